@@ -1,0 +1,36 @@
+# weightwarden — every set-up step a fresh machine needs lives here.
+#   make demo   install, fetch the real sample models, scan them and a set of booby-trapped files
+#   make test   install, fetch the sample models, lint and run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install models demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: install
+	$(BIN)/python scripts/sample_models.py
+
+demo: models
+	$(BIN)/python scripts/demo.py
+
+lint: install
+	$(BIN)/ruff check weightwarden tests benchmarks scripts
+
+test: models lint
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: models
+	$(BIN)/python benchmarks/scan_peers.py
+	$(BIN)/python benchmarks/scan_scaling.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

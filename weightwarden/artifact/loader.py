@@ -1,0 +1,164 @@
+"""Read a file or folder into an :class:`Artifact`: discovery, sniffing and dispatch to the readers.
+
+Discovery walks a folder without following symbolic links (a link is reported, and one that is absolute or
+resolves outside the model folder is an anomaly), skips version-control and cache folders, and reads every
+other regular file through the reader its *content* calls for. A reader that raises never takes the scan
+down: the exception becomes a per-file error naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.artifact.model import Anomaly, Artifact, FileEntry, Format
+from weightwarden.artifact.readers import READER_MODULES
+from weightwarden.artifact.sniff import sniff
+from weightwarden.artifact.source import SizeLimitExceeded, Source
+
+# Folders no model loader reads; skipping them keeps a cloned repository's history out of the scan.
+IGNORED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".DS_Store"})
+IGNORED_FILES = frozenset({".gitattributes", ".DS_Store"})
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveredFile:
+    """A regular file found under the scanned root; ``display`` is relative to it."""
+
+    path: str
+    display: str
+    root_dir: str
+
+
+def open_artifact(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Artifact:
+    """Read every file under ``path`` (a file or a folder), sequentially. See :func:`discover` and :func:`read_file`."""
+    artifact = Artifact(root=os.fspath(path))
+    files = discover(artifact, limits)
+    for found in files:
+        artifact.entries.append(read_file(found, limits))
+    return artifact
+
+
+def discover(artifact: Artifact, limits: Limits = DEFAULT_LIMITS) -> list[DiscoveredFile]:
+    """List the regular files under ``artifact.root``, recording link and access anomalies on the artifact."""
+    root = artifact.root
+    try:
+        st = os.lstat(root)
+    except OSError as exc:
+        artifact.errors.append((root, f"cannot access: {exc.strerror or exc}"))
+        return []
+    if stat.S_ISLNK(st.st_mode):
+        _record_link(artifact, root, os.path.basename(root), os.path.dirname(os.path.abspath(root)))
+        return []
+    if stat.S_ISREG(st.st_mode):
+        return [DiscoveredFile(root, os.path.basename(root), os.path.dirname(os.path.abspath(root)))]
+    if not stat.S_ISDIR(st.st_mode):
+        artifact.errors.append((root, "not a regular file or folder"))
+        return []
+    found: list[DiscoveredFile] = []
+    for item in _walk(artifact, os.path.abspath(root)):
+        found.append(item)
+        if len(found) >= limits.max_files:
+            artifact.anomalies.append(
+                Anomaly("limits.too_many_files", root, f"more than {limits.max_files} files; the rest were not read")
+            )
+            break
+    return found
+
+
+def _walk(artifact: Artifact, root: str) -> Iterator[DiscoveredFile]:
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            artifact.errors.append((_rel(folder, root), f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        subfolders = []
+        for child in children:
+            rel = _rel(child.path, root)
+            if child.is_symlink():
+                _record_link(artifact, child.path, rel, root)
+            elif child.is_dir(follow_symlinks=False):
+                if child.name not in IGNORED_DIRS:
+                    subfolders.append(child.path)
+            elif child.is_file(follow_symlinks=False):
+                if child.name not in IGNORED_FILES:
+                    yield DiscoveredFile(child.path, rel, root)
+            else:
+                artifact.anomalies.append(
+                    Anomaly("fs.special_file", rel, "not a regular file (device, socket or pipe); not read")
+                )
+        stack.extend(reversed(subfolders))
+
+
+def _record_link(artifact: Artifact, path: str, rel: str, root: str) -> None:
+    """Links are never followed. Report where they point; escaping the folder is an anomaly."""
+    try:
+        target = os.readlink(path)
+    except OSError as exc:
+        artifact.errors.append((rel, f"cannot read link: {exc.strerror or exc}"))
+        return
+    if os.path.isabs(target):
+        artifact.anomalies.append(Anomaly("fs.symlink_absolute", rel, "symbolic link with an absolute target", target))
+        return
+    resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    if os.path.commonpath([resolved, os.path.abspath(root)]) != os.path.abspath(root):
+        artifact.anomalies.append(
+            Anomaly("fs.symlink_escape", rel, "symbolic link resolves outside the model folder", target)
+        )
+    else:
+        artifact.anomalies.append(Anomaly("fs.symlink", rel, "symbolic link inside the model folder (not followed)", target))
+
+
+def _rel(path: str, root: str) -> str:
+    rel = os.path.relpath(path, root)
+    return rel.replace(os.sep, "/")
+
+
+def read_file(found: DiscoveredFile, limits: Limits = DEFAULT_LIMITS) -> FileEntry:
+    """Read one discovered file; never raises."""
+    try:
+        source = Source.from_path(found.path, found.display, fs_dir=found.root_dir)
+    except OSError as exc:
+        return FileEntry(found.display, Format.UNKNOWN, 0, error=f"cannot open: {exc.strerror or exc}")
+    ctx = ReadContext.for_top_level(limits, dispatch=read_source)
+    return read_source(source, ctx)
+
+
+def read_source(source: Source, ctx: ReadContext) -> FileEntry:
+    """Sniff ``source`` and hand it to its reader, turning any failure into a per-file error."""
+    try:
+        fmt = sniff(source)
+    except OSError as exc:
+        return FileEntry(source.display, Format.UNKNOWN, source.size, error=f"cannot read: {exc.strerror or exc}")
+    except Exception as exc:  # noqa: BLE001 - a hostile file must never crash the scan
+        return FileEntry(source.display, Format.UNKNOWN, source.size, error=f"cannot identify format: {_describe(exc)}")
+    module_name = READER_MODULES.get(fmt)
+    if module_name is None:
+        return FileEntry(source.display, fmt, source.size)
+    try:
+        reader = importlib.import_module(f"weightwarden.artifact.readers.{module_name}")
+        return reader.read(source, ctx)
+    except SizeLimitExceeded as exc:
+        entry = FileEntry(source.display, fmt, source.size, error=f"size limit: {exc}")
+        entry.anomalies.append(Anomaly("limits.decompression", source.display, str(exc)))
+        return entry
+    except MemoryError:
+        return FileEntry(source.display, fmt, source.size, error="ran out of memory reading this file")
+    except RecursionError:
+        return FileEntry(source.display, fmt, source.size, error="structure nested too deeply to read")
+    except Exception as exc:  # noqa: BLE001 - fail closed with a message, never a traceback
+        return FileEntry(source.display, fmt, source.size, error=f"malformed {fmt.value} file: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,161 @@
+"""Decide a file's format from its content: magic bytes and structure, never its name.
+
+Names are used only where a *loader* uses them to decide what to execute: Hugging Face loads a chat template
+from ``chat_template.jinja``, so a text file of that name is treated as a template (see docs/decisions.md).
+Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
+archives apart by their members.
+"""
+
+from __future__ import annotations
+
+import json
+import pickletools
+import struct
+from typing import BinaryIO
+
+from weightwarden.artifact import protowire
+from weightwarden.artifact.model import Format
+from weightwarden.artifact.source import Source
+
+HEAD_BYTES = 64 * 1024
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+# torch.save's legacy format begins with a pickle of this magic number (protocol 2, LONG1 of 10 bytes).
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."
+COMPRESSED_MAGICS = (
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bz2
+    b"\xfd7zXZ\x00",  # xz
+    b"\x04\x22\x4d\x18",  # lz4 frame
+    b"\x5d\x00\x00",  # lzma "alone" (joblib's lzma compressor)
+    b"ZF",  # joblib's old zlib container
+)
+ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
+TEMPLATE_NAMES = ("chat_template.jinja",)
+
+
+def sniff(source: Source) -> Format:
+    """The format of ``source``, from its first bytes (and, for protobuf, its top-level fields)."""
+    if source.size == 0:
+        return Format.EMPTY
+    with source.open() as f:
+        head = f.read(HEAD_BYTES)
+        return _sniff_head(head, source, f)
+
+
+def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
+    if head.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if head.startswith(b"GGUF"):
+        return Format.GGUF
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return Format.ZIP
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Format.SEVEN_ZIP
+    if _is_hdf5(head, f):
+        return Format.HDF5
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return Format.TAR
+    if head.startswith(TORCH_LEGACY_MAGIC):
+        return Format.PYTORCH_LEGACY
+    if _is_safetensors(head, source.size):
+        return Format.SAFETENSORS
+    if head.startswith(COMPRESSED_MAGICS) or head[:2] in ZLIB_HEADERS:
+        return Format.COMPRESSED
+    if looks_like_pickle(head):
+        return Format.PICKLE
+    proto = _sniff_protobuf(f, source.size)
+    if proto is not None:
+        return proto
+    return _sniff_text(head, source)
+
+
+def _is_hdf5(head: bytes, f: BinaryIO) -> bool:
+    # The HDF5 superblock sits at 0, 512, 1024, 2048, ... (a user block may precede it).
+    for offset in (0, 512, 1024, 2048, 4096, 8192, 16384, 32768):
+        if head[offset : offset + 8] == HDF5_MAGIC:
+            return True
+    return False
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    # The header must fit in the file and be a JSON object; the reader checks the rest strictly.
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
+def looks_like_pickle(head: bytes) -> bool:
+    """True when ``head`` starts like a pickle program (any protocol).
+
+    Protocol 2+ pickles start with PROTO. Protocol 0/1 programs have no header, so the first few opcodes
+    are parsed: a real pickle reaches STOP or runs out of bytes mid-program without an invalid opcode.
+    """
+    if len(head) >= 2 and head[0] == 0x80 and 0 <= head[1] <= 5:
+        return True
+    if not head or head[0:1] not in _PROTO0_FIRST_OPCODES:
+        return False
+    try:
+        count = 0
+        for opcode, _arg, _pos in pickletools.genops(head):
+            count += 1
+            if opcode.name == "STOP":
+                return True
+            if count > 10_000:
+                return True
+    except ValueError as exc:
+        # Ran out of bytes in the middle of a program that parsed so far: still a pickle.
+        return "truncated" in str(exc) or "data" in str(exc) and count >= 3
+    except Exception:
+        return False
+    return False
+
+
+# Opcodes a protocol 0/1 program can begin with (push something or set a mark).
+_PROTO0_FIRST_OPCODES = {bytes([c]) for c in b"(cSVIFLNJKMGTUX]})l.dtiXBCq"}
+
+
+def _sniff_protobuf(f: BinaryIO, size: int) -> Format | None:
+    """ONNX ModelProto or TF SavedModel, told apart by their top-level field numbers."""
+    try:
+        fields = protowire.top_level_fields(f, size, max_fields=4096)
+    except protowire.WireError:
+        return None
+    numbers = {number for number, _wire, _offset, _length in fields}
+    if not numbers:
+        return None
+    if numbers <= {1, 2} and any(n == 2 and w == protowire.LEN for n, w, _o, _l in fields):
+        return Format.SAVEDMODEL
+    onnx_fields = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25}
+    if numbers <= onnx_fields and 7 in numbers:
+        return Format.ONNX
+    return None
+
+
+def _sniff_text(head: bytes, source: Source) -> Format:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte character cut by the head is fine
+            return Format.UNKNOWN
+        text = head[: exc.start].decode("utf-8")
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    if text and printable / len(text) < 0.95:
+        return Format.UNKNOWN
+    name = source.display.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    if name in TEMPLATE_NAMES:
+        return Format.JINJA_TEMPLATE
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        if '"chat_template"' in text or (source.size > len(head) and name == "tokenizer_config.json"):
+            return Format.HF_TOKENIZER_CONFIG
+        return Format.JSON
+    return Format.TEXT
+
+
+def is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:
+        return False

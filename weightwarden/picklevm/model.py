@@ -1,0 +1,54 @@
+"""Records produced by the symbolic pickle machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """One place where a pickle program imports or invokes something.
+
+    ``target`` is the dotted ``module.qualname`` as resolved (``"os.system"``,
+    ``"torch._utils._rebuild_tensor_v2"``); ``"<computed>"`` when the name could not be known statically.
+    ``kind`` is ``"import"`` (GLOBAL/STACK_GLOBAL/INST/EXT resolved a name), ``"call"`` (REDUCE, NEWOBJ,
+    NEWOBJ_EX, INST, OBJ invoked it) or ``"build"`` (BUILD ran ``__setstate__``/attribute updates on it).
+    ``offset`` is the byte offset of the opcode within the container file (stream base included).
+    ``computed`` is True when the name was built at run time (memo tricks, getattr chains, STACK_GLOBAL over
+    non-literal strings). ``args`` is a short printable summary of literal arguments when known.
+    """
+
+    target: str
+    kind: str
+    opcode: str
+    offset: int
+    args: str = ""
+    computed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PickleAnalysis:
+    """The symbolic walk of one pickle program (from its first opcode to STOP).
+
+    The walk is kept even when it stops early: ``error`` says why (malformed opcode, truncation) and
+    ``limit_hit`` names a bound that was reached. Call sites seen before the problem are all reported.
+    """
+
+    start: int
+    end: int | None
+    protocol: int | None
+    opcodes: int
+    globals: tuple[CallSite, ...] = ()
+    calls: tuple[CallSite, ...] = ()
+    nested: tuple[PickleAnalysis, ...] = ()
+    persistent_ids: int = 0
+    error: str | None = None
+    limit_hit: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    def all_sites(self) -> tuple[CallSite, ...]:
+        """Imports and calls of this program and of every nested program."""
+        sites = self.globals + self.calls
+        for inner in self.nested:
+            sites += inner.all_sites()
+        return sites
