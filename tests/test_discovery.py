@@ -1,0 +1,89 @@
+"""Discovery and sniffing: formats come from content, links are never followed, unreadable paths are named."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+from weightwarden.artifact import Format, Source, open_artifact
+from weightwarden.artifact.sniff import looks_like_pickle, sniff
+
+
+def _write(path, data: bytes) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+def _safetensors_bytes() -> bytes:
+    header = b'{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
+    return struct.pack("<Q", len(header)) + header + b"\x00" * 8
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("weights.txt", _safetensors_bytes(), Format.SAFETENSORS),
+        ("model.safetensors", pickle.dumps({"a": 1}, protocol=2), Format.PICKLE),
+        ("notes.bin", pickle.dumps([1, 2], protocol=0), Format.PICKLE),
+        ("x.json", b"GGUF\x03\x00\x00\x00" + b"\x00" * 16, Format.GGUF),
+        ("a.pkl", b"\x93NUMPY\x01\x00" + b"\x00" * 8, Format.NUMPY),
+        ("README.md", b"# A model\nSee https://example.org for details.\n", Format.TEXT),
+        ("config.bin", b'{"hidden_size": 8}', Format.JSON),
+        ("tokenizer_config.json", b'{"chat_template": "{{ messages }}"}', Format.HF_TOKENIZER_CONFIG),
+        ("chat_template.jinja", b"{% for m in messages %}{{ m.content }}{% endfor %}", Format.JINJA_TEMPLATE),
+        ("empty.pt", b"", Format.EMPTY),
+        ("random.bin", bytes(range(256)) * 4, Format.UNKNOWN),
+    ],
+)
+def test_format_comes_from_content_not_name(tmp_path, name, data, expected):
+    path = _write(tmp_path / name, data)
+    assert sniff(Source.from_path(path, name)) == expected
+
+
+def test_numpy_file_sniffed_whatever_its_name(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    with open(path, "wb") as f:
+        np.save(f, np.arange(4))
+    assert sniff(Source.from_path(str(path), path.name)) == Format.NUMPY
+
+
+def test_pickles_of_every_protocol_are_recognised():
+    for protocol in range(6):
+        assert looks_like_pickle(pickle.dumps({"k": [1, 2.0, "s"]}, protocol=protocol))
+    assert not looks_like_pickle(b"hello world, this is text")
+
+
+def test_links_are_reported_never_followed(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    os.symlink("config.json", model / "inside-link.json")
+    os.symlink("../secret.txt", model / "escape")
+    os.symlink(str(outside), model / "absolute")
+    artifact = open_artifact(str(model))
+    codes = {(a.code, a.location) for a in artifact.anomalies}
+    assert ("fs.symlink", "inside-link.json") in codes
+    assert ("fs.symlink_escape", "escape") in codes
+    assert ("fs.symlink_absolute", "absolute") in codes
+    assert [e.path for e in artifact.entries] == ["config.json"]
+
+
+def test_ignored_folders_are_skipped(tmp_path):
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "objects.pkl").write_bytes(pickle.dumps(1))
+    (tmp_path / "w.pkl").write_bytes(pickle.dumps(1))
+    artifact = open_artifact(str(tmp_path))
+    assert [e.path for e in artifact.entries] == ["w.pkl"]
+
+
+def test_missing_path_is_a_named_error(tmp_path):
+    artifact = open_artifact(str(tmp_path / "nope"))
+    assert artifact.errors and "cannot access" in artifact.errors[0][1]
+
