@@ -86,4 +86,3 @@ def test_ignored_folders_are_skipped(tmp_path):
 def test_missing_path_is_a_named_error(tmp_path):
     artifact = open_artifact(str(tmp_path / "nope"))
     assert artifact.errors and "cannot access" in artifact.errors[0][1]
-

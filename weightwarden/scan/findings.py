@@ -44,6 +44,7 @@ class Finding:
     remediation: str = ""
     references: tuple[str, ...] = ()
     title: str = ""
+    offset: int | None = None  # byte offset of the evidence in the file or member ``location`` names
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,0 +1,49 @@
+"""Shared pytest fixtures: the real sample models and the generated malicious/benign corpus.
+
+The sample models live in ``.cache/models`` (``make models``, i.e. ``scripts/sample_models.py``); if they
+are missing the fixtures fetch them. The corpus (tests/corpus) is written once per session into a temporary
+folder together with its canary folder, which must still be empty at the end of the session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.corpus.samples import sample_models as _sample_models
+
+
+@pytest.fixture(scope="session")
+def sample_models() -> tuple[Path, Path]:
+    """(SmolLM2-135M-Instruct Q4_1 GGUF file, all-MiniLM-L6-v2 Hugging Face folder)."""
+    return _sample_models()
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf(sample_models: tuple[Path, Path]) -> Path:
+    return sample_models[0]
+
+
+@pytest.fixture(scope="session")
+def minilm_folder(sample_models: tuple[Path, Path]) -> Path:
+    return sample_models[1]
+
+
+@pytest.fixture(scope="session")
+def corpus_canary_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every malicious payload in the corpus would create a file here if it ever ran."""
+    return tmp_path_factory.mktemp("canary")
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory, corpus_canary_dir: Path):
+    """The generated corpus: a list of :class:`tests.corpus.CorpusEntry`, one folder each."""
+    from tests.corpus import build_corpus
+
+    return build_corpus(tmp_path_factory.mktemp("corpus"), corpus_canary_dir)
+
+
+@pytest.fixture(scope="session")
+def corpus_by_name(corpus) -> dict:
+    return {entry.name: entry for entry in corpus}

@@ -1,0 +1,147 @@
+"""Report renderers: JSON validates against the published schema, SARIF against the official 2.1.0 schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from weightwarden.report import render
+from weightwarden.report.json_report import schema
+from weightwarden.report.sarif import to_sarif
+from weightwarden.scan import scan_paths
+from weightwarden.scan.findings import Finding, ScanError, ScanReport, Severity
+from weightwarden.scan.rules import ALL_RULES, RULES_BY_ID
+
+REPO = Path(__file__).resolve().parent.parent
+SARIF_SCHEMA = REPO.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def _report() -> ScanReport:
+    crit = RULES_BY_ID["WW-PKL-001"].finding(
+        "models/evil.pt",
+        "archive/data.pkl @46",
+        "pickle calls posix.system",
+        "GLOBAL posix.system at offset 46",
+        offset=46,
+    )
+    tpl = RULES_BY_ID["WW-TPL-003"].finding(
+        "models/bundle.zip!inner/tokenizer_config.json",
+        "chat_template line 1",
+        "escape via lipsum",
+        "{{ lipsum }}",
+    )
+    info = RULES_BY_ID["WW-FS-002"].finding("models/alias.bin", "", "symbolic link", "target.bin")
+    unmapped = Finding("WW-GEN-900", Severity.MEDIUM, "/abs/elsewhere/odd.bin", "x", "[new.code] something")
+    return ScanReport(
+        targets=["models", "/abs/elsewhere/odd.bin"],
+        findings=[crit, tpl, info, unmapped],
+        errors=[ScanError("models/broken.gguf", "truncated header")],
+        files_scanned=4,
+        formats={"pytorch-zip": 1, "zip": 1},
+        duration_s=0.25,
+    )
+
+
+def test_json_validates_against_published_schema() -> None:
+    data = json.loads(render(_report(), "json"))
+    jsonschema.validate(data, schema(), cls=jsonschema.Draft202012Validator)
+    assert data["schema"] == "weightwarden.scan-report/v1"
+    assert data["findings"][0]["offset"] == 46 and data["findings"][0]["references"]
+    assert data["errors"] == [{"file": "models/broken.gguf", "reason": "truncated header"}]
+
+
+def test_published_schema_is_a_valid_draft_2020_12_schema() -> None:
+    jsonschema.Draft202012Validator.check_schema(schema())
+    on_disk = json.loads((REPO / "weightwarden" / "schemas" / "scan-report.v1.json").read_text())
+    assert on_disk == schema()
+
+
+def test_json_schema_rejects_bad_reports() -> None:
+    data = json.loads(render(_report(), "json"))
+    data["findings"][0]["severity"] = "catastrophic"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema(), cls=jsonschema.Draft202012Validator)
+
+
+def test_real_scan_json_validates(tmp_path: Path) -> None:
+    (tmp_path / "evil.pkl").write_bytes(b"cposix\nsystem\n(S'id'\ntR.")
+    (tmp_path / "t.gguf").write_bytes(b"GGUF\x03\x00\x00\x00\x01")
+    report = scan_paths([str(tmp_path)])
+    assert report.findings and report.errors
+    jsonschema.validate(report.to_dict(), schema(), cls=jsonschema.Draft202012Validator)
+
+
+@pytest.fixture(scope="module")
+def sarif_validator() -> jsonschema.protocols.Validator:
+    if not SARIF_SCHEMA.exists():
+        pytest.skip(f"official SARIF schema not found at {SARIF_SCHEMA}")
+    official = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(official)
+    return cls(official)
+
+
+def test_sarif_validates_against_official_schema(sarif_validator, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(REPO.parent)
+    log = json.loads(render(_report(), "sarif"))
+    errors = sorted(sarif_validator.iter_errors(log), key=str)
+    assert not errors, "\n".join(e.message for e in errors[:5])
+    assert log["version"] == "2.1.0"
+    run = log["runs"][0]
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [r.id for r in ALL_RULES]
+
+
+def test_sarif_content(tmp_path: Path) -> None:
+    log = to_sarif(_report(), cwd=str(REPO.parent))
+    run = log["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    pkl = next(r for r in rules if r["id"] == "WW-PKL-001")
+    assert pkl["defaultConfiguration"]["level"] == "error"
+    assert pkl["properties"]["security-severity"] == "9.5" and "CWE-502" in pkl["properties"]["tags"]
+    assert pkl["help"]["text"] and pkl["fullDescription"]["text"] and pkl["name"]
+    crit, tpl, info, unmapped = run["results"]
+    assert crit["ruleId"] == "WW-PKL-001" and crit["level"] == "error"
+    assert rules[crit["ruleIndex"]]["id"] == "WW-PKL-001"
+    physical = crit["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"] == {"uri": "models/evil.pt", "uriBaseId": "SRCROOT"}
+    assert physical["region"] == {"byteOffset": 46}
+    assert crit["locations"][0]["logicalLocations"][0]["name"] == "archive/data.pkl @46"
+    # An archive member: the outer file is the physical location, the member a logical one; no region.
+    tpl_loc = tpl["locations"][0]
+    assert tpl_loc["physicalLocation"]["artifactLocation"]["uri"] == "models/bundle.zip"
+    assert "region" not in tpl_loc["physicalLocation"]
+    assert tpl_loc["logicalLocations"][0]["name"] == "inner/tokenizer_config.json"
+    assert info["level"] == "note" and unmapped["level"] == "warning"
+    assert (
+        unmapped["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        == "file:///abs/elsewhere/odd.bin"
+    )
+    invocation = run["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    [note] = invocation["toolExecutionNotifications"]
+    assert "models/broken.gguf" in note["message"]["text"] and note["level"] == "error"
+
+
+def test_sarif_clean_run_is_successful(sarif_validator) -> None:
+    log = to_sarif(ScanReport(targets=["x"], files_scanned=1))
+    assert log["runs"][0]["invocations"][0]["executionSuccessful"] is True
+    assert log["runs"][0]["results"] == []
+    assert not list(sarif_validator.iter_errors(log))
+
+
+def test_text_report() -> None:
+    text = render(_report(), "text")
+    assert "models/evil.pt" in text and "WW-PKL-001" in text and "critical" in text
+    assert "Could not scan" in text and "models/broken.gguf" in text and "truncated header" in text
+    assert "4 findings (2 critical, 1 medium, 1 info) in 4 files; 1 could not be scanned" in text
+    assert "\x1b[" not in text  # no colour unless asked
+    quiet = render(_report(), "text", min_severity=Severity.HIGH, summary=False)
+    assert "WW-FS-002" not in quiet and "WW-PKL-001" in quiet and "models/broken.gguf" in quiet
+    assert "\x1b[" in render(_report(), "text", color=True)
+
+
+def test_unknown_format_rejected() -> None:
+    with pytest.raises(ValueError):
+        render(_report(), "xml")

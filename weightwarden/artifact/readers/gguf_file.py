@@ -1,0 +1,374 @@
+"""Bounded reader of GGUF files (llama.cpp's format, versions 1 to 3): metadata, chat templates, tensor table.
+
+Layout: ``GGUF`` magic, a version, the tensor and key/value counts, the key/value pairs, the tensor infos
+(name, dimensions, ggml type, offset into the data section), padding to ``general.alignment`` and the data
+section. Only the header is read; tensor bytes never are.
+
+Why not ``gguf.GGUFReader``: it memory-maps the file and builds a numpy view per field, walking whatever
+counts the file declares; a hostile count or string length makes it loop for a very long time or fail with
+an unhelpful error, and it cannot say *which* bound was broken. This reader walks the header with explicit
+bounds (every length is checked against the bytes left in the file and against ``limits.max_header_bytes``
+before anything is allocated) and takes the format's tables (value types, ggml block sizes) from the
+``gguf`` package so they stay current.
+
+``FileEntry.metadata``: ``version``, ``byte_order``, ``tensor_count``, ``kv_count``, ``alignment``,
+``data_offset`` and ``kv`` — every key/value pair, with arrays longer than 64 items summarised as
+``{"array": <item type>, "length": n}`` and strings longer than 64 KiB shortened. ``tokenizer.chat_template``
+and ``tokenizer.chat_template.<name>`` become CHAT_TEMPLATE code objects with the whole template.
+
+Anomaly codes:
+    gguf.bad_version: unknown GGUF version.
+    gguf.truncated: the file ends inside the header (the entry also gets an error).
+    gguf.header_too_large: a count or length makes the header exceed the file or limits.max_header_bytes.
+    gguf.bad_value_type: unknown metadata value type (parsing cannot go on).
+    gguf.nesting_too_deep: arrays nested deeper than the reader follows.
+    gguf.bad_utf8: a key, string value or tensor name is not valid UTF-8.
+    gguf.duplicate_key: a metadata key appears twice.
+    gguf.bad_alignment: general.alignment is not a non-zero power of two uint32.
+    gguf.bad_chat_template: a chat template key whose value is not a string.
+    gguf.duplicate_tensor: two tensor infos share a name.
+    gguf.bad_dims: more than 4 dimensions, or an element count that overflows.
+    gguf.bad_type: unknown ggml tensor type.
+    gguf.size_mismatch: element count not a multiple of the type's block size.
+    gguf.misaligned: a tensor offset is not a multiple of the alignment.
+    gguf.out_of_bounds: a tensor's bytes lie (partly) past the end of the file.
+    gguf.offset_overlap: two tensors share bytes.
+    gguf.trailing_data: more than one alignment unit of bytes after the last tensor.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, BinaryIO
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
+from weightwarden.artifact.source import Source
+
+CHUNK = 1024 * 1024
+MAX_ARRAY_KEPT = 64  # arrays up to this length are kept in metadata; longer ones are summarised
+MAX_STRING_KEPT = 64 * 1024
+MAX_NESTING = 8
+MAX_REPORTED = 20
+GGML_MAX_DIMS = 4
+TEMPLATE_KEY = "tokenizer.chat_template"
+
+# Value type number -> (name, struct code) for fixed-size scalars; STRING=8 and ARRAY=9 are handled apart.
+SCALARS: dict[int, tuple[str, str]] = {
+    0: ("UINT8", "B"),
+    1: ("INT8", "b"),
+    2: ("UINT16", "H"),
+    3: ("INT16", "h"),
+    4: ("UINT32", "I"),
+    5: ("INT32", "i"),
+    6: ("FLOAT32", "f"),
+    7: ("BOOL", "?"),
+    10: ("UINT64", "Q"),
+    11: ("INT64", "q"),
+    12: ("FLOAT64", "d"),
+}
+STRING, ARRAY = 8, 9
+
+
+class _Stop(Exception):
+    """Parsing cannot go on; ``code`` is the anomaly to record."""
+
+    def __init__(self, code: str, message: str, evidence: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.evidence = evidence
+
+
+class _Cursor:
+    """Sequential reads of the header, refilled in chunks, never past the file or the header bound."""
+
+    def __init__(self, f: BinaryIO, size: int, limit: int) -> None:
+        self.f = f
+        self.size = size
+        self.limit = min(size, limit)
+        self.buf = b""
+        self.pos = 0  # within buf
+        self.base = 0  # absolute offset of buf[0]
+        self.little = True
+
+    @property
+    def offset(self) -> int:
+        return self.base + self.pos
+
+    def need(self, n: int, what: str) -> None:
+        if self.offset + n > self.limit:
+            if self.offset + n > self.size:
+                raise _Stop("gguf.truncated", f"file ends inside {what}", f"needs {n} bytes at {self.offset}")
+            raise _Stop(
+                "gguf.header_too_large",
+                f"header exceeds limits.max_header_bytes while reading {what}",
+                f"needs {n} bytes at {self.offset}",
+            )
+        if self.pos + n > len(self.buf):
+            rest = self.buf[self.pos :]
+            want = max(n - len(rest), CHUNK)
+            more = self.f.read(min(want, self.limit - self.offset - len(rest)))
+            self.base += self.pos
+            self.buf = rest + more
+            self.pos = 0
+            if len(self.buf) < n:
+                raise _Stop("gguf.truncated", f"file ends inside {what}", f"needs {n} bytes at {self.offset}")
+
+    def take(self, n: int, what: str) -> bytes:
+        self.need(n, what)
+        out = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def unpack(self, code: str, what: str) -> Any:
+        fmt = ("<" if self.little else ">") + code
+        size = struct.calcsize(fmt)
+        self.need(size, what)
+        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return value
+
+    def unpack_many(self, code: str, count: int, what: str) -> tuple[Any, ...]:
+        fmt = ("<" if self.little else ">") + code * count
+        size = struct.calcsize(fmt)
+        self.need(size, what)
+        values = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += size
+        return values
+
+    def skip(self, n: int, what: str) -> None:
+        if self.offset + n > self.limit:
+            self.need(n, what)  # raises with the right reason
+        if self.pos + n <= len(self.buf):
+            self.pos += n
+            return
+        target = self.offset + n
+        self.f.seek(target)
+        self.buf, self.pos, self.base = b"", 0, target
+
+
+class _Reader:
+    def __init__(self, source: Source, ctx: ReadContext, entry: FileEntry, cur: _Cursor) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.entry = entry
+        self.cur = cur
+        self.version = 0
+        self.counts: dict[str, int] = {}
+        self.bad_utf8 = False
+
+    def anomaly(self, code: str, location: str, message: str, evidence: str = "") -> None:
+        n = self.counts.get(code, 0) + 1
+        self.counts[code] = n
+        if n <= MAX_REPORTED:
+            self.entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
+        elif n == MAX_REPORTED + 1:
+            self.entry.anomalies.append(Anomaly(code, location, f"further '{code}' anomalies not listed"))
+
+    # --- primitives -------------------------------------------------------------------------------------
+    def count(self, what: str) -> int:
+        return self.cur.unpack("I" if self.version == 1 else "Q", what)
+
+    def string(self, what: str, keep: int | None = None) -> str:
+        start = self.cur.offset
+        n = self.count(f"length of {what}")
+        if n > self.cur.limit - self.cur.offset:
+            self.cur.need(n, what)  # raises truncated / too large, naming the bound
+        if keep is not None and n > keep:
+            raw = self.cur.take(keep, what)
+            self.cur.skip(n - keep, what)
+        else:
+            raw = self.cur.take(n, what)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            if keep is None or n <= keep:  # a cut multi-byte character is not the file's fault
+                self.anomaly("gguf.bad_utf8", f"{self.source.display}@{start}", f"{what} is not valid UTF-8", repr(raw[:60]))
+            return raw.decode("utf-8", errors="replace")
+
+    def value(self, vtype: int, where: str, depth: int, keep_strings: int | None) -> Any:
+        if vtype in SCALARS:
+            return self.cur.unpack(SCALARS[vtype][1], where)
+        if vtype == STRING:
+            return self.string(f"value of {where}", keep_strings)
+        if vtype == ARRAY:
+            return self.array(where, depth + 1)
+        raise _Stop("gguf.bad_value_type", f"unknown value type {vtype} in {where}", str(vtype))
+
+    def array(self, where: str, depth: int) -> Any:
+        if depth > MAX_NESTING:
+            raise _Stop("gguf.nesting_too_deep", f"arrays nested more than {MAX_NESTING} deep in {where}")
+        itype = self.cur.unpack("I", f"array type of {where}")
+        n = self.count(f"array length of {where}")
+        # Every item takes at least one byte: a length past the remaining header is a lie, caught before
+        # any work proportional to it.
+        left = self.cur.limit - self.cur.offset
+        if n > left:
+            self.cur.need(n, f"array {where} ({n} items)")
+        if itype in SCALARS:
+            code = SCALARS[itype][1]
+            size = struct.calcsize(code)
+            if n <= MAX_ARRAY_KEPT:
+                return list(self.cur.unpack_many(code, n, where))
+            self.cur.skip(n * size, where)
+            return {"array": SCALARS[itype][0], "length": n}
+        if itype == STRING:
+            if n <= MAX_ARRAY_KEPT:
+                return [self.string(f"item of {where}", MAX_STRING_KEPT) for _ in range(n)]
+            for _ in range(n):  # strings must be walked to find the end; their text is not kept
+                k = self.count(f"item length of {where}")
+                self.cur.skip(k, f"item of {where}")
+            return {"array": "STRING", "length": n}
+        if itype == ARRAY:
+            items = [self.array(where, depth + 1) for _ in range(n)]
+            return items if n <= MAX_ARRAY_KEPT else {"array": "ARRAY", "length": n}
+        raise _Stop("gguf.bad_value_type", f"unknown array item type {itype} in {where}", str(itype))
+
+    # --- the header --------------------------------------------------------------------------------------
+    def run(self) -> None:
+        import gguf.constants as gc  # lazy: importing gguf costs ~0.2 s
+
+        cur, entry, where = self.cur, self.entry, self.source.display
+        cur.take(4, "magic")
+        version = cur.unpack("I", "version")
+        if version not in (1, 2, 3):
+            swapped = struct.unpack(">I", struct.pack("<I", version))[0]
+            if swapped in (1, 2, 3):  # a big-endian GGUF (s390x builds write these)
+                cur.little = False
+                version = swapped
+                entry.metadata["byte_order"] = "big"
+            else:
+                self.anomaly("gguf.bad_version", where, f"unknown GGUF version {version}", str(version))
+                entry.error = f"unknown GGUF version {version}"
+                return
+        entry.metadata.setdefault("byte_order", "little")
+        self.version = version
+        entry.metadata["version"] = version
+        n_tensors = self.count("tensor count")
+        n_kv = self.count("key/value count")
+        entry.metadata["tensor_count"] = n_tensors
+        entry.metadata["kv_count"] = n_kv
+        # Smallest possible key/value: key length + type + 1 byte; tensor info: name length + dims + type + offset.
+        min_kv, min_ti = (4 + 4 + 1, 4 + 4 + 4 + 8) if version == 1 else (8 + 4 + 1, 8 + 4 + 4 + 8)
+        left = cur.limit - cur.offset
+        need = n_kv * min_kv + n_tensors * min_ti
+        if need > left:
+            small = need <= self.ctx.limits.max_header_bytes
+            raise _Stop(
+                "gguf.truncated" if small else "gguf.header_too_large",
+                "declared tensor and key/value counts cannot fit in the file / header limit",
+                f"{n_tensors} tensors, {n_kv} key/value pairs, {left} bytes available",
+            )
+
+        kv: dict[str, Any] = {}
+        entry.metadata["kv"] = kv
+        alignment = gc.GGUF_DEFAULT_ALIGNMENT
+        for _ in range(n_kv):
+            key_offset = cur.offset
+            key = self.string("metadata key")
+            vtype = cur.unpack("I", f"type of {key!r}")
+            is_template = key == TEMPLATE_KEY or key.startswith(TEMPLATE_KEY + ".")
+            keep = self.ctx.limits.max_text_bytes if is_template else MAX_STRING_KEPT
+            value = self.value(vtype, key, 0, keep)
+            loc = f"metadata:{key}"
+            if key in kv:
+                self.anomaly("gguf.duplicate_key", f"{where}:{loc}", "metadata key appears twice", f"offset {key_offset}")
+            if is_template:
+                if isinstance(value, str):
+                    name = "default" if key == TEMPLATE_KEY else key[len(TEMPLATE_KEY) + 1 :]
+                    entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, loc, text=value, details={"name": name}))
+                else:
+                    self.anomaly("gguf.bad_chat_template", f"{where}:{loc}", "chat template value is not a string", repr(value)[:100])
+            if key == "general.alignment":
+                if vtype != 4 or not isinstance(value, int) or value <= 0 or value & (value - 1):
+                    self.anomaly("gguf.bad_alignment", f"{where}:{loc}", "alignment must be a power-of-two uint32", repr(value)[:50])
+                else:
+                    alignment = value
+            if isinstance(value, str) and len(value) > MAX_STRING_KEPT:
+                value = value[:MAX_STRING_KEPT] + "…"
+            kv[key] = value
+        entry.metadata["alignment"] = alignment
+
+        infos: list[tuple[str, tuple[int, ...], int, int]] = []
+        seen: set[str] = set()
+        for _ in range(n_tensors):
+            name = self.string("tensor name", MAX_STRING_KEPT)
+            n_dims = cur.unpack("I", f"dimension count of {name!r}")
+            if n_dims > GGML_MAX_DIMS:
+                self.anomaly("gguf.bad_dims", f"{where}:{name}", f"{n_dims} dimensions (ggml allows {GGML_MAX_DIMS})")
+                if n_dims * 8 > cur.limit - cur.offset:
+                    cur.need(n_dims * 8, f"dimensions of {name!r}")
+            dims = cur.unpack_many("I" if version == 1 else "Q", n_dims, f"dimensions of {name!r}")
+            ttype = cur.unpack("I", f"type of {name!r}")
+            offset = cur.unpack("Q", f"offset of {name!r}")
+            if name in seen:
+                self.anomaly("gguf.duplicate_tensor", f"{where}:{name}", "tensor name appears twice")
+            seen.add(name)
+            infos.append((name, tuple(dims), ttype, offset))
+
+        data_start = -(-cur.offset // alignment) * alignment
+        entry.metadata["data_offset"] = data_start
+        self.tensors(infos, data_start, alignment, gc)
+
+    def tensors(self, infos: list[tuple[str, tuple[int, ...], int, int]], data_start: int, alignment: int, gc: Any) -> None:
+        where, size = self.source.display, self.source.size
+        spans: list[tuple[int, int, str]] = []
+        for name, dims, ttype, offset in infos:
+            loc = f"{where}:{name}"
+            try:
+                qtype = gc.GGMLQuantizationType(ttype)
+                block, type_size = gc.GGML_QUANT_SIZES[qtype]
+                type_name = qtype.name
+            except (ValueError, KeyError):
+                self.anomaly("gguf.bad_type", loc, f"unknown ggml type {ttype}", str(ttype))
+                qtype, block, type_size, type_name = None, 0, 0, f"ggml_type_{ttype}"
+            elements = 1
+            for d in dims:
+                elements *= d
+            if elements >= 2**63:
+                self.anomaly("gguf.bad_dims", loc, "element count overflows int64", repr(dims))
+            nbytes: int | None = None
+            if qtype is not None:
+                if dims and dims[0] % block:
+                    self.anomaly(
+                        "gguf.size_mismatch",
+                        loc,
+                        f"first dimension is not a multiple of the {type_name} block size {block}",
+                        repr(dims),
+                    )
+                nbytes = elements // block * type_size
+            if offset % alignment:
+                self.anomaly("gguf.misaligned", loc, f"offset {offset} is not a multiple of the alignment {alignment}")
+            start = data_start + offset
+            end = start + nbytes if nbytes is not None else None
+            if start > size or (end is not None and end > size):
+                self.anomaly(
+                    "gguf.out_of_bounds",
+                    loc,
+                    "tensor bytes extend past the end of the file",
+                    f"[{start}, {end}) in a file of {size} bytes",
+                )
+            if end is not None:
+                spans.append((start, end, name))
+            self.entry.tensors.append(TensorInfo(name=name, dtype=type_name, shape=dims, start=start, end=end))
+        spans.sort()
+        cursor, prev = data_start, ""
+        for start, end, name in spans:
+            if start < cursor and end > start:
+                self.anomaly("gguf.offset_overlap", f"{where}:{name}", f"tensor overlaps {prev!r}", f"starts at {start}, previous ends at {cursor}")
+            if end > cursor:
+                cursor, prev = end, name
+        if spans and size - cursor > alignment:
+            self.anomaly("gguf.trailing_data", where, f"{size - cursor} bytes after the last tensor", f"tensors end at {cursor}")
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    entry = FileEntry(source.display, Format.GGUF, source.size)
+    with source.open() as f:
+        reader = _Reader(source, ctx, entry, _Cursor(f, source.size, ctx.limits.max_header_bytes))
+        try:
+            reader.run()
+        except _Stop as stop:
+            reader.anomaly(stop.code, f"{source.display}@{reader.cur.offset}", str(stop), stop.evidence)
+            entry.error = f"GGUF header not fully read: {stop}"
+    return entry

@@ -1,0 +1,212 @@
+"""Reader for Hugging Face JSON configs, ``tokenizer_config.json`` chat templates and ``chat_template.jinja``.
+
+Handles :attr:`Format.HF_TOKENIZER_CONFIG`, :attr:`Format.JSON` and :attr:`Format.JINJA_TEMPLATE`. What a
+loader may execute from these files:
+
+- ``chat_template`` (a string, or a list of ``{"name", "template"}``) is rendered by Jinja when a chat is
+  formatted: each template becomes a ``CHAT_TEMPLATE`` code object (``text`` = source, ``details["name"]``),
+  located ``"chat_template"`` or ``"chat_template[<name>]"``. A ``chat_template.jinja`` file is one template
+  (location ``"template"``). Templates are never rendered here; the scan rules parse them.
+- ``auto_map`` (and ``custom_pipelines``) make ``transformers`` import Python files from the model repository
+  (or another repository, ``"org/repo--module.Class"``) when ``trust_remote_code=True``: an ``hf.remote_code``
+  anomaly lists the referenced modules.
+
+Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and nothing in
+the text is treated as code (a README-like string with URLs is not a risk).
+
+JSON is read whole up to ``limits.max_text_bytes``. A larger file that does not even mention the keys above
+is recorded as unparsed data (huge ``tokenizer.json`` files are normal); one that mentions them is an error.
+
+Anomaly codes:
+    hf.remote_code: auto_map / custom_pipelines entries that load Python code from the model repository.
+    template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object.
+    limits.text_too_large: a template or a JSON file naming templates / remote code exceeds max_text_bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
+from weightwarden.artifact.readers.keras_config import parse_json_bounded
+from weightwarden.artifact.sniff import TEMPLATE_NAMES
+from weightwarden.artifact.source import Source
+
+# Top-level keys whose presence makes a JSON file carry code for a loader.
+CODE_KEYS = (b'"chat_template"', b'"auto_map"', b'"custom_pipelines"')
+# Files transformers reads by name and that may hold the keys above (possibly spelled with \u escapes).
+LOADER_CONFIG_NAMES = frozenset(
+    {"config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+     "chat_template.json", "generation_config.json", "feature_extractor_config.json", "image_processor_config.json"}
+)
+MAX_METADATA_ITEMS = 64
+MAX_METADATA_STRING = 200
+MAX_REMOTE_REFS = 200
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    """Read a JSON config or a Jinja template file; see the module docstring."""
+    name = source.display.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
+    limit = ctx.limits.max_text_bytes
+    if name in TEMPLATE_NAMES:
+        return _read_template_file(source, limit)
+    entry = FileEntry(source.display, Format.JSON, source.size)
+    if source.size > limit:
+        if name in LOADER_CONFIG_NAMES or _mentions_code_keys(source):
+            entry.error = f"JSON file of {source.size} bytes exceeds the {limit}-byte limit and names code keys"
+            entry.anomalies.append(
+                Anomaly("limits.text_too_large", source.display, entry.error, ", ".join(k.decode() for k in CODE_KEYS))
+            )
+        else:
+            entry.metadata["json_parsed"] = False
+            entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys"
+        return entry
+    with source.open() as f:
+        data = f.read(limit + 1)
+    value, problem = parse_json_bounded(data, limit)
+    if problem is not None:
+        # Data files that merely start with "{" (JSON lines, broken exports) carry no code; configs a loader
+        # reads (or any file naming code keys) must parse, or we cannot say what they would run.
+        if any(k in data for k in CODE_KEYS) or name in LOADER_CONFIG_NAMES:
+            entry.error = f"cannot parse JSON: {problem}"
+        else:
+            entry.metadata["json_parsed"] = False
+            entry.metadata["json_not_parsed_reason"] = problem
+        return entry
+    entry.metadata["json_parsed"] = True
+    if not isinstance(value, dict):
+        entry.metadata["json_type"] = type(value).__name__
+        return entry
+    if "chat_template" in value:
+        entry.format = Format.HF_TOKENIZER_CONFIG
+        _chat_templates(value["chat_template"], source.display, entry)
+    for key in ("auto_map", "custom_pipelines"):
+        if key in value:
+            _remote_code(key, value[key], source.display, entry)
+    entry.metadata.update(_small_metadata(value))
+    return entry
+
+
+def _read_template_file(source: Source, limit: int) -> FileEntry:
+    entry = FileEntry(source.display, Format.JINJA_TEMPLATE, source.size)
+    if source.size > limit:
+        entry.error = f"template of {source.size} bytes exceeds the {limit}-byte limit"
+        entry.anomalies.append(Anomaly("limits.text_too_large", source.display, entry.error))
+        return entry
+    with source.open() as f:
+        data = f.read(limit + 1)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        entry.error = f"template is not UTF-8: {exc.reason} at byte {exc.start}"
+        return entry
+    entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text, details={"name": "default"}))
+    return entry
+
+
+def _chat_templates(value: Any, where: str, entry: FileEntry) -> None:
+    if value is None:
+        return
+    if isinstance(value, str):
+        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "chat_template", text=value, details={"name": "default"}))
+        return
+    if isinstance(value, dict):  # some exports write {"name": template, ...}
+        value = [{"name": k, "template": v} for k, v in value.items()]
+    if not isinstance(value, list):
+        entry.anomalies.append(
+            Anomaly("template.bad_chat_template", where, "chat_template is neither a string nor a list",
+                    type(value).__name__)
+        )
+        return
+    for i, item in enumerate(value):
+        name = item.get("name") if isinstance(item, dict) else None
+        template = item.get("template") if isinstance(item, dict) else None
+        label = name if isinstance(name, str) else str(i)
+        if not isinstance(template, str):
+            entry.anomalies.append(
+                Anomaly("template.bad_chat_template", f"chat_template[{label}]",
+                        "chat_template entry without a string template", _short(item))
+            )
+            continue
+        entry.code.append(
+            CodeObject(CodeKind.CHAT_TEMPLATE, f"chat_template[{label}]", text=template, details={"name": label})
+        )
+
+
+def _remote_code(key: str, value: Any, where: str, entry: FileEntry) -> None:
+    refs: list[str] = []
+
+    def collect(v: Any) -> None:
+        if len(refs) >= MAX_REMOTE_REFS:
+            return
+        if isinstance(v, str):
+            refs.append(v)
+        elif isinstance(v, list):
+            for item in v:
+                collect(item)
+        elif isinstance(v, dict):
+            for item in v.values():
+                collect(item)
+
+    if key == "auto_map":
+        collect(value)
+    elif isinstance(value, dict):  # custom_pipelines: {task: {"impl": "module.Class", "pt": [...], ...}}
+        for spec in value.values():
+            if isinstance(spec, dict):
+                collect(spec.get("impl"))
+    if not refs and not value:
+        return
+    modules = sorted({_module_of(r) for r in refs})
+    entry.anomalies.append(
+        Anomaly(
+            "hf.remote_code",
+            key,
+            f"{key} makes transformers import Python code from the model repository (trust_remote_code)",
+            ", ".join(modules)[:1000] if modules else _short(value),
+        )
+    )
+    entry.metadata[f"{key}_targets"] = refs[:MAX_REMOTE_REFS]
+
+
+def _module_of(ref: str) -> str:
+    """``"org/repo--modeling_x.Model"`` -> ``"org/repo--modeling_x"``; ``"modeling_x.Model"`` -> ``"modeling_x"``."""
+    return ref.rsplit(".", 1)[0] if "." in ref else ref
+
+
+def _small_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in value.items():
+        if len(out) >= MAX_METADATA_ITEMS:
+            break
+        if k in ("chat_template", "auto_map", "custom_pipelines"):
+            continue
+        if isinstance(v, bool | int | float) or v is None or isinstance(v, str) and len(v) <= MAX_METADATA_STRING:
+            out[k] = v
+        elif isinstance(v, list) and len(v) <= 8 and all(isinstance(x, str) and len(x) <= 100 for x in v):
+            out[k] = list(v)
+    return {"json": out}
+
+
+def _mentions_code_keys(source: Source) -> bool:
+    """Stream the file looking for the code keys (overlapping chunks), without parsing it."""
+    overlap = max(len(k) for k in CODE_KEYS)
+    tail = b""
+    with source.open() as f:
+        while True:
+            chunk = f.read(4 * 1024 * 1024)
+            if not chunk:
+                return False
+            window = tail + chunk
+            if any(k in window for k in CODE_KEYS):
+                return True
+            tail = window[-overlap:]
+
+
+def _short(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

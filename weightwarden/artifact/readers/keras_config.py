@@ -1,0 +1,298 @@
+"""Find the code a Keras model config can make a loader run, without importing Keras.
+
+Used by the readers of every format that carries a Keras model config: the HDF5 reader (``model_config`` /
+``training_config`` attributes of a Keras 2 ``.h5``), the zip reader (``config.json`` of a Keras 3
+``.keras``) and the SavedModel reader (``keras_metadata.pb`` and Keras object metadata). Call
+:func:`analyze_config` with the parsed JSON; it returns one :class:`CodeObject` of kind ``KERAS_LAYER`` for
+each entry that can execute or import code when the model is loaded, plus anomalies:
+
+- Lambda layers. Keras 2 stores ``function: [base64 marshalled bytecode, defaults, closure]`` with
+  ``function_type: "lambda"``; Keras 3 stores ``{"class_name": "__lambda__", "config": {"code": ...}}``.
+  Both give ``lambda_code=True``. A Lambda naming a function (``function_type: "function"``) gives that
+  function as ``target``.
+- ``TFOpLambda`` / ``SlicingOpLambda`` layers (call a ``tf.*`` symbol named in the config).
+- ``TFSMLayer`` (loads another SavedModel from a path given in the config).
+- Serialized references to a module outside the Keras namespace (the CVE-2025-1550 class: ``{"module":
+  "os", "class_name": "function", "config": "system"}``, ``{"module": "subprocess", "class_name":
+  "Popen"}``, ``__typespec__`` entries naming any module), and function references inside Keras that are
+  not plain math (``keras.utils.get_file``, ``keras.config.enable_unsafe_deserialization``, ...).
+- Custom objects (``registered_name`` such as ``"MyPackage>MyLayer"``): loading them imports their code.
+
+Standard layers, initializers, activations given by name and other Keras-namespace classes produce nothing.
+The walk is iterative and bounded (depth and node count), so a hostile config cannot exhaust the stack.
+
+``details`` of each code object: ``class_name``, ``module``, ``target`` (the dotted name referenced, or
+None), ``lambda_code`` (marshalled/base64 bytecode present), ``registered_name``, plus ``reason`` (one of
+``lambda``, ``function_ref``, ``module_ref``, ``tf_op_lambda``, ``tfsm_layer``, ``custom_object``) and
+``path`` (the JSON path of the entry). ``location`` is ``"layer:<name>"`` for a layer and
+``"config:<json path>"`` for any other entry; JSON paths start with ``location_prefix`` (or ``$``).
+
+Anomaly codes:
+    keras.bad_config: the config is not a JSON object, or an entry has the wrong type where code is named.
+    keras.config_too_large: the config is nested deeper or has more entries than the walk reads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject
+
+MAX_DEPTH = 256
+MAX_NODES = 2_000_000
+MAX_TEXT = 2000  # characters of an entry kept as ``text``
+
+# Packages whose classes Keras itself ships. References into them are benign unless they name a function
+# outside the math modules (below) or live in a utility module that fetches files or flips safety switches.
+KERAS_ROOTS = ("keras", "tf_keras", "tensorflow.keras", "tensorflow.python.keras", "keras_core")
+# Submodules (after the root and an optional ``src.``) whose functions are plain math a config may name.
+SAFE_FUNCTION_SUBMODULES = (
+    "activations",
+    "losses",
+    "metrics",
+    "initializers",
+    "regularizers",
+    "constraints",
+    "ops",
+    "optimizers",
+    "layers",
+    "random",
+    "applications",
+)
+# Submodules whose classes or functions do I/O or change how loading behaves.
+SUSPECT_SUBMODULES = ("utils", "config", "saving", "backend", "export", "distribution")
+# Serialization markers of Keras 3 that describe plain values.
+VALUE_MARKERS = frozenset(
+    {"__tuple__", "__bytes__", "__numpy__", "__ellipsis__", "__slice__", "__tensor__", "__keras_tensor__",
+     "__tensorshape__", "__complex__", "__set__"}
+)
+LAMBDA_LAYERS = frozenset({"Lambda"})
+TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
+
+
+def analyze_config(config: Any, location_prefix: str = "") -> tuple[list[CodeObject], list[Anomaly]]:
+    """Code objects and anomalies of a parsed Keras config (see the module docstring)."""
+    root = location_prefix.rstrip(".") or "$"
+    code: list[CodeObject] = []
+    anomalies: list[Anomaly] = []
+    if not isinstance(config, dict):
+        anomalies.append(
+            Anomaly("keras.bad_config", f"config:{root}", "Keras config is not a JSON object", type(config).__name__)
+        )
+        return code, anomalies
+    consumed: set[int] = set()  # dicts already reported as part of their Lambda layer
+    stack: list[tuple[Any, str, int]] = [(config, root, 0)]
+    nodes = 0
+    too_deep = False
+    while stack:
+        node, path, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            anomalies.append(
+                Anomaly("keras.config_too_large", f"config:{root}", f"more than {MAX_NODES} entries; rest not read")
+            )
+            break
+        if depth > MAX_DEPTH:
+            too_deep = True
+            continue
+        if isinstance(node, dict):
+            if "class_name" in node and id(node) not in consumed:
+                _inspect_object(node, path, code, anomalies, consumed)
+            children = [(v, f"{path}.{_key(k)}") for k, v in node.items() if isinstance(v, dict | list)]
+        elif isinstance(node, list):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(node) if isinstance(v, dict | list)]
+        else:
+            continue
+        for child, child_path in reversed(children):
+            stack.append((child, child_path, depth + 1))
+    if too_deep:
+        anomalies.append(
+            Anomaly("keras.config_too_large", f"config:{root}", f"config nested deeper than {MAX_DEPTH}; rest not read")
+        )
+    return code, anomalies
+
+
+def _key(k: Any) -> str:
+    s = str(k)
+    return s if s.isidentifier() else json.dumps(s)
+
+
+def _inspect_object(
+    node: dict[str, Any], path: str, code: list[CodeObject], anomalies: list[Anomaly], consumed: set[int]
+) -> None:
+    class_name = node.get("class_name")
+    if not isinstance(class_name, str):
+        anomalies.append(Anomaly("keras.bad_config", f"config:{path}", "class_name is not a string", _short(class_name)))
+        return
+    module = node.get("module") if isinstance(node.get("module"), str) else None
+    registered = node.get("registered_name") if isinstance(node.get("registered_name"), str) else None
+    cfg = node.get("config")
+    base = {"class_name": class_name, "module": module, "registered_name": registered, "path": path}
+
+    def emit(reason: str, target: str | None, lambda_code: bool = False, extra: dict[str, Any] | None = None) -> None:
+        details = dict(base, target=target, lambda_code=lambda_code, reason=reason)
+        if extra:
+            details.update(extra)
+        code.append(CodeObject(CodeKind.KERAS_LAYER, _location(node, path), _short(node), details=details))
+
+    keras_module = module is None or _in_keras(module)
+
+    if class_name == "__lambda__":
+        emit("lambda", None, lambda_code=_has_lambda_code(cfg))
+        return
+    if class_name in VALUE_MARKERS and module is None:
+        return
+    if class_name in LAMBDA_LAYERS and keras_module:
+        _inspect_lambda(node, cfg, emit, anomalies, path, consumed)
+        return
+    if class_name in TF_OP_LAYERS and keras_module:
+        fn = cfg.get("function") if isinstance(cfg, dict) else None
+        emit("tf_op_lambda", f"tf.{fn}" if isinstance(fn, str) else None)
+        return
+    if class_name == "TFSMLayer" and keras_module:
+        filepath = cfg.get("filepath") if isinstance(cfg, dict) else None
+        emit("tfsm_layer", f"{module or 'keras.layers'}.TFSMLayer", extra={"filepath": _short(filepath)})
+        return
+    if class_name == "function":
+        name = cfg if isinstance(cfg, str) else registered
+        if module is None:
+            if registered and ">" in registered:
+                emit("custom_object", registered)
+            return
+        target = f"{module}.{name}" if name else module
+        if not _in_keras(module) or not _safe_keras_function(module):
+            emit("function_ref", target)
+        return
+    if class_name == "__typespec__":
+        spec = node.get("spec_name")
+        if module is not None and not _in_keras(module):
+            emit("module_ref", f"{module}.{spec}" if isinstance(spec, str) else module)
+        return
+    custom = bool(registered and ">" in registered) or ">" in class_name
+    if module is not None and not _in_keras(module):
+        emit("custom_object" if custom else "module_ref", f"{module}.{class_name}")
+        return
+    if module is not None and _suspect_keras(module):
+        emit("module_ref", f"{module}.{class_name}")
+        return
+    if custom:
+        emit("custom_object", f"{module}.{class_name}" if module else (registered or class_name))
+
+
+def _inspect_lambda(
+    node: dict[str, Any], cfg: Any, emit: Any, anomalies: list[Anomaly], path: str, consumed: set[int]
+) -> None:
+    if not isinstance(cfg, dict):
+        anomalies.append(Anomaly("keras.bad_config", f"config:{path}", "Lambda layer without a config object"))
+        emit("lambda", None, lambda_code=False)
+        return
+    lambda_code = False
+    target: str | None = None
+    for fn_key, type_key, module_key in (
+        ("function", "function_type", "module"),
+        ("output_shape", "output_shape_type", "output_shape_module"),
+    ):
+        fn = cfg.get(fn_key)
+        fn_type = cfg.get(type_key)
+        fn_module = cfg.get(module_key) if isinstance(cfg.get(module_key), str) else None
+        if isinstance(fn, dict):
+            # Keras 3: a nested serialized object (``__lambda__`` or a function reference).
+            consumed.add(id(fn))
+            inner_class = fn.get("class_name")
+            if inner_class == "__lambda__":
+                lambda_code = lambda_code or _has_lambda_code(fn.get("config"))
+            elif inner_class == "function":
+                inner_module = fn.get("module") if isinstance(fn.get("module"), str) else None
+                inner_name = fn.get("config") if isinstance(fn.get("config"), str) else fn.get("registered_name")
+                name = f"{inner_module}.{inner_name}" if inner_module else inner_name
+                if fn_key == "function" or target is None:
+                    target = name if isinstance(name, str) else target
+            elif isinstance(inner_class, str) and fn_key == "function":
+                inner_module = fn.get("module") if isinstance(fn.get("module"), str) else None
+                target = f"{inner_module}.{inner_class}" if inner_module else inner_class
+        elif fn_type == "lambda" or (fn_type is None and fn_key == "function" and _looks_like_code(fn)):
+            lambda_code = lambda_code or _looks_like_code(fn) or fn_type == "lambda"
+        elif fn_type == "function" and isinstance(fn, str):
+            name = f"{fn_module}.{fn}" if fn_module and fn_module != "__main__" else fn
+            if fn_key == "function" or target is None:
+                target = name
+    emit("lambda", target, lambda_code=lambda_code)
+
+
+def _has_lambda_code(cfg: Any) -> bool:
+    if isinstance(cfg, dict):
+        return any(_looks_like_code(cfg.get(k)) for k in ("code", "value", "function"))
+    return _looks_like_code(cfg)
+
+
+def _looks_like_code(value: Any) -> bool:
+    """Base64 marshalled bytecode, alone or as the first item of ``[code, defaults, closure]``."""
+    if isinstance(value, list | tuple) and value:
+        value = value[0]
+    return isinstance(value, str) and len(value) >= 8 and " " not in value.strip()
+
+
+def _in_keras(module: str) -> bool:
+    return any(module == root or module.startswith(root + ".") for root in KERAS_ROOTS)
+
+
+def _keras_submodule(module: str) -> str:
+    for root in sorted(KERAS_ROOTS, key=len, reverse=True):
+        if module == root:
+            return ""
+        if module.startswith(root + "."):
+            rest = module[len(root) + 1 :]
+            return rest[4:] if rest.startswith("src.") else rest
+    return module
+
+
+def _safe_keras_function(module: str) -> bool:
+    sub = _keras_submodule(module)
+    return any(sub == s or sub.startswith(s + ".") for s in SAFE_FUNCTION_SUBMODULES)
+
+
+def _suspect_keras(module: str) -> bool:
+    sub = _keras_submodule(module)
+    return any(sub == s or sub.startswith(s + ".") for s in SUSPECT_SUBMODULES)
+
+
+def _location(node: dict[str, Any], path: str) -> str:
+    cfg = node.get("config")
+    name = cfg.get("name") if isinstance(cfg, dict) else None
+    if not isinstance(name, str):
+        name = node.get("name") if isinstance(node.get("name"), str) else None
+    if isinstance(name, str) and name:
+        return f"layer:{name}"
+    return f"config:{path}"
+
+
+def _short(value: Any) -> str:
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError, RecursionError):
+        try:
+            text = repr(value)[:MAX_TEXT]
+        except RecursionError:
+            text = f"<{type(value).__name__} nested too deeply>"
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
+def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | None]:
+    """Parse JSON text of at most ``max_bytes``; ``(value, None)`` or ``(None, reason)``. Never raises."""
+    if len(data) > max_bytes:
+        return None, f"{len(data)} bytes exceeds the {max_bytes}-byte limit"
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text), None
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8: {exc.reason} at byte {exc.start}"
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValueError as exc:  # e.g. integer string too long to convert
+        return None, f"invalid JSON: {exc}"
+
+
+__all__ = ["analyze_config", "parse_json_bounded"]

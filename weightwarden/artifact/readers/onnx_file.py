@@ -1,0 +1,385 @@
+"""Reader for ONNX models: operators, custom domains, functions, initializers and external data.
+
+How it reads without loading tensor bytes: the ``ModelProto`` is walked at the wire level
+(:mod:`._protostream`) down to the main graph's initializers, whose name, type, shape, byte range and
+external-data entries are taken from their headers while ``raw_data`` is stepped over. The rest of the model
+(nodes, subgraphs, functions, opsets, metadata) is re-assembled without those initializers — a few kilobytes
+to megabytes — and parsed by the ``onnx`` package (``load_model_from_string``, no external data is loaded).
+That stripped structure is bounded by ``limits.max_header_bytes``.
+
+Code objects:
+    ONNX_OP: one per (scope, domain, op_type) outside the standard domains (``""``, ``ai.onnx``,
+        ``ai.onnx.ml``, ``ai.onnx.training``, ``ai.onnx.preview.training``); location ``"graph"``,
+        ``"function:<domain>.<name>"`` or ``"training_info[<i>]"`` (subgraphs of If/Loop/Scan count with the
+        graph that holds them); details ``domain``, ``op_type``, ``count`` and ``local_function`` (True when
+        the model itself defines that function, so the op expands to a body that is reported on its own).
+    EXTERNAL_REF: one per distinct external-data location; details ``path`` (as written in the model),
+        ``tensor`` (first tensor that uses it), ``tensor_count``, ``resolved`` (absolute path, when the model
+        is a file on disk).
+
+Metadata: ``onnx_ir_version``, ``onnx_producer``, ``onnx_opset_imports`` (domain -> version),
+``onnx_functions``, ``onnx_node_count``, ``onnx_metadata_props`` (bounded).
+
+Anomaly codes:
+    onnx.external_data_escape: an external-data location that is absolute, contains "..", or leaves the
+        model folder.
+    onnx.external_data_missing: an external-data file that does not exist next to the model (or no location).
+    onnx.external_data_out_of_bounds: external offset + length past the end of the data file.
+    limits.header_too_large: the model's structure (without initializer data) exceeds max_header_bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from typing import Any, BinaryIO
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
+from weightwarden.artifact.protowire import I32, I64, LEN, VARINT
+from weightwarden.artifact.readers._protostream import (
+    INLINE_BYTES,
+    Field,
+    WireError,
+    encode_len_field,
+    encode_varint,
+    iter_stream_fields,
+    packed_varints,
+    read_field,
+    read_string,
+)
+from weightwarden.artifact.source import Source
+
+STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training"})
+MAX_FIELDS = 50_000_000
+MAX_NODES = 10_000_000
+MAX_META = 64
+DATA_LOCATION_EXTERNAL = 1
+
+# ModelProto / GraphProto / TensorProto field numbers (onnx/onnx.proto).
+MODEL_GRAPH = 7
+GRAPH_INITIALIZER, GRAPH_SPARSE_INITIALIZER = 5, 15
+T_DIMS, T_DATA_TYPE, T_NAME, T_RAW_DATA, T_EXTERNAL_DATA, T_DATA_LOCATION = 1, 2, 8, 9, 13, 14
+SPARSE_VALUES, SPARSE_INDICES, SPARSE_DIMS = 1, 2, 3
+
+
+class _Stripped:
+    """Bytes of the model without main-graph initializers, plus what those initializers declared."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.tensors: list[TensorInfo] = []
+        self.externals: list[tuple[str, dict[str, str]]] = []  # (tensor name, external_data entries)
+
+    def add(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.budget:
+            raise _TooLarge(f"model structure without initializer data exceeds {self.budget} bytes")
+        self.parts.append(data)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    """Read an ONNX model (see the module docstring)."""
+    import onnx
+
+    entry = FileEntry(source.display, Format.ONNX, source.size)
+    stripped = _Stripped(ctx.limits.max_header_bytes)
+    try:
+        with source.open() as f:
+            _strip_model(f, source.size, stripped)
+    except WireError as exc:
+        entry.error = f"malformed ONNX protobuf: {exc}"
+        return entry
+    except _TooLarge as exc:
+        entry.error = str(exc)
+        entry.anomalies.append(Anomaly("limits.header_too_large", source.display, str(exc)))
+        return entry
+    try:
+        model = onnx.load_model_from_string(b"".join(stripped.parts))
+    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and others on hostile bytes
+        entry.error = f"malformed ONNX protobuf: {_describe(exc)}"
+        return entry
+    entry.tensors.extend(stripped.tensors)
+    externals = list(stripped.externals)
+    _metadata(model, entry)
+    _operators(model, entry, externals)
+    _external_refs(externals, source, entry)
+    return entry
+
+
+def _strip_model(f: BinaryIO, size: int, out: _Stripped) -> None:
+    for field in iter_stream_fields(f, 0, size, MAX_FIELDS):
+        if field.number == MODEL_GRAPH and field.wire == LEN:
+            graph = _Stripped(out.budget - out.size)
+            _strip_graph(f, field, graph)
+            out.add(encode_len_field(MODEL_GRAPH, b"".join(graph.parts)))
+            out.tensors.extend(graph.tensors)
+            out.externals.extend(graph.externals)
+        else:
+            out.add(_reencode(f, field, out.budget - out.size))
+
+
+def _strip_graph(f: BinaryIO, graph_field: Field, out: _Stripped) -> None:
+    end = graph_field.offset + graph_field.length
+    for field in iter_stream_fields(f, graph_field.offset, end, MAX_FIELDS):
+        if field.number == GRAPH_INITIALIZER and field.wire == LEN:
+            _tensor_header(f, field, out, prefix="")
+        elif field.number == GRAPH_SPARSE_INITIALIZER and field.wire == LEN:
+            _sparse_header(f, field, out)
+        else:
+            out.add(_reencode(f, field, out.budget - out.size))
+
+
+def _tensor_header(f: BinaryIO, field: Field, out: _Stripped, prefix: str) -> tuple[str, str, tuple[int, ...]]:
+    name, dtype_code, dims = "", 0, []
+    start = end = None
+    external: dict[str, str] = {}
+    location = 0
+    for sub in iter_stream_fields(f, field.offset, field.offset + field.length, MAX_FIELDS):
+        if sub.number == T_NAME and sub.wire == LEN:
+            name = read_string(f, sub)
+        elif sub.number == T_DATA_TYPE and sub.wire == VARINT:
+            dtype_code = sub.value or 0
+        elif sub.number == T_DIMS and sub.wire == VARINT:
+            dims.append(_signed(sub.value or 0))
+        elif sub.number == T_DIMS and sub.wire == LEN and sub.length <= INLINE_BYTES:
+            dims.extend(_signed(v) for v in packed_varints(read_field(f, sub)))
+        elif sub.number == T_RAW_DATA and sub.wire == LEN:
+            start, end = sub.offset, sub.offset + sub.length
+        elif sub.number == T_EXTERNAL_DATA and sub.wire == LEN and sub.length <= INLINE_BYTES:
+            key, value = _string_pair(read_field(f, sub))
+            external[key] = value
+        elif sub.number == T_DATA_LOCATION and sub.wire == VARINT:
+            location = sub.value or 0
+    shown = f"{prefix}{name}"
+    dtype = _dtype_name(dtype_code)
+    if location == DATA_LOCATION_EXTERNAL or external:
+        out.externals.append((shown, external))
+        start = end = None
+    out.tensors.append(TensorInfo(shown, dtype, tuple(dims), start, end))
+    return shown, dtype, tuple(dims)
+
+
+def _sparse_header(f: BinaryIO, field: Field, out: _Stripped) -> None:
+    dims: list[int] = []
+    first = len(out.tensors)
+    for sub in iter_stream_fields(f, field.offset, field.offset + field.length, MAX_FIELDS):
+        if sub.number in (SPARSE_VALUES, SPARSE_INDICES) and sub.wire == LEN:
+            _tensor_header(f, sub, out, prefix="sparse:" if sub.number == SPARSE_VALUES else "sparse-indices:")
+        elif sub.number == SPARSE_DIMS and sub.wire == VARINT:
+            dims.append(_signed(sub.value or 0))
+        elif sub.number == SPARSE_DIMS and sub.wire == LEN and sub.length <= INLINE_BYTES:
+            dims.extend(_signed(v) for v in packed_varints(read_field(f, sub)))
+    if first < len(out.tensors) and dims:
+        t = out.tensors[first]
+        out.tensors[first] = TensorInfo(t.name, t.dtype, tuple(dims), t.start, t.end)
+
+
+def _reencode(f: BinaryIO, field: Field, budget: int) -> bytes:
+    key = encode_varint((field.number << 3) | field.wire)
+    if field.wire == LEN:
+        if field.length > budget:
+            raise _TooLarge(f"field {field.number} of {field.length} bytes exceeds the structure budget")
+        return key + encode_varint(field.length) + read_field(f, field)
+    if field.wire == VARINT:
+        return key + encode_varint(field.value or 0)
+    if field.wire == I64:
+        return key + (field.value or 0).to_bytes(8, "little")
+    if field.wire == I32:
+        return key + (field.value or 0).to_bytes(4, "little")
+    raise WireError(f"unsupported wire type {field.wire}")
+
+
+def _string_pair(data: bytes) -> tuple[str, str]:
+    from weightwarden.artifact.protowire import iter_fields
+
+    key = value = ""
+    for number, wire, v in iter_fields(data):
+        if wire == LEN and number == 1:
+            key = bytes(v).decode("utf-8", errors="replace")  # type: ignore[arg-type]
+        elif wire == LEN and number == 2:
+            value = bytes(v).decode("utf-8", errors="replace")  # type: ignore[arg-type]
+    return key, value
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _dtype_name(code: int) -> str:
+    import onnx
+
+    try:
+        return onnx.helper.tensor_dtype_to_np_dtype(code).name
+    except Exception:  # noqa: BLE001 - unknown or non-numpy types (strings, float8 on old numpy)
+        try:
+            return onnx.TensorProto.DataType.Name(code).lower()
+        except ValueError:
+            return f"onnx-type-{code}"
+
+
+def _metadata(model: Any, entry: FileEntry) -> None:
+    md = entry.metadata
+    md["onnx_ir_version"] = int(model.ir_version)
+    if model.producer_name or model.producer_version:
+        md["onnx_producer"] = f"{model.producer_name} {model.producer_version}".strip()[:200]
+    opsets: dict[str, int] = {}
+    for op in model.opset_import[:MAX_META]:
+        opsets[op.domain or "ai.onnx"] = int(op.version)
+    md["onnx_opset_imports"] = opsets
+    if model.functions:
+        md["onnx_functions"] = [f"{fn.domain}.{fn.name}" for fn in model.functions[:MAX_META]]
+    props = {p.key[:200]: p.value[:200] for p in model.metadata_props[:MAX_META]}
+    if props:
+        md["onnx_metadata_props"] = props
+
+
+def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str, str]]]) -> None:
+    local_functions = {(fn.domain, fn.name) for fn in model.functions}
+    scopes: list[tuple[str, Any, bool]] = [("graph", model.graph.node, False)]
+    # Only the main graph's initializers were stripped; subgraphs keep theirs in the parsed model.
+    pending_graphs: list[tuple[str, Any]] = []
+    for i, info in enumerate(model.training_info):
+        pending_graphs.append((f"training_info[{i}]", info.initialization))
+        pending_graphs.append((f"training_info[{i}]", info.algorithm))
+    for fn in model.functions:
+        scopes.append((f"function:{fn.domain}.{fn.name}", fn.node, False))
+    counts: dict[str, Counter[tuple[str, str]]] = {}
+    total = 0
+    work: list[tuple[str, Any]] = [(scope, nodes) for scope, nodes, _ in scopes]
+    for scope, graph in pending_graphs:
+        _graph_tensors(graph, scope, entry, externals)
+        work.append((scope, graph.node))
+    while work:
+        scope, nodes = work.pop()
+        counter = counts.setdefault(scope, Counter())
+        for node in nodes:
+            total += 1
+            if total > MAX_NODES:
+                entry.anomalies.append(
+                    Anomaly("limits.header_too_large", scope, f"more than {MAX_NODES} nodes; the rest were not read")
+                )
+                work.clear()
+                break
+            counter[(node.domain or "", node.op_type)] += 1
+            for attr in node.attribute:
+                subgraphs = ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
+                for sub in subgraphs:
+                    _graph_tensors(sub, f"{scope}/{node.name or node.op_type}", entry, externals)
+                    work.append((scope, sub.node))
+    entry.metadata["onnx_node_count"] = total
+    for scope in sorted(counts):
+        for (domain, op_type), count in sorted(counts[scope].items()):
+            if domain in STANDARD_DOMAINS:
+                continue
+            entry.code.append(
+                CodeObject(
+                    CodeKind.ONNX_OP,
+                    scope,
+                    text=f"{domain}::{op_type}"[:300],
+                    details={
+                        "domain": domain,
+                        "op_type": op_type,
+                        "count": count,
+                        "local_function": (domain, op_type) in local_functions,
+                    },
+                )
+            )
+
+
+def _graph_tensors(graph: Any, scope: str, entry: FileEntry, externals: list[tuple[str, dict[str, str]]]) -> None:
+    import onnx
+
+    tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
+    tensors += [s.indices for s in graph.sparse_initializer]
+    for t in tensors:
+        name = f"{scope}:{t.name}"
+        entry.tensors.append(TensorInfo(name, _dtype_name(t.data_type), tuple(int(d) for d in t.dims)))
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+            externals.append((name, {e.key: e.value for e in t.external_data}))
+
+
+_WINDOWS_ABS = re.compile(r"^(?:[A-Za-z]:|\\\\|//)")
+
+
+def _external_refs(externals: list[tuple[str, dict[str, str]]], source: Source, entry: FileEntry) -> None:
+    by_location: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for tensor, info in externals:
+        by_location.setdefault(info.get("location", ""), []).append((tensor, info))
+    base = os.path.dirname(os.path.abspath(source.fs_path)) if source.fs_path else None
+    root = os.path.abspath(source.fs_dir) if source.fs_dir else base
+    for location, users in sorted(by_location.items()):
+        tensor = users[0][0]
+        details: dict[str, Any] = {"path": location, "tensor": tensor, "tensor_count": len(users)}
+        where = f"tensor:{tensor}"
+        if not location:
+            entry.anomalies.append(
+                Anomaly("onnx.external_data_missing", where, "external data without a location", tensor)
+            )
+            entry.code.append(CodeObject(CodeKind.EXTERNAL_REF, where, text=location, details=details))
+            continue
+        parts = re.split(r"[\\/]+", location)
+        resolved = os.path.normpath(os.path.join(base, location)) if base else None
+        if resolved:
+            details["resolved"] = resolved
+        escapes = (
+            os.path.isabs(location)
+            or bool(_WINDOWS_ABS.match(location))
+            or ".." in parts
+            or "\x00" in location
+            or (resolved is not None and root is not None and not _inside(resolved, root))
+        )
+        entry.code.append(CodeObject(CodeKind.EXTERNAL_REF, where, text=location, details=details))
+        if escapes:
+            entry.anomalies.append(
+                Anomaly("onnx.external_data_escape", where,
+                        "external data location is absolute or leaves the model folder", location)
+            )
+            continue
+        if resolved is None:
+            continue  # an archive member: the data file is resolved by whoever extracts it
+        try:
+            st = os.stat(resolved)
+        except OSError:
+            entry.anomalies.append(
+                Anomaly("onnx.external_data_missing", where, "external data file does not exist", location)
+            )
+            continue
+        for user_tensor, info in users:
+            try:
+                offset = int(info.get("offset", "0") or 0)
+                length = int(info["length"]) if info.get("length") else None
+            except ValueError:
+                entry.anomalies.append(
+                    Anomaly("onnx.external_data_out_of_bounds", f"tensor:{user_tensor}",
+                            "external data offset/length is not a number", f"{info.get('offset')}/{info.get('length')}")
+                )
+                continue
+            if offset < 0 or (length is not None and (length < 0 or offset + length > st.st_size)) or offset > st.st_size:
+                entry.anomalies.append(
+                    Anomaly("onnx.external_data_out_of_bounds", f"tensor:{user_tensor}",
+                            f"external data range past the end of {location} ({st.st_size} bytes)",
+                            f"offset={offset} length={length}")
+                )
+
+
+def _inside(path: str, root: str) -> bool:
+    try:
+        return os.path.commonpath([path, root]) == root
+    except ValueError:
+        return False
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+__all__ = ["read"]

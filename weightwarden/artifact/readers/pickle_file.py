@@ -1,0 +1,100 @@
+"""Reader for raw pickle files (``.pkl``, ``.pickle``, ``.joblib``, ``.bin`` ...): protocols 0–5.
+
+The file is walked by the symbolic pickle machine (:func:`weightwarden.picklevm.analyze_streams`): every
+consecutive pickle program becomes one :class:`CodeObject` of kind ``PICKLE`` (location ``"stream N @OFFSET"``),
+and whatever follows the last program is reported as trailing data. Nothing is unpickled.
+
+joblib files are pickles too: ``joblib.dump`` writes each NumPy array as a ``NumpyArrayWrapper`` object whose
+raw array bytes follow its BUILD opcode in the stream. The machine skips those bytes exactly as ``joblib.load``
+reads them (and walks the embedded pickle of object arrays), so joblib files parse cleanly; when a program
+references the wrapper the entry's format becomes :attr:`Format.JOBLIB`. Compressed joblib files reach this
+reader through :mod:`weightwarden.artifact.readers.compressed`.
+
+Anomaly codes:
+    pickle.parse_error: a program is malformed or truncated (calls seen before the error are still reported).
+    pickle.limit: a bound (opcodes, memo, stack depth, bytes, nesting) stopped the walk; the entry's error is set.
+    pickle.trailing_data: bytes after the last pickle program that are not a pickle program.
+    pickle.multiple_programs: more than one pickle program in a file that is not a legacy torch checkpoint.
+    pickle.nested: a program hands a literal payload to a pickle loader (pickle.loads ...); it was walked too.
+"""
+
+from __future__ import annotations
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
+from weightwarden.artifact.source import Source
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    from weightwarden.picklevm.machine import JOBLIB_WRAPPERS, analyze_streams
+
+    entry = FileEntry(source.display, Format.PICKLE, source.size)
+    with source.open() as f:
+        result = analyze_streams(f, limits=ctx.limits)
+    joblib = False
+    for i, analysis in enumerate(result.programs):
+        location = f"stream {i} @{analysis.start}"
+        entry.code.append(CodeObject(CodeKind.PICKLE, location, analysis=analysis))
+        record_program_anomalies(entry, analysis, f"{source.display}:{location}")
+        joblib = joblib or any(site.target in JOBLIB_WRAPPERS for site in analysis.globals)
+    if joblib:
+        entry.format = Format.JOBLIB
+    if len(result.programs) > 1:
+        entry.anomalies.append(
+            Anomaly(
+                "pickle.multiple_programs",
+                source.display,
+                f"{len(result.programs)} consecutive pickle programs (a loader may run more than the first)",
+                ", ".join(f"@{p.start}" for p in result.programs[:10]),
+            )
+        )
+    if result.trailing_offset is not None:
+        entry.anomalies.append(
+            Anomaly(
+                "pickle.trailing_data",
+                f"{source.display}@{result.trailing_offset}",
+                f"{result.trailing_bytes} bytes after the last pickle program are not a pickle program",
+                f"starts at offset {result.trailing_offset}",
+            )
+        )
+    first = result.programs[0] if result.programs else None
+    entry.metadata.update(
+        {
+            "protocol": first.protocol if first else None,
+            "programs": len(result.programs),
+            "opcodes": sum(p.opcodes for p in result.programs),
+            "joblib": joblib,
+        }
+    )
+    return entry
+
+
+def record_program_anomalies(entry: FileEntry, analysis, location: str) -> None:  # type: ignore[no-untyped-def]
+    """The pickle.* anomalies of one walked program (shared with the legacy torch and compressed readers)."""
+    if analysis.error is not None:
+        entry.anomalies.append(
+            Anomaly("pickle.parse_error", location, "pickle program is malformed or truncated", analysis.error)
+        )
+    if analysis.limit_hit is not None:
+        entry.anomalies.append(
+            Anomaly(
+                "pickle.limit",
+                location,
+                f"pickle walk stopped at a bound ({analysis.limit_hit}); the rest was not analysed",
+                "; ".join(analysis.notes[-2:]),
+            )
+        )
+        entry.error = entry.error or f"pickle not fully analysed: {analysis.limit_hit} reached"
+    from weightwarden.picklevm.machine import JOBLIB_NOTE
+
+    for inner in analysis.nested:
+        if not (inner.notes and inner.notes[0] == JOBLIB_NOTE):
+            entry.anomalies.append(
+                Anomaly(
+                    "pickle.nested",
+                    location,
+                    "a pickle payload handed to a loader inside this pickle (scanned as a nested program)",
+                    f"nested program reported from offset {inner.start}" + (f"; {inner.error}" if inner.error else ""),
+                )
+            )
+        record_program_anomalies(entry, inner, location + "!nested")

@@ -1,0 +1,282 @@
+"""Strict reader of safetensors files: the JSON header is validated, the tensor bytes are never read.
+
+Layout: an 8-byte little-endian header length ``n``, ``n`` bytes of UTF-8 JSON (a map of tensor name to
+``{"dtype", "shape", "data_offsets"}`` plus an optional ``__metadata__`` str→str map, padded with spaces),
+then the data section. Offsets are relative to the data section. The reader checks everything the reference
+implementation checks, and a few things it tolerates but an attacker could use (duplicate keys, odd
+padding). Cost is the size of the header only: a 2 GB file reads as fast as a 2 MB one.
+
+``FileEntry.metadata``: ``header_bytes``, ``data_offset``, ``tensor_count`` and ``metadata`` (the
+``__metadata__`` map, long values shortened). Tensors carry absolute byte offsets in the file.
+
+Anomaly codes:
+    safetensors.too_small: the file is shorter than the 8-byte header length.
+    safetensors.header_too_large: the declared header length exceeds the file or limits.max_header_bytes.
+    safetensors.bad_utf8: the header is not valid UTF-8.
+    safetensors.bad_json: the header is not a JSON object (syntax error, wrong start, not an object).
+    safetensors.duplicate_key: a JSON object in the header repeats a key (parsers disagree on which wins).
+    safetensors.header_padding: the header ends with more padding than alignment needs, or non-space padding.
+    safetensors.bad_metadata: ``__metadata__`` is not a map of strings to strings.
+    safetensors.bad_entry: a tensor entry is not an object with exactly dtype, shape and data_offsets.
+    safetensors.bad_dtype: unknown dtype name.
+    safetensors.bad_shape: shape is not a list of non-negative integers.
+    safetensors.bad_offsets: data_offsets is not [begin, end] of non-negative integers with begin <= end.
+    safetensors.size_mismatch: end - begin differs from prod(shape) x dtype size.
+    safetensors.out_of_bounds: a tensor's bytes lie (partly) outside the data section.
+    safetensors.offset_overlap: two tensors share bytes.
+    safetensors.gap: unused bytes between tensors (or before the first one).
+    safetensors.trailing_data: bytes after the last tensor (the reference loader rejects such files).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import Any
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, FileEntry, Format, TensorInfo
+from weightwarden.artifact.source import Source
+
+# Bits per element of every dtype the safetensors specification (0.6+) knows. Sub-byte types (F4, F6_*) are
+# packed; a tensor of them must end on a byte boundary.
+DTYPE_BITS: dict[str, int] = {
+    "BOOL": 8,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
+    "U8": 8,
+    "I8": 8,
+    "F8_E5M2": 8,
+    "F8_E4M3": 8,
+    "F8_E8M0": 8,
+    "F8_E4M3FNUZ": 8,
+    "F8_E5M2FNUZ": 8,
+    "I16": 16,
+    "U16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "I32": 32,
+    "U32": 32,
+    "F32": 32,
+    "C64": 64,
+    "F64": 64,
+    "I64": 64,
+    "U64": 64,
+}
+
+ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
+MAX_REPORTED = 20  # anomalies of one kind kept per file; the rest are counted in the last one
+METADATA_VALUE_CHARS = 4096
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _Collector:
+    """Anomalies with a per-code cap, so a header of a million bad entries stays a short report."""
+
+    def __init__(self, entry: FileEntry) -> None:
+        self.entry = entry
+        self.counts: dict[str, int] = {}
+
+    def add(self, code: str, location: str, message: str, evidence: str = "") -> None:
+        n = self.counts.get(code, 0) + 1
+        self.counts[code] = n
+        if n <= MAX_REPORTED:
+            self.entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
+
+    def finish(self) -> None:
+        for code, n in self.counts.items():
+            if n > MAX_REPORTED:
+                self.entry.anomalies.append(
+                    Anomaly(code, self.entry.path, f"{n - MAX_REPORTED} more '{code}' anomalies not listed")
+                )
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    entry = FileEntry(source.display, Format.SAFETENSORS, source.size)
+    out = _Collector(entry)
+    try:
+        _read(source, ctx, entry, out)
+    finally:
+        out.finish()
+    return entry
+
+
+def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -> None:
+    where = source.display
+    if source.size < 8:
+        out.add("safetensors.too_small", where, "file shorter than the 8-byte header length")
+        entry.error = "truncated: no header length"
+        return
+    with source.open() as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        if n > source.size - 8 or n > ctx.limits.max_header_bytes:
+            out.add(
+                "safetensors.header_too_large",
+                where,
+                f"declared header length {n} bytes exceeds "
+                + ("the file" if n > source.size - 8 else f"the limit of {ctx.limits.max_header_bytes} bytes"),
+                f"header length {n}, file size {source.size}",
+            )
+            entry.error = "header length out of bounds; header not read"
+            return
+        raw = f.read(n)
+    if len(raw) != n:
+        out.add("safetensors.header_too_large", where, "file ended inside the header")
+        entry.error = "truncated header"
+        return
+    data_start = 8 + n
+    data_size = source.size - data_start
+    entry.metadata.update({"header_bytes": n, "data_offset": data_start})
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.add("safetensors.bad_utf8", f"{where}@{8 + exc.start}", "header is not valid UTF-8")
+        entry.error = "header is not valid UTF-8"
+        return
+    if not text.startswith("{"):
+        out.add("safetensors.bad_json", where, "header does not start with '{'", repr(text[:40]))
+        entry.error = "header is not a JSON object"
+        return
+    body = text.rstrip(" \t\r\n")
+    padding = text[len(body) :]
+    # Writers pad with spaces to an 8-byte boundary; more, or other characters, is room to hide things.
+    if len(padding) > 8 or padding.strip(" "):
+        out.add(
+            "safetensors.header_padding",
+            where,
+            f"header ends with {len(padding)} padding characters",
+            repr(padding[:40]),
+        )
+    try:
+        header = json.loads(body, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        out.add("safetensors.duplicate_key", where, "header repeats a JSON key", str(exc)[:200])
+        header = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        out.add("safetensors.bad_json", where, "header is not valid JSON", str(exc)[:200])
+        entry.error = "header is not valid JSON"
+        return
+    if not isinstance(header, dict):
+        out.add("safetensors.bad_json", where, "header is not a JSON object", type(header).__name__)
+        entry.error = "header is not a JSON object"
+        return
+
+    meta = header.pop("__metadata__", None)
+    if meta is not None:
+        if not isinstance(meta, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
+        ):
+            out.add("safetensors.bad_metadata", f"{where}:__metadata__", "__metadata__ is not a str->str map")
+        if isinstance(meta, dict):
+            entry.metadata["metadata"] = {
+                str(k): (v[:METADATA_VALUE_CHARS] if isinstance(v, str) else repr(v)[:200])
+                for k, v in list(meta.items())[:1000]
+            }
+    entry.metadata["tensor_count"] = len(header)
+
+    spans: list[tuple[int, int, str]] = []
+    for name, info in header.items():
+        loc = f"{where}:{name}"
+        if not isinstance(info, dict) or set(info) != ENTRY_KEYS:
+            out.add(
+                "safetensors.bad_entry",
+                loc,
+                "tensor entry must be an object with dtype, shape and data_offsets",
+                repr(info)[:200],
+            )
+            if not isinstance(info, dict) or not set(info) >= ENTRY_KEYS:
+                continue
+        dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+        bits = DTYPE_BITS.get(dtype) if isinstance(dtype, str) else None
+        if bits is None:
+            out.add("safetensors.bad_dtype", loc, "unknown dtype", repr(dtype)[:100])
+        if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
+            out.add("safetensors.bad_shape", loc, "shape must be a list of non-negative integers", repr(shape)[:200])
+            shape = None
+        if (
+            not isinstance(offsets, list)
+            or len(offsets) != 2
+            or not all(_is_uint(o) for o in offsets)
+            or offsets[0] > offsets[1]
+        ):
+            out.add("safetensors.bad_offsets", loc, "data_offsets must be [begin, end] with begin <= end", repr(offsets)[:200])
+            continue
+        begin, end = offsets
+        if shape is not None and bits is not None:
+            total_bits = math.prod(shape) * bits
+            if total_bits % 8 or end - begin != total_bits // 8:
+                out.add(
+                    "safetensors.size_mismatch",
+                    loc,
+                    "byte range does not match shape x dtype size",
+                    f"{end - begin} bytes declared, {total_bits / 8:g} expected for {dtype}{shape}",
+                )
+        if end > data_size:
+            out.add(
+                "safetensors.out_of_bounds",
+                loc,
+                "tensor bytes extend past the end of the file",
+                f"data_offsets [{begin}, {end}], data section {data_size} bytes",
+            )
+        entry.tensors.append(
+            TensorInfo(
+                name=name,
+                dtype=dtype if isinstance(dtype, str) else repr(dtype),
+                shape=tuple(shape) if shape is not None else (),
+                start=data_start + begin,
+                end=data_start + end,
+            )
+        )
+        spans.append((begin, end, name))
+
+    _check_layout(spans, data_size, where, out)
+
+
+def _check_layout(spans: list[tuple[int, int, str]], data_size: int, where: str, out: _Collector) -> None:
+    """Tensors must tile the data section exactly: from 0, back to back, to its end."""
+    spans.sort()
+    cursor = 0
+    prev = ""
+    for begin, end, name in spans:
+        if begin < cursor:
+            out.add(
+                "safetensors.offset_overlap",
+                f"{where}:{name}",
+                f"tensor overlaps {prev!r}",
+                f"begins at {begin}, previous ends at {cursor}",
+            )
+        elif begin > cursor:
+            out.add(
+                "safetensors.gap",
+                f"{where}:{name}",
+                f"{begin - cursor} unused bytes before this tensor",
+                f"data bytes [{cursor}, {begin})",
+            )
+        if end > cursor:
+            cursor, prev = end, name
+    if cursor < data_size:
+        out.add(
+            "safetensors.trailing_data",
+            where,
+            f"{data_size - cursor} bytes after the last tensor",
+            f"data section {data_size} bytes, tensors end at {cursor}",
+        )
+
+
+def _is_uint(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,305 @@
+"""Reader for TensorFlow SavedModel ``saved_model.pb``, without TensorFlow.
+
+Decision: the graph is read with a small protobuf wire-format walker
+(:mod:`._protostream` over :mod:`weightwarden.artifact.protowire`) rather than the compiled TF protos that
+ship in the ``tensorboard`` wheel. We need only a handful of fields (op names, function names, tags, asset
+paths, Keras object metadata); a wire walk needs no extra dependency, steps over ``Const`` tensor values
+without reading them (cost grows with the number of nodes, not their bytes) and cannot be broken by a new
+TF release adding fields. Field numbers, from the TF ``.proto`` files:
+
+- SavedModel: 1 saved_model_schema_version (int64), 2 meta_graphs (MetaGraphDef, repeated).
+- MetaGraphDef: 1 meta_info_def, 2 graph_def, 3 saver_def, 4 collection_def (map), 5 signature_def (map),
+  6 asset_file_def (repeated), 7 object_graph_def.
+- MetaInfoDef: 1 meta_graph_version, 2 stripped_op_list, 3 any_info, 4 tags (repeated string),
+  5 tensorflow_version, 6 tensorflow_git_version.
+- GraphDef: 1 node (NodeDef, repeated), 2 library (FunctionDefLibrary), 3 version (deprecated), 4 versions.
+- NodeDef: 1 name, 2 op, 3 input, 4 device, 5 attr (map).
+- FunctionDefLibrary: 1 function (FunctionDef, repeated), 2 gradient. FunctionDef: 1 signature (OpDef:
+  1 name), 3 node_def (NodeDef, repeated).
+- AssetFileDef: 1 tensor_info, 2 filename. SavedObjectGraph: 1 nodes (SavedObject); SavedObject: 4
+  user_object (SavedUserObject: 1 identifier, 2 version, 3 metadata — the Keras layer JSON of TF <= 2.4).
+
+Code objects: one ``TF_OP`` per graph (``meta_graph[i]/graph``) and per library function
+(``meta_graph[i]/function:<name>``), ``details = {"ops": {op: count}}``, ``text`` = the sorted op names.
+Keras layer metadata (``keras_metadata.pb`` next to a SavedModel on disk, or SavedUserObject metadata) goes
+through :func:`keras_config.analyze_config`, so Lambda layers and module references show up as
+``KERAS_LAYER`` code objects (deduplicated: every layer appears both alone and inside its model).
+
+Anomaly codes:
+    tf.asset_path_escape: an asset filename that is absolute or contains ".." (read into the graph at load).
+    keras.bad_config: Keras metadata that is not valid JSON.
+    keras.config_too_large: see keras_config.
+    limits.header_too_large: more graph nodes / fields than the reader walks; the rest were not read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections import Counter
+from typing import Any, BinaryIO
+
+from weightwarden.artifact import protowire
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
+from weightwarden.artifact.protowire import LEN, VARINT
+from weightwarden.artifact.readers._protostream import (
+    INLINE_BYTES,
+    Field,
+    WireError,
+    iter_stream_fields,
+    read_field,
+    read_string,
+)
+from weightwarden.artifact.readers.keras_config import analyze_config, parse_json_bounded
+from weightwarden.artifact.source import Source
+
+MAX_FIELDS = 50_000_000
+MAX_NODES = 20_000_000
+MAX_FUNCTIONS = 1_000_000
+MAX_TEXT_OPS = 4000  # characters of op names kept as ``text``
+KERAS_METADATA_NAME = "keras_metadata.pb"
+
+
+class _State:
+    def __init__(self, entry: FileEntry, limits: Any) -> None:
+        self.entry = entry
+        self.limits = limits
+        self.nodes = 0
+        self.truncated = False
+        self.keras_seen: set[tuple[Any, ...]] = set()
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    """Read ``saved_model.pb`` (see the module docstring)."""
+    entry = FileEntry(source.display, Format.SAVEDMODEL, source.size)
+    state = _State(entry, ctx.limits)
+    meta_graphs = 0
+    try:
+        with source.open() as f:
+            for field in iter_stream_fields(f, 0, source.size, MAX_FIELDS):
+                if field.number == 1 and field.wire == VARINT:
+                    entry.metadata["saved_model_schema_version"] = field.value
+                elif field.number == 2 and field.wire == LEN:
+                    _meta_graph(f, field, meta_graphs, state)
+                    meta_graphs += 1
+    except WireError as exc:
+        entry.error = f"malformed SavedModel protobuf: {exc}"
+    entry.metadata["meta_graphs"] = meta_graphs
+    if state.truncated:
+        entry.anomalies.append(
+            Anomaly("limits.header_too_large", source.display, f"more than {MAX_NODES} graph nodes; the rest "
+                    "were not read")
+        )
+        entry.error = entry.error or "graph too large to read completely"
+    _keras_metadata_file(source, ctx, state)
+    return entry
+
+
+def _meta_graph(f: BinaryIO, mg: Field, index: int, state: _State) -> None:
+    prefix = f"meta_graph[{index}]"
+    end = mg.offset + mg.length
+    info: dict[str, Any] = {}
+    signatures: list[str] = []
+    for field in iter_stream_fields(f, mg.offset, end, MAX_FIELDS):
+        if field.wire != LEN:
+            continue
+        if field.number == 1 and field.length <= INLINE_BYTES * 16:
+            info.update(_meta_info(read_field(f, field)))
+        elif field.number == 2:
+            _graph(f, field, prefix, state)
+        elif field.number == 5 and len(signatures) < 256:
+            key = _map_key(f, field)
+            if key is not None:
+                signatures.append(key)
+        elif field.number == 6:
+            _asset(f, field, prefix, state)
+        elif field.number == 7:
+            _object_graph(f, field, prefix, state)
+    if signatures:
+        info["signatures"] = signatures
+    state.entry.metadata.setdefault("meta_graph_info", []).append(info)
+
+
+def _meta_info(data: bytes) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    tags: list[str] = []
+    for number, wire, value in protowire.iter_fields(data):
+        if wire != LEN:
+            continue
+        text = bytes(value[:512]).decode("utf-8", errors="replace")  # type: ignore[index]
+        if number == 4:
+            tags.append(text)
+        elif number == 5:
+            out["tensorflow_version"] = text
+        elif number == 6:
+            out["tensorflow_git_version"] = text
+        elif number == 1:
+            out["meta_graph_version"] = text
+    out["tags"] = tags
+    return out
+
+
+def _graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None:
+    ops: Counter[str] = Counter()
+    for field in iter_stream_fields(f, graph.offset, graph.offset + graph.length, MAX_FIELDS):
+        if field.wire != LEN:
+            continue
+        if field.number == 1:
+            if not _count_node(f, field, ops, state):
+                break
+        elif field.number == 2:
+            _library(f, field, prefix, state)
+    _emit(state, f"{prefix}/graph", ops)
+
+
+def _library(f: BinaryIO, lib: Field, prefix: str, state: _State) -> None:
+    functions = 0
+    for field in iter_stream_fields(f, lib.offset, lib.offset + lib.length, MAX_FIELDS):
+        if field.number != 1 or field.wire != LEN:
+            continue
+        functions += 1
+        if functions > MAX_FUNCTIONS or state.truncated:
+            state.truncated = True
+            return
+        name = ""
+        ops: Counter[str] = Counter()
+        for sub in iter_stream_fields(f, field.offset, field.offset + field.length, MAX_FIELDS):
+            if sub.wire != LEN:
+                continue
+            if sub.number == 1 and sub.length <= INLINE_BYTES:
+                name = _opdef_name(read_field(f, sub))
+            elif sub.number == 3 and not _count_node(f, sub, ops, state):
+                break
+        _emit(state, f"{prefix}/function:{name or '<unnamed>'}", ops)
+
+
+def _count_node(f: BinaryIO, node: Field, ops: Counter[str], state: _State) -> bool:
+    """Add one NodeDef's op to ``ops``; False once the node bound is reached."""
+    state.nodes += 1
+    if state.nodes > MAX_NODES:
+        state.truncated = True
+        return False
+    op = ""
+    if node.length <= INLINE_BYTES:
+        for number, wire, value in protowire.iter_fields(read_field(f, node)):
+            if number == 2 and wire == LEN:
+                op = bytes(value[:1024]).decode("utf-8", errors="replace")  # type: ignore[index]
+                break
+    else:  # a node carrying a large constant: find the op without reading the value
+        for sub in iter_stream_fields(f, node.offset, node.offset + node.length, MAX_FIELDS):
+            if sub.number == 2 and sub.wire == LEN:
+                op = read_string(f, sub, 1024)
+                break
+    ops[op or "<missing op>"] += 1
+    return True
+
+
+def _opdef_name(data: bytes) -> str:
+    for number, wire, value in protowire.iter_fields(data):
+        if number == 1 and wire == LEN:
+            return bytes(value[:1024]).decode("utf-8", errors="replace")  # type: ignore[index]
+    return ""
+
+
+def _emit(state: _State, location: str, ops: Counter[str]) -> None:
+    if not ops:
+        return
+    text = ", ".join(sorted(ops))
+    if len(text) > MAX_TEXT_OPS:
+        text = text[: MAX_TEXT_OPS - 3] + "..."
+    state.entry.code.append(CodeObject(CodeKind.TF_OP, location, text=text, details={"ops": dict(sorted(ops.items()))}))
+
+
+def _map_key(f: BinaryIO, entry_field: Field) -> str | None:
+    for sub in iter_stream_fields(f, entry_field.offset, entry_field.offset + entry_field.length, 64):
+        if sub.number == 1 and sub.wire == LEN:
+            return read_string(f, sub, 512)
+    return None
+
+
+_WINDOWS_ABS = re.compile(r"^(?:[A-Za-z]:|\\\\|//)")
+
+
+def _asset(f: BinaryIO, field: Field, prefix: str, state: _State) -> None:
+    for sub in iter_stream_fields(f, field.offset, field.offset + field.length, 64):
+        if sub.number == 2 and sub.wire == LEN:
+            name = read_string(f, sub, 4096)
+            state.entry.metadata.setdefault("assets", []).append(name)
+            if os.path.isabs(name) or _WINDOWS_ABS.match(name) or ".." in re.split(r"[\\/]+", name):
+                state.entry.anomalies.append(
+                    Anomaly("tf.asset_path_escape", f"{prefix}/asset", "asset filename leaves the assets folder", name)
+                )
+
+
+def _object_graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None:
+    """SavedUserObject metadata of Keras objects (TF <= 2.4 kept layer configs here)."""
+    for i, node in enumerate(iter_stream_fields(f, graph.offset, graph.offset + graph.length, MAX_FIELDS)):
+        if node.number != 1 or node.wire != LEN:
+            continue
+        for sub in iter_stream_fields(f, node.offset, node.offset + node.length, 1024):
+            if sub.number != 4 or sub.wire != LEN or sub.length > state.limits.max_text_bytes:
+                continue
+            identifier = metadata = ""
+            for number, wire, value in protowire.iter_fields(read_field(f, sub)):
+                if wire == LEN and number == 1:
+                    identifier = bytes(value[:256]).decode("utf-8", errors="replace")  # type: ignore[index]
+                elif wire == LEN and number == 3:
+                    metadata = bytes(value).decode("utf-8", errors="replace")
+            if metadata.strip() and identifier.startswith("_tf_keras"):
+                _keras_json(metadata, f"{prefix}/object[{i}]", state)
+
+
+def _keras_json(text: str, where: str, state: _State) -> None:
+    value, problem = parse_json_bounded(text, state.limits.max_text_bytes)
+    if problem is not None:
+        state.entry.anomalies.append(Anomaly("keras.bad_config", where, f"Keras metadata: {problem}"))
+        return
+    if not isinstance(value, dict) or "class_name" not in value:
+        return
+    code, anomalies = analyze_config(value, where)
+    for obj in code:
+        key = (obj.location, obj.details.get("target"), obj.details.get("lambda_code"), obj.details.get("reason"))
+        if key in state.keras_seen:
+            continue
+        state.keras_seen.add(key)
+        state.entry.code.append(obj)
+    state.entry.anomalies.extend(anomalies)
+
+
+def _keras_metadata_file(source: Source, ctx: ReadContext, state: _State) -> None:
+    """``keras_metadata.pb`` (SavedMetadata: 1 nodes; each node holds its layer JSON in a string field)."""
+    if not source.fs_path:
+        return
+    path = os.path.join(os.path.dirname(source.fs_path), KERAS_METADATA_NAME)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return
+    if not stat.S_ISREG(st.st_mode):
+        return  # links are reported by discovery and never followed
+    if st.st_size > ctx.limits.max_header_bytes:
+        state.entry.anomalies.append(
+            Anomaly("limits.header_too_large", KERAS_METADATA_NAME, f"{st.st_size} bytes; Keras metadata not read")
+        )
+        return
+    with open(path, "rb") as f:
+        data = f.read(st.st_size)
+    state.entry.metadata["keras_metadata"] = True
+    try:
+        for i, (number, wire, node) in enumerate(protowire.iter_fields(data)):
+            if number != 1 or wire != LEN:
+                continue
+            for _n, sub_wire, value in protowire.iter_fields(node):  # type: ignore[arg-type]
+                if sub_wire != LEN or len(value) < 2 or bytes(value[:1]) != b"{":  # type: ignore[arg-type]
+                    continue
+                _keras_json(bytes(value).decode("utf-8", errors="replace"),  # type: ignore[arg-type]
+                            f"{KERAS_METADATA_NAME}/node[{i}]", state)
+    except WireError as exc:
+        state.entry.anomalies.append(
+            Anomaly("keras.bad_config", KERAS_METADATA_NAME, f"malformed keras_metadata.pb: {exc}")
+        )
+
+
+__all__ = ["read"]

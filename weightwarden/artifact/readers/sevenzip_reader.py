@@ -1,0 +1,197 @@
+"""Reader of 7z archives (via ``py7zr``): every member is read as a file of its own.
+
+The member list comes from the archive header. Members are decompressed in one pass (7z blocks are usually
+solid, so one member at a time would decompress the same block again and again) into bounded spools: the
+declared total is checked against the bomb bounds before anything is decompressed, and the actual output is
+bounded while it is written (py7zr's own ``max_extract_size`` plus our per-member cap). Members whose name
+would leave the extraction folder are not extracted (py7zr refuses them) and are reported. A codec py7zr
+cannot decode, or an encrypted archive, is a per-file error naming the reason.
+
+``FileEntry.metadata``: ``members`` (count).
+
+Anomaly codes:
+    7z.bad_archive: the archive header cannot be read (the entry also gets an error).
+    7z.encrypted: the archive needs a password; its members cannot be scanned.
+    7z.duplicate_name: two members share a name.
+    archive.symlink_member: a symbolic-link member.
+    archive.too_many_members: more members than limits.max_archive_members; none is read.
+    (plus archive.path_traversal, archive.absolute_path, archive.too_deep, archive.bomb from :mod:`._archive`)
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from typing import Any
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, FileEntry, Format
+from weightwarden.artifact.readers._archive import (
+    FileView,
+    bomb_anomaly,
+    check_member_name,
+    depth_allows_members,
+    note_too_deep,
+    read_child,
+)
+from weightwarden.artifact.source import SPOOL_IN_MEMORY, SizeLimitExceeded, Source
+
+MAX_REPORTED = 20
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    import py7zr  # lazy: only 7z archives need it
+
+    entry = FileEntry(source.display, Format.SEVEN_ZIP, source.size)
+    where = source.display
+
+    def add(code: str, location: str, message: str, evidence: str = "") -> None:
+        if sum(a.code == code for a in entry.anomalies) < MAX_REPORTED:
+            entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
+
+    with source.open() as f:
+        try:
+            archive = py7zr.SevenZipFile(f, mode="r")
+        except py7zr.exceptions.PasswordRequired:
+            add("7z.encrypted", where, "the archive header is encrypted; members cannot be scanned")
+            entry.error = "encrypted 7z archive (password required); members not scanned"
+            return entry
+        except Exception as exc:  # noqa: BLE001 - py7zr raises many types on hostile headers
+            add("7z.bad_archive", where, "the 7z header cannot be read", f"{exc.__class__.__name__}: {exc}"[:200])
+            entry.error = f"unreadable 7z archive: {exc.__class__.__name__}: {exc}"[:300]
+            return entry
+        try:
+            _read(source, ctx, entry, archive, add)
+        finally:
+            archive.close()
+    return entry
+
+
+def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add: Any) -> None:
+    where = source.display
+    infos = archive.list()
+    entry.metadata["members"] = len(infos)
+    if len(infos) > ctx.limits.max_archive_members:
+        add("archive.too_many_members", where, f"{len(infos)} members (limit {ctx.limits.max_archive_members})")
+        entry.error = "too many members; not read"
+        return
+    seen: set[str] = set()
+    targets: list[str] = []
+    refused: list[str] = []
+    declared = 0
+    for info in infos:
+        name, loc = info.filename, f"{where}!{info.filename}"
+        if name in seen:
+            add("7z.duplicate_name", loc, "two members share this name")
+        seen.add(name)
+        bad = check_member_name(name, loc)
+        for anomaly in bad:
+            add(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
+        if info.is_symlink:
+            add("archive.symlink_member", loc, "member is a symbolic link")
+        elif info.is_directory:
+            continue
+        elif bad:
+            refused.append(name)
+        else:
+            targets.append(name)
+            declared += info.uncompressed or 0
+    if not targets:
+        if refused:
+            entry.error = f"{len(refused)} member(s) with unsafe names not scanned: " + ", ".join(refused[:10])
+        return
+    if not depth_allows_members(ctx):
+        note_too_deep(entry, ctx, len(targets))
+        return
+    if archive.needs_password():
+        add("7z.encrypted", where, "members are encrypted and cannot be scanned")
+        entry.error = "encrypted 7z archive (password required); members not scanned"
+        return
+    limits = ctx.limits
+    ratio_cap = max(source.size * limits.max_compression_ratio, 1024 * 1024)
+    cap = min(limits.max_total_decompressed, ctx.budget.remaining, ratio_cap)
+    if declared > cap:
+        add("archive.bomb", where, "declared uncompressed size exceeds the bomb bounds; not decompressed", f"{source.size} bytes declared to expand to {declared}")
+        entry.error = "7z members not scanned: declared size exceeds the decompression bounds"
+        return
+
+    factory = _BoundedFactory(min(limits.max_member_bytes, cap), cap)
+    try:
+        archive.max_extract_size = cap
+        archive.extract(targets=targets, factory=factory)
+    except (SizeLimitExceeded, MemoryError) as exc:
+        entry.anomalies.append(bomb_anomaly(where, str(exc)))
+        entry.error = f"7z members not scanned: {exc}"
+        factory.close()
+        return
+    except Exception as exc:  # noqa: BLE001 - unsupported codecs, corrupt streams, CRC errors
+        name = exc.__class__.__name__
+        if "Bomb" in name:
+            entry.anomalies.append(bomb_anomaly(where, str(exc)))
+        entry.error = f"7z members could not be decompressed: {name}: {exc}"[:300]
+        factory.close()
+        return
+    ctx.budget.take(factory.total)
+    try:
+        for name in targets:
+            out = factory.files.get(name)
+            if out is None:
+                continue
+            size = out.size()
+            buf = out.buf
+            display = f"{where}!{name}"
+            child = Source(display, size, opener=lambda b=buf, s=size: io.BufferedReader(FileView(b, 0, s, owned=False)), fs_dir=source.fs_dir)
+            entry.children.append(read_child(ctx, child))
+    finally:
+        factory.close()
+    if refused:
+        entry.error = f"{len(refused)} member(s) with unsafe names not scanned: " + ", ".join(refused[:10])
+
+
+class _BoundedIO:
+    """py7zr writes a member here: a spool that refuses to grow past its bounds."""
+
+    def __init__(self, factory: _BoundedFactory) -> None:
+        self.factory = factory
+        self.buf = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the factory
+        self.length = 0
+
+    def write(self, s: bytes | bytearray) -> int:
+        self.length += len(s)
+        self.factory.total += len(s)
+        if self.length > self.factory.member_cap or self.factory.total > self.factory.total_cap:
+            raise SizeLimitExceeded("7z member output exceeds the decompression bounds")
+        self.buf.seek(0, io.SEEK_END)
+        return self.buf.write(s)
+
+    def read(self, size: int | None = None) -> bytes:
+        return self.buf.read(-1 if size is None else size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.buf.seek(offset, whence)
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return self.length
+
+    def close(self) -> None:
+        pass
+
+
+class _BoundedFactory:
+    def __init__(self, member_cap: int, total_cap: int) -> None:
+        self.member_cap = member_cap
+        self.total_cap = total_cap
+        self.total = 0
+        self.files: dict[str, _BoundedIO] = {}
+
+    def create(self, filename: str) -> _BoundedIO:
+        out = _BoundedIO(self)
+        self.files[filename] = out
+        return out
+
+    def close(self) -> None:
+        for out in self.files.values():
+            out.buf.close()

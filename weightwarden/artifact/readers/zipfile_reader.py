@@ -1,0 +1,600 @@
+"""Reader of the zip family: PyTorch zip checkpoints (and TorchScript), NumPy ``.npz``, Keras ``.keras``, any zip.
+
+Members are found the way PyTorch finds them: through the central directory (``zipfile``'s listing), with
+each member's data located from its local header. The reader then checks every local header itself
+(signature, name, flags, method) and the CRC of what it reads; disagreements are anomalies, never a reason
+to stop — ``zipfile`` would raise on a bad CRC, and a scanner that stops there fails open on a
+``data.pkl`` that ``torch.load`` still runs. Stored members are windows onto the file; compressed ones are
+decompressed lazily under the bomb bounds (see :mod:`._archive`).
+
+Classification, by members:
+
+- PyTorch zip: ``<prefix>/data.pkl`` (plus ``version``, ``byteorder``, ``data/<n>`` storages). Every
+  ``*.pkl`` / ``*.debug_pkl`` member is walked by the pickle machine (a PICKLE code object each); storage
+  members become TensorInfos (name = storage key, dtype and element count from the pickle's persistent ids
+  when known, else ``unknown``; byte range of the member) and are never read. TorchScript ``code/`` members are reported. Other members are read as files.
+- NumPy ``.npz``: every member is ``*.npy``; each is read by the ``.npy`` reader.
+- Keras ``.keras``: ``config.json`` with ``metadata.json`` and/or ``model.weights.h5``; the config is analysed
+  by :func:`weightwarden.artifact.readers.keras_config.analyze_config`, other members are read as files.
+- Anything else (``.mar``, zipped checkpoints, ...): every member is read as a file of its own.
+
+``FileEntry.metadata``: ``members`` (count), ``kind`` (``pytorch``/``torchscript``/``npz``/``keras``/``zip``),
+``prefix`` for PyTorch archives, ``comment`` when the archive has one.
+
+Anomaly codes:
+    zip.bad_central_directory: the central directory cannot be read (the entry also gets an error).
+    zip.bad_local_header: a member's local header is missing or malformed.
+    zip.local_name_mismatch: the local header names a different file than the central directory.
+    zip.flag_mismatch: local header and central directory disagree on the general-purpose flags.
+    zip.compression_mismatch: local header and central directory disagree on the compression method.
+    zip.size_mismatch: sizes disagree (headers, or the data decompresses to another size than declared).
+    zip.crc_mismatch: a member's bytes do not match its CRC-32 (the member is still scanned).
+    zip.duplicate_name: two members share a name (loaders disagree on which one they read).
+    zip.out_of_bounds: a member's data extends past the central directory / end of file.
+    zip.overlapping_members: two members share bytes (the construction of non-recursive zip bombs); such
+        members are not read as files (the entry gets an error naming them).
+    zip.prepended_data: bytes before the first member (a polyglot: another format's data in front).
+    zip.gap: unaccounted bytes between members or before the central directory.
+    zip.trailing_data: bytes after the end-of-central-directory record.
+    zip.encrypted_member: an encrypted member; it cannot be scanned.
+    zip.unsupported_compression: a compression method the reader cannot decode; the member is not scanned.
+    zip.corrupt_member: compressed data that does not decompress.
+    archive.symlink_member: a member that is a symbolic link (Unix mode in the external attributes).
+    archive.too_many_members: more members than limits.max_archive_members; the rest are not read.
+    torch.torchscript_code: TorchScript source files that ``torch.load`` hands to ``torch.jit.load``.
+    torch.missing_version: a PyTorch archive without a ``version`` record.
+    keras.bad_config: the ``.keras`` config.json is missing, too large or not a JSON object.
+    (plus archive.path_traversal, archive.absolute_path, archive.too_deep, archive.bomb from :mod:`._archive`)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
+from weightwarden.artifact.readers._archive import (
+    Bunzip,
+    FileView,
+    Inflate,
+    LazyDecompressed,
+    ZipLzma,
+    bomb_anomaly,
+    check_member_name,
+    depth_allows_members,
+    lazy_source,
+    note_too_deep,
+    read_child,
+    stored_source,
+)
+from weightwarden.artifact.source import SizeLimitExceeded, Source
+
+LOCAL_SIG = b"PK\x03\x04"
+LOCAL_HEADER = struct.Struct("<4s5H3I2H")
+DECOMPRESSORS: dict[int, Callable[[], Inflate | Bunzip | ZipLzma]] = {
+    zipfile.ZIP_DEFLATED: Inflate,
+    zipfile.ZIP_BZIP2: Bunzip,
+    zipfile.ZIP_LZMA: ZipLzma,
+}
+MAX_REPORTED = 20
+CRC_STORED_MAX = 16 * 1024 * 1024  # stored members up to this size get their CRC checked when read
+PICKLE_SUFFIXES = (".pkl", ".debug_pkl")
+TORCH_META = ("version", ".format_version", ".storage_alignment", "byteorder", ".data/serialization_id", ".data/version")
+
+
+@dataclass(slots=True)
+class Member:
+    """A central-directory entry with its data located through its local header."""
+
+    info: zipfile.ZipInfo
+    name: str
+    data_start: int | None = None  # absolute offset of the member's data
+    end: int | None = None  # end of data (+ data descriptor): where the next member may start
+    overlaps: bool = False  # shares bytes with another member: a bomb construction, not read as a file
+
+    @property
+    def stored(self) -> bool:
+        return self.info.compress_type == zipfile.ZIP_STORED
+
+    @property
+    def is_dir(self) -> bool:
+        return self.name.endswith("/")
+
+
+class _Report:
+    def __init__(self, entry: FileEntry) -> None:
+        self.entry = entry
+        self.counts: dict[str, int] = {}
+
+    def add(self, code: str, location: str, message: str, evidence: str = "") -> None:
+        n = self.counts.get(code, 0) + 1
+        self.counts[code] = n
+        if n <= MAX_REPORTED:
+            self.entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
+        elif n == MAX_REPORTED + 1:
+            self.entry.anomalies.append(Anomaly(code, self.entry.path, f"further '{code}' anomalies not listed"))
+
+
+def read(source: Source, ctx: ReadContext) -> FileEntry:
+    entry = FileEntry(source.display, Format.ZIP, source.size)
+    report = _Report(entry)
+    with source.open() as f:
+        members, zf = _list(source, ctx, entry, report, f)
+        if zf is None:
+            return entry
+        _check_layout(source, f, zf, members, report)
+        _classify_and_read(source, ctx, entry, report, f, members)
+    return entry
+
+
+# --- listing and structure ------------------------------------------------------------------------------
+
+
+def _list(
+    source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, f: BinaryIO
+) -> tuple[list[Member], zipfile.ZipFile | None]:
+    try:
+        endrec = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # the central directory's size, before parsing it
+    except Exception:  # noqa: BLE001 - a private helper; zipfile.ZipFile below reports the real problem
+        endrec = None
+    if endrec:
+        cd_size, cd_count = endrec[5], endrec[4]
+        if cd_size > ctx.limits.max_header_bytes:
+            report.add("zip.bad_central_directory", source.display, "central directory larger than limits.max_header_bytes", f"{cd_size} bytes")
+            entry.error = "central directory too large to read"
+            return [], None
+        if cd_count > ctx.limits.max_archive_members:
+            report.add(
+                "archive.too_many_members",
+                source.display,
+                f"{cd_count} members declared (limit {ctx.limits.max_archive_members})",
+            )
+            entry.error = f"archive declares {cd_count} members; not read (limit {ctx.limits.max_archive_members})"
+            return [], None
+    try:
+        f.seek(0)
+        zf = zipfile.ZipFile(f)
+    except Exception as exc:  # noqa: BLE001 - zipfile raises many types on hostile directories
+        report.add("zip.bad_central_directory", source.display, "the central directory cannot be read", str(exc)[:200])
+        entry.error = f"unreadable zip central directory: {exc}"
+        return [], None
+    infos = zf.infolist()
+    entry.metadata["members"] = len(infos)
+    if zf.comment:
+        entry.metadata["comment"] = zf.comment[:200].decode("utf-8", errors="replace")
+    if len(infos) > ctx.limits.max_archive_members:
+        report.add("archive.too_many_members", source.display, f"{len(infos)} members (limit {ctx.limits.max_archive_members})")
+        entry.error = f"only the first {ctx.limits.max_archive_members} members were read"
+        infos = infos[: ctx.limits.max_archive_members]
+
+    members: list[Member] = []
+    seen: set[str] = set()
+    for info in infos:
+        name = info.filename
+        loc = f"{source.display}!{name}"
+        if info.orig_filename in seen:
+            report.add("zip.duplicate_name", loc, "two members share this name")
+        seen.add(info.orig_filename)
+        for anomaly in check_member_name(info.orig_filename, loc):
+            report.add(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
+        if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
+            report.add("archive.symlink_member", loc, "member is a symbolic link", _link_target(f, info))
+        m = Member(info, name)
+        _check_local_header(source, f, m, report)
+        members.append(m)
+    return members, zf
+
+
+def _link_target(f: BinaryIO, info: zipfile.ZipInfo) -> str:
+    if info.compress_type != zipfile.ZIP_STORED or info.compress_size > 4096:
+        return ""
+    try:
+        f.seek(info.header_offset)
+        head = f.read(30)
+        _sig, *_r, nlen, elen = LOCAL_HEADER.unpack(head)
+        f.seek(info.header_offset + 30 + nlen + elen)
+        return f.read(info.compress_size).decode("utf-8", errors="replace")
+    except (struct.error, OSError):
+        return ""
+
+
+def _check_local_header(source: Source, f: BinaryIO, m: Member, report: _Report) -> None:
+    info, loc = m.info, f"{source.display}!{m.name}"
+    f.seek(info.header_offset)
+    head = f.read(30)
+    if len(head) < 30 or head[:4] != LOCAL_SIG:
+        report.add("zip.bad_local_header", loc, "no local file header where the central directory points", f"offset {info.header_offset}")
+        return
+    _sig, _ver, flags, method, _t, _d, crc, csize, usize, nlen, elen = LOCAL_HEADER.unpack(head)
+    raw_name = f.read(nlen)
+    if len(raw_name) < nlen:
+        report.add("zip.bad_local_header", loc, "local header truncated", f"offset {info.header_offset}")
+        return
+    local_name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+    if local_name != info.orig_filename:
+        report.add("zip.local_name_mismatch", loc, "local header names a different file", f"local name {local_name[:200]!r}")
+        for anomaly in check_member_name(local_name, loc + " (local header)"):
+            report.add(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
+    if flags != info.flag_bits:
+        report.add("zip.flag_mismatch", loc, "local header flags differ from the central directory", f"local {flags:#06x}, central {info.flag_bits:#06x}")
+    if method != info.compress_type:
+        report.add("zip.compression_mismatch", loc, "local header compression method differs", f"local {method}, central {info.compress_type}")
+    # Without a data descriptor the local header carries the sizes; 0xFFFFFFFF defers to the zip64 extra.
+    if not flags & 0x08 and (
+        (csize != 0xFFFFFFFF and csize != info.compress_size) or (usize != 0xFFFFFFFF and usize != info.file_size) or crc != info.CRC
+    ):
+        report.add(
+            "zip.size_mismatch",
+            loc,
+            "local header sizes/CRC differ from the central directory",
+            f"local {csize}/{usize}/{crc:#010x}, central {info.compress_size}/{info.file_size}/{info.CRC:#010x}",
+        )
+    m.data_start = info.header_offset + 30 + nlen + elen
+    m.end = m.data_start + info.compress_size
+    if info.flag_bits & 0x08:
+        m.end += _descriptor_size(f, m.end, info)
+    if info.flag_bits & 0x01:
+        report.add("zip.encrypted_member", loc, "member is encrypted and cannot be scanned")
+
+
+def _descriptor_size(f: BinaryIO, at: int, info: zipfile.ZipInfo) -> int:
+    f.seek(at)
+    head = f.read(4)
+    sig = 4 if head == b"PK\x07\x08" else 0
+    big = info.compress_size >= 0xFFFFFFFF or info.file_size >= 0xFFFFFFFF or any(
+        struct.unpack_from("<H", info.extra, i)[0] == 1 for i in _extra_ids(info.extra)
+    )
+    return sig + (20 if big else 12)
+
+
+def _extra_ids(extra: bytes) -> list[int]:
+    out, i = [], 0
+    while i + 4 <= len(extra):
+        out.append(i)
+        (size,) = struct.unpack_from("<H", extra, i + 2)
+        i += 4 + size
+    return out
+
+
+def _check_layout(source: Source, f: BinaryIO, zf: zipfile.ZipFile, members: list[Member], report: _Report) -> None:
+    """Every byte of a zip should belong to a member, the central directory or the end records."""
+    where = source.display
+    cd_start = getattr(zf, "start_dir", None)
+    located = sorted((m for m in members if m.data_start is not None), key=lambda m: m.info.header_offset)
+    if located and located[0].info.header_offset > 0:
+        report.add("zip.prepended_data", where, f"{located[0].info.header_offset} bytes before the first member")
+    prev: Member | None = None
+    for m in located:
+        assert m.end is not None
+        if cd_start is not None and m.end > cd_start:
+            report.add("zip.out_of_bounds", f"{where}!{m.name}", "member data runs into the central directory", f"ends at {m.end}, directory at {cd_start}")
+        if prev is not None and prev.end is not None:
+            if m.info.header_offset < prev.end:
+                m.overlaps = prev.overlaps = True
+                report.add(
+                    "zip.overlapping_members",
+                    f"{where}!{m.name}",
+                    f"member shares bytes with {prev.name!r}",
+                    f"starts at {m.info.header_offset}, previous ends at {prev.end}",
+                )
+            elif m.info.header_offset > prev.end:
+                report.add("zip.gap", f"{where}!{m.name}", f"{m.info.header_offset - prev.end} unaccounted bytes before this member")
+        if prev is None or (m.end or 0) > (prev.end or 0):
+            prev = m
+    if prev is not None and prev.end is not None and cd_start is not None and cd_start > prev.end:
+        report.add("zip.gap", where, f"{cd_start - prev.end} unaccounted bytes before the central directory")
+    try:
+        endrec = zipfile._EndRecData(f)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a private helper; without it the trailing-data check is skipped
+        endrec = None
+    if endrec:
+        eocd_at, comment_len = endrec[9], len(endrec[8])
+        end = eocd_at + 22 + comment_len
+        if end < source.size:
+            report.add("zip.trailing_data", where, f"{source.size - end} bytes after the end-of-central-directory record")
+        if cd_start is not None:
+            expected = cd_start + endrec[5] + (76 if endrec[0] == b"PK\x06\x06" else 0)
+            if eocd_at > expected:
+                report.add("zip.gap", where, f"{eocd_at - expected} unaccounted bytes after the central directory")
+
+
+# --- reading members ------------------------------------------------------------------------------------
+
+
+class _Opened:
+    """A member opened for reading: its source, and for compressed members the lazy decompressor."""
+
+    def __init__(self, source: Source, lazy: LazyDecompressed | None) -> None:
+        self.source = source
+        self.lazy = lazy
+
+    def close(self) -> None:
+        if self.lazy is not None:
+            self.lazy.close()
+
+
+def _open_member(outer: Source, ctx: ReadContext, m: Member, report: _Report) -> _Opened | None:
+    info, loc = m.info, f"{outer.display}!{m.name}"
+    if m.data_start is None or info.flag_bits & 0x01:
+        return None
+    avail = max(0, outer.size - m.data_start)
+    csize = min(info.compress_size, avail)
+    if info.compress_size > avail:
+        report.add("zip.out_of_bounds", loc, "member data extends past the end of the file", f"{info.compress_size} bytes at {m.data_start}")
+    if m.stored:
+        return _Opened(stored_source(outer, m.data_start, csize, loc), None)
+    make = DECOMPRESSORS.get(info.compress_type)
+    if make is None:
+        report.add("zip.unsupported_compression", loc, f"compression method {info.compress_type} not supported; member not scanned")
+        return None
+    start = m.data_start
+    lazy = LazyDecompressed(
+        lambda: io.BufferedReader(FileView(outer.open(), start, csize, owned=True)),
+        make,
+        declared=info.file_size,
+        compressed_size=max(csize, 1),
+        ctx=ctx,
+    )
+    if info.file_size > lazy.bound:
+        report.add(
+            "archive.bomb",
+            loc,
+            f"declared size exceeds the {lazy.bound_reason}; decompression stops there",
+            f"{info.compress_size} bytes declared to expand to {info.file_size}",
+        )
+    return _Opened(lazy_source(lazy, loc, outer.fs_dir), lazy)
+
+
+def _after_read(opened: _Opened, m: Member, report: _Report, whole: bool) -> None:
+    """Member-level checks once a reader is done: bomb, corruption, size and CRC."""
+    lazy, loc, info = opened.lazy, opened.source.display, m.info
+    if lazy is not None:
+        if lazy.bomb and not any(a.code == "archive.bomb" and a.location == loc for a in report.entry.anomalies):
+            report.entry.anomalies.append(bomb_anomaly(loc, lazy.bomb, f"{info.compress_size} -> {lazy.produced}+ bytes"))
+        if lazy.error:
+            report.add("zip.corrupt_member", loc, lazy.error)
+        if lazy.eof and not lazy.bomb:
+            if lazy.overrun or lazy.produced != info.file_size:
+                report.add(
+                    "zip.size_mismatch",
+                    loc,
+                    "member decompresses to another size than declared",
+                    f"declared {info.file_size}, got {'more than ' if lazy.overrun else ''}{lazy.produced}",
+                )
+            elif lazy.produced == info.file_size and lazy.crc != info.CRC:
+                report.add("zip.crc_mismatch", loc, "member bytes do not match the CRC-32", f"stored {info.CRC:#010x}, actual {lazy.crc:#010x}")
+    elif whole or info.file_size <= CRC_STORED_MAX:
+        crc = _crc_of(opened.source)
+        if crc is not None and crc != info.CRC:
+            report.add("zip.crc_mismatch", loc, "member bytes do not match the CRC-32", f"stored {info.CRC:#010x}, actual {crc:#010x}")
+
+
+def _crc_of(source: Source) -> int | None:
+    crc = 0
+    with source.open() as f:
+        while chunk := f.read(1024 * 1024):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _finish_lazy_crc(opened: _Opened) -> None:
+    """Decompress the rest of a member already walked (a pickle), so its CRC and size can be checked."""
+    if opened.lazy is not None and not opened.lazy.eof:
+        with contextlib.suppress(SizeLimitExceeded):
+            opened.lazy.read_all()
+
+
+# --- classification -------------------------------------------------------------------------------------
+
+
+def _classify_and_read(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, f: BinaryIO, members: list[Member]) -> None:
+    files = [m for m in members if not m.is_dir]
+    by_name = {m.name: m for m in files}
+    torch_prefix = _torch_prefix(by_name)
+    if torch_prefix is not None:
+        _read_torch(source, ctx, entry, report, files, torch_prefix)
+    elif files and all(m.name.endswith(".npy") for m in files):
+        entry.format = Format.NUMPY_ARCHIVE
+        entry.metadata["kind"] = "npz"
+        _read_generic(source, ctx, entry, report, files)
+    elif "config.json" in by_name and ("metadata.json" in by_name or "model.weights.h5" in by_name):
+        entry.format = Format.KERAS_ZIP
+        entry.metadata["kind"] = "keras"
+        _read_keras_config(source, ctx, entry, report, by_name["config.json"])
+        _read_generic(source, ctx, entry, report, [m for m in files if m.name != "config.json"])
+    else:
+        entry.metadata["kind"] = "zip"
+        _read_generic(source, ctx, entry, report, files)
+
+
+def _torch_prefix(by_name: dict[str, Member]) -> str | None:
+    for name in by_name:
+        parts = name.split("/")
+        if len(parts) == 2 and parts[1] == "data.pkl":
+            return parts[0]
+    return "" if "data.pkl" in by_name else None
+
+
+def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, files: list[Member], prefix: str) -> None:
+    from weightwarden.picklevm import analyze  # lazy: only archives with pickles need the machine
+
+    entry.format = Format.PYTORCH_ZIP
+    entry.metadata["prefix"] = prefix
+    lead = f"{prefix}/" if prefix else ""
+    code_files: list[str] = []
+    others: list[Member] = []
+    storages: dict[str, tuple[str, int | None]] = {}
+    for m in files:
+        if m.name.endswith(PICKLE_SUFFIXES):
+            _analyze_pickle(source, ctx, entry, report, m, analyze, storages if m.name == f"{lead}data.pkl" else None)
+    for m in files:
+        rel = m.name[len(lead) :] if m.name.startswith(lead) else None
+        if m.name.endswith(PICKLE_SUFFIXES):
+            continue
+        elif rel is not None and rel.startswith("data/"):
+            info = m.info
+            stored = m.stored and m.data_start is not None
+            key = rel[len("data/") :]
+            entry.tensors.append(
+                TensorInfo(
+                    name=key,
+                    dtype=storages.get(key, ("unknown", None))[0],
+                    shape=(numel,) if (numel := storages.get(key, ("", None))[1]) is not None else (),
+                    start=m.data_start if stored else None,
+                    end=(m.data_start + info.compress_size) if stored and m.data_start is not None else None,
+                )
+            )
+        elif rel is not None and rel.startswith("code/"):
+            code_files.append(m.name)
+        elif rel in TORCH_META:
+            continue
+        else:
+            others.append(m)
+    entry.metadata["kind"] = "torchscript" if code_files or f"{lead}constants.pkl" in {m.name for m in files} else "pytorch"
+    if code_files:
+        report.add(
+            "torch.torchscript_code",
+            source.display,
+            f"TorchScript archive: torch.load hands it to torch.jit.load, which compiles and runs its {len(code_files)} code files",
+            ", ".join(code_files[:20]) + (" ..." if len(code_files) > 20 else ""),
+        )
+    names = {m.name for m in files}
+    if f"{lead}version" not in names and f"{lead}.data/version" not in names:
+        report.add("torch.missing_version", source.display, "PyTorch archive without a version record")
+    _read_generic(source, ctx, entry, report, others)
+
+
+def _analyze_pickle(
+    source: Source,
+    ctx: ReadContext,
+    entry: FileEntry,
+    report: _Report,
+    m: Member,
+    analyze: Callable[..., object],
+    storages: dict[str, tuple[str, int | None]] | None,
+) -> None:
+    opened = _open_member(source, ctx, m, report)
+    if opened is None:
+        if m.info.flag_bits & 0x01 or m.data_start is None:
+            entry.error = f"pickle member {m.name} could not be read"
+        return
+    try:
+        base = m.data_start if opened.lazy is None and m.data_start is not None else 0
+        try:
+            pids: list[object] = []
+            with opened.source.open() as stream:
+                analysis = analyze(stream, limits=ctx.limits, base_offset=base, persistent_ids=pids)
+            if storages is not None:
+                storages.update(_storage_dtypes(pids))
+        except SizeLimitExceeded as exc:
+            entry.error = f"pickle member {m.name}: {exc}"
+            _after_read(opened, m, report, whole=False)
+            return
+        entry.code.append(CodeObject(CodeKind.PICKLE, m.name, analysis=analysis))
+        _finish_lazy_crc(opened)
+        _after_read(opened, m, report, whole=True)
+    finally:
+        opened.close()
+
+
+# Storage class named in a torch persistent id -> the safetensors-style dtype name of its elements.
+STORAGE_DTYPES = {
+    "FloatStorage": "F32",
+    "DoubleStorage": "F64",
+    "HalfStorage": "F16",
+    "BFloat16Storage": "BF16",
+    "LongStorage": "I64",
+    "IntStorage": "I32",
+    "ShortStorage": "I16",
+    "CharStorage": "I8",
+    "ByteStorage": "U8",
+    "BoolStorage": "BOOL",
+    "ComplexFloatStorage": "C64",
+}
+
+
+def _storage_dtypes(pids: list[object]) -> dict[str, tuple[str, int | None]]:
+    """Storage key -> (dtype, element count), from ``('storage', 'torch.FloatStorage', key, location, numel)``."""
+    out: dict[str, tuple[str, int | None]] = {}
+    for pid in pids:
+        if isinstance(pid, tuple) and len(pid) >= 3 and pid[0] == "storage" and isinstance(pid[2], str):
+            cls = str(pid[1]).rsplit(".", 1)[-1]
+            numel = pid[4] if len(pid) > 4 and isinstance(pid[4], int) and not isinstance(pid[4], bool) else None
+            out[pid[2]] = (STORAGE_DTYPES.get(cls, "unknown"), numel)
+    return out
+
+
+def _read_generic(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, files: list[Member]) -> None:
+    readable = [m for m in files if not (m.info.create_system == 3 and stat.S_ISLNK(m.info.external_attr >> 16))]
+    if not readable:
+        return
+    if not depth_allows_members(ctx):
+        note_too_deep(entry, ctx, len(readable))
+        return
+    unread: list[str] = []
+    for m in readable:
+        if m.overlaps:
+            unread.append(f"{m.name} (overlaps another member)")
+            continue
+        opened = _open_member(source, ctx, m, report)
+        if opened is None:
+            unread.append(m.name)
+            continue
+        try:
+            child = read_child(ctx, opened.source)
+            entry.children.append(child)
+            _after_read(opened, m, report, whole=False)
+        finally:
+            opened.close()
+    if unread:
+        entry.error = f"{len(unread)} member(s) could not be scanned: " + ", ".join(unread[:10])
+
+
+def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, m: Member) -> None:
+    import json
+
+    loc = f"{source.display}!config.json"
+    if m.info.file_size > ctx.limits.max_text_bytes:
+        report.add("keras.bad_config", loc, f"config.json larger than limits.max_text_bytes ({m.info.file_size} bytes)")
+        entry.error = "Keras config.json too large to analyse"
+        return
+    opened = _open_member(source, ctx, m, report)
+    if opened is None:
+        entry.error = "Keras config.json could not be read"
+        return
+    try:
+        with opened.source.open() as f:
+            raw = f.read(ctx.limits.max_text_bytes + 1)
+        _after_read(opened, m, report, whole=True)
+    except SizeLimitExceeded as exc:
+        entry.error = f"Keras config.json: {exc}"
+        _after_read(opened, m, report, whole=False)
+        return
+    finally:
+        opened.close()
+    try:
+        config = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        report.add("keras.bad_config", loc, "config.json is not valid JSON", str(exc)[:200])
+        entry.error = "Keras config.json is not valid JSON"
+        return
+    if not isinstance(config, dict):
+        report.add("keras.bad_config", loc, "config.json is not a JSON object")
+        return
+    entry.metadata["keras_class"] = str(config.get("class_name", ""))[:100]
+    try:
+        from weightwarden.artifact.readers.keras_config import analyze_config
+    except ImportError:
+        entry.error = "Keras config analysis unavailable"
+        return
+    code, anomalies = analyze_config(config, "config.json")
+    entry.code.extend(code)
+    entry.anomalies.extend(anomalies)

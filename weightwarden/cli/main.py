@@ -1,0 +1,230 @@
+"""The ``weightwarden`` command: a thin shell that parses arguments, calls the library and renders.
+
+Entry point ``weightwarden = weightwarden.cli.main:run``. This module imports only click at the top: the
+scan machinery, rich and the readers are imported inside the commands, so ``weightwarden --help`` starts
+fast. Exit codes are the contract CI pipelines rely on (see ``docs/scan.md``):
+
+- 0: clean — no finding at or above ``--fail-on`` and every file scanned;
+- 1: at least one finding at or above ``--fail-on``;
+- 2: something could not be scanned (named on stderr / in the report) and no finding reached ``--fail-on``;
+  also any unexpected internal error (reported as a message, never a traceback);
+- 3: usage error (bad option, missing or non-existent path).
+
+Nothing here touches the network or sends telemetry.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from weightwarden import __version__
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+EXIT_USAGE = 3
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+PROGRESS_MIN_FILES = 50  # below this a folder scans too fast for a progress bar to help
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  clean: no finding at or above --fail-on, every file scanned
+  1  findings at or above --fail-on
+  2  something could not be scanned (it is named), and no finding
+     reached --fail-on; also internal errors
+  3  usage error (bad option, missing path)"""
+
+
+class _Group(click.Group):
+    """A click group whose usage errors exit 3 (click's default is 2) and that never shows a traceback."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        standalone = kwargs.pop("standalone_mode", True)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+            code = result if isinstance(result, int) else EXIT_CLEAN
+        except click.UsageError as exc:
+            exc.show()
+            code = EXIT_USAGE
+        except click.ClickException as exc:
+            exc.show()
+            code = EXIT_ERROR
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            code = 130
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except Exception as exc:  # noqa: BLE001 - the user gets a message, never a traceback
+            click.echo(f"weightwarden: internal error: {exc.__class__.__name__}: {exc}", err=True)
+            code = EXIT_ERROR
+        if standalone:
+            sys.exit(code)
+        return code
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(__version__, "--version", "-V", prog_name="weightwarden", message="%(prog)s %(version)s")
+def main() -> None:
+    """weightwarden: trust open-weight AI models before you load, ship or run them.
+
+    Scans model files and folders (PyTorch, pickle, joblib, NumPy, safetensors, GGUF, ONNX, Keras,
+    TensorFlow SavedModel, archives) for code that would run when they are loaded, without ever loading
+    them. No network access, no telemetry.
+    """
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=str))
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif"], case_sensitive=False), default="text",
+    show_default=True, help="Output format. json follows schemas/scan-report.v1.json; sarif is SARIF 2.1.0.",
+)
+@click.option(
+    "--fail-on", type=click.Choice(SEVERITIES, case_sensitive=False), default="medium", show_default=True,
+    help="Exit 1 when a finding is at or above this severity.",
+)
+@click.option("--strict", is_flag=True, help="Narrow the pickle allowlist to tensor rebuilders only.")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Processes used for large folders (default: CPU count; 1 = in-process).",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=str), default=None,
+    help="Write the report to this file instead of standard output.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True,
+    help="No progress bar; text output lists only findings at or above --fail-on and errors.",
+)
+def scan(
+    paths: tuple[str, ...], fmt: str, fail_on: str, strict: bool, workers: int | None, output: str | None, quiet: bool
+) -> int:
+    """Scan model files or folders for code that runs on load, unsafe templates and malformed structure.
+
+    PATH may be a file or a folder (scanned recursively; links are never followed). The format of each
+    file is decided from its content, not its name.
+    """
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        raise click.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="PATH")
+
+    from weightwarden.scan import scan_paths
+    from weightwarden.scan.findings import Severity
+
+    threshold = Severity(fail_on.lower())
+    fmt = fmt.lower()
+    progress = None if quiet else _progress_bar()
+    try:
+        report = scan_paths(list(paths), strict=strict, workers=workers, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+    failing = [f for f in report.findings if f.severity.at_least(threshold)]
+    code = EXIT_FINDINGS if failing else EXIT_ERROR if report.errors else EXIT_CLEAN
+
+    to_terminal = output is None and sys.stdout.isatty()
+    if fmt == "text":
+        from weightwarden.report.text import render
+
+        if quiet and code == EXIT_CLEAN:
+            text = ""
+        else:
+            text = render(
+                report,
+                color=to_terminal and "NO_COLOR" not in os.environ,
+                min_severity=threshold if quiet else None,
+                width=_width() if to_terminal else 120,
+                summary=not quiet,
+            )
+    elif fmt == "json":
+        from weightwarden.report.json_report import render as render_json
+
+        text = render_json(report)
+    else:
+        from weightwarden.report.sarif import render as render_sarif
+
+        text = render_sarif(report)
+
+    if output is not None:
+        try:
+            with open(output, "w", encoding="utf-8", errors="backslashreplace") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+        if not quiet:
+            from weightwarden.report.text import summary_line
+
+            click.echo(f"{summary_line(report)}; report written to {output}", err=True)
+    elif text:
+        _write_stdout(text)
+    if report.errors and (quiet or fmt != "text" or output is not None):
+        # Files that could not be scanned are always named, whatever the output format.
+        for error in report.errors:
+            click.echo(f"weightwarden: could not scan {error.file}: {error.reason}", err=True)
+    return code
+
+
+def _write_stdout(text: str) -> None:
+    stream = sys.stdout
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        # Odd file names (undecodable bytes) must not crash the report on a narrow terminal encoding.
+        stream.buffer.write(text.encode(stream.encoding or "utf-8", errors="backslashreplace"))
+    stream.flush()
+
+
+def _width() -> int:
+    try:
+        return max(100, os.get_terminal_size().columns)
+    except OSError:
+        return 120
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr, started only for large folders and only on a terminal."""
+
+    def __init__(self) -> None:
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int, path: str) -> None:
+        if self._progress is None:
+            if total < PROGRESS_MIN_FILES:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("", total=total)
+        self._progress.update(self._task, completed=done, description=path[-60:])
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _progress_bar() -> _ProgressBar | None:
+    return _ProgressBar() if sys.stderr.isatty() else None
+
+
+def run() -> None:
+    """Console-script entry point."""
+    main(prog_name="weightwarden")
+
+
+if __name__ == "__main__":
+    run()

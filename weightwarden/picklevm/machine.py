@@ -1,0 +1,1387 @@
+"""The symbolic pickle machine: walks a pickle program opcode by opcode without executing any of it.
+
+Readers call :func:`analyze` (one program, from the stream's position to its STOP) or
+:func:`analyze_streams` (consecutive programs, as legacy ``torch.save`` files hold, then trailing data). The
+machine keeps a *symbolic* stack and memo: literal strings, numbers and bytes stay literal (large bytes keep
+a prefix only), an imported name is a :class:`Global`, the result of calling something is a
+:class:`CallResult`, and what cannot be known is ``UNKNOWN``. From those it resolves every GLOBAL,
+STACK_GLOBAL, INST, OBJ, REDUCE, BUILD, NEWOBJ, NEWOBJ_EX and EXT opcode into a
+:class:`~weightwarden.picklevm.model.CallSite`, including names built at run time:
+
+* ``builtins.getattr(<os>, 'system')`` and ``getattr(__import__('os'), 'system')`` → ``os.system``
+  (``computed=True``); ``importlib.import_module``, ``pydoc.locate``, ``pkgutil.resolve_name``,
+  ``operator.getitem(sys.modules, 'os')`` and ``functools.partial`` are followed the same way;
+* dotted protocol-4 qualnames through modules that re-export others (``STACK_GLOBAL('pathlib', 'os.system')``
+  → ``os.system``), using :data:`REEXPORTS`; the policy also judges every suffix of a dotted name;
+* the class created by ``copyreg._reconstructor`` / ``__newobj__`` / NumPy ``_reconstruct`` is reported as a
+  call of that class, and BUILD on an object of a known class is a ``"build"`` site (``__setstate__`` runs);
+* bytes handed to ``pickle.loads`` and the other loaders in :data:`NESTED_LOADERS` are walked recursively
+  (depth bounded by ``limits.max_nested_pickle_depth``) into ``PickleAnalysis.nested``;
+* joblib's ``NumpyArrayWrapper``: the raw array bytes that follow its BUILD in the stream are skipped the
+  way ``joblib.load`` skips them, and an object array's embedded pickle is walked as a nested program.
+
+Nothing is ever imported or called. The walk is bounded by :class:`~weightwarden.artifact.limits.Limits`
+(opcodes, memo entries, stack depth, bytes walked, nesting) and never recurses on the input's structure, so
+a 10^6-deep pickle stops at ``max_pickle_stack`` with ``limit_hit`` set. Malformed input stops the walk with
+``error`` set and every call site seen so far kept.
+
+Offsets are absolute: ``base_offset + stream position`` of each opcode.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import dataclasses
+import io
+import struct
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.picklevm.model import CallSite, PickleAnalysis
+
+MiB = 1024 * 1024
+CHUNK = 1 * MiB  # read-ahead of the opcode buffer
+KEEP_WHOLE = 64 * 1024  # literals up to this size are always kept whole
+NESTED_KEEP_MAX = 64 * MiB  # larger literals are never kept (not even for nested-pickle analysis)
+PREFIX_BYTES = 64  # what is kept of a large literal
+MAX_LINE = 64 * MiB  # protocol 0 text arguments
+MAX_SITES = 100_000  # call sites recorded in full per program; beyond it only new (target, kind) pairs
+MAX_PROGRAMS = 1024  # consecutive pickle programs walked by analyze_streams
+LIST_KEEP = 1_000_000  # list items remembered (the storage-key list of legacy torch files needs them)
+DICT_KEEP = 64  # dict items remembered (joblib's NumpyArrayWrapper state needs them)
+ARGS_CHARS = 160
+FAST_LISTED = 256  # calls of each _FAST rebuilder listed individually; the rest are only counted  # length of a call site's argument summary
+
+# --------------------------------------------------------------------------------------------------------
+# Symbolic values. Plain Python str / bytes / int / float / bool / None / tuple stand for themselves.
+
+
+class Global:
+    """An object obtained by name: ``target`` is ``module.qualname`` (``"<computed>"`` when unknowable)."""
+
+    __slots__ = ("target", "computed")
+
+    def __init__(self, target: str, computed: bool = False) -> None:
+        self.target = target
+        self.computed = computed
+
+    def __repr__(self) -> str:
+        return f"<{self.target}>"
+
+
+class CallResult:
+    """What calling ``target`` with ``args`` returned (an instance, for a class)."""
+
+    __slots__ = ("target", "args")
+
+    def __init__(self, target: str, args: tuple[Any, ...] = ()) -> None:
+        self.target = target
+        self.args = args
+
+    def __repr__(self) -> str:
+        return f"<{self.target}(...)>"
+
+
+class Blob:
+    """A literal too large to keep: its first bytes and its size."""
+
+    __slots__ = ("prefix", "size", "is_text")
+
+    def __init__(self, prefix: bytes, size: int, is_text: bool) -> None:
+        self.prefix = prefix
+        self.size = size
+        self.is_text = is_text
+
+    def __repr__(self) -> str:
+        return f"<{self.size} {'chars' if self.is_text else 'bytes'}: {self.prefix[:16]!r}...>"
+
+
+class ListVal:
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[Any] | None = None) -> None:
+        self.items = items if items is not None else []
+
+    def __repr__(self) -> str:
+        return "[...]"
+
+
+class DictVal:
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: dict[Any, Any] = {}
+
+    def __repr__(self) -> str:
+        return "{...}"
+
+
+class _Opaque:
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+UNKNOWN = _Opaque("<unknown>")
+PERSISTENT = _Opaque("<persistent>")
+SETVAL = _Opaque("<set>")
+BIGINT = _Opaque("<big int>")
+BUFFER = _Opaque("<out-of-band buffer>")
+_MARK = object()
+
+# --------------------------------------------------------------------------------------------------------
+# Name resolution tables.
+
+# Modules that import (and so expose as attributes) other, dangerous modules: ``pathlib.os`` is ``os``.
+# Protocol 4 resolves dotted qualnames through attributes, so ``find_class('pathlib', 'os.system')`` is
+# ``os.system``. The policy's suffix rule catches the rest (``anything.os.system``).
+REEXPORTS: dict[str, str] = {}
+for _mod, _names in {
+    "pathlib": "os sys io re fnmatch ntpath posixpath",
+    "pathlib._local": "os sys io",
+    "shutil": "os sys fnmatch",
+    "tempfile": "_os os _shutil shutil",
+    "glob": "os sys re fnmatch",
+    "subprocess": "os sys builtins signal",
+    "os": "sys abc st path",
+    "posixpath": "os sys genericpath",
+    "ntpath": "os sys genericpath",
+    "genericpath": "os",
+    "site": "os sys builtins",
+    "sysconfig": "os sys",
+    "platform": "os sys subprocess",
+    "pydoc": "os sys builtins importlib inspect subprocess tempfile",
+    "inspect": "os sys importlib builtins types",
+    "logging": "os sys threading",
+    "logging.config": "os sys",
+    "multiprocessing": "os sys",
+    "runpy": "os sys importlib",
+    "pdb": "os sys bdb code",
+    "code": "sys builtins",
+    "timeit": "sys gc time",
+    "cProfile": "sys",
+    "profile": "os sys importlib",
+    "trace": "os sys",
+    "webbrowser": "os sys shutil subprocess",
+    "zipfile": "os sys io shutil importlib",
+    "tarfile": "os sys io shutil",
+    "importlib": "sys",
+    "pickle": "sys io codecs re",
+    "_pickle": "sys",
+    "copyreg": "sys",
+    "functools": "sys",
+    "typing": "sys types functools operator",
+    "dataclasses": "sys builtins inspect",
+    "ctypes": "os sys",
+    "numpy": "os sys",
+    "numpy.testing": "os sys",
+    "numpy.lib.npyio": "os pickle",
+    "numpy.lib._npyio_impl": "os pickle",
+    "torch": "os sys builtins inspect",
+    "torch.serialization": "os sys io pickle shutil tempfile",
+    "torch.hub": "os sys",
+    "torch._utils": "sys",
+    "joblib.numpy_pickle": "os sys io pickle",
+    "joblib.numpy_pickle_utils": "os io pickle",
+    "sklearn.utils": "os sys",
+    "sklearn.utils.fixes": "os sys",
+    "sklearn.utils._testing": "os sys",
+    "argparse": "os sys re",
+    "collections": "sys",
+    "uuid": "os sys",
+    "socket": "os sys",
+    "asyncio": "os sys subprocess",
+    "asyncio.subprocess": "subprocess",
+    "http.server": "os sys socket",
+    "urllib.request": "os sys socket",
+    "sqlite3": "os",
+    "shelve": "pickle",
+    "dill": "os sys pickle",
+    "dill._dill": "os sys pickle",
+    "cloudpickle": "os sys pickle",
+}.items():
+    for _n in _names.split():
+        REEXPORTS[f"{_mod}.{_n}"] = _n.lstrip("_")
+REEXPORTS["os.path"] = "posixpath"
+REEXPORTS["os.st"] = "stat"
+REEXPORTS["pathlib.ntpath"] = "ntpath"
+
+
+def resolve_name(target: str) -> str:
+    """Follow re-exported modules: ``pathlib.os.system`` → ``os.system``; names that need none come back."""
+    for _ in range(8):  # a resolved name may start with another re-exporting module
+        parts = target.split(".")
+        for i in range(len(parts) - 1, 0, -1):
+            repl = REEXPORTS.get(".".join(parts[:i]))
+            if repl is not None and repl != ".".join(parts[:i]):
+                if repl == "posixpath" and parts[:i] == ["os", "path"]:
+                    return target  # os.path.* stays under "os": it is how people spell it
+                target = ".".join([repl, *parts[i:]])
+                break
+        else:
+            return target
+    return target
+
+
+def _norm(target: str) -> str:
+    head, dot, rest = target.partition(".")
+    if head in ("__builtin__", "__builtins__", "exceptions"):
+        return "builtins" + dot + rest
+    if head == "copy_reg":
+        return "copyreg" + dot + rest
+    if head == "cPickle":
+        return "pickle" + dot + rest
+    if target.startswith("numpy.core."):
+        return "numpy._core." + target[11:]
+    return target
+
+
+_GETATTR = {"builtins.getattr", "inspect.getattr_static"}
+_IMPORTERS = {
+    "builtins.__import__",
+    "importlib.import_module",
+    "importlib.__import__",
+    "importlib._bootstrap._gcd_import",
+    "_frozen_importlib._gcd_import",
+    "importlib._bootstrap.__import__",
+    "_frozen_importlib.__import__",
+}
+_LOCATORS = {"pydoc.locate", "pkgutil.resolve_name", "pydoc._builtin_resolve"}
+_UFUNC = {"numpy._core._ufunc_reconstruct", "numpy._core.umath._ufunc_reconstruct"}
+_GETITEM = {"operator.getitem", "_operator.getitem", "builtins.dict.get", "builtins.dict.__getitem__"}
+_PARTIAL = {"functools.partial", "_functools.partial", "functools.partialmethod"}
+_ENCODERS = {"_codecs.encode", "codecs.encode", "builtins.bytes", "builtins.bytearray", "codecs.latin_1_encode"}
+_BYTESIO = {"io.BytesIO", "_io.BytesIO", "io.StringIO", "_io.StringIO"}
+# factory target -> index of the class argument whose instance it returns
+_FACTORIES = {
+    "copyreg._reconstructor": 0,
+    "copyreg.__newobj__": 0,
+    "copyreg.__newobj_ex__": 0,
+    "numpy._core.multiarray._reconstruct": 0,
+    "torch._utils._rebuild_wrapper_subclass": 0,
+    "torch._tensor._rebuild_from_type_v2": 1,
+    "torch._tensor._rebuild_from_type": 1,
+}
+NESTED_LOADERS = frozenset(
+    {
+        "pickle.loads", "pickle._loads", "_pickle.loads", "pickle.load", "pickle._load", "_pickle.load",
+        "dill.loads", "dill._dill.loads", "dill.load", "dill._dill.load", "cloudpickle.loads",
+        "cloudpickle.load", "cloudpickle.cloudpickle.loads", "numpy.loads", "numpy.load",
+        "numpy.lib.npyio.load", "numpy.lib._npyio_impl.load", "joblib.load", "joblib.numpy_pickle.load",
+        "torch.load", "torch.serialization.load", "torch.storage._load_from_bytes", "pandas.read_pickle",
+        "pandas.io.pickle.read_pickle", "shelve.Shelf", "keras.src.saving.pickle_utils.deserialize_model_from_bytecode",
+    }
+)
+# First note of the nested analysis of a joblib object array (part of the file's own data, not a payload).
+JOBLIB_NOTE = "joblib object-array pickle (read by joblib.load right after its NumpyArrayWrapper)"
+JOBLIB_WRAPPERS = frozenset(
+    {"joblib.numpy_pickle.NumpyArrayWrapper", "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper"}
+)
+# Calls whose arguments never matter as evidence (tensor rebuilding): skip summarising them, it is the hot path.
+_QUIET = frozenset(
+    {
+        "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_tensor_v3", "collections.OrderedDict", "numpy._core.multiarray._reconstruct",
+        "numpy.dtype", "numpy._core.multiarray.scalar", "_codecs.encode", "torch._tensor._rebuild_from_type_v2",
+        "torch.Size", "torch.device", "copyreg._reconstructor", "numpy.ndarray", "numpy._core.numeric._frombuffer",
+    }
+)
+
+# Allowlisted rebuilders whose results need no special handling: REDUCE takes a short path for them.
+_FAST = frozenset(
+    {
+        "torch._utils._rebuild_tensor_v2",
+        "torch._utils._rebuild_tensor",
+        "torch._utils._rebuild_parameter",
+        "torch._utils._rebuild_tensor_v3",
+        "collections.OrderedDict",
+        "numpy.dtype",
+        "numpy._core.multiarray.scalar",
+        "numpy._core.numeric._frombuffer",
+        "torch.Size",
+        "torch.device",
+    }
+)
+
+_SPECIAL = frozenset(
+    _GETATTR | _IMPORTERS | _LOCATORS | _UFUNC | _GETITEM | _PARTIAL | _ENCODERS | _BYTESIO | NESTED_LOADERS
+)
+
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."
+
+# Argument sizes of fixed-size opcodes, to tell truncation from underflow in error messages.
+_FIXED_ARG = {
+    0x4B: 1, 0x4D: 2, 0x4A: 4, 0x47: 8, 0x68: 1, 0x6A: 4, 0x71: 1, 0x72: 4, 0x80: 1, 0x82: 1, 0x83: 2,
+    0x84: 4, 0x95: 8, 0x8A: 1, 0x8B: 4, 0x43: 1, 0x42: 4, 0x8C: 1, 0x8D: 8, 0x8E: 8, 0x96: 8, 0x54: 4,
+    0x55: 1, 0x58: 4,
+}
+_OPNAMES = {
+    0x28: "MARK", 0x2E: "STOP", 0x30: "POP", 0x31: "POP_MARK", 0x32: "DUP", 0x46: "FLOAT", 0x49: "INT",
+    0x4A: "BININT", 0x4B: "BININT1", 0x4C: "LONG", 0x4D: "BININT2", 0x4E: "NONE", 0x50: "PERSID",
+    0x51: "BINPERSID", 0x52: "REDUCE", 0x53: "STRING", 0x54: "BINSTRING", 0x55: "SHORT_BINSTRING",
+    0x56: "UNICODE", 0x58: "BINUNICODE", 0x61: "APPEND", 0x62: "BUILD", 0x63: "GLOBAL", 0x64: "DICT",
+    0x7D: "EMPTY_DICT", 0x65: "APPENDS", 0x67: "GET", 0x68: "BINGET", 0x69: "INST", 0x6A: "LONG_BINGET",
+    0x6C: "LIST", 0x5D: "EMPTY_LIST", 0x6F: "OBJ", 0x70: "PUT", 0x71: "BINPUT", 0x72: "LONG_BINPUT",
+    0x73: "SETITEM", 0x74: "TUPLE", 0x29: "EMPTY_TUPLE", 0x75: "SETITEMS", 0x47: "BINFLOAT", 0x80: "PROTO",
+    0x81: "NEWOBJ", 0x82: "EXT1", 0x83: "EXT2", 0x84: "EXT4", 0x85: "TUPLE1", 0x86: "TUPLE2", 0x87: "TUPLE3",
+    0x88: "NEWTRUE", 0x89: "NEWFALSE", 0x8A: "LONG1", 0x8B: "LONG4", 0x42: "BINBYTES", 0x43: "SHORT_BINBYTES",
+    0x8C: "SHORT_BINUNICODE", 0x8D: "BINUNICODE8", 0x8E: "BINBYTES8", 0x8F: "EMPTY_SET", 0x90: "ADDITEMS",
+    0x91: "FROZENSET", 0x92: "NEWOBJ_EX", 0x93: "STACK_GLOBAL", 0x94: "MEMOIZE", 0x95: "FRAME",
+    0x96: "BYTEARRAY8", 0x97: "NEXT_BUFFER", 0x98: "READONLY_BUFFER",
+}
+
+_U4 = struct.Struct("<I").unpack_from
+_I4 = struct.Struct("<i").unpack_from
+_U2 = struct.Struct("<H").unpack_from
+_U8 = struct.Struct("<Q").unpack_from
+_F8 = struct.Struct(">d").unpack_from
+
+
+class _Stop(Exception):
+    """Ends the walk: ``limit`` names a bound, otherwise the program is malformed."""
+
+    def __init__(self, message: str, limit: str | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class _Truncated(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StreamsResult:
+    """Consecutive pickle programs of one stream, then what follows them if it is not a pickle."""
+
+    programs: tuple[PickleAnalysis, ...]
+    trailing_offset: int | None
+    trailing_bytes: int
+
+
+# --------------------------------------------------------------------------------------------------------
+# Public API
+
+
+def analyze(
+    stream: BinaryIO,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    base_offset: int = 0,
+    depth: int = 0,
+    strict_joblib: bool = False,
+    persistent_ids: list[Any] | None = None,
+) -> PickleAnalysis:
+    """Walk ONE pickle program from the stream's current position to its STOP; never executes anything.
+
+    The stream is left just after STOP (it must be seekable for that; the machine reads ahead). When
+    ``persistent_ids`` is a list, the literal value of every persistent id (torch storages:
+    ``('storage', 'torch.FloatStorage', key, location, numel)``, globals as their dotted names) is appended.
+    """
+    return _Machine(stream, limits, base_offset, depth, persistent_ids).run()[0]
+
+
+def analyze_value(
+    stream: BinaryIO,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    base_offset: int = 0,
+    persistent_ids: list[Any] | None = None,
+) -> tuple[PickleAnalysis, Any]:
+    """Like :func:`analyze`, also returning the program's symbolic result converted to plain data.
+
+    Lists, tuples and dicts become Python lists/tuples/dicts (as far as they were remembered), globals
+    their dotted names; everything else ``None``. Legacy torch files use it for their storage-key list.
+    """
+    analysis, value = _Machine(stream, limits, base_offset, 0, persistent_ids).run()
+    return analysis, plain(value)
+
+
+def analyze_bytes(data: bytes, *, limits: Limits = DEFAULT_LIMITS, base_offset: int = 0, depth: int = 0) -> PickleAnalysis:
+    """:func:`analyze` over an in-memory program."""
+    return analyze(io.BytesIO(data), limits=limits, base_offset=base_offset, depth=depth)
+
+
+def analyze_streams(
+    stream: BinaryIO,
+    *,
+    limits: Limits = DEFAULT_LIMITS,
+    base_offset: int = 0,
+    max_programs: int = MAX_PROGRAMS,
+) -> StreamsResult:
+    """Walk consecutive pickle programs until the stream ends or what follows is not a pickle program.
+
+    A later "program" that fails without naming any global is taken to be trailing data (it is reported by
+    ``trailing_offset``/``trailing_bytes``, relative to ``base_offset``); one that names globals before
+    failing is kept, with its error, because its calls are what matters.
+    """
+    start = stream.tell()
+    programs: list[PickleAnalysis] = []
+    trailing_offset: int | None = None
+    while True:
+        here = stream.tell()
+        head = stream.read(1)
+        if not head:
+            break
+        stream.seek(here)
+        if len(programs) >= max_programs:
+            trailing_offset = base_offset + here
+            break
+        analysis = analyze(stream, limits=limits, base_offset=base_offset)
+        if analysis.error is not None and programs and not (analysis.globals or analysis.calls):
+            trailing_offset = base_offset + here
+            break
+        if analysis.error is not None and not programs and analysis.opcodes <= 1 and not analysis.globals:
+            # Not a pickle at all from its first byte.
+            programs.append(analysis)
+            break
+        programs.append(analysis)
+        if analysis.error is not None or analysis.limit_hit is not None:
+            break
+        stream.seek(analysis.end - base_offset)  # type: ignore[operator]
+    trailing_bytes = 0
+    if trailing_offset is not None:
+        end = stream.seek(0, io.SEEK_END)
+        trailing_bytes = end - (trailing_offset - base_offset)
+    del start
+    return StreamsResult(tuple(programs), trailing_offset, trailing_bytes)
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """A symbolic value as plain, printable Python data (bounded depth)."""
+    if depth > 20:
+        return None
+    if value is None or isinstance(value, str | bytes | int | float | bool):
+        return value
+    if isinstance(value, tuple):
+        return tuple(plain(v, depth + 1) for v in value)
+    if isinstance(value, ListVal):
+        return [plain(v, depth + 1) for v in value.items]
+    if isinstance(value, DictVal):
+        return {k: plain(v, depth + 1) for k, v in value.items.items()}
+    if isinstance(value, Global):
+        return value.target
+    return None
+
+
+def summarize(value: Any, limit: int = ARGS_CHARS) -> str:
+    """A short printable rendering of a symbolic value (call-site evidence)."""
+    out: list[str] = []
+    _summ(value, out, 0)
+    text = "".join(out)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _summ(value: Any, out: list[str], depth: int) -> None:
+    if sum(len(s) for s in out[-40:]) > ARGS_CHARS * 2 or depth > 6:
+        out.append("…")
+        return
+    if isinstance(value, str):
+        out.append(repr(value if len(value) <= 120 else value[:120] + "…"))
+    elif isinstance(value, bytes | bytearray):
+        out.append(repr(bytes(value[:48])) + (f"…({len(value)} bytes)" if len(value) > 48 else ""))
+    elif isinstance(value, tuple):
+        out.append("(")
+        for i, v in enumerate(value[:8]):
+            if i:
+                out.append(", ")
+            _summ(v, out, depth + 1)
+        if len(value) > 8:
+            out.append(", …")
+        out.append(",)" if len(value) == 1 else ")")
+    elif isinstance(value, Global):
+        out.append(value.target)
+    elif isinstance(value, CallResult):
+        out.append(f"{value.target}(…)")
+    else:
+        out.append(repr(value))
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+class _Machine:
+    def __init__(
+        self,
+        stream: BinaryIO,
+        limits: Limits,
+        base_offset: int,
+        depth: int,
+        pids: list[Any] | None,
+    ) -> None:
+        self.stream = stream
+        self.limits = limits
+        self.depth = depth
+        self.pids_out = pids
+        self.start = stream.tell()
+        self.base = base_offset + self.start  # absolute offset of stream-relative position 0
+        self.globals: list[CallSite] = []
+        self.calls: list[CallSite] = []
+        self.nested: list[PickleAnalysis] = []
+        self.notes: list[str] = []
+        self.seen: set[tuple[str, str]] = set()
+        self.n_sites = 0
+        self.persistent = 0
+        self.limit_hit: str | None = None
+        self.eof = False
+        self.stream_end: int | None = None
+
+    # -- buffering -----------------------------------------------------------------------------------
+
+    def _refill(self, buf: bytes, pos: int, bufbase: int, need: int) -> tuple[bytes, int]:
+        """Keep ``buf[pos:]`` and read more so that at least ``need`` bytes are buffered (unless EOF)."""
+        rest = buf[pos:]
+        consumed = bufbase + pos
+        if consumed > self.limits.max_pickle_bytes:
+            raise _Stop(f"program longer than {self.limits.max_pickle_bytes} bytes", "max_pickle_bytes")
+        chunks = [rest]
+        have = len(rest)
+        while have < need and not self.eof:
+            data = self.stream.read(max(CHUNK, need - have))
+            if not data:
+                self.eof = True
+                break
+            chunks.append(data)
+            have += len(data)
+        return b"".join(chunks), consumed
+
+    def _skip(self, buf: bytes, pos: int, bufbase: int, n: int) -> tuple[bytes, int, int]:
+        """Skip ``n`` bytes from ``pos`` without keeping them; returns the new (buf, pos, bufbase)."""
+        if pos + n <= len(buf):
+            return buf, pos + n, bufbase
+        target = bufbase + pos + n  # stream-relative
+        end = self._end()
+        if end is not None:
+            if target > end:
+                raise _Truncated()
+            self.stream.seek(self.start + target)
+        else:
+            left = n - (len(buf) - pos)
+            while left > 0:
+                data = self.stream.read(min(left, CHUNK))
+                if not data:
+                    raise _Truncated()
+                left -= len(data)
+        self.eof = False
+        return b"", 0, target
+
+    def _end(self) -> int | None:
+        """Stream-relative size, or None for an unseekable stream."""
+        if self.stream_end is None:
+            try:
+                if not self.stream.seekable():
+                    return None
+                here = self.stream.tell()
+                self.stream_end = self.stream.seek(0, io.SEEK_END) - self.start
+                self.stream.seek(here)
+            except (OSError, ValueError):
+                return None
+        return self.stream_end
+
+    def _take(self, buf: bytes, pos: int, bufbase: int, n: int, text: bool) -> tuple[Any, bytes, int, int]:
+        """Read an ``n``-byte literal argument; big ones are kept only when they may be a nested pickle."""
+        if n > self.limits.max_pickle_bytes:
+            raise _Stop(f"literal of {n} bytes exceeds max_pickle_bytes", "max_pickle_bytes")
+        if len(buf) - pos < min(n, PREFIX_BYTES):
+            buf, bufbase = self._refill(buf, pos, bufbase, min(n, PREFIX_BYTES))
+            pos = 0
+        prefix = buf[pos : pos + PREFIX_BYTES]
+        keep = n <= KEEP_WHOLE or (n <= NESTED_KEEP_MAX and _may_be_pickle(prefix, text))
+        if keep:
+            if len(buf) - pos < n:
+                buf, bufbase = self._refill(buf, pos, bufbase, n)
+                pos = 0
+                if len(buf) < n:
+                    raise _Truncated()
+            data = buf[pos : pos + n]
+            pos += n
+            if len(buf) > 4 * CHUNK and pos > CHUNK:  # do not keep a huge buffer alive after a big literal
+                buf, pos, bufbase = buf[pos:], 0, bufbase + pos
+            return data, buf, pos, bufbase
+        offset = self.base + bufbase + pos
+        buf, pos, bufbase = self._skip(buf, pos, bufbase, n)
+        self.notes.append(f"{n}-byte literal at offset {offset} not kept in memory (prefix only)")
+        return Blob(prefix, n, text), buf, pos, bufbase
+
+    def _line(self, buf: bytes, pos: int, bufbase: int) -> tuple[bytes, bytes, int, int]:
+        nl = buf.find(b"\n", pos)
+        while nl < 0:
+            if self.eof:
+                raise _Truncated()
+            if len(buf) - pos > MAX_LINE:
+                raise _Stop(f"text argument longer than {MAX_LINE} bytes")
+            buf, bufbase = self._refill(buf, pos, bufbase, len(buf) - pos + CHUNK)
+            pos = 0
+            nl = buf.find(b"\n", pos)
+        line = buf[pos:nl]
+        return line, buf, nl + 1, bufbase
+
+    # -- call sites -----------------------------------------------------------------------------------
+
+    def _site(self, target: str, kind: str, opcode: str, offset: int, args: str = "", computed: bool = False) -> None:
+        self.n_sites += 1
+        if self.n_sites > MAX_SITES:
+            key = (target, kind)
+            if key in self.seen:
+                return
+            if self.n_sites == MAX_SITES + 1:
+                self.notes.append(f"more than {MAX_SITES} call sites; later repeats of a target are not listed")
+        self.seen.add((target, kind))
+        site = CallSite(target, kind, opcode, offset, args, computed)
+        if kind == "import":
+            self.globals.append(site)
+        else:
+            self.calls.append(site)
+
+    def _global(self, module: str, name: str, opcode: str, offset: int, computed: bool = False) -> Global:
+        raw = _norm(f"{module}.{name}" if module else name)
+        target = resolve_name(raw)
+        args = f"as {module}.{name}" if target != raw else ""
+        self._site(target, "import", opcode, offset, args, computed or target != raw)
+        return Global(target, computed or target != raw)
+
+    def _call(self, func: Any, args: Any, opcode: str, offset: int) -> Any:
+        """Record calling ``func(*args)`` and return the symbolic result."""
+        if isinstance(func, Global):
+            target, computed = func.target, func.computed
+        elif isinstance(func, CallResult):
+            target, computed = "<computed>", True
+        else:
+            target, computed = "<computed>", True
+        if not isinstance(args, tuple):
+            args = ()
+        if target in _QUIET:
+            self._site(target, "call", opcode, offset, "", computed)
+        else:
+            summary = summarize(args)
+            if target == "<computed>" and isinstance(func, CallResult):
+                summary = f"callable returned by {func.target}(…); args {summary}"
+            self._site(target, "call", opcode, offset, summary, computed)
+        if target in _SPECIAL:
+            special = self._special(target, args, opcode, offset)
+            if special is not None:
+                return special
+        idx = _FACTORIES.get(target)
+        if idx is not None and len(args) > idx:
+            cls = args[idx]
+            if target.startswith("torch._tensor._rebuild_from_type") and isinstance(args[0], Global):
+                self._site(args[0].target, "call", opcode, offset, f"via {target}", args[0].computed)
+            if isinstance(cls, Global):
+                self._site(cls.target, "call", opcode, offset, f"via {target}", cls.computed)
+                return CallResult(cls.target, ())
+            return CallResult("<computed>", ())
+        return CallResult(target, args)
+
+    def _special(self, target: str, args: tuple[Any, ...], opcode: str, offset: int) -> Any:
+        """Calls whose results the machine follows; None for an ordinary call."""
+        if target in _GETATTR and len(args) >= 2 and isinstance(args[1], str):
+            base = args[0]
+            if isinstance(base, Global) and not base.target.startswith("<"):
+                name = resolve_name(_norm(f"{base.target}.{args[1]}"))
+            else:
+                name = "<computed>"
+            self._site(name, "import", opcode, offset, f"getattr({summarize(base, 60)}, {args[1]!r})", True)
+            return Global(name, True)
+        if target in _IMPORTERS and args and isinstance(args[0], str):
+            module = args[0]
+            if target.endswith("__import__") and not (len(args) >= 4 and args[3]):
+                module = module.split(".")[0]  # __import__('a.b') returns package a
+            name = resolve_name(_norm(module))
+            self._site(name, "import", opcode, offset, f"{target}({args[0]!r})", True)
+            return Global(name, True)
+        if target in _LOCATORS and args and isinstance(args[0], str):
+            name = resolve_name(_norm(args[0].replace(":", ".")))
+            self._site(name, "import", opcode, offset, f"{target}({args[0]!r})", True)
+            return Global(name, True)
+        if target in _UFUNC and len(args) >= 2:
+            if isinstance(args[0], str) and isinstance(args[1], str):
+                name = resolve_name(_norm(f"{args[0]}.{args[1]}"))
+            else:
+                name = "<computed>"
+            self._site(name, "import", opcode, offset, f"{target}{summarize(args, 80)}", True)
+            return Global(name, True)
+        if target in _GETITEM and len(args) >= 2 and isinstance(args[1], str):
+            base = args[0]
+            if isinstance(base, Global) and base.target == "sys.modules":
+                name = resolve_name(_norm(args[1]))
+                self._site(name, "import", opcode, offset, f"sys.modules[{args[1]!r}]", True)
+                return Global(name, True)
+            return None
+        if target in _PARTIAL and args and isinstance(args[0], Global):
+            return Global(args[0].target, True)
+        if target in _ENCODERS and args:
+            data = args[0]
+            if isinstance(data, str):
+                enc = args[1] if len(args) > 1 and isinstance(args[1], str) else "utf-8"
+                try:
+                    return data.encode(enc, "surrogatepass")
+                except (LookupError, UnicodeError):
+                    try:
+                        return data.encode("latin-1", "replace")
+                    except UnicodeError:
+                        return None
+            if isinstance(data, bytes | Blob):
+                return data
+            return None
+        if target in _BYTESIO:
+            return CallResult(target, args)
+        if target in NESTED_LOADERS:
+            self._nested(target, args, offset)
+            return CallResult(target, ())
+        return None
+
+    # -- nested programs ------------------------------------------------------------------------------
+
+    def _nested(self, target: str, args: tuple[Any, ...], offset: int) -> None:
+        data: Any = args[0] if args else None
+        if isinstance(data, CallResult) and data.target in _BYTESIO and data.args:
+            data = data.args[0]
+        if isinstance(data, str):
+            data = data.encode("latin-1", "replace") if all(ord(c) < 256 for c in data[:4096]) else data.encode()
+        if isinstance(data, Blob):
+            self.notes.append(f"{target} at offset {offset}: {data.size}-byte payload too large to analyse")
+            return
+        if not isinstance(data, bytes | bytearray):
+            self.notes.append(f"{target} at offset {offset}: payload not a literal; not analysed")
+            return
+        if self.depth + 1 > self.limits.max_nested_pickle_depth:
+            self.limit_hit = self.limit_hit or "max_nested_pickle_depth"
+            self.notes.append(f"{target} at offset {offset}: nested pickle deeper than the limit; not analysed")
+            return
+        self.nested.extend(nested_programs(bytes(data), self.limits, offset, self.depth + 1))
+
+    # -- joblib ---------------------------------------------------------------------------------------
+
+    def _joblib_array(self, state: Any, buf: bytes, pos: int, bufbase: int, offset: int) -> tuple[bytes, int, int]:
+        """Skip (or walk, for object arrays) the array data joblib wrote right after the wrapper's BUILD."""
+        items = state.items if isinstance(state, DictVal) else {}
+        shape = items.get("shape")
+        dtype = items.get("dtype")
+        spec = dtype.args[0] if isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args else None
+        if isinstance(spec, str) and spec.startswith(("O", "|O")):
+            abs_pos = self.base + bufbase + pos
+            self.stream.seek(self.start + bufbase + pos)
+            self.eof = False
+            if self.depth + 1 > self.limits.max_nested_pickle_depth + 1:
+                raise _Stop("joblib object arrays nested too deeply", "max_nested_pickle_depth")
+            inner = analyze(self.stream, limits=self.limits, base_offset=self.base - self.start, depth=self.depth + 1)
+            inner = dataclasses.replace(inner, notes=(JOBLIB_NOTE, *inner.notes))
+            self.nested.append(inner)
+            if inner.end is None:
+                raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
+            return b"", 0, inner.end - self.base
+        itemsize = _itemsize(spec)
+        if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
+            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: cannot tell the size of its array data")
+        count = 1
+        for d in shape:
+            count *= d
+        nbytes = count * itemsize
+        if items.get("numpy_array_alignment_bytes") is not None:
+            if len(buf) - pos < 1:
+                buf, bufbase = self._refill(buf, pos, bufbase, 1)
+                pos = 0
+            if len(buf) - pos < 1:
+                raise _Truncated()
+            pad = buf[pos]
+            pos += 1
+            nbytes += pad
+        buf, pos, bufbase = self._skip(buf, pos, bufbase, nbytes)
+        self.notes.append(f"joblib array data: {nbytes} bytes skipped after offset {offset}")
+        return buf, pos, bufbase
+
+    # -- the walk -------------------------------------------------------------------------------------
+
+    def run(self) -> tuple[PickleAnalysis, Any]:  # noqa: C901 - one tight dispatch loop, on purpose
+        limits = self.limits
+        max_ops = limits.max_pickle_opcodes
+        max_stack = limits.max_pickle_stack
+        max_memo = limits.max_pickle_memo
+        base = self.base
+        stack: list[Any] = []
+        push = stack.append
+        pop = stack.pop
+        marks: list[int] = []
+        memo: dict[int, Any] = {}
+        site = self._site
+        call = self._call
+        protocol: int | None = None
+        result: Any = None
+        end: int | None = None
+        error: str | None = None
+        buf = b""
+        pos = 0
+        bufbase = 0  # stream-relative offset of buf[0]
+        buflen = 0
+        n = 0
+        oprel = 0
+        op = -1
+        floor = 0  # stack index of the innermost mark: items below it belong to an outer frame
+        fast_counts: dict[str, int] = {}
+        pids_out = self.pids_out
+        persistent = 0
+        try:
+            while True:
+                if buflen - pos < 16:
+                    if not self.eof:
+                        buf, bufbase = self._refill(buf, pos, bufbase, 16)
+                        pos = 0
+                        buflen = len(buf)
+                    if pos >= buflen:
+                        op = -1
+                        oprel = bufbase + pos
+                        raise _Truncated()
+                n += 1
+                if not n & 0xFF:  # bounds are checked every 256 opcodes: cheap, and overshoot is tiny
+                    if n > max_ops:
+                        raise _Stop(f"more than {max_ops} opcodes", "max_pickle_opcodes")
+                    if len(stack) > max_stack:
+                        raise _Stop(f"stack deeper than {max_stack}", "max_pickle_stack")
+                oprel = bufbase + pos
+                op = buf[pos]
+                pos += 1
+                # Most frequent opcodes of real checkpoints first.
+                if op == 0x71:  # BINPUT
+                    memo[buf[pos]] = stack[-1]
+                    pos += 1
+                elif op == 0x72:  # LONG_BINPUT
+                    (key,) = _U4(buf, pos)
+                    pos += 4
+                    if len(memo) >= max_memo and key not in memo:
+                        raise _Stop(f"more than {max_memo} memo entries", "max_pickle_memo")
+                    memo[key] = stack[-1]
+                elif op == 0x4B:  # BININT1
+                    push(buf[pos])
+                    pos += 1
+                elif op == 0x68:  # BINGET
+                    key = buf[pos]
+                    pos += 1
+                    try:
+                        push(memo[key])
+                    except KeyError:
+                        raise _Stop(f"memo key {key} not defined") from None
+                elif op == 0x28:  # MARK
+                    floor = len(stack)
+                    marks.append(floor)
+                    if len(marks) > max_stack:
+                        raise _Stop(f"more than {max_stack} marks", "max_pickle_stack")
+                elif op == 0x58 or op == 0x8C:  # BINUNICODE / SHORT_BINUNICODE
+                    if op == 0x8C:
+                        size = buf[pos]
+                        pos += 1
+                    else:
+                        (size,) = _U4(buf, pos)
+                        pos += 4
+                    if size <= buflen - pos and size <= KEEP_WHOLE:
+                        try:
+                            push(buf[pos : pos + size].decode("utf-8", "surrogatepass"))
+                        except UnicodeDecodeError:
+                            raise _Stop("string argument is not valid UTF-8") from None
+                        pos += size
+                    else:
+                        raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, True)
+                        buflen = len(buf)
+                        push(_decode(raw))
+                elif op == 0x52:  # REDUCE
+                    if len(stack) - floor < 2:
+                        raise _Stop("stack underflow")
+                    args = pop()
+                    f = stack[-1]
+                    if f.__class__ is Global and f.target in _FAST:
+                        t = f.target
+                        c = fast_counts[t] = fast_counts.get(t, 0) + 1
+                        if c <= FAST_LISTED:
+                            site(t, "call", "REDUCE", base + oprel, "", f.computed)
+                        stack[-1] = CallResult(t, args if args.__class__ is tuple else ())
+                    else:
+                        stack[-1] = call(f, args, "REDUCE", base + oprel)
+                elif op == 0x74:  # TUPLE
+                    k = marks.pop()
+                    items = tuple(stack[k:])
+                    del stack[k:]
+                    push(items)
+                    floor = marks[-1] if marks else 0
+                elif op == 0x86:  # TUPLE2
+                    if len(stack) - floor < 2:
+                        raise _Stop("stack underflow")
+                    b2 = pop()
+                    stack[-1] = (stack[-1], b2)
+                elif op == 0x85:  # TUPLE1
+                    if len(stack) - floor < 1:
+                        raise _Stop("stack underflow")
+                    stack[-1] = (stack[-1],)
+                elif op == 0x87:  # TUPLE3
+                    if len(stack) - floor < 3:
+                        raise _Stop("stack underflow")
+                    items = tuple(stack[-3:])
+                    del stack[-3:]
+                    push(items)
+                elif op == 0x29:  # EMPTY_TUPLE
+                    push(())
+                elif op == 0x89:  # NEWFALSE
+                    push(False)
+                elif op == 0x51:  # BINPERSID
+                    if len(stack) - floor < 1:
+                        raise _Stop("stack underflow")
+                    pid = stack[-1]
+                    stack[-1] = PERSISTENT
+                    persistent += 1
+                    if pids_out is not None and len(pids_out) < 1_000_000:
+                        pids_out.append(plain(pid))
+                elif op == 0x6A:  # LONG_BINGET
+                    (key,) = _U4(buf, pos)
+                    pos += 4
+                    try:
+                        push(memo[key])
+                    except KeyError:
+                        raise _Stop(f"memo key {key} not defined") from None
+                elif op == 0x88:  # NEWTRUE
+                    push(True)
+                elif op == 0x4E:  # NONE
+                    push(None)
+                elif op == 0x94:  # MEMOIZE
+                    if len(memo) >= max_memo:
+                        raise _Stop(f"more than {max_memo} memo entries", "max_pickle_memo")
+                    memo[len(memo)] = stack[-1]
+                elif op == 0x4A:  # BININT
+                    push(_I4(buf, pos)[0])
+                    pos += 4
+                elif op == 0x4D:  # BININT2
+                    push(_U2(buf, pos)[0])
+                    pos += 2
+                elif op == 0x75 or op == 0x73:  # SETITEMS / SETITEM
+                    if op == 0x75:
+                        k = marks.pop()
+                        items = stack[k:]
+                        del stack[k:]
+                        floor = marks[-1] if marks else 0
+                        if len(items) % 2:
+                            raise _Stop("SETITEMS with an odd number of items")
+                    else:
+                        if len(stack) - floor < 3:
+                            raise _Stop("stack underflow")
+                        items = stack[-2:]
+                        del stack[-2:]
+                    if len(stack) - floor < 1:
+                        raise _Stop("stack underflow")
+                    target_obj = stack[-1]
+                    if target_obj.__class__ is DictVal:
+                        d = target_obj.items
+                        for i in range(0, min(len(items), 2 * DICT_KEEP), 2):
+                            key = items[i]
+                            if isinstance(key, str | int) and len(d) < DICT_KEEP:
+                                d[key] = items[i + 1]
+                elif op == 0x7D:  # EMPTY_DICT
+                    push(DictVal())
+                elif op == 0x5D:  # EMPTY_LIST
+                    push(ListVal())
+                elif op == 0x61 or op == 0x65:  # APPEND / APPENDS
+                    if op == 0x65:
+                        k = marks.pop()
+                        items = stack[k:]
+                        del stack[k:]
+                        floor = marks[-1] if marks else 0
+                    else:
+                        if len(stack) - floor < 2:
+                            raise _Stop("stack underflow")
+                        items = [pop()]
+                    if len(stack) - floor < 1:
+                        raise _Stop("stack underflow")
+                    target_obj = stack[-1]
+                    if target_obj.__class__ is ListVal and len(target_obj.items) < LIST_KEEP:
+                        target_obj.items.extend(items[: LIST_KEEP - len(target_obj.items)])
+                elif op == 0x63 or op == 0x69:  # GLOBAL / INST
+                    offset = base + oprel
+                    module, buf, pos, bufbase = self._line(buf, pos, bufbase)
+                    name, buf, pos, bufbase = self._line(buf, pos, bufbase)
+                    buflen = len(buf)
+                    try:
+                        mod_s = module.decode("utf-8")
+                        name_s = name.decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise _Stop("GLOBAL name is not valid UTF-8") from None
+                    if op == 0x63:
+                        push(self._global(mod_s, name_s, "GLOBAL", offset))
+                    else:
+                        cls = self._global(mod_s, name_s, "INST", offset)
+                        k = marks.pop()
+                        args = tuple(stack[k:])
+                        del stack[k:]
+                        floor = marks[-1] if marks else 0
+                        push(call(cls, args, "INST", offset))
+                elif op == 0x93:  # STACK_GLOBAL
+                    if len(stack) - floor < 2:
+                        raise _Stop("stack underflow")
+                    name_v = pop()
+                    mod_v = pop()
+                    offset = base + oprel
+                    if isinstance(mod_v, str) and isinstance(name_v, str):
+                        push(self._global(mod_v, name_v, "STACK_GLOBAL", offset))
+                    else:
+                        desc = f"module {summarize(mod_v, 60)}, name {summarize(name_v, 60)}"
+                        site("<computed>", "import", "STACK_GLOBAL", offset, desc, True)
+                        push(Global("<computed>", True))
+                elif op == 0x81:  # NEWOBJ
+                    if len(stack) - floor < 2:
+                        raise _Stop("stack underflow")
+                    args = pop()
+                    stack[-1] = call(stack[-1], args, "NEWOBJ", base + oprel)
+                elif op == 0x62:  # BUILD
+                    if len(stack) - floor < 2:
+                        raise _Stop("stack underflow")
+                    state = pop()
+                    obj = stack[-1]
+                    if obj.__class__ is CallResult or obj.__class__ is Global:
+                        offset = base + oprel
+                        computed = obj.computed if obj.__class__ is Global else obj.target == "<computed>"
+                        quiet = obj.target in _QUIET
+                        site(obj.target, "build", "BUILD", offset, "" if quiet else summarize(state, 80), computed)
+                        if obj.target in JOBLIB_WRAPPERS:
+                            buf, pos, bufbase = self._joblib_array(state, buf, pos, bufbase, offset)
+                            buflen = len(buf)
+                            stack[-1] = CallResult("numpy.ndarray", ())
+                elif op == 0x80:  # PROTO
+                    protocol = buf[pos]
+                    pos += 1
+                    if protocol > 5:
+                        raise _Stop(f"unsupported protocol {protocol}")
+                elif op == 0x95:  # FRAME: framing is transparent to the walk
+                    pos += 8
+                    if pos > buflen:
+                        raise _Truncated()
+                elif op == 0x2E:  # STOP
+                    if len(stack) - floor < 1:
+                        raise _Stop("STOP with an empty stack")
+                    result = pop()
+                    end = base + bufbase + pos
+                    break
+                elif op == 0x43 or op == 0x42 or op == 0x8E or op == 0x96 or op == 0x8D:
+                    # SHORT_BINBYTES / BINBYTES / BINBYTES8 / BYTEARRAY8 / BINUNICODE8
+                    if op == 0x43:
+                        size = buf[pos]
+                        pos += 1
+                    elif op == 0x42:
+                        (size,) = _U4(buf, pos)
+                        pos += 4
+                    else:
+                        (size,) = _U8(buf, pos)
+                        pos += 8
+                    if size <= buflen - pos and size <= KEEP_WHOLE:
+                        raw = buf[pos : pos + size]
+                        pos += size
+                    else:
+                        raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, op == 0x8D)
+                        buflen = len(buf)
+                    push(_decode(raw) if op == 0x8D else raw)
+                elif op == 0x54 or op == 0x55:  # BINSTRING / SHORT_BINSTRING (Python 2 str)
+                    if op == 0x55:
+                        size = buf[pos]
+                        pos += 1
+                    else:
+                        (size,) = _I4(buf, pos)
+                        pos += 4
+                        if size < 0:
+                            raise _Stop("BINSTRING with a negative length")
+                    raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, False)
+                    buflen = len(buf)
+                    push(raw.decode("latin-1") if isinstance(raw, bytes) else raw)
+                elif op == 0x8A or op == 0x8B:  # LONG1 / LONG4
+                    if op == 0x8A:
+                        size = buf[pos]
+                        pos += 1
+                    else:
+                        (size,) = _I4(buf, pos)
+                        pos += 4
+                        if size < 0:
+                            raise _Stop("LONG4 with a negative length")
+                    if size <= 64:
+                        if pos + size > buflen:
+                            buf, bufbase = self._refill(buf, pos, bufbase, size)
+                            pos = 0
+                            buflen = len(buf)
+                            if size > buflen:
+                                raise _Truncated()
+                        push(int.from_bytes(buf[pos : pos + size], "little", signed=True))
+                        pos += size
+                    else:
+                        raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, False)
+                        buflen = len(buf)
+                        push(BIGINT)
+                elif op == 0x47:  # BINFLOAT
+                    push(_F8(buf, pos)[0])
+                    pos += 8
+                elif op == 0x30:  # POP
+                    if len(stack) > floor:
+                        pop()
+                    elif marks:
+                        marks.pop()  # POP on an empty frame discards the mark itself
+                        floor = marks[-1] if marks else 0
+                    else:
+                        raise _Stop("stack underflow")
+                elif op == 0x31:  # POP_MARK
+                    k = marks.pop()
+                    del stack[k:]
+                    floor = marks[-1] if marks else 0
+                elif op == 0x32:  # DUP
+                    if len(stack) - floor < 1:
+                        raise _Stop("stack underflow")
+                    push(stack[-1])
+                elif op == 0x6C:  # LIST
+                    k = marks.pop()
+                    items = stack[k:]
+                    del stack[k:]
+                    floor = marks[-1] if marks else 0
+                    push(ListVal(items[:LIST_KEEP]))
+                elif op == 0x64:  # DICT
+                    k = marks.pop()
+                    items = stack[k:]
+                    del stack[k:]
+                    floor = marks[-1] if marks else 0
+                    if len(items) % 2:
+                        raise _Stop("DICT with an odd number of items")
+                    dv = DictVal()
+                    for i in range(0, min(len(items), 2 * DICT_KEEP), 2):
+                        if isinstance(items[i], str | int):
+                            dv.items[items[i]] = items[i + 1]
+                    push(dv)
+                elif op == 0x8F:  # EMPTY_SET
+                    push(SETVAL)
+                elif op == 0x90:  # ADDITEMS
+                    k = marks.pop()
+                    del stack[k:]
+                    floor = marks[-1] if marks else 0
+                    if len(stack) - floor < 1:
+                        raise _Stop("stack underflow")
+                elif op == 0x91:  # FROZENSET
+                    k = marks.pop()
+                    del stack[k:]
+                    floor = marks[-1] if marks else 0
+                    push(SETVAL)
+                elif op == 0x6F:  # OBJ
+                    k = marks.pop()
+                    items = stack[k:]
+                    del stack[k:]
+                    floor = marks[-1] if marks else 0
+                    if not items:
+                        raise _Stop("OBJ without a class")
+                    push(call(items[0], tuple(items[1:]), "OBJ", base + oprel))
+                elif op == 0x92:  # NEWOBJ_EX
+                    if len(stack) - floor < 3:
+                        raise _Stop("stack underflow")
+                    kwargs = pop()
+                    args = pop()
+                    if isinstance(kwargs, DictVal) and kwargs.items:
+                        args = (*args, kwargs) if isinstance(args, tuple) else (kwargs,)
+                    stack[-1] = call(stack[-1], args, "NEWOBJ_EX", base + oprel)
+                elif op == 0x82 or op == 0x83 or op == 0x84:  # EXT1 / EXT2 / EXT4
+                    if op == 0x82:
+                        code = buf[pos]
+                        pos += 1
+                    elif op == 0x83:
+                        code = _U2(buf, pos)[0]
+                        pos += 2
+                    else:
+                        code = _I4(buf, pos)[0]
+                        pos += 4
+                    name_e = f"<copyreg extension {code}>"
+                    site(name_e, "import", _OPNAMES[op], base + oprel, "", True)
+                    push(Global(name_e, True))
+                elif op == 0x50:  # PERSID
+                    line, buf, pos, bufbase = self._line(buf, pos, bufbase)
+                    buflen = len(buf)
+                    persistent += 1
+                    if pids_out is not None and len(pids_out) < 1_000_000:
+                        pids_out.append(line.decode("latin-1"))
+                    push(PERSISTENT)
+                elif op in _TEXT_OPS:  # INT / LONG / FLOAT / STRING / UNICODE / PUT / GET
+                    line, buf, pos, bufbase = self._line(buf, pos, bufbase)
+                    buflen = len(buf)
+                    if op == 0x70 or op == 0x67:  # PUT / GET
+                        try:
+                            key = int(line)
+                        except ValueError:
+                            raise _Stop(f"bad memo key {line[:40]!r}") from None
+                        if op == 0x70:
+                            if len(stack) - floor < 1:
+                                raise _Stop("PUT on an empty stack")
+                            if len(memo) >= max_memo and key not in memo:
+                                raise _Stop(f"more than {max_memo} memo entries", "max_pickle_memo")
+                            memo[key] = stack[-1]
+                        else:
+                            try:
+                                push(memo[key])
+                            except KeyError:
+                                raise _Stop(f"memo key {key} not defined") from None
+                    else:
+                        push(_text_value(op, line))
+                elif op == 0x97:  # NEXT_BUFFER (out-of-band data supplied by the loader)
+                    push(BUFFER)
+                elif op == 0x98:  # READONLY_BUFFER
+                    if len(stack) - floor < 1:
+                        raise _Stop("stack underflow")
+                else:
+                    raise _Stop(f"invalid opcode 0x{op:02x}")
+        except _Stop as exc:
+            if exc.limit is not None:
+                self.limit_hit = exc.limit
+            else:
+                error = f"{exc} at offset {base + oprel}"
+        except (_Truncated, struct.error):
+            error = f"truncated: {_OPNAMES.get(op, 'opcode')} at offset {base + oprel} runs past the end of the data"
+        except IndexError:
+            if op in _FIXED_ARG and oprel - bufbase + 1 + _FIXED_ARG[op] > buflen:
+                error = f"truncated: {_OPNAMES.get(op, 'opcode')} at offset {base + oprel} runs past the end of the data"
+            else:
+                error = f"stack underflow ({_OPNAMES.get(op, 'opcode')} at offset {base + oprel}, no mark or item)"
+        except (ValueError, OverflowError) as exc:
+            error = f"malformed {_OPNAMES.get(op, 'opcode')} at offset {base + oprel}: {exc}"
+        except MemoryError:
+            self.limit_hit = "memory"
+            error = f"ran out of memory at offset {base + oprel}"
+        if end is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.seek(self.start + end - base)
+        listed = sum(max(0, c - FAST_LISTED) for c in fast_counts.values())
+        if listed:
+            self.notes.append(f"{listed} further calls of tensor/array rebuilders not listed individually")
+        if self.limit_hit is not None and error is None and end is None:
+            self.notes.append(f"stopped at offset {base + oprel}: {self.limit_hit} reached")
+        analysis = PickleAnalysis(
+            start=base,
+            end=end,
+            protocol=protocol,
+            opcodes=n,
+            globals=tuple(self.globals),
+            calls=tuple(self.calls),
+            nested=tuple(self.nested),
+            persistent_ids=persistent,
+            error=error,
+            limit_hit=self.limit_hit,
+            notes=tuple(self.notes[:100]),
+        )
+        return analysis, result
+
+
+_TEXT_OPS = frozenset({0x49, 0x4C, 0x46, 0x53, 0x56, 0x70, 0x67})
+
+
+def _decode(raw: Any) -> Any:
+    if isinstance(raw, Blob):
+        return raw
+    try:
+        return raw.decode("utf-8", "surrogatepass")
+    except UnicodeDecodeError:
+        raise _Stop("string argument is not valid UTF-8") from None
+
+
+def _text_value(op: int, line: bytes) -> Any:
+    if op == 0x49:  # INT
+        if line == b"00":
+            return False
+        if line == b"01":
+            return True
+        return int(line) if len(line) <= 64 else BIGINT
+    if op == 0x4C:  # LONG
+        line = line[:-1] if line.endswith(b"L") else line
+        return int(line) if len(line) <= 64 else BIGINT
+    if op == 0x46:  # FLOAT
+        return float(line)
+    if op == 0x53:  # STRING: a quoted Python 2 str literal
+        if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
+            raise ValueError("STRING argument is not quoted")
+        return codecs.escape_decode(line[1:-1])[0].decode("latin-1")
+    # UNICODE
+    return line.decode("raw-unicode-escape")
+
+
+def _may_be_pickle(prefix: bytes, text: bool) -> bool:
+    """Could a large literal starting with ``prefix`` be a pickle (or zip/npy) handed to a loader?"""
+    if text:
+        # A str passed through _codecs.encode(s, 'latin1'): U+0080 is encoded in UTF-8 as C2 80.
+        return prefix.startswith(b"\xc2\x80") or prefix[:1] in _PROTO0_FIRST
+    return (len(prefix) >= 2 and prefix[0] == 0x80 and prefix[1] <= 5) or prefix.startswith(
+        (b"PK\x03\x04", b"\x93NUMPY")
+    ) or (prefix[:1] in _PROTO0_FIRST and prefix[1:2] in _PROTO0_SECOND)
+
+
+_PROTO0_FIRST = {bytes([c]) for c in b"(cSVIFLNl]}).dti"}
+_PROTO0_SECOND = {bytes([c]) for c in b"(cSVIFLNl]})dtip0123456789'\"_abcdefghijklmnopqrstuvwxyz\n"}
+
+
+def _itemsize(spec: Any) -> int | None:
+    """Bytes per element of a NumPy dtype string such as ``'f8'``, ``'<i4'``, ``'U5'``, ``'M8'``."""
+    if not isinstance(spec, str) or not spec:
+        return None
+    s = spec.lstrip("<>|=")
+    if not s:
+        return None
+    kind, digits = s[0], s[1:].split("[")[0]
+    if kind in "?b" and not digits:
+        return 1
+    if not digits.isdigit():
+        return {"d": 8, "f": 4, "e": 2, "g": 16, "l": 8, "q": 8, "i": 4, "h": 2, "B": 1, "H": 2, "I": 4,
+                "L": 8, "Q": 8}.get(kind)
+    size = int(digits)
+    if kind == "U":
+        return 4 * size
+    if kind in "fiucbSaVMmO":
+        return size
+    return None
+
+
+def nested_programs(data: bytes, limits: Limits, offset: int, depth: int) -> list[PickleAnalysis]:
+    """Walk a payload handed to a loader: a pickle, a legacy torch file, a torch zip or an ``.npy`` file.
+
+    Offsets inside the payload are reported from ``offset`` (the loader call in the outer program), as the
+    payload may have been transformed (``_codecs.encode``) on its way there.
+    """
+    if data.startswith(b"PK\x03\x04") or data.startswith(b"PK\x05\x06"):
+        return _zip_programs(data, limits, offset, depth)
+    if data.startswith(b"\x93NUMPY"):
+        start = _npy_data_start(data)
+        if start is None:
+            return []
+        return [analyze(io.BytesIO(data[start:]), limits=limits, base_offset=offset, depth=depth)]
+    if data.startswith(TORCH_LEGACY_MAGIC):
+        stream = io.BytesIO(data)
+        out = []
+        for _ in range(5):
+            analysis = analyze(stream, limits=limits, base_offset=offset, depth=depth)
+            out.append(analysis)
+            if analysis.end is None:
+                break
+        return out
+    return [analyze(io.BytesIO(data), limits=limits, base_offset=offset, depth=depth)]
+
+
+def _zip_programs(data: bytes, limits: Limits, offset: int, depth: int) -> list[PickleAnalysis]:
+    import zipfile  # lazy: only embedded torch checkpoints need it
+
+    out: list[PickleAnalysis] = []
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for info in zf.infolist()[:1000]:
+                if not info.filename.endswith(".pkl") or info.file_size > limits.max_pickle_bytes:
+                    continue
+                with zf.open(info) as member:
+                    body = member.read(limits.max_pickle_bytes)
+                out.append(analyze(io.BytesIO(body), limits=limits, base_offset=offset, depth=depth))
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
+        out.append(PickleAnalysis(start=offset, end=None, protocol=None, opcodes=0, error=f"embedded zip unreadable: {exc}"))
+    return out
+
+
+def _npy_data_start(data: bytes) -> int | None:
+    if len(data) < 10:
+        return None
+    major = data[6]
+    if major == 1:
+        return 10 + int.from_bytes(data[8:10], "little")
+    if len(data) < 12:
+        return None
+    return 12 + int.from_bytes(data[8:12], "little")

@@ -1,0 +1,684 @@
+"""Which Python callables a model file may legitimately reference, and which are known to be dangerous.
+
+The pickle machine (:mod:`weightwarden.picklevm.machine`) resolves every global a pickle imports or calls
+into a dotted ``module.qualname``; the scan rules ask :func:`classify` what each one is:
+
+* ``Verdict.SAFE`` — on the **allowlist** of what ML checkpoints legitimately construct (tensor and
+  storage rebuilders, NumPy array reconstruction, ``collections.OrderedDict``, the classes of well-known ML
+  libraries, ``argparse.Namespace`` hyper-parameters of Lightning checkpoints, ...). ``strict=True`` narrows
+  it to tensor/array reconstruction only.
+* ``Verdict.DANGEROUS`` — on the **denylist**: the callable runs code, a shell command, imports modules,
+  touches files or the network, or is an indirection (``getattr``, ``operator.attrgetter``,
+  ``functools.partial``) that attacks use to reach those.
+* ``Verdict.UNKNOWN`` — everything else. An unknown callable is still a finding (a pickle can only be called
+  safe when *everything* it calls is known), just not a proven attack.
+
+The function works for any dotted Python name, so the Keras and config readers use it too. The denylist is
+consulted before the allowlist, and then once more on every *suffix* of the name, because pickle protocol 4
+resolves dotted qualnames through attributes (``STACK_GLOBAL('pathlib', 'os.system')`` reaches ``os.system``
+because ``pathlib`` imports ``os``): whatever a name starts with, if it ends in ``.os.system`` it is treated
+as ``os.system``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+
+class Verdict(StrEnum):
+    SAFE = "safe"
+    UNKNOWN = "unknown"
+    DANGEROUS = "dangerous"
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    verdict: Verdict
+    reason: str
+
+
+# --------------------------------------------------------------------------------------------------------
+# Name normalisation. Python 2 spellings still load in Python 3 (the unpickler maps them), so they must be
+# judged like their Python 3 names.
+_ALIASES = {
+    "__builtin__": "builtins",
+    "__builtins__": "builtins",
+    "copy_reg": "copyreg",
+    "cPickle": "pickle",
+    "_compat_pickle": "pickle",
+    "commands": "subprocess",
+    "exceptions": "builtins",
+    "urllib2": "urllib",
+    "httplib": "http",
+    "cStringIO": "io",
+    "StringIO": "io",
+    "Queue": "queue",
+}
+
+
+def _normalise(target: str) -> str:
+    target = target.strip()
+    if target.startswith("numpy.core."):
+        # NumPy 2 renamed numpy.core to numpy._core and keeps the old name loadable.
+        target = "numpy._core." + target[len("numpy.core.") :]
+    head, _, rest = target.partition(".")
+    if head in _ALIASES:
+        target = _ALIASES[head] + ("." + rest if rest else "")
+    return target
+
+
+# --------------------------------------------------------------------------------------------------------
+# DENYLIST. Two tables: whole modules (every attribute of the module is dangerous) and exact names.
+# Each entry carries the reason shown to the user, in plain words.
+
+_SHELL = "runs a shell command or starts a process"
+_CODE = "compiles or executes arbitrary Python code"
+_IMPORT = "imports arbitrary modules or resolves arbitrary names at load time"
+_FILES = "reads, writes or deletes files"
+_NET = "opens network connections"
+_NATIVE = "loads native code or manipulates memory directly"
+_INDIRECT = "an indirection that reaches arbitrary attributes or callables (used to hide other calls)"
+_NESTED = "loads another pickle (its payload can run code; the nested program is scanned too)"
+_INTERP = "manipulates the running interpreter (modules, hooks, signals, threads)"
+
+DENY_MODULES: dict[str, str] = {
+    # Process and shell execution: the classic payloads.
+    "os": "operating-system interface: " + _SHELL + ", " + _FILES,
+    "posix": "operating-system interface: " + _SHELL + ", " + _FILES,
+    "nt": "operating-system interface: " + _SHELL + ", " + _FILES,
+    "subprocess": _SHELL,
+    "_posixsubprocess": _SHELL,
+    "_winapi": _SHELL,
+    "pty": _SHELL + " in a pseudo-terminal",
+    "asyncio.subprocess": _SHELL,
+    "multiprocessing": _SHELL + " (multiprocessing spawns interpreters and runs functions in them)",
+    "_multiprocessing": _SHELL,
+    "concurrent.futures": "runs functions in worker threads or processes",
+    "webbrowser": "launches a browser (runs an external program) with a URL",
+    "pip": "installs packages (runs arbitrary setup code)",
+    "ensurepip": "installs packages",
+    "venv": "creates environments and runs installers",
+    "distutils": "builds and installs packages (runs setup code)",
+    "setuptools": "builds and installs packages (runs setup code)",
+    "pkg_resources": _IMPORT,
+    # Code execution / compilation / import machinery.
+    "runpy": "runs a Python module or script",
+    "code": _CODE + " (interactive interpreter)",
+    "codeop": _CODE,
+    "timeit": _CODE + " (timeit compiles and runs its statement argument)",
+    "cProfile": _CODE + " (profilers run their statement argument)",
+    "profile": _CODE + " (profilers run their statement argument)",
+    "pdb": _CODE + " (debugger)",
+    "bdb": _CODE + " (debugger)",
+    "trace": _CODE + " (trace runs its argument)",
+    "importlib": _IMPORT,
+    "imp": _IMPORT,
+    "_imp": _IMPORT,
+    "_frozen_importlib": _IMPORT,
+    "_frozen_importlib_external": _IMPORT,
+    "zipimport": _IMPORT,
+    "pkgutil": _IMPORT,
+    "modulefinder": _IMPORT,
+    "pydoc": _IMPORT + " (pydoc.locate resolves any dotted name; pydoc pagers run shell commands)",
+    "marshal": "unmarshals Python bytecode (a step to executing it)",
+    "idlelib": _CODE,
+    "lib2to3": _CODE,
+    "site": _INTERP,
+    "sys": _INTERP + " (sys.modules, sys.settrace, ...)",
+    "gc": _INTERP + " (gc reaches every live object)",
+    "signal": _INTERP,
+    "_thread": _INTERP,
+    "threading": "runs functions in new threads",
+    "atexit": "registers functions to run at interpreter exit",
+    "ctypes": _NATIVE,
+    "_ctypes": _NATIVE,
+    "cffi": _NATIVE,
+    "mmap": _NATIVE,
+    # Nested deserialisers: the inner payload runs too.
+    "pickle": _NESTED,
+    "_pickle": _NESTED,
+    "dill": _NESTED,
+    "cloudpickle": _NESTED,
+    "shelve": _NESTED + " from a file",
+    # Files.
+    "shutil": _FILES,
+    "tempfile": _FILES,
+    "fileinput": _FILES,
+    "glob": "lists files",
+    "sqlite3": _FILES + " (opens databases)",
+    "dbm": _FILES,
+    "tarfile": _FILES + " (archive extraction)",
+    "zipfile": _FILES + " (archive extraction)",
+    "logging.config": _CODE + " (logging configuration evaluates code and listens on sockets)",
+    "logging.handlers": _FILES + " / " + _NET,
+    # Network.
+    "socket": _NET,
+    "_socket": _NET,
+    "ssl": _NET,
+    "socketserver": _NET,
+    "http": _NET,
+    "urllib": _NET,
+    "urllib3": _NET,
+    "requests": _NET,
+    "httpx": _NET,
+    "aiohttp": _NET,
+    "ftplib": _NET,
+    "smtplib": _NET,
+    "telnetlib": _NET,
+    "poplib": _NET,
+    "imaplib": _NET,
+    "nntplib": _NET,
+    "xmlrpc": _NET,
+    "smtpd": _NET,
+    # Framework entry points that execute code or load further pickles.
+    "torch.hub": "downloads and runs model code from the internet",
+    "torch.jit": "loads TorchScript (compiled code) from files",
+    "torch._C": "calls PyTorch's C++ core directly (script loading, library loading)",
+    "torch.utils.cpp_extension": "compiles and loads native extensions",
+    "torch.package": _IMPORT + " (torch.package imports code shipped in the archive)",
+    "torch.multiprocessing": _SHELL,
+    "torch._dynamo": _CODE,
+    "torch.fx": _CODE + " (graph modules are recompiled from source)",
+    "numpy.f2py": "compiles and loads Fortran/C extensions",
+    "numpy.testing": _CODE + " (numpy.testing has runstring and subprocess helpers)",
+    "numpy.distutils": "builds native extensions",
+    "joblib.parallel": "runs functions in worker processes",
+    "keras.src.saving": _NESTED,
+    "IPython": _CODE,
+    "builtins.__loader__": _IMPORT,
+}
+
+DENY_EXACT: dict[str, str] = {
+    # builtins that execute, import or reach arbitrary attributes.
+    "builtins.exec": _CODE,
+    "builtins.eval": _CODE,
+    "builtins.compile": _CODE,
+    "builtins.__import__": _IMPORT,
+    "builtins.getattr": _INDIRECT,
+    "builtins.setattr": "changes attributes of arbitrary objects (can patch modules)",
+    "builtins.delattr": "deletes attributes of arbitrary objects (can patch modules)",
+    "builtins.globals": _INDIRECT,
+    "builtins.locals": _INDIRECT,
+    "builtins.vars": _INDIRECT,
+    "builtins.dir": _INDIRECT,
+    "builtins.open": _FILES,
+    "builtins.input": "reads from the terminal",
+    "builtins.breakpoint": _CODE + " (starts a debugger)",
+    "builtins.help": "starts the interactive help (runs a pager program)",
+    "builtins.exit": "exits the interpreter",
+    "builtins.quit": "exits the interpreter",
+    "builtins.memoryview": _NATIVE,
+    "builtins.__build_class__": _CODE,
+    "builtins.classmethod": _INDIRECT,
+    "builtins.staticmethod": _INDIRECT,
+    "builtins.property": _INDIRECT,
+    "builtins.super": _INDIRECT,
+    "builtins.type": "creates new classes at load time",
+    "builtins.apply": _INDIRECT,
+    "builtins.execfile": _CODE,
+    "builtins.reload": _IMPORT,
+    "builtins.file": _FILES,
+    # types: building functions and modules from pieces.
+    "types.FunctionType": _CODE + " (builds a function from a code object)",
+    "types.CodeType": _CODE + " (builds a code object)",
+    "types.LambdaType": _CODE,
+    "types.MethodType": _INDIRECT,
+    "types.ModuleType": _IMPORT,
+    "types.new_class": "creates new classes at load time",
+    # operator / functools: indirections that call or fetch anything.
+    "operator.attrgetter": _INDIRECT,
+    "operator.methodcaller": _INDIRECT,
+    "operator.itemgetter": _INDIRECT,
+    "operator.getitem": _INDIRECT,
+    "operator.call": _INDIRECT,
+    "_operator.attrgetter": _INDIRECT,
+    "_operator.methodcaller": _INDIRECT,
+    "_operator.itemgetter": _INDIRECT,
+    "_operator.getitem": _INDIRECT,
+    "functools.partial": _INDIRECT,
+    "functools.reduce": _INDIRECT,
+    "functools.partialmethod": _INDIRECT,
+    "_functools.partial": _INDIRECT,
+    "_functools.reduce": _INDIRECT,
+    "inspect.getattr_static": _INDIRECT,
+    # io: file access.
+    "io.open": _FILES,
+    "io.open_code": _FILES,
+    "io.FileIO": _FILES,
+    "_io.open": _FILES,
+    "_io.FileIO": _FILES,
+    "_io.open_code": _FILES,
+    "codecs.open": _FILES,
+    "gzip.open": _FILES,
+    "gzip.GzipFile": _FILES,
+    "bz2.open": _FILES,
+    "bz2.BZ2File": _FILES,
+    "lzma.open": _FILES,
+    "lzma.LZMAFile": _FILES,
+    "linecache.getline": _FILES,
+    "linecache.getlines": _FILES,
+    "linecache.updatecache": _FILES,
+    "platform.popen": _SHELL,
+    "platform.architecture": _SHELL,
+    "asyncio.create_subprocess_exec": _SHELL,
+    "asyncio.create_subprocess_shell": _SHELL,
+    "asyncio.base_events.BaseEventLoop.subprocess_exec": _SHELL,
+    "asyncio.unix_events._UnixSubprocessTransport": _SHELL,
+    # NumPy / torch / joblib loaders that load pickles or code from files or bytes.
+    "numpy.load": _NESTED,
+    "numpy.loads": _NESTED,
+    "numpy.fromfile": _FILES,
+    "numpy.save": _FILES,
+    "numpy.savetxt": _FILES,
+    "numpy.loadtxt": _FILES,
+    "numpy.memmap": _FILES,
+    "numpy.lib.npyio.load": _NESTED,
+    "numpy.lib._npyio_impl.load": _NESTED,
+    "numpy.lib.format.read_array": _NESTED,
+    "numpy.ctypeslib.load_library": _NATIVE,
+    "torch.load": _NESTED,
+    "torch.serialization.load": _NESTED,
+    "torch.serialization._load": _NESTED,
+    "torch.serialization._legacy_load": _NESTED,
+    "torch.serialization.save": _FILES,
+    "copyreg.add_extension": "changes how pickles are loaded (extension registry)",
+    "copyreg.remove_extension": "changes how pickles are loaded (extension registry)",
+    "copyreg.clear_extension_cache": "changes how pickles are loaded (extension registry)",
+    "copyreg.pickle": "changes how objects are pickled and loaded (reducer registry)",
+    "copyreg.constructor": "changes how pickles are loaded",
+    "copyreg._slotnames": _INDIRECT,
+    "torch.save": _FILES,
+    "torch.storage._load_from_bytes": _NESTED + " (an embedded torch checkpoint, loaded without weights_only)",
+    "torch.ops.load_library": _NATIVE,
+    "torch._ops.load_library": _NATIVE,
+    "torch.classes.load_library": _NATIVE,
+    "torch.utils.data.datapipes.utils.decoder.basichandlers": _NESTED,
+    "joblib.load": _NESTED,
+    "joblib.numpy_pickle.load": _NESTED,
+    "joblib.dump": _FILES,
+    "pandas.read_pickle": _NESTED,
+    "pandas.io.pickle.read_pickle": _NESTED,
+    "yaml.load": _CODE + " (unsafe YAML loading constructs arbitrary objects)",
+    "yaml.unsafe_load": _CODE,
+    "yaml.full_load": _CODE,
+    "jinja2.Template": "renders a template (template injection)",
+    "keras.models.load_model": _NESTED,
+    "tensorflow.keras.models.load_model": _NESTED,
+}
+
+# Names the fallback ("does the name END like a dangerous one?") looks for. Only modules whose names do not
+# occur as ordinary submodules of ML libraries are here, so ``scipy.signal.windows`` never matches ``signal``
+# and ``torch.nn.modules.module`` never matches ``code``.
+_SUFFIX_MODULES = frozenset(
+    {
+        "os", "posix", "nt", "subprocess", "_posixsubprocess", "builtins", "__builtin__", "__builtins__",
+        "sys", "pty", "runpy", "importlib", "marshal", "pickle", "_pickle", "cPickle", "dill", "cloudpickle",
+        "shutil", "socket", "ctypes", "webbrowser", "pip", "pydoc", "timeit", "cProfile", "multiprocessing",
+        "tempfile", "requests", "urllib", "httpx", "ftplib", "smtplib", "telnetlib", "asyncio", "codeop",
+        "_ctypes", "zipimport", "_frozen_importlib", "_frozen_importlib_external", "pkgutil",
+    }
+)
+
+# pathlib: the class is a harmless value (Lightning stores paths in hyper-parameters) but its methods touch
+# the file system. ``pathlib.Path.write_text`` resolved through a dotted STACK_GLOBAL must never pass.
+_PATHLIB_IO = frozenset(
+    {
+        "open", "read_text", "read_bytes", "write_text", "write_bytes", "unlink", "rmdir", "mkdir", "touch",
+        "rename", "replace", "symlink_to", "hardlink_to", "link_to", "chmod", "lchmod", "chown", "iterdir",
+        "glob", "rglob", "walk", "expanduser", "home", "cwd", "resolve", "readlink", "copy", "copy_into",
+        "move", "move_into", "delete", "exists", "stat", "lstat", "owner", "group", "samefile", "absolute",
+    }
+)
+
+
+# --------------------------------------------------------------------------------------------------------
+# ALLOWLIST. Exact names first, grouped by why they are legitimate.
+
+_TORCH_TENSOR = "rebuilds a PyTorch tensor, storage or parameter"
+_TORCH_TYPE = "a PyTorch type or constant (dtype, device, layout, size)"
+_NP = "rebuilds a NumPy array, dtype or scalar"
+_NP_RANDOM = "rebuilds NumPy random-generator state"
+_CONTAINER = "a standard container or value type"
+
+_TORCH_REBUILDERS = [
+    "torch._utils._rebuild_tensor",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_tensor_v3",
+    "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_parameter_with_state",
+    "torch._utils._rebuild_qtensor",
+    "torch._utils._rebuild_sparse_tensor",
+    "torch._utils._rebuild_sparse_csr_tensor",
+    "torch._utils._rebuild_nested_tensor",
+    "torch._utils._rebuild_device_tensor_from_numpy",
+    "torch._utils._rebuild_device_tensor_from_cpu_tensor",
+    "torch._utils._rebuild_meta_tensor_no_storage",
+    "torch._utils._rebuild_wrapper_subclass",
+    "torch._utils._rebuild_mps_tensor",
+    "torch._utils._rebuild_xla_tensor",
+    "torch._tensor._rebuild_from_type",
+    "torch._tensor._rebuild_from_type_v2",
+    "torch.nn.parameter.Parameter",
+    "torch.nn.parameter.Buffer",
+    "torch.nn.parameter.UninitializedParameter",
+    "torch.nn.parameter.UninitializedBuffer",
+    "torch.Tensor",
+    "torch._tensor.Tensor",
+    "torch.storage.UntypedStorage",
+    "torch.storage.TypedStorage",
+    "torch.storage._LegacyStorage",
+    "torch.UntypedStorage",
+    "torch.TypedStorage",
+    "torch.serialization._get_layout",
+]
+_TORCH_TYPES = [
+    "torch.Size", "torch.device", "torch.dtype", "torch.layout", "torch.memory_format", "torch.qscheme",
+    "torch.strided", "torch.sparse_coo", "torch.sparse_csr", "torch.sparse_csc", "torch.sparse_bsr",
+    "torch.sparse_bsc", "torch._mkldnn", "torch.jagged",
+    "torch.contiguous_format", "torch.channels_last", "torch.channels_last_3d", "torch.preserve_format",
+    "torch.per_tensor_affine", "torch.per_channel_affine", "torch.per_tensor_symmetric",
+    "torch.per_channel_symmetric", "torch.per_channel_affine_float_qparams",
+]
+_TORCH_DTYPES = ["float", "float32", "float64", "double", "float16", "half", "bfloat16", "complex32", "complex64", "complex128", "cfloat", "cdouble", "chalf", "uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64", "short", "int", "long", "bool", "quint8", "qint8", "qint32", "quint4x2", "quint2x4", "float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu", "float4_e2m1fn_x2", "bits1x8", "bits2x4", "bits4x2", "bits8", "bits16", "uint1", "uint2", "uint3", "uint4", "uint5", "uint6", "uint7", "int1", "int2", "int3", "int4", "int5", "int6", "int7"]
+_NUMPY_RECON = [
+    "numpy._core.multiarray._reconstruct",
+    "numpy._core.multiarray.scalar",
+    "numpy._core.numeric._frombuffer",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.matrix",
+    "numpy._core.defmatrix.matrix",
+    "numpy.matrixlib.defmatrix.matrix",
+]
+_NUMPY_SCALARS = ["bool_", "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "intc", "uintc", "intp", "uintp", "longlong", "ulonglong", "float16", "float32", "float64", "float128", "longdouble", "half", "single", "double", "complex64", "complex128", "complex256", "clongdouble", "csingle", "cdouble", "str_", "bytes_", "void", "object_", "datetime64", "timedelta64", "generic", "number"]
+_NUMPY_MORE = {
+    "numpy.ma.core._mareconstruct": _NP,
+    "numpy.ma.core.MaskedArray": _NP,
+    "numpy.random._pickle.__randomstate_ctor": _NP_RANDOM,
+    "numpy.random._pickle.__bit_generator_ctor": _NP_RANDOM,
+    "numpy.random._pickle.__generator_ctor": _NP_RANDOM,
+    "numpy.random.__RandomState_ctor": _NP_RANDOM,
+    "numpy.random.mtrand.RandomState": _NP_RANDOM,
+    "numpy.random._generator.Generator": _NP_RANDOM,
+    "numpy.random._mt19937.MT19937": _NP_RANDOM,
+    "numpy.random._pcg64.PCG64": _NP_RANDOM,
+    "numpy.random._pcg64.PCG64DXSM": _NP_RANDOM,
+    "numpy.random._philox.Philox": _NP_RANDOM,
+    "numpy.random._sfc64.SFC64": _NP_RANDOM,
+    "numpy.random.bit_generator.SeedSequence": _NP_RANDOM,
+    # _ufunc_reconstruct(module, name) only resolves a ufunc; the machine resolves its literal arguments into
+    # their own import site (and ``<computed>`` when they are not literal), which is judged on its own.
+    "numpy._core._ufunc_reconstruct": "resolves a NumPy ufunc by name (the resolved name is checked itself)",
+}
+
+_ALLOW_EXACT: dict[str, str] = {}
+for _n in _TORCH_REBUILDERS:
+    _ALLOW_EXACT[_n] = _TORCH_TENSOR
+for _n in _TORCH_TYPES:
+    _ALLOW_EXACT[_n] = _TORCH_TYPE
+for _n in _TORCH_DTYPES:
+    _ALLOW_EXACT["torch." + _n] = _TORCH_TYPE
+for _n in _NUMPY_RECON:
+    _ALLOW_EXACT[_n] = _NP
+for _n in _NUMPY_SCALARS:
+    _ALLOW_EXACT["numpy." + _n] = _NP
+_ALLOW_EXACT.update(_NUMPY_MORE)
+_ALLOW_EXACT.update(
+    {
+        "collections.OrderedDict": _CONTAINER,
+        "_codecs.encode": "turns text into bytes (how protocol 2 pickles bytes)",
+    }
+)
+
+# What --strict keeps: tensors, arrays, OrderedDict, _codecs.encode.
+_STRICT_EXACT = frozenset(_ALLOW_EXACT)
+_STRICT_PATTERNS = (re.compile(r"torch\.(cuda\.)?[A-Z][A-Za-z0-9]*Storage"), re.compile(r"numpy\.dtypes\.[A-Za-z0-9]+DType"))
+
+_ALLOW_EXACT.update(
+    {
+        # Containers and plain value types of the standard library.
+        "collections.defaultdict": _CONTAINER,
+        "collections.Counter": _CONTAINER,
+        "collections.deque": _CONTAINER,
+        "collections.ChainMap": _CONTAINER,
+        "builtins.set": _CONTAINER,
+        "builtins.frozenset": _CONTAINER,
+        "builtins.bytearray": _CONTAINER,
+        "builtins.bytes": _CONTAINER,
+        "builtins.slice": _CONTAINER,
+        "builtins.complex": _CONTAINER,
+        "builtins.range": _CONTAINER,
+        "builtins.object": _CONTAINER,
+        "builtins.dict": _CONTAINER,
+        "builtins.list": _CONTAINER,
+        "builtins.tuple": _CONTAINER,
+        "builtins.str": _CONTAINER,
+        "builtins.int": _CONTAINER,
+        "builtins.float": _CONTAINER,
+        "builtins.bool": _CONTAINER,
+        "builtins.Ellipsis": _CONTAINER,
+        "builtins.NotImplemented": _CONTAINER,
+        "datetime.datetime": _CONTAINER,
+        "datetime.date": _CONTAINER,
+        "datetime.time": _CONTAINER,
+        "datetime.timedelta": _CONTAINER,
+        "datetime.timezone": _CONTAINER,
+        "decimal.Decimal": _CONTAINER,
+        "fractions.Fraction": _CONTAINER,
+        "uuid.UUID": _CONTAINER,
+        "re._compile": "compiles a regular expression",
+        "typing.Any": "a typing constant (OmegaConf / Hydra configs)",
+        "typing.Union": "a typing constant",
+        "typing.Optional": "a typing constant",
+        "typing.List": "a typing constant",
+        "typing.Dict": "a typing constant",
+        "typing.Tuple": "a typing constant",
+        # The pickle protocol's own object reconstructors. They only create an instance of a class given as
+        # an argument; the machine reports that class as a call of its own, which is judged on its own.
+        "copyreg._reconstructor": "creates an instance of a class (the class is checked itself)",
+        "copyreg.__newobj__": "creates an instance of a class (the class is checked itself)",
+        "copyreg.__newobj_ex__": "creates an instance of a class (the class is checked itself)",
+        # Hyper-parameters of Lightning checkpoints.
+        "argparse.Namespace": "hyper-parameter namespace (Lightning checkpoints)",
+        "pytorch_lightning.utilities.parsing.AttributeDict": "hyper-parameter dict (Lightning checkpoints)",
+        "lightning.pytorch.utilities.parsing.AttributeDict": "hyper-parameter dict (Lightning checkpoints)",
+        "lightning.fabric.utilities.data.AttributeDict": "hyper-parameter dict (Lightning checkpoints)",
+        "lightning_fabric.utilities.data.AttributeDict": "hyper-parameter dict (Lightning checkpoints)",
+        # Paths: the class only (its I/O methods are denied above). Lightning stores paths in checkpoints.
+        "pathlib.Path": "a file-system path value (no I/O)",
+        "pathlib.PosixPath": "a file-system path value (no I/O)",
+        "pathlib.WindowsPath": "a file-system path value (no I/O)",
+        "pathlib.PurePath": "a file-system path value (no I/O)",
+        "pathlib.PurePosixPath": "a file-system path value (no I/O)",
+        "pathlib.PureWindowsPath": "a file-system path value (no I/O)",
+        "pathlib._local.Path": "a file-system path value (no I/O)",
+        "pathlib._local.PosixPath": "a file-system path value (no I/O)",
+        "pathlib._local.WindowsPath": "a file-system path value (no I/O)",
+        "pathlib._local.PurePath": "a file-system path value (no I/O)",
+        "pathlib._local.PurePosixPath": "a file-system path value (no I/O)",
+        "pathlib._local.PureWindowsPath": "a file-system path value (no I/O)",
+        # joblib's in-stream array marker (the array bytes follow it in the file).
+        "joblib.numpy_pickle.NumpyArrayWrapper": "joblib array marker (array bytes follow in the stream)",
+        "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper": "joblib array marker",
+        # Tree-model boosters keep their model as bytes in the state.
+        "xgboost.core.Booster": "gradient-boosting model (xgboost)",
+        "lightgbm.basic.Booster": "gradient-boosting model (lightgbm)",
+        # pandas reconstruction helpers.
+        "pandas._libs.internals._unpickle_block": "rebuilds pandas data",
+        "pandas.core.internals.blocks.new_block": "rebuilds pandas data",
+        "pandas.core.internals.blocks._unpickle_block": "rebuilds pandas data",
+        "pandas.core.indexes.base._new_Index": "rebuilds pandas data",
+        "pandas._libs.tslibs.timestamps._unpickle_timestamp": "rebuilds pandas data",
+        "pandas._libs.tslibs.timedeltas._timedelta_unpickle": "rebuilds pandas data",
+        "pandas._libs.arrays.__pyx_unpickle_NDArrayBacked": "rebuilds pandas data",
+        "pandas._libs.tslibs.nattype.__nat_unpickle": "rebuilds pandas data",
+        "sklearn.utils._bunch.Bunch": "scikit-learn container",
+    }
+)
+# Pure numerical functions that estimators keep as parameters (SelectKBest(score_func=f_classif),
+# SimpleImputer/FunctionTransformer with NumPy functions). Calling them computes numbers, nothing else.
+_NUMERIC = "a pure numerical function (kept as an estimator parameter)"
+for _n in (
+    "mean median sum std var max min amax amin nanmean nanmedian nansum nanstd nanmax nanmin percentile "
+    "quantile log log1p log2 log10 exp expm1 sqrt cbrt abs absolute square sign clip round floor ceil tanh "
+    "sinh cosh sin cos tan arctan arcsin arccos arcsinh power add subtract multiply divide true_divide "
+    "maximum minimum isnan isfinite argmax argmin asarray array zeros ones reciprocal negative float_power "
+    "exp2 logaddexp sort cumsum cumprod prod average ptp"
+).split():
+    _ALLOW_EXACT[f"numpy.{_n}"] = _NUMERIC
+for _n in (
+    "sklearn.feature_selection._univariate_selection.f_classif",
+    "sklearn.feature_selection._univariate_selection.f_regression",
+    "sklearn.feature_selection._univariate_selection.chi2",
+    "sklearn.feature_selection._univariate_selection.r_regression",
+    "sklearn.feature_selection._univariate_selection.f_oneway",
+    "sklearn.feature_selection._mutual_info.mutual_info_classif",
+    "sklearn.feature_selection._mutual_info.mutual_info_regression",
+    "sklearn.cluster._kmeans._kmeans_single_lloyd",
+    "sklearn.cluster._kmeans._kmeans_single_elkan",
+    "sklearn.metrics.pairwise.euclidean_distances",
+    "sklearn.metrics.pairwise.rbf_kernel",
+    "sklearn.metrics.pairwise.linear_kernel",
+    "sklearn.utils.extmath.row_norms",
+    "scipy._lib.array_api_compat.numpy._aliases.asarray",
+    "sklearn.externals.array_api_compat.numpy._aliases.asarray",
+    "math.sqrt",
+    "math.log",
+    "math.exp",
+):
+    _ALLOW_EXACT[_n] = _NUMERIC
+for _fmt in ("csr", "csc", "coo", "bsr", "dia", "dok", "lil"):
+    for _kind in ("matrix", "array"):
+        _ALLOW_EXACT[f"scipy.sparse._{_fmt}.{_fmt}_{_kind}"] = "a SciPy sparse matrix"
+        _ALLOW_EXACT[f"scipy.sparse.{_fmt}.{_fmt}_{_kind}"] = "a SciPy sparse matrix"
+        _ALLOW_EXACT[f"scipy.sparse.{_fmt}_{_kind}"] = "a SciPy sparse matrix"
+
+# Libraries whose *classes* (CamelCase last component under a lowercase module path) are legitimate in model
+# pickles: constructing an estimator stores its parameters and nothing else. Functions of these libraries are
+# not allowed (scikit-learn has dataset downloaders, pandas has file readers), and some sub-packages are
+# excluded outright.
+_CLASS_PREFIXES: dict[str, str] = {
+    "sklearn.": "a scikit-learn estimator, transformer or helper class",
+    "scipy.sparse.": "a SciPy sparse matrix",
+    "scipy.interpolate.": "a SciPy interpolator",
+    "scipy.spatial.": "a SciPy spatial index",
+    "scipy.stats._distn_infrastructure.": "a SciPy distribution",
+    "xgboost.sklearn.": "an xgboost estimator",
+    "lightgbm.sklearn.": "a lightgbm estimator",
+    "catboost.core.": "a catboost model",
+    "pandas.core.": "a pandas data structure",
+    "pandas._libs.": "a pandas data structure",
+    "torch.nn.modules.": "a PyTorch module class (whole-model checkpoint)",
+    "torch.nn.utils.": "a PyTorch module helper class",
+    "torch.optim.": "a PyTorch optimizer / scheduler class",
+    "numpy.dtypes.": "a NumPy dtype class",
+    "omegaconf.": "an OmegaConf/Hydra configuration node",
+    "transformers.training_args": "Hugging Face training arguments",
+    "transformers.trainer_utils.": "Hugging Face trainer enum",
+    "transformers.debug_utils.": "Hugging Face trainer enum",
+    "transformers.utils.generic.": "Hugging Face enum",
+    "transformers.integrations.deepspeed.": "Hugging Face training config",
+    "accelerate.utils.dataclasses.": "Accelerate configuration value",
+    "peft.utils.peft_types.": "PEFT enum",
+    "peft.tuners.": "PEFT adapter configuration",
+    "tokenizers.": "a tokenizers object",
+}
+_CLASS_EXCLUDED = (
+    "sklearn.datasets",
+    "sklearn.externals",
+    "sklearn.utils._testing",
+    "sklearn.utils.estimator_checks",
+    "sklearn.utils.parallel",
+    "sklearn.utils.fixes",
+    "pandas.io",
+    "pandas.core.computation",
+)
+# Cython's generated helpers (``__pyx_unpickle_X``) and scikit-learn's ``newObj`` rebuild a compiled class from
+# its state; they call nothing else.
+_CYTHON_HELPER = re.compile(
+    r"(sklearn|numpy\.random|pandas|scipy)(\.[A-Za-z_][A-Za-z0-9_]*)*\.(__pyx_unpickle_[A-Za-z0-9_]+|newObj)"
+)
+_STORAGE = re.compile(r"torch\.(cuda\.)?[A-Z][A-Za-z0-9]*Storage")
+_NAME_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _class_like(target: str, prefix: str) -> bool:
+    """``prefix`` + lowercase module path + one CamelCase class name, nothing after it, no dunders."""
+    parts = target.split(".")
+    last = parts[-1].lstrip("_")
+    if not last[:1].isupper() or "__" in parts[-1]:
+        return False
+    for part in parts[:-1]:
+        if not part or not (part[0].islower() or part[0] == "_") or part.startswith("__"):
+            return False
+    return all(_NAME_PART.fullmatch(p) for p in parts)
+
+
+# --------------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=65536)
+def classify(target: str, *, strict: bool = False) -> Classification:
+    """Judge one dotted callable name. See the module docstring for the three verdicts."""
+    if not target or target.startswith("<"):
+        if target.startswith("<copyreg extension"):
+            return Classification(Verdict.UNKNOWN, "an object looked up in the copyreg extension registry")
+        return Classification(Verdict.UNKNOWN, "a callable whose name is only known at load time")
+    name = _normalise(target)
+    parts = name.split(".")
+    # 1. Denylist on the full name.
+    hit = _deny(parts)
+    if hit is not None:
+        return Classification(Verdict.DANGEROUS, hit)
+    # 2. Exact allowlist entries are vetted names: they win over the suffix heuristic below
+    #    (``numpy.random._pickle.__randomstate_ctor`` is not ``_pickle``).
+    if strict:
+        if name in _STRICT_EXACT or any(p.fullmatch(name) for p in _STRICT_PATTERNS):
+            return Classification(Verdict.SAFE, _ALLOW_EXACT.get(name, _TORCH_TENSOR))
+    else:
+        reason = _ALLOW_EXACT.get(name)
+        if reason is not None:
+            return Classification(Verdict.SAFE, reason)
+    # 3. Denylist on every suffix: a dangerous module reached through attributes of another one.
+    for i in range(1, len(parts) - 1):
+        if parts[i] in _SUFFIX_MODULES:
+            hit = _deny(parts[i:])
+            if hit is not None:
+                return Classification(
+                    Verdict.DANGEROUS,
+                    f"{hit} (reached as {'.'.join(parts[i:])} through {'.'.join(parts[:i])})",
+                )
+    if strict:
+        return Classification(
+            Verdict.UNKNOWN, "not on the strict allowlist (tensor and array reconstruction only)"
+        )
+    # 4. Patterns and library classes.
+    if _STORAGE.fullmatch(name):
+        return Classification(Verdict.SAFE, _TORCH_TENSOR)
+    if _CYTHON_HELPER.fullmatch(name):
+        return Classification(Verdict.SAFE, "a compiled class's generated unpickling helper (rebuilds its state)")
+    if not name.startswith(_CLASS_EXCLUDED):
+        for prefix, why in _CLASS_PREFIXES.items():
+            if name.startswith(prefix) and _class_like(name, prefix):
+                return Classification(Verdict.SAFE, why)
+    return Classification(Verdict.UNKNOWN, "not on the allowlist of what model files legitimately call")
+
+
+def _deny(parts: list[str]) -> str | None:
+    name = ".".join(parts)
+    reason = DENY_EXACT.get(name)
+    if reason is not None:
+        return reason
+    if parts[0] == "pathlib" and parts[-1] in _PATHLIB_IO:
+        return _FILES
+    for i in range(len(parts), 0, -1):
+        reason = DENY_MODULES.get(".".join(parts[:i]))
+        if reason is not None:
+            return reason
+    return None
+
+
+__all__ = ["Verdict", "Classification", "classify", "DENY_MODULES", "DENY_EXACT"]

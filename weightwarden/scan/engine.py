@@ -1,0 +1,216 @@
+"""The scan engine: read files or folders with the artifact layer, apply the rule catalogue, gather a report.
+
+Usage::
+
+    from weightwarden.scan import scan_paths
+    report = scan_paths(["models/llama"], strict=False)
+    for finding in report.findings:
+        print(finding.severity, finding.rule_id, finding.file, finding.location, finding.message)
+
+Each target is discovered (links are never followed; escaping links become findings), then every file is
+read by its format reader and judged by the rules, archive members included. Files are spread over a
+process pool when there are enough of them to pay for the pool; otherwise they are read in-process.
+Anything that could not be read becomes a :class:`~weightwarden.scan.findings.ScanError` naming the file:
+nothing is skipped silently. Output is deterministic: findings are sorted by file, location and rule.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.artifact.loader import DiscoveredFile, discover, read_file
+from weightwarden.artifact.model import Artifact, FileEntry
+from weightwarden.scan.findings import Finding, ScanError, ScanReport
+from weightwarden.scan.rules import anomaly_finding, evaluate_entry
+
+# A process pool costs ~0.1-0.3 s to start and pickles every result back; below these sizes the scan is
+# faster in-process. Cost is per file (headers, pickle programs), so file count matters more than bytes.
+POOL_MIN_FILES = 24
+POOL_MIN_BYTES = 512 * 1024 * 1024
+POOL_MIN_FILES_FOR_BYTES = 4
+
+Progress = Callable[[int, int, str], None]
+"""``progress(done, total, path)``: called after each file is scanned (``total`` known from discovery)."""
+
+
+@dataclass(slots=True)
+class FileResult:
+    """What scanning one discovered file produced (picklable, so workers can send it back)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[ScanError] = field(default_factory=list)
+    formats: Counter[str] = field(default_factory=Counter)
+
+
+def scan_paths(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    strict: bool = False,
+    workers: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+) -> ScanReport:
+    """Scan files and folders; never raises for bad input (it becomes findings or errors).
+
+    ``strict`` narrows the pickle allowlist to tensor rebuilders. ``workers`` caps the process pool
+    (default: the CPU count; 1 scans in-process). ``progress`` is called after each file.
+    """
+    started = time.perf_counter()
+    targets = [os.fspath(p) for p in paths]
+    report = ScanReport(targets=targets, strict=strict)
+    jobs: list[tuple[DiscoveredFile, str]] = []
+    for target in targets:
+        artifact = Artifact(root=target)
+        found = discover(artifact, limits)
+        prefix = _display_prefix(target)
+        for path, reason in artifact.errors:
+            report.errors.append(ScanError(_join(prefix, path, target), reason))
+        for anomaly in artifact.anomalies:
+            report.findings.append(anomaly_finding(anomaly, _join(prefix, anomaly.location, target)))
+        jobs.extend((item, _join(prefix, item.display, target)) for item in found)
+
+    results = _run(jobs, strict, workers, limits, progress)
+    formats: Counter[str] = Counter()
+    for result in results:
+        report.findings.extend(result.findings)
+        report.errors.extend(result.errors)
+        formats.update(result.formats)
+    report.findings = _dedupe_sorted(report.findings)
+    report.errors = sorted(set(report.errors), key=lambda e: (_natural(e.file), e.reason))
+    report.files_scanned = len(jobs)
+    report.formats = dict(sorted(formats.items()))
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits) -> FileResult:
+    """Read one file and judge it and every archive member inside it. Never raises."""
+    result = FileResult()
+    try:
+        entry = read_file(found, limits)
+        _judge(entry, file, found.display, strict, result)
+    except Exception as exc:  # noqa: BLE001 - a rule or reader bug must not hide the other files
+        result.errors.append(ScanError(file, f"internal error while scanning: {_describe(exc)}"))
+    return result
+
+
+def _judge(entry: FileEntry, file: str, display: str, strict: bool, result: FileResult) -> None:
+    for item in entry.walk():
+        # Members are shown as outer.zip!inner/member: keep the user's path for the outer file.
+        shown = file + item.path[len(display):] if item.path.startswith(display) else f"{file}!{item.path}"
+        result.formats[item.format.value] += 1
+        if item.error:
+            result.errors.append(ScanError(shown, item.error))
+        try:
+            result.findings.extend(evaluate_entry(item, shown, strict=strict))
+        except Exception as exc:  # noqa: BLE001 - keep going with the other entries; name what failed
+            result.errors.append(ScanError(shown, f"internal error while applying rules: {_describe(exc)}"))
+
+
+def _run(
+    jobs: list[tuple[DiscoveredFile, str]],
+    strict: bool,
+    workers: int | None,
+    limits: Limits,
+    progress: Progress | None,
+) -> list[FileResult]:
+    total = len(jobs)
+    results: list[FileResult | None] = [None] * total
+    if _use_pool(jobs, workers):
+        try:
+            _run_pool(jobs, strict, workers, limits, progress, results)
+        except Exception:  # noqa: BLE001 - no pool here (sandbox, /dev/shm, broken worker): go on in-process
+            pass
+    done = sum(r is not None for r in results)
+    for index, (found, file) in enumerate(jobs):
+        if results[index] is None:
+            results[index] = scan_file(found, file, strict, limits)
+            done += 1
+            if progress:
+                progress(done, total, file)
+    return [r for r in results if r is not None]
+
+
+def _run_pool(
+    jobs: list[tuple[DiscoveredFile, str]],
+    strict: bool,
+    workers: int | None,
+    limits: Limits,
+    progress: Progress | None,
+    results: list[FileResult | None],
+) -> None:
+    count = min(workers or os.cpu_count() or 1, len(jobs))
+    # Largest files first so one big checkpoint does not end up alone at the tail of the run.
+    order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0].path))
+    with ProcessPoolExecutor(max_workers=count) as pool:
+        futures = {pool.submit(scan_file, jobs[i][0], jobs[i][1], strict, limits): i for i in order}
+        done = 0
+        for future in as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            done += 1
+            if progress:
+                progress(done, len(jobs), jobs[index][1])
+
+
+def _use_pool(jobs: list[tuple[DiscoveredFile, str]], workers: int | None) -> bool:
+    if workers is not None and workers <= 1:
+        return False
+    if (workers or os.cpu_count() or 1) <= 1:
+        return False
+    if len(jobs) >= POOL_MIN_FILES:
+        return True
+    if len(jobs) < POOL_MIN_FILES_FOR_BYTES:
+        return False
+    return sum(_size(found.path) for found, _ in jobs) >= POOL_MIN_BYTES
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+def _display_prefix(target: str) -> str:
+    """What to put before a display path so findings name files the way the user gave them."""
+    norm = target.replace(os.sep, "/")
+    if os.path.isdir(target) and not os.path.islink(target):
+        return norm.rstrip("/") or "/"
+    return posixpath.dirname(norm)
+
+
+def _join(prefix: str, display: str, target: str) -> str:
+    if display in ("", ".") or display == target:
+        return target.replace(os.sep, "/")
+    if prefix in ("", "."):
+        return display
+    return posixpath.join(prefix, display)
+
+
+def _dedupe_sorted(findings: list[Finding]) -> list[Finding]:
+    unique = {
+        (f.rule_id, f.file, f.location, f.message, f.evidence, f.severity.value): f for f in findings
+    }.values()
+    return sorted(unique, key=lambda f: (_natural(f.file), _natural(f.location), f.rule_id, f.message, f.evidence))
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders 'x @9' before 'x @10'."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _DIGITS.split(text) if p)
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,44 @@
+"""Filesystem family (WW-FS-*): links and special files found while walking a model folder.
+
+Links are never followed. A link that resolves outside the scanned folder, or that is absolute, makes
+anyone loading the folder read a file the publisher did not ship (``config.json -> /etc/passwd`` or
+``~/.ssh/id_rsa``); one inside the folder is recorded for information only.
+"""
+
+from __future__ import annotations
+
+from weightwarden.scan.findings import Severity
+from weightwarden.scan.rules.base import ATLAS_SUPPLY_CHAIN, CWE_INPUT_VALIDATION, CWE_LINK_FOLLOWING, Rule
+
+ESCAPING_LINK = Rule(
+    "WW-FS-001",
+    Severity.HIGH,
+    "Symbolic link points outside the model folder",
+    "A file of the model is a symbolic link whose target is absolute or climbs out of the folder. Loading "
+    "the model reads whatever that path holds on the loading machine; the target was not scanned.",
+    "Replace the link with the real file, or remove it. Never load a model folder with escaping links.",
+    (CWE_LINK_FOLLOWING, ATLAS_SUPPLY_CHAIN),
+    anomaly_codes=("fs.symlink_escape", "fs.symlink_absolute"),
+)
+INNER_LINK = Rule(
+    "WW-FS-002",
+    Severity.INFO,
+    "Symbolic link inside the model folder",
+    "A file is a symbolic link to another file of the same folder. It was not followed; its target is "
+    "scanned as a file of its own.",
+    "No action needed.",
+    (CWE_LINK_FOLLOWING,),
+    anomaly_codes=("fs.symlink",),
+)
+SPECIAL_FILE = Rule(
+    "WW-FS-003",
+    Severity.MEDIUM,
+    "Special file in the model folder",
+    "A device, socket or named pipe sits in the model folder. It was not read; reading it could block or "
+    "return data from outside the model.",
+    "Remove it from the model folder.",
+    (CWE_INPUT_VALIDATION,),
+    anomaly_codes=("fs.special_file",),
+)
+
+RULES: tuple[Rule, ...] = (ESCAPING_LINK, INNER_LINK, SPECIAL_FILE)

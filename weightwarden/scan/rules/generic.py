@@ -1,0 +1,56 @@
+"""Generic family (WW-GEN-*): resource limits, remote code of HF folders, and the catch-all rule.
+
+``WW-GEN-900`` fires for any anomaly code no other rule claims, so a new reader anomaly is never dropped
+silently (a test asserts every code in the source tree has an explicit rule).
+"""
+
+from __future__ import annotations
+
+from weightwarden.scan.findings import Severity
+from weightwarden.scan.rules.base import (
+    ATLAS_SUPPLY_CHAIN,
+    ATLAS_USER_EXECUTION,
+    CWE_CODE_INJECTION,
+    CWE_INPUT_VALIDATION,
+    CWE_RESOURCE,
+    CWE_UNTRUSTED_FUNCTIONALITY,
+    Rule,
+)
+
+LIMIT = Rule(
+    "WW-GEN-001",
+    Severity.HIGH,
+    "Scan stopped at a safety limit",
+    "A file or folder exceeded a bound (file count, header or text size, object count, decompressed size). "
+    "Content past the bound was not inspected; hostile files inflate structures to exhaust scanners.",
+    "Inspect the file by other means, or raise the limit knowingly if the input is trusted.",
+    (CWE_RESOURCE, CWE_INPUT_VALIDATION),
+    anomaly_codes=(
+        "limits.too_many_files",
+        "limits.decompression",
+        "limits.text_too_large",
+        "limits.header_too_large",
+        "limits.too_many_objects",
+    ),
+)
+REMOTE_CODE = Rule(
+    "WW-GEN-002",
+    Severity.MEDIUM,
+    "Model requires running code from its repository (trust_remote_code)",
+    "The configuration maps model classes or pipelines to Python files of the repository (auto_map, "
+    "custom_pipelines). Loading it with trust_remote_code=True imports and runs that code.",
+    "Review the referenced Python files before enabling trust_remote_code, or use a model that the library "
+    "supports natively.",
+    (CWE_UNTRUSTED_FUNCTIONALITY, CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
+    anomaly_codes=("hf.remote_code",),
+)
+UNMAPPED = Rule(
+    "WW-GEN-900",
+    Severity.MEDIUM,
+    "Unclassified structural anomaly",
+    "A reader reported an anomaly that no specific rule covers yet. It is reported rather than dropped.",
+    "Review the evidence; report the anomaly code to the weightwarden maintainers so it gets a rule.",
+    (CWE_INPUT_VALIDATION,),
+)
+
+RULES: tuple[Rule, ...] = (LIMIT, REMOTE_CODE, UNMAPPED)

@@ -1,0 +1,164 @@
+"""Keras family (WW-KERAS-*): Lambda layers and config entries that make ``load_model`` import or run code.
+
+The Keras config reader emits one ``KERAS_LAYER`` code object per entry that can execute or import code
+(see :mod:`weightwarden.artifact.readers.keras_config`). Marshalled Lambda bytecode is critical; a
+reference to a function or class outside Keras is judged with the picklevm classifier (the same
+dangerous-callable knowledge applies to any dotted Python name): dangerous is critical, anything else is
+high because loading it still means importing that code (the CVE-2025-1550 class).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.scan.findings import Finding, Severity
+from weightwarden.scan.rules.base import (
+    ATLAS_BACKDOOR,
+    ATLAS_SUPPLY_CHAIN,
+    ATLAS_USER_EXECUTION,
+    CWE_CODE_INJECTION,
+    CWE_DESERIALIZATION,
+    CWE_INPUT_VALIDATION,
+    CWE_UNTRUSTED_FUNCTIONALITY,
+    CheckContext,
+    Rule,
+)
+from weightwarden.scan.rules.pickle import _classify
+
+_REFS = (CWE_DESERIALIZATION, CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION, ATLAS_BACKDOOR)
+
+LAMBDA = Rule(
+    "WW-KERAS-001",
+    Severity.CRITICAL,
+    "Keras Lambda layer carries Python bytecode",
+    "The model config stores a Lambda layer's function as marshalled (base64) Python bytecode. Loading the "
+    "model with safe_mode disabled, or with older Keras versions, runs that bytecode.",
+    "Do not load the model with safe_mode=False. Rebuild the layer from source you control, or ask the "
+    "publisher for a release without Lambda layers.",
+    _REFS,
+)
+DANGEROUS_REF = Rule(
+    "WW-KERAS-002",
+    Severity.CRITICAL,
+    "Keras config references a dangerous function",
+    "A config entry names a module function that runs commands, evaluates code, reads/writes files or "
+    "downloads data (os.system, subprocess.Popen, builtins.exec, keras.utils.get_file, ...). Keras imports "
+    "and calls it while deserializing the model (CVE-2025-1550 and related bypasses of safe_mode).",
+    "Treat the model as malicious; do not load it. Upgrade Keras to a version that blocks non-Keras modules.",
+    _REFS,
+)
+CUSTOM_REF = Rule(
+    "WW-KERAS-003",
+    Severity.HIGH,
+    "Keras custom object requires importing code",
+    "The config references a class or function outside the Keras namespace (a custom layer, a registered "
+    "object or a module function). Loading the model imports that module and runs its code.",
+    "Only load the model if you trust the package that provides the object and install it from a trusted "
+    "source; otherwise ask for a release that uses built-in layers only.",
+    (CWE_DESERIALIZATION, CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
+)
+TF_OP_LAMBDA = Rule(
+    "WW-KERAS-004",
+    Severity.HIGH,
+    "Keras TFOpLambda layer calls a file, process or Python-callback TensorFlow API",
+    "A TFOpLambda/SlicingOpLambda layer calls a TensorFlow function that reads or writes files, runs Python "
+    "callbacks or loads other graphs or libraries (tf.io.write_file, tf.py_function, tf.load_op_library...).",
+    "Review the layer; rebuild the model without it or ask the publisher for a graph without I/O ops.",
+    _REFS,
+)
+TFSM = Rule(
+    "WW-KERAS-005",
+    Severity.HIGH,
+    "Keras TFSMLayer loads another SavedModel from a path",
+    "A TFSMLayer loads and runs a SavedModel from a path written in the config; the model then depends on "
+    "whatever graph is found at that path when it is loaded.",
+    "Check the path and scan the referenced SavedModel; prefer a self-contained release.",
+    (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
+)
+BAD_CONFIG = Rule(
+    "WW-KERAS-006",
+    Severity.MEDIUM,
+    "Keras model config is malformed or too large to inspect fully",
+    "The model config is not a JSON object, has entries of the wrong type where code is named, or is nested "
+    "deeper / larger than the scanner reads. Entries past that point were not inspected.",
+    "Re-download the model; do not load a model whose config cannot be inspected.",
+    (CWE_INPUT_VALIDATION, CWE_DESERIALIZATION),
+    anomaly_codes=("keras.bad_config", "keras.config_too_large", "keras.h5_corrupt"),
+)
+H5_EXTERNAL = Rule(
+    "WW-KERAS-007",
+    Severity.HIGH,
+    "HDF5 model reads data from other files",
+    "The HDF5 file has external links, datasets stored in external raw files, or virtual datasets mapping "
+    "other files. Loading the weights reads whatever those paths hold on the loading machine.",
+    "Do not load the file; re-save the model so that all data is stored inside it.",
+    (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
+    anomaly_codes=("keras.h5_external_link", "keras.h5_external_storage", "keras.h5_virtual_dataset"),
+)
+H5_USERBLOCK = Rule(
+    "WW-KERAS-008",
+    Severity.MEDIUM,
+    "HDF5 model starts with a user block (polyglot file)",
+    "Arbitrary bytes precede the HDF5 data. The file can then be valid as two formats at once, and tools "
+    "that sniff the first bytes see something other than what h5py loads.",
+    "Re-save the model without a user block.",
+    (CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
+    anomaly_codes=("keras.h5_userblock",),
+)
+
+RULES: tuple[Rule, ...] = (LAMBDA, DANGEROUS_REF, CUSTOM_REF, TF_OP_LAMBDA, TFSM, BAD_CONFIG, H5_EXTERNAL, H5_USERBLOCK)
+
+# Functions inside Keras itself that fetch files or switch off safe loading: dangerous although "in Keras".
+_KERAS_ROOTS = ("keras.", "tf_keras.", "tensorflow.keras.", "tensorflow.python.keras.", "keras_core.")
+_KERAS_GADGETS = ("get_file", "enable_unsafe_deserialization", "load_model", "load_weights")
+# TensorFlow APIs a TFOpLambda may name that touch files, run Python callbacks or load code.
+_TF_OP_DANGER = (
+    "io.", "gfile", "py_func", "numpy_function", "load_library", "load_op_library", "saved_model",
+    "read_file", "write_file", "raw_ops.",
+)
+
+
+def check_keras(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+    details = code.details
+    reason = details.get("reason")
+    target = details.get("target")
+    evidence = code.text or ""
+    if details.get("lambda_code"):
+        yield LAMBDA.finding(ctx.file, code.location, f"Lambda layer {details.get('class_name')!s} carries bytecode", evidence)
+        return
+    if reason == "tf_op_lambda":
+        name = str(target or "")
+        if any(part in name for part in _TF_OP_DANGER):
+            yield TF_OP_LAMBDA.finding(ctx.file, code.location, f"TFOpLambda layer calls {name}", evidence)
+        return
+    if reason == "tfsm_layer":
+        path = details.get("filepath")
+        yield TFSM.finding(ctx.file, code.location, f"TFSMLayer loads a SavedModel from {path!s}", evidence)
+        return
+    if isinstance(target, str) and target:
+        verdict, why = _classify(target, ctx.strict)
+        gadget = target.startswith(_KERAS_ROOTS) and target.rsplit(".", 1)[-1] in _KERAS_GADGETS
+        if verdict == "dangerous" or gadget:
+            yield DANGEROUS_REF.finding(
+                ctx.file, code.location, f"config references {target}: {why or 'file or safety-switch gadget'}", evidence
+            )
+            return
+        if reason == "lambda":
+            # A Lambda naming a function: loading imports and calls it.
+            yield CUSTOM_REF.finding(ctx.file, code.location, f"Lambda layer calls {target}", evidence)
+            return
+        yield CUSTOM_REF.finding(
+            ctx.file, code.location, f"config references {target}, which requires importing code", evidence
+        )
+        return
+    if reason == "lambda":
+        yield CUSTOM_REF.finding(
+            ctx.file, code.location, "Lambda layer without inspectable code", evidence, severity=Severity.HIGH
+        )
+        return
+    if reason is not None:
+        yield CUSTOM_REF.finding(ctx.file, code.location, f"{reason}: {details.get('class_name')!s}", evidence)
+
+
+CHECKS = {CodeKind.KERAS_LAYER: check_keras}

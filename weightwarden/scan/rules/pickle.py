@@ -1,0 +1,201 @@
+"""Pickle family (WW-PKL-*): what a pickle program imports and calls, judged by the picklevm allowlist.
+
+Every :class:`~weightwarden.picklevm.model.CallSite` of every pickle program (nested ones included) goes
+through :func:`weightwarden.picklevm.classify`: DANGEROUS targets are critical, anything not on the allowlist
+is high, and names built at run time are critical because their only purpose is to hide the target. One
+finding is reported per distinct target per program, with the first offset and the number of occurrences.
+A program the walk could not finish still reports every call seen before the problem, plus a finding that
+says why the walk stopped. Anomalies of the pickle-bearing readers (trailing data, torch, joblib) live here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import lru_cache
+
+from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.picklevm.model import CallSite, PickleAnalysis
+from weightwarden.scan.findings import Finding, Severity
+from weightwarden.scan.rules.base import (
+    ATLAS_SUPPLY_CHAIN,
+    ATLAS_USER_EXECUTION,
+    CWE_CODE_INJECTION,
+    CWE_DESERIALIZATION,
+    CWE_INPUT_VALIDATION,
+    CWE_INTERPRETATION_CONFLICT,
+    CWE_RESOURCE,
+    LOAD_TIME_CODE,
+    CheckContext,
+    Rule,
+)
+
+_CONVERT = (
+    "Do not load this file with pickle, torch.load or joblib.load. Ask the publisher for a safetensors (or "
+    "other non-executable) release, or convert it without executing it (`weightwarden convert`)."
+)
+
+DANGEROUS_CALL = Rule(
+    "WW-PKL-001",
+    Severity.CRITICAL,
+    "Pickle imports or calls a dangerous callable",
+    "Loading the file runs a callable that can execute commands, evaluate code, open files or sockets, or "
+    "import arbitrary modules (os.system, builtins.exec, subprocess, runpy, pydoc.locate, ...). This is how "
+    "malicious model files take over the machine that loads them.",
+    _CONVERT + " Treat the file as malware: do not load it anywhere.",
+    (*LOAD_TIME_CODE, CWE_CODE_INJECTION),
+)
+UNKNOWN_CALL = Rule(
+    "WW-PKL-002",
+    Severity.HIGH,
+    "Pickle imports or calls a callable outside the allowlist",
+    "The pickle names a callable that ML checkpoints do not normally need (it is not a tensor rebuilder, "
+    "container or class of a well-known ML library). Loading the file imports that module and may run "
+    "arbitrary code in it.",
+    _CONVERT + " If you trust the publisher and know the class, review the call before loading.",
+    LOAD_TIME_CODE,
+)
+COMPUTED_CALL = Rule(
+    "WW-PKL-003",
+    Severity.CRITICAL,
+    "Pickle builds the name of what it imports at run time",
+    "The module or attribute name was computed while unpickling (memo tricks, STACK_GLOBAL over non-literal "
+    "strings, getattr chains). Benign checkpoints name their classes literally; computed names exist to hide "
+    "the real target from scanners.",
+    _CONVERT + " Treat the file as malicious.",
+    (*LOAD_TIME_CODE, CWE_CODE_INJECTION),
+)
+MALFORMED = Rule(
+    "WW-PKL-005",
+    Severity.MEDIUM,
+    "Pickle program is malformed or truncated",
+    "The symbolic walk stopped on an invalid opcode, a stack/memo inconsistency or the end of the data. "
+    "Calls seen before that point are reported separately; bytes after it were not inspected, and loaders "
+    "that parse differently might run them.",
+    "Re-download the file from its source and compare hashes; do not load a pickle that cannot be parsed.",
+    (CWE_DESERIALIZATION, CWE_INPUT_VALIDATION, CWE_INTERPRETATION_CONFLICT),
+)
+LIMIT = Rule(
+    "WW-PKL-006",
+    Severity.HIGH,
+    "Pickle analysis stopped at a safety limit",
+    "The program exceeded a bound (opcodes, memo size, stack depth, nesting, bytes). Hostile files inflate "
+    "programs to exhaust scanners; whatever follows the bound was not inspected.",
+    "Do not load the file. If it is a legitimate huge pickle, convert it to safetensors in a sandbox.",
+    (CWE_DESERIALIZATION, CWE_RESOURCE),
+)
+TRAILING = Rule(
+    "WW-PKL-007",
+    Severity.MEDIUM,
+    "Data after the end of the pickle program(s)",
+    "Bytes follow the last STOP opcode that are not another pickle program. Loaders ignore them, but they "
+    "can hide a second payload read by custom loading code, or mean the file is not what it claims to be.",
+    "Ask the publisher why the file carries trailing data; prefer a safetensors release.",
+    (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
+)
+STRUCTURE = Rule(
+    "WW-PKL-008",
+    Severity.MEDIUM,
+    "Pickle-based container is malformed",
+    "A PyTorch, joblib or NumPy container around the pickle program(s) is inconsistent (missing or extra "
+    "records, wrong magic, bad lengths). Loaders and scanners may disagree on what such a file contains.",
+    "Re-download the file and compare hashes; prefer a safetensors release.",
+    (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
+    anomaly_codes=("torch.missing_version",),
+)
+TORCHSCRIPT = Rule(
+    "WW-PKL-010",
+    Severity.MEDIUM,
+    "PyTorch checkpoint contains TorchScript code",
+    "The archive ships TorchScript source (code/ records) that torch.load hands to torch.jit.load. "
+    "TorchScript is compiled and run when the model is used; it can call any registered operator.",
+    "Load only with weights_only semantics after conversion (`weightwarden convert`), or review the code/ "
+    "records before loading.",
+    (CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
+    anomaly_codes=("torch.torchscript_code",),
+)
+RULES: tuple[Rule, ...] = (
+    DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
+)
+
+
+@lru_cache(maxsize=8192)
+def _classify(target: str, strict: bool) -> tuple[str, str]:
+    # Imported here: picklevm is written in parallel and loads its allowlists on first use.
+    from weightwarden.picklevm import Verdict, classify
+
+    result = classify(target, strict=strict)
+    verdict = result.verdict
+    if verdict == Verdict.DANGEROUS:
+        return "dangerous", result.reason
+    if verdict == Verdict.SAFE:
+        return "safe", result.reason
+    return "unknown", result.reason
+
+
+def check_pickle(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+    if isinstance(code.analysis, PickleAnalysis):
+        yield from analysis_findings(code.analysis, code.location, ctx)
+
+
+def analysis_findings(analysis: PickleAnalysis, location: str, ctx: CheckContext) -> Iterator[Finding]:
+    """Findings of one program and, with a location chain, of every program nested in it."""
+    groups: dict[tuple[str, bool], list[CallSite]] = {}
+    for site in sorted(analysis.globals + analysis.calls, key=lambda s: s.offset):
+        computed = site.computed or site.target == "<computed>"
+        groups.setdefault((site.target, computed), []).append(site)
+    for (target, computed), sites in groups.items():
+        first = sites[0]
+        where = f"{location} @{first.offset}"
+        evidence = _evidence(target, sites)
+        if computed:
+            shown = "a name computed at run time" if target == "<computed>" else f"{target} (name computed at run time)"
+            yield COMPUTED_CALL.finding(
+                ctx.file, where, f"pickle {_verb(sites)} {shown}", evidence, offset=first.offset
+            )
+            continue
+        verdict, reason = _classify(target, ctx.strict)
+        if verdict == "dangerous":
+            yield DANGEROUS_CALL.finding(
+                ctx.file, where, f"pickle {_verb(sites)} {target}: {reason}", evidence, offset=first.offset
+            )
+        elif verdict == "unknown":
+            yield UNKNOWN_CALL.finding(
+                ctx.file, where, f"pickle {_verb(sites)} {target}, which is not on the allowlist: {reason}",
+                evidence, offset=first.offset,
+            )
+    for index, inner in enumerate(analysis.nested):
+        yield from analysis_findings(inner, f"{location} > nested pickle #{index} @{inner.start}", ctx)
+    if analysis.error:
+        yield MALFORMED.finding(
+            ctx.file, f"{location} @{analysis.end if analysis.end is not None else analysis.start}",
+            f"pickle walk stopped: {analysis.error}",
+            f"{analysis.opcodes} opcodes read from offset {analysis.start}",
+        )
+    if analysis.limit_hit:
+        yield LIMIT.finding(
+            ctx.file, f"{location} @{analysis.start}", f"pickle analysis stopped at a limit: {analysis.limit_hit}",
+            f"{analysis.opcodes} opcodes read from offset {analysis.start}",
+        )
+
+
+def _verb(sites: list[CallSite]) -> str:
+    kinds = {s.kind for s in sites}
+    if "call" in kinds:
+        return "calls"
+    if "build" in kinds:
+        return "builds an object of"
+    return "imports"
+
+
+def _evidence(target: str, sites: list[CallSite]) -> str:
+    first = sites[0]
+    text = f"{first.opcode} {target} at offset {first.offset}"
+    if len(sites) > 1:
+        text += f"; {len(sites)} occurrences (first at offset {first.offset}, last at {sites[-1].offset})"
+    args = next((s.args for s in sites if s.args), "")
+    if args:
+        text += f"; args: {args}"
+    return text
+
+
+CHECKS = {CodeKind.PICKLE: check_pickle}

@@ -1,0 +1,141 @@
+"""Template family (WW-TPL-*): sandbox-escape patterns in chat templates (GGUF metadata, HF configs).
+
+Each ``CHAT_TEMPLATE`` code object is parsed (never rendered) by :mod:`weightwarden.scan.templates`; each
+kind of issue it reports maps to one rule here. Real templates use ``namespace()``, ``selectattr``,
+``tojson``, string concatenation and loop controls legitimately and produce no finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.scan import templates as tpl
+from weightwarden.scan.findings import Finding, Severity
+from weightwarden.scan.rules.base import (
+    ATLAS_BACKDOOR,
+    ATLAS_SUPPLY_CHAIN,
+    ATLAS_USER_EXECUTION,
+    CWE_CODE_INJECTION,
+    CWE_INPUT_VALIDATION,
+    CWE_TEMPLATE_INJECTION,
+    CheckContext,
+    Rule,
+)
+
+_REFS = (CWE_TEMPLATE_INJECTION, CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION, ATLAS_BACKDOOR)
+_FIX = (
+    "Do not serve the model with this template. Replace it with the template of the upstream base model, "
+    "or a reviewed one, and render templates only in Jinja's ImmutableSandboxedEnvironment."
+)
+
+DUNDER = Rule(
+    "WW-TPL-001",
+    Severity.CRITICAL,
+    "Chat template accesses Python internal attributes",
+    "The template reads dunder attributes (__class__, __mro__, __subclasses__, __globals__, __builtins__, "
+    "__init__, ...) or frame/function internals. Chat templates format messages; these accesses only serve "
+    "server-side template injection that walks from a string to os.system.",
+    _FIX,
+    _REFS,
+)
+COMPUTED_ATTR = Rule(
+    "WW-TPL-002",
+    Severity.HIGH,
+    "Chat template reads an attribute whose name is computed",
+    "The |attr() filter is given a name that cannot be known before rendering. Escapes use it to reach "
+    "dunder attributes without writing them literally.",
+    _FIX,
+    _REFS,
+)
+ESCAPE_ROOT = Rule(
+    "WW-TPL-003",
+    Severity.CRITICAL,
+    "Chat template escapes through a Jinja global (lipsum, cycler, joiner, namespace)",
+    "The template reaches the globals of a Jinja helper function or class (lipsum.__globals__, "
+    "cycler.__init__.__globals__, ...), the classic route from a template to the os module.",
+    _FIX,
+    _REFS,
+)
+BUILT_NAME = Rule(
+    "WW-TPL-004",
+    Severity.CRITICAL,
+    "Chat template assembles a dunder name from pieces",
+    "The template builds a name such as '__class__' by concatenation (~, +), format, join, replace, reverse "
+    "or slicing. Splitting a name is done to evade scanners that look for it literally.",
+    _FIX,
+    _REFS,
+)
+HOST_OBJECT = Rule(
+    "WW-TPL-005",
+    Severity.HIGH,
+    "Chat template references a host or server object",
+    "The template uses a name that chat rendering never provides but web frameworks or Python do (request, "
+    "config, self, os, subprocess, __builtins__, ...). It is probing for objects to escape through.",
+    _FIX,
+    _REFS,
+)
+LOADER = Rule(
+    "WW-TPL-006",
+    Severity.MEDIUM,
+    "Chat template loads other templates",
+    "{% import %}, {% include %} or {% extends %} make the renderer's loader open other files. Chat "
+    "templates are self-contained; a loader reference can read local files or pull in unreviewed templates.",
+    "Inline what the template needs, or replace it with a self-contained template.",
+    (CWE_TEMPLATE_INJECTION, ATLAS_SUPPLY_CHAIN),
+)
+PARSE_ERROR = Rule(
+    "WW-TPL-007",
+    Severity.MEDIUM,
+    "Chat template does not parse",
+    "The template is not valid Jinja, so it could not be analysed. A renderer with different extensions or "
+    "version might still accept it.",
+    "Fix or replace the template; do not ship a template that cannot be reviewed.",
+    (CWE_INPUT_VALIDATION, CWE_TEMPLATE_INJECTION),
+)
+PRIVATE_ATTR = Rule(
+    "WW-TPL-008",
+    Severity.HIGH,
+    "Chat template accesses a private attribute",
+    "The template reads an attribute starting with an underscore (self._TemplateReference__context, ...). "
+    "The sandbox forbids these; templates that use them are trying to leave it.",
+    _FIX,
+    _REFS,
+)
+BAD_TEMPLATE = Rule(
+    "WW-TPL-009",
+    Severity.MEDIUM,
+    "Chat template could not be read",
+    "The template value is not text (wrong type, invalid encoding) or too large to analyse.",
+    "Replace the template with a valid, reviewed one.",
+    (CWE_INPUT_VALIDATION,),
+    anomaly_codes=("template.bad_chat_template", "gguf.bad_chat_template"),
+)
+
+RULES: tuple[Rule, ...] = (
+    DUNDER, COMPUTED_ATTR, ESCAPE_ROOT, BUILT_NAME, HOST_OBJECT, LOADER, PARSE_ERROR, PRIVATE_ATTR, BAD_TEMPLATE,
+)
+_BY_KIND = {
+    tpl.DUNDER: DUNDER,
+    tpl.COMPUTED_ATTR: COMPUTED_ATTR,
+    tpl.ESCAPE_ROOT: ESCAPE_ROOT,
+    tpl.BUILT_NAME: BUILT_NAME,
+    tpl.HOST_OBJECT: HOST_OBJECT,
+    tpl.LOADER: LOADER,
+    tpl.PARSE_ERROR: PARSE_ERROR,
+    tpl.PRIVATE_ATTR: PRIVATE_ATTR,
+}
+
+
+def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+    text = code.text
+    if not isinstance(text, str):
+        yield BAD_TEMPLATE.finding(ctx.file, code.location, "chat template is not text", repr(text)[:100])
+        return
+    for issue in tpl.analyze_template(text):
+        rule = _BY_KIND[issue.kind]
+        where = f"{code.location} line {issue.line}" if issue.line else code.location
+        yield rule.finding(ctx.file, where, issue.message, issue.evidence)
+
+
+CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}

@@ -1,0 +1,1 @@
+"""Published JSON Schemas of weightwarden's records (``scan-report.v1.json``), shipped as package data."""
