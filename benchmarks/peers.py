@@ -15,7 +15,8 @@ the venv's ``pip freeze`` is written to ``freeze.txt`` next to it and checked fo
 What each peer gets, and why (formats a peer cannot scan without the omitted extras are noted):
 - modelscan: core + ``h5py`` extra. The ``tensorflow`` extra (~600 MB) is omitted, so modelscan reports
   TF SavedModel ``.pb`` files and Keras ``.pb`` graphs as "dependency missing" (counted as not detected).
-- picklescan: core + ``7z`` extra (py7zr).
+- picklescan: core + ``7z`` extra (py7zr) + ``numpy``, which it imports for ``.npy``/``.npz`` without
+  declaring it (without numpy a folder scan dies at the first ``.npz`` with a traceback and exit 0).
 - fickling: core + ``archive`` extra (py7zr) + ``typing-extensions``, ``numpy`` and CPU ``torch``, which
   fickling 0.1.12 imports without declaring them (typing_extensions on 3.11; numpy and torch in
   ``fickling.polyglot``, which sorts zip/pickle/NumPy files). Its ``torch`` extra is not used because it
@@ -53,7 +54,8 @@ class Peer:
 
 PEERS: dict[str, Peer] = {
     "modelscan": Peer("modelscan", "modelscan[h5py]==0.8.8", "modelscan", "modelscan"),
-    "picklescan": Peer("picklescan", "picklescan[7z]==1.0.5", "picklescan", "picklescan"),
+    # picklescan imports numpy to scan .npy/.npz members but does not declare it.
+    "picklescan": Peer("picklescan", "picklescan[7z]==1.0.5", "picklescan", "picklescan", ("numpy",)),
     # fickling 0.1.12 imports these without declaring them as core dependencies (see the docstring).
     "fickling": Peer("fickling", "fickling[archive]==0.1.12", "fickling", "fickling", ("typing-extensions", "numpy", "torch")),
     "modelaudit": Peer(

@@ -9,7 +9,8 @@ peer misses or catches that weightwarden does not.
 Two modes, both reported:
 
 - **per entry** (detection, authoritative): each tool is run once per entry, so every verdict belongs to
-  that entry without guessing from paths; also gives a per-entry time total (dominated by start-up).
+  that entry without guessing from paths; also gives a per-entry time total (dominated by start-up; the
+  calls run ``--jobs`` at a time, so this total is a sum of per-call wall times, not a timing figure).
 - **whole corpus** (timing): each tool is run once over the corpus folder (entries the generator leaves
   where they lie, the real sample models, are hard-linked into ``_outside/`` first so one folder holds
   everything; fickling's CLI takes one pickle at a time, so it runs as one driver process), ``--repeat``
@@ -48,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +91,7 @@ class Verdict:
 # -- corpus ----------------------------------------------------------------------------------------------
 
 
-def build_corpus(dest: Path) -> list[Entry]:
+def build_corpus(dest: Path, only: list[str] | None = None) -> list[Entry]:
     """Write the corpus with the tests' generator and read its manifest.
 
     Entries the generator scans "where they lie" (the real sample models) are hard-linked (or copied) into
@@ -97,7 +99,8 @@ def build_corpus(dest: Path) -> list[Entry]:
     """
     if dest.exists():
         shutil.rmtree(dest)
-    subprocess.run([sys.executable, "-m", "tests.corpus", str(dest)], check=True, cwd=ROOT)
+    cmd = [sys.executable, "-m", "tests.corpus", str(dest), *(["--only", *only] if only else [])]
+    subprocess.run(cmd, check=True, cwd=ROOT)
     manifest = json.loads((dest / "manifest.json").read_text())
     items = manifest["entries"] if isinstance(manifest, dict) else manifest
     entries = []
@@ -225,7 +228,10 @@ def _picklescan_parse(run: Run, paths: list[str], workdir: Path) -> list[Record]
         m = _PICKLESCAN_ERR.match(line)
         if m and ("parse" in line or line.startswith("ERROR")):
             recs.append(Record("error", _strip_member(m["path"], ":"), line[:200]))
-    if run.returncode not in (0, 1) and not any(r.kind == "error" for r in recs):
+    if "SCAN SUMMARY" not in run.stdout:  # picklescan can die with a traceback and still exit 0
+        recs.append(Record("error", paths[0] if len(paths) == 1 else "", "no scan summary (crashed): "
+                           f"{(run.stderr or run.stdout).strip()[-200:]}"))
+    elif run.returncode not in (0, 1) and not any(r.kind == "error" for r in recs):
         recs.append(Record("error", paths[0] if len(paths) == 1 else "", f"exit {run.returncode}: "
                            f"{(run.stderr or run.stdout).strip()[-200:]}"))
     return recs
@@ -341,8 +347,12 @@ def run_tool(tool: Tool, paths: list[str], timeout: float) -> tuple[float, list[
     return total, records, codes
 
 
-def attribute(records: list[Record], entries: list[Entry], only: Entry | None = None) -> dict[str, Verdict]:
-    """Give each record to the entry whose path contains it (or to ``only`` in per-entry mode)."""
+def attribute(records: list[Record], entries: list[Entry], only: Entry | None = None,
+              unattributed: list[str] | None = None) -> dict[str, Verdict]:
+    """Give each record to the entry whose path contains it (or to ``only`` in per-entry mode).
+
+    Errors that name no entry (a crash of the whole run) go to ``unattributed``.
+    """
     verdicts = {e.name: Verdict() for e in entries}
     by_len = sorted(entries, key=lambda e: len(e.path), reverse=True)
     for rec in records:
@@ -352,6 +362,8 @@ def attribute(records: list[Record], entries: list[Entry], only: Entry | None = 
             target = next((e for e in by_len if where == e.path or where.startswith(e.path.rstrip("/") + "/")),
                           None)
         if target is None:
+            if rec.kind == "error" and unattributed is not None:
+                unattributed.append(rec.text)
             continue
         v = verdicts[target.name]
         if rec.kind == "detect":
@@ -383,8 +395,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="whole-corpus timing runs per tool (median quoted)")
     ap.add_argument("--tools", default=",".join(make_tools()), help="comma-separated subset of tools")
     ap.add_argument("--corpus", type=Path, default=DATA / "corpus", help="where to write the corpus")
+    ap.add_argument("--only", nargs="*", help="corpus entries to build (quick checks; default: all)")
     ap.add_argument("--skip-per-entry", action="store_true", help="whole-corpus mode only")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool invocation")
+    ap.add_argument("--jobs", type=int, default=2, help="concurrent calls in the per-entry (detection) pass; "
+                    "the whole-corpus timing runs are always sequential")
     args = ap.parse_args(argv)
 
     tools = {n: t for n, t in make_tools().items() if n in args.tools.split(",")}
@@ -394,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         tools = {n: t for n, t in tools.items() if n not in missing}
 
     print(f"building the corpus in {args.corpus} ...", flush=True)
-    entries = build_corpus(args.corpus)
+    entries = build_corpus(args.corpus, args.only)
     corpus_root = str(args.corpus.resolve())
     n_mal = sum(e.malicious for e in entries)
     print(f"{len(entries)} entries: {n_mal} malicious, {len(entries) - n_mal} benign", flush=True)
@@ -412,28 +427,37 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_per_entry:
             per_entry: dict[str, Verdict] = {}
             total = 0.0
-            for e in entries:
-                secs, recs, codes = run_tool(tool, [e.path], args.timeout)
-                total += secs
-                per_entry.update({e.name: attribute(recs, [e], only=e)[e.name]})
-            row["per_entry"] = {"total_s": total, **summarize(entries, per_entry)}
+
+            def one(e: Entry, tool: Tool = tool) -> tuple[Entry, float, list[Record]]:
+                secs, recs, _codes = run_tool(tool, [e.path], args.timeout)
+                return e, secs, recs
+
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                for e, secs, recs in pool.map(one, entries):
+                    total += secs
+                    per_entry[e.name] = attribute(recs, [e], only=e)[e.name]
+            row["per_entry"] = {"total_s": total, "jobs": args.jobs, **summarize(entries, per_entry)}
             row["per_entry_verdicts"] = {k: {"detected": v.detected, "evidence": v.evidence, "errors": v.errors[:2]}
                                          for k, v in per_entry.items()}
             pe = row["per_entry"]
             print(f"   per entry: {pe['detected']}/{pe['malicious']} detected, {pe['false_positives']} FP, "
-                  f"{pe['errors']} errors, {fmt_s(total)} total", flush=True)
+                  f"{pe['errors']} errors, {fmt_s(total)} summed over {len(entries)} calls", flush=True)
         times = []
         whole_summary: dict[str, object] = {}
         for i in range(args.repeat):
             secs, recs, codes = run_tool(tool, whole_paths, args.timeout)
             times.append(secs)
             if i == 0:
-                whole_summary = summarize(entries, attribute(recs, entries))
+                run_errors: list[str] = []
+                whole_summary = summarize(entries, attribute(recs, entries, unattributed=run_errors))
                 whole_summary["exit_codes"] = sorted(set(codes))
+                whole_summary["run_errors"] = run_errors[:5]
         row["whole"] = {"median_s": median(times), "runs_s": times, **whole_summary}
-        print(f"   whole corpus: median {fmt_s(median(times))} of {times and len(times)} runs; attributed "
-              f"{whole_summary.get('detected')}/{n_mal} detected, {whole_summary.get('false_positives')} FP",
-              flush=True)
+        print(f"   whole corpus: median {fmt_s(median(times))} of {len(times)} runs; attributed "
+              f"{whole_summary.get('detected')}/{n_mal} detected, {whole_summary.get('false_positives')} FP, "
+              f"exit codes {whole_summary.get('exit_codes')}", flush=True)
+        if whole_summary.get("run_errors"):
+            print(f"   whole-corpus run errors: {whole_summary['run_errors'][:2]}", flush=True)
         results["tools"][name] = row  # type: ignore[index]
 
     canaries = _canaries(args.corpus)
@@ -445,12 +469,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _canaries(corpus: Path) -> list[str]:
-    """Canary files a payload would have created (must be none: nothing was executed)."""
-    found = []
-    for folder in (corpus / "_canary", corpus / "canary", corpus / "canaries"):
-        if folder.is_dir():
-            found += [p.name for p in folder.iterdir()]
-    return found
+    """Canary files a payload would have created (must be none: no scanner executed anything)."""
+    manifest = json.loads((corpus / "manifest.json").read_text())
+    folder = Path(manifest.get("canary_dir") or corpus / "canary")
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
 def report(results: dict, entries: list[Entry]) -> None:

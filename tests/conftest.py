@@ -7,11 +7,18 @@ folder together with its canary folder, which must still be empty at the end of 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.corpus.samples import sample_models as _sample_models
+# tests/ is not a package; make ``import tests.corpus`` work however pytest is started (``pytest``,
+# ``python -m pytest``, from another folder).
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.corpus.samples import sample_models as _sample_models  # noqa: E402
 
 
 @pytest.fixture(scope="session")

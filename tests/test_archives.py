@@ -698,3 +698,27 @@ def test_7z_ppmd_codec_is_read_or_named() -> None:
     data = seven({"a.txt": b"hello " * 100}, filters=[{"id": py7zr.FILTER_PPMD}])
     entry = read_bytes(data, "p.7z")
     assert entry.children or (entry.error and "7z" in entry.error)
+
+
+def test_7z_unknown_codec_is_a_named_error() -> None:
+    import py7zr
+
+    buf = io.BytesIO()
+    z = py7zr.SevenZipFile(buf, "w", filters=[{"id": py7zr.FILTER_COPY}])
+    z.encoded_header_mode = False
+    z.writestr(b"hello world", "a.txt")
+    z.close()
+    data = bytearray(buf.getvalue())
+    off, size = struct.unpack_from("<QQ", data, 12)
+    i = data.find(b"\x0b\x01\x00\x01\x01\x00", 32 + off) + 5  # one folder, one coder: its 1-byte method id
+    data[i] = 0x7E
+    struct.pack_into("<I", data, 28, zlib.crc32(bytes(data[32 + off : 32 + off + size])))
+    struct.pack_into("<I", data, 8, zlib.crc32(bytes(data[12:32])))
+    entry = read_bytes(bytes(data), "u.7z")
+    assert entry.error and "Unsupported" in entry.error
+
+
+def test_7z_member_bound_enforced_while_writing() -> None:
+    data = seven({"big.bin": os.urandom(3 << 20)})
+    entry = read_bytes(data, "m.7z", Limits(max_member_bytes=1 << 20))
+    assert "archive.bomb" in own_codes(entry) and entry.error and not entry.children

@@ -236,3 +236,27 @@ def test_multiple_targets_and_workers(evil_dir: Path, tmp_path: Path) -> None:
     data = json.loads(res.stdout)
     assert res.returncode == 1 and data["targets"] == [str(clean), str(evil_dir)]
     assert data["files_scanned"] == 3
+
+
+def test_progress_bar_starts_only_for_large_folders() -> None:
+    from weightwarden.cli.main import PROGRESS_MIN_FILES, _ProgressBar
+
+    small = _ProgressBar()
+    small(1, 3, "a")
+    assert small._progress is None
+    small.close()
+    big = _ProgressBar()
+    for i in range(1, PROGRESS_MIN_FILES + 1):
+        big(i, PROGRESS_MIN_FILES, f"file{i}")
+    assert big._progress is not None
+    big.close()
+
+
+def test_engine_reports_progress(tmp_path: Path) -> None:
+    from weightwarden.scan import scan_paths
+
+    for i in range(5):
+        (tmp_path / f"c{i}.json").write_text("{}")
+    calls: list[tuple[int, int]] = []
+    scan_paths([str(tmp_path)], progress=lambda done, total, path: calls.append((done, total)))
+    assert calls == [(i, 5) for i in range(1, 6)]

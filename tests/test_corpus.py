@@ -87,18 +87,30 @@ def test_corpus_files_are_well_formed(corpus, corpus_canary_dir: Path) -> None:
     assert not any(corpus_canary_dir.iterdir())
 
 
-@pytest.fixture(scope="session")
-def scan_results(corpus, corpus_canary_dir: Path) -> dict:
-    """Scan every entry on its own: name -> ScanReport (or the exception scan_paths raised)."""
-    from weightwarden.scan import scan_paths
+class _Scans:
+    """Scan entries on demand, each once per session: name -> ScanReport (or the exception raised).
 
-    results: dict = {}
-    for entry in corpus:
-        try:
-            results[entry.name] = scan_paths([entry.path])
-        except Exception as exc:  # a crash is reported per entry, not for the whole session
-            results[entry.name] = exc
-    return results
+    Lazy so that under pytest-xdist each worker scans only the entries its tests ask for.
+    """
+
+    def __init__(self, entries: dict) -> None:
+        self.entries = entries
+        self.done: dict = {}
+
+    def __getitem__(self, name: str):
+        if name not in self.done:
+            from weightwarden.scan import scan_paths
+
+            try:
+                self.done[name] = scan_paths([self.entries[name].path])
+            except Exception as exc:  # a crash is reported per entry, not for the whole session
+                self.done[name] = exc
+        return self.done[name]
+
+
+@pytest.fixture(scope="session")
+def scan_results(corpus_by_name) -> _Scans:
+    return _Scans(corpus_by_name)
 
 
 def _describe(report) -> str:
@@ -110,11 +122,12 @@ def _describe(report) -> str:
 
 
 @pytest.mark.parametrize("name", MALICIOUS)
-def test_malicious_entry_detected(name: str, corpus_by_name, scan_results) -> None:
+def test_malicious_entry_detected(name: str, corpus_by_name, scan_results, corpus_canary_dir: Path) -> None:
     from weightwarden.scan.findings import Severity
 
     entry = corpus_by_name[name]
     report = scan_results[name]
+    assert not (corpus_canary_dir / name).exists(), f"scanning {name} EXECUTED its payload"
     if isinstance(report, Exception):
         pytest.fail(f"scan_paths raised on {name}: {type(report).__name__}: {report}")
     hits = [
@@ -142,7 +155,8 @@ def test_benign_entry_clean(name: str, corpus_by_name, scan_results) -> None:
     )
 
 
-def test_canary_untouched(scan_results, corpus_canary_dir: Path) -> None:
-    """Scanning executed nothing: no payload created its canary file."""
-    assert scan_results
+def test_canary_untouched(corpus, scan_results, corpus_canary_dir: Path) -> None:
+    """Scanning the whole corpus executed nothing: no payload created its canary file."""
+    for entry in corpus:
+        scan_results[entry.name]  # cached when the per-entry tests already scanned it
     assert sorted(p.name for p in corpus_canary_dir.iterdir()) == []

@@ -508,6 +508,25 @@ def test_malformed_hdf5_is_an_error(tmp_path):
     assert entry.error or entry.anomalies
 
 
+def test_hdf5_worker_timeout_fails_closed_and_recovers(tmp_path, monkeypatch):
+    path = tmp_path / "m.h5"
+    write_keras_h5(path, keras2_sequential([keras2_lambda("l")]))
+    monkeypatch.setattr(keras_h5, "WORKER_TIMEOUT_S", 0)  # no time at all: deterministic
+    entry = read_path(keras_h5, path)
+    assert entry.error and "limits.parse_timeout" in codes(entry)
+    monkeypatch.setattr(keras_h5, "WORKER_TIMEOUT_S", 60)
+    entry = read_path(keras_h5, path)  # a fresh worker takes over
+    assert entry.error is None and keras_objs(entry)[0].details["lambda_code"] is True
+
+
+def test_hdf5_worker_killed_mid_scan_recovers(tmp_path):
+    path = tmp_path / "m.h5"
+    write_keras_h5(path, keras2_sequential([keras2_dense("dense")]))
+    assert read_path(keras_h5, path).error is None
+    keras_h5._WORKER.kill()
+    assert read_path(keras_h5, path).error is None
+
+
 def test_keras_h5_from_archive_member_bytes(tmp_path):
     path = tmp_path / "m.h5"
     write_keras_h5(path, keras2_sequential([keras2_lambda("l")]))
@@ -636,6 +655,17 @@ def test_savedmodel_dangerous_ops_in_functions(tmp_path):
     ops = {c.location: c.details["ops"] for c in entry.code}["meta_graph[0]/function:__inference_serve_12"]
     assert {"ReadFile", "WriteFile", "PyFunc"} <= ops.keys() <= TF_DANGEROUS_OPS.keys() | TF_ALLOWED_OPS
     assert "ReadFile" in TF_DANGEROUS_OPS and "PyFunc" in TF_DANGEROUS_OPS
+
+
+def test_savedmodel_function_calls_and_truncation_keeps_ops(tmp_path):
+    fn = function_def("__inference_helper_7", [node_def("r", "ReadFile")])
+    data = saved_model([node_def("x", "Placeholder"), node_def("call", "__inference_helper_7", ("x",))], [fn])
+    entry = savedmodel.read(Source.from_bytes(data, "saved_model.pb"), ctx())
+    graph = {c.location: c.details for c in entry.code}["meta_graph[0]/graph"]
+    assert graph["ops"] == {"Placeholder": 1} and graph["function_calls"] == {"__inference_helper_7": 1}
+    # Cut inside the meta graph's signature map: ops already read are still reported with the error.
+    entry = savedmodel.read(Source.from_bytes(data[:-3], "saved_model.pb"), ctx())
+    assert entry.error and "ReadFile" in {op for c in entry.code for op in c.details["ops"]}
 
 
 def test_savedmodel_asset_escape_and_keras_object_metadata(tmp_path):
@@ -1029,7 +1059,8 @@ def seeds(tmp_path_factory):
     flips=st.integers(1, 8),
     cut=st.floats(0.0, 1.0),
 )
-def test_fuzz_mutated_files_never_raise(seeds, tmp_path, kind, seed, flips, cut):
+def test_fuzz_mutated_files_never_raise(seeds, tmp_path, monkeypatch, kind, seed, flips, cut):
+    monkeypatch.setattr(keras_h5, "WORKER_TIMEOUT_S", 10)  # libhdf5 can spin on some corruptions
     reader, data = seeds[kind]
     rng = random.Random(seed)
     buf = bytearray(data)

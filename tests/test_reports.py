@@ -22,7 +22,7 @@ SARIF_SCHEMA = REPO.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
 def _report() -> ScanReport:
     crit = RULES_BY_ID["WW-PKL-001"].finding(
         "models/evil.pt",
-        "archive/data.pkl @46",
+        "archive/data.pkl > GLOBAL @46",
         "pickle calls posix.system",
         "GLOBAL posix.system at offset 46",
         offset=46,
@@ -107,7 +107,7 @@ def test_sarif_content(tmp_path: Path) -> None:
     physical = crit["locations"][0]["physicalLocation"]
     assert physical["artifactLocation"] == {"uri": "models/evil.pt", "uriBaseId": "SRCROOT"}
     assert physical["region"] == {"byteOffset": 46}
-    assert crit["locations"][0]["logicalLocations"][0]["name"] == "archive/data.pkl @46"
+    assert crit["locations"][0]["logicalLocations"][0]["name"] == "archive/data.pkl > GLOBAL @46"
     # An archive member: the outer file is the physical location, the member a logical one; no region.
     tpl_loc = tpl["locations"][0]
     assert tpl_loc["physicalLocation"]["artifactLocation"]["uri"] == "models/bundle.zip"

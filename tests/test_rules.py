@@ -176,7 +176,9 @@ def test_pickle_dangerous_unknown_and_safe_calls() -> None:
     by_rule = {f.rule_id: f for f in findings}
     assert sorted(by_rule) == ["WW-PKL-001", "WW-PKL-002"]
     crit = by_rule["WW-PKL-001"]
-    assert crit.severity == Severity.CRITICAL and crit.offset == 10 and crit.location == "data.pkl @10"
+    assert (
+        crit.severity == Severity.CRITICAL and crit.offset == 10 and crit.location == "data.pkl > GLOBAL @10"
+    )
     assert "os.system" in crit.message and "3 occurrences" in crit.evidence and "'id'" in crit.evidence
     assert by_rule["WW-PKL-002"].severity == Severity.HIGH and by_rule["WW-PKL-002"].offset == 60
     assert crit.references and "CWE-502" in crit.references
@@ -203,7 +205,7 @@ def test_nested_pickle_findings_carry_location_chain() -> None:
     code = _pickle(CallSite("pickle.loads", "call", "REDUCE", 90), nested=(inner,))
     findings = evaluate_entry(_entry(code), "m.pkl")
     nested = [f for f in findings if "nested" in f.location]
-    assert nested and nested[0].location == "data.pkl > nested pickle #0 @100 @102"
+    assert nested and nested[0].location == "data.pkl > nested pickle #0 @100 > GLOBAL @102"
     assert nested[0].rule_id == "WW-PKL-001"
 
 
@@ -413,3 +415,51 @@ def test_engine_artifact_level_helpers() -> None:
 
 def test_every_rule_reachable_by_id() -> None:
     assert set(RULES_BY_ID) == {r.id for r in ALL_RULES}
+
+
+def test_onnx_call_marked_local_by_reader_is_not_custom() -> None:
+    code = CodeObject(
+        CodeKind.ONNX_OP,
+        "graph",
+        details={"domain": "pkg.torch.2.5.0", "op_type": "SiLU_1", "count": 1, "local_function": True},
+    )
+    assert evaluate_entry(_entry(code, fmt=Format.ONNX), "m.onnx") == []
+
+
+def test_link_named_on_command_line_is_scanned(tmp_path: Path) -> None:
+    real = tmp_path / "blobs" / "abc123"
+    real.parent.mkdir()
+    real.write_bytes(b"\x80\x02cposix\nsystem\n(S'id'\ntR.")
+    link = tmp_path / "model.pkl"
+    os.symlink(real, link)
+    report = scan_paths([str(link)])
+    assert [(f.rule_id, f.file) for f in report.findings] == [("WW-PKL-001", str(link))]
+    folder_link = tmp_path / "snapshot"
+    os.symlink(real.parent, folder_link)
+    report = scan_paths([str(folder_link)])
+    assert [(f.rule_id, f.file) for f in report.findings] == [("WW-PKL-001", f"{folder_link}/abc123")]
+
+
+@pytest.mark.skipif(
+    __import__("multiprocessing").get_start_method(allow_none=False) != "fork",
+    reason="the crash is injected by patching the module before workers fork",
+)
+def test_worker_crash_names_the_file_and_scans_the_rest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import weightwarden.scan.engine as engine
+
+    original = engine.scan_file
+
+    def crashing(found, file, strict, limits):
+        if file.endswith("/crash.bin"):
+            os._exit(3)  # what a segfault in a native reader looks like to the pool
+        return original(found, file, strict, limits)
+
+    crashing.__module__, crashing.__qualname__ = "weightwarden.scan.engine", "scan_file"
+    monkeypatch.setattr(engine, "scan_file", crashing)
+    for i in range(30):
+        (tmp_path / f"f{i:02d}.pkl").write_bytes(b"\x80\x02cposix\nsystem\n(S'id'\ntR.")
+    (tmp_path / "crash.bin").write_bytes(b"x")
+    report = scan_paths([str(tmp_path)], workers=2)
+    assert [e.file for e in report.errors] == [f"{tmp_path}/crash.bin"]
+    assert "died" in report.errors[0].reason
+    assert len({f.file for f in report.findings}) == 30

@@ -639,3 +639,176 @@ def _links(ctx: BuildContext, folder: Path) -> None:
     os.symlink(f"../../blobs/{sha}", snap / "model.safetensors")
     os.symlink(f"../../blobs/{hashlib.sha256(cfg).hexdigest()}", snap / "config.json")
     os.symlink("model.safetensors", snap / "weights.safetensors")
+
+
+@benign(
+    "sklearn_column_transformer_gbm",
+    "sklearn",
+    "ColumnTransformer(OneHotEncoder, SimpleImputer) + GradientBoosting, joblib",
+)
+def _skl_ct(ctx: BuildContext, folder: Path) -> None:
+    import joblib
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(1)
+    X = np.empty((60, 3), dtype=object)
+    X[:, 0] = rng.choice(["red", "green", "blue"], 60)
+    X[:, 1] = rng.normal(size=60)
+    X[:, 2] = rng.normal(size=60)
+    y = (X[:, 1].astype(float) > 0).astype(int)
+    pre = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), [0]), ("num", SimpleImputer(), [1, 2])]
+    )
+    model = Pipeline([("pre", pre), ("gbm", GradientBoostingClassifier(n_estimators=5, random_state=0))]).fit(
+        X, y
+    )
+    joblib.dump(model, folder / "model.joblib", compress=3)
+
+
+@benign("sklearn_text_pipeline", "sklearn", "TfidfVectorizer + LinearSVC + KMeans, pickle protocol 5")
+def _skl_text(ctx: BuildContext, folder: Path) -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    docs = ["good model", "bad model", "good weights", "bad weights", "fine tune", "safe load"] * 3
+    labels = [1, 0, 1, 0, 1, 1] * 3
+    text = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LinearSVC()).fit(docs, labels)
+    kmeans = KMeans(n_clusters=2, n_init=2, random_state=0).fit(np.random.default_rng(0).random((20, 2)))
+    ctx.write_pickle(folder / "text.pkl", pickle.dumps({"text": text, "clusters": kmeans}, protocol=5))
+
+
+@benign(
+    "onnx_local_functions",
+    "onnx",
+    "ONNX with model-local functions (domain pkg.torch...) as the torch dynamo exporter writes",
+)
+def _onnx_functions(ctx: BuildContext, folder: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    domain = "pkg.torch.2.5.0"
+    body = [
+        helper.make_node("Mul", ["x", "x"], ["sq"]),
+        helper.make_node("Sigmoid", ["x"], ["sg"]),
+        helper.make_node("Mul", ["x", "sg"], ["y"]),
+    ]
+    silu = helper.make_function(
+        domain, "torch_nn_modules_activation_SiLU_act_1", ["x"], ["y"], body, [helper.make_opsetid("", 18)]
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["X", "W"], ["H"]),
+            helper.make_node("torch_nn_modules_activation_SiLU_act_1", ["H"], ["Y"], domain=domain),
+        ],
+        "main_graph",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 4])],
+        initializer=[numpy_helper.from_array(np.eye(4, dtype=np.float32), "W")],
+    )
+    opsets = [helper.make_opsetid("", 18), helper.make_opsetid(domain, 1)]
+    model = helper.make_model(
+        graph, functions=[silu], opset_imports=opsets, producer_name="pytorch", producer_version="2.5.0"
+    )
+    (folder / "model.onnx").write_bytes(model.SerializeToString())
+
+
+@benign(
+    "torch_checkpoint_python_types",
+    "pytorch",
+    "checkpoint metadata: torch dtype/device/Size, datetime, set, defaultdict, Path",
+)
+def _py_types(ctx: BuildContext, folder: Path) -> None:
+    import collections
+    import datetime
+    import pathlib
+
+    import torch
+
+    ckpt = {
+        "state_dict": tiny_state_dict(),
+        "dtype": torch.float16,
+        "device": torch.device("cpu"),
+        "shape": torch.Size([4, 3]),
+        "saved_at": datetime.datetime(2024, 5, 1, 12, 30),
+        "elapsed": datetime.timedelta(hours=3),
+        "tags": {"fp16", "ema"},
+        "frozen": frozenset({"encoder"}),
+        "history": collections.defaultdict(list, {"loss": [0.5, 0.4]}),
+        "complex": complex(1, 2),
+        "output_dir": pathlib.PurePosixPath("/runs/exp1"),
+    }
+    torch_save(ckpt, folder / "checkpoint.pt")
+
+
+@benign(
+    "torch_checkpoint_numpy_rng_state", "pytorch", "checkpoint with numpy Generator and RandomState objects"
+)
+def _np_rng(ctx: BuildContext, folder: Path) -> None:
+    ckpt = {
+        "state_dict": tiny_state_dict(),
+        "np_generator": np.random.default_rng(0),
+        "np_random_state": np.random.RandomState(0),
+        "python_random": __import__("random").Random(0).getstate(),
+    }
+    torch_save(ckpt, folder / "checkpoint.pt")
+
+
+@benign(
+    "pickle_protocol2_compat_names",
+    "pickle",
+    "protocol-2 pickle of int/str/range by reference (written as __builtin__.long...)",
+)
+def _compat(ctx: BuildContext, folder: Path) -> None:
+    import collections
+
+    # With protocol < 3, pickle writes Python 2 names (builtins.int -> __builtin__.long, str -> unicode,
+    # range -> xrange); the unpickler maps them back. torch.save uses protocol 2, so checkpoints hold these.
+    data = {
+        "counts": collections.defaultdict(int, {"steps": 3}),
+        "casts": [int, str, float, bool],
+        "r": range(3),
+    }
+    ctx.write_pickle(folder / "meta.pkl", pickle.dumps(data, protocol=2))
+
+
+@benign(
+    "hdf5_weights_and_data", "keras", "Keras save_weights() H5 (no model_config) and a plain HDF5 dataset"
+)
+def _h5_weights(ctx: BuildContext, folder: Path) -> None:
+    import h5py
+
+    with h5py.File(folder / "model.weights.h5", "w") as f:
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["layer_names"] = np.array([b"dense"], dtype="S")
+        g = f.create_group("dense")
+        g.attrs["weight_names"] = np.array([b"dense/kernel:0"], dtype="S")
+        g.create_group("dense").create_dataset("kernel:0", data=np.ones((4, 2), np.float32))
+    with h5py.File(folder / "features.hdf5", "w") as f:
+        f.create_dataset("train/x", data=np.zeros((10, 3)), compression="gzip")
+        f["train"].attrs["description"] = "features; see https://example.org/data"
+
+
+@benign("hf_sharded_safetensors", "hf", "HF folder with sharded safetensors and model.safetensors.index.json")
+def _sharded(ctx: BuildContext, folder: Path) -> None:
+    from safetensors.numpy import save_file
+
+    weight_map = {}
+    for i, names in enumerate((["embed.weight", "layers.0.w"], ["layers.1.w", "lm_head.weight"]), start=1):
+        shard = f"model-{i:05d}-of-00002.safetensors"
+        save_file(
+            {n: np.ones((2, 2), dtype=np.float32) for n in names},
+            str(folder / shard),
+            metadata={"format": "pt"},
+        )
+        weight_map.update(dict.fromkeys(names, shard))
+    index = {"metadata": {"total_size": 64}, "weight_map": weight_map}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
+    (folder / "config.json").write_text(
+        json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"})
+    )

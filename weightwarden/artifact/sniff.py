@@ -83,7 +83,11 @@ def _is_safetensors(head: bytes, size: int) -> bool:
         return False
     (n,) = struct.unpack("<Q", head[:8])
     # The header must fit in the file and be a JSON object; the reader checks the rest strictly.
-    return 2 <= n <= size - 8 and head[8:9] == b"{"
+    if 2 <= n <= size - 8 and head[8:9] == b"{":
+        return True
+    # A length past the end of the file before a JSON object is a hostile header length (a "10 GB header"),
+    # which the reader reports; the non-printable length bytes keep text such as 'version={"' out.
+    return n > size - 8 and head[8:10] == b'{"' and any(b < 0x20 or b > 0x7E for b in head[:8])
 
 
 def looks_like_pickle(head: bytes) -> bool:

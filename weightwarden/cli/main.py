@@ -109,8 +109,8 @@ def scan(
 ) -> int:
     """Scan model files or folders for code that runs on load, unsafe templates and malformed structure.
 
-    PATH may be a file or a folder (scanned recursively; links are never followed). The format of each
-    file is decided from its content, not its name.
+    PATH may be a file or a folder (scanned recursively; links inside it are never followed, and one that
+    leaves the folder is a finding). The format of each file is decided from its content, not its name.
     """
     missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
@@ -166,7 +166,7 @@ def scan(
             click.echo(f"{summary_line(report)}; report written to {output}", err=True)
     elif text:
         _write_stdout(text)
-    if report.errors and (quiet or fmt != "text" or output is not None):
+    if report.errors and (fmt != "text" or output is not None):
         # Files that could not be scanned are always named, whatever the output format.
         for error in report.errors:
             click.echo(f"weightwarden: could not scan {error.file}: {error.reason}", err=True)

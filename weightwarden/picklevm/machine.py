@@ -374,16 +374,20 @@ def analyze(
     limits: Limits = DEFAULT_LIMITS,
     base_offset: int = 0,
     depth: int = 0,
-    strict_joblib: bool = False,
     persistent_ids: list[Any] | None = None,
+    joblib_arrays: bool = True,
 ) -> PickleAnalysis:
     """Walk ONE pickle program from the stream's current position to its STOP; never executes anything.
 
-    The stream is left just after STOP (it must be seekable for that; the machine reads ahead). When
-    ``persistent_ids`` is a list, the literal value of every persistent id (torch storages:
-    ``('storage', 'torch.FloatStorage', key, location, numel)``, globals as their dotted names) is appended.
+    The stream is left just after STOP when it is seekable (the machine reads ahead; an unseekable stream is
+    left wherever reading stopped). When ``persistent_ids`` is a list, the literal value of every persistent
+    id (torch storages: ``('storage', 'torch.FloatStorage', key, location, numel)``, globals as their dotted
+    names) is appended. ``joblib_arrays=False`` reads the program as plain ``pickle.load`` would, without
+    skipping the array data joblib writes after each ``NumpyArrayWrapper``.
     """
-    return _Machine(stream, limits, base_offset, depth, persistent_ids).run()[0]
+    machine = _Machine(stream, limits, base_offset, depth, persistent_ids)
+    machine.joblib_arrays = joblib_arrays
+    return machine.run()[0]
 
 
 def analyze_value(
@@ -518,7 +522,10 @@ class _Machine:
         self.limits = limits
         self.depth = depth
         self.pids_out = pids
-        self.start = stream.tell()
+        try:
+            self.start = stream.tell()
+        except (OSError, ValueError):
+            self.start = 0  # an unseekable stream: offsets count from where the walk began
         self.base = base_offset + self.start  # absolute offset of stream-relative position 0
         self.globals: list[CallSite] = []
         self.calls: list[CallSite] = []
@@ -530,6 +537,7 @@ class _Machine:
         self.limit_hit: str | None = None
         self.eof = False
         self.stream_end: int | None = None
+        self.joblib_arrays = True
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -681,7 +689,9 @@ class _Machine:
         """Calls whose results the machine follows; None for an ordinary call."""
         if target in _GETATTR and len(args) >= 2 and isinstance(args[1], str):
             base = args[0]
-            if isinstance(base, Global) and not base.target.startswith("<"):
+            if isinstance(base, Global | CallResult) and not base.target.startswith("<"):
+                # An attribute of an instance is judged like the class attribute (Path(...).write_text is
+                # pathlib.Path.write_text).
                 name = resolve_name(_norm(f"{base.target}.{args[1]}"))
             else:
                 name = "<computed>"
@@ -699,19 +709,21 @@ class _Machine:
             self._site(name, "import", opcode, offset, f"{target}({args[0]!r})", True)
             return Global(name, True)
         if target in _UFUNC and len(args) >= 2:
-            if isinstance(args[0], str) and isinstance(args[1], str):
-                name = resolve_name(_norm(f"{args[0]}.{args[1]}"))
-            else:
-                name = "<computed>"
-            self._site(name, "import", opcode, offset, f"{target}{summarize(args, 80)}", True)
-            return Global(name, True)
+            # NumPy 1.x pickles every ufunc this way with literal names: not a computed name then.
+            literal = isinstance(args[0], str) and isinstance(args[1], str)
+            name = resolve_name(_norm(f"{args[0]}.{args[1]}")) if literal else "<computed>"
+            self._site(name, "import", opcode, offset, f"{target}{summarize(args, 80)}", not literal)
+            return Global(name, not literal)
         if target in _GETITEM and len(args) >= 2 and isinstance(args[1], str):
             base = args[0]
             if isinstance(base, Global) and base.target == "sys.modules":
                 name = resolve_name(_norm(args[1]))
-                self._site(name, "import", opcode, offset, f"sys.modules[{args[1]!r}]", True)
-                return Global(name, True)
-            return None
+            elif isinstance(base, Global) and base.target.endswith(".__dict__") and not base.target.startswith("<"):
+                name = resolve_name(_norm(f"{base.target[: -len('.__dict__')]}.{args[1]}"))
+            else:
+                return None
+            self._site(name, "import", opcode, offset, f"{base.target}[{args[1]!r}]", True)
+            return Global(name, True)
         if target in _PARTIAL and args and isinstance(args[0], Global):
             return Global(args[0].target, True)
         if target in _ENCODERS and args:
@@ -765,6 +777,8 @@ class _Machine:
         spec = dtype.args[0] if isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args else None
         if isinstance(spec, str) and spec.startswith(("O", "|O")):
             abs_pos = self.base + bufbase + pos
+            if self._end() is None:
+                raise _Stop(f"joblib object array at {abs_pos} in an unseekable stream; not analysed")
             self.stream.seek(self.start + bufbase + pos)
             self.eof = False
             if self.depth + 1 > self.limits.max_nested_pickle_depth + 1:
@@ -818,29 +832,32 @@ class _Machine:
         pos = 0
         bufbase = 0  # stream-relative offset of buf[0]
         buflen = 0
+        safe = -16  # buflen - 16: the hot loop refills when pos passes it
         n = 0
         oprel = 0
         op = -1
+        mask = 0xFF if min(max_stack, max_ops) >= 65536 else 0  # tiny bounds (tests) are checked every opcode
         floor = 0  # stack index of the innermost mark: items below it belong to an outer frame
         fast_counts: dict[str, int] = {}
         pids_out = self.pids_out
         persistent = 0
         try:
             while True:
-                if buflen - pos < 16:
+                if pos > safe:  # fewer than 16 bytes buffered
                     if not self.eof:
                         buf, bufbase = self._refill(buf, pos, bufbase, 16)
                         pos = 0
                         buflen = len(buf)
+                        safe = buflen - 16
                     if pos >= buflen:
                         op = -1
                         oprel = bufbase + pos
                         raise _Truncated()
                 n += 1
-                if not n & 0xFF:  # bounds are checked every 256 opcodes: cheap, and overshoot is tiny
+                if not n & mask:  # bounds are checked every 256 opcodes: cheap, and overshoot is tiny
                     if n > max_ops:
                         raise _Stop(f"more than {max_ops} opcodes", "max_pickle_opcodes")
-                    if len(stack) > max_stack:
+                    if len(stack) + len(marks) > max_stack:
                         raise _Stop(f"stack deeper than {max_stack}", "max_pickle_stack")
                 oprel = bufbase + pos
                 op = buf[pos]
@@ -886,6 +903,7 @@ class _Machine:
                     else:
                         raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, True)
                         buflen = len(buf)
+                        safe = buflen - 16
                         push(_decode(raw))
                 elif op == 0x52:  # REDUCE
                     if len(stack) - floor < 2:
@@ -1000,6 +1018,7 @@ class _Machine:
                     module, buf, pos, bufbase = self._line(buf, pos, bufbase)
                     name, buf, pos, bufbase = self._line(buf, pos, bufbase)
                     buflen = len(buf)
+                    safe = buflen - 16
                     try:
                         mod_s = module.decode("utf-8")
                         name_s = name.decode("utf-8")
@@ -1041,9 +1060,10 @@ class _Machine:
                         computed = obj.computed if obj.__class__ is Global else obj.target == "<computed>"
                         quiet = obj.target in _QUIET
                         site(obj.target, "build", "BUILD", offset, "" if quiet else summarize(state, 80), computed)
-                        if obj.target in JOBLIB_WRAPPERS:
+                        if obj.target in JOBLIB_WRAPPERS and self.joblib_arrays:
                             buf, pos, bufbase = self._joblib_array(state, buf, pos, bufbase, offset)
                             buflen = len(buf)
+                            safe = buflen - 16
                             stack[-1] = CallResult("numpy.ndarray", ())
                 elif op == 0x80:  # PROTO
                     protocol = buf[pos]
@@ -1077,6 +1097,7 @@ class _Machine:
                     else:
                         raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, op == 0x8D)
                         buflen = len(buf)
+                        safe = buflen - 16
                     push(_decode(raw) if op == 0x8D else raw)
                 elif op == 0x54 or op == 0x55:  # BINSTRING / SHORT_BINSTRING (Python 2 str)
                     if op == 0x55:
@@ -1089,6 +1110,7 @@ class _Machine:
                             raise _Stop("BINSTRING with a negative length")
                     raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, False)
                     buflen = len(buf)
+                    safe = buflen - 16
                     push(raw.decode("latin-1") if isinstance(raw, bytes) else raw)
                 elif op == 0x8A or op == 0x8B:  # LONG1 / LONG4
                     if op == 0x8A:
@@ -1104,6 +1126,7 @@ class _Machine:
                             buf, bufbase = self._refill(buf, pos, bufbase, size)
                             pos = 0
                             buflen = len(buf)
+                            safe = buflen - 16
                             if size > buflen:
                                 raise _Truncated()
                         push(int.from_bytes(buf[pos : pos + size], "little", signed=True))
@@ -1111,6 +1134,7 @@ class _Machine:
                     else:
                         raw, buf, pos, bufbase = self._take(buf, pos, bufbase, size, False)
                         buflen = len(buf)
+                        safe = buflen - 16
                         push(BIGINT)
                 elif op == 0x47:  # BINFLOAT
                     push(_F8(buf, pos)[0])
@@ -1194,6 +1218,7 @@ class _Machine:
                 elif op == 0x50:  # PERSID
                     line, buf, pos, bufbase = self._line(buf, pos, bufbase)
                     buflen = len(buf)
+                    safe = buflen - 16
                     persistent += 1
                     if pids_out is not None and len(pids_out) < 1_000_000:
                         pids_out.append(line.decode("latin-1"))
@@ -1201,6 +1226,7 @@ class _Machine:
                 elif op in _TEXT_OPS:  # INT / LONG / FLOAT / STRING / UNICODE / PUT / GET
                     line, buf, pos, bufbase = self._line(buf, pos, bufbase)
                     buflen = len(buf)
+                    safe = buflen - 16
                     if op == 0x70 or op == 0x67:  # PUT / GET
                         try:
                             key = int(line)
@@ -1243,6 +1269,10 @@ class _Machine:
         except MemoryError:
             self.limit_hit = "memory"
             error = f"ran out of memory at offset {base + oprel}"
+        except OSError as exc:
+            error = f"read error at offset {base + oprel}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - fail closed, keeping every call site seen so far
+            error = f"walk stopped at offset {base + oprel} ({_OPNAMES.get(op, 'opcode')}): {exc!r}"[:300]
         if end is not None:
             with contextlib.suppress(OSError, ValueError):
                 self.stream.seek(self.start + end - base)
@@ -1347,6 +1377,9 @@ def nested_programs(data: bytes, limits: Limits, offset: int, depth: int) -> lis
         if start is None:
             return []
         return [analyze(io.BytesIO(data[start:]), limits=limits, base_offset=offset, depth=depth)]
+    inflated = _inflate(data, limits)
+    if inflated is not None:
+        return nested_programs(inflated, limits, offset, depth)
     if data.startswith(TORCH_LEGACY_MAGIC):
         stream = io.BytesIO(data)
         out = []
@@ -1357,6 +1390,36 @@ def nested_programs(data: bytes, limits: Limits, offset: int, depth: int) -> lis
                 break
         return out
     return [analyze(io.BytesIO(data), limits=limits, base_offset=offset, depth=depth)]
+
+
+NESTED_INFLATE_MAX = 256 * MiB
+
+
+def _inflate(data: bytes, limits: Limits) -> bytes | None:
+    """Decompress a gzip/bz2/xz/zlib payload (joblib.load of compressed bytes), bounded; None if not compressed."""
+    import bz2
+    import gzip
+    import lzma
+    import zlib
+
+    bound = min(NESTED_INFLATE_MAX, limits.max_member_bytes)
+    try:
+        if data.startswith(b"\x1f\x8b"):
+            reader: Any = gzip.GzipFile(fileobj=io.BytesIO(data))  # noqa: SIM115 - closed below
+        elif data.startswith(b"BZh"):
+            reader = bz2.BZ2File(io.BytesIO(data))  # noqa: SIM115 - closed below
+        elif data.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
+            reader = lzma.LZMAFile(io.BytesIO(data))  # noqa: SIM115 - closed below
+        elif len(data) > 2 and data[0] == 0x78 and (data[0] << 8 | data[1]) % 31 == 0:
+            d = zlib.decompressobj()
+            out = d.decompress(data, bound)
+            return out
+        else:
+            return None
+        with reader:
+            return reader.read(bound)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, ValueError):
+        return None
 
 
 def _zip_programs(data: bytes, limits: Limits, offset: int, depth: int) -> list[PickleAnalysis]:

@@ -188,6 +188,17 @@ DENY_MODULES: dict[str, str] = {
     "joblib.parallel": "runs functions in worker processes",
     "keras.src.saving": _NESTED,
     "IPython": _CODE,
+    "doctest": _CODE + " (doctest runs the examples it is given)",
+    "compileall": _CODE + " (compiles and writes files)",
+    "py_compile": _CODE + " (compiles and writes files)",
+    "antigravity": "opens a web browser",
+    "_osx_support": _SHELL,
+    "_aix_support": _SHELL,
+    "numpy.ctypeslib": _NATIVE,
+    "torch.distributed": _NET + " (torch.distributed.rpc runs functions on remote workers)",
+    "torch._inductor": _CODE + " (generates and compiles code)",
+    "torch.utils.collect_env": _SHELL,
+    "torch.utils.data.datapipes": _FILES,
     "builtins.__loader__": _IMPORT,
 }
 
@@ -262,6 +273,18 @@ DENY_EXACT: dict[str, str] = {
     "linecache.getlines": _FILES,
     "linecache.updatecache": _FILES,
     "platform.popen": _SHELL,
+    "platform._syscmd_file": _SHELL,
+    "platform._syscmd_ver": _SHELL,
+    "uuid._popen": _SHELL,
+    "uuid._get_command_stdout": _SHELL,
+    "torch.compile": _CODE,
+    "numpy.lib.format.open_memmap": _FILES,
+    "numpy.genfromtxt": _FILES,
+    "numpy.fromregex": _FILES,
+    "numpy.savez": _FILES,
+    "numpy.savez_compressed": _FILES,
+    "numpy.lib.npyio.NpzFile": _NESTED,
+    "numpy.lib._npyio_impl.NpzFile": _NESTED,
     "platform.architecture": _SHELL,
     "asyncio.create_subprocess_exec": _SHELL,
     "asyncio.create_subprocess_shell": _SHELL,
@@ -295,7 +318,6 @@ DENY_EXACT: dict[str, str] = {
     "torch.ops.load_library": _NATIVE,
     "torch._ops.load_library": _NATIVE,
     "torch.classes.load_library": _NATIVE,
-    "torch.utils.data.datapipes.utils.decoder.basichandlers": _NESTED,
     "joblib.load": _NESTED,
     "joblib.numpy_pickle.load": _NESTED,
     "joblib.dump": _FILES,
@@ -521,14 +543,9 @@ _ALLOW_EXACT.update(
 # Pure numerical functions that estimators keep as parameters (SelectKBest(score_func=f_classif),
 # SimpleImputer/FunctionTransformer with NumPy functions). Calling them computes numbers, nothing else.
 _NUMERIC = "a pure numerical function (kept as an estimator parameter)"
-for _n in (
-    "mean median sum std var max min amax amin nanmean nanmedian nansum nanstd nanmax nanmin percentile "
-    "quantile log log1p log2 log10 exp expm1 sqrt cbrt abs absolute square sign clip round floor ceil tanh "
-    "sinh cosh sin cos tan arctan arcsin arccos arcsinh power add subtract multiply divide true_divide "
-    "maximum minimum isnan isfinite argmax argmin asarray array zeros ones reciprocal negative float_power "
-    "exp2 logaddexp sort cumsum cumprod prod average ptp"
-).split():
-    _ALLOW_EXACT[f"numpy.{_n}"] = _NUMERIC
+for _n in ["mean", "median", "sum", "std", "var", "max", "min", "amax", "amin", "nanmean", "nanmedian", "nansum", "nanstd", "nanmax", "nanmin", "percentile", "quantile", "log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "cbrt", "abs", "absolute", "square", "sign", "clip", "round", "floor", "ceil", "tanh", "sinh", "cosh", "sin", "cos", "tan", "arctan", "arcsin", "arccos", "arcsinh", "power", "add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "isnan", "isfinite", "argmax", "argmin", "asarray", "array", "zeros", "ones", "reciprocal", "negative", "float_power", "exp2", "logaddexp", "sort", "cumsum", "cumprod", "prod", "average", "ptp"]:
+    for _m in ("numpy", "numpy._core._multiarray_umath", "numpy._core.umath", "numpy._core.fromnumeric"):
+        _ALLOW_EXACT[f"{_m}.{_n}"] = _NUMERIC
 for _n in (
     "sklearn.feature_selection._univariate_selection.f_classif",
     "sklearn.feature_selection._univariate_selection.f_regression",
@@ -667,11 +684,28 @@ def classify(target: str, *, strict: bool = False) -> Classification:
     return Classification(Verdict.UNKNOWN, "not on the allowlist of what model files legitimately call")
 
 
+# Dunder attributes that walk from any object to the interpreter's internals (function globals, class
+# hierarchies, code objects): ``torch._utils._rebuild_tensor_v2.__globals__`` reached through a dotted
+# protocol-4 qualname is a sandbox escape whatever it starts with.
+_INTROSPECTION = frozenset(
+    {
+        "__globals__", "__builtins__", "__dict__", "__class__", "__base__", "__bases__", "__mro__",
+        "__subclasses__", "__code__", "__closure__", "__func__", "__self__", "__getattribute__", "__getattr__",
+        "__setattr__", "__delattr__", "__import__", "__loader__", "__spec__", "__reduce__", "__reduce_ex__",
+        "__defaults__", "__kwdefaults__", "__wrapped__", "__get__", "__init_subclass__",
+        "__subclasshook__", "__objclass__", "__self_class__",
+    }
+)
+
+
 def _deny(parts: list[str]) -> str | None:
     name = ".".join(parts)
     reason = DENY_EXACT.get(name)
     if reason is not None:
         return reason
+    for part in parts[1:]:
+        if part in _INTROSPECTION:
+            return f"reaches interpreter internals through {part} (escapes any allowlist)"
     if parts[0] == "pathlib" and parts[-1] in _PATHLIB_IO:
         return _FILES
     for i in range(len(parts), 0, -1):

@@ -148,7 +148,7 @@ def _location(file: str, location: str, offset: int | None, cwd: str) -> dict[st
     result: dict[str, Any] = {"physicalLocation": physical}
     logical = []
     if member:
-        logical.append({"name": member.rsplit("!", 1)[-1], "fullyQualifiedName": file, "kind": "member"})
+        logical.append({"name": member.rsplit("!", 1)[-1], "fullyQualifiedName": file})
     if location:
         logical.append({"name": location, "fullyQualifiedName": f"{file}::{location}", "kind": "element"})
     if logical:

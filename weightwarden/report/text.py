@@ -54,13 +54,15 @@ def render(
         table.add_column("rule", no_wrap=True, width=13)
         table.add_column("location", ratio=2, overflow="fold")
         table.add_column("finding", ratio=5, overflow="fold")
+        explained: set[str] = set()  # the fix is shown once per rule and file, not on every row
         for finding in sorted(items, key=lambda f: -f.severity.rank):
             table.add_row(
                 Text(finding.severity.value, style=STYLE[finding.severity]),
                 finding.rule_id,
                 finding.location or "-",
-                _detail(finding, Text),
+                _detail(finding, Text, with_fix=finding.rule_id not in explained),
             )
+            explained.add(finding.rule_id)
         console.print(table)
         console.print()
     if report.errors:
@@ -76,12 +78,12 @@ def render(
     return buffer.getvalue()
 
 
-def _detail(finding: Finding, text_cls: type) -> object:
+def _detail(finding: Finding, text_cls: type, *, with_fix: bool = True) -> object:
     text = text_cls(finding.message)
     if finding.evidence:
         text.append("\nevidence: ", style="dim")
         text.append(finding.evidence)
-    if finding.remediation:
+    if finding.remediation and with_fix:
         text.append("\nfix: ", style="dim")
         text.append(finding.remediation, style="italic")
     return text

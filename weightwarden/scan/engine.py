@@ -19,10 +19,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
@@ -68,14 +70,20 @@ def scan_paths(
     report = ScanReport(targets=targets, strict=strict)
     jobs: list[tuple[DiscoveredFile, str]] = []
     for target in targets:
-        artifact = Artifact(root=target)
+        # A link named on the command line is what the user asked for: scan what it points to, under the
+        # name given. Links found *inside* a folder are never followed (discover reports them).
+        root = os.path.realpath(target) if os.path.islink(target) else target
+        artifact = Artifact(root=root)
         found = discover(artifact, limits)
         prefix = _display_prefix(target)
         for path, reason in artifact.errors:
             report.errors.append(ScanError(_join(prefix, path, target), reason))
         for anomaly in artifact.anomalies:
             report.findings.append(anomaly_finding(anomaly, _join(prefix, anomaly.location, target)))
-        jobs.extend((item, _join(prefix, item.display, target)) for item in found)
+        if root != target and os.path.isfile(root):
+            jobs.extend((item, target.replace(os.sep, "/")) for item in found)
+        else:
+            jobs.extend((item, _join(prefix, item.display, target)) for item in found)
 
     results = _run(jobs, strict, workers, limits, progress)
     formats: Counter[str] = Counter()
@@ -127,7 +135,11 @@ def _run(
     if _use_pool(jobs, workers):
         try:
             _run_pool(jobs, strict, workers, limits, progress, results)
-        except Exception:  # noqa: BLE001 - no pool here (sandbox, /dev/shm, broken worker): go on in-process
+        except BrokenProcessPool:
+            # A worker died (a native reader crashed on hostile input): retry the unfinished files one per
+            # process, so the culprit is named as an error and the others are still scanned.
+            _isolate(jobs, strict, limits, results)
+        except Exception:  # noqa: BLE001, S110 - no pool here (sandbox, no /dev/shm): scan in-process below
             pass
     done = sum(r is not None for r in results)
     for index, (found, file) in enumerate(jobs):
@@ -150,15 +162,34 @@ def _run_pool(
     count = min(workers or os.cpu_count() or 1, len(jobs))
     # Largest files first so one big checkpoint does not end up alone at the tail of the run.
     order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0].path))
-    with ProcessPoolExecutor(max_workers=count) as pool:
+    with ProcessPoolExecutor(max_workers=count, initializer=_worker_init) as pool:
         futures = {pool.submit(scan_file, jobs[i][0], jobs[i][1], strict, limits): i for i in order}
-        done = 0
-        for future in as_completed(futures):
+        for done, future in enumerate(as_completed(futures), start=1):
             index = futures[future]
             results[index] = future.result()
-            done += 1
             if progress:
                 progress(done, len(jobs), jobs[index][1])
+
+
+def _isolate(
+    jobs: list[tuple[DiscoveredFile, str]], strict: bool, limits: Limits, results: list[FileResult | None]
+) -> None:
+    for index, (found, file) in enumerate(jobs):
+        if results[index] is not None:
+            continue
+        try:
+            with ProcessPoolExecutor(max_workers=1, initializer=_worker_init) as pool:
+                results[index] = pool.submit(scan_file, found, file, strict, limits).result()
+        except BrokenProcessPool:
+            reason = "the scanning process died while reading this file (crash in a native reader); not scanned"
+            results[index] = FileResult(errors=[ScanError(file, reason)])
+        except Exception:  # noqa: BLE001 - left to the in-process pass
+            return
+
+
+def _worker_init() -> None:
+    # Ctrl-C is handled by the parent; workers must not print KeyboardInterrupt tracebacks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _use_pool(jobs: list[tuple[DiscoveredFile, str]], workers: int | None) -> bool:
@@ -183,7 +214,7 @@ def _size(path: str) -> int:
 def _display_prefix(target: str) -> str:
     """What to put before a display path so findings name files the way the user gave them."""
     norm = target.replace(os.sep, "/")
-    if os.path.isdir(target) and not os.path.islink(target):
+    if os.path.isdir(target):
         return norm.rstrip("/") or "/"
     return posixpath.dirname(norm)
 

@@ -31,8 +31,12 @@ class Field:
         self.value = value
 
 
-def iter_stream_fields(f: BinaryIO, start: int, end: int, max_fields: int) -> Iterator[Field]:
-    """Fields of the message occupying ``[start, end)`` of ``f``; raises WireError on bad wire data."""
+def iter_stream_fields(f: BinaryIO, start: int, end: int, max_fields: int, clip: bool = False) -> Iterator[Field]:
+    """Fields of the message occupying ``[start, end)`` of ``f``; raises WireError on bad wire data.
+
+    With ``clip``, a length-delimited field that runs past ``end`` (a truncated file) is still yielded, cut at
+    ``end``, and the WireError comes on the next step: callers can report what the readable part holds.
+    """
     pos = start
     count = 0
     while pos < end:
@@ -62,7 +66,10 @@ def iter_stream_fields(f: BinaryIO, start: int, end: int, max_fields: int) -> It
         elif wire == LEN:
             length, used2 = protowire.read_varint(head, used)
             if pos + used2 + length > end:
-                raise WireError(f"field {number} at offset {pos} runs past the end of its message ({length} bytes)")
+                problem = f"field {number} at offset {pos} runs past the end of its message ({length} bytes)"
+                if clip and pos + used2 < end:
+                    yield Field(number, wire, pos + used2, end - pos - used2, None)
+                raise WireError(problem)
             yield Field(number, wire, pos + used2, length, None)
             pos += used2 + length
         else:

@@ -134,8 +134,11 @@ class _TrailingData(Exception):
 
 
 def _file_chunks(fileobj: BinaryIO) -> Iterator[bytes]:
+    # read1 returns what one step of decompression produced, so the bytes before a truncation or a corrupt
+    # block are still handed over (read(n) would discard them when it raises).
+    read = getattr(fileobj, "read1", fileobj.read)
     while True:
-        data = fileobj.read(CHUNK)
+        data = read(CHUNK)
         if not data:
             return
         yield data

@@ -200,11 +200,15 @@ class _Reader:
             raise _Stop("gguf.nesting_too_deep", f"arrays nested more than {MAX_NESTING} deep in {where}")
         itype = self.cur.unpack("I", f"array type of {where}")
         n = self.count(f"array length of {where}")
-        # Every item takes at least one byte: a length past the remaining header is a lie, caught before
-        # any work proportional to it.
-        left = self.cur.limit - self.cur.offset
-        if n > left:
-            self.cur.need(n, f"array {where} ({n} items)")
+        # Every item takes at least its minimal encoded size: a length that cannot fit in the remaining
+        # header is a lie, caught before any work proportional to it.
+        length_size = 4 if self.version == 1 else 8
+        if itype in SCALARS:
+            min_item = struct.calcsize(SCALARS[itype][1])
+        else:
+            min_item = length_size if itype == STRING else 4 + length_size
+        if n * min_item > self.cur.limit - self.cur.offset:
+            self.cur.need(n * min_item, f"array {where} ({n} items)")
         if itype in SCALARS:
             code = SCALARS[itype][1]
             size = struct.calcsize(code)

@@ -1,6 +1,10 @@
 """Reader for HDF5 files: Keras 2 / tf.keras ``.h5`` models and weights, and plain HDF5.
 
-Opened with ``h5py``, which parses the HDF5 structure and runs nothing. For a Keras file the root
+Opened with ``h5py``, which parses the HDF5 structure and runs nothing. Because libhdf5 is C code that can
+loop or crash on hostile files, the file is read in a separate, long-lived worker process (``python -I``)
+with a per-file time limit (``WEIGHTWARDEN_H5_TIMEOUT``, default 60 s) and an address-space limit; the
+worker sends its findings back as JSON (never pickle). A hang or crash becomes this file's error (and the
+worker is restarted), not the scanner's. For a Keras file the root
 attribute ``model_config`` (JSON) is handed to :func:`keras_config.analyze_config` — Lambda layers, function
 references and custom objects become ``KERAS_LAYER`` code objects — and so is ``training_config`` (losses,
 metrics and optimizers can name functions). Datasets become :class:`TensorInfo` records (path, dtype,
@@ -21,49 +25,265 @@ Anomaly codes:
     keras.h5_userblock: a non-empty user block precedes the HDF5 data (polyglot file).
     keras.h5_corrupt: a group or dataset header that h5py cannot read (the entry's error names it).
     limits.too_many_objects: more HDF5 objects than max_archive_members; the rest were not listed.
+    limits.parse_timeout: the HDF5 worker did not finish in time (the entry's error says so).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 import warnings
 from collections import deque
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.model import Anomaly, FileEntry, Format, TensorInfo
+from weightwarden.artifact.limits import GiB, Limits
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.readers.keras_config import analyze_config, parse_json_bounded
-from weightwarden.artifact.source import Source, window_source
+from weightwarden.artifact.source import Source, copy_bounded, window_source
 
 KERAS_ROOT_ATTRS = ("model_config", "keras_version", "layer_names", "training_config")
 METADATA_ATTRS = ("keras_version", "backend")
+# libhdf5 parses the file in C and can loop or crash on hostile input; the worker process is bounded by these.
+try:
+    WORKER_TIMEOUT_S = max(1, int(os.environ.get("WEIGHTWARDEN_H5_TIMEOUT", "60")))
+except ValueError:
+    WORKER_TIMEOUT_S = 60
+WORKER_MEMORY_BYTES = 4 * GiB
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    """Read an HDF5 file (see the module docstring). Raises only for files h5py cannot open."""
-    import h5py  # imported here: scanning a folder without HDF5 files never loads h5py
-
+    """Read an HDF5 file (see the module docstring) through an isolated worker process."""
     entry = FileEntry(source.display, Format.HDF5, source.size)
-    handle: Any = source.fs_path if source.fs_path else source.open()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                f = h5py.File(handle, "r", locking=False)
-            except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
-                entry.error = f"not a readable HDF5 file: {_describe(exc)}"
-                return entry
-            with f:
-                _read_open_file(f, source, ctx, entry)
-    finally:
-        if not isinstance(handle, str):
-            with contextlib.suppress(Exception):
-                handle.close()
+    if source.fs_path:
+        result = _run_worker(source.fs_path, source.display, ctx.limits, entry)
+    else:
+        # An archive member: h5py needs a file, so the (already bounded) member is spooled to a temporary one.
+        with tempfile.NamedTemporaryFile(prefix="ww-h5-", suffix=".h5") as tmp, source.open() as stream:
+            copy_bounded(stream, tmp, ctx.limits.max_member_bytes)
+            tmp.flush()
+            result = _run_worker(tmp.name, source.display, ctx.limits, entry)
+    if result is not None:
+        _apply_result(result, entry)
+        if int(result.get("userblock_size") or 0) > 0:
+            _userblock(int(result["userblock_size"]), source, ctx, entry)
     return entry
 
 
-def _read_open_file(f: Any, source: Source, ctx: ReadContext, entry: FileEntry) -> None:
-    limits = ctx.limits
+def _run_worker(path: str, display: str, limits: Limits, entry: FileEntry) -> dict[str, Any] | None:
+    """Run :func:`read_in_process` in the worker process with a time and memory ceiling; JSON comes back."""
+    request = {"path": path, "display": display, "max_text": limits.max_text_bytes,
+               "max_objects": limits.max_archive_members}
+    with _WORKER_LOCK:
+        try:
+            result = _WORKER.request(request, WORKER_TIMEOUT_S)
+        except TimeoutError:
+            entry.error = f"HDF5 parsing did not finish within {WORKER_TIMEOUT_S} s (hostile or corrupt structure)"
+            entry.anomalies.append(Anomaly("limits.parse_timeout", display, entry.error))
+            return None
+        except _WorkerDied as exc:
+            entry.error = f"the HDF5 library failed on this file ({exc})"
+            entry.anomalies.append(Anomaly("keras.h5_corrupt", display, entry.error))
+            return None
+    return result if isinstance(result, dict) else None
+
+
+class _WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    """A long-lived child process that reads HDF5 files, one JSON line per request and per answer.
+
+    Starting Python and importing h5py costs ~0.3 s, so one worker serves every HDF5 file of a scan. On a
+    timeout or crash it is killed and the next request starts a fresh one.
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.serial = 0
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        code = (
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "from weightwarden.artifact.readers.keras_h5 import _worker_loop; _worker_loop()"
+        )
+        return subprocess.Popen(
+            [sys.executable, "-I", "-c", code, package_root],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        )
+
+    def request(self, request: dict[str, Any], timeout: float) -> Any:
+        if os.name != "posix":
+            return self._one_shot(request, timeout)
+        self.serial += 1
+        request = dict(request, id=self.serial)
+        try:
+            answer = self._exchange(request, timeout)
+        except BaseException:
+            # Interrupted (timeout, signal, Ctrl-C): the worker may still be busy with this request, so its
+            # next answer would be stale. Never reuse it.
+            self.kill()
+            raise
+        if not isinstance(answer, dict) or answer.pop("id", None) != self.serial:
+            self.kill()
+            raise _WorkerDied("worker answered out of turn")
+        return answer
+
+    def _exchange(self, request: dict[str, Any], timeout: float) -> Any:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        proc = self.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(request).encode() + b"\n")
+            proc.stdin.flush()
+        except OSError as exc:
+            self.kill()
+            raise _WorkerDied(f"worker unavailable: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        fd = proc.stdout.fileno()
+        chunks: list[bytes] = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise TimeoutError
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                code = proc.wait()
+                self.proc = None
+                raise _WorkerDied(f"signal {-code}" if code < 0 else f"exit status {code}")
+            chunks.append(chunk)
+            if chunk.endswith(b"\n"):
+                break
+        try:
+            return json.loads(b"".join(chunks))
+        except ValueError as exc:
+            self.kill()
+            raise _WorkerDied(f"unreadable worker output: {exc}") from exc
+
+    def _one_shot(self, request: dict[str, Any], timeout: float) -> Any:
+        proc = self._start()
+        try:
+            out, _ = proc.communicate(json.dumps(request).encode() + b"\n", timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise TimeoutError from None
+        if proc.returncode not in (0, None) and not out:
+            raise _WorkerDied(f"exit status {proc.returncode}")
+        try:
+            answer = json.loads(out.splitlines()[0])
+            answer.pop("id", None)
+            return answer
+        except (ValueError, IndexError, AttributeError) as exc:
+            raise _WorkerDied(f"unreadable worker output: {exc}") from exc
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(Exception):
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+            self.proc = None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(Exception):
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()  # the worker exits on end of input
+                self.proc.wait(timeout=5)
+            self.kill()
+
+
+_WORKER = _Worker()
+_WORKER_LOCK = threading.Lock()
+atexit.register(_WORKER.close)
+
+
+def _worker_loop() -> None:
+    """Entry point of the worker process: one JSON request per line in, one JSON answer per line out."""
+    with contextlib.suppress(Exception):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for line in sys.stdin.buffer:
+        req: dict[str, Any] = {}
+        try:
+            req = json.loads(line)
+            limits = Limits(max_text_bytes=int(req["max_text"]), max_archive_members=int(req["max_objects"]))
+            result = read_in_process(str(req["path"]), str(req["display"]), limits)
+        except MemoryError:
+            result = {"error": "ran out of memory reading this HDF5 file", "format": Format.HDF5.value}
+        except Exception as exc:  # noqa: BLE001 - the answer names the failure
+            result = {"error": f"cannot read HDF5 file: {_describe(exc)}", "format": Format.HDF5.value}
+        with contextlib.suppress(Exception):
+            result["id"] = req["id"]
+        sys.stdout.write(json.dumps(result, default=str) + "\n")
+        sys.stdout.flush()
+
+
+def read_in_process(path: str, display: str, limits: Limits) -> dict[str, Any]:
+    """Read an HDF5 file with h5py in this process; returns the entry's fields as JSON-safe data.
+
+    Only the worker calls this: libhdf5 can loop or crash on hostile files, so it never runs in the scanner.
+    """
+    import h5py  # imported here: scanning a folder without HDF5 files never loads h5py
+
+    entry = FileEntry(display, Format.HDF5, 0)
+    userblock = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            f = h5py.File(path, "r", locking=False)
+        except Exception as exc:  # noqa: BLE001 - any failure to open is a per-file error
+            entry.error = f"not a readable HDF5 file: {_describe(exc)}"
+        else:
+            with f:
+                with contextlib.suppress(Exception):
+                    userblock = int(f.userblock_size)
+                try:
+                    _read_open_file(f, limits, entry)
+                except Exception as exc:  # noqa: BLE001 - keep what was read, name the failure
+                    entry.error = entry.error or f"corrupt HDF5 structure: {_describe(exc)}"
+    return {
+        "format": entry.format.value,
+        "metadata": entry.metadata,
+        "tensors": [[t.name, t.dtype, list(t.shape), t.start, t.end] for t in entry.tensors],
+        "code": [{"kind": c.kind.value, "location": c.location, "text": c.text, "details": c.details}
+                 for c in entry.code],
+        "anomalies": [[a.code, a.location, a.message, a.evidence] for a in entry.anomalies],
+        "error": entry.error,
+        "userblock_size": userblock,
+    }
+
+
+def _apply_result(result: dict[str, Any], entry: FileEntry) -> None:
+    entry.format = Format(result.get("format", Format.HDF5.value))
+    entry.metadata.update(result.get("metadata") or {})
+    for name, dtype, shape, start, end in result.get("tensors") or []:
+        entry.tensors.append(TensorInfo(name, dtype, tuple(shape), start, end))
+    for c in result.get("code") or []:
+        entry.code.append(CodeObject(CodeKind(c["kind"]), c["location"], text=c.get("text"), details=c["details"]))
+    for code, location, message, evidence in result.get("anomalies") or []:
+        entry.anomalies.append(Anomaly(code, location, message, evidence))
+    entry.error = entry.error or result.get("error")
+
+
+def _read_open_file(f: Any, limits: Limits, entry: FileEntry) -> None:
     root_attrs = _attr_names(f)
     if any(a in root_attrs for a in KERAS_ROOT_ATTRS):
         entry.format = Format.KERAS_H5
@@ -80,7 +300,6 @@ def _read_open_file(f: Any, source: Source, ctx: ReadContext, entry: FileEntry) 
     for attr in ("model_config", "training_config"):
         if attr in root_attrs:
             _analyze_attr(f, attr, entry, limits.max_text_bytes)
-    _userblock(f, source, ctx, entry)
     _walk(f, entry, limits.max_archive_members)
 
 
@@ -195,12 +414,7 @@ def _dataset(d: Any, path: str, entry: FileEntry) -> None:
     entry.tensors.append(TensorInfo(path, dtype_name, shape, start, end))
 
 
-def _userblock(f: Any, source: Source, ctx: ReadContext, entry: FileEntry) -> None:
-    size = 0
-    with contextlib.suppress(Exception):
-        size = int(f.userblock_size)
-    if size <= 0:
-        return
+def _userblock(size: int, source: Source, ctx: ReadContext, entry: FileEntry) -> None:
     with source.open() as stream:
         head = stream.read(min(size, 4096))
     if not head.strip(b"\x00"):

@@ -16,6 +16,9 @@ Anomaly codes:
     pickle.trailing_data: bytes after the last pickle program that are not a pickle program.
     pickle.multiple_programs: more than one pickle program in a file that is not a legacy torch checkpoint.
     pickle.nested: a program hands a literal payload to a pickle loader (pickle.loads ...); it was walked too.
+    joblib.pickle_differential: read with plain pickle.load (not joblib.load), the "array data" joblib skips
+        runs further opcodes that import or call something; that reading is added as an extra PICKLE code
+        object (location "stream 0 @0 as read by pickle.load").
 """
 
 from __future__ import annotations
@@ -24,9 +27,24 @@ from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.source import Source
 
+# Classes only joblib writes: the array wrappers of current joblib and of joblib < 0.10 (whose arrays live in
+# side files next to the pickle).
+JOBLIB_CLASSES = frozenset(
+    {
+        "joblib.numpy_pickle.NumpyArrayWrapper",
+        "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper",
+        "joblib.numpy_pickle_compat.NDArrayWrapper",
+        "joblib.numpy_pickle_compat.ZNDArrayWrapper",
+        "joblib.numpy_pickle.NDArrayWrapper",
+        "joblib.numpy_pickle.ZNDArrayWrapper",
+        "sklearn.externals.joblib.numpy_pickle.NDArrayWrapper",
+        "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper",
+    }
+)
+
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    from weightwarden.picklevm.machine import JOBLIB_WRAPPERS, analyze_streams
+    from weightwarden.picklevm.machine import analyze_streams
 
     entry = FileEntry(source.display, Format.PICKLE, source.size)
     with source.open() as f:
@@ -36,9 +54,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         location = f"stream {i} @{analysis.start}"
         entry.code.append(CodeObject(CodeKind.PICKLE, location, analysis=analysis))
         record_program_anomalies(entry, analysis, f"{source.display}:{location}")
-        joblib = joblib or any(site.target in JOBLIB_WRAPPERS for site in analysis.globals)
+        joblib = joblib or any(site.target in JOBLIB_CLASSES for site in analysis.globals)
     if joblib:
         entry.format = Format.JOBLIB
+        _joblib_differential(source, ctx, entry, result.programs)
     if len(result.programs) > 1:
         entry.anomalies.append(
             Anomaly(
@@ -98,3 +117,40 @@ def record_program_anomalies(entry: FileEntry, analysis, location: str) -> None:
                 )
             )
         record_program_anomalies(entry, inner, location + "!nested")
+
+
+def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, programs) -> None:  # type: ignore[no-untyped-def]
+    """Walk the first program again the way plain ``pickle.load`` reads it (array bytes as opcodes).
+
+    joblib.load skips the raw array data after each NumpyArrayWrapper; pickle.load does not. A file built to
+    be read both ways can hide calls in that "array data". Benign files simply fail to parse there, which is
+    not reported; only imports or calls the joblib reading did not see are.
+    """
+    import dataclasses
+
+    from weightwarden.picklevm.machine import analyze
+
+    first = programs[0]
+    if not any(note.startswith("joblib array data") for note in first.notes):
+        return
+    with source.open() as f:
+        plain = analyze(f, limits=ctx.limits, joblib_arrays=False)
+    seen = {(s.target, s.kind, s.offset) for s in first.all_sites()}
+    extra = [s for s in plain.all_sites() if (s.target, s.kind, s.offset) not in seen]
+    if not extra:
+        return
+    shown = dataclasses.replace(
+        plain,
+        error=None,  # the plain reading of benign array bytes is expected to break; only its calls matter
+        notes=(f"read as plain pickle.load would: {plain.error or 'completed'}", *plain.notes),
+    )
+    location = "stream 0 @0 as read by pickle.load"
+    entry.code.append(CodeObject(CodeKind.PICKLE, location, analysis=shown))
+    entry.anomalies.append(
+        Anomaly(
+            "joblib.pickle_differential",
+            f"{source.display}:{location}",
+            "read with pickle.load instead of joblib.load, the skipped array data runs further opcodes",
+            ", ".join(sorted({s.target for s in extra}))[:200],
+        )
+    )

@@ -20,7 +20,9 @@ TF release adding fields. Field numbers, from the TF ``.proto`` files:
   user_object (SavedUserObject: 1 identifier, 2 version, 3 metadata — the Keras layer JSON of TF <= 2.4).
 
 Code objects: one ``TF_OP`` per graph (``meta_graph[i]/graph``) and per library function
-(``meta_graph[i]/function:<name>``), ``details = {"ops": {op: count}}``, ``text`` = the sorted op names.
+(``meta_graph[i]/function:<name>``), ``details = {"ops": {op: count}}``, ``text`` = the sorted op names;
+nodes whose op is a library function's name are calls of that function and are listed under
+``details["function_calls"]`` instead.
 Keras layer metadata (``keras_metadata.pb`` next to a SavedModel on disk, or SavedUserObject metadata) goes
 through :func:`keras_config.analyze_config`, so Lambda layers and module references show up as
 ``KERAS_LAYER`` code objects (deduplicated: every layer appears both alone and inside its model).
@@ -69,6 +71,8 @@ class _State:
         self.nodes = 0
         self.truncated = False
         self.keras_seen: set[tuple[Any, ...]] = set()
+        self.pending: list[tuple[str, Counter[str]]] = []  # op counts of the meta graph being read
+        self.function_names: set[str] = set()
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
@@ -78,7 +82,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     meta_graphs = 0
     try:
         with source.open() as f:
-            for field in iter_stream_fields(f, 0, source.size, MAX_FIELDS):
+            for field in iter_stream_fields(f, 0, source.size, MAX_FIELDS, clip=True):
                 if field.number == 1 and field.wire == VARINT:
                     entry.metadata["saved_model_schema_version"] = field.value
                 elif field.number == 2 and field.wire == LEN:
@@ -86,6 +90,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
                     meta_graphs += 1
     except WireError as exc:
         entry.error = f"malformed SavedModel protobuf: {exc}"
+    _flush(state)  # ops read before a parse error are still reported
     entry.metadata["meta_graphs"] = meta_graphs
     if state.truncated:
         entry.anomalies.append(
@@ -102,7 +107,7 @@ def _meta_graph(f: BinaryIO, mg: Field, index: int, state: _State) -> None:
     end = mg.offset + mg.length
     info: dict[str, Any] = {}
     signatures: list[str] = []
-    for field in iter_stream_fields(f, mg.offset, end, MAX_FIELDS):
+    for field in iter_stream_fields(f, mg.offset, end, MAX_FIELDS, clip=True):
         if field.wire != LEN:
             continue
         if field.number == 1 and field.length <= INLINE_BYTES * 16:
@@ -117,6 +122,7 @@ def _meta_graph(f: BinaryIO, mg: Field, index: int, state: _State) -> None:
             _asset(f, field, prefix, state)
         elif field.number == 7:
             _object_graph(f, field, prefix, state)
+    _flush(state)
     if signatures:
         info["signatures"] = signatures
     state.entry.metadata.setdefault("meta_graph_info", []).append(info)
@@ -143,20 +149,22 @@ def _meta_info(data: bytes) -> dict[str, Any]:
 
 def _graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None:
     ops: Counter[str] = Counter()
-    for field in iter_stream_fields(f, graph.offset, graph.offset + graph.length, MAX_FIELDS):
-        if field.wire != LEN:
-            continue
-        if field.number == 1:
-            if not _count_node(f, field, ops, state):
-                break
-        elif field.number == 2:
-            _library(f, field, prefix, state)
-    _emit(state, f"{prefix}/graph", ops)
+    try:
+        for field in iter_stream_fields(f, graph.offset, graph.offset + graph.length, MAX_FIELDS, clip=True):
+            if field.wire != LEN:
+                continue
+            if field.number == 1:
+                if not _count_node(f, field, ops, state):
+                    break
+            elif field.number == 2:
+                _library(f, field, prefix, state)
+    finally:
+        _emit(state, f"{prefix}/graph", ops)
 
 
 def _library(f: BinaryIO, lib: Field, prefix: str, state: _State) -> None:
     functions = 0
-    for field in iter_stream_fields(f, lib.offset, lib.offset + lib.length, MAX_FIELDS):
+    for field in iter_stream_fields(f, lib.offset, lib.offset + lib.length, MAX_FIELDS, clip=True):
         if field.number != 1 or field.wire != LEN:
             continue
         functions += 1
@@ -165,14 +173,18 @@ def _library(f: BinaryIO, lib: Field, prefix: str, state: _State) -> None:
             return
         name = ""
         ops: Counter[str] = Counter()
-        for sub in iter_stream_fields(f, field.offset, field.offset + field.length, MAX_FIELDS):
-            if sub.wire != LEN:
-                continue
-            if sub.number == 1 and sub.length <= INLINE_BYTES:
-                name = _opdef_name(read_field(f, sub))
-            elif sub.number == 3 and not _count_node(f, sub, ops, state):
-                break
-        _emit(state, f"{prefix}/function:{name or '<unnamed>'}", ops)
+        try:
+            for sub in iter_stream_fields(f, field.offset, field.offset + field.length, MAX_FIELDS, clip=True):
+                if sub.wire != LEN:
+                    continue
+                if sub.number == 1 and sub.length <= INLINE_BYTES:
+                    name = _opdef_name(read_field(f, sub))
+                elif sub.number == 3 and not _count_node(f, sub, ops, state):
+                    break
+        finally:
+            if name:
+                state.function_names.add(name)
+            _emit(state, f"{prefix}/function:{name or '<unnamed>'}", ops)
 
 
 def _count_node(f: BinaryIO, node: Field, ops: Counter[str], state: _State) -> bool:
@@ -204,12 +216,28 @@ def _opdef_name(data: bytes) -> str:
 
 
 def _emit(state: _State, location: str, ops: Counter[str]) -> None:
-    if not ops:
-        return
-    text = ", ".join(sorted(ops))
-    if len(text) > MAX_TEXT_OPS:
-        text = text[: MAX_TEXT_OPS - 3] + "..."
-    state.entry.code.append(CodeObject(CodeKind.TF_OP, location, text=text, details={"ops": dict(sorted(ops.items()))}))
+    if ops:
+        state.pending.append((location, ops))
+
+
+def _flush(state: _State) -> None:
+    """Turn the meta graph's op counts into code objects once all its function names are known.
+
+    A node whose op is the name of a library function calls that function (its body is reported on its
+    own), so it is listed under ``function_calls``, not as an op.
+    """
+    for location, ops in state.pending:
+        calls = {op: n for op, n in ops.items() if op in state.function_names}
+        plain = {op: n for op, n in sorted(ops.items()) if op not in calls}
+        text = ", ".join(plain)
+        if len(text) > MAX_TEXT_OPS:
+            text = text[: MAX_TEXT_OPS - 3] + "..."
+        details: dict[str, Any] = {"ops": plain}
+        if calls:
+            details["function_calls"] = dict(sorted(calls.items()))
+        state.entry.code.append(CodeObject(CodeKind.TF_OP, location, text=text, details=details))
+    state.pending = []
+    state.function_names = set()
 
 
 def _map_key(f: BinaryIO, entry_field: Field) -> str | None:

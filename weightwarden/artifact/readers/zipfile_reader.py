@@ -11,7 +11,8 @@ Classification, by members:
 
 - PyTorch zip: ``<prefix>/data.pkl`` (plus ``version``, ``byteorder``, ``data/<n>`` storages). Every
   ``*.pkl`` / ``*.debug_pkl`` member is walked by the pickle machine (a PICKLE code object each); storage
-  members become TensorInfos (name = storage key, dtype and element count from the pickle's persistent ids
+  members (``data/<key>`` named by the pickles' persistent ids; a ``data/`` member no pickle names is read
+  as a file instead) become TensorInfos (name = storage key, dtype and element count from the pickle's persistent ids
   when known, else ``unknown``; byte range of the member) and are never read. TorchScript ``code/`` members are reported. Other members are read as files.
 - NumPy ``.npz``: every member is ``*.npy``; each is read by the ``.npy`` reader.
 - Keras ``.keras``: ``config.json`` with ``metadata.json`` and/or ``model.weights.h5``; the config is analysed
@@ -85,7 +86,7 @@ DECOMPRESSORS: dict[int, Callable[[], Inflate | Bunzip | ZipLzma]] = {
     zipfile.ZIP_LZMA: ZipLzma,
 }
 MAX_REPORTED = 20
-CRC_STORED_MAX = 16 * 1024 * 1024  # stored members up to this size get their CRC checked when read
+CRC_STORED_MAX = 1024 * 1024  # stored members up to this size get their CRC checked (larger: tensor bytes)
 PICKLE_SUFFIXES = (".pkl", ".debug_pkl")
 TORCH_META = ("version", ".format_version", ".storage_alignment", "byteorder", ".data/serialization_id", ".data/version")
 
@@ -202,12 +203,15 @@ def _link_target(f: BinaryIO, info: zipfile.ZipInfo) -> str:
         _sig, *_r, nlen, elen = LOCAL_HEADER.unpack(head)
         f.seek(info.header_offset + 30 + nlen + elen)
         return f.read(info.compress_size).decode("utf-8", errors="replace")
-    except (struct.error, OSError):
+    except (struct.error, OSError, ValueError):
         return ""
 
 
 def _check_local_header(source: Source, f: BinaryIO, m: Member, report: _Report) -> None:
     info, loc = m.info, f"{source.display}!{m.name}"
+    if not 0 <= info.header_offset <= source.size - 30:
+        report.add("zip.bad_local_header", loc, "the central directory points outside the file", f"offset {info.header_offset}")
+        return
     f.seek(info.header_offset)
     head = f.read(30)
     if len(head) < 30 or head[:4] != LOCAL_SIG:
@@ -434,12 +438,12 @@ def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, report: _Rep
     storages: dict[str, tuple[str, int | None]] = {}
     for m in files:
         if m.name.endswith(PICKLE_SUFFIXES):
-            _analyze_pickle(source, ctx, entry, report, m, analyze, storages if m.name == f"{lead}data.pkl" else None)
+            _analyze_pickle(source, ctx, entry, report, m, analyze, storages)
     for m in files:
         rel = m.name[len(lead) :] if m.name.startswith(lead) else None
         if m.name.endswith(PICKLE_SUFFIXES):
             continue
-        elif rel is not None and rel.startswith("data/"):
+        elif rel is not None and rel.startswith("data/") and rel[len("data/") :] in storages:
             info = m.info
             stored = m.stored and m.data_start is not None
             key = rel[len("data/") :]

@@ -27,10 +27,11 @@ _REDOWNLOAD = "Do not load or extract the file. Re-download it from the publishe
 DIFFERENTIAL = Rule(
     "WW-ARC-001",
     Severity.HIGH,
-    "Zip headers disagree (parser differential)",
+    "Archive headers disagree (parser differential)",
     "The local header and the central directory of a member disagree (name, flags, compression, sizes), a "
     "member's CRC-32 does not match its bytes, two members share a name or bytes, or another file is "
-    "prepended. Loaders and scanners then read different content: this is how scanners get bypassed.",
+    "prepended (tar and 7z: duplicate member names). Loaders and scanners then read different content: this "
+    "is how scanners get bypassed.",
     _REDOWNLOAD,
     (CWE_INTERPRETATION_CONFLICT, CWE_INTEGRITY_CHECK, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=(
@@ -57,7 +58,7 @@ MALFORMED = Rule(
     (CWE_INPUT_VALIDATION,),
     anomaly_codes=(
         "zip.bad_central_directory", "zip.out_of_bounds", "zip.corrupt_member", "tar.bad_header", "tar.truncated",
-        "7z.bad_archive",
+        "7z.bad_archive", "compressed.corrupt", "compressed.truncated",
     ),
 )
 HIDDEN_BYTES = Rule(
@@ -68,7 +69,7 @@ HIDDEN_BYTES = Rule(
     "them; they can hide a second payload (polyglot files).",
     "Re-create the archive with a standard tool; ask the publisher what the extra bytes are.",
     (CWE_INTERPRETATION_CONFLICT,),
-    anomaly_codes=("zip.gap", "zip.trailing_data", "tar.trailing_data"),
+    anomaly_codes=("zip.gap", "zip.trailing_data", "tar.trailing_data", "compressed.trailing_data"),
 )
 UNSCANNABLE = Rule(
     "WW-ARC-004",
@@ -109,7 +110,7 @@ BOMB = Rule(
     "and content past the bound was not inspected.",
     "Do not extract the archive. If it is legitimate, repackage it without extreme compression or nesting.",
     (CWE_COMPRESSION_BOMB, CWE_RESOURCE),
-    anomaly_codes=("archive.bomb", "archive.too_deep", "archive.too_many_members"),
+    anomaly_codes=("archive.bomb", "archive.too_deep", "archive.too_many_members", "compressed.bomb"),
 )
 
 RULES: tuple[Rule, ...] = (DIFFERENTIAL, MALFORMED, HIDDEN_BYTES, UNSCANNABLE, TRAVERSAL, LINK_MEMBER, BOMB)

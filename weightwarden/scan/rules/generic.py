@@ -21,7 +21,8 @@ LIMIT = Rule(
     "WW-GEN-001",
     Severity.HIGH,
     "Scan stopped at a safety limit",
-    "A file or folder exceeded a bound (file count, header or text size, object count, decompressed size). "
+    "A file or folder exceeded a bound (file count, header or text size, object count, decompressed size, "
+    "parse time). "
     "Content past the bound was not inspected; hostile files inflate structures to exhaust scanners.",
     "Inspect the file by other means, or raise the limit knowingly if the input is trusted.",
     (CWE_RESOURCE, CWE_INPUT_VALIDATION),
@@ -31,6 +32,7 @@ LIMIT = Rule(
         "limits.text_too_large",
         "limits.header_too_large",
         "limits.too_many_objects",
+        "limits.parse_timeout",
     ),
 )
 REMOTE_CODE = Rule(

@@ -113,14 +113,16 @@ def check_onnx_op(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         severity = Severity.HIGH if op_type.lower().startswith("py") else None
         yield EXTENSION_DOMAIN.finding(ctx.file, where, f"operator {op_type} of extension domain {domain}", evidence,
                                        severity=severity)
-    elif not _domain_known(domain) and (domain, op_type) not in local and domain not in {d for d, _ in local}:
+    elif code.details.get("local_function") or (domain, op_type) in local or domain in {d for d, _ in local}:
+        return  # a call to a function the model defines itself (torch dynamo exports do this)
+    elif not _domain_known(domain):
         yield UNKNOWN_DOMAIN.finding(ctx.file, where, f"operator {op_type} of unknown domain {domain!r}", evidence)
 
 
 def _local_function_domains(ctx: CheckContext) -> set[tuple[str, str]]:
     """(domain, name) of the functions the model defines itself: calls to them are not custom ops."""
     found: set[tuple[str, str]] = set()
-    functions = ctx.entry.metadata.get("functions")
+    functions = ctx.entry.metadata.get("onnx_functions", ctx.entry.metadata.get("functions"))
     if isinstance(functions, list | tuple):
         for item in functions:
             if isinstance(item, dict):

@@ -73,6 +73,7 @@ MALFORMED = Rule(
     "that parse differently might run them.",
     "Re-download the file from its source and compare hashes; do not load a pickle that cannot be parsed.",
     (CWE_DESERIALIZATION, CWE_INPUT_VALIDATION, CWE_INTERPRETATION_CONFLICT),
+    anomaly_codes=("pickle.parse_error",),
 )
 LIMIT = Rule(
     "WW-PKL-006",
@@ -82,6 +83,7 @@ LIMIT = Rule(
     "programs to exhaust scanners; whatever follows the bound was not inspected.",
     "Do not load the file. If it is a legitimate huge pickle, convert it to safetensors in a sandbox.",
     (CWE_DESERIALIZATION, CWE_RESOURCE),
+    anomaly_codes=("pickle.limit",),
 )
 TRAILING = Rule(
     "WW-PKL-007",
@@ -91,6 +93,7 @@ TRAILING = Rule(
     "can hide a second payload read by custom loading code, or mean the file is not what it claims to be.",
     "Ask the publisher why the file carries trailing data; prefer a safetensors release.",
     (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
+    anomaly_codes=("pickle.trailing_data", "torch.trailing_data"),
 )
 STRUCTURE = Rule(
     "WW-PKL-008",
@@ -100,10 +103,13 @@ STRUCTURE = Rule(
     "records, wrong magic, bad lengths). Loaders and scanners may disagree on what such a file contains.",
     "Re-download the file and compare hashes; prefer a safetensors release.",
     (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
-    anomaly_codes=("torch.missing_version",),
+    anomaly_codes=(
+        "torch.missing_version", "torch.bad_magic", "torch.missing_programs", "torch.storage_mismatch",
+        "torch.storage_out_of_bounds",
+    ),
 )
 TORCHSCRIPT = Rule(
-    "WW-PKL-010",
+    "WW-PKL-009",
     Severity.MEDIUM,
     "PyTorch checkpoint contains TorchScript code",
     "The archive ships TorchScript source (code/ records) that torch.load hands to torch.jit.load. "
@@ -113,8 +119,42 @@ TORCHSCRIPT = Rule(
     (CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
     anomaly_codes=("torch.torchscript_code",),
 )
+NESTED = Rule(
+    "WW-PKL-004",
+    Severity.HIGH,
+    "Pickle carries a nested pickle payload",
+    "A program hands a literal byte string to a pickle loader (pickle.loads, _pickle.loads, ...). The nested "
+    "program was walked too and its calls are reported with a location chain; nesting exists to hide the "
+    "real payload from scanners that do not recurse.",
+    _CONVERT + " Treat the file as malicious.",
+    (*LOAD_TIME_CODE, CWE_CODE_INJECTION),
+    anomaly_codes=("pickle.nested",),
+)
+MULTIPLE = Rule(
+    "WW-PKL-010",
+    Severity.MEDIUM,
+    "Several pickle programs in one file",
+    "The file holds more than one pickle program although its format needs only one. pickle.load reads the "
+    "first; custom loading code (or a second load call) runs the others. Every program was scanned.",
+    "Ask the publisher why the file holds several programs; prefer a safetensors release.",
+    (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
+    anomaly_codes=("pickle.multiple_programs",),
+)
+JOBLIB_DIFFERENTIAL = Rule(
+    "WW-PKL-011",
+    Severity.HIGH,
+    "Joblib file reads differently with pickle.load than with joblib.load",
+    "Read with plain pickle.load, the array data that joblib.load skips runs further opcodes that import or "
+    "call something. The file deliberately shows a benign program to one loader and a different one to the "
+    "other; the second reading is scanned as its own pickle program.",
+    _CONVERT + " Treat the file as malicious.",
+    (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT, ATLAS_SUPPLY_CHAIN),
+    anomaly_codes=("joblib.pickle_differential",),
+)
+
 RULES: tuple[Rule, ...] = (
-    DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
+    DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, NESTED, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
+    MULTIPLE, JOBLIB_DIFFERENTIAL,
 )
 
 
@@ -134,10 +174,17 @@ def _classify(target: str, strict: bool) -> tuple[str, str]:
 
 def check_pickle(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     if isinstance(code.analysis, PickleAnalysis):
-        yield from analysis_findings(code.analysis, code.location, ctx)
+        # Readers that already report parse errors / limits as anomalies get no second finding for them.
+        reported = {a.code for a in ctx.entry.anomalies}
+        yield from analysis_findings(
+            code.analysis, code.location, ctx,
+            report_error="pickle.parse_error" not in reported, report_limit="pickle.limit" not in reported,
+        )
 
 
-def analysis_findings(analysis: PickleAnalysis, location: str, ctx: CheckContext) -> Iterator[Finding]:
+def analysis_findings(
+    analysis: PickleAnalysis, location: str, ctx: CheckContext, *, report_error: bool = True, report_limit: bool = True
+) -> Iterator[Finding]:
     """Findings of one program and, with a location chain, of every program nested in it."""
     groups: dict[tuple[str, bool], list[CallSite]] = {}
     for site in sorted(analysis.globals + analysis.calls, key=lambda s: s.offset):
@@ -145,7 +192,7 @@ def analysis_findings(analysis: PickleAnalysis, location: str, ctx: CheckContext
         groups.setdefault((site.target, computed), []).append(site)
     for (target, computed), sites in groups.items():
         first = sites[0]
-        where = f"{location} @{first.offset}"
+        where = f"{location} > {first.opcode} @{first.offset}"
         evidence = _evidence(target, sites)
         if computed:
             shown = "a name computed at run time" if target == "<computed>" else f"{target} (name computed at run time)"
@@ -164,14 +211,17 @@ def analysis_findings(analysis: PickleAnalysis, location: str, ctx: CheckContext
                 evidence, offset=first.offset,
             )
     for index, inner in enumerate(analysis.nested):
-        yield from analysis_findings(inner, f"{location} > nested pickle #{index} @{inner.start}", ctx)
-    if analysis.error:
+        yield from analysis_findings(
+            inner, f"{location} > nested pickle #{index} @{inner.start}", ctx,
+            report_error=report_error, report_limit=report_limit,
+        )
+    if analysis.error and report_error:
         yield MALFORMED.finding(
             ctx.file, f"{location} @{analysis.end if analysis.end is not None else analysis.start}",
             f"pickle walk stopped: {analysis.error}",
             f"{analysis.opcodes} opcodes read from offset {analysis.start}",
         )
-    if analysis.limit_hit:
+    if analysis.limit_hit and report_limit:
         yield LIMIT.finding(
             ctx.file, f"{location} @{analysis.start}", f"pickle analysis stopped at a limit: {analysis.limit_hit}",
             f"{analysis.opcodes} opcodes read from offset {analysis.start}",

@@ -18,7 +18,6 @@ from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     ATLAS_USER_EXECUTION,
     CWE_CODE_INJECTION,
-    CWE_INPUT_VALIDATION,
     CWE_PATH_TRAVERSAL,
     CWE_UNTRUSTED_FUNCTIONALITY,
     CheckContext,
@@ -53,18 +52,8 @@ UNKNOWN_OP = Rule(
     "Review the op; if it is legitimate, scan with the op documented as accepted in your policy.",
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
 )
-BAD_GRAPH = Rule(
-    "WW-TF-004",
-    Severity.MEDIUM,
-    "TensorFlow SavedModel is malformed or could not be fully inspected",
-    "The saved_model.pb (or a related protobuf) could not be decoded completely, so some graph ops were not "
-    "inspected.",
-    "Re-download the model and scan it again; do not serve a graph that cannot be inspected.",
-    (CWE_INPUT_VALIDATION,),
-)
-
 ASSET_ESCAPE = Rule(
-    "WW-TF-005",
+    "WW-TF-004",
     Severity.HIGH,
     "TensorFlow SavedModel asset path leaves the model folder",
     "An asset filename is absolute or contains '..'. Loading the SavedModel reads that file into the graph "
@@ -74,7 +63,7 @@ ASSET_ESCAPE = Rule(
     anomaly_codes=("tf.asset_path_escape",),
 )
 
-RULES: tuple[Rule, ...] = (DANGEROUS_OP, RISKY_OP, UNKNOWN_OP, BAD_GRAPH, ASSET_ESCAPE)
+RULES: tuple[Rule, ...] = (DANGEROUS_OP, RISKY_OP, UNKNOWN_OP, ASSET_ESCAPE)
 
 
 # Reasons of TF_DANGEROUS_OPS that mean writing, executing or talking to the outside: critical. Reading

