@@ -14,7 +14,8 @@ Two modes, both reported:
 - **whole corpus** (timing): each tool is run once over the corpus folder (entries the generator leaves
   where they lie, the real sample models, are hard-linked into ``_outside/`` first so one folder holds
   everything; fickling's CLI takes one pickle at a time, so it runs as one driver process), ``--repeat``
-  times, quoting the median. Its detections are attributed to entries by path, as a cross-check.
+  times in interleaved rounds (every tool once per round), quoting the median. Its detections are
+  attributed to entries by path, as a cross-check.
 
 Every tool runs as a subprocess in a scratch working directory with telemetry and network look-ups off
 (see ``peers.PEER_ENV``), including weightwarden, so start-up costs are counted the same way. How each
@@ -395,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="whole-corpus timing runs per tool (median quoted)")
     ap.add_argument("--tools", default=",".join(make_tools()), help="comma-separated subset of tools")
     ap.add_argument("--corpus", type=Path, default=DATA / "corpus", help="where to write the corpus")
+    ap.add_argument("--per-entry-tools", default="weightwarden,modelscan,picklescan,modelaudit",
+                    help="tools that also get the per-entry pass (fickling's driver names every file it rates, "
+                    "so its whole-corpus verdicts are already exact per entry)")
     ap.add_argument("--only", nargs="*", help="corpus entries to build (quick checks; default: all)")
     ap.add_argument("--skip-per-entry", action="store_true", help="whole-corpus mode only")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool invocation")
@@ -424,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, tool in tools.items():
         print(f"\n== {name} {tool.version() or ''}", flush=True)
         row: dict[str, object] = {"version": tool.version()}
-        if not args.skip_per_entry:
+        if not args.skip_per_entry and name in args.per_entry_tools.split(","):
             per_entry: dict[str, Verdict] = {}
             total = 0.0
 
@@ -442,23 +446,30 @@ def main(argv: list[str] | None = None) -> int:
             pe = row["per_entry"]
             print(f"   per entry: {pe['detected']}/{pe['malicious']} detected, {pe['false_positives']} FP, "
                   f"{pe['errors']} errors, {fmt_s(total)} summed over {len(entries)} calls", flush=True)
-        times = []
-        whole_summary: dict[str, object] = {}
-        for i in range(args.repeat):
+        results["tools"][name] = row  # type: ignore[index]
+
+    # Whole-corpus timing, interleaved (round i runs every tool once) so that load changes on a shared,
+    # noisy machine hit every tool alike rather than whichever happened to run then.
+    times: dict[str, list[float]] = {name: [] for name in tools}
+    for i in range(args.repeat):
+        print(f"\n-- whole-corpus round {i + 1}/{args.repeat}", flush=True)
+        for name, tool in tools.items():
             secs, recs, codes = run_tool(tool, whole_paths, args.timeout)
-            times.append(secs)
+            times[name].append(secs)
+            row = results["tools"][name]  # type: ignore[index]
             if i == 0:
                 run_errors: list[str] = []
-                whole_summary = summarize(entries, attribute(recs, entries, unattributed=run_errors))
-                whole_summary["exit_codes"] = sorted(set(codes))
-                whole_summary["run_errors"] = run_errors[:5]
-        row["whole"] = {"median_s": median(times), "runs_s": times, **whole_summary}
-        print(f"   whole corpus: median {fmt_s(median(times))} of {len(times)} runs; attributed "
-              f"{whole_summary.get('detected')}/{n_mal} detected, {whole_summary.get('false_positives')} FP, "
-              f"exit codes {whole_summary.get('exit_codes')}", flush=True)
-        if whole_summary.get("run_errors"):
-            print(f"   whole-corpus run errors: {whole_summary['run_errors'][:2]}", flush=True)
-        results["tools"][name] = row  # type: ignore[index]
+                row["whole"] = summarize(entries, attribute(recs, entries, unattributed=run_errors))
+                row["whole"]["exit_codes"] = sorted(set(codes))
+                row["whole"]["run_errors"] = run_errors[:5]
+            print(f"   {name}: {fmt_s(secs)}", flush=True)
+    for name in tools:
+        whole = results["tools"][name]["whole"]  # type: ignore[index]
+        whole.update({"median_s": median(times[name]), "runs_s": times[name]})
+        print(f"{name} whole corpus: median {fmt_s(whole['median_s'])} of {len(times[name])} runs; attributed "
+              f"{whole['detected']}/{n_mal} detected, {whole['false_positives']} FP, exit codes {whole['exit_codes']}"
+              + (f"; run errors: {whole['run_errors'][:2]}" if whole["run_errors"] else ""), flush=True)
+    results["load_after"] = os.getloadavg()
 
     canaries = _canaries(args.corpus)
     results["canaries_created"] = canaries

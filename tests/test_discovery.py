@@ -86,3 +86,36 @@ def test_ignored_folders_are_skipped(tmp_path):
 def test_missing_path_is_a_named_error(tmp_path):
     artifact = open_artifact(str(tmp_path / "nope"))
     assert artifact.errors and "cannot access" in artifact.errors[0][1]
+
+
+def test_hub_cache_snapshot_links_are_read_as_their_blobs(tmp_path):
+    repo = tmp_path / "hub" / "models--org--name"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "abc123").write_bytes(pickle.dumps({"k": 1}, protocol=2))
+    snapshot = repo / "snapshots" / "rev1"
+    snapshot.mkdir(parents=True)
+    os.symlink("../../blobs/abc123", snapshot / "weights.pkl")
+    os.symlink("../../../../outside", snapshot / "escape")
+    artifact = open_artifact(str(snapshot))
+    assert [(e.path, e.format) for e in artifact.entries] == [("weights.pkl", Format.PICKLE)]
+    assert [a.code for a in artifact.anomalies] == ["fs.symlink_escape"]
+
+
+def test_zip_with_prepended_bytes_is_still_a_zip(tmp_path):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("config.json", "{}")
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"\x00junk" * 100 + buf.getvalue())
+    assert sniff(Source.from_path(str(path), path.name)) == Format.ZIP
+
+
+def test_unrecognised_binary_is_listed_not_skipped(tmp_path):
+    path = tmp_path / "variables.data-00000-of-00001"
+    path.write_bytes(bytes(range(256)) * 8)
+    entry = open_artifact(str(path)).entries[0]
+    assert entry.format == Format.UNKNOWN
+    assert [a.code for a in entry.anomalies] == ["fs.unrecognised_format"]

@@ -61,7 +61,7 @@ def discover(artifact: Artifact, limits: Limits = DEFAULT_LIMITS) -> list[Discov
         artifact.errors.append((root, "not a regular file or folder"))
         return []
     found: list[DiscoveredFile] = []
-    for item in _walk(artifact, os.path.abspath(root)):
+    for item in _walk(artifact, os.path.abspath(root), _hf_cache_blobs(os.path.abspath(root))):
         found.append(item)
         if len(found) >= limits.max_files:
             artifact.anomalies.append(
@@ -71,7 +71,21 @@ def discover(artifact: Artifact, limits: Limits = DEFAULT_LIMITS) -> list[Discov
     return found
 
 
-def _walk(artifact: Artifact, root: str) -> Iterator[DiscoveredFile]:
+def _hf_cache_blobs(root: str) -> str | None:
+    """The ``blobs`` folder when ``root`` lies in a Hugging Face hub cache snapshot, else None.
+
+    The hub cache stores each file once under ``models--org--name/blobs/<hash>`` and lays out every revision
+    as ``snapshots/<rev>/<file>`` links into it. Those links are how the cache is meant to be read, so a
+    link from a snapshot into its own repository's ``blobs`` is read as the file it stands for.
+    """
+    parts = root.split(os.sep)
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "snapshots" and parts[i - 1].startswith(("models--", "datasets--", "spaces--")):
+            return os.sep.join(parts[:i] + ["blobs"])
+    return None
+
+
+def _walk(artifact: Artifact, root: str, hf_blobs: str | None = None) -> Iterator[DiscoveredFile]:
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -85,7 +99,11 @@ def _walk(artifact: Artifact, root: str) -> Iterator[DiscoveredFile]:
         for child in children:
             rel = _rel(child.path, root)
             if child.is_symlink():
-                _record_link(artifact, child.path, rel, root)
+                blob = _hf_blob_target(child.path, hf_blobs)
+                if blob is not None:
+                    yield DiscoveredFile(blob, rel, root)
+                else:
+                    _record_link(artifact, child.path, rel, root)
             elif child.is_dir(follow_symlinks=False):
                 if child.name not in IGNORED_DIRS:
                     subfolders.append(child.path)
@@ -97,6 +115,19 @@ def _walk(artifact: Artifact, root: str) -> Iterator[DiscoveredFile]:
                     Anomaly("fs.special_file", rel, "not a regular file (device, socket or pipe); not read")
                 )
         stack.extend(reversed(subfolders))
+
+
+def _hf_blob_target(link: str, hf_blobs: str | None) -> str | None:
+    """The blob a hub-cache snapshot link points to, when it is a regular file of that cache's ``blobs``."""
+    if hf_blobs is None:
+        return None
+    target = os.path.realpath(link)
+    if os.path.dirname(target) != os.path.realpath(hf_blobs):
+        return None
+    try:
+        return target if stat.S_ISREG(os.lstat(target).st_mode) else None
+    except OSError:
+        return None
 
 
 def _record_link(artifact: Artifact, path: str, rel: str, root: str) -> None:
@@ -143,7 +174,12 @@ def read_source(source: Source, ctx: ReadContext) -> FileEntry:
         return FileEntry(source.display, Format.UNKNOWN, source.size, error=f"cannot identify format: {_describe(exc)}")
     module_name = READER_MODULES.get(fmt)
     if module_name is None:
-        return FileEntry(source.display, fmt, source.size)
+        entry = FileEntry(source.display, fmt, source.size)
+        if fmt == Format.UNKNOWN:
+            entry.anomalies.append(
+                Anomaly("fs.unrecognised_format", source.display, "content matches no known format; not analysed")
+            )
+        return entry
     try:
         reader = importlib.import_module(f"weightwarden.artifact.readers.{module_name}")
         return reader.read(source, ctx)

@@ -64,10 +64,25 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
         return Format.COMPRESSED
     if looks_like_pickle(head):
         return Format.PICKLE
+    if _has_zip_end_record(f, source.size):
+        # Data prepended to a zip (self-extractors, polyglots): Python's zipfile and Keras still open it.
+        return Format.ZIP
     proto = _sniff_protobuf(f, source.size)
     if proto is not None:
         return proto
     return _sniff_text(head, source)
+
+
+def _has_zip_end_record(f: BinaryIO, size: int) -> bool:
+    """True when an end-of-central-directory record sits where zip readers look for it (the last 64 KiB)."""
+    tail_len = min(size, 65_535 + 22)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + 22 > len(tail):
+        return False
+    comment_len = int.from_bytes(tail[at + 20 : at + 22], "little")
+    return at + 22 + comment_len == len(tail)
 
 
 def _is_hdf5(head: bytes, f: BinaryIO) -> bool:

@@ -15,6 +15,7 @@ Anomaly codes:
     compressed.corrupt: the compressed data is invalid (bad header, CRC, stream error).
     compressed.truncated: the compressed stream ends before its end-of-stream marker.
     compressed.trailing_data: bytes after the end of the compressed stream.
+    archive.too_deep: a compressed stream nested deeper than max_archive_depth (not decompressed).
 """
 
 from __future__ import annotations
@@ -176,6 +177,18 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry.metadata["compression"] = kind
     if kind is None:
         entry.error = "unrecognised compressed stream"
+        return entry
+    if ctx.depth + 1 > limits.max_archive_depth:
+        # gzip in bz2 in gzip ...: each level is one more archive level.
+        entry.anomalies.append(
+            Anomaly(
+                "archive.too_deep",
+                source.display,
+                f"compressed stream nested {ctx.depth} levels deep (limit {limits.max_archive_depth}); not decompressed",
+                kind,
+            )
+        )
+        entry.error = f"compressed stream not read: nesting deeper than {limits.max_archive_depth}"
         return entry
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed below
     total = 0

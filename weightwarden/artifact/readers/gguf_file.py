@@ -15,6 +15,8 @@ before anything is allocated) and takes the format's tables (value types, ggml b
 ``data_offset`` and ``kv`` — every key/value pair, with arrays longer than 64 items summarised as
 ``{"array": <item type>, "length": n}`` and strings longer than 64 KiB shortened. ``tokenizer.chat_template``
 and ``tokenizer.chat_template.<name>`` become CHAT_TEMPLATE code objects with the whole template.
+TensorInfo ``shape`` is in GGUF order (innermost dimension first, as ggml's ``ne``), ``dtype`` the ggml type
+name (``F32``, ``Q4_1``, ...), ``start``/``end`` absolute offsets computed from the type's block size.
 
 Anomaly codes:
     gguf.bad_version: unknown GGUF version.

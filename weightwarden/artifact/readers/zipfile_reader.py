@@ -4,7 +4,9 @@ Members are found the way PyTorch finds them: through the central directory (``z
 each member's data located from its local header. The reader then checks every local header itself
 (signature, name, flags, method) and the CRC of what it reads; disagreements are anomalies, never a reason
 to stop — ``zipfile`` would raise on a bad CRC, and a scanner that stops there fails open on a
-``data.pkl`` that ``torch.load`` still runs. Stored members are windows onto the file; compressed ones are
+``data.pkl`` that ``torch.load`` still runs. CRCs are checked for what is read anyway: pickles and configs,
+compressed members read to their end, and stored members up to 1 MiB (larger ones are tensor bytes, which
+are never read). Stored members are windows onto the file; compressed ones are
 decompressed lazily under the bomb bounds (see :mod:`._archive`).
 
 Classification, by members:

@@ -41,4 +41,15 @@ SPECIAL_FILE = Rule(
     anomaly_codes=("fs.special_file",),
 )
 
-RULES: tuple[Rule, ...] = (ESCAPING_LINK, INNER_LINK, SPECIAL_FILE)
+UNRECOGNISED = Rule(
+    "WW-FS-004",
+    Severity.INFO,
+    "File format not recognised",
+    "The file's content matches none of the formats weightwarden reads (for example raw tensor shards of a "
+    "TensorFlow checkpoint). Its bytes were not analysed; it is listed so that nothing passes unseen.",
+    "If a loader interprets this file, check which format it expects and scan it with a tool that reads it.",
+    (CWE_INPUT_VALIDATION,),
+    anomaly_codes=("fs.unrecognised_format",),
+)
+
+RULES: tuple[Rule, ...] = (ESCAPING_LINK, INNER_LINK, SPECIAL_FILE, UNRECOGNISED)
