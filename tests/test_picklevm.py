@@ -746,3 +746,19 @@ def test_unseekable_stream() -> None:
         + b"\x85R."
     )
     assert "os.system" in sites(analyze(Pipe(evil)))
+
+
+def test_self_referencing_values_stay_bounded() -> None:
+    from weightwarden.picklevm import analyze_value
+
+    data = P2 + b"]q\x00(" + b"h\x00" * 200_000 + b"e."
+    t = time.perf_counter()
+    a, value = analyze_value(io.BytesIO(data))
+    assert a.error is None and isinstance(value, list)
+    pids: list = []
+    persid = P2 + b"]q\x00(" + b"h\x00" * 50_000 + b"eQ."
+    analyze(io.BytesIO(persid), persistent_ids=pids)
+    assert len(pids) == 1
+    assert time.perf_counter() - t < 10
+    keys = analyze_value(io.BytesIO(pickle.dumps(["k1", "k2"], protocol=2)))[1]
+    assert keys == ["k1", "k2"]

@@ -30,6 +30,7 @@ Offsets are absolute: ``base_offset + stream position`` of each opcode.
 
 from __future__ import annotations
 
+import _compat_pickle
 import codecs
 import contextlib
 import dataclasses
@@ -48,7 +49,8 @@ NESTED_KEEP_MAX = 64 * MiB  # larger literals are never kept (not even for neste
 PREFIX_BYTES = 64  # what is kept of a large literal
 MAX_LINE = 64 * MiB  # protocol 0 text arguments
 MAX_SITES = 100_000  # call sites recorded in full per program; beyond it only new (target, kind) pairs
-MAX_PROGRAMS = 1024  # consecutive pickle programs walked by analyze_streams
+MAX_PROGRAMS = 1024
+MAX_NESTED_PROGRAMS = 256  # distinct nested payloads walked per program  # consecutive pickle programs walked by analyze_streams
 LIST_KEEP = 1_000_000  # list items remembered (the storage-key list of legacy torch files needs them)
 DICT_KEEP = 64  # dict items remembered (joblib's NumpyArrayWrapper state needs them)
 ARGS_CHARS = 160
@@ -456,21 +458,41 @@ def analyze_streams(
     return StreamsResult(tuple(programs), trailing_offset, trailing_bytes)
 
 
-def plain(value: Any, depth: int = 0) -> Any:
-    """A symbolic value as plain, printable Python data (bounded depth)."""
-    if depth > 20:
+def plain(value: Any, budget: int = 1_000_000) -> Any:
+    """A symbolic value as plain, printable Python data.
+
+    Bounded in depth (20) and in total nodes (``budget``): a hostile list that contains itself a million
+    times must not make this explode. Past the bounds, values become ``None``.
+    """
+    left = [budget]
+    return _plain(value, 0, left)
+
+
+def _plain(value: Any, depth: int, left: list[int]) -> Any:
+    left[0] -= 1
+    if left[0] < 0 or depth > 20:
         return None
     if value is None or isinstance(value, str | bytes | int | float | bool):
         return value
     if isinstance(value, tuple):
-        return tuple(plain(v, depth + 1) for v in value)
+        return tuple(_plain_items(value, depth, left))
     if isinstance(value, ListVal):
-        return [plain(v, depth + 1) for v in value.items]
+        return _plain_items(value.items, depth, left)
     if isinstance(value, DictVal):
-        return {k: plain(v, depth + 1) for k, v in value.items.items()}
+        keys = list(value.items)
+        return dict(zip(keys, _plain_items([value.items[k] for k in keys], depth, left), strict=False))
     if isinstance(value, Global):
         return value.target
     return None
+
+
+def _plain_items(items: Any, depth: int, left: list[int]) -> list[Any]:
+    out = []
+    for v in items:
+        if left[0] < 0:
+            break  # budget spent: stop walking (a list holding itself a million times)
+        out.append(_plain(v, depth + 1, left))
+    return out
 
 
 def summarize(value: Any, limit: int = ARGS_CHARS) -> str:
@@ -538,6 +560,8 @@ class _Machine:
         self.eof = False
         self.stream_end: int | None = None
         self.joblib_arrays = True
+        self.protocol: int | None = None
+        self.nested_seen: set[int] = set()
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -647,6 +671,14 @@ class _Machine:
             self.calls.append(site)
 
     def _global(self, module: str, name: str, opcode: str, offset: int, computed: bool = False) -> Global:
+        if self.protocol is None or self.protocol < 3:
+            # What the unpickler itself does for protocols 0-2 (fix_imports): Python 2 names are mapped to
+            # the Python 3 objects that actually get imported (__builtin__.long is builtins.int).
+            mapped = _compat_pickle.NAME_MAPPING.get((module, name))
+            if mapped is not None:
+                module, name = mapped
+            else:
+                module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         raw = _norm(f"{module}.{name}" if module else name)
         target = resolve_name(raw)
         args = f"as {module}.{name}" if target != raw else ""
@@ -761,11 +793,20 @@ class _Machine:
         if not isinstance(data, bytes | bytearray):
             self.notes.append(f"{target} at offset {offset}: payload not a literal; not analysed")
             return
+        data = bytes(data)
+        digest = hash(data)
+        if digest in self.nested_seen:
+            return  # the same payload again (memo reuse): its calls are already reported once
+        if len(self.nested_seen) >= MAX_NESTED_PROGRAMS:
+            self.limit_hit = self.limit_hit or "max_nested_programs"
+            self.notes.append(f"{target} at offset {offset}: more than {MAX_NESTED_PROGRAMS} nested payloads; not analysed")
+            return
+        self.nested_seen.add(digest)
         if self.depth + 1 > self.limits.max_nested_pickle_depth:
             self.limit_hit = self.limit_hit or "max_nested_pickle_depth"
             self.notes.append(f"{target} at offset {offset}: nested pickle deeper than the limit; not analysed")
             return
-        self.nested.extend(nested_programs(bytes(data), self.limits, offset, self.depth + 1))
+        self.nested.extend(nested_programs(data, self.limits, offset, self.depth + 1))
 
     # -- joblib ---------------------------------------------------------------------------------------
 
@@ -950,7 +991,7 @@ class _Machine:
                     stack[-1] = PERSISTENT
                     persistent += 1
                     if pids_out is not None and len(pids_out) < 1_000_000:
-                        pids_out.append(plain(pid))
+                        pids_out.append(plain(pid, 10_000))
                 elif op == 0x6A:  # LONG_BINGET
                     (key,) = _U4(buf, pos)
                     pos += 4
@@ -1066,7 +1107,7 @@ class _Machine:
                             safe = buflen - 16
                             stack[-1] = CallResult("numpy.ndarray", ())
                 elif op == 0x80:  # PROTO
-                    protocol = buf[pos]
+                    protocol = self.protocol = buf[pos]
                     pos += 1
                     if protocol > 5:
                         raise _Stop(f"unsupported protocol {protocol}")

@@ -57,7 +57,10 @@ try:
     WORKER_TIMEOUT_S = max(1, int(os.environ.get("WEIGHTWARDEN_H5_TIMEOUT", "60")))
 except ValueError:
     WORKER_TIMEOUT_S = 60
-WORKER_MEMORY_BYTES = 4 * GiB
+# Hostile heap/attribute sizes make libhdf5 allocate gigabytes and spend seconds filling them; a 1 GiB
+# address space turns those into immediate read errors while leaving ample room for real headers.
+WORKER_MEMORY_BYTES = 1 * GiB
+WORKER_MAX_REQUESTS = 500  # a fresh worker now and then bounds any slow leak in the C library
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
@@ -110,6 +113,7 @@ class _Worker:
     def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
         self.serial = 0
+        self.served = 0
 
     def _start(self) -> subprocess.Popen[bytes]:
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -117,9 +121,12 @@ class _Worker:
             "import sys; sys.path.insert(0, sys.argv[1]); "
             "from weightwarden.artifact.readers.keras_h5 import _worker_loop; _worker_loop()"
         )
+        # One BLAS/OpenMP thread: numpy's thread pools would otherwise reserve address space per core.
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        self.served = 0
         return subprocess.Popen(
             [sys.executable, "-I", "-c", code, package_root],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
 
     def request(self, request: dict[str, Any], timeout: float) -> Any:
@@ -140,8 +147,11 @@ class _Worker:
         return answer
 
     def _exchange(self, request: dict[str, Any], timeout: float) -> Any:
+        if self.proc is not None and self.served >= WORKER_MAX_REQUESTS:
+            self.close()
         if self.proc is None or self.proc.poll() is not None:
             self.proc = self._start()
+        self.served += 1
         proc = self.proc
         assert proc.stdin is not None and proc.stdout is not None
         try:
@@ -215,6 +225,8 @@ atexit.register(_WORKER.close)
 
 def _worker_loop() -> None:
     """Entry point of the worker process: one JSON request per line in, one JSON answer per line out."""
+    import h5py  # noqa: F401 - imported before the memory ceiling is set; only parsing runs under it
+
     with contextlib.suppress(Exception):
         import resource
 

@@ -23,6 +23,8 @@ Anomaly codes:
 
 from __future__ import annotations
 
+import re
+
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.source import Source
@@ -41,6 +43,9 @@ JOBLIB_CLASSES = frozenset(
         "sklearn.externals.joblib.numpy_pickle.ZNDArrayWrapper",
     }
 )
+
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
@@ -128,6 +133,7 @@ def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, pro
     """
     import dataclasses
 
+    from weightwarden.picklevm import Verdict, classify
     from weightwarden.picklevm.machine import analyze
 
     first = programs[0]
@@ -135,8 +141,17 @@ def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, pro
         return
     with source.open() as f:
         plain = analyze(f, limits=ctx.limits, joblib_arrays=False)
-    seen = {(s.target, s.kind, s.offset) for s in first.all_sites()}
-    extra = [s for s in plain.all_sites() if (s.target, s.kind, s.offset) not in seen]
+    # Only names the joblib reading never saw, spelled like real dotted names and not on the allowlist: the
+    # plain reading of benign array bytes can produce anything (a computed name over garbage, empty names),
+    # while a hidden payload names what it imports.
+    seen = {s.target for s in first.all_sites()}
+    extra = [
+        s
+        for s in plain.all_sites()
+        if s.target not in seen
+        and _DOTTED.fullmatch(s.target)
+        and classify(s.target).verdict is not Verdict.SAFE
+    ]
     if not extra:
         return
     shown = dataclasses.replace(
