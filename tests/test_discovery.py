@@ -119,3 +119,11 @@ def test_unrecognised_binary_is_listed_not_skipped(tmp_path):
     entry = open_artifact(str(path)).entries[0]
     assert entry.format == Format.UNKNOWN
     assert [a.code for a in entry.anomalies] == ["fs.unrecognised_format"]
+
+
+def test_additional_chat_templates_are_templates(tmp_path):
+    path = tmp_path / "additional_chat_templates" / "tool_use.jinja"
+    _write(path, b"{% for m in messages %}{{ m.content }}{% endfor %}")
+    entry = open_artifact(str(tmp_path)).entries[0]
+    assert entry.path == "additional_chat_templates/tool_use.jinja"
+    assert entry.format == Format.JINJA_TEMPLATE

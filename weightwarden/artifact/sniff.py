@@ -8,7 +8,6 @@ archives apart by their members.
 
 from __future__ import annotations
 
-import json
 import pickletools
 import struct
 from typing import BinaryIO
@@ -162,8 +161,9 @@ def _sniff_text(head: bytes, source: Source) -> Format:
     printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
     if text and printable / len(text) < 0.95:
         return Format.UNKNOWN
-    name = source.display.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
-    if name in TEMPLATE_NAMES:
+    path = source.display.rsplit("!", 1)[-1]
+    name = path.rsplit("/", 1)[-1]
+    if name in TEMPLATE_NAMES or _is_additional_template(path):
         return Format.JINJA_TEMPLATE
     stripped = text.lstrip()
     if stripped.startswith("{"):
@@ -173,8 +173,8 @@ def _sniff_text(head: bytes, source: Source) -> Format:
     return Format.TEXT
 
 
-def is_json_object(data: bytes) -> bool:
-    try:
-        return isinstance(json.loads(data), dict)
-    except ValueError:
-        return False
+def _is_additional_template(path: str) -> bool:
+    """Hugging Face loads named chat templates from ``additional_chat_templates/<name>.jinja``."""
+    parts = path.split("/")
+    return len(parts) >= 2 and parts[-2] == "additional_chat_templates" and parts[-1].endswith(".jinja")
+

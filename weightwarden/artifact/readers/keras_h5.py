@@ -1,14 +1,16 @@
 """Reader for HDF5 files: Keras 2 / tf.keras ``.h5`` models and weights, and plain HDF5.
 
-Opened with ``h5py``, which parses the HDF5 structure and runs nothing. Because libhdf5 is C code that can
-loop or crash on hostile files, the file is read in a separate, long-lived worker process (``python -I``)
-with a per-file time limit (``WEIGHTWARDEN_H5_TIMEOUT``, default 60 s) and an address-space limit; the
-worker sends its findings back as JSON (never pickle). A hang or crash becomes this file's error (and the
-worker is restarted), not the scanner's. For a Keras file the root
-attribute ``model_config`` (JSON) is handed to :func:`keras_config.analyze_config` — Lambda layers, function
-references and custom objects become ``KERAS_LAYER`` code objects — and so is ``training_config`` (losses,
-metrics and optimizers can name functions). Datasets become :class:`TensorInfo` records (path, dtype,
-shape, and the byte range when the data is stored contiguously in this file); no tensor data is read.
+Opened with ``h5py``, which parses the HDF5 structure and runs nothing. For a Keras file the root attribute
+``model_config`` (JSON) is handed to :func:`keras_config.analyze_config` — Lambda layers, function references
+and custom objects become ``KERAS_LAYER`` code objects — and so is ``training_config`` (losses, metrics and
+optimizers can name functions). Datasets become :class:`TensorInfo` records (path, dtype, shape, and the byte
+range when the data is stored contiguously in this file); no tensor data is read.
+
+libhdf5 is C code that can spin, allocate gigabytes or crash on hostile files, so the file is read in a
+separate, long-lived worker process (``python -I``) under a 1 GiB address-space limit and a per-file time
+limit (3 s plus 1 s per 8 MiB, capped by ``WEIGHTWARDEN_H5_TIMEOUT``, default 60 s; real headers take
+milliseconds). The worker answers in JSON (never pickle). A hang or crash becomes this file's error and the
+worker is restarted; the scan goes on.
 
 Links are never followed: an external link (another file, resolved when a loader opens the path) or a
 dataset whose data lives in external files or maps other files (virtual datasets) is an anomaly. A user
@@ -54,9 +56,13 @@ KERAS_ROOT_ATTRS = ("model_config", "keras_version", "layer_names", "training_co
 METADATA_ATTRS = ("keras_version", "backend")
 # libhdf5 parses the file in C and can loop or crash on hostile input; the worker process is bounded by these.
 try:
-    WORKER_TIMEOUT_S = max(1, int(os.environ.get("WEIGHTWARDEN_H5_TIMEOUT", "60")))
+    WORKER_TIMEOUT_S: float = max(1, int(os.environ.get("WEIGHTWARDEN_H5_TIMEOUT", "60")))  # cap per file
 except ValueError:
     WORKER_TIMEOUT_S = 60
+WORKER_BASE_TIMEOUT_S = 3.0  # per file, plus one second per WORKER_BYTES_PER_SECOND of file size
+WORKER_BYTES_PER_SECOND = 8 * 1024 * 1024
+WORKER_START_TIMEOUT_S = 60.0
+WORKER_CPU_SECONDS_PER_FILE = 120  # kernel backstop: an orphaned or runaway worker cannot spin for ever
 # Hostile heap/attribute sizes make libhdf5 allocate gigabytes and spend seconds filling them; a 1 GiB
 # address space turns those into immediate read errors while leaving ample room for real headers.
 WORKER_MEMORY_BYTES = 1 * GiB
@@ -85,11 +91,17 @@ def _run_worker(path: str, display: str, limits: Limits, entry: FileEntry) -> di
     """Run :func:`read_in_process` in the worker process with a time and memory ceiling; JSON comes back."""
     request = {"path": path, "display": display, "max_text": limits.max_text_bytes,
                "max_objects": limits.max_archive_members}
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    # Reading headers takes milliseconds; the budget grows with the file (more objects), up to the cap.
+    timeout = min(WORKER_TIMEOUT_S, WORKER_BASE_TIMEOUT_S + size / WORKER_BYTES_PER_SECOND)
     with _WORKER_LOCK:
         try:
-            result = _WORKER.request(request, WORKER_TIMEOUT_S)
+            result = _WORKER.request(request, timeout)
         except TimeoutError:
-            entry.error = f"HDF5 parsing did not finish within {WORKER_TIMEOUT_S} s (hostile or corrupt structure)"
+            entry.error = f"HDF5 parsing did not finish within {timeout:.0f} s (hostile or corrupt structure)"
             entry.anomalies.append(Anomaly("limits.parse_timeout", display, entry.error))
             return None
         except _WorkerDied as exc:
@@ -151,16 +163,29 @@ class _Worker:
             self.close()
         if self.proc is None or self.proc.poll() is not None:
             self.proc = self._start()
+            # Start-up (Python, numpy, h5py) is not charged to the file: wait for the worker's "ready" line.
+            if self._read_line(self.proc, time.monotonic() + WORKER_START_TIMEOUT_S) != b'"ready"':
+                self.kill()
+                raise _WorkerDied("worker did not start")
         self.served += 1
         proc = self.proc
-        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdin is not None
         try:
             proc.stdin.write(json.dumps(request).encode() + b"\n")
             proc.stdin.flush()
         except OSError as exc:
             self.kill()
             raise _WorkerDied(f"worker unavailable: {exc}") from exc
-        deadline = time.monotonic() + timeout
+        line = self._read_line(proc, time.monotonic() + timeout)
+        try:
+            return json.loads(line)
+        except ValueError as exc:
+            self.kill()
+            raise _WorkerDied(f"unreadable worker output: {exc}") from exc
+
+    def _read_line(self, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
+        """One line of the worker's output; TimeoutError past ``deadline``, _WorkerDied if it exits."""
+        assert proc.stdout is not None
         fd = proc.stdout.fileno()
         chunks: list[bytes] = []
         while True:
@@ -178,25 +203,21 @@ class _Worker:
                 raise _WorkerDied(f"signal {-code}" if code < 0 else f"exit status {code}")
             chunks.append(chunk)
             if chunk.endswith(b"\n"):
-                break
-        try:
-            return json.loads(b"".join(chunks))
-        except ValueError as exc:
-            self.kill()
-            raise _WorkerDied(f"unreadable worker output: {exc}") from exc
+                return b"".join(chunks).strip()
 
     def _one_shot(self, request: dict[str, Any], timeout: float) -> Any:
         proc = self._start()
         try:
-            out, _ = proc.communicate(json.dumps(request).encode() + b"\n", timeout=timeout)
+            out, _ = proc.communicate(json.dumps(request).encode() + b"\n", timeout=timeout + WORKER_START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
             raise TimeoutError from None
-        if proc.returncode not in (0, None) and not out:
+        lines = out.splitlines()
+        if proc.returncode not in (0, None) and len(lines) < 2:
             raise _WorkerDied(f"exit status {proc.returncode}")
         try:
-            answer = json.loads(out.splitlines()[0])
+            answer = json.loads(lines[-1])
             answer.pop("id", None)
             return answer
         except (ValueError, IndexError, AttributeError) as exc:
@@ -232,8 +253,12 @@ def _worker_loop() -> None:
 
         resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _die_with_parent()
+    sys.stdout.write('"ready"\n')
+    sys.stdout.flush()
     for line in sys.stdin.buffer:
         req: dict[str, Any] = {}
+        _cpu_budget(WORKER_CPU_SECONDS_PER_FILE)
         try:
             req = json.loads(line)
             limits = Limits(max_text_bytes=int(req["max_text"]), max_archive_members=int(req["max_objects"]))
@@ -246,6 +271,29 @@ def _worker_loop() -> None:
             result["id"] = req["id"]
         sys.stdout.write(json.dumps(result, default=str) + "\n")
         sys.stdout.flush()
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when the scanner dies, even while libhdf5 spins without reading stdin."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def _cpu_budget(seconds: float) -> None:
+    """Let the worker use at most ``seconds`` more CPU before the kernel stops it (a backstop to timeouts)."""
+    with contextlib.suppress(Exception):
+        import resource
+
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = int(usage.ru_utime + usage.ru_stime + seconds) + 1
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def read_in_process(path: str, display: str, limits: Limits) -> dict[str, Any]:
