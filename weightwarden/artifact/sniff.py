@@ -161,10 +161,9 @@ def _sniff_text(head: bytes, source: Source) -> Format:
     printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
     if text and printable / len(text) < 0.95:
         return Format.UNKNOWN
-    path = source.display.rsplit("!", 1)[-1]
-    name = path.rsplit("/", 1)[-1]
-    if name in TEMPLATE_NAMES or _is_additional_template(path):
+    if is_template_path(source.display):
         return Format.JINJA_TEMPLATE
+    name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     stripped = text.lstrip()
     if stripped.startswith("{"):
         if '"chat_template"' in text or (source.size > len(head) and name == "tokenizer_config.json"):
@@ -173,8 +172,11 @@ def _sniff_text(head: bytes, source: Source) -> Format:
     return Format.TEXT
 
 
-def _is_additional_template(path: str) -> bool:
-    """Hugging Face loads named chat templates from ``additional_chat_templates/<name>.jinja``."""
-    parts = path.split("/")
+def is_template_path(display: str) -> bool:
+    """True for the paths Hugging Face loads chat templates from: ``chat_template.jinja`` and
+    ``additional_chat_templates/<name>.jinja`` (of the innermost archive member, when in an archive)."""
+    parts = display.rsplit("!", 1)[-1].split("/")
+    if parts[-1] in TEMPLATE_NAMES:
+        return True
     return len(parts) >= 2 and parts[-2] == "additional_chat_templates" and parts[-1].endswith(".jinja")
 

@@ -31,7 +31,7 @@ from typing import Any
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.readers.keras_config import parse_json_bounded
-from weightwarden.artifact.sniff import TEMPLATE_NAMES
+from weightwarden.artifact.sniff import is_template_path
 from weightwarden.artifact.source import Source
 
 # Top-level keys whose presence makes a JSON file carry code for a loader.
@@ -50,7 +50,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     """Read a JSON config or a Jinja template file; see the module docstring."""
     name = source.display.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
     limit = ctx.limits.max_text_bytes
-    if name in TEMPLATE_NAMES:
+    if is_template_path(source.display):
         return _read_template_file(source, limit)
     entry = FileEntry(source.display, Format.JSON, source.size)
     if source.size > limit:
@@ -102,7 +102,10 @@ def _read_template_file(source: Source, limit: int) -> FileEntry:
     except UnicodeDecodeError as exc:
         entry.error = f"template is not UTF-8: {exc.reason} at byte {exc.start}"
         return entry
-    entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text, details={"name": "default"}))
+    file_name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    # additional_chat_templates/<name>.jinja is the template called <name>; chat_template.jinja the default.
+    template_name = "default" if file_name == "chat_template.jinja" else file_name.removesuffix(".jinja")
+    entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text, details={"name": template_name}))
     return entry
 
 
