@@ -22,7 +22,7 @@ from weightwarden.report.json_report import schema
 
 REPO = Path(__file__).resolve().parent.parent
 MINILM = REPO / ".cache" / "models" / "all-MiniLM-L6-v2"
-SARIF_SCHEMA = REPO.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+from tests.corpus.samples import SARIF_SCHEMA  # noqa: E402
 
 EVIL_PICKLE = b"\x80\x02cposix\nsystem\n(S'touch /tmp/weightwarden-canary'\ntR."
 UNKNOWN_PICKLE = b"\x80\x02csomepackage.module\nThing\n)R."
@@ -161,9 +161,8 @@ def test_sarif_output_file(evil_dir: Path, tmp_path: Path) -> None:
     assert "report written to" in res.stderr
     log = json.loads(out.read_text())
     assert log["version"] == "2.1.0" and log["runs"][0]["results"]
-    if SARIF_SCHEMA.exists():
-        official = json.loads(SARIF_SCHEMA.read_text())
-        jsonschema.validators.validator_for(official)(official).validate(log)
+    official = json.loads(SARIF_SCHEMA.read_text())
+    jsonschema.validators.validator_for(official)(official).validate(log)
 
 
 def test_quiet_clean_prints_nothing(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
+from tests.corpus.samples import TEMPLATES as CHAT_TEMPLATES  # noqa: E402
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.limits import Limits
 from weightwarden.artifact.loader import open_artifact, read_source
@@ -31,7 +32,6 @@ from weightwarden.artifact.readers.keras_config import analyze_config
 from weightwarden.artifact.source import Source
 from weightwarden.scan.rules.tf_ops import TF_ALLOWED_OPS, TF_DANGEROUS_OPS
 
-CHAT_TEMPLATES = Path("/work/shared/datasets/chat-templates")
 MINILM = Path(__file__).resolve().parents[1] / ".cache" / "models" / "all-MiniLM-L6-v2"
 
 

@@ -7,17 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.corpus.samples import SHARED  # noqa: E402
 from weightwarden.scan import scan_paths
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.templates import analyze_template
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 REAL_TEMPLATES = sorted((SHARED / "datasets" / "chat-templates").glob("*/*.jinja"))
 
 
 def test_real_templates_are_present() -> None:
-    if not REAL_TEMPLATES:
-        pytest.skip("shared chat-template dataset not available")
+    assert REAL_TEMPLATES, f"shared chat-template dataset missing under {SHARED} (set WW_SHARED)"
     assert len(REAL_TEMPLATES) >= 80
     assert {p.parent.name for p in REAL_TEMPLATES} == {"llama.cpp", "chujiezheng"}
 

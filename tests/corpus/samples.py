@@ -12,7 +12,10 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = Path(os.environ.get("WW_CHAT_TEMPLATES", ROOT.parent / "shared" / "datasets" / "chat-templates"))
+# The read-only ../shared folder (design, schemas, public datasets) sits beside the clone, in CI too.
+SHARED = Path(os.environ.get("WW_SHARED", ROOT.parent / "shared"))
+TEMPLATES = Path(os.environ.get("WW_CHAT_TEMPLATES", SHARED / "datasets" / "chat-templates"))
+SARIF_SCHEMA = SHARED / "schemas" / "sarif-schema-2.1.0.json"
 
 
 @cache
