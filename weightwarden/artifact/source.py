@@ -53,14 +53,18 @@ class Source:
         return cls(display=display, size=len(data), opener=lambda: io.BytesIO(data), fs_dir=fs_dir)
 
 
-class Window(io.RawIOBase):
-    """A read-only, seekable view of ``length`` bytes starting at ``offset`` of a file on disk."""
+class StreamWindow(io.RawIOBase):
+    """A read-only, seekable view of ``length`` bytes starting at ``offset`` of a seekable stream.
 
-    def __init__(self, path: str, offset: int, length: int) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
+    ``owned`` streams are closed with the view; a shared one (a spool serving several views) is not.
+    """
+
+    def __init__(self, stream: BinaryIO, offset: int, length: int, owned: bool) -> None:
+        self._s = stream
         self._offset = offset
         self._length = length
         self._pos = 0
+        self._owned = owned
 
     def readable(self) -> bool:
         return True
@@ -80,14 +84,15 @@ class Window(io.RawIOBase):
         n = min(len(buffer), self._length - self._pos)
         if n <= 0:
             return 0
-        self._f.seek(self._offset + self._pos)
-        data = self._f.read(n)
+        self._s.seek(self._offset + self._pos)
+        data = self._s.read(n)
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
     def close(self) -> None:
-        self._f.close()
+        if self._owned and not self.closed:
+            self._s.close()
         super().close()
 
 
@@ -95,7 +100,7 @@ def window_source(path: str, offset: int, length: int, display: str, fs_dir: str
     return Source(
         display=display,
         size=length,
-        opener=lambda: io.BufferedReader(Window(path, offset, length)),
+        opener=lambda: io.BufferedReader(StreamWindow(open(path, "rb"), offset, length, owned=True)),  # noqa: SIM115
         fs_dir=fs_dir,
     )
 
@@ -130,4 +135,4 @@ def copy_bounded(src: BinaryIO, dst: BinaryIO, max_bytes: int) -> int:
         dst.write(chunk)
 
 
-__all__ = ["Source", "Window", "window_source", "spool", "copy_bounded", "SizeLimitExceeded"]
+__all__ = ["Source", "StreamWindow", "window_source", "spool", "copy_bounded", "SizeLimitExceeded"]

@@ -28,7 +28,13 @@ from typing import BinaryIO
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, FileEntry, Format
-from weightwarden.artifact.source import SPOOL_IN_MEMORY, SizeLimitExceeded, Source, window_source
+from weightwarden.artifact.source import (
+    SPOOL_IN_MEMORY,
+    SizeLimitExceeded,
+    Source,
+    StreamWindow,
+    window_source,
+)
 
 CHUNK = 1024 * 1024
 RATIO_FLOOR = 1024 * 1024  # below this much output the compression ratio is not judged
@@ -45,49 +51,6 @@ def check_member_name(name: str, location: str) -> list[Anomaly]:
     return out
 
 
-class FileView(io.RawIOBase):
-    """A read-only window ``[offset, offset + length)`` of a seekable stream.
-
-    ``owned`` streams are closed with the view; shared ones (a spool serving several views) are not.
-    """
-
-    def __init__(self, stream: BinaryIO, offset: int, length: int, owned: bool) -> None:
-        self._s = stream
-        self._offset = offset
-        self._length = length
-        self._pos = 0
-        self._owned = owned
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
-        self._pos = max(0, base + pos)
-        return self._pos
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        n = min(len(buffer), self._length - self._pos)
-        if n <= 0:
-            return 0
-        self._s.seek(self._offset + self._pos)
-        data = self._s.read(n)
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        if self._owned and not self.closed:
-            self._s.close()
-        super().close()
-
-
 def stored_source(outer: Source, offset: int, length: int, display: str) -> Source:
     """A member stored without compression: a window onto the outer bytes, never a copy."""
     if outer.fs_path is not None:
@@ -95,7 +58,7 @@ def stored_source(outer: Source, offset: int, length: int, display: str) -> Sour
     return Source(
         display=display,
         size=length,
-        opener=lambda: io.BufferedReader(FileView(outer.open(), offset, length, owned=True)),
+        opener=lambda: io.BufferedReader(StreamWindow(outer.open(), offset, length, owned=True)),
         fs_dir=outer.fs_dir,
     )
 

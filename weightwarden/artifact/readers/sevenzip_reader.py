@@ -27,14 +27,13 @@ from typing import Any
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, FileEntry, Format
 from weightwarden.artifact.readers._archive import (
-    FileView,
     bomb_anomaly,
     check_member_name,
     depth_allows_members,
     note_too_deep,
     read_child,
 )
-from weightwarden.artifact.source import SPOOL_IN_MEMORY, SizeLimitExceeded, Source
+from weightwarden.artifact.source import SPOOL_IN_MEMORY, SizeLimitExceeded, Source, StreamWindow
 
 MAX_REPORTED = 20
 
@@ -140,7 +139,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add:
             size = out.size()
             buf = out.buf
             display = f"{where}!{name}"
-            child = Source(display, size, opener=lambda b=buf, s=size: io.BufferedReader(FileView(b, 0, s, owned=False)), fs_dir=source.fs_dir)
+            child = Source(display, size, opener=lambda b=buf, s=size: io.BufferedReader(StreamWindow(b, 0, s, owned=False)), fs_dir=source.fs_dir)
             entry.children.append(read_child(ctx, child))
     finally:
         factory.close()

@@ -27,7 +27,6 @@ import tarfile
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, FileEntry, Format
 from weightwarden.artifact.readers._archive import (
-    FileView,
     bomb_anomaly,
     check_member_name,
     depth_allows_members,
@@ -35,7 +34,7 @@ from weightwarden.artifact.readers._archive import (
     read_child,
     stored_source,
 )
-from weightwarden.artifact.source import SizeLimitExceeded, Source, spool
+from weightwarden.artifact.source import SizeLimitExceeded, Source, StreamWindow, spool
 
 TRAILING_CHECK = 16 * 1024 * 1024  # bytes after the end marker that are checked for content
 MAX_REPORTED = 20
@@ -132,7 +131,7 @@ def _read_member(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile
     try:
         data.seek(0, io.SEEK_END)
         size = data.tell()
-        child = Source(display, size, opener=lambda: io.BufferedReader(FileView(data, 0, size, owned=False)), fs_dir=source.fs_dir)
+        child = Source(display, size, opener=lambda: io.BufferedReader(StreamWindow(data, 0, size, owned=False)), fs_dir=source.fs_dir)
         return read_child(ctx, child)
     finally:
         data.close()

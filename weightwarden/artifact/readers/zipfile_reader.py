@@ -66,7 +66,6 @@ from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.readers._archive import (
     Bunzip,
-    FileView,
     Inflate,
     LazyDecompressed,
     ZipLzma,
@@ -78,7 +77,7 @@ from weightwarden.artifact.readers._archive import (
     read_child,
     stored_source,
 )
-from weightwarden.artifact.source import SizeLimitExceeded, Source
+from weightwarden.artifact.source import SizeLimitExceeded, Source, StreamWindow
 
 LOCAL_SIG = b"PK\x03\x04"
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")
@@ -343,7 +342,7 @@ def _open_member(outer: Source, ctx: ReadContext, m: Member, report: _Report) ->
         return None
     start = m.data_start
     lazy = LazyDecompressed(
-        lambda: io.BufferedReader(FileView(outer.open(), start, csize, owned=True)),
+        lambda: io.BufferedReader(StreamWindow(outer.open(), start, csize, owned=True)),
         make,
         declared=info.file_size,
         compressed_size=max(csize, 1),
