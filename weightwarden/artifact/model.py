@@ -100,6 +100,10 @@ class Anomaly:
     evidence: str = ""
 
 
+MAX_ANOMALIES_PER_CODE = 20  # a header with a million bad entries stays a short report
+MAX_EVIDENCE_CHARS = 300
+
+
 @dataclass(slots=True)
 class FileEntry:
     """One file or archive member, as read by its format reader.
@@ -118,6 +122,19 @@ class FileEntry:
     anomalies: list[Anomaly] = field(default_factory=list)
     children: list[FileEntry] = field(default_factory=list)
     error: str | None = None
+    anomaly_counts: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def add_anomaly(self, code: str, location: str, message: str, evidence: str = "") -> None:
+        """Record an anomaly, keeping at most :data:`MAX_ANOMALIES_PER_CODE` of each code.
+
+        ``anomaly_counts`` keeps the true count; one extra record says that more were left out.
+        """
+        n = self.anomaly_counts.get(code, 0) + 1
+        self.anomaly_counts[code] = n
+        if n <= MAX_ANOMALIES_PER_CODE:
+            self.anomalies.append(Anomaly(code, location, message, evidence[:MAX_EVIDENCE_CHARS]))
+        elif n == MAX_ANOMALIES_PER_CODE + 1:
+            self.anomalies.append(Anomaly(code, self.path, f"further '{code}' anomalies not listed"))
 
     def walk(self) -> Iterator[FileEntry]:
         """This entry and every nested archive member, depth first."""

@@ -44,14 +44,13 @@ import struct
 from typing import Any, BinaryIO
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
+from weightwarden.artifact.model import CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.source import Source
 
 CHUNK = 1024 * 1024
 MAX_ARRAY_KEPT = 64  # arrays up to this length are kept in metadata; longer ones are summarised
 MAX_STRING_KEPT = 64 * 1024
 MAX_NESTING = 8
-MAX_REPORTED = 20
 GGML_MAX_DIMS = 4
 TEMPLATE_KEY = "tokenizer.chat_template"
 
@@ -156,16 +155,10 @@ class _Reader:
         self.entry = entry
         self.cur = cur
         self.version = 0
-        self.counts: dict[str, int] = {}
         self.bad_utf8 = False
 
     def anomaly(self, code: str, location: str, message: str, evidence: str = "") -> None:
-        n = self.counts.get(code, 0) + 1
-        self.counts[code] = n
-        if n <= MAX_REPORTED:
-            self.entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
-        elif n == MAX_REPORTED + 1:
-            self.entry.anomalies.append(Anomaly(code, location, f"further '{code}' anomalies not listed"))
+        self.entry.add_anomaly(code, location, message, evidence)
 
     # --- primitives -------------------------------------------------------------------------------------
     def count(self, what: str) -> int:

@@ -36,7 +36,7 @@ import struct
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.model import Anomaly, FileEntry, Format, TensorInfo
+from weightwarden.artifact.model import FileEntry, Format, TensorInfo
 from weightwarden.artifact.source import Source
 
 # Bits per element of every dtype the safetensors specification (0.6+) knows. Sub-byte types (F4, F6_*) are
@@ -67,7 +67,6 @@ DTYPE_BITS: dict[str, int] = {
 }
 
 ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
-MAX_REPORTED = 20  # anomalies of one kind kept per file; the rest are counted in the last one
 METADATA_VALUE_CHARS = 4096
 
 
@@ -84,47 +83,22 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class _Collector:
-    """Anomalies with a per-code cap, so a header of a million bad entries stays a short report."""
-
-    def __init__(self, entry: FileEntry) -> None:
-        self.entry = entry
-        self.counts: dict[str, int] = {}
-
-    def add(self, code: str, location: str, message: str, evidence: str = "") -> None:
-        n = self.counts.get(code, 0) + 1
-        self.counts[code] = n
-        if n <= MAX_REPORTED:
-            self.entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
-
-    def finish(self) -> None:
-        for code, n in self.counts.items():
-            if n > MAX_REPORTED:
-                self.entry.anomalies.append(
-                    Anomaly(code, self.entry.path, f"{n - MAX_REPORTED} more '{code}' anomalies not listed")
-                )
-
-
 def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry = FileEntry(source.display, Format.SAFETENSORS, source.size)
-    out = _Collector(entry)
-    try:
-        _read(source, ctx, entry, out)
-    finally:
-        out.finish()
+    _read(source, ctx, entry)
     return entry
 
 
-def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -> None:
+def _read(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
     where = source.display
     if source.size < 8:
-        out.add("safetensors.too_small", where, "file shorter than the 8-byte header length")
+        entry.add_anomaly("safetensors.too_small", where, "file shorter than the 8-byte header length")
         entry.error = "truncated: no header length"
         return
     with source.open() as f:
         (n,) = struct.unpack("<Q", f.read(8))
         if n > source.size - 8 or n > ctx.limits.max_header_bytes:
-            out.add(
+            entry.add_anomaly(
                 "safetensors.header_too_large",
                 where,
                 f"declared header length {n} bytes exceeds "
@@ -135,7 +109,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
             return
         raw = f.read(n)
     if len(raw) != n:
-        out.add("safetensors.header_too_large", where, "file ended inside the header")
+        entry.add_anomaly("safetensors.header_too_large", where, "file ended inside the header")
         entry.error = "truncated header"
         return
     data_start = 8 + n
@@ -145,18 +119,18 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        out.add("safetensors.bad_utf8", f"{where}@{8 + exc.start}", "header is not valid UTF-8")
+        entry.add_anomaly("safetensors.bad_utf8", f"{where}@{8 + exc.start}", "header is not valid UTF-8")
         entry.error = "header is not valid UTF-8"
         return
     if not text.startswith("{"):
-        out.add("safetensors.bad_json", where, "header does not start with '{'", repr(text[:40]))
+        entry.add_anomaly("safetensors.bad_json", where, "header does not start with '{'", repr(text[:40]))
         entry.error = "header is not a JSON object"
         return
     body = text.rstrip(" \t\r\n")
     padding = text[len(body) :]
     # Writers pad with spaces to an 8-byte boundary; more, or other characters, is room to hide things.
     if len(padding) > 8 or padding.strip(" "):
-        out.add(
+        entry.add_anomaly(
             "safetensors.header_padding",
             where,
             f"header ends with {len(padding)} padding characters",
@@ -165,14 +139,14 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
     try:
         header = json.loads(body, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:
-        out.add("safetensors.duplicate_key", where, "header repeats a JSON key", str(exc)[:200])
+        entry.add_anomaly("safetensors.duplicate_key", where, "header repeats a JSON key", str(exc)[:200])
         header = json.loads(body)
     except (ValueError, RecursionError) as exc:
-        out.add("safetensors.bad_json", where, "header is not valid JSON", str(exc)[:200])
+        entry.add_anomaly("safetensors.bad_json", where, "header is not valid JSON", str(exc)[:200])
         entry.error = "header is not valid JSON"
         return
     if not isinstance(header, dict):
-        out.add("safetensors.bad_json", where, "header is not a JSON object", type(header).__name__)
+        entry.add_anomaly("safetensors.bad_json", where, "header is not a JSON object", type(header).__name__)
         entry.error = "header is not a JSON object"
         return
 
@@ -181,7 +155,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
         if not isinstance(meta, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in meta.items()
         ):
-            out.add("safetensors.bad_metadata", f"{where}:__metadata__", "__metadata__ is not a str->str map")
+            entry.add_anomaly("safetensors.bad_metadata", f"{where}:__metadata__", "__metadata__ is not a str->str map")
         if isinstance(meta, dict):
             entry.metadata["metadata"] = {
                 str(k): (v[:METADATA_VALUE_CHARS] if isinstance(v, str) else repr(v)[:200])
@@ -193,7 +167,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
     for name, info in header.items():
         loc = f"{where}:{name}"
         if not isinstance(info, dict) or set(info) != ENTRY_KEYS:
-            out.add(
+            entry.add_anomaly(
                 "safetensors.bad_entry",
                 loc,
                 "tensor entry must be an object with dtype, shape and data_offsets",
@@ -204,9 +178,9 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
         bits = DTYPE_BITS.get(dtype) if isinstance(dtype, str) else None
         if bits is None:
-            out.add("safetensors.bad_dtype", loc, "unknown dtype", repr(dtype)[:100])
+            entry.add_anomaly("safetensors.bad_dtype", loc, "unknown dtype", repr(dtype)[:100])
         if not isinstance(shape, list) or not all(_is_uint(d) for d in shape):
-            out.add("safetensors.bad_shape", loc, "shape must be a list of non-negative integers", repr(shape)[:200])
+            entry.add_anomaly("safetensors.bad_shape", loc, "shape must be a list of non-negative integers", repr(shape)[:200])
             shape = None
         if (
             not isinstance(offsets, list)
@@ -214,20 +188,20 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
             or not all(_is_uint(o) for o in offsets)
             or offsets[0] > offsets[1]
         ):
-            out.add("safetensors.bad_offsets", loc, "data_offsets must be [begin, end] with begin <= end", repr(offsets)[:200])
+            entry.add_anomaly("safetensors.bad_offsets", loc, "data_offsets must be [begin, end] with begin <= end", repr(offsets)[:200])
             continue
         begin, end = offsets
         if shape is not None and bits is not None:
             total_bits = math.prod(shape) * bits
             if total_bits % 8 or end - begin != total_bits // 8:
-                out.add(
+                entry.add_anomaly(
                     "safetensors.size_mismatch",
                     loc,
                     "byte range does not match shape x dtype size",
                     f"{end - begin} bytes declared, {total_bits / 8:g} expected for {dtype}{shape}",
                 )
         if end > data_size:
-            out.add(
+            entry.add_anomaly(
                 "safetensors.out_of_bounds",
                 loc,
                 "tensor bytes extend past the end of the file",
@@ -244,24 +218,24 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, out: _Collector) -
         )
         spans.append((begin, end, name))
 
-    _check_layout(spans, data_size, where, out)
+    _check_layout(spans, data_size, where, entry)
 
 
-def _check_layout(spans: list[tuple[int, int, str]], data_size: int, where: str, out: _Collector) -> None:
+def _check_layout(spans: list[tuple[int, int, str]], data_size: int, where: str, entry: FileEntry) -> None:
     """Tensors must tile the data section exactly: from 0, back to back, to its end."""
     spans.sort()
     cursor = 0
     prev = ""
     for begin, end, name in spans:
         if begin < cursor:
-            out.add(
+            entry.add_anomaly(
                 "safetensors.offset_overlap",
                 f"{where}:{name}",
                 f"tensor overlaps {prev!r}",
                 f"begins at {begin}, previous ends at {cursor}",
             )
         elif begin > cursor:
-            out.add(
+            entry.add_anomaly(
                 "safetensors.gap",
                 f"{where}:{name}",
                 f"{begin - cursor} unused bytes before this tensor",
@@ -270,7 +244,7 @@ def _check_layout(spans: list[tuple[int, int, str]], data_size: int, where: str,
         if end > cursor:
             cursor, prev = end, name
     if cursor < data_size:
-        out.add(
+        entry.add_anomaly(
             "safetensors.trailing_data",
             where,
             f"{data_size - cursor} bytes after the last tensor",

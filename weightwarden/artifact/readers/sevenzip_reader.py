@@ -25,7 +25,7 @@ import tempfile
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.model import Anomaly, FileEntry, Format
+from weightwarden.artifact.model import FileEntry, Format
 from weightwarden.artifact.readers._archive import (
     bomb_anomaly,
     check_member_name,
@@ -35,18 +35,13 @@ from weightwarden.artifact.readers._archive import (
 )
 from weightwarden.artifact.source import SPOOL_IN_MEMORY, SizeLimitExceeded, Source, StreamWindow
 
-MAX_REPORTED = 20
-
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
     import py7zr  # lazy: only 7z archives need it
 
     entry = FileEntry(source.display, Format.SEVEN_ZIP, source.size)
     where = source.display
-
-    def add(code: str, location: str, message: str, evidence: str = "") -> None:
-        if sum(a.code == code for a in entry.anomalies) < MAX_REPORTED:
-            entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
+    add = entry.add_anomaly
 
     with source.open() as f:
         try:

@@ -25,7 +25,7 @@ import io
 import tarfile
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.model import Anomaly, FileEntry, Format
+from weightwarden.artifact.model import FileEntry, Format
 from weightwarden.artifact.readers._archive import (
     bomb_anomaly,
     check_member_name,
@@ -37,19 +37,11 @@ from weightwarden.artifact.readers._archive import (
 from weightwarden.artifact.source import SizeLimitExceeded, Source, StreamWindow, spool
 
 TRAILING_CHECK = 16 * 1024 * 1024  # bytes after the end marker that are checked for content
-MAX_REPORTED = 20
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry = FileEntry(source.display, Format.TAR, source.size)
-    counts: dict[str, int] = {}
-
-    def add(code: str, location: str, message: str, evidence: str = "") -> None:
-        counts[code] = counts.get(code, 0) + 1
-        if counts[code] <= MAX_REPORTED:
-            entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
-        elif counts[code] == MAX_REPORTED + 1:
-            entry.anomalies.append(Anomaly(code, source.display, f"further '{code}' anomalies not listed"))
+    add = entry.add_anomaly
 
     with source.open() as f:
         try:

@@ -63,7 +63,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
+from weightwarden.artifact.model import CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.readers._archive import (
     Bunzip,
     Inflate,
@@ -86,7 +86,6 @@ DECOMPRESSORS: dict[int, Callable[[], Inflate | Bunzip | ZipLzma]] = {
     zipfile.ZIP_BZIP2: Bunzip,
     zipfile.ZIP_LZMA: ZipLzma,
 }
-MAX_REPORTED = 20
 CRC_STORED_MAX = 1024 * 1024  # stored members up to this size get their CRC checked (larger: tensor bytes)
 PICKLE_SUFFIXES = (".pkl", ".debug_pkl")
 TORCH_META = ("version", ".format_version", ".storage_alignment", "byteorder", ".data/serialization_id", ".data/version")
@@ -111,29 +110,14 @@ class Member:
         return self.name.endswith("/")
 
 
-class _Report:
-    def __init__(self, entry: FileEntry) -> None:
-        self.entry = entry
-        self.counts: dict[str, int] = {}
-
-    def add(self, code: str, location: str, message: str, evidence: str = "") -> None:
-        n = self.counts.get(code, 0) + 1
-        self.counts[code] = n
-        if n <= MAX_REPORTED:
-            self.entry.anomalies.append(Anomaly(code, location, message, evidence[:300]))
-        elif n == MAX_REPORTED + 1:
-            self.entry.anomalies.append(Anomaly(code, self.entry.path, f"further '{code}' anomalies not listed"))
-
-
 def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry = FileEntry(source.display, Format.ZIP, source.size)
-    report = _Report(entry)
     with source.open() as f:
-        members, zf = _list(source, ctx, entry, report, f)
+        members, zf = _list(source, ctx, entry, f)
         if zf is None:
             return entry
-        _check_layout(source, f, zf, members, report)
-        _classify_and_read(source, ctx, entry, report, f, members)
+        _check_layout(source, f, zf, members, entry)
+        _classify_and_read(source, ctx, entry, f, members)
     return entry
 
 
@@ -141,7 +125,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
 
 
 def _list(
-    source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, f: BinaryIO
+    source: Source, ctx: ReadContext, entry: FileEntry, f: BinaryIO
 ) -> tuple[list[Member], zipfile.ZipFile | None]:
     try:
         endrec = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # the central directory's size, before parsing it
@@ -150,11 +134,11 @@ def _list(
     if endrec:
         cd_size, cd_count = endrec[5], endrec[4]
         if cd_size > ctx.limits.max_header_bytes:
-            report.add("zip.bad_central_directory", source.display, "central directory larger than limits.max_header_bytes", f"{cd_size} bytes")
+            entry.add_anomaly("zip.bad_central_directory", source.display, "central directory larger than limits.max_header_bytes", f"{cd_size} bytes")
             entry.error = "central directory too large to read"
             return [], None
         if cd_count > ctx.limits.max_archive_members:
-            report.add(
+            entry.add_anomaly(
                 "archive.too_many_members",
                 source.display,
                 f"{cd_count} members declared (limit {ctx.limits.max_archive_members})",
@@ -165,7 +149,7 @@ def _list(
         f.seek(0)
         zf = zipfile.ZipFile(f)
     except Exception as exc:  # noqa: BLE001 - zipfile raises many types on hostile directories
-        report.add("zip.bad_central_directory", source.display, "the central directory cannot be read", str(exc)[:200])
+        entry.add_anomaly("zip.bad_central_directory", source.display, "the central directory cannot be read", str(exc)[:200])
         entry.error = f"unreadable zip central directory: {exc}"
         return [], None
     infos = zf.infolist()
@@ -173,7 +157,7 @@ def _list(
     if zf.comment:
         entry.metadata["comment"] = zf.comment[:200].decode("utf-8", errors="replace")
     if len(infos) > ctx.limits.max_archive_members:
-        report.add("archive.too_many_members", source.display, f"{len(infos)} members (limit {ctx.limits.max_archive_members})")
+        entry.add_anomaly("archive.too_many_members", source.display, f"{len(infos)} members (limit {ctx.limits.max_archive_members})")
         entry.error = f"only the first {ctx.limits.max_archive_members} members were read"
         infos = infos[: ctx.limits.max_archive_members]
 
@@ -183,14 +167,14 @@ def _list(
         name = info.filename
         loc = f"{source.display}!{name}"
         if info.orig_filename in seen:
-            report.add("zip.duplicate_name", loc, "two members share this name")
+            entry.add_anomaly("zip.duplicate_name", loc, "two members share this name")
         seen.add(info.orig_filename)
         for anomaly in check_member_name(info.orig_filename, loc):
-            report.add(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
+            entry.add_anomaly(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
         if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):
-            report.add("archive.symlink_member", loc, "member is a symbolic link", _link_target(f, info))
+            entry.add_anomaly("archive.symlink_member", loc, "member is a symbolic link", _link_target(f, info))
         m = Member(info, name)
-        _check_local_header(source, f, m, report)
+        _check_local_header(source, f, m, entry)
         members.append(m)
     return members, zf
 
@@ -208,35 +192,35 @@ def _link_target(f: BinaryIO, info: zipfile.ZipInfo) -> str:
         return ""
 
 
-def _check_local_header(source: Source, f: BinaryIO, m: Member, report: _Report) -> None:
+def _check_local_header(source: Source, f: BinaryIO, m: Member, entry: FileEntry) -> None:
     info, loc = m.info, f"{source.display}!{m.name}"
     if not 0 <= info.header_offset <= source.size - 30:
-        report.add("zip.bad_local_header", loc, "the central directory points outside the file", f"offset {info.header_offset}")
+        entry.add_anomaly("zip.bad_local_header", loc, "the central directory points outside the file", f"offset {info.header_offset}")
         return
     f.seek(info.header_offset)
     head = f.read(30)
     if len(head) < 30 or head[:4] != LOCAL_SIG:
-        report.add("zip.bad_local_header", loc, "no local file header where the central directory points", f"offset {info.header_offset}")
+        entry.add_anomaly("zip.bad_local_header", loc, "no local file header where the central directory points", f"offset {info.header_offset}")
         return
     _sig, _ver, flags, method, _t, _d, crc, csize, usize, nlen, elen = LOCAL_HEADER.unpack(head)
     raw_name = f.read(nlen)
     if len(raw_name) < nlen:
-        report.add("zip.bad_local_header", loc, "local header truncated", f"offset {info.header_offset}")
+        entry.add_anomaly("zip.bad_local_header", loc, "local header truncated", f"offset {info.header_offset}")
         return
     local_name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
     if local_name != info.orig_filename:
-        report.add("zip.local_name_mismatch", loc, "local header names a different file", f"local name {local_name[:200]!r}")
+        entry.add_anomaly("zip.local_name_mismatch", loc, "local header names a different file", f"local name {local_name[:200]!r}")
         for anomaly in check_member_name(local_name, loc + " (local header)"):
-            report.add(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
+            entry.add_anomaly(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
     if flags != info.flag_bits:
-        report.add("zip.flag_mismatch", loc, "local header flags differ from the central directory", f"local {flags:#06x}, central {info.flag_bits:#06x}")
+        entry.add_anomaly("zip.flag_mismatch", loc, "local header flags differ from the central directory", f"local {flags:#06x}, central {info.flag_bits:#06x}")
     if method != info.compress_type:
-        report.add("zip.compression_mismatch", loc, "local header compression method differs", f"local {method}, central {info.compress_type}")
+        entry.add_anomaly("zip.compression_mismatch", loc, "local header compression method differs", f"local {method}, central {info.compress_type}")
     # Without a data descriptor the local header carries the sizes; 0xFFFFFFFF defers to the zip64 extra.
     if not flags & 0x08 and (
         (csize != 0xFFFFFFFF and csize != info.compress_size) or (usize != 0xFFFFFFFF and usize != info.file_size) or crc != info.CRC
     ):
-        report.add(
+        entry.add_anomaly(
             "zip.size_mismatch",
             loc,
             "local header sizes/CRC differ from the central directory",
@@ -247,7 +231,7 @@ def _check_local_header(source: Source, f: BinaryIO, m: Member, report: _Report)
     if info.flag_bits & 0x08:
         m.end += _descriptor_size(f, m.end, info)
     if info.flag_bits & 0x01:
-        report.add("zip.encrypted_member", loc, "member is encrypted and cannot be scanned")
+        entry.add_anomaly("zip.encrypted_member", loc, "member is encrypted and cannot be scanned")
 
 
 def _descriptor_size(f: BinaryIO, at: int, info: zipfile.ZipInfo) -> int:
@@ -269,33 +253,33 @@ def _extra_ids(extra: bytes) -> list[int]:
     return out
 
 
-def _check_layout(source: Source, f: BinaryIO, zf: zipfile.ZipFile, members: list[Member], report: _Report) -> None:
+def _check_layout(source: Source, f: BinaryIO, zf: zipfile.ZipFile, members: list[Member], entry: FileEntry) -> None:
     """Every byte of a zip should belong to a member, the central directory or the end records."""
     where = source.display
     cd_start = getattr(zf, "start_dir", None)
     located = sorted((m for m in members if m.data_start is not None), key=lambda m: m.info.header_offset)
     if located and located[0].info.header_offset > 0:
-        report.add("zip.prepended_data", where, f"{located[0].info.header_offset} bytes before the first member")
+        entry.add_anomaly("zip.prepended_data", where, f"{located[0].info.header_offset} bytes before the first member")
     prev: Member | None = None
     for m in located:
         assert m.end is not None
         if cd_start is not None and m.end > cd_start:
-            report.add("zip.out_of_bounds", f"{where}!{m.name}", "member data runs into the central directory", f"ends at {m.end}, directory at {cd_start}")
+            entry.add_anomaly("zip.out_of_bounds", f"{where}!{m.name}", "member data runs into the central directory", f"ends at {m.end}, directory at {cd_start}")
         if prev is not None and prev.end is not None:
             if m.info.header_offset < prev.end:
                 m.overlaps = prev.overlaps = True
-                report.add(
+                entry.add_anomaly(
                     "zip.overlapping_members",
                     f"{where}!{m.name}",
                     f"member shares bytes with {prev.name!r}",
                     f"starts at {m.info.header_offset}, previous ends at {prev.end}",
                 )
             elif m.info.header_offset > prev.end:
-                report.add("zip.gap", f"{where}!{m.name}", f"{m.info.header_offset - prev.end} unaccounted bytes before this member")
+                entry.add_anomaly("zip.gap", f"{where}!{m.name}", f"{m.info.header_offset - prev.end} unaccounted bytes before this member")
         if prev is None or (m.end or 0) > (prev.end or 0):
             prev = m
     if prev is not None and prev.end is not None and cd_start is not None and cd_start > prev.end:
-        report.add("zip.gap", where, f"{cd_start - prev.end} unaccounted bytes before the central directory")
+        entry.add_anomaly("zip.gap", where, f"{cd_start - prev.end} unaccounted bytes before the central directory")
     try:
         endrec = zipfile._EndRecData(f)  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - a private helper; without it the trailing-data check is skipped
@@ -304,11 +288,11 @@ def _check_layout(source: Source, f: BinaryIO, zf: zipfile.ZipFile, members: lis
         eocd_at, comment_len = endrec[9], len(endrec[8])
         end = eocd_at + 22 + comment_len
         if end < source.size:
-            report.add("zip.trailing_data", where, f"{source.size - end} bytes after the end-of-central-directory record")
+            entry.add_anomaly("zip.trailing_data", where, f"{source.size - end} bytes after the end-of-central-directory record")
         if cd_start is not None:
             expected = cd_start + endrec[5] + (76 if endrec[0] == b"PK\x06\x06" else 0)
             if eocd_at > expected:
-                report.add("zip.gap", where, f"{eocd_at - expected} unaccounted bytes after the central directory")
+                entry.add_anomaly("zip.gap", where, f"{eocd_at - expected} unaccounted bytes after the central directory")
 
 
 # --- reading members ------------------------------------------------------------------------------------
@@ -326,19 +310,19 @@ class _Opened:
             self.lazy.close()
 
 
-def _open_member(outer: Source, ctx: ReadContext, m: Member, report: _Report) -> _Opened | None:
+def _open_member(outer: Source, ctx: ReadContext, m: Member, entry: FileEntry) -> _Opened | None:
     info, loc = m.info, f"{outer.display}!{m.name}"
     if m.data_start is None or info.flag_bits & 0x01:
         return None
     avail = max(0, outer.size - m.data_start)
     csize = min(info.compress_size, avail)
     if info.compress_size > avail:
-        report.add("zip.out_of_bounds", loc, "member data extends past the end of the file", f"{info.compress_size} bytes at {m.data_start}")
+        entry.add_anomaly("zip.out_of_bounds", loc, "member data extends past the end of the file", f"{info.compress_size} bytes at {m.data_start}")
     if m.stored:
         return _Opened(stored_source(outer, m.data_start, csize, loc), None)
     make = DECOMPRESSORS.get(info.compress_type)
     if make is None:
-        report.add("zip.unsupported_compression", loc, f"compression method {info.compress_type} not supported; member not scanned")
+        entry.add_anomaly("zip.unsupported_compression", loc, f"compression method {info.compress_type} not supported; member not scanned")
         return None
     start = m.data_start
     lazy = LazyDecompressed(
@@ -349,7 +333,7 @@ def _open_member(outer: Source, ctx: ReadContext, m: Member, report: _Report) ->
         ctx=ctx,
     )
     if info.file_size > lazy.bound:
-        report.add(
+        entry.add_anomaly(
             "archive.bomb",
             loc,
             f"declared size exceeds the {lazy.bound_reason}; decompression stops there",
@@ -358,28 +342,28 @@ def _open_member(outer: Source, ctx: ReadContext, m: Member, report: _Report) ->
     return _Opened(lazy_source(lazy, loc, outer.fs_dir), lazy)
 
 
-def _after_read(opened: _Opened, m: Member, report: _Report, whole: bool) -> None:
+def _after_read(opened: _Opened, m: Member, entry: FileEntry, whole: bool) -> None:
     """Member-level checks once a reader is done: bomb, corruption, size and CRC."""
     lazy, loc, info = opened.lazy, opened.source.display, m.info
     if lazy is not None:
-        if lazy.bomb and not any(a.code == "archive.bomb" and a.location == loc for a in report.entry.anomalies):
-            report.entry.anomalies.append(bomb_anomaly(loc, lazy.bomb, f"{info.compress_size} -> {lazy.produced}+ bytes"))
+        if lazy.bomb and not any(a.code == "archive.bomb" and a.location == loc for a in entry.anomalies):
+            entry.anomalies.append(bomb_anomaly(loc, lazy.bomb, f"{info.compress_size} -> {lazy.produced}+ bytes"))
         if lazy.error:
-            report.add("zip.corrupt_member", loc, lazy.error)
+            entry.add_anomaly("zip.corrupt_member", loc, lazy.error)
         if lazy.eof and not lazy.bomb:
             if lazy.overrun or lazy.produced != info.file_size:
-                report.add(
+                entry.add_anomaly(
                     "zip.size_mismatch",
                     loc,
                     "member decompresses to another size than declared",
                     f"declared {info.file_size}, got {'more than ' if lazy.overrun else ''}{lazy.produced}",
                 )
             elif lazy.produced == info.file_size and lazy.crc != info.CRC:
-                report.add("zip.crc_mismatch", loc, "member bytes do not match the CRC-32", f"stored {info.CRC:#010x}, actual {lazy.crc:#010x}")
+                entry.add_anomaly("zip.crc_mismatch", loc, "member bytes do not match the CRC-32", f"stored {info.CRC:#010x}, actual {lazy.crc:#010x}")
     elif whole or info.file_size <= CRC_STORED_MAX:
         crc = _crc_of(opened.source)
         if crc is not None and crc != info.CRC:
-            report.add("zip.crc_mismatch", loc, "member bytes do not match the CRC-32", f"stored {info.CRC:#010x}, actual {crc:#010x}")
+            entry.add_anomaly("zip.crc_mismatch", loc, "member bytes do not match the CRC-32", f"stored {info.CRC:#010x}, actual {crc:#010x}")
 
 
 def _crc_of(source: Source) -> int | None:
@@ -400,24 +384,24 @@ def _finish_lazy_crc(opened: _Opened) -> None:
 # --- classification -------------------------------------------------------------------------------------
 
 
-def _classify_and_read(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, f: BinaryIO, members: list[Member]) -> None:
+def _classify_and_read(source: Source, ctx: ReadContext, entry: FileEntry, f: BinaryIO, members: list[Member]) -> None:
     files = [m for m in members if not m.is_dir]
     by_name = {m.name: m for m in files}
     torch_prefix = _torch_prefix(by_name)
     if torch_prefix is not None:
-        _read_torch(source, ctx, entry, report, files, torch_prefix)
+        _read_torch(source, ctx, entry, files, torch_prefix)
     elif files and all(m.name.endswith(".npy") for m in files):
         entry.format = Format.NUMPY_ARCHIVE
         entry.metadata["kind"] = "npz"
-        _read_generic(source, ctx, entry, report, files)
+        _read_generic(source, ctx, entry, files)
     elif "config.json" in by_name and ("metadata.json" in by_name or "model.weights.h5" in by_name):
         entry.format = Format.KERAS_ZIP
         entry.metadata["kind"] = "keras"
-        _read_keras_config(source, ctx, entry, report, by_name["config.json"])
-        _read_generic(source, ctx, entry, report, [m for m in files if m.name != "config.json"])
+        _read_keras_config(source, ctx, entry, by_name["config.json"])
+        _read_generic(source, ctx, entry, [m for m in files if m.name != "config.json"])
     else:
         entry.metadata["kind"] = "zip"
-        _read_generic(source, ctx, entry, report, files)
+        _read_generic(source, ctx, entry, files)
 
 
 def _torch_prefix(by_name: dict[str, Member]) -> str | None:
@@ -428,7 +412,7 @@ def _torch_prefix(by_name: dict[str, Member]) -> str | None:
     return "" if "data.pkl" in by_name else None
 
 
-def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, files: list[Member], prefix: str) -> None:
+def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, files: list[Member], prefix: str) -> None:
     from weightwarden.picklevm import analyze  # lazy: only archives with pickles need the machine
 
     entry.format = Format.PYTORCH_ZIP
@@ -439,7 +423,7 @@ def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, report: _Rep
     storages: dict[str, tuple[str, int | None]] = {}
     for m in files:
         if m.name.endswith(PICKLE_SUFFIXES):
-            _analyze_pickle(source, ctx, entry, report, m, analyze, storages)
+            _analyze_pickle(source, ctx, entry, m, analyze, storages)
     for m in files:
         rel = m.name[len(lead) :] if m.name.startswith(lead) else None
         if m.name.endswith(PICKLE_SUFFIXES):
@@ -465,7 +449,7 @@ def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, report: _Rep
             others.append(m)
     entry.metadata["kind"] = "torchscript" if code_files or f"{lead}constants.pkl" in {m.name for m in files} else "pytorch"
     if code_files:
-        report.add(
+        entry.add_anomaly(
             "torch.torchscript_code",
             source.display,
             f"TorchScript archive: torch.load hands it to torch.jit.load, which compiles and runs its {len(code_files)} code files",
@@ -473,20 +457,19 @@ def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, report: _Rep
         )
     names = {m.name for m in files}
     if f"{lead}version" not in names and f"{lead}.data/version" not in names:
-        report.add("torch.missing_version", source.display, "PyTorch archive without a version record")
-    _read_generic(source, ctx, entry, report, others)
+        entry.add_anomaly("torch.missing_version", source.display, "PyTorch archive without a version record")
+    _read_generic(source, ctx, entry, others)
 
 
 def _analyze_pickle(
     source: Source,
     ctx: ReadContext,
     entry: FileEntry,
-    report: _Report,
     m: Member,
     analyze: Callable[..., object],
     storages: dict[str, tuple[str, int | None]] | None,
 ) -> None:
-    opened = _open_member(source, ctx, m, report)
+    opened = _open_member(source, ctx, m, entry)
     if opened is None:
         if m.info.flag_bits & 0x01 or m.data_start is None:
             entry.error = f"pickle member {m.name} could not be read"
@@ -501,11 +484,11 @@ def _analyze_pickle(
                 storages.update(_storage_dtypes(pids))
         except SizeLimitExceeded as exc:
             entry.error = f"pickle member {m.name}: {exc}"
-            _after_read(opened, m, report, whole=False)
+            _after_read(opened, m, entry, whole=False)
             return
         entry.code.append(CodeObject(CodeKind.PICKLE, m.name, analysis=analysis))
         _finish_lazy_crc(opened)
-        _after_read(opened, m, report, whole=True)
+        _after_read(opened, m, entry, whole=True)
     finally:
         opened.close()
 
@@ -537,7 +520,7 @@ def _storage_dtypes(pids: list[object]) -> dict[str, tuple[str, int | None]]:
     return out
 
 
-def _read_generic(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, files: list[Member]) -> None:
+def _read_generic(source: Source, ctx: ReadContext, entry: FileEntry, files: list[Member]) -> None:
     readable = [m for m in files if not (m.info.create_system == 3 and stat.S_ISLNK(m.info.external_attr >> 16))]
     if not readable:
         return
@@ -549,50 +532,50 @@ def _read_generic(source: Source, ctx: ReadContext, entry: FileEntry, report: _R
         if m.overlaps:
             unread.append(f"{m.name} (overlaps another member)")
             continue
-        opened = _open_member(source, ctx, m, report)
+        opened = _open_member(source, ctx, m, entry)
         if opened is None:
             unread.append(m.name)
             continue
         try:
             child = read_child(ctx, opened.source)
             entry.children.append(child)
-            _after_read(opened, m, report, whole=False)
+            _after_read(opened, m, entry, whole=False)
         finally:
             opened.close()
     if unread:
         entry.error = f"{len(unread)} member(s) could not be scanned: " + ", ".join(unread[:10])
 
 
-def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, report: _Report, m: Member) -> None:
+def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, m: Member) -> None:
     import json
 
     loc = f"{source.display}!config.json"
     if m.info.file_size > ctx.limits.max_text_bytes:
-        report.add("keras.bad_config", loc, f"config.json larger than limits.max_text_bytes ({m.info.file_size} bytes)")
+        entry.add_anomaly("keras.bad_config", loc, f"config.json larger than limits.max_text_bytes ({m.info.file_size} bytes)")
         entry.error = "Keras config.json too large to analyse"
         return
-    opened = _open_member(source, ctx, m, report)
+    opened = _open_member(source, ctx, m, entry)
     if opened is None:
         entry.error = "Keras config.json could not be read"
         return
     try:
         with opened.source.open() as f:
             raw = f.read(ctx.limits.max_text_bytes + 1)
-        _after_read(opened, m, report, whole=True)
+        _after_read(opened, m, entry, whole=True)
     except SizeLimitExceeded as exc:
         entry.error = f"Keras config.json: {exc}"
-        _after_read(opened, m, report, whole=False)
+        _after_read(opened, m, entry, whole=False)
         return
     finally:
         opened.close()
     try:
         config = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        report.add("keras.bad_config", loc, "config.json is not valid JSON", str(exc)[:200])
+        entry.add_anomaly("keras.bad_config", loc, "config.json is not valid JSON", str(exc)[:200])
         entry.error = "Keras config.json is not valid JSON"
         return
     if not isinstance(config, dict):
-        report.add("keras.bad_config", loc, "config.json is not a JSON object")
+        entry.add_anomaly("keras.bad_config", loc, "config.json is not a JSON object")
         return
     entry.metadata["keras_class"] = str(config.get("class_name", ""))[:100]
     try:
