@@ -1,0 +1,262 @@
+"""Compute the manifest of a model folder or file: :func:`digest_model`.
+
+Usage::
+
+    from weightwarden.integrity.hashing import digest_model
+    manifest = digest_model("path/to/model")                      # files + SHA-256, as model-signing
+    manifest = digest_model("model", hash_type="blake3", workers=8, progress=lambda done, total: ...)
+    print(manifest.root_digest().hex())
+
+Walking follows model-signing 1.1.1: every regular file under the folder except the ignored paths
+(``.git``, ``.gitattributes``, ``.github``, ``.gitignore`` at the top of the folder, plus ``ignore_paths``
+— give the signature file's path here when it is written inside the model); a single file is the resource
+``"."``; the subject name is the folder (or file) name. Stricter than model-signing: an empty model, a
+name that cannot be represented safely (NUL, not UTF-8, collisions after NFC + case folding), a special
+file, and a symlink (unless ``allow_symlinks``; even then never one that resolves outside the folder) all
+raise :class:`ManifestError`.
+
+Tensor digests (our extension): for ``*.safetensors`` and ``*.gguf`` files the tensor byte ranges are taken
+from :mod:`weightwarden.artifact` readers (headers only) and each tensor is hashed from the same chunks as
+the file itself. With ``method="shards"`` a tensor that straddles a shard boundary is read a second time.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from weightwarden.integrity._hashing import Job, Progress, TensorRange, run_jobs
+from weightwarden.integrity.manifest import (
+    DEFAULT_IGNORE_PATHS,
+    DEFAULT_SHARD_SIZE,
+    HASH_TYPES,
+    METHODS,
+    SINGLE_FILE_NAME,
+    Manifest,
+    ManifestError,
+    ResourceDigest,
+    SerializationSpec,
+    TensorDigest,
+    check_names,
+    path_sort_key,
+    shard_name,
+)
+
+TENSOR_SUFFIXES = (".safetensors", ".gguf")
+
+__all__ = ["DEFAULT_SHARD_SIZE", "ManifestError", "digest_model"]
+
+
+def digest_model(
+    path: str | os.PathLike[str],
+    *,
+    hash_type: str = "sha256",
+    method: str = "files",
+    shard_size: int | None = None,
+    ignore_paths: Iterable[str | os.PathLike[str]] = (),
+    ignore_git_paths: bool = True,
+    allow_symlinks: bool = False,
+    tensors: bool = True,
+    only: Iterable[str] | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Manifest:
+    """Hash the model at ``path`` and return its :class:`Manifest` (resources in model-signing order).
+
+    ``ignore_paths`` are relative to the model folder, or absolute paths inside it (others are dropped).
+    ``shard_size`` defaults to model-signing's 1,000,000,000 for ``method="shards"``. ``progress`` is
+    called from worker threads with ``(bytes_done, bytes_total)``. ``only`` (resource names, e.g.
+    ``["model.safetensors"]``) hashes just those files — what a loader needs — for a partial verify with
+    ``diff(..., only=...)``; the whole folder is still listed, so name checks cover every file.
+    """
+    if method not in METHODS:
+        raise ManifestError(f"unknown serialization method {method!r} (use one of {', '.join(METHODS)})")
+    if hash_type not in HASH_TYPES:
+        raise ManifestError(f"unknown hash type {hash_type!r} (use one of {', '.join(HASH_TYPES)})")
+    if method == "shards":
+        shard_size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
+        if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size <= 0:
+            raise ManifestError(f"shard_size must be a positive integer, got {shard_size!r}")
+    else:
+        shard_size = None
+
+    given = Path(path)
+    try:
+        st = os.stat(given)
+    except OSError as exc:
+        raise ManifestError(f"{given}: cannot read: {exc.strerror or exc}") from exc
+    root = os.path.abspath(given)
+    model_name = given.name
+    if not model_name or model_name == "..":
+        model_name = os.path.basename(os.path.realpath(given))
+
+    ignored = _relative_ignores(root, ignore_paths, ignore_git_paths) if stat.S_ISDIR(st.st_mode) else ()
+    if stat.S_ISDIR(st.st_mode):
+        files = list(_walk(root, set(ignored), allow_symlinks))
+    elif stat.S_ISREG(st.st_mode):
+        files = [(SINGLE_FILE_NAME, os.path.realpath(root), st.st_size)]
+    else:
+        raise ManifestError(f"{given}: not a regular file or folder")
+    if not files:
+        raise ManifestError(f"{given}: the model has no files to sign (after ignoring {', '.join(ignored)})")
+    check_names(name for name, _, _ in files)
+    files.sort(key=lambda f: path_sort_key(f[0]))
+    if only is not None:
+        wanted = {_normalise(n) for n in only}
+        files = [f for f in files if f[0] in wanted]
+
+    spec = SerializationSpec(method=method, hash_type=hash_type, allow_symlinks=allow_symlinks,  # type: ignore[arg-type]
+                             ignore_paths=tuple(sorted(ignored)), shard_size=shard_size)
+    tensor_ranges = {name: _tensor_ranges(real, size, model_name if name == SINGLE_FILE_NAME else name)
+                     for name, real, size in files if tensors and _may_have_tensors(name, real)}
+
+    jobs: list[Job] = []
+    names: list[str] = []
+    extra: list[tuple[str, str, TensorRange]] = []  # tensors straddling shard boundaries
+    for name, real, size in files:
+        display = model_name if name == SINGLE_FILE_NAME else name
+        trs = tensor_ranges.get(name, ())
+        if method == "files":
+            jobs.append(Job(real, display, 0, size, tuple(trs), expect_size=size))
+            names.append(name)
+            continue
+        if size == 0:
+            continue  # model-signing leaves zero-byte files out of shard manifests
+        # Each tensor goes with the shard holding its first byte; one that runs past that shard is hashed
+        # by a job of its own (a second read of just those bytes).
+        last = (size - 1) // shard_size  # type: ignore[operator]
+        by_shard: dict[int, list[TensorRange]] = {}
+        for t in trs:
+            index = min(t.start // shard_size, last)  # type: ignore[operator]
+            if t.end <= min((index + 1) * shard_size, size):  # type: ignore[operator]
+                by_shard.setdefault(index, []).append(t)
+            else:
+                extra.append((name, real, t))
+        for index in range(last + 1):
+            start, end = index * shard_size, min((index + 1) * shard_size, size)  # type: ignore[operator]
+            jobs.append(Job(real, display, start, end, tuple(by_shard.get(index, ())), expect_size=size))
+            names.append(shard_name(name, start, end))
+    if not jobs and only is None:
+        raise ManifestError(f"{given}: the model has only empty files; nothing to sign")
+    extra_jobs = [Job(real, name, t.start, t.end, (t,)) for name, real, t in extra]
+    results = run_jobs(jobs + extra_jobs, hash_type, workers=workers, progress=progress)
+
+    algorithm = spec.resource_algorithm
+    resources = tuple(ResourceDigest(n, algorithm, r.digest) for n, r in zip(names, results, strict=False))
+    tensor_digests: list[TensorDigest] = []
+    for job_name, res in zip([_file_of(n, method) for n in names], results, strict=False):
+        tensor_digests.extend(TensorDigest(job_name, t.name, t.start, t.end, d) for t, d in res.tensors)
+    for (name, _, _), res in zip(extra, results[len(jobs):], strict=True):
+        tensor_digests.extend(TensorDigest(name, t.name, t.start, t.end, d) for t, d in res.tensors)
+    tensor_digests.sort(key=lambda t: (path_sort_key(t.file), t.start, t.end, t.name))
+    return Manifest(model_name, spec, resources, tuple(tensor_digests))
+
+
+def _normalise(name: str) -> str:
+    name = os.fspath(name).replace(os.sep, "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
+
+
+def _file_of(name: str, method: str) -> str:
+    return name.rsplit(":", 2)[0] if method == "shards" else name
+
+
+def _relative_ignores(root: str, ignore_paths: Iterable[str | os.PathLike[str]], git: bool) -> tuple[str, ...]:
+    out = set(DEFAULT_IGNORE_PATHS) if git else set()
+    for p in ignore_paths:
+        s = os.fspath(p)
+        if os.path.isabs(s):
+            rel = os.path.relpath(os.path.abspath(s), root)
+            if rel == os.curdir or rel == os.pardir or rel.startswith(os.pardir + os.sep):
+                continue  # outside the model: nothing to ignore (as model-signing does)
+            s = rel
+        s = s.replace(os.sep, "/").strip("/")
+        while s.startswith("./"):
+            s = s[2:]
+        if s and s != ".":
+            out.add(s)
+    return tuple(sorted(out))
+
+
+def _is_ignored(rel: str, ignored: set[str]) -> bool:
+    if rel in ignored:
+        return True
+    return any(rel.startswith(ig + "/") for ig in ignored)
+
+
+def _walk(root: str, ignored: set[str], allow_symlinks: bool) -> Iterable[tuple[str, str, int]]:
+    """Yield (resource name, real path to read, size) for every file, refusing what cannot be signed."""
+    real_root = os.path.realpath(root)
+    stack = [("", root)]
+    while stack:
+        rel_dir, abs_dir = stack.pop()
+        try:
+            entries = list(os.scandir(abs_dir))
+        except OSError as exc:
+            raise ManifestError(f"{rel_dir or '.'}: cannot list folder: {exc.strerror or exc}") from exc
+        for entry in entries:
+            name = entry.name
+            if "\x00" in name:
+                raise ManifestError(f"file name contains NUL in {rel_dir or '.'}")
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ManifestError(f"file name is not valid UTF-8 in {rel_dir or '.'}: {name!r}") from exc
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if _is_ignored(rel, ignored):
+                continue
+            target = entry.path
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                raise ManifestError(f"{rel}: cannot stat: {exc.strerror or exc}") from exc
+            if stat.S_ISLNK(st.st_mode):
+                if not allow_symlinks:
+                    raise ManifestError(f"{rel}: is a symbolic link; refused (allow_symlinks=True to include "
+                                        "links that stay inside the model folder)")
+                target = os.path.realpath(entry.path)
+                if os.path.commonpath([real_root, target]) != real_root:
+                    raise ManifestError(f"{rel}: symbolic link points outside the model folder")
+                try:
+                    st = os.stat(target)
+                except OSError as exc:
+                    raise ManifestError(f"{rel}: broken symbolic link") from exc
+                if stat.S_ISDIR(st.st_mode):
+                    raise ManifestError(f"{rel}: symbolic link to a folder is not supported")
+            if stat.S_ISDIR(st.st_mode):
+                stack.append((rel, entry.path))
+            elif stat.S_ISREG(st.st_mode):
+                yield rel, target, st.st_size
+            else:
+                raise ManifestError(f"{rel}: special file (device, pipe or socket) cannot be signed")
+
+
+def _may_have_tensors(name: str, real: str) -> bool:
+    return name.lower().endswith(TENSOR_SUFFIXES) or real.lower().endswith(TENSOR_SUFFIXES)
+
+
+def _tensor_ranges(real: str, size: int, display: str) -> tuple[TensorRange, ...]:
+    """Tensor byte ranges from the artifact readers (headers only); none if the file is not readable."""
+    from weightwarden.artifact import Format
+    from weightwarden.artifact.context import ReadContext
+    from weightwarden.artifact.limits import DEFAULT_LIMITS
+    from weightwarden.artifact.loader import read_source
+    from weightwarden.artifact.source import Source
+
+    try:
+        source = Source.from_path(real, display)
+        entry = read_source(source, ReadContext.for_top_level(DEFAULT_LIMITS, dispatch=read_source))
+    except OSError:
+        return ()
+    if entry.format not in (Format.SAFETENSORS, Format.GGUF):
+        return ()
+    out = {}
+    for t in entry.tensors:
+        if t.start is None or t.end is None or not (0 <= t.start <= t.end <= size):
+            continue
+        out.setdefault(t.name, TensorRange(t.name, t.start, t.end))
+    return tuple(sorted(out.values(), key=lambda t: (t.start, t.end, t.name)))

@@ -1,0 +1,338 @@
+"""The manifest of a model: which resources (files or file shards) it holds, and the digest of each.
+
+A :class:`Manifest` is what gets signed (inside an in-toto statement, see :mod:`.statement`) and what a
+verifier recomputes from the files on disk (see :func:`weightwarden.integrity.hashing.digest_model`).
+Naming and ordering follow OpenSSF model-signing v1.0 exactly, so a manifest written here is one that
+model-signing verifies:
+
+* resource names are POSIX paths relative to the model folder (``"."`` for a single-file model); the
+  ``"shards"`` method names each byte range ``"path:start:end"``;
+* resources are sorted path component by component (code-point order), then by shard offsets;
+* the subject digest (:meth:`Manifest.root_digest`) is SHA-256 over the concatenated raw resource digests,
+  in payload order.
+
+:func:`diff` compares an expected (signed) manifest with an actual (recomputed) one and gives one
+:class:`FileChange` per file: ok, modified (with the changed shards and tensors), missing, added, renamed
+(same content, new path) or type changed (a file became a folder or the reverse).
+
+Usage::
+
+    from weightwarden.integrity.manifest import diff
+    for change in diff(signed_manifest, local_manifest):
+        print(change.status, change.path, change.tensors)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+Method = Literal["files", "shards"]
+HashType = Literal["sha256", "blake2b", "blake3"]
+
+METHODS: tuple[str, ...] = ("files", "shards")
+HASH_TYPES: tuple[str, ...] = ("sha256", "blake2b", "blake3")
+DIGEST_SIZES: dict[str, int] = {"sha256": 32, "blake2b": 64, "blake3": 32}
+# model-signing's default shard size (``use_shard_serialization(shard_size=1_000_000_000)``).
+DEFAULT_SHARD_SIZE = 1_000_000_000
+# Paths model-signing ignores by default (relative to the model folder); the signature file is added by
+# whoever knows where it is written.
+DEFAULT_IGNORE_PATHS: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
+SINGLE_FILE_NAME = "."
+
+
+class ManifestError(ValueError):
+    """A model or manifest that cannot be (safely) described; ``reason`` says why, for users."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class SerializationSpec:
+    """How the resources were cut and hashed (the predicate's ``serialization`` object)."""
+
+    method: Method = "files"
+    hash_type: HashType = "sha256"
+    allow_symlinks: bool = False
+    ignore_paths: tuple[str, ...] = DEFAULT_IGNORE_PATHS
+    shard_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ManifestError(f"unknown serialization method {self.method!r}")
+        if self.hash_type not in HASH_TYPES:
+            raise ManifestError(f"unknown hash type {self.hash_type!r}")
+        if self.method == "shards":
+            if not isinstance(self.shard_size, int) or isinstance(self.shard_size, bool) or self.shard_size <= 0:
+                raise ManifestError(f"shard method needs a positive integer shard_size, got {self.shard_size!r}")
+        elif self.shard_size is not None:
+            raise ManifestError("shard_size is only meaningful with method 'shards'")
+
+    @property
+    def resource_algorithm(self) -> str:
+        """The ``algorithm`` string of each resource, as model-signing writes it."""
+        if self.method == "shards":
+            return f"{self.hash_type}-sharded-{self.shard_size}"
+        return self.hash_type
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceDigest:
+    """One resource (a file, or ``path:start:end`` for a shard) and its raw digest."""
+
+    name: str
+    algorithm: str
+    digest: bytes
+
+    @property
+    def hex(self) -> str:
+        return self.digest.hex()
+
+
+@dataclass(frozen=True, slots=True)
+class TensorDigest:
+    """Digest of one tensor's bytes (weightwarden extension): ``start``/``end`` are absolute file offsets."""
+
+    file: str
+    name: str
+    start: int
+    end: int
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A model's resources in payload order, with the serialization that produced them.
+
+    ``tensors`` is our extension (per-tensor digests of safetensors/GGUF files, hashed with
+    ``spec.hash_type``); it is empty when unknown and never part of :meth:`root_digest`.
+    """
+
+    model_name: str
+    spec: SerializationSpec
+    resources: tuple[ResourceDigest, ...]
+    tensors: tuple[TensorDigest, ...] = ()
+
+    def root_digest(self) -> bytes:
+        """SHA-256 over the concatenated raw resource digests, in payload order (the subject digest)."""
+        h = hashlib.sha256()
+        for r in self.resources:
+            h.update(r.digest)
+        return h.digest()
+
+    def files(self) -> dict[str, tuple[ResourceDigest, ...]]:
+        """Resources grouped by file path (a file has one resource, or one per shard)."""
+        out: dict[str, list[ResourceDigest]] = {}
+        for r in self.resources:
+            path = split_shard_name(r.name)[0] if self.spec.method == "shards" else r.name
+            out.setdefault(path, []).append(r)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def tensors_by_file(self) -> dict[str, dict[str, TensorDigest]]:
+        out: dict[str, dict[str, TensorDigest]] = {}
+        for t in self.tensors:
+            out.setdefault(t.file, {})[t.name] = t
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Names
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not an acceptable resource path, or None. Shared by the walker and the parser."""
+    if not isinstance(name, str) or not name:
+        return "empty resource name"
+    if "\x00" in name:
+        return f"resource name contains NUL: {name!r}"
+    if name == SINGLE_FILE_NAME:
+        return None
+    if name.startswith("/"):
+        return f"absolute resource path: {name!r}"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"resource name is not valid UTF-8: {name!r}"
+    for part in name.split("/"):
+        if part == "..":
+            return f"resource path leaves the model folder ('..'): {name!r}"
+        if part in ("", "."):
+            return f"resource path has an empty or '.' component: {name!r}"
+    return None
+
+
+def check_names(names: Iterable[str]) -> None:
+    """Raise :class:`ManifestError` on a bad name, or on two names equal after NFC + case folding.
+
+    Two such names would be the same file on macOS/Windows file systems, so a verifier there could be shown
+    one file while the signature covers another.
+    """
+    seen: dict[str, str] = {}
+    for name in names:
+        problem = name_problem(name)
+        if problem:
+            raise ManifestError(problem)
+        folded = unicodedata.normalize("NFC", name).casefold()
+        folded = unicodedata.normalize("NFC", folded)
+        other = seen.get(folded)
+        if other is not None and other != name:
+            raise ManifestError(f"resource names collide after Unicode normalisation / case folding: "
+                                f"{other!r} and {name!r}")
+        if other == name:
+            raise ManifestError(f"duplicate resource name {name!r}")
+        seen[folded] = name
+
+
+def path_sort_key(name: str) -> tuple[str, ...]:
+    """model-signing's order: ``PurePosixPath`` comparison, i.e. component by component, code points."""
+    return tuple(name.split("/"))
+
+
+def shard_name(path: str, start: int, end: int) -> str:
+    return f"{path}:{start}:{end}"
+
+
+def split_shard_name(name: str) -> tuple[str, int, int]:
+    """``"path:start:end"`` → (path, start, end); the path may itself contain ':' (split from the right)."""
+    parts = name.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit() or not parts[1].isascii() \
+            or not parts[2].isascii():
+        raise ManifestError(f"shard resource name is not 'path:start:end': {name!r}")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def resource_sort_key(name: str, method: str) -> tuple:
+    if method == "shards":
+        path, start, end = split_shard_name(name)
+        return (path_sort_key(path), start, end)
+    return (path_sort_key(name),)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Comparison
+
+
+class ChangeKind(StrEnum):
+    OK = "ok"
+    MODIFIED = "modified"
+    MISSING = "missing"
+    ADDED = "added"
+    RENAMED = "renamed"
+    TYPE_CHANGED = "type changed"
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """The verdict for one file. ``shards`` lists changed ``start:end`` ranges; ``tensors`` changed tensor
+    names (``+name`` added, ``-name`` removed) when both manifests carry tensor digests for the file."""
+
+    path: str
+    status: ChangeKind
+    detail: str = ""
+    old_path: str | None = None
+    shards: tuple[str, ...] = ()
+    tensors: tuple[str, ...] = field(default=())
+
+
+def _content(resources: tuple[ResourceDigest, ...], method: str) -> tuple:
+    if method == "shards":
+        return tuple((split_shard_name(r.name)[1:], r.digest) for r in resources)
+    return tuple(r.digest for r in resources)
+
+
+def _tensor_changes(exp: dict[str, TensorDigest] | None, act: dict[str, TensorDigest] | None) -> tuple[str, ...]:
+    if not exp or not act:
+        return ()
+    out = [n for n, t in exp.items() if n in act and act[n].digest != t.digest]
+    out += [f"-{n}" for n in exp if n not in act]
+    out += [f"+{n}" for n in act if n not in exp]
+    return tuple(out)
+
+
+def diff(expected: Manifest, actual: Manifest, *, only: Iterable[str] | None = None) -> list[FileChange]:
+    """Per-file verdicts of ``actual`` (recomputed from disk) against ``expected`` (signed).
+
+    Both must use the same method and hash type (recompute ``actual`` with ``expected.spec``); otherwise
+    :class:`ManifestError`. The result is sorted by path; all ``ok`` means the model is unchanged.
+    ``only`` restricts the comparison to those files (a partial verify); a requested file that the
+    signature does not list is reported ``added`` (if present) or ``missing``, never ``ok``.
+    """
+    if (expected.spec.method, expected.spec.hash_type, expected.spec.shard_size) != (
+            actual.spec.method, actual.spec.hash_type, actual.spec.shard_size):
+        raise ManifestError("cannot compare manifests made with different serializations; recompute the model "
+                            "with the signed manifest's spec")
+    method = expected.spec.method
+    exp_files, act_files = expected.files(), actual.files()
+    if only is not None:
+        wanted = set(only)
+        exp_files = {k: v for k, v in exp_files.items() if k in wanted}
+        act_files = {k: v for k, v in act_files.items() if k in wanted}
+    exp_t, act_t = expected.tensors_by_file(), actual.tensors_by_file()
+    changes: list[FileChange] = []
+    missing: list[str] = []
+    for path, res in exp_files.items():
+        got = act_files.get(path)
+        if got is None:
+            missing.append(path)
+            continue
+        if _content(res, method) == _content(got, method):
+            changes.append(FileChange(path, ChangeKind.OK))
+            continue
+        shards: tuple[str, ...] = ()
+        if method == "shards":
+            e = {split_shard_name(r.name)[1:]: r.digest for r in res}
+            a = {split_shard_name(r.name)[1:]: r.digest for r in got}
+            shards = tuple(f"{s}:{t}" for (s, t) in sorted(set(e) | set(a)) if e.get((s, t)) != a.get((s, t)))
+        tensors = _tensor_changes(exp_t.get(path), act_t.get(path))
+        detail = "content differs"
+        if tensors:
+            detail += f"; tensors changed: {', '.join(tensors)}"
+        changes.append(FileChange(path, ChangeKind.MODIFIED, detail, shards=shards, tensors=tensors))
+    added = [p for p in act_files if p not in exp_files]
+
+    # A file that became a folder (or the reverse) is reported once, as a type change.
+    act_dirs = {p.rsplit("/", 1)[0] for p in act_files if "/" in p}
+    exp_dirs = {p.rsplit("/", 1)[0] for p in exp_files if "/" in p}
+    act_dirs = {d for p in act_dirs for d in _ancestors(p)}
+    exp_dirs = {d for p in exp_dirs for d in _ancestors(p)}
+    for path in list(missing):
+        if path in act_dirs:
+            missing.remove(path)
+            changes.append(FileChange(path, ChangeKind.TYPE_CHANGED, "file replaced by a folder"))
+    for path in list(added):
+        if path in exp_dirs:
+            added.remove(path)
+            changes.append(FileChange(path, ChangeKind.TYPE_CHANGED, "folder replaced by a file"))
+
+    # Renames: same content under a new path, paired one to one in path order.
+    pool: dict[tuple, list[str]] = {}
+    for path in sorted(added, key=path_sort_key):
+        pool.setdefault(_content(act_files[path], method), []).append(path)
+    renamed_to: set[str] = set()
+    for path in sorted(missing, key=path_sort_key):
+        candidates = pool.get(_content(exp_files[path], method))
+        if candidates:
+            new = candidates.pop(0)
+            renamed_to.add(new)
+            changes.append(FileChange(new, ChangeKind.RENAMED, f"renamed from {path}", old_path=path))
+        else:
+            changes.append(FileChange(path, ChangeKind.MISSING, "signed file not found"))
+    for path in added:
+        if path not in renamed_to:
+            changes.append(FileChange(path, ChangeKind.ADDED, "file not in the signed manifest"))
+    if only is not None:
+        for path in sorted(set(only) - set(exp_files) - set(act_files)):
+            changes.append(FileChange(path, ChangeKind.MISSING, "requested file is neither signed nor present"))
+    changes.sort(key=lambda c: path_sort_key(c.path))
+    return changes
+
+
+def _ancestors(folder: str) -> list[str]:
+    parts = folder.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
