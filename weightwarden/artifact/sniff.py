@@ -158,8 +158,7 @@ def _sniff_text(head: bytes, source: Source) -> Format:
         if exc.start < len(head) - 4:  # a multi-byte character cut by the head is fine
             return Format.UNKNOWN
         text = head[: exc.start].decode("utf-8")
-    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
-    if text and printable / len(text) < 0.95:
+    if not _mostly_printable(text):
         return Format.UNKNOWN
     if is_template_path(source.display):
         return Format.JINJA_TEMPLATE
@@ -170,6 +169,17 @@ def _sniff_text(head: bytes, source: Source) -> Format:
             return Format.HF_TOKENIZER_CONFIG
         return Format.JSON
     return Format.TEXT
+
+
+_WHITESPACE = str.maketrans("", "", "\r\n\t")
+
+
+def _mostly_printable(text: str) -> bool:
+    """At least 95% printable characters (the common all-printable case is checked in C first)."""
+    if text.translate(_WHITESPACE).isprintable():
+        return True
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    return printable / len(text) >= 0.95
 
 
 def is_template_path(display: str) -> bool:

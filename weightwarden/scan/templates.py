@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
 # Issue kinds (one rule each in weightwarden.scan.rules.template).
@@ -65,6 +66,17 @@ class TemplateIssue:
 
 def analyze_template(source: str) -> list[TemplateIssue]:
     """Issues found in a Jinja template's source, sorted by line; never renders it."""
+    return list(_analyze_cached(source))
+
+
+# A repository ships the same template many times (every GGUF quantisation, tokenizer_config.json and
+# chat_template.jinja carry a copy); parsing dominates, so identical sources are analysed once per process.
+@lru_cache(maxsize=256)
+def _analyze_cached(source: str) -> tuple[TemplateIssue, ...]:
+    return tuple(_analyze(source))
+
+
+def _analyze(source: str) -> list[TemplateIssue]:
     try:
         tree = _parse(source)
     except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is a finding, not a crash
@@ -84,6 +96,12 @@ def analyze_template(source: str) -> list[TemplateIssue]:
 
 
 def _parse(source: str) -> Any:
+    return _environment().parse(source)
+
+
+@cache
+def _environment() -> Any:
+    """The parsing environment (built once: parsing only, it never renders)."""
     from jinja2 import nodes
     from jinja2.ext import Extension, loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -98,8 +116,7 @@ def _parse(source: str) -> Any:
             body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
             return nodes.Scope(body, lineno=lineno)
 
-    env = ImmutableSandboxedEnvironment(extensions=[loopcontrols, GenerationTag])
-    return env.parse(source)
+    return ImmutableSandboxedEnvironment(extensions=[loopcontrols, GenerationTag])
 
 
 def _line(source: str, line: int) -> str:
