@@ -131,5 +131,87 @@ def _under(folder: Path, root: Path, reported: str) -> bool:
     return path == folder or folder in path.parents
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Release integrity (issue 3): sign the sample model, tamper with one tensor byte in a copy, verify both.
+# Kept apart from main() above; run after it by the __main__ block.
+
+
+def integrity_demo() -> int:
+    """Sign all-MiniLM-L6-v2 with a fresh P-256 key, then verify it and a tampered copy with the CLI.
+
+    Everything happens in a temporary folder (the model is copied there; nothing is written into .cache).
+    Expected: the signed copy verifies (exit 0); the tampered copy does not (exit 1) and the report names
+    model.safetensors and the changed tensor. Returns 0 when that is what happened, 1 otherwise.
+    """
+    import struct
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    banner("3. Release integrity: sign the sample model, tamper with one tensor byte in a copy, verify both")
+    _, minilm = fetch()
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="weightwarden-sign-demo-") as tmp:
+        work = Path(tmp)
+        key = ec.generate_private_key(ec.SECP256R1())
+        (work / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+        (work / "key.pub.pem").write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        signed = work / "signed" / minilm.name
+        shutil.copytree(minilm, signed)
+        print(f"$ weightwarden sign {signed.name} --key key.pem --version 1", flush=True)
+        rc = subprocess.run([*cli(), "sign", str(signed), "--key", str(work / "key.pem"), "--version", "1"],
+                            check=False).returncode
+        if rc != 0:
+            problems.append(f"sign exited {rc}")
+
+        tampered = work / "tampered" / minilm.name
+        shutil.copytree(signed, tampered)  # the bundle (model.sig) travels with the copy
+        weights = tampered / "model.safetensors"
+        data = bytearray(weights.read_bytes())
+        header_len = struct.unpack("<Q", data[:8])[0]
+        header = json.loads(data[8:8 + header_len])
+        tensor = sorted(k for k in header if k != "__metadata__")[0]
+        start, end = header[tensor]["data_offsets"]
+        data[8 + header_len + (start + end) // 2] ^= 0x01  # one bit, in the middle of one tensor
+        weights.write_bytes(bytes(data))
+        print(f"\ntampered: flipped one bit of tensor {tensor!r} in {weights.name} (copy)\n", flush=True)
+
+        outcomes = {}
+        for label, folder in (("signed copy", signed), ("tampered copy", tampered)):
+            args = [str(folder), "--bundle", str(folder / "model.sig"), "--key", str(work / "key.pub.pem")]
+            print(f"$ weightwarden verify {label.split()[0]}/{folder.name} --bundle model.sig --key key.pub.pem",
+                  flush=True)
+            text_rc = subprocess.run([*cli(), "verify", *args], check=False).returncode
+            res = subprocess.run([*cli(), "verify", *args, "--format", "json"], capture_output=True, text=True,
+                                 check=False)
+            try:
+                report = json.loads(res.stdout)
+            except json.JSONDecodeError:
+                report = {}
+            outcomes[label] = (text_rc, res.returncode, report)
+            print()
+
+        rc_t, rc_j, report = outcomes["signed copy"]
+        if (rc_t, rc_j) != (0, 0) or not report.get("verified"):
+            problems.append(f"signed copy: exit {rc_t}/{rc_j}, expected 0 (verified)")
+        rc_t, rc_j, report = outcomes["tampered copy"]
+        bad = [f for f in report.get("files", []) if f.get("status") != "ok"]
+        if (rc_t, rc_j) != (1, 1) or report.get("verified") is not False:
+            problems.append(f"tampered copy: exit {rc_t}/{rc_j}, expected 1 (not verified)")
+        if [(f["path"], f["status"], f["tensors"]) for f in bad] != [("model.safetensors", "modified", [tensor])]:
+            problems.append(f"tampered copy: expected model.safetensors / {tensor} modified, got {bad}")
+
+    banner("integrity result")
+    if problems:
+        for p in problems:
+            print(f"  PROBLEM: {p}")
+        return 1
+    print(f"  signed copy verified; tampered copy refused, naming model.safetensors and tensor {tensor!r}.")
+    return 0
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(max(main(), integrity_demo()))

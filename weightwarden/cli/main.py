@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from weightwarden import __version__
+from weightwarden.cli import integrity as _integrity_commands
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -77,7 +78,8 @@ def main() -> None:
 
     Scans model files and folders (PyTorch, pickle, joblib, NumPy, safetensors, GGUF, ONNX, Keras,
     TensorFlow SavedModel, archives) for code that would run when they are loaded, without ever loading
-    them. No network access, no telemetry.
+    them. Signs and verifies model releases (sign, verify, digest, inspect) in the OpenSSF model-signing
+    format. No network access (except `sign --sigstore`), no telemetry. Exit codes below are scan's; each command's --help has its own.
     """
 
 
@@ -219,6 +221,10 @@ class _ProgressBar:
 
 def _progress_bar() -> _ProgressBar | None:
     return _ProgressBar() if sys.stderr.isatty() else None
+
+
+# sign / verify / digest / inspect live in their own module (click only at its top, like this one).
+_integrity_commands.register(main)
 
 
 def run() -> None:

@@ -9,8 +9,9 @@ Usage::
 
 Modules: :mod:`.hashing` (the engine's public entry point), :mod:`.manifest` (names, order, root digest,
 comparison), :mod:`.statement` (in-toto statement build/parse). Signing, bundles and verification live in
-their own modules. Names are imported lazily so that ``import weightwarden.integrity`` (and the CLI's
-``--help``) stays fast.
+their own modules; :mod:`.release` has the whole workflow (``sign_model``, ``verify_model``) and
+:mod:`.report` its result (``VerificationReport``). Names are imported lazily so that
+``import weightwarden.integrity`` (and the CLI's ``--help``) stays fast.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ _EXPORTS = {
     "build_statement": "weightwarden.integrity.statement",
     "parse_statement": "weightwarden.integrity.statement",
     "read_statement": "weightwarden.integrity.statement",
+    "sign_model": "weightwarden.integrity.release",
+    "verify_model": "weightwarden.integrity.release",
+    "VerificationReport": "weightwarden.integrity.report",
 }
 
 __all__ = [
@@ -51,11 +55,14 @@ __all__ = [
     "SerializationSpec",
     "StatementError",
     "TensorDigest",
+    "VerificationReport",
     "build_statement",
     "diff",
     "digest_model",
     "parse_statement",
     "read_statement",
+    "sign_model",
+    "verify_model",
 ]
 
 if TYPE_CHECKING:
@@ -72,6 +79,8 @@ if TYPE_CHECKING:
         TensorDigest,
         diff,
     )
+    from weightwarden.integrity.release import sign_model, verify_model
+    from weightwarden.integrity.report import VerificationReport
     from weightwarden.integrity.statement import (
         Freshness,
         ParsedStatement,

@@ -1,0 +1,172 @@
+"""The ``sign`` / ``verify`` / ``digest`` / ``inspect`` commands: exit codes, outputs, and light ``--help``.
+
+Exit-code contract (docs/integrity.md): verify 0 verified, 1 not verified with reasons, 2 error, 3 usage.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.corpus.samples import SHARED
+from weightwarden.cli.main import main
+
+V111 = SHARED / "fixtures" / "model-signing" / "v1.1.1"
+KEYS = V111 / "keys"
+BUNDLES = V111 / "bundles"
+REPO = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.skipif(not V111.is_dir(), reason="model-signing fixtures not present")
+
+
+def _run(*args: str | Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args], env={"NO_COLOR": "1"})
+    return result.exit_code, result.output
+
+
+@pytest.fixture()
+def model(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    shutil.copytree(V111 / "model", folder)
+    return folder
+
+
+def test_sign_verify_tamper_round_trip(model: Path, tmp_path: Path) -> None:
+    code, out = _run("sign", model, "--key", KEYS / "p256.pem", "--version", "3", "--expires", "2099-01-01")
+    assert code == 0, out
+    sig = model / "model.sig"
+    assert sig.is_file() and "root digest" in out
+
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem")
+    assert code == 0, out
+    assert "VERIFIED" in out and "version 3" in out
+
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem", "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["schema"] == "weightwarden.verification/v1" and doc["verified"] is True
+    assert doc["manifest"]["tensors"] == 4 and doc["freshness"]["version"] == 3
+
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem", "--trusted-version", "4")
+    assert code == 1 and "rollback refused" in out
+
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem", "--only", "config.json")
+    assert code == 0, out
+
+    shard = model / "model-00002-of-00002.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0x01  # last byte of the last tensor
+    shard.write_bytes(bytes(data))
+    (model / "extra.txt").write_text("x")
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem")
+    assert code == 1
+    assert "NOT VERIFIED" in out and "modified" in out and "model-00002-of-00002.safetensors" in out
+    assert "tensors:" in out and "added" in out and "extra.txt" in out
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem", "--only", "extra.txt")
+    assert code == 1 and "not in the signed manifest" in out
+
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p384.pub.pem")
+    assert code == 1 and "stopped at: signature" in out
+
+
+def test_certificate_and_sharded_sign(model: Path, tmp_path: Path) -> None:
+    sig = tmp_path / "cert.sig"
+    code, out = _run("sign", model, "--cert", KEYS / "leaf.pem", "--chain", KEYS / "chain.pem", "--key",
+                     KEYS / "p256.pem", "--hash", "blake3", "--shards", "--shard-size", "65536", "-o", sig)
+    assert code == 0, out
+    code, out = _run("verify", model, "--bundle", sig, "--chain", KEYS / "ca.pem",
+                     "--identity", "fixture-signer@example.invalid")
+    assert code == 0, out
+    code, out = _run("verify", model, "--bundle", sig, "--chain", KEYS / "ca.pem", "--identity", "mallory@x.org")
+    assert code == 1 and "not the expected identity" in out
+    code, out = _run("inspect", sig)
+    assert code == 0 and "certificate chain" in out and "blake3" in out and "65536" in out
+    assert "tensor digests" in out and "signature NOT checked" in out
+
+
+def test_fixture_bundles_from_cli() -> None:
+    code, out = _run("verify", V111 / "model", "--bundle", BUNDLES / "key-p256.shards-sha256-524288.sig",
+                     "--key", KEYS / "p256.pub.pem")
+    assert code == 0, out
+    code, out = _run("verify", V111 / "model", "--bundle", BUNDLES / "cert-expired-p256.files-sha256.sig",
+                     "--chain", KEYS / "ca.pem")
+    assert code == 1 and "expired" in out
+    code, out = _run("verify", V111 / "model", "--bundle", BUNDLES / "TAMPERED-payload.key-p256.files-sha256.sig",
+                     "--key", KEYS / "p256.pub.pem", "--format", "json")
+    assert code == 1 and json.loads(out)["stage"] == "signature"
+    code, out = _run("verify", V111 / "tampered" / "removed-file", "--bundle", BUNDLES / "key-p256.files-sha256.sig",
+                     "--key", KEYS / "p256.pub.pem", "-q")
+    assert code == 1 and "missing" in out and "tokenizer/special_tokens_map.json" in out
+    code, out = _run("inspect", BUNDLES / "key-p256.files-sha256.sig", "--format", "json")
+    info = json.loads(out)
+    assert code == 0 and info["method"] == "key" and info["resources"] == 11
+    assert info["tensor_extension"] == "absent" and len(info["key_hint"]) == 64
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sigstore") is None, reason="optional `sigstore` not installed")
+def test_sigstore_vector_offline() -> None:
+    vector = SHARED / "fixtures" / "model-signing" / "upstream-vectors" / "v1.1.0-sigstore"
+    args = ["verify", vector, "--bundle", vector / "model.sig", "--sigstore", "--issuer",
+            "https://sigstore.verify.ibm.com/oauth2", "--identity"]
+    code, out = _run(*args, "stefanb@us.ibm.com")
+    assert code == 0 and "Sigstore identity" in out, out
+    code, out = _run(*args, "mallory@example.com")
+    assert code == 1 and "stopped at: signature" in out
+
+
+def test_digest(model: Path) -> None:
+    code, out = _run("digest", model)
+    assert code == 0 and "root digest  sha256:" in out and "config.json" in out
+    code, out = _run("digest", model, "--format", "json", "--hash", "blake2b")
+    statement = json.loads(out)
+    assert code == 0 and statement["predicate"]["serialization"]["hash_type"] == "blake2b"
+
+
+def test_errors_and_usage(tmp_path: Path, model: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out = _run("sign", empty, "--key", KEYS / "p256.pem")
+    assert code == 2 and "no files" in out
+    code, out = _run("sign", model, "--key", KEYS / "p256.pub.pem")  # a public key is no private key
+    assert code == 2 and "cannot load the private key" in out
+    junk = tmp_path / "junk.sig"
+    junk.write_text("{}")
+    code, out = _run("inspect", junk)
+    assert code == 2 and "malformed bundle" in out
+    code, out = _run("verify", model, "--bundle", junk, "--key", KEYS / "p256.pub.pem")
+    assert code == 1 and "malformed bundle" in out
+    # usage: exit 3
+    assert _run("verify", model, "--bundle", junk)[0] == 3  # no trust anchor
+    assert _run("verify", model, "--bundle", junk, "--key", KEYS / "p256.pub.pem", "--chain", KEYS / "ca.pem")[0] == 3
+    assert _run("verify", tmp_path / "nope", "--bundle", junk, "--key", KEYS / "p256.pub.pem")[0] == 3
+    assert _run("verify", model, "--bundle", junk, "--sigstore", "--identity", "a@b")[0] == 3
+    assert _run("sign", model)[0] == 3
+    assert _run("sign", model, "--key", KEYS / "p256.pem", "--expires", "2030-01-01")[0] == 3
+    assert _run("sign", model, "--key", KEYS / "p256.pem", "--shard-size", "10")[0] == 3
+    assert _run("digest", model, "--hash", "md5")[0] == 3
+
+
+def test_help_is_light_and_documents_exit_codes() -> None:
+    code = ("import sys, json\n"
+            "sys.argv = ['weightwarden', 'verify', '--help']\n"
+            "from weightwarden.cli.main import run\n"
+            "try:\n    run()\nexcept SystemExit:\n    pass\n"
+            "heavy = ('cryptography', 'rich', 'blake3', 'sigstore', 'numpy', 'torch', 'model_signing')\n"
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & set(heavy))))\n")
+    env = dict(os.environ)
+    env.pop("PYTHONSTARTUP", None)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env,
+                         timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "Exit codes" in res.stdout and "not verified" in res.stdout
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == []
+    for command in ("sign", "digest", "inspect"):
+        code_, out = _run(command, "--help")
+        assert code_ == 0 and "Exit codes" in out

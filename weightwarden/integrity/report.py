@@ -1,0 +1,214 @@
+"""The result of verifying a model release, and how it is shown: :class:`VerificationReport`.
+
+Built by :func:`weightwarden.integrity.release.verify_model`; read it, or render it::
+
+    report = verify_model(...)
+    report.verified, report.reasons          # the verdict, and why not
+    report.changes                           # one FileChange per file: ok / modified / missing / added / ...
+    json.dumps(report.to_dict())             # schema "weightwarden.verification/v1"
+    print(render_text(report))               # the per-file table (rich), as ``weightwarden verify`` prints
+
+``stage`` says how far verification got: ``bundle`` (unparseable), ``signature``, ``statement``, ``files``
+(the model could not be hashed) or ``done``. A report that stopped early has no file verdicts. This
+module imports nothing heavy; rich is imported by :func:`render_text` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from weightwarden.integrity.manifest import ChangeKind, FileChange
+from weightwarden.integrity.statement import Freshness, ParsedStatement
+
+SCHEMA = "weightwarden.verification/v1"
+
+__all__ = ["SCHEMA", "FreshnessVerdict", "VerificationReport", "render_text"]
+
+
+@dataclass(slots=True)
+class FreshnessVerdict:
+    """What the signed freshness data means now. ``expired``/``superseded``/``rollback`` are None when not
+    known (no expiry signed, no trusted version given); ``reasons`` are the failures among them."""
+
+    signed: Freshness | None = None
+    trusted_version: int | None = None
+    expired: bool | None = None
+    superseded: bool | None = None
+    rollback: bool | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        f = self.signed
+        return {
+            "version": f.version if f else None,
+            "issued_at": f.issued_at if f else None,
+            "expires": f.expires if f else None,
+            "supersedes": f.supersedes if f else None,
+            "trusted_version": self.trusted_version,
+            "expired": self.expired,
+            "superseded": self.superseded,
+            "rollback": self.rollback,
+        }
+
+
+@dataclass(slots=True)
+class VerificationReport:
+    """Everything ``verify`` found; ``verified`` is True only when every check passed."""
+
+    model: str
+    bundle: str
+    verified: bool = False
+    stage: str = "bundle"
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    signer: str | None = None
+    method: str | None = None  # key / certificate / sigstore
+    bundle_digest: str | None = None
+    subject_name: str | None = None
+    root_digest: str | None = None
+    serialization: dict[str, Any] | None = None
+    resource_count: int = 0
+    file_count: int = 0
+    tensor_count: int = 0
+    only: list[str] | None = None
+    freshness: FreshnessVerdict = field(default_factory=FreshnessVerdict)
+    changes: list[FileChange] = field(default_factory=list)
+
+    def fail(self, stage: str, reason: str) -> VerificationReport:
+        """Stop at ``stage`` with ``reason`` (not verified) and return self."""
+        self.stage, self.verified = stage, False
+        self.reasons.append(reason)
+        return self
+
+    def set_manifest(self, parsed: ParsedStatement) -> None:
+        m = parsed.manifest
+        spec = m.spec
+        self.subject_name = parsed.subject_name
+        self.root_digest = parsed.subject_digest.hex()
+        self.serialization = {"method": spec.method, "hash_type": spec.hash_type, "shard_size": spec.shard_size,
+                              "allow_symlinks": spec.allow_symlinks, "ignore_paths": list(spec.ignore_paths)}
+        self.resource_count, self.file_count, self.tensor_count = len(m.resources), len(m.files()), len(m.tensors)
+
+    def counts(self) -> dict[str, int]:
+        """How many files got each verdict."""
+        out: dict[str, int] = {}
+        for c in self.changes:
+            out[str(c.status)] = out.get(str(c.status), 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "verified": self.verified,
+            "stage": self.stage,
+            "reasons": list(self.reasons),
+            "warnings": list(self.warnings),
+            "model": self.model,
+            "bundle": self.bundle,
+            "bundle_digest": self.bundle_digest,
+            "signer": self.signer,
+            "method": self.method,
+            "manifest": {
+                "subject_name": self.subject_name,
+                "root_digest": self.root_digest,
+                "serialization": self.serialization,
+                "resources": self.resource_count,
+                "files": self.file_count,
+                "tensors": self.tensor_count,
+            },
+            "only": self.only,
+            "freshness": self.freshness.to_dict(),
+            "summary": self.counts(),
+            "files": [
+                {"path": c.path, "status": str(c.status), "detail": c.detail, "old_path": c.old_path,
+                 "shards": list(c.shards), "tensors": list(c.tensors)}
+                for c in self.changes
+            ],
+        }
+
+
+_STYLE = {
+    ChangeKind.OK: "green",
+    ChangeKind.MODIFIED: "bold red",
+    ChangeKind.MISSING: "bold red",
+    ChangeKind.ADDED: "bold red",
+    ChangeKind.RENAMED: "yellow",
+    ChangeKind.TYPE_CHANGED: "bold red",
+}
+
+
+def render_text(report: VerificationReport, *, color: bool = False, width: int = 120,
+                show_ok: bool = True) -> str:
+    """The human-readable report: verdict, signer, manifest, freshness, then one row per file."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console(record=True, width=width, color_system="standard" if color else None,
+                      force_terminal=color, no_color=not color, file=_Null())
+    if report.verified:
+        console.print("[bold green]VERIFIED[/]" + (f" (only {', '.join(map(escape, report.only))})"
+                                                    if report.only else ""))
+    else:
+        console.print("[bold red]NOT VERIFIED[/]" + (f" (stopped at: {report.stage})" if report.stage != "done" else ""))
+    console.print(f"  model:   {escape(report.model)}")
+    console.print(f"  bundle:  {escape(report.bundle)}")
+    if report.bundle_digest:
+        console.print(f"           [dim]{report.bundle_digest}[/]")
+    if report.signer:
+        console.print(f"  signer:  {escape(report.signer)} [dim](method: {report.method})[/]")
+    if report.serialization:
+        s = report.serialization
+        shard = f", shard size {s['shard_size']}" if s.get("shard_size") else ""
+        console.print(f"  signed:  {escape(report.subject_name or '?')}, {s['method']} / {s['hash_type']}{shard}, "
+                      f"{report.file_count} files, {report.resource_count} resources, "
+                      f"{report.tensor_count} tensor digests")
+        console.print(f"  root:    {report.root_digest}")
+    fr = report.freshness
+    if fr.signed is not None:
+        bits = [f"version {fr.signed.version}", f"issued {fr.signed.issued_at}"]
+        if fr.signed.expires:
+            bits.append(("EXPIRED " if fr.expired else "expires ") + fr.signed.expires)
+        if fr.signed.supersedes:
+            bits.append(f"supersedes {fr.signed.supersedes[:23]}…")
+        if fr.rollback:
+            bits.append(f"ROLLBACK (trusted version {fr.trusted_version})")
+        console.print(f"  release: {', '.join(bits)}")
+    for w in report.warnings:
+        console.print(f"  [yellow]warning:[/] {escape(w)}")
+    rows = [c for c in report.changes if show_ok or c.status != ChangeKind.OK]
+    if rows:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        table.add_column("status")
+        table.add_column("file")
+        table.add_column("detail", overflow="fold")
+        for c in rows:
+            detail = c.detail
+            if c.shards:
+                detail += f"; shards {', '.join(c.shards)}"
+            if c.tensors:
+                detail = f"content differs; tensors: {', '.join(c.tensors)}" + (
+                    f"; shards {', '.join(c.shards)}" if c.shards else "")
+            table.add_row(f"[{_STYLE.get(c.status, '')}]{c.status}[/]", escape(c.path), escape(detail))
+        console.print(table)
+    if report.changes:
+        counts = report.counts()
+        console.print("  " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+    if report.reasons:
+        console.print("[bold]reasons:[/]")
+        for r in report.reasons:
+            console.print(f"  - {escape(r)}")
+    text = console.export_text(styles=color)
+    # rich pads table cells to the column width; trailing blanks only get in the way of copy and diff
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+class _Null:
+    """A sink for rich's live output: the text is taken from the recording instead."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
