@@ -29,8 +29,10 @@ test: models lint
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: models
+	$(BIN)/python benchmarks/peers.py install
 	$(BIN)/python benchmarks/scan_peers.py
 	$(BIN)/python benchmarks/scan_scaling.py
+	$(BIN)/python benchmarks/sign_peers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -13,8 +13,10 @@ keeps on disk): letting pip choose a torch version would pull several GB of CUDA
 the venv's ``pip freeze`` is written to ``freeze.txt`` next to it and checked for CUDA packages.
 
 What each peer gets, and why (formats a peer cannot scan without the omitted extras are noted):
-- modelscan: core + ``h5py`` extra. The ``tensorflow`` extra (~600 MB) is omitted, so modelscan reports
-  TF SavedModel ``.pb`` files and Keras ``.pb`` graphs as "dependency missing" (counted as not detected).
+- modelscan: core + ``h5py`` extra, with ``numpy<2`` (modelscan 0.8.8 calls a private numpy 1 function
+  for every ``.npy``/``.npz``). The ``tensorflow`` extra (~600 MB) is omitted, so modelscan reports TF
+  SavedModel files and ``.keras`` zips as "please install modelscan with tensorflow extras" (counted as
+  errors, not detected).
 - picklescan: core + ``7z`` extra (py7zr) + ``numpy``, which it imports for ``.npy``/``.npz`` without
   declaring it (without numpy a folder scan dies at the first ``.npz`` with a traceback and exit 0).
 - fickling: core + ``archive`` extra (py7zr) + ``typing-extensions``, ``numpy`` and CPU ``torch``, which
@@ -53,7 +55,9 @@ class Peer:
 
 
 PEERS: dict[str, Peer] = {
-    "modelscan": Peer("modelscan", "modelscan[h5py]==0.8.8", "modelscan", "modelscan"),
+    # modelscan 0.8.8 calls numpy.lib.format._check_version, which numpy 2 removed: every .npy/.npz fails
+    # with numpy 2, so it gets the last numpy 1.
+    "modelscan": Peer("modelscan", "modelscan[h5py]==0.8.8", "modelscan", "modelscan", ("numpy<2",)),
     # picklescan imports numpy to scan .npy/.npz members but does not declare it.
     "picklescan": Peer("picklescan", "picklescan[7z]==1.0.5", "picklescan", "picklescan", ("numpy",)),
     # fickling 0.1.12 imports these without declaring them as core dependencies (see the docstring).

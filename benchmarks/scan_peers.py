@@ -148,7 +148,6 @@ class Tool:
     # (run, paths given, workdir) -> records
     parse: Callable[[Run, list[str], Path], list[Record]]
     env: dict[str, str] | None = None
-    crash_codes: tuple[int, ...] = ()  # exit codes meaning "could not scan" rather than a verdict
 
 
 def _ww_version() -> str | None:
@@ -376,6 +375,12 @@ def attribute(records: list[Record], entries: list[Entry], only: Entry | None = 
     return verdicts
 
 
+def slim_verdicts(verdicts: dict[str, Verdict]) -> dict[str, dict[str, object]]:
+    """What each tool said per entry, shortened so the results file stays small enough to commit."""
+    return {k: {"detected": v.detected, "evidence": v.evidence[:100], "errors": [e[:120] for e in v.errors[:1]]}
+            for k, v in verdicts.items() if v.detected or v.errors}
+
+
 def summarize(entries: list[Entry], verdicts: dict[str, Verdict]) -> dict[str, object]:
     mal = [e for e in entries if e.malicious]
     ben = [e for e in entries if not e.malicious]
@@ -387,7 +392,8 @@ def summarize(entries: list[Entry], verdicts: dict[str, Verdict]) -> dict[str, o
         "errors": sum(bool(verdicts[e.name].errors) for e in entries),
         "missed": [e.name for e in mal if not verdicts[e.name].detected],
         "false_positive_entries": [e.name for e in ben if verdicts[e.name].detected],
-        "error_entries": {e.name: verdicts[e.name].errors[:2] for e in entries if verdicts[e.name].errors},
+        "error_entries": {e.name: [x[:120] for x in verdicts[e.name].errors[:1]] for e in entries
+                          if verdicts[e.name].errors},
     }
 
 
@@ -441,8 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                     total += secs
                     per_entry[e.name] = attribute(recs, [e], only=e)[e.name]
             row["per_entry"] = {"total_s": total, "jobs": args.jobs, **summarize(entries, per_entry)}
-            row["per_entry_verdicts"] = {k: {"detected": v.detected, "evidence": v.evidence, "errors": v.errors[:2]}
-                                         for k, v in per_entry.items()}
+            row["per_entry_verdicts"] = slim_verdicts(per_entry)
             pe = row["per_entry"]
             print(f"   per entry: {pe['detected']}/{pe['malicious']} detected, {pe['false_positives']} FP, "
                   f"{pe['errors']} errors, {fmt_s(total)} summed over {len(entries)} calls", flush=True)

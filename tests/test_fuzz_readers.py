@@ -66,13 +66,12 @@ FUZZ = settings(
 )
 
 # What each reader's read() may raise by contract (readers/__init__.py: "it may raise; the loader turns
-# any exception into a per-file error"). SizeLimitExceeded is the documented way out of a decompression
-# bound (source.py); h5py raising OSError for a file it cannot open is documented by keras_h5.read.
-# Anything else escaping a reader is a bug worth seeing, even though the loader would contain it.
+# any exception into a per-file error"): SizeLimitExceeded, the documented way out of a decompression
+# bound (source.py). Anything else escaping a reader is a bug worth seeing, even though the loader would
+# contain it.
 DOCUMENTED_RAISES: dict[str, tuple[type[BaseException], ...]] = {
     module: (SizeLimitExceeded,) for module in set(READER_MODULES.values())
 }
-DOCUMENTED_RAISES["keras_h5"] = (SizeLimitExceeded, OSError)
 
 
 # -- seed files (small, valid, written by hand or by the real libraries; never loaded) ---------------------
