@@ -40,7 +40,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS, ManifestError
+from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS, ChangeKind, Manifest, ManifestError
 from weightwarden.integrity.report import FreshnessVerdict, VerificationReport
 from weightwarden.integrity.statement import Freshness, StatementError
 
@@ -214,16 +214,28 @@ def verify_model(
         from weightwarden.integrity.hashing import digest_model
         from weightwarden.integrity.manifest import diff
 
-        actual = digest_model(
-            model, hash_type=signed.spec.hash_type, method=signed.spec.method, shard_size=signed.spec.shard_size,
-            ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
-            ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
-            tensors=bool(signed.tensors), only=only_list, workers=workers)
+        def rehash(names: list[str] | None, tensors: bool) -> Manifest:
+            return digest_model(
+                model, hash_type=signed.spec.hash_type, method=signed.spec.method,
+                shard_size=signed.spec.shard_size,
+                ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
+                ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
+                tensors=tensors, only=names, workers=workers)
+
+        # Per-tensor digests would hash every tensor byte a second time; an intact file does not need them.
+        # So the files are hashed first, and only the files that changed are read again, per tensor.
+        actual = rehash(only_list, tensors=False)
         if only_list is None and signed.resources and signed.resources[0].name == "." and model.is_dir():
             return report.fail("files", "the signature is for a single-file model, but a folder was given")
         if only_list is None and model.is_file() and signed.resources[0].name != ".":
             return report.fail("files", "the signature is for a model folder, but a single file was given")
-        report.changes = diff(signed, actual, only=only_list)
+        changes = diff(signed, actual, only=only_list)
+        signed_tensor_files = signed.tensors_by_file()
+        modified = [c.path for c in changes if c.status == ChangeKind.MODIFIED and c.path in signed_tensor_files]
+        if modified:
+            detailed = {c.path: c for c in diff(signed, rehash(modified, tensors=True), only=modified)}
+            changes = [detailed.get(c.path, c) if c.path in modified else c for c in changes]
+        report.changes = changes
     except ManifestError as exc:
         return report.fail("files", exc.reason)
     bad = [c for c in report.changes if c.status != "ok"]
