@@ -129,7 +129,11 @@ def test_tensor_digests_same_in_files_and_shards(tmp_path: Path) -> None:
     _safetensors(model / "model.safetensors", tensors)
     files = digest_model(model)
     shards = digest_model(model, method="shards", shard_size=4096)
-    assert {t.name: t.digest for t in files.tensors} == {n: hashlib.sha256(b).digest() for n, b in tensors.items()}
+    # Tensor digests default to BLAKE3 (cheap next to the SHA-256 file digest); any hash type can be asked for.
+    assert files.tensor_hash == "blake3"
+    assert {t.name: t.digest for t in files.tensors} == {n: blake3.blake3(b).digest() for n, b in tensors.items()}
+    sha = digest_model(model, tensor_hash_type="sha256")
+    assert {t.name: t.digest for t in sha.tensors} == {n: hashlib.sha256(b).digest() for n, b in tensors.items()}
     assert files.tensors == shards.tensors
     # Flip one byte of t3: both serializations name the tensor.
     raw = bytearray((model / "model.safetensors").read_bytes())

@@ -100,8 +100,20 @@ def test_roundtrip_with_extension() -> None:
     statement = build_statement(manifest, freshness=fresh)
     ext = statement["predicate"]["weightwarden"]
     assert ext["schema"] == "weightwarden.integrity/v1" and ext["tensors"]
+    assert ext["tensor_hash"] == "blake3"
     parsed = read_statement(json.dumps(statement).encode())
     assert parsed.manifest == manifest and parsed.freshness == fresh
+
+
+def test_extension_without_tensor_hash_means_the_file_hash() -> None:
+    manifest = digest_model(MODEL, tensor_hash_type="sha256")
+    statement = build_statement(manifest)
+    del statement["predicate"]["weightwarden"]["tensor_hash"]  # as written before the field existed
+    parsed = read_statement(json.dumps(statement).encode()).manifest
+    assert parsed.tensor_hash == "sha256" and parsed.tensors == manifest.tensors
+    statement["predicate"]["weightwarden"]["tensor_hash"] = "md5"
+    with pytest.raises(StatementError, match="tensor_hash"):
+        read_statement(json.dumps(statement).encode())
 
 
 # --------------------------------------------------------------------------------------------- tampering

@@ -111,13 +111,19 @@ class Manifest:
     """A model's resources in payload order, with the serialization that produced them.
 
     ``tensors`` is our extension (per-tensor digests of safetensors/GGUF files, hashed with
-    ``spec.hash_type``); it is empty when unknown and never part of :meth:`root_digest`.
+    :attr:`tensor_hash`); it is empty when unknown and never part of :meth:`root_digest`.
+    ``tensor_hash_type`` None means "the same as ``spec.hash_type``" (bundles written before it existed).
     """
 
     model_name: str
     spec: SerializationSpec
     resources: tuple[ResourceDigest, ...]
     tensors: tuple[TensorDigest, ...] = ()
+    tensor_hash_type: HashType | None = None
+
+    @property
+    def tensor_hash(self) -> HashType:
+        return self.tensor_hash_type or self.spec.hash_type
 
     def root_digest(self) -> bytes:
         """SHA-256 over the concatenated raw resource digests, in payload order (the subject digest)."""

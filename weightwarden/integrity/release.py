@@ -220,7 +220,7 @@ def verify_model(
                 shard_size=signed.spec.shard_size,
                 ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
                 ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
-                tensors=tensors, only=names, workers=workers)
+                tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers)
 
         # Per-tensor digests would hash every tensor byte a second time; an intact file does not need them.
         # So the files are hashed first, and only the files that changed are read again, per tensor.

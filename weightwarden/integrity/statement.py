@@ -113,13 +113,14 @@ def build_statement(manifest: Manifest, *, freshness: Freshness | None = None,
         for t in manifest.tensors:
             tensors.setdefault(t.file, []).append(
                 {"name": t.name, "start": t.start, "end": t.end, "digest": t.digest.hex()})
+        ext["tensor_hash"] = manifest.tensor_hash
         ext["tensors"] = tensors
     if freshness is not None:
         ext["freshness"] = {"version": freshness.version, "issued_at": freshness.issued_at,
                             "expires": freshness.expires, "supersedes": freshness.supersedes}
     if ext:
         predicate[EXTENSION_KEY] = {"schema": EXTENSION_SCHEMA, **ext}
-    ordered = Manifest(manifest.model_name, spec, tuple(resources), manifest.tensors)
+    ordered = Manifest(manifest.model_name, spec, tuple(resources), manifest.tensors, manifest.tensor_hash_type)
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": manifest.model_name, "digest": {"sha256": ordered.root_digest().hex()}}],
@@ -185,8 +186,8 @@ def _read(data: bytes | str | Mapping[str, Any]) -> ParsedStatement:
         raise StatementError("predicate is not an object")
     spec = _read_spec(predicate.get("serialization"))
     resources = _read_resources(predicate.get("resources"), spec)
-    tensors, freshness = _read_extension(predicate.get(EXTENSION_KEY), spec, {r.name for r in resources})
-    manifest = Manifest(subject["name"], spec, resources, tensors)
+    tensors, tensor_hash, freshness = _read_extension(predicate.get(EXTENSION_KEY), spec, {r.name for r in resources})
+    manifest = Manifest(subject["name"], spec, resources, tensors, tensor_hash)
     if manifest.root_digest() != subject_digest:
         raise StatementError("subject digest is not the SHA-256 of the resource digests (statement is "
                              "inconsistent)")
@@ -276,9 +277,9 @@ def _read_resources(items: Any, spec: SerializationSpec) -> tuple[ResourceDigest
 
 
 def _read_extension(ext: Any, spec: SerializationSpec,
-                    names: set[str]) -> tuple[tuple[TensorDigest, ...], Freshness | None]:
+                    names: set[str]) -> tuple[tuple[TensorDigest, ...], str | None, Freshness | None]:
     if ext is None:
-        return (), None
+        return (), None, None
     if not isinstance(ext, Mapping) or ext.get("schema") != EXTENSION_SCHEMA:
         raise StatementError(f"predicate.{EXTENSION_KEY} is not a {EXTENSION_SCHEMA} object")
     files = {split_shard_name(n)[0] for n in names} if spec.method == "shards" else names
@@ -286,7 +287,10 @@ def _read_extension(ext: Any, spec: SerializationSpec,
     raw_tensors = ext.get("tensors", {})
     if not isinstance(raw_tensors, Mapping):
         raise StatementError("extension tensors is not an object")
-    size = DIGEST_SIZES[spec.hash_type]
+    tensor_hash = ext.get("tensor_hash", spec.hash_type)
+    if tensor_hash not in DIGEST_SIZES:
+        raise StatementError(f"extension tensor_hash {_short(str(tensor_hash))} is not a known hash type")
+    size = DIGEST_SIZES[tensor_hash]
     for file, items in raw_tensors.items():
         if file not in files:
             raise StatementError(f"tensor digests for {_short(file)}, which is not a signed resource")
@@ -315,7 +319,7 @@ def _read_extension(ext: Any, spec: SerializationSpec,
         if not isinstance(issued, str) or not all(v is None or isinstance(v, str) for v in (expires, supersedes)):
             raise StatementError("freshness issued_at/expires/supersedes must be strings")
         freshness = Freshness(version, issued, expires, supersedes)
-    return tuple(tensors), freshness
+    return tuple(tensors), tensor_hash, freshness
 
 
 def _read_legacy(subjects: list[Any]) -> ParsedStatement:

@@ -106,8 +106,13 @@ class _Progress:
         self.callback(done, self.total)
 
 
-def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | None = None) -> JobResult:
-    """Hash one job, feeding every tensor range from the same chunks (no second read)."""
+def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | None = None,
+               tensor_hash_type: str | None = None) -> JobResult:
+    """Hash one job, feeding every tensor range from the same chunks (no second read).
+
+    Tensor ranges are hashed with ``tensor_hash_type`` (default: ``hash_type``).
+    """
+    tensor_hash_type = tensor_hash_type or hash_type
     length = job.end - job.start
     h = new_hasher(hash_type, threaded=hash_type == "blake3" and length >= BLAKE3_THREADED_MIN)
     result = JobResult(b"")
@@ -132,7 +137,7 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
             n = len(data)
             h.update(data)
             if pending or active:
-                _feed_tensors(pos, data, pending, active, result, hash_type)
+                _feed_tensors(pos, data, pending, active, result, tensor_hash_type)
             pos += n
             if progress is not None:
                 progress.add(n)
@@ -143,7 +148,7 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
     # Zero-length tensors at the very end (or in an empty range) still get a digest.
     while pending:
         t = pending.pop()
-        result.tensors.append((t, new_hasher(hash_type).digest()))
+        result.tensors.append((t, new_hasher(tensor_hash_type).digest()))
     result.digest = h.digest()
     return result
 
@@ -217,7 +222,7 @@ def _feed_tensors(pos: int, data: memoryview, pending: list[TensorRange], active
 
 
 def run_jobs(jobs: Sequence[Job], hash_type: str, *, workers: int | None = None,
-             progress: Progress | None = None) -> list[JobResult]:
+             progress: Progress | None = None, tensor_hash_type: str | None = None) -> list[JobResult]:
     """Hash every job on ``workers`` threads; results come back in job order."""
     if not jobs:
         return []
@@ -233,11 +238,11 @@ def run_jobs(jobs: Sequence[Job], hash_type: str, *, workers: int | None = None,
         buf = getattr(local, "buf", None)
         if buf is None:
             buf = local.buf = memoryview(bytearray(chunk))
-        return hash_range(job, hash_type, buf, tracker)
+        return hash_range(job, hash_type, buf, tracker, tensor_hash_type)
 
     if workers == 1:
         buf = memoryview(bytearray(chunk))
-        return [hash_range(j, hash_type, buf, tracker) for j in jobs]
+        return [hash_range(j, hash_type, buf, tracker, tensor_hash_type) for j in jobs]
     # Largest first, so one big file does not start last and leave the other cores idle.
     order = sorted(range(len(jobs)), key=lambda i: jobs[i].end - jobs[i].start, reverse=True)
     results: list[JobResult | None] = [None] * len(jobs)
