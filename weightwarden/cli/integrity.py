@@ -17,6 +17,8 @@ from typing import Any
 
 import click
 
+from weightwarden.cli._terminal import terminal_width, use_color, write_stdout
+
 EXIT_OK = 0
 EXIT_NOT_VERIFIED = 1
 EXIT_ERROR = 2
@@ -49,26 +51,6 @@ def _read(path: str, what: str) -> bytes:
             return handle.read()
     except OSError as exc:
         raise click.ClickException(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-
-
-def _emit(text: str) -> None:
-    stream = sys.stdout
-    try:
-        stream.write(text)
-    except UnicodeEncodeError:
-        stream.buffer.write(text.encode(stream.encoding or "utf-8", errors="backslashreplace"))
-    stream.flush()
-
-
-def _color() -> bool:
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
-
-
-def _width() -> int:
-    try:
-        return max(100, os.get_terminal_size().columns) if sys.stdout.isatty() else 120
-    except OSError:
-        return 120
 
 
 # ----------------------------------------------------------------------------------------------------- sign
@@ -244,14 +226,14 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
     if fmt == "json":
         import json
 
-        _emit(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
     else:
         from weightwarden.integrity.report import render_text
 
         # A table of thousands of "ok" rows hides the few that matter (and dominated verify's time):
         # big models list only what is not ok, plus the ok count; --format json always has every file.
         show_ok = not quiet and len(report.changes) <= MAX_OK_ROWS
-        _emit(render_text(report, color=_color(), width=_width(), show_ok=show_ok))
+        write_stdout(render_text(report, color=use_color(), width=terminal_width(), show_ok=show_ok))
     return EXIT_OK if report.verified else EXIT_NOT_VERIFIED
 
 
@@ -304,7 +286,7 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
 
         from weightwarden.integrity.statement import build_statement
 
-        _emit(json.dumps(build_statement(manifest), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(build_statement(manifest), indent=2, ensure_ascii=False) + "\n")
         return EXIT_OK
     spec = manifest.spec
     lines = [f"model        {manifest.model_name}",
@@ -314,7 +296,7 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
              f"resources    {len(manifest.resources)} ({len(manifest.files())} files, "
              f"{len(manifest.tensors)} tensor digests)", ""]
     lines += [f"{r.digest.hex()}  {r.name}" for r in manifest.resources]
-    _emit("\n".join(lines) + "\n")
+    write_stdout("\n".join(lines) + "\n")
     return EXIT_OK
 
 
@@ -337,7 +319,7 @@ def inspect(bundle: str, fmt: str) -> int:
     if fmt == "json":
         import json
 
-        _emit(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
         return EXIT_OK
     lines = [f"bundle       {bundle}  (signature NOT checked: use `weightwarden verify`)"]
     for label, k in (("digest", "bundle_digest"), ("media type", "media_type"), ("method", "method"),
@@ -354,7 +336,7 @@ def inspect(bundle: str, fmt: str) -> int:
         elif isinstance(value, dict):
             value = ", ".join(f"{a}={b}" for a, b in value.items() if b is not None)
         lines.append(f"{label:<12} {value}")
-    _emit("\n".join(lines) + "\n")
+    write_stdout("\n".join(lines) + "\n")
     return EXIT_OK
 
 

@@ -23,6 +23,13 @@ import click
 
 from weightwarden import __version__
 from weightwarden.cli import integrity as _integrity_commands
+from weightwarden.cli._terminal import (
+    DEFAULT_WIDTH,
+    stdout_is_terminal,
+    terminal_width,
+    use_color,
+    write_stdout,
+)
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -133,7 +140,7 @@ def scan(
     failing = [f for f in report.findings if f.severity.at_least(threshold)]
     code = EXIT_FINDINGS if failing else EXIT_ERROR if report.errors else EXIT_CLEAN
 
-    to_terminal = output is None and sys.stdout.isatty()
+    to_terminal = output is None and stdout_is_terminal()
     if fmt == "text":
         from weightwarden.report.text import render
 
@@ -142,9 +149,9 @@ def scan(
         else:
             text = render(
                 report,
-                color=to_terminal and "NO_COLOR" not in os.environ,
+                color=to_terminal and use_color(),
                 min_severity=threshold if quiet else None,
-                width=_width() if to_terminal else 120,
+                width=terminal_width() if to_terminal else DEFAULT_WIDTH,
                 summary=not quiet,
             )
     elif fmt == "json":
@@ -167,29 +174,12 @@ def scan(
 
             click.echo(f"{summary_line(report)}; report written to {output}", err=True)
     elif text:
-        _write_stdout(text)
+        write_stdout(text)
     if report.errors and (fmt != "text" or output is not None):
         # Files that could not be scanned are always named, whatever the output format.
         for error in report.errors:
             click.echo(f"weightwarden: could not scan {error.file}: {error.reason}", err=True)
     return code
-
-
-def _write_stdout(text: str) -> None:
-    stream = sys.stdout
-    try:
-        stream.write(text)
-    except UnicodeEncodeError:
-        # Odd file names (undecodable bytes) must not crash the report on a narrow terminal encoding.
-        stream.buffer.write(text.encode(stream.encoding or "utf-8", errors="backslashreplace"))
-    stream.flush()
-
-
-def _width() -> int:
-    try:
-        return max(100, os.get_terminal_size().columns)
-    except OSError:
-        return 120
 
 
 class _ProgressBar:
