@@ -53,18 +53,18 @@ class Source:
         return cls(display=display, size=len(data), opener=lambda: io.BytesIO(data), fs_dir=fs_dir)
 
 
-class StreamWindow(io.RawIOBase):
-    """A read-only, seekable view of ``length`` bytes starting at ``offset`` of a seekable stream.
+class RandomAccessReader(io.RawIOBase):
+    """A read-only, seekable stream of ``length`` bytes over anything that can read at an offset.
 
-    ``owned`` streams are closed with the view; a shared one (a spool serving several views) is not.
+    Subclasses implement :meth:`read_at`; position tracking, seeking and ``readinto`` live here once.
     """
 
-    def __init__(self, stream: BinaryIO, offset: int, length: int, owned: bool) -> None:
-        self._s = stream
-        self._offset = offset
+    def __init__(self, length: int) -> None:
         self._length = length
         self._pos = 0
-        self._owned = owned
+
+    def read_at(self, pos: int, n: int) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -84,11 +84,27 @@ class StreamWindow(io.RawIOBase):
         n = min(len(buffer), self._length - self._pos)
         if n <= 0:
             return 0
-        self._s.seek(self._offset + self._pos)
-        data = self._s.read(n)
+        data = self.read_at(self._pos, n)
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
+
+
+class StreamWindow(RandomAccessReader):
+    """A read-only, seekable view of ``length`` bytes starting at ``offset`` of a seekable stream.
+
+    ``owned`` streams are closed with the view; a shared one (a spool serving several views) is not.
+    """
+
+    def __init__(self, stream: BinaryIO, offset: int, length: int, owned: bool) -> None:
+        super().__init__(length)
+        self._s = stream
+        self._offset = offset
+        self._owned = owned
+
+    def read_at(self, pos: int, n: int) -> bytes:
+        self._s.seek(self._offset + pos)
+        return self._s.read(n)
 
     def close(self) -> None:
         if self._owned and not self.closed:
@@ -135,4 +151,4 @@ def copy_bounded(src: BinaryIO, dst: BinaryIO, max_bytes: int) -> int:
         dst.write(chunk)
 
 
-__all__ = ["Source", "StreamWindow", "window_source", "spool", "copy_bounded", "SizeLimitExceeded"]
+__all__ = ["Source", "RandomAccessReader", "StreamWindow", "window_source", "spool", "copy_bounded", "SizeLimitExceeded"]

@@ -30,6 +30,7 @@ from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, FileEntry, Format
 from weightwarden.artifact.source import (
     SPOOL_IN_MEMORY,
+    RandomAccessReader,
     SizeLimitExceeded,
     Source,
     StreamWindow,
@@ -218,33 +219,13 @@ class LazyDecompressed:
             self._src.close()
 
 
-class _LazyView(io.RawIOBase):
+class _LazyView(RandomAccessReader):
     def __init__(self, lazy: LazyDecompressed) -> None:
+        super().__init__(lazy.declared)
         self._lazy = lazy
-        self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._lazy.declared}[whence]
-        self._pos = max(0, base + pos)
-        return self._pos
-
-    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
-        n = min(len(buffer), self._lazy.declared - self._pos)
-        if n <= 0:
-            return 0
-        data = self._lazy.read_at(self._pos, n)
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
+    def read_at(self, pos: int, n: int) -> bytes:
+        return self._lazy.read_at(pos, n)
 
 
 def lazy_source(lazy: LazyDecompressed, display: str, fs_dir: str | None) -> Source:
