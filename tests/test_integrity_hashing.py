@@ -4,9 +4,7 @@ progress; worker counts; single-file models; lazy imports."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ import blake3
 import numpy as np
 import pytest
 
+from tests.corpus.writers import write_u8_safetensors
 from weightwarden.integrity import ChangeKind, ManifestError, diff, digest_model
 from weightwarden.integrity._hashing import (
     MEMORY_BUDGET,
@@ -109,24 +108,13 @@ def test_shards_cover_files(tmp_path: Path, blob: tuple[Path, bytes]) -> None:
         digest_model(model, hash_type="md5")
 
 
-def _safetensors(path: Path, tensors: dict[str, bytes]) -> None:
-    header, offset, body = {}, 0, b""
-    for name, raw in tensors.items():
-        header[name] = {"dtype": "U8", "shape": [len(raw)], "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-        body += raw
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + body)
-
-
 def test_tensor_digests_same_in_files_and_shards(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     model = tmp_path / "st"
     model.mkdir()
     tensors = {f"t{i}": rng.integers(0, 256, size=int(s), dtype=np.uint8).tobytes()
                for i, s in enumerate([3000, 5000, 0, 10000, 7])}
-    _safetensors(model / "model.safetensors", tensors)
+    write_u8_safetensors(model / "model.safetensors", tensors)
     files = digest_model(model)
     shards = digest_model(model, method="shards", shard_size=4096)
     # Tensor digests default to BLAKE3 (cheap next to the SHA-256 file digest); any hash type can be asked for.

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpus.samples import SHARED
+from tests.corpus.writers import write_u8_safetensors
 from weightwarden.integrity import ChangeKind, Freshness, ManifestError, sign_model, verify_model
 from weightwarden.integrity.release import bundle_digest
 from weightwarden.integrity.report import SCHEMA, render_text
@@ -167,22 +168,11 @@ def test_model_signing_verifies_sign_model(case: str, tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- tensor-level evidence
 
-def _safetensors(path: Path, tensors: dict[str, bytes]) -> None:
-    header, offset, body = {}, 0, b""
-    for name, raw in tensors.items():
-        header[name] = {"dtype": "U8", "shape": [len(raw)], "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-        body += raw
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + body)
-
-
 def _two_shard_model(folder: Path) -> Path:
     folder.mkdir()
-    _safetensors(folder / "model-00001-of-00002.safetensors",
+    write_u8_safetensors(folder / "model-00001-of-00002.safetensors",
                  {"embed.weight": bytes(range(256)) * 8, "layer0.weight": b"\x01" * 3000})
-    _safetensors(folder / "model-00002-of-00002.safetensors",
+    write_u8_safetensors(folder / "model-00002-of-00002.safetensors",
                  {"layer1.weight": b"\x02" * 4096, "layer1.bias": b"\x03" * 64, "lm_head.weight": b"\x04" * 2048})
     (folder / "config.json").write_text('{"model_type": "toy"}')
     return folder

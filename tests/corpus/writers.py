@@ -335,3 +335,13 @@ def safetensors_raw(header: dict[str, Any] | bytes, data: bytes, *, declared_len
     raw = header if isinstance(header, bytes) else json.dumps(header).encode()
     raw += b" " * (-len(raw) % 8)
     return struct.pack("<Q", len(raw) if declared_len is None else declared_len) + raw + data
+
+
+def write_u8_safetensors(path: Path, tensors: dict[str, bytes]) -> Path:
+    """A safetensors file of 1-D U8 tensors holding exactly ``tensors``' bytes, in order."""
+    header, offset = {}, 0
+    for name, raw in tensors.items():
+        header[name] = {"dtype": "U8", "shape": [len(raw)], "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+    path.write_bytes(safetensors_raw(header, b"".join(tensors.values())))
+    return path
