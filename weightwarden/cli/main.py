@@ -22,7 +22,11 @@ from typing import Any
 import click
 
 from weightwarden import __version__
+from weightwarden.cli import convert as _convert_commands
+from weightwarden.cli import diff as _diff_commands
+from weightwarden.cli import evals as _eval_commands
 from weightwarden.cli import integrity as _integrity_commands
+from weightwarden.cli import lineage as _lineage_commands
 from weightwarden.cli._terminal import (
     DEFAULT_WIDTH,
     stdout_is_terminal,
@@ -215,6 +219,11 @@ def _progress_bar() -> _ProgressBar | None:
 
 # sign / verify / digest / inspect live in their own module (click only at its top, like this one).
 _integrity_commands.register(main)
+# diff / lineage / fingerprint / convert and eval: same pattern.
+_convert_commands.register(main)
+_diff_commands.register(main)
+_lineage_commands.register(main)
+_eval_commands.register(main)
 
 
 def run() -> None:

@@ -1,0 +1,11 @@
+"""The ``weightwarden`` lineage commands (thin shell over :mod:`weightwarden.lineage`); click only at the top."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add the lineage commands to the main ``weightwarden`` group."""
+    for command in ():
+        group.add_command(command)

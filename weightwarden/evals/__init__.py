@@ -1,0 +1,1 @@
+"""Red-team and safety evaluations: backends, suites, detectors, runner, results."""

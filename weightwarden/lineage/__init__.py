@@ -1,0 +1,1 @@
+"""Weight-level lineage: tensor access, diff, derivation test, fingerprint, safe convert."""
