@@ -98,6 +98,8 @@ class Suite:
     source: str  # where the items came from (built-in, or the dataset path)
     source_digest: str  # sha256 of the dataset file(s) or of the built-in data
     license: str | None = None
+    # Dataset rows the loader skipped, one "row N: reason" each; the runner reports them.
+    rejected_rows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
