@@ -1,11 +1,167 @@
-"""The ``weightwarden`` lineage commands (thin shell over :mod:`weightwarden.lineage`); click only at the top."""
+"""The ``weightwarden lineage`` and ``weightwarden fingerprint`` commands: a thin shell over
+:mod:`weightwarden.lineage.derivation` and :mod:`weightwarden.lineage.fingerprint`; click only at the top.
+
+``lineage`` exits 0 when B is derived from A, 1 when the test finds B unrelated, 2 when it is inconclusive or a
+model / fingerprint could not be read (the message names the file and the reason), 3 on usage errors.
+numpy, scipy and the lineage modules are imported inside the commands so ``weightwarden --help`` stays light.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
+
+from weightwarden.cli._terminal import write_stdout
+
+EXIT_DERIVED = 0
+EXIT_UNRELATED = 1
+EXIT_INCONCLUSIVE = 2
+
+LINEAGE_EXIT_CODES = """\b
+Exit codes:
+  0  derived: B descends from A (p-value below --alpha)
+  1  unrelated: no evidence that B descends from A
+  2  inconclusive (reason given, e.g. no shared vocabulary),
+     or a model / fingerprint could not be read (named)
+  3  usage error"""
+
+FINGERPRINT_EXIT_CODES = """\b
+Exit codes:
+  0  fingerprint written
+  2  the model could not be read (named), or an internal error
+  3  usage error"""
+
+
+def _clean(text: str) -> str:
+    # Paths, tokens and declared names come from the models: keep control characters off the terminal.
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
+
+
+@click.command("lineage", epilog=LINEAGE_EXIT_CODES)
+@click.argument("models", nargs=-1, metavar="[A] B", type=click.Path(path_type=str))
+@click.option("--fingerprint", "fingerprint_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Compare B with this fingerprint of A (from `weightwarden fingerprint`) instead of A's weights.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
+              show_default=True, help="json follows weightwarden.lineage-report/v1.")
+@click.option("--alpha", type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True), default=0.01,
+              show_default=True, help="Significance level: 'derived' when the p-value is below it.")
+def lineage_command(models: tuple[str, ...], fingerprint_path: str | None, fmt: str, alpha: float) -> int:
+    """Is model B derived from model A (fine-tune, quantisation, merge, pruning, disguised copy)?
+
+    Decided from the weights alone: the hidden basis is aligned through the shared vocabulary's embeddings,
+    each layer's MLP neurons are matched by their input and by their output weights, and the agreement of
+    the two matchings gives a p-value. Declared metadata (base_model) is shown but never used as proof.
+    Give A and B, or --fingerprint F.json and B.
+    """
+    expected = 1 if fingerprint_path else 2
+    if len(models) != expected:
+        usage = "B (with --fingerprint)" if fingerprint_path else "A and B"
+        raise click.UsageError(f"expected {usage}, got {len(models)} path(s)")
+    missing = [p for p in (*models, *([fingerprint_path] if fingerprint_path else [])) if not os.path.lexists(p)]
+    if missing:
+        raise click.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="A/B")
+
+    from weightwarden.lineage.derivation import assess_lineage
+    from weightwarden.lineage.model import LineageError
+
+    try:
+        if fingerprint_path:
+            from weightwarden.lineage.fingerprint import load_fingerprint
+
+            report = assess_lineage(None, models[0], fingerprint=load_fingerprint(fingerprint_path), alpha=alpha)
+        else:
+            report = assess_lineage(models[0], models[1], alpha=alpha)
+    except LineageError as exc:
+        click.echo(f"weightwarden lineage: {_clean(str(exc))}", err=True)
+        return EXIT_INCONCLUSIVE
+    except OSError as exc:
+        click.echo(f"weightwarden lineage: cannot read {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        return EXIT_INCONCLUSIVE
+    if fmt.lower() == "json":
+        import json
+
+        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        write_stdout(render_text(report))
+    return {"derived": EXIT_DERIVED, "unrelated": EXIT_UNRELATED}.get(report.verdict, EXIT_INCONCLUSIVE)
+
+
+def _p(report: Any) -> str:
+    if report.p_value > 0:
+        return f"{report.p_value:.3g}"
+    return f"1e{report.log10_p:.0f}"
+
+
+def render_text(report: Any) -> str:
+    """The readable report: verdict and p-value, both models as declared, then per-layer evidence."""
+    lines = [
+        f"verdict: {report.verdict.upper()}  (p = {_p(report)}, alpha = {report.alpha:g}, score = {report.score:.3f})",
+        f"  {_clean(report.reason)}",
+    ]
+    for tag, model in (("A", report.a), ("B", report.b)):
+        kind = "fingerprint of " if model.get("fingerprint") else ""
+        lines.append(
+            f"{tag}: {kind}{_clean(model.get('path'))}  [{model.get('container') or '?'}, "
+            f"{model.get('architecture') or 'unknown architecture'}, vocab {model.get('vocab_size') or '?'}]"
+        )
+        declared = model.get("declared_base_model")
+        lines.append(f"   declared base model: {_clean(declared) if declared else '-'} (shown, never used as proof)")
+    if report.shared_tokens:
+        align = "" if report.embedding_alignment is None else \
+            f", embedding alignment {report.embedding_alignment:.3f}"
+        what = "anchor tokens found in B" if report.a.get("fingerprint") else "shared tokens"
+        lines.append(f"{what}: {report.shared_tokens}{align}")
+    if report.layers:
+        lines.append("")
+        lines.append(f"{'layer':>5}  {'neurons':>7}  {'agree':>6}  {'chance':>6}  {'similarity':>10}  "
+                     f"{'log10 p':>8}  shared")
+        for e in report.layers:
+            lines.append(f"{e.layer:>5}  {e.neurons:>7}  {e.agreements:>6}  {e.expected:>6.2f}  "
+                         f"{e.similarity:>10.3f}  {e.log10_p:>8.1f}  {'yes' if e.shared else 'no'}")
+    for note in report.notes:
+        lines.append(f"note: {_clean(note)}")
+    lines.append(f"method: {report.method}")
+    return "\n".join(lines) + "\n"
+
+
+@click.command("fingerprint", epilog=FINGERPRINT_EXIT_CODES)
+@click.argument("path", metavar="PATH", type=click.Path(path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="Write the fingerprint JSON here (default: standard output).")
+def fingerprint_command(path: str, output: str | None) -> int:
+    """A compact, publishable fingerprint of a model (weights root, tensor digests, similarity sketch).
+
+    Others can then test whether a model descends from this one without its weights:
+    `weightwarden lineage --fingerprint F.json B`.
+    """
+    if not os.path.lexists(path):
+        raise click.BadParameter(f"no such file or folder: {path}", param_hint="PATH")
+    from weightwarden.lineage.fingerprint import make_fingerprint
+    from weightwarden.lineage.model import LineageError
+
+    try:
+        text = make_fingerprint(path).to_json()
+    except LineageError as exc:
+        click.echo(f"weightwarden fingerprint: {_clean(str(exc))}", err=True)
+        return EXIT_INCONCLUSIVE
+    except OSError as exc:
+        click.echo(f"weightwarden fingerprint: cannot read {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        return EXIT_INCONCLUSIVE
+    if output is None:
+        write_stdout(text)
+        return 0
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"fingerprint of {_clean(path)} written to {_clean(output)} ({len(text)} bytes)", err=True)
+    return 0
 
 
 def register(group: click.Group) -> None:
     """Add the lineage commands to the main ``weightwarden`` group."""
-    for command in ():
+    for command in (lineage_command, fingerprint_command):
         group.add_command(command)
