@@ -17,10 +17,14 @@ from tests.corpus.writers import write_u8_safetensors
 from weightwarden.integrity import ChangeKind, ManifestError, diff, digest_model
 from weightwarden.integrity._hashing import (
     MEMORY_BUDGET,
+    OPEN_FILES_BUDGET,
+    SMALL_BATCH_FILES,
+    SMALL_MAX,
     Job,
     TensorRange,
     chunk_size_for,
     hash_range,
+    is_small,
     run_jobs,
 )
 from weightwarden.integrity.manifest import DEFAULT_SHARD_SIZE
@@ -88,6 +92,45 @@ def test_file_changed_while_hashing(blob: tuple[Path, bytes]) -> None:
         run_jobs([Job(str(path), "big.bin", len(data) - 2, len(data) + 5)], "sha256")
     with pytest.raises(ManifestError, match="shrank"):  # the memory-mapped path checks before mapping
         run_jobs([Job(str(path), "big.bin", 0, len(data) + 5)], "sha256")
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_small_files_in_batches_match_reference(tmp_path: Path, workers: int) -> None:
+    # More files than one batch holds, sizes around the small-file limit, empty files, nested folders.
+    rng = np.random.default_rng(3)
+    model = tmp_path / "many"
+    sizes = [0, 1, 63, 64, 65, 4096, SMALL_MAX - 1, SMALL_MAX, SMALL_MAX + 1]
+    sizes += [int(x) for x in rng.integers(0, 20_000, size=2 * SMALL_BATCH_FILES + 5)]
+    expected = {}
+    for i, size in enumerate(sizes):
+        rel = f"d{i % 3}/f{i:04d}.bin"
+        data = rng.integers(0, 256, size=size, dtype=np.uint8).tobytes()
+        (model / rel).parent.mkdir(parents=True, exist_ok=True)
+        (model / rel).write_bytes(data)
+        expected[rel] = (data, size)
+    for hash_type in ("sha256", "blake3"):
+        m = digest_model(model, hash_type=hash_type, workers=workers)
+        assert {r.name: r.digest for r in m.resources} == {n: REF[hash_type](d) for n, (d, _) in expected.items()}
+    # Many workers: batches shrink so that the files held open stay within the descriptor budget.
+    m = digest_model(model, workers=OPEN_FILES_BUDGET)
+    assert {r.name: r.digest for r in m.resources} == {n: REF["sha256"](d) for n, (d, _) in expected.items()}
+    small = [is_small(Job("x", "x", 0, s, (), s)) for s in (0, SMALL_MAX - 1, SMALL_MAX)]
+    assert small == [True, True, False]
+    assert not is_small(Job("x", "x", 0, 10, (TensorRange("t", 0, 10),), 10))  # tensors: the full path
+
+
+def test_small_file_changed_or_gone(tmp_path: Path) -> None:
+    path = _write(tmp_path / "s.bin", b"x" * 100)
+    for listed in (99, 101):  # grew or shrank since it was listed
+        job = Job(str(path), "s.bin", 0, listed, (), listed)
+        assert is_small(job)
+        with pytest.raises(ManifestError, match="s.bin: file changed size"):
+            run_jobs([job], "sha256")
+    # One failing file among many fails the whole run, with its name, whichever worker met it.
+    jobs = [Job(str(path), "s.bin", 0, 100, (), 100)] * 200 + [Job(str(tmp_path / "gone"), "gone", 0, 5, (), 5)]
+    with pytest.raises(ManifestError, match="gone: cannot open"):
+        run_jobs(jobs, "sha256", workers=2)
+    assert [r.digest for r in run_jobs(jobs[:3], "sha256", workers=2)] == [hashlib.sha256(b"x" * 100).digest()] * 3
 
 
 def test_shards_cover_files(tmp_path: Path, blob: tuple[Path, bytes]) -> None:

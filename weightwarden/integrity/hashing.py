@@ -189,15 +189,11 @@ def _relative_ignores(root: str, ignore_paths: Iterable[str | os.PathLike[str]],
     return tuple(sorted(out))
 
 
-def _is_ignored(rel: str, ignored: set[str]) -> bool:
-    if rel in ignored:
-        return True
-    return any(rel.startswith(ig + "/") for ig in ignored)
-
-
 def _walk(root: str, ignored: set[str], allow_symlinks: bool) -> Iterable[tuple[str, str, int]]:
     """Yield (resource name, real path to read, size) for every file, refusing what cannot be signed."""
     real_root = os.path.realpath(root)
+    # One tuple for str.startswith: this test runs for every entry of the tree.
+    ignored_prefixes = tuple(ig + "/" for ig in ignored)
     stack = [("", root)]
     while stack:
         rel_dir, abs_dir = stack.pop()
@@ -214,7 +210,7 @@ def _walk(root: str, ignored: set[str], allow_symlinks: bool) -> Iterable[tuple[
             except UnicodeEncodeError as exc:
                 raise ManifestError(f"file name is not valid UTF-8 in {rel_dir or '.'}: {name!r}") from exc
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            if _is_ignored(rel, ignored):
+            if rel in ignored or rel.startswith(ignored_prefixes):
                 continue
             target = entry.path
             try:

@@ -184,8 +184,11 @@ def check_names(names: Iterable[str]) -> None:
         problem = name_problem(name)
         if problem:
             raise ManifestError(problem)
-        folded = unicodedata.normalize("NFC", name).casefold()
-        folded = unicodedata.normalize("NFC", folded)
+        if name.isascii():  # NFC leaves ASCII alone and casefold is lower(): the common case, made cheap
+            folded = name.lower()
+        else:
+            folded = unicodedata.normalize("NFC", name).casefold()
+            folded = unicodedata.normalize("NFC", folded)
         other = seen.get(folded)
         if other is not None and other != name:
             raise ManifestError(f"resource names collide after Unicode normalisation / case folding: "

@@ -2,12 +2,22 @@
 
 A :class:`Job` is one byte range of one file (a whole file for the ``files`` method, one shard for
 ``shards``), optionally with tensor ranges inside it that get their own digest in the same read pass.
-:func:`run_jobs` hashes jobs on a thread pool: ``hashlib`` and ``blake3`` release the GIL on large
-updates, and so do reads, so threads scale with cores. Ranges of 1 MiB and more are hashed straight from
-a memory map of one window at a time (no copy: ~10% faster than ``readinto`` for SHA-256 here); smaller
-ones are read into one reused buffer per worker. Either way memory is ``workers × chunk`` (capped at
-:data:`MEMORY_BUDGET`) whatever the model size. BLAKE3 uses its own multithreaded update on big chunks,
-so one huge file still uses every core.
+:func:`run_jobs` hashes jobs on threads: ``hashlib`` and ``blake3`` release the GIL on large updates, and
+so do reads, so threads scale with cores. Ranges of 1 MiB and more are hashed straight from a memory map of
+one window at a time (no copy: ~10% faster than ``readinto`` for SHA-256 here); smaller ones are read into
+one reused buffer per worker. Either way memory is ``workers × chunk`` (capped at :data:`MEMORY_BUDGET`)
+whatever the model size. BLAKE3 uses its own multithreaded update on big chunks, so one huge file still
+uses every core. While a window is hashed the kernel is asked to read the next one (``posix_fadvise``
+``WILLNEED``), so on a cold cache the disk and the hash work at the same time; tensor hashers are fed from
+the same window in cache-sized slices, right after the file hasher.
+
+Small whole files (under 1 MiB, no tensor ranges: most of a folder of configs, tokenizers, small shards)
+take a short path, because there the cost is per file, not per byte: they are handed to the workers in
+batches (one hand-off per batch, not per file); a batch is opened and read ahead as a whole (a cold cache
+fetches its files concurrently), then each file is read with a single ``read`` of one byte more than its
+listed size (so a file that grew or shrank since the listing is caught without an ``fstat``), hashed and
+closed. The workers are plain threads pulling tasks from a shared list, with the calling thread as one of
+them (no executor to import or feed).
 
 Private to :mod:`weightwarden.integrity`; the public entry point is
 :func:`weightwarden.integrity.hashing.digest_model`.
@@ -21,7 +31,6 @@ import mmap
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +45,24 @@ MIN_CHUNK = 1 * MIB
 BLAKE3_THREADED_MIN = 4 * MIB
 # Ranges at least this big are hashed from memory maps (no copy); smaller ones are read.
 MMAP_MIN = 1 * MIB
+# Chunks are fed to the file hasher and the tensor hashers in slices of this size (cache-sized).
+FEED_SLICE = 1 * MIB
+# Ask the kernel to read ahead (posix_fadvise WILLNEED) what is about to be hashed: cold caches overlap
+# disk reads with hashing; a cached file costs one cheap system call.
+READ_AHEAD = hasattr(os, "posix_fadvise")
+# Whole files below this size take the one-read path, in batches of up to SMALL_BATCH_FILES files or
+# SMALL_BATCH_BYTES bytes: big enough that the hand-off is amortised, small enough to balance the workers.
+SMALL_MAX = MMAP_MIN
+SMALL_BATCH_FILES = 64
+SMALL_BATCH_BYTES = 4 * MIB
+# A batch's files are open at once (to be read ahead): all workers together keep at most this many open,
+# far below the usual limit of 1024 descriptors per process, whatever the core count.
+OPEN_FILES_BUDGET = 256
+# O_NOFOLLOW: job paths are never links (allowed links were resolved when listing), so a link here was
+# swapped in after the listing and must not be followed. O_NONBLOCK: a FIFO swapped in must not hang the
+# open (it has no effect on regular files).
+OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+              | getattr(os, "O_BINARY", 0))
 
 Progress = Callable[[int, int], Any]
 
@@ -120,9 +147,7 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
     pending.reverse()  # pop() from the end gives increasing start offsets
     active: list[tuple[TensorRange, Any]] = []
     try:
-        # O_NOFOLLOW: job paths are never links (allowed links were resolved when listing), so a link here
-        # was swapped in after the listing and must not be followed.
-        fd = os.open(job.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+        fd = os.open(job.path, OPEN_FLAGS)
     except OSError as exc:
         raise ManifestError(f"{job.display}: cannot open: {exc.strerror or exc}") from exc
     try:
@@ -135,14 +160,22 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
         use_mmap = length >= MMAP_MIN
         for data in (_mapped_chunks(fd, job, len(buf)) if use_mmap else _read_chunks(fd, job, buf)):
             n = len(data)
-            h.update(data)
             if pending or active:
-                _feed_tensors(pos, data, pending, active, result, tensor_hash_type)
+                # Slice by slice, so the tensor hashers read bytes the file hasher has just pulled into the
+                # CPU cache rather than reading the whole chunk from memory a second time.
+                for off in range(0, n, FEED_SLICE):
+                    with data[off: off + FEED_SLICE] as part:
+                        h.update(part)
+                        _feed_tensors(pos + off, part, pending, active, result, tensor_hash_type)
+            else:
+                h.update(data)
             pos += n
             if progress is not None:
                 progress.add(n)
         if job.expect_size is not None and os.fstat(fd).st_size != job.expect_size:
             raise ManifestError(f"{job.display}: file changed size while hashing")
+    except OSError as exc:
+        raise ManifestError(f"{job.display}: cannot read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
     # Zero-length tensors at the very end (or in an empty range) still get a digest.
@@ -151,6 +184,53 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
         result.tensors.append((t, new_hasher(tensor_hash_type).digest()))
     result.digest = h.digest()
     return result
+
+
+def is_small(job: Job) -> bool:
+    """A whole file under :data:`SMALL_MAX` with no tensor ranges: hashed by :func:`hash_small_files`."""
+    return (job.start == 0 and job.end == job.expect_size and job.end < SMALL_MAX and not job.tensors)
+
+
+def hash_small_files(batch: Sequence[Job], hasher: Callable[[], Any], buf: memoryview) -> list[JobResult]:
+    """Hash whole small files (:func:`is_small`), each with one ``read`` into ``buf`` (``len(buf) > end``).
+
+    Every file of the batch is opened first and the kernel asked to read it ahead, so on a cold cache the
+    batch is fetched from disk concurrently rather than one file at a time (a no-op when cached). Asking
+    ``read`` for one byte more than the listed size catches a file that changed size since the listing,
+    as :func:`hash_range` does with ``fstat``.
+    """
+    fds: list[int] = []
+    try:
+        for job in batch:
+            try:
+                fds.append(os.open(job.path, OPEN_FLAGS))
+            except OSError as exc:
+                raise ManifestError(f"{job.display}: cannot open: {exc.strerror or exc}") from exc
+            if READ_AHEAD and job.end:
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(fds[-1], 0, job.end, os.POSIX_FADV_WILLNEED)
+        return [_hash_small_fd(job, fd, hasher, buf) for job, fd in zip(batch, fds, strict=True)]
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _hash_small_fd(job: Job, fd: int, hasher: Callable[[], Any], buf: memoryview) -> JobResult:
+    want = job.end + 1
+    try:
+        n = os.readv(fd, [buf[:want]])
+        while 0 < n < want:  # regular files read fully; this only guards against a short read
+            got = os.readv(fd, [buf[n:want]])
+            if not got:
+                break
+            n += got
+    except OSError as exc:
+        raise ManifestError(f"{job.display}: cannot read: {exc.strerror or exc}") from exc
+    if n != job.end:
+        raise ManifestError(f"{job.display}: file changed size while hashing")
+    h = hasher()
+    h.update(buf[:n])
+    return JobResult(h.digest())
 
 
 def _read_chunks(fd: int, job: Job, buf: memoryview) -> Iterator[memoryview]:
@@ -190,6 +270,11 @@ def _mapped_chunks(fd: int, job: Job, window: int) -> Iterator[memoryview]:
         try:
             with contextlib.suppress(AttributeError, OSError):
                 mapped.madvise(mmap.MADV_SEQUENTIAL)
+            if READ_AHEAD and pos + length < job.end:
+                # Start reading the next window from disk while this one is hashed (a no-op when cached).
+                with contextlib.suppress(OSError):
+                    os.posix_fadvise(fd, pos + length, min(window, job.end - pos - length),
+                                     os.POSIX_FADV_WILLNEED)
             view = memoryview(mapped)
             part = view[pos - base: pos - base + length]
             try:
@@ -223,30 +308,98 @@ def _feed_tensors(pos: int, data: memoryview, pending: list[TensorRange], active
 
 def run_jobs(jobs: Sequence[Job], hash_type: str, *, workers: int | None = None,
              progress: Progress | None = None, tensor_hash_type: str | None = None) -> list[JobResult]:
-    """Hash every job on ``workers`` threads; results come back in job order."""
+    """Hash every job on ``workers`` threads (default: one per core); results come back in job order.
+
+    Big ranges are tasks of their own, largest first, so one big file does not start last and leave the
+    other cores idle; small whole files (:func:`is_small`) follow in batches. If a job fails, the other
+    workers stop at their next task and the error of the earliest failed task is raised.
+    """
     if not jobs:
         return []
+    small = [i for i, j in enumerate(jobs) if is_small(j)]
+    small_set = set(small)
+    big = sorted((i for i in range(len(jobs)) if i not in small_set),
+                 key=lambda i: jobs[i].end - jobs[i].start, reverse=True)
     workers = max(1, workers or default_workers())
+    batch_files = max(1, min(SMALL_BATCH_FILES, OPEN_FILES_BUDGET // workers))
+    tasks: list[list[int]] = [[i] for i in big] + _batches(small, jobs, batch_files)
     # Never more buffers in flight than the memory budget holds at the smallest chunk size.
-    workers = min(workers, len(jobs), MEMORY_BUDGET // MIN_CHUNK)
+    workers = min(workers, len(tasks), MEMORY_BUDGET // MIN_CHUNK)
     chunk = chunk_size_for(workers)
-    total = sum(j.end - j.start for j in jobs)
-    tracker = _Progress(progress, total)
-    local = threading.local()
-
-    def work(job: Job) -> JobResult:
-        buf = getattr(local, "buf", None)
-        if buf is None:
-            buf = local.buf = memoryview(bytearray(chunk))
-        return hash_range(job, hash_type, buf, tracker, tensor_hash_type)
-
-    if workers == 1:
-        buf = memoryview(bytearray(chunk))
-        return [hash_range(j, hash_type, buf, tracker, tensor_hash_type) for j in jobs]
-    # Largest first, so one big file does not start last and leave the other cores idle.
-    order = sorted(range(len(jobs)), key=lambda i: jobs[i].end - jobs[i].start, reverse=True)
+    tracker = _Progress(progress, sum(j.end - j.start for j in jobs)) if progress is not None else None
+    small_hasher = _factory(hash_type)
     results: list[JobResult | None] = [None] * len(jobs)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ww-hash") as pool:
-        for i, res in zip(order, pool.map(work, [jobs[i] for i in order]), strict=True):
-            results[i] = res
+    lock = threading.Lock()
+    next_task = [0]
+    errors: list[tuple[int, BaseException]] = []
+
+    def worker() -> None:
+        # Allocated on first use: a zero-filled 16 MiB buffer costs milliseconds, more than many small files.
+        buf: memoryview | None = None
+        small_buf: memoryview | None = None
+        while True:
+            with lock:
+                t = next_task[0]
+                if t >= len(tasks) or errors:
+                    return
+                next_task[0] = t + 1
+            try:
+                task = tasks[t]
+                if task[0] in small_set:
+                    if small_buf is None:
+                        small_buf = buf if buf is not None else memoryview(bytearray(SMALL_MAX))
+                    batch = [jobs[i] for i in task]
+                    for i, res in zip(task, hash_small_files(batch, small_hasher, small_buf), strict=True):
+                        results[i] = res
+                    if tracker is not None:
+                        tracker.add(sum(j.end for j in batch))
+                else:
+                    if buf is None:
+                        buf = memoryview(bytearray(chunk))
+                    (i,) = task
+                    results[i] = hash_range(jobs[i], hash_type, buf, tracker, tensor_hash_type)
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread, raised there
+                with lock:
+                    errors.append((t, exc))
+                return
+
+    threads = [threading.Thread(target=worker, name=f"ww-hash-{n}", daemon=True) for n in range(workers - 1)]
+    for th in threads:
+        th.start()
+    try:
+        worker()  # the calling thread is a worker too
+    finally:
+        for th in threads:
+            th.join()
+    if errors:
+        raise min(errors, key=lambda e: e[0])[1]
     return results  # type: ignore[return-value]
+
+
+def _batches(small: list[int], jobs: Sequence[Job], max_files: int) -> list[list[int]]:
+    """Group small-job indices (in listing order, so a batch reads neighbouring files) into tasks."""
+    out: list[list[int]] = []
+    batch: list[int] = []
+    size = 0
+    for i in small:
+        batch.append(i)
+        size += jobs[i].end
+        if len(batch) >= max_files or size >= SMALL_BATCH_BYTES:
+            out.append(batch)
+            batch, size = [], 0
+    if batch:
+        out.append(batch)
+    return out
+
+
+def _factory(hash_type: str) -> Callable[[], Any]:
+    """A zero-argument constructor of single-threaded hashers of ``hash_type`` (checked once, not per file)."""
+    if hash_type == "sha256":
+        return hashlib.sha256
+    if hash_type == "blake2b":
+        return hashlib.blake2b
+    if hash_type == "blake3":
+        import blake3  # lazy, as in new_hasher
+
+        return blake3.blake3
+    raise ManifestError(f"unsupported hash type {hash_type!r}")
