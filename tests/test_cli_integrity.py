@@ -170,3 +170,77 @@ def test_help_is_light_and_documents_exit_codes() -> None:
     for command in ("sign", "digest", "inspect"):
         code_, out = _run(command, "--help")
         assert code_ == 0 and "Exit codes" in out
+
+
+def test_sign_without_tensor_digests(model: Path, tmp_path: Path) -> None:
+    code, out = _run("sign", "--help")
+    assert code == 0 and "--no-tensor-digests" in out and "per-tensor evidence" in out
+    sig = tmp_path / "plain.sig"
+    code, out = _run("sign", model, "--key", KEYS / "p256.pem", "--no-tensor-digests", "-o", sig)
+    assert code == 0 and "0 tensor digests" in out, out
+    code, out = _run("inspect", sig)
+    assert code == 0 and "absent" in out
+    assert _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem")[0] == 0
+    shard = model / "model-00002-of-00002.safetensors"
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0x01
+    shard.write_bytes(bytes(data))
+    code, out = _run("verify", model, "--bundle", sig, "--key", KEYS / "p256.pub.pem")
+    # the changed file is still found; which tensor changed is not known without the extension
+    assert code == 1 and "modified" in out and "model-00002-of-00002.safetensors" in out
+    assert "; tensors:" not in out
+
+
+def _verify_in_subprocess(model: Path, sig: Path) -> tuple[str, list[str]]:
+    code = ("import sys, json\n"
+            f"sys.argv = ['weightwarden', 'verify', {str(model)!r}, '--bundle', {str(sig)!r}, "
+            f"'--key', {str(KEYS / 'p256.pub.pem')!r}]\n"
+            "from weightwarden.cli.main import run\n"
+            "try:\n    run()\nexcept SystemExit:\n    pass\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'rich' or m.startswith('cryptography.x509'))\n"
+            "print(json.dumps(loaded))\n")
+    env = dict(os.environ)
+    env.pop("PYTHONSTARTUP", None)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # a pipe: not a terminal
+                         cwd=REPO, env=env, timeout=60, check=False)
+    assert res.returncode == 0, res.stderr
+    *report, last = res.stdout.strip().splitlines()
+    return "\n".join(report), json.loads(last)
+
+
+def test_verify_to_a_pipe_imports_neither_rich_nor_x509(model: Path) -> None:
+    assert _run("sign", model, "--key", KEYS / "p256.pem")[0] == 0
+    report, loaded = _verify_in_subprocess(model, model / "model.sig")
+    assert report.startswith("VERIFIED") and "signer:  ECDSA P-256" in report and "ok" in report
+    assert loaded == []
+
+
+def test_plain_report_matches_rich_layout() -> None:
+    from weightwarden.integrity.manifest import ChangeKind, FileChange
+    from weightwarden.integrity.report import FreshnessVerdict, VerificationReport, render_text
+    from weightwarden.integrity.statement import Freshness
+
+    report = VerificationReport(model="/m", bundle="/m/model.sig", stage="done", signer="ECDSA P-256 key ab12…",
+                                method="key", bundle_digest="sha256:00ff", subject_name="m", root_digest="ab" * 32,
+                                serialization={"method": "shards", "hash_type": "sha256", "shard_size": 1000,
+                                               "allow_symlinks": False, "ignore_paths": []},
+                                resource_count=7, file_count=5, tensor_count=3, warnings=["odd [bracket] hint"],
+                                reasons=["1 file modified", "rollback refused: [x]"])
+    report.freshness = FreshnessVerdict(signed=Freshness(3, "2026-01-01", None,
+                                                         "sha256:" + "c" * 64), trusted_version=4,
+                                        expired=False, rollback=True)
+    report.changes = [
+        FileChange("config.json", ChangeKind.OK),
+        FileChange("model-00002-of-00002.safetensors", ChangeKind.MODIFIED, "content differs",
+                   shards=("0:1000",), tensors=("layer1.bias", "+new")),
+        FileChange("gone.bin", ChangeKind.MISSING, "signed but not on disk"),
+        FileChange("extra[1].txt", ChangeKind.ADDED, "not in the signed manifest"),
+        FileChange("new/name.bin", ChangeKind.RENAMED, "same content as old.bin", old_path="old.bin"),
+        FileChange("link", ChangeKind.TYPE_CHANGED, "signed as a file"),
+    ]
+    for show_ok in (True, False):  # every line fits in 120 columns, so rich wraps nothing
+        plain = render_text(report, plain=True, show_ok=show_ok)
+        assert plain == render_text(report, show_ok=show_ok)
+        assert "rollback refused: [x]" in plain and "content differs; tensors: layer1.bias, +new" in plain
+    report.verified, report.only, report.reasons, report.changes = True, ["a.json"], [], []
+    assert render_text(report, plain=True) == render_text(report)

@@ -7,10 +7,11 @@ Built by :func:`weightwarden.integrity.release.verify_model`; read it, or render
     report.changes                           # one FileChange per file: ok / modified / missing / added / ...
     json.dumps(report.to_dict())             # schema "weightwarden.verification/v1"
     print(render_text(report))               # the per-file table (rich), as ``weightwarden verify`` prints
+    print(render_text(report, plain=True))   # the same without rich (verify's output to a pipe or file)
 
 ``stage`` says how far verification got: ``bundle`` (unparseable), ``signature``, ``statement``, ``files``
 (the model could not be hashed) or ``done``. A report that stopped early has no file verdicts. This
-module imports nothing heavy; rich is imported by :func:`render_text` only.
+module imports nothing heavy; rich is imported by :func:`render_text` only, and not with ``plain=True``.
 """
 
 from __future__ import annotations
@@ -138,9 +139,49 @@ _STYLE = {
 }
 
 
+def _detail(c: FileChange) -> str:
+    detail = c.detail
+    if c.shards:
+        detail += f"; shards {', '.join(c.shards)}"
+    if c.tensors:
+        detail = f"content differs; tensors: {', '.join(c.tensors)}" + (
+            f"; shards {', '.join(c.shards)}" if c.shards else "")
+    return detail
+
+
+def _manifest_lines(report: VerificationReport) -> list[str]:
+    """The unstyled lines about the signed manifest and its freshness."""
+    out: list[str] = []
+    fr = report.freshness
+    if report.serialization:
+        s = report.serialization
+        shard = f", shard size {s['shard_size']}" if s.get("shard_size") else ""
+        out.append(f"  signed:  {report.subject_name or '?'}, {s['method']} / {s['hash_type']}{shard}, "
+                   f"{report.file_count} files, {report.resource_count} resources, "
+                   f"{report.tensor_count} tensor digests")
+        out.append(f"  root:    {report.root_digest}")
+    if fr.signed is not None:
+        bits = [f"version {fr.signed.version}", f"issued {fr.signed.issued_at}"]
+        if fr.signed.expires:
+            bits.append(("EXPIRED " if fr.expired else "expires ") + fr.signed.expires)
+        if fr.signed.supersedes:
+            bits.append(f"supersedes {fr.signed.supersedes[:23]}…")
+        if fr.rollback:
+            bits.append(f"ROLLBACK (trusted version {fr.trusted_version})")
+        out.append(f"  release: {', '.join(bits)}")
+    return out
+
+
 def render_text(report: VerificationReport, *, color: bool = False, width: int = 120,
-                show_ok: bool = True) -> str:
-    """The human-readable report: verdict, signer, manifest, freshness, then one row per file."""
+                show_ok: bool = True, plain: bool = False) -> str:
+    """The human-readable report: verdict, signer, manifest, freshness, then one row per file.
+
+    ``plain=True`` (what ``weightwarden verify`` uses when stdout is not a terminal) writes the same
+    lines and columns without rich -- no colour, no wrapping at ``width`` -- and so without rich's
+    ~20 ms import; otherwise the report is laid out by rich (colour when ``color``).
+    """
+    if plain:
+        return _render_plain(report, show_ok=show_ok)
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -158,23 +199,8 @@ def render_text(report: VerificationReport, *, color: bool = False, width: int =
         console.print(f"           [dim]{report.bundle_digest}[/]")
     if report.signer:
         console.print(f"  signer:  {escape(report.signer)} [dim](method: {report.method})[/]")
-    if report.serialization:
-        s = report.serialization
-        shard = f", shard size {s['shard_size']}" if s.get("shard_size") else ""
-        console.print(f"  signed:  {escape(report.subject_name or '?')}, {s['method']} / {s['hash_type']}{shard}, "
-                      f"{report.file_count} files, {report.resource_count} resources, "
-                      f"{report.tensor_count} tensor digests")
-        console.print(f"  root:    {report.root_digest}")
-    fr = report.freshness
-    if fr.signed is not None:
-        bits = [f"version {fr.signed.version}", f"issued {fr.signed.issued_at}"]
-        if fr.signed.expires:
-            bits.append(("EXPIRED " if fr.expired else "expires ") + fr.signed.expires)
-        if fr.signed.supersedes:
-            bits.append(f"supersedes {fr.signed.supersedes[:23]}…")
-        if fr.rollback:
-            bits.append(f"ROLLBACK (trusted version {fr.trusted_version})")
-        console.print(f"  release: {', '.join(bits)}")
+    for line in _manifest_lines(report):
+        console.print(escape(line))
     for w in report.warnings:
         console.print(f"  [yellow]warning:[/] {escape(w)}")
     rows = [c for c in report.changes if show_ok or c.status != ChangeKind.OK]
@@ -184,13 +210,7 @@ def render_text(report: VerificationReport, *, color: bool = False, width: int =
         table.add_column("file")
         table.add_column("detail", overflow="fold")
         for c in rows:
-            detail = c.detail
-            if c.shards:
-                detail += f"; shards {', '.join(c.shards)}"
-            if c.tensors:
-                detail = f"content differs; tensors: {', '.join(c.tensors)}" + (
-                    f"; shards {', '.join(c.shards)}" if c.shards else "")
-            table.add_row(f"[{_STYLE.get(c.status, '')}]{c.status}[/]", escape(c.path), escape(detail))
+            table.add_row(f"[{_STYLE.get(c.status, '')}]{c.status}[/]", escape(c.path), escape(_detail(c)))
         console.print(table)
     if report.changes:
         counts = report.counts()
@@ -202,6 +222,36 @@ def render_text(report: VerificationReport, *, color: bool = False, width: int =
     text = console.export_text(styles=color)
     # rich pads table cells to the column width; trailing blanks only get in the way of copy and diff
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def _render_plain(report: VerificationReport, *, show_ok: bool) -> str:
+    """:func:`render_text` without rich: the same lines; the table's columns are padded to their widest
+    cell and separated by two blanks, as rich lays them out when they fit; nothing is wrapped."""
+    lines = []
+    if report.verified:
+        lines.append("VERIFIED" + (f" (only {', '.join(report.only)})" if report.only else ""))
+    else:
+        lines.append("NOT VERIFIED" + (f" (stopped at: {report.stage})" if report.stage != "done" else ""))
+    lines.append(f"  model:   {report.model}")
+    lines.append(f"  bundle:  {report.bundle}")
+    if report.bundle_digest:
+        lines.append(f"           {report.bundle_digest}")
+    if report.signer:
+        lines.append(f"  signer:  {report.signer} (method: {report.method})")
+    lines.extend(_manifest_lines(report))
+    lines.extend(f"  warning: {w}" for w in report.warnings)
+    rows = [("status", "file", "detail")]
+    rows += [(str(c.status), c.path, _detail(c)) for c in report.changes if show_ok or c.status != ChangeKind.OK]
+    if len(rows) > 1:
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        lines.extend(f"{a.ljust(w0)}  {b.ljust(w1)}  {c}" for a, b, c in rows)
+    if report.changes:
+        lines.append("  " + ", ".join(f"{n} {k}" for k, n in report.counts().items()))
+    if report.reasons:
+        lines.append("reasons:")
+        lines.extend(f"  - {r}" for r in report.reasons)
+    return "\n".join(line.rstrip() for line in lines) + "\n"
 
 
 class _Null:

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from weightwarden.integrity._crypto import keys as _keys
 from weightwarden.integrity._crypto.dsse import pae
@@ -39,6 +38,9 @@ from weightwarden.integrity.bundle import (
     Signature,
     VerificationMaterial,
 )
+
+if TYPE_CHECKING:  # cryptography.x509 is imported by the certificate signer only (start-up time)
+    from cryptography import x509
 
 __all__ = ["CertificateSigner", "KeyLoadError", "KeySigner", "SigningError", "SigstoreSigner"]
 
@@ -121,6 +123,9 @@ class CertificateSigner:
         self.description = f"{_keys.describe_key(self._key)} certificate {self.leaf.subject.rfc4514_string()}"
 
     def _check_leaf(self, at_time: dt.datetime | None) -> None:
+        from cryptography import x509
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
         mine = _keys.public_key_pem(self._key.public_key())
         try:
             theirs = self.leaf.public_key().public_bytes(serialization.Encoding.PEM,

@@ -29,15 +29,13 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.utils import CryptographyDeprecationWarning
 
-from weightwarden.integrity._crypto import chain as _chain
 from weightwarden.integrity._crypto import keys as _keys
 from weightwarden.integrity._crypto.dsse import pae
 from weightwarden.integrity._crypto.errors import ChainError, CryptoError, KeyLoadError
@@ -49,6 +47,9 @@ from weightwarden.integrity.bundle import (
     BundleError,
     parse_bundle,
 )
+
+if TYPE_CHECKING:  # cryptography.x509 (and _crypto.chain, built on it) is imported by the certificate
+    from cryptography import x509  # paths only: ~20 ms of start-up that key verification does not need
 
 __all__ = [
     "CertificateVerifier",
@@ -186,6 +187,8 @@ class KeyVerifier:
 
 
 def _match_identity(leaf: x509.Certificate, identity: Identity) -> None:
+    from weightwarden.integrity._crypto import chain as _chain
+
     names = _chain.leaf_identities(leaf)
     problems = []
     if identity.email is not None and identity.email.lower() not in {e.lower() for e in names["email"]}:
@@ -233,6 +236,10 @@ class CertificateVerifier:
             raise VerificationError(f"bundle holds a malformed certificate: {type(exc).__name__}: {exc}") from None
 
     def _verify_chain_bundle(self, bundle: Bundle) -> VerifiedPayload:
+        from cryptography import x509
+
+        from weightwarden.integrity._crypto import chain as _chain
+
         with warnings.catch_warnings():
             # e.g. "serial number wasn't positive": the chain policy below decides, not a stderr warning
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)

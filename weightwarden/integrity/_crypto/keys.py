@@ -16,14 +16,16 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from weightwarden.integrity._crypto.errors import CryptoError, KeyLoadError
+
+if TYPE_CHECKING:  # cryptography.x509 costs ~20 ms to import; only the certificate paths need it
+    from cryptography import x509
 
 PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]  # noqa: UP007 - used at runtime
 PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]  # noqa: UP007
@@ -112,6 +114,8 @@ def load_public_key(data: bytes | str | PublicKey) -> PublicKey:
 def load_certificates(data: bytes | str | x509.Certificate | Iterable[bytes | str | x509.Certificate]
                       ) -> list[x509.Certificate]:
     """Load certificates from PEM text holding one or more, DER bytes, objects, or a list of those."""
+    from cryptography import x509
+
     if isinstance(data, x509.Certificate):
         return [data]
     if isinstance(data, bytes | bytearray | str):
