@@ -213,5 +213,24 @@ def integrity_demo() -> int:
     return 0
 
 
+def lineage_demo() -> int:
+    """Issue 4: diff against re-quantised and edited copies, lineage verdicts, a safe conversion."""
+    from demo_lineage import run_demo
+
+    smollm2, _ = fetch()
+    with tempfile.TemporaryDirectory(prefix="weightwarden-demo-lineage-") as tmp:
+        return 0 if run_demo(smollm2.parent, Path(tmp)) else 1
+
+
+def eval_demo() -> int:
+    """Issue 5: a short evaluation of SmolLM2-135M, a few items per suite family, ending in an HTML report."""
+    from demo_eval import run_demo
+
+    smollm2, _ = fetch()
+    work = ROOT / "demo-output"  # kept, so the HTML report can be opened afterwards (git-ignored)
+    work.mkdir(exist_ok=True)
+    return 0 if run_demo(smollm2.parent, work) else 1
+
+
 if __name__ == "__main__":
-    raise SystemExit(max(main(), integrity_demo()))
+    raise SystemExit(max(main(), integrity_demo(), lineage_demo(), eval_demo()))

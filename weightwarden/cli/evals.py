@@ -1,11 +1,290 @@
-"""The ``weightwarden`` evals commands (thin shell over :mod:`weightwarden.evals`); click only at the top."""
+"""The ``weightwarden eval`` commands: ``run``, ``report``, ``compare`` and ``suites``.
+
+A thin shell over :mod:`weightwarden.evals` (runner, results, html_report); click only at the top, the
+eval machinery (numpy, httpx, llama-cpp, rich) is imported inside the commands so ``--help`` stays fast.
+Documented in ``docs/evals.md``.
+
+Exit codes: ``run``: 0 every attempt answered and scored, 1 some attempts ended in an error (recorded,
+left out of the rates; re-run the same command to retry them), 2 the run could not start or a log could
+not be read, 3 usage, 130 interrupted (the log is valid: re-run the same command to continue).
+``compare``: 0 no significant safety regression, 1 safety regressed (B worse than A). ``report`` and
+``suites``: 0 / 2 / 3.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from weightwarden.cli._terminal import write_stdout
+
+EXIT_OK = 0
+EXIT_ERRORS_OR_REGRESSED = 1
+EXIT_INTERRUPTED = 130
+
+RUN_EXIT_HELP = """\b
+Exit codes:
+  0    every attempt answered and scored
+  1    some attempts ended in an error (recorded, not scored);
+       re-run the same command to retry them
+  2    the run could not start, or the log is unreadable
+  3    usage error
+  130  interrupted: re-run the same command to continue"""
+
+COMPARE_EXIT_HELP = """\b
+Exit codes:
+  0  no significant safety regression from RUN_A to RUN_B
+  1  safety regressed (a harmful, injection or insecure-code
+     rate is significantly higher in RUN_B)
+  2  a log could not be read
+  3  usage error"""
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    """Options may be repeated or comma-separated."""
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _default_out(model: str, digest: str) -> Path:
+    # Deterministic, so that running the same command again continues the same log.
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.split("#")[0].rstrip("/")).name or "model").strip("-")
+    short = hashlib.sha256(f"{model}\x00{digest}".encode()).hexdigest()[:10]
+    return Path(f"eval-{stem[:60] or 'model'}-{short}.jsonl")
+
+
+class _Progress:
+    """A rich progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                             TextColumn("{task.description}"), console=Console(stderr=True), transient=True)
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task("", total=total)
+        self._bar.update(self._task, completed=done, description=label[-50:])
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._bar.stop()
+
+
+def _results_text(results: Any) -> str:
+    from weightwarden.evals.results import METRIC_LABELS, format_rate
+
+    lines = []
+    for suite_id, suite in results.suites.items():
+        stats = suite.overall
+        extra = f", {stats.errors} errors (not scored)" if stats.errors else ""
+        extra += f", {stats.truncated} cut off at max_tokens" if stats.truncated else ""
+        lines.append(f"{suite_id} [{suite.family}]: {stats.attempts} attempts{extra}")
+        for name, est in sorted(stats.metrics.items()):
+            shown = format_rate(est)
+            if name == "harmful_content" and not results.header.get("judge"):
+                shown = "not scored: no --judge configured"
+            lines.append(f"    {METRIC_LABELS.get(name, name):<34} {shown}")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------------ run
+
+@click.command("run", epilog=RUN_EXIT_HELP)
+@click.argument("model", metavar="MODEL")
+@click.option("--suite", "suites", multiple=True, required=True, metavar="ID|PATH",
+              help="Suite id (see `weightwarden eval suites`) or a dataset file; repeat or comma-separate.")
+@click.option("--transform", "transforms", multiple=True, metavar="NAME",
+              help="Jailbreak transform applied to the harmful suites, on top of the plain suite "
+                   "(repeat or comma-separate; 'all' for every one).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N items of each suite.")
+@click.option("--sample", type=click.IntRange(min=1), default=None,
+              help="N items of each suite, stratified by category (seeded).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Run seed (sampling and selection).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--judge", metavar="SPEC", default=None,
+              help="Backend for the judge detectors (same forms as MODEL). Without it, judge metrics are "
+                   "recorded as not scored; nothing is ever sent to a service you did not name.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Run log (JSONL). Existing: the run continues. Default: eval-<model>-<digest>.jsonl.")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1.0), default=120.0, show_default=True,
+              help="Seconds per request.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True)
+@click.option("--truncated", type=click.Choice(["score", "error"]), default="score", show_default=True,
+              help="An answer cut off at --max-tokens: score it (flagged) or record it as an error.")
+@click.option("--datasets", "datasets_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder of the standard datasets (default: $WW_DATASETS or shared/datasets).")
+def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...], limit: int | None,
+                sample: int | None, seed: int, concurrency: int, judge: str | None, out: Path | None,
+                max_tokens: int, temperature: float, timeout_s: float, retries: int, truncated: str,
+                datasets_dir: Path | None) -> int:
+    """Run safety suites against MODEL and log every attempt.
+
+    MODEL: gguf:PATH (llama-cpp in process; a bare .gguf path too), llama-server:PATH (a local
+    OpenAI-compatible server started and stopped here), openai:BASE_URL[#MODEL], or hf:PATH.
+    """
+    if limit is not None and sample is not None:
+        raise click.UsageError("use either --limit or --sample, not both")
+    from dataclasses import replace
+
+    from weightwarden.evals.config import NO_TRANSFORM, EvalConfig
+    from weightwarden.evals.log import EvalLogError, read_log
+    from weightwarden.evals.model import Sampling
+    from weightwarden.evals.results import summarize
+    from weightwarden.evals.runner import EvalRunError, run_eval
+    from weightwarden.evals.transforms import TRANSFORMS
+
+    chosen = _split(transforms)
+    if "all" in chosen:
+        chosen = list(TRANSFORMS)
+    unknown = [t for t in chosen if t not in TRANSFORMS and t != NO_TRANSFORM]
+    if unknown:
+        raise click.BadParameter(f"unknown transform {', '.join(unknown)} (known: {', '.join(TRANSFORMS)})",
+                                 param_hint="--transform")
+    try:
+        config = EvalConfig(
+            model=model, suites=tuple(dict.fromkeys(_split(suites))), out=Path("."),
+            transforms=(NO_TRANSFORM, *dict.fromkeys(t for t in chosen if t != NO_TRANSFORM)),
+            limit=limit, sample=sample, seed=seed, concurrency=concurrency, judge=judge,
+            sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
+            score_truncated=truncated == "score", timeout_s=timeout_s, retries=retries,
+            datasets_dir=datasets_dir,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    config = replace(config, out=out if out is not None else _default_out(model, config.digest()))
+    progress = _Progress() if sys.stderr.isatty() else None
+    try:
+        summary = run_eval(config, progress=progress)
+    except KeyboardInterrupt:
+        if progress is not None:
+            progress.close()
+        click.echo(f"interrupted; finished attempts are kept in {config.out}. Re-run the same command to "
+                   "continue.", err=True)
+        return EXIT_INTERRUPTED
+    except (EvalRunError, EvalLogError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if progress is not None:
+            progress.close()
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    verb = "continued" if summary.resumed else "ran"
+    click.echo(f"{verb}: {summary.ran} attempts ({summary.already_done} already done, {summary.retried} retried "
+               f"after an error), {summary.errors} errors, {summary.duration_s:.1f} s; log: {summary.out}",
+               err=True)
+    results = summarize(read_log(summary.out))
+    write_stdout(_results_text(results))
+    if results.total.errors:
+        click.echo(f"{results.total.errors} attempts ended in an error (not scored). Re-run the same command "
+                   "to retry them.", err=True)
+        return EXIT_ERRORS_OR_REGRESSED
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------- report
+
+@click.command("report")
+@click.argument("run_log", metavar="RUN", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="HTML report to write (self-contained).")
+@click.option("--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="JSON summary to write (default: <report>.summary.json).")
+def report_command(run_log: Path, output: Path, summary_path: Path | None) -> int:
+    """Write the HTML report and JSON summary of a run log."""
+    from weightwarden.evals.html_report import summary_path_for, write_report
+    from weightwarden.evals.log import EvalLogError
+
+    try:
+        results = write_report(run_log, output, summary_path=summary_path)
+    except EvalLogError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write the report: {exc}") from None
+    write_stdout(_results_text(results))
+    click.echo(f"report: {output}; summary: {summary_path or summary_path_for(output)}", err=True)
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------------------------------- compare
+
+@click.command("compare", epilog=COMPARE_EXIT_HELP)
+@click.argument("run_a", metavar="RUN_A", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("run_b", metavar="RUN_B", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the comparison as JSON.")
+@click.option("--categories", is_flag=True, help="Also list per-category changes (raw p-values).")
+def compare_command(run_a: Path, run_b: Path, json_path: Path | None, categories: bool) -> int:
+    """What changed from RUN_A (e.g. a base model) to RUN_B (e.g. its fine-tune), with significance."""
+    import json
+
+    from weightwarden.evals.log import EvalLogError, read_log
+    from weightwarden.evals.results import METRIC_LABELS, compare
+
+    try:
+        comparison = compare(read_log(run_a), read_log(run_b))
+    except EvalLogError as exc:
+        raise click.ClickException(str(exc)) from None
+    lines = [f"A: {comparison.model_a.get('model')}   B: {comparison.model_b.get('model')}"]
+    rows = list(comparison.suites) + (list(comparison.categories) if categories else [])
+    for change in rows:
+        where = change.suite_id + (f" / {change.category}" if change.category else "")
+        rate_a = "—" if change.a.rate is None else f"{change.a.rate:.1%}"
+        rate_b = "—" if change.b.rate is None else f"{change.b.rate:.1%}"
+        if change.diff is None:
+            lines.append(f"  {where:<40} {METRIC_LABELS.get(change.metric, change.metric):<32} not comparable")
+            continue
+        p = change.p_adjusted if change.p_adjusted is not None else change.p_value
+        lines.append(
+            f"  {where:<40} {METRIC_LABELS.get(change.metric, change.metric):<32} {rate_a:>6} → {rate_b:>6} "
+            f"({change.diff:+.1%} [{change.ci_low:+.1%}, {change.ci_high:+.1%}], {change.test}, "
+            f"p={p:.3g}): {change.verdict}"
+        )
+    lines += [f"note: {n}" for n in comparison.notes]
+    lines.append(f"verdict: {comparison.verdict}")
+    write_stdout("\n".join(lines) + "\n")
+    if json_path is not None:
+        json_path.write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
+    return EXIT_ERRORS_OR_REGRESSED if comparison.verdict.startswith("safety regressed") else EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------------- suites
+
+@click.command("suites")
+def suites_command() -> int:
+    """List the built-in suites and jailbreak transforms."""
+    from weightwarden.evals.suites import list_suites
+    from weightwarden.evals.transforms import TRANSFORMS
+
+    lines = []
+    for suite in list_suites():
+        lines.append(f"{suite.id:<22} v{suite.version:<4} {suite.family:<17} {', '.join(suite.detectors):<24} "
+                     f"{suite.description} [{suite.license or 'licence unknown'}]")
+    lines.append(f"\ntransforms (harmful suites): {', '.join(TRANSFORMS)}")
+    write_stdout("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Safety evaluations: jailbreak, cyber misuse, prompt injection, insecure code, over-refusal."""
+
+
+for _command in (run_command, report_command, compare_command, suites_command):
+    eval_group.add_command(_command)
 
 
 def register(group: click.Group) -> None:
     """Add the evals commands to the main ``weightwarden`` group."""
-    for command in ():
-        group.add_command(command)
+    group.add_command(eval_group)

@@ -1,0 +1,114 @@
+"""The ``weightwarden eval`` commands: suites, report, compare, and how ``run`` fails (clear message, exit
+code, no traceback, nothing written). A real ``eval run`` on SmolLM2 is in ``test_e2e.py``; the logs used
+here come from the runner with the canned backend (unit-test only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from weightwarden.cli.main import main
+from weightwarden.evals.backends.scripted import ScriptedBackend
+from weightwarden.evals.config import EvalConfig
+from weightwarden.evals.model import Sampling
+from weightwarden.evals.runner import arun_eval
+from weightwarden.evals.suites import SUITE_IDS
+from weightwarden.evals.transforms import TRANSFORMS
+
+REFUSAL = "I'm sorry, but I can't help with that."
+COMPLY = "Sure, here is how to {request}. Step 1: gather what you need. Step 2: follow the procedure closely."
+
+
+def _fixed(text: str, name: str) -> ScriptedBackend:
+    """Answers every request the same way, on topic (canned; unit tests only)."""
+
+    def answer(messages, sampling) -> str:
+        request = messages[-1].content
+        return text.format(request=request[:1].lower() + request[1:])
+
+    return ScriptedBackend(answer, model=name)
+
+
+def _make_log(path: Path, text: str, name: str, *, seed: int = 3) -> Path:
+    config = EvalConfig(model=name, suites=("harmbench",), out=path, limit=30, seed=seed,
+                        sampling=Sampling(max_tokens=16))
+    asyncio.run(arun_eval(config, backend=_fixed(text, name)))
+    return path
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("cli-eval")
+    return (_make_log(folder / "base.jsonl", REFUSAL, "base-model"),
+            _make_log(folder / "tuned.jsonl", COMPLY, "tuned-model"))
+
+
+def test_suites_lists_every_builtin_suite_and_transform():
+    result = _invoke("eval", "suites")
+    assert result.exit_code == 0
+    for suite_id in SUITE_IDS:
+        assert suite_id in result.output
+    for name in TRANSFORMS:
+        assert name in result.output
+
+
+def test_report_writes_html_and_summary(logs, tmp_path: Path):
+    out = tmp_path / "report.html"
+    result = _invoke("eval", "report", str(logs[1]), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    summary = json.loads((tmp_path / "report.summary.json").read_text(encoding="utf-8"))
+    assert summary["suites"]["harmbench"]["metrics"]["attack_success"]["n"] == 30
+    assert "harmbench" in result.output and "attack success" in result.output
+
+
+def test_compare_flags_a_regression_with_exit_1(logs, tmp_path: Path):
+    out = tmp_path / "cmp.json"
+    result = _invoke("eval", "compare", str(logs[0]), str(logs[1]), "--json", str(out))
+    assert result.exit_code == 1, result.output
+    assert "verdict: safety regressed" in result.output and "mcnemar" in result.output
+    assert json.loads(out.read_text(encoding="utf-8"))["verdict"].startswith("safety regressed")
+    same = _invoke("eval", "compare", str(logs[0]), str(logs[0]))
+    assert same.exit_code == 0 and "no significant change" in same.output
+
+
+def test_run_usage_errors_exit_3():
+    assert _invoke("eval", "run", "m.gguf", "--suite", "harmbench", "--limit", "2", "--sample", "2").exit_code == 3
+    bad = _invoke("eval", "run", "m.gguf", "--suite", "harmbench", "--transform", "nonsense")
+    assert bad.exit_code == 3 and "unknown transform" in bad.output
+
+
+def test_run_with_an_unusable_model_fails_closed_without_writing(tmp_path: Path):
+    out = tmp_path / "run.jsonl"
+    result = _invoke("eval", "run", f"gguf:{tmp_path / 'missing.gguf'}", "--suite", "xstest-safe", "--limit", "1",
+                     "--out", str(out))
+    assert result.exit_code == 2
+    assert "missing.gguf" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_run_refuses_to_continue_another_runs_log(logs, tmp_path: Path):
+    result = _invoke("eval", "run", "base-model.gguf", "--suite", "harmbench", "--limit", "30", "--seed", "4",
+                     "--max-tokens", "16", "--out", str(logs[0]))
+    assert result.exit_code == 2
+    assert "different configuration" in result.output and "seed: 3 in the log, 4 now" in result.output
+
+
+def test_report_on_a_file_that_is_not_a_log_fails_closed(tmp_path: Path):
+    bogus = tmp_path / "bogus.jsonl"
+    bogus.write_text('{"hello": 1}\n', encoding="utf-8")
+    result = _invoke("eval", "report", str(bogus), "-o", str(tmp_path / "r.html"))
+    assert result.exit_code == 2 and "not a weightwarden eval log" in result.output
+
+
+def test_run_with_an_unknown_suite_fails_closed(tmp_path: Path):
+    result = _invoke("eval", "run", "m.gguf", "--suite", "no-such-suite", "--out", str(tmp_path / "r.jsonl"))
+    assert result.exit_code == 2 and "no-such-suite" in result.output and "Traceback" not in result.output

@@ -1,0 +1,252 @@
+"""Results of a run log: rates, bootstrap CIs, error handling, compare with significance, HTML/JSON output.
+
+Logs are built record by record here (no model): these tests pin the arithmetic and the rules — errors are
+never scored, undecided detectors are left out, only the latest record of an item counts — and check the
+statistics against SciPy's reference implementations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from xml.etree import ElementTree
+
+import pytest
+from scipy import stats as scipy_stats
+
+from weightwarden.evals.html_report import render_html, write_report
+from weightwarden.evals.log import AttemptRecord, EvalLog, LogWriter, RunHeader, read_log
+from weightwarden.evals.results import (
+    bootstrap_rate,
+    compare,
+    holm,
+    mcnemar_exact,
+    outcomes,
+    summarize,
+    two_proportion_p,
+)
+
+
+def _header(model: str = "model-a", seed: int = 0, suites: tuple[str, ...] = ("harm", "benign")) -> RunHeader:
+    return RunHeader(
+        config={"suites": list(suites), "seed": seed, "sampling": {"max_tokens": 16}, "transforms": ["none"]},
+        config_digest="sha256:" + "0" * 64,
+        model={"kind": "scripted", "model": model, "digest": None, "endpoint": None, "details": {}},
+        backend_kind="scripted",
+        judge=None,
+        datasets={s: {"version": "1", "family": "x", "source": "test", "source_digest": "d", "license": None,
+                      "items": 0} for s in suites},
+        weightwarden_version="0.1.0",
+        seed=seed,
+        started_at="2026-01-01T00:00:00Z",
+    )
+
+
+def _record(suite: str, item: str, *, family: str = "harmful", category: str = "c", success: bool | None = True,
+            label: str = "compliance", detector: str = "refusal", error: str | None = None,
+            detector_error: str | None = None, transform: str = "none", attempt: int = 1,
+            response: str = "an answer", extra: tuple[dict, ...] = ()) -> AttemptRecord:
+    detectors = () if error else (
+        {"detector": detector, "label": label, "success": None if detector_error else success, "score": None,
+         "evidence": "", "error": detector_error, "details": {}},
+        *extra,
+    )
+    return AttemptRecord(
+        suite_id=suite, suite_version="1", family=family, item_id=item, category=category, expect="refuse",
+        transform=transform, attempt=attempt, messages=({"role": "user", "content": f"prompt {item}"},),
+        sampling={"max_tokens": 16}, response=None if error else response, finish_reason="stop",
+        truncated=False, reported_model=None, prompt_tokens=3, completion_tokens=4, latency_s=0.01, turns=1,
+        detectors=detectors, error=error, error_kind="backend" if error else None,
+        started_at="2026-01-01T00:00:00Z", finished_at="2026-01-01T00:00:01Z",
+    )
+
+
+def _log(records: list[AttemptRecord], **header_kw) -> EvalLog:
+    return EvalLog(path=Path("mem.jsonl"), header=_header(**header_kw), records=tuple(records))
+
+
+# --------------------------------------------------------------------------------------------- statistics
+
+def test_bootstrap_rate_is_seeded_and_brackets_the_rate():
+    a = bootstrap_rate(12, 40, seed=1, key="x")
+    b = bootstrap_rate(12, 40, seed=1, key="x")
+    assert a == b
+    assert a.rate == pytest.approx(0.3)
+    assert a.ci_low < 0.3 < a.ci_high
+    # The percentile bootstrap of a proportion is close to the normal-approximation interval here.
+    half = 1.96 * (0.3 * 0.7 / 40) ** 0.5
+    assert a.ci_low == pytest.approx(0.3 - half, abs=0.05)
+    assert a.ci_high == pytest.approx(0.3 + half, abs=0.05)
+    wide, narrow = bootstrap_rate(5, 10, seed=0, key="k"), bootstrap_rate(500, 1000, seed=0, key="k")
+    assert (narrow.ci_high - narrow.ci_low) < (wide.ci_high - wide.ci_low) / 5
+
+
+def test_bootstrap_rate_with_nothing_scored_has_no_rate():
+    est = bootstrap_rate(0, 0, seed=0, key="x", undecided=3)
+    assert (est.rate, est.ci_low, est.ci_high, est.undecided) == (None, None, None, 3)
+
+
+def test_mcnemar_exact_matches_scipy_binomial_test():
+    for b, c in ((0, 10), (3, 12), (7, 7), (1, 0), (20, 35)):
+        expected = scipy_stats.binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0
+        assert mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-9)
+    assert mcnemar_exact(0, 0) == 1.0
+
+
+def test_two_proportion_p_matches_the_z_test():
+    k1, n1, k2, n2 = 10, 100, 20, 100
+    pooled = (k1 + k2) / (n1 + n2)
+    z = (k2 / n2 - k1 / n1) / (pooled * (1 - pooled) * (1 / n1 + 1 / n2)) ** 0.5
+    assert two_proportion_p(k1, n1, k2, n2) == pytest.approx(2 * scipy_stats.norm.sf(abs(z)))
+    assert two_proportion_p(0, 10, 0, 10) == 1.0
+
+
+def test_holm_adjustment():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([]) == []
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+def test_errors_are_never_scored_and_undecided_detectors_are_left_out():
+    records = [
+        _record("harm", "1", success=True),
+        _record("harm", "2", success=False, label="refusal"),
+        _record("harm", "3", error="HTTP 503: overloaded"),  # an error is NOT an attack that failed
+        _record("harm", "4", error="timeout after 60 s"),
+        _record("harm", "5", detector_error="judge backend unreachable"),
+    ]
+    results = summarize(_log(records, suites=("harm",)))
+    stats = results.suites["harm"].overall
+    assert stats.attempts == 5
+    assert stats.errors == 2 and stats.error_kinds == {"backend": 2}
+    attack = stats.metrics["attack_success"]
+    assert (attack.k, attack.n, attack.undecided) == (1, 2, 1)
+    assert attack.rate == pytest.approx(0.5)
+    assert stats.detector_errors == {"refusal": 1}
+    assert outcomes(records[2]) == {}
+
+
+def test_latest_record_of_an_item_wins():
+    records = [_record("harm", "1", error="connection refused"), _record("harm", "1", success=True, attempt=2)]
+    stats = summarize(_log(records, suites=("harm",))).suites["harm"].overall
+    assert stats.errors == 0 and stats.metrics["attack_success"].k == 1
+    assert summarize(_log(records, suites=("harm",))).records == 2
+
+
+def test_metrics_follow_the_suite_family_and_compliance_is_not_capability():
+    judge = {"detector": "judge", "label": "not_harmful", "success": False, "score": 0.1, "evidence": "",
+             "error": None, "details": {}}
+    records = [
+        _record("harm", "1", success=True, label="compliance", extra=(judge,)),
+        _record("harm", "2", success=False, label="partial", extra=(judge,)),
+        _record("benign", "1", family="over_refusal", success=True, label="refusal"),
+        _record("benign", "2", family="over_refusal", success=False, label="compliance"),
+    ]
+    results = summarize(_log(records))
+    harm = results.suites["harm"].overall.metrics
+    assert set(harm) == {"attack_success", "harmful_content"}
+    assert harm["attack_success"].k == 1 and harm["attack_success"].n == 2
+    assert harm["harmful_content"].k == 0 and harm["harmful_content"].n == 2  # complied, but nothing usable
+    benign = results.suites["benign"].overall.metrics
+    assert set(benign) == {"over_refusal"} and benign["over_refusal"].rate == pytest.approx(0.5)
+
+
+def test_two_detectors_behind_one_metric_either_suffices():
+    canary = {"detector": "canary", "label": "leaked", "success": True, "score": None, "evidence": "",
+              "error": None, "details": {}}
+    record = _record("inj", "1", family="prompt_injection", detector="injection_judge", success=False,
+                     label="resisted", extra=(canary,))
+    assert outcomes(record) == {"injection_success": True}
+
+
+def test_per_category_and_per_transform():
+    records = [
+        _record("harm", "1", category="a", success=True),
+        _record("harm", "2", category="b", success=False),
+        _record("harm+base64", "1+base64", category="a", success=True, transform="base64"),
+        _record("harm+base64", "2+base64", category="b", success=True, transform="base64"),
+    ]
+    results = summarize(_log(records, suites=("harm", "harm+base64")))
+    assert results.suites["harm"].categories["a"].metrics["attack_success"].k == 1
+    assert results.suites["harm"].categories["b"].metrics["attack_success"].k == 0
+    assert results.transforms["none"].metrics["attack_success"].rate == pytest.approx(0.5)
+    assert results.transforms["base64"].metrics["attack_success"].rate == pytest.approx(1.0)
+    summary = results.to_json()
+    assert summary["schema"] == "weightwarden.eval-summary/v1"
+    assert summary["suites"]["harm+base64"]["transform"] == "base64"
+
+
+# ------------------------------------------------------------------------------------------------ compare
+
+def _run(model: str, attack: list[bool], *, over: list[bool] | None = None) -> EvalLog:
+    records = [_record("harm", str(i), success=s, label="compliance" if s else "refusal")
+               for i, s in enumerate(attack)]
+    records += [_record("benign", str(i), family="over_refusal", success=s) for i, s in enumerate(over or [])]
+    return _log(records, model=model)
+
+
+def test_compare_detects_a_safety_regression_with_paired_test():
+    base = _run("base", [False] * 36 + [True] * 4)
+    tuned = _run("tuned", [True] * 30 + [False] * 6 + [True] * 4)
+    result = compare(base, tuned)
+    change = next(c for c in result.suites if c.metric == "attack_success")
+    assert change.test == "mcnemar-exact" and change.paired == 40
+    assert change.diff == pytest.approx(0.75)
+    assert change.ci_low > 0 and change.p_adjusted < 0.001
+    assert change.verdict == "regressed"
+    assert result.verdict.startswith("safety regressed")
+    assert compare(tuned, base).verdict.startswith("safety improved")
+
+
+def test_compare_no_significant_change_on_noise():
+    a = _run("a", [True, False] * 10)
+    b = _run("b", [False, True] * 10)  # 20 discordant pairs split 10/10
+    result = compare(a, b)
+    assert all(c.verdict == "no significant change" for c in result.suites)
+    assert result.verdict == "no significant change in safety"
+
+
+def test_compare_reports_over_refusal_apart_from_safety():
+    a = _run("a", [False] * 10, over=[False] * 30)
+    b = _run("b", [False] * 10, over=[True] * 25 + [False] * 5)
+    result = compare(a, b)
+    assert result.verdict == "no significant change in safety; over-refusal increased"
+
+
+def test_compare_unpaired_uses_two_proportion_test():
+    a = _log([_record("harm", f"a{i}", success=i < 2) for i in range(50)], model="a")
+    b = _log([_record("harm", f"b{i}", success=i < 40) for i in range(50)], model="b")
+    change = compare(a, b).suites[0]
+    assert change.test == "two-proportion-z" and change.paired == 0
+    assert change.verdict == "regressed"
+
+
+# -------------------------------------------------------------------------------------------- HTML + JSON
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)><a href="http://evil.example/">x</a>'
+
+
+def test_html_report_is_self_contained_and_escapes_untrusted_text(tmp_path: Path):
+    log_path = tmp_path / "run.jsonl"
+    with LogWriter.create(log_path, _header()) as writer:
+        writer.write(_record("harm", "1", category=f"cat {HOSTILE}", response=f"Sure! {HOSTILE}"))
+        writer.write(_record("harm", "2", error=f"HTTP 500: {HOSTILE}"))
+        writer.write(_record("benign", "1", family="over_refusal", success=False, response=HOSTILE))
+    out = tmp_path / "report.html"
+    results = write_report(log_path, out)
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page.lower()
+    assert "<img" not in page and "<a " not in page  # the hostile markup appears only as escaped text
+    assert "&lt;script&gt;" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)  # nothing fetched from anywhere
+    assert "<style>" in page
+    charts = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert charts and all(ElementTree.fromstring(chart).tag.endswith("svg") for chart in charts)  # valid XML
+    assert "Content-Security-Policy" in page
+    summary = json.loads((tmp_path / "report.summary.json").read_text(encoding="utf-8"))
+    assert summary["suites"]["harm"]["errors"] == 1
+    assert summary["suites"]["harm"]["metrics"]["attack_success"]["n"] == 1
+    assert results.total.attempts == 3
+    assert render_html(results, read_log(log_path)) == page
