@@ -90,7 +90,10 @@ def main() -> None:
     Scans model files and folders (PyTorch, pickle, joblib, NumPy, safetensors, GGUF, ONNX, Keras,
     TensorFlow SavedModel, archives) for code that would run when they are loaded, without ever loading
     them. Signs and verifies model releases (sign, verify, digest, inspect) in the OpenSSF model-signing
-    format. No network access (except `sign --sigstore`), no telemetry. Exit codes below are scan's; each command's --help has its own.
+    format. Compares weights (diff, lineage, fingerprint), converts pickle checkpoints without unpickling
+    them (convert), and runs safety evaluations against a local or served model (eval). No network access
+    (except `sign --sigstore` and the endpoints you name to eval), no telemetry. Exit codes below are scan's;
+    each command's --help has its own.
     """
 
 
