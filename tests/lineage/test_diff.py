@@ -224,6 +224,30 @@ def test_smol_root_same_in_gguf_with_permuted_qk_and_safetensors(smol) -> None:
     assert digest_model(V.write_gguf(one, work / "one.gguf", info=info)).root != dg.root
 
 
+@pytest.mark.parametrize("piece", [None, 1000])
+def test_smol_side_by_side_digests_match_each_model_alone(smol, tmp_path, monkeypatch, piece) -> None:
+    """digest_pair (what diff uses: shared bytes hashed once) on GGUF with permuted Q/K rows vs safetensors,
+    a tensor differing in its very last canonical byte, and quantised vs F32: each side's digests are
+    exactly digest_model's."""
+    from tests.lineage.test_digests import assert_pair_matches_alone, last_byte_flipped
+    from weightwarden.lineage import digests as D
+
+    if piece:
+        monkeypatch.setattr(D, "COMPARE_PIECE", piece)
+    base, info, _, a, _ = smol
+    k = "model.layers.1.self_attn.k_proj.weight"
+    gguf = V.write_gguf(base, tmp_path / "f32.gguf", info=info, reverse=True)
+    st = V.write_safetensors(base, tmp_path / "f32.safetensors")
+    edited = V.write_gguf(dict(base, **{k: last_byte_flipped(base[k])}), tmp_path / "edited.gguf", info=info)
+    dg, ds = assert_pair_matches_alone(gguf, st)
+    assert dg.tensors == ds.tensors
+    ds, de = assert_pair_matches_alone(st, edited)
+    assert [n for n in ds.tensors if ds.tensors[n] != de.tensors[n]] == [k]
+    de, dg = assert_pair_matches_alone(edited, gguf)
+    assert [n for n in de.tensors if de.tensors[n] != dg.tensors[n]] == [k]
+    assert_pair_matches_alone(a, gguf)  # Q4_1/Q8_0 vs F32: other headers, every tensor hashed on its side
+
+
 @pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0"])
 def test_smol_requantisation_is_quantisation_noise(smol, qtype) -> None:
     base, info, types, a, work = smol

@@ -3,7 +3,8 @@
 The real all-MiniLM weights are written again as 3 shards in reverse order, as a PyTorch checkpoint saved by
 torch itself, and as that checkpoint's safe conversion (``weightwarden.lineage.convert``); every copy must
 have the published root of the original. The llama-family GGUF case (Q/K rows permuted) is in
-``test_diff.py``, next to the other SmolLM2 work, so the 135M model is read once.
+``test_diff.py``, next to the other SmolLM2 work, so the 135M model is read once; so is the side-by-side
+(:func:`digest_pair`) check on GGUF vs safetensors.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ import numpy as np
 import pytest
 
 from tests.lineage import variants as V
+from weightwarden.lineage import digests as D
 from weightwarden.lineage.digests import (
+    _aligned_pieces,
     digest_model,
+    digest_pair,
     merkle_root,
     tensor_header,
     weights_root,
 )
+from weightwarden.lineage.tensors import open_tensors
 
 
 def _h(data: bytes) -> bytes:
@@ -131,3 +136,56 @@ def test_f16_copy_has_other_digests_but_stable_ones(minilm_folder, tmp_path) -> 
 
 def test_digests_are_the_same_with_one_worker(minilm_folder, minilm_digests) -> None:
     assert digest_model(minilm_folder, workers=1).tensors == minilm_digests.tensors
+
+
+def last_byte_flipped(w: np.ndarray) -> np.ndarray:
+    """A copy of ``w`` that differs in its very last stored byte only."""
+    out = np.ascontiguousarray(w).copy()
+    out.reshape(-1).view(np.uint8)[-1] ^= 1
+    return out
+
+
+def assert_pair_matches_alone(path_a: Path, path_b: Path) -> tuple[D.ModelDigests, D.ModelDigests]:
+    """digest_pair of two models gives exactly what digest_model gives for each alone."""
+    with open_tensors(path_a) as ta, open_tensors(path_b) as tb:
+        da, db = digest_pair(ta, tb)
+    for side, alone in ((da, digest_model(path_a)), (db, digest_model(path_b))):
+        assert side.tensors == alone.tensors
+        assert (side.root, side.total_bytes, side.dtypes) == (alone.root, alone.total_bytes, alone.dtypes)
+    return da, db
+
+
+def test_aligned_pieces_cut_both_streams_at_every_boundary() -> None:
+    data = bytes(range(256)) * 40
+    a = [memoryview(data[:1000]), memoryview(data[1000:])]
+    b = [memoryview(data[i : i + 777]) for i in range(0, len(data), 777)]
+    pieces = list(_aligned_pieces(a, b, piece=300))
+    assert all(len(x) == len(y) <= 300 for x, y in pieces)
+    assert b"".join(bytes(x) for x, _ in pieces) == data == b"".join(bytes(y) for _, y in pieces)
+    with pytest.raises(ValueError):
+        list(_aligned_pieces([memoryview(data)], [memoryview(data[:-1])]))
+
+
+@pytest.mark.parametrize("piece", [None, 4099])  # default pieces, and many odd-sized ones (byte compare)
+def test_side_by_side_digests_equal_each_model_alone(minilm_folder, minilm_digests, tmp_path, monkeypatch,
+                                                     piece) -> None:
+    if piece:
+        monkeypatch.setattr(D, "COMPARE_PIECE", piece)
+    base, _ = V.load_model(minilm_folder)
+    floats = sorted((n for n, t in base.items() if t.dtype == np.float32 and t.ndim == 2),
+                    key=lambda n: -base[n].size)
+    last, first, reshaped, dropped = floats[0], floats[1], floats[2], floats[3]
+    edited = dict(base)
+    edited[last] = last_byte_flipped(base[last])  # the largest: many equal pieces, then the last differs
+    edited[first] = base[first].copy()
+    edited[first].reshape(-1)[0] += 1.0
+    edited[reshaped] = base[reshaped].reshape(-1)  # same bytes, other header: hashed on both sides
+    del edited[dropped]
+    edited["extra.weight"] = np.ones((3, 4), dtype=np.float32)
+    path = V.write_safetensors(edited, tmp_path / "edited", shards=2, reverse=True)
+    da, db = assert_pair_matches_alone(minilm_folder, path)
+    assert da.root == minilm_digests.root
+    assert {n for n in da.tensors.keys() & db.tensors.keys() if da.tensors[n] != db.tensors[n]} == {
+        last, first, reshaped}
+    same, _ = assert_pair_matches_alone(minilm_folder, minilm_folder)
+    assert same.tensors == minilm_digests.tensors

@@ -9,12 +9,14 @@ Usage::
     json.dumps(result.to_dict())
 
 How it works. Both models are opened with :func:`weightwarden.lineage.tensors.open_tensors` and every
-tensor is digested (:mod:`weightwarden.lineage.digests`); tensors are matched by canonical name. Equal
-digests skip all numeric work, so the cost of a diff is one read of both models plus the analysis of the
-tensors that really differ. A differing tensor is loaded from both sides (dequantised, float32, HF order),
-``Δ = B − A`` is measured — relative norm ``‖Δ‖/‖A‖`` (Frobenius), fraction of elements changed, max |Δ|,
-rows changed — and, for 2-D tensors, the singular values of Δ are estimated with a randomised SVD (Halko,
-Martinsson & Tropp, SIAM Review 2011: Gaussian sketch, one power iteration, QR, SVD of the small factor).
+tensor is digested (:func:`weightwarden.lineage.digests.digest_pair`: namesakes are compared byte for byte
+side by side and bytes common to both are hashed once); tensors are matched by canonical name. Equal
+digests skip all numeric work, so the cost of a diff is one read of both models, one hash of A plus the
+differing part of B, and the analysis of the tensors that really differ. A differing tensor is loaded
+from both sides (dequantised, float32, HF order), ``Δ = B − A`` is measured — relative norm ``‖Δ‖/‖A‖``
+(Frobenius), fraction of elements changed, max |Δ|, rows changed — and, for 2-D tensors, the singular
+values of Δ are estimated with a randomised SVD (Halko, Martinsson & Tropp, SIAM Review 2011: Gaussian
+sketch, one power iteration, QR, SVD of the small factor).
 
 **Effective rank** of Δ: the smallest r whose top-r singular values hold :data:`RANK_ENERGY` (99%) of
 ‖Δ‖²_F. When one side of the matrix is at most :data:`EXACT_SPECTRUM_MAX` long, every singular value is
@@ -63,7 +65,7 @@ from typing import Any
 
 import numpy as np
 
-from weightwarden.lineage.digests import ModelDigests, default_workers, digest_tensor_set
+from weightwarden.lineage.digests import ModelDigests, default_workers, digest_pair
 from weightwarden.lineage.model import LineageError, TensorRef
 from weightwarden.lineage.naming import layer_index, role
 
@@ -624,11 +626,8 @@ def diff_models(a: Any, b: Any, *, top_k: int = 20, workers: int | None = None) 
     """Compare model ``a`` with model ``b`` (paths or open TensorSets) tensor by tensor."""
     n = workers or default_workers()
     with _opened(a) as ta, _opened(b) as tb:
-        # Both digests on one pool each, concurrently: the disk sees one stream per model.
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ww-diff-side") as pool:
-            fa = pool.submit(digest_tensor_set, ta, workers=max(1, n // 2) if n > 1 else 1)
-            fb = pool.submit(digest_tensor_set, tb, workers=max(1, n - n // 2) if n > 1 else 1)
-            da, db = fa.result(), fb.result()
+        # Side by side: bytes equal in both models are compared, and hashed once (see digest_pair).
+        da, db = digest_pair(ta, tb, workers=n)
         refs_a = {r.canonical: r for r in ta.refs}
         refs_b = {r.canonical: r for r in tb.refs}
         changes: list[TensorChange] = []
@@ -650,12 +649,17 @@ def diff_models(a: Any, b: Any, *, top_k: int = 20, workers: int | None = None) 
         differing.sort(key=lambda nm: -refs_a[nm].nbytes)
         jobs = [(refs_a[nm], refs_b[nm], da.tensors[nm], db.tensors[nm]) for nm in differing]
         pool_size = max(1, min(n, 4, len(jobs)))
-        with _blas_threads(max(1, n // pool_size)):
-            if pool_size == 1:
-                changes.extend(_analyse(ta, tb, *job) for job in jobs)
-            else:
-                with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="ww-diff") as pool:
-                    changes.extend(pool.map(lambda job: _analyse(ta, tb, *job), jobs))
+        # BLAS threads per analysis thread. With 2 cores or fewer, one: even a lone changed tensor's rank
+        # probe (2048 × 5632 Δ) took 0.7-1.0 s with 2 OpenBLAS threads on a busy 2-core machine, 0.07-0.12 s
+        # with one (its products are small and latency-bound; OpenBLAS's spinning threads lose their core).
+        blas = 1 if n <= 2 else max(1, n // pool_size)
+        if jobs:  # identical models neither import threadpoolctl nor start a pool
+            with _blas_threads(blas):
+                if pool_size == 1:
+                    changes.extend(_analyse(ta, tb, *job) for job in jobs)
+                else:
+                    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="ww-diff") as pool:
+                        changes.extend(pool.map(lambda job: _analyse(ta, tb, *job), jobs))
         changes.sort(key=lambda c: c.name)
         ranked = sorted((c for c in changes if c.rel_norm is not None), key=lambda c: -(c.rel_norm or 0.0))
         return ModelDiff(

@@ -39,13 +39,21 @@ root is safe to publish) and is already what :mod:`weightwarden.integrity` uses 
 Work is spread over a thread pool (BLAKE3 releases the GIL on large updates; tensors of 32 MiB and more
 also use BLAKE3's own threads), largest tensors first; memory is what ``canonical_chunks`` holds in flight
 per worker, independent of the model size.
+
+Two models side by side (:func:`digest_pair`, what ``weightwarden diff`` uses): a tensor present in both
+with the same canonical name, dtype, shape and byte count is read from both maps in lockstep and its
+canonical bytes are compared piece by piece (NumPy on 64-bit words, ~13 GB/s, several times BLAKE3's
+speed); as long as they are equal only A's bytes are hashed, since B's digest is then the same by
+definition. At the first differing piece the hasher is copied (``blake3.copy()``: the state after the
+common prefix) and the two sides are hashed separately from there on. The digests are exactly those of
+:func:`digest_model` on each model alone; a diff of two mostly identical models hashes each byte once.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,12 +67,16 @@ LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 # Below this a tensor is hashed on one thread; above it BLAKE3's own thread pool is worth its start-up.
 THREADED_MIN = 32 << 20
+# Side-by-side comparison granularity of :func:`digest_pair`: small enough that the piece just compared is
+# still in cache when it is hashed, large enough that the per-piece Python overhead (~10 µs) is noise.
+COMPARE_PIECE = 1 << 21
 
 __all__ = [
     "ALGORITHM",
     "ModelDigests",
     "default_workers",
     "digest_model",
+    "digest_pair",
     "digest_tensor_set",
     "merkle_root",
     "tensor_digest",
@@ -116,9 +128,10 @@ def tensor_header(dtype: str, shape: Iterable[int]) -> bytes:
     return HEADER_TAG + dtype.upper().encode("ascii") + b"\n" + dims.encode("ascii") + b"\n"
 
 
-def tensor_digest(tensors: Any, ref: TensorRef) -> str:
-    """The digest (hex) of one tensor of an open :class:`TensorSet`, streamed chunk by chunk."""
-    hasher = _new_hasher(threaded=ref.nbytes >= THREADED_MIN)
+def tensor_digest(tensors: Any, ref: TensorRef, *, threaded: bool = True) -> str:
+    """The digest (hex) of one tensor of an open :class:`TensorSet`, streamed chunk by chunk (on BLAKE3's
+    own threads when ``threaded`` and the tensor is at least :data:`THREADED_MIN` bytes)."""
+    hasher = _new_hasher(threaded=threaded and ref.nbytes >= THREADED_MIN)
     hasher.update(tensor_header(ref.dtype, ref.shape))
     for chunk in tensors.canonical_chunks(ref):
         hasher.update(chunk)
@@ -159,17 +172,7 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 16))
 
 
-def digest_tensor_set(tensors: Any, *, workers: int | None = None) -> ModelDigests:
-    """Digest every tensor of an open :class:`TensorSet` on a thread pool, largest first."""
-    refs: list[TensorRef] = list(tensors.refs)
-    order = sorted(refs, key=lambda r: -r.nbytes)
-    n = workers or default_workers()
-    if n == 1 or len(order) <= 1:
-        digests = {ref.canonical: tensor_digest(tensors, ref) for ref in order}
-    else:
-        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="ww-digest") as pool:
-            results = list(pool.map(lambda r: tensor_digest(tensors, r), order))
-        digests = {ref.canonical: d for ref, d in zip(order, results, strict=True)}
+def _model_digests(tensors: Any, refs: list[TensorRef], digests: dict[str, str]) -> ModelDigests:
     info = tensors.info
     return ModelDigests(
         path=str(info.path),
@@ -179,6 +182,114 @@ def digest_tensor_set(tensors: Any, *, workers: int | None = None) -> ModelDiges
         total_bytes=sum(r.nbytes for r in refs),
         dtypes={r.canonical: r.dtype for r in refs},
     )
+
+
+def _run_largest_first(jobs: list[tuple[int, Any]], workers: int) -> list[Any]:
+    """Run the callables of ``(size, job)`` pairs, largest first, on ``workers`` threads; results in order."""
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i][0])
+    results: list[Any] = [None] * len(jobs)
+    if workers == 1 or len(jobs) <= 1:
+        for i in order:
+            results[i] = jobs[i][1]()
+        return results
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ww-digest") as pool:
+        for i, result in zip(order, pool.map(lambda i: jobs[i][1](), order), strict=True):
+            results[i] = result
+    return results
+
+
+def digest_tensor_set(tensors: Any, *, workers: int | None = None) -> ModelDigests:
+    """Digest every tensor of an open :class:`TensorSet` on a thread pool, largest first."""
+    refs: list[TensorRef] = list(tensors.refs)
+    jobs = [(ref.nbytes, lambda ref=ref: tensor_digest(tensors, ref)) for ref in refs]
+    results = _run_largest_first(jobs, workers or default_workers())
+    return _model_digests(tensors, refs, {ref.canonical: d for ref, d in zip(refs, results, strict=True)})
+
+
+def _aligned_pieces(a: Iterable[memoryview], b: Iterable[memoryview],
+                    piece: int | None = None) -> Iterator[tuple[memoryview, memoryview]]:
+    """Equal-length pieces (at most ``piece`` bytes, default :data:`COMPARE_PIECE`) of two byte streams of
+    the same total length whose chunk boundaries may differ (a GGUF tensor with permuted rows is cut at
+    row boundaries, a mapped one at fixed offsets)."""
+    piece = piece or COMPARE_PIECE
+    it_a, it_b = iter(a), iter(b)
+    buf_a = buf_b = memoryview(b"")
+    while True:
+        if not buf_a:
+            buf_a = memoryview(next(it_a, b"")).cast("B")
+        if not buf_b:
+            buf_b = memoryview(next(it_b, b"")).cast("B")
+        if not buf_a or not buf_b:
+            if buf_a or buf_b:
+                raise ValueError("canonical byte streams of different lengths")
+            return
+        n = min(len(buf_a), len(buf_b), piece)
+        yield buf_a[:n], buf_b[:n]
+        buf_a, buf_b = buf_a[n:], buf_b[n:]
+
+
+def _same_bytes(x: memoryview, y: memoryview) -> bool:
+    """``x == y`` at memory speed (``memoryview ==`` compares element by element, ~0.6 GB/s)."""
+    import numpy as np
+
+    word = np.uint64 if len(x) % 8 == 0 else np.uint8
+    return bool(np.array_equal(np.frombuffer(x, dtype=word), np.frombuffer(y, dtype=word)))
+
+
+def _shared_digests(ta: Any, ra: TensorRef, tb: Any, rb: TensorRef, threaded: bool) -> tuple[str, str]:
+    """Digests of a tensor of A and its namesake in B with the same header: B's bytes are compared with
+    A's and only hashed from the first difference on (until then B's hasher state is A's)."""
+    hasher_a = _new_hasher(threaded=threaded and ra.nbytes >= THREADED_MIN)
+    hasher_a.update(tensor_header(ra.dtype, ra.shape))
+    hasher_b = None
+    for piece_a, piece_b in _aligned_pieces(ta.canonical_chunks(ra), tb.canonical_chunks(rb)):
+        if hasher_b is None and not _same_bytes(piece_a, piece_b):
+            hasher_b = hasher_a.copy()
+        hasher_a.update(piece_a)
+        if hasher_b is not None:
+            hasher_b.update(piece_b)
+    digest_a = hasher_a.hexdigest()
+    return digest_a, (digest_a if hasher_b is None else hasher_b.hexdigest())
+
+
+def digest_pair(ta: Any, tb: Any, *, workers: int | None = None) -> tuple[ModelDigests, ModelDigests]:
+    """The digests of two open TensorSets, each exactly as :func:`digest_tensor_set` gives it, hashing the
+    bytes the two models share only once (see the module docstring).
+
+    With several workers the pool alone spreads the work (one tensor per thread, largest first) and each
+    hash runs on its thread: BLAKE3's own threads on top, fed the small pieces of the side-by-side
+    comparison, were measured 15-20% slower on a busy 2-core machine.
+    """
+    n = workers or default_workers()
+    threaded = n == 1
+    refs_a: list[TensorRef] = list(ta.refs)
+    refs_b: list[TensorRef] = list(tb.refs)
+    by_name_b = {r.canonical: r for r in refs_b}
+    jobs: list[tuple[int, Any]] = []
+    keys: list[tuple[str | None, str | None]] = []  # (A's name, B's name) each job's result is for
+    paired: set[str] = set()
+    for ra in refs_a:
+        rb = by_name_b.get(ra.canonical)
+        if rb is not None and (ra.dtype.upper(), tuple(ra.shape), ra.nbytes) == (
+                rb.dtype.upper(), tuple(rb.shape), rb.nbytes):
+            paired.add(ra.canonical)
+            jobs.append((ra.nbytes, lambda ra=ra, rb=rb: _shared_digests(ta, ra, tb, rb, threaded)))
+            keys.append((ra.canonical, rb.canonical))
+        else:
+            jobs.append((ra.nbytes, lambda ra=ra: (tensor_digest(ta, ra, threaded=threaded), None)))
+            keys.append((ra.canonical, None))
+    for rb in refs_b:
+        if rb.canonical not in paired:
+            jobs.append((rb.nbytes, lambda rb=rb: (None, tensor_digest(tb, rb, threaded=threaded))))
+            keys.append((None, rb.canonical))
+    digests_a: dict[str, str] = {}
+    digests_b: dict[str, str] = {}
+    for (name_a, name_b), (da, db) in zip(keys, _run_largest_first(jobs, n), strict=True):
+        if name_a is not None:
+            digests_a[name_a] = da
+        if name_b is not None:
+            digests_b[name_b] = db
+    return _model_digests(ta, refs_a, digests_a), _model_digests(tb, refs_b, digests_b)
 
 
 def digest_model(model: str | os.PathLike[str] | Any, *, workers: int | None = None) -> ModelDigests:
