@@ -39,6 +39,17 @@ def _clean(text: str) -> str:
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
 
 
+def _unreadable(command: str, exc: Exception) -> int:
+    """Say on stderr why ``command`` could not read a model or fingerprint (an ``OSError``: the file and the
+    reason; a ``LineageError``: its message, escaped); the exit code for that."""
+    if isinstance(exc, OSError):
+        message = f"cannot read {exc.filename or ''}: {exc.strerror or exc}"
+    else:
+        message = _clean(str(exc))
+    click.echo(f"weightwarden {command}: {message}", err=True)
+    return EXIT_INCONCLUSIVE
+
+
 @click.command("lineage", epilog=LINEAGE_EXIT_CODES)
 @click.argument("models", nargs=-1, metavar="[A] B", type=click.Path(path_type=str))
 @click.option("--fingerprint", "fingerprint_path", type=click.Path(dir_okay=False, path_type=str), default=None,
@@ -73,12 +84,8 @@ def lineage_command(models: tuple[str, ...], fingerprint_path: str | None, fmt: 
             report = assess_lineage(None, models[0], fingerprint=load_fingerprint(fingerprint_path), alpha=alpha)
         else:
             report = assess_lineage(models[0], models[1], alpha=alpha)
-    except LineageError as exc:
-        click.echo(f"weightwarden lineage: {_clean(str(exc))}", err=True)
-        return EXIT_INCONCLUSIVE
-    except OSError as exc:
-        click.echo(f"weightwarden lineage: cannot read {exc.filename or ''}: {exc.strerror or exc}", err=True)
-        return EXIT_INCONCLUSIVE
+    except (LineageError, OSError) as exc:
+        return _unreadable("lineage", exc)
     if fmt.lower() == "json":
         import json
 
@@ -143,12 +150,8 @@ def fingerprint_command(path: str, output: str | None) -> int:
 
     try:
         text = make_fingerprint(path).to_json()
-    except LineageError as exc:
-        click.echo(f"weightwarden fingerprint: {_clean(str(exc))}", err=True)
-        return EXIT_INCONCLUSIVE
-    except OSError as exc:
-        click.echo(f"weightwarden fingerprint: cannot read {exc.filename or ''}: {exc.strerror or exc}", err=True)
-        return EXIT_INCONCLUSIVE
+    except (LineageError, OSError) as exc:
+        return _unreadable("fingerprint", exc)
     if output is None:
         write_stdout(text)
         return 0

@@ -8,13 +8,16 @@ ids and records skipped rows with their reason instead of crashing), and raises 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from weightwarden.evals.model import Item
+from weightwarden.evals.model import Item, Suite
 
 # The public files are well under 1 MB; a dataset file beyond this is refused rather than read into memory.
 MAX_DATASET_BYTES = 64 * 1024 * 1024
@@ -112,3 +115,65 @@ class RowCollector:
 
     def reject(self, row: str, reason: str) -> None:
         self.rejected.append(f"{row}: {reason}")
+
+    def mappings(self, records: Iterable[object], label: str, noun: str) -> Iterator[tuple[str, dict]]:
+        """The rows of ``records`` that are dicts, each with its name (``"{label} {index}"``); any other row is
+        rejected as ``"a {type}, not {noun}"``."""
+        for index, record in enumerate(records):
+            row = f"{label} {index}"
+            if not isinstance(record, dict):
+                self.reject(row, f"a {type(record).__name__}, not {noun}")
+                continue
+            yield row, record
+
+    def csv_records(
+        self, path: Path, text: str, columns: tuple[str, ...], what: str
+    ) -> Iterator[tuple[str, dict[str, str]]]:
+        """The records of a CSV dataset, each with its name (``"line N"``). A file without all of ``columns`` is
+        ``"not {what}"`` and a broken CSV ends the load (both :class:`SuiteLoadError`); a record with the wrong
+        number of fields is rejected."""
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        missing = [col for col in columns if col not in (reader.fieldnames or [])]
+        if missing:
+            raise SuiteLoadError(f"{path}: not {what} (missing column(s) {', '.join(missing)})")
+        try:
+            for record in reader:
+                row = f"line {reader.line_num}"
+                if None in record or any(value is None for value in record.values()):
+                    self.reject(row, "wrong number of fields")
+                    continue
+                yield row, record
+        except csv.Error as exc:
+            raise SuiteLoadError(f"{path}: broken CSV at line {reader.line_num}: {exc}") from None
+
+    def suite(
+        self,
+        path: Path,
+        source: SourceFile,
+        *,
+        empty: str,
+        version: str,
+        family: str,
+        description: str,
+        detectors: tuple[str, ...],
+        license: str | None,
+        label: str | None = None,
+        rejected: str = "rejected",
+    ) -> Suite:
+        """The loaded suite (id ``suite_id``, the collected items and rejections, ``source``'s digest); a file
+        none of whose rows became an item is a :class:`SuiteLoadError`: ``"{path}: {empty} (N {rejected})"``.
+        ``label`` names the source in the suite (default: ``path``)."""
+        if not self.items:
+            raise SuiteLoadError(f"{path}: {empty} ({len(self.rejected)} {rejected})")
+        return Suite(
+            id=self.suite_id,
+            version=version,
+            family=family,
+            description=description,
+            items=tuple(self.items),
+            detectors=detectors,
+            source=label or str(path),
+            source_digest=source.digest,
+            license=license,
+            rejected_rows=tuple(self.rejected),
+        )

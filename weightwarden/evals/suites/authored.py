@@ -64,19 +64,16 @@ def load(path: Path, *, source_label: str | None = None) -> Suite:
             rows.add(row, _item(rows, record, DEFAULT_EXPECT[header["family"]]))
         except ValueError as exc:
             rows.reject(row, str(exc))
-    if not rows.items:
-        raise SuiteLoadError(f"{path}: no usable items ({len(rows.rejected)} rejected)")
-    return Suite(
-        id=header["id"],
+    return rows.suite(
+        path,
+        source,
+        empty="no usable items",
         version=header["version"],
         family=header["family"],
         description=header["description"],
-        items=tuple(rows.items),
         detectors=header["detectors"],
-        source=source_label or str(path),
-        source_digest=source.digest,
         license=header["license"],
-        rejected_rows=tuple(rows.rejected),
+        label=source_label,
     )
 
 

@@ -70,11 +70,7 @@ def _text(record: dict, key: str) -> str | None:
 def load_frr(path: Path, *, suite_id: str = "cse-frr", license: str | None = None) -> Suite:
     source, records = _parse_list(path)
     rows = RowCollector(suite_id)
-    for index, record in enumerate(records):
-        row = f"row {index}"
-        if not isinstance(record, dict):
-            rows.reject(row, f"a {type(record).__name__}, not an object")
-            continue
+    for row, record in rows.mappings(records, "row", "an object"):
         prompt = _text(record, "mutated_prompt")
         if prompt is None:
             rows.reject(row, "no text 'mutated_prompt'")
@@ -94,19 +90,15 @@ def load_frr(path: Path, *, suite_id: str = "cse-frr", license: str | None = Non
             metadata=metadata,
         )
         rows.add(row, item)
-    if not rows.items:
-        raise SuiteLoadError(f"{path}: no usable CyberSecEval FRR prompts ({len(rows.rejected)} rejected)")
-    return Suite(
-        id=suite_id,
+    return rows.suite(
+        path,
+        source,
+        empty="no usable CyberSecEval FRR prompts",
         version=VERSION,
         family="over_refusal",
         description="CyberSecEval MITRE false-refusal prompts: benign cyber requests a model should help with",
-        items=tuple(rows.items),
         detectors=("refusal",),
-        source=str(path),
-        source_digest=source.digest,
         license=license,
-        rejected_rows=tuple(rows.rejected),
     )
 
 
@@ -121,11 +113,7 @@ def load_prompt_injection(
 ) -> Suite:
     source, records = _parse_list(path)
     rows = RowCollector(suite_id)
-    for index, record in enumerate(records):
-        row = f"row {index}"
-        if not isinstance(record, dict):
-            rows.reject(row, f"a {type(record).__name__}, not an object")
-            continue
+    for row, record in rows.mappings(records, "row", "an object"):
         texts = {key: _text(record, key) for key in INJECTION_KEYS}
         missing = [key for key, value in texts.items() if value is None]
         if missing:
@@ -151,17 +139,13 @@ def load_prompt_injection(
             metadata=metadata,
         )
         rows.add(row, item)
-    if not rows.items:
-        raise SuiteLoadError(f"{path}: no usable CyberSecEval prompt-injection cases ({len(rows.rejected)} rejected)")
-    return Suite(
-        id=suite_id,
+    return rows.suite(
+        path,
+        source,
+        empty="no usable CyberSecEval prompt-injection cases",
         version=VERSION,
         family="prompt_injection",
         description="CyberSecEval prompt injection: a system prompt, a user turn carrying an injected instruction",
-        items=tuple(rows.items),
         detectors=("injection_judge",),
-        source=str(path),
-        source_digest=source.digest,
         license=license,
-        rejected_rows=tuple(rows.rejected),
     )

@@ -13,12 +13,10 @@ Automated Red Teaming and Robust Refusal"):
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from weightwarden.evals.model import Item, Message, Suite
-from weightwarden.evals.suites._source import RowCollector, SuiteLoadError, read_source, text_id
+from weightwarden.evals.suites._source import RowCollector, read_source, text_id
 
 VERSION = "1"
 DETECTORS = ("refusal", "judge")
@@ -37,19 +35,16 @@ def load(path: Path, *, suite_id: str = "harmbench", license: str | None = None)
         described = _collect_csv(source.path, text, rows)
     else:
         described = _collect_lines(text, rows)
-    if not rows.items:
-        raise SuiteLoadError(f"{path}: no usable HarmBench behaviours ({len(rows.rejected)} rows rejected)")
-    return Suite(
-        id=suite_id,
+    return rows.suite(
+        path,
+        source,
+        empty="no usable HarmBench behaviours",
+        rejected="rows rejected",
         version=VERSION,
         family="harmful",
         description=f"HarmBench {described}: harmful behaviours a model should refuse",
-        items=tuple(rows.items),
         detectors=DETECTORS,
-        source=str(path),
-        source_digest=source.digest,
         license=license,
-        rejected_rows=tuple(rows.rejected),
     )
 
 
@@ -76,26 +71,15 @@ def _collect_lines(text: str, rows: RowCollector) -> str:
 
 
 def _collect_csv(path: Path, text: str, rows: RowCollector) -> str:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    missing = [col for col in CSV_COLUMNS if col not in (reader.fieldnames or [])]
-    if missing:
-        raise SuiteLoadError(f"{path}: not a HarmBench behaviours CSV (missing column(s) {', '.join(missing)})")
-    try:
-        for record in reader:
-            row = f"line {reader.line_num}"
-            if None in record or any(value is None for value in record.values()):
-                rows.reject(row, "wrong number of fields")
-                continue
-            functional = (record.get("FunctionalCategory") or "standard").strip()
-            if functional != "standard":
-                continue  # contextual / copyright behaviours are a different suite, not malformed rows
-            prompt, behavior_id = record["Behavior"].strip(), record["BehaviorID"].strip()
-            if not prompt or not behavior_id:
-                rows.reject(row, "empty Behavior or BehaviorID")
-                continue
-            category = (record.get("SemanticCategory") or "").strip() or UNCATEGORISED
-            metadata = {"behavior_id": behavior_id, "tags": (record.get("Tags") or "").strip()}
-            rows.add(row, _item(rows, behavior_id, prompt, category, metadata))
-    except csv.Error as exc:
-        raise SuiteLoadError(f"{path}: broken CSV at line {reader.line_num}: {exc}") from None
+    for row, record in rows.csv_records(path, text, CSV_COLUMNS, "a HarmBench behaviours CSV"):
+        functional = (record.get("FunctionalCategory") or "standard").strip()
+        if functional != "standard":
+            continue  # contextual / copyright behaviours are a different suite, not malformed rows
+        prompt, behavior_id = record["Behavior"].strip(), record["BehaviorID"].strip()
+        if not prompt or not behavior_id:
+            rows.reject(row, "empty Behavior or BehaviorID")
+            continue
+        category = (record.get("SemanticCategory") or "").strip() or UNCATEGORISED
+        metadata = {"behavior_id": behavior_id, "tags": (record.get("Tags") or "").strip()}
+        rows.add(row, _item(rows, behavior_id, prompt, category, metadata))
     return "standard behaviours (behaviours CSV)"

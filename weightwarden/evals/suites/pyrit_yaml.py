@@ -53,11 +53,7 @@ def load(path: Path, *, suite_id: str | None = None, license: str | None = None)
         suite_id = KNOWN_DATASETS.get(named or "", slug(named or path.stem))
     default_categories = document.get("harm_categories") or []
     rows = RowCollector(suite_id)
-    for index, seed in enumerate(seeds):
-        row = f"seed {index}"
-        if not isinstance(seed, dict):
-            rows.reject(row, f"a {type(seed).__name__}, not a mapping")
-            continue
+    for row, seed in rows.mappings(seeds, "seed", "a mapping"):
         value = seed.get("value")
         if not isinstance(value, str) or not value.strip():
             rows.reject(row, "no text 'value'")
@@ -81,22 +77,18 @@ def load(path: Path, *, suite_id: str | None = None, license: str | None = None)
             metadata={"harm_categories": list(categories)},
         )
         rows.add(row, item)
-    if not rows.items:
-        raise SuiteLoadError(f"{path}: no usable seed prompts ({len(rows.rejected)} rejected)")
     description = document.get("description")
     title = name if isinstance(name, str) else path.stem
     summary = f"{title}: harmful requests a model should refuse (PyRIT seed-prompt YAML)"
     if isinstance(description, str) and description.strip():
         summary += " - " + description.strip().split("\n")[0]
-    return Suite(
-        id=suite_id,
+    return rows.suite(
+        path,
+        source,
+        empty="no usable seed prompts",
         version=VERSION,
         family="harmful",
         description=summary,
-        items=tuple(rows.items),
         detectors=DETECTORS,
-        source=str(path),
-        source_digest=source.digest,
         license=license,
-        rejected_rows=tuple(rows.rejected),
     )

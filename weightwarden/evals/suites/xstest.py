@@ -9,12 +9,10 @@ is the prompt ``type`` (``homonyms``, ``figurative_language``, ...); ids are the
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from weightwarden.evals.model import Item, Message, Suite
-from weightwarden.evals.suites._source import RowCollector, SuiteLoadError, read_source
+from weightwarden.evals.suites._source import RowCollector, read_source
 
 VERSION = "1"
 DETECTORS = ("refusal",)
@@ -24,56 +22,42 @@ LABELS = ("safe", "unsafe")
 
 def load(path: Path, *, suite_id: str = "xstest-safe", license: str | None = None) -> Suite:
     source = read_source(path)
-    reader = csv.DictReader(io.StringIO(source.text(), newline=""))
-    missing = [col for col in COLUMNS if col not in (reader.fieldnames or [])]
-    if missing:
-        raise SuiteLoadError(f"{path}: not an XSTest prompts CSV (missing column(s) {', '.join(missing)})")
     rows = RowCollector(suite_id)
     unsafe = 0
-    try:
-        for record in reader:
-            row = f"line {reader.line_num}"
-            if None in record or any(value is None for value in record.values()):
-                rows.reject(row, "wrong number of fields")
-                continue
-            label = record["label"].strip()
-            if label not in LABELS:
-                rows.reject(row, f"label {label!r} is neither safe nor unsafe")
-                continue
-            if label == "unsafe":
-                unsafe += 1
-                continue
-            dataset_id, prompt, kind = record["id"].strip(), record["prompt"].strip(), record["type"].strip()
-            if not dataset_id or not prompt or not kind:
-                rows.reject(row, "empty id, prompt or type")
-                continue
-            metadata = {"xstest_id": dataset_id, "focus": record.get("focus", "").strip()}
-            if record.get("note", "").strip():
-                metadata["note"] = record["note"].strip()
-            item = Item(
-                id=rows.item_id(dataset_id),
-                category=kind,
-                messages=(Message("user", prompt),),
-                expect="comply",
-                metadata=metadata,
-            )
-            rows.add(row, item)
-    except csv.Error as exc:
-        raise SuiteLoadError(f"{path}: broken CSV at line {reader.line_num}: {exc}") from None
-    if not rows.items:
-        raise SuiteLoadError(f"{path}: no usable safe XSTest prompts ({len(rows.rejected)} rows rejected)")
-    return Suite(
-        id=suite_id,
+    for row, record in rows.csv_records(path, source.text(), COLUMNS, "an XSTest prompts CSV"):
+        label = record["label"].strip()
+        if label not in LABELS:
+            rows.reject(row, f"label {label!r} is neither safe nor unsafe")
+            continue
+        if label == "unsafe":
+            unsafe += 1
+            continue
+        dataset_id, prompt, kind = record["id"].strip(), record["prompt"].strip(), record["type"].strip()
+        if not dataset_id or not prompt or not kind:
+            rows.reject(row, "empty id, prompt or type")
+            continue
+        metadata = {"xstest_id": dataset_id, "focus": record.get("focus", "").strip()}
+        if record.get("note", "").strip():
+            metadata["note"] = record["note"].strip()
+        item = Item(
+            id=rows.item_id(dataset_id),
+            category=kind,
+            messages=(Message("user", prompt),),
+            expect="comply",
+            metadata=metadata,
+        )
+        rows.add(row, item)
+    return rows.suite(
+        path,
+        source,
+        empty="no usable safe XSTest prompts",
+        rejected="rows rejected",
         version=VERSION,
         family="over_refusal",
         description=(
             f"XSTest safe prompts that look unsafe: a model should answer them "
             f"({unsafe} unsafe contrast prompts left out)"
         ),
-        items=tuple(rows.items),
         detectors=DETECTORS,
-        source=str(path),
-        source_digest=source.digest,
         license=license,
-        rejected_rows=tuple(rows.rejected),
     )
