@@ -34,6 +34,10 @@ bench: models
 	$(BIN)/python benchmarks/scan_peers.py
 	$(BIN)/python benchmarks/scan_scaling.py
 	$(BIN)/python benchmarks/sign_peers.py
+	$(BIN)/python benchmarks/lineage_speed.py
+	$(BIN)/python benchmarks/lineage_calibration.py
+	$(BIN)/python benchmarks/judge_agreement.py
+	$(BIN)/python benchmarks/eval_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -22,6 +22,12 @@ def write_stdout(text: str) -> None:
     stream.flush()
 
 
+def printable(text: object) -> str:
+    """``text`` with control characters escaped (``\\x1b``): names, tokens and messages that come from a
+    model must not drive the terminal."""
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
+
+
 def stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from weightwarden.cli._terminal import write_stdout
+from weightwarden.cli._terminal import printable, write_stdout
 
 EXIT_IDENTICAL = 0
 EXIT_DIFFERENT = 1
@@ -52,10 +52,10 @@ def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | 
     try:
         result = diff_models(model_a, model_b, top_k=top, workers=workers)
     except LineageError as exc:
-        click.echo(f"weightwarden diff: {exc}", err=True)
+        click.echo(f"weightwarden diff: {printable(exc)}", err=True)
         return EXIT_ERROR
     except OSError as exc:
-        click.echo(f"weightwarden diff: cannot read {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        click.echo(f"weightwarden diff: cannot read {printable(exc.filename or '')}: {exc.strerror or exc}", err=True)
         return EXIT_ERROR
     if fmt.lower() == "json":
         import json
@@ -70,33 +70,29 @@ def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "-" if x is None else format(x, spec)
 
 
-def _clean(text: str) -> str:
-    # Tensor names and tokens come from the model: keep control characters off the terminal.
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
-
 
 def render_text(result: Any, *, top: int = 20) -> str:
     """The readable report: summary, flagged changes first, largest changes, then the per-layer table."""
     lines: list[str] = []
     a, b = result.a, result.b
-    lines.append(f"A: {_clean(a.path)}  [{a.container}, {a.tensors} tensors]  weights root {a.weights_root}")
-    lines.append(f"B: {_clean(b.path)}  [{b.container}, {b.tensors} tensors]  weights root {b.weights_root}")
+    lines.append(f"A: {printable(a.path)}  [{a.container}, {a.tensors} tensors]  weights root {a.weights_root}")
+    lines.append(f"B: {printable(b.path)}  [{b.container}, {b.tensors} tensors]  weights root {b.weights_root}")
     if result.identical:
         lines.append("identical weights: every tensor has the same digest")
         return "\n".join(lines) + "\n"
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.kinds().items(), key=lambda kv: -kv[1]))
     lines.append(f"different: {len(result.changes)} tensors changed ({kinds}); {result.identical_tensors} identical")
     if a.architecture and b.architecture and a.architecture != b.architecture:
-        lines.append(f"note: different architectures ({_clean(a.architecture)} vs {_clean(b.architecture)}): "
+        lines.append(f"note: different architectures ({printable(a.architecture)} vs {printable(b.architecture)}): "
                      "tensors are matched by canonical name, so little or nothing lines up")
     flagged = result.flagged_changes()
     if flagged:
         lines.append("")
         lines.append(f"FLAGGED ({len(flagged)}): changes that look like targeted edits")
         for c in flagged:
-            lines.append(f"  ! {_clean(c.name)}: {c.kind}")
+            lines.append(f"  ! {printable(c.name)}: {c.kind}")
             for ev in c.evidence:
-                lines.append(f"      {_clean(ev)}")
+                lines.append(f"      {printable(ev)}")
     if top and result.top:
         lines.append("")
         lines.append(f"largest changes (top {min(top, len(result.top))} by ‖Δ‖/‖A‖):")
@@ -108,14 +104,14 @@ def render_text(result: Any, *, top: int = 20) -> str:
             if c.effective_rank is None and c.top_energy is not None:
                 rank = ">64"  # randomised SVD: only the top 64 singular values were estimated
             changed = "-" if c.frac_changed is None else f"{100 * c.frac_changed:.3g}%"
-            lines.append(f"  {_clean(name):<{width}}  {c.kind:<19} {_fmt(c.rel_norm):>9} {changed:>8} "
+            lines.append(f"  {printable(name):<{width}}  {c.kind:<19} {_fmt(c.rel_norm):>9} {changed:>8} "
                          f"{_fmt(c.max_abs):>9} {rank:>5}")
     other = [c for c in result.changes if c.rel_norm is None]
     if other:
         lines.append("")
         lines.append("structure:")
         for c in other:
-            lines.append(f"  {_clean(c.name)}: {c.kind} — {_clean('; '.join(c.evidence))}")
+            lines.append(f"  {printable(c.name)}: {c.kind} — {printable('; '.join(c.evidence))}")
     lines.append("")
     lines.append("per layer (\"-\": tensors outside the blocks):")
     lines.append(f"  {'layer':>6} {'tensors':>7} {'changed':>7} {'max rel':>9}  classes")

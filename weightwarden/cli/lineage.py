@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from weightwarden.cli._terminal import write_stdout
+from weightwarden.cli._terminal import printable, write_stdout
 
 EXIT_DERIVED = 0
 EXIT_UNRELATED = 1
@@ -34,10 +34,6 @@ Exit codes:
   3  usage error"""
 
 
-def _clean(text: str) -> str:
-    # Paths, tokens and declared names come from the models: keep control characters off the terminal.
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
-
 
 def _unreadable(command: str, exc: Exception) -> int:
     """Say on stderr why ``command`` could not read a model or fingerprint (an ``OSError``: the file and the
@@ -45,7 +41,7 @@ def _unreadable(command: str, exc: Exception) -> int:
     if isinstance(exc, OSError):
         message = f"cannot read {exc.filename or ''}: {exc.strerror or exc}"
     else:
-        message = _clean(str(exc))
+        message = printable(str(exc))
     click.echo(f"weightwarden {command}: {message}", err=True)
     return EXIT_INCONCLUSIVE
 
@@ -105,16 +101,16 @@ def render_text(report: Any) -> str:
     """The readable report: verdict and p-value, both models as declared, then per-layer evidence."""
     lines = [
         f"verdict: {report.verdict.upper()}  (p = {_p(report)}, alpha = {report.alpha:g}, score = {report.score:.3f})",
-        f"  {_clean(report.reason)}",
+        f"  {printable(report.reason)}",
     ]
     for tag, model in (("A", report.a), ("B", report.b)):
         kind = "fingerprint of " if model.get("fingerprint") else ""
         lines.append(
-            f"{tag}: {kind}{_clean(model.get('path'))}  [{model.get('container') or '?'}, "
+            f"{tag}: {kind}{printable(model.get('path'))}  [{model.get('container') or '?'}, "
             f"{model.get('architecture') or 'unknown architecture'}, vocab {model.get('vocab_size') or '?'}]"
         )
         declared = model.get("declared_base_model")
-        lines.append(f"   declared base model: {_clean(declared) if declared else '-'} (shown, never used as proof)")
+        lines.append(f"   declared base model: {printable(declared) if declared else '-'} (shown, never used as proof)")
     if report.shared_tokens:
         align = "" if report.embedding_alignment is None else \
             f", embedding alignment {report.embedding_alignment:.3f}"
@@ -128,7 +124,7 @@ def render_text(report: Any) -> str:
             lines.append(f"{e.layer:>5}  {e.neurons:>7}  {e.agreements:>6}  {e.expected:>6.2f}  "
                          f"{e.similarity:>10.3f}  {e.log10_p:>8.1f}  {'yes' if e.shared else 'no'}")
     for note in report.notes:
-        lines.append(f"note: {_clean(note)}")
+        lines.append(f"note: {printable(note)}")
     lines.append(f"method: {report.method}")
     return "\n".join(lines) + "\n"
 
@@ -160,7 +156,7 @@ def fingerprint_command(path: str, output: str | None) -> int:
             handle.write(text)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
-    click.echo(f"fingerprint of {_clean(path)} written to {_clean(output)} ({len(text)} bytes)", err=True)
+    click.echo(f"fingerprint of {printable(path)} written to {printable(output)} ({len(text)} bytes)", err=True)
     return 0
 
 
