@@ -327,6 +327,13 @@ def test_oversized_reply_is_an_error(endpoint_factory):
     assert completion.text is None and "larger than 1000 bytes" in completion.error
 
 
+def test_oversized_model_list_is_recorded_not_read(endpoint_factory):
+    endpoint = endpoint_factory(models=tuple(f"model-{i}" for i in range(200)))
+    backend, _ = _client(endpoint, model="model-1", max_response_bytes=1000)
+    assert "larger than 1000 bytes" in backend.identity.details["model_list_error"]
+    assert backend.identity.details["served_models"] is None
+
+
 def test_concurrency_limit_bounds_requests_in_flight(endpoint_factory):
     endpoint = endpoint_factory(Reply(delay_s=0.1))
     backend, _ = _client(endpoint, concurrency=2)

@@ -112,3 +112,10 @@ def test_report_on_a_file_that_is_not_a_log_fails_closed(tmp_path: Path):
 def test_run_with_an_unknown_suite_fails_closed(tmp_path: Path):
     result = _invoke("eval", "run", "m.gguf", "--suite", "no-such-suite", "--out", str(tmp_path / "r.jsonl"))
     assert result.exit_code == 2 and "no-such-suite" in result.output and "Traceback" not in result.output
+
+
+def test_compare_json_to_an_unwritable_path_fails_with_a_clear_message(logs, tmp_path: Path):
+    out = tmp_path / "missing-folder" / "cmp.json"
+    result = _invoke("eval", "compare", str(logs[0]), str(logs[1]), "--json", str(out))
+    assert result.exit_code == 2
+    assert "cannot write" in result.output and "internal error" not in result.output

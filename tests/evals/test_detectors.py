@@ -307,6 +307,22 @@ def test_code_block_extraction() -> None:
     assert detect("static_code", indented, item("yaml", "secure_code")).success is True  # B506, CWE-20
 
 
+def test_unclosed_fences_in_a_hostile_answer() -> None:
+    # Each unclosed opening fence used to rescan the rest of the answer (quadratic: minutes for 400 kB, now
+    # a fraction of a second). No timing is asserted (tests are not timing tests); a regression shows as a
+    # suite that suddenly takes minutes here.
+    hostile = "```x\n" * 80_000  # 400 kB, the most of an answer scan_answer looks at
+    assert extract_python_blocks(hostile) == []
+    # A "````" line without a "````" closer opens a "```" fence (the fourth backtick is text after it).
+    assert extract_python_blocks("````python\nimport os\n```\n") == ["import os\n"]
+
+
+def test_refusal_classify_on_a_huge_answer() -> None:
+    # Counting content words before each lead sentence used to be quadratic (~13 s for 1 MB of short
+    # sentences, now under a second); no timing is asserted, as above.
+    assert classify("Here is a fact. " * 64_000, "tell me a fact").label == "compliance"
+
+
 def test_build_detectors_names() -> None:
     assert [d.name for d in build_detectors(list(DETECTOR_NAMES))] == list(DETECTOR_NAMES)
     with pytest.raises(DetectorConfigError, match="nope"):

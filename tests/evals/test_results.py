@@ -16,7 +16,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from weightwarden.evals.html_report import render_html, write_report
-from weightwarden.evals.log import AttemptRecord, EvalLog, LogWriter, RunHeader, read_log
+from weightwarden.evals.log import AttemptRecord, EvalLog, EvalLogError, LogWriter, RunHeader, read_log
 from weightwarden.evals.results import (
     bootstrap_rate,
     compare,
@@ -250,3 +250,29 @@ def test_html_report_is_self_contained_and_escapes_untrusted_text(tmp_path: Path
     assert summary["suites"]["harm"]["metrics"]["attack_success"]["n"] == 1
     assert results.total.attempts == 3
     assert render_html(results, read_log(log_path)) == page
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("detectors", [1]), ("messages", ["hi"]), ("suite_id", ["not", "a", "string"]), ("item_id", None)],
+)
+def test_a_log_with_mistyped_record_fields_fails_closed(tmp_path: Path, field: str, value: object):
+    path = tmp_path / "edited.jsonl"
+    with LogWriter.create(path, _header()) as writer:
+        writer.write(_record("harm", "1"))
+    header, line = path.read_text(encoding="utf-8").splitlines()
+    data = json.loads(line)
+    data[field] = value
+    path.write_text(header + "\n" + json.dumps(data) + "\n", encoding="utf-8")
+    with pytest.raises(EvalLogError, match=f"line 2: .*{field}"):
+        summarize(read_log(path))
+
+
+@pytest.mark.parametrize(("field", "value"), [("seed", "abc"), ("datasets", ["harm"]), ("model", None)])
+def test_a_log_with_a_mistyped_header_fails_closed(tmp_path: Path, field: str, value: object):
+    path = tmp_path / "edited.jsonl"
+    data = _header().to_json()
+    data[field] = value
+    path.write_text(json.dumps(data) + "\n", encoding="utf-8")
+    with pytest.raises(EvalLogError, match=f"malformed header: {field}"):
+        summarize(read_log(path))

@@ -397,6 +397,29 @@ def test_authored_format_errors(tmp_path):
     assert "role 'wizard'" in suite.rejected_rows[1] and "no user message" in suite.rejected_rows[2]
 
 
+def test_hostile_json_is_a_clear_error_or_rejected_row(tmp_path):
+    # Nesting deeper than the JSON decoder's recursion limit: a SuiteLoadError, not a RecursionError.
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)
+    with pytest.raises(SuiteLoadError, match="nested too deeply"):
+        load_suite(str(deep))
+    with pytest.raises(SuiteLoadError, match="nested too deeply"):
+        load_suite(f"cse-frr:{deep}")
+    # Unhashable values where a name is expected: rejected rows, not a TypeError.
+    header = {"schema": "weightwarden.suite/v1", "id": "mine", "version": "1", "family": "harmful",
+              "description": "d", "detectors": ["refusal"]}
+    items = [
+        {"id": "e", "category": "c", "prompt": "x", "expect": ["refuse"]},
+        {"id": "r", "category": "c", "messages": [{"role": {"user": 1}, "content": "x"}]},
+        {"id": "ok", "category": "c", "prompt": "fine"},
+    ]
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({**header, "items": items}))
+    suite = load_suite(str(path))
+    assert _ids(suite) == ["mine/ok"] and len(suite.rejected_rows) == 2
+    assert "expect ['refuse']" in suite.rejected_rows[0] and "role {'user': 1}" in suite.rejected_rows[1]
+
+
 def test_builtin_data_must_match_catalogue(tmp_path, monkeypatch):
     from weightwarden.evals.suites import authored
 

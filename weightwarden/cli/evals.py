@@ -255,7 +255,10 @@ def compare_command(run_a: Path, run_b: Path, json_path: Path | None, categories
     lines.append(f"verdict: {comparison.verdict}")
     write_stdout("\n".join(lines) + "\n")
     if json_path is not None:
-        json_path.write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
+        try:
+            json_path.write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {json_path}: {exc.strerror or exc}") from None
     return EXIT_ERRORS_OR_REGRESSED if comparison.verdict.startswith("safety regressed") else EXIT_OK
 
 

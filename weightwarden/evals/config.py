@@ -97,6 +97,7 @@ class EvalConfig:
 
 
 def config_digest(fields: dict[str, Any]) -> str:
+    """``sha256:<hex>`` of the canonical JSON (sorted keys, no spaces, ASCII) of ``fields``."""
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
@@ -107,6 +108,7 @@ def digested_fields_of(config_json: dict[str, Any]) -> dict[str, Any]:
 
 
 def sampling_to_json(sampling: Sampling) -> dict[str, Any]:
+    """The JSON form of ``sampling`` written into the config and into each attempt record."""
     return {
         "temperature": sampling.temperature,
         "top_p": sampling.top_p,

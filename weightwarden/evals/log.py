@@ -31,6 +31,29 @@ class EvalLogError(ValueError):
     """The log cannot be read (not a weightwarden eval log, malformed line, unknown schema)."""
 
 
+# JSON types of the fields that readers (resume, results, reports) rely on; a log is edited or hostile
+# input, so a field of another type is refused here rather than failing somewhere downstream.
+_HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
+    "config": dict, "config_digest": str, "model": dict, "backend_kind": str, "judge": (dict, type(None)),
+    "datasets": dict, "seed": int, "detectors": dict,
+}
+_RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "suite_id": str, "family": str, "item_id": str, "category": str, "transform": str,
+    "messages": list, "detectors": list, "error": (str, type(None)), "error_kind": (str, type(None)),
+    "truncated": bool,
+}
+
+
+def _check_types(data: Mapping[str, Any], types: Mapping[str, type | tuple[type, ...]]) -> str | None:
+    """The first field of ``data`` whose JSON type is wrong, described; None when all are right."""
+    for name, expected in types.items():
+        value = data.get(name)
+        wrong = not isinstance(value, expected) or (isinstance(value, bool) and expected is int)
+        if name in data and wrong:
+            return f"{name} is {type(value).__name__}"
+    return None
+
+
 @dataclass(frozen=True)
 class RunHeader:
     """First line of the log: who was evaluated, on what, how, by which weightwarden."""
@@ -54,6 +77,8 @@ class RunHeader:
     def from_json(cls, data: Mapping[str, Any]) -> RunHeader:
         if data.get("schema") != LOG_SCHEMA:
             raise EvalLogError(f"unsupported log schema {data.get('schema')!r} (expected {LOG_SCHEMA})")
+        if wrong := _check_types(data, _HEADER_TYPES):
+            raise EvalLogError(f"malformed header: {wrong}")
         try:
             return cls(**{k: v for k, v in data.items() if k != "type"})
         except TypeError as exc:
@@ -117,6 +142,10 @@ class AttemptRecord:
     def from_json(cls, data: Mapping[str, Any]) -> AttemptRecord:
         if data.get("schema") != RECORD_SCHEMA:
             raise EvalLogError(f"unsupported record schema {data.get('schema')!r} (expected {RECORD_SCHEMA})")
+        if wrong := _check_types(data, _RECORD_TYPES):
+            raise EvalLogError(f"malformed attempt record: {wrong}")
+        if not all(isinstance(m, dict) for m in (*data.get("messages", ()), *data.get("detectors", ()))):
+            raise EvalLogError("malformed attempt record: messages and detectors must be JSON objects")
         values = {k: v for k, v in data.items() if k != "type"}
         values["messages"] = tuple(values.get("messages") or ())
         values["detectors"] = tuple(values.get("detectors") or ())
@@ -139,6 +168,7 @@ class EvalLog:
 
 
 def latest_records(records: Iterable[AttemptRecord]) -> dict[tuple[str, str], AttemptRecord]:
+    """The last record of each (suite id, item id) in ``records`` (file order: the latest try wins)."""
     latest: dict[tuple[str, str], AttemptRecord] = {}
     for record in records:
         latest[record.key] = record
@@ -146,6 +176,7 @@ def latest_records(records: Iterable[AttemptRecord]) -> dict[tuple[str, str], At
 
 
 def message_to_json(message: Message) -> dict[str, Any]:
+    """A chat message as JSON (``name`` only when set): in records and in OpenAI request bodies."""
     data: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.name is not None:
         data["name"] = message.name

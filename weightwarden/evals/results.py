@@ -36,12 +36,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from weightwarden.evals.log import AttemptRecord, EvalLog
 
+K = TypeVar("K")
 SUMMARY_SCHEMA = "weightwarden.eval-summary/v1"
 COMPARISON_SCHEMA = "weightwarden.eval-comparison/v1"
 RESAMPLES = 2000
@@ -335,14 +336,24 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def _per_item(records: Iterable[AttemptRecord]) -> dict[str, dict[str, dict[str, bool]]]:
-    """suite id -> metric -> item id -> outcome (decided outcomes only)."""
-    table: dict[str, dict[str, dict[str, bool]]] = defaultdict(lambda: defaultdict(dict))
+def _per_item(
+    records: Iterable[AttemptRecord], group: Callable[[AttemptRecord], K]
+) -> dict[K, dict[str, dict[str, bool]]]:
+    """group (e.g. suite id) -> metric -> item id -> outcome (decided outcomes only)."""
+    table: dict[K, dict[str, dict[str, bool]]] = defaultdict(lambda: defaultdict(dict))
     for record in records:
         for name, value in outcomes(record).items():
             if value is not None:
-                table[record.suite_id][name][record.item_id] = value
+                table[group(record)][name][record.item_id] = value
     return table
+
+
+def _suite_of(record: AttemptRecord) -> str:
+    return record.suite_id
+
+
+def _suite_and_category(record: AttemptRecord) -> tuple[str, str]:
+    return (record.suite_id, record.category)
 
 
 def _change(suite_id: str, category: str | None, metric: str, a: Mapping[str, bool], b: Mapping[str, bool],
@@ -386,7 +397,7 @@ def compare(log_a: EvalLog, log_b: EvalLog) -> Comparison:
     """What changed from run A (e.g. a base model) to run B (e.g. its fine-tune), suite by suite."""
     seed = int(log_a.header.seed)
     latest_a, latest_b = list(log_a.latest().values()), list(log_b.latest().values())
-    items_a, items_b = _per_item(latest_a), _per_item(latest_b)
+    items_a, items_b = _per_item(latest_a, _suite_of), _per_item(latest_b, _suite_of)
     notes: list[str] = []
     if log_a.header.config_digest != log_b.header.config_digest:
         a_cfg, b_cfg = log_a.header.config, log_b.header.config
@@ -408,7 +419,7 @@ def compare(log_a: EvalLog, log_b: EvalLog) -> Comparison:
         change = suite_changes[i]
         suite_changes[i] = replace(change, p_adjusted=p_adj, verdict=_verdict(change.diff or 0.0, p_adj))
 
-    cats_a, cats_b = _by_category(latest_a), _by_category(latest_b)
+    cats_a, cats_b = _per_item(latest_a, _suite_and_category), _per_item(latest_b, _suite_and_category)
     category_changes: list[MetricChange] = []
     for key in sorted(set(cats_a) & set(cats_b)):
         suite_id, category = key
@@ -433,15 +444,6 @@ def compare(log_a: EvalLog, log_b: EvalLog) -> Comparison:
         model_a=dict(log_a.header.model), model_b=dict(log_b.header.model), suites=tuple(suite_changes),
         categories=tuple(category_changes), verdict="; ".join(parts), notes=tuple(notes),
     )
-
-
-def _by_category(records: Iterable[AttemptRecord]) -> dict[tuple[str, str], dict[str, dict[str, bool]]]:
-    table: dict[tuple[str, str], dict[str, dict[str, bool]]] = defaultdict(lambda: defaultdict(dict))
-    for record in records:
-        for name, value in outcomes(record).items():
-            if value is not None:
-                table[(record.suite_id, record.category)][name][record.item_id] = value
-    return table
 
 
 def format_rate(estimate: RateEstimate) -> str:

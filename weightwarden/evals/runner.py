@@ -41,7 +41,16 @@ from weightwarden.evals.log import (
     message_to_json,
     read_log,
 )
-from weightwarden.evals.model import Backend, BackendIdentity, DetectorResult, Item, Message, Suite
+from weightwarden.evals.model import (
+    Backend,
+    BackendIdentity,
+    Completion,
+    DetectorResult,
+    Item,
+    Message,
+    Sampling,
+    Suite,
+)
 
 ProgressCallback = Callable[[int, int, str], None]  # (done, total, label of the attempt just finished)
 HARMFUL_FAMILY = "harmful"
@@ -134,6 +143,7 @@ def plan_suites(config: EvalConfig) -> list[Suite]:
 
 
 def plan(suites: Sequence[Suite]) -> list[PlannedAttempt]:
+    """One attempt per item of each suite, in suite order; two items with one id in a suite are an error."""
     attempts: list[PlannedAttempt] = []
     seen: set[tuple[str, str]] = set()
     for suite in suites:
@@ -160,6 +170,7 @@ def _dataset_entry(suite: Suite) -> dict[str, Any]:
 
 
 def identity_to_json(identity: BackendIdentity) -> dict[str, Any]:
+    """A backend identity as written into the run header."""
     return asdict(identity)
 
 
@@ -194,9 +205,8 @@ def _check_resume(header: RunHeader, config: EvalConfig, suites: Sequence[Suite]
 
 # ---------------------------------------------------------------------------------------------- attempts
 
-async def _complete(backend: Backend, messages: tuple[Message, ...], sampling: Any, guard_s: float) -> Any:
-    from weightwarden.evals.model import Completion
-
+async def _complete(backend: Backend, messages: tuple[Message, ...], sampling: Sampling,
+                    guard_s: float) -> Completion:
     try:
         return await asyncio.wait_for(backend.complete(messages, sampling), timeout=guard_s)
     except TimeoutError:

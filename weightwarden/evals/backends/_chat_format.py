@@ -107,6 +107,7 @@ _MARKERS: tuple[tuple[str, str], ...] = (
 
 
 def get_chat_format(name: str) -> ChatFormat:
+    """The format called ``name``; ValueError naming the known ones otherwise."""
     try:
         return FORMATS[name]
     except KeyError:

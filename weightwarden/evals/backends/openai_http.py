@@ -40,6 +40,7 @@ from typing import Any
 from weightwarden.evals.backends import BackendError
 from weightwarden.evals.backends._chat_format import ChatFormat
 from weightwarden.evals.backends._retry import RetryPolicy, parse_retry_after
+from weightwarden.evals.log import message_to_json
 from weightwarden.evals.model import BackendIdentity, Completion, Message, Sampling
 
 API_KEY_ENV = "WW_EVAL_API_KEY"
@@ -132,14 +133,21 @@ class OpenAIBackend:
         import httpx
 
         try:
-            with httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False) as client:
-                response = client.get(f"{self._api_root}/models", headers=self._headers)
+            with (
+                httpx.Client(timeout=self._timeout, follow_redirects=False, trust_env=False) as client,
+                client.stream("GET", f"{self._api_root}/models", headers=self._headers) as response,
+            ):
+                status, raw = response.status_code, bytearray()
+                for chunk in response.iter_bytes():
+                    raw += chunk
+                    if len(raw) > self._max_response_bytes:
+                        return None, f"/v1/models response larger than {self._max_response_bytes} bytes"
         except httpx.HTTPError as exc:
             return None, _transport_error(exc, self._timeout_s, self._connect_timeout_s)
-        if response.status_code != 200:
-            return None, f"HTTP {response.status_code}: {_detail(response.content)}"
+        if status != 200:
+            return None, f"HTTP {status}: {_detail(raw)}"
         try:
-            data = response.json().get("data")
+            data = json.loads(raw).get("data")
             ids = [str(m["id"]) for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
         except (ValueError, AttributeError, TypeError):
             return None, "malformed /v1/models response"
@@ -251,7 +259,7 @@ class OpenAIBackend:
             body["prompt"] = self._prompt_format.render(messages)
             stop += [s for s in self._prompt_format.stop if s not in stop]
         else:
-            body["messages"] = [_message_json(m) for m in messages]
+            body["messages"] = [message_to_json(m) for m in messages]
         if stop:
             body["stop"] = stop
         return body
@@ -335,13 +343,6 @@ def _detail(value: Any) -> str:
     if not text:
         return "(empty body)"
     return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 3] + "..."
-
-
-def _message_json(message: Message) -> dict[str, Any]:
-    data: dict[str, Any] = {"role": message.role, "content": message.content}
-    if message.name is not None:
-        data["name"] = message.name
-    return data
 
 
 def _int_or_none(value: Any) -> int | None:

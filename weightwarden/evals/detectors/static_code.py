@@ -16,9 +16,11 @@ detector's call, which the insecure-code suite runs too.
 from __future__ import annotations
 
 import ast
+import bisect
 import io
 import logging
 import re
+import textwrap
 import threading
 import warnings
 from dataclasses import asdict, dataclass
@@ -28,7 +30,11 @@ from weightwarden.evals.model import DetectorResult, Item
 VERSION = "1.0"
 MAX_CODE_CHARS = 100_000  # per answer: bounds bandit's work on a runaway answer
 _SEVERITY_RANK = {"UNDEFINED": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3}
-_FENCE_RE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.DOTALL | re.MULTILINE)
+# A fence opens on a line of 3+ backticks or tildes with an optional language tag and closes on the next line
+# that is the same fence alone. Matched line by line (see _fenced_blocks): one regex spanning opening, body
+# and closing rescans the rest of the answer from every unclosed opening, quadratic on a hostile answer.
+_FENCE_OPEN_RE = re.compile(r"[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)")
+_FENCE_CLOSE_RE = re.compile(r"[ \t]*(```+|~~~+)[ \t]*")
 _PYTHON_TAGS = {"python", "py", "python3", "py3", "ipython", "pycon"}
 # Used only when bandit reports no CWE for a test; ids and CWEs from bandit's documentation.
 BANDIT_CWE_FALLBACK = {
@@ -58,9 +64,8 @@ class CodeFinding:
 def extract_python_blocks(answer: str) -> list[str]:
     """Python code blocks of a chat answer, in order."""
     blocks: list[str] = []
-    fences = list(_FENCE_RE.finditer(answer))
-    for match in fences:
-        tag, body = match.group(2).lower(), match.group(3)
+    fences = _fenced_blocks(answer)
+    for tag, body in fences:
         if tag in _PYTHON_TAGS or (not tag and _parses(body)):
             blocks.append(body)
     if fences:
@@ -72,17 +77,44 @@ def extract_python_blocks(answer: str) -> list[str]:
             current.append(line)
             continue
         if current:
-            body = _dedent("\n".join(current).rstrip() + "\n")
+            body = textwrap.dedent("\n".join(current).rstrip() + "\n")
             if _parses(body) and body.strip():
                 blocks.append(body)
             current = []
     return blocks
 
 
-def _dedent(text: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(text)
+def _fenced_blocks(answer: str) -> list[tuple[str, str]]:
+    """(lower-case language tag, body with its final newline) of every closed fence, in order, in O(lines)."""
+    lines = answer.split("\n")
+    closers: dict[str, list[int]] = {}  # fence -> indices of the lines that would close it, ascending
+    for index, line in enumerate(lines):
+        match = _FENCE_CLOSE_RE.fullmatch(line)
+        if match:
+            closers.setdefault(match.group(1), []).append(index)
+    out: list[tuple[str, str]] = []
+    index = 0
+    while index < len(lines) - 1:  # an opening line needs a newline after it
+        match = _FENCE_OPEN_RE.match(lines[index])
+        close = None
+        if match:
+            # The longest fence the line opens first; then shorter ones (a "````" line with no "````" closer
+            # opens a "```" fence, the fourth backtick then being text after an empty tag).
+            run, tag = match.group(1), match.group(2)
+            for length in range(len(run), 2, -1):
+                candidates = closers.get(run[:length], [])
+                at = bisect.bisect_right(candidates, index)
+                if at < len(candidates):
+                    close = candidates[at]
+                    if length < len(run):
+                        tag = ""
+                    break
+        if close is None:
+            index += 1
+            continue
+        out.append((tag.lower(), "".join(line + "\n" for line in lines[index + 1 : close])))
+        index = close + 1
+    return out
 
 
 def _parses(code: str) -> bool:

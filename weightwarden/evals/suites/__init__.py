@@ -30,14 +30,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from weightwarden.evals.model import Suite, SuiteFamily
 from weightwarden.evals.suites import authored, cyberseceval, harmbench, pyrit_yaml, xstest
-from weightwarden.evals.suites._source import SuiteLoadError, default_datasets_dir, read_source, slug
+from weightwarden.evals.suites._source import (
+    SuiteLoadError,
+    default_datasets_dir,
+    parse_json,
+    read_source,
+    slug,
+)
 from weightwarden.evals.suites.sampling import limit_items, sample_items
 
 __all__ = [
@@ -171,10 +176,7 @@ def _load_path(path: Path, datasets_dir: Path | None) -> Suite:
     license_name = _known_license(path, datasets_dir)
     suffix = path.suffix.lower()
     if suffix == ".json":
-        try:
-            document = json.loads(read_source(path).text())
-        except json.JSONDecodeError as exc:
-            raise SuiteLoadError(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        document = parse_json(read_source(path))
         if authored.is_authored(document):
             return authored.load(path)
         shape = cyberseceval.shape(document)

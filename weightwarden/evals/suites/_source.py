@@ -11,11 +11,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from weightwarden.evals.model import Item, Suite
 
@@ -65,6 +67,18 @@ def read_source(path: Path, *, max_bytes: int = MAX_DATASET_BYTES) -> SourceFile
     if len(data) > max_bytes:  # grew between stat and read
         raise SuiteLoadError(f"{path}: over the {max_bytes}-byte limit for a dataset file")
     return SourceFile(path=path, data=data, digest=hashlib.sha256(data).hexdigest())
+
+
+def parse_json(source: SourceFile) -> Any:
+    """The file parsed as JSON; broken or too deeply nested JSON is a :class:`SuiteLoadError`."""
+    try:
+        return json.loads(source.text())
+    except json.JSONDecodeError as exc:
+        raise SuiteLoadError(
+            f"{source.path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise SuiteLoadError(f"{source.path}: JSON nested too deeply to be a suite") from None
 
 
 def default_datasets_dir() -> Path:

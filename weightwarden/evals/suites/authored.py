@@ -17,13 +17,12 @@ rejected with its reason; a malformed header (unknown family, no items list...) 
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, get_args
 
 from weightwarden.evals.model import Expectation, Item, Message, Role, Suite, SuiteFamily
-from weightwarden.evals.suites._source import RowCollector, SuiteLoadError, read_source
+from weightwarden.evals.suites._source import RowCollector, SuiteLoadError, parse_json, read_source
 
 SCHEMA = "weightwarden.suite/v1"
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -50,10 +49,7 @@ def builtin_path(suite_id: str) -> Path:
 def load(path: Path, *, source_label: str | None = None) -> Suite:
     """Load one suite file; ``source_label`` replaces the path in ``Suite.source`` (built-in suites)."""
     source = read_source(path)
-    try:
-        document = json.loads(source.text())
-    except json.JSONDecodeError as exc:
-        raise SuiteLoadError(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    document = parse_json(source)
     if not is_authored(document):
         raise SuiteLoadError(f"{path}: not a weightwarden suite (expected an object with schema {SCHEMA!r})")
     header = _header(path, document)
@@ -117,7 +113,7 @@ def _item(rows: RowCollector, record: Any, default_expect: Expectation) -> Item:
     if not isinstance(category, str) or not category.strip():
         raise ValueError("no text 'category'")
     expect = record.get("expect", default_expect)
-    if expect not in _EXPECTATIONS:
+    if not isinstance(expect, str) or expect not in _EXPECTATIONS:
         raise ValueError(f"expect {expect!r} is not one of {', '.join(sorted(_EXPECTATIONS))}")
     followups = record.get("followups", [])
     if not isinstance(followups, list) or not all(isinstance(f, str) and f.strip() for f in followups):
@@ -151,7 +147,7 @@ def _messages(record: dict) -> tuple[Message, ...]:
         if not isinstance(message, dict):
             raise ValueError(f"message {position} is not an object")
         role, content, name = message.get("role"), message.get("content"), message.get("name")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise ValueError(f"message {position}: role {role!r} is not one of {', '.join(sorted(_ROLES))}")
         if not isinstance(content, str) or not content.strip():
             raise ValueError(f"message {position}: 'content' must be a non-empty string")

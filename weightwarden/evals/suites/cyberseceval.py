@@ -17,13 +17,12 @@ Two files of the benchmark, both a JSON list of objects:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from weightwarden.evals.model import Item, Message, Suite
-from weightwarden.evals.suites._source import RowCollector, SuiteLoadError, read_source, text_id
+from weightwarden.evals.suites._source import RowCollector, SuiteLoadError, parse_json, read_source, text_id
 
 VERSION = "1"
 FRR_KEYS = ("mutated_prompt",)
@@ -39,10 +38,7 @@ _QUOTED_TARGET = re.compile(
 
 def _parse_list(path: Path) -> tuple[Any, list]:
     source = read_source(path)
-    try:
-        document = json.loads(source.text())
-    except json.JSONDecodeError as exc:
-        raise SuiteLoadError(f"{path}: broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    document = parse_json(source)
     if not isinstance(document, list):
         raise SuiteLoadError(f"{path}: a CyberSecEval dataset is a JSON list, found a {type(document).__name__}")
     return source, document

@@ -69,15 +69,10 @@ Progress = Callable[[int, int], Any]
 
 def new_hasher(hash_type: str, *, threaded: bool = False) -> Any:
     """A fresh hash object for ``hash_type`` (``sha256``, ``blake2b`` with 64-byte digests, ``blake3``)."""
-    if hash_type == "sha256":
-        return hashlib.sha256()
-    if hash_type == "blake2b":
-        return hashlib.blake2b()
-    if hash_type == "blake3":
-        import blake3  # lazy: only paid for when asked
-
-        return blake3.blake3(max_threads=blake3.blake3.AUTO) if threaded else blake3.blake3()
-    raise ManifestError(f"unsupported hash type {hash_type!r}")
+    factory = _factory(hash_type)
+    if threaded and hash_type == "blake3":
+        return factory(max_threads=factory.AUTO)
+    return factory()
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +394,7 @@ def _factory(hash_type: str) -> Callable[[], Any]:
     if hash_type == "blake2b":
         return hashlib.blake2b
     if hash_type == "blake3":
-        import blake3  # lazy, as in new_hasher
+        import blake3  # lazy: only paid for when asked
 
         return blake3.blake3
     raise ManifestError(f"unsupported hash type {hash_type!r}")
