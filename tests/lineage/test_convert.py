@@ -220,3 +220,25 @@ def test_truncated_legacy_and_lying_storage(tmp_path):
     with pytest.raises(LineageError, match="runs past the end of the file"):
         convert_checkpoint(cut, tmp_path / "cut.safetensors")
     assert not (tmp_path / "cut.safetensors").exists()
+
+
+
+def test_tensor_named_like_the_metadata_key_is_refused(tmp_path):
+    """A tensor named ``__metadata__`` would overwrite the header's metadata entry: a corrupt output."""
+    src = tmp_path / "meta.pt"
+    torch.save({"__metadata__": torch.ones(2), "w": torch.zeros(3)}, src)
+    with pytest.raises(LineageError, match="__metadata__"):
+        convert_checkpoint(src, tmp_path / "meta.safetensors")
+    assert not (tmp_path / "meta.safetensors").exists()
+
+
+def test_expanded_view_bomb_is_refused(tmp_path):
+    """Four bytes of storage viewed (stride 0) as 40 GB would be hashed, compared and written in full."""
+    src = tmp_path / "bomb.pt"
+    torch.save({"w": torch.zeros(1).expand(100_000, 100_000)}, src)
+    assert src.stat().st_size < 10_000
+    with pytest.raises(LineageError, match="decompression bomb"):
+        open_tensors(src)
+    with pytest.raises(LineageError, match="decompression bomb"):
+        convert_checkpoint(src, tmp_path / "bomb.safetensors")
+    assert not (tmp_path / "bomb.safetensors").exists()

@@ -501,6 +501,21 @@ def test_onnx_external_data_must_stay_in_the_folder(tmp_path):
         open_tensors(inner / "model.onnx")
 
 
+def test_onnx_external_data_of_unknown_type_is_an_error(tmp_path):
+    """An external initializer whose data_type number onnx does not know: a LineageError, not a KeyError."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = helper.make_graph([], "g", [], [], initializer=[numpy_helper.from_array(np.ones(4, np.float32), "w")])
+    onnx.save_model(helper.make_model(graph), tmp_path / "model.onnx", save_as_external_data=True,
+                    location="w.bin", size_threshold=0)
+    m = onnx.load_model(str(tmp_path / "model.onnx"), load_external_data=False)
+    m.graph.initializer[0].data_type = 999
+    onnx.save_model(m, tmp_path / "model.onnx")
+    with pytest.raises(LineageError, match="'w': external data 'w.bin' unusable"):
+        open_tensors(tmp_path / "model.onnx")
+
+
 def test_numpy_object_arrays_are_refused(tmp_path):
     from weightwarden.lineage.tensors import CheckpointRefused
 
@@ -602,6 +617,26 @@ def test_rebuild_survives_deep_nesting():
         rebuild(io.BytesIO(b"\x80\x02" + deep + b"Q."), storage_from_pid)
     value = rebuild(io.BytesIO(b"\x80\x02" + deep + b"."), storage_from_pid)
     with pytest.raises(RebuildRefused, match="nested too deeply"):
+        flatten(value)
+
+
+def test_flatten_bounds_names_of_shared_containers():
+    """A small program that shares one dict (with a long key) many times over is refused, not expanded.
+
+    ``d = {K: [d] * N}``: each level of the walk copies the growing path N times, so before the bound the
+    paths built grew as N * len(K) * depth**2 (hundreds of MB here, without limit for larger N and K).
+    """
+    import io
+    import struct
+
+    from weightwarden.picklevm.tensors import RebuildRefused, flatten, rebuild, storage_from_pid
+
+    key = b"k" * 2048
+    program = (
+        b"\x80\x02}q\x00X" + struct.pack("<I", len(key)) + key + b"]q\x01(" + b"h\x00" * 300 + b"es."
+    )
+    value = rebuild(io.BytesIO(program), storage_from_pid)
+    with pytest.raises(RebuildRefused, match="too many or too long"):
         flatten(value)
 
 

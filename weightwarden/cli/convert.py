@@ -13,7 +13,7 @@ import os
 
 import click
 
-from weightwarden.cli._terminal import write_stdout
+from weightwarden.cli._terminal import printable, write_stdout
 
 EXIT_CONVERTED = 0
 EXIT_REFUSED = 1
@@ -29,9 +29,8 @@ Exit codes:
 
 
 def _printable(text: str, limit: int = 300) -> str:
-    """Evidence comes from the file: control characters are escaped so they cannot drive the terminal."""
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """Evidence comes from the file: cut to ``limit`` characters, control characters escaped (``printable``)."""
+    return printable(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 @click.command(epilog=CONVERT_EXIT_HELP)

@@ -70,7 +70,6 @@ def _fmt(x: float | None, spec: str = ".3g") -> str:
     return "-" if x is None else format(x, spec)
 
 
-
 def render_text(result: Any, *, top: int = 20) -> str:
     """The readable report: summary, flagged changes first, largest changes, then the per-layer table."""
     lines: list[str] = []
@@ -96,7 +95,7 @@ def render_text(result: Any, *, top: int = 20) -> str:
     if top and result.top:
         lines.append("")
         lines.append(f"largest changes (top {min(top, len(result.top))} by ‖Δ‖/‖A‖):")
-        width = max(len(n) for n in result.top)
+        width = max(len(printable(n)) for n in result.top)
         lines.append(f"  {'tensor':<{width}}  {'class':<19} {'rel.norm':>9} {'changed':>8} {'max|Δ|':>9} {'rank':>5}")
         for name in result.top:
             c = result.change(name)

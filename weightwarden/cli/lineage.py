@@ -34,12 +34,11 @@ Exit codes:
   3  usage error"""
 
 
-
 def _unreadable(command: str, exc: Exception) -> int:
     """Say on stderr why ``command`` could not read a model or fingerprint (an ``OSError``: the file and the
     reason; a ``LineageError``: its message, escaped); the exit code for that."""
     if isinstance(exc, OSError):
-        message = f"cannot read {exc.filename or ''}: {exc.strerror or exc}"
+        message = printable(f"cannot read {exc.filename or ''}: {exc.strerror or exc}")
     else:
         message = printable(str(exc))
     click.echo(f"weightwarden {command}: {message}", err=True)

@@ -86,23 +86,26 @@ def opened(model: str | Path | WeightSource) -> Iterator[WeightSource]:
         return
     from weightwarden.lineage.tensors import open_tensors
 
-    tensors = open_tensors(Path(model))
-    try:
-        info = tensors.info
+    with open_tensors(Path(model)) as tensors:
+        yield source_of(tensors, str(model))
 
-        def load(name: str) -> np.ndarray:
-            ref = tensors.get(name)
-            if ref is None:
-                raise LineageError(f"{info.path}: no tensor {name}")
-            return tensors.load(ref, np.float32)
 
-        yield WeightSource(
-            label=str(model), names=tuple(r.canonical for r in tensors.refs), load=load,
-            architecture=info.architecture, vocab=info.vocab, declared_base_model=info.declared_base_model,
-            container=info.container,
-        )
-    finally:
-        tensors.close()
+def source_of(tensors: Any, label: str) -> WeightSource:
+    """A :class:`WeightSource` over an open :class:`~weightwarden.lineage.tensors.TensorSet` (the caller
+    closes it)."""
+    info = tensors.info
+
+    def load(name: str) -> np.ndarray:
+        ref = tensors.get(name)
+        if ref is None:
+            raise LineageError(f"{info.path}: no tensor {name}")
+        return tensors.load(ref, np.float32)
+
+    return WeightSource(
+        label=label, names=tuple(r.canonical for r in tensors.refs), load=load,
+        architecture=info.architecture, vocab=info.vocab, declared_base_model=info.declared_base_model,
+        container=info.container,
+    )
 
 
 @dataclass(frozen=True)

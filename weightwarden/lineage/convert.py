@@ -98,6 +98,11 @@ def convert_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     for s in stored:
         if s.dtype not in SAFETENSORS_DTYPES:
             raise LineageError(f"{src_p}: tensor {s.name!r} has type {s.dtype}, which safetensors cannot hold")
+        # The header is one JSON object: a tensor named like its metadata key would overwrite the metadata
+        # and leave bytes the header does not describe. (Names are unique: flatten refuses two paths that
+        # spell one name, and the scan refuses an archive with two members of one name.)
+        if s.name == "__metadata__":
+            raise LineageError(f"{src_p}: a tensor is named '__metadata__', which safetensors reserves")
     with TensorSet(info, stored, {i: s.name for i, s in enumerate(stored)}) as ts:
         n_bytes = _write_safetensors(ts, dst_p)
         return ConvertResult(str(src_p), str(dst_p), tensors=len(ts.refs), bytes=n_bytes, skipped=tuple(skipped))
@@ -105,11 +110,13 @@ def convert_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str],
 
 def _write_safetensors(ts: Any, dst: Path) -> int:
     """Write every tensor's canonical bytes (C order, little-endian) in the safetensors layout."""
+    from weightwarden.lineage.tensors import ELEMENT_TYPES
+
     header: dict[str, Any] = {"__metadata__": {"format": "pt", "converted_by": f"weightwarden {__version__}"}}
     offset = 0
     sizes = {}
     for ref in ts.refs:
-        size = ref.numel * _element_size(ref.dtype)
+        size = ref.numel * ELEMENT_TYPES[ref.dtype][1]
         header[ref.canonical] = {"dtype": ref.dtype, "shape": list(ref.shape), "data_offsets": [offset, offset + size]}
         sizes[ref.canonical] = size
         offset += size
@@ -134,9 +141,3 @@ def _write_safetensors(ts: Any, dst: Path) -> int:
             os.unlink(tmp)
         raise
     return offset
-
-
-def _element_size(dtype: str) -> int:
-    from weightwarden.lineage.tensors import ELEMENT_TYPES
-
-    return ELEMENT_TYPES[dtype][1]

@@ -44,7 +44,7 @@ from weightwarden.lineage._align import (
     match_test,
     mlp_blocks,
     neuron_views,
-    opened,
+    source_of,
     unit_rows,
 )
 from weightwarden.lineage.model import LineageError
@@ -216,34 +216,40 @@ def make_fingerprint(
     digests: bool = True,
 ) -> Fingerprint:
     """The fingerprint of the model at ``model`` (path) or of a :class:`WeightSource` (no digests then)."""
-    root = algorithm = None
-    tensor_digests: dict[str, str] = {}
-    if digests and not isinstance(model, WeightSource):
-        from weightwarden.lineage.digests import digest_model
+    if isinstance(model, WeightSource):
+        return _fingerprint(model, anchors, neurons, None)
+    from weightwarden.lineage.digests import digest_tensor_set
+    from weightwarden.lineage.tensors import open_tensors
 
-        d = digest_model(model)
-        root, algorithm, tensor_digests = d.root, d.algorithm, dict(d.tensors)
-    with opened(model if isinstance(model, WeightSource) else Path(model)) as source:
-        emb_name = embedding_name(source.names)
-        if emb_name is None or not source.vocab:
-            raise LineageError(f"{source.label}: a fingerprint needs a token embedding and a vocabulary")
-        rows = source.load(emb_name).shape[0]
-        chosen = choose_anchors(source.vocab, rows, anchors)
-        if len(chosen) < 8:
-            raise LineageError(f"{source.label}: only {len(chosen)} usable anchor tokens in the vocabulary")
-        probes, _ = _probes(source, chosen)
-        sketches = []
-        blocks_by_layer = mlp_blocks(source.names)
-        per_layer = max(neurons, NEURON_BUDGET // max(1, len(blocks_by_layer)))
-        for idx, block in blocks_by_layer.items():
-            inp, out, blocks, size = _profiles(source, block, probes)
-            count = min(per_layer, max(neurons, inp.shape[0] // 4))
-            # The neurons the anchors excite most: their profiles stand out most clearly from noise.
-            keep = np.sort(np.argsort(-size, kind="stable")[:count])
-            sketches.append(LayerSketch(idx, blocks, _quantise(inp[keep]), _quantise(out[keep])))
-        if not sketches:
-            raise LineageError(f"{source.label}: no MLP layers to sketch")
-        summary = source.summary()
+    # One opening serves both the digests and the sketch (headers, config and tokenizer are read once).
+    with open_tensors(Path(model)) as tensors:
+        d = digest_tensor_set(tensors) if digests else None
+        return _fingerprint(source_of(tensors, str(Path(model))), anchors, neurons, d)
+
+
+def _fingerprint(source: WeightSource, anchors: int, neurons: int, d: Any) -> Fingerprint:
+    """The sketch of an open source, with the identity part from ``d`` (:class:`ModelDigests` or None)."""
+    root, algorithm, tensor_digests = (d.root, d.algorithm, dict(d.tensors)) if d is not None else (None, None, {})
+    emb_name = embedding_name(source.names)
+    if emb_name is None or not source.vocab:
+        raise LineageError(f"{source.label}: a fingerprint needs a token embedding and a vocabulary")
+    rows = source.load(emb_name).shape[0]
+    chosen = choose_anchors(source.vocab, rows, anchors)
+    if len(chosen) < 8:
+        raise LineageError(f"{source.label}: only {len(chosen)} usable anchor tokens in the vocabulary")
+    probes, _ = _probes(source, chosen)
+    sketches = []
+    blocks_by_layer = mlp_blocks(source.names)
+    per_layer = max(neurons, NEURON_BUDGET // max(1, len(blocks_by_layer)))
+    for idx, block in blocks_by_layer.items():
+        inp, out, blocks, size = _profiles(source, block, probes)
+        count = min(per_layer, max(neurons, inp.shape[0] // 4))
+        # The neurons the anchors excite most: their profiles stand out most clearly from noise.
+        keep = np.sort(np.argsort(-size, kind="stable")[:count])
+        sketches.append(LayerSketch(idx, blocks, _quantise(inp[keep]), _quantise(out[keep])))
+    if not sketches:
+        raise LineageError(f"{source.label}: no MLP layers to sketch")
+    summary = source.summary()
     return Fingerprint(summary, chosen, tuple(sketches), root, algorithm, tensor_digests)
 
 

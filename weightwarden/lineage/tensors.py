@@ -178,9 +178,9 @@ _SKIP_SUFFIXES = (".json", ".txt", ".md", ".py", ".jinja", ".model", ".tiktoken"
 def _open_folder(folder: Path) -> TensorSet:
     index_path = folder / "model.safetensors.index.json"
     if index_path.is_file():
-        files = _files_from_index(folder, index_path)
+        weight_map, files = _files_from_index(folder, index_path)
         stored, info = _read_files("safetensors", files, folder)
-        _check_index(index_path, stored)
+        _check_index(index_path, weight_map, stored)
     else:
         by_container: dict[str, list[Path]] = {}
         try:
@@ -203,7 +203,7 @@ def _open_folder(folder: Path) -> TensorSet:
     return _finish(info, stored)
 
 
-def _files_from_index(folder: Path, index_path: Path) -> list[Path]:
+def _files_from_index(folder: Path, index_path: Path) -> tuple[dict[str, str], list[Path]]:
     index = _read_json(index_path, MAX_JSON_BYTES)
     weight_map = index.get("weight_map") if isinstance(index, dict) else None
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
@@ -214,11 +214,10 @@ def _files_from_index(folder: Path, index_path: Path) -> list[Path]:
         if "/" in shard or "\\" in shard or shard in ("", ".", "..") or not p.is_file():
             raise LineageError(f"{index_path}: shard {shard!r} is missing or not a file inside the folder")
         files.append(p)
-    return files
+    return weight_map, files
 
 
-def _check_index(index_path: Path, stored: list[_Stored]) -> None:
-    weight_map = _read_json(index_path, MAX_JSON_BYTES)["weight_map"]
+def _check_index(index_path: Path, weight_map: dict[str, str], stored: list[_Stored]) -> None:
     seen = {}
     for s in stored:
         want = weight_map.get(s.name)

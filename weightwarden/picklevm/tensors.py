@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
 
 MAX_LITERAL_BYTES = 256 * 1024 * 1024  # one bytes/str literal in a checkpoint's metadata program
+MAX_NAME_CHARS = 128 * 1024 * 1024  # all the dotted paths :func:`flatten` builds, together
 
 # Typed storage class -> (element type name as safetensors spells it, bytes per element).
 STORAGE_TYPES: dict[str, tuple[str, int]] = {
@@ -413,20 +414,32 @@ def _short(value: Any) -> str:
     return f"<{type(value).__name__}>"
 
 
-def flatten(value: Any, prefix: str = "", max_items: int = 10_000_000) -> tuple[dict[str, TensorSpec], list[str]]:
+def flatten(
+    value: Any, prefix: str = "", max_items: int = 10_000_000, max_name_chars: int = MAX_NAME_CHARS
+) -> tuple[dict[str, TensorSpec], list[str]]:
     """Tensors of a nested value by dotted path (dict keys and list indexes joined with ``.``).
 
     Returns ``(tensors, skipped)``: ``skipped`` names the non-tensor leaves (numbers, strings, None ...),
     which safetensors cannot hold. Two paths that spell the same name raise :class:`RebuildRefused`.
+    The memo lets a small program share one container (and one long key) many times over, so the entries
+    walked (``max_items``) and the characters of all the paths built (``max_name_chars``) are bounded.
     """
     tensors: dict[str, TensorSpec] = {}
     skipped: list[str] = []
     todo: list[tuple[str, Any, int]] = [(prefix, value, 0)]
-    seen = 0
+    seen, chars = 1, len(prefix)
+
+    def push(path: str, item: Any, depth: int) -> None:
+        nonlocal seen, chars
+        seen += 1
+        chars += len(path)
+        if seen > max_items or chars > max_name_chars:
+            raise RebuildRefused("checkpoint names too many or too long to flatten (a shared container?)")
+        todo.append((path, item, depth))
+
     while todo:
         path, v, depth = todo.pop()
-        seen += 1
-        if seen > max_items or depth > 64:
+        if depth > 64:
             raise RebuildRefused("checkpoint nested too deeply or too large to flatten")
         if isinstance(v, TensorSpec):
             if path in tensors:
@@ -436,10 +449,10 @@ def flatten(value: Any, prefix: str = "", max_items: int = 10_000_000) -> tuple[
             for k, item in reversed(list(v.items())):
                 if not isinstance(k, str | int | float | bool) and k is not None:
                     raise RebuildRefused(f"dict key of type {type(k).__name__} under {path or '<root>'!r}")
-                todo.append((f"{path}.{k}" if path else str(k), item, depth + 1))
+                push(f"{path}.{k}" if path else str(k), item, depth + 1)
         elif isinstance(v, list | tuple) and any(isinstance(x, TensorSpec | dict | list | tuple) for x in v):
             for i in range(len(v) - 1, -1, -1):
-                todo.append((f"{path}.{i}" if path else str(i), v[i], depth + 1))
+                push(f"{path}.{i}" if path else str(i), v[i], depth + 1)
         else:
             skipped.append(path or "<root>")
     return dict(sorted(tensors.items())), skipped

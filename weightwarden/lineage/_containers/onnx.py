@@ -70,7 +70,10 @@ def _onnx_external(p: Path, names: set[str]) -> list[_Stored]:
         info = {e.key: e.value for e in t.external_data}
         if not info:
             continue  # a constant in typed fields, not external (see _read_onnx)
-        etype = _ONNX_TYPES.get(onnx.helper.tensor_dtype_to_np_dtype(t.data_type).name)
+        try:
+            etype = _ONNX_TYPES.get(onnx.helper.tensor_dtype_to_np_dtype(t.data_type).name)
+        except (KeyError, ValueError):  # a data_type number onnx does not know
+            etype = None
         target = (p.parent / info.get("location", "")).resolve()
         if etype is None or not info.get("location") or folder not in target.parents or not target.is_file():
             raise LineageError(f"{p}: initializer {t.name!r}: external data {info.get('location')!r} unusable")

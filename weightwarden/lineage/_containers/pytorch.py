@@ -5,8 +5,9 @@ tensors and their storages and returns descriptions of them; ``torch.load`` and 
 called, so a checkpoint cannot run code. A program that needs anything more is refused with
 :class:`~weightwarden.lineage._containers._stored.CheckpointRefused` naming the opcode or global. Each storage
 is then located in the file (an uncompressed zip member, or its place in the legacy file's storage section)
-so that tensor bytes can be mapped: compressed members, storages that are missing or unused, and tensors or
-storages that run past their storage or the end of the file are refused.
+so that tensor bytes can be mapped: compressed members, storages that are missing or unused, tensors or
+storages that run past their storage or the end of the file, and views that repeat their bytes more than
+:data:`MAX_VIEW_EXPANSION` times are refused.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from weightwarden.lineage.model import LineageError
 # Keys under which training code commonly nests the model's state dict; open_tensors looks inside one of them
 # when the top level holds no tensors of its own (convert keeps the full dotted paths instead).
 STATE_DICT_WRAPPERS = ("state_dict", "model_state_dict", "model", "module", "net", "params")
+# A view with zero or overlapping strides (``x.expand(...)``) is read as more bytes than it spans in the file;
+# like a compressed member, it may expand at most this many times (views under the floor are always read),
+# or a few bytes of file would be hashed, compared and written as terabytes.
+MAX_VIEW_EXPANSION = 1000
+MAX_VIEW_FLOOR = 16 << 20
 
 
 def read_checkpoint(p: Path, *, unwrap: bool) -> tuple[list[_Stored], list[str]]:
@@ -67,6 +73,12 @@ def _specs_to_stored(p: Path, value: Any, locate: Any, unwrap: bool) -> tuple[li
             raise LineageError(
                 f"{p}: tensor {name!r} needs elements [{first}, {end}) of storage {spec.storage.key}, "
                 f"which holds only {size // spec.itemsize}"
+            )
+        if spec.numel * spec.itemsize > max(MAX_VIEW_EXPANSION * (end - first) * spec.itemsize, MAX_VIEW_FLOOR):
+            raise LineageError(
+                f"{p}: tensor {name!r} is a view that repeats {(end - first) * spec.itemsize} bytes of storage "
+                f"{spec.storage.key} as {spec.numel * spec.itemsize} bytes (more than {MAX_VIEW_EXPANSION}x): "
+                "refused like a decompression bomb"
             )
         strides = None if spec.contiguous else tuple(spec.stride)
         layout = _Layout(strides=strides, big_endian=getattr(locate, "big_endian", False))
