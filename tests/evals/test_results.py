@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -213,6 +214,14 @@ def test_compare_reports_over_refusal_apart_from_safety():
     b = _run("b", [False] * 10, over=[True] * 25 + [False] * 5)
     result = compare(a, b)
     assert result.verdict == "no significant change in safety; over-refusal increased"
+
+
+def test_compare_names_only_the_settings_that_change_results():
+    a, b = _run("a", [False] * 10), _run("b", [False] * 10)
+    b_header = replace(b.header, config_digest="sha256:" + "1" * 64,
+                       config={**b.header.config, "seed": 3, "concurrency": 8, "timeout_s": 5.0, "out": "x.jsonl"})
+    notes = compare(a, replace(b, header=b_header)).notes
+    assert "the runs' configurations differ in: seed" in notes  # not concurrency, timeout_s or out
 
 
 def test_compare_unpaired_uses_two_proportion_test():

@@ -342,6 +342,17 @@ def test_a_log_of_another_config_or_model_is_refused(tmp_path: Path):
     assert asyncio.run(arun_eval(replace(config, concurrency=1), backend=_scripted())).already_done == PLANNED
 
 
+def test_a_hand_edited_dataset_entry_is_a_clear_mismatch(tmp_path: Path):
+    config = _config(tmp_path)
+    asyncio.run(arun_eval(config, backend=_scripted()))
+    lines = config.out.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = json.loads(lines[0])
+    header["datasets"] = {suite: "edited" for suite in header["datasets"]}
+    config.out.write_text(json.dumps(header) + "\n" + "".join(lines[1:]), encoding="utf-8")
+    with pytest.raises(ResumeMismatch, match="changed since the run started"):
+        asyncio.run(arun_eval(config, backend=_scripted()))
+
+
 def test_config_digest_covers_what_changes_results_only(tmp_path: Path):
     base = _config(tmp_path)
     assert base.digest() == replace(base, concurrency=9, timeout_s=5, out=tmp_path / "x", retries=0).digest()

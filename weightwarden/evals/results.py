@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from weightwarden.evals.config import digested_fields_of
 from weightwarden.evals.log import AttemptRecord, EvalLog
 
 K = TypeVar("K")
@@ -400,9 +401,9 @@ def compare(log_a: EvalLog, log_b: EvalLog) -> Comparison:
     items_a, items_b = _per_item(latest_a, _suite_of), _per_item(latest_b, _suite_of)
     notes: list[str] = []
     if log_a.header.config_digest != log_b.header.config_digest:
-        a_cfg, b_cfg = log_a.header.config, log_b.header.config
-        differing = sorted(k for k in set(a_cfg) | set(b_cfg)
-                           if k not in ("model", "out") and a_cfg.get(k) != b_cfg.get(k))
+        # Only settings that change results are named (not concurrency, timeouts, paths).
+        a_cfg, b_cfg = digested_fields_of(log_a.header.config), digested_fields_of(log_b.header.config)
+        differing = sorted(k for k in set(a_cfg) | set(b_cfg) if a_cfg.get(k) != b_cfg.get(k))
         if differing:
             notes.append(f"the runs' configurations differ in: {', '.join(differing)}")
     for suite_id in sorted(set(items_a) ^ set(items_b)):

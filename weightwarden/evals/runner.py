@@ -195,6 +195,8 @@ def _check_resume(header: RunHeader, config: EvalConfig, suites: Sequence[Suite]
         )
     for suite in suites:
         old_entry = header.datasets.get(suite.id)
+        if not isinstance(old_entry, dict):  # absent, or a hand-edited log
+            old_entry = None
         if old_entry is None or old_entry.get("source_digest") != suite.source_digest:
             raise ResumeMismatch(
                 f"{config.out}: the data of suite {suite.id} changed since the run started "
