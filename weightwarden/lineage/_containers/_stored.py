@@ -42,6 +42,18 @@ ELEMENT_TYPES: dict[str, tuple[str | None, int]] = {
     "F8_E4M3": (None, 1),
     "F8_E5M2": (None, 1),
 }
+def member_data_offset(raw: Any, info: Any) -> int | None:
+    """Where the bytes of stored zip member ``info`` start in the open archive ``raw``: after its local
+    header, whose name and extra-field lengths may differ from the central directory's. None when no local
+    header is found where the central directory points."""
+    raw.seek(info.header_offset)
+    head = raw.read(30)
+    if len(head) != 30 or head[:4] != b"PK\x03\x04":
+        return None
+    name_len, extra_len = struct.unpack("<HH", head[26:30])
+    return int(info.header_offset) + 30 + name_len + extra_len
+
+
 # What Python's zipfile raises on damaged or exotic archives (besides BadZipFile).
 _ZIP_ERRORS = (OSError, ValueError, NotImplementedError, RuntimeError, EOFError, struct.error, zlib.error)
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import math
 import os
-import struct
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from weightwarden.lineage._containers._stored import _ZIP_ERRORS, CheckpointRefused, _Layout, _Stored
+from weightwarden.lineage._containers._stored import (
+    _ZIP_ERRORS,
+    CheckpointRefused,
+    _Layout,
+    _Stored,
+    member_data_offset,
+)
 from weightwarden.lineage.model import LineageError
 
 _NUMPY_KINDS = {("f", 2): "F16", ("f", 4): "F32", ("f", 8): "F64", ("i", 1): "I8", ("i", 2): "I16",
@@ -82,12 +87,9 @@ def _read_numpy(p: Path) -> list[_Stored]:
                     raise LineageError(f"{where}: not an .npy member")
                 if info.compress_type != zipfile.ZIP_STORED:
                     raise LineageError(f"{where}: compressed .npz member; arrays cannot be mapped")
-                raw.seek(info.header_offset)
-                head = raw.read(30)
-                if len(head) != 30 or head[:4] != b"PK\x03\x04":
+                start = member_data_offset(raw, info)
+                if start is None:
                     raise LineageError(f"{where}: bad local header")
-                n, m = struct.unpack("<HH", head[26:30])
-                start = info.header_offset + 30 + n + m
                 raw.seek(start)
                 shape, fortran, dtype = _npy_header(raw, where)
                 end = min(size, start + info.file_size)

@@ -17,7 +17,13 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from weightwarden.lineage._containers._stored import _ZIP_ERRORS, CheckpointRefused, _Layout, _Stored
+from weightwarden.lineage._containers._stored import (
+    _ZIP_ERRORS,
+    CheckpointRefused,
+    _Layout,
+    _Stored,
+    member_data_offset,
+)
 from weightwarden.lineage.model import LineageError
 
 # Keys under which training code commonly nests the model's state dict; open_tensors looks inside one of them
@@ -133,12 +139,9 @@ def _torch_zip(p: Path) -> tuple[Any, _Locator]:
                 raise LineageError(f"{p}: storage {key!r} is referenced but has no {prefix}data/{key} member")
             if info.compress_type != zipfile.ZIP_STORED:
                 raise LineageError(f"{p}: storage member {info.filename} is compressed; tensors cannot be mapped")
-            raw.seek(info.header_offset)
-            head = raw.read(30)
-            if len(head) != 30 or head[:4] != b"PK\x03\x04":
+            start = member_data_offset(raw, info)
+            if start is None:
                 raise LineageError(f"{p}: bad local header for member {info.filename}")
-            n, m = struct.unpack("<HH", head[26:30])
-            start = info.header_offset + 30 + n + m
             if start + info.file_size > size:
                 raise LineageError(f"{p}: member {info.filename} extends past the end of the file")
             table[key] = (start, info.file_size)
