@@ -14,8 +14,11 @@ it times, each as a subprocess (so interpreter start-up counts for every Python 
   its default ``files`` serialization with SHA-256;
 - ``ww-sha256-sign`` / ``-verify`` and ``ww-blake3-sign`` / ``-verify``: weightwarden. The ``weightwarden
   sign``/``verify`` CLI when it exists; otherwise the library (``digest_model`` + ``build_statement`` +
-  ``KeySigner`` / ``KeyVerifier`` + ``read_statement`` + ``diff``) in ``python -c``. Both hash the files
-  and, for ``.safetensors``, also each tensor (weightwarden's tensor-level extension) — the product default;
+  ``KeySigner`` / ``KeyVerifier`` + ``read_statement`` + ``diff``) in ``python -c``. Both sign
+  weightwarden's tensor-level evidence for ``.safetensors`` files, the product default: with SHA-256 the
+  file hash's own state saved at each tensor boundary (``sha256-state``: no byte hashed twice), with
+  BLAKE3 a second BLAKE3 digest of each tensor (every tensor byte hashed twice). ``*-notensors`` rows
+  sign without that evidence (``--no-tensor-digests``), to show what it costs;
 
 and, in process, the hashing ceiling: every core hashing its own 256 MiB in-RAM buffer with ``hashlib``
 SHA-256 at once (threads; ``hashlib`` releases the GIL), aggregate GB/s. BLAKE3 (all threads on one
@@ -30,9 +33,10 @@ otherwise make every run recompile weightwarden's sources (an editable install) 
 
 Bounds: where a goal cannot be met on this machine whatever the implementation, the goal table says so
 from figures of the same run: the best possible SHA-256 time is weightwarden's own start-up plus the set's
-bytes at the ceiling (hashing every byte once, on every core, from memory); with tensor digests every
-tensor byte is also hashed with BLAKE3, so sign cannot beat ``bytes / ceiling + tensor bytes / BLAKE3
-ceiling``; and BLAKE3 cannot outrun ``cat`` where ``cat`` reads faster than BLAKE3 hashes in memory.
+bytes at the ceiling (hashing every byte once, on every core, from memory); where the signed tensor
+evidence is a second digest (BLAKE3 tensor digests), every tensor byte is also hashed with BLAKE3, so sign
+cannot beat ``bytes / ceiling + tensor bytes / BLAKE3 ceiling``; and BLAKE3 cannot outrun ``cat`` where
+``cat`` reads faster than BLAKE3 hashes in memory.
 
 Page cache: the sets fit in RAM, so the ``warm`` runs read from the page cache (each set is read once
 before they start). The ``cold`` runs evict every file of the set with ``posix_fadvise(POSIX_FADV_DONTNEED)``
@@ -57,6 +61,7 @@ Writes ``benchmarks/results/sign_peers.json`` (raw timings) and ``benchmarks/res
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import importlib.metadata as md
 import json
@@ -268,7 +273,7 @@ import json, sys, time
 from weightwarden.integrity.hashing import digest_model
 model, repeat = sys.argv[1], int(sys.argv[2])
 out = {}
-for hash_type, tensors in (("sha256", False), ("sha256", True), ("blake3", False)):
+for hash_type, tensors in (("sha256", False), ("sha256", True), ("blake3", False), ("blake3", True)):
     digest_model(model, hash_type=hash_type, tensors=tensors)  # imports, and the page cache
     times = []
     for _ in range(repeat):
@@ -323,11 +328,12 @@ class WW:
                 return opt
         return None
 
-    def sign(self, model: Path, key: Path, out: Path, hash_type: str) -> list[str]:
-        if self.mode == "cli":
+    def sign(self, model: Path, key: Path, out: Path, hash_type: str, *, tensors: bool = True) -> list[str]:
+        """``tensors=False`` leaves out the tensor-level evidence (diagnostic: what it costs)."""
+        if self.mode == "cli" and (tensors or "--no-tensor-digests" in self.sign_help):
             return [self.exe, "sign", str(model), self.key_opt, str(key), self.out_opt, str(out),  # type: ignore[list-item]
-                    self.hash_opt, hash_type]  # type: ignore[list-item]
-        return self.sign_library(model, key, out, hash_type)
+                    self.hash_opt, hash_type, *([] if tensors else ["--no-tensor-digests"])]  # type: ignore[list-item]
+        return self.sign_library(model, key, out, hash_type, tensors=tensors)
 
     def sign_library(self, model: Path, key: Path, out: Path, hash_type: str, *, tensors: bool = True) -> list[str]:
         """The library in ``python -c``; ``tensors=False`` leaves out the per-tensor digests (diagnostic)."""
@@ -448,12 +454,11 @@ def bench_set(name: str, model: Path, keys: tuple[Path, Path], work: Path, ww: W
         "ww-blake3-verify": ww.verify(model, pub, sigs["ww-blake3"]),
     }
     if any(f.endswith(".safetensors") for f in files):
-        # Diagnostic: the same work without the per-tensor digests (each safetensors tensor byte is otherwise
-        # hashed twice: once for the file, once for its tensor). Signed with the library, as the CLI has no
-        # switch for it; verified with the CLI, which re-hashes tensors only when the bundle lists them.
+        # Diagnostic: the same work without the tensor-level evidence (with BLAKE3 each safetensors tensor
+        # byte is otherwise hashed twice; with SHA-256 the evidence is the file hash's own saved states).
         for hash_type in ("sha256", "blake3"):
             sig = work / f"{name}.{hash_type}-nt.sig"
-            commands[f"ww-{hash_type}-sign-notensors"] = ww.sign_library(model, priv, sig, hash_type, tensors=False)
+            commands[f"ww-{hash_type}-sign-notensors"] = ww.sign(model, priv, sig, hash_type, tensors=False)
             commands[f"ww-{hash_type}-verify-notensors"] = ww.verify(model, pub, sig)
     runs: dict[str, dict[str, list[Timed]]] = {k: {"warm": [], "cold": []} for k in commands}
     log = work / "child.log"
@@ -473,6 +478,7 @@ def bench_set(name: str, model: Path, keys: tuple[Path, Path], work: Path, ww: W
         res = run_child(cmd, log, discard_stdout=tool == "cat")
         if res.rc != 0:
             print(f"  [{name} warm-up] {tool} rc={res.rc}\n    " + res.tail.replace("\n", "\n    "), flush=True)
+    evidence = {h: tensor_evidence(sigs[f"ww-{h}"]) for h in ("sha256", "blake3")}
     modes = [("warm", repeat)] + ([("cold", cold_repeat)] if cold_repeat else [])
     for mode, rounds in modes:
         if mode == "warm":
@@ -507,9 +513,21 @@ def bench_set(name: str, model: Path, keys: tuple[Path, Path], work: Path, ww: W
                 "first_error": next((r.tail for r in rs if r.rc != 0), None),
             }
     tensor_bytes = sum(os.path.getsize(f) for f in files if f.endswith(".safetensors"))
-    return {"files": len(files), "bytes": nbytes, "tensor_bytes": tensor_bytes, "tools": summary,
+    return {"files": len(files), "bytes": nbytes, "tensor_bytes": tensor_bytes, "tensor_evidence": evidence,
+            "tools": summary,
             "resident_after_eviction_bytes": cold_check[0] if cold_check else None,
             "commands": {k: _show(v, model, work) for k, v in commands.items()}}
+
+
+def tensor_evidence(bundle: Path) -> str | None:
+    """The tensor evidence kind a weightwarden bundle signs (``sha256-state``, ``blake3``...), or None."""
+    try:
+        envelope = json.loads(bundle.read_bytes())["dsseEnvelope"]
+        statement = json.loads(base64.b64decode(envelope["payload"]))
+        ext = statement["predicate"].get("weightwarden") or {}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return ext.get("tensor_hash") if ext.get("tensors") else None
 
 
 def _show(cmd: list[str], model: Path, work: Path) -> str:
@@ -589,8 +607,10 @@ def _add_bounds(result: dict[str, object], out: dict[str, object]) -> None:
         if key not in out:
             continue
         nbytes, tbytes = data["bytes"], data.get("tensor_bytes", 0)
+        evidence = data.get("tensor_evidence") or {}
         t_files = start + nbytes / sha
-        t_tensors = t_files + tbytes / b3
+        # Saved SHA-256 states cost no hashing; tensor digests hash every tensor byte a second time.
+        t_tensors = t_files + (0 if evidence.get("sha256") == "sha256-state" else tbytes / b3)
         tools = data["tools"]
         r = out[key]
         r["bound_sha256_verify_vs_ceiling"] = nbytes / t_files / sha
@@ -645,11 +665,10 @@ def render(result: dict[str, object]) -> tuple[str, str]:
     add(f"weightwarden was run as {'its CLI (`weightwarden sign/verify`)' if result['ww_mode'] == 'cli' else 'the library in `python -c` (no `weightwarden sign/verify` CLI yet): `digest_model` + `build_statement` + `KeySigner` / `KeyVerifier` + `read_statement` + `diff`'}"
         "; model-signing as its CLI (`model_signing sign key` / `verify key`, P-256, default `files` + "
         "SHA-256). Every tool is a subprocess, so start-up is included for all. `cat` is one `cat` process "
-        "over all files of the set (stdout to /dev/null). weightwarden also hashes each safetensors tensor "
-        "(its tensor-level extension, on by default), so each tensor byte of the big set is hashed twice; "
-        "the `*-notensors` rows show the cost of that (signed by the library in `python -c` with "
-        "`digest_model(..., tensors=False)`, as the CLI has no switch for it; verified by the CLI). "
-        "`weightwarden verify` prints its default per-file table (to a file).")
+        "over all files of the set (stdout to /dev/null). weightwarden signs its tensor-level evidence for "
+        "safetensors files (on by default): " + _evidence_text(result) + " The `*-notensors` rows sign "
+        "without it (`--no-tensor-digests`) and show what it costs. `weightwarden verify` prints its default "
+        "per-file table (to a file).")
     add("")
     add(f"Hashing ceiling (in memory, {ceil['cores']} threads each hashing its own "
         f"{ceil['buffer_bytes'] // MIB} MiB buffer with hashlib at once; median of the runs before and after "
@@ -751,8 +770,9 @@ def render(result: dict[str, object]) -> tuple[str, str]:
     add("")
     bound_note = ("¹ Best possible here, warm cache, from this run's own figures: weightwarden's start-up "
                   "(`weightwarden verify --help`) plus every byte hashed once at the all-core in-memory "
-                  "ceiling (SHA-256, or BLAKE3 for the `cat` rows); for sign, every safetensors tensor byte "
-                  "also hashed once at the BLAKE3 ceiling (the tensor-digest extension, on by default). "
+                  "ceiling (SHA-256, or BLAKE3 for the `cat` rows); for sign, where the tensor evidence is a "
+                  "second digest (BLAKE3 sign), every safetensors tensor byte also hashed once at the BLAKE3 "
+                  "ceiling (SHA-256 sign saves the file hash's states instead: no extra hashing). "
                   "Reads cost nothing in this bound, so it is generous. A goal above its bound cannot be met on "
                   "this machine by any implementation that does that work.")
     big_warm = an.get("big/warm")
@@ -795,9 +815,15 @@ def render(result: dict[str, object]) -> tuple[str, str]:
         e = data.get("engine") or {}
         if "sha256" not in e:
             continue
-        engine.append(f"{set_name}: SHA-256 {_fmt(e['sha256']['gbps'])} GB/s = {_fmt(e['sha256']['gbps'] / ceiling)}× "
-                      f"the ceiling; SHA-256 + BLAKE3 tensor digests {_fmt(e['sha256-tensors']['gbps'])} GB/s = "
-                      f"{_fmt(e['sha256-tensors']['gbps'] / ceiling)}×; BLAKE3 {_fmt(e['blake3']['gbps'])} GB/s")
+        kinds = data.get("tensor_evidence") or {}
+        text = (f"{set_name}: SHA-256 {_fmt(e['sha256']['gbps'])} GB/s = {_fmt(e['sha256']['gbps'] / ceiling)}× "
+                f"the ceiling; SHA-256 + tensor evidence ({kinds.get('sha256') or 'none'}) "
+                f"{_fmt(e['sha256-tensors']['gbps'])} GB/s = {_fmt(e['sha256-tensors']['gbps'] / ceiling)}×; "
+                f"BLAKE3 {_fmt(e['blake3']['gbps'])} GB/s")
+        if "blake3-tensors" in e:
+            text += (f"; BLAKE3 + tensor evidence ({kinds.get('blake3') or 'none'}) "
+                     f"{_fmt(e['blake3-tensors']['gbps'])} GB/s")
+        engine.append(text)
     if engine:
         add("The hashing engine alone, in process (`digest_model`, warm cache, imports done, median of "
             f"{result['repeat'] if result['repeat'] >= 3 else 3}): " + "; ".join(engine) + ". The gap between these "
@@ -816,6 +842,25 @@ def render(result: dict[str, object]) -> tuple[str, str]:
         add(text + f" (model-signing sign: {_fmt(cold['ms_sign_vs_ceiling'])}× the ceiling cold).")
         add("")
     return "\n".join(console), "\n".join(lines_md) + "\n"
+
+
+def _evidence_text(result: dict[str, object]) -> str:
+    kinds = {}
+    for data in result["sets"].values():  # type: ignore[attr-defined]
+        for hash_type, kind in (data.get("tensor_evidence") or {}).items():
+            if kind:
+                kinds[hash_type] = kind
+    if not kinds:
+        return "none was found in the bundles of this run."
+    parts = []
+    for hash_type, kind in sorted(kinds.items(), key=lambda kv: kv[0] != "sha256"):
+        if kind == "sha256-state":
+            parts.append(f"{hash_type} sign saves the file hash's SHA-256 state at every tensor boundary "
+                         "(`sha256-state`: no tensor byte is hashed twice)")
+        else:
+            parts.append(f"{hash_type} sign adds a {kind} digest of every tensor (each tensor byte is hashed "
+                         "twice)")
+    return "; ".join(parts) + "."
 
 
 def _fmt_bytes(n: object) -> str:

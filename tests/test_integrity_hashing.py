@@ -68,7 +68,7 @@ def test_tensor_ranges_in_same_pass(blob: tuple[Path, bytes], hash_type: str) ->
     # A 1 MiB buffer forces tensors to straddle chunk boundaries.
     res = hash_range(Job(str(path), "big.bin", 0, len(data), tuple(ranges)), hash_type, memoryview(bytearray(mib)))
     assert res.digest == REF[hash_type](data)
-    got = {t.name: d for t, d in res.tensors}
+    got = {t.name: d for t, d, _ in res.tensors}
     assert got == {t.name: REF[hash_type](data[t.start: t.end]) for t in ranges}
 
 
@@ -158,10 +158,11 @@ def test_tensor_digests_same_in_files_and_shards(tmp_path: Path) -> None:
     tensors = {f"t{i}": rng.integers(0, 256, size=int(s), dtype=np.uint8).tobytes()
                for i, s in enumerate([3000, 5000, 0, 10000, 7])}
     write_u8_safetensors(model / "model.safetensors", tensors)
-    files = digest_model(model)
+    files = digest_model(model, tensor_hash_type="blake3")
     shards = digest_model(model, method="shards", shard_size=4096)
-    # Tensor digests default to BLAKE3 (cheap next to the SHA-256 file digest); any hash type can be asked for.
-    assert files.tensor_hash == "blake3"
+    # Shards get BLAKE3 tensor digests by default (whole SHA-256 files get sha256-state evidence: see
+    # test_integrity_sha256_state.py); any hash type can be asked for.
+    assert files.tensor_hash == shards.tensor_hash == "blake3"
     assert {t.name: t.digest for t in files.tensors} == {n: blake3.blake3(b).digest() for n, b in tensors.items()}
     sha = digest_model(model, tensor_hash_type="sha256")
     assert {t.name: t.digest for t in sha.tensors} == {n: hashlib.sha256(b).digest() for n, b in tensors.items()}
@@ -172,7 +173,8 @@ def test_tensor_digests_same_in_files_and_shards(tmp_path: Path) -> None:
     raw[t3.start + 5000] ^= 0xFF
     (model / "model.safetensors").write_bytes(bytes(raw))
     for signed in (files, shards):
-        kwargs = {"method": signed.spec.method, "shard_size": signed.spec.shard_size}
+        kwargs = {"method": signed.spec.method, "shard_size": signed.spec.shard_size,
+                  "tensor_hash_type": signed.tensor_hash}
         (change,) = [c for c in diff(signed, digest_model(model, **kwargs)) if c.status is not ChangeKind.OK]
         assert change.tensors == ("t3",)
 

@@ -40,6 +40,13 @@ Exit codes:
   3  usage error (bad option, missing path)"""
 
 
+def _tensor_summary(manifest: Any) -> str:
+    """"N tensors with <kind> evidence", or "no tensor evidence" (the extension is absent)."""
+    if not manifest.tensors:
+        return "no tensor evidence"
+    return f"{len(manifest.tensors)} tensors with {manifest.tensor_hash} evidence"
+
+
 def _exists(path: str, hint: str) -> None:
     if not os.path.lexists(path):
         raise click.BadParameter(f"no such file or folder: {path}", param_hint=hint)
@@ -140,7 +147,7 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
     parsed = read_statement(bundle.payload)
     click.echo(f"signed {parsed.subject_name}: {len(parsed.manifest.files())} files, "
                f"{parsed.manifest.spec.method}/{parsed.manifest.spec.hash_type}, "
-               f"{len(parsed.manifest.tensors)} tensor digests")
+               f"{_tensor_summary(parsed.manifest)}")
     click.echo(f"root digest  sha256:{parsed.subject_digest.hex()}")
     click.echo(f"bundle       {written} ({bundle_digest(bundle.to_json())})")
     return EXIT_OK
@@ -300,7 +307,7 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
                                                                  if spec.shard_size else ""),
              f"root digest  sha256:{manifest.root_digest().hex()}",
              f"resources    {len(manifest.resources)} ({len(manifest.files())} files, "
-             f"{len(manifest.tensors)} tensor digests)", ""]
+             f"{_tensor_summary(manifest)})", ""]
     lines += [f"{r.digest.hex()}  {r.name}" for r in manifest.resources]
     write_stdout("\n".join(lines) + "\n")
     return EXIT_OK
@@ -375,7 +382,7 @@ def _describe_bundle(bundle: Any, raw: bytes) -> dict[str, Any]:
                              "ignore_paths": " ".join(m.spec.ignore_paths) or None}
     info["resources"] = len(m.resources)
     info["files"] = len(m.files())
-    info["tensor_extension"] = (f"{len(m.tensors)} tensor digests in {len(m.tensors_by_file())} files"
+    info["tensor_extension"] = (f"{_tensor_summary(m)} in {len(m.tensors_by_file())} files"
                                 if m.tensors else "absent")
     f = parsed.freshness
     info["freshness"] = None if f is None else {"version": f.version, "issued_at": f.issued_at,

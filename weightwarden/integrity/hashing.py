@@ -15,18 +15,24 @@ name that cannot be represented safely (NUL, not UTF-8, collisions after NFC + c
 file, and a symlink (unless ``allow_symlinks``; even then never one that resolves outside the folder) all
 raise :class:`ManifestError`.
 
-Tensor digests (our extension): for ``*.safetensors`` and ``*.gguf`` files the tensor byte ranges are taken
-from :mod:`weightwarden.artifact` readers (headers only) and each tensor is hashed from the same chunks as
-the file itself. With ``method="shards"`` a tensor that straddles a shard boundary is read a second time.
-Tensor digests use BLAKE3 by default whatever the file hash: they only localise a change that the file digest
-already proves, and BLAKE3 makes the second hash of every tensor byte cheap next to SHA-256.
+Tensor evidence (our extension): for ``*.safetensors`` and ``*.gguf`` files the tensor byte ranges are taken
+from :mod:`weightwarden.artifact` readers (headers only). It only localises a change that the file digest
+already proves. By default (``tensor_hash_type=None``):
+
+* whole files hashed with SHA-256 (the default, interoperable serialization) get ``sha256-state`` evidence:
+  the file hash's own state saved at every tensor boundary, so no tensor byte is hashed twice (see
+  :mod:`weightwarden.integrity._hashing.sha256_state`). Verifying resumes each tensor from its signed
+  states (``tensor_origins``);
+* everything else (BLAKE3 or BLAKE2b files, shards, or no usable OpenSSL) gets a BLAKE3 digest of each
+  tensor, hashed from the same chunks as the file. With ``method="shards"`` a tensor that straddles a
+  shard boundary is read a second time.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from weightwarden.integrity._hashing import Job, Progress, TensorRange, run_jobs
@@ -35,7 +41,9 @@ from weightwarden.integrity.manifest import (
     DEFAULT_SHARD_SIZE,
     HASH_TYPES,
     METHODS,
+    SHA256_STATE,
     SINGLE_FILE_NAME,
+    TENSOR_HASH_TYPES,
     Manifest,
     ManifestError,
     ResourceDigest,
@@ -61,7 +69,8 @@ def digest_model(
     ignore_git_paths: bool = True,
     allow_symlinks: bool = False,
     tensors: bool = True,
-    tensor_hash_type: str = "blake3",
+    tensor_hash_type: str | None = None,
+    tensor_origins: Mapping[str, Mapping[int, bytes]] | None = None,
     only: Iterable[str] | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
@@ -73,13 +82,15 @@ def digest_model(
     called from worker threads with ``(bytes_done, bytes_total)``. ``only`` (resource names, e.g.
     ``["model.safetensors"]``) hashes just those files — what a loader needs — for a partial verify with
     ``diff(..., only=...)``; the whole folder is still listed, so name checks cover every file.
+    ``tensor_hash_type`` picks the tensor evidence (None: the best one for this serialization, see the
+    module doc); ``tensor_origins`` (file → offset → state, from :meth:`Manifest.tensor_states_by_file`)
+    makes ``sha256-state`` evidence resume from signed states instead of recording new ones.
     """
     if method not in METHODS:
         raise ManifestError(f"unknown serialization method {method!r} (use one of {', '.join(METHODS)})")
     if hash_type not in HASH_TYPES:
         raise ManifestError(f"unknown hash type {hash_type!r} (use one of {', '.join(HASH_TYPES)})")
-    if tensor_hash_type not in HASH_TYPES:
-        raise ManifestError(f"unknown tensor hash type {tensor_hash_type!r} (use one of {', '.join(HASH_TYPES)})")
+    tensor_hash_type = _tensor_evidence(tensor_hash_type, hash_type, method) if tensors else None
     if method == "shards":
         shard_size = DEFAULT_SHARD_SIZE if shard_size is None else shard_size
         if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size <= 0:
@@ -124,7 +135,8 @@ def digest_model(
         display = model_name if name == SINGLE_FILE_NAME else name
         trs = tensor_ranges.get(name, ())
         if method == "files":
-            jobs.append(Job(real, display, 0, size, tuple(trs), expect_size=size))
+            origins = tensor_origins.get(name, {}) if tensor_origins is not None and trs else None
+            jobs.append(Job(real, display, 0, size, tuple(trs), expect_size=size, tensor_origins=origins))
             names.append(name)
             continue
         if size == 0:
@@ -153,12 +165,30 @@ def digest_model(
     resources = tuple(ResourceDigest(n, algorithm, r.digest) for n, r in zip(names, results, strict=False))
     tensor_digests: list[TensorDigest] = []
     for job_name, res in zip([_file_of(n, method) for n in names], results, strict=False):
-        tensor_digests.extend(TensorDigest(job_name, t.name, t.start, t.end, d) for t, d in res.tensors)
+        tensor_digests.extend(TensorDigest(job_name, t.name, t.start, t.end, d, o) for t, d, o in res.tensors)
     for (name, _, _), res in zip(extra, results[len(jobs):], strict=True):
-        tensor_digests.extend(TensorDigest(name, t.name, t.start, t.end, d) for t, d in res.tensors)
+        tensor_digests.extend(TensorDigest(name, t.name, t.start, t.end, d, o) for t, d, o in res.tensors)
     tensor_digests.sort(key=lambda t: (path_sort_key(t.file), t.start, t.end, t.name))
     return Manifest(model_name, spec, resources, tuple(tensor_digests),
                     tensor_hash_type if tensor_digests else None)
+
+
+def _tensor_evidence(requested: str | None, hash_type: str, method: str) -> str:
+    """The tensor evidence kind to compute: ``requested``, checked, or the default for the serialization."""
+    from weightwarden.integrity._hashing import sha256_state
+
+    if requested is None:
+        stateful = hash_type == "sha256" and method == "files" and sha256_state.available()
+        return SHA256_STATE if stateful else "blake3"
+    if requested not in TENSOR_HASH_TYPES:
+        raise ManifestError(f"unknown tensor hash type {requested!r} (use one of {', '.join(TENSOR_HASH_TYPES)})")
+    if requested == SHA256_STATE:
+        if hash_type != "sha256" or method != "files":
+            raise ManifestError(f"{SHA256_STATE} tensor evidence needs the files method with sha256")
+        if not sha256_state.available():
+            raise ManifestError(f"{SHA256_STATE} tensor evidence needs OpenSSL's SHA-256 (libcrypto), which "
+                                "cannot be used from this Python")
+    return requested
 
 
 def _normalise(name: str) -> str:

@@ -33,9 +33,14 @@ from typing import Literal
 
 Method = Literal["files", "shards"]
 HashType = Literal["sha256", "blake2b", "blake3"]
+# Tensor evidence: a digest of each tensor's bytes, or ``sha256-state``: the file's own SHA-256 state saved
+# at tensor boundaries (see weightwarden.integrity._hashing.sha256_state).
+TensorHashType = Literal["sha256", "blake2b", "blake3", "sha256-state"]
 
 METHODS: tuple[str, ...] = ("files", "shards")
 HASH_TYPES: tuple[str, ...] = ("sha256", "blake2b", "blake3")
+SHA256_STATE = "sha256-state"
+TENSOR_HASH_TYPES: tuple[str, ...] = (*HASH_TYPES, SHA256_STATE)
 DIGEST_SIZES: dict[str, int] = {"sha256": 32, "blake2b": 64, "blake3": 32}
 # model-signing's default shard size (``use_shard_serialization(shard_size=1_000_000_000)``).
 DEFAULT_SHARD_SIZE = 1_000_000_000
@@ -97,20 +102,26 @@ class ResourceDigest:
 
 @dataclass(frozen=True, slots=True)
 class TensorDigest:
-    """Digest of one tensor's bytes (weightwarden extension): ``start``/``end`` are absolute file offsets."""
+    """Evidence for one tensor's bytes (weightwarden extension): ``start``/``end`` are absolute file offsets.
+
+    ``digest`` is a hash of the tensor's bytes, or, for ``sha256-state`` evidence, the file's SHA-256 state
+    at ``end``; ``origin`` is then the signed state at ``start`` that the bytes are hashed from (empty for
+    plain digests, and in a recomputed manifest, which resumes from the signed states).
+    """
 
     file: str
     name: str
     start: int
     end: int
     digest: bytes
+    origin: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """A model's resources in payload order, with the serialization that produced them.
 
-    ``tensors`` is our extension (per-tensor digests of safetensors/GGUF files, hashed with
+    ``tensors`` is our extension (per-tensor evidence for safetensors/GGUF files, of kind
     :attr:`tensor_hash`); it is empty when unknown and never part of :meth:`root_digest`.
     ``tensor_hash_type`` None means "the same as ``spec.hash_type``" (bundles written before it existed).
     """
@@ -119,10 +130,10 @@ class Manifest:
     spec: SerializationSpec
     resources: tuple[ResourceDigest, ...]
     tensors: tuple[TensorDigest, ...] = ()
-    tensor_hash_type: HashType | None = None
+    tensor_hash_type: TensorHashType | None = None
 
     @property
-    def tensor_hash(self) -> HashType:
+    def tensor_hash(self) -> TensorHashType:
         return self.tensor_hash_type or self.spec.hash_type
 
     def root_digest(self) -> bytes:
@@ -144,6 +155,16 @@ class Manifest:
         out: dict[str, dict[str, TensorDigest]] = {}
         for t in self.tensors:
             out.setdefault(t.file, {})[t.name] = t
+        return out
+
+    def tensor_states_by_file(self) -> dict[str, dict[int, bytes]]:
+        """For ``sha256-state`` evidence: every signed SHA-256 state, by file and offset."""
+        out: dict[str, dict[int, bytes]] = {}
+        for t in self.tensors:
+            if t.origin:
+                states = out.setdefault(t.file, {})
+                states[t.start] = t.origin
+                states[t.end] = t.digest
         return out
 
 
@@ -255,10 +276,17 @@ def _content(resources: tuple[ResourceDigest, ...], method: str) -> tuple:
     return tuple(r.digest for r in resources)
 
 
+def _tensor_differs(signed: TensorDigest, actual: TensorDigest) -> bool:
+    if signed.origin:
+        # A SHA-256 state is evidence only for the byte range it was saved over: a moved tensor has changed.
+        return (actual.digest, actual.start, actual.end) != (signed.digest, signed.start, signed.end)
+    return actual.digest != signed.digest
+
+
 def _tensor_changes(exp: dict[str, TensorDigest] | None, act: dict[str, TensorDigest] | None) -> tuple[str, ...]:
     if not exp or not act:
         return ()
-    out = [n for n, t in exp.items() if n in act and act[n].digest != t.digest]
+    out = [n for n, t in exp.items() if n in act and _tensor_differs(t, act[n])]
     out += [f"-{n}" for n in exp if n not in act]
     out += [f"+{n}" for n in act if n not in exp]
     return tuple(out)

@@ -213,8 +213,9 @@ def verify_model(
     # 4. the files, hashed the way the statement says they were
     # (with ``only``, a requested name the statement does not list comes back from diff as added/missing)
     try:
+        from weightwarden.integrity._hashing import sha256_state
         from weightwarden.integrity.hashing import digest_model
-        from weightwarden.integrity.manifest import diff
+        from weightwarden.integrity.manifest import SHA256_STATE, diff
 
         def rehash(names: list[str] | None, tensors: bool) -> Manifest:
             return digest_model(
@@ -222,10 +223,12 @@ def verify_model(
                 shard_size=signed.spec.shard_size,
                 ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
                 ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
-                tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers)
+                tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers,
+                tensor_origins=signed.tensor_states_by_file() if stateful else None)
 
-        # Per-tensor digests would hash every tensor byte a second time; an intact file does not need them.
+        # Per-tensor evidence would hash every tensor byte a second time; an intact file does not need it.
         # So the files are hashed first, and only the files that changed are read again, per tensor.
+        stateful = signed.tensor_hash == SHA256_STATE
         actual = rehash(only_list, tensors=False)
         if only_list is None and signed.resources and signed.resources[0].name == "." and model.is_dir():
             return report.fail("files", "the signature is for a single-file model, but a folder was given")
@@ -234,7 +237,10 @@ def verify_model(
         changes = diff(signed, actual, only=only_list)
         signed_tensor_files = signed.tensors_by_file()
         modified = [c.path for c in changes if c.status == ChangeKind.MODIFIED and c.path in signed_tensor_files]
-        if modified:
+        if modified and stateful and not sha256_state.available():
+            report.warnings.append("the changed tensors cannot be named here: the signed tensor evidence "
+                                   f"({SHA256_STATE}) needs OpenSSL's SHA-256, which this Python cannot use")
+        elif modified:
             detailed = {c.path: c for c in diff(signed, rehash(modified, tensors=True), only=modified)}
             changes = [detailed.get(c.path, c) if c.path in modified else c for c in changes]
         report.changes = changes

@@ -158,7 +158,7 @@ def _manifest_lines(report: VerificationReport) -> list[str]:
         shard = f", shard size {s['shard_size']}" if s.get("shard_size") else ""
         out.append(f"  signed:  {report.subject_name or '?'}, {s['method']} / {s['hash_type']}{shard}, "
                    f"{report.file_count} files, {report.resource_count} resources, "
-                   f"{report.tensor_count} tensor digests")
+                   f"{report.tensor_count} tensors with evidence")
         out.append(f"  root:    {report.root_digest}")
     if fr.signed is not None:
         bits = [f"version {fr.signed.version}", f"issued {fr.signed.issued_at}"]

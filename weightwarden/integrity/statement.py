@@ -22,9 +22,12 @@ subject digest is the root digest of the resources, so a statement cannot say on
 and another to us.
 
 Extension (ours, ignored by v1.0 verifiers): ``predicate["weightwarden"]`` =
-``{"schema": "weightwarden.integrity/v1", "tensors": {file: [{"name", "start", "end", "digest"}]},
-"freshness": {"version", "issued_at", "expires", "supersedes"}}``; tensor digests use the manifest's hash
-type. Freshness is carried as data here; what it means is decided by the verifier.
+``{"schema": "weightwarden.integrity/v1", "tensor_hash": <kind>, "tensors": {file: [{"name", "start", "end",
+"digest"}]}, "freshness": {"version", "issued_at", "expires", "supersedes"}}``. For ``tensor_hash`` =
+``sha256-state`` the tensor entries carry no digest; ``"tensor_states": {file: {"<offset>": <hex state>}}``
+holds the file's SHA-256 state at every tensor boundary instead (32 bytes of H + ``offset % 64`` pending
+bytes; see ``weightwarden.integrity._hashing.sha256_state``). Freshness is carried as data here; what it
+means is decided by the verifier.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 from weightwarden.integrity.manifest import (
     DIGEST_SIZES,
     HASH_TYPES,
+    SHA256_STATE,
     SINGLE_FILE_NAME,
     Manifest,
     ManifestError,
@@ -109,12 +113,18 @@ def build_statement(manifest: Manifest, *, freshness: Freshness | None = None,
     }
     ext: dict[str, Any] = {}
     if include_tensors and manifest.tensors:
+        stateful = manifest.tensor_hash == SHA256_STATE
         tensors: dict[str, list[dict[str, Any]]] = {}
         for t in manifest.tensors:
-            tensors.setdefault(t.file, []).append(
-                {"name": t.name, "start": t.start, "end": t.end, "digest": t.digest.hex()})
+            entry: dict[str, Any] = {"name": t.name, "start": t.start, "end": t.end}
+            if not stateful:
+                entry["digest"] = t.digest.hex()
+            tensors.setdefault(t.file, []).append(entry)
         ext["tensor_hash"] = manifest.tensor_hash
         ext["tensors"] = tensors
+        if stateful:
+            ext["tensor_states"] = {file: {str(offset): states[offset].hex() for offset in sorted(states)}
+                                    for file, states in manifest.tensor_states_by_file().items()}
     if freshness is not None:
         ext["freshness"] = {"version": freshness.version, "issued_at": freshness.issued_at,
                             "expires": freshness.expires, "supersedes": freshness.supersedes}
@@ -288,9 +298,13 @@ def _read_extension(ext: Any, spec: SerializationSpec,
     if not isinstance(raw_tensors, Mapping):
         raise StatementError("extension tensors is not an object")
     tensor_hash = ext.get("tensor_hash", spec.hash_type)
-    if tensor_hash not in DIGEST_SIZES:
+    stateful = tensor_hash == SHA256_STATE
+    if stateful:
+        if (spec.method, spec.hash_type) != ("files", "sha256"):
+            raise StatementError(f"{SHA256_STATE} tensor evidence needs the files method with sha256")
+        states = _read_tensor_states(ext.get("tensor_states"), files)
+    elif tensor_hash not in DIGEST_SIZES:
         raise StatementError(f"extension tensor_hash {_short(str(tensor_hash))} is not a known hash type")
-    size = DIGEST_SIZES[tensor_hash]
     for file, items in raw_tensors.items():
         if file not in files:
             raise StatementError(f"tensor digests for {_short(file)}, which is not a signed resource")
@@ -303,11 +317,18 @@ def _read_extension(ext: Any, spec: SerializationSpec,
             end = _int_like(item.get("end"), "tensor end", allow_float=False)
             if not 0 <= start <= end:
                 raise StatementError(f"tensor {_short(item['name'])} has a bad byte range")
+            if stateful:
+                at = states.get(file, {})
+                if start not in at or end not in at:
+                    raise StatementError(f"tensor {_short(item['name'])} has no signed SHA-256 state at its "
+                                         "start or end")
+                tensors.append(TensorDigest(file, item["name"], start, end, at[end], at[start]))
+                continue
             digest = item.get("digest")
             if not isinstance(digest, str):
                 raise StatementError(f"tensor {_short(item['name'])} has no digest")
-            tensors.append(TensorDigest(file, item["name"], start, end,
-                                        _hex(digest, size, f"digest of tensor {_short(item['name'])}")))
+            tensors.append(TensorDigest(file, item["name"], start, end, _hex(
+                digest, DIGEST_SIZES[tensor_hash], f"digest of tensor {_short(item['name'])}")))
     freshness = None
     raw_f = ext.get("freshness")
     if raw_f is not None:
@@ -320,6 +341,29 @@ def _read_extension(ext: Any, spec: SerializationSpec,
             raise StatementError("freshness issued_at/expires/supersedes must be strings")
         freshness = Freshness(version, issued, expires, supersedes)
     return tuple(tensors), tensor_hash, freshness
+
+
+def _read_tensor_states(raw: Any, files: set[str]) -> dict[str, dict[int, bytes]]:
+    """``{file: {"<offset>": hex}}`` → ``{file: {offset: state}}``, each state the right length for its offset."""
+    if not isinstance(raw, Mapping):
+        raise StatementError(f"{SHA256_STATE} tensor evidence without a tensor_states object")
+    out: dict[str, dict[int, bytes]] = {}
+    for file, table in raw.items():
+        if file not in files:
+            raise StatementError(f"tensor states for {_short(file)}, which is not a signed resource")
+        if not isinstance(table, Mapping):
+            raise StatementError(f"tensor states of {_short(file)} are not an object")
+        states: dict[int, bytes] = {}
+        for key, value in table.items():
+            if not isinstance(key, str) or not key.isascii() or not key.isdigit() or len(key) > 20 \
+                    or (len(key) > 1 and key[0] == "0"):
+                raise StatementError(f"tensor state offset {_short(key)} in {_short(file)} is not a decimal number")
+            offset = int(key)
+            if not isinstance(value, str):
+                raise StatementError(f"tensor state at {offset} in {_short(file)} is not a string")
+            states[offset] = _hex(value, 32 + offset % 64, f"tensor state at {offset} in {_short(file)}")
+        out[file] = states
+    return out
 
 
 def _read_legacy(subjects: list[Any]) -> ParsedStatement:

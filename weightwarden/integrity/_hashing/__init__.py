@@ -30,10 +30,11 @@ import hashlib
 import mmap
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from weightwarden.integrity._hashing.sha256_state import STATE_KIND, Sha256State
 from weightwarden.integrity.manifest import ManifestError
 
 MIB = 1 << 20
@@ -92,12 +93,18 @@ class Job:
     end: int
     tensors: tuple[TensorRange, ...] = ()
     expect_size: int | None = None  # the file size seen when listing: a change while hashing is an error
+    # For ``sha256-state`` tensor evidence when verifying: the signed SHA-256 states by file offset, from
+    # which each tensor's bytes are hashed on their own. None when signing (states are recorded instead).
+    tensor_origins: Mapping[int, bytes] | None = None
 
 
 @dataclass(slots=True)
 class JobResult:
+    """The range's digest and, per tensor, ``(range, digest, origin)``: ``origin`` is the SHA-256 state at
+    the tensor's start for ``sha256-state`` evidence (``digest`` is then the state at its end), else empty."""
+
     digest: bytes
-    tensors: list[tuple[TensorRange, bytes]] = field(default_factory=list)
+    tensors: list[tuple[TensorRange, bytes, bytes]] = field(default_factory=list)
 
 
 def chunk_size_for(workers: int) -> int:
@@ -130,15 +137,27 @@ class _Progress:
 
 def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | None = None,
                tensor_hash_type: str | None = None) -> JobResult:
-    """Hash one job, feeding every tensor range from the same chunks (no second read).
+    """Hash one job, with evidence for every tensor range taken from the same chunks (no second read).
 
-    Tensor ranges are hashed with ``tensor_hash_type`` (default: ``hash_type``).
+    Tensor evidence is, by ``tensor_hash_type`` (default: ``hash_type``): a digest of each tensor's bytes
+    (``sha256``, ``blake2b``, ``blake3``: a second hasher fed slice by slice); or ``sha256-state``: the
+    file's own SHA-256 state saved at every tensor boundary (see :mod:`.sha256_state`; no second hash),
+    or, when the job carries signed ``tensor_origins``, each tensor hashed from its signed start state.
     """
     tensor_hash_type = tensor_hash_type or hash_type
     length = job.end - job.start
-    h = new_hasher(hash_type, threaded=hash_type == "blake3" and length >= BLAKE3_THREADED_MIN)
+    recording = tensor_hash_type == STATE_KIND and job.tensor_origins is None and bool(job.tensors)
+    if recording:
+        if hash_type != "sha256" or job.start != 0:
+            raise ManifestError(f"{job.display}: {STATE_KIND} evidence needs whole files hashed with sha256")
+        h: Any = Sha256State()
+        boundaries = sorted({t.start for t in job.tensors} | {t.end for t in job.tensors}, reverse=True)
+        states: dict[int, bytes] = {}
+    else:
+        h = new_hasher(hash_type, threaded=hash_type == "blake3" and length >= BLAKE3_THREADED_MIN)
+    make_tensor_hasher = _tensor_hasher_factory(tensor_hash_type, job.tensor_origins)
     result = JobResult(b"")
-    pending = list(job.tensors)
+    pending = [] if recording else list(job.tensors)
     pending.reverse()  # pop() from the end gives increasing start offsets
     active: list[tuple[TensorRange, Any]] = []
     try:
@@ -155,13 +174,15 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
         use_mmap = length >= MMAP_MIN
         for data in (_mapped_chunks(fd, job, len(buf)) if use_mmap else _read_chunks(fd, job, buf)):
             n = len(data)
-            if pending or active:
+            if recording:
+                _update_saving_states(h, pos, data, boundaries, states)
+            elif pending or active:
                 # Slice by slice, so the tensor hashers read bytes the file hasher has just pulled into the
                 # CPU cache rather than reading the whole chunk from memory a second time.
                 for off in range(0, n, FEED_SLICE):
                     with data[off: off + FEED_SLICE] as part:
                         h.update(part)
-                        _feed_tensors(pos + off, part, pending, active, result, tensor_hash_type)
+                        _feed_tensors(pos + off, part, pending, active, result, make_tensor_hasher)
             else:
                 h.update(data)
             pos += n
@@ -173,12 +194,64 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
         raise ManifestError(f"{job.display}: cannot read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
+    if recording:
+        _update_saving_states(h, pos, b"", boundaries, states)  # boundaries at the very end
+        if boundaries:
+            raise ManifestError(f"{job.display}: tensor ranges run past the end of the file")
+        result.tensors = [(t, states[t.end], states[t.start]) for t in job.tensors]
     # Zero-length tensors at the very end (or in an empty range) still get a digest.
     while pending:
         t = pending.pop()
-        result.tensors.append((t, new_hasher(tensor_hash_type).digest()))
+        th = make_tensor_hasher(t)
+        result.tensors.append((t, *_tensor_result(th)))
     result.digest = h.digest()
     return result
+
+
+def _update_saving_states(h: Sha256State, pos: int, data: Any, boundaries: list[int],
+                          states: dict[int, bytes]) -> None:
+    """Feed ``data`` (file bytes from ``pos``) to ``h``, saving its state at each boundary it passes.
+
+    ``boundaries`` is sorted in decreasing order and consumed from the end.
+    """
+    done = 0
+    while boundaries and boundaries[-1] <= pos + len(data):
+        cut = boundaries.pop() - pos
+        if cut > done:
+            with data[done:cut] as part:
+                h.update(part)
+            done = cut
+        states[pos + cut] = h.save()
+    if done < len(data):
+        with data[done:] as part:
+            h.update(part)
+
+
+def _tensor_hasher_factory(tensor_hash_type: str,
+                           origins: Mapping[int, bytes] | None) -> Callable[[TensorRange], Any | None]:
+    """How to start the hasher of one tensor; None means "no evidence can be computed for it"."""
+    if tensor_hash_type != STATE_KIND:
+        return lambda _t: new_hasher(tensor_hash_type)
+    signed = origins or {}
+
+    def resume(t: TensorRange) -> Sha256State | None:
+        saved = signed.get(t.start)
+        if saved is None:
+            return None  # the tensor starts where no signed state was saved: it moved
+        try:
+            return Sha256State(saved, t.start)
+        except ValueError:
+            return None
+    return resume
+
+
+def _tensor_result(th: Any | None) -> tuple[bytes, bytes]:
+    """``(digest, origin)`` of a finished tensor hasher (empty for a tensor without evidence)."""
+    if th is None:
+        return b"", b""
+    if isinstance(th, Sha256State):
+        return th.save(), b""
+    return th.digest(), b""
 
 
 def is_small(job: Job) -> bool:
@@ -284,18 +357,18 @@ def _mapped_chunks(fd: int, job: Job, window: int) -> Iterator[memoryview]:
 
 
 def _feed_tensors(pos: int, data: memoryview, pending: list[TensorRange], active: list[tuple[TensorRange, Any]],
-                  result: JobResult, hash_type: str) -> None:
+                  result: JobResult, make_hasher: Callable[[TensorRange], Any | None]) -> None:
     end = pos + len(data)
     while pending and pending[-1].start < end:
         t = pending.pop()
-        active.append((t, new_hasher(hash_type)))
+        active.append((t, make_hasher(t)))
     still: list[tuple[TensorRange, Any]] = []
     for t, th in active:
         lo, hi = max(t.start, pos), min(t.end, end)
-        if hi > lo:
+        if hi > lo and th is not None:
             th.update(data[lo - pos: hi - pos])
         if t.end <= end:
-            result.tensors.append((t, th.digest()))
+            result.tensors.append((t, *_tensor_result(th)))
         else:
             still.append((t, th))
     active[:] = still
