@@ -277,3 +277,38 @@ def test_gguf_tensors_get_state_evidence(sample_models: tuple[Path, Path], tmp_p
     actual = digest_model(copy, tensor_origins=signed.tensor_states_by_file())
     (change,) = [c for c in diff(signed, actual) if c.status is not ChangeKind.OK]
     assert change.tensors == (target.name,)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+_EXTENSION_PATHS = [["tensor_hash"], ["tensors"], ["tensors", "model.safetensors"], ["tensors", "model.safetensors", 0],
+                    ["tensors", "model.safetensors", 0, "start"], ["tensor_states"],
+                    ["tensor_states", "model.safetensors"], ["tensor_states", "model.safetensors", "0"]]
+
+
+@pytest.fixture(scope="module")
+def state_statement(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return build_statement(digest_model(_toy(tmp_path_factory.mktemp("fuzz") / "toy")))
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.sampled_from(_EXTENSION_PATHS), value=_json)
+def test_fuzz_state_extension(state_statement: dict, path: list, value: object) -> None:
+    statement = json.loads(json.dumps(state_statement))
+    node = statement["predicate"]["weightwarden"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    try:
+        parsed = read_statement(json.dumps(statement).encode())
+    except StatementError as exc:
+        assert exc.reason
+        return
+    # Whatever parses is usable: every state has the length its offset implies, so resuming cannot fail.
+    for t in parsed.manifest.tensors:
+        if parsed.manifest.tensor_hash == "sha256-state":
+            assert len(t.origin) == state_size(t.start) and len(t.digest) == state_size(t.end)
+            Sha256State(t.origin, t.start)
