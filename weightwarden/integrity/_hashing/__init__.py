@@ -3,14 +3,13 @@
 A :class:`Job` is one byte range of one file (a whole file for the ``files`` method, one shard for
 ``shards``), optionally with tensor ranges inside it that get their own digest in the same read pass.
 :func:`run_jobs` hashes jobs on threads: ``hashlib`` and ``blake3`` release the GIL on large updates, and
-so do reads, so threads scale with cores. SHA-256 and BLAKE2b ranges are read into one reused 2 MiB buffer
-per worker, which stays in the CPU's L2 cache while it is hashed; BLAKE3 ranges of 1 MiB and more are hashed
-straight from a memory map of one window at a time (no copy: BLAKE3 is fast enough for the copy to show).
-Either way memory is ``workers × chunk`` at most (capped at :data:`MEMORY_BUDGET`) whatever the model size.
-BLAKE3 uses its own multithreaded update on big chunks, so one huge file still uses every core. The kernel
-is asked to read the next window ahead (``posix_fadvise`` ``WILLNEED``), so on a cold cache the disk and
-the hash work at the same time; tensor hashers are fed from the same chunks in cache-sized slices, right
-after the file hasher.
+so do reads, so threads scale with cores. Ranges of 1 MiB and more are hashed straight from a memory map of
+one window at a time (no copy: ~10% faster than ``readinto`` for SHA-256 here); smaller ones are read into
+one reused buffer per worker. Either way memory is ``workers × chunk`` (capped at :data:`MEMORY_BUDGET`)
+whatever the model size. BLAKE3 uses its own multithreaded update on big chunks, so one huge file still
+uses every core. While a window is hashed the kernel is asked to read the next one (``posix_fadvise``
+``WILLNEED``), so on a cold cache the disk and the hash work at the same time; tensor hashers are fed from
+the same window in cache-sized slices, right after the file hasher.
 
 Small whole files (under 1 MiB, no tensor ranges: most of a folder of configs, tokenizers, small shards)
 take a short path, because there the cost is per file, not per byte: they are handed to the workers in
@@ -45,14 +44,8 @@ MAX_CHUNK = 16 * MIB
 MIN_CHUNK = 1 * MIB
 # Below this, BLAKE3's thread pool costs more than it gains.
 BLAKE3_THREADED_MIN = 4 * MIB
-# BLAKE3 ranges at least this big are hashed from memory maps (no copy: BLAKE3 is fast enough that the copy
-# would show); everything else is read into a buffer of READ_SIZE, which stays in the CPU's L2 cache while it is
-# hashed (measured here: SHA-256 from 1–2 MiB reads is ~4% faster than from 16 MiB mmap windows).
+# Ranges at least this big are hashed from memory maps (no copy); smaller ones are read.
 MMAP_MIN = 1 * MIB
-READ_SIZE = 2 * MIB
-# Reads ask the kernel to fetch this much ahead at a time (fewer, larger requests: each costs a walk of the
-# page cache even when the file is cached; 64 MiB measured free warm, 16 MiB cost ~1.5%).
-READ_AHEAD_WINDOW = 64 * MIB
 # Chunks are fed to the file hasher and the tensor hashers in slices of this size (cache-sized).
 FEED_SLICE = 1 * MIB
 # Ask the kernel to read ahead (posix_fadvise WILLNEED) what is about to be hashed: cold caches overlap
@@ -178,11 +171,8 @@ def hash_range(job: Job, hash_type: str, buf: memoryview, progress: _Progress | 
             with contextlib.suppress(OSError):  # advisory only
                 os.posix_fadvise(fd, job.start, length, os.POSIX_FADV_SEQUENTIAL)
         pos = job.start
-        if hash_type == "blake3" and length >= MMAP_MIN:
-            chunks = _mapped_chunks(fd, job, len(buf))
-        else:
-            chunks = _read_chunks(fd, job, buf[:READ_SIZE], read_ahead=READ_AHEAD_WINDOW)
-        for data in chunks:
+        use_mmap = length >= MMAP_MIN
+        for data in (_mapped_chunks(fd, job, len(buf)) if use_mmap else _read_chunks(fd, job, buf)):
             n = len(data)
             if recording:
                 _update_saving_states(h, pos, data, boundaries, states)
@@ -311,21 +301,11 @@ def _hash_small_fd(job: Job, fd: int, hasher: Callable[[], Any], buf: memoryview
     return JobResult(h.digest())
 
 
-def _read_chunks(fd: int, job: Job, buf: memoryview, read_ahead: int = 0) -> Iterator[memoryview]:
-    """``readinto`` one reused buffer (small enough to stay in the CPU cache while it is hashed).
-
-    With ``read_ahead`` (a window size), the kernel is asked at the start of each window to read the
-    whole next window from disk (``WILLNEED``), so a cold cache overlaps disk reads with hashing.
-    """
+def _read_chunks(fd: int, job: Job, buf: memoryview) -> Iterator[memoryview]:
+    """``readinto`` one reused buffer: for small ranges, where mapping costs more than copying."""
     pos = job.start
-    ahead_at = pos  # the start of the next window, where the next read-ahead request is due
     os.lseek(fd, pos, os.SEEK_SET)
     while pos < job.end:
-        if READ_AHEAD and read_ahead and pos >= ahead_at:
-            ahead_at = pos + read_ahead
-            if ahead_at < job.end:
-                with contextlib.suppress(OSError):
-                    os.posix_fadvise(fd, ahead_at, min(read_ahead, job.end - ahead_at), os.POSIX_FADV_WILLNEED)
         n = os.readv(fd, [buf[: min(len(buf), job.end - pos)]])
         if not n:
             raise ManifestError(f"{job.display}: file shrank while hashing")
