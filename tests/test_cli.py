@@ -238,16 +238,17 @@ def test_multiple_targets_and_workers(evil_dir: Path, tmp_path: Path) -> None:
 
 
 def test_progress_bar_starts_only_for_large_folders() -> None:
-    from weightwarden.cli.main import PROGRESS_MIN_FILES, _ProgressBar
+    from weightwarden.cli._terminal import ProgressBar
+    from weightwarden.cli.main import PROGRESS_MIN_FILES
 
-    small = _ProgressBar()
+    small = ProgressBar("scanning", PROGRESS_MIN_FILES)
     small(1, 3, "a")
-    assert small._progress is None
+    assert not small.started
     small.close()
-    big = _ProgressBar()
+    big = ProgressBar("scanning", PROGRESS_MIN_FILES)
     for i in range(1, PROGRESS_MIN_FILES + 1):
         big(i, PROGRESS_MIN_FILES, f"file{i}")
-    assert big._progress is not None
+    assert big.started
     big.close()
 
 

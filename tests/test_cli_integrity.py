@@ -244,3 +244,34 @@ def test_plain_report_matches_rich_layout() -> None:
         assert "rollback refused: [x]" in plain and "content differs; tensors: layer1.bias, +new" in plain
     report.verified, report.only, report.reasons, report.changes = True, ["a.json"], [], []
     assert render_text(report, plain=True) == render_text(report)
+
+
+def test_progress_bar_starts_only_for_big_totals(capsys: pytest.CaptureFixture[str]) -> None:
+    from weightwarden.cli._terminal import ProgressBar
+
+    bar = ProgressBar("hashing", 1000, unit="bytes")
+    bar(10, 999)
+    assert not bar.started
+    bar(10, 5000, "model-\x1b[31m.safetensors")  # a hostile name is escaped, not sent to the terminal
+    bar(5000, 5000)
+    assert bar.started
+    bar.close()
+    assert "\x1b[31m" not in capsys.readouterr().err
+
+
+def test_sign_and_verify_report_hashing_progress(model: Path, tmp_path: Path) -> None:
+    from weightwarden.integrity import sign_model, verify_model
+    from weightwarden.integrity.signing import KeySigner
+    from weightwarden.integrity.verifying import KeyVerifier
+
+    on_disk = sum(p.stat().st_size for p in model.rglob("*") if p.is_file())  # .git* files are not hashed
+    seen: list[tuple[int, int]] = []
+    sig = tmp_path / "progress.sig"
+    sign_model(model, KeySigner((KEYS / "p256.pem").read_bytes()), signature_path=sig,
+               progress=lambda done, tot: seen.append((done, tot)))
+    total = seen[-1][1]
+    assert 0 < total <= on_disk and seen[-1] == (total, total) and all(d <= t for d, t in seen)
+    seen.clear()
+    assert verify_model(model, sig, KeyVerifier((KEYS / "p256.pub.pem").read_bytes()),
+                        progress=lambda done, tot: seen.append((done, tot))).verified
+    assert seen[-1] == (total, total)

@@ -1,12 +1,15 @@
-"""Writing to the terminal, shared by every command: safe stdout writes, colour and width decisions.
+"""Writing to the terminal, shared by every command: safe stdout writes, colour and width decisions,
+progress bars.
 
-Kept free of heavy imports (no rich) so that ``--help`` stays fast.
+Kept free of heavy imports (rich is imported only when a progress bar really starts) so that ``--help``
+stays fast.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 DEFAULT_WIDTH = 120
 
@@ -45,3 +48,53 @@ def terminal_width() -> int:
         return max(100, os.get_terminal_size().columns)
     except OSError:
         return DEFAULT_WIDTH
+
+
+class ProgressBar:
+    """A rich progress bar on stderr, started at the first update whose total reaches ``min_total``.
+
+    Called as ``bar(done, total)`` or ``bar(done, total, description)``, from any thread (rich's
+    ``Progress`` serialises updates). ``unit`` is ``"files"`` (a count) or ``"bytes"`` (size and speed).
+    """
+
+    def __init__(self, label: str, min_total: int, unit: str = "files") -> None:
+        self.label, self.min_total, self.unit = label, min_total, unit
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int, description: str = "") -> None:
+        if self._progress is None:
+            if total < self.min_total:
+                return
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TransferSpeedColumn,
+            )
+
+            counts = [DownloadColumn(), TransferSpeedColumn()] if self.unit == "bytes" else [MofNCompleteColumn()]
+            self._progress = Progress(
+                TextColumn(self.label), BarColumn(), *counts, TimeElapsedColumn(),
+                TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("", total=total)
+        self._progress.update(self._task, completed=done, description=printable(description[-60:]))
+
+    @property
+    def started(self) -> bool:
+        return self._progress is not None
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def progress_bar(label: str, min_total: int, unit: str = "files") -> ProgressBar | None:
+    """A :class:`ProgressBar` when stderr is a terminal, else None (nothing to draw on)."""
+    return ProgressBar(label, min_total, unit) if sys.stderr.isatty() else None

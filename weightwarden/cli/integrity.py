@@ -17,12 +17,19 @@ from typing import Any
 
 import click
 
-from weightwarden.cli._terminal import stdout_is_terminal, terminal_width, use_color, write_stdout
+from weightwarden.cli._terminal import (
+    progress_bar,
+    stdout_is_terminal,
+    terminal_width,
+    use_color,
+    write_stdout,
+)
 
 EXIT_OK = 0
 EXIT_NOT_VERIFIED = 1
 EXIT_ERROR = 2
 EXIT_USAGE = 3
+PROGRESS_MIN_BYTES = 1 << 30  # below 1 GiB hashing takes about a second: no bar
 HASHES = ("sha256", "blake3", "blake2b")
 MAX_OK_ROWS = 50  # beyond this many files, text output lists only those that are not ok
 
@@ -128,17 +135,21 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
     signer = _make_signer(key, password_env, cert, chain, sigstore)
     from weightwarden.integrity.signing import SigningError
 
+    bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
     try:
         bundle = sign_model(path, signer, hash_type=hash_type, method="shards" if shards else "files",
                             shard_size=shard_size, ignore_paths=ignore, allow_symlinks=allow_symlinks,
                             freshness=freshness, previous_bundle=supersedes, signature_path=output,
-                            include_tensors=not no_tensor_digests)
+                            include_tensors=not no_tensor_digests, progress=bar)
     except ManifestError as exc:
         raise click.ClickException(f"cannot sign {path}: {exc.reason}") from None
     except SigningError as exc:
         raise click.ClickException(f"signing failed: {exc.reason}") from None
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot sign {path}: {exc}") from None
+    finally:
+        if bar is not None:
+            bar.close()
 
     from weightwarden.integrity.release import bundle_digest, default_signature_path
     from weightwarden.integrity.statement import read_statement
@@ -229,11 +240,15 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
     verifier = _make_verifier(key, roots, identity, issuer, sigstore)
     from weightwarden.integrity.release import verify_model
 
+    bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
     try:
         report = verify_model(path, bundle, verifier, only=list(only) if only else None,
-                              trusted_version=trusted_version, ignore_paths=ignore)
+                              trusted_version=trusted_version, ignore_paths=ignore, progress=bar)
     except OSError as exc:
         raise click.ClickException(f"cannot read the bundle {bundle}: {exc.strerror or exc}") from None
+    finally:
+        if bar is not None:
+            bar.close()
     if fmt == "json":
         import json
 
@@ -289,11 +304,15 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
     from weightwarden.integrity.hashing import digest_model
     from weightwarden.integrity.manifest import ManifestError
 
+    bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
     try:
         manifest = digest_model(path, hash_type=hash_type, method="shards" if shards else "files",
-                                shard_size=shard_size, ignore_paths=ignore)
+                                shard_size=shard_size, ignore_paths=ignore, progress=bar)
     except ManifestError as exc:
         raise click.ClickException(f"cannot digest {path}: {exc.reason}") from None
+    finally:
+        if bar is not None:
+            bar.close()
     if fmt == "json":
         import json
 

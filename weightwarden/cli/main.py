@@ -29,6 +29,7 @@ from weightwarden.cli import integrity as _integrity_commands
 from weightwarden.cli import lineage as _lineage_commands
 from weightwarden.cli._terminal import (
     DEFAULT_WIDTH,
+    progress_bar,
     stdout_is_terminal,
     terminal_width,
     use_color,
@@ -137,7 +138,7 @@ def scan(
 
     threshold = Severity(fail_on.lower())
     fmt = fmt.lower()
-    progress = None if quiet else _progress_bar()
+    progress = None if quiet else progress_bar("scanning", PROGRESS_MIN_FILES)
     try:
         report = scan_paths(list(paths), strict=strict, workers=workers, progress=progress)
     finally:
@@ -187,37 +188,6 @@ def scan(
         for error in report.errors:
             click.echo(f"weightwarden: could not scan {error.file}: {error.reason}", err=True)
     return code
-
-
-class _ProgressBar:
-    """A rich progress bar on stderr, started only for large folders and only on a terminal."""
-
-    def __init__(self) -> None:
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __call__(self, done: int, total: int, path: str) -> None:
-        if self._progress is None:
-            if total < PROGRESS_MIN_FILES:
-                return
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("", total=total)
-        self._progress.update(self._task, completed=done, description=path[-60:])
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-
-def _progress_bar() -> _ProgressBar | None:
-    return _ProgressBar() if sys.stderr.isatty() else None
 
 
 # sign / verify / digest / inspect live in their own module (click only at its top, like this one).

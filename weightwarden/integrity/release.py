@@ -36,7 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -98,6 +98,7 @@ def sign_model(
     signature_path: str | os.PathLike[str] | None = None,
     include_tensors: bool = True,
     workers: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> Any:
     """Hash, describe, sign the model at ``path``; write the bundle and return it (a ``Bundle``).
 
@@ -125,7 +126,7 @@ def sign_model(
     # Tensor digests cost a second hash of every tensor byte: not computed when they will not be signed.
     manifest = digest_model(model, hash_type=hash_type, method=method, shard_size=shard_size,
                             ignore_paths=ignores, allow_symlinks=allow_symlinks, tensors=include_tensors,
-                            workers=workers)
+                            workers=workers, progress=progress)
     statement = build_statement(manifest, freshness=freshness, include_tensors=include_tensors)
     import json
 
@@ -158,6 +159,7 @@ def verify_model(
     now: dt.datetime | None = None,
     ignore_paths: Iterable[str | os.PathLike[str]] = (),
     workers: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> VerificationReport:
     """Verify the model at ``path`` against the bundle at ``bundle_path``; never raises for bad content.
 
@@ -165,6 +167,7 @@ def verify_model(
     release version the user trusted (a lower signed version is a rollback and refused). ``now``: the
     time freshness is judged at (default: the current time). ``ignore_paths``: extra paths to leave out
     of the re-hash, on top of those the statement declares (as model-signing's ``--ignore_paths``).
+    ``progress(bytes_done, bytes_total)`` is called from hashing threads, for each pass over the files.
     Raises OSError only when the bundle file cannot be read.
     """
     model, bundle_file = Path(path), Path(bundle_path)
@@ -223,7 +226,7 @@ def verify_model(
                 shard_size=signed.spec.shard_size,
                 ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
                 ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
-                tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers,
+                tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers, progress=progress,
                 tensor_origins=signed.tensor_states_by_file() if stateful else None)
 
         # Per-tensor evidence would hash every tensor byte a second time; an intact file does not need it.

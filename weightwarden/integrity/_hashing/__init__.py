@@ -339,10 +339,8 @@ def _mapped_chunks(fd: int, job: Job, window: int) -> Iterator[memoryview]:
             with contextlib.suppress(AttributeError, OSError):
                 mapped.madvise(mmap.MADV_SEQUENTIAL)
             if READ_AHEAD and pos + length < job.end:
-                # Start reading the next window from disk while this one is hashed (a no-op when cached).
-                with contextlib.suppress(OSError):
-                    os.posix_fadvise(fd, pos + length, min(window, job.end - pos - length),
-                                     os.POSIX_FADV_WILLNEED)
+                # Start reading the next window from disk while this one is hashed.
+                _read_ahead(fd, pos + length, min(window, job.end - pos - length))
             view = memoryview(mapped)
             part = view[pos - base: pos - base + length]
             try:
@@ -354,6 +352,27 @@ def _mapped_chunks(fd: int, job: Job, window: int) -> Iterator[memoryview]:
         finally:
             mapped.close()
         pos += length
+
+
+def _read_ahead(fd: int, start: int, length: int) -> None:
+    """Ask the kernel to fetch ``[start, start + length)`` from disk, unless it looks cached already.
+
+    ``WILLNEED`` walks the page cache over the whole range even when every page is there (~3% of the hashing
+    time of a cached model, measured here), so three probe reads that refuse to wait for the disk
+    (``RWF_NOWAIT``: first, middle and last byte) decide first; a miss, or no ``RWF_NOWAIT``, asks.
+    """
+    if _NOWAIT:
+        probe = [bytearray(1)]
+        try:
+            if all(os.preadv(fd, probe, at, _NOWAIT) == 1 for at in (start, start + length // 2, start + length - 1)):
+                return
+        except OSError:  # EAGAIN: not in the page cache (or the flag is not supported here)
+            pass
+    with contextlib.suppress(OSError):
+        os.posix_fadvise(fd, start, length, os.POSIX_FADV_WILLNEED)
+
+
+_NOWAIT = getattr(os, "RWF_NOWAIT", 0)
 
 
 def _feed_tensors(pos: int, data: memoryview, pending: list[TensorRange], active: list[tuple[TensorRange, Any]],
