@@ -827,7 +827,8 @@ def render(result: dict[str, object]) -> tuple[str, str]:
     if engine:
         add("The hashing engine alone, in process (`digest_model`, warm cache, imports done, median of "
             f"{result['repeat'] if result['repeat'] >= 3 else 3}): " + "; ".join(engine) + ". The gap between these "
-            "and the CLI rows above is the CLI's fixed cost (interpreter start-up, imports, bundle, report).")
+            "and the CLI rows above is the CLI's fixed cost (interpreter start-up, imports, bundle, report) plus "
+            "noise: a fresh process (the CLI) can even hash faster than this long-lived one.")
         add("")
     big = result["sets"].get("big")
     if big and "cold" in big["tools"]["cat"]:
