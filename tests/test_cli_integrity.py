@@ -259,6 +259,55 @@ def test_progress_bar_starts_only_for_big_totals(capsys: pytest.CaptureFixture[s
     assert "\x1b[31m" not in capsys.readouterr().err
 
 
+def test_progress_bar_starts_once_from_many_threads_and_takes_names_as_text(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+    import time
+
+    import rich.progress
+
+    from weightwarden.cli._terminal import ProgressBar
+
+    started: list[object] = []
+    real = rich.progress.Progress
+
+    class SlowStart(real):  # type: ignore[misc, valid-type]
+        # Slow to build and to start: widens the windows in which another thread could start a second bar,
+        # or update a bar that has no task yet.
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            time.sleep(0.05)
+            super().__init__(*args, **kwargs)
+
+        def start(self) -> None:
+            started.append(self)
+            time.sleep(0.05)
+            super().start()
+
+    monkeypatch.setattr(rich.progress, "Progress", SlowStart)
+    bar = ProgressBar("hashing", 1000, unit="bytes")
+    gate = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def hash_thread(i: int) -> None:
+        gate.wait()
+        try:
+            bar(i, 5000, "weights/[/x].safetensors")  # rich markup in a file name is text, not a tag
+        except Exception as exc:  # noqa: BLE001 - a hashing thread would fail the whole sign/verify
+            errors.append(exc)
+
+    threads = [threading.Thread(target=hash_thread, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    bar(100, 300)  # a second, smaller pass (verify per tensor) sets its own total
+    assert errors == [] and len(started) == 1 and bar._progress.tasks[0].total == 300
+    bar.close()  # renders the last frame: must not raise MarkupError
+    for extra in started[1:]:
+        extra.stop()  # type: ignore[attr-defined]
+    capsys.readouterr()
+
+
 def test_sign_and_verify_report_hashing_progress(model: Path, tmp_path: Path) -> None:
     from weightwarden.integrity import sign_model, verify_model
     from weightwarden.integrity.signing import KeySigner

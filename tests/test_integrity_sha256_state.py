@@ -11,6 +11,7 @@ import hashlib
 import json
 import mmap
 import struct
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,42 @@ def test_without_libcrypto_falls_back_to_blake3(tmp_path: Path, monkeypatch: pyt
     assert digest_model(model).tensor_hash == "blake3"
     with pytest.raises(ManifestError, match="OpenSSL"):
         digest_model(model, tensor_hash_type="sha256-state")
+
+
+def test_a_python_without_openssl_falls_back_to_blake3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # hashlib works without its OpenSSL module (_hashlib); the availability check must say no, not raise.
+    model = _toy(tmp_path / "toy")
+    monkeypatch.setitem(sys.modules, "_hashlib", None)  # import _hashlib now raises ImportError
+    monkeypatch.setattr(sha256_state, "_checked", None)
+    monkeypatch.setattr(sha256_state, "_lib", None)
+    assert digest_model(model).tensor_hash == "blake3"
+
+
+def test_verify_without_libcrypto_warns_instead_of_naming_tensors(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _toy(tmp_path / "toy")
+    sig = tmp_path / "toy.sig"
+    sign_model(model, KeySigner((KEYS / "p256.pem").read_bytes()), signature_path=sig)
+    _flip(model / "model.safetensors", next(t for t in digest_model(model).tensors if t.name == "t3").start)
+    monkeypatch.setattr(sha256_state, "_checked", False)
+    report = verify_model(model, sig, KeyVerifier((KEYS / "p256.pub.pem").read_bytes()))
+    assert not report.verified and any("OpenSSL" in w for w in report.warnings)
+    (bad,) = [c for c in report.changes if c.status != ChangeKind.OK]
+    assert bad.path == "model.safetensors" and bad.tensors == ()
+
+
+def test_diff_names_no_tensor_from_evidence_it_cannot_compare(tmp_path: Path) -> None:
+    # States recorded afresh chain through every earlier byte: compared with signed states, a change in t0
+    # would name every later tensor too. Only resumed states (or evidence of the same kind) name tensors.
+    model = _toy(tmp_path / "toy")
+    signed = digest_model(model)
+    _flip(model / "model.safetensors", next(t for t in signed.tensors if t.name == "t0").start)
+    for actual in (digest_model(model), digest_model(model, tensor_hash_type="blake3")):
+        (change,) = [c for c in diff(signed, actual) if c.status is not ChangeKind.OK]
+        assert change.path == "model.safetensors" and change.tensors == ()
+    resumed = digest_model(model, tensor_origins=signed.tensor_states_by_file())
+    (change,) = [c for c in diff(signed, resumed) if c.status is not ChangeKind.OK]
+    assert change.tensors == ("t0",)
 
 
 # ------------------------------------------------------------------------------------------ statements

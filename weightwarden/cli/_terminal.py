@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import Any
 
 DEFAULT_WIDTH = 120
@@ -54,37 +55,47 @@ class ProgressBar:
     """A rich progress bar on stderr, started at the first update whose total reaches ``min_total``.
 
     Called as ``bar(done, total)`` or ``bar(done, total, description)``, from any thread (rich's
-    ``Progress`` serialises updates). ``unit`` is ``"files"`` (a count) or ``"bytes"`` (size and speed).
+    ``Progress`` serialises updates; a lock makes sure only one bar starts). ``unit`` is ``"files"`` (a
+    count) or ``"bytes"`` (size and speed).
     """
 
     def __init__(self, label: str, min_total: int, unit: str = "files") -> None:
         self.label, self.min_total, self.unit = label, min_total, unit
         self._progress: Any = None
         self._task: Any = None
+        self._start_lock = threading.Lock()
 
     def __call__(self, done: int, total: int, description: str = "") -> None:
         if self._progress is None:
             if total < self.min_total:
                 return
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TransferSpeedColumn,
-            )
+            with self._start_lock:
+                if self._progress is None:
+                    self._start(total)
+        # ``total`` too: a second pass (verify re-reads the changed files per tensor) has a total of its own.
+        self._progress.update(self._task, completed=done, total=total, description=printable(description[-60:]))
 
-            counts = [DownloadColumn(), TransferSpeedColumn()] if self.unit == "bytes" else [MofNCompleteColumn()]
-            self._progress = Progress(
-                TextColumn(self.label), BarColumn(), *counts, TimeElapsedColumn(),
-                TextColumn("{task.description}"), console=Console(stderr=True), transient=True,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("", total=total)
-        self._progress.update(self._task, completed=done, description=printable(description[-60:]))
+    def _start(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        counts = [DownloadColumn(), TransferSpeedColumn()] if self.unit == "bytes" else [MofNCompleteColumn()]
+        # markup=False: a file name such as "[/x]" is text, not rich markup (which would raise MarkupError).
+        progress = Progress(
+            TextColumn(self.label, markup=False), BarColumn(), *counts, TimeElapsedColumn(),
+            TextColumn("{task.description}", markup=False), console=Console(stderr=True), transient=True,
+        )
+        progress.start()
+        self._task = progress.add_task("", total=total)
+        self._progress = progress  # published last: other threads update only a started bar with its task
 
     @property
     def started(self) -> bool:

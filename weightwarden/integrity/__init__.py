@@ -5,7 +5,9 @@ Usage::
     from weightwarden.integrity import digest_model, build_statement, read_statement, diff
     manifest = digest_model("path/to/model")            # files + SHA-256, as OpenSSF model-signing
     statement = build_statement(manifest)               # the in-toto statement model-signing signs
-    changes = diff(read_statement(payload).manifest, digest_model("download", **same_spec))
+    signed = read_statement(payload).manifest
+    changes = diff(signed, digest_model("download", **same_spec, tensor_hash_type=signed.tensor_hash,
+                                        tensor_origins=signed.tensor_states_by_file()))
 
 Modules: :mod:`.hashing` (the engine's public entry point), :mod:`.manifest` (names, order, root digest,
 comparison), :mod:`.statement` (in-toto statement build/parse). Signing, bundles and verification live in

@@ -283,6 +283,13 @@ def _tensor_differs(signed: TensorDigest, actual: TensorDigest) -> bool:
     return actual.digest != signed.digest
 
 
+def _tensor_evidence_comparable(expected: Manifest, actual: Manifest) -> bool:
+    """Evidence compares only kind with kind; ``sha256-state`` evidence only when ``actual`` resumed each tensor
+    from the signed states (``digest_model(tensor_origins=...)``): states recorded afresh chain through every
+    earlier byte of the file, so one change would name every later tensor."""
+    return expected.tensor_hash == actual.tensor_hash and not any(t.origin for t in actual.tensors)
+
+
 def _tensor_changes(exp: dict[str, TensorDigest] | None, act: dict[str, TensorDigest] | None) -> tuple[str, ...]:
     if not exp or not act:
         return ()
@@ -298,7 +305,9 @@ def diff(expected: Manifest, actual: Manifest, *, only: Iterable[str] | None = N
     Both must use the same method and hash type (recompute ``actual`` with ``expected.spec``); otherwise
     :class:`ManifestError`. The result is sorted by path; all ``ok`` means the model is unchanged.
     ``only`` restricts the comparison to those files (a partial verify); a requested file that the
-    signature does not list is reported ``added`` (if present) or ``missing``, never ``ok``.
+    signature does not list is reported ``added`` (if present) or ``missing``, never ``ok``. Changed tensors
+    are named only when ``actual`` has evidence of ``expected``'s kind (``tensor_hash_type=expected.tensor_hash``,
+    and ``tensor_origins=expected.tensor_states_by_file()`` for ``sha256-state``).
     """
     if (expected.spec.method, expected.spec.hash_type, expected.spec.shard_size) != (
             actual.spec.method, actual.spec.hash_type, actual.spec.shard_size):
@@ -311,6 +320,8 @@ def diff(expected: Manifest, actual: Manifest, *, only: Iterable[str] | None = N
         exp_files = {k: v for k, v in exp_files.items() if k in wanted}
         act_files = {k: v for k, v in act_files.items() if k in wanted}
     exp_t, act_t = expected.tensors_by_file(), actual.tensors_by_file()
+    if not _tensor_evidence_comparable(expected, actual):
+        act_t = {}  # no tensor can be named: the file is reported modified without tensor names
     changes: list[FileChange] = []
     missing: list[str] = []
     for path, res in exp_files.items():

@@ -220,6 +220,8 @@ def verify_model(
         from weightwarden.integrity.hashing import digest_model
         from weightwarden.integrity.manifest import SHA256_STATE, diff
 
+        stateful = signed.tensor_hash == SHA256_STATE
+
         def rehash(names: list[str] | None, tensors: bool) -> Manifest:
             return digest_model(
                 model, hash_type=signed.spec.hash_type, method=signed.spec.method,
@@ -231,7 +233,6 @@ def verify_model(
 
         # Per-tensor evidence would hash every tensor byte a second time; an intact file does not need it.
         # So the files are hashed first, and only the files that changed are read again, per tensor.
-        stateful = signed.tensor_hash == SHA256_STATE
         actual = rehash(only_list, tensors=False)
         if only_list is None and signed.resources and signed.resources[0].name == "." and model.is_dir():
             return report.fail("files", "the signature is for a single-file model, but a folder was given")

@@ -76,7 +76,7 @@ def available() -> bool:
         try:
             _lib = _load_libcrypto()
             _checked = _lib is not None and _self_test()
-        except (OSError, AttributeError, ValueError):
+        except (ImportError, OSError, AttributeError, ValueError):  # ImportError: a Python without _hashlib
             _checked = False
         if not _checked:
             _lib = None
@@ -95,6 +95,9 @@ class Sha256State:
     def __init__(self, saved: bytes | None = None, offset: int = 0) -> None:
         if not available():
             raise RuntimeError("OpenSSL's low-level SHA-256 is not available")
+        self._setup(saved, offset)
+
+    def _setup(self, saved: bytes | None, offset: int) -> None:
         self._ctx = _Context()
         _lib.SHA256_Init(ctypes.byref(self._ctx))
         self.offset = 0
@@ -204,11 +207,7 @@ def _self_test() -> bool:
 def _new(saved: bytes | None = None, offset: int = 0) -> Sha256State:
     # Sha256State without the availability check (used while that check runs).
     state = object.__new__(Sha256State)
-    state._ctx = _Context()
-    _lib.SHA256_Init(ctypes.byref(state._ctx))
-    state.offset = 0
-    if saved is not None:
-        state._restore(saved, offset)
+    state._setup(saved, offset)
     return state
 
 
