@@ -324,3 +324,11 @@ def test_sign_and_verify_report_hashing_progress(model: Path, tmp_path: Path) ->
     assert verify_model(model, sig, KeyVerifier((KEYS / "p256.pub.pem").read_bytes()),
                         progress=lambda done, tot: seen.append((done, tot))).verified
     assert seen[-1] == (total, total)
+
+
+def test_inspect_refuses_a_huge_file_without_reading_it(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.sig"
+    with open(huge, "wb") as f:
+        f.truncate(3 << 30)  # sparse
+    code, out = _run("inspect", huge)
+    assert code == 2 and "larger than 64 MiB" in out, out

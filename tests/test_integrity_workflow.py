@@ -288,3 +288,13 @@ def test_bad_inputs_are_not_verified_with_reason(tmp_path: Path) -> None:
     (link / "evil").symlink_to("/etc/passwd")
     report = verify_model(link, BUNDLES / "key-p256.files-sha256.sig", _key_verifier("p256"))
     assert not report.verified and "symbolic link" in report.reasons[0]
+
+
+def test_a_huge_bundle_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    model = _two_shard_model(tmp_path / "toy")
+    huge = tmp_path / "huge.sig"
+    with open(huge, "wb") as f:
+        f.truncate(3 << 30)  # sparse: 3 GiB of zeros that cost no disk
+    report = verify_model(model, huge, _key_verifier("p256"))
+    assert not report.verified and report.stage == "bundle"
+    assert any("limit" in r for r in report.reasons), report.reasons

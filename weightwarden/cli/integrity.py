@@ -59,12 +59,19 @@ def _exists(path: str, hint: str) -> None:
         raise click.BadParameter(f"no such file or folder: {path}", param_hint=hint)
 
 
+MAX_INPUT_BYTES = 64 * 1024 * 1024  # keys, certificates and bundles are far smaller; more is not one of them
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            data = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise click.ClickException(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise click.ClickException(f"{what} {path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; "
+                                   f"not a {what}")
+    return data
 
 
 # ----------------------------------------------------------------------------------------------------- sign

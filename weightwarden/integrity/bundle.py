@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +155,14 @@ def _signature_dict(sig: Signature) -> dict[str, Any]:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def read_bundle_file(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES) -> bytes:
+    """The bytes of a bundle file, read up to one byte past ``max_bytes`` (so :func:`parse_bundle` can say
+    it is too big) whatever the file's size: a hostile multi-GB "bundle" costs no memory. OSError if
+    unreadable."""
+    with open(path, "rb") as handle:
+        return handle.read(max_bytes + 1)
 
 
 def parse_bundle(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES) -> Bundle:

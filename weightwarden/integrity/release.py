@@ -112,7 +112,12 @@ def sign_model(
     if previous_bundle is not None:
         if freshness is None:
             raise ValueError("previous_bundle needs freshness (the new release's version)")
-        raw = previous_bundle if isinstance(previous_bundle, bytes) else Path(previous_bundle).read_bytes()
+        if isinstance(previous_bundle, bytes):
+            raw = previous_bundle
+        else:
+            from weightwarden.integrity.bundle import read_bundle_file
+
+            raw = read_bundle_file(previous_bundle)
         freshness = Freshness(freshness.version, freshness.issued_at, freshness.expires, bundle_digest(raw))
     if freshness is not None:
         _check_freshness_input(freshness)
@@ -173,11 +178,12 @@ def verify_model(
     model, bundle_file = Path(path), Path(bundle_path)
     only_list = None if only is None else [_normalise(n) for n in only]
     report = VerificationReport(model=str(model), bundle=str(bundle_file), only=only_list)
-    raw = bundle_file.read_bytes()
+    from weightwarden.integrity.bundle import BundleError, parse_bundle, read_bundle_file
+
+    raw = read_bundle_file(bundle_file)
     report.bundle_digest = bundle_digest(raw)
 
     # 1. signature and signer, before anything the bundle says is believed
-    from weightwarden.integrity.bundle import BundleError, parse_bundle
     from weightwarden.integrity.verifying import VerificationError
 
     try:
