@@ -349,3 +349,15 @@ def test_fuzz_state_extension(state_statement: dict, path: list, value: object) 
         if parsed.manifest.tensor_hash == "sha256-state":
             assert len(t.origin) == state_size(t.start) and len(t.digest) == state_size(t.end)
             Sha256State(t.origin, t.start)
+
+
+def test_overlapping_tensors_get_no_evidence(tmp_path: Path) -> None:
+    from tests.corpus.writers import safetensors_raw
+
+    model = tmp_path / "toy"
+    model.mkdir()
+    # 1,000 tensors that each cover all the data: hashing each on its own would cost 1,000 × the file.
+    header = {f"t{i}": {"dtype": "U8", "shape": [4096], "data_offsets": [0, 4096]} for i in range(1000)}
+    (model / "model.safetensors").write_bytes(safetensors_raw(header, bytes(4096)))
+    manifest = digest_model(model)
+    assert manifest.tensors == () and len(manifest.resources) == 1

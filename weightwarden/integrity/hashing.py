@@ -292,4 +292,8 @@ def _tensor_ranges(real: str, size: int, display: str) -> tuple[TensorRange, ...
         if t.start is None or t.end is None or not (0 <= t.start <= t.end <= size):
             continue
         out.setdefault(t.name, TensorRange(t.name, t.start, t.end))
+    if sum(t.end - t.start for t in out.values()) > size:
+        # Overlapping tensors: never in a well-formed file, and each tensor is hashed on its own on verify, so
+        # a hostile header could make that cost (tensors × file size). No tensor evidence for such a file.
+        return ()
     return tuple(sorted(out.values(), key=lambda t: (t.start, t.end, t.name)))
