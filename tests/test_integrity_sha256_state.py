@@ -361,3 +361,16 @@ def test_overlapping_tensors_get_no_evidence(tmp_path: Path) -> None:
     (model / "model.safetensors").write_bytes(safetensors_raw(header, bytes(4096)))
     manifest = digest_model(model)
     assert manifest.tensors == () and len(manifest.resources) == 1
+
+
+def test_a_python_without_ctypes_still_hashes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    model = _toy(tmp_path / "toy")
+    code = ("import sys; sys.modules['ctypes'] = None\n"  # import ctypes now raises ImportError
+            "from weightwarden.integrity.hashing import digest_model\n"
+            f"m = digest_model({str(model)!r}); print(m.tensor_hash, len(m.tensors))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1]).stdout.split()
+    assert out == ["blake3", "6"]

@@ -25,11 +25,15 @@ Private to :mod:`weightwarden.integrity`.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import struct
 import sys
 from typing import Any
+
+try:
+    import ctypes
+except ImportError:  # a Python built without libffi: no saved states; callers fall back to BLAKE3 digests
+    ctypes = None  # type: ignore[assignment]
 
 BLOCK = 64
 WORDS = 8
@@ -41,29 +45,28 @@ def state_size(offset: int) -> int:
     return 32 + offset % BLOCK
 
 
-class _Context(ctypes.Structure):
-    # OpenSSL's public ``SHA256_CTX`` (openssl/sha.h): SHA_LONG h[8]; SHA_LONG Nl, Nh;
-    # SHA_LONG data[16]; unsigned int num, md_len. Slack at the end guards against a larger build;
-    # the self-test in :func:`available` rejects any layout that does not behave as described.
-    _fields_ = [("h", ctypes.c_uint32 * WORDS), ("nl", ctypes.c_uint32), ("nh", ctypes.c_uint32),
-                ("data", ctypes.c_ubyte * BLOCK), ("num", ctypes.c_uint32), ("md_len", ctypes.c_uint32),
-                ("slack", ctypes.c_ubyte * 128)]
+if ctypes is not None:
+    class _Context(ctypes.Structure):
+        # OpenSSL's public ``SHA256_CTX`` (openssl/sha.h): SHA_LONG h[8]; SHA_LONG Nl, Nh;
+        # SHA_LONG data[16]; unsigned int num, md_len. Slack at the end guards against a larger build;
+        # the self-test in :func:`available` rejects any layout that does not behave as described.
+        _fields_ = [("h", ctypes.c_uint32 * WORDS), ("nl", ctypes.c_uint32), ("nh", ctypes.c_uint32),
+                    ("data", ctypes.c_ubyte * BLOCK), ("num", ctypes.c_uint32), ("md_len", ctypes.c_uint32),
+                    ("slack", ctypes.c_ubyte * 128)]
 
+    class _PyBuffer(ctypes.Structure):
+        # CPython's ``Py_buffer`` (part of the stable ABI since 3.11).
+        _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p), ("len", ctypes.c_ssize_t),
+                    ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
+                    ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
+                    ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
 
-class _PyBuffer(ctypes.Structure):
-    # CPython's ``Py_buffer`` (part of the stable ABI since 3.11).
-    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p), ("len", ctypes.c_ssize_t),
-                ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int), ("ndim", ctypes.c_int),
-                ("format", ctypes.c_char_p), ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
-                ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
-
-
-_get_buffer = ctypes.pythonapi.PyObject_GetBuffer
-_get_buffer.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_int]
-_get_buffer.restype = ctypes.c_int
-_release_buffer = ctypes.pythonapi.PyBuffer_Release
-_release_buffer.argtypes = [ctypes.c_void_p]
-_release_buffer.restype = None
+    _get_buffer = ctypes.pythonapi.PyObject_GetBuffer
+    _get_buffer.argtypes = [ctypes.py_object, ctypes.c_void_p, ctypes.c_int]
+    _get_buffer.restype = ctypes.c_int
+    _release_buffer = ctypes.pythonapi.PyBuffer_Release
+    _release_buffer.argtypes = [ctypes.c_void_p]
+    _release_buffer.restype = None
 
 _lib: Any = None
 _checked: bool | None = None
@@ -72,6 +75,8 @@ _checked: bool | None = None
 def available() -> bool:
     """True when OpenSSL's low-level SHA-256 is reachable and passes the self-test (checked once)."""
     global _lib, _checked
+    if _checked is None and ctypes is None:
+        _checked = False
     if _checked is None:
         try:
             _lib = _load_libcrypto()
