@@ -128,7 +128,7 @@ def sign_model(
     ignores = [*ignore_paths]
     if model.is_dir():
         ignores.append(os.path.abspath(sig_path))  # dropped by the walker when it is outside the folder
-    # Tensor digests cost a second hash of every tensor byte: not computed when they will not be signed.
+    # Tensor evidence is not computed when it will not be signed (as BLAKE3 digests it is a second hash).
     manifest = digest_model(model, hash_type=hash_type, method=method, shard_size=shard_size,
                             ignore_paths=ignores, allow_symlinks=allow_symlinks, tensors=include_tensors,
                             workers=workers, progress=progress)
