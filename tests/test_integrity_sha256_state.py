@@ -20,9 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.corpus.writers import write_u8_safetensors
+from tests.test_integrity_manifest import _json  # the same random-JSON strategy as the statement fuzzers
 from weightwarden.integrity import ChangeKind, sign_model, verify_model
 from weightwarden.integrity._hashing import Job, TensorRange, hash_range, sha256_state
 from weightwarden.integrity._hashing.sha256_state import Sha256State, state_size
+from weightwarden.integrity.bundle import parse_bundle
 from weightwarden.integrity.hashing import digest_model
 from weightwarden.integrity.manifest import ManifestError, diff
 from weightwarden.integrity.signing import KeySigner
@@ -286,19 +288,13 @@ def test_signed_release_names_tensors_from_states(tmp_path: Path) -> None:
     sign_model(model, KeySigner((KEYS / "p256.pem").read_bytes()), signature_path=sig)
     verifier = KeyVerifier((KEYS / "p256.pub.pem").read_bytes())
     assert verify_model(model, sig, verifier).verified
-    signed = read_statement(_payload(sig)).manifest
+    signed = read_statement(parse_bundle(sig.read_bytes()).payload).manifest
     t3 = next(t for t in signed.tensors if t.name == "t3")
     _flip(model / "model.safetensors", t3.start + 4321)
     report = verify_model(model, sig, verifier)
     assert not report.verified
     (bad,) = [c for c in report.changes if c.status != ChangeKind.OK]
     assert bad.tensors == ("t3",)
-
-
-def _payload(sig: Path) -> bytes:
-    import base64
-
-    return base64.b64decode(json.loads(sig.read_text())["dsseEnvelope"]["payload"])
 
 
 def test_gguf_tensors_get_state_evidence(sample_models: tuple[Path, Path], tmp_path: Path) -> None:
@@ -316,11 +312,6 @@ def test_gguf_tensors_get_state_evidence(sample_models: tuple[Path, Path], tmp_p
     assert change.tensors == (target.name,)
 
 
-_json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
-    max_leaves=20,
-)
 _EXTENSION_PATHS = [["tensor_hash"], ["tensors"], ["tensors", "model.safetensors"], ["tensors", "model.safetensors", 0],
                     ["tensors", "model.safetensors", 0, "start"], ["tensor_states"],
                     ["tensor_states", "model.safetensors"], ["tensor_states", "model.safetensors", "0"]]

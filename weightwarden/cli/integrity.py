@@ -59,18 +59,17 @@ def _exists(path: str, hint: str) -> None:
         raise click.BadParameter(f"no such file or folder: {path}", param_hint=hint)
 
 
-MAX_INPUT_BYTES = 64 * 1024 * 1024  # keys, certificates and bundles are far smaller; more is not one of them
-
-
 def _read(path: str, what: str) -> bytes:
+    """A key, certificate or bundle file; one over the bundle size limit is none of them (and is not read)."""
+    from weightwarden.integrity.bundle import DEFAULT_MAX_BUNDLE_BYTES as limit
+    from weightwarden.integrity.bundle import read_bundle_file
+
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_INPUT_BYTES + 1)
+        data = read_bundle_file(path, max_bytes=limit)
     except OSError as exc:
         raise click.ClickException(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise click.ClickException(f"{what} {path} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MiB; "
-                                   f"not a {what}")
+    if len(data) > limit:
+        raise click.ClickException(f"{what} {path} is larger than {limit // (1024 * 1024)} MiB; not a {what}")
     return data
 
 

@@ -235,7 +235,7 @@ def verify_model(
                 ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
                 ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
                 tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers, progress=progress,
-                tensor_origins=signed.tensor_states_by_file() if stateful else None)
+                tensor_origins=signed.tensor_states_by_file() if stateful and tensors else None)
 
         # Per-tensor evidence would hash every tensor byte a second time; an intact file does not need it.
         # So the files are hashed first, and only the files that changed are read again, per tensor.
