@@ -20,6 +20,7 @@ caller maps storage keys to file offsets (zip members, or the legacy format's st
 
 from __future__ import annotations
 
+import math
 import pickletools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -97,10 +98,7 @@ class TensorSpec:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def contiguous(self) -> bool:
