@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.limits import Limits
+from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import zipfile_reader

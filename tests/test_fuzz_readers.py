@@ -46,7 +46,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.limits import DEFAULT_LIMITS, GiB, Limits
+from weightwarden.core.limits import DEFAULT_LIMITS, GiB, Limits
 from weightwarden.artifact.loader import read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import READER_MODULES
@@ -534,7 +534,7 @@ MEM_BOUND_MB = 512  # loose: the point is "not proportional to what the file cla
 
 _CHILD = r"""
 import json, resource, sys
-from weightwarden.artifact.limits import Limits
+from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import DiscoveredFile, read_file
 from weightwarden.artifact.model import CodeKind
 import weightwarden.artifact.readers, weightwarden.picklevm  # imports counted in the baseline

@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 import pytest
 
-from weightwarden.artifact.limits import Limits
+from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import open_artifact
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.picklevm import Verdict, classify

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weightwarden.artifact.limits import Limits
+from weightwarden.core.limits import Limits
 from weightwarden.picklevm import Verdict, analyze, analyze_streams, classify, machine
 from weightwarden.picklevm.model import PickleAnalysis
 

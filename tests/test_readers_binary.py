@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.limits import Limits
+from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import gguf_file, numpy_file

@@ -24,7 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.corpus.samples import TEMPLATES as CHAT_TEMPLATES  # noqa: E402
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.limits import Limits
+from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import open_artifact, read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import hf_config, keras_h5, onnx_file, savedmodel

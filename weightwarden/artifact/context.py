@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from weightwarden.artifact.model import FileEntry

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.artifact.model import Anomaly, Artifact, FileEntry, Format
 from weightwarden.artifact.readers import READER_MODULES
 from weightwarden.artifact.sniff import sniff

@@ -20,7 +20,7 @@ STACK_GLOBAL, INST, OBJ, REDUCE, BUILD, NEWOBJ, NEWOBJ_EX and EXT opcode into a
 * joblib's ``NumpyArrayWrapper``: the raw array bytes that follow its BUILD in the stream are skipped the
   way ``joblib.load`` skips them, and an object array's embedded pickle is walked as a nested program.
 
-Nothing is ever imported or called. The walk is bounded by :class:`~weightwarden.artifact.limits.Limits`
+Nothing is ever imported or called. The walk is bounded by :class:`~weightwarden.core.limits.Limits`
 (opcodes, memo entries, stack depth, bytes walked, nesting) and never recurses on the input's structure, so
 a 10^6-deep pickle stops at ``max_pickle_stack`` with ``limit_hit`` set. Malformed input stops the walk with
 ``error`` set and every call site seen so far kept.
@@ -39,7 +39,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
 
 MiB = 1024 * 1024

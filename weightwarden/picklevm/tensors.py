@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 
 MAX_LITERAL_BYTES = 256 * 1024 * 1024  # one bytes/str literal in a checkpoint's metadata program
 MAX_NAME_CHARS = 128 * 1024 * 1024  # all the dotted paths :func:`flatten` builds, together

@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from weightwarden.artifact.limits import DEFAULT_LIMITS, Limits
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.artifact.loader import DiscoveredFile, discover, read_file
 from weightwarden.artifact.model import Artifact, FileEntry
 from weightwarden.scan.findings import Finding, ScanError, ScanReport
