@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import zipfile_reader
 from weightwarden.artifact.source import Source
+from weightwarden.core.limits import Limits
 
 
 def ctx(limits: Limits | None = None) -> ReadContext:

@@ -17,8 +17,8 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from weightwarden import schemas
 from weightwarden.cli.main import main
-from weightwarden.report.json_report import schema
 
 REPO = Path(__file__).resolve().parent.parent
 MINILM = REPO / ".cache" / "models" / "all-MiniLM-L6-v2"
@@ -148,7 +148,7 @@ def test_json_output_validates(evil_dir: Path) -> None:
     res = _cli("scan", "--format", "json", str(evil_dir))
     assert res.returncode == 1
     data = json.loads(res.stdout)
-    jsonschema.validate(data, schema(), cls=jsonschema.Draft202012Validator)
+    schemas.validate(data, "scan-report.v2.json")
     rules = {f["rule_id"] for f in data["findings"]}
     assert rules == {"WW-PKL-001"}
     assert all(f["remediation"] and f["references"] and f["evidence"] for f in data["findings"])

@@ -115,7 +115,7 @@ def scan_results(corpus_by_name) -> _Scans:
 
 def _describe(report) -> str:
     lines = [
-        f"  {f.severity.value:8} {f.rule_id:12} {f.file} @ {f.location}: {f.message}" for f in report.findings
+        f"  {f.severity.value:8} {f.rule_id:12} {f.file} @ {f.location.path}: {f.message}" for f in report.findings
     ]
     lines += [f"  ERROR {e.file}: {e.reason}" for e in report.errors]
     return "\n".join(lines) or "  (no findings, no errors)"
@@ -123,7 +123,7 @@ def _describe(report) -> str:
 
 @pytest.mark.parametrize("name", MALICIOUS)
 def test_malicious_entry_detected(name: str, corpus_by_name, scan_results, corpus_canary_dir: Path) -> None:
-    from weightwarden.scan.findings import Severity
+    from weightwarden.core.findings import Severity
 
     entry = corpus_by_name[name]
     report = scan_results[name]
@@ -143,7 +143,7 @@ def test_malicious_entry_detected(name: str, corpus_by_name, scan_results, corpu
 
 @pytest.mark.parametrize("name", BENIGN)
 def test_benign_entry_clean(name: str, corpus_by_name, scan_results) -> None:
-    from weightwarden.scan.findings import Severity
+    from weightwarden.core.findings import Severity
 
     entry = corpus_by_name[name]
     report = scan_results[name]

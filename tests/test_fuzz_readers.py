@@ -46,11 +46,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.core.limits import DEFAULT_LIMITS, GiB, Limits
 from weightwarden.artifact.loader import read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import READER_MODULES
 from weightwarden.artifact.source import SizeLimitExceeded, Source
+from weightwarden.core.limits import DEFAULT_LIMITS, GiB, Limits
 
 EXAMPLES = int(os.environ.get("WW_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

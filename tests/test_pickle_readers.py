@@ -21,9 +21,9 @@ import zlib
 import numpy as np
 import pytest
 
-from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import open_artifact
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
+from weightwarden.core.limits import Limits
 from weightwarden.picklevm import Verdict, classify
 
 

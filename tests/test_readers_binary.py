@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import gguf_file, numpy_file
 from weightwarden.artifact.readers import safetensors as st_reader
 from weightwarden.artifact.source import Source
+from weightwarden.core.limits import Limits
 
 MODELS = Path(__file__).resolve().parent.parent / ".cache" / "models"
 SMOLLM = MODELS / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -24,12 +24,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.corpus.samples import TEMPLATES as CHAT_TEMPLATES  # noqa: E402
 from weightwarden.artifact.context import ReadContext
-from weightwarden.core.limits import Limits
 from weightwarden.artifact.loader import open_artifact, read_source
 from weightwarden.artifact.model import CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import hf_config, keras_h5, onnx_file, savedmodel
 from weightwarden.artifact.readers.keras_config import analyze_config
 from weightwarden.artifact.source import Source
+from weightwarden.core.limits import Limits
 from weightwarden.scan.rules.tf_ops import TF_ALLOWED_OPS, TF_DANGEROUS_OPS
 
 MINILM = Path(__file__).resolve().parents[1] / ".cache" / "models" / "all-MiniLM-L6-v2"

@@ -8,11 +8,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from weightwarden import schemas
+from weightwarden.core.findings import Finding, Location, Severity, file_subject
 from weightwarden.report import render
 from weightwarden.report.json_report import schema
 from weightwarden.report.sarif import to_sarif
 from weightwarden.scan import scan_paths
-from weightwarden.scan.findings import Finding, ScanError, ScanReport, Severity
+from weightwarden.scan.results import ScanError, ScanReport
 from weightwarden.scan.rules import ALL_RULES, RULES_BY_ID
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,21 +22,23 @@ from tests.corpus.samples import SARIF_SCHEMA  # noqa: E402
 
 
 def _report() -> ScanReport:
-    crit = RULES_BY_ID["WW-PKL-001"].finding(
+    crit = RULES_BY_ID["WW-PKL-001"].found_in(
         "models/evil.pt",
         "archive/data.pkl > GLOBAL @46",
         "pickle calls posix.system",
         "GLOBAL posix.system at offset 46",
         offset=46,
     )
-    tpl = RULES_BY_ID["WW-TPL-003"].finding(
+    tpl = RULES_BY_ID["WW-TPL-003"].found_in(
         "models/bundle.zip!inner/tokenizer_config.json",
         "chat_template line 1",
         "escape via lipsum",
         "{{ lipsum }}",
     )
-    info = RULES_BY_ID["WW-FS-002"].finding("models/alias.bin", "", "symbolic link", "target.bin")
-    unmapped = Finding("WW-GEN-900", Severity.MEDIUM, "/abs/elsewhere/odd.bin", "x", "[new.code] something")
+    info = RULES_BY_ID["WW-FS-002"].found_in("models/alias.bin", "", "symbolic link", "target.bin")
+    unmapped = Finding(
+        "WW-GEN-900", Severity.MEDIUM, file_subject("/abs/elsewhere/odd.bin"), "[new.code] something", Location("x")
+    )
     return ScanReport(
         targets=["models", "/abs/elsewhere/odd.bin"],
         findings=[crit, tpl, info, unmapped],
@@ -47,23 +51,25 @@ def _report() -> ScanReport:
 
 def test_json_validates_against_published_schema() -> None:
     data = json.loads(render(_report(), "json"))
-    jsonschema.validate(data, schema(), cls=jsonschema.Draft202012Validator)
-    assert data["schema"] == "weightwarden.scan-report/v1"
-    assert data["findings"][0]["offset"] == 46 and data["findings"][0]["references"]
+    schemas.validate(data, "scan-report.v2.json")
+    assert data["schema"] == "weightwarden.scan-report/v2"
+    assert data["findings"][0]["location"]["offset"] == 46 and data["findings"][0]["references"]
     assert data["errors"] == [{"file": "models/broken.gguf", "reason": "truncated header"}]
 
 
 def test_published_schema_is_a_valid_draft_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema())
-    on_disk = json.loads((REPO / "weightwarden" / "schemas" / "scan-report.v1.json").read_text())
+    on_disk = json.loads((REPO / "weightwarden" / "schemas" / "scan-report.v2.json").read_text())
     assert on_disk == schema()
+    for name in schemas.names():
+        jsonschema.Draft202012Validator.check_schema(schemas.load(name))
 
 
 def test_json_schema_rejects_bad_reports() -> None:
     data = json.loads(render(_report(), "json"))
     data["findings"][0]["severity"] = "catastrophic"
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(data, schema(), cls=jsonschema.Draft202012Validator)
+        schemas.validate(data, "scan-report.v2.json")
 
 
 def test_real_scan_json_validates(tmp_path: Path) -> None:
@@ -71,7 +77,7 @@ def test_real_scan_json_validates(tmp_path: Path) -> None:
     (tmp_path / "t.gguf").write_bytes(b"GGUF\x03\x00\x00\x00\x01")
     report = scan_paths([str(tmp_path)])
     assert report.findings and report.errors
-    jsonschema.validate(report.to_dict(), schema(), cls=jsonschema.Draft202012Validator)
+    schemas.validate(report.to_dict(), "scan-report.v2.json")
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +111,12 @@ def test_sarif_content(tmp_path: Path) -> None:
     assert rules[crit["ruleIndex"]]["id"] == "WW-PKL-001"
     physical = crit["locations"][0]["physicalLocation"]
     assert physical["artifactLocation"] == {"uri": "models/evil.pt", "uriBaseId": "SRCROOT"}
-    assert physical["region"] == {"byteOffset": 46}
+    assert physical["region"] == {"startLine": 1, "byteOffset": 46}
     assert crit["locations"][0]["logicalLocations"][0]["name"] == "archive/data.pkl > GLOBAL @46"
-    # An archive member: the outer file is the physical location, the member a logical one; no region.
+    # An archive member: the outer file is the physical location, the member a logical one; no byte offset.
     tpl_loc = tpl["locations"][0]
     assert tpl_loc["physicalLocation"]["artifactLocation"]["uri"] == "models/bundle.zip"
-    assert "region" not in tpl_loc["physicalLocation"]
+    assert tpl_loc["physicalLocation"]["region"] == {"startLine": 1}
     assert tpl_loc["logicalLocations"][0]["name"] == "inner/tokenizer_config.json"
     assert info["level"] == "note" and unmapped["level"] == "warning"
     assert (

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from weightwarden.artifact.model import Anomaly, Artifact, CodeKind, CodeObject, FileEntry, Format
+from weightwarden.core.findings import Severity
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
 from weightwarden.scan import scan_paths
-from weightwarden.scan.findings import Severity
 from weightwarden.scan.rules import (
     ALL_RULES,
     ANOMALY_RULES,
@@ -135,7 +135,7 @@ def test_unmapped_anomaly_fires_generic_rule() -> None:
     entry = _entry(anomalies=(Anomaly("brandnew.thing", "somewhere", "a new structural fact", "ev"),))
     [finding] = evaluate_entry(entry, "f.bin")
     assert finding.rule_id == "WW-GEN-900" and finding.severity == Severity.MEDIUM
-    assert "brandnew.thing" in finding.message and finding.location == "somewhere"
+    assert "brandnew.thing" in finding.message and finding.location.path == "somewhere"
     assert rule_for_anomaly("brandnew.thing") is UNMAPPED_RULE
 
 
@@ -157,7 +157,7 @@ def test_unmapped_anomaly_fires_generic_rule() -> None:
 def test_anomaly_severities(code: str, rule_id: str, severity: Severity) -> None:
     [finding] = evaluate_anomalies([Anomaly(code, "x/y", "msg", "evidence")])
     assert (finding.rule_id, finding.severity) == (rule_id, severity)
-    assert finding.file == "x/y" and code in finding.evidence
+    assert finding.file == "x/y" and code in finding.evidence_text
     assert finding.remediation and finding.references
 
 
@@ -177,10 +177,10 @@ def test_pickle_dangerous_unknown_and_safe_calls() -> None:
     assert sorted(by_rule) == ["WW-PKL-001", "WW-PKL-002"]
     crit = by_rule["WW-PKL-001"]
     assert (
-        crit.severity == Severity.CRITICAL and crit.offset == 10 and crit.location == "data.pkl > GLOBAL @10"
+        crit.severity == Severity.CRITICAL and crit.location.offset == 10 and crit.location.path == "data.pkl > GLOBAL @10"
     )
-    assert "os.system" in crit.message and "3 occurrences" in crit.evidence and "'id'" in crit.evidence
-    assert by_rule["WW-PKL-002"].severity == Severity.HIGH and by_rule["WW-PKL-002"].offset == 60
+    assert "os.system" in crit.message and "3 occurrences" in crit.evidence_text and "'id'" in crit.evidence_text
+    assert by_rule["WW-PKL-002"].severity == Severity.HIGH and by_rule["WW-PKL-002"].location.offset == 60
     assert crit.references and "CWE-502" in crit.references
 
 
@@ -204,8 +204,8 @@ def test_nested_pickle_findings_carry_location_chain() -> None:
     )
     code = _pickle(CallSite("pickle.loads", "call", "REDUCE", 90), nested=(inner,))
     findings = evaluate_entry(_entry(code), "m.pkl")
-    nested = [f for f in findings if "nested" in f.location]
-    assert nested and nested[0].location == "data.pkl > nested pickle #0 @100 > GLOBAL @102"
+    nested = [f for f in findings if "nested" in f.location.path]
+    assert nested and nested[0].location.path == "data.pkl > nested pickle #0 @100 > GLOBAL @102"
     assert nested[0].rule_id == "WW-PKL-001"
 
 
@@ -235,7 +235,7 @@ def test_real_analysis_of_hand_written_pickle() -> None:
     analysis = analyze_bytes(payload)
     entry = _entry(CodeObject(CodeKind.PICKLE, "stream 0 @0", analysis=analysis))
     findings = evaluate_entry(entry, "evil.pkl")
-    assert findings and findings[0].rule_id == "WW-PKL-001" and findings[0].offset == 0
+    assert findings and findings[0].rule_id == "WW-PKL-001" and findings[0].location.offset == 0
 
 
 # -- keras -----------------------------------------------------------------------------------------------
@@ -270,7 +270,7 @@ def _keras(reason: str, target: str | None = None, lambda_code: bool = False, **
 def test_keras_rules(code: CodeObject, expected: tuple[str, Severity]) -> None:
     [finding] = evaluate_entry(_entry(code, fmt=Format.KERAS_ZIP), "m.keras")
     assert (finding.rule_id, finding.severity) == expected
-    assert finding.location == "layer:x"
+    assert finding.location.path == "layer:x"
 
 
 def test_keras_benign_tf_op_lambda_is_silent() -> None:
@@ -284,7 +284,7 @@ def test_tf_ops() -> None:
     ops = {"MatMul": 3, "Const": 10, "WriteFile": 1, "ReadFile": 2, "MyCustomOp": 1}
     code = CodeObject(CodeKind.TF_OP, "meta_graph[0]/graph", details={"ops": ops})
     findings = evaluate_entry(_entry(code, fmt=Format.SAVEDMODEL), "saved_model.pb")
-    got = {(f.rule_id, f.severity, f.location.rsplit(":", 1)[-1]) for f in findings}
+    got = {(f.rule_id, f.severity, f.location.path.rsplit(":", 1)[-1]) for f in findings}
     assert got == {
         ("WW-TF-001", Severity.CRITICAL, "WriteFile"),
         ("WW-TF-002", Severity.HIGH, "ReadFile"),
@@ -310,7 +310,7 @@ def test_onnx_domains() -> None:
         fmt=Format.ONNX,
     )
     findings = evaluate_entry(entry, "m.onnx")
-    got = sorted((f.rule_id, f.severity.value, f.evidence) for f in findings)
+    got = sorted((f.rule_id, f.severity.value, f.evidence_text) for f in findings)
     assert got == [
         ("WW-ONNX-003", "high", "evil.corp.Backdoor x2"),
         ("WW-ONNX-004", "high", "ai.onnx.contrib.PyOp x2"),
@@ -356,8 +356,8 @@ def test_template_rule_locations() -> None:
         details={"name": "default"},
     )
     [finding] = evaluate_entry(_entry(code, fmt=Format.GGUF), "m.gguf")
-    assert finding.rule_id == "WW-TPL-003" and finding.location == "metadata:tokenizer.chat_template line 2"
-    assert "lipsum" in finding.evidence
+    assert finding.rule_id == "WW-TPL-003" and finding.location.path == "metadata:tokenizer.chat_template line 2"
+    assert "lipsum" in finding.evidence_text
 
 
 # -- engine ----------------------------------------------------------------------------------------------

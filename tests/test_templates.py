@@ -119,4 +119,4 @@ def test_tokenizer_config_end_to_end(tmp_path: Path) -> None:
     report = scan_paths([str(tmp_path)])
     assert [f.rule_id for f in report.findings] == ["WW-TPL-003"]
     finding = report.findings[0]
-    assert finding.file.endswith("tokenizer_config.json") and finding.location.startswith("chat_template")
+    assert finding.file.endswith("tokenizer_config.json") and finding.location.path.startswith("chat_template")

@@ -12,10 +12,10 @@ The format of each file is decided from its content (:mod:`.sniff`), then one re
 could run, and structural anomalies. Nothing here judges: :mod:`weightwarden.scan` does.
 """
 
-from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.artifact.loader import DiscoveredFile, discover, open_artifact, read_file, read_source
 from weightwarden.artifact.model import Anomaly, Artifact, CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.source import Source
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "DEFAULT_LIMITS",

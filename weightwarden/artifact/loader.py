@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.artifact.model import Anomaly, Artifact, FileEntry, Format
 from weightwarden.artifact.readers import READER_MODULES
 from weightwarden.artifact.sniff import sniff
 from weightwarden.artifact.source import SizeLimitExceeded, Source
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 
 # Folders no model loader reads; skipping them keeps a cloned repository's history out of the scan.
 IGNORED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".DS_Store"})

@@ -59,9 +59,9 @@ def convert(checkpoint: str, output: str, force: bool) -> int:
     if not result.converted:
         lines = [f"refused: {_printable(checkpoint)} needs more than tensor rebuilding; nothing was written"]
         for f in result.refused:
-            lines.append(f"  [{f.severity}] {f.rule_id} {_printable(f.location or f.file)}: {_printable(f.message)}")
-            if f.evidence:
-                lines.append(f"      evidence: {_printable(f.evidence)}")
+            lines.append(f"  [{f.severity}] {f.rule_id} {_printable(f.location.path or f.file)}: {_printable(f.message)}")
+            if f.evidence_text:
+                lines.append(f"      evidence: {_printable(f.evidence_text)}")
         write_stdout("\n".join(lines) + "\n")
         return EXIT_REFUSED
     skipped = f"; {len(result.skipped)} non-tensor value(s) left out" if result.skipped else ""

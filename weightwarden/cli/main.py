@@ -102,7 +102,7 @@ def main() -> None:
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path(path_type=str))
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json", "sarif"], case_sensitive=False), default="text",
-    show_default=True, help="Output format. json follows schemas/scan-report.v1.json; sarif is SARIF 2.1.0.",
+    show_default=True, help="Output format. json follows schemas/scan-report.v2.json; sarif is SARIF 2.1.0.",
 )
 @click.option(
     "--fail-on", type=click.Choice(SEVERITIES, case_sensitive=False), default="medium", show_default=True,
@@ -133,8 +133,8 @@ def scan(
     if missing:
         raise click.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="PATH")
 
+    from weightwarden.core.findings import Severity
     from weightwarden.scan import scan_paths
-    from weightwarden.scan.findings import Severity
 
     threshold = Severity(fail_on.lower())
     fmt = fmt.lower()

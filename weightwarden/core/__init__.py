@@ -8,7 +8,13 @@
 - :mod:`~weightwarden.core.merkle`: RFC 6962 hashing; :mod:`~weightwarden.core.text`: the sanitiser.
 """
 
-from weightwarden.core.errors import ConfigError, InputError, MissingExtraError, WeightwardenError, require_extra
+from weightwarden.core.errors import (
+    ConfigError,
+    InputError,
+    MissingExtraError,
+    WeightwardenError,
+    require_extra,
+)
 from weightwarden.core.findings import (
     FINDING_SCHEMA,
     Catalogue,

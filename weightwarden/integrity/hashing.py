@@ -276,9 +276,9 @@ def _tensor_ranges(real: str, size: int, display: str) -> tuple[TensorRange, ...
     """Tensor byte ranges from the artifact readers (headers only); none if the file is not readable."""
     from weightwarden.artifact import Format
     from weightwarden.artifact.context import ReadContext
-    from weightwarden.core.limits import DEFAULT_LIMITS
     from weightwarden.artifact.loader import read_source
     from weightwarden.artifact.source import Source
+    from weightwarden.core.limits import DEFAULT_LIMITS
 
     try:
         source = Source.from_path(real, display)

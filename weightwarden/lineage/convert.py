@@ -46,7 +46,7 @@ class ConvertResult:
     output: str | None  # None when refused
     tensors: int = 0
     bytes: int = 0
-    refused: tuple[Any, ...] = ()  # weightwarden.scan.findings.Finding records
+    refused: tuple[Any, ...] = ()  # weightwarden.core.findings.Finding records
     skipped: tuple[str, ...] = ()  # non-tensor leaves of the saved object, left out
 
     @property
@@ -60,9 +60,9 @@ def convert_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     Raises :class:`LineageError` for unreadable input, an existing ``dst`` without ``force``, or a tensor
     type safetensors cannot hold.
     """
+    from weightwarden.core.findings import Finding, Location, Severity, file_subject
     from weightwarden.lineage.tensors import CheckpointRefused, TensorSet, container_of, stored_tensors
     from weightwarden.scan import scan_paths
-    from weightwarden.scan.findings import Finding, Severity
 
     src_p, dst_p = Path(src), Path(dst)
     if not src_p.is_file():
@@ -86,8 +86,9 @@ def convert_checkpoint(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             return ConvertResult(str(src_p), None, refused=blocking)
         # The scan passed but the symbolic rebuild met something it will not guess at: still a refusal.
         finding = Finding(
-            rule_id="WW-CONVERT-REBUILD", severity=Severity.MEDIUM, file=str(src_p), location=str(src_p),
-            message=str(exc), remediation="Re-save the weights as a plain state dict of tensors.",
+            rule_id="WW-CONVERT-REBUILD", severity=Severity.MEDIUM, subject=file_subject(str(src_p)),
+            location=Location(str(src_p)), message=str(exc), component="lineage",
+            remediation="Re-save the weights as a plain state dict of tensors.",
             title="checkpoint needs more than tensor rebuilding",
         )
         return ConvertResult(str(src_p), None, refused=(finding,))

@@ -1,25 +1,24 @@
-"""JSON rendering of a scan report: ``ScanReport.to_dict()``, validated by ``schemas/scan-report.v1.json``.
+"""JSON rendering of any record: its ``to_dict()``, validated by the published schema it names.
 
-Usage: ``render(report)`` returns the JSON text; :func:`schema` returns the published JSON Schema
-(draft 2020-12) as a dict, for consumers that validate what they read.
+Usage: ``render(record)`` returns the JSON text; :func:`schema` returns the published JSON Schema of the scan
+report (draft 2020-12) as a dict; :mod:`weightwarden.schemas` has every record's schema.
 """
 
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
-from weightwarden.scan.findings import ScanReport
+from weightwarden import schemas
 
-SCHEMA_RESOURCE = "scan-report.v1.json"
+SCHEMA_RESOURCE = "scan-report.v2.json"
 
 
-def render(report: ScanReport, *, indent: int | None = 2) -> str:
-    return json.dumps(report.to_dict(), indent=indent, ensure_ascii=False) + "\n"
+def render(record: Any, *, indent: int | None = 2) -> str:
+    """``record.to_dict()`` as JSON text (a record is any object with a versioned ``to_dict``)."""
+    return json.dumps(record.to_dict(), indent=indent, ensure_ascii=False) + "\n"
 
 
 def schema() -> dict[str, Any]:
     """The published JSON Schema of the report."""
-    text = resources.files("weightwarden.schemas").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
-    return json.loads(text)
+    return schemas.load(SCHEMA_RESOURCE)

@@ -1,24 +1,33 @@
-"""SARIF 2.1.0 rendering of a scan report, for code-scanning dashboards (GitHub, Azure DevOps, ...).
+"""SARIF 2.1.0 rendering of any analysis, for code-scanning dashboards (GitHub, Azure DevOps, ...).
 
-Usage: ``render(report)`` returns the SARIF log as JSON text; :func:`to_sarif` returns it as a dict.
+Usage: ``render(subject)`` returns the SARIF log as JSON text; :func:`to_sarif` returns it as a dict.
+``subject`` is a scan report, one :class:`~weightwarden.core.records.Analysis`, or several (an audit).
 
-Mapping: every catalogue rule becomes a ``reportingDescriptor`` (with ``security-severity`` so that
-dashboards rank findings); each finding is a ``result`` whose physical location is the file on disk
-(relative URI when under the working directory) and, where known, a ``region.byteOffset``; the location
-inside the file (archive member, opcode offset, metadata key, template line) is a ``logicalLocation``.
-Files that could not be scanned are ``toolExecutionNotifications`` and make ``executionSuccessful`` false.
+Mapping: one ``run`` per tool component (``weightwarden-scan``, ``weightwarden-integrity``, ...), each listing
+its whole rule catalogue as ``reportingDescriptor``s (with ``security-severity`` so that dashboards rank
+findings). Each finding is a ``result`` whose physical location is the file on disk (relative URI when under
+the working directory) with a ``region`` (``startLine``, which GitHub needs to place an alert: the text line
+where one is known, else 1; ``byteOffset`` where known for the file on disk); the location inside the file
+(archive member, opcode offset, metadata key, tensor) is a ``logicalLocation``. A finding about a model, a
+tensor or an eval item has a logical location only. Suppressed findings keep their place with SARIF
+``suppressions``. Files that could not be read are ``toolExecutionNotifications`` and make
+``executionSuccessful`` false. Every string from a file or model is sanitised (:func:`core.text.printable`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from weightwarden.scan.findings import ScanReport, Severity
+from weightwarden.core.findings import Finding, Rule, Severity, SubjectKind
+from weightwarden.core.records import Analysis
+from weightwarden.core.text import printable
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -41,75 +50,117 @@ SECURITY_SEVERITY = {
 }
 
 
-def render(report: ScanReport, *, indent: int | None = 2) -> str:
-    return json.dumps(to_sarif(report), indent=indent, ensure_ascii=False) + "\n"
+def render(subject: Any, *, indent: int | None = 2) -> str:
+    return json.dumps(to_sarif(subject), indent=indent, ensure_ascii=False) + "\n"
 
 
-def to_sarif(report: ScanReport, cwd: str | None = None) -> dict[str, Any]:
-    from weightwarden import __version__
-    from weightwarden.scan.rules import ALL_RULES, RULES_BY_ID
-
+def to_sarif(subject: Any, cwd: str | None = None) -> dict[str, Any]:
+    """The SARIF log of ``subject``: a scan report, an analysis, a sequence of analyses or an audit."""
     cwd = os.path.abspath(cwd or os.getcwd())
-    rule_index = {rule.id: i for i, rule in enumerate(ALL_RULES)}
-    rules = [_descriptor(rule) for rule in ALL_RULES]
+    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [_run(a, cwd) for a in analyses_of(subject)]}
+
+
+def analyses_of(subject: Any) -> list[Analysis[Any]]:
+    """Normalise what a caller hands to a renderer into a list of analyses."""
+    from weightwarden.scan.results import ScanReport
+
+    if isinstance(subject, Analysis):
+        return [subject]
+    if isinstance(subject, ScanReport):
+        from weightwarden.scan import as_analysis
+
+        return [as_analysis(subject)]
+    analyses = getattr(subject, "analyses", None)  # an audit record carries the analyses it ran
+    if analyses is not None:
+        return list(analyses)
+    if isinstance(subject, Sequence) and all(isinstance(a, Analysis) for a in subject):
+        return list(subject)
+    raise TypeError(f"cannot render {type(subject).__name__} as SARIF")
+
+
+def _run(analysis: Analysis[Any], cwd: str) -> dict[str, Any]:
+    from weightwarden import __version__
+
+    rules: Sequence[Rule] = tuple(analysis.catalogue.rules) if analysis.catalogue is not None else ()
+    rule_index = {rule.id: i for i, rule in enumerate(rules)}
     results = []
-    for finding in report.findings:
-        rule = RULES_BY_ID.get(finding.rule_id)
+    for finding in analysis.findings:
         result: dict[str, Any] = {
             "ruleId": finding.rule_id,
             "level": LEVEL[finding.severity],
             "message": {"text": _message(finding)},
-            "locations": [_location(finding.file, finding.location, finding.offset, cwd)],
+            "locations": [_location(finding, cwd)],
             "properties": {
                 "severity": finding.severity.value,
                 "security-severity": SECURITY_SEVERITY[finding.severity],
-                "evidence": finding.evidence,
+                "evidence": [_evidence(e.to_dict()) for e in finding.evidence],
                 "remediation": finding.remediation,
+                "subject": {"kind": finding.subject.kind.value, "name": printable(finding.subject.name)},
             },
             "partialFingerprints": {"weightwarden/v1": _fingerprint(finding)},
         }
-        if rule is not None:
-            result["ruleIndex"] = rule_index[rule.id]
+        if finding.rule_id in rule_index:
+            result["ruleIndex"] = rule_index[finding.rule_id]
+        if finding.suppression is not None:
+            result["suppressions"] = [
+                {
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": printable(finding.suppression.reason),
+                    **({"location": {"physicalLocation": {"artifactLocation": {"uri": quote(
+                        finding.suppression.source)}}}} if finding.suppression.source else {}),
+                }
+            ]
         results.append(result)
+    errors = list(getattr(analysis.record, "errors", ()) or ())
     notifications = [
         {
             "level": "error",
-            "message": {"text": f"could not scan {error.file}: {error.reason}"},
-            "locations": [_location(error.file, "", None, cwd)],
+            "message": {"text": printable(f"could not read {error.file}: {error.reason}")},
+            "locations": [{"physicalLocation": {"artifactLocation": _artifact(str(error.file), cwd)}}],
         }
-        for error in report.errors
+        for error in errors
+        if hasattr(error, "file") and hasattr(error, "reason")
     ]
+    component = analysis.component
     run: dict[str, Any] = {
         "tool": {
             "driver": {
-                "name": "weightwarden",
+                "name": f"weightwarden-{component}",
+                "fullName": f"weightwarden {component}",
                 "version": __version__,
                 "semanticVersion": __version__,
                 "informationUri": INFORMATION_URI,
-                "rules": rules,
+                "rules": [_descriptor(rule) for rule in rules],
             }
         },
-        "invocations": [
-            {
-                "executionSuccessful": not report.errors,
-                "toolExecutionNotifications": notifications,
-            }
-        ],
+        "automationDetails": {"id": f"weightwarden/{component}/"},
+        "invocations": [{"executionSuccessful": not errors, "toolExecutionNotifications": notifications}],
         "originalUriBaseIds": {"SRCROOT": {"uri": Path(cwd).as_uri().rstrip("/") + "/"}},
         "results": results,
         "columnKind": "unicodeCodePoints",
-        "properties": {
-            "targets": report.targets,
-            "strict": report.strict,
-            "filesScanned": report.files_scanned,
-            "formats": report.formats,
-        },
+        "properties": _run_properties(analysis),
     }
-    return {"$schema": SARIF_SCHEMA, "version": SARIF_VERSION, "runs": [run]}
+    return run
 
 
-def _descriptor(rule: Any) -> dict[str, Any]:
-    tags = ["security", f"family:{rule.family}", *rule.references]
+def _run_properties(analysis: Analysis[Any]) -> dict[str, Any]:
+    from weightwarden.scan.results import ScanReport
+
+    record = analysis.record
+    if isinstance(record, ScanReport):
+        return {
+            "targets": [printable(t) for t in record.targets],
+            "strict": record.strict,
+            "filesScanned": record.files_scanned,
+            "formats": record.formats,
+        }
+    schema = record.to_dict().get("schema", "") if hasattr(record, "to_dict") else ""
+    return {"component": analysis.component, "record": schema}
+
+
+def _descriptor(rule: Rule) -> dict[str, Any]:
+    tags = ["security", f"family:{rule.family}", f"component:{rule.component}", *rule.references]
     return {
         "id": rule.id,
         "name": "".join(word.capitalize() for word in _words(rule.title)),
@@ -130,27 +181,48 @@ def _words(text: str) -> list[str]:
     return [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w]
 
 
-def _message(finding: Any) -> str:
-    text = finding.message
-    if finding.location:
-        text += f" (at {finding.location})"
-    if finding.evidence:
-        text += f". Evidence: {finding.evidence}"
+def _evidence(data: dict[str, Any]) -> dict[str, Any]:
+    value = data["value"]
+    if isinstance(value, str):
+        data = {**data, "value": printable(value)}
+    return data
+
+
+def _message(finding: Finding) -> str:
+    text = printable(finding.message)
+    if finding.location.path:
+        text += f" (at {printable(finding.location.path)})"
+    if finding.subject.kind not in (SubjectKind.FILE,) and finding.subject.name:
+        text += f" [{finding.subject.kind.value} {printable(finding.subject.name)}]"
+    if finding.evidence_text:
+        text += f". Evidence: {printable(finding.evidence_text)}"
     return text
 
 
-def _location(file: str, location: str, offset: int | None, cwd: str) -> dict[str, Any]:
-    outer, _, member = file.partition("!")
-    physical: dict[str, Any] = {"artifactLocation": _artifact(outer, cwd)}
-    # A byte offset is only meaningful for the file on disk, not for a member inside an archive.
-    if offset is not None and offset >= 0 and not member:
-        physical["region"] = {"byteOffset": offset}
-    result: dict[str, Any] = {"physicalLocation": physical}
+def _location(finding: Finding, cwd: str) -> dict[str, Any]:
+    file = finding.file
+    location = finding.location
+    result: dict[str, Any] = {}
     logical = []
-    if member:
-        logical.append({"name": member.rsplit("!", 1)[-1], "fullyQualifiedName": file})
-    if location:
-        logical.append({"name": location, "fullyQualifiedName": f"{file}::{location}", "kind": "element"})
+    if file:
+        outer, _, member = file.partition("!")
+        # GitHub places an alert by startLine; a binary model file has no lines, so the alert sits on line 1
+        # and the byte offset (for the file on disk only, not for a member inside an archive) says where.
+        region: dict[str, Any] = {"startLine": location.line if location.line and not member else 1}
+        if location.offset is not None and location.offset >= 0 and not member:
+            region["byteOffset"] = location.offset
+        result["physicalLocation"] = {"artifactLocation": _artifact(outer, cwd), "region": region}
+        if member:
+            logical.append({"name": printable(member.rsplit("!", 1)[-1]), "fullyQualifiedName": printable(file)})
+    if finding.subject.kind is not SubjectKind.FILE:
+        logical.append({
+            "name": printable(finding.subject.name),
+            "fullyQualifiedName": printable(f"{file}::{finding.subject.name}" if file else finding.subject.name),
+            "kind": finding.subject.kind.value,
+        })
+    if location.path:
+        where = printable(location.path)
+        logical.append({"name": where, "fullyQualifiedName": printable(f"{file}::{location.path}"), "kind": "element"})
     if logical:
         result["logicalLocations"] = logical
     return result
@@ -164,8 +236,9 @@ def _artifact(path: str, cwd: str) -> dict[str, Any]:
     return {"uri": Path(absolute).as_uri()}
 
 
-def _fingerprint(finding: Any) -> str:
-    import hashlib
-
-    key = "\0".join((finding.rule_id, finding.file, finding.location, finding.evidence))
+def _fingerprint(finding: Finding) -> str:
+    key = "\0".join(
+        (finding.rule_id, finding.subject.kind.value, finding.subject.name, finding.file, finding.location.path,
+         finding.evidence_text)
+    )
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]

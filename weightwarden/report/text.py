@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 from itertools import groupby
 
-from weightwarden.scan.findings import Finding, ScanReport, Severity
+from weightwarden.core.findings import Finding, Severity
+from weightwarden.core.text import printable
+from weightwarden.scan.results import ScanReport
 
 STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -48,7 +50,7 @@ def render(
     shown = [f for f in report.findings if min_severity is None or f.severity.at_least(min_severity)]
     for file, group in groupby(shown, key=lambda f: f.file):
         items = list(group)
-        console.print(Text(file, style="bold underline"))
+        console.print(Text(printable(file), style="bold underline"))
         table = Table(show_header=True, header_style="bold", expand=True, show_lines=False, pad_edge=False)
         table.add_column("severity", no_wrap=True, width=9)
         table.add_column("rule", no_wrap=True, width=13)
@@ -59,7 +61,7 @@ def render(
             table.add_row(
                 Text(finding.severity.value, style=STYLE[finding.severity]),
                 finding.rule_id,
-                finding.location or "-",
+                printable(finding.location.path) or "-",
                 _detail(finding, Text, with_fix=finding.rule_id not in explained),
             )
             explained.add(finding.rule_id)
@@ -69,8 +71,8 @@ def render(
         console.print(Text("Could not scan:", style="bold red"))
         for error in report.errors:
             line = Text("  ")
-            line.append(error.file, style="bold")
-            line.append(f": {error.reason}")
+            line.append(printable(error.file), style="bold")
+            line.append(f": {printable(error.reason)}")
             console.print(line)
         console.print()
     if summary:
@@ -79,10 +81,12 @@ def render(
 
 
 def _detail(finding: Finding, text_cls: type, *, with_fix: bool = True) -> object:
-    text = text_cls(finding.message)
-    if finding.evidence:
+    text = text_cls(printable(finding.message))
+    if finding.suppression is not None:
+        text.append(f"\nsuppressed: {printable(finding.suppression.reason)}", style="dim")
+    if finding.evidence_text:
         text.append("\nevidence: ", style="dim")
-        text.append(finding.evidence)
+        text.append(printable(finding.evidence_text))
     if finding.remediation and with_fix:
         text.append("\nfix: ", style="dim")
         text.append(finding.remediation, style="italic")

@@ -10,7 +10,7 @@ Usage::
 Each target is discovered (links are never followed; escaping links become findings), then every file is
 read by its format reader and judged by the rules, archive members included. Files are spread over a
 process pool when there are enough of them to pay for the pool; otherwise they are read in-process.
-Anything that could not be read becomes a :class:`~weightwarden.scan.findings.ScanError` naming the file:
+Anything that could not be read becomes a :class:`~weightwarden.scan.results.ScanError` naming the file:
 nothing is skipped silently. Output is deterministic: findings are sorted by file, location and rule.
 """
 
@@ -27,10 +27,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.artifact.loader import DiscoveredFile, discover, read_file
 from weightwarden.artifact.model import Artifact, FileEntry
-from weightwarden.scan.findings import Finding, ScanError, ScanReport
+from weightwarden.core.findings import Finding
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
+from weightwarden.scan.results import ScanError, ScanReport
 from weightwarden.scan.rules import anomaly_finding, evaluate_entry
 
 # A process pool costs ~0.1-0.3 s to start and pickles every result back; below these sizes the scan is
@@ -229,9 +230,12 @@ def _join(prefix: str, display: str, target: str) -> str:
 
 def _dedupe_sorted(findings: list[Finding]) -> list[Finding]:
     unique = {
-        (f.rule_id, f.file, f.location, f.message, f.evidence, f.severity.value): f for f in findings
+        (f.rule_id, f.file, f.location.path, f.message, f.evidence_text, f.severity.value): f for f in findings
     }.values()
-    return sorted(unique, key=lambda f: (_natural(f.file), _natural(f.location), f.rule_id, f.message, f.evidence))
+    return sorted(
+        unique,
+        key=lambda f: (_natural(f.file), _natural(f.location.path), f.rule_id, f.message, f.evidence_text),
+    )
 
 
 _DIGITS = re.compile(r"(\d+)")

@@ -47,10 +47,10 @@ from collections import deque
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.core.limits import GiB, Limits
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.readers.keras_config import analyze_config, parse_json_bounded
 from weightwarden.artifact.source import Source, copy_bounded, window_source
+from weightwarden.core.limits import GiB, Limits
 
 KERAS_ROOT_ATTRS = ("model_config", "keras_version", "layer_names", "training_config")
 METADATA_ATTRS = ("keras_version", "backend")

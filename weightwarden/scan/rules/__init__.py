@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from weightwarden.artifact.model import Anomaly, CodeKind, FileEntry
-from weightwarden.scan.findings import Finding, Severity
+from weightwarden.core.findings import Catalogue, Finding, Severity
 from weightwarden.scan.rules import (
     archive,
     filesystem,
@@ -31,7 +31,7 @@ from weightwarden.scan.rules import (
     template,
     tensorflow,
 )
-from weightwarden.scan.rules.base import Check, CheckContext, Rule
+from weightwarden.scan.rules.base import Check, CheckContext, ScanRule
 
 FAMILIES = (pickle, keras, tensorflow, onnx, template, safetensors, gguf, numpy, archive, filesystem, generic)
 FAMILY_NAMES = {
@@ -48,13 +48,14 @@ FAMILY_NAMES = {
     "GEN": "Generic",
 }
 
-ALL_RULES: tuple[Rule, ...] = tuple(rule for family in FAMILIES for rule in family.RULES)
-RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in ALL_RULES}
-UNMAPPED_RULE: Rule = generic.UNMAPPED
+ALL_RULES: tuple[ScanRule, ...] = tuple(rule for family in FAMILIES for rule in family.RULES)
+RULES_BY_ID: dict[str, ScanRule] = {rule.id: rule for rule in ALL_RULES}
+UNMAPPED_RULE: ScanRule = generic.UNMAPPED
+CATALOGUE = Catalogue("scan", ALL_RULES, "static scan of model files for load-time code")
 
 
-def _anomaly_map() -> dict[str, Rule]:
-    mapping: dict[str, Rule] = {}
+def _anomaly_map() -> dict[str, ScanRule]:
+    mapping: dict[str, ScanRule] = {}
     for rule in ALL_RULES:
         for code in rule.anomaly_codes:
             if code in mapping:
@@ -63,14 +64,14 @@ def _anomaly_map() -> dict[str, Rule]:
     return mapping
 
 
-ANOMALY_RULES: dict[str, Rule] = _anomaly_map()
+ANOMALY_RULES: dict[str, ScanRule] = _anomaly_map()
 CODE_CHECKS: dict[CodeKind, tuple[Check, ...]] = {}
 for _family in FAMILIES:
     for _kind, _check in getattr(_family, "CHECKS", {}).items():
         CODE_CHECKS[_kind] = (*CODE_CHECKS.get(_kind, ()), _check)
 
 
-def rule_for_anomaly(code: str) -> Rule:
+def rule_for_anomaly(code: str) -> ScanRule:
     """The rule that covers an anomaly code; ``WW-GEN-900`` when none does."""
     return ANOMALY_RULES.get(code, UNMAPPED_RULE)
 
@@ -84,7 +85,7 @@ def anomaly_finding(anomaly: Anomaly, file: str) -> Finding:
     evidence = anomaly.evidence
     if rule is not UNMAPPED_RULE:
         evidence = f"{anomaly.code}: {evidence}" if evidence else anomaly.code
-    return rule.finding(file, anomaly.location or "", message, evidence)
+    return rule.found_in(file, anomaly.location or "", message, evidence)
 
 
 def evaluate_entry(entry: FileEntry, file: str, *, strict: bool = False) -> list[Finding]:
@@ -150,12 +151,13 @@ def _md(text: str) -> str:
 
 __all__ = [
     "ALL_RULES",
+    "CATALOGUE",
     "ANOMALY_RULES",
     "CODE_CHECKS",
     "RULES_BY_ID",
     "UNMAPPED_RULE",
     "CheckContext",
-    "Rule",
+    "ScanRule",
     "Severity",
     "anomaly_finding",
     "catalogue_markdown",

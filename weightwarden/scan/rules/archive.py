@@ -9,7 +9,7 @@ loader another. Members that escape the extraction folder, links, bombs and memb
 
 from __future__ import annotations
 
-from weightwarden.scan.findings import Severity
+from weightwarden.core.findings import Severity
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     CWE_COMPRESSION_BOMB,
@@ -19,12 +19,12 @@ from weightwarden.scan.rules.base import (
     CWE_LINK_FOLLOWING,
     CWE_PATH_TRAVERSAL,
     CWE_RESOURCE,
-    Rule,
+    ScanRule,
 )
 
 _REDOWNLOAD = "Do not load or extract the file. Re-download it from the publisher and compare its hash."
 
-DIFFERENTIAL = Rule(
+DIFFERENTIAL = ScanRule(
     "WW-ARC-001",
     Severity.HIGH,
     "Archive headers disagree (parser differential)",
@@ -48,7 +48,7 @@ DIFFERENTIAL = Rule(
         "7z.duplicate_name",
     ),
 )
-MALFORMED = Rule(
+MALFORMED = ScanRule(
     "WW-ARC-002",
     Severity.MEDIUM,
     "Archive is malformed",
@@ -61,7 +61,7 @@ MALFORMED = Rule(
         "7z.bad_archive", "compressed.corrupt", "compressed.truncated",
     ),
 )
-HIDDEN_BYTES = Rule(
+HIDDEN_BYTES = ScanRule(
     "WW-ARC-003",
     Severity.MEDIUM,
     "Archive carries bytes outside its members",
@@ -71,7 +71,7 @@ HIDDEN_BYTES = Rule(
     (CWE_INTERPRETATION_CONFLICT,),
     anomaly_codes=("zip.gap", "zip.trailing_data", "tar.trailing_data", "compressed.trailing_data"),
 )
-UNSCANNABLE = Rule(
+UNSCANNABLE = ScanRule(
     "WW-ARC-004",
     Severity.HIGH,
     "Archive member cannot be scanned (encrypted or unsupported compression)",
@@ -81,7 +81,7 @@ UNSCANNABLE = Rule(
     (CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("zip.encrypted_member", "zip.unsupported_compression", "7z.encrypted"),
 )
-TRAVERSAL = Rule(
+TRAVERSAL = ScanRule(
     "WW-ARC-005",
     Severity.HIGH,
     "Archive member escapes the extraction folder (zip-slip)",
@@ -91,7 +91,7 @@ TRAVERSAL = Rule(
     (CWE_PATH_TRAVERSAL, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("archive.path_traversal", "archive.absolute_path"),
 )
-LINK_MEMBER = Rule(
+LINK_MEMBER = ScanRule(
     "WW-ARC-006",
     Severity.HIGH,
     "Archive member is a link or a device",
@@ -101,7 +101,7 @@ LINK_MEMBER = Rule(
     (CWE_LINK_FOLLOWING, CWE_PATH_TRAVERSAL),
     anomaly_codes=("archive.symlink_member", "archive.hardlink_member", "archive.device_member"),
 )
-BOMB = Rule(
+BOMB = ScanRule(
     "WW-ARC-007",
     Severity.HIGH,
     "Decompression bomb or runaway archive",
@@ -113,4 +113,4 @@ BOMB = Rule(
     anomaly_codes=("archive.bomb", "archive.too_deep", "archive.too_many_members", "compressed.bomb"),
 )
 
-RULES: tuple[Rule, ...] = (DIFFERENTIAL, MALFORMED, HIDDEN_BYTES, UNSCANNABLE, TRAVERSAL, LINK_MEMBER, BOMB)
+RULES: tuple[ScanRule, ...] = (DIFFERENTIAL, MALFORMED, HIDDEN_BYTES, UNSCANNABLE, TRAVERSAL, LINK_MEMBER, BOMB)

@@ -1,9 +1,9 @@
 """The rule record every family module declares, and the context a code check runs in.
 
-A :class:`Rule` is catalogue data (id, severity, title, description, remediation, references) plus the
-anomaly codes it covers. Family modules (``weightwarden.scan.rules.<family>``) declare ``RULES`` and, when
+A :class:`ScanRule` is a core :class:`~weightwarden.core.findings.Rule` (id, severity, title, description,
+remediation, references) of the ``scan`` catalogue plus the anomaly codes it covers. Family modules (``weightwarden.scan.rules.<family>``) declare ``RULES`` and, when
 they judge code objects, ``CHECKS``: a map of :class:`~weightwarden.artifact.model.CodeKind` to a function
-``check(code, ctx) -> Iterable[Finding]``. Rules build their findings with :meth:`Rule.finding` so that
+``check(code, ctx) -> Iterable[Finding]``. Rules build their findings with :meth:`ScanRule.found_in` so that
 every finding carries the rule's remediation and references.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from weightwarden.artifact.model import CodeObject, FileEntry
-from weightwarden.scan.findings import Finding, Severity
+from weightwarden.core.findings import Finding, Location, Rule, Severity, Subject, SubjectKind, text_evidence
 
 # Short names of the references used across the catalogue, so the ids stay consistent.
 CWE_DESERIALIZATION = "CWE-502"
@@ -44,22 +44,12 @@ class CheckContext:
 
 
 @dataclass(frozen=True, slots=True)
-class Rule:
-    """One entry of the rule catalogue. ``id`` is stable: ``WW-<FAMILY>-<NNN>``."""
+class ScanRule(Rule):
+    """One entry of the scan catalogue. ``id`` is stable: ``WW-<FAMILY>-<NNN>``."""
 
-    id: str
-    severity: Severity
-    title: str
-    description: str
-    remediation: str
-    references: tuple[str, ...] = ()
     anomaly_codes: tuple[str, ...] = ()
 
-    @property
-    def family(self) -> str:
-        return self.id.split("-")[1]
-
-    def finding(
+    def found_in(
         self,
         file: str,
         location: str,
@@ -68,28 +58,22 @@ class Rule:
         *,
         severity: Severity | None = None,
         offset: int | None = None,
+        line: int | None = None,
     ) -> Finding:
-        """A finding of this rule; ``severity`` overrides the default for a specific instance."""
+        """A finding of this rule in ``file`` at ``location`` (a member, opcode or key path inside it);
+        ``severity`` overrides the default for a specific instance."""
         return Finding(
             rule_id=self.id,
             severity=severity or self.severity,
-            file=file,
-            location=location,
+            subject=Subject(SubjectKind.FILE, file),
             message=message or self.title,
-            evidence=_printable(evidence),
+            location=Location(location, offset, line),
+            evidence=text_evidence(evidence),
             remediation=self.remediation,
             references=self.references,
             title=self.title,
-            offset=offset,
+            component=self.component,
         )
 
 
 Check = Callable[[CodeObject, CheckContext], Iterable[Finding]]
-
-MAX_EVIDENCE = 400
-
-
-def _printable(text: str) -> str:
-    """Evidence is shown in terminals and CI logs: keep it short and free of control characters."""
-    cleaned = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256 else "?" for ch in text)
-    return cleaned if len(cleaned) <= MAX_EVIDENCE else cleaned[: MAX_EVIDENCE - 3] + "..."

@@ -7,10 +7,15 @@ anyone loading the folder read a file the publisher did not ship (``config.json 
 
 from __future__ import annotations
 
-from weightwarden.scan.findings import Severity
-from weightwarden.scan.rules.base import ATLAS_SUPPLY_CHAIN, CWE_INPUT_VALIDATION, CWE_LINK_FOLLOWING, Rule
+from weightwarden.core.findings import Severity
+from weightwarden.scan.rules.base import (
+    ATLAS_SUPPLY_CHAIN,
+    CWE_INPUT_VALIDATION,
+    CWE_LINK_FOLLOWING,
+    ScanRule,
+)
 
-ESCAPING_LINK = Rule(
+ESCAPING_LINK = ScanRule(
     "WW-FS-001",
     Severity.HIGH,
     "Symbolic link points outside the model folder",
@@ -20,7 +25,7 @@ ESCAPING_LINK = Rule(
     (CWE_LINK_FOLLOWING, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("fs.symlink_escape", "fs.symlink_absolute"),
 )
-INNER_LINK = Rule(
+INNER_LINK = ScanRule(
     "WW-FS-002",
     Severity.INFO,
     "Symbolic link inside the model folder",
@@ -30,7 +35,7 @@ INNER_LINK = Rule(
     (CWE_LINK_FOLLOWING,),
     anomaly_codes=("fs.symlink",),
 )
-SPECIAL_FILE = Rule(
+SPECIAL_FILE = ScanRule(
     "WW-FS-003",
     Severity.MEDIUM,
     "Special file in the model folder",
@@ -41,7 +46,7 @@ SPECIAL_FILE = Rule(
     anomaly_codes=("fs.special_file",),
 )
 
-UNRECOGNISED = Rule(
+UNRECOGNISED = ScanRule(
     "WW-FS-004",
     Severity.INFO,
     "File format not recognised",
@@ -52,4 +57,4 @@ UNRECOGNISED = Rule(
     anomaly_codes=("fs.unrecognised_format",),
 )
 
-RULES: tuple[Rule, ...] = (ESCAPING_LINK, INNER_LINK, SPECIAL_FILE, UNRECOGNISED)
+RULES: tuple[ScanRule, ...] = (ESCAPING_LINK, INNER_LINK, SPECIAL_FILE, UNRECOGNISED)

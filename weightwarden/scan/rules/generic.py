@@ -6,7 +6,7 @@ silently (a test asserts every code in the source tree has an explicit rule).
 
 from __future__ import annotations
 
-from weightwarden.scan.findings import Severity
+from weightwarden.core.findings import Severity
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     ATLAS_USER_EXECUTION,
@@ -14,10 +14,10 @@ from weightwarden.scan.rules.base import (
     CWE_INPUT_VALIDATION,
     CWE_RESOURCE,
     CWE_UNTRUSTED_FUNCTIONALITY,
-    Rule,
+    ScanRule,
 )
 
-LIMIT = Rule(
+LIMIT = ScanRule(
     "WW-GEN-001",
     Severity.HIGH,
     "Scan stopped at a safety limit",
@@ -35,7 +35,7 @@ LIMIT = Rule(
         "limits.parse_timeout",
     ),
 )
-REMOTE_CODE = Rule(
+REMOTE_CODE = ScanRule(
     "WW-GEN-002",
     Severity.MEDIUM,
     "Model requires running code from its repository (trust_remote_code)",
@@ -46,7 +46,7 @@ REMOTE_CODE = Rule(
     (CWE_UNTRUSTED_FUNCTIONALITY, CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
     anomaly_codes=("hf.remote_code",),
 )
-UNMAPPED = Rule(
+UNMAPPED = ScanRule(
     "WW-GEN-900",
     Severity.MEDIUM,
     "Unclassified structural anomaly",
@@ -55,4 +55,4 @@ UNMAPPED = Rule(
     (CWE_INPUT_VALIDATION,),
 )
 
-RULES: tuple[Rule, ...] = (LIMIT, REMOTE_CODE, UNMAPPED)
+RULES: tuple[ScanRule, ...] = (LIMIT, REMOTE_CODE, UNMAPPED)

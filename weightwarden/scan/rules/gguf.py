@@ -7,15 +7,15 @@ outside the file (memory-safety bugs in runtimes have come from exactly this), a
 
 from __future__ import annotations
 
-from weightwarden.scan.findings import Severity
+from weightwarden.core.findings import Severity
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     CWE_INPUT_VALIDATION,
     CWE_INTERPRETATION_CONFLICT,
-    Rule,
+    ScanRule,
 )
 
-DIFFERENTIAL = Rule(
+DIFFERENTIAL = ScanRule(
     "WW-GGUF-001",
     Severity.HIGH,
     "GGUF metadata or tensor table is ambiguous or out of bounds",
@@ -27,7 +27,7 @@ DIFFERENTIAL = Rule(
     anomaly_codes=("gguf.duplicate_key", "gguf.duplicate_tensor", "gguf.offset_overlap", "gguf.out_of_bounds",
                    "gguf.header_too_large", "gguf.bad_dims"),
 )
-MALFORMED = Rule(
+MALFORMED = ScanRule(
     "WW-GGUF-002",
     Severity.MEDIUM,
     "GGUF file is malformed",
@@ -39,7 +39,7 @@ MALFORMED = Rule(
     anomaly_codes=("gguf.truncated", "gguf.bad_version", "gguf.bad_value_type", "gguf.nesting_too_deep",
                    "gguf.bad_utf8", "gguf.bad_alignment", "gguf.bad_type", "gguf.size_mismatch", "gguf.misaligned"),
 )
-HIDDEN_BYTES = Rule(
+HIDDEN_BYTES = ScanRule(
     "WW-GGUF-003",
     Severity.MEDIUM,
     "GGUF file carries bytes after its last tensor",
@@ -50,4 +50,4 @@ HIDDEN_BYTES = Rule(
     anomaly_codes=("gguf.trailing_data",),
 )
 
-RULES: tuple[Rule, ...] = (DIFFERENTIAL, MALFORMED, HIDDEN_BYTES)
+RULES: tuple[ScanRule, ...] = (DIFFERENTIAL, MALFORMED, HIDDEN_BYTES)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.scan.findings import Finding, Severity
+from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan.rules.base import (
     ATLAS_BACKDOOR,
     ATLAS_SUPPLY_CHAIN,
@@ -22,13 +22,13 @@ from weightwarden.scan.rules.base import (
     CWE_INPUT_VALIDATION,
     CWE_UNTRUSTED_FUNCTIONALITY,
     CheckContext,
-    Rule,
+    ScanRule,
 )
 from weightwarden.scan.rules.pickle import _classify
 
 _REFS = (CWE_DESERIALIZATION, CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION, ATLAS_BACKDOOR)
 
-LAMBDA = Rule(
+LAMBDA = ScanRule(
     "WW-KERAS-001",
     Severity.CRITICAL,
     "Keras Lambda layer carries Python bytecode",
@@ -38,7 +38,7 @@ LAMBDA = Rule(
     "publisher for a release without Lambda layers.",
     _REFS,
 )
-DANGEROUS_REF = Rule(
+DANGEROUS_REF = ScanRule(
     "WW-KERAS-002",
     Severity.CRITICAL,
     "Keras config references a dangerous function",
@@ -48,7 +48,7 @@ DANGEROUS_REF = Rule(
     "Treat the model as malicious; do not load it. Upgrade Keras to a version that blocks non-Keras modules.",
     _REFS,
 )
-CUSTOM_REF = Rule(
+CUSTOM_REF = ScanRule(
     "WW-KERAS-003",
     Severity.HIGH,
     "Keras custom object requires importing code",
@@ -58,7 +58,7 @@ CUSTOM_REF = Rule(
     "source; otherwise ask for a release that uses built-in layers only.",
     (CWE_DESERIALIZATION, CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
 )
-TF_OP_LAMBDA = Rule(
+TF_OP_LAMBDA = ScanRule(
     "WW-KERAS-004",
     Severity.HIGH,
     "Keras TFOpLambda layer calls a file, process or Python-callback TensorFlow API",
@@ -67,7 +67,7 @@ TF_OP_LAMBDA = Rule(
     "Review the layer; rebuild the model without it or ask the publisher for a graph without I/O ops.",
     _REFS,
 )
-TFSM = Rule(
+TFSM = ScanRule(
     "WW-KERAS-005",
     Severity.HIGH,
     "Keras TFSMLayer loads another SavedModel from a path",
@@ -76,7 +76,7 @@ TFSM = Rule(
     "Check the path and scan the referenced SavedModel; prefer a self-contained release.",
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
 )
-BAD_CONFIG = Rule(
+BAD_CONFIG = ScanRule(
     "WW-KERAS-006",
     Severity.MEDIUM,
     "Keras model config is malformed or too large to inspect fully",
@@ -86,7 +86,7 @@ BAD_CONFIG = Rule(
     (CWE_INPUT_VALIDATION, CWE_DESERIALIZATION),
     anomaly_codes=("keras.bad_config", "keras.config_too_large", "keras.h5_corrupt"),
 )
-H5_EXTERNAL = Rule(
+H5_EXTERNAL = ScanRule(
     "WW-KERAS-007",
     Severity.HIGH,
     "HDF5 model reads data from other files",
@@ -96,7 +96,7 @@ H5_EXTERNAL = Rule(
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("keras.h5_external_link", "keras.h5_external_storage", "keras.h5_virtual_dataset"),
 )
-H5_USERBLOCK = Rule(
+H5_USERBLOCK = ScanRule(
     "WW-KERAS-008",
     Severity.MEDIUM,
     "HDF5 model starts with a user block (polyglot file)",
@@ -107,7 +107,7 @@ H5_USERBLOCK = Rule(
     anomaly_codes=("keras.h5_userblock",),
 )
 
-RULES: tuple[Rule, ...] = (LAMBDA, DANGEROUS_REF, CUSTOM_REF, TF_OP_LAMBDA, TFSM, BAD_CONFIG, H5_EXTERNAL, H5_USERBLOCK)
+RULES: tuple[ScanRule, ...] = (LAMBDA, DANGEROUS_REF, CUSTOM_REF, TF_OP_LAMBDA, TFSM, BAD_CONFIG, H5_EXTERNAL, H5_USERBLOCK)
 
 # Functions inside Keras itself that fetch files or switch off safe loading: dangerous although "in Keras".
 _KERAS_ROOTS = ("keras.", "tf_keras.", "tensorflow.keras.", "tensorflow.python.keras.", "keras_core.")
@@ -125,40 +125,40 @@ def check_keras(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     target = details.get("target")
     evidence = code.text or ""
     if details.get("lambda_code"):
-        yield LAMBDA.finding(ctx.file, code.location, f"Lambda layer {details.get('class_name')!s} carries bytecode", evidence)
+        yield LAMBDA.found_in(ctx.file, code.location, f"Lambda layer {details.get('class_name')!s} carries bytecode", evidence)
         return
     if reason == "tf_op_lambda":
         name = str(target or "")
         if any(part in name for part in _TF_OP_DANGER):
-            yield TF_OP_LAMBDA.finding(ctx.file, code.location, f"TFOpLambda layer calls {name}", evidence)
+            yield TF_OP_LAMBDA.found_in(ctx.file, code.location, f"TFOpLambda layer calls {name}", evidence)
         return
     if reason == "tfsm_layer":
         path = details.get("filepath")
-        yield TFSM.finding(ctx.file, code.location, f"TFSMLayer loads a SavedModel from {path!s}", evidence)
+        yield TFSM.found_in(ctx.file, code.location, f"TFSMLayer loads a SavedModel from {path!s}", evidence)
         return
     if isinstance(target, str) and target:
         verdict, why = _classify(target, ctx.strict)
         gadget = target.startswith(_KERAS_ROOTS) and target.rsplit(".", 1)[-1] in _KERAS_GADGETS
         if verdict == "dangerous" or gadget:
-            yield DANGEROUS_REF.finding(
+            yield DANGEROUS_REF.found_in(
                 ctx.file, code.location, f"config references {target}: {why or 'file or safety-switch gadget'}", evidence
             )
             return
         if reason == "lambda":
             # A Lambda naming a function: loading imports and calls it.
-            yield CUSTOM_REF.finding(ctx.file, code.location, f"Lambda layer calls {target}", evidence)
+            yield CUSTOM_REF.found_in(ctx.file, code.location, f"Lambda layer calls {target}", evidence)
             return
-        yield CUSTOM_REF.finding(
+        yield CUSTOM_REF.found_in(
             ctx.file, code.location, f"config references {target}, which requires importing code", evidence
         )
         return
     if reason == "lambda":
-        yield CUSTOM_REF.finding(
+        yield CUSTOM_REF.found_in(
             ctx.file, code.location, "Lambda layer without inspectable code", evidence, severity=Severity.HIGH
         )
         return
     if reason is not None:
-        yield CUSTOM_REF.finding(ctx.file, code.location, f"{reason}: {details.get('class_name')!s}", evidence)
+        yield CUSTOM_REF.found_in(ctx.file, code.location, f"{reason}: {details.get('class_name')!s}", evidence)
 
 
 CHECKS = {CodeKind.KERAS_LAYER: check_keras}

@@ -6,16 +6,16 @@ by the pickle family). Header defects and trailing bytes are reported as malform
 
 from __future__ import annotations
 
-from weightwarden.scan.findings import Severity
+from weightwarden.core.findings import Severity
 from weightwarden.scan.rules.base import (
     ATLAS_USER_EXECUTION,
     CWE_DESERIALIZATION,
     CWE_INPUT_VALIDATION,
     CWE_INTERPRETATION_CONFLICT,
-    Rule,
+    ScanRule,
 )
 
-OBJECT_ARRAY = Rule(
+OBJECT_ARRAY = ScanRule(
     "WW-NPY-001",
     Severity.MEDIUM,
     "NumPy array holds Python objects (loading requires allow_pickle=True)",
@@ -25,7 +25,7 @@ OBJECT_ARRAY = Rule(
     (CWE_DESERIALIZATION, ATLAS_USER_EXECUTION),
     anomaly_codes=("numpy.object_dtype",),
 )
-MALFORMED = Rule(
+MALFORMED = ScanRule(
     "WW-NPY-002",
     Severity.MEDIUM,
     "NumPy file is malformed",
@@ -36,7 +36,7 @@ MALFORMED = Rule(
     anomaly_codes=("numpy.truncated", "numpy.bad_version", "numpy.header_too_large", "numpy.bad_header",
                    "numpy.bad_dtype"),
 )
-TRAILING = Rule(
+TRAILING = ScanRule(
     "WW-NPY-003",
     Severity.MEDIUM,
     "NumPy file carries bytes after the array",
@@ -46,4 +46,4 @@ TRAILING = Rule(
     anomaly_codes=("numpy.trailing_data",),
 )
 
-RULES: tuple[Rule, ...] = (OBJECT_ARRAY, MALFORMED, TRAILING)
+RULES: tuple[ScanRule, ...] = (OBJECT_ARRAY, MALFORMED, TRAILING)

@@ -11,7 +11,7 @@ import posixpath
 from collections.abc import Iterator
 
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.scan.findings import Finding, Severity
+from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     ATLAS_USER_EXECUTION,
@@ -19,10 +19,10 @@ from weightwarden.scan.rules.base import (
     CWE_PATH_TRAVERSAL,
     CWE_UNTRUSTED_FUNCTIONALITY,
     CheckContext,
-    Rule,
+    ScanRule,
 )
 
-EXTERNAL_ESCAPE = Rule(
+EXTERNAL_ESCAPE = ScanRule(
     "WW-ONNX-001",
     Severity.CRITICAL,
     "ONNX external data path leaves the model folder",
@@ -32,7 +32,7 @@ EXTERNAL_ESCAPE = Rule(
     (CWE_PATH_TRAVERSAL, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("onnx.external_data_escape",),
 )
-EXTERNAL_ABSOLUTE = Rule(
+EXTERNAL_ABSOLUTE = ScanRule(
     "WW-ONNX-002",
     Severity.HIGH,
     "ONNX external data path is absolute",
@@ -41,7 +41,7 @@ EXTERNAL_ABSOLUTE = Rule(
     "Do not load the model; ask the publisher to save external data with relative paths.",
     (CWE_PATH_TRAVERSAL, ATLAS_SUPPLY_CHAIN),
 )
-UNKNOWN_DOMAIN = Rule(
+UNKNOWN_DOMAIN = ScanRule(
     "WW-ONNX-003",
     Severity.HIGH,
     "ONNX graph uses operators from an unknown custom domain",
@@ -51,7 +51,7 @@ UNKNOWN_DOMAIN = Rule(
     "Find out which library implements the domain and review it before running the model.",
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
 )
-EXTENSION_DOMAIN = Rule(
+EXTENSION_DOMAIN = ScanRule(
     "WW-ONNX-004",
     Severity.MEDIUM,
     "ONNX graph uses operators from an extension domain",
@@ -60,7 +60,7 @@ EXTENSION_DOMAIN = Rule(
     "Make sure the extension library comes from a trusted source; check that no Python op (PyOp) is used.",
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
 )
-BAD_MODEL = Rule(
+BAD_MODEL = ScanRule(
     "WW-ONNX-005",
     Severity.MEDIUM,
     "ONNX model is malformed or could not be fully inspected",
@@ -70,7 +70,7 @@ BAD_MODEL = Rule(
     (CWE_INPUT_VALIDATION,),
     anomaly_codes=("onnx.external_data_out_of_bounds",),
 )
-EXTERNAL_MISSING = Rule(
+EXTERNAL_MISSING = ScanRule(
     "WW-ONNX-006",
     Severity.MEDIUM,
     "ONNX external data file is missing",
@@ -81,7 +81,7 @@ EXTERNAL_MISSING = Rule(
     anomaly_codes=("onnx.external_data_missing",),
 )
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[ScanRule, ...] = (
     EXTERNAL_ESCAPE, EXTERNAL_ABSOLUTE, UNKNOWN_DOMAIN, EXTENSION_DOMAIN, BAD_MODEL, EXTERNAL_MISSING,
 )
 
@@ -111,12 +111,12 @@ def check_onnx_op(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     where = f"{code.location} op:{domain}.{op_type}"
     if _is_extension(domain):
         severity = Severity.HIGH if op_type.lower().startswith("py") else None
-        yield EXTENSION_DOMAIN.finding(ctx.file, where, f"operator {op_type} of extension domain {domain}", evidence,
+        yield EXTENSION_DOMAIN.found_in(ctx.file, where, f"operator {op_type} of extension domain {domain}", evidence,
                                        severity=severity)
     elif code.details.get("local_function") or (domain, op_type) in local or domain in {d for d, _ in local}:
         return  # a call to a function the model defines itself (torch dynamo exports do this)
     elif not _domain_known(domain):
-        yield UNKNOWN_DOMAIN.finding(ctx.file, where, f"operator {op_type} of unknown domain {domain!r}", evidence)
+        yield UNKNOWN_DOMAIN.found_in(ctx.file, where, f"operator {op_type} of unknown domain {domain!r}", evidence)
 
 
 def _local_function_domains(ctx: CheckContext) -> set[tuple[str, str]]:
@@ -141,11 +141,11 @@ def check_external(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         return
     where = f"{code.location} tensor:{tensor}" if tensor else code.location
     if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
-        yield EXTERNAL_ABSOLUTE.finding(ctx.file, where, f"external data of {tensor!r} is read from {path}", path)
+        yield EXTERNAL_ABSOLUTE.found_in(ctx.file, where, f"external data of {tensor!r} is read from {path}", path)
         return
     normalized = posixpath.normpath(path.replace("\\", "/"))
     if normalized == ".." or normalized.startswith("../"):
-        yield EXTERNAL_ESCAPE.finding(ctx.file, where, f"external data of {tensor!r} is read from {path}", path)
+        yield EXTERNAL_ESCAPE.found_in(ctx.file, where, f"external data of {tensor!r} is read from {path}", path)
 
 
 CHECKS = {CodeKind.ONNX_OP: check_onnx_op, CodeKind.EXTERNAL_REF: check_external}

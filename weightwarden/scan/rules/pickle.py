@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from functools import lru_cache
 
 from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.core.findings import Finding, Severity
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
-from weightwarden.scan.findings import Finding, Severity
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     ATLAS_USER_EXECUTION,
@@ -26,7 +26,7 @@ from weightwarden.scan.rules.base import (
     CWE_RESOURCE,
     LOAD_TIME_CODE,
     CheckContext,
-    Rule,
+    ScanRule,
 )
 
 _CONVERT = (
@@ -34,7 +34,7 @@ _CONVERT = (
     "other non-executable) release, or convert it without executing it (`weightwarden convert`)."
 )
 
-DANGEROUS_CALL = Rule(
+DANGEROUS_CALL = ScanRule(
     "WW-PKL-001",
     Severity.CRITICAL,
     "Pickle imports or calls a dangerous callable",
@@ -44,7 +44,7 @@ DANGEROUS_CALL = Rule(
     _CONVERT + " Treat the file as malware: do not load it anywhere.",
     (*LOAD_TIME_CODE, CWE_CODE_INJECTION),
 )
-UNKNOWN_CALL = Rule(
+UNKNOWN_CALL = ScanRule(
     "WW-PKL-002",
     Severity.HIGH,
     "Pickle imports or calls a callable outside the allowlist",
@@ -54,7 +54,7 @@ UNKNOWN_CALL = Rule(
     _CONVERT + " If you trust the publisher and know the class, review the call before loading.",
     LOAD_TIME_CODE,
 )
-COMPUTED_CALL = Rule(
+COMPUTED_CALL = ScanRule(
     "WW-PKL-003",
     Severity.CRITICAL,
     "Pickle builds the name of what it imports at run time",
@@ -64,7 +64,7 @@ COMPUTED_CALL = Rule(
     _CONVERT + " Treat the file as malicious.",
     (*LOAD_TIME_CODE, CWE_CODE_INJECTION),
 )
-MALFORMED = Rule(
+MALFORMED = ScanRule(
     "WW-PKL-005",
     Severity.MEDIUM,
     "Pickle program is malformed or truncated",
@@ -75,7 +75,7 @@ MALFORMED = Rule(
     (CWE_DESERIALIZATION, CWE_INPUT_VALIDATION, CWE_INTERPRETATION_CONFLICT),
     anomaly_codes=("pickle.parse_error",),
 )
-LIMIT = Rule(
+LIMIT = ScanRule(
     "WW-PKL-006",
     Severity.HIGH,
     "Pickle analysis stopped at a safety limit",
@@ -85,7 +85,7 @@ LIMIT = Rule(
     (CWE_DESERIALIZATION, CWE_RESOURCE),
     anomaly_codes=("pickle.limit",),
 )
-TRAILING = Rule(
+TRAILING = ScanRule(
     "WW-PKL-007",
     Severity.MEDIUM,
     "Data after the end of the pickle program(s)",
@@ -95,7 +95,7 @@ TRAILING = Rule(
     (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
     anomaly_codes=("pickle.trailing_data", "torch.trailing_data"),
 )
-STRUCTURE = Rule(
+STRUCTURE = ScanRule(
     "WW-PKL-008",
     Severity.MEDIUM,
     "Pickle-based container is malformed",
@@ -108,7 +108,7 @@ STRUCTURE = Rule(
         "torch.storage_out_of_bounds",
     ),
 )
-TORCHSCRIPT = Rule(
+TORCHSCRIPT = ScanRule(
     "WW-PKL-009",
     Severity.MEDIUM,
     "PyTorch checkpoint contains TorchScript code",
@@ -119,7 +119,7 @@ TORCHSCRIPT = Rule(
     (CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
     anomaly_codes=("torch.torchscript_code",),
 )
-NESTED = Rule(
+NESTED = ScanRule(
     "WW-PKL-004",
     Severity.HIGH,
     "Pickle carries a nested pickle payload",
@@ -130,7 +130,7 @@ NESTED = Rule(
     (*LOAD_TIME_CODE, CWE_CODE_INJECTION),
     anomaly_codes=("pickle.nested",),
 )
-MULTIPLE = Rule(
+MULTIPLE = ScanRule(
     "WW-PKL-010",
     Severity.MEDIUM,
     "Several pickle programs in one file",
@@ -140,7 +140,7 @@ MULTIPLE = Rule(
     (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
     anomaly_codes=("pickle.multiple_programs",),
 )
-JOBLIB_DIFFERENTIAL = Rule(
+JOBLIB_DIFFERENTIAL = ScanRule(
     "WW-PKL-011",
     Severity.HIGH,
     "Joblib file reads differently with pickle.load than with joblib.load",
@@ -152,7 +152,7 @@ JOBLIB_DIFFERENTIAL = Rule(
     anomaly_codes=("joblib.pickle_differential",),
 )
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[ScanRule, ...] = (
     DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, NESTED, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
     MULTIPLE, JOBLIB_DIFFERENTIAL,
 )
@@ -196,17 +196,17 @@ def analysis_findings(
         evidence = _evidence(target, sites)
         if computed:
             shown = "a name computed at run time" if target == "<computed>" else f"{target} (name computed at run time)"
-            yield COMPUTED_CALL.finding(
+            yield COMPUTED_CALL.found_in(
                 ctx.file, where, f"pickle {_verb(sites)} {shown}", evidence, offset=first.offset
             )
             continue
         verdict, reason = _classify(target, ctx.strict)
         if verdict == "dangerous":
-            yield DANGEROUS_CALL.finding(
+            yield DANGEROUS_CALL.found_in(
                 ctx.file, where, f"pickle {_verb(sites)} {target}: {reason}", evidence, offset=first.offset
             )
         elif verdict == "unknown":
-            yield UNKNOWN_CALL.finding(
+            yield UNKNOWN_CALL.found_in(
                 ctx.file, where, f"pickle {_verb(sites)} {target}, which is not on the allowlist: {reason}",
                 evidence, offset=first.offset,
             )
@@ -216,13 +216,13 @@ def analysis_findings(
             report_error=report_error, report_limit=report_limit,
         )
     if analysis.error and report_error:
-        yield MALFORMED.finding(
+        yield MALFORMED.found_in(
             ctx.file, f"{location} @{analysis.end if analysis.end is not None else analysis.start}",
             f"pickle walk stopped: {analysis.error}",
             f"{analysis.opcodes} opcodes read from offset {analysis.start}",
         )
     if analysis.limit_hit and report_limit:
-        yield LIMIT.finding(
+        yield LIMIT.found_in(
             ctx.file, f"{location} @{analysis.start}", f"pickle analysis stopped at a limit: {analysis.limit_hit}",
             f"{analysis.opcodes} opcodes read from offset {analysis.start}",
         )

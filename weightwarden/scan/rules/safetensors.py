@@ -7,15 +7,15 @@ The reader checks what the reference implementation checks and reports each viol
 
 from __future__ import annotations
 
-from weightwarden.scan.findings import Severity
+from weightwarden.core.findings import Severity
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     CWE_INPUT_VALIDATION,
     CWE_INTERPRETATION_CONFLICT,
-    Rule,
+    ScanRule,
 )
 
-DIFFERENTIAL = Rule(
+DIFFERENTIAL = ScanRule(
     "WW-ST-001",
     Severity.HIGH,
     "Safetensors header is ambiguous or points outside the data",
@@ -33,7 +33,7 @@ DIFFERENTIAL = Rule(
         "safetensors.header_too_large",
     ),
 )
-MALFORMED = Rule(
+MALFORMED = ScanRule(
     "WW-ST-002",
     Severity.MEDIUM,
     "Safetensors header is malformed",
@@ -51,7 +51,7 @@ MALFORMED = Rule(
         "safetensors.bad_metadata",
     ),
 )
-HIDDEN_BYTES = Rule(
+HIDDEN_BYTES = ScanRule(
     "WW-ST-003",
     Severity.MEDIUM,
     "Safetensors file carries bytes no tensor uses",
@@ -62,4 +62,4 @@ HIDDEN_BYTES = Rule(
     anomaly_codes=("safetensors.gap", "safetensors.trailing_data", "safetensors.header_padding"),
 )
 
-RULES: tuple[Rule, ...] = (DIFFERENTIAL, MALFORMED, HIDDEN_BYTES)
+RULES: tuple[ScanRule, ...] = (DIFFERENTIAL, MALFORMED, HIDDEN_BYTES)

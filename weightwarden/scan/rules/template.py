@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
-from weightwarden.scan.findings import Finding, Severity
 from weightwarden.scan.rules.base import (
     ATLAS_BACKDOOR,
     ATLAS_SUPPLY_CHAIN,
@@ -20,7 +20,7 @@ from weightwarden.scan.rules.base import (
     CWE_INPUT_VALIDATION,
     CWE_TEMPLATE_INJECTION,
     CheckContext,
-    Rule,
+    ScanRule,
 )
 
 _REFS = (CWE_TEMPLATE_INJECTION, CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION, ATLAS_BACKDOOR)
@@ -29,7 +29,7 @@ _FIX = (
     "or a reviewed one, and render templates only in Jinja's ImmutableSandboxedEnvironment."
 )
 
-DUNDER = Rule(
+DUNDER = ScanRule(
     "WW-TPL-001",
     Severity.CRITICAL,
     "Chat template accesses Python internal attributes",
@@ -39,7 +39,7 @@ DUNDER = Rule(
     _FIX,
     _REFS,
 )
-COMPUTED_ATTR = Rule(
+COMPUTED_ATTR = ScanRule(
     "WW-TPL-002",
     Severity.HIGH,
     "Chat template reads an attribute whose name is computed",
@@ -48,7 +48,7 @@ COMPUTED_ATTR = Rule(
     _FIX,
     _REFS,
 )
-ESCAPE_ROOT = Rule(
+ESCAPE_ROOT = ScanRule(
     "WW-TPL-003",
     Severity.CRITICAL,
     "Chat template escapes through a Jinja global (lipsum, cycler, joiner, namespace)",
@@ -57,7 +57,7 @@ ESCAPE_ROOT = Rule(
     _FIX,
     _REFS,
 )
-BUILT_NAME = Rule(
+BUILT_NAME = ScanRule(
     "WW-TPL-004",
     Severity.CRITICAL,
     "Chat template assembles a dunder name from pieces",
@@ -66,7 +66,7 @@ BUILT_NAME = Rule(
     _FIX,
     _REFS,
 )
-HOST_OBJECT = Rule(
+HOST_OBJECT = ScanRule(
     "WW-TPL-005",
     Severity.HIGH,
     "Chat template references a host or server object",
@@ -75,7 +75,7 @@ HOST_OBJECT = Rule(
     _FIX,
     _REFS,
 )
-LOADER = Rule(
+LOADER = ScanRule(
     "WW-TPL-006",
     Severity.MEDIUM,
     "Chat template loads other templates",
@@ -84,7 +84,7 @@ LOADER = Rule(
     "Inline what the template needs, or replace it with a self-contained template.",
     (CWE_TEMPLATE_INJECTION, ATLAS_SUPPLY_CHAIN),
 )
-PARSE_ERROR = Rule(
+PARSE_ERROR = ScanRule(
     "WW-TPL-007",
     Severity.MEDIUM,
     "Chat template does not parse",
@@ -93,7 +93,7 @@ PARSE_ERROR = Rule(
     "Fix or replace the template; do not ship a template that cannot be reviewed.",
     (CWE_INPUT_VALIDATION, CWE_TEMPLATE_INJECTION),
 )
-PRIVATE_ATTR = Rule(
+PRIVATE_ATTR = ScanRule(
     "WW-TPL-008",
     Severity.HIGH,
     "Chat template accesses a private attribute",
@@ -102,7 +102,7 @@ PRIVATE_ATTR = Rule(
     _FIX,
     _REFS,
 )
-BAD_TEMPLATE = Rule(
+BAD_TEMPLATE = ScanRule(
     "WW-TPL-009",
     Severity.MEDIUM,
     "Chat template could not be read",
@@ -112,7 +112,7 @@ BAD_TEMPLATE = Rule(
     anomaly_codes=("template.bad_chat_template", "gguf.bad_chat_template"),
 )
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[ScanRule, ...] = (
     DUNDER, COMPUTED_ATTR, ESCAPE_ROOT, BUILT_NAME, HOST_OBJECT, LOADER, PARSE_ERROR, PRIVATE_ATTR, BAD_TEMPLATE,
 )
 _BY_KIND = {
@@ -130,12 +130,12 @@ _BY_KIND = {
 def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     text = code.text
     if not isinstance(text, str):
-        yield BAD_TEMPLATE.finding(ctx.file, code.location, "chat template is not text", repr(text)[:100])
+        yield BAD_TEMPLATE.found_in(ctx.file, code.location, "chat template is not text", repr(text)[:100])
         return
     for issue in tpl.analyze_template(text):
         rule = _BY_KIND[issue.kind]
         where = f"{code.location} line {issue.line}" if issue.line else code.location
-        yield rule.finding(ctx.file, where, issue.message, issue.evidence)
+        yield rule.found_in(ctx.file, where, issue.message, issue.evidence)
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.scan.findings import Finding, Severity
+from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan.rules.base import (
     ATLAS_BACKDOOR,
     ATLAS_SUPPLY_CHAIN,
@@ -21,10 +21,10 @@ from weightwarden.scan.rules.base import (
     CWE_PATH_TRAVERSAL,
     CWE_UNTRUSTED_FUNCTIONALITY,
     CheckContext,
-    Rule,
+    ScanRule,
 )
 
-DANGEROUS_OP = Rule(
+DANGEROUS_OP = ScanRule(
     "WW-TF-001",
     Severity.CRITICAL,
     "TensorFlow graph uses a dangerous operation",
@@ -34,7 +34,7 @@ DANGEROUS_OP = Rule(
     "Do not serve the model. Ask the publisher for a graph without I/O ops, or rebuild it from source.",
     (CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION, ATLAS_BACKDOOR),
 )
-RISKY_OP = Rule(
+RISKY_OP = ScanRule(
     "WW-TF-002",
     Severity.HIGH,
     "TensorFlow graph uses an operation with side effects",
@@ -43,7 +43,7 @@ RISKY_OP = Rule(
     "Review why the graph needs the op; remove it or ask the publisher for a graph without it.",
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN, ATLAS_BACKDOOR),
 )
-UNKNOWN_OP = Rule(
+UNKNOWN_OP = ScanRule(
     "WW-TF-003",
     Severity.MEDIUM,
     "TensorFlow graph uses an operation outside the allowlist",
@@ -52,7 +52,7 @@ UNKNOWN_OP = Rule(
     "Review the op; if it is legitimate, scan with the op documented as accepted in your policy.",
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
 )
-ASSET_ESCAPE = Rule(
+ASSET_ESCAPE = ScanRule(
     "WW-TF-004",
     Severity.HIGH,
     "TensorFlow SavedModel asset path leaves the model folder",
@@ -63,7 +63,7 @@ ASSET_ESCAPE = Rule(
     anomaly_codes=("tf.asset_path_escape",),
 )
 
-RULES: tuple[Rule, ...] = (DANGEROUS_OP, RISKY_OP, UNKNOWN_OP, ASSET_ESCAPE)
+RULES: tuple[ScanRule, ...] = (DANGEROUS_OP, RISKY_OP, UNKNOWN_OP, ASSET_ESCAPE)
 
 
 # Reasons of TF_DANGEROUS_OPS that mean writing, executing or talking to the outside: critical. Reading
@@ -98,9 +98,9 @@ def check_tf(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
             severity, why = danger
             rule = DANGEROUS_OP if severity == Severity.CRITICAL else RISKY_OP
             message = f"graph uses op {op}" + (f": {why}" if why else "")
-            yield rule.finding(ctx.file, where, message, evidence, severity=severity)
+            yield rule.found_in(ctx.file, where, message, evidence, severity=severity)
         elif op not in TF_ALLOWED_OPS:
-            yield UNKNOWN_OP.finding(ctx.file, where, f"graph uses op {op}, which is not on the allowlist", evidence)
+            yield UNKNOWN_OP.found_in(ctx.file, where, f"graph uses op {op}, which is not on the allowlist", evidence)
 
 
 CHECKS = {CodeKind.TF_OP: check_tf}
