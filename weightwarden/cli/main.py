@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from weightwarden import __version__
+from weightwarden.cli import audit as _audit_commands
 from weightwarden.cli import convert as _convert_commands
 from weightwarden.cli import diff as _diff_commands
 from weightwarden.cli import evals as _eval_commands
@@ -197,6 +198,7 @@ _convert_commands.register(main)
 _diff_commands.register(main)
 _lineage_commands.register(main)
 _eval_commands.register(main)
+_audit_commands.register(main)
 
 
 def run() -> None:

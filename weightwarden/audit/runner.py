@@ -1,0 +1,163 @@
+"""Run the analyses that apply to a model, weigh them with the risk policy, and return the :class:`Audit`.
+
+What runs: **scan** always; **verify** when a bundle (and a verifier) is given; **lineage** against ``base``,
+or against the base model the folder declares when that is a local path; **evals** only from the logs given
+(weightwarden eval JSONL) and **other evidence** from files given (Inspect AI logs, eval JSONL). Anything that
+does not run is recorded with the reason, and a risk domain without evidence is ``not_assessed``, never L0.
+The risk layer turns the analyses' findings and the eval evidence into per-domain levels, gate results and
+the decision ``open`` / ``staged`` / ``withhold``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from weightwarden.audit.facts import ModelFacts, describe_model
+from weightwarden.audit.record import Audit, SkippedAnalysis
+from weightwarden.core.errors import InputError
+from weightwarden.core.records import Analysis
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    path: Path
+    bundle: Path | None = None
+    verifier: Any = None  # an integrity verifier (KeyVerifier, CertificateVerifier, SigstoreVerifier)
+    base: Path | None = None
+    eval_logs: tuple[Path, ...] = ()
+    evidence: tuple[Path, ...] = ()
+    policy: str | Path = "default"
+    release_mode: str | None = None  # None: the policy's own
+    strict_scan: bool = False
+    workers: int | None = None
+
+
+def run_audit(request: AuditRequest) -> Audit:
+    """Audit ``request.path``. Raises :class:`~weightwarden.core.errors.WeightwardenError` for input that
+    cannot be audited at all (no such path, an unreadable policy or log); findings for everything else."""
+    from weightwarden import __version__
+    from weightwarden.risk.policy import load_policy
+
+    path = Path(request.path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    policy = load_policy(request.policy)
+    mode = request.release_mode or str(policy.release_mode)
+    ignore = _inside(path, request.bundle)
+    facts = describe_model(path, ignore=ignore)
+
+    analyses: list[Analysis[Any]] = [_scan(path, request)]
+    skipped: list[SkippedAnalysis] = []
+    _verify(path, request, ignore, analyses, skipped)
+    _lineage(path, facts, request, analyses, skipped)
+    evidence, sources = _eval_evidence(request, analyses, skipped)
+    risk = _assess(analyses, evidence, policy, mode, str(path))
+    analyses.append(risk)
+    assessment = risk.record
+    return Audit(
+        model=facts,
+        analyses=tuple(analyses),
+        skipped=tuple(skipped),
+        assessment=assessment,
+        decision=str(assessment.decision.decision),
+        reasons=tuple(assessment.decision.reasons),
+        policy={"id": policy.id, "version": policy.version, "release_mode": mode,
+                "framework": getattr(policy, "framework", None), "source": str(policy.source)},
+        created=dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        tool_version=__version__,
+        evidence_sources=tuple(sources),
+    )
+
+
+def _inside(path: Path, bundle: Path | None) -> tuple[str, ...]:
+    """The bundle's path relative to the model folder when it lies inside it (left out of every hash)."""
+    if bundle is None or not path.is_dir():
+        return ()
+    try:
+        return (str(Path(bundle).resolve().relative_to(path.resolve())),)
+    except ValueError:
+        return ()
+
+
+def _scan(path: Path, request: AuditRequest) -> Analysis[Any]:
+    from weightwarden.scan import analyse
+
+    return analyse([str(path)], strict=request.strict_scan, workers=request.workers)
+
+
+def _verify(path: Path, request: AuditRequest, ignore: tuple[str, ...], analyses: list[Analysis[Any]],
+            skipped: list[SkippedAnalysis]) -> None:
+    if request.bundle is None:
+        skipped.append(SkippedAnalysis("integrity", "no signature bundle given (--bundle): authenticity not checked"))
+        return
+    if request.verifier is None:
+        raise InputError("a signature bundle was given without a way to check it (--key, --chain or --identity)")
+    from weightwarden.integrity.findings import analyse
+
+    analyses.append(analyse(path, request.bundle, request.verifier, ignore_paths=ignore, workers=request.workers))
+
+
+def _lineage(path: Path, facts: ModelFacts, request: AuditRequest, analyses: list[Analysis[Any]],
+             skipped: list[SkippedAnalysis]) -> None:
+    from weightwarden.lineage.findings import analyse
+    from weightwarden.lineage.model import LineageError
+
+    declared = facts.declared_base
+    if request.base is not None:
+        base, is_declared = Path(request.base), bool(declared) and Path(declared).resolve() == Path(request.base).resolve()
+        try:
+            analyses.append(analyse(base, path, declared=is_declared))
+        except LineageError as exc:
+            raise InputError(f"lineage against {base} failed: {exc}") from None
+        return
+    if declared and Path(declared).exists():
+        try:
+            analyses.append(analyse(Path(declared), path, declared=True))
+        except LineageError as exc:
+            skipped.append(SkippedAnalysis("lineage", f"the declared base {declared} could not be compared: {exc}"))
+        return
+    if declared:
+        skipped.append(SkippedAnalysis(
+            "lineage", f"the folder declares base model {declared!r}, which is not a local path; give --base"))
+    else:
+        skipped.append(SkippedAnalysis("lineage", "no base model given (--base) or declared"))
+
+
+def _eval_evidence(request: AuditRequest, analyses: list[Analysis[Any]],
+                   skipped: list[SkippedAnalysis]) -> tuple[list[Any], list[str]]:
+    from weightwarden.risk.evidence import from_eval_log, from_file
+
+    evidence: list[Any] = []
+    sources: list[str] = []
+    for log in request.eval_logs:
+        evidence.extend(from_eval_log(log))
+        analyses.append(_eval_analysis(log))
+        sources.append(str(log))
+    for item in request.evidence:
+        evidence.extend(from_file(item))
+        sources.append(str(item))
+    if not sources:
+        skipped.append(SkippedAnalysis("evals", "no eval logs or evidence files given (--eval, --evidence)"))
+    return evidence, sources
+
+
+def _eval_analysis(log: Path) -> Analysis[Any]:
+    from weightwarden.evals.findings import analyse
+
+    return analyse(log)
+
+
+def _assess(analyses: Sequence[Analysis[Any]], evidence: list[Any], policy: Any, mode: str,
+            source: str) -> Analysis[Any]:
+    from weightwarden.risk.assess import CATALOGUE, assess, findings_of
+    from weightwarden.risk.evidence import from_analysis
+
+    file_evidence = [from_analysis(a, source=source) for a in analyses if a.component in ("scan", "integrity", "lineage")]
+    assessment = assess([*file_evidence, *evidence], policy, release_mode=mode)
+    return Analysis("risk", assessment, tuple(findings_of(assessment)), CATALOGUE)
+
+

@@ -1,0 +1,253 @@
+"""The audit as one self-contained HTML page: no network, no CDN, no script from elsewhere.
+
+Top to bottom: the decision and its reasons; the risk-domain ladder (L0–L3, ``not assessed`` shown as such,
+never as safe); the chosen framework's terms for each domain (from the risk crosswalk); SVG plots of the
+capability evidence with its intervals and of the findings by component and severity; every finding with
+its subject and location; what ran and what did not; the files and their digests; and the model-card
+"Safety & provenance" section in Markdown with a copy button. Every string that came from a file, a model
+or a log is sanitised (:func:`core.text.printable`) and HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from weightwarden.core.text import printable
+from weightwarden.report import model_card
+
+LEVELS = ("L0", "L1", "L2", "L3")
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+_COLOURS = {"critical": "#8b0000", "high": "#d9381e", "medium": "#e69b00", "low": "#2f7fb8", "info": "#8a8a8a"}
+_DECISION_COLOURS = {"open": "#1f7a3a", "staged": "#b26b00", "withhold": "#a4161a"}
+
+
+def _e(text: object, limit: int | None = None) -> str:
+    return html.escape(printable(text, limit), quote=True)
+
+
+def render(audit: Any, *, framework: str | None = None) -> str:
+    """The page for ``audit``; ``framework`` picks the crosswalk column shown (default: the policy's)."""
+    data = audit.to_dict()
+    framework = framework or data["policy"].get("framework")
+    parts = [
+        _head(data),
+        _decision(data),
+        _ladder(data),
+        _crosswalk(data, framework),
+        _plots(data),
+        _findings(data),
+        _runs(data),
+        _files(data),
+        _card(audit),
+        "</main></body></html>\n",
+    ]
+    return "".join(parts)
+
+
+def _head(data: dict[str, Any]) -> str:
+    title = _e(f"weightwarden audit — {data['model']['name']}")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+body{{font-family:system-ui,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}}
+main{{max-width:1100px;margin:0 auto;padding:1.5rem}}
+h1{{font-size:1.4rem;margin:.2rem 0}} h2{{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ddd}}
+table{{border-collapse:collapse;width:100%;font-size:.9rem}} th,td{{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}}
+th{{background:#f0f0f0}} .decision{{color:#fff;padding:1rem 1.2rem;border-radius:6px}}
+.decision b{{font-size:1.6rem;text-transform:uppercase;letter-spacing:.05em}}
+.lvl{{text-align:center;width:4.5rem}} .on{{font-weight:bold;color:#fff}}
+.na{{background:repeating-linear-gradient(45deg,#eee,#eee 6px,#f8f8f8 6px,#f8f8f8 12px);font-style:italic}}
+.sev{{color:#fff;padding:0 .35rem;border-radius:3px;font-size:.8rem}} code,pre{{font-family:ui-monospace,monospace}}
+pre{{background:#f3f3f3;padding:.8rem;overflow:auto;white-space:pre-wrap}} .muted{{color:#666}}
+</style></head><body><main>
+<h1>{title}</h1>
+<p class="muted">{_e(data['model']['path'])} · audited {_e(data['created'])} · weightwarden {_e(data['tool']['version'])} ·
+policy {_e(data['policy'].get('id'))} {_e(data['policy'].get('version', ''))} · {_e(data.get('release_mode'))}</p>
+"""
+
+
+def _decision(data: dict[str, Any]) -> str:
+    colour = _DECISION_COLOURS.get(data["decision"], "#444")
+    reasons = "".join(f"<li>{_e(r)}</li>" for r in data.get("reasons", []))
+    return (f'<section id="decision" class="decision" data-decision="{_e(data["decision"])}" '
+            f'style="background:{colour}"><div>Release decision</div><b>{_e(data["decision"])}</b>'
+            f"<ul>{reasons}</ul></section>\n")
+
+
+def _ladder(data: dict[str, Any]) -> str:
+    rows = []
+    for d in data.get("domains", []):
+        level = d.get("level") or "not_assessed"
+        conf = d.get("confidence")
+        conf_text = f"{conf:.2f}" if isinstance(conf, int | float) else "—"
+        if level not in LEVELS:
+            cells = f'<td colspan="4" class="na">not assessed: {_e(d.get("reason") or "no evidence")}</td>'
+        else:
+            cells = "".join(
+                f'<td class="lvl{" on" if lvl == level else ""}"'
+                f'{" style=background:" + _level_colour(lvl) if lvl == level else ""}>{lvl}</td>'
+                for lvl in LEVELS
+            )
+        evidence = "; ".join(_evidence_text(item) for item in d.get("evidence", []) or [])
+        rows.append(f'<tr data-domain="{_e(d.get("id"))}" data-level="{_e(level)}"><th>{_e(d.get("id"))}</th>'
+                    f"{cells}<td>{conf_text}</td><td>{_e(evidence, 400) or '—'}</td></tr>")
+    gates = "".join(
+        f"<li>{_e(g.get('id') or g.get('name'))}: {'passed' if g.get('passed') else 'FAILED'}"
+        f"{' — ' + _e(g.get('reason')) if g.get('reason') else ''}</li>"
+        for g in data.get("gates", []) if isinstance(g, dict)
+    )
+    return ('<h2>Risk domains</h2><table id="domains"><tr><th>domain</th><th colspan="4">level</th>'
+            f'<th>confidence</th><th>evidence</th></tr>{"".join(rows)}</table>'
+            + (f'<h3>Gates</h3><ul id="gates">{gates}</ul>' if gates else "") + "\n")
+
+
+def _level_colour(level: str) -> str:
+    return {"L0": "#1f7a3a", "L1": "#5b8c2a", "L2": "#d98e04", "L3": "#a4161a"}[level]
+
+
+def _evidence_text(item: Any) -> str:
+    if not isinstance(item, dict):
+        return printable(item)
+    name = item.get("metric") or item.get("kind") or "evidence"
+    value = item.get("value")
+    text = f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}"
+    if isinstance(item.get("ci_low"), int | float) and isinstance(item.get("ci_high"), int | float):
+        text += f" [{item['ci_low']:.3f}, {item['ci_high']:.3f}]"
+    source = item.get("suite") or item.get("source")
+    return text + (f" ({source})" if source else "")
+
+
+def _crosswalk(data: dict[str, Any], framework: str | None) -> str:
+    from weightwarden.risk.crosswalk import load_crosswalk, rows
+
+    crosswalk = load_crosswalk()
+    chosen = framework if framework in {f.id for f in crosswalk.frameworks} else None
+    table = rows(crosswalk, chosen)
+    if not table:
+        return ""
+    header, *body = table
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    domains = {d.get("id") for d in data.get("domains", [])}
+    lines = "".join(
+        "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in body if not domains or row[0] in domains
+    )
+    label = f" — {_e(chosen)}" if chosen else ""
+    return f'<h2>Framework terms{label}</h2><table id="crosswalk"><tr>{head}</tr>{lines}</table>\n'
+
+
+def _plots(data: dict[str, Any]) -> str:
+    return "<h2>Evidence</h2>" + _metric_plot(data) + _severity_plot(data) + "\n"
+
+
+def _metric_plot(data: dict[str, Any]) -> str:
+    bars = []
+    for d in data.get("domains", []):
+        for item in d.get("evidence", []) or []:
+            if isinstance(item, dict) and isinstance(item.get("value"), int | float):
+                bars.append((f"{d.get('id')}: {item.get('metric') or 'score'} ({item.get('suite') or item.get('source') or ''})",
+                             float(item["value"]), item.get("ci_low"), item.get("ci_high")))
+    if not bars:
+        return '<p id="metric-plot" class="muted">No capability evidence with a numeric value.</p>'
+    width, row, left = 900, 26, 360
+    height = row * len(bars) + 30
+    scale = (width - left - 20)
+    items = []
+    for i, (label, value, low, high) in enumerate(bars):
+        y = 10 + i * row
+        v = max(0.0, min(1.0, value))
+        items.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" font-size="12">{_e(label, 60)}</text>'
+                     f'<rect x="{left}" y="{y + 4}" width="{v * scale:.1f}" height="14" fill="#4a78b5"/>')
+        if isinstance(low, int | float) and isinstance(high, int | float):
+            lo, hi = max(0.0, min(1.0, low)), max(0.0, min(1.0, high))
+            items.append(f'<line x1="{left + lo * scale:.1f}" x2="{left + hi * scale:.1f}" y1="{y + 11}" '
+                         f'y2="{y + 11}" stroke="#111" stroke-width="2"/>')
+        items.append(f'<text x="{left + v * scale + 4:.1f}" y="{y + 15}" font-size="11">{value:.3f}</text>')
+    axis = "".join(f'<text x="{left + t * scale:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">{t:.1f}</text>'
+                   for t in (0, 0.25, 0.5, 0.75, 1.0))
+    return (f'<svg id="metric-plot" role="img" aria-label="capability evidence with intervals" '
+            f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{"".join(items)}{axis}</svg>')
+
+
+def _severity_plot(data: dict[str, Any]) -> str:
+    counts: dict[str, dict[str, int]] = {}
+    for f in data.get("findings", []):
+        counts.setdefault(f["component"], {s: 0 for s in SEVERITIES})[f["severity"]] += 1
+    if not counts:
+        return '<p id="severity-plot" class="muted">No findings.</p>'
+    width, row, left = 900, 28, 120
+    top = max(sum(c.values()) for c in counts.values()) or 1
+    scale = (width - left - 60) / top
+    items = []
+    for i, (component, by_sev) in enumerate(sorted(counts.items())):
+        y, x = 8 + i * row, float(left)
+        items.append(f'<text x="{left - 8}" y="{y + 15}" text-anchor="end" font-size="12">{_e(component)}</text>')
+        for sev in SEVERITIES:
+            if by_sev[sev]:
+                w = by_sev[sev] * scale
+                items.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="16" fill="{_COLOURS[sev]}">'
+                             f"<title>{sev}: {by_sev[sev]}</title></rect>")
+                x += w
+        items.append(f'<text x="{x + 4:.1f}" y="{y + 15}" font-size="11">{sum(by_sev.values())}</text>')
+    height = row * len(counts) + 12
+    return (f'<svg id="severity-plot" role="img" aria-label="findings by component and severity" '
+            f'xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{"".join(items)}</svg>')
+
+
+def _findings(data: dict[str, Any]) -> str:
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    rows = []
+    for f in sorted(data.get("findings", []), key=lambda f: (order[f["severity"]], f["component"], f["rule_id"])):
+        loc = f["location"]
+        where = " ".join(x for x in (
+            printable(f["subject"]["file"]) if f["subject"]["file"] else "",
+            printable(loc["path"]) if loc["path"] else "",
+            f"@{loc['offset']}" if loc.get("offset") is not None else "",
+        ) if x)
+        evidence = "; ".join(printable(e["value"]) for e in f["evidence"] if e["kind"] == "text")
+        supp = f' <i>(suppressed: {_e(f["suppression"]["reason"])})</i>' if f.get("suppression") else ""
+        rows.append(
+            f'<tr class="finding" data-severity="{f["severity"]}" data-rule="{_e(f["rule_id"])}">'
+            f'<td><span class="sev" style="background:{_COLOURS[f["severity"]]}">{f["severity"]}</span></td>'
+            f'<td>{_e(f["component"])}</td><td><code>{_e(f["rule_id"])}</code></td>'
+            f'<td>{_e(f["subject"]["kind"])}: {_e(f["subject"]["name"], 200)}</td><td>{html.escape(where[:200])}</td>'
+            f'<td>{_e(f["message"], 300)}{supp}'
+            + (f'<br><span class="muted">evidence: {_e(evidence, 300)}</span>' if evidence else "")
+            + (f'<br><span class="muted">fix: {_e(f["remediation"], 300)}</span>' if f.get("remediation") else "")
+            + "</td></tr>"
+        )
+    body = "".join(rows) or '<tr><td colspan="6">No findings.</td></tr>'
+    return (f'<h2>Findings ({len(rows)})</h2><table id="findings"><tr><th>severity</th><th>component</th>'
+            f"<th>rule</th><th>subject</th><th>location</th><th>finding</th></tr>{body}</table>\n")
+
+
+def _runs(data: dict[str, Any]) -> str:
+    ran = "".join(f"<li>{_e(a['component'])}: {a['findings']} finding(s)</li>" for a in data.get("analyses", []))
+    skipped = "".join(f"<li>{_e(s['component'])} not run: {_e(s['reason'])}</li>" for s in data.get("skipped", []))
+    sources = "".join(f"<li>{_e(s)}</li>" for s in data.get("evidence_sources", []))
+    return (f'<h2>Analyses</h2><ul id="analyses">{ran}{skipped}</ul>'
+            + (f"<h3>Evidence read</h3><ul>{sources}</ul>" if sources else "") + "\n")
+
+
+def _files(data: dict[str, Any]) -> str:
+    m = data["model"]
+    facts = "".join(
+        f"<tr><th>{k.replace('_', ' ')}</th><td>{_e(m[k])}</td></tr>"
+        for k in ("weights_root", "parameters", "tensors", "container", "architecture", "declared_base")
+        if m.get(k) is not None
+    )
+    files = "".join(f"<tr><td>{_e(f['path'])}</td><td>{f['size']:,}</td><td><code>{_e(f['sha256'])}</code></td></tr>"
+                    for f in m.get("files", []))
+    return (f'<h2>Model</h2><table id="facts">{facts}</table>'
+            f'<table id="files"><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr>{files}</table>\n')
+
+
+def _card(audit: Any) -> str:
+    text = model_card.render(audit)
+    return ('<h2>Model card section</h2><p>Paste into the model card (Markdown):</p>'
+            '<button id="copy-card" type="button" onclick="navigator.clipboard&&navigator.clipboard.writeText('
+            "document.getElementById('model-card').textContent)\">Copy</button>"
+            f'<pre id="model-card">{html.escape(text)}</pre>\n')

@@ -1,0 +1,129 @@
+"""The audit as a signed in-toto attestation: a Statement whose subjects are the model's files (SHA-256)
+and whose predicate is the audit record, signed by the integrity signers into a DSSE (Sigstore) bundle.
+
+Usage::
+
+    bundle = attest(audit, KeySigner(key_pem))            # integrity.signing signer
+    Path("audit.intoto.sig").write_bytes(bundle.to_json())
+    result = verify_attestation(bundle_bytes, KeyVerifier(pub_pem), model="path/to/model")
+    result.verified, result.reasons, result.decision
+
+:func:`verify_attestation` checks, in order: the signature and signer (nothing in the payload is read before),
+the statement's type and predicate type, and — when the model is given — that the files on disk are exactly
+the subjects (same names, same SHA-256). One changed byte of the audit breaks the signature; one changed byte
+of a file breaks its subject.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from weightwarden.core.errors import InputError
+from weightwarden.core.strict_json import dumps_canonical, loads_strict
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://weightwarden.dev/attestation/audit/v1"
+
+
+def statement(audit: Any) -> dict[str, Any]:
+    """The in-toto Statement of ``audit`` (subjects: the model's files; predicate: the audit record)."""
+    data = audit.to_dict()
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": f["path"], "digest": {"sha256": f["sha256"]}} for f in data["model"]["files"]],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": data,
+    }
+
+
+def attest(audit: Any, signer: Any) -> Any:
+    """Sign the statement of ``audit`` with an integrity signer; returns the bundle (``.to_json()``)."""
+    return signer.sign(dumps_canonical(statement(audit)))
+
+
+def render(audit: Any, *, signer: Any = None, indent: int | None = 2) -> str:
+    """The signed bundle as JSON text when a signer is given, else the unsigned statement (for inspection)."""
+    import json
+
+    if signer is not None:
+        return attest(audit, signer).to_json().decode("utf-8")
+    return json.dumps(statement(audit), indent=indent, ensure_ascii=False) + "\n"
+
+
+@dataclass
+class AttestationResult:
+    verified: bool = False
+    reasons: list[str] = field(default_factory=list)
+    signer: str | None = None
+    decision: str | None = None
+    audit: dict[str, Any] | None = None
+    subjects: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": "weightwarden.attestation-verification/v1",
+            "verified": self.verified,
+            "reasons": list(self.reasons),
+            "signer": self.signer,
+            "decision": self.decision,
+            "subjects": self.subjects,
+        }
+
+
+def verify_attestation(bundle: bytes | str, verifier: Any, *, model: str | os.PathLike[str] | None = None,
+                       ignore: tuple[str, ...] = ()) -> AttestationResult:
+    """Verify an audit attestation bundle with an integrity verifier; never raises for bad content."""
+    from weightwarden.integrity.verifying import VerificationError
+
+    result = AttestationResult()
+    try:
+        verified = verifier.verify(bundle)
+    except VerificationError as exc:
+        result.reasons.append(f"signature not verified: {exc.reason}")
+        return result
+    result.signer = verified.signer
+    try:
+        doc = loads_strict(verified.payload, "the attestation's statement")
+    except InputError as exc:
+        result.reasons.append(exc.reason)
+        return result
+    if not isinstance(doc, dict) or doc.get("_type") != STATEMENT_TYPE:
+        result.reasons.append(f"not an in-toto Statement v1 (_type must be {STATEMENT_TYPE})")
+        return result
+    if doc.get("predicateType") != PREDICATE_TYPE:
+        result.reasons.append(f"not an audit attestation (predicateType {doc.get('predicateType')!r})")
+        return result
+    predicate, subjects = doc.get("predicate"), doc.get("subject")
+    if not isinstance(predicate, dict) or not isinstance(subjects, list) or not subjects:
+        result.reasons.append("the statement has no audit predicate or no subjects")
+        return result
+    expected: dict[str, str] = {}
+    for s in subjects:
+        digest = s.get("digest", {}).get("sha256") if isinstance(s, dict) and isinstance(s.get("digest"), dict) else None
+        if not isinstance(digest, str) or not isinstance(s.get("name"), str) or s["name"] in expected:
+            result.reasons.append("a subject has no name, no SHA-256 digest, or a repeated name")
+            return result
+        expected[s["name"]] = digest
+    result.audit, result.subjects = predicate, len(expected)
+    result.decision = predicate.get("decision") if isinstance(predicate.get("decision"), str) else None
+    if model is not None:
+        result.reasons.extend(_compare_files(Path(model), expected, ignore))
+    result.verified = not result.reasons
+    return result
+
+
+def _compare_files(model: Path, expected: dict[str, str], ignore: tuple[str, ...]) -> list[str]:
+    from weightwarden.audit.facts import describe_files
+
+    try:
+        actual = {f.path: f.sha256 for f in describe_files(model, ignore=ignore)}
+    except InputError as exc:
+        return [exc.reason]
+    reasons = [f"{name}: changed since the audit" for name in sorted(expected) if name in actual
+               and actual[name] != expected[name]]
+    reasons += [f"{name}: audited but missing" for name in sorted(set(expected) - set(actual))]
+    reasons += [f"{name}: not part of the audited model" for name in sorted(set(actual) - set(expected))]
+    return reasons
