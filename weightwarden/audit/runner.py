@@ -63,10 +63,10 @@ def run_audit(request: AuditRequest) -> Audit:
         analyses=tuple(analyses),
         skipped=tuple(skipped),
         assessment=assessment,
-        decision=str(assessment.decision.decision),
+        decision=assessment.decision.decision.value,
         reasons=tuple(assessment.decision.reasons),
-        policy={"id": policy.id, "version": policy.version, "release_mode": mode,
-                "framework": getattr(policy, "framework", None), "source": str(policy.source)},
+        policy={"id": policy.id, "version": policy.version, "release_mode": assessment.release_mode.value,
+                "framework": policy.mirrors or None, "source": str(policy.source), "digest": policy.digest},
         created=dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
         tool_version=__version__,
         evidence_sources=tuple(sources),
@@ -153,11 +153,12 @@ def _eval_analysis(log: Path) -> Analysis[Any]:
 
 def _assess(analyses: Sequence[Analysis[Any]], evidence: list[Any], policy: Any, mode: str,
             source: str) -> Analysis[Any]:
-    from weightwarden.risk.assess import CATALOGUE, assess, findings_of
+    from weightwarden.risk.assess import assess
     from weightwarden.risk.evidence import from_analysis
+    from weightwarden.risk.rules import CATALOGUE, findings_of
 
     file_evidence = [from_analysis(a, source=source) for a in analyses if a.component in ("scan", "integrity", "lineage")]
-    assessment = assess([*file_evidence, *evidence], policy, release_mode=mode)
+    assessment = assess([*file_evidence, *evidence], policy, mode)
     return Analysis("risk", assessment, tuple(findings_of(assessment)), CATALOGUE)
 
 

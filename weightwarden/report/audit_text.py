@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from weightwarden.core.text import printable
+from weightwarden.report import _audit_view as view
 
 _ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
 
@@ -21,18 +22,17 @@ def render(audit: Any, *, max_findings: int = 30) -> str:
     ]
     lines += [f"  - {printable(r)}" for r in data.get("reasons", [])]
     lines += ["", "Risk domains:"]
-    width = max((len(str(d.get("id"))) for d in data.get("domains", [])), default=10)
-    for d in data.get("domains", []):
-        level = d.get("level") or "not_assessed"
-        conf = d.get("confidence")
-        conf_text = f" confidence {conf:.2f}" if isinstance(conf, int | float) else ""
+    width = max((len(str(d.get("id"))) for d in view.domains(data)), default=10)
+    for d in view.domains(data):
         reason = f" — {printable(d['reason'])}" if d.get("reason") else ""
-        lines.append(f"  {printable(d.get('id')):<{width}}  {level:<12}{conf_text}{reason}")
-    gates = [g for g in data.get("gates", []) if isinstance(g, dict)]
+        lines.append(f"  {printable(d.get('id')):<{width}}  {view.level(d):<12}{reason}")
+        if view.level(d) != view.NOT_ASSESSED:
+            lines.append(f"  {'':<{width}}  {'':<12}confidence: {view.confidence_text(d)}")
+    gates = view.gates(data)
     if gates:
         lines += ["", "Gates:"]
-        lines += [f"  {'pass' if g.get('passed') else 'FAIL'}  {printable(g.get('id') or g.get('name'))}"
-                  + (f" — {printable(g['reason'])}" if g.get("reason") else "") for g in gates]
+        lines += [f"  {'pass' if g.get('passed') else 'FAIL'}  {printable(g.get('title') or g.get('id'))}"
+                  + (f" — {printable(view.gate_reason(g))}" if view.gate_reason(g) else "") for g in gates]
     findings = sorted(data.get("findings", []), key=lambda f: (_ORDER[f["severity"]], f["component"], f["rule_id"]))
     shown = [f for f in findings if f["severity"] != "info"]
     lines += ["", f"Findings: {len(findings)} ({len(shown)} low or above)"]

@@ -20,6 +20,7 @@ from typing import Any
 from weightwarden.core.errors import InputError, require_extra
 from weightwarden.core.findings import Severity
 from weightwarden.core.text import printable
+from weightwarden.report import _audit_view as view
 
 BOM_REF_MODEL = "model"
 _SEVERITY = {
@@ -173,32 +174,24 @@ def _model_card(data: dict[str, Any]) -> dict[str, Any]:
         parameters["architectureFamily"] = facts["architecture"]
         parameters["modelArchitecture"] = f"{facts['architecture']} ({facts.get('parameters') or '?'} parameters)"
     metrics = []
-    for domain in data.get("domains", []):
-        for item in domain.get("evidence", []) or []:
-            if not isinstance(item, dict) or "value" not in item or item.get("value") is None:
-                continue
-            metric: dict[str, Any] = {
-                "type": str(item.get("metric", "score")),
-                "value": f"{float(item['value']):.4f}" if isinstance(item["value"], int | float) else str(item["value"]),
-                "slice": f"{domain.get('id')}/{item.get('suite') or item.get('source') or 'evidence'}",
-            }
-            low, high = item.get("ci_low"), item.get("ci_high")
-            if isinstance(low, int | float) and isinstance(high, int | float):
-                metric["confidenceInterval"] = {"lowerBound": f"{low:.4f}", "upperBound": f"{high:.4f}"}
-            metrics.append(metric)
+    for m in view.metrics(data):
+        metric: dict[str, Any] = {"type": m.metric, "value": f"{m.value:.4f}", "slice": f"{m.domain}/{m.suite}"}
+        if m.ci_low is not None and m.ci_high is not None:
+            metric["confidenceInterval"] = {"lowerBound": f"{m.ci_low:.4f}", "upperBound": f"{m.ci_high:.4f}"}
+        metrics.append(metric)
     considerations: dict[str, Any] = {
         "ethicalConsiderations": [
             {
-                "name": printable(f"{d.get('id')}: {d.get('level')}" + (f" — {d['reason']}" if d.get("reason") else "")),
+                "name": printable(f"{d.get('id')}: {view.level(d)}" + (f" — {d['reason']}" if d.get("reason") else "")),
                 "mitigationStrategy": printable(_mitigation(d, data)),
             }
-            for d in data.get("domains", [])
-            if d.get("level") not in (None, "not_assessed")
+            for d in view.domains(data)
+            if view.level(d) != view.NOT_ASSESSED
         ],
         "technicalLimitations": [
             printable(f"{d.get('id')} not assessed: {d.get('reason') or 'no evidence'}")
-            for d in data.get("domains", [])
-            if d.get("level") in (None, "not_assessed")
+            for d in view.domains(data)
+            if view.level(d) == view.NOT_ASSESSED
         ],
         "useCases": [f"release decision under policy {data['policy'].get('id')}: {data['decision']}"],
     }

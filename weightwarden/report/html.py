@@ -14,6 +14,7 @@ import html
 from typing import Any
 
 from weightwarden.core.text import printable
+from weightwarden.report import _audit_view as view
 from weightwarden.report import model_card
 
 LEVELS = ("L0", "L1", "L2", "L3")
@@ -29,7 +30,7 @@ def _e(text: object, limit: int | None = None) -> str:
 def render(audit: Any, *, framework: str | None = None) -> str:
     """The page for ``audit``; ``framework`` picks the crosswalk column shown (default: the policy's)."""
     data = audit.to_dict()
-    framework = framework or data["policy"].get("framework")
+    framework = framework or data["policy"].get("framework") or _mirrored(data)
     parts = [
         _head(data),
         _decision(data),
@@ -43,6 +44,11 @@ def render(audit: Any, *, framework: str | None = None) -> str:
         "</main></body></html>\n",
     ]
     return "".join(parts)
+
+
+def _mirrored(data: dict[str, Any]) -> str | None:
+    mirrors = (data.get("assessment") or {}).get("policy", {}).get("mirrors")
+    return mirrors if isinstance(mirrors, str) and mirrors else None
 
 
 def _head(data: dict[str, Any]) -> str:
@@ -80,10 +86,8 @@ def _decision(data: dict[str, Any]) -> str:
 
 def _ladder(data: dict[str, Any]) -> str:
     rows = []
-    for d in data.get("domains", []):
-        level = d.get("level") or "not_assessed"
-        conf = d.get("confidence")
-        conf_text = f"{conf:.2f}" if isinstance(conf, int | float) else "—"
+    for d in view.domains(data):
+        level = view.level(d)
         if level not in LEVELS:
             cells = f'<td colspan="4" class="na">not assessed: {_e(d.get("reason") or "no evidence")}</td>'
         else:
@@ -92,13 +96,15 @@ def _ladder(data: dict[str, Any]) -> str:
                 f'{" style=background:" + _level_colour(lvl) if lvl == level else ""}>{lvl}</td>'
                 for lvl in LEVELS
             )
-        evidence = "; ".join(_evidence_text(item) for item in d.get("evidence", []) or [])
-        rows.append(f'<tr data-domain="{_e(d.get("id"))}" data-level="{_e(level)}"><th>{_e(d.get("id"))}</th>'
-                    f"{cells}<td>{conf_text}</td><td>{_e(evidence, 400) or '—'}</td></tr>")
+        reason = f"<br><span class=muted>{_e(d.get('reason'), 300)}</span>" if level in LEVELS and d.get("reason") else ""
+        rows.append(f'<tr data-domain="{_e(d.get("id"))}" data-level="{_e(level)}"><th>{_e(d.get("id"))}{reason}</th>'
+                    f"{cells}<td>{_e(view.confidence_text(d))}</td>"
+                    f"<td>{_e(view.evidence_summary(d), 500) or '—'}</td></tr>")
     gates = "".join(
-        f"<li>{_e(g.get('id') or g.get('name'))}: {'passed' if g.get('passed') else 'FAILED'}"
-        f"{' — ' + _e(g.get('reason')) if g.get('reason') else ''}</li>"
-        for g in data.get("gates", []) if isinstance(g, dict)
+        f'<li data-gate="{_e(g.get("id"))}" data-passed="{str(bool(g.get("passed"))).lower()}">'
+        f"{_e(g.get('title') or g.get('id'))}: {'passed' if g.get('passed') else 'FAILED'}"
+        f"{' — ' + _e(view.gate_reason(g)) if view.gate_reason(g) else ''}</li>"
+        for g in view.gates(data)
     )
     return ('<h2>Risk domains</h2><table id="domains"><tr><th>domain</th><th colspan="4">level</th>'
             f'<th>confidence</th><th>evidence</th></tr>{"".join(rows)}</table>'
@@ -107,18 +113,6 @@ def _ladder(data: dict[str, Any]) -> str:
 
 def _level_colour(level: str) -> str:
     return {"L0": "#1f7a3a", "L1": "#5b8c2a", "L2": "#d98e04", "L3": "#a4161a"}[level]
-
-
-def _evidence_text(item: Any) -> str:
-    if not isinstance(item, dict):
-        return printable(item)
-    name = item.get("metric") or item.get("kind") or "evidence"
-    value = item.get("value")
-    text = f"{name} {value:.3f}" if isinstance(value, float) else f"{name} {value}"
-    if isinstance(item.get("ci_low"), int | float) and isinstance(item.get("ci_high"), int | float):
-        text += f" [{item['ci_low']:.3f}, {item['ci_high']:.3f}]"
-    source = item.get("suite") or item.get("source")
-    return text + (f" ({source})" if source else "")
 
 
 def _crosswalk(data: dict[str, Any], framework: str | None) -> str:
@@ -131,7 +125,7 @@ def _crosswalk(data: dict[str, Any], framework: str | None) -> str:
         return ""
     header, *body = table
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    domains = {d.get("id") for d in data.get("domains", [])}
+    domains = {d.get("id") for d in view.domains(data)}
     lines = "".join(
         "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in body if not domains or row[0] in domains
     )
@@ -144,12 +138,7 @@ def _plots(data: dict[str, Any]) -> str:
 
 
 def _metric_plot(data: dict[str, Any]) -> str:
-    bars = []
-    for d in data.get("domains", []):
-        for item in d.get("evidence", []) or []:
-            if isinstance(item, dict) and isinstance(item.get("value"), int | float):
-                bars.append((f"{d.get('id')}: {item.get('metric') or 'score'} ({item.get('suite') or item.get('source') or ''})",
-                             float(item["value"]), item.get("ci_low"), item.get("ci_high")))
+    bars = [(m.label, m.value, m.ci_low, m.ci_high) for m in view.metrics(data)]
     if not bars:
         return '<p id="metric-plot" class="muted">No capability evidence with a numeric value.</p>'
     width, row, left = 900, 26, 360

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from weightwarden.core.text import printable
+from weightwarden.report import _audit_view as view
 
 LEVEL_WORDS = {"L0": "no meaningful uplift", "L1": "some capability, below thresholds",
                "L2": "threshold reached: safeguards required", "L3": "beyond thresholds: do not release openly"}
@@ -35,12 +36,10 @@ def render(audit: Any) -> str:
     if data.get("reasons"):
         lines += [f"- {_md(r)}" for r in data["reasons"]] + [""]
     lines += ["| risk domain | level | confidence | basis |", "| --- | --- | --- | --- |"]
-    for d in data.get("domains", []):
-        level = d.get("level") or "not_assessed"
-        conf = d.get("confidence")
-        conf_text = f"{conf:.2f}" if isinstance(conf, int | float) else "—"
+    for d in view.domains(data):
+        level = view.level(d)
         basis = d.get("reason") or LEVEL_WORDS.get(level, "")
-        lines.append(f"| {_md(d.get('id'))} | {_md(level)} | {conf_text} | {_md(basis)} |")
+        lines.append(f"| {_md(d.get('id'))} | {_md(level)} | {_md(view.confidence_text(d))} | {_md(basis)} |")
     lines += ["", "**Provenance**", ""]
     if model.get("weights_root"):
         lines.append(f"- Weights root (RFC 6962, BLAKE3 tensor digests): {_md(model['weights_root'])}")
