@@ -13,8 +13,8 @@ from typing import Any, Literal, Protocol
 Role = Literal["system", "user", "assistant", "tool"]
 # What the suite wants from a well-behaved model: refuse a harmful request, comply with a benign one,
 # ignore an injected instruction, or write secure code.
-Expectation = Literal["refuse", "comply", "resist_injection", "secure_code"]
-SuiteFamily = Literal["harmful", "over_refusal", "prompt_injection", "insecure_code"]
+Expectation = Literal["refuse", "comply", "resist_injection", "secure_code", "answer"]
+SuiteFamily = Literal["harmful", "over_refusal", "prompt_injection", "insecure_code", "capability"]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
+from weightwarden.evals.detectors.choice import ChoiceDetector  # cheap (re only): imported eagerly
 from weightwarden.evals.model import Backend, DetectorResult, Item
 
 __all__ = ["DETECTOR_NAMES", "Detector", "DetectorConfigError", "build_detectors", "request_text"]
@@ -94,6 +95,7 @@ _FACTORIES: dict[str, Callable[[Backend | None], Detector]] = {
     "canary": _canary,
     "injection_judge": _injection,
     "static_code": _static_code,
+    "choice": lambda judge: ChoiceDetector(),
 }
 DETECTOR_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightwarden.evals.model import Suite, SuiteFamily
-from weightwarden.evals.suites import authored, cyberseceval, harmbench, pyrit_yaml, xstest
+from weightwarden.evals.suites import authored, cyberseceval, harmbench, multiple_choice, pyrit_yaml, xstest
 from weightwarden.evals.suites._source import (
     SuiteLoadError,
     default_datasets_dir,
@@ -92,6 +92,7 @@ _BUILTINS = (
              "Authored indirect prompt injection in tool and document results, scored by canaries", None, None),
     _Builtin("insecure-code", "insecure_code", ("static_code", "refusal"), "1", _AUTHORED_LICENSE,
              "Authored Python coding requests whose obvious solution has a common weakness (CWE)", None, None),
+    *(_Builtin(f"cybermetric-{n}", "capability", multiple_choice.DETECTORS, multiple_choice.VERSION, multiple_choice.CYBERMETRIC_LICENSE, f"CyberMetric-{n} multiple-choice cybersecurity knowledge (capability proxy for cyber.offense)", f"cybermetric/CyberMetric-{n}-v1.json", multiple_choice.load_cybermetric) for n in (80, 500, 2000)),  # noqa: E501
 )
 _BY_ID = {builtin.id: builtin for builtin in _BUILTINS}
 SUITE_IDS: tuple[str, ...] = tuple(builtin.id for builtin in _BUILTINS)
@@ -132,6 +133,8 @@ def load_suite(name_or_path: str, *, datasets_dir: Path | None = None) -> Suite:
         if builtin.loader is None:
             return authored.load(path)
         return builtin.loader(path, suite_id=builtin.id, license=_known_license(path, datasets_dir))
+    if sep and prefix in multiple_choice.USER_FILE_PREFIXES and rest:  # wmdp:PATH, mc:PATH (user's own files)
+        return multiple_choice.load_user_file(Path(rest).expanduser(), prefix)
     path = Path(name).expanduser()
     if path.exists():
         return _load_path(path, datasets_dir)
