@@ -73,7 +73,8 @@ class Audit:
             "reasons": list(self.reasons),
             "domains": risk.get("domains", []),
             "gates": risk.get("gates", []),
-            "assessment": risk,
+            # the rest of the assessment (policy digest, taxonomy and crosswalk versions, unmapped evidence)
+            "assessment": {k: v for k, v in risk.items() if k not in ("domains", "gates", "decision")},
             "analyses": [
                 {"component": a.component, "record": a.record.to_dict(), "findings": len(a.findings)}
                 for a in self.analyses

@@ -135,7 +135,12 @@ def _change_findings(report: VerificationReport, change: FileChange) -> list[Fin
         evidence.append(Evidence("old_path", change.old_path))
     if change.shards:
         evidence.append(Evidence("shards", list(change.shards)))
-    out = [rule.finding(Subject(SubjectKind.FILE, path), f"{change.path}: {change.status}", evidence=evidence)]
+    message = f"{change.path}: {change.status}"
+    if change.tensors:  # the file finding names what changed inside it: it is the one a summary quotes
+        names = [_tensor_change(t)[0] for t in change.tensors]
+        message += f"; tensor{'s' if len(names) > 1 else ''} changed: {', '.join(names[:5])}"
+        message += f" and {len(names) - 5} more" if len(names) > 5 else ""
+    out = [rule.finding(Subject(SubjectKind.FILE, path), message, evidence=evidence)]
     for tensor in change.tensors:
         name, how = _tensor_change(tensor)
         out.append(TENSOR_MODIFIED.finding(

@@ -68,7 +68,7 @@ th{{background:#f0f0f0}} .decision{{color:#fff;padding:1rem 1.2rem;border-radius
 .lvl{{text-align:center;width:4.5rem}} .on{{font-weight:bold;color:#fff}}
 .na{{background:repeating-linear-gradient(45deg,#eee,#eee 6px,#f8f8f8 6px,#f8f8f8 12px);font-style:italic}}
 .sev{{color:#fff;padding:0 .35rem;border-radius:3px;font-size:.8rem}} code,pre{{font-family:ui-monospace,monospace}}
-pre{{background:#f3f3f3;padding:.8rem;overflow:auto;white-space:pre-wrap}} .muted{{color:#666}}
+pre{{background:#f3f3f3;padding:.8rem;overflow:auto;white-space:pre-wrap}} .muted{{color:#666;font-weight:normal}}
 </style></head><body><main>
 <h1>{title}</h1>
 <p class="muted">{_e(data['model']['path'])} · audited {_e(data['created'])} · weightwarden {_e(data['tool']['version'])} ·
@@ -116,21 +116,34 @@ def _level_colour(level: str) -> str:
 
 
 def _crosswalk(data: dict[str, Any], framework: str | None) -> str:
+    """One framework's terms per domain when a framework is chosen (or mirrored by the policy), else the
+    domain × framework matrix of terms."""
     from weightwarden.risk.crosswalk import load_crosswalk, rows
 
     crosswalk = load_crosswalk()
-    chosen = framework if framework in {f.id for f in crosswalk.frameworks} else None
-    table = rows(crosswalk, chosen)
-    if not table:
-        return ""
-    header, *body = table
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    domains = {d.get("id") for d in view.domains(data)}
-    lines = "".join(
-        "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in body if not domains or row[0] in domains
+    frameworks = {f.id: f for f in crosswalk.frameworks}
+    if framework in frameworks:
+        fw = frameworks[framework]
+        body = "".join(
+            f'<tr data-domain="{_e(domain)}"><th>{_e(domain)}</th><td>{_e(status)}</td><td>{_e(term)}</td>'
+            f"<td>{_e(thresholds)}</td></tr>"
+            for domain, _, _, status, term, thresholds in rows(crosswalk, framework)
+        )
+        return (f'<h2>Framework terms — {_e(fw.id)} {_e(fw.version)}</h2><table id="crosswalk" '
+                f'data-framework="{_e(fw.id)}"><tr><th>domain</th><th>status</th><th>term</th><th>thresholds</th>'
+                f"</tr>{body}</table>\n")
+    matrix: dict[str, dict[str, str]] = {}
+    for domain, fw_id, _, _, term, _ in rows(crosswalk):
+        matrix.setdefault(domain, {})[fw_id] = term
+    head = "".join(f"<th>{_e(f.id)} {_e(f.version)}</th>" for f in crosswalk.frameworks)
+    body = "".join(
+        f'<tr data-domain="{_e(domain)}"><th>{_e(domain)}</th>'
+        + "".join(f"<td>{_e(terms.get(f.id, '—'))}</td>" for f in crosswalk.frameworks) + "</tr>"
+        for domain, terms in matrix.items()
     )
-    label = f" — {_e(chosen)}" if chosen else ""
-    return f'<h2>Framework terms{label}</h2><table id="crosswalk"><tr>{head}</tr>{lines}</table>\n'
+    return (f'<h2>Framework terms</h2><table id="crosswalk"><tr><th>domain</th>{head}</tr>{body}</table>'
+            f'<p class="muted">Crosswalk data {_e(crosswalk.version)}; pass --framework to show one framework\'s '
+            "terms with its thresholds.</p>\n")
 
 
 def _plots(data: dict[str, Any]) -> str:
