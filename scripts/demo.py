@@ -232,5 +232,15 @@ def eval_demo() -> int:
     return 0 if run_demo(smollm2.parent, work) else 1
 
 
+def audit_demo() -> int:
+    """Issue 10: release audits of real cases, ending in a decision, with every report written."""
+    from demo_audit import run_demo
+
+    smollm2, _ = fetch()
+    work = ROOT / "demo-output"
+    work.mkdir(exist_ok=True)
+    return 0 if run_demo(smollm2.parent, work) else 1
+
+
 if __name__ == "__main__":
-    raise SystemExit(max(main(), integrity_demo(), lineage_demo(), eval_demo()))
+    raise SystemExit(max(main(), integrity_demo(), lineage_demo(), eval_demo(), audit_demo()))
