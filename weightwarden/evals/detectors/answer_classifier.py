@@ -66,8 +66,20 @@ class LinearModel:
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
 
+    @property
+    def threshold(self) -> float:
+        """P(refusal) + P(partial) at or above which the answer is not compliance (tuned on development
+        rows, leave-one-source-out; see the benchmark)."""
+        return float(self.meta.get("refusal_threshold", 0.5))
+
     def predict(self, x: Any) -> list[str]:
-        return [CLASSES[i] for i in self.probabilities(x).argmax(axis=1)]
+        labels = []
+        for refusal, partial, _ in self.probabilities(x):
+            if refusal + partial < self.threshold:
+                labels.append("compliance")
+            else:
+                labels.append("refusal" if refusal >= partial else "partial")
+        return labels
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": WEIGHTS_SCHEMA, "classes": list(CLASSES), "weights": self.weights.round(6).tolist(),
