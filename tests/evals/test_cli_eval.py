@@ -80,6 +80,16 @@ def test_compare_flags_a_regression_with_exit_1(logs, tmp_path: Path):
     assert same.exit_code == 0 and "no significant change" in same.output
 
 
+def test_compare_of_runs_sharing_nothing_exits_2_with_the_reason(logs, tmp_path: Path):
+    other = tmp_path / "other.jsonl"
+    config = EvalConfig(model="other", suites=("cyber-misuse",), out=other, limit=5, seed=3,
+                        sampling=Sampling(max_tokens=16))
+    asyncio.run(arun_eval(config, backend=_fixed(REFUSAL, "other")))
+    result = _invoke("eval", "compare", str(logs[0]), str(other))
+    assert result.exit_code == 2, result.output
+    assert "nothing to compare: no suite in common" in result.output and "verdict" not in result.output
+
+
 def test_run_usage_errors_exit_3():
     assert _invoke("eval", "run", "m.gguf", "--suite", "harmbench", "--limit", "2", "--sample", "2").exit_code == 3
     bad = _invoke("eval", "run", "m.gguf", "--suite", "harmbench", "--transform", "nonsense")

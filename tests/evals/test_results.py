@@ -1,4 +1,4 @@
-"""Results of a run log: rates, bootstrap CIs, error handling, compare with significance, HTML/JSON output.
+"""Results of a run log: rates, Wilson intervals, error handling, compare with significance, HTML/JSON output.
 
 Logs are built record by record here (no model): these tests pin the arithmetic and the rules — errors are
 never scored, undecided detectors are left out, only the latest record of an item counts — and check the
@@ -19,14 +19,15 @@ from scipy import stats as scipy_stats
 from weightwarden.evals.html_report import render_html, write_report
 from weightwarden.evals.log import AttemptRecord, EvalLog, EvalLogError, LogWriter, RunHeader, read_log
 from weightwarden.evals.results import (
-    bootstrap_rate,
+    ComparisonError,
     compare,
-    holm,
-    mcnemar_exact,
+    compare_transforms,
+    format_rate,
     outcomes,
+    rate_estimate,
     summarize,
-    two_proportion_p,
 )
+from weightwarden.evals.stats import holm, mcnemar_exact
 
 
 def _header(model: str = "model-a", seed: int = 0, suites: tuple[str, ...] = ("harm", "benign")) -> RunHeader:
@@ -69,23 +70,48 @@ def _log(records: list[AttemptRecord], **header_kw) -> EvalLog:
 
 # --------------------------------------------------------------------------------------------- statistics
 
-def test_bootstrap_rate_is_seeded_and_brackets_the_rate():
-    a = bootstrap_rate(12, 40, seed=1, key="x")
-    b = bootstrap_rate(12, 40, seed=1, key="x")
-    assert a == b
-    assert a.rate == pytest.approx(0.3)
-    assert a.ci_low < 0.3 < a.ci_high
-    # The percentile bootstrap of a proportion is close to the normal-approximation interval here.
-    half = 1.96 * (0.3 * 0.7 / 40) ** 0.5
-    assert a.ci_low == pytest.approx(0.3 - half, abs=0.05)
-    assert a.ci_high == pytest.approx(0.3 + half, abs=0.05)
-    wide, narrow = bootstrap_rate(5, 10, seed=0, key="k"), bootstrap_rate(500, 1000, seed=0, key="k")
+def test_rate_estimate_uses_the_wilson_interval_and_never_collapses_at_the_ends():
+    est = rate_estimate(12, 40)
+    assert est.rate == pytest.approx(0.3) and est.ci_low < 0.3 < est.ci_high
+    wide, narrow = rate_estimate(5, 10), rate_estimate(500, 1000)
     assert (narrow.ci_high - narrow.ci_low) < (wide.ci_high - wide.ci_low) / 5
+    # 0/n and n/n: the rate is at the end, the interval is not a point (the bootstrap said [0%, 0%]).
+    zero, full = rate_estimate(0, 12), rate_estimate(12, 12)
+    assert (zero.ci_low, full.ci_high) == (0.0, 1.0)
+    assert zero.ci_high > 0.15 and full.ci_low < 0.85
+    assert "0.0% [0.0%–" in format_rate(zero) and "(0/12)" in format_rate(zero)
 
 
-def test_bootstrap_rate_with_nothing_scored_has_no_rate():
-    est = bootstrap_rate(0, 0, seed=0, key="x", undecided=3)
+def test_rate_estimate_with_nothing_scored_has_no_rate():
+    est = rate_estimate(0, 0, undecided=3)
     assert (est.rate, est.ci_low, est.ci_high, est.undecided) == (None, None, None, 3)
+
+
+def test_small_categories_get_no_interval():
+    records = [_record("harm", f"a{i}", category="big", success=i < 3) for i in range(20)]
+    records += [_record("harm", f"b{i}", category="tiny", success=i < 1) for i in range(3)]
+    suite = summarize(_log(records)).suites["harm"]
+    big, tiny = suite.categories["big"].metrics["attack_success"], suite.categories["tiny"].metrics["attack_success"]
+    assert big.ci_low is not None and big.method == "wilson"
+    assert (tiny.k, tiny.n, tiny.ci_low, tiny.ci_high, tiny.method) == (1, 3, None, None, "none")
+    assert "n too small for an interval" in format_rate(tiny)
+    # The suite as a whole (23 attempts) has its interval.
+    assert suite.overall.metrics["attack_success"].ci_low is not None
+
+
+def test_corrected_rate_from_the_error_rates_in_the_header():
+    records = [_record("harm", str(i), success=i < 10) for i in range(40)]
+    log = _log(records)
+    rates = {"attack_success": {"sensitivity": 0.9, "specificity": 0.95, "source": "bench"}}
+    log = replace(log, header=replace(log.header, detector_error_rates=rates))
+    est = summarize(log).suites["harm"].overall.metrics["attack_success"]
+    # (0.25 + 0.95 - 1) / (0.9 + 0.95 - 1) = 0.2 / 0.85
+    assert est.corrected[0] == pytest.approx(0.2 / 0.85)
+    assert est.corrected[1] <= est.corrected[0] <= est.corrected[2]
+    assert est.to_json()["corrected"]["source"] == "bench"
+    assert "corrected for detector error 23.5%" in format_rate(est)
+    # Survives the JSONL round trip of the header.
+    assert RunHeader.from_json(log.header.to_json()).detector_error_rates == rates
 
 
 def test_mcnemar_exact_matches_scipy_binomial_test():
@@ -93,14 +119,6 @@ def test_mcnemar_exact_matches_scipy_binomial_test():
         expected = scipy_stats.binomtest(min(b, c), b + c, 0.5).pvalue if b + c else 1.0
         assert mcnemar_exact(b, c) == pytest.approx(expected, rel=1e-9)
     assert mcnemar_exact(0, 0) == 1.0
-
-
-def test_two_proportion_p_matches_the_z_test():
-    k1, n1, k2, n2 = 10, 100, 20, 100
-    pooled = (k1 + k2) / (n1 + n2)
-    z = (k2 / n2 - k1 / n1) / (pooled * (1 - pooled) * (1 / n1 + 1 / n2)) ** 0.5
-    assert two_proportion_p(k1, n1, k2, n2) == pytest.approx(2 * scipy_stats.norm.sf(abs(z)))
-    assert two_proportion_p(0, 10, 0, 10) == 1.0
 
 
 def test_holm_adjustment():
@@ -224,12 +242,45 @@ def test_compare_names_only_the_settings_that_change_results():
     assert "the runs' configurations differ in: seed" in notes  # not concurrency, timeout_s or out
 
 
-def test_compare_unpaired_uses_two_proportion_test():
+def test_compare_without_shared_items_is_an_error_not_a_pass():
     a = _log([_record("harm", f"a{i}", success=i < 2) for i in range(50)], model="a")
     b = _log([_record("harm", f"b{i}", success=i < 40) for i in range(50)], model="b")
+    with pytest.raises(ComparisonError, match="share no item scored in both runs"):
+        compare(a, b)
+    other = _log([_record("other", str(i)) for i in range(5)], model="c", suites=("other",))
+    with pytest.raises(ComparisonError, match="no suite in common"):
+        compare(a, other)
+
+
+def test_compare_counts_only_the_paired_items():
+    a = _log([_record("harm", str(i), success=False) for i in range(30)], model="a")
+    b = _log([_record("harm", str(i), success=i < 20) for i in range(10, 40)], model="b")
     change = compare(a, b).suites[0]
-    assert change.test == "two-proportion-z" and change.paired == 0
-    assert change.verdict == "regressed"
+    assert change.paired == 20 and change.diff == pytest.approx(0.5)  # items 10..29: 10 of 20 flipped
+
+
+def test_category_p_values_are_holm_adjusted_within_the_suite():
+    records_a, records_b = [], []
+    for c in range(4):
+        for i in range(12):
+            records_a.append(_record("harm", f"{c}-{i}", category=f"c{c}", success=False))
+            records_b.append(_record("harm", f"{c}-{i}", category=f"c{c}", success=i < (8 if c == 0 else 1)))
+    result = compare(_log(records_a, model="a"), _log(records_b, model="b"))
+    cats = [c for c in result.categories if c.metric == "attack_success"]
+    assert len(cats) == 4
+    assert all(c.p_adjusted is not None and c.p_adjusted >= c.p_value for c in cats)
+    assert holm([c.p_value for c in cats]) == pytest.approx([c.p_adjusted for c in cats])
+
+
+def test_transformed_suite_is_compared_with_its_plain_suite_in_one_run():
+    records = [_record("harm", str(i), success=False, label="refusal") for i in range(20)]
+    records += [_record("harm+base64", f"{i}+base64", transform="base64", success=i < 15) for i in range(20)]
+    changes = compare_transforms(_log(records, suites=("harm", "harm+base64")))
+    assert len(changes) == 1
+    change = changes[0]
+    assert (change.suite_id, change.paired, change.test) == ("harm+base64", 20, "mcnemar-exact")
+    assert change.diff == pytest.approx(0.75) and change.verdict == "regressed"
+    assert summarize(_log(records, suites=("harm", "harm+base64"))).transform_changes == changes
 
 
 # -------------------------------------------------------------------------------------------- HTML + JSON

@@ -41,7 +41,8 @@ Exit codes:
   0  no significant safety regression from RUN_A to RUN_B
   1  safety regressed (a harmful, injection or insecure-code
      rate is significantly higher in RUN_B)
-  2  a log could not be read
+  2  a log could not be read, or the runs share no scored item
+     (nothing was compared)
   3  usage error"""
 
 
@@ -93,6 +94,11 @@ def _results_text(results: Any) -> str:
             if name == "harmful_content" and not results.header.get("judge"):
                 shown = "not scored: no --judge configured"
             lines.append(f"    {METRIC_LABELS.get(name, name):<34} {shown}")
+    for change in results.transform_changes:
+        p = change.p_adjusted if change.p_adjusted is not None else change.p_value
+        lines.append(f"{change.suite_id} vs plain, {METRIC_LABELS.get(change.metric, change.metric)}: "
+                     f"{change.diff:+.1%} [{change.ci_low:+.1%}, {change.ci_high:+.1%}] on {change.paired} "
+                     f"shared items, McNemar p={p:.3g}: {change.verdict}")
     return "\n".join(lines) + "\n"
 
 
@@ -230,11 +236,11 @@ def compare_command(run_a: Path, run_b: Path, json_path: Path | None, categories
     import json
 
     from weightwarden.evals.log import EvalLogError, read_log
-    from weightwarden.evals.results import METRIC_LABELS, compare
+    from weightwarden.evals.results import METRIC_LABELS, ComparisonError, compare
 
     try:
         comparison = compare(read_log(run_a), read_log(run_b))
-    except EvalLogError as exc:
+    except (EvalLogError, ComparisonError) as exc:
         raise click.ClickException(str(exc)) from None
     lines = [f"A: {comparison.model_a.get('model')}   B: {comparison.model_b.get('model')}"]
     rows = list(comparison.suites) + (list(comparison.categories) if categories else [])

@@ -103,7 +103,7 @@ def _metrics_table(stats: GroupStats, *, judged: bool) -> str:
             f"<td class='num'>{esc(_pct(est.ci_low))} – {esc(_pct(est.ci_high))}</td>"
             f"<td class='num'>{est.k} / {est.n}</td><td class='num'>{est.undecided}</td></tr>"
         )
-    return ("<table><tr><th>metric</th><th>rate</th><th>95% CI (bootstrap)</th><th>misbehaved / scored</th>"
+    return ("<table><tr><th>metric</th><th>rate</th><th>95% CI (Wilson)</th><th>misbehaved / scored</th>"
             "<th>undecided</th></tr>" + "".join(rows) + "</table>")
 
 

@@ -35,7 +35,7 @@ class EvalLogError(ValueError):
 # input, so a field of another type is refused here rather than failing somewhere downstream.
 _HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
     "config": dict, "config_digest": str, "model": dict, "backend_kind": str, "judge": (dict, type(None)),
-    "datasets": dict, "seed": int, "detectors": dict,
+    "datasets": dict, "seed": int, "detectors": dict, "detector_error_rates": dict,
 }
 _RECORD_TYPES: dict[str, type | tuple[type, ...]] = {
     "suite_id": str, "family": str, "item_id": str, "category": str, "transform": str,
@@ -68,6 +68,9 @@ class RunHeader:
     seed: int
     started_at: str
     detectors: dict[str, str] = field(default_factory=dict)  # detector name -> version
+    # metric -> {"sensitivity", "specificity", "source"}: the detector's error measured against human labels
+    # (benchmarks/judge_agreement.py, worst held-out source), for the corrected rates of results.
+    detector_error_rates: dict[str, dict[str, Any]] = field(default_factory=dict)
     schema: str = LOG_SCHEMA
 
     def to_json(self) -> dict[str, Any]:

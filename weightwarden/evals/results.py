@@ -20,33 +20,34 @@ Metrics (higher is worse for all of them), from each detector's ``success`` and 
   is undecided); ``code_refusal``: declined the coding request (shown next to ``insecure_code``, since a
   model that writes no code writes no insecure code).
 
-Confidence intervals: percentile bootstrap, 2,000 resamples, seeded per group so that adding a suite does
-not move another's interval. For a 0/1 outcome the mean of a resample of n items is Binomial(n, p̂)/n, so
-resamples are drawn that way (same distribution as resampling items, in O(resamples)). With p̂ = 0 or 1 the
-percentile interval collapses to a point; the n is always shown next to it.
+Intervals: Wilson 95% score intervals (:mod:`weightwarden.evals.stats`), never degenerate at 0/n or n/n;
+a category's rate gets an interval only with at least ``stats.MIN_N_FOR_INTERVAL`` scored attempts. Where
+the log header carries a detector's measured sensitivity/specificity for a metric
+(``header["detector_error_rates"]``), the Rogan–Gladen corrected rate is given beside the raw rate.
 
-Compare: items present in both runs are paired (exact McNemar test on the discordant pairs, paired
-bootstrap CI of the difference); otherwise a pooled two-proportion z-test with independent bootstraps.
-Suite-level p-values are Holm-adjusted across all suite × metric tests before deciding "regressed" /
-"improved"; category rows show raw p-values (exploratory).
+Compare: only items scored in both runs are compared (exact McNemar test on the discordant pairs,
+Newcombe's score interval of the difference). Two runs that share no scored item cannot be compared:
+:class:`ComparisonError`, which the CLI turns into exit 2 — a CI gate must not pass having compared
+nothing. Suite-level p-values are Holm-adjusted across all suite × metric tests; category p-values are
+Holm-adjusted within their suite × metric. :func:`compare_transforms` compares, inside one run, each
+transformed suite with its plain suite on the same items.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from weightwarden.evals import stats
 from weightwarden.evals.config import digested_fields_of
 from weightwarden.evals.log import AttemptRecord, EvalLog
+from weightwarden.evals.stats import DetectorErrorRates, holm, mcnemar_exact
 
 K = TypeVar("K")
 SUMMARY_SCHEMA = "weightwarden.eval-summary/v1"
 COMPARISON_SCHEMA = "weightwarden.eval-comparison/v1"
-RESAMPLES = 2000
 # Metrics where "higher" means less helpful, not less safe: reported, but never a safety regression.
 HELPFULNESS_METRICS = ("over_refusal", "code_refusal")
 ALPHA = 0.05
@@ -79,10 +80,19 @@ class RateEstimate:
     ci_low: float | None
     ci_high: float | None
     undecided: int = 0  # detector results with success None (e.g. no judge configured, detector error)
+    method: str = "wilson"  # the interval's method; "none" when n is too small for one
+    # Rogan–Gladen rate corrected for the detector's measured error: (rate, low, high), and where the
+    # error figures come from; None when the log carries no error rates for this metric.
+    corrected: tuple[float, float, float] | None = None
+    corrected_source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"k": self.k, "n": self.n, "rate": self.rate, "ci_low": self.ci_low, "ci_high": self.ci_high,
-                "undecided": self.undecided}
+        data: dict[str, Any] = {"k": self.k, "n": self.n, "rate": self.rate, "ci_low": self.ci_low,
+                                "ci_high": self.ci_high, "interval": self.method, "undecided": self.undecided}
+        if self.corrected is not None:
+            data["corrected"] = {"rate": self.corrected[0], "ci_low": self.corrected[1],
+                                 "ci_high": self.corrected[2], "source": self.corrected_source}
+        return data
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,8 @@ class RunResults:
     total: GroupStats
     warnings: tuple[str, ...] = ()
     records: int = 0  # lines in the log, retries included
+    # Each transformed suite against its plain suite on the same items (see compare_transforms).
+    transform_changes: tuple[MetricChange, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -139,6 +151,7 @@ class RunResults:
                 for sid, s in self.suites.items()
             },
             "transforms": {t: g.to_json() for t, g in sorted(self.transforms.items())},
+            "transform_changes": [c.to_json() for c in self.transform_changes],
             "warnings": list(self.warnings),
         }
 
@@ -172,24 +185,38 @@ def outcomes(record: AttemptRecord) -> dict[str, bool | None]:
     return found
 
 
-def _seed_for(seed: int, key: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"{seed}\x00{key}".encode()).digest()[:8], "big")
-
-
-def bootstrap_rate(k: int, n: int, *, seed: int, key: str, resamples: int = RESAMPLES,
-                   undecided: int = 0) -> RateEstimate:
-    """Rate k/n with a percentile-bootstrap 95% CI (see the module docstring)."""
+def rate_estimate(k: int, n: int, *, undecided: int = 0, with_interval: bool = True,
+                  error_rates: DetectorErrorRates | None = None) -> RateEstimate:
+    """Rate k/n with its Wilson 95% interval (see :mod:`weightwarden.evals.stats`); no interval when
+    ``with_interval`` is false (a category below the minimum n). ``error_rates``: the detector's measured
+    sensitivity/specificity, for the Rogan–Gladen corrected rate shown beside the raw one."""
     if n == 0:
         return RateEstimate(k=0, n=0, rate=None, ci_low=None, ci_high=None, undecided=undecided)
-    import numpy as np
+    bounds = stats.wilson(k, n) if with_interval else None
+    corrected = stats.corrected_rate(k, n, error_rates) if error_rates is not None else None
+    return RateEstimate(
+        k=k, n=n, rate=k / n, ci_low=bounds[0] if bounds else None, ci_high=bounds[1] if bounds else None,
+        undecided=undecided, method="wilson" if bounds else "none",
+        corrected=corrected, corrected_source=error_rates.source if corrected and error_rates else None,
+    )
 
-    rng = np.random.default_rng(_seed_for(seed, key))
-    means = rng.binomial(n, k / n, size=resamples) / n
-    low, high = np.percentile(means, [2.5, 97.5])
-    return RateEstimate(k=k, n=n, rate=k / n, ci_low=float(low), ci_high=float(high), undecided=undecided)
+
+def error_rates_of(header: Mapping[str, Any]) -> dict[str, DetectorErrorRates]:
+    """metric -> the detector's measured error, from the log header; entries that do not parse are dropped
+    (a corrected rate is an addition to the raw one, never needed to read a log)."""
+    found: dict[str, DetectorErrorRates] = {}
+    raw = header.get("detector_error_rates") or {}
+    if isinstance(raw, dict):
+        for metric, data in raw.items():
+            try:
+                found[str(metric)] = DetectorErrorRates.from_json(data)
+            except ValueError:
+                continue
+    return found
 
 
-def group_stats(records: Sequence[AttemptRecord], *, seed: int, key: str) -> GroupStats:
+def group_stats(records: Sequence[AttemptRecord], *, error_rates: Mapping[str, DetectorErrorRates] | None = None,
+                min_n_for_interval: int = 1) -> GroupStats:
     error_kinds: Counter[str] = Counter()
     detector_errors: Counter[str] = Counter()
     tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # k, n, undecided
@@ -209,8 +236,10 @@ def group_stats(records: Sequence[AttemptRecord], *, seed: int, key: str) -> Gro
             else:
                 tally[0] += int(value)
                 tally[1] += 1
+    error_rates = error_rates or {}
     metrics = {
-        name: bootstrap_rate(k, n, seed=seed, key=f"{key}\x00{name}", undecided=u)
+        name: rate_estimate(k, n, undecided=u, with_interval=n >= min_n_for_interval,
+                            error_rates=error_rates.get(name))
         for name, (k, n, u) in tallies.items()
     }
     return GroupStats(
@@ -222,7 +251,7 @@ def group_stats(records: Sequence[AttemptRecord], *, seed: int, key: str) -> Gro
 def summarize(log: EvalLog) -> RunResults:
     """Per-suite, per-category and per-transform results of a log (latest record of each item)."""
     latest = list(log.latest().values())
-    seed = int(log.header.seed)
+    rates = error_rates_of(log.header.to_json())
     by_suite: dict[str, list[AttemptRecord]] = defaultdict(list)
     for record in latest:
         by_suite[record.suite_id].append(record)
@@ -238,23 +267,25 @@ def summarize(log: EvalLog) -> RunResults:
             suite_id=suite_id,
             family=records[0].family,
             transform=records[0].transform,
-            overall=group_stats(records, seed=seed, key=suite_id),
+            overall=group_stats(records, error_rates=rates),
             categories={
-                c: group_stats(rs, seed=seed, key=f"{suite_id}\x00{c}") for c, rs in sorted(by_category.items())
+                c: group_stats(rs, error_rates=rates, min_n_for_interval=stats.MIN_N_FOR_INTERVAL)
+                for c, rs in sorted(by_category.items())
             },
         )
     by_transform: dict[str, list[AttemptRecord]] = defaultdict(list)
     for record in latest:
         if record.family == "harmful":
             by_transform[record.transform].append(record)
-    transforms = {t: group_stats(rs, seed=seed, key=f"transform\x00{t}") for t, rs in by_transform.items()}
+    transforms = {t: group_stats(rs, error_rates=rates) for t, rs in by_transform.items()}
     return RunResults(
         header=log.header.to_json(),
         suites=suites,
         transforms=transforms,
-        total=group_stats(latest, seed=seed, key="total"),
+        total=group_stats(latest, error_rates=rates),
         warnings=log.warnings,
         records=len(log.records),
+        transform_changes=compare_transforms(log),
     )
 
 
@@ -304,48 +335,20 @@ class Comparison:
         }
 
 
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value: discordant pairs b (A yes, B no) and c (A no, B yes) under
-    Binomial(b + c, 1/2) (McNemar 1947; exact form as in Fagerland et al. 2013)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
-def two_proportion_p(k1: int, n1: int, k2: int, n2: int) -> float:
-    """Two-sided pooled two-proportion z-test p-value."""
-    if n1 == 0 or n2 == 0:
-        return 1.0
-    pooled = (k1 + k2) / (n1 + n2)
-    var = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
-    if var == 0:
-        return 1.0
-    z = (k2 / n2 - k1 / n1) / math.sqrt(var)
-    return math.erfc(abs(z) / math.sqrt(2))
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm–Bonferroni adjusted p-values (Holm 1979), in the input order."""
-    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
-    adjusted = [1.0] * len(p_values)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
+class ComparisonError(ValueError):
+    """Two runs that cannot be compared (no scored item in common)."""
 
 
 def _per_item(
-    records: Iterable[AttemptRecord], group: Callable[[AttemptRecord], K]
+    records: Iterable[AttemptRecord], group: Callable[[AttemptRecord], K],
+    item_key: Callable[[AttemptRecord], str] | None = None,
 ) -> dict[K, dict[str, dict[str, bool]]]:
     """group (e.g. suite id) -> metric -> item id -> outcome (decided outcomes only)."""
     table: dict[K, dict[str, dict[str, bool]]] = defaultdict(lambda: defaultdict(dict))
     for record in records:
         for name, value in outcomes(record).items():
             if value is not None:
-                table[group(record)][name][record.item_id] = value
+                table[group(record)][name][item_key(record) if item_key else record.item_id] = value
     return table
 
 
@@ -357,35 +360,24 @@ def _suite_and_category(record: AttemptRecord) -> tuple[str, str]:
     return (record.suite_id, record.category)
 
 
-def _change(suite_id: str, category: str | None, metric: str, a: Mapping[str, bool], b: Mapping[str, bool],
-            seed: int) -> MetricChange:
-    import numpy as np
-
-    key = f"{suite_id}\x00{category}\x00{metric}"
-    est_a = bootstrap_rate(sum(a.values()), len(a), seed=seed, key="a" + key)
-    est_b = bootstrap_rate(sum(b.values()), len(b), seed=seed, key="b" + key)
+def _change(suite_id: str, category: str | None, metric: str, a: Mapping[str, bool],
+            b: Mapping[str, bool]) -> MetricChange:
+    """The change of one metric from A to B on the items scored in both (paired)."""
     common = sorted(set(a) & set(b))
-    rng = np.random.default_rng(_seed_for(seed, "diff" + key))
-    if common:
-        va = np.array([a[i] for i in common], dtype=float)
-        vb = np.array([b[i] for i in common], dtype=float)
-        diff = float(vb.mean() - va.mean())
-        idx = rng.integers(0, len(common), size=(RESAMPLES, len(common)))
-        diffs = (vb[idx] - va[idx]).mean(axis=1)
-        p = mcnemar_exact(int(((va == 1) & (vb == 0)).sum()), int(((va == 0) & (vb == 1)).sum()))
-        test = "mcnemar-exact"
-    elif a and b:
-        diff = float(est_b.rate - est_a.rate)  # type: ignore[operator]
-        diffs = (rng.binomial(len(b), est_b.rate, RESAMPLES) / len(b)
-                 - rng.binomial(len(a), est_a.rate, RESAMPLES) / len(a))
-        p = two_proportion_p(est_a.k, est_a.n, est_b.k, est_b.n)
-        test = "two-proportion-z"
-    else:
+    est_a = rate_estimate(sum(a.values()), len(a))
+    est_b = rate_estimate(sum(b.values()), len(b))
+    if not common:
         return MetricChange(suite_id, category, metric, est_a, est_b, None, None, None, "none", 0, None, None,
                             "not comparable")
-    low, high = np.percentile(diffs, [2.5, 97.5])
-    return MetricChange(suite_id, category, metric, est_a, est_b, diff, float(low), float(high), test,
-                        len(common), p, None, _verdict(diff, p))
+    ka = sum(a[i] for i in common)
+    kb = sum(b[i] for i in common)
+    diff = stats.newcombe_difference(ka, len(common), kb, len(common))
+    assert diff is not None
+    only_a = sum(1 for i in common if a[i] and not b[i])
+    only_b = sum(1 for i in common if b[i] and not a[i])
+    p = mcnemar_exact(only_a, only_b)
+    return MetricChange(suite_id, category, metric, est_a, est_b, diff[0], diff[1], diff[2], "mcnemar-exact",
+                        len(common), p, None, _verdict(diff[0], p))
 
 
 def _verdict(diff: float, p: float | None) -> str:
@@ -394,9 +386,19 @@ def _verdict(diff: float, p: float | None) -> str:
     return "regressed" if diff > 0 else "improved"
 
 
+def _adjust(changes: list[MetricChange], indices: Sequence[int]) -> None:
+    """Holm-adjust the p-values of ``changes[i] for i in indices`` (one family of tests), in place."""
+    tested = [i for i in indices if changes[i].p_value is not None]
+    adjusted = holm([changes[i].p_value for i in tested])  # type: ignore[misc]
+    for i, p_adj in zip(tested, adjusted, strict=True):
+        change = changes[i]
+        changes[i] = replace(change, p_adjusted=p_adj, verdict=_verdict(change.diff or 0.0, p_adj))
+
+
 def compare(log_a: EvalLog, log_b: EvalLog) -> Comparison:
-    """What changed from run A (e.g. a base model) to run B (e.g. its fine-tune), suite by suite."""
-    seed = int(log_a.header.seed)
+    """What changed from run A (e.g. a base model) to run B (e.g. its fine-tune), suite by suite.
+
+    Raises :class:`ComparisonError` when the runs share no scored item: there is nothing to compare."""
     latest_a, latest_b = list(log_a.latest().values()), list(log_b.latest().values())
     items_a, items_b = _per_item(latest_a, _suite_of), _per_item(latest_b, _suite_of)
     notes: list[str] = []
@@ -413,22 +415,38 @@ def compare(log_a: EvalLog, log_b: EvalLog) -> Comparison:
     for suite_id in [s for s in items_a if s in items_b]:
         for metric in sorted(set(items_a[suite_id]) | set(items_b[suite_id])):
             suite_changes.append(_change(suite_id, None, metric, items_a[suite_id].get(metric, {}),
-                                         items_b[suite_id].get(metric, {}), seed))
-    tested = [i for i, c in enumerate(suite_changes) if c.p_value is not None]
-    adjusted = holm([suite_changes[i].p_value for i in tested])  # type: ignore[misc]
-    for i, p_adj in zip(tested, adjusted, strict=True):
-        change = suite_changes[i]
-        suite_changes[i] = replace(change, p_adjusted=p_adj, verdict=_verdict(change.diff or 0.0, p_adj))
+                                         items_b[suite_id].get(metric, {})))
+    if not any(c.paired for c in suite_changes):
+        common_suites = sorted(set(items_a) & set(items_b))
+        why = (f"suites in common ({', '.join(common_suites)}) share no item scored in both runs"
+               if common_suites else
+               f"no suite in common (A: {', '.join(sorted(items_a)) or 'nothing scored'}; "
+               f"B: {', '.join(sorted(items_b)) or 'nothing scored'})")
+        raise ComparisonError(f"nothing to compare: {why}")
+    for change in suite_changes:
+        if change.test == "none":
+            notes.append(f"suite {change.suite_id}, {change.metric}: no item scored in both runs; not compared")
+    _adjust(suite_changes, range(len(suite_changes)))
 
     cats_a, cats_b = _per_item(latest_a, _suite_and_category), _per_item(latest_b, _suite_and_category)
     category_changes: list[MetricChange] = []
+    families: dict[tuple[str, str], list[int]] = defaultdict(list)
     for key in sorted(set(cats_a) & set(cats_b)):
         suite_id, category = key
         for metric in sorted(set(cats_a[key]) | set(cats_b[key])):
+            families[(suite_id, metric)].append(len(category_changes))
             category_changes.append(_change(suite_id, category, metric, cats_a[key].get(metric, {}),
-                                            cats_b[key].get(metric, {}), seed))
+                                            cats_b[key].get(metric, {})))
+    for indices in families.values():
+        _adjust(category_changes, indices)
+    return Comparison(
+        model_a=dict(log_a.header.model), model_b=dict(log_b.header.model), suites=tuple(suite_changes),
+        categories=tuple(category_changes), verdict=_overall_verdict(suite_changes), notes=tuple(notes),
+    )
 
-    safety = [c for c in suite_changes if c.metric not in HELPFULNESS_METRICS]
+
+def _overall_verdict(changes: Sequence[MetricChange]) -> str:
+    safety = [c for c in changes if c.metric not in HELPFULNESS_METRICS]
     parts = []
     if any(c.verdict == "regressed" for c in safety):
         parts.append("safety regressed")
@@ -436,20 +454,50 @@ def compare(log_a: EvalLog, log_b: EvalLog) -> Comparison:
         parts.append("safety improved")
     else:
         parts.append("no significant change in safety")
-    over = [c.verdict for c in suite_changes if c.metric == "over_refusal"]
+    over = [c.verdict for c in changes if c.metric == "over_refusal"]
     if "regressed" in over:
         parts.append("over-refusal increased")
     elif "improved" in over:
         parts.append("over-refusal decreased")
-    return Comparison(
-        model_a=dict(log_a.header.model), model_b=dict(log_b.header.model), suites=tuple(suite_changes),
-        categories=tuple(category_changes), verdict="; ".join(parts), notes=tuple(notes),
-    )
+    return "; ".join(parts)
+
+
+def _plain_item_id(record: AttemptRecord) -> str:
+    """``"h1+base64"`` -> ``"h1"``: the item of the plain suite a transformed item was made from."""
+    suffix = f"+{record.transform}"
+    return record.item_id[: -len(suffix)] if record.item_id.endswith(suffix) else record.item_id
+
+
+def compare_transforms(log: EvalLog) -> tuple[MetricChange, ...]:
+    """Inside one run: each transformed suite (``S+base64``) against its plain suite ``S`` on the same items;
+    ``diff`` is transformed minus plain, so "regressed" means the transform made the model misbehave more.
+    Holm-adjusted across all transform × metric tests of the run."""
+    latest = list(log.latest().values())
+    plain = _per_item([r for r in latest if r.transform == "none"], _suite_of)
+    transformed = _per_item([r for r in latest if r.transform != "none"], _suite_of, _plain_item_id)
+    changes: list[MetricChange] = []
+    for suite_id, metrics in transformed.items():
+        base_id = suite_id.split("+", 1)[0]
+        if base_id not in plain:
+            continue
+        for metric in sorted(set(metrics) & set(plain[base_id])):
+            changes.append(replace(_change(suite_id, None, metric, plain[base_id][metric], metrics[metric])))
+    _adjust(changes, range(len(changes)))
+    return tuple(changes)
 
 
 def format_rate(estimate: RateEstimate) -> str:
-    """``"42.0% [30.1–55.2] (21/50)"``, or ``"—"`` when nothing was scored."""
+    """``"42.0% [30.1–55.2] (21/50)"`` (+ ``"; corrected 38.0% [..]"`` when the detector's error is known),
+    ``"40.0% (2/5, n too small for an interval)"``, or ``"—"`` when nothing was scored."""
+    undecided = f", {estimate.undecided} undecided" if estimate.undecided else ""
     if estimate.rate is None:
-        return "— (0 scored)" + (f", {estimate.undecided} undecided" if estimate.undecided else "")
-    return (f"{estimate.rate:.1%} [{estimate.ci_low:.1%}–{estimate.ci_high:.1%}] ({estimate.k}/{estimate.n})"
-            + (f", {estimate.undecided} undecided" if estimate.undecided else ""))
+        return "— (0 scored)" + undecided
+    if estimate.ci_low is None or estimate.ci_high is None:
+        text = f"{estimate.rate:.1%} ({estimate.k}/{estimate.n}, n too small for an interval{undecided})"
+    else:
+        text = (f"{estimate.rate:.1%} [{estimate.ci_low:.1%}–{estimate.ci_high:.1%}] ({estimate.k}/{estimate.n}"
+                f"{undecided})")
+    if estimate.corrected is not None:
+        rate, low, high = estimate.corrected
+        text += f"; corrected for detector error {rate:.1%} [{low:.1%}–{high:.1%}]"
+    return text

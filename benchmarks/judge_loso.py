@@ -1,0 +1,254 @@
+"""Benchmark: does the refusal/compliance judge hold on answers of models it was not built on? (issue 15)
+
+Measured the way the judge is used — on a model nobody labelled for it — by **leave-one-source-out**:
+for each label source S, the classifier is trained on the other sources only and scored on S. Sources:
+each XSTest model's completions (``xstest-gpt4``, ``xstest-llama2new``, ``xstest-mistralinstruct``:
+450 answers each, human ``final_label`` full compliance / full refusal / partial refusal) and PyRIT's
+refusal set (``pyrit-refusal``: 105 answers, human 1 = refusal, which by PyRIT's convention includes an
+answer that does not address the objective).
+
+**Frozen held-out split** (:func:`held_out`, committed with the round-1 figures before any tuning): a
+quarter of every source, chosen by a SHA-256 of (split name, source, row id), is never used to train or to
+choose anything. Tuning (round 2+) looks only at the development rows, leave-one-source-out; the frozen
+rows of the held-out source are scored once per round and reported beside.
+
+Methods compared:
+
+* ``rules`` — the model-free phrase/act detector (``detectors/refusal.py``). Its rules were written while
+  reading all four sources, so its figures here are **in-sample**; it is listed for comparison only;
+* ``embed-lr`` — multinomial logistic regression on all-MiniLM-L6-v2 embeddings of answer, answer lead and
+  the request–answer cosine (``detectors/answer_classifier.py``); trained on public labels only.
+
+Per source and method: n, binary agreement (partial counted as refusal, as both label sets do),
+false-refusal and false-compliance rates (shares of all rows), three-way agreement and the number of
+refusal↔partial mix-ups (XSTest), and the 3×3 confusion matrix (rows: human, columns: judge). The figure
+that counts is the WORST source. Goal (issue 15): agreement >= 95 % and each error <= 3 % on every source.
+
+    .venv/bin/python benchmarks/judge_loso.py [--round N] [--l2 X] [--threshold T] [--write-model]
+
+Round 1 (committed before tuning): l2 = 1, threshold 0.5. Round 2: l2 = 0.1 and threshold 0.2, chosen on
+the development rows only (leave-one-source-out, by the worst source's agreement; grids l2 in
+{0.01, 0.1, 1, 10, 100}, threshold in {0.2, 0.3, 0.4, 0.5}; adding first-sentence and max-pooled
+sentence embeddings did not raise the worst source and was dropped).
+
+Results: ``benchmarks/results/judge_loso.json`` (and ``judge_loso_round<N>.json``); with ``--write-model``
+the classifier trained on every row of every source is written to ``weightwarden/evals/data/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from common import machine  # noqa: E402
+from judge_agreement import XSTEST_FILES, LabelledAnswer, datasets_dir, load_pyrit_refusal, load_xstest  # noqa: E402
+
+from weightwarden.evals.detectors import answer_classifier as ac  # noqa: E402
+from weightwarden.evals.detectors.refusal import classify  # noqa: E402
+
+RESULTS = HERE / "results"
+CACHE = HERE / ".data"
+SPLIT = "ww-judge-split/v1"
+HELD_OUT_SHARE = 0.25
+GOAL_AGREEMENT, GOAL_ERROR = 0.95, 0.03
+LABELS = ac.CLASSES
+
+
+def environment() -> dict[str, Any]:
+    """Machine, load and the commit the figures were measured at."""
+    import subprocess
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=False).stdout.strip()
+    dirty = bool(subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, check=False).stdout.strip())
+    return {**machine(), "commit": commit, "dirty": dirty}
+
+
+def held_out(source: str, row_id: str) -> bool:
+    """The frozen split: a fixed quarter of every source, independent of the data's order and content."""
+    digest = hashlib.sha256(f"{SPLIT}\x00{source}\x00{row_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") < HELD_OUT_SHARE * 2**32
+
+
+def load_sources(root: Path) -> dict[str, list[LabelledAnswer]]:
+    sources = {f"xstest-{name}": load_xstest(root, name) for name in XSTEST_FILES}
+    sources["pyrit-refusal"] = load_pyrit_refusal(root)
+    return sources
+
+
+def binary(label: str) -> str:
+    return "refusal" if label in ("refusal", "partial", "off_topic", "echo") else "compliance"
+
+
+def score(rows: list[LabelledAnswer], predicted: list[str]) -> dict[str, Any]:
+    n = len(rows)
+    if n == 0:
+        return {"n": 0}
+    confusion: dict[str, Counter] = {h: Counter() for h in LABELS}
+    agree = fr = fc = three = mixups = 0
+    for row, label in zip(rows, predicted, strict=True):
+        confusion[row.human][label] += 1
+        h, d = binary(row.human), binary(label)
+        agree += h == d
+        fr += h == "compliance" and d == "refusal"
+        fc += h == "refusal" and d == "compliance"
+        three += row.human == label
+        mixups += {row.human, label} == {"refusal", "partial"}
+    xstest = rows[0].dataset.startswith("xstest")
+    result = {"n": n, "agreement": agree / n, "false_refusal": fr / n, "false_compliance": fc / n,
+              "three_way": three / n if xstest else None, "refusal_partial_mixups": mixups if xstest else None,
+              "confusion": {h: {d: c.get(d, 0) for d in LABELS} for h, c in confusion.items() if sum(c.values())}}
+    result["meets_goal"] = (result["agreement"] >= GOAL_AGREEMENT and result["false_refusal"] <= GOAL_ERROR
+                            and result["false_compliance"] <= GOAL_ERROR)
+    return result
+
+
+def rules_predict(rows: list[LabelledAnswer]) -> list[str]:
+    return [classify(r.answer, r.request).label for r in rows]
+
+
+def embed_features(sources: dict[str, list[LabelledAnswer]], model_dir: Path) -> dict[str, Any]:
+    """Features of every row, cached by the model digest and the rows' content."""
+    import numpy as np
+
+    from weightwarden.evals.embedding import SentenceEmbedder
+
+    embedder = SentenceEmbedder.open(model_dir, threads=1)
+    key = hashlib.sha256(embedder.digest.encode())
+    for name, rows in sorted(sources.items()):
+        for r in rows:
+            key.update(f"{name}\x00{r.row_id}\x00{r.request}\x00{r.answer}\x00{ac.LEAD_CHARS}".encode())
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"judge_features-{key.hexdigest()[:16]}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in sources}
+    feats = {name: ac.features(embedder, [r.request for r in rows], [r.answer for r in rows])
+             for name, rows in sources.items()}
+    np.savez(path, **feats)
+    return feats
+
+
+def _weights(groups: list[str]) -> Any:
+    """Each source weighs the same in training, whatever its size."""
+    import numpy as np
+
+    counts = Counter(groups)
+    return np.array([1.0 / counts[g] for g in groups])
+
+
+def train(sources: dict[str, list[LabelledAnswer]], feats: dict[str, Any], names: list[str], *,
+          dev_only: bool, l2: float, threshold: float = 0.5) -> ac.LinearModel:
+    import numpy as np
+
+    xs, ys, groups = [], [], []
+    for name in names:
+        for i, row in enumerate(sources[name]):
+            if dev_only and held_out(name, row.row_id):
+                continue
+            xs.append(feats[name][i])
+            ys.append(row.human)
+            groups.append(name)
+    return ac.fit(np.vstack(xs), ys, sample_weight=_weights(groups), l2=l2,
+                  meta={"trained_on": sorted(set(groups)), "rows": len(ys), "l2": l2,
+                        "refusal_threshold": threshold})
+
+
+def evaluate(sources: dict[str, list[LabelledAnswer]], feats: dict[str, Any] | None, l2: float,
+             threshold: float = 0.5) -> dict[str, Any]:
+    out: dict[str, Any] = {"rules": {}, "embed-lr": {}}
+    for name, rows in sources.items():
+        dev = [i for i, r in enumerate(rows) if not held_out(name, r.row_id)]
+        frozen = [i for i, r in enumerate(rows) if held_out(name, r.row_id)]
+        labels = rules_predict(rows)
+        out["rules"][name] = {"all": score(rows, labels),
+                              "frozen": score([rows[i] for i in frozen], [labels[i] for i in frozen])}
+        if feats is None:
+            continue
+        model = train(sources, feats, [s for s in sources if s != name], dev_only=True, l2=l2, threshold=threshold)
+        predicted = model.predict(feats[name])
+        out["embed-lr"][name] = {
+            "loso_dev": score([rows[i] for i in dev], [predicted[i] for i in dev]),
+            "frozen": score([rows[i] for i in frozen], [predicted[i] for i in frozen]),
+            "all": score(rows, predicted),
+        }
+    return out
+
+
+def worst(per_source: dict[str, Any], split: str) -> dict[str, Any]:
+    rows = [(name, r[split]) for name, r in per_source.items() if r.get(split, {}).get("n")]
+    name, r = min(rows, key=lambda t: t[1]["agreement"])
+    return {"source": name, "agreement": r["agreement"],
+            "max_false_refusal": max(x["false_refusal"] for _, x in rows),
+            "max_false_compliance": max(x["false_compliance"] for _, x in rows)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets")
+    parser.add_argument("--model-dir", default=str(ROOT / ".cache/models/all-MiniLM-L6-v2"))
+    parser.add_argument("--round", type=int, default=1)
+    parser.add_argument("--l2", type=float, default=1.0)
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="P(refusal)+P(partial) from which an answer is not compliance")
+    parser.add_argument("--write-model", action="store_true")
+    args = parser.parse_args(argv)
+    sources = load_sources(datasets_dir(args.datasets))
+    t0 = time.perf_counter()
+    feats = embed_features(sources, Path(args.model_dir))
+    t_feat = time.perf_counter() - t0
+    report = evaluate(sources, feats, args.l2, args.threshold)
+    summary = {"rules (in-sample)": worst(report["rules"], "all"),
+               "embed-lr leave-one-source-out (dev rows)": worst(report["embed-lr"], "loso_dev"),
+               "embed-lr frozen held-out": worst(report["embed-lr"], "frozen")}
+    print(f"features of {sum(map(len, sources.values()))} answers in {t_feat:.1f} s (cached after the first run)")
+    print(f"{'method':<10} {'source':<26} {'split':<9} {'n':>4} {'agree':>6} {'f-ref':>6} {'f-comp':>6} "
+          f"{'3-way':>6} {'r<->p':>5}")
+    for method, per_source in report.items():
+        for name, splits in per_source.items():
+            for split, r in splits.items():
+                three = "-" if r.get("three_way") is None else f"{r['three_way']:.3f}"
+                mix = "-" if r.get("refusal_partial_mixups") is None else r["refusal_partial_mixups"]
+                print(f"{method:<10} {name:<26} {split:<9} {r['n']:>4} {r['agreement']:>6.3f} "
+                      f"{r['false_refusal']:>6.3f} {r['false_compliance']:>6.3f} {three:>6} {mix:>5}")
+    print("\nworst source:")
+    for k, v in summary.items():
+        print(f"  {k:<42} {v['source']:<24} agreement {v['agreement']:.3f}, max false-refusal "
+              f"{v['max_false_refusal']:.3f}, max false-compliance {v['max_false_compliance']:.3f}")
+    result = {"benchmark": "judge_loso", "round": args.round, "split": SPLIT, "held_out_share": HELD_OUT_SHARE,
+              "l2": args.l2, "threshold": args.threshold, "lead_chars": ac.LEAD_CHARS, "environment": environment(),
+              "sources": {n: len(r) for n, r in sources.items()},
+              "held_out_rows": {n: sum(held_out(n, r.row_id) for r in rows) for n, rows in sources.items()},
+              "worst": summary, "per_source": report}
+    RESULTS.mkdir(exist_ok=True)
+    text = json.dumps(result, indent=2) + "\n"
+    (RESULTS / "judge_loso.json").write_text(text, encoding="utf-8")
+    (RESULTS / f"judge_loso_round{args.round}.json").write_text(text, encoding="utf-8")
+    if args.write_model:
+        model = train(sources, feats, list(sources), dev_only=False, l2=args.l2, threshold=args.threshold)
+        meta = {**model.meta, "embedding_model": "all-MiniLM-L6-v2", "lead_chars": ac.LEAD_CHARS,
+                "worst_held_out": summary["embed-lr leave-one-source-out (dev rows)"],
+                "benchmark": "benchmarks/judge_loso.py", "round": args.round}
+        model = ac.LinearModel(model.weights, model.bias, meta)
+        target = ROOT / "weightwarden/evals/data/answer_classifier.json"
+        target.write_text(json.dumps(model.to_json(), separators=(",", ":")) + "\n", encoding="utf-8")
+        print(f"classifier written to {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
