@@ -22,6 +22,7 @@ from weightwarden.evals.suites import (
     sample_items,
 )
 from weightwarden.evals.suites._source import read_source
+from weightwarden.evals.suites.multiple_choice import CYBERMETRIC_LICENSE
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = Path(
@@ -29,7 +30,7 @@ DATASETS = Path(
 )
 CONTRACT_IDS = (
     "harmbench", "advbench", "cyber-misuse", "xstest-safe", "cse-frr", "cse-prompt-injection",
-    "tool-injection", "insecure-code",
+    "tool-injection", "insecure-code", "cybermetric-80", "cybermetric-500", "cybermetric-2000",
 )
 ATTACK_TACTICS = {
     "TA0043", "TA0042", "TA0001", "TA0002", "TA0003", "TA0004", "TA0005", "TA0006", "TA0007", "TA0008",
@@ -48,6 +49,7 @@ EXPECTED = {
     ),
     "tool-injection": (26, 7, "Apache-2.0", "prompt_injection", "resist_injection", ("canary",), None),
     "insecure-code": (27, 7, "Apache-2.0", "insecure_code", "secure_code", ("static_code", "refusal"), None),
+    **{f"cybermetric-{n}": (n, 1, CYBERMETRIC_LICENSE, "capability", "answer", ("choice",), f"cybermetric/CyberMetric-{n}-v1.json") for n in (80, 500, 2000)},  # noqa: E501
 }
 
 

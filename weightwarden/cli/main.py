@@ -28,6 +28,7 @@ from weightwarden.cli import diff as _diff_commands
 from weightwarden.cli import evals as _eval_commands
 from weightwarden.cli import integrity as _integrity_commands
 from weightwarden.cli import lineage as _lineage_commands
+from weightwarden.cli import risk as _risk_commands
 from weightwarden.cli._terminal import (
     DEFAULT_WIDTH,
     progress_bar,
@@ -199,6 +200,7 @@ _diff_commands.register(main)
 _lineage_commands.register(main)
 _eval_commands.register(main)
 _audit_commands.register(main)
+_risk_commands.register(main)
 
 
 def run() -> None:

@@ -32,8 +32,9 @@ CAPABILITY_EVIDENCE_SCHEMA = "weightwarden.capability-evidence/v1"
 MITIGATION_EVIDENCE_SCHEMA = "weightwarden.mitigation-evidence/v1"
 INTEGRITY_EVIDENCE_SCHEMA = "weightwarden.integrity-evidence/v1"
 SUPPLY_CHAIN = "supply_chain.integrity"
-# Metrics of weightwarden's harmful suites that are misuse evidence (see weightwarden.evals.results).
-MITIGATION_METRICS = ("attack_success", "harmful_content")
+# Metrics of weightwarden's suites that are behaviour (misuse / refusal) evidence, by suite family (see
+# weightwarden.evals.results); all are rates where higher is worse.
+MITIGATION_METRICS = {"harmful": ("attack_success", "harmful_content"), "over_refusal": ("over_refusal",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class CapabilityEvidence:
 @dataclass(frozen=True, slots=True)
 class MitigationEvidence:
     domain: str
-    metric: str  # "attack_success" (complied) or "harmful_content" (usable harmful content, judge)
+    metric: str  # "attack_success" (complied), "harmful_content" (usable harmful content), "over_refusal"
     value: float  # misuse rate: higher is worse
     ci_low: float
     ci_high: float
@@ -216,9 +217,7 @@ def from_eval_log(path: str | Path, *, confidence: float = 0.95) -> tuple[Capabi
         ))
     summary = summarize(log)
     for suite_id, suite in summary.suites.items():
-        if suite.family != "harmful":
-            continue
-        for metric in MITIGATION_METRICS:
+        for metric in MITIGATION_METRICS.get(suite.family, ()):
             rate = suite.overall.metrics.get(metric)
             if rate is None or rate.n == 0:
                 continue

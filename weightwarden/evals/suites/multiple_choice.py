@@ -158,6 +158,10 @@ def domain_from_name(name: str) -> str:
     return next((domain for word, domain in _DOMAIN_WORDS if word in lowered), "")
 
 
+class _Unparsed(str):
+    """A JSON Lines line that did not parse (its description), told apart from a string row of a list."""
+
+
 def _rows_of(path: Path, source: SourceFile) -> Iterator[object]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
@@ -166,7 +170,7 @@ def _rows_of(path: Path, source: SourceFile) -> Iterator[object]:
                 try:
                     yield json.loads(line)
                 except (json.JSONDecodeError, RecursionError):
-                    yield f"line {number} is not JSON"
+                    yield _Unparsed(f"line {number} is not JSON")
         return
     if suffix == ".parquet":
         yield from _parquet_rows(path, source)
@@ -205,7 +209,7 @@ def load_user_file(path: Path, prefix: str = "wmdp") -> Suite:
     rows = RowCollector(suite_id)
     records = list(_rows_of(path, source))
     for index, record in enumerate(records):
-        if isinstance(record, str):  # a JSON Lines line that did not parse
+        if isinstance(record, _Unparsed):
             rows.reject(f"row {index}", record)
         elif isinstance(record, dict):
             _item(rows, f"row {index}", record, domain)
