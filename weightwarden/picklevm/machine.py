@@ -499,6 +499,7 @@ class _Machine:
         self.joblib_arrays = True
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
+        self.divergences: list[str] = []
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -626,10 +627,13 @@ class _Machine:
         """Record calling ``func(*args)`` and return the symbolic result."""
         if isinstance(func, Global):
             target, computed = func.target, func.computed
-        elif isinstance(func, CallResult):
+        elif isinstance(func, CallResult) or func is UNKNOWN or func is PERSISTENT:
             target, computed = "<computed>", True
         else:
-            target, computed = "<computed>", True
+            # CPython raises TypeError here ('int' object is not callable): the program ends, nothing runs.
+            raise _Stop(f"{opcode} on a value that is not callable ({_kind(func)})")
+        if opcode == "REDUCE" and not isinstance(args, tuple) and not _may_be_tuple(args):
+            raise _Stop(f"REDUCE argument is not a tuple ({_kind(args)})")
         if not isinstance(args, tuple):
             args = ()
         if target in _QUIET:
@@ -727,6 +731,10 @@ class _Machine:
             self._nested(target, args, offset)
             return CallResult(target, ())
         return None
+
+    def _diverge(self, what: str) -> None:
+        if len(self.divergences) < 20:
+            self.divergences.append(what)
 
     def _hook_call(self, obj: Any, names: tuple[str, ...], opcode: str, offset: int) -> None:
         """APPEND(S)/ADDITEMS on something that is not a plain list/set calls the object's own method."""
@@ -840,6 +848,7 @@ class _Machine:
         mask = 0xFF if min(max_stack, max_ops) >= 65536 else 0  # tiny bounds (tests) are checked every opcode
         floor = 0  # stack index of the innermost mark: items below it belong to an outer frame
         fast_counts: dict[str, int] = {}
+        fend = _NO_FRAME  # stream-relative end of the current frame
         pids_out = self.pids_out
         persistent = 0
         try:
@@ -861,6 +870,10 @@ class _Machine:
                     if len(stack) + len(marks) > max_stack:
                         raise _Stop(f"stack deeper than {max_stack}", "max_pickle_stack")
                 oprel = bufbase + pos
+                if oprel >= fend:  # the current frame is used up (or an opcode ran across its end)
+                    if oprel > fend:
+                        self._diverge(f"an opcode runs across the end of the frame ending at offset {base + fend}")
+                    fend = _NO_FRAME
                 op = buf[pos]
                 pos += 1
                 # Most frequent opcodes of real checkpoints first.
@@ -1041,6 +1054,9 @@ class _Machine:
                     offset = base + oprel
                     if isinstance(mod_v, str) and isinstance(name_v, str):
                         push(self._global(mod_v, name_v, "STACK_GLOBAL", offset))
+                    elif not (_may_be_str(mod_v) and _may_be_str(name_v)):
+                        # CPython: UnpicklingError("STACK_GLOBAL requires str"); the program ends here.
+                        raise _Stop(f"STACK_GLOBAL over non-strings ({_kind(mod_v)}, {_kind(name_v)})")
                     else:
                         desc = f"module {summarize(mod_v, 60)}, name {summarize(name_v, 60)}"
                         site("<computed>", "import", "STACK_GLOBAL", offset, desc, True)
@@ -1072,16 +1088,34 @@ class _Machine:
                             buf, pos, bufbase = self._joblib_array(state, buf, pos, bufbase, offset)
                             buflen = len(buf)
                             safe = buflen - 16
+                            fend = _NO_FRAME  # joblib commits the frame before writing the array bytes
                             stack[-1] = CallResult("numpy.ndarray", ())
                 elif op == 0x80:  # PROTO
                     protocol = self.protocol = buf[pos]
                     pos += 1
                     if protocol > 5:
                         raise _Stop(f"unsupported protocol {protocol}")
-                elif op == 0x95:  # FRAME: framing is transparent to the walk
+                elif op == 0x95:  # FRAME
+                    # The C unpickler requires the whole frame to be present and then reads opcodes across
+                    # frame boundaries freely; the pure-Python one (pickle._Unpickler) refuses an opcode
+                    # that straddles a frame end or a FRAME inside an unfinished frame, and accepts a frame
+                    # shorter than announced. The walk follows the C reading and records every divergence.
+                    (flen,) = _U8(buf, pos)
                     pos += 8
                     if pos > buflen:
                         raise _Truncated()
+                    if fend != _NO_FRAME and oprel < fend:
+                        self._diverge(f"FRAME at offset {base + oprel} starts inside the previous frame")
+                    here = bufbase + pos
+                    data_end = self._end()
+                    if data_end is not None and here + flen > data_end:
+                        self._diverge(
+                            f"FRAME at offset {base + oprel} announces {flen} bytes, more than the data holds "
+                            "(the C unpickler stops here, the pure-Python one reads on)"
+                        )
+                        fend = _NO_FRAME
+                    else:
+                        fend = here + flen
                 elif op == 0x2E:  # STOP
                     if len(stack) - floor < 1:
                         raise _Stop("STOP with an empty stack")
@@ -1301,10 +1335,36 @@ class _Machine:
             error=error,
             limit_hit=self.limit_hit,
             notes=tuple(self.notes[:100]),
+            divergences=tuple(self.divergences[:20]),
         )
         return analysis, result
 
 
+def _kind(value: Any) -> str:
+    return type(value).__name__ if not isinstance(value, _Opaque) else value.label
+
+
+def _may_be_str(value: Any) -> bool:
+    """Could this symbolic value be a ``str`` when the real unpickler runs?"""
+    if isinstance(value, CallResult):
+        return not _instance_of_vetted_class(value.target)
+    return isinstance(value, str | Blob | Global) or value is UNKNOWN or value is PERSISTENT
+
+
+def _may_be_tuple(value: Any) -> bool:
+    if isinstance(value, CallResult):
+        return not _instance_of_vetted_class(value.target)
+    return isinstance(value, Global) or value is UNKNOWN or value is PERSISTENT
+
+
+def _instance_of_vetted_class(target: str) -> bool:
+    """An allowlisted *class* (CamelCase, not a str/tuple subclass we know of) builds instances that are
+    neither strings nor tuples; a function's result could be anything."""
+    last = target.rsplit(".", 1)[-1]
+    return last[:1].isupper() and target not in ("torch.Size",) and _vetted(target)
+
+
+_NO_FRAME = 1 << 62
 _TEXT_OPS = frozenset({0x49, 0x4C, 0x46, 0x53, 0x56, 0x70, 0x67})
 
 
