@@ -599,7 +599,7 @@ def test_sklearn_pipeline_is_safe() -> None:
         ("numpy.random._pickle.__randomstate_ctor", Verdict.SAFE),
         ("sklearn.datasets.fetch_openml", Verdict.UNKNOWN),
         ("sklearn.utils._testing.TempMemmap", Verdict.UNKNOWN),
-        ("pandas.io.pytables.HDFStore", Verdict.UNKNOWN),
+        ("pandas.io.pytables.HDFStore", Verdict.DANGEROUS),  # reached through a module named io: opens files
         ("collections.namedtuple", Verdict.UNKNOWN),
         ("mymodule.MyClass", Verdict.UNKNOWN),
         ("pathlib.Path.write_text", Verdict.DANGEROUS),

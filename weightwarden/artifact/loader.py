@@ -8,6 +8,7 @@ down: the exception becomes a per-file error naming the file and the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import stat
@@ -176,13 +177,25 @@ def read_source(source: Source, ctx: ReadContext) -> FileEntry:
     if module_name is None:
         entry = FileEntry(source.display, fmt, source.size)
         if fmt == Format.UNKNOWN:
-            entry.anomalies.append(
-                Anomaly("fs.unrecognised_format", source.display, "content matches no known format; not analysed")
-            )
-        return entry
+            if is_model_name(source.display):
+                entry.anomalies.append(
+                    Anomaly(
+                        "fs.unverified_model_file",
+                        source.display,
+                        "a file named like a model file whose content no reader accepts: it could not be verified",
+                        "extension of a model format, content of none",
+                    )
+                )
+            else:
+                entry.anomalies.append(
+                    Anomaly("fs.unrecognised_format", source.display, "content matches no known format; not analysed")
+                )
+        elif fmt == Format.EMPTY and (ctx.depth == 0 and is_model_name(source.display)):
+            entry.error = "empty file (0 bytes): a model file with nothing in it cannot be verified"
+        return _also_as_pickle(source, ctx, entry)
     try:
         reader = importlib.import_module(f"weightwarden.artifact.readers.{module_name}")
-        return reader.read(source, ctx)
+        return _also_as_pickle(source, ctx, reader.read(source, ctx))
     except SizeLimitExceeded as exc:
         entry = FileEntry(source.display, fmt, source.size, error=f"size limit: {exc}")
         entry.anomalies.append(Anomaly("limits.decompression", source.display, str(exc)))
@@ -193,6 +206,63 @@ def read_source(source: Source, ctx: ReadContext) -> FileEntry:
         return FileEntry(source.display, fmt, source.size, error="structure nested too deeply to read")
     except Exception as exc:  # noqa: BLE001 - fail closed with a message, never a traceback
         return FileEntry(source.display, fmt, source.size, error=f"malformed {fmt.value} file: {_describe(exc)}")
+
+
+# Readers that already walk the pickle program at offset 0 themselves.
+_PICKLE_READERS = frozenset({Format.PICKLE, Format.JOBLIB, Format.PYTORCH_LEGACY, Format.EMPTY})
+# Extensions under which loaders (torch.load, pickle.load, joblib.load, np.load, safetensors, llama.cpp,
+# onnxruntime, Keras) read a file: such a file that no reader of ours accepts could not be verified.
+MODEL_EXTENSIONS = frozenset(
+    {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".jbl", ".safetensors", ".gguf", ".ggml",
+     ".npy", ".npz", ".h5", ".hdf5", ".keras", ".onnx", ".pb", ".tflite", ".mar", ".model", ".dat", ".sav",
+     ".p", ".pkl.gz", ".pt.gz", ".msgpack", ".nemo", ".llamafile"}
+)
+
+
+def is_model_name(display: str) -> bool:
+    """True when the (innermost) file name has an extension a model loader reads."""
+    name = display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].lower()
+    return any(name.endswith(ext) for ext in MODEL_EXTENSIONS)
+
+
+def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
+    """Read the bytes from offset 0 the way ``pickle.load`` would, whatever format claimed them.
+
+    ``pickle.load``, ``torch.load`` of a non-zip file, ``np.load(allow_pickle=True)`` of a non-``.npy`` file
+    and ``joblib.load`` all start unpickling at byte 0 without looking at a magic number. A file another
+    reader accepted but whose first bytes also import something as a pickle is a polyglot; a file no reader
+    accepted whose first bytes are such a pickle is read as one.
+    """
+    if entry.format in _PICKLE_READERS or source.size == 0:
+        return entry
+    from weightwarden.artifact.sniff import HEAD_BYTES, probe_pickle
+
+    try:
+        with source.open() as f:
+            head = f.read(HEAD_BYTES)
+    except OSError:
+        return entry
+    if not probe_pickle(head).meaningful:
+        return entry
+    from weightwarden.artifact.readers import pickle_file
+
+    as_pickle = pickle_file.read(source, ctx)
+    if entry.format in (Format.UNKNOWN, Format.TEXT, Format.JSON):
+        return as_pickle
+    entry.code.extend(
+        dataclasses.replace(code, location=f"{code.location} (as read by pickle.load)") for code in as_pickle.code
+    )
+    entry.anomalies.extend(as_pickle.anomalies)
+    entry.anomalies.append(
+        Anomaly(
+            "format.polyglot",
+            source.display,
+            f"valid as {entry.format.value} and, from byte 0, as a pickle program that imports code: the "
+            "format a loader sees depends on which loader opens it",
+            f"{entry.format.value} + pickle",
+        )
+    )
+    return entry
 
 
 def _describe(exc: BaseException) -> str:

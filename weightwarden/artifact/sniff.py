@@ -8,8 +8,9 @@ archives apart by their members.
 
 from __future__ import annotations
 
-import pickletools
+import re
 import struct
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from weightwarden.artifact import protowire
@@ -39,7 +40,12 @@ def sniff(source: Source) -> Format:
         return Format.EMPTY
     with source.open() as f:
         head = f.read(HEAD_BYTES)
-        return _sniff_head(head, source, f)
+        fmt = _sniff_head(head, source, f)
+    if fmt in (Format.UNKNOWN, Format.TEXT) and source.display.lower().endswith(".safetensors"):
+        # The safetensors loader reads any file it is given: one that is not valid is malformed, and the
+        # safetensors reader says exactly how (header length, UTF-8, JSON).
+        return Format.SAFETENSORS
+    return fmt
 
 
 def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
@@ -105,33 +111,45 @@ def _is_safetensors(head: bytes, size: int) -> bool:
 
 
 def looks_like_pickle(head: bytes) -> bool:
-    """True when ``head`` starts like a pickle program (any protocol).
+    """True when ``head`` starts like a pickle program, whatever its first opcode.
 
-    Protocol 2+ pickles start with PROTO. Protocol 0/1 programs have no header, so the first few opcodes
-    are parsed: a real pickle reaches STOP or runs out of bytes mid-program without an invalid opcode.
+    ``pickle.load`` starts executing at byte 0 with no header check, so any first opcode counts (NEWTRUE,
+    EMPTY_SET, LONG1, FRAME, a text INT, SHORT_BINUNICODE without PROTO ...). The symbolic machine walks the
+    head: a program that reaches STOP, or that imports or calls something before the head runs out or the
+    data turns invalid, is a pickle (what it ran up to that point is what a loader would run too).
     """
     if len(head) >= 2 and head[0] == 0x80 and 0 <= head[1] <= 5:
         return True
-    if not head or head[0:1] not in _PROTO0_FIRST_OPCODES:
-        return False
-    try:
-        count = 0
-        for opcode, _arg, _pos in pickletools.genops(head):
-            count += 1
-            if opcode.name == "STOP":
-                return True
-            if count > 10_000:
-                return True
-    except ValueError as exc:
-        # Ran out of bytes in the middle of a program that parsed so far: still a pickle.
-        return "truncated" in str(exc) or "data" in str(exc) and count >= 3
-    except Exception:
-        return False
-    return False
+    probe = probe_pickle(head)
+    return probe.meaningful or (probe.reached_stop and probe.opcodes >= 2)
 
 
-# Opcodes a protocol 0/1 program can begin with (push something or set a mark).
-_PROTO0_FIRST_OPCODES = {bytes([c]) for c in b"(cSVIFLNJKMGTUX]})l.dtiXBCq"}
+@dataclass(frozen=True, slots=True)
+class PickleProbe:
+    """What walking bytes as a pickle from offset 0 showed."""
+
+    reached_stop: bool
+    opcodes: int
+    meaningful: bool  # it imports or calls something a real unpickler could resolve
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def probe_pickle(head: bytes) -> PickleProbe:
+    """Walk ``head`` as a pickle program (symbolically, bounded by its length)."""
+    from weightwarden.picklevm.machine import analyze_bytes
+
+    analysis = analyze_bytes(head)
+    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis))
+
+
+def has_real_sites(analysis) -> bool:  # type: ignore[no-untyped-def]
+    """True when a walked program imports a name an unpickler could resolve. Without one, every object on
+    the stack comes from a literal, so nothing can be called (a REDUCE over literals, a STACK_GLOBAL over
+    numbers or an EXT code with the empty default registry fail in the unpickler before running anything);
+    text or binary data that merely parses as opcodes names nothing importable."""
+    return any(_IDENT.fullmatch(site.target) for site in analysis.all_sites())
 
 
 def _sniff_protobuf(f: BinaryIO, size: int) -> Format | None:

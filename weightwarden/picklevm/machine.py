@@ -12,7 +12,7 @@ STACK_GLOBAL, INST, OBJ, REDUCE, BUILD, NEWOBJ, NEWOBJ_EX and EXT opcode into a
   (``computed=True``); ``importlib.import_module``, ``pydoc.locate``, ``pkgutil.resolve_name``,
   ``operator.getitem(sys.modules, 'os')`` and ``functools.partial`` are followed the same way;
 * dotted protocol-4 qualnames through modules that re-export others (``STACK_GLOBAL('pathlib', 'os.system')``
-  → ``os.system``), using :data:`REEXPORTS`; the policy also judges every suffix of a dotted name;
+  → ``os.system``), using :mod:`weightwarden.picklevm.resolution`; the policy judges the resolved name;
 * the class created by ``copyreg._reconstructor`` / ``__newobj__`` / NumPy ``_reconstruct`` is reported as a
   call of that class, and BUILD on an object of a known class is a ``"build"`` site (``__setstate__`` runs);
 * bytes handed to ``pickle.loads`` and the other loaders in :data:`NESTED_LOADERS` are walked recursively
@@ -41,6 +41,7 @@ from typing import Any, BinaryIO
 
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
+from weightwarden.picklevm.resolution import resolve as _resolve
 
 MiB = 1024 * 1024
 CHUNK = 1 * MiB  # read-ahead of the opcode buffer
@@ -74,13 +75,18 @@ class Global:
 
 
 class CallResult:
-    """What calling ``target`` with ``args`` returned (an instance, for a class)."""
+    """What calling ``target`` with ``args`` returned (an instance, for a class).
 
-    __slots__ = ("target", "args")
+    ``attrs`` holds instance attributes a BUILD set that the unpickler itself later looks up on the
+    instance (``append``, ``extend``, ``add``, ``__setstate__``): their values are what those opcodes call.
+    """
+
+    __slots__ = ("target", "args", "attrs")
 
     def __init__(self, target: str, args: tuple[Any, ...] = ()) -> None:
         self.target = target
         self.args = args
+        self.attrs: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<{self.target}(...)>"
@@ -140,95 +146,10 @@ _MARK = object()
 # --------------------------------------------------------------------------------------------------------
 # Name resolution tables.
 
-# Modules that import (and so expose as attributes) other, dangerous modules: ``pathlib.os`` is ``os``.
-# Protocol 4 resolves dotted qualnames through attributes, so ``find_class('pathlib', 'os.system')`` is
-# ``os.system``. The policy's suffix rule catches the rest (``anything.os.system``).
-REEXPORTS: dict[str, str] = {}
-for _mod, _names in {
-    "pathlib": "os sys io re fnmatch ntpath posixpath",
-    "pathlib._local": "os sys io",
-    "shutil": "os sys fnmatch",
-    "tempfile": "_os os _shutil shutil",
-    "glob": "os sys re fnmatch",
-    "subprocess": "os sys builtins signal",
-    "os": "sys abc st path",
-    "posixpath": "os sys genericpath",
-    "ntpath": "os sys genericpath",
-    "genericpath": "os",
-    "site": "os sys builtins",
-    "sysconfig": "os sys",
-    "platform": "os sys subprocess",
-    "pydoc": "os sys builtins importlib inspect subprocess tempfile",
-    "inspect": "os sys importlib builtins types",
-    "logging": "os sys threading",
-    "logging.config": "os sys",
-    "multiprocessing": "os sys",
-    "runpy": "os sys importlib",
-    "pdb": "os sys bdb code",
-    "code": "sys builtins",
-    "timeit": "sys gc time",
-    "cProfile": "sys",
-    "profile": "os sys importlib",
-    "trace": "os sys",
-    "webbrowser": "os sys shutil subprocess",
-    "zipfile": "os sys io shutil importlib",
-    "tarfile": "os sys io shutil",
-    "importlib": "sys",
-    "pickle": "sys io codecs re",
-    "_pickle": "sys",
-    "copyreg": "sys",
-    "functools": "sys",
-    "typing": "sys types functools operator",
-    "dataclasses": "sys builtins inspect",
-    "ctypes": "os sys",
-    "numpy": "os sys",
-    "numpy.testing": "os sys",
-    "numpy.lib.npyio": "os pickle",
-    "numpy.lib._npyio_impl": "os pickle",
-    "torch": "os sys builtins inspect",
-    "torch.serialization": "os sys io pickle shutil tempfile",
-    "torch.hub": "os sys",
-    "torch._utils": "sys",
-    "joblib.numpy_pickle": "os sys io pickle",
-    "joblib.numpy_pickle_utils": "os io pickle",
-    "sklearn.utils": "os sys",
-    "sklearn.utils.fixes": "os sys",
-    "sklearn.utils._testing": "os sys",
-    "argparse": "os sys re",
-    "collections": "sys",
-    "uuid": "os sys",
-    "socket": "os sys",
-    "asyncio": "os sys subprocess",
-    "asyncio.subprocess": "subprocess",
-    "http.server": "os sys socket",
-    "urllib.request": "os sys socket",
-    "sqlite3": "os",
-    "shelve": "pickle",
-    "dill": "os sys pickle",
-    "dill._dill": "os sys pickle",
-    "cloudpickle": "os sys pickle",
-}.items():
-    for _n in _names.split():
-        REEXPORTS[f"{_mod}.{_n}"] = _n.lstrip("_")
-REEXPORTS["os.path"] = "posixpath"
-REEXPORTS["os.st"] = "stat"
-REEXPORTS["pathlib.ntpath"] = "ntpath"
-
-
 def resolve_name(target: str) -> str:
-    """Follow re-exported modules: ``pathlib.os.system`` → ``os.system``; names that need none come back."""
-    for _ in range(8):  # a resolved name may start with another re-exporting module
-        parts = target.split(".")
-        for i in range(len(parts) - 1, 0, -1):
-            repl = REEXPORTS.get(".".join(parts[:i]))
-            if repl is not None and repl != ".".join(parts[:i]):
-                if repl == "posixpath" and parts[:i] == ["os", "path"]:
-                    return target  # os.path.* stays under "os": it is how people spell it
-                target = ".".join([repl, *parts[i:]])
-                break
-        else:
-            return target
-    return target
+    """Follow re-exported modules and objects: ``pathlib.os.system`` → ``os.system`` (see
+    :mod:`weightwarden.picklevm.resolution`); names that need no hop come back unchanged."""
+    return _resolve(target)
 
 
 def _norm(target: str) -> str:
@@ -270,6 +191,22 @@ _FACTORIES = {
     "torch._tensor._rebuild_from_type_v2": 1,
     "torch._tensor._rebuild_from_type": 1,
 }
+# Allowlisted callables that call one of their arguments (index -> that argument is called): what they may
+# receive is a safe callable only, so the argument is judged as a call of its own.
+CALLS_ARGUMENT: dict[str, tuple[int, ...]] = {
+    "torch._tensor._rebuild_from_type_v2": (0, 1),
+    "torch._tensor._rebuild_from_type": (0, 1),
+    "copyreg._reconstructor": (0, 1),
+    "copyreg.__newobj__": (0,),
+    "copyreg.__newobj_ex__": (0,),
+    "numpy._core.multiarray._reconstruct": (0,),
+    "torch._utils._rebuild_wrapper_subclass": (0,),
+    "collections.defaultdict": (0,),
+    "torch.nn.parameter.Parameter": (),
+}
+# Instance attributes the unpickler looks up on the object itself (APPEND(S) -> append/extend, ADDITEMS ->
+# add, BUILD -> __setstate__): a BUILD that sets one makes its value what the next such opcode calls.
+HOOK_ATTRS = frozenset({"append", "extend", "add", "__setstate__"})
 NESTED_LOADERS = frozenset(
     {
         "pickle.loads", "pickle._loads", "_pickle.loads", "pickle.load", "pickle._load", "_pickle.load",
@@ -562,6 +499,7 @@ class _Machine:
         self.joblib_arrays = True
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
+        self.divergences: list[str] = []
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -689,10 +627,13 @@ class _Machine:
         """Record calling ``func(*args)`` and return the symbolic result."""
         if isinstance(func, Global):
             target, computed = func.target, func.computed
-        elif isinstance(func, CallResult):
+        elif isinstance(func, CallResult) or func is UNKNOWN or func is PERSISTENT:
             target, computed = "<computed>", True
         else:
-            target, computed = "<computed>", True
+            # CPython raises TypeError here ('int' object is not callable): the program ends, nothing runs.
+            raise _Stop(f"{opcode} on a value that is not callable ({_kind(func)})")
+        if opcode == "REDUCE" and not isinstance(args, tuple) and not _may_be_tuple(args):
+            raise _Stop(f"REDUCE argument is not a tuple ({_kind(args)})")
         if not isinstance(args, tuple):
             args = ()
         if target in _QUIET:
@@ -706,16 +647,28 @@ class _Machine:
             special = self._special(target, args, opcode, offset)
             if special is not None:
                 return special
+        for index in CALLS_ARGUMENT.get(target, ()):
+            if len(args) > index:
+                self._called_value(args[index], target, opcode, offset)
         idx = _FACTORIES.get(target)
         if idx is not None and len(args) > idx:
             cls = args[idx]
-            if target.startswith("torch._tensor._rebuild_from_type") and isinstance(args[0], Global):
-                self._site(args[0].target, "call", opcode, offset, f"via {target}", args[0].computed)
             if isinstance(cls, Global):
                 self._site(cls.target, "call", opcode, offset, f"via {target}", cls.computed)
                 return CallResult(cls.target, ())
             return CallResult("<computed>", ())
         return CallResult(target, args)
+
+    def _called_value(self, value: Any, by: str, opcode: str, offset: int) -> None:
+        """``value`` is called by ``by`` (an allowlisted callable that calls an argument, or the unpickler
+        through an instance attribute): it is judged as a call of its own."""
+        if isinstance(value, Global):
+            if not any(s.target == value.target and s.kind == "call" and s.offset == offset for s in self.calls[-4:]):
+                self._site(value.target, "call", opcode, offset, f"called by {by}", value.computed)
+        elif isinstance(value, CallResult):
+            self._site("<computed>", "call", opcode, offset, f"the result of {value.target}(…) is called by {by}", True)
+        elif value is UNKNOWN or isinstance(value, _Opaque) and value is not SETVAL:
+            self._site("<computed>", "call", opcode, offset, f"an unknown value is called by {by}", True)
 
     def _special(self, target: str, args: tuple[Any, ...], opcode: str, offset: int) -> Any:
         """Calls whose results the machine follows; None for an ordinary call."""
@@ -778,6 +731,21 @@ class _Machine:
             self._nested(target, args, offset)
             return CallResult(target, ())
         return None
+
+    def _diverge(self, what: str) -> None:
+        if len(self.divergences) < 20:
+            self.divergences.append(what)
+
+    def _hook_call(self, obj: Any, names: tuple[str, ...], opcode: str, offset: int) -> None:
+        """APPEND(S)/ADDITEMS on something that is not a plain list/set calls the object's own method."""
+        if obj.__class__ is CallResult:
+            for name in names:
+                if obj.attrs and name in obj.attrs:
+                    self._called_value(obj.attrs[name], f"{obj.target} instance {name}", opcode, offset)
+                    return
+            self._site(f"{obj.target}.{names[-1]}", "call", opcode, offset, "method of the object built above", obj.target == "<computed>")
+        elif obj.__class__ is Global:
+            self._site(f"{obj.target}.{names[-1]}", "call", opcode, offset, "method looked up on a class/module", True)
 
     # -- nested programs ------------------------------------------------------------------------------
 
@@ -880,6 +848,7 @@ class _Machine:
         mask = 0xFF if min(max_stack, max_ops) >= 65536 else 0  # tiny bounds (tests) are checked every opcode
         floor = 0  # stack index of the innermost mark: items below it belong to an outer frame
         fast_counts: dict[str, int] = {}
+        fend = _NO_FRAME  # stream-relative end of the current frame
         pids_out = self.pids_out
         persistent = 0
         try:
@@ -901,6 +870,10 @@ class _Machine:
                     if len(stack) + len(marks) > max_stack:
                         raise _Stop(f"stack deeper than {max_stack}", "max_pickle_stack")
                 oprel = bufbase + pos
+                if oprel >= fend:  # the current frame is used up (or an opcode ran across its end)
+                    if oprel > fend:
+                        self._diverge(f"an opcode runs across the end of the frame ending at offset {base + fend}")
+                    fend = _NO_FRAME
                 op = buf[pos]
                 pos += 1
                 # Most frequent opcodes of real checkpoints first.
@@ -1030,11 +1003,7 @@ class _Machine:
                         raise _Stop("stack underflow")
                     target_obj = stack[-1]
                     if target_obj.__class__ is DictVal:
-                        d = target_obj.items
-                        for i in range(0, min(len(items), 2 * DICT_KEEP), 2):
-                            key = items[i]
-                            if isinstance(key, str | int) and len(d) < DICT_KEEP:
-                                d[key] = items[i + 1]
+                        _dict_update(target_obj.items, items)
                 elif op == 0x7D:  # EMPTY_DICT
                     push(DictVal())
                 elif op == 0x5D:  # EMPTY_LIST
@@ -1052,8 +1021,11 @@ class _Machine:
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
                     target_obj = stack[-1]
-                    if target_obj.__class__ is ListVal and len(target_obj.items) < LIST_KEEP:
-                        target_obj.items.extend(items[: LIST_KEEP - len(target_obj.items)])
+                    if target_obj.__class__ is ListVal:
+                        if len(target_obj.items) < LIST_KEEP:
+                            target_obj.items.extend(items[: LIST_KEEP - len(target_obj.items)])
+                    else:
+                        self._hook_call(target_obj, ("append", "extend"), "APPENDS" if op == 0x65 else "APPEND", base + oprel)
                 elif op == 0x63 or op == 0x69:  # GLOBAL / INST
                     offset = base + oprel
                     module, buf, pos, bufbase = self._line(buf, pos, bufbase)
@@ -1082,6 +1054,9 @@ class _Machine:
                     offset = base + oprel
                     if isinstance(mod_v, str) and isinstance(name_v, str):
                         push(self._global(mod_v, name_v, "STACK_GLOBAL", offset))
+                    elif not (_may_be_str(mod_v) and _may_be_str(name_v)):
+                        # CPython: UnpicklingError("STACK_GLOBAL requires str"); the program ends here.
+                        raise _Stop(f"STACK_GLOBAL over non-strings ({_kind(mod_v)}, {_kind(name_v)})")
                     else:
                         desc = f"module {summarize(mod_v, 60)}, name {summarize(name_v, 60)}"
                         site("<computed>", "import", "STACK_GLOBAL", offset, desc, True)
@@ -1096,25 +1071,51 @@ class _Machine:
                         raise _Stop("stack underflow")
                     state = pop()
                     obj = stack[-1]
-                    if obj.__class__ is CallResult or obj.__class__ is Global:
+                    if obj.__class__ is Global:
+                        # BUILD on a class, function or module (not an instance): setattr on it patches the
+                        # library for everything loaded afterwards.
+                        site(obj.target, "build", "BUILD", base + oprel, summarize(state, 80), obj.computed)
+                        site(f"{obj.target}.__setattr__", "build", "BUILD", base + oprel, summarize(state, 80), True)
+                    elif obj.__class__ is CallResult:
                         offset = base + oprel
-                        computed = obj.computed if obj.__class__ is Global else obj.target == "<computed>"
+                        computed = obj.target == "<computed>"
                         quiet = obj.target in _QUIET
                         site(obj.target, "build", "BUILD", offset, "" if quiet else summarize(state, 80), computed)
+                        if obj.attrs and "__setstate__" in obj.attrs:
+                            self._called_value(obj.attrs["__setstate__"], f"{obj.target} instance __setstate__", "BUILD", offset)
+                        _record_hooks(obj, state)
                         if obj.target in JOBLIB_WRAPPERS and self.joblib_arrays:
                             buf, pos, bufbase = self._joblib_array(state, buf, pos, bufbase, offset)
                             buflen = len(buf)
                             safe = buflen - 16
+                            fend = _NO_FRAME  # joblib commits the frame before writing the array bytes
                             stack[-1] = CallResult("numpy.ndarray", ())
                 elif op == 0x80:  # PROTO
                     protocol = self.protocol = buf[pos]
                     pos += 1
                     if protocol > 5:
                         raise _Stop(f"unsupported protocol {protocol}")
-                elif op == 0x95:  # FRAME: framing is transparent to the walk
+                elif op == 0x95:  # FRAME
+                    # The C unpickler requires the whole frame to be present and then reads opcodes across
+                    # frame boundaries freely; the pure-Python one (pickle._Unpickler) refuses an opcode
+                    # that straddles a frame end or a FRAME inside an unfinished frame, and accepts a frame
+                    # shorter than announced. The walk follows the C reading and records every divergence.
+                    (flen,) = _U8(buf, pos)
                     pos += 8
                     if pos > buflen:
                         raise _Truncated()
+                    if fend != _NO_FRAME and oprel < fend:
+                        self._diverge(f"FRAME at offset {base + oprel} starts inside the previous frame")
+                    here = bufbase + pos
+                    data_end = self._end()
+                    if data_end is not None and here + flen > data_end:
+                        self._diverge(
+                            f"FRAME at offset {base + oprel} announces {flen} bytes, more than the data holds "
+                            "(the C unpickler stops here, the pure-Python one reads on)"
+                        )
+                        fend = _NO_FRAME
+                    else:
+                        fend = here + flen
                 elif op == 0x2E:  # STOP
                     if len(stack) - floor < 1:
                         raise _Stop("STOP with an empty stack")
@@ -1210,9 +1211,7 @@ class _Machine:
                     if len(items) % 2:
                         raise _Stop("DICT with an odd number of items")
                     dv = DictVal()
-                    for i in range(0, min(len(items), 2 * DICT_KEEP), 2):
-                        if isinstance(items[i], str | int):
-                            dv.items[items[i]] = items[i + 1]
+                    _dict_update(dv.items, items)
                     push(dv)
                 elif op == 0x8F:  # EMPTY_SET
                     push(SETVAL)
@@ -1222,6 +1221,8 @@ class _Machine:
                     floor = marks[-1] if marks else 0
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
+                    if stack[-1] is not SETVAL:
+                        self._hook_call(stack[-1], ("add",), "ADDITEMS", base + oprel)
                 elif op == 0x91:  # FROZENSET
                     k = marks.pop()
                     del stack[k:]
@@ -1334,11 +1335,76 @@ class _Machine:
             error=error,
             limit_hit=self.limit_hit,
             notes=tuple(self.notes[:100]),
+            divergences=tuple(self.divergences[:20]),
         )
         return analysis, result
 
 
+def _kind(value: Any) -> str:
+    return type(value).__name__ if not isinstance(value, _Opaque) else value.label
+
+
+def _may_be_str(value: Any) -> bool:
+    """Could this symbolic value be a ``str`` when the real unpickler runs?"""
+    if isinstance(value, CallResult):
+        return not _instance_of_vetted_class(value.target)
+    return isinstance(value, str | Blob | Global) or value is UNKNOWN or value is PERSISTENT
+
+
+def _may_be_tuple(value: Any) -> bool:
+    if isinstance(value, CallResult):
+        return not _instance_of_vetted_class(value.target)
+    return isinstance(value, Global) or value is UNKNOWN or value is PERSISTENT
+
+
+def _instance_of_vetted_class(target: str) -> bool:
+    """An allowlisted *class* (CamelCase, not a str/tuple subclass we know of) builds instances that are
+    neither strings nor tuples; a function's result could be anything."""
+    last = target.rsplit(".", 1)[-1]
+    return last[:1].isupper() and target not in ("torch.Size",) and _vetted(target)
+
+
+_NO_FRAME = 1 << 62
 _TEXT_OPS = frozenset({0x49, 0x4C, 0x46, 0x53, 0x56, 0x70, 0x67})
+
+
+_PLAIN_CONTAINERS = frozenset(
+    {"builtins.list", "builtins.set", "builtins.dict", "collections.deque", "collections.OrderedDict",
+     "collections.defaultdict", "collections.Counter"}
+)
+
+
+def _vetted(target: str) -> bool:
+    from weightwarden.picklevm.policy import Verdict, classify
+
+    return classify(target).verdict is Verdict.SAFE
+
+
+# Keys always remembered, however many others a dict holds: what joblib's reader and the hook check need. A
+# later duplicate of a key replaces the earlier value, as in the real dict.
+_KEPT_KEYS = frozenset({"shape", "dtype", "order", "allow_mmap", "numpy_array_alignment_bytes", "subclass"})
+
+
+def _dict_update(d: dict[Any, Any], items: list[Any]) -> None:
+    for i in range(0, len(items) - 1, 2):
+        key = items[i]
+        if isinstance(key, str | int) and (key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS):
+            d[key] = items[i + 1]
+
+
+def _record_hooks(obj: CallResult, state: Any) -> None:
+    """Remember BUILD state entries that become instance attributes the unpickler calls later."""
+    dicts = []
+    if isinstance(state, DictVal):
+        dicts.append(state)
+    elif isinstance(state, tuple) and len(state) == 2:
+        dicts.extend(d for d in state if isinstance(d, DictVal))
+    for d in dicts:
+        for key, value in d.items.items():
+            if key in HOOK_ATTRS:
+                if obj.attrs is None:
+                    obj.attrs = {}
+                obj.attrs[key] = value
 
 
 def _decode(raw: Any) -> Any:

@@ -32,6 +32,9 @@ class PickleAnalysis:
 
     The walk is kept even when it stops early: ``error`` says why (malformed opcode, truncation) and
     ``limit_hit`` names a bound that was reached. Call sites seen before the problem are all reported.
+    ``divergences`` lists places where ``pickle.load`` with the C unpickler and ``pickle._Unpickler`` (the
+    pure-Python one) would run different opcodes from the same bytes (frame boundaries); the walk follows
+    the C reading and keeps going where only the pure-Python one would.
     """
 
     start: int
@@ -45,6 +48,7 @@ class PickleAnalysis:
     error: str | None = None
     limit_hit: str | None = None
     notes: tuple[str, ...] = field(default=())
+    divergences: tuple[str, ...] = ()  # where CPython's C and pure-Python unpicklers read the bytes differently
 
     def all_sites(self) -> tuple[CallSite, ...]:
         """Imports and calls of this program and of every nested program."""

@@ -152,8 +152,11 @@ DENY_MODULES: dict[str, str] = {
     "dbm": _FILES,
     "tarfile": _FILES + " (archive extraction)",
     "zipfile": _FILES + " (archive extraction)",
-    "logging.config": _CODE + " (logging configuration evaluates code and listens on sockets)",
-    "logging.handlers": _FILES + " / " + _NET,
+    "logging": _FILES + " (logging handlers open files, streams and sockets; logging.config evaluates code)",
+    "types": _CODE + " (types builds code objects, functions, methods and modules from pieces)",
+    "io": _FILES + " (file and stream constructors)",
+    "_io": _FILES + " (file and stream constructors)",
+    "inspect": _INDIRECT + " (inspect reaches frames, code objects and module globals)",
     # Network.
     "socket": _NET,
     "_socket": _NET,
@@ -637,21 +640,66 @@ def _class_like(target: str, prefix: str) -> bool:
 # --------------------------------------------------------------------------------------------------------
 
 
+# Where a name is reached does not matter for these: whatever module path leads to them, an object with one of
+# these names is a code object, a function/method/module constructor, a file/stream/handler constructor, an
+# importer or an eval-like. A name outside the exact allowlist that ends in one is critical.
+DANGEROUS_LEAVES: dict[str, str] = {}
+for _names, _why in (
+    ("CodeType FunctionType LambdaType MethodType ModuleType code_type new_class __build_class__", _CODE),
+    ("exec eval compile execfile evaluate exec_module run_code run_module run_path runcode runsource "
+     "interact", _CODE),
+    ("__import__ import_module load_module reload locate resolve_name find_spec find_module "
+     "find_loader spec_from_file_location module_from_spec", _IMPORT),
+    ("system popen Popen spawn spawnl spawnv spawnve spawnlp spawnvp execv execve execl execlp execvp "
+     "fork forkpty posix_spawn check_call check_output getoutput getstatusoutput startfile call run", _SHELL),
+    ("open open_code FileIO BufferedReader BufferedWriter BufferedRandom TextIOWrapper FileHandler "
+     "StreamHandler WatchedFileHandler RotatingFileHandler TimedRotatingFileHandler SocketHandler "
+     "DatagramHandler SysLogHandler HTTPHandler SMTPHandler basicConfig fileConfig dictConfig listen "
+     "write_text write_bytes read_text read_bytes unlink remove rmtree rmdir rename replace "
+     "makedirs mkdir copyfile copytree move chmod chown symlink", _FILES),
+    ("load loads unsafe_load full_load load_library LoadLibrary CDLL PyDLL dlopen", _NESTED + " or native code"),
+    ("getattr setattr delattr attrgetter methodcaller getattr_static partial __getattribute__", _INDIRECT),
+):
+    for _leaf in _names.split():
+        DANGEROUS_LEAVES[_leaf] = _why
+
+# Module names that are dangerous wherever a path reaches them (``<allowed module>.types.CodeType``). Names
+# that are also ordinary sub-packages of ML libraries (``scipy.signal``, ``*.code``, ``*.trace``) are left out.
+_HOP_MODULES = _SUFFIX_MODULES | frozenset(
+    {"types", "io", "_io", "logging", "inspect", "codecs", "operator", "_operator", "functools", "_functools",
+     "posixpath", "ntpath", "genericpath", "sysconfig", "imp", "_imp", "zipfile", "tarfile", "fileinput",
+     "linecache", "mmap", "yaml", "joblib", "numpy", "np", "torch", "dill", "shelve", "marshal"}
+)
+
+
+def _library_of(name: str) -> str:
+    return name.split(".", 1)[0]
+
+
 @lru_cache(maxsize=65536)
 def classify(target: str, *, strict: bool = False) -> Classification:
-    """Judge one dotted callable name. See the module docstring for the three verdicts."""
+    """Judge one dotted callable name by what it *resolves to* (see the module docstring for the verdicts).
+
+    The name is resolved through re-exports first (:func:`weightwarden.picklevm.resolution.resolve`); the
+    deny tables are consulted on the resolved and the spelled name; only an exact allowlisted
+    ``module.qualname`` (or a class the resolution table lists as defined in a covered library) is SAFE.
+    """
+    from weightwarden.picklevm import resolution
+
     if not target or target.startswith("<"):
         if target.startswith("<copyreg extension"):
             return Classification(Verdict.UNKNOWN, "an object looked up in the copyreg extension registry")
         return Classification(Verdict.UNKNOWN, "a callable whose name is only known at load time")
-    name = _normalise(target)
+    spelled = _normalise(target)
+    name = _normalise(resolution.resolve(spelled))
+    via = "" if name == spelled else f" (resolves to {name} through {spelled})"
     parts = name.split(".")
-    # 1. Denylist on the full name.
-    hit = _deny(parts)
-    if hit is not None:
-        return Classification(Verdict.DANGEROUS, hit)
-    # 2. Exact allowlist entries are vetted names: they win over the suffix heuristic below
-    #    (``numpy.random._pickle.__randomstate_ctor`` is not ``_pickle``).
+    # 1. Denylist on the resolved name, then on the spelling.
+    for cand in (parts, spelled.split(".")):
+        hit = _deny(cand)
+        if hit is not None:
+            return Classification(Verdict.DANGEROUS, hit + via)
+    # 2. Exact allowlist entries (hand-vetted names, then the library classes of the resolution table).
     if strict:
         if name in _STRICT_EXACT or any(p.fullmatch(name) for p in _STRICT_PATTERNS):
             return Classification(Verdict.SAFE, _ALLOW_EXACT.get(name, _TORCH_TENSOR))
@@ -659,29 +707,50 @@ def classify(target: str, *, strict: bool = False) -> Classification:
         reason = _ALLOW_EXACT.get(name)
         if reason is not None:
             return Classification(Verdict.SAFE, reason)
-    # 3. Denylist on every suffix: a dangerous module reached through attributes of another one.
-    for i in range(1, len(parts) - 1):
-        if parts[i] in _SUFFIX_MODULES:
-            hit = _deny(parts[i:])
-            if hit is not None:
-                return Classification(
-                    Verdict.DANGEROUS,
-                    f"{hit} (reached as {'.'.join(parts[i:])} through {'.'.join(parts[:i])})",
-                )
+        if resolution.is_table_class(name):
+            return Classification(Verdict.SAFE, _table_reason(name))
+    # 3. A dangerous module reached through attributes of another one, on the resolved and spelled name.
+    for cand in (parts, spelled.split(".")):
+        for i in range(1, len(cand) - 1):
+            if cand[i] in _HOP_MODULES:
+                hit = _deny(cand[i:])
+                if hit is not None:
+                    return Classification(
+                        Verdict.DANGEROUS,
+                        f"{hit} (reached as {'.'.join(cand[i:])} through {'.'.join(cand[:i])})",
+                    )
+    # 4. Dangerous by what the object is, wherever it was reached from.
+    leaf = parts[-1]
+    if leaf in DANGEROUS_LEAVES or spelled.rsplit(".", 1)[-1] in DANGEROUS_LEAVES:
+        why = DANGEROUS_LEAVES.get(leaf) or DANGEROUS_LEAVES[spelled.rsplit(".", 1)[-1]]
+        return Classification(Verdict.DANGEROUS, f"{why} (a '{leaf}' outside the allowlist){via}")
     if strict:
         return Classification(
             Verdict.UNKNOWN, "not on the strict allowlist (tensor and array reconstruction only)"
         )
-    # 4. Patterns and library classes.
+    # 5. Patterns, only for names reached without a re-export hop.
+    if via:
+        return Classification(Verdict.UNKNOWN, "not on the allowlist of what model files legitimately call" + via)
     if _STORAGE.fullmatch(name):
         return Classification(Verdict.SAFE, _TORCH_TENSOR)
-    if _CYTHON_HELPER.fullmatch(name):
+    module = name.rsplit(".", 1)[0]
+    covered = _library_of(name) in resolution.covered_libraries()
+    if _CYTHON_HELPER.fullmatch(name) and (not covered or resolution.is_module(module)):
         return Classification(Verdict.SAFE, "a compiled class's generated unpickling helper (rebuilds its state)")
-    if not name.startswith(_CLASS_EXCLUDED):
+    # Library classes by spelling: only for libraries the resolution table does not cover (not installed
+    # where the table was built); covered libraries are judged by the table's exact class list above.
+    if not covered and not name.startswith(_CLASS_EXCLUDED) and not (set(parts[:-1]) & _HOP_MODULES):
         for prefix, why in _CLASS_PREFIXES.items():
             if name.startswith(prefix) and _class_like(name, prefix):
                 return Classification(Verdict.SAFE, why)
     return Classification(Verdict.UNKNOWN, "not on the allowlist of what model files legitimately call")
+
+
+def _table_reason(name: str) -> str:
+    for prefix, why in _CLASS_PREFIXES.items():
+        if name.startswith(prefix):
+            return why
+    return "a class defined in a covered ML library (resolution table)"
 
 
 # Dunder attributes that walk from any object to the interpreter's internals (function globals, class

@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
-from weightwarden.artifact.loader import DiscoveredFile, discover, read_file
+from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file
 from weightwarden.artifact.model import Artifact, FileEntry
 from weightwarden.core.findings import Finding
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
@@ -79,6 +79,10 @@ def scan_paths(
         prefix = _display_prefix(target)
         for path, reason in artifact.errors:
             report.errors.append(ScanError(_join(prefix, path, target), reason))
+        if not found and not artifact.errors and not artifact.anomalies and os.path.isdir(root):
+            report.errors.append(ScanError(target.replace(os.sep, "/"), "empty folder: there is nothing to scan"))
+        elif os.path.isfile(root) and _size(root) == 0 and not is_model_name(target):
+            report.errors.append(ScanError(target.replace(os.sep, "/"), "empty file (0 bytes): there is nothing to scan"))
         for anomaly in artifact.anomalies:
             report.findings.append(anomaly_finding(anomaly, _join(prefix, anomaly.location, target)))
         if root != target and os.path.isfile(root):

@@ -16,6 +16,7 @@ Anomaly codes:
     pickle.trailing_data: bytes after the last pickle program that are not a pickle program.
     pickle.multiple_programs: more than one pickle program in a file that is not a legacy torch checkpoint.
     pickle.nested: a program hands a literal payload to a pickle loader (pickle.loads ...); it was walked too.
+    pickle.loader_divergence: the C and pure-Python unpicklers would read the bytes differently (frames).
     joblib.pickle_differential: read with plain pickle.load (not joblib.load), the "array data" joblib skips
         runs further opcodes that import or call something; that reading is added as an extra PICKLE code
         object (location "stream 0 @0 as read by pickle.load").
@@ -46,6 +47,7 @@ JOBLIB_CLASSES = frozenset(
 
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
@@ -109,6 +111,15 @@ def record_program_anomalies(entry: FileEntry, analysis, location: str) -> None:
             )
         )
         entry.error = entry.error or f"pickle not fully analysed: {analysis.limit_hit} reached"
+    if analysis.divergences:
+        entry.anomalies.append(
+            Anomaly(
+                "pickle.loader_divergence",
+                location,
+                "CPython's C unpickler and its pure-Python unpickler would run different opcodes from these bytes",
+                "; ".join(analysis.divergences[:3]),
+            )
+        )
     from weightwarden.picklevm.machine import JOBLIB_NOTE
 
     for inner in analysis.nested:
@@ -148,10 +159,19 @@ def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, pro
     extra = [
         s
         for s in plain.all_sites()
-        if s.target not in seen
-        and _DOTTED.fullmatch(s.target)
-        and classify(s.target).verdict is not Verdict.SAFE
+        if s.target not in seen and (s.computed or classify(s.target).verdict is not Verdict.SAFE)
+        and (s.target.startswith("<") or _DOTTED.fullmatch(s.target) or _IDENT.fullmatch(s.target))
     ]
+    if plain.limit_hit is not None:
+        # Fail closed: a plain reading that could not be finished may hide calls.
+        entry.anomalies.append(
+            Anomaly(
+                "joblib.pickle_differential",
+                f"{source.display}:stream 0 @0 as read by pickle.load",
+                "read with pickle.load instead of joblib.load, the walk stopped at a limit; the rest is unverified",
+                plain.limit_hit,
+            )
+        )
     if not extra:
         return
     shown = dataclasses.replace(

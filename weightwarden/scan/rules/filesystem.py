@@ -57,4 +57,28 @@ UNRECOGNISED = ScanRule(
     anomaly_codes=("fs.unrecognised_format",),
 )
 
-RULES: tuple[ScanRule, ...] = (ESCAPING_LINK, INNER_LINK, SPECIAL_FILE, UNRECOGNISED)
+UNVERIFIED_MODEL = ScanRule(
+    "WW-FS-005",
+    Severity.MEDIUM,
+    "Model file could not be verified",
+    "The file carries the extension of a model format (.pt, .pkl, .joblib, .gguf, .safetensors, ...) but its "
+    "content is none that weightwarden reads. A loader given the file will still try to interpret it, so "
+    "an unreadable model file is not a clean one.",
+    "Find out which loader reads this file and why its content is not the format its name says; do not "
+    "load it until it has been checked.",
+    (CWE_INPUT_VALIDATION,),
+    anomaly_codes=("fs.unverified_model_file",),
+)
+POLYGLOT = ScanRule(
+    "WW-FS-006",
+    Severity.HIGH,
+    "File is valid as two formats (polyglot)",
+    "Two readers accept the same bytes: for example a safetensors or tar file whose first bytes are also a "
+    "pickle program that imports code. Which program runs depends on the loader; scanners that stop at the "
+    "first matching format see only the harmless reading.",
+    "Do not load the file. Ask the publisher for a file in one unambiguous format.",
+    (CWE_INPUT_VALIDATION, "CWE-436", ATLAS_SUPPLY_CHAIN),
+    anomaly_codes=("format.polyglot",),
+)
+
+RULES: tuple[ScanRule, ...] = (ESCAPING_LINK, INNER_LINK, SPECIAL_FILE, UNRECOGNISED, UNVERIFIED_MODEL, POLYGLOT)

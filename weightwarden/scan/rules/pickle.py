@@ -152,9 +152,22 @@ JOBLIB_DIFFERENTIAL = ScanRule(
     anomaly_codes=("joblib.pickle_differential",),
 )
 
+LOADER_DIVERGENCE = ScanRule(
+    "WW-PKL-012",
+    Severity.HIGH,
+    "CPython's two unpicklers read this pickle differently",
+    "The bytes use pickle framing in a way the C unpickler (pickle.load / pickle.loads) and the pure-Python "
+    "one (pickle._Unpickler, used by joblib and by custom unpicklers) handle differently: an opcode across a "
+    "frame end, a frame inside a frame, a frame longer than the data. The two run different programs from "
+    "the same file; both readings were scanned, and a file built this way is built to confuse.",
+    _CONVERT + " Treat the file as malicious.",
+    (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
+    anomaly_codes=("pickle.loader_divergence",),
+)
+
 RULES: tuple[ScanRule, ...] = (
     DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, NESTED, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
-    MULTIPLE, JOBLIB_DIFFERENTIAL,
+    MULTIPLE, JOBLIB_DIFFERENTIAL, LOADER_DIVERGENCE,
 )
 
 
