@@ -147,8 +147,10 @@ def build_corpus(seed: int = 0) -> dict[str, object]:
         for i, item in enumerate(apply_transform(para_suite, t, seed=seed).items):
             positives.append((item.messages[-1].content, offset + i, "paraphrase+base64"))
         offset += len(suite.items)
-    negatives = [row["prompt"] for row in csv.DictReader(open(DATASETS / "xstest" / "xstest_prompts.csv"))]
-    negatives += [row["mutated_prompt"] for row in json.load(open(DATASETS / "cyberseceval" / "mitre_frr.json"))]
+    with open(DATASETS / "xstest" / "xstest_prompts.csv", encoding="utf-8") as handle:
+        negatives = [row["prompt"] for row in csv.DictReader(handle)]
+    with open(DATASETS / "cyberseceval" / "mitre_frr.json", encoding="utf-8") as handle:
+        negatives += [row["mutated_prompt"] for row in json.load(handle)]
     return {"originals": originals, "positives": positives, "negatives": negatives}
 
 

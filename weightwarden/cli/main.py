@@ -197,6 +197,7 @@ _convert_commands.register(main)
 _diff_commands.register(main)
 _lineage_commands.register(main)
 _eval_commands.register(main)
+__import__("weightwarden.cli.indicators", fromlist=["register"]).register(main)  # weightwarden indicators
 
 
 def run() -> None:

@@ -251,3 +251,29 @@ def build_set(sketcher: Sketcher, prompts: Iterable[PromptIndicator], models: It
     when = created or _dt.datetime.now(_dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     return IndicatorSet(sketcher.scheme, tuple(unique.values()), tuple(model_unique.values()), producer, when, tlp,
                         tuple(dict.fromkeys(sources)))
+
+
+def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]] = (),
+               folders: Iterable[str | os.PathLike[str]] = (), incidents: Iterable[str | os.PathLike[str]] = (),
+               model: str | os.PathLike[str] | None = None, fingerprint: str | os.PathLike[str] | None = None,
+               all_attempts: bool = False, keep_text: bool = False, keep_refs: bool = False,
+               producer: str | None = None, tlp: str = "amber", created: str | None = None) -> IndicatorSet:
+    """Every source at once: the indicator set of all the evidence given (see the module docstring)."""
+    prompts: list[PromptIndicator] = []
+    models: list[ModelIndicator] = []
+    sources: list[str] = []
+    for log in eval_logs:
+        prompts += prompts_from_eval_log(log, sketcher, all_attempts=all_attempts, keep_text=keep_text)
+        models += model_from_eval_log(log, sketcher)
+        sources.append("eval-log")
+    for folder in folders:
+        prompts += prompts_from_folder(folder, sketcher, keep_text=keep_text)
+        sources.append("folder")
+    for incident in incidents:
+        prompts += prompts_from_incident(incident, sketcher, keep_text=keep_text)
+        sources.append("incident")
+    if model is not None or fingerprint is not None:
+        models += model_indicators(sketcher, model=model, fingerprint=fingerprint)
+        sources.append("model")
+    built = build_set(sketcher, prompts, models, sources=sources, producer=producer, tlp=tlp, created=created)
+    return built.without_private(keep_text=keep_text, keep_refs=keep_refs)

@@ -13,7 +13,9 @@ scheme):
    it. Then generic decoders run on text in no known wrapper: embedded base64 runs that decode to text,
    leetspeak when many words mix letters with the digits leetspeak uses, and ROT13 when the rotated text
    reads far more like English than the original.
-3. Case folding, every run of non-alphanumeric characters to one space, trimmed.
+3. Case folding, the digits leetspeak uses read as letters (``0``→o, ``1``→i, ``3``→e, ``4``→a, ``5``→s,
+   ``7``→t; always, since leetspeak is lossy and only folding every text makes a copy equal to its original),
+   every run of non-alphanumeric characters to one space, trimmed.
 
 The templates are imported from the transforms module rather than copied, so a change there changes what
 is recognised here (the tests apply every transform and check that the canonical text is unchanged).
@@ -46,8 +48,7 @@ _WORD = re.compile(r"\w+")
 _NON_ALNUM = re.compile(r"[\W_]+")
 # Frequent English function words: ROT13 text has almost none of them, its decoding has many.
 _STOPWORDS = frozenset(
-    "the a an and or of to in on for with how what is are be can you your i me my it this that do write "
-    "give make step steps from by as at who which".split()
+    ["the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "how", "what", "is", "are", "be", "can", "you", "your", "i", "me", "my", "it", "this", "that", "do", "write", "give", "make", "step", "steps", "from", "by", "as", "at", "who", "which"]
 )
 
 
@@ -184,5 +185,7 @@ def canonical(text: str) -> Canonical:
     cleaned = _strip_invisible(unicodedata.normalize("NFKC", text))
     payload, decoded = decode_layers(cleaned)
     payload = _strip_invisible(unicodedata.normalize("NFKC", payload))
-    folded = _NON_ALNUM.sub(" ", payload.casefold()).strip()
+    # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
+    # lossy ("covid 19" and "c0v1d 19" both become "covid i9"), so only folding both sides makes them equal.
+    folded = _NON_ALNUM.sub(" ", payload.casefold().translate(_UNLEET)).strip()
     return Canonical(folded, decoded)

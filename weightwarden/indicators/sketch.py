@@ -78,7 +78,10 @@ class Scheme:
             values[name] = value
         if values["num_perm"] > 4096:
             raise IndicatorFormatError(f"{where}: scheme num_perm {values['num_perm']} is above the bound 4096")
-        return cls(**values)
+        try:
+            return cls(**values)
+        except IndicatorFormatError as exc:
+            raise IndicatorFormatError(f"{where}: {exc.reason}") from None
 
     def comparable_to(self, other: Scheme) -> None:
         """Raise :class:`SchemeMismatchError` naming every difference that makes two sets incomparable."""

@@ -187,9 +187,9 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
                 techniques[o["id"]] = refs[0]["external_id"]
     indicates: dict[str, str] = {}
     for o in objects:
-        if o.get("type") == "relationship" and o.get("relationship_type") == "indicates":
-            if o["target_ref"] in techniques:
-                indicates[o["source_ref"]] = techniques[o["target_ref"]]
+        if o.get("type") == "relationship" and o.get("relationship_type") == "indicates" \
+                and o["target_ref"] in techniques:
+            indicates[o["source_ref"]] = techniques[o["target_ref"]]
     prompts, models = [], []
     for ref in group["object_refs"]:
         o = by_id.get(ref)
