@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from weightwarden.cli._terminal import printable, write_stdout
+from weightwarden.cli._terminal import write_stdout
+from weightwarden.core.text import printable
 
 EXIT_OK = 0
 EXIT_MATCHED = 1

@@ -39,8 +39,11 @@ def _lab_b_prompts(eval_log: Path, sketcher: Sketcher) -> list[str]:
     from weightwarden.evals.model import Item, Message, Suite
     from weightwarden.evals.transforms import apply_transform
 
-    attacks = [p.text for p in prompts_from_eval_log(eval_log, sketcher, keep_text=True) if p.text]
-    seen = attacks[::2]
+    plain: dict[str, str] = {}  # one text per attack: the untransformed attempt when the log has it
+    for p in prompts_from_eval_log(eval_log, sketcher, keep_text=True):
+        if p.text and (p.exact not in plain or not p.decoded):
+            plain[p.exact] = p.text
+    seen = list(plain.values())[::2]
     items = tuple(Item(id=str(i), category="demo", messages=(Message("user", text),), expect="refuse")
                   for i, text in enumerate(seen[::2]))
     suite = Suite(id="lab-b", version="1", family="harmful", description="lab B", items=items, detectors=(),
