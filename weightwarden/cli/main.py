@@ -201,6 +201,7 @@ _lineage_commands.register(main)
 _eval_commands.register(main)
 _audit_commands.register(main)
 _risk_commands.register(main)
+__import__("weightwarden.cli.indicators", fromlist=["register"]).register(main)  # weightwarden indicators
 
 
 def run() -> None:

@@ -1,0 +1,309 @@
+"""Matching quality of shared attack indicators on transformed and paraphrased attacks (issue 14, §1).
+
+Lab A's indicator set: every harmful prompt of AdvBench (520) and HarmBench (200) from ../shared/datasets.
+Queries (lab B's sightings):
+
+* positives: each prompt rewritten by every jailbreak transform of ``weightwarden eval`` (8), by two
+  rule-based paraphrases (synonyms, politeness frames, dropped/inserted words, typos, Unicode look-alikes,
+  zero-width characters, case and punctuation), and by a transform applied to a paraphrase;
+* negatives ("unrelated prompts"): XSTest's 450 prompts (250 safe ones that look unsafe, 200 unsafe
+  contrasts that are *different* requests) and CyberSecEval's 750 benign cyber prompts (FRR set).
+
+A query is matched when it has an exact match or a near match (LSH candidate with estimated Jaccard ≥ τ).
+Query-level scores: a positive is a true positive when its own original is among its matches (else a false
+negative; matched only to other prompts it also counts as a false positive); a negative with any match is a
+false positive. "False match rate" = matched negatives / negatives. Near-match recall = recall on the
+paraphrase positives (the ones that cannot match exactly).
+
+Baseline in the same run: 64-bit SimHash (Charikar 2002) over the same shingles of the same canonical text,
+matched by Hamming distance ≤ d; d is swept and reported at the largest d with ≤ 1% false matches and at
+its best F1. Ablation: keyed MinHash on text that is only NFKC/case/whitespace-normalised (no decoding).
+
+    python benchmarks/indicator_matching.py            # writes benchmarks/results/indicator_matching.json
+    python benchmarks/indicator_matching.py --sweep    # also sweeps shingle sizes and thresholds
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import machine, write_result  # noqa: E402
+from weightwarden.evals.suites import load_suite  # noqa: E402
+from weightwarden.evals.transforms import TRANSFORMS, apply_transform  # noqa: E402
+from weightwarden.indicators.keys import GroupKey  # noqa: E402
+from weightwarden.indicators.normalise import canonical  # noqa: E402
+from weightwarden.indicators.sketch import BandIndex, Scheme, Sketcher, estimate_jaccard, shingles  # noqa: E402
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+if not DATASETS.is_dir():
+    DATASETS = Path("/work/shared/datasets")
+
+SYNONYMS = {
+    "write": ["compose", "draft", "produce"], "create": ["make", "produce", "build"], "give": ["provide", "offer"],
+    "instructions": ["directions", "steps", "guidance"], "detailed": ["thorough", "in-depth", "step-by-step"],
+    "develop": ["build", "design", "create"], "tutorial": ["guide", "walkthrough"], "explain": ["describe", "outline"],
+    "someone": ["a person", "somebody"], "provide": ["give", "supply"], "generate": ["produce", "create"],
+    "how": ["the way"], "steal": ["take", "swipe"], "website": ["site", "web page"], "article": ["piece", "post"],
+    "program": ["tool", "application"], "script": ["program", "piece of code"], "people": ["individuals", "folks"],
+    "design": ["devise", "plan"], "list": ["enumerate", "catalogue"], "post": ["message", "article"],
+    "convince": ["persuade"], "strategy": ["plan", "approach"], "information": ["info", "details"],
+    "guide": ["manual", "handbook"], "teach": ["show", "instruct"], "make": ["produce", "create"],
+    "use": ["utilize", "employ"], "without": ["while avoiding"], "that": ["which"], "a": ["one"],
+}
+FRAMES = [
+    ("Please {x}", ""), ("Can you {x}?", ""), ("I need you to {x}", ""), ("For a research project, {x}", ""),
+    ("{x}", " Be specific."), ("{x}", " Thanks in advance!"), ("Quick question: {x}", ""), ("{x}", " in detail"),
+    ("Hey, {x}", ""), ("{x}", " asap"),
+]
+LOOKALIKE = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с"}  # Cyrillic: survives NFKC, a real evasion
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4:
+        return word
+    i = rng.randrange(1, len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+def paraphrase(text: str, rng: random.Random) -> str:
+    """A rule-based paraphrase: 2-3 operations chosen at random (seeded)."""
+    words = text.rstrip(".?!").split()
+    ops = rng.sample(["synonyms", "frame", "drop", "typo", "unicode", "case"], k=rng.choice((2, 3)))
+    if "synonyms" in ops:
+        idx = [i for i, w in enumerate(words) if w.lower() in SYNONYMS]
+        for i in rng.sample(idx, k=min(len(idx), 2)):
+            words[i] = rng.choice(SYNONYMS[words[i].lower()])
+    if "drop" in ops and len(words) > 6:
+        del words[rng.randrange(1, len(words))]
+    if "typo" in ops:
+        i = rng.randrange(len(words))
+        words[i] = _typo(words[i], rng)
+    out = " ".join(words)
+    if "frame" in ops:
+        pre, post = rng.choice(FRAMES)
+        out = pre.format(x=out[0].lower() + out[1:]) + post
+    if "unicode" in ops:
+        choice = rng.choice(("fullwidth", "zerowidth", "lookalike"))
+        if choice == "fullwidth":
+            out = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" and rng.random() < 0.3 else c for c in out)
+        elif choice == "zerowidth":
+            out = "".join(c + ("\u200b" if rng.random() < 0.15 else "") for c in out)
+        else:
+            out = "".join(LOOKALIKE[c] if c in LOOKALIKE and rng.random() < 0.1 else c for c in out)
+    if "case" in ops:
+        out = out.upper() if rng.random() < 0.5 else out.lower()
+    return out
+
+
+def _suite_texts(name: str) -> list[str]:
+    suite = load_suite(name, datasets_dir=DATASETS)
+    return [item.messages[-1].content for item in suite.items]
+
+
+def build_corpus(seed: int = 0) -> dict[str, object]:
+    originals: list[str] = []
+    seen: set[str] = set()
+    suites = []
+    for name in ("advbench", "harmbench"):
+        suite = load_suite(name, datasets_dir=DATASETS)
+        kept = []
+        for item in suite.items:
+            c = canonical(item.messages[-1].content).text
+            if c not in seen:
+                seen.add(c)
+                kept.append(item)
+        suites.append(suite.__class__(**{**suite.__dict__, "items": tuple(kept)}))
+        originals.extend(item.messages[-1].content for item in kept)
+    positives: list[tuple[str, int, str]] = []  # (text, original index, kind)
+    offset = 0
+    rng = random.Random(seed)
+    for suite in suites:
+        for t in TRANSFORMS:
+            rewritten = apply_transform(suite, t, seed=seed)
+            for i, item in enumerate(rewritten.items):
+                text = item.followups[-1] if item.followups else item.messages[-1].content
+                positives.append((text, offset + i, f"transform:{t}"))
+        for i, item in enumerate(suite.items):
+            original = item.messages[-1].content
+            for _ in range(2):
+                positives.append((paraphrase(original, rng), offset + i, "paraphrase"))
+        para_items = tuple(item.__class__(**{**item.__dict__, "messages": (item.messages[0].__class__(
+            "user", paraphrase(item.messages[-1].content, rng)),)}) for item in suite.items)
+        para_suite = suite.__class__(**{**suite.__dict__, "items": para_items})
+        t = "base64"
+        for i, item in enumerate(apply_transform(para_suite, t, seed=seed).items):
+            positives.append((item.messages[-1].content, offset + i, "paraphrase+base64"))
+        offset += len(suite.items)
+    with open(DATASETS / "xstest" / "xstest_prompts.csv", encoding="utf-8") as handle:
+        negatives = [row["prompt"] for row in csv.DictReader(handle)]
+    with open(DATASETS / "cyberseceval" / "mitre_frr.json", encoding="utf-8") as handle:
+        negatives += [row["mutated_prompt"] for row in json.load(handle)]
+    return {"originals": originals, "positives": positives, "negatives": negatives}
+
+
+def _raw_canonical(text: str) -> str:
+    t = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+    return re.sub(r"[\W_]+", " ", t.casefold()).strip()
+
+
+def _simhash(items: set[str]) -> int:
+    if not items:
+        return 0
+    raw = b"".join(hashlib.blake2b(s.encode(), digest_size=8).digest() for s in items)
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8).reshape(len(items), 8), axis=1)
+    votes = (2 * bits.astype(np.int64) - 1).sum(axis=0)
+    return int.from_bytes(np.packbits(votes > 0).tobytes(), "big")
+
+
+def _scores(matched_pos: list[set[int]], expected: list[int], kinds: list[str], matched_neg: list[bool]):
+    tp = sum(1 for m, e in zip(matched_pos, expected, strict=True) if e in m)
+    wrong = sum(1 for m, e in zip(matched_pos, expected, strict=True) if m and e not in m)
+    fp = wrong + sum(matched_neg)
+    fn = len(expected) - tp
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    by_kind: dict[str, list[int]] = {}
+    for m, e, k in zip(matched_pos, expected, kinds, strict=True):
+        by_kind.setdefault(k, [0, 0])
+        by_kind[k][0] += e in m
+        by_kind[k][1] += 1
+    near = [(e in m) for m, e, k in zip(matched_pos, expected, kinds, strict=True) if k.startswith("paraphrase")]
+    return {
+        "f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
+        "near_match_recall": round(sum(near) / len(near), 4),
+        "false_match_rate": round(sum(matched_neg) / len(matched_neg), 4),
+        "false_matches": int(sum(matched_neg)), "wrong_original_only": wrong,
+        "recall_by_kind": {k: round(a / b, 4) for k, (a, b) in sorted(by_kind.items())},
+    }
+
+
+def evaluate_minhash(corpus, scheme_kw, thresholds, canon=lambda t: canonical(t).text):
+    key = GroupKey(hashlib.sha256(b"benchmark group key").digest())
+    sketcher = Sketcher(key, Scheme(key_id=key.key_id, **scheme_kw))
+    t0 = time.perf_counter()
+    orig = [canon(t) for t in corpus["originals"]]
+    orig_exact = {}
+    index = BandIndex(sketcher.scheme)
+    sigs = []
+    for i, c in enumerate(orig):
+        orig_exact.setdefault(sketcher.exact(c), set()).add(i)
+        sig = sketcher.signature(c)
+        sigs.append(sig)
+        index.insert(str(i), sig)
+    def candidates(text):
+        c = canon(text)
+        if not c:
+            return set(), []
+        sig = sketcher.signature(c)
+        exact = orig_exact.get(sketcher.exact(c), set())
+        near = [(int(j), estimate_jaccard(sig, sigs[int(j)]).value) for j in index.query(sig)]
+        return exact, near
+    pos = [candidates(t) for t, _, _ in corpus["positives"]]
+    neg = [candidates(t) for t in corpus["negatives"]]
+    elapsed = time.perf_counter() - t0
+    n_texts = len(orig) + len(pos) + len(neg)
+    out = {}
+    for tau in thresholds:
+        mp = [exact | {j for j, s in near if s >= tau} for exact, near in pos]
+        mn = [bool(exact or any(s >= tau for _, s in near)) for exact, near in neg]
+        out[str(tau)] = _scores(mp, [e for _, e, _ in corpus["positives"]], [k for _, _, k in corpus["positives"]], mn)
+    return out, {"texts": n_texts, "seconds": round(elapsed, 2), "per_text_ms": round(1000 * elapsed / n_texts, 3)}
+
+
+def evaluate_simhash(corpus, word_n, char_n, distances):
+    orig = [_simhash(shingles(canonical(t).text, word_n, char_n)) for t in corpus["originals"]]
+    arr = np.array(orig, dtype=np.uint64)
+    def dists(text):
+        c = canonical(text).text
+        if not c:
+            return np.full(len(orig), 64)
+        h = np.uint64(_simhash(shingles(c, word_n, char_n)))
+        x = arr ^ h
+        return np.array([int(v).bit_count() for v in x])
+    pos = [dists(t) for t, _, _ in corpus["positives"]]
+    neg = [dists(t) for t in corpus["negatives"]]
+    out = {}
+    for d in distances:
+        mp = [set(np.nonzero(v <= d)[0].tolist()) for v in pos]
+        mn = [bool((v <= d).any()) for v in neg]
+        out[str(d)] = _scores(mp, [e for _, e, _ in corpus["positives"]], [k for _, _, k in corpus["positives"]], mn)
+    return out
+
+
+def _pick(results: dict[str, dict], limit: float = 0.01):
+    """(setting at the largest recall with false_match_rate ≤ limit, setting with best F1)."""
+    ok = [(v["recall"], k) for k, v in results.items() if v["false_match_rate"] <= limit]
+    at_limit = max(ok)[1] if ok else None
+    best = max(results.items(), key=lambda kv: kv[1]["f1"])[0]
+    return at_limit, best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sweep", action="store_true")
+    args = parser.parse_args()
+    corpus = build_corpus()
+    default = Scheme(key_id="x")
+    kw = {"word_ngram": default.word_ngram, "char_ngram": default.char_ngram}
+    thresholds = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7]
+    minhash, speed = evaluate_minhash(corpus, kw, thresholds)
+    no_decode, _ = evaluate_minhash(corpus, kw, [default.near_threshold], canon=_raw_canonical)
+    simhash = evaluate_simhash(corpus, default.word_ngram, default.char_ngram, list(range(0, 25)))
+    sim_limit, sim_best = _pick(simhash)
+    sweep = {}
+    if args.sweep:
+        for w in (1, 2, 3):
+            for c in (3, 4, 5):
+                res, _ = evaluate_minhash(corpus, {"word_ngram": w, "char_ngram": c}, thresholds)
+                sweep[f"w{w}c{c}"] = {k: {"f1": v["f1"], "near_recall": v["near_match_recall"],
+                                          "fmr": v["false_match_rate"]} for k, v in res.items()}
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        commit = ""
+    payload = {
+        "benchmark": "indicator_matching", "commit": commit, "machine": machine(),
+        "corpus": {"originals": len(corpus["originals"]), "positives": len(corpus["positives"]),
+                   "negatives": len(corpus["negatives"])},
+        "scheme": default.to_json(),
+        "keyed_minhash_at_default_threshold": minhash[str(default.near_threshold)],
+        "keyed_minhash_by_threshold": minhash,
+        "keyed_minhash_without_decoding": no_decode[str(default.near_threshold)],
+        "simhash_at_1pct_false_matches": {"max_hamming": sim_limit, **(simhash[sim_limit] if sim_limit else {})},
+        "simhash_best_f1": {"max_hamming": sim_best, **simhash[sim_best]},
+        "simhash_by_distance": simhash,
+        "speed": speed,
+        "sweep": sweep,
+    }
+    path = write_result("indicator_matching", payload)
+    d = payload["keyed_minhash_at_default_threshold"]
+    print(f"keyed MinHash (tau {default.near_threshold}): F1 {d['f1']}, near-match recall {d['near_match_recall']}, "
+          f"false matches {d['false_match_rate']:.2%}")
+    s1, s2 = payload["simhash_at_1pct_false_matches"], payload["simhash_best_f1"]
+    print(f"SimHash at <=1% false matches (d<={s1.get('max_hamming')}): F1 {s1.get('f1')}, near recall "
+          f"{s1.get('near_match_recall')}; best F1 {s2['f1']} (d<={s2['max_hamming']}, FMR {s2['false_match_rate']:.2%})")
+    print(f"without decoding: F1 {payload['keyed_minhash_without_decoding']['f1']}")
+    print(f"speed: {speed}")
+    if sweep:
+        for name, res in sweep.items():
+            print(name, {k: (v["f1"], v["near_recall"], v["fmr"]) for k, v in res.items()})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

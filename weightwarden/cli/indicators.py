@@ -1,0 +1,318 @@
+"""``weightwarden indicators``: derive, export, import and match shareable attack indicators; count shared
+ones by private set intersection. A thin shell over :mod:`weightwarden.indicators`.
+
+Exit codes: 0 done (``match``: no match), 1 ``match`` found at least one match, 2 error (the message names
+the file and the reason), 3 usage error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from weightwarden.cli._terminal import write_stdout
+from weightwarden.core.text import printable
+
+EXIT_OK = 0
+EXIT_MATCHED = 1
+EXIT_ERROR = 2
+TLP_CHOICES = ("clear", "green", "amber", "amber+strict", "red")
+
+
+def _errors_to_exit(fn: Callable[..., int]) -> Callable[..., int]:
+    """A WeightwardenError becomes ``error: <reason>`` on stderr and exit 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        from weightwarden.core.errors import WeightwardenError
+
+        try:
+            return fn(*args, **kwargs)
+        except WeightwardenError as exc:
+            click.echo(f"error: {printable(exc.reason)}", err=True)
+            return EXIT_ERROR
+
+    return wrapper
+
+
+def _write(output: str | None, text: str | bytes, what: str) -> None:
+    data = text.encode() if isinstance(text, str) else text
+    if output in (None, "-"):
+        if isinstance(text, str):
+            write_stdout(text)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        return
+    try:
+        with open(output, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    click.echo(f"{what} written to {printable(output)} ({len(data)} bytes)", err=True)
+
+
+def _read_bytes(path: str, limit: int) -> bytes:
+    from weightwarden.indicators.errors import IndicatorFormatError
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(path, "rb") as handle:
+                data = handle.read(limit + 1)
+    except OSError as exc:
+        raise IndicatorFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise IndicatorFormatError(f"{path}: larger than the {limit}-byte bound")
+    return data
+
+
+def _load(path: str) -> Any:
+    from weightwarden.indicators.records import load_set
+
+    return load_set(path)
+
+
+@click.group("indicators")
+def indicators_group() -> None:
+    """Share "we saw this attack" without sharing the attack: keyed digests and sketches of attack prompts,
+    STIX 2.1 exchange, matching, and private set intersection counts. See docs/indicators.md."""
+
+
+@indicators_group.command("keygen")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+@_errors_to_exit
+def keygen_command(output: str) -> int:
+    """Create a new 256-bit group key file (mode 0600). Share it only within the sharing group."""
+    from weightwarden.indicators.keys import GroupKey, write_key
+
+    key = GroupKey.generate()
+    write_key(key, output)
+    click.echo(f"group key written to {printable(output)} (key id {key.key_id})", err=True)
+    return EXIT_OK
+
+
+@indicators_group.command("derive")
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Group key file (64 hex characters).")
+@click.option("--eval-log", "eval_logs", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+              help="weightwarden eval JSONL log: attempts a detector marked as misbehaviour (repeatable).")
+@click.option("--folder", "folders", multiple=True, type=click.Path(file_okay=False, path_type=str),
+              help="Folder of prompt (.txt/.md/.prompt) and transcript (.json) files (repeatable).")
+@click.option("--incident", "incidents", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Incident JSON with prompts / transcripts / evidence (repeatable).")
+@click.option("--model", type=click.Path(path_type=str), default=None,
+              help="The attacked model (file or folder): its weights root becomes a keyed model indicator.")
+@click.option("--fingerprint", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help="The attacked model's `weightwarden fingerprint` file (keyed lineage indicator).")
+@click.option("--all-attempts", is_flag=True, help="Every scored attempt of an eval log, not only misbehaviour.")
+@click.option("--include-text", is_flag=True, help="Put the raw prompt text in the output (NOT for sharing).")
+@click.option("--include-refs", is_flag=True, help="Keep local references (file names, eval item ids).")
+@click.option("--tlp", type=click.Choice(TLP_CHOICES), default="amber", show_default=True)
+@click.option("--producer", default=None, help="Name of the producing organisation.")
+@click.option("--format", "fmt", type=click.Choice(["json", "stix"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
+@_errors_to_exit
+def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str, ...], incidents: tuple[str, ...],
+                   model: str | None, fingerprint: str | None, all_attempts: bool, include_text: bool,
+                   include_refs: bool, tlp: str, producer: str | None, fmt: str, output: str | None) -> int:
+    """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
+    if not (eval_logs or folders or incidents or model or fingerprint):
+        raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
+    from weightwarden.indicators.derive import derive_set
+    from weightwarden.indicators.keys import load_key
+    from weightwarden.indicators.records import dump_set
+    from weightwarden.indicators.sketch import Sketcher
+
+    sketcher = Sketcher(load_key(key_path))
+    built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, model=model,
+                       fingerprint=fingerprint, all_attempts=all_attempts, keep_text=include_text,
+                       keep_refs=include_refs, producer=producer, tlp=tlp)
+    contains = built.contains()
+    click.echo(f"{contains['prompt_indicators']} prompt and {contains['model_indicators']} model indicators; "
+               f"{contains['notice']}", err=True)
+    if fmt == "stix":
+        from weightwarden.indicators.stix import to_stix
+
+        _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle")
+    else:
+        _write(output, dump_set(built), "indicator set")
+    return EXIT_OK
+
+
+@indicators_group.command("export")
+@click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["stix", "json"]), default="stix", show_default=True)
+@click.option("--tlp", type=click.Choice(TLP_CHOICES), default=None, help="Change the TLP marking.")
+@click.option("--include-text", is_flag=True, help="Keep raw text in a JSON export (never in STIX).")
+@click.option("--include-refs", is_flag=True, help="Keep local references in a JSON export.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
+@_errors_to_exit
+def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool, include_refs: bool,
+                   output: str | None) -> int:
+    """Export an indicator set for sharing: STIX 2.1 (default) or native JSON, private fields stripped."""
+    from dataclasses import replace
+
+    from weightwarden.indicators.records import dump_set
+
+    loaded = _load(set_path)
+    shared = loaded.without_private(keep_text=include_text, keep_refs=include_refs)
+    if tlp:
+        shared = replace(shared, tlp=tlp)
+    if fmt == "stix":
+        from weightwarden.indicators.stix import to_stix
+
+        _write(output, json.dumps(to_stix(shared.without_private()), indent=1) + "\n", "STIX bundle")
+    else:
+        _write(output, dump_set(shared), "indicator set")
+    click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sketches only", err=True)
+    return EXIT_OK
+
+
+@indicators_group.command("import")
+@click.argument("bundle", type=click.Path(dir_okay=False, path_type=str))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
+@_errors_to_exit
+def import_command(bundle: str, output: str | None) -> int:
+    """Read a STIX 2.1 bundle of weightwarden indicators and write the native indicator set."""
+    from weightwarden.indicators.records import dump_set
+
+    _write(output, dump_set(_load(bundle)), "indicator set")
+    return EXIT_OK
+
+
+def render_match(result: Any) -> str:
+    data = result.to_json()
+    c = data["counts"]
+    lines = [f"key id {data['key_id']}: {c['mine']} of mine vs {c['theirs']} of theirs — "
+             f"{c['exact']} exact, {c['near']} near (Jaccard ≥ {data['near_threshold']}), "
+             f"{c['mine_matched']} of mine matched; {c['models']} model match(es)"]
+    for e in data["exact"]:
+        ref = f"  [{printable(e['mine_ref'], 80)}]" if "mine_ref" in e else ""
+        lines.append(f"  exact  {e['mine']} = {e['theirs']}{ref}")
+    for n in data["near"]:
+        ref = f"  [{printable(n['mine_ref'], 80)}]" if "mine_ref" in n else ""
+        lo, hi = n["interval95"]
+        lines.append(f"  near   {n['mine']} ~ {n['theirs']}  J≈{n['jaccard']:.2f} (95% {lo:.2f}–{hi:.2f}){ref}")
+    for m in data["models"]:
+        lines.append(f"  model  {m['kind']} {m['mine']}: same model")
+    return "\n".join(lines) + "\n"
+
+
+@indicators_group.command("match")
+@click.argument("mine", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("theirs", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
+              help="Near-match Jaccard threshold (default: the scheme's).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_errors_to_exit
+def match_command(mine: str, theirs: str, threshold: float | None, fmt: str) -> int:
+    """Match my indicators (MINE: JSON or STIX) against another party's (THEIRS): exact and near matches."""
+    from weightwarden.indicators.match import match_sets
+
+    result = match_sets(_load(mine), _load(theirs), threshold=threshold)
+    write_stdout(json.dumps(result.to_json(), indent=1) + "\n" if fmt == "json" else render_match(result))
+    return EXIT_MATCHED if result.exact or result.near or result.models else EXIT_OK
+
+
+@indicators_group.group("psi")
+def psi_group() -> None:
+    """Private set intersection cardinality: learn how many indicators two parties share, nothing else."""
+
+
+def _render_psi(result: Any, fmt: str) -> None:
+    if fmt == "json":
+        write_stdout(json.dumps(result.to_json(), indent=1) + "\n")
+        return
+    count = "not shared by the client" if result.cardinality is None else str(result.cardinality)
+    write_stdout(f"shared indicators: {count} (mine {result.mine}, theirs {result.theirs}; sent "
+                 f"{result.bytes_sent} B, received {result.bytes_received} B, {result.seconds:.2f} s)\n")
+
+
+@psi_group.command("serve")
+@click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
+@click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_errors_to_exit
+def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, timeout: float, fmt: str) -> int:
+    """Answer one PSI client; prints the port it listens on to stderr first."""
+    from weightwarden.indicators.psi import serve
+
+    def ready(bound: int) -> None:
+        click.echo(f"listening on {host}:{bound}", err=True)
+
+    _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items, timeout=timeout,
+                      ready=ready), fmt)
+    return EXIT_OK
+
+
+@psi_group.command("connect")
+@click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), required=True)
+@click.option("--no-share", is_flag=True, help="Do not tell the server the count.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_errors_to_exit
+def psi_connect_command(set_path: str, host: str, port: int, no_share: bool, timeout: float, fmt: str) -> int:
+    """Run the client side against `psi serve`; prints the intersection size."""
+    from weightwarden.indicators.psi import connect
+
+    _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, share_result=not no_share), fmt)
+    return EXIT_OK
+
+
+@psi_group.command("request")
+@click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Where to keep the client's secret state (created, mode 0600).")
+@click.option("-o", "--output", default="-", show_default=True, help="Request file ('-': standard output).")
+@_errors_to_exit
+def psi_request_command(set_path: str, state_path: str, output: str) -> int:
+    """File mode, client step 1: write a PSI request for the other party."""
+    from weightwarden.indicators.psi import make_request
+
+    _write(output, make_request(_load(set_path), state_path), "PSI request")
+    return EXIT_OK
+
+
+@psi_group.command("respond")
+@click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("request", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
+@click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("-o", "--output", default="-", show_default=True, help="Response file ('-': standard output).")
+@_errors_to_exit
+def psi_respond_command(set_path: str, request: str, max_client_items: int, output: str) -> int:
+    """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
+    from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
+
+    data = _read_bytes(request, MAX_FRAME_BYTES)
+    _write(output, respond(_load(set_path), data, max_client_items=max_client_items, what=request), "PSI response")
+    return EXIT_OK
+
+
+@psi_group.command("finish")
+@click.argument("response", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
+@click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_errors_to_exit
+def psi_finish_command(response: str, state_path: str, fmt: str) -> int:
+    """File mode, client step 2: the intersection size from the other party's response."""
+    from weightwarden.indicators.psi import MAX_FRAME_BYTES, finish
+
+    _render_psi(finish(state_path, _read_bytes(response, 2 * MAX_FRAME_BYTES), what=response), fmt)
+    return EXIT_OK
+
+
+def register(group: click.Group) -> None:
+    group.add_command(indicators_group)
+

@@ -1,0 +1,279 @@
+"""Indicators from evidence: an eval log, a folder of prompts/transcripts, an incident JSON, a model.
+
+    sketcher = Sketcher(load_key("group.key"))
+    prompts = prompts_from_eval_log("run.jsonl", sketcher)          # attempts a detector marked as misbehaviour
+    prompts += prompts_from_folder("seen-prompts/", sketcher)
+    models = model_indicators(sketcher, model="model.gguf")          # weights root (+ fingerprint file)
+    indicators = build_set(sketcher, prompts, models, sources=("eval-log", "folder"))
+
+Which text of an attack is hashed: the **attack turn**, the last user message of an attempt or transcript
+(earlier turns of a multi-turn escalation are benign openers that would match innocent conversations).
+Texts that normalise to nothing (no letters or digits) give no indicator. Duplicates (same canonical text)
+are kept once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from weightwarden.indicators.errors import IndicatorFormatError
+from weightwarden.indicators.normalise import canonical
+from weightwarden.indicators.records import (
+    ATLAS_JAILBREAK,
+    ATLAS_PROMPT_INJECTION,
+    IndicatorSet,
+    ModelIndicator,
+    PromptIndicator,
+    read_json_bounded,
+)
+from weightwarden.indicators.sketch import Sketcher
+
+MAX_EVIDENCE_FILE_BYTES = 1024 * 1024
+MAX_FOLDER_FILES = 100_000
+TEXT_SUFFIXES = (".txt", ".md", ".prompt")
+TRANSCRIPT_SUFFIXES = (".json",)
+
+
+def prompt_indicator(sketcher: Sketcher, text: str, *, atlas: str = ATLAS_JAILBREAK, category: str | None = None,
+                     ref: str | None = None, keep_text: bool = False) -> PromptIndicator | None:
+    """The indicator of one attack text, or None when it normalises to nothing."""
+    try:
+        canon = canonical(text)
+    except ValueError as exc:
+        raise IndicatorFormatError(f"{ref or 'text'}: {exc}") from None
+    if not canon.text:
+        return None
+    return PromptIndicator(
+        exact=sketcher.exact(canon.text), sketch=sketcher.signature(canon.text), atlas=atlas,
+        category=category, decoded=canon.decoded, ref=ref, text=text if keep_text else None,
+    )
+
+
+def _last_user_message(messages: Iterable[Any]) -> str | None:
+    found = None
+    for message in messages:
+        if isinstance(message, Mapping) and message.get("role") == "user" and isinstance(message.get("content"), str):
+            found = message["content"]
+    return found
+
+
+def prompts_from_eval_log(path: str | os.PathLike[str], sketcher: Sketcher, *, all_attempts: bool = False,
+                          keep_text: bool = False) -> list[PromptIndicator]:
+    """Indicators of the attempts of a weightwarden eval log that a detector marked as misbehaviour
+    (``success`` true: the attack worked), or of every scored attempt with ``all_attempts``."""
+    from weightwarden.evals.log import EvalLogError, read_log
+
+    try:
+        log = read_log(path)
+    except EvalLogError as exc:
+        raise IndicatorFormatError(f"eval log: {exc}") from None
+    out: list[PromptIndicator] = []
+    for (suite_id, item_id), record in sorted(log.latest().items()):
+        if not record.ok:
+            continue
+        misbehaved = any(d.get("success") is True for d in record.detectors)
+        if not (misbehaved or all_attempts):
+            continue
+        text = _last_user_message(record.messages)
+        if text is None:
+            continue
+        atlas = ATLAS_PROMPT_INJECTION if record.family == "prompt_injection" else ATLAS_JAILBREAK
+        indicator = prompt_indicator(sketcher, text, atlas=atlas, category=record.category or None,
+                                     ref=f"{suite_id}/{item_id}", keep_text=keep_text)
+        if indicator is not None:
+            out.append(indicator)
+    return out
+
+
+def model_from_eval_log(path: str | os.PathLike[str], sketcher: Sketcher) -> list[ModelIndicator]:
+    """The model file digest the eval log's header records (local backends), as a keyed model indicator."""
+    from weightwarden.evals.log import EvalLogError, read_log
+
+    try:
+        header = read_log(path).header
+    except EvalLogError as exc:
+        raise IndicatorFormatError(f"eval log: {exc}") from None
+    digest = header.model.get("digest")
+    if not isinstance(digest, str) or not digest:
+        return []
+    value = digest.removeprefix("sha256:").lower()
+    return [ModelIndicator("model-file-sha256", sketcher.model_digest("model-file-sha256", value),
+                           str(header.model.get("model") or "") or None)]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_EVIDENCE_FILE_BYTES + 1)
+    except OSError as exc:
+        raise IndicatorFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_EVIDENCE_FILE_BYTES:
+        raise IndicatorFormatError(f"{path}: larger than the {MAX_EVIDENCE_FILE_BYTES}-byte bound for a prompt")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IndicatorFormatError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _transcript_text(data: Any, where: str) -> str:
+    messages = data.get("messages") if isinstance(data, dict) else data
+    if not isinstance(messages, list):
+        raise IndicatorFormatError(f"{where}: a transcript is a list of messages or an object with 'messages'")
+    text = _last_user_message(messages)
+    if text is None:
+        raise IndicatorFormatError(f"{where}: transcript has no user message with text content")
+    return text
+
+
+def prompts_from_folder(folder: str | os.PathLike[str], sketcher: Sketcher, *,
+                        keep_text: bool = False) -> list[PromptIndicator]:
+    """One indicator per prompt file (``.txt``/``.md``/``.prompt``: the whole file) and per transcript
+    (``.json``: a list of ``{role, content}`` messages, or an object with ``messages``; its last user
+    message). Symbolic links and other file types are not followed; the walk is bounded."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise IndicatorFormatError(f"{root}: not a folder")
+    files: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink() or not path.is_file() or path.suffix.lower() not in TEXT_SUFFIXES + TRANSCRIPT_SUFFIXES:
+                continue
+            files.append(path)
+            if len(files) > MAX_FOLDER_FILES:
+                raise IndicatorFormatError(f"{root}: more than {MAX_FOLDER_FILES} evidence files")
+    out: list[PromptIndicator] = []
+    for path in files:
+        ref = str(path.relative_to(root))
+        if path.suffix.lower() in TRANSCRIPT_SUFFIXES:
+            text = _transcript_text(read_json_bounded(path, "transcript", MAX_EVIDENCE_FILE_BYTES), str(path))
+        else:
+            text = _read_text(path)
+        indicator = prompt_indicator(sketcher, text, ref=ref, keep_text=keep_text)
+        if indicator is not None:
+            out.append(indicator)
+    return out
+
+
+def prompts_from_incident(path: str | os.PathLike[str], sketcher: Sketcher, *,
+                          keep_text: bool = False) -> list[PromptIndicator]:
+    """Indicators of the attack texts in an incident JSON: ``prompts`` (strings), ``transcripts`` (lists of
+    messages) and ``evidence`` entries with a ``prompt`` or ``messages``, at the top level or under
+    ``database_specific``; the ATLAS technique from ``database_specific.taxonomy.atlas`` when given."""
+    where = str(path)
+    data = read_json_bounded(path, "incident")
+    if not isinstance(data, dict):
+        raise IndicatorFormatError(f"{where}: an incident is a JSON object")
+    scopes = [data] + ([data["database_specific"]] if isinstance(data.get("database_specific"), dict) else [])
+    atlas = ATLAS_JAILBREAK
+    taxonomy = scopes[-1].get("taxonomy") if isinstance(scopes[-1].get("taxonomy"), dict) else {}
+    techniques = [t for t in taxonomy.get("atlas", []) if isinstance(t, str) and t in (ATLAS_JAILBREAK,
+                                                                                         ATLAS_PROMPT_INJECTION)]
+    if techniques:
+        atlas = techniques[0]
+    texts: list[tuple[str, str]] = []
+    for scope in scopes:
+        for i, prompt in enumerate(scope.get("prompts") or []):
+            if not isinstance(prompt, str):
+                raise IndicatorFormatError(f"{where}: prompts[{i}] is not a string")
+            texts.append((prompt, f"prompts[{i}]"))
+        for i, transcript in enumerate(scope.get("transcripts") or []):
+            texts.append((_transcript_text(transcript, f"{where}: transcripts[{i}]"), f"transcripts[{i}]"))
+        for i, entry in enumerate(scope.get("evidence") or []):
+            if isinstance(entry, dict) and isinstance(entry.get("prompt"), str):
+                texts.append((entry["prompt"], f"evidence[{i}]"))
+            elif isinstance(entry, dict) and "messages" in entry:
+                texts.append((_transcript_text(entry, f"{where}: evidence[{i}]"), f"evidence[{i}]"))
+    if not texts:
+        raise IndicatorFormatError(
+            f"{where}: no attack text found (expected 'prompts', 'transcripts' or 'evidence' with a 'prompt')"
+        )
+    incident_id = data.get("id") if isinstance(data.get("id"), str) else Path(path).name
+    out = []
+    for text, field in texts:
+        indicator = prompt_indicator(sketcher, text, atlas=atlas, ref=f"{incident_id}:{field}", keep_text=keep_text)
+        if indicator is not None:
+            out.append(indicator)
+    return out
+
+
+def fingerprint_digest(path: str | os.PathLike[str]) -> tuple[str | None, str]:
+    """(weights root, SHA-256 of the canonical similarity sketch) of a ``weightwarden fingerprint`` file."""
+    from weightwarden.lineage.fingerprint import FingerprintError, load_fingerprint
+
+    try:
+        fp = load_fingerprint(path)
+    except FingerprintError as exc:
+        raise IndicatorFormatError(str(exc)) from None
+    sketch = json.dumps(fp.to_dict()["sketch"], sort_keys=True, separators=(",", ":")).encode()
+    return fp.weights_root, hashlib.sha256(sketch).hexdigest()
+
+
+def model_indicators(sketcher: Sketcher, *, model: str | os.PathLike[str] | None = None,
+                     fingerprint: str | os.PathLike[str] | None = None) -> list[ModelIndicator]:
+    """Keyed indicators of the attacked model: its weights root (computed from ``model``, or read from a
+    fingerprint file) and the digest of its lineage fingerprint's similarity sketch."""
+    out: list[ModelIndicator] = []
+    label = Path(model).name if model is not None else (Path(fingerprint).name if fingerprint else None)
+    roots: set[str] = set()
+    if model is not None:
+        from weightwarden.lineage.digests import digest_model
+        from weightwarden.lineage.model import LineageError
+
+        try:
+            roots.add(digest_model(model).root)
+        except (LineageError, OSError) as exc:
+            raise IndicatorFormatError(f"{model}: cannot compute the weights root: {exc}") from None
+    if fingerprint is not None:
+        root, sketch_digest = fingerprint_digest(fingerprint)
+        if root:
+            roots.add(root)
+        out.append(ModelIndicator("fingerprint", sketcher.model_digest("fingerprint", sketch_digest), label))
+    out.extend(ModelIndicator("weights-root", sketcher.model_digest("weights-root", r), label) for r in sorted(roots))
+    return out
+
+
+def build_set(sketcher: Sketcher, prompts: Iterable[PromptIndicator], models: Iterable[ModelIndicator] = (), *,
+              sources: Iterable[str] = (), producer: str | None = None, tlp: str = "amber",
+              created: str | None = None) -> IndicatorSet:
+    """One indicator set; prompt indicators with the same exact digest are kept once (the first seen)."""
+    unique: dict[str, PromptIndicator] = {}
+    for p in prompts:
+        unique.setdefault(p.exact, p)
+    model_unique = {(m.kind, m.digest): m for m in models}
+    when = created or _dt.datetime.now(_dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return IndicatorSet(sketcher.scheme, tuple(unique.values()), tuple(model_unique.values()), producer, when, tlp,
+                        tuple(dict.fromkeys(sources)))
+
+
+def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]] = (),
+               folders: Iterable[str | os.PathLike[str]] = (), incidents: Iterable[str | os.PathLike[str]] = (),
+               model: str | os.PathLike[str] | None = None, fingerprint: str | os.PathLike[str] | None = None,
+               all_attempts: bool = False, keep_text: bool = False, keep_refs: bool = False,
+               producer: str | None = None, tlp: str = "amber", created: str | None = None) -> IndicatorSet:
+    """Every source at once: the indicator set of all the evidence given (see the module docstring)."""
+    prompts: list[PromptIndicator] = []
+    models: list[ModelIndicator] = []
+    sources: list[str] = []
+    for log in eval_logs:
+        prompts += prompts_from_eval_log(log, sketcher, all_attempts=all_attempts, keep_text=keep_text)
+        models += model_from_eval_log(log, sketcher)
+        sources.append("eval-log")
+    for folder in folders:
+        prompts += prompts_from_folder(folder, sketcher, keep_text=keep_text)
+        sources.append("folder")
+    for incident in incidents:
+        prompts += prompts_from_incident(incident, sketcher, keep_text=keep_text)
+        sources.append("incident")
+    if model is not None or fingerprint is not None:
+        models += model_indicators(sketcher, model=model, fingerprint=fingerprint)
+        sources.append("model")
+    built = build_set(sketcher, prompts, models, sources=sources, producer=producer, tlp=tlp, created=created)
+    return built.without_private(keep_text=keep_text, keep_refs=keep_refs)

@@ -1,0 +1,94 @@
+"""Group keys: one 256-bit secret per sharing group, from which every keyed function is derived.
+
+A key file holds the key as 64 hexadecimal characters (one line). Nothing keyed uses the group key itself:
+each use gets its own sub-key ``HMAC-SHA-256(K, "weightwarden.indicators/<label>")`` so that, for example,
+the exact digests and the MinHash permutations are independent functions. The **key id** is such a derived
+value, truncated: it lets two parties see that they hold the same key (and refuse to compare otherwise)
+without revealing anything that helps to guess it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from weightwarden.indicators.errors import GroupKeyError
+
+KEY_BYTES = 32
+MAX_KEY_FILE_BYTES = 4096  # a key file is one short line; anything bigger is not one
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """A sharing group's secret key (32 bytes)."""
+
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret, bytes) or len(self.secret) != KEY_BYTES:
+            size = len(self.secret) if isinstance(self.secret, bytes | bytearray) else type(self.secret).__name__
+            raise GroupKeyError(f"a group key is {KEY_BYTES} bytes ({KEY_BYTES * 8} bits); got {size}")
+
+    def __repr__(self) -> str:  # never print the secret by accident (logs, tracebacks)
+        return f"GroupKey(id={self.key_id})"
+
+    def subkey(self, label: str) -> bytes:
+        """The 32-byte sub-key for one use (``label`` names it, e.g. ``"exact/v1"``)."""
+        return hmac.new(self.secret, f"weightwarden.indicators/{label}".encode(), hashlib.sha256).digest()
+
+    @property
+    def key_id(self) -> str:
+        """A public, non-secret name of the key: 16 hex characters of a derived value."""
+        return self.subkey("key-id/v1").hex()[:16]
+
+    @classmethod
+    def generate(cls) -> GroupKey:
+        return cls(secrets.token_bytes(KEY_BYTES))
+
+    @classmethod
+    def from_hex(cls, text: str, where: str = "<key>") -> GroupKey:
+        cleaned = text.strip()
+        try:
+            raw = bytes.fromhex(cleaned)
+        except ValueError:
+            raise GroupKeyError(f"{where}: a group key is {KEY_BYTES * 2} hexadecimal characters") from None
+        if len(raw) != KEY_BYTES:
+            raise GroupKeyError(
+                f"{where}: wrong key size: {len(raw)} bytes ({len(raw) * 8} bits); a group key is "
+                f"{KEY_BYTES} bytes ({KEY_BYTES * 8} bits, {KEY_BYTES * 2} hex characters)"
+            )
+        return cls(raw)
+
+
+def load_key(path: str | os.PathLike[str]) -> GroupKey:
+    """Read a key file (64 hex characters); raises :class:`GroupKeyError` naming the file and the reason."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise GroupKeyError(f"cannot read group key {p}: {exc.strerror or exc}") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise GroupKeyError(f"{p}: not a group key file (larger than {MAX_KEY_FILE_BYTES} bytes)")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise GroupKeyError(f"{p}: not a group key file (a key is {KEY_BYTES * 2} hex characters)") from None
+    return GroupKey.from_hex(text, str(p))
+
+
+def write_key(key: GroupKey, path: str | os.PathLike[str]) -> None:
+    """Write a new key file readable by its owner only; never overwrites an existing file."""
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise GroupKeyError(f"{p} exists; refusing to overwrite a key file") from None
+    except OSError as exc:
+        raise GroupKeyError(f"cannot write group key {p}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key.secret.hex() + "\n")

@@ -1,0 +1,191 @@
+"""Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
+
+Steps (normalisation ``weightwarden.canon/v1``; both parties must use the same one, it is part of the
+scheme):
+
+1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
+   invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
+   prompt to defeat exact matching.
+2. Jailbreak decoding, up to :data:`MAX_DEPTH` nested layers. First the wrappers that ``weightwarden eval``
+   itself applies (:mod:`weightwarden.evals.transforms`: roleplay, prefix injection, refusal suppression,
+   base64, ROT13, leetspeak, low-resource-language and multi-turn templates) are recognised from that
+   module's own template strings and peeled off, and their payload decoded the way the transform encoded
+   it. Then generic decoders run on text in no known wrapper: embedded base64 runs that decode to text,
+   leetspeak when many words mix letters with the digits leetspeak uses, and ROT13 when the rotated text
+   reads far more like English than the original.
+3. Case folding, the digits leetspeak uses read as letters (``0``→o, ``1``→i, ``3``→e, ``4``→a, ``5``→s,
+   ``7``→t; always, since leetspeak is lossy and only folding every text makes a copy equal to its original),
+   every run of non-alphanumeric characters to one space, trimmed.
+
+The templates are imported from the transforms module rather than copied, so a change there changes what
+is recognised here (the tests apply every transform and check that the canonical text is unchanged).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import string
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from weightwarden.evals import transforms as _transforms
+
+NORMALISATION = "weightwarden.canon/v1"
+MAX_DEPTH = 4
+MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
+
+# Leetspeak digits back to letters: the inverse of the transform's own table (upper and lower case letters
+# map to the same digit; the lower-case letter is kept since the text is case-folded anyway).
+_UNLEET = str.maketrans({digit: chr(code).lower() for code, digit in _transforms._LEET.items()})
+_LEET_DIGITS = frozenset(chr(code) for code in _UNLEET)
+_INVISIBLE = frozenset({"Cf"})
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
+_WORD = re.compile(r"\w+")
+_NON_ALNUM = re.compile(r"[\W_]+")
+# Frequent English function words: ROT13 text has almost none of them, its decoding has many.
+_STOPWORDS = frozenset(
+    ["the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "with", "how", "what", "is", "are", "be", "can", "you", "your", "i", "me", "my", "it", "this", "that", "do", "write", "give", "make", "step", "steps", "from", "by", "as", "at", "who", "which"]
+)
+
+
+def _unbase64(payload: str) -> str | None:
+    compact = "".join(payload.split())
+    try:
+        raw = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    if not text or sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
+        return None
+    return text
+
+
+def _unrot13(payload: str) -> str:
+    return codecs.decode(payload, "rot13")
+
+
+def _unleet(payload: str) -> str:
+    return payload.translate(_UNLEET)
+
+
+@dataclass(frozen=True)
+class _Wrapper:
+    """One template of one transform: a pattern with named groups, and how to decode its payload."""
+
+    transform: str
+    pattern: re.Pattern[str]
+    payload: str  # the group holding the wrapped request
+    decode: Callable[[str], str | None]
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    parts: list[str] = []
+    seen: set[str] = set()
+    for literal, field, _spec, _conv in string.Formatter().parse(_collapse(template)):
+        parts.append(r"\s+".join(re.escape(piece) for piece in literal.split(" ")))
+        if field:
+            parts.append(f"(?P={field})" if field in seen else f"(?P<{field}>.+?)")
+            seen.add(field)
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def _wrappers() -> tuple[_Wrapper, ...]:
+    t = _transforms
+    plain: Callable[[str], str | None] = lambda s: s  # noqa: E731 - a named identity reads worse
+    table: list[tuple[str, Iterable[str], str, Callable[[str], str | None]]] = [
+        ("roleplay", t._ROLEPLAY, "request", plain),
+        ("prefix_injection", t._PREFIX_INJECTION, "request", plain),
+        ("refusal_suppression", (t._REFUSAL_SUPPRESSION,), "request", plain),
+        ("base64", t._ENCODED["base64"], "encoded", _unbase64),
+        ("rot13", t._ENCODED["rot13"], "encoded", _unrot13),
+        # The bare "{encoded}" leetspeak template matches anything: the generic leetspeak test covers it.
+        ("leetspeak", [x for x in t._LEETSPEAK if x != "{encoded}"], "encoded", _unleet),
+        ("low_resource", t._LOW_RESOURCE, "request", plain),
+        ("multi_turn", t._FINALS, "request", plain),
+    ]
+    return tuple(
+        _Wrapper(name, _template_pattern(template), payload, decode)
+        for name, templates, payload, decode in table
+        for template in templates
+    )
+
+
+WRAPPERS = _wrappers()
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """A prompt's canonical text and the decodings applied to reach it (outermost first)."""
+
+    text: str
+    decoded: tuple[str, ...]
+
+
+def _strip_invisible(text: str) -> str:
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE)
+
+
+def _peel_wrapper(text: str) -> tuple[str, str] | None:
+    collapsed = _collapse(text)
+    for wrapper in WRAPPERS:
+        match = wrapper.pattern.fullmatch(collapsed)
+        if match is None:
+            continue
+        inner = wrapper.decode(match.group(wrapper.payload))
+        if inner:
+            return inner, wrapper.transform
+    return None
+
+
+def _stopword_count(text: str) -> int:
+    return sum(1 for word in _WORD.findall(text.casefold()) if word in _STOPWORDS)
+
+
+def _generic_decode(text: str) -> tuple[str, str] | None:
+    replaced = _BASE64_RUN.sub(lambda m: _unbase64(m.group(0)) or m.group(0), text)
+    if replaced != text:
+        return replaced, "base64"
+    words = _WORD.findall(text)
+    if words:
+        leet = sum(1 for w in words if any(c in _LEET_DIGITS for c in w) and not w.isdigit())
+        digits_as_words = sum(1 for w in words if w.isdigit() and set(w) <= _LEET_DIGITS)
+        if leet >= 2 and (leet + digits_as_words) >= 0.3 * len(words):
+            return _unleet(text), "leetspeak"
+    rotated = _unrot13(text)
+    if _stopword_count(rotated) >= 2 and _stopword_count(rotated) > 3 * _stopword_count(text):
+        return rotated, "rot13"
+    return None
+
+
+def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
+    """Peel known jailbreak wrappers and encodings off ``text``; returns the payload and what was undone."""
+    done: list[str] = []
+    current = text
+    for _ in range(MAX_DEPTH):
+        step = _peel_wrapper(current) or _generic_decode(current)
+        if step is None:
+            break
+        current, name = step
+        done.append(name)
+    return current, tuple(done)
+
+
+def canonical(text: str) -> Canonical:
+    """The canonical form of a prompt (see the module docstring); may be empty for text of no letters."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"text of {len(text)} characters is longer than the {MAX_TEXT_CHARS}-character bound")
+    cleaned = _strip_invisible(unicodedata.normalize("NFKC", text))
+    payload, decoded = decode_layers(cleaned)
+    payload = _strip_invisible(unicodedata.normalize("NFKC", payload))
+    # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
+    # lossy ("covid 19" and "c0v1d 19" both become "covid i9"), so only folding both sides makes them equal.
+    folded = _NON_ALNUM.sub(" ", payload.casefold().translate(_UNLEET)).strip()
+    return Canonical(folded, decoded)

@@ -1,0 +1,221 @@
+"""The indicator set: what one party derived, in a versioned JSON form (``weightwarden.indicator-set/v1``).
+
+An indicator set is a plain JSON object, so it can travel as one field of another record (a registry
+incident's ``indicators``), as a file, or inside a STIX bundle (:mod:`.stix`). It always says what it
+contains (``contains``): by default keyed digests and sketches only — no prompt text, no local references
+(file names, eval item ids: an item id of a public benchmark names the prompt) — and the indicators are
+sorted by digest, so their order does not reveal the order of the evidence either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weightwarden.indicators.errors import IndicatorFormatError
+from weightwarden.indicators.sketch import Scheme, decode_signature, encode_signature
+
+SET_SCHEMA = "weightwarden.indicator-set/v1"
+MAX_SET_BYTES = 64 * 1024 * 1024
+MAX_INDICATORS = 1_000_000
+TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
+ATLAS_JAILBREAK = "AML.T0054"
+ATLAS_PROMPT_INJECTION = "AML.T0051"
+MODEL_KINDS = ("weights-root", "model-file-sha256", "fingerprint")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ATLAS = re.compile(r"AML\.T\d{4}(\.\d{3})?")
+
+
+@dataclass(frozen=True)
+class PromptIndicator:
+    """One attack prompt: its keyed exact digest and keyed sketch (plus, only on request, text and ref)."""
+
+    exact: str  # hex HMAC-SHA-256 of the canonical text
+    sketch: np.ndarray  # uint32 × num_perm, keyed MinHash (low 32 bits)
+    atlas: str = ATLAS_JAILBREAK
+    category: str | None = None
+    decoded: tuple[str, ...] = ()  # jailbreak layers peeled off before hashing (e.g. ("base64",))
+    ref: str | None = None  # local reference (file, eval item): only exported with --include-refs
+    text: str | None = None  # the raw prompt: only exported with --include-text
+
+    @property
+    def id(self) -> str:
+        return "pi-" + self.exact[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "exact": self.exact, "sketch": encode_signature(self.sketch),
+                                "atlas": self.atlas, "category": self.category, "decoded": list(self.decoded)}
+        if self.ref is not None:
+            data["ref"] = self.ref
+        if self.text is not None:
+            data["text"] = self.text
+        return data
+
+
+@dataclass(frozen=True)
+class ModelIndicator:
+    """The model an attack worked on, as a keyed digest of one of its identifiers."""
+
+    kind: str  # weights-root | model-file-sha256 | fingerprint
+    digest: str  # keyed, hex
+    label: str | None = None  # local name of the model: only exported with --include-refs
+
+    @property
+    def id(self) -> str:
+        return "mi-" + self.digest[:16]
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "kind": self.kind, "digest": self.digest}
+        if self.label is not None:
+            data["label"] = self.label
+        return data
+
+
+@dataclass(frozen=True)
+class IndicatorSet:
+    scheme: Scheme
+    prompts: tuple[PromptIndicator, ...]
+    models: tuple[ModelIndicator, ...] = ()
+    producer: str | None = None
+    created: str = ""
+    tlp: str = "amber"
+    sources: tuple[str, ...] = ()  # kinds of evidence ("eval-log", "folder", "incident"), never paths
+    schema: str = SET_SCHEMA
+
+    def contains(self) -> dict[str, Any]:
+        """What this set holds, stated in the export so a reader knows before sharing it further."""
+        text = any(p.text is not None for p in self.prompts)
+        refs = any(p.ref is not None for p in self.prompts) or any(m.label is not None for m in self.models)
+        return {
+            "prompt_indicators": len(self.prompts),
+            "model_indicators": len(self.models),
+            "keyed_exact_digests": True,
+            "keyed_sketches": True,
+            "raw_text": text,
+            "local_references": refs,
+            "notice": (
+                "Keyed digests and keyed MinHash sketches only; readable without the group key: nothing."
+                if not (text or refs) else
+                "CONTAINS " + " AND ".join(
+                    x for x, on in (("RAW PROMPT TEXT", text), ("LOCAL REFERENCES", refs)) if on
+                ) + ": share only under the stated TLP with people who may read attack prompts."
+            ),
+        }
+
+    def without_private(self, *, keep_text: bool = False, keep_refs: bool = False) -> IndicatorSet:
+        from dataclasses import replace
+
+        prompts = tuple(replace(p, text=p.text if keep_text else None, ref=p.ref if keep_refs else None)
+                        for p in self.prompts)
+        models = tuple(replace(m, label=m.label if keep_refs else None) for m in self.models)
+        return replace(self, prompts=prompts, models=models)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "producer": self.producer,
+            "created": self.created,
+            "tlp": self.tlp,
+            "sources": list(self.sources),
+            "contains": self.contains(),
+            "scheme": self.scheme.to_json(),
+            "models": [m.to_json() for m in sorted(self.models, key=lambda m: (m.kind, m.digest))],
+            "prompts": [p.to_json() for p in sorted(self.prompts, key=lambda p: p.exact)],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "<indicator set>") -> IndicatorSet:
+        if not isinstance(data, dict) or data.get("schema") != SET_SCHEMA:
+            found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+            raise IndicatorFormatError(f"{where}: not a {SET_SCHEMA} indicator set (schema {found!r})")
+        scheme = Scheme.from_json(data.get("scheme"), where)
+        tlp = data.get("tlp")
+        if tlp not in TLP_LEVELS:
+            raise IndicatorFormatError(f"{where}: unknown TLP level {tlp!r} (known: {', '.join(TLP_LEVELS)})")
+        raw_prompts, raw_models = data.get("prompts"), data.get("models", [])
+        if not isinstance(raw_prompts, list) or not isinstance(raw_models, list):
+            raise IndicatorFormatError(f"{where}: 'prompts' and 'models' must be lists")
+        if len(raw_prompts) + len(raw_models) > MAX_INDICATORS:
+            raise IndicatorFormatError(f"{where}: more than {MAX_INDICATORS} indicators")
+        prompts = tuple(_prompt_from_json(p, scheme, f"{where}: prompts[{i}]") for i, p in enumerate(raw_prompts))
+        models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
+        sources = data.get("sources", [])
+        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+            raise IndicatorFormatError(f"{where}: 'sources' must be a list of strings")
+        producer, created = data.get("producer"), data.get("created", "")
+        if not isinstance(producer, str | None) or not isinstance(created, str):
+            raise IndicatorFormatError(f"{where}: 'producer' and 'created' must be strings")
+        return cls(scheme, prompts, models, producer, created, tlp, tuple(sources))
+
+
+def _optional_str(data: dict[str, Any], name: str, where: str) -> str | None:
+    value = data.get(name)
+    if value is not None and not isinstance(value, str):
+        raise IndicatorFormatError(f"{where}: {name!r} must be a string")
+    return value
+
+
+def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
+    if not isinstance(data, dict):
+        raise IndicatorFormatError(f"{where}: not a JSON object")
+    exact = data.get("exact")
+    if not isinstance(exact, str) or not _HEX64.fullmatch(exact):
+        raise IndicatorFormatError(f"{where}: 'exact' must be 64 lower-case hex characters")
+    atlas = data.get("atlas", ATLAS_JAILBREAK)
+    if not isinstance(atlas, str) or not _ATLAS.fullmatch(atlas):
+        raise IndicatorFormatError(f"{where}: 'atlas' {atlas!r} is not a MITRE ATLAS technique id")
+    decoded = data.get("decoded", [])
+    if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
+        raise IndicatorFormatError(f"{where}: 'decoded' must be a list of strings")
+    return PromptIndicator(
+        exact, decode_signature(data.get("sketch"), scheme.num_perm, where), atlas,
+        _optional_str(data, "category", where), tuple(decoded), _optional_str(data, "ref", where),
+        _optional_str(data, "text", where),
+    )
+
+
+def _model_from_json(data: Any, where: str) -> ModelIndicator:
+    if not isinstance(data, dict):
+        raise IndicatorFormatError(f"{where}: not a JSON object")
+    kind, digest = data.get("kind"), data.get("digest")
+    if kind not in MODEL_KINDS:
+        raise IndicatorFormatError(f"{where}: unknown model indicator kind {kind!r}")
+    if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
+        raise IndicatorFormatError(f"{where}: 'digest' must be 64 lower-case hex characters")
+    return ModelIndicator(kind, digest, _optional_str(data, "label", where))
+
+
+def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_SET_BYTES) -> Any:
+    """Parse a JSON file of at most ``limit`` bytes (``-`` is not accepted here); errors name the file."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise IndicatorFormatError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise IndicatorFormatError(f"{p}: {what} larger than the {limit}-byte bound")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IndicatorFormatError(f"{p}: {what} is not valid JSON ({exc})") from None
+
+
+def load_set(path: str | os.PathLike[str]) -> IndicatorSet:
+    """Read an indicator set file: native JSON or a STIX 2.1 bundle made by :mod:`.stix`."""
+    data = read_json_bounded(path, "indicator set")
+    if isinstance(data, dict) and data.get("type") == "bundle":
+        from weightwarden.indicators.stix import from_stix
+
+        return from_stix(data, str(path))
+    return IndicatorSet.from_json(data, str(path))
+
+
+def dump_set(indicators: IndicatorSet) -> str:
+    return json.dumps(indicators.to_json(), indent=1, sort_keys=False, ensure_ascii=True) + "\n"

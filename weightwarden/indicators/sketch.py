@@ -1,0 +1,238 @@
+"""Keyed digests and keyed MinHash sketches of canonical text, and the LSH banding used to match them.
+
+* **Exact digest**: ``HMAC-SHA-256(K_exact, canonical text)``, hex.
+* **Near-duplicate sketch**: MinHash (datasketch, ``affine64`` permutations) over the union of word
+  ``w``-gram and character ``c``-gram shingles of the canonical text. Both the shingle hash and the
+  permutations are keyed: the shingle hash is ``HMAC-SHA-256(K_shingle, shingle)`` truncated to 64 bits and
+  the permutation parameters are drawn from ``K_perm`` (HMAC in counter mode). Without the key a signature is
+  a list of pseudo-random numbers: nobody can compute the signature of a candidate text to compare.
+* Only the **low 32 bits** of each 64-bit minimum are kept (b-bit MinHash, Li & König 2010). The size of
+  a full minimum reveals how many shingles the text has (the minimum of n uniform values is about 2^64/n,
+  so 128 of them give the text's length within ~10%); the low bits of a minimum are uniform whatever n is.
+  Two unrelated texts agree on a 32-bit value by chance with probability 2^-32, so the Jaccard estimate is
+  unchanged for practical purposes.
+* **Banding**: the signature is cut into ``bands`` bands of ``rows`` values; two sketches are candidates
+  when one band is equal (datasketch's :class:`~datasketch.MinHashLSH` with explicit parameters), then
+  confirmed by the estimated Jaccard similarity ≥ ``near_threshold``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import math
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from weightwarden.indicators.errors import IndicatorFormatError, SchemeMismatchError
+from weightwarden.indicators.keys import GroupKey
+from weightwarden.indicators.normalise import NORMALISATION
+
+SCHEME_SCHEMA = "weightwarden.indicator-scheme/v1"
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """Everything two parties must share for their indicators to be comparable (the key excepted)."""
+
+    key_id: str
+    normalisation: str = NORMALISATION
+    exact: str = "hmac-sha256"
+    sketch: str = "keyed-minhash-affine64-low32"
+    num_perm: int = 128
+    word_ngram: int = 2
+    char_ngram: int = 3
+    bands: int = 64
+    rows: int = 2
+    near_threshold: float = 0.35
+
+    def __post_init__(self) -> None:
+        if self.bands * self.rows != self.num_perm or min(self.num_perm, self.word_ngram, self.char_ngram) < 1:
+            raise IndicatorFormatError(
+                f"invalid indicator scheme: bands × rows ({self.bands} × {self.rows}) must equal num_perm "
+                f"({self.num_perm}), n-gram sizes ≥ 1"
+            )
+        if not 0.0 < self.near_threshold <= 1.0:
+            raise IndicatorFormatError(f"invalid indicator scheme: near_threshold {self.near_threshold}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEME_SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Any, where: str) -> Scheme:
+        if not isinstance(data, dict) or data.get("schema") != SCHEME_SCHEMA:
+            raise IndicatorFormatError(f"{where}: missing or unknown indicator scheme (expected {SCHEME_SCHEMA})")
+        types = {"key_id": str, "normalisation": str, "exact": str, "sketch": str, "num_perm": int,
+                 "word_ngram": int, "char_ngram": int, "bands": int, "rows": int, "near_threshold": (int, float)}
+        values: dict[str, Any] = {}
+        for name, kind in types.items():
+            value = data.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise IndicatorFormatError(f"{where}: scheme field {name!r} is missing or of the wrong type")
+            values[name] = value
+        if values["num_perm"] > 4096:
+            raise IndicatorFormatError(f"{where}: scheme num_perm {values['num_perm']} is above the bound 4096")
+        try:
+            return cls(**values)
+        except IndicatorFormatError as exc:
+            raise IndicatorFormatError(f"{where}: {exc.reason}") from None
+
+    def comparable_to(self, other: Scheme) -> None:
+        """Raise :class:`SchemeMismatchError` naming every difference that makes two sets incomparable."""
+        if self.key_id != other.key_id:
+            raise SchemeMismatchError(
+                f"the two indicator sets were made with different group keys (key id {self.key_id} vs "
+                f"{other.key_id}): keyed digests of different keys never match"
+            )
+        differ = [f"{k}: {v!r} vs {getattr(other, k)!r}" for k, v in asdict(self).items()
+                  if k not in ("key_id", "near_threshold") and v != getattr(other, k)]
+        if differ:
+            raise SchemeMismatchError("the two indicator sets use different parameters: " + "; ".join(differ))
+
+
+class Sketcher:
+    """Computes exact digests and keyed MinHash signatures for one group key and scheme."""
+
+    def __init__(self, key: GroupKey, scheme: Scheme | None = None) -> None:
+        self.scheme = scheme or Scheme(key_id=key.key_id)
+        if self.scheme.key_id != key.key_id:
+            raise SchemeMismatchError(
+                f"the group key (id {key.key_id}) is not the key of this indicator set (id {self.scheme.key_id})"
+            )
+        self._exact_key = key.subkey("exact/v1")
+        self._shingle_key = key.subkey("minhash-shingle/v1")
+        self._model_key = key.subkey("model/v1")
+        self.permutations = _permutations(key.subkey("minhash-permutations/v1"), self.scheme.num_perm)
+
+    def exact(self, canonical_text: str) -> str:
+        return hmac.new(self._exact_key, canonical_text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def model_digest(self, kind: str, value: str) -> str:
+        """Keyed digest of a model identifier (weights root, file digest, fingerprint digest)."""
+        return hmac.new(self._model_key, f"{kind}\n{value}".encode(), hashlib.sha256).hexdigest()
+
+    def _shingle_hash(self, shingle: bytes) -> int:
+        return int.from_bytes(hmac.new(self._shingle_key, shingle, hashlib.sha256).digest()[:8], "big")
+
+    def signature(self, canonical_text: str) -> np.ndarray:
+        """The keyed MinHash of the text's shingles, low 32 bits (uint32 array of ``num_perm``)."""
+        from datasketch import MinHash
+
+        items = shingles(canonical_text, self.scheme.word_ngram, self.scheme.char_ngram)
+        if not items:
+            raise ValueError("no shingles: the canonical text is empty")
+        minhash = MinHash(num_perm=self.scheme.num_perm, hashfunc=self._shingle_hash,
+                          permutations=self.permutations, scheme="affine64")
+        minhash.update_batch([s.encode("utf-8") for s in sorted(items)])
+        return (minhash.hashvalues & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+def _permutations(key: bytes, count: int) -> np.ndarray:
+    """``count`` affine permutation pairs (a odd, b) in uint64, expanded from ``key`` by HMAC in counter mode."""
+    needed = 2 * count * 8
+    stream = bytearray()
+    block = 0
+    while len(stream) < needed:
+        stream += hmac.new(key, struct.pack(">I", block), hashlib.sha256).digest()
+        block += 1
+    values = np.frombuffer(bytes(stream[:needed]), dtype=">u8").astype(np.uint64)
+    a = values[:count] | np.uint64(1)
+    b = values[count:]
+    return np.array([a, b])
+
+
+def shingles(text: str, word_n: int, char_n: int) -> set[str]:
+    """Word ``word_n``-grams (prefixed ``w:``) and character ``char_n``-grams (``c:``) of canonical text."""
+    words = text.split()
+    out: set[str] = set()
+    if not words:
+        return out
+    if len(words) < word_n:
+        out.add("w:" + " ".join(words))
+    else:
+        out.update("w:" + " ".join(words[i : i + word_n]) for i in range(len(words) - word_n + 1))
+    joined = " ".join(words)
+    if len(joined) < char_n:
+        out.add("c:" + joined)
+    else:
+        out.update("c:" + joined[i : i + char_n] for i in range(len(joined) - char_n + 1))
+    return out
+
+
+def encode_signature(signature: np.ndarray) -> str:
+    return base64.b64encode(signature.astype(">u4").tobytes()).decode("ascii")
+
+
+def decode_signature(text: Any, num_perm: int, where: str) -> np.ndarray:
+    if not isinstance(text, str):
+        raise IndicatorFormatError(f"{where}: sketch is not a base64 string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise IndicatorFormatError(f"{where}: sketch is not valid base64") from None
+    if len(raw) != 4 * num_perm:
+        raise IndicatorFormatError(f"{where}: sketch of {len(raw)} bytes; the scheme says {4 * num_perm}")
+    return np.frombuffer(raw, dtype=">u4").astype(np.uint32)
+
+
+@dataclass(frozen=True)
+class JaccardEstimate:
+    """Estimated Jaccard similarity from ``agree`` of ``k`` equal signature values, with a 95% interval."""
+
+    value: float
+    low: float
+    high: float
+    agree: int
+    k: int
+
+
+def estimate_jaccard(a: np.ndarray, b: np.ndarray) -> JaccardEstimate:
+    """Fraction of equal values, with a Wilson score interval (each position agrees with probability J)."""
+    k = int(a.shape[0])
+    agree = int(np.count_nonzero(a == b))
+    p = agree / k
+    denom = 1 + Z95 * Z95 / k
+    centre = (p + Z95 * Z95 / (2 * k)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / k + Z95 * Z95 / (4 * k * k)) / denom
+    return JaccardEstimate(p, max(0.0, centre - half), min(1.0, centre + half), agree, k)
+
+
+class BandIndex:
+    """LSH index over signatures (datasketch :class:`MinHashLSH` with the scheme's bands × rows)."""
+
+    def __init__(self, scheme: Scheme) -> None:
+        from datasketch import MinHashLSH
+
+        self.scheme = scheme
+        self._lsh = MinHashLSH(num_perm=scheme.num_perm, params=(scheme.bands, scheme.rows))
+        # Band keys only need equal values: one fixed, public permutation set serves every wrapped sketch.
+        self._perms = np.array([np.ones(scheme.num_perm, dtype=np.uint64), np.zeros(scheme.num_perm, np.uint64)])
+
+    def _wrap(self, signature: np.ndarray) -> Any:
+        from datasketch import MinHash
+
+        return MinHash(num_perm=self.scheme.num_perm, hashvalues=signature.astype(np.uint64),
+                       permutations=self._perms, scheme="affine64")
+
+    def insert(self, key: str, signature: np.ndarray) -> None:
+        self._lsh.insert(key, self._wrap(signature), check_duplication=False)
+
+    def query(self, signature: np.ndarray) -> list[str]:
+        return sorted(self._lsh.query(self._wrap(signature)))
+
+
+def insert_all(index: BandIndex, items: Iterable[tuple[str, np.ndarray]]) -> BandIndex:
+    for key, signature in items:
+        index.insert(key, signature)
+    return index
+
+
+def best_pairs(candidates: Sequence[tuple[str, str, JaccardEstimate]]) -> list[tuple[str, str, JaccardEstimate]]:
+    """Candidate pairs sorted by estimated similarity, best first (stable for equal estimates)."""
+    return sorted(candidates, key=lambda c: (-c[2].value, c[0], c[1]))

@@ -1,0 +1,246 @@
+"""STIX 2.1 bundles of indicator sets (``stix2``), TLP 2.0 marked, for threat-intel platforms (TAXII, MISP).
+
+Export (:func:`to_stix`) writes one bundle with:
+
+* the TLP 2.0 ``marking-definition`` chosen (the published FIRST/OASIS objects, fixed ids), referenced by
+  every object through ``object_marking_refs``;
+* one ``indicator`` per prompt indicator: ``pattern_type`` ``stix``, pattern
+  ``[x-weightwarden-prompt:exact_hmac_sha256 = '<keyed digest>']``, the keyed MinHash sketch in
+  ``x_weightwarden_sketch``; never the text (an indicator set holding text is refused unless asked);
+* one ``attack-pattern`` per MITRE ATLAS technique (external reference ``mitre-atlas``), with a
+  deterministic id (UUIDv5 of the technique id) so that two labs' bundles name the same object, and an
+  ``indicates`` relationship from each indicator to it;
+* one ``software`` object per model indicator (keyed digest in ``x_weightwarden_model_digest``), and a
+  ``related-to`` relationship from each prompt indicator to it;
+* a ``grouping`` (context ``suspicious-activity``) that lists all of them and carries the scheme
+  (``x_weightwarden_scheme``) and the ``contains`` statement.
+
+Import (:func:`from_stix`) parses with ``stix2`` (custom ``x_`` properties allowed), checks every pattern and
+sketch, and rebuilds the indicator set; anything else is an :class:`IndicatorFormatError` naming the object.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from weightwarden.core.errors import require_extra
+from weightwarden.indicators.errors import IndicatorFormatError
+from weightwarden.indicators.records import (
+    TLP_LEVELS,
+    IndicatorSet,
+    ModelIndicator,
+    PromptIndicator,
+)
+from weightwarden.indicators.sketch import Scheme, decode_signature, encode_signature
+
+TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+TLP2_CREATED = "2022-10-01T00:00:00.000Z"
+TLP2_IDS = {  # the published TLP 2.0 marking-definition ids
+    "clear": "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    "green": "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    "amber": "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    "amber+strict": "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    "red": "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+}
+ATLAS_NAMES = {"AML.T0054": "LLM Jailbreak", "AML.T0051": "LLM Prompt Injection"}
+# A fixed namespace for deterministic ids of the objects two parties must name alike.
+_NAMESPACE = uuid.UUID("6f1d2b0e-5c8a-5d0c-9a51-8d7f0b1e4c21")
+_PATTERN = re.compile(r"\[x-weightwarden-prompt:exact_hmac_sha256 = '([0-9a-f]{64})'\]")
+MAX_OBJECTS = 2_000_000
+
+
+def _stix2() -> Any:
+    require_extra("stix2", extra="indicators", feature="STIX 2.1 export and import")
+    import stix2
+
+    return stix2
+
+
+def tlp_marking(level: str) -> dict[str, Any]:
+    if level not in TLP2_IDS:
+        raise IndicatorFormatError(f"unknown TLP level {level!r} (known: {', '.join(TLP_LEVELS)})")
+    return {
+        "type": "marking-definition", "spec_version": "2.1", "id": TLP2_IDS[level], "created": TLP2_CREATED,
+        "name": f"TLP:{level.upper()}",
+        "extensions": {TLP2_EXTENSION: {"extension_type": "property-extension", "tlp_2_0": level}},
+    }
+
+
+def _attack_pattern_id(technique: str) -> str:
+    return f"attack-pattern--{uuid.uuid5(_NAMESPACE, 'mitre-atlas:' + technique)}"
+
+
+def to_stix(indicators: IndicatorSet, *, allow_text: bool = False) -> dict[str, Any]:
+    """The indicator set as a STIX 2.1 bundle (a dict, validated by ``stix2``).
+
+    Raw prompt text never goes into STIX: a set that holds text is refused unless ``allow_text``, and even
+    then the text is left out (STIX consumers index every property; text belongs in the native form only).
+    """
+    stix2 = _stix2()
+    if any(p.text is not None for p in indicators.prompts) and not allow_text:
+        raise IndicatorFormatError(
+            "this indicator set contains raw prompt text; STIX export leaves text out — export the set "
+            "without --include-text, or pass allow_text to drop the text explicitly"
+        )
+    indicators = indicators.without_private()  # local references (file names, item ids) never go to STIX
+    marking = tlp_marking(indicators.tlp)
+    marks = [marking["id"]]
+    created = indicators.created or None
+    common: dict[str, Any] = {"object_marking_refs": marks, "allow_custom": True}
+    if created:
+        common["created"] = created
+        common["modified"] = created
+    objects: list[Any] = [stix2.parse(marking, allow_custom=True)]
+    patterns = {}
+    for technique in sorted({p.atlas for p in indicators.prompts}):
+        patterns[technique] = stix2.AttackPattern(
+            id=_attack_pattern_id(technique), name=ATLAS_NAMES.get(technique, technique),
+            external_references=[{"source_name": "mitre-atlas", "external_id": technique,
+                                  "url": f"https://atlas.mitre.org/techniques/{technique}"}],
+            **common,
+        )
+    models = []
+    for m in sorted(indicators.models, key=lambda m: (m.kind, m.digest)):
+        models.append(stix2.Software(
+            id=f"software--{uuid.uuid5(_NAMESPACE, m.kind + ':' + m.digest)}",
+            name=f"model {m.kind} {m.digest[:16]} (keyed)", x_weightwarden_model_kind=m.kind,
+            x_weightwarden_model_digest=m.digest, object_marking_refs=marks, allow_custom=True,
+        ))
+    prompt_objects, relationships = [], []
+    for p in sorted(indicators.prompts, key=lambda p: p.exact):
+        extra = {"x_weightwarden_category": p.category} if p.category else {}
+        indicator = stix2.Indicator(
+            id=f"indicator--{uuid.uuid5(_NAMESPACE, 'prompt:' + p.exact)}",
+            name=f"attack prompt {p.id} (keyed digest)",
+            description="Keyed HMAC-SHA-256 digest and keyed MinHash sketch of a normalised attack prompt; "
+                        "the text is not included. Comparable only with the group key of the scheme.",
+            indicator_types=["malicious-activity"], pattern_type="stix",
+            pattern=f"[x-weightwarden-prompt:exact_hmac_sha256 = '{p.exact}']",
+            valid_from=created or "1970-01-01T00:00:00Z",
+            x_weightwarden_sketch=encode_signature(p.sketch), x_weightwarden_decoded=list(p.decoded),
+            **extra, **common,
+        )
+        prompt_objects.append(indicator)
+        links = [(patterns[p.atlas].id, "indicates"), *((model.id, "related-to") for model in models)]
+        for target, kind in links:
+            relationships.append(stix2.Relationship(
+                id=f"relationship--{uuid.uuid5(_NAMESPACE, f'{indicator.id} {kind} {target}')}",
+                source_ref=indicator.id, target_ref=target, relationship_type=kind, **common))
+    members = [*patterns.values(), *models, *prompt_objects]
+    grouping = stix2.Grouping(
+        id=f"grouping--{uuid.uuid5(_NAMESPACE, _content_key(indicators))}", name="weightwarden attack indicators", context="suspicious-activity",
+        object_refs=[o.id for o in members] or [marking["id"]],
+        x_weightwarden_schema=indicators.schema, x_weightwarden_scheme=indicators.scheme.to_json(),
+        x_weightwarden_contains={k: v for k, v in indicators.contains().items()
+                                 if k not in ("raw_text", "local_references")} | {"raw_text": False},
+        x_weightwarden_sources=list(indicators.sources),
+        **({"x_weightwarden_producer": indicators.producer} if indicators.producer else {}),
+        **common,
+    )
+    bundle = stix2.Bundle(id=f"bundle--{uuid.uuid5(_NAMESPACE, 'bundle:' + _content_key(indicators))}",
+                          objects=[*objects, grouping, *members, *relationships], allow_custom=True)
+    import json
+
+    return json.loads(bundle.serialize())
+
+
+def _content_key(indicators: IndicatorSet) -> str:
+    """Deterministic ids: the same set exported twice gives the same bundle, byte for byte."""
+    import hashlib
+
+    h = hashlib.sha256(f"{indicators.scheme.key_id}\n{indicators.created}\n{indicators.tlp}\n".encode())
+    for p in sorted(indicators.prompts, key=lambda p: p.exact):
+        h.update(p.exact.encode())
+    for m in sorted(indicators.models, key=lambda m: (m.kind, m.digest)):
+        h.update(f"{m.kind}:{m.digest}".encode())
+    return h.hexdigest()
+
+
+def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
+    """Rebuild an indicator set from a bundle written by :func:`to_stix` (or by another tool following it)."""
+    stix2 = _stix2()
+    if not isinstance(data, dict) or data.get("type") != "bundle":
+        raise IndicatorFormatError(f"{where}: not a STIX bundle (no 'type': 'bundle')")
+    raw_objects = data.get("objects")
+    if not isinstance(raw_objects, list) or len(raw_objects) > MAX_OBJECTS:
+        raise IndicatorFormatError(f"{where}: 'objects' must be a list of at most {MAX_OBJECTS} STIX objects")
+    try:
+        bundle = stix2.parse(data, allow_custom=True)
+    except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for malformed input
+        raise IndicatorFormatError(f"{where}: malformed STIX 2.1 bundle: {exc.__class__.__name__}: {exc}") from None
+    objects = list(getattr(bundle, "objects", []) or [])
+    groupings = [o for o in objects if o.get("type") == "grouping" and "x_weightwarden_scheme" in o]
+    if len(groupings) != 1:
+        raise IndicatorFormatError(
+            f"{where}: expected exactly one weightwarden grouping (with x_weightwarden_scheme), found {len(groupings)}")
+    group = groupings[0]
+    scheme = Scheme.from_json(_plain(group["x_weightwarden_scheme"]), f"{where}: grouping")
+    by_id = {o["id"]: o for o in objects if "id" in o}
+    tlp = _tlp_of(group, where)
+    techniques: dict[str, str] = {}
+    for o in objects:
+        if o.get("type") == "attack-pattern":
+            refs = [r for r in o.get("external_references", []) if r.get("source_name") == "mitre-atlas"]
+            if refs and refs[0].get("external_id"):
+                techniques[o["id"]] = refs[0]["external_id"]
+    indicates: dict[str, str] = {}
+    for o in objects:
+        if o.get("type") == "relationship" and o.get("relationship_type") == "indicates" \
+                and o["target_ref"] in techniques:
+            indicates[o["source_ref"]] = techniques[o["target_ref"]]
+    prompts, models = [], []
+    for ref in group["object_refs"]:
+        o = by_id.get(ref)
+        if o is None:
+            raise IndicatorFormatError(f"{where}: grouping refers to {ref}, which is not in the bundle")
+        if o["type"] == "indicator":
+            match = _PATTERN.fullmatch(str(o.get("pattern", "")))
+            if match is None or o.get("pattern_type") != "stix":
+                raise IndicatorFormatError(f"{where}: {o['id']}: pattern is not a weightwarden prompt digest")
+            category = o.get("x_weightwarden_category")
+            decoded = _plain(o.get("x_weightwarden_decoded", []))
+            if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
+                raise IndicatorFormatError(f"{where}: {o['id']}: x_weightwarden_decoded must be a list of strings")
+            prompts.append(PromptIndicator(
+                match.group(1), decode_signature(o.get("x_weightwarden_sketch"), scheme.num_perm, f"{where}: {o['id']}"),
+                indicates.get(o["id"], "AML.T0054"), category if isinstance(category, str) else None, tuple(decoded),
+            ))
+        elif o["type"] == "software":
+            kind, digest = o.get("x_weightwarden_model_kind"), o.get("x_weightwarden_model_digest")
+            if not isinstance(kind, str) or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise IndicatorFormatError(f"{where}: {o['id']}: not a weightwarden model indicator")
+            models.append(ModelIndicator(kind, digest))
+    producer = group.get("x_weightwarden_producer")
+    sources = _plain(group.get("x_weightwarden_sources", []))
+    indicators = IndicatorSet(scheme, tuple(prompts), tuple(models), producer if isinstance(producer, str) else None,
+                              _timestamp(group.get("created")), tlp,
+                              tuple(s for s in sources if isinstance(s, str)) if isinstance(sources, list) else ())
+    # Round-trip through the native validator: one set of rules for both forms (model kinds, digests, ...).
+    return IndicatorSet.from_json(indicators.to_json(), where)
+
+
+def _tlp_of(group: Any, where: str) -> str:
+    levels = {level for level, ident in TLP2_IDS.items() if ident in (group.get("object_marking_refs") or [])}
+    if len(levels) != 1:
+        raise IndicatorFormatError(f"{where}: the grouping must carry exactly one TLP 2.0 marking, found {len(levels)}")
+    return levels.pop()
+
+
+def _timestamp(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """stix2 wraps custom dict/list properties; turn them back into plain JSON values."""
+    import json
+
+    try:
+        return json.loads(json.dumps(value, default=lambda o: dict(o) if hasattr(o, "keys") else list(o)))
+    except (TypeError, ValueError):
+        return value
