@@ -34,7 +34,10 @@ Exit codes:
 @click.option("--top", "top", type=click.IntRange(min=0), default=20, show_default=True,
               help="How many of the largest changes (by relative norm) to list.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Threads (default: CPU count).")
-def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | None) -> int:
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
+def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | None, allow_symlinks: bool) -> int:
     """What changed between the weights of model A and model B, tensor by tensor.
 
     A and B are files or folders in any supported container (safetensors, GGUF, PyTorch checkpoint,
@@ -50,7 +53,7 @@ def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | 
     from weightwarden.lineage.model import LineageError
 
     try:
-        result = diff_models(model_a, model_b, top_k=top, workers=workers)
+        result = diff_models(model_a, model_b, top_k=top, workers=workers, allow_symlinks=allow_symlinks)
     except LineageError as exc:
         click.echo(f"weightwarden diff: {printable(exc)}", err=True)
         return EXIT_ERROR

@@ -92,7 +92,9 @@ def _read(path: str, what: str) -> bytes:
 @click.option("--shard-size", type=click.IntRange(min=1), default=None,
               help="Shard size in bytes with --shards (default 1,000,000,000).")
 @click.option("--ignore", "ignore", multiple=True, metavar="PATH", help="Leave this path out (repeatable).")
-@click.option("--allow-symlinks", is_flag=True, help="Include symbolic links that stay inside the model folder.")
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
 @click.option("--version", "release_version", type=click.IntRange(min=0), default=None,
               help="Signed release version (freshness extension; needed by --expires/--supersedes).")
 @click.option("--expires", metavar="DATE", help="Release expiry: YYYY-MM-DD or an RFC 3339 time.")
@@ -219,12 +221,15 @@ def _prompt_passphrase() -> str | None:
               help="Leave this path out of the check, as model-signing's --ignore_paths (repeatable).")
 @click.option("--trusted-version", type=click.IntRange(min=0), default=None,
               help="Last release version you trusted; an older signed version is refused (rollback).")
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", "-q", is_flag=True,
               help=f"Text: do not list the files that are ok (never listed for models of more than {MAX_OK_ROWS} files).")
 def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], identity: str | None, sigstore: bool,
            issuer: str | None, only: tuple[str, ...], ignore: tuple[str, ...], trusted_version: int | None,
-           fmt: str, quiet: bool) -> int:
+           allow_symlinks: bool, fmt: str, quiet: bool) -> int:
     """Verify the model at PATH against a signature bundle: signer first, then freshness, then every file.
 
     Choose one trust anchor: --key PUB, --chain ROOT [--identity ID], or --sigstore --identity ID
@@ -249,7 +254,8 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
     bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
     try:
         report = verify_model(path, bundle, verifier, only=list(only) if only else None,
-                              trusted_version=trusted_version, ignore_paths=ignore, progress=bar)
+                              trusted_version=trusted_version, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                              progress=bar)
     except OSError as exc:
         raise click.ClickException(f"cannot read the bundle {bundle}: {exc.strerror or exc}") from None
     finally:
@@ -299,10 +305,13 @@ def _make_verifier(key: str | None, roots: tuple[str, ...], identity: str | None
 @click.option("--shards", is_flag=True, help="Hash files in fixed-size shards (model-signing 'shards').")
 @click.option("--shard-size", type=click.IntRange(min=1), default=None, help="Shard size in bytes with --shards.")
 @click.option("--ignore", "ignore", multiple=True, metavar="PATH", help="Leave this path out (repeatable).")
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json prints the in-toto statement that `sign` would sign.")
 def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, ignore: tuple[str, ...],
-           fmt: str) -> int:
+           allow_symlinks: bool, fmt: str) -> int:
     """Print the manifest of the model at PATH: the root digest and one digest per file (or shard)."""
     _exists(path, "PATH")
     if shard_size is not None and not shards:
@@ -313,7 +322,8 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
     bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
     try:
         manifest = digest_model(path, hash_type=hash_type, method="shards" if shards else "files",
-                                shard_size=shard_size, ignore_paths=ignore, progress=bar)
+                                shard_size=shard_size, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                                progress=bar)
     except ManifestError as exc:
         raise click.ClickException(f"cannot digest {path}: {exc.reason}") from None
     finally:

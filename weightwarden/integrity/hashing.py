@@ -12,8 +12,9 @@ Walking follows model-signing 1.1.1: every regular file under the folder except 
 — give the signature file's path here when it is written inside the model); a single file is the resource
 ``"."``; the subject name is the folder (or file) name. Stricter than model-signing: an empty model, a
 name that cannot be represented safely (NUL, not UTF-8, collisions after NFC + case folding), a special
-file, and a symlink (unless ``allow_symlinks``; even then never one that resolves outside the folder) all
-raise :class:`ManifestError`.
+file, and a symbolic link that leaves the model folder (or, for a hub-cache snapshot, its cache repository;
+unless ``allow_symlinks``), is broken or leads to a folder all raise :class:`ManifestError`. Links that stay
+inside are read through (:mod:`weightwarden.artifact.paths`), so a snapshot digests like a plain copy.
 
 Tensor evidence (our extension): for ``*.safetensors`` and ``*.gguf`` files the tensor byte ranges are taken
 from :mod:`weightwarden.artifact` readers (headers only). It only localises a change that the file digest
@@ -35,6 +36,8 @@ import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from weightwarden.artifact.paths import link_boundary, resolve_entry
+from weightwarden.core.errors import InputError
 from weightwarden.integrity._hashing import Job, Progress, TensorRange, run_jobs
 from weightwarden.integrity.manifest import (
     DEFAULT_IGNORE_PATHS,
@@ -109,8 +112,9 @@ def digest_model(
         model_name = os.path.basename(os.path.realpath(given))
 
     ignored = _relative_ignores(root, ignore_paths, ignore_git_paths) if stat.S_ISDIR(st.st_mode) else ()
+    followed: list[str] = []
     if stat.S_ISDIR(st.st_mode):
-        files = list(_walk(root, set(ignored), allow_symlinks))
+        files = list(_walk(root, set(ignored), allow_symlinks, followed))
     elif stat.S_ISREG(st.st_mode):
         files = [(SINGLE_FILE_NAME, os.path.realpath(root), st.st_size)]
     else:
@@ -123,7 +127,10 @@ def digest_model(
         wanted = {_normalise(n) for n in only}
         files = [f for f in files if f[0] in wanted]
 
-    spec = SerializationSpec(method=method, hash_type=hash_type, allow_symlinks=allow_symlinks,  # type: ignore[arg-type]
+    # allow_symlinks is signed as "links were read through": model-signing verifiers then follow them too
+    # (a hub-cache snapshot is nothing but links), and refuse them otherwise.
+    spec = SerializationSpec(method=method, hash_type=hash_type,  # type: ignore[arg-type]
+                             allow_symlinks=allow_symlinks or bool(followed),
                              ignore_paths=tuple(sorted(ignored)), shard_size=shard_size)
     tensor_ranges = {name: _tensor_ranges(real, size, model_name if name == SINGLE_FILE_NAME else name)
                      for name, real, size in files if tensors and _may_have_tensors(name, real)}
@@ -219,9 +226,14 @@ def _relative_ignores(root: str, ignore_paths: Iterable[str | os.PathLike[str]],
     return tuple(sorted(out))
 
 
-def _walk(root: str, ignored: set[str], allow_symlinks: bool) -> Iterable[tuple[str, str, int]]:
-    """Yield (resource name, real path to read, size) for every file, refusing what cannot be signed."""
-    real_root = os.path.realpath(root)
+def _walk(root: str, ignored: set[str], allow_symlinks: bool, followed: list[str]) -> Iterable[tuple[str, str, int]]:
+    """Yield (resource name, real path to read, size) for every file, refusing what cannot be signed.
+
+    Links follow the one path policy (:mod:`weightwarden.artifact.paths`): read through when they stay
+    inside the model folder or its hub-cache repository, refused (naming ``--allow-symlinks``) when they
+    leave it. The names of the links followed are appended to ``followed``.
+    """
+    boundary = link_boundary(root)
     # One tuple for str.startswith: this test runs for every entry of the tree.
     ignored_prefixes = tuple(ig + "/" for ig in ignored)
     stack = [("", root)]
@@ -248,18 +260,12 @@ def _walk(root: str, ignored: set[str], allow_symlinks: bool) -> Iterable[tuple[
             except OSError as exc:
                 raise ManifestError(f"{rel}: cannot stat: {exc.strerror or exc}") from exc
             if stat.S_ISLNK(st.st_mode):
-                if not allow_symlinks:
-                    raise ManifestError(f"{rel}: is a symbolic link; refused (allow_symlinks=True to include "
-                                        "links that stay inside the model folder)")
-                target = os.path.realpath(entry.path)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    raise ManifestError(f"{rel}: symbolic link points outside the model folder")
                 try:
-                    st = os.stat(target)
-                except OSError as exc:
-                    raise ManifestError(f"{rel}: broken symbolic link") from exc
-                if stat.S_ISDIR(st.st_mode):
-                    raise ManifestError(f"{rel}: symbolic link to a folder is not supported")
+                    resolved = resolve_entry(entry.path, rel, boundary, allow_symlinks=allow_symlinks)
+                except InputError as exc:
+                    raise ManifestError(exc.reason) from None
+                target, st = resolved.path, resolved.st
+                followed.append(rel)
             if stat.S_ISDIR(st.st_mode):
                 stack.append((rel, entry.path))
             elif stat.S_ISREG(st.st_mode):
@@ -276,9 +282,9 @@ def _tensor_ranges(real: str, size: int, display: str) -> tuple[TensorRange, ...
     """Tensor byte ranges from the artifact readers (headers only); none if the file is not readable."""
     from weightwarden.artifact import Format
     from weightwarden.artifact.context import ReadContext
-    from weightwarden.core.limits import DEFAULT_LIMITS
     from weightwarden.artifact.loader import read_source
     from weightwarden.artifact.source import Source
+    from weightwarden.core.limits import DEFAULT_LIMITS
 
     try:
         source = Source.from_path(real, display)

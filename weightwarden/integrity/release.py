@@ -163,6 +163,7 @@ def verify_model(
     trusted_version: int | None = None,
     now: dt.datetime | None = None,
     ignore_paths: Iterable[str | os.PathLike[str]] = (),
+    allow_symlinks: bool = False,
     workers: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> VerificationReport:
@@ -172,6 +173,9 @@ def verify_model(
     release version the user trusted (a lower signed version is a rollback and refused). ``now``: the
     time freshness is judged at (default: the current time). ``ignore_paths``: extra paths to leave out
     of the re-hash, on top of those the statement declares (as model-signing's ``--ignore_paths``).
+    ``allow_symlinks``: also follow links that leave the model folder (or its hub-cache repository); links
+    inside it are always read through. The signer's choice is not trusted for this: the local copy is
+    the verifier's, not the signer's.
     ``progress(bytes_done, bytes_total)`` is called from hashing threads, for each pass over the files.
     Raises OSError only when the bundle file cannot be read.
     """
@@ -233,7 +237,7 @@ def verify_model(
                 model, hash_type=signed.spec.hash_type, method=signed.spec.method,
                 shard_size=signed.spec.shard_size,
                 ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
-                ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
+                ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=allow_symlinks,
                 tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers, progress=progress,
                 tensor_origins=signed.tensor_states_by_file() if stateful and tensors else None)
 

@@ -213,7 +213,7 @@ def _quantise(rows: np.ndarray) -> np.ndarray:
 
 def make_fingerprint(
     model: str | os.PathLike[str] | WeightSource, *, anchors: int = ANCHORS, neurons: int = NEURONS_PER_LAYER,
-    digests: bool = True,
+    digests: bool = True, allow_symlinks: bool = False,
 ) -> Fingerprint:
     """The fingerprint of the model at ``model`` (path) or of a :class:`WeightSource` (no digests then)."""
     if isinstance(model, WeightSource):
@@ -222,7 +222,7 @@ def make_fingerprint(
     from weightwarden.lineage.tensors import open_tensors
 
     # One opening serves both the digests and the sketch (headers, config and tokenizer are read once).
-    with open_tensors(Path(model)) as tensors:
+    with open_tensors(Path(model), allow_symlinks=allow_symlinks) as tensors:
         d = digest_tensor_set(tensors) if digests else None
         return _fingerprint(source_of(tensors, str(Path(model))), anchors, neurons, d)
 
