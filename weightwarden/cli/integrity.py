@@ -95,8 +95,11 @@ def _read(path: str, what: str) -> bytes:
 @click.option("--allow-symlinks", is_flag=True,
               help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
                    "cache snapshot's links into its blobs, are always read through).")
-@click.option("--version", "release_version", type=click.IntRange(min=0), default=None,
+@click.option("--release-version", "release_version", type=click.IntRange(min=0), default=None,
               help="Signed release version (freshness extension; needed by --expires/--supersedes).")
+# The old name of --release-version, kept working but hidden: next to every other tool's --version
+# (print the program's version) it surprised people.
+@click.option("--version", "old_release_version", type=click.IntRange(min=0), default=None, hidden=True)
 @click.option("--expires", metavar="DATE", help="Release expiry: YYYY-MM-DD or an RFC 3339 time.")
 @click.option("--supersedes", type=click.Path(dir_okay=False, path_type=str), metavar="BUNDLE",
               help="The previous release's bundle; its digest is signed as 'supersedes'.")
@@ -107,14 +110,18 @@ def _read(path: str, what: str) -> bytes:
                    "signing, but verify then reports which files changed, not which tensors.")
 def sign(path: str, key: str | None, password_env: str | None, cert: str | None, chain: str | None,
          sigstore: bool, hash_type: str, shards: bool, shard_size: int | None, ignore: tuple[str, ...],
-         allow_symlinks: bool, release_version: int | None, expires: str | None, supersedes: str | None,
-         output: str | None, no_tensor_digests: bool) -> int:
+         allow_symlinks: bool, release_version: int | None, old_release_version: int | None,
+         expires: str | None, supersedes: str | None, output: str | None, no_tensor_digests: bool) -> int:
     """Sign the model at PATH (a folder or a file) into an OpenSSF model-signing bundle.
 
     Choose one way to sign: --key K (a bare key), --cert C --chain CH --key K (an X.509 certificate
     chain), or --sigstore (keyless). The bundle itself is never hashed.
     """
     _exists(path, "PATH")
+    if old_release_version is not None:
+        if release_version is not None and release_version != old_release_version:
+            raise click.UsageError("--version is the old name of --release-version; give one of them")
+        release_version = old_release_version
     if sigstore == bool(key):
         raise click.UsageError("choose one way to sign: --key K, --cert C --chain CH --key K, or --sigstore")
     if (cert is None) != (chain is None):
@@ -122,7 +129,7 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
     if shard_size is not None and not shards:
         raise click.UsageError("--shard-size needs --shards")
     if release_version is None and (expires or supersedes):
-        raise click.UsageError("--expires and --supersedes need --version (the release version)")
+        raise click.UsageError("--expires and --supersedes need --release-version (the signed release version)")
     if supersedes is not None:
         _exists(supersedes, "--supersedes")
 

@@ -28,6 +28,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from weightwarden.core.errors import InputError
+
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 # A signed manifest of a huge model (many files, per-tensor digests) stays well under this; anything
@@ -41,12 +43,8 @@ KIND_X509_CHAIN = "x509_chain"
 KIND_CERTIFICATE = "certificate"
 
 
-class BundleError(ValueError):
+class BundleError(InputError, ValueError):
     """A bundle that is not a well-formed model-signing Sigstore bundle; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from weightwarden.core.errors import InputError
+
 Method = Literal["files", "shards"]
 HashType = Literal["sha256", "blake2b", "blake3"]
 # Tensor evidence: a digest of each tensor's bytes, or ``sha256-state``: the file's own SHA-256 state saved
@@ -50,12 +52,8 @@ DEFAULT_IGNORE_PATHS: tuple[str, ...] = (".git", ".gitattributes", ".github", ".
 SINGLE_FILE_NAME = "."
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError, ValueError):
     """A model or manifest that cannot be (safely) described; ``reason`` says why, for users."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

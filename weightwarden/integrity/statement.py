@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from weightwarden.core.errors import InputError
 from weightwarden.integrity.manifest import (
     DIGEST_SIZES,
     HASH_TYPES,
@@ -62,12 +63,8 @@ HASH_ALIASES = {"blake2": "blake2b"}
 MAX_RESOURCES = 10_000_000
 
 
-class StatementError(ValueError):
+class StatementError(InputError, ValueError):
     """A statement that is not a well-formed model-signing statement; ``reason`` says what is wrong."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
