@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from weightwarden.cli._terminal import (
+    printable,
     progress_bar,
     stdout_is_terminal,
     terminal_width,
@@ -147,6 +148,10 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
                 raise click.BadParameter(f"not a date or RFC 3339 time: {expires}", param_hint="--expires") from None
         freshness = Freshness(release_version, now_rfc3339(), exp)
 
+    from weightwarden.integrity.release import interoperability_warnings
+
+    for warning in interoperability_warnings(method="shards" if shards else "files", hash_type=hash_type):
+        click.echo(f"warning: {warning}", err=True)
     signer = _make_signer(key, password_env, cert, chain, sigstore)
     from weightwarden.integrity.signing import SigningError
 
@@ -157,9 +162,9 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
                             freshness=freshness, previous_bundle=supersedes, signature_path=output,
                             include_tensors=not no_tensor_digests, progress=bar)
     except ManifestError as exc:
-        raise click.ClickException(f"cannot sign {path}: {exc.reason}") from None
+        raise click.ClickException(f"cannot sign {printable(path)}: {printable(exc.reason)}") from None
     except SigningError as exc:
-        raise click.ClickException(f"signing failed: {exc.reason}") from None
+        raise click.ClickException(f"signing failed: {printable(exc.reason)}") from None
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot sign {path}: {exc}") from None
     finally:
@@ -171,7 +176,9 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
 
     written = output or str(default_signature_path(path))
     parsed = read_statement(bundle.payload)
-    click.echo(f"signed {parsed.subject_name}: {len(parsed.manifest.files())} files, "
+    from weightwarden.integrity.report import shown_name
+
+    click.echo(f"signed {shown_name(parsed.subject_name)}: {len(parsed.manifest.files())} files, "
                f"{parsed.manifest.spec.method}/{parsed.manifest.spec.hash_type}, "
                f"{_tensor_summary(parsed.manifest)}")
     click.echo(f"root digest  sha256:{parsed.subject_digest.hex()}")
@@ -271,7 +278,7 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
     if fmt == "json":
         import json
 
-        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n")
     else:
         from weightwarden.integrity.report import render_text
 
@@ -332,7 +339,7 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
                                 shard_size=shard_size, ignore_paths=ignore, allow_symlinks=allow_symlinks,
                                 progress=bar)
     except ManifestError as exc:
-        raise click.ClickException(f"cannot digest {path}: {exc.reason}") from None
+        raise click.ClickException(f"cannot digest {printable(path)}: {printable(exc.reason)}") from None
     finally:
         if bar is not None:
             bar.close()
@@ -341,16 +348,18 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
 
         from weightwarden.integrity.statement import build_statement
 
-        write_stdout(json.dumps(build_statement(manifest), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(build_statement(manifest), indent=2, ensure_ascii=True) + "\n")
         return EXIT_OK
     spec = manifest.spec
-    lines = [f"model        {manifest.model_name}",
+    from weightwarden.integrity.report import shown_name
+
+    lines = [f"model        {shown_name(manifest.model_name)}",
              f"method       {spec.method} / {spec.hash_type}" + (f", shard size {spec.shard_size}"
                                                                  if spec.shard_size else ""),
              f"root digest  sha256:{manifest.root_digest().hex()}",
              f"resources    {len(manifest.resources)} ({len(manifest.files())} files, "
              f"{_tensor_summary(manifest)})", ""]
-    lines += [f"{r.digest.hex()}  {r.name}" for r in manifest.resources]
+    lines += [f"{r.digest.hex()}  {shown_name(r.name)}" for r in manifest.resources]
     write_stdout("\n".join(lines) + "\n")
     return EXIT_OK
 
@@ -369,14 +378,14 @@ def inspect(bundle: str, fmt: str) -> int:
     try:
         parsed = parse_bundle(raw)
     except BundleError as exc:
-        raise click.ClickException(f"malformed bundle {bundle}: {exc.reason}") from None
+        raise click.ClickException(f"malformed bundle {printable(bundle)}: {printable(exc.reason)}") from None
     info = _describe_bundle(parsed, raw)
     if fmt == "json":
         import json
 
-        write_stdout(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(info, indent=2, ensure_ascii=True) + "\n")
         return EXIT_OK
-    lines = [f"bundle       {bundle}  (signature NOT checked: use `weightwarden verify`)"]
+    lines = [f"bundle       {printable(bundle)}  (signature NOT checked: use `weightwarden verify`)"]
     for label, k in (("digest", "bundle_digest"), ("media type", "media_type"), ("method", "method"),
                      ("signer", "signer"), ("key hint", "key_hint"), ("tlog entries", "tlog_entries"),
                      ("payload type", "payload_type"), ("predicate", "predicate_type"),
@@ -387,9 +396,11 @@ def inspect(bundle: str, fmt: str) -> int:
         if value is None or value == "":
             continue
         if isinstance(value, list):
-            value = "\n             ".join(str(v) for v in value) if value else "none"
+            value = "\n             ".join(printable(v) for v in value) if value else "none"
         elif isinstance(value, dict):
-            value = ", ".join(f"{a}={b}" for a, b in value.items() if b is not None)
+            value = printable(", ".join(f"{a}={b}" for a, b in value.items() if b is not None))
+        else:
+            value = printable(value)  # subjects, names and times come from the bundle
         lines.append(f"{label:<12} {value}")
     write_stdout("\n".join(lines) + "\n")
     return EXIT_OK

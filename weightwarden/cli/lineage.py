@@ -89,7 +89,7 @@ def lineage_command(models: tuple[str, ...], fingerprint_path: str | None, fmt: 
     if fmt.lower() == "json":
         import json
 
-        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n")
     else:
         write_stdout(render_text(report))
     return {"derived": EXIT_DERIVED, "unrelated": EXIT_UNRELATED}.get(report.verdict, EXIT_INCONCLUSIVE)

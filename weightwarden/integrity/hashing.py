@@ -58,6 +58,9 @@ from weightwarden.integrity.manifest import (
 )
 
 TENSOR_SUFFIXES = (".safetensors", ".gguf")
+# Per file. Real checkpoints hold at most a few thousand tensors per file (a 405B-parameter model ~1,100
+# per shard); beyond this a file gets no tensor evidence (see _tensor_ranges).
+MAX_TENSORS_WITH_EVIDENCE = 65_536
 
 __all__ = ["DEFAULT_SHARD_SIZE", "ManifestError", "digest_model"]
 
@@ -138,6 +141,7 @@ def digest_model(
     jobs: list[Job] = []
     names: list[str] = []
     extra: list[tuple[str, str, TensorRange]] = []  # tensors straddling shard boundaries
+    empty: list[str] = []
     for name, real, size in files:
         display = model_name if name == SINGLE_FILE_NAME else name
         trs = tensor_ranges.get(name, ())
@@ -147,7 +151,8 @@ def digest_model(
             names.append(name)
             continue
         if size == 0:
-            continue  # model-signing leaves zero-byte files out of shard manifests
+            empty.append(name)  # model-signing leaves zero-byte files out of shard manifests; we sign their names
+            continue
         # Each tensor goes with the shard holding its first byte; one that runs past that shard is hashed
         # by a job of its own (a second read of just those bytes).
         last = (size - 1) // shard_size  # type: ignore[operator]
@@ -177,7 +182,9 @@ def digest_model(
         tensor_digests.extend(TensorDigest(name, t.name, t.start, t.end, d, o) for t, d, o in res.tensors)
     tensor_digests.sort(key=lambda t: (path_sort_key(t.file), t.start, t.end, t.name))
     return Manifest(model_name, spec, resources, tuple(tensor_digests),
-                    tensor_hash_type if tensor_digests else None)
+                    tensor_hash_type if tensor_digests else None,
+                    tuple(sorted(empty, key=path_sort_key)) if method == "shards" else None,
+                    tuple((name, size) for name, _, size in files))
 
 
 def _tensor_evidence(requested: str | None, hash_type: str, method: str) -> str:
@@ -292,6 +299,10 @@ def _tensor_ranges(real: str, size: int, display: str) -> tuple[TensorRange, ...
     except OSError:
         return ()
     if entry.format not in (Format.SAFETENSORS, Format.GGUF):
+        return ()
+    if len(entry.tensors) > MAX_TENSORS_WITH_EVIDENCE:
+        # A header declaring 300,000 tensors would make a signed statement of ~75 MB (over what verify
+        # reads) and a report of megabytes: such a file is verified as a whole, without tensor names.
         return ()
     out = {}
     for t in entry.tensors:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS, ChangeKind, Manifest, ManifestError
-from weightwarden.integrity.report import FreshnessVerdict, VerificationReport
+from weightwarden.integrity.report import FreshnessVerdict, VerificationReport, shown_name
 from weightwarden.integrity.statement import Freshness, StatementError
 
 __all__ = ["bundle_digest", "default_signature_path", "now_rfc3339", "parse_time", "sign_model", "verify_model"]
@@ -82,6 +82,17 @@ def default_signature_path(model: str | os.PathLike[str]) -> Path:
     if path.is_dir():
         return path / DEFAULT_SIGNATURE_NAME
     return path.with_name(path.name + ".sig")
+
+
+def interoperability_warnings(*, method: str, hash_type: str) -> list[str]:
+    """What a bundle signed this way cannot do elsewhere: said before signing, so a publisher can choose."""
+    out = []
+    if method == "shards" and hash_type == "blake3":
+        # model-signing 1.1.1 bypasses sharding for BLAKE3 (its use_shard_serialization says so), so it
+        # cannot recompute a sharded BLAKE3 manifest and refuses such a bundle.
+        out.append("model-signing cannot verify a sharded BLAKE3 bundle (it never shards BLAKE3); "
+                   "only weightwarden verify will accept it: drop --shards or use --hash sha256 to interoperate")
+    return out
 
 
 def sign_model(
@@ -262,7 +273,8 @@ def verify_model(
         return report.fail("files", exc.reason)
     bad = [c for c in report.changes if c.status != "ok"]
     for change in bad:
-        report.reasons.append(f"{change.path}: {change.status}" + (f" ({change.detail})" if change.detail else ""))
+        report.reasons.append(f"{shown_name(change.path)}: {change.status}"
+                              + (f" ({change.detail})" if change.detail else ""))
     report.stage = "done"
     report.verified = not report.reasons
     return report

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from weightwarden.artifact import strict_json
 from weightwarden.lineage._align import (
     LayerMatch,
     WeightSource,
@@ -154,11 +155,13 @@ def load_fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
     try:
         if p.stat().st_size > MAX_FINGERPRINT_BYTES:
             raise FingerprintError(f"{p}: larger than the {MAX_FINGERPRINT_BYTES}-byte bound for a fingerprint")
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = strict_json.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise FingerprintError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise FingerprintError(f"{p}: not JSON ({exc})") from None
+    except strict_json.StrictJSONError as exc:
+        raise FingerprintError(f"{p}: {exc.reason}") from None
     return Fingerprint.from_dict(data, str(p))
 
 
