@@ -161,8 +161,8 @@ def integrity_demo() -> int:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
         signed = work / "signed" / minilm.name
         shutil.copytree(minilm, signed)
-        print(f"$ weightwarden sign {signed.name} --key key.pem --version 1", flush=True)
-        rc = subprocess.run([*cli(), "sign", str(signed), "--key", str(work / "key.pem"), "--version", "1"],
+        print(f"$ weightwarden sign {signed.name} --key key.pem --release-version 1", flush=True)
+        rc = subprocess.run([*cli(), "sign", str(signed), "--key", str(work / "key.pem"), "--release-version", "1"],
                             check=False).returncode
         if rc != 0:
             problems.append(f"sign exited {rc}")

@@ -86,7 +86,6 @@ def test_version() -> None:
         ("scan", "--fail-on", "catastrophic", "."),
         ("scan", "--format", "xml", "."),
         ("scan", "--workers", "0", "."),
-        ("scan", "/definitely/not/here"),
         ("frobnicate",),
     ],
 )
@@ -94,6 +93,16 @@ def test_usage_errors_exit_3(args: tuple[str, ...]) -> None:
     res = _cli(*args)
     assert res.returncode == 3, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr and "Error" in res.stderr
+
+
+def test_a_path_that_cannot_be_read_is_exit_2_wherever_it_is(tmp_path: Path) -> None:
+    """Named on the command line or found inside a folder: "could not be scanned" (2), never usage (3)."""
+    res = _cli("scan", "/definitely/not/here")
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert "/definitely/not/here: cannot access" in res.stdout
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    res = _cli("scan", str(tmp_path / "dangling"))
+    assert res.returncode == 2, (res.stdout, res.stderr)
 
 
 def test_usage_error_exit_3_in_runner() -> None:

@@ -40,7 +40,7 @@ def model(tmp_path: Path) -> Path:
 
 
 def test_sign_verify_tamper_round_trip(model: Path, tmp_path: Path) -> None:
-    code, out = _run("sign", model, "--key", KEYS / "p256.pem", "--version", "3", "--expires", "2099-01-01")
+    code, out = _run("sign", model, "--key", KEYS / "p256.pem", "--release-version", "3", "--expires", "2099-01-01")
     assert code == 0, out
     sig = model / "model.sig"
     assert sig.is_file() and "root digest" in out

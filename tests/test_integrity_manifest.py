@@ -239,20 +239,24 @@ def test_reject_case_and_unicode_collisions(tmp_path: Path) -> None:
 
 
 def test_symlinks(tmp_path: Path) -> None:
+    """The one path policy (weightwarden.artifact.paths): links inside the folder are read through and
+    signed as allow_symlinks (model-signing verifiers then follow them too); one leaving it needs the flag."""
     model = tmp_path / "m"
     model.mkdir()
     (model / "w.bin").write_bytes(b"weights")
     (model / "link.bin").symlink_to("w.bin")
-    with pytest.raises(ManifestError, match="symbolic link"):
-        digest_model(model)
-    allowed = digest_model(model, allow_symlinks=True)
-    digests = {r.name: r.digest for r in allowed.resources}
-    assert digests["link.bin"] == digests["w.bin"] and allowed.spec.allow_symlinks
+    followed = digest_model(model)
+    digests = {r.name: r.digest for r in followed.resources}
+    assert digests["link.bin"] == digests["w.bin"] and followed.spec.allow_symlinks
+    (model / "link.bin").unlink()
+    assert not digest_model(model).spec.allow_symlinks
+    (model / "link.bin").symlink_to("w.bin")
     assert digest_model(model / "link.bin").resources[0].digest == digests["w.bin"]  # a linked single file
     (tmp_path / "secret").write_bytes(b"outside")
     (model / "escape").symlink_to(tmp_path / "secret")
-    with pytest.raises(ManifestError, match="outside the model folder"):
-        digest_model(model, allow_symlinks=True)
+    with pytest.raises(ManifestError, match="escape: symbolic link leaves the model folder.*--allow-symlinks"):
+        digest_model(model)
+    assert digest_model(model, allow_symlinks=True).spec.allow_symlinks
 
 
 def test_ignore_paths(tmp_path: Path) -> None:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, Artifact, FileEntry, Format
+from weightwarden.artifact.paths import hub_cache_repo, link_boundary, resolve_entry
 from weightwarden.artifact.readers import READER_MODULES
 from weightwarden.artifact.sniff import sniff
 from weightwarden.artifact.source import SizeLimitExceeded, Source
+from weightwarden.core.errors import InputError
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 
 # Folders no model loader reads; skipping them keeps a cloned repository's history out of the scan.
@@ -73,17 +75,14 @@ def discover(artifact: Artifact, limits: Limits = DEFAULT_LIMITS) -> list[Discov
 
 
 def _hf_cache_blobs(root: str) -> str | None:
-    """The ``blobs`` folder when ``root`` lies in a Hugging Face hub cache snapshot, else None.
+    """The real hub-cache repository folder when ``root`` lies in a snapshot of one, else None.
 
     The hub cache stores each file once under ``models--org--name/blobs/<hash>`` and lays out every revision
     as ``snapshots/<rev>/<file>`` links into it. Those links are how the cache is meant to be read, so a
-    link from a snapshot into its own repository's ``blobs`` is read as the file it stands for.
+    link that stays inside its own repository is read as the file it stands for (:mod:`.paths`).
     """
-    parts = root.split(os.sep)
-    for i in range(len(parts) - 2, 0, -1):
-        if parts[i] == "snapshots" and parts[i - 1].startswith(("models--", "datasets--", "spaces--")):
-            return os.sep.join(parts[:i] + ["blobs"])
-    return None
+    repo = hub_cache_repo(root)
+    return None if repo is None else link_boundary(root)
 
 
 def _walk(artifact: Artifact, root: str, hf_blobs: str | None = None) -> Iterator[DiscoveredFile]:
@@ -118,17 +117,15 @@ def _walk(artifact: Artifact, root: str, hf_blobs: str | None = None) -> Iterato
         stack.extend(reversed(subfolders))
 
 
-def _hf_blob_target(link: str, hf_blobs: str | None) -> str | None:
-    """The blob a hub-cache snapshot link points to, when it is a regular file of that cache's ``blobs``."""
-    if hf_blobs is None:
-        return None
-    target = os.path.realpath(link)
-    if os.path.dirname(target) != os.path.realpath(hf_blobs):
+def _hf_blob_target(link: str, hf_repo: str | None) -> str | None:
+    """The file a hub-cache link stands for, when it is a regular file inside that cache repository."""
+    if hf_repo is None:
         return None
     try:
-        return target if stat.S_ISREG(os.lstat(target).st_mode) else None
-    except OSError:
+        resolved = resolve_entry(link, link, hf_repo)
+    except InputError:  # leaves the repository, broken, or not a file: reported as a link by the caller
         return None
+    return resolved.path if resolved.is_file else None
 
 
 def _record_link(artifact: Artifact, path: str, rel: str, root: str) -> None:

@@ -45,7 +45,10 @@ class Source:
 
     @classmethod
     def from_path(cls, path: str, display: str, fs_dir: str | None = None) -> Source:
-        size = os.stat(path, follow_symlinks=False).st_size
+        # The size of what ``open`` reads: a hub-cache snapshot entry is a link to its blob, and the
+        # link's own size (the length of "../../blobs/<hash>") made every linked weight file look truncated.
+        # Which links may be followed at all is decided before a Source is made (:mod:`.paths`).
+        size = os.stat(path).st_size
         return cls(display=display, size=size, opener=lambda: open(path, "rb"), fs_path=path, fs_dir=fs_dir)
 
     @classmethod

@@ -12,6 +12,13 @@ import sys
 import threading
 from typing import Any
 
+# THE sanitiser (control characters, bidi overrides, zero-width characters escaped), re-exported for the
+# command modules: names, tokens and messages that come from a model must not drive the terminal.
+from weightwarden.core.text import printable
+
+__all__ = ["DEFAULT_WIDTH", "ProgressBar", "printable", "progress_bar", "stdout_is_terminal", "terminal_width",
+           "use_color", "write_stdout"]
+
 DEFAULT_WIDTH = 120
 
 
@@ -24,12 +31,6 @@ def write_stdout(text: str) -> None:
     except UnicodeEncodeError:
         stream.buffer.write(text.encode(stream.encoding or "utf-8", errors="backslashreplace"))
     stream.flush()
-
-
-def printable(text: object) -> str:
-    """``text`` with control characters escaped (``\\x1b``): names, tokens and messages that come from a
-    model must not drive the terminal."""
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in str(text))
 
 
 def stdout_is_terminal() -> bool:

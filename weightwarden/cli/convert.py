@@ -28,11 +28,6 @@ Exit codes:
   3  usage error (bad option, missing path)"""
 
 
-def _printable(text: str, limit: int = 300) -> str:
-    """Evidence comes from the file: cut to ``limit`` characters, control characters escaped (``printable``)."""
-    return printable(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
 @click.command(epilog=CONVERT_EXIT_HELP)
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=str),
@@ -54,19 +49,20 @@ def convert(checkpoint: str, output: str, force: bool) -> int:
     try:
         result = convert_checkpoint(checkpoint, output, force=force)
     except LineageError as exc:
-        click.echo(f"weightwarden: cannot convert: {_printable(str(exc), 2000)}", err=True)
+        click.echo(f"weightwarden: cannot convert: {printable(str(exc), 2000)}", err=True)
         return EXIT_ERROR
     if not result.converted:
-        lines = [f"refused: {_printable(checkpoint)} needs more than tensor rebuilding; nothing was written"]
+        lines = [f"refused: {printable(checkpoint, 300)} needs more than tensor rebuilding; nothing was written"]
         for f in result.refused:
-            lines.append(f"  [{f.severity}] {f.rule_id} {_printable(f.location.path or f.file)}: {_printable(f.message)}")
+            lines.append(f"  [{f.severity}] {f.rule_id} {printable(f.location.path or f.file, 300)}: "
+                         f"{printable(f.message, 300)}")
             if f.evidence_text:
-                lines.append(f"      evidence: {_printable(f.evidence_text)}")
+                lines.append(f"      evidence: {printable(f.evidence_text, 300)}")
         write_stdout("\n".join(lines) + "\n")
         return EXIT_REFUSED
     skipped = f"; {len(result.skipped)} non-tensor value(s) left out" if result.skipped else ""
     write_stdout(
-        f"converted {_printable(checkpoint)} -> {_printable(output)}: {result.tensors} tensors, "
+        f"converted {printable(checkpoint, 300)} -> {printable(output, 300)}: {result.tensors} tensors, "
         f"{result.bytes:,} bytes{skipped}\n"
     )
     return EXIT_CONVERTED

@@ -8,6 +8,7 @@ so ``weightwarden --help`` stays light.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any
 
 import click
@@ -17,6 +18,7 @@ from weightwarden.cli._terminal import printable, write_stdout
 EXIT_IDENTICAL = 0
 EXIT_DIFFERENT = 1
 EXIT_ERROR = 2
+MAX_STRUCTURE_LINES = 50
 
 DIFF_EXIT_CODES = """\b
 Exit codes:
@@ -34,7 +36,10 @@ Exit codes:
 @click.option("--top", "top", type=click.IntRange(min=0), default=20, show_default=True,
               help="How many of the largest changes (by relative norm) to list.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Threads (default: CPU count).")
-def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | None) -> int:
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
+def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | None, allow_symlinks: bool) -> int:
     """What changed between the weights of model A and model B, tensor by tensor.
 
     A and B are files or folders in any supported container (safetensors, GGUF, PyTorch checkpoint,
@@ -50,7 +55,7 @@ def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | 
     from weightwarden.lineage.model import LineageError
 
     try:
-        result = diff_models(model_a, model_b, top_k=top, workers=workers)
+        result = diff_models(model_a, model_b, top_k=top, workers=workers, allow_symlinks=allow_symlinks)
     except LineageError as exc:
         click.echo(f"weightwarden diff: {printable(exc)}", err=True)
         return EXIT_ERROR
@@ -60,7 +65,7 @@ def diff_command(model_a: str, model_b: str, fmt: str, top: int, workers: int | 
     if fmt.lower() == "json":
         import json
 
-        write_stdout(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(result.to_dict(), indent=2, ensure_ascii=True) + "\n")
     else:
         write_stdout(render_text(result, top=top))
     return EXIT_IDENTICAL if result.identical else EXIT_DIFFERENT
@@ -109,20 +114,28 @@ def render_text(result: Any, *, top: int = 20) -> str:
     if other:
         lines.append("")
         lines.append("structure:")
-        for c in other:
-            lines.append(f"  {printable(c.name)}: {c.kind} — {printable('; '.join(c.evidence))}")
+        # A header may declare 300,000 tensors: list the first ones and count the rest (JSON has them all).
+        for c in other[:MAX_STRUCTURE_LINES]:
+            lines.append(f"  {printable(c.name, 200)}: {c.kind} — {printable('; '.join(c.evidence), 300)}")
+        if len(other) > MAX_STRUCTURE_LINES:
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(Counter(c.kind for c in other).items()))
+            lines.append(f"  … and {len(other) - MAX_STRUCTURE_LINES} more ({kinds} in all; --format json lists "
+                         "every one)")
     lines.append("")
     lines.append("per layer (\"-\": tensors outside the blocks):")
     lines.append(f"  {'layer':>6} {'tensors':>7} {'changed':>7} {'max rel':>9}  classes")
     unchanged = [layer for layer in result.layers if not layer.changed]
-    for layer in result.layers:
-        if not layer.changed:
-            continue
+    changed_layers = [layer for layer in result.layers if layer.changed]
+    for layer in changed_layers[:MAX_STRUCTURE_LINES * 4]:
         label = "-" if layer.layer is None else str(layer.layer)
         classes = ", ".join(f"{k}×{n}" for k, n in sorted(layer.kinds.items()))
         lines.append(f"  {label:>6} {layer.tensors:>7} {layer.changed:>7} {layer.max_rel_norm:>9.3g}  {classes}")
+    if len(changed_layers) > MAX_STRUCTURE_LINES * 4:
+        lines.append(f"  … and {len(changed_layers) - MAX_STRUCTURE_LINES * 4} more changed layers")
     if unchanged:
-        labels = ", ".join("-" if la.layer is None else str(la.layer) for la in unchanged)
+        labels = ", ".join("-" if la.layer is None else str(la.layer) for la in unchanged[:MAX_STRUCTURE_LINES * 4])
+        if len(unchanged) > MAX_STRUCTURE_LINES * 4:
+            labels += f", … ({len(unchanged)} in all)"
         lines.append(f"  no change in {len(unchanged)} layer(s): {labels}")
     return "\n".join(lines) + "\n"
 

@@ -51,6 +51,24 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+# What each kind of MODEL needs from the evals extra: checked before the run, so a missing module is the
+# install line of the extra (exit 2), not a failed run.
+_BACKEND_MODULES = (("openai:", "httpx"), ("llama-server:", "httpx"), ("hf:", "transformers"), ("gguf:", "llama_cpp"))
+
+
+def _require_backend_extra(spec: str | None) -> None:
+    from weightwarden.core.errors import require_extra
+
+    if not spec:
+        return
+    for prefix, module in _BACKEND_MODULES:
+        if spec.startswith(prefix):
+            require_extra(module, extra="evals", feature=f"weightwarden eval {prefix}")
+            return
+    if spec.lower().endswith(".gguf"):
+        require_extra("llama_cpp", extra="evals", feature="weightwarden eval (GGUF in process)")
+
+
 def _default_out(model: str, digest: str) -> Path:
     # Deterministic, so that running the same command again continues the same log.
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model.split("#")[0].rstrip("/")).name or "model").strip("-")
@@ -170,6 +188,8 @@ def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     config = replace(config, out=out if out is not None else _default_out(model, config.digest()))
+    for spec in (model, judge):
+        _require_backend_extra(spec)
     progress = _Progress() if sys.stderr.isatty() else None
     try:
         summary = run_eval(config, progress=progress)

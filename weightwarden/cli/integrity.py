@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from weightwarden.cli._terminal import (
+    printable,
     progress_bar,
     stdout_is_terminal,
     terminal_width,
@@ -92,9 +93,14 @@ def _read(path: str, what: str) -> bytes:
 @click.option("--shard-size", type=click.IntRange(min=1), default=None,
               help="Shard size in bytes with --shards (default 1,000,000,000).")
 @click.option("--ignore", "ignore", multiple=True, metavar="PATH", help="Leave this path out (repeatable).")
-@click.option("--allow-symlinks", is_flag=True, help="Include symbolic links that stay inside the model folder.")
-@click.option("--version", "release_version", type=click.IntRange(min=0), default=None,
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
+@click.option("--release-version", "release_version", type=click.IntRange(min=0), default=None,
               help="Signed release version (freshness extension; needed by --expires/--supersedes).")
+# The old name of --release-version, kept working but hidden: next to every other tool's --version
+# (print the program's version) it surprised people.
+@click.option("--version", "old_release_version", type=click.IntRange(min=0), default=None, hidden=True)
 @click.option("--expires", metavar="DATE", help="Release expiry: YYYY-MM-DD or an RFC 3339 time.")
 @click.option("--supersedes", type=click.Path(dir_okay=False, path_type=str), metavar="BUNDLE",
               help="The previous release's bundle; its digest is signed as 'supersedes'.")
@@ -105,14 +111,18 @@ def _read(path: str, what: str) -> bytes:
                    "signing, but verify then reports which files changed, not which tensors.")
 def sign(path: str, key: str | None, password_env: str | None, cert: str | None, chain: str | None,
          sigstore: bool, hash_type: str, shards: bool, shard_size: int | None, ignore: tuple[str, ...],
-         allow_symlinks: bool, release_version: int | None, expires: str | None, supersedes: str | None,
-         output: str | None, no_tensor_digests: bool) -> int:
+         allow_symlinks: bool, release_version: int | None, old_release_version: int | None,
+         expires: str | None, supersedes: str | None, output: str | None, no_tensor_digests: bool) -> int:
     """Sign the model at PATH (a folder or a file) into an OpenSSF model-signing bundle.
 
     Choose one way to sign: --key K (a bare key), --cert C --chain CH --key K (an X.509 certificate
     chain), or --sigstore (keyless). The bundle itself is never hashed.
     """
     _exists(path, "PATH")
+    if old_release_version is not None:
+        if release_version is not None and release_version != old_release_version:
+            raise click.UsageError("--version is the old name of --release-version; give one of them")
+        release_version = old_release_version
     if sigstore == bool(key):
         raise click.UsageError("choose one way to sign: --key K, --cert C --chain CH --key K, or --sigstore")
     if (cert is None) != (chain is None):
@@ -120,7 +130,7 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
     if shard_size is not None and not shards:
         raise click.UsageError("--shard-size needs --shards")
     if release_version is None and (expires or supersedes):
-        raise click.UsageError("--expires and --supersedes need --version (the release version)")
+        raise click.UsageError("--expires and --supersedes need --release-version (the signed release version)")
     if supersedes is not None:
         _exists(supersedes, "--supersedes")
 
@@ -138,6 +148,10 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
                 raise click.BadParameter(f"not a date or RFC 3339 time: {expires}", param_hint="--expires") from None
         freshness = Freshness(release_version, now_rfc3339(), exp)
 
+    from weightwarden.integrity.release import interoperability_warnings
+
+    for warning in interoperability_warnings(method="shards" if shards else "files", hash_type=hash_type):
+        click.echo(f"warning: {warning}", err=True)
     signer = _make_signer(key, password_env, cert, chain, sigstore)
     from weightwarden.integrity.signing import SigningError
 
@@ -148,9 +162,9 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
                             freshness=freshness, previous_bundle=supersedes, signature_path=output,
                             include_tensors=not no_tensor_digests, progress=bar)
     except ManifestError as exc:
-        raise click.ClickException(f"cannot sign {path}: {exc.reason}") from None
+        raise click.ClickException(f"cannot sign {printable(path)}: {printable(exc.reason)}") from None
     except SigningError as exc:
-        raise click.ClickException(f"signing failed: {exc.reason}") from None
+        raise click.ClickException(f"signing failed: {printable(exc.reason)}") from None
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot sign {path}: {exc}") from None
     finally:
@@ -162,7 +176,9 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
 
     written = output or str(default_signature_path(path))
     parsed = read_statement(bundle.payload)
-    click.echo(f"signed {parsed.subject_name}: {len(parsed.manifest.files())} files, "
+    from weightwarden.integrity.report import shown_name
+
+    click.echo(f"signed {shown_name(parsed.subject_name)}: {len(parsed.manifest.files())} files, "
                f"{parsed.manifest.spec.method}/{parsed.manifest.spec.hash_type}, "
                f"{_tensor_summary(parsed.manifest)}")
     click.echo(f"root digest  sha256:{parsed.subject_digest.hex()}")
@@ -219,12 +235,15 @@ def _prompt_passphrase() -> str | None:
               help="Leave this path out of the check, as model-signing's --ignore_paths (repeatable).")
 @click.option("--trusted-version", type=click.IntRange(min=0), default=None,
               help="Last release version you trusted; an older signed version is refused (rollback).")
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--quiet", "-q", is_flag=True,
               help=f"Text: do not list the files that are ok (never listed for models of more than {MAX_OK_ROWS} files).")
 def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], identity: str | None, sigstore: bool,
            issuer: str | None, only: tuple[str, ...], ignore: tuple[str, ...], trusted_version: int | None,
-           fmt: str, quiet: bool) -> int:
+           allow_symlinks: bool, fmt: str, quiet: bool) -> int:
     """Verify the model at PATH against a signature bundle: signer first, then freshness, then every file.
 
     Choose one trust anchor: --key PUB, --chain ROOT [--identity ID], or --sigstore --identity ID
@@ -249,7 +268,8 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
     bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
     try:
         report = verify_model(path, bundle, verifier, only=list(only) if only else None,
-                              trusted_version=trusted_version, ignore_paths=ignore, progress=bar)
+                              trusted_version=trusted_version, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                              progress=bar)
     except OSError as exc:
         raise click.ClickException(f"cannot read the bundle {bundle}: {exc.strerror or exc}") from None
     finally:
@@ -258,7 +278,7 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
     if fmt == "json":
         import json
 
-        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n")
     else:
         from weightwarden.integrity.report import render_text
 
@@ -299,10 +319,13 @@ def _make_verifier(key: str | None, roots: tuple[str, ...], identity: str | None
 @click.option("--shards", is_flag=True, help="Hash files in fixed-size shards (model-signing 'shards').")
 @click.option("--shard-size", type=click.IntRange(min=1), default=None, help="Shard size in bytes with --shards.")
 @click.option("--ignore", "ignore", multiple=True, metavar="PATH", help="Leave this path out (repeatable).")
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json prints the in-toto statement that `sign` would sign.")
 def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, ignore: tuple[str, ...],
-           fmt: str) -> int:
+           allow_symlinks: bool, fmt: str) -> int:
     """Print the manifest of the model at PATH: the root digest and one digest per file (or shard)."""
     _exists(path, "PATH")
     if shard_size is not None and not shards:
@@ -313,9 +336,10 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
     bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
     try:
         manifest = digest_model(path, hash_type=hash_type, method="shards" if shards else "files",
-                                shard_size=shard_size, ignore_paths=ignore, progress=bar)
+                                shard_size=shard_size, ignore_paths=ignore, allow_symlinks=allow_symlinks,
+                                progress=bar)
     except ManifestError as exc:
-        raise click.ClickException(f"cannot digest {path}: {exc.reason}") from None
+        raise click.ClickException(f"cannot digest {printable(path)}: {printable(exc.reason)}") from None
     finally:
         if bar is not None:
             bar.close()
@@ -324,16 +348,18 @@ def digest(path: str, hash_type: str, shards: bool, shard_size: int | None, igno
 
         from weightwarden.integrity.statement import build_statement
 
-        write_stdout(json.dumps(build_statement(manifest), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(build_statement(manifest), indent=2, ensure_ascii=True) + "\n")
         return EXIT_OK
     spec = manifest.spec
-    lines = [f"model        {manifest.model_name}",
+    from weightwarden.integrity.report import shown_name
+
+    lines = [f"model        {shown_name(manifest.model_name)}",
              f"method       {spec.method} / {spec.hash_type}" + (f", shard size {spec.shard_size}"
                                                                  if spec.shard_size else ""),
              f"root digest  sha256:{manifest.root_digest().hex()}",
              f"resources    {len(manifest.resources)} ({len(manifest.files())} files, "
              f"{_tensor_summary(manifest)})", ""]
-    lines += [f"{r.digest.hex()}  {r.name}" for r in manifest.resources]
+    lines += [f"{r.digest.hex()}  {shown_name(r.name)}" for r in manifest.resources]
     write_stdout("\n".join(lines) + "\n")
     return EXIT_OK
 
@@ -352,14 +378,14 @@ def inspect(bundle: str, fmt: str) -> int:
     try:
         parsed = parse_bundle(raw)
     except BundleError as exc:
-        raise click.ClickException(f"malformed bundle {bundle}: {exc.reason}") from None
+        raise click.ClickException(f"malformed bundle {printable(bundle)}: {printable(exc.reason)}") from None
     info = _describe_bundle(parsed, raw)
     if fmt == "json":
         import json
 
-        write_stdout(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(info, indent=2, ensure_ascii=True) + "\n")
         return EXIT_OK
-    lines = [f"bundle       {bundle}  (signature NOT checked: use `weightwarden verify`)"]
+    lines = [f"bundle       {printable(bundle)}  (signature NOT checked: use `weightwarden verify`)"]
     for label, k in (("digest", "bundle_digest"), ("media type", "media_type"), ("method", "method"),
                      ("signer", "signer"), ("key hint", "key_hint"), ("tlog entries", "tlog_entries"),
                      ("payload type", "payload_type"), ("predicate", "predicate_type"),
@@ -370,9 +396,11 @@ def inspect(bundle: str, fmt: str) -> int:
         if value is None or value == "":
             continue
         if isinstance(value, list):
-            value = "\n             ".join(str(v) for v in value) if value else "none"
+            value = "\n             ".join(printable(v) for v in value) if value else "none"
         elif isinstance(value, dict):
-            value = ", ".join(f"{a}={b}" for a, b in value.items() if b is not None)
+            value = printable(", ".join(f"{a}={b}" for a, b in value.items() if b is not None))
+        else:
+            value = printable(value)  # subjects, names and times come from the bundle
         lines.append(f"{label:<12} {value}")
     write_stdout("\n".join(lines) + "\n")
     return EXIT_OK

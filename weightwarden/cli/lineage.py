@@ -53,7 +53,11 @@ def _unreadable(command: str, exc: Exception) -> int:
               show_default=True, help="json follows weightwarden.lineage-report/v1.")
 @click.option("--alpha", type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True), default=0.01,
               show_default=True, help="Significance level: 'derived' when the p-value is below it.")
-def lineage_command(models: tuple[str, ...], fingerprint_path: str | None, fmt: str, alpha: float) -> int:
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
+def lineage_command(models: tuple[str, ...], fingerprint_path: str | None, fmt: str, alpha: float,
+                    allow_symlinks: bool) -> int:
     """Is model B derived from model A (fine-tune, quantisation, merge, pruning, disguised copy)?
 
     Decided from the weights alone: the hidden basis is aligned through the shared vocabulary's embeddings,
@@ -76,21 +80,24 @@ def lineage_command(models: tuple[str, ...], fingerprint_path: str | None, fmt: 
         if fingerprint_path:
             from weightwarden.lineage.fingerprint import load_fingerprint
 
-            report = assess_lineage(None, models[0], fingerprint=load_fingerprint(fingerprint_path), alpha=alpha)
+            report = assess_lineage(None, models[0], fingerprint=load_fingerprint(fingerprint_path), alpha=alpha,
+                                    allow_symlinks=allow_symlinks)
         else:
-            report = assess_lineage(models[0], models[1], alpha=alpha)
+            report = assess_lineage(models[0], models[1], alpha=alpha, allow_symlinks=allow_symlinks)
     except (LineageError, OSError) as exc:
         return _unreadable("lineage", exc)
     if fmt.lower() == "json":
         import json
 
-        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n")
     else:
         write_stdout(render_text(report))
     return {"derived": EXIT_DERIVED, "unrelated": EXIT_UNRELATED}.get(report.verdict, EXIT_INCONCLUSIVE)
 
 
 def _p(report: Any) -> str:
+    if report.p_value == 0 and report.log10_p == float("-inf"):
+        return "0 (identical weights)"
     if report.p_value > 0:
         return f"{report.p_value:.3g}"
     return f"1e{report.log10_p:.0f}"
@@ -132,7 +139,10 @@ def render_text(report: Any) -> str:
 @click.argument("path", metavar="PATH", type=click.Path(path_type=str))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None,
               help="Write the fingerprint JSON here (default: standard output).")
-def fingerprint_command(path: str, output: str | None) -> int:
+@click.option("--allow-symlinks", is_flag=True,
+              help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "
+                   "cache snapshot's links into its blobs, are always read through).")
+def fingerprint_command(path: str, output: str | None, allow_symlinks: bool) -> int:
     """A compact, publishable fingerprint of a model (weights root, tensor digests, similarity sketch).
 
     Others can then test whether a model descends from this one without its weights:
@@ -144,7 +154,7 @@ def fingerprint_command(path: str, output: str | None) -> int:
     from weightwarden.lineage.model import LineageError
 
     try:
-        text = make_fingerprint(path).to_json()
+        text = make_fingerprint(path, allow_symlinks=allow_symlinks).to_json()
     except (LineageError, OSError) as exc:
         return _unreadable("fingerprint", exc)
     if output is None:

@@ -15,7 +15,6 @@ Nothing here touches the network or sends telemetry.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -37,6 +36,8 @@ from weightwarden.cli._terminal import (
     use_color,
     write_stdout,
 )
+from weightwarden.core.errors import WeightwardenError
+from weightwarden.core.text import printable
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -54,8 +55,44 @@ Exit codes:
   3  usage error (bad option, missing path)"""
 
 
+# The optional modules each command needs, by the extra that installs them (pyproject.toml; a test keeps the
+# two in step). A command that meets one of them missing says which extra to install, never "internal error".
+COMMAND_EXTRAS = {"sign": "sign", "verify": "sign", "digest": "sign", "inspect": "sign", "diff": "lineage",
+                  "lineage": "lineage", "fingerprint": "lineage", "convert": "lineage", "eval": "evals"}
+OPTIONAL_MODULES = {
+    "cryptography": "sign", "sigstore": "sign", "blake3": "sign", "safetensors": "lineage", "scipy": "lineage",
+    "threadpoolctl": "lineage", "httpx": "evals", "llama_cpp": "evals", "transformers": "evals",
+    "bandit": "evals", "accelerate": "evals", "yaml": "evals",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError, command: str | None) -> Any:
+    """The :class:`MissingExtraError` for an optional module that is not installed, or None (a bug)."""
+    from weightwarden.core.errors import MissingExtraError
+
+    module = (exc.name or "").split(".")[0]
+    if module not in OPTIONAL_MODULES:
+        return None
+    extra = COMMAND_EXTRAS.get(command or "", OPTIONAL_MODULES[module])
+    feature = f"weightwarden {command}" if command else "this command"
+    return MissingExtraError(feature, extra, module)
+
+
 class _Group(click.Group):
-    """A click group whose usage errors exit 3 (click's default is 2) and that never shows a traceback."""
+    """A click group whose usage errors exit 3 (click's default is 2) and that never shows a traceback.
+
+    Every :class:`~weightwarden.core.errors.WeightwardenError` is ``error: <reason>`` and exit 2; an
+    optional module that is not installed is the install line of its extra, also exit 2.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            error = missing_extra(exc, ctx.invoked_subcommand)
+            if error is None:
+                raise
+            raise error from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         standalone = kwargs.pop("standalone_mode", True)
@@ -73,6 +110,9 @@ class _Group(click.Group):
             code = 130
         except click.exceptions.Exit as exc:
             code = exc.exit_code
+        except WeightwardenError as exc:
+            click.echo(f"error: {printable(exc.reason)}", err=True)
+            code = EXIT_ERROR
         except Exception as exc:  # noqa: BLE001 - the user gets a message, never a traceback
             click.echo(f"weightwarden: internal error: {exc.__class__.__name__}: {exc}", err=True)
             code = EXIT_ERROR
@@ -131,10 +171,8 @@ def scan(
     PATH may be a file or a folder (scanned recursively; links inside it are never followed, and one that
     leaves the folder is a finding). The format of each file is decided from its content, not its name.
     """
-    missing = [p for p in paths if not os.path.lexists(p)]
-    if missing:
-        raise click.BadParameter(f"no such file or folder: {', '.join(missing)}", param_hint="PATH")
-
+    # A path that does not exist or cannot be read is "could not be scanned" (exit 2), named like a file
+    # inside a folder that cannot be read: one rule wherever the unreadable path is (3 is for bad options).
     from weightwarden.core.findings import Severity
     from weightwarden.scan import scan_paths
 

@@ -28,6 +28,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from weightwarden.core.errors import InputError
+
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 # A signed manifest of a huge model (many files, per-tensor digests) stays well under this; anything
@@ -41,12 +43,8 @@ KIND_X509_CHAIN = "x509_chain"
 KIND_CERTIFICATE = "certificate"
 
 
-class BundleError(ValueError):
+class BundleError(InputError, ValueError):
     """A bundle that is not a well-formed model-signing Sigstore bundle; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,12 +179,12 @@ def parse_bundle(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BundleError(f"bundle is not UTF-8 text (byte {exc.start})") from None
+    from weightwarden.artifact.strict_json import StrictJSONError, loads
+
     try:
-        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except BundleError:
-        raise
-    except (ValueError, RecursionError) as exc:
-        raise BundleError(f"bundle is not valid JSON: {exc}") from None
+        doc = loads(text)
+    except StrictJSONError as exc:
+        raise BundleError(f"bundle: {exc.reason}") from None
     return _parse_doc(doc)
 
 
@@ -216,20 +214,6 @@ def _check_nesting(data: bytes) -> None:
                 raise BundleError(f"bundle JSON nests deeper than {_MAX_NESTING} levels")
         elif byte in (0x7D, 0x5D):
             depth -= 1
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two parsers could pick different copies of a duplicated key; refuse instead of guessing.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise BundleError(f"duplicate JSON key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise BundleError(f"non-standard JSON constant {name}")
 
 
 def _obj(value: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:

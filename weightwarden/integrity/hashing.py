@@ -12,8 +12,9 @@ Walking follows model-signing 1.1.1: every regular file under the folder except 
 — give the signature file's path here when it is written inside the model); a single file is the resource
 ``"."``; the subject name is the folder (or file) name. Stricter than model-signing: an empty model, a
 name that cannot be represented safely (NUL, not UTF-8, collisions after NFC + case folding), a special
-file, and a symlink (unless ``allow_symlinks``; even then never one that resolves outside the folder) all
-raise :class:`ManifestError`.
+file, and a symbolic link that leaves the model folder (or, for a hub-cache snapshot, its cache repository;
+unless ``allow_symlinks``), is broken or leads to a folder all raise :class:`ManifestError`. Links that stay
+inside are read through (:mod:`weightwarden.artifact.paths`), so a snapshot digests like a plain copy.
 
 Tensor evidence (our extension): for ``*.safetensors`` and ``*.gguf`` files the tensor byte ranges are taken
 from :mod:`weightwarden.artifact` readers (headers only). It only localises a change that the file digest
@@ -35,6 +36,8 @@ import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from weightwarden.artifact.paths import link_boundary, resolve_entry
+from weightwarden.core.errors import InputError
 from weightwarden.integrity._hashing import Job, Progress, TensorRange, run_jobs
 from weightwarden.integrity.manifest import (
     DEFAULT_IGNORE_PATHS,
@@ -55,6 +58,9 @@ from weightwarden.integrity.manifest import (
 )
 
 TENSOR_SUFFIXES = (".safetensors", ".gguf")
+# Per file. Real checkpoints hold at most a few thousand tensors per file (a 405B-parameter model ~1,100
+# per shard); beyond this a file gets no tensor evidence (see _tensor_ranges).
+MAX_TENSORS_WITH_EVIDENCE = 65_536
 
 __all__ = ["DEFAULT_SHARD_SIZE", "ManifestError", "digest_model"]
 
@@ -109,8 +115,9 @@ def digest_model(
         model_name = os.path.basename(os.path.realpath(given))
 
     ignored = _relative_ignores(root, ignore_paths, ignore_git_paths) if stat.S_ISDIR(st.st_mode) else ()
+    followed: list[str] = []
     if stat.S_ISDIR(st.st_mode):
-        files = list(_walk(root, set(ignored), allow_symlinks))
+        files = list(_walk(root, set(ignored), allow_symlinks, followed))
     elif stat.S_ISREG(st.st_mode):
         files = [(SINGLE_FILE_NAME, os.path.realpath(root), st.st_size)]
     else:
@@ -123,7 +130,10 @@ def digest_model(
         wanted = {_normalise(n) for n in only}
         files = [f for f in files if f[0] in wanted]
 
-    spec = SerializationSpec(method=method, hash_type=hash_type, allow_symlinks=allow_symlinks,  # type: ignore[arg-type]
+    # allow_symlinks is signed as "links were read through": model-signing verifiers then follow them too
+    # (a hub-cache snapshot is nothing but links), and refuse them otherwise.
+    spec = SerializationSpec(method=method, hash_type=hash_type,  # type: ignore[arg-type]
+                             allow_symlinks=allow_symlinks or bool(followed),
                              ignore_paths=tuple(sorted(ignored)), shard_size=shard_size)
     tensor_ranges = {name: _tensor_ranges(real, size, model_name if name == SINGLE_FILE_NAME else name)
                      for name, real, size in files if tensors and _may_have_tensors(name, real)}
@@ -131,6 +141,7 @@ def digest_model(
     jobs: list[Job] = []
     names: list[str] = []
     extra: list[tuple[str, str, TensorRange]] = []  # tensors straddling shard boundaries
+    empty: list[str] = []
     for name, real, size in files:
         display = model_name if name == SINGLE_FILE_NAME else name
         trs = tensor_ranges.get(name, ())
@@ -140,7 +151,8 @@ def digest_model(
             names.append(name)
             continue
         if size == 0:
-            continue  # model-signing leaves zero-byte files out of shard manifests
+            empty.append(name)  # model-signing leaves zero-byte files out of shard manifests; we sign their names
+            continue
         # Each tensor goes with the shard holding its first byte; one that runs past that shard is hashed
         # by a job of its own (a second read of just those bytes).
         last = (size - 1) // shard_size  # type: ignore[operator]
@@ -170,7 +182,9 @@ def digest_model(
         tensor_digests.extend(TensorDigest(name, t.name, t.start, t.end, d, o) for t, d, o in res.tensors)
     tensor_digests.sort(key=lambda t: (path_sort_key(t.file), t.start, t.end, t.name))
     return Manifest(model_name, spec, resources, tuple(tensor_digests),
-                    tensor_hash_type if tensor_digests else None)
+                    tensor_hash_type if tensor_digests else None,
+                    tuple(sorted(empty, key=path_sort_key)) if method == "shards" else None,
+                    tuple((name, size) for name, _, size in files))
 
 
 def _tensor_evidence(requested: str | None, hash_type: str, method: str) -> str:
@@ -219,9 +233,14 @@ def _relative_ignores(root: str, ignore_paths: Iterable[str | os.PathLike[str]],
     return tuple(sorted(out))
 
 
-def _walk(root: str, ignored: set[str], allow_symlinks: bool) -> Iterable[tuple[str, str, int]]:
-    """Yield (resource name, real path to read, size) for every file, refusing what cannot be signed."""
-    real_root = os.path.realpath(root)
+def _walk(root: str, ignored: set[str], allow_symlinks: bool, followed: list[str]) -> Iterable[tuple[str, str, int]]:
+    """Yield (resource name, real path to read, size) for every file, refusing what cannot be signed.
+
+    Links follow the one path policy (:mod:`weightwarden.artifact.paths`): read through when they stay
+    inside the model folder or its hub-cache repository, refused (naming ``--allow-symlinks``) when they
+    leave it. The names of the links followed are appended to ``followed``.
+    """
+    boundary = link_boundary(root)
     # One tuple for str.startswith: this test runs for every entry of the tree.
     ignored_prefixes = tuple(ig + "/" for ig in ignored)
     stack = [("", root)]
@@ -248,18 +267,12 @@ def _walk(root: str, ignored: set[str], allow_symlinks: bool) -> Iterable[tuple[
             except OSError as exc:
                 raise ManifestError(f"{rel}: cannot stat: {exc.strerror or exc}") from exc
             if stat.S_ISLNK(st.st_mode):
-                if not allow_symlinks:
-                    raise ManifestError(f"{rel}: is a symbolic link; refused (allow_symlinks=True to include "
-                                        "links that stay inside the model folder)")
-                target = os.path.realpath(entry.path)
-                if os.path.commonpath([real_root, target]) != real_root:
-                    raise ManifestError(f"{rel}: symbolic link points outside the model folder")
                 try:
-                    st = os.stat(target)
-                except OSError as exc:
-                    raise ManifestError(f"{rel}: broken symbolic link") from exc
-                if stat.S_ISDIR(st.st_mode):
-                    raise ManifestError(f"{rel}: symbolic link to a folder is not supported")
+                    resolved = resolve_entry(entry.path, rel, boundary, allow_symlinks=allow_symlinks)
+                except InputError as exc:
+                    raise ManifestError(exc.reason) from None
+                target, st = resolved.path, resolved.st
+                followed.append(rel)
             if stat.S_ISDIR(st.st_mode):
                 stack.append((rel, entry.path))
             elif stat.S_ISREG(st.st_mode):
@@ -286,6 +299,10 @@ def _tensor_ranges(real: str, size: int, display: str) -> tuple[TensorRange, ...
     except OSError:
         return ()
     if entry.format not in (Format.SAFETENSORS, Format.GGUF):
+        return ()
+    if len(entry.tensors) > MAX_TENSORS_WITH_EVIDENCE:
+        # A header declaring 300,000 tensors would make a signed statement of ~75 MB (over what verify
+        # reads) and a report of megabytes: such a file is verified as a whole, without tensor names.
         return ()
     out = {}
     for t in entry.tensors:

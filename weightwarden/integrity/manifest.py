@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from weightwarden.core.errors import InputError
+
 Method = Literal["files", "shards"]
 HashType = Literal["sha256", "blake2b", "blake3"]
 # Tensor evidence: a digest of each tensor's bytes, or ``sha256-state``: the file's own SHA-256 state saved
@@ -48,14 +50,13 @@ DEFAULT_SHARD_SIZE = 1_000_000_000
 # whoever knows where it is written.
 DEFAULT_IGNORE_PATHS: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitignore")
 SINGLE_FILE_NAME = "."
+# Changed tensors named in a file's one-line detail (and so in verify's reasons); the rest are counted. A
+# header declaring 300,000 tensors would otherwise make a reason of megabytes.
+MAX_NAMED_TENSORS = 20
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError, ValueError):
     """A model or manifest that cannot be (safely) described; ``reason`` says why, for users."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,11 @@ class Manifest:
     resources: tuple[ResourceDigest, ...]
     tensors: tuple[TensorDigest, ...] = ()
     tensor_hash_type: TensorHashType | None = None
+    # Shards only (our extension): the zero-byte files, which have no shard and so no resource (model-signing
+    # leaves them out). None = not known (a bundle from another tool, or the files method, which lists them).
+    empty_files: tuple[str, ...] | None = None
+    # Local only, never signed: the size of each file as hashed (lets verify say "truncated").
+    sizes: tuple[tuple[str, int], ...] = ()
 
     @property
     def tensor_hash(self) -> TensorHashType:
@@ -182,6 +188,11 @@ def name_problem(name: str) -> str | None:
         return None
     if name.startswith("/"):
         return f"absolute resource path: {name!r}"
+    if "\\" in name:
+        # A path separator on Windows: "a\\..\\b" would leave the folder there, whatever it means here.
+        return f"resource name contains a backslash (a path separator on Windows): {name!r}"
+    if len(name) >= 2 and name[1] == ":" and name[0].isascii() and name[0].isalpha():
+        return f"resource name starts with a Windows drive ('{name[:2]}'): {name!r}"
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -299,6 +310,19 @@ def _tensor_changes(exp: dict[str, TensorDigest] | None, act: dict[str, TensorDi
     return tuple(out)
 
 
+def _truncation(signed: dict[str, TensorDigest] | None, size: int | None) -> tuple[str, list[str]] | None:
+    """("truncated: ...", names of the signed tensors that now run past the end) when the file on disk is
+    shorter than its signed tensors reach, else None."""
+    if not signed or size is None:
+        return None
+    end = max(t.end for t in signed.values())
+    if size >= end:
+        return None
+    cut = sorted((n for n, t in signed.items() if t.end > size), key=lambda n: signed[n].start)
+    return (f"truncated: {size} bytes on disk, {end - size} byte(s) short of the signed tensors' end "
+            f"(byte {end})"), cut
+
+
 def diff(expected: Manifest, actual: Manifest, *, only: Iterable[str] | None = None) -> list[FileChange]:
     """Per-file verdicts of ``actual`` (recomputed from disk) against ``expected`` (signed).
 
@@ -315,11 +339,16 @@ def diff(expected: Manifest, actual: Manifest, *, only: Iterable[str] | None = N
                             "with the signed manifest's spec")
     method = expected.spec.method
     exp_files, act_files = expected.files(), actual.files()
+    exp_empty, act_empty = set(expected.empty_files or ()), set(actual.empty_files or ())
+    if expected.empty_files is None:
+        act_empty = set()  # the signer did not record empty files: nothing to compare them with
     if only is not None:
         wanted = set(only)
         exp_files = {k: v for k, v in exp_files.items() if k in wanted}
         act_files = {k: v for k, v in act_files.items() if k in wanted}
+        exp_empty, act_empty = exp_empty & wanted, act_empty & wanted
     exp_t, act_t = expected.tensors_by_file(), actual.tensors_by_file()
+    actual_sizes = dict(actual.sizes)
     if not _tensor_evidence_comparable(expected, actual):
         act_t = {}  # no tensor can be named: the file is reported modified without tensor names
     changes: list[FileChange] = []
@@ -339,9 +368,30 @@ def diff(expected: Manifest, actual: Manifest, *, only: Iterable[str] | None = N
             shards = tuple(f"{s}:{t}" for (s, t) in sorted(set(e) | set(a)) if e.get((s, t)) != a.get((s, t)))
         tensors = _tensor_changes(exp_t.get(path), act_t.get(path))
         detail = "content differs"
+        truncated = _truncation(exp_t.get(path), actual_sizes.get(path))
+        if truncated is not None:
+            # The tensors past the end are cut, not removed: say so, not "-name".
+            detail, cut = truncated
+            tensors = tuple(n for n in tensors if n.lstrip("-") not in cut) + tuple(f"{n} (cut)" for n in cut)
         if tensors:
-            detail += f"; tensors changed: {', '.join(tensors)}"
+            more = len(tensors) - MAX_NAMED_TENSORS
+            detail += f"; tensors changed: {', '.join(tensors[:MAX_NAMED_TENSORS])}" + (
+                f" … and {more} more ({len(tensors)} in all)" if more > 0 else "")
         changes.append(FileChange(path, ChangeKind.MODIFIED, detail, shards=shards, tensors=tensors))
+    # Shards: a zero-byte file has no shard, so it is compared through the signed list of empty files.
+    for path in sorted(exp_empty | act_empty):
+        if path in exp_empty and path in act_empty:
+            changes.append(FileChange(path, ChangeKind.OK))
+        elif path in exp_empty and path in act_files:
+            act_files = {k: v for k, v in act_files.items() if k != path}
+            changes.append(FileChange(path, ChangeKind.MODIFIED, "was empty when signed, now has content"))
+        elif path in act_empty and path in exp_files:
+            missing.remove(path)
+            changes.append(FileChange(path, ChangeKind.MODIFIED, "now empty (0 bytes)"))
+        elif path in exp_empty:
+            changes.append(FileChange(path, ChangeKind.MISSING))
+        else:
+            changes.append(FileChange(path, ChangeKind.ADDED, "empty file, not signed"))
     added = [p for p in act_files if p not in exp_files]
 
     # A file that became a folder (or the reverse) is reported once, as a type change.

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS, ChangeKind, Manifest, ManifestError
-from weightwarden.integrity.report import FreshnessVerdict, VerificationReport
+from weightwarden.integrity.report import FreshnessVerdict, VerificationReport, shown_name
 from weightwarden.integrity.statement import Freshness, StatementError
 
 __all__ = ["bundle_digest", "default_signature_path", "now_rfc3339", "parse_time", "sign_model", "verify_model"]
@@ -82,6 +82,17 @@ def default_signature_path(model: str | os.PathLike[str]) -> Path:
     if path.is_dir():
         return path / DEFAULT_SIGNATURE_NAME
     return path.with_name(path.name + ".sig")
+
+
+def interoperability_warnings(*, method: str, hash_type: str) -> list[str]:
+    """What a bundle signed this way cannot do elsewhere: said before signing, so a publisher can choose."""
+    out = []
+    if method == "shards" and hash_type == "blake3":
+        # model-signing 1.1.1 bypasses sharding for BLAKE3 (its use_shard_serialization says so), so it
+        # cannot recompute a sharded BLAKE3 manifest and refuses such a bundle.
+        out.append("model-signing cannot verify a sharded BLAKE3 bundle (it never shards BLAKE3); "
+                   "only weightwarden verify will accept it: drop --shards or use --hash sha256 to interoperate")
+    return out
 
 
 def sign_model(
@@ -163,6 +174,7 @@ def verify_model(
     trusted_version: int | None = None,
     now: dt.datetime | None = None,
     ignore_paths: Iterable[str | os.PathLike[str]] = (),
+    allow_symlinks: bool = False,
     workers: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> VerificationReport:
@@ -172,6 +184,9 @@ def verify_model(
     release version the user trusted (a lower signed version is a rollback and refused). ``now``: the
     time freshness is judged at (default: the current time). ``ignore_paths``: extra paths to leave out
     of the re-hash, on top of those the statement declares (as model-signing's ``--ignore_paths``).
+    ``allow_symlinks``: also follow links that leave the model folder (or its hub-cache repository); links
+    inside it are always read through. The signer's choice is not trusted for this: the local copy is
+    the verifier's, not the signer's.
     ``progress(bytes_done, bytes_total)`` is called from hashing threads, for each pass over the files.
     Raises OSError only when the bundle file cannot be read.
     """
@@ -233,7 +248,7 @@ def verify_model(
                 model, hash_type=signed.spec.hash_type, method=signed.spec.method,
                 shard_size=signed.spec.shard_size,
                 ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
-                ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=signed.spec.allow_symlinks,
+                ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=allow_symlinks,
                 tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers, progress=progress,
                 tensor_origins=signed.tensor_states_by_file() if stateful and tensors else None)
 
@@ -258,7 +273,8 @@ def verify_model(
         return report.fail("files", exc.reason)
     bad = [c for c in report.changes if c.status != "ok"]
     for change in bad:
-        report.reasons.append(f"{change.path}: {change.status}" + (f" ({change.detail})" if change.detail else ""))
+        report.reasons.append(f"{shown_name(change.path)}: {change.status}"
+                              + (f" ({change.detail})" if change.detail else ""))
     report.stage = "done"
     report.verified = not report.reasons
     return report

@@ -16,15 +16,31 @@ module imports nothing heavy; rich is imported by :func:`render_text` only, and 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+from weightwarden.core.text import printable
 from weightwarden.integrity.manifest import ChangeKind, FileChange
 from weightwarden.integrity.statement import Freshness, ParsedStatement
 
 SCHEMA = "weightwarden.verification/v1"
 
-__all__ = ["SCHEMA", "FreshnessVerdict", "VerificationReport", "render_text"]
+__all__ = ["MAX_LISTED_TENSORS", "SCHEMA", "FreshnessVerdict", "VerificationReport", "render_text", "shown_name"]
+
+# A file whose header declares 300,000 tensors must not turn the report into megabytes: the JSON lists at
+# most this many changed tensors per file (with the total), the text far fewer (manifest.MAX_NAMED_TENSORS).
+MAX_LISTED_TENSORS = 1000
+
+
+def shown_name(name: str) -> str:
+    """A file or tensor name as every report shows it: control, bidi and invisible characters escaped
+    (:func:`weightwarden.core.text.printable`), and a name that is not in Unicode NFC followed by its code
+    points, so that NFC/NFD twins ("café" written two ways) never look the same."""
+    text = printable(name)
+    if not name.isascii() and not unicodedata.is_normalized("NFC", name):
+        text += " [not NFC: " + name.encode("ascii", "backslashreplace").decode("ascii") + "]"
+    return text
 
 
 @dataclass(slots=True)
@@ -123,7 +139,8 @@ class VerificationReport:
             "summary": self.counts(),
             "files": [
                 {"path": c.path, "status": str(c.status), "detail": c.detail, "old_path": c.old_path,
-                 "shards": list(c.shards), "tensors": list(c.tensors)}
+                 "shards": list(c.shards), "tensors": list(c.tensors[:MAX_LISTED_TENSORS]),
+                 "tensors_total": len(c.tensors)}
                 for c in self.changes
             ],
         }
@@ -140,12 +157,19 @@ _STYLE = {
 
 
 def _detail(c: FileChange) -> str:
-    detail = c.detail
-    if c.shards:
-        detail += f"; shards {', '.join(c.shards)}"
+    """The detail column, sanitised: it holds tensor and file names taken from the model."""
+    from weightwarden.integrity.manifest import MAX_NAMED_TENSORS
+
+    detail = printable(c.detail)
     if c.tensors:
-        detail = f"content differs; tensors: {', '.join(c.tensors)}" + (
-            f"; shards {', '.join(c.shards)}" if c.shards else "")
+        named = ", ".join(shown_name(t) for t in c.tensors[:MAX_NAMED_TENSORS])
+        more = f" … and {len(c.tensors) - MAX_NAMED_TENSORS} more" if len(c.tensors) > MAX_NAMED_TENSORS else ""
+        detail = f"content differs; {len(c.tensors)} tensor(s): {named}{more}"
+    if c.shards:
+        detail += f"; shards {', '.join(c.shards[:MAX_NAMED_TENSORS])}" + (
+            f" … and {len(c.shards) - MAX_NAMED_TENSORS} more" if len(c.shards) > MAX_NAMED_TENSORS else "")
+    if c.old_path is not None and c.old_path not in c.detail:
+        detail += f" (was {shown_name(c.old_path)})"
     return detail
 
 
@@ -156,16 +180,16 @@ def _manifest_lines(report: VerificationReport) -> list[str]:
     if report.serialization:
         s = report.serialization
         shard = f", shard size {s['shard_size']}" if s.get("shard_size") else ""
-        out.append(f"  signed:  {report.subject_name or '?'}, {s['method']} / {s['hash_type']}{shard}, "
+        out.append(f"  signed:  {shown_name(report.subject_name or '?')}, {s['method']} / {s['hash_type']}{shard}, "
                    f"{report.file_count} files, {report.resource_count} resources, "
                    f"{report.tensor_count} tensors with evidence")
         out.append(f"  root:    {report.root_digest}")
     if fr.signed is not None:
-        bits = [f"version {fr.signed.version}", f"issued {fr.signed.issued_at}"]
+        bits = [f"version {fr.signed.version}", f"issued {printable(fr.signed.issued_at, 40)}"]
         if fr.signed.expires:
-            bits.append(("EXPIRED " if fr.expired else "expires ") + fr.signed.expires)
+            bits.append(("EXPIRED " if fr.expired else "expires ") + printable(fr.signed.expires, 40))
         if fr.signed.supersedes:
-            bits.append(f"supersedes {fr.signed.supersedes[:23]}…")
+            bits.append(f"supersedes {printable(fr.signed.supersedes[:23])}…")
         if fr.rollback:
             bits.append(f"ROLLBACK (trusted version {fr.trusted_version})")
         out.append(f"  release: {', '.join(bits)}")
@@ -189,20 +213,20 @@ def render_text(report: VerificationReport, *, color: bool = False, width: int =
     console = Console(record=True, width=width, color_system="standard" if color else None,
                       force_terminal=color, no_color=not color, file=_Null())
     if report.verified:
-        console.print("[bold green]VERIFIED[/]" + (f" (only {', '.join(map(escape, report.only))})"
+        console.print("[bold green]VERIFIED[/]" + (f" (only {', '.join(escape(shown_name(o)) for o in report.only)})"
                                                     if report.only else ""))
     else:
         console.print("[bold red]NOT VERIFIED[/]" + (f" (stopped at: {report.stage})" if report.stage != "done" else ""))
-    console.print(f"  model:   {escape(report.model)}")
-    console.print(f"  bundle:  {escape(report.bundle)}")
+    console.print(f"  model:   {escape(printable(report.model))}")
+    console.print(f"  bundle:  {escape(printable(report.bundle))}")
     if report.bundle_digest:
         console.print(f"           [dim]{report.bundle_digest}[/]")
     if report.signer:
-        console.print(f"  signer:  {escape(report.signer)} [dim](method: {report.method})[/]")
+        console.print(f"  signer:  {escape(printable(report.signer))} [dim](method: {report.method})[/]")
     for line in _manifest_lines(report):
         console.print(escape(line))
     for w in report.warnings:
-        console.print(f"  [yellow]warning:[/] {escape(w)}")
+        console.print(f"  [yellow]warning:[/] {escape(printable(w))}")
     rows = [c for c in report.changes if show_ok or c.status != ChangeKind.OK]
     if rows:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -210,7 +234,7 @@ def render_text(report: VerificationReport, *, color: bool = False, width: int =
         table.add_column("file")
         table.add_column("detail", overflow="fold")
         for c in rows:
-            table.add_row(f"[{_STYLE.get(c.status, '')}]{c.status}[/]", escape(c.path), escape(_detail(c)))
+            table.add_row(f"[{_STYLE.get(c.status, '')}]{c.status}[/]", escape(shown_name(c.path)), escape(_detail(c)))
         console.print(table)
     if report.changes:
         counts = report.counts()
@@ -218,7 +242,7 @@ def render_text(report: VerificationReport, *, color: bool = False, width: int =
     if report.reasons:
         console.print("[bold]reasons:[/]")
         for r in report.reasons:
-            console.print(f"  - {escape(r)}")
+            console.print(f"  - {escape(printable(r))}")
     text = console.export_text(styles=color)
     # rich pads table cells to the column width; trailing blanks only get in the way of copy and diff
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
@@ -229,19 +253,20 @@ def _render_plain(report: VerificationReport, *, show_ok: bool) -> str:
     cell and separated by two blanks, as rich lays them out when they fit; nothing is wrapped."""
     lines = []
     if report.verified:
-        lines.append("VERIFIED" + (f" (only {', '.join(report.only)})" if report.only else ""))
+        lines.append("VERIFIED" + (f" (only {', '.join(shown_name(o) for o in report.only)})" if report.only else ""))
     else:
         lines.append("NOT VERIFIED" + (f" (stopped at: {report.stage})" if report.stage != "done" else ""))
-    lines.append(f"  model:   {report.model}")
-    lines.append(f"  bundle:  {report.bundle}")
+    lines.append(f"  model:   {printable(report.model)}")
+    lines.append(f"  bundle:  {printable(report.bundle)}")
     if report.bundle_digest:
         lines.append(f"           {report.bundle_digest}")
     if report.signer:
-        lines.append(f"  signer:  {report.signer} (method: {report.method})")
+        lines.append(f"  signer:  {printable(report.signer)} (method: {report.method})")
     lines.extend(_manifest_lines(report))
-    lines.extend(f"  warning: {w}" for w in report.warnings)
+    lines.extend(f"  warning: {printable(w)}" for w in report.warnings)
     rows = [("status", "file", "detail")]
-    rows += [(str(c.status), c.path, _detail(c)) for c in report.changes if show_ok or c.status != ChangeKind.OK]
+    rows += [(str(c.status), shown_name(c.path), _detail(c)) for c in report.changes
+             if show_ok or c.status != ChangeKind.OK]
     if len(rows) > 1:
         w0 = max(len(r[0]) for r in rows)
         w1 = max(len(r[1]) for r in rows)
@@ -250,7 +275,7 @@ def _render_plain(report: VerificationReport, *, show_ok: bool) -> str:
         lines.append("  " + ", ".join(f"{n} {k}" for k, n in report.counts().items()))
     if report.reasons:
         lines.append("reasons:")
-        lines.extend(f"  - {r}" for r in report.reasons)
+        lines.extend(f"  - {printable(r)}" for r in report.reasons)
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 

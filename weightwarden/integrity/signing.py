@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import serialization
 
+from weightwarden.core.errors import WeightwardenError
 from weightwarden.integrity._crypto import keys as _keys
 from weightwarden.integrity._crypto.dsse import pae
 from weightwarden.integrity._crypto.errors import CryptoError, KeyLoadError
@@ -45,12 +46,8 @@ if TYPE_CHECKING:  # cryptography.x509 is imported by the certificate signer onl
 __all__ = ["CertificateSigner", "KeyLoadError", "KeySigner", "SigningError", "SigstoreSigner"]
 
 
-class SigningError(Exception):
+class SigningError(WeightwardenError):
     """Signing is refused or failed; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def _check_payload(payload: bytes) -> bytes:

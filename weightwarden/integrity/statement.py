@@ -32,12 +32,12 @@ means is decided by the verifier.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from weightwarden.core.errors import InputError
 from weightwarden.integrity.manifest import (
     DIGEST_SIZES,
     HASH_TYPES,
@@ -62,12 +62,8 @@ HASH_ALIASES = {"blake2": "blake2b"}
 MAX_RESOURCES = 10_000_000
 
 
-class StatementError(ValueError):
+class StatementError(InputError, ValueError):
     """A statement that is not a well-formed model-signing statement; ``reason`` says what is wrong."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +121,15 @@ def build_statement(manifest: Manifest, *, freshness: Freshness | None = None,
         if stateful:
             ext["tensor_states"] = {file: {str(offset): states[offset].hex() for offset in sorted(states)}
                                     for file, states in manifest.tensor_states_by_file().items()}
+    if spec.method == "shards" and manifest.empty_files is not None:
+        ext["empty_files"] = list(manifest.empty_files)
     if freshness is not None:
         ext["freshness"] = {"version": freshness.version, "issued_at": freshness.issued_at,
                             "expires": freshness.expires, "supersedes": freshness.supersedes}
     if ext:
         predicate[EXTENSION_KEY] = {"schema": EXTENSION_SCHEMA, **ext}
-    ordered = Manifest(manifest.model_name, spec, tuple(resources), manifest.tensors, manifest.tensor_hash_type)
+    ordered = Manifest(manifest.model_name, spec, tuple(resources), manifest.tensors, manifest.tensor_hash_type,
+                       manifest.empty_files)
     return {
         "_type": STATEMENT_TYPE,
         "subject": [{"name": manifest.model_name, "digest": {"sha256": ordered.root_digest().hex()}}],
@@ -163,10 +162,12 @@ def read_statement(data: bytes | str | Mapping[str, Any]) -> ParsedStatement:
 
 def _read(data: bytes | str | Mapping[str, Any]) -> ParsedStatement:
     if isinstance(data, bytes | bytearray | str):
+        from weightwarden.artifact.strict_json import StrictJSONError, loads
+
         try:
-            obj = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            raise StatementError(f"statement is not valid JSON: {exc}") from None
+            obj = loads(data)  # a repeated key could mean one thing here and another to model-signing
+        except StrictJSONError as exc:
+            raise StatementError(f"statement: {exc.reason}") from None
     else:
         obj = data
     if not isinstance(obj, Mapping):
@@ -197,7 +198,8 @@ def _read(data: bytes | str | Mapping[str, Any]) -> ParsedStatement:
     spec = _read_spec(predicate.get("serialization"))
     resources = _read_resources(predicate.get("resources"), spec)
     tensors, tensor_hash, freshness = _read_extension(predicate.get(EXTENSION_KEY), spec, {r.name for r in resources})
-    manifest = Manifest(subject["name"], spec, resources, tensors, tensor_hash)
+    empty = _read_empty_files(predicate.get(EXTENSION_KEY), spec, {r.name for r in resources})
+    manifest = Manifest(subject["name"], spec, resources, tensors, tensor_hash, empty)
     if manifest.root_digest() != subject_digest:
         raise StatementError("subject digest is not the SHA-256 of the resource digests (statement is "
                              "inconsistent)")
@@ -341,6 +343,23 @@ def _read_extension(ext: Any, spec: SerializationSpec,
             raise StatementError("freshness issued_at/expires/supersedes must be strings")
         freshness = Freshness(version, issued, expires, supersedes)
     return tuple(tensors), tensor_hash, freshness
+
+
+def _read_empty_files(ext: Any, spec: SerializationSpec, names: set[str]) -> tuple[str, ...] | None:
+    """The signed zero-byte files of a sharded manifest, checked like resource names; None when absent."""
+    if spec.method != "shards" or not isinstance(ext, Mapping) or "empty_files" not in ext:
+        return None
+    raw = ext["empty_files"]
+    if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+        raise StatementError("extension empty_files is not a list of file names")
+    if len(raw) > MAX_RESOURCES:
+        raise StatementError(f"extension empty_files lists more than {MAX_RESOURCES} files")
+    files = {split_shard_name(n)[0] for n in names}
+    try:
+        check_names([*raw, *files])  # no duplicates, no collision with a sharded file, no bad name
+    except ManifestError as exc:
+        raise StatementError(f"extension empty_files: {exc.reason}") from None
+    return tuple(raw)
 
 
 def _read_tensor_states(raw: Any, files: set[str]) -> dict[str, dict[int, bytes]]:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.utils import CryptographyDeprecationWarning
 
+from weightwarden.core.errors import WeightwardenError
 from weightwarden.integrity._crypto import keys as _keys
 from weightwarden.integrity._crypto.dsse import pae
 from weightwarden.integrity._crypto.errors import ChainError, CryptoError, KeyLoadError
@@ -65,12 +66,8 @@ LEGACY_V020_WARNING = ("signed with model-signing v0.2.0's non-standard DSSE enc
                        "(accepted for compatibility; re-sign with a current tool)")
 
 
-class VerificationError(Exception):
+class VerificationError(WeightwardenError):
     """The bundle is NOT verified; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

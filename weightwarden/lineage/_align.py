@@ -79,14 +79,14 @@ class WeightSource:
 
 
 @contextmanager
-def opened(model: str | Path | WeightSource) -> Iterator[WeightSource]:
+def opened(model: str | Path | WeightSource, allow_symlinks: bool = False) -> Iterator[WeightSource]:
     """A :class:`WeightSource` for a path (opened with ``open_tensors``, closed on exit) or a source as is."""
     if isinstance(model, WeightSource):
         yield model
         return
     from weightwarden.lineage.tensors import open_tensors
 
-    with open_tensors(Path(model)) as tensors:
+    with open_tensors(Path(model), allow_symlinks=allow_symlinks) as tensors:
         yield source_of(tensors, str(model))
 
 

@@ -49,6 +49,7 @@ from weightwarden.lineage._align import (
     poisson_tail,
     procrustes,
     shared_token_ids,
+    source_of,
     unit_rows,
 )
 from weightwarden.lineage.model import LineageError
@@ -61,6 +62,7 @@ __all__ = ["DEFAULT_ALPHA", "LayerEvidence", "LineageReport", "WeightSource", "a
 SCHEMA = "weightwarden.lineage-report/v1"
 DEFAULT_ALPHA = 0.01
 METHOD = "two-view MLP neuron matching after embedding Procrustes alignment; Poisson agreement test"
+METHOD_IDENTICAL = "exact comparison of the canonical tensor bytes (weights root)"
 METHOD_FINGERPRINT = "two-view MLP neuron matching on anchor-token profiles; Poisson agreement test"
 
 
@@ -123,7 +125,7 @@ class LineageReport:
             "reason": self.reason,
             "score": round(self.score, 6),
             "p_value": self.p_value,
-            "log10_p": round(self.log10_p, 3),
+            "log10_p": round(self.log10_p, 3) if np.isfinite(self.log10_p) else None,
             "alpha": self.alpha,
             "method": self.method,
             "a": self.a,
@@ -143,6 +145,7 @@ def assess_lineage(
     *,
     fingerprint: Fingerprint | None = None,
     alpha: float = DEFAULT_ALPHA,
+    allow_symlinks: bool = False,
 ) -> LineageReport:
     """Is B derived from A? ``a`` is a model path / :class:`WeightSource`, or None with a ``fingerprint`` of A.
 
@@ -154,11 +157,26 @@ def assess_lineage(
     if fingerprint is not None:
         if a is not None:
             raise ValueError("give either model A or a fingerprint of A, not both")
-        with opened(b) as source_b:
+        with opened(b, allow_symlinks) as source_b:
             return _assess_fingerprint(fingerprint, source_b, alpha)
     if a is None:
         raise ValueError("model A (or a fingerprint of it) is required")
-    with opened(a) as source_a, opened(b) as source_b:
+    if isinstance(a, WeightSource) or isinstance(b, WeightSource):
+        with opened(a, allow_symlinks) as source_a, opened(b, allow_symlinks) as source_b:
+            return _assess_weights(source_a, source_b, alpha)
+    from weightwarden.lineage.digests import digest_tensor_set, same_weights
+    from weightwarden.lineage.tensors import open_tensors
+
+    with open_tensors(Path(a), allow_symlinks=allow_symlinks) as ta, \
+            open_tensors(Path(b), allow_symlinks=allow_symlinks) as tb:
+        source_a, source_b = source_of(ta, str(a)), source_of(tb, str(b))
+        # Exact fast path: the same weights need no statistics (and the test would take seconds to say so).
+        if same_weights(ta, tb):
+            root = digest_tensor_set(ta).root
+            return LineageReport(
+                "derived", f"derived: identical weights (equal weights roots {root}); B is A", 1.0, 0.0,
+                float("-inf"), alpha, source_a.summary(), source_b.summary(), method=METHOD_IDENTICAL,
+                notes=(f"weights root {root}",))
         return _assess_weights(source_a, source_b, alpha)
 
 

@@ -550,11 +550,11 @@ def _blas_threads(limit: int) -> Iterator[None]:
 
 
 @contextmanager
-def _opened(model: Any) -> Iterator[Any]:
+def _opened(model: Any, allow_symlinks: bool = False) -> Iterator[Any]:
     if isinstance(model, (str, os.PathLike)):
         from weightwarden.lineage.tensors import open_tensors
 
-        tensors = open_tensors(Path(model))
+        tensors = open_tensors(Path(model), allow_symlinks=allow_symlinks)
         try:
             yield tensors
         finally:
@@ -622,10 +622,14 @@ def _layers(names: set[str], changes: list[TensorChange]) -> tuple[LayerSummary,
     return tuple(out)
 
 
-def diff_models(a: Any, b: Any, *, top_k: int = 20, workers: int | None = None) -> ModelDiff:
-    """Compare model ``a`` with model ``b`` (paths or open TensorSets) tensor by tensor."""
+def diff_models(a: Any, b: Any, *, top_k: int = 20, workers: int | None = None,
+                allow_symlinks: bool = False) -> ModelDiff:
+    """Compare model ``a`` with model ``b`` (paths or open TensorSets) tensor by tensor.
+
+    ``allow_symlinks``: also follow links that leave a model folder (see :func:`open_tensors`).
+    """
     n = workers or default_workers()
-    with _opened(a) as ta, _opened(b) as tb:
+    with _opened(a, allow_symlinks) as ta, _opened(b, allow_symlinks) as tb:
         # Side by side: bytes equal in both models are compared, and hashed once (see digest_pair).
         da, db = digest_pair(ta, tb, workers=n)
         refs_a = {r.canonical: r for r in ta.refs}

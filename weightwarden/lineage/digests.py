@@ -252,6 +252,22 @@ def _shared_digests(ta: Any, ra: TensorRef, tb: Any, rb: TensorRef, threaded: bo
     return digest_a, (digest_a if hasher_b is None else hasher_b.hexdigest())
 
 
+def same_weights(ta: Any, tb: Any) -> bool:
+    """True when two open TensorSets hold exactly the same weights: the same canonical names, stored types
+    and shapes, and equal canonical bytes. Stops at the first difference, so a fine-tune costs almost
+    nothing; identical models cost one memory-speed comparison (their weights roots are then equal by
+    definition of :func:`tensor_digest`)."""
+    refs_a, refs_b = list(ta.refs), list(tb.refs)
+    if [(r.canonical, r.dtype.upper(), tuple(r.shape), r.nbytes) for r in refs_a] != [
+            (r.canonical, r.dtype.upper(), tuple(r.shape), r.nbytes) for r in refs_b]:
+        return False
+    for ra, rb in zip(refs_a, refs_b, strict=True):
+        for piece_a, piece_b in _aligned_pieces(ta.canonical_chunks(ra), tb.canonical_chunks(rb)):
+            if not _same_bytes(piece_a, piece_b):
+                return False
+    return True
+
+
 def digest_pair(ta: Any, tb: Any, *, workers: int | None = None) -> tuple[ModelDigests, ModelDigests]:
     """The digests of two open TensorSets, each exactly as :func:`digest_tensor_set` gives it, hashing the
     bytes the two models share only once (see the module docstring).
@@ -292,12 +308,13 @@ def digest_pair(ta: Any, tb: Any, *, workers: int | None = None) -> tuple[ModelD
     return _model_digests(ta, refs_a, digests_a), _model_digests(tb, refs_b, digests_b)
 
 
-def digest_model(model: str | os.PathLike[str] | Any, *, workers: int | None = None) -> ModelDigests:
+def digest_model(model: str | os.PathLike[str] | Any, *, workers: int | None = None,
+                 allow_symlinks: bool = False) -> ModelDigests:
     """Digests and weights root of the model at a path (file or folder) or of an open :class:`TensorSet`."""
     if isinstance(model, (str, os.PathLike)):
         from weightwarden.lineage.tensors import open_tensors
 
-        tensors = open_tensors(Path(model))
+        tensors = open_tensors(Path(model), allow_symlinks=allow_symlinks)
         try:
             return digest_tensor_set(tensors, workers=workers)
         finally:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from weightwarden.artifact import strict_json
 from weightwarden.lineage._align import (
     LayerMatch,
     WeightSource,
@@ -154,11 +155,13 @@ def load_fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
     try:
         if p.stat().st_size > MAX_FINGERPRINT_BYTES:
             raise FingerprintError(f"{p}: larger than the {MAX_FINGERPRINT_BYTES}-byte bound for a fingerprint")
-        data = json.loads(p.read_text(encoding="utf-8"))
+        data = strict_json.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise FingerprintError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise FingerprintError(f"{p}: not JSON ({exc})") from None
+    except strict_json.StrictJSONError as exc:
+        raise FingerprintError(f"{p}: {exc.reason}") from None
     return Fingerprint.from_dict(data, str(p))
 
 
@@ -213,7 +216,7 @@ def _quantise(rows: np.ndarray) -> np.ndarray:
 
 def make_fingerprint(
     model: str | os.PathLike[str] | WeightSource, *, anchors: int = ANCHORS, neurons: int = NEURONS_PER_LAYER,
-    digests: bool = True,
+    digests: bool = True, allow_symlinks: bool = False,
 ) -> Fingerprint:
     """The fingerprint of the model at ``model`` (path) or of a :class:`WeightSource` (no digests then)."""
     if isinstance(model, WeightSource):
@@ -222,7 +225,7 @@ def make_fingerprint(
     from weightwarden.lineage.tensors import open_tensors
 
     # One opening serves both the digests and the sketch (headers, config and tokenizer are read once).
-    with open_tensors(Path(model)) as tensors:
+    with open_tensors(Path(model), allow_symlinks=allow_symlinks) as tensors:
         d = digest_tensor_set(tensors) if digests else None
         return _fingerprint(source_of(tensors, str(Path(model))), anchors, neurons, d)
 

@@ -12,8 +12,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from weightwarden.core.errors import InputError
 
-class LineageError(Exception):
+
+class LineageError(InputError):
     """A model cannot be read for lineage work; the message names the file and the reason."""
 
 

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from weightwarden.artifact.paths import link_boundary
 from weightwarden.lineage import naming
 from weightwarden.lineage._containers._stored import (
     _ZIP_ERRORS,
@@ -92,15 +93,20 @@ _GGUF_PLAIN = {"F32": "F32", "F16": "F16", "BF16": "BF16", "F64": "F64", "I8": "
 
 
 # --- opening ---------------------------------------------------------------------------------------------
-def open_tensors(path: str | os.PathLike[str]) -> TensorSet:
-    """Open a model file or folder for tensor access. Raises :class:`LineageError` with file and reason."""
+def open_tensors(path: str | os.PathLike[str], *, allow_symlinks: bool = False) -> TensorSet:
+    """Open a model file or folder for tensor access. Raises :class:`LineageError` with file and reason.
+
+    Symbolic links follow the one path policy of :mod:`weightwarden.artifact.paths`: a hub-cache snapshot
+    (links into its ``blobs``) and links that stay inside the folder are read through; a link that leaves
+    the folder (or its cache repository) is refused unless ``allow_symlinks``.
+    """
     p = Path(path)
     try:
         p.stat()
     except OSError as exc:
         raise LineageError(f"{p}: cannot open: {exc.strerror or exc}") from None
     if p.is_dir():
-        return _open_folder(p)
+        return _open_folder(p, _Links(link_boundary(p), allow_symlinks))
     if not p.is_file():
         raise LineageError(f"{p}: not a regular file or folder")
     container = container_of(p)
@@ -175,10 +181,37 @@ _TRAINER_FILES = re.compile(r"^(training_args\.bin|optimizer\.pt|scheduler\.pt|s
 _SKIP_SUFFIXES = (".json", ".txt", ".md", ".py", ".jinja", ".model", ".tiktoken", ".yaml", ".yml", ".gitattributes")
 
 
-def _open_folder(folder: Path) -> TensorSet:
+class _Links:
+    """The link policy applied to the files of one folder that are read (weights and sidecars)."""
+
+    def __init__(self, boundary: str, allow: bool) -> None:
+        self.boundary, self.allow = boundary, allow
+
+    def check(self, p: Path) -> None:
+        if not p.is_symlink():
+            return
+        from weightwarden.artifact.paths import resolve_entry
+        from weightwarden.core.errors import InputError
+
+        try:
+            resolve_entry(p, str(p), self.boundary, allow_symlinks=self.allow)
+        except InputError as exc:
+            raise LineageError(exc.reason) from None
+
+
+# Files next to the weights that are read for metadata (hf_folder) or to find the shards.
+_SIDECARS = ("model.safetensors.index.json", "config.json", "adapter_config.json", "README.md", "tokenizer.json",
+             "vocab.txt")
+
+
+def _open_folder(folder: Path, links: _Links) -> TensorSet:
+    for name in _SIDECARS:
+        links.check(folder / name)
     index_path = folder / "model.safetensors.index.json"
     if index_path.is_file():
         weight_map, files = _files_from_index(folder, index_path)
+        for shard in files:
+            links.check(shard)
         stored, info = _read_files("safetensors", files, folder)
         _check_index(index_path, weight_map, stored)
     else:
@@ -188,8 +221,12 @@ def _open_folder(folder: Path) -> TensorSet:
         except OSError as exc:
             raise LineageError(f"{folder}: cannot list folder: {exc.strerror or exc}") from None
         for p in entries:
-            if (p.name.startswith(".") or p.name.lower().endswith(_SKIP_SUFFIXES) or _TRAINER_FILES.match(p.name)
-                    or not p.is_file()):
+            if p.name.startswith(".") or p.name.lower().endswith(_SKIP_SUFFIXES) or _TRAINER_FILES.match(p.name):
+                continue
+            if p.is_dir():
+                continue
+            links.check(p)
+            if not p.is_file():
                 continue
             kind = container_of(p)
             if kind is not None:

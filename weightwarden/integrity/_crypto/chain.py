@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -115,10 +116,85 @@ def verify_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificat
         )
         result = verifier.verify(leaf, list(intermediates))
     except xv.VerificationError as exc:
-        raise ChainError(f"certificate chain does not validate to the given root: {exc}") from None
+        # The path builder's own words ("all candidates exhausted", "chain construction exceeds max depth")
+        # name neither the certificate nor the cause; walk the chain to say which link failed and why.
+        raise ChainError(f"certificate chain does not validate to the given root: "
+                         f"{diagnose_chain(leaf, intermediates, roots, when)} (path builder: {exc})") from None
     except ValueError as exc:
         raise ChainError(f"certificate chain could not be checked: {exc}") from None
     return list(result.chain)
+
+
+def _valid_at(cert: x509.Certificate, when: dt.datetime) -> str | None:
+    if when > cert.not_valid_after_utc:
+        return f"expired on {cert.not_valid_after_utc.isoformat()}"
+    if when < cert.not_valid_before_utc:
+        return f"is not valid before {cert.not_valid_before_utc.isoformat()}"
+    return None
+
+
+def _issuer_problem(cert: x509.Certificate, issuer: x509.Certificate, when: dt.datetime) -> str | None:
+    """Why ``issuer`` cannot be the issuer of ``cert`` (signature, validity, CA constraints), or None."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError) as exc:
+        return f"is not signed by {describe_cert(issuer)} ({exc})"
+    except Exception:  # noqa: BLE001 - InvalidSignature and friends: the key does not match
+        return f"carries a signature that does not verify with the key of {describe_cert(issuer)}"
+    dates = _valid_at(issuer, when)
+    if dates:
+        return f"is issued by {describe_cert(issuer)}, which {dates}"
+    try:
+        bc = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if not bc.ca:
+            return f"is issued by {describe_cert(issuer)}, which is not a CA (basicConstraints CA:FALSE)"
+    except x509.ExtensionNotFound:
+        return f"is issued by {describe_cert(issuer)}, which has no basicConstraints (not a CA)"
+    except ValueError as exc:
+        return f"is issued by {describe_cert(issuer)}, whose extensions are malformed ({exc})"
+    try:
+        ku = issuer.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not ku.key_cert_sign:
+            return f"is issued by {describe_cert(issuer)}, whose key usage does not allow signing certificates"
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    return None
+
+
+def diagnose_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate],
+                   roots: Sequence[x509.Certificate], at_time: dt.datetime | None = None) -> str:
+    """Which certificate of the chain fails, and why, in words: walks leaf → issuer by name, checking each
+    link's signature, dates and CA constraints, until a given root is reached. Used to explain a failure
+    of the path builder; it decides nothing itself."""
+    when = _utc(at_time)
+    root_ders = {r.public_bytes(serialization.Encoding.DER) for r in roots}
+    current, seen = leaf, [leaf]
+    for _ in range(MAX_CHAIN_DEPTH + 1):
+        candidates = [c for c in (*intermediates, *roots) if c.subject == current.issuer and c is not current]
+        if not candidates and current.issuer == current.subject:
+            return (f"certificate {describe_cert(current)} is a self-signed root that is not among the given "
+                    "roots (--chain)")
+        if not candidates:
+            what = "the signing certificate" if current is leaf else "certificate"
+            return (f"{what} {describe_cert(current)} is issued by {current.issuer.rfc4514_string() or '(empty)'}, "
+                    "which is neither in the bundle's chain nor among the given roots")
+        problems = []
+        for issuer in candidates:
+            problem = _issuer_problem(current, issuer, when)
+            if problem is None:
+                if issuer.public_bytes(serialization.Encoding.DER) in root_ders:
+                    return (f"every link checks out up to the given root {describe_cert(issuer)}; a constraint of "
+                            "the chain (path length, name constraints, policy) was not met")
+                if any(issuer is s for s in seen):
+                    return f"the chain loops at {describe_cert(issuer)}"
+                break
+            problems.append(problem)
+        else:
+            return f"certificate {describe_cert(current)} " + "; and ".join(problems)
+        current = issuer
+        seen.append(current)
+    return (f"the chain is longer than {MAX_CHAIN_DEPTH} certificates: "
+            + " → ".join(describe_cert(c) for c in seen[:MAX_CHAIN_DEPTH + 1]))
 
 
 def leaf_identities(cert: x509.Certificate) -> dict[str, list[str]]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from weightwarden.core.errors import WeightwardenError
 
-class CryptoError(Exception):
+
+class CryptoError(WeightwardenError):
     """A cryptographic operation failed; ``reason`` is a short human-readable explanation."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class KeyLoadError(CryptoError):
