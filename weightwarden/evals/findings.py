@@ -12,7 +12,16 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from weightwarden.core.findings import Catalogue, Evidence, Finding, Location, Rule, Severity, Subject, SubjectKind
+from weightwarden.core.findings import (
+    Catalogue,
+    Evidence,
+    Finding,
+    Location,
+    Rule,
+    Severity,
+    Subject,
+    SubjectKind,
+)
 from weightwarden.core.records import Analysis
 
 _ATLAS_JAILBREAK = "AML.T0054"  # LLM Jailbreak
