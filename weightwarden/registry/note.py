@@ -180,6 +180,8 @@ class NoteSigner:
     """An Ed25519 note signing key (type 0x01): what a log signs its checkpoints with."""
 
     alg = ALG_ED25519
+    # Signature types whose PRIVATE+KEY strings from_skey accepts for this kind of signer.
+    skey_algs: tuple[int, ...] = (ALG_ED25519,)
 
     def __init__(self, name: str, private_key: object) -> None:
         ed25519, _ = _ed25519()
@@ -209,12 +211,13 @@ class NoteSigner:
             raise NoteError("signer key is not PRIVATE+KEY+name+hex8+base64")
         name, id_hex, material = parts
         raw = b64decode_strict(material, f"key material of signer key {name!r}")
-        if len(raw) != 33 or raw[0] != cls.alg:
+        if len(raw) != 33 or raw[0] not in cls.skey_algs:
             raise NoteError(f"signer key {name!r} is not a type {cls.alg:#04x} Ed25519 seed")
         ed25519, _ = _ed25519()
         signer = cls(name, ed25519.Ed25519PrivateKey.from_private_bytes(raw[1:]))
-        if signer.key_id.hex() != id_hex:
-            raise NoteError(f"signer key {name!r} has key ID {id_hex}, but its key implies {signer.key_id.hex()}")
+        implied = key_id(name, raw[0], signer.public_key).hex()
+        if implied != id_hex:
+            raise NoteError(f"signer key {name!r} has key ID {id_hex}, but its key implies {implied}")
         return signer
 
     def skey(self) -> str:
@@ -300,15 +303,12 @@ def sign_note(text: bytes, signers: Sequence[NoteSigner]) -> bytes:
     return Note(bytes(text), tuple(s.sign(text) for s in signers)).to_bytes()
 
 
-def open_note(data: bytes, verifiers: Sequence[NoteVerifier]) -> tuple[Note, list[NoteSignature]]:
-    """Parse ``data`` and verify it against the trusted ``verifiers``.
+def verified_signatures(note: Note, verifiers: Sequence[NoteVerifier]) -> list[NoteSignature]:
+    """The signatures of ``note`` by the trusted ``verifiers`` (one per key, however often it appears).
 
-    Returns the note and the signatures that verified (one per trusted key, however often it appears).
     Signatures from keys not in ``verifiers`` (name or key ID differ) are ignored; a signature whose name
-    AND key ID match a trusted key but does not verify rejects the whole note; no verified signature
-    rejects it too.
-    """
-    note = parse_note(data)
+    AND key ID match a trusted key but does not verify raises :class:`NoteError` (the whole note is bad).
+    An empty list means no trusted key signed."""
     known = {(v.name, v.key_id): v for v in verifiers}
     verified: dict[tuple[str, bytes], NoteSignature] = {}
     for sig in note.signatures:
@@ -318,9 +318,17 @@ def open_note(data: bytes, verifiers: Sequence[NoteVerifier]) -> tuple[Note, lis
         if not verifier.verify(note.text, sig.signature):
             raise NoteError(f"signature by trusted key {sig.name!r} ({sig.key_id.hex()}) does not verify")
         verified.setdefault((sig.name, sig.key_id), sig)
+    return list(verified.values())
+
+
+def open_note(data: bytes, verifiers: Sequence[NoteVerifier]) -> tuple[Note, list[NoteSignature]]:
+    """Parse ``data`` and verify it against the trusted ``verifiers``: the note and the signatures that
+    verified (see :func:`verified_signatures`); :class:`NoteError` if no trusted key signed it."""
+    note = parse_note(data)
+    verified = verified_signatures(note, verifiers)
     if not verified:
         raise NoteError("note is not signed by any trusted key")
-    return note, list(verified.values())
+    return note, verified
 
 
 # --- tlog-checkpoint -------------------------------------------------------------------------------
