@@ -31,7 +31,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidSignature
@@ -181,6 +181,9 @@ def sign_request(key: Ed25519PrivateKey, origin: str, method: str, path: str, bo
     }
 
 
+PublisherLookup = Callable[[str], "Publisher | None"]
+
+
 @dataclass(frozen=True, slots=True)
 class SignedRequest:
     """A request whose signature checked out: who signed, and the values the store must record."""
@@ -194,7 +197,7 @@ class SignedRequest:
 
 
 def authenticate(headers: Mapping[str, str], *, origin: str, method: str, path: str, body: bytes,
-                 lookup: "PublisherLookup", now: float | None = None,
+                 lookup: PublisherLookup, now: float | None = None,
                  window_s: int = DEFAULT_WINDOW_S) -> SignedRequest:
     """Check a write request's signature headers; :class:`AuthError` (401) says why it is refused.
 
@@ -234,10 +237,6 @@ def authenticate(headers: Mapping[str, str], *, origin: str, method: str, path: 
     except (InvalidSignature, ValueError):
         raise AuthError("bad request signature") from None
     return SignedRequest(publisher, method.upper(), path, timestamp, nonce, signature)
-
-
-class PublisherLookup:  # pragma: no cover - a Protocol-like callable type for readability
-    def __call__(self, key_id: str) -> Publisher | None: ...
 
 
 @dataclass

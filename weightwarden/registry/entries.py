@@ -232,8 +232,12 @@ def audit_body(*, model: str, release: str, attestation: Mapping[str, Any]) -> d
     return body
 
 
-def incident_body(*, models: list[str], incident: Mapping[str, Any]) -> dict[str, Any]:
-    body = {"schema": INCIDENT_SCHEMA, "models": list(models), "incident": dict(incident)}
+def incident_body(incident: Mapping[str, Any]) -> dict[str, Any]:
+    """The body for an incident record (OSV JSON of ``weightwarden.registry.incidents``)."""
+    affected = incident.get("affected") if isinstance(incident, Mapping) else None
+    models = sorted({a.get("database_specific", {}).get("model_id") for a in affected or ()
+                     if isinstance(a, dict) and isinstance(a.get("database_specific"), dict)} - {None})
+    body = {"schema": INCIDENT_SCHEMA, "models": models, "incident": dict(incident)}
     check_body(body)
     return body
 
@@ -358,7 +362,7 @@ def check_dsse(env: Any, where: str = "attestation") -> None:
 
     The envelope is stored as given; its signatures are the auditor's and are checked by whoever relies on
     the audit (the registry only vouches for who submitted it)."""
-    if not isinstance(env, dict) or not DSSE_KEYS <= set(env) or set(env) - DSSE_KEYS:
+    if not isinstance(env, dict) or not set(env) >= DSSE_KEYS or set(env) - DSSE_KEYS:
         raise EntryError(f"{where} must be a DSSE envelope {{payload, payloadType, signatures}}")
     _text(env["payloadType"], f"{where}.payloadType", empty=False)
     if not isinstance(env["payload"], str) or not env["payload"]:
@@ -396,6 +400,15 @@ def _check_incident(obj: Mapping[str, Any]) -> tuple[str, ...]:
     ident = record.get("id")
     if not isinstance(ident, str) or not INCIDENT_ID.match(ident):
         raise EntryError("incident.incident.id must be an incident id")
+    from weightwarden.registry.incidents import Incident, IncidentError
+
+    try:  # the OSV record must be one the incident module accepts (schema + lifecycle)
+        incident = Incident.from_osv(record, where="incident.incident")
+    except IncidentError as exc:
+        raise EntryError(exc.reason) from None
+    named = sorted({a.model_id for a in incident.affected})
+    if sorted(checked) != named:
+        raise EntryError(f"incident.models must list exactly the affected model ids of the record: {named[:8]}")
     return checked
 
 

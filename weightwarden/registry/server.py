@@ -222,7 +222,12 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
 def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> bytes:
     """The TUF-signed current-release view of a line (see ``freshness``). Its version is the tree size + 1:
     it grows with the log, and the same size always describes the same release."""
-    from weightwarden.registry.freshness import CurrentRelease, build_current_view, sign_current_view, view_bytes
+    from weightwarden.registry.freshness import (
+        CurrentRelease,
+        build_current_view,
+        sign_current_view,
+        view_bytes,
+    )
 
     latest = view["latest"]
     rels = view["releases"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +37,8 @@ from weightwarden.registry import tiles as _tiles
 from weightwarden.registry import tlog
 from weightwarden.registry.auth import Publisher, SignedRequest
 from weightwarden.registry.entries import Body, EntryError, LogEntry, parse_logged
+from weightwarden.registry.views import build_model_view, events_of, release_row
 
-MODEL_VIEW_SCHEMA = "weightwarden.registry.model-line/v1"
 _LOCK_ID = 0x7767_7265_6769  # PostgreSQL advisory lock taken around migrations ("wwregi")
 _NONCE_PURGE_EVERY = 200  # batches between deletions of expired nonces
 _HASH_CACHE_MAX = 4_000_000
@@ -493,37 +493,6 @@ def _release_row(row: Any) -> dict[str, Any]:
             "logged_at": int(row.logged_at)}
 
 
-def build_model_view(model: str, size: int, rels: list[dict[str, Any]], evs: Iterable[Any],
-                     bodies: dict[int, dict[str, Any]]) -> dict[str, Any]:
-    by_bundle = {r["bundle"]: {**r, "status": "current", "revoked": None, "superseded_by": None, "audits": []}
-                 for r in rels}
-    incidents: dict[str, dict[str, Any]] = {}
-    for e in evs:
-        rel = by_bundle.get(e.release) if e.release else None
-        if e.kind == "revocation" and rel is not None:
-            rel["revoked"] = {"index": int(e.idx), "incident": e.incident, "reason": bodies[int(e.idx)]["reason"]}
-        elif e.kind == "supersession" and rel is not None and rel["superseded_by"] is None:
-            rel["superseded_by"] = {"index": int(e.idx), "bundle": e.other}
-        elif e.kind == "audit" and rel is not None:
-            rel["audits"].append(int(e.idx))
-        elif e.kind == "incident":
-            record = bodies[int(e.idx)]["incident"]
-            incidents[e.incident] = {"index": int(e.idx), "id": e.incident, "record": record}
-    ordered = sorted(by_bundle.values(), key=lambda r: r["version"])
-    newest_live = None
-    for rel in ordered:
-        if rel["revoked"] is None:
-            newest_live = rel
-    for rel in ordered:
-        if rel["revoked"] is not None:
-            rel["status"] = "revoked"
-        elif rel["superseded_by"] is not None or (newest_live is not None and rel["version"] < newest_live["version"]):
-            rel["status"] = "superseded"
-    return {"schema": MODEL_VIEW_SCHEMA, "model": model, "tree_size": size, "releases": ordered,
-            "latest": newest_live["bundle"] if newest_live else None,
-            "incidents": sorted(incidents.values(), key=lambda i: i["index"])}
-
-
 class _BatchIndex:
     """What the log already holds about the lines a batch touches: the database plus the batch so far."""
 
@@ -589,27 +558,20 @@ class _BatchIndex:
             return None
         return None  # incidents may name lines this log has no release of (e.g. a base model)
 
-    def record(self, body: Body, index: int, publisher: str, logged_at: int, rows: dict[str, list[dict[str, Any]]]) -> None:
+    def record(self, body: Body, index: int, publisher: str, logged_at: int,
+               rows: dict[str, list[dict[str, Any]]]) -> None:
         d = body.data
         if body.kind == "release":
-            rows["releases"].append({"idx": index, "model": d["model"], "version": d["version"],
-                                     "bundle": d["bundle"], "subject_sha256": d["subject"]["sha256"],
-                                     "weights_root": d.get("weights_root"), "publisher": publisher,
-                                     "logged_at": logged_at})
+            row = release_row(index, d, publisher, logged_at)
+            rows["releases"].append({**row, "idx": row.pop("index")})
             self.new_releases[d["bundle"]] = {"index": index, "model": d["model"], "version": d["version"]}
             self.new_latest[d["model"]] = max(self.new_latest.get(d["model"], -1), d["version"])
             return
-        event = {"idx": index, "kind": body.kind, "release": None, "other": None, "incident": None}
-        if body.kind == "supersession":
-            rows["events"].append({**event, "model": d["model"], "release": d["old"], "other": d["new"]})
-        elif body.kind == "revocation":
-            rows["events"].append({**event, "model": d["model"], "release": d["release"], "incident": d.get("incident")})
-            self.new_revoked.add(d["release"])
-        elif body.kind == "audit":
-            rows["events"].append({**event, "model": d["model"], "release": d["release"]})
-        else:
-            for model in body.models:
-                rows["events"].append({**event, "model": model, "incident": d["incident"]["id"]})
+        for e in events_of(body.kind, d, index):
+            rows["events"].append({"idx": e.idx, "kind": e.kind, "model": e.model, "release": e.release,
+                                   "other": e.other, "incident": e.incident})
+            if e.kind == "revocation" and e.release:
+                self.new_revoked.add(e.release)
 
 
 class Sequencer:
