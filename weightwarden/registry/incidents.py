@@ -47,7 +47,7 @@ __all__ = [
     "TLP_LEVELS", "AffectedBy", "AffectedModel", "Deadline", "Derivation", "Incident", "IncidentError",
     "IncidentState", "LineageLookup", "LineagePolicy", "ModelRecord", "RegistryView", "StateChange",
     "combined_lineage", "declared_lineage", "derivation_from_report", "incident_bytes", "incidents_affecting",
-    "is_public", "load_incident", "new_incident", "reporting_deadlines", "to_csaf", "to_openvex", "transition",
+    "is_public", "load_incident", "measured_lineage", "new_incident", "reporting_deadlines", "to_csaf", "to_openvex", "transition",
     "validate_osv",
 ]
 
@@ -907,3 +907,39 @@ def derivation_from_report(parent_id: str, child_id: str, report: Any) -> Deriva
         raise IncidentError("lineage report without numeric score / p_value")
     return Derivation(parent_id, child_id, "measured", float(score), float(p_value),
                       detail=f"lineage test: derived, p={p_value:.3g}, shared layers {data.get('shared_layers', [])}")
+
+
+def measured_lineage(child_id: str, child: Any, candidates: Mapping[str, Any], *,
+                     alpha: float | None = None) -> LineageLookup:
+    """Parents of ``child_id`` measured by the lineage derivation test: ``child`` is a model path or
+    ``WeightSource``; ``candidates`` maps registered model ids to a model path, a ``WeightSource`` or a
+    ``Fingerprint`` of that model. Each pair is tested once, on first use; only ``derived`` verdicts count."""
+    from weightwarden.lineage.derivation import DEFAULT_ALPHA, assess_lineage
+    from weightwarden.lineage.fingerprint import Fingerprint
+
+    level = DEFAULT_ALPHA if alpha is None else alpha
+    results: list[Derivation] | None = None
+
+    def measure() -> list[Derivation]:
+        found = []
+        for parent_id, parent in candidates.items():
+            if parent_id == child_id:
+                continue
+            if isinstance(parent, Fingerprint):
+                report = assess_lineage(None, child, fingerprint=parent, alpha=level)
+            else:
+                report = assess_lineage(parent, child, alpha=level)
+            step = derivation_from_report(parent_id, child_id, report)
+            if step is not None:
+                found.append(step)
+        return found
+
+    def lookup(model: ModelRecord) -> list[Derivation]:
+        nonlocal results
+        if model.model_id != child_id:
+            return []
+        if results is None:
+            results = measure()
+        return results
+
+    return lookup
