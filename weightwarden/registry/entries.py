@@ -201,7 +201,7 @@ def release_body(*, model: str, statement: Mapping[str, Any], bundle_bytes: byte
         "model": model,
         "version": version,
         "subject": {"name": parsed.subject_name, "sha256": parsed.subject_digest.hex()},
-        "serialization": {"method": parsed.manifest.spec.method, "hash_type": parsed.manifest.spec.hash_type},
+        "serialization": _serialization(parsed.manifest.spec),
         "files": [{"name": r.name, "algorithm": r.algorithm, "digest": r.digest.hex()} for r in resources],
         "bundle": "sha256:" + digest_hex(bundle_bytes),
         "issued_at": fresh.issued_at if fresh is not None else None,
@@ -211,6 +211,13 @@ def release_body(*, model: str, statement: Mapping[str, Any], bundle_bytes: byte
     }
     check_body(body)
     return body
+
+
+def _serialization(spec: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": spec.method, "hash_type": spec.hash_type}
+    if spec.method == "shards" and spec.shard_size:
+        out["shard_size"] = int(spec.shard_size)
+    return out
 
 
 def supersession_body(*, model: str, old: str, new: str, reason: str = "") -> dict[str, Any]:
@@ -290,7 +297,7 @@ def _opt_time(value: Any, where: str) -> None:
 
 def _check_release(obj: Mapping[str, Any]) -> tuple[str, ...]:
     _fields(obj, "release", {"model", "version", "subject", "files", "bundle"},
-            {"serialization", "issued_at", "expires", "supersedes", "weights_root"})
+            {"serialization", "issued_at", "expires", "supersedes", "weights_root", "bases"})
     model = _model(obj["model"], "release.model")
     version = obj["version"]
     if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 2**53:
@@ -313,9 +320,19 @@ def _check_release(obj: Mapping[str, Any]) -> tuple[str, ...]:
             raise EntryError(f"release.files[{i}].digest must be lower-case hex")
     _bundle_ref(obj["bundle"], "release.bundle")
     ser = obj.get("serialization")
-    if ser is not None and (not isinstance(ser, dict) or set(ser) != {"method", "hash_type"}
-                            or not all(isinstance(v, str) and len(v) < 64 for v in ser.values())):
-        raise EntryError("release.serialization must be {method, hash_type}")
+    if ser is not None and (not isinstance(ser, dict) or not {"method", "hash_type"} <= set(ser) <= {
+            "method", "hash_type", "shard_size"} or not all(isinstance(ser[k], str) and len(ser[k]) < 64
+                                                            for k in ("method", "hash_type"))
+            or not (ser.get("shard_size") is None or (isinstance(ser["shard_size"], int)
+                                                      and not isinstance(ser["shard_size"], bool)
+                                                      and 0 < ser["shard_size"] < 2**53))):
+        raise EntryError("release.serialization must be {method, hash_type[, shard_size]}")
+    bases = obj.get("bases")
+    if bases is not None:
+        if not isinstance(bases, list) or len(bases) > 16:
+            raise EntryError("release.bases must list at most 16 model line ids (declared base models)")
+        for i, base in enumerate(bases):
+            _model(base, f"release.bases[{i}]")
     _opt_time(obj.get("issued_at"), "release.issued_at")
     _opt_time(obj.get("expires"), "release.expires")
     if obj.get("supersedes") is not None:
