@@ -27,6 +27,7 @@ from weightwarden.cli import diff as _diff_commands
 from weightwarden.cli import evals as _eval_commands
 from weightwarden.cli import integrity as _integrity_commands
 from weightwarden.cli import lineage as _lineage_commands
+from weightwarden.cli import registry as _registry_commands
 from weightwarden.cli._terminal import (
     DEFAULT_WIDTH,
     progress_bar,
@@ -197,6 +198,7 @@ _convert_commands.register(main)
 _diff_commands.register(main)
 _lineage_commands.register(main)
 _eval_commands.register(main)
+_registry_commands.register(main)  # registry serve/keygen/add-publisher/revoke, publish, check
 
 
 def run() -> None:
