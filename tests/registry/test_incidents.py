@@ -311,7 +311,7 @@ class MemoryView:
 def _family() -> MemoryView:
     return MemoryView({
         "acme/base": ModelRecord("acme/base", "1.0", ROOT_BASE, {"model.safetensors": FILE_DIGEST}),
-        "bob/ft": ModelRecord("bob/ft", "0.1", ROOT_FT, declared_bases=("acme/base",)),
+        "bob/ft": ModelRecord("bob/ft", "0.1", ROOT_FT, declared_bases=("acme/base@1.0",)),
         "mirror/ft-copy": ModelRecord("mirror/ft-copy", "0.1", ROOT_FT),  # same weights, no declaration
         "carol/ft-of-ft": ModelRecord("carol/ft-of-ft", "2", "d4" * 32, declared_bases=("bob/ft",)),
         "dave/unrelated": ModelRecord("dave/unrelated", "1", "e5" * 32),
@@ -330,7 +330,7 @@ def test_incident_on_a_base_reaches_derived_models_with_evidence():
     (hit,) = incidents_affecting(view.models["carol/ft-of-ft"], view, lookup)
     assert hit.inherited and hit.matched_model == "acme/base"
     assert [(d.child, d.parent, d.basis) for d in hit.path] == [("carol/ft-of-ft", "bob/ft", "declared"),
-                                                                ("bob/ft", "acme/base", "declared")]
+                                                                ("bob/ft", "acme/base@1.0", "declared")]
     # Same weights as bob/ft under another name: reached through the identical weights root, then declared.
     (copy_hit,) = incidents_affecting(view.models["mirror/ft-copy"], view, lookup)
     assert [d.basis for d in copy_hit.path] == ["same-weights", "declared"]
@@ -350,7 +350,7 @@ def test_propagation_respects_state_version_and_policy():
     assert incidents_affecting(ft, view, lookup) == ()
     assert {h.incident.id for h in incidents_affecting(view.models["acme/base"], view, lookup)} == {strict.id, local.id}
     # A measured derivation satisfies require_measured when its score is high enough.
-    measured = combined_lineage(lookup, lambda m: [Derivation("acme/base", "bob/ft", "measured", 0.93, 1e-40)]
+    measured = combined_lineage(lookup, lambda m: [Derivation("acme/base@1.0", "bob/ft", "measured", 0.93, 1e-40)]
                                 if m.model_id == "bob/ft" else [])
     (hit,) = incidents_affecting(ft, view, measured)
     assert hit.incident.id == strict.id and hit.path[0].basis == "measured"
@@ -375,6 +375,22 @@ def test_digest_match_finds_a_re_upload_under_another_name_and_cycles_terminate(
     view.records.append(_incident(affected=[AffectedModel("c/m11")]))
     assert incidents_affecting(chain["c/m0"], view, declared_lineage(view)) == ()
     assert len(incidents_affecting(chain["c/m0"], view, declared_lineage(view), max_depth=12)) == 1
+
+
+def test_declared_base_versions_decide_between_release_and_whole_line():
+    view = _family()
+    view.models["acme/base"] = ModelRecord("acme/base", "1.1", "99" * 32)  # the line moved on to a fixed 1.1
+    inc = _incident()  # names acme/base 1.0 (version, weights root, file digest)
+    view.records.append(inc)
+    lookup = declared_lineage(view)
+    on_fixed = ModelRecord("f/on-fixed", declared_bases=("acme/base@1.1",))
+    on_bad = ModelRecord("f/on-bad", declared_bases=("acme/base@1.0",))
+    unknown = ModelRecord("f/unknown", declared_bases=("acme/base",))
+    assert incidents_affecting(on_fixed, view, lookup) == ()
+    (hit,) = incidents_affecting(on_bad, view, lookup)
+    assert hit.match == "version" and hit.path[0].parent_version == "1.0"
+    (hit,) = incidents_affecting(unknown, view, lookup)  # which release? every one of the line counts
+    assert hit.match == "model_line" and hit.path[0].parent_model == "acme/base"
 
 
 def test_derivation_from_report_accepts_only_derived_verdicts():

@@ -47,7 +47,7 @@ __all__ = [
     "TLP_LEVELS", "AffectedBy", "AffectedModel", "Deadline", "Derivation", "Incident", "IncidentError",
     "IncidentState", "LineageLookup", "LineagePolicy", "ModelRecord", "RegistryView", "StateChange",
     "combined_lineage", "declared_lineage", "derivation_from_report", "incident_bytes", "incidents_affecting",
-    "is_public", "load_incident", "measured_lineage", "new_incident", "reporting_deadlines", "to_csaf", "to_openvex", "transition",
+    "is_public", "load_incident", "measured_lineage", "new_incident", "split_release", "reporting_deadlines", "to_csaf", "to_openvex", "transition",
     "validate_osv",
 ]
 
@@ -739,7 +739,9 @@ class Derivation:
 
     basis: ``same-weights`` (identical weights root: a re-upload or conversion), ``measured`` (the lineage
     derivation test said derived; ``score``/``p_value`` from its report), ``declared`` (the publisher of the
-    child names the parent as a base: a hint, not evidence)."""
+    child names the parent as a base: a hint, not evidence). ``parent`` is a model id, or ``id@version`` when
+    the release the child derives from is known; a declared base without a version stands for every release
+    of that line (an incident on any of them is reported, marked ``model_line``)."""
 
     parent: str
     child: str
@@ -748,9 +750,23 @@ class Derivation:
     p_value: float | None = None
     detail: str = ""
 
+    @property
+    def parent_model(self) -> str:
+        return split_release(self.parent)[0]
+
+    @property
+    def parent_version(self) -> str | None:
+        return split_release(self.parent)[1]
+
     def to_dict(self) -> dict[str, Any]:
         return {"parent": self.parent, "child": self.child, "basis": self.basis, "score": self.score,
                 "p_value": self.p_value, "detail": self.detail}
+
+
+def split_release(ref: str) -> tuple[str, str | None]:
+    """``"acme/base@1.0"`` → ``("acme/base", "1.0")``; ``"acme/base"`` → ``("acme/base", None)``."""
+    model_id, sep, version = ref.partition("@")
+    return (model_id, version) if sep and version else (model_id, None)
 
 
 BASES = ("same-weights", "measured", "declared")
@@ -769,7 +785,8 @@ LineageLookup = Callable[[ModelRecord], Iterable[Derivation]]
 
 @dataclass(frozen=True)
 class AffectedBy:
-    """``incident`` names ``matched_model`` (``match``: weights_root | file_digest | version | model_id), which
+    """``incident`` names ``matched_model`` (``match``: weights_root | file_digest | version | model_id, or
+    model_line when a declared base without a version reaches a line with an incident on some release), which
     is the model asked about (``path == ()``) or one of its ancestors reached through ``path``
     (child → parent order, first element's child is the model asked about)."""
 
@@ -818,23 +835,39 @@ def _allowed(policy: LineagePolicy, path: Sequence[Derivation]) -> bool:
     return True
 
 
+def _resolve(view: RegistryView, ref: str) -> ModelRecord:
+    """The registry's record of a parent reference (``id`` = its latest release, ``id@version`` = that one)."""
+    model_id, version = split_release(ref)
+    if version is not None:
+        release = getattr(view, "release", None)
+        if callable(release):
+            found = release(model_id, version)
+            if found is not None:
+                return found
+        latest = view.model(model_id)
+        return latest if latest is not None and latest.version == version else ModelRecord(model_id, version)
+    return view.model(model_id) or ModelRecord(model_id)
+
+
 def _ancestry(model: ModelRecord, view: RegistryView, lineage_lookup: LineageLookup,
-              max_depth: int) -> Iterator[tuple[ModelRecord, tuple[Derivation, ...]]]:
-    """The model and each ancestor with the derivation path to it, breadth first (shortest path first);
-    cycles and repeated ancestors are visited once, depth is bounded."""
-    seen = {model.model_id}
-    frontier = [(model, ())]
-    yield model, ()
+              max_depth: int) -> Iterator[tuple[ModelRecord, tuple[Derivation, ...], bool]]:
+    """The model and each ancestor with the derivation path to it and whether the whole line is meant (a
+    declared base without a version), breadth first (shortest path first); cycles and repeated ancestors are
+    visited once, depth is bounded."""
+    seen = {(model.model_id, model.version)}
+    frontier: list[tuple[ModelRecord, tuple[Derivation, ...]]] = [(model, ())]
+    yield model, (), False
     for _ in range(max_depth):
         nxt: list[tuple[ModelRecord, tuple[Derivation, ...]]] = []
         for current, path in frontier:
             for step in lineage_lookup(current):
-                if step.basis not in BASES or step.parent in seen:
+                key = split_release(step.parent) if isinstance(step.parent, str) else None
+                if step.basis not in BASES or key is None or key in seen:
                     continue
-                seen.add(step.parent)
-                parent = view.model(step.parent) or ModelRecord(step.parent)
+                seen.add(key)
+                parent = _resolve(view, step.parent)
                 new_path = (*path, step)
-                yield parent, new_path
+                yield parent, new_path, step.basis == "declared" and key[1] is None
                 nxt.append((parent, new_path))
         if not nxt:
             return
@@ -851,10 +884,12 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
     for incident in registry_view.incidents():
         if incident.state is IncidentState.WITHDRAWN or incident.id in found:
             continue
-        for candidate, path in lines:
+        for candidate, path, whole_line in lines:
             if not _allowed(incident.lineage_policy, path):
                 continue
             how = next((m for m in (_match(e, candidate) for e in incident.affected) if m), None)
+            if how is None and whole_line and any(e.model_id == candidate.model_id for e in incident.affected):
+                how = "model_line"
             if how:
                 found[incident.id] = AffectedBy(incident, candidate.model_id, how, path)
                 break
