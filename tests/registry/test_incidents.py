@@ -25,6 +25,7 @@ from weightwarden.registry.incidents import (
     LineagePolicy,
     ModelRecord,
     combined_lineage,
+    current_records,
     declared_lineage,
     derivation_from_report,
     incident_bytes,
@@ -391,6 +392,24 @@ def test_declared_base_versions_decide_between_release_and_whole_line():
     assert hit.match == "version" and hit.path[0].parent_version == "1.0"
     (hit,) = incidents_affecting(unknown, view, lookup)  # which release? every one of the line counts
     assert hit.match == "model_line" and hit.path[0].parent_model == "acme/base"
+
+
+def test_a_log_with_several_versions_of_an_incident_uses_the_latest_continuation():
+    view = _family()
+    reported = _incident()
+    confirmed = transition(reported, "confirmed", at=T0 + timedelta(hours=1))
+    withdrawn = transition(confirmed, "withdrawn", at=T0 + timedelta(hours=2))
+    # A record that rewrites history (same id, reported again, published later) must not replace the others.
+    forged = new_incident(summary="rewritten", affected=[AffectedModel("acme/base")],
+                          risk_domain="content.harm", severity="low", now=T0 + timedelta(days=1),
+                          incident_id=reported.id)
+    assert current_records([reported, confirmed, forged]) == [confirmed]
+    assert current_records([confirmed, reported]) == [confirmed]  # an older copy later in the log changes nothing
+    view.records.extend([reported, confirmed])
+    (hit,) = incidents_affecting(view.models["acme/base"], view, declared_lineage(view))
+    assert hit.incident.state is IncidentState.CONFIRMED
+    view.records.extend([withdrawn, forged])
+    assert incidents_affecting(view.models["acme/base"], view, declared_lineage(view)) == ()
 
 
 def test_derivation_from_report_accepts_only_derived_verdicts():

@@ -46,7 +46,7 @@ __all__ = [
     "ATLAS_PATTERN", "EU_COP_DEADLINES", "OSV_SCHEMA_VERSION", "RISK_DOMAINS", "SCHEMA", "SEVERITIES",
     "TLP_LEVELS", "AffectedBy", "AffectedModel", "Deadline", "Derivation", "Incident", "IncidentError",
     "IncidentState", "LineageLookup", "LineagePolicy", "ModelRecord", "RegistryView", "StateChange",
-    "combined_lineage", "declared_lineage", "derivation_from_report", "incident_bytes", "incidents_affecting",
+    "combined_lineage", "current_records", "declared_lineage", "derivation_from_report", "incident_bytes", "incidents_affecting",
     "is_public", "load_incident", "measured_lineage", "new_incident", "split_release", "reporting_deadlines", "to_csaf", "to_openvex", "transition",
     "validate_osv",
 ]
@@ -874,6 +874,25 @@ def _ancestry(model: ModelRecord, view: RegistryView, lineage_lookup: LineageLoo
         frontier = nxt
 
 
+def _continues(known: Incident, record: Incident) -> bool:
+    return (record.published == known.published and len(record.history) >= len(known.history)
+            and record.history[: len(known.history)] == known.history and record.modified >= known.modified)
+
+
+def current_records(records: Iterable[Incident]) -> list[Incident]:
+    """One record per incident id: the latest of the records a log holds for it, where "later" must extend
+    the lifecycle of the earlier one (same id, same publication, history a continuation). A record that
+    rewrites history instead (another publication date, a different earlier state, an older lifecycle) is
+    ignored: an append-only log keeps both, and the first version stays authoritative. Order of first
+    appearance is kept."""
+    latest: dict[str, Incident] = {}
+    for record in records:
+        known = latest.get(record.id)
+        if known is None or _continues(known, record):
+            latest[record.id] = record
+    return list(latest.values())
+
+
 def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage_lookup: LineageLookup, *,
                         max_depth: int = MAX_DEPTH) -> tuple[AffectedBy, ...]:
     """Every non-withdrawn incident that names ``model`` or one of its ancestors, with the evidence of
@@ -881,7 +900,7 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
     i.e. shortest, path that the incident's lineage policy accepts)."""
     lines = list(_ancestry(model, registry_view, lineage_lookup, max(0, min(max_depth, 32))))
     found: dict[str, AffectedBy] = {}
-    for incident in registry_view.incidents():
+    for incident in current_records(registry_view.incidents()):
         if incident.state is IncidentState.WITHDRAWN or incident.id in found:
             continue
         for candidate, path, whole_line in lines:

@@ -29,6 +29,7 @@ from weightwarden.registry.incidents import (
     Derivation,
     Incident,
     ModelRecord,
+    current_records,
     incidents_affecting,
     is_public,
     reporting_deadlines,
@@ -234,7 +235,7 @@ def _witness_table(status: LogStatus) -> str:
 
 def _public(incidents: Iterable[Incident]) -> tuple[list[Incident], int]:
     shown, hidden = [], 0
-    for inc in incidents:
+    for inc in current_records(incidents):
         if is_public(inc):
             shown.append(inc)
         else:
@@ -294,7 +295,7 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
 
 
 def render_incident(source: RegistryPageSource, incident_id: str, prefix: str = "/web") -> str | None:
-    incident = next((i for i in source.incidents() if i.id == incident_id), None)
+    incident = next((i for i in current_records(source.incidents()) if i.id == incident_id), None)
     if incident is None or not is_public(incident):
         return None
     affected = "".join(
