@@ -173,7 +173,8 @@ class _Reader:
     """A ``tlog.HashReader`` over the hashes table: this batch's new hashes, the process cache, then SQL."""
 
     def __init__(self, store: Store, conn: Connection, overlay: dict[int, bytes] | None = None) -> None:
-        self.store, self.conn, self.overlay = store, conn, overlay or {}
+        self.store, self.conn = store, conn
+        self.overlay = overlay if overlay is not None else {}
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         cache, overlay = self.store._hash_cache, self.overlay
