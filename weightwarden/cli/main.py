@@ -28,6 +28,7 @@ from weightwarden.cli import evals as _eval_commands
 from weightwarden.cli import integrity as _integrity_commands
 from weightwarden.cli import lineage as _lineage_commands
 from weightwarden.cli import registry as _registry_commands
+from weightwarden.cli import witness as _witness_commands
 from weightwarden.cli._terminal import (
     DEFAULT_WIDTH,
     progress_bar,
@@ -199,6 +200,7 @@ _diff_commands.register(main)
 _lineage_commands.register(main)
 _eval_commands.register(main)
 _registry_commands.register(main)  # registry serve/keygen/add-publisher/revoke, publish, check
+_witness_commands.register(main)  # witness keygen/vkey/cosign/serve/evidence/compare
 
 
 def run() -> None:
