@@ -449,3 +449,59 @@ def test_measured_lineage_on_the_real_minilm(minilm_folder):
     assert step.basis == "measured" and step.score > 0.5 and step.p_value < 0.01
     assert incidents_affecting(ModelRecord("zed/independent"), view,
                                measured_lineage("zed/independent", independent, candidates)) == ()
+
+
+# --- CLI (local files; the registry path is tested against the live server in test_web.py) ----------------
+
+def test_cli_new_update_list_show_export(tmp_path):
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main as cli
+
+    runner = CliRunner()
+    out = tmp_path / "incidents" / "inc.json"
+    out.parent.mkdir()
+    result = runner.invoke(cli, [
+        "incident", "new", "--model", "acme/base@1.0", "--weights-root", ROOT_BASE,
+        "--file-digest", f"model.safetensors={FILE_DIGEST}", "--summary", "Backdoor \x1b[2Jtrigger",
+        "--risk-domain", "supply_chain.integrity", "--severity", "critical", "--atlas", "AML.T0058",
+        "--harm", "death", "--aware-at", "2026-11-02T09:30:00Z", "--require-measured", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    inc = load_incident(out)
+    assert inc.affected[0].versions == ("1.0",) and inc.lineage_policy.require_measured
+    assert reporting_deadlines(inc)[0].due == T0 + timedelta(days=10)
+
+    assert runner.invoke(cli, ["incident", "update", str(out), "--state", "fixed"]).exit_code == 2  # skips confirmed
+    assert runner.invoke(cli, ["incident", "update", str(out), "--state", "confirmed", "--note", "seen"]).exit_code == 0
+    assert load_incident(out).state is IncidentState.CONFIRMED
+
+    listed = runner.invoke(cli, ["incident", "list", str(out.parent)])
+    assert listed.exit_code == 0 and inc.id in listed.output and "confirmed" in listed.output
+    assert "\x1b" not in listed.output and "\\x1b[2J" in listed.output  # escapes shown, never sent raw
+    shown = runner.invoke(cli, ["incident", "show", str(out)])
+    assert shown.exit_code == 0 and "report due 2026-11-12T09:30:00+00:00" in shown.output
+    for fmt, needle in (("osv", '"schema_version": "1.7.5"'), ("csaf", '"csaf_version": "2.0"'),
+                        ("openvex", '"https://openvex.dev/ns/v0.2.0"')):
+        exported = runner.invoke(cli, ["incident", "export", str(out), "--format", fmt])
+        assert exported.exit_code == 0 and needle in exported.output, exported.output
+    as_json = runner.invoke(cli, ["incident", "list", str(out), "--format", "json"])
+    assert json.loads(as_json.output)[0]["id"] == inc.id
+
+
+@pytest.mark.parametrize("args", [
+    ["incident", "new", "--model", "acme/x", "--summary", "s", "--risk-domain", "cyber.fun", "--severity", "low"],
+    ["incident", "new", "--model", "ACME X", "--summary", "s", "--risk-domain", "cyber.offense", "--severity", "low"],
+    ["incident", "new", "--model", "a/b", "--summary", "s", "--risk-domain", "cyber.offense", "--severity", "low",
+     "--atlas", "T1059"],
+    ["incident", "show", "{bad}"],
+])
+def test_cli_bad_input_is_exit_2_with_a_reason(args, tmp_path):
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main as cli
+
+    (tmp_path / "bad.json").write_text('{"id": "x"}')
+    args = [a.replace("{bad}", str(tmp_path / "bad.json")) for a in args]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and result.output.startswith("error: "), result.output
+    assert "Traceback" not in result.output
