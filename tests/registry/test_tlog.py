@@ -216,3 +216,13 @@ def test_a_reader_that_returns_the_wrong_number_of_hashes_is_an_error() -> None:
         tlog.inclusion_proof(5, 1, Garbage())
     with pytest.raises(ProofError):
         tlog.stored_hashes_for_append(3, b"x", Short())
+
+
+@settings(max_examples=300, deadline=None)
+@given(level=st.integers(0, 40), n=st.integers(0, 1 << 22))
+def test_stored_hash_index_round_trips_for_large_values(level: int, n: int) -> None:
+    index = tlog.stored_hash_index(level, n)
+    assert tlog.split_stored_hash_index(index) == (level, n)
+    # Indexes are dense: the one before belongs to another subtree, never to this one.
+    if index:
+        assert tlog.split_stored_hash_index(index - 1) != (level, n)

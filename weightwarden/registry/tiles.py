@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from weightwarden.core.errors import WeightwardenError
-from weightwarden.core.merkle import HASH_SIZE, merkle_root
+from weightwarden.core.merkle import HASH_SIZE, node_hash
 from weightwarden.registry.tlog import (
     HashReader,
     ProofError,
@@ -237,6 +237,9 @@ class TileHashReader:
         self.tree_size = tree_size
         self._get_tile = get_tile
         self._cache: dict[Tile, bytes] = {}
+        # Per tile, every complete subtree hash inside it (row 0 = the tile's hashes, row k = level k above
+        # it): computed once when the tile is fetched, so each later read is a lookup.
+        self._rows: dict[Tile, list[list[bytes]]] = {}
 
     def tile(self, tile: Tile) -> bytes:
         """The bytes of ``tile`` (checked for length), fetched once."""
@@ -250,20 +253,30 @@ class TileHashReader:
             self._cache[tile] = data
         return data
 
+    def _tile_rows(self, tile: Tile) -> list[list[bytes]]:
+        rows = self._rows.get(tile)
+        if rows is None:
+            data = self.tile(tile)
+            rows = [[data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]]
+            while len(rows[-1]) > 1:
+                below = rows[-1]
+                rows.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+            self._rows[tile] = rows
+        return rows
+
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         return [self._read_hash(i) for i in indexes]
 
     def _read_hash(self, index: int) -> bytes:
         level, n = split_stored_hash_index(index)
         if (n + 1) << level > self.tree_size:
-            raise ProofError(f"stored hash (level {level}, index {n}) is not in a tree of size {self.tree_size}")
+            raise ProofError(
+                f"stored hash (level {level}, index {n}) is not in a tree of size {self.tree_size}"
+            )
         tile_level, sublevel = divmod(level, TILE_HEIGHT)
         first = n << sublevel  # first hash of the tile row below this subtree
-        count = 1 << sublevel
         tile_index = first // TILE_WIDTH
         row_size = _hashes_at_level(self.tree_size, tile_level)
         width = min(TILE_WIDTH, row_size - tile_index * TILE_WIDTH)
-        data = self.tile(Tile(tile_level, tile_index, width))
-        offset = (first - tile_index * TILE_WIDTH) * HASH_SIZE
-        row = [data[offset + i * HASH_SIZE : offset + (i + 1) * HASH_SIZE] for i in range(count)]
-        return merkle_root(row)
+        rows = self._tile_rows(Tile(tile_level, tile_index, width))
+        return rows[sublevel][(first - tile_index * TILE_WIDTH) >> sublevel]

@@ -49,15 +49,20 @@ def _check_hash(value: bytes, what: str) -> None:
         raise ProofError(f"{what} is not a {HASH_SIZE}-byte SHA-256 hash")
 
 
+def _count(n: int) -> int:
+    # sum over k >= 0 of floor(n / 2^k) == 2n - popcount(n) (a one bit at position j contributes 2^(j+1) - 1).
+    return 2 * n - n.bit_count()
+
+
+def _index(level: int, n: int) -> int:
+    # The subtree is completed by leaf ((n + 1) << level) - 1, and is the level-th hash that append stores.
+    return _count(((n + 1) << level) - 1) + level
+
+
 def stored_hash_count(tree_size: int) -> int:
     """How many hashes a tree of ``tree_size`` leaves has stored: one per complete subtree."""
     _check_size(tree_size)
-    count = 0
-    n = tree_size
-    while n:
-        count += n
-        n >>= 1
-    return count
+    return _count(tree_size)
 
 
 def stored_hash_index(level: int, n: int) -> int:
@@ -65,25 +70,23 @@ def stored_hash_index(level: int, n: int) -> int:
     (covering leaves ``[n << level, (n + 1) << level)``)."""
     if level < 0 or n < 0 or level > 63:
         raise ProofError(f"no stored hash at level {level}, index {n}")
-    completing_leaf = ((n + 1) << level) - 1
-    _check_size(completing_leaf + 1, "subtree end")
-    return stored_hash_count(completing_leaf) + level
+    _check_size((n + 1) << level, "subtree end")
+    return _index(level, n)
+
+
+_MAX_INDEX = _count(MAX_TREE_SIZE)
 
 
 def split_stored_hash_index(index: int) -> tuple[int, int]:
     """The ``(level, n)`` of the subtree whose hash is stored at ``index``; inverse of stored_hash_index."""
-    if not isinstance(index, int) or index < 0 or index > stored_hash_count(MAX_TREE_SIZE):
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < _MAX_INDEX:
         raise ProofError(f"stored hash index {index!r} is out of range")
-    # The append of leaf m stores its hashes at [count(m), count(m+1)); find that m by bisection.
-    lo, hi = 0, index + 1
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if stored_hash_count(mid) <= index:
-            lo = mid
-        else:
-            hi = mid - 1
-    leaf = lo
-    level = index - stored_hash_count(leaf)
+    # The append of leaf m stores its hashes at [count(m), count(m + 1)). Since 2m - 64 <= count(m) <= 2m,
+    # that m lies within a few dozen of index / 2: start just below and walk up.
+    leaf = max(0, index // 2 - 1)
+    while _count(leaf + 1) <= index:
+        leaf += 1
+    level = index - _count(leaf)
     return level, ((leaf + 1) >> level) - 1
 
 
@@ -107,7 +110,7 @@ def stored_hashes_for_leaf_hash(n: int, leaf: bytes, reader: HashReader) -> list
     siblings: list[int] = []
     k, level = n, 0
     while k & 1:
-        siblings.append(stored_hash_index(level, k - 1))
+        siblings.append(_index(level, k - 1))
         k >>= 1
         level += 1
     left_hashes = _read(reader, siblings)
@@ -149,11 +152,11 @@ def _subtrees(lo: int, hi: int) -> list[tuple[int, int]]:
 def _range_hashes(ranges: list[tuple[int, int]], reader: HashReader) -> list[bytes]:
     """MTH(D[lo:hi]) for each range, reading every needed stored hash in one call."""
     plans = [_subtrees(lo, hi) for lo, hi in ranges]
-    indexes = sorted({stored_hash_index(level, k) for plan in plans for level, k in plan})
+    indexes = sorted({_index(level, k) for plan in plans for level, k in plan})
     by_index = dict(zip(indexes, _read(reader, indexes), strict=True))
     out: list[bytes] = []
     for plan in plans:
-        parts = [by_index[stored_hash_index(level, k)] for level, k in plan]
+        parts = [by_index[_index(level, k)] for level, k in plan]
         # Subtrees shrink left to right, so the RFC 6962 tree over them folds from the right.
         h = parts[-1]
         for left in reversed(parts[:-1]):
