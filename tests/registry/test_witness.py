@@ -275,3 +275,28 @@ def test_transparency_dev_style_witness_keys() -> None:
 def test_parse_add_checkpoint_round_trip() -> None:
     body = format_add_checkpoint(20852014, [b"\x01" * 32, b"\x02" * 32], b"cp\n\n- sig\n")
     assert parse_add_checkpoint(body) == (20852014, [b"\x01" * 32, b"\x02" * 32], b"cp\n\n- sig\n")
+
+
+def test_one_witness_key_under_two_names_counts_once(tmp_path: Path, log: Log) -> None:
+    # cosignature/v1 does not sign the witness's name: the same key listed twice must not make a quorum of 2.
+    key = CosignatureSigner.generate("w.example")
+    alias = CosignatureSigner(key.name.replace("w.", "alias."), key._key)
+    log.grow(3)
+    text = parse_note(log.checkpoint()).text
+    note = log.checkpoint() + key.cosign(text, 1700000000).line().encode() + alias.cosign(text, 1700000000).line().encode()
+    with pytest.raises(ConfigError):
+        verify_cosigned(note, log.signer.verifier(), [key.verifier(), alias.verifier()], 2)
+    other = CosignatureSigner.generate("other.example")
+    with pytest.raises(QuorumError):
+        verify_cosigned(note, log.signer.verifier(), [key.verifier(), alias.verifier(), other.verifier()], 2)
+
+
+def test_the_witness_serves_only_what_it_verified(log: Log, witness: Witness) -> None:
+    log.grow(3)
+    stranger = NoteSigner.generate("stranger.example")
+    text = parse_note(log.checkpoint()).text
+    padded = log.checkpoint() + stranger.sign(text).line().encode()
+    witness.add_checkpoint(format_add_checkpoint(0, [], padded))
+    latest = witness.latest(ORIGIN)
+    assert latest is not None and b"stranger.example" not in latest
+    assert [s.name for s in parse_note(latest).signatures] == [ORIGIN, "witness.example/w1"]

@@ -282,7 +282,7 @@ class Witness:
         if verifiers is None:
             raise WitnessError(f"unknown log origin {checkpoint.origin!r}", 404)
         try:
-            note, _ = open_note(note_bytes, verifiers)
+            note, log_signatures = open_note(note_bytes, verifiers)
         except NoteError as exc:
             raise WitnessError(f"checkpoint signature: {exc.reason}", 403) from None
         if old_size > checkpoint.size:
@@ -311,8 +311,9 @@ class Witness:
                     raise WitnessError(f"not consistent with the last cosigned checkpoint: {exc.reason}", 422) from None
             timestamp = int(time.time()) if now is None else int(now)
             cosignature = self.signer.cosign(note.text, timestamp)
-            kept = tuple(s for s in note.signatures if s.key_id != self.signer.key_id or s.name != self.signer.name)
-            stored_note = Note(note.text, (*kept, cosignature)).to_bytes().decode("utf-8")
+            # Keep only what was verified (the log's signatures) and our cosignature: whatever else the
+            # caller attached is not served again from the monitoring endpoint.
+            stored_note = Note(note.text, (*log_signatures, cosignature)).to_bytes().decode("utf-8")
             logs[checkpoint.origin] = {"size": checkpoint.size, "root": b64(checkpoint.root_hash), "note": stored_note}
             self._save(logs)  # persisted before the cosignature leaves (tlog-witness MUST)
         return cosignature.line().encode("utf-8")
@@ -334,15 +335,19 @@ def verify_cosigned(
     witnesses = list(witness_verifiers)
     if any(w.alg != ALG_COSIGNATURE_V1 for w in witnesses):
         raise ConfigError("witness keys must be cosignature/v1 (type 0x04) verifier keys")
-    if not isinstance(quorum, int) or quorum < 0 or quorum > len({w.vkey() for w in witnesses}):
-        raise ConfigError(f"quorum {quorum!r} cannot be met by {len(witnesses)} trusted witness key(s)")
+    # Count witnesses by public key: cosignature/v1 does not sign the witness's name, so one key listed
+    # under two names must not count twice.
+    distinct_keys = {w.public_key for w in witnesses}
+    if not isinstance(quorum, int) or isinstance(quorum, bool) or not 0 <= quorum <= len(distinct_keys):
+        raise ConfigError(f"quorum {quorum!r} cannot be met by {len(distinct_keys)} distinct trusted witness key(s)")
     checkpoint, note = open_checkpoint(note_bytes, log_verifier, origin)
     if quorum == 0:
         return checkpoint
-    verified = verified_signatures(note, witnesses)
-    if len(verified) < quorum:
+    by_id = {(w.name, w.key_id): w.public_key for w in witnesses}
+    cosigners = {by_id[(sig.name, sig.key_id)] for sig in verified_signatures(note, witnesses)}
+    if len(cosigners) < quorum:
         raise QuorumError(
-            f"checkpoint {checkpoint.origin} @ {checkpoint.size} has {len(verified)} valid cosignature(s) "
+            f"checkpoint {checkpoint.origin} @ {checkpoint.size} has {len(cosigners)} valid cosignature(s) "
             f"from trusted witnesses; {quorum} required"
         )
     return checkpoint

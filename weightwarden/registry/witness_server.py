@@ -27,6 +27,7 @@ def make_witness_server(witness: Witness, host: str = "127.0.0.1", port: int = 0
     class Handler(BaseHTTPRequestHandler):
         server_version = "weightwarden-witness"
         sys_version = ""
+        timeout = 30  # a client that stops sending does not hold a thread forever
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
             pass  # no request logging to stderr; the caller decides what to record
