@@ -96,8 +96,27 @@ def test_ids_are_unique_and_use_the_local_database_prefix():
     assert len(ids) == 50 and all(i.startswith("x_WW-2026-") for i in ids)
 
 
+def test_hostile_nesting_and_unknown_fields_are_refused(tmp_path):
+    data = _incident().to_osv()
+    deep: list = []
+    cursor = deep
+    for _ in range(5000):  # deeper than Python's recursion limit
+        cursor.append([])
+        cursor = cursor[0]
+    data["database_specific"]["indicators"] = [deep]
+    with pytest.raises(IncidentError, match="nested deeper"):
+        Incident.from_osv(data)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(IncidentError, match="deep.json"):
+        load_incident(tmp_path / "deep.json")
+    data = _incident().to_osv()
+    data["credits"] = [{"name": "someone"}]
+    with pytest.raises(IncidentError, match="'credits' is not carried"):
+        Incident.from_osv(data)
+
+
 @pytest.mark.parametrize(("change", "needle"), [
-    (lambda d: d.__setitem__("extra_top_level", 1), "not valid OSV"),
+    (lambda d: d.__setitem__("extra_top_level", 1), "not carried"),
     (lambda d: d.__setitem__("modified", "yesterday"), "not valid OSV"),
     (lambda d: d.__setitem__("id", "WW-1"), "not valid OSV"),
     (lambda d: d["database_specific"].__setitem__("schema", "other/v1"), "database_specific.schema"),
@@ -405,6 +424,9 @@ def test_a_log_with_several_versions_of_an_incident_uses_the_latest_continuation
                           incident_id=reported.id)
     assert current_records([reported, confirmed, forged]) == [confirmed]
     assert current_records([confirmed, reported]) == [confirmed]  # an older copy later in the log changes nothing
+    # Only the first record's publisher may continue it: mallory cannot withdraw acme's incident.
+    assert current_records([confirmed, withdrawn], owners=["acme", "mallory"]) == [confirmed]
+    assert current_records([confirmed, withdrawn], owners=["acme", "acme"]) == [withdrawn]
     view.records.extend([reported, confirmed])
     (hit,) = incidents_affecting(view.models["acme/base"], view, declared_lineage(view))
     assert hit.incident.state is IncidentState.CONFIRMED

@@ -53,7 +53,8 @@ def _write(text: str, output: str | None) -> None:
 
 
 def _dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+    # ASCII only: a bidi override or other invisible character in a record cannot reach the terminal raw.
+    return json.dumps(obj, indent=2, ensure_ascii=True) + "\n"
 
 
 def _time(text: str | None) -> datetime | None:
@@ -109,12 +110,12 @@ def _registry_records(url: str) -> list[Any]:
                 chunks.append(chunk)
     except httpx.HTTPError as exc:
         raise RegistryClientError(f"cannot reach the registry at {url}: {exc}") from None
-    try:
+    try:  # RecursionError: a hostile listing nested too deeply
         listing = json.loads(b"".join(chunks))
         entries = listing["incidents"]
         if not isinstance(entries, list):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise RegistryClientError(f"{url}/incidents: not an incident listing") from None
     records = []
     for entry in entries:

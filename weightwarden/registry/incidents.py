@@ -451,10 +451,34 @@ def _osv_validator() -> Any:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+MAX_NESTING = 32
+# Top-level OSV fields an incident carries; anything else (severity, credits, related, upstream) would be lost
+# on a round trip, so it is refused rather than silently dropped.
+_OSV_FIELDS = frozenset({"schema_version", "id", "modified", "published", "withdrawn", "aliases", "summary",
+                         "details", "affected", "references", "database_specific"})
+
+
+def _nesting(value: Any, limit: int) -> bool:
+    """True when ``value`` nests lists/objects at most ``limit`` deep (iterative: hostile depth cannot recurse)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return True
+
+
 def validate_osv(data: Any, where: str = "<incident>") -> None:
     """Raise :class:`IncidentError` unless ``data`` is valid OSV (official schema) and a weightwarden incident."""
     if not isinstance(data, dict):
         raise IncidentError(f"{where}: an incident record is a JSON object, found {type(data).__name__}")
+    if not _nesting(data, MAX_NESTING):
+        raise IncidentError(f"{where}: JSON nested deeper than {MAX_NESTING} levels")
+    unknown = sorted(set(data) - _OSV_FIELDS)
+    if unknown:
+        raise IncidentError(f"{where}: OSV field {unknown[0][:40]!r} is not carried by weightwarden incidents")
     try:
         validator = _osv_validator()
     except ImportError:  # pragma: no cover - jsonschema ships with the registry extra
@@ -576,6 +600,8 @@ def load_incident(path: str | os.PathLike[str]) -> Incident:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IncidentError(f"{p}: not JSON: {exc}") from None
+    except RecursionError:
+        raise IncidentError(f"{p}: JSON nested too deeply") from None
     return Incident.from_osv(data, where=str(p))
 
 
@@ -879,16 +905,25 @@ def _continues(known: Incident, record: Incident) -> bool:
             and record.history[: len(known.history)] == known.history and record.modified >= known.modified)
 
 
-def current_records(records: Iterable[Incident]) -> list[Incident]:
+def current_records(records: Iterable[Incident], owners: Sequence[str] | None = None) -> list[Incident]:
     """One record per incident id: the latest of the records a log holds for it, where "later" must extend
     the lifecycle of the earlier one (same id, same publication, history a continuation). A record that
     rewrites history instead (another publication date, a different earlier state, an older lifecycle) is
-    ignored: an append-only log keeps both, and the first version stays authoritative. Order of first
-    appearance is kept."""
+    ignored: an append-only log keeps both, and the first version stays authoritative. With ``owners`` (the
+    publisher of each record, aligned with ``records``) only the publisher of the first record may continue it,
+    so nobody can withdraw someone else's incident. Order of first appearance is kept."""
+    items = list(records)
+    if owners is not None and len(owners) != len(items):
+        raise ValueError("owners must name the publisher of every record")
     latest: dict[str, Incident] = {}
-    for record in records:
+    first_owner: dict[str, str] = {}
+    for i, record in enumerate(items):
         known = latest.get(record.id)
-        if known is None or _continues(known, record):
+        owner = owners[i] if owners is not None else ""
+        if known is None:
+            latest[record.id] = record
+            first_owner[record.id] = owner
+        elif owner == first_owner[record.id] and _continues(known, record):
             latest[record.id] = record
     return list(latest.values())
 
