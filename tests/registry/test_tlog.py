@@ -226,3 +226,8 @@ def test_stored_hash_index_round_trips_for_large_values(level: int, n: int) -> N
     # Indexes are dense: the one before belongs to another subtree, never to this one.
     if index:
         assert tlog.split_stored_hash_index(index - 1) != (level, n)
+
+
+def test_negative_record_numbers_are_refused_not_looped_on() -> None:
+    with pytest.raises(ProofError):
+        tlog.stored_hashes_for_leaf_hash(-1, leaf_hash(b"x"), tlog.MemoryHashStore())

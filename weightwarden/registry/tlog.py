@@ -104,6 +104,8 @@ def _read(reader: HashReader, indexes: list[int]) -> list[bytes]:
 def stored_hashes_for_leaf_hash(n: int, leaf: bytes, reader: HashReader) -> list[bytes]:
     """The hashes to store when appending the leaf with hash ``leaf`` as record ``n`` (the tree has ``n``
     leaves before): they belong at ``stored_hash_count(n) ... stored_hash_count(n + 1) - 1`` in order."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise ProofError(f"record number {n!r} is not a non-negative integer")
     _check_size(n + 1)
     _check_hash(leaf, "the leaf hash")
     # Each trailing one bit of n means a left sibling subtree is complete and now gets a right partner.

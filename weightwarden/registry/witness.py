@@ -202,7 +202,7 @@ class Witness:
                 raise ValueError
             for entry in state["logs"].values():
                 size, root = entry["size"], b64decode_strict(entry["root"], "root")
-                if not isinstance(size, int) or size < 0 or len(root) != HASH_SIZE:
+                if not isinstance(size, int) or size < 0 or len(root) != HASH_SIZE or not isinstance(entry["note"], str):
                     raise ValueError
         except (ValueError, KeyError, TypeError, AttributeError, NoteError):
             # A witness that cannot trust its memory must not cosign: it could be rolled back.
@@ -273,6 +273,11 @@ class Witness:
         return [SplitViewProof.from_json(json.loads(line)) for line in path.read_text("utf-8").splitlines()]
 
     def add(self, old_size: int, proof: Sequence[bytes], note_bytes: bytes, now: int | None = None) -> bytes:
+        """:meth:`add_checkpoint` with the request already split into its parts."""
+        if not isinstance(old_size, int) or isinstance(old_size, bool) or not 0 <= old_size < 1 << 63:
+            raise WitnessError(f"old size {old_size!r} is not a tree size", 400)
+        if len(proof) > MAX_PROOF_LINES:
+            raise WitnessError(f"more than {MAX_PROOF_LINES} consistency proof hashes", 400)
         try:
             note = parse_note(note_bytes)
             checkpoint = Checkpoint.parse(note.text)
