@@ -231,3 +231,19 @@ def test_stored_hash_index_round_trips_for_large_values(level: int, n: int) -> N
 def test_negative_record_numbers_are_refused_not_looped_on() -> None:
     with pytest.raises(ProofError):
         tlog.stored_hashes_for_leaf_hash(-1, leaf_hash(b"x"), tlog.MemoryHashStore())
+
+
+_hash = st.binary(min_size=32, max_size=32)
+_size = st.one_of(st.integers(0, 2000), st.integers(0, (1 << 63) - 1), st.integers(-5, (1 << 64)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(index=_size, size=_size, old=_size, leaf=_hash, root=_hash, proof=st.lists(_hash, max_size=70))
+def test_verifiers_fail_closed_on_arbitrary_input(index: int, size: int, old: int, leaf: bytes, root: bytes,
+                                                  proof: list[bytes]) -> None:
+    # Random proofs never verify and never raise anything but ProofError (no overflow, no endless loop).
+    with pytest.raises(ProofError):
+        tlog.verify_inclusion(leaf, index, size, root, proof)
+    if not (old == size and not proof):
+        with pytest.raises(ProofError):
+            tlog.verify_consistency(old, size, root, leaf, proof)
