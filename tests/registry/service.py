@@ -106,6 +106,18 @@ def store(db_url: str, log_keys: LogKeys) -> Iterator[Store]:
     s.close()
 
 
+def pending_write(pub: PublisherKey, body: dict[str, Any], *, nonce: str | None = None,
+                  timestamp: int | None = None) -> Any:
+    """A write as the server hands it to the store, signed by ``pub``."""
+    from weightwarden.registry.store import PendingWrite
+
+    raw = entries.canonical(body)
+    headers = pub.headers(raw, nonce=nonce, timestamp=timestamp)
+    signed = auth.authenticate(headers, origin=ORIGIN, method="POST", path="/entries", body=raw,
+                               lookup=lambda k: pub.publisher if k == pub.publisher.key_id else None)
+    return PendingWrite(entries.parse_body_bytes(raw), signed)
+
+
 def release(model: str = "acme/smol", version: int = 1, seed: int | None = None, **extra: Any) -> dict[str, Any]:
     """A release body with distinct digests per (model, version, seed)."""
     tag = f"{model}:{version}:{seed}".encode()

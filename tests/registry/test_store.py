@@ -8,20 +8,13 @@ import threading
 import pytest
 
 from tests.registry.service import ORIGIN, make_publisher, release
+from tests.registry.service import pending_write as _write
 from weightwarden.core.errors import ConfigError
 from weightwarden.core.merkle import leaf_hash
 from weightwarden.registry import auth, entries, tiles, tlog
 from weightwarden.registry.logkeys import load_or_create
 from weightwarden.registry.note import Checkpoint, open_checkpoint
-from weightwarden.registry.store import Appended, PendingWrite, Rejected, Store
-
-
-def _write(pub, body, *, nonce=None, timestamp=None):
-    raw = entries.canonical(body)
-    h = pub.headers(raw, nonce=nonce, timestamp=timestamp)
-    signed = auth.authenticate(h, origin=ORIGIN, method="POST", path="/entries", body=raw,
-                               lookup=lambda k: pub.publisher if k == pub.publisher.key_id else None)
-    return PendingWrite(entries.parse_body_bytes(raw), signed)
+from weightwarden.registry.store import Appended, Rejected, Store
 
 
 def _log_entries(store: Store) -> list[bytes]:

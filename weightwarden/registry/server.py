@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 
 from weightwarden.core.errors import WeightwardenError
 from weightwarden.registry import tiles as _tiles
+from weightwarden.registry import tlog
 from weightwarden.registry.auth import AuthError, RateLimiter, authenticate
 from weightwarden.registry.entries import BUNDLE_DIGEST, HEX64, MODEL_ID, EntryError, parse_body_bytes
 from weightwarden.registry.store import Appended, PendingWrite, Rejected, Sequencer, Store, StoreError
@@ -46,6 +48,7 @@ ENV_KEYS = "WW_REGISTRY_KEYS"
 ENV_ORIGIN = "WW_REGISTRY_ORIGIN"
 ENV_RATE = "WW_REGISTRY_WRITE_RATE"
 ENV_BURST = "WW_REGISTRY_WRITE_BURST"
+_MAX = tlog.MAX_TREE_SIZE  # every index and size fits a signed 64-bit database integer
 IMMUTABLE = "public, max-age=31536000, immutable"
 _PLAIN = "text/plain; charset=utf-8"
 
@@ -73,13 +76,21 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
     limiter = RateLimiter(cfg.write_rate, cfg.write_burst)
     state: dict[str, Any] = {}
 
+    def sequencer() -> Sequencer:
+        # Started by the first write (or the lifespan), in every worker process: its thread is per process.
+        if "sequencer" not in state:
+            state["sequencer"] = Sequencer(store)
+        return state["sequencer"]
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
-        state["sequencer"] = Sequencer(store)
+        sequencer()
         try:
             yield
         finally:
-            state["sequencer"].stop()
+            running = state.pop("sequencer", None)
+            if running is not None:
+                running.stop()
 
     app = FastAPI(title="weightwarden registry", version="1", lifespan=lifespan,
                   description="Transparency log of model releases, revocations, audits and incidents.")
@@ -109,27 +120,24 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
                 "view_key": keys.view_public_pem().decode("ascii"), "size": store.size()}
 
     @app.get("/entries/{index}", responses={404: {}})
-    def entry(index: int) -> Any:
-        if index < 0:
-            return _error(404, "no such entry")
+    def entry(index: int = PathParam(ge=0, le=_MAX)) -> Any:
         return {"index": index, "data": _b64(store.entry(index))}
 
     @app.get("/proof/inclusion", responses={404: {}})
-    def inclusion(index: int = Query(ge=0), tree_size: int | None = Query(default=None, ge=1)) -> Any:
+    def inclusion(index: int = Query(ge=0, le=_MAX), tree_size: int | None = Query(default=None, ge=1, le=_MAX)) -> Any:
         size, proof = store.inclusion_proof(index, tree_size)
         return {"index": index, "tree_size": size, "proof": [_b64(h) for h in proof]}
 
     @app.get("/proof/consistency", responses={404: {}})
-    def consistency(old: int = Query(ge=0), new: int | None = Query(default=None, ge=0)) -> Any:
+    def consistency(old: int = Query(ge=0, le=_MAX), new: int | None = Query(default=None, ge=0, le=_MAX)) -> Any:
         size, proof = store.consistency_proof(old, new)
         return {"old": old, "new": size, "proof": [_b64(h) for h in proof]}
 
     @app.get("/proof/file/{index}", response_class=Response, responses={200: {"content": {_PLAIN: {}}}, 404: {}})
-    def proof_file(index: int, tree_size: int | None = Query(default=None, ge=1)) -> Response:
+    def proof_file(index: int = PathParam(ge=0, le=_MAX),
+                   tree_size: int | None = Query(default=None, ge=1, le=_MAX)) -> Response:
         from weightwarden.registry.proof_file import TlogProof, format_proof
 
-        if index < 0:
-            return _error(404, "no such entry")
         note = store.checkpoint()
         from weightwarden.registry.note import Checkpoint, parse_note
 
@@ -206,7 +214,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         denied = signed.publisher.allows(parsed.kind, parsed.models)
         if denied is not None:
             return _error(403, denied)
-        result = await asyncio.wrap_future(state["sequencer"].submit(PendingWrite(parsed, signed)))
+        result = await asyncio.wrap_future(sequencer().submit(PendingWrite(parsed, signed)))
         if isinstance(result, Rejected):
             return _error(result.status, result.reason)
         assert isinstance(result, Appended)
