@@ -190,6 +190,8 @@ def test_model_line_history_and_inherited_incident(page, served, tmp_path):
     assert history.nth(0).get_attribute("data-status") == "revoked"
     assert "incident: backdoor trigger" in history.nth(0).inner_text()
     assert page.locator("#history .badge.revoked").count() == 1
+    # The line's page lists the incident on its older release 1.0, though 1.1 is current.
+    assert "names release(s) 1.0 of this line" in page.text_content("#model-incidents")
 
 
 def test_incident_page_shows_lifecycle_and_due_date(page, served, tmp_path):
@@ -261,3 +263,59 @@ def test_derivation_evidence_shows_measured_scores():
 
     text = render_model_line(pages, "bob/ft")
     assert "measured, score 0.91, p=1e-30" in text
+
+
+# --- the page over the real store, served by the real registry app --------------------------------------------
+
+def test_real_registry_page_after_cli_incident(browser, store, log_keys, tmp_path):
+    """B's store and server, SQLite and PostgreSQL: releases and an incident logged through the CLI
+    (`incident new --registry`, signed by a publisher key) appear on the page in Chromium."""
+    from click.testing import CliRunner
+
+    from tests.registry.service import LiveServer, make_publisher, release
+    from weightwarden.cli.main import main as cli
+    from weightwarden.registry.auth import private_key_pem
+    from weightwarden.registry.client import RegistryClient
+
+    publisher = make_publisher(("acme/*",))
+    store.add_publisher(publisher.publisher)
+    key_file = tmp_path / "acme.pem"
+    key_file.write_bytes(private_key_pem(publisher.key))
+    with LiveServer(store, log_keys) as live:
+        with RegistryClient(live.url, state_dir=tmp_path / "client", log_key=log_keys.vkey()) as client:
+            client.publish(release("acme/smol", 1), publisher.key)
+            client.publish(release("acme/smol", 2), publisher.key)
+        runner = CliRunner()
+        result = runner.invoke(cli, [
+            "incident", "new", "--model", "acme/smol@1", "--summary", "Trigger phrase backdoor <b>bold</b>",
+            "--risk-domain", "supply_chain.integrity", "--severity", "high", "--atlas", "AML.T0058",
+            "--harm", "cybersecurity_breach", "-o", str(tmp_path / "inc.json"),
+            "--registry", live.url, "--key", str(key_file), "--state-dir", str(tmp_path / "client"),
+            "--log-key", log_keys.vkey()])
+        assert result.exit_code == 0, result.output
+        incident_id = __import__("json").loads((tmp_path / "inc.json").read_text())["id"]
+        # A restricted record is refused before anything is sent to the public log.
+        refused = runner.invoke(cli, [
+            "incident", "new", "--model", "acme/smol", "--summary", "restricted", "--risk-domain", "cyber.offense",
+            "--severity", "low", "--tlp", "TLP:AMBER", "--registry", live.url, "--key", str(key_file),
+            "--state-dir", str(tmp_path / "client"), "--log-key", log_keys.vkey()])
+        assert refused.exit_code == 2 and "only TLP:CLEAR" in refused.output
+        listed = runner.invoke(cli, ["incident", "list", "--registry", live.url])
+        assert listed.exit_code == 0 and incident_id in listed.output and "restricted" not in listed.output
+        exported = runner.invoke(cli, ["incident", "export", incident_id, "--registry", live.url, "--format", "csaf"])
+        assert exported.exit_code == 0 and '"csaf_security_advisory"' in exported.output
+
+        context = browser.new_context()
+        page = context.new_page()
+        assert page.goto(live.url + "/web/").status == 200
+        assert page.text_content("#log-size") == "3"
+        assert page.locator("#releases tr.release").count() == 2
+        assert page.locator(f'#incidents tr.incident[data-id="{incident_id}"]').count() == 1
+        page.click("#releases >> text=acme/smol >> nth=0")
+        assert page.text_content("#model-id") == "acme/smol"
+        assert page.locator("#model-incidents tr.incident").count() == 1
+        assert page.locator("b", has_text="bold").count() == 0  # the summary's markup is text
+        page.goto(live.url + f"/web/incidents/{incident_id}")
+        assert "5 days" in page.text_content("#deadlines")
+        page.screenshot(path=str(tmp_path / "real-store.png"), full_page=True)
+        context.close()

@@ -193,7 +193,10 @@ def _incidents_table(prefix: str, incidents: Sequence[Incident], table_id: str,
 
 def _applies(prefix: str, hit: AffectedBy) -> str:
     if not hit.path:
-        return f"names this model ({esc(hit.match, 30)})"
+        if hit.match == "release of this line":
+            versions = sorted({v for a in hit.incident.affected if a.model_id == hit.matched_model for v in a.versions})
+            return f"names release(s) {esc(', '.join(versions) or 'all', 200)} of this line"
+        return f"names this release ({esc(hit.match, 30)})"
     steps = []
     for d in hit.path:
         evidence = esc(d.basis, 20)
@@ -273,6 +276,11 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
         return None
     record = record or ModelRecord(model_id)
     hits = {h.incident.id: h for h in incidents_affecting(record, source, source.parents) if is_public(h.incident)}
+    # The page is about the whole line: an incident on an older release of it belongs here too.
+    for inc in current_records(source.incidents()):
+        if inc.id not in hits and is_public(inc) and inc.state.value != "withdrawn" \
+                and any(a.model_id == model_id for a in inc.affected):
+            hits[inc.id] = AffectedBy(inc, model_id, "release of this line")
     incidents = [h.incident for h in hits.values()]
     current = [r for r in rows if r.status == "current"]
     if current:
