@@ -11,7 +11,8 @@ be read against the library's own ceiling:
 3. consistency proofs between random sizes: generated and verified.
 4. signed notes: checkpoint signing, ``open_checkpoint``, ``verify_cosigned`` with 2 of 2 witnesses.
 
-Every figure is the median of 3 runs. Usage: ``.venv/bin/python benchmarks/registry_tlog.py [--quick]``.
+Every figure is operations per CPU-second of this process (``time.process_time``: the machine is shared,
+so wall time would measure the other jobs), the median of 3 runs; the load average is recorded with them. Usage: ``.venv/bin/python benchmarks/registry_tlog.py [--quick]``.
 Writes ``benchmarks/results/registry_tlog.json``.
 """
 
@@ -36,6 +37,9 @@ from weightwarden.registry.note import CheckpointSigner, NoteSigner, open_checkp
 from weightwarden.registry.witness import CosignatureSigner, verify_cosigned  # noqa: E402
 
 BATCH = 500
+# CPU time of this process: the benchmark machine is shared (load averages of 5-10 on 2 cores are common),
+# and the figure wanted is what one operation costs a core, not how long it waited for one.
+_clock = time.process_time
 
 
 def _rate(count: int, seconds: float) -> float:
@@ -45,16 +49,16 @@ def _rate(count: int, seconds: float) -> float:
 def bench_append(n: int, entry: bytes) -> tuple[float, float, tlog.MemoryHashStore, dict[str, bytes]]:
     """(appends/s of hashing only, appends/s with tiles + bundles + checkpoint per batch)."""
     store = tlog.MemoryHashStore()
-    t0 = time.perf_counter()
+    t0 = _clock()
     for i in range(n):
         store.append(entry + b"%d" % i)
-    hashing = time.perf_counter() - t0
+    hashing = _clock() - t0
 
     signer = CheckpointSigner(NoteSigner.generate("bench.example/log"))
     store2 = tlog.MemoryHashStore()
     files: dict[str, bytes] = {}
     entries: list[bytes] = []
-    t0 = time.perf_counter()
+    t0 = _clock()
     for start in range(0, n, BATCH):
         old = store2.size
         for i in range(start, min(n, start + BATCH)):
@@ -67,7 +71,7 @@ def bench_append(n: int, entry: bytes) -> tuple[float, float, tlog.MemoryHashSto
             s = bundle.index * 256
             files[bundle.path()] = tiles.encode_entry_bundle(entries[s : s + bundle.width])
         files["checkpoint"] = signer.sign(store2.size, store2.root())
-    integrate = time.perf_counter() - t0
+    integrate = _clock() - t0
     return _rate(n, hashing), _rate(n, integrate), store2, files
 
 
@@ -76,28 +80,28 @@ def bench_proofs(store: tlog.MemoryHashStore, files: dict[str, bytes], count: in
     root = store.root()
     rng = random.Random(1)
     indexes = [rng.randrange(size) for _ in range(count)]
-    t0 = time.perf_counter()
+    t0 = _clock()
     proofs = [tlog.inclusion_proof(size, i, store) for i in indexes]
-    from_store = time.perf_counter() - t0
+    from_store = _clock() - t0
     reader = tiles.TileHashReader(size, lambda t: files[t.path()])
-    t0 = time.perf_counter()
+    t0 = _clock()
     for i in indexes:
         tlog.inclusion_proof(size, i, reader)
-    from_tiles = time.perf_counter() - t0
+    from_tiles = _clock() - t0
     leaves = [leaf_hash(entry + b"%d" % i) for i in indexes]
-    t0 = time.perf_counter()
+    t0 = _clock()
     for i, leaf, proof in zip(indexes, leaves, proofs, strict=True):
         tlog.verify_inclusion(leaf, i, size, root, proof)
-    verify = time.perf_counter() - t0
+    verify = _clock() - t0
     pairs = [tuple(sorted((rng.randrange(1, size), size))) for _ in range(count // 4)]
     roots = {m: store.root(m) for m, _ in pairs}
-    t0 = time.perf_counter()
+    t0 = _clock()
     cproofs = [tlog.consistency_proof(m, n, store) for m, n in pairs]
-    cgen = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    cgen = _clock() - t0
+    t0 = _clock()
     for (m, n), p in zip(pairs, cproofs, strict=True):
         tlog.verify_consistency(m, n, roots[m], root, p)
-    cver = time.perf_counter() - t0
+    cver = _clock() - t0
     return {
         "inclusion_proofs_per_s_from_stored_hashes": _rate(count, from_store),
         "inclusion_proofs_per_s_from_tiles": _rate(count, from_tiles),
@@ -110,20 +114,20 @@ def bench_proofs(store: tlog.MemoryHashStore, files: dict[str, bytes], count: in
 def bench_notes(count: int) -> dict[str, float]:
     signer = CheckpointSigner(NoteSigner.generate("bench.example/log"))
     witnesses = [CosignatureSigner.generate(f"w{i}.example") for i in range(2)]
-    t0 = time.perf_counter()
+    t0 = _clock()
     notes = [signer.sign(i + 1, bytes(32)) for i in range(count)]
-    sign = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    sign = _clock() - t0
+    t0 = _clock()
     for note in notes:
         open_checkpoint(note, signer.verifier())
-    open_ = time.perf_counter() - t0
+    open_ = _clock() - t0
     cosigned = [n + b"".join(w.cosign(n.split(b"\n\n")[0] + b"\n", 1700000000).line().encode() for w in witnesses)
                 for n in notes[: count // 2]]
     keys = [w.verifier() for w in witnesses]
-    t0 = time.perf_counter()
+    t0 = _clock()
     for note in cosigned:
         verify_cosigned(note, signer.verifier(), keys, 2)
-    quorum = time.perf_counter() - t0
+    quorum = _clock() - t0
     return {
         "checkpoints_signed_per_s": _rate(count, sign),
         "checkpoints_opened_per_s": _rate(count, open_),
@@ -148,9 +152,9 @@ def main() -> int:
     medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     payload = {"benchmark": "registry_tlog", "commit": commit, "machine": machine(), "entries": n,
-               "entry_bytes": 300, "batch": BATCH, "repeats": repeats, "median": medians, "runs": runs}
+               "entry_bytes": 300, "batch": BATCH, "clock": "process_time (CPU seconds)", "repeats": repeats, "median": medians, "runs": runs}
     path = write_result("registry_tlog" + ("_quick" if args.quick else ""), payload)
-    print(f"| operation (one core, {n} entries, median of {repeats}) | per second |")
+    print(f"| operation (one core, {n} entries, median of {repeats}) | per CPU-second |")
     print("| --- | ---: |")
     for key, value in medians.items():
         print(f"| {key.replace('_', ' ')} | {value:,.0f} |")
