@@ -395,6 +395,18 @@ def test_digest_match_finds_a_re_upload_under_another_name_and_cycles_terminate(
     view.records.append(_incident(affected=[AffectedModel("c/m11")]))
     assert incidents_affecting(chain["c/m0"], view, declared_lineage(view)) == ()
     assert len(incidents_affecting(chain["c/m0"], view, declared_lineage(view), max_depth=12)) == 1
+    # A hostile family tree (a model declaring thousands of bases) costs a bounded number of lookups.
+    asked: list[str] = []
+
+    class CountingView(MemoryView):
+        def model(self, model_id):
+            asked.append(model_id)
+            return super().model(model_id)
+
+    wide = CountingView(dict(view.models), list(view.records))
+    hub = ModelRecord("h/hub", declared_bases=tuple(f"w/base{i}" for i in range(5000)))
+    incidents_affecting(hub, wide, declared_lineage(wide))
+    assert len(asked) <= 257
 
 
 def test_declared_base_versions_decide_between_release_and_whole_line():

@@ -75,6 +75,7 @@ MAX_AFFECTED = 256
 MAX_LIST = 256
 MAX_INDICATORS_BYTES = 256 * 1024
 MAX_DEPTH = 8
+MAX_ANCESTORS = 256  # a public page asks for a model's ancestry: bound the reads a hostile family tree costs
 
 
 class IncidentError(InputError):
@@ -890,6 +891,8 @@ def _ancestry(model: ModelRecord, view: RegistryView, lineage_lookup: LineageLoo
                 key = split_release(step.parent) if isinstance(step.parent, str) else None
                 if step.basis not in BASES or key is None or key in seen:
                     continue
+                if len(seen) > MAX_ANCESTORS:
+                    return
                 seen.add(key)
                 parent = _resolve(view, step.parent)
                 new_path = (*path, step)
@@ -992,7 +995,7 @@ def derivation_from_report(parent_id: str, child_id: str, report: Any) -> Deriva
     if data.get("verdict") != "derived":
         return None
     score, p_value = data.get("score"), data.get("p_value")
-    if not isinstance(score, int | float) or not isinstance(p_value, int | float):
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (score, p_value)):
         raise IncidentError("lineage report without numeric score / p_value")
     return Derivation(parent_id, child_id, "measured", float(score), float(p_value),
                       detail=f"lineage test: derived, p={p_value:.3g}, shared layers {data.get('shared_layers', [])}")
