@@ -1,0 +1,184 @@
+"""The registry store on SQLite and PostgreSQL: sequencing, the log's hashes/tiles/checkpoints against an
+in-memory tree, rules on what may be appended, replay protection, model-line views, several writers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.registry.service import ORIGIN, make_publisher, release
+from tests.registry.service import pending_write as _write
+from weightwarden.core.errors import ConfigError
+from weightwarden.core.merkle import leaf_hash
+from weightwarden.registry import auth, entries, tiles, tlog
+from weightwarden.registry.logkeys import load_or_create
+from weightwarden.registry.note import Checkpoint, open_checkpoint
+from weightwarden.registry.store import Appended, Rejected, Store
+
+
+def _log_entries(store: Store) -> list[bytes]:
+    return [store.entry(i) for i in range(store.size())]
+
+
+def test_appends_build_the_same_tree_as_an_independent_memory_log(store, log_keys):
+    pub = make_publisher()
+    writes = [_write(pub, release(version=v)) for v in range(1, 301)]
+    results = []
+    for start in range(0, 300, 97):  # uneven batches
+        results += store.append_batch(writes[start:start + 97])
+    assert [r.index for r in results] == list(range(300))
+    memory = tlog.MemoryHashStore()
+    for data in _log_entries(store):
+        memory.append(data)
+    checkpoint, _ = open_checkpoint(store.checkpoint(), log_keys.note_signer.verifier(), ORIGIN)
+    assert (checkpoint.size, checkpoint.root_hash) == (300, memory.root())
+    # tiles: every hash tile and entry bundle equals what the in-memory tree gives
+    for tile in tiles.tiles_for_size(300):
+        assert store.tile(tile) == tiles.read_tile_data(tile, memory)
+    assert tiles.decode_entry_bundle(store.tile(tiles.Tile(tiles.ENTRIES_LEVEL, 1, 44)), 44) == \
+        _log_entries(store)[256:300]
+    # proofs verify against the signed root
+    size, proof = store.inclusion_proof(123)
+    tlog.verify_inclusion(leaf_hash(store.entry(123)), 123, size, checkpoint.root_hash, proof)
+    old_root = memory.root(77)
+    _, cproof = store.consistency_proof(77, 300)
+    tlog.verify_consistency(77, 300, old_root, checkpoint.root_hash, cproof)
+
+
+def test_every_acknowledged_append_carries_a_checkpoint_that_includes_it(store, log_keys):
+    pub = make_publisher()
+    results = store.append_batch([_write(pub, release(version=v)) for v in (1, 2, 3)])
+    for r in results:
+        assert isinstance(r, Appended)
+        cp, _ = open_checkpoint(r.checkpoint, log_keys.note_signer.verifier(), ORIGIN)
+        assert cp.size == r.tree_size == 3
+        _, proof = store.inclusion_proof(r.index, r.tree_size)
+        tlog.verify_inclusion(leaf_hash(store.entry(r.index)), r.index, cp.size, cp.root_hash, proof)
+
+
+def test_logged_entry_binds_the_publisher_signature(store):
+    pub = make_publisher()
+    body = release()
+    [r] = store.append_batch([_write(pub, body)])
+    logged = entries.parse_logged(store.entry(r.index))
+    assert logged["body"] == body and logged["publisher"]["key_id"] == pub.publisher.key_id
+    req = logged["request"]
+    import base64
+
+    message = auth.request_message(ORIGIN, req["method"], req["path"], req["timestamp"], req["nonce"],
+                                   entries.canonical(logged["body"]))
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    Ed25519PublicKey.from_public_bytes(base64.b64decode(logged["publisher"]["public_key"])).verify(
+        base64.b64decode(req["signature"]), message)  # raises if it does not verify
+
+
+@pytest.mark.parametrize("case", ["same-version", "lower-version", "same-bundle", "revoke-unknown",
+                                  "revoke-other-line", "revoke-twice", "supersede-down", "audit-unknown"])
+def test_appends_that_contradict_the_log_are_rejected(store, case):
+    pub = make_publisher()
+    v1, v2 = release(version=1), release(version=2)
+    assert all(isinstance(r, Appended) for r in store.append_batch([_write(pub, v1), _write(pub, v2)]))
+    other = release("acme/other", 1)
+    store.append_batch([_write(pub, other)])
+    revoke = entries.revocation_body(model="acme/smol", release=v1["bundle"], reason="bad")
+    attestation = {"payload": "e30=", "payloadType": "application/vnd.in-toto+json", "signatures": [{"sig": "AA=="}]}
+    bad = {
+        "same-version": release(version=2, seed=9),
+        "lower-version": release(version=1, seed=9),
+        "same-bundle": release(version=3) | {"bundle": v1["bundle"]},
+        "revoke-unknown": entries.revocation_body(model="acme/smol", release="sha256:" + "0" * 64, reason="x"),
+        "revoke-other-line": entries.revocation_body(model="acme/smol", release=other["bundle"], reason="x"),
+        "revoke-twice": revoke,
+        "supersede-down": entries.supersession_body(model="acme/smol", old=v2["bundle"], new=v1["bundle"]),
+        "audit-unknown": entries.audit_body(model="acme/smol", release="sha256:" + "1" * 64,
+                                            attestation=attestation),
+    }[case]
+    if case == "revoke-twice":
+        assert isinstance(store.append_batch([_write(pub, revoke)])[0], Appended)
+    size = store.size()
+    [result] = store.append_batch([_write(pub, bad)])
+    assert isinstance(result, Rejected) and result.status in (409, 422), result
+    assert store.size() == size
+
+
+def test_nonce_is_single_use_within_and_across_batches(store):
+    pub = make_publisher()
+    nonce = "ab" * 16
+    first = _write(pub, release(version=1), nonce=nonce)
+    second = _write(pub, release(version=2), nonce=nonce)
+    r1, r2 = store.append_batch([first, second])
+    assert isinstance(r1, Appended) and isinstance(r2, Rejected) and r2.status == 409
+    [r3] = store.append_batch([_write(pub, release(version=3), nonce=nonce)])
+    assert isinstance(r3, Rejected) and "replayed" in r3.reason
+    # the same nonce under another key is that key's own
+    other = make_publisher()
+    [r4] = store.append_batch([_write(other, release("acme/x", 1), nonce=nonce)])
+    assert isinstance(r4, Appended)
+
+
+def test_model_line_view_statuses(store):
+    pub = make_publisher()
+    v1, v2, v3 = (release(version=v) for v in (1, 2, 3))
+    store.append_batch([_write(pub, b) for b in (v1, v2, v3)])
+    store.append_batch([_write(pub, entries.revocation_body(model="acme/smol", release=v3["bundle"],
+                                                            reason="backdoor", incident="x_WW-2026-01"))])
+    view = store.model_view("acme/smol")
+    status = {r["version"]: r["status"] for r in view["releases"]}
+    assert status == {1: "superseded", 2: "current", 3: "revoked"}
+    assert view["latest"] == v2["bundle"]
+    assert view["releases"][2]["revoked"]["reason"] == "backdoor"
+    assert store.release_by_bundle(v2["bundle"])["version"] == 2
+    assert [r["index"] for r in store.releases_by_subject(v1["subject"]["sha256"])] == [0]
+
+
+def test_two_writers_on_one_database_never_share_an_index(db_url, log_keys):
+    a = Store.open(db_url, log_keys.checkpoint_signer())
+    b = Store.open(db_url, log_keys.checkpoint_signer())
+    pubs = [make_publisher(("acme/*",)) for _ in range(2)]
+    results: list = []
+    lock = threading.Lock()
+
+    def work(store: Store, pub, model: str) -> None:
+        for v in range(1, 41):
+            [r] = store.append_batch([_write(pub, release(model, v))])
+            with lock:
+                results.append(r)
+
+    threads = [threading.Thread(target=work, args=(s, p, m)) for s, p, m in
+               ((a, pubs[0], "acme/a"), (b, pubs[1], "acme/b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.index for r in results) == list(range(80))
+    memory = tlog.MemoryHashStore()
+    for i in range(80):
+        memory.append(a.entry(i))
+    cp = Checkpoint.parse(open_checkpoint(b.checkpoint(), log_keys.note_signer.verifier(), ORIGIN)[0].to_text())
+    assert cp.root_hash == memory.root()
+    a.close()
+    b.close()
+
+
+def test_reopening_with_another_log_key_is_refused(db_url, log_keys, tmp_path):
+    Store.open(db_url, log_keys.checkpoint_signer()).close()
+    Store.open(db_url, log_keys.checkpoint_signer()).close()  # migrations are idempotent
+    other = load_or_create(tmp_path / "other-keys", ORIGIN)
+    with pytest.raises(ConfigError, match="not signed by this log key"):
+        Store.open(db_url, other.checkpoint_signer())
+    renamed = load_or_create(tmp_path / "renamed", "elsewhere.example/log")
+    with pytest.raises(ConfigError, match="holds the log"):
+        Store.open(db_url, renamed.checkpoint_signer())
+
+
+def test_reads_beyond_the_tree_are_refused(store):
+    from weightwarden.registry.store import StoreError
+
+    pub = make_publisher()
+    store.append_batch([_write(pub, release(version=v)) for v in (1, 2)])
+    for call in (lambda: store.tile(tiles.Tile(0, 0, 3)), lambda: store.tile(tiles.Tile(tiles.ENTRIES_LEVEL, 0, 3)),
+                 lambda: store.inclusion_proof(2), lambda: store.consistency_proof(1, 3), lambda: store.entry(5)):
+        with pytest.raises(StoreError):
+            call()

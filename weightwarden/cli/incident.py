@@ -1,0 +1,394 @@
+"""``weightwarden incident new|update|list|show|export``: parse, call :mod:`weightwarden.registry.incidents`,
+render. Incidents are OSV JSON files; with ``--registry`` they are logged through the registry client
+(``new``/``update``) or read from the registry's ``/incidents`` listing (``list``/``show``/``export``).
+
+Exit codes: 0 done; 2 error (the record, file or registry named with the reason); 3 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from weightwarden.cli._terminal import write_stdout
+from weightwarden.core.text import printable
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+MAX_LISTING_BYTES = 32 * 1024 * 1024
+
+EXIT_CODES = """\b
+Exit codes:
+  0  done
+  2  error (record, file or registry named, with the reason)
+  3  usage error"""
+
+
+def _run(fn: Any) -> int:
+    from weightwarden.core.errors import WeightwardenError
+
+    try:
+        return fn()
+    except WeightwardenError as exc:
+        click.echo(f"error: {printable(exc.reason, 2000)}", err=True)
+        return EXIT_ERROR
+
+
+def _write(text: str, output: str | None) -> None:
+    if output is None:
+        write_stdout(text if text.endswith("\n") else text + "\n")
+        return
+    from weightwarden.core.errors import InputError
+
+    try:
+        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from None
+    click.echo(f"written to {output}", err=True)
+
+
+def _dump(obj: Any) -> str:
+    # ASCII only: a bidi override or other invisible character in a record cannot reach the terminal raw.
+    return json.dumps(obj, indent=2, ensure_ascii=True) + "\n"
+
+
+def _time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"not an ISO 8601 time: {text!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# --- registry access ------------------------------------------------------------------------------------
+
+def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_key: str | None) -> None:
+    from weightwarden.core.errors import InputError
+    from weightwarden.registry.incidents import IncidentError, is_public
+
+    if not is_public(incident):
+        # A transparency log is public (anyone can download its tiles); TLP:GREEN and stricter never go there.
+        raise IncidentError(f"{incident.id}: marked {incident.tlp}; only TLP:CLEAR incidents may be logged in a "
+                            "public registry (share restricted ones through your trusted channel)")
+    from weightwarden.registry.auth import load_private_key
+    from weightwarden.registry.client import RegistryClient
+    from weightwarden.registry.entries import incident_body
+
+    try:
+        key = load_private_key(Path(key_path).read_bytes(), key_path)
+    except OSError as exc:
+        raise InputError(f"{key_path}: cannot read the key: {exc.strerror or exc}") from None
+    with RegistryClient(url, state_dir=state_dir, log_key=log_key) as client:
+        published = client.publish(incident_body(incident.to_osv()), key)
+    click.echo(f"logged {incident.id} as entry {published.index} (tree size {published.tree_size})", err=True)
+
+
+def _registry_records(url: str) -> list[Any]:
+    """The incident records a registry lists (``GET /incidents``), each validated; unreadable ones named."""
+    import httpx
+
+    from weightwarden.registry.client import RegistryClientError
+    from weightwarden.registry.incidents import Incident, IncidentError
+
+    try:
+        with (httpx.Client(base_url=url.rstrip("/"), timeout=30.0, follow_redirects=False) as http,
+              http.stream("GET", "/incidents") as response):
+            if response.status_code != 200:
+                raise RegistryClientError(f"{url}/incidents answered {response.status_code}")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_LISTING_BYTES:
+                    raise RegistryClientError(f"{url}/incidents: answer over {MAX_LISTING_BYTES} bytes")
+                chunks.append(chunk)
+    except httpx.HTTPError as exc:
+        raise RegistryClientError(f"cannot reach the registry at {url}: {exc}") from None
+    try:  # RecursionError: a hostile listing nested too deeply
+        listing = json.loads(b"".join(chunks))
+        entries = listing["incidents"]
+        if not isinstance(entries, list):
+            raise TypeError
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise RegistryClientError(f"{url}/incidents: not an incident listing") from None
+    records = []
+    for entry in entries:
+        record = entry.get("record") if isinstance(entry, dict) else None
+        where = f"{url} entry {entry.get('index') if isinstance(entry, dict) else '?'}"
+        try:
+            records.append(Incident.from_osv(record, where=where))
+        except IncidentError as exc:
+            click.echo(f"warning: skipped an unreadable record: {printable(exc.reason, 500)}", err=True)
+    return records
+
+
+def _file_records(paths: Iterable[str]) -> list[Any]:
+    from weightwarden.registry.incidents import load_incident
+
+    records = []
+    for name in paths:
+        path = Path(name)
+        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+        records.extend(load_incident(f) for f in files)
+    return records
+
+
+def _records(url: str | None, paths: Iterable[str]) -> list[Any]:
+    from weightwarden.registry.incidents import current_records
+
+    records = _registry_records(url) if url else []
+    records += _file_records(paths)
+    return current_records(records)
+
+
+def _find(ref: str, url: str | None) -> Any:
+    """An incident by file path, or by id from the registry."""
+    from weightwarden.registry.incidents import IncidentError, load_incident
+
+    if url is None or Path(ref).exists():
+        return load_incident(ref)
+    found = [r for r in _records(url, ()) if r.id == ref]
+    if not found:
+        raise IncidentError(f"{ref}: no such incident in {url}")
+    return found[0]
+
+
+# --- rendering --------------------------------------------------------------------------------------------
+
+def render_list(records: list[Any]) -> str:
+    if not records:
+        return "no incidents\n"
+    lines = [f"{'id':<30} {'state':<10} {'severity':<9} {'risk domain':<24} summary"]
+    for r in sorted(records, key=lambda i: (i.modified, i.id), reverse=True):
+        models = ", ".join(a.model_id for a in r.affected[:3]) + (" …" if len(r.affected) > 3 else "")
+        lines.append(f"{printable(r.id, 30):<30} {r.state.value:<10} {r.severity:<9} {r.risk_domain:<24} "
+                     f"{printable(r.summary, 80)} [{printable(models, 120)}]")
+    return "\n".join(lines) + "\n"
+
+
+def render_show(incident: Any) -> str:
+    from weightwarden.registry.incidents import reporting_deadlines
+
+    lines = [
+        f"{printable(incident.id, 80)}: {printable(incident.summary, 300)}",
+        f"  state {incident.state.value} · severity {incident.severity} · {incident.risk_domain} · {incident.tlp}",
+        f"  MITRE ATLAS: {printable(', '.join(incident.atlas) or '—', 300)}",
+        f"  published {incident.published.isoformat()} · modified {incident.modified.isoformat()}",
+        "  affected:",
+    ]
+    for a in incident.affected:
+        what = ", ".join(a.versions) if a.versions else ("all releases" if a.whole_line else "releases by digest")
+        lines.append(f"    {printable(a.model_id, 200)} ({printable(what, 200)})")
+        lines += [f"      weights root {printable(r, 80)}" for r in a.weights_roots]
+        lines += [f"      {printable(n, 200)} {printable(d, 80)}" for n, d in sorted(a.file_digests.items())]
+    lines.append("  lifecycle:")
+    lines += [f"    {c.at.isoformat()} {c.state.value}" + (f": {printable(c.note, 500)}" if c.note else "")
+              for c in incident.history]
+    for d in reporting_deadlines(incident):
+        lines.append(f"  report due {d.due.isoformat()} ({d.days} days, {d.description}; {d.source})")
+    if incident.indicators:
+        lines.append(f"  {len(incident.indicators)} indicator digest(s) attached")
+    if incident.details.strip():
+        lines += ["", printable(incident.details.replace("\n", " ⏎ "), 4000)]
+    return "\n".join(lines) + "\n"
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+_registry_write = [
+    click.option("--registry", "url", default=None, metavar="URL", help="Also log the record in this registry."),
+    click.option("--key", "key_path", default=None, type=click.Path(dir_okay=False),
+                 help="Publisher private key (PEM) for --registry."),
+    click.option("--state-dir", default=None, metavar="DIR", help="Registry client state directory."),
+    click.option("--log-key", default=None, metavar="VKEY", help="Pin the log's verifier key (C2SP vkey)."),
+]
+
+
+def _with(options: list[Any]) -> Any:
+    def wrap(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return wrap
+
+
+@click.group("incident")
+def incident_group() -> None:
+    """Incident records about models (OSV JSON): file, update, list, show, export (OSV, CSAF 2.0, OpenVEX)."""
+
+
+@incident_group.command("new", epilog=EXIT_CODES)
+@click.option("--model", "models", multiple=True, required=True, metavar="ID[@VERSION]",
+              help="Affected model line (repeatable); @VERSION limits it to that release.")
+@click.option("--weights-root", "roots", multiple=True, metavar="HEX", help="Weights root of an affected release.")
+@click.option("--file-digest", "digests", multiple=True, metavar="NAME=DIGEST",
+              help="Digest of an affected file (sha256:HEX); with one --model only.")
+@click.option("--purl", default=None, help="Package URL of the affected model (one --model only).")
+@click.option("--summary", required=True)
+@click.option("--details", default="", help="Markdown details (or --details-file).")
+@click.option("--details-file", type=click.Path(dir_okay=False, exists=True), default=None)
+@click.option("--risk-domain", required=True, metavar="DOMAIN",
+              help="cyber.offense, cbrn.biochem, cbrn.radnuc, autonomy.airnd, autonomy.replication, "
+                   "control.misalignment, influence.manipulation, content.harm, supply_chain.integrity")
+@click.option("--severity", required=True, type=click.Choice(["low", "medium", "high", "critical"]))
+@click.option("--atlas", multiple=True, metavar="AML.Txxxx", help="MITRE ATLAS technique (repeatable).")
+@click.option("--tlp", default="TLP:CLEAR", show_default=True,
+              type=click.Choice(["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"]))
+@click.option("--harm", default=None,
+              type=click.Choice(["critical_infrastructure", "cybersecurity_breach", "death", "serious_harm"]),
+              help="EU GPAI Code of Practice serious-incident class: sets the reporting due date.")
+@click.option("--aware-at", default=None, metavar="ISO-TIME", help="When you became aware (default: now).")
+@click.option("--indicators", "indicators_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="JSON list of indicator digests (weightwarden indicator), attached as they are.")
+@click.option("--require-measured", is_flag=True, help="Propagate only along measured lineage, not declared bases.")
+@click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Lowest lineage score through which the incident reaches derived models.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the OSV JSON here.")
+@_with(_registry_write)
+def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...], purl: str | None, summary: str,
+        details: str, details_file: str | None, risk_domain: str, severity: str, atlas: tuple[str, ...], tlp: str,
+        harm: str | None, aware_at: str | None, indicators_file: str | None, require_measured: bool,
+        min_score: float, output: str | None, url: str | None, key_path: str | None, state_dir: str | None,
+        log_key: str | None) -> int:
+    """File a new incident (state: reported) as an OSV JSON record."""
+    if url and not key_path:
+        raise click.UsageError("--registry needs --key")
+    if (roots or digests or purl) and len(models) != 1:
+        raise click.UsageError("--weights-root/--file-digest/--purl describe one model: give exactly one --model")
+    file_digests = {}
+    for item in digests:
+        name, sep, digest = item.partition("=")
+        if not sep or not name or not digest:
+            raise click.BadParameter(f"expected NAME=DIGEST, got {item!r}", param_hint="--file-digest")
+        file_digests[name] = digest
+    aware = _time(aware_at)
+
+    def go() -> int:
+        from weightwarden.core.errors import InputError
+        from weightwarden.registry.incidents import AffectedModel, LineagePolicy, new_incident, split_release
+
+        text = details
+        if details_file:
+            text = Path(details_file).read_text(encoding="utf-8", errors="replace")
+        indicators: list[Any] = []
+        if indicators_file:
+            try:
+                indicators = json.loads(Path(indicators_file).read_bytes()[: 1 << 20])
+            except (OSError, ValueError) as exc:
+                raise InputError(f"{indicators_file}: not readable JSON ({exc})") from None
+            if not isinstance(indicators, list):
+                raise InputError(f"{indicators_file}: expected a JSON list of indicators")
+        affected = []
+        for ref in models:
+            model_id, version = split_release(ref)
+            affected.append(AffectedModel(model_id, versions=(version,) if version else (), weights_roots=roots,
+                                          file_digests=file_digests, purl=purl))
+        incident = new_incident(
+            summary=summary, details=text, affected=affected, risk_domain=risk_domain, severity=severity, tlp=tlp,
+            atlas=atlas, harm=harm, aware_at=aware, indicators=indicators,
+            lineage_policy=LineagePolicy(min_score=min_score, require_measured=require_measured))
+        if url:
+            _publish(incident, url, key_path or "", state_dir, log_key)
+        _write(_dump(incident.to_osv()), output)
+        return EXIT_OK
+
+    return _run(go)
+
+
+@incident_group.command("update", epilog=EXIT_CODES)
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--state", required=True, type=click.Choice(["confirmed", "fixed", "withdrawn"]))
+@click.option("--note", default="", help="Why (kept in the lifecycle history).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write here (default: replace FILE).")
+@_with(_registry_write)
+def update(file: str, state: str, note: str, output: str | None, url: str | None, key_path: str | None,
+           state_dir: str | None, log_key: str | None) -> int:
+    """Move an incident along its lifecycle: reported → confirmed → fixed | withdrawn."""
+    if url and not key_path:
+        raise click.UsageError("--registry needs --key")
+
+    def go() -> int:
+        from weightwarden.registry.incidents import load_incident, transition
+
+        incident = transition(load_incident(file), state, note=note)
+        if url:
+            _publish(incident, url, key_path or "", state_dir, log_key)
+        _write(_dump(incident.to_osv()), output or file)
+        return EXIT_OK
+
+    return _run(go)
+
+
+@incident_group.command("list", epilog=EXIT_CODES)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--registry", "url", default=None, metavar="URL", help="Read the incidents a registry lists.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def list_incidents(paths: tuple[str, ...], url: str | None, fmt: str) -> int:
+    """List incidents from OSV files / folders (PATH...) and/or a registry."""
+    if not paths and not url:
+        raise click.UsageError("give incident files or folders, or --registry URL")
+
+    def go() -> int:
+        records = _records(url, paths)
+        if fmt == "json":
+            _write(_dump([r.to_osv() for r in records]), None)
+        else:
+            _write(render_list(records), None)
+        return EXIT_OK
+
+    return _run(go)
+
+
+@incident_group.command("show", epilog=EXIT_CODES)
+@click.argument("ref", metavar="FILE|ID")
+@click.option("--registry", "url", default=None, metavar="URL", help="Look the id up in this registry.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def show(ref: str, url: str | None, fmt: str) -> int:
+    """Show one incident: affected models, lifecycle, reporting due dates."""
+
+    def go() -> int:
+        incident = _find(ref, url)
+        _write(_dump(incident.to_osv()) if fmt == "json" else render_show(incident), None)
+        return EXIT_OK
+
+    return _run(go)
+
+
+@incident_group.command("export", epilog=EXIT_CODES)
+@click.argument("ref", metavar="FILE|ID")
+@click.option("--registry", "url", default=None, metavar="URL", help="Look the id up in this registry.")
+@click.option("--format", "fmt", type=click.Choice(["osv", "csaf", "openvex"]), default="osv", show_default=True)
+@click.option("--publisher", default="weightwarden user", show_default=True, help="CSAF publisher / VEX author.")
+@click.option("--namespace", default="https://example.invalid", show_default=True,
+              help="CSAF publisher namespace (a URL you control).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
+def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, output: str | None) -> int:
+    """Export an incident as OSV, a CSAF 2.0 security advisory, or an OpenVEX document."""
+
+    def go() -> int:
+        from weightwarden.registry.incidents import to_csaf, to_openvex
+
+        incident = _find(ref, url)
+        if fmt == "osv":
+            doc = incident.to_osv()
+        elif fmt == "csaf":
+            doc = to_csaf(incident, publisher_name=publisher, publisher_namespace=namespace)
+        else:
+            doc = to_openvex(incident, author=publisher)
+        _write(_dump(doc), output)
+        return EXIT_OK
+
+    return _run(go)
+
+
+def register(group: click.Group) -> None:
+    """Add ``incident`` to the main ``weightwarden`` group."""
+    group.add_command(incident_group)

@@ -1,0 +1,356 @@
+"""``weightwarden registry ...`` (serve, keygen, add-publisher, revoke, supersede), ``weightwarden publish`` and
+``weightwarden check``: parse, call :mod:`weightwarden.registry`, render.
+
+``check`` exit codes: 0 the model is the current release (unrevoked, unchanged, fresh, no open incident);
+1 it is not (each reason printed); 2 error (the registry could not be used or proved something wrong).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_CURRENT = 0
+EXIT_NOT_CURRENT = 1
+EXIT_ERROR = 2
+DEFAULT_HOME = "weightwarden-registry"
+DEFAULT_ORIGIN = "localhost/weightwarden-registry"
+DEFAULT_PORT = 8470
+
+
+def _fail(reason: str) -> int:
+    click.echo(f"error: {reason}", err=True)
+    return EXIT_ERROR
+
+
+def _need_extra() -> None:
+    from weightwarden.core.errors import require_extra
+
+    for module in ("fastapi", "sqlalchemy", "httpx", "rfc8785"):
+        require_extra(module, extra="registry", feature="the registry")
+
+
+def _defaults(db: str | None, keys: str | None) -> tuple[str, str]:
+    home = Path(DEFAULT_HOME)
+    if db is None:
+        home.mkdir(exist_ok=True)
+        db = str(home / "registry.db")
+    return db, keys or str(home / "keys")
+
+
+def _key(path: str) -> Any:
+    from weightwarden.registry.auth import load_private_key
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        from weightwarden.core.errors import InputError
+
+        raise InputError(f"{path}: cannot read the key: {exc.strerror or exc}") from None
+    return load_private_key(data, path)
+
+
+def _run(fn: Any) -> int:
+    from weightwarden.core.errors import WeightwardenError
+
+    try:
+        _need_extra()
+        return fn()
+    except WeightwardenError as exc:
+        return _fail(exc.reason)
+
+
+_db_option = click.option("--db", default=None, metavar="URL",
+                          help=f"SQLite path or postgresql://user:pass@host/db (default: ./{DEFAULT_HOME}/registry.db).")
+_keys_option = click.option("--keys", "keys_dir", default=None, metavar="DIR",
+                            help=f"The log's key directory (default: ./{DEFAULT_HOME}/keys; created when missing).")
+_registry_option = click.option("--registry", "url", required=True, metavar="URL", help="Registry base URL.")
+_state_option = click.option("--state-dir", default=None, metavar="DIR",
+                             help="Where the client keeps the last verified checkpoint (default: ~/.weightwarden/registry).")
+_log_key_option = click.option("--log-key", default=None, metavar="VKEY",
+                               help="Pin the log's verifier key (C2SP vkey); default: trust on first use.")
+
+
+@click.group("registry")
+def registry_group() -> None:
+    """Run a model-release transparency log, and manage its publishers."""
+
+
+@registry_group.command("serve")
+@_db_option
+@_keys_option
+@click.option("--origin", default=None, help=f"Log origin, used when the keys are created (default {DEFAULT_ORIGIN}).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="API worker processes (all share the database).")
+@click.option("--write-rate", default=20.0, show_default=True, type=float, help="Writes/s per key and worker.")
+@click.option("--write-burst", default=200.0, show_default=True, type=float)
+def serve(db: str | None, keys_dir: str | None, origin: str | None, host: str, port: int, workers: int,
+          write_rate: float, write_burst: float) -> int:
+    """Serve the log (tiles, checkpoints, proofs, model lines; signed writes)."""
+
+    def go() -> int:
+        import uvicorn
+
+        from weightwarden.registry import server
+        from weightwarden.registry.logkeys import load_or_create
+        from weightwarden.registry.store import Store
+
+        url, keys_path = _defaults(db, keys_dir)
+        keys = load_or_create(keys_path, origin or (None if Path(keys_path, "log.skey").exists() else DEFAULT_ORIGIN))
+        store = Store.open(url, keys.checkpoint_signer())  # migrations run once, before any worker starts
+        store.close()
+        os.environ.update({server.ENV_DB: url, server.ENV_KEYS: keys_path, server.ENV_RATE: str(write_rate),
+                           server.ENV_BURST: str(write_burst)})
+        click.echo(f"registry {keys.origin} on http://{host}:{port} (database {url.split('@')[-1]}, "
+                   f"{workers} worker(s))\nlog key: {keys.vkey()}", err=True)
+        uvicorn.run("weightwarden.registry.server:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning")
+        return 0
+
+    return _run(go)
+
+
+@registry_group.command("keygen")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Private key file to write (PEM).")
+def keygen(out: str) -> int:
+    """Make a publisher key pair (Ed25519): OUT and OUT.pub.pem."""
+
+    def go() -> int:
+        from weightwarden.registry.auth import (
+            generate_key,
+            key_id,
+            private_key_pem,
+            public_key_pem,
+            raw_public_key,
+        )
+
+        key = generate_key()
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            return _fail(f"{out}: {exc.strerror or exc}")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(private_key_pem(key))
+        Path(out + ".pub.pem").write_bytes(public_key_pem(key.public_key()))
+        click.echo(f"key id {key_id(raw_public_key(key.public_key()))}\nprivate key {out}, public key {out}.pub.pem")
+        return 0
+
+    return _run(go)
+
+
+@registry_group.command("add-publisher")
+@click.argument("public_key", type=click.Path(dir_okay=False))
+@click.option("--namespace", "namespaces", multiple=True, required=True, metavar="PATTERN",
+              help="'acme/*', 'acme/model' or '*' (repeatable).")
+@click.option("--role", "roles", multiple=True, type=click.Choice(["release", "supersession", "revocation",
+                                                                  "audit", "incident"]),
+              help="Entry kinds the key may write (default: all).")
+@click.option("--name", default="", help="A label for the operator.")
+@_db_option
+@_keys_option
+def add_publisher(public_key: str, namespaces: tuple[str, ...], roles: tuple[str, ...], name: str,
+                  db: str | None, keys_dir: str | None) -> int:
+    """Authorise PUBLIC_KEY (PEM) to write entries for the given namespaces."""
+
+    def go() -> int:
+        from weightwarden.registry.auth import (
+            PUBLISHER_ROLES,
+            Publisher,
+            check_namespace_pattern,
+            key_id,
+            load_public_key,
+        )
+        from weightwarden.registry.logkeys import load_or_create
+        from weightwarden.registry.store import Store
+
+        raw = load_public_key(Path(public_key).read_bytes(), public_key)
+        url, keys_path = _defaults(db, keys_dir)
+        keys = load_or_create(keys_path, None if Path(keys_path, "log.skey").exists() else DEFAULT_ORIGIN)
+        store = Store.open(url, keys.checkpoint_signer())
+        publisher = Publisher(key_id(raw), raw, tuple(check_namespace_pattern(n) for n in namespaces),
+                              tuple(roles) or PUBLISHER_ROLES, name)
+        store.add_publisher(publisher)
+        store.close()
+        click.echo(f"publisher {publisher.key_id} may write {', '.join(publisher.roles)} for "
+                   f"{', '.join(publisher.namespaces)}")
+        return 0
+
+    return _run(go)
+
+
+def _client(url: str, state_dir: str | None, log_key: str | None, witnesses: tuple[str, ...] = (),
+            quorum: int = 0) -> Any:
+    from weightwarden.registry.client import RegistryClient
+
+    return RegistryClient(url, state_dir=state_dir, log_key=log_key, witnesses=witnesses, quorum=quorum)
+
+
+def _published(kind: str, result: Any) -> None:
+    click.echo(f"{kind} logged at index {result.index} (tree size {result.tree_size}; inclusion verified)")
+
+
+@registry_group.command("revoke")
+@_registry_option
+@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Publisher private key (PEM).")
+@click.option("--model", required=True, help="Model line 'namespace/name'.")
+@click.option("--release", required=True, help="Bundle digest 'sha256:<hex>' of the release to revoke.")
+@click.option("--reason", required=True)
+@click.option("--incident", default=None, help="Id of the incident that caused the revocation.")
+@_state_option
+@_log_key_option
+def revoke(url: str, key: str, model: str, release: str, reason: str, incident: str | None,
+           state_dir: str | None, log_key: str | None) -> int:
+    """Withdraw a release (logged; clients' `check` reports it)."""
+
+    def go() -> int:
+        from weightwarden.registry.entries import revocation_body
+
+        with _client(url, state_dir, log_key) as client:
+            _published("revocation", client.publish(revocation_body(model=model, release=release, reason=reason,
+                                                                    incident=incident), _key(key)))
+        return 0
+
+    return _run(go)
+
+
+@registry_group.command("supersede")
+@_registry_option
+@click.option("--key", required=True, type=click.Path(dir_okay=False))
+@click.option("--model", required=True)
+@click.option("--old", required=True, help="Bundle digest of the replaced release.")
+@click.option("--new", required=True, help="Bundle digest of the replacing release.")
+@click.option("--reason", default="")
+@_state_option
+@_log_key_option
+def supersede(url: str, key: str, model: str, old: str, new: str, reason: str, state_dir: str | None,
+              log_key: str | None) -> int:
+    """Record that release NEW replaces release OLD of a model line."""
+
+    def go() -> int:
+        from weightwarden.registry.entries import supersession_body
+
+        with _client(url, state_dir, log_key) as client:
+            _published("supersession", client.publish(supersession_body(model=model, old=old, new=new,
+                                                                        reason=reason), _key(key)))
+        return 0
+
+    return _run(go)
+
+
+@registry_group.command("post")
+@click.argument("kind", type=click.Choice(["incident", "audit"]))
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@_registry_option
+@click.option("--key", required=True, type=click.Path(dir_okay=False))
+@click.option("--model", default=None, help="audit: the model line.")
+@click.option("--release", default=None, help="audit: bundle digest of the audited release.")
+@_state_option
+@_log_key_option
+def post(kind: str, file: str, url: str, key: str, model: str | None, release: str | None,
+         state_dir: str | None, log_key: str | None) -> int:
+    """Log an incident (OSV JSON FILE) or an audit attestation (DSSE envelope FILE)."""
+
+    def go() -> int:
+        from weightwarden.core.errors import InputError
+        from weightwarden.registry.entries import audit_body, incident_body
+
+        try:
+            data = json.loads(Path(file).read_bytes()[: 1 << 20])
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{file}: not readable JSON ({exc})") from None
+        if kind == "audit":
+            if not model or not release:
+                return _fail("an audit needs --model and --release")
+            body = audit_body(model=model, release=release, attestation=data)
+        else:
+            body = incident_body(data)
+        with _client(url, state_dir, log_key) as client:
+            _published(kind, client.publish(body, _key(key)))
+        return 0
+
+    return _run(go)
+
+
+@click.command("publish")
+@click.argument("bundle", type=click.Path(dir_okay=False, exists=True))
+@_registry_option
+@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Publisher private key (PEM).")
+@click.option("--model", required=True, help="Model line 'namespace/name' the release belongs to.")
+@click.option("--version", "version", default=None, type=click.IntRange(0),
+              help="Release version (default: the bundle's signed freshness version, else 0).")
+@click.option("--weights-root", default=None, help="Weights root (hex) from `weightwarden fingerprint`.")
+@click.option("--base", "bases", multiple=True, help="Declared base model line (repeatable).")
+@_state_option
+@_log_key_option
+def publish(bundle: str, url: str, key: str, model: str, version: int | None, weights_root: str | None,
+            bases: tuple[str, ...], state_dir: str | None, log_key: str | None) -> int:
+    """Log the signed release BUNDLE (a .sig from `weightwarden sign`) in a registry."""
+
+    def go() -> int:
+        with _client(url, state_dir, log_key) as client:
+            result = client.publish_release(bundle, model=model, key=_key(key), weights_root=weights_root,
+                                            version=version, bases=bases)
+        _published("release", result)
+        return 0
+
+    return _run(go)
+
+
+@click.command("check")
+@click.argument("path", required=False, type=click.Path(exists=True))
+@click.option("--bundle", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="The release's bundle (.sig); default: find the release by the files' digest.")
+@_registry_option
+@click.option("--model", default=None, help="Only consider releases of this model line.")
+@click.option("--witness", "witnesses", multiple=True, metavar="VKEY", help="Trusted witness key (repeatable).")
+@click.option("--quorum", default=0, type=click.IntRange(0), help="Witness cosignatures required.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_state_option
+@_log_key_option
+def check(path: str | None, bundle: str | None, url: str, model: str | None, witnesses: tuple[str, ...],
+          quorum: int, fmt: str, state_dir: str | None, log_key: str | None) -> int:
+    """Is the model at PATH the current, unrevoked, unchanged release? Exit 0 yes, 1 no (why), 2 error."""
+
+    def go() -> int:
+        if path is None and bundle is None:
+            return _fail("give a model PATH, a --bundle, or both")
+        with _client(url, state_dir, log_key, witnesses, quorum) as client:
+            result = client.check(path, bundle=bundle, model=model)
+        if fmt == "json":
+            click.echo(json.dumps(result.to_dict(), indent=2))
+        else:
+            click.echo(render_check(result))
+        return EXIT_CURRENT if result.current else EXIT_NOT_CURRENT
+
+    return _run(go)
+
+
+def render_check(result: Any) -> str:
+    from weightwarden.core.text import printable
+
+    head = (f"{printable(result.model or '?', 200)} v{result.version} (log index {result.index}, "
+            f"tree size {result.tree_size})" if result.model else "model")
+    lines = [f"CURRENT: {head}" if result.current else f"NOT CURRENT: {head}"]
+    lines += [f"  - {printable(r, 2000)}" for r in result.reasons]
+    for inc in result.incidents:
+        if inc["state"] not in ("reported", "confirmed"):
+            lines.append(f"  (incident {printable(inc['id'], 200)} is {inc['state']})")
+    lines += [f"  note: {printable(n, 2000)}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def register(group: click.Group) -> None:
+    """Add ``registry``, ``publish`` and ``check`` to the main ``weightwarden`` group."""
+    for command in (registry_group, publish, check):
+        group.add_command(command)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(registry_group())

@@ -1,0 +1,474 @@
+"""Log entries: what the registry's transparency log records, as canonical JSON (RFC 8785).
+
+Every leaf of the log is the UTF-8 bytes of one :class:`LogEntry`, canonicalised with RFC 8785 (``rfc8785``)
+so that any implementation re-serialising the same object gets the same bytes, hence the same leaf hash.
+A logged entry wraps what the publisher submitted (``body``) with who submitted it and the signature of
+their request, so a third party reading the log can check that the holder of the key wrote the body::
+
+    {"schema": "weightwarden.registry.entry/v1",
+     "body": {"schema": "weightwarden.registry.release/v1", "model": "acme/smol", ...},
+     "publisher": {"key_id": <hex>, "public_key": <base64 raw Ed25519>},
+     "request": {"method": "POST", "path": "/entries", "timestamp": 1765..., "nonce": <hex>,
+                 "signature": <base64>}}
+
+The request signature covers the exact request body, which the server only accepts in canonical form, so
+``sha256(canonical(body))`` is the digest the publisher signed (see :mod:`weightwarden.registry.auth`).
+
+Body kinds (each has its own versioned schema id):
+
+- ``release``: the in-toto statement of a signed release, summarised: model line ``namespace/name``,
+  ``version``, the statement's subject (name + root digest), file digests, the bundle digest
+  (``sha256:<hex>`` of the ``.sig`` file: what identifies a release everywhere else), optional weights root
+  (lineage) and ``supersedes`` (a previous bundle digest).
+- ``supersession``: release ``old`` is replaced by release ``new`` of the same line.
+- ``revocation``: a release is withdrawn, with ``reason`` and the ``incident`` id that caused it (or null).
+- ``audit``: an audit attestation (a DSSE envelope, stored as given) about one release.
+- ``incident``: an incident record (``weightwarden.registry.incidents``' JSON) naming the model lines it
+  affects.
+
+The log format (tlog-tiles entry bundles) prefixes each entry with a uint16 length, so an entry is at most
+:data:`MAX_ENTRY_BYTES`; bigger bodies are refused with a reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from weightwarden.core.errors import InputError
+
+ENTRY_SCHEMA = "weightwarden.registry.entry/v1"
+RELEASE_SCHEMA = "weightwarden.registry.release/v1"
+SUPERSESSION_SCHEMA = "weightwarden.registry.supersession/v1"
+REVOCATION_SCHEMA = "weightwarden.registry.revocation/v1"
+AUDIT_SCHEMA = "weightwarden.registry.audit/v1"
+INCIDENT_SCHEMA = "weightwarden.registry.incident/v1"
+
+KIND_BY_SCHEMA = {
+    RELEASE_SCHEMA: "release",
+    SUPERSESSION_SCHEMA: "supersession",
+    REVOCATION_SCHEMA: "revocation",
+    AUDIT_SCHEMA: "audit",
+    INCIDENT_SCHEMA: "incident",
+}
+SCHEMA_BY_KIND = {kind: schema for schema, kind in KIND_BY_SCHEMA.items()}
+
+MAX_ENTRY_BYTES = 65_535  # tlog-tiles entry bundles: uint16 length prefix
+MAX_FILES = 1_000  # a release lists at most this many file digests (the subject digest covers all of them)
+MAX_STRING = 4_096
+MAX_NESTING = 32
+MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+BUNDLE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$|^x_[A-Za-z0-9][A-Za-z0-9._:+-]{0,125}$")
+DSSE_KEYS = {"payload", "payloadType", "signatures"}
+
+
+class EntryError(InputError):
+    """A submitted entry that is malformed or does not fit the log; ``reason`` names the field."""
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 canonical JSON bytes of ``obj``."""
+    import rfc8785
+
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError) as exc:
+        raise EntryError(f"entry cannot be canonicalised (RFC 8785): {exc}") from None
+
+
+def digest_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A checked entry body: ``kind`` (release, supersession, ...), the model lines it concerns, its
+    canonical bytes and the decoded object."""
+
+    kind: str
+    models: tuple[str, ...]
+    data: Mapping[str, Any]
+    raw: bytes
+
+    @property
+    def model(self) -> str:
+        return self.models[0]
+
+    @property
+    def digest(self) -> str:
+        """Hex SHA-256 of the canonical body: what the publisher's request signature covers."""
+        return digest_hex(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One leaf of the log: a body plus who submitted it and their request signature."""
+
+    body: Body
+    key_id: str
+    public_key: bytes
+    method: str
+    path: str
+    timestamp: int
+    nonce: str
+    signature: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": ENTRY_SCHEMA,
+            "body": dict(self.body.data),
+            "publisher": {"key_id": self.key_id, "public_key": base64.b64encode(self.public_key).decode()},
+            "request": {"method": self.method, "path": self.path, "timestamp": self.timestamp,
+                        "nonce": self.nonce, "signature": base64.b64encode(self.signature).decode()},
+        }
+
+    def to_bytes(self) -> bytes:
+        raw = canonical(self.to_dict())
+        if len(raw) > MAX_ENTRY_BYTES:
+            raise EntryError(f"entry is {len(raw)} bytes once logged, over the {MAX_ENTRY_BYTES}-byte limit "
+                             "of a log entry")
+        return raw
+
+
+def parse_body_bytes(raw: bytes) -> Body:
+    """Parse a submitted body: it must be JSON in RFC 8785 canonical form and a known, valid kind."""
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise EntryError(f"body is {len(raw)} bytes, over the {MAX_ENTRY_BYTES}-byte limit of a log entry")
+    _check_nesting(raw)
+    try:
+        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except EntryError:
+        raise
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EntryError(f"body is not valid UTF-8 JSON: {exc}") from None
+    if canonical(obj) != raw:
+        raise EntryError("body is not in RFC 8785 canonical form (sign and send canonical(body) exactly)")
+    return check_body(obj, raw)
+
+
+def parse_logged(raw: bytes) -> dict[str, Any]:
+    """Decode a logged entry (leaf bytes) to its dict; :class:`EntryError` when it is not one of ours."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EntryError(f"log entry is not JSON: {exc}") from None
+    if not isinstance(obj, dict) or obj.get("schema") != ENTRY_SCHEMA or not isinstance(obj.get("body"), dict):
+        raise EntryError(f"log entry is not a {ENTRY_SCHEMA} record")
+    return obj
+
+
+def check_body(obj: Any, raw: bytes | None = None) -> Body:
+    """Check a decoded body against its schema; returns the :class:`Body`."""
+    if not isinstance(obj, dict):
+        raise EntryError("body must be a JSON object")
+    schema = obj.get("schema")
+    kind = KIND_BY_SCHEMA.get(schema) if isinstance(schema, str) else None
+    if kind is None:
+        raise EntryError(f"unknown body schema {str(schema)[:80]!r}; expected one of {sorted(KIND_BY_SCHEMA)}")
+    models = _CHECKERS[kind](obj)
+    return Body(kind=kind, models=models, data=obj, raw=raw if raw is not None else canonical(obj))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Builders (what the client sends)
+
+
+def release_body(*, model: str, statement: Mapping[str, Any], bundle_bytes: bytes, version: int | None = None,
+                 weights_root: str | None = None) -> dict[str, Any]:
+    """The release body for a signed bundle whose DSSE payload is ``statement`` (an in-toto statement)."""
+    from weightwarden.integrity.statement import StatementError, read_statement
+
+    try:
+        parsed = read_statement(statement)
+    except StatementError as exc:
+        raise EntryError(f"the bundle's statement is malformed: {exc.reason}") from None
+    fresh = parsed.freshness
+    if version is None:
+        version = fresh.version if fresh is not None else 0
+    resources = parsed.manifest.resources
+    if len(resources) > MAX_FILES:
+        raise EntryError(f"release lists {len(resources)} files, over the {MAX_FILES}-file limit of an entry")
+    body: dict[str, Any] = {
+        "schema": RELEASE_SCHEMA,
+        "model": model,
+        "version": version,
+        "subject": {"name": parsed.subject_name, "sha256": parsed.subject_digest.hex()},
+        "serialization": _serialization(parsed.manifest.spec),
+        "files": [{"name": r.name, "algorithm": r.algorithm, "digest": r.digest.hex()} for r in resources],
+        "bundle": "sha256:" + digest_hex(bundle_bytes),
+        "issued_at": fresh.issued_at if fresh is not None else None,
+        "expires": fresh.expires if fresh is not None else None,
+        "supersedes": fresh.supersedes if fresh is not None else None,
+        "weights_root": weights_root,
+    }
+    check_body(body)
+    return body
+
+
+def _serialization(spec: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"method": spec.method, "hash_type": spec.hash_type}
+    if spec.method == "shards" and spec.shard_size:
+        out["shard_size"] = int(spec.shard_size)
+    return out
+
+
+def supersession_body(*, model: str, old: str, new: str, reason: str = "") -> dict[str, Any]:
+    body = {"schema": SUPERSESSION_SCHEMA, "model": model, "old": old, "new": new, "reason": reason}
+    check_body(body)
+    return body
+
+
+def revocation_body(*, model: str, release: str, reason: str, incident: str | None = None) -> dict[str, Any]:
+    body = {"schema": REVOCATION_SCHEMA, "model": model, "release": release, "reason": reason,
+            "incident": incident}
+    check_body(body)
+    return body
+
+
+def audit_body(*, model: str, release: str, attestation: Mapping[str, Any]) -> dict[str, Any]:
+    body = {"schema": AUDIT_SCHEMA, "model": model, "release": release, "attestation": dict(attestation)}
+    check_body(body)
+    return body
+
+
+def incident_body(incident: Mapping[str, Any]) -> dict[str, Any]:
+    """The body for an incident record (OSV JSON of ``weightwarden.registry.incidents``)."""
+    affected = incident.get("affected") if isinstance(incident, Mapping) else None
+    models = sorted({a.get("database_specific", {}).get("model_id") for a in affected or ()
+                     if isinstance(a, dict) and isinstance(a.get("database_specific"), dict)} - {None})
+    body = {"schema": INCIDENT_SCHEMA, "models": models, "incident": dict(incident)}
+    check_body(body)
+    return body
+
+
+# --------------------------------------------------------------------------------------------------------
+# Checks
+
+
+def _fields(obj: Mapping[str, Any], kind: str, required: set[str], optional: set[str] = frozenset()) -> None:
+    unknown = sorted(set(obj) - required - optional - {"schema"})
+    if unknown:
+        raise EntryError(f"{kind} has unknown field {unknown[0][:60]!r}")
+    missing = sorted(required - set(obj))
+    if missing:
+        raise EntryError(f"{kind} is missing {missing[0]!r}")
+
+
+def _model(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not MODEL_ID.match(value):
+        raise EntryError(f"{where} must be a model line id 'namespace/name' (lower-case namespace), "
+                         f"got {str(value)[:80]!r}")
+    return value
+
+
+def _text(value: Any, where: str, *, empty: bool = True) -> str:
+    if not isinstance(value, str) or len(value) > MAX_STRING or (not empty and not value.strip()):
+        raise EntryError(f"{where} must be a {'non-empty ' if not empty else ''}string of at most "
+                         f"{MAX_STRING} characters")
+    return value
+
+
+def _bundle_ref(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not BUNDLE_DIGEST.match(value):
+        raise EntryError(f"{where} must be a bundle digest 'sha256:<64 lower-case hex>'")
+    return value
+
+
+def _opt_time(value: Any, where: str) -> None:
+    if value is None:
+        return
+    from weightwarden.integrity.release import parse_time
+
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        parse_time(value)
+    except (ValueError, TypeError):
+        raise EntryError(f"{where} must be an RFC 3339 time or null") from None
+
+
+def _check_release(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    _fields(obj, "release", {"model", "version", "subject", "files", "bundle"},
+            {"serialization", "issued_at", "expires", "supersedes", "weights_root", "bases"})
+    model = _model(obj["model"], "release.model")
+    version = obj["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 2**53:
+        raise EntryError("release.version must be a non-negative integer")
+    subject = obj["subject"]
+    if not isinstance(subject, dict) or set(subject) != {"name", "sha256"}:
+        raise EntryError("release.subject must be {name, sha256}")
+    _text(subject["name"], "release.subject.name")
+    if not isinstance(subject["sha256"], str) or not HEX64.match(subject["sha256"]):
+        raise EntryError("release.subject.sha256 must be 64 lower-case hex digits")
+    files = obj["files"]
+    if not isinstance(files, list) or not files or len(files) > MAX_FILES:
+        raise EntryError(f"release.files must be a list of 1 to {MAX_FILES} file digests")
+    for i, item in enumerate(files):
+        if not isinstance(item, dict) or set(item) != {"name", "algorithm", "digest"}:
+            raise EntryError(f"release.files[{i}] must be {{name, algorithm, digest}}")
+        for key in ("name", "algorithm", "digest"):
+            _text(item[key], f"release.files[{i}].{key}", empty=False)
+        if not re.fullmatch(r"[0-9a-f]{32,128}", item["digest"]):
+            raise EntryError(f"release.files[{i}].digest must be lower-case hex")
+    _bundle_ref(obj["bundle"], "release.bundle")
+    ser = obj.get("serialization")
+    if ser is not None and (not isinstance(ser, dict) or not {"method", "hash_type"} <= set(ser) <= {
+            "method", "hash_type", "shard_size"} or not all(isinstance(ser[k], str) and len(ser[k]) < 64
+                                                            for k in ("method", "hash_type"))
+            or not (ser.get("shard_size") is None or (isinstance(ser["shard_size"], int)
+                                                      and not isinstance(ser["shard_size"], bool)
+                                                      and 0 < ser["shard_size"] < 2**53))):
+        raise EntryError("release.serialization must be {method, hash_type[, shard_size]}")
+    bases = obj.get("bases")
+    if bases is not None:
+        if not isinstance(bases, list) or len(bases) > 16:
+            raise EntryError("release.bases must list at most 16 model line ids (declared base models)")
+        for i, base in enumerate(bases):
+            _model(base, f"release.bases[{i}]")
+    _opt_time(obj.get("issued_at"), "release.issued_at")
+    _opt_time(obj.get("expires"), "release.expires")
+    if obj.get("supersedes") is not None:
+        _bundle_ref(obj["supersedes"], "release.supersedes")
+    root = obj.get("weights_root")
+    if root is not None and (not isinstance(root, str) or not HEX64.match(root)):
+        raise EntryError("release.weights_root must be 64 lower-case hex digits or null")
+    return (model,)
+
+
+def _check_supersession(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    _fields(obj, "supersession", {"model", "old", "new"}, {"reason"})
+    model = _model(obj["model"], "supersession.model")
+    old = _bundle_ref(obj["old"], "supersession.old")
+    new = _bundle_ref(obj["new"], "supersession.new")
+    if old == new:
+        raise EntryError("supersession.old and supersession.new are the same release")
+    if "reason" in obj:
+        _text(obj["reason"], "supersession.reason")
+    return (model,)
+
+
+def _check_revocation(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    _fields(obj, "revocation", {"model", "release", "reason"}, {"incident"})
+    model = _model(obj["model"], "revocation.model")
+    _bundle_ref(obj["release"], "revocation.release")
+    _text(obj["reason"], "revocation.reason", empty=False)
+    incident = obj.get("incident")
+    if incident is not None and (not isinstance(incident, str) or not INCIDENT_ID.match(incident)):
+        raise EntryError("revocation.incident must be an incident id or null")
+    return (model,)
+
+
+def _check_audit(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    _fields(obj, "audit", {"model", "release", "attestation"})
+    model = _model(obj["model"], "audit.model")
+    _bundle_ref(obj["release"], "audit.release")
+    check_dsse(obj["attestation"], "audit.attestation")
+    return (model,)
+
+
+def check_dsse(env: Any, where: str = "attestation") -> None:
+    """A DSSE envelope: ``{payload (base64), payloadType, signatures: [{sig (base64), keyid?}, ...]}``.
+
+    The envelope is stored as given; its signatures are the auditor's and are checked by whoever relies on
+    the audit (the registry only vouches for who submitted it)."""
+    if not isinstance(env, dict) or not set(env) >= DSSE_KEYS or set(env) - DSSE_KEYS:
+        raise EntryError(f"{where} must be a DSSE envelope {{payload, payloadType, signatures}}")
+    _text(env["payloadType"], f"{where}.payloadType", empty=False)
+    if not isinstance(env["payload"], str) or not env["payload"]:
+        raise EntryError(f"{where}.payload must be non-empty base64")
+    try:
+        base64.b64decode(env["payload"], validate=True)
+    except (binascii.Error, ValueError):
+        raise EntryError(f"{where}.payload is not base64") from None
+    sigs = env["signatures"]
+    if not isinstance(sigs, list) or not sigs or len(sigs) > 16:
+        raise EntryError(f"{where}.signatures must be a list of 1 to 16 signatures")
+    for i, sig in enumerate(sigs):
+        if not isinstance(sig, dict) or "sig" not in sig or set(sig) - {"sig", "keyid"}:
+            raise EntryError(f"{where}.signatures[{i}] must be {{sig, keyid?}}")
+        try:
+            if not isinstance(sig["sig"], str) or not base64.b64decode(sig["sig"], validate=True):
+                raise ValueError
+        except (binascii.Error, ValueError):
+            raise EntryError(f"{where}.signatures[{i}].sig is not non-empty base64") from None
+        if "keyid" in sig and sig["keyid"] is not None and not isinstance(sig["keyid"], str):
+            raise EntryError(f"{where}.signatures[{i}].keyid must be a string")
+
+
+def _check_incident(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    _fields(obj, "incident", {"models", "incident"})
+    models = obj["models"]
+    if not isinstance(models, list) or not models or len(models) > 64:
+        raise EntryError("incident.models must list 1 to 64 model line ids")
+    checked = tuple(_model(m, f"incident.models[{i}]") for i, m in enumerate(models))
+    if len(set(checked)) != len(checked):
+        raise EntryError("incident.models lists a model line twice")
+    record = obj["incident"]
+    if not isinstance(record, dict):
+        raise EntryError("incident.incident must be the incident record (a JSON object)")
+    ident = record.get("id")
+    if not isinstance(ident, str) or not INCIDENT_ID.match(ident):
+        raise EntryError("incident.incident.id must be an incident id")
+    from weightwarden.registry.incidents import Incident, IncidentError
+
+    try:  # the OSV record must be one the incident module accepts (schema + lifecycle)
+        incident = Incident.from_osv(record, where="incident.incident")
+    except IncidentError as exc:
+        raise EntryError(exc.reason) from None
+    named = sorted({a.model_id for a in incident.affected})
+    if sorted(checked) != named:
+        raise EntryError(f"incident.models must list exactly the affected model ids of the record: {named[:8]}")
+    return checked
+
+
+_CHECKERS = {
+    "release": _check_release,
+    "supersession": _check_supersession,
+    "revocation": _check_revocation,
+    "audit": _check_audit,
+    "incident": _check_incident,
+}
+
+
+def _check_nesting(raw: bytes) -> None:
+    if raw.count(b"{") + raw.count(b"[") <= MAX_NESTING:
+        return
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x7B, 0x5B):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise EntryError(f"body JSON nests deeper than {MAX_NESTING} levels")
+        elif byte in (0x7D, 0x5D):
+            depth -= 1
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise EntryError(f"duplicate JSON key {key[:60]!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise EntryError(f"non-standard JSON constant {name}")

@@ -1,0 +1,69 @@
+"""The store seen through the web page's eyes: ``weightwarden.registry.web.RegistryPageSource`` over a
+:class:`weightwarden.registry.store.Store` (reads only)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from weightwarden.registry.incidents import Derivation, Incident, IncidentError, ModelRecord, declared_lineage
+from weightwarden.registry.note import Checkpoint, parse_note
+from weightwarden.registry.store import Store
+from weightwarden.registry.web import LogStatus, ReleaseRow
+
+
+def _when(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+class StorePages:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def log_status(self) -> LogStatus:
+        cp = Checkpoint.parse(parse_note(self.store.checkpoint()).text)
+        return LogStatus(origin=cp.origin, size=cp.size, root_hash=base64.b64encode(cp.root_hash).decode())
+
+    def _rows(self, model: str) -> list[ReleaseRow]:
+        view = self.store.model_view(model)
+        out = []
+        for r in view["releases"]:
+            reason = None
+            if r["revoked"]:
+                reason = r["revoked"]["reason"]
+            elif r["status"] == "superseded":
+                reason = "a newer release exists"
+            out.append(ReleaseRow(model_id=model, version=str(r["version"]), published=_when(r["logged_at"]),
+                                  log_index=r["index"], weights_root=r["weights_root"], status=r["status"],
+                                  reason=reason, publisher=r["publisher"][:16]))
+        return out
+
+    def recent_releases(self, limit: int) -> Sequence[ReleaseRow]:
+        recent = self.store.recent_releases(limit)
+        by_model = {m: {row.log_index: row for row in self._rows(m)} for m in {r["model"] for r in recent}}
+        return [by_model[r["model"]][r["index"]] for r in recent]
+
+    def model_line(self, model_id: str) -> Sequence[ReleaseRow]:
+        return self._rows(model_id)
+
+    def incidents(self) -> Iterable[Incident]:
+        out = []
+        for _, record in self.store.incidents():
+            try:
+                out.append(Incident.from_osv(record, where=str(record.get("id"))))
+            except IncidentError:
+                continue  # validated when logged; a record a newer schema rejects is left off the page
+        return out
+
+    def model(self, model_id: str) -> ModelRecord | None:
+        view = self.store.model_view(model_id)
+        latest = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
+        if latest is None:
+            return None
+        return ModelRecord(model_id=model_id, version=str(latest["version"]), weights_root=latest["weights_root"])
+
+    def parents(self, model: ModelRecord) -> Iterable[Derivation]:
+        lookup: Any = declared_lineage(self)
+        return lookup(model)

@@ -1,0 +1,286 @@
+"""The registry's HTTP API (FastAPI, thin: every decision is in ``store``, ``auth`` and ``entries``).
+
+Reads (public, cacheable):
+
+- ``GET /checkpoint``                       latest signed checkpoint (C2SP tlog-checkpoint note)
+- ``GET /tile/<L>/<N>[.p/<W>]``, ``GET /tile/entries/<N>[.p/<W>]``   C2SP tlog-tiles (full tiles immutable)
+- ``GET /log``                              origin, verifier key (vkey), view key, size
+- ``GET /entries/<i>``                      one entry (base64 of its exact leaf bytes)
+- ``GET /proof/inclusion?index=&tree_size=``, ``GET /proof/consistency?old=&new=``   (base64 hashes)
+- ``GET /proof/file/<i>?tree_size=``        C2SP tlog-proof file of entry ``i``
+- ``GET /models``, ``GET /models/<ns>/<name>``   model-line views; ``GET /current/<ns>/<name>``  signed
+  freshness view (TUF targets metadata, short expiry); ``GET /releases/<sha256:hex>``,
+  ``GET /releases?subject=<hex>``; ``GET /incidents``
+
+Writes: ``POST /entries`` with a canonical-JSON body and the signature headers of
+:mod:`weightwarden.registry.auth`; answered only after the sequencer's transaction committed, with the
+entry's index, the checkpoint that includes it and the inclusion proof.
+
+Run several workers on one database with ``weightwarden registry serve --workers N`` (uvicorn imports
+:func:`app_from_env` in each worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import os
+import re
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse, Response
+
+from weightwarden.core.errors import WeightwardenError
+from weightwarden.registry import tiles as _tiles
+from weightwarden.registry import tlog
+from weightwarden.registry.auth import AuthError, RateLimiter, authenticate
+from weightwarden.registry.entries import BUNDLE_DIGEST, HEX64, MODEL_ID, EntryError, parse_body_bytes
+from weightwarden.registry.store import Appended, PendingWrite, Rejected, Sequencer, Store, StoreError
+
+ENV_DB = "WW_REGISTRY_DB"
+ENV_KEYS = "WW_REGISTRY_KEYS"
+ENV_ORIGIN = "WW_REGISTRY_ORIGIN"
+ENV_RATE = "WW_REGISTRY_WRITE_RATE"
+ENV_BURST = "WW_REGISTRY_WRITE_BURST"
+_MAX = tlog.MAX_TREE_SIZE  # every index and size fits a signed 64-bit database integer
+IMMUTABLE = "public, max-age=31536000, immutable"
+_PLAIN = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    max_body_bytes: int = 256 * 1024  # the largest write we read; entries are <= 64 KiB anyway
+    write_rate: float = 20.0  # sustained writes/s per key (per worker)
+    write_burst: float = 200.0
+    window_s: int = 300  # accepted clock skew of a signed request, and how long nonces are remembered
+    view_ttl_s: int = 3600  # expiry of the signed current-release views
+
+
+def _error(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"error": reason}, status_code=status)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) -> FastAPI:
+    """The API over ``store``; ``keys`` is a :class:`weightwarden.registry.logkeys.LogKeys`."""
+    cfg = settings or ServerSettings()
+    limiter = RateLimiter(cfg.write_rate, cfg.write_burst)
+    state: dict[str, Any] = {}
+
+    def sequencer() -> Sequencer:
+        # Started by the first write (or the lifespan), in every worker process: its thread is per process.
+        if "sequencer" not in state:
+            state["sequencer"] = Sequencer(store)
+        return state["sequencer"]
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        sequencer()
+        try:
+            yield
+        finally:
+            running = state.pop("sequencer", None)
+            if running is not None:
+                running.stop()
+
+    app = FastAPI(title="weightwarden registry", version="1", lifespan=lifespan,
+                  description="Transparency log of model releases, revocations, audits and incidents.")
+
+    @app.exception_handler(WeightwardenError)
+    async def _weightwarden_error(_request: Request, exc: WeightwardenError) -> JSONResponse:
+        return _error(getattr(exc, "status", 400), exc.reason)
+
+    @app.get("/checkpoint", response_class=Response, responses={200: {"content": {_PLAIN: {}}}})
+    def checkpoint() -> Response:
+        return Response(store.checkpoint(), media_type=_PLAIN, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/tile/{tile_path:path}", response_class=Response,
+             responses={200: {"content": {"application/octet-stream": {}}}, 404: {}})
+    def tile(tile_path: str) -> Response:
+        try:
+            t = _tiles.Tile.parse_path("tile/" + tile_path)
+        except _tiles.TileError as exc:
+            return _error(404, exc.reason)
+        data = store.tile(t)
+        headers = {"Cache-Control": IMMUTABLE if t.is_full else "no-cache"}
+        return Response(data, media_type="application/octet-stream", headers=headers)
+
+    @app.get("/log")
+    def log_info() -> dict[str, Any]:
+        return {"schema": "weightwarden.registry.log/v1", "origin": store.origin, "vkey": keys.vkey(),
+                "view_key": keys.view_public_pem().decode("ascii"), "size": store.size()}
+
+    @app.get("/entries/{index}", responses={404: {}})
+    def entry(index: int = PathParam(ge=0, le=_MAX)) -> Any:
+        return {"index": index, "data": _b64(store.entry(index))}
+
+    @app.get("/proof/inclusion", responses={404: {}})
+    def inclusion(index: int = Query(ge=0, le=_MAX), tree_size: int | None = Query(default=None, ge=1, le=_MAX)) -> Any:
+        size, proof = store.inclusion_proof(index, tree_size)
+        return {"index": index, "tree_size": size, "proof": [_b64(h) for h in proof]}
+
+    @app.get("/proof/consistency", responses={404: {}})
+    def consistency(old: int = Query(ge=0, le=_MAX), new: int | None = Query(default=None, ge=0, le=_MAX)) -> Any:
+        size, proof = store.consistency_proof(old, new)
+        return {"old": old, "new": size, "proof": [_b64(h) for h in proof]}
+
+    @app.get("/proof/file/{index}", response_class=Response, responses={200: {"content": {_PLAIN: {}}}, 404: {}})
+    def proof_file(index: int = PathParam(ge=0, le=_MAX),
+                   tree_size: int | None = Query(default=None, ge=1, le=_MAX)) -> Response:
+        from weightwarden.registry.proof_file import TlogProof, format_proof
+
+        note = store.checkpoint()
+        from weightwarden.registry.note import Checkpoint, parse_note
+
+        cp = Checkpoint.parse(parse_note(note).text)
+        size, proof = store.inclusion_proof(index, cp.size if tree_size is None else min(tree_size, cp.size))
+        if size != cp.size:
+            return _error(404, "a proof file is only served against the latest checkpoint")
+        return Response(format_proof(TlogProof(index, tuple(proof), note)), media_type=_PLAIN)
+
+    @app.get("/models")
+    def models() -> Any:
+        return {"models": store.models()}
+
+    @app.get("/models/{namespace}/{name}", responses={404: {}})
+    def model_view(namespace: str, name: str) -> Any:
+        model = f"{namespace}/{name}"
+        if not MODEL_ID.match(model):
+            return _error(404, "not a model line id")
+        return store.model_view(model)
+
+    @app.get("/current/{namespace}/{name}", response_class=Response,
+             responses={200: {"content": {"application/json": {}}}, 404: {}})
+    def current(namespace: str, name: str) -> Response:
+        model = f"{namespace}/{name}"
+        if not MODEL_ID.match(model):
+            return _error(404, "not a model line id")
+        view = store.model_view(model)
+        return Response(_signed_view(store, keys, view, cfg.view_ttl_s), media_type="application/json",
+                        headers={"Cache-Control": "no-cache"})
+
+    @app.get("/releases/{bundle}", responses={404: {}})
+    def release(bundle: str) -> Any:
+        if not BUNDLE_DIGEST.match(bundle):
+            return _error(404, "not a bundle digest (sha256:<hex>)")
+        found = store.release_by_bundle(bundle)
+        return found if found is not None else _error(404, "no release with this bundle digest")
+
+    @app.get("/releases")
+    def releases(subject: str = Query(pattern=r"^[0-9a-f]{64}$")) -> Any:
+        if not HEX64.match(subject):
+            return _error(404, "subject must be 64 hex digits")
+        return {"releases": store.releases_by_subject(subject)}
+
+    @app.get("/incidents")
+    def incidents() -> Any:
+        return {"incidents": [{"index": i, "record": r} for i, r in store.incidents()]}
+
+    @app.post("/entries", status_code=201, responses={
+        201: {"description": "appended"}, 400: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}, 429: {},
+        503: {}}, openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"type": "object"}}}}})
+    async def append(request: Request) -> Any:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > cfg.max_body_bytes):
+            return _error(413, f"request body over the {cfg.max_body_bytes}-byte limit")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > cfg.max_body_bytes:
+                return _error(413, f"request body over the {cfg.max_body_bytes}-byte limit")
+        raw = bytes(body)
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        try:
+            signed = authenticate(request.headers, origin=store.origin, method=request.method, path=path,
+                                  body=raw, lookup=store.publisher, window_s=cfg.window_s)
+        except AuthError as exc:
+            return _error(exc.status, exc.reason)
+        if not limiter.take(signed.publisher.key_id):
+            return _error(429, "write rate limit of this key exceeded; retry later")
+        try:
+            parsed = parse_body_bytes(raw)
+        except EntryError as exc:
+            return _error(422, exc.reason)
+        denied = signed.publisher.allows(parsed.kind, parsed.models)
+        if denied is not None:
+            return _error(403, denied)
+        result = await asyncio.wrap_future(sequencer().submit(PendingWrite(parsed, signed)))
+        if isinstance(result, Rejected):
+            return _error(result.status, result.reason)
+        assert isinstance(result, Appended)
+        size, proof = await asyncio.to_thread(store.inclusion_proof, result.index, result.tree_size)
+        return JSONResponse({"index": result.index, "tree_size": result.tree_size,
+                             "checkpoint": result.checkpoint.decode("utf-8"),
+                             "inclusion_proof": [_b64(h) for h in proof]}, status_code=201)
+
+    _include_web_pages(app, store)
+    return app
+
+
+def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> bytes:
+    """The TUF-signed current-release view of a line (see ``freshness``). Its version is the tree size + 1:
+    it grows with the log, and the same size always describes the same release."""
+    from weightwarden.registry.freshness import (
+        CurrentRelease,
+        build_current_view,
+        sign_current_view,
+        view_bytes,
+    )
+
+    latest = view["latest"]
+    rels = view["releases"]
+    if not rels:
+        raise StoreError(f"no release of {view['model']} in this log")
+    chosen = next((r for r in rels if r["bundle"] == latest), rels[-1])
+    data = store.entry(chosen["index"])
+    open_incidents = tuple(i["id"] for i in view["incidents"]
+                           if str(i["record"].get("database_specific", {}).get("state", "")).lower()
+                           not in ("withdrawn", "fixed"))
+    release = CurrentRelease(model_line=view["model"], version=str(chosen["version"]),
+                             statement_digest=hashlib.sha256(data).hexdigest(), statement_length=len(data),
+                             weights_root=chosen.get("weights_root"), log_index=chosen["index"],
+                             status="current" if latest else "revoked", open_incidents=open_incidents)
+    now = dt.datetime.now(dt.UTC)
+    metadata = build_current_view(release, version=view["tree_size"] + 1, ttl=dt.timedelta(seconds=ttl_s), now=now)
+    return view_bytes(sign_current_view(metadata, keys.view_key))
+
+
+def _include_web_pages(app: FastAPI, store: Store) -> None:
+    """Engineer C's read-only pages (``weightwarden.registry.web``), when that module is present."""
+    try:
+        from weightwarden.registry.pages import StorePages
+        from weightwarden.registry.web import web_router
+    except ImportError:
+        return  # HOOK: the API works without the pages
+    app.include_router(web_router(StorePages(store)))
+
+
+def app_from_env() -> FastAPI:
+    """The app for ``uvicorn --factory``: database, key directory and limits from the environment."""
+    from weightwarden.registry.logkeys import load_or_create
+
+    keys = load_or_create(os.environ[ENV_KEYS], os.environ.get(ENV_ORIGIN) or None)
+    store = Store.open(os.environ[ENV_DB], keys.checkpoint_signer())
+    settings = ServerSettings(write_rate=float(os.environ.get(ENV_RATE, ServerSettings.write_rate)),
+                              write_burst=float(os.environ.get(ENV_BURST, ServerSettings.write_burst)))
+    return create_app(store, keys, settings)
+
+
+_ORIGIN = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*$")
+
+
+def check_origin(origin: str) -> str:
+    """A log origin: a schema-less URL prefix (C2SP tlog-checkpoint), e.g. ``registry.example.org/log``."""
+    if not _ORIGIN.match(origin) or len(origin) > 200:
+        raise WeightwardenError(f"log origin {origin[:80]!r} must look like 'host.example/path'")
+    return origin

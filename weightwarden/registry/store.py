@@ -1,0 +1,624 @@
+"""The registry's database: the log (entries + stored hashes + signed checkpoint), publishers, nonces, and an
+index of model lines (releases, supersessions, revocations, audits, incidents) — SQLAlchemy 2.
+
+SQLite by default (a file, WAL, ``synchronous=FULL``), PostgreSQL by URL. Appends go through
+:meth:`Store.append_batch`: ONE transaction per batch, holding the log's write lock for its whole length
+(PostgreSQL: ``SELECT ... FOR UPDATE`` on the single ``log_state`` row; SQLite: ``BEGIN IMMEDIATE``), so
+any number of API workers on one database sequence entries one batch at a time. In that transaction the
+batch's nonces are checked and recorded (replay protection shared by all workers), each entry is checked
+against what the log already holds (release versions only grow, a revocation names a release of the same
+line, ...), gets the next index, its stored hashes (``tlog.stored_hashes_for_append``) and index rows, and
+the new tree head is signed (``note.CheckpointSigner``) and written with it. Nothing is acknowledged before
+the commit returns, and a crash before it leaves the previous state intact: there is never a half-written
+entry to see.
+
+Stored hashes never change once committed, so each process caches them (and full tiles) in memory; only
+hashes read from committed rows or written by a committed batch of this process enter the cache.
+
+Reads (tiles, entries, proofs, views) run in their own read transactions against a consistent snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from weightwarden.core.errors import ConfigError, InputError
+from weightwarden.core.merkle import empty_root
+from weightwarden.registry import tiles as _tiles
+from weightwarden.registry import tlog
+from weightwarden.registry.auth import Publisher, SignedRequest
+from weightwarden.registry.entries import Body, EntryError, LogEntry, parse_logged
+from weightwarden.registry.views import build_model_view, events_of, release_row
+
+_LOCK_ID = 0x7767_7265_6769  # PostgreSQL advisory lock taken around migrations ("wwregi")
+_NONCE_PURGE_EVERY = 200  # batches between deletions of expired nonces
+_HASH_CACHE_MAX = 4_000_000
+_TILE_CACHE_MAX = 20_000
+
+metadata = sa.MetaData()
+log_state = sa.Table(
+    "log_state", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.LargeBinary(32), nullable=False),
+    sa.Column("checkpoint", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+entries = sa.Table(
+    "entries", metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("logged_at", sa.BigInteger, nullable=False),
+)
+hashes = sa.Table(
+    "hashes", metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("hash", sa.LargeBinary(32), nullable=False),
+)
+nonces = sa.Table(
+    "nonces", metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("expires", sa.BigInteger, nullable=False),
+)
+publishers = sa.Table(
+    "publishers", metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("public_key", sa.LargeBinary(32), nullable=False),
+    sa.Column("namespaces", sa.Text, nullable=False),
+    sa.Column("roles", sa.Text, nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+releases = sa.Table(
+    "releases", metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("bundle", sa.String(71), nullable=False),
+    sa.Column("subject_sha256", sa.String(64), nullable=False),
+    sa.Column("weights_root", sa.String(64), nullable=True),
+    sa.Column("publisher", sa.String(64), nullable=False),
+    sa.Column("logged_at", sa.BigInteger, nullable=False),
+)
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("idx", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("release", sa.String(71), nullable=True),
+    sa.Column("other", sa.String(71), nullable=True),
+    sa.Column("incident", sa.String(128), nullable=True),
+)
+
+
+class StoreError(InputError):
+    """A read that cannot be answered (beyond the tree, unknown entry); ``status`` is the HTTP status."""
+
+    def __init__(self, reason: str, status: int = 404) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """A checked body and the signed request that carried it, waiting for the sequencer."""
+
+    body: Body
+    request: SignedRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """An acknowledged append: the entry's index and the (committed) checkpoint that includes it."""
+
+    index: int
+    tree_size: int
+    checkpoint: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    status: int
+    reason: str
+
+
+def database_url(url: str) -> str:
+    """SQLAlchemy URL for ``url``: a bare path is a SQLite file; ``postgresql://`` uses psycopg 3."""
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    if url.startswith(("postgres://", "postgresql://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if not url.startswith(("sqlite", "postgresql+psycopg://")):
+        raise ConfigError(f"unsupported database URL {url.split('://')[0]}://...: use a SQLite path or postgresql://")
+    return url
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                              pool_size=8, max_overflow=16)
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk when it returns (an acknowledged append survives power loss, not only
+        # a killed process).
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # The writer takes SQLite's write lock at BEGIN, so two workers never sequence the same index.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class _Reader:
+    """A ``tlog.HashReader`` over the hashes table: this batch's new hashes, the process cache, then SQL."""
+
+    def __init__(self, store: Store, conn: Connection, overlay: dict[int, bytes] | None = None) -> None:
+        self.store, self.conn = store, conn
+        self.overlay = overlay if overlay is not None else {}
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        cache, overlay = self.store._hash_cache, self.overlay
+        found: dict[int, bytes] = {}
+        missing = []
+        for i in indexes:
+            h = overlay.get(i) or cache.get(i)
+            if h is None:
+                missing.append(i)
+            else:
+                found[i] = h
+        if missing:
+            rows = self.conn.execute(sa.select(hashes.c.idx, hashes.c.hash).where(hashes.c.idx.in_(missing)))
+            fetched = {int(r.idx): bytes(r.hash) for r in rows}
+            if len(fetched) != len(set(missing)):
+                raise tlog.ProofError(f"stored hashes missing from the database: {sorted(set(missing) - set(fetched))[:4]}")
+            found.update(fetched)
+            self.store._remember_hashes(fetched)
+        return [found[i] for i in indexes]
+
+
+class Store:
+    """The registry database. ``signer`` signs checkpoints (``note.CheckpointSigner``; its origin is the
+    log's). Open with :meth:`open`, which runs the migrations and creates the empty log on first use."""
+
+    def __init__(self, url: str, signer: Any, *, nonce_window_s: int = 300) -> None:
+        self.url = database_url(url)
+        self.signer = signer
+        self.origin: str = signer.origin
+        self.nonce_window_s = nonce_window_s
+        self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            self._writer = _sqlite_engine(self.url, immediate=True)
+            self._reader = _sqlite_engine(self.url, immediate=False)
+        else:
+            self._writer = sa.create_engine(self.url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+            self._reader = sa.create_engine(self.url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+        self._hash_cache: dict[int, bytes] = {}
+        self._tile_cache: dict[tuple[int, int], bytes] = {}
+        self._cache_lock = threading.Lock()
+        self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
+        self._batches = 0
+
+    @classmethod
+    def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
+        store = cls(url, signer, **kwargs)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self._writer.dispose()
+        self._reader.dispose()
+
+    # ---------------------------------------------------------------------------------------------------
+    # set-up
+
+    def migrate(self) -> None:
+        """Run the Alembic migrations, then create the empty log (size 0, signed checkpoint) if needed."""
+        from weightwarden.registry.migrations import upgrade
+
+        with self._writer.connect() as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({_LOCK_ID})")
+                conn.commit()
+            try:
+                upgrade(conn)
+                conn.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_ID})")
+                    conn.commit()
+        with self._writer.begin() as conn:
+            row = conn.execute(sa.select(log_state).where(log_state.c.id == 1).with_for_update()).first()
+            if row is None:
+                root = empty_root()
+                conn.execute(sa.insert(log_state).values(
+                    id=1, origin=self.origin, size=0, root=root, checkpoint=self.signer.sign(0, root),
+                    updated_at=int(time.time())))
+                return
+        if row.origin != self.origin:
+            raise ConfigError(f"the database holds the log {row.origin!r}, but the signing key is for "
+                              f"{self.origin!r}: wrong key directory for this database")
+        from weightwarden.registry.note import NoteError, open_checkpoint
+
+        try:
+            open_checkpoint(bytes(row.checkpoint), self.signer.verifier(), self.origin)
+        except NoteError:
+            raise ConfigError("the database's checkpoint is not signed by this log key: wrong key directory "
+                              "for this database") from None
+
+    def add_publisher(self, publisher: Publisher) -> None:
+        with self._writer.begin() as conn:
+            conn.execute(sa.delete(publishers).where(publishers.c.key_id == publisher.key_id))
+            conn.execute(sa.insert(publishers).values(
+                key_id=publisher.key_id, public_key=publisher.public_key,
+                namespaces=json.dumps(list(publisher.namespaces)), roles=json.dumps(list(publisher.roles)),
+                name=publisher.name, created_at=int(time.time())))
+        self._publisher_cache.pop(publisher.key_id, None)
+
+    def remove_publisher(self, key_id: str) -> bool:
+        with self._writer.begin() as conn:
+            gone = conn.execute(sa.delete(publishers).where(publishers.c.key_id == key_id)).rowcount
+        self._publisher_cache.pop(key_id, None)
+        return bool(gone)
+
+    def publisher(self, key_id: str, *, max_age_s: float = 5.0) -> Publisher | None:
+        """The registered key ``key_id`` (cached for ``max_age_s``: a removed key stops working within it)."""
+        cached = self._publisher_cache.get(key_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < max_age_s:
+            return cached[1]
+        with self._reader.connect() as conn:
+            row = conn.execute(sa.select(publishers).where(publishers.c.key_id == key_id)).first()
+        found = None if row is None else Publisher(
+            key_id=row.key_id, public_key=bytes(row.public_key), namespaces=tuple(json.loads(row.namespaces)),
+            roles=tuple(json.loads(row.roles)), name=row.name)
+        if len(self._publisher_cache) > 10_000:
+            self._publisher_cache.clear()
+        self._publisher_cache[key_id] = (now, found)
+        return found
+
+    def publishers(self) -> list[Publisher]:
+        with self._reader.connect() as conn:
+            rows = conn.execute(sa.select(publishers).order_by(publishers.c.created_at)).all()
+        return [Publisher(r.key_id, bytes(r.public_key), tuple(json.loads(r.namespaces)),
+                          tuple(json.loads(r.roles)), r.name) for r in rows]
+
+    # ---------------------------------------------------------------------------------------------------
+    # the sequencer's transaction
+
+    def append_batch(self, writes: Sequence[PendingWrite], *, now: float | None = None) -> list[Appended | Rejected]:
+        """Append ``writes`` in one transaction; one result per write, in order. Raises on a database error
+        (then nothing of the batch was written)."""
+        t = time.time() if now is None else now
+        results: list[int | Rejected] = []
+        overlay: dict[int, bytes] = {}
+        with self._writer.begin() as conn:
+            state = conn.execute(sa.select(log_state.c.size, log_state.c.checkpoint)
+                                 .where(log_state.c.id == 1).with_for_update()).one()
+            start = size = int(state.size)
+            checkpoint = bytes(state.checkpoint)
+            reader = _Reader(self, conn, overlay)
+            wanted = [w.request.nonce for w in writes]
+            seen = {(r.key_id, r.nonce) for r in conn.execute(
+                sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(wanted)))} if wanted else set()
+            batch = _BatchIndex(conn)
+            rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
+                                                     "events": []}
+            for w in writes:
+                req = w.request
+                key = (req.publisher.key_id, req.nonce)
+                if key in seen:
+                    results.append(Rejected(409, "replayed request: this nonce was already used with this key"))
+                    continue
+                seen.add(key)
+                rows["nonces"].append({"key_id": key[0], "nonce": key[1],
+                                       "expires": int(t) + 2 * self.nonce_window_s + 1})
+                problem = batch.check(w.body, size)
+                if problem is not None:
+                    results.append(problem)
+                    continue
+                try:
+                    data = LogEntry(w.body, req.publisher.key_id, req.publisher.public_key, req.method, req.path,
+                                    req.timestamp, req.nonce, req.signature).to_bytes()
+                except EntryError as exc:
+                    results.append(Rejected(413, exc.reason))
+                    continue
+                base = tlog.stored_hash_count(size)
+                for j, h in enumerate(tlog.stored_hashes_for_append(size, data, reader)):
+                    overlay[base + j] = h
+                    rows["hashes"].append({"idx": base + j, "hash": h})
+                rows["entries"].append({"idx": size, "kind": w.body.kind, "data": data, "logged_at": int(t)})
+                batch.record(w.body, size, req.publisher.key_id, int(t), rows)
+                results.append(size)
+                size += 1
+            for name, table in (("entries", entries), ("hashes", hashes), ("nonces", nonces),
+                                ("releases", releases), ("events", events)):
+                if rows[name]:
+                    conn.execute(sa.insert(table), rows[name])
+            if size != start:
+                root = tlog.tree_hash(size, reader)
+                checkpoint = self.signer.sign(size, root)
+                conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(
+                    size=size, root=root, checkpoint=checkpoint, updated_at=int(t)))
+            self._batches += 1
+            if self._batches % _NONCE_PURGE_EVERY == 0:
+                conn.execute(sa.delete(nonces).where(nonces.c.expires < int(t)))
+        # committed: only now may this batch's hashes serve reads, and only now is anything acknowledged
+        self._remember_hashes(overlay)
+        return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint) for r in results]
+
+    def _remember_hashes(self, new: dict[int, bytes]) -> None:
+        with self._cache_lock:
+            if len(self._hash_cache) + len(new) > _HASH_CACHE_MAX:
+                self._hash_cache.clear()
+            self._hash_cache.update(new)
+
+    # ---------------------------------------------------------------------------------------------------
+    # reads
+
+    def _state(self, conn: Connection) -> Any:
+        return conn.execute(sa.select(log_state).where(log_state.c.id == 1)).one()
+
+    def checkpoint(self) -> bytes:
+        """The latest signed checkpoint (a C2SP signed note)."""
+        with self._reader.begin() as conn:
+            return bytes(self._state(conn).checkpoint)
+
+    def size(self) -> int:
+        with self._reader.begin() as conn:
+            return int(self._state(conn).size)
+
+    def tile(self, tile: Any) -> bytes:
+        """The bytes of a hash tile or entry bundle (``tiles.Tile``) of the current tree."""
+        if tile.is_full and (tile.level, tile.index) in self._tile_cache:
+            return self._tile_cache[(tile.level, tile.index)]
+        with self._reader.begin() as conn:
+            size = int(self._state(conn).size)
+            if tile.is_entries:
+                first = tile.index * _tiles.TILE_WIDTH
+                if first + tile.width > size:
+                    raise StoreError(f"entry bundle {tile.path()} is beyond the tree (size {size})")
+                rows = conn.execute(sa.select(entries.c.data).where(
+                    entries.c.idx >= first, entries.c.idx < first + tile.width).order_by(entries.c.idx)).all()
+                data = _tiles.encode_entry_bundle([bytes(r.data) for r in rows])
+            else:
+                available = size >> (_tiles.TILE_HEIGHT * tile.level)
+                if tile.index * _tiles.TILE_WIDTH + tile.width > available:
+                    raise StoreError(f"tile {tile.path()} is beyond the tree (size {size})")
+                data = _tiles.read_tile_data(tile, _Reader(self, conn))
+        if tile.is_full:
+            with self._cache_lock:
+                if len(self._tile_cache) > _TILE_CACHE_MAX:
+                    self._tile_cache.clear()
+                self._tile_cache[(tile.level, tile.index)] = data
+        return data
+
+    def entry(self, index: int) -> bytes:
+        with self._reader.begin() as conn:
+            row = conn.execute(sa.select(entries.c.data).where(entries.c.idx == index)).first()
+        if row is None:
+            raise StoreError(f"no entry {index} in the log")
+        return bytes(row.data)
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> tuple[int, list[bytes]]:
+        """``(tree_size, proof)`` of entry ``index`` in the tree of ``tree_size`` (default: current size)."""
+        with self._reader.begin() as conn:
+            size = int(self._state(conn).size)
+            n = size if tree_size is None else tree_size
+            if not 0 < n <= size or not 0 <= index < n:
+                raise StoreError(f"no entry {index} in a tree of size {n} (the log has {size} entries)")
+            return n, tlog.inclusion_proof(n, index, _Reader(self, conn))
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> tuple[int, list[bytes]]:
+        with self._reader.begin() as conn:
+            size = int(self._state(conn).size)
+            n = size if new_size is None else new_size
+            if not 0 <= old_size <= n <= size:
+                raise StoreError(f"no consistency proof from size {old_size} to {n} (the log has {size} entries)")
+            return n, tlog.consistency_proof(old_size, n, _Reader(self, conn))
+
+    def root(self, tree_size: int) -> bytes:
+        with self._reader.begin() as conn:
+            size = int(self._state(conn).size)
+            if not 0 <= tree_size <= size:
+                raise StoreError(f"no tree of size {tree_size} (the log has {size} entries)")
+            return tlog.tree_hash(tree_size, _Reader(self, conn))
+
+    # model-line index ------------------------------------------------------------------------------------
+
+    def release_by_bundle(self, bundle: str) -> dict[str, Any] | None:
+        with self._reader.begin() as conn:
+            row = conn.execute(sa.select(releases).where(releases.c.bundle == bundle)).first()
+        return None if row is None else _release_row(row)
+
+    def releases_by_subject(self, sha256: str) -> list[dict[str, Any]]:
+        with self._reader.begin() as conn:
+            rows = conn.execute(sa.select(releases).where(releases.c.subject_sha256 == sha256)
+                                .order_by(releases.c.idx)).all()
+        return [_release_row(r) for r in rows]
+
+    def models(self) -> list[str]:
+        with self._reader.begin() as conn:
+            return [r[0] for r in conn.execute(sa.select(releases.c.model).distinct().order_by(releases.c.model))]
+
+    def recent_releases(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._reader.begin() as conn:
+            rows = conn.execute(sa.select(releases).order_by(releases.c.idx.desc()).limit(limit)).all()
+        return [_release_row(r) for r in rows]
+
+    def model_view(self, model: str) -> dict[str, Any]:
+        """Everything the log says about one model line, each item with the index of its log entry."""
+        with self._reader.begin() as conn:
+            size = int(self._state(conn).size)
+            rels = conn.execute(sa.select(releases).where(releases.c.model == model).order_by(releases.c.version)).all()
+            evs = conn.execute(sa.select(events).where(events.c.model == model).order_by(events.c.idx)).all()
+            wanted = [e.idx for e in evs if e.kind in ("incident", "revocation")]
+            bodies = {int(r.idx): parse_logged(bytes(r.data))["body"] for r in conn.execute(
+                sa.select(entries.c.idx, entries.c.data).where(entries.c.idx.in_(wanted)))} if wanted else {}
+        return build_model_view(model, size, [_release_row(r) for r in rels], evs, bodies)
+
+    def incidents(self) -> list[tuple[int, dict[str, Any]]]:
+        """The latest logged record of every incident id: ``(index, incident record)``."""
+        with self._reader.begin() as conn:
+            rows = conn.execute(sa.select(entries.c.idx, entries.c.data).where(entries.c.kind == "incident")
+                                .order_by(entries.c.idx)).all()
+        latest: dict[str, tuple[int, dict[str, Any]]] = {}
+        for r in rows:
+            record = parse_logged(bytes(r.data))["body"]["incident"]
+            latest[record["id"]] = (int(r.idx), record)
+        return sorted(latest.values(), key=lambda x: x[0])
+
+
+def _release_row(row: Any) -> dict[str, Any]:
+    return {"index": int(row.idx), "model": row.model, "version": int(row.version), "bundle": row.bundle,
+            "subject_sha256": row.subject_sha256, "weights_root": row.weights_root, "publisher": row.publisher,
+            "logged_at": int(row.logged_at)}
+
+
+class _BatchIndex:
+    """What the log already holds about the lines a batch touches: the database plus the batch so far."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.new_releases: dict[str, dict[str, Any]] = {}
+        self.new_latest: dict[str, int] = {}
+        self.new_revoked: set[str] = set()
+
+    def release(self, bundle: str) -> dict[str, Any] | None:
+        if bundle in self.new_releases:
+            return self.new_releases[bundle]
+        row = self.conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version)
+                                .where(releases.c.bundle == bundle)).first()
+        return None if row is None else {"index": int(row.idx), "model": row.model, "version": int(row.version)}
+
+    def latest_version(self, model: str) -> int | None:
+        db = self.conn.execute(sa.select(sa.func.max(releases.c.version)).where(releases.c.model == model)).scalar()
+        batch = self.new_latest.get(model)
+        values = [v for v in (db, batch) if v is not None]
+        return max(values) if values else None
+
+    def revoked(self, bundle: str) -> bool:
+        if bundle in self.new_revoked:
+            return True
+        return self.conn.execute(sa.select(events.c.idx).where(
+            events.c.kind == "revocation", events.c.release == bundle).limit(1)).first() is not None
+
+    def _of_line(self, bundle: str, model: str, what: str) -> dict[str, Any] | Rejected:
+        rel = self.release(bundle)
+        if rel is None:
+            return Rejected(422, f"{what} {bundle} is not a release in this log")
+        if rel["model"] != model:
+            return Rejected(422, f"{what} {bundle} is a release of {rel['model']!r}, not of {model!r}")
+        return rel
+
+    def check(self, body: Body, size: int) -> Rejected | None:
+        d = body.data
+        if body.kind == "release":
+            existing = self.release(d["bundle"])
+            if existing is not None:
+                return Rejected(409, f"this release bundle is already logged at index {existing['index']}")
+            latest = self.latest_version(d["model"])
+            if latest is not None and d["version"] <= latest:
+                return Rejected(409, f"version {d['version']} of {d['model']} is not above the latest logged "
+                                     f"version {latest} (versions only grow: no rollback, no second version N)")
+            return None
+        if body.kind == "supersession":
+            old = self._of_line(d["old"], d["model"], "superseded release")
+            new = self._of_line(d["new"], d["model"], "superseding release")
+            for r in (old, new):
+                if isinstance(r, Rejected):
+                    return r
+            if new["version"] <= old["version"]:  # type: ignore[index]
+                return Rejected(422, "a release can only be superseded by a higher version")
+            return None
+        if body.kind in ("revocation", "audit"):
+            rel = self._of_line(d["release"], d["model"], "release")
+            if isinstance(rel, Rejected):
+                return rel
+            if body.kind == "revocation" and self.revoked(d["release"]):
+                return Rejected(409, f"release {d['release']} is already revoked")
+            return None
+        return None  # incidents may name lines this log has no release of (e.g. a base model)
+
+    def record(self, body: Body, index: int, publisher: str, logged_at: int,
+               rows: dict[str, list[dict[str, Any]]]) -> None:
+        d = body.data
+        if body.kind == "release":
+            row = release_row(index, d, publisher, logged_at)
+            rows["releases"].append({**row, "idx": row.pop("index")})
+            self.new_releases[d["bundle"]] = {"index": index, "model": d["model"], "version": d["version"]}
+            self.new_latest[d["model"]] = max(self.new_latest.get(d["model"], -1), d["version"])
+            return
+        for e in events_of(body.kind, d, index):
+            rows["events"].append({"idx": e.idx, "kind": e.kind, "model": e.model, "release": e.release,
+                                   "other": e.other, "incident": e.incident})
+            if e.kind == "revocation" and e.release:
+                self.new_revoked.add(e.release)
+
+
+class Sequencer:
+    """Batches concurrent appends of one process into :meth:`Store.append_batch` transactions.
+
+    Requests queue up while a batch commits; the next batch takes all of them (up to ``max_batch``), so
+    under load one transaction (one fsync, one checkpoint signature) serves hundreds of appends."""
+
+    def __init__(self, store: Store, *, max_batch: int = 1024) -> None:
+        self.store, self.max_batch = store, max_batch
+        self._pending: list[tuple[PendingWrite, Future[Appended | Rejected]]] = []
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="ww-sequencer", daemon=True)
+        self._thread.start()
+
+    def submit(self, write: PendingWrite) -> Future[Appended | Rejected]:
+        fut: Future[Appended | Rejected] = Future()
+        with self._cond:
+            if self._stopped:
+                fut.set_result(Rejected(503, "the registry is shutting down"))
+                return fut
+            self._pending.append((write, fut))
+            self._cond.notify()
+        return fut
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if not self._pending and self._stopped:
+                    return
+                batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            try:
+                results: Sequence[Appended | Rejected] = self.store.append_batch([w for w, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - a failed transaction fails its requests, not the thread
+                results = [Rejected(503, f"the append was not committed: {type(exc).__name__}")] * len(batch)
+            for (_, fut), result in zip(batch, results, strict=True):
+                fut.set_result(result)
+
+
+StoreFactory = Callable[[], Store]

@@ -1,0 +1,358 @@
+"""Witnesses: C2SP tlog-cosignature (Ed25519 ``cosignature/v1``) and the tlog-witness ``add-checkpoint``
+protocol, plus the client-side quorum check.
+
+A witness remembers, per log origin, the latest checkpoint it cosigned. It cosigns a new checkpoint only if
+the log signed it, the caller's "old size" is the size the witness holds, and a consistency proof from that
+tree to the new one verifies — so a log cannot get cosignatures for two trees that are not one the prefix
+of the other. A client that requires cosignatures from a quorum of witnesses it trusts therefore cannot be
+shown a split view unless the log and a quorum of witnesses collude.
+
+The witness state is a JSON file updated atomically (temporary file, fsync, rename) under an exclusive
+file lock, and the check of the old size and the update happen under the same lock: concurrent requests,
+in one process or several, cannot roll the witness back (the race tlog-witness warns about).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from weightwarden.core.errors import ConfigError, WeightwardenError
+from weightwarden.core.merkle import HASH_SIZE, empty_root
+from weightwarden.registry.note import (
+    ALG_COSIGNATURE_V1,
+    ALG_ED25519,
+    Checkpoint,
+    Note,
+    NoteError,
+    NoteSignature,
+    NoteSigner,
+    NoteVerifier,
+    b64,
+    b64decode_strict,
+    check_note_text,
+    cosigned_message,
+    open_note,
+    parse_note,
+    verified_signatures,
+)
+from weightwarden.registry.splitview import SplitViewProof, detect_split_view
+from weightwarden.registry.tlog import ProofError, verify_consistency
+
+STATE_SCHEMA = "weightwarden.witness-state/v1"
+MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
+MAX_REQUEST_BYTES = 128 * 1024
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+class WitnessError(WeightwardenError):
+    """The witness refuses a checkpoint; ``http_status`` is the tlog-witness status code for the reason."""
+
+    def __init__(self, reason: str, http_status: int, split_view: SplitViewProof | None = None) -> None:
+        super().__init__(reason)
+        self.http_status = http_status
+        # Set when the refused checkpoint and the witness's own record prove the log equivocated.
+        self.split_view = split_view
+
+
+class WitnessConflict(WitnessError):
+    """The caller's old size is not the size the witness last cosigned (HTTP 409, body ``<size>\\n``)."""
+
+    def __init__(self, reason: str, latest_size: int) -> None:
+        super().__init__(reason, 409)
+        self.latest_size = latest_size
+
+
+class QuorumError(WeightwardenError):
+    """A checkpoint does not carry valid cosignatures from enough trusted witnesses."""
+
+
+class CosignatureSigner(NoteSigner):
+    """A witness key: signs ``cosignature/v1`` messages (signature type 0x04)."""
+
+    alg = ALG_COSIGNATURE_V1
+    # transparency-dev tools write witness keys as type 0x01 strings and derive the 0x04 key ID.
+    skey_algs = (ALG_COSIGNATURE_V1, ALG_ED25519)
+
+    def sign(self, text: bytes) -> NoteSignature:  # pragma: no cover - guard against misuse
+        raise NoteError("a witness key only makes timestamped cosignatures: use cosign()")
+
+    def cosign(self, checkpoint_text: bytes, timestamp: int) -> NoteSignature:
+        """A cosignature over checkpoint note text at POSIX time ``timestamp`` (must be > 0)."""
+        check_note_text(checkpoint_text)
+        Checkpoint.parse(checkpoint_text)
+        if timestamp <= 0:
+            raise NoteError("a witness cosignature must carry a non-zero timestamp")
+        message = cosigned_message(checkpoint_text, timestamp)
+        signature = timestamp.to_bytes(8, "big") + self._key.sign(message)
+        return NoteSignature(self.name, self.key_id, signature)
+
+
+def cosignature_verifier(vkey: str) -> NoteVerifier:
+    """A witness verifier key as cosignature/v1 (type 0x04), also from the type 0x01 vkeys that
+    transparency-dev tools print for witnesses (the key ID is then recomputed for type 0x04)."""
+    verifier = NoteVerifier.from_vkey(vkey)
+    if verifier.alg == ALG_COSIGNATURE_V1:
+        return verifier
+    return NoteVerifier(verifier.name, ALG_COSIGNATURE_V1, verifier.public_key)
+
+
+def verify_cosignature(verifier: NoteVerifier, checkpoint_text: bytes, sig: NoteSignature) -> int:
+    """Check one cosignature by ``verifier`` over ``checkpoint_text``; return its timestamp."""
+    if verifier.alg != ALG_COSIGNATURE_V1:
+        raise NoteError(f"key {verifier.name!r} is not a cosignature/v1 (type 0x04) key")
+    if (sig.name, sig.key_id) != (verifier.name, verifier.key_id):
+        raise NoteError(f"signature is not by witness {verifier.name!r}")
+    if not verifier.verify(checkpoint_text, sig.signature):
+        raise NoteError(f"cosignature by witness {verifier.name!r} does not verify")
+    timestamp = sig.timestamp
+    assert timestamp is not None  # verify() accepts only 72-byte timestamped signatures
+    return timestamp
+
+
+def format_add_checkpoint(old_size: int, proof: Sequence[bytes], checkpoint_note: bytes) -> bytes:
+    """An add-checkpoint request body: ``old <size>``, proof lines, a blank line, the signed checkpoint."""
+    if len(proof) > MAX_PROOF_LINES:
+        raise ProofError(f"a consistency proof for a witness has at most {MAX_PROOF_LINES} hashes")
+    lines = [f"old {old_size}\n", *(b64(h) + "\n" for h in proof), "\n"]
+    return "".join(lines).encode("ascii") + checkpoint_note
+
+
+def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
+    """``(old_size, consistency proof, checkpoint note)`` of an add-checkpoint body (HTTP 400 if bad)."""
+    if not isinstance(body, bytes | bytearray) or len(body) > MAX_REQUEST_BYTES:
+        raise WitnessError("add-checkpoint request is missing or too large", 400)
+    head, sep, note = bytes(body).partition(b"\n\n")
+    if not sep:
+        raise WitnessError("add-checkpoint request has no blank line before the checkpoint", 400)
+    try:
+        lines = head.decode("ascii").split("\n")
+    except UnicodeDecodeError:
+        raise WitnessError("add-checkpoint request header is not ASCII", 400) from None
+    first = lines[0]
+    if not first.startswith("old ") or not _DECIMAL.fullmatch(first[4:]):
+        raise WitnessError("add-checkpoint request does not start with 'old <size>'", 400)
+    if len(lines) - 1 > MAX_PROOF_LINES:
+        raise WitnessError(f"add-checkpoint request has more than {MAX_PROOF_LINES} proof lines", 400)
+    proof: list[bytes] = []
+    for line in lines[1:]:
+        try:
+            h = b64decode_strict(line, "consistency proof line")
+        except NoteError as exc:
+            raise WitnessError(exc.reason, 400) from None
+        if len(h) != HASH_SIZE:
+            raise WitnessError("consistency proof line is not a 32-byte hash", 400)
+        proof.append(h)
+    return int(first[4:]), proof, note
+
+
+class Witness:
+    """A tlog witness for the logs in ``logs`` (origin → the log's Ed25519 verifier keys)."""
+
+    def __init__(
+        self,
+        signer: CosignatureSigner,
+        logs: Mapping[str, NoteVerifier | Sequence[NoteVerifier]],
+        state_path: Path | str,
+    ) -> None:
+        if not isinstance(signer, CosignatureSigner):
+            raise ConfigError("a witness signs with a cosignature/v1 key (CosignatureSigner)")
+        self.signer = signer
+        self.logs: dict[str, list[NoteVerifier]] = {}
+        for origin, keys in logs.items():
+            verifiers = [keys] if isinstance(keys, NoteVerifier) else list(keys)
+            if not verifiers or any(v.alg != ALG_ED25519 for v in verifiers):
+                raise ConfigError(f"log {origin!r} needs at least one Ed25519 (type 0x01) verifier key")
+            self.logs[origin] = verifiers
+        self.state_path = Path(state_path)
+        self._thread_lock = threading.Lock()
+
+    def verifier(self) -> NoteVerifier:
+        return self.signer.verifier()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.state_path.with_name(self.state_path.name + ".lock")
+        with self._thread_lock, open(lock_path, "a+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def _load(self) -> dict[str, dict[str, object]]:
+        try:
+            raw = self.state_path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read witness state {self.state_path}: {exc.strerror}") from None
+        try:
+            state = json.loads(raw)
+            if state.get("schema") != STATE_SCHEMA or not isinstance(state.get("logs"), dict):
+                raise ValueError
+            for entry in state["logs"].values():
+                size, root = entry["size"], b64decode_strict(entry["root"], "root")
+                if not isinstance(size, int) or size < 0 or len(root) != HASH_SIZE or not isinstance(entry["note"], str):
+                    raise ValueError
+        except (ValueError, KeyError, TypeError, AttributeError, NoteError):
+            # A witness that cannot trust its memory must not cosign: it could be rolled back.
+            raise ConfigError(f"witness state {self.state_path} is corrupt; refusing to cosign") from None
+        return state["logs"]
+
+    def _save(self, logs: dict[str, dict[str, object]]) -> None:
+        data = json.dumps({"schema": STATE_SCHEMA, "logs": logs}, indent=1, sort_keys=True).encode()
+        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.state_path)
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            dir_fd = os.open(self.state_path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def latest(self, origin: str) -> bytes | None:
+        """The last checkpoint this witness cosigned for ``origin`` (log signatures + its cosignature)."""
+        with self._locked():
+            entry = self._load().get(origin)
+        return None if entry is None else str(entry["note"]).encode("utf-8")
+
+    def latest_size(self, origin: str) -> int:
+        with self._locked():
+            entry = self._load().get(origin)
+        return 0 if entry is None else int(entry["size"])  # type: ignore[call-overload]
+
+    def add_checkpoint(self, body: bytes, now: int | None = None) -> bytes:
+        """Handle an add-checkpoint request body; return the cosignature line(s) to send back.
+
+        Raises :class:`WitnessError` with the tlog-witness HTTP status for every refusal."""
+        old_size, proof, note_bytes = parse_add_checkpoint(body)
+        return self.add(old_size, proof, note_bytes, now=now)
+
+    def _check_same_size(self, stored: bytes, received: bytes, verifiers: Sequence[NoteVerifier]) -> None:
+        """Two log-signed checkpoints of one size with different roots: keep the proof, refuse (422)."""
+        for verifier in verifiers:
+            try:
+                proof = detect_split_view(stored, received, verifier)
+            except NoteError:
+                continue  # the stored checkpoint was signed by another of the log's keys
+            if proof is not None:
+                self._record_evidence(proof)
+                raise WitnessError(
+                    "the log signed two different trees of the same size (split view); evidence kept",
+                    422,
+                    split_view=proof,
+                )
+
+    def _record_evidence(self, proof: SplitViewProof) -> None:
+        # tlog-witness: a witness MAY log a refused request as proof of log misbehaviour.
+        path = self.state_path.with_name(self.state_path.name + ".evidence.jsonl")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(proof.to_json(), sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def evidence(self) -> list[SplitViewProof]:
+        """Every split-view proof this witness has recorded."""
+        path = self.state_path.with_name(self.state_path.name + ".evidence.jsonl")
+        if not path.exists():
+            return []
+        return [SplitViewProof.from_json(json.loads(line)) for line in path.read_text("utf-8").splitlines()]
+
+    def add(self, old_size: int, proof: Sequence[bytes], note_bytes: bytes, now: int | None = None) -> bytes:
+        """:meth:`add_checkpoint` with the request already split into its parts."""
+        if not isinstance(old_size, int) or isinstance(old_size, bool) or not 0 <= old_size < 1 << 63:
+            raise WitnessError(f"old size {old_size!r} is not a tree size", 400)
+        if len(proof) > MAX_PROOF_LINES:
+            raise WitnessError(f"more than {MAX_PROOF_LINES} consistency proof hashes", 400)
+        try:
+            note = parse_note(note_bytes)
+            checkpoint = Checkpoint.parse(note.text)
+        except NoteError as exc:
+            raise WitnessError(f"checkpoint is malformed: {exc.reason}", 400) from None
+        verifiers = self.logs.get(checkpoint.origin)
+        if verifiers is None:
+            raise WitnessError(f"unknown log origin {checkpoint.origin!r}", 404)
+        try:
+            note, log_signatures = open_note(note_bytes, verifiers)
+        except NoteError as exc:
+            raise WitnessError(f"checkpoint signature: {exc.reason}", 403) from None
+        if old_size > checkpoint.size:
+            raise WitnessError(f"old size {old_size} is larger than the checkpoint size {checkpoint.size}", 400)
+        if checkpoint.size == 0 and checkpoint.root_hash != empty_root():
+            raise WitnessError("a checkpoint of size 0 must have the empty tree's root", 422)
+        with self._locked():
+            logs = self._load()
+            entry = logs.get(checkpoint.origin)
+            latest_size = 0 if entry is None else int(entry["size"])  # type: ignore[call-overload]
+            if entry is not None and latest_size == checkpoint.size:
+                self._check_same_size(str(entry["note"]).encode("utf-8"), note_bytes, verifiers)
+            if old_size != latest_size:
+                raise WitnessConflict(
+                    f"old size {old_size} is not the size {latest_size} this witness last cosigned", latest_size
+                )
+            if old_size == 0:
+                if proof:
+                    raise WitnessError("a consistency proof from size 0 must be empty", 422)
+            else:
+                assert entry is not None
+                old_root = b64decode_strict(str(entry["root"]), "stored root")
+                try:
+                    verify_consistency(old_size, checkpoint.size, old_root, checkpoint.root_hash, proof)
+                except ProofError as exc:
+                    raise WitnessError(f"not consistent with the last cosigned checkpoint: {exc.reason}", 422) from None
+            timestamp = int(time.time()) if now is None else int(now)
+            cosignature = self.signer.cosign(note.text, timestamp)
+            # Keep only what was verified (the log's signatures) and our cosignature: whatever else the
+            # caller attached is not served again from the monitoring endpoint.
+            stored_note = Note(note.text, (*log_signatures, cosignature)).to_bytes().decode("utf-8")
+            logs[checkpoint.origin] = {"size": checkpoint.size, "root": b64(checkpoint.root_hash), "note": stored_note}
+            self._save(logs)  # persisted before the cosignature leaves (tlog-witness MUST)
+        return cosignature.line().encode("utf-8")
+
+
+def verify_cosigned(
+    note_bytes: bytes,
+    log_verifier: NoteVerifier,
+    witness_verifiers: Sequence[NoteVerifier],
+    quorum: int,
+    origin: str | None = None,
+) -> Checkpoint:
+    """Verify a checkpoint signed by the log and cosigned by at least ``quorum`` distinct trusted witnesses.
+
+    Cosignatures from unknown keys are ignored; a cosignature from a trusted witness that does not verify
+    rejects the whole checkpoint (signed-note SHOULD). Raises :class:`NoteError` or :class:`QuorumError`."""
+    from weightwarden.registry.note import open_checkpoint
+
+    witnesses = list(witness_verifiers)
+    if any(w.alg != ALG_COSIGNATURE_V1 for w in witnesses):
+        raise ConfigError("witness keys must be cosignature/v1 (type 0x04) verifier keys")
+    # Count witnesses by public key: cosignature/v1 does not sign the witness's name, so one key listed
+    # under two names must not count twice.
+    distinct_keys = {w.public_key for w in witnesses}
+    if not isinstance(quorum, int) or isinstance(quorum, bool) or not 0 <= quorum <= len(distinct_keys):
+        raise ConfigError(f"quorum {quorum!r} cannot be met by {len(distinct_keys)} distinct trusted witness key(s)")
+    checkpoint, note = open_checkpoint(note_bytes, log_verifier, origin)
+    if quorum == 0:
+        return checkpoint
+    by_id = {(w.name, w.key_id): w.public_key for w in witnesses}
+    cosigners = {by_id[(sig.name, sig.key_id)] for sig in verified_signatures(note, witnesses)}
+    if len(cosigners) < quorum:
+        raise QuorumError(
+            f"checkpoint {checkpoint.origin} @ {checkpoint.size} has {len(cosigners)} valid cosignature(s) "
+            f"from trusted witnesses; {quorum} required"
+        )
+    return checkpoint
