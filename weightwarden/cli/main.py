@@ -28,8 +28,8 @@ from weightwarden.cli import evals as _eval_commands
 from weightwarden.cli import incident as _incident_commands
 from weightwarden.cli import integrity as _integrity_commands
 from weightwarden.cli import lineage as _lineage_commands
-from weightwarden.cli import risk as _risk_commands
 from weightwarden.cli import registry as _registry_commands
+from weightwarden.cli import risk as _risk_commands
 from weightwarden.cli import witness as _witness_commands
 from weightwarden.cli._terminal import (
     DEFAULT_WIDTH,
