@@ -134,6 +134,31 @@ def test_read_choice(answer, letter):
     assert read_choice(answer, 4, CHOICES)[0] == letter
 
 
+HOSTILE_ANSWERS = [
+    "answer" + " " * 3990, ("answer is " + "_" * 20 + " ") * 150, "A" + " or" * 1300, "(" * 4000,
+    "answer:" * 570, "answer" + "\t \n" * 1300, ("answer is " + " *" * 3) * 300, "x" * 1_000_000,
+]
+
+
+def test_letter_reader_is_linear_on_hostile_answers():
+    """Answers built to make regexes backtrack: each must be read at once (an alarm fails the test rather
+    than letting it hang; this checks termination, not speed)."""
+    import signal
+
+    def stuck(signum, frame):
+        raise AssertionError("letter reader did not finish: catastrophic backtracking")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(20)
+    try:
+        for answer in HOSTILE_ANSWERS:
+            letter, _ = read_choice(answer, 4, CHOICES)
+            assert letter in (None, "A")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _item(answer="B", k=4):
     prompt = "Q?\n\n" + "\n".join(f"{'ABCD'[i]}. {c}" for i, c in enumerate(CHOICES[:k])) + "\n\nAnswer:"
     return Item("s/1", "c", (Message("user", prompt),), "answer",  # type: ignore[arg-type]

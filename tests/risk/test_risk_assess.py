@@ -192,6 +192,19 @@ def test_tc260_like_policy_counts_refusal_only_for_api_and_needs_500_items():
     assert weights.domain("content.harm").level is None and weights.decision.decision is Decision.STAGED
 
 
+def test_evidence_about_another_model_does_not_count():
+    mine, other = "a" * 64, "b" * 64
+    item = capability("cybermetric-2000", 700, 2000, model_digest=other)
+    result = assess([item, clean_scan()], load_policy(), model_digest=mine)
+    cyber = result.domain("cyber.offense")
+    assert cyber.level is None and "evidence is for another model" in cyber.reason
+    same = assess([capability("cybermetric-2000", 700, 2000, model_digest=mine)], load_policy(), model_digest=mine)
+    assert same.domain("cyber.offense").level is Level.L0
+    unnamed = assess([capability("cybermetric-2000", 700, 2000, harness="inspect_ai", model="hf/x")], load_policy(),
+                     model_digest=mine).domain("cyber.offense")
+    assert unnamed.level is Level.L0 and "does not record the model's digest" in unnamed.evidence[0].note
+
+
 def test_findings_of_an_assessment():
     bomb = SCAN_RULE.finding("model/evil.pkl", "calls os.system")
     result = assess([capability("cybermetric-80", 60, 80), from_findings([bomb], "scan"),
