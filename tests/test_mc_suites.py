@@ -256,7 +256,8 @@ def test_real_smollm2_answers_cybermetric_items(tmp_path, smollm2_gguf):
 
 # --- Inspect AI logs -----------------------------------------------------------------------------------------
 
-def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | None = 4, fmt: str = "eval") -> Path:
+def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | None = 4, fmt: str = "eval",
+                 with_samples: bool = True, accuracy: float | None = None) -> Path:
     """An Inspect eval log written with Inspect's own classes and writer (not hand-made JSON)."""
     from inspect_ai.log import (
         EvalConfig as InspectConfig,
@@ -281,7 +282,7 @@ def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | Non
                    scores={"choice": Score(value=v, answer="A")})
         for i, v in enumerate(values)
     ]
-    accuracy = sum(v == "C" for v in values) / len(values)
+    accuracy = sum(v == "C" for v in values) / len(values) if accuracy is None else accuracy
     log = InspectLog(
         status="success",
         eval=EvalSpec(created="2026-12-01T10:00:00+00:00", task=task, task_version=1,
@@ -292,7 +293,7 @@ def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | Non
                       metrics={"accuracy": EvalMetric(name="accuracy", value=accuracy),
                                "stderr": EvalMetric(name="stderr", value=0.05)}),
         ]),
-        samples=samples,
+        samples=samples if with_samples else None,
     )
     write_eval_log(log, str(path), format=fmt)
     return path
@@ -309,6 +310,18 @@ def test_inspect_log_read_with_inspects_reader(tmp_path, fmt):
     assert score.accuracy == 0.6 and score.chance == 0.25 and score.status == "success"
     assert score.estimate.score == pytest.approx((0.6 - 0.25) / 0.75)
     assert score.to_dict()["schema"] == "weightwarden.inspect-score/v1"
+
+
+def test_inspect_log_without_samples_uses_the_metric_and_checks_it(tmp_path):
+    from weightwarden.evals.inspect_logs import read_inspect_log
+
+    values = ["C"] * 12 + ["I"] * 8
+    (score,) = read_inspect_log(_inspect_log(tmp_path / "h.eval", "cybench", values, with_samples=False))
+    assert (score.k, score.n, score.k_source, score.chance) == (12, 20, "metric", 0.0)
+    bogus = _inspect_log(tmp_path / "nan.json", "cybench", values, fmt="json", with_samples=False,
+                         accuracy=float("nan"))
+    with pytest.raises(InputError, match="not a proportion"):
+        read_inspect_log(bogus)
 
 
 def test_inspect_ctf_log_has_no_chance_correction(tmp_path):

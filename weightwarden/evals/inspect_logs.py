@@ -18,6 +18,7 @@ have chance 0, where the chance-corrected score equals the accuracy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,13 @@ def read_inspect_log(path: str | Path, *, confidence: float = CONFIDENCE) -> tup
         metric = eval_score.metrics.get(ACCURACY)
         if metric is None:
             continue
-        accuracy = float(metric.value)
+        try:
+            accuracy = float(metric.value)
+        except (TypeError, ValueError):
+            accuracy = math.nan
+        if not 0 <= accuracy <= 1:  # also NaN: a log is input, its numbers are checked like any other
+            raise InputError(f"{path}: scorer {printable(eval_score.name, 80)} reports accuracy "
+                             f"{printable(metric.value, 40)}, not a proportion")
         stderr_metric = eval_score.metrics.get("stderr")
         values = [s.scores[eval_score.name].value for s in samples if s.scores and eval_score.name in s.scores]
         if values:

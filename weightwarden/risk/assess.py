@@ -13,7 +13,9 @@ Per domain (:class:`DomainAssessment`):
 - the level is the highest whose threshold is reached by the policy's ``level_rule`` end of the interval
   (default ``upper``: a level counts as reached unless the interval rules it out); the confidence record
   says which level is ruled in (lower bound) and which cannot be ruled out (upper bound);
-- a domain with no counted evidence is ``not_assessed`` with the reason — never L0.
+- a domain with no counted evidence is ``not_assessed`` with the reason — never L0;
+- a multiple-choice score significantly below chance does not count: a model that knows to avoid the right
+  answers (sandbagging), or a broken answer format, says nothing about what it knows.
 
 Gates are evaluated over the domain levels (see :mod:`weightwarden.risk.policy`); the decision is the
 most severe ``on_fail`` of the failed gates, ``open`` when every gate passes.
@@ -266,6 +268,11 @@ def _use(item: CapabilityEvidence | MitigationEvidence, policy: Policy, mode: Re
         return EvidenceUse(item, False, f"the policy sets no {item.kind.value} threshold for {item.benchmark} "
                                         f"({item.metric})")
     low, high = _interval(item, rules.confidence)
+    if isinstance(item, CapabilityEvidence) and item.chance > 0 and high < 0:
+        # Significantly worse than guessing: the model avoids right answers (sandbagging) or the prompt /
+        # answer format is broken. Either way the score says nothing about what it knows.
+        return EvidenceUse(item, False, f"significantly below chance (upper bound {high:.3f} < 0): possible "
+                                        "sandbagging or broken elicitation", ci_low=low, ci_high=high)
     bound = _bound(rules.level_rule, item.value, low, high)
     reached = [t for t in thresholds if bound >= t.at_least]
     ruled_in = [t for t in thresholds if low >= t.at_least]
