@@ -297,3 +297,20 @@ def test_from_inspect_log_and_from_analysis(tmp_path):
 class _Record:
     def to_dict(self):
         return {"schema": "test/v1"}
+
+
+def test_assessment_json_validates_against_the_published_schema(tmp_path):
+    import jsonschema
+
+    schema = json.loads((ROOT / "weightwarden" / "schemas" / "risk-assessment.v1.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    bomb = SCAN_RULE.finding("model/evil.pkl", "calls os.system")
+    cases = [
+        assess([], load_policy()),
+        assess([capability("cybermetric-80", 60, 80), from_findings([bomb], "scan"), capability("x", 3, 9, domain=""),
+                misuse("harmbench", 50, 200, domain="content.harm")], load_policy(), "api"),
+        assess([capability("cybench", 80, 100, chance=0.0), clean_scan()], load_policy("frontier-safety-framework-like")),
+    ]
+    for result in cases:
+        jsonschema.validate(json.loads(json.dumps(result.to_dict())), schema,
+                            cls=jsonschema.Draft202012Validator)
