@@ -103,16 +103,38 @@ def test_unusable_wmdp_files_fail_closed(tmp_path, content, reason):
         load_suite(f"wmdp:{path}")
 
 
-def test_parquet_without_pyarrow_names_the_missing_package(tmp_path):
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        path = tmp_path / "wmdp-cyber.parquet"
-        path.write_bytes(b"PAR1 not really")
-        with pytest.raises(SuiteLoadError, match="pyarrow"):
-            load_suite(f"wmdp:{path}")
-    else:
-        pytest.skip("pyarrow is installed; the message path is not reachable")
+def test_wmdp_parquet_file(tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the optional pyarrow (extra 'parquet')")
+    import pyarrow.parquet as pq
+
+    table = pa.table({"question": ["Which port does SSH use?", "Pick one"], "choices": [["21", "22", "23", "80"],
+                      ["x", "y"]], "answer": [1, 5]})
+    path = tmp_path / "wmdp-cyber.parquet"
+    pq.write_table(table, path)
+    suite = load_suite(f"wmdp:{path}")
+    assert suite.id == "wmdp-cyber" and [i.metadata["answer"] for i in suite.items] == ["B"]
+    assert "names none of the 2 choices" in suite.rejected_rows[0]
+    broken = tmp_path / "wmdp-bio.parquet"
+    broken.write_bytes(b"PAR1 not really a parquet file PAR1")
+    with pytest.raises(SuiteLoadError, match="not a readable Parquet file"):
+        load_suite(f"wmdp:{broken}")
+
+
+def test_parquet_without_pyarrow_names_the_missing_package(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    path = tmp_path / "wmdp-cyber.parquet"
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(SuiteLoadError, match="pyarrow"):
+        load_suite(f"wmdp:{path}")
 
 
 def test_missing_wmdp_file_is_a_clear_error(tmp_path):
