@@ -103,16 +103,38 @@ def test_unusable_wmdp_files_fail_closed(tmp_path, content, reason):
         load_suite(f"wmdp:{path}")
 
 
-def test_parquet_without_pyarrow_names_the_missing_package(tmp_path):
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        path = tmp_path / "wmdp-cyber.parquet"
-        path.write_bytes(b"PAR1 not really")
-        with pytest.raises(SuiteLoadError, match="pyarrow"):
-            load_suite(f"wmdp:{path}")
-    else:
-        pytest.skip("pyarrow is installed; the message path is not reachable")
+def test_wmdp_parquet_file(tmp_path):
+    pa = pytest.importorskip("pyarrow", reason="Parquet needs the optional pyarrow (extra 'parquet')")
+    import pyarrow.parquet as pq
+
+    table = pa.table({"question": ["Which port does SSH use?", "Pick one"], "choices": [["21", "22", "23", "80"],
+                      ["x", "y"]], "answer": [1, 5]})
+    path = tmp_path / "wmdp-cyber.parquet"
+    pq.write_table(table, path)
+    suite = load_suite(f"wmdp:{path}")
+    assert suite.id == "wmdp-cyber" and [i.metadata["answer"] for i in suite.items] == ["B"]
+    assert "names none of the 2 choices" in suite.rejected_rows[0]
+    broken = tmp_path / "wmdp-bio.parquet"
+    broken.write_bytes(b"PAR1 not really a parquet file PAR1")
+    with pytest.raises(SuiteLoadError, match="not a readable Parquet file"):
+        load_suite(f"wmdp:{broken}")
+
+
+def test_parquet_without_pyarrow_names_the_missing_package(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pyarrow(name, *args, **kwargs):
+        if name.startswith("pyarrow"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pyarrow)
+    path = tmp_path / "wmdp-cyber.parquet"
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(SuiteLoadError, match="pyarrow"):
+        load_suite(f"wmdp:{path}")
 
 
 def test_missing_wmdp_file_is_a_clear_error(tmp_path):
@@ -132,6 +154,31 @@ def test_missing_wmdp_file_is_a_clear_error(tmp_path):
 ])
 def test_read_choice(answer, letter):
     assert read_choice(answer, 4, CHOICES)[0] == letter
+
+
+HOSTILE_ANSWERS = [
+    "answer" + " " * 3990, ("answer is " + "_" * 20 + " ") * 150, "A" + " or" * 1300, "(" * 4000,
+    "answer:" * 570, "answer" + "\t \n" * 1300, ("answer is " + " *" * 3) * 300, "x" * 1_000_000,
+]
+
+
+def test_letter_reader_is_linear_on_hostile_answers():
+    """Answers built to make regexes backtrack: each must be read at once (an alarm fails the test rather
+    than letting it hang; this checks termination, not speed)."""
+    import signal
+
+    def stuck(signum, frame):
+        raise AssertionError("letter reader did not finish: catastrophic backtracking")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(20)
+    try:
+        for answer in HOSTILE_ANSWERS:
+            letter, _ = read_choice(answer, 4, CHOICES)
+            assert letter in (None, "A")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _item(answer="B", k=4):
@@ -231,7 +278,8 @@ def test_real_smollm2_answers_cybermetric_items(tmp_path, smollm2_gguf):
 
 # --- Inspect AI logs -----------------------------------------------------------------------------------------
 
-def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | None = 4, fmt: str = "eval") -> Path:
+def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | None = 4, fmt: str = "eval",
+                 with_samples: bool = True, accuracy: float | None = None) -> Path:
     """An Inspect eval log written with Inspect's own classes and writer (not hand-made JSON)."""
     from inspect_ai.log import (
         EvalConfig as InspectConfig,
@@ -256,7 +304,7 @@ def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | Non
                    scores={"choice": Score(value=v, answer="A")})
         for i, v in enumerate(values)
     ]
-    accuracy = sum(v == "C" for v in values) / len(values)
+    accuracy = sum(v == "C" for v in values) / len(values) if accuracy is None else accuracy
     log = InspectLog(
         status="success",
         eval=EvalSpec(created="2026-12-01T10:00:00+00:00", task=task, task_version=1,
@@ -267,7 +315,7 @@ def _inspect_log(path: Path, task: str, values: list[str], *, choices: int | Non
                       metrics={"accuracy": EvalMetric(name="accuracy", value=accuracy),
                                "stderr": EvalMetric(name="stderr", value=0.05)}),
         ]),
-        samples=samples,
+        samples=samples if with_samples else None,
     )
     write_eval_log(log, str(path), format=fmt)
     return path
@@ -284,6 +332,18 @@ def test_inspect_log_read_with_inspects_reader(tmp_path, fmt):
     assert score.accuracy == 0.6 and score.chance == 0.25 and score.status == "success"
     assert score.estimate.score == pytest.approx((0.6 - 0.25) / 0.75)
     assert score.to_dict()["schema"] == "weightwarden.inspect-score/v1"
+
+
+def test_inspect_log_without_samples_uses_the_metric_and_checks_it(tmp_path):
+    from weightwarden.evals.inspect_logs import read_inspect_log
+
+    values = ["C"] * 12 + ["I"] * 8
+    (score,) = read_inspect_log(_inspect_log(tmp_path / "h.eval", "cybench", values, with_samples=False))
+    assert (score.k, score.n, score.k_source, score.chance) == (12, 20, "metric", 0.0)
+    bogus = _inspect_log(tmp_path / "nan.json", "cybench", values, fmt="json", with_samples=False,
+                         accuracy=float("nan"))
+    with pytest.raises(InputError, match="not a proportion"):
+        read_inspect_log(bogus)
 
 
 def test_inspect_ctf_log_has_no_chance_correction(tmp_path):

@@ -93,6 +93,13 @@ def test_too_few_items_or_unreadable_answers_do_not_count():
     assert unknown.level is None and "no capability threshold for mmlu-anatomy" in unknown.reason
 
 
+def test_scores_significantly_below_chance_do_not_count():
+    sandbag = assess([capability("cybermetric-500", 60, 500)], load_policy()).domain("cyber.offense")
+    assert sandbag.level is None and "significantly below chance" in sandbag.reason
+    unlucky = assess([capability("cybermetric-80", 15, 80)], load_policy()).domain("cyber.offense")
+    assert unlucky.level is Level.L0  # 18.8% on 80 items: below 25%, but not significantly
+
+
 def test_open_weights_ignore_refusal_results_api_counts_them():
     policy = load_policy()
     evidence = [misuse("harmbench", 2, 200, domain="content.harm"), clean_scan()]
@@ -192,6 +199,19 @@ def test_tc260_like_policy_counts_refusal_only_for_api_and_needs_500_items():
     assert weights.domain("content.harm").level is None and weights.decision.decision is Decision.STAGED
 
 
+def test_evidence_about_another_model_does_not_count():
+    mine, other = "a" * 64, "b" * 64
+    item = capability("cybermetric-2000", 700, 2000, model_digest=other)
+    result = assess([item, clean_scan()], load_policy(), model_digest=mine)
+    cyber = result.domain("cyber.offense")
+    assert cyber.level is None and "evidence is for another model" in cyber.reason
+    same = assess([capability("cybermetric-2000", 700, 2000, model_digest=mine)], load_policy(), model_digest=mine)
+    assert same.domain("cyber.offense").level is Level.L0
+    unnamed = assess([capability("cybermetric-2000", 700, 2000, harness="inspect_ai", model="hf/x")], load_policy(),
+                     model_digest=mine).domain("cyber.offense")
+    assert unnamed.level is Level.L0 and "does not record the model's digest" in unnamed.evidence[0].note
+
+
 def test_findings_of_an_assessment():
     bomb = SCAN_RULE.finding("model/evil.pkl", "calls os.system")
     result = assess([capability("cybermetric-80", 60, 80), from_findings([bomb], "scan"),
@@ -277,3 +297,20 @@ def test_from_inspect_log_and_from_analysis(tmp_path):
 class _Record:
     def to_dict(self):
         return {"schema": "test/v1"}
+
+
+def test_assessment_json_validates_against_the_published_schema(tmp_path):
+    import jsonschema
+
+    schema = json.loads((ROOT / "weightwarden" / "schemas" / "risk-assessment.v1.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    bomb = SCAN_RULE.finding("model/evil.pkl", "calls os.system")
+    cases = [
+        assess([], load_policy()),
+        assess([capability("cybermetric-80", 60, 80), from_findings([bomb], "scan"), capability("x", 3, 9, domain=""),
+                misuse("harmbench", 50, 200, domain="content.harm")], load_policy(), "api"),
+        assess([capability("cybench", 80, 100, chance=0.0), clean_scan()], load_policy("frontier-safety-framework-like")),
+    ]
+    for result in cases:
+        jsonschema.validate(json.loads(json.dumps(result.to_dict())), schema,
+                            cls=jsonschema.Draft202012Validator)

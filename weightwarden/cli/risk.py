@@ -66,7 +66,9 @@ def frameworks_command(framework_id: str | None, as_json: bool) -> int:
             data["frameworks"] = [fw.to_dict() for fw in selected]
             data["mappings"] = [m.to_dict() for m in crosswalk.mappings if m.framework in ids]
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-        out = [f"Crosswalk {crosswalk.version} — mapping, not equivalence.\n"]
+        from weightwarden.core.text import printable
+
+        out = [f"Crosswalk {printable(crosswalk.version, 40)} — mapping, not equivalence.\n"]
         out.append(_table(("domain", "framework", "version", "status", "term", "thresholds"),
                           rows(crosswalk, framework_id)))
         laddered = [fw for fw in selected if fw.levels]
@@ -94,7 +96,10 @@ def policy_command(policy: str, as_json: bool) -> int:
         p = load_policy(policy)
         if as_json:
             return json.dumps(p.to_dict(), indent=2, ensure_ascii=False) + "\n"
-        head = (f"policy {p.id} v{p.version} ({p.source}, sha256 {p.digest[:16]}…)\n{p.title}\n"
+        from weightwarden.core.text import printable
+
+        head = (f"policy {printable(p.id, 80)} v{printable(p.version, 20)} ({printable(p.source, 200)}, sha256 "
+                f"{p.digest[:16]}…)\n{printable(p.title, 200)}\n"
                 f"release mode: {p.release_mode.value}; evidence: {p.evidence.confidence:.0%} intervals, "
                 f"n >= {p.evidence.min_n}, level rule {p.evidence.level_rule.value}\n\n")
         thresholds = _table(("domain", "kind", "benchmark", "metric", "level", "at least", "provenance"),

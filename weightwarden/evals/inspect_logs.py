@@ -10,14 +10,15 @@ dependency (``pip install 'weightwarden[inspect]'``).
 One :class:`InspectScore` per scorer that reports an ``accuracy`` metric. The count of right answers
 ``k`` is taken from the samples when the log has them (each sample × epoch scored by that scorer, its value
 converted with Inspect's own ``value_to_float``: ``C`` = 1, ``I`` / ``N`` = 0, ``P`` = 0.5 is not a full
-success and counts as not right); otherwise, or for logs over :data:`MAX_FULL_READ_BYTES` (read header
-only, to bound memory), from ``accuracy × scored samples`` (``k_source="metric"``). Multiple-choice
+success and counts as not right); otherwise, or for logs over :data:`MAX_FULL_READ_BYTES` on disk or
+expanded (read header only, to bound memory), from ``accuracy × scored samples`` (``k_source="metric"``). Multiple-choice
 samples (``choices`` set) give the chance rate ``mean(1/len(choices))``; other tasks (CTFs, open answers)
 have chance 0, where the chance-corrected score equals the accuracy.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,9 @@ def read_inspect_log(path: str | Path, *, confidence: float = CONFIDENCE) -> tup
         raise InputError(f"{path}: not a regular file")
     if size > MAX_LOG_BYTES:
         raise InputError(f"{path}: {size} bytes is over the {MAX_LOG_BYTES}-byte limit for an Inspect log")
-    header_only = size > MAX_FULL_READ_BYTES
+    # An .eval log is a zip: its expanded size (from the central directory, nothing decompressed) decides
+    # too, so a small file that inflates to gigabytes is read header-only rather than into memory.
+    header_only = size > MAX_FULL_READ_BYTES or _expanded_size(path) > MAX_FULL_READ_BYTES
     try:
         log = inspect_log.read_eval_log(str(path), header_only=header_only)
     except Exception as exc:  # noqa: BLE001 - Inspect raises many types for a bad file; all mean "unreadable"
@@ -104,7 +107,13 @@ def read_inspect_log(path: str | Path, *, confidence: float = CONFIDENCE) -> tup
         metric = eval_score.metrics.get(ACCURACY)
         if metric is None:
             continue
-        accuracy = float(metric.value)
+        try:
+            accuracy = float(metric.value)
+        except (TypeError, ValueError):
+            accuracy = math.nan
+        if not 0 <= accuracy <= 1:  # also NaN: a log is input, its numbers are checked like any other
+            raise InputError(f"{path}: scorer {printable(eval_score.name, 80)} reports accuracy "
+                             f"{printable(metric.value, 40)}, not a proportion")
         stderr_metric = eval_score.metrics.get("stderr")
         values = [s.scores[eval_score.name].value for s in samples if s.scores and eval_score.name in s.scores]
         if values:
@@ -127,6 +136,17 @@ def read_inspect_log(path: str | Path, *, confidence: float = CONFIDENCE) -> tup
     if not scores:
         raise InputError(f"{path}: Inspect log has no scorer with an accuracy metric")
     return tuple(scores)
+
+
+def _expanded_size(path: Path) -> int:
+    """Sum of the member sizes a zip declares (0 for a file that is not a zip, e.g. a .json log)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return sum(max(0, info.file_size) for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return 0
 
 
 def _as_float(to_float: Any, value: object) -> float | None:

@@ -57,6 +57,8 @@ def parse_toml(raw: bytes, label: str) -> DataFile:
         raise ConfigError(f"{label}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{label}: TOML nested too deeply to be a policy or crosswalk") from None
     return DataFile(label, data, hashlib.sha256(raw).hexdigest())
 
 

@@ -13,7 +13,9 @@ Per domain (:class:`DomainAssessment`):
 - the level is the highest whose threshold is reached by the policy's ``level_rule`` end of the interval
   (default ``upper``: a level counts as reached unless the interval rules it out); the confidence record
   says which level is ruled in (lower bound) and which cannot be ruled out (upper bound);
-- a domain with no counted evidence is ``not_assessed`` with the reason — never L0.
+- a domain with no counted evidence is ``not_assessed`` with the reason — never L0;
+- a multiple-choice score significantly below chance does not count: a model that knows to avoid the right
+  answers (sandbagging), or a broken answer format, says nothing about what it knows.
 
 Gates are evaluated over the domain levels (see :mod:`weightwarden.risk.policy`); the decision is the
 most severe ``on_fail`` of the failed gates, ``open`` when every gate passes.
@@ -184,8 +186,13 @@ class RiskAssessment:
 
 # -------------------------------------------------------------------------------------------------- assess
 
-def assess(evidence: Iterable[Evidence], policy: Policy, mode: ReleaseMode | str | None = None) -> RiskAssessment:
-    """Assess ``evidence`` under ``policy`` for a release in ``mode`` (default: the policy's)."""
+def assess(evidence: Iterable[Evidence], policy: Policy, mode: ReleaseMode | str | None = None, *,
+           model_digest: str | None = None) -> RiskAssessment:
+    """Assess ``evidence`` under ``policy`` for a release in ``mode`` (default: the policy's).
+
+    ``model_digest``: the sha256 of the model file being released, when known. Eval evidence whose log
+    records another model's digest does not count (a log of another model is no evidence about this one);
+    evidence whose harness records no digest (Inspect logs name the model only) counts, with a note."""
     chosen = policy.release_mode if mode is None else release_mode(str(mode))
     items = [_with_policy_domain(e, policy) for e in evidence]
     for item in items:
@@ -199,7 +206,7 @@ def assess(evidence: Iterable[Evidence], policy: Policy, mode: ReleaseMode | str
         _integrity_domain(d, [e for e in items if isinstance(e, IntegrityEvidence)], policy)
         if d.tier_basis is EvidenceKind.INTEGRITY
         else _eval_domain(d, [e for e in items if not isinstance(e, IntegrityEvidence) and e.domain == d.id],
-                          policy, chosen)
+                          policy, chosen, model_digest)
         for d in DOMAINS
     )
     by_id = {d.domain.id: d for d in domains}
@@ -240,8 +247,12 @@ def _bound(rule: LevelRule, value: float, low: float, high: float) -> float:
     return {LevelRule.UPPER: high, LevelRule.POINT: value, LevelRule.LOWER: low}[rule]
 
 
-def _use(item: CapabilityEvidence | MitigationEvidence, policy: Policy, mode: ReleaseMode) -> EvidenceUse:
+def _use(item: CapabilityEvidence | MitigationEvidence, policy: Policy, mode: ReleaseMode,
+         model_digest: str | None = None) -> EvidenceUse:
     rules = policy.evidence
+    if model_digest and item.model_digest and item.model_digest.lower() != model_digest.lower():
+        return EvidenceUse(item, False, f"evidence is for another model (sha256 {item.model_digest[:16]}…, "
+                                        f"released model {model_digest[:16]}…)")
     if isinstance(item, MitigationEvidence) and mode is ReleaseMode.OPEN_WEIGHTS:
         return EvidenceUse(item, False, OPEN_WEIGHTS_NOTE)
     if not item.complete:
@@ -257,12 +268,20 @@ def _use(item: CapabilityEvidence | MitigationEvidence, policy: Policy, mode: Re
         return EvidenceUse(item, False, f"the policy sets no {item.kind.value} threshold for {item.benchmark} "
                                         f"({item.metric})")
     low, high = _interval(item, rules.confidence)
+    if isinstance(item, CapabilityEvidence) and item.chance > 0 and high < 0:
+        # Significantly worse than guessing: the model avoids right answers (sandbagging) or the prompt /
+        # answer format is broken. Either way the score says nothing about what it knows.
+        return EvidenceUse(item, False, f"significantly below chance (upper bound {high:.3f} < 0): possible "
+                                        "sandbagging or broken elicitation", ci_low=low, ci_high=high)
     bound = _bound(rules.level_rule, item.value, low, high)
     reached = [t for t in thresholds if bound >= t.at_least]
     ruled_in = [t for t in thresholds if low >= t.at_least]
     lvl = max((t.level for t in reached), default=Level.L0)
     lvl_in = max((t.level for t in ruled_in), default=Level.L0)
-    return EvidenceUse(item, True, _threshold_note(thresholds, bound, rules.level_rule), lvl, lvl_in, low, high)
+    note = _threshold_note(thresholds, bound, rules.level_rule)
+    if model_digest and not item.model_digest:
+        note += f"; the {item.harness} log does not record the model's digest (named {item.model or '?'})"
+    return EvidenceUse(item, True, note, lvl, lvl_in, low, high)
 
 
 def _threshold_note(thresholds: list[Threshold], bound: float, rule: LevelRule) -> str:
@@ -271,8 +290,9 @@ def _threshold_note(thresholds: list[Threshold], bound: float, rule: LevelRule) 
     return "; ".join(parts)
 
 
-def _eval_domain(d: RiskDomain, items: list[Evidence], policy: Policy, mode: ReleaseMode) -> DomainAssessment:
-    uses = tuple(_use(e, policy, mode) for e in items)  # type: ignore[arg-type]
+def _eval_domain(d: RiskDomain, items: list[Evidence], policy: Policy, mode: ReleaseMode,
+                 model_digest: str | None) -> DomainAssessment:
+    uses = tuple(_use(e, policy, mode, model_digest) for e in items)  # type: ignore[arg-type]
     mitigated, mitigation = _mitigated(d, uses, policy, mode)
     counted = [u for u in uses if u.counted]
     if not counted:

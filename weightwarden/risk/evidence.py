@@ -56,6 +56,7 @@ class CapabilityEvidence:
     no_answer: int = 0  # multiple choice: answers from which no letter could be read (counted wrong)
     complete: bool = True  # the run finished (Inspect status "success"; weightwarden: no unscored attempts)
     detail: str = ""
+    dataset_digest: str = ""  # sha256 of the question file (weightwarden logs): lets a reviewer check the data
 
     kind = EvidenceKind.CAPABILITY
 
@@ -77,7 +78,8 @@ class CapabilityEvidence:
             "suite": self.suite, "metric": self.metric, "value": self.value, "ci_low": self.ci_low,
             "ci_high": self.ci_high, "confidence": self.confidence, "k": self.k, "n": self.n, "chance": self.chance,
             "no_answer": self.no_answer, "complete": self.complete, "harness": self.harness, "model": self.model,
-            "model_digest": self.model_digest, "source": self.source, "detail": self.detail,
+            "model_digest": self.model_digest, "dataset_digest": self.dataset_digest, "source": self.source,
+            "detail": self.detail,
         }
 
 
@@ -211,7 +213,7 @@ def from_eval_log(path: str | Path, *, confidence: float = 0.95) -> tuple[Capabi
             domain=score.domain or domain_of(score.suite_id, table), metric=score.metric, value=est.score,
             ci_low=est.score_low, ci_high=est.score_high, n=est.n, chance=est.chance, source=str(path),
             suite=score.suite_id, k=est.k, confidence=confidence, model=name, model_digest=digest,
-            no_answer=score.no_answer, complete=score.errors == 0,
+            no_answer=score.no_answer, complete=score.errors == 0, dataset_digest=score.source_digest,
             detail=f"accuracy {est.accuracy:.3f} [{est.accuracy_low:.3f}, {est.accuracy_high:.3f}]; "
                    f"{score.errors} attempt(s) not scored",
         ))

@@ -29,17 +29,20 @@ VERSION = "1.0"
 LETTERS = "ABCDEFGHIJ"
 MAX_ANSWER_CHARS = 4_000  # the letter is near the start; a long answer is not searched to its end
 
+# The answer's whitespace runs are collapsed to one space before matching, and every pattern below uses only
+# bounded or single quantifiers between fixed tokens: a hostile answer ("answer" + 4,000 spaces) cannot make
+# the matching backtrack polynomially.
+_SPACES = re.compile(r"\s+")
 # Keywords in any case; the letter itself uppercase, or lowercase only in parentheses or before punctuation.
 _EXPLICIT = re.compile(
-    r"(?i:answer|option|choice)(?:\s+(?i:is))?\s*[:=\-]?\s*(?:(?i:option|choice)\s+)?[*_\s]*"
-    r"(?:\(([A-Ja-j])\)|\b([A-J])\b|([a-j])(?=\s*(?:[).:,;]|$)))",
-    re.MULTILINE,
+    r"(?i:answer|option|choice)(?: (?i:is))?(?: ?[:=\-])?(?: (?i:option|choice))?[ *_]{0,6}"
+    r"(?:\(([A-Ja-j])\)|\b([A-J])\b|([a-j])(?= ?(?:[).:,;]|$)))"
 )
-_LEADING = re.compile(r"^[\s*_#>`\"']*(?:\(([A-Ja-j])\)|([A-J])(?![A-Za-z'])|([a-j])(?=[).:]))")
+_LEADING = re.compile(r"^[ *_#>`\"']{0,12}(?:\(([A-Ja-j])\)|([A-J])(?![A-Za-z'])|([a-j])(?=[).:]))")
 _PARENTHESISED = re.compile(r"\(([A-Ja-j])\)")
 # Two letters offered together ("A or B", "(b)/(c)", "C and D") anywhere: the model did not choose.
 _HEDGE = re.compile(
-    r"(?<![A-Za-z])(?:\(([A-Ja-j])\)|([A-J]))\s*(?:or|/|and|,)\s*(?:\(([A-Ja-j])\)|([A-J]))(?![A-Za-z'])"
+    r"(?<![A-Za-z])(?:\(([A-Ja-j])\)|([A-J])) ?(?:or|/|and|,) ?(?:\(([A-Ja-j])\)|([A-J]))(?![A-Za-z'])"
 )
 
 
@@ -55,7 +58,7 @@ def _letters(matches: list[re.Match[str]], valid: str) -> set[str]:
 def read_choice(answer: str, k: int, choices: tuple[str, ...] = ()) -> tuple[str | None, str]:
     """(letter or None, the rule that decided or why none did) for an answer to a ``k``-choice question."""
     valid = LETTERS[:k]
-    text = answer[:MAX_ANSWER_CHARS]
+    text = _SPACES.sub(" ", answer[:MAX_ANSWER_CHARS]).strip()
     hedged = {g.upper() for m in _HEDGE.finditer(text) for g in m.groups() if g and g.upper() in valid}
     if len(hedged) > 1:
         return None, f"ambiguous (offers {', '.join(sorted(hedged))})"

@@ -9,7 +9,7 @@ scored against chance (see :mod:`weightwarden.evals.capability`). Two source sha
   shipped in the package.
 - WMDP-style (Li et al., 2024, "The WMDP Benchmark"): rows ``{"question", "choices": [..], "answer": 2}``
   (``answer`` an index or a letter), as a JSON list (or an object with a ``questions`` / ``data`` / ``rows``
-  list), JSON Lines, or Parquet when ``pyarrow`` is installed. These are the user's own files
+  list), JSON Lines, or Parquet when ``pyarrow`` is installed (extra ``parquet``). These are the user's own files
   (``wmdp:PATH`` or ``mc:PATH``); WMDP is distributed on request by its authors and is not bundled.
 
 Every item carries ``metadata["answer"]`` (the right letter), ``metadata["choices"]`` (``k``) and
@@ -43,7 +43,8 @@ FAMILY = "capability"
 EXPECT = "answer"
 LETTERS = "ABCDEFGHIJ"  # at most ten choices; WMDP and CyberMetric have four
 MIN_CHOICES = 2
-MAX_FIELD_CHARS = 20_000  # a question or choice beyond this is a malformed row, not a prompt
+MAX_FIELD_CHARS = 20_000
+MAX_PARQUET_EXPANDED_BYTES = 256 * 1024 * 1024  # a question or choice beyond this is a malformed row, not a prompt
 CYBERMETRIC_LICENSE = "unspecified (no licence file upstream; evaluation use only, not redistributed)"
 USER_FILE_PREFIXES = ("wmdp", "mc")
 # What a WMDP-style file is a proxy for, from words in its name (wmdp-bio.json, wmdp_cyber.parquet).
@@ -190,11 +191,20 @@ def _parquet_rows(path: Path, source: SourceFile) -> Iterator[object]:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise SuiteLoadError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow), "
+        raise SuiteLoadError(f"{path}: reading Parquet needs pyarrow (pip install 'weightwarden[parquet]'), "
                              "or convert the file to JSON Lines") from None
     try:
-        table = pq.read_table(pa.BufferReader(source.data))
+        parquet = pq.ParquetFile(pa.BufferReader(source.data))
+        meta = parquet.metadata
+        # Parquet is compressed: bound what it expands to (declared in its footer) before reading it.
+        expanded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if expanded > MAX_PARQUET_EXPANDED_BYTES:
+            raise SuiteLoadError(f"{path}: expands to {expanded} bytes, over the {MAX_PARQUET_EXPANDED_BYTES}-byte "
+                                 "limit for a question file")
+        table = parquet.read()
     except (pa.ArrowException, OSError, ValueError) as exc:
+        if isinstance(exc, SuiteLoadError):
+            raise
         raise SuiteLoadError(f"{path}: not a readable Parquet file ({exc})") from None
     yield from table.to_pylist()
 
