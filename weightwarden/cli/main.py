@@ -26,6 +26,7 @@ from weightwarden.cli import convert as _convert_commands
 from weightwarden.cli import diff as _diff_commands
 from weightwarden.cli import evals as _eval_commands
 from weightwarden.cli import incident as _incident_commands
+from weightwarden.cli import indicators as _indicator_commands
 from weightwarden.cli import integrity as _integrity_commands
 from weightwarden.cli import lineage as _lineage_commands
 from weightwarden.cli import registry as _registry_commands
@@ -242,7 +243,7 @@ _lineage_commands.register(main)
 _eval_commands.register(main)
 _audit_commands.register(main)
 _risk_commands.register(main)
-__import__("weightwarden.cli.indicators", fromlist=["register"]).register(main)  # weightwarden indicators
+_indicator_commands.register(main)
 _registry_commands.register(main)  # registry serve/keygen/add-publisher/revoke, publish, check
 _incident_commands.register(main)  # incident new/update/list/show/export
 _witness_commands.register(main)  # witness keygen/vkey/cosign/serve/evidence/compare
