@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from weightwarden.core.errors import InputError
+from weightwarden.core.text import printable
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def describe_model(path: str | os.PathLike[str], *, ignore: tuple[str, ...] = ()
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
     files = describe_files(root, ignore=ignore)
-    name = root.resolve().name if root.is_dir() else root.name
+    name = printable(root.resolve().name if root.is_dir() else root.name)
     notes: list[str] = []
     from weightwarden.lineage.model import LineageError
 
@@ -80,7 +81,9 @@ def describe_files(root: Path, *, ignore: tuple[str, ...] = ()) -> tuple[FileFac
     from weightwarden.integrity.manifest import ManifestError
 
     try:
-        manifest = digest_model(root, tensors=False, ignore_paths=ignore, allow_symlinks=True)
+        # The path policy: links inside the folder (and hub-cache snapshots) are read through; a link that
+        # leaves the folder is refused, so nothing outside the audited folder is vouched for.
+        manifest = digest_model(root, tensors=False, ignore_paths=ignore)
     except (ManifestError, OSError) as exc:
         raise InputError(f"{root}: cannot hash the model's files: {getattr(exc, 'reason', exc)}") from None
     base = root if root.is_dir() else root.parent
@@ -105,9 +108,10 @@ def _tensor_facts(root: Path) -> dict[str, Any]:
             "weights_root": digests.root,
             "parameters": sum(ref.numel for ref in tensors.refs),
             "tensors": len(tensors.refs),
+            # Declared facts come from the model's own files: kept printable (no controls, no lone surrogates).
             "container": info.container,
-            "architecture": info.architecture,
-            "declared_base": info.declared_base_model,
+            "architecture": printable(info.architecture, 200) if info.architecture else None,
+            "declared_base": printable(info.declared_base_model, 500) if info.declared_base_model else None,
         }
 
 

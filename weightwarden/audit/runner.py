@@ -34,6 +34,8 @@ class AuditRequest:
     release_mode: str | None = None  # None: the policy's own
     strict_scan: bool = False
     workers: int | None = None
+    # Count evidence whose log does not name the audited files by digest (Inspect logs name a model only).
+    accept_unbound_evidence: bool = False
 
 
 def run_audit(request: AuditRequest) -> Audit:
@@ -50,12 +52,12 @@ def run_audit(request: AuditRequest) -> Audit:
     ignore = _inside(path, request.bundle)
     facts = describe_model(path, ignore=ignore)
 
-    analyses: list[Analysis[Any]] = [_scan(path, request)]
+    analyses: list[Analysis[Any]] = [_scan(path, facts, request)]
     skipped: list[SkippedAnalysis] = []
     _verify(path, request, ignore, analyses, skipped)
     _lineage(path, facts, request, analyses, skipped)
     evidence, sources = _eval_evidence(request, analyses, skipped)
-    risk = _assess(analyses, evidence, policy, mode, str(path))
+    risk = _assess(analyses, evidence, policy, mode, str(path), facts, request.accept_unbound_evidence)
     analyses.append(risk)
     assessment = risk.record
     return Audit(
@@ -66,7 +68,8 @@ def run_audit(request: AuditRequest) -> Audit:
         decision=assessment.decision.decision.value,
         reasons=tuple(assessment.decision.reasons),
         policy={"id": policy.id, "version": policy.version, "release_mode": assessment.release_mode.value,
-                "framework": policy.mirrors or None, "source": str(policy.source), "digest": policy.digest},
+                "framework": policy.mirrors or None, "source": str(policy.source), "digest": policy.digest,
+                "accept_unbound_evidence": request.accept_unbound_evidence},
         created=dt.datetime.now(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ"),
         tool_version=__version__,
         evidence_sources=tuple(sources),
@@ -83,10 +86,23 @@ def _inside(path: Path, bundle: Path | None) -> tuple[str, ...]:
         return ()
 
 
-def _scan(path: Path, request: AuditRequest) -> Analysis[Any]:
+def _scan(path: Path, facts: ModelFacts, request: AuditRequest) -> Analysis[Any]:
+    """Scan the folder, plus every attested file the folder walk would not read on its own: a file reached
+    through a link, or one inside a folder the walk skips (``.git``, ``__pycache__``, ...). What the audit
+    vouches for (the files it hashes) and what it scanned must be the same set: a loader follows the link."""
+    from weightwarden.artifact.loader import IGNORED_DIRS, IGNORED_FILES
     from weightwarden.scan import analyse
 
-    return analyse([str(path)], strict=request.strict_scan, workers=request.workers)
+    extra: list[str] = []
+    if path.is_dir():
+        for fact in facts.files:
+            parts = Path(fact.path).parts
+            inside = path / fact.path
+            linked = any((path.joinpath(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
+            hidden = any(p in IGNORED_DIRS for p in parts[:-1]) or parts[-1] in IGNORED_FILES
+            if linked or hidden:
+                extra.append(str(inside.resolve()))
+    return analyse([str(path), *extra], strict=request.strict_scan, workers=request.workers)
 
 
 def _verify(path: Path, request: AuditRequest, ignore: tuple[str, ...], analyses: list[Analysis[Any]],
@@ -152,13 +168,16 @@ def _eval_analysis(log: Path) -> Analysis[Any]:
 
 
 def _assess(analyses: Sequence[Analysis[Any]], evidence: list[Any], policy: Any, mode: str,
-            source: str) -> Analysis[Any]:
+            source: str, facts: ModelFacts, accept_unbound: bool) -> Analysis[Any]:
     from weightwarden.risk.assess import assess
     from weightwarden.risk.evidence import from_analysis
     from weightwarden.risk.rules import CATALOGUE, findings_of
 
     file_evidence = [from_analysis(a, source=source) for a in analyses if a.component in ("scan", "integrity", "lineage")]
-    assessment = assess([*file_evidence, *evidence], policy, mode)
+    # Evidence counts only for the files audited: a log that names another model's digest never does, and
+    # one that names no digest only when the user accepts that explicitly.
+    assessment = assess([*file_evidence, *evidence], policy, mode,
+                        model_digest=[f.sha256 for f in facts.files], accept_unbound=accept_unbound)
     return Analysis("risk", assessment, tuple(findings_of(assessment)), CATALOGUE)
 
 

@@ -38,6 +38,9 @@ FORMATS = ("text", "json", "html", "sarif", "cyclonedx", "intoto", "model-card")
               metavar="RUN.jsonl", help="A weightwarden eval log of this model (repeatable).")
 @click.option("--evidence", multiple=True, type=click.Path(exists=True, path_type=Path), metavar="LOG",
               help="Evidence produced elsewhere: an Inspect AI eval log or eval JSONL (repeatable).")
+@click.option("--accept-unbound-evidence", is_flag=True,
+              help="Count evidence whose log names no digest of the audited files (Inspect logs name a model "
+              "only). Without it such evidence is listed but does not count; the choice is recorded in the audit.")
 @click.option("--policy", default="default", show_default=True,
               help="Policy name (see `weightwarden risk policies`) or a policy TOML file.")
 @click.option("--release-mode", type=click.Choice(["open-weights", "api"]), default=None,
@@ -49,7 +52,7 @@ FORMATS = ("text", "json", "html", "sarif", "cyclonedx", "intoto", "model-card")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
 def audit(path: Path, bundle: Path | None, key: str | None, roots: tuple[str, ...], identity: str | None,
           sigstore: bool, issuer: str | None, base: Path | None, eval_logs: tuple[Path, ...],
-          evidence: tuple[Path, ...], policy: str, release_mode: str | None, framework: str | None, fmt: str,
+          evidence: tuple[Path, ...], accept_unbound_evidence: bool, policy: str, release_mode: str | None, framework: str | None, fmt: str,
           sign_key: str | None, output: Path | None) -> int:
     """Audit the model at PATH and decide its release: open, staged or withhold, with the reasons.
 
@@ -73,7 +76,8 @@ def audit(path: Path, bundle: Path | None, key: str | None, roots: tuple[str, ..
         raise click.UsageError("--sign-key signs the in-toto attestation: use it with --format intoto")
     try:
         result = run_audit(AuditRequest(path, bundle=bundle, verifier=verifier, base=base, eval_logs=eval_logs,
-                                        evidence=evidence, policy=policy, release_mode=release_mode))
+                                        evidence=evidence, policy=policy, release_mode=release_mode,
+                                        accept_unbound_evidence=accept_unbound_evidence))
         options = {}
         if fmt == "html" and framework:
             options["framework"] = framework

@@ -32,7 +32,7 @@ _SEVERITY = {
 
 
 def render(audit: Any, *, indent: int | None = 2) -> str:
-    return json.dumps(to_cyclonedx(audit), indent=indent, ensure_ascii=False) + "\n"
+    return json.dumps(to_cyclonedx(audit), indent=indent, ensure_ascii=True) + "\n"
 
 
 def to_cyclonedx(audit: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from weightwarden.core.errors import InputError
 from weightwarden.core.strict_json import dumps_canonical, loads_strict
+from weightwarden.core.text import printable
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://weightwarden.dev/attestation/audit/v1"
@@ -50,7 +51,7 @@ def render(audit: Any, *, signer: Any = None, indent: int | None = 2) -> str:
 
     if signer is not None:
         return attest(audit, signer).to_json().decode("utf-8")
-    return json.dumps(statement(audit), indent=indent, ensure_ascii=False) + "\n"
+    return json.dumps(statement(audit), indent=indent, ensure_ascii=True) + "\n"
 
 
 @dataclass
@@ -125,5 +126,27 @@ def _compare_files(model: Path, expected: dict[str, str], ignore: tuple[str, ...
     reasons = [f"{name}: changed since the audit" for name in sorted(expected) if name in actual
                and actual[name] != expected[name]]
     reasons += [f"{name}: audited but missing" for name in sorted(set(expected) - set(actual))]
-    reasons += [f"{name}: not part of the audited model" for name in sorted(set(actual) - set(expected))]
-    return reasons
+    extra = set(actual) | set(_unhashed_entries(model, ignore))
+    reasons += [f"{name}: not part of the audited model" for name in sorted(extra - set(expected))]
+    return [printable(r) for r in reasons]
+
+
+def _unhashed_entries(model: Path, ignore: tuple[str, ...]) -> list[str]:
+    """Every entry the hash walk leaves out by convention (``.git``, ``.gitattributes``, ...): the statement
+    says the model is exactly its subjects, so anything else in the folder is reported, not skipped. The
+    caller names what to leave out (``ignore``), e.g. a git clone's ``.git``."""
+    if not model.is_dir():
+        return []
+    out = []
+    skip = {Path(i).as_posix().strip("/") for i in ignore}
+    for top, dirs, files in os.walk(model, followlinks=False):
+        rel_top = Path(top).relative_to(model)
+        for name in list(dirs):
+            rel = (rel_top / name).as_posix()
+            if rel in skip:
+                dirs.remove(name)
+        for name in files:
+            rel = (rel_top / name).as_posix()
+            if rel not in skip and not any(rel.startswith(s + "/") for s in skip):
+                out.append(rel)
+    return out

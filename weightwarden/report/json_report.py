@@ -16,7 +16,7 @@ SCHEMA_RESOURCE = "scan-report.v2.json"
 
 def render(record: Any, *, indent: int | None = 2) -> str:
     """``record.to_dict()`` as JSON text (a record is any object with a versioned ``to_dict``)."""
-    return json.dumps(record.to_dict(), indent=indent, ensure_ascii=False) + "\n"
+    return json.dumps(record.to_dict(), indent=indent, ensure_ascii=True) + "\n"
 
 
 def schema() -> dict[str, Any]:

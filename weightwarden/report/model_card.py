@@ -16,10 +16,16 @@ LEVEL_WORDS = {"L0": "no meaningful uplift", "L1": "some capability, below thres
 
 
 def _md(text: object) -> str:
-    cleaned = printable(text)
-    for ch in "\\|`*_[]<>#":
-        cleaned = cleaned.replace(ch, "\\" + ch)
-    return cleaned
+    """Text from a model or a user as an inline code span: never a link (GFM autolinks bare URLs, ``www.``
+    names and e-mail addresses in plain text, not in code), never markup; pipes escaped for table cells."""
+    cleaned = printable(text).replace("|", "\\|")
+    longest = run = 0
+    for ch in cleaned:
+        run = run + 1 if ch == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if cleaned.startswith("`") or cleaned.endswith("`") or not cleaned else ""
+    return f"{fence}{pad}{cleaned}{pad}{fence}"
 
 
 def render(audit: Any) -> str:

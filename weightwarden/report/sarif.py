@@ -51,7 +51,7 @@ SECURITY_SEVERITY = {
 
 
 def render(subject: Any, *, indent: int | None = 2) -> str:
-    return json.dumps(to_sarif(subject), indent=indent, ensure_ascii=False) + "\n"
+    return json.dumps(to_sarif(subject), indent=indent, ensure_ascii=True) + "\n"
 
 
 def to_sarif(subject: Any, cwd: str | None = None) -> dict[str, Any]:
@@ -205,7 +205,7 @@ def _location(finding: Finding, cwd: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
     logical = []
     if file:
-        outer, _, member = file.partition("!")
+        outer, member = _split_member(file, cwd)
         # GitHub places an alert by startLine; a binary model file has no lines, so the alert sits on line 1
         # and the byte offset (for the file on disk only, not for a member inside an archive) says where.
         region: dict[str, Any] = {"startLine": location.line if location.line and not member else 1}
@@ -228,12 +228,21 @@ def _location(finding: Finding, cwd: str) -> dict[str, Any]:
     return result
 
 
+def _split_member(file: str, cwd: str) -> tuple[str, str]:
+    """``outer.zip!inner/member`` → (outer file, member). A real file whose name holds ``!`` is not split:
+    the alert must sit on the file that has the problem, not on a file named like its prefix."""
+    if "!" not in file or os.path.lexists(os.path.join(cwd, file)):
+        return file, ""
+    outer, _, member = file.partition("!")
+    return outer, member
+
+
 def _artifact(path: str, cwd: str) -> dict[str, Any]:
     absolute = os.path.normpath(os.path.join(cwd, path))
     if os.path.commonpath([absolute, cwd]) == cwd:
         rel = os.path.relpath(absolute, cwd).replace(os.sep, "/")
-        return {"uri": quote(posixpath.normpath(rel)), "uriBaseId": "SRCROOT"}
-    return {"uri": Path(absolute).as_uri()}
+        return {"uri": quote(posixpath.normpath(rel), errors="surrogatepass"), "uriBaseId": "SRCROOT"}
+    return {"uri": "file://" + quote(absolute.replace(os.sep, "/"), errors="surrogatepass")}
 
 
 def _fingerprint(finding: Finding) -> str:

@@ -24,7 +24,7 @@ most severe ``on_fail`` of the failed gates, ``open`` when every gate passes.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -187,13 +187,16 @@ class RiskAssessment:
 # -------------------------------------------------------------------------------------------------- assess
 
 def assess(evidence: Iterable[Evidence], policy: Policy, mode: ReleaseMode | str | None = None, *,
-           model_digest: str | None = None) -> RiskAssessment:
+           model_digest: str | Collection[str] | None = None, accept_unbound: bool = True) -> RiskAssessment:
     """Assess ``evidence`` under ``policy`` for a release in ``mode`` (default: the policy's).
 
-    ``model_digest``: the sha256 of the model file being released, when known. Eval evidence whose log
-    records another model's digest does not count (a log of another model is no evidence about this one);
-    evidence whose harness records no digest (Inspect logs name the model only) counts, with a note."""
+    ``model_digest``: the sha256 of the model being released — one digest, or the digests of all its files
+    (an audit passes every file it attests). Eval evidence whose log records a digest that is not among them
+    does not count (a log of another model is no evidence about this one). Evidence whose harness records no
+    digest (Inspect logs name the model only) counts with a note when ``accept_unbound``, and otherwise does
+    not count: an audit accepts it only when the user says so, since nothing ties it to the audited files."""
     chosen = policy.release_mode if mode is None else release_mode(str(mode))
+    digests = _digest_set(model_digest)
     items = [_with_policy_domain(e, policy) for e in evidence]
     for item in items:
         if not isinstance(item, CapabilityEvidence | MitigationEvidence | IntegrityEvidence):
@@ -206,7 +209,7 @@ def assess(evidence: Iterable[Evidence], policy: Policy, mode: ReleaseMode | str
         _integrity_domain(d, [e for e in items if isinstance(e, IntegrityEvidence)], policy)
         if d.tier_basis is EvidenceKind.INTEGRITY
         else _eval_domain(d, [e for e in items if not isinstance(e, IntegrityEvidence) and e.domain == d.id],
-                          policy, chosen, model_digest)
+                          policy, chosen, digests, accept_unbound)
         for d in DOMAINS
     )
     by_id = {d.domain.id: d for d in domains}
@@ -247,12 +250,23 @@ def _bound(rule: LevelRule, value: float, low: float, high: float) -> float:
     return {LevelRule.UPPER: high, LevelRule.POINT: value, LevelRule.LOWER: low}[rule]
 
 
+def _digest_set(model_digest: str | Collection[str] | None) -> frozenset[str]:
+    if model_digest is None:
+        return frozenset()
+    values = [model_digest] if isinstance(model_digest, str) else list(model_digest)
+    return frozenset(v.lower().removeprefix("sha256:") for v in values if v)
+
+
 def _use(item: CapabilityEvidence | MitigationEvidence, policy: Policy, mode: ReleaseMode,
-         model_digest: str | None = None) -> EvidenceUse:
+         model_digests: frozenset[str] = frozenset(), accept_unbound: bool = True) -> EvidenceUse:
     rules = policy.evidence
-    if model_digest and item.model_digest and item.model_digest.lower() != model_digest.lower():
-        return EvidenceUse(item, False, f"evidence is for another model (sha256 {item.model_digest[:16]}…, "
-                                        f"released model {model_digest[:16]}…)")
+    recorded = item.model_digest.lower().removeprefix("sha256:") if item.model_digest else ""
+    if model_digests and recorded and recorded not in model_digests:
+        return EvidenceUse(item, False, f"evidence is for another model (sha256 {recorded[:16]}…, not a file of "
+                                        "the released model)")
+    if model_digests and not recorded and not accept_unbound:
+        return EvidenceUse(item, False, f"the {item.harness} log does not identify the released model by digest "
+                                        f"(it names {item.model or 'no model'}); accept it explicitly to count it")
     if isinstance(item, MitigationEvidence) and mode is ReleaseMode.OPEN_WEIGHTS:
         return EvidenceUse(item, False, OPEN_WEIGHTS_NOTE)
     if not item.complete:
@@ -279,8 +293,8 @@ def _use(item: CapabilityEvidence | MitigationEvidence, policy: Policy, mode: Re
     lvl = max((t.level for t in reached), default=Level.L0)
     lvl_in = max((t.level for t in ruled_in), default=Level.L0)
     note = _threshold_note(thresholds, bound, rules.level_rule)
-    if model_digest and not item.model_digest:
-        note += f"; the {item.harness} log does not record the model's digest (named {item.model or '?'})"
+    if model_digests and not recorded:
+        note += f"; the {item.harness} log does not record the model's digest (named {item.model or '?'}): accepted"
     return EvidenceUse(item, True, note, lvl, lvl_in, low, high)
 
 
@@ -291,8 +305,8 @@ def _threshold_note(thresholds: list[Threshold], bound: float, rule: LevelRule) 
 
 
 def _eval_domain(d: RiskDomain, items: list[Evidence], policy: Policy, mode: ReleaseMode,
-                 model_digest: str | None) -> DomainAssessment:
-    uses = tuple(_use(e, policy, mode, model_digest) for e in items)  # type: ignore[arg-type]
+                 model_digests: frozenset[str], accept_unbound: bool) -> DomainAssessment:
+    uses = tuple(_use(e, policy, mode, model_digests, accept_unbound) for e in items)  # type: ignore[arg-type]
     mitigated, mitigation = _mitigated(d, uses, policy, mode)
     counted = [u for u in uses if u.counted]
     if not counted:

@@ -1,0 +1,147 @@
+"""The audit attacked by someone who read its code (red-team round of 2026-12-06), one test per class of
+weakness found, each with a payload that would fire a canary if anything ever loaded it:
+
+1. the audit vouched for files its scan never read (a link from a model file into ``__pycache__`` or
+   ``.git``, which the folder walk skips) — the scan now covers exactly the attested files;
+2. evidence not tied to the audited model counted (a forged Inspect log naming another model) — evidence
+   must name an attested file's digest, or be accepted explicitly;
+3. a lone surrogate in a model's config broke the JSON, CycloneDX and attestation reports;
+4. the attestation check skipped files the hash walk leaves out by convention (``.git``, ``.github``);
+5. strict JSON accepted an overflowing number and unpaired surrogate escapes (a parser differential);
+6. model-supplied URLs became links in the model-card Markdown; a file name with ``!`` misplaced SARIF.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.corpus.samples import SHARED
+from tests.corpus.writers import write_u8_safetensors
+from tests.test_mc_suites import _inspect_log
+from weightwarden.audit import AuditRequest, run_audit
+from weightwarden.core.errors import InputError
+from weightwarden.core.strict_json import loads_strict
+from weightwarden.integrity.signing import KeySigner
+from weightwarden.integrity.verifying import KeyVerifier
+from weightwarden.report import render
+from weightwarden.report.intoto import attest, verify_attestation
+from weightwarden.report.sarif import to_sarif
+
+KEYS = SHARED / "fixtures" / "model-signing" / "v1.1.1" / "keys"
+
+
+def _model(folder: Path) -> Path:
+    folder.mkdir()
+    write_u8_safetensors(folder / "model.safetensors", {"w": bytes(range(64)), "b": bytes(16)})
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    return folder
+
+
+def _payload(canary: Path) -> bytes:
+    return b"cposix\nsystem\n(S'touch " + str(canary).encode() + b"'\ntR."
+
+
+@pytest.mark.parametrize("hidden", ["__pycache__/w.bin", ".git/objects/ab/w", "sub/.ipynb_checkpoints/w",
+                                    ".hg/w", ".DS_Store"])
+def test_a_link_into_a_skipped_folder_is_scanned_and_withheld(tmp_path: Path, hidden: str) -> None:
+    folder = _model(tmp_path / "m")
+    canary = tmp_path / "canary"
+    target = folder / hidden
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_payload(canary))
+    os.symlink(hidden, folder / "pytorch_model.bin")
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons
+    assert any(f.rule_id.startswith("WW-PKL") for f in audit.analysis("scan").findings)
+    assert not canary.exists()
+
+
+def test_evidence_must_name_the_audited_model(tmp_path: Path) -> None:
+    folder = _model(tmp_path / "m")
+    logs = (_inspect_log(tmp_path / "cyber.eval", "wmdp_cyber", ["C"] * 25 + ["I"] * 75),
+            _inspect_log(tmp_path / "bio.eval", "wmdp_bio", ["C"] * 25 + ["I"] * 75))
+    unbound = run_audit(AuditRequest(folder, evidence=logs))
+    domains = {d["id"]: d for d in unbound.to_dict()["domains"]}
+    assert domains["cbrn.biochem"]["level"] == "not_assessed"
+    assert "does not identify the released model by digest" in domains["cbrn.biochem"]["reason"] or any(
+        "does not identify" in u["note"] for u in domains["cbrn.biochem"]["evidence"])
+    assert unbound.decision == "staged"
+    accepted = run_audit(AuditRequest(folder, evidence=logs, accept_unbound_evidence=True))
+    assert {d["id"]: d["level"] for d in accepted.to_dict()["domains"]}["cbrn.biochem"] != "not_assessed"
+    assert accepted.to_dict()["policy"]["accept_unbound_evidence"] is True
+
+
+def test_lone_surrogates_from_the_model_do_not_break_any_report(tmp_path: Path) -> None:
+    folder = _model(tmp_path / "m")
+    (folder / "config.json").write_text('{"model_type": "bert\\ud800", "_name_or_path": "x\\udfff"}')
+    audit = run_audit(AuditRequest(folder))
+    for fmt in ("json", "text", "html", "model-card", "sarif", "cyclonedx", "intoto"):
+        text = render(audit, fmt)
+        text.encode("utf-8")  # every report can be written
+    bundle = attest(audit, KeySigner((KEYS / "p256.pem").read_bytes())).to_json()
+    assert verify_attestation(bundle, KeyVerifier((KEYS / "p256.pub.pem").read_bytes()), model=folder).verified
+
+
+@pytest.mark.parametrize("extra", [".git/hooks/post-checkout", ".github/workflows/x.yml", ".gitattributes",
+                                   ".gitignore", "sub/.git/x"])
+def test_attestation_reports_files_the_hash_walk_leaves_out(tmp_path: Path, extra: str) -> None:
+    folder = _model(tmp_path / "m")
+    bundle = attest(run_audit(AuditRequest(folder)), KeySigner((KEYS / "p256.pem").read_bytes())).to_json()
+    verifier = KeyVerifier((KEYS / "p256.pub.pem").read_bytes())
+    (folder / extra).parent.mkdir(parents=True, exist_ok=True)
+    (folder / extra).write_text("#!/bin/sh\n")
+    result = verify_attestation(bundle, verifier, model=folder)
+    assert not result.verified and result.reasons == [f"{extra}: not part of the audited model"]
+    top = extra.split("/")[0]
+    assert verify_attestation(bundle, verifier, model=folder, ignore=(top,)).verified  # named by the user
+
+
+def test_attestation_refuses_a_link_that_leaves_the_folder(tmp_path: Path) -> None:
+    folder = _model(tmp_path / "m")
+    bundle = attest(run_audit(AuditRequest(folder)), KeySigner((KEYS / "p256.pem").read_bytes())).to_json()
+    outside = tmp_path / "outside.json"
+    outside.write_text((folder / "config.json").read_text())
+    (folder / "config.json").unlink()
+    os.symlink(outside, folder / "config.json")
+    result = verify_attestation(bundle, KeyVerifier((KEYS / "p256.pub.pem").read_bytes()), model=folder)
+    assert not result.verified and "leaves the model folder" in result.reasons[0]
+
+
+@pytest.mark.parametrize("text", ['{"a": 1e400}', '{"a": -1e400}', '{"a": "\\ud800"}', '{"a\\ud800": 1, "a\\udbff": 2}',
+                                  '{"a": 1, "\\u0061": 2}', '{"a": NaN}', '{"a": Infinity}'])
+def test_strict_json_refuses_what_parsers_disagree_on(text: str) -> None:
+    with pytest.raises(InputError):
+        loads_strict(text, "signed JSON")
+
+
+def test_strict_json_keeps_surrogate_pairs() -> None:
+    assert loads_strict('{"e": "\\ud83d\\ude00"}', "x") == {"e": "\U0001f600"}
+
+
+def test_model_card_never_links_model_text(tmp_path: Path) -> None:
+    folder = _model(tmp_path / "m")
+    (folder / "config.json").write_text('{"_name_or_path": "https://evil.example/verify-your-token"}')
+    (folder / "www.evil-mirror.example").write_text("x")
+    card = render(run_audit(AuditRequest(folder)), "model-card")
+    for line in card.splitlines():
+        for bad in ("https://evil.example", "www.evil-mirror.example"):
+            if bad in line:
+                before = line.split(bad)[0]
+                assert before.count("`") % 2 == 1, line  # inside a code span: never autolinked
+
+
+def test_sarif_places_a_file_whose_name_holds_a_bang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json!x.pkl").write_bytes(_payload(tmp_path / "canary"))
+    (folder / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    log = to_sarif(run_audit(AuditRequest(Path("m"))).analysis("scan"), cwd=str(tmp_path))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in log["runs"][0]["results"]
+            if r["ruleId"].startswith("WW-PKL")}
+    assert uris == {"m/config.json%21x.pkl"}
+    json.dumps(log)
