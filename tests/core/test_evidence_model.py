@@ -155,3 +155,25 @@ def test_sarif_has_one_run_per_component_with_every_catalogue(tmp_path: Path) ->
     for run in log["runs"]:
         for result in run["results"]:
             assert result["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1
+
+
+def test_html_page_of_scan_and_verify_in_a_real_browser(tmp_path: Path) -> None:
+    from tests.browser import browser_page
+    from weightwarden.report import render
+
+    model, sig = _toy_release(tmp_path)
+    (model / "evil<img src=x onerror=alert(1)>.pkl").write_bytes(b"cposix\nsystem\n(S'true'\ntR.")
+    scan = scan_analysis([str(model)])
+    verify = verify_analysis(model, sig, KeyVerifier((KEYS / "p256.pub.pem").read_bytes()))
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render([scan, verify], "html"), encoding="utf-8")
+    with browser_page() as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(page_file.as_uri())
+        rows = page.locator("#findings tr.finding")
+        assert rows.count() == len(scan.findings) + len(verify.findings)
+        assert page.locator('#findings tr.finding[data-rule="WW-PKL-001"]').count() == 1
+        assert page.locator('#findings tr.finding[data-rule="WW-INT-004"]').count() == 1  # the added pickle
+        assert page.locator("#findings img").count() == 0 and not dialogs
+        assert "scan: " in page.locator("#analyses").inner_text()

@@ -3,7 +3,7 @@
 Usage::
 
     from weightwarden.report import render
-    text = render(scan_report, "sarif")        # text, json, sarif for a scan report
+    text = render(scan_report, "sarif")        # text, json, sarif, html for a scan report
     page = render(audit, "html")               # text, json, sarif, html, cyclonedx, intoto, model-card
 
 Each format is a module with ``render(record, ...) -> str``, imported on demand so that the JSON and SARIF
@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-FORMATS = {"text": "text", "json": "json_report", "sarif": "sarif"}
+FORMATS = {"text": "text", "json": "json_report", "sarif": "sarif", "html": "html"}
 AUDIT_FORMATS = {
     "text": "audit_text",
     "json": "json_report",

@@ -27,8 +27,14 @@ def _e(text: object, limit: int | None = None) -> str:
     return html.escape(printable(text, limit), quote=True)
 
 
-def render(audit: Any, *, framework: str | None = None) -> str:
-    """The page for ``audit``; ``framework`` picks the crosswalk column shown (default: the policy's)."""
+def render(record: Any, *, framework: str | None = None) -> str:
+    """The page for an audit (``framework`` picks the crosswalk terms shown; default: the policy's), or for
+    any other record the report layer renders (a scan report, one analysis, several): its findings."""
+    from weightwarden.audit.record import Audit
+
+    if not isinstance(record, Audit):
+        return _analyses_page(record)
+    audit = record
     data = audit.to_dict()
     framework = framework or data["policy"].get("framework") or _mirrored(data)
     parts = [
@@ -46,13 +52,44 @@ def render(audit: Any, *, framework: str | None = None) -> str:
     return "".join(parts)
 
 
+def _analyses_page(record: Any) -> str:
+    from weightwarden.report.sarif import analyses_of
+
+    analyses = analyses_of(record)
+    findings = [f.to_dict() for a in analyses for f in a.findings]
+    components = ", ".join(a.component for a in analyses)
+    data = {"model": {"name": components, "path": ", ".join(_targets(a) for a in analyses)},
+            "created": "", "tool": {"version": _version()}, "policy": {}, "release_mode": "", "findings": findings}
+    runs = "".join(f"<li>{_e(a.component)}: {len(a.findings)} finding(s)</li>" for a in analyses)
+    errors = "".join(f"<li>{_e(e.file)}: {_e(e.reason)}</li>" for a in analyses
+                     for e in getattr(a.record, "errors", ()) or () if hasattr(e, "reason"))
+    return "".join([
+        _head(data, title=f"weightwarden {components} report"),
+        "<h2>Evidence</h2>", _severity_plot(data), _findings(data),
+        f'<h2>Analyses</h2><ul id="analyses">{runs}</ul>',
+        f'<h2>Could not be read</h2><ul id="errors">{errors}</ul>' if errors else "",
+        "</main></body></html>\n",
+    ])
+
+
+def _targets(analysis: Any) -> str:
+    targets = getattr(analysis.record, "targets", None)
+    return ", ".join(str(t) for t in targets) if targets else analysis.component
+
+
+def _version() -> str:
+    from weightwarden import __version__
+
+    return __version__
+
+
 def _mirrored(data: dict[str, Any]) -> str | None:
     mirrors = (data.get("assessment") or {}).get("policy", {}).get("mirrors")
     return mirrors if isinstance(mirrors, str) and mirrors else None
 
 
-def _head(data: dict[str, Any]) -> str:
-    title = _e(f"weightwarden audit — {data['model']['name']}")
+def _head(data: dict[str, Any], title: str | None = None) -> str:
+    title = _e(title or f"weightwarden audit — {data['model']['name']}")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
@@ -71,9 +108,15 @@ th{{background:#f0f0f0}} .decision{{color:#fff;padding:1rem 1.2rem;border-radius
 pre{{background:#f3f3f3;padding:.8rem;overflow:auto;white-space:pre-wrap}} .muted{{color:#666;font-weight:normal}}
 </style></head><body><main>
 <h1>{title}</h1>
-<p class="muted">{_e(data['model']['path'])} · audited {_e(data['created'])} · weightwarden {_e(data['tool']['version'])} ·
-policy {_e(data['policy'].get('id'))} {_e(data['policy'].get('version', ''))} · {_e(data.get('release_mode'))}</p>
+<p class="muted">{_e(data['model']['path'])} · {_subtitle(data)}</p>
 """
+
+
+def _subtitle(data: dict[str, Any]) -> str:
+    if not data.get("policy"):
+        return f"weightwarden {_e(data['tool']['version'])}"
+    return (f"audited {_e(data['created'])} · weightwarden {_e(data['tool']['version'])} · policy "
+            f"{_e(data['policy'].get('id'))} {_e(data['policy'].get('version', ''))} · {_e(data.get('release_mode'))}")
 
 
 def _decision(data: dict[str, Any]) -> str:
