@@ -106,7 +106,10 @@ def test_sarif_content(tmp_path: Path) -> None:
     assert pkl["defaultConfiguration"]["level"] == "error"
     assert pkl["properties"]["security-severity"] == "9.5" and "CWE-502" in pkl["properties"]["tags"]
     assert pkl["help"]["text"] and pkl["fullDescription"]["text"] and pkl["name"]
-    crit, tpl, info, unmapped = run["results"]
+    crit, tpl, info, unmapped, unreadable = run["results"]
+    # A file that could not be scanned is also a result (high), not only a notification.
+    assert unreadable["ruleId"] == "WW-GEN-003" and unreadable["level"] == "error"
+    assert "truncated header" in unreadable["message"]["text"]
     assert crit["ruleId"] == "WW-PKL-001" and crit["level"] == "error"
     assert rules[crit["ruleIndex"]]["id"] == "WW-PKL-001"
     physical = crit["locations"][0]["physicalLocation"]

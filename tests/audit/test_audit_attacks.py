@@ -145,3 +145,29 @@ def test_sarif_places_a_file_whose_name_holds_a_bang(tmp_path: Path, monkeypatch
             if r["ruleId"].startswith("WW-PKL")}
     assert uris == {"m/config.json%21x.pkl"}
     json.dumps(log)
+
+
+@pytest.mark.parametrize("shape", ["(1L,)", "(-1,)", "(True,)"])
+def test_npy_header_numpy_accepts_but_we_could_not_validate_is_still_walked(tmp_path: Path, shape: str) -> None:
+    """Round 2: an object-dtype .npy whose header numpy's parser accepts (Python 2 longs, negative or boolean
+    dimensions) but ours rejected was never walked: staged instead of withheld."""
+    folder = _model(tmp_path / "m")
+    canary = tmp_path / "canary"
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': %s, }" % shape
+    header += " " * (63 - len(header) % 64) + "\n"
+    (folder / "arr.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+                                     + _payload(canary))
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons
+    assert "WW-PKL-001" in {f.rule_id for f in audit.analysis("scan").findings}
+    assert not canary.exists()
+
+
+def test_a_file_that_could_not_be_scanned_is_a_high_finding(tmp_path: Path) -> None:
+    folder = _model(tmp_path / "m")
+    (folder / "weights.gguf").write_bytes(b"GGUF\x03\x00\x00\x00\x01")  # truncated header
+    audit = run_audit(AuditRequest(folder))
+    scan = audit.analysis("scan")
+    assert scan.record.errors
+    assert any(f.rule_id == "WW-GEN-003" and f.severity.value == "high" for f in scan.findings)
+    assert audit.decision == "withhold"

@@ -146,7 +146,8 @@ def capability_scores(log: EvalLog, *, confidence: float = CONFIDENCE) -> tuple[
         no_answer = sum(1 for r in results if r.get("label") == "no_answer")
         chance = sum(1 / r["details"]["choices"] for r in results) / len(results)
         rules = Counter(str(r["details"].get("parse")) for r in results if r.get("label") != "no_answer")
-        entry = log.header.datasets.get(suite_id) or {}
+        entry = log.header.datasets.get(suite_id)
+        entry = entry if isinstance(entry, dict) else {}
         scores.append(CapabilityScore(
             suite_id=suite_id, suite_version=str(records[0].suite_version), domain=domain,
             estimate=chance_corrected(right, len(records), chance, confidence=confidence),

@@ -124,8 +124,14 @@ def findings_of(summary: Any, log: str = "") -> list[Finding]:
 def analyse(log: str | os.PathLike[str]) -> Analysis[EvalResult]:
     """Read an eval log, score it and return the result with its findings: the package's one entry point for
     the layers above. Raises the log reader's error (naming file and line) for a malformed log."""
-    from weightwarden.evals.log import read_log
+    from weightwarden.core.errors import InputError
+    from weightwarden.evals.log import EvalLogError, read_log
     from weightwarden.evals.results import summarize
 
-    summary = summarize(read_log(log))
+    try:
+        summary = summarize(read_log(log))
+    except (EvalLogError, OSError) as exc:
+        raise InputError(f"{log}: cannot read weightwarden eval log ({exc})") from None
+    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+        raise InputError(f"{log}: malformed weightwarden eval log ({exc.__class__.__name__}: {exc})") from None
     return Analysis("evals", EvalResult(str(log), summary), tuple(findings_of(summary, str(log))), CATALOGUE)

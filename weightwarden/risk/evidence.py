@@ -195,14 +195,23 @@ def domain_of(benchmark: str, table: Sequence[BenchmarkDomain] | None = None) ->
 def from_eval_log(path: str | Path, *, confidence: float = 0.95) -> tuple[CapabilityEvidence | MitigationEvidence, ...]:
     """Evidence in a weightwarden eval log: capability from suites scored by the ``choice`` detector,
     mitigation (misuse rates) from harmful suites. A log that cannot be read is an :class:`InputError`."""
-    from weightwarden.evals.capability import capability_scores, exact_interval
     from weightwarden.evals.log import EvalLogError, read_log
-    from weightwarden.evals.results import summarize
 
     try:
         log = read_log(path)
     except (EvalLogError, OSError, ValueError) as exc:
         raise InputError(f"{path}: cannot read weightwarden eval log ({exc})") from None
+    try:
+        return _eval_log_evidence(log, path, confidence)
+    except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
+        # A hand-edited or hostile log whose fields have the wrong shape: a clear error naming the file.
+        raise InputError(f"{path}: malformed weightwarden eval log ({exc.__class__.__name__}: {exc})") from None
+
+
+def _eval_log_evidence(log: Any, path: str | Path, confidence: float) -> tuple[CapabilityEvidence | MitigationEvidence, ...]:
+    from weightwarden.evals.capability import capability_scores, exact_interval
+    from weightwarden.evals.results import summarize
+
     table = benchmark_domains()
     model = log.header.model
     name, digest = str(model.get("model", "")), str(model.get("digest") or "")

@@ -20,10 +20,13 @@ from weightwarden.scan.results import REPORT_SCHEMA, ScanError, ScanReport
 
 
 def as_analysis(report: ScanReport) -> Analysis[ScanReport]:
-    """A finished scan in the shared evidence model: the report and its findings, with the catalogue."""
+    """A finished scan in the shared evidence model: the report and its findings, with the catalogue. A file
+    that could not be scanned is a finding too (``WW-GEN-003``, high): what could not be read is not clean."""
     from weightwarden.scan.rules import CATALOGUE
+    from weightwarden.scan.rules.generic import UNREADABLE
 
-    return Analysis("scan", report, tuple(report.findings), CATALOGUE)
+    unread = [UNREADABLE.found_in(e.file, "", f"could not be scanned: {e.reason}") for e in report.errors]
+    return Analysis("scan", report, (*report.findings, *unread), CATALOGUE)
 
 
 def analyse(paths: Sequence[str], *, strict: bool = False, workers: int | None = None) -> Analysis[ScanReport]:

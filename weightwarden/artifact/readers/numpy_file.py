@@ -83,20 +83,30 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, f) -> None:  # typ
     raw = f.read(hlen)
     try:
         text = raw.decode("utf-8" if major == 3 else "latin-1")
+        if major <= 2:
+            text = _filter_py2_longs(text)  # np.load retries headers of versions 1.0/2.0 this way
         header = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError, UnicodeDecodeError) as exc:
         _anomaly(entry, "numpy.bad_header", "header is not a Python literal", f"{exc.__class__.__name__}: {raw[:80]!r}")
         entry.error = "header is not a Python literal"
+        _probe_pickle(source, ctx, entry, f, data_offset)
         return
     if (
         not isinstance(header, dict)
         or set(header) != {"descr", "fortran_order", "shape"}
         or not isinstance(header["fortran_order"], bool)
         or not isinstance(header["shape"], tuple)
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in header["shape"])
+        or not all(isinstance(d, int) for d in header["shape"])
     ):
         _anomaly(entry, "numpy.bad_header", "header must be a dict of descr, fortran_order (bool) and shape (tuple of ints)", repr(header)[:200])
         entry.error = "malformed .npy header"
+        _probe_pickle(source, ctx, entry, f, data_offset)
+        return
+    if any(isinstance(d, bool) or d < 0 for d in header["shape"]):
+        # numpy reads the header and, for an object dtype, unpickles the data before the shape is ever used.
+        _anomaly(entry, "numpy.bad_header", "shape holds a negative or boolean dimension", repr(header["shape"])[:200])
+        entry.error = "malformed .npy shape"
+        _probe_pickle(source, ctx, entry, f, data_offset)
         return
     shape: tuple[int, ...] = header["shape"]
     entry.metadata.update({"descr": _short(header["descr"]), "fortran_order": header["fortran_order"], "shape": list(shape)})
@@ -108,6 +118,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, f) -> None:  # typ
     except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
         _anomaly(entry, "numpy.bad_dtype", "descr is not a valid dtype description", f"{exc}: {_short(header['descr'])}")
         entry.error = "invalid dtype in .npy header"
+        _probe_pickle(source, ctx, entry, f, data_offset)
         return
     entry.metadata["object_dtype"] = bool(dtype.hasobject)
     if dtype.hasobject:
@@ -136,6 +147,44 @@ def _scan_pickle(source: Source, ctx: ReadContext, entry: FileEntry, f, data_off
     end = f.tell()  # analyze leaves the stream just after STOP
     if end < source.size:
         _anomaly(entry, "numpy.trailing_data", f"{source.size - end} bytes after the object array's pickle", f"pickle ends at {end}")
+
+
+def _filter_py2_longs(text: str) -> str:
+    """Drop the ``L`` suffix of Python 2 long literals (``(3L, 4L)``), as numpy's own header reader does for
+    format versions 1.0 and 2.0: a header numpy accepts must parse here too."""
+    import io
+    import tokenize
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text
+    out: list[tokenize.TokenInfo] = []
+    for i, tok in enumerate(tokens):
+        if tok.type == tokenize.NAME and tok.string == "L" and i and tokens[i - 1].type == tokenize.NUMBER \
+                and tokens[i - 1].end == tok.start:
+            continue
+        out.append(tok)
+    try:
+        return tokenize.untokenize((t.type, t.string) for t in out)
+    except (ValueError, TypeError):
+        return text
+
+
+def _probe_pickle(source: Source, ctx: ReadContext, entry: FileEntry, f, data_offset: int) -> None:  # type: ignore[no-untyped-def]
+    """Fail closed when the header cannot be validated: np.load may still accept it (its parser is not ours)
+    and, for an object dtype, unpickle what follows. Whatever follows the header is walked as a pickle; a
+    program is judged by the pickle rules, bytes that are no pickle leave only the header finding."""
+    if data_offset >= source.size:
+        return
+    from weightwarden.picklevm import analyze
+
+    f.seek(data_offset)
+    analysis = analyze(f, limits=ctx.limits, base_offset=0)
+    if analysis.error and not (analysis.globals or analysis.calls):
+        return
+    entry.code.append(CodeObject(CodeKind.PICKLE, f"pickle @{data_offset} (after an unvalidated header)",
+                                 analysis=analysis))
 
 
 def _short(value: object) -> str:

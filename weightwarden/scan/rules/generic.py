@@ -46,6 +46,15 @@ REMOTE_CODE = ScanRule(
     (CWE_UNTRUSTED_FUNCTIONALITY, CWE_CODE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_USER_EXECUTION),
     anomaly_codes=("hf.remote_code",),
 )
+UNREADABLE = ScanRule(
+    "WW-GEN-003",
+    Severity.HIGH,
+    "File could not be scanned",
+    "A file or archive member could not be read to the end (unreadable, truncated, or a reader failed on it). "
+    "Nothing is known about what it would do when loaded: it is reported as a finding, never passed.",
+    "Find out why it cannot be read (the reason is given); do not load it until it can be scanned.",
+    (CWE_INPUT_VALIDATION,),
+)
 UNMAPPED = ScanRule(
     "WW-GEN-900",
     Severity.MEDIUM,
@@ -55,4 +64,4 @@ UNMAPPED = ScanRule(
     (CWE_INPUT_VALIDATION,),
 )
 
-RULES: tuple[ScanRule, ...] = (LIMIT, REMOTE_CODE, UNMAPPED)
+RULES: tuple[ScanRule, ...] = (LIMIT, REMOTE_CODE, UNREADABLE, UNMAPPED)

@@ -27,10 +27,11 @@ OBJECT_ARRAY = ScanRule(
 )
 MALFORMED = ScanRule(
     "WW-NPY-002",
-    Severity.MEDIUM,
+    Severity.HIGH,
     "NumPy file is malformed",
     "The .npy header is truncated, too long, of an unknown version, not the dict numpy writes, or names a "
-    "dtype numpy rejects. Part of the file could not be inspected.",
+    "dtype numpy rejects. Part of the file could not be inspected, and np.load's own parser may still accept "
+    "it (whatever follows the header is walked as a pickle in case it does).",
     "Re-export the array with numpy.save from a trusted source.",
     (CWE_INPUT_VALIDATION,),
     anomaly_codes=("numpy.truncated", "numpy.bad_version", "numpy.header_too_large", "numpy.bad_header",
