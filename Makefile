@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# llama-cpp-python builds from its sdist; the native build crashes on CPUs that report AMX (DESIGN.md §5).
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,sign,lineage,evals]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,sign,lineage,evals,indicators]'
 	touch $(STAMP)
 
 install: $(STAMP)
