@@ -73,28 +73,59 @@ def _unleet(payload: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Template:
+    """A transform template as its literal pieces around named fields, matched in linear time.
+
+    Not a regular expression: a pattern with two lazy groups backtracks quadratically on hostile text that
+    repeats a middle literal (measured: 33 s for 240 kB). Here each middle literal is found once, leftmost.
+    """
+
+    literals: tuple[str, ...]  # one more than fields
+    fields: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, template: str) -> _Template:
+        literals, fields = [""], []
+        for literal, field, _spec, _conv in string.Formatter().parse(_collapse(template)):
+            literals[-1] += literal
+            if field is not None:
+                fields.append(field)
+                literals.append("")
+        return cls(tuple(literals), tuple(fields))
+
+    def match(self, text: str) -> dict[str, str] | None:
+        first, last = self.literals[0], self.literals[-1]
+        if len(text) <= len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
+            return None
+        pos, end = len(first), len(text) - len(last)
+        values: dict[str, str] = {}
+        for i, name in enumerate(self.fields):
+            if i == len(self.fields) - 1:
+                value, pos = text[pos:end], end
+            else:
+                following = self.literals[i + 1]
+                found = text.find(following, pos + 1, end)
+                if found < 0:
+                    return None
+                value, pos = text[pos:found], found + len(following)
+            if not value.strip() or values.get(name, value) != value:
+                return None
+            values[name] = value
+        return values
+
+
+@dataclass(frozen=True)
 class _Wrapper:
-    """One template of one transform: a pattern with named groups, and how to decode its payload."""
+    """One template of one transform, and how to decode its payload."""
 
     transform: str
-    pattern: re.Pattern[str]
-    payload: str  # the group holding the wrapped request
+    template: _Template
+    payload: str  # the field holding the wrapped request
     decode: Callable[[str], str | None]
 
 
 def _collapse(text: str) -> str:
     return " ".join(text.split())
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    seen: set[str] = set()
-    for literal, field, _spec, _conv in string.Formatter().parse(_collapse(template)):
-        parts.append(r"\s+".join(re.escape(piece) for piece in literal.split(" ")))
-        if field:
-            parts.append(f"(?P={field})" if field in seen else f"(?P<{field}>.+?)")
-            seen.add(field)
-    return re.compile("".join(parts), re.DOTALL)
 
 
 def _wrappers() -> tuple[_Wrapper, ...]:
@@ -112,7 +143,7 @@ def _wrappers() -> tuple[_Wrapper, ...]:
         ("multi_turn", t._FINALS, "request", plain),
     ]
     return tuple(
-        _Wrapper(name, _template_pattern(template), payload, decode)
+        _Wrapper(name, _Template.parse(template), payload, decode)
         for name, templates, payload, decode in table
         for template in templates
     )
@@ -136,10 +167,10 @@ def _strip_invisible(text: str) -> str:
 def _peel_wrapper(text: str) -> tuple[str, str] | None:
     collapsed = _collapse(text)
     for wrapper in WRAPPERS:
-        match = wrapper.pattern.fullmatch(collapsed)
-        if match is None:
+        fields = wrapper.template.match(collapsed)
+        if fields is None:
             continue
-        inner = wrapper.decode(match.group(wrapper.payload))
+        inner = wrapper.decode(fields[wrapper.payload])
         if inner:
             return inner, wrapper.transform
     return None

@@ -35,6 +35,7 @@ from weightwarden.indicators.normalise import NORMALISATION
 
 SCHEME_SCHEMA = "weightwarden.indicator-scheme/v1"
 Z95 = 1.959963984540054
+SHINGLE_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,11 @@ class Sketcher:
             raise ValueError("no shingles: the canonical text is empty")
         minhash = MinHash(num_perm=self.scheme.num_perm, hashfunc=self._shingle_hash,
                           permutations=self.permutations, scheme="affine64")
-        minhash.update_batch([s.encode("utf-8") for s in sorted(items)])
+        ordered = sorted(items)
+        # datasketch builds a (shingles × num_perm) uint64 matrix per batch: bound it (4096 × 128 × 8 B = 4 MiB)
+        # so that a 256 kB prompt cannot make it allocate half a gigabyte.
+        for start in range(0, len(ordered), SHINGLE_BATCH):
+            minhash.update_batch([s.encode("utf-8") for s in ordered[start : start + SHINGLE_BATCH]])
         return (minhash.hashvalues & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
