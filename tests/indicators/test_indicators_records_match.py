@@ -131,6 +131,9 @@ def test_folder_and_incident_evidence(sketcher: Sketcher, tmp_path: Path):
         "taxonomy": {"atlas": ["AML.T0051"]}, "evidence": [{"prompt": ATTACKS[2]}]}}))
     got = prompts_from_incident(incident, sketcher)
     assert got[0].atlas == "AML.T0051" and got[0].ref == "INC-1:evidence[0]"
+    incident.write_text(json.dumps({"id": "INC-3", "prompts": "a string, not a list"}))
+    with pytest.raises(IndicatorFormatError, match="'prompts' must be a list"):
+        prompts_from_incident(incident, sketcher)
     incident.write_text(json.dumps({"id": "INC-2"}))
     with pytest.raises(IndicatorFormatError, match="no attack text"):
         prompts_from_incident(incident, sketcher)

@@ -179,14 +179,23 @@ def prompts_from_incident(path: str | os.PathLike[str], sketcher: Sketcher, *,
     if techniques:
         atlas = techniques[0]
     texts: list[tuple[str, str]] = []
+
+    def listed(scope: dict[str, Any], name: str) -> list[Any]:
+        value = scope.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise IndicatorFormatError(f"{where}: '{name}' must be a list")
+        return value
+
     for scope in scopes:
-        for i, prompt in enumerate(scope.get("prompts") or []):
+        for i, prompt in enumerate(listed(scope, "prompts")):
             if not isinstance(prompt, str):
                 raise IndicatorFormatError(f"{where}: prompts[{i}] is not a string")
             texts.append((prompt, f"prompts[{i}]"))
-        for i, transcript in enumerate(scope.get("transcripts") or []):
+        for i, transcript in enumerate(listed(scope, "transcripts")):
             texts.append((_transcript_text(transcript, f"{where}: transcripts[{i}]"), f"transcripts[{i}]"))
-        for i, entry in enumerate(scope.get("evidence") or []):
+        for i, entry in enumerate(listed(scope, "evidence")):
             if isinstance(entry, dict) and isinstance(entry.get("prompt"), str):
                 texts.append((entry["prompt"], f"evidence[{i}]"))
             elif isinstance(entry, dict) and "messages" in entry:

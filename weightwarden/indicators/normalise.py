@@ -42,7 +42,9 @@ MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds t
 # map to the same digit; the lower-case letter is kept since the text is case-folded anyway).
 _UNLEET = str.maketrans({digit: chr(code).lower() for code, digit in _transforms._LEET.items()})
 _LEET_DIGITS = frozenset(chr(code) for code in _UNLEET)
-_INVISIBLE = frozenset({"Cf"})
+# Format characters (zero-width, bidi) hide inside a prompt; lone surrogates (legal in JSON, "\ud800") are not
+# text at all and could not be encoded for hashing.
+_INVISIBLE = frozenset({"Cf", "Cs"})
 _BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _WORD = re.compile(r"\w+")
 _NON_ALNUM = re.compile(r"[\W_]+")

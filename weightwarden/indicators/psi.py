@@ -30,7 +30,6 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from weightwarden.core.errors import require_extra
@@ -317,9 +316,11 @@ def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "
     psi = _psi()
     start = time.perf_counter()
     try:
-        state = json.loads(Path(state_path).read_text(encoding="utf-8"))
+        with open(state_path, "rb") as handle:
+            state = json.loads(handle.read(MAX_JSON_BYTES).decode("utf-8"))
         key = bytes.fromhex(state["key"])
         hello = state["hello"]
+        int(hello["items"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise PsiError(f"cannot read client state {state_path}: {exc}") from None
     header, (raw_setup, raw_response) = _unpack(response, 2, what)
