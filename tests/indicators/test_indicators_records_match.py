@@ -151,3 +151,17 @@ def test_set_is_a_plain_json_value_for_an_incident_field(sketcher: Sketcher):
     incident = {"id": "MSEC-1", "indicators": _set(sketcher, ATTACKS).without_private().to_json()}
     back = IndicatorSet.from_json(json.loads(json.dumps(incident))["indicators"])
     assert len(back.prompts) == 3
+
+
+def test_model_indicators_match_across_labs_by_weights_root_and_fingerprint(sketcher: Sketcher, minilm_folder: Path,
+                                                                            tmp_path: Path):
+    from weightwarden.lineage.fingerprint import make_fingerprint
+
+    fp = tmp_path / "minilm.fp.json"
+    fp.write_text(make_fingerprint(minilm_folder).to_json())
+    lab_a = derive_set(sketcher, models=[minilm_folder])
+    lab_b = derive_set(sketcher, fingerprints=[fp])  # lab B only has the published fingerprint
+    assert sorted(m.kind for m in lab_b.models) == ["fingerprint", "weights-root"]
+    result = match_sets(lab_a, lab_b)
+    assert [kind for kind, _ in result.models] == ["weights-root"]
+    assert result.to_json()["counts"]["models"] == 1

@@ -107,10 +107,11 @@ def keygen_command(output: str) -> int:
               help="Folder of prompt (.txt/.md/.prompt) and transcript (.json) files (repeatable).")
 @click.option("--incident", "incidents", multiple=True, type=click.Path(dir_okay=False, path_type=str),
               help="Incident JSON with prompts / transcripts / evidence (repeatable).")
-@click.option("--model", type=click.Path(path_type=str), default=None,
-              help="The attacked model (file or folder): its weights root becomes a keyed model indicator.")
-@click.option("--fingerprint", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="The attacked model's `weightwarden fingerprint` file (keyed lineage indicator).")
+@click.option("--model", "models", multiple=True, type=click.Path(path_type=str),
+              help="The attacked model (file or folder), and its base model to match across derivatives "
+                   "(repeatable): each weights root becomes a keyed model indicator.")
+@click.option("--fingerprint", "fingerprints", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+              help="A `weightwarden fingerprint` file of the attacked model (repeatable; keyed).")
 @click.option("--all-attempts", is_flag=True, help="Every scored attempt of an eval log, not only misbehaviour.")
 @click.option("--include-text", is_flag=True, help="Put the raw prompt text in the output (NOT for sharing).")
 @click.option("--include-refs", is_flag=True, help="Keep local references (file names, eval item ids).")
@@ -120,10 +121,10 @@ def keygen_command(output: str) -> int:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
 @_errors_to_exit
 def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str, ...], incidents: tuple[str, ...],
-                   model: str | None, fingerprint: str | None, all_attempts: bool, include_text: bool,
+                   models: tuple[str, ...], fingerprints: tuple[str, ...], all_attempts: bool, include_text: bool,
                    include_refs: bool, tlp: str, producer: str | None, fmt: str, output: str | None) -> int:
     """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
-    if not (eval_logs or folders or incidents or model or fingerprint):
+    if not (eval_logs or folders or incidents or models or fingerprints):
         raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
     from weightwarden.indicators.derive import derive_set
     from weightwarden.indicators.keys import load_key
@@ -131,8 +132,8 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     from weightwarden.indicators.sketch import Sketcher
 
     sketcher = Sketcher(load_key(key_path))
-    built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, model=model,
-                       fingerprint=fingerprint, all_attempts=all_attempts, keep_text=include_text,
+    built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, models=models,
+                       fingerprints=fingerprints, all_attempts=all_attempts, keep_text=include_text,
                        keep_refs=include_refs, producer=producer, tlp=tlp)
     contains = built.contains()
     click.echo(f"{contains['prompt_indicators']} prompt and {contains['model_indicators']} model indicators; "

@@ -264,16 +264,19 @@ def build_set(sketcher: Sketcher, prompts: Iterable[PromptIndicator], models: It
 
 def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]] = (),
                folders: Iterable[str | os.PathLike[str]] = (), incidents: Iterable[str | os.PathLike[str]] = (),
-               model: str | os.PathLike[str] | None = None, fingerprint: str | os.PathLike[str] | None = None,
+               models: Iterable[str | os.PathLike[str]] = (), fingerprints: Iterable[str | os.PathLike[str]] = (),
                all_attempts: bool = False, keep_text: bool = False, keep_refs: bool = False,
                producer: str | None = None, tlp: str = "amber", created: str | None = None) -> IndicatorSet:
-    """Every source at once: the indicator set of all the evidence given (see the module docstring)."""
+    """Every source at once: the indicator set of all the evidence given (see the module docstring).
+
+    ``models`` / ``fingerprints``: the attacked model and, to match "the same base model" across labs that
+    attacked different derivatives, its base model(s) too — each gives a keyed weights root."""
     prompts: list[PromptIndicator] = []
-    models: list[ModelIndicator] = []
+    model_list: list[ModelIndicator] = []
     sources: list[str] = []
     for log in eval_logs:
         prompts += prompts_from_eval_log(log, sketcher, all_attempts=all_attempts, keep_text=keep_text)
-        models += model_from_eval_log(log, sketcher)
+        model_list += model_from_eval_log(log, sketcher)
         sources.append("eval-log")
     for folder in folders:
         prompts += prompts_from_folder(folder, sketcher, keep_text=keep_text)
@@ -281,8 +284,11 @@ def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]
     for incident in incidents:
         prompts += prompts_from_incident(incident, sketcher, keep_text=keep_text)
         sources.append("incident")
-    if model is not None or fingerprint is not None:
-        models += model_indicators(sketcher, model=model, fingerprint=fingerprint)
+    for model in models:
+        model_list += model_indicators(sketcher, model=model)
         sources.append("model")
-    built = build_set(sketcher, prompts, models, sources=sources, producer=producer, tlp=tlp, created=created)
+    for fingerprint in fingerprints:
+        model_list += model_indicators(sketcher, fingerprint=fingerprint)
+        sources.append("model")
+    built = build_set(sketcher, prompts, model_list, sources=sources, producer=producer, tlp=tlp, created=created)
     return built.without_private(keep_text=keep_text, keep_refs=keep_refs)
