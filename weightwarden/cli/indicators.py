@@ -241,18 +241,21 @@ def _render_psi(result: Any, fmt: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Refuse smaller client sets (one item would be a membership test).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, timeout: float, fmt: str) -> int:
+def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
+                      timeout: float, fmt: str) -> int:
     """Answer one PSI client; prints the port it listens on to stderr first."""
     from weightwarden.indicators.psi import serve
 
     def ready(bound: int) -> None:
         click.echo(f"listening on {host}:{bound}", err=True)
 
-    _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items, timeout=timeout,
-                      ready=ready), fmt)
+    _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
+                      min_client_items=min_client_items, timeout=timeout, ready=ready), fmt)
     return EXIT_OK
 
 
@@ -290,14 +293,17 @@ def psi_request_command(set_path: str, state_path: str, output: str) -> int:
 @click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("request", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("-o", "--output", default="-", show_default=True, help="Response file ('-': standard output).")
 @_errors_to_exit
-def psi_respond_command(set_path: str, request: str, max_client_items: int, output: str) -> int:
+def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
+                        output: str) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
     data = _read_bytes(request, MAX_FRAME_BYTES)
-    _write(output, respond(_load(set_path), data, max_client_items=max_client_items, what=request), "PSI response")
+    _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
+                                  min_client_items=min_client_items, what=request), "PSI response")
     return EXIT_OK
 
 
