@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,7 +41,9 @@ def _errors_to_exit(fn: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-def _write(output: str | None, text: str | bytes, what: str) -> None:
+def _write(output: str | None, text: str | bytes, what: str, *, private: bool = False) -> None:
+    """Write to ``output`` (stdout for None / '-'); ``private`` files (raw text, local references, PSI client
+    material) are created readable by their owner only."""
     data = text.encode() if isinstance(text, str) else text
     if output in (None, "-"):
         if isinstance(text, str):
@@ -50,7 +53,8 @@ def _write(output: str | None, text: str | bytes, what: str) -> None:
             sys.stdout.buffer.flush()
         return
     try:
-        with open(output, "wb") as handle:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as handle:
             handle.write(data)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
@@ -143,7 +147,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 
         _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle")
     else:
-        _write(output, dump_set(built), "indicator set")
+        _write(output, dump_set(built), "indicator set", private=contains["raw_text"] or contains["local_references"])
     return EXIT_OK
 
 
@@ -171,7 +175,8 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
 
         _write(output, json.dumps(to_stix(shared.without_private()), indent=1) + "\n", "STIX bundle")
     else:
-        _write(output, dump_set(shared), "indicator set")
+        notice = shared.contains()
+        _write(output, dump_set(shared), "indicator set", private=notice["raw_text"] or notice["local_references"])
     click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sketches only", err=True)
     return EXIT_OK
 
