@@ -181,7 +181,7 @@ def _scores(matched_pos: list[set[int]], expected: list[int], kinds: list[str], 
         by_kind.setdefault(k, [0, 0])
         by_kind[k][0] += e in m
         by_kind[k][1] += 1
-    near = [(e in m) for m, e, k in zip(matched_pos, expected, kinds, strict=True) if k.startswith("paraphrase")]
+    near = [(e in m) for m, e, k in zip(matched_pos, expected, kinds, strict=True) if "paraphrase" in k]
     return {
         "f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
         "near_match_recall": round(sum(near) / len(near), 4),
@@ -315,6 +315,8 @@ def main() -> int:
     llm = {}
     if args.llm_paraphrases:
         t_llm = time.perf_counter()
+        cached = (Path(__file__).resolve().parent / ".data" / f"indicator_llm_paraphrases_{args.llm_paraphrases}.json"
+                  ).is_file()
         positives = llm_paraphrases(corpus["originals"], args.llm_paraphrases)
         llm_corpus = {**corpus, "positives": positives}
         res, _ = evaluate_minhash(llm_corpus, kw, thresholds)
@@ -324,7 +326,7 @@ def main() -> int:
             a = shingles(canonical(corpus["originals"][i]).text, default.word_ngram, default.char_ngram)
             b = shingles(canonical(text).text, default.word_ngram, default.char_ngram)
             true_j.append(len(a & b) / len(a | b) if a | b else 0.0)
-        llm = {"paraphrases": len(positives), "generation_s": round(time.perf_counter() - t_llm, 1),
+        llm = {"paraphrases": len(positives), "generation_s": round(time.perf_counter() - t_llm, 1), "from_cache": cached,
                "true_jaccard_median": round(float(np.median(true_j)), 3),
                "true_jaccard_quartiles": [round(float(q), 3) for q in np.quantile(true_j, [0.25, 0.75])],
                "keyed_minhash_recall_at_default": res[str(default.near_threshold)]["recall"],
