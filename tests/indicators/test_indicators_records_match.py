@@ -186,3 +186,15 @@ def test_model_indicators_match_across_labs_by_weights_root_and_fingerprint(sket
     result = match_sets(lab_a, lab_b)
     assert [kind for kind, _ in result.models] == ["weights-root"]
     assert result.to_json()["counts"]["models"] == 1
+
+
+def test_a_set_padded_with_copies_cannot_flood_the_match(sketcher: Sketcher):
+    from dataclasses import replace
+
+    from weightwarden.indicators.match import MAX_NEAR_PER_INDICATOR
+
+    mine = _set(sketcher, ATTACKS)
+    copy = mine.prompts[0]
+    theirs = replace(mine, prompts=tuple(replace(copy, exact=f"{i:064x}") for i in range(5000)))
+    result = match_sets(mine, theirs)
+    assert 0 < len(result.near) <= MAX_NEAR_PER_INDICATOR * len(mine.prompts)
