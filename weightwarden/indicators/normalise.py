@@ -13,7 +13,8 @@ scheme):
    it. Then generic decoders run on text in no known wrapper: embedded base64 runs that decode to text,
    leetspeak when many words mix letters with the digits leetspeak uses, and ROT13 when the rotated text
    reads far more like English than the original.
-3. Case folding, the digits leetspeak uses read as letters (``0``→o, ``1``→i, ``3``→e, ``4``→a, ``5``→s,
+3. Case folding; inside words that mix Latin letters with look-alikes from Cyrillic or Greek (a homoglyph
+   evasion), the look-alikes read as Latin letters; the digits leetspeak uses read as letters (``0``→o, ``1``→i, ``3``→e, ``4``→a, ``5``→s,
    ``7``→t; always, since leetspeak is lossy and only folding every text makes a copy equal to its original),
    every run of non-alphanumeric characters to one space, trimmed.
 
@@ -45,6 +46,15 @@ _LEET_DIGITS = frozenset(chr(code) for code in _UNLEET)
 # Format characters (zero-width, bidi) hide inside a prompt; lone surrogates (legal in JSON, "\ud800") are not
 # text at all and could not be encoded for hashing.
 _INVISIBLE = frozenset({"Cf", "Cs"})
+# Letters of other scripts that look like Latin ones (a small subset of Unicode's confusables, lower case,
+# after case folding). Only folded inside words that mix them with Latin letters: the signature of a
+# homoglyph evasion ("раss" with Cyrillic р and а), not of Russian or Greek text; see _fold_lookalikes.
+_LOOKALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g",
+    "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+})
+_LOOKALIKE_CHARS = frozenset(chr(code) for code in _LOOKALIKES)
 _BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _WORD = re.compile(r"\w+")
 _NON_ALNUM = re.compile(r"[\W_]+")
@@ -221,4 +231,17 @@ def canonical(text: str) -> Canonical:
     # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
     # lossy ("covid 19" and "c0v1d 19" both become "covid i9"), so only folding both sides makes them equal.
     folded = _NON_ALNUM.sub(" ", payload.casefold().translate(_UNLEET)).strip()
+    if any(ch in _LOOKALIKE_CHARS for ch in folded):
+        letters = [ch for ch in folded if ch.isalpha()]
+        latin_text = sum("a" <= ch <= "z" for ch in letters) > len(letters) / 2
+        folded = " ".join(_fold_lookalikes(word, latin_text) for word in folded.split(" "))
     return Canonical(folded, decoded)
+
+
+def _fold_lookalikes(word: str, latin_text: bool) -> str:
+    """Latin look-alikes of other scripts read as Latin in a word that also has Latin letters, or that is
+    made of look-alikes only inside a mostly Latin text (a lone Cyrillic "а" among English words)."""
+    lookalikes = [ch in _LOOKALIKE_CHARS for ch in word]
+    if any(lookalikes) and (any("a" <= ch <= "z" for ch in word) or (latin_text and all(lookalikes))):
+        return word.translate(_LOOKALIKES)
+    return word
