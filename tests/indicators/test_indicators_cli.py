@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import attempt, write_eval_log
 
+from tests.indicators.evidence import attempt, write_eval_log
 from weightwarden.cli.main import main
 
 

@@ -113,7 +113,7 @@ def test_eval_log_gives_indicators_of_misbehaviour_only(sketcher: Sketcher, eval
 
 
 def test_only_attack_families_and_the_untrusted_turn_count(sketcher: Sketcher, tmp_path: Path, public_prompts):
-    from conftest import attempt, write_eval_log
+    from tests.indicators.evidence import attempt, write_eval_log
 
     injected = attempt("t1", "Can you summarise this page?", success=True, family="prompt_injection",
                        suite="tool-injection")
