@@ -294,10 +294,11 @@ def llm_paraphrases(originals: list[str], count: int) -> list[tuple[str, int, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the transforms and rule paraphrases")
     parser.add_argument("--llm-paraphrases", type=int, default=0, metavar="N",
                         help="also measure on N paraphrases written by the local SmolLM2 model")
     args = parser.parse_args()
-    corpus = build_corpus()
+    corpus = build_corpus(seed=args.seed)
     default = Scheme(key_id="x")
     kw = {"word_ngram": default.word_ngram, "char_ngram": default.char_ngram}
     thresholds = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7]
@@ -353,7 +354,8 @@ def main() -> int:
         "llm_paraphrases": llm,
         "sweep": sweep,
     }
-    path = write_result("indicator_matching", payload)
+    payload["seed"] = args.seed
+    path = write_result("indicator_matching" if args.seed == 0 else f"indicator_matching_seed{args.seed}", payload)
     d = payload["keyed_minhash_at_default_threshold"]
     print(f"keyed MinHash (tau {default.near_threshold}): F1 {d['f1']}, near-match recall {d['near_match_recall']}, "
           f"false matches {d['false_match_rate']:.2%}")
