@@ -51,7 +51,7 @@ _FILE_MAGIC = b"WWPSI1\n"
 
 
 def _psi() -> Any:
-    require_extra("private_set_intersection", extra="indicators", feature="private set intersection")
+    require_extra("private_set_intersection", extra="psi", feature="private set intersection")
     import private_set_intersection.python as psi
 
     return psi

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from weightwarden.core.errors import require_extra
 from weightwarden.indicators.errors import IndicatorFormatError, SchemeMismatchError
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.normalise import NORMALISATION
@@ -101,6 +102,7 @@ class Sketcher:
     """Computes exact digests and keyed MinHash signatures for one group key and scheme."""
 
     def __init__(self, key: GroupKey, scheme: Scheme | None = None) -> None:
+        require_extra("datasketch", extra="indicators", feature="keyed MinHash sketches")
         self.scheme = scheme or Scheme(key_id=key.key_id)
         if self.scheme.key_id != key.key_id:
             raise SchemeMismatchError(
@@ -212,6 +214,7 @@ class BandIndex:
     """LSH index over signatures (datasketch :class:`MinHashLSH` with the scheme's bands × rows)."""
 
     def __init__(self, scheme: Scheme) -> None:
+        require_extra("datasketch", extra="indicators", feature="near-duplicate matching")
         from datasketch import MinHashLSH
 
         self.scheme = scheme
