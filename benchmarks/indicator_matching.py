@@ -332,9 +332,7 @@ def main() -> int:
                "true_jaccard_quartiles": [round(float(q), 3) for q in np.quantile(true_j, [0.25, 0.75])],
                "keyed_minhash_recall_at_default": res[str(default.near_threshold)]["recall"],
                "keyed_minhash_recall_by_threshold": {k: v["recall"] for k, v in res.items()},
-               "simhash_recall_at_1pct": sim[str(sim_limit and int(sim_limit) or 0)]["recall"],
-               "examples": [{"original": corpus["originals"][i][:120], "paraphrase": t[:160]}
-                            for t, i, _ in positives[:3]]}
+               "simhash_recall_at_1pct": sim[str(sim_limit and int(sim_limit) or 0)]["recall"]}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
