@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# llama-cpp-python builds from its sdist; the native build crashes on CPUs that report AMX (DESIGN.md §5).
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,sign,lineage,evals,report,registry,indicators,inspect]'
+	# PSI for `weightwarden indicators psi`: without its protobuf==6.30.2 pin, which would downgrade onnx.
+	$(BIN)/pip install -q --no-deps 'openmined-psi>=2.0.6'
 	touch $(STAMP)
 
 install: $(STAMP)

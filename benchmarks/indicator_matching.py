@@ -181,7 +181,7 @@ def _scores(matched_pos: list[set[int]], expected: list[int], kinds: list[str], 
         by_kind.setdefault(k, [0, 0])
         by_kind[k][0] += e in m
         by_kind[k][1] += 1
-    near = [(e in m) for m, e, k in zip(matched_pos, expected, kinds, strict=True) if k.startswith("paraphrase")]
+    near = [(e in m) for m, e, k in zip(matched_pos, expected, kinds, strict=True) if "paraphrase" in k]
     return {
         "f1": round(f1, 4), "precision": round(precision, 4), "recall": round(recall, 4),
         "near_match_recall": round(sum(near) / len(near), 4),
@@ -252,11 +252,53 @@ def _pick(results: dict[str, dict], limit: float = 0.01):
     return at_limit, best
 
 
+PARAPHRASE_REQUEST = ("Rewrite the following request in different words, keeping its meaning. Reply with the "
+                      "rewritten request only.\n\nRequest: {text}")
+
+
+def llm_paraphrases(originals: list[str], count: int) -> list[tuple[str, int, str]]:
+    """Paraphrases by the local SmolLM2-135M-Instruct (llama-cpp-python through weightwarden's own backend),
+    of every ``len/count``-th original; cached in benchmarks/.data (the model is deterministic per seed)."""
+    import asyncio
+
+    from weightwarden.evals.backends import open_backend
+    from weightwarden.evals.model import Message, Sampling
+
+    model = Path(__file__).resolve().parent.parent / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    cache = Path(__file__).resolve().parent / ".data" / f"indicator_llm_paraphrases_{count}.json"
+    step = max(1, len(originals) // count)
+    chosen = list(range(0, len(originals), step))[:count]
+    if cache.is_file():
+        cached = json.loads(cache.read_text())
+        return [(t, i, "llm-paraphrase") for t, i in cached]
+
+    async def run() -> list[tuple[str, int]]:
+        backend = open_backend(f"gguf:{model}", n_ctx=1024, n_threads=1)
+        out = []
+        try:
+            for i in chosen:
+                done = await backend.complete((Message("user", PARAPHRASE_REQUEST.format(text=originals[i])),),
+                                              Sampling(temperature=0.7, max_tokens=60, seed=i))
+                if done.text and done.text.strip():
+                    out.append((done.text.strip().strip('"'), i))
+        finally:
+            await backend.aclose()
+        return out
+
+    pairs = asyncio.run(run())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(pairs))
+    return [(t, i, "llm-paraphrase") for t, i in pairs]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the transforms and rule paraphrases")
+    parser.add_argument("--llm-paraphrases", type=int, default=0, metavar="N",
+                        help="also measure on N paraphrases written by the local SmolLM2 model")
     args = parser.parse_args()
-    corpus = build_corpus()
+    corpus = build_corpus(seed=args.seed)
     default = Scheme(key_id="x")
     kw = {"word_ngram": default.word_ngram, "char_ngram": default.char_ngram}
     thresholds = [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7]
@@ -271,6 +313,26 @@ def main() -> int:
                 res, _ = evaluate_minhash(corpus, {"word_ngram": w, "char_ngram": c}, thresholds)
                 sweep[f"w{w}c{c}"] = {k: {"f1": v["f1"], "near_recall": v["near_match_recall"],
                                           "fmr": v["false_match_rate"]} for k, v in res.items()}
+    llm = {}
+    if args.llm_paraphrases:
+        t_llm = time.perf_counter()
+        cached = (Path(__file__).resolve().parent / ".data" / f"indicator_llm_paraphrases_{args.llm_paraphrases}.json"
+                  ).is_file()
+        positives = llm_paraphrases(corpus["originals"], args.llm_paraphrases)
+        llm_corpus = {**corpus, "positives": positives}
+        res, _ = evaluate_minhash(llm_corpus, kw, thresholds)
+        sim = evaluate_simhash(llm_corpus, default.word_ngram, default.char_ngram, [sim_limit and int(sim_limit) or 0])
+        true_j = []
+        for text, i, _ in positives:
+            a = shingles(canonical(corpus["originals"][i]).text, default.word_ngram, default.char_ngram)
+            b = shingles(canonical(text).text, default.word_ngram, default.char_ngram)
+            true_j.append(len(a & b) / len(a | b) if a | b else 0.0)
+        llm = {"paraphrases": len(positives), "generation_s": round(time.perf_counter() - t_llm, 1), "from_cache": cached,
+               "true_jaccard_median": round(float(np.median(true_j)), 3),
+               "true_jaccard_quartiles": [round(float(q), 3) for q in np.quantile(true_j, [0.25, 0.75])],
+               "keyed_minhash_recall_at_default": res[str(default.near_threshold)]["recall"],
+               "keyed_minhash_recall_by_threshold": {k: v["recall"] for k, v in res.items()},
+               "simhash_recall_at_1pct": sim[str(sim_limit and int(sim_limit) or 0)]["recall"]}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
@@ -287,9 +349,11 @@ def main() -> int:
         "simhash_best_f1": {"max_hamming": sim_best, **simhash[sim_best]},
         "simhash_by_distance": simhash,
         "speed": speed,
+        "llm_paraphrases": llm,
         "sweep": sweep,
     }
-    path = write_result("indicator_matching", payload)
+    payload["seed"] = args.seed
+    path = write_result("indicator_matching" if args.seed == 0 else f"indicator_matching_seed{args.seed}", payload)
     d = payload["keyed_minhash_at_default_threshold"]
     print(f"keyed MinHash (tau {default.near_threshold}): F1 {d['f1']}, near-match recall {d['near_match_recall']}, "
           f"false matches {d['false_match_rate']:.2%}")
@@ -298,6 +362,9 @@ def main() -> int:
           f"{s1.get('near_match_recall')}; best F1 {s2['f1']} (d<={s2['max_hamming']}, FMR {s2['false_match_rate']:.2%})")
     print(f"without decoding: F1 {payload['keyed_minhash_without_decoding']['f1']}")
     print(f"speed: {speed}")
+    if llm:
+        print(f"SmolLM2 paraphrases: {llm['paraphrases']}, median true Jaccard {llm['true_jaccard_median']}, "
+              f"keyed MinHash recall {llm['keyed_minhash_recall_at_default']}, SimHash {llm['simhash_recall_at_1pct']}")
     if sweep:
         for name, res in sweep.items():
             print(name, {k: (v["f1"], v["near_recall"], v["fmr"]) for k, v in res.items()})

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import attempt, write_eval_log
 
+from tests.indicators.evidence import attempt, write_eval_log
 from weightwarden.cli.main import main
 
 
@@ -28,6 +28,7 @@ def test_keygen_derive_export_import_match(tmp_path: Path, eval_log: Path, publi
                      "-o", str(mine))
     assert result.exit_code == 0, result.output
     assert "CONTAINS LOCAL REFERENCES" in result.output
+    assert (mine.stat().st_mode & 0o777) == 0o600  # a private copy is created owner-only
     seen = tmp_path / "seen"
     seen.mkdir()
     (seen / "a.txt").write_text(public_prompts[0].upper())

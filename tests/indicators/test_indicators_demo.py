@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import attempt, write_eval_log
-
+from tests.indicators.evidence import attempt, write_eval_log
 from weightwarden.indicators.demo import demo_indicators
 
 

@@ -102,3 +102,14 @@ def test_scheme_rejects_inconsistent_parameters_and_mismatches():
         a.comparable_to(Scheme(key_id="other"))
     with pytest.raises(SchemeMismatchError, match="not the key"):
         Sketcher(GroupKey.generate(), a)
+
+
+def test_a_missing_library_names_the_extra_to_install(monkeypatch, group_key: GroupKey):
+    import importlib.util
+
+    from weightwarden.core.errors import MissingExtraError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "datasketch" else real(name, *a))
+    with pytest.raises(MissingExtraError, match=r"weightwarden\[indicators\]"):
+        Sketcher(group_key)

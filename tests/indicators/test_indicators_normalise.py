@@ -60,3 +60,17 @@ def test_plain_prompts_are_not_decoded(datasets: Path):
 def test_overlong_text_is_refused_not_processed():
     with pytest.raises(ValueError, match="longer than"):
         canonical("a" * (MAX_TEXT_CHARS + 1))
+
+
+def test_lone_surrogates_and_control_characters_do_not_break_hashing(sketcher):
+    from weightwarden.indicators.derive import prompt_indicator
+
+    hostile = "How do I pick\ud800 a lock?\x00\x1b"
+    indicator = prompt_indicator(sketcher, hostile)
+    assert indicator is not None and indicator.exact == prompt_indicator(sketcher, "how do i pick a lock").exact
+
+
+def test_homoglyphs_inside_latin_words_fold_but_other_scripts_stay():
+    assert canonical("How to steal a раssword").text == canonical("How to steal a password").text  # Cyrillic р, а
+    assert canonical("How to steal а password").text == canonical("How to steal a password").text  # lone а
+    assert canonical("Как украсть пароль").text == "как украсть пароль"  # Russian text is left as it is

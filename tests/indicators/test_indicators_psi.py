@@ -67,6 +67,10 @@ def test_server_limits_the_client_set(sketcher: Sketcher):
     with pytest.raises(PsiError, match="at most 5"):
         psi.connect(_set(sketcher, range(10)), port=box["port"], timeout=30)
     thread.join(30)
+    thread, box = _serve(_set(sketcher, range(10)))
+    with pytest.raises(PsiError, match="at least 10"):  # one item would be a membership test
+        psi.connect(_set(sketcher, range(1)), port=box["port"], timeout=30)
+    thread.join(30)
 
 
 def test_file_mode_and_hostile_messages(sketcher: Sketcher, tmp_path: Path):
@@ -81,8 +85,8 @@ def test_file_mode_and_hostile_messages(sketcher: Sketcher, tmp_path: Path):
     with pytest.raises(IndicatorFormatError, match="not a weightwarden PSI message"):
         psi.respond(theirs, b"hello")
     header, frames = psi._unpack(request, 1, "r")
-    header["items"] = 3  # lies about its size
-    with pytest.raises(PsiError, match="announced 3 items but sent 40"):
+    header["items"] = 30  # lies about its size
+    with pytest.raises(PsiError, match="announced 30 items but sent 40"):
         psi.respond(theirs, psi._pack(header, *frames))
     import private_set_intersection.python as openmined
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -40,7 +41,9 @@ def _errors_to_exit(fn: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-def _write(output: str | None, text: str | bytes, what: str) -> None:
+def _write(output: str | None, text: str | bytes, what: str, *, private: bool = False) -> None:
+    """Write to ``output`` (stdout for None / '-'); ``private`` files (raw text, local references, PSI client
+    material) are created readable by their owner only."""
     data = text.encode() if isinstance(text, str) else text
     if output in (None, "-"):
         if isinstance(text, str):
@@ -50,7 +53,8 @@ def _write(output: str | None, text: str | bytes, what: str) -> None:
             sys.stdout.buffer.flush()
         return
     try:
-        with open(output, "wb") as handle:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        with os.fdopen(fd, "wb") as handle:
             handle.write(data)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
@@ -107,10 +111,11 @@ def keygen_command(output: str) -> int:
               help="Folder of prompt (.txt/.md/.prompt) and transcript (.json) files (repeatable).")
 @click.option("--incident", "incidents", multiple=True, type=click.Path(dir_okay=False, path_type=str),
               help="Incident JSON with prompts / transcripts / evidence (repeatable).")
-@click.option("--model", type=click.Path(path_type=str), default=None,
-              help="The attacked model (file or folder): its weights root becomes a keyed model indicator.")
-@click.option("--fingerprint", type=click.Path(dir_okay=False, path_type=str), default=None,
-              help="The attacked model's `weightwarden fingerprint` file (keyed lineage indicator).")
+@click.option("--model", "models", multiple=True, type=click.Path(path_type=str),
+              help="The attacked model (file or folder), and its base model to match across derivatives "
+                   "(repeatable): each weights root becomes a keyed model indicator.")
+@click.option("--fingerprint", "fingerprints", multiple=True, type=click.Path(dir_okay=False, path_type=str),
+              help="A `weightwarden fingerprint` file of the attacked model (repeatable; keyed).")
 @click.option("--all-attempts", is_flag=True, help="Every scored attempt of an eval log, not only misbehaviour.")
 @click.option("--include-text", is_flag=True, help="Put the raw prompt text in the output (NOT for sharing).")
 @click.option("--include-refs", is_flag=True, help="Keep local references (file names, eval item ids).")
@@ -120,10 +125,10 @@ def keygen_command(output: str) -> int:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
 @_errors_to_exit
 def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str, ...], incidents: tuple[str, ...],
-                   model: str | None, fingerprint: str | None, all_attempts: bool, include_text: bool,
+                   models: tuple[str, ...], fingerprints: tuple[str, ...], all_attempts: bool, include_text: bool,
                    include_refs: bool, tlp: str, producer: str | None, fmt: str, output: str | None) -> int:
     """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
-    if not (eval_logs or folders or incidents or model or fingerprint):
+    if not (eval_logs or folders or incidents or models or fingerprints):
         raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
     from weightwarden.indicators.derive import derive_set
     from weightwarden.indicators.keys import load_key
@@ -131,8 +136,8 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     from weightwarden.indicators.sketch import Sketcher
 
     sketcher = Sketcher(load_key(key_path))
-    built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, model=model,
-                       fingerprint=fingerprint, all_attempts=all_attempts, keep_text=include_text,
+    built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, models=models,
+                       fingerprints=fingerprints, all_attempts=all_attempts, keep_text=include_text,
                        keep_refs=include_refs, producer=producer, tlp=tlp)
     contains = built.contains()
     click.echo(f"{contains['prompt_indicators']} prompt and {contains['model_indicators']} model indicators; "
@@ -142,7 +147,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 
         _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle")
     else:
-        _write(output, dump_set(built), "indicator set")
+        _write(output, dump_set(built), "indicator set", private=contains["raw_text"] or contains["local_references"])
     return EXIT_OK
 
 
@@ -170,7 +175,8 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
 
         _write(output, json.dumps(to_stix(shared.without_private()), indent=1) + "\n", "STIX bundle")
     else:
-        _write(output, dump_set(shared), "indicator set")
+        notice = shared.contains()
+        _write(output, dump_set(shared), "indicator set", private=notice["raw_text"] or notice["local_references"])
     click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sketches only", err=True)
     return EXIT_OK
 
@@ -240,18 +246,21 @@ def _render_psi(result: Any, fmt: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Refuse smaller client sets (one item would be a membership test).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, timeout: float, fmt: str) -> int:
+def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
+                      timeout: float, fmt: str) -> int:
     """Answer one PSI client; prints the port it listens on to stderr first."""
     from weightwarden.indicators.psi import serve
 
     def ready(bound: int) -> None:
         click.echo(f"listening on {host}:{bound}", err=True)
 
-    _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items, timeout=timeout,
-                      ready=ready), fmt)
+    _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
+                      min_client_items=min_client_items, timeout=timeout, ready=ready), fmt)
     return EXIT_OK
 
 
@@ -289,14 +298,17 @@ def psi_request_command(set_path: str, state_path: str, output: str) -> int:
 @click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("request", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
+@click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("-o", "--output", default="-", show_default=True, help="Response file ('-': standard output).")
 @_errors_to_exit
-def psi_respond_command(set_path: str, request: str, max_client_items: int, output: str) -> int:
+def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
+                        output: str) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
     data = _read_bytes(request, MAX_FRAME_BYTES)
-    _write(output, respond(_load(set_path), data, max_client_items=max_client_items, what=request), "PSI response")
+    _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
+                                  min_client_items=min_client_items, what=request), "PSI response")
     return EXIT_OK
 
 

@@ -94,7 +94,9 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     state = out_dir / "lab-a.psi-state.json"
     state.unlink(missing_ok=True)
     request = psi.make_request(lab_a, state)
-    response = psi.respond(lab_b, request)
+    # The demo's sets are a handful of prompts: below the default minimum client set (10), which is there to
+    # stop single-item membership probes between real labs.
+    response = psi.respond(lab_b, request, min_client_items=1)
     count = psi.finish(state, response)
     state.unlink()
     print(f"PSI cardinality (file mode): {count.cardinality} shared exact indicators; request {len(request)} B, "

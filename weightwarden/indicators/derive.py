@@ -6,8 +6,11 @@
     models = model_indicators(sketcher, model="model.gguf")          # weights root (+ fingerprint file)
     indicators = build_set(sketcher, prompts, models, sources=("eval-log", "folder"))
 
-Which text of an attack is hashed: the **attack turn**, the last user message of an attempt or transcript
-(earlier turns of a multi-turn escalation are benign openers that would match innocent conversations).
+Which text of an attack is hashed: the **attack turn**, the last untrusted input of an attempt or transcript
+— its last ``user`` or ``tool`` message (earlier turns of a multi-turn escalation are benign openers that
+would match innocent conversations; an indirect prompt injection arrives in a tool result). From an eval log
+only the attack families count (``harmful``, ``prompt_injection``): an over-refused benign prompt or a coding
+request answered with insecure code is the model's failure, not an attack.
 Texts that normalise to nothing (no letters or digits) give no indicator. Duplicates (same canonical text)
 are kept once.
 """
@@ -35,6 +38,8 @@ from weightwarden.indicators.records import (
 from weightwarden.indicators.sketch import Sketcher
 
 MAX_EVIDENCE_FILE_BYTES = 1024 * 1024
+ATTACK_FAMILIES = ("harmful", "prompt_injection")
+UNTRUSTED_ROLES = ("user", "tool")
 MAX_FOLDER_FILES = 100_000
 TEXT_SUFFIXES = (".txt", ".md", ".prompt")
 TRANSCRIPT_SUFFIXES = (".json",)
@@ -55,18 +60,21 @@ def prompt_indicator(sketcher: Sketcher, text: str, *, atlas: str = ATLAS_JAILBR
     )
 
 
-def _last_user_message(messages: Iterable[Any]) -> str | None:
+def _attack_turn(messages: Iterable[Any]) -> str | None:
+    """The last user or tool message with text content (see the module docstring)."""
     found = None
     for message in messages:
-        if isinstance(message, Mapping) and message.get("role") == "user" and isinstance(message.get("content"), str):
+        if isinstance(message, Mapping) and message.get("role") in UNTRUSTED_ROLES \
+                and isinstance(message.get("content"), str):
             found = message["content"]
     return found
 
 
 def prompts_from_eval_log(path: str | os.PathLike[str], sketcher: Sketcher, *, all_attempts: bool = False,
                           keep_text: bool = False) -> list[PromptIndicator]:
-    """Indicators of the attempts of a weightwarden eval log that a detector marked as misbehaviour
-    (``success`` true: the attack worked), or of every scored attempt with ``all_attempts``."""
+    """Indicators of the attack attempts (suites of the ``harmful`` and ``prompt_injection`` families) of a
+    weightwarden eval log that a detector marked as misbehaviour (``success`` true: the attack worked), or of
+    every scored attack attempt with ``all_attempts``."""
     from weightwarden.evals.log import EvalLogError, read_log
 
     try:
@@ -75,12 +83,12 @@ def prompts_from_eval_log(path: str | os.PathLike[str], sketcher: Sketcher, *, a
         raise IndicatorFormatError(f"eval log: {exc}") from None
     out: list[PromptIndicator] = []
     for (suite_id, item_id), record in sorted(log.latest().items()):
-        if not record.ok:
+        if not record.ok or record.family not in ATTACK_FAMILIES:
             continue
         misbehaved = any(d.get("success") is True for d in record.detectors)
         if not (misbehaved or all_attempts):
             continue
-        text = _last_user_message(record.messages)
+        text = _attack_turn(record.messages)
         if text is None:
             continue
         atlas = ATLAS_PROMPT_INJECTION if record.family == "prompt_injection" else ATLAS_JAILBREAK
@@ -125,9 +133,9 @@ def _transcript_text(data: Any, where: str) -> str:
     messages = data.get("messages") if isinstance(data, dict) else data
     if not isinstance(messages, list):
         raise IndicatorFormatError(f"{where}: a transcript is a list of messages or an object with 'messages'")
-    text = _last_user_message(messages)
+    text = _attack_turn(messages)
     if text is None:
-        raise IndicatorFormatError(f"{where}: transcript has no user message with text content")
+        raise IndicatorFormatError(f"{where}: transcript has no user or tool message with text content")
     return text
 
 
@@ -179,14 +187,23 @@ def prompts_from_incident(path: str | os.PathLike[str], sketcher: Sketcher, *,
     if techniques:
         atlas = techniques[0]
     texts: list[tuple[str, str]] = []
+
+    def listed(scope: dict[str, Any], name: str) -> list[Any]:
+        value = scope.get(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise IndicatorFormatError(f"{where}: '{name}' must be a list")
+        return value
+
     for scope in scopes:
-        for i, prompt in enumerate(scope.get("prompts") or []):
+        for i, prompt in enumerate(listed(scope, "prompts")):
             if not isinstance(prompt, str):
                 raise IndicatorFormatError(f"{where}: prompts[{i}] is not a string")
             texts.append((prompt, f"prompts[{i}]"))
-        for i, transcript in enumerate(scope.get("transcripts") or []):
+        for i, transcript in enumerate(listed(scope, "transcripts")):
             texts.append((_transcript_text(transcript, f"{where}: transcripts[{i}]"), f"transcripts[{i}]"))
-        for i, entry in enumerate(scope.get("evidence") or []):
+        for i, entry in enumerate(listed(scope, "evidence")):
             if isinstance(entry, dict) and isinstance(entry.get("prompt"), str):
                 texts.append((entry["prompt"], f"evidence[{i}]"))
             elif isinstance(entry, dict) and "messages" in entry:
@@ -255,16 +272,19 @@ def build_set(sketcher: Sketcher, prompts: Iterable[PromptIndicator], models: It
 
 def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]] = (),
                folders: Iterable[str | os.PathLike[str]] = (), incidents: Iterable[str | os.PathLike[str]] = (),
-               model: str | os.PathLike[str] | None = None, fingerprint: str | os.PathLike[str] | None = None,
+               models: Iterable[str | os.PathLike[str]] = (), fingerprints: Iterable[str | os.PathLike[str]] = (),
                all_attempts: bool = False, keep_text: bool = False, keep_refs: bool = False,
                producer: str | None = None, tlp: str = "amber", created: str | None = None) -> IndicatorSet:
-    """Every source at once: the indicator set of all the evidence given (see the module docstring)."""
+    """Every source at once: the indicator set of all the evidence given (see the module docstring).
+
+    ``models`` / ``fingerprints``: the attacked model and, to match "the same base model" across labs that
+    attacked different derivatives, its base model(s) too — each gives a keyed weights root."""
     prompts: list[PromptIndicator] = []
-    models: list[ModelIndicator] = []
+    model_list: list[ModelIndicator] = []
     sources: list[str] = []
     for log in eval_logs:
         prompts += prompts_from_eval_log(log, sketcher, all_attempts=all_attempts, keep_text=keep_text)
-        models += model_from_eval_log(log, sketcher)
+        model_list += model_from_eval_log(log, sketcher)
         sources.append("eval-log")
     for folder in folders:
         prompts += prompts_from_folder(folder, sketcher, keep_text=keep_text)
@@ -272,8 +292,11 @@ def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]
     for incident in incidents:
         prompts += prompts_from_incident(incident, sketcher, keep_text=keep_text)
         sources.append("incident")
-    if model is not None or fingerprint is not None:
-        models += model_indicators(sketcher, model=model, fingerprint=fingerprint)
+    for model in models:
+        model_list += model_indicators(sketcher, model=model)
         sources.append("model")
-    built = build_set(sketcher, prompts, models, sources=sources, producer=producer, tlp=tlp, created=created)
+    for fingerprint in fingerprints:
+        model_list += model_indicators(sketcher, fingerprint=fingerprint)
+        sources.append("model")
+    built = build_set(sketcher, prompts, model_list, sources=sources, producer=producer, tlp=tlp, created=created)
     return built.without_private(keep_text=keep_text, keep_refs=keep_refs)

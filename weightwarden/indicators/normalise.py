@@ -13,7 +13,8 @@ scheme):
    it. Then generic decoders run on text in no known wrapper: embedded base64 runs that decode to text,
    leetspeak when many words mix letters with the digits leetspeak uses, and ROT13 when the rotated text
    reads far more like English than the original.
-3. Case folding, the digits leetspeak uses read as letters (``0``→o, ``1``→i, ``3``→e, ``4``→a, ``5``→s,
+3. Case folding; inside words that mix Latin letters with look-alikes from Cyrillic or Greek (a homoglyph
+   evasion), the look-alikes read as Latin letters; the digits leetspeak uses read as letters (``0``→o, ``1``→i, ``3``→e, ``4``→a, ``5``→s,
    ``7``→t; always, since leetspeak is lossy and only folding every text makes a copy equal to its original),
    every run of non-alphanumeric characters to one space, trimmed.
 
@@ -42,7 +43,18 @@ MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds t
 # map to the same digit; the lower-case letter is kept since the text is case-folded anyway).
 _UNLEET = str.maketrans({digit: chr(code).lower() for code, digit in _transforms._LEET.items()})
 _LEET_DIGITS = frozenset(chr(code) for code in _UNLEET)
-_INVISIBLE = frozenset({"Cf"})
+# Format characters (zero-width, bidi) hide inside a prompt; lone surrogates (legal in JSON, "\ud800") are not
+# text at all and could not be encoded for hashing.
+_INVISIBLE = frozenset({"Cf", "Cs"})
+# Letters of other scripts that look like Latin ones (a small subset of Unicode's confusables, lower case,
+# after case folding). Only folded inside words that mix them with Latin letters: the signature of a
+# homoglyph evasion ("раss" with Cyrillic р and а), not of Russian or Greek text; see _fold_lookalikes.
+_LOOKALIKES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g",
+    "α": "a", "ε": "e", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+})
+_LOOKALIKE_CHARS = frozenset(chr(code) for code in _LOOKALIKES)
 _BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _WORD = re.compile(r"\w+")
 _NON_ALNUM = re.compile(r"[\W_]+")
@@ -73,28 +85,59 @@ def _unleet(payload: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Template:
+    """A transform template as its literal pieces around named fields, matched in linear time.
+
+    Not a regular expression: a pattern with two lazy groups backtracks quadratically on hostile text that
+    repeats a middle literal (measured: 33 s for 240 kB). Here each middle literal is found once, leftmost.
+    """
+
+    literals: tuple[str, ...]  # one more than fields
+    fields: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, template: str) -> _Template:
+        literals, fields = [""], []
+        for literal, field, _spec, _conv in string.Formatter().parse(_collapse(template)):
+            literals[-1] += literal
+            if field is not None:
+                fields.append(field)
+                literals.append("")
+        return cls(tuple(literals), tuple(fields))
+
+    def match(self, text: str) -> dict[str, str] | None:
+        first, last = self.literals[0], self.literals[-1]
+        if len(text) <= len(first) + len(last) or not text.startswith(first) or not text.endswith(last):
+            return None
+        pos, end = len(first), len(text) - len(last)
+        values: dict[str, str] = {}
+        for i, name in enumerate(self.fields):
+            if i == len(self.fields) - 1:
+                value, pos = text[pos:end], end
+            else:
+                following = self.literals[i + 1]
+                found = text.find(following, pos + 1, end)
+                if found < 0:
+                    return None
+                value, pos = text[pos:found], found + len(following)
+            if not value.strip() or values.get(name, value) != value:
+                return None
+            values[name] = value
+        return values
+
+
+@dataclass(frozen=True)
 class _Wrapper:
-    """One template of one transform: a pattern with named groups, and how to decode its payload."""
+    """One template of one transform, and how to decode its payload."""
 
     transform: str
-    pattern: re.Pattern[str]
-    payload: str  # the group holding the wrapped request
+    template: _Template
+    payload: str  # the field holding the wrapped request
     decode: Callable[[str], str | None]
 
 
 def _collapse(text: str) -> str:
     return " ".join(text.split())
-
-
-def _template_pattern(template: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    seen: set[str] = set()
-    for literal, field, _spec, _conv in string.Formatter().parse(_collapse(template)):
-        parts.append(r"\s+".join(re.escape(piece) for piece in literal.split(" ")))
-        if field:
-            parts.append(f"(?P={field})" if field in seen else f"(?P<{field}>.+?)")
-            seen.add(field)
-    return re.compile("".join(parts), re.DOTALL)
 
 
 def _wrappers() -> tuple[_Wrapper, ...]:
@@ -112,7 +155,7 @@ def _wrappers() -> tuple[_Wrapper, ...]:
         ("multi_turn", t._FINALS, "request", plain),
     ]
     return tuple(
-        _Wrapper(name, _template_pattern(template), payload, decode)
+        _Wrapper(name, _Template.parse(template), payload, decode)
         for name, templates, payload, decode in table
         for template in templates
     )
@@ -136,10 +179,10 @@ def _strip_invisible(text: str) -> str:
 def _peel_wrapper(text: str) -> tuple[str, str] | None:
     collapsed = _collapse(text)
     for wrapper in WRAPPERS:
-        match = wrapper.pattern.fullmatch(collapsed)
-        if match is None:
+        fields = wrapper.template.match(collapsed)
+        if fields is None:
             continue
-        inner = wrapper.decode(match.group(wrapper.payload))
+        inner = wrapper.decode(fields[wrapper.payload])
         if inner:
             return inner, wrapper.transform
     return None
@@ -188,4 +231,17 @@ def canonical(text: str) -> Canonical:
     # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
     # lossy ("covid 19" and "c0v1d 19" both become "covid i9"), so only folding both sides makes them equal.
     folded = _NON_ALNUM.sub(" ", payload.casefold().translate(_UNLEET)).strip()
+    if any(ch in _LOOKALIKE_CHARS for ch in folded):
+        letters = [ch for ch in folded if ch.isalpha()]
+        latin_text = sum("a" <= ch <= "z" for ch in letters) > len(letters) / 2
+        folded = " ".join(_fold_lookalikes(word, latin_text) for word in folded.split(" "))
     return Canonical(folded, decoded)
+
+
+def _fold_lookalikes(word: str, latin_text: bool) -> str:
+    """Latin look-alikes of other scripts read as Latin in a word that also has Latin letters, or that is
+    made of look-alikes only inside a mostly Latin text (a lone Cyrillic "а" among English words)."""
+    lookalikes = [ch in _LOOKALIKE_CHARS for ch in word]
+    if any(lookalikes) and (any("a" <= ch <= "z" for ch in word) or (latin_text and all(lookalikes))):
+        return word.translate(_LOOKALIKES)
+    return word

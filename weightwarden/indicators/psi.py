@@ -15,7 +15,8 @@ Two ways to run it:
   exchange files: the client keeps its ECDH key in a state file (mode 0600) between the two steps.
 
 Limits, because the peer is untrusted: every frame ≤ :data:`MAX_FRAME_BYTES`, the client's set ≤ the server's
-``max_client_items`` (a client may not probe with a whole dictionary in one go), socket timeouts, and each
+``max_client_items`` (a client may not probe with a whole dictionary in one go) and ≥ ``min_client_items``
+(a one-item set would be a membership test), socket timeouts, and each
 message is checked for the sizes the protocol announced before it is used. The server refuses a request that
 asks to reveal the intersection itself.
 """
@@ -30,7 +31,6 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from weightwarden.core.errors import require_extra
@@ -42,12 +42,16 @@ FPR = 1e-9  # false-positive rate of the server's Golomb-compressed set
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024
 DEFAULT_MAX_CLIENT_ITEMS = 1_000_000
+# A client that sends one item learns whether the server holds it: a membership test, not a count. Sets
+# below this size are refused (repeated sessions with shifted sets remain possible: the server operator
+# decides how often to answer; `serve` answers one client and exits).
+DEFAULT_MIN_CLIENT_ITEMS = 10
 DEFAULT_TIMEOUT_S = 120.0
 _FILE_MAGIC = b"WWPSI1\n"
 
 
 def _psi() -> Any:
-    require_extra("private_set_intersection", extra="indicators", feature="private set intersection")
+    require_extra("private_set_intersection", extra="psi", feature="private set intersection")
     import private_set_intersection.python as psi
 
     return psi
@@ -100,6 +104,14 @@ def _check_hello(peer: Any, indicators: IndicatorSet, who: str) -> int:
     if not isinstance(items, int) or isinstance(items, bool) or items < 0:
         raise PsiError(f"{who} sent an invalid set size {items!r}")
     return items
+
+
+def _check_client_size(items: int, low: int, high: int, who: str) -> None:
+    if items > high:
+        raise PsiError(f"{who} wants to compare {items} items; this server allows at most {high}")
+    if items < low:
+        raise PsiError(f"{who} wants to compare {items} items; this server needs at least {low} (a smaller set "
+                       "would test membership of single indicators rather than count shared ones)")
 
 
 class _Channel:
@@ -180,8 +192,8 @@ def _client_count(psi: Any, client: Any, raw_setup: bytes, raw_response: bytes, 
 
 
 def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
-          max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS, timeout: float = DEFAULT_TIMEOUT_S,
-          ready: Callable[[int], None] | None = None) -> PsiResult:
+          max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS, min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS,
+          timeout: float = DEFAULT_TIMEOUT_S, ready: Callable[[int], None] | None = None) -> PsiResult:
     """Answer one client on ``host:port`` (0: any free port, reported to ``ready``) and return the result."""
     psi = _psi()
     items = psi_items(indicators)
@@ -201,9 +213,7 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                 hello = channel.recv_json()
                 try:
                     client_items = _check_hello(hello, indicators, channel.peer)
-                    if client_items > max_client_items:
-                        raise PsiError(f"{channel.peer} wants to compare {client_items} items; this server "
-                                       f"allows at most {max_client_items}")
+                    _check_client_size(client_items, min_client_items, max_client_items, channel.peer)
                 except (PsiError, SchemeMismatchError) as exc:
                     channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
                     raise
@@ -300,13 +310,12 @@ def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str]) -
 
 
 def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS,
-            what: str = "PSI request") -> bytes:
+            min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS, what: str = "PSI request") -> bytes:
     """Server, the only step: setup + response to a client's request message."""
     psi = _psi()
     header, (raw_request,) = _unpack(request, 1, what)
     client_items = _check_hello(header, indicators, "the requester")
-    if client_items > max_client_items:
-        raise PsiError(f"the request compares {client_items} items; at most {max_client_items} are allowed")
+    _check_client_size(client_items, min_client_items, max_client_items, "the requester")
     items = psi_items(indicators)
     setup, response = _server_answer(psi, items, client_items, raw_request)
     return _pack(_hello(indicators, len(items)), setup, response)
@@ -317,9 +326,11 @@ def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "
     psi = _psi()
     start = time.perf_counter()
     try:
-        state = json.loads(Path(state_path).read_text(encoding="utf-8"))
+        with open(state_path, "rb") as handle:
+            state = json.loads(handle.read(MAX_JSON_BYTES).decode("utf-8"))
         key = bytes.fromhex(state["key"])
         hello = state["hello"]
+        int(hello["items"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise PsiError(f"cannot read client state {state_path}: {exc}") from None
     header, (raw_setup, raw_response) = _unpack(response, 2, what)

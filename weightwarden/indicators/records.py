@@ -23,7 +23,7 @@ from weightwarden.indicators.sketch import Scheme, decode_signature, encode_sign
 
 SET_SCHEMA = "weightwarden.indicator-set/v1"
 MAX_SET_BYTES = 64 * 1024 * 1024
-MAX_INDICATORS = 1_000_000
+MAX_INDICATORS = 100_000  # a 64 MiB file holds ~75,000 prompt indicators; LSH memory grows with 64 bands each
 TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 ATLAS_JAILBREAK = "AML.T0054"
 ATLAS_PROMPT_INJECTION = "AML.T0051"

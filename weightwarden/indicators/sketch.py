@@ -29,12 +29,14 @@ from typing import Any
 
 import numpy as np
 
+from weightwarden.core.errors import require_extra
 from weightwarden.indicators.errors import IndicatorFormatError, SchemeMismatchError
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.normalise import NORMALISATION
 
 SCHEME_SCHEMA = "weightwarden.indicator-scheme/v1"
 Z95 = 1.959963984540054
+SHINGLE_BATCH = 4096
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Sketcher:
     """Computes exact digests and keyed MinHash signatures for one group key and scheme."""
 
     def __init__(self, key: GroupKey, scheme: Scheme | None = None) -> None:
+        require_extra("datasketch", extra="indicators", feature="keyed MinHash sketches")
         self.scheme = scheme or Scheme(key_id=key.key_id)
         if self.scheme.key_id != key.key_id:
             raise SchemeMismatchError(
@@ -129,7 +132,11 @@ class Sketcher:
             raise ValueError("no shingles: the canonical text is empty")
         minhash = MinHash(num_perm=self.scheme.num_perm, hashfunc=self._shingle_hash,
                           permutations=self.permutations, scheme="affine64")
-        minhash.update_batch([s.encode("utf-8") for s in sorted(items)])
+        ordered = sorted(items)
+        # datasketch builds a (shingles × num_perm) uint64 matrix per batch: bound it (4096 × 128 × 8 B = 4 MiB)
+        # so that a 256 kB prompt cannot make it allocate half a gigabyte.
+        for start in range(0, len(ordered), SHINGLE_BATCH):
+            minhash.update_batch([s.encode("utf-8") for s in ordered[start : start + SHINGLE_BATCH]])
         return (minhash.hashvalues & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
@@ -207,6 +214,7 @@ class BandIndex:
     """LSH index over signatures (datasketch :class:`MinHashLSH` with the scheme's bands × rows)."""
 
     def __init__(self, scheme: Scheme) -> None:
+        require_extra("datasketch", extra="indicators", feature="near-duplicate matching")
         from datasketch import MinHashLSH
 
         self.scheme = scheme

@@ -5,18 +5,23 @@ Export (:func:`to_stix`) writes one bundle with:
 * the TLP 2.0 ``marking-definition`` chosen (the published FIRST/OASIS objects, fixed ids), referenced by
   every object through ``object_marking_refs``;
 * one ``indicator`` per prompt indicator: ``pattern_type`` ``stix``, pattern
-  ``[x-weightwarden-prompt:exact_hmac_sha256 = '<keyed digest>']``, the keyed MinHash sketch in
-  ``x_weightwarden_sketch``; never the text (an indicator set holding text is refused unless asked);
+  ``[x-weightwarden-prompt:exact_hmac_sha256 = '<keyed digest>']``, the keyed MinHash sketch in the
+  weightwarden property extension; never the text (an indicator set holding text is refused unless asked);
 * one ``attack-pattern`` per MITRE ATLAS technique (external reference ``mitre-atlas``), with a
   deterministic id (UUIDv5 of the technique id) so that two labs' bundles name the same object, and an
   ``indicates`` relationship from each indicator to it;
-* one ``software`` object per model indicator (keyed digest in ``x_weightwarden_model_digest``), and a
+* one ``software`` object per model indicator (kind and keyed digest in the extension), and a
   ``related-to`` relationship from each prompt indicator to it;
-* a ``grouping`` (context ``suspicious-activity``) that lists all of them and carries the scheme
-  (``x_weightwarden_scheme``) and the ``contains`` statement.
+* a ``grouping`` (context ``suspicious-activity``) that lists all of them and carries the scheme and the
+  ``contains`` statement in the extension.
 
-Import (:func:`from_stix`) parses with ``stix2`` (custom ``x_`` properties allowed), checks every pattern and
-sketch, and rebuilds the indicator set; anything else is an :class:`IndicatorFormatError` naming the object.
+weightwarden's own properties live in one STIX 2.1 **property extension** (the ``extension-definition``
+object :data:`EXTENSION_ID`, created by the ``identity`` "weightwarden", both in every bundle), as the
+specification recommends over ad-hoc ``x_`` properties. Ids are deterministic (the same set exports to the
+same bytes) and UUIDv4-shaped for SDOs/SROs, UUIDv5 for the SCO, so the OASIS validator's checks pass.
+
+Import (:func:`from_stix`) parses with ``stix2``, checks every pattern, sketch and marking, and rebuilds the
+indicator set; anything else is an :class:`IndicatorFormatError` naming the object.
 """
 
 from __future__ import annotations
@@ -47,6 +52,15 @@ TLP2_IDS = {  # the published TLP 2.0 marking-definition ids
 ATLAS_NAMES = {"AML.T0054": "LLM Jailbreak", "AML.T0051": "LLM Prompt Injection"}
 # A fixed namespace for deterministic ids of the objects two parties must name alike.
 _NAMESPACE = uuid.UUID("6f1d2b0e-5c8a-5d0c-9a51-8d7f0b1e4c21")
+EXTENSION_ID = "extension-definition--849c42de-3deb-4ba2-95c6-89b92c921fc2"
+IDENTITY_ID = "identity--9a2b33ca-bee4-462a-bc3e-de3288321d1a"
+_DEFINED = "2026-12-06T00:00:00.000Z"
+_EXTENSION_SCHEMA = (
+    "weightwarden indicators v1 (docs/indicators.md): indicator: sketch (base64 of num_perm big-endian uint32, "
+    "keyed MinHash low 32 bits), decoded (list of jailbreak layers removed), category; software: model_kind, "
+    "model_digest (keyed HMAC-SHA-256, hex); grouping: schema, scheme (weightwarden.indicator-scheme/v1), "
+    "contains, sources, producer."
+)
 _PATTERN = re.compile(r"\[x-weightwarden-prompt:exact_hmac_sha256 = '([0-9a-f]{64})'\]")
 MAX_OBJECTS = 2_000_000
 
@@ -68,8 +82,30 @@ def tlp_marking(level: str) -> dict[str, Any]:
     }
 
 
+def _sdo_id(kind: str, name: str) -> str:
+    """A deterministic id in UUIDv4 form (STIX wants v4 for SDOs/SROs; the bytes come from a hash, not an RNG)."""
+    import hashlib
+
+    return f"{kind}--{uuid.UUID(bytes=hashlib.sha256(name.encode()).digest()[:16], version=4)}"
+
+
 def _attack_pattern_id(technique: str) -> str:
-    return f"attack-pattern--{uuid.uuid5(_NAMESPACE, 'mitre-atlas:' + technique)}"
+    return _sdo_id("attack-pattern", "mitre-atlas:" + technique)
+
+
+def _extension(**properties: Any) -> dict[str, Any]:
+    return {EXTENSION_ID: {"extension_type": "property-extension", **properties}}
+
+
+def _definition_objects(stix2: Any) -> list[Any]:
+    identity = stix2.Identity(id=IDENTITY_ID, name="weightwarden", identity_class="system", created=_DEFINED,
+                              modified=_DEFINED)
+    extension = stix2.ExtensionDefinition(
+        id=EXTENSION_ID, created_by_ref=IDENTITY_ID, created=_DEFINED, modified=_DEFINED,
+        name="weightwarden indicators", description="Keyed digests and sketches of attack prompts and models.",
+        schema=_EXTENSION_SCHEMA, version="1.0.0", extension_types=["property-extension"],
+    )
+    return [identity, extension]
 
 
 def to_stix(indicators: IndicatorSet, *, allow_text: bool = False) -> dict[str, Any]:
@@ -92,7 +128,7 @@ def to_stix(indicators: IndicatorSet, *, allow_text: bool = False) -> dict[str, 
     if created:
         common["created"] = created
         common["modified"] = created
-    objects: list[Any] = [stix2.parse(marking, allow_custom=True)]
+    objects: list[Any] = [stix2.parse(marking, allow_custom=True), *_definition_objects(stix2)]
     patterns = {}
     for technique in sorted({p.atlas for p in indicators.prompts}):
         patterns[technique] = stix2.AttackPattern(
@@ -105,41 +141,44 @@ def to_stix(indicators: IndicatorSet, *, allow_text: bool = False) -> dict[str, 
     for m in sorted(indicators.models, key=lambda m: (m.kind, m.digest)):
         models.append(stix2.Software(
             id=f"software--{uuid.uuid5(_NAMESPACE, m.kind + ':' + m.digest)}",
-            name=f"model {m.kind} {m.digest[:16]} (keyed)", x_weightwarden_model_kind=m.kind,
-            x_weightwarden_model_digest=m.digest, object_marking_refs=marks, allow_custom=True,
+            name=f"model {m.kind} {m.digest[:16]} (keyed)",
+            extensions=_extension(model_kind=m.kind, model_digest=m.digest),
+            object_marking_refs=marks, allow_custom=True,
         ))
     prompt_objects, relationships = [], []
     for p in sorted(indicators.prompts, key=lambda p: p.exact):
-        extra = {"x_weightwarden_category": p.category} if p.category else {}
+        extra = {"category": p.category} if p.category else {}
         indicator = stix2.Indicator(
-            id=f"indicator--{uuid.uuid5(_NAMESPACE, 'prompt:' + p.exact)}",
+            id=_sdo_id("indicator", "prompt:" + p.exact),
             name=f"attack prompt {p.id} (keyed digest)",
             description="Keyed HMAC-SHA-256 digest and keyed MinHash sketch of a normalised attack prompt; "
                         "the text is not included. Comparable only with the group key of the scheme.",
             indicator_types=["malicious-activity"], pattern_type="stix",
             pattern=f"[x-weightwarden-prompt:exact_hmac_sha256 = '{p.exact}']",
             valid_from=created or "1970-01-01T00:00:00Z",
-            x_weightwarden_sketch=encode_signature(p.sketch), x_weightwarden_decoded=list(p.decoded),
-            **extra, **common,
+            # STIX forbids empty lists: "decoded" is left out when nothing was decoded.
+            extensions=_extension(sketch=encode_signature(p.sketch), **({"decoded": list(p.decoded)} if p.decoded
+                                                                        else {}), **extra),
+            **common,
         )
         prompt_objects.append(indicator)
         links = [(patterns[p.atlas].id, "indicates"), *((model.id, "related-to") for model in models)]
         for target, kind in links:
             relationships.append(stix2.Relationship(
-                id=f"relationship--{uuid.uuid5(_NAMESPACE, f'{indicator.id} {kind} {target}')}",
+                id=_sdo_id("relationship", f"{indicator.id} {kind} {target}"),
                 source_ref=indicator.id, target_ref=target, relationship_type=kind, **common))
     members = [*patterns.values(), *models, *prompt_objects]
     grouping = stix2.Grouping(
-        id=f"grouping--{uuid.uuid5(_NAMESPACE, _content_key(indicators))}", name="weightwarden attack indicators", context="suspicious-activity",
-        object_refs=[o.id for o in members] or [marking["id"]],
-        x_weightwarden_schema=indicators.schema, x_weightwarden_scheme=indicators.scheme.to_json(),
-        x_weightwarden_contains={k: v for k, v in indicators.contains().items()
-                                 if k not in ("raw_text", "local_references")} | {"raw_text": False},
-        x_weightwarden_sources=list(indicators.sources),
-        **({"x_weightwarden_producer": indicators.producer} if indicators.producer else {}),
+        id=_sdo_id("grouping", _content_key(indicators)), name="weightwarden attack indicators",
+        context="suspicious-activity", object_refs=[o.id for o in members] or [marking["id"]],
+        extensions=_extension(
+            schema=indicators.schema, scheme=indicators.scheme.to_json(), contains=indicators.contains(),
+            **({"sources": list(indicators.sources)} if indicators.sources else {}),
+            **({"producer": indicators.producer} if indicators.producer else {}),
+        ),
         **common,
     )
-    bundle = stix2.Bundle(id=f"bundle--{uuid.uuid5(_NAMESPACE, 'bundle:' + _content_key(indicators))}",
+    bundle = stix2.Bundle(id=_sdo_id("bundle", "bundle:" + _content_key(indicators)),
                           objects=[*objects, grouping, *members, *relationships], allow_custom=True)
     import json
 
@@ -171,12 +210,14 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
     except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for malformed input
         raise IndicatorFormatError(f"{where}: malformed STIX 2.1 bundle: {exc.__class__.__name__}: {exc}") from None
     objects = list(getattr(bundle, "objects", []) or [])
-    groupings = [o for o in objects if o.get("type") == "grouping" and "x_weightwarden_scheme" in o]
+    groupings = [o for o in objects if o.get("type") == "grouping" and "scheme" in _ours(o)]
     if len(groupings) != 1:
         raise IndicatorFormatError(
-            f"{where}: expected exactly one weightwarden grouping (with x_weightwarden_scheme), found {len(groupings)}")
+            f"{where}: expected exactly one weightwarden grouping (with the scheme in extension {EXTENSION_ID}), "
+            f"found {len(groupings)}")
     group = groupings[0]
-    scheme = Scheme.from_json(_plain(group["x_weightwarden_scheme"]), f"{where}: grouping")
+    group_ext = _ours(group)
+    scheme = Scheme.from_json(group_ext["scheme"], f"{where}: grouping")
     by_id = {o["id"]: o for o in objects if "id" in o}
     tlp = _tlp_of(group, where)
     techniques: dict[str, str] = {}
@@ -199,26 +240,35 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
             match = _PATTERN.fullmatch(str(o.get("pattern", "")))
             if match is None or o.get("pattern_type") != "stix":
                 raise IndicatorFormatError(f"{where}: {o['id']}: pattern is not a weightwarden prompt digest")
-            category = o.get("x_weightwarden_category")
-            decoded = _plain(o.get("x_weightwarden_decoded", []))
+            ext = _ours(o)
+            category = ext.get("category")
+            decoded = ext.get("decoded", [])
             if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
-                raise IndicatorFormatError(f"{where}: {o['id']}: x_weightwarden_decoded must be a list of strings")
+                raise IndicatorFormatError(f"{where}: {o['id']}: 'decoded' must be a list of strings")
             prompts.append(PromptIndicator(
-                match.group(1), decode_signature(o.get("x_weightwarden_sketch"), scheme.num_perm, f"{where}: {o['id']}"),
+                match.group(1), decode_signature(ext.get("sketch"), scheme.num_perm, f"{where}: {o['id']}"),
                 indicates.get(o["id"], "AML.T0054"), category if isinstance(category, str) else None, tuple(decoded),
             ))
         elif o["type"] == "software":
-            kind, digest = o.get("x_weightwarden_model_kind"), o.get("x_weightwarden_model_digest")
+            ext = _ours(o)
+            kind, digest = ext.get("model_kind"), ext.get("model_digest")
             if not isinstance(kind, str) or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
                 raise IndicatorFormatError(f"{where}: {o['id']}: not a weightwarden model indicator")
             models.append(ModelIndicator(kind, digest))
-    producer = group.get("x_weightwarden_producer")
-    sources = _plain(group.get("x_weightwarden_sources", []))
+    producer = group_ext.get("producer")
+    sources = group_ext.get("sources", [])
     indicators = IndicatorSet(scheme, tuple(prompts), tuple(models), producer if isinstance(producer, str) else None,
                               _timestamp(group.get("created")), tlp,
                               tuple(s for s in sources if isinstance(s, str)) if isinstance(sources, list) else ())
     # Round-trip through the native validator: one set of rules for both forms (model kinds, digests, ...).
     return IndicatorSet.from_json(indicators.to_json(), where)
+
+
+def _ours(obj: Any) -> dict[str, Any]:
+    """The weightwarden property extension of a STIX object, as plain JSON ({} when absent)."""
+    extensions = obj.get("extensions") or {}
+    found = _plain(extensions.get(EXTENSION_ID)) if hasattr(extensions, "get") else None
+    return found if isinstance(found, dict) else {}
 
 
 def _tlp_of(group: Any, where: str) -> str:
