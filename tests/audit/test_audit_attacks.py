@@ -153,7 +153,7 @@ def test_npy_header_numpy_accepts_but_we_could_not_validate_is_still_walked(tmp_
     dimensions) but ours rejected was never walked: staged instead of withheld."""
     folder = _model(tmp_path / "m")
     canary = tmp_path / "canary"
-    header = "{'descr': '|O', 'fortran_order': False, 'shape': %s, }" % shape
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': " + shape + ", }"
     header += " " * (63 - len(header) % 64) + "\n"
     (folder / "arr.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
                                      + _payload(canary))
