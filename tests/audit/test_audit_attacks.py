@@ -171,3 +171,24 @@ def test_a_file_that_could_not_be_scanned_is_a_high_finding(tmp_path: Path) -> N
     assert scan.record.errors
     assert any(f.rule_id == "WW-GEN-003" and f.severity.value == "high" for f in scan.findings)
     assert audit.decision == "withhold"
+
+
+def test_evidence_bound_to_a_shared_config_file_does_not_count(tmp_path: Path) -> None:
+    """Round 2: a log naming the digest of config.json (byte-identical across many models) counted for any
+    model that ships that config. Only the files holding the weights bind evidence."""
+    import hashlib
+
+    from tests.risk.test_risk_assess import capability
+    from weightwarden.risk import assess, load_policy
+
+    folder = _model(tmp_path / "m")
+    audit = run_audit(AuditRequest(folder))
+    assert audit.model.weight_files == ("model.safetensors",)
+    config_digest = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+    weights_digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    assert audit.model.weight_digests() == [weights_digest]
+    from dataclasses import replace
+
+    item = replace(capability("cybermetric-80", 20, 80), model_digest=config_digest)
+    use = assess([item], load_policy(), model_digest=audit.model.weight_digests()).domain("cyber.offense").evidence[0]
+    assert not use.counted and "another model" in use.note

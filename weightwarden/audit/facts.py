@@ -40,6 +40,13 @@ class ModelFacts:
     architecture: str | None = None
     declared_base: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)  # why a fact is missing
+    weight_files: tuple[str, ...] = ()  # the files that hold the tensors (paths as in ``files``)
+
+    def weight_digests(self) -> list[str]:
+        """SHA-256 of the files that hold the weights: what eval evidence must name to count for this model
+        (a shared config or tokenizer file says nothing about which weights were evaluated)."""
+        chosen = set(self.weight_files)
+        return [f.sha256 for f in self.files if f.path in chosen]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +59,7 @@ class ModelFacts:
             "container": self.container,
             "architecture": self.architecture,
             "declared_base": self.declared_base,
+            "weight_files": list(self.weight_files),
             "notes": list(self.notes),
         }
 
@@ -72,6 +80,17 @@ def describe_model(path: str | os.PathLike[str], *, ignore: tuple[str, ...] = ()
     except (LineageError, OSError, ValueError) as exc:  # a format lineage cannot read: facts stay empty
         notes.append(f"tensor facts not available: {_describe(exc)}")
         tensor_facts = {}
+    if "weight_files" in tensor_facts:
+        base = root.resolve() if root.is_dir() else root.resolve().parent
+        relative = set()
+        for file in tensor_facts.pop("weight_files"):
+            try:
+                relative.add(Path(file).resolve().relative_to(base).as_posix())
+            except ValueError:
+                continue
+        if not root.is_dir():
+            relative = {root.name}
+        tensor_facts["weight_files"] = tuple(sorted(relative & {f.path for f in files}))
     return ModelFacts(path=str(root), name=name, files=files, notes=tuple(notes), **tensor_facts)
 
 
@@ -106,6 +125,7 @@ def _tensor_facts(root: Path) -> dict[str, Any]:
         digests = digest_tensor_set(tensors)
         return {
             "weights_root": digests.root,
+            "weight_files": sorted({ref.file for ref in tensors.refs}),
             "parameters": sum(ref.numel for ref in tensors.refs),
             "tensors": len(tensors.refs),
             # Declared facts come from the model's own files: kept printable (no controls, no lone surrogates).

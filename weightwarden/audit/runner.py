@@ -174,10 +174,12 @@ def _assess(analyses: Sequence[Analysis[Any]], evidence: list[Any], policy: Any,
     from weightwarden.risk.rules import CATALOGUE, findings_of
 
     file_evidence = [from_analysis(a, source=source) for a in analyses if a.component in ("scan", "integrity", "lineage")]
-    # Evidence counts only for the files audited: a log that names another model's digest never does, and
-    # one that names no digest only when the user accepts that explicitly.
-    assessment = assess([*file_evidence, *evidence], policy, mode,
-                        model_digest=[f.sha256 for f in facts.files], accept_unbound=accept_unbound)
+    # Evidence counts only for the weights audited: a log that names another file's digest never does (a
+    # shared config or tokenizer is no evidence of which weights ran), and one that names no digest only when
+    # the user accepts that explicitly. A format lineage cannot read leaves every file as the candidate.
+    digests = facts.weight_digests() or [f.sha256 for f in facts.files]
+    assessment = assess([*file_evidence, *evidence], policy, mode, model_digest=digests,
+                        accept_unbound=accept_unbound)
     return Analysis("risk", assessment, tuple(findings_of(assessment)), CATALOGUE)
 
 
