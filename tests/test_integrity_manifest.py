@@ -7,6 +7,7 @@ manifests computed here must equal theirs resource for resource, and the subject
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import shutil
@@ -66,7 +67,8 @@ def test_manifest_equals_model_signing(name: str, kwargs: dict) -> None:
     assert sorted(ser["ignore_paths"]) == sorted(theirs["ignore_paths"])
     assert {k: v for k, v in ser.items() if k != "ignore_paths"} == {
         k: v for k, v in theirs.items() if k != "ignore_paths"}
-    assert parse_statement(statement) == parse_statement(ours)
+    # ours also signs the zero-byte files of a sharded model (model-signing leaves them out)
+    assert parse_statement(statement) == dataclasses.replace(parse_statement(ours), empty_files=None)
 
 
 @pytest.mark.parametrize("path", sorted(DECODED.glob("*.json")), ids=lambda p: p.name)

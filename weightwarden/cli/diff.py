@@ -86,6 +86,10 @@ def render_text(result: Any, *, top: int = 20) -> str:
         return "\n".join(lines) + "\n"
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.kinds().items(), key=lambda kv: -kv[1]))
     lines.append(f"different: {len(result.changes)} tensors changed ({kinds}); {result.identical_tensors} identical")
+    if result.replaced_layers:
+        spans = ", ".join(f"{lo}–{hi}" if hi > lo else str(lo) for lo, hi in result.replaced_layers)
+        lines.append(f"replaced layers: {spans} (whole blocks whose every weight matrix comes from elsewhere: "
+                     "a frankenmerge or layer swap)")
     if a.architecture and b.architecture and a.architecture != b.architecture:
         lines.append(f"note: different architectures ({printable(a.architecture)} vs {printable(b.architecture)}): "
                      "tensors are matched by canonical name, so little or nothing lines up")

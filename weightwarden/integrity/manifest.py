@@ -136,7 +136,7 @@ class Manifest:
     # leaves them out). None = not known (a bundle from another tool, or the files method, which lists them).
     empty_files: tuple[str, ...] | None = None
     # Local only, never signed: the size of each file as hashed (lets verify say "truncated").
-    sizes: tuple[tuple[str, int], ...] = ()
+    sizes: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     @property
     def tensor_hash(self) -> TensorHashType:

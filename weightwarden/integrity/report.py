@@ -164,7 +164,7 @@ def _detail(c: FileChange) -> str:
     if c.tensors:
         named = ", ".join(shown_name(t) for t in c.tensors[:MAX_NAMED_TENSORS])
         more = f" … and {len(c.tensors) - MAX_NAMED_TENSORS} more" if len(c.tensors) > MAX_NAMED_TENSORS else ""
-        detail = f"content differs; {len(c.tensors)} tensor(s): {named}{more}"
+        detail = f"content differs; tensors: {named}{more}"
     if c.shards:
         detail += f"; shards {', '.join(c.shards[:MAX_NAMED_TENSORS])}" + (
             f" … and {len(c.shards) - MAX_NAMED_TENSORS} more" if len(c.shards) > MAX_NAMED_TENSORS else "")
