@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests._required import require
 from tests.corpus.samples import SHARED
 from weightwarden.integrity import (
     ChangeKind,
@@ -37,7 +38,7 @@ V111 = FIX / "v1.1.1"
 MODEL = V111 / "model"
 DECODED = V111 / "decoded"
 
-pytestmark = pytest.mark.skipif(not MODEL.is_dir(), reason="model-signing fixtures not present")
+require(MODEL.is_dir(), f"the model-signing fixtures ({MODEL})")
 
 CASES = [
     ("key-p256.files-sha256", {"hash_type": "sha256"}),
