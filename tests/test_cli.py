@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 MINILM = REPO / ".cache" / "models" / "all-MiniLM-L6-v2"
 from tests.corpus.samples import SARIF_SCHEMA  # noqa: E402
 
+
 def evil_pickle(canary: Path) -> bytes:
     """``os.system("touch <canary>")`` as a protocol-2 pickle; the canary is per test (tmp_path), so a
     payload that ever ran is seen by that test alone, not by whichever test looks at a shared path next."""
