@@ -179,3 +179,20 @@ def test_links_inside_a_plain_folder_are_read_through(tmp_path: Path) -> None:
     (model / "dir").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(ManifestError, match="symbolic link to a folder"):
         digest_model(model, allow_symlinks=True)
+
+
+def test_a_fake_cache_repository_cannot_widen_the_boundary(tmp_path: Path) -> None:
+    """'models--x' linked to a folder that is not a cache repository (here: an ordinary folder)
+    gives the snapshot no wider boundary than its own folder."""
+    from weightwarden.artifact.paths import link_boundary
+
+    outside = tmp_path / "elsewhere"
+    (outside / "snapshots" / "rev").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink("../../../secret.txt", outside / "snapshots" / "rev" / "config.json")
+    (tmp_path / "hub").mkdir()
+    os.symlink(outside, tmp_path / "hub" / "models--org--name")
+    snapshot = tmp_path / "hub" / "models--org--name" / "snapshots" / "rev"
+    assert link_boundary(snapshot) == os.path.realpath(snapshot)
+    code, out = _run("digest", snapshot)
+    assert code == 2 and "leaves the model folder" in out, out

@@ -145,3 +145,19 @@ def test_cli_says_what_it_reused_and_why_not(tmp_path: Path) -> None:
     assert code == 0 and "belongs to another bundle" in out and "reused       0 of 6" in out, out
     code, out = _run("verify", model, "--bundle", tmp_path / "v4.sig", "--key", KEYS / "p256.pub.pem")
     assert code == 0, out
+
+
+def test_only_the_signers_own_previous_bundle_is_reused(tmp_path: Path, hashed_files: list[str]) -> None:
+    """A 'previous bundle' planted by someone else (listing the digest of a file they will swap in later)
+    must not be re-signed: its signature is checked with the key signing now."""
+    model = _model(tmp_path)
+    other = KeySigner((KEYS / "p384.pem").read_bytes())
+    sign_model(model, other, signature_path=tmp_path / "planted.sig")
+    hashed_files.clear()
+    notes: list[str] = []
+    record: list = []
+    sign_model(model, KeySigner((KEYS / "p256.pem").read_bytes()), signature_path=tmp_path / "v2.sig",
+               reuse_bundle=tmp_path / "planted.sig", record=record, notes=notes)
+    assert not any(reused for _, _, reused in record)
+    assert notes and "not signed with the key signing now" in notes[0], notes
+    assert len({d.split(":")[0] for d in hashed_files}) == 6

@@ -154,7 +154,7 @@ def sign_model(
     if reuse_bundle is not None:
         plan = load_plan(reuse_bundle, method=method, hash_type=hash_type,
                          shard_size=(shard_size or DEFAULT_SHARD_SIZE) if method == "shards" else None,
-                         tensor_hash=evidence)
+                         tensor_hash=evidence, own_public_key=getattr(signer, "public_key", None))
         if plan.reason and notes is not None:
             notes.append(f"nothing reused: {plan.reason}")
     states: list[tuple[str, Any, bool]] = []

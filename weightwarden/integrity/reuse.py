@@ -90,9 +90,14 @@ def _empty(reason: str) -> ReusePlan:
 
 
 def load_plan(previous_bundle: str | os.PathLike[str], *, method: str, hash_type: str, shard_size: int | None,
-              tensor_hash: str | None) -> ReusePlan:
+              tensor_hash: str | None, own_public_key: Any = None) -> ReusePlan:
     """What can be reused from ``previous_bundle`` for a signing with these settings (never raises for a
-    bad or missing sidecar: the plan then reuses nothing and says why)."""
+    bad or missing sidecar: the plan then reuses nothing and says why).
+
+    The digests reused are signed again, so they must be the signer's own: the previous bundle's signature
+    is checked with ``own_public_key`` (the public half of the key signing now). Without that check, anyone
+    able to write a "previous bundle" and sidecar beside the model could have the publisher sign the digest
+    of a file of their choosing and swap the file in later."""
     from weightwarden.artifact.strict_json import StrictJSONError, loads
     from weightwarden.integrity.bundle import BundleError, parse_bundle, read_bundle_file
     from weightwarden.integrity.statement import StatementError, read_statement
@@ -115,10 +120,25 @@ def load_plan(previous_bundle: str | os.PathLike[str], *, method: str, hash_type
         return _empty(f"{side.name} is not a {SCHEMA} file")
     if state.get("bundle_digest") != "sha256:" + hashlib.sha256(raw).hexdigest():
         return _empty(f"{side.name} belongs to another bundle than {Path(previous_bundle).name}")
+    if own_public_key is None:
+        return _empty("--reuse needs a key or certificate signer, whose key can check the previous signature")
     try:
-        parsed = read_statement(parse_bundle(raw).payload)
+        bundle = parse_bundle(raw)
+        parsed = read_statement(bundle.payload)
     except (BundleError, StatementError) as exc:
         return _empty(f"the previous bundle cannot be read: {exc.reason}")
+    from weightwarden.integrity._crypto import keys
+    from weightwarden.integrity._crypto.dsse import pae
+    from weightwarden.integrity._crypto.errors import CryptoError
+
+    env = bundle.envelope
+    try:
+        own = keys.verify(own_public_key, env.signature.sig, pae(env.payload_type, env.payload))
+    except CryptoError:
+        own = False
+    if not own:
+        return _empty(f"{Path(previous_bundle).name} is not signed with the key signing now; only your own "
+                      "earlier signatures are reused")
     prev: Manifest = parsed.manifest
     spec = prev.spec
     if (spec.method, spec.hash_type, spec.shard_size) != (method, hash_type, shard_size):
