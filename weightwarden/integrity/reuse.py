@@ -183,6 +183,12 @@ def write_sidecar(bundle_path: str | os.PathLike[str], bundle_bytes: bytes, mani
     }
     path = sidecar_path(bundle_path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+    # A fresh file, never through a link planted at the temporary name (the model folder may be someone
+    # else's); os.replace then swaps the name itself, not a link's target.
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(doc, separators=(",", ":")))
     os.replace(tmp, path)
     return path
