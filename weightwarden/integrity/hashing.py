@@ -137,8 +137,8 @@ def digest_model(
         wanted = {_normalise(n) for n in only}
         files = [f for f in files if f[0] in wanted]
 
-    # allow_symlinks is signed as "links were read through": model-signing verifiers then follow them too
-    # (a hub-cache snapshot is nothing but links), and refuse them otherwise.
+    # allow_symlinks is signed as "links were read through" (a hub-cache snapshot is nothing but links);
+    # model-signing 1.1.1's verifier still needs its own --allow_symlinks flag for a snapshot.
     spec = SerializationSpec(method=method, hash_type=hash_type,  # type: ignore[arg-type]
                              allow_symlinks=allow_symlinks or bool(followed),
                              ignore_paths=tuple(sorted(ignored)), shard_size=shard_size)
