@@ -98,9 +98,9 @@ def render_text(result: Any, *, top: int = 20) -> str:
         lines.append("")
         lines.append(f"FLAGGED ({len(flagged)}): changes that look like targeted edits")
         for c in flagged:
-            lines.append(f"  ! {printable(c.name)}: {c.kind}")
-            for ev in c.evidence:
-                lines.append(f"      {printable(ev)}")
+            lines.append(f"  ! {printable(c.name, 200)}: {c.kind}")
+            for ev in c.evidence:  # may quote tokens from the model's vocabulary: cut
+                lines.append(f"      {printable(ev, 500)}")
     if top and result.top:
         lines.append("")
         lines.append(f"largest changes (top {min(top, len(result.top))} by ‖Δ‖/‖A‖):")
