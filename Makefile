@@ -4,31 +4,43 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+CORE_STAMP := $(VENV)/.core-stamp
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install models demo test lint bench clean
+.PHONY: install install-core models demo test lint bench clean
 
-$(STAMP): pyproject.toml Makefile
+# Two steps, so that a newcomer sees scan / sign / lineage results before the long part: the evals extra
+# builds llama-cpp-python from source (most of a fresh `make demo`'s time).
+$(CORE_STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,sign,lineage]'
+	touch $(CORE_STAMP)
+
+$(STAMP): $(CORE_STAMP)
 	# llama-cpp-python builds from its sdist; the native build crashes on CPUs that report AMX (DESIGN.md §5).
 	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,sign,lineage,evals,report,registry,indicators,inspect]'
 	# PSI for `weightwarden indicators psi`: without its protobuf==6.30.2 pin, which would downgrade onnx.
 	$(BIN)/pip install -q --no-deps 'openmined-psi>=2.0.6'
 	touch $(STAMP)
 
+install-core: $(CORE_STAMP)
+
 install: $(STAMP)
 
-models: install
+models: install-core
 	$(BIN)/python scripts/sample_models.py
 
 demo: models
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py --part core
+	@echo "scan / sign / lineage done; now installing the evals extra (builds llama-cpp-python) ..."
+	$(MAKE) install
+	$(BIN)/python scripts/demo.py --part eval
 
-lint: install
+lint: install-core
 	$(BIN)/ruff check weightwarden tests benchmarks scripts
 
-test: models lint
+test: install models lint
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: models

@@ -24,7 +24,14 @@ REPO = Path(__file__).resolve().parent.parent
 MINILM = REPO / ".cache" / "models" / "all-MiniLM-L6-v2"
 from tests.corpus.samples import SARIF_SCHEMA  # noqa: E402
 
-EVIL_PICKLE = b"\x80\x02cposix\nsystem\n(S'touch /tmp/weightwarden-canary'\ntR."
+
+def evil_pickle(canary: Path) -> bytes:
+    """``os.system("touch <canary>")`` as a protocol-2 pickle; the canary is per test (tmp_path), so a
+    payload that ever ran is seen by that test alone, not by whichever test looks at a shared path next."""
+    return b"\x80\x02cposix\nsystem\n(S'touch " + str(canary).encode() + b"'\ntR."
+
+
+EVIL_PICKLE = evil_pickle(Path("/nonexistent/weightwarden-canary"))  # for tests that never look for it
 UNKNOWN_PICKLE = b"\x80\x02csomepackage.module\nThing\n)R."
 TRUNCATED_GGUF = b"GGUF\x03\x00\x00\x00\x01\x02"
 
@@ -46,9 +53,10 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
 def evil_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "evil"
     folder.mkdir()
-    (folder / "model.pkl").write_bytes(EVIL_PICKLE)
+    payload = evil_pickle(tmp_path / "canary")
+    (folder / "model.pkl").write_bytes(payload)
     with zipfile.ZipFile(folder / "pytorch_model.bin", "w") as zf:
-        zf.writestr("archive/data.pkl", EVIL_PICKLE)
+        zf.writestr("archive/data.pkl", payload)
         zf.writestr("archive/version", "3\n")
     return folder
 
@@ -126,7 +134,7 @@ def test_malicious_pickle_exit_1(evil_dir: Path) -> None:
     assert res.returncode == 1
     assert "WW-PKL-001" in res.stdout and "posix.system" in res.stdout
     assert "model.pkl" in res.stdout and "pytorch_model.bin" in res.stdout
-    assert not Path("/tmp/weightwarden-canary").exists()
+    assert not (evil_dir.parent / "canary").exists()
 
 
 def test_fail_on_threshold(tmp_path: Path) -> None:

@@ -95,3 +95,21 @@ def test_python_dash_m_weightwarden() -> None:
     res = subprocess.run([sys.executable, "-m", "weightwarden", "--version"], capture_output=True, text=True,
                          cwd=REPO, timeout=60)
     assert res.returncode == 0 and res.stdout.startswith("weightwarden "), (res.stdout, res.stderr)
+
+
+def test_sign_release_version_and_its_hidden_old_name(tiny_model: Path, tmp_path: Path) -> None:
+    from weightwarden.integrity.bundle import parse_bundle
+    from weightwarden.integrity.statement import read_statement
+
+    help_text = CliRunner().invoke(main, ["sign", "--help"]).output
+    assert "--release-version" in help_text and "--version" not in help_text.replace("--release-version", "")
+    for flag, value in (("--release-version", "3"), ("--version", "4")):
+        sig = tmp_path / f"{value}.sig"
+        result = CliRunner().invoke(main, ["sign", str(tiny_model), "--key", str(KEYS / "p256.pem"), flag, value,
+                                           "-o", str(sig)])
+        assert result.exit_code == 0, result.output
+        assert read_statement(parse_bundle(sig.read_bytes()).payload).freshness.version == int(value)
+    clash = CliRunner().invoke(main, ["sign", str(tiny_model), "--key", str(KEYS / "p256.pem"), "--version", "1",
+                                      "--release-version", "2", "-o", str(tmp_path / "x.sig")])
+    assert clash.exit_code == 3 and "old name of --release-version" in clash.output
+    assert CliRunner().invoke(main, ["--version"]).output.startswith("weightwarden ")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests._required import require
 from tests.corpus.samples import SHARED
 from weightwarden.cli.main import main
 
@@ -24,7 +25,7 @@ KEYS = V111 / "keys"
 BUNDLES = V111 / "bundles"
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(not V111.is_dir(), reason="model-signing fixtures not present")
+require(V111.is_dir(), f"the model-signing fixtures ({V111})")
 
 
 def _run(*args: str | Path) -> tuple[int, str]:

@@ -2,7 +2,9 @@
 
 The corpus (tests/corpus) is written once per session and every entry folder is scanned on its own with
 :func:`weightwarden.scan.scan_paths`. Each malicious entry must yield a finding at MEDIUM or above whose
-rule id starts with the entry's expected family prefix; each benign entry must yield no finding at LOW or
+rule id starts with the entry's expected family prefix, and every one of the specific rule ids listed for it
+in ``tests/corpus/expected_rules.json`` (regenerate that file only when a rule is deliberately renamed or
+split, and review the diff: a shrinking entry is a lost detection); each benign entry must yield no finding at LOW or
 above and no scan error. Payloads are canaries: the canary folder must still be empty after every scan,
 proving nothing was executed. A failure here is a scanner bug to fix, not a test to relax.
 """
@@ -23,6 +25,9 @@ from tests.corpus.registry import SPECS
 
 MALICIOUS = [spec.name for spec in SPECS if spec.malicious]
 BENIGN = [spec.name for spec in SPECS if not spec.malicious]
+# The SPECIFIC rules each malicious entry must trigger (at MEDIUM or above). A family prefix alone let entries
+# stay "detected" after the check written for them was removed, as long as any sibling rule fired.
+EXPECTED_RULES: dict[str, list[str]] = json.loads((Path(__file__).parent / "corpus" / "expected_rules.json").read_text())
 
 
 def test_corpus_composition(corpus) -> None:
@@ -139,6 +144,19 @@ def test_malicious_entry_detected(name: str, corpus_by_name, scan_results, corpu
         f"{name} ({entry.technique}) not detected: expected a finding >= medium with rule prefix "
         f"{' or '.join(entry.accepted_prefixes)}; got:\n{_describe(report)}"
     )
+    expected = EXPECTED_RULES.get(name)
+    assert expected, f"{name}: add the rule id(s) it must trigger to tests/corpus/expected_rules.json"
+    fired = {f.rule_id for f in report.findings if f.severity.at_least(Severity.MEDIUM)}
+    missing = sorted(set(expected) - fired)
+    assert not missing, (
+        f"{name} ({entry.technique}): its specific rule(s) {', '.join(missing)} did not fire; got:\n"
+        f"{_describe(report)}"
+    )
+
+
+def test_every_malicious_entry_names_its_rules() -> None:
+    assert sorted(EXPECTED_RULES) == sorted(MALICIOUS)
+    assert all(rules and all(r.startswith("WW-") for r in rules) for rules in EXPECTED_RULES.values())
 
 
 @pytest.mark.parametrize("name", BENIGN)

@@ -83,7 +83,7 @@ def test_digest_of_a_snapshot_equals_the_plain_folder(minilm_cache: Path, minilm
     plain, cached = digest_model(minilm_folder), digest_model(minilm_cache)
     assert [(r.name, r.digest) for r in cached.resources] == [(r.name, r.digest) for r in plain.resources]
     assert cached.root_digest() == plain.root_digest()
-    assert cached.spec.allow_symlinks and not plain.spec.allow_symlinks  # model-signing then follows them too
+    assert cached.spec.allow_symlinks and not plain.spec.allow_symlinks  # signed: links were read through
     assert weights_root(minilm_cache).root == weights_root(minilm_folder).root
 
     code, out = _run("digest", minilm_cache)
@@ -179,3 +179,49 @@ def test_links_inside_a_plain_folder_are_read_through(tmp_path: Path) -> None:
     (model / "dir").symlink_to(tmp_path, target_is_directory=True)
     with pytest.raises(ManifestError, match="symbolic link to a folder"):
         digest_model(model, allow_symlinks=True)
+
+
+def test_a_fake_cache_repository_cannot_widen_the_boundary(tmp_path: Path) -> None:
+    """'models--x' linked to a folder that is not a cache repository (here: an ordinary folder)
+    gives the snapshot no wider boundary than its own folder."""
+    from weightwarden.artifact.paths import link_boundary
+
+    outside = tmp_path / "elsewhere"
+    (outside / "snapshots" / "rev").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("secret")
+    os.symlink("../../../secret.txt", outside / "snapshots" / "rev" / "config.json")
+    (tmp_path / "hub").mkdir()
+    os.symlink(outside, tmp_path / "hub" / "models--org--name")
+    snapshot = tmp_path / "hub" / "models--org--name" / "snapshots" / "rev"
+    assert link_boundary(snapshot) == os.path.realpath(snapshot)
+    code, out = _run("digest", snapshot)
+    assert code == 2 and "leaves the model folder" in out, out
+
+
+def test_model_signing_and_weightwarden_agree_on_a_snapshot(minilm_cache: Path, minilm_folder: Path,
+                                                             tmp_path: Path) -> None:
+    """Interop both ways on the hub-cache layout: model-signing verifies what we sign from a snapshot, and we
+    verify what model-signing signs from it. model-signing 1.1.1 needs its --allow_symlinks flag for a
+    snapshot whatever the bundle says (its Config keeps allow_symlinks False over the signed value), so the
+    calls below configure it as its CLI does with that flag."""
+    from model_signing import hashing as ms_hashing
+    from model_signing import signing as ms_signing
+    from model_signing import verifying as ms_verifying
+
+    ours = tmp_path / "ours.sig"
+    code, out = _run("sign", minilm_cache, "--key", KEYS / "p256.pem", "-o", ours)
+    assert code == 0, out
+    (ms_verifying.Config().use_elliptic_key_verifier(public_key=KEYS / "p256.pub.pem")
+     .set_hashing_config(ms_hashing.Config().set_allow_symlinks(True)).verify(minilm_cache, ours))
+    # without the flag model-signing refuses the links (so does every verifier that sees a bundle with
+    # allow_symlinks false: ours records true because it read through links)
+    with pytest.raises(ValueError, match="symlink"):
+        ms_verifying.Config().use_elliptic_key_verifier(public_key=KEYS / "p256.pub.pem").verify(minilm_cache, ours)
+
+    theirs = tmp_path / "theirs.sig"
+    (ms_signing.Config().use_elliptic_key_signer(private_key=KEYS / "p256.pem")
+     .set_hashing_config(ms_hashing.Config().set_allow_symlinks(True)).sign(minilm_cache, theirs))
+    code, out = _run("verify", minilm_cache, "--bundle", theirs, "--key", KEYS / "p256.pub.pem")
+    assert code == 0, out
+    code, out = _run("verify", minilm_folder, "--bundle", theirs, "--key", KEYS / "p256.pub.pem")
+    assert code == 0, out  # the same files as a plain download

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests._required import require
 from tests.corpus.samples import SHARED
 from weightwarden.integrity._crypto.dsse import pae
 from weightwarden.integrity.bundle import (
@@ -30,7 +31,7 @@ MS = SHARED / "fixtures" / "model-signing"
 BUNDLES = MS / "v1.1.1" / "bundles"
 UPSTREAM = MS / "upstream-vectors"
 
-pytestmark = pytest.mark.skipif(not MS.is_dir(), reason="shared model-signing fixtures not present")
+require(MS.is_dir(), f"the model-signing fixtures ({MS})")
 
 V111_BUNDLES = sorted(p.name for p in BUNDLES.glob("*.sig")) if BUNDLES.is_dir() else []
 UPSTREAM_VECTORS = sorted(p.name for p in UPSTREAM.iterdir() if (p / "model.sig").is_file()) if UPSTREAM.is_dir() else []

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests._required import platform_has_openssl_sha256, require
 from tests.corpus.writers import write_u8_safetensors
 from tests.test_integrity_manifest import _json  # the same random-JSON strategy as the statement fuzzers
 from weightwarden.integrity import ChangeKind, sign_model, verify_model
@@ -35,7 +36,12 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 KEYS = SHARED / "fixtures" / "model-signing" / "v1.1.1" / "keys"
 MESSAGE = bytes(np.random.default_rng(7).integers(0, 256, size=1000, dtype=np.uint8))
 
-pytestmark = pytest.mark.skipif(not sha256_state.available(), reason="no usable libcrypto SHA-256")
+# A platform that can run the engine must run these tests: if the engine breaks, they fail (never skip).
+require(platform_has_openssl_sha256(), "OpenSSL's low-level SHA-256 (libcrypto)")
+
+
+def test_the_engine_is_available_where_the_platform_supports_it() -> None:
+    assert sha256_state.available(), "the SHA-256-state engine fails its self-test on a platform that has it"
 
 
 def _state_after(data: bytes) -> bytes:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tests._required import require
 from tests.corpus.samples import SHARED
 from weightwarden.integrity.bundle import KIND_X509_CHAIN, Bundle, VerificationMaterial, parse_bundle
 from weightwarden.integrity.signing import (
@@ -49,7 +50,7 @@ KEYS = V111 / "keys"
 UPSTREAM = MS / "upstream-vectors"
 UP_KEYS = UPSTREAM / "keys" / "certificate"
 
-pytestmark = pytest.mark.skipif(not MS.is_dir(), reason="shared model-signing fixtures not present")
+require(MS.is_dir(), f"the model-signing fixtures ({MS})")
 
 HAS_SIGSTORE = importlib.util.find_spec("sigstore") is not None
 HAS_MODEL_SIGNING = importlib.util.find_spec("model_signing") is not None and importlib.util.find_spec(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._required import require
 from tests.corpus.samples import SHARED
 from tests.corpus.writers import write_u8_safetensors
 from weightwarden.integrity import ChangeKind, Freshness, ManifestError, sign_model, verify_model
@@ -37,7 +38,7 @@ HAS_SIGSTORE = importlib.util.find_spec("sigstore") is not None
 HAS_MODEL_SIGNING = importlib.util.find_spec("model_signing") is not None and importlib.util.find_spec(
     "OpenSSL") is not None
 
-pytestmark = pytest.mark.skipif(not V111.is_dir(), reason="model-signing fixtures not present")
+require(V111.is_dir(), f"the model-signing fixtures ({V111})")
 
 
 def _key_verifier(name: str) -> KeyVerifier:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -150,10 +150,12 @@ def test_safetensors_valid_subbyte_and_new_dtypes() -> None:
 
 def test_safetensors_huge_header_length_is_anomaly_not_allocation() -> None:
     data = struct.pack("<Q", 10 * 1024**3) + b'{"a": 1}' + b"\0" * 64
-    t = time.perf_counter()
+    tracemalloc.start()
     entry = st_reader.read(Source.from_bytes(data, "big.safetensors"), ctx())
-    assert time.perf_counter() - t < 0.5
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     assert "safetensors.header_too_large" in codes(entry)
+    assert peak < 1024 * 1024  # the declared 10 GiB header was never allocated
     assert entry.error
 
 
@@ -372,10 +374,12 @@ def test_gguf_anomalies(builder, code: str) -> None:  # type: ignore[no-untyped-
 def test_gguf_hostile_counts_stop_fast(mutate, code: str) -> None:  # type: ignore[no-untyped-def]
     g = G().add_u32("a", 1)
     mutate(g)
-    t = time.perf_counter()
+    tracemalloc.start()
     entry = gguf_entry(g.build())
-    assert time.perf_counter() - t < 0.5
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     assert code in codes(entry), entry.anomalies
+    assert peak < 16 * 1024 * 1024  # the hostile count was not allocated
     assert entry.error
 
 
@@ -399,15 +403,12 @@ def test_gguf_truncated_real_file(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not SMOLLM.exists(), reason="sample model not downloaded")
 def test_gguf_real_model() -> None:
-    t = time.perf_counter()
     entry = read_path(SMOLLM)
-    elapsed = time.perf_counter() - t
     assert entry.format is Format.GGUF
     assert entry.error is None and entry.anomalies == []
     assert len(entry.tensors) == entry.metadata["tensor_count"] > 100
     assert entry.metadata["kv"]["tokenizer.ggml.tokens"]["length"] > 40000
     assert any(c.location == "metadata:tokenizer.chat_template" for c in entry.code)
-    assert elapsed < 3
 
 
 @settings(max_examples=200, deadline=None)

@@ -242,6 +242,10 @@ def test_a_hostile_bundle_naming_300000_changed_tensors_is_summarised() -> None:
         assert len(text) < 5000 and "and 299980 more" in text, text[:2000]
     as_json = json.dumps(report.to_dict())
     assert len(as_json) < 100_000 and report.to_dict()["files"][0]["tensors_total"] == 300_000
+    # one tensor name of 100,000 characters (a header can say anything) is cut too
+    report.changes = [FileChange("model.safetensors", ChangeKind.MODIFIED, "content differs",
+                                 tensors=("x" * 100_000, "y"))]
+    assert len(render_text(report, plain=True)) < 2000
 
 
 def test_a_file_truncated_by_one_byte_is_truncated_not_a_removed_tensor(tmp_path: Path) -> None:

@@ -76,7 +76,12 @@ def link_boundary(root: str | os.PathLike[str]) -> str:
     """The real folder that links under ``root`` may resolve into (see the module doc)."""
     repo = hub_cache_repo(root)
     if repo is not None:
-        return os.path.realpath(repo)
+        real_repo = os.path.realpath(repo)
+        # The repository folder itself must be one: a "models--x" that is a link to "/" (or to any folder
+        # not named like a cache repository) would otherwise widen the boundary to wherever it points.
+        if os.path.basename(real_repo).startswith(HUB_CACHE_PREFIXES) and os.path.isdir(
+                os.path.join(real_repo, "snapshots")):
+            return real_repo
     real = os.path.realpath(root)
     return real if os.path.isdir(real) else os.path.dirname(real)
 

@@ -86,6 +86,10 @@ def render_text(result: Any, *, top: int = 20) -> str:
         return "\n".join(lines) + "\n"
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(result.kinds().items(), key=lambda kv: -kv[1]))
     lines.append(f"different: {len(result.changes)} tensors changed ({kinds}); {result.identical_tensors} identical")
+    if result.replaced_layers:
+        spans = ", ".join(f"{lo}–{hi}" if hi > lo else str(lo) for lo, hi in result.replaced_layers)
+        lines.append(f"replaced layers: {spans} (whole blocks whose every weight matrix comes from elsewhere: "
+                     "a frankenmerge or layer swap)")
     if a.architecture and b.architecture and a.architecture != b.architecture:
         lines.append(f"note: different architectures ({printable(a.architecture)} vs {printable(b.architecture)}): "
                      "tensors are matched by canonical name, so little or nothing lines up")
@@ -94,9 +98,9 @@ def render_text(result: Any, *, top: int = 20) -> str:
         lines.append("")
         lines.append(f"FLAGGED ({len(flagged)}): changes that look like targeted edits")
         for c in flagged:
-            lines.append(f"  ! {printable(c.name)}: {c.kind}")
-            for ev in c.evidence:
-                lines.append(f"      {printable(ev)}")
+            lines.append(f"  ! {printable(c.name, 200)}: {c.kind}")
+            for ev in c.evidence:  # may quote tokens from the model's vocabulary: cut
+                lines.append(f"      {printable(ev, 500)}")
     if top and result.top:
         lines.append("")
         lines.append(f"largest changes (top {min(top, len(result.top))} by ‖Δ‖/‖A‖):")

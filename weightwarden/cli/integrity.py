@@ -106,13 +106,17 @@ def _read(path: str, what: str) -> bytes:
               help="The previous release's bundle; its digest is signed as 'supersedes'.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), metavar="BUNDLE",
               help="Where to write the bundle (default: model.sig in the folder, <file>.sig beside a file).")
+@click.option("--reuse", "reuse", type=click.Path(dir_okay=False, path_type=str), metavar="PREVIOUS_BUNDLE",
+              help="An earlier bundle of this model: files whose size, times and inode are unchanged since it "
+                   "was signed keep their digests (read from its .state.json sidecar); the rest are hashed.")
 @click.option("--no-tensor-digests", "no_tensor_digests", is_flag=True,
               help="Skip the per-tensor evidence extension (safetensors / GGUF tensor digests): faster "
                    "signing, but verify then reports which files changed, not which tensors.")
 def sign(path: str, key: str | None, password_env: str | None, cert: str | None, chain: str | None,
          sigstore: bool, hash_type: str, shards: bool, shard_size: int | None, ignore: tuple[str, ...],
          allow_symlinks: bool, release_version: int | None, old_release_version: int | None,
-         expires: str | None, supersedes: str | None, output: str | None, no_tensor_digests: bool) -> int:
+         expires: str | None, supersedes: str | None, output: str | None, reuse: str | None,
+         no_tensor_digests: bool) -> int:
     """Sign the model at PATH (a folder or a file) into an OpenSSF model-signing bundle.
 
     Choose one way to sign: --key K (a bare key), --cert C --chain CH --key K (an X.509 certificate
@@ -133,6 +137,8 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
         raise click.UsageError("--expires and --supersedes need --release-version (the signed release version)")
     if supersedes is not None:
         _exists(supersedes, "--supersedes")
+    if reuse is not None:
+        _exists(reuse, "--reuse")
 
     from weightwarden.integrity.manifest import ManifestError
     from weightwarden.integrity.release import now_rfc3339, parse_time, sign_model
@@ -156,11 +162,14 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
     from weightwarden.integrity.signing import SigningError
 
     bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
+    record: list[tuple[str, Any, bool]] = []
+    notes: list[str] = []
     try:
         bundle = sign_model(path, signer, hash_type=hash_type, method="shards" if shards else "files",
                             shard_size=shard_size, ignore_paths=ignore, allow_symlinks=allow_symlinks,
                             freshness=freshness, previous_bundle=supersedes, signature_path=output,
-                            include_tensors=not no_tensor_digests, progress=bar)
+                            include_tensors=not no_tensor_digests, progress=bar, reuse_bundle=reuse,
+                            record=record, notes=notes)
     except ManifestError as exc:
         raise click.ClickException(f"cannot sign {printable(path)}: {printable(exc.reason)}") from None
     except SigningError as exc:
@@ -182,7 +191,19 @@ def sign(path: str, key: str | None, password_env: str | None, cert: str | None,
                f"{parsed.manifest.spec.method}/{parsed.manifest.spec.hash_type}, "
                f"{_tensor_summary(parsed.manifest)}")
     click.echo(f"root digest  sha256:{parsed.subject_digest.hex()}")
-    click.echo(f"bundle       {written} ({bundle_digest(bundle.to_json())})")
+    click.echo(f"bundle       {printable(written)} ({bundle_digest(bundle.to_json())})")
+    if reuse is not None:
+        for note in notes:
+            click.echo(f"reuse        {printable(note)}")
+        reused = [name for name, _, was in record if was]
+        hashed = [name for name, _, was in record if not was]
+        def listed(names: list[str]) -> str:
+            shown = ", ".join(shown_name(n) for n in names[:20])
+            return (shown + (f" … ({len(names)} in all)" if len(names) > 20 else "")) if names else "none"
+
+        click.echo(f"reused       {len(reused)} of {len(record)} files (unchanged since {printable(reuse)}): "
+                   f"{listed(reused)}")
+        click.echo(f"hashed       {len(hashed)}: {listed(hashed)}")
     return EXIT_OK
 
 

@@ -54,8 +54,10 @@ from weightwarden.integrity.manifest import (
     TensorDigest,
     check_names,
     path_sort_key,
+    resource_sort_key,
     shard_name,
 )
+from weightwarden.integrity.reuse import FileState, ReusePlan, file_state
 
 TENSOR_SUFFIXES = (".safetensors", ".gguf")
 # Per file. Real checkpoints hold at most a few thousand tensors per file (a 405B-parameter model ~1,100
@@ -80,6 +82,8 @@ def digest_model(
     only: Iterable[str] | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    reuse: ReusePlan | None = None,
+    record: list[tuple[str, FileState, bool]] | None = None,
 ) -> Manifest:
     """Hash the model at ``path`` and return its :class:`Manifest` (resources in model-signing order).
 
@@ -91,6 +95,9 @@ def digest_model(
     ``tensor_hash_type`` picks the tensor evidence (None: the best one for this serialization, see the
     module doc); ``tensor_origins`` (file → offset → state, from :meth:`Manifest.tensor_states_by_file`)
     makes ``sha256-state`` evidence resume from signed states instead of recording new ones.
+    ``reuse`` (:class:`~weightwarden.integrity.reuse.ReusePlan`) takes the digests and tensor evidence of
+    every file whose size, times and inode are unchanged from a previous signing instead of hashing it;
+    ``record`` receives ``(name, state before hashing, reused)`` for every file (for the state sidecar).
     """
     if method not in METHODS:
         raise ManifestError(f"unknown serialization method {method!r} (use one of {', '.join(METHODS)})")
@@ -130,11 +137,24 @@ def digest_model(
         wanted = {_normalise(n) for n in only}
         files = [f for f in files if f[0] in wanted]
 
-    # allow_symlinks is signed as "links were read through": model-signing verifiers then follow them too
-    # (a hub-cache snapshot is nothing but links), and refuse them otherwise.
+    # allow_symlinks is signed as "links were read through" (a hub-cache snapshot is nothing but links);
+    # model-signing 1.1.1's verifier still needs its own --allow_symlinks flag for a snapshot.
     spec = SerializationSpec(method=method, hash_type=hash_type,  # type: ignore[arg-type]
                              allow_symlinks=allow_symlinks or bool(followed),
                              ignore_paths=tuple(sorted(ignored)), shard_size=shard_size)
+    reused: dict[str, tuple[tuple[ResourceDigest, ...], tuple[TensorDigest, ...]]] = {}
+    if reuse is not None or record is not None:
+        for name, real, _ in files:
+            try:
+                before = file_state(real)  # taken before hashing: a write during hashing changes it
+            except OSError as exc:
+                raise ManifestError(f"{name}: cannot stat: {exc.strerror or exc}") from exc
+            taken = reuse.take(name, before) if reuse is not None else None
+            if taken is not None:
+                reused[name] = taken
+            if record is not None:
+                record.append((name, before, taken is not None))
+        files = [f for f in files if f[0] not in reused]
     tensor_ranges = {name: _tensor_ranges(real, size, model_name if name == SINGLE_FILE_NAME else name)
                      for name, real, size in files if tensors and _may_have_tensors(name, real)}
 
@@ -167,7 +187,7 @@ def digest_model(
             start, end = index * shard_size, min((index + 1) * shard_size, size)  # type: ignore[operator]
             jobs.append(Job(real, display, start, end, tuple(by_shard.get(index, ())), expect_size=size))
             names.append(shard_name(name, start, end))
-    if not jobs and only is None:
+    if not jobs and not reused and only is None:
         raise ManifestError(f"{given}: the model has only empty files; nothing to sign")
     extra_jobs = [Job(real, name, t.start, t.end, (t,)) for name, real, t in extra]
     results = run_jobs(jobs + extra_jobs, hash_type, workers=workers, progress=progress,
@@ -176,6 +196,13 @@ def digest_model(
     algorithm = spec.resource_algorithm
     resources = tuple(ResourceDigest(n, algorithm, r.digest) for n, r in zip(names, results, strict=False))
     tensor_digests: list[TensorDigest] = []
+    if reused:
+        for name, (old_resources, old_tensors) in reused.items():
+            if not old_resources and method == "shards":
+                empty.append(name)
+            resources += old_resources
+            tensor_digests.extend(old_tensors if tensors else ())
+        resources = tuple(sorted(resources, key=lambda r: resource_sort_key(r.name, method)))
     for job_name, res in zip([_file_of(n, method) for n in names], results, strict=False):
         tensor_digests.extend(TensorDigest(job_name, t.name, t.start, t.end, d, o) for t, d, o in res.tensors)
     for (name, _, _), res in zip(extra, results[len(jobs):], strict=True):
@@ -185,6 +212,11 @@ def digest_model(
                     tensor_hash_type if tensor_digests else None,
                     tuple(sorted(empty, key=path_sort_key)) if method == "shards" else None,
                     tuple((name, size) for name, _, size in files))
+
+
+def tensor_evidence_kind(hash_type: str, method: str) -> str:
+    """The tensor evidence a signing with this hash and method makes by default (see the module doc)."""
+    return _tensor_evidence(None, hash_type, method)
 
 
 def _tensor_evidence(requested: str | None, hash_type: str, method: str) -> str:

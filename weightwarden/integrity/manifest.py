@@ -136,7 +136,7 @@ class Manifest:
     # leaves them out). None = not known (a bundle from another tool, or the files method, which lists them).
     empty_files: tuple[str, ...] | None = None
     # Local only, never signed: the size of each file as hashed (lets verify say "truncated").
-    sizes: tuple[tuple[str, int], ...] = ()
+    sizes: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     @property
     def tensor_hash(self) -> TensorHashType:
@@ -375,7 +375,9 @@ def diff(expected: Manifest, actual: Manifest, *, only: Iterable[str] | None = N
             tensors = tuple(n for n in tensors if n.lstrip("-") not in cut) + tuple(f"{n} (cut)" for n in cut)
         if tensors:
             more = len(tensors) - MAX_NAMED_TENSORS
-            detail += f"; tensors changed: {', '.join(tensors[:MAX_NAMED_TENSORS])}" + (
+            # tensor names come from the file's header: each shown cut to 200 characters
+            named = (t if len(t) <= 200 else t[:199] + "…" for t in tensors[:MAX_NAMED_TENSORS])
+            detail += f"; tensors changed: {', '.join(named)}" + (
                 f" … and {more} more ({len(tensors)} in all)" if more > 0 else "")
         changes.append(FileChange(path, ChangeKind.MODIFIED, detail, shards=shards, tensors=tensors))
     # Shards: a zero-byte file has no shard, so it is compared through the signed list of empty files.

@@ -110,6 +110,9 @@ def sign_model(
     include_tensors: bool = True,
     workers: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    reuse_bundle: str | os.PathLike[str] | None = None,
+    record: list[tuple[str, Any, bool]] | None = None,
+    notes: list[str] | None = None,
 ) -> Any:
     """Hash, describe, sign the model at ``path``; write the bundle and return it (a ``Bundle``).
 
@@ -117,6 +120,11 @@ def sign_model(
     SigstoreSigner). ``previous_bundle`` (a path or the bundle's bytes) sets ``freshness.supersedes`` to
     its digest and needs ``freshness`` (a release version). Raises ManifestError (the model cannot be
     signed: empty, bad names, links), ValueError (bad arguments), the signer's SigningError, OSError.
+
+    Beside the bundle a state sidecar is written (:mod:`weightwarden.integrity.reuse`); with
+    ``reuse_bundle`` (an earlier bundle of this model, with its sidecar) the files whose size, times and
+    inode did not change are not hashed again. ``record`` receives ``(file, state, reused)`` per file;
+    ``notes`` why nothing could be reused, when that happens.
     """
     model = Path(path)
     sig_path = Path(signature_path) if signature_path is not None else default_signature_path(model)
@@ -133,22 +141,37 @@ def sign_model(
     if freshness is not None:
         _check_freshness_input(freshness)
 
-    from weightwarden.integrity.hashing import digest_model
+    from weightwarden.integrity.hashing import DEFAULT_SHARD_SIZE, digest_model, tensor_evidence_kind
+    from weightwarden.integrity.reuse import load_plan, sidecar_path, write_sidecar
     from weightwarden.integrity.statement import build_statement
 
     ignores = [*ignore_paths]
     if model.is_dir():
         ignores.append(os.path.abspath(sig_path))  # dropped by the walker when it is outside the folder
+        ignores.append(os.path.abspath(sidecar_path(sig_path)))  # the reuse state: never signed
+    evidence = tensor_evidence_kind(hash_type, method) if include_tensors else None
+    plan = None
+    if reuse_bundle is not None:
+        plan = load_plan(reuse_bundle, method=method, hash_type=hash_type,
+                         shard_size=(shard_size or DEFAULT_SHARD_SIZE) if method == "shards" else None,
+                         tensor_hash=evidence, own_public_key=getattr(signer, "public_key", None))
+        if plan.reason and notes is not None:
+            notes.append(f"nothing reused: {plan.reason}")
+    states: list[tuple[str, Any, bool]] = []
     # Tensor evidence is not computed when it will not be signed (as BLAKE3 digests it is a second hash).
     manifest = digest_model(model, hash_type=hash_type, method=method, shard_size=shard_size,
                             ignore_paths=ignores, allow_symlinks=allow_symlinks, tensors=include_tensors,
-                            workers=workers, progress=progress)
+                            workers=workers, progress=progress, reuse=plan, record=states)
+    if record is not None:
+        record.extend(states)
     statement = build_statement(manifest, freshness=freshness, include_tensors=include_tensors)
     import json
 
     payload = json.dumps(statement, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     bundle = signer.sign(payload)
-    sig_path.write_bytes(bundle.to_json())
+    data = bundle.to_json()
+    sig_path.write_bytes(data)
+    write_sidecar(sig_path, data, manifest, [(name, state) for name, state, _ in states], evidence)
     return bundle
 
 

@@ -33,11 +33,11 @@ __all__ = ["MAX_LISTED_TENSORS", "SCHEMA", "FreshnessVerdict", "VerificationRepo
 MAX_LISTED_TENSORS = 1000
 
 
-def shown_name(name: str) -> str:
+def shown_name(name: str, limit: int | None = None) -> str:
     """A file or tensor name as every report shows it: control, bidi and invisible characters escaped
     (:func:`weightwarden.core.text.printable`), and a name that is not in Unicode NFC followed by its code
     points, so that NFC/NFD twins ("café" written two ways) never look the same."""
-    text = printable(name)
+    text = printable(name, limit)
     if not name.isascii() and not unicodedata.is_normalized("NFC", name):
         text += " [not NFC: " + name.encode("ascii", "backslashreplace").decode("ascii") + "]"
     return text
@@ -162,9 +162,9 @@ def _detail(c: FileChange) -> str:
 
     detail = printable(c.detail)
     if c.tensors:
-        named = ", ".join(shown_name(t) for t in c.tensors[:MAX_NAMED_TENSORS])
+        named = ", ".join(shown_name(t, 200) for t in c.tensors[:MAX_NAMED_TENSORS])
         more = f" … and {len(c.tensors) - MAX_NAMED_TENSORS} more" if len(c.tensors) > MAX_NAMED_TENSORS else ""
-        detail = f"content differs; {len(c.tensors)} tensor(s): {named}{more}"
+        detail = f"content differs; tensors: {named}{more}"
     if c.shards:
         detail += f"; shards {', '.join(c.shards[:MAX_NAMED_TENSORS])}" + (
             f" … and {len(c.shards) - MAX_NAMED_TENSORS} more" if len(c.shards) > MAX_NAMED_TENSORS else "")

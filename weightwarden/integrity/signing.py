@@ -114,6 +114,7 @@ class CertificateSigner:
         certs = _keys.load_certificates(leaf_cert)
         if len(certs) != 1:
             raise SigningError(f"expected one leaf certificate, got {len(certs)}")
+        self.public_key = self._key.public_key()
         self.leaf = certs[0]
         self.chain = _keys.load_certificates(chain) if chain else []
         self._check_leaf(at_time)

@@ -342,7 +342,8 @@ def _read_extension(ext: Any, spec: SerializationSpec,
         if not isinstance(issued, str) or not all(v is None or isinstance(v, str) for v in (expires, supersedes)):
             raise StatementError("freshness issued_at/expires/supersedes must be strings")
         freshness = Freshness(version, issued, expires, supersedes)
-    return tuple(tensors), tensor_hash, freshness
+    # No tensors listed (an extension with only freshness or empty files): no tensor evidence kind either.
+    return tuple(tensors), (tensor_hash if tensors else None), freshness
 
 
 def _read_empty_files(ext: Any, spec: SerializationSpec, names: set[str]) -> tuple[str, ...] | None:

@@ -59,7 +59,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +85,9 @@ MAX_LISTED_ROWS = 50
 
 KINDS = (
     "identical", "quantisation_noise", "dense_finetune", "low_rank_update", "rank1_edit", "embedding_rows",
-    "sparse_change", "pruning", "permuted_or_rotated", "shape_change", "added", "removed",
+    "sparse_change", "pruning", "permuted_or_rotated", "layers_replaced", "shape_change", "added", "removed",
 )
+REPLACED_MIN_REL = 0.5  # a fine-tune moves a matrix by a few %; weights from elsewhere move it by ~√2
 FLAGGED_KINDS = frozenset({"rank1_edit", "embedding_rows", "sparse_change"})
 MLP_ROLES = frozenset({"mlp_up", "mlp_gate", "mlp_down"})
 EMBEDDING_ROLES = frozenset({"embed", "lm_head"})
@@ -158,6 +159,7 @@ class ModelDiff:
     layers: tuple[LayerSummary, ...]
     top: tuple[str, ...]
     algorithm: str = "blake3"
+    replaced_layers: tuple[tuple[int, int], ...] = ()  # inclusive ranges of whole blocks taken from elsewhere
 
     @property
     def identical(self) -> bool:
@@ -188,6 +190,7 @@ class ModelDiff:
             "flagged": list(self.flagged),
             "top": list(self.top),
             "layers": [asdict(layer) for layer in self.layers],
+            "replaced_layers": [list(r) for r in self.replaced_layers],
             "changes": [_change_dict(c) for c in self.changes],
         }
 
@@ -209,6 +212,9 @@ def _change_dict(change: TensorChange) -> dict[str, Any]:
 def singular_values(x: np.ndarray, k: int, *, oversample: int = 10, power_iters: int = 1, seed: int = 0) -> np.ndarray:
     """The top ``k`` singular values of a 2-D array: exact when one side is at most
     :data:`EXACT_SPECTRUM_MAX` long, otherwise a randomised SVD."""
+    x, scale = _scaled(x)
+    if scale != 1.0:
+        return singular_values(x, k, oversample=oversample, power_iters=power_iters, seed=seed) * scale
     m, n = x.shape
     small = min(m, n)
     width = min(k + oversample, small)
@@ -247,10 +253,19 @@ def _orthonormal(y: np.ndarray) -> np.ndarray:
     return basis.astype(y.dtype)
 
 
+def _scaled(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """``x`` divided by its largest magnitude when its products could overflow float32, and that scale."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak <= 1e15 or not math.isfinite(peak):
+        return x, 1.0
+    return (x / peak).astype(x.dtype, copy=False), peak
+
+
 def gram_eigenvalues(x: np.ndarray) -> np.ndarray:
     """All eigenvalues of the smaller Gram matrix (the squared singular values), largest first, exactly."""
+    x, scale = _scaled(x)
     gram = x.T @ x if x.shape[0] >= x.shape[1] else x @ x.T
-    return np.linalg.eigvalsh(gram.astype(np.float64))[::-1]
+    return np.linalg.eigvalsh(gram.astype(np.float64))[::-1] * scale**2
 
 
 def effective_rank(sv: np.ndarray, total_energy: float, energy: float = RANK_ENERGY) -> int | None:
@@ -356,40 +371,83 @@ def _is_lower_precision(a_type: str, b_type: str) -> bool:
     return a_type in _FLOAT_BITS and b_type in _FLOAT_BITS
 
 
-_REPRODUCIBLE = frozenset({"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"})  # gguf.quants matches llama.cpp bit for bit
+# Bits of precision of each effective type: which side of a pair is the coarse one.
+_PRECISION_BITS = {"F64": 53, "F32": 24, "F16": 11, "BF16": 8, "Q8_0": 8, "Q8_1": 8, "Q8_K": 8, "Q6_K": 6,
+                   "Q5_0": 5, "Q5_1": 5, "Q5_K": 5, "Q4_0": 4, "Q4_1": 4, "Q4_K": 4, "IQ4_NL": 4, "IQ4_XS": 4,
+                   "Q3_K": 3, "Q2_K": 2, "TQ2_0": 2, "TQ1_0": 2}
 
 
-def _reproduces(a: np.ndarray, b: np.ndarray, type_a: str, type_b: str) -> str | None:
-    """Evidence that one side is exactly the other rounded to its type (F16 cast, or a legacy GGUF block
-    type re-quantised with the reference algorithm), or None."""
+def _reference_requantise(x: np.ndarray, coarse_type: str) -> np.ndarray | None:
+    """``x`` rounded to ``coarse_type`` by the reference algorithm (F16 cast; gguf-py's quantisers, which
+    match llama.cpp's reference bit for bit for the legacy block types, BF16 and the ternary types), or
+    None where no reference quantiser exists (K-quants, i-quants: llama.cpp searches their scales)."""
+    if coarse_type == "F16":
+        with np.errstate(over="ignore", invalid="ignore"):
+            return x.astype(np.float16).astype(np.float32)
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize, quantize
+
+    try:
+        qt = GGMLQuantizationType[coarse_type]
+    except KeyError:
+        return None
+    if x.ndim == 0 or x.shape[-1] % QUANT_BLOCK:
+        return None
+    try:
+        return dequantize(quantize(np.ascontiguousarray(x, dtype=np.float32), qt), qt).reshape(x.shape)
+    except Exception:  # noqa: BLE001 - gguf: NotImplementedError (no quantiser), QuantError (block shape)
+        return None
+
+
+def _requantisation(a: np.ndarray, b: np.ndarray, type_a: str, type_b: str) -> tuple[str, str]:
+    """Is one side exactly the other rounded to its type? ``(outcome, evidence)`` with outcome
+
+    * ``"reproduced"``: re-quantising the precise side with the coarse side's scheme gives the coarse side
+      bit for bit: a pure quantisation;
+    * ``"base_not_reproduced"``: A is the coarse side, a reference quantiser exists, and B rounded to A's
+      type is not A. So A is not B quantised, and B (finer than A) holds values A's grid does not: B is A
+      plus a change ("B = A + small noise"), however small;
+    * ``"cannot_tell"``: B is the coarse side and is not the reference rounding of A (it may come from
+      another quantiser, e.g. with an importance matrix), or there is no reference quantiser for the type.
+    """
+    bits_a, bits_b = _PRECISION_BITS.get(type_a, 99), _PRECISION_BITS.get(type_b, 99)
     for precise, coarse, coarse_type in ((a, b, type_b), (b, a, type_a)):
-        if coarse_type == "F16" and _exactly_representable(coarse, "F16"):
-            with np.errstate(over="ignore", invalid="ignore"):
-                if np.array_equal(precise.astype(np.float16).astype(np.float32), coarse, equal_nan=True):
-                    return "the other side rounded to F16 reproduces it exactly"
-        elif coarse_type in _REPRODUCIBLE and precise.shape[-1] % QUANT_BLOCK == 0:
-            from gguf import GGMLQuantizationType
-            from gguf.quants import dequantize, quantize
-
-            qt = GGMLQuantizationType[coarse_type]
-            try:
-                again = dequantize(quantize(np.ascontiguousarray(precise, dtype=np.float32), qt), qt)
-            except (ValueError, NotImplementedError):
-                continue
-            if np.array_equal(again.reshape(coarse.shape), coarse):
-                return f"re-quantising the other side to {coarse_type} reproduces it exactly"
-    return None
+        if coarse_type == "F16" and not _exactly_representable(coarse, "F16"):
+            continue
+        again = _reference_requantise(precise, coarse_type)
+        if again is not None and np.array_equal(again, coarse, equal_nan=True):
+            what = "rounded to F16" if coarse_type == "F16" else f"re-quantised to {coarse_type}"
+            return "reproduced", f"the other side {what} reproduces it exactly"
+    coarse_is_a = bits_a < bits_b
+    coarse_type = type_a if coarse_is_a else type_b
+    # 256 elements: a whole block of every GGUF type (K-quants use 256)
+    has_reference = _reference_requantise(np.zeros(256, dtype=np.float32), coarse_type) is not None
+    if coarse_is_a and has_reference:
+        return "base_not_reproduced", (
+            f"B re-quantised to {type_a} with the reference quantiser does not reproduce A: A is not B "
+            f"quantised, and B moves A's values off A's {type_a} grid — a change, not rounding")
+    if has_reference:
+        return "cannot_tell", (
+            f"B is not A re-quantised to {type_b} by the reference quantiser (another quantiser, e.g. with an "
+            "importance matrix, or an edit before quantising): cannot tell a dense edit smaller than the "
+            "rounding step from the quantisation itself")
+    return "cannot_tell", (
+        f"no reference quantiser for {coarse_type} (llama.cpp searches its scales): cannot tell a dense edit "
+        "smaller than the rounding step from the quantisation itself")
 
 
 def _frobenius(x: np.ndarray) -> float:
     """‖x‖, accumulated a slice at a time (no float64 copy of a whole large tensor)."""
     flat = x.reshape(-1)
-    if flat.dtype != np.float32:
-        flat = flat.astype(np.float64)
-    # float32 BLAS dots over 64 Ki elements (relative error ~1e-5 each), summed in float64: as good as a
-    # float64 copy of the tensor for the 1e-4 comparisons made here, without the copy.
+    # Accumulated in float64, 64 Ki elements at a time: float32 dots overflowed (‖x‖² > 3.4e38 for weights
+    # around 1e19, "RuntimeWarning: overflow encountered in dot", rel.norm = inf) and lost precision; one
+    # 512 KiB float64 slice at a time costs no copy of the whole tensor.
     step = 1 << 16
-    return math.sqrt(sum(float(np.dot(flat[i : i + step], flat[i : i + step])) for i in range(0, flat.size, step)))
+    total = 0.0
+    for i in range(0, flat.size, step):
+        piece = flat[i : i + step].astype(np.float64)
+        total += float(np.dot(piece, piece))
+    return math.sqrt(total)
 
 
 @dataclass
@@ -411,7 +469,10 @@ def classify_arrays(a: np.ndarray, b: np.ndarray, *, dtype_a: str = "F32", dtype
     """Measure and classify ``Δ = b − a`` for two same-shape float32 arrays (the core of :func:`diff_models`)."""
     a = np.asarray(a, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
-    delta = b - a
+    with np.errstate(over="ignore", invalid="ignore"):
+        delta = b - a
+    if not np.all(np.isfinite(delta)) and np.all(np.isfinite(a)) and np.all(np.isfinite(b)):
+        delta = b.astype(np.float64) - a.astype(np.float64)  # finite weights whose difference overflows float32
     changed = delta != 0
     n_changed = int(np.count_nonzero(changed))
     norm_a = _frobenius(a)
@@ -439,12 +500,15 @@ def classify_arrays(a: np.ndarray, b: np.ndarray, *, dtype_a: str = "F32", dtype
         bound = _rounding_bound(a, eff_a) + _rounding_bound(b, eff_b)
         within = float(np.mean(np.abs(delta) <= bound * 1.001 + 1e-30))
         names = f"{dtype_a}→{dtype_b}" if dtype_a != dtype_b else f"{eff_a}→{eff_b} (values on that grid)"
-        if within >= WITHIN_BOUND_FRACTION:
-            reproduced = _reproduces(a, b, eff_a, eff_b)
-            if reproduced:
-                m.kind = "quantisation_noise"
-                evidence.append(f"precision change {names}: {reproduced}")
-                return m
+        outcome, said = _requantisation(a, b, eff_a, eff_b) if within >= WITHIN_BOUND_FRACTION else ("", "")
+        if outcome == "reproduced":
+            m.kind = "quantisation_noise"
+            evidence.append(f"precision change {names}: {said}")
+            return m
+        if outcome == "base_not_reproduced":
+            # "A is the quantisation of B" is ruled out bit for bit, so B = A + Δ: classified by Δ below.
+            evidence.append(f"within the rounding bound of {names}, but {said}")
+        elif outcome == "cannot_tell":
             rank = None
             if delta.ndim == 2 and min(delta.shape) > 1:
                 exact = min(delta.shape) <= EXACT_SPECTRUM_MAX
@@ -453,7 +517,7 @@ def classify_arrays(a: np.ndarray, b: np.ndarray, *, dtype_a: str = "F32", dtype
             if rank is None or rank > LOW_RANK_MAX or rank > min(delta.shape) // 4:
                 m.kind = "quantisation_noise"
                 evidence.append(f"precision change {names}: {within:.2%} of |Δ| within the rounding bound, "
-                                "and Δ is unstructured (full rank)")
+                                f"and Δ is unstructured (full rank); {said}")
                 return m
             evidence.append(f"Δ is within the rounding bound of {names} but has rank {rank}: an edit, "
                             "not rounding")
@@ -622,6 +686,45 @@ def _layers(names: set[str], changes: list[TensorChange]) -> tuple[LayerSummary,
     return tuple(out)
 
 
+def _replaced_layers(changes: list[TensorChange], shapes: dict[str, tuple[int, ...]]
+                     ) -> tuple[list[TensorChange], tuple[tuple[int, int], ...]]:
+    """Whole blocks taken from another model (a frankenmerge, a layer swap): every weight matrix of the
+    block differs from A's by more than any fine-tune (‖Δ‖/‖A‖ ≥ :data:`REPLACED_MIN_REL`), while at least
+    one other block is not so. Their tensors are re-classed ``layers_replaced``, with the range named.
+    1-D tensors (norms, biases) of such a block follow it: they may by chance be close."""
+    by_name = {c.name: c for c in changes}
+    matrices: dict[int, list[str]] = {}
+    for name, shape in shapes.items():  # the tensors both models have
+        layer = layer_index(name)
+        if layer is not None and len(shape) == 2:
+            matrices.setdefault(layer, []).append(name)
+
+    def replaced(layer: int) -> bool:
+        names = matrices[layer]
+        return all(
+            (c := by_name.get(n)) is not None and c.rel_norm is not None and c.rel_norm >= REPLACED_MIN_REL
+            and c.kind != "permuted_or_rotated" for n in names)
+
+    hit = sorted(layer for layer in matrices if replaced(layer))
+    if not hit or len(hit) == len(matrices):
+        return changes, ()  # nothing replaced, or everything: unrelated models, not a merge
+    ranges: list[list[int]] = []
+    for layer in hit:
+        if ranges and layer == ranges[-1][1] + 1:
+            ranges[-1][1] = layer
+        else:
+            ranges.append([layer, layer])
+    spans = tuple((lo, hi) for lo, hi in ranges)
+    text = ", ".join(f"{lo}–{hi}" if hi > lo else str(lo) for lo, hi in spans)
+    kept = sorted(set(matrices) - set(hit))
+    note = (f"layers {text} replaced: every weight matrix there differs from A by ‖Δ‖/‖A‖ ≥ {REPLACED_MIN_REL} "
+            f"(weights from elsewhere), while {len(kept)} other layer(s) are not: a frankenmerge or layer swap")
+    hit_set = set(hit)
+    out = [replace(c, kind="layers_replaced", flagged=False, evidence=(note, *c.evidence))
+           if c.layer in hit_set and c.rel_norm is not None else c for c in changes]
+    return out, spans
+
+
 def diff_models(a: Any, b: Any, *, top_k: int = 20, workers: int | None = None,
                 allow_symlinks: bool = False) -> ModelDiff:
     """Compare model ``a`` with model ``b`` (paths or open TensorSets) tensor by tensor.
@@ -665,10 +768,12 @@ def diff_models(a: Any, b: Any, *, top_k: int = 20, workers: int | None = None,
                     with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="ww-diff") as pool:
                         changes.extend(pool.map(lambda job: _analyse(ta, tb, *job), jobs))
         changes.sort(key=lambda c: c.name)
+        changes, replaced = _replaced_layers(changes, {n: tuple(refs_a[n].shape) for n in common})
         ranked = sorted((c for c in changes if c.rel_norm is not None), key=lambda c: -(c.rel_norm or 0.0))
         return ModelDiff(
             a=_side(ta, da), b=_side(tb, db), changes=tuple(changes),
             identical_tensors=len(common) - len(differing),
             layers=_layers(set(refs_a) | set(refs_b), changes),
             top=tuple(c.name for c in ranked[:top_k]),
+            replaced_layers=replaced,
         )
