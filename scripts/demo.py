@@ -100,7 +100,7 @@ def main() -> int:
             hits = [
                 f for f in report.get("findings", [])
                 if f.get("severity") in ("critical", "high", "medium")
-                and _under(folder, dest, f.get("file", ""))
+                and _under(folder, dest, _finding_file(f))
             ]
             worst = hits[0]["rule_id"] + " " + hits[0]["severity"] if hits else "NOT DETECTED"
             print(f"  {'ok ' if hits else 'MISS'} {e.name:<28} {len(hits):>2} finding(s), first: {worst}")
@@ -118,6 +118,12 @@ def main() -> int:
         return 1
     print("  real models clean, every booby-trapped file caught, nothing executed.")
     return 0
+
+
+def _finding_file(finding: dict) -> str:
+    """The file a finding (schema weightwarden.finding/v2) is in: its subject, or the subject's file."""
+    subject = finding.get("subject") or {}
+    return subject.get("name", "") if subject.get("kind") == "file" else subject.get("file", "")
 
 
 def _under(folder: Path, root: Path, reported: str) -> bool:
