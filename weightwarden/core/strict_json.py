@@ -1,8 +1,11 @@
-"""JSON as signed records need it: duplicate keys, NaN/Infinity and absurd nesting are refused.
+"""The one strict JSON parser for JSON someone else wrote and we act on: signed statements, bundles and
+attestations, published fingerprints, log files.
 
 Two parsers that keep a different one of two duplicate keys read different documents from the same signed
-bytes (the "last key wins" of Python's ``json`` is one choice among several), so every signed JSON we parse
-goes through :func:`loads_strict`.
+bytes (Python's ``json`` keeps the last copy, others the first or fail), so a repeated key is refused; so are
+the non-standard constants ``NaN``/``Infinity``, numbers that overflow to infinity (``1e400``), unpaired
+UTF-16 surrogate escapes (some parsers replace them with U+FFFD, so two keys differing only there would be
+one key elsewhere) and absurd nesting.
 """
 
 from __future__ import annotations
@@ -12,38 +15,42 @@ from typing import Any
 
 from weightwarden.core.errors import InputError
 
+__all__ = ["MAX_DEPTH", "StrictJSONError", "dumps_canonical", "loads", "loads_strict"]
+
 MAX_DEPTH = 64
+
+
+class StrictJSONError(InputError, ValueError):
+    """Not JSON, or JSON that parsers read differently; ``reason`` says which."""
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key {key!r}")
+            raise StrictJSONError(f"duplicate JSON key {key!r}")
         out[key] = value
     return out
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise StrictJSONError(f"non-standard JSON constant {name}")
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
-    if value in (float("inf"), float("-inf")):  # 1e400 overflows to infinity: not a number JSON can carry
-        raise ValueError(f"number {text[:40]} is out of range")
+    if value in (float("inf"), float("-inf")):
+        raise StrictJSONError(f"number {text[:40]} is out of range")
     return value
 
 
-def _lone_surrogate(value: Any, depth: int = 0) -> bool:
-    """True when a string (key or value) holds an unpaired UTF-16 surrogate. Parsers disagree on them (some
-    replace them with U+FFFD, some refuse them), so two keys that differ only there are a parser differential."""
+def _lone_surrogate(value: Any) -> bool:
     if isinstance(value, str):
         return any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
     if isinstance(value, dict):
-        return any(_lone_surrogate(k) or _lone_surrogate(v, depth + 1) for k, v in value.items())
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_lone_surrogate(v, depth + 1) for v in value)
+        return any(_lone_surrogate(v) for v in value)
     return False
 
 
@@ -70,22 +77,32 @@ def _depth_within(text: str, limit: int) -> bool:
     return True
 
 
-def loads_strict(data: bytes | str, what: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse ``data`` (UTF-8) or raise :class:`InputError` naming ``what`` and the reason."""
+def loads(data: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
+    """``json.loads`` that refuses what parsers disagree on (:class:`StrictJSONError`)."""
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
     except UnicodeDecodeError as exc:
-        raise InputError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+        raise StrictJSONError(f"not UTF-8 text (byte {exc.start})") from None
     if (text.count("{") + text.count("[")) > max_depth and not _depth_within(text, max_depth):
-        raise InputError(f"{what} nests deeper than {max_depth} levels")
+        raise StrictJSONError(f"nests deeper than {max_depth} levels")
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
                            parse_float=_finite_float)
+    except StrictJSONError:
+        raise
     except (ValueError, RecursionError) as exc:
-        raise InputError(f"{what} is not valid JSON: {exc}") from None
+        raise StrictJSONError(f"not valid JSON: {exc}") from None
     if "\\u" in text and _lone_surrogate(value):
-        raise InputError(f"{what} holds an unpaired UTF-16 surrogate escape")
+        raise StrictJSONError("holds an unpaired UTF-16 surrogate escape")
     return value
+
+
+def loads_strict(data: bytes | str, what: str, *, max_depth: int = MAX_DEPTH) -> Any:
+    """:func:`loads`, with an error whose reason names ``what`` was being read."""
+    try:
+        return loads(data, max_depth=max_depth)
+    except StrictJSONError as exc:
+        raise StrictJSONError(f"{what}: {exc.reason}") from None
 
 
 def dumps_canonical(value: Any) -> bytes:

@@ -179,7 +179,7 @@ def parse_bundle(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BundleError(f"bundle is not UTF-8 text (byte {exc.start})") from None
-    from weightwarden.artifact.strict_json import StrictJSONError, loads
+    from weightwarden.core.strict_json import StrictJSONError, loads
 
     try:
         doc = loads(text)

@@ -98,7 +98,7 @@ def load_plan(previous_bundle: str | os.PathLike[str], *, method: str, hash_type
     is checked with ``own_public_key`` (the public half of the key signing now). Without that check, anyone
     able to write a "previous bundle" and sidecar beside the model could have the publisher sign the digest
     of a file of their choosing and swap the file in later."""
-    from weightwarden.artifact.strict_json import StrictJSONError, loads
+    from weightwarden.core.strict_json import StrictJSONError, loads
     from weightwarden.integrity.bundle import BundleError, parse_bundle, read_bundle_file
     from weightwarden.integrity.statement import StatementError, read_statement
 

@@ -162,7 +162,7 @@ def read_statement(data: bytes | str | Mapping[str, Any]) -> ParsedStatement:
 
 def _read(data: bytes | str | Mapping[str, Any]) -> ParsedStatement:
     if isinstance(data, bytes | bytearray | str):
-        from weightwarden.artifact.strict_json import StrictJSONError, loads
+        from weightwarden.core.strict_json import StrictJSONError, loads
 
         try:
             obj = loads(data)  # a repeated key could mean one thing here and another to model-signing

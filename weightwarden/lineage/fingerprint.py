@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from weightwarden.artifact import strict_json
+from weightwarden.core import strict_json
 from weightwarden.lineage._align import (
     LayerMatch,
     WeightSource,
