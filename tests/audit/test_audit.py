@@ -240,3 +240,18 @@ def test_cli_exit_codes_and_formats(clean_folder: Path, work: Path) -> None:
     bad_policy.write_text("schema = 'nope'\n")
     error = runner.invoke(main, ["audit", str(clean_folder), "--policy", str(bad_policy)])
     assert error.exit_code == 2 and "internal error" not in error.output and "bad.toml" in error.output
+
+
+def test_verify_command_checks_a_signed_audit_attestation(clean_folder: Path, work: Path) -> None:
+    runner = CliRunner()
+    attestation = work / "audit.intoto.sig"
+    made = runner.invoke(main, ["audit", str(clean_folder), "--format", "intoto", "--sign-key",
+                                str(KEYS / "p256.pem"), "-o", str(attestation)])
+    assert made.exit_code == 1 and json.loads(attestation.read_text())["dsseEnvelope"]["payloadType"]
+    ok = runner.invoke(main, ["verify", str(clean_folder), "--bundle", str(attestation),
+                              "--key", str(KEYS / "p256.pub.pem")])
+    assert ok.exit_code == 0, ok.output
+    assert "VERIFIED audit attestation" in ok.output and "decision: staged" in ok.output
+    wrong = runner.invoke(main, ["verify", str(clean_folder), "--bundle", str(attestation),
+                                 "--key", str(KEYS / "p384.pub.pem")])
+    assert wrong.exit_code == 1 and "NOT VERIFIED" in wrong.output

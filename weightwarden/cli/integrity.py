@@ -284,6 +284,11 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
         raise click.UsageError("--identity applies to --chain or --sigstore, not to a bare --key")
 
     verifier = _make_verifier(key, roots, identity, issuer, sigstore)
+    bundle_bytes = _read(bundle, "bundle")
+    from weightwarden.report.intoto import is_audit_attestation
+
+    if is_audit_attestation(bundle_bytes):  # an `audit --format intoto --sign-key` bundle, not a release's
+        return _verify_attestation(bundle_bytes, verifier, path, ignore, fmt)
     from weightwarden.integrity.release import verify_model
 
     bar = progress_bar("hashing", PROGRESS_MIN_BYTES, unit="bytes")
@@ -310,6 +315,20 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
         write_stdout(render_text(report, color=use_color(), width=terminal_width(), show_ok=show_ok,
                                  plain=not stdout_is_terminal()))
     return EXIT_OK if report.verified else EXIT_NOT_VERIFIED
+
+
+def _verify_attestation(bundle: bytes, verifier: Any, path: str, ignore: tuple[str, ...], fmt: str) -> int:
+    """Verify a signed audit attestation against the model at ``path`` (signature, statement, files)."""
+    from weightwarden.report.intoto import render_result, verify_attestation
+
+    result = verify_attestation(bundle, verifier, model=path, ignore=ignore)
+    if fmt == "json":
+        import json
+
+        write_stdout(json.dumps(result.to_dict(), indent=2, ensure_ascii=True) + "\n")
+    else:
+        write_stdout(render_result(result))
+    return EXIT_OK if result.verified else EXIT_NOT_VERIFIED
 
 
 def _make_verifier(key: str | None, roots: tuple[str, ...], identity: str | None, issuer: str | None,

@@ -54,6 +54,37 @@ def render(audit: Any, *, signer: Any = None, indent: int | None = 2) -> str:
     return json.dumps(statement(audit), indent=indent, ensure_ascii=True) + "\n"
 
 
+def is_audit_attestation(bundle: bytes) -> bool:
+    """Whether ``bundle`` claims to carry an audit attestation. Only for choosing how to verify it: nothing the
+    payload says is trusted before :func:`verify_attestation` has checked the signature."""
+    import base64
+
+    try:
+        doc = loads_strict(bundle, "the bundle")
+        envelope = doc.get("dsseEnvelope") if isinstance(doc, dict) else None
+        payload = base64.b64decode(envelope.get("payload", ""), validate=True) if isinstance(envelope, dict) else b""
+        statement = loads_strict(payload, "the statement") if payload else None
+    except (InputError, ValueError, TypeError):
+        return False
+    return isinstance(statement, dict) and statement.get("predicateType") == PREDICATE_TYPE
+
+
+def render_result(result: AttestationResult) -> str:
+    """The verification of an audit attestation as terminal text (decision, signer, reasons)."""
+    lines = [f"{'VERIFIED' if result.verified else 'NOT VERIFIED'} audit attestation"]
+    if result.signer:
+        lines.append(f"  signer:   {printable(result.signer)}")
+    if result.audit is not None:
+        policy = result.audit.get("policy") if isinstance(result.audit.get("policy"), dict) else {}
+        lines.append(f"  decision: {printable(result.decision)} (policy {printable(policy.get('id'))} "
+                     f"{printable(policy.get('version'))}, audited {printable(result.audit.get('created'))})")
+        lines.append(f"  subjects: {result.subjects} file(s)")
+    if result.reasons:
+        lines.append("reasons:")
+        lines += [f"  - {printable(r)}" for r in result.reasons]
+    return "\n".join(lines) + "\n"
+
+
 @dataclass
 class AttestationResult:
     verified: bool = False
