@@ -116,12 +116,14 @@ def test_verify_findings_name_the_changed_tensor_and_the_added_file(tmp_path: Pa
     verifier = KeyVerifier((KEYS / "p256.pub.pem").read_bytes())
     clean = verify_analysis(model, sig, verifier)
     assert clean.record.verified and clean.findings == ()
+    schemas.validate(clean.record.to_dict(), "verification.v1.json")
 
     raw = bytearray((model / "model.safetensors").read_bytes())
     raw[-70] ^= 0x01  # inside tensor "b" (the file ends with b then c: 100 + 64 bytes)
     (model / "model.safetensors").write_bytes(bytes(raw))
     (model / "extra.py").write_text("print('hi')\n")
     tampered = verify_analysis(model, sig, verifier)
+    schemas.validate(tampered.record.to_dict(), "verification.v1.json")
     by_rule = {f.rule_id: f for f in tampered.findings}
     assert by_rule["WW-INT-002"].subject == Subject(SubjectKind.FILE, str(model / "model.safetensors"))
     tensor = by_rule["WW-INT-003"]
@@ -177,3 +179,14 @@ def test_html_page_of_scan_and_verify_in_a_real_browser(tmp_path: Path) -> None:
         assert page.locator('#findings tr.finding[data-rule="WW-INT-004"]').count() == 1  # the added pickle
         assert page.locator("#findings img").count() == 0 and not dialogs
         assert "scan: " in page.locator("#analyses").inner_text()
+
+
+def test_every_published_schema_is_valid_and_names_its_record() -> None:
+    import jsonschema
+
+    for name in schemas.names():
+        schema = schemas.load(name)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        record, version = name.removesuffix(".json").rsplit(".", 1)
+        assert schema["$id"] == f"urn:weightwarden:schema:{record}:{version}", name
+        assert schema["properties"]["schema"] == {"const": f"weightwarden.{record}/{version}"}, name

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.lineage import variants as V
+from weightwarden import schemas
 from weightwarden.core.findings import Severity, SubjectKind
 from weightwarden.lineage.derivation import LineageReport
 from weightwarden.lineage.findings import CATALOGUE, analyse, findings_of_diff, findings_of_lineage
@@ -28,6 +29,7 @@ def test_rank_one_edit_is_a_finding_about_that_tensor(minilm, minilm_folder: Pat
     assert finding.subject.kind is SubjectKind.TENSOR and finding.subject.name == edited
     assert finding.severity is Severity.HIGH and finding.component == "lineage"
     assert result.record.lineage is not None and result.record.to_dict()["schema"] == "weightwarden.lineage-result/v1"
+    schemas.validate(result.record.to_dict(), "lineage-result.v1.json")  # diff/v1 and lineage-report/v1 inside
     surgical = {"WW-LIN-001", "WW-LIN-002", "WW-LIN-003"}
     assert findings_of_diff(result.record.diff) == [f for f in result.findings if f.rule_id in surgical]
 
@@ -35,6 +37,7 @@ def test_rank_one_edit_is_a_finding_about_that_tensor(minilm, minilm_folder: Pat
 def test_identical_models_need_no_derivation_test(minilm_folder: Path) -> None:
     result = analyse(minilm_folder, minilm_folder)
     assert result.record.identical and result.record.lineage is None and result.findings == ()
+    schemas.validate(result.record.to_dict(), "lineage-result.v1.json")
 
 
 def _report(verdict: str) -> LineageReport:
