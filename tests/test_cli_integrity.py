@@ -218,8 +218,9 @@ def test_verify_to_a_pipe_imports_neither_rich_nor_x509(model: Path) -> None:
 
 def test_plain_report_matches_rich_layout() -> None:
     from weightwarden.integrity.manifest import ChangeKind, FileChange
-    from weightwarden.integrity.report import FreshnessVerdict, VerificationReport, render_text
+    from weightwarden.integrity.report import FreshnessVerdict, VerificationReport
     from weightwarden.integrity.statement import Freshness
+    from weightwarden.report.verification_text import render as render_text
 
     report = VerificationReport(model="/m", bundle="/m/model.sig", stage="done", signer="ECDSA P-256 key ab12…",
                                 method="key", bundle_digest="sha256:00ff", subject_name="m", root_digest="ab" * 32,

@@ -23,10 +23,11 @@ from tests.corpus.samples import SHARED
 from tests.corpus.writers import write_u8_safetensors
 from weightwarden.integrity import ChangeKind, Freshness, ManifestError, sign_model, verify_model
 from weightwarden.integrity.release import bundle_digest
-from weightwarden.integrity.report import SCHEMA, render_text
+from weightwarden.integrity.report import SCHEMA
 from weightwarden.integrity.signing import CertificateSigner, KeySigner
 from weightwarden.integrity.statement import read_statement
 from weightwarden.integrity.verifying import CertificateVerifier, KeyVerifier, SigstoreVerifier
+from weightwarden.report.verification_text import render as render_text
 
 FIX = SHARED / "fixtures" / "model-signing"
 V111 = FIX / "v1.1.1"

@@ -184,7 +184,7 @@ def test_hostile_file_names_cannot_change_what_a_terminal_shows(tmp_path: Path) 
         else:
             json.loads(out)
     # the rich layout (a terminal) too
-    from weightwarden.integrity.report import render_text
+    from weightwarden.report.verification_text import render as render_text
 
     report = verify_model(model, sig, _verifier())
     for plain in (True, False):
@@ -232,7 +232,8 @@ def test_a_header_of_300000_tensors_gives_a_short_report(tmp_path: Path) -> None
 
 def test_a_hostile_bundle_naming_300000_changed_tensors_is_summarised() -> None:
     from weightwarden.integrity.manifest import ChangeKind, FileChange
-    from weightwarden.integrity.report import VerificationReport, render_text
+    from weightwarden.integrity.report import VerificationReport
+    from weightwarden.report.verification_text import render as render_text
 
     names = tuple(f"layer.{i}.weight" for i in range(300_000))
     report = VerificationReport(model="m", bundle="b", stage="done")

@@ -306,7 +306,7 @@ def verify(path: str, bundle: str, key: str | None, roots: tuple[str, ...], iden
 
         write_stdout(json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n")
     else:
-        from weightwarden.integrity.report import render_text
+        from weightwarden.report.verification_text import render as render_text
 
         # A table of thousands of "ok" rows hides the few that matter (and dominated verify's time):
         # big models list only what is not ok, plus the ok count; --format json always has every file.

@@ -7,8 +7,9 @@ Usage::
     page = render(audit, "html")               # text, json, sarif, html, cyclonedx, intoto, model-card
 
 Each format is a module with ``render(record, ...) -> str``, imported on demand so that the JSON and SARIF
-paths never import rich. ``json`` works for any record with a versioned ``to_dict()``; ``sarif`` for a scan
-report, an analysis, several analyses or an audit (one run per component); the others for an audit.
+paths never import rich. ``json`` works for any record with a versioned ``to_dict()``; ``sarif`` and ``html``
+for a scan report, an analysis, several analyses or an audit (one SARIF run per component); ``text`` for an
+audit, a scan report, a verification report, a diff or a lineage report; the others for an audit.
 """
 
 from __future__ import annotations
@@ -28,9 +29,19 @@ AUDIT_FORMATS = {
 }
 
 
+# Text renderers of the analyses' own records, by the record's class name (imported only when used).
+TEXT_BY_RECORD = {
+    "VerificationReport": "verification_text",
+    "ModelDiff": "diff_text",
+    "LineageReport": "lineage_text",
+}
+
+
 def render(record: Any, fmt: str, **options: Any) -> str:
     """Render ``record`` in ``fmt``; a ValueError names the formats the record has."""
     formats = AUDIT_FORMATS if _is_audit(record) else FORMATS
+    if fmt == "text" and type(record).__name__ in TEXT_BY_RECORD:
+        formats = {"text": TEXT_BY_RECORD[type(record).__name__]}
     if fmt not in formats:
         raise ValueError(f"unknown report format {fmt!r}; choose from {', '.join(formats)}")
     module = importlib.import_module(f"weightwarden.report.{formats[fmt]}")
@@ -43,4 +54,4 @@ def _is_audit(record: Any) -> bool:
     return isinstance(record, Audit)
 
 
-__all__ = ["AUDIT_FORMATS", "FORMATS", "render"]
+__all__ = ["AUDIT_FORMATS", "FORMATS", "TEXT_BY_RECORD", "render"]
