@@ -30,6 +30,10 @@ def test_rank_one_edit_is_a_finding_about_that_tensor(minilm, minilm_folder: Pat
     assert finding.severity is Severity.HIGH and finding.component == "lineage"
     assert result.record.lineage is not None and result.record.to_dict()["schema"] == "weightwarden.lineage-result/v1"
     schemas.validate(result.record.to_dict(), "lineage-result.v1.json")  # diff/v1 and lineage-report/v1 inside
+    from weightwarden.report import render
+
+    assert "FLAGGED (1)" in render(result.record.diff, "text")
+    assert "derived" in render(result.record.lineage, "text")
     surgical = {"WW-LIN-001", "WW-LIN-002", "WW-LIN-003"}
     assert findings_of_diff(result.record.diff) == [f for f in result.findings if f.rule_id in surgical]
 
