@@ -26,38 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from weightwarden.core.dtypes import QUANTIZED_STORAGES, TORCH_DTYPES, TORCH_STORAGE_TYPES
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 
 MAX_LITERAL_BYTES = 256 * 1024 * 1024  # one bytes/str literal in a checkpoint's metadata program
 MAX_NAME_CHARS = 128 * 1024 * 1024  # all the dotted paths :func:`flatten` builds, together
 
-# Typed storage class -> (element type name as safetensors spells it, bytes per element).
+# The tensor rebuilder reads plain element types only: quantized storages carry scales it does not model.
 STORAGE_TYPES: dict[str, tuple[str, int]] = {
-    "FloatStorage": ("F32", 4),
-    "DoubleStorage": ("F64", 8),
-    "HalfStorage": ("F16", 2),
-    "BFloat16Storage": ("BF16", 2),
-    "LongStorage": ("I64", 8),
-    "IntStorage": ("I32", 4),
-    "ShortStorage": ("I16", 2),
-    "CharStorage": ("I8", 1),
-    "ByteStorage": ("U8", 1),
-    "BoolStorage": ("BOOL", 1),
-    "ComplexFloatStorage": ("C64", 8),
-    "ComplexDoubleStorage": ("C128", 16),
-    "UInt16Storage": ("U16", 2),
-    "UInt32Storage": ("U32", 4),
-    "UInt64Storage": ("U64", 8),
-    "UntypedStorage": ("U8", 1),
-}
-# torch dtype globals (``_rebuild_tensor_v3`` names the dtype explicitly) -> element type.
-TORCH_DTYPES: dict[str, tuple[str, int]] = {
-    "torch.float32": ("F32", 4), "torch.float": ("F32", 4), "torch.float64": ("F64", 8), "torch.double": ("F64", 8),
-    "torch.float16": ("F16", 2), "torch.half": ("F16", 2), "torch.bfloat16": ("BF16", 2),
-    "torch.int64": ("I64", 8), "torch.long": ("I64", 8), "torch.int32": ("I32", 4), "torch.int": ("I32", 4),
-    "torch.int16": ("I16", 2), "torch.short": ("I16", 2), "torch.int8": ("I8", 1), "torch.uint8": ("U8", 1),
-    "torch.bool": ("BOOL", 1), "torch.complex64": ("C64", 8), "torch.complex128": ("C128", 16),
-    "torch.uint16": ("U16", 2), "torch.uint32": ("U32", 4), "torch.uint64": ("U64", 8),
+    name: spec for name, spec in TORCH_STORAGE_TYPES.items() if name not in QUANTIZED_STORAGES
 }
 _REBUILDERS = frozenset({
     "torch._utils._rebuild_tensor", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor_v3",

@@ -27,29 +27,13 @@ from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.readers.pickle_file import record_program_anomalies
 from weightwarden.artifact.source import Source
+from weightwarden.core.dtypes import TORCH_STORAGE_TYPES
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 MAX_STORAGES = 1_000_000
 
-# Storage class -> (dtype name, bytes per element).
-STORAGE_TYPES = {
-    "FloatStorage": ("F32", 4),
-    "DoubleStorage": ("F64", 8),
-    "HalfStorage": ("F16", 2),
-    "BFloat16Storage": ("BF16", 2),
-    "LongStorage": ("I64", 8),
-    "IntStorage": ("I32", 4),
-    "ShortStorage": ("I16", 2),
-    "CharStorage": ("I8", 1),
-    "ByteStorage": ("U8", 1),
-    "BoolStorage": ("BOOL", 1),
-    "ComplexFloatStorage": ("C64", 8),
-    "ComplexDoubleStorage": ("C128", 16),
-    "QInt8Storage": ("QI8", 1),
-    "QUInt8Storage": ("QU8", 1),
-    "QInt32Storage": ("QI32", 4),
-    "UntypedStorage": ("U8", 1),
-}
+# Storage class -> (dtype name, bytes per element): the shared table (core.dtypes).
+STORAGE_TYPES = TORCH_STORAGE_TYPES
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:

@@ -38,33 +38,11 @@ from typing import Any
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import FileEntry, Format, TensorInfo
 from weightwarden.artifact.source import Source
+from weightwarden.core.dtypes import ELEMENT_BITS
 
 # Bits per element of every dtype the safetensors specification (0.6+) knows. Sub-byte types (F4, F6_*) are
 # packed; a tensor of them must end on a byte boundary.
-DTYPE_BITS: dict[str, int] = {
-    "BOOL": 8,
-    "F4": 4,
-    "F6_E2M3": 6,
-    "F6_E3M2": 6,
-    "U8": 8,
-    "I8": 8,
-    "F8_E5M2": 8,
-    "F8_E4M3": 8,
-    "F8_E8M0": 8,
-    "F8_E4M3FNUZ": 8,
-    "F8_E5M2FNUZ": 8,
-    "I16": 16,
-    "U16": 16,
-    "F16": 16,
-    "BF16": 16,
-    "I32": 32,
-    "U32": 32,
-    "F32": 32,
-    "C64": 64,
-    "F64": 64,
-    "I64": 64,
-    "U64": 64,
-}
+DTYPE_BITS: dict[str, int] = ELEMENT_BITS  # the shared table (core.dtypes)
 
 ENTRY_KEYS = frozenset({"dtype", "shape", "data_offsets"})
 METADATA_VALUE_CHARS = 4096

@@ -78,6 +78,7 @@ from weightwarden.artifact.readers._archive import (
     stored_source,
 )
 from weightwarden.artifact.source import SizeLimitExceeded, Source, StreamWindow
+from weightwarden.core.dtypes import TORCH_STORAGE_TYPES
 
 LOCAL_SIG = b"PK\x03\x04"
 LOCAL_HEADER = struct.Struct("<4s5H3I2H")
@@ -494,19 +495,7 @@ def _analyze_pickle(
 
 
 # Storage class named in a torch persistent id -> the safetensors-style dtype name of its elements.
-STORAGE_DTYPES = {
-    "FloatStorage": "F32",
-    "DoubleStorage": "F64",
-    "HalfStorage": "F16",
-    "BFloat16Storage": "BF16",
-    "LongStorage": "I64",
-    "IntStorage": "I32",
-    "ShortStorage": "I16",
-    "CharStorage": "I8",
-    "ByteStorage": "U8",
-    "BoolStorage": "BOOL",
-    "ComplexFloatStorage": "C64",
-}
+STORAGE_DTYPES = {name: spec[0] for name, spec in TORCH_STORAGE_TYPES.items()}
 
 
 def _storage_dtypes(pids: list[object]) -> dict[str, tuple[str, int | None]]:
