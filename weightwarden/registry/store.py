@@ -122,11 +122,13 @@ class PendingWrite:
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """An acknowledged append: the entry's index and the (committed) checkpoint that includes it."""
+    """An acknowledged append: the entry's index, the (committed) checkpoint that includes it and the
+    inclusion proof of the entry in that checkpoint's tree."""
 
     index: int
     tree_size: int
     checkpoint: bytes
+    proof: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,23 @@ class _Reader:
         return [found[i] for i in indexes]
 
 
+class _NotCached(Exception):
+    pass
+
+
+class _CacheOnly:
+    """A ``tlog.HashReader`` over the process cache alone; :class:`_NotCached` when a hash is not in it."""
+
+    def __init__(self, store: Store) -> None:
+        self.cache = store._hash_cache
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        try:
+            return [self.cache[i] for i in indexes]
+        except KeyError:
+            raise _NotCached from None
+
+
 class Store:
     """The registry database. ``signer`` signs checkpoints (``note.CheckpointSigner``; its origin is the
     log's). Open with :meth:`open`, which runs the migrations and creates the empty log on first use."""
@@ -217,6 +236,7 @@ class Store:
         self._cache_lock = threading.Lock()
         self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
         self._batches = 0
+        self._known_size = 0  # a tree size this process has seen committed (trees only grow)
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -317,10 +337,11 @@ class Store:
             start = size = int(state.size)
             checkpoint = bytes(state.checkpoint)
             reader = _Reader(self, conn, overlay)
-            wanted = [w.request.nonce for w in writes]
-            seen = {(r.key_id, r.nonce) for r in conn.execute(
-                sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(wanted)))} if wanted else set()
-            batch = _BatchIndex(conn)
+            seen: set[tuple[str, str]] = set()
+            for chunk in _chunks([w.request.nonce for w in writes]):
+                seen.update((r.key_id, r.nonce) for r in conn.execute(
+                    sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(chunk))))
+            batch = _BatchIndex(conn, [w.body for w in writes])
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
                                                      "events": []}
             for w in writes:
@@ -354,9 +375,12 @@ class Store:
                                 ("releases", releases), ("events", events)):
                 if rows[name]:
                     conn.execute(sa.insert(table), rows[name])
+            proofs: dict[int, tuple[bytes, ...]] = {}
             if size != start:
                 root = tlog.tree_hash(size, reader)
                 checkpoint = self.signer.sign(size, root)
+                for index in range(start, size):  # handed back with the acknowledgement: no second read
+                    proofs[index] = tuple(tlog.inclusion_proof(size, index, reader))
                 conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(
                     size=size, root=root, checkpoint=checkpoint, updated_at=int(t)))
             self._batches += 1
@@ -364,7 +388,8 @@ class Store:
                 conn.execute(sa.delete(nonces).where(nonces.c.expires < int(t)))
         # committed: only now may this batch's hashes serve reads, and only now is anything acknowledged
         self._remember_hashes(overlay)
-        return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint) for r in results]
+        self._known_size = max(self._known_size, size)
+        return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint, proofs[r]) for r in results]
 
     def _remember_hashes(self, new: dict[int, bytes]) -> None:
         with self._cache_lock:
@@ -421,8 +446,14 @@ class Store:
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> tuple[int, list[bytes]]:
         """``(tree_size, proof)`` of entry ``index`` in the tree of ``tree_size`` (default: current size)."""
+        if tree_size is not None and 0 <= index < tree_size <= self._known_size:
+            try:  # a committed tree, and every hash cached: no database round trip at all
+                return tree_size, tlog.inclusion_proof(tree_size, index, _CacheOnly(self))
+            except _NotCached:
+                pass
         with self._reader.begin() as conn:
             size = int(self._state(conn).size)
+            self._known_size = max(self._known_size, size)
             n = size if tree_size is None else tree_size
             if not 0 < n <= size or not 0 <= index < n:
                 raise StoreError(f"no entry {index} in a tree of size {n} (the log has {size} entries)")
@@ -497,30 +528,37 @@ def _release_row(row: Any) -> dict[str, Any]:
 class _BatchIndex:
     """What the log already holds about the lines a batch touches: the database plus the batch so far."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.new_releases: dict[str, dict[str, Any]] = {}
-        self.new_latest: dict[str, int] = {}
-        self.new_revoked: set[str] = set()
+    def __init__(self, conn: Connection, bodies: Sequence[Body]) -> None:
+        # Three queries per batch (not per entry) fetch everything the checks below can ask about.
+        bundles: set[str] = set()
+        models: set[str] = set()
+        for body in bodies:
+            d = body.data
+            if body.kind == "release":
+                models.add(d["model"])
+            bundles.update(d[k] for k in ("bundle", "old", "new", "release") if isinstance(d.get(k), str))
+        self.known: dict[str, dict[str, Any]] = {}
+        self.latest: dict[str, int] = {}
+        self.revoked_set: set[str] = set()
+        for chunk in _chunks(sorted(bundles)):
+            for row in conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version, releases.c.bundle)
+                                    .where(releases.c.bundle.in_(chunk))):
+                self.known[row.bundle] = {"index": int(row.idx), "model": row.model, "version": int(row.version)}
+            self.revoked_set.update(r[0] for r in conn.execute(sa.select(events.c.release).where(
+                events.c.kind == "revocation", events.c.release.in_(chunk))))
+        for chunk in _chunks(sorted(models)):
+            for row in conn.execute(sa.select(releases.c.model, sa.func.max(releases.c.version))
+                                    .where(releases.c.model.in_(chunk)).group_by(releases.c.model)):
+                self.latest[row[0]] = int(row[1])
 
     def release(self, bundle: str) -> dict[str, Any] | None:
-        if bundle in self.new_releases:
-            return self.new_releases[bundle]
-        row = self.conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version)
-                                .where(releases.c.bundle == bundle)).first()
-        return None if row is None else {"index": int(row.idx), "model": row.model, "version": int(row.version)}
+        return self.known.get(bundle)
 
     def latest_version(self, model: str) -> int | None:
-        db = self.conn.execute(sa.select(sa.func.max(releases.c.version)).where(releases.c.model == model)).scalar()
-        batch = self.new_latest.get(model)
-        values = [v for v in (db, batch) if v is not None]
-        return max(values) if values else None
+        return self.latest.get(model)
 
     def revoked(self, bundle: str) -> bool:
-        if bundle in self.new_revoked:
-            return True
-        return self.conn.execute(sa.select(events.c.idx).where(
-            events.c.kind == "revocation", events.c.release == bundle).limit(1)).first() is not None
+        return bundle in self.revoked_set
 
     def _of_line(self, bundle: str, model: str, what: str) -> dict[str, Any] | Rejected:
         rel = self.release(bundle)
@@ -565,14 +603,18 @@ class _BatchIndex:
         if body.kind == "release":
             row = release_row(index, d, publisher, logged_at)
             rows["releases"].append({**row, "idx": row.pop("index")})
-            self.new_releases[d["bundle"]] = {"index": index, "model": d["model"], "version": d["version"]}
-            self.new_latest[d["model"]] = max(self.new_latest.get(d["model"], -1), d["version"])
+            self.known[d["bundle"]] = {"index": index, "model": d["model"], "version": d["version"]}
+            self.latest[d["model"]] = max(self.latest.get(d["model"], -1), d["version"])
             return
         for e in events_of(body.kind, d, index):
             rows["events"].append({"idx": e.idx, "kind": e.kind, "model": e.model, "release": e.release,
                                    "other": e.other, "incident": e.incident})
             if e.kind == "revocation" and e.release:
-                self.new_revoked.add(e.release)
+                self.revoked_set.add(e.release)
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[i:i + size] for i in range(0, len(values), size)]
 
 
 class Sequencer:
