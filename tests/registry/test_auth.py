@@ -1,4 +1,4 @@
-"""Write authentication, attacked as someone who read weightwarden/registry/auth.py, server.py and store.py.
+r"""Write authentication, attacked as someone who read weightwarden/registry/auth.py, server.py and store.py.
 
 Every refused case below must leave the log exactly as it was (0 entries accepted):
 
@@ -13,7 +13,8 @@ Every refused case below must leave the log exactly as it was (0 entries accepte
 - oversized: declared Content-Length over the limit; chunked body over the limit with no Content-Length;
   a body over the entry limit that still fits the request limit
 - malformed (signed, so it reaches the parser): not JSON, not UTF-8, not canonical (spaces / key order),
-  duplicate keys, NaN, deep nesting, unknown schema, wrong field types, model id with path tricks
+  duplicate keys, NaN, deep nesting, unknown schema, wrong field types, model id with path tricks, ids with
+  a trailing newline (a ``$`` regex accepted them: found in this review, fixed with ``\Z``), look-alike letters
 - rate: a key over its write rate gets 429.
 """
 
@@ -192,6 +193,9 @@ def test_oversized(service):
     entries.canonical(release() | {"version": True}),
     entries.canonical(release() | {"model": "acme/../x"}),
     entries.canonical(release() | {"model": "acme/x/y"}),
+    entries.canonical(release() | {"model": "acme/x\n"}),  # "$" would match before a final newline
+    entries.canonical(release() | {"bundle": "sha256:" + "a" * 64 + "\n"}),
+    entries.canonical(release() | {"model": "acme/\u0445"}),  # Cyrillic look-alike
     entries.canonical(release() | {"bundle": "sha256:XYZ"}),
     entries.canonical(release() | {"extra": 1}),
     entries.canonical({"schema": entries.AUDIT_SCHEMA, "model": "acme/smol", "release": "sha256:" + "a" * 64,

@@ -185,6 +185,29 @@ def add_publisher(public_key: str, namespaces: tuple[str, ...], roles: tuple[str
     return _run(go)
 
 
+@registry_group.command("remove-publisher")
+@click.argument("key_id")
+@_db_option
+@_keys_option
+def remove_publisher(key_id: str, db: str | None, keys_dir: str | None) -> int:
+    """Withdraw a publisher key (its writes stop within the servers' 5-second key cache)."""
+
+    def go() -> int:
+        from weightwarden.registry.logkeys import load_or_create
+        from weightwarden.registry.store import Store
+
+        url, keys_path = _defaults(db, keys_dir)
+        store = Store.open(url, load_or_create(keys_path).checkpoint_signer())
+        removed = store.remove_publisher(key_id)
+        store.close()
+        if not removed:
+            return _fail(f"no publisher with key id {key_id}")
+        click.echo(f"publisher {key_id} removed")
+        return 0
+
+    return _run(go)
+
+
 def _client(url: str, state_dir: str | None, log_key: str | None, witnesses: tuple[str, ...] = (),
             quorum: int = 0) -> Any:
     from weightwarden.registry.client import RegistryClient

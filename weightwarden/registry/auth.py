@@ -48,9 +48,9 @@ HEADER_SIGNATURE = "X-WW-Signature"
 DEFAULT_WINDOW_S = 300
 ROLES = ("release", "supersession", "revocation", "audit", "incident")
 PUBLISHER_ROLES = ("release", "supersession", "revocation", "audit", "incident")
-_NONCE = re.compile(r"^[0-9a-f]{32,64}$")
-_KEY_ID = re.compile(r"^[0-9a-f]{64}$")
-_NAMESPACE_PATTERN = re.compile(r"^(\*|[a-z0-9][a-z0-9._-]{0,63}/(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127}))$")
+_NONCE = re.compile(r"^[0-9a-f]{32,64}\Z")
+_KEY_ID = re.compile(r"^[0-9a-f]{64}\Z")
+_NAMESPACE_PATTERN = re.compile(r"^(\*|[a-z0-9][a-z0-9._-]{0,63}/(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127}))\Z")
 
 
 class AuthError(WeightwardenError):

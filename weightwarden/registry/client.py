@@ -49,6 +49,7 @@ STATE_SCHEMA = "weightwarden.registry.client-state/v1"
 FULL_SCAN_MAX = 20_000
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 OPEN_INCIDENT_STATES = ("reported", "confirmed")
+MAX_CANDIDATES = 16  # releases with the same files' digest that are looked at (each costs a proof)
 
 
 class RegistryClientError(WeightwardenError):
@@ -167,17 +168,25 @@ class RegistryClient:
     def _get(self, path: str, **params: Any) -> bytes:
         import httpx
 
-        try:
-            response = self.http.get(path, params=params or None)
+        body = bytearray()
+        try:  # streamed with a cap: a hostile registry cannot make the client hold an endless answer
+            with self.http.stream("GET", path, params=params or None) as response:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise RegistryClientError(f"{path}: answer over {MAX_RESPONSE_BYTES} bytes")
+                status = response.status_code
         except httpx.HTTPError as exc:
             raise RegistryClientError(f"cannot reach the registry at {self.url}: {exc}") from None
-        if len(response.content) > MAX_RESPONSE_BYTES:
-            raise RegistryClientError(f"{path}: answer over {MAX_RESPONSE_BYTES} bytes")
-        if response.status_code == 404:
+        if status == 404:
             raise _NotFound(path)
-        if response.status_code != 200:
-            raise RegistryClientError(f"{path}: the registry answered {response.status_code}: {_reason(response)}")
-        return response.content
+        if status != 200:
+            try:
+                reason = str(json.loads(bytes(body)).get("error"))[:500]
+            except (ValueError, AttributeError):
+                reason = bytes(body[:200]).decode("utf-8", "replace")
+            raise RegistryClientError(f"{path}: the registry answered {status}: {reason}")
+        return bytes(body)
 
     def _get_json(self, path: str, **params: Any) -> Any:
         try:
@@ -417,7 +426,11 @@ class RegistryClient:
                 raise InputError("check needs a model path or a bundle")
             root = _default_root(path)
             candidates = self._get_json("/releases", subject=root).get("releases", [])
-        for cand in candidates:
+        if not isinstance(candidates, list):
+            raise RegistryClientError("the registry's release lookup is not a list")
+        for cand in candidates[:MAX_CANDIDATES]:
+            if not isinstance(cand, dict) or not isinstance(cand.get("index"), int):
+                raise RegistryClientError("the registry's release lookup is malformed")
             if model is not None and cand.get("model") != model:
                 continue
             index = int(cand["index"])

@@ -63,10 +63,10 @@ MAX_ENTRY_BYTES = 65_535  # tlog-tiles entry bundles: uint16 length prefix
 MAX_FILES = 1_000  # a release lists at most this many file digests (the subject digest covers all of them)
 MAX_STRING = 4_096
 MAX_NESTING = 32
-MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-BUNDLE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$|^x_[A-Za-z0-9][A-Za-z0-9._:+-]{0,125}$")
+MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}/[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+BUNDLE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
+HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+INCIDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}\Z|^x_[A-Za-z0-9][A-Za-z0-9._:+-]{0,125}\Z")
 DSSE_KEYS = {"payload", "payloadType", "signatures"}
 
 

@@ -191,7 +191,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
             "application/json": {"schema": {"type": "object"}}}}})
     async def append(request: Request) -> Any:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > cfg.max_body_bytes):
+        if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > cfg.max_body_bytes):
             return _error(413, f"request body over the {cfg.max_body_bytes}-byte limit")
         body = bytearray()
         async for chunk in request.stream():
@@ -275,7 +275,7 @@ def app_from_env() -> FastAPI:
     return create_app(store, keys, settings)
 
 
-_ORIGIN = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*$")
+_ORIGIN = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~-]+)*\Z")
 
 
 def check_origin(origin: str) -> str:
