@@ -233,3 +233,25 @@ def test_reads_need_no_signature(service):
     client, store, acme, _ = service
     assert client.get("/checkpoint").status_code == 200
     assert client.get("/log").json()["origin"] == ORIGIN
+
+
+def test_batch_items_are_checked_one_by_one(service):
+    client, store, acme, _ = service
+    good = entries.canonical(release(version=1))
+    headers = acme.headers(good)
+    unsigned = entries.canonical(release(version=2))
+    other_ns = entries.canonical(release("evil/x", 1))
+    items = [{"headers": headers, "body": base64.b64encode(good).decode()},
+             {"headers": {}, "body": base64.b64encode(unsigned).decode()},
+             {"headers": headers, "body": base64.b64encode(good).decode()},  # replay inside the batch
+             {"headers": acme.headers(other_ns), "body": base64.b64encode(other_ns).decode()},
+             {"headers": headers, "body": base64.b64encode(unsigned).decode()}]  # body swapped
+    r = client.post("/entries/batch", json={"requests": items})
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == [201, 401, 409, 403, 401]
+    assert store.size() == 1
+    for bad in ({"requests": []}, {"requests": [{"headers": {}, "body": "!!"}]}, {"nope": 1}, [1]):
+        assert client.post("/entries/batch", json=bad).status_code == 422
+    before = store.size()
+    r = client.post("/entries/batch", content=b"x" * (9 * 1024 * 1024))
+    assert r.status_code == 413 and store.size() == before
