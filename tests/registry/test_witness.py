@@ -336,3 +336,20 @@ def test_a_lying_log_never_gets_two_inconsistent_checkpoints_cosigned(tmp_path_f
         for n, b in cosigned:
             if m <= n:
                 assert any(t.root(n) == b and t.root(m) == a for t in trees.values()), (m, n, shared)
+
+
+def test_c2sp_cosignature_example_has_the_specified_shape() -> None:
+    # c2sp.org/tlog-cosignature's example (no witness key is published, so only its structure is checked):
+    # 4-byte key ID, then u64 big-endian timestamp 1679315147 (the spec's "time 1679315147" line), then a
+    # 64-byte Ed25519 signature.
+    example = (
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+        "— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+"
+        "zyWE+xeMcTOAYQ8=\n"
+        "— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nN"
+        "o0xUe+mbIUBkBIfZ+qnA==\n"
+    ).encode()
+    note = parse_note(example)
+    log_sig, witness_sig = note.signatures
+    assert len(log_sig.signature) == 64 and witness_sig.timestamp == 1679315147
+    assert len(witness_sig.signature) == 72
