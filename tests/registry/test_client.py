@@ -163,8 +163,8 @@ def test_pinned_key_and_witness_quorum(live):
         c.verified_checkpoint()
     witness = CosignatureSigner.generate("witness.example").verifier().vkey()
     with _client(server, tmp / "w", witnesses=[witness], quorum=1) as c, \
-            pytest.raises(RegistryClientError, match="does not verify"):
-        c.verified_checkpoint()  # our log's checkpoint carries no cosignature of that witness
+            pytest.raises(RegistryClientError, match="cosigned by witnesses"):
+        c.verified_checkpoint()  # no witness has cosigned anything of this log
 
 
 def test_cli_exit_codes(live):
@@ -212,3 +212,31 @@ def test_expired_views_are_not_current(live, monkeypatch):
     with _client(server, tmp) as c:
         result = c.check(model, bundle=bundle)
     assert not result.current and any("expired" in r for r in result.reasons)
+
+
+def test_witness_cosignatures_satisfy_a_quorum(live, store, log_keys):
+    from weightwarden.registry.witness import CosignatureSigner, Witness
+    from weightwarden.registry.witnessing import request_cosignature
+
+    server, acme, tmp = live
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(1000))
+    signers = [CosignatureSigner.generate(f"witness{i}.example") for i in range(2)]
+    witnesses = [Witness(s, {ORIGIN: log_keys.note_signer.verifier()}, tmp / f"w{i}.json")
+                 for i, s in enumerate(signers)]
+    vkeys = [s.verifier().vkey() for s in signers]
+    with _client(server, tmp / "publisher") as c:
+        c.publish_release(bundle, model="acme/smol", key=acme.key)
+    for s, w in zip(signers, witnesses, strict=True):
+        assert request_cosignature(store, w.add_checkpoint, s.verifier()) == 1
+    with _client(server, tmp / "a", witnesses=vkeys, quorum=2) as c:
+        assert c.check(model, bundle=bundle).current
+    # the log grows; witness 0 cosigns again (consistency proof from size 1), witness 1 does not
+    with _client(server, tmp / "publisher") as c:
+        c.publish_release(_signed_model(tmp / "m2", 2, b"v2")[1], model="acme/smol", key=acme.key)
+    assert request_cosignature(store, witnesses[0].add_checkpoint, signers[0].verifier()) == 2
+    with _client(server, tmp / "b", witnesses=vkeys, quorum=2) as c, \
+            pytest.raises(RegistryClientError, match="does not verify"):
+        c.verified_checkpoint()  # the newest cosigned checkpoint (size 2) has one cosignature of two
+    with _client(server, tmp / "c", witnesses=vkeys, quorum=1) as c:
+        result = c.check(model, bundle=bundle)
+    assert not result.current and "superseded" in result.reasons[0]

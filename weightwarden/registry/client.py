@@ -233,7 +233,12 @@ class RegistryClient:
         from weightwarden.registry.note import Checkpoint, NoteError, open_checkpoint
 
         verifier = self.log_verifier()
-        note = self._get("/checkpoint")
+        # With a witness quorum, the newest checkpoint the witnesses cosigned (the latest may not be yet).
+        try:
+            note = self._get("/checkpoint/witnessed" if self.quorum else "/checkpoint")
+        except _NotFound:
+            raise RegistryClientError(f"no checkpoint of {self.url} is cosigned by witnesses yet (a quorum of "
+                                      f"{self.quorum} is required)") from None
         try:
             if self.quorum:
                 from weightwarden.registry.witness import verify_cosigned

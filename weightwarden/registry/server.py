@@ -107,6 +107,13 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
     def checkpoint() -> Response:
         return Response(store.checkpoint(), media_type=_PLAIN, headers={"Cache-Control": "no-cache"})
 
+    @app.get("/checkpoint/witnessed", response_class=Response, responses={200: {"content": {_PLAIN: {}}}, 404: {}})
+    def witnessed() -> Response:
+        note = store.witnessed_checkpoint()
+        if note is None:
+            return _error(404, "no witness has cosigned a checkpoint of this log yet")
+        return Response(note, media_type=_PLAIN, headers={"Cache-Control": "no-cache"})
+
     @app.get("/tile/{tile_path:path}", response_class=Response,
              responses={200: {"content": {"application/octet-stream": {}}}, 404: {}})
     def tile(tile_path: str) -> Response:

@@ -103,6 +103,15 @@ events = sa.Table(
     sa.Column("incident", sa.String(128), nullable=True),
 )
 
+cosignatures = sa.Table(
+    "cosignatures", metadata,
+    sa.Column("tree_size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("witness", sa.String(255), primary_key=True),
+    sa.Column("checkpoint", sa.LargeBinary, nullable=False),
+    sa.Column("line", sa.Text, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+)
+
 
 class StoreError(InputError):
     """A read that cannot be answered (beyond the tree, unknown entry); ``status`` is the HTTP status."""
@@ -407,6 +416,43 @@ class Store:
         """The latest signed checkpoint (a C2SP signed note)."""
         with self._reader.begin() as conn:
             return bytes(self._state(conn).checkpoint)
+
+    def checkpoint_at(self, tree_size: int) -> bytes:
+        """The log-signed checkpoint of an earlier (or the current) tree size; deterministic (Ed25519 over
+        the same body), so it is exactly the one handed out when the tree had that size."""
+        return self.signer.sign(tree_size, self.root(tree_size))
+
+    def add_cosignature(self, checkpoint: bytes, witness: str, line: str) -> None:
+        """Keep a witness's cosignature line for ``checkpoint`` (a log-signed checkpoint note). The caller
+        verified the line with the witness's key; here the checkpoint must be one of this log's trees."""
+        from weightwarden.registry.note import open_checkpoint
+
+        cp, _ = open_checkpoint(checkpoint, self.signer.verifier(), self.origin)
+        if self.root(cp.size) != cp.root_hash:
+            raise StoreError("the cosigned checkpoint is not a tree of this log", 409)
+        with self._writer.begin() as conn:
+            conn.execute(sa.delete(cosignatures).where(cosignatures.c.tree_size == cp.size,
+                                                       cosignatures.c.witness == witness))
+            conn.execute(sa.insert(cosignatures).values(tree_size=cp.size, witness=witness, checkpoint=checkpoint,
+                                                        line=line, received_at=int(time.time())))
+
+    def witnessed_checkpoint(self) -> bytes | None:
+        """The largest checkpoint any witness cosigned, with every cosignature line kept for it."""
+        with self._reader.begin() as conn:
+            size = conn.execute(sa.select(sa.func.max(cosignatures.c.tree_size))).scalar()
+            if size is None:
+                return None
+            rows = conn.execute(sa.select(cosignatures).where(cosignatures.c.tree_size == size)
+                                .order_by(cosignatures.c.witness)).all()
+        note = bytes(rows[0].checkpoint)
+        return note + "".join(r.line if r.line.endswith("\n") else r.line + "\n" for r in rows).encode("utf-8")
+
+    def witness_sizes(self) -> dict[str, tuple[int, int]]:
+        """Per witness: (largest tree size it cosigned, when it was received)."""
+        with self._reader.begin() as conn:
+            rows = conn.execute(sa.select(cosignatures.c.witness, sa.func.max(cosignatures.c.tree_size),
+                                          sa.func.max(cosignatures.c.received_at)).group_by(cosignatures.c.witness)).all()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
     def size(self) -> int:
         with self._reader.begin() as conn:
