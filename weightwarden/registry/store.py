@@ -490,13 +490,21 @@ class Store:
             raise StoreError(f"no entry {index} in the log")
         return bytes(row.data)
 
+    def cached_inclusion_proof(self, index: int, tree_size: int | None) -> tuple[int, list[bytes]] | None:
+        """The proof from memory alone (a tree this process saw committed, every hash cached), else None:
+        no database round trip and no blocking, so the server can answer it on its event loop."""
+        if tree_size is None or not 0 <= index < tree_size <= self._known_size:
+            return None
+        try:
+            return tree_size, tlog.inclusion_proof(tree_size, index, _CacheOnly(self))
+        except _NotCached:
+            return None
+
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> tuple[int, list[bytes]]:
         """``(tree_size, proof)`` of entry ``index`` in the tree of ``tree_size`` (default: current size)."""
-        if tree_size is not None and 0 <= index < tree_size <= self._known_size:
-            try:  # a committed tree, and every hash cached: no database round trip at all
-                return tree_size, tlog.inclusion_proof(tree_size, index, _CacheOnly(self))
-            except _NotCached:
-                pass
+        cached = self.cached_inclusion_proof(index, tree_size)
+        if cached is not None:
+            return cached
         with self._reader.begin() as conn:
             size = int(self._state(conn).size)
             self._known_size = max(self._known_size, size)
