@@ -227,3 +227,11 @@ def test_kill_9_during_concurrent_appends_loses_nothing_acknowledged(db_url, log
 
 def memory_entry(http: httpx.Client, index: int) -> bytes:
     return base64.b64decode(http.get(f"/entries/{index}").json()["data"])
+
+
+def test_web_pages_read_the_store(seeded):
+    client, store, keys, acme = seeded
+    page = client.get("/web/")
+    assert page.status_code == 200 and "300" in page.text
+    line = client.get("/web/models/acme/a")
+    assert line.status_code == 200 and "superseded" in line.text
