@@ -306,6 +306,94 @@ def _crash(port: int, db: str, keys_dir: str, pub_keys: list[Any], args: argpars
             "tree_size_after_restart": final.size}
 
 
+def database_crash(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """SIGKILL PostgreSQL itself (a throw-away cluster: postmaster and backends) a third of the way through
+    ``--appends`` concurrent signed appends, restart it a second later; clients retry 503s with new nonces.
+    Every acknowledged append must be in the log, consistent with every checkpoint handed out."""
+    import threading
+
+    import httpx
+
+    from tests.registry.service import ThrowawayPostgres  # noqa: PLC0415 - the same helper the test uses
+
+    pg = ThrowawayPostgres()
+    pg.start()
+    keys_dir = str(tmp / "keys-dbcrash")
+    log_keys = load_or_create(keys_dir, ORIGIN)
+    store = Store.open(pg.url, log_keys.checkpoint_signer())
+    pub_keys = [auth.generate_key() for _ in range(8)]
+    for i, key in enumerate(pub_keys):
+        raw = auth.raw_public_key(key.public_key())
+        store.add_publisher(auth.Publisher(auth.key_id(raw), raw, (f"bench{i}/*",)))
+    store.close()
+    port = _free_port()
+    proc = _serve(pg.url, keys_dir, port, args.workers)
+    acked: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    refused = [0]
+    others: dict[int, int] = {}
+    lock = threading.Lock()
+    per_client = args.appends // 8
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            i, end = 0, time.monotonic() + TIME_LIMIT_S
+            while i < per_client and time.monotonic() < end:
+                body = _release(f"bench{n}/dbcrash-{i}", 1)
+                raw = entries.canonical(body)
+                try:
+                    r = http.post("/entries", content=raw, headers={
+                        **auth.sign_request(pub_keys[n], ORIGIN, "POST", "/entries", raw),
+                        "Content-Type": "application/json"})
+                except httpx.HTTPError:
+                    continue
+                if r.status_code == 503:
+                    with lock:
+                        refused[0] += 1
+                    time.sleep(0.05)
+                    continue
+                with lock:
+                    others[r.status_code] = others.get(r.status_code, 0) + 1
+                    if r.status_code == 201:
+                        acked.append((body, r.json()))
+                i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        while len(acked) < args.appends // 3 and any(t.is_alive() for t in threads):
+            time.sleep(0.005)
+        acked_at_kill = len(acked)
+        pg.kill9()
+        time.sleep(1.0)
+        pg.start()
+        for t in threads:
+            t.join()
+        verifier = log_keys.note_signer.verifier()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            final, _ = open_checkpoint(http.get("/checkpoint").content, verifier, ORIGIN)
+            lost = sum(1 for body, a in acked if entries.parse_logged(base64.b64decode(
+                http.get(f"/entries/{a['index']}").json()["data"]))["body"] != body)
+            inconsistent = 0
+            sizes = {a["tree_size"]: a["checkpoint"] for _, a in acked}
+            for note in sizes.values():
+                cp, _ = open_checkpoint(note.encode(), verifier, ORIGIN)
+                proof = [base64.b64decode(h) for h in http.get(
+                    "/proof/consistency", params={"old": cp.size, "new": final.size}).json()["proof"]]
+                try:
+                    tlog.verify_consistency(cp.size, final.size, cp.root_hash, final.root_hash, proof)
+                except tlog.ProofError:
+                    inconsistent += 1
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pg.stop()
+    return {"sent": per_client * 8, "acknowledged_before_kill": acked_at_kill, "acknowledged": len(acked),
+            "refused_503_while_down": refused[0], "lost_acknowledged": lost, "checkpoints_handed_out": len(sizes),
+            "inconsistent_checkpoints": inconsistent, "tree_size": final.size,
+            "final_statuses": {str(k): v for k, v in sorted(others.items())}}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--appends", type=int, default=1000)
@@ -333,6 +421,13 @@ def main() -> int:
                   f" p99 {p['p99_ms']} ms); crash: {c['acknowledged_before_kill']} acknowledged before SIGKILL, "
                   f"{c['lost_acknowledged']} lost, {c['inconsistent_checkpoints']} inconsistent of "
                   f"{c['checkpoints_handed_out']} checkpoints; sequencer alone {s['per_s']}/s", flush=True)
+        if args.pg:
+            crash = database_crash(args, Path(tmp))
+            print(f"postgresql killed: {crash['acknowledged_before_kill']} acknowledged before SIGKILL of the database,"
+                  f" {crash['refused_503_while_down']} refused (503) while it was down, {crash['acknowledged']} "
+                  f"acknowledged in all, {crash['lost_acknowledged']} lost, {crash['inconsistent_checkpoints']} "
+                  f"inconsistent of {crash['checkpoints_handed_out']} checkpoints", flush=True)
+            results.append({"database": "postgresql", "database_killed": crash})
     payload = {"benchmark": "registry_load", "commit": commit, "machine": machine(),
                "goals": {"appends_per_s": 2000, "proof_reads_per_s": 5000}, "results": results}
     path = write_result("registry_load", payload)

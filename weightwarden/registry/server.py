@@ -99,6 +99,14 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
     app = FastAPI(title="weightwarden registry", version="1", lifespan=lifespan,
                   description="Transparency log of model releases, revocations, audits and incidents.")
 
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting or unreachable is "try again", on every path (reads, key lookups), never a 500.
+        return _error(503, f"the registry database is unavailable ({type(exc).__name__}); retry later")
+
     @app.exception_handler(WeightwardenError)
     async def _weightwarden_error(_request: Request, exc: WeightwardenError) -> JSONResponse:
         return _error(getattr(exc, "status", 400), exc.reason)
