@@ -240,3 +240,18 @@ def test_witness_cosignatures_satisfy_a_quorum(live, store, log_keys):
     with _client(server, tmp / "c", witnesses=vkeys, quorum=1) as c:
         result = c.check(model, bundle=bundle)
     assert not result.current and "superseded" in result.reasons[0]
+
+
+def test_the_registry_demo_runs_end_to_end(tmp_path, capsys):
+    """``make demo``'s registry part on a small model: sign, serve, publish, check (0), incident, revoke,
+    check (1, naming the revocation and the incident) — through the real CLI and a real server."""
+    from weightwarden.registry.demo import run_demo
+
+    model = tmp_path / "tiny-model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(os.urandom(4096))
+    (model / "config.json").write_text("{}")
+    assert run_demo(model, workdir=tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "CURRENT: huggingfacetb/smollm2-135m-instruct v1" in out
+    assert "NOT CURRENT" in out and "REVOKED" in out
