@@ -255,3 +255,27 @@ def test_the_registry_demo_runs_end_to_end(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "CURRENT: huggingfacetb/smollm2-135m-instruct v1" in out
     assert "NOT CURRENT" in out and "REVOKED" in out
+
+
+def test_a_registry_pointing_at_another_release_is_caught(live, monkeypatch):
+    """A lying index: the registry answers a bundle lookup with the (unrevoked, proven) entry of another
+    release. The client compares the entry with the digest it computed itself, so the lie is an error."""
+    server, acme, tmp = live
+    good, good_bundle = _signed_model(tmp / "good", 1, os.urandom(1000))
+    bad, bad_bundle = _signed_model(tmp / "bad", 1, os.urandom(1000))
+    with _client(server, tmp) as c:
+        c.publish_release(good_bundle, model="acme/good", key=acme.key)
+        c.publish_release(bad_bundle, model="acme/bad", key=acme.key)
+        bad_digest = "sha256:" + __import__("hashlib").sha256(bad_bundle.read_bytes()).hexdigest()
+        c.publish(entries.revocation_body(model="acme/bad", release=bad_digest, reason="malware"), acme.key)
+        real = c._get_json
+
+        def lying(path, **params):
+            if path.startswith("/releases/"):
+                return real(path.replace(bad_digest, "sha256:" + __import__("hashlib").sha256(
+                    good_bundle.read_bytes()).hexdigest()))
+            return real(path, **params)
+
+        monkeypatch.setattr(c, "_get_json", lying)
+        with pytest.raises(RegistryClientError, match="another bundle"):
+            c.check(None, bundle=bad_bundle)

@@ -415,6 +415,9 @@ class RegistryClient:
 
     def _find_release(self, path: Any, bundle: Any, model: str | None,
                       checkpoint: Any) -> tuple[int, dict[str, Any]] | None:
+        # What identifies the release is computed here (bundle digest, or root digest of the files), and the
+        # entry the registry points at must carry exactly that: its lookup index is a hint, never the answer.
+        digest = root = None
         if bundle is not None:
             from weightwarden.integrity.bundle import read_bundle_file
 
@@ -445,8 +448,12 @@ class RegistryClient:
             body = logged["body"]
             if body.get("schema") != _entries.RELEASE_SCHEMA:
                 raise RegistryClientError(f"entry {index} is not a release although the registry said so")
-            if bundle is not None and body["bundle"] != cand.get("bundle"):
-                raise RegistryClientError(f"entry {index} names another bundle than the registry said")
+            if digest is not None and body["bundle"] != digest:
+                raise RegistryClientError(f"the registry pointed at entry {index}, which is the release of another "
+                                          f"bundle ({body['bundle']}), not of {digest}")
+            if root is not None and body["subject"]["sha256"] != root:
+                raise RegistryClientError(f"the registry pointed at entry {index}, whose files' digest is not "
+                                          "the one computed here")
             return index, body
         return None
 
