@@ -279,3 +279,25 @@ def test_a_registry_pointing_at_another_release_is_caught(live, monkeypatch):
         monkeypatch.setattr(c, "_get_json", lying)
         with pytest.raises(RegistryClientError, match="another bundle"):
             c.check(None, bundle=bad_bundle)
+
+
+def test_a_view_key_the_log_key_does_not_vouch_for_is_not_used(live, monkeypatch):
+    server, acme, tmp = live
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(1000))
+    with _client(server, tmp / "publisher") as c:
+        c.publish_release(bundle, model="acme/smol", key=acme.key)
+    from weightwarden.registry.auth import generate_key, public_key_pem
+
+    with _client(server, tmp / "fresh") as c:
+        real = c._get_json
+
+        def swapped(path, **params):
+            answer = real(path, **params)
+            if path == "/log":
+                answer["view_key"] = public_key_pem(generate_key().public_key()).decode()
+            return answer
+
+        monkeypatch.setattr(c, "_get_json", swapped)
+        result = c.check(model, bundle=bundle)
+    assert not result.current and any("freshness" in r or "view key" in r for r in result.reasons)
+    assert any("not vouched for" in n for n in result.notes)

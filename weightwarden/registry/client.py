@@ -220,7 +220,18 @@ class RegistryClient:
             raise RegistryClientError(f"the registry now serves log key {served.vkey()}, not the trusted "
                                       f"{verifier.vkey()}")
         view_key = info.get("view_key")
-        if saved is not None and saved.get("view_key") and saved["view_key"] != view_key:
+        if isinstance(view_key, str):  # the view key is vouched for by the log key, or not used at all
+            from weightwarden.registry.logkeys import view_key_text
+            from weightwarden.registry.note import NoteError, open_note
+
+            try:
+                note, _ = open_note(str(info.get("view_key_note", "")).encode("utf-8"), [verifier])
+            except NoteError:
+                note = None
+            if note is None or note.text != view_key_text(verifier.name, view_key.encode("ascii")):
+                self.notes.append("the registry's freshness-view key is not vouched for by its log key: ignored")
+                view_key = None
+        if saved is not None and saved.get("view_key") and view_key and saved["view_key"] != view_key:
             raise RegistryClientError("the registry's freshness-view key changed since it was first trusted")
         entry = self.state.data["logs"].setdefault(self.url, {})
         entry.update({"vkey": verifier.vkey(), "view_key": saved.get("view_key") if saved else view_key,

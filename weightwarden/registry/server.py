@@ -136,7 +136,8 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
     @app.get("/log")
     def log_info() -> dict[str, Any]:
         return {"schema": "weightwarden.registry.log/v1", "origin": store.origin, "vkey": keys.vkey(),
-                "view_key": keys.view_public_pem().decode("ascii"), "size": store.size()}
+                "view_key": keys.view_public_pem().decode("ascii"),
+                "view_key_note": keys.view_key_note().decode("utf-8"), "size": store.size()}
 
     @app.get("/entries/{index}", responses={404: {}})
     def entry(index: int = PathParam(ge=0, le=_MAX)) -> Any:
