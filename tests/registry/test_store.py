@@ -182,3 +182,23 @@ def test_reads_beyond_the_tree_are_refused(store):
                  lambda: store.inclusion_proof(2), lambda: store.consistency_proof(1, 3), lambda: store.entry(5)):
         with pytest.raises(StoreError):
             call()
+
+
+def test_static_export_is_what_an_independent_verifier_accepts(store, log_keys, tmp_path):
+    """`registry export` writes a tlog-tiles folder; the spec-only verifier (tests/registry/
+    independent_verifier.py, hashlib + cryptography) accepts it, before and after the log grows."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    verifier = Path(__file__).parent / "independent_verifier.py"
+    pub = make_publisher()
+    vkey = log_keys.note_signer.verifier().vkey()
+    out = tmp_path / "static"
+    for first, last in ((1, 260), (260, 530)):
+        store.append_batch([_write(pub, release(version=v)) for v in range(first, last)])
+        size = store.export_static(out)
+        result = subprocess.run([sys.executable, str(verifier), str(out), "--log-key", vkey],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.startswith(f"OK: {size} entries")

@@ -250,6 +250,29 @@ def witness_push(witness_url: str | None, witness_vkey: str | None, witness_key:
     return _run(go)
 
 
+@registry_group.command("export")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write the static log to.")
+@_db_option
+@_keys_option
+def export(out: str, db: str | None, keys_dir: str | None) -> int:
+    """Write checkpoint + tiles + entry bundles as static files (serve them with any web server)."""
+
+    def go() -> int:
+        from weightwarden.registry.logkeys import load_or_create
+        from weightwarden.registry.store import Store
+
+        url, keys_path = _defaults(db, keys_dir)
+        store = Store.open(url, load_or_create(keys_path).checkpoint_signer())
+        try:
+            size = store.export_static(out)
+        finally:
+            store.close()
+        click.echo(f"wrote the log of {size} entries to {out}")
+        return 0
+
+    return _run(go)
+
+
 def _client(url: str, state_dir: str | None, log_key: str | None, witnesses: tuple[str, ...] = (),
             quorum: int = 0) -> Any:
     from weightwarden.registry.client import RegistryClient

@@ -483,6 +483,34 @@ class Store:
                 self._tile_cache[(tile.level, tile.index)] = data
         return data
 
+    def export_static(self, folder: str | Any) -> int:
+        """Write the log as static files a plain web server can serve (tlog-tiles): ``checkpoint``, every
+        hash tile and entry bundle of the checkpoint's tree. Returns the tree size written. Full tiles never
+        change, so an existing one is not rewritten; ``checkpoint`` is replaced last and atomically, so a
+        mirror is never ahead of the tiles it serves."""
+        import os
+        from pathlib import Path
+
+        from weightwarden.registry.note import Checkpoint, parse_note
+
+        out = Path(folder)
+        note = self.checkpoint()
+        size = Checkpoint.parse(parse_note(note).text).size
+        wanted = _tiles.tiles_for_size(size) + [_tiles.tile_for_entry(i, size) for i in range(0, size, _tiles.TILE_WIDTH)]
+        for tile in wanted:
+            path = out / tile.path()
+            if tile.is_full and path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(self.tile(tile))
+            os.replace(tmp, path)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".checkpoint.tmp"
+        tmp.write_bytes(note)
+        os.replace(tmp, out / "checkpoint")
+        return size
+
     def entry(self, index: int) -> bytes:
         with self._reader.begin() as conn:
             row = conn.execute(sa.select(entries.c.data).where(entries.c.idx == index)).first()
