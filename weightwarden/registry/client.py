@@ -454,6 +454,8 @@ class RegistryClient:
                 continue
             index = int(cand["index"])
             if index >= checkpoint.size:
+                self.notes.append(f"a matching release is at log index {index}, after the verified checkpoint "
+                                  f"(size {checkpoint.size}{', the newest the witnesses cosigned' if self.quorum else ''})")
                 continue
             logged = _entries.parse_logged(self.verified_entry(index, checkpoint))
             body = logged["body"]
