@@ -301,3 +301,56 @@ def test_a_view_key_the_log_key_does_not_vouch_for_is_not_used(live, monkeypatch
         result = c.check(model, bundle=bundle)
     assert not result.current and any("freshness" in r or "view key" in r for r in result.reasons)
     assert any("not vouched for" in n for n in result.notes)
+
+
+def test_witness_push_to_a_real_witness_server(live, store, log_keys, tmp_path):
+    """`registry witness-push --witness-url` against `weightwarden witness serve` (another process, the
+    tlog-witness HTTP protocol), twice as the log grows; a client requiring that witness then accepts it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.registry.service import free_port
+    from weightwarden.cli.main import main
+
+    server, acme, tmp = live
+    cli = [sys.executable, "-c", "from weightwarden.cli.main import run; run()"]
+    key_file = tmp_path / "witness.key"
+    made = subprocess.run([*cli, "witness", "keygen", "witness.example/w1", "--out", str(key_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    vkey = next(w for w in made.stdout.split() if w.startswith("witness.example/w1+"))
+    port = free_port()
+    witness = subprocess.Popen([*cli, "witness", "serve", "--key", str(key_file), "--log",
+                                log_keys.note_signer.verifier().vkey(), "--state", str(tmp_path / "w.json"),
+                                "--port", str(port)], start_new_session=True)
+    try:
+        end = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < end, "witness did not start"
+                time.sleep(0.2)
+        model, bundle = _signed_model(tmp / "m", 1, os.urandom(1000))
+        runner = CliRunner()
+        db_args = ["--db", store.url, "--keys", str(tmp_path / "keys")]
+        push = ["registry", "witness-push", "--witness-url", f"http://127.0.0.1:{port}", "--witness-vkey", vkey,
+                *db_args]
+        with _client(server, tmp / "pub") as c:
+            c.publish_release(bundle, model="acme/smol", key=acme.key)
+            r = runner.invoke(main, push)
+            assert r.exit_code == 0 and "tree size 1" in r.output, r.output
+            c.publish_release(_signed_model(tmp / "m2", 2, b"2")[1], model="acme/smol", key=acme.key)
+            r = runner.invoke(main, push)  # old size 1 -> 2 with a consistency proof
+            assert r.exit_code == 0 and "tree size 2" in r.output, r.output
+        with _client(server, tmp / "checker", witnesses=[vkey], quorum=1) as c:
+            result = c.check(model, bundle=bundle)
+        assert result.tree_size == 2 and not result.current and "superseded" in result.reasons[0]
+    finally:
+        os.killpg(witness.pid, signal.SIGTERM)
+        witness.wait(timeout=10)
