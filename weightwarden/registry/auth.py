@@ -202,9 +202,12 @@ def authenticate(headers: Mapping[str, str], *, origin: str, method: str, path: 
     """Check a write request's signature headers; :class:`AuthError` (401) says why it is refused.
 
     The nonce is only checked for shape here; its uniqueness is checked atomically by the store."""
+    # One pass over the headers, names compared case-insensitively (HTTP); a Starlette ``Headers`` lookup
+    # rescans every header on each call.
+    lowered = {str(k).lower(): v for k, v in headers.items()}
     values = {}
     for name in (HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE):
-        value = headers.get(name)
+        value = lowered.get(name.lower())
         if value is None:
             raise AuthError(f"unsigned request: header {name} is missing")
         values[name] = value
