@@ -202,3 +202,28 @@ def test_static_export_is_what_an_independent_verifier_accepts(store, log_keys, 
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.startswith(f"OK: {size} entries")
+
+
+def test_audits_and_explicit_supersessions_show_in_the_view(store):
+    import base64
+
+    pub = make_publisher()
+    v1, v2 = release(version=1), release(version=2)
+    statement = base64.b64encode(b'{"_type":"https://in-toto.io/Statement/v1"}').decode()
+    attestation = {"payload": statement, "payloadType": "application/vnd.in-toto+json",
+                   "signatures": [{"keyid": "auditor", "sig": base64.b64encode(b"s" * 64).decode()}]}
+    results = store.append_batch([
+        _write(pub, v1), _write(pub, v2),
+        _write(pub, entries.audit_body(model="acme/smol", release=v1["bundle"], attestation=attestation)),
+        _write(pub, entries.supersession_body(model="acme/smol", old=v1["bundle"], new=v2["bundle"],
+                                              reason="fixes the template")),
+    ])
+    assert all(isinstance(r, Appended) for r in results)
+    view = store.model_view("acme/smol")
+    first = view["releases"][0]
+    assert first["audits"] == [2] and first["superseded_by"] == {"index": 3, "bundle": v2["bundle"]}
+    assert first["status"] == "superseded" and view["latest"] == v2["bundle"]
+    logged = entries.parse_logged(store.entry(2))["body"]["attestation"]
+    assert logged == attestation  # stored as given
+    with pytest.raises(entries.EntryError, match="DSSE"):
+        entries.audit_body(model="acme/smol", release=v1["bundle"], attestation={"payload": statement})
