@@ -227,3 +227,11 @@ def test_audits_and_explicit_supersessions_show_in_the_view(store):
     assert logged == attestation  # stored as given
     with pytest.raises(entries.EntryError, match="DSSE"):
         entries.audit_body(model="acme/smol", release=v1["bundle"], attestation={"payload": statement})
+    # the Sigstore bundle `weightwarden audit --format intoto --sign-key` writes is accepted as it is
+    bundle = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+              "verificationMaterial": {"publicKey": {"hint": "ab"}, "tlogEntries": []}, "dsseEnvelope": attestation}
+    [r] = store.append_batch([_write(pub, entries.audit_body(model="acme/smol", release=v2["bundle"],
+                                                             attestation=bundle))])
+    assert isinstance(r, Appended) and entries.parse_logged(store.entry(r.index))["body"]["attestation"] == bundle
+    with pytest.raises(entries.EntryError, match="dsseEnvelope"):
+        entries.audit_body(model="acme/smol", release=v2["bundle"], attestation={**bundle, "dsseEnvelope": {}})

@@ -379,10 +379,16 @@ def _check_audit(obj: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def check_dsse(env: Any, where: str = "attestation") -> None:
-    """A DSSE envelope: ``{payload (base64), payloadType, signatures: [{sig (base64), keyid?}, ...]}``.
+    """A DSSE envelope: ``{payload (base64), payloadType, signatures: [{sig (base64), keyid?}, ...]}``, or a
+    Sigstore bundle that carries one (``dsseEnvelope``: what ``weightwarden audit --format intoto
+    --sign-key`` writes).
 
-    The envelope is stored as given; its signatures are the auditor's and are checked by whoever relies on
-    the audit (the registry only vouches for who submitted it)."""
+    The attestation is stored as given; its signatures are the auditor's and are checked by whoever relies
+    on the audit (``weightwarden verify``); the registry only vouches for who submitted it."""
+    if isinstance(env, dict) and "dsseEnvelope" in env:
+        if not isinstance(env.get("mediaType"), str) or not isinstance(env.get("verificationMaterial"), dict):
+            raise EntryError(f"{where} looks like a Sigstore bundle but has no mediaType/verificationMaterial")
+        env, where = env["dsseEnvelope"], f"{where}.dsseEnvelope"
     if not isinstance(env, dict) or not set(env) >= DSSE_KEYS or set(env) - DSSE_KEYS:
         raise EntryError(f"{where} must be a DSSE envelope {{payload, payloadType, signatures}}")
     _text(env["payloadType"], f"{where}.payloadType", empty=False)
