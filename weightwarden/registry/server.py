@@ -3,6 +3,7 @@
 Reads (public, cacheable):
 
 - ``GET /checkpoint``                       latest signed checkpoint (C2SP tlog-checkpoint note)
+- ``GET /checkpoint/witnessed``             newest checkpoint witnesses cosigned, with their cosignatures
 - ``GET /tile/<L>/<N>[.p/<W>]``, ``GET /tile/entries/<N>[.p/<W>]``   C2SP tlog-tiles (full tiles immutable)
 - ``GET /log``                              origin, verifier key (vkey), view key, size
 - ``GET /entries/<i>``                      one entry (base64 of its exact leaf bytes)
@@ -14,7 +15,9 @@ Reads (public, cacheable):
 
 Writes: ``POST /entries`` with a canonical-JSON body and the signature headers of
 :mod:`weightwarden.registry.auth`; answered only after the sequencer's transaction committed, with the
-entry's index, the checkpoint that includes it and the inclusion proof.
+entry's index, the checkpoint that includes it and the inclusion proof. ``POST /entries/batch`` carries up to
+1,000 such signed requests in one HTTP request, each checked as if sent alone. A database that is down
+answers 503 everywhere.
 
 Run several workers on one database with ``weightwarden registry serve --workers N`` (uvicorn imports
 :func:`app_from_env` in each worker).
