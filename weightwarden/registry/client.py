@@ -241,7 +241,7 @@ class RegistryClient:
 
     def verified_checkpoint(self) -> Any:
         """The latest checkpoint, signed by the pinned key (and witnesses), consistent with the last one seen."""
-        from weightwarden.registry.note import Checkpoint, NoteError, open_checkpoint
+        from weightwarden.registry.note import open_checkpoint
 
         verifier = self.log_verifier()
         # With a witness quorum, the newest checkpoint the witnesses cosigned (the latest may not be yet).
@@ -259,17 +259,25 @@ class RegistryClient:
                 checkpoint, _ = open_checkpoint(note, verifier, verifier.name)
         except WeightwardenError as exc:
             raise RegistryClientError(f"the registry's checkpoint does not verify: {exc.reason}") from None
-        saved = self.state.data["logs"][self.url].get("checkpoint")
+        self._advance(checkpoint, note, verifier)
+        return checkpoint
+
+    def _advance(self, checkpoint: Any, note: bytes, verifier: Any) -> None:
+        """Remember ``checkpoint`` after proving it consistent with the one remembered (never backwards).
+        Witnessed checkpoints are remembered apart: the newest cosigned one may trail the latest."""
+        from weightwarden.registry.note import NoteError, open_checkpoint
+
+        slot = "checkpoint_witnessed" if self.quorum else "checkpoint"
+        saved = self.state.data["logs"][self.url].get(slot)
         if saved is not None:
             old_note = saved.encode("utf-8")
             try:
-                old = Checkpoint.parse(open_checkpoint(old_note, verifier, verifier.name)[0].to_text())
+                old, _ = open_checkpoint(old_note, verifier, verifier.name)
             except NoteError as exc:
                 raise RegistryClientError(f"the remembered checkpoint does not verify: {exc.reason}") from None
             self._check_consistent(old, checkpoint, old_note, note, verifier)
-        self.state.data["logs"][self.url]["checkpoint"] = note.decode("utf-8")
+        self.state.data["logs"][self.url][slot] = note.decode("utf-8")
         self.state.save()
-        return checkpoint
 
     def _check_consistent(self, old: Any, new: Any, old_note: bytes, new_note: bytes, verifier: Any) -> None:
         from weightwarden.registry import tlog
@@ -370,6 +378,8 @@ class RegistryClient:
                                   _hashes(answer.get("inclusion_proof")))
         except tlog.ProofError as exc:
             raise RegistryClientError(f"the registry's inclusion proof for entry {index} fails: {exc.reason}") from None
+        if not self.quorum:  # a publisher, too, refuses a log that forks away from what it saw before
+            self._advance(checkpoint, note, verifier)
         return Published(index, checkpoint.size, note)
 
     def publish_release(self, bundle_path: str | os.PathLike[str], *, model: str, key: Any,
