@@ -7,6 +7,7 @@ server cannot be reached they FAIL, so CI (which sets it in ``.ci/run``) can nev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -164,3 +165,86 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of our own (Debian's binaries, initdb in a temporary folder) that a test may kill
+    with SIGKILL and restart: the database-crash case, which the shared test server must not suffer."""
+
+    def __init__(self) -> None:
+        import glob
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            if os.environ.get(ENV_PG):
+                pytest.fail("PostgreSQL binaries (/usr/lib/postgresql/*/bin) are missing although "
+                            f"{ENV_PG} is set")
+            pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+        self.bin = Path(found[-1]).parent
+        # its own folder directly under /tmp: the postgres user cannot enter pytest's root-only tmp_path
+        folder = Path(tempfile.mkdtemp(prefix="ww-test-pg-"))
+        self.folder = folder
+        self.data = folder / "data"
+        self.port = free_port()
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            import shutil
+
+            shutil.chown(folder, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        import subprocess
+
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        if not self.data.exists():
+            self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.folder / "log"), "-w", "-o",
+                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c max_connections=100", "start")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def kill9(self) -> None:
+        """SIGKILL the postmaster and every backend it started (found by parent pid in /proc)."""
+        import signal
+
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(stat.parent.name))
+        for victim in [pid, *children]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim, signal.SIGKILL)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and any(Path(f"/proc/{p}").exists() and "Z" not in _state(p)
+                                             for p in [pid, *children]):
+            time.sleep(0.05)
+        # A killed postmaster may stay a zombie (nobody reaps it in a container), and a zombie still "holds"
+        # postmaster.pid; it is dead, so its lock file goes, as an operator would remove it.
+        (self.data / "postmaster.pid").unlink(missing_ok=True)
+        for leftover in self.folder.glob(".s.PGSQL.*"):  # the socket and its lock file, same reason
+            leftover.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        import shutil
+
+        with contextlib.suppress(Exception):
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"

@@ -1,4 +1,4 @@
-"""Write authentication, attacked as someone who read weightwarden/registry/auth.py, server.py and store.py.
+r"""Write authentication, attacked as someone who read weightwarden/registry/auth.py, server.py and store.py.
 
 Every refused case below must leave the log exactly as it was (0 entries accepted):
 
@@ -13,7 +13,8 @@ Every refused case below must leave the log exactly as it was (0 entries accepte
 - oversized: declared Content-Length over the limit; chunked body over the limit with no Content-Length;
   a body over the entry limit that still fits the request limit
 - malformed (signed, so it reaches the parser): not JSON, not UTF-8, not canonical (spaces / key order),
-  duplicate keys, NaN, deep nesting, unknown schema, wrong field types, model id with path tricks
+  duplicate keys, NaN, deep nesting, unknown schema, wrong field types, model id with path tricks, ids with
+  a trailing newline (a ``$`` regex accepted them: found in this review, fixed with ``\Z``), look-alike letters
 - rate: a key over its write rate gets 429.
 """
 
@@ -192,6 +193,9 @@ def test_oversized(service):
     entries.canonical(release() | {"version": True}),
     entries.canonical(release() | {"model": "acme/../x"}),
     entries.canonical(release() | {"model": "acme/x/y"}),
+    entries.canonical(release() | {"model": "acme/x\n"}),  # "$" would match before a final newline
+    entries.canonical(release() | {"bundle": "sha256:" + "a" * 64 + "\n"}),
+    entries.canonical(release() | {"model": "acme/\u0445"}),  # Cyrillic look-alike
     entries.canonical(release() | {"bundle": "sha256:XYZ"}),
     entries.canonical(release() | {"extra": 1}),
     entries.canonical({"schema": entries.AUDIT_SCHEMA, "model": "acme/smol", "release": "sha256:" + "a" * 64,
@@ -229,3 +233,25 @@ def test_reads_need_no_signature(service):
     client, store, acme, _ = service
     assert client.get("/checkpoint").status_code == 200
     assert client.get("/log").json()["origin"] == ORIGIN
+
+
+def test_batch_items_are_checked_one_by_one(service):
+    client, store, acme, _ = service
+    good = entries.canonical(release(version=1))
+    headers = acme.headers(good)
+    unsigned = entries.canonical(release(version=2))
+    other_ns = entries.canonical(release("evil/x", 1))
+    items = [{"headers": headers, "body": base64.b64encode(good).decode()},
+             {"headers": {}, "body": base64.b64encode(unsigned).decode()},
+             {"headers": headers, "body": base64.b64encode(good).decode()},  # replay inside the batch
+             {"headers": acme.headers(other_ns), "body": base64.b64encode(other_ns).decode()},
+             {"headers": headers, "body": base64.b64encode(unsigned).decode()}]  # body swapped
+    r = client.post("/entries/batch", json={"requests": items})
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == [201, 401, 409, 403, 401]
+    assert store.size() == 1
+    for bad in ({"requests": []}, {"requests": [{"headers": {}, "body": "!!"}]}, {"nope": 1}, [1]):
+        assert client.post("/entries/batch", json=bad).status_code == 422
+    before = store.size()
+    r = client.post("/entries/batch", content=b"x" * (9 * 1024 * 1024))
+    assert r.status_code == 413 and store.size() == before

@@ -163,8 +163,8 @@ def test_pinned_key_and_witness_quorum(live):
         c.verified_checkpoint()
     witness = CosignatureSigner.generate("witness.example").verifier().vkey()
     with _client(server, tmp / "w", witnesses=[witness], quorum=1) as c, \
-            pytest.raises(RegistryClientError, match="does not verify"):
-        c.verified_checkpoint()  # our log's checkpoint carries no cosignature of that witness
+            pytest.raises(RegistryClientError, match="cosigned by witnesses"):
+        c.verified_checkpoint()  # no witness has cosigned anything of this log
 
 
 def test_cli_exit_codes(live):
@@ -212,3 +212,145 @@ def test_expired_views_are_not_current(live, monkeypatch):
     with _client(server, tmp) as c:
         result = c.check(model, bundle=bundle)
     assert not result.current and any("expired" in r for r in result.reasons)
+
+
+def test_witness_cosignatures_satisfy_a_quorum(live, store, log_keys):
+    from weightwarden.registry.witness import CosignatureSigner, Witness
+    from weightwarden.registry.witnessing import request_cosignature
+
+    server, acme, tmp = live
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(1000))
+    signers = [CosignatureSigner.generate(f"witness{i}.example") for i in range(2)]
+    witnesses = [Witness(s, {ORIGIN: log_keys.note_signer.verifier()}, tmp / f"w{i}.json")
+                 for i, s in enumerate(signers)]
+    vkeys = [s.verifier().vkey() for s in signers]
+    with _client(server, tmp / "publisher") as c:
+        c.publish_release(bundle, model="acme/smol", key=acme.key)
+    for s, w in zip(signers, witnesses, strict=True):
+        assert request_cosignature(store, w.add_checkpoint, s.verifier()) == 1
+    with _client(server, tmp / "a", witnesses=vkeys, quorum=2) as c:
+        assert c.check(model, bundle=bundle).current
+    # the log grows; witness 0 cosigns again (consistency proof from size 1), witness 1 does not
+    with _client(server, tmp / "publisher") as c:
+        c.publish_release(_signed_model(tmp / "m2", 2, b"v2")[1], model="acme/smol", key=acme.key)
+    assert request_cosignature(store, witnesses[0].add_checkpoint, signers[0].verifier()) == 2
+    with _client(server, tmp / "b", witnesses=vkeys, quorum=2) as c, \
+            pytest.raises(RegistryClientError, match="does not verify"):
+        c.verified_checkpoint()  # the newest cosigned checkpoint (size 2) has one cosignature of two
+    with _client(server, tmp / "c", witnesses=vkeys, quorum=1) as c:
+        result = c.check(model, bundle=bundle)
+    assert not result.current and "superseded" in result.reasons[0]
+
+
+def test_the_registry_demo_runs_end_to_end(tmp_path, capsys):
+    """``make demo``'s registry part on a small model: sign, serve, publish, check (0), incident, revoke,
+    check (1, naming the revocation and the incident) — through the real CLI and a real server."""
+    from weightwarden.registry.demo import run_demo
+
+    model = tmp_path / "tiny-model"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(os.urandom(4096))
+    (model / "config.json").write_text("{}")
+    assert run_demo(model, workdir=tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "CURRENT: huggingfacetb/smollm2-135m-instruct v1" in out
+    assert "NOT CURRENT" in out and "REVOKED" in out
+
+
+def test_a_registry_pointing_at_another_release_is_caught(live, monkeypatch):
+    """A lying index: the registry answers a bundle lookup with the (unrevoked, proven) entry of another
+    release. The client compares the entry with the digest it computed itself, so the lie is an error."""
+    server, acme, tmp = live
+    good, good_bundle = _signed_model(tmp / "good", 1, os.urandom(1000))
+    bad, bad_bundle = _signed_model(tmp / "bad", 1, os.urandom(1000))
+    with _client(server, tmp) as c:
+        c.publish_release(good_bundle, model="acme/good", key=acme.key)
+        c.publish_release(bad_bundle, model="acme/bad", key=acme.key)
+        bad_digest = "sha256:" + __import__("hashlib").sha256(bad_bundle.read_bytes()).hexdigest()
+        c.publish(entries.revocation_body(model="acme/bad", release=bad_digest, reason="malware"), acme.key)
+        real = c._get_json
+
+        def lying(path, **params):
+            if path.startswith("/releases/"):
+                return real(path.replace(bad_digest, "sha256:" + __import__("hashlib").sha256(
+                    good_bundle.read_bytes()).hexdigest()))
+            return real(path, **params)
+
+        monkeypatch.setattr(c, "_get_json", lying)
+        with pytest.raises(RegistryClientError, match="another bundle"):
+            c.check(None, bundle=bad_bundle)
+
+
+def test_a_view_key_the_log_key_does_not_vouch_for_is_not_used(live, monkeypatch):
+    server, acme, tmp = live
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(1000))
+    with _client(server, tmp / "publisher") as c:
+        c.publish_release(bundle, model="acme/smol", key=acme.key)
+    from weightwarden.registry.auth import generate_key, public_key_pem
+
+    with _client(server, tmp / "fresh") as c:
+        real = c._get_json
+
+        def swapped(path, **params):
+            answer = real(path, **params)
+            if path == "/log":
+                answer["view_key"] = public_key_pem(generate_key().public_key()).decode()
+            return answer
+
+        monkeypatch.setattr(c, "_get_json", swapped)
+        result = c.check(model, bundle=bundle)
+    assert not result.current and any("freshness" in r or "view key" in r for r in result.reasons)
+    assert any("not vouched for" in n for n in result.notes)
+
+
+def test_witness_push_to_a_real_witness_server(live, store, log_keys, tmp_path):
+    """`registry witness-push --witness-url` against `weightwarden witness serve` (another process, the
+    tlog-witness HTTP protocol), twice as the log grows; a client requiring that witness then accepts it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.registry.service import free_port
+    from weightwarden.cli.main import main
+
+    server, acme, tmp = live
+    cli = [sys.executable, "-c", "from weightwarden.cli.main import run; run()"]
+    key_file = tmp_path / "witness.key"
+    made = subprocess.run([*cli, "witness", "keygen", "witness.example/w1", "--out", str(key_file)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    vkey = next(w for w in made.stdout.split() if w.startswith("witness.example/w1+"))
+    port = free_port()
+    witness = subprocess.Popen([*cli, "witness", "serve", "--key", str(key_file), "--log",
+                                log_keys.note_signer.verifier().vkey(), "--state", str(tmp_path / "w.json"),
+                                "--port", str(port)], start_new_session=True)
+    try:
+        end = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < end, "witness did not start"
+                time.sleep(0.2)
+        model, bundle = _signed_model(tmp / "m", 1, os.urandom(1000))
+        runner = CliRunner()
+        db_args = ["--db", store.url, "--keys", str(tmp_path / "keys")]
+        push = ["registry", "witness-push", "--witness-url", f"http://127.0.0.1:{port}", "--witness-vkey", vkey,
+                *db_args]
+        with _client(server, tmp / "pub") as c:
+            c.publish_release(bundle, model="acme/smol", key=acme.key)
+            r = runner.invoke(main, push)
+            assert r.exit_code == 0 and "tree size 1" in r.output, r.output
+            c.publish_release(_signed_model(tmp / "m2", 2, b"2")[1], model="acme/smol", key=acme.key)
+            r = runner.invoke(main, push)  # old size 1 -> 2 with a consistency proof
+            assert r.exit_code == 0 and "tree size 2" in r.output, r.output
+        with _client(server, tmp / "checker", witnesses=[vkey], quorum=1) as c:
+            result = c.check(model, bundle=bundle)
+        assert result.tree_size == 2 and not result.current and "superseded" in result.reasons[0]
+    finally:
+        os.killpg(witness.pid, signal.SIGTERM)
+        witness.wait(timeout=10)

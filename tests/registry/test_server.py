@@ -227,3 +227,81 @@ def test_kill_9_during_concurrent_appends_loses_nothing_acknowledged(db_url, log
 
 def memory_entry(http: httpx.Client, index: int) -> bytes:
     return base64.b64decode(http.get(f"/entries/{index}").json()["data"])
+
+
+def test_web_pages_read_the_store(seeded):
+    client, store, keys, acme = seeded
+    page = client.get("/web/")
+    assert page.status_code == 200 and "300" in page.text
+    line = client.get("/web/models/acme/a")
+    assert line.status_code == 200 and "superseded" in line.text
+
+
+def test_kill_9_of_postgresql_during_concurrent_appends_loses_nothing_acknowledged(log_keys, tmp_path):
+    """The database server itself is killed (SIGKILL, postmaster and backends) and restarted while the
+    registry keeps running: requests fail meanwhile (503), nothing acknowledged is lost, the log goes on."""
+    from tests.registry.service import ThrowawayPostgres
+
+    pg = ThrowawayPostgres()
+    pg.start()
+    try:
+        store = Store.open(pg.url, log_keys.checkpoint_signer())
+        pubs = [make_publisher(("acme/*",)) for _ in range(4)]
+        for p in pubs:
+            store.add_publisher(p.publisher)
+        store.close()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = _serve(pg.url, str(tmp_path / "keys"), port)
+        acked: list[tuple[int, dict, bytes]] = []
+        statuses: list[int] = []
+        lock = threading.Lock()
+
+        def client(n: int) -> None:
+            with httpx.Client(base_url=url, timeout=60) as http:
+                v = 1
+                end = time.monotonic() + 60
+                while v <= 30 and time.monotonic() < end:
+                    body = release(f"acme/line{n}", v)
+                    raw = entries.canonical(body)
+                    try:
+                        r = http.post("/entries", content=raw, headers=pubs[n].headers(raw))
+                    except httpx.HTTPError:
+                        continue
+                    with lock:
+                        statuses.append(r.status_code)
+                        if r.status_code == 201:
+                            a = r.json()
+                            acked.append((a["index"], body, a["checkpoint"].encode()))
+                    if r.status_code == 503:  # database down: retry this version (a new nonce) a bit later
+                        time.sleep(0.1)
+                        continue
+                    v += 1  # 201, or 409: committed although the answer was lost
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        while len(acked) < 30:
+            time.sleep(0.005)
+        pg.kill9()
+        time.sleep(1.0)  # requests meanwhile are refused, not acknowledged
+        pg.start()  # crash recovery
+        for t in threads:
+            t.join()
+        try:
+            assert any(s >= 500 for s in statuses), "the database kill was not noticed: nothing tested"
+            assert all(s in (201, 409, 503) for s in statuses), sorted(set(statuses))
+            with httpx.Client(base_url=url, timeout=30) as http:
+                verifier = log_keys.note_signer.verifier()
+                final, _ = open_checkpoint(http.get("/checkpoint").content, verifier, ORIGIN)
+                for index, body, note in acked:
+                    assert entries.parse_logged(memory_entry(http, index))["body"] == body
+                    cp, _ = open_checkpoint(note, verifier, ORIGIN)
+                    proof = http.get("/proof/consistency", params={"old": cp.size, "new": final.size}).json()
+                    tlog.verify_consistency(cp.size, final.size, cp.root_hash, final.root_hash, _b64s(proof["proof"]))
+                assert len(acked) > 30  # the registry went on appending after the database came back
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    finally:
+        pg.stop()

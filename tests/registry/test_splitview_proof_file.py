@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 
@@ -166,3 +167,25 @@ def test_proof_file_round_trip_and_every_way_to_break_it(signer: CheckpointSigne
         except WeightwardenError:
             continue
         assert data.index(b"extra ") <= i < data.index(b"\nindex"), f"flip at byte {i} accepted"
+
+
+def test_parsers_of_untrusted_text_never_crash() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from weightwarden.registry.witness import WitnessError, parse_add_checkpoint
+
+    pieces = st.sampled_from([b"c2sp.org/tlog-proof@v1\n", b"extra ", b"index ", b"old ", b"0", b"12", b"\n",
+                              b"\n\n", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", b"\xe2\x80\x94 ", b"x", b"\xff"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(pieces, max_size=30).map(b"".join))
+    def check(data: bytes) -> None:
+        with contextlib.suppress(ProofFileError):
+            parse_proof(data)
+        try:
+            parse_add_checkpoint(data)
+        except WitnessError as exc:
+            assert exc.http_status == 400
+
+    check()

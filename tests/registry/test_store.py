@@ -182,3 +182,56 @@ def test_reads_beyond_the_tree_are_refused(store):
                  lambda: store.inclusion_proof(2), lambda: store.consistency_proof(1, 3), lambda: store.entry(5)):
         with pytest.raises(StoreError):
             call()
+
+
+def test_static_export_is_what_an_independent_verifier_accepts(store, log_keys, tmp_path):
+    """`registry export` writes a tlog-tiles folder; the spec-only verifier (tests/registry/
+    independent_verifier.py, hashlib + cryptography) accepts it, before and after the log grows."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    verifier = Path(__file__).parent / "independent_verifier.py"
+    pub = make_publisher()
+    vkey = log_keys.note_signer.verifier().vkey()
+    out = tmp_path / "static"
+    for first, last in ((1, 260), (260, 530)):
+        store.append_batch([_write(pub, release(version=v)) for v in range(first, last)])
+        size = store.export_static(out)
+        result = subprocess.run([sys.executable, str(verifier), str(out), "--log-key", vkey],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.startswith(f"OK: {size} entries")
+
+
+def test_audits_and_explicit_supersessions_show_in_the_view(store):
+    import base64
+
+    pub = make_publisher()
+    v1, v2 = release(version=1), release(version=2)
+    statement = base64.b64encode(b'{"_type":"https://in-toto.io/Statement/v1"}').decode()
+    attestation = {"payload": statement, "payloadType": "application/vnd.in-toto+json",
+                   "signatures": [{"keyid": "auditor", "sig": base64.b64encode(b"s" * 64).decode()}]}
+    results = store.append_batch([
+        _write(pub, v1), _write(pub, v2),
+        _write(pub, entries.audit_body(model="acme/smol", release=v1["bundle"], attestation=attestation)),
+        _write(pub, entries.supersession_body(model="acme/smol", old=v1["bundle"], new=v2["bundle"],
+                                              reason="fixes the template")),
+    ])
+    assert all(isinstance(r, Appended) for r in results)
+    view = store.model_view("acme/smol")
+    first = view["releases"][0]
+    assert first["audits"] == [2] and first["superseded_by"] == {"index": 3, "bundle": v2["bundle"]}
+    assert first["status"] == "superseded" and view["latest"] == v2["bundle"]
+    logged = entries.parse_logged(store.entry(2))["body"]["attestation"]
+    assert logged == attestation  # stored as given
+    with pytest.raises(entries.EntryError, match="DSSE"):
+        entries.audit_body(model="acme/smol", release=v1["bundle"], attestation={"payload": statement})
+    # the Sigstore bundle `weightwarden audit --format intoto --sign-key` writes is accepted as it is
+    bundle = {"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+              "verificationMaterial": {"publicKey": {"hint": "ab"}, "tlogEntries": []}, "dsseEnvelope": attestation}
+    [r] = store.append_batch([_write(pub, entries.audit_body(model="acme/smol", release=v2["bundle"],
+                                                             attestation=bundle))])
+    assert isinstance(r, Appended) and entries.parse_logged(store.entry(r.index))["body"]["attestation"] == bundle
+    with pytest.raises(entries.EntryError, match="dsseEnvelope"):
+        entries.audit_body(model="acme/smol", release=v2["bundle"], attestation={**bundle, "dsseEnvelope": {}})

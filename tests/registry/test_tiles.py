@@ -208,3 +208,34 @@ def test_tile_for_entry_and_bundles_to_write() -> None:
         tiles.tiles_to_write(5, 4)
     with pytest.raises(TileError):
         tiles.read_tile_data(Tile(ENTRIES_LEVEL, 0), tlog.MemoryHashStore())
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.integers(1, 70_000), data=st.data())
+def test_authenticated_reader_accepts_the_tree_and_refuses_any_lying_tile(size: int, data: st.DataObject) -> None:
+    store = tlog.MemoryHashStore()
+    for i in range(size):
+        store.append_leaf_hash(leaf_hash(b"%d" % i))
+    root = store.root()
+    files = {t: tiles.read_tile_data(t, store) for t in tiles.tiles_for_size(size)}
+    index = data.draw(st.integers(0, size - 1))
+    reader = TileHashReader(size, files.__getitem__, root=root)
+    assert tlog.tree_hash(size, reader) == root
+    proof = tlog.inclusion_proof(size, index, reader)
+    (leaf,) = reader.read_hashes([tlog.stored_hash_index(0, index)])
+    tlog.verify_inclusion(leaf, index, size, root, proof)
+    # Corrupt one byte of one tile the inclusion proof for `index` needs: reading through it must fail.
+    used = sorted(reader._authenticated, key=lambda t: (t.level, t.index))
+    victim = data.draw(st.sampled_from(used))
+    lying = dict(files)
+    tampered = bytearray(lying[victim])
+    tampered[data.draw(st.integers(0, len(tampered) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    lying[victim] = bytes(tampered)
+    liar = TileHashReader(size, lying.__getitem__, root=root)
+    with pytest.raises(TileError):
+        tlog.inclusion_proof(size, index, liar)
+        liar.read_hashes([tlog.stored_hash_index(0, index)])
+        tlog.tree_hash(size, liar)
+    # A wrong root is refused as soon as anything is read.
+    with pytest.raises(TileError):
+        TileHashReader(size, files.__getitem__, root=bytes(32)).read_hashes([tlog.stored_hash_index(0, index)])

@@ -294,6 +294,11 @@ def test_real_registry_page_after_cli_incident(browser, store, log_keys, tmp_pat
             "--log-key", log_keys.vkey()])
         assert result.exit_code == 0, result.output
         incident_id = __import__("json").loads((tmp_path / "inc.json").read_text())["id"]
+        confirmed = runner.invoke(cli, [
+            "incident", "update", str(tmp_path / "inc.json"), "--state", "confirmed", "--note", "reproduced",
+            "--registry", live.url, "--key", str(key_file), "--state-dir", str(tmp_path / "client"),
+            "--log-key", log_keys.vkey()])
+        assert confirmed.exit_code == 0, confirmed.output
         # A restricted record is refused before anything is sent to the public log.
         refused = runner.invoke(cli, [
             "incident", "new", "--model", "acme/smol", "--summary", "restricted", "--risk-domain", "cyber.offense",
@@ -308,7 +313,7 @@ def test_real_registry_page_after_cli_incident(browser, store, log_keys, tmp_pat
         context = browser.new_context()
         page = context.new_page()
         assert page.goto(live.url + "/web/").status == 200
-        assert page.text_content("#log-size") == "3"
+        assert page.text_content("#log-size") == "4"  # 2 releases, the incident, its confirmation
         assert page.locator("#releases tr.release").count() == 2
         assert page.locator(f'#incidents tr.incident[data-id="{incident_id}"]').count() == 1
         page.click("#releases >> text=acme/smol >> nth=0")
@@ -317,5 +322,7 @@ def test_real_registry_page_after_cli_incident(browser, store, log_keys, tmp_pat
         assert page.locator("b", has_text="bold").count() == 0  # the summary's markup is text
         page.goto(live.url + f"/web/incidents/{incident_id}")
         assert "5 days" in page.text_content("#deadlines")
+        lifecycle = page.text_content("#lifecycle")
+        assert "confirmed" in lifecycle and "reproduced" in lifecycle
         page.screenshot(path=str(tmp_path / "real-store.png"), full_page=True)
         context.close()

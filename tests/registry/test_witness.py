@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from weightwarden.core.errors import ConfigError
 from weightwarden.core.merkle import empty_root
@@ -300,3 +302,54 @@ def test_the_witness_serves_only_what_it_verified(log: Log, witness: Witness) ->
     latest = witness.latest(ORIGIN)
     assert latest is not None and b"stranger.example" not in latest
     assert [s.name for s in parse_note(latest).signatures] == [ORIGIN, "witness.example/w1"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_a_lying_log_never_gets_two_inconsistent_checkpoints_cosigned(tmp_path_factory, data) -> None:
+    # The log holds two trees that share a prefix and then diverge (a fork). For 25 steps it sends the
+    # witness any checkpoint of either tree, with any old size and a proof computed from either tree. Whatever
+    # it does, the set of cosigned checkpoints must stay consistent: each pair is a prefix of one tree.
+    signer = CheckpointSigner(NoteSigner.generate(ORIGIN))
+    shared = data.draw(st.integers(0, 40), label="shared prefix")
+    honest, fork = tlog.MemoryHashStore(), tlog.MemoryHashStore()
+    for i in range(80):
+        honest.append(b"h%d" % i)
+        fork.append(b"h%d" % i if i < shared else b"f%d" % i)
+    trees = {"honest": honest, "fork": fork}
+    witness = Witness(CosignatureSigner.generate("w.example"), {ORIGIN: signer.verifier()},
+                      tmp_path_factory.mktemp("w") / "state.json")
+    cosigned: list[tuple[int, bytes]] = []
+    for _ in range(25):
+        tree = trees[data.draw(st.sampled_from(sorted(trees)))]
+        proof_tree = trees[data.draw(st.sampled_from(sorted(trees)))]
+        size = data.draw(st.integers(0, 80))
+        latest = witness.latest_size(ORIGIN)
+        old = data.draw(st.one_of(st.just(latest), st.integers(0, 80)))
+        proof = tlog.consistency_proof(min(old, size), size, proof_tree) if old <= size else []
+        try:
+            witness.add(old, proof, signer.sign(size, tree.root(size)))
+        except WitnessError:
+            continue
+        cosigned.append((size, tree.root(size)))
+    for m, a in cosigned:
+        for n, b in cosigned:
+            if m <= n:
+                assert any(t.root(n) == b and t.root(m) == a for t in trees.values()), (m, n, shared)
+
+
+def test_c2sp_cosignature_example_has_the_specified_shape() -> None:
+    # c2sp.org/tlog-cosignature's example (no witness key is published, so only its structure is checked):
+    # 4-byte key ID, then u64 big-endian timestamp 1679315147 (the spec's "time 1679315147" line), then a
+    # 64-byte Ed25519 signature.
+    example = (
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+        "— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+"
+        "zyWE+xeMcTOAYQ8=\n"
+        "— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nN"
+        "o0xUe+mbIUBkBIfZ+qnA==\n"
+    ).encode()
+    note = parse_note(example)
+    log_sig, witness_sig = note.signatures
+    assert len(log_sig.signature) == 64 and witness_sig.timestamp == 1679315147
+    assert len(witness_sig.signature) == 72

@@ -120,3 +120,59 @@ def test_http_witness(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_log_collects_cosignatures_over_http(tmp_path: Path) -> None:
+    from weightwarden.registry.witness import QuorumError, collect_cosignatures
+
+    log = CheckpointSigner(NoteSigner.generate(ORIGIN))
+    ws = [Witness(CosignatureSigner.generate(f"w{i}.example"), {ORIGIN: log.verifier()}, tmp_path / f"w{i}.json")
+          for i in range(2)]
+    servers = [make_witness_server(w, "127.0.0.1", 0) for w in ws]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    urls = [f"http://127.0.0.1:{s.server_address[1]}" for s in servers]
+    dead = "http://127.0.0.1:9"  # nothing listens there: a witness that is down
+    impostor = CosignatureSigner.generate("w1.example")  # right name, wrong key: its lines must not count
+
+    def post(url: str, body: bytes) -> tuple[int, bytes]:
+        req = urllib.request.Request(url, data=body, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    try:
+        store = _store(b"e", 10)
+        keys = [(urls[0], ws[0].verifier()), (urls[1], ws[1].verifier()), (dead, impostor.verifier())]
+        sizes: dict[str, int] = {}
+        note = collect_cosignatures(log.sign(10, store.root()), keys, lambda m, n: tlog.consistency_proof(m, n, store),
+                                    post, sizes)
+        assert verify_cosigned(note, log.verifier(), [w.verifier() for w in ws], 2).size == 10
+        assert sizes == {urls[0]: 10, urls[1]: 10}
+        # The log forgot what the witnesses saw (restart): the 409 answer tells it, and it retries with a proof.
+        for i in range(10, 30):
+            store.append(b"e%d" % i)
+        note = collect_cosignatures(log.sign(30, store.root()), keys[:2],
+                                    lambda m, n: tlog.consistency_proof(m, n, store), post, {})
+        assert verify_cosigned(note, log.verifier(), [w.verifier() for w in ws], 2).size == 30
+        # A witness whose reply does not verify is skipped, and the quorum then fails on the client.
+        bad = collect_cosignatures(log.sign(30, store.root()), [(urls[0], impostor.verifier())],
+                                   lambda m, n: [], post, {urls[0]: 30})
+        with pytest.raises(QuorumError):
+            verify_cosigned(bad, log.verifier(), [w.verifier() for w in ws], 1)
+        # ... and so is a reply with the right name and key ID but a signature that does not verify.
+        from weightwarden.registry.note import NoteSignature
+
+        forged = NoteSignature(ws[0].verifier().name, ws[0].verifier().key_id, bytes(72)).line().encode()
+        bad = collect_cosignatures(log.sign(30, store.root()), [(urls[0], ws[0].verifier())],
+                                   lambda m, n: [], lambda url, body: (200, forged), {})
+        assert forged not in bad
+        with pytest.raises(QuorumError):
+            verify_cosigned(bad, log.verifier(), [w.verifier() for w in ws], 1)
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()

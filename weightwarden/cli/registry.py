@@ -185,6 +185,94 @@ def add_publisher(public_key: str, namespaces: tuple[str, ...], roles: tuple[str
     return _run(go)
 
 
+@registry_group.command("remove-publisher")
+@click.argument("key_id")
+@_db_option
+@_keys_option
+def remove_publisher(key_id: str, db: str | None, keys_dir: str | None) -> int:
+    """Withdraw a publisher key (its writes stop within the servers' 5-second key cache)."""
+
+    def go() -> int:
+        from weightwarden.registry.logkeys import load_or_create
+        from weightwarden.registry.store import Store
+
+        url, keys_path = _defaults(db, keys_dir)
+        store = Store.open(url, load_or_create(keys_path).checkpoint_signer())
+        removed = store.remove_publisher(key_id)
+        store.close()
+        if not removed:
+            return _fail(f"no publisher with key id {key_id}")
+        click.echo(f"publisher {key_id} removed")
+        return 0
+
+    return _run(go)
+
+
+@registry_group.command("witness-push")
+@click.option("--witness-url", default=None, metavar="URL", help="A tlog-witness (POST <URL>/add-checkpoint).")
+@click.option("--witness-vkey", default=None, metavar="VKEY", help="The witness's verifier key (with --witness-url).")
+@click.option("--witness-key", default=None, type=click.Path(dir_okay=False),
+              help="Or run a witness here: its signer key file (PRIVATE+KEY+...).")
+@click.option("--witness-state", default=None, type=click.Path(dir_okay=False), help="That witness's state file.")
+@_db_option
+@_keys_option
+def witness_push(witness_url: str | None, witness_vkey: str | None, witness_key: str | None,
+                 witness_state: str | None, db: str | None, keys_dir: str | None) -> int:
+    """Have a witness cosign the log's current checkpoint (served at /checkpoint/witnessed)."""
+
+    def go() -> int:
+        from weightwarden.registry.logkeys import load_or_create
+        from weightwarden.registry.store import Store
+        from weightwarden.registry.witnessing import http_sender, request_cosignature
+
+        url, keys_path = _defaults(db, keys_dir)
+        keys = load_or_create(keys_path)
+        store = Store.open(url, keys.checkpoint_signer())
+        try:
+            if witness_url and witness_vkey:
+                from weightwarden.registry.witness import cosignature_verifier
+
+                verifier, send = cosignature_verifier(witness_vkey), http_sender(witness_url)
+            elif witness_key and witness_state:
+                from weightwarden.registry.witness import CosignatureSigner, Witness
+
+                signer = CosignatureSigner.from_skey(Path(witness_key).read_text(encoding="ascii").strip())
+                witness = Witness(signer, {keys.origin: keys.note_signer.verifier()}, Path(witness_state))
+                verifier, send = signer.verifier(), witness.add_checkpoint
+            else:
+                return _fail("give --witness-url and --witness-vkey, or --witness-key and --witness-state")
+            size = request_cosignature(store, send, verifier)
+        finally:
+            store.close()
+        click.echo(f"witness {verifier.name} cosigned the checkpoint of tree size {size}")
+        return 0
+
+    return _run(go)
+
+
+@registry_group.command("export")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write the static log to.")
+@_db_option
+@_keys_option
+def export(out: str, db: str | None, keys_dir: str | None) -> int:
+    """Write checkpoint + tiles + entry bundles as static files (serve them with any web server)."""
+
+    def go() -> int:
+        from weightwarden.registry.logkeys import load_or_create
+        from weightwarden.registry.store import Store
+
+        url, keys_path = _defaults(db, keys_dir)
+        store = Store.open(url, load_or_create(keys_path).checkpoint_signer())
+        try:
+            size = store.export_static(out)
+        finally:
+            store.close()
+        click.echo(f"wrote the log of {size} entries to {out}")
+        return 0
+
+    return _run(go)
+
+
 def _client(url: str, state_dir: str | None, log_key: str | None, witnesses: tuple[str, ...] = (),
             quorum: int = 0) -> Any:
     from weightwarden.registry.client import RegistryClient

@@ -48,9 +48,9 @@ HEADER_SIGNATURE = "X-WW-Signature"
 DEFAULT_WINDOW_S = 300
 ROLES = ("release", "supersession", "revocation", "audit", "incident")
 PUBLISHER_ROLES = ("release", "supersession", "revocation", "audit", "incident")
-_NONCE = re.compile(r"^[0-9a-f]{32,64}$")
-_KEY_ID = re.compile(r"^[0-9a-f]{64}$")
-_NAMESPACE_PATTERN = re.compile(r"^(\*|[a-z0-9][a-z0-9._-]{0,63}/(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127}))$")
+_NONCE = re.compile(r"^[0-9a-f]{32,64}\Z")
+_KEY_ID = re.compile(r"^[0-9a-f]{64}\Z")
+_NAMESPACE_PATTERN = re.compile(r"^(\*|[a-z0-9][a-z0-9._-]{0,63}/(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127}))\Z")
 
 
 class AuthError(WeightwardenError):
@@ -202,9 +202,12 @@ def authenticate(headers: Mapping[str, str], *, origin: str, method: str, path: 
     """Check a write request's signature headers; :class:`AuthError` (401) says why it is refused.
 
     The nonce is only checked for shape here; its uniqueness is checked atomically by the store."""
+    # One pass over the headers, names compared case-insensitively (HTTP); a Starlette ``Headers`` lookup
+    # rescans every header on each call.
+    lowered = {str(k).lower(): v for k, v in headers.items()}
     values = {}
     for name in (HEADER_KEY, HEADER_TIMESTAMP, HEADER_NONCE, HEADER_SIGNATURE):
-        value = headers.get(name)
+        value = lowered.get(name.lower())
         if value is None:
             raise AuthError(f"unsigned request: header {name} is missing")
         values[name] = value

@@ -49,6 +49,7 @@ STATE_SCHEMA = "weightwarden.registry.client-state/v1"
 FULL_SCAN_MAX = 20_000
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 OPEN_INCIDENT_STATES = ("reported", "confirmed")
+MAX_CANDIDATES = 16  # releases with the same files' digest that are looked at (each costs a proof)
 
 
 class RegistryClientError(WeightwardenError):
@@ -167,17 +168,25 @@ class RegistryClient:
     def _get(self, path: str, **params: Any) -> bytes:
         import httpx
 
-        try:
-            response = self.http.get(path, params=params or None)
+        body = bytearray()
+        try:  # streamed with a cap: a hostile registry cannot make the client hold an endless answer
+            with self.http.stream("GET", path, params=params or None) as response:
+                for chunk in response.iter_bytes():
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        raise RegistryClientError(f"{path}: answer over {MAX_RESPONSE_BYTES} bytes")
+                status = response.status_code
         except httpx.HTTPError as exc:
             raise RegistryClientError(f"cannot reach the registry at {self.url}: {exc}") from None
-        if len(response.content) > MAX_RESPONSE_BYTES:
-            raise RegistryClientError(f"{path}: answer over {MAX_RESPONSE_BYTES} bytes")
-        if response.status_code == 404:
+        if status == 404:
             raise _NotFound(path)
-        if response.status_code != 200:
-            raise RegistryClientError(f"{path}: the registry answered {response.status_code}: {_reason(response)}")
-        return response.content
+        if status != 200:
+            try:
+                reason = str(json.loads(bytes(body)).get("error"))[:500]
+            except (ValueError, AttributeError):
+                reason = bytes(body[:200]).decode("utf-8", "replace")
+            raise RegistryClientError(f"{path}: the registry answered {status}: {reason}")
+        return bytes(body)
 
     def _get_json(self, path: str, **params: Any) -> Any:
         try:
@@ -211,7 +220,18 @@ class RegistryClient:
             raise RegistryClientError(f"the registry now serves log key {served.vkey()}, not the trusted "
                                       f"{verifier.vkey()}")
         view_key = info.get("view_key")
-        if saved is not None and saved.get("view_key") and saved["view_key"] != view_key:
+        if isinstance(view_key, str):  # the view key is vouched for by the log key, or not used at all
+            from weightwarden.registry.logkeys import view_key_text
+            from weightwarden.registry.note import NoteError, open_note
+
+            try:
+                note, _ = open_note(str(info.get("view_key_note", "")).encode("utf-8"), [verifier])
+            except NoteError:
+                note = None
+            if note is None or note.text != view_key_text(verifier.name, view_key.encode("ascii")):
+                self.notes.append("the registry's freshness-view key is not vouched for by its log key: ignored")
+                view_key = None
+        if saved is not None and saved.get("view_key") and view_key and saved["view_key"] != view_key:
             raise RegistryClientError("the registry's freshness-view key changed since it was first trusted")
         entry = self.state.data["logs"].setdefault(self.url, {})
         entry.update({"vkey": verifier.vkey(), "view_key": saved.get("view_key") if saved else view_key,
@@ -221,10 +241,15 @@ class RegistryClient:
 
     def verified_checkpoint(self) -> Any:
         """The latest checkpoint, signed by the pinned key (and witnesses), consistent with the last one seen."""
-        from weightwarden.registry.note import Checkpoint, NoteError, open_checkpoint
+        from weightwarden.registry.note import open_checkpoint
 
         verifier = self.log_verifier()
-        note = self._get("/checkpoint")
+        # With a witness quorum, the newest checkpoint the witnesses cosigned (the latest may not be yet).
+        try:
+            note = self._get("/checkpoint/witnessed" if self.quorum else "/checkpoint")
+        except _NotFound:
+            raise RegistryClientError(f"no checkpoint of {self.url} is cosigned by witnesses yet (a quorum of "
+                                      f"{self.quorum} is required)") from None
         try:
             if self.quorum:
                 from weightwarden.registry.witness import verify_cosigned
@@ -234,17 +259,25 @@ class RegistryClient:
                 checkpoint, _ = open_checkpoint(note, verifier, verifier.name)
         except WeightwardenError as exc:
             raise RegistryClientError(f"the registry's checkpoint does not verify: {exc.reason}") from None
-        saved = self.state.data["logs"][self.url].get("checkpoint")
+        self._advance(checkpoint, note, verifier)
+        return checkpoint
+
+    def _advance(self, checkpoint: Any, note: bytes, verifier: Any) -> None:
+        """Remember ``checkpoint`` after proving it consistent with the one remembered (never backwards).
+        Witnessed checkpoints are remembered apart: the newest cosigned one may trail the latest."""
+        from weightwarden.registry.note import NoteError, open_checkpoint
+
+        slot = "checkpoint_witnessed" if self.quorum else "checkpoint"
+        saved = self.state.data["logs"][self.url].get(slot)
         if saved is not None:
             old_note = saved.encode("utf-8")
             try:
-                old = Checkpoint.parse(open_checkpoint(old_note, verifier, verifier.name)[0].to_text())
+                old, _ = open_checkpoint(old_note, verifier, verifier.name)
             except NoteError as exc:
                 raise RegistryClientError(f"the remembered checkpoint does not verify: {exc.reason}") from None
             self._check_consistent(old, checkpoint, old_note, note, verifier)
-        self.state.data["logs"][self.url]["checkpoint"] = note.decode("utf-8")
+        self.state.data["logs"][self.url][slot] = note.decode("utf-8")
         self.state.save()
-        return checkpoint
 
     def _check_consistent(self, old: Any, new: Any, old_note: bytes, new_note: bytes, verifier: Any) -> None:
         from weightwarden.registry import tlog
@@ -345,6 +378,8 @@ class RegistryClient:
                                   _hashes(answer.get("inclusion_proof")))
         except tlog.ProofError as exc:
             raise RegistryClientError(f"the registry's inclusion proof for entry {index} fails: {exc.reason}") from None
+        if not self.quorum:  # a publisher, too, refuses a log that forks away from what it saw before
+            self._advance(checkpoint, note, verifier)
         return Published(index, checkpoint.size, note)
 
     def publish_release(self, bundle_path: str | os.PathLike[str], *, model: str, key: Any,
@@ -401,6 +436,9 @@ class RegistryClient:
 
     def _find_release(self, path: Any, bundle: Any, model: str | None,
                       checkpoint: Any) -> tuple[int, dict[str, Any]] | None:
+        # What identifies the release is computed here (bundle digest, or root digest of the files), and the
+        # entry the registry points at must carry exactly that: its lookup index is a hint, never the answer.
+        digest = root = None
         if bundle is not None:
             from weightwarden.integrity.bundle import read_bundle_file
 
@@ -417,18 +455,28 @@ class RegistryClient:
                 raise InputError("check needs a model path or a bundle")
             root = _default_root(path)
             candidates = self._get_json("/releases", subject=root).get("releases", [])
-        for cand in candidates:
+        if not isinstance(candidates, list):
+            raise RegistryClientError("the registry's release lookup is not a list")
+        for cand in candidates[:MAX_CANDIDATES]:
+            if not isinstance(cand, dict) or not isinstance(cand.get("index"), int):
+                raise RegistryClientError("the registry's release lookup is malformed")
             if model is not None and cand.get("model") != model:
                 continue
             index = int(cand["index"])
             if index >= checkpoint.size:
+                self.notes.append(f"a matching release is at log index {index}, after the verified checkpoint "
+                                  f"(size {checkpoint.size}{', the newest the witnesses cosigned' if self.quorum else ''})")
                 continue
             logged = _entries.parse_logged(self.verified_entry(index, checkpoint))
             body = logged["body"]
             if body.get("schema") != _entries.RELEASE_SCHEMA:
                 raise RegistryClientError(f"entry {index} is not a release although the registry said so")
-            if bundle is not None and body["bundle"] != cand.get("bundle"):
-                raise RegistryClientError(f"entry {index} names another bundle than the registry said")
+            if digest is not None and body["bundle"] != digest:
+                raise RegistryClientError(f"the registry pointed at entry {index}, which is the release of another "
+                                          f"bundle ({body['bundle']}), not of {digest}")
+            if root is not None and body["subject"]["sha256"] != root:
+                raise RegistryClientError(f"the registry pointed at entry {index}, whose files' digest is not "
+                                          "the one computed here")
             return index, body
         return None
 

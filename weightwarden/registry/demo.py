@@ -4,7 +4,8 @@ With the real CLI, against a real server on 127.0.0.1 and the default SQLite dat
 
 1. sign the sample model (``weightwarden sign``, ECDSA P-256 key);
 2. start ``weightwarden registry serve``; make a publisher key bound to ``huggingfacetb/*``;
-3. ``weightwarden publish`` the signed release (and an audit attestation when one is given);
+3. ``weightwarden publish`` the signed release, and its audit attestation (``weightwarden audit --format
+   intoto --sign-key``, or the one given; skipped only in a build without ``audit``);
 4. ``weightwarden check`` → exit 0, current;
 5. file an incident against the release (OSV record, ``weightwarden registry post incident``) and revoke
    the release naming that incident (``weightwarden registry revoke``);
@@ -105,6 +106,8 @@ def run_demo(model: str | os.PathLike[str], *, audit_attestation: str | os.PathL
             print("\n-- 3. publish the signed release", flush=True)
             _run(["publish", str(bundle), *client, "--key", str(work / "publisher.pem"), "--model", MODEL_LINE])
             release = "sha256:" + hashlib.sha256(bundle.read_bytes()).hexdigest()
+            if audit_attestation is None:
+                audit_attestation = _audit(model, work)
             if audit_attestation is not None:
                 _run(["registry", "post", "audit", str(audit_attestation), *client, "--key",
                       str(work / "publisher.pem"), "--model", MODEL_LINE, "--release", release])
@@ -136,6 +139,21 @@ def run_demo(model: str | os.PathLike[str], *, audit_attestation: str | os.PathL
                     proc.kill()
     print(f"\nregistry demo OK in {time.monotonic() - started:.1f} s", flush=True)
     return 0
+
+
+def _audit(model: str | os.PathLike[str], work: Path) -> Path | None:
+    """A signed audit attestation of the model from ``weightwarden audit --format intoto --sign-key`` (a
+    Sigstore bundle around a DSSE envelope), or None when this build has no ``audit`` command."""
+    probe = subprocess.run([*_cli(), "audit", "--help"], capture_output=True, text=True, check=False, timeout=120)
+    if probe.returncode != 0:
+        print("  (this build has no `weightwarden audit`: no audit attestation to publish)", flush=True)
+        return None
+    out = work / "audit.intoto.json"
+    _run(["audit", str(model), "--format", "intoto", "--sign-key", str(work / "signing.pem"), "-o", str(out)],
+         expect=None)
+    if not out.exists():
+        raise RuntimeError("`weightwarden audit` wrote no attestation")
+    return out
 
 
 def _incident_file(work: Path, release: str, bundle: Path) -> Path:

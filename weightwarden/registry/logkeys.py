@@ -40,6 +40,22 @@ class LogKeys:
     def view_public_pem(self) -> bytes:
         return public_key_pem(self.view_key.public_key())
 
+    def view_key_note(self) -> bytes:
+        """A note signed by the log key naming the view key: a client that trusts (or pinned) the log key
+        learns the view key from it, not from an unsigned answer."""
+        from weightwarden.registry.note import sign_note
+
+        return sign_note(view_key_text(self.origin, self.view_public_pem()), [self.note_signer])  # type: ignore[list-item]
+
+
+VIEW_KEY_NOTE_TAG = "weightwarden.registry.view-key/v1"
+
+
+def view_key_text(origin: str, view_pem: bytes) -> bytes:
+    import hashlib
+
+    return f"{VIEW_KEY_NOTE_TAG}\n{origin}\n{hashlib.sha256(view_pem).hexdigest()}\n".encode()
+
 
 def _write_secret(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -277,11 +277,12 @@ def parse_note(data: bytes) -> Note:
     lines = sig_block[:-1].split("\n")
     if len(lines) > MAX_SIGNATURES:
         raise NoteError(f"note has {len(lines)} signatures, more than the limit of {MAX_SIGNATURES}")
-    signatures = [_parse_signature_line(line) for line in lines]
+    signatures = [parse_signature_line(line) for line in lines]
     return Note(text.encode("utf-8"), tuple(signatures))
 
 
-def _parse_signature_line(line: str) -> NoteSignature:
+def parse_signature_line(line: str) -> NoteSignature:
+    """One ``— <name> <base64>`` line (without its newline)."""
     if not line.startswith(_SIG_PREFIX):
         raise NoteError(f"note signature line does not start with an em dash and a space: {line[:60]!r}")
     fields = line[len(_SIG_PREFIX) :].split(" ")

@@ -11,7 +11,7 @@ from typing import Any
 from weightwarden.registry.incidents import Derivation, Incident, IncidentError, ModelRecord, declared_lineage
 from weightwarden.registry.note import Checkpoint, parse_note
 from weightwarden.registry.store import Store
-from weightwarden.registry.web import LogStatus, ReleaseRow
+from weightwarden.registry.web import LogStatus, ReleaseRow, WitnessStatus
 
 
 def _when(seconds: int) -> dt.datetime:
@@ -24,7 +24,10 @@ class StorePages:
 
     def log_status(self) -> LogStatus:
         cp = Checkpoint.parse(parse_note(self.store.checkpoint()).text)
-        return LogStatus(origin=cp.origin, size=cp.size, root_hash=base64.b64encode(cp.root_hash).decode())
+        witnesses = tuple(WitnessStatus(name, size, _when(at)) for name, (size, at) in
+                          sorted(self.store.witness_sizes().items()))
+        return LogStatus(origin=cp.origin, size=cp.size, root_hash=base64.b64encode(cp.root_hash).decode(),
+                         witnesses=witnesses)
 
     def _rows(self, model: str) -> list[ReleaseRow]:
         view = self.store.model_view(model)

@@ -103,6 +103,15 @@ events = sa.Table(
     sa.Column("incident", sa.String(128), nullable=True),
 )
 
+cosignatures = sa.Table(
+    "cosignatures", metadata,
+    sa.Column("tree_size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("witness", sa.String(255), primary_key=True),
+    sa.Column("checkpoint", sa.LargeBinary, nullable=False),
+    sa.Column("line", sa.Text, nullable=False),
+    sa.Column("received_at", sa.BigInteger, nullable=False),
+)
+
 
 class StoreError(InputError):
     """A read that cannot be answered (beyond the tree, unknown entry); ``status`` is the HTTP status."""
@@ -122,11 +131,13 @@ class PendingWrite:
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    """An acknowledged append: the entry's index and the (committed) checkpoint that includes it."""
+    """An acknowledged append: the entry's index, the (committed) checkpoint that includes it and the
+    inclusion proof of the entry in that checkpoint's tree."""
 
     index: int
     tree_size: int
     checkpoint: bytes
+    proof: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +207,23 @@ class _Reader:
         return [found[i] for i in indexes]
 
 
+class _NotCached(Exception):
+    pass
+
+
+class _CacheOnly:
+    """A ``tlog.HashReader`` over the process cache alone; :class:`_NotCached` when a hash is not in it."""
+
+    def __init__(self, store: Store) -> None:
+        self.cache = store._hash_cache
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        try:
+            return [self.cache[i] for i in indexes]
+        except KeyError:
+            raise _NotCached from None
+
+
 class Store:
     """The registry database. ``signer`` signs checkpoints (``note.CheckpointSigner``; its origin is the
     log's). Open with :meth:`open`, which runs the migrations and creates the empty log on first use."""
@@ -217,6 +245,7 @@ class Store:
         self._cache_lock = threading.Lock()
         self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
         self._batches = 0
+        self._known_size = 0  # a tree size this process has seen committed (trees only grow)
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -317,10 +346,11 @@ class Store:
             start = size = int(state.size)
             checkpoint = bytes(state.checkpoint)
             reader = _Reader(self, conn, overlay)
-            wanted = [w.request.nonce for w in writes]
-            seen = {(r.key_id, r.nonce) for r in conn.execute(
-                sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(wanted)))} if wanted else set()
-            batch = _BatchIndex(conn)
+            seen: set[tuple[str, str]] = set()
+            for chunk in _chunks([w.request.nonce for w in writes]):
+                seen.update((r.key_id, r.nonce) for r in conn.execute(
+                    sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(chunk))))
+            batch = _BatchIndex(conn, [w.body for w in writes])
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
                                                      "events": []}
             for w in writes:
@@ -354,9 +384,12 @@ class Store:
                                 ("releases", releases), ("events", events)):
                 if rows[name]:
                     conn.execute(sa.insert(table), rows[name])
+            proofs: dict[int, tuple[bytes, ...]] = {}
             if size != start:
                 root = tlog.tree_hash(size, reader)
                 checkpoint = self.signer.sign(size, root)
+                for index in range(start, size):  # handed back with the acknowledgement: no second read
+                    proofs[index] = tuple(tlog.inclusion_proof(size, index, reader))
                 conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(
                     size=size, root=root, checkpoint=checkpoint, updated_at=int(t)))
             self._batches += 1
@@ -364,7 +397,8 @@ class Store:
                 conn.execute(sa.delete(nonces).where(nonces.c.expires < int(t)))
         # committed: only now may this batch's hashes serve reads, and only now is anything acknowledged
         self._remember_hashes(overlay)
-        return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint) for r in results]
+        self._known_size = max(self._known_size, size)
+        return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint, proofs[r]) for r in results]
 
     def _remember_hashes(self, new: dict[int, bytes]) -> None:
         with self._cache_lock:
@@ -382,6 +416,43 @@ class Store:
         """The latest signed checkpoint (a C2SP signed note)."""
         with self._reader.begin() as conn:
             return bytes(self._state(conn).checkpoint)
+
+    def checkpoint_at(self, tree_size: int) -> bytes:
+        """The log-signed checkpoint of an earlier (or the current) tree size; deterministic (Ed25519 over
+        the same body), so it is exactly the one handed out when the tree had that size."""
+        return self.signer.sign(tree_size, self.root(tree_size))
+
+    def add_cosignature(self, checkpoint: bytes, witness: str, line: str) -> None:
+        """Keep a witness's cosignature line for ``checkpoint`` (a log-signed checkpoint note). The caller
+        verified the line with the witness's key; here the checkpoint must be one of this log's trees."""
+        from weightwarden.registry.note import open_checkpoint
+
+        cp, _ = open_checkpoint(checkpoint, self.signer.verifier(), self.origin)
+        if self.root(cp.size) != cp.root_hash:
+            raise StoreError("the cosigned checkpoint is not a tree of this log", 409)
+        with self._writer.begin() as conn:
+            conn.execute(sa.delete(cosignatures).where(cosignatures.c.tree_size == cp.size,
+                                                       cosignatures.c.witness == witness))
+            conn.execute(sa.insert(cosignatures).values(tree_size=cp.size, witness=witness, checkpoint=checkpoint,
+                                                        line=line, received_at=int(time.time())))
+
+    def witnessed_checkpoint(self) -> bytes | None:
+        """The largest checkpoint any witness cosigned, with every cosignature line kept for it."""
+        with self._reader.begin() as conn:
+            size = conn.execute(sa.select(sa.func.max(cosignatures.c.tree_size))).scalar()
+            if size is None:
+                return None
+            rows = conn.execute(sa.select(cosignatures).where(cosignatures.c.tree_size == size)
+                                .order_by(cosignatures.c.witness)).all()
+        note = bytes(rows[0].checkpoint)
+        return note + "".join(r.line if r.line.endswith("\n") else r.line + "\n" for r in rows).encode("utf-8")
+
+    def witness_sizes(self) -> dict[str, tuple[int, int]]:
+        """Per witness: (largest tree size it cosigned, when it was received)."""
+        with self._reader.begin() as conn:
+            rows = conn.execute(sa.select(cosignatures.c.witness, sa.func.max(cosignatures.c.tree_size),
+                                          sa.func.max(cosignatures.c.received_at)).group_by(cosignatures.c.witness)).all()
+        return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
     def size(self) -> int:
         with self._reader.begin() as conn:
@@ -412,6 +483,34 @@ class Store:
                 self._tile_cache[(tile.level, tile.index)] = data
         return data
 
+    def export_static(self, folder: str | Any) -> int:
+        """Write the log as static files a plain web server can serve (tlog-tiles): ``checkpoint``, every
+        hash tile and entry bundle of the checkpoint's tree. Returns the tree size written. Full tiles never
+        change, so an existing one is not rewritten; ``checkpoint`` is replaced last and atomically, so a
+        mirror is never ahead of the tiles it serves."""
+        import os
+        from pathlib import Path
+
+        from weightwarden.registry.note import Checkpoint, parse_note
+
+        out = Path(folder)
+        note = self.checkpoint()
+        size = Checkpoint.parse(parse_note(note).text).size
+        wanted = _tiles.tiles_for_size(size) + [_tiles.tile_for_entry(i, size) for i in range(0, size, _tiles.TILE_WIDTH)]
+        for tile in wanted:
+            path = out / tile.path()
+            if tile.is_full and path.exists():
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_bytes(self.tile(tile))
+            os.replace(tmp, path)
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".checkpoint.tmp"
+        tmp.write_bytes(note)
+        os.replace(tmp, out / "checkpoint")
+        return size
+
     def entry(self, index: int) -> bytes:
         with self._reader.begin() as conn:
             row = conn.execute(sa.select(entries.c.data).where(entries.c.idx == index)).first()
@@ -419,10 +518,24 @@ class Store:
             raise StoreError(f"no entry {index} in the log")
         return bytes(row.data)
 
+    def cached_inclusion_proof(self, index: int, tree_size: int | None) -> tuple[int, list[bytes]] | None:
+        """The proof from memory alone (a tree this process saw committed, every hash cached), else None:
+        no database round trip and no blocking, so the server can answer it on its event loop."""
+        if tree_size is None or not 0 <= index < tree_size <= self._known_size:
+            return None
+        try:
+            return tree_size, tlog.inclusion_proof(tree_size, index, _CacheOnly(self))
+        except _NotCached:
+            return None
+
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> tuple[int, list[bytes]]:
         """``(tree_size, proof)`` of entry ``index`` in the tree of ``tree_size`` (default: current size)."""
+        cached = self.cached_inclusion_proof(index, tree_size)
+        if cached is not None:
+            return cached
         with self._reader.begin() as conn:
             size = int(self._state(conn).size)
+            self._known_size = max(self._known_size, size)
             n = size if tree_size is None else tree_size
             if not 0 < n <= size or not 0 <= index < n:
                 raise StoreError(f"no entry {index} in a tree of size {n} (the log has {size} entries)")
@@ -497,30 +610,37 @@ def _release_row(row: Any) -> dict[str, Any]:
 class _BatchIndex:
     """What the log already holds about the lines a batch touches: the database plus the batch so far."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.new_releases: dict[str, dict[str, Any]] = {}
-        self.new_latest: dict[str, int] = {}
-        self.new_revoked: set[str] = set()
+    def __init__(self, conn: Connection, bodies: Sequence[Body]) -> None:
+        # Three queries per batch (not per entry) fetch everything the checks below can ask about.
+        bundles: set[str] = set()
+        models: set[str] = set()
+        for body in bodies:
+            d = body.data
+            if body.kind == "release":
+                models.add(d["model"])
+            bundles.update(d[k] for k in ("bundle", "old", "new", "release") if isinstance(d.get(k), str))
+        self.known: dict[str, dict[str, Any]] = {}
+        self.latest: dict[str, int] = {}
+        self.revoked_set: set[str] = set()
+        for chunk in _chunks(sorted(bundles)):
+            for row in conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version, releases.c.bundle)
+                                    .where(releases.c.bundle.in_(chunk))):
+                self.known[row.bundle] = {"index": int(row.idx), "model": row.model, "version": int(row.version)}
+            self.revoked_set.update(r[0] for r in conn.execute(sa.select(events.c.release).where(
+                events.c.kind == "revocation", events.c.release.in_(chunk))))
+        for chunk in _chunks(sorted(models)):
+            for row in conn.execute(sa.select(releases.c.model, sa.func.max(releases.c.version))
+                                    .where(releases.c.model.in_(chunk)).group_by(releases.c.model)):
+                self.latest[row[0]] = int(row[1])
 
     def release(self, bundle: str) -> dict[str, Any] | None:
-        if bundle in self.new_releases:
-            return self.new_releases[bundle]
-        row = self.conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version)
-                                .where(releases.c.bundle == bundle)).first()
-        return None if row is None else {"index": int(row.idx), "model": row.model, "version": int(row.version)}
+        return self.known.get(bundle)
 
     def latest_version(self, model: str) -> int | None:
-        db = self.conn.execute(sa.select(sa.func.max(releases.c.version)).where(releases.c.model == model)).scalar()
-        batch = self.new_latest.get(model)
-        values = [v for v in (db, batch) if v is not None]
-        return max(values) if values else None
+        return self.latest.get(model)
 
     def revoked(self, bundle: str) -> bool:
-        if bundle in self.new_revoked:
-            return True
-        return self.conn.execute(sa.select(events.c.idx).where(
-            events.c.kind == "revocation", events.c.release == bundle).limit(1)).first() is not None
+        return bundle in self.revoked_set
 
     def _of_line(self, bundle: str, model: str, what: str) -> dict[str, Any] | Rejected:
         rel = self.release(bundle)
@@ -565,14 +685,18 @@ class _BatchIndex:
         if body.kind == "release":
             row = release_row(index, d, publisher, logged_at)
             rows["releases"].append({**row, "idx": row.pop("index")})
-            self.new_releases[d["bundle"]] = {"index": index, "model": d["model"], "version": d["version"]}
-            self.new_latest[d["model"]] = max(self.new_latest.get(d["model"], -1), d["version"])
+            self.known[d["bundle"]] = {"index": index, "model": d["model"], "version": d["version"]}
+            self.latest[d["model"]] = max(self.latest.get(d["model"], -1), d["version"])
             return
         for e in events_of(body.kind, d, index):
             rows["events"].append({"idx": e.idx, "kind": e.kind, "model": e.model, "release": e.release,
                                    "other": e.other, "incident": e.incident})
             if e.kind == "revocation" and e.release:
-                self.new_revoked.add(e.release)
+                self.revoked_set.add(e.release)
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[i:i + size] for i in range(0, len(values), size)]
 
 
 class Sequencer:

@@ -227,22 +227,29 @@ class TileHashReader:
     """A :class:`~weightwarden.registry.tlog.HashReader` for the tree of ``tree_size`` leaves that reads
     hashes out of tiles obtained from ``get_tile`` (a database, a directory, an HTTP client).
 
-    Hashes read this way are only as trustworthy as the tiles: authenticate them by checking a proof or a
-    tree hash computed from them against a signed checkpoint root (what :mod:`tlog`'s ``verify_*`` do);
-    a lying tile then makes the check fail. Fetched tiles are cached for the reader's lifetime.
+    With ``root`` (the signed checkpoint's root hash) every tile is authenticated before a hash is read
+    from it: the right-edge partial tiles together must rebuild ``root``, and each full tile must hash to
+    the entry its parent tile holds (which is authenticated the same way, up to the right edge). A lying
+    tile then raises :class:`TileError` at once. Without ``root`` the hashes are only as good as the tiles,
+    and the caller must check what it computes from them against a signed root (``tlog.verify_*`` do).
+    Fetched tiles are cached for the reader's lifetime.
     """
 
-    def __init__(self, tree_size: int, get_tile: Callable[[Tile], bytes]) -> None:
+    def __init__(self, tree_size: int, get_tile: Callable[[Tile], bytes], root: bytes | None = None) -> None:
         _check_size(tree_size)
+        if root is not None and len(root) != HASH_SIZE:
+            raise TileError("the root hash to authenticate tiles against is not 32 bytes")
         self.tree_size = tree_size
+        self.root = None if root is None else bytes(root)
         self._get_tile = get_tile
         self._cache: dict[Tile, bytes] = {}
         # Per tile, every complete subtree hash inside it (row 0 = the tile's hashes, row k = level k above
         # it): computed once when the tile is fetched, so each later read is a lookup.
         self._rows: dict[Tile, list[list[bytes]]] = {}
+        self._authenticated: set[Tile] = set()
 
     def tile(self, tile: Tile) -> bytes:
-        """The bytes of ``tile`` (checked for length), fetched once."""
+        """The bytes of ``tile`` (checked for length, not authenticated), fetched once."""
         data = self._cache.get(tile)
         if data is None:
             data = bytes(self._get_tile(tile))
@@ -253,7 +260,7 @@ class TileHashReader:
             self._cache[tile] = data
         return data
 
-    def _tile_rows(self, tile: Tile) -> list[list[bytes]]:
+    def _compute_rows(self, tile: Tile) -> list[list[bytes]]:
         rows = self._rows.get(tile)
         if rows is None:
             data = self.tile(tile)
@@ -263,6 +270,51 @@ class TileHashReader:
                 rows.append([node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
             self._rows[tile] = rows
         return rows
+
+    def _tile_rows(self, tile: Tile) -> list[list[bytes]]:
+        rows = self._compute_rows(tile)
+        if self.root is not None and tile not in self._authenticated:
+            if tile.is_full:
+                # A full tile's root is one hash of its parent tile (level above, same position / 256).
+                parent_row = _hashes_at_level(self.tree_size, tile.level + 1)
+                parent_index = tile.index // TILE_WIDTH
+                parent = Tile(tile.level + 1, parent_index, min(TILE_WIDTH, parent_row - parent_index * TILE_WIDTH))
+                expected = self._tile_rows(parent)[0][tile.index % TILE_WIDTH]
+                if rows[TILE_HEIGHT][0] != expected:
+                    raise TileError(f"{tile.path()} does not match its parent tile: not the checkpoint's tree")
+                self._authenticated.add(tile)
+            else:
+                self._authenticate_right_edge()
+                if tile not in self._authenticated:
+                    raise TileError(f"{tile.path()} is not a tile of the tree of size {self.tree_size}")
+        return rows
+
+    def _authenticate_right_edge(self) -> None:
+        """The partial tiles of the right edge hold, level by level, the base-256 digits of the tree size
+        worth of complete subtrees; together they must rebuild the signed root."""
+        edge: list[Tile] = []
+        level = 0
+        while (count := _hashes_at_level(self.tree_size, level)) > 0:
+            if count % TILE_WIDTH:
+                edge.append(Tile(level, count // TILE_WIDTH, count % TILE_WIDTH))
+            level += 1
+        subtrees: list[bytes] = []
+        for tile in reversed(edge):  # leftmost (highest) first
+            rows = self._compute_rows(tile)
+            offset = 0
+            for bit in range(TILE_HEIGHT - 1, -1, -1):  # the tile's width as a sum of powers of two
+                if tile.width >> bit & 1:
+                    subtrees.append(rows[bit][offset >> bit])
+                    offset += 1 << bit
+        if not subtrees:
+            raise TileError("an empty tree has no tiles")
+        root = subtrees[-1]
+        for left in reversed(subtrees[:-1]):
+            root = node_hash(left, root)
+        if root != self.root:
+            raise TileError(f"the tiles at the right edge of the tree of size {self.tree_size} do not rebuild "
+                            "the checkpoint's root")
+        self._authenticated.update(edge)
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         return [self._read_hash(i) for i in indexes]

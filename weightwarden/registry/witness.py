@@ -20,7 +20,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from weightwarden.core.errors import ConfigError, WeightwardenError
@@ -40,6 +40,7 @@ from weightwarden.registry.note import (
     cosigned_message,
     open_note,
     parse_note,
+    parse_signature_line,
     verified_signatures,
 )
 from weightwarden.registry.splitview import SplitViewProof, detect_split_view
@@ -356,3 +357,61 @@ def verify_cosigned(
             f"from trusted witnesses; {quorum} required"
         )
     return checkpoint
+
+
+def collect_cosignatures(
+    note_bytes: bytes,
+    witnesses: Sequence[tuple[str, NoteVerifier]],
+    consistency_proof: Callable[[int, int], Sequence[bytes]],
+    post: Callable[[str, bytes], tuple[int, bytes]],
+    known_sizes: dict[str, int] | None = None,
+) -> bytes:
+    """The log's side of tlog-witness: ask each witness to cosign ``note_bytes``; return the note with every
+    valid cosignature appended.
+
+    ``witnesses`` are ``(url, verifier)`` pairs; ``consistency_proof(old, new)`` gives the log's proof between
+    two sizes; ``post(url, body)`` sends a request and returns ``(status, body)`` (any HTTP client; this module
+    does no I/O). ``known_sizes`` (url → the size that witness last cosigned) is read and updated, so the
+    next call sends the right old size; a 409 answer corrects it and the request is retried once. A witness
+    that is down, refuses, or returns a cosignature that does not verify is skipped: publishing a checkpoint
+    never waits on one witness, and clients that need a quorum will refuse a checkpoint that lacks it.
+    """
+    note = parse_note(note_bytes)
+    checkpoint = Checkpoint.parse(note.text)
+    sizes = {} if known_sizes is None else known_sizes
+    cosignatures: list[NoteSignature] = []
+    for url, verifier in witnesses:
+        old = sizes.get(url, 0)
+        for _ in range(2):
+            if old > checkpoint.size:
+                break  # the witness has seen a larger tree of this log than we are publishing
+            proof = list(consistency_proof(old, checkpoint.size)) if 0 < old < checkpoint.size else []
+            try:
+                status, reply = post(url.rstrip("/") + "/add-checkpoint", format_add_checkpoint(old, proof, note_bytes))
+            except (OSError, WeightwardenError):
+                status, reply = 0, b""
+            if status == 409 and _DECIMAL.fullmatch(reply.decode("ascii", "replace").strip() or "x"):
+                old = int(reply.strip())
+                continue
+            break
+        if status != 200:
+            continue
+        try:
+            lines = reply.decode("utf-8").splitlines()
+            found = [sig for sig in (_parse_reply_line(line) for line in lines) if sig is not None]
+            good = [s for s in found if (s.name, s.key_id) == (verifier.name, verifier.key_id)]
+            for sig in good:
+                verify_cosignature(verifier, note.text, sig)
+        except (UnicodeDecodeError, NoteError):
+            continue
+        if good:
+            cosignatures.append(good[0])
+            sizes[url] = checkpoint.size
+    return Note(note.text, (*note.signatures, *cosignatures)).to_bytes()
+
+
+def _parse_reply_line(line: str) -> NoteSignature | None:
+    try:
+        return parse_signature_line(line)
+    except NoteError:
+        return None

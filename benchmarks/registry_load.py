@@ -1,0 +1,439 @@
+"""Load test of the registry service (issue 13) against 127.0.0.1 only, bounded in count and time.
+
+For SQLite and (when ``WW_TEST_POSTGRES_URL`` or ``--pg URL`` names one) PostgreSQL, each on a fresh
+database:
+
+1. ``weightwarden registry serve --workers W`` is started as a subprocess (the real CLI, uvicorn, W API
+   worker processes on one database);
+2. appends: ``--appends`` signed release entries (pre-signed by 8 publisher keys before the clock starts:
+   signing is the publishers' cost, not the registry's) sent by ``--concurrency`` keep-alive connections;
+   every request must be answered 201 (acknowledged = committed, with its inclusion proof);
+3. inclusion-proof reads: ``--reads`` GET /proof/inclusion for random indexes, same concurrency;
+4. crash: the same append load again, the server killed with SIGKILL (all workers) after a third of it,
+   restarted; then every acknowledged append must be at its index and the tree consistent with every
+   checkpoint handed out (this is the figure of issue 13's crash requirement, at 1,000 appends);
+5. the store's sequencer without HTTP (``Store.append_batch`` in batches of 500, one process): the ceiling
+   the HTTP layer is measured against.
+
+Throughput is wall-clock (requests/s as a client sees it), latencies p50/p99 per request. The load
+generator is a minimal asyncio HTTP/1.1 client (one process) so that it costs little next to the server;
+both share the machine's cores with whatever else runs (the load average is recorded).
+
+Usage: ``.venv/bin/python benchmarks/registry_load.py [--appends 1000] [--reads 5000] [--workers 2]``.
+Writes ``benchmarks/results/registry_load.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+from common import machine, write_result  # noqa: E402
+
+from weightwarden.registry import auth, entries, tlog  # noqa: E402
+from weightwarden.registry.logkeys import load_or_create  # noqa: E402
+from weightwarden.registry.note import open_checkpoint  # noqa: E402
+from weightwarden.registry.store import Store  # noqa: E402
+
+ORIGIN = "bench.weightwarden.local/log"
+TIME_LIMIT_S = 120.0  # per phase
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Conn:
+    """One keep-alive HTTP/1.1 connection (just enough HTTP for this benchmark)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> _Conn:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def request(self, method: str, path: str, headers: dict[str, str] | None = None,
+                      body: bytes = b"") -> tuple[int, bytes]:
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        data = await self.reader.readexactly(length) if length else b""
+        return status, data
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _drive(port: int, requests: list[tuple[str, str, dict[str, str], bytes]], concurrency: int,
+                 deadline: float) -> tuple[list[float], list[tuple[int, bytes]], float]:
+    """Send ``requests`` over ``concurrency`` connections; latencies, answers (in order), wall seconds."""
+    latencies: list[float] = [0.0] * len(requests)
+    answers: list[tuple[int, bytes]] = [(0, b"")] * len(requests)
+    cursor = iter(range(len(requests)))
+
+    async def worker() -> None:
+        conn = await _Conn.open(port)
+        try:
+            for i in cursor:
+                if time.monotonic() > deadline:
+                    return
+                method, path, headers, body = requests[i]
+                t0 = time.perf_counter()
+                try:
+                    answers[i] = await conn.request(method, path, headers, body)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    answers[i] = (-1, b"")
+                    return
+                latencies[i] = time.perf_counter() - t0
+        finally:
+            conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, answers, time.perf_counter() - start
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0 if ordered else float("nan")
+
+
+def _serve(db: str, keys: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    import httpx
+
+    cmd = [sys.executable, "-c", "from weightwarden.cli.main import run; run()", "registry", "serve", "--db", db,
+           "--keys", keys, "--port", str(port), "--workers", str(workers), "--write-rate", "1000000",
+           "--write-burst", "1000000"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/log", timeout=1).status_code == 200:
+                time.sleep(0.5 * workers)  # let every worker finish starting
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("registry server did not start")
+
+
+def _release(model: str, version: int) -> dict[str, Any]:
+    tag = f"{model}:{version}".encode()
+    import hashlib
+
+    return {"schema": entries.RELEASE_SCHEMA, "model": model, "version": version,
+            "subject": {"name": model.split("/")[1], "sha256": hashlib.sha256(b"s" + tag).hexdigest()},
+            "files": [{"name": "model.safetensors", "algorithm": "sha256",
+                       "digest": hashlib.sha256(b"f" + tag).hexdigest()}],
+            "bundle": "sha256:" + hashlib.sha256(b"b" + tag).hexdigest()}
+
+
+def _signed_appends(keys: list[Any], n: int, first_version: int, tag: str) -> list[tuple[str, str, dict[str, str], bytes]]:
+    out = []
+    for i in range(n):
+        key = keys[i % len(keys)]
+        # one model line per request: concurrent requests of one line could arrive out of version order
+        raw = entries.canonical(_release(f"bench{i % len(keys)}/{tag}-{i}", first_version))
+        headers = auth.sign_request(key, ORIGIN, "POST", "/entries", raw)
+        headers["Content-Type"] = "application/json"
+        out.append(("POST", "/entries", headers, raw))
+    return out
+
+
+def _fresh_database(kind: str, pg_url: str | None, tmp: Path) -> tuple[str, Any]:
+    if kind == "sqlite":
+        return str(tmp / f"{kind}.db"), None
+    import sqlalchemy as sa
+
+    from weightwarden.registry.store import database_url
+
+    schema = "bench_" + secrets.token_hex(4)
+    engine = sa.create_engine(database_url(pg_url or ""))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+
+    def drop() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
+
+    return f"{database_url(pg_url or '')}?options=-csearch_path%3D{schema}", drop
+
+
+def run_database(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    db, drop = _fresh_database(kind, args.pg, tmp)
+    keys_dir = str(tmp / f"keys-{kind}")
+    log_keys = load_or_create(keys_dir, ORIGIN)
+    store = Store.open(db, log_keys.checkpoint_signer())
+    pub_keys = [auth.generate_key() for _ in range(8)]
+    for i, key in enumerate(pub_keys):
+        raw = auth.raw_public_key(key.public_key())
+        store.add_publisher(auth.Publisher(auth.key_id(raw), raw, (f"bench{i}/*",)))
+    store.close()
+    port = _free_port()
+    result: dict[str, Any] = {"database": kind, "workers": args.workers, "concurrency": args.concurrency}
+    proc = _serve(db, keys_dir, port, args.workers)
+    try:
+        # 2. appends
+        requests = _signed_appends(pub_keys, args.appends, 1, "load")
+        lat, answers, wall = asyncio.run(_drive(port, requests, args.concurrency, time.monotonic() + TIME_LIMIT_S))
+        ok = [i for i, (status, _) in enumerate(answers) if status == 201]
+        result["appends"] = {"sent": len(requests), "acknowledged": len(ok), "seconds": round(wall, 3),
+                             "per_s": round(len(ok) / wall, 1), "p50_ms": round(_pct([lat[i] for i in ok], 0.5), 2),
+                             "p99_ms": round(_pct([lat[i] for i in ok], 0.99), 2),
+                             "other_statuses": sorted({s for s, _ in answers if s != 201})}
+        # 2b. the same appends, 100 signed requests per HTTP request (POST /entries/batch)
+        singles = _signed_appends(pub_keys, args.appends, 1, "batch")
+        batches = []
+        for start in range(0, len(singles), 100):
+            items = [{"headers": {k: v for k, v in h.items() if k.startswith("X-WW")},
+                      "body": base64.b64encode(b).decode()} for _, _, h, b in singles[start:start + 100]]
+            batches.append(("POST", "/entries/batch", {"Content-Type": "application/json"},
+                            json.dumps({"requests": items}).encode()))
+        lat, answers, wall = asyncio.run(_drive(port, batches, min(8, args.concurrency),
+                                                time.monotonic() + TIME_LIMIT_S))
+        acked = sum(1 for status, data in answers if status == 200
+                    for item in json.loads(data)["results"] if item["status"] == 201)
+        result["batched_appends"] = {"sent": len(singles), "per_request": 100, "acknowledged": acked,
+                                     "seconds": round(wall, 3), "per_s": round(acked / wall, 1),
+                                     "request_p50_ms": round(_pct(lat, 0.5), 2),
+                                     "request_p99_ms": round(_pct(lat, 0.99), 2)}
+        size = json.loads(answers[-1][1])["results"][-1]["tree_size"] if acked else 0
+        # 3. inclusion-proof reads
+        rng = random.Random(7)
+        reads = [("GET", f"/proof/inclusion?index={rng.randrange(size)}&tree_size={size}", {}, b"")
+                 for _ in range(args.reads)]
+        lat, answers, wall = asyncio.run(_drive(port, reads, args.concurrency, time.monotonic() + TIME_LIMIT_S))
+        good = [i for i, (status, _) in enumerate(answers) if status == 200]
+        result["proof_reads"] = {"sent": len(reads), "ok": len(good), "seconds": round(wall, 3),
+                                 "per_s": round(len(good) / wall, 1),
+                                 "p50_ms": round(_pct([lat[i] for i in good], 0.5), 2),
+                                 "p99_ms": round(_pct([lat[i] for i in good], 0.99), 2)}
+        # 4. crash: SIGKILL a third of the way through another append load
+        proc_holder = [proc]
+        result["crash"] = _crash(port, db, keys_dir, pub_keys, args, log_keys, proc_holder,
+                                 result["appends"]["seconds"])
+        proc = proc_holder[0]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    # 5. the sequencer without HTTP
+    store = Store.open(db, log_keys.checkpoint_signer())
+    from tests.registry.service import PublisherKey, pending_write  # noqa: PLC0415 - test helper reused
+
+    pubs = [PublisherKey(k, store.publisher(auth.key_id(auth.raw_public_key(k.public_key())))) for k in pub_keys]
+    writes = [pending_write(pubs[i % 8], _release(f"bench{i % 8}/direct-{i}", 1), timestamp=None)
+              for i in range(args.appends)]
+    t0 = time.perf_counter()
+    for start in range(0, len(writes), 500):
+        store.append_batch(writes[start:start + 500])
+    wall = time.perf_counter() - t0
+    result["sequencer_only"] = {"appends": len(writes), "batch": 500, "seconds": round(wall, 3),
+                                "per_s": round(len(writes) / wall, 1)}
+    store.close()
+    if drop is not None:
+        drop()
+    return result
+
+
+def _crash(port: int, db: str, keys_dir: str, pub_keys: list[Any], args: argparse.Namespace, log_keys: Any,
+           proc_holder: list[subprocess.Popen[bytes]], result_seconds: float) -> dict[str, Any]:
+    import httpx
+
+    requests = _signed_appends(pub_keys, args.appends, 1, "crash")
+
+    kill_after = max(0.05, result_seconds / 3)  # a third of the way through the load
+
+    async def load_then_kill() -> list[tuple[int, bytes]]:
+        task = asyncio.create_task(_drive(port, requests, args.concurrency, time.monotonic() + TIME_LIMIT_S))
+        await asyncio.sleep(kill_after)
+        os.killpg(proc_holder[0].pid, signal.SIGKILL)
+        _, answers, _ = await task
+        return answers
+
+    answers = asyncio.run(load_then_kill())
+    proc_holder[0].wait()
+    acked = [(i, json.loads(data)) for i, (status, data) in enumerate(answers) if status == 201]
+    proc_holder[0] = _serve(db, keys_dir, port, args.workers)
+    verifier = log_keys.note_signer.verifier()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        final, _ = open_checkpoint(http.get("/checkpoint").content, verifier, ORIGIN)
+        lost = 0
+        for i, answer in acked:
+            data = base64.b64decode(http.get(f"/entries/{answer['index']}").json()["data"])
+            if entries.parse_logged(data)["body"] != json.loads(requests[i][3]):
+                lost += 1
+        inconsistent = 0
+        for size in sorted({a["tree_size"] for _, a in acked}):
+            note = next(a["checkpoint"] for _, a in acked if a["tree_size"] == size).encode()
+            cp, _ = open_checkpoint(note, verifier, ORIGIN)
+            proof = [base64.b64decode(h) for h in
+                     http.get("/proof/consistency", params={"old": cp.size, "new": final.size}).json()["proof"]]
+            try:
+                tlog.verify_consistency(cp.size, final.size, cp.root_hash, final.root_hash, proof)
+            except tlog.ProofError:
+                inconsistent += 1
+    return {"sent": len(requests), "acknowledged_before_kill": len(acked), "lost_acknowledged": lost,
+            "checkpoints_handed_out": len({a["tree_size"] for _, a in acked}), "inconsistent_checkpoints": inconsistent,
+            "tree_size_after_restart": final.size}
+
+
+def database_crash(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """SIGKILL PostgreSQL itself (a throw-away cluster: postmaster and backends) a third of the way through
+    ``--appends`` concurrent signed appends, restart it a second later; clients retry 503s with new nonces.
+    Every acknowledged append must be in the log, consistent with every checkpoint handed out."""
+    import threading
+
+    import httpx
+
+    from tests.registry.service import ThrowawayPostgres  # noqa: PLC0415 - the same helper the test uses
+
+    pg = ThrowawayPostgres()
+    pg.start()
+    keys_dir = str(tmp / "keys-dbcrash")
+    log_keys = load_or_create(keys_dir, ORIGIN)
+    store = Store.open(pg.url, log_keys.checkpoint_signer())
+    pub_keys = [auth.generate_key() for _ in range(8)]
+    for i, key in enumerate(pub_keys):
+        raw = auth.raw_public_key(key.public_key())
+        store.add_publisher(auth.Publisher(auth.key_id(raw), raw, (f"bench{i}/*",)))
+    store.close()
+    port = _free_port()
+    proc = _serve(pg.url, keys_dir, port, args.workers)
+    acked: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    refused = [0]
+    others: dict[int, int] = {}
+    lock = threading.Lock()
+    per_client = args.appends // 8
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            i, end = 0, time.monotonic() + TIME_LIMIT_S
+            while i < per_client and time.monotonic() < end:
+                body = _release(f"bench{n}/dbcrash-{i}", 1)
+                raw = entries.canonical(body)
+                try:
+                    r = http.post("/entries", content=raw, headers={
+                        **auth.sign_request(pub_keys[n], ORIGIN, "POST", "/entries", raw),
+                        "Content-Type": "application/json"})
+                except httpx.HTTPError:
+                    continue
+                if r.status_code == 503:
+                    with lock:
+                        refused[0] += 1
+                    time.sleep(0.05)
+                    continue
+                with lock:
+                    others[r.status_code] = others.get(r.status_code, 0) + 1
+                    if r.status_code == 201:
+                        acked.append((body, r.json()))
+                i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        while len(acked) < args.appends // 3 and any(t.is_alive() for t in threads):
+            time.sleep(0.005)
+        acked_at_kill = len(acked)
+        pg.kill9()
+        time.sleep(1.0)
+        pg.start()
+        for t in threads:
+            t.join()
+        verifier = log_keys.note_signer.verifier()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+            final, _ = open_checkpoint(http.get("/checkpoint").content, verifier, ORIGIN)
+            lost = sum(1 for body, a in acked if entries.parse_logged(base64.b64decode(
+                http.get(f"/entries/{a['index']}").json()["data"]))["body"] != body)
+            inconsistent = 0
+            sizes = {a["tree_size"]: a["checkpoint"] for _, a in acked}
+            for note in sizes.values():
+                cp, _ = open_checkpoint(note.encode(), verifier, ORIGIN)
+                proof = [base64.b64decode(h) for h in http.get(
+                    "/proof/consistency", params={"old": cp.size, "new": final.size}).json()["proof"]]
+                try:
+                    tlog.verify_consistency(cp.size, final.size, cp.root_hash, final.root_hash, proof)
+                except tlog.ProofError:
+                    inconsistent += 1
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        pg.stop()
+    return {"sent": per_client * 8, "acknowledged_before_kill": acked_at_kill, "acknowledged": len(acked),
+            "refused_503_while_down": refused[0], "lost_acknowledged": lost, "checkpoints_handed_out": len(sizes),
+            "inconsistent_checkpoints": inconsistent, "tree_size": final.size,
+            "final_statuses": {str(k): v for k, v in sorted(others.items())}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--appends", type=int, default=1000)
+    parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--pg", default=os.environ.get("WW_TEST_POSTGRES_URL"))
+    args = parser.parse_args()
+    args.appends, args.reads = min(args.appends, 20_000), min(args.reads, 100_000)  # bounded
+    import subprocess as sp
+
+    commit = sp.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ww-registry-load-") as tmp:
+        for kind in ("sqlite", "postgresql"):
+            if kind == "postgresql" and not args.pg:
+                print("postgresql: skipped (set WW_TEST_POSTGRES_URL or --pg)")
+                continue
+            r = run_database(kind, args, Path(tmp))
+            results.append(r)
+            a, p, c, s, b = r["appends"], r["proof_reads"], r["crash"], r["sequencer_only"], r["batched_appends"]
+            print(f"{kind}: appends {a['per_s']}/s (p50 {a['p50_ms']} ms, p99 {a['p99_ms']} ms, "
+                  f"{a['acknowledged']}/{a['sent']} acknowledged); batched appends {b['per_s']}/s "
+                  f"({b['acknowledged']}/{b['sent']}); proof reads {p['per_s']}/s (p50 {p['p50_ms']} ms,"
+                  f" p99 {p['p99_ms']} ms); crash: {c['acknowledged_before_kill']} acknowledged before SIGKILL, "
+                  f"{c['lost_acknowledged']} lost, {c['inconsistent_checkpoints']} inconsistent of "
+                  f"{c['checkpoints_handed_out']} checkpoints; sequencer alone {s['per_s']}/s", flush=True)
+        if args.pg:
+            crash = database_crash(args, Path(tmp))
+            print(f"postgresql killed: {crash['acknowledged_before_kill']} acknowledged before SIGKILL of the database,"
+                  f" {crash['refused_503_while_down']} refused (503) while it was down, {crash['acknowledged']} "
+                  f"acknowledged in all, {crash['lost_acknowledged']} lost, {crash['inconsistent_checkpoints']} "
+                  f"inconsistent of {crash['checkpoints_handed_out']} checkpoints", flush=True)
+            results.append({"database": "postgresql", "database_killed": crash})
+    payload = {"benchmark": "registry_load", "commit": commit, "machine": machine(),
+               "goals": {"appends_per_s": 2000, "proof_reads_per_s": 5000}, "results": results}
+    path = write_result("registry_load", payload)
+    print(f"load average {payload['machine']['loadavg']}; written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
