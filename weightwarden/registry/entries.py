@@ -433,6 +433,9 @@ def _check_incident(obj: Mapping[str, Any]) -> tuple[str, ...]:
         incident = Incident.from_osv(record, where="incident.incident")
     except IncidentError as exc:
         raise EntryError(exc.reason) from None
+    if incident.tlp != "TLP:CLEAR":
+        # The log is public: a record marked for limited sharing must never be published in it.
+        raise EntryError(f"incident {ident} is marked {incident.tlp}; the public log takes TLP:CLEAR records only")
     named = sorted({a.model_id for a in incident.affected})
     if sorted(checked) != named:
         raise EntryError(f"incident.models must list exactly the affected model ids of the record: {named[:8]}")

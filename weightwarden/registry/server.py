@@ -47,6 +47,7 @@ from weightwarden.registry import tlog
 from weightwarden.registry.auth import AuthError, RateLimiter, authenticate
 from weightwarden.registry.entries import BUNDLE_DIGEST, HEX64, MODEL_ID, EntryError, parse_body_bytes
 from weightwarden.registry.store import Appended, PendingWrite, Rejected, Sequencer, Store, StoreError
+from weightwarden.registry.views import incident_state
 
 ENV_DB = "WW_REGISTRY_DB"
 ENV_KEYS = "WW_REGISTRY_KEYS"
@@ -324,8 +325,7 @@ def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> b
     chosen = next((r for r in rels if r["bundle"] == latest), rels[-1])
     data = store.entry(chosen["index"])
     open_incidents = tuple(i["id"] for i in view["incidents"]
-                           if str(i["record"].get("database_specific", {}).get("state", "")).lower()
-                           not in ("withdrawn", "fixed"))
+                           if incident_state(i["record"]).lower() not in ("withdrawn", "fixed"))
     release = CurrentRelease(model_line=view["model"], version=str(chosen["version"]),
                              statement_digest=hashlib.sha256(data).hexdigest(), statement_length=len(data),
                              weights_root=chosen.get("weights_root"), log_index=chosen["index"],

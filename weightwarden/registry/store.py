@@ -590,14 +590,29 @@ class Store:
         return build_model_view(model, size, [_release_row(r) for r in rels], evs, bodies)
 
     def incidents(self) -> list[tuple[int, dict[str, Any]]]:
-        """The latest logged record of every incident id: ``(index, incident record)``."""
+        """The current record of every incident id: ``(index, incident record)``.
+
+        An incident id belongs to the publisher key that first logged it: a later record under the same id
+        counts only when that key logged it and it continues the lifecycle (``incidents.current_records``).
+        Anyone else's record under that id stays in the append-only log but can neither withdraw nor rewrite
+        the incident (an incident hijack, found in review)."""
+        from weightwarden.registry.incidents import Incident, IncidentError, current_records
+
         with self._reader.begin() as conn:
             rows = conn.execute(sa.select(entries.c.idx, entries.c.data).where(entries.c.kind == "incident")
                                 .order_by(entries.c.idx)).all()
-        latest: dict[str, tuple[int, dict[str, Any]]] = {}
+        parsed: list[tuple[int, Incident, str, dict[str, Any]]] = []
         for r in rows:
-            record = parse_logged(bytes(r.data))["body"]["incident"]
-            latest[record["id"]] = (int(r.idx), record)
+            logged = parse_logged(bytes(r.data))
+            record = logged["body"]["incident"]
+            try:
+                incident = Incident.from_osv(record, f"log entry {int(r.idx)}")
+            except IncidentError:
+                continue  # entries were validated when logged; one that no longer parses is not shown
+            parsed.append((int(r.idx), incident, str(logged.get("publisher", {}).get("key_id", "")), record))
+        current = current_records([p[1] for p in parsed], owners=[p[2] for p in parsed])
+        chosen = {id(i) for i in current}
+        latest = {i.id: (idx, record) for idx, i, _, record in parsed if id(i) in chosen}
         return sorted(latest.values(), key=lambda x: x[0])
 
 
