@@ -248,6 +248,31 @@ def audit_demo() -> int:
     return 0 if run_demo(smollm2.parent, work) else 1
 
 
+def registry_demo() -> int:
+    """Issue 13: publish the sample model's signed release and its audit to a registry on SQLite, file an
+    incident, revoke the release; `check` then says why the model is no longer current."""
+    from weightwarden.registry.demo import run_demo
+
+    smollm2, _ = fetch()
+    return run_demo(smollm2)  # it audits the release itself (`audit --format intoto --sign-key`)
+
+
+def indicators_demo() -> int:
+    """Issue 14: indicators from the demo's eval run, exported as STIX, matched against a second lab's set."""
+    from weightwarden.indicators.demo import demo_indicators
+
+    log = ROOT / "demo-output" / "eval-smollm2.jsonl"
+    if not log.exists():
+        print("  PROBLEM: the eval demo's log is missing; indicators need it", file=sys.stderr)
+        return 1
+    try:
+        demo_indicators(log, ROOT / "demo-output" / "indicators")
+    except Exception as exc:  # noqa: BLE001 - the demo reports any failure as a problem and goes on
+        print(f"  PROBLEM: indicators demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
     # `--part core` (scan, sign/verify, lineage) runs before the evals extra is installed, `--part eval` after
     # (see the Makefile's demo target); no argument runs everything.
@@ -256,5 +281,5 @@ if __name__ == "__main__":
     if part in ("core", "all"):
         codes += [main(), integrity_demo(), lineage_demo()]
     if part in ("eval", "all"):
-        codes += [eval_demo(), audit_demo()]
+        codes += [eval_demo(), audit_demo(), registry_demo(), indicators_demo()]
     raise SystemExit(max(codes, default=0))
