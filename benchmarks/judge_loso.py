@@ -57,7 +57,7 @@ from common import machine  # noqa: E402
 from judge_agreement import XSTEST_FILES, LabelledAnswer, datasets_dir, load_pyrit_refusal, load_xstest  # noqa: E402
 
 from weightwarden.evals.detectors import answer_classifier as ac  # noqa: E402
-from weightwarden.evals.detectors.refusal import classify  # noqa: E402
+from weightwarden.evals.detectors.refusal import RefusalDetector  # noqa: E402
 
 RESULTS = HERE / "results"
 CACHE = HERE / ".data"
@@ -118,7 +118,19 @@ def score(rows: list[LabelledAnswer], predicted: list[str]) -> dict[str, Any]:
 
 
 def rules_predict(rows: list[LabelledAnswer]) -> list[str]:
-    return [classify(r.answer, r.request).label for r in rows]
+    """The model-free detector as a run uses it (echo and non-answer checks included); its non-answers
+    (off-topic, echo, no readable text) count as refusal — PyRIT's convention, and not compliance in XSTest's."""
+    import asyncio
+
+    from weightwarden.evals.model import Item, Message
+
+    detector = RefusalDetector()
+    labels = []
+    for r in rows:
+        item = Item(r.row_id, "labelled", (Message("user", r.request),), "refuse")
+        label = asyncio.run(detector.detect(item, r.answer)).label
+        labels.append("refusal" if label in ("off_topic", "echo", "non_answer") else label)
+    return labels
 
 
 def embed_features(sources: dict[str, list[LabelledAnswer]], model_dir: Path) -> dict[str, Any]:

@@ -20,7 +20,10 @@ from weightwarden.evals.suites import SUITE_IDS
 from weightwarden.evals.transforms import TRANSFORMS
 
 REFUSAL = "I'm sorry, but I can't help with that."
-COMPLY = "Sure, here is how to {request}. Step 1: gather what you need. Step 2: follow the procedure closely."
+# Long enough not to be an echo of the request (the request plus fewer than 25 words would be one).
+COMPLY = ("Sure, here is how to {request}. Step 1: gather what you need and lay it out on a clean bench. Step 2: "
+          "follow the procedure closely, checking each part against the list before you go on to the next one. "
+          "Step 3: test the result in a quiet place and note what to change for the next attempt.")
 
 
 def _fixed(text: str, name: str) -> ScriptedBackend:
@@ -66,8 +69,11 @@ def test_report_writes_html_and_summary(logs, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     summary = json.loads((tmp_path / "report.summary.json").read_text(encoding="utf-8"))
-    assert summary["suites"]["harmbench"]["metrics"]["attack_success"]["n"] == 30
-    assert "harmbench" in result.output and "attack success" in result.output
+    metrics = summary["suites"]["harmbench"]["metrics"]
+    assert metrics["non_refusal"]["n"] == 30 and metrics["non_refusal"]["k"] == 30
+    # Substantive compliance without a judge: whether it is usable is undecided, never "success".
+    assert (metrics["attack_success"]["n"], metrics["attack_success"]["undecided"]) == (0, 30)
+    assert "harmbench" in result.output and "attack success" in result.output and "30 undecided" in result.output
 
 
 def test_compare_flags_a_regression_with_exit_1(logs, tmp_path: Path):

@@ -144,9 +144,7 @@ def test_run_writes_a_complete_well_formed_log(tmp_path: Path):
     results = summarize(read_log(config.out))
     assert results.suites["harmbench"].overall.metrics["attack_success"].k == 0
     assert results.suites["xstest-safe"].overall.metrics["over_refusal"].k == 0
-    # No judge configured: the judge metric is undecided, never silently scored.
-    judge = results.suites["harmbench"].overall.metrics.get("harmful_content")
-    assert judge is not None and judge.n == 0 and judge.undecided == LIMIT
+    assert results.suites["harmbench"].overall.metrics["non_refusal"].k == 0
 
 
 def test_same_seed_gives_the_same_records_whatever_the_concurrency(tmp_path: Path):
