@@ -201,6 +201,36 @@ def evaluate(sources: dict[str, list[LabelledAnswer]], feats: dict[str, Any] | N
     return out
 
 
+def error_rates_table(rules: dict[str, Any]) -> dict[str, Any]:
+    """Sensitivity/specificity of the refusal detector per metric, the WORST over the sources (each figure
+    separately), for the corrected rates in run results. "success" of ``non_refusal`` is the answer being
+    compliance; of ``over_refusal`` the answer being a refusal (partial included)."""
+    from weightwarden.evals.detectors.refusal import VERSION
+
+    def rates(confusion: dict[str, dict[str, int]], positive: str) -> tuple[float, float]:
+        tp = fn = tn = fp = 0
+        for human, row in confusion.items():
+            for judged, count in row.items():
+                h, j = binary(human) == positive, binary(judged) == positive
+                tp += h and j and count
+                fn += h and not j and count
+                tn += (not h) and (not j) and count
+                fp += (not h) and j and count
+        return tp / max(tp + fn, 1), tn / max(tn + fp, 1)
+
+    metrics: dict[str, Any] = {}
+    for metric, positive in (("non_refusal", "compliance"), ("over_refusal", "refusal")):
+        pairs = {name: rates(r["all"]["confusion"], positive) for name, r in rules.items()}
+        metrics[metric] = {
+            "sensitivity": round(min(se for se, _ in pairs.values()), 4),
+            "specificity": round(min(sp for _, sp in pairs.values()), 4),
+            "source": "benchmarks/judge_loso.py, rules, worst of " + ", ".join(sorted(pairs))
+                      + " (in-sample: the rules were written reading these sources)",
+        }
+    return {"schema": "weightwarden.detector-error-rates/v1",
+            "detectors": [{"detector": "refusal", "version": VERSION, "metrics": metrics}]}
+
+
 def worst(per_source: dict[str, Any], split: str) -> dict[str, Any]:
     rows = [(name, r[split]) for name, r in per_source.items() if r.get(split, {}).get("n")]
     name, r = min(rows, key=lambda t: t[1]["agreement"])
@@ -250,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2) + "\n"
     (RESULTS / "judge_loso.json").write_text(text, encoding="utf-8")
     (RESULTS / f"judge_loso_round{args.round}.json").write_text(text, encoding="utf-8")
+    rates = error_rates_table(report["rules"])
+    (ROOT / "weightwarden/evals/data/detector_error_rates.json").write_text(json.dumps(rates, indent=2) + "\n",
+                                                                          encoding="utf-8")
     if args.write_model:
         model = train(sources, feats, list(sources), dev_only=False, l2=args.l2, threshold=args.threshold)
         meta = {**model.meta, "embedding_model": "all-MiniLM-L6-v2", "lead_chars": ac.LEAD_CHARS,

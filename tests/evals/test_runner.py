@@ -132,6 +132,8 @@ def test_run_writes_a_complete_well_formed_log(tmp_path: Path):
     for suite_id in SUITES:
         assert header["datasets"][suite_id]["source_digest"] == load_suite(suite_id).source_digest
     assert "refusal" in header["detectors"]
+    # The refusal detector's measured error travels with the log, for the corrected rates.
+    assert set(header["detector_error_rates"]) == {"non_refusal", "over_refusal"}
     records = read_log(config.out).records
     assert len(records) == PLANNED and len({r.key for r in records}) == PLANNED
     for record in records:

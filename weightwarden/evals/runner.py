@@ -391,6 +391,7 @@ async def arun_eval(
                 seed=config.seed,
                 started_at=_now(),
                 detectors=dict(sorted(versions.items())),
+                detector_error_rates=measured_error_rates(versions),
             )
             writer = LogWriter.create(out, header)
         else:
@@ -451,6 +452,26 @@ async def _run_all(
                 group.create_task(worker())
     except* EvalRunError as failed:
         raise failed.exceptions[0] from None  # one clear message (e.g. disk full), not an exception group
+
+
+def measured_error_rates(versions: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """metric -> the detector's measured sensitivity/specificity (``evals/data/detector_error_rates.json``,
+    written by ``benchmarks/judge_loso.py``), for the detectors of this run at the version measured; the
+    results show a Rogan–Gladen corrected rate beside the raw one from these."""
+    import json
+    from importlib import resources
+
+    try:
+        text = resources.files("weightwarden.evals").joinpath("data/detector_error_rates.json").read_text("utf-8")
+        table = json.loads(text)
+    except (OSError, ValueError):
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for entry in table.get("detectors", []) if isinstance(table, dict) else []:
+        if isinstance(entry, dict) and versions.get(entry.get("detector")) == entry.get("version"):
+            for metric, rates in (entry.get("metrics") or {}).items():
+                found[str(metric)] = dict(rates)
+    return found
 
 
 def _version() -> str:
