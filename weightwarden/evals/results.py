@@ -159,6 +159,10 @@ class RunResults:
             "warnings": list(self.warnings),
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """The versioned JSON form (``core.records.Record``)."""
+        return self.to_json()
+
 
 # ------------------------------------------------------------------------------------------------ scoring
 
