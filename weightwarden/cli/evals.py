@@ -1,4 +1,4 @@
-"""The ``weightwarden eval`` commands: ``run``, ``report``, ``compare`` and ``suites``.
+"""The ``weightwarden eval`` commands: ``run``, ``report``, ``compare``, ``suites``, ``datasets`` and ``view``.
 
 A thin shell over :mod:`weightwarden.evals` (runner, results, html_report); click only at the top, the
 eval machinery (numpy, httpx, llama-cpp, rich) is imported inside the commands so ``--help`` stays fast.
@@ -285,12 +285,52 @@ def suites_command() -> int:
     return EXIT_OK
 
 
+# ----------------------------------------------------------------------------------------------------- view
+
+@click.command("view")
+@click.argument("run_logs", metavar="RUN [RUN_B]", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the page (self-contained HTML) here.")
+@click.option("--serve", is_flag=True, help="Serve the page on 127.0.0.1 until Ctrl-C.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port for --serve (0: any free port).")
+def view_command(run_logs: tuple[Path, ...], output: Path | None, serve: bool, port: int) -> int:
+    """Browse every attempt of RUN (or RUN and RUN_B side by side): filter by suite, category, transform,
+    verdict; see request, decoded request, answer and each detector's verdict."""
+    if len(run_logs) > 2:
+        raise click.UsageError("give one run log, or two to see them side by side")
+    if output is None and not serve:
+        raise click.UsageError("give -o PAGE.html, --serve, or both")
+    from weightwarden.evals.log import EvalLogError, read_log
+    from weightwarden.evals.viewer import render_viewer, serve_viewer
+
+    try:
+        page = render_viewer([read_log(p) for p in run_logs])
+    except EvalLogError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output is not None:
+        try:
+            output.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+        click.echo(f"viewer: {output}", err=True)
+    if serve:
+        try:
+            serve_viewer(page, port=port, ready=lambda url: click.echo(f"serving {url} (Ctrl-C to stop)", err=True))
+        except KeyboardInterrupt:
+            pass
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    return EXIT_OK
+
+
 @click.group("eval")
 def eval_group() -> None:
     """Safety evaluations: jailbreak, cyber misuse, prompt injection, insecure code, over-refusal."""
 
 
-for _command in (run_command, report_command, compare_command, suites_command):
+for _command in (run_command, report_command, compare_command, suites_command, view_command):
     eval_group.add_command(_command)
 
 

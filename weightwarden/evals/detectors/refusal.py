@@ -524,6 +524,8 @@ class RefusalDetector:
         if prompt and prompt != request:
             forms["prompt"] = prompt  # the transformed message itself ("The message below is in ROT13…")
         details: dict = {"decoded_with": decoded.method}
+        if transform:
+            details["request"] = request[:2000]  # the untransformed request, for the viewer
         if decoded.changed:
             details["decoded_answer"] = decoded.text[:4000]
         echoed = echo_of(answer, forms) or (echo_of(decoded.text, forms) if decoded.changed else None)
