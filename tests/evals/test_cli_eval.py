@@ -135,3 +135,59 @@ def test_compare_json_to_an_unwritable_path_fails_with_a_clear_message(logs, tmp
     result = _invoke("eval", "compare", str(logs[0]), str(logs[1]), "--json", str(out))
     assert result.exit_code == 2
     assert "cannot write" in result.output and "internal error" not in result.output
+
+
+# --------------------------------------------------------------------------- run files, errors, OpenAI key
+
+def test_run_from_a_yaml_file_with_command_line_overrides(tmp_path: Path, monkeypatch):
+    from test_backends import Endpoint, Reply, _chat_json
+
+    monkeypatch.delenv("WW_EVAL_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    endpoint = Endpoint([Reply(body=_chat_json("I'm sorry, but I can't help with that."))])
+    try:
+        out = tmp_path / "run.jsonl"
+        run_file = tmp_path / "run.yaml"
+        run_file.write_text(f"model: openai:{endpoint.url}\nsuites: [cyber-misuse]\nlimit: 3\nmax_tokens: 64\n"
+                            f"seed: 5\nout: {out}\n", encoding="utf-8")
+        result = _invoke("eval", "run", "--config", str(run_file), "--limit", "2")
+        assert result.exit_code == 0, result.output
+        header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+        assert header["config"]["suites"] == ["cyber-misuse"] and header["config"]["seed"] == 5
+        assert header["config"]["limit"] == 2  # the command line wins
+        assert header["config"]["sampling"]["max_tokens"] == 64
+        assert len(endpoint.posts) == 2
+        # OPENAI_API_KEY is honoured for a loopback endpoint, and never written into the log.
+        assert endpoint.requests[-1][1].get("Authorization") == "Bearer sk-test-key"
+        assert "sk-test-key" not in out.read_text(encoding="utf-8")
+    finally:
+        endpoint.close()
+
+
+def test_a_bad_run_file_names_the_key(tmp_path: Path):
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("model: x.gguf\nsuites: [harmbench]\nmax_token: 5\n", encoding="utf-8")
+    result = _invoke("eval", "run", "--config", str(run_file))
+    assert result.exit_code == 2 and "unknown key 'max_token'" in result.output
+    run_file.write_text("model: x.gguf\nsuites: harmbench\nlimit: many\n", encoding="utf-8")
+    result = _invoke("eval", "run", "--config", str(run_file))
+    assert result.exit_code == 2 and "limit must be an integer" in result.output
+    run_file.write_text("!!python/object/apply:os.system ['echo pwned']\n", encoding="utf-8")
+    result = _invoke("eval", "run", "--config", str(run_file))
+    assert result.exit_code == 2 and "not valid YAML" in result.output
+    assert _invoke("eval", "run", "--suite", "harmbench").exit_code == 3  # no model anywhere
+
+
+def test_backend_errors_are_printed_first_in_full_then_counted(tmp_path: Path):
+    from test_backends import Endpoint, Reply
+
+    endpoint = Endpoint([Reply(status=400, body={"error": {"message": "model 'x' does not support chat"}})])
+    try:
+        out = tmp_path / "run.jsonl"
+        result = _invoke("eval", "run", f"openai:{endpoint.url}", "--suite", "cyber-misuse", "--limit", "3",
+                         "--out", str(out), "--retries", "0")
+        assert result.exit_code == 1, result.output
+        assert result.output.count("does not support chat") == 1  # the first one, in full
+        assert "2 more attempts ended in an error in this run" in result.output
+    finally:
+        endpoint.close()

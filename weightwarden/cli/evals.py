@@ -104,9 +104,38 @@ def _results_text(results: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------------ run
 
+# Long enough that judged answers are not cut off (a cut-off answer is still recorded and counted).
+DEFAULT_MAX_TOKENS = 1024
+# CLI parameter name -> run-file key, where they differ.
+_RUN_FILE_NAMES = {"suites": "suites", "transforms": "transforms", "timeout_s": "timeout",
+                   "datasets_dir": "datasets"}
+
+
+class _ErrorReporter:
+    """Prints the first attempt that ended in an error in full, as it happens, then only counts the rest
+    (the log has every one)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, record: Any) -> None:
+        if record.ok:
+            return
+        self.count += 1
+        if self.count == 1:
+            from weightwarden.core.text import printable
+
+            click.echo(f"error: {printable(record.suite_id, 200)} {printable(record.item_id, 200)}: "
+                       f"{printable(record.error or 'unknown error', 4000)}", err=True)
+            click.echo("(further errors are counted; every one is in the log)", err=True)
+
+
 @click.command("run", epilog=RUN_EXIT_HELP)
-@click.argument("model", metavar="MODEL")
-@click.option("--suite", "suites", multiple=True, required=True, metavar="ID|PATH",
+@click.argument("model", metavar="MODEL", required=False)
+@click.option("--config", "run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML run file (suites, transforms, model, judge, sampling...); options given on the "
+                   "command line win over it.")
+@click.option("--suite", "suites", multiple=True, metavar="ID|PATH",
               help="Suite id (see `weightwarden eval suites`) or a dataset file; repeat or comma-separate.")
 @click.option("--transform", "transforms", multiple=True, metavar="NAME",
               help="Jailbreak transform applied to the harmful suites, on top of the plain suite "
@@ -122,7 +151,8 @@ def _results_text(results: Any) -> str:
                    "recorded as not scored; nothing is ever sent to a service you did not name.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run log (JSONL). Existing: the run continues. Default: eval-<model>-<digest>.jsonl.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
+              help="Answer length limit; answers cut off at it are counted and flagged.")
 @click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1.0), default=120.0, show_default=True,
               help="Seconds per request.")
@@ -131,27 +161,59 @@ def _results_text(results: Any) -> str:
               help="An answer cut off at --max-tokens: score it (flagged) or record it as an error.")
 @click.option("--datasets", "datasets_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the standard datasets (default: $WW_DATASETS or shared/datasets).")
-def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...], limit: int | None,
-                sample: int | None, seed: int, concurrency: int, judge: str | None, out: Path | None,
-                max_tokens: int, temperature: float, timeout_s: float, retries: int, truncated: str,
-                datasets_dir: Path | None) -> int:
+@click.option("--chat-format", default=None, metavar="NAME",
+              help="Chat format of a local model (gguf:, llama-server:, hf:) instead of recognising its "
+                   "template, e.g. chatml, llama-3, mistral-instruct.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads of a local backend (default: the backend's own choice).")
+@click.pass_context
+def run_command(ctx: click.Context, model: str | None, run_file: Path | None, suites: tuple[str, ...],
+                transforms: tuple[str, ...], limit: int | None, sample: int | None, seed: int, concurrency: int,
+                judge: str | None, out: Path | None, max_tokens: int, temperature: float, timeout_s: float,
+                retries: int, truncated: str, datasets_dir: Path | None, chat_format: str | None,
+                threads: int | None) -> int:
     """Run safety suites against MODEL and log every attempt.
 
     MODEL: gguf:PATH (llama-cpp in process; a bare .gguf path too), llama-server:PATH (a local
-    OpenAI-compatible server started and stopped here), openai:BASE_URL[#MODEL], or hf:PATH.
+    OpenAI-compatible server started and stopped here), openai:BASE_URL[#MODEL] (the key comes from
+    WW_EVAL_API_KEY or OPENAI_API_KEY), or hf:PATH. It may come from --config instead.
     """
-    if limit is not None and sample is not None:
-        raise click.UsageError("use either --limit or --sample, not both")
     from dataclasses import replace
 
-    from weightwarden.evals.config import NO_TRANSFORM, EvalConfig
+    from weightwarden.evals.config import NO_TRANSFORM, EvalConfig, RunFileError, load_run_file
     from weightwarden.evals.log import EvalLogError, read_log
     from weightwarden.evals.model import Sampling
     from weightwarden.evals.results import summarize
     from weightwarden.evals.runner import EvalRunError, run_eval
     from weightwarden.evals.transforms import TRANSFORMS
 
-    chosen = _split(transforms)
+    values = dict(model=model, suites=suites, transforms=transforms, limit=limit, sample=sample, seed=seed,
+                  concurrency=concurrency, judge=judge, out=out, max_tokens=max_tokens, temperature=temperature,
+                  timeout_s=timeout_s, retries=retries, truncated=truncated, datasets_dir=datasets_dir,
+                  chat_format=chat_format, threads=threads)
+    if run_file is not None:
+        try:
+            settings = load_run_file(run_file)
+        except RunFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        for name in values:
+            key = _RUN_FILE_NAMES.get(name, name)
+            given = ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+            if key in settings and not given:
+                value = settings[key]
+                values[name] = Path(value) if name in ("out", "datasets_dir") else value
+    if not values["model"]:
+        raise click.UsageError("no MODEL: give it as an argument or as model: in --config")
+    if not values["suites"]:
+        raise click.UsageError("no suite: give --suite or suites: in --config")
+    if values["limit"] is not None and values["sample"] is not None:
+        raise click.UsageError("use either --limit or --sample, not both")
+    if values["truncated"] not in ("score", "error"):
+        raise click.UsageError("truncated must be 'score' or 'error'")
+    if values["max_tokens"] < 1 or float(values["timeout_s"]) < 1 or values["retries"] < 0:
+        raise click.UsageError("max_tokens must be >= 1, timeout >= 1 s and retries >= 0")
+
+    chosen = _split(tuple(values["transforms"]))
     if "all" in chosen:
         chosen = list(TRANSFORMS)
     unknown = [t for t in chosen if t not in TRANSFORMS and t != NO_TRANSFORM]
@@ -160,19 +222,23 @@ def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...]
                                  param_hint="--transform")
     try:
         config = EvalConfig(
-            model=model, suites=tuple(dict.fromkeys(_split(suites))), out=Path("."),
+            model=values["model"], suites=tuple(dict.fromkeys(_split(tuple(values["suites"])))), out=Path("."),
             transforms=(NO_TRANSFORM, *dict.fromkeys(t for t in chosen if t != NO_TRANSFORM)),
-            limit=limit, sample=sample, seed=seed, concurrency=concurrency, judge=judge,
-            sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
-            score_truncated=truncated == "score", timeout_s=timeout_s, retries=retries,
-            datasets_dir=datasets_dir,
+            limit=values["limit"], sample=values["sample"], seed=values["seed"],
+            concurrency=values["concurrency"], judge=values["judge"],
+            sampling=Sampling(temperature=float(values["temperature"]), max_tokens=values["max_tokens"]),
+            score_truncated=values["truncated"] == "score", timeout_s=float(values["timeout_s"]),
+            retries=values["retries"], datasets_dir=values["datasets_dir"], chat_format=values["chat_format"],
+            threads=values["threads"],
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    config = replace(config, out=out if out is not None else _default_out(model, config.digest()))
+    out_path = values["out"]
+    config = replace(config, out=out_path if out_path is not None else _default_out(config.model, config.digest()))
     progress = _Progress() if sys.stderr.isatty() else None
+    errors = _ErrorReporter()
     try:
-        summary = run_eval(config, progress=progress)
+        summary = run_eval(config, progress=progress, on_record=errors)
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()
@@ -192,6 +258,8 @@ def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...]
                err=True)
     results = summarize(read_log(summary.out))
     write_stdout(_results_text(results))
+    if errors.count > 1:
+        click.echo(f"{errors.count - 1} more attempts ended in an error in this run (see the log).", err=True)
     if results.total.errors:
         click.echo(f"{results.total.errors} attempts ended in an error (not scored). Re-run the same command "
                    "to retry them.", err=True)
