@@ -191,3 +191,39 @@ def test_backend_errors_are_printed_first_in_full_then_counted(tmp_path: Path):
         assert "2 more attempts ended in an error in this run" in result.output
     finally:
         endpoint.close()
+
+
+# ------------------------------------------------------------------------------------------------- datasets
+
+def test_suites_mark_installed_data_and_datasets_install_from_a_local_copy(tmp_path: Path, monkeypatch):
+    from weightwarden.evals.suites import default_datasets_dir
+
+    shared = default_datasets_dir()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("WW_DATASETS", str(empty))
+    listing = _invoke("eval", "suites").output
+    assert "harmbench" in listing and "NOT INSTALLED" in listing and "cyber-misuse" in listing
+    assert next(line for line in listing.splitlines() if line.startswith("cyber-misuse")).count("built-in") == 1
+    overview = _invoke("eval", "datasets")
+    assert overview.exit_code == 0 and "xstest" in overview.output and "CC-BY-4.0" in overview.output
+    assert "not installed" in overview.output
+    # Install two datasets from the shared copy into a fresh folder; the suites then find them there.
+    target = tmp_path / "data"
+    result = _invoke("eval", "datasets", "install", "harmbench", "xstest", "--from", str(shared), "--to", str(target))
+    assert result.exit_code == 0, result.output
+    assert (target / "harmbench/harmbench_prompts.txt").read_bytes() == (shared / "harmbench/harmbench_prompts.txt"
+                                                                         ).read_bytes()
+    manifest = json.loads((target / "MANIFEST.json").read_text(encoding="utf-8"))
+    assert set(manifest["files"]) == {"harmbench/harmbench_prompts.txt", "xstest/xstest_prompts.csv"}
+    monkeypatch.setenv("WW_DATASETS", str(target))
+    line = next(x for x in _invoke("eval", "suites").output.splitlines() if x.startswith("harmbench"))
+    assert "installed" in line and "NOT" not in line
+    # A single file installs a single-file dataset; unknown names and missing files fail closed (exit 2).
+    single = _invoke("eval", "datasets", "install", "advbench", "--from", str(shared / "advbench/adv_bench.yaml"),
+                     "--to", str(target))
+    assert single.exit_code == 0 and (target / "advbench/adv_bench.yaml").is_file()
+    bad = _invoke("eval", "datasets", "install", "nope", "--from", str(shared), "--to", str(target))
+    assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
+    missing = _invoke("eval", "datasets", "install", "cyberseceval", "--from", str(empty), "--to", str(target))
+    assert missing.exit_code == 2 and "none of the files of cyberseceval" in missing.output

@@ -340,16 +340,64 @@ def compare_command(run_a: Path, run_b: Path, json_path: Path | None, categories
 
 @click.command("suites")
 def suites_command() -> int:
-    """List the built-in suites and jailbreak transforms."""
+    """List the built-in suites (with whether their data is installed) and the jailbreak transforms."""
+    from weightwarden.evals.datasets import datasets_dir, suite_data_installed
     from weightwarden.evals.suites import list_suites
     from weightwarden.evals.transforms import TRANSFORMS
 
+    base = datasets_dir()
     lines = []
     for suite in list_suites():
-        lines.append(f"{suite.id:<22} v{suite.version:<4} {suite.family:<17} {', '.join(suite.detectors):<24} "
-                     f"{suite.description} [{suite.license or 'licence unknown'}]")
-    lines.append(f"\ntransforms (harmful suites): {', '.join(TRANSFORMS)}")
+        state = suite_data_installed(suite.id, base)
+        mark = "built-in" if state is None else ("installed" if state else "NOT INSTALLED")
+        lines.append(f"{suite.id:<22} v{suite.version:<4} {suite.family:<17} {mark:<14} "
+                     f"{', '.join(suite.detectors):<24} {suite.description} [{suite.license or 'licence unknown'}]")
+    lines.append(f"\ndatasets folder: {base}  (see `weightwarden eval datasets`)")
+    lines.append(f"transforms (harmful suites): {', '.join(TRANSFORMS)}")
     write_stdout("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+@click.group("datasets", invoke_without_command=True)
+@click.pass_context
+def datasets_group(ctx: click.Context) -> None:
+    """Public datasets the suites read: source, licence, installed or not; `install` copies a local copy."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from weightwarden.evals.datasets import DATASETS, datasets_dir, installed_files
+
+    base = datasets_dir()
+    lines = [f"datasets folder: {base}"]
+    for d in DATASETS:
+        have = installed_files(d, base)
+        state = "installed" if len(have) == len(d.files) else (f"partly ({len(have)}/{len(d.files)})" if have
+                                                              else "not installed")
+        lines.append(f"{d.name:<20} {state:<16} licence: {d.license:<12} used by: {', '.join(d.suites)}")
+        lines.append(f"{'':<20} source: {d.source}" + (f"; {d.note}" if d.note else ""))
+    lines.append("install from a local copy: weightwarden eval datasets install NAME|all --from PATH")
+    write_stdout("\n".join(lines) + "\n")
+
+
+@datasets_group.command("install")
+@click.argument("names", nargs=-1, required=True, metavar="NAME... | all")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A local copy: a folder in the usual layout (or with the files directly in it), or one file.")
+@click.option("--to", "target", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Datasets folder to install into (default: the user data folder).")
+def datasets_install_command(names: tuple[str, ...], source: Path, target: Path | None) -> int:
+    """Copy datasets from a local copy into the datasets folder (nothing is downloaded)."""
+    from weightwarden.core.errors import WeightwardenError
+    from weightwarden.evals.datasets import install, user_datasets_dir
+
+    try:
+        done = install(list(names), source, target)
+    except WeightwardenError as exc:
+        raise click.ClickException(exc.reason) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot install: {exc.strerror or exc}") from None
+    for rel, digest in done:
+        click.echo(f"installed {rel} sha256:{digest}")
+    click.echo(f"into {target or user_datasets_dir()}", err=True)
     return EXIT_OK
 
 
@@ -398,7 +446,7 @@ def eval_group() -> None:
     """Safety evaluations: jailbreak, cyber misuse, prompt injection, insecure code, over-refusal."""
 
 
-for _command in (run_command, report_command, compare_command, suites_command, view_command):
+for _command in (run_command, report_command, compare_command, suites_command, datasets_group, view_command):
     eval_group.add_command(_command)
 
 
