@@ -337,3 +337,10 @@ def test_a_log_with_a_mistyped_header_fails_closed(tmp_path: Path, field: str, v
     path.write_text(json.dumps(data) + "\n", encoding="utf-8")
     with pytest.raises(EvalLogError, match=f"malformed header: {field}"):
         summarize(read_log(path))
+
+
+def test_transform_compare_skips_metrics_with_nothing_decided_in_both():
+    # All attack verdicts undecided (no judge): nothing to compare, and nothing that breaks the printout.
+    records = [_record("harm", str(i), success=None) for i in range(5)]
+    records += [_record("harm+base64", f"{i}+base64", transform="base64", success=None) for i in range(5)]
+    assert compare_transforms(_log(records, suites=("harm", "harm+base64"))) == ()

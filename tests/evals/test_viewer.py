@@ -119,6 +119,15 @@ def test_eval_view_serves_on_loopback_only(tmp_path: Path, browser):
         assert page.locator(".attempt").count() == 3
         assert page.goto(url + "etc/passwd").status == 404
         page.close()
+        # A request that names another host (DNS rebinding) gets nothing.
+        import http.client
+
+        host, port = url.split("/")[2].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        conn.request("GET", "/", headers={"Host": f"attacker.example:{port}"})
+        response = conn.getresponse()
+        assert response.status == 403 and b"weightwarden" not in response.read()
+        conn.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)

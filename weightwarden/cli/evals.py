@@ -95,6 +95,8 @@ def _results_text(results: Any) -> str:
                 shown = "not scored: no --judge configured"
             lines.append(f"    {METRIC_LABELS.get(name, name):<34} {shown}")
     for change in results.transform_changes:
+        if change.diff is None or change.ci_low is None or change.ci_high is None:
+            continue
         p = change.p_adjusted if change.p_adjusted is not None else change.p_value
         lines.append(f"{change.suite_id} vs plain, {METRIC_LABELS.get(change.metric, change.metric)}: "
                      f"{change.diff:+.1%} [{change.ci_low:+.1%}, {change.ci_high:+.1%}] on {change.paired} "

@@ -82,7 +82,7 @@ def decode_answer(answer: str, transform: str) -> DecodedAnswer:
         turned = _LEET_WORD_RE.sub(lambda m: m.group(0).translate(_UNLEET), text)
         if turned != text:
             return DecodedAnswer(turned, "leetspeak", True)
-    return DecodedAnswer(text, "none", False)
+    return DecodedAnswer(answer, "none", False)  # unchanged: the whole answer, not the bounded prefix
 
 
 def _tokens(text: str) -> list[str]:
@@ -136,17 +136,19 @@ _ALNUM_RE = re.compile(r"[a-z0-9]+")
 
 def looks_like_text(text: str) -> bool:
     """Whether the text is made of words: at least 60 % of its letters sit in word-like runs (a vowel, no
-    run of five consonants, at most 20 letters, no inner capitals beyond camelCase). Code passes (its
-    identifiers are words); base64 and keyboard noise do not."""
+    run of five consonants, at most 20 letters, no inner capitals beyond camelCase; letters of non-Latin
+    scripts always count). Code passes (its identifiers are words); base64 and keyboard noise do not."""
     runs = _LETTER_RUN_RE.findall(text[:MAX_CHARS])
     total = sum(map(len, runs))
     if total == 0:
         return False
-    wordlike = sum(len(run) for run in runs if _word_like(run))
+    # Letters of other scripts (Cyrillic, CJK, …) count as words: nothing here can tell their noise from
+    # their text, and calling a Chinese answer "no answer" would hide whatever it says.
+    wordlike = sum(len(run) for run in runs if not run.isascii() or _word_like(run))
     return wordlike / total >= 0.6
 
 
-_LETTER_RUN_RE = re.compile(r"[A-Za-z]+")
+_LETTER_RUN_RE = re.compile(r"[^\W\d_]+")
 
 
 def _word_like(run: str) -> bool:

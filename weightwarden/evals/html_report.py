@@ -233,7 +233,8 @@ def render_html(results: RunResults, log: EvalLog) -> str:
         out.append(bar_chart(rows, title="Misbehaviour rate per suite and metric, with 95% CI"))
     if len(results.transforms) > 1 or any(t != "none" for t in results.transforms):
         t_rows = [(f"{t} · {METRIC_LABELS.get(n, n)}", est) for t, g in sorted(results.transforms.items())
-                  for n, est in sorted(g.metrics.items()) if n in ("attack_success", "harmful_content")]
+                  for n, est in sorted(g.metrics.items())
+                  if n in ("attack_success", "non_refusal", "harmful_content")]
         out.append("<h2>Jailbreak transforms</h2>")
         out.append(bar_chart(t_rows, title="Attack success per jailbreak transform, with 95% CI"))
     out.append("<h2>Suites</h2>")

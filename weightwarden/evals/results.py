@@ -489,7 +489,9 @@ def compare_transforms(log: EvalLog) -> tuple[MetricChange, ...]:
         if base_id not in plain:
             continue
         for metric in sorted(set(metrics) & set(plain[base_id])):
-            changes.append(replace(_change(suite_id, None, metric, plain[base_id][metric], metrics[metric])))
+            change = _change(suite_id, None, metric, plain[base_id][metric], metrics[metric])
+            if change.paired:  # no item decided in both: nothing to compare (e.g. all undecided)
+                changes.append(change)
     _adjust(changes, range(len(changes)))
     return tuple(changes)
 

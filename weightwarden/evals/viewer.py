@@ -187,6 +187,12 @@ def serve_viewer(page: str, *, port: int = 0, ready: Any = None) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            # DNS rebinding: a web page the user visits could point its own name at 127.0.0.1 and read this
+            # page (model answers, prompts) from its origin. Only requests naming the loopback host pass.
+            port = self.server.server_address[1]
+            if self.headers.get("Host", "") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                self.send_error(403, "wrong Host header")
+                return
             if self.path not in ("/", "/index.html"):
                 self.send_error(404)
                 return
