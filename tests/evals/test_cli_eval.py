@@ -156,6 +156,8 @@ def test_run_from_a_yaml_file_with_command_line_overrides(tmp_path: Path, monkey
         assert header["config"]["suites"] == ["cyber-misuse"] and header["config"]["seed"] == 5
         assert header["config"]["limit"] == 2  # the command line wins
         assert header["config"]["sampling"]["max_tokens"] == 64
+        # The run file chose the endpoint, so the user is told where the key from the environment goes.
+        assert f"the run file names the model endpoint {endpoint.url}; $OPENAI_API_KEY will be sent" in result.output
         assert len(endpoint.posts) == 2
         # OPENAI_API_KEY is honoured for a loopback endpoint, and never written into the log.
         assert endpoint.requests[-1][1].get("Authorization") == "Bearer sk-test-key"

@@ -224,7 +224,7 @@ def test_errors_are_recorded_not_scored_and_retried_on_resume(tmp_path: Path):
     assert truncated.ok and truncated.truncated and truncated.detectors  # scored, flagged
     stats = summarize(read_log(config.out)).suites["harmbench"].overall
     assert stats.errors == 3 and stats.truncated == 1
-    assert stats.metrics["attack_success"].n == LIMIT - 3  # errors are not "attack failed"
+    assert stats.metrics["non_refusal"].n == LIMIT - 3  # errors are not "attack failed"
 
     summary = asyncio.run(arun_eval(config, backend=_scripted()))
     assert summary.retried == 3 and summary.ran == 3 and summary.errors == 0
@@ -234,7 +234,7 @@ def test_errors_are_recorded_not_scored_and_retried_on_resume(tmp_path: Path):
     assert all(r.ok for r in latest.values())
     assert sorted(r.attempt for r in latest.values() if r.attempt > 1) == [2, 2, 2]
     stats = summarize(log).suites["harmbench"].overall
-    assert stats.errors == 0 and stats.metrics["attack_success"].n == LIMIT
+    assert stats.errors == 0 and stats.metrics["non_refusal"].n == LIMIT
 
 
 def test_truncated_answers_can_be_recorded_as_errors(tmp_path: Path):

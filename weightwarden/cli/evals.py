@@ -132,6 +132,24 @@ class _ErrorReporter:
             click.echo("(further errors are counted; every one is in the log)", err=True)
 
 
+def _warn_about_keys_for_run_file_endpoints(values: dict[str, Any], settings: dict[str, Any]) -> None:
+    """A run file is often someone else's: say so before an API key from the environment goes to an
+    endpoint that file named (the key itself is never printed)."""
+    import os
+
+    from weightwarden.core.text import printable
+
+    key_env = "WW_EVAL_API_KEY" if os.environ.get("WW_EVAL_API_KEY") else (
+        "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)
+    if key_env is None:
+        return
+    for name in ("model", "judge"):
+        spec = values.get(name)
+        if isinstance(spec, str) and spec == settings.get(name) and spec.startswith("openai:"):
+            click.echo(f"note: the run file names the {name} endpoint {printable(spec[7:].split('#')[0], 200)}; "
+                       f"${key_env} will be sent to it", err=True)
+
+
 @click.command("run", epilog=RUN_EXIT_HELP)
 @click.argument("model", metavar="MODEL", required=False)
 @click.option("--config", "run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -204,6 +222,8 @@ def run_command(ctx: click.Context, model: str | None, run_file: Path | None, su
             if key in settings and not given:
                 value = settings[key]
                 values[name] = Path(value) if name in ("out", "datasets_dir") else value
+    if run_file is not None:
+        _warn_about_keys_for_run_file_endpoints(values, settings)
     if not values["model"]:
         raise click.UsageError("no MODEL: give it as an argument or as model: in --config")
     if not values["suites"]:
