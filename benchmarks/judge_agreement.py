@@ -31,7 +31,11 @@ How the detector was developed, stated honestly (this data is also its developme
 * round 2 — the disagreements of mistral and PyRIT were read too and more rules added (premise rejection,
   caveats after content, privacy-grounded "I don't have access", acknowledge-then-contradict, off-topic
   thresholds). The numbers this script prints are therefore all in-sample; no labelled refusal data is
-  left that the detector has not been tuned on. Treat them as an upper bound for answers of other models.
+  left that the detector has not been tuned on. Treat them as an upper bound for answers of other models;
+* detector 1.1 (issue 15) — eight patterns that each fixed exactly one labelled row were removed (in-sample
+  agreement fell below goal on Mistral and PyRIT) and "partial" needs an explicit pivot to help. The
+  held-out comparison with an embedding classifier (leave-one-source-out, frozen split) is
+  ``benchmarks/judge_loso.py``.
 
 With ``--judge GGUF`` it also runs the StrongREJECT-style rubric judge (``judge.py``) with that model as
 judge on PyRIT's ``cyber.csv`` and ``phishing.csv`` (human_score 1 = the response achieved the harmful

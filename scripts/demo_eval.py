@@ -6,9 +6,10 @@ report. Called by ``scripts/demo.py`` as ``run_demo(models_dir, work)``; also ru
 With the CLI, exactly as a user would: ``weightwarden eval run`` on the real GGUF (llama-cpp-python in
 process) with a few items of one suite per family — HarmBench (plain and base64-encoded), XSTest safe
 prompts, the canary-scored tool-injection suite and the insecure-code suite — then running the same
-command again (it continues the log and finds nothing left to do), then ``weightwarden eval report``.
-No judge is configured here, so "usable harmful content" shows as not scored; pass ``--judge SPEC`` to
-``eval run`` for that. About a minute on two cores.
+command again (it continues the log and finds nothing left to do), then ``weightwarden eval report`` and
+``weightwarden eval view`` (a page with every attempt, its decoded answer and each detector's verdict).
+No judge is configured here, so "usable harmful content (attack success)" is decided model-free where it
+can be (refusals, echoes of the base64 request, noise) and "undecided" otherwise; pass ``--judge SPEC``. About a minute on two cores.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def run_demo(models_dir: Path, work: Path) -> bool:
     ok &= again.returncode in (0, 1) and "continued:" in again.stderr
     rendered = _run(["eval", "report", str(log), "-o", str(report)])
     ok &= rendered.returncode == 0 and report.is_file()
+    viewer = work / "eval-view.html"  # every attempt, filterable: what the model said and how it was judged
+    viewed = _run(["eval", "view", str(log), "-o", str(viewer)])
+    ok &= viewed.returncode == 0 and viewer.is_file()
     summary_file = report.with_name(report.stem + ".summary.json")
     if ok and summary_file.is_file():
         summary = json.loads(summary_file.read_text(encoding="utf-8"))
@@ -67,7 +71,7 @@ def run_demo(models_dir: Path, work: Path) -> bool:
         ok &= families == FAMILIES and "base64" in summary["transforms"]
     else:
         ok = False
-    print(f"eval demo: {'OK' if ok else 'FAILED'}; report: {report}", flush=True)
+    print(f"eval demo: {'OK' if ok else 'FAILED'}; report: {report}; viewer: {viewer}", flush=True)
     return ok
 
 

@@ -166,6 +166,7 @@ def _complete(backend, messages=QUESTION, sampling=GREEDY) -> Completion:
 
 def test_openai_client_sends_explicit_sampling_and_reports_identity(endpoint_factory, monkeypatch):
     monkeypatch.delenv("WW_EVAL_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     endpoint = endpoint_factory(Reply(body=_chat_json("Paris.", model="served-model-v2")))
     backend, _ = _client(endpoint)
     assert backend.identity.kind == "openai"
@@ -201,6 +202,24 @@ def test_api_key_is_sent_only_when_configured_and_never_recorded(endpoint_factor
     assert endpoint.requests[-1][1].get("Authorization") == "Bearer sk-option"
     assert backend.identity.details["authenticated"] is True
     assert "sk-option" not in repr(backend.identity)
+
+
+def test_openai_api_key_is_honoured_but_never_sent_in_clear_text_to_another_host(endpoint_factory, monkeypatch):
+    from weightwarden.evals.backends.openai_http import _safe_for_generic_key
+
+    endpoint = endpoint_factory()
+    monkeypatch.delenv("WW_EVAL_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    backend, _ = _client(endpoint)  # a loopback endpoint
+    _complete(backend)
+    assert endpoint.requests[-1][1].get("Authorization") == "Bearer sk-openai"
+    monkeypatch.setenv("WW_EVAL_API_KEY", "sk-ww")  # the specific variable wins
+    backend, _ = _client(endpoint)
+    _complete(backend)
+    assert endpoint.requests[-1][1].get("Authorization") == "Bearer sk-ww"
+    assert _safe_for_generic_key("https://api.example.com/v1") and _safe_for_generic_key("http://[::1]:8080/v1")
+    assert not _safe_for_generic_key("http://10.0.0.5:8080/v1")
+    assert not _safe_for_generic_key("http://models.internal/v1")
 
 
 def test_endpoint_serving_several_models_needs_a_choice(endpoint_factory):

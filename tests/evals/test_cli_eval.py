@@ -20,7 +20,10 @@ from weightwarden.evals.suites import SUITE_IDS
 from weightwarden.evals.transforms import TRANSFORMS
 
 REFUSAL = "I'm sorry, but I can't help with that."
-COMPLY = "Sure, here is how to {request}. Step 1: gather what you need. Step 2: follow the procedure closely."
+# Long enough not to be an echo of the request (the request plus fewer than 25 words would be one).
+COMPLY = ("Sure, here is how to {request}. Step 1: gather what you need and lay it out on a clean bench. Step 2: "
+          "follow the procedure closely, checking each part against the list before you go on to the next one. "
+          "Step 3: test the result in a quiet place and note what to change for the next attempt.")
 
 
 def _fixed(text: str, name: str) -> ScriptedBackend:
@@ -66,8 +69,11 @@ def test_report_writes_html_and_summary(logs, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     summary = json.loads((tmp_path / "report.summary.json").read_text(encoding="utf-8"))
-    assert summary["suites"]["harmbench"]["metrics"]["attack_success"]["n"] == 30
-    assert "harmbench" in result.output and "attack success" in result.output
+    metrics = summary["suites"]["harmbench"]["metrics"]
+    assert metrics["non_refusal"]["n"] == 30 and metrics["non_refusal"]["k"] == 30
+    # Substantive compliance without a judge: whether it is usable is undecided, never "success".
+    assert (metrics["attack_success"]["n"], metrics["attack_success"]["undecided"]) == (0, 30)
+    assert "harmbench" in result.output and "attack success" in result.output and "30 undecided" in result.output
 
 
 def test_compare_flags_a_regression_with_exit_1(logs, tmp_path: Path):
@@ -129,3 +135,97 @@ def test_compare_json_to_an_unwritable_path_fails_with_a_clear_message(logs, tmp
     result = _invoke("eval", "compare", str(logs[0]), str(logs[1]), "--json", str(out))
     assert result.exit_code == 2
     assert "cannot write" in result.output and "internal error" not in result.output
+
+
+# --------------------------------------------------------------------------- run files, errors, OpenAI key
+
+def test_run_from_a_yaml_file_with_command_line_overrides(tmp_path: Path, monkeypatch):
+    from test_backends import Endpoint, Reply, _chat_json
+
+    monkeypatch.delenv("WW_EVAL_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+    endpoint = Endpoint([Reply(body=_chat_json("I'm sorry, but I can't help with that."))])
+    try:
+        out = tmp_path / "run.jsonl"
+        run_file = tmp_path / "run.yaml"
+        run_file.write_text(f"model: openai:{endpoint.url}\nsuites: [cyber-misuse]\nlimit: 3\nmax_tokens: 64\n"
+                            f"seed: 5\nout: {out}\n", encoding="utf-8")
+        result = _invoke("eval", "run", "--config", str(run_file), "--limit", "2")
+        assert result.exit_code == 0, result.output
+        header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+        assert header["config"]["suites"] == ["cyber-misuse"] and header["config"]["seed"] == 5
+        assert header["config"]["limit"] == 2  # the command line wins
+        assert header["config"]["sampling"]["max_tokens"] == 64
+        # The run file chose the endpoint, so the user is told where the key from the environment goes.
+        assert f"the run file names the model endpoint {endpoint.url}; $OPENAI_API_KEY will be sent" in result.output
+        assert len(endpoint.posts) == 2
+        # OPENAI_API_KEY is honoured for a loopback endpoint, and never written into the log.
+        assert endpoint.requests[-1][1].get("Authorization") == "Bearer sk-test-key"
+        assert "sk-test-key" not in out.read_text(encoding="utf-8")
+    finally:
+        endpoint.close()
+
+
+def test_a_bad_run_file_names_the_key(tmp_path: Path):
+    run_file = tmp_path / "run.yaml"
+    run_file.write_text("model: x.gguf\nsuites: [harmbench]\nmax_token: 5\n", encoding="utf-8")
+    result = _invoke("eval", "run", "--config", str(run_file))
+    assert result.exit_code == 2 and "unknown key 'max_token'" in result.output
+    run_file.write_text("model: x.gguf\nsuites: harmbench\nlimit: many\n", encoding="utf-8")
+    result = _invoke("eval", "run", "--config", str(run_file))
+    assert result.exit_code == 2 and "limit must be an integer" in result.output
+    run_file.write_text("!!python/object/apply:os.system ['echo pwned']\n", encoding="utf-8")
+    result = _invoke("eval", "run", "--config", str(run_file))
+    assert result.exit_code == 2 and "not valid YAML" in result.output
+    assert _invoke("eval", "run", "--suite", "harmbench").exit_code == 3  # no model anywhere
+
+
+def test_backend_errors_are_printed_first_in_full_then_counted(tmp_path: Path):
+    from test_backends import Endpoint, Reply
+
+    endpoint = Endpoint([Reply(status=400, body={"error": {"message": "model 'x' does not support chat"}})])
+    try:
+        out = tmp_path / "run.jsonl"
+        result = _invoke("eval", "run", f"openai:{endpoint.url}", "--suite", "cyber-misuse", "--limit", "3",
+                         "--out", str(out), "--retries", "0")
+        assert result.exit_code == 1, result.output
+        assert result.output.count("does not support chat") == 1  # the first one, in full
+        assert "2 more attempts ended in an error in this run" in result.output
+    finally:
+        endpoint.close()
+
+
+# ------------------------------------------------------------------------------------------------- datasets
+
+def test_suites_mark_installed_data_and_datasets_install_from_a_local_copy(tmp_path: Path, monkeypatch):
+    from weightwarden.evals.suites import default_datasets_dir
+
+    shared = default_datasets_dir()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("WW_DATASETS", str(empty))
+    listing = _invoke("eval", "suites").output
+    assert "harmbench" in listing and "NOT INSTALLED" in listing and "cyber-misuse" in listing
+    assert next(line for line in listing.splitlines() if line.startswith("cyber-misuse")).count("built-in") == 1
+    overview = _invoke("eval", "datasets")
+    assert overview.exit_code == 0 and "xstest" in overview.output and "CC-BY-4.0" in overview.output
+    assert "not installed" in overview.output
+    # Install two datasets from the shared copy into a fresh folder; the suites then find them there.
+    target = tmp_path / "data"
+    result = _invoke("eval", "datasets", "install", "harmbench", "xstest", "--from", str(shared), "--to", str(target))
+    assert result.exit_code == 0, result.output
+    assert (target / "harmbench/harmbench_prompts.txt").read_bytes() == (shared / "harmbench/harmbench_prompts.txt"
+                                                                         ).read_bytes()
+    manifest = json.loads((target / "MANIFEST.json").read_text(encoding="utf-8"))
+    assert set(manifest["files"]) == {"harmbench/harmbench_prompts.txt", "xstest/xstest_prompts.csv"}
+    monkeypatch.setenv("WW_DATASETS", str(target))
+    line = next(x for x in _invoke("eval", "suites").output.splitlines() if x.startswith("harmbench"))
+    assert "installed" in line and "NOT" not in line
+    # A single file installs a single-file dataset; unknown names and missing files fail closed (exit 2).
+    single = _invoke("eval", "datasets", "install", "advbench", "--from", str(shared / "advbench/adv_bench.yaml"),
+                     "--to", str(target))
+    assert single.exit_code == 0 and (target / "advbench/adv_bench.yaml").is_file()
+    bad = _invoke("eval", "datasets", "install", "nope", "--from", str(shared), "--to", str(target))
+    assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
+    missing = _invoke("eval", "datasets", "install", "cyberseceval", "--from", str(empty), "--to", str(target))
+    assert missing.exit_code == 2 and "none of the files of cyberseceval" in missing.output

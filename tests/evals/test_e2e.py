@@ -59,7 +59,7 @@ def test_every_family_runs_on_the_real_model(e2e_run, smollm2_gguf: Path):
     assert {d["family"] for d in header.datasets.values()} == FAMILIES
     for suite_id in SUITES:
         assert header.datasets[suite_id]["source_digest"] == load_suite(suite_id).source_digest
-    assert set(header.detectors) >= {"refusal", "judge", "canary", "injection_judge", "static_code"}
+    assert set(header.detectors) >= {"refusal", "attack", "canary", "injection_judge", "static_code"}
 
     latest = log.latest()
     assert len(latest) == PER_SUITE * len(expected_suites)
@@ -78,7 +78,10 @@ def test_every_family_runs_on_the_real_model(e2e_run, smollm2_gguf: Path):
         for result in record.detectors:
             assert result["label"] and result["success"] in (True, False, None)
             if result["detector"] in ("refusal", "canary") and record.family != "insecure_code":
-                assert result["error"] is None and result["success"] in (True, False)  # model-free: decides
+                # Model-free: decides, except that an echo or a non-answer to a benign request is neither
+                # over-refusal nor compliance.
+                undecidable = result["label"] in ("echo", "non_answer") and record.expect == "comply"
+                assert result["error"] is None and (result["success"] in (True, False) or undecidable)
     multi = [r for r in latest.values() if r.transform == TRANSFORM and r.ok]
     assert multi and all(r.turns > 1 and any(m["role"] == "assistant" for m in r.messages) for r in multi)
 

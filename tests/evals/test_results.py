@@ -46,9 +46,10 @@ def _header(model: str = "model-a", seed: int = 0, suites: tuple[str, ...] = ("h
 
 
 def _record(suite: str, item: str, *, family: str = "harmful", category: str = "c", success: bool | None = True,
-            label: str = "compliance", detector: str = "refusal", error: str | None = None,
+            label: str = "compliance", detector: str | None = None, error: str | None = None,
             detector_error: str | None = None, transform: str = "none", attempt: int = 1,
             response: str = "an answer", extra: tuple[dict, ...] = ()) -> AttemptRecord:
+    detector = detector or ("attack" if family == "harmful" else "refusal")
     detectors = () if error else (
         {"detector": detector, "label": label, "success": None if detector_error else success, "score": None,
          "evidence": "", "error": detector_error, "details": {}},
@@ -143,7 +144,7 @@ def test_errors_are_never_scored_and_undecided_detectors_are_left_out():
     attack = stats.metrics["attack_success"]
     assert (attack.k, attack.n, attack.undecided) == (1, 2, 1)
     assert attack.rate == pytest.approx(0.5)
-    assert stats.detector_errors == {"refusal": 1}
+    assert stats.detector_errors == {"attack": 1}
     assert outcomes(records[2]) == {}
 
 
@@ -336,3 +337,10 @@ def test_a_log_with_a_mistyped_header_fails_closed(tmp_path: Path, field: str, v
     path.write_text(json.dumps(data) + "\n", encoding="utf-8")
     with pytest.raises(EvalLogError, match=f"malformed header: {field}"):
         summarize(read_log(path))
+
+
+def test_transform_compare_skips_metrics_with_nothing_decided_in_both():
+    # All attack verdicts undecided (no judge): nothing to compare, and nothing that breaks the printout.
+    records = [_record("harm", str(i), success=None) for i in range(5)]
+    records += [_record("harm+base64", f"{i}+base64", transform="base64", success=None) for i in range(5)]
+    assert compare_transforms(_log(records, suites=("harm", "harm+base64"))) == ()

@@ -132,6 +132,8 @@ def test_run_writes_a_complete_well_formed_log(tmp_path: Path):
     for suite_id in SUITES:
         assert header["datasets"][suite_id]["source_digest"] == load_suite(suite_id).source_digest
     assert "refusal" in header["detectors"]
+    # The refusal detector's measured error travels with the log, for the corrected rates.
+    assert set(header["detector_error_rates"]) == {"non_refusal", "over_refusal"}
     records = read_log(config.out).records
     assert len(records) == PLANNED and len({r.key for r in records}) == PLANNED
     for record in records:
@@ -144,9 +146,7 @@ def test_run_writes_a_complete_well_formed_log(tmp_path: Path):
     results = summarize(read_log(config.out))
     assert results.suites["harmbench"].overall.metrics["attack_success"].k == 0
     assert results.suites["xstest-safe"].overall.metrics["over_refusal"].k == 0
-    # No judge configured: the judge metric is undecided, never silently scored.
-    judge = results.suites["harmbench"].overall.metrics.get("harmful_content")
-    assert judge is not None and judge.n == 0 and judge.undecided == LIMIT
+    assert results.suites["harmbench"].overall.metrics["non_refusal"].k == 0
 
 
 def test_same_seed_gives_the_same_records_whatever_the_concurrency(tmp_path: Path):
@@ -224,7 +224,7 @@ def test_errors_are_recorded_not_scored_and_retried_on_resume(tmp_path: Path):
     assert truncated.ok and truncated.truncated and truncated.detectors  # scored, flagged
     stats = summarize(read_log(config.out)).suites["harmbench"].overall
     assert stats.errors == 3 and stats.truncated == 1
-    assert stats.metrics["attack_success"].n == LIMIT - 3  # errors are not "attack failed"
+    assert stats.metrics["non_refusal"].n == LIMIT - 3  # errors are not "attack failed"
 
     summary = asyncio.run(arun_eval(config, backend=_scripted()))
     assert summary.retried == 3 and summary.ran == 3 and summary.errors == 0
@@ -234,7 +234,7 @@ def test_errors_are_recorded_not_scored_and_retried_on_resume(tmp_path: Path):
     assert all(r.ok for r in latest.values())
     assert sorted(r.attempt for r in latest.values() if r.attempt > 1) == [2, 2, 2]
     stats = summarize(log).suites["harmbench"].overall
-    assert stats.errors == 0 and stats.metrics["attack_success"].n == LIMIT
+    assert stats.errors == 0 and stats.metrics["non_refusal"].n == LIMIT
 
 
 def test_truncated_answers_can_be_recorded_as_errors(tmp_path: Path):

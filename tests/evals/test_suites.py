@@ -38,9 +38,9 @@ ATTACK_TACTICS = {
 }
 # id: (items, categories, licence, family, expect, detectors, dataset file or None for authored data)
 EXPECTED = {
-    "harmbench": (200, 1, "MIT", "harmful", "refuse", ("refusal", "judge"), "harmbench/harmbench_prompts.txt"),
-    "advbench": (520, 9, "MIT", "harmful", "refuse", ("refusal", "judge"), "advbench/adv_bench.yaml"),
-    "cyber-misuse": (58, 14, "Apache-2.0", "harmful", "refuse", ("refusal", "judge"), None),
+    "harmbench": (200, 1, "MIT", "harmful", "refuse", ("refusal", "attack"), "harmbench/harmbench_prompts.txt"),
+    "advbench": (520, 9, "MIT", "harmful", "refuse", ("refusal", "attack"), "advbench/adv_bench.yaml"),
+    "cyber-misuse": (58, 14, "Apache-2.0", "harmful", "refuse", ("refusal", "attack"), None),
     "xstest-safe": (250, 10, "CC-BY-4.0", "over_refusal", "comply", ("refusal",), "xstest/xstest_prompts.csv"),
     "cse-frr": (750, 1, "MIT", "over_refusal", "comply", ("refusal",), "cyberseceval/mitre_frr.json"),
     "cse-prompt-injection": (

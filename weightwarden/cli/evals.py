@@ -1,4 +1,4 @@
-"""The ``weightwarden eval`` commands: ``run``, ``report``, ``compare`` and ``suites``.
+"""The ``weightwarden eval`` commands: ``run``, ``report``, ``compare``, ``suites``, ``datasets`` and ``view``.
 
 A thin shell over :mod:`weightwarden.evals` (runner, results, html_report); click only at the top, the
 eval machinery (numpy, httpx, llama-cpp, rich) is imported inside the commands so ``--help`` stays fast.
@@ -113,6 +113,8 @@ def _results_text(results: Any) -> str:
                 shown = "not scored: no --judge configured"
             lines.append(f"    {METRIC_LABELS.get(name, name):<34} {shown}")
     for change in results.transform_changes:
+        if change.diff is None or change.ci_low is None or change.ci_high is None:
+            continue
         p = change.p_adjusted if change.p_adjusted is not None else change.p_value
         lines.append(f"{change.suite_id} vs plain, {METRIC_LABELS.get(change.metric, change.metric)}: "
                      f"{change.diff:+.1%} [{change.ci_low:+.1%}, {change.ci_high:+.1%}] on {change.paired} "
@@ -122,9 +124,56 @@ def _results_text(results: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------------ run
 
+# Long enough that judged answers are not cut off (a cut-off answer is still recorded and counted).
+DEFAULT_MAX_TOKENS = 1024
+# CLI parameter name -> run-file key, where they differ.
+_RUN_FILE_NAMES = {"suites": "suites", "transforms": "transforms", "timeout_s": "timeout",
+                   "datasets_dir": "datasets"}
+
+
+class _ErrorReporter:
+    """Prints the first attempt that ended in an error in full, as it happens, then only counts the rest
+    (the log has every one)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, record: Any) -> None:
+        if record.ok:
+            return
+        self.count += 1
+        if self.count == 1:
+            from weightwarden.core.text import printable
+
+            click.echo(f"error: {printable(record.suite_id, 200)} {printable(record.item_id, 200)}: "
+                       f"{printable(record.error or 'unknown error', 4000)}", err=True)
+            click.echo("(further errors are counted; every one is in the log)", err=True)
+
+
+def _warn_about_keys_for_run_file_endpoints(values: dict[str, Any], settings: dict[str, Any]) -> None:
+    """A run file is often someone else's: say so before an API key from the environment goes to an
+    endpoint that file named (the key itself is never printed)."""
+    import os
+
+    from weightwarden.core.text import printable
+
+    key_env = "WW_EVAL_API_KEY" if os.environ.get("WW_EVAL_API_KEY") else (
+        "OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)
+    if key_env is None:
+        return
+    for name in ("model", "judge"):
+        spec = values.get(name)
+        if isinstance(spec, str) and spec == settings.get(name) and spec.startswith("openai:"):
+            click.echo(f"note: the run file names the {name} endpoint {printable(spec[7:].split('#')[0], 200)}; "
+                       f"${key_env} will be sent to it", err=True)
+
+
 @click.command("run", epilog=RUN_EXIT_HELP)
-@click.argument("model", metavar="MODEL")
-@click.option("--suite", "suites", multiple=True, required=True, metavar="ID|PATH",
+@click.argument("model", metavar="MODEL", required=False)
+@click.option("--config", "run_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="YAML run file (suites, transforms, model, judge, sampling...); options given on the "
+                   "command line win over it.")
+@click.option("--suite", "suites", multiple=True, metavar="ID|PATH",
               help="Suite id (see `weightwarden eval suites`) or a dataset file; repeat or comma-separate.")
 @click.option("--transform", "transforms", multiple=True, metavar="NAME",
               help="Jailbreak transform applied to the harmful suites, on top of the plain suite "
@@ -140,7 +189,8 @@ def _results_text(results: Any) -> str:
                    "recorded as not scored; nothing is ever sent to a service you did not name.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run log (JSONL). Existing: the run continues. Default: eval-<model>-<digest>.jsonl.")
-@click.option("--max-tokens", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
+              help="Answer length limit; answers cut off at it are counted and flagged.")
 @click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=1.0), default=120.0, show_default=True,
               help="Seconds per request.")
@@ -149,27 +199,61 @@ def _results_text(results: Any) -> str:
               help="An answer cut off at --max-tokens: score it (flagged) or record it as an error.")
 @click.option("--datasets", "datasets_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of the standard datasets (default: $WW_DATASETS or shared/datasets).")
-def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...], limit: int | None,
-                sample: int | None, seed: int, concurrency: int, judge: str | None, out: Path | None,
-                max_tokens: int, temperature: float, timeout_s: float, retries: int, truncated: str,
-                datasets_dir: Path | None) -> int:
+@click.option("--chat-format", default=None, metavar="NAME",
+              help="Chat format of a local model (gguf:, llama-server:, hf:) instead of recognising its "
+                   "template, e.g. chatml, llama-3, mistral-instruct.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads of a local backend (default: the backend's own choice).")
+@click.pass_context
+def run_command(ctx: click.Context, model: str | None, run_file: Path | None, suites: tuple[str, ...],
+                transforms: tuple[str, ...], limit: int | None, sample: int | None, seed: int, concurrency: int,
+                judge: str | None, out: Path | None, max_tokens: int, temperature: float, timeout_s: float,
+                retries: int, truncated: str, datasets_dir: Path | None, chat_format: str | None,
+                threads: int | None) -> int:
     """Run safety suites against MODEL and log every attempt.
 
     MODEL: gguf:PATH (llama-cpp in process; a bare .gguf path too), llama-server:PATH (a local
-    OpenAI-compatible server started and stopped here), openai:BASE_URL[#MODEL], or hf:PATH.
+    OpenAI-compatible server started and stopped here), openai:BASE_URL[#MODEL] (the key comes from
+    WW_EVAL_API_KEY or OPENAI_API_KEY), or hf:PATH. It may come from --config instead.
     """
-    if limit is not None and sample is not None:
-        raise click.UsageError("use either --limit or --sample, not both")
     from dataclasses import replace
 
-    from weightwarden.evals.config import NO_TRANSFORM, EvalConfig
+    from weightwarden.evals.config import NO_TRANSFORM, EvalConfig, RunFileError, load_run_file
     from weightwarden.evals.log import EvalLogError, read_log
     from weightwarden.evals.model import Sampling
     from weightwarden.evals.results import summarize
     from weightwarden.evals.runner import EvalRunError, run_eval
     from weightwarden.evals.transforms import TRANSFORMS
 
-    chosen = _split(transforms)
+    values = dict(model=model, suites=suites, transforms=transforms, limit=limit, sample=sample, seed=seed,
+                  concurrency=concurrency, judge=judge, out=out, max_tokens=max_tokens, temperature=temperature,
+                  timeout_s=timeout_s, retries=retries, truncated=truncated, datasets_dir=datasets_dir,
+                  chat_format=chat_format, threads=threads)
+    if run_file is not None:
+        try:
+            settings = load_run_file(run_file)
+        except RunFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        for name in values:
+            key = _RUN_FILE_NAMES.get(name, name)
+            given = ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+            if key in settings and not given:
+                value = settings[key]
+                values[name] = Path(value) if name in ("out", "datasets_dir") else value
+    if run_file is not None:
+        _warn_about_keys_for_run_file_endpoints(values, settings)
+    if not values["model"]:
+        raise click.UsageError("no MODEL: give it as an argument or as model: in --config")
+    if not values["suites"]:
+        raise click.UsageError("no suite: give --suite or suites: in --config")
+    if values["limit"] is not None and values["sample"] is not None:
+        raise click.UsageError("use either --limit or --sample, not both")
+    if values["truncated"] not in ("score", "error"):
+        raise click.UsageError("truncated must be 'score' or 'error'")
+    if values["max_tokens"] < 1 or float(values["timeout_s"]) < 1 or values["retries"] < 0:
+        raise click.UsageError("max_tokens must be >= 1, timeout >= 1 s and retries >= 0")
+
+    chosen = _split(tuple(values["transforms"]))
     if "all" in chosen:
         chosen = list(TRANSFORMS)
     unknown = [t for t in chosen if t not in TRANSFORMS and t != NO_TRANSFORM]
@@ -178,21 +262,25 @@ def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...]
                                  param_hint="--transform")
     try:
         config = EvalConfig(
-            model=model, suites=tuple(dict.fromkeys(_split(suites))), out=Path("."),
+            model=values["model"], suites=tuple(dict.fromkeys(_split(tuple(values["suites"])))), out=Path("."),
             transforms=(NO_TRANSFORM, *dict.fromkeys(t for t in chosen if t != NO_TRANSFORM)),
-            limit=limit, sample=sample, seed=seed, concurrency=concurrency, judge=judge,
-            sampling=Sampling(temperature=temperature, max_tokens=max_tokens),
-            score_truncated=truncated == "score", timeout_s=timeout_s, retries=retries,
-            datasets_dir=datasets_dir,
+            limit=values["limit"], sample=values["sample"], seed=values["seed"],
+            concurrency=values["concurrency"], judge=values["judge"],
+            sampling=Sampling(temperature=float(values["temperature"]), max_tokens=values["max_tokens"]),
+            score_truncated=values["truncated"] == "score", timeout_s=float(values["timeout_s"]),
+            retries=values["retries"], datasets_dir=values["datasets_dir"], chat_format=values["chat_format"],
+            threads=values["threads"],
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    config = replace(config, out=out if out is not None else _default_out(model, config.digest()))
-    for spec in (model, judge):
+    out_path = values["out"]
+    config = replace(config, out=out_path if out_path is not None else _default_out(config.model, config.digest()))
+    for spec in (config.model, config.judge):
         _require_backend_extra(spec)
     progress = _Progress() if sys.stderr.isatty() else None
+    errors = _ErrorReporter()
     try:
-        summary = run_eval(config, progress=progress)
+        summary = run_eval(config, progress=progress, on_record=errors)
     except KeyboardInterrupt:
         if progress is not None:
             progress.close()
@@ -212,6 +300,8 @@ def run_command(model: str, suites: tuple[str, ...], transforms: tuple[str, ...]
                err=True)
     results = summarize(read_log(summary.out))
     write_stdout(_results_text(results))
+    if errors.count > 1:
+        click.echo(f"{errors.count - 1} more attempts ended in an error in this run (see the log).", err=True)
     if results.total.errors:
         click.echo(f"{results.total.errors} attempts ended in an error (not scored). Re-run the same command "
                    "to retry them.", err=True)
@@ -292,16 +382,104 @@ def compare_command(run_a: Path, run_b: Path, json_path: Path | None, categories
 
 @click.command("suites")
 def suites_command() -> int:
-    """List the built-in suites and jailbreak transforms."""
+    """List the built-in suites (with whether their data is installed) and the jailbreak transforms."""
+    from weightwarden.evals.datasets import datasets_dir, suite_data_installed
     from weightwarden.evals.suites import list_suites
     from weightwarden.evals.transforms import TRANSFORMS
 
+    base = datasets_dir()
     lines = []
     for suite in list_suites():
-        lines.append(f"{suite.id:<22} v{suite.version:<4} {suite.family:<17} {', '.join(suite.detectors):<24} "
-                     f"{suite.description} [{suite.license or 'licence unknown'}]")
-    lines.append(f"\ntransforms (harmful suites): {', '.join(TRANSFORMS)}")
+        state = suite_data_installed(suite.id, base)
+        mark = "built-in" if state is None else ("installed" if state else "NOT INSTALLED")
+        lines.append(f"{suite.id:<22} v{suite.version:<4} {suite.family:<17} {mark:<14} "
+                     f"{', '.join(suite.detectors):<24} {suite.description} [{suite.license or 'licence unknown'}]")
+    lines.append(f"\ndatasets folder: {base}  (see `weightwarden eval datasets`)")
+    lines.append(f"transforms (harmful suites): {', '.join(TRANSFORMS)}")
     write_stdout("\n".join(lines) + "\n")
+    return EXIT_OK
+
+
+@click.group("datasets", invoke_without_command=True)
+@click.pass_context
+def datasets_group(ctx: click.Context) -> None:
+    """Public datasets the suites read: source, licence, installed or not; `install` copies a local copy."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from weightwarden.evals.datasets import DATASETS, datasets_dir, installed_files
+
+    base = datasets_dir()
+    lines = [f"datasets folder: {base}"]
+    for d in DATASETS:
+        have = installed_files(d, base)
+        state = "installed" if len(have) == len(d.files) else (f"partly ({len(have)}/{len(d.files)})" if have
+                                                              else "not installed")
+        lines.append(f"{d.name:<20} {state:<16} licence: {d.license:<12} used by: {', '.join(d.suites)}")
+        lines.append(f"{'':<20} source: {d.source}" + (f"; {d.note}" if d.note else ""))
+    lines.append("install from a local copy: weightwarden eval datasets install NAME|all --from PATH")
+    write_stdout("\n".join(lines) + "\n")
+
+
+@datasets_group.command("install")
+@click.argument("names", nargs=-1, required=True, metavar="NAME... | all")
+@click.option("--from", "source", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A local copy: a folder in the usual layout (or with the files directly in it), or one file.")
+@click.option("--to", "target", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Datasets folder to install into (default: the user data folder).")
+def datasets_install_command(names: tuple[str, ...], source: Path, target: Path | None) -> int:
+    """Copy datasets from a local copy into the datasets folder (nothing is downloaded)."""
+    from weightwarden.core.errors import WeightwardenError
+    from weightwarden.evals.datasets import install, user_datasets_dir
+
+    try:
+        done = install(list(names), source, target)
+    except WeightwardenError as exc:
+        raise click.ClickException(exc.reason) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot install: {exc.strerror or exc}") from None
+    for rel, digest in done:
+        click.echo(f"installed {rel} sha256:{digest}")
+    click.echo(f"into {target or user_datasets_dir()}", err=True)
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------------- view
+
+@click.command("view")
+@click.argument("run_logs", metavar="RUN [RUN_B]", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the page (self-contained HTML) here.")
+@click.option("--serve", is_flag=True, help="Serve the page on 127.0.0.1 until Ctrl-C.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port for --serve (0: any free port).")
+def view_command(run_logs: tuple[Path, ...], output: Path | None, serve: bool, port: int) -> int:
+    """Browse every attempt of RUN (or RUN and RUN_B side by side): filter by suite, category, transform,
+    verdict; see request, decoded request, answer and each detector's verdict."""
+    if len(run_logs) > 2:
+        raise click.UsageError("give one run log, or two to see them side by side")
+    if output is None and not serve:
+        raise click.UsageError("give -o PAGE.html, --serve, or both")
+    from weightwarden.evals.log import EvalLogError, read_log
+    from weightwarden.evals.viewer import render_viewer, serve_viewer
+
+    try:
+        page = render_viewer([read_log(p) for p in run_logs])
+    except EvalLogError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output is not None:
+        try:
+            output.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+        click.echo(f"viewer: {output}", err=True)
+    if serve:
+        try:
+            serve_viewer(page, port=port, ready=lambda url: click.echo(f"serving {url} (Ctrl-C to stop)", err=True))
+        except KeyboardInterrupt:
+            pass
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     return EXIT_OK
 
 
@@ -310,7 +488,7 @@ def eval_group() -> None:
     """Safety evaluations: jailbreak, cyber misuse, prompt injection, insecure code, over-refusal."""
 
 
-for _command in (run_command, report_command, compare_command, suites_command):
+for _command in (run_command, report_command, compare_command, suites_command, datasets_group, view_command):
     eval_group.add_command(_command)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from weightwarden.evals.model import Sampling
 CONFIG_SCHEMA = "weightwarden.eval-config/v1"
 NO_TRANSFORM = "none"
 # Fields that do not change the results; they may differ between a run and its resumption.
-_NOT_DIGESTED = ("model", "out", "concurrency", "timeout_s", "retries", "datasets_dir")
+_NOT_DIGESTED = ("model", "out", "concurrency", "timeout_s", "retries", "datasets_dir", "threads")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class EvalConfig:
     timeout_s: float = 120.0
     retries: int = 2
     datasets_dir: Path | None = None
+    # Local backends only: the chat format to use instead of recognising the model's template (changes the
+    # prompt, so it is part of the digest), and llama.cpp / torch threads (speed only).
+    chat_format: str | None = None
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if not self.suites:
@@ -62,6 +67,8 @@ class EvalConfig:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
         if not self.transforms:
             raise ValueError("transforms must name at least one transform (or 'none')")
         if len(set(self.transforms)) != len(self.transforms) or len(set(self.suites)) != len(self.suites):
@@ -85,6 +92,9 @@ class EvalConfig:
             "timeout_s": self.timeout_s,
             "retries": self.retries,
             "datasets_dir": None if self.datasets_dir is None else str(self.datasets_dir),
+            # Only when set, so that the digest of a run without them is what it always was (resume).
+            **({"chat_format": self.chat_format} if self.chat_format is not None else {}),
+            **({"threads": self.threads} if self.threads is not None else {}),
         }
 
     def digested_fields(self) -> dict[str, Any]:
@@ -116,3 +126,80 @@ def sampling_to_json(sampling: Sampling) -> dict[str, Any]:
         "seed": sampling.seed,
         "stop": list(sampling.stop),
     }
+
+
+# ------------------------------------------------------------------------------------------ run files (YAML)
+
+# key in the file -> (type check, what it means); names follow the CLI options of `weightwarden eval run`.
+RUN_FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "backend spec of the model under test"),
+    "suites": ((list, str), "suite ids or dataset paths"),
+    "transforms": ((list, str), "jailbreak transforms ('all' for every one)"),
+    "judge": (str, "backend spec of the judge model"),
+    "limit": (int, "first N items of each suite"),
+    "sample": (int, "N items of each suite, stratified by category"),
+    "seed": (int, "run seed"),
+    "concurrency": (int, "requests in flight"),
+    "out": (str, "run log path"),
+    "max_tokens": (int, "answer length limit"),
+    "temperature": ((int, float), "sampling temperature"),
+    "timeout": ((int, float), "seconds per request"),
+    "retries": (int, "retries of a failed request"),
+    "truncated": (str, "'score' or 'error' for answers cut off at max_tokens"),
+    "datasets": (str, "folder of the standard datasets"),
+    "chat_format": (str, "chat format of a local model"),
+    "threads": (int, "threads of a local backend"),
+}
+MAX_RUN_FILE_BYTES = 1 << 20
+
+
+class RunFileError(ValueError):
+    """A run file (YAML) that cannot be used; the message names the file and the key."""
+
+
+def load_run_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings of a YAML run file (``suites: [harmbench, xstest-safe]``, ``transforms: [base64]``,
+    ``model: gguf:m.gguf``, ``judge: openai:http://…``, …): read with the safe loader, every key and type
+    checked, lists given as YAML lists or comma-separated strings. Relative paths are kept as written."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_RUN_FILE_BYTES:
+            raise RunFileError(f"{path}: larger than {MAX_RUN_FILE_BYTES} bytes; not a run file")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunFileError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise RunFileError(f"{path}: not UTF-8 text") from None
+    try:
+        import yaml
+    except ImportError:
+        raise RunFileError("run files need PyYAML: pip install 'weightwarden[evals]'") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RunFileError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path}: a run file is a mapping of settings, not a {type(data).__name__}")
+    settings: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in RUN_FILE_KEYS:
+            raise RunFileError(f"{path}: unknown key {key!r} (known: {', '.join(RUN_FILE_KEYS)})")
+        expected, _ = RUN_FILE_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise RunFileError(f"{path}: {key} must be {_type_words(expected)}, not {type(value).__name__}")
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise RunFileError(f"{path}: {key} must be a list of strings")
+            value = tuple(value)
+        elif key in ("suites", "transforms"):
+            value = (value,)
+        settings[key] = value
+    return settings
+
+
+def _type_words(expected: type | tuple[type, ...]) -> str:
+    names = {list: "a list", str: "a string", int: "an integer", float: "a number"}
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))

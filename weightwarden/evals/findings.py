@@ -1,137 +1,114 @@
-"""An eval run in the shared evidence model: the evals catalogue and :func:`findings_of` / :func:`analyse`.
+"""Eval results said as core Findings, so audit, risk and reports read evals like every other analysis.
 
-The run log stays the record (``weightwarden.eval-log/v1`` + the summary); this module says what its scores
-imply, one finding per suite and metric where the model misbehaved at least once, with the rate and its
-interval as evidence (confidence = the interval's level). Capability scores (multiple-choice suites) are
-not findings: they are risk evidence, weighed by the policy, not defects.
+    analysis = analyse("run.jsonl")        # core.records.Analysis: record = RunResults, findings, catalogue
+    findings = findings_of(summarize(log))  # the same findings from results already in hand
+
+One finding per suite and metric that shows misbehaviour (k > 0), with the rate, its interval, k/n and —
+where the log carries the detector's measured error — the corrected rate as evidence. A suite whose
+attempts were left unscored (errors, undecided verdicts) gets a "not assessed" finding: a missing
+measurement is never shown as a clean one.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
-from weightwarden.core.findings import (
-    Catalogue,
-    Evidence,
-    Finding,
-    Location,
-    Rule,
-    Severity,
-    Subject,
-    SubjectKind,
-)
+from weightwarden.core.findings import Catalogue, Evidence, Finding, Rule, Severity, Subject, SubjectKind
 from weightwarden.core.records import Analysis
+from weightwarden.evals.results import format_rate
 
-_ATLAS_JAILBREAK = "AML.T0054"  # LLM Jailbreak
-_ATLAS_PROMPT_INJECTION = "AML.T0051"  # LLM Prompt Injection
-_OWASP_INJECTION = "LLM01:2025"  # Prompt Injection (OWASP Top 10 for LLM applications, 2025)
-_OWASP_OUTPUT = "LLM05:2025"  # Improper Output Handling
+COMPONENT = "evals"
 
 
-def _rule(number: int, severity: Severity, title: str, description: str, remediation: str, *refs: str) -> Rule:
-    return Rule(f"WW-EVAL-{number:03d}", severity, title, description, remediation, refs, "evals")
+def _rule(rule_id: str, severity: Severity, title: str, description: str, remediation: str,
+          references: tuple[str, ...] = ()) -> Rule:
+    return Rule(rule_id, severity, title, description, remediation, references, component=COMPONENT)
 
 
 ATTACK_SUCCESS = _rule(
-    1, Severity.MEDIUM, "model complied with harmful requests",
-    "The model answered harmful requests without refusing (attack success rate above zero). Compliance is not "
-    "capability: see harmful-content results for usable harmful content.",
-    "Add refusal training or an input/output filter for API releases; for open weights weigh capability.",
-    _ATLAS_JAILBREAK, _OWASP_INJECTION,
-)
-HARMFUL_CONTENT = _rule(
-    2, Severity.HIGH, "model gave usable harmful content",
-    "A judge found usable harmful content in answers to harmful requests.",
-    "Review the flagged answers; evaluate the domain's capability before release.",
-    _ATLAS_JAILBREAK,
-)
+    "WW-EVAL-001", Severity.HIGH, "Model gave usable harmful content",
+    "In a harmful-request suite (or one of its jailbreak transforms) the attack detector found answers with "
+    "usable harmful content (a judge model decided it).",
+    "Do not release without safety tuning for these categories; re-run with the same seed after mitigation "
+    "and compare with `weightwarden eval compare`.", ("LLM01", "AML.T0054"))
+NON_REFUSAL = _rule(
+    "WW-EVAL-002", Severity.MEDIUM, "Model did not refuse harmful requests",
+    "The refusal detector found answers that comply with harmful requests. Whether they carry usable harmful "
+    "content is the attack detector's question (undecided without a judge model).",
+    "Run again with `--judge` naming a capable model to decide whether the compliance is usable.", ("LLM01",))
 INJECTION = _rule(
-    3, Severity.MEDIUM, "model followed injected instructions",
-    "Instructions planted in data (documents, tool output) were followed, or a canary was leaked.",
-    "Do not give the model untrusted content together with tools or secrets; add injection defences.",
-    _ATLAS_PROMPT_INJECTION, _OWASP_INJECTION,
-)
+    "WW-EVAL-003", Severity.HIGH, "Prompt injection succeeded",
+    "An injected instruction was followed or a canary secret leaked.",
+    "Treat tool output and retrieved text as untrusted; add injection defences before giving the model tools.",
+    ("LLM01", "AML.T0051"))
 INSECURE_CODE = _rule(
-    4, Severity.MEDIUM, "model wrote insecure code",
-    "Generated code had a static-analysis finding (mapped to a CWE).",
-    "Review generated code before use; add secure-coding evaluation to the release criteria.",
-    _OWASP_OUTPUT,
-)
+    "WW-EVAL-004", Severity.MEDIUM, "Model wrote insecure code",
+    "Static analysis (bandit) found weaknesses with a CWE in code the model wrote.",
+    "Review generated code; pair the model with a static analyser in the workflow.", ("CWE-20",))
 OVER_REFUSAL = _rule(
-    5, Severity.LOW, "model refused benign requests",
-    "The model refused safe requests that only look harmful (over-refusal).",
-    "Tune refusal behaviour on over-refusal suites such as XSTest.",
-)
-RUN_ERRORS = _rule(
-    6, Severity.LOW, "eval attempts ended in errors",
-    "Some attempts ended in a backend or detector error and were not scored: the rates rest on fewer items.",
-    "Re-run the eval (it resumes) after fixing the backend problem.",
-)
+    "WW-EVAL-005", Severity.LOW, "Model refused benign requests",
+    "Benign requests that look unsafe (XSTest, CyberSecEval FRR) were refused.",
+    "Helpfulness finding, not a safety one: tune with benign look-alike data.")
+NOT_ASSESSED = _rule(
+    "WW-EVAL-006", Severity.INFO, "Eval attempts not assessed",
+    "Attempts ended in an error or a detector could not decide; they are in no rate.",
+    "Re-run the same command to retry errors; add `--judge` for undecided usability verdicts.")
+OTHER = _rule(
+    "WW-EVAL-007", Severity.MEDIUM, "Misbehaviour found by an eval detector",
+    "A detector without a dedicated rule found misbehaviour.", "Read the per-attempt log in the viewer.")
 
-CATALOGUE = Catalogue(
-    "evals",
-    (ATTACK_SUCCESS, HARMFUL_CONTENT, INJECTION, INSECURE_CODE, OVER_REFUSAL, RUN_ERRORS),
-    "behaviour of the model on red-team, safety and capability suites",
-)
-
-_METRIC_RULES = {
-    "attack_success": ATTACK_SUCCESS,
-    "harmful_content": HARMFUL_CONTENT,
-    "injection_success": INJECTION,
-    "insecure_code": INSECURE_CODE,
-    "over_refusal": OVER_REFUSAL,
-}
+CATALOGUE = Catalogue(COMPONENT, (ATTACK_SUCCESS, NON_REFUSAL, INJECTION, INSECURE_CODE, OVER_REFUSAL,
+                                  NOT_ASSESSED, OTHER), "weightwarden eval: misbehaviour measured on suites")
+_BY_METRIC = {"attack_success": ATTACK_SUCCESS, "harmful_content": ATTACK_SUCCESS, "non_refusal": NON_REFUSAL,
+              "injection_success": INJECTION, "insecure_code": INSECURE_CODE, "over_refusal": OVER_REFUSAL}
+_NO_FINDING = frozenset({"code_refusal"})
 
 
-@dataclass(frozen=True)
-class EvalResult:
-    """The record of :func:`analyse`: the log's path and its summary."""
+def _evidence(metric: str, est: Any) -> tuple[Evidence, ...]:
+    items = [Evidence("rate", round(est.rate, 4)), Evidence("count", f"{est.k}/{est.n}")]
+    if est.ci_low is not None:
+        items.append(Evidence("interval", [round(est.ci_low, 4), round(est.ci_high, 4)]))
+    if est.corrected is not None:
+        items.append(Evidence("corrected_rate", [round(v, 4) for v in est.corrected]))
+    items.append(Evidence("text", f"metric {metric}"))
+    return tuple(items)
 
-    log: str
-    summary: Any  # weightwarden.evals.results.RunResults
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": "weightwarden.eval-result/v1", "log": self.log, "summary": self.summary.to_json()}
-
-
-def findings_of(summary: Any, log: str = "") -> list[Finding]:
-    """Findings implied by a run's summary (``weightwarden.evals.results.RunResults``)."""
-    model = summary.header.get("model", {}) if isinstance(summary.header, dict) else {}
-    subject = Subject(SubjectKind.MODEL, str(model.get("model") or model.get("name") or "model"), log)
-    out: list[Finding] = []
-    for suite_id, suite in sorted(summary.suites.items()):
+def findings_of(results: Any) -> list[Finding]:
+    """The findings a :class:`~weightwarden.evals.results.RunResults` implies (see the module docstring)."""
+    model = str(results.header.get("model", {}).get("model", "model"))
+    subject = Subject(SubjectKind.MODEL, model)
+    found: list[Finding] = []
+    for suite_id, suite in results.suites.items():
         stats = suite.overall
-        for metric, rule in _METRIC_RULES.items():
-            estimate = stats.metrics.get(metric)
-            if estimate is None or not estimate.k or not estimate.n:
+        for metric, est in sorted(stats.metrics.items()):
+            if metric in _NO_FINDING or est.rate is None or est.k == 0:
                 continue
-            evidence = [Evidence("rate", estimate.rate), Evidence("count", {"k": estimate.k, "n": estimate.n})]
-            if estimate.ci_low is not None and estimate.ci_high is not None:
-                evidence.append(Evidence("interval", [estimate.ci_low, estimate.ci_high], 0.95))
-            out.append(rule.finding(
-                subject, f"{suite_id}: {metric} {estimate.k}/{estimate.n} ({estimate.rate:.0%})",
-                location=Location(suite_id), evidence=evidence,
-            ))
-        if stats.errors:
-            out.append(RUN_ERRORS.finding(subject, f"{suite_id}: {stats.errors} of {stats.attempts} attempts ended "
-                                          "in an error", location=Location(suite_id),
-                                          evidence=[Evidence("count", dict(stats.error_kinds))]))
-    return out
+            rule = _BY_METRIC.get(metric, OTHER)
+            found.append(rule.finding(subject, f"{suite_id}: {format_rate(est)}",
+                                      evidence=_evidence(metric, est)))
+        undecided = sum(est.undecided for est in stats.metrics.values())
+        if stats.errors or undecided:
+            found.append(NOT_ASSESSED.finding(
+                subject, f"{suite_id}: {stats.errors} attempts ended in an error, {undecided} verdicts undecided",
+                evidence=(Evidence("count", {"errors": stats.errors, "undecided": undecided}),)))
+    return found
 
 
-def analyse(log: str | os.PathLike[str]) -> Analysis[EvalResult]:
-    """Read an eval log, score it and return the result with its findings: the package's one entry point for
-    the layers above. Raises the log reader's error (naming file and line) for a malformed log."""
+def analyse(log_path: str | os.PathLike[str]) -> Analysis:
+    """Read a run log and return its results as an Analysis (record: RunResults; findings; catalogue)."""
     from weightwarden.core.errors import InputError
     from weightwarden.evals.log import EvalLogError, read_log
     from weightwarden.evals.results import summarize
 
     try:
-        summary = summarize(read_log(log))
-    except (EvalLogError, OSError) as exc:
-        raise InputError(f"{log}: cannot read weightwarden eval log ({exc})") from None
+        results = summarize(read_log(log_path))
+    except EvalLogError as exc:
+        raise InputError(f"{log_path}: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"{log_path}: cannot read the eval log ({exc.strerror or exc})") from None
     except (AttributeError, KeyError, TypeError, ValueError, ZeroDivisionError, IndexError) as exc:
-        raise InputError(f"{log}: malformed weightwarden eval log ({exc.__class__.__name__}: {exc})") from None
-    return Analysis("evals", EvalResult(str(log), summary), tuple(findings_of(summary, str(log))), CATALOGUE)
+        # A hand-edited or hostile log whose fields have the wrong shape: a clear error naming the file.
+        raise InputError(f"{log_path}: malformed eval log ({exc.__class__.__name__}: {exc})") from None
+    return Analysis(COMPONENT, results, tuple(findings_of(results)), CATALOGUE)

@@ -95,16 +95,23 @@ def _metrics_table(stats: GroupStats, *, judged: bool) -> str:
     rows = []
     for name, est in sorted(stats.metrics.items()):
         if name == "harmful_content" and not judged:
-            rows.append(f"<tr><td>{esc(METRIC_LABELS[name])}</td><td colspan='4' class='muted'>not scored: no "
+            rows.append(f"<tr><td>{esc(METRIC_LABELS[name])}</td><td colspan='5' class='muted'>not scored: no "
                         "judge configured (run with --judge SPEC)</td></tr>")
             continue
+        interval = ("n too small" if est.rate is not None and est.ci_low is None
+                    else f"{_pct(est.ci_low)} – {_pct(est.ci_high)}")
+        corrected = "—"
+        if est.corrected is not None:
+            rate, low, high = est.corrected
+            corrected = f"{_pct(rate)} [{_pct(low)} – {_pct(high)}]"
         rows.append(
             f"<tr><td>{esc(METRIC_LABELS.get(name, name))}</td><td class='num'>{esc(_pct(est.rate))}</td>"
-            f"<td class='num'>{esc(_pct(est.ci_low))} – {esc(_pct(est.ci_high))}</td>"
-            f"<td class='num'>{est.k} / {est.n}</td><td class='num'>{est.undecided}</td></tr>"
+            f"<td class='num'>{esc(interval)}</td>"
+            f"<td class='num'>{est.k} / {est.n}</td><td class='num'>{est.undecided}</td>"
+            f"<td class='num'>{esc(corrected)}</td></tr>"
         )
     return ("<table><tr><th>metric</th><th>rate</th><th>95% CI (Wilson)</th><th>misbehaved / scored</th>"
-            "<th>undecided</th></tr>" + "".join(rows) + "</table>")
+            "<th>undecided</th><th>corrected for detector error</th></tr>" + "".join(rows) + "</table>")
 
 
 def _errors_line(stats: GroupStats, *, judged: bool) -> str:
@@ -233,7 +240,8 @@ def render_html(results: RunResults, log: EvalLog) -> str:
         out.append(bar_chart(rows, title="Misbehaviour rate per suite and metric, with 95% CI"))
     if len(results.transforms) > 1 or any(t != "none" for t in results.transforms):
         t_rows = [(f"{t} · {METRIC_LABELS.get(n, n)}", est) for t, g in sorted(results.transforms.items())
-                  for n, est in sorted(g.metrics.items()) if n in ("attack_success", "harmful_content")]
+                  for n, est in sorted(g.metrics.items())
+                  if n in ("attack_success", "non_refusal", "harmful_content")]
         out.append("<h2>Jailbreak transforms</h2>")
         out.append(bar_chart(t_rows, title="Attack success per jailbreak transform, with 95% CI"))
     out.append("<h2>Suites</h2>")

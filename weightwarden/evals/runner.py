@@ -315,9 +315,16 @@ async def run_attempt(
 def _open_backend(spec: str, config: EvalConfig, what: str) -> Backend:
     from weightwarden.evals.backends import BackendError, open_backend
 
+    options: dict[str, Any] = {}
+    kind = spec.partition(":")[0] if not spec.lower().endswith(".gguf") else "gguf"
+    if kind in ("gguf", "llama-server", "hf"):
+        if config.chat_format is not None and what == "model":
+            options["chat_format"] = config.chat_format
+        if config.threads is not None:
+            options["n_threads"] = config.threads
     try:
         return open_backend(spec, timeout_s=config.timeout_s, retries=config.retries,
-                            concurrency=config.concurrency)
+                            concurrency=config.concurrency, **options)
     except (BackendError, OSError, ValueError, RuntimeError, ImportError) as exc:
         raise EvalRunError(f"cannot open {what} {spec!r}: {exc}") from None
 
@@ -341,6 +348,7 @@ async def arun_eval(
     progress: ProgressCallback | None = None,
     backend: Backend | None = None,
     judge: Backend | None = None,
+    on_record: Callable[[AttemptRecord], None] | None = None,
 ) -> RunSummary:
     """Async form of :func:`run_eval`. ``backend`` / ``judge`` may be given already open (tests, callers
     that share one backend between runs); they are then not closed here. Otherwise they are opened from
@@ -391,6 +399,7 @@ async def arun_eval(
                 seed=config.seed,
                 started_at=_now(),
                 detectors=dict(sorted(versions.items())),
+                detector_error_rates=measured_error_rates(versions),
             )
             writer = LogWriter.create(out, header)
         else:
@@ -401,7 +410,7 @@ async def arun_eval(
         retried = sum(1 for a in todo if a.key in previous)
         counts = {"ran": 0, "errors": 0}
         try:
-            await _run_all(todo, backend, detectors, config, tries, writer, counts, progress, already_done,
+            await _run_all(todo, backend, detectors, config, tries, writer, counts, progress, on_record, already_done,
                            len(attempts))
         finally:
             writer.close()
@@ -419,7 +428,8 @@ async def arun_eval(
 async def _run_all(
     todo: Sequence[PlannedAttempt], backend: Backend, detectors: Mapping[tuple[str, ...], list[Any]],
     config: EvalConfig, tries: Mapping[tuple[str, str], int], writer: LogWriter, counts: dict[str, int],
-    progress: ProgressCallback | None, done_before: int, total: int,
+    progress: ProgressCallback | None, on_record: Callable[[AttemptRecord], None] | None, done_before: int,
+    total: int,
 ) -> None:
     queue: asyncio.Queue[PlannedAttempt] = asyncio.Queue()
     for planned in todo:
@@ -442,6 +452,8 @@ async def _run_all(
                 raise EvalRunError(f"cannot write the eval log {writer.path}: {exc.strerror or exc}") from None
             counts["ran"] += 1
             counts["errors"] += 0 if record.ok else 1
+            if on_record is not None:
+                on_record(record)  # e.g. the CLI prints the first backend error in full as it happens
             if progress is not None:
                 progress(done_before + counts["ran"], total, f"{planned.suite.id} {planned.item.id}")
 
@@ -453,12 +465,34 @@ async def _run_all(
         raise failed.exceptions[0] from None  # one clear message (e.g. disk full), not an exception group
 
 
+def measured_error_rates(versions: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """metric -> the detector's measured sensitivity/specificity (``evals/data/detector_error_rates.json``,
+    written by ``benchmarks/judge_loso.py``), for the detectors of this run at the version measured; the
+    results show a Rogan–Gladen corrected rate beside the raw one from these."""
+    import json
+    from importlib import resources
+
+    try:
+        text = resources.files("weightwarden.evals").joinpath("data/detector_error_rates.json").read_text("utf-8")
+        table = json.loads(text)
+    except (OSError, ValueError):
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for entry in table.get("detectors", []) if isinstance(table, dict) else []:
+        if isinstance(entry, dict) and versions.get(entry.get("detector")) == entry.get("version"):
+            for metric, rates in (entry.get("metrics") or {}).items():
+                found[str(metric)] = dict(rates)
+    return found
+
+
 def _version() -> str:
     from weightwarden import __version__
 
     return __version__
 
 
-def run_eval(config: EvalConfig, *, progress: ProgressCallback | None = None) -> RunSummary:
-    """Run (or continue) the eval described by ``config``; see the module docstring."""
-    return asyncio.run(arun_eval(config, progress=progress))
+def run_eval(config: EvalConfig, *, progress: ProgressCallback | None = None,
+             on_record: Callable[[AttemptRecord], None] | None = None) -> RunSummary:
+    """Run (or continue) the eval described by ``config``; see the module docstring. ``on_record`` sees
+    every attempt record as it is written."""
+    return asyncio.run(arun_eval(config, progress=progress, on_record=on_record))

@@ -16,8 +16,10 @@ What it guarantees, because eval results are only as good as their error handlin
 - at most ``concurrency`` requests are in flight; each has a connect and a read timeout; a response body is
   read up to ``max_response_bytes``;
 - it talks to the host it was given and nowhere else: redirects are not followed, proxy settings from the
-  environment are ignored, and no API key is sent unless one is configured (``api_key=`` or the
-  ``WW_EVAL_API_KEY`` environment variable); the key is never written into the identity.
+  environment are ignored, and no API key is sent unless one is configured: ``api_key=``, else
+  ``WW_EVAL_API_KEY``, else ``OPENAI_API_KEY`` (what every OpenAI-compatible tool reads). The generic
+  ``OPENAI_API_KEY`` is sent only over https or to a loopback host, never in clear text to another
+  machine; the key is never written into the identity.
 
 The identity is the endpoint plus the model name the server reports (``GET /v1/models``, checked once when
 the backend is opened), and each completion carries the ``model`` field of its reply.
@@ -44,6 +46,7 @@ from weightwarden.evals.log import message_to_json
 from weightwarden.evals.model import BackendIdentity, Completion, Message, Sampling
 
 API_KEY_ENV = "WW_EVAL_API_KEY"
+GENERIC_API_KEY_ENV = "OPENAI_API_KEY"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 MAX_DETAIL_CHARS = 200
 MAX_LISTED_MODELS = 20
@@ -96,6 +99,8 @@ class OpenAIBackend:
         self._prompt_format = prompt_format
         self._sleep = sleep or asyncio.sleep
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+        if key is None and _safe_for_generic_key(self._api_root):
+            key = os.environ.get(GENERIC_API_KEY_ENV) or None
         self._headers = {"Accept": "application/json"}
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
@@ -284,6 +289,24 @@ class OpenAIBackend:
         loop, self._loop = self._loop, None
         if client is not None and loop is asyncio.get_running_loop():
             await client.aclose()
+
+
+def _safe_for_generic_key(api_root: str) -> bool:
+    """https, or http to a loopback host: where sending $OPENAI_API_KEY does not expose it on the wire."""
+    import ipaddress
+
+    import httpx
+
+    url = httpx.URL(api_root)
+    if url.scheme == "https":
+        return True
+    host = url.host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _api_root(base_url: str) -> str:

@@ -10,6 +10,8 @@ name                what it decides                                             
 ==================  ========================================================================  ===========
 ``refusal``         refusal / partial / compliance, model-free (``refusal.py``)               nothing
 ``judge``           StrongREJECT-style rubric: did the answer give usable harmful content?     judge model
+``attack``          attack success = harmful compliance: refused / complied without or with    judge model for
+                    usable content / undecided (see ``attack.py``)                             "usable"
 ``canary``          a secret from ``item.metadata["canary"]`` (or the exfil URL) leaked        nothing
 ``injection_judge`` CyberSecEval prompt-injection judge question; string check when possible   judge model*
 ``static_code``     bandit findings (medium+ severity) in the answer's Python code, with CWE   bandit
@@ -71,6 +73,12 @@ def _judge(judge: Backend | None) -> Detector:
     return RubricJudge(judge)
 
 
+def _attack(judge: Backend | None) -> Detector:
+    from weightwarden.evals.detectors.attack import AttackSuccessDetector
+
+    return AttackSuccessDetector(judge)
+
+
 def _canary(judge: Backend | None) -> Detector:
     from weightwarden.evals.detectors.canary import CanaryDetector
 
@@ -92,6 +100,7 @@ def _static_code(judge: Backend | None) -> Detector:
 _FACTORIES: dict[str, Callable[[Backend | None], Detector]] = {
     "refusal": _refusal,
     "judge": _judge,
+    "attack": _attack,
     "canary": _canary,
     "injection_judge": _injection,
     "static_code": _static_code,

@@ -68,7 +68,7 @@ class _Builtin:
     loader: Callable[..., Suite] | None  # loads ``dataset`` (suite_id=, license=)
 
 
-_HARMFUL = ("refusal", "judge")
+_HARMFUL = ("refusal", "attack")
 _AUTHORED_LICENSE = "Apache-2.0"  # the project's own licence; written for weightwarden
 _BUILTINS = (
     _Builtin("harmbench", "harmful", _HARMFUL, harmbench.VERSION, "MIT",

@@ -82,12 +82,16 @@ def parse_json(source: SourceFile) -> Any:
 
 
 def default_datasets_dir() -> Path:
-    """Where the standard dataset files are looked for: ``$WW_DATASETS``, else ``$WW_SHARED/datasets``,
-    else ``shared/datasets`` next to the repository checkout (the layout the tests use)."""
+    """Where the standard dataset files are looked for: ``$WW_DATASETS``, else ``$WW_SHARED/datasets``, else
+    the user data folder when ``weightwarden eval datasets install`` put data there, else ``shared/datasets``
+    next to the repository checkout (the layout the tests use)."""
     if os.environ.get("WW_DATASETS"):
         return Path(os.environ["WW_DATASETS"])
     if os.environ.get("WW_SHARED"):
         return Path(os.environ["WW_SHARED"]) / "datasets"
+    user = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "weightwarden" / "datasets"
+    if (user / "MANIFEST.json").is_file():
+        return user
     return Path(__file__).resolve().parents[4] / "shared" / "datasets"
 
 

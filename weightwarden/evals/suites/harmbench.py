@@ -19,7 +19,7 @@ from weightwarden.evals.model import Item, Message, Suite
 from weightwarden.evals.suites._source import RowCollector, read_source, text_id
 
 VERSION = "1"
-DETECTORS = ("refusal", "judge")
+DETECTORS = ("refusal", "attack")
 UNCATEGORISED = "uncategorised"
 CSV_COLUMNS = ("Behavior", "BehaviorID")
 # A behaviour is one sentence; anything far longer is a broken line (e.g. a file that is not a list).

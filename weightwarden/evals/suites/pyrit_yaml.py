@@ -19,7 +19,7 @@ from weightwarden.evals.model import Item, Message, Suite
 from weightwarden.evals.suites._source import RowCollector, SuiteLoadError, read_source, slug, text_id
 
 VERSION = "1"
-DETECTORS = ("refusal", "judge")
+DETECTORS = ("refusal", "attack")
 UNCATEGORISED = "uncategorised"
 # ``dataset_name`` of files weightwarden has a built-in suite for: a bare path to them keeps the built-in id.
 KNOWN_DATASETS = {"adv_bench": "advbench"}
