@@ -174,46 +174,13 @@ def parse_bundle(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
         raise BundleError(f"bundle is {len(data)} bytes, over the {max_bytes}-byte limit")
     if not data.strip():
         raise BundleError("bundle is empty")
-    _check_nesting(data)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BundleError(f"bundle is not UTF-8 text (byte {exc.start})") from None
     from weightwarden.core.strict_json import StrictJSONError, loads
 
-    try:
-        doc = loads(text)
+    try:  # duplicate keys, NaN, overflow, unpaired surrogates and deep nesting refused (core.strict_json)
+        doc = loads(data, max_depth=_MAX_NESTING)
     except StrictJSONError as exc:
         raise BundleError(f"bundle: {exc.reason}") from None
     return _parse_doc(doc)
-
-
-def _check_nesting(data: bytes) -> None:
-    # Real bundles hold a few dozen brackets (the payload is base64, so it has none): only input with
-    # more brackets than the limit pays for the byte-by-byte walk.
-    if data.count(b"{") + data.count(b"[") <= _MAX_NESTING:
-        return
-    depth = 0
-    deepest = 0
-    in_string = False
-    escaped = False
-    for byte in data:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x7B, 0x5B):
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > _MAX_NESTING:
-                raise BundleError(f"bundle JSON nests deeper than {_MAX_NESTING} levels")
-        elif byte in (0x7D, 0x5D):
-            depth -= 1
 
 
 def _obj(value: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:

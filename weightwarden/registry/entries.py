@@ -146,13 +146,12 @@ def parse_body_bytes(raw: bytes) -> Body:
     """Parse a submitted body: it must be JSON in RFC 8785 canonical form and a known, valid kind."""
     if len(raw) > MAX_ENTRY_BYTES:
         raise EntryError(f"body is {len(raw)} bytes, over the {MAX_ENTRY_BYTES}-byte limit of a log entry")
-    _check_nesting(raw)
-    try:
-        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except EntryError:
-        raise
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise EntryError(f"body is not valid UTF-8 JSON: {exc}") from None
+    from weightwarden.core.strict_json import StrictJSONError, loads
+
+    try:  # duplicate keys, NaN, overflow, unpaired surrogates and deep nesting refused (core.strict_json)
+        obj = loads(raw, max_depth=MAX_NESTING)
+    except StrictJSONError as exc:
+        raise EntryError(f"body: {exc.reason}") from None
     if canonical(obj) != raw:
         raise EntryError("body is not in RFC 8785 canonical form (sign and send canonical(body) exactly)")
     return check_body(obj, raw)
@@ -449,39 +448,3 @@ _CHECKERS = {
     "audit": _check_audit,
     "incident": _check_incident,
 }
-
-
-def _check_nesting(raw: bytes) -> None:
-    if raw.count(b"{") + raw.count(b"[") <= MAX_NESTING:
-        return
-    depth = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x7B, 0x5B):
-            depth += 1
-            if depth > MAX_NESTING:
-                raise EntryError(f"body JSON nests deeper than {MAX_NESTING} levels")
-        elif byte in (0x7D, 0x5D):
-            depth -= 1
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise EntryError(f"duplicate JSON key {key[:60]!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise EntryError(f"non-standard JSON constant {name}")
