@@ -24,8 +24,10 @@ def test_indicators_from_a_real_runner_log(tmp_path: Path, datasets: Path, sketc
     complied = {canonical(p).text for p in plain[:3]}
 
     def answer(messages, sampling=None) -> str:
-        # The "model" falls for the first three behaviours, whatever jailbreak wraps them.
-        return COMPLY if canonical(messages[-1].content).text in complied else REFUSE
+        # The "model" falls for the first three behaviours, whatever jailbreak wraps them, with an answer on
+        # the request's topic (the judge counts a canned answer that ignores the request as off-topic).
+        text = canonical(messages[-1].content).text
+        return f"{COMPLY} This is about {' '.join(text.split()[-6:])}." if text in complied else REFUSE
 
     config = EvalConfig(model="scripted", suites=("harmbench",), out=tmp_path / "run.jsonl", limit=6, seed=1,
                         concurrency=2, transforms=("none", "base64", "roleplay"), datasets_dir=datasets,

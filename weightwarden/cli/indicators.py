@@ -62,20 +62,14 @@ def _write(output: str | None, text: str | bytes, what: str, *, private: bool = 
 
 
 def _read_bytes(path: str, limit: int) -> bytes:
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
     from weightwarden.indicators.errors import IndicatorFormatError
 
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with open(path, "rb") as handle:
-                data = handle.read(limit + 1)
-    except OSError as exc:
-        raise IndicatorFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise IndicatorFormatError(f"{path}: larger than the {limit}-byte bound")
-    return data
-
+        return read_bounded(path, "input", limit)
+    except InputError as exc:
+        raise IndicatorFormatError(exc.reason) from None
 
 def _load(path: str) -> Any:
     from weightwarden.indicators.records import load_set

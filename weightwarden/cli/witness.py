@@ -8,7 +8,6 @@ Exit codes: 0 done (cosigned, or no misbehaviour found); 1 ``compare`` found pro
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +35,9 @@ def _run(fn: Any) -> int:
 
 
 def _read(path: str, what: str, limit: int = 1 << 20) -> bytes:
-    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
 
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(limit + 1)
-        else:
-            with open(path, "rb") as fh:
-                data = fh.read(limit + 1)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    if len(data) > limit:
-        raise InputError(f"{path}: the {what} is larger than {limit} bytes")
-    return data
-
+    return read_bounded(path, what, limit)
 
 def _signer(key_file: str) -> Any:
     from weightwarden.core.errors import InputError
