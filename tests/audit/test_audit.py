@@ -255,3 +255,19 @@ def test_verify_command_checks_a_signed_audit_attestation(clean_folder: Path, wo
     wrong = runner.invoke(main, ["verify", str(clean_folder), "--bundle", str(attestation),
                                  "--key", str(KEYS / "p384.pub.pem")])
     assert wrong.exit_code == 1 and "NOT VERIFIED" in wrong.output
+
+
+def test_audit_runs_the_capability_suites_against_a_backend(clean_folder: Path, smollm2_gguf: Path,
+                                                           small_n_policy: Path, work: Path) -> None:
+    out = work / "audit-backend.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(main, ["audit", str(clean_folder), "--backend", f"gguf:{smollm2_gguf}",
+                                  "--eval-limit", str(EVAL_ITEMS), "--eval-out", str(out), "--policy",
+                                  str(small_n_policy), "--format", "json"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output[result.output.index("{"):])
+    cyber = next(d for d in data["domains"] if d["id"] == "cyber.offense")
+    assert cyber["level"] != "not_assessed" and cyber["confidence"]["n"] == EVAL_ITEMS
+    assert data["evidence_sources"] == [str(out)]
+    usage = runner.invoke(main, ["audit", str(clean_folder), "--suite", "cybermetric-80"])
+    assert usage.exit_code == 3

@@ -1,8 +1,9 @@
 """Run the analyses that apply to a model, weigh them with the risk policy, and return the :class:`Audit`.
 
 What runs: **scan** always; **verify** when a bundle (and a verifier) is given; **lineage** against ``base``,
-or against the base model the folder declares when that is a local path; **evals** only from the logs given
-(weightwarden eval JSONL) and **other evidence** from files given (Inspect AI logs, eval JSONL). Anything that
+or against the base model the folder declares when that is a local path; **evals** from the logs given
+(weightwarden eval JSONL), or run now against ``backend`` (the capability suites), and **other evidence**
+from files given (Inspect AI logs, eval JSONL). Anything that
 does not run is recorded with the reason, and a risk domain without evidence is ``not_assessed``, never L0.
 The risk layer turns the analyses' findings and the eval evidence into per-domain levels, gate results and
 the decision ``open`` / ``staged`` / ``withhold``.
@@ -21,6 +22,10 @@ from weightwarden.audit.record import Audit, SkippedAnalysis
 from weightwarden.core.errors import InputError
 from weightwarden.core.records import Analysis
 
+# The capability evidence the default policy needs first: cyber knowledge (CyberMetric, in the shared
+# datasets). WMDP files are the user's own (``wmdp:PATH``).
+DEFAULT_AUDIT_SUITES = ("cybermetric-80",)
+
 
 @dataclass(frozen=True)
 class AuditRequest:
@@ -36,6 +41,12 @@ class AuditRequest:
     workers: int | None = None
     # Count evidence whose log does not name the audited files by digest (Inspect logs name a model only).
     accept_unbound_evidence: bool = False
+    # Run evals now: a backend spec (``gguf:PATH``, ``hf:FOLDER``, ``openai:URL#MODEL``, ...), the suites to
+    # run on it, items per suite, and where the run's log goes (it is then read like an ``--eval`` log).
+    backend: str | None = None
+    suites: tuple[str, ...] = DEFAULT_AUDIT_SUITES
+    eval_limit: int | None = None
+    eval_out: Path | None = None
 
 
 def run_audit(request: AuditRequest) -> Audit:
@@ -56,6 +67,8 @@ def run_audit(request: AuditRequest) -> Audit:
     skipped: list[SkippedAnalysis] = []
     _verify(path, request, ignore, analyses, skipped)
     _lineage(path, facts, request, analyses, skipped)
+    if request.backend is not None:
+        request = _run_evals(request)
     evidence, sources = _eval_evidence(request, analyses, skipped)
     risk = _assess(analyses, evidence, policy, mode, str(path), facts, request.accept_unbound_evidence)
     analyses.append(risk)
@@ -141,6 +154,28 @@ def _lineage(path: Path, facts: ModelFacts, request: AuditRequest, analyses: lis
             "lineage", f"the folder declares base model {declared!r}, which is not a local path; give --base"))
     else:
         skipped.append(SkippedAnalysis("lineage", "no base model given (--base) or declared"))
+
+
+def _run_evals(request: AuditRequest) -> AuditRequest:
+    """Run the audit's suites against ``request.backend`` (resumable: a finished log is reused) and add the
+    log to the evidence. The backend scans a local model before loading it, like ``weightwarden eval``."""
+    from dataclasses import replace
+
+    from weightwarden.core.errors import ConfigError
+    from weightwarden.evals.config import EvalConfig
+    from weightwarden.evals.model import Sampling
+    from weightwarden.evals.runner import EvalRunError, run_eval
+
+    out = request.eval_out or Path(f"audit-eval-{request.path.name}.jsonl")
+    try:
+        config = EvalConfig(model=str(request.backend), suites=request.suites, out=out, limit=request.eval_limit,
+                            seed=0, sampling=Sampling(max_tokens=8), concurrency=1)
+        run_eval(config)
+    except ValueError as exc:
+        raise ConfigError(f"cannot run the audit's evals: {exc}") from None
+    except EvalRunError as exc:
+        raise InputError(f"the audit's eval run failed: {exc}") from None
+    return replace(request, eval_logs=(*request.eval_logs, out))
 
 
 def _eval_evidence(request: AuditRequest, analyses: list[Analysis[Any]],

@@ -38,6 +38,14 @@ FORMATS = ("text", "json", "html", "sarif", "cyclonedx", "intoto", "model-card")
               metavar="RUN.jsonl", help="A weightwarden eval log of this model (repeatable).")
 @click.option("--evidence", multiple=True, type=click.Path(exists=True, path_type=Path), metavar="LOG",
               help="Evidence produced elsewhere: an Inspect AI eval log or eval JSONL (repeatable).")
+@click.option("--backend", metavar="SPEC",
+              help="Run the capability suites now against this model backend (gguf:PATH, hf:FOLDER, "
+              "openai:URL#MODEL, ...) and use the run as evidence.")
+@click.option("--suite", "suites", multiple=True, metavar="SUITE",
+              help="With --backend: a suite to run (repeatable; default cybermetric-80; wmdp:PATH for your files).")
+@click.option("--eval-limit", type=click.IntRange(min=1), default=None, help="With --backend: items per suite.")
+@click.option("--eval-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --backend: where the run's log is written (resumable).")
 @click.option("--accept-unbound-evidence", is_flag=True,
               help="Count evidence whose log names no digest of the audited files (Inspect logs name a model "
               "only). Without it such evidence is listed but does not count; the choice is recorded in the audit.")
@@ -52,7 +60,8 @@ FORMATS = ("text", "json", "html", "sarif", "cyclonedx", "intoto", "model-card")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here.")
 def audit(path: Path, bundle: Path | None, key: str | None, roots: tuple[str, ...], identity: str | None,
           sigstore: bool, issuer: str | None, base: Path | None, eval_logs: tuple[Path, ...],
-          evidence: tuple[Path, ...], accept_unbound_evidence: bool, policy: str, release_mode: str | None, framework: str | None, fmt: str,
+          evidence: tuple[Path, ...], backend: str | None, suites: tuple[str, ...], eval_limit: int | None,
+          eval_out: Path | None, accept_unbound_evidence: bool, policy: str, release_mode: str | None, framework: str | None, fmt: str,
           sign_key: str | None, output: Path | None) -> int:
     """Audit the model at PATH and decide its release: open, staged or withhold, with the reasons.
 
@@ -72,12 +81,16 @@ def audit(path: Path, bundle: Path | None, key: str | None, roots: tuple[str, ..
         verifier = _make_verifier(key, roots, identity, issuer, sigstore)
     elif key or roots or sigstore:
         raise click.UsageError("--key, --chain and --sigstore check a --bundle; give the bundle too")
+    if backend is None and (suites or eval_limit or eval_out):
+        raise click.UsageError("--suite, --eval-limit and --eval-out go with --backend")
     if sign_key is not None and fmt != "intoto":
         raise click.UsageError("--sign-key signs the in-toto attestation: use it with --format intoto")
     try:
         result = run_audit(AuditRequest(path, bundle=bundle, verifier=verifier, base=base, eval_logs=eval_logs,
                                         evidence=evidence, policy=policy, release_mode=release_mode,
-                                        accept_unbound_evidence=accept_unbound_evidence))
+                                        accept_unbound_evidence=accept_unbound_evidence, backend=backend,
+                                        eval_limit=eval_limit, eval_out=eval_out,
+                                        **({"suites": suites} if suites else {})))
         options = {}
         if fmt == "html" and framework:
             options["framework"] = framework
