@@ -33,6 +33,7 @@ from weightwarden.core.findings import Finding
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.scan.results import ScanError, ScanReport
 from weightwarden.scan.rules import anomaly_finding, evaluate_entry
+from weightwarden.scan.suppressions import SuppressionConfig
 
 # A process pool costs ~0.1-0.3 s to start and pickles every result back; below these sizes the scan is
 # faster in-process. Cost is per file (headers, pickle programs), so file count matters more than bytes.
@@ -60,11 +61,13 @@ def scan_paths(
     workers: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
+    suppressions: SuppressionConfig | None = None,
 ) -> ScanReport:
     """Scan files and folders; never raises for bad input (it becomes findings or errors).
 
     ``strict`` narrows the pickle allowlist to tensor rebuilders. ``workers`` caps the process pool
     (default: the CPU count; 1 scans in-process). ``progress`` is called after each file.
+    ``suppressions`` marks the findings a configuration accepts (they stay in the report).
     """
     started = time.perf_counter()
     targets = [os.fspath(p) for p in paths]
@@ -97,6 +100,8 @@ def scan_paths(
         report.errors.extend(result.errors)
         formats.update(result.formats)
     report.findings = _dedupe_sorted(report.findings)
+    if suppressions is not None:
+        report.findings = suppressions.apply(report.findings)
     report.errors = sorted(set(report.errors), key=lambda e: (_natural(e.file), e.reason))
     report.files_scanned = len(jobs)
     report.formats = dict(sorted(formats.items()))
