@@ -460,6 +460,13 @@ def malicious_cases() -> list[Case]:
                           "pickle_py", "WW-PKL-012", f"frame_{name}.pkl", frame_too_long(by_name[name][3](2))))
         cases.append(Case(f"frame_straddle_{name}", "4", "opcode across a frame end: only the C unpickler runs it",
                           "pickle", "WW-PKL-012", f"straddle_{name}.pkl", straddle_frame(by_name[name][3](2))))
+    pad = b"X" + struct.pack("<I", 100_000) + b"a" * 100_000 + b"0"  # a literal longer than any sniffing head
+    for name in ("os_system", "builtins_exec", "subprocess_call"):
+        body = _strip_proto(by_name[name][3](2))
+        cases.append(Case(f"padded_head_{name}", "2", "a 100 KB literal first, the payload past the sniffed head",
+                          "pickle", CRIT, f"padded_{name}.bin", pad + body))
+        cases.append(Case(f"padded_head_gzip_{name}", "2", "gzip stream of a pickle whose payload is past the head",
+                          "joblib", CRIT, f"padded_{name}.joblib", gzip.compress(pad + body)))
     cases.append(Case("py2_commands_getoutput", "1", "Python 2 module name 'commands' mapped to subprocess", "pickle", CRIT,
                       "old.pkl", _prog(0, lambda a: a.call(Glob("commands", "getoutput"), SHELL))))
     magic = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."  # torch's legacy magic number

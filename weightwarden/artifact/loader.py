@@ -240,9 +240,18 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
     try:
         with source.open() as f:
             head = f.read(HEAD_BYTES)
+            probe = probe_pickle(head)
+            meaningful = probe.meaningful
+            if not meaningful and probe.truncated and len(head) == HEAD_BYTES:
+                # The program runs past the head (a long literal first, the payload after it): walk it all.
+                from weightwarden.artifact.sniff import has_real_sites
+                from weightwarden.picklevm.machine import analyze
+
+                f.seek(0)
+                meaningful = has_real_sites(analyze(f, limits=ctx.limits))
     except OSError:
         return entry
-    if not probe_pickle(head).meaningful:
+    if not meaningful:
         return entry
     from weightwarden.artifact.readers import pickle_file
 

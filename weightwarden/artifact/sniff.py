@@ -131,6 +131,7 @@ class PickleProbe:
     reached_stop: bool
     opcodes: int
     meaningful: bool  # it imports or calls something a real unpickler could resolve
+    truncated: bool = False  # the bytes ran out mid-program: what follows the head decides
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -141,7 +142,8 @@ def probe_pickle(head: bytes) -> PickleProbe:
     from weightwarden.picklevm.machine import analyze_bytes
 
     analysis = analyze_bytes(head)
-    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis))
+    truncated = analysis.end is None and bool(analysis.error) and analysis.error.startswith("truncated")
+    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis), truncated)
 
 
 def has_real_sites(analysis) -> bool:  # type: ignore[no-untyped-def]

@@ -1004,6 +1004,11 @@ class _Machine:
                     target_obj = stack[-1]
                     if target_obj.__class__ is DictVal:
                         _dict_update(target_obj.items, items)
+                    elif target_obj.__class__ is Global:
+                        # SETITEM on an imported object (a module-level registry dict, os.environ, ...):
+                        # the pickle rewrites library state for everything loaded afterwards.
+                        site(f"{target_obj.target}.__setitem__", "call", "SETITEMS" if op == 0x75 else "SETITEM",
+                             base + oprel, summarize(tuple(items[:2]), 80), True)
                 elif op == 0x7D:  # EMPTY_DICT
                     push(DictVal())
                 elif op == 0x5D:  # EMPTY_LIST
