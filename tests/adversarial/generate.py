@@ -293,8 +293,9 @@ def _strip_proto(program: bytes) -> bytes:
 # Wrappers: how the same program reaches a loader.
 
 
-def torch_zip(program: bytes) -> bytes:
-    """A torch.save zip archive whose data.pkl is ``program``."""
+def torch_zip(program: bytes, member: str = "data.pkl") -> bytes:
+    """A torch.save zip archive whose data.pkl (named ``member``: torch finds it case-insensitively) is
+    ``program``."""
     import torch
 
     buf = io.BytesIO()
@@ -303,8 +304,10 @@ def torch_zip(program: bytes) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
         for info in src.infolist():
-            data = program if info.filename.endswith("/data.pkl") else src.read(info)
-            dst.writestr(info.filename, data)
+            if info.filename.endswith("/data.pkl"):
+                dst.writestr(info.filename[: -len("data.pkl")] + member, program)
+            else:
+                dst.writestr(info.filename, src.read(info))
     return out.getvalue()
 
 
@@ -460,6 +463,9 @@ def malicious_cases() -> list[Case]:
                           "pickle_py", "WW-PKL-012", f"frame_{name}.pkl", frame_too_long(by_name[name][3](2))))
         cases.append(Case(f"frame_straddle_{name}", "4", "opcode across a frame end: only the C unpickler runs it",
                           "pickle", "WW-PKL-012", f"straddle_{name}.pkl", straddle_frame(by_name[name][3](2))))
+    for name in ("os_system", "builtins_exec", "subprocess_call"):
+        cases.append(Case(f"torchzip_case_{name}", "3", "torch zip whose pickle member is DATA.PKL (found case-insensitively)",
+                          "torch", CRIT, f"case_{name}.pt", torch_zip(by_name[name][3](2), "DATA.PKL")))
     pad = b"X" + struct.pack("<I", 100_000) + b"a" * 100_000 + b"0"  # a literal longer than any sniffing head
     for name in ("os_system", "builtins_exec", "subprocess_call"):
         body = _strip_proto(by_name[name][3](2))
