@@ -318,7 +318,7 @@ def npy_object_array(program: bytes) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + program
 
 
-def _wrapper(asm: Asm, shape: tuple[int, ...], dtype: str) -> None:
+def _wrapper(asm: Asm, shape: tuple[int, ...], dtype: object) -> None:
     """A joblib NumpyArrayWrapper (built with NEWOBJ + BUILD, as joblib's pickler writes it)."""
     asm.emit(Glob("joblib.numpy_pickle", "NumpyArrayWrapper"))
     asm.tuple_of(())
@@ -328,11 +328,11 @@ def _wrapper(asm: Asm, shape: tuple[int, ...], dtype: str) -> None:
     asm.build()
 
 
-def joblib_object_array(program: bytes) -> bytes:
+def joblib_object_array(program: bytes, dtype: object = "O8") -> bytes:
     """A joblib file whose NumpyArrayWrapper is an object array: joblib.load unpickles the program that
     follows the wrapper's BUILD (joblib writes object arrays as an embedded pickle there)."""
     asm = Asm(2)
-    _wrapper(asm, (1,), "O8")
+    _wrapper(asm, (1,), dtype)
     asm.raw(program)
     return asm.finish()
 
@@ -463,6 +463,9 @@ def malicious_cases() -> list[Case]:
                           "pickle_py", "WW-PKL-012", f"frame_{name}.pkl", frame_too_long(by_name[name][3](2))))
         cases.append(Case(f"frame_straddle_{name}", "4", "opcode across a frame end: only the C unpickler runs it",
                           "pickle", "WW-PKL-012", f"straddle_{name}.pkl", straddle_frame(by_name[name][3](2))))
+    for label, dtype in (("object", "object"), ("pipe_o", "|O"), ("structured", [("a", "O")])):
+        cases.append(Case(f"joblib_object_dtype_{label}", "4", f"joblib object array with dtype spelled {dtype!r}",
+                          "joblib", CRIT, f"est_dtype_{label}.joblib", joblib_object_array(by_name["builtins_exec"][3](2), dtype)))
     for name in ("os_system", "builtins_exec", "subprocess_call"):
         cases.append(Case(f"torchzip_case_{name}", "3", "torch zip whose pickle member is DATA.PKL (found case-insensitively)",
                           "torch", CRIT, f"case_{name}.pt", torch_zip(by_name[name][3](2), "DATA.PKL")))

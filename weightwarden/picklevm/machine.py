@@ -784,7 +784,11 @@ class _Machine:
         shape = items.get("shape")
         dtype = items.get("dtype")
         spec = dtype.args[0] if isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args else None
-        if isinstance(spec, str) and spec.startswith(("O", "|O")):
+        # joblib.load unpickles the data of any dtype that *has objects* ('O', 'object', '|O8', structured
+        # dtypes with an object field ...). A dtype whose item size we cannot tell is read that way too: if
+        # it is not a pickle the walk stops with an error, never silently.
+        is_object = (isinstance(spec, str) and spec.lstrip("<>|=").startswith(("O", "object"))) or _itemsize(spec) is None
+        if is_object:
             abs_pos = self.base + bufbase + pos
             if self._end() is None:
                 raise _Stop(f"joblib object array at {abs_pos} in an unseekable stream; not analysed")
