@@ -391,6 +391,9 @@ COMPRESSORS: list[tuple[str, Callable[[bytes], bytes]]] = [
     ("bz2", lambda d: bz2.compress(d)),
     ("xz", lambda d: lzma.compress(d)),
     ("lzma", lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE)),
+    # a 4 KiB dictionary: the header reads 5d 00 10, which a three-byte magic (5d 00 00) misses
+    ("lzma_small_dict", lambda d: lzma.compress(
+        d, format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, "dict_size": 4096}])),
 ]
 
 

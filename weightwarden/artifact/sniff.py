@@ -27,7 +27,7 @@ COMPRESSED_MAGICS = (
     b"BZh",  # bz2
     b"\xfd7zXZ\x00",  # xz
     b"\x04\x22\x4d\x18",  # lz4 frame
-    b"\x5d\x00\x00",  # lzma "alone" (joblib's lzma compressor)
+    b"\x5d\x00",  # lzma "alone" (joblib's lzma compressor; joblib.load checks these two bytes only)
     b"ZF",  # joblib's old zlib container
 )
 ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
@@ -65,7 +65,7 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
         return Format.PYTORCH_LEGACY
     if _is_safetensors(head, source.size):
         return Format.SAFETENSORS
-    if head.startswith(COMPRESSED_MAGICS) or head[:2] in ZLIB_HEADERS:
+    if head.startswith(COMPRESSED_MAGICS) or _is_zlib(head):
         return Format.COMPRESSED
     if looks_like_pickle(head):
         return Format.PICKLE
@@ -76,6 +76,12 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
     if proto is not None:
         return proto
     return _sniff_text(head, source)
+
+
+def _is_zlib(head: bytes) -> bool:
+    """joblib.load takes any file starting with 0x78 for zlib; zlib accepts every header byte that passes its
+    check (no preset dictionary), not only the four that common levels write."""
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0 and not head[1] & 0x20
 
 
 def _has_zip_end_record(f: BinaryIO, size: int) -> bool:

@@ -1524,7 +1524,7 @@ def _inflate(data: bytes, limits: Limits) -> bytes | None:
             reader: Any = gzip.GzipFile(fileobj=io.BytesIO(data))  # noqa: SIM115 - closed below
         elif data.startswith(b"BZh"):
             reader = bz2.BZ2File(io.BytesIO(data))  # noqa: SIM115 - closed below
-        elif data.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
+        elif data.startswith((b"\xfd7zXZ\x00", b"\x5d\x00")):
             reader = lzma.LZMAFile(io.BytesIO(data))  # noqa: SIM115 - closed below
         elif len(data) > 2 and data[0] == 0x78 and (data[0] << 8 | data[1]) % 31 == 0:
             d = zlib.decompressobj()
