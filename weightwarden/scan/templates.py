@@ -176,8 +176,9 @@ class _Walker:
                     self.constants[node.target.name] = "".join(parts)[:MAX_FOLD]
         # Names bound to strings the template builds in ways folding cannot follow ('_' * 2, '%c'|format(95),
         # map('lower')|join, ...): using one as a key or attribute name is judged as a computed name.
-        for _ in range(3):  # a few rounds: taint flows through {% set a = b ~ c %} chains
-            for node in all_nodes:
+        binders = [n for n in all_nodes if isinstance(n, nodes.Assign | nodes.For)]
+        for _ in range(3 if binders else 0):  # a few rounds: taint flows through {% set a = b ~ c %} chains
+            for node in binders:
                 if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
                     if self.fold(node.node) is None and self.stringy(node.node):
                         self.tainted.add(node.target.name)
