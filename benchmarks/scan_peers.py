@@ -407,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
                     "so its whole-corpus verdicts are already exact per entry)")
     ap.add_argument("--only", nargs="*", help="corpus entries to build (quick checks; default: all)")
     ap.add_argument("--skip-per-entry", action="store_true", help="whole-corpus mode only")
+    ap.add_argument("--out", default=None, help="results file name under benchmarks/results (default scan_peers)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool invocation")
     ap.add_argument("--jobs", type=int, default=2, help="concurrent calls in the per-entry (detection) pass; "
                     "the whole-corpus timing runs are always sequential")
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     canaries = _canaries(args.corpus)
     results["canaries_created"] = canaries
     report(results, entries)
-    out = write_result("scan_peers", results)
+    out = write_result(args.out or "scan_peers", results)
     print(f"\nresults: {out}")
     return 0
 
