@@ -179,7 +179,8 @@ def _ww_parse(run: Run, paths: list[str], workdir: Path) -> list[Record]:
     recs = []
     for f in doc.get("findings", []):
         kind = "detect" if str(f.get("severity", "")).lower() in WW_DETECT_SEVERITIES else "info"
-        recs.append(Record(kind, _join(base, f.get("file", "")), f"{f.get('rule_id')} {f.get('severity')}: "
+        file = f.get("file") or (f.get("subject") or {}).get("name", "")  # finding/v2 keeps it in subject
+        recs.append(Record(kind, _join(base, file), f"{f.get('rule_id')} {f.get('severity')}: "
                            f"{f.get('message', '')}"[:200]))
     for e in doc.get("errors", []):
         recs.append(Record("error", _join(base, e.get("file", "")), str(e.get("reason", ""))[:200]))
