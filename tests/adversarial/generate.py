@@ -318,7 +318,7 @@ def npy_object_array(program: bytes) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + program
 
 
-def _wrapper(asm: Asm, shape: tuple[int, ...], dtype: object) -> None:
+def _wrapper(asm: Asm, shape: object, dtype: object) -> None:
     """A joblib NumpyArrayWrapper (built with NEWOBJ + BUILD, as joblib's pickler writes it)."""
     asm.emit(Glob("joblib.numpy_pickle", "NumpyArrayWrapper"))
     asm.tuple_of(())
@@ -466,6 +466,13 @@ def malicious_cases() -> list[Case]:
                           "pickle_py", "WW-PKL-012", f"frame_{name}.pkl", frame_too_long(by_name[name][3](2))))
         cases.append(Case(f"frame_straddle_{name}", "4", "opcode across a frame end: only the C unpickler runs it",
                           "pickle", "WW-PKL-012", f"straddle_{name}.pkl", straddle_frame(by_name[name][3](2))))
+    for name in ("os_system", "builtins_exec"):
+        body = _strip_proto(by_name[name][3](2))[:-1] + b"0"
+        asm = Asm(2)
+        _wrapper(asm, Call(Glob("builtins", "tuple"), ([8],)), "u1")  # shape known only at load time
+        asm.raw(b"\x00" * 8 + body)
+        cases.append(Case(f"joblib_computed_shape_{name}", "4", "joblib array whose shape is computed: the payload follows its data",
+                          "joblib", "WW-PKL-006", f"est_shape_{name}.joblib", asm.finish()))
     for label, dtype in (("object", "object"), ("pipe_o", "|O"), ("structured", [("a", "O")])):
         cases.append(Case(f"joblib_object_dtype_{label}", "4", f"joblib object array with dtype spelled {dtype!r}",
                           "joblib", CRIT, f"est_dtype_{label}.joblib", joblib_object_array(by_name["builtins_exec"][3](2), dtype)))

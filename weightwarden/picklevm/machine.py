@@ -804,7 +804,9 @@ class _Machine:
             return b"", 0, inner.end - self.base
         itemsize = _itemsize(spec)
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
-            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: cannot tell the size of its array data")
+            # joblib.load knows the size at run time and reads on; a walk that cannot follow it must not pass
+            # for a mere parse error: it stops at a bound (high), whatever the rest of the file holds.
+            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: cannot tell the size of its array data", "joblib_array_size")
         count = 1
         for d in shape:
             count *= d
@@ -1361,9 +1363,9 @@ def _may_be_str(value: Any) -> bool:
 
 
 def _may_be_tuple(value: Any) -> bool:
-    if isinstance(value, CallResult):
-        return not _instance_of_vetted_class(value.target)
-    return isinstance(value, Global) or value is UNKNOWN or value is PERSISTENT
+    """Could this be a tuple (or a tuple subclass: CPython's REDUCE accepts namedtuples, torch.Size) at
+    load time? Only literals that are certainly something else are ruled out."""
+    return isinstance(value, CallResult | Global) or value is UNKNOWN or value is PERSISTENT
 
 
 def _instance_of_vetted_class(target: str) -> bool:
