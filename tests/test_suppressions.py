@@ -56,7 +56,8 @@ def test_allow_and_ignore_mark_findings_and_exit_code(tmp_path: Path) -> None:
 
 
 def test_ignore_entry_needs_rule_path_reason(tmp_path: Path) -> None:
-    model = tmp_path / "m.pkl"
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "m.pkl"
     model.write_bytes(_pickle("os", "system") + _pickle("os", "system"))
     config = tmp_path / "weightwarden.toml"
     config.write_text('[[ignore]]\nrule = "WW-PKL-*"\npath = "m.pkl"\nreason = "reviewed sandbox fixture"\n')
@@ -80,3 +81,6 @@ def test_config_inside_the_scanned_folder_is_not_read(tmp_path: Path) -> None:
     (model / "weightwarden.toml").write_text('allow = ["mypkg.Thing"]\n')
     assert discover_config(["."], cwd=str(model)) is None
     assert _cli(".", "-q", cwd=model).returncode == 1
+    # scanning one file of that folder from inside it: the folder's config is not read either
+    assert discover_config(["evil.pkl"], cwd=str(model)) is None
+    assert _cli("evil.pkl", "-q", cwd=model).returncode == 1

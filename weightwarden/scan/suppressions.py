@@ -109,15 +109,17 @@ def load_config(path: str | os.PathLike[str]) -> SuppressionConfig:
 
 
 def discover_config(targets: Sequence[str], cwd: str | None = None) -> SuppressionConfig | None:
-    """``weightwarden.toml`` of the working directory, unless that directory lies inside a scanned target
-    (a model folder must not be able to suppress its own findings)."""
+    """``weightwarden.toml`` of the working directory, unless that directory lies inside a scanned folder or
+    the folder of a scanned file (a model repository must not be able to suppress its own findings)."""
     here = os.path.realpath(cwd or os.getcwd())
     candidate = os.path.join(here, CONFIG_NAME)
     if not os.path.isfile(candidate):
         return None
     for target in targets:
         root = os.path.realpath(os.path.join(here, target))
-        if os.path.isdir(root) and os.path.commonpath([root, here]) == root:
+        if not os.path.isdir(root):
+            root = os.path.dirname(root)  # a file: the folder it was downloaded with may ship the config
+        if os.path.commonpath([root, here]) == root:
             return None
     return load_config(candidate)
 
