@@ -174,6 +174,14 @@ def _sniff_protobuf(f: BinaryIO, size: int) -> Format | None:
     onnx_fields = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25}
     if numbers <= onnx_fields and 7 in numbers:
         return Format.ONNX
+    # sentencepiece's ModelProto (tokenizer.model): repeated pieces (1), trainer/normalizer specs (2, 3, 5),
+    # self-test data (4), all length-delimited.
+    if (
+        numbers <= {1, 2, 3, 4, 5}
+        and all(w == protowire.LEN for _n, w, _o, _l in fields)
+        and sum(1 for n, _w, _o, _l in fields if n == 1) >= 2
+    ):
+        return Format.SENTENCEPIECE
     return None
 
 

@@ -52,6 +52,18 @@ class FileResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[ScanError] = field(default_factory=list)
     formats: Counter[str] = field(default_factory=Counter)
+    # For the folder-level "could not be verified" check: is this a model file, was it unreadable (its
+    # absolute path), and which files does it tell a loader to read (ONNX external data, absolute paths).
+    model_file: bool = False
+    unknown: str | None = None
+    claims: list[str] = field(default_factory=list)
+
+
+# Formats a model loader reads: a folder holding one is a model folder.
+MODEL_FORMATS = frozenset(
+    {"safetensors", "pytorch-zip", "pytorch-legacy", "pickle", "joblib", "numpy", "numpy-npz", "keras-h5",
+     "hdf5", "keras-zip", "tf-savedmodel", "onnx", "gguf"}
+)
 
 
 def scan_paths(
@@ -99,6 +111,7 @@ def scan_paths(
         report.findings.extend(result.findings)
         report.errors.extend(result.errors)
         formats.update(result.formats)
+    report.findings.extend(_unverified_in_model_folders(jobs, results))
     report.findings = _dedupe_sorted(report.findings)
     if suppressions is not None:
         report.findings = suppressions.apply(report.findings)
@@ -115,6 +128,14 @@ def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits) ->
     try:
         entry = read_file(found, limits)
         _judge(entry, file, found.display, strict, result)
+        result.model_file = entry.format.value in MODEL_FORMATS
+        if entry.format.value == "unknown" and not is_model_name(found.display):
+            result.unknown = os.path.abspath(found.path)
+        for item in entry.walk():
+            for code in item.code:
+                resolved = code.details.get("resolved") if code.kind.value == "external-ref" else None
+                if isinstance(resolved, str):
+                    result.claims.append(os.path.abspath(resolved))
     except Exception as exc:  # noqa: BLE001 - a rule or reader bug must not hide the other files
         result.errors.append(ScanError(file, f"internal error while scanning: {_describe(exc)}"))
     return result
@@ -195,6 +216,28 @@ def _isolate(
             results[index] = FileResult(errors=[ScanError(file, reason)])
         except Exception:  # noqa: BLE001 - left to the in-process pass
             return
+
+
+def _unverified_in_model_folders(jobs: list[tuple[DiscoveredFile, str]], results: list[FileResult]) -> list[Finding]:
+    """A file no reader accepts, in a folder that holds model files and not named by any of them as data
+    to read (ONNX external data), could not be verified: at least medium (``WW-FS-005``)."""
+    from weightwarden.scan.rules.filesystem import UNVERIFIED_MODEL
+
+    model_dirs = {
+        os.path.dirname(os.path.abspath(found.path)) for (found, _), r in zip(jobs, results, strict=False) if r.model_file
+    }
+    claimed = {path for r in results for path in r.claims}
+    out = []
+    for (_found, file), result in zip(jobs, results, strict=False):
+        if result.unknown is None or result.unknown in claimed:
+            continue
+        folder = os.path.dirname(result.unknown)
+        if any(folder == d or folder.startswith(d + os.sep) or d.startswith(folder + os.sep) for d in model_dirs):
+            out.append(UNVERIFIED_MODEL.found_in(
+                file, file, "a file in a model folder whose content no reader accepts: it could not be verified",
+                "content of no known format, next to model files, not referenced as tensor data",
+            ))
+    return out
 
 
 def _worker_init() -> None:
