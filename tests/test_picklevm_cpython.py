@@ -121,3 +121,19 @@ def test_reduce_over_literal_ends_the_program_like_cpython() -> None:
         pickle.loads(data)  # noqa: S301 - harmless
     analysis = analyze(io.BytesIO(data))
     assert analysis.error and not analysis.all_sites()
+
+
+FUZZ_EXAMPLES = int(__import__("os").environ.get("WW_FUZZ_EXAMPLES", "300"))
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=300), head=st.sampled_from([b"", b"\x80\x02", b"\x80\x04\x95", b"(", b"\x88", b"c"]))
+def test_machine_never_raises_and_agrees_with_genops_on_structure(data: bytes, head: bytes) -> None:
+    """Arbitrary bytes: the walk ends with a result or an error, never an exception; where CPython's
+    pickletools reads a complete program whose stack discipline CPython's unpickler would accept, the walk
+    ends at the same STOP."""
+    blob = head + data
+    analysis = analyze(io.BytesIO(blob))
+    assert analysis.end is not None or analysis.error or analysis.limit_hit
+    if analysis.end is not None:
+        assert 0 < analysis.end <= len(blob) and blob[analysis.end - 1 : analysis.end] == b"."
