@@ -1546,8 +1546,19 @@ def _zip_programs(data: bytes, limits: Limits, offset: int, depth: int) -> list[
     out: list[PickleAnalysis] = []
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist()[:1000]:
-                if not info.filename.endswith(".pkl") or info.file_size > limits.max_pickle_bytes:
+            infos = zf.infolist()
+            if len(infos) > 1000:
+                out.append(PickleAnalysis(start=offset, end=None, protocol=None, opcodes=0,
+                                          limit_hit="max_nested_members",
+                                          notes=(f"embedded zip with {len(infos)} members; only the first 1000 read",)))
+            for info in infos[:1000]:
+                # torch finds data.pkl case-insensitively: every member that may be a pickle is walked.
+                if not info.filename.casefold().endswith((".pkl", ".debug_pkl")):
+                    continue
+                if info.file_size > limits.max_pickle_bytes:
+                    out.append(PickleAnalysis(start=offset, end=None, protocol=None, opcodes=0,
+                                              limit_hit="max_pickle_bytes",
+                                              notes=(f"embedded member {info.filename!r} larger than the limit",)))
                     continue
                 with zf.open(info) as member:
                     body = member.read(limits.max_pickle_bytes)
