@@ -214,8 +214,8 @@ _PICKLE_READERS = frozenset({Format.PICKLE, Format.JOBLIB, Format.PYTORCH_LEGACY
 # onnxruntime, Keras) read a file: such a file that no reader of ours accepts could not be verified.
 MODEL_EXTENSIONS = frozenset(
     {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".jbl", ".safetensors", ".gguf", ".ggml",
-     ".npy", ".npz", ".h5", ".hdf5", ".keras", ".onnx", ".pb", ".tflite", ".mar", ".model", ".dat", ".sav",
-     ".p", ".pkl.gz", ".pt.gz", ".msgpack", ".nemo", ".llamafile"}
+     ".npy", ".npz", ".h5", ".hdf5", ".keras", ".onnx", ".pb", ".tflite", ".mar", ".model",
+     ".pkl.gz", ".pt.gz", ".msgpack", ".nemo", ".llamafile"}
 )
 
 

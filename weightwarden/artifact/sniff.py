@@ -127,7 +127,14 @@ def looks_like_pickle(head: bytes) -> bool:
     if len(head) >= 2 and head[0] == 0x80 and 0 <= head[1] <= 5:
         return True
     probe = probe_pickle(head)
-    return probe.meaningful or (probe.reached_stop and probe.opcodes >= 2)
+    if probe.meaningful:
+        return True
+    # A program that imports nothing cannot run code; it is still a pickle (plain data at protocol 0/1)
+    # when it fills the data: STOP at the very end, or a long clean run of opcodes past the head. Text that
+    # happens to parse for a few opcodes ("GIT v1.5..." is BINFLOAT, DUP, STOP) stops early with bytes after.
+    if probe.reached_stop:
+        return probe.opcodes >= 2 and probe.end == len(head) < HEAD_BYTES
+    return probe.truncated and probe.opcodes >= 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +145,7 @@ class PickleProbe:
     opcodes: int
     meaningful: bool  # it imports or calls something a real unpickler could resolve
     truncated: bool = False  # the bytes ran out mid-program: what follows the head decides
+    end: int | None = None  # offset just after STOP
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -149,7 +157,7 @@ def probe_pickle(head: bytes) -> PickleProbe:
 
     analysis = analyze_bytes(head)
     truncated = analysis.end is None and bool(analysis.error) and analysis.error.startswith("truncated")
-    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis), truncated)
+    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis), truncated, analysis.end)
 
 
 def has_real_sites(analysis) -> bool:  # type: ignore[no-untyped-def]

@@ -1269,13 +1269,10 @@ class _Machine:
                     site(name_e, "import", _OPNAMES[op], base + oprel, "", True)
                     push(Global(name_e, True))
                 elif op == 0x50:  # PERSID
-                    line, buf, pos, bufbase = self._line(buf, pos, bufbase)
-                    buflen = len(buf)
-                    safe = buflen - 16
-                    persistent += 1
-                    if pids_out is not None and len(pids_out) < 1_000_000:
-                        pids_out.append(line.decode("latin-1"))
-                    push(PERSISTENT)
+                    # A text persistent id ends every real loader here: pickle.load has no persistent_load
+                    # (UnpicklingError), torch's persistent_load asserts a tuple id, joblib and numpy use
+                    # plain unpicklers. Walking on would read bytes no loader runs (a zip's members).
+                    raise _Stop("PERSID (text persistent id): no loader accepts it, the program ends here")
                 elif op in _TEXT_OPS:  # INT / LONG / FLOAT / STRING / UNICODE / PUT / GET
                     line, buf, pos, bufbase = self._line(buf, pos, bufbase)
                     buflen = len(buf)

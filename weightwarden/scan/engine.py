@@ -59,10 +59,11 @@ class FileResult:
     claims: list[str] = field(default_factory=list)
 
 
-# Formats a model loader reads: a folder holding one is a model folder.
+# Formats of model weights: a folder holding one is a model folder. (NumPy arrays and plain HDF5 are also
+# ordinary data files; a data folder with one .npy is not a model folder.)
 MODEL_FORMATS = frozenset(
-    {"safetensors", "pytorch-zip", "pytorch-legacy", "pickle", "joblib", "numpy", "numpy-npz", "keras-h5",
-     "hdf5", "keras-zip", "tf-savedmodel", "onnx", "gguf"}
+    {"safetensors", "pytorch-zip", "pytorch-legacy", "pickle", "joblib", "keras-h5", "keras-zip",
+     "tf-savedmodel", "onnx", "gguf"}
 )
 
 
