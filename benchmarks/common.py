@@ -129,6 +129,7 @@ def machine() -> dict[str, object]:
         "os": platform.platform(),
         "python": platform.python_version(),
         "loadavg": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "commit": _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).strip(),
     }
 
 

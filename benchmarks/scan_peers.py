@@ -179,7 +179,8 @@ def _ww_parse(run: Run, paths: list[str], workdir: Path) -> list[Record]:
     recs = []
     for f in doc.get("findings", []):
         kind = "detect" if str(f.get("severity", "")).lower() in WW_DETECT_SEVERITIES else "info"
-        recs.append(Record(kind, _join(base, f.get("file", "")), f"{f.get('rule_id')} {f.get('severity')}: "
+        file = f.get("file") or (f.get("subject") or {}).get("name", "")  # finding/v2 keeps it in subject
+        recs.append(Record(kind, _join(base, file), f"{f.get('rule_id')} {f.get('severity')}: "
                            f"{f.get('message', '')}"[:200]))
     for e in doc.get("errors", []):
         recs.append(Record("error", _join(base, e.get("file", "")), str(e.get("reason", ""))[:200]))
@@ -407,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
                     "so its whole-corpus verdicts are already exact per entry)")
     ap.add_argument("--only", nargs="*", help="corpus entries to build (quick checks; default: all)")
     ap.add_argument("--skip-per-entry", action="store_true", help="whole-corpus mode only")
+    ap.add_argument("--out", default=None, help="results file name under benchmarks/results (default scan_peers)")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool invocation")
     ap.add_argument("--jobs", type=int, default=2, help="concurrent calls in the per-entry (detection) pass; "
                     "the whole-corpus timing runs are always sequential")
@@ -479,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     canaries = _canaries(args.corpus)
     results["canaries_created"] = canaries
     report(results, entries)
-    out = write_result("scan_peers", results)
+    out = write_result(args.out or "scan_peers", results)
     print(f"\nresults: {out}")
     return 0
 

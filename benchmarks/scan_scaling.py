@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="runs per measurement (median is quoted)")
     ap.add_argument("--lib-repeat", type=int, default=21, help="in-process runs (cheap, so more of them)")
     ap.add_argument("--keep", action="store_true", help="keep the data files under benchmarks/.data")
+    ap.add_argument("--out", default=None, help="results file name under benchmarks/results (default scan_scaling)")
     args = ap.parse_args(argv)
 
     DATA.mkdir(parents=True, exist_ok=True)
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"weightwarden --help: median {fmt_s(st['help_median_s'])} over 10 runs (goal < 0.3 s: "  # type: ignore[index]
           f"{'met' if st['help_median_s'] < 0.3 else 'MISSED'}); bare python: "  # type: ignore[index]
           f"{fmt_s(st['python_pass_median_s'])}; heavy modules on import: {st['heavy_modules_on_import']}")  # type: ignore[index]
-    out = write_result("scan_scaling", results)
+    out = write_result(args.out or "scan_scaling", results)
     print(f"results: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
     return 0
 

@@ -37,6 +37,16 @@ class CorpusEntry:
     pickles: tuple[Path, ...] = ()
 
     @property
+    def inert(self) -> str | None:
+        """Why this malicious entry's payload does NOT run under the real loader (None: it fires).
+
+        Such entries stay in the corpus because the scanner must still flag what they name (policy), but
+        they are labelled: detecting them proves nothing about execution. The firing ones are checked by
+        tests/test_corpus_fires.py; tests/adversarial holds the payloads that all fire.
+        """
+        return INERT.get(self.name)
+
+    @property
     def accepted_prefixes(self) -> tuple[str, ...]:
         return (self.expected_rule_prefix, *self.also_accept) if self.expected_rule_prefix else ()
 
@@ -52,6 +62,7 @@ class CorpusEntry:
             "family": self.family,
             "expected_rule_prefix": self.expected_rule_prefix,
             "also_accept": list(self.also_accept),
+            "inert": self.inert,
         }
 
 
@@ -87,6 +98,32 @@ class BuildContext:
             self.pickles.append(path)
         return path
 
+
+# Malicious entries whose payload cannot run under the real loader here (checked once by loading every
+# pickle-family entry in a subprocess with its canary: 21 of 101 stayed silent). Relabelled, not removed.
+INERT: dict[str, str] = {
+    "npz_compressed_object_array": "np.load of an .npz is lazy: the member is only unpickled when accessed",
+    "npz_object_array": "np.load of an .npz is lazy: the member is only unpickled when accessed",
+    "pkl_multiprocessing_spawnv_passfds": "the call fails on its arguments before spawning",
+    "pkl_newobj_ex_popen": "NEWOBJ_EX calls Popen.__new__ only; __init__ (which spawns) never runs",
+    "pkl_newobj_popen": "NEWOBJ calls Popen.__new__ only; __init__ (which spawns) never runs",
+    "pkl_nt_system": "the 'nt' module exists only on Windows",
+    "pkl_numpy_load_allow_pickle": "the file it loads does not exist",
+    "pkl_pip_main": "pip's entry point refuses the arguments offline",
+    "pkl_py2_urllib2_urlopen": "needs the network",
+    "pkl_runpy_run_path": "the script it runs does not exist",
+    "pkl_second_stream": "pickle.load reads only the first program; the payload is in the second",
+    "pkl_shutil_rmtree": "deletes a path that does not exist; creates nothing",
+    "pkl_socket_create_connection": "needs the network",
+    "pkl_stack_global_tempfile_os_system": "the dotted name is written below protocol 4, where it does not resolve",
+    "pkl_third_stream_proto4": "pickle.load reads only the first program; the payload is in the third",
+    "pkl_torch_hub_load": "needs the network",
+    "pkl_trailing_garbage": "the payload sits after STOP, where no loader reads",
+    "pkl_webbrowser_open": "no browser on the test machine",
+    "torch_legacy_tar_format": "torch.load rejects the tar layout before unpickling the payload",
+    "torch_zip_duplicate_data_pkl": "torch's zip reader takes the benign duplicate",
+    "torchscript_like_constants": "the constants archive is not unpickled by torch.load",
+}
 
 Builder = Callable[[BuildContext, Path], "Path | None"]
 

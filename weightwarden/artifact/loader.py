@@ -189,10 +189,10 @@ def read_source(source: Source, ctx: ReadContext) -> FileEntry:
                 )
         elif fmt == Format.EMPTY and (ctx.depth == 0 and is_model_name(source.display)):
             entry.error = "empty file (0 bytes): a model file with nothing in it cannot be verified"
-        return _also_as_pickle(source, ctx, entry)
+        return _also_as_archive(source, ctx, _also_as_pickle(source, ctx, entry))
     try:
         reader = importlib.import_module(f"weightwarden.artifact.readers.{module_name}")
-        return _also_as_pickle(source, ctx, reader.read(source, ctx))
+        return _also_as_archive(source, ctx, _also_as_pickle(source, ctx, reader.read(source, ctx)))
     except SizeLimitExceeded as exc:
         entry = FileEntry(source.display, fmt, source.size, error=f"size limit: {exc}")
         entry.anomalies.append(Anomaly("limits.decompression", source.display, str(exc)))
@@ -211,8 +211,8 @@ _PICKLE_READERS = frozenset({Format.PICKLE, Format.JOBLIB, Format.PYTORCH_LEGACY
 # onnxruntime, Keras) read a file: such a file that no reader of ours accepts could not be verified.
 MODEL_EXTENSIONS = frozenset(
     {".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".joblib", ".jbl", ".safetensors", ".gguf", ".ggml",
-     ".npy", ".npz", ".h5", ".hdf5", ".keras", ".onnx", ".pb", ".tflite", ".mar", ".model", ".dat", ".sav",
-     ".p", ".pkl.gz", ".pt.gz", ".msgpack", ".nemo", ".llamafile"}
+     ".npy", ".npz", ".h5", ".hdf5", ".keras", ".onnx", ".pb", ".tflite", ".mar", ".model",
+     ".pkl.gz", ".pt.gz", ".msgpack", ".nemo", ".llamafile"}
 )
 
 
@@ -237,9 +237,18 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
     try:
         with source.open() as f:
             head = f.read(HEAD_BYTES)
+            probe = probe_pickle(head)
+            meaningful = probe.meaningful
+            if not meaningful and probe.truncated and len(head) == HEAD_BYTES:
+                # The program runs past the head (a long literal first, the payload after it): walk it all.
+                from weightwarden.artifact.sniff import has_real_sites
+                from weightwarden.picklevm.machine import analyze
+
+                f.seek(0)
+                meaningful = has_real_sites(analyze(f, limits=ctx.limits))
     except OSError:
         return entry
-    if not probe_pickle(head).meaningful:
+    if not meaningful:
         return entry
     from weightwarden.artifact.readers import pickle_file
 
@@ -259,6 +268,45 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
             f"{entry.format.value} + pickle",
         )
     )
+    return entry
+
+
+_ZIP_FAMILY = frozenset({Format.ZIP, Format.PYTORCH_ZIP, Format.KERAS_ZIP, Format.NUMPY_ARCHIVE})
+
+
+def _also_as_archive(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
+    """Read a zip (end record where zip readers look for it) or a tar (``ustar`` at 257) that another format
+    hides: zipfile-based loaders (Keras, ``zipfile``) find a zip from its end, whatever precedes it."""
+    if source.size < 22 or entry.format in (Format.EMPTY, Format.UNKNOWN):
+        return entry
+    from weightwarden.artifact.sniff import _has_zip_end_record
+
+    try:
+        with source.open() as f:
+            hidden_zip = entry.format not in _ZIP_FAMILY and _has_zip_end_record(f, source.size)
+            f.seek(257)
+            hidden_tar = entry.format != Format.TAR and f.read(5) == b"ustar"
+    except OSError:
+        return entry
+    for hidden, module, label in ((hidden_zip, "zipfile_reader", "zip"), (hidden_tar, "tar_reader", "tar")):
+        if not hidden:
+            continue
+        reader = importlib.import_module(f"weightwarden.artifact.readers.{module}")
+        try:
+            other = reader.read(source, ctx)
+        except Exception as exc:  # noqa: BLE001 - the second reading must not lose the first
+            entry.anomalies.append(Anomaly("format.polyglot", source.display,
+                                           f"also carries a {label} structure that could not be read: {_describe(exc)}"))
+            continue
+        entry.code.extend(dataclasses.replace(c, location=f"{c.location} (as {label})") for c in other.code)
+        entry.anomalies.extend(other.anomalies)
+        entry.children.extend(other.children)
+        entry.tensors.extend(other.tensors)
+        entry.anomalies.append(
+            Anomaly("format.polyglot", source.display,
+                    f"valid as {entry.format.value} and as a {label} archive: loaders that look for the {label} "
+                    "structure read different content", f"{entry.format.value} + {label}")
+        )
     return entry
 
 

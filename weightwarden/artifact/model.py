@@ -36,6 +36,7 @@ class Format(StrEnum):
     TAR = "tar"
     SEVEN_ZIP = "7z"
     COMPRESSED = "compressed"  # a single gzip/bz2/xz/lz4/zlib stream whose content is sniffed in turn
+    SENTENCEPIECE = "sentencepiece"  # a tokenizer vocabulary (protobuf ModelProto of sentencepiece): data only
     HF_TOKENIZER_CONFIG = "hf-tokenizer-config"
     JINJA_TEMPLATE = "jinja-template"
     JSON = "json"

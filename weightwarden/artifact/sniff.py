@@ -27,7 +27,7 @@ COMPRESSED_MAGICS = (
     b"BZh",  # bz2
     b"\xfd7zXZ\x00",  # xz
     b"\x04\x22\x4d\x18",  # lz4 frame
-    b"\x5d\x00\x00",  # lzma "alone" (joblib's lzma compressor)
+    b"\x5d\x00",  # lzma "alone" (joblib's lzma compressor; joblib.load checks these two bytes only)
     b"ZF",  # joblib's old zlib container
 )
 ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
@@ -65,7 +65,7 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
         return Format.PYTORCH_LEGACY
     if _is_safetensors(head, source.size):
         return Format.SAFETENSORS
-    if head.startswith(COMPRESSED_MAGICS) or head[:2] in ZLIB_HEADERS:
+    if head.startswith(COMPRESSED_MAGICS) or _is_zlib(head):
         return Format.COMPRESSED
     if looks_like_pickle(head):
         return Format.PICKLE
@@ -76,6 +76,12 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
     if proto is not None:
         return proto
     return _sniff_text(head, source)
+
+
+def _is_zlib(head: bytes) -> bool:
+    """joblib.load takes any file starting with 0x78 for zlib; zlib accepts every header byte that passes its
+    check (no preset dictionary), not only the four that common levels write."""
+    return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0 and not head[1] & 0x20
 
 
 def _has_zip_end_record(f: BinaryIO, size: int) -> bool:
@@ -121,7 +127,14 @@ def looks_like_pickle(head: bytes) -> bool:
     if len(head) >= 2 and head[0] == 0x80 and 0 <= head[1] <= 5:
         return True
     probe = probe_pickle(head)
-    return probe.meaningful or (probe.reached_stop and probe.opcodes >= 2)
+    if probe.meaningful:
+        return True
+    # A program that imports nothing cannot run code; it is still a pickle (plain data at protocol 0/1)
+    # when it fills the data: STOP at the very end, or a long clean run of opcodes past the head. Text that
+    # happens to parse for a few opcodes ("GIT v1.5..." is BINFLOAT, DUP, STOP) stops early with bytes after.
+    if probe.reached_stop:
+        return probe.opcodes >= 2 and probe.end == len(head) < HEAD_BYTES
+    return probe.truncated and probe.opcodes >= 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +144,8 @@ class PickleProbe:
     reached_stop: bool
     opcodes: int
     meaningful: bool  # it imports or calls something a real unpickler could resolve
+    truncated: bool = False  # the bytes ran out mid-program: what follows the head decides
+    end: int | None = None  # offset just after STOP
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -141,7 +156,8 @@ def probe_pickle(head: bytes) -> PickleProbe:
     from weightwarden.picklevm.machine import analyze_bytes
 
     analysis = analyze_bytes(head)
-    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis))
+    truncated = analysis.end is None and bool(analysis.error) and analysis.error.startswith("truncated")
+    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis), truncated, analysis.end)
 
 
 def has_real_sites(analysis) -> bool:  # type: ignore[no-untyped-def]
@@ -166,6 +182,14 @@ def _sniff_protobuf(f: BinaryIO, size: int) -> Format | None:
     onnx_fields = {1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25}
     if numbers <= onnx_fields and 7 in numbers:
         return Format.ONNX
+    # sentencepiece's ModelProto (tokenizer.model): repeated pieces (1), trainer/normalizer specs (2, 3, 5),
+    # self-test data (4), all length-delimited.
+    if (
+        numbers <= {1, 2, 3, 4, 5}
+        and all(w == protowire.LEN for _n, w, _o, _l in fields)
+        and sum(1 for n, _w, _o, _l in fields if n == 1) >= 2
+    ):
+        return Format.SENTENCEPIECE
     return None
 
 

@@ -167,8 +167,14 @@ def main() -> None:
     "--quiet", "-q", is_flag=True,
     help="No progress bar; text output lists only findings at or above --fail-on and errors.",
 )
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
+    help="Suppressions (allow = [...], [[ignore]] rule/path/reason). Default: ./weightwarden.toml, "
+    "unless the working directory is inside a scanned folder.",
+)
 def scan(
-    paths: tuple[str, ...], fmt: str, fail_on: str, strict: bool, workers: int | None, output: str | None, quiet: bool
+    paths: tuple[str, ...], fmt: str, fail_on: str, strict: bool, workers: int | None, output: str | None, quiet: bool,
+    config_path: str | None,
 ) -> int:
     """Scan model files or folders for code that runs on load, unsafe templates and malformed structure.
 
@@ -177,19 +183,27 @@ def scan(
     """
     # A path that does not exist or cannot be read is "could not be scanned" (exit 2), named like a file
     # inside a folder that cannot be read: one rule wherever the unreadable path is (3 is for bad options).
+    from weightwarden.core.errors import ConfigError
     from weightwarden.core.findings import Severity
     from weightwarden.scan import scan_paths
+    from weightwarden.scan.suppressions import discover_config, load_config
+
+    try:
+        suppressions = load_config(config_path) if config_path else discover_config(list(paths))
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_ERROR) from None
 
     threshold = Severity(fail_on.lower())
     fmt = fmt.lower()
     progress = None if quiet else progress_bar("scanning", PROGRESS_MIN_FILES)
     try:
-        report = scan_paths(list(paths), strict=strict, workers=workers, progress=progress)
+        report = scan_paths(list(paths), strict=strict, workers=workers, progress=progress, suppressions=suppressions)
     finally:
         if progress is not None:
             progress.close()
 
-    failing = [f for f in report.findings if f.severity.at_least(threshold)]
+    failing = [f for f in report.findings if f.severity.at_least(threshold) and not f.suppressed]
     code = EXIT_FINDINGS if failing else EXIT_ERROR if report.errors else EXIT_CLEAN
 
     to_terminal = output is None and stdout_is_terminal()

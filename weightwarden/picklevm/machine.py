@@ -784,7 +784,11 @@ class _Machine:
         shape = items.get("shape")
         dtype = items.get("dtype")
         spec = dtype.args[0] if isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args else None
-        if isinstance(spec, str) and spec.startswith(("O", "|O")):
+        # joblib.load unpickles the data of any dtype that *has objects* ('O', 'object', '|O8', structured
+        # dtypes with an object field ...). A dtype whose item size we cannot tell is read that way too: if
+        # it is not a pickle the walk stops with an error, never silently.
+        is_object = (isinstance(spec, str) and spec.lstrip("<>|=").startswith(("O", "object"))) or _itemsize(spec) is None
+        if is_object:
             abs_pos = self.base + bufbase + pos
             if self._end() is None:
                 raise _Stop(f"joblib object array at {abs_pos} in an unseekable stream; not analysed")
@@ -800,7 +804,9 @@ class _Machine:
             return b"", 0, inner.end - self.base
         itemsize = _itemsize(spec)
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
-            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: cannot tell the size of its array data")
+            # joblib.load knows the size at run time and reads on; a walk that cannot follow it must not pass
+            # for a mere parse error: it stops at a bound (high), whatever the rest of the file holds.
+            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: cannot tell the size of its array data", "joblib_array_size")
         count = 1
         for d in shape:
             count *= d
@@ -1004,6 +1010,11 @@ class _Machine:
                     target_obj = stack[-1]
                     if target_obj.__class__ is DictVal:
                         _dict_update(target_obj.items, items)
+                    elif target_obj.__class__ is Global:
+                        # SETITEM on an imported object (a module-level registry dict, os.environ, ...):
+                        # the pickle rewrites library state for everything loaded afterwards.
+                        site(f"{target_obj.target}.__setitem__", "call", "SETITEMS" if op == 0x75 else "SETITEM",
+                             base + oprel, summarize(tuple(items[:2]), 80), True)
                 elif op == 0x7D:  # EMPTY_DICT
                     push(DictVal())
                 elif op == 0x5D:  # EMPTY_LIST
@@ -1258,13 +1269,10 @@ class _Machine:
                     site(name_e, "import", _OPNAMES[op], base + oprel, "", True)
                     push(Global(name_e, True))
                 elif op == 0x50:  # PERSID
-                    line, buf, pos, bufbase = self._line(buf, pos, bufbase)
-                    buflen = len(buf)
-                    safe = buflen - 16
-                    persistent += 1
-                    if pids_out is not None and len(pids_out) < 1_000_000:
-                        pids_out.append(line.decode("latin-1"))
-                    push(PERSISTENT)
+                    # A text persistent id ends every real loader here: pickle.load has no persistent_load
+                    # (UnpicklingError), torch's persistent_load asserts a tuple id, joblib and numpy use
+                    # plain unpicklers. Walking on would read bytes no loader runs (a zip's members).
+                    raise _Stop("PERSID (text persistent id): no loader accepts it, the program ends here")
                 elif op in _TEXT_OPS:  # INT / LONG / FLOAT / STRING / UNICODE / PUT / GET
                     line, buf, pos, bufbase = self._line(buf, pos, bufbase)
                     buflen = len(buf)
@@ -1352,9 +1360,9 @@ def _may_be_str(value: Any) -> bool:
 
 
 def _may_be_tuple(value: Any) -> bool:
-    if isinstance(value, CallResult):
-        return not _instance_of_vetted_class(value.target)
-    return isinstance(value, Global) or value is UNKNOWN or value is PERSISTENT
+    """Could this be a tuple (or a tuple subclass: CPython's REDUCE accepts namedtuples, torch.Size) at
+    load time? Only literals that are certainly something else are ruled out."""
+    return isinstance(value, CallResult | Global) or value is UNKNOWN or value is PERSISTENT
 
 
 def _instance_of_vetted_class(target: str) -> bool:
@@ -1515,7 +1523,7 @@ def _inflate(data: bytes, limits: Limits) -> bytes | None:
             reader: Any = gzip.GzipFile(fileobj=io.BytesIO(data))  # noqa: SIM115 - closed below
         elif data.startswith(b"BZh"):
             reader = bz2.BZ2File(io.BytesIO(data))  # noqa: SIM115 - closed below
-        elif data.startswith((b"\xfd7zXZ\x00", b"\x5d\x00\x00")):
+        elif data.startswith((b"\xfd7zXZ\x00", b"\x5d\x00")):
             reader = lzma.LZMAFile(io.BytesIO(data))  # noqa: SIM115 - closed below
         elif len(data) > 2 and data[0] == 0x78 and (data[0] << 8 | data[1]) % 31 == 0:
             d = zlib.decompressobj()
@@ -1535,8 +1543,19 @@ def _zip_programs(data: bytes, limits: Limits, offset: int, depth: int) -> list[
     out: list[PickleAnalysis] = []
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist()[:1000]:
-                if not info.filename.endswith(".pkl") or info.file_size > limits.max_pickle_bytes:
+            infos = zf.infolist()
+            if len(infos) > 1000:
+                out.append(PickleAnalysis(start=offset, end=None, protocol=None, opcodes=0,
+                                          limit_hit="max_nested_members",
+                                          notes=(f"embedded zip with {len(infos)} members; only the first 1000 read",)))
+            for info in infos[:1000]:
+                # torch finds data.pkl case-insensitively: every member that may be a pickle is walked.
+                if not info.filename.casefold().endswith((".pkl", ".debug_pkl")):
+                    continue
+                if info.file_size > limits.max_pickle_bytes:
+                    out.append(PickleAnalysis(start=offset, end=None, protocol=None, opcodes=0,
+                                              limit_hit="max_pickle_bytes",
+                                              notes=(f"embedded member {info.filename!r} larger than the limit",)))
                     continue
                 with zf.open(info) as member:
                     body = member.read(limits.max_pickle_bytes)

@@ -422,6 +422,7 @@ _NUMPY_SCALARS = ["bool_", "bool", "int8", "int16", "int32", "int64", "uint8", "
 _NUMPY_MORE = {
     "numpy.ma.core._mareconstruct": _NP,
     "numpy.ma.core.MaskedArray": _NP,
+    "numpy.ma.MaskedArray": _NP,  # numpy 2 sets MaskedArray.__module__ to numpy.ma: pickles name it so
     "numpy.random._pickle.__randomstate_ctor": _NP_RANDOM,
     "numpy.random._pickle.__bit_generator_ctor": _NP_RANDOM,
     "numpy.random._pickle.__generator_ctor": _NP_RANDOM,

@@ -141,6 +141,7 @@ class _Walker:
         self.constants: dict[str, str] = {}
         self.stored: set[str] = set()
         self.consumed: set[int] = set()  # ids of argument nodes already judged by the node using them
+        self.tainted: set[str] = set()  # names bound to strings built in ways folding cannot follow
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -173,6 +174,24 @@ class _Walker:
                         break
                 if parts:
                     self.constants[node.target.name] = "".join(parts)[:MAX_FOLD]
+        # Names bound to strings the template builds in ways folding cannot follow ('_' * 2, '%c'|format(95),
+        # map('lower')|join, ...): using one as a key or attribute name is judged as a computed name.
+        binders = [n for n in all_nodes if isinstance(n, nodes.Assign | nodes.For)]
+        for _ in range(3 if binders else 0):  # a few rounds: taint flows through {% set a = b ~ c %} chains
+            for node in binders:
+                if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
+                    if self.fold(node.node) is None and self.stringy(node.node):
+                        self.tainted.add(node.target.name)
+                elif (
+                    isinstance(node, nodes.For)
+                    and isinstance(node.target, nodes.Name)
+                    and (
+                        self.stringy(node.iter)
+                        or isinstance(node.iter, nodes.List | nodes.Tuple)
+                        and any(self.fold(i) is None and self.stringy(i) for i in node.iter.items)
+                    )
+                ):
+                    self.tainted.add(node.target.name)
         for node in all_nodes:
             self.visit(node)
 
@@ -247,6 +266,42 @@ class _Walker:
             return None
         return [single] if isinstance(node, nodes.Const | nodes.Name | nodes.Concat | nodes.Add) else list(single)
 
+    def stringy(self, node: Any, depth: int = 0) -> bool:
+        """True when ``node`` builds a string at render time in a way :meth:`fold` cannot follow.
+
+        Keys and attribute names in real chat templates are literals, loop variables over the data, or
+        numbers; a name assembled by repetition, character formatting, mapped filters or concatenation of
+        such pieces exists to hide what it names.
+        """
+        from jinja2 import nodes
+
+        if depth > MAX_FOLD_DEPTH:
+            return True
+        rec = self.stringy
+        if isinstance(node, nodes.Name):
+            return node.name in self.tainted
+        if isinstance(node, nodes.Mul):
+            return _is_str_const(node.left, nodes) or _is_str_const(node.right, nodes) or rec(node.left, depth + 1) or rec(node.right, depth + 1)
+        if isinstance(node, nodes.Concat):
+            return any(rec(n, depth + 1) for n in node.nodes) or self.fold(node) is None and any(
+                _is_str_const(n, nodes) for n in node.nodes
+            )
+        if isinstance(node, nodes.Add | nodes.Mod):
+            return rec(node.left, depth + 1) or rec(node.right, depth + 1) or (
+                self.fold(node) is None and (_is_str_const(node.left, nodes) or _is_str_const(node.right, nodes))
+            )
+        if isinstance(node, nodes.Filter):
+            if node.name in _STRING_FILTERS:
+                return self.fold(node) is None
+            return node.node is not None and rec(node.node, depth + 1)
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+            return node.node.attr in _STRING_METHODS and self.fold(node) is None
+        if isinstance(node, nodes.List | nodes.Tuple):
+            return any(rec(i, depth + 1) for i in node.items)
+        if isinstance(node, nodes.CondExpr):
+            return rec(node.expr1, depth + 1) or (node.expr2 is not None and rec(node.expr2, depth + 1))
+        return False
+
     # -- checks ----------------------------------------------------------------------------------------
     def visit(self, node: Any) -> None:
         from jinja2 import nodes
@@ -288,6 +343,9 @@ class _Walker:
                 folded = self.fold(current.arg)
                 name = folded if folded is not None else ""
                 literal = isinstance(current.arg, nodes.Const | nodes.Name)
+                if folded is None and self.stringy(current.arg):
+                    self.consumed.add(id(current.arg))
+                    self.add(COMPUTED_ATTR, current, "item access with a key built at render time (cannot be resolved statically)")
                 if folded is not None and (_dangerous_name(folded) or folded.startswith("__")):
                     self.consumed.add(id(current.arg))  # judged here, not again as a bare constant
                 else:
@@ -345,6 +403,9 @@ class _Walker:
         for arg in args:
             name = self.fold(arg)
             if name is None:
+                if self.stringy(arg):
+                    self.consumed.add(id(arg))
+                    self.add(COMPUTED_ATTR, node, f"|{node.name} with an attribute name built at render time")
                 continue
             self.consumed.add(id(arg))
             if node.name == "map" and name == "attr" and len(node.args) > 1:
@@ -352,6 +413,21 @@ class _Walker:
             for part in name.split("."):
                 if _dangerous_name(part) or part.startswith("__"):
                     self.add(DUNDER, node, f"|{node.name} reads Python internal attribute '{part}'")
+
+
+_STRING_FILTERS = frozenset(
+    {"format", "join", "lower", "upper", "replace", "string", "reverse", "trim", "title", "capitalize",
+     "center", "first", "last", "e", "escape", "safe", "urlencode", "wordwrap", "truncate", "indent", "striptags",
+     "forceescape", "xmlattr", "map", "batch", "slice", "list", "sort", "unique"}
+)
+_STRING_METHODS = frozenset(
+    {"format", "join", "lower", "upper", "replace", "strip", "lstrip", "rstrip", "title", "capitalize",
+     "center", "ljust", "rjust", "zfill", "swapcase", "casefold", "translate", "format_map", "encode", "decode"}
+)
+
+
+def _is_str_const(node: Any, nodes: Any) -> bool:
+    return isinstance(node, nodes.Const) and isinstance(node.value, str)
 
 
 def _root_name(node: Any, nodes: Any) -> str | None:

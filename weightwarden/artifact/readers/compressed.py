@@ -92,7 +92,7 @@ def detect(head: bytes) -> str | None:
         return "xz"
     if head.startswith(b"\x04\x22\x4d\x18"):
         return "lz4"
-    if head.startswith(b"\x5d\x00\x00"):
+    if head.startswith(b"\x5d\x00"):
         return "lzma"
     if head.startswith(b"ZF"):
         return "joblib-zfile"

@@ -40,6 +40,8 @@ Anomaly codes:
 
 from __future__ import annotations
 
+import functools
+import os
 import struct
 from typing import Any, BinaryIO
 
@@ -225,7 +227,7 @@ class _Reader:
 
     # --- the header --------------------------------------------------------------------------------------
     def run(self) -> None:
-        import gguf.constants as gc  # lazy: importing gguf costs ~0.2 s
+        gc = _gguf_constants()
 
         cur, entry, where = self.cur, self.entry, self.source.display
         cur.take(4, "magic")
@@ -371,3 +373,25 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             reader.anomaly(stop.code, f"{source.display}@{reader.cur.offset}", str(stop), stop.evidence)
             entry.error = f"GGUF header not fully read: {stop}"
     return entry
+
+
+@functools.cache
+def _gguf_constants() -> Any:
+    """``gguf/constants.py`` (the format's type and block-size tables) loaded on its own: ``import gguf``
+    runs the package ``__init__``, which imports numpy and the whole reader (~0.25 s cold); the constants
+    module needs only ``enum`` and ``typing``."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gguf")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("reading GGUF files needs the gguf package (pip install gguf)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "constants.py")
+    const_spec = importlib.util.spec_from_file_location("_weightwarden_gguf_constants", path)
+    if const_spec is None or const_spec.loader is None:
+        raise ModuleNotFoundError(f"gguf's constants module not found at {path}")
+    module = importlib.util.module_from_spec(const_spec)
+    import sys
+
+    sys.modules[const_spec.name] = module  # dataclass/enum machinery looks the module up while it executes
+    const_spec.loader.exec_module(module)
+    return module

@@ -30,6 +30,7 @@ Anomaly codes:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections import Counter
@@ -85,9 +86,40 @@ class _TooLarge(Exception):
     pass
 
 
+@functools.cache
+def _onnx_pb2() -> Any:
+    """The ``ModelProto`` schema: onnx's generated protobuf module, loaded on its own.
+
+    ``import onnx`` costs seconds (its helpers import ml_dtypes and numpy); the reader needs only the
+    message classes of ``onnx/onnx_ml_pb2.py``, which depend on protobuf alone. Loading that file under a
+    private name registers the same descriptors ``import onnx`` would, so both can live in one process.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("onnx")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("reading ONNX models needs the onnx package (pip install onnx)")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "onnx_ml_pb2.py")
+    pb2_spec = importlib.util.spec_from_file_location("_weightwarden_onnx_ml_pb2", path)
+    if pb2_spec is None or pb2_spec.loader is None:
+        raise ModuleNotFoundError(f"onnx's protobuf module not found at {path}")
+    module = importlib.util.module_from_spec(pb2_spec)
+    pb2_spec.loader.exec_module(module)
+    return module
+
+
+# TensorProto.DataType codes (onnx/onnx.proto) -> the dtype names onnx.helper.tensor_dtype_to_np_dtype gives.
+_DTYPES = {
+    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "object",
+    9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64", 15: "complex128",
+    16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz", 19: "float8_e5m2", 20: "float8_e5m2fnuz",
+    21: "uint4", 22: "int4", 23: "float4_e2m1fn", 24: "float8_e8m0fnu", 25: "uint2", 26: "int2",
+}
+
+
 def read(source: Source, ctx: ReadContext) -> FileEntry:
     """Read an ONNX model (see the module docstring)."""
-    import onnx
+    pb2 = _onnx_pb2()
 
     entry = FileEntry(source.display, Format.ONNX, source.size)
     stripped = _Stripped(ctx.limits.max_header_bytes)
@@ -102,7 +134,8 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         entry.anomalies.append(Anomaly("limits.header_too_large", source.display, str(exc)))
         return entry
     try:
-        model = onnx.load_model_from_string(b"".join(stripped.parts))
+        model = pb2.ModelProto()
+        model.ParseFromString(b"".join(stripped.parts))
     except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError and others on hostile bytes
         entry.error = f"malformed ONNX protobuf: {_describe(exc)}"
         return entry
@@ -214,15 +247,13 @@ def _signed(v: int) -> int:
 
 
 def _dtype_name(code: int) -> str:
-    import onnx
-
+    name = _DTYPES.get(code)
+    if name is not None:
+        return name
     try:
-        return onnx.helper.tensor_dtype_to_np_dtype(code).name
-    except Exception:  # noqa: BLE001 - unknown or non-numpy types (strings, float8 on old numpy)
-        try:
-            return onnx.TensorProto.DataType.Name(code).lower()
-        except ValueError:
-            return f"onnx-type-{code}"
+        return str(_onnx_pb2().TensorProto.DataType.Name(code)).lower()
+    except ValueError:
+        return f"onnx-type-{code}"
 
 
 def _metadata(model: Any, entry: FileEntry) -> None:
@@ -295,14 +326,13 @@ def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str
 
 
 def _graph_tensors(graph: Any, scope: str, entry: FileEntry, externals: list[tuple[str, dict[str, str]]]) -> None:
-    import onnx
-
+    external = _onnx_pb2().TensorProto.EXTERNAL
     tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
     tensors += [s.indices for s in graph.sparse_initializer]
     for t in tensors:
         name = f"{scope}:{t.name}"
         entry.tensors.append(TensorInfo(name, _dtype_name(t.data_type), tuple(int(d) for d in t.dims)))
-        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.external_data):
+        if t.data_location == external or len(t.external_data):
             externals.append((name, {e.key: e.value for e in t.external_data}))
 
 

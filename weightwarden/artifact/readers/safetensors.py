@@ -118,7 +118,12 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
         header = json.loads(body, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:
         entry.add_anomaly("safetensors.duplicate_key", where, "header repeats a JSON key", str(exc)[:200])
-        header = json.loads(body)
+        try:
+            header = json.loads(body)  # the duplicate was found before the parser saw the rest: parse it all
+        except (ValueError, RecursionError) as exc2:
+            entry.add_anomaly("safetensors.bad_json", where, "header is not valid JSON", str(exc2)[:200])
+            entry.error = "header is not valid JSON"
+            return
     except (ValueError, RecursionError) as exc:
         entry.add_anomaly("safetensors.bad_json", where, "header is not valid JSON", str(exc)[:200])
         entry.error = "header is not valid JSON"

@@ -32,7 +32,8 @@ Anomaly codes:
     zip.compression_mismatch: local header and central directory disagree on the compression method.
     zip.size_mismatch: sizes disagree (headers, or the data decompresses to another size than declared).
     zip.crc_mismatch: a member's bytes do not match its CRC-32 (the member is still scanned).
-    zip.duplicate_name: two members share a name (loaders disagree on which one they read).
+    zip.duplicate_name: two members share a name, or a name up to letter case (loaders disagree on which one
+        they read; torch's reader looks names up case-insensitively).
     zip.out_of_bounds: a member's data extends past the central directory / end of file.
     zip.overlapping_members: two members share bytes (the construction of non-recursive zip bombs); such
         members are not read as files (the entry gets an error naming them).
@@ -164,12 +165,18 @@ def _list(
 
     members: list[Member] = []
     seen: set[str] = set()
+    seen_folded: set[str] = set()
     for info in infos:
         name = info.filename
         loc = f"{source.display}!{name}"
         if info.orig_filename in seen:
             entry.add_anomaly("zip.duplicate_name", loc, "two members share this name")
+        elif info.orig_filename.casefold() in seen_folded:
+            # PyTorch's reader (miniz) looks members up case-insensitively: DATA.PKL answers for data.pkl.
+            entry.add_anomaly("zip.duplicate_name", loc, "two members share this name up to letter case",
+                              "case-insensitive lookups (torch.load) may read either")
         seen.add(info.orig_filename)
+        seen_folded.add(info.orig_filename.casefold())
         for anomaly in check_member_name(info.orig_filename, loc):
             entry.add_anomaly(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
         if info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16):

@@ -207,6 +207,14 @@ def analysis_findings(
         first = sites[0]
         where = f"{location} > {first.opcode} @{first.offset}"
         evidence = _evidence(target, sites)
+        if computed and target != "<computed>" and _classify(target, ctx.strict)[0] == "dangerous":
+            # Resolved statically (a re-export hop, getattr over literals): the object is known and dangerous.
+            reason = _classify(target, ctx.strict)[1]
+            yield DANGEROUS_CALL.found_in(
+                ctx.file, where, f"pickle {_verb(sites)} {target} (reached indirectly): {reason}", evidence,
+                offset=first.offset,
+            )
+            continue
         if computed:
             shown = "a name computed at run time" if target == "<computed>" else f"{target} (name computed at run time)"
             yield COMPUTED_CALL.found_in(

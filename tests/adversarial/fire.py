@@ -1,0 +1,66 @@
+"""Run the real loader on adversarial files in THIS process (started by the tests as a subprocess, with a
+per-case working directory) and report which canaries appeared. Only ever run on the test corpus.
+
+Usage: python -m tests.adversarial.fire MANIFEST.json  -> prints a JSON map name -> fired (bool)
+MANIFEST is a list of {"name", "loader", "path", "dir"}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+import warnings
+
+
+def _load(loader: str, path: str) -> None:
+    if loader == "pickle":
+        import pickle
+
+        with open(path, "rb") as f:
+            pickle.load(f)  # noqa: S301 - the point: prove the canary fires under the real loader
+    elif loader == "pickle_py":
+        import pickle
+
+        with open(path, "rb") as f:
+            pickle._Unpickler(f).load()  # noqa: S301
+    elif loader == "torch":
+        import torch
+
+        torch.load(path, weights_only=False)
+    elif loader == "joblib":
+        import joblib
+
+        joblib.load(path)
+    elif loader == "numpy":
+        import numpy as np
+
+        np.load(path, allow_pickle=True)
+    else:
+        raise ValueError(loader)
+
+
+def main() -> None:
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        manifest = json.load(handle)
+    warnings.simplefilter("ignore")
+    for case in manifest:
+        os.makedirs(case["dir"], exist_ok=True)
+        os.chdir(case["dir"])
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(BaseException):
+            _load(case["loader"], case["path"])
+    deadline = time.time() + 5
+    fired: dict[str, bool] = {}
+    while time.time() < deadline:
+        fired = {c["name"]: any(n.startswith("canary") for n in os.listdir(c["dir"])) for c in manifest}
+        if all(fired.values()):
+            break
+        time.sleep(0.2)
+    sys.stdout.write(json.dumps(fired))
+
+
+if __name__ == "__main__":
+    main()

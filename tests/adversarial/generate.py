@@ -1,0 +1,582 @@
+"""The scanner's own red-team corpus: malicious files built to slip past a scanner that has been read, and
+unusual-but-legal benign checkpoints written by the real libraries.
+
+Every malicious payload is a harmless canary: it creates a file named ``canary`` in the *current directory*
+(``open('canary','w')``, ``touch canary``, ``numpy.save('canary.npy', ...)`` ...). The test runs the real
+loader in a subprocess whose working directory is a per-case folder under the test's tmp path, and checks
+the canary appeared: a "malicious" file that cannot run proves nothing. Nothing here loads a pickle.
+
+Each :class:`Case` names its weakness class (the issue's numbering: 1 names/resolution, 2 sniffing,
+3 polyglots, 4 CPython semantics, 6 small items, 7 others), its technique, the loader that fires it and the
+rule the scanner must report. Build with :func:`malicious_cases` / :func:`write_benign`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.corpus.pickleasm import Asm, Call, Glob
+
+ACT = "open('canary','w').close()"  # the canary as Python
+SHELL = "touch canary"  # the canary as a shell command
+CRIT = "WW-PKL-001"
+COMPUTED = "WW-PKL-003"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    cls: str  # weakness class of issue 11
+    technique: str
+    loader: str  # pickle | pickle_py | torch | joblib | numpy
+    expected_rule: str
+    filename: str
+    data: bytes
+    canary: str = "canary"
+
+
+# --------------------------------------------------------------------------------------------------------
+# Payload programs: each returns an Asm-built pickle whose loading creates ./canary.
+
+Payload = Callable[[int], bytes]
+
+
+def _prog(protocol: int, build: Callable[[Asm], None]) -> bytes:
+    asm = Asm(protocol)
+    build(asm)
+    return asm.finish()
+
+
+def _call(module: str, name: str, *args: object) -> Payload:
+    return lambda proto: _prog(proto, lambda a: a.call(Glob(module, name), *args))
+
+
+def _code_args() -> tuple[object, ...]:
+    c = compile(ACT, "<x>", "exec")
+    return (
+        c.co_argcount, c.co_posonlyargcount, c.co_kwonlyargcount, c.co_nlocals, c.co_stacksize, c.co_flags,
+        c.co_code, c.co_consts, c.co_names, c.co_varnames, c.co_filename, c.co_name, c.co_qualname,
+        c.co_firstlineno, c.co_linetable, c.co_exceptiontable, c.co_freevars, c.co_cellvars,
+    )
+
+
+def _function_from_code(types_mod: str, code_attr: str, func_attr: str) -> Payload:
+    def build(a: Asm) -> None:
+        code = Call(Glob(types_mod, code_attr), _code_args())
+        func = Call(Glob(types_mod, func_attr), (code, {}))
+        a.call(func)
+
+    return lambda proto: _prog(max(proto, 3), build)
+
+
+def _getattr_chain(obj: object, attr: str, *args: object) -> Payload:
+    return lambda proto: _prog(proto, lambda a: a.call(Call(Glob("builtins", "getattr"), (obj, attr)), *args))
+
+
+def _attrgetter(module_obj: object, attr: str, *args: object) -> Payload:
+    def build(a: Asm) -> None:
+        getter = Call(Glob("operator", "attrgetter"), (attr,))
+        a.call(Call(getter, (module_obj,)), *args)
+
+    return lambda proto: _prog(proto, build)
+
+
+def _methodcaller(module_obj: object, method: str, *args: object) -> Payload:
+    def build(a: Asm) -> None:
+        caller = Call(Glob("operator", "methodcaller"), (method, *args))
+        a.call(caller, module_obj)
+
+    return lambda proto: _prog(proto, build)
+
+
+def _nested(loader_mod: str, loader_name: str) -> Payload:
+    inner = _prog(2, lambda a: a.call(Glob("os", "system"), SHELL))
+
+    def build(a: Asm) -> None:
+        a.call(Glob(loader_mod, loader_name), inner)
+
+    return lambda proto: _prog(max(proto, 3), build)
+
+
+def _hook(attr: str, opcode: bytes) -> Payload:
+    """argparse.Namespace (allowlisted) gets an instance attribute ``attr`` = exec through BUILD; the next
+    APPEND / BUILD makes the unpickler call it (the attacker chose what ``append``/``__setstate__`` is)."""
+
+    def build(a: Asm) -> None:
+        a.call(Glob("argparse", "Namespace"))
+        a.dict_of({attr: Glob("builtins", "exec")})
+        a.build()
+        a.emit(ACT)
+        a.raw(opcode)
+
+    return lambda proto: _prog(proto, build)
+
+
+def _rebuild_from_type() -> Payload:
+    # torch._tensor._rebuild_from_type_v2(func, new_type, args, state) calls func(*args) first.
+    def build(a: Asm) -> None:
+        a.call(Glob("torch._tensor", "_rebuild_from_type_v2"), Glob("builtins", "exec"), Glob("torch", "Tensor"), (ACT,), {})
+
+    return lambda proto: _prog(proto, build)
+
+
+def _str_computed_module() -> Payload:
+    # STACK_GLOBAL over str('os') (an allowlisted call) and 'system': a name computed at run time.
+    def build(a: Asm) -> None:
+        a.emit(Call(Glob("builtins", "str"), ("os",)))
+        a.emit("system")
+        a.stack_global()
+        a.tuple_of((SHELL,))
+        a.reduce()
+
+    return lambda proto: _prog(max(proto, 4), build)
+
+
+def _memo_name() -> Payload:
+    # module and attribute names fetched back from the memo before STACK_GLOBAL.
+    def build(a: Asm) -> None:
+        a.emit("subprocess")
+        m = a.put()
+        a.pop()
+        a.emit("check_call")
+        n = a.put()
+        a.pop()
+        a.get(m)
+        a.get(n)
+        a.stack_global()
+        a.tuple_of((["touch", "canary"],))
+        a.reduce()
+
+    return lambda proto: _prog(max(proto, 4), build)
+
+
+def _ext_registry() -> Payload:
+    # copyreg.add_extension('os', 'system', 240) then EXT1 240.
+    def build(a: Asm) -> None:
+        a.call(Glob("copyreg", "add_extension"), "os", "system", 240)
+        a.pop()
+        a.ext(240)
+        a.tuple_of((SHELL,))
+        a.reduce()
+
+    return lambda proto: _prog(max(proto, 2), build)
+
+
+def _inst(module: str, name: str, *args: object) -> Payload:
+    def build(a: Asm) -> None:
+        a.mark()
+        for arg in args:
+            a.emit(arg)
+        a.inst(module, name)
+
+    return lambda proto: _prog(0, build)
+
+
+def _obj(module: str, name: str, *args: object) -> Payload:
+    def build(a: Asm) -> None:
+        a.mark()
+        a.emit(Glob(module, name))
+        for arg in args:
+            a.emit(arg)
+        a.obj()
+
+    return lambda proto: _prog(max(proto, 1), build)
+
+
+def _import_then_getattr(importer_mod: str, importer: str) -> Payload:
+    return _getattr_chain(Call(Glob(importer_mod, importer), ("os",)), "system", SHELL)
+
+
+def _path_touch() -> Payload:
+    return _getattr_chain(Call(Glob("pathlib", "Path"), ("canary",)), "touch")
+
+
+def _partial() -> Payload:
+    return lambda proto: _prog(proto, lambda a: a.call(Call(Glob("functools", "partial"), (Glob("os", "system"), SHELL))))
+
+
+def _timeit() -> Payload:
+    return _call("timeit", "timeit", ACT, "pass", Glob("time", "perf_counter"), 1)
+
+
+# name, technique, class, payload, expected rule, minimum protocol
+PAYLOADS: list[tuple[str, str, str, Payload, str]] = [
+    ("os_system", "os.system via GLOBAL", "1", _call("os", "system", SHELL), CRIT),
+    ("posix_system", "posix.system (the module os re-exports)", "1", _call("posix", "system", SHELL), CRIT),
+    ("subprocess_call", "subprocess.call", "1", _call("subprocess", "call", ["touch", "canary"]), CRIT),
+    ("subprocess_check_output", "subprocess.check_output", "1", _call("subprocess", "check_output", ["touch", "canary"]), CRIT),
+    ("subprocess_run", "subprocess.run", "1", _call("subprocess", "run", ["touch", "canary"]), CRIT),
+    ("builtins_exec", "builtins.exec", "1", _call("builtins", "exec", ACT), CRIT),
+    ("builtins_eval", "builtins.eval", "1", _call("builtins", "eval", ACT), CRIT),
+    ("builtin_py2_eval", "Python 2 name __builtin__.eval mapped by the unpickler", "1", _call("__builtin__", "eval", ACT), CRIT),
+    ("builtins_open", "builtins.open creates the file", "1", _call("builtins", "open", "canary", "w"), CRIT),
+    ("io_open", "io.open", "1", _call("io", "open", "canary", "w"), CRIT),
+    ("io_fileio", "_io.FileIO file constructor", "1", _call("_io", "FileIO", "canary", "w"), CRIT),
+    ("logging_filehandler", "logging.FileHandler (a handler constructor opens its file)", "1", _call("logging", "FileHandler", "canary"), CRIT),
+    ("codecs_open", "codecs.open", "1", _call("codecs", "open", "canary", "w"), CRIT),
+    ("gzip_open", "gzip.open for writing", "1", _call("gzip", "open", "canary", "wb"), CRIT),
+    ("bz2_file", "bz2.BZ2File for writing", "1", _call("bz2", "BZ2File", "canary", "w"), CRIT),
+    ("lzma_open", "lzma.open for writing", "1", _call("lzma", "open", "canary", "wb"), CRIT),
+    ("shutil_copyfile", "shutil.copyfile onto the canary", "1", _call("shutil", "copyfile", "/etc/hostname", "canary"), CRIT),
+    ("numpy_savetxt", "numpy.savetxt writes a file", "1", _call("numpy", "savetxt", "canary", [1]), CRIT),
+    ("numpy_save", "numpy.save writes a file", "1", _call("numpy", "save", "canary", 1), CRIT),
+    ("torch_save", "torch.save writes a file", "1", _call("torch", "save", 1, "canary"), CRIT),
+    ("joblib_dump", "joblib.dump writes a file", "1", _call("joblib", "dump", 1, "canary"), CRIT),
+    ("timeit", "timeit.timeit compiles and runs its statement", "1", _timeit(), CRIT),
+    ("cprofile_run", "cProfile.run executes its statement", "1", _call("cProfile", "run", ACT), CRIT),
+    ("code_functiontype", "types.FunctionType over types.CodeType from literal bytecode", "1", _function_from_code("types", "CodeType", "FunctionType"), CRIT),
+    ("code_via_numpy_types", "CodeType/FunctionType reached as numpy._core.fromnumeric.types.*", "1",
+     _function_from_code("numpy._core.fromnumeric", "types.CodeType", "types.FunctionType"), CRIT),
+    ("fileio_via_numpy_io", "FileIO reached as numpy.lib._format_impl.io.FileIO", "1",
+     _call("numpy.lib._format_impl", "io.FileIO", "canary", "w"), CRIT),
+    ("system_via_sklearn_inspect", "os.system reached as sklearn.base.inspect.os.system", "1",
+     _call("sklearn.base", "inspect.os.system", SHELL), CRIT),
+    ("system_via_numpy_os", "os.system reached as numpy._core._methods.os.system", "1",
+     _call("numpy._core._methods", "os.system", SHELL), CRIT),
+    ("pickle_via_numpy", "pickle.loads reached as numpy.lib._npyio_impl.pickle.loads", "1",
+     lambda proto: _prog(max(proto, 4), lambda a: a.call(Glob("numpy.lib._npyio_impl", "pickle.loads"), _prog(2, lambda b: b.call(Glob("os", "system"), SHELL)))), CRIT),
+    ("filehandler_via_logging_attr", "logging.FileHandler reached through logging.handlers.logging", "1",
+     _call("logging.handlers", "logging.FileHandler", "canary"), CRIT),
+    ("getattr_import", "getattr(__import__('os'), 'system')", "1", _import_then_getattr("builtins", "__import__"), CRIT),
+    ("importlib_import", "getattr(importlib.import_module('os'), 'system')", "1", _import_then_getattr("importlib", "import_module"), CRIT),
+    ("pydoc_locate", "pydoc.locate('os.system') then call", "1",
+     lambda proto: _prog(proto, lambda a: a.call(Call(Glob("pydoc", "locate"), ("os.system",)), SHELL)), CRIT),
+    ("attrgetter", "operator.attrgetter('system')(os)", "1", _attrgetter(Call(Glob("importlib", "import_module"), ("os",)), "system", SHELL), CRIT),
+    ("methodcaller", "operator.methodcaller('system', cmd)(os)", "1", _methodcaller(Call(Glob("importlib", "import_module"), ("os",)), "system", SHELL), CRIT),
+    ("functools_partial", "functools.partial(os.system, cmd)()", "1", _partial(), CRIT),
+    ("pathlib_touch", "getattr(pathlib.Path('canary'), 'touch')()", "1", _path_touch(), CRIT),
+    ("nested_pickle_loads", "pickle.loads of an embedded payload", "1", _nested("pickle", "loads"), CRIT),
+    ("nested_c_pickle_loads", "_pickle.loads of an embedded payload", "1", _nested("_pickle", "loads"), CRIT),
+    ("append_hook", "APPEND calls an 'append' attribute planted with BUILD on an allowlisted object", "1", _hook("append", b"a"), CRIT),
+    ("setstate_hook", "BUILD calls a '__setstate__' attribute planted by an earlier BUILD", "1", _hook("__setstate__", b"b"), CRIT),
+    ("rebuild_from_type_calls_arg", "torch._tensor._rebuild_from_type_v2 calls its first argument", "1", _rebuild_from_type(), CRIT),
+    ("computed_str_module", "STACK_GLOBAL over str('os'): a computed module name", "1", _str_computed_module(), COMPUTED),
+    ("memo_names", "STACK_GLOBAL over names fetched from the memo", "1", _memo_name(), CRIT),
+    ("ext_registry", "copyreg.add_extension then EXT1", "4", _ext_registry(), CRIT),
+    ("inst_opcode", "INST opcode (protocol 0)", "4", _inst("os", "system", SHELL), CRIT),
+    ("obj_opcode", "OBJ opcode", "4", _obj("os", "system", SHELL), CRIT),
+]
+
+# First opcodes a list-based sniffer did not know (class 2): each prefix is a complete no-op.
+PREFIXES: list[tuple[str, bytes]] = [
+    ("newtrue", b"\x880"),
+    ("newfalse", b"\x890"),
+    ("empty_set", b"\x8f0"),
+    ("long1", b"\x8a\x01\x010"),
+    ("text_int", b"I7\n0"),
+    ("short_binunicode", b"\x8c\x01a0"),
+    ("binfloat", b"G" + struct.pack(">d", 1.5) + b"0"),
+    ("none_pop", b"N0"),
+]
+
+
+def _strip_proto(program: bytes) -> bytes:
+    """A protocol-0/1 style program body (no PROTO/FRAME) so it can follow any prefix."""
+    if program[:1] == b"\x80":
+        program = program[2:]
+    if program[:1] == b"\x95":
+        program = program[9:]
+    return program
+
+
+# --------------------------------------------------------------------------------------------------------
+# Wrappers: how the same program reaches a loader.
+
+
+def torch_zip(program: bytes, member: str = "data.pkl") -> bytes:
+    """A torch.save zip archive whose data.pkl (named ``member``: torch finds it case-insensitively) is
+    ``program``."""
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            if info.filename.endswith("/data.pkl"):
+                dst.writestr(info.filename[: -len("data.pkl")] + member, program)
+            else:
+                dst.writestr(info.filename, src.read(info))
+    return out.getvalue()
+
+
+def npy_object_array(program: bytes) -> bytes:
+    """A .npy file with dtype object: np.load(allow_pickle=True) unpickles the data part."""
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header += " " * ((64 - (10 + len(header) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + program
+
+
+def _wrapper(asm: Asm, shape: object, dtype: object) -> None:
+    """A joblib NumpyArrayWrapper (built with NEWOBJ + BUILD, as joblib's pickler writes it)."""
+    asm.emit(Glob("joblib.numpy_pickle", "NumpyArrayWrapper"))
+    asm.tuple_of(())
+    asm.newobj()
+    asm.dict_of({"subclass": Glob("numpy", "ndarray"), "shape": shape, "order": "C",
+                 "dtype": Call(Glob("numpy", "dtype"), (dtype, False, True)), "allow_mmap": False})
+    asm.build()
+
+
+def joblib_object_array(program: bytes, dtype: object = "O8") -> bytes:
+    """A joblib file whose NumpyArrayWrapper is an object array: joblib.load unpickles the program that
+    follows the wrapper's BUILD (joblib writes object arrays as an embedded pickle there)."""
+    asm = Asm(2)
+    _wrapper(asm, (1,), dtype)
+    asm.raw(program)
+    return asm.finish()
+
+
+def joblib_differential(program: bytes) -> bytes:
+    """A joblib file that joblib.load reads as benign while pickle.load runs ``program`` hidden in the
+    "array bytes" of a NumpyArrayWrapper (joblib skips them; pickle executes them)."""
+    body = _strip_proto(program)
+    assert body.endswith(b".")
+    body = body[:-1] + b"0"  # leave the payload's result as a popped value, keep the outer program going
+    asm = Asm(2)
+    _wrapper(asm, (len(body),), "u1")
+    asm.raw(body)
+    return asm.finish()
+
+
+def tar_polyglot(program: bytes) -> bytes:
+    """A valid tar archive whose first member's name field is the pickle program (pickle.load reads it)."""
+    body = _strip_proto(program)
+    assert len(body) < 100 and b"\x00" not in body, len(body)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo(name=body.decode("latin-1"))
+        payload = b"weights"
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return out.getvalue()
+
+
+def safetensors_polyglot(program: bytes) -> bytes:
+    """Looks like safetensors (non-printable 8-byte header length, then '{"'), runs a pickle on pickle.load:
+    the 8 length bytes are no-op opcodes and a SHORT_BINSTRING that swallows the JSON header."""
+    body = _strip_proto(program)
+    header = b'{"__metadata__":{"format":"pt"}}'
+    lead = b"\x880\x880\x880U" + bytes([len(header)])
+    assert len(lead) == 8
+    return lead + header + body
+
+
+def frame_too_long(program: bytes) -> bytes:
+    """A FRAME that announces more bytes than the file holds: the C unpickler stops there, the pure-Python
+    one (joblib's, pickle._Unpickler) reads on and runs the payload."""
+    body = _strip_proto(program)
+    return b"\x80\x04\x95" + struct.pack("<Q", len(body) + 4096) + body
+
+
+def straddle_frame(program: bytes) -> bytes:
+    """Frames that end inside an opcode: the pure-Python unpickler refuses, the C one runs the payload."""
+    body = _strip_proto(program)
+    return b"\x80\x04\x95" + struct.pack("<Q", 3) + body
+
+
+COMPRESSORS: list[tuple[str, Callable[[bytes], bytes]]] = [
+    ("gzip", lambda d: gzip.compress(d)),
+    ("zlib", lambda d: zlib.compress(d)),
+    ("bz2", lambda d: bz2.compress(d)),
+    ("xz", lambda d: lzma.compress(d)),
+    ("lzma", lambda d: lzma.compress(d, format=lzma.FORMAT_ALONE)),
+    # a 4 KiB dictionary: the header reads 5d 00 10, which a three-byte magic (5d 00 00) misses
+    ("lzma_small_dict", lambda d: lzma.compress(
+        d, format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, "dict_size": 4096}])),
+]
+
+
+# Dotted qualnames resolve only from protocol 4; Python 2 names are mapped only below protocol 3.
+DOTTED = {"code_via_numpy_types", "fileio_via_numpy_io", "system_via_sklearn_inspect", "system_via_numpy_os",
+          "filehandler_via_logging_attr", "pickle_via_numpy"}
+
+
+def _protocols(name: str, cls: str) -> tuple[int, ...]:
+    if name in DOTTED:
+        return (4,)
+    if name == "builtin_py2_eval":
+        return (2,)
+    return (2, 4) if cls == "1" else (2,)
+
+
+def malicious_cases() -> list[Case]:
+    cases: list[Case] = []
+    by_name = {p[0]: p for p in PAYLOADS}
+    for name, technique, cls, payload, rule in PAYLOADS:
+        for proto in _protocols(name, cls):
+            cases.append(Case(f"raw_p{proto}_{name}", cls, f"{technique} (protocol {proto})", "pickle", rule,
+                              f"model_{name}.pkl", payload(proto)))
+    small = ["os_system", "builtins_exec", "builtins_open", "subprocess_call", "code_functiontype", "getattr_import"]
+    for pname, prefix in PREFIXES:
+        for name in small:
+            body = _strip_proto(by_name[name][3](2))
+            cases.append(Case(f"prefix_{pname}_{name}", "2", f"first opcode {pname}, then {by_name[name][1]}",
+                              "pickle", CRIT, f"weights_{pname}_{name}.bin", prefix + body))
+    for cname, compress in COMPRESSORS:
+        for name in ("os_system", "builtins_exec", "io_fileio", "system_via_numpy_os"):
+            program = by_name[name][3](4)
+            cases.append(Case(f"compressed_{cname}_{name}", "2", f"{cname}-compressed pickle read by joblib.load",
+                              "joblib", CRIT, f"model_{name}.joblib", compress(program)))
+        # compressed *and* an unusual first opcode
+        body = b"\x880" + _strip_proto(by_name["os_system"][3](2))
+        cases.append(Case(f"compressed_{cname}_newtrue", "2", f"{cname} stream whose pickle starts with NEWTRUE",
+                          "joblib", CRIT, f"clf_{cname}.joblib", compress(body)))
+    for name in ("os_system", "builtins_exec", "code_via_numpy_types", "system_via_sklearn_inspect", "append_hook",
+                 "setstate_hook", "rebuild_from_type_calls_arg", "computed_str_module", "fileio_via_numpy_io",
+                 "logging_filehandler", "pathlib_touch", "nested_pickle_loads"):
+        cases.append(Case(f"torchzip_{name}", "1", f"torch zip data.pkl: {by_name[name][1]}", "torch",
+                          by_name[name][4], f"pytorch_model_{name}.bin", torch_zip(by_name[name][3](_protocols(name, "1")[0]))))
+    for name in ("os_system", "builtins_exec", "subprocess_call"):
+        for pname, prefix in PREFIXES[:4]:
+            body = _strip_proto(by_name[name][3](2))
+            cases.append(Case(f"torchzip_prefix_{pname}_{name}", "2", f"torch zip data.pkl starting with {pname}",
+                              "torch", CRIT, f"ckpt_{pname}_{name}.pt", torch_zip(prefix + body)))
+    for name in ("os_system", "builtins_exec", "io_fileio", "code_functiontype", "memo_names"):
+        cases.append(Case(f"legacy_torch_{name}", "2", f"non-zip file given to torch.load: {by_name[name][1]}",
+                          "torch", by_name[name][4], f"legacy_{name}.pt", by_name[name][3](2)))
+        cases.append(Case(f"legacy_torch_newfalse_{name}", "2", "torch.load of a pickle starting with NEWFALSE",
+                          "torch", by_name[name][4], f"legacy_nf_{name}.pth", b"\x890" + _strip_proto(by_name[name][3](2))))
+    for name in ("os_system", "builtins_exec", "subprocess_call", "getattr_import", "builtins_open"):
+        cases.append(Case(f"npy_object_{name}", "1", f".npy object array: {by_name[name][1]}", "numpy",
+                          by_name[name][4], f"arr_{name}.npy", npy_object_array(by_name[name][3](2))))
+        cases.append(Case(f"np_load_raw_{name}", "2", f"np.load of a non-.npy file unpickles it: {by_name[name][1]}",
+                          "numpy", by_name[name][4], f"arr_{name}.npz", b"\x8f0" + _strip_proto(by_name[name][3](2))))
+    for name in ("os_system", "builtins_exec", "subprocess_call"):
+        cases.append(Case(f"joblib_object_array_{name}", "4", "payload in a joblib object array's embedded pickle",
+                          "joblib", CRIT, f"est_{name}.joblib", joblib_object_array(by_name[name][3](2))))
+        cases.append(Case(f"joblib_differential_{name}", "4", "payload in the array bytes joblib skips, run by pickle.load",
+                          "pickle", "WW-PKL-011", f"est_diff_{name}.joblib", joblib_differential(by_name[name][3](2))))
+    for name in ("os_system", "builtins_exec", "subprocess_call"):
+        cases.append(Case(f"tar_polyglot_{name}", "3", "tar archive whose header is also a pickle", "pickle",
+                          "WW-FS-006", f"model_{name}.tar", tar_polyglot(by_name[name][3](0))))
+        cases.append(Case(f"safetensors_polyglot_{name}", "3", "safetensors-looking header that is also a pickle",
+                          "pickle", CRIT, f"model_{name}.safetensors", safetensors_polyglot(by_name[name][3](2))))
+        cases.append(Case(f"frame_too_long_{name}", "4", "FRAME longer than the data: only the pure-Python unpickler runs it",
+                          "pickle_py", "WW-PKL-012", f"frame_{name}.pkl", frame_too_long(by_name[name][3](2))))
+        cases.append(Case(f"frame_straddle_{name}", "4", "opcode across a frame end: only the C unpickler runs it",
+                          "pickle", "WW-PKL-012", f"straddle_{name}.pkl", straddle_frame(by_name[name][3](2))))
+    for name in ("os_system", "builtins_exec"):
+        body = _strip_proto(by_name[name][3](2))[:-1] + b"0"
+        asm = Asm(2)
+        _wrapper(asm, Call(Glob("builtins", "tuple"), ([8],)), "u1")  # shape known only at load time
+        asm.raw(b"\x00" * 8 + body)
+        cases.append(Case(f"joblib_computed_shape_{name}", "4", "joblib array whose shape is computed: the payload follows its data",
+                          "joblib", "WW-PKL-006", f"est_shape_{name}.joblib", asm.finish()))
+    for label, dtype in (("object", "object"), ("pipe_o", "|O"), ("structured", [("a", "O")])):
+        cases.append(Case(f"joblib_object_dtype_{label}", "4", f"joblib object array with dtype spelled {dtype!r}",
+                          "joblib", CRIT, f"est_dtype_{label}.joblib", joblib_object_array(by_name["builtins_exec"][3](2), dtype)))
+    for name in ("os_system", "builtins_exec", "subprocess_call"):
+        cases.append(Case(f"torchzip_case_{name}", "3", "torch zip whose pickle member is DATA.PKL (found case-insensitively)",
+                          "torch", CRIT, f"case_{name}.pt", torch_zip(by_name[name][3](2), "DATA.PKL")))
+    pad = b"X" + struct.pack("<I", 100_000) + b"a" * 100_000 + b"0"  # a literal longer than any sniffing head
+    for name in ("os_system", "builtins_exec", "subprocess_call"):
+        body = _strip_proto(by_name[name][3](2))
+        cases.append(Case(f"padded_head_{name}", "2", "a 100 KB literal first, the payload past the sniffed head",
+                          "pickle", CRIT, f"padded_{name}.bin", pad + body))
+        cases.append(Case(f"padded_head_gzip_{name}", "2", "gzip stream of a pickle whose payload is past the head",
+                          "joblib", CRIT, f"padded_{name}.joblib", gzip.compress(pad + body)))
+    cases.append(Case("py2_commands_getoutput", "1", "Python 2 module name 'commands' mapped to subprocess", "pickle", CRIT,
+                      "old.pkl", _prog(0, lambda a: a.call(Glob("commands", "getoutput"), SHELL))))
+    magic = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."  # torch's legacy magic number
+    cases.append(Case("legacy_torch_second_program", "7", "payload in the second program of a legacy torch file",
+                      "torch", CRIT, "multi.pt", magic + _call("os", "system", SHELL)(2)))
+    cases.append(Case("legacy_torch_second_program_newtrue", "2", "second legacy-torch program starting with NEWTRUE",
+                      "torch", CRIT, "multi2.pt", magic + b"\x880" + _strip_proto(_call("builtins", "exec", ACT)(2))))
+    cases.append(Case("raw_stack_global_dotted_p5", "1", "protocol-5 dotted STACK_GLOBAL through pathlib",
+                      "pickle", CRIT, "dotted.pkl", _call("pathlib", "os.system", SHELL)(5)))
+    cases.append(Case("raw_binget_raw", "1", "payload split by raw memo opcodes", "pickle", CRIT, "memo.pkl",
+                      _prog(2, lambda a: (a.emit(Glob("os", "system")), a.put(), a.pop(), a.get(0), a.emit((SHELL,)), a.reduce(), None)[-1])))
+    return cases
+
+
+# --------------------------------------------------------------------------------------------------------
+# Benign: unusual but legal files written by the real libraries.
+
+
+def write_benign(folder: Path) -> list[tuple[str, Path]]:
+    """Write the benign checkpoints into ``folder``; returns (label, path) pairs."""
+    import pickle as _pickle  # the writer side only: dumps, never loads
+
+    import joblib
+    import numpy as np
+    import torch
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.naive_bayes import GaussianNB
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out: list[tuple[str, Path]] = []
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 4))
+    y = (X[:, 0] > 0).astype(int)
+
+    def add(label: str, name: str, write: Callable[[Path], None]) -> None:
+        path = folder / name
+        write(path)
+        out.append((label, path))
+
+    sd = {"w": torch.randn(3, 3), "b": torch.zeros(3)}
+    for proto in (2, 3, 4, 5):
+        add(f"torch zip, pickle protocol {proto}", f"t_proto{proto}.pt", lambda p, pr=proto: torch.save(sd, p, pickle_protocol=pr))
+    add("torch legacy (non-zip) serialization", "t_legacy.pt", lambda p: torch.save(sd, p, _use_new_zipfile_serialization=False))
+    add("torch bfloat16 / float16 / int8 / bool tensors", "t_dtypes.pt", lambda p: torch.save(
+        {"bf": torch.ones(2, dtype=torch.bfloat16), "h": torch.ones(2, dtype=torch.float16),
+         "i": torch.ones(2, dtype=torch.int8), "b": torch.ones(2, dtype=torch.bool)}, p))
+    add("torch complex and empty tensors", "t_complex.pt", lambda p: torch.save({"c": torch.ones(2, dtype=torch.complex64), "e": torch.empty(0)}, p))
+    add("torch shared storage views", "t_views.pt", lambda p: (lambda t: torch.save({"a": t, "v": t[1:], "T": t.t()}, p))(torch.arange(9.0).reshape(3, 3)))
+    add("torch parameter with requires_grad", "t_param.pt", lambda p: torch.save({"p": torch.nn.Parameter(torch.ones(2))}, p))
+    add("torch sparse COO tensor", "t_sparse.pt", lambda p: torch.save({"s": torch.eye(3).to_sparse()}, p))
+    add("torch quantized tensor", "t_quant.pt", lambda p: torch.save({"q": torch.quantize_per_tensor(torch.ones(4), 0.1, 0, torch.quint8)}, p))
+    add("torch nested containers and scalars", "t_nested.pt", lambda p: torch.save({"opt": {"step": 3, "lr": 1e-3, "betas": (0.9, 0.99)}, "layers": [torch.ones(1)] * 3, "name": "x", "flag": None}, p))
+    add("torch nn.Module state_dict (OrderedDict with metadata)", "t_module_sd.pt", lambda p: torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.ReLU()).state_dict(), p))
+    add("torch whole nn.Module pickled", "t_module_whole.pt", lambda p: torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2)), p))
+    add("torch optimizer state_dict", "t_optim.pt", lambda p: (lambda m: torch.save(torch.optim.AdamW(m.parameters()).state_dict(), p))(torch.nn.Linear(2, 2)))
+    add("torch channels_last tensor", "t_channels_last.pt", lambda p: torch.save({"x": torch.ones(1, 2, 2, 2).to(memory_format=torch.channels_last)}, p))
+    add("torch tensor in a tuple key dict", "t_intkeys.pt", lambda p: torch.save({0: torch.ones(1), 1: torch.zeros(1)}, p))
+    add("torch dtype and device objects", "t_meta.pt", lambda p: torch.save({"dtype": torch.float16, "device": torch.device("cpu"), "size": torch.Size([2, 3])}, p))
+    for proto in range(0, 6):
+        add(f"numpy array plain pickle protocol {proto}", f"np_p{proto}.pkl", lambda p, pr=proto: p.write_bytes(_pickle.dumps({"a": np.arange(5), "f": np.float32(1.5)}, protocol=pr)))
+    add("numpy structured array .npy", "np_struct.npy", lambda p: np.save(p, np.zeros(3, dtype=[("x", "<f4"), ("y", "<i8")])))
+    add("numpy fortran-order .npy", "np_fortran.npy", lambda p: np.save(p, np.asfortranarray(np.ones((3, 2)))))
+    add("numpy datetime64 .npy", "np_dt.npy", lambda p: np.save(p, np.array(["2024-01-01"], dtype="datetime64[D]")))
+    add("numpy big-endian .npy", "np_be.npy", lambda p: np.save(p, np.arange(4, dtype=">i4")))
+    add("numpy 0-d and empty arrays .npy", "np_0d.npy", lambda p: np.save(p, np.array(3.5)))
+    add("numpy .npz compressed", "np_arch.npz", lambda p: np.savez_compressed(p, a=np.ones(3), b=np.arange(4)))
+    add("numpy random Generator state pickle", "np_rng.pkl", lambda p: p.write_bytes(_pickle.dumps(np.random.default_rng(1), protocol=4)))
+    add("numpy masked array pickle", "np_masked.pkl", lambda p: p.write_bytes(_pickle.dumps(np.ma.array([1, 2], mask=[0, 1]), protocol=2)))
+    models = {
+        "logreg": LogisticRegression().fit(X, y), "rf": RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y),
+        "tree": DecisionTreeClassifier().fit(X, y), "svc": SVC().fit(X, y), "nb": GaussianNB().fit(X, y),
+        "knn": KNeighborsClassifier().fit(X, y), "pca": PCA(2).fit(X), "ridge": Ridge().fit(X, y),
+        "pipe": make_pipeline(StandardScaler(), MinMaxScaler(), LogisticRegression()).fit(X, y),
+    }
+    for name, model in models.items():
+        add(f"sklearn {name} joblib.dump", f"sk_{name}.joblib", lambda p, m=model: joblib.dump(m, p))
+    for comp in ("gzip", "bz2", "lzma", "xz", "zlib"):
+        add(f"sklearn pipeline joblib compress={comp}", f"sk_pipe_{comp}.joblib", lambda p, c=comp: joblib.dump(models["pipe"], p, compress=(c, 3)))
+    add("sklearn pickle protocol 5", "sk_rf_p5.pkl", lambda p: p.write_bytes(_pickle.dumps(models["rf"], protocol=5)))
+    add("sklearn pickle protocol 2", "sk_tree_p2.pkl", lambda p: p.write_bytes(_pickle.dumps(models["tree"], protocol=2)))
+    add("joblib dict of arrays", "jl_arrays.joblib", lambda p: joblib.dump({"a": np.ones((10, 10)), "b": np.arange(7, dtype=np.int16), "s": "text"}, p))
+    add("joblib object array inside", "jl_objarr.joblib", lambda p: joblib.dump({"o": np.array([1, "x"], dtype=object)}, p))
+    add("joblib list of mixed arrays, protocol 2", "jl_p2.joblib", lambda p: joblib.dump([np.ones(3), np.zeros((2, 2), dtype=np.float32)], p, protocol=2))
+    return out
+
+
+__all__ = ["Case", "malicious_cases", "write_benign", "PAYLOADS", "PREFIXES"]
