@@ -34,7 +34,9 @@ INTEGRITY_EVIDENCE_SCHEMA = "weightwarden.integrity-evidence/v1"
 SUPPLY_CHAIN = "supply_chain.integrity"
 # Metrics of weightwarden's suites that are behaviour (misuse / refusal) evidence, by suite family (see
 # weightwarden.evals.results); all are rates where higher is worse.
-MITIGATION_METRICS = {"harmful": ("attack_success", "harmful_content"), "over_refusal": ("over_refusal",)}
+# Harmful suites: "non_refusal" (the model did not refuse: the refusal detector), "attack_success" (usable
+# harmful content: the attack detector with a judge), "harmful_content" (older logs' judge metric).
+MITIGATION_METRICS = {"harmful": ("non_refusal", "attack_success", "harmful_content"), "over_refusal": ("over_refusal",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,7 @@ class CapabilityEvidence:
 @dataclass(frozen=True, slots=True)
 class MitigationEvidence:
     domain: str
-    metric: str  # "attack_success" (complied), "harmful_content" (usable harmful content), "over_refusal"
+    metric: str  # "non_refusal" (complied), "attack_success" (usable harmful content, judge), "over_refusal"
     value: float  # misuse rate: higher is worse
     ci_low: float
     ci_high: float
