@@ -58,7 +58,7 @@ def test_pickles_of_every_protocol_are_recognised():
     assert not looks_like_pickle(b"hello world, this is text")
 
 
-def test_links_are_reported_never_followed(tmp_path):
+def test_links_are_reported_and_only_inside_ones_read(tmp_path):
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text("{}")
@@ -72,7 +72,17 @@ def test_links_are_reported_never_followed(tmp_path):
     assert ("fs.symlink", "inside-link.json") in codes
     assert ("fs.symlink_escape", "escape") in codes
     assert ("fs.symlink_absolute", "absolute") in codes
-    assert [e.path for e in artifact.entries] == ["config.json"]
+    # The inside link's target is read under the link's name (a loader opens that name); escaping ones never.
+    assert [e.path for e in artifact.entries] == ["config.json", "inside-link.json"]
+
+
+def test_a_link_into_a_skipped_folder_is_read_under_its_name(tmp_path):
+    """Red team: a pickle hidden in __pycache__ and reached through pytorch_model.bin was never read."""
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "w.bin").write_bytes(pickle.dumps(1))
+    os.symlink("__pycache__/w.bin", tmp_path / "pytorch_model.bin")
+    artifact = open_artifact(str(tmp_path))
+    assert [e.path for e in artifact.entries] == ["pytorch_model.bin"]
 
 
 def test_ignored_folders_are_skipped(tmp_path):

@@ -103,7 +103,12 @@ def _walk(artifact: Artifact, root: str, hf_blobs: str | None = None) -> Iterato
                 if blob is not None:
                     yield DiscoveredFile(blob, rel, root)
                 else:
-                    _record_link(artifact, child.path, rel, root)
+                    inside = _record_link(artifact, child.path, rel, root)
+                    if inside is not None:
+                        # A loader opens the link's name and reads its target: scan the target under that
+                        # name, wherever it lies in the folder (even in a folder the walk skips, like
+                        # __pycache__ or .git, or under a skipped name).
+                        yield DiscoveredFile(inside, rel, root)
             elif child.is_dir(follow_symlinks=False):
                 if child.name not in IGNORED_DIRS:
                     subfolders.append(child.path)
@@ -128,23 +133,29 @@ def _hf_blob_target(link: str, hf_repo: str | None) -> str | None:
     return resolved.path if resolved.is_file else None
 
 
-def _record_link(artifact: Artifact, path: str, rel: str, root: str) -> None:
-    """Links are never followed. Report where they point; escaping the folder is an anomaly."""
+def _record_link(artifact: Artifact, path: str, rel: str, root: str) -> str | None:
+    """Report where a link points; escaping the folder is an anomaly. Returns the regular file inside the
+    folder it resolves to (through every hop), which the caller scans under the link's name, else None."""
     try:
         target = os.readlink(path)
     except OSError as exc:
         artifact.errors.append((rel, f"cannot read link: {exc.strerror or exc}"))
-        return
+        return None
     if os.path.isabs(target):
         artifact.anomalies.append(Anomaly("fs.symlink_absolute", rel, "symbolic link with an absolute target", target))
-        return
+        return None
     resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
-    if os.path.commonpath([resolved, os.path.abspath(root)]) != os.path.abspath(root):
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if (os.path.commonpath([resolved, os.path.abspath(root)]) != os.path.abspath(root)
+            or os.path.commonpath([real, real_root]) != real_root):
         artifact.anomalies.append(
             Anomaly("fs.symlink_escape", rel, "symbolic link resolves outside the model folder", target)
         )
-    else:
-        artifact.anomalies.append(Anomaly("fs.symlink", rel, "symbolic link inside the model folder (not followed)", target))
+        return None
+    artifact.anomalies.append(Anomaly("fs.symlink", rel, "symbolic link inside the model folder (its target is "
+                                      "scanned under this name)", target))
+    return real if os.path.isfile(real) else None
 
 
 def _rel(path: str, root: str) -> str:

@@ -29,8 +29,8 @@ INNER_LINK = ScanRule(
     "WW-FS-002",
     Severity.INFO,
     "Symbolic link inside the model folder",
-    "A file is a symbolic link to another file of the same folder. It was not followed; its target is "
-    "scanned as a file of its own.",
+    "A file is a symbolic link to another file of the same folder. Its target is read under the link's name "
+    "(a loader opens that name), wherever it lies in the folder, even in a folder the scan otherwise skips.",
     "No action needed.",
     (CWE_LINK_FOLLOWING,),
     anomaly_codes=("fs.symlink",),
