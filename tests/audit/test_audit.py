@@ -93,6 +93,7 @@ def test_clean_sample_with_its_eval_log(clean_audit, eval_log: Path) -> None:
     assert data["decision"] == "staged" and any("cbrn.biochem" in r for r in data["reasons"])
     assert {a["component"] for a in data["analyses"]} == {"scan", "lineage", "evals", "risk"}
     assert clean_audit.analysis("lineage").record.identical
+    schemas.validate(clean_audit.analysis("evals").record.to_dict(), "eval-summary.v1.json")
     assert [s["component"] for s in data["skipped"]] == ["integrity"]
     assert data["evidence_sources"] == [str(eval_log)]
 

@@ -57,3 +57,9 @@ def test_unrelated_is_high_only_when_the_base_was_declared() -> None:
     [unsure] = findings_of_lineage(_report("inconclusive"))
     assert (derived.rule_id, unsure.rule_id) == ("WW-LIN-006", "WW-LIN-005")
     assert {f.rule_id for f in (claimed, derived, unsure)} <= {r.id for r in CATALOGUE.rules}
+
+
+def test_fingerprint_json_validates_against_its_published_schema(minilm_folder: Path) -> None:
+    from weightwarden.lineage.fingerprint import make_fingerprint
+
+    schemas.validate(make_fingerprint(minilm_folder).to_dict(), "fingerprint.v1.json")
