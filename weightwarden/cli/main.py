@@ -21,17 +21,6 @@ from typing import Any
 import click
 
 from weightwarden import __version__
-from weightwarden.cli import audit as _audit_commands
-from weightwarden.cli import convert as _convert_commands
-from weightwarden.cli import diff as _diff_commands
-from weightwarden.cli import evals as _eval_commands
-from weightwarden.cli import incident as _incident_commands
-from weightwarden.cli import indicators as _indicator_commands
-from weightwarden.cli import integrity as _integrity_commands
-from weightwarden.cli import lineage as _lineage_commands
-from weightwarden.cli import registry as _registry_commands
-from weightwarden.cli import risk as _risk_commands
-from weightwarden.cli import witness as _witness_commands
 from weightwarden.cli._terminal import (
     DEFAULT_WIDTH,
     progress_bar,
@@ -83,11 +72,22 @@ def missing_extra(exc: ModuleNotFoundError, command: str | None) -> Any:
 
 
 class _Group(click.Group):
+
     """A click group whose usage errors exit 3 (click's default is 2) and that never shows a traceback.
 
     Every :class:`~weightwarden.core.errors.WeightwardenError` is ``error: <reason>`` and exit 2; an
     optional module that is not installed is the install line of its extra, also exit 2.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            importlib.import_module(f"weightwarden.cli.{LAZY_COMMANDS[cmd_name]}").register(self)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -248,19 +248,14 @@ def scan(
     return code
 
 
-# sign / verify / digest / inspect live in their own module (click only at its top, like this one).
-_integrity_commands.register(main)
-# diff / lineage / fingerprint / convert and eval: same pattern.
-_convert_commands.register(main)
-_diff_commands.register(main)
-_lineage_commands.register(main)
-_eval_commands.register(main)
-_audit_commands.register(main)
-_risk_commands.register(main)
-_indicator_commands.register(main)
-_registry_commands.register(main)  # registry serve/keygen/add-publisher/revoke, publish, check
-_incident_commands.register(main)  # incident new/update/list/show/export
-_witness_commands.register(main)  # witness keygen/vkey/cosign/serve/evidence/compare
+# Every other command lives in its own module, imported only when that command runs (or when --help lists
+# them all), so that `weightwarden scan` and `weightwarden diff` do not pay for a dozen other commands' imports.
+LAZY_COMMANDS = {
+    "sign": "integrity", "verify": "integrity", "digest": "integrity", "inspect": "integrity",
+    "convert": "convert", "diff": "diff", "lineage": "lineage", "fingerprint": "lineage", "eval": "evals",
+    "audit": "audit", "risk": "risk", "indicators": "indicators", "registry": "registry", "publish": "registry",
+    "check": "registry", "incident": "incident", "witness": "witness",
+}
 
 
 def run() -> None:
