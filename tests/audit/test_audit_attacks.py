@@ -192,3 +192,13 @@ def test_evidence_bound_to_a_shared_config_file_does_not_count(tmp_path: Path) -
     item = replace(capability("cybermetric-80", 20, 80), model_digest=config_digest)
     use = assess([item], load_policy(), model_digest=audit.model.weight_digests()).domain("cyber.offense").evidence[0]
     assert not use.counted and "another model" in use.note
+
+
+def test_an_attested_file_in_a_folder_the_walk_skips_is_scanned(tmp_path: Path) -> None:
+    """What the audit hashes and vouches for is what it scans, even where a plain scan would not look."""
+    folder = _model(tmp_path / "m")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "optimizer.bin").write_bytes(_payload(tmp_path / "canary"))
+    audit = run_audit(AuditRequest(folder))
+    assert "__pycache__/optimizer.bin" in {f.path for f in audit.model.files}
+    assert audit.decision == "withhold" and not (tmp_path / "canary").exists()

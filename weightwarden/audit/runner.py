@@ -100,9 +100,10 @@ def _inside(path: Path, bundle: Path | None) -> tuple[str, ...]:
 
 
 def _scan(path: Path, facts: ModelFacts, request: AuditRequest) -> Analysis[Any]:
-    """Scan the folder, plus every attested file the folder walk would not read on its own: a file reached
-    through a link, or one inside a folder the walk skips (``.git``, ``__pycache__``, ...). What the audit
-    vouches for (the files it hashes) and what it scanned must be the same set: a loader follows the link."""
+    """Scan the folder, plus every attested file the folder walk would not read on its own: one inside a
+    folder the walk skips (``__pycache__``, ``.ipynb_checkpoints``, ...) or under a skipped name. What the
+    audit vouches for (the files it hashes) and what it scanned must be the same set. (Links need nothing
+    extra: the walk reads an in-folder link's target under the link's name, as a loader does.)"""
     from weightwarden.artifact.loader import IGNORED_DIRS, IGNORED_FILES
     from weightwarden.scan import analyse
 
@@ -110,11 +111,10 @@ def _scan(path: Path, facts: ModelFacts, request: AuditRequest) -> Analysis[Any]
     if path.is_dir():
         for fact in facts.files:
             parts = Path(fact.path).parts
-            inside = path / fact.path
             linked = any((path.joinpath(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
             hidden = any(p in IGNORED_DIRS for p in parts[:-1]) or parts[-1] in IGNORED_FILES
-            if linked or hidden:
-                extra.append(str(inside.resolve()))
+            if hidden and not linked:
+                extra.append(str(path / fact.path))
     return analyse([str(path), *extra], strict=request.strict_scan, workers=request.workers)
 
 
