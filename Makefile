@@ -19,7 +19,7 @@ $(CORE_STAMP): pyproject.toml Makefile
 
 $(STAMP): $(CORE_STAMP)
 	# llama-cpp-python builds from its sdist; the native build crashes on CPUs that report AMX (DESIGN.md §5).
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,sign,lineage,evals,report,registry,indicators,inspect]'
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q -e '.[dev,sign,lineage,evals,report,registry,indicators,inspect,parquet]'
 	# PSI for `weightwarden indicators psi`: without its protobuf==6.30.2 pin, which would downgrade onnx.
 	$(BIN)/pip install -q --no-deps 'openmined-psi>=2.0.6'
 	touch $(STAMP)
