@@ -202,3 +202,37 @@ def test_an_attested_file_in_a_folder_the_walk_skips_is_scanned(tmp_path: Path) 
     audit = run_audit(AuditRequest(folder))
     assert "__pycache__/optimizer.bin" in {f.path for f in audit.model.files}
     assert audit.decision == "withhold" and not (tmp_path / "canary").exists()
+
+
+def test_a_link_inside_a_skipped_folder_is_scanned_by_the_audit(tmp_path: Path) -> None:
+    """Round 3: a link in __pycache__ into .git was attested but the walk never enters __pycache__."""
+    folder = _model(tmp_path / "m")
+    (folder / ".git" / "objects").mkdir(parents=True)
+    (folder / ".git" / "objects" / "evil").write_bytes(_payload(tmp_path / "canary"))
+    (folder / "__pycache__").mkdir()
+    os.symlink("../.git/objects/evil", folder / "__pycache__" / "pytorch_model-00001-of-00001.bin")
+    audit = run_audit(AuditRequest(folder))
+    assert "__pycache__/pytorch_model-00001-of-00001.bin" in {f.path for f in audit.model.files}
+    assert audit.decision == "withhold", audit.reasons
+
+
+def test_a_joblib_array_of_a_dtype_we_cannot_size_fails_closed(tmp_path: Path) -> None:
+    """Round 3: 'int8' was sized as 4 bytes an item (joblib reads 1), so the walk resumed past a payload that
+    joblib.load runs. Only numpy's plain dtype strings are sized now; anything else must be a pickle or stop
+    at a bound (high)."""
+    import struct
+
+    def text(s: str) -> bytes:
+        return b"X" + struct.pack("<I", len(s)) + s.encode()
+
+    n = 64
+    wrapper = (b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(" + text("subclass") + b"cnumpy\nndarray\n"
+               + text("shape") + b"M" + struct.pack("<H", n) + b"\x85" + text("order") + text("C")
+               + text("dtype") + b"cnumpy\ndtype\n" + text("int8") + b"\x89\x88\x87R" + text("allow_mmap") + b"\x89ub")
+    payload = b"0" + _payload(tmp_path / "canary")
+    blob = wrapper + b"\xff" * n + (payload + b"\x00" * (3 * n))[: 3 * n] + b"."
+    folder = _model(tmp_path / "m")
+    (folder / "model.joblib").write_bytes(blob)
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons
+    assert any("joblib_array_size" in f.message for f in audit.analysis("scan").findings)

@@ -12,6 +12,7 @@ the decision ``open`` / ``staged`` / ``withhold``.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,9 +102,9 @@ def _inside(path: Path, bundle: Path | None) -> tuple[str, ...]:
 
 def _scan(path: Path, facts: ModelFacts, request: AuditRequest) -> Analysis[Any]:
     """Scan the folder, plus every attested file the folder walk would not read on its own: one inside a
-    folder the walk skips (``__pycache__``, ``.ipynb_checkpoints``, ...) or under a skipped name. What the
-    audit vouches for (the files it hashes) and what it scanned must be the same set. (Links need nothing
-    extra: the walk reads an in-folder link's target under the link's name, as a loader does.)"""
+    folder the walk skips (``__pycache__``, ``.ipynb_checkpoints``, ...) or under a skipped name, whether it is
+    a file or a link there (the walk reads in-folder links under their names, but only where it walks). What
+    the audit vouches for (the files it hashes) and what it scans must be the same set."""
     from weightwarden.artifact.loader import IGNORED_DIRS, IGNORED_FILES
     from weightwarden.scan import analyse
 
@@ -111,10 +112,8 @@ def _scan(path: Path, facts: ModelFacts, request: AuditRequest) -> Analysis[Any]
     if path.is_dir():
         for fact in facts.files:
             parts = Path(fact.path).parts
-            linked = any((path.joinpath(*parts[: i + 1])).is_symlink() for i in range(len(parts)))
-            hidden = any(p in IGNORED_DIRS for p in parts[:-1]) or parts[-1] in IGNORED_FILES
-            if hidden and not linked:
-                extra.append(str(path / fact.path))
+            if any(p in IGNORED_DIRS for p in parts[:-1]) or parts[-1] in IGNORED_FILES:
+                extra.append(os.path.realpath(path / fact.path))
     return analyse([str(path), *extra], strict=request.strict_scan, workers=request.workers)
 
 

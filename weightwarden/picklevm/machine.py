@@ -35,6 +35,7 @@ import codecs
 import contextlib
 import dataclasses
 import io
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -787,7 +788,8 @@ class _Machine:
         # joblib.load unpickles the data of any dtype that *has objects* ('O', 'object', '|O8', structured
         # dtypes with an object field ...). A dtype whose item size we cannot tell is read that way too: if
         # it is not a pickle the walk stops with an error, never silently.
-        is_object = (isinstance(spec, str) and spec.lstrip("<>|=").startswith(("O", "object"))) or _itemsize(spec) is None
+        declared_object = isinstance(spec, str) and spec.lstrip("<>|=").startswith(("O", "object"))
+        is_object = declared_object or _itemsize(spec) is None
         if is_object:
             abs_pos = self.base + bufbase + pos
             if self._end() is None:
@@ -800,7 +802,12 @@ class _Machine:
             inner = dataclasses.replace(inner, notes=(JOBLIB_NOTE, *inner.notes))
             self.nested.append(inner)
             if inner.end is None:
-                raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
+                if declared_object:
+                    raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
+                # A dtype we cannot size whose data is no pickle either: joblib.load reads some number of bytes
+                # we cannot tell and goes on; what follows is unknown, so this stops at a bound (high).
+                raise _Stop(f"joblib NumpyArrayWrapper at {offset}: dtype {str(spec)[:60]!r} of unknown size and its "
+                            "data is not a pickle: cannot tell where joblib resumes", "joblib_array_size")
             return b"", 0, inner.end - self.base
         itemsize = _itemsize(spec)
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
@@ -1458,25 +1465,25 @@ _PROTO0_FIRST = {bytes([c]) for c in b"(cSVIFLNl]}).dti"}
 _PROTO0_SECOND = {bytes([c]) for c in b"(cSVIFLNl]})dtip0123456789'\"_abcdefghijklmnopqrstuvwxyz\n"}
 
 
+# The dtype strings numpy's own writers produce for plain arrays ('<f8', '|u1', '<M8[ns]', 'S5', ...): only
+# these are sized here, by numpy itself. Anything else ('int8', 'float', a structured list, an object
+# dtype) has a size we would have to guess; joblib would not guess, so the data is walked as the pickle it may
+# be, and a walk that cannot follow stops at a bound (high) instead of skipping the wrong number of bytes.
+_PLAIN_DTYPE = re.compile(r"[<>|=]?(?:[?bBhHiIlLqQefdgFDG]|[biufcSUVmMa][0-9]+(?:\[[0-9A-Za-z]+\])?)")
+
+
 def _itemsize(spec: Any) -> int | None:
-    """Bytes per element of a NumPy dtype string such as ``'f8'``, ``'<i4'``, ``'U5'``, ``'M8'``."""
-    if not isinstance(spec, str) or not spec:
+    """Bytes per element of a plain NumPy dtype string (``'f8'``, ``'<i4'``, ``'U5'``, ``'<M8[ns]'``), by
+    numpy's own rules; None for anything else, including dtypes that hold objects."""
+    if not isinstance(spec, str) or not _PLAIN_DTYPE.fullmatch(spec):
         return None
-    s = spec.lstrip("<>|=")
-    if not s:
+    import numpy as np  # lazy: only joblib arrays need it
+
+    try:
+        dtype = np.dtype(spec)
+    except (TypeError, ValueError):
         return None
-    kind, digits = s[0], s[1:].split("[")[0]
-    if kind in "?b" and not digits:
-        return 1
-    if not digits.isdigit():
-        return {"d": 8, "f": 4, "e": 2, "g": 16, "l": 8, "q": 8, "i": 4, "h": 2, "B": 1, "H": 2, "I": 4,
-                "L": 8, "Q": 8}.get(kind)
-    size = int(digits)
-    if kind == "U":
-        return 4 * size
-    if kind in "fiucbSaVMmO":
-        return size
-    return None
+    return None if dtype.hasobject else int(dtype.itemsize)
 
 
 def nested_programs(data: bytes, limits: Limits, offset: int, depth: int) -> list[PickleAnalysis]:
