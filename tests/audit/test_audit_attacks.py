@@ -236,3 +236,56 @@ def test_a_joblib_array_of_a_dtype_we_cannot_size_fails_closed(tmp_path: Path) -
     audit = run_audit(AuditRequest(folder))
     assert audit.decision == "withhold", audit.reasons
     assert any("joblib_array_size" in f.message for f in audit.analysis("scan").findings)
+
+
+# ---------------------------------------------------------------- round 4: where joblib resumes after an array
+
+def _text(s: str) -> bytes:
+    import struct
+
+    return b"X" + struct.pack("<I", len(s)) + s.encode()
+
+
+def _wrapper(n: int, dtype: str, dtype_build: bytes = b"") -> bytes:
+    import struct
+
+    return (b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}(" + _text("subclass") + b"cnumpy\nndarray\n"
+            + _text("shape") + b"J" + struct.pack("<i", n) + b"\x85" + _text("order") + _text("C")
+            + _text("dtype") + b"cnumpy\ndtype\n" + _text(dtype) + b"\x89\x88\x87R" + dtype_build
+            + _text("allow_mmap") + b"\x89ub")
+
+
+def _round4_files(canary: Path) -> dict[str, bytes]:
+    import struct
+
+    pl = b"0" + _payload(canary)
+    n = 64
+    # (a) a dtype we cannot size whose data starts with a valid short pickle: resuming at its STOP is wrong
+    a = _wrapper(n, "int8") + b"N.B" + struct.pack("<I", n - 7 + len(pl)) + b"\x00" * (n - 7) + pl + b"0."
+    # (c) a plain dtype string whose own BUILD state changes the item size (elsize 1 instead of 8)
+    c_state = b"(K\x03" + _text("|") + b"NNNK\x01K\x01K\x00tb"
+    c = _wrapper(n, "S8", c_state) + b"N." + b"\x00" * (n - 2) + pl + b"\x00" * (8 * n - n - len(pl)) + b"."
+    return {"unsized_dtype_short_pickle": a, "dtype_state_changes_size": c}
+
+
+@pytest.mark.parametrize("case", ["unsized_dtype_short_pickle", "dtype_state_changes_size"])
+def test_joblib_array_sizes_we_cannot_know_exactly_fail_closed(tmp_path: Path, case: str) -> None:
+    folder = _model(tmp_path / "m")
+    (folder / "model.joblib").write_bytes(_round4_files(tmp_path / "canary")[case])
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons
+
+
+def test_array_skipping_applies_only_where_joblib_reads_arrays(tmp_path: Path) -> None:
+    """Round 4: a NumpyArrayWrapper inside an .npy object array or a torch pickle is not skipped by np.load or
+    torch.load (plain unpicklers): bytes joblib would skip are opcodes there."""
+    # After the wrapper's BUILD a plain unpickler reads on at once: POP the wrapper, then the payload runs.
+    inner = _wrapper(8, "u1") + b"0" + _payload(tmp_path / "canary")
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header += " " * (63 - len(header) % 64) + "\n"
+    folder = _model(tmp_path / "m")
+    (folder / "arr.npy").write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+                                     + inner)
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons
+    assert "WW-PKL-001" in {f.rule_id for f in audit.analysis("scan").findings}

@@ -315,15 +315,16 @@ def analyze(
     base_offset: int = 0,
     depth: int = 0,
     persistent_ids: list[Any] | None = None,
-    joblib_arrays: bool = True,
+    joblib_arrays: bool = False,
 ) -> PickleAnalysis:
     """Walk ONE pickle program from the stream's current position to its STOP; never executes anything.
 
     The stream is left just after STOP when it is seekable (the machine reads ahead; an unseekable stream is
     left wherever reading stopped). When ``persistent_ids`` is a list, the literal value of every persistent
     id (torch storages: ``('storage', 'torch.FloatStorage', key, location, numel)``, globals as their dotted
-    names) is appended. ``joblib_arrays=False`` reads the program as plain ``pickle.load`` would, without
-    skipping the array data joblib writes after each ``NumpyArrayWrapper``.
+    names) is appended. ``joblib_arrays=True`` reads the program as ``joblib.load``'s top-level unpickler does,
+    skipping the array data joblib writes after each ``NumpyArrayWrapper``; by default it is read as plain
+    ``pickle.load`` (and ``torch.load``, ``np.load``, an object array's inner pickle) read it, without skipping.
     """
     machine = _Machine(stream, limits, base_offset, depth, persistent_ids)
     machine.joblib_arrays = joblib_arrays
@@ -357,6 +358,7 @@ def analyze_streams(
     limits: Limits = DEFAULT_LIMITS,
     base_offset: int = 0,
     max_programs: int = MAX_PROGRAMS,
+    joblib_arrays: bool = False,
 ) -> StreamsResult:
     """Walk consecutive pickle programs until the stream ends or what follows is not a pickle program.
 
@@ -376,7 +378,7 @@ def analyze_streams(
         if len(programs) >= max_programs:
             trailing_offset = base_offset + here
             break
-        analysis = analyze(stream, limits=limits, base_offset=base_offset)
+        analysis = analyze(stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays)
         if analysis.error is not None and programs and not (analysis.globals or analysis.calls):
             trailing_offset = base_offset + here
             break
@@ -497,7 +499,11 @@ class _Machine:
         self.limit_hit: str | None = None
         self.eof = False
         self.stream_end: int | None = None
-        self.joblib_arrays = True
+        self.joblib_arrays = False
+        # id(object) -> (object, state of its last BUILD): joblib reads array data by the wrapper's and the dtype's
+        # accumulated state, so a second BUILD, or any BUILD that is not numpy's plain dtype state, makes the
+        # size uncertain (see _joblib_array).
+        self.built: dict[int, Any] = {}
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
         self.divergences: list[str] = []
@@ -779,6 +785,31 @@ class _Machine:
 
     # -- joblib ---------------------------------------------------------------------------------------
 
+    def _has_object(self, dtype: Any, depth: int = 0) -> bool:
+        """A dtype that holds Python objects, as numpy rebuilds it: an object spec, or a structured dtype with
+        an object field. joblib unpickles such array data (and so the walk reads it as a pickle)."""
+        if depth > 8 or not (isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args):
+            return False
+        spec = dtype.args[0]
+        if _object_spec(spec):
+            return True
+        state = self.built.get(id(dtype), (None, _NO_STATE))[1]
+        fields = state[4] if isinstance(state, tuple) and len(state) >= 5 else None
+        return isinstance(fields, DictVal) and any(
+            isinstance(v, tuple) and v and self._has_object(v[0], depth + 1) for v in fields.items.values())
+
+    def _plain_dtype(self, dtype: Any, depth: int = 0) -> bool:
+        """A ``numpy.dtype(spec)`` object numpy's writer produced for data of a plain, exactly known size: a
+        plain dtype string and a BUILD state (if any) numpy writes for it, fields checked the same way."""
+        if depth > 8 or not (isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args):
+            return False
+        spec = dtype.args[0]
+        size = _itemsize(spec)
+        if size is None:
+            return False
+        state = self.built.get(id(dtype), (None, _NO_STATE))[1]
+        return _plain_dtype_state(state, size, lambda field: self._plain_dtype(field, depth + 1))
+
     def _joblib_array(self, state: Any, buf: bytes, pos: int, bufbase: int, offset: int) -> tuple[bytes, int, int]:
         """Skip (or walk, for object arrays) the array data joblib wrote right after the wrapper's BUILD."""
         items = state.items if isinstance(state, DictVal) else {}
@@ -788,9 +819,13 @@ class _Machine:
         # joblib.load unpickles the data of any dtype that *has objects* ('O', 'object', '|O8', structured
         # dtypes with an object field ...). A dtype whose item size we cannot tell is read that way too: if
         # it is not a pickle the walk stops with an error, never silently.
-        declared_object = isinstance(spec, str) and spec.lstrip("<>|=").startswith(("O", "object"))
-        is_object = declared_object or _itemsize(spec) is None
-        if is_object:
+        declared_object = self._has_object(dtype)
+        if not declared_object and not self._plain_dtype(dtype):
+            # joblib sizes the data from the dtype object numpy rebuilt (a name like 'int8', a BUILD state that
+            # changes the item size or adds fields); a size we would have to guess is a bound, not a skip.
+            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: dtype {str(spec)[:60]!r} of a size we cannot "
+                        "tell exactly", "joblib_array_size")
+        if declared_object:
             abs_pos = self.base + bufbase + pos
             if self._end() is None:
                 raise _Stop(f"joblib object array at {abs_pos} in an unseekable stream; not analysed")
@@ -802,12 +837,7 @@ class _Machine:
             inner = dataclasses.replace(inner, notes=(JOBLIB_NOTE, *inner.notes))
             self.nested.append(inner)
             if inner.end is None:
-                if declared_object:
-                    raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
-                # A dtype we cannot size whose data is no pickle either: joblib.load reads some number of bytes
-                # we cannot tell and goes on; what follows is unknown, so this stops at a bound (high).
-                raise _Stop(f"joblib NumpyArrayWrapper at {offset}: dtype {str(spec)[:60]!r} of unknown size and its "
-                            "data is not a pickle: cannot tell where joblib resumes", "joblib_array_size")
+                raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
             return b"", 0, inner.end - self.base
         itemsize = _itemsize(spec)
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
@@ -1101,8 +1131,16 @@ class _Machine:
                         site(obj.target, "build", "BUILD", offset, "" if quiet else summarize(state, 80), computed)
                         if obj.attrs and "__setstate__" in obj.attrs:
                             self._called_value(obj.attrs["__setstate__"], f"{obj.target} instance __setstate__", "BUILD", offset)
+                        if obj.target == "numpy.dtype":
+                            self.built[id(obj)] = (obj, state)
                         _record_hooks(obj, state)
                         if obj.target in JOBLIB_WRAPPERS and self.joblib_arrays:
+                            if id(obj) in self.built:
+                                # joblib's instance keeps the attributes of the first BUILD (padding, dtype):
+                                # what a second one leaves out cannot be read from the second state alone.
+                                raise _Stop(f"joblib NumpyArrayWrapper at {offset} built twice: cannot tell the "
+                                            "size of its array data", "joblib_array_size")
+                            self.built[id(obj)] = (obj, state)  # the object is kept: its id must stay its own
                             buf, pos, bufbase = self._joblib_array(state, buf, pos, bufbase, offset)
                             buflen = len(buf)
                             safe = buflen - 16
@@ -1470,6 +1508,46 @@ _PROTO0_SECOND = {bytes([c]) for c in b"(cSVIFLNl]})dtip0123456789'\"_abcdefghij
 # dtype) has a size we would have to guess; joblib would not guess, so the data is walked as the pickle it may
 # be, and a walk that cannot follow stops at a bound (high) instead of skipping the wrong number of bytes.
 _PLAIN_DTYPE = re.compile(r"[<>|=]?(?:[?bBhHiIlLqQefdgFDG]|[biufcSUVmMa][0-9]+(?:\[[0-9A-Za-z]+\])?)")
+
+
+_NO_STATE = object()
+
+
+def _object_spec(spec: Any, depth: int = 0) -> bool:
+    """A dtype description that holds objects: ``'O'``, ``'object'``, ``'|O8'``, or a structured list
+    ``[('a', 'O'), ...]`` with such a field (at any depth)."""
+    if isinstance(spec, str):
+        return spec.lstrip("<>|=").startswith(("O", "object"))
+    items = spec.items if isinstance(spec, ListVal) else spec if isinstance(spec, list | tuple) else None
+    if items is None or depth > 8:
+        return False
+    for item in items:
+        field = item.items if isinstance(item, ListVal) else item
+        if isinstance(field, list | tuple) and len(field) >= 2 and _object_spec(field[1], depth + 1):
+            return True
+    return False
+
+
+def _plain_dtype_state(state: Any, itemsize: int | None, field_plain: Any = None) -> bool:
+    """Whether a ``numpy.dtype`` object's BUILD state is one numpy writes: a byte order, no sub-array, an item
+    size that is either not set (-1) or the one the dtype string gives (flexible and structured types record
+    it), and — for a structured dtype — fields whose own dtypes ``field_plain`` accepts (no object field:
+    joblib would unpickle such data); or there was no BUILD. Any other state changes what numpy rebuilds, so
+    the size of the data cannot be told from the string."""
+    if state is _NO_STATE:
+        return True
+    if not isinstance(state, tuple) or len(state) not in (8, 9):
+        return False
+    _version, order, subdescr, names, fields, elsize, alignment = state[:7]
+    if not (isinstance(order, str) and subdescr is None and (elsize == -1 or (itemsize is not None and elsize == itemsize))
+            and (alignment == -1 or alignment in (1, 2, 4, 8, 16))):
+        return False
+    if names is None and fields is None:
+        return True
+    if not (isinstance(names, tuple) and isinstance(fields, DictVal) and field_plain is not None
+            and len(fields.items) == len(names)):
+        return False
+    return all(isinstance(v, tuple) and v and field_plain(v[0]) for v in fields.items.values())
 
 
 def _itemsize(spec: Any) -> int | None:

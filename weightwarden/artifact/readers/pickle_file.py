@@ -55,7 +55,9 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
 
     entry = FileEntry(source.display, Format.PICKLE, source.size)
     with source.open() as f:
-        result = analyze_streams(f, limits=ctx.limits)
+        # joblib.load reads a top-level pickle file with its NumpyUnpickler, which reads array data after
+        # every NumpyArrayWrapper; the plain pickle.load reading is compared with it (_joblib_differential).
+        result = analyze_streams(f, limits=ctx.limits, joblib_arrays=True)
     joblib = False
     for i, analysis in enumerate(result.programs):
         location = f"stream {i} @{analysis.start}"
