@@ -43,7 +43,7 @@ lint: install-core
 test: install models lint
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: models
+bench: install models
 	$(BIN)/python benchmarks/peers.py install
 	$(BIN)/python benchmarks/scan_peers.py
 	$(BIN)/python benchmarks/scan_scaling.py
@@ -52,6 +52,17 @@ bench: models
 	$(BIN)/python benchmarks/lineage_calibration.py
 	$(BIN)/python benchmarks/judge_agreement.py
 	$(BIN)/python benchmarks/eval_overhead.py
+	$(BIN)/python benchmarks/judge_loso.py
+	$(BIN)/python benchmarks/risk_capability.py
+	$(BIN)/python benchmarks/audit_speed.py
+	$(BIN)/python benchmarks/indicator_matching.py
+	$(BIN)/python benchmarks/psi_cardinality.py
+	$(BIN)/python benchmarks/registry_tlog.py
+	$(BIN)/python benchmarks/registry_incidents.py
+	$(BIN)/python benchmarks/registry_load.py
+	$(BIN)/python benchmarks/sign_reuse.py
+	# Long (a fresh clone, an empty pip cache, the whole demo): run on its own.
+	# $(BIN)/python benchmarks/newcomer_time.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
