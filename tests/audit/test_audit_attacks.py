@@ -24,6 +24,7 @@ from tests.corpus.writers import write_u8_safetensors
 from tests.test_mc_suites import _inspect_log
 from weightwarden.audit import AuditRequest, run_audit
 from weightwarden.core.errors import InputError
+from weightwarden.core.findings import Severity
 from weightwarden.core.strict_json import loads_strict
 from weightwarden.integrity.signing import KeySigner
 from weightwarden.integrity.verifying import KeyVerifier
@@ -289,3 +290,41 @@ def test_array_skipping_applies_only_where_joblib_reads_arrays(tmp_path: Path) -
     audit = run_audit(AuditRequest(folder))
     assert audit.decision == "withhold", audit.reasons
     assert "WW-PKL-001" in {f.rule_id for f in audit.analysis("scan").findings}
+
+
+# ------------------------------------------ round 5: numpy decides "holds objects" from the rebuilt dtype
+
+def test_a_dtype_state_that_turns_an_object_spec_into_raw_bytes_fails_closed(tmp_path: Path) -> None:
+    """Round 5: dtype([('a','O')]) rebuilt by its BUILD state as {'a': u1} of 8 bytes: joblib reads 8 raw
+    bytes and runs what follows, while a walk trusting the spec read the data as a harmless pickle."""
+    import struct
+
+    def s(x: str) -> bytes:
+        return b"X" + struct.pack("<I", len(x)) + x.encode()
+
+    u1 = (b"cnumpy\ndtype\n" + s("u1") + b"\x89\x88\x87R(K\x03" + s("|")
+          + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+    dtype = (b"cnumpy\ndtype\n]" + s("a") + s("O") + b"\x86a\x89\x88\x87R(K\x03" + s("|") + b"N" + s("a")
+             + b"\x85}" + s("a") + u1 + b"K\x00\x86sK\x08K\x01K\x00tb")
+    state = (b"}(" + s("subclass") + b"cnumpy\nndarray\n" + s("shape") + b"K\x01\x85" + s("order") + s("C")
+             + s("dtype") + dtype + s("allow_mmap") + b"\x89u")
+    blob = b"\x00" * 6 + b"0" + _payload(tmp_path / "canary")[:-1]  # joblib resumes 8 bytes into the blob
+    program = (b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81" + state + b"b"
+               + b"C" + bytes([len(blob)]) + blob + b"..")
+    folder = _model(tmp_path / "m")
+    (folder / "model.joblib").write_bytes(program)
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons
+
+
+def test_structured_arrays_with_sub_array_fields_stay_clean(tmp_path: Path) -> None:
+    """Round 5's false alarm: joblib.dump of a structured array with a sub-array field was a bound (high)."""
+    import joblib
+    import numpy as np
+
+    folder = _model(tmp_path / "m")
+    records = np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8", (2,))])
+    joblib.dump({"x": records}, folder / "raw.joblib")
+    joblib.dump({"x": records}, folder / "zlib.joblib", compress=3)
+    audit = run_audit(AuditRequest(folder))
+    assert [f for f in audit.analysis("scan").findings if f.severity.at_least(Severity.MEDIUM)] == []

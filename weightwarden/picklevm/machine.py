@@ -785,18 +785,30 @@ class _Machine:
 
     # -- joblib ---------------------------------------------------------------------------------------
 
-    def _has_object(self, dtype: Any, depth: int = 0) -> bool:
-        """A dtype that holds Python objects, as numpy rebuilds it: an object spec, or a structured dtype with
-        an object field. joblib unpickles such array data (and so the walk reads it as a pickle)."""
+    def _has_object(self, dtype: Any, depth: int = 0) -> bool | None:
+        """Whether numpy's rebuilt dtype holds Python objects (joblib then unpickles the array data): from the
+        dtype's BUILD state when there is one (numpy takes ``hasobject`` from its flags, bit 1, and its fields
+        from it), else from the constructor's spec. None when the two disagree (a state that turns an object
+        spec into raw bytes or the reverse, fields that say otherwise than the flags): nobody can tell then."""
         if depth > 8 or not (isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args):
-            return False
-        spec = dtype.args[0]
-        if _object_spec(spec):
-            return True
+            return None
+        spec_object = _object_spec(dtype.args[0])
         state = self.built.get(id(dtype), (None, _NO_STATE))[1]
-        fields = state[4] if isinstance(state, tuple) and len(state) >= 5 else None
-        return isinstance(fields, DictVal) and any(
-            isinstance(v, tuple) and v and self._has_object(v[0], depth + 1) for v in fields.items.values())
+        if state is _NO_STATE:
+            return spec_object
+        if not isinstance(state, tuple) or len(state) not in (8, 9) or not isinstance(state[7], int):
+            return None
+        flags_object = bool(state[7] & 1)
+        fields = state[4]
+        if fields is not None:
+            if not isinstance(fields, DictVal):
+                return None
+            field_objects = [self._has_object(v[0], depth + 1) if isinstance(v, tuple) and v else None
+                             for v in fields.items.values()]
+            if any(f is None for f in field_objects) or any(field_objects) != flags_object:
+                return None
+            return flags_object
+        return flags_object if flags_object == spec_object else None
 
     def _plain_dtype(self, dtype: Any, depth: int = 0) -> bool:
         """A ``numpy.dtype(spec)`` object numpy's writer produced for data of a plain, exactly known size: a
@@ -820,7 +832,7 @@ class _Machine:
         # dtypes with an object field ...). A dtype whose item size we cannot tell is read that way too: if
         # it is not a pickle the walk stops with an error, never silently.
         declared_object = self._has_object(dtype)
-        if not declared_object and not self._plain_dtype(dtype):
+        if declared_object is None or (not declared_object and not self._plain_dtype(dtype)):
             # joblib sizes the data from the dtype object numpy rebuilt (a name like 'int8', a BUILD state that
             # changes the item size or adds fields); a size we would have to guess is a bound, not a skip.
             raise _Stop(f"joblib NumpyArrayWrapper at {offset}: dtype {str(spec)[:60]!r} of a size we cannot "
@@ -1141,6 +1153,12 @@ class _Machine:
                                 raise _Stop(f"joblib NumpyArrayWrapper at {offset} built twice: cannot tell the "
                                             "size of its array data", "joblib_array_size")
                             self.built[id(obj)] = (obj, state)  # the object is kept: its id must stay its own
+                            if fend != _NO_FRAME and bufbase + pos < fend:
+                                # joblib writes array data after committing the frame, and reads it from the
+                                # file past the frame while the unpickler goes on inside it: where each reads
+                                # next is not what one walk can follow.
+                                raise _Stop(f"joblib NumpyArrayWrapper at {offset} built inside an unfinished "
+                                            "frame: cannot tell where its array data is", "joblib_array_size")
                             buf, pos, bufbase = self._joblib_array(state, buf, pos, bufbase, offset)
                             buflen = len(buf)
                             safe = buflen - 16
@@ -1544,10 +1562,9 @@ def _plain_dtype_state(state: Any, itemsize: int | None, field_plain: Any = None
         return False
     if names is None and fields is None:
         return True
-    if not (isinstance(names, tuple) and isinstance(fields, DictVal) and field_plain is not None
-            and len(fields.items) == len(names)):
-        return False
-    return all(isinstance(v, tuple) and v and field_plain(v[0]) for v in fields.items.values())
+    # A structured dtype: its item size is the state's own (checked above against the spec); whether its
+    # fields hold objects is decided from the state's flags and fields (_has_object), not from their sizes.
+    return isinstance(names, tuple) and isinstance(fields, DictVal) and len(fields.items) == len(names)
 
 
 def _itemsize(spec: Any) -> int | None:
