@@ -328,3 +328,25 @@ def test_structured_arrays_with_sub_array_fields_stay_clean(tmp_path: Path) -> N
     joblib.dump({"x": records}, folder / "zlib.joblib", compress=3)
     audit = run_audit(AuditRequest(folder))
     assert [f for f in audit.analysis("scan").findings if f.severity.at_least(Severity.MEDIUM)] == []
+
+
+def test_an_old_dtype_state_version_that_makes_numpy_see_objects_fails_closed(tmp_path: Path) -> None:
+    """Round 6: a 'V8' dtype whose BUILD state is version 2 with flags 2: numpy turns any non-zero flags of an
+    old state into an object dtype (joblib then unpickles the data) while the walk read flags bit 1 only."""
+    import io
+
+    import joblib
+    import numpy as np
+
+    buffer = io.BytesIO()
+    joblib.dump([np.zeros(1, "f8"), np.zeros(1, "V8")], buffer)
+    data = buffer.getvalue()
+    state_v3 = data.index(b"V8")  # the second array's dtype and, after it, its BUILD state (version 3)
+    tail = data[state_v3:]
+    marker = tail.index(b"K\x03")
+    forged = data[: state_v3 + marker] + b"K\x02" + tail[marker + 2:]
+    folder = _model(tmp_path / "m")
+    (folder / "model.joblib").write_bytes(forged)
+    audit = run_audit(AuditRequest(folder))
+    assert "WW-PKL-006" in {f.rule_id for f in audit.analysis("scan").findings}, audit.reasons
+    assert audit.decision == "withhold"

@@ -796,7 +796,10 @@ class _Machine:
         state = self.built.get(id(dtype), (None, _NO_STATE))[1]
         if state is _NO_STATE:
             return spec_object
-        if not isinstance(state, tuple) or len(state) not in (8, 9) or not isinstance(state[7], int):
+        if (not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4)
+                or isinstance(state[0], bool) or not isinstance(state[7], int)):
+            # numpy reads older state versions (0-2) differently: any non-zero flags make an object dtype.
+            # Only the versions numpy writes today are followed; the rest is a bound.
             return None
         flags_object = bool(state[7] & 1)
         fields = state[4]
@@ -820,7 +823,8 @@ class _Machine:
         if size is None:
             return False
         state = self.built.get(id(dtype), (None, _NO_STATE))[1]
-        return _plain_dtype_state(state, size, lambda field: self._plain_dtype(field, depth + 1))
+        kind = spec.lstrip("<>|=")[:1] if isinstance(spec, str) else None
+        return _plain_dtype_state(state, size, lambda field: self._plain_dtype(field, depth + 1), kind)
 
     def _joblib_array(self, state: Any, buf: bytes, pos: int, bufbase: int, offset: int) -> tuple[bytes, int, int]:
         """Skip (or walk, for object arrays) the array data joblib wrote right after the wrapper's BUILD."""
@@ -1546,7 +1550,7 @@ def _object_spec(spec: Any, depth: int = 0) -> bool:
     return False
 
 
-def _plain_dtype_state(state: Any, itemsize: int | None, field_plain: Any = None) -> bool:
+def _plain_dtype_state(state: Any, itemsize: int | None, field_plain: Any = None, spec_kind: str | None = None) -> bool:
     """Whether a ``numpy.dtype`` object's BUILD state is one numpy writes: a byte order, no sub-array, an item
     size that is either not set (-1) or the one the dtype string gives (flexible and structured types record
     it), and — for a structured dtype — fields whose own dtypes ``field_plain`` accepts (no object field:
@@ -1556,8 +1560,12 @@ def _plain_dtype_state(state: Any, itemsize: int | None, field_plain: Any = None
         return True
     if not isinstance(state, tuple) or len(state) not in (8, 9):
         return False
-    _version, order, subdescr, names, fields, elsize, alignment = state[:7]
-    if not (isinstance(order, str) and subdescr is None and (elsize == -1 or (itemsize is not None and elsize == itemsize))
+    version, order, subdescr, names, fields, elsize, alignment = state[:7]
+    # -1 ("take the size from the type") is only what numpy writes for fixed-size types; a flexible one
+    # (S, U, V) records its size, and -1 there would make numpy's item size -1.
+    fixed = isinstance(spec_kind, str) and spec_kind not in "SUVa"
+    if not (version in (3, 4) and not isinstance(version, bool) and isinstance(order, str) and subdescr is None
+            and ((elsize == -1 and fixed) or (itemsize is not None and elsize == itemsize))
             and (alignment == -1 or alignment in (1, 2, 4, 8, 16))):
         return False
     if names is None and fields is None:
