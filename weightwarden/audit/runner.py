@@ -3,8 +3,8 @@
 What runs: **scan** always; **verify** when a bundle (and a verifier) is given; **lineage** against ``base``,
 or against the base model the folder declares when that is a local path; **evals** from the logs given
 (weightwarden eval JSONL), or run now against ``backend`` (the capability suites), and **other evidence**
-from files given (Inspect AI logs, eval JSONL). Anything that
-does not run is recorded with the reason, and a risk domain without evidence is ``not_assessed``, never L0.
+from files given (Inspect AI logs, eval JSONL). Anything that does not run is recorded with the reason, and
+a risk domain without evidence is ``not_assessed``, never L0.
 The risk layer turns the analyses' findings and the eval evidence into per-domain levels, gate results and
 the decision ``open`` / ``staged`` / ``withhold``.
 """
