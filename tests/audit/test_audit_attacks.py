@@ -350,3 +350,33 @@ def test_an_old_dtype_state_version_that_makes_numpy_see_objects_fails_closed(tm
     audit = run_audit(AuditRequest(folder))
     assert "WW-PKL-006" in {f.rule_id for f in audit.analysis("scan").findings}, audit.reasons
     assert audit.decision == "withhold"
+
+
+def test_a_wrapper_state_with_a_key_computed_at_load_time_fails_closed(tmp_path: Path) -> None:
+    """Round 7: a second 'dtype' key built by builtins.str('dtype') replaces the literal one at load time
+    (an object dtype: joblib unpickles the data) while the walk kept the literal u1 and skipped the bytes. An
+    honest array first breaks the plain-pickle cross-check, so only the joblib reading can catch it."""
+    import struct
+
+    def g(mod: str, name: str) -> bytes:
+        return b"c" + mod.encode() + b"\n" + name.encode() + b"\n"
+
+    def s(x: str) -> bytes:
+        return b"X" + struct.pack("<I", len(x)) + x.encode()
+
+    def dtype(spec: str) -> bytes:
+        return g("numpy", "dtype") + s(spec) + b"\x89\x88\x87R"
+
+    def wrapper(n: int, dtype_code: bytes, extra: bytes = b"") -> bytes:
+        return (g("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81}(" + s("subclass") + g("numpy", "ndarray")
+                + s("shape") + b"J" + struct.pack("<i", n) + b"\x85" + s("order") + s("C") + s("dtype")
+                + dtype_code + s("allow_mmap") + b"\x89" + extra + b"ub")
+
+    payload = b"\x80\x02" + _payload(tmp_path / "canary")
+    evil = g("builtins", "str") + s("dtype") + b"\x85R" + dtype("O")
+    data = (b"\x80\x02" + wrapper(1, dtype("u1")) + b"\xff" + wrapper(len(payload), dtype("u1"), evil) + payload
+            + b"\x86.")
+    folder = _model(tmp_path / "m")
+    (folder / "model.joblib").write_bytes(data)
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons

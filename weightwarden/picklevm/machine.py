@@ -118,10 +118,14 @@ class ListVal:
 
 
 class DictVal:
-    __slots__ = ("items",)
+    """A dict built by the program. ``opaque_keys``: some key was not a literal string or integer (a value a
+    call returned, say): at load time it may equal, and replace, any key kept in ``items``."""
+
+    __slots__ = ("items", "opaque_keys")
 
     def __init__(self) -> None:
         self.items: dict[Any, Any] = {}
+        self.opaque_keys = False
 
     def __repr__(self) -> str:
         return "{...}"
@@ -804,7 +808,7 @@ class _Machine:
         flags_object = bool(state[7] & 1)
         fields = state[4]
         if fields is not None:
-            if not isinstance(fields, DictVal):
+            if not isinstance(fields, DictVal) or fields.opaque_keys:
                 return None
             field_objects = [self._has_object(v[0], depth + 1) if isinstance(v, tuple) and v else None
                              for v in fields.items.values()]
@@ -828,6 +832,10 @@ class _Machine:
 
     def _joblib_array(self, state: Any, buf: bytes, pos: int, bufbase: int, offset: int) -> tuple[bytes, int, int]:
         """Skip (or walk, for object arrays) the array data joblib wrote right after the wrapper's BUILD."""
+        if isinstance(state, DictVal) and state.opaque_keys:
+            # A key computed at load time may be 'dtype', 'shape' or a padding key and replace the one read here.
+            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: its state has keys known only at load time",
+                        "joblib_array_size")
         items = state.items if isinstance(state, DictVal) else {}
         shape = items.get("shape")
         dtype = items.get("dtype")
@@ -1062,7 +1070,7 @@ class _Machine:
                         raise _Stop("stack underflow")
                     target_obj = stack[-1]
                     if target_obj.__class__ is DictVal:
-                        _dict_update(target_obj.items, items)
+                        _dict_update(target_obj, items)
                     elif target_obj.__class__ is Global:
                         # SETITEM on an imported object (a module-level registry dict, os.environ, ...):
                         # the pickle rewrites library state for everything loaded afterwards.
@@ -1289,7 +1297,7 @@ class _Machine:
                     if len(items) % 2:
                         raise _Stop("DICT with an odd number of items")
                     dv = DictVal()
-                    _dict_update(dv.items, items)
+                    _dict_update(dv, items)
                     push(dv)
                 elif op == 0x8F:  # EMPTY_SET
                     push(SETVAL)
@@ -1460,10 +1468,13 @@ def _vetted(target: str) -> bool:
 _KEPT_KEYS = frozenset({"shape", "dtype", "order", "allow_mmap", "numpy_array_alignment_bytes", "subclass"})
 
 
-def _dict_update(d: dict[Any, Any], items: list[Any]) -> None:
+def _dict_update(dv: DictVal, items: list[Any]) -> None:
+    d = dv.items
     for i in range(0, len(items) - 1, 2):
         key = items[i]
-        if isinstance(key, str | int) and (key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS):
+        if not isinstance(key, str | int):
+            dv.opaque_keys = True
+        elif key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS:
             d[key] = items[i + 1]
 
 
