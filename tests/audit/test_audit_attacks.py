@@ -380,3 +380,27 @@ def test_a_wrapper_state_with_a_key_computed_at_load_time_fails_closed(tmp_path:
     (folder / "model.joblib").write_bytes(data)
     audit = run_audit(AuditRequest(folder))
     assert audit.decision == "withhold", audit.reasons
+
+
+def test_a_wrapper_constructed_with_arguments_fails_closed(tmp_path: Path) -> None:
+    """Round 8: NumpyArrayWrapper(*args) runs __init__, which sets the padding the BUILD state leaves out;
+    joblib skipped padding the walk did not know about and ran what followed."""
+    import struct
+
+    def su(x: str) -> bytes:
+        return b"\x8c" + bytes([len(x)]) + x.encode()
+
+    def g(mod: str, name: str) -> bytes:
+        return b"c" + mod.encode() + b"\n" + name.encode() + b"\n"
+
+    p = b"\x80\x02" + g("joblib.numpy_pickle", "NumpyArrayWrapper") + b"(" + g("numpy", "ndarray") + b"q\x01"
+    p += b"K\x02\x85q\x02" + su("C") + g("numpy", "dtype") + su("u1") + b"\x89\x88\x87Rq\x03" + b"\x89K\x10tR"
+    p += (b"}(" + su("shape") + b"h\x02" + su("dtype") + b"h\x03" + su("order") + su("C") + su("allow_mmap")
+          + b"\x89" + su("subclass") + b"h\x01ub")
+    command = f"touch {tmp_path / 'canary'}".encode()
+    mal = g("posix", "system") + b"X" + struct.pack("<I", len(command)) + command + b"\x85R."
+    p += bytes([3, 0x00, 0x43, 2 + len(mal)]) + b"\x00\x00" + mal + b"0."
+    folder = _model(tmp_path / "m")
+    (folder / "model.joblib").write_bytes(p)
+    audit = run_audit(AuditRequest(folder))
+    assert audit.decision == "withhold", audit.reasons

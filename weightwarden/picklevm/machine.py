@@ -1159,6 +1159,12 @@ class _Machine:
                             self.built[id(obj)] = (obj, state)
                         _record_hooks(obj, state)
                         if obj.target in JOBLIB_WRAPPERS and self.joblib_arrays:
+                            if obj.args:
+                                # joblib.dump makes the wrapper with NEWOBJ and no arguments; one called with
+                                # arguments ran __init__, which sets shape, dtype and padding the state may
+                                # leave out (joblib's object is both): not what one state can tell.
+                                raise _Stop(f"joblib NumpyArrayWrapper at {offset} constructed with arguments: "
+                                            "cannot tell the size of its array data", "joblib_array_size")
                             if id(obj) in self.built:
                                 # joblib's instance keeps the attributes of the first BUILD (padding, dtype):
                                 # what a second one leaves out cannot be read from the second state alone.
