@@ -837,6 +837,9 @@ class _Machine:
             raise _Stop(f"joblib NumpyArrayWrapper at {offset}: its state has keys known only at load time",
                         "joblib_array_size")
         items = state.items if isinstance(state, DictVal) else {}
+        if not _joblib_state_as_written(items):
+            raise _Stop(f"joblib NumpyArrayWrapper at {offset}: its state is not one joblib.dump writes: cannot "
+                        "tell the size of its array data", "joblib_array_size")
         shape = items.get("shape")
         dtype = items.get("dtype")
         spec = dtype.args[0] if isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args else None
@@ -1482,6 +1485,8 @@ def _dict_update(dv: DictVal, items: list[Any]) -> None:
             dv.opaque_keys = True
         elif key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS:
             d[key] = items[i + 1]
+        else:
+            dv.opaque_keys = True  # a key past the kept-key bound: the dict is not known completely
 
 
 def _record_hooks(obj: CallResult, state: Any) -> None:
@@ -1550,6 +1555,19 @@ _PLAIN_DTYPE = re.compile(r"[<>|=]?(?:[?bBhHiIlLqQefdgFDG]|[biufcSUVmMa][0-9]+(?
 
 
 _NO_STATE = object()
+
+# What joblib.dump puts in a NumpyArrayWrapper's state, and nothing else: the walk follows joblib's reading of
+# the array data only for states it can read completely.
+_JOBLIB_STATE_KEYS = frozenset({"subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes"})
+
+
+def _joblib_state_as_written(items: dict[Any, Any]) -> bool:
+    if not {"shape", "order", "dtype"} <= set(items) or set(items) - _JOBLIB_STATE_KEYS:
+        return False
+    if items["order"] not in ("C", "F") or not isinstance(items.get("allow_mmap", False), bool):
+        return False
+    align = items.get("numpy_array_alignment_bytes")
+    return align is None or (isinstance(align, int) and not isinstance(align, bool) and 0 < align <= 4096)
 
 
 def _object_spec(spec: Any, depth: int = 0) -> bool:
