@@ -819,7 +819,7 @@ class _Machine:
 
     def _plain_dtype(self, dtype: Any, depth: int = 0) -> bool:
         """A ``numpy.dtype(spec)`` object numpy's writer produced for data of a plain, exactly known size: a
-        plain dtype string and a BUILD state (if any) numpy writes for it, fields checked the same way."""
+        plain dtype string and a BUILD state (if any) numpy writes for it."""
         if depth > 8 or not (isinstance(dtype, CallResult) and dtype.target == "numpy.dtype" and dtype.args):
             return False
         spec = dtype.args[0]
@@ -828,7 +828,7 @@ class _Machine:
             return False
         state = self.built.get(id(dtype), (None, _NO_STATE))[1]
         kind = spec.lstrip("<>|=")[:1] if isinstance(spec, str) else None
-        return _plain_dtype_state(state, size, lambda field: self._plain_dtype(field, depth + 1), kind)
+        return _plain_dtype_state(state, size, kind)
 
     def _joblib_array(self, state: Any, buf: bytes, pos: int, bufbase: int, offset: int) -> tuple[bytes, int, int]:
         """Skip (or walk, for object arrays) the array data joblib wrote right after the wrapper's BUILD."""
@@ -1585,12 +1585,13 @@ def _object_spec(spec: Any, depth: int = 0) -> bool:
     return False
 
 
-def _plain_dtype_state(state: Any, itemsize: int | None, field_plain: Any = None, spec_kind: str | None = None) -> bool:
-    """Whether a ``numpy.dtype`` object's BUILD state is one numpy writes: a byte order, no sub-array, an item
-    size that is either not set (-1) or the one the dtype string gives (flexible and structured types record
-    it), and — for a structured dtype — fields whose own dtypes ``field_plain`` accepts (no object field:
-    joblib would unpickle such data); or there was no BUILD. Any other state changes what numpy rebuilds, so
-    the size of the data cannot be told from the string."""
+def _plain_dtype_state(state: Any, itemsize: int | None, spec_kind: str | None = None) -> bool:
+    """Whether a ``numpy.dtype`` object's BUILD state is one numpy writes: version 3 or 4, a byte order, no
+    sub-array at the top, an item size that is either not set (-1, fixed-size types only) or the one the dtype
+    string gives (flexible and structured types record it), and for a structured dtype names and fields (their
+    sizes do not matter: numpy sizes the data from the outer item size; whether they hold objects is
+    ``_has_object``'s question); or there was no BUILD. Any other state changes what numpy rebuilds, so the
+    size of the data cannot be told from the string."""
     if state is _NO_STATE:
         return True
     if not isinstance(state, tuple) or len(state) not in (8, 9):
