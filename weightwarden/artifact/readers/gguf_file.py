@@ -41,7 +41,6 @@ Anomaly codes:
 from __future__ import annotations
 
 import functools
-import os
 import struct
 from typing import Any, BinaryIO
 
@@ -380,18 +379,7 @@ def _gguf_constants() -> Any:
     """``gguf/constants.py`` (the format's type and block-size tables) loaded on its own: ``import gguf``
     runs the package ``__init__``, which imports numpy and the whole reader (~0.25 s cold); the constants
     module needs only ``enum`` and ``typing``."""
-    import importlib.util
+    from weightwarden.artifact._submodule import load_submodule
 
-    spec = importlib.util.find_spec("gguf")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("reading GGUF files needs the gguf package (pip install gguf)")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "constants.py")
-    const_spec = importlib.util.spec_from_file_location("_weightwarden_gguf_constants", path)
-    if const_spec is None or const_spec.loader is None:
-        raise ModuleNotFoundError(f"gguf's constants module not found at {path}")
-    module = importlib.util.module_from_spec(const_spec)
-    import sys
-
-    sys.modules[const_spec.name] = module  # dataclass/enum machinery looks the module up while it executes
-    const_spec.loader.exec_module(module)
-    return module
+    return load_submodule("gguf", "constants.py", "_weightwarden_gguf_constants",
+                          install_hint="reading GGUF files needs the gguf package")

@@ -94,18 +94,10 @@ def _onnx_pb2() -> Any:
     message classes of ``onnx/onnx_ml_pb2.py``, which depend on protobuf alone. Loading that file under a
     private name registers the same descriptors ``import onnx`` would, so both can live in one process.
     """
-    import importlib.util
+    from weightwarden.artifact._submodule import load_submodule
 
-    spec = importlib.util.find_spec("onnx")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("reading ONNX models needs the onnx package (pip install onnx)")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "onnx_ml_pb2.py")
-    pb2_spec = importlib.util.spec_from_file_location("_weightwarden_onnx_ml_pb2", path)
-    if pb2_spec is None or pb2_spec.loader is None:
-        raise ModuleNotFoundError(f"onnx's protobuf module not found at {path}")
-    module = importlib.util.module_from_spec(pb2_spec)
-    pb2_spec.loader.exec_module(module)
-    return module
+    return load_submodule("onnx", "onnx_ml_pb2.py", "_weightwarden_onnx_ml_pb2",
+                          install_hint="reading ONNX models needs the onnx package")
 
 
 # TensorProto.DataType codes (onnx/onnx.proto) -> the dtype names onnx.helper.tensor_dtype_to_np_dtype gives.
