@@ -39,6 +39,12 @@ SUPPLY_CHAIN = "supply_chain.integrity"
 MITIGATION_METRICS = {"harmful": ("non_refusal", "attack_success", "harmful_content"), "over_refusal": ("over_refusal",)}
 
 
+def _describe_rate(e: CapabilityEvidence | MitigationEvidence) -> str:
+    """One line for eval evidence: suite, harness, metric, value and its interval."""
+    return (f"{e.suite} ({e.harness}): {e.metric} {e.value:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}] "
+            f"at {e.confidence:.0%}, n={e.n}")
+
+
 @dataclass(frozen=True, slots=True)
 class CapabilityEvidence:
     domain: str  # risk-domain id ("" when neither the data nor the benchmark table names one)
@@ -71,8 +77,7 @@ class CapabilityEvidence:
         return self.suite
 
     def describe(self) -> str:
-        return (f"{self.suite} ({self.harness}): {self.metric} {self.value:.3f} "
-                f"[{self.ci_low:.3f}, {self.ci_high:.3f}] at {self.confidence:.0%}, n={self.n}")
+        return _describe_rate(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,8 +117,7 @@ class MitigationEvidence:
         return self.suite
 
     def describe(self) -> str:
-        return (f"{self.suite} ({self.harness}): {self.metric} {self.value:.3f} "
-                f"[{self.ci_low:.3f}, {self.ci_high:.3f}] at {self.confidence:.0%}, n={self.n}")
+        return _describe_rate(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
