@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.registry.service import LiveServer, make_publisher, release
-from weightwarden.registry.client import RegistryClient
+from weightwarden.registry.client import RegistryClient, RegistryRefused
 from weightwarden.registry.entries import EntryError, check_body, incident_body
 from weightwarden.registry.incidents import AffectedModel, new_incident, transition
 from weightwarden.registry.logkeys import load_or_create
@@ -29,7 +29,8 @@ def test_another_publisher_cannot_withdraw_or_rewrite_an_incident(tmp_path: Path
                             severity="high")
         c.publish(incident_body(real.to_osv()), acme.key)
         forged = dataclasses.replace(transition(real, "withdrawn"), affected=(AffectedModel("mallory/x"),))
-        c.publish(incident_body(forged.to_osv()), mallory.key)  # logged: the log is append-only
+        with pytest.raises(RegistryRefused, match="filed by another key"):  # refused when written
+            c.publish(incident_body(forged.to_osv()), mallory.key)
         [(_, record)] = store.incidents()
         assert record["database_specific"]["lifecycle"]["state"] == "reported"
         assert record["affected"][0]["database_specific"]["model_id"] == "acme/smol"

@@ -20,6 +20,15 @@ EXIT_NOT_CURRENT = 1
 EXIT_ERROR = 2
 DEFAULT_HOME = "weightwarden-registry"
 DEFAULT_ORIGIN = "localhost/weightwarden-registry"
+
+
+def _default_origin() -> str:
+    """The origin of a log created without ``--origin``: the default plus a random part made with the key,
+    so two registries on the default never share an origin (a request signed for one, by a publisher
+    registered at both, would otherwise be accepted by the other: red team round 1)."""
+    import secrets
+
+    return f"{DEFAULT_ORIGIN}/{secrets.token_hex(8)}"
 DEFAULT_PORT = 8470
 
 
@@ -84,7 +93,7 @@ def registry_group() -> None:
 @registry_group.command("serve")
 @_db_option
 @_keys_option
-@click.option("--origin", default=None, help=f"Log origin, used when the keys are created (default {DEFAULT_ORIGIN}).")
+@click.option("--origin", default=None, help=f"Log origin, used when the keys are created (default {DEFAULT_ORIGIN}/<random>).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
@@ -103,7 +112,7 @@ def serve(db: str | None, keys_dir: str | None, origin: str | None, host: str, p
         from weightwarden.registry.store import Store
 
         url, keys_path = _defaults(db, keys_dir)
-        keys = load_or_create(keys_path, origin or (None if Path(keys_path, "log.skey").exists() else DEFAULT_ORIGIN))
+        keys = load_or_create(keys_path, origin or (None if Path(keys_path, "log.skey").exists() else _default_origin()))
         store = Store.open(url, keys.checkpoint_signer())  # migrations run once, before any worker starts
         store.close()
         os.environ.update({server.ENV_DB: url, server.ENV_KEYS: keys_path, server.ENV_RATE: str(write_rate),
@@ -172,7 +181,7 @@ def add_publisher(public_key: str, namespaces: tuple[str, ...], roles: tuple[str
 
         raw = load_public_key(Path(public_key).read_bytes(), public_key)
         url, keys_path = _defaults(db, keys_dir)
-        keys = load_or_create(keys_path, None if Path(keys_path, "log.skey").exists() else DEFAULT_ORIGIN)
+        keys = load_or_create(keys_path, None if Path(keys_path, "log.skey").exists() else _default_origin())
         store = Store.open(url, keys.checkpoint_signer())
         publisher = Publisher(key_id(raw), raw, tuple(check_namespace_pattern(n) for n in namespaces),
                               tuple(roles) or PUBLISHER_ROLES, name)

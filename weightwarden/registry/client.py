@@ -50,6 +50,9 @@ FULL_SCAN_MAX = 20_000
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 OPEN_INCIDENT_STATES = ("reported", "confirmed")
 MAX_CANDIDATES = 16  # releases with the same files' digest that are looked at (each costs a proof)
+# With a witness quorum, the cosignatures relied on must be this recent: a checkpoint the witnesses signed
+# long ago says nothing about what the log holds now (witnesses cosign the same size again as time passes).
+MAX_WITNESS_AGE_S = 24 * 3600.0
 
 
 class RegistryClientError(WeightwardenError):
@@ -126,7 +129,8 @@ def default_state_dir() -> Path:
 class RegistryClient:
     def __init__(self, url: str, *, state_dir: str | os.PathLike[str] | None = None, log_key: str | None = None,
                  witnesses: Sequence[str] = (), quorum: int = 0, timeout: float = 30.0,
-                 full_scan_max: int = FULL_SCAN_MAX, transport: Any = None) -> None:
+                 full_scan_max: int = FULL_SCAN_MAX, transport: Any = None,
+                 max_witness_age_s: float | None = MAX_WITNESS_AGE_S) -> None:
         import httpx
 
         from weightwarden.registry.note import NoteError, NoteVerifier
@@ -135,6 +139,8 @@ class RegistryClient:
         self.state = _State.load(Path(state_dir or default_state_dir()).expanduser() / "state.json")
         self.seen_path = Path(state_dir or default_state_dir()).expanduser() / "seen.json"
         self.full_scan_max = full_scan_max
+        self.max_witness_age_s = max_witness_age_s
+        self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
         self.notes: list[str] = []
         kwargs: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "follow_redirects": False}
         if transport is not None:
@@ -255,12 +261,30 @@ class RegistryClient:
                 from weightwarden.registry.witness import verify_cosigned
 
                 checkpoint = verify_cosigned(note, verifier, self.witnesses, self.quorum, origin=verifier.name)
+                self._check_witness_age(note)
             else:
                 checkpoint, _ = open_checkpoint(note, verifier, verifier.name)
         except WeightwardenError as exc:
             raise RegistryClientError(f"the registry's checkpoint does not verify: {exc.reason}") from None
         self._advance(checkpoint, note, verifier)
         return checkpoint
+
+    def _check_witness_age(self, note: bytes) -> None:
+        """At least ``quorum`` of the trusted cosignatures are at most ``max_witness_age_s`` old."""
+        import time
+
+        from weightwarden.registry.note import parse_note, verified_signatures
+
+        if not self.max_witness_age_s:
+            return
+        stamps = sorted((int(s.timestamp or 0) for s in verified_signatures(parse_note(note), self.witnesses)),
+                        reverse=True)
+        if len(stamps) < self.quorum or stamps[self.quorum - 1] < time.time() - self.max_witness_age_s:
+            newest = stamps[self.quorum - 1] if len(stamps) >= self.quorum else 0
+            raise RegistryClientError(f"the newest witnessed checkpoint is stale: {self.quorum} cosignature(s) "
+                                      f"within {int(self.max_witness_age_s)} s are required, the quorum's oldest is "
+                                      f"{int(time.time() - newest)} s old (witnesses stopped, or an old checkpoint "
+                                      "is replayed)")
 
     def _advance(self, checkpoint: Any, note: bytes, verifier: Any) -> None:
         """Remember ``checkpoint`` after proving it consistent with the one remembered (never backwards).
@@ -394,38 +418,76 @@ class RegistryClient:
 
     def check(self, path: str | os.PathLike[str] | None = None, *, bundle: str | os.PathLike[str] | None = None,
               model: str | None = None) -> CheckResult:
-        """Is the model at ``path`` (or the release of ``bundle``) the current, unrevoked, unchanged release?"""
-        reasons: list[str] = []
+        """Is the model at ``path`` (or the release of ``bundle``) the current, unrevoked, unchanged release?
+
+        Every release that matches (the bundle's digest, or the files' root digest) is weighed, never just
+        the first one logged: several model lines claiming it without ``model`` is an "ambiguous" answer,
+        and within the line any revoked or incident-affected match makes it not current."""
         checkpoint = self.verified_checkpoint()
-        release = self._find_release(path, bundle, model, checkpoint)
-        if release is None:
-            what = "this bundle" if bundle is not None else "the files at this path"
+        found = self._find_releases(path, bundle, model, checkpoint)
+        what = "this bundle" if bundle is not None else "the files at this path"
+        if not found:
             return self._result(False, checkpoint, reasons=[f"no release in the registry matches {what}"])
-        index, body = release
-        if path is not None:
-            changed = _compare_files(path, body)
-            if changed:
-                reasons.append(changed)
-        view = self._line_view(body["model"], checkpoint)
-        rel = next((r for r in view["releases"] if r["bundle"] == body["bundle"]), None)
-        if rel is None:
-            raise RegistryClientError("the release is in the log but not in its model line's view")
-        if rel["status"] == "revoked":
-            rev = rel["revoked"]
-            incident = f" (incident {rev['incident']})" if rev.get("incident") else ""
-            reasons.append(f"release v{body['version']} of {body['model']} was REVOKED at log index "
+        lines = sorted({body["model"] for _, body in found})
+        if len(lines) > 1:
+            return self._result(False, checkpoint, reasons=[
+                f"ambiguous: {len(lines)} model lines claim {what}: {', '.join(lines)}; the registry cannot say "
+                "whose release it is (pass --model to name the line you trust)"])
+        line = lines[0]
+        signed, fresh_reasons, checkpoint = self._signed_view(line, checkpoint)
+        data = self._line_data(line, checkpoint, signed)
+        view = _line_view_at(line, checkpoint.size, data)
+        reasons: list[str] = []
+        if signed is not None:
+            reasons.extend(self._compare_signed(line, signed, data, checkpoint))
+        reasons.extend(fresh_reasons)
+        modified: dict[str, str | None] = {}
+        results = []
+        for index, body in found:
+            own: list[str] = []
+            blocking = False
+            if path is not None:
+                subject = body["subject"]["sha256"]
+                if subject not in modified:
+                    modified[subject] = _compare_files(path, body)
+                if modified[subject]:
+                    own.append(modified[subject])  # type: ignore[arg-type]
+                    blocking = True
+            rel = next((r for r in view["releases"] if r["bundle"] == body["bundle"]), None)
+            if rel is None:
+                raise RegistryClientError("the release is in the log but not in its model line's view")
+            if rel["status"] == "revoked":
+                rev = rel["revoked"]
+                incident = f" (incident {rev['incident']})" if rev.get("incident") else ""
+                own.append(f"release v{body['version']} of {body['model']} was REVOKED at log index "
                            f"{rev['index']}: {rev['reason']}{incident}")
-        elif rel["status"] == "superseded":
-            latest = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
-            newer = f"v{latest['version']} ({latest['bundle']})" if latest else "a newer release"
-            reasons.append(f"release v{body['version']} of {body['model']} is superseded by {newer}")
-        reasons.extend(self._freshness(body["model"], view))
-        incidents = self._incidents(body, view, checkpoint)
-        for hit in incidents:
-            if hit["state"] in OPEN_INCIDENT_STATES:
-                via = f" via {hit['via']}" if hit.get("via") else ""
-                reasons.append(f"open incident {hit['id']} ({hit['severity']}, {hit['state']}){via}: {hit['summary']}")
-        return self._result(not reasons, checkpoint, reasons=reasons, body=body, index=index, incidents=incidents)
+                blocking = True
+            elif rel["status"] == "superseded":
+                latest = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
+                newer = f"v{latest['version']} ({latest['bundle']})" if latest else "a newer release"
+                own.append(f"release v{body['version']} of {body['model']} is superseded by {newer}")
+            incidents = self._incidents(body, view, checkpoint)
+            for hit in incidents:
+                if hit["state"] in OPEN_INCIDENT_STATES:
+                    via = f" via {hit['via']}" if hit.get("via") else ""
+                    own.append(f"open incident {hit['id']} ({hit['severity']}, {hit['state']}){via}: {hit['summary']}")
+                    blocking = True
+            if signed is not None and not own:  # the signed view binds: it may not say otherwise
+                own.extend(_signed_verdict(signed, index, body, incidents))
+                blocking = blocking or bool(own)
+            results.append((index, body, own, blocking, incidents))
+        usable = [r for r in results if not r[2]]
+        blockers = [r for r in results if r[3]]
+        chosen = usable[0] if usable and not blockers else (blockers or results)[0]
+        if blockers and len(results) > 1:
+            for index, body, own, _, _ in blockers:
+                reasons.extend(f"(release at log index {index}) {r}" if body is not chosen[1] else r for r in own)
+        else:
+            reasons.extend(chosen[2])
+        if len(results) > 1:
+            self.notes.append(f"{len(results)} releases of {line} match {what}: all were weighed")
+        return self._result(not reasons, checkpoint, reasons=reasons, body=chosen[1], index=chosen[0],
+                            incidents=chosen[4])
 
     def _result(self, current: bool, checkpoint: Any, *, reasons: list[str], body: dict[str, Any] | None = None,
                 index: int | None = None, incidents: Sequence[dict[str, Any]] = ()) -> CheckResult:
@@ -434,10 +496,36 @@ class RegistryClient:
                            bundle=body["bundle"] if body else None, tree_size=checkpoint.size,
                            reasons=tuple(reasons), notes=tuple(self.notes), incidents=tuple(incidents))
 
-    def _find_release(self, path: Any, bundle: Any, model: str | None,
-                      checkpoint: Any) -> tuple[int, dict[str, Any]] | None:
-        # What identifies the release is computed here (bundle digest, or root digest of the files), and the
-        # entry the registry points at must carry exactly that: its lookup index is a hint, never the answer.
+    # entries -----------------------------------------------------------------------------------------------
+
+    def _logged(self, index: int, data: bytes) -> dict[str, Any]:
+        """A logged entry the client reads, checked against the entry schema: a malformed entry (a hostile
+        operator's) is a clear error, never a KeyError deep in the verdict."""
+        try:
+            logged = _entries.parse_logged(data)
+            _entries.check_body(logged["body"])
+            key_id = logged.get("publisher", {}).get("key_id")
+            if not isinstance(key_id, str):
+                raise _entries.EntryError("the entry names no publisher key")
+        except (_entries.EntryError, AttributeError) as exc:
+            raise RegistryClientError(f"log entry {index} is not a valid entry: "
+                                      f"{getattr(exc, 'reason', exc)}") from None
+        return logged
+
+    def _scanned(self, checkpoint: Any) -> list[dict[str, Any]]:
+        """Every entry of the tree, root-verified and schema-checked (cached per tree size)."""
+        cached = self._scan_cache
+        if cached is None or cached[0] != checkpoint.size:
+            data = self.all_entries(checkpoint)
+            cached = (checkpoint.size, [self._logged(i, d) for i, d in enumerate(data)])
+            self._scan_cache = cached
+        return cached[1]
+
+    def _find_releases(self, path: Any, bundle: Any, model: str | None,
+                       checkpoint: Any) -> list[tuple[int, dict[str, Any]]]:
+        """Every release matching the bundle digest (``bundle``) or the root digest of the files at ``path``
+        (of line ``model`` when given). Up to ``full_scan_max`` entries they are found in the entries
+        themselves; above, the registry's lookup is a hint and each release it names is proven."""
         digest = root = None
         if bundle is not None:
             from weightwarden.integrity.bundle import read_bundle_file
@@ -446,121 +534,193 @@ class RegistryClient:
                 digest = "sha256:" + hashlib.sha256(read_bundle_file(bundle)).hexdigest()
             except OSError as exc:
                 raise InputError(f"{bundle}: cannot read the bundle: {exc.strerror or exc}") from None
-            try:
-                candidates = [self._get_json(f"/releases/{digest}")]
-            except _NotFound:
-                return None
         else:
             if path is None:
                 raise InputError("check needs a model path or a bundle")
             root = _default_root(path)
-            candidates = self._get_json("/releases", subject=root).get("releases", [])
-        if not isinstance(candidates, list):
-            raise RegistryClientError("the registry's release lookup is not a list")
-        for cand in candidates[:MAX_CANDIDATES]:
-            if not isinstance(cand, dict) or not isinstance(cand.get("index"), int):
-                raise RegistryClientError("the registry's release lookup is malformed")
-            if model is not None and cand.get("model") != model:
-                continue
-            index = int(cand["index"])
-            if index >= checkpoint.size:
-                self.notes.append(f"a matching release is at log index {index}, after the verified checkpoint "
-                                  f"(size {checkpoint.size}{', the newest the witnesses cosigned' if self.quorum else ''})")
-                continue
-            logged = _entries.parse_logged(self.verified_entry(index, checkpoint))
-            body = logged["body"]
-            if body.get("schema") != _entries.RELEASE_SCHEMA:
-                raise RegistryClientError(f"entry {index} is not a release although the registry said so")
-            if digest is not None and body["bundle"] != digest:
-                raise RegistryClientError(f"the registry pointed at entry {index}, which is the release of another "
-                                          f"bundle ({body['bundle']}), not of {digest}")
-            if root is not None and body["subject"]["sha256"] != root:
-                raise RegistryClientError(f"the registry pointed at entry {index}, whose files' digest is not "
-                                          "the one computed here")
-            return index, body
-        return None
 
-    def _line_view(self, model: str, checkpoint: Any) -> dict[str, Any]:
-        from weightwarden.registry.views import build_model_view, events_of, release_row
+        def matches(body: dict[str, Any]) -> bool:
+            return body["bundle"] == digest if digest is not None else body["subject"]["sha256"] == root
 
+        found: list[tuple[int, dict[str, Any]]] = []
         if checkpoint.size <= self.full_scan_max:
-            rels, evs, bodies = [], [], {}
-            for index, data in enumerate(self.all_entries(checkpoint)):
-                logged = _entries.parse_logged(data)
+            for index, logged in enumerate(self._scanned(checkpoint)):
                 body = logged["body"]
-                kind = _entries.KIND_BY_SCHEMA.get(body.get("schema"))
-                if kind == "release" and body["model"] == model:
-                    rels.append(release_row(index, body, logged["publisher"]["key_id"], 0))
-                elif kind not in (None, "release"):
-                    mine = [e for e in events_of(kind, body, index) if e.model == model]
-                    evs.extend(mine)
-                    if mine:
-                        bodies[index] = body
+                if body["schema"] == _entries.RELEASE_SCHEMA and matches(body):
+                    found.append((index, body))
+        else:
+            answer = self._get_json("/releases", **({"bundle": digest} if digest is not None else {"subject": root}))
+            candidates = answer.get("releases") if isinstance(answer, dict) else None
+            if not isinstance(candidates, list):
+                raise RegistryClientError("the registry's release lookup is not a list")
+            if len(candidates) > MAX_CANDIDATES:
+                raise RegistryClientError(f"the registry lists {len(candidates)} releases for this digest, more than "
+                                          f"the {MAX_CANDIDATES} this client weighs: refusing to pick one")
+            for cand in candidates:
+                if not isinstance(cand, dict) or not isinstance(cand.get("index"), int):
+                    raise RegistryClientError("the registry's release lookup is malformed")
+                index = int(cand["index"])
+                if index >= checkpoint.size:
+                    self.notes.append(f"a matching release is at log index {index}, after the verified checkpoint "
+                                      f"(size {checkpoint.size}{', the newest the witnesses cosigned' if self.quorum else ''})")
+                    continue
+                body = self._logged(index, self.verified_entry(index, checkpoint))["body"]
+                if body.get("schema") != _entries.RELEASE_SCHEMA:
+                    raise RegistryClientError(f"entry {index} is not a release although the registry said so")
+                if not matches(body):
+                    what = (f"the release of another bundle ({body['bundle']}), not of {digest}" if digest
+                            else "a release whose files' digest is not the one computed here")
+                    raise RegistryClientError(f"the registry pointed at entry {index}, which is {what}")
+                found.append((index, body))
+        return [(i, b) for i, b in found if model is None or b["model"] == model]
+
+    def _line_data(self, model: str, checkpoint: Any, signed: Any) -> _LineData:
+        """The entries of ``model``'s line in ``checkpoint``'s tree, each one proven. Up to ``full_scan_max``
+        entries from every entry (root-verified); above, the entries the registry's index lists plus those
+        the signed view names, each with an inclusion proof (what the index leaves out shows up as a
+        mismatch with the signed view's entry count and digest)."""
+        data = _LineData()
+        if checkpoint.size <= self.full_scan_max:
+            for index, logged in enumerate(self._scanned(checkpoint)):
+                data.add(model, index, logged)
             self.notes.append(f"model line derived from all {checkpoint.size} log entries (root verified)")
-            return build_model_view(model, checkpoint.size, rels, evs, bodies)
-        # Large log: the server's index, but every entry the verdict rests on is proven.
+            return data
         served = self._get_json(f"/models/{model}")
-        rels, evs, bodies = [], [], {}
-        for r in served.get("releases", []):
-            if r["index"] >= checkpoint.size:
-                continue
-            body = _entries.parse_logged(self.verified_entry(r["index"], checkpoint))["body"]
-            rels.append(release_row(r["index"], body, r.get("publisher", ""), 0))
-            for key in ("revoked", "superseded_by"):
-                if r.get(key) and r[key]["index"] < checkpoint.size:
-                    ev_index = r[key]["index"]
-                    ev_body = _entries.parse_logged(self.verified_entry(ev_index, checkpoint))["body"]
-                    kind = _entries.KIND_BY_SCHEMA[ev_body["schema"]]
-                    evs.extend(e for e in events_of(kind, ev_body, ev_index) if e.model == model)
-                    bodies[ev_index] = ev_body
-        for inc in served.get("incidents", []):
-            if inc["index"] < checkpoint.size:
-                ev_body = _entries.parse_logged(self.verified_entry(inc["index"], checkpoint))["body"]
-                evs.extend(e for e in events_of("incident", ev_body, inc["index"]) if e.model == model)
-                bodies[inc["index"]] = ev_body
-        evs.sort(key=lambda e: e.idx)
+        wanted: set[int] = set()
+        if isinstance(served, dict):
+            listed = served.get("entries", [])
+            if not isinstance(listed, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in listed):
+                raise RegistryClientError(f"the registry's index of {model} is malformed")
+            wanted.update(listed)
+        if signed is not None:
+            rel = signed.release
+            wanted.update(i for i in (rel.latest_index, *rel.revocations) if i is not None)
+        for index in sorted(i for i in wanted if 0 <= i < checkpoint.size):
+            data.add(model, index, self._logged(index, self.verified_entry(index, checkpoint)))
         self.notes.append("model line from the registry's index; each entry used was proven in the log "
                           f"(log of {checkpoint.size} entries is above the full-scan limit {self.full_scan_max})")
-        return build_model_view(model, checkpoint.size, rels, evs, bodies)
+        return data
 
-    def _freshness(self, model: str, view: dict[str, Any]) -> list[str]:
+    def _line_view(self, model: str, checkpoint: Any) -> dict[str, Any]:
+        return _line_view_at(model, checkpoint.size, self._line_data(model, checkpoint, None))
+
+    # freshness ---------------------------------------------------------------------------------------------
+
+    def _seen(self) -> Any:
+        """The view versions accepted so far, kept per log (its verifier key): a registry trusted once can
+        never make another registry's views look like rollbacks."""
+        from weightwarden.registry.freshness import LastSeen
+
+        vkey = self.log_verifier().vkey()
+        return LastSeen(self.seen_path.with_name(f"seen-{hashlib.sha256(vkey.encode()).hexdigest()[:16]}.json"))
+
+    def _signed_view(self, model: str, checkpoint: Any) -> tuple[Any, list[str], Any]:
+        """The verified signed view of ``model`` (or None and why not), and the checkpoint to use: when the
+        view was made at a bigger tree than ``checkpoint``, a newer checkpoint consistent with it is fetched;
+        if the registry has none, the view is ahead of the log it serves (a frozen mirror) and the answer is
+        not current."""
         from cryptography.hazmat.primitives import serialization
 
-        from weightwarden.registry.freshness import FreshnessError, LastSeen, verify_current_view
+        from weightwarden.registry.freshness import FreshnessError, verify_current_view
 
+        self.log_verifier()
         pem = self._log["view_key"] if self._log else None
         if not pem:
-            return ["the registry publishes no freshness-view key: freshness cannot be checked"]
+            return None, ["the registry publishes no freshness-view key: freshness cannot be checked"], checkpoint
         key = serialization.load_pem_public_key(pem.encode("ascii"))
         try:
             data = self._get(f"/current/{model}")
         except _NotFound:
-            return [f"the registry serves no current-release view of {model}"]
-        seen = LastSeen(self.seen_path)
+            return None, [f"the registry serves no current-release view of {model}"], checkpoint
+        seen = self._seen()
         try:
             verified = verify_current_view(data, key, model_line=model, last_seen=seen.get(model))
         except FreshnessError as exc:
-            return [f"freshness: {exc.reason}"]
+            return None, [f"freshness: {exc.reason}"], checkpoint
+        rel = verified.release
+        if rel.tree_size is None:
+            return None, [f"freshness: the view of {model} does not say which tree it describes (tree size, root "
+                          "and line facts): it cannot be checked against the log"], checkpoint
+        head = checkpoint
+        if rel.tree_size > checkpoint.size:
+            head = self._newer_head(checkpoint)
+            if rel.tree_size > head.size:
+                return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, but "
+                              f"the newest checkpoint this registry serves has {head.size} entries: the log is "
+                              "served frozen or stale (a mirror hiding newer entries?)"], checkpoint
+            if not self.quorum:
+                checkpoint = head
+        self._check_view_tree(rel.tree_size, bytes.fromhex(rel.tree_root), head)
         seen.remember(model, verified.seen)
-        out = []
-        served_latest = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
-        if served_latest is not None and verified.release.log_index != served_latest["index"]:
-            out.append(f"freshness: the signed current-release view names log index {verified.release.log_index},"
-                       f" but the log's latest release of {model} is at index {served_latest['index']}")
-        self.notes.append(f"freshness view v{verified.version} valid until {verified.expires.isoformat()}")
-        return out
+        self.notes.append(f"freshness view v{verified.version} (tree size {rel.tree_size}) valid until "
+                          f"{verified.expires.isoformat()}")
+        return verified, [], checkpoint
+
+    def _newer_head(self, checkpoint: Any) -> Any:
+        """The registry's latest log-signed checkpoint, proven consistent with ``checkpoint``. Without a
+        witness quorum it becomes the verified checkpoint; with one it is only used to place the view."""
+        if not self.quorum:
+            return self.verified_checkpoint()
+        from weightwarden.registry.note import open_checkpoint
+
+        verifier = self.log_verifier()
+        note = self._get("/checkpoint")
+        try:
+            head, _ = open_checkpoint(note, verifier, verifier.name)
+        except WeightwardenError as exc:
+            raise RegistryClientError(f"the registry's checkpoint does not verify: {exc.reason}") from None
+        if head.size > checkpoint.size:
+            saved = self.state.data["logs"][self.url].get("checkpoint_witnessed", "").encode("utf-8")
+            self._check_consistent(checkpoint, head, saved, note, verifier)
+        return head
+
+    def _check_view_tree(self, size: int, root: bytes, head: Any) -> None:
+        """The view's tree (size, root) is a prefix of ``head``'s tree, or the view is not of this log."""
+        from weightwarden.registry import tlog
+
+        try:
+            if size == head.size:
+                if root != head.root_hash:
+                    raise tlog.ProofError("same size, different root")
+            elif size > 0:
+                proof = _hashes(self._get_json("/proof/consistency", old=size, new=head.size).get("proof"))
+                tlog.verify_consistency(size, head.size, root, head.root_hash, proof)
+        except tlog.ProofError:
+            raise RegistryClientError(f"the signed view was made at a tree of size {size} that is not part of the "
+                                      f"verified log (size {head.size}): the registry contradicts itself") from None
+
+    def _compare_signed(self, model: str, signed: Any, data: _LineData, checkpoint: Any) -> list[str]:
+        """The line as derived from proven entries must state what the signed view states."""
+        from weightwarden.registry.views import line_facts
+
+        rel = signed.release
+        if rel.tree_size > checkpoint.size:  # witnessed checkpoint behind the view: its facts bind alone
+            self.notes.append(f"the signed view (tree size {rel.tree_size}) is newer than the witnessed "
+                              f"checkpoint ({checkpoint.size}): its facts are used as stated")
+            return []
+        derived = line_facts(_line_view_at(model, rel.tree_size, data))
+        stated = rel.facts()
+        differ = sorted(k for k in derived if derived[k] != stated.get(k))
+        if not differ:
+            return []
+        return [f"the registry's signed view of {model} (tree size {rel.tree_size}) disagrees with the entries "
+                f"proven in the log on {', '.join(differ)}: an entry was hidden or the view is false"]
 
     def _incidents(self, body: dict[str, Any], view: dict[str, Any], checkpoint: Any) -> list[dict[str, Any]]:
-        """Incidents on this release's line and, through declared bases, on its ancestors."""
+        """Incidents on this release's line and, through declared bases, on its ancestors. Records of all
+        these lines are weighed together by (incident id, publisher key): a record in a base line, by the
+        base's publisher, cannot replace one that a third party filed about this line."""
         from weightwarden.registry import incidents as inc
+        from weightwarden.registry.views import current_incidents
 
         lines = [body["model"], *body.get("bases", [])]
-        records: dict[str, dict[str, Any]] = {i["id"]: i["record"] for i in view["incidents"]}
+        items = [(i["index"], i["owner"], i["record"]) for i in view["incidents"]]
         for base in body.get("bases", []):
             base_view = self._line_view(base, checkpoint)
-            records.update({i["id"]: i["record"] for i in base_view["incidents"]})
+            items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
         parsed = []
-        for record in records.values():
+        for current in current_incidents(items):
+            record = current["record"]
             try:
                 parsed.append(inc.Incident.from_osv(record, where=str(record.get("id"))))
             except inc.IncidentError as exc:
@@ -580,7 +740,7 @@ class RegistryClient:
                 return inc.ModelRecord(model_id=model_id) if model_id in lines else None
 
         view_obj = _View()
-        hits = inc.incidents_affecting(me, view_obj, inc.declared_lineage(view_obj))
+        hits = inc.incidents_affecting(me, view_obj, inc.declared_lineage(view_obj), current=True)
         out = []
         for hit in hits:
             incident = hit.incident
@@ -588,6 +748,54 @@ class RegistryClient:
             out.append({"id": incident.id, "state": incident.state.value, "severity": incident.severity,
                         "summary": incident.summary, "matched": hit.matched_model, "match": hit.match, "via": via})
         return out
+
+
+class _LineData:
+    """The proven entries of one model line: release rows, events, bodies and publishers by log index."""
+
+    def __init__(self) -> None:
+        self.rels: list[dict[str, Any]] = []
+        self.evs: list[Any] = []
+        self.bodies: dict[int, dict[str, Any]] = {}
+        self.owners: dict[int, str] = {}
+
+    def add(self, model: str, index: int, logged: dict[str, Any]) -> None:
+        from weightwarden.registry.views import events_of, release_row
+
+        body = logged["body"]
+        kind = _entries.KIND_BY_SCHEMA.get(body.get("schema"))
+        owner = str(logged["publisher"]["key_id"])
+        if kind == "release":
+            if body["model"] == model:
+                self.rels.append(release_row(index, body, owner, 0))
+            return
+        mine = [e for e in events_of(kind or "", body, index) if e.model == model]
+        if mine:
+            self.evs.extend(mine)
+            self.bodies[index] = body
+            self.owners[index] = owner
+
+
+def _line_view_at(model: str, size: int, data: _LineData) -> dict[str, Any]:
+    from weightwarden.registry.views import build_model_view
+
+    return build_model_view(model, size, data.rels, sorted(data.evs, key=lambda e: e.idx), data.bodies, data.owners)
+
+
+def _signed_verdict(signed: Any, index: int, body: dict[str, Any], incidents: Sequence[dict[str, Any]]) -> list[str]:
+    """What the signed view itself says against this release: it is binding (red team round 1)."""
+    rel = signed.release
+    out = []
+    if rel.status != "current":
+        out.append(f"the registry's signed view says {body['model']} is {rel.status.upper()} (no usable release)")
+    elif rel.latest_index != index:
+        out.append(f"the registry's signed view names the release at log index {rel.latest_index} as the current "
+                   f"one of {body['model']}, not this one (index {index})")
+    shown = {i["id"] for i in incidents if i["state"] in OPEN_INCIDENT_STATES}
+    hidden = [i for i in rel.open_incidents if i not in shown]
+    if hidden:
+        out.append(f"the registry's signed view lists open incident(s) on {body['model']}: {', '.join(hidden[:8])}")
+    return out
 
 
 class _NotFound(RegistryClientError):

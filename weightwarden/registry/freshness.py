@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from weightwarden.core.errors import InputError, require_extra
+from weightwarden.registry.entries import MODEL_ID as _LINE_PATTERN  # one model-line id pattern everywhere
 
 __all__ = [
     "DEFAULT_TTL", "SCHEMA", "CurrentRelease", "FreshnessError", "FrozenViewError", "LastSeen", "RollbackError",
@@ -52,7 +53,6 @@ MAX_TTL = timedelta(days=31)
 MAX_VIEW_BYTES = 64 * 1024
 TARGET_PREFIX = "current/"
 STATUSES = ("current", "revoked", "withdrawn")
-_LINE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95}){0,3}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -86,11 +86,31 @@ class CurrentRelease:
     log_index: int | None = None
     status: str = "current"
     open_incidents: tuple[str, ...] = ()
+    # What binds the view to the log (red team round 1): the tree it was made at, and the line's facts a
+    # client must find in the entries it proves (``views.line_facts``). None: a view without them, which a
+    # registry client refuses to rely on.
+    tree_size: int | None = None
+    tree_root: str | None = None
+    latest_index: int | None = None
+    revocations: tuple[int, ...] = ()
+    line_entries: int | None = None
+    line_entries_digest: str | None = None
 
     def custom(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "model_line": self.model_line, "release_version": self.version,
-                "weights_root": self.weights_root, "log_index": self.log_index, "status": self.status,
-                "open_incidents": list(self.open_incidents)}
+        out = {"schema": SCHEMA, "model_line": self.model_line, "release_version": self.version,
+               "weights_root": self.weights_root, "log_index": self.log_index, "status": self.status,
+               "open_incidents": list(self.open_incidents)}
+        if self.tree_size is not None:
+            out.update({"tree_size": self.tree_size, "tree_root": self.tree_root, "latest_index": self.latest_index,
+                        "revocations": list(self.revocations), "line_entries": self.line_entries,
+                        "line_entries_digest": self.line_entries_digest})
+        return out
+
+    def facts(self) -> dict[str, Any]:
+        """The line's facts in the form of ``views.line_facts``."""
+        return {"status": self.status, "latest_index": self.latest_index, "revocations": list(self.revocations),
+                "open_incidents": sorted(self.open_incidents), "entries": self.line_entries,
+                "entries_digest": self.line_entries_digest}
 
 
 @dataclass(frozen=True)
@@ -123,6 +143,17 @@ def _check_release(release: CurrentRelease) -> None:
         raise FreshnessError(f"{release.model_line}: statement length must be a non-negative integer")
     if release.status not in STATUSES:
         raise FreshnessError(f"{release.model_line}: status must be one of {', '.join(STATUSES)}")
+    if release.tree_size is not None:
+        def count(value: Any) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+        if not count(release.tree_size) or not isinstance(release.tree_root, str) \
+                or not _HEX64.match(release.tree_root):
+            raise FreshnessError(f"{release.model_line}: tree size / root of the view are malformed")
+        if not all(count(v) for v in (*release.revocations, release.line_entries)) \
+                or not (release.latest_index is None or count(release.latest_index)) \
+                or not isinstance(release.line_entries_digest, str) or not _HEX64.match(release.line_entries_digest):
+            raise FreshnessError(f"{release.model_line}: the line facts of the view are malformed")
 
 
 def build_current_view(release: CurrentRelease, *, version: int, expires: datetime | None = None,
@@ -194,6 +225,9 @@ def _release_from(target: Any, model_line: str) -> CurrentRelease:
             statement_length=target.length, weights_root=custom.get("weights_root"),
             log_index=custom.get("log_index"), status=str(custom.get("status")),
             open_incidents=tuple(str(i) for i in incidents),
+            tree_size=custom.get("tree_size"), tree_root=custom.get("tree_root"),
+            latest_index=custom.get("latest_index"), revocations=tuple(custom.get("revocations") or ()),
+            line_entries=custom.get("line_entries"), line_entries_digest=custom.get("line_entries_digest"),
         )
     except (KeyError, TypeError):
         raise FreshnessError(f"{model_line}: the view's release record is incomplete") from None

@@ -932,13 +932,18 @@ def current_records(records: Iterable[Incident], owners: Sequence[str] | None = 
 
 
 def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage_lookup: LineageLookup, *,
-                        max_depth: int = MAX_DEPTH) -> tuple[AffectedBy, ...]:
+                        max_depth: int = MAX_DEPTH, current: bool = False) -> tuple[AffectedBy, ...]:
     """Every non-withdrawn incident that names ``model`` or one of its ancestors, with the evidence of
     derivation, strongest link first: direct hits, then by path length. One result per incident (the first,
-    i.e. shortest, path that the incident's lineage policy accepts)."""
+    i.e. shortest, path that the incident's lineage policy accepts).
+
+    ``current=True``: the view's records are already the current ones (``views.current_incidents``, one per
+    incident id and publisher key); they are not merged by id again, so one key's withdrawn record never
+    hides another key's open one under the same id."""
     lines = list(_ancestry(model, registry_view, lineage_lookup, max(0, min(max_depth, 32))))
     found: dict[str, AffectedBy] = {}
-    for incident in current_records(registry_view.incidents()):
+    records = list(registry_view.incidents()) if current else current_records(registry_view.incidents())
+    for incident in records:
         if incident.state is IncidentState.WITHDRAWN or incident.id in found:
             continue
         for candidate, path, whole_line in lines:

@@ -47,7 +47,6 @@ from weightwarden.registry import tlog
 from weightwarden.registry.auth import AuthError, RateLimiter, authenticate
 from weightwarden.registry.entries import BUNDLE_DIGEST, HEX64, MODEL_ID, EntryError, parse_body_bytes
 from weightwarden.registry.store import Appended, PendingWrite, Rejected, Sequencer, Store, StoreError
-from weightwarden.registry.views import incident_state
 
 ENV_DB = "WW_REGISTRY_DB"
 ENV_KEYS = "WW_REGISTRY_KEYS"
@@ -203,11 +202,21 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         found = store.release_by_bundle(bundle)
         return found if found is not None else _error(404, "no release with this bundle digest")
 
-    @app.get("/releases")
-    def releases(subject: str = Query(pattern=r"^[0-9a-f]{64}$")) -> Any:
-        if not HEX64.match(subject):
-            return _error(404, "subject must be 64 hex digits")
-        return {"releases": store.releases_by_subject(subject)}
+    @app.get("/releases", responses={404: {}})
+    def releases(subject: str | None = Query(default=None, pattern=r"^[0-9a-f]{64}$"),
+                 bundle: str | None = Query(default=None, pattern=r"^sha256:[0-9a-f]{64}$")) -> Any:
+        # Every release with these files (subject) or this bundle, in every line that logged it: a client
+        # weighs all of them, never the first one (red team round 1, squatting).
+        if (subject is None) == (bundle is None):
+            return _error(404, "ask for exactly one of subject=<64 hex> or bundle=sha256:<64 hex>")
+        if subject is not None:
+            if not HEX64.match(subject):
+                return _error(404, "subject must be 64 hex digits")
+            return {"releases": store.releases_by_subject(subject)}
+        assert bundle is not None
+        if not BUNDLE_DIGEST.match(bundle):
+            return _error(404, "not a bundle digest (sha256:<hex>)")
+        return {"releases": store.releases_by_bundle(bundle)}
 
     @app.get("/incidents")
     def incidents() -> Any:
@@ -231,15 +240,17 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
                                   lookup=store.publisher, window_s=cfg.window_s)
         except AuthError as exc:
             return Rejected(exc.status, exc.reason)
+        # From here the request is authenticated: whatever the answer, its nonce is used up (the refusal
+        # travels through the sequencer, which records the nonce), so it can never be replayed later.
         if not limiter.take(signed.publisher.key_id):
-            return Rejected(429, "write rate limit of this key exceeded; retry later")
+            return PendingWrite(None, signed, Rejected(429, "write rate limit of this key exceeded; retry later"))
         try:
             parsed = parse_body_bytes(raw)
         except EntryError as exc:
-            return Rejected(422, exc.reason)
+            return PendingWrite(None, signed, Rejected(422, exc.reason))
         denied = signed.publisher.allows(parsed.kind, parsed.models)
         if denied is not None:
-            return Rejected(403, denied)
+            return PendingWrite(parsed, signed, Rejected(403, denied))
         return PendingWrite(parsed, signed)
 
     @app.post("/entries", status_code=201, responses={
@@ -317,6 +328,7 @@ def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> b
         sign_current_view,
         view_bytes,
     )
+    from weightwarden.registry.views import line_facts
 
     latest = view["latest"]
     rels = view["releases"]
@@ -324,12 +336,17 @@ def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> b
         raise StoreError(f"no release of {view['model']} in this log")
     chosen = next((r for r in rels if r["bundle"] == latest), rels[-1])
     data = store.entry(chosen["index"])
-    open_incidents = tuple(i["id"] for i in view["incidents"]
-                           if incident_state(i["record"]).lower() not in ("withdrawn", "fixed"))
+    facts = line_facts(view)
+    # The view is binding, not decoration: it names the tree it was made at (size and root, so a client on
+    # an older checkpoint knows it is behind: a frozen mirror) and the facts of the line a client must find
+    # in the entries it proves (red team round 1).
     release = CurrentRelease(model_line=view["model"], version=str(chosen["version"]),
                              statement_digest=hashlib.sha256(data).hexdigest(), statement_length=len(data),
                              weights_root=chosen.get("weights_root"), log_index=chosen["index"],
-                             status="current" if latest else "revoked", open_incidents=open_incidents)
+                             status=facts["status"], open_incidents=tuple(facts["open_incidents"]),
+                             tree_size=view["tree_size"], tree_root=view["root"],
+                             latest_index=facts["latest_index"], revocations=tuple(facts["revocations"]),
+                             line_entries=facts["entries"], line_entries_digest=facts["entries_digest"])
     now = dt.datetime.now(dt.UTC)
     metadata = build_current_view(release, version=view["tree_size"] + 1, ttl=dt.timedelta(seconds=ttl_s), now=now)
     return view_bytes(sign_current_view(metadata, keys.view_key))

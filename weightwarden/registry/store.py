@@ -122,11 +122,21 @@ class StoreError(InputError):
 
 
 @dataclass(frozen=True, slots=True)
+class Rejected:
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class PendingWrite:
     """A checked body and the signed request that carried it, waiting for the sequencer."""
 
-    body: Body
+    body: Body | None
     request: SignedRequest
+    # A signed request refused before the sequencer (rate limit, malformed body, no permission) still goes
+    # through it, so that its nonce is used up whatever the outcome: a refused request must not become
+    # acceptable when replayed later within the window (red team round 1).
+    refusal: Rejected | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,12 +148,6 @@ class Appended:
     tree_size: int
     checkpoint: bytes
     proof: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    status: int
-    reason: str
 
 
 def database_url(url: str) -> str:
@@ -350,7 +354,7 @@ class Store:
             for chunk in _chunks([w.request.nonce for w in writes]):
                 seen.update((r.key_id, r.nonce) for r in conn.execute(
                     sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(chunk))))
-            batch = _BatchIndex(conn, [w.body for w in writes])
+            batch = _BatchIndex(conn, [w.body for w in writes if w.body is not None])
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
                                                      "events": []}
             for w in writes:
@@ -362,7 +366,10 @@ class Store:
                 seen.add(key)
                 rows["nonces"].append({"key_id": key[0], "nonce": key[1],
                                        "expires": int(t) + 2 * self.nonce_window_s + 1})
-                problem = batch.check(w.body, size)
+                if w.refusal is not None or w.body is None:
+                    results.append(w.refusal or Rejected(422, "no entry body"))
+                    continue
+                problem = batch.check(w.body, size, req.publisher.key_id)
                 if problem is not None:
                     results.append(problem)
                     continue
@@ -560,8 +567,14 @@ class Store:
 
     def release_by_bundle(self, bundle: str) -> dict[str, Any] | None:
         with self._reader.begin() as conn:
-            row = conn.execute(sa.select(releases).where(releases.c.bundle == bundle)).first()
+            row = conn.execute(sa.select(releases).where(releases.c.bundle == bundle).order_by(releases.c.idx)).first()
         return None if row is None else _release_row(row)
+
+    def releases_by_bundle(self, bundle: str) -> list[dict[str, Any]]:
+        """Every release of this bundle digest, one per model line that logged it, in log order."""
+        with self._reader.begin() as conn:
+            rows = conn.execute(sa.select(releases).where(releases.c.bundle == bundle).order_by(releases.c.idx)).all()
+        return [_release_row(r) for r in rows]
 
     def releases_by_subject(self, sha256: str) -> list[dict[str, Any]]:
         with self._reader.begin() as conn:
@@ -581,13 +594,18 @@ class Store:
     def model_view(self, model: str) -> dict[str, Any]:
         """Everything the log says about one model line, each item with the index of its log entry."""
         with self._reader.begin() as conn:
-            size = int(self._state(conn).size)
+            state = self._state(conn)
+            size, root = int(state.size), bytes(state.root)
             rels = conn.execute(sa.select(releases).where(releases.c.model == model).order_by(releases.c.version)).all()
             evs = conn.execute(sa.select(events).where(events.c.model == model).order_by(events.c.idx)).all()
             wanted = [e.idx for e in evs if e.kind in ("incident", "revocation")]
-            bodies = {int(r.idx): parse_logged(bytes(r.data))["body"] for r in conn.execute(
+            logged = {int(r.idx): parse_logged(bytes(r.data)) for r in conn.execute(
                 sa.select(entries.c.idx, entries.c.data).where(entries.c.idx.in_(wanted)))} if wanted else {}
-        return build_model_view(model, size, [_release_row(r) for r in rels], evs, bodies)
+        bodies = {i: e["body"] for i, e in logged.items()}
+        owners = {i: str(e.get("publisher", {}).get("key_id", "")) for i, e in logged.items()}
+        view = build_model_view(model, size, [_release_row(r) for r in rels], evs, bodies, owners)
+        view["root"] = root.hex()  # the tree the view describes (the signed freshness view binds it)
+        return view
 
     def incidents(self) -> list[tuple[int, dict[str, Any]]]:
         """The current record of every incident id: ``(index, incident record)``.
@@ -623,54 +641,94 @@ def _release_row(row: Any) -> dict[str, Any]:
 
 
 class _BatchIndex:
-    """What the log already holds about the lines a batch touches: the database plus the batch so far."""
+    """What the log already holds about the lines a batch touches: the database plus the batch so far.
+
+    Releases are known per ``(model line, bundle digest)``: a bundle is unique within a line, not across
+    lines, so nobody can claim another publisher's bundle first and lock it out of its own line (red team
+    round 1, bundle squatting). Incident ids belong to the key that first logged them."""
 
     def __init__(self, conn: Connection, bodies: Sequence[Body]) -> None:
-        # Three queries per batch (not per entry) fetch everything the checks below can ask about.
+        # A few queries per batch (not per entry) fetch everything the checks below can ask about.
         bundles: set[str] = set()
         models: set[str] = set()
+        incident_ids: set[str] = set()
         for body in bodies:
             d = body.data
             if body.kind == "release":
                 models.add(d["model"])
+            elif body.kind == "incident":
+                incident_ids.add(d["incident"]["id"])
             bundles.update(d[k] for k in ("bundle", "old", "new", "release") if isinstance(d.get(k), str))
-        self.known: dict[str, dict[str, Any]] = {}
+        self.known: dict[tuple[str, str], dict[str, Any]] = {}
+        self.lines_of: dict[str, set[str]] = {}
         self.latest: dict[str, int] = {}
-        self.revoked_set: set[str] = set()
+        self.revoked_set: set[tuple[str, str]] = set()
+        self.incident_items: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
         for chunk in _chunks(sorted(bundles)):
             for row in conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version, releases.c.bundle)
                                     .where(releases.c.bundle.in_(chunk))):
-                self.known[row.bundle] = {"index": int(row.idx), "model": row.model, "version": int(row.version)}
-            self.revoked_set.update(r[0] for r in conn.execute(sa.select(events.c.release).where(
+                self.known[(row.model, row.bundle)] = {"index": int(row.idx), "model": row.model,
+                                                       "version": int(row.version)}
+                self.lines_of.setdefault(row.bundle, set()).add(row.model)
+            self.revoked_set.update((r[0], r[1]) for r in conn.execute(sa.select(events.c.model, events.c.release).where(
                 events.c.kind == "revocation", events.c.release.in_(chunk))))
         for chunk in _chunks(sorted(models)):
             for row in conn.execute(sa.select(releases.c.model, sa.func.max(releases.c.version))
                                     .where(releases.c.model.in_(chunk)).group_by(releases.c.model)):
                 self.latest[row[0]] = int(row[1])
+        for chunk in _chunks(sorted(incident_ids)):
+            idxs = sa.select(events.c.idx).where(events.c.kind == "incident", events.c.incident.in_(chunk)).distinct()
+            for row in conn.execute(sa.select(entries.c.idx, entries.c.data).where(entries.c.idx.in_(idxs))
+                                    .order_by(entries.c.idx)):
+                logged = parse_logged(bytes(row.data))
+                record = logged["body"]["incident"]
+                owner = str(logged.get("publisher", {}).get("key_id", ""))
+                self.incident_items.setdefault(record["id"], []).append((int(row.idx), owner, record))
 
-    def release(self, bundle: str) -> dict[str, Any] | None:
-        return self.known.get(bundle)
+    def release(self, bundle: str, model: str) -> dict[str, Any] | None:
+        return self.known.get((model, bundle))
 
     def latest_version(self, model: str) -> int | None:
         return self.latest.get(model)
 
-    def revoked(self, bundle: str) -> bool:
-        return bundle in self.revoked_set
+    def revoked(self, bundle: str, model: str) -> bool:
+        return (model, bundle) in self.revoked_set
 
     def _of_line(self, bundle: str, model: str, what: str) -> dict[str, Any] | Rejected:
-        rel = self.release(bundle)
+        rel = self.release(bundle, model)
         if rel is None:
+            others = sorted(self.lines_of.get(bundle, ()))
+            if others:
+                return Rejected(422, f"{what} {bundle} is a release of {others[0]!r}, not of {model!r}")
             return Rejected(422, f"{what} {bundle} is not a release in this log")
-        if rel["model"] != model:
-            return Rejected(422, f"{what} {bundle} is a release of {rel['model']!r}, not of {model!r}")
         return rel
 
-    def check(self, body: Body, size: int) -> Rejected | None:
+    def _check_incident(self, record: dict[str, Any], publisher: str) -> Rejected | None:
+        """An incident id belongs to the key that first logged it; that key's later records must continue
+        its lifecycle. Anyone else files a new incident (with its own id) instead."""
+        from weightwarden.registry.views import current_incidents
+
+        items = self.incident_items.get(record["id"], [])
+        owners = {owner for _, owner, _ in items}
+        if owners - {publisher}:
+            return Rejected(403, f"incident {record['id']} was filed by another key; only that key may update "
+                                 "it (file a new incident, with its own id, to dispute it)")
+        if items:
+            [head] = current_incidents(items)
+            from weightwarden.registry.views import _continues
+
+            if not _continues(head["record"], record):
+                return Rejected(409, f"this record of incident {record['id']} does not continue its logged "
+                                     "lifecycle (same publication date, history extended, not rewritten)")
+        return None
+
+    def check(self, body: Body, size: int, publisher: str = "") -> Rejected | None:
         d = body.data
         if body.kind == "release":
-            existing = self.release(d["bundle"])
+            existing = self.release(d["bundle"], d["model"])
             if existing is not None:
-                return Rejected(409, f"this release bundle is already logged at index {existing['index']}")
+                return Rejected(409, f"this release bundle is already logged for {d['model']} at index "
+                                     f"{existing['index']}")
             latest = self.latest_version(d["model"])
             if latest is not None and d["version"] <= latest:
                 return Rejected(409, f"version {d['version']} of {d['model']} is not above the latest logged "
@@ -689,9 +747,11 @@ class _BatchIndex:
             rel = self._of_line(d["release"], d["model"], "release")
             if isinstance(rel, Rejected):
                 return rel
-            if body.kind == "revocation" and self.revoked(d["release"]):
+            if body.kind == "revocation" and self.revoked(d["release"], d["model"]):
                 return Rejected(409, f"release {d['release']} is already revoked")
             return None
+        if body.kind == "incident":
+            return self._check_incident(d["incident"], publisher)
         return None  # incidents may name lines this log has no release of (e.g. a base model)
 
     def record(self, body: Body, index: int, publisher: str, logged_at: int,
@@ -700,14 +760,17 @@ class _BatchIndex:
         if body.kind == "release":
             row = release_row(index, d, publisher, logged_at)
             rows["releases"].append({**row, "idx": row.pop("index")})
-            self.known[d["bundle"]] = {"index": index, "model": d["model"], "version": d["version"]}
+            self.known[(d["model"], d["bundle"])] = {"index": index, "model": d["model"], "version": d["version"]}
+            self.lines_of.setdefault(d["bundle"], set()).add(d["model"])
             self.latest[d["model"]] = max(self.latest.get(d["model"], -1), d["version"])
             return
+        if body.kind == "incident":
+            self.incident_items.setdefault(d["incident"]["id"], []).append((index, publisher, d["incident"]))
         for e in events_of(body.kind, d, index):
             rows["events"].append({"idx": e.idx, "kind": e.kind, "model": e.model, "release": e.release,
                                    "other": e.other, "incident": e.incident})
             if e.kind == "revocation" and e.release:
-                self.revoked_set.add(e.release)
+                self.revoked_set.add((e.model, e.release))
 
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:

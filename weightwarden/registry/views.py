@@ -3,16 +3,27 @@ by the client (from entries it verified itself): releases with their status, aud
 
 A release is ``revoked`` when a revocation entry names it, ``superseded`` when a supersession entry names it
 as ``old`` or a higher version of the line exists that is not revoked, else ``current``. ``latest`` is the
-highest non-revoked version. Incidents keep their latest logged record per id.
+highest non-revoked version.
+
+Incidents: records are keyed by ``(incident id, publisher key)``: a key's later record replaces its own
+earlier one only when it continues that record's lifecycle (:func:`current_incidents`), and one key's
+record never replaces another's. The registry refuses such writes too (``store``), but a log written before
+that rule, or by a hostile operator, may hold them: this is the rule every reader applies (red team round 1:
+a publisher withdrew a safety institute's incident by logging a record under its id).
+
+:func:`line_facts` is what the signed freshness view carries about a line and what the client re-derives
+from entries it proved, so the two can be compared (``freshness``, ``client``).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 MODEL_VIEW_SCHEMA = "weightwarden.registry.model-line/v1"
+OPEN_INCIDENT_STATES = ("reported", "confirmed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +66,50 @@ def incident_state(record: Mapping[str, Any]) -> str:
     return "withdrawn" if record.get("withdrawn") else "reported"
 
 
+def _continues(known: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
+    """``record`` extends ``known``'s lifecycle (same publication, history a continuation); a record that
+    does not parse never continues anything."""
+    if record == known:
+        return True
+    from weightwarden.registry.incidents import Incident, IncidentError
+    from weightwarden.registry.incidents import _continues as continues
+
+    try:
+        return continues(Incident.from_osv(dict(known)), Incident.from_osv(dict(record)))
+    except IncidentError:
+        return False
+
+
+def current_incidents(items: Iterable[tuple[int, str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """The current incident records among ``(log index, publisher key id, record)`` items: one per
+    ``(id, publisher)``, the latest record of that key that continues the key's earlier one. Sorted by the
+    log index of the record kept. Items may come from several model lines (a line and its bases)."""
+    chains: dict[tuple[str, str], dict[str, Any]] = {}
+    for idx, owner, record in sorted(items, key=lambda item: int(item[0])):
+        key = (str(record.get("id")), owner)
+        known = chains.get(key)
+        if known is None or (int(idx) > known["index"] and _continues(known["record"], record)):
+            chains[key] = {"index": int(idx), "id": key[0], "owner": owner, "state": incident_state(record),
+                           "record": record}
+    return sorted(chains.values(), key=lambda i: (i["index"], i["owner"]))
+
+
 def build_model_view(model: str, size: int, rels: Iterable[Mapping[str, Any]], evs: Iterable[Any],
-                     bodies: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+                     bodies: Mapping[int, Mapping[str, Any]], owners: Mapping[int, str] | None = None
+                     ) -> dict[str, Any]:
     """``rels``: release rows; ``evs``: events (``Event`` or rows with the same attributes) in log order;
-    ``bodies``: entry bodies of the revocation and incident events, by index."""
+    ``bodies``: entry bodies of the revocation and incident events, by index; ``owners``: the publisher key
+    id of each incident entry, by index (missing: one unnamed owner, so records only continue each other).
+    Entries at or above ``size`` are left out: the view is the line as of that tree size."""
+    owners = owners or {}
     by_bundle = {r["bundle"]: {**r, "status": "current", "revoked": None, "superseded_by": None, "audits": []}
-                 for r in rels}
-    incidents: dict[str, dict[str, Any]] = {}
+                 for r in rels if int(r["index"]) < size}
+    items: list[tuple[int, str, Mapping[str, Any]]] = []
+    indexes = {int(r["index"]) for r in by_bundle.values()}
     for e in evs:
+        if int(e.idx) >= size:
+            continue
+        indexes.add(int(e.idx))
         rel = by_bundle.get(e.release) if e.release else None
         if e.kind == "revocation" and rel is not None and rel["revoked"] is None:
             rel["revoked"] = {"index": int(e.idx), "incident": e.incident, "reason": bodies[int(e.idx)]["reason"]}
@@ -71,9 +118,7 @@ def build_model_view(model: str, size: int, rels: Iterable[Mapping[str, Any]], e
         elif e.kind == "audit" and rel is not None:
             rel["audits"].append(int(e.idx))
         elif e.kind == "incident":
-            record = bodies[int(e.idx)]["incident"]
-            incidents[e.incident] = {"index": int(e.idx), "id": e.incident, "state": incident_state(record),
-                                     "record": record}
+            items.append((int(e.idx), owners.get(int(e.idx), ""), bodies[int(e.idx)]["incident"]))
     ordered = sorted(by_bundle.values(), key=lambda r: r["version"])
     live = [r for r in ordered if r["revoked"] is None]
     newest_live = live[-1] if live else None
@@ -84,4 +129,20 @@ def build_model_view(model: str, size: int, rels: Iterable[Mapping[str, Any]], e
             rel["status"] = "superseded"
     return {"schema": MODEL_VIEW_SCHEMA, "model": model, "tree_size": size, "releases": ordered,
             "latest": newest_live["bundle"] if newest_live else None,
-            "incidents": sorted(incidents.values(), key=lambda i: i["index"])}
+            "incidents": current_incidents(items), "entries": sorted(indexes)}
+
+
+def line_facts(view: Mapping[str, Any]) -> dict[str, Any]:
+    """What the signed freshness view states about a line (and the client checks against the entries it
+    proved): status, index of the latest live release, revocation indexes, open incident ids, and how many
+    log entries concern the line with a digest of their indexes, so an index that hides one is caught."""
+    latest = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
+    indexes = [int(i) for i in view["entries"]]
+    return {
+        "status": "current" if latest is not None else "revoked",
+        "latest_index": int(latest["index"]) if latest is not None else None,
+        "revocations": sorted(int(r["revoked"]["index"]) for r in view["releases"] if r["revoked"]),
+        "open_incidents": sorted({str(i["id"]) for i in view["incidents"] if i["state"] in OPEN_INCIDENT_STATES}),
+        "entries": len(indexes),
+        "entries_digest": hashlib.sha256(",".join(map(str, sorted(indexes))).encode("ascii")).hexdigest(),
+    }
