@@ -283,10 +283,11 @@ def export(out: str, db: str | None, keys_dir: str | None) -> int:
 
 
 def _client(url: str, state_dir: str | None, log_key: str | None, witnesses: tuple[str, ...] = (),
-            quorum: int = 0) -> Any:
-    from weightwarden.registry.client import RegistryClient
+            quorum: int = 0, max_witness_age_s: float | None = None) -> Any:
+    from weightwarden.registry.client import MAX_WITNESS_AGE_S, RegistryClient
 
-    return RegistryClient(url, state_dir=state_dir, log_key=log_key, witnesses=witnesses, quorum=quorum)
+    return RegistryClient(url, state_dir=state_dir, log_key=log_key, witnesses=witnesses, quorum=quorum,
+                          max_witness_age_s=MAX_WITNESS_AGE_S if max_witness_age_s is None else max_witness_age_s)
 
 
 def _published(kind: str, result: Any) -> None:
@@ -408,17 +409,19 @@ def publish(bundle: str, url: str, key: str, model: str, version: int | None, we
 @click.option("--model", default=None, help="Only consider releases of this model line.")
 @click.option("--witness", "witnesses", multiple=True, metavar="VKEY", help="Trusted witness key (repeatable).")
 @click.option("--quorum", default=0, type=click.IntRange(0), help="Witness cosignatures required.")
+@click.option("--max-witness-age", "max_witness_age", default=24 * 3600, show_default=True,
+              type=click.IntRange(0), help="With --quorum: seconds a cosignature may be old (0: any age).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_state_option
 @_log_key_option
 def check(path: str | None, bundle: str | None, url: str, model: str | None, witnesses: tuple[str, ...],
-          quorum: int, fmt: str, state_dir: str | None, log_key: str | None) -> int:
+          quorum: int, max_witness_age: int, fmt: str, state_dir: str | None, log_key: str | None) -> int:
     """Is the model at PATH the current, unrevoked, unchanged release? Exit 0 yes, 1 no (why), 2 error."""
 
     def go() -> int:
         if path is None and bundle is None:
             return _fail("give a model PATH, a --bundle, or both")
-        with _client(url, state_dir, log_key, witnesses, quorum) as client:
+        with _client(url, state_dir, log_key, witnesses, quorum, float(max_witness_age)) as client:
             result = client.check(path, bundle=bundle, model=model)
         if fmt == "json":
             click.echo(json.dumps(result.to_dict(), indent=2))
