@@ -17,15 +17,21 @@ proof that does not verify, is refused and the evidence is printable as a split-
 :meth:`RegistryClient.check`:
 
 1. verifies the latest checkpoint (above);
-2. finds the release: by the bundle digest (``--bundle``) or by the root digest of the files at PATH, and
-   proves the release entry is in the checkpoint's tree (inclusion proof);
+2. finds EVERY release matching the bundle digest (``--bundle``) or the root digest of the files at PATH
+   (in the entries themselves up to ``full_scan_max``, else from the registry's lookup with an inclusion
+   proof each); several model lines without ``--model`` → "ambiguous", not current;
 3. re-hashes PATH with the release's serialization: a different root digest = modified since publication;
-4. derives the model line's status from entries it verified: for a log of at most ``full_scan_max``
-   entries it downloads every entry bundle and recomputes the root (nothing can be hidden from it);
-   for a bigger log it uses the server's index but proves each entry the verdict rests on;
-5. verifies the signed current-release view (freshness: expiry against a frozen registry, version against
-   rollback, via ``weightwarden.registry.freshness``);
-6. looks for incidents on the release and, through declared lineage, its ancestors (``incidents``).
+4. verifies the signed current-release view (expiry, rollback per log, via
+   ``weightwarden.registry.freshness``), which names the tree it was made at: a view ahead of the
+   checkpoint needs a newer consistent checkpoint (else the log is frozen), and its tree must be a prefix of
+   the verified one;
+5. derives the model line from entries it verified: for a log of at most ``full_scan_max`` entries from
+   every entry bundle, root recomputed; for a bigger log from every entry the index lists and the view
+   names, each proven; the line as of the view's tree must state the view's facts (status, latest release,
+   revocations, open incidents, entry count and digest), and the view's own verdict binds;
+6. looks for incidents on the release and, through declared lineage, its ancestors (``incidents``), records
+   keyed by (incident id, publisher key) over the union of those lines; any matching release of the line
+   that is revoked or incident-affected makes the answer "not current".
 """
 
 from __future__ import annotations
