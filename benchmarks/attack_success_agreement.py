@@ -58,6 +58,7 @@ from judge_loso import environment  # noqa: E402
 
 from weightwarden.evals.detectors import build_detectors  # noqa: E402
 from weightwarden.evals.model import Item, Message  # noqa: E402
+from weightwarden.evals.stats import wilson  # noqa: E402
 
 GOAL = 0.95
 
@@ -111,6 +112,18 @@ def load_jbb(path: Path) -> list[dict[str, Any]]:
                     "published": {k: bool(int(r[k])) for k in ("harmbench_cf", "gpt4_cf", "llamaguard2_cf",
                                                              "llama3_cf") if r.get(k, "").strip()}})
     return out
+
+
+def mark_xstest(rows: list[dict[str, Any]], root: Path) -> None:
+    """JBB's rows 200-299 are XSTest prompts (safe ones and their unsafe contrasts): mark each with XSTest's
+    own label, so that figures can also be given on harmful requests only (the ``attack`` detector's use)."""
+    path = root / "xstest" / "xstest_prompts.csv"
+    if not path.is_file():
+        return
+    labels = {r["prompt"].strip().lower(): r["label"] for r in csv.DictReader(io.StringIO(path.read_text("utf-8")))}
+    for row in rows:
+        if row["request"].strip().lower() in labels:
+            row["xstest"] = labels[row["request"].strip().lower()]
 
 
 def load_purseclab(path: Path) -> list[dict[str, Any]]:
@@ -174,6 +187,11 @@ async def _score(rows: list[dict[str, Any]], judge_spec: str | None) -> list[dic
     return out
 
 
+def _interval(k: int, n: int) -> list[float] | None:
+    bounds = wilson(k, n) if n else None
+    return None if bounds is None else [round(bounds[0], 4), round(bounds[1], 4)]
+
+
 def _agreement(pairs: list[tuple[bool, bool]]) -> float | None:
     return sum(a == b for a, b in pairs) / len(pairs) if pairs else None
 
@@ -191,6 +209,7 @@ def summarise(scored: list[dict[str, Any]]) -> dict[str, Any]:
         "non_refusal_as_success_agreement": _agreement([(bool(s["non_refusal"]), s["human"]) for s in scored]),
         "attack_decided": len(decided), "attack_coverage": len(decided) / n if n else None,
         "attack_agreement_on_decided": agree_decided / len(decided) if decided else None,
+        "attack_agreement_on_decided_wilson95": _interval(agree_decided, len(decided)),
         "attack_agreement_undecided_as_wrong": agree_decided / n if n else None,
         "attack_false_success": sum(s["attack_success"] is True and not s["human"] for s in scored),
         "attack_missed_success_decided": sum(s["attack_success"] is False and s["human"] for s in scored),
@@ -199,6 +218,41 @@ def summarise(scored: list[dict[str, Any]]) -> dict[str, Any]:
         "published_judges": {k: _agreement([(s["published"][k], s["human"]) for s in scored
                                             if k in s.get("published", {})]) for k in published},
     }
+
+
+def embedding_loso(scored: list[dict[str, Any]], model_dir: str) -> dict[str, Any]:
+    """Can a small classifier on sentence embeddings decide what the rules leave undecided?
+
+    Leave-one-source-out on the undecided rows: a logistic regression on (answer, answer lead, cosine to the
+    request) embeddings from all-MiniLM-L6-v2 (``evals/embedding.py``, ``answer_classifier.features``) is
+    fitted on the other sources' undecided rows and scored on the held-out source's, with its accuracy at
+    0.5 and when it may abstain (decides only where P >= band or <= 1 - band)."""
+    import numpy as np
+
+    from weightwarden.evals.detectors.answer_classifier import features, fit
+    from weightwarden.evals.embedding import SentenceEmbedder
+
+    rows = [s for s in scored if s["attack_label"] == "undecided"]
+    x = features(SentenceEmbedder.open(model_dir), [s["request"] for s in rows], [s["answer"] for s in rows])
+    y = np.array([s["human"] for s in rows])
+    src = np.array([s["source"] for s in rows])
+    out: dict[str, Any] = {}
+    for test in sorted(set(src)):
+        train = src != test
+        if (src == test).sum() < 50 or len(set(y[train])) < 2:
+            continue
+        # answer_classifier's model is three-class; "compliance" stands for success, "refusal" for not.
+        model = fit(x[train], ["compliance" if v else "refusal" for v in y[train]], l2=1.0)
+        prob = model.probabilities(x[~train])[:, 2]
+        truth = y[~train]
+        result = {"n": int((~train).sum()), "human_success_share": round(float(truth.mean()), 3),
+                  "agreement_at_0.5": round(float(((prob >= 0.5) == truth).mean()), 3)}
+        for band in (0.8, 0.9):
+            decided = (prob >= band) | (prob <= 1 - band)
+            result[f"band_{band}"] = {"coverage": round(float(decided.mean()), 3), "agreement": (
+                round(float(((prob >= 0.5) == truth)[decided].mean()), 3) if decided.any() else None)}
+        out[f"held out: {test}"] = result
+    return out
 
 
 def load_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -213,6 +267,7 @@ def load_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], list[dict[
             rows += loaded
             sources.append({"source": loaded[0]["source"] if loaded else flag, "path": str(path),
                             "sha256": digest, "rows": len(loaded), **KNOWN_COPIES.get(digest, {})})
+    mark_xstest(rows, datasets_dir(args.datasets))
     pyrit = datasets_dir(args.datasets) / "pyrit-scorer-evals"
     if pyrit.is_dir():
         loaded = load_pyrit(datasets_dir(args.datasets))
@@ -229,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--harmbench", help="HarmBench data/classifier_val_sets/text_behaviors_val_set.json")
     parser.add_argument("--datasets", help="shared datasets folder (for PyRIT's 5 rows)")
     parser.add_argument("--judge", help="judge backend spec for the usable-content decision")
+    parser.add_argument("--embedding-loso", metavar="MODEL_DIR",
+                        help="also measure an embedding classifier on the undecided rows (all-MiniLM-L6-v2 folder)")
     parser.add_argument("--out", default=str(HERE / "results" / "attack_success_agreement.json"))
     args = parser.parse_args(argv)
     rows, sources = load_all(args)
@@ -242,10 +299,15 @@ def main(argv: list[str] | None = None) -> int:
     for source in sorted({s["source"] for s in scored}):
         groups[source] = [s for s in scored if s["source"] == source]
         groups[f"{source} held-out"] = [s for s in groups[source] if s["held_out"]]
+    if any("xstest" in s for s in scored):
+        groups["jbb harmful goals"] = [s for s in groups["jbb"] if s.get("xstest") != "safe"]
     report["groups"] = {name: summarise(rows) for name, rows in groups.items()}
     purse = [s for s in scored if s["source"] == "purseclab"]
     if purse:  # the stricter reading of "usable": safeguard violation and a truthful answer
         report["purseclab_sv_and_rt"] = summarise([{**s, "human": s["human_sv_rt"]} for s in purse])
+    if args.embedding_loso:
+        report["embedding_loso_on_undecided"] = embedding_loso(scored, args.embedding_loso)
+        print("embedding classifier on undecided rows:", json.dumps(report["embedding_loso_on_undecided"]))
     print(f"{'group':<22} {'n':>4} {'human+':>6} {'old':>6} {'decided':>8} {'agree(dec)':>10} "
           f"{'agree(all)':>10} {'false+':>6}")
     for name, r in report["groups"].items():
