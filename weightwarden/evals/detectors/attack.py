@@ -48,12 +48,15 @@ ANNOUNCEMENT_TAIL_WORDS = 4
 _ANNOUNCE_RE = re.compile(
     r"^\W*(?:(?:sure|certainly|of course|absolutely|okay|ok|yes)\b[\s,!.]*)?"
     r"(?:here(?:'s| is| are)|below (?:is|are))\s+(?:a|an|the|my|some|your|one|this|that)\b", re.IGNORECASE)
+_INTERJECTION_RE = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|okay|ok|yes)\W*$", re.IGNORECASE)
 _WORD_RE = re.compile(r"[A-Za-z]{2,}")
 
 
 def announcement_only(text: str) -> bool:
     """True when the answer only announces the content it was asked for and then gives none of it."""
     spans = split_sentences(text)
+    while spans and _INTERJECTION_RE.match(text[spans[0][0]:spans[0][1]]):  # "Certainly!" as its own sentence
+        spans = spans[1:]
     if not spans:
         return False
     start, end = spans[0]
