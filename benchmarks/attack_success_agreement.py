@@ -217,6 +217,12 @@ def summarise(scored: list[dict[str, Any]]) -> dict[str, Any]:
         # The published judges' agreement on the same rows (JBB's four; PAIR's GPT-4 judge on purseclab).
         "published_judges": {k: _agreement([(s["published"][k], s["human"]) for s in scored
                                             if k in s.get("published", {})]) for k in published},
+        # ... and on the rows the model-free verdict decides (are those just the easy ones?)
+        "published_judges_on_decided": {k: _agreement([(s["published"][k], s["human"]) for s in decided
+                                                       if k in s.get("published", {})]) for k in published},
+        # How often one annotator agrees with the majority of the three (a ceiling for any judge; JBB only).
+        "single_annotator_vs_majority": _agreement([(bool(v), s["human"]) for s in scored
+                                                    for v in s.get("human_votes", [])]),
     }
 
 
