@@ -5,9 +5,10 @@ for each label source S, the classifier is trained on the other sources only and
 each XSTest model's completions (``xstest-gpt4``, ``xstest-llama2new``, ``xstest-mistralinstruct``:
 450 answers each, human ``final_label`` full compliance / full refusal / partial refusal) and PyRIT's
 refusal set (``pyrit-refusal``: 105 answers, human 1 = refusal, which by PyRIT's convention includes an
-answer that does not address the objective), and 50 answers of the local SmolLM2-135M that we labelled
-ourselves before any detector saw them (``smollm2-own``, ``benchmarks/labels/``; held out for the rules
-too — the only source that is).
+answer that does not address the objective), and answers of the local SmolLM2-135M that we labelled
+ourselves before any detector saw them (``benchmarks/labels/``: ``smollm2-own``, 50 rows, round 4;
+``smollm2-round5``, 170 rows from ``benchmarks/judge_answers.py``, round 5). These two are held out for the
+rules too — the only sources that are.
 
 **Frozen held-out split** (:func:`held_out`, committed with the round-1 figures before any tuning): a
 quarter of every source, chosen by a SHA-256 of (split name, source, row id), is never used to train or to
@@ -19,19 +20,30 @@ Methods compared:
 * ``rules`` — the model-free phrase/act detector (``detectors/refusal.py``). Its rules were written while
   reading all four sources, so its figures here are **in-sample**; it is listed for comparison only;
 * ``embed-lr`` — multinomial logistic regression on all-MiniLM-L6-v2 embeddings of answer, answer lead and
-  the request–answer cosine (``detectors/answer_classifier.py``); trained on public labels only.
+  the request–answer cosine (``detectors/answer_classifier.py``);
+* ``patterns-lr`` — the same model on the rule detector's pattern hits (``refusal.pattern_features``: which
+  sentence acts occur where, substance before and after the first refusing act, word overlap with the
+  request — never the rules' verdict);
+* ``stacked`` — both feature sets together (round 5).
+
+Every learned judge first gets the detector's own echo / no-readable-text gate, as a run would. Human
+labels of our own sources also use ``off_topic`` and ``echo``; binary figures count them with partial as not
+complying, and the classifiers learn them as refusal.
 
 Per source and method: n, binary agreement (partial counted as refusal, as both label sets do),
 false-refusal and false-compliance rates (shares of all rows), three-way agreement and the number of
-refusal↔partial mix-ups (XSTest), and the 3×3 confusion matrix (rows: human, columns: judge). The figure
+refusal↔partial mix-ups (XSTest and ours), and the confusion matrix (rows: human, columns: judge, over
+refusal / partial / compliance / off_topic / echo). The figure
 that counts is the WORST source. Goal (issue 15): agreement >= 95 % and each error <= 3 % on every source.
 
-    .venv/bin/python benchmarks/judge_loso.py [--round N] [--l2 X] [--threshold T] [--write-model]
+    .venv/bin/python benchmarks/judge_loso.py [--round N] [--exclude SOURCE] [--tune] [--write-model]
 
 Round 1 (committed before tuning): l2 = 1, threshold 0.5. Round 2: l2 = 0.1 and threshold 0.2, chosen on
 the development rows only (leave-one-source-out, by the worst source's agreement; grids l2 in
 {0.01, 0.1, 1, 10, 100}, threshold in {0.2, 0.3, 0.4, 0.5}; adding first-sentence and max-pooled
-sentence embeddings did not raise the worst source and was dropped).
+sentence embeddings did not raise the worst source and was dropped). Round 5: per method, (l2, threshold)
+chosen by ``--tune --exclude smollm2-round5`` on the development rows of the five earlier sources
+(:data:`ROUND5_SETTINGS`), committed, then the new source scored once.
 
 Results: ``benchmarks/results/judge_loso.json`` (and ``judge_loso_round<N>.json``); with ``--write-model``
 the classifier trained on every row of every source is written to ``weightwarden/evals/data/``.
@@ -371,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude", action="append", default=[], help="leave this source out entirely")
     parser.add_argument("--tune", action="store_true", help="grid-search the learned judges (dev rows only)")
     parser.add_argument("--write-model", action="store_true",
-                        help="write the embedding and stacked classifiers trained on every row")
+                        help="write the embedding classifier trained on every row (the shipped weights)")
     args = parser.parse_args(argv)
     sources = load_sources(datasets_dir(args.datasets), tuple(args.exclude))
     t0 = time.perf_counter()
@@ -414,8 +426,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                           encoding="utf-8")
     if args.write_model:
         patterns = {name: pattern_matrix(rows) for name, rows in sources.items()}
-        for method, filename in (("embed-lr", "answer_classifier.json"),
-                                 ("stacked", "answer_classifier_stacked.json")):
+        # Only the embedding classifier ships (for comparison); the stacked judge did not beat the rules on the
+        # held-out sources (docs/benchmarks.md §15, round 5), so no weights of it are written.
+        for method, filename in (("embed-lr", "answer_classifier.json"),):
             l2, threshold = ROUND5_SETTINGS[method]
             feats = method_features(method, embed, patterns)
             model = train(sources, feats, list(sources), dev_only=False, l2=l2, threshold=threshold)
