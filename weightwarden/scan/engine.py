@@ -174,6 +174,11 @@ def _run(
         except Exception:  # noqa: BLE001, S110 - no pool here (sandbox, no /dev/shm): scan in-process below
             pass
     done = sum(r is not None for r in results)
+    if any(r is None and _looks_hdf5(found.path) for r, (found, _) in zip(results, jobs, strict=True)):
+        # In this process only (a forked pool worker must not inherit a started helper process).
+        from weightwarden.artifact.readers.keras_h5 import prestart_worker
+
+        prestart_worker()
     for index, (found, file) in enumerate(jobs):
         if results[index] is None:
             results[index] = scan_file(found, file, strict, limits)
@@ -264,6 +269,15 @@ def _use_pool(jobs: list[tuple[DiscoveredFile, str]], workers: int | None) -> bo
     if len(jobs) < POOL_MIN_FILES_FOR_BYTES:
         return False
     return sum(_size(found.path) for found, _ in jobs) >= POOL_MIN_BYTES
+
+
+# Names of files read through the HDF5 helper process (Keras v3 archives hold a .weights.h5 member): a
+# hint only, to start that process early; every file is still read by whatever format its bytes show.
+_HDF5_SUFFIXES = (".h5", ".hdf5", ".he5", ".hdf", ".keras")
+
+
+def _looks_hdf5(path: str) -> bool:
+    return path.lower().endswith(_HDF5_SUFFIXES)
 
 
 def _size(path: str) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import math
 import struct
+from typing import NamedTuple
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
@@ -33,6 +34,24 @@ from weightwarden.artifact.source import Source
 MAGIC = b"\x93NUMPY"
 NUMPY_HEADER_LIMIT = 10_000  # numpy.load refuses longer headers unless the caller trusts the file
 PARSE_LIMIT = 1024 * 1024  # literal_eval cost grows with the text; real headers are a few hundred bytes
+
+
+class _PlainDtype(NamedTuple):
+    """What the reader uses of a numpy dtype, for the plain numeric ones (no numpy import needed)."""
+
+    str: str
+    itemsize: int
+    hasobject: bool = False
+
+
+# Canonical descr strings of plain numeric dtypes, each equal to ``numpy.dtype(descr).str`` (checked against
+# numpy by tests/test_scan_speed.py): importing numpy for these would cost more than reading the file.
+_PLAIN_DTYPES: dict[str, _PlainDtype] = {
+    f"{order}{kind}{size}": _PlainDtype(f"{order}{kind}{size}", size)
+    for order in "<>"
+    for kind, sizes in (("f", (2, 4, 8)), ("i", (2, 4, 8)), ("u", (2, 4, 8)), ("c", (8, 16)))
+    for size in sizes
+} | {f"|{kind}1": _PlainDtype(f"|{kind}1", 1) for kind in "iub"}
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
@@ -111,15 +130,17 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, f) -> None:  # typ
     shape: tuple[int, ...] = header["shape"]
     entry.metadata.update({"descr": _short(header["descr"]), "fortran_order": header["fortran_order"], "shape": list(shape)})
 
-    import numpy as np  # lazy: only .npy files need it
+    dtype = _PLAIN_DTYPES.get(header["descr"]) if isinstance(header["descr"], str) else None
+    if dtype is None:
+        import numpy as np  # lazy: only .npy files with other than plain numeric dtypes need it
 
-    try:
-        dtype = np.lib.format.descr_to_dtype(header["descr"])
-    except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
-        _anomaly(entry, "numpy.bad_dtype", "descr is not a valid dtype description", f"{exc}: {_short(header['descr'])}")
-        entry.error = "invalid dtype in .npy header"
-        _probe_pickle(source, ctx, entry, f, data_offset)
-        return
+        try:
+            dtype = np.lib.format.descr_to_dtype(header["descr"])
+        except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+            _anomaly(entry, "numpy.bad_dtype", "descr is not a valid dtype description", f"{exc}: {_short(header['descr'])}")
+            entry.error = "invalid dtype in .npy header"
+            _probe_pickle(source, ctx, entry, f, data_offset)
+            return
     entry.metadata["object_dtype"] = bool(dtype.hasobject)
     if dtype.hasobject:
         _anomaly(entry, "numpy.object_dtype", "array of Python objects: loading it unpickles the data after the header", _short(header["descr"]))
