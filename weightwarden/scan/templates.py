@@ -95,7 +95,31 @@ def _analyze(source: str) -> list[TemplateIssue]:
 
 
 def _parse(source: str) -> Any:
+    """Jinja's syntax tree of ``source``: Jinja's parser, fed by the faster tokenizer when that applies.
+
+    :func:`weightwarden.scan.template_lexer.tokenize` yields exactly Jinja's tokens or declines; the tree is
+    then built by Jinja's own parser. Anything going wrong on that path (a syntax error included) is redone
+    by ``Environment.parse``, so every error, message and line is Jinja's own. The tree's nodes are not
+    bound to the environment (``set_environment``): nothing here compiles or renders them.
+    """
+    from weightwarden.scan.template_lexer import tokenize
+
+    tokens = tokenize(source)
+    if tokens is not None:
+        try:
+            return _parse_tokens(tokens)
+        except Exception:  # noqa: BLE001, S110 - redone below by Jinja itself, which raises what it raises
+            pass
     return _environment().parse(source)
+
+
+def _parse_tokens(tokens: list[Any]) -> Any:
+    from jinja2.lexer import TokenStream
+    from jinja2.parser import Parser
+
+    parser = Parser(_environment(), "")
+    parser.stream = TokenStream(tokens, None, None)
+    return _NODES.Template(parser.subparse(), lineno=1)
 
 
 @cache

@@ -44,14 +44,15 @@ class _PlainDtype(NamedTuple):
     hasobject: bool = False
 
 
-# Canonical descr strings of plain numeric dtypes, each equal to ``numpy.dtype(descr).str`` (checked against
-# numpy by tests/test_scan_speed.py): importing numpy for these would cost more than reading the file.
+# Canonical descr strings of plain numeric dtypes and of numpy's object dtype, each equal to
+# ``numpy.dtype(descr).str`` (checked against numpy by tests/test_scan_speed.py): importing numpy (~0.1 s)
+# for these would cost more than reading the file.
 _PLAIN_DTYPES: dict[str, _PlainDtype] = {
     f"{order}{kind}{size}": _PlainDtype(f"{order}{kind}{size}", size)
     for order in "<>"
     for kind, sizes in (("f", (2, 4, 8)), ("i", (2, 4, 8)), ("u", (2, 4, 8)), ("c", (8, 16)))
     for size in sizes
-} | {f"|{kind}1": _PlainDtype(f"|{kind}1", 1) for kind in "iub"}
+} | {f"|{kind}1": _PlainDtype(f"|{kind}1", 1) for kind in "iub"} | {"|O": _PlainDtype("|O", 8, hasobject=True)}
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
