@@ -18,7 +18,15 @@ Two modes, both reported:
   attributed to entries by path, as a cross-check.
 
 Every tool runs as a subprocess in a scratch working directory with telemetry and network look-ups off
-(see ``peers.PEER_ENV``), including weightwarden, so start-up costs are counted the same way. How each
+(see ``peers.PEER_ENV``), including weightwarden, so start-up costs are counted the same way.
+
+Python bytecode (as in ``sign_peers.py``): every tool runs with Python's bytecode cache on, in one cache
+folder for the run (``PYTHONPYCACHEPREFIX`` in a temporary folder, ``PYTHONDONTWRITEBYTECODE`` removed from
+the children's environment), and every tool runs once over the corpus untimed before the timed rounds. An
+installed package has its ``.pyc`` files (pip writes them); this project's shell sets
+``PYTHONDONTWRITEBYTECODE=1``, which otherwise made every weightwarden run recompile its ~50 modules from
+source (an editable install, ~0.2 s) while the peers' venvs load theirs from ``.pyc``. ``--no-bytecode-cache``
+restores the old behaviour. Results are never cached: each timed run is a fresh process. How each
 peer's output is read (what counts as "detected"):
 
 - weightwarden: JSON report; a finding at or above ``medium`` (the default ``--fail-on``) is a detection;
@@ -412,9 +420,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool invocation")
     ap.add_argument("--jobs", type=int, default=2, help="concurrent calls in the per-entry (detection) pass; "
                     "the whole-corpus timing runs are always sequential")
+    ap.add_argument("--no-bytecode-cache", action="store_true", help="run the tools with the shell's bytecode "
+                    "setting and no untimed warm-up run (see the module docstring)")
     args = ap.parse_args(argv)
 
     tools = {n: t for n, t in make_tools().items() if n in args.tools.split(",")}
+    pycache_dir = None
+    if not args.no_bytecode_cache:
+        pycache_dir = tempfile.TemporaryDirectory(prefix="bench-pycache-")
+        for tool in tools.values():
+            env = {k: v for k, v in (tool.env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env["PYTHONPYCACHEPREFIX"] = pycache_dir.name
+            tool.env = env
     missing = [n for n, t in tools.items() if not t.available()]
     if missing:
         print(f"not installed (run `python benchmarks/peers.py install`): {', '.join(missing)}", file=sys.stderr)
@@ -430,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {
         "machine": machine(),
         "repeat": args.repeat,
+        "bytecode_cache": pycache_dir is not None,
         "corpus": {"entries": len(entries), "malicious": n_mal, "benign": len(entries) - n_mal},
         "tools": {},
     }
@@ -458,6 +476,10 @@ def main(argv: list[str] | None = None) -> int:
     # Whole-corpus timing, interleaved (round i runs every tool once) so that load changes on a shared,
     # noisy machine hit every tool alike rather than whichever happened to run then.
     times: dict[str, list[float]] = {name: [] for name in tools}
+    if pycache_dir is not None:
+        print("\n-- untimed warm-up run of every tool (writes the bytecode cache)", flush=True)
+        for tool in tools.values():
+            run_tool(tool, whole_paths, args.timeout)
     for i in range(args.repeat):
         print(f"\n-- whole-corpus round {i + 1}/{args.repeat}", flush=True)
         for name, tool in tools.items():
@@ -481,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     canaries = _canaries(args.corpus)
     results["canaries_created"] = canaries
     report(results, entries)
+    if pycache_dir is not None:
+        pycache_dir.cleanup()
     out = write_result(args.out or "scan_peers", results)
     print(f"\nresults: {out}")
     return 0

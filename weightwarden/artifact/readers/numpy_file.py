@@ -55,6 +55,28 @@ _PLAIN_DTYPES: dict[str, _PlainDtype] = {
 } | {f"|{kind}1": _PlainDtype(f"|{kind}1", 1) for kind in "iub"} | {"|O": _PlainDtype("|O", 8, hasobject=True)}
 
 
+def _plain_dtype(descr: object) -> _PlainDtype | None:
+    """The dtype of ``descr`` when it is a plain one or a record of plain fields (no padding, titles,
+    sub-arrays or nesting); None for anything else, which numpy then decides."""
+    if isinstance(descr, str):
+        return _PLAIN_DTYPES.get(descr)
+    if not isinstance(descr, list) or not descr:
+        return None
+    names: set[str] = set()
+    size, has_object = 0, False
+    for field in descr:
+        if not (isinstance(field, tuple) and len(field) == 2 and isinstance(field[0], str) and field[0]
+                and isinstance(field[1], str) and field[0] not in names):
+            return None
+        sub = _PLAIN_DTYPES.get(field[1])
+        if sub is None:
+            return None
+        names.add(field[0])
+        size += sub.itemsize
+        has_object = has_object or sub.hasobject
+    return _PlainDtype(f"|V{size}", size, has_object)
+
+
 def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry = FileEntry(source.display, Format.NUMPY, source.size)
     with source.open() as f:
@@ -131,7 +153,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, f) -> None:  # typ
     shape: tuple[int, ...] = header["shape"]
     entry.metadata.update({"descr": _short(header["descr"]), "fortran_order": header["fortran_order"], "shape": list(shape)})
 
-    dtype = _PLAIN_DTYPES.get(header["descr"]) if isinstance(header["descr"], str) else None
+    dtype = _plain_dtype(header["descr"])
     if dtype is None:
         import numpy as np  # lazy: only .npy files with other than plain numeric dtypes need it
 
