@@ -174,17 +174,24 @@ def _run(
         except Exception:  # noqa: BLE001, S110 - no pool here (sandbox, no /dev/shm): scan in-process below
             pass
     done = sum(r is not None for r in results)
-    if any(r is None and _looks_hdf5(found.path) for r, (found, _) in zip(results, jobs, strict=True)):
-        # In this process only (a forked pool worker must not inherit a started helper process).
+    left = [index for index in range(total) if results[index] is None]
+    hdf5 = [index for index in left if _looks_hdf5(jobs[index][0].path)]
+    if hdf5:
+        # HDF5 files are read by a helper process whose start-up (Python, h5py) takes ~0.3 s: start it now
+        # and read those files last, so that it starts while the other files are read. (In this process
+        # only: a forked pool worker must not inherit a started helper.) Results keep their places, so the
+        # report does not depend on this order.
         from weightwarden.artifact.readers.keras_h5 import prestart_worker
 
         prestart_worker()
-    for index, (found, file) in enumerate(jobs):
-        if results[index] is None:
-            results[index] = scan_file(found, file, strict, limits)
-            done += 1
-            if progress:
-                progress(done, total, file)
+        later = set(hdf5)
+        left = [index for index in left if index not in later] + hdf5
+    for index in left:
+        found, file = jobs[index]
+        results[index] = scan_file(found, file, strict, limits)
+        done += 1
+        if progress:
+            progress(done, total, file)
     return [r for r in results if r is not None]
 
 
