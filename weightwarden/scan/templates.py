@@ -519,22 +519,24 @@ def _iter_nodes(tree: Any) -> list[Any]:
     """
     node_type = _NODES.Node
     out: list[Any] = []
+    append = out.append
     stack = [tree]
+    push, pop = stack.append, stack.pop
     while stack:
-        node = stack.pop()
-        out.append(node)
-        children: list[Any] = []
-        for name in node.fields:
+        node = pop()
+        append(node)
+        # Children pushed last-first, so they come off the stack in field order, items in list order.
+        for name in reversed(node.fields):
             try:
                 item = getattr(node, name)
             except AttributeError:
                 continue
             if isinstance(item, list):
-                children.extend(n for n in item if isinstance(n, node_type))
+                for child in reversed(item):
+                    if isinstance(child, node_type):
+                        push(child)
             elif isinstance(item, node_type):
-                children.append(item)
-        children.reverse()
-        stack.extend(children)
+                push(item)
     return out
 
 
