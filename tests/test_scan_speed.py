@@ -194,6 +194,17 @@ def test_tree_equals_jinja_parse_with_lines(path: Path) -> None:
     assert _tree(tpl._parse(source)) == _tree(tpl._environment().parse(source))
 
 
+def test_real_templates_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert tpl._default_syntax()
+
+    def jinja_parse(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("a real template fell back to Environment.parse")
+
+    monkeypatch.setattr(tpl._environment(), "parse", jinja_parse)
+    for path in REAL_TEMPLATES:
+        tpl._parse(path.read_text(encoding="utf-8"))
+
+
 def test_analysis_equals_jinja_lexer_analysis(monkeypatch: pytest.MonkeyPatch) -> None:
     # Attacks, legitimate constructs, real templates and broken variants (parse errors: same message, line).
     sources = _test_sources() + [p.read_text(encoding="utf-8") for p in REAL_TEMPLATES[::3]] + EDGE_CASES

@@ -104,7 +104,7 @@ def _parse(source: str) -> Any:
     """
     from weightwarden.scan.template_lexer import tokenize
 
-    tokens = tokenize(source)
+    tokens = tokenize(source) if _default_syntax() else None
     if tokens is not None:
         try:
             return _parse_tokens(tokens)
@@ -120,6 +120,28 @@ def _parse_tokens(tokens: list[Any]) -> Any:
     parser = Parser(_environment(), "")
     parser.stream = TokenStream(tokens, None, None)
     return _NODES.Template(parser.subparse(), lineno=1)
+
+
+@cache
+def _default_syntax() -> bool:
+    """The environment uses the syntax the fast tokenizer implements (else Jinja's lexer does all the work)."""
+    env = _environment()
+    return (
+        (env.block_start_string, env.block_end_string, env.variable_start_string, env.variable_end_string,
+         env.comment_start_string, env.comment_end_string) == ("{%", "%}", "{{", "}}", "{#", "#}")
+        and env.line_statement_prefix is None and env.line_comment_prefix is None
+        and not env.trim_blocks and not env.lstrip_blocks and not env.keep_trailing_newline
+        and env.newline_sequence == "\n"
+        and all(type(ext).preprocess is _extension_base().preprocess
+                and type(ext).filter_stream is _extension_base().filter_stream
+                for ext in env.iter_extensions())
+    )
+
+
+def _extension_base() -> Any:
+    from jinja2.ext import Extension
+
+    return Extension
 
 
 @cache
