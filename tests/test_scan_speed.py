@@ -393,3 +393,22 @@ def test_hdf5_worker_started_ahead_serves_the_first_file(tmp_path: Path) -> None
     assert not keras_h5._WORKER.awaiting_ready
     assert [(f.rule_id, f.file, f.message) for f in warm.findings] == [(f.rule_id, f.file, f.message) for f in cold.findings]
     assert warm.errors == cold.errors and warm.formats == cold.formats
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_forked_process_does_not_share_the_hdf5_helper() -> None:
+    import os
+
+    pytest.importorskip("h5py")
+    from weightwarden.artifact.readers import keras_h5
+
+    keras_h5.prestart_worker()
+    parent_proc = keras_h5._WORKER.proc
+    assert parent_proc is not None
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if it forgot the parent's helper
+        os._exit(0 if keras_h5._WORKER.proc is None and not keras_h5._WORKER.awaiting_ready else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert keras_h5._WORKER.proc is parent_proc
+    keras_h5._WORKER.close()

@@ -254,6 +254,17 @@ _WORKER_LOCK = threading.Lock()
 atexit.register(_WORKER.close)
 
 
+def _forget_worker_in_child() -> None:
+    # A forked process (a scan pool's worker) must not talk to its parent's helper over the same pipes: the
+    # two would read each other's answers. It starts its own when it needs one; the parent's stays the parent's.
+    _WORKER.proc = None
+    _WORKER.awaiting_ready = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker_in_child)
+
+
 def prestart_worker() -> None:
     """Start the HDF5 worker ahead of the first HDF5 file (the scan engine calls this when a scan will
     meet one), so that its ~0.3 s start-up runs beside the reading of the other files."""
