@@ -18,7 +18,17 @@ Two modes, both reported:
   attributed to entries by path, as a cross-check.
 
 Every tool runs as a subprocess in a scratch working directory with telemetry and network look-ups off
-(see ``peers.PEER_ENV``), including weightwarden, so start-up costs are counted the same way. How each
+(see ``peers.PEER_ENV``), including weightwarden, so start-up costs are counted the same way.
+
+Python bytecode (as in ``sign_peers.py``): every tool runs with Python's bytecode cache on, in one cache
+folder for the run (``PYTHONPYCACHEPREFIX`` in a temporary folder, ``PYTHONDONTWRITEBYTECODE`` removed from
+the children's environment), and every tool runs once over the corpus untimed before the timed rounds. An
+installed package has its ``.pyc`` files (pip writes them); this project's shell sets
+``PYTHONDONTWRITEBYTECODE=1``, which otherwise made every weightwarden run recompile its ~50 modules from
+source (an editable install, ~0.2 s) while the peers' venvs load theirs from ``.pyc``. ``--no-bytecode-cache``
+restores the old behaviour. Results are never cached: each timed run is a fresh process. Each timed run
+also records the CPU time (user + system) of the tool's processes, helper processes included
+(``cpu_median_s``): on a shared machine under load it is steadier than wall time. How each
 peer's output is read (what counts as "detected"):
 
 - weightwarden: JSON report; a finding at or above ``medium`` (the default ``--fail-on``) is a detection;
@@ -330,7 +340,12 @@ def make_tools() -> dict[str, Tool]:
 
 
 def run_tool(tool: Tool, paths: list[str], timeout: float) -> tuple[float, list[Record], list[int]]:
-    """Run ``tool`` over ``paths`` (in as few calls as it allows); total wall time, records, exit codes."""
+    """Run ``tool`` over ``paths`` (in as few calls as it allows); total wall time, records, exit codes.
+
+    The CPU time (user + system) of the tool's processes, helpers included, is kept in ``LAST_CPU_S``: on a
+    shared, loaded machine it is the steadier figure of the two."""
+    global LAST_CPU_S
+    before = os.times()
     total = 0.0
     records: list[Record] = []
     codes = []
@@ -345,7 +360,12 @@ def run_tool(tool: Tool, paths: list[str], timeout: float) -> tuple[float, list[
             if run.returncode == -9:
                 records.append(Record("error", group[0] if len(group) == 1 else "", run.stderr))
             records.extend(tool.parse(run, group, work))
+    after = os.times()
+    LAST_CPU_S = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     return total, records, codes
+
+
+LAST_CPU_S = 0.0
 
 
 def attribute(records: list[Record], entries: list[Entry], only: Entry | None = None,
@@ -412,9 +432,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=900, help="seconds per tool invocation")
     ap.add_argument("--jobs", type=int, default=2, help="concurrent calls in the per-entry (detection) pass; "
                     "the whole-corpus timing runs are always sequential")
+    ap.add_argument("--note", default=None, help="free text stored in the results (e.g. which code ran)")
+    ap.add_argument("--no-bytecode-cache", action="store_true", help="run the tools with the shell's bytecode "
+                    "setting and no untimed warm-up run (see the module docstring)")
     args = ap.parse_args(argv)
 
     tools = {n: t for n, t in make_tools().items() if n in args.tools.split(",")}
+    pycache_dir = None
+    if not args.no_bytecode_cache:
+        pycache_dir = tempfile.TemporaryDirectory(prefix="bench-pycache-")
+        for tool in tools.values():
+            env = {k: v for k, v in (tool.env or os.environ).items() if k != "PYTHONDONTWRITEBYTECODE"}
+            env["PYTHONPYCACHEPREFIX"] = pycache_dir.name
+            tool.env = env
     missing = [n for n, t in tools.items() if not t.available()]
     if missing:
         print(f"not installed (run `python benchmarks/peers.py install`): {', '.join(missing)}", file=sys.stderr)
@@ -430,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {
         "machine": machine(),
         "repeat": args.repeat,
+        "bytecode_cache": pycache_dir is not None,
+        "note": args.note,
         "corpus": {"entries": len(entries), "malicious": n_mal, "benign": len(entries) - n_mal},
         "tools": {},
     }
@@ -458,22 +490,30 @@ def main(argv: list[str] | None = None) -> int:
     # Whole-corpus timing, interleaved (round i runs every tool once) so that load changes on a shared,
     # noisy machine hit every tool alike rather than whichever happened to run then.
     times: dict[str, list[float]] = {name: [] for name in tools}
+    cpu: dict[str, list[float]] = {name: [] for name in tools}
+    if pycache_dir is not None:
+        print("\n-- untimed warm-up run of every tool (writes the bytecode cache)", flush=True)
+        for tool in tools.values():
+            run_tool(tool, whole_paths, args.timeout)
     for i in range(args.repeat):
         print(f"\n-- whole-corpus round {i + 1}/{args.repeat}", flush=True)
         for name, tool in tools.items():
             secs, recs, codes = run_tool(tool, whole_paths, args.timeout)
             times[name].append(secs)
+            cpu[name].append(LAST_CPU_S)
             row = results["tools"][name]  # type: ignore[index]
             if i == 0:
                 run_errors: list[str] = []
                 row["whole"] = summarize(entries, attribute(recs, entries, unattributed=run_errors))
                 row["whole"]["exit_codes"] = sorted(set(codes))
                 row["whole"]["run_errors"] = run_errors[:5]
-            print(f"   {name}: {fmt_s(secs)}", flush=True)
+            print(f"   {name}: {fmt_s(secs)} (cpu {fmt_s(LAST_CPU_S)})", flush=True)
     for name in tools:
         whole = results["tools"][name]["whole"]  # type: ignore[index]
-        whole.update({"median_s": median(times[name]), "runs_s": times[name]})
-        print(f"{name} whole corpus: median {fmt_s(whole['median_s'])} of {len(times[name])} runs; attributed "
+        whole.update({"median_s": median(times[name]), "runs_s": times[name],
+                      "cpu_median_s": median(cpu[name]), "cpu_runs_s": cpu[name]})
+        print(f"{name} whole corpus: median {fmt_s(whole['median_s'])} of {len(times[name])} runs "
+              f"(cpu {fmt_s(whole['cpu_median_s'])}); attributed "
               f"{whole['detected']}/{n_mal} detected, {whole['false_positives']} FP, exit codes {whole['exit_codes']}"
               + (f"; run errors: {whole['run_errors'][:2]}" if whole["run_errors"] else ""), flush=True)
     results["load_after"] = os.getloadavg()
@@ -481,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     canaries = _canaries(args.corpus)
     results["canaries_created"] = canaries
     report(results, entries)
+    if pycache_dir is not None:
+        pycache_dir.cleanup()
     out = write_result(args.out or "scan_peers", results)
     print(f"\nresults: {out}")
     return 0

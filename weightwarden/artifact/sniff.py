@@ -213,12 +213,10 @@ def _sniff_text(head: bytes, source: Source) -> Format:
     return Format.TEXT
 
 
-_WHITESPACE = str.maketrans("", "", "\r\n\t")
-
-
 def _mostly_printable(text: str) -> bool:
     """At least 95% printable characters (the common all-printable case is checked in C first)."""
-    if text.translate(_WHITESPACE).isprintable():
+    # str.replace is memchr-fast where translate walks a mapping per character (64 KiB heads, every file).
+    if text.replace("\r", "").replace("\n", "").replace("\t", "").isprintable():
         return True
     printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
     return printable / len(text) >= 0.95

@@ -18,8 +18,17 @@ _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 def printable(text: object, limit: int | None = None) -> str:
     """``text`` with control and invisible format characters escaped (``\\x1b``, ``\\u202e``), cut to
     ``limit`` characters with an ellipsis when a limit is given."""
+    source = str(text)
+    if limit is not None:
+        # Every character gives at least one character out, so the first limit + 1 decide the result.
+        source = source[: max(limit, 0) + 1]
+    if source.isascii() and source.isprintable():  # the common case: nothing to escape
+        cleaned = source
+        if limit is not None and len(cleaned) > limit:
+            return cleaned[: max(0, limit - 1)] + "…"
+        return cleaned
     out: list[str] = []
-    for ch in str(text):
+    for ch in source:
         if ch == " " or (ch.isprintable() and unicodedata.category(ch) not in _HIDDEN_CATEGORIES):
             out.append(ch)
         elif ord(ch) < 0x100:

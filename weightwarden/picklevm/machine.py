@@ -1611,12 +1611,32 @@ def _plain_dtype_state(state: Any, itemsize: int | None, spec_kind: str | None =
     return isinstance(names, tuple) and isinstance(fields, DictVal) and len(fields.items) == len(names)
 
 
+# Item sizes of the numeric dtype strings joblib writes most ('f8', '<i4', '|u1' ...), each equal to
+# ``numpy.dtype(spec).itemsize`` (checked against numpy by tests/test_scan_speed.py): importing numpy
+# (~0.1 s) to size these would cost more than walking the file.
+_NUMERIC_ITEMSIZES: dict[str, int] = {
+    f"{order}{kind}{size}": size
+    for order in ("", "<", ">", "=", "|")
+    for kind, sizes in (("f", (2, 4, 8)), ("i", (1, 2, 4, 8)), ("u", (1, 2, 4, 8)), ("c", (8, 16)), ("b", (1,)))
+    for size in sizes
+}
+
+# 'V64', '<S5', 'U3' (up to six digits): item size n, or 4n for unicode, as numpy sizes them.
+_SIZED_DTYPE = re.compile(r"[<>|=]?([VSU])([1-9][0-9]{0,5})")
+
+
 def _itemsize(spec: Any) -> int | None:
     """Bytes per element of a plain NumPy dtype string (``'f8'``, ``'<i4'``, ``'U5'``, ``'<M8[ns]'``), by
     numpy's own rules; None for anything else, including dtypes that hold objects."""
     if not isinstance(spec, str) or not _PLAIN_DTYPE.fullmatch(spec):
         return None
-    import numpy as np  # lazy: only joblib arrays need it
+    known = _NUMERIC_ITEMSIZES.get(spec)
+    if known is not None:
+        return known
+    sized = _SIZED_DTYPE.fullmatch(spec)
+    if sized is not None:  # raw bytes, byte strings, unicode strings: numpy's sizes, no numpy needed
+        return int(sized.group(2)) * (4 if sized.group(1) == "U" else 1)
+    import numpy as np  # lazy: only joblib arrays of other dtypes need it
 
     try:
         dtype = np.dtype(spec)

@@ -20,7 +20,6 @@ findings are in :mod:`weightwarden.scan.rules.template`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -96,7 +95,53 @@ def _analyze(source: str) -> list[TemplateIssue]:
 
 
 def _parse(source: str) -> Any:
+    """Jinja's syntax tree of ``source``: Jinja's parser, fed by the faster tokenizer when that applies.
+
+    :func:`weightwarden.scan.template_lexer.tokenize` yields exactly Jinja's tokens or declines; the tree is
+    then built by Jinja's own parser. Anything going wrong on that path (a syntax error included) is redone
+    by ``Environment.parse``, so every error, message and line is Jinja's own. The tree's nodes are not
+    bound to the environment (``set_environment``): nothing here compiles or renders them.
+    """
+    from weightwarden.scan.template_lexer import tokenize
+
+    tokens = tokenize(source) if _default_syntax() else None
+    if tokens is not None:
+        try:
+            return _parse_tokens(tokens)
+        except Exception:  # noqa: BLE001, S110 - redone below by Jinja itself, which raises what it raises
+            pass
     return _environment().parse(source)
+
+
+def _parse_tokens(tokens: list[Any]) -> Any:
+    from jinja2.lexer import TokenStream
+    from jinja2.parser import Parser
+
+    parser = Parser(_environment(), "")
+    parser.stream = TokenStream(tokens, None, None)
+    return _NODES.Template(parser.subparse(), lineno=1)
+
+
+@cache
+def _default_syntax() -> bool:
+    """The environment uses the syntax the fast tokenizer implements (else Jinja's lexer does all the work)."""
+    env = _environment()
+    return (
+        (env.block_start_string, env.block_end_string, env.variable_start_string, env.variable_end_string,
+         env.comment_start_string, env.comment_end_string) == ("{%", "%}", "{{", "}}", "{#", "#}")
+        and env.line_statement_prefix is None and env.line_comment_prefix is None
+        and not env.trim_blocks and not env.lstrip_blocks and not env.keep_trailing_newline
+        and env.newline_sequence == "\n"
+        and all(type(ext).preprocess is _extension_base().preprocess
+                and type(ext).filter_stream is _extension_base().filter_stream
+                for ext in env.iter_extensions())
+    )
+
+
+def _extension_base() -> Any:
+    from jinja2.ext import Extension
+
+    return Extension
 
 
 @cache
@@ -148,9 +193,8 @@ class _Walker:
         self.issues.append(TemplateIssue(kind, line, message, _line(self.source, line)))
 
     def run(self, tree: Any) -> None:
-        from jinja2 import nodes
-
-        all_nodes = list(_iter_nodes(tree))
+        nodes = _NODES
+        all_nodes = _iter_nodes(tree)
         # First pass: names the template assigns itself (so `config` as a loop variable is not a host object)
         # and constant strings bound with {% set %} (so `attr(name)` can be resolved).
         for node in all_nodes:
@@ -198,11 +242,9 @@ class _Walker:
     # -- folding ---------------------------------------------------------------------------------------
     def fold(self, node: Any, depth: int = 0) -> str | None:
         """The string ``node`` evaluates to when that is decidable from constants alone, else None."""
-        from jinja2 import nodes
-
         if depth > MAX_FOLD_DEPTH:
             return None
-        value = self._fold(node, depth + 1, nodes)
+        value = self._fold(node, depth + 1, _NODES)
         if isinstance(value, str) and len(value) <= MAX_FOLD:
             return value
         return None
@@ -273,8 +315,7 @@ class _Walker:
         numbers; a name assembled by repetition, character formatting, mapped filters or concatenation of
         such pieces exists to hide what it names.
         """
-        from jinja2 import nodes
-
+        nodes = _NODES
         if depth > MAX_FOLD_DEPTH:
             return True
         rec = self.stringy
@@ -304,31 +345,40 @@ class _Walker:
 
     # -- checks ----------------------------------------------------------------------------------------
     def visit(self, node: Any) -> None:
-        from jinja2 import nodes
-
-        if id(node) in self.consumed:
+        # Dispatch on the node's class (resolved once per class with the same isinstance order as the
+        # checks below had): most nodes of a template (Output, TemplateData, If, Compare, ...) need nothing.
+        kind = _VISIT_KIND.get(type(node))
+        if kind is None:
+            kind = _VISIT_KIND[type(node)] = _visit_kind(type(node))
+        if not kind or id(node) in self.consumed:
             return
-        if isinstance(node, nodes.Getattr) or (
-            isinstance(node, nodes.Getitem) and not isinstance(node.arg, nodes.Slice)
-        ):
+        nodes = _NODES
+        if kind == "getitem":
+            kind = "fold" if isinstance(node.arg, nodes.Slice) else "chain"
+        elif kind == "filter-test":
+            if node.name in ATTRIBUTE_FILTERS:
+                self._filter(node, nodes)
+                return
+            kind = "fold" if isinstance(node, nodes.Filter) else ""
+        if kind == "chain":
             self._chain(node, nodes)
-        elif isinstance(node, nodes.Filter | nodes.Test) and node.name in ATTRIBUTE_FILTERS:
-            self._filter(node, nodes)
-        elif isinstance(node, nodes.Name) and node.ctx == "load":
-            if node.name in HOST_NAMES and node.name not in self.stored:
+        elif kind == "name":
+            if node.ctx == "load" and node.name in HOST_NAMES and node.name not in self.stored:
                 kind = DUNDER if _is_dunder(node.name) else HOST_OBJECT
                 self.add(kind, node, f"template references host object '{node.name}'")
-        elif isinstance(node, nodes.Const) and isinstance(node.value, str):
+        elif kind == "const":
             value = node.value
+            if not isinstance(value, str):
+                return
             if _is_dunder(value) or value in INTERNAL_ATTRS:
                 self.add(DUNDER, node, f"template names Python internal attribute '{value}'")
             elif _FORMAT_FIELD_RE.search(value):
                 self.add(DUNDER, node, f"format string reads private attributes: {value[:80]!r}")
-        elif isinstance(node, nodes.Concat | nodes.Add | nodes.Mod | nodes.Call | nodes.Filter | nodes.Getitem):
+        elif kind == "fold":
             built = self.fold(node)
             if built is not None and _dangerous_name(built):
                 self.add(BUILT_NAME, node, f"template builds the name '{built[:80]}' from pieces")
-        elif isinstance(node, nodes.Import | nodes.FromImport | nodes.Include | nodes.Extends):
+        elif kind == "loader":
             what = type(node).__name__.lower().replace("fromimport", "from-import")
             self.add(LOADER, node, f"template uses {{% {what} %}}, which loads other templates")
 
@@ -377,9 +427,7 @@ class _Walker:
                 self.add(kind, node, f"template accesses {what}{plural} {names}")
 
     def _attribute(self, node: Any, base: Any, name: str, *, literal: bool) -> None:
-        from jinja2 import nodes
-
-        root = _root_name(base, nodes)
+        root = _root_name(base, _NODES)
         if root in ESCAPE_ROOTS and root not in self.stored and (_dangerous_name(name) or name.startswith("_")):
             self.add(ESCAPE_ROOT, node, f"template escapes through the '{root}' global via '{name}'")
         elif _dangerous_name(name):
@@ -485,10 +533,68 @@ def _string_method(base: str, method: str, args: list[str]) -> str | None:
     return None
 
 
-def _iter_nodes(tree: Any) -> Iterator[Any]:
-    """Every node of the tree, iteratively (hostile templates can nest deeply)."""
+def _iter_nodes(tree: Any) -> list[Any]:
+    """Every node of the tree in pre-order, iteratively (hostile templates can nest deeply).
+
+    Same nodes, same order as walking ``Node.iter_child_nodes()``, which the walker's first-seen rules
+    depend on; written out because its generator chain was a large part of the analysis time.
+    """
+    node_type = _NODES.Node
+    out: list[Any] = []
+    append = out.append
     stack = [tree]
+    push, pop = stack.append, stack.pop
     while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(list(node.iter_child_nodes())))
+        node = pop()
+        append(node)
+        # Children pushed last-first, so they come off the stack in field order, items in list order.
+        for name in reversed(node.fields):
+            try:
+                item = getattr(node, name)
+            except AttributeError:
+                continue
+            if isinstance(item, list):
+                for child in reversed(item):
+                    if isinstance(child, node_type):
+                        push(child)
+            elif isinstance(item, node_type):
+                push(item)
+    return out
+
+
+class _LazyNodes:
+    """``jinja2.nodes``, imported on first use (a scan without templates never loads Jinja)."""
+
+    def __getattr__(self, name: str) -> Any:
+        from jinja2 import nodes
+
+        for key in dir(nodes):
+            if not key.startswith("__"):
+                setattr(self, key, getattr(nodes, key))
+        return getattr(nodes, name)
+
+
+_NODES: Any = _LazyNodes()
+
+
+# Which branch of _Walker.visit a node class takes ("" for none), filled per class on first sight.
+_VISIT_KIND: dict[type, str] = {}
+
+
+def _visit_kind(cls: type) -> str:
+    n = _NODES
+    if issubclass(cls, n.Getattr):
+        return "chain"
+    if issubclass(cls, n.Getitem):
+        return "getitem"  # a chain, or a slice that may fold to a built name
+    if issubclass(cls, n.Filter | n.Test):
+        return "filter-test"
+    if issubclass(cls, n.Name):
+        return "name"
+    if issubclass(cls, n.Const):
+        return "const"
+    if issubclass(cls, n.Concat | n.Add | n.Mod | n.Call):
+        return "fold"
+    if issubclass(cls, n.Import | n.FromImport | n.Include | n.Extends):
+        return "loader"
+    return ""

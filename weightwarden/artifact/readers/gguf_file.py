@@ -138,6 +138,24 @@ class _Cursor:
         self.pos += size
         return values
 
+    def skip_buffered_strings(self, count: int, length_code: str) -> int:
+        """Step over up to ``count`` length-prefixed strings lying wholly in the buffer; returns how many.
+
+        The buffer never extends past the file or the header bound, so every string stepped over here is
+        one that :meth:`unpack` and :meth:`skip` would have accepted.
+        """
+        fmt = struct.Struct(("<" if self.little else ">") + length_code)
+        unpack, size = fmt.unpack_from, fmt.size
+        buf, pos, end, done = self.buf, self.pos, len(self.buf), 0
+        while done < count and pos + size <= end:
+            (k,) = unpack(buf, pos)
+            if k > end - pos - size:
+                break
+            pos += size + k
+            done += 1
+        self.pos = pos
+        return done
+
     def skip(self, n: int, what: str) -> None:
         if self.offset + n > self.limit:
             self.need(n, what)  # raises with the right reason
@@ -215,9 +233,16 @@ class _Reader:
         if itype == STRING:
             if n <= MAX_ARRAY_KEPT:
                 return [self.string(f"item of {where}", MAX_STRING_KEPT) for _ in range(n)]
-            for _ in range(n):  # strings must be walked to find the end; their text is not kept
-                k = self.count(f"item length of {where}")
-                self.cur.skip(k, f"item of {where}")
+            # Strings must be walked to find the end; their text is not kept. Items lying wholly in the
+            # buffer are stepped over in one tight loop (a vocabulary holds ~10^5 of them); the next item that
+            # does not goes through count/skip, which refill the buffer or raise exactly as before.
+            left = n
+            while left:
+                left -= self.cur.skip_buffered_strings(left, "I" if self.version == 1 else "Q")
+                if left:
+                    k = self.count(f"item length of {where}")
+                    self.cur.skip(k, f"item of {where}")
+                    left -= 1
             return {"array": "STRING", "length": n}
         if itype == ARRAY:
             items = [self.array(where, depth + 1) for _ in range(n)]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import math
 import struct
+from typing import NamedTuple
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
@@ -33,6 +34,47 @@ from weightwarden.artifact.source import Source
 MAGIC = b"\x93NUMPY"
 NUMPY_HEADER_LIMIT = 10_000  # numpy.load refuses longer headers unless the caller trusts the file
 PARSE_LIMIT = 1024 * 1024  # literal_eval cost grows with the text; real headers are a few hundred bytes
+
+
+class _PlainDtype(NamedTuple):
+    """What the reader uses of a numpy dtype, for the plain numeric ones (no numpy import needed)."""
+
+    str: str
+    itemsize: int
+    hasobject: bool = False
+
+
+# Canonical descr strings of plain numeric dtypes and of numpy's object dtype, each equal to
+# ``numpy.dtype(descr).str`` (checked against numpy by tests/test_scan_speed.py): importing numpy (~0.1 s)
+# for these would cost more than reading the file.
+_PLAIN_DTYPES: dict[str, _PlainDtype] = {
+    f"{order}{kind}{size}": _PlainDtype(f"{order}{kind}{size}", size)
+    for order in "<>"
+    for kind, sizes in (("f", (2, 4, 8)), ("i", (2, 4, 8)), ("u", (2, 4, 8)), ("c", (8, 16)))
+    for size in sizes
+} | {f"|{kind}1": _PlainDtype(f"|{kind}1", 1) for kind in "iub"} | {"|O": _PlainDtype("|O", 8, hasobject=True)}
+
+
+def _plain_dtype(descr: object) -> _PlainDtype | None:
+    """The dtype of ``descr`` when it is a plain one or a record of plain fields (no padding, titles,
+    sub-arrays or nesting); None for anything else, which numpy then decides."""
+    if isinstance(descr, str):
+        return _PLAIN_DTYPES.get(descr)
+    if not isinstance(descr, list) or not descr:
+        return None
+    names: set[str] = set()
+    size, has_object = 0, False
+    for field in descr:
+        if not (isinstance(field, tuple) and len(field) == 2 and isinstance(field[0], str) and field[0]
+                and isinstance(field[1], str) and field[0] not in names):
+            return None
+        sub = _PLAIN_DTYPES.get(field[1])
+        if sub is None:
+            return None
+        names.add(field[0])
+        size += sub.itemsize
+        has_object = has_object or sub.hasobject
+    return _PlainDtype(f"|V{size}", size, has_object)
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
@@ -111,15 +153,17 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, f) -> None:  # typ
     shape: tuple[int, ...] = header["shape"]
     entry.metadata.update({"descr": _short(header["descr"]), "fortran_order": header["fortran_order"], "shape": list(shape)})
 
-    import numpy as np  # lazy: only .npy files need it
+    dtype = _plain_dtype(header["descr"])
+    if dtype is None:
+        import numpy as np  # lazy: only .npy files with other than plain numeric dtypes need it
 
-    try:
-        dtype = np.lib.format.descr_to_dtype(header["descr"])
-    except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
-        _anomaly(entry, "numpy.bad_dtype", "descr is not a valid dtype description", f"{exc}: {_short(header['descr'])}")
-        entry.error = "invalid dtype in .npy header"
-        _probe_pickle(source, ctx, entry, f, data_offset)
-        return
+        try:
+            dtype = np.lib.format.descr_to_dtype(header["descr"])
+        except (TypeError, ValueError, KeyError, IndexError, RecursionError) as exc:
+            _anomaly(entry, "numpy.bad_dtype", "descr is not a valid dtype description", f"{exc}: {_short(header['descr'])}")
+            entry.error = "invalid dtype in .npy header"
+            _probe_pickle(source, ctx, entry, f, data_offset)
+            return
     entry.metadata["object_dtype"] = bool(dtype.hasobject)
     if dtype.hasobject:
         _anomaly(entry, "numpy.object_dtype", "array of Python objects: loading it unpickles the data after the header", _short(header["descr"]))

@@ -1,0 +1,150 @@
+"""A faster tokenizer for chat templates, producing exactly the token stream of Jinja's own lexer, or nothing.
+
+Parsing a chat template with Jinja costs a few milliseconds, about half of it in Jinja's lexer, which tries
+its rules one regular expression at a time for every token. :func:`tokenize` does the same job for the
+configuration :mod:`weightwarden.scan.templates` parses with (Jinja's defaults: ``{{ }}``, ``{% %}``,
+``{# #}``, no line statements, no ``trim_blocks``/``lstrip_blocks``, trailing newline dropped) with one
+anchored regular expression per tag and per token.
+
+It is fail-closed: it returns ``None`` (the caller then uses Jinja's lexer) for anything outside the plain
+subset it handles exactly — ``\\r`` anywhere, ``{% raw %}``, non-ASCII characters outside string literals,
+numbers other than plain decimal integers, unbalanced brackets, a comment without its end, any character
+no rule takes. Within that subset every token (type, value, line) equals Jinja's; the tests compare the
+two on every real chat template, the test corpus and generated variants (``tests/test_template_lexer.py``).
+The template is only tokenized: nothing here evaluates any part of it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Where the next tag starts: '{{', '{%' or '{#' and Jinja's optional whitespace-control sign.
+_TAG_START = re.compile(r"\{([{%#])(-|\+|)")
+# Jinja's raw_begin alternative of the root rule; a template with anything like it is left to Jinja.
+_RAW = re.compile(r"\{%[-+]?\s*raw")
+# Comment body and end, as Jinja's comment rule (earliest of '+#}', '-#}' + whitespace, '#}').
+_COMMENT_END = re.compile(r"(.*?)(\+#\}|\-#\}\s*|#\})", re.S)
+# One token inside a tag, after any whitespace (Jinja's whitespace tokens are dropped before parsing).
+# Alternatives in the order Jinja tries its rules: end of the tag (only while no bracket is open, as in
+# Jinja), numbers, name, string, operator. Numbers: plain decimal integers only (a follow-up check declines
+# '1.5', '1e3', '0x1', '007', '1_0').
+_TOKEN_BODY = (
+    r"|(?P<int>[0-9]+)"
+    r"|(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)"
+    r"|(?P<str>'([^'\\]*(?:\\.[^'\\]*)*)'|\"([^\"\\]*(?:\\.[^\"\\]*)*)\")"
+    r"|(?P<op>\*\*|//|==|!=|>=|<=|[-+/*%~\[\](){}><=.:|,;])"
+)
+_TOKEN = {
+    # kind of tag -> (pattern with its end, pattern without: brackets open)
+    "%": (re.compile(r"\s*(?:(?P<end>\+%\}|\-%\}\s*|%\})" + _TOKEN_BODY + ")", re.S),
+          re.compile(r"\s*(?:(?P<none>(?!))" + _TOKEN_BODY + ")", re.S)),
+    "{": (re.compile(r"\s*(?:(?P<end>\-\}\}\s*|\}\})" + _TOKEN_BODY + ")", re.S),
+          re.compile(r"\s*(?:(?P<none>(?!))" + _TOKEN_BODY + ")", re.S)),
+}
+_NUMBER_TAIL = re.compile(r"[0-9A-Za-z_.]")
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+
+
+class _Unsupported(Exception):
+    """The source leaves the subset handled here: the caller falls back to Jinja's lexer."""
+
+
+def tokenize(source: str) -> list[Any] | None:
+    """Jinja's token list for ``source`` (``jinja2.lexer.Token`` items, no EOF), or None outside the subset."""
+    if "\r" in source or _RAW.search(source):
+        return None
+    try:
+        return _tokenize(source)
+    except _Unsupported:
+        return None
+
+
+def _tokenize(source: str) -> list[Any]:
+    from jinja2 import lexer as jl
+
+    token_cls = jl.Token
+    new = tuple.__new__
+    operators = jl.operators
+    t_data, t_name, t_string, t_integer = jl.TOKEN_DATA, jl.TOKEN_NAME, jl.TOKEN_STRING, jl.TOKEN_INTEGER
+    begin_type = {"{": jl.TOKEN_VARIABLE_BEGIN, "%": jl.TOKEN_BLOCK_BEGIN}
+    end_type = {"{": jl.TOKEN_VARIABLE_END, "%": jl.TOKEN_BLOCK_END}
+    number_tail = _NUMBER_TAIL.match
+
+    if source.endswith("\n"):  # keep_trailing_newline=False drops one final newline
+        source = source[:-1]
+    out: list[Any] = []
+    append = out.append
+    n = len(source)
+    pos = 0
+    line = 1  # line number at ``mark``
+    mark = 0
+    count = source.count
+    while pos < n:
+        m = _TAG_START.search(source, pos)
+        if m is None:
+            append(new(token_cls, (line + count("\n", mark, pos), t_data, source[pos:])))
+            break
+        start = m.start()
+        kind, sign = m.group(1), m.group(2)
+        text = source[pos:start]
+        if sign == "-":
+            text = text.rstrip()
+        line += count("\n", mark, pos)
+        mark = pos
+        if text:
+            append(new(token_cls, (line, t_data, text)))
+        pos = m.end()
+        if kind == "#":  # comments produce no tokens; only their end may eat the whitespace after them
+            c = _COMMENT_END.match(source, pos)
+            if c is None:
+                raise _Unsupported
+            pos = c.end()
+            continue
+        line += count("\n", mark, start)
+        mark = start
+        append(new(token_cls, (line, begin_type[kind], m.group())))
+        with_end, without_end = _TOKEN[kind]
+        closing = end_type[kind]
+        stack: list[str] = []
+        while True:
+            t = (without_end if stack else with_end).match(source, pos)
+            if t is None:
+                # Whitespace up to the end of the source, or a character no rule takes: Jinja's lexer stops
+                # or raises there; either way it is left to Jinja.
+                raise _Unsupported
+            group = t.lastgroup
+            tstart = t.start(group)
+            end = t.end()
+            line += count("\n", mark, tstart)
+            mark = tstart
+            value = t.group(group)
+            if group == "end":
+                append(new(token_cls, (line, closing, value)))
+                pos = end
+                break
+            if group == "name":
+                if end < n and not source[end].isascii():
+                    raise _Unsupported  # Jinja's names take Unicode identifier characters too
+                append(new(token_cls, (line, t_name, value)))
+            elif group == "str":
+                body = value[1:-1]
+                if "\\" in body:
+                    # Jinja's own unescaping; an escape it rejects is left to Jinja to report.
+                    try:
+                        body = body.encode("ascii", "backslashreplace").decode("unicode-escape")
+                    except Exception as exc:  # noqa: BLE001 - any failure means: let Jinja decide
+                        raise _Unsupported from exc
+                append(new(token_cls, (line, t_string, body)))
+            elif group == "int":
+                if (len(value) > 1 and value[0] == "0") or (end < n and (number_tail(source, end) or not source[end].isascii())):
+                    raise _Unsupported
+                append(new(token_cls, (line, t_integer, int(value))))
+            else:  # operator
+                if value in _OPEN:
+                    stack.append(_OPEN[value])
+                elif value in ")]}" and (not stack or stack.pop() != value):
+                    raise _Unsupported  # an unbalanced bracket: Jinja raises its own error for it
+                append(new(token_cls, (line, operators[value], value)))
+            pos = end
+    return out
