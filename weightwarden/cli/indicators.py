@@ -7,6 +7,7 @@ the file and the reason), 3 usage error.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -53,12 +54,38 @@ def _write(output: str | None, text: str | bytes, what: str, *, private: bool = 
             sys.stdout.buffer.flush()
         return
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write_file_atomic(output, data, 0o600 if private else 0o644)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"{what} written to {printable(output)} ({len(data)} bytes)", err=True)
+
+
+def write_file_atomic(output: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``output`` with exactly ``mode``: a new temporary file in the same folder (O_EXCL |
+    O_NOFOLLOW, so neither an existing file's mode nor a planted symlink decides who can read it), renamed over
+    ``output`` (a symlink at ``output`` is replaced, not followed)."""
+    folder = os.path.dirname(os.path.abspath(output))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        temp = os.path.join(folder, f".{os.path.basename(output)}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(temp, flags, mode)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"cannot create a temporary file next to {output}")
+    try:
+        os.fchmod(fd, mode)  # the umask must not widen or narrow the promised mode
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _read_bytes(path: str, limit: int) -> bytes:
@@ -113,6 +140,8 @@ def keygen_command(output: str) -> int:
 @click.option("--all-attempts", is_flag=True, help="Every scored attempt of an eval log, not only misbehaviour.")
 @click.option("--include-text", is_flag=True, help="Put the raw prompt text in the output (NOT for sharing).")
 @click.option("--include-refs", is_flag=True, help="Keep local references (file names, eval item ids).")
+@click.option("--include-category-text", is_flag=True,
+              help="Keep categories that are not known taxonomy ids (free text of authored suites).")
 @click.option("--tlp", type=click.Choice(TLP_CHOICES), default="amber", show_default=True)
 @click.option("--producer", default=None, help="Name of the producing organisation.")
 @click.option("--format", "fmt", type=click.Choice(["json", "stix"]), default="json", show_default=True)
@@ -120,7 +149,8 @@ def keygen_command(output: str) -> int:
 @_errors_to_exit
 def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str, ...], incidents: tuple[str, ...],
                    models: tuple[str, ...], fingerprints: tuple[str, ...], all_attempts: bool, include_text: bool,
-                   include_refs: bool, tlp: str, producer: str | None, fmt: str, output: str | None) -> int:
+                   include_refs: bool, include_category_text: bool, tlp: str, producer: str | None, fmt: str,
+                   output: str | None) -> int:
     """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
     if not (eval_logs or folders or incidents or models or fingerprints):
         raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
@@ -132,7 +162,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     sketcher = Sketcher(load_key(key_path))
     built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, models=models,
                        fingerprints=fingerprints, all_attempts=all_attempts, keep_text=include_text,
-                       keep_refs=include_refs, producer=producer, tlp=tlp)
+                       keep_refs=include_refs, keep_category_text=include_category_text, producer=producer, tlp=tlp)
     contains = built.contains()
     click.echo(f"{contains['prompt_indicators']} prompt and {contains['model_indicators']} model indicators; "
                f"{contains['notice']}", err=True)
@@ -141,7 +171,8 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 
         _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle")
     else:
-        _write(output, dump_set(built), "indicator set", private=contains["raw_text"] or contains["local_references"])
+        _write(output, dump_set(built), "indicator set",
+               private=contains["raw_text"] or contains["local_references"] or contains["free_text_categories"])
     return EXIT_OK
 
 
@@ -151,17 +182,20 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 @click.option("--tlp", type=click.Choice(TLP_CHOICES), default=None, help="Change the TLP marking.")
 @click.option("--include-text", is_flag=True, help="Keep raw text in a JSON export (never in STIX).")
 @click.option("--include-refs", is_flag=True, help="Keep local references in a JSON export.")
+@click.option("--include-category-text", is_flag=True,
+              help="Keep free-text categories in a JSON export (STIX carries known taxonomy ids only).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
 @_errors_to_exit
 def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool, include_refs: bool,
-                   output: str | None) -> int:
+                   include_category_text: bool, output: str | None) -> int:
     """Export an indicator set for sharing: STIX 2.1 (default) or native JSON, private fields stripped."""
     from dataclasses import replace
 
     from weightwarden.indicators.records import dump_set
 
     loaded = _load(set_path)
-    shared = loaded.without_private(keep_text=include_text, keep_refs=include_refs)
+    shared = loaded.without_private(keep_text=include_text, keep_refs=include_refs,
+                                    keep_category_text=include_category_text)
     if tlp:
         shared = replace(shared, tlp=tlp)
     if fmt == "stix":
@@ -170,8 +204,9 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
         _write(output, json.dumps(to_stix(shared.without_private()), indent=1) + "\n", "STIX bundle")
     else:
         notice = shared.contains()
-        _write(output, dump_set(shared), "indicator set", private=notice["raw_text"] or notice["local_references"])
-    click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sketches only", err=True)
+        _write(output, dump_set(shared), "indicator set",
+               private=notice["raw_text"] or notice["local_references"] or notice["free_text_categories"])
+    click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sealed sketches only", err=True)
     return EXIT_OK
 
 
@@ -183,7 +218,7 @@ def import_command(bundle: str, output: str | None) -> int:
     """Read a STIX 2.1 bundle of weightwarden indicators and write the native indicator set."""
     from weightwarden.indicators.records import dump_set
 
-    _write(output, dump_set(_load(bundle)), "indicator set")
+    _write(output, dump_set(_load(bundle)), "indicator set")  # STIX holds nothing private: no text, no refs
     return EXIT_OK
 
 
@@ -208,15 +243,18 @@ def render_match(result: Any) -> str:
 @indicators_group.command("match")
 @click.argument("mine", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("theirs", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Group key file: exported sketches are sealed, only the key opens them.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
               help="Near-match Jaccard threshold (default: the scheme's).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def match_command(mine: str, theirs: str, threshold: float | None, fmt: str) -> int:
+def match_command(mine: str, theirs: str, key_path: str, threshold: float | None, fmt: str) -> int:
     """Match my indicators (MINE: JSON or STIX) against another party's (THEIRS): exact and near matches."""
+    from weightwarden.indicators.keys import load_key
     from weightwarden.indicators.match import match_sets
 
-    result = match_sets(_load(mine), _load(theirs), threshold=threshold)
+    result = match_sets(_load(mine), _load(theirs), load_key(key_path), threshold=threshold)
     write_stdout(json.dumps(result.to_json(), indent=1) + "\n" if fmt == "json" else render_match(result))
     return EXIT_MATCHED if result.exact or result.near or result.models else EXIT_OK
 
