@@ -273,26 +273,53 @@ def _render_psi(result: Any, fmt: str) -> None:
                  f"{result.bytes_sent} B, received {result.bytes_received} B, {result.seconds:.2f} s)\n")
 
 
+def _budget_options(fn: Callable[..., int]) -> Callable[..., int]:
+    """The server's persistent session budget (red team round 1: repeated probing must be bounded)."""
+    fn = click.option("--budget-file", default=None, type=click.Path(dir_okay=False, path_type=str),
+                      help="Session budget state (default $XDG_STATE_HOME/weightwarden/psi-budget.json).")(fn)
+    fn = click.option("--budget-sessions", type=click.IntRange(min=1), default=10, show_default=True,
+                      help="Sessions answered per peer and window.")(fn)
+    fn = click.option("--budget-items", type=click.IntRange(min=1), default=200_000, show_default=True,
+                      help="Client items answered per peer and window (each one a possible membership test "
+                           "for a malicious member).")(fn)
+    fn = click.option("--budget-window", type=click.FloatRange(min=1.0), default=86_400.0, show_default=True,
+                      help="Budget window in seconds.")(fn)
+    return fn
+
+
+def _budget(path: str | None, sessions: int, items: int, window: float) -> Any:
+    from weightwarden.indicators.psi import SessionBudget, default_budget_path
+
+    return SessionBudget(path or default_budget_path(), sessions=sessions, items=items, window_s=window)
+
+
 @psi_group.command("serve")
 @click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Refuse smaller client sets (one item would be a membership test).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
+              help="Refuse smaller client sets (stops accidental membership tests; padding defeats it).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+              help="Seconds per message (plus its size at 64 KiB/s).")
+@click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True,
+              help="Seconds for the whole session.")
+@_budget_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
 def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
-                      timeout: float, fmt: str) -> int:
-    """Answer one PSI client; prints the port it listens on to stderr first."""
+                      timeout: float, session_timeout: float, budget_file: str | None, budget_sessions: int,
+                      budget_items: int, budget_window: float, fmt: str) -> int:
+    """Answer one PSI client; prints the port it listens on to stderr first. Secure against honest-but-curious
+    clients only: see docs/indicators.md (PSI security model)."""
     from weightwarden.indicators.psi import serve
 
     def ready(bound: int) -> None:
         click.echo(f"listening on {host}:{bound}", err=True)
 
     _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
-                      min_client_items=min_client_items, timeout=timeout, ready=ready), fmt)
+                      min_client_items=min_client_items, timeout=timeout, session_timeout=session_timeout,
+                      budget=_budget(budget_file, budget_sessions, budget_items, budget_window), ready=ready), fmt)
     return EXIT_OK
 
 
@@ -300,15 +327,22 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
 @click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), required=True)
-@click.option("--no-share", is_flag=True, help="Do not tell the server the count.")
+@click.option("--share/--no-share", default=False, show_default=True,
+              help="Tell the server the count (off by default: a malicious server with a tiny set would learn "
+                   "from it whether we hold its items).")
+@click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
+@click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_connect_command(set_path: str, host: str, port: int, no_share: bool, timeout: float, fmt: str) -> int:
+def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int, timeout: float,
+                        session_timeout: float, fmt: str) -> int:
     """Run the client side against `psi serve`; prints the intersection size."""
     from weightwarden.indicators.psi import connect
 
-    _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, share_result=not no_share), fmt)
+    _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
+                        share_result=share, min_server_items=min_server_items), fmt)
     return EXIT_OK
 
 
@@ -331,29 +365,38 @@ def psi_request_command(set_path: str, state_path: str, output: str) -> int:
 @click.argument("request", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--peer", default=None, help="Who sent the request (the budget is kept per peer; default: the "
+                                           "key id).")
+@_budget_options
 @click.option("-o", "--output", default="-", show_default=True, help="Response file ('-': standard output).")
 @_errors_to_exit
 def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
-                        output: str) -> int:
+                        peer: str | None, budget_file: str | None, budget_sessions: int, budget_items: int,
+                        budget_window: float, output: str) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
     data = _read_bytes(request, MAX_FRAME_BYTES)
     _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
-                                  min_client_items=min_client_items, what=request), "PSI response")
+                           min_client_items=min_client_items,
+                           budget=_budget(budget_file, budget_sessions, budget_items, budget_window), peer=peer,
+                           what=request), "PSI response")
     return EXIT_OK
 
 
 @psi_group.command("finish")
 @click.argument("response", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_finish_command(response: str, state_path: str, fmt: str) -> int:
+def psi_finish_command(response: str, state_path: str, min_server_items: int, fmt: str) -> int:
     """File mode, client step 2: the intersection size from the other party's response."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, finish
 
-    _render_psi(finish(state_path, _read_bytes(response, 2 * MAX_FRAME_BYTES), what=response), fmt)
+    _render_psi(finish(state_path, _read_bytes(response, 2 * MAX_FRAME_BYTES), what=response,
+                       min_server_items=min_server_items), fmt)
     return EXIT_OK
 
 
