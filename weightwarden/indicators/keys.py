@@ -92,18 +92,19 @@ def load_key(path: str | os.PathLike[str]) -> GroupKey:
             data = handle.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as exc:
         raise GroupKeyError(f"cannot read group key {p}: {exc.strerror or exc}") from None
-    if os.name == "posix" and stat.S_ISREG(mode) and mode & 0o077:
-        raise GroupKeyError(
-            f"{p}: group key file is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {p}`"
-        )
     if len(data) > MAX_KEY_FILE_BYTES:
         raise GroupKeyError(f"{p}: not a group key file (larger than {MAX_KEY_FILE_BYTES} bytes)")
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         raise GroupKeyError(f"{p}: not a group key file (a key is {KEY_BYTES * 2} hex characters)") from None
-    return GroupKey.from_hex(text, str(p))
+    key = GroupKey.from_hex(text, str(p))
+    if os.name == "posix" and stat.S_ISREG(mode) and mode & 0o077:
+        raise GroupKeyError(
+            f"{p}: group key file is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {p}`"
+        )
+    return key
 
 
 def write_key(key: GroupKey, path: str | os.PathLike[str]) -> None:

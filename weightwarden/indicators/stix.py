@@ -300,7 +300,7 @@ def _precheck(data: dict[str, Any], where: str) -> None:
     counts: dict[str, int] = {}
     for i, o in enumerate(raw_objects):
         kind = o.get("type") if isinstance(o, dict) else None
-        if kind not in _PROPERTIES:
+        if not isinstance(kind, str) or kind not in _PROPERTIES:
             raise IndicatorFormatError(
                 f"{where}: objects[{i}]: object type {str(kind)[:60]!r} is not part of a weightwarden indicator "
                 f"bundle (known: {', '.join(sorted(_PROPERTIES))})")
@@ -308,7 +308,7 @@ def _precheck(data: dict[str, Any], where: str) -> None:
         if extra:
             raise IndicatorFormatError(
                 f"{where}: objects[{i}] ({kind}): custom or unknown properties {sorted(extra)[:5]} are not accepted")
-        extensions = o.get("extensions", {})
+        extensions = o.get("extensions", {})  # (o is a dict here: its type was a known string)
         allowed = {TLP2_EXTENSION} if kind == "marking-definition" else {EXTENSION_ID}
         if not isinstance(extensions, dict) or set(extensions) - allowed:
             raise IndicatorFormatError(f"{where}: objects[{i}] ({kind}): unknown extensions")
