@@ -63,7 +63,20 @@ def _write(output: str | None, text: str | bytes, what: str, *, private: bool = 
 def write_file_atomic(output: str, data: bytes, mode: int) -> None:
     """Write ``data`` to ``output`` with exactly ``mode``: a new temporary file in the same folder (O_EXCL |
     O_NOFOLLOW, so neither an existing file's mode nor a planted symlink decides who can read it), renamed over
-    ``output`` (a symlink at ``output`` is replaced, not followed)."""
+    ``output`` (a symlink at ``output`` to a file is replaced, not followed). A terminal, pipe or /dev/null
+    (directly or through a link such as /dev/stdout) is written as it is."""
+    import stat
+
+    try:
+        target = os.stat(output)  # follows a symlink: /dev/stdout, /dev/null are links to streams
+    except OSError:
+        target = None
+    if target is not None and (stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode)):
+        # A stream (terminal, pipe, /dev/null): nothing to create or rename; its reader is the user's choice.
+        fd = os.open(output, os.O_WRONLY)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return
     folder = os.path.dirname(os.path.abspath(output))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):
