@@ -54,12 +54,14 @@ def main() -> int:
         pb.write_text(dump_set(b))
         start = time.perf_counter()
         server = subprocess.Popen([*_cli(), "indicators", "psi", "serve", str(pb), "--format", "json",
-                                   "--timeout", "300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   "--timeout", "300", "--budget-file", str(Path(tmp) / "budget.json")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   env=env)
         line = server.stderr.readline()
         port = line.strip().rsplit(":", 1)[1]
+        # --share: the benchmark checks the server's count too (clients keep it to themselves by default).
         client = subprocess.run([*_cli(), "indicators", "psi", "connect", str(pa), "--port", port, "--format",
-                                 "json", "--timeout", "300"], capture_output=True, text=True, env=env, check=True)
+                                 "json", "--timeout", "300", "--share"], capture_output=True, text=True, env=env, check=True)
         server_out, _ = server.communicate(timeout=300)
         tcp_wall = time.perf_counter() - start
         c, s = json.loads(client.stdout), json.loads(server_out)

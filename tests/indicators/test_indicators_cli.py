@@ -37,13 +37,13 @@ def test_keygen_derive_export_import_match(tmp_path: Path, eval_log: Path, publi
     result = _invoke("indicators", "derive", "--key", str(key), "--folder", str(seen), "--format", "stix",
                      "--tlp", "green", "-o", str(theirs_stix))
     assert result.exit_code == 0, result.output
-    assert "readable without the group key: nothing" in result.output
+    assert "readable without the group key: the number of indicators" in result.output
     bundle = json.loads(theirs_stix.read_text())
     assert bundle["type"] == "bundle" and "name for a cat" not in theirs_stix.read_text().lower()
-    matched = _invoke("indicators", "match", str(mine), str(theirs_stix))
+    matched = _invoke("indicators", "match", str(mine), str(theirs_stix), "--key", str(key))
     assert matched.exit_code == 1, matched.output
     assert "1 exact, 1 near" in matched.output and "harmbench/i0" in matched.output
-    as_json = json.loads(_invoke("indicators", "match", str(mine), str(theirs_stix), "--format", "json").output)
+    as_json = json.loads(_invoke("indicators", "match", str(mine), str(theirs_stix), "--format", "json", "--key", str(key)).output)
     assert as_json["counts"]["mine_matched"] == 2
     imported = tmp_path / "theirs.json"
     assert _invoke("indicators", "import", str(theirs_stix), "-o", str(imported)).exit_code == 0
@@ -55,7 +55,7 @@ def test_keygen_derive_export_import_match(tmp_path: Path, eval_log: Path, publi
     (seen / "a.txt").unlink()
     (seen / "b.txt").unlink()
     _invoke("indicators", "derive", "--key", str(key), "--folder", str(seen), "-o", str(unrelated))
-    assert _invoke("indicators", "match", str(mine), str(unrelated)).exit_code == 0
+    assert _invoke("indicators", "match", str(mine), str(unrelated), "--key", str(key)).exit_code == 0
 
 
 def test_errors_are_reasons_not_tracebacks(tmp_path: Path, eval_log: Path):
@@ -65,7 +65,7 @@ def test_errors_are_reasons_not_tracebacks(tmp_path: Path, eval_log: Path):
     assert result.exit_code == 2 and "error:" in result.output and "wrong key size: 16 bytes" in result.output
     bad = tmp_path / "bad.stix.json"
     bad.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [{"type": "indicator"}]}))
-    result = _invoke("indicators", "match", str(bad), str(bad))
+    result = _invoke("indicators", "match", str(bad), str(bad), "--key", str(short))
     assert result.exit_code == 2 and "malformed STIX 2.1 bundle" in result.output
     broken_log = tmp_path / "broken.jsonl"
     broken_log.write_text('{"type": "attempt"}\n')
@@ -78,7 +78,7 @@ def test_errors_are_reasons_not_tracebacks(tmp_path: Path, eval_log: Path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     _invoke("indicators", "derive", "--key", str(good_key), "--eval-log", str(eval_log), "-o", str(a))
     _invoke("indicators", "derive", "--key", str(other_key), "--eval-log", str(eval_log), "-o", str(b))
-    result = _invoke("indicators", "match", str(a), str(b))
+    result = _invoke("indicators", "match", str(a), str(b), "--key", str(good_key))
     assert result.exit_code == 2 and "different group keys" in result.output
     assert _invoke("indicators", "derive", "--key", str(good_key)).exit_code == 3
 
@@ -95,7 +95,8 @@ def test_psi_over_files_and_stdin(tmp_path: Path, public_prompts: list[str]):
         logs.append(out)
     state, request = tmp_path / "state", tmp_path / "request.bin"
     assert _invoke("indicators", "psi", "request", str(logs[0]), "--state", str(state), "-o", str(request)).exit_code == 0
-    response = _invoke("indicators", "psi", "respond", str(logs[1]), "-", input=request.read_bytes())
+    response = _invoke("indicators", "psi", "respond", str(logs[1]), "-", "--budget-file", str(tmp_path / "budget"),
+                       input=request.read_bytes())
     assert response.exit_code == 0
     (tmp_path / "response.bin").write_bytes(response.stdout_bytes)
     done = _invoke("indicators", "psi", "finish", str(tmp_path / "response.bin"), "--state", str(state),
@@ -116,13 +117,13 @@ def test_psi_server_and_client_processes_on_localhost(tmp_path: Path, public_pro
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     server = subprocess.Popen(
         [sys.executable, "-c", "from weightwarden.cli.main import run; run()", "indicators", "psi", "serve",
-         str(sets[1]), "--timeout", "60", "--format", "json"],
+         str(sets[1]), "--timeout", "60", "--format", "json", "--budget-file", str(tmp_path / "budget")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         line = server.stderr.readline()
         assert line.startswith("listening on 127.0.0.1:"), line
         port = line.strip().rsplit(":", 1)[1]
-        client = _invoke("indicators", "psi", "connect", str(sets[0]), "--port", port)
+        client = _invoke("indicators", "psi", "connect", str(sets[0]), "--port", port, "--share")
         assert client.exit_code == 0 and "shared indicators: 10" in client.output
         out, _ = server.communicate(timeout=60)
         assert json.loads(out)["cardinality"] == 10

@@ -39,16 +39,16 @@ def _serve(server_set, **kw):
 def test_tcp_cardinality_on_127_0_0_1(sketcher: Sketcher):
     client_set, server_set = _set(sketcher, range(0, 1000)), _set(sketcher, range(700, 1500))
     thread, box = _serve(server_set)
-    result = psi.connect(client_set, port=box["port"], timeout=30)
+    result = psi.connect(client_set, port=box["port"], timeout=30, share_result=True)
     thread.join(30)
     assert result.cardinality == 300 and (result.mine, result.theirs) == (1000, 800)
     assert box["result"].cardinality == 300  # the client shared the count
     assert result.bytes_sent == box["result"].bytes_received > 1000 * 32
 
 
-def test_client_may_keep_the_count_to_itself(sketcher: Sketcher):
+def test_client_keeps_the_count_to_itself_by_default(sketcher: Sketcher):
     thread, box = _serve(_set(sketcher, range(0, 50)))
-    assert psi.connect(_set(sketcher, range(25, 60)), port=box["port"], share_result=False).cardinality == 25
+    assert psi.connect(_set(sketcher, range(25, 60)), port=box["port"]).cardinality == 25
     thread.join(30)
     assert box["result"].cardinality is None
 

@@ -7,6 +7,7 @@ the file and the reason), 3 usage error.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -53,12 +54,51 @@ def _write(output: str | None, text: str | bytes, what: str, *, private: bool = 
             sys.stdout.buffer.flush()
         return
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        write_file_atomic(output, data, 0o600 if private else 0o644)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"{what} written to {printable(output)} ({len(data)} bytes)", err=True)
+
+
+def write_file_atomic(output: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``output`` with exactly ``mode``: a new temporary file in the same folder (O_EXCL |
+    O_NOFOLLOW, so neither an existing file's mode nor a planted symlink decides who can read it), renamed over
+    ``output`` (a symlink at ``output`` to a file is replaced, not followed). A terminal, pipe or /dev/null
+    (directly or through a link such as /dev/stdout) is written as it is."""
+    import stat
+
+    try:
+        target = os.stat(output)  # follows a symlink: /dev/stdout, /dev/null are links to streams
+    except OSError:
+        target = None
+    if target is not None and (stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode)):
+        # A stream (terminal, pipe, /dev/null): nothing to create or rename; its reader is the user's choice.
+        fd = os.open(output, os.O_WRONLY)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        temp = os.path.join(folder, f".{os.path.basename(output)}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(temp, flags, mode)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"cannot create a temporary file next to {output}")
+    try:
+        os.fchmod(fd, mode)  # the umask must not widen or narrow the promised mode
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 def _read_bytes(path: str, limit: int) -> bytes:
@@ -113,6 +153,8 @@ def keygen_command(output: str) -> int:
 @click.option("--all-attempts", is_flag=True, help="Every scored attempt of an eval log, not only misbehaviour.")
 @click.option("--include-text", is_flag=True, help="Put the raw prompt text in the output (NOT for sharing).")
 @click.option("--include-refs", is_flag=True, help="Keep local references (file names, eval item ids).")
+@click.option("--include-category-text", is_flag=True,
+              help="Keep categories that are not known taxonomy ids (free text of authored suites).")
 @click.option("--tlp", type=click.Choice(TLP_CHOICES), default="amber", show_default=True)
 @click.option("--producer", default=None, help="Name of the producing organisation.")
 @click.option("--format", "fmt", type=click.Choice(["json", "stix"]), default="json", show_default=True)
@@ -120,7 +162,8 @@ def keygen_command(output: str) -> int:
 @_errors_to_exit
 def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str, ...], incidents: tuple[str, ...],
                    models: tuple[str, ...], fingerprints: tuple[str, ...], all_attempts: bool, include_text: bool,
-                   include_refs: bool, tlp: str, producer: str | None, fmt: str, output: str | None) -> int:
+                   include_refs: bool, include_category_text: bool, tlp: str, producer: str | None, fmt: str,
+                   output: str | None) -> int:
     """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
     if not (eval_logs or folders or incidents or models or fingerprints):
         raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
@@ -132,7 +175,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     sketcher = Sketcher(load_key(key_path))
     built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, models=models,
                        fingerprints=fingerprints, all_attempts=all_attempts, keep_text=include_text,
-                       keep_refs=include_refs, producer=producer, tlp=tlp)
+                       keep_refs=include_refs, keep_category_text=include_category_text, producer=producer, tlp=tlp)
     contains = built.contains()
     click.echo(f"{contains['prompt_indicators']} prompt and {contains['model_indicators']} model indicators; "
                f"{contains['notice']}", err=True)
@@ -141,7 +184,8 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 
         _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle")
     else:
-        _write(output, dump_set(built), "indicator set", private=contains["raw_text"] or contains["local_references"])
+        _write(output, dump_set(built), "indicator set",
+               private=contains["raw_text"] or contains["local_references"] or contains["free_text_categories"])
     return EXIT_OK
 
 
@@ -151,17 +195,20 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 @click.option("--tlp", type=click.Choice(TLP_CHOICES), default=None, help="Change the TLP marking.")
 @click.option("--include-text", is_flag=True, help="Keep raw text in a JSON export (never in STIX).")
 @click.option("--include-refs", is_flag=True, help="Keep local references in a JSON export.")
+@click.option("--include-category-text", is_flag=True,
+              help="Keep free-text categories in a JSON export (STIX carries known taxonomy ids only).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
 @_errors_to_exit
 def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool, include_refs: bool,
-                   output: str | None) -> int:
+                   include_category_text: bool, output: str | None) -> int:
     """Export an indicator set for sharing: STIX 2.1 (default) or native JSON, private fields stripped."""
     from dataclasses import replace
 
     from weightwarden.indicators.records import dump_set
 
     loaded = _load(set_path)
-    shared = loaded.without_private(keep_text=include_text, keep_refs=include_refs)
+    shared = loaded.without_private(keep_text=include_text, keep_refs=include_refs,
+                                    keep_category_text=include_category_text)
     if tlp:
         shared = replace(shared, tlp=tlp)
     if fmt == "stix":
@@ -170,8 +217,9 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
         _write(output, json.dumps(to_stix(shared.without_private()), indent=1) + "\n", "STIX bundle")
     else:
         notice = shared.contains()
-        _write(output, dump_set(shared), "indicator set", private=notice["raw_text"] or notice["local_references"])
-    click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sketches only", err=True)
+        _write(output, dump_set(shared), "indicator set",
+               private=notice["raw_text"] or notice["local_references"] or notice["free_text_categories"])
+    click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sealed sketches only", err=True)
     return EXIT_OK
 
 
@@ -183,7 +231,7 @@ def import_command(bundle: str, output: str | None) -> int:
     """Read a STIX 2.1 bundle of weightwarden indicators and write the native indicator set."""
     from weightwarden.indicators.records import dump_set
 
-    _write(output, dump_set(_load(bundle)), "indicator set")
+    _write(output, dump_set(_load(bundle)), "indicator set")  # STIX holds nothing private: no text, no refs
     return EXIT_OK
 
 
@@ -208,15 +256,18 @@ def render_match(result: Any) -> str:
 @indicators_group.command("match")
 @click.argument("mine", type=click.Path(dir_okay=False, path_type=str))
 @click.argument("theirs", type=click.Path(dir_okay=False, path_type=str))
+@click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=str),
+              help="Group key file: exported sketches are sealed, only the key opens them.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
               help="Near-match Jaccard threshold (default: the scheme's).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def match_command(mine: str, theirs: str, threshold: float | None, fmt: str) -> int:
+def match_command(mine: str, theirs: str, key_path: str, threshold: float | None, fmt: str) -> int:
     """Match my indicators (MINE: JSON or STIX) against another party's (THEIRS): exact and near matches."""
+    from weightwarden.indicators.keys import load_key
     from weightwarden.indicators.match import match_sets
 
-    result = match_sets(_load(mine), _load(theirs), threshold=threshold)
+    result = match_sets(_load(mine), _load(theirs), load_key(key_path), threshold=threshold)
     write_stdout(json.dumps(result.to_json(), indent=1) + "\n" if fmt == "json" else render_match(result))
     return EXIT_MATCHED if result.exact or result.near or result.models else EXIT_OK
 
@@ -235,26 +286,53 @@ def _render_psi(result: Any, fmt: str) -> None:
                  f"{result.bytes_sent} B, received {result.bytes_received} B, {result.seconds:.2f} s)\n")
 
 
+def _budget_options(fn: Callable[..., int]) -> Callable[..., int]:
+    """The server's persistent session budget (red team round 1: repeated probing must be bounded)."""
+    fn = click.option("--budget-file", default=None, type=click.Path(dir_okay=False, path_type=str),
+                      help="Session budget state (default $XDG_STATE_HOME/weightwarden/psi-budget.json).")(fn)
+    fn = click.option("--budget-sessions", type=click.IntRange(min=1), default=10, show_default=True,
+                      help="Sessions answered per peer and window.")(fn)
+    fn = click.option("--budget-items", type=click.IntRange(min=1), default=200_000, show_default=True,
+                      help="Client items answered per peer and window (each one a possible membership test "
+                           "for a malicious member).")(fn)
+    fn = click.option("--budget-window", type=click.FloatRange(min=1.0), default=86_400.0, show_default=True,
+                      help="Budget window in seconds.")(fn)
+    return fn
+
+
+def _budget(path: str | None, sessions: int, items: int, window: float) -> Any:
+    from weightwarden.indicators.psi import SessionBudget, default_budget_path
+
+    return SessionBudget(path or default_budget_path(), sessions=sessions, items=items, window_s=window)
+
+
 @psi_group.command("serve")
 @click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="0: any free port.")
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Refuse smaller client sets (one item would be a membership test).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
+              help="Refuse smaller client sets (stops accidental membership tests; padding defeats it).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+              help="Seconds per message (plus its size at 64 KiB/s).")
+@click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True,
+              help="Seconds for the whole session.")
+@_budget_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
 def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
-                      timeout: float, fmt: str) -> int:
-    """Answer one PSI client; prints the port it listens on to stderr first."""
+                      timeout: float, session_timeout: float, budget_file: str | None, budget_sessions: int,
+                      budget_items: int, budget_window: float, fmt: str) -> int:
+    """Answer one PSI client; prints the port it listens on to stderr first. Secure against honest-but-curious
+    clients only: see docs/indicators.md (PSI security model)."""
     from weightwarden.indicators.psi import serve
 
     def ready(bound: int) -> None:
         click.echo(f"listening on {host}:{bound}", err=True)
 
     _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
-                      min_client_items=min_client_items, timeout=timeout, ready=ready), fmt)
+                      min_client_items=min_client_items, timeout=timeout, session_timeout=session_timeout,
+                      budget=_budget(budget_file, budget_sessions, budget_items, budget_window), ready=ready), fmt)
     return EXIT_OK
 
 
@@ -262,15 +340,22 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
 @click.argument("set_path", metavar="SET", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), required=True)
-@click.option("--no-share", is_flag=True, help="Do not tell the server the count.")
+@click.option("--share/--no-share", default=False, show_default=True,
+              help="Tell the server the count (off by default: a malicious server with a tiny set would learn "
+                   "from it whether we hold its items).")
+@click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
+@click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_connect_command(set_path: str, host: str, port: int, no_share: bool, timeout: float, fmt: str) -> int:
+def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int, timeout: float,
+                        session_timeout: float, fmt: str) -> int:
     """Run the client side against `psi serve`; prints the intersection size."""
     from weightwarden.indicators.psi import connect
 
-    _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, share_result=not no_share), fmt)
+    _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
+                        share_result=share, min_server_items=min_server_items), fmt)
     return EXIT_OK
 
 
@@ -293,29 +378,38 @@ def psi_request_command(set_path: str, state_path: str, output: str) -> int:
 @click.argument("request", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--peer", default=None, help="Who sent the request (the budget is kept per peer; default: the "
+                                           "key id).")
+@_budget_options
 @click.option("-o", "--output", default="-", show_default=True, help="Response file ('-': standard output).")
 @_errors_to_exit
 def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
-                        output: str) -> int:
+                        peer: str | None, budget_file: str | None, budget_sessions: int, budget_items: int,
+                        budget_window: float, output: str) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
     data = _read_bytes(request, MAX_FRAME_BYTES)
     _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
-                                  min_client_items=min_client_items, what=request), "PSI response")
+                           min_client_items=min_client_items,
+                           budget=_budget(budget_file, budget_sessions, budget_items, budget_window), peer=peer,
+                           what=request), "PSI response")
     return EXIT_OK
 
 
 @psi_group.command("finish")
 @click.argument("response", type=click.Path(allow_dash=True, dir_okay=False, path_type=str))
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str))
+@click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_finish_command(response: str, state_path: str, fmt: str) -> int:
+def psi_finish_command(response: str, state_path: str, min_server_items: int, fmt: str) -> int:
     """File mode, client step 2: the intersection size from the other party's response."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, finish
 
-    _render_psi(finish(state_path, _read_bytes(response, 2 * MAX_FRAME_BYTES), what=response), fmt)
+    _render_psi(finish(state_path, _read_bytes(response, 2 * MAX_FRAME_BYTES), what=response,
+                       min_server_items=min_server_items), fmt)
     return EXIT_OK
 
 

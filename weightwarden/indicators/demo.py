@@ -62,7 +62,8 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     key_path = out_dir / "group.key"
     if not key_path.exists():
         write_key(GroupKey.generate(), key_path)
-    sketcher = Sketcher(load_key(key_path))
+    key = load_key(key_path)
+    sketcher = Sketcher(key)
     print(f"sharing group key {key_path} (key id {sketcher.scheme.key_id})")
 
     lab_a = derive_set(sketcher, eval_logs=[eval_log], producer="lab A", keep_refs=True)
@@ -82,7 +83,7 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     print(f"lab B: {len(lab_b.prompts)} indicators from {folder.name}/ -> lab-b.stix.json")
 
     theirs = load_set(out_dir / "lab-b.stix.json")
-    result = match_sets(load_set(out_dir / "lab-a.private.json"), theirs)
+    result = match_sets(load_set(out_dir / "lab-a.private.json"), theirs, key)
     (out_dir / "match.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
     counts = result.to_json()["counts"]
     print(f"lab A matches lab B's bundle: {counts['exact']} exact, {counts['near']} near; "
@@ -97,7 +98,7 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     # The demo's sets are a handful of prompts: below the default minimum client set (10), which is there to
     # stop single-item membership probes between real labs.
     response = psi.respond(lab_b, request, min_client_items=1)
-    count = psi.finish(state, response)
+    count = psi.finish(state, response, min_server_items=1)
     state.unlink()
     print(f"PSI cardinality (file mode): {count.cardinality} shared exact indicators; request {len(request)} B, "
           f"response {len(response)} B — neither lab learned which ones")

@@ -54,8 +54,9 @@ def prompt_indicator(sketcher: Sketcher, text: str, *, atlas: str = ATLAS_JAILBR
         raise IndicatorFormatError(f"{ref or 'text'}: {exc}") from None
     if not canon.text:
         return None
+    exact = sketcher.exact(canon.text)
     return PromptIndicator(
-        exact=sketcher.exact(canon.text), sketch=sketcher.signature(canon.text), atlas=atlas,
+        exact=exact, sketch=sketcher.seal(exact, sketcher.signature(canon.text)), atlas=atlas,
         category=category, decoded=canon.decoded, ref=ref, text=text if keep_text else None,
     )
 
@@ -274,6 +275,7 @@ def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]
                folders: Iterable[str | os.PathLike[str]] = (), incidents: Iterable[str | os.PathLike[str]] = (),
                models: Iterable[str | os.PathLike[str]] = (), fingerprints: Iterable[str | os.PathLike[str]] = (),
                all_attempts: bool = False, keep_text: bool = False, keep_refs: bool = False,
+               keep_category_text: bool = False,
                producer: str | None = None, tlp: str = "amber", created: str | None = None) -> IndicatorSet:
     """Every source at once: the indicator set of all the evidence given (see the module docstring).
 
@@ -299,4 +301,4 @@ def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]
         model_list += model_indicators(sketcher, fingerprint=fingerprint)
         sources.append("model")
     built = build_set(sketcher, prompts, model_list, sources=sources, producer=producer, tlp=tlp, created=created)
-    return built.without_private(keep_text=keep_text, keep_refs=keep_refs)
+    return built.without_private(keep_text=keep_text, keep_refs=keep_refs, keep_category_text=keep_category_text)

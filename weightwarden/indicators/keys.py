@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from weightwarden.indicators.errors import GroupKeyError
 
 KEY_BYTES = 32
 MAX_KEY_FILE_BYTES = 4096  # a key file is one short line; anything bigger is not one
+# 32 random bytes hold ~30 distinct values; fewer than 8 happens with probability < 2^-100. A key with so few
+# distinct bytes (all zero, one byte repeated, a short pattern) was typed or made up, and an outsider can
+# confirm such a guess offline against the public key id.
+MIN_DISTINCT_KEY_BYTES = 8
 
 
 @dataclass(frozen=True)
@@ -61,14 +66,29 @@ class GroupKey:
                 f"{where}: wrong key size: {len(raw)} bytes ({len(raw) * 8} bits); a group key is "
                 f"{KEY_BYTES} bytes ({KEY_BYTES * 8} bits, {KEY_BYTES * 2} hex characters)"
             )
+        check_strength(raw, where)
         return cls(raw)
 
 
+def check_strength(secret: bytes, where: str = "<key>") -> None:
+    """Refuse keys that were not drawn at random (all-zero, a repeated byte or short pattern)."""
+    distinct = len(set(secret))
+    if distinct < MIN_DISTINCT_KEY_BYTES:
+        raise GroupKeyError(
+            f"{where}: weak group key ({distinct} distinct byte value(s) in {len(secret)}): a key must be random; "
+            "make one with `weightwarden indicators keygen`"
+        )
+
+
 def load_key(path: str | os.PathLike[str]) -> GroupKey:
-    """Read a key file (64 hex characters); raises :class:`GroupKeyError` naming the file and the reason."""
+    """Read a key file (64 hex characters); raises :class:`GroupKeyError` naming the file and the reason.
+
+    A key file that group members or other users of the machine can read or write is refused: anyone who
+    reads it can read every sketch and dictionary-test every digest of the group."""
     p = Path(path)
     try:
         with open(p, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
             data = handle.read(MAX_KEY_FILE_BYTES + 1)
     except OSError as exc:
         raise GroupKeyError(f"cannot read group key {p}: {exc.strerror or exc}") from None
@@ -78,7 +98,13 @@ def load_key(path: str | os.PathLike[str]) -> GroupKey:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         raise GroupKeyError(f"{p}: not a group key file (a key is {KEY_BYTES * 2} hex characters)") from None
-    return GroupKey.from_hex(text, str(p))
+    key = GroupKey.from_hex(text, str(p))
+    if os.name == "posix" and stat.S_ISREG(mode) and mode & 0o077:
+        raise GroupKeyError(
+            f"{p}: group key file is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {p}`"
+        )
+    return key
 
 
 def write_key(key: GroupKey, path: str | os.PathLike[str]) -> None:

@@ -1,9 +1,10 @@
 """Matching two parties' indicator sets: exact, near-duplicate (keyed MinHash + LSH) and model indicators.
 
-    result = match_sets(load_set("mine.json"), load_set("theirs.json"))
+    result = match_sets(load_set("mine.json"), load_set("theirs.json"), load_key("group.key"))
     result.to_json()   # weightwarden.indicator-match/v1
 
-Both sets must come from the same group key and scheme (:meth:`Scheme.comparable_to` raises otherwise).
+Both sets must come from the same group key and scheme, and the key is needed: exported sketches are sealed
+(:meth:`Sketcher.seal`) and only key holders can open them (:meth:`Scheme.comparable_to` raises otherwise).
 A near match is a pair (mine, theirs) that shares an LSH band and whose estimated Jaccard similarity is at
 least the threshold (``near_threshold`` of MINE's scheme unless given); pairs already matched exactly are
 not repeated as near matches. Each near match carries its estimate and a 95% Wilson interval; at most
@@ -17,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from weightwarden.indicators.records import IndicatorSet
-from weightwarden.indicators.sketch import BandIndex, JaccardEstimate, estimate_jaccard
+from weightwarden.indicators.keys import GroupKey
+from weightwarden.indicators.records import IndicatorSet, PromptIndicator
+from weightwarden.indicators.sketch import BandIndex, JaccardEstimate, Sketcher, estimate_jaccard
 
 MATCH_SCHEMA = "weightwarden.indicator-match/v1"
 MAX_NEAR_PER_INDICATOR = 10  # best near matches reported per indicator of mine (a crafted set cannot flood)
@@ -65,37 +67,54 @@ class MatchResult:
         }
 
 
-def match_sets(mine: IndicatorSet, theirs: IndicatorSet, *, threshold: float | None = None) -> MatchResult:
+def members_to_visit(row: list[PromptIndicator], limit: int) -> list[PromptIndicator]:
+    """The members of one LSH row a query looks at (a separate function so that tests can count visits)."""
+    return row[:limit]
+
+
+def match_sets(mine: IndicatorSet, theirs: IndicatorSet, key: GroupKey, *,
+               threshold: float | None = None) -> MatchResult:
+    """Match two sets of the group of ``key``: exported sketches are sealed, and only the key opens them."""
     mine.scheme.comparable_to(theirs.scheme)
+    opener = Sketcher(key, mine.scheme)  # raises SchemeMismatchError when the key is not the sets' key
     tau = mine.scheme.near_threshold if threshold is None else threshold
-    theirs_by_exact = {p.exact: p for p in theirs.prompts}
+    theirs_by_exact: dict[str, PromptIndicator] = {}
+    for p in theirs.prompts:
+        theirs_by_exact.setdefault(p.exact, p)  # one indicator per exact digest: copies add no work below
     exact = tuple(sorted((p.id, theirs_by_exact[p.exact].id, p.ref) for p in mine.prompts if p.exact in theirs_by_exact))
-    # Identical sketches are indexed once (a set padded with copies cannot multiply the work), and each
+    # Identical signatures are indexed once (a set padded with copies cannot multiply the index), and each
     # query's candidates are scored in one vectorised comparison.
     index = BandIndex(theirs.scheme)
     rows: dict[bytes, int] = {}
-    members: list[list[int]] = []
-    for position, p in enumerate(theirs.prompts):
-        key = p.sketch.tobytes()
-        if key not in rows:
-            rows[key] = len(members)
+    members: list[list[PromptIndicator]] = []
+    signatures: list[np.ndarray] = []
+    for p in theirs_by_exact.values():
+        signature = opener.open(p.exact, p.sketch)
+        key_bytes = signature.tobytes()
+        if key_bytes not in rows:
+            rows[key_bytes] = len(members)
             members.append([])
-            index.insert(str(rows[key]), p.sketch)
-        members[rows[key]].append(position)
-    matrix = np.stack([theirs.prompts[m[0]].sketch for m in members]) if members else np.zeros((0, 1), np.uint32)
+            signatures.append(signature)
+            index.insert(str(rows[key_bytes]), signature)
+        members[rows[key_bytes]].append(p)
+    matrix = np.stack(signatures) if signatures else np.zeros((0, 1), np.uint32)
     near: list[NearMatch] = []
     for p in mine.prompts:
-        candidates = np.array([int(c) for c in index.query(p.sketch)], dtype=np.int64)
+        mine_signature = opener.open(p.exact, p.sketch)
+        candidates = np.array([int(c) for c in index.query(mine_signature)], dtype=np.int64)
         if not candidates.size:
             continue
-        agree = (matrix[candidates] == p.sketch).sum(axis=1)
+        agree = (matrix[candidates] == mine_signature).sum(axis=1)
         best: list[NearMatch] = []
         for row in candidates[np.argsort(-agree, kind="stable")]:
-            estimate = estimate_jaccard(p.sketch, matrix[row])
+            estimate = estimate_jaccard(mine_signature, matrix[row])
             if estimate.value < tau or len(best) >= MAX_NEAR_PER_INDICATOR:
                 break
-            for position in members[row]:
-                other = theirs.prompts[position]
+            # Exact digests within a row are distinct, so at most one member is p itself: visiting
+            # ``room + 1`` members fills ``best``. This bounds the work per query by construction (10,000 copies
+            # of one sketch cost 11 visits each, not 10,000: red team round 1, S6).
+            room = MAX_NEAR_PER_INDICATOR - len(best)
+            for other in members_to_visit(members[row], room + 1):
                 if other.exact != p.exact and len(best) < MAX_NEAR_PER_INDICATOR:
                     best.append(NearMatch(p.id, other.id, estimate, p.ref))
         near.extend(best)

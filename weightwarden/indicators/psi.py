@@ -14,17 +14,31 @@ Two ways to run it:
 * **over files / stdin** (:func:`make_request` → :func:`respond` → :func:`finish`), for parties that can only
   exchange files: the client keeps its ECDH key in a state file (mode 0600) between the two steps.
 
-Limits, because the peer is untrusted: every frame ≤ :data:`MAX_FRAME_BYTES`, the client's set ≤ the server's
-``max_client_items`` (a client may not probe with a whole dictionary in one go) and ≥ ``min_client_items``
-(a one-item set would be a membership test), socket timeouts, and each
-message is checked for the sizes the protocol announced before it is used. The server refuses a request that
-asks to reveal the intersection itself.
+Security model (docs/indicators.md, "PSI"; red team round 1): openmined-psi's PSI-cardinality is secure
+against **semi-honest** peers only. A malicious group member who runs its own client can blind each item of its
+request under its own secret and learn *which* of its items the server holds, not just how many (the red team
+named all 30 of a victim's prompts from one request); a malicious server can answer with a 1-item set and learn
+from a shared count whether the client holds that item. What this module does about it:
+
+* the client does **not** tell the server the count unless asked (``share_result`` false by default), and
+  refuses a server set smaller than ``min_server_items``;
+* the server refuses client sets outside ``[min_client_items, max_client_items]`` (padding with random digests
+  defeats the minimum against a malicious client: it stops accidents, not probes) and charges every session
+  to a persistent :class:`SessionBudget` per peer (sessions and items per time window), so a malicious member
+  can test at most the budget's items per window for membership;
+* every message of the peer is checked before native code sees it (:func:`validate_setup`: only a GCS setup,
+  hash range as the protocol computes it from the announced sizes, divisor and bit data within bounds), and
+  the native calls on the peer's bytes run in a child process with time and memory limits (:mod:`.psi_native`);
+* each frame must arrive within ``timeout + size / MIN_RATE_BYTES_S`` and the whole session within
+  ``session_timeout`` (a client trickling one byte a second cannot hold the server).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import math
 import os
 import socket
 import struct
@@ -35,6 +49,7 @@ from typing import Any
 
 from weightwarden.core.errors import require_extra
 from weightwarden.indicators.errors import IndicatorFormatError, PsiError, SchemeMismatchError
+from weightwarden.indicators.psi_native import run_native
 from weightwarden.indicators.records import IndicatorSet
 
 PROTOCOL = "weightwarden.psi-ca/v1"
@@ -42,11 +57,19 @@ FPR = 1e-9  # false-positive rate of the server's Golomb-compressed set
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024
 DEFAULT_MAX_CLIENT_ITEMS = 1_000_000
-# A client that sends one item learns whether the server holds it: a membership test, not a count. Sets
-# below this size are refused (repeated sessions with shifted sets remain possible: the server operator
-# decides how often to answer; `serve` answers one client and exits).
+# A client that sends one item learns whether the server holds it. Sets below this size are refused; a
+# malicious client pads with random digests, so this stops accidents, not probes (see the module docstring).
 DEFAULT_MIN_CLIENT_ITEMS = 10
+# The same on the client side: a server that answers with a 1-item set tests membership of that item.
+DEFAULT_MIN_SERVER_ITEMS = 10
 DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_SESSION_TIMEOUT_S = 900.0
+MIN_RATE_BYTES_S = 64 * 1024  # a frame of n bytes must arrive within timeout + n / MIN_RATE_BYTES_S
+MAX_POINT_BYTES = 64  # a compressed P-256 point is 33 bytes
+MAX_GCS_DIV = 63  # the Golomb divisor is a bit count of a 64-bit hash range
+DEFAULT_BUDGET_SESSIONS = 10
+DEFAULT_BUDGET_ITEMS = 200_000
+DEFAULT_BUDGET_WINDOW_S = 86_400.0
 _FILE_MAGIC = b"WWPSI1\n"
 
 
@@ -115,21 +138,42 @@ def _check_client_size(items: int, low: int, high: int, who: str) -> None:
 
 
 class _Channel:
-    """Length-prefixed frames over a socket, counting bytes both ways."""
+    """Length-prefixed frames over a socket, counting bytes both ways, with a deadline per frame (``timeout``
+    plus the frame's size at :data:`MIN_RATE_BYTES_S`) and one for the whole session."""
 
-    def __init__(self, sock: socket.socket, peer: str) -> None:
+    def __init__(self, sock: socket.socket, peer: str, *, timeout: float = DEFAULT_TIMEOUT_S,
+                 session_timeout: float = DEFAULT_SESSION_TIMEOUT_S) -> None:
         self.sock, self.peer = sock, peer
         self.sent = self.received = 0
+        self.timeout = timeout
+        self.session_deadline = time.monotonic() + session_timeout
+        self.session_timeout = session_timeout
+
+    def _remaining(self, frame_deadline: float) -> float:
+        now = time.monotonic()
+        if now >= self.session_deadline:
+            raise PsiError(f"{self.peer}: the session took longer than {self.session_timeout:g} s (stopped)")
+        if now >= frame_deadline:
+            raise PsiError(f"{self.peer} is too slow: a message did not arrive within {self.timeout:g} s plus "
+                           f"{MIN_RATE_BYTES_S // 1024} KiB/s of its size (stopped)")
+        return min(self.session_deadline, frame_deadline) - now
 
     def send(self, payload: bytes) -> None:
         frame = struct.pack(">I", len(payload)) + payload
+        deadline = time.monotonic() + self.timeout + len(frame) / MIN_RATE_BYTES_S
+        self.sock.settimeout(self._remaining(deadline))
         self.sock.sendall(frame)
         self.sent += len(frame)
 
-    def _read_exact(self, n: int) -> bytes:
+    def _read_exact(self, n: int, deadline: float) -> bytes:
         chunks, got = [], 0
         while got < n:
-            chunk = self.sock.recv(min(n - got, 1 << 20))
+            self.sock.settimeout(self._remaining(deadline))
+            try:
+                chunk = self.sock.recv(min(n - got, 1 << 20))
+            except TimeoutError:
+                self._remaining(deadline)  # raises the right message when a deadline has passed
+                raise
             if not chunk:
                 raise PsiError(f"{self.peer} closed the connection mid-exchange")
             chunks.append(chunk)
@@ -138,20 +182,23 @@ class _Channel:
         return b"".join(chunks)
 
     def recv(self, limit: int = MAX_FRAME_BYTES) -> bytes:
-        (size,) = struct.unpack(">I", self._read_exact(4))
+        start = time.monotonic()
+        (size,) = struct.unpack(">I", self._read_exact(4, start + self.timeout))
         if size > limit:
             raise PsiError(f"{self.peer} sent a {size}-byte message; the limit here is {limit}")
-        return self._read_exact(size)
+        return self._read_exact(size, start + self.timeout + size / MIN_RATE_BYTES_S)
 
     def send_json(self, data: dict[str, Any]) -> None:
         self.send(json.dumps(data, sort_keys=True).encode())
 
     def recv_json(self) -> Any:
+        from weightwarden.core.strict_json import StrictJSONError, loads
+
         raw = self.recv(MAX_JSON_BYTES)
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise PsiError(f"{self.peer} sent a malformed control message") from None
+            return loads(raw, max_depth=4)
+        except StrictJSONError as exc:
+            raise PsiError(f"{self.peer} sent a malformed control message ({exc.reason})") from None
 
 
 def _parse(message_type: Any, raw: bytes, what: str) -> Any:
@@ -165,36 +212,158 @@ def _parse(message_type: Any, raw: bytes, what: str) -> Any:
     return message
 
 
+def _native_timeout(items: int) -> float:
+    """Wall-clock limit for one native call on ``items`` elements (~0.1 ms of ECDH each, with a wide margin)."""
+    return 60.0 + items * 2e-3
+
+
+def _request_limit(client_items: int) -> int:
+    """The largest request a client announcing ``client_items`` can honestly send (points + protobuf tags)."""
+    return 1024 + client_items * (MAX_POINT_BYTES + 8)
+
+
 def _server_answer(psi: Any, items: list[str], client_items: int, raw_request: bytes) -> tuple[bytes, bytes]:
+    if len(raw_request) > _request_limit(client_items):
+        raise PsiError(f"the PSI request is {len(raw_request)} bytes; {client_items} items take at most "
+                       f"{_request_limit(client_items)}")
     request = _parse(psi.Request, raw_request, "request")
     if request.reveal_intersection:
         raise PsiError("the client asked to reveal the intersection itself; only its size is offered")
     if len(request.encrypted_elements) != client_items:
         raise PsiError(f"the client announced {client_items} items but sent {len(request.encrypted_elements)}")
-    server = psi.server.CreateWithNewKey(False)
-    setup = server.CreateSetupMessage(FPR, max(client_items, 1), items, psi.DataStructure.GCS)
-    try:
-        response = server.ProcessRequest(request)
-    except Exception as exc:  # noqa: BLE001 - the C++ binding raises RuntimeError-like errors on bad points
-        raise PsiError(f"invalid PSI request: {exc}") from None
-    return setup.SerializeToString(), response.SerializeToString()
+    if any(len(e) > MAX_POINT_BYTES for e in request.encrypted_elements):
+        raise PsiError(f"invalid PSI request: an element is longer than {MAX_POINT_BYTES} bytes")
+    setup, response = run_native("answer", repr(FPR).encode(), str(client_items).encode(), raw_request,
+                                 "\n".join(items).encode(), timeout=_native_timeout(len(items) + client_items))
+    return setup, response
 
 
-def _client_count(psi: Any, client: Any, raw_setup: bytes, raw_response: bytes, expected: int) -> int:
+def expected_hash_range(server_items: int, client_items: int, fpr: float = FPR) -> int:
+    """The GCS hash range openmined-psi uses for these sizes (``max(n_s, n_c) · n_c / fpr``, as measured on
+    2.0.6: the false-positive rate is divided by the number of client queries)."""
+    return int(max(server_items, client_items, 1) * max(client_items, 1) / fpr)
+
+
+def validate_setup(setup: Any, server_items: int, client_items: int, what: str = "server setup") -> None:
+    """Refuse a server setup the honest protocol would not send, before native code reads it: only a
+    Golomb-compressed set, its hash range as computed from the announced sizes, the divisor a bit count
+    within that range, and no more bit data than ``server_items`` coded values take."""
+    kind = setup.WhichOneof("data_structure")
+    if kind != "gcs":
+        raise PsiError(f"{what}: a {kind or 'missing'} set; only a Golomb-compressed set (gcs) is accepted")
+    gcs = setup.gcs
+    expected = expected_hash_range(server_items, client_items)
+    if gcs.hash_range <= 0 or abs(gcs.hash_range - expected) > max(2, expected * 1e-6):
+        raise PsiError(f"{what}: hash range {gcs.hash_range}; {server_items} server and {client_items} client "
+                       f"items at false-positive rate {FPR:g} give {expected}")
+    if server_items == 0:
+        if gcs.bits:
+            raise PsiError(f"{what}: bit data for an empty set")
+        return
+    if not 0 < gcs.div <= min(MAX_GCS_DIV, math.ceil(math.log2(gcs.hash_range)) + 1):
+        raise PsiError(f"{what}: Golomb divisor {gcs.div} is outside 1..{MAX_GCS_DIV} for hash range {gcs.hash_range}")
+    # Each value takes div low bits plus a unary high part; all unary parts together take at most
+    # server_items + hash_range / 2^div bits.
+    most = (server_items * (gcs.div + 1) + (gcs.hash_range >> gcs.div)) // 8 + 64
+    if len(gcs.bits) > most:
+        raise PsiError(f"{what}: {len(gcs.bits)} bytes of set data; {server_items} items take at most {most}")
+
+
+def _client_count(psi: Any, key: bytes, raw_setup: bytes, raw_response: bytes, expected: int,
+                  server_items: int) -> int:
     setup = _parse(psi.ServerSetup, raw_setup, "server setup")
     response = _parse(psi.Response, raw_response, "response")
     if len(response.encrypted_elements) != expected:
         raise PsiError(f"the server answered {len(response.encrypted_elements)} items for our {expected}")
-    try:
-        return int(client.GetIntersectionSize(setup, response))
-    except Exception as exc:  # noqa: BLE001
-        raise PsiError(f"invalid PSI response: {exc}") from None
+    if any(len(e) > MAX_POINT_BYTES for e in response.encrypted_elements):
+        raise PsiError(f"invalid PSI response: an element is longer than {MAX_POINT_BYTES} bytes")
+    validate_setup(setup, server_items, expected)
+    (out,) = run_native("count", key, raw_setup, raw_response, timeout=_native_timeout(expected + server_items))
+    count = struct.unpack(">Q", out)[0]
+    if count > min(expected, server_items):
+        raise PsiError(f"impossible intersection size {count} for {expected} and {server_items} items")
+    return count
+
+
+def _check_server_size(items: int, low: int, who: str) -> None:
+    if items < low:
+        raise PsiError(f"{who} offers {items} items; we compare with at least {low} (a smaller set would test "
+                       "whether we hold single indicators rather than count shared ones)")
+
+
+class SessionBudget:
+    """Sessions and client items a server answers per peer and time window, kept in a small JSON state file
+    (mode 0600, locked while updated) so that the bound holds across runs of ``psi serve`` / ``psi respond``.
+
+    Against a malicious member, every item it sends is a membership test (module docstring): the budget bounds
+    how many it can make per window."""
+
+    SCHEMA = "weightwarden.psi-budget/v1"
+
+    def __init__(self, path: str | os.PathLike[str], *, sessions: int = DEFAULT_BUDGET_SESSIONS,
+                 items: int = DEFAULT_BUDGET_ITEMS, window_s: float = DEFAULT_BUDGET_WINDOW_S) -> None:
+        self.path, self.sessions, self.items, self.window_s = os.fspath(path), sessions, items, window_s
+
+    def charge(self, peer: str, items: int, now: float | None = None) -> None:
+        """Record one session of ``items`` for ``peer``; :class:`PsiError` when it would exceed the budget."""
+        from weightwarden.core.strict_json import StrictJSONError, loads
+
+        now = time.time() if now is None else now
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except OSError as exc:
+            raise PsiError(f"cannot open the PSI session budget {self.path}: {exc.strerror or exc}") from None
+        with os.fdopen(fd, "r+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            raw = handle.read(MAX_JSON_BYTES * 16 + 1)
+            try:
+                state = loads(raw) if raw.strip() else {"schema": self.SCHEMA, "peers": {}}
+            except StrictJSONError as exc:
+                raise PsiError(f"{self.path}: PSI session budget is not valid JSON ({exc.reason})") from None
+            peers = state.get("peers") if isinstance(state, dict) and state.get("schema") == self.SCHEMA else None
+            if not isinstance(peers, dict):
+                raise PsiError(f"{self.path}: not a {self.SCHEMA} file")
+            kept: dict[str, list[list[float]]] = {}
+            for name, entries in peers.items():
+                if isinstance(entries, list):
+                    recent = [e for e in entries if isinstance(e, list) and len(e) == 2
+                              and all(isinstance(x, int | float) for x in e) and now - e[0] < self.window_s]
+                    if recent:
+                        kept[name] = recent
+            mine = kept.get(peer, [])
+            used_items = int(sum(e[1] for e in mine))
+            if len(mine) >= self.sessions or used_items + items > self.items:
+                raise PsiError(
+                    f"PSI session budget of {peer} spent: {len(mine)} session(s) and {used_items} items in the last "
+                    f"{self.window_s:g} s (limits {self.sessions} sessions, {self.items} items; state {self.path})")
+            kept[peer] = [*mine, [now, items]]
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({"schema": self.SCHEMA, "peers": kept}, sort_keys=True).encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def default_budget_path() -> str:
+    """``$XDG_STATE_HOME/weightwarden/psi-budget.json`` (``~/.local/state`` when unset)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "weightwarden", "psi-budget.json")
+
+
+def _setup_limit(server_items: int) -> int:
+    """The largest setup message an honest server with ``server_items`` sends (≤ 64+1 bits per coded value)."""
+    return 4096 + server_items * 10
 
 
 def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
           max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS, min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS,
-          timeout: float = DEFAULT_TIMEOUT_S, ready: Callable[[int], None] | None = None) -> PsiResult:
-    """Answer one client on ``host:port`` (0: any free port, reported to ``ready``) and return the result."""
+          timeout: float = DEFAULT_TIMEOUT_S, session_timeout: float = DEFAULT_SESSION_TIMEOUT_S,
+          budget: SessionBudget | None = None, ready: Callable[[int], None] | None = None) -> PsiResult:
+    """Answer one client on ``host:port`` (0: any free port, reported to ``ready``) and return the result.
+
+    ``budget``: charge the session to the client's address and key id (refused once the budget is spent)."""
     psi = _psi()
     items = psi_items(indicators)
     with socket.create_server((host, port)) as listener:
@@ -206,19 +375,21 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
         except TimeoutError:
             raise PsiError(f"no client connected to {host}:{port} within {timeout:g} s") from None
         with conn:
-            conn.settimeout(timeout)
-            channel = _Channel(conn, f"client {address[0]}:{address[1]}")
+            channel = _Channel(conn, f"client {address[0]}:{address[1]}", timeout=timeout,
+                               session_timeout=session_timeout)
             start = time.perf_counter()
             try:
                 hello = channel.recv_json()
                 try:
                     client_items = _check_hello(hello, indicators, channel.peer)
                     _check_client_size(client_items, min_client_items, max_client_items, channel.peer)
+                    if budget is not None:
+                        budget.charge(f"key {indicators.scheme.key_id} from {address[0]}", client_items)
                 except (PsiError, SchemeMismatchError) as exc:
                     channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
                     raise
                 channel.send_json(_hello(indicators, len(items)))
-                raw_request = channel.recv()
+                raw_request = channel.recv(_request_limit(client_items))
                 setup, response = _server_answer(psi, items, client_items, raw_request)
                 channel.send(setup)
                 channel.send(response)
@@ -235,23 +406,27 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
 
 
 def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, timeout: float = DEFAULT_TIMEOUT_S,
-            share_result: bool = True) -> PsiResult:
-    """Run the client side against a server; returns the intersection size (and tells it to the server
-    unless ``share_result`` is false)."""
+            session_timeout: float = DEFAULT_SESSION_TIMEOUT_S, share_result: bool = False,
+            min_server_items: int = DEFAULT_MIN_SERVER_ITEMS) -> PsiResult:
+    """Run the client side against a server; returns the intersection size. The count is told to the server
+    only with ``share_result`` (a malicious server with a tiny set would learn membership from it); a server
+    set below ``min_server_items`` is refused before our request is sent."""
     psi = _psi()
     items = psi_items(indicators)
     start = time.perf_counter()
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            channel = _Channel(sock, f"server {host}:{port}")
+            channel = _Channel(sock, f"server {host}:{port}", timeout=timeout, session_timeout=session_timeout)
             channel.send_json(_hello(indicators, len(items)))
             server_items = _check_hello(channel.recv_json(), indicators, channel.peer)
+            _check_server_size(server_items, min_server_items, channel.peer)
             client = psi.client.CreateWithNewKey(False)
             request = client.CreateRequest(items)
             channel.send(request.SerializeToString())
-            raw_setup = channel.recv()
-            raw_response = channel.recv()
-            count = _client_count(psi, client, raw_setup, raw_response, len(items))
+            raw_setup = channel.recv(_setup_limit(server_items))
+            raw_response = channel.recv(_request_limit(len(items)))
+            count = _client_count(psi, client.GetPrivateKeyBytes(), raw_setup, raw_response, len(items),
+                                  server_items)
             channel.send_json({"cardinality": count if share_result else None})
     except TimeoutError:
         raise PsiError(f"server {host}:{port} timed out after {timeout:g} s") from None
@@ -283,9 +458,11 @@ def _unpack(data: bytes, frames: int, what: str) -> tuple[dict[str, Any], list[b
         pos += size
     if pos != len(data):
         raise IndicatorFormatError(f"{what}: trailing bytes after the PSI message")
+    from weightwarden.core.strict_json import StrictJSONError, loads
+
     try:
-        header = json.loads(parts[0].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        header = loads(parts[0], max_depth=4)
+    except StrictJSONError:
         raise IndicatorFormatError(f"{what}: malformed PSI message header") from None
     if not isinstance(header, dict):
         raise IndicatorFormatError(f"{what}: malformed PSI message header")
@@ -310,28 +487,37 @@ def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str]) -
 
 
 def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS,
-            min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS, what: str = "PSI request") -> bytes:
-    """Server, the only step: setup + response to a client's request message."""
+            min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS, budget: SessionBudget | None = None,
+            peer: str | None = None, what: str = "PSI request") -> bytes:
+    """Server, the only step: setup + response to a client's request message. ``budget`` charges the session
+    to ``peer`` (default: the request's key id; a file has no sender address)."""
     psi = _psi()
     header, (raw_request,) = _unpack(request, 1, what)
     client_items = _check_hello(header, indicators, "the requester")
     _check_client_size(client_items, min_client_items, max_client_items, "the requester")
+    if budget is not None:
+        budget.charge(peer or f"key {indicators.scheme.key_id} (file exchange)", client_items)
     items = psi_items(indicators)
     setup, response = _server_answer(psi, items, client_items, raw_request)
     return _pack(_hello(indicators, len(items)), setup, response)
 
 
-def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "PSI response") -> PsiResult:
+def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "PSI response",
+           min_server_items: int = DEFAULT_MIN_SERVER_ITEMS) -> PsiResult:
     """Client, step 2: the intersection size from the server's response and the saved state."""
+    from weightwarden.core.strict_json import StrictJSONError, loads
+
     psi = _psi()
     start = time.perf_counter()
     try:
         with open(state_path, "rb") as handle:
-            state = json.loads(handle.read(MAX_JSON_BYTES).decode("utf-8"))
+            state = loads(handle.read(MAX_JSON_BYTES), max_depth=4)
         key = bytes.fromhex(state["key"])
         hello = state["hello"]
-        int(hello["items"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        client_items = hello["items"]
+        if not isinstance(client_items, int) or isinstance(client_items, bool) or client_items < 0:
+            raise ValueError(f"invalid item count {client_items!r}")
+    except (OSError, ValueError, KeyError, TypeError, StrictJSONError) as exc:
         raise PsiError(f"cannot read client state {state_path}: {exc}") from None
     header, (raw_setup, raw_response) = _unpack(response, 2, what)
     if header.get("protocol") != PROTOCOL or header.get("key_id") != hello.get("key_id") \
@@ -340,7 +526,8 @@ def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "
     server_items = header.get("items")
     if not isinstance(server_items, int) or isinstance(server_items, bool) or server_items < 0:
         raise PsiError(f"{what}: invalid set size {server_items!r}")
-    client = psi.client.CreateFromKey(key, False)
-    count = _client_count(psi, client, raw_setup, raw_response, int(hello["items"]))
-    return PsiResult("client", count, int(hello["items"]), server_items, 0, len(response),
-                     time.perf_counter() - start)
+    _check_server_size(server_items, min_server_items, what)
+    if len(raw_setup) > _setup_limit(server_items) or len(raw_response) > _request_limit(client_items):
+        raise PsiError(f"{what}: larger than {server_items} server and {client_items} client items can take")
+    count = _client_count(psi, key, raw_setup, raw_response, client_items, server_items)
+    return PsiResult("client", count, client_items, server_items, 0, len(response), time.perf_counter() - start)

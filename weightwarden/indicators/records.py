@@ -24,10 +24,30 @@ from weightwarden.indicators.sketch import Scheme, decode_signature, encode_sign
 SET_SCHEMA = "weightwarden.indicator-set/v1"
 MAX_SET_BYTES = 64 * 1024 * 1024
 MAX_INDICATORS = 100_000  # a 64 MiB file holds ~75,000 prompt indicators; LSH memory grows with 64 bands each
+MAX_JSON_CONTAINERS = 2_000_000  # see read_json_bounded
+MAX_MODEL_INDICATORS = 256  # models attacked in one set: a handful in practice; bounds STIX relationships
 TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 ATLAS_JAILBREAK = "AML.T0054"
 ATLAS_PROMPT_INJECTION = "AML.T0051"
 MODEL_KINDS = ("weights-root", "model-file-sha256", "fingerprint")
+# Categories that are taxonomy ids of the built-in attack suites (AdvBench harm areas, HarmBench, MITRE ATT&CK
+# tactics of cyber-misuse, tool-injection and CyberSecEval prompt-injection variants). A category is free text
+# in an authored suite and an eval log (it can carry prompt content or a local name), so only these leave the
+# machine unless the user asks for text (--include-category-text).
+KNOWN_CATEGORIES = frozenset({
+    "Autonomy", "Environmental", "Financial and Business", "Human Rights and Civil Liberties", "Physical",
+    "Political and Economic", "Psychological", "Reputational", "Societal and Cultural", "uncategorised",
+    "TA0001 Initial Access", "TA0002 Execution", "TA0003 Persistence", "TA0004 Privilege Escalation",
+    "TA0005 Defense Evasion", "TA0006 Credential Access", "TA0007 Discovery", "TA0008 Lateral Movement",
+    "TA0009 Collection", "TA0010 Exfiltration", "TA0011 Command and Control", "TA0040 Impact",
+    "TA0042 Resource Development", "TA0043 Reconnaissance",
+    "direct", "fake_system_note", "html_comment", "markdown_hidden", "multilingual", "structured_data",
+    "tool_call_request",
+    "different_user_input_language", "few_shot_attack", "hypothetical_scenario", "ignore_previous_instructions",
+    "indirect_reference", "many_shot_attack", "mixed_techniques", "output_formatting_manipulation",
+    "overload_with_information", "payload_splitting", "persuasion", "repeated_token_attack", "system_mode",
+    "token_smuggling", "virtualization",
+})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ATLAS = re.compile(r"AML\.T\d{4}(\.\d{3})?")
 
@@ -92,26 +112,35 @@ class IndicatorSet:
         """What this set holds, stated in the export so a reader knows before sharing it further."""
         text = any(p.text is not None for p in self.prompts)
         refs = any(p.ref is not None for p in self.prompts) or any(m.label is not None for m in self.models)
+        free = any(p.category is not None and p.category not in KNOWN_CATEGORIES for p in self.prompts)
         return {
             "prompt_indicators": len(self.prompts),
             "model_indicators": len(self.models),
             "keyed_exact_digests": True,
             "keyed_sketches": True,
+            "sealed_sketches": True,
             "raw_text": text,
             "local_references": refs,
+            "free_text_categories": free,
             "notice": (
-                "Keyed digests and keyed MinHash sketches only; readable without the group key: nothing."
-                if not (text or refs) else
+                "Keyed digests and sealed keyed MinHash sketches only; readable without the group key: the "
+                "number of indicators, their ATLAS technique, known taxonomy categories and the creation time."
+                if not (text or refs or free) else
                 "CONTAINS " + " AND ".join(
-                    x for x, on in (("RAW PROMPT TEXT", text), ("LOCAL REFERENCES", refs)) if on
+                    x for x, on in (("RAW PROMPT TEXT", text), ("LOCAL REFERENCES", refs),
+                                    ("FREE-TEXT CATEGORIES", free)) if on
                 ) + ": share only under the stated TLP with people who may read attack prompts."
             ),
         }
 
-    def without_private(self, *, keep_text: bool = False, keep_refs: bool = False) -> IndicatorSet:
+    def without_private(self, *, keep_text: bool = False, keep_refs: bool = False,
+                        keep_category_text: bool = False) -> IndicatorSet:
+        """The set without raw text, local references and free-text categories (each kept only on request)."""
         from dataclasses import replace
 
-        prompts = tuple(replace(p, text=p.text if keep_text else None, ref=p.ref if keep_refs else None)
+        prompts = tuple(replace(p, text=p.text if keep_text else None, ref=p.ref if keep_refs else None,
+                                category=p.category if keep_category_text or p.category in KNOWN_CATEGORIES
+                                else None)
                         for p in self.prompts)
         models = tuple(replace(m, label=m.label if keep_refs else None) for m in self.models)
         return replace(self, prompts=prompts, models=models)
@@ -143,6 +172,8 @@ class IndicatorSet:
             raise IndicatorFormatError(f"{where}: 'prompts' and 'models' must be lists")
         if len(raw_prompts) + len(raw_models) > MAX_INDICATORS:
             raise IndicatorFormatError(f"{where}: more than {MAX_INDICATORS} indicators")
+        if len(raw_models) > MAX_MODEL_INDICATORS:
+            raise IndicatorFormatError(f"{where}: more than {MAX_MODEL_INDICATORS} model indicators")
         prompts = tuple(_prompt_from_json(p, scheme, f"{where}: prompts[{i}]") for i, p in enumerate(raw_prompts))
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
         sources = data.get("sources", [])
@@ -192,7 +223,10 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
 
 
 def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_SET_BYTES) -> Any:
-    """Parse a JSON file of at most ``limit`` bytes (``-`` is not accepted here); errors name the file."""
+    """Parse a JSON file of at most ``limit`` bytes with the strict parser (depth limit, no duplicate keys);
+    ``-`` is not accepted here; every error names the file."""
+    from weightwarden.core.strict_json import StrictJSONError, loads
+
     p = Path(path)
     try:
         with open(p, "rb") as handle:
@@ -201,10 +235,18 @@ def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_
         raise IndicatorFormatError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
     if len(raw) > limit:
         raise IndicatorFormatError(f"{p}: {what} larger than the {limit}-byte bound")
+    # Each JSON object or array costs Python ~60-200 bytes for 2-3 bytes of input: 21 million empty objects
+    # in 64 MiB would take ~1.7 GB. An honest file has one container per >30 bytes; braces inside strings only
+    # make this count an over-estimate, so it is a safe pre-check before parsing.
+    containers = raw.count(b"{") + raw.count(b"[")
+    if containers > MAX_JSON_CONTAINERS:
+        raise IndicatorFormatError(
+            f"{p}: {what} holds more than {MAX_JSON_CONTAINERS} JSON objects/arrays ({containers}); refused before "
+            "parsing")
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise IndicatorFormatError(f"{p}: {what} is not valid JSON ({exc})") from None
+        return loads(raw)
+    except StrictJSONError as exc:
+        raise IndicatorFormatError(f"{p}: {what} is not valid JSON ({exc.reason})") from None
 
 
 def load_set(path: str | os.PathLike[str]) -> IndicatorSet:

@@ -11,6 +11,16 @@
   so 128 of them give the text's length within ~10%); the low bits of a minimum are uniform whatever n is.
   Two unrelated texts agree on a 32-bit value by chance with probability 2^-32, so the Jaccard estimate is
   unchanged for practical purposes.
+* **Sealing** (since red-team round 1): a signature is never exported as is. The share of equal values between
+  two signatures estimates the shingle similarity of the two texts, and that is the same whatever the key:
+  an outsider holding the public corpus matched the similarity graph of an export to the corpus graph and
+  named 98 of 100 exported prompts. So every exported sketch is XORed with a pad
+  ``HMAC-SHA-256(K_pad, exact digest ‖ counter)`` (counter mode, ``K_pad`` = sub-key ``sketch-pad/v2``): the
+  pad is different for every indicator (the exact digest is its nonce, and two indicators share an exact
+  digest only when their texts are equal, and then their sketches are equal too), so equal values of two
+  sketches no longer line up and an outsider sees uniformly random bytes. Key holders remove the pad
+  (:meth:`Sketcher.open`), which is exact, and match as before. :class:`PromptIndicator` holds the sealed
+  form; only matching opens it.
 * **Banding**: the signature is cut into ``bands`` bands of ``rows`` values; two sketches are candidates
   when one band is equal (datasketch's :class:`~datasketch.MinHashLSH` with explicit parameters), then
   confirmed by the estimated Jaccard similarity ≥ ``near_threshold``.
@@ -37,6 +47,8 @@ from weightwarden.indicators.normalise import NORMALISATION
 SCHEME_SCHEMA = "weightwarden.indicator-scheme/v1"
 Z95 = 1.959963984540054
 SHINGLE_BATCH = 4096
+SEAL = "hmac-sha256-ctr-pad/v2"
+PAD_LABEL = "sketch-pad/v2"
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,8 @@ class Scheme:
     key_id: str
     normalisation: str = NORMALISATION
     exact: str = "hmac-sha256"
-    sketch: str = "keyed-minhash-affine64-low32"
+    sketch: str = "keyed-minhash-affine64-low32"  # the sketch function; exported sketches are sealed (SEAL)
+    seal: str = "hmac-sha256-ctr-pad/v2"
     num_perm: int = 128
     word_ngram: int = 2
     char_ngram: int = 3
@@ -62,6 +75,8 @@ class Scheme:
             )
         if not 0.0 < self.near_threshold <= 1.0:
             raise IndicatorFormatError(f"invalid indicator scheme: near_threshold {self.near_threshold}")
+        if self.seal != SEAL:
+            raise IndicatorFormatError(f"invalid indicator scheme: unknown sketch seal {self.seal!r} (known: {SEAL})")
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEME_SCHEMA, **asdict(self)}
@@ -70,7 +85,11 @@ class Scheme:
     def from_json(cls, data: Any, where: str) -> Scheme:
         if not isinstance(data, dict) or data.get("schema") != SCHEME_SCHEMA:
             raise IndicatorFormatError(f"{where}: missing or unknown indicator scheme (expected {SCHEME_SCHEMA})")
-        types = {"key_id": str, "normalisation": str, "exact": str, "sketch": str, "num_perm": int,
+        if "seal" not in data:
+            raise IndicatorFormatError(
+                f"{where}: this indicator set was made by an older weightwarden whose sketches are not sealed (an "
+                "outsider can de-anonymise them, red team round 1): re-derive it from the evidence")
+        types = {"key_id": str, "normalisation": str, "exact": str, "sketch": str, "seal": str, "num_perm": int,
                  "word_ngram": int, "char_ngram": int, "bands": int, "rows": int, "near_threshold": (int, float)}
         values: dict[str, Any] = {}
         for name, kind in types.items():
@@ -111,6 +130,7 @@ class Sketcher:
         self._exact_key = key.subkey("exact/v1")
         self._shingle_key = key.subkey("minhash-shingle/v1")
         self._model_key = key.subkey("model/v1")
+        self._pad_key = key.subkey(PAD_LABEL)
         self.permutations = _permutations(key.subkey("minhash-permutations/v1"), self.scheme.num_perm)
 
     def exact(self, canonical_text: str) -> str:
@@ -138,6 +158,28 @@ class Sketcher:
         for start in range(0, len(ordered), SHINGLE_BATCH):
             minhash.update_batch([s.encode("utf-8") for s in ordered[start : start + SHINGLE_BATCH]])
         return (minhash.hashvalues & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+
+    def seal(self, exact: str, signature: np.ndarray) -> np.ndarray:
+        """The exported form of ``signature`` of the indicator with exact digest ``exact`` (see the module
+        docstring); :meth:`open` is the same XOR, so ``open(exact, seal(exact, s)) == s`` exactly."""
+        return np.bitwise_xor(signature.astype(np.uint32), sketch_pad(self._pad_key, exact, self.scheme.num_perm))
+
+    def open(self, exact: str, sealed: np.ndarray) -> np.ndarray:
+        """The keyed MinHash signature inside an exported (sealed) sketch."""
+        return self.seal(exact, sealed)
+
+
+def sketch_pad(pad_key: bytes, exact: str, num_perm: int) -> np.ndarray:
+    """``num_perm`` uint32 of ``HMAC-SHA-256(pad_key, exact digest ‖ counter)``, counter from 0 (big-endian)."""
+    try:
+        nonce = bytes.fromhex(exact)
+    except ValueError:
+        raise IndicatorFormatError(f"exact digest {exact[:80]!r} is not hexadecimal") from None
+    need = 4 * num_perm
+    stream = b"".join(hmac.digest(pad_key, nonce + struct.pack(">I", block), "sha256")
+                      for block in range((need + 31) // 32))
+    return np.frombuffer(stream[:need], dtype=">u4").astype(np.uint32)
 
 
 def _permutations(key: bytes, count: int) -> np.ndarray:

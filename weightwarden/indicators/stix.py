@@ -33,6 +33,8 @@ from typing import Any
 from weightwarden.core.errors import require_extra
 from weightwarden.indicators.errors import IndicatorFormatError
 from weightwarden.indicators.records import (
+    MAX_INDICATORS,
+    MAX_MODEL_INDICATORS,
     TLP_LEVELS,
     IndicatorSet,
     ModelIndicator,
@@ -56,13 +58,37 @@ EXTENSION_ID = "extension-definition--849c42de-3deb-4ba2-95c6-89b92c921fc2"
 IDENTITY_ID = "identity--9a2b33ca-bee4-462a-bc3e-de3288321d1a"
 _DEFINED = "2026-12-06T00:00:00.000Z"
 _EXTENSION_SCHEMA = (
-    "weightwarden indicators v1 (docs/indicators.md): indicator: sketch (base64 of num_perm big-endian uint32, "
-    "keyed MinHash low 32 bits), decoded (list of jailbreak layers removed), category; software: model_kind, "
+    "weightwarden indicators v2 (docs/indicators.md): indicator: sketch (base64 of num_perm big-endian uint32, "
+    "keyed MinHash low 32 bits XOR a per-indicator pad derived from the group key: readable by key holders "
+    "only), decoded (list of jailbreak layers removed), category (known taxonomy ids); software: model_kind, "
     "model_digest (keyed HMAC-SHA-256, hex); grouping: schema, scheme (weightwarden.indicator-scheme/v1), "
     "contains, sources, producer."
 )
 _PATTERN = re.compile(r"\[x-weightwarden-prompt:exact_hmac_sha256 = '([0-9a-f]{64})'\]")
-MAX_OBJECTS = 2_000_000
+# What an import accepts, checked on the plain JSON before stix2.parse builds objects: only the object types
+# and properties that to_stix writes (plus the STIX common properties), so an unrelated or custom object
+# cannot make the parser allocate for it; counts per type derive from the indicator limits.
+_COMMON = frozenset({"type", "spec_version", "id", "created", "modified", "created_by_ref", "revoked", "labels",
+                     "confidence", "lang", "external_references", "object_marking_refs", "granular_markings",
+                     "extensions"})
+_PROPERTIES = {
+    "marking-definition": {"name", "definition_type", "definition"},
+    "identity": {"name", "description", "roles", "identity_class", "sectors", "contact_information"},
+    "extension-definition": {"name", "description", "schema", "version", "extension_types",
+                             "extension_properties"},
+    "grouping": {"name", "description", "context", "object_refs"},
+    "attack-pattern": {"name", "description", "aliases", "kill_chain_phases"},
+    "software": {"name", "cpe", "swid", "languages", "vendor", "version", "defanged"},
+    "indicator": {"name", "description", "indicator_types", "pattern", "pattern_type", "pattern_version",
+                  "valid_from", "valid_until", "kill_chain_phases"},
+    "relationship": {"relationship_type", "description", "source_ref", "target_ref", "start_time", "stop_time"},
+}
+_OUR_EXTENSION_KEYS = frozenset({"extension_type", "sketch", "decoded", "category", "model_kind", "model_digest",
+                                 "schema", "scheme", "contains", "sources", "producer"})
+_SMALL_LIMITS = {"marking-definition": len(TLP2_IDS), "identity": 8, "extension-definition": 8, "grouping": 8,
+                 "attack-pattern": 64}
+MAX_OBJECTS = (MAX_INDICATORS + MAX_MODEL_INDICATORS + sum(_SMALL_LIMITS.values())
+               + MAX_INDICATORS * 2)  # relationships are further bounded by indicators × (1 + models)
 
 
 def _stix2() -> Any:
@@ -102,8 +128,8 @@ def _definition_objects(stix2: Any) -> list[Any]:
                               modified=_DEFINED)
     extension = stix2.ExtensionDefinition(
         id=EXTENSION_ID, created_by_ref=IDENTITY_ID, created=_DEFINED, modified=_DEFINED,
-        name="weightwarden indicators", description="Keyed digests and sketches of attack prompts and models.",
-        schema=_EXTENSION_SCHEMA, version="1.0.0", extension_types=["property-extension"],
+        name="weightwarden indicators", description="Keyed digests and sealed sketches of attack prompts and models.",
+        schema=_EXTENSION_SCHEMA, version="2.0.0", extension_types=["property-extension"],
     )
     return [identity, extension]
 
@@ -151,8 +177,8 @@ def to_stix(indicators: IndicatorSet, *, allow_text: bool = False) -> dict[str, 
         indicator = stix2.Indicator(
             id=_sdo_id("indicator", "prompt:" + p.exact),
             name=f"attack prompt {p.id} (keyed digest)",
-            description="Keyed HMAC-SHA-256 digest and keyed MinHash sketch of a normalised attack prompt; "
-                        "the text is not included. Comparable only with the group key of the scheme.",
+            description="Keyed HMAC-SHA-256 digest and sealed keyed MinHash sketch of a normalised attack "
+                        "prompt; the text is not included. Readable and comparable only with the group key.",
             indicator_types=["malicious-activity"], pattern_type="stix",
             pattern=f"[x-weightwarden-prompt:exact_hmac_sha256 = '{p.exact}']",
             valid_from=created or "1970-01-01T00:00:00Z",
@@ -202,9 +228,7 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
     stix2 = _stix2()
     if not isinstance(data, dict) or data.get("type") != "bundle":
         raise IndicatorFormatError(f"{where}: not a STIX bundle (no 'type': 'bundle')")
-    raw_objects = data.get("objects")
-    if not isinstance(raw_objects, list) or len(raw_objects) > MAX_OBJECTS:
-        raise IndicatorFormatError(f"{where}: 'objects' must be a list of at most {MAX_OBJECTS} STIX objects")
+    _precheck(data, where)
     try:
         bundle = stix2.parse(data, allow_custom=True)
     except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for malformed input
@@ -262,6 +286,42 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
                               tuple(s for s in sources if isinstance(s, str)) if isinstance(sources, list) else ())
     # Round-trip through the native validator: one set of rules for both forms (model kinds, digests, ...).
     return IndicatorSet.from_json(indicators.to_json(), where)
+
+
+def _precheck(data: dict[str, Any], where: str) -> None:
+    """Refuse, before ``stix2.parse``, what no bundle of ours holds: unknown keys of the bundle, too many objects,
+    unknown object types, custom properties, extensions other than ours (and TLP 2.0 on markings)."""
+    unknown_top = set(data) - {"type", "id", "objects", "spec_version"}
+    if unknown_top:
+        raise IndicatorFormatError(f"{where}: unexpected bundle properties {sorted(unknown_top)[:5]}")
+    raw_objects = data.get("objects")
+    if not isinstance(raw_objects, list) or len(raw_objects) > MAX_OBJECTS:
+        raise IndicatorFormatError(f"{where}: 'objects' must be a list of at most {MAX_OBJECTS} STIX objects")
+    counts: dict[str, int] = {}
+    for i, o in enumerate(raw_objects):
+        kind = o.get("type") if isinstance(o, dict) else None
+        if not isinstance(kind, str) or kind not in _PROPERTIES:
+            raise IndicatorFormatError(
+                f"{where}: objects[{i}]: object type {str(kind)[:60]!r} is not part of a weightwarden indicator "
+                f"bundle (known: {', '.join(sorted(_PROPERTIES))})")
+        extra = set(o) - _COMMON - _PROPERTIES[kind]
+        if extra:
+            raise IndicatorFormatError(
+                f"{where}: objects[{i}] ({kind}): custom or unknown properties {sorted(extra)[:5]} are not accepted")
+        extensions = o.get("extensions", {})  # (o is a dict here: its type was a known string)
+        allowed = {TLP2_EXTENSION} if kind == "marking-definition" else {EXTENSION_ID}
+        if not isinstance(extensions, dict) or set(extensions) - allowed:
+            raise IndicatorFormatError(f"{where}: objects[{i}] ({kind}): unknown extensions")
+        ours = extensions.get(EXTENSION_ID)
+        if ours is not None and (not isinstance(ours, dict) or set(ours) - _OUR_EXTENSION_KEYS):
+            raise IndicatorFormatError(f"{where}: objects[{i}] ({kind}): unknown weightwarden extension properties")
+        counts[kind] = counts.get(kind, 0) + 1
+    limits = {**_SMALL_LIMITS, "indicator": MAX_INDICATORS, "software": MAX_MODEL_INDICATORS,
+              "relationship": counts.get("indicator", 0) * (1 + counts.get("software", 0))}
+    for kind, count in counts.items():
+        if count > limits[kind]:
+            raise IndicatorFormatError(f"{where}: {count} {kind} objects; a weightwarden bundle has at most "
+                                       f"{limits[kind]}")
 
 
 def _ours(obj: Any) -> dict[str, Any]:
