@@ -455,7 +455,7 @@ def test_native_export_holds_nothing_key_independent(sketcher: Sketcher, tmp_pat
 
 def test_private_output_to_a_stream_is_written_through(tmp_path: Path):
     """-o /dev/null or a FIFO is not replaced by a regular file (the rename applies to files and links to files)."""
-    from weightwarden.cli.indicators import write_file_atomic
+    from weightwarden.core.files import write_atomic as write_file_atomic
 
     write_file_atomic(os.devnull, b"secret", 0o600)
     assert stat.S_ISCHR(os.stat(os.devnull).st_mode)

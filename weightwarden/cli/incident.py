@@ -279,9 +279,15 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
             text = Path(details_file).read_text(encoding="utf-8", errors="replace")
         indicators: list[Any] = []
         if indicators_file:
+            from weightwarden.core import strict_json
+            from weightwarden.core.files import read_bounded
+
+            # Bounded and strict like every other input: a hostile file is an error naming it, never a
+            # truncated read that fails with a confusing message or a parse that recurses without end.
+            raw = read_bounded(indicators_file, "indicator list", 1 << 20)
             try:
-                indicators = json.loads(Path(indicators_file).read_bytes()[: 1 << 20])
-            except (OSError, ValueError) as exc:
+                indicators = strict_json.loads(raw)
+            except strict_json.StrictJSONError as exc:
                 raise InputError(f"{indicators_file}: not readable JSON ({exc})") from None
             if not isinstance(indicators, list):
                 raise InputError(f"{indicators_file}: expected a JSON list of indicators")

@@ -7,10 +7,8 @@ the file and the reason), 3 usage error.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import click
 
 from weightwarden.cli._terminal import write_stdout
+from weightwarden.core.files import write_atomic
 from weightwarden.core.text import printable
 
 EXIT_OK = 0
@@ -54,51 +53,10 @@ def _write(output: str | None, text: str | bytes, what: str, *, private: bool = 
             sys.stdout.buffer.flush()
         return
     try:
-        write_file_atomic(output, data, 0o600 if private else 0o644)
+        write_atomic(output, data, 0o600 if private else 0o644)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"{what} written to {printable(output)} ({len(data)} bytes)", err=True)
-
-
-def write_file_atomic(output: str, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``output`` with exactly ``mode``: a new temporary file in the same folder (O_EXCL |
-    O_NOFOLLOW, so neither an existing file's mode nor a planted symlink decides who can read it), renamed over
-    ``output`` (a symlink at ``output`` to a file is replaced, not followed). A terminal, pipe or /dev/null
-    (directly or through a link such as /dev/stdout) is written as it is."""
-    import stat
-
-    try:
-        target = os.stat(output)  # follows a symlink: /dev/stdout, /dev/null are links to streams
-    except OSError:
-        target = None
-    if target is not None and (stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode)):
-        # A stream (terminal, pipe, /dev/null): nothing to create or rename; its reader is the user's choice.
-        fd = os.open(output, os.O_WRONLY)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return
-    folder = os.path.dirname(os.path.abspath(output))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    for _ in range(100):
-        temp = os.path.join(folder, f".{os.path.basename(output)}.{os.urandom(6).hex()}.tmp")
-        try:
-            fd = os.open(temp, flags, mode)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise FileExistsError(f"cannot create a temporary file next to {output}")
-    try:
-        os.fchmod(fd, mode)  # the umask must not widen or narrow the promised mode
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, output)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def _read_bytes(path: str, limit: int) -> bytes:

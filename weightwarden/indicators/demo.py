@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from weightwarden.core.files import write_atomic
 from weightwarden.indicators.derive import derive_set, prompts_from_eval_log
 from weightwarden.indicators.keys import GroupKey, load_key, write_key
 from weightwarden.indicators.match import match_sets
@@ -67,7 +68,8 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     print(f"sharing group key {key_path} (key id {sketcher.scheme.key_id})")
 
     lab_a = derive_set(sketcher, eval_logs=[eval_log], producer="lab A", keep_refs=True)
-    (out_dir / "lab-a.private.json").write_text(dump_set(lab_a))  # lab A's own copy: with its item ids
+    # lab A's own copy, with its item ids: private (0600), like every private output of the CLI
+    write_atomic(str(out_dir / "lab-a.private.json"), dump_set(lab_a).encode(), 0o600)
     (out_dir / "lab-a.stix.json").write_text(json.dumps(to_stix(lab_a), indent=1) + "\n")
     print(f"lab A: {len(lab_a.prompts)} attack indicators from {eval_log.name} (attempts marked as misbehaviour), "
           f"{len(lab_a.models)} model indicator(s) -> lab-a.stix.json (TLP:{lab_a.tlp.upper()}, no text)")
