@@ -539,3 +539,19 @@ def test_cli_bad_input_is_exit_2_with_a_reason(args, tmp_path):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and result.output.startswith("error: "), result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000 + "]" * 100_000, '[{"a": 1, "a": 2}]', "x" * (2 << 20)])
+def test_cli_hostile_indicator_list_is_exit_2_naming_the_file(content, tmp_path):
+    """``--indicators`` goes through the bounded, strict reader: deep nesting, duplicate keys and an oversized
+    file are each an error naming the file, never a RecursionError or a truncated parse."""
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main as cli
+
+    path = tmp_path / "indicators.json"
+    path.write_text(content)
+    result = CliRunner().invoke(cli, ["incident", "new", "--model", "acme/x", "--summary", "s", "--risk-domain",
+                                      "cyber.offense", "--severity", "low", "--indicators", str(path)])
+    assert result.exit_code == 2 and result.output.startswith("error: "), result.output
+    assert str(path) in result.output and "Traceback" not in result.output
