@@ -152,9 +152,50 @@ def parse_body_bytes(raw: bytes) -> Body:
         obj = loads(raw, max_depth=MAX_NESTING)
     except StrictJSONError as exc:
         raise EntryError(f"body: {exc.reason}") from None
-    if canonical(obj) != raw:
+    if not is_canonical(obj, raw):
         raise EntryError("body is not in RFC 8785 canonical form (sign and send canonical(body) exactly)")
     return check_body(obj, raw)
+
+
+_SAFE_INT = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: rfc8785 refuses integers beyond this
+
+
+def _plain(obj: Any) -> bool:
+    """True when ``obj`` (decoded JSON) holds no float and no integer outside +-(2^53 - 1): the values on
+    which RFC 8785 and ``json.dumps(sort_keys=True, separators=(",", ":"))`` print the same numbers."""
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is int:
+            if not -_SAFE_INT <= value <= _SAFE_INT:
+                return False
+        elif kind is not str and kind is not bool and value is not None:
+            return False  # floats (and anything unexpected) take the rfc8785 path
+    return True
+
+
+def is_canonical(obj: Any, raw: bytes) -> bool:
+    """Whether ``raw`` is exactly ``canonical(obj)`` (RFC 8785), for ``obj`` decoded from ``raw``.
+
+    Fast path (the standard library's C encoder, ~10x faster than the pure-Python ``rfc8785``): on ASCII text
+    with no floats and only safe integers, RFC 8785 and ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` produce the same bytes: keys sort the same (ASCII: UTF-16 order = code point
+    order), strings escape the same set the same way (``rfc8785`` took its escape table from the JSON module's),
+    integers print as decimal digits. The fast path only ever *accepts*; anything else, including every
+    mismatch, is decided by ``rfc8785`` itself, so no body is accepted or refused differently."""
+    if raw.isascii() and _plain(obj):
+        try:
+            fast = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("ascii")
+        except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+            fast = None
+        if fast == raw:
+            return True
+    return canonical(obj) == raw
 
 
 def parse_logged(raw: bytes) -> dict[str, Any]:
