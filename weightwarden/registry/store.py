@@ -458,6 +458,10 @@ class Store:
         with self._reader.begin() as conn:
             return int(self._state(conn).size)
 
+    def cached_full_tile(self, tile: Any) -> bytes | None:
+        """A full tile (immutable) from this process's memory, else None (no database round trip)."""
+        return self._tile_cache.get((tile.level, tile.index)) if tile.is_full else None
+
     def tile(self, tile: Any) -> bytes:
         """The bytes of a hash tile or entry bundle (``tiles.Tile``) of the current tree."""
         if tile.is_full and (tile.level, tile.index) in self._tile_cache:
