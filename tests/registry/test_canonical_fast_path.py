@@ -1,4 +1,5 @@
-"""The fast RFC 8785 check (``entries.is_canonical``) decides exactly as ``rfc8785`` does (issue 13, load)."""
+"""``entries.canonical``'s fast path (the C JSON encoder) gives exactly what ``rfc8785`` gives, and the server's
+canonical-form check accepts and refuses exactly the same bodies (issue 13, load)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,43 @@ def _slow(obj: Any, raw: bytes) -> bool | str:
 
 def _fast(obj: Any, raw: bytes) -> bool | str:
     try:
-        return entries.is_canonical(obj, raw)
+        return entries.canonical(obj) == raw
     except entries.EntryError:
         return "refused"
+
+
+def _reference(obj: Any) -> bytes | str:
+    import rfc8785
+
+    try:
+        return rfc8785.dumps(obj)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError):
+        return "refused"
+
+
+def _ours(obj: Any) -> bytes | str:
+    try:
+        return entries.canonical(obj)
+    except entries.EntryError:
+        return "refused"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_canonical_is_rfc8785(obj: Any) -> None:
+    assert _ours(obj) == _reference(obj)
+
+
+@pytest.mark.parametrize("obj", [{1: "a"}, {"a": (1, 2)}, {"a": 2**53}, {"a": -(2**53)}, {"a": 1.5}, {"a": float("nan")},
+                                 {"\U0001f600": 1, "\ue000": 2}, {"a": "\ud800"}, [True, False, None, 0]])
+def test_canonical_edge_values(obj: Any) -> None:
+    assert _ours(obj) == _reference(obj)
+
+
+def test_canonical_refuses_a_cycle() -> None:
+    loop: dict[str, Any] = {}
+    loop["a"] = loop
+    assert _ours(loop) == "refused"
 
 
 def _candidates(obj: Any) -> list[bytes]:

@@ -388,8 +388,10 @@ class Store:
             if size != start:
                 root = tlog.tree_hash(size, reader)
                 checkpoint = self.signer.sign(size, root)
-                for index in range(start, size):  # handed back with the acknowledgement: no second read
-                    proofs[index] = tuple(tlog.inclusion_proof(size, index, reader))
+                # handed back with the acknowledgement (no second read), computed for the batch at once
+                appended = list(range(start, size))
+                for index, proof in zip(appended, tlog.inclusion_proofs(size, appended, reader), strict=True):
+                    proofs[index] = tuple(proof)
                 conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(
                     size=size, root=root, checkpoint=checkpoint, updated_at=int(t)))
             self._batches += 1
