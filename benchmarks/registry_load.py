@@ -149,6 +149,41 @@ def _request_lines(requests: list[tuple[str, str, dict[str, str], bytes]], path:
     return path
 
 
+def _group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the processes of group ``pgid`` (the server and its
+    workers; Linux /proc): what a request costs the server, whatever else the shared machine runs."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class _Cpu:
+    """Server CPU of one phase: ``with _Cpu(proc) as cpu: ...`` then ``cpu.per_op_us(n)``, ``cpu.cores(s)``."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.pgid, self.used = proc.pid, 0.0
+
+    def __enter__(self) -> _Cpu:
+        self.start = _group_cpu_s(self.pgid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.used = _group_cpu_s(self.pgid) - self.start
+
+    def fields(self, ops: int, seconds: float) -> dict[str, float]:
+        return {"server_cpu_s": round(self.used, 2), "server_cpu_us_per_op": round(1e6 * self.used / max(1, ops), 1),
+                "server_cores_busy": round(self.used / max(seconds, 1e-6), 2),
+                "server_capacity_per_core_s": round(max(1, ops) / self.used, 1) if self.used else None}
+
+
 def _drive_wrk(port: int, script_args: list[str], concurrency: int, threads: int, limit_s: float) -> dict[str, Any]:
     """Run wrk (C, LuaJIT) with ``wrk/registry.lua`` until every thread has its share answered (or the time
     limit); returns the script's counts, wall seconds from the first request to the last answer and wrk's
@@ -273,20 +308,26 @@ def run_database(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
         result["generator"] = "wrk" if wrk else "python-asyncio"
         # 2. appends, one signed request per HTTP request
         requests = _signed_appends(pub_keys, args.appends, 1, "load")
+        lines = _request_lines(requests, tmp / "appends.txt") if wrk else None
+        with _Cpu(proc) as cpu:
+            if wrk:
+                r = _drive_wrk(port, ["file", str(lines), "{markers}"], args.concurrency, args.wrk_threads,
+                               TIME_LIMIT_S)
+            else:
+                lat, answers, wall = asyncio.run(_drive(port, requests, args.concurrency,
+                                                        time.monotonic() + TIME_LIMIT_S))
         if wrk:
-            r = _drive_wrk(port, ["file", str(_request_lines(requests, tmp / "appends.txt")), "{markers}"],
-                           args.concurrency, args.wrk_threads, TIME_LIMIT_S)
             result["appends"] = {"sent": len(requests), "acknowledged": r["acknowledged"], "seconds": round(r["seconds"], 3),
                                  "per_s": round(r["acknowledged"] / r["seconds"], 1), "p50_ms": round(r["p50_us"] / 1000, 2),
                                  "p99_ms": round(r["p99_us"] / 1000, 2),
                                  "other_statuses": sorted(int(k) for k in r["statuses"] if k != "201"), "wrk": r}
         else:
-            lat, answers, wall = asyncio.run(_drive(port, requests, args.concurrency, time.monotonic() + TIME_LIMIT_S))
             ok = [i for i, (status, _) in enumerate(answers) if status == 201]
             result["appends"] = {"sent": len(requests), "acknowledged": len(ok), "seconds": round(wall, 3),
                                  "per_s": round(len(ok) / wall, 1), "p50_ms": round(_pct([lat[i] for i in ok], 0.5), 2),
                                  "p99_ms": round(_pct([lat[i] for i in ok], 0.99), 2),
                                  "other_statuses": sorted({s for s, _ in answers if s != 201})}
+        result["appends"].update(cpu.fields(result["appends"]["acknowledged"], result["appends"]["seconds"]))
         # 2b. the same appends, --batch signed requests per HTTP request (POST /entries/batch)
         singles = _signed_appends(pub_keys, args.batched_appends, 1, "batch")
         batches = []
@@ -296,39 +337,47 @@ def run_database(kind: str, args: argparse.Namespace, tmp: Path) -> dict[str, An
             batches.append(("POST", "/entries/batch", {"Content-Type": "application/json"},
                             json.dumps({"requests": items}).encode()))
         batch_conc = min(8, args.concurrency)
+        lines = _request_lines(batches, tmp / "batches.txt") if wrk else None
+        with _Cpu(proc) as cpu:
+            if wrk:
+                r = _drive_wrk(port, ["file", str(lines), "{markers}"], batch_conc, args.wrk_threads, TIME_LIMIT_S)
+            else:
+                lat, answers, wall = asyncio.run(_drive(port, batches, batch_conc, time.monotonic() + TIME_LIMIT_S))
         if wrk:
-            r = _drive_wrk(port, ["file", str(_request_lines(batches, tmp / "batches.txt")), "{markers}"],
-                           batch_conc, args.wrk_threads, TIME_LIMIT_S)
             acked, wall = r["acknowledged"], r["seconds"]
             req_p50, req_p99 = r["p50_us"] / 1000, r["p99_us"] / 1000
         else:
-            lat, answers, wall = asyncio.run(_drive(port, batches, batch_conc, time.monotonic() + TIME_LIMIT_S))
             acked = sum(1 for status, data in answers if status == 200
                         for item in json.loads(data)["results"] if item["status"] == 201)
             req_p50, req_p99 = _pct(lat, 0.5), _pct(lat, 0.99)
         result["batched_appends"] = {"sent": len(singles), "per_request": args.batch, "connections": batch_conc,
                                      "acknowledged": acked, "seconds": round(wall, 3), "per_s": round(acked / wall, 1),
-                                     "request_p50_ms": round(req_p50, 2), "request_p99_ms": round(req_p99, 2)}
+                                     "request_p50_ms": round(req_p50, 2), "request_p99_ms": round(req_p99, 2),
+                                     **cpu.fields(acked, wall)}
         import httpx
 
         size = httpx.get(f"http://127.0.0.1:{port}/log", timeout=60).json()["size"]
         # 3. inclusion-proof reads against the tree a client holds a checkpoint of
+        rng = random.Random(7)
+        reads = [("GET", f"/proof/inclusion?index={rng.randrange(size)}&tree_size={size}", {}, b"")
+                 for _ in range(0 if wrk else args.reads)]
+        with _Cpu(proc) as cpu:
+            if wrk:
+                r = _drive_wrk(port, ["proof", str(size), str(args.reads), "{markers}"], args.concurrency,
+                               args.wrk_threads, TIME_LIMIT_S)
+            else:
+                lat, answers, wall = asyncio.run(_drive(port, reads, args.concurrency, time.monotonic() + TIME_LIMIT_S))
         if wrk:
-            r = _drive_wrk(port, ["proof", str(size), str(args.reads), "{markers}"], args.concurrency,
-                           args.wrk_threads, TIME_LIMIT_S)
             result["proof_reads"] = {"sent": args.reads, "ok": r["ok"], "tree_size": size, "seconds": round(r["seconds"], 3),
                                      "per_s": round(r["ok"] / r["seconds"], 1), "p50_ms": round(r["p50_us"] / 1000, 2),
                                      "p99_ms": round(r["p99_us"] / 1000, 2), "wrk": r}
         else:
-            rng = random.Random(7)
-            reads = [("GET", f"/proof/inclusion?index={rng.randrange(size)}&tree_size={size}", {}, b"")
-                     for _ in range(args.reads)]
-            lat, answers, wall = asyncio.run(_drive(port, reads, args.concurrency, time.monotonic() + TIME_LIMIT_S))
             good = [i for i, (status, _) in enumerate(answers) if status == 200]
             result["proof_reads"] = {"sent": len(reads), "ok": len(good), "tree_size": size, "seconds": round(wall, 3),
                                      "per_s": round(len(good) / wall, 1),
                                      "p50_ms": round(_pct([lat[i] for i in good], 0.5), 2),
                                      "p99_ms": round(_pct([lat[i] for i in good], 0.99), 2)}
+        result["proof_reads"].update(cpu.fields(result["proof_reads"]["ok"], result["proof_reads"]["seconds"]))
         result["loadavg_after_reads"] = [round(x, 2) for x in os.getloadavg()]
         # 4. crash: SIGKILL a third of the way through another append load (the Python generator: every
         # answer is checked against the log after the restart)

@@ -120,3 +120,20 @@ def test_post_entries_fast_path_refuses_as_the_route_did(app_and_store) -> None:
     assert r.status_code == 401 and "signature" in r.json()["error"]
     # other methods on the path still go to FastAPI
     assert client.get("/entries").status_code in (404, 405)
+
+
+def test_proofs_from_the_range_memo_equal_the_definition(store, log_keys) -> None:
+    acme = make_publisher(("acme/*",))
+    store.add_publisher(acme.publisher)
+    reference = tlog.MemoryHashStore()
+    sizes = []
+    for start in range(0, 600, 150):  # four batches: four committed tree sizes
+        results = store.append_batch([pending_write(acme, release("acme/m", v)) for v in range(start + 1, start + 151)])
+        sizes.append(results[-1].tree_size)
+    for i in range(sizes[-1]):
+        reference.append(store.entry(i))
+    rng = random.Random(5)
+    for size in sizes + sizes:  # the second round is answered from memoised ranges
+        for index in [0, size - 1] + [rng.randrange(size) for _ in range(20)]:
+            found = store.cached_inclusion_proof(index, size)
+            assert found is not None and found == (size, tlog.inclusion_proof(size, index, reference))

@@ -255,7 +255,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         write = admit(request.headers, request.method, path, raw)
         if isinstance(write, Rejected):
             return _error(write.status, write.reason)
-        result = await asyncio.wrap_future(sequencer().submit(write))
+        result = await sequencer().submit_async([write])[0]
         if isinstance(result, Rejected):
             return _error(result.status, result.reason)
         assert isinstance(result, Appended)
@@ -291,8 +291,10 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
             return _error(422, f"a batch is {{\"requests\": [{{\"headers\": {{...}}, \"body\": <base64>}}]}} with 1 to "
                                f"{cfg.max_batch_items} items of at most {cfg.max_body_bytes} bytes")
         admitted = [admit(h, "POST", "/entries", b) for h, b in parsed_items]
-        futures = {i: sequencer().submit(w) for i, w in enumerate(admitted) if isinstance(w, PendingWrite)}
-        done = {i: await asyncio.wrap_future(f) for i, f in futures.items()}
+        queued = [i for i, w in enumerate(admitted) if isinstance(w, PendingWrite)]
+        pending = [w for w in admitted if isinstance(w, PendingWrite)]
+        futures = sequencer().submit_async(pending) if pending else []
+        done = dict(zip(queued, await asyncio.gather(*futures), strict=True))
         results, checkpoints = [], {}
         for i, w in enumerate(admitted):
             r = done.get(i, w)
@@ -409,7 +411,7 @@ class RegistryApp:
             write = self._admit(headers, "POST", path, bytes(body))
             if isinstance(write, Rejected):
                 return await _send_error(send, write.status, write.reason)
-            result = await asyncio.wrap_future(self._sequencer().submit(write))
+            result = await self._sequencer().submit_async([write])[0]
         except (OperationalError, DBAPIError) as exc:
             return await _send_error(send, 503, _db_down(exc))
         except WeightwardenError as exc:

@@ -20,7 +20,10 @@ Reads (tiles, entries, proofs, views) run in their own read transactions against
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +46,7 @@ _LOCK_ID = 0x7767_7265_6769  # PostgreSQL advisory lock taken around migrations 
 _NONCE_PURGE_EVERY = 200  # batches between deletions of expired nonces
 _HASH_CACHE_MAX = 4_000_000
 _TILE_CACHE_MAX = 20_000
+_RANGE_CACHE_MAX = 2_000_000
 
 metadata = sa.MetaData()
 log_state = sa.Table(
@@ -224,6 +228,56 @@ class _CacheOnly:
             raise _NotCached from None
 
 
+class _WriterHandoff:
+    """Queues the sequencers of several worker processes on one SQLite file before ``BEGIN IMMEDIATE``.
+
+    SQLite makes a writer that finds the database locked sleep and retry (its busy handler backs off to 100 ms
+    sleeps), so with two API workers each one's batch often waited a whole sleep after the other had already
+    committed: the processes sat idle with requests queued and the p99 latency reached seconds. A blocking
+    ``flock`` on ``<database>.writer`` is handed over by the kernel the moment the holder releases it. It only
+    orders the writers; the transaction's own lock (``BEGIN IMMEDIATE``) still guarantees that two writers
+    never sequence the same index, also for a process that does not take this lock (an older version).
+    Not used for PostgreSQL (``SELECT ... FOR UPDATE`` queues waiters itself) or an in-memory SQLite
+    database."""
+
+    def __init__(self, url: str | None) -> None:
+        self.path: str | None = None
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        if url is not None and url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            path = url[len("sqlite:///"):].split("?", 1)[0]
+            if path and path != ":memory:":
+                self.path = path + ".writer"
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        if self.path is None:
+            return
+        try:
+            import fcntl
+
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            self.path = None  # no flock here (another OS, a read-only folder): SQLite's own lock alone
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.path is not None and self._fd is not None:
+                import fcntl
+
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
 class Store:
     """The registry database. ``signer`` signs checkpoints (``note.CheckpointSigner``; its origin is the
     log's). Open with :meth:`open`, which runs the migrations and creates the empty log on first use."""
@@ -242,10 +296,12 @@ class Store:
             self._reader = sa.create_engine(self.url, pool_size=16, max_overflow=16, pool_pre_ping=True)
         self._hash_cache: dict[int, bytes] = {}
         self._tile_cache: dict[tuple[int, int], bytes] = {}
+        self._range_cache: dict[tuple[int, int], bytes] = {}  # MTH(D[lo:hi]) of committed leaves
         self._cache_lock = threading.Lock()
         self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
         self._batches = 0
         self._known_size = 0  # a tree size this process has seen committed (trees only grow)
+        self._handoff = _WriterHandoff(self.url if self.dialect == "sqlite" else None)
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -256,6 +312,7 @@ class Store:
     def close(self) -> None:
         self._writer.dispose()
         self._reader.dispose()
+        self._handoff.close()
 
     # ---------------------------------------------------------------------------------------------------
     # set-up
@@ -340,7 +397,7 @@ class Store:
         t = time.time() if now is None else now
         results: list[int | Rejected] = []
         overlay: dict[int, bytes] = {}
-        with self._writer.begin() as conn:
+        with self._handoff, self._writer.begin() as conn:
             state = conn.execute(sa.select(log_state.c.size, log_state.c.checkpoint)
                                  .where(log_state.c.id == 1).with_for_update()).one()
             start = size = int(state.size)
@@ -529,10 +586,24 @@ class Store:
         no database round trip and no blocking, so the server can answer it on its event loop."""
         if tree_size is None or not 0 <= index < tree_size <= self._known_size:
             return None
-        try:
-            return tree_size, tlog.inclusion_proof(tree_size, index, _CacheOnly(self))
-        except _NotCached:
-            return None
+        # The hash of a leaf range never changes, so range hashes are kept across requests and tree sizes:
+        # the ranges near the right edge (shared by every proof in one tree) and the big left subtrees are
+        # hashed once, and a proof is mostly dictionary look-ups.
+        ranges = tlog.inclusion_ranges(index, tree_size)
+        memo = self._range_cache
+        proof = [memo.get(r) for r in ranges]
+        missing = [r for r, h in zip(ranges, proof, strict=True) if h is None]
+        if missing:
+            try:
+                computed = dict(zip(missing, tlog.range_hashes(missing, _CacheOnly(self)), strict=True))
+            except _NotCached:
+                return None
+            with self._cache_lock:
+                if len(memo) + len(computed) > _RANGE_CACHE_MAX:
+                    memo.clear()
+                memo.update(computed)
+            proof = [h if h is not None else computed[r] for r, h in zip(ranges, proof, strict=True)]
+        return tree_size, proof  # type: ignore[return-value]
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> tuple[int, list[bytes]]:
         """``(tree_size, proof)`` of entry ``index`` in the tree of ``tree_size`` (default: current size)."""
@@ -728,7 +799,8 @@ class Sequencer:
 
     def __init__(self, store: Store, *, max_batch: int = 1024) -> None:
         self.store, self.max_batch = store, max_batch
-        self._pending: list[tuple[PendingWrite, Future[Appended | Rejected]]] = []
+        # each pending write waits on a concurrent Future (submit) or on an asyncio future of a loop
+        self._pending: list[tuple[PendingWrite, Any]] = []
         self._cond = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="ww-sequencer", daemon=True)
@@ -743,6 +815,22 @@ class Sequencer:
             self._pending.append((write, fut))
             self._cond.notify()
         return fut
+
+    def submit_async(self, writes: Sequence[PendingWrite]) -> list[asyncio.Future[Appended | Rejected]]:
+        """Queue ``writes`` from a coroutine (call it on the event loop); one asyncio future per write.
+
+        A batch's results reach each loop with one ``call_soon_threadsafe`` (one wake-up of the loop per
+        batch, not a thread-safe hand-over per request as ``asyncio.wrap_future(submit(w))`` costs)."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Appended | Rejected]] = [loop.create_future() for _ in writes]
+        with self._cond:
+            if self._stopped:
+                for fut in futures:
+                    fut.set_result(Rejected(503, "the registry is shutting down"))
+                return futures
+            self._pending.extend((w, (loop, f)) for w, f in zip(writes, futures, strict=True))
+            self._cond.notify()
+        return futures
 
     def stop(self) -> None:
         with self._cond:
@@ -762,8 +850,21 @@ class Sequencer:
                 results: Sequence[Appended | Rejected] = self.store.append_batch([w for w, _ in batch])
             except Exception as exc:  # noqa: BLE001 - a failed transaction fails its requests, not the thread
                 results = [Rejected(503, f"the append was not committed: {type(exc).__name__}")] * len(batch)
-            for (_, fut), result in zip(batch, results, strict=True):
-                fut.set_result(result)
+            by_loop: dict[Any, list[tuple[asyncio.Future[Appended | Rejected], Appended | Rejected]]] = {}
+            for (_, target), result in zip(batch, results, strict=True):
+                if isinstance(target, Future):
+                    target.set_result(result)
+                else:
+                    by_loop.setdefault(target[0], []).append((target[1], result))
+            for loop, done in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these answers any more
+                    loop.call_soon_threadsafe(_resolve, done)
+
+
+def _resolve(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for fut, result in done:
+        if not fut.done():  # a request whose client went away was cancelled
+            fut.set_result(result)
 
 
 StoreFactory = Callable[[], Store]
