@@ -47,6 +47,7 @@ _NONCE_PURGE_EVERY = 200  # batches between deletions of expired nonces
 _HASH_CACHE_MAX = 4_000_000
 _TILE_CACHE_MAX = 20_000
 _RANGE_CACHE_MAX = 2_000_000
+_FILL_MAX = 500_000  # stored hashes (16 MB) one proof read may load into the cache at once
 
 metadata = sa.MetaData()
 log_state = sa.Table(
@@ -297,6 +298,7 @@ class Store:
         self._hash_cache: dict[int, bytes] = {}
         self._tile_cache: dict[tuple[int, int], bytes] = {}
         self._range_cache: dict[tuple[int, int], bytes] = {}  # MTH(D[lo:hi]) of committed leaves
+        self._filled_upto = 0  # every stored hash below this index is in the hash cache
         self._cache_lock = threading.Lock()
         self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
         self._batches = 0
@@ -463,6 +465,7 @@ class Store:
         with self._cache_lock:
             if len(self._hash_cache) + len(new) > _HASH_CACHE_MAX:
                 self._hash_cache.clear()
+                self._filled_upto = 0
             self._hash_cache.update(new)
 
     # ---------------------------------------------------------------------------------------------------
@@ -616,7 +619,22 @@ class Store:
             n = size if tree_size is None else tree_size
             if not 0 < n <= size or not 0 <= index < n:
                 raise StoreError(f"no entry {index} in a tree of size {n} (the log has {size} entries)")
+            self._fill_hash_cache(conn, size)
             return n, tlog.inclusion_proof(n, index, _Reader(self, conn))
+
+    def _fill_hash_cache(self, conn: Connection, size: int) -> None:
+        """Load the committed stored hashes of the tree of ``size`` that this process has not read yet, in one
+        range query, when they are few enough (another worker's batches: without them every proof that needs
+        one went to the database). Then proofs of that tree are answered from memory."""
+        upto = tlog.stored_hash_count(size)
+        start = self._filled_upto
+        if upto <= start or upto - start > _FILL_MAX or upto > _HASH_CACHE_MAX:
+            return
+        rows = conn.execute(sa.select(hashes.c.idx, hashes.c.hash).where(hashes.c.idx >= start, hashes.c.idx < upto))
+        fetched = {int(r.idx): bytes(r.hash) for r in rows}
+        if len(fetched) == upto - start:
+            self._remember_hashes(fetched)
+            self._filled_upto = max(self._filled_upto, upto)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> tuple[int, list[bytes]]:
         with self._reader.begin() as conn:
