@@ -15,12 +15,18 @@ database:
 5. the store's sequencer without HTTP (``Store.append_batch`` in batches of 500, one process): the ceiling
    the HTTP layer is measured against.
 
-Throughput is wall-clock (requests/s as a client sees it), latencies p50/p99 per request. The load
-generator is a minimal asyncio HTTP/1.1 client (one process) so that it costs little next to the server;
-both share the machine's cores with whatever else runs (the load average is recorded).
+Throughput is wall-clock (requests/s as a client sees it), latencies p50/p99 per request, and the server's
+own CPU per operation (its process group's user + system time, from /proc): on a shared machine requests/s
+depends on the neighbours, CPU per operation much less. The load generator is ``wrk`` (C + LuaJIT,
+``benchmarks/wrk/registry.lua``; Debian package ``wrk``) when installed, else (or with ``--generator python``)
+a minimal asyncio HTTP/1.1 client in this process; the kill -9 phases always use the latter (they check every
+answer). wrk sends each pre-signed request exactly once (unique nonces) and stops at the count. Both share
+the machine's cores with whatever else runs (the load average is recorded). ``WW_BENCH_SERVER_ROOT=DIR``
+serves the code in DIR (e.g. an older commit) with the same generator and inputs.
 
-Usage: ``.venv/bin/python benchmarks/registry_load.py [--appends 1000] [--reads 5000] [--workers 2]``.
-Writes ``benchmarks/results/registry_load.json``.
+Usage: ``.venv/bin/python benchmarks/registry_load.py [--appends 1000] [--reads 5000] [--workers 2]
+[--generator auto|wrk|python] [--databases sqlite,postgresql] [--skip-crash] [--out NAME]``.
+Writes ``benchmarks/results/registry_load.json`` (or ``NAME.json``).
 """
 
 from __future__ import annotations
@@ -593,7 +599,8 @@ def main() -> int:
             results.append({"database": "postgresql", "database_killed": crash})
     payload = {"benchmark": "registry_load", "commit": commit, "machine": machine(),
                "goals": {"appends_per_s": 2000, "proof_reads_per_s": 5000}, "generator": args.generator,
-               "argv": sys.argv[1:], "results": results}
+               "argv": sys.argv[1:], "server_root": os.environ.get("WW_BENCH_SERVER_ROOT") or "this checkout",
+               "results": results}
     path = write_result(args.out, payload)
     print(f"load average {payload['machine']['loadavg']}; written to {path}")
     return 0
