@@ -252,6 +252,163 @@ def _pick(results: dict[str, dict], limit: float = 0.01):
     return at_limit, best
 
 
+# --- Held-out protocol (leave one source out) --------------------------------------------------------------
+# The definition is written to HELDOUT_FILE *before* any tuning (``--freeze``) and committed on its own; the
+# held-out run (``--heldout``) reads it back and refuses to run when the data no longer match it.
+
+HELDOUT_FILE = Path(__file__).resolve().parent / "results" / "indicator_heldout_frozen.json"
+HELDOUT_SCHEMA = "weightwarden.indicator-heldout/v1"
+SOURCES = {"advbench": "advbench/adv_bench.yaml", "harmbench": "harmbench/harmbench_prompts.txt"}
+UNRELATED = {"xstest": "xstest/xstest_prompts.csv", "cyberseceval_frr": "cyberseceval/mitre_frr.json"}
+TUNING_SEED = 7  # the seed the original sweep already used: tuning data only
+HELDOUT_SEED = 9173  # never used for tuning (nor in any earlier run: 0, 7, 11 were)
+LLM_SEED_BASE = {"tuning": 7000, "heldout": 9173000}  # sampling seed = base + position of the row in its source
+LLM_EVERY = 2  # LLM paraphrases of every 2nd row of each source (positions 0, 2, 4, ...)
+GRID = {
+    "num_perm": 128,  # the sketch size is a wire-format choice, not tuned
+    "word_ngram": [1, 2, 3],
+    "char_ngram": [3, 4, 5],
+    "bands_rows": [[128, 1], [64, 2], [32, 4], [16, 8]],
+    "near_threshold": [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
+    "simhash_max_hamming": list(range(0, 25)),
+    # part 3 only (paraphrases written by a model): word-level variants of the canonical text
+    "text_variant": ["canon", "canon+nostop", "canon+stem", "canon+nostop+stem"],
+}
+# English function words (what "stop-word removal" drops in the text variants; public, not a secret list).
+STOP_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "at", "by",
+    "for", "with", "from", "into", "onto", "about", "as", "is", "are", "was", "were", "be", "been", "being",
+    "am", "do", "does", "did", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "i",
+    "me", "my", "we", "our", "you", "your", "he", "she", "it", "its", "they", "them", "their", "this", "that",
+    "these", "those", "there", "here", "so", "such", "some", "any", "all", "each", "very", "just", "also",
+    "too"])
+_SUFFIXES = ("ational", "ization", "fulness", "iveness", "ations", "ation", "ments", "ment", "ness", "ings",
+             "ing", "ers", "er", "ies", "ied", "ed", "es", "ly", "s")
+
+
+def light_stem(word: str) -> str:
+    """A light suffix stripper (no dependency): the longest listed suffix off a word, keeping ≥ 3 letters;
+    "ies"/"ied" become "y". Crude on purpose: it only has to make inflections of one word agree."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            return stem + "y" if suffix in ("ies", "ied") else stem
+    return word
+
+
+def text_variant(canonical_text: str, variant: str) -> str:
+    """The canonical text under a part-3 variant; a text made only of stop words keeps its words."""
+    words = canonical_text.split()
+    if "nostop" in variant:
+        kept = [w for w in words if w not in STOP_WORDS]
+        words = kept or words
+    if "stem" in variant:
+        words = [light_stem(w) for w in words]
+    return " ".join(words)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_items(name: str):
+    """A source's suite with its items deduplicated by canonical text (first kept), in dataset order."""
+    suite = load_suite(name, datasets_dir=DATASETS)
+    seen: set[str] = set()
+    kept = []
+    for item in suite.items:
+        c = canonical(item.messages[-1].content).text
+        if c not in seen:
+            seen.add(c)
+            kept.append(item)
+    return suite.__class__(**{**suite.__dict__, "items": tuple(kept)})
+
+
+def unrelated_texts(name: str) -> list[str]:
+    if name == "xstest":
+        with open(DATASETS / UNRELATED[name], encoding="utf-8") as handle:
+            return [row["prompt"] for row in csv.DictReader(handle)]
+    with open(DATASETS / UNRELATED[name], encoding="utf-8") as handle:
+        return [row["mutated_prompt"] for row in json.load(handle)]
+
+
+def _row_digest(text: str) -> str:
+    return hashlib.sha256(canonical(text).text.encode("utf-8")).hexdigest()[:16]
+
+
+def heldout_definition() -> dict[str, object]:
+    """The held-out split, seeds, grid and selection rules, as written to HELDOUT_FILE before any tuning."""
+    model = Path(__file__).resolve().parent.parent / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    sources = {}
+    for name, rel in SOURCES.items():
+        items = source_items(name).items
+        sources[name] = {
+            "file": rel, "sha256": _sha256_file(DATASETS / rel), "rows": len(items),
+            "row_ids": [item.id for item in items],
+            "row_canonical_sha256_16": [_row_digest(item.messages[-1].content) for item in items],
+            "llm_paraphrase_positions": list(range(0, len(items), LLM_EVERY)),
+        }
+    unrelated = {}
+    for name, rel in UNRELATED.items():
+        texts = unrelated_texts(name)
+        unrelated[name] = {"file": rel, "sha256": _sha256_file(DATASETS / rel), "rows": len(texts),
+                           "field": "prompt" if name == "xstest" else "mutated_prompt",
+                           "rows_canonical_sha256": hashlib.sha256("\n".join(
+                               canonical(t).text for t in texts).encode()).hexdigest()}
+    return {
+        "schema": HELDOUT_SCHEMA,
+        "written_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "purpose": "issue 14: indicator matching parameters tuned on one source, frozen, scored on the other",
+        "sources": sources,
+        "unrelated": unrelated,
+        "folds": [
+            {"name": "tune-advbench", "tune": {"source": "advbench", "unrelated": "xstest"},
+             "heldout": {"source": "harmbench", "unrelated": "cyberseceval_frr"}},
+            {"name": "tune-harmbench", "tune": {"source": "harmbench", "unrelated": "cyberseceval_frr"},
+             "heldout": {"source": "advbench", "unrelated": "xstest"}},
+        ],
+        "product_defaults_decided_by_fold": "tune-advbench (the larger source); the other fold is the swap check",
+        "index": "lab A's set = the deduplicated originals of the one source being scored",
+        "positives": ("per original: each of eval's 8 jailbreak transforms (apply_transform(seed)), 2 rule "
+                      "paraphrases and 1 base64-encoded rule paraphrase (random.Random(f'{seed}:{source}'))"),
+        "seeds": {"tuning": TUNING_SEED, "heldout": HELDOUT_SEED, "used_before_this_protocol": [0, 7, 11]},
+        "llm_paraphrases": {
+            "model": model.name, "model_sha256": _sha256_file(model) if model.is_file() else None,
+            "backend": "weightwarden.evals.backends gguf (llama-cpp-python), n_ctx 1024",
+            "prompt": PARAPHRASE_REQUEST, "temperature": 0.7, "max_tokens": 60,
+            "seed": "seed_base[split] + position of the row in its source", "seed_base": LLM_SEED_BASE,
+            "rows": f"every {LLM_EVERY}nd row of each source (llm_paraphrase_positions)",
+        },
+        "grid": GRID,
+        "stop_words": sorted(STOP_WORDS),
+        "stem": "light_stem in benchmarks/indicator_matching.py: suffixes " + " ".join(_SUFFIXES),
+        "selection_rule": ("on the tuning fold only (tuning source originals, its positives with the tuning "
+                           "seed, its unrelated set): among settings with false-match rate <= 1%, the highest F1 "
+                           "(transforms + rule paraphrases); ties: higher near-match recall, then higher "
+                           "threshold (or lower Hamming distance), then fewer/smaller shingles. Keyed MinHash: "
+                           "text_variant 'canon'. SimHash: same rule over (word_ngram, char_ngram, max_hamming)."),
+        "llm_selection_rule": ("part 3: over the whole grid including text_variant, on the tuning fold only: "
+                               "among settings with false-match rate <= 1%, F1 >= 0.94 and near-match recall "
+                               ">= 0.9, the highest recall on the tuning source's LLM paraphrases; ties: higher "
+                               "F1. Adopted in the product only if its held-out LLM recall beats the 'canon' "
+                               "choice on the worse fold with held-out false-match rate <= 1% on both folds."),
+        "reported": ("per held-out fold, and the worst held-out figure of the two folds: min F1, min near-match "
+                     "recall, min LLM-paraphrase recall, max false-match rate; also the shipped defaults "
+                     "scored on the same held-out data"),
+    }
+
+
+def freeze() -> Path:
+    """Write HELDOUT_FILE; refuses to overwrite it (the committed file is the evidence)."""
+    if HELDOUT_FILE.exists():
+        raise SystemExit(f"{HELDOUT_FILE} exists: the held-out split is frozen; delete it only to start over")
+    HELDOUT_FILE.write_text(json.dumps(heldout_definition(), indent=1) + "\n", encoding="utf-8")
+    return HELDOUT_FILE
+
+
 PARAPHRASE_REQUEST = ("Rewrite the following request in different words, keeping its meaning. Reply with the "
                       "rewritten request only.\n\nRequest: {text}")
 
@@ -294,10 +451,15 @@ def llm_paraphrases(originals: list[str], count: int) -> list[tuple[str, int, st
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--freeze", action="store_true",
+                        help=f"write the held-out split definition to {HELDOUT_FILE.name} (before any tuning)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the transforms and rule paraphrases")
     parser.add_argument("--llm-paraphrases", type=int, default=0, metavar="N",
                         help="also measure on N paraphrases written by the local SmolLM2 model")
     args = parser.parse_args()
+    if args.freeze:
+        print(f"wrote {freeze()}")
+        return 0
     corpus = build_corpus(seed=args.seed)
     default = Scheme(key_id="x")
     kw = {"word_ngram": default.word_ngram, "char_ngram": default.char_ngram}
