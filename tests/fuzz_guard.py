@@ -8,7 +8,8 @@ calls ``dataclasses`` makes while modules load are behind us), any of these is a
 it, hypothesis compiles a wrapper for each test):
 
 * starting a process or running a shell: ``os.system``, ``subprocess.Popen``, ``os.exec*``, ``os.spawn*``,
-  ``os.posix_spawn``, ``os.fork``, ``pty.spawn``;
+  ``os.posix_spawn``, ``os.fork``, ``pty.spawn`` (except the product's own HDF5 worker, by its exact
+  command, see :data:`_OWN_WORKERS`), and signalling any process that is not our own child;
 * the real unpickler resolving a global (``pickle.find_class``; the product never unpickles), loading a
   native library (``ctypes``); (``marshal.loads`` is not judged: every import of a cached module uses it,
   and the code it returns can only act through the ``exec`` judged below);
@@ -134,7 +135,36 @@ def _as_text(src: str | bytes) -> str:
     return src if isinstance(src, str) else src.decode("utf-8", "replace")
 
 
+# The product's own helper processes, by their exact command: the HDF5 reader parses in a worker child with
+# a time and memory ceiling (keras_h5.py), restarted after a timeout and every few hundred files.
+_OWN_WORKERS = ("from weightwarden.artifact.readers.keras_h5 import _worker_loop; _worker_loop()",)
+
+
+def _own_worker(args: tuple[object, ...]) -> bool:
+    executable, argv = args[0], args[1]
+    if not isinstance(argv, list | tuple) or len(argv) < 4:
+        return False
+    same_python = os.path.realpath(os.fsdecode(executable or argv[0])) == os.path.realpath(sys.executable)
+    return same_python and list(argv[1:2]) == ["-I"] and argv[2] == "-c" and any(
+        str(argv[3]).endswith(w) for w in _OWN_WORKERS
+    )
+
+
+def _own_child(pid: object) -> bool:
+    """Killing a process this one started (a timed-out worker) is housekeeping, not a payload's effect."""
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as f:  # type: ignore[call-overload]
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[1]) == os.getpid()
+    except (OSError, ValueError, IndexError, TypeError):
+        return False
+
+
 def _check(event: str, args: tuple[object, ...]) -> str | None:
+    if event == "subprocess.Popen" and _own_worker(args):
+        return None
+    if event == "os.kill" and _own_child(args[0]):
+        return None
     if event in ALWAYS_FORBIDDEN:
         return f"{event}{args!r:.200}"
     if event in WHILE_READING and not getattr(_state, "reading", False):
