@@ -126,7 +126,11 @@ def main() -> int:
     parser.add_argument("--only", default="", help="comma-separated labels (reader:gguf_file, templates, ...)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per property")
     parser.add_argument("--name", default="fuzz_readers", help="results file name")
+    parser.add_argument("--table", action="store_true", help="print the Markdown table of the results file; run nothing")
     args = parser.parse_args()
+    if args.table:
+        print(table(json.loads((ROOT / "benchmarks" / "results" / f"{args.name}.json").read_text())))
+        return 0
     wanted = {w for w in args.only.split(",") if w}
     props = [(label, node) for label, node in properties() if not wanted or label in wanted]
     started = machine()
@@ -147,6 +151,20 @@ def main() -> int:
     print(f"wrote {path}")
     bad = [r for r in rows if r["failures"] or r["canary_fired"] or r["audit_violations"]]
     return 1 if bad else 0
+
+
+def table(result: dict[str, object]) -> str:
+    """The docs/benchmarks.md table of a results file."""
+    lines = [
+        "| property | examples run | failures | wall time | peak RSS | canary fired | audit-hook violations |",
+        "| --- | ---: | ---: | ---: | ---: | :---: | ---: |",
+    ]
+    for r in result["properties"]:  # type: ignore[attr-defined]
+        lines.append(
+            f"| `{r['property']}` | {r['examples_run']:,} | {r['failures']} | {r['wall_s']:.0f} s | "
+            f"{r['peak_rss_mb']:.0f} MB | {'**yes**' if r['canary_fired'] else 'no'} | {len(r['audit_violations'])} |"
+        )
+    return "\n".join(lines)
 
 
 def _payload(started: dict[str, object], examples: int, rows: list[dict[str, object]]) -> dict[str, object]:
