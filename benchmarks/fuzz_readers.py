@@ -99,7 +99,8 @@ def run_property(label: str, node: str, examples: int, timeout: float, work: Pat
             time.sleep(0.5)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    ran = json.loads(stats.read_text()).get(label, 0) if stats.exists() else None
+    counts = json.loads(stats.read_text()) if stats.exists() else {}
+    ran = counts.get(label, 0) if stats.exists() else None
     failures = _failures(junit)
     if timed_out:
         failures.append(f"timed out after {timeout:.0f}s")
@@ -116,6 +117,7 @@ def run_property(label: str, node: str, examples: int, timeout: float, work: Pat
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
         "canary_fired": any(canary_dir.iterdir()),
         "audit_violations": violations,
+        "audit_events_judged": counts.get("_audit_events_judged"),
         "output_tail": (work / "output.txt").read_text(errors="replace")[-1500:],
     }
 

@@ -74,6 +74,7 @@ _armed = False
 _roots: tuple[str, ...] = ()
 _log_fd: int | None = None
 VIOLATIONS: list[str] = []
+EVENTS_JUDGED = 0  # audit events seen while armed: evidence, in the results, that the hook was listening
 
 
 def _allowed_path(path: object) -> bool:
@@ -201,6 +202,8 @@ def _hook(event: str, args: tuple[object, ...]) -> None:
     if not _armed or getattr(_state, "busy", False):
         return
     _state.busy = True  # the hook's own calls (sys._getframe raises an event) must not re-enter it
+    global EVENTS_JUDGED
+    EVENTS_JUDGED += 1
     try:
         problem = _check(event, args)
         if problem is None:

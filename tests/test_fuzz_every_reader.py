@@ -311,10 +311,11 @@ def _guarded() -> object:
         fuzz_guard.arm([tempfile.gettempdir(), CANARY_DIR], os.environ["WW_FUZZ_AUDIT_LOG"])
     yield
     if AUDIT:
+        assert fuzz_guard.is_armed()
         fuzz_guard.disarm()
     stats = os.environ.get("WW_FUZZ_STATS")
     if stats:
-        Path(stats).write_text(json.dumps(dict(RAN)))
+        Path(stats).write_text(json.dumps(dict(RAN, _audit_events_judged=fuzz_guard.EVENTS_JUDGED)))
     assert not CANARY.exists(), f"CANARY FIRED: {CANARY}"
 
 
@@ -623,6 +624,7 @@ def test_fuzz_under_audit_hook(tmp_path: Path) -> None:
     assert not out["violations"], out["violations"]
     assert not out["canary_fired"]
     ran = out["stats"]
+    assert ran.pop("_audit_events_judged") > 0, "the hook saw no event: it was not listening"
     expected = {f"reader:{m}" for m in READERS} | {"dispatch", "keras_config", "templates", "picklevm"}
     assert expected <= set(ran), sorted(expected - set(ran))
 
