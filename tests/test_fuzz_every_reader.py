@@ -30,6 +30,7 @@ the number of examples each property ran is written at the end (the benchmark re
 
 from __future__ import annotations
 
+import atexit
 import bz2
 import importlib
 import io
@@ -37,6 +38,7 @@ import json
 import lzma
 import os
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -73,7 +75,11 @@ from weightwarden.artifact.sniff import TORCH_LEGACY_MAGIC, sniff
 
 EXAMPLES = int(os.environ.get("WW_FUZZ_EXAMPLES", "60"))
 AUDIT = os.environ.get("WW_FUZZ_AUDIT") == "1"
-CANARY_DIR = Path(os.environ.get("WW_FUZZ_CANARY_DIR") or tempfile.mkdtemp(prefix="ww-fuzz-canary-"))
+if os.environ.get("WW_FUZZ_CANARY_DIR"):
+    CANARY_DIR = Path(os.environ["WW_FUZZ_CANARY_DIR"])
+else:
+    CANARY_DIR = Path(tempfile.mkdtemp(prefix="ww-fuzz-canary-"))
+    atexit.register(shutil.rmtree, CANARY_DIR, True)
 CANARY = CANARY_DIR / "fired"
 FUZZ = settings(
     max_examples=EXAMPLES,
