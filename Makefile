@@ -1,13 +1,14 @@
 # weightwarden — every set-up step a fresh machine needs lives here.
 #   make demo   install, fetch the real sample models, scan them and a set of booby-trapped files
 #   make test   install, fetch the sample models, lint and run the whole test suite
+#   make fuzz   every reader fuzzed at 10^4 examples under a canary and an audit hook (long; not in `make test`)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 CORE_STAMP := $(VENV)/.core-stamp
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install install-core models demo test lint bench clean
+.PHONY: install install-core models demo test lint bench fuzz clean
 
 # Two steps, so that a newcomer sees scan / sign / lineage results before the long part: the evals extra
 # builds llama-cpp-python from source (most of a fresh `make demo`'s time).
@@ -63,6 +64,13 @@ bench: install models
 	$(BIN)/python benchmarks/sign_reuse.py
 	# Long (a fresh clone, an empty pip cache, the whole demo): run on its own.
 	# $(BIN)/python benchmarks/newcomer_time.py
+
+# Long (about an hour on 2 cores): one property per reader, dispatch, Keras config, templates and picklevm, each
+# at FUZZ_EXAMPLES examples in a child with the audit hook armed; writes benchmarks/results/fuzz_readers.json.
+# `make test` runs the same properties at 60 examples (and once at 15 under the hook).
+FUZZ_EXAMPLES ?= 10000
+fuzz: install-core
+	$(BIN)/python benchmarks/fuzz_readers.py --examples $(FUZZ_EXAMPLES)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
