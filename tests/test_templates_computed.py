@@ -55,3 +55,14 @@ def test_real_chat_templates_stay_clean() -> None:
     noisy = {name: [(i.kind, i.message) for i in analyze_template(text)] for name, text in templates}
     noisy = {k: v for k, v in noisy.items() if v}
     assert not noisy, noisy
+
+
+def test_replace_with_an_empty_search_string_is_bounded_before_it_is_built() -> None:
+    """``'x'*4000|replace('', 'yyyy')`` would build ~16 KB before any cap: the fold refuses it up front
+    (result size computed from the counts), and a small replace still folds."""
+    from weightwarden.scan.templates import MAX_FOLD, _string_method
+
+    assert _string_method("x" * 4000, "replace", ["", "yyyy"]) is None
+    assert _string_method("ab", "replace", ["", "_"]) == "_a_b_"
+    assert _string_method("a" * MAX_FOLD, "replace", ["a", ""]) == ""
+    assert _string_method("a" * 2000, "replace", ["a", "bbb"]) is None

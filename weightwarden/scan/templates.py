@@ -516,7 +516,10 @@ def _string_method(base: str, method: str, args: list[str]) -> str | None:
         return getattr(base, "strip" if method == "trim" else method)()
     if method == "replace" and len(args) == 2:
         old, new = args
-        if old and base.count(old) * max(len(new), 1) > MAX_FOLD:
+        # The size of the result, computed before building it: an empty ``old`` inserts ``new`` at every
+        # one of len(base) + 1 positions, which the bound must see too.
+        hits = base.count(old) if old else len(base) + 1
+        if len(base) + hits * (len(new) - len(old)) > MAX_FOLD:
             return None
         return base.replace(old, new)
     if method == "format":
