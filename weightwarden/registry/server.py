@@ -44,9 +44,17 @@ from fastapi.responses import JSONResponse, Response
 from weightwarden.core.errors import WeightwardenError
 from weightwarden.registry import tiles as _tiles
 from weightwarden.registry import tlog
-from weightwarden.registry.auth import AuthError, RateLimiter, authenticate
+from weightwarden.registry.auth import AuthError, NonceMemo, RateLimiter, authenticate
 from weightwarden.registry.entries import BUNDLE_DIGEST, HEX64, MODEL_ID, EntryError, parse_body_bytes
-from weightwarden.registry.store import Appended, PendingWrite, Rejected, Sequencer, Store, StoreError
+from weightwarden.registry.store import (
+    REPLAYED,
+    Appended,
+    PendingWrite,
+    Rejected,
+    Sequencer,
+    Store,
+    StoreError,
+)
 
 ENV_DB = "WW_REGISTRY_DB"
 ENV_KEYS = "WW_REGISTRY_KEYS"
@@ -81,6 +89,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
     """The API over ``store``; ``keys`` is a :class:`weightwarden.registry.logkeys.LogKeys`."""
     cfg = settings or ServerSettings()
     limiter = RateLimiter(cfg.write_rate, cfg.write_burst)
+    nonce_memo = NonceMemo()
     state: dict[str, Any] = {}
 
     def sequencer() -> Sequencer:
@@ -242,6 +251,10 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
             return Rejected(exc.status, exc.reason)
         # From here the request is authenticated: whatever the answer, its nonce is used up (the refusal
         # travels through the sequencer, which records the nonce), so it can never be replayed later.
+        # A replay is refused before it takes a rate token (red team round 2: anyone can re-send a key's
+        # logged requests, which the log publishes, to drain its bucket).
+        if not nonce_memo.first_use(signed.publisher.key_id, signed.nonce):
+            return Rejected(409, REPLAYED)
         if not limiter.take(signed.publisher.key_id):
             return PendingWrite(None, signed, Rejected(429, "write rate limit of this key exceeded; retry later"))
         try:
@@ -252,6 +265,13 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         if denied is not None:
             return PendingWrite(parsed, signed, Rejected(403, denied))
         return PendingWrite(parsed, signed)
+
+    def refund_replay(write: PendingWrite | Rejected, result: Any) -> None:
+        """A replay this process had not seen (another worker's, or from before a restart) is caught by the
+        sequencer: the token it took is given back, so replays never cost the key its write rate."""
+        if isinstance(write, PendingWrite) and write.refusal is None and isinstance(result, Rejected) \
+                and result.reason == REPLAYED:
+            limiter.refund(write.request.publisher.key_id)
 
     @app.post("/entries", status_code=201, responses={
         201: {"description": "appended"}, 400: {}, 401: {}, 403: {}, 409: {}, 413: {}, 415: {}, 422: {}, 429: {},
@@ -266,6 +286,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         if isinstance(write, Rejected):
             return _error(write.status, write.reason)
         result = await asyncio.wrap_future(sequencer().submit(write))
+        refund_replay(write, result)
         if isinstance(result, Rejected):
             return _error(result.status, result.reason)
         assert isinstance(result, Appended)
@@ -303,6 +324,8 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         admitted = [admit(h, "POST", "/entries", b) for h, b in parsed_items]
         futures = {i: sequencer().submit(w) for i, w in enumerate(admitted) if isinstance(w, PendingWrite)}
         done = {i: await asyncio.wrap_future(f) for i, f in futures.items()}
+        for i, r in done.items():
+            refund_replay(admitted[i], r)
         results, checkpoints = [], {}
         for i, w in enumerate(admitted):
             r = done.get(i, w)
@@ -346,10 +369,20 @@ def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> b
                              status=facts["status"], open_incidents=tuple(facts["open_incidents"]),
                              tree_size=view["tree_size"], tree_root=view["root"],
                              latest_index=facts["latest_index"], revocations=tuple(facts["revocations"]),
-                             line_entries=facts["entries"], line_entries_digest=facts["entries_digest"])
+                             line_entries=facts["entries"], line_entries_digest=facts["entries_digest"],
+                             affecting=_affecting(store, chosen["index"], view["tree_size"]))
     now = dt.datetime.now(dt.UTC)
     metadata = build_current_view(release, version=view["tree_size"] + 1, ttl=dt.timedelta(seconds=ttl_s), now=now)
     return view_bytes(sign_current_view(metadata, keys.view_key))
+
+
+def _affecting(store: Store, index: int, size: int) -> tuple[tuple[str, int], ...]:
+    """The open incidents affecting the release at ``index`` (id, index of the record), for the signed
+    view: the set a client's verdict depends on, complete and signature-bound (red team round 2)."""
+    from weightwarden.registry.affecting import MAX_AFFECTING
+
+    found = sorted({(a.id, a.index) for a in store.affecting_incidents(index, size)}, key=lambda x: (x[1], x[0]))
+    return tuple(found[:MAX_AFFECTING])
 
 
 def _include_web_pages(app: FastAPI, store: Store) -> None:

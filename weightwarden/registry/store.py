@@ -40,6 +40,7 @@ from weightwarden.registry.entries import Body, EntryError, LogEntry, parse_logg
 from weightwarden.registry.views import build_model_view, events_of, release_row
 
 _LOCK_ID = 0x7767_7265_6769  # PostgreSQL advisory lock taken around migrations ("wwregi")
+REPLAYED = "replayed request: this nonce was already used with this key"
 _NONCE_PURGE_EVERY = 200  # batches between deletions of expired nonces
 _HASH_CACHE_MAX = 4_000_000
 _TILE_CACHE_MAX = 20_000
@@ -250,6 +251,9 @@ class Store:
         self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
         self._batches = 0
         self._known_size = 0  # a tree size this process has seen committed (trees only grow)
+        # incident records read so far (the log is append-only: read once, extended as it grows)
+        self._incident_log: tuple[int, list[tuple[int, str, dict[str, Any]]]] = (0, [])
+        self._incident_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -361,7 +365,7 @@ class Store:
                 req = w.request
                 key = (req.publisher.key_id, req.nonce)
                 if key in seen:
-                    results.append(Rejected(409, "replayed request: this nonce was already used with this key"))
+                    results.append(Rejected(409, REPLAYED))
                     continue
                 seen.add(key)
                 rows["nonces"].append({"key_id": key[0], "nonce": key[1],
@@ -632,6 +636,49 @@ class Store:
         chosen = {id(i) for i in current}
         latest = {i.id: (idx, record) for idx, i, _, record in parsed if id(i) in chosen}
         return sorted(latest.values(), key=lambda x: x[0])
+
+
+    def incident_items(self, size: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every incident record logged below ``size``: ``(log index, publisher key id, OSV record)``."""
+        with self._incident_lock:
+            upto, items = self._incident_log
+            if size > upto:
+                with self._reader.begin() as conn:
+                    rows = conn.execute(sa.select(entries.c.idx, entries.c.data).where(
+                        entries.c.kind == "incident", entries.c.idx >= upto, entries.c.idx < size)
+                        .order_by(entries.c.idx)).all()
+                added = []
+                for r in rows:
+                    logged = parse_logged(bytes(r.data))
+                    added.append((int(r.idx), str(logged.get("publisher", {}).get("key_id", "")),
+                                  logged["body"]["incident"]))
+                items = items + added
+                self._incident_log = (size, items)
+        return [i for i in items if i[0] < size]
+
+    def affecting_incidents(self, release_index: int, size: int) -> list[Any]:
+        """The open incidents affecting the release at ``release_index`` as of tree ``size``, through
+        transitive declared lineage, same weights root, file digests and weights root (``affecting``): what
+        the signed freshness view of its line lists (red team round 2)."""
+        from weightwarden.registry.affecting import affecting, release_record
+
+        body = parse_logged(self.entry(release_index))["body"]
+
+        def line(model_id: str) -> Any:
+            view = self.model_view(model_id)
+            latest = next((r for r in view["releases"] if r["bundle"] == view["latest"] and r["index"] < size), None)
+            if latest is None:
+                from weightwarden.registry.incidents import ModelRecord
+
+                return ModelRecord(model_id=model_id)
+            return release_record(parse_logged(self.entry(int(latest["index"])))["body"])
+
+        def same_root(root: str) -> list[str]:
+            with self._reader.begin() as conn:
+                return [str(r[0]) for r in conn.execute(sa.select(releases.c.model).where(
+                    releases.c.weights_root == root, releases.c.idx < size).distinct())]
+
+        return affecting(release_record(body), self.incident_items(size), line, same_root)
 
 
 def _release_row(row: Any) -> dict[str, Any]:
