@@ -203,6 +203,7 @@ class RegistryClient:
         self.full_scan_max = full_scan_max
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
+        self._bundle_mismatch: list[str] = []
         self.notes: list[str] = []
         kwargs: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "follow_redirects": False}
         if transport is not None:
@@ -513,6 +514,8 @@ class RegistryClient:
         checkpoint = self.verified_checkpoint()
         found = self._find_releases(path, bundle, model, checkpoint)
         what = "this bundle" if bundle is not None else "the files at this path"
+        if self._bundle_mismatch:  # an entry claiming the bundle with other files: never weighed, never current
+            return self._result(False, checkpoint, reasons=list(self._bundle_mismatch))
         if not found:
             return self._result(False, checkpoint, reasons=[f"no release in the registry matches {what}"])
         lines = sorted({body["model"] for _, body in found})
@@ -618,13 +621,17 @@ class RegistryClient:
         (of line ``model`` when given). Up to ``full_scan_max`` entries they are found in the entries
         themselves; above, the registry's lookup is a hint and each release it names is proven."""
         digest = root = None
+        expected: dict[str, Any] | None = None
+        self._bundle_mismatch: list[str] = []
         if bundle is not None:
             from weightwarden.integrity.bundle import read_bundle_file
 
             try:
-                digest = "sha256:" + hashlib.sha256(read_bundle_file(bundle)).hexdigest()
+                raw = read_bundle_file(bundle)
             except OSError as exc:
                 raise InputError(f"{bundle}: cannot read the bundle: {exc.strerror or exc}") from None
+            digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+            expected = self._bundle_fields(bundle, raw)
         else:
             if path is None:
                 raise InputError("check needs a model path or a bundle")
@@ -633,11 +640,24 @@ class RegistryClient:
         def matches(body: dict[str, Any]) -> bool:
             return body["bundle"] == digest if digest is not None else body["subject"]["sha256"] == root
 
+        def agrees(index: int, body: dict[str, Any]) -> bool:
+            """A release naming the bundle must state what the bundle's signed statement states (red team
+            round 2: another namespace logged tampered files under a real bundle's digest)."""
+            if expected is None or (model is not None and body["model"] != model):
+                return True
+            differ = sorted(k for k in expected if body.get(k) != expected[k])
+            if differ:
+                self._bundle_mismatch.append(
+                    f"the release of {body['model']} at log index {index} names this bundle, but its "
+                    f"{', '.join(differ)} differ from the bundle's signed statement: it is not a release of "
+                    "this bundle")
+            return not differ
+
         found: list[tuple[int, dict[str, Any]]] = []
         if checkpoint.size <= self.full_scan_max:
             for index, logged in enumerate(self._scanned(checkpoint)):
                 body = logged["body"]
-                if body["schema"] == _entries.RELEASE_SCHEMA and matches(body):
+                if body["schema"] == _entries.RELEASE_SCHEMA and matches(body) and agrees(index, body):
                     found.append((index, body))
         else:
             answer = self._get_json("/releases", **({"bundle": digest} if digest is not None else {"subject": root}))
@@ -662,8 +682,38 @@ class RegistryClient:
                     what = (f"the release of another bundle ({body['bundle']}), not of {digest}" if digest
                             else "a release whose files' digest is not the one computed here")
                     raise RegistryClientError(f"the registry pointed at entry {index}, which is {what}")
-                found.append((index, body))
+                if agrees(index, body):
+                    found.append((index, body))
         return [(i, b) for i, b in found if model is None or b["model"] == model]
+
+    def _bundle_fields(self, bundle: Any, raw: bytes) -> dict[str, Any]:
+        """The release fields the bundle's signed statement gives (subject, files, serialization, freshness),
+        after the integrity package's verifier checked the signature. A key bundle is verified with the key
+        it carries (which proves the statement is what was signed, not who signed it); a certificate bundle
+        is parsed only (no trust roots are given to ``check``): say so."""
+        from weightwarden.integrity.bundle import KIND_PUBLIC_KEY, BundleError, parse_bundle
+        from weightwarden.integrity.verifying import KeyVerifier, VerificationError
+
+        try:
+            parsed = parse_bundle(raw)
+        except BundleError as exc:
+            raise InputError(f"{bundle}: {exc.reason}") from None
+        material = parsed.verification_material
+        if material.kind == KIND_PUBLIC_KEY and material.public_key_raw is not None:
+            try:
+                KeyVerifier(material.public_key_raw).verify(parsed)
+            except (VerificationError, WeightwardenError) as exc:
+                raise InputError(f"{bundle}: the bundle's signature does not verify: "
+                                 f"{getattr(exc, 'reason', exc)}") from None
+        else:
+            self.notes.append(f"{bundle}: the bundle's signer is not verified here (certificate or key hint only): "
+                              "use `weightwarden verify` with the signer's identity")
+        try:
+            body = _entries.release_body(model="x/y", statement=parsed.payload, bundle_bytes=raw)
+        except _entries.EntryError as exc:
+            raise InputError(f"{bundle}: {exc.reason}") from None
+        return {k: body[k] for k in ("subject", "serialization", "files", "bundle", "issued_at", "expires",
+                                     "supersedes")}
 
     def _line_data(self, model: str, checkpoint: Any, signed: Any) -> _LineData:
         """The entries of ``model``'s line in ``checkpoint``'s tree, each one proven. Up to ``full_scan_max``
