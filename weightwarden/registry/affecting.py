@@ -55,38 +55,63 @@ def release_record(body: Mapping[str, Any]) -> _inc.ModelRecord:
 def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping[str, Any]]],
               line: Callable[[str], _inc.ModelRecord | None],
               same_root: Callable[[str], Iterable[str]] | None = None,
-              notes: list[str] | None = None, open_only: bool = True) -> list[Affecting]:
+              notes: list[str] | None = None, open_only: bool = True,
+              parsed_cache: dict[int, Any] | None = None) -> list[Affecting]:
     """Every open incident among ``items`` (``(log index, publisher key id, OSV record)``) that affects
     ``release``. ``line(model_id)``: the record of a line's latest live release (with its declared bases),
     or None when the log has none; ``same_root(root)``: the lines with a release of that weights root.
-    ``open_only=False``: closed (fixed) incidents too, for display; withdrawn ones never."""
-    current = current_incidents(items)
+    ``open_only=False``: closed (fixed) incidents too, for display; withdrawn ones never. ``parsed_cache``:
+    records already parsed, by log index (the server keeps one: a logged record never changes)."""
+    items = list(items)
+    cache: dict[str, _inc.ModelRecord | None] = {}
+
+    def lookup(model_id: str) -> _inc.ModelRecord | None:
+        if model_id == release.model_id:
+            return release
+        if model_id not in cache:
+            cache[model_id] = line(model_id)
+        return cache[model_id]
+
+    # Only records that can reach the release are weighed: those naming a line of its ancestry, or a weights
+    # root or file digest of a release in it (the server answers every view request: cost follows the
+    # ancestry, not the number of incidents in the log). A (id, key) chain counts whole when any record of it
+    # is relevant, so the chain's current record is chosen exactly as over all records.
+    ids, roots, digests = _ancestry_marks(release, lookup, same_root)
+    relevant: set[tuple[str, str]] = set()
+    parsed_at: dict[int, _inc.Incident] = {}
+    for idx, owner, record in items:
+        incident = parsed_cache.get(int(idx)) if parsed_cache is not None else None
+        if incident is None:
+            try:
+                incident = _inc.Incident.from_osv(dict(record), where=str(record.get("id")))
+            except _inc.IncidentError as exc:
+                if notes is not None:
+                    notes.append(f"skipped an unreadable incident record at log index {idx}: {exc.reason}")
+                continue
+            if parsed_cache is not None and len(parsed_cache) < 100_000:
+                parsed_cache[int(idx)] = incident
+        parsed_at[int(idx)] = incident
+        if any(e.model_id in ids or any(_inc._norm(r) in roots for r in e.weights_roots)
+               or any(_inc._norm(d) in digests for d in e.file_digests.values()) for e in incident.affected):
+            relevant.add((incident.id, str(owner)))
+    current = current_incidents([(i, o, r) for i, o, r in items
+                                 if int(i) in parsed_at and (parsed_at[int(i)].id, str(o)) in relevant])
     parsed: list[_inc.Incident] = []
     where: dict[int, dict[str, Any]] = {}
     for item in current:
         if open_only and item["state"] not in OPEN_INCIDENT_STATES:
             continue
-        record = item["record"]
-        try:
-            incident = _inc.Incident.from_osv(dict(record), where=str(record.get("id")))
-        except _inc.IncidentError as exc:
-            if notes is not None:
-                notes.append(f"skipped an unreadable incident record at log index {item['index']}: {exc.reason}")
-            continue
+        incident = parsed_at[int(item["index"])]
         parsed.append(incident)
         where[id(incident)] = item
-    cache: dict[str, _inc.ModelRecord | None] = {}
+
 
     class _Lines:
         def incidents(self) -> Iterable[_inc.Incident]:
             return parsed
 
         def model(self, model_id: str) -> _inc.ModelRecord | None:
-            if model_id == release.model_id:
-                return release
-            if model_id not in cache:
-                cache[model_id] = line(model_id)
-            return cache[model_id]
+            return lookup(model_id)
 
         def models_with_root(self, root: str) -> list[str]:
             return sorted(set(same_root(root))) if same_root is not None else []
@@ -106,3 +131,29 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
                                  matched=hit.matched_model, match=hit.match,
                                  via=" → ".join(d.parent for d in hit.path) if hit.path else ""))
     return sorted(out, key=lambda a: (a.index, a.owner))
+
+
+def _ancestry_marks(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | None],
+                    same_root: Callable[[str], Iterable[str]] | None) -> tuple[set[str], set[str], set[str]]:
+    """Line ids, weights roots and file digests of the release and every ancestor ``incidents_affecting``
+    can reach (declared bases and same-weights lines, the same depth and breadth bounds)."""
+    records = {release.model_id: release}
+    frontier = [release]
+    for _ in range(_inc.MAX_DEPTH):
+        following = []
+        for rec in frontier:
+            parents = [_inc.split_release(b)[0] for b in rec.declared_bases]
+            if rec.weights_root and same_root is not None:
+                parents.extend(same_root(rec.weights_root))
+            for parent in parents:
+                if parent in records or len(records) > _inc.MAX_ANCESTORS:
+                    continue
+                found = lookup(parent) or _inc.ModelRecord(model_id=parent)
+                records[parent] = found
+                following.append(found)
+        frontier = following
+        if not frontier:
+            break
+    roots = {_inc._norm(r.weights_root) for r in records.values() if r.weights_root}
+    digests = {_inc._norm(d) for r in records.values() for d in r.file_digests.values()}
+    return set(records), roots, digests

@@ -254,6 +254,7 @@ class Store:
         # incident records read so far (the log is append-only: read once, extended as it grows)
         self._incident_log: tuple[int, list[tuple[int, str, dict[str, Any]]]] = (0, [])
         self._incident_lock = threading.Lock()
+        self._incident_parsed: dict[int, Any] = {}
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -668,7 +669,8 @@ class Store:
                 return [str(r[0]) for r in conn.execute(sa.select(releases.c.model).where(
                     releases.c.weights_root == root, releases.c.idx < size).distinct())]
 
-        return affecting(release_record(body), self.incident_items(size), line, same_root)
+        return affecting(release_record(body), self.incident_items(size), line, same_root,
+                         parsed_cache=self._incident_parsed)
 
 
 def _release_row(row: Any) -> dict[str, Any]:
