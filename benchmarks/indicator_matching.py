@@ -21,6 +21,10 @@ its best F1. Ablation: keyed MinHash on text that is only NFKC/case/whitespace-n
 
     python benchmarks/indicator_matching.py            # writes benchmarks/results/indicator_matching.json
     python benchmarks/indicator_matching.py --sweep    # also sweeps shingle sizes and thresholds
+    python benchmarks/indicator_matching.py --heldout  # leave-one-source-out: tune on one source, score the
+                                                       # other (and swap), worst fold reported; split, seeds,
+                                                       # grid and rules read from indicator_heldout_frozen.json
+                                                       # (written once by --freeze, before any tuning)
 """
 
 from __future__ import annotations
@@ -113,6 +117,26 @@ def _suite_texts(name: str) -> list[str]:
     return [item.messages[-1].content for item in suite.items]
 
 
+def suite_positives(suite, seed: int, rng: random.Random, offset: int = 0) -> list[tuple[str, int, str]]:
+    """(text, original index, kind): every transform of ``eval``, 2 rule paraphrases, 1 base64 paraphrase."""
+    positives: list[tuple[str, int, str]] = []
+    for t in TRANSFORMS:
+        rewritten = apply_transform(suite, t, seed=seed)
+        for i, item in enumerate(rewritten.items):
+            text = item.followups[-1] if item.followups else item.messages[-1].content
+            positives.append((text, offset + i, f"transform:{t}"))
+    for i, item in enumerate(suite.items):
+        original = item.messages[-1].content
+        for _ in range(2):
+            positives.append((paraphrase(original, rng), offset + i, "paraphrase"))
+    para_items = tuple(item.__class__(**{**item.__dict__, "messages": (item.messages[0].__class__(
+        "user", paraphrase(item.messages[-1].content, rng)),)}) for item in suite.items)
+    para_suite = suite.__class__(**{**suite.__dict__, "items": para_items})
+    for i, item in enumerate(apply_transform(para_suite, "base64", seed=seed).items):
+        positives.append((item.messages[-1].content, offset + i, "paraphrase+base64"))
+    return positives
+
+
 def build_corpus(seed: int = 0) -> dict[str, object]:
     originals: list[str] = []
     seen: set[str] = set()
@@ -131,21 +155,7 @@ def build_corpus(seed: int = 0) -> dict[str, object]:
     offset = 0
     rng = random.Random(seed)
     for suite in suites:
-        for t in TRANSFORMS:
-            rewritten = apply_transform(suite, t, seed=seed)
-            for i, item in enumerate(rewritten.items):
-                text = item.followups[-1] if item.followups else item.messages[-1].content
-                positives.append((text, offset + i, f"transform:{t}"))
-        for i, item in enumerate(suite.items):
-            original = item.messages[-1].content
-            for _ in range(2):
-                positives.append((paraphrase(original, rng), offset + i, "paraphrase"))
-        para_items = tuple(item.__class__(**{**item.__dict__, "messages": (item.messages[0].__class__(
-            "user", paraphrase(item.messages[-1].content, rng)),)}) for item in suite.items)
-        para_suite = suite.__class__(**{**suite.__dict__, "items": para_items})
-        t = "base64"
-        for i, item in enumerate(apply_transform(para_suite, t, seed=seed).items):
-            positives.append((item.messages[-1].content, offset + i, "paraphrase+base64"))
+        positives += suite_positives(suite, seed, rng, offset)
         offset += len(suite.items)
     with open(DATASETS / "xstest" / "xstest_prompts.csv", encoding="utf-8") as handle:
         negatives = [row["prompt"] for row in csv.DictReader(handle)]
@@ -252,6 +262,163 @@ def _pick(results: dict[str, dict], limit: float = 0.01):
     return at_limit, best
 
 
+# --- Held-out protocol (leave one source out) --------------------------------------------------------------
+# The definition is written to HELDOUT_FILE *before* any tuning (``--freeze``) and committed on its own; the
+# held-out run (``--heldout``) reads it back and refuses to run when the data no longer match it.
+
+HELDOUT_FILE = Path(__file__).resolve().parent / "results" / "indicator_heldout_frozen.json"
+HELDOUT_SCHEMA = "weightwarden.indicator-heldout/v1"
+SOURCES = {"advbench": "advbench/adv_bench.yaml", "harmbench": "harmbench/harmbench_prompts.txt"}
+UNRELATED = {"xstest": "xstest/xstest_prompts.csv", "cyberseceval_frr": "cyberseceval/mitre_frr.json"}
+TUNING_SEED = 7  # the seed the original sweep already used: tuning data only
+HELDOUT_SEED = 9173  # never used for tuning (nor in any earlier run: 0, 7, 11 were)
+LLM_SEED_BASE = {"tuning": 7000, "heldout": 9173000}  # sampling seed = base + position of the row in its source
+LLM_EVERY = 2  # LLM paraphrases of every 2nd row of each source (positions 0, 2, 4, ...)
+GRID = {
+    "num_perm": 128,  # the sketch size is a wire-format choice, not tuned
+    "word_ngram": [1, 2, 3],
+    "char_ngram": [3, 4, 5],
+    "bands_rows": [[128, 1], [64, 2], [32, 4], [16, 8]],
+    "near_threshold": [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7],
+    "simhash_max_hamming": list(range(0, 25)),
+    # part 3 only (paraphrases written by a model): word-level variants of the canonical text
+    "text_variant": ["canon", "canon+nostop", "canon+stem", "canon+nostop+stem"],
+}
+# English function words (what "stop-word removal" drops in the text variants; public, not a secret list).
+STOP_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "at", "by",
+    "for", "with", "from", "into", "onto", "about", "as", "is", "are", "was", "were", "be", "been", "being",
+    "am", "do", "does", "did", "can", "could", "would", "should", "will", "shall", "may", "might", "must", "i",
+    "me", "my", "we", "our", "you", "your", "he", "she", "it", "its", "they", "them", "their", "this", "that",
+    "these", "those", "there", "here", "so", "such", "some", "any", "all", "each", "very", "just", "also",
+    "too"])
+_SUFFIXES = ("ational", "ization", "fulness", "iveness", "ations", "ation", "ments", "ment", "ness", "ings",
+             "ing", "ers", "er", "ies", "ied", "ed", "es", "ly", "s")
+
+
+def light_stem(word: str) -> str:
+    """A light suffix stripper (no dependency): the longest listed suffix off a word, keeping ≥ 3 letters;
+    "ies"/"ied" become "y". Crude on purpose: it only has to make inflections of one word agree."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            return stem + "y" if suffix in ("ies", "ied") else stem
+    return word
+
+
+def text_variant(canonical_text: str, variant: str) -> str:
+    """The canonical text under a part-3 variant; a text made only of stop words keeps its words."""
+    words = canonical_text.split()
+    if "nostop" in variant:
+        kept = [w for w in words if w not in STOP_WORDS]
+        words = kept or words
+    if "stem" in variant:
+        words = [light_stem(w) for w in words]
+    return " ".join(words)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_items(name: str):
+    """A source's suite with its items deduplicated by canonical text (first kept), in dataset order."""
+    suite = load_suite(name, datasets_dir=DATASETS)
+    seen: set[str] = set()
+    kept = []
+    for item in suite.items:
+        c = canonical(item.messages[-1].content).text
+        if c not in seen:
+            seen.add(c)
+            kept.append(item)
+    return suite.__class__(**{**suite.__dict__, "items": tuple(kept)})
+
+
+def unrelated_texts(name: str) -> list[str]:
+    if name == "xstest":
+        with open(DATASETS / UNRELATED[name], encoding="utf-8") as handle:
+            return [row["prompt"] for row in csv.DictReader(handle)]
+    with open(DATASETS / UNRELATED[name], encoding="utf-8") as handle:
+        return [row["mutated_prompt"] for row in json.load(handle)]
+
+
+def _row_digest(text: str) -> str:
+    return hashlib.sha256(canonical(text).text.encode("utf-8")).hexdigest()[:16]
+
+
+def heldout_definition() -> dict[str, object]:
+    """The held-out split, seeds, grid and selection rules, as written to HELDOUT_FILE before any tuning."""
+    model = Path(__file__).resolve().parent.parent / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    sources = {}
+    for name, rel in SOURCES.items():
+        items = source_items(name).items
+        sources[name] = {
+            "file": rel, "sha256": _sha256_file(DATASETS / rel), "rows": len(items),
+            "row_ids": [item.id for item in items],
+            "row_canonical_sha256_16": [_row_digest(item.messages[-1].content) for item in items],
+            "llm_paraphrase_positions": list(range(0, len(items), LLM_EVERY)),
+        }
+    unrelated = {}
+    for name, rel in UNRELATED.items():
+        texts = unrelated_texts(name)
+        unrelated[name] = {"file": rel, "sha256": _sha256_file(DATASETS / rel), "rows": len(texts),
+                           "field": "prompt" if name == "xstest" else "mutated_prompt",
+                           "rows_canonical_sha256": hashlib.sha256("\n".join(
+                               canonical(t).text for t in texts).encode()).hexdigest()}
+    return {
+        "schema": HELDOUT_SCHEMA,
+        "written_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "purpose": "issue 14: indicator matching parameters tuned on one source, frozen, scored on the other",
+        "sources": sources,
+        "unrelated": unrelated,
+        "folds": [
+            {"name": "tune-advbench", "tune": {"source": "advbench", "unrelated": "xstest"},
+             "heldout": {"source": "harmbench", "unrelated": "cyberseceval_frr"}},
+            {"name": "tune-harmbench", "tune": {"source": "harmbench", "unrelated": "cyberseceval_frr"},
+             "heldout": {"source": "advbench", "unrelated": "xstest"}},
+        ],
+        "product_defaults_decided_by_fold": "tune-advbench (the larger source); the other fold is the swap check",
+        "index": "lab A's set = the deduplicated originals of the one source being scored",
+        "positives": ("per original: each of eval's 8 jailbreak transforms (apply_transform(seed)), 2 rule "
+                      "paraphrases and 1 base64-encoded rule paraphrase (random.Random(f'{seed}:{source}'))"),
+        "seeds": {"tuning": TUNING_SEED, "heldout": HELDOUT_SEED, "used_before_this_protocol": [0, 7, 11]},
+        "llm_paraphrases": {
+            "model": model.name, "model_sha256": _sha256_file(model) if model.is_file() else None,
+            "backend": "weightwarden.evals.backends gguf (llama-cpp-python), n_ctx 1024",
+            "prompt": PARAPHRASE_REQUEST, "temperature": 0.7, "max_tokens": 60,
+            "seed": "seed_base[split] + position of the row in its source", "seed_base": LLM_SEED_BASE,
+            "rows": f"every {LLM_EVERY}nd row of each source (llm_paraphrase_positions)",
+        },
+        "grid": GRID,
+        "stop_words": sorted(STOP_WORDS),
+        "stem": "light_stem in benchmarks/indicator_matching.py: suffixes " + " ".join(_SUFFIXES),
+        "selection_rule": ("on the tuning fold only (tuning source originals, its positives with the tuning "
+                           "seed, its unrelated set): among settings with false-match rate <= 1%, the highest F1 "
+                           "(transforms + rule paraphrases); ties: higher near-match recall, then higher "
+                           "threshold (or lower Hamming distance), then fewer/smaller shingles. Keyed MinHash: "
+                           "text_variant 'canon'. SimHash: same rule over (word_ngram, char_ngram, max_hamming)."),
+        "llm_selection_rule": ("part 3: over the whole grid including text_variant, on the tuning fold only: "
+                               "among settings with false-match rate <= 1%, F1 >= 0.94 and near-match recall "
+                               ">= 0.9, the highest recall on the tuning source's LLM paraphrases; ties: higher "
+                               "F1. Adopted in the product only if its held-out LLM recall beats the 'canon' "
+                               "choice on the worse fold with held-out false-match rate <= 1% on both folds."),
+        "reported": ("per held-out fold, and the worst held-out figure of the two folds: min F1, min near-match "
+                     "recall, min LLM-paraphrase recall, max false-match rate; also the shipped defaults "
+                     "scored on the same held-out data"),
+    }
+
+
+def freeze() -> Path:
+    """Write HELDOUT_FILE; refuses to overwrite it (the committed file is the evidence)."""
+    if HELDOUT_FILE.exists():
+        raise SystemExit(f"{HELDOUT_FILE} exists: the held-out split is frozen; delete it only to start over")
+    HELDOUT_FILE.write_text(json.dumps(heldout_definition(), indent=1) + "\n", encoding="utf-8")
+    return HELDOUT_FILE
+
+
 PARAPHRASE_REQUEST = ("Rewrite the following request in different words, keeping its meaning. Reply with the "
                       "rewritten request only.\n\nRequest: {text}")
 
@@ -291,13 +458,333 @@ def llm_paraphrases(originals: list[str], count: int) -> list[tuple[str, int, st
     return [(t, i, "llm-paraphrase") for t, i in pairs]
 
 
+def llm_paraphrases_split(source: str, split: str, frozen: dict) -> list[tuple[str, int, str]]:
+    """The SmolLM2 paraphrases of one source for one split of the frozen protocol (positions and sampling
+    seeds from the frozen file); cached in benchmarks/.data (deterministic per seed)."""
+    import asyncio
+
+    from weightwarden.evals.backends import open_backend
+    from weightwarden.evals.model import Message, Sampling
+
+    spec = frozen["llm_paraphrases"]
+    model = Path(__file__).resolve().parent.parent / ".cache" / "models" / spec["model"]
+    cache = Path(__file__).resolve().parent / ".data" / f"indicator_llm_{source}_{split}.json"
+    if cache.is_file():
+        return [(t, i, "llm-paraphrase") for t, i in json.loads(cache.read_text())]
+    if not model.is_file() or _sha256_file(model) != spec["model_sha256"]:
+        raise SystemExit(f"{model}: missing or not the model named in the frozen file")
+    originals = [item.messages[-1].content for item in source_items(source).items]
+    base = spec["seed_base"][split]
+
+    async def run() -> list[tuple[str, int]]:
+        backend = open_backend(f"gguf:{model}", n_ctx=1024, n_threads=1)
+        out = []
+        try:
+            for i in frozen["sources"][source]["llm_paraphrase_positions"]:
+                done = await backend.complete(
+                    (Message("user", spec["prompt"].format(text=originals[i])),),
+                    Sampling(temperature=spec["temperature"], max_tokens=spec["max_tokens"], seed=base + i))
+                if done.text and done.text.strip():
+                    out.append((done.text.strip().strip('"'), i))
+        finally:
+            await backend.aclose()
+        return out
+
+    pairs = asyncio.run(run())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(pairs))
+    return [(t, i, "llm-paraphrase") for t, i in pairs]
+
+
+def verify_frozen(frozen: dict) -> None:
+    """Refuse to run when the data differ from the frozen definition (file digests, rows, row texts)."""
+    if frozen.get("schema") != HELDOUT_SCHEMA:
+        raise SystemExit(f"{HELDOUT_FILE}: not a {HELDOUT_SCHEMA} file")
+    for name, spec in frozen["sources"].items():
+        items = source_items(name).items
+        if (_sha256_file(DATASETS / spec["file"]) != spec["sha256"] or [i.id for i in items] != spec["row_ids"]
+                or [_row_digest(i.messages[-1].content) for i in items] != spec["row_canonical_sha256_16"]):
+            raise SystemExit(f"source {name} differs from the frozen held-out definition")
+    for name, spec in frozen["unrelated"].items():
+        if _sha256_file(DATASETS / spec["file"]) != spec["sha256"]:
+            raise SystemExit(f"unrelated set {name} differs from the frozen held-out definition")
+
+
+def source_corpus(source: str, unrelated: str, seed: int, llm: list[tuple[str, int, str]]) -> dict[str, object]:
+    """One side of a fold: lab A's set = this source's originals; its positives drawn with ``seed``."""
+    suite = source_items(source)
+    return {"originals": [item.messages[-1].content for item in suite.items],
+            "positives": suite_positives(suite, seed, random.Random(f"{seed}:{source}")),
+            "negatives": unrelated_texts(unrelated), "llm": llm}
+
+
+_CANON: dict[str, str] = {}
+
+
+def _canon(text: str) -> str:
+    if text not in _CANON:
+        _CANON[text] = canonical(text).text
+    return _CANON[text]
+
+
+def _vscores(hit: np.ndarray, any_match: np.ndarray, kinds: list[str], neg_any: np.ndarray,
+             llm_hit: np.ndarray) -> dict[str, float]:
+    """Vectorised :func:`_scores` (same definitions) plus recall on the LLM paraphrases."""
+    tp = int(hit.sum())
+    fp = int((any_match & ~hit).sum()) + int(neg_any.sum())
+    fn = len(hit) - tp
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    near = np.array(["paraphrase" in k for k in kinds])
+    return {"f1": round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0,
+            "precision": round(precision, 4), "recall": round(recall, 4),
+            "near_match_recall": round(float(hit[near].mean()), 4),
+            "false_match_rate": round(float(neg_any.mean()), 4), "false_matches": int(neg_any.sum()),
+            "llm_paraphrase_recall": round(float(llm_hit.mean()), 4) if len(llm_hit) else None}
+
+
+def _queries(corpus: dict) -> tuple[list[str], np.ndarray]:
+    """All query texts of a corpus (positives, negatives, LLM paraphrases) and their expected originals."""
+    texts = [t for t, _, _ in corpus["positives"]] + list(corpus["negatives"]) + [t for t, _, _ in corpus["llm"]]
+    expected = ([e for _, e, _ in corpus["positives"]] + [-1] * len(corpus["negatives"])
+                + [e for _, e, _ in corpus["llm"]])
+    return texts, np.array(expected)
+
+
+def _split(corpus: dict, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_pos, n_neg = len(corpus["positives"]), len(corpus["negatives"])
+    return values[:n_pos], values[n_pos : n_pos + n_neg], values[n_pos + n_neg :]
+
+
+def _band_agreement(o_sig: np.ndarray, q_sig: np.ndarray, expected: np.ndarray, b: int, r: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: the most agreeing values among its LSH candidates (-1: none), and the agreement with its
+    expected original when that one is a candidate (-1: not). Candidates as MinHashLSH finds them: an
+    original is a candidate when all ``r`` values of one of the ``b`` bands are equal."""
+    o_u8 = np.ascontiguousarray(o_sig).view(np.uint8).reshape(len(o_sig), b, 4 * r)
+    q_u8 = np.ascontiguousarray(q_sig).view(np.uint8).reshape(len(q_sig), b, 4 * r)
+    buckets: list[dict[bytes, list[int]]] = [{} for _ in range(b)]
+    for i in range(len(o_sig)):
+        for j in range(b):
+            buckets[j].setdefault(o_u8[i, j].tobytes(), []).append(i)
+    maxc = np.full(len(q_sig), -1)
+    expc = np.full(len(q_sig), -1)
+    for i in range(len(q_sig)):
+        cands: set[int] = set()
+        for j in range(b):
+            cands.update(buckets[j].get(q_u8[i, j].tobytes(), ()))
+        if not cands:
+            continue
+        idx = np.fromiter(cands, dtype=np.int64)
+        agree = (o_sig[idx] == q_sig[i]).sum(axis=1)
+        maxc[i] = int(agree.max())
+        if expected[i] in cands:
+            expc[i] = int(agree[idx == expected[i]][0])
+    return maxc, expc
+
+
+def sweep_minhash_grid(corpus: dict, variants: list[str], only: dict | None = None) -> dict[str, dict]:
+    """Every grid setting on one corpus, by an exact numpy emulation of the product's path (a band is a
+    candidate when all its rows agree; a candidate matches when agree/num_perm ≥ τ; exact = equal text)."""
+    key = GroupKey(hashlib.sha256(b"benchmark group key").digest())
+    k = GRID["num_perm"]
+    texts, expected = _queries(corpus)
+    kinds = [kd for _, _, kd in corpus["positives"]]
+    out: dict[str, dict] = {}
+    for variant in variants:
+        orig = [text_variant(_canon(t), variant) for t in corpus["originals"]]
+        query = [text_variant(_canon(t), variant) for t in texts]
+        by_text: dict[str, set[int]] = {}
+        for i, c in enumerate(orig):
+            by_text.setdefault(c, set()).add(i)
+        exact_any = np.array([c in by_text for c in query])
+        exact_hit = np.array([e in by_text.get(c, ()) for c, e in zip(query, expected, strict=True)])
+        for w in [only["word_ngram"]] if only else GRID["word_ngram"]:
+            for c in [only["char_ngram"]] if only else GRID["char_ngram"]:
+                sk = Sketcher(key, Scheme(key_id=key.key_id, num_perm=k, word_ngram=w, char_ngram=c))
+                o_sig = np.array([sk.signature(t) for t in orig])
+                empty = np.array([not t for t in query])
+                q_sig = np.array([sk.signature(t) if t else np.zeros(k, np.uint32) for t in query])
+                maxc, expc = {}, {}
+                for b, r in [(only["bands"], only["rows"])] if only else map(tuple, GRID["bands_rows"]):
+                    maxc[(b, r)], expc[(b, r)] = _band_agreement(o_sig, q_sig, expected, b, r)
+                for (b, r), mx in maxc.items():
+                    mx = np.where(empty, -1, mx)
+                    ex = np.where(empty, -1, expc[(b, r)])
+                    for tau in GRID["near_threshold"]:
+                        hit = exact_hit | (ex / k >= tau)
+                        anym = exact_any | (mx / k >= tau)
+                        hp, _, hl = _split(corpus, hit)
+                        ap, an, _ = _split(corpus, anym)
+                        setting = {"text_variant": variant, "word_ngram": w, "char_ngram": c, "bands": b,
+                                   "rows": r, "near_threshold": tau}
+                        out[json.dumps(setting, sort_keys=True)] = {"setting": setting,
+                                                                    **_vscores(hp, ap, kinds, an, hl)}
+    return out
+
+
+def _simhash_words(corpus: dict, w: int, c: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    texts, expected = _queries(corpus)
+    orig = np.array([_simhash(shingles(_canon(t), w, c)) for t in corpus["originals"]], dtype=np.uint64)
+    query = np.array([_simhash(shingles(_canon(t), w, c)) if _canon(t) else 0 for t in texts], dtype=np.uint64)
+    dist = np.bitwise_count(query[:, None] ^ orig[None, :]).astype(np.int64)
+    dist[np.array([not _canon(t) for t in texts])] = 64  # as evaluate_simhash: an empty text matches nothing
+    return dist, expected, np.arange(len(texts))
+
+
+def sweep_simhash_grid(corpus: dict) -> dict[str, dict]:
+    kinds = [kd for _, _, kd in corpus["positives"]]
+    out: dict[str, dict] = {}
+    for w in GRID["word_ngram"]:
+        for c in GRID["char_ngram"]:
+            dist, expected, idx = _simhash_words(corpus, w, c)
+            dexp = np.where(expected >= 0, dist[idx, np.maximum(expected, 0)], 65)
+            dmin = dist.min(axis=1)
+            for d in GRID["simhash_max_hamming"]:
+                hp, _, hl = _split(corpus, dexp <= d)
+                ap, an, _ = _split(corpus, dmin <= d)
+                setting = {"word_ngram": w, "char_ngram": c, "max_hamming": d}
+                out[json.dumps(setting, sort_keys=True)] = {"setting": setting, **_vscores(hp, ap, kinds, an, hl)}
+    return out
+
+
+def select(results: dict[str, dict], rule: str) -> dict:
+    """The frozen selection rules (see the frozen file's selection_rule / llm_selection_rule)."""
+    ok = [v for v in results.values() if v["false_match_rate"] <= 0.01]
+    if rule == "llm":
+        ok = [v for v in ok if v["f1"] >= 0.94 and v["near_match_recall"] >= 0.9]
+        return max(ok, key=lambda v: (v["llm_paraphrase_recall"], v["f1"])) if ok else {}
+    if rule == "simhash":
+        return max(ok, key=lambda v: (v["f1"], v["near_match_recall"], -v["setting"]["max_hamming"],
+                                      -v["setting"]["word_ngram"], -v["setting"]["char_ngram"]))
+    return max(ok, key=lambda v: (v["f1"], v["near_match_recall"], v["setting"]["near_threshold"],
+                                  -v["setting"]["word_ngram"], -v["setting"]["char_ngram"]))
+
+
+def score_minhash_real(corpus: dict, setting: dict) -> dict:
+    """A setting scored through the product's own path (Sketcher, BandIndex, estimate_jaccard)."""
+    variant = setting["text_variant"]
+    kw = {"word_ngram": setting["word_ngram"], "char_ngram": setting["char_ngram"], "bands": setting["bands"],
+          "rows": setting["rows"], "num_perm": GRID["num_perm"]}
+    canon = (lambda t: text_variant(_canon(t), variant))  # noqa: E731
+    tau = setting["near_threshold"]
+    res, speed = evaluate_minhash(corpus, kw, [tau], canon=canon)
+    llm, _ = evaluate_minhash({**corpus, "positives": corpus["llm"]}, kw, [tau], canon=canon)
+    return {"setting": setting, **res[str(tau)], "llm_paraphrase_recall": llm[str(tau)]["recall"],
+            "llm_paraphrases": len(corpus["llm"]), "speed": speed}
+
+
+def score_simhash_real(corpus: dict, setting: dict) -> dict:
+    d = setting["max_hamming"]
+    res = evaluate_simhash(corpus, setting["word_ngram"], setting["char_ngram"], [d])[str(d)]
+    llm = evaluate_simhash({**corpus, "positives": corpus["llm"]}, setting["word_ngram"], setting["char_ngram"], [d])
+    return {"setting": setting, **res, "llm_paraphrase_recall": llm[str(d)]["recall"]}
+
+
+def _brief(v: dict) -> dict:
+    keys = ("f1", "precision", "recall", "near_match_recall", "false_match_rate", "false_matches",
+            "llm_paraphrase_recall")
+    out = {"setting": v.get("setting"), **{k: v.get(k) for k in keys}}
+    if "speed" in v:
+        out["speed"] = v["speed"]
+    return out
+
+
+# The decision fold's choice (tune-advbench: word 1-grams, char 5-grams, tau 0.25) with the product's 64 x 2
+# bands, which tie exactly with its 128 x 1 on the tuning source: the candidate default, scored beside the
+# shipped one (not adopted: docs/decisions.md).
+CANDIDATE_DEFAULTS = {"text_variant": "canon", "word_ngram": 1, "char_ngram": 5, "bands": 64, "rows": 2,
+                      "near_threshold": 0.25}
+
+
+def _run_fold(fold: dict, frozen: dict, shipped: dict) -> tuple[str, dict]:
+    """One fold: sweep on its tuning side, choose by the frozen rules, score the choices on its held-out side."""
+    t0 = time.perf_counter()
+    tune, held = fold["tune"], fold["heldout"]
+    tune_corpus = source_corpus(tune["source"], tune["unrelated"], frozen["seeds"]["tuning"],
+                                llm_paraphrases_split(tune["source"], "tuning", frozen))
+    held_corpus = source_corpus(held["source"], held["unrelated"], frozen["seeds"]["heldout"],
+                                llm_paraphrases_split(held["source"], "heldout", frozen))
+    grid = sweep_minhash_grid(tune_corpus, GRID["text_variant"])
+    canon_only = {k: v for k, v in grid.items() if v["setting"]["text_variant"] == "canon"}
+    sim_grid = sweep_simhash_grid(tune_corpus)
+    chosen = {"keyed_minhash": select(canon_only, "minhash"), "simhash": select(sim_grid, "simhash"),
+              "keyed_minhash_llm_rule": select(grid, "llm")}
+    ranked = sorted((v for v in canon_only.values() if v["false_match_rate"] <= 0.01),
+                    key=lambda v: -v["f1"])[:8]
+    heldout = {
+        "keyed_minhash_tuned": score_minhash_real(held_corpus, chosen["keyed_minhash"]["setting"]),
+        "simhash_tuned": score_simhash_real(held_corpus, chosen["simhash"]["setting"]),
+        "shipped_defaults": score_minhash_real(held_corpus, shipped),
+        "candidate_defaults": score_minhash_real(held_corpus, CANDIDATE_DEFAULTS),
+    }
+    if chosen["keyed_minhash_llm_rule"]:
+        heldout["keyed_minhash_llm_rule"] = score_minhash_real(held_corpus,
+                                                              chosen["keyed_minhash_llm_rule"]["setting"])
+    # the emulation used for tuning must agree with the product's path on the held-out side too
+    agree = True
+    for name in ("shipped_defaults", "keyed_minhash_tuned"):
+        setting = heldout[name]["setting"]
+        emulated = sweep_minhash_grid(held_corpus, ["canon"], only=setting)[json.dumps(setting, sort_keys=True)]
+        agree &= all(emulated[m] == heldout[name][m] for m in ("f1", "near_match_recall", "false_match_rate",
+                                                             "llm_paraphrase_recall"))
+    return fold["name"], {
+        "tune": tune, "heldout_on": held,
+        "sizes": {"tune": {k: len(tune_corpus[k]) for k in ("originals", "positives", "negatives", "llm")},
+                  "heldout": {k: len(held_corpus[k]) for k in ("originals", "positives", "negatives", "llm")}},
+        "chosen_on_tuning": {k: _brief(v) for k, v in chosen.items()},
+        "tuning_top8_keyed_minhash": [_brief(v) for v in ranked],
+        "shipped_defaults_on_tuning": _brief(grid[json.dumps(shipped, sort_keys=True)]),
+        "heldout": {k: _brief(v) for k, v in heldout.items()},
+        "heldout_recall_by_kind": {k: v.get("recall_by_kind") for k, v in heldout.items()},
+        "chosen_equals_shipped_defaults": chosen["keyed_minhash"]["setting"] == shipped,
+        "emulation_matches_product_path": agree,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def run_heldout() -> dict:
+    """Tune on one source, freeze, score on the other (and swap); the worst held-out figure per method."""
+    frozen = json.loads(HELDOUT_FILE.read_text(encoding="utf-8"))
+    verify_frozen(frozen)
+    default = Scheme(key_id="x")
+    shipped = {"text_variant": "canon", "word_ngram": default.word_ngram, "char_ngram": default.char_ngram,
+               "bands": default.bands, "rows": default.rows, "near_threshold": default.near_threshold}
+    # the two folds are independent: one process each (the machine has 2 cores)
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        done = [pool.submit(_run_fold, fold, frozen, shipped) for fold in frozen["folds"]]
+        folds = dict(f.result() for f in done)
+    worst = {}
+    for method in ("keyed_minhash_tuned", "simhash_tuned", "shipped_defaults", "candidate_defaults",
+                   "keyed_minhash_llm_rule"):
+        rows = [f["heldout"][method] for f in folds.values() if method in f["heldout"]]
+        if rows:
+            worst[method] = {"f1": min(r["f1"] for r in rows),
+                             "near_match_recall": min(r["near_match_recall"] for r in rows),
+                             "false_match_rate": max(r["false_match_rate"] for r in rows),
+                             "llm_paraphrase_recall": min(r["llm_paraphrase_recall"] for r in rows)}
+    return {"frozen_file": HELDOUT_FILE.name, "frozen_sha256": _sha256_file(HELDOUT_FILE),
+            "shipped_defaults": shipped, "folds": folds, "worst_heldout": worst}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--heldout", action="store_true",
+                        help="the leave-one-source-out run of the frozen protocol (indicator_matching_heldout.json)")
+    parser.add_argument("--freeze", action="store_true",
+                        help=f"write the held-out split definition to {HELDOUT_FILE.name} (before any tuning)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the transforms and rule paraphrases")
     parser.add_argument("--llm-paraphrases", type=int, default=0, metavar="N",
                         help="also measure on N paraphrases written by the local SmolLM2 model")
     args = parser.parse_args()
+    if args.freeze:
+        print(f"wrote {freeze()}")
+        return 0
+    if args.heldout:
+        return main_heldout()
     corpus = build_corpus(seed=args.seed)
     default = Scheme(key_id="x")
     kw = {"word_ngram": default.word_ngram, "char_ngram": default.char_ngram}
@@ -368,6 +855,26 @@ def main() -> int:
     if sweep:
         for name, res in sweep.items():
             print(name, {k: (v["f1"], v["near_recall"], v["fmr"]) for k, v in res.items()})
+    print(f"wrote {path}")
+    return 0
+
+
+def main_heldout() -> int:
+    result = run_heldout()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    path = write_result("indicator_matching_heldout", {"benchmark": "indicator_matching_heldout", "commit": commit,
+                                                       "machine": machine(), **result})
+    for name, fold in result["folds"].items():
+        print(f"{name}: chosen {fold['chosen_on_tuning']['keyed_minhash']['setting']} "
+              f"(= shipped: {fold['chosen_equals_shipped_defaults']}); simhash "
+              f"{fold['chosen_on_tuning']['simhash']['setting']}; llm rule "
+              f"{fold['chosen_on_tuning']['keyed_minhash_llm_rule'].get('setting')}; emulation ok "
+              f"{fold['emulation_matches_product_path']}")
+        for method, v in fold["heldout"].items():
+            print(f"  held-out {method}: F1 {v['f1']}, near {v['near_match_recall']}, FMR "
+                  f"{v['false_match_rate']:.2%}, LLM {v['llm_paraphrase_recall']}")
+    for method, v in result["worst_heldout"].items():
+        print(f"WORST {method}: {v}")
     print(f"wrote {path}")
     return 0
 

@@ -96,13 +96,15 @@ def registry_group() -> None:
 @click.option("--origin", default=None, help=f"Log origin, used when the keys are created (default {DEFAULT_ORIGIN}/<random>).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="API worker processes (all share the database).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
+              help="API worker processes (all share the database); 0 = one per CPU core.")
 @click.option("--write-rate", default=20.0, show_default=True, type=float, help="Writes/s per key and worker.")
 @click.option("--write-burst", default=200.0, show_default=True, type=float)
 def serve(db: str | None, keys_dir: str | None, origin: str | None, host: str, port: int, workers: int,
           write_rate: float, write_burst: float) -> int:
     """Serve the log (tiles, checkpoints, proofs, model lines; signed writes)."""
+    if workers == 0:  # one per core this process may run on
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
     def go() -> int:
         import uvicorn

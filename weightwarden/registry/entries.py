@@ -75,8 +75,49 @@ class EntryError(InputError):
     """A submitted entry that is malformed or does not fit the log; ``reason`` names the field."""
 
 
+_SAFE_INT = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: rfc8785 refuses integers beyond this
+
+
+def _plain(obj: Any, budget: int = 1_000_000) -> bool:
+    """True when ``obj`` is made of dicts with ``str`` keys, lists, ``str``, ``bool``, ``None`` and integers
+    within +-(2^53 - 1) (no float, no other type): where RFC 8785 and ``json.dumps`` agree (see canonical)."""
+    stack = [obj]
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False  # huge or self-referencing: rfc8785 decides (and refuses a cycle)
+        value = stack.pop()
+        kind = type(value)
+        if kind is dict:
+            if not all(type(k) is str for k in value):
+                return False  # rfc8785 refuses other keys; json.dumps would convert them
+            stack.extend(value.values())
+        elif kind is list:
+            stack.extend(value)
+        elif kind is int:
+            if not -_SAFE_INT <= value <= _SAFE_INT:
+                return False
+        elif kind is not str and kind is not bool and value is not None:
+            return False  # floats (and anything unexpected) take the rfc8785 path
+    return True
+
+
 def canonical(obj: Any) -> bytes:
-    """RFC 8785 canonical JSON bytes of ``obj``."""
+    """RFC 8785 canonical JSON bytes of ``obj``.
+
+    Fast path (the standard library's C encoder, ~10x faster than the pure-Python ``rfc8785``, which cost
+    ~60 us per release body): when ``obj`` holds only dicts with ``str`` keys, lists, ``str``, ``bool``,
+    ``None`` and integers within +-(2^53 - 1), and the output is ASCII, RFC 8785 and ``json.dumps(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` give the same bytes: ASCII keys sort the same
+    (UTF-16 order = code point order), strings escape the same set the same way (``rfc8785`` took its escape
+    table from the JSON module's), integers print as decimal digits. Anything else (floats, non-ASCII text,
+    other types) is serialised by ``rfc8785`` itself. ``tests/registry/test_canonical_fast_path.py`` checks
+    the two against each other."""
+    if _plain(obj):
+        try:
+            return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("ascii")
+        except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+            pass  # non-ASCII text (or anything odd): the reference implementation decides
     import rfc8785
 
     try:

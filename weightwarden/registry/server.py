@@ -40,6 +40,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from weightwarden.core.errors import WeightwardenError
 from weightwarden.registry import tiles as _tiles
@@ -85,8 +86,10 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) -> FastAPI:
-    """The API over ``store``; ``keys`` is a :class:`weightwarden.registry.logkeys.LogKeys`."""
+def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) -> RegistryApp:
+    """The API over ``store``; ``keys`` is a :class:`weightwarden.registry.logkeys.LogKeys`. The FastAPI app
+    (OpenAPI schema, every route) sits behind :class:`RegistryApp`, which answers the hottest requests
+    itself."""
     cfg = settings or ServerSettings()
     limiter = RateLimiter(cfg.write_rate, cfg.write_burst)
     nonce_memo = NonceMemo()
@@ -111,13 +114,11 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
     app = FastAPI(title="weightwarden registry", version="1", lifespan=lifespan,
                   description="Transparency log of model releases, revocations, audits and incidents.")
 
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
     async def _database_down(_request: Request, exc: Exception) -> JSONResponse:
         # The database restarting or unreachable is "try again", on every path (reads, key lookups), never a 500.
-        return _error(503, f"the registry database is unavailable ({type(exc).__name__}); retry later")
+        return _error(503, _db_down(exc))
 
     @app.exception_handler(WeightwardenError)
     async def _weightwarden_error(_request: Request, exc: WeightwardenError) -> JSONResponse:
@@ -285,7 +286,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         write = admit(request.headers, request.method, path, raw)
         if isinstance(write, Rejected):
             return _error(write.status, write.reason)
-        result = await asyncio.wrap_future(sequencer().submit(write))
+        result = await sequencer().submit_async([write])[0]
         refund_replay(write, result)
         if isinstance(result, Rejected):
             return _error(result.status, result.reason)
@@ -322,8 +323,10 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
             return _error(422, f"a batch is {{\"requests\": [{{\"headers\": {{...}}, \"body\": <base64>}}]}} with 1 to "
                                f"{cfg.max_batch_items} items of at most {cfg.max_body_bytes} bytes")
         admitted = [admit(h, "POST", "/entries", b) for h, b in parsed_items]
-        futures = {i: sequencer().submit(w) for i, w in enumerate(admitted) if isinstance(w, PendingWrite)}
-        done = {i: await asyncio.wrap_future(f) for i, f in futures.items()}
+        queued = [i for i, w in enumerate(admitted) if isinstance(w, PendingWrite)]
+        pending = [w for w in admitted if isinstance(w, PendingWrite)]
+        futures = sequencer().submit_async(pending) if pending else []
+        done = dict(zip(queued, await asyncio.gather(*futures), strict=True))
         for i, r in done.items():
             refund_replay(admitted[i], r)
         results, checkpoints = [], {}
@@ -339,7 +342,133 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         return {"results": results, "checkpoints": checkpoints}
 
     _include_web_pages(app, store)
-    return app
+    return RegistryApp(app, store, cfg, admit, sequencer)
+
+
+_INCLUSION_QUERY = re.compile(rb"^index=([0-9]{1,19})&tree_size=([0-9]{1,19})\Z")
+_PROOF_CACHE_MAX = 200_000
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+def _json_bytes(content: Any) -> bytes:
+    # byte for byte what Starlette's JSONResponse renders, so both paths answer the same bytes
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode("utf-8")
+
+
+class RegistryApp:
+    """The registry's ASGI app: a raw ASGI fast path in front of the FastAPI app, for the requests a loaded
+    registry gets most (issue 13's load goals; docs/decisions.md):
+
+    - ``GET /proof/inclusion?index=I&tree_size=N`` of a tree this process saw committed, every hash cached:
+      the answer's bytes are cached per ``(I, N)`` (a proof in a given tree never changes);
+    - ``GET /tile/...`` of a full tile already in the store's memory cache (immutable);
+    - ``POST /entries``: the same :func:`admit` checks and sequencer as the FastAPI route.
+
+    Anything else, and any request these cannot answer from memory exactly as the FastAPI route would
+    (another query form, a value out of range, a cache miss), goes to the FastAPI app unchanged. Saves
+    FastAPI's routing, dependency solving, validation and thread-pool hop, which cost more than the answer."""
+
+    def __init__(self, app: FastAPI, store: Store, cfg: ServerSettings,
+                 admit: Any, sequencer: Any) -> None:
+        self.app, self.store, self.cfg = app, store, cfg
+        self._admit, self._sequencer = admit, sequencer
+        self._proofs: dict[tuple[int, int], bytes] = {}
+
+    def __getattr__(self, name: str) -> Any:  # openapi(), routes, state, ...: the FastAPI app's
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            method, path = scope["method"], scope["path"]
+            if method == "GET":
+                if path == "/proof/inclusion":
+                    body = self._inclusion(scope["query_string"])
+                    if body is not None:
+                        return await _send(send, 200, _JSON_HEADERS, body)
+                elif path.startswith("/tile/") and not scope["query_string"]:
+                    data = self._full_tile(path)
+                    if data is not None:
+                        return await _send(send, 200, [(b"content-type", b"application/octet-stream"),
+                                                       (b"cache-control", IMMUTABLE.encode())], data)
+            elif method == "POST" and path == "/entries":
+                return await self._append(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def _inclusion(self, query: bytes) -> bytes | None:
+        m = _INCLUSION_QUERY.match(query)
+        if m is None:
+            return None
+        index, size = int(m.group(1)), int(m.group(2))
+        if not (index <= _MAX and 1 <= size <= _MAX):
+            return None
+        key = (index, size)
+        body = self._proofs.get(key)
+        if body is None:
+            found = self.store.cached_inclusion_proof(index, size)
+            if found is None:
+                return None  # not from memory: the FastAPI route reads the database (or answers 404)
+            body = _json_bytes({"index": index, "tree_size": found[0], "proof": [_b64(h) for h in found[1]]})
+            if len(self._proofs) >= _PROOF_CACHE_MAX:
+                self._proofs.clear()
+            self._proofs[key] = body
+        return body
+
+    def _full_tile(self, path: str) -> bytes | None:
+        try:
+            t = _tiles.Tile.parse_path(path[1:])
+        except _tiles.TileError:
+            return None
+        return self.store.cached_full_tile(t) if t.is_full else None
+
+    async def _append(self, scope: Any, receive: Any, send: Any) -> None:
+        """``POST /entries`` as the FastAPI route answers it (same limits, checks, statuses and bodies)."""
+        limit = self.cfg.max_body_bytes
+        headers: dict[str, str] = {}
+        for k, v in scope["headers"]:
+            headers[k.decode("latin-1")] = v.decode("latin-1")
+        declared = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
+        if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > limit):
+            return await _send_error(send, 413, f"request body over the {limit}-byte limit")
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body += message.get("body", b"")
+            if len(body) > limit:
+                return await _send_error(send, 413, f"request body over the {limit}-byte limit")
+            if not message.get("more_body", False):
+                break
+        query = scope["query_string"]
+        path = "/entries" + (f"?{query.decode('latin-1')}" if query else "")
+        try:
+            write = self._admit(headers, "POST", path, bytes(body))
+            if isinstance(write, Rejected):
+                return await _send_error(send, write.status, write.reason)
+            result = await self._sequencer().submit_async([write])[0]
+        except (OperationalError, DBAPIError) as exc:
+            return await _send_error(send, 503, _db_down(exc))
+        except WeightwardenError as exc:
+            return await _send_error(send, getattr(exc, "status", 400), exc.reason)
+        if isinstance(result, Rejected):
+            return await _send_error(send, result.status, result.reason)
+        return await _send(send, 201, _JSON_HEADERS, _json_bytes({
+            "index": result.index, "tree_size": result.tree_size, "checkpoint": result.checkpoint.decode("utf-8"),
+            "inclusion_proof": [_b64(h) for h in result.proof]}))
+
+
+async def _send(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode("ascii")), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Any, status: int, reason: str) -> None:
+    await _send(send, status, _JSON_HEADERS, _json_bytes({"error": reason}))
+
+
+def _db_down(exc: Exception) -> str:
+    return f"the registry database is unavailable ({type(exc).__name__}); retry later"
 
 
 def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> bytes:
@@ -395,7 +524,7 @@ def _include_web_pages(app: FastAPI, store: Store) -> None:
     app.include_router(web_router(StorePages(store)))
 
 
-def app_from_env() -> FastAPI:
+def app_from_env() -> RegistryApp:
     """The app for ``uvicorn --factory``: database, key directory and limits from the environment."""
     from weightwarden.registry.logkeys import load_or_create
 

@@ -20,7 +20,10 @@ Reads (tiles, entries, proofs, views) run in their own read transactions against
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +47,8 @@ REPLAYED = "replayed request: this nonce was already used with this key"
 _NONCE_PURGE_EVERY = 200  # batches between deletions of expired nonces
 _HASH_CACHE_MAX = 4_000_000
 _TILE_CACHE_MAX = 20_000
+_RANGE_CACHE_MAX = 2_000_000
+_FILL_MAX = 500_000  # stored hashes (16 MB) one proof read may load into the cache at once
 
 metadata = sa.MetaData()
 log_state = sa.Table(
@@ -229,6 +234,56 @@ class _CacheOnly:
             raise _NotCached from None
 
 
+class _WriterHandoff:
+    """Queues the sequencers of several worker processes on one SQLite file before ``BEGIN IMMEDIATE``.
+
+    SQLite makes a writer that finds the database locked sleep and retry (its busy handler backs off to 100 ms
+    sleeps), so with two API workers each one's batch often waited a whole sleep after the other had already
+    committed: the processes sat idle with requests queued and the p99 latency reached seconds. A blocking
+    ``flock`` on ``<database>.writer`` is handed over by the kernel the moment the holder releases it. It only
+    orders the writers; the transaction's own lock (``BEGIN IMMEDIATE``) still guarantees that two writers
+    never sequence the same index, also for a process that does not take this lock (an older version).
+    Not used for PostgreSQL (``SELECT ... FOR UPDATE`` queues waiters itself) or an in-memory SQLite
+    database."""
+
+    def __init__(self, url: str | None) -> None:
+        self.path: str | None = None
+        self._fd: int | None = None
+        self._lock = threading.Lock()
+        if url is not None and url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+            path = url[len("sqlite:///"):].split("?", 1)[0]
+            if path and path != ":memory:":
+                self.path = path + ".writer"
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        if self.path is None:
+            return
+        try:
+            import fcntl
+
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            self.path = None  # no flock here (another OS, a read-only folder): SQLite's own lock alone
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.path is not None and self._fd is not None:
+                import fcntl
+
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
 class Store:
     """The registry database. ``signer`` signs checkpoints (``note.CheckpointSigner``; its origin is the
     log's). Open with :meth:`open`, which runs the migrations and creates the empty log on first use."""
@@ -247,10 +302,13 @@ class Store:
             self._reader = sa.create_engine(self.url, pool_size=16, max_overflow=16, pool_pre_ping=True)
         self._hash_cache: dict[int, bytes] = {}
         self._tile_cache: dict[tuple[int, int], bytes] = {}
+        self._range_cache: dict[tuple[int, int], bytes] = {}  # MTH(D[lo:hi]) of committed leaves
+        self._filled_upto = 0  # every stored hash below this index is in the hash cache
         self._cache_lock = threading.Lock()
         self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
         self._batches = 0
         self._known_size = 0  # a tree size this process has seen committed (trees only grow)
+        self._handoff = _WriterHandoff(self.url if self.dialect == "sqlite" else None)
         # incident records read so far (the log is append-only: read once, extended as it grows)
         self._incident_log: tuple[int, list[tuple[int, str, dict[str, Any]]]] = (0, [])
         self._incident_lock = threading.Lock()
@@ -265,6 +323,7 @@ class Store:
     def close(self) -> None:
         self._writer.dispose()
         self._reader.dispose()
+        self._handoff.close()
 
     # ---------------------------------------------------------------------------------------------------
     # set-up
@@ -349,7 +408,7 @@ class Store:
         t = time.time() if now is None else now
         results: list[int | Rejected] = []
         overlay: dict[int, bytes] = {}
-        with self._writer.begin() as conn:
+        with self._handoff, self._writer.begin() as conn:
             state = conn.execute(sa.select(log_state.c.size, log_state.c.checkpoint)
                                  .where(log_state.c.id == 1).with_for_update()).one()
             start = size = int(state.size)
@@ -392,18 +451,17 @@ class Store:
                 batch.record(w.body, size, req.publisher.key_id, int(t), rows)
                 results.append(size)
                 size += 1
-            for name, table in (("entries", entries), ("hashes", hashes), ("nonces", nonces),
-                                ("releases", releases), ("events", events)):
-                if rows[name]:
-                    conn.execute(sa.insert(table), rows[name])
             proofs: dict[int, tuple[bytes, ...]] = {}
+            new_state: dict[str, Any] | None = None
             if size != start:
                 root = tlog.tree_hash(size, reader)
                 checkpoint = self.signer.sign(size, root)
-                for index in range(start, size):  # handed back with the acknowledgement: no second read
-                    proofs[index] = tuple(tlog.inclusion_proof(size, index, reader))
-                conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(
-                    size=size, root=root, checkpoint=checkpoint, updated_at=int(t)))
+                # handed back with the acknowledgement (no second read), computed for the batch at once
+                appended = list(range(start, size))
+                for index, proof in zip(appended, tlog.inclusion_proofs(size, appended, reader), strict=True):
+                    proofs[index] = tuple(proof)
+                new_state = {"size": size, "root": root, "checkpoint": checkpoint, "updated_at": int(t)}
+            self._write_rows(conn, rows, new_state)
             self._batches += 1
             if self._batches % _NONCE_PURGE_EVERY == 0:
                 conn.execute(sa.delete(nonces).where(nonces.c.expires < int(t)))
@@ -412,10 +470,42 @@ class Store:
         self._known_size = max(self._known_size, size)
         return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint, proofs[r]) for r in results]
 
+    _BATCH_TABLES = (("entries", entries), ("hashes", hashes), ("nonces", nonces), ("releases", releases),
+                     ("events", events))
+
+    def _write_rows(self, conn: Connection, rows: dict[str, list[dict[str, Any]]],
+                    new_state: dict[str, Any] | None) -> None:
+        """Write a batch's rows and the new tree head, inside the sequencer's transaction.
+
+        PostgreSQL: all of it in ONE pipeline (psycopg 3), so the batch's writes cost one round trip to the
+        server instead of one per table: on a loaded machine every round trip waits for the database process
+        to be scheduled, and those waits, not CPU, bounded the appends (docs/benchmarks.md §21). Same
+        statements, same transaction; an error raises at the pipeline's sync and the transaction rolls back."""
+        if self.dialect == "postgresql":
+            raw = conn.connection.driver_connection
+            with raw.pipeline(), raw.cursor() as cur:
+                for name, table in self._BATCH_TABLES:
+                    if rows[name]:
+                        cols = [c.name for c in table.columns if c.name in rows[name][0]]  # as sa.insert does
+                        sql = (f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
+                               f'VALUES ({", ".join(["%s"] * len(cols))})')
+                        cur.executemany(sql, [tuple(r[c] for c in cols) for r in rows[name]])
+                if new_state is not None:
+                    cur.execute('UPDATE "log_state" SET "size" = %s, "root" = %s, "checkpoint" = %s, "updated_at" = %s '
+                                'WHERE "id" = 1', (new_state["size"], new_state["root"], new_state["checkpoint"],
+                                                   new_state["updated_at"]))
+            return
+        for name, table in self._BATCH_TABLES:
+            if rows[name]:
+                conn.execute(sa.insert(table), rows[name])
+        if new_state is not None:
+            conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(**new_state))
+
     def _remember_hashes(self, new: dict[int, bytes]) -> None:
         with self._cache_lock:
             if len(self._hash_cache) + len(new) > _HASH_CACHE_MAX:
                 self._hash_cache.clear()
+                self._filled_upto = 0
             self._hash_cache.update(new)
 
     # ---------------------------------------------------------------------------------------------------
@@ -469,6 +559,10 @@ class Store:
     def size(self) -> int:
         with self._reader.begin() as conn:
             return int(self._state(conn).size)
+
+    def cached_full_tile(self, tile: Any) -> bytes | None:
+        """A full tile (immutable) from this process's memory, else None (no database round trip)."""
+        return self._tile_cache.get((tile.level, tile.index)) if tile.is_full else None
 
     def tile(self, tile: Any) -> bytes:
         """The bytes of a hash tile or entry bundle (``tiles.Tile``) of the current tree."""
@@ -535,10 +629,24 @@ class Store:
         no database round trip and no blocking, so the server can answer it on its event loop."""
         if tree_size is None or not 0 <= index < tree_size <= self._known_size:
             return None
-        try:
-            return tree_size, tlog.inclusion_proof(tree_size, index, _CacheOnly(self))
-        except _NotCached:
-            return None
+        # The hash of a leaf range never changes, so range hashes are kept across requests and tree sizes:
+        # the ranges near the right edge (shared by every proof in one tree) and the big left subtrees are
+        # hashed once, and a proof is mostly dictionary look-ups.
+        ranges = tlog.inclusion_ranges(index, tree_size)
+        memo = self._range_cache
+        proof = [memo.get(r) for r in ranges]
+        missing = [r for r, h in zip(ranges, proof, strict=True) if h is None]
+        if missing:
+            try:
+                computed = dict(zip(missing, tlog.range_hashes(missing, _CacheOnly(self)), strict=True))
+            except _NotCached:
+                return None
+            with self._cache_lock:
+                if len(memo) + len(computed) > _RANGE_CACHE_MAX:
+                    memo.clear()
+                memo.update(computed)
+            proof = [h if h is not None else computed[r] for r, h in zip(ranges, proof, strict=True)]
+        return tree_size, proof  # type: ignore[return-value]
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> tuple[int, list[bytes]]:
         """``(tree_size, proof)`` of entry ``index`` in the tree of ``tree_size`` (default: current size)."""
@@ -551,7 +659,22 @@ class Store:
             n = size if tree_size is None else tree_size
             if not 0 < n <= size or not 0 <= index < n:
                 raise StoreError(f"no entry {index} in a tree of size {n} (the log has {size} entries)")
+            self._fill_hash_cache(conn, size)
             return n, tlog.inclusion_proof(n, index, _Reader(self, conn))
+
+    def _fill_hash_cache(self, conn: Connection, size: int) -> None:
+        """Load the committed stored hashes of the tree of ``size`` that this process has not read yet, in one
+        range query, when they are few enough (another worker's batches: without them every proof that needs
+        one went to the database). Then proofs of that tree are answered from memory."""
+        upto = tlog.stored_hash_count(size)
+        start = self._filled_upto
+        if upto <= start or upto - start > _FILL_MAX or upto > _HASH_CACHE_MAX:
+            return
+        rows = conn.execute(sa.select(hashes.c.idx, hashes.c.hash).where(hashes.c.idx >= start, hashes.c.idx < upto))
+        fetched = {int(r.idx): bytes(r.hash) for r in rows}
+        if len(fetched) == upto - start:
+            self._remember_hashes(fetched)
+            self._filled_upto = max(self._filled_upto, upto)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> tuple[int, list[bytes]]:
         with self._reader.begin() as conn:
@@ -821,7 +944,8 @@ class Sequencer:
 
     def __init__(self, store: Store, *, max_batch: int = 1024) -> None:
         self.store, self.max_batch = store, max_batch
-        self._pending: list[tuple[PendingWrite, Future[Appended | Rejected]]] = []
+        # each pending write waits on a concurrent Future (submit) or on an asyncio future of a loop
+        self._pending: list[tuple[PendingWrite, Any]] = []
         self._cond = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name="ww-sequencer", daemon=True)
@@ -836,6 +960,22 @@ class Sequencer:
             self._pending.append((write, fut))
             self._cond.notify()
         return fut
+
+    def submit_async(self, writes: Sequence[PendingWrite]) -> list[asyncio.Future[Appended | Rejected]]:
+        """Queue ``writes`` from a coroutine (call it on the event loop); one asyncio future per write.
+
+        A batch's results reach each loop with one ``call_soon_threadsafe`` (one wake-up of the loop per
+        batch, not a thread-safe hand-over per request as ``asyncio.wrap_future(submit(w))`` costs)."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Appended | Rejected]] = [loop.create_future() for _ in writes]
+        with self._cond:
+            if self._stopped:
+                for fut in futures:
+                    fut.set_result(Rejected(503, "the registry is shutting down"))
+                return futures
+            self._pending.extend((w, (loop, f)) for w, f in zip(writes, futures, strict=True))
+            self._cond.notify()
+        return futures
 
     def stop(self) -> None:
         with self._cond:
@@ -855,8 +995,21 @@ class Sequencer:
                 results: Sequence[Appended | Rejected] = self.store.append_batch([w for w, _ in batch])
             except Exception as exc:  # noqa: BLE001 - a failed transaction fails its requests, not the thread
                 results = [Rejected(503, f"the append was not committed: {type(exc).__name__}")] * len(batch)
-            for (_, fut), result in zip(batch, results, strict=True):
-                fut.set_result(result)
+            by_loop: dict[Any, list[tuple[asyncio.Future[Appended | Rejected], Appended | Rejected]]] = {}
+            for (_, target), result in zip(batch, results, strict=True):
+                if isinstance(target, Future):
+                    target.set_result(result)
+                else:
+                    by_loop.setdefault(target[0], []).append((target[1], result))
+            for loop, done in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits for these answers any more
+                    loop.call_soon_threadsafe(_resolve, done)
+
+
+def _resolve(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for fut, result in done:
+        if not fut.done():  # a request whose client went away was cancelled
+            fut.set_result(result)
 
 
 StoreFactory = Callable[[], Store]

@@ -198,6 +198,39 @@ def inclusion_proof(tree_size: int, index: int, reader: HashReader) -> list[byte
     return _range_hashes(_inclusion_ranges(index, 0, tree_size), reader)
 
 
+def inclusion_ranges(index: int, tree_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges ``[lo, hi)`` whose tree hashes, in order, are the inclusion proof of leaf ``index`` in
+    the tree of ``tree_size`` leaves. A range's hash never changes (leaves are immutable), so a server may
+    keep them across tree sizes."""
+    _check_size(tree_size)
+    if not isinstance(index, int) or not 0 <= index < tree_size:
+        raise ProofError(f"leaf index {index!r} is not in a tree of size {tree_size}")
+    return _inclusion_ranges(index, 0, tree_size)
+
+
+def range_hashes(ranges: list[tuple[int, int]], reader: HashReader) -> list[bytes]:
+    """MTH(D[lo:hi]) of each ``(lo, hi)``, from the stored hashes of ``reader`` (one read for all)."""
+    for lo, hi in ranges:
+        if not 0 <= lo < hi:
+            raise ProofError(f"no leaf range [{lo}, {hi})")
+        _check_size(hi)
+    return _range_hashes(ranges, reader)
+
+
+def inclusion_proofs(tree_size: int, indexes: list[int], reader: HashReader) -> list[list[bytes]]:
+    """:func:`inclusion_proof` of each of ``indexes`` in the tree of ``tree_size`` leaves, reading every stored
+    hash once and hashing every range once: proofs of neighbouring leaves (a sequencer's batch) share most of
+    their ranges, so a batch costs a few hashes per leaf instead of one range per proof element."""
+    _check_size(tree_size)
+    for index in indexes:
+        if not isinstance(index, int) or not 0 <= index < tree_size:
+            raise ProofError(f"leaf index {index!r} is not in a tree of size {tree_size}")
+    per_leaf = [_inclusion_ranges(index, 0, tree_size) for index in indexes]
+    unique = list(dict.fromkeys(r for ranges in per_leaf for r in ranges))
+    hashed = dict(zip(unique, _range_hashes(unique, reader), strict=True))
+    return [[hashed[r] for r in ranges] for ranges in per_leaf]
+
+
 def _consistency_ranges(old_size: int, lo: int, hi: int, complete: bool) -> list[tuple[int, int]]:
     # RFC 6962 §2.1.2 SUBPROOF(m, D[lo:hi], b), iteratively; collected root-first, returned leaf-first.
     out: list[tuple[int, int]] = []
