@@ -342,7 +342,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         return {"results": results, "checkpoints": checkpoints}
 
     _include_web_pages(app, store)
-    return RegistryApp(app, store, cfg, admit, sequencer)
+    return RegistryApp(app, store, cfg, admit, sequencer, refund_replay)
 
 
 _INCLUSION_QUERY = re.compile(rb"^index=([0-9]{1,19})&tree_size=([0-9]{1,19})\Z")
@@ -369,9 +369,10 @@ class RegistryApp:
     FastAPI's routing, dependency solving, validation and thread-pool hop, which cost more than the answer."""
 
     def __init__(self, app: FastAPI, store: Store, cfg: ServerSettings,
-                 admit: Any, sequencer: Any) -> None:
+                 admit: Any, sequencer: Any, settle: Any = None) -> None:
         self.app, self.store, self.cfg = app, store, cfg
         self._admit, self._sequencer = admit, sequencer
+        self._settle = settle  # called with (write, result): a replay's rate token is given back
         self._proofs: dict[tuple[int, int], bytes] = {}
 
     def __getattr__(self, name: str) -> Any:  # openapi(), routes, state, ...: the FastAPI app's
@@ -446,6 +447,8 @@ class RegistryApp:
             if isinstance(write, Rejected):
                 return await _send_error(send, write.status, write.reason)
             result = await self._sequencer().submit_async([write])[0]
+            if self._settle is not None:
+                self._settle(write, result)
         except (OperationalError, DBAPIError) as exc:
             return await _send_error(send, 503, _db_down(exc))
         except WeightwardenError as exc:
