@@ -29,14 +29,18 @@ def test_another_publisher_cannot_withdraw_or_rewrite_an_incident(tmp_path: Path
                             severity="high")
         c.publish(incident_body(real.to_osv()), acme.key)
         forged = dataclasses.replace(transition(real, "withdrawn"), affected=(AffectedModel("mallory/x"),))
-        with pytest.raises(RegistryRefused, match="filed by another key"):  # refused when written
-            c.publish(incident_body(forged.to_osv()), mallory.key)
-        [(_, record)] = store.incidents()
+        # Round 2: mallory's record under the same id is logged as mallory's own incident (ids are scoped by
+        # publisher key): it neither withdraws nor rewrites acme's.
+        c.publish(incident_body(forged.to_osv()), mallory.key)
+        (_, record), (_, theirs) = store.incidents()
         assert record["database_specific"]["lifecycle"]["state"] == "reported"
         assert record["affected"][0]["database_specific"]["model_id"] == "acme/smol"
+        assert theirs["affected"][0]["database_specific"]["model_id"] == "mallory/x"
         confirmed = transition(real, "confirmed")
         c.publish(incident_body(confirmed.to_osv()), acme.key)  # the owner may continue it
-        [(_, record)] = store.incidents()
+        with pytest.raises(RegistryRefused, match="does not continue"):  # but not rewrite it
+            c.publish(incident_body(real.to_osv()), acme.key)
+        record = next(r for _, r in store.incidents() if r["affected"][0]["database_specific"]["model_id"] == "acme/smol")
         assert record["database_specific"]["lifecycle"]["state"] == "confirmed"
 
 

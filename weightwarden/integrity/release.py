@@ -254,7 +254,7 @@ def verify_model(
                                f"{_model_name(model)!r}")
 
     # 3. freshness
-    report.freshness = _judge_freshness(parsed.freshness, trusted_version, now)
+    report.freshness = judge_freshness(parsed.freshness, trusted_version, now)
     report.reasons.extend(report.freshness.reasons)
 
     # 4. the files, hashed the way the statement says they were
@@ -303,8 +303,10 @@ def verify_model(
     return report
 
 
-def _judge_freshness(fresh: Freshness | None, trusted_version: int | None,
-                     now: dt.datetime | None) -> FreshnessVerdict:
+def judge_freshness(fresh: Freshness | None, trusted_version: int | None,
+                    now: dt.datetime | None) -> FreshnessVerdict:
+    """What a release's signed freshness data means at ``now``: the one verdict ``verify`` and the registry's
+    ``check`` share (expired, dated in the future, rolled back below ``trusted_version``)."""
     verdict = FreshnessVerdict(signed=fresh, trusted_version=trusted_version)
     if fresh is None:
         if trusted_version is not None:
@@ -351,3 +353,6 @@ def _normalise(name: str) -> str:
     while name.startswith("./"):
         name = name[2:]
     return name
+
+
+_judge_freshness = judge_freshness  # the earlier private name

@@ -266,3 +266,37 @@ class RateLimiter:
                 for k in [k for k, (tok, _) in self._buckets.items() if tok >= self.burst][:50_000]:
                     del self._buckets[k]
             return True
+
+    def refund(self, key: str, cost: float = 1.0) -> None:
+        """Give back a token taken for a request that turned out to be a replay (red team round 2: replays
+        of a key's logged requests must not drain its bucket)."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            if key in self._buckets:
+                tokens, last = self._buckets[key]
+                self._buckets[key] = (min(self.burst, tokens + cost), last)
+
+
+class NonceMemo:
+    """The ``(key id, nonce)`` pairs this process admitted recently, so a replay is refused before it takes
+    a rate token. Bounded (oldest forgotten first); the database remains the authority (the sequencer), and a
+    replay it catches that this memory missed gets its token back (``RateLimiter.refund``)."""
+
+    def __init__(self, max_items: int = 200_000) -> None:
+        from collections import OrderedDict
+
+        self.max_items = max_items
+        self._items: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_use(self, key: str, nonce: str) -> bool:
+        """True the first time this pair is seen (and remember it), False for a replay."""
+        pair = (key, nonce)
+        with self._lock:
+            if pair in self._items:
+                return False
+            self._items[pair] = None
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+            return True

@@ -40,11 +40,12 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from weightwarden.core import strict_json
 from weightwarden.core.errors import InputError, WeightwardenError
 from weightwarden.core.merkle import leaf_hash
 from weightwarden.registry import entries as _entries
@@ -59,6 +60,9 @@ MAX_CANDIDATES = 16  # releases with the same files' digest that are looked at (
 # With a witness quorum, the cosignatures relied on must be this recent: a checkpoint the witnesses signed
 # long ago says nothing about what the log holds now (witnesses cosign the same size again as time passes).
 MAX_WITNESS_AGE_S = 24 * 3600.0
+VIEW_FETCHES = 3  # a view older than the verified checkpoint is fetched again this many times in all
+MAX_LINEAGE_DEPTH = 8  # declared ancestors the client walks itself (breadth first, each line once)
+MAX_LINEAGE_LINES = 64
 
 
 class RegistryClientError(WeightwardenError):
@@ -119,13 +123,65 @@ class _State:
         return cls(path, data)
 
     def save(self) -> None:
+        """Write the state under an exclusive lock (``fcntl``), merged with what another client process may
+        have written since this one loaded it (red team round 2: concurrent checks could roll the remembered
+        checkpoint back): for each log key the bigger remembered checkpoint wins; then atomic replace."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self.data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        with _locked(self.path):
+            try:
+                disk = _State.load(self.path).data
+            except RegistryClientError:
+                disk = {}
+            merged = _merge_state(disk, self.data) if disk else self.data
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(merged, handle, indent=1, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+            self.data = merged
+
+
+class _locked:
+    """An exclusive ``fcntl`` lock on ``<path>.lock`` for a read-modify-write of ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.with_name(path.name + ".lock")
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        import fcntl
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        import fcntl
+
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def _note_size(note: Any) -> int:
+    try:
+        return int(str(note).split("\n")[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def _merge_state(disk: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
+    out = {"schema": STATE_SCHEMA, "logs": {**disk.get("logs", {}), **mine.get("logs", {})},
+           "keys": dict(disk.get("keys", {}))}
+    for vkey, entry in mine.get("keys", {}).items():
+        theirs = out["keys"].get(vkey, {})
+        merged = {**theirs, **entry}
+        if theirs.get("view_key"):
+            merged["view_key"] = theirs["view_key"]  # the first trusted view key stays
+        for slot in ("checkpoint", "checkpoint_witnessed"):
+            if _note_size(theirs.get(slot)) > _note_size(entry.get(slot)):
+                merged[slot] = theirs[slot]
+        out["keys"][vkey] = merged
+    return out
 
 
 def default_state_dir() -> Path:
@@ -147,6 +203,7 @@ class RegistryClient:
         self.full_scan_max = full_scan_max
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
+        self._bundle_mismatch: list[str] = []
         self.notes: list[str] = []
         kwargs: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "follow_redirects": False}
         if transport is not None:
@@ -194,17 +251,17 @@ class RegistryClient:
             raise _NotFound(path)
         if status != 200:
             try:
-                reason = str(json.loads(bytes(body)).get("error"))[:500]
+                reason = str(strict_json.loads(bytes(body)).get("error"))[:500]
             except (ValueError, AttributeError):
                 reason = bytes(body[:200]).decode("utf-8", "replace")
             raise RegistryClientError(f"{path}: the registry answered {status}: {reason}")
         return bytes(body)
 
-    def _get_json(self, path: str, **params: Any) -> Any:
-        try:
-            return json.loads(self._get(path, **params))
-        except ValueError:
-            raise RegistryClientError(f"{path}: the registry's answer is not JSON") from None
+    def _get_json(self, path: str, expect: type = dict, **params: Any) -> Any:
+        """The registry's JSON answer at ``path``, parsed strictly (depth, duplicate keys) and of the
+        expected type (``dict`` or ``list``): a hostile answer is a clear error naming the endpoint, never an
+        AttributeError or RecursionError deep in the client (red team round 2)."""
+        return _json_answer(self._get(path, **params), path, expect)
 
     # ---------------------------------------------------------------------------------------------------
     # trust
@@ -218,7 +275,7 @@ class RegistryClient:
         info = self._get_json("/log")
         if not isinstance(info, dict) or not isinstance(info.get("vkey"), str):
             raise RegistryClientError("the registry's /log answer has no verifier key")
-        saved = self.state.data["logs"].get(self.url)
+        saved = self.state.data["logs"].get(self.url)  # the log key trusted on first use at this URL
         served = NoteVerifier.from_vkey(info["vkey"])
         if self._pinned is not None:
             verifier = self._pinned
@@ -243,13 +300,33 @@ class RegistryClient:
             if note is None or note.text != view_key_text(verifier.name, view_key.encode("ascii")):
                 self.notes.append("the registry's freshness-view key is not vouched for by its log key: ignored")
                 view_key = None
-        if saved is not None and saved.get("view_key") and view_key and saved["view_key"] != view_key:
+        else:
+            view_key = None
+        # What was verified is remembered per log (its key), not per URL (red team round 2): a mirror URL of
+        # the same log must not start from nothing and accept an older tree.
+        mine = self._key_state(verifier)
+        if mine.get("view_key") and view_key and mine["view_key"] != view_key:
             raise RegistryClientError("the registry's freshness-view key changed since it was first trusted")
-        entry = self.state.data["logs"].setdefault(self.url, {})
-        entry.update({"vkey": verifier.vkey(), "view_key": saved.get("view_key") if saved else view_key,
-                      "origin": verifier.name})
-        self._log = {"verifier": verifier, "view_key": entry["view_key"]}
+        if not mine.get("view_key") and view_key:
+            mine["view_key"] = view_key
+        self.state.data["logs"][self.url] = {"vkey": verifier.vkey(), "origin": verifier.name}
+        self._log = {"verifier": verifier, "view_key": mine.get("view_key")}
         return verifier
+
+    def _key_state(self, verifier: Any) -> dict[str, Any]:
+        """What this client remembers about the log with ``verifier``'s key (checkpoints, view key); a state
+        file from before round 2 kept it per URL, and is read once from there."""
+        keys = self.state.data.setdefault("keys", {})
+        vkey = verifier.vkey()
+        if vkey not in keys:
+            keys[vkey] = {}
+            for old in self.state.data["logs"].values():
+                if isinstance(old, dict) and old.get("vkey") == vkey:
+                    for slot in ("checkpoint", "checkpoint_witnessed", "view_key"):
+                        if old.get(slot) and _note_size(old.get(slot)) >= _note_size(keys[vkey].get(slot)):
+                            keys[vkey][slot] = old[slot]
+        entry: dict[str, Any] = keys[vkey]
+        return entry
 
     def verified_checkpoint(self) -> Any:
         """The latest checkpoint, signed by the pinned key (and witnesses), consistent with the last one seen."""
@@ -298,7 +375,7 @@ class RegistryClient:
         from weightwarden.registry.note import NoteError, open_checkpoint
 
         slot = "checkpoint_witnessed" if self.quorum else "checkpoint"
-        saved = self.state.data["logs"][self.url].get(slot)
+        saved = self._key_state(verifier).get(slot)
         if saved is not None:
             old_note = saved.encode("utf-8")
             try:
@@ -306,7 +383,7 @@ class RegistryClient:
             except NoteError as exc:
                 raise RegistryClientError(f"the remembered checkpoint does not verify: {exc.reason}") from None
             self._check_consistent(old, checkpoint, old_note, note, verifier)
-        self.state.data["logs"][self.url][slot] = note.decode("utf-8")
+        self._key_state(verifier)[slot] = note.decode("utf-8")
         self.state.save()
 
     def _check_consistent(self, old: Any, new: Any, old_note: bytes, new_note: bytes, verifier: Any) -> None:
@@ -392,7 +469,9 @@ class RegistryClient:
             raise RegistryClientError(f"cannot reach the registry at {self.url}: {exc}") from None
         if response.status_code != 201:
             raise RegistryRefused(response.status_code, _reason(response))
-        answer = response.json()
+        answer = _json_answer(response.content, "/entries", dict)
+        if not isinstance(answer.get("checkpoint"), str) or not isinstance(answer.get("index"), int):
+            raise RegistryClientError("/entries: the registry's answer to the append has no checkpoint or index")
         note = answer["checkpoint"].encode("utf-8")
         try:
             checkpoint, _ = open_checkpoint(note, verifier, verifier.name)
@@ -400,7 +479,10 @@ class RegistryClient:
             raise RegistryClientError(f"the checkpoint returned for the append does not verify: {exc.reason}") from None
         index = int(answer["index"])
         entry = self._get_json(f"/entries/{index}")
-        data = base64.b64decode(entry["data"])
+        try:
+            data = base64.b64decode(entry["data"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            raise RegistryClientError(f"entry {index}: malformed answer") from None
         if _entries.parse_logged(data)["body"] != body:
             raise RegistryClientError(f"entry {index} is not the body this client sent")
         try:
@@ -432,6 +514,8 @@ class RegistryClient:
         checkpoint = self.verified_checkpoint()
         found = self._find_releases(path, bundle, model, checkpoint)
         what = "this bundle" if bundle is not None else "the files at this path"
+        if self._bundle_mismatch:  # an entry claiming the bundle with other files: never weighed, never current
+            return self._result(False, checkpoint, reasons=list(self._bundle_mismatch))
         if not found:
             return self._result(False, checkpoint, reasons=[f"no release in the registry matches {what}"])
         lines = sorted({body["model"] for _, body in found})
@@ -440,7 +524,7 @@ class RegistryClient:
                 f"ambiguous: {len(lines)} model lines claim {what}: {', '.join(lines)}; the registry cannot say "
                 "whose release it is (pass --model to name the line you trust)"])
         line = lines[0]
-        signed, fresh_reasons, checkpoint = self._signed_view(line, checkpoint)
+        signed, fresh_reasons, checkpoint, head = self._signed_view(line, checkpoint)
         data = self._line_data(line, checkpoint, signed)
         view = _line_view_at(line, checkpoint.size, data)
         reasons: list[str] = []
@@ -478,8 +562,12 @@ class RegistryClient:
                     via = f" via {hit['via']}" if hit.get("via") else ""
                     own.append(f"open incident {hit['id']} ({hit['severity']}, {hit['state']}){via}: {hit['summary']}")
                     blocking = True
+            own.extend(_expiry_verdict(body))
             if signed is not None and not own:  # the signed view binds: it may not say otherwise
                 own.extend(_signed_verdict(signed, index, body, incidents))
+                if not own:
+                    signed_hits = self._signed_affecting(signed, head, incidents)
+                    own.extend(signed_hits)
                 blocking = blocking or bool(own)
             results.append((index, body, own, blocking, incidents))
         usable = [r for r in results if not r[2]]
@@ -533,13 +621,17 @@ class RegistryClient:
         (of line ``model`` when given). Up to ``full_scan_max`` entries they are found in the entries
         themselves; above, the registry's lookup is a hint and each release it names is proven."""
         digest = root = None
+        expected: dict[str, Any] | None = None
+        self._bundle_mismatch: list[str] = []
         if bundle is not None:
             from weightwarden.integrity.bundle import read_bundle_file
 
             try:
-                digest = "sha256:" + hashlib.sha256(read_bundle_file(bundle)).hexdigest()
+                raw = read_bundle_file(bundle)
             except OSError as exc:
                 raise InputError(f"{bundle}: cannot read the bundle: {exc.strerror or exc}") from None
+            digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+            expected = self._bundle_fields(bundle, raw)
         else:
             if path is None:
                 raise InputError("check needs a model path or a bundle")
@@ -548,11 +640,24 @@ class RegistryClient:
         def matches(body: dict[str, Any]) -> bool:
             return body["bundle"] == digest if digest is not None else body["subject"]["sha256"] == root
 
+        def agrees(index: int, body: dict[str, Any]) -> bool:
+            """A release naming the bundle must state what the bundle's signed statement states (red team
+            round 2: another namespace logged tampered files under a real bundle's digest)."""
+            if expected is None or (model is not None and body["model"] != model):
+                return True
+            differ = sorted(k for k in expected if body.get(k) != expected[k])
+            if differ:
+                self._bundle_mismatch.append(
+                    f"the release of {body['model']} at log index {index} names this bundle, but its "
+                    f"{', '.join(differ)} differ from the bundle's signed statement: it is not a release of "
+                    "this bundle")
+            return not differ
+
         found: list[tuple[int, dict[str, Any]]] = []
         if checkpoint.size <= self.full_scan_max:
             for index, logged in enumerate(self._scanned(checkpoint)):
                 body = logged["body"]
-                if body["schema"] == _entries.RELEASE_SCHEMA and matches(body):
+                if body["schema"] == _entries.RELEASE_SCHEMA and matches(body) and agrees(index, body):
                     found.append((index, body))
         else:
             answer = self._get_json("/releases", **({"bundle": digest} if digest is not None else {"subject": root}))
@@ -577,8 +682,38 @@ class RegistryClient:
                     what = (f"the release of another bundle ({body['bundle']}), not of {digest}" if digest
                             else "a release whose files' digest is not the one computed here")
                     raise RegistryClientError(f"the registry pointed at entry {index}, which is {what}")
-                found.append((index, body))
+                if agrees(index, body):
+                    found.append((index, body))
         return [(i, b) for i, b in found if model is None or b["model"] == model]
+
+    def _bundle_fields(self, bundle: Any, raw: bytes) -> dict[str, Any]:
+        """The release fields the bundle's signed statement gives (subject, files, serialization, freshness),
+        after the integrity package's verifier checked the signature. A key bundle is verified with the key
+        it carries (which proves the statement is what was signed, not who signed it); a certificate bundle
+        is parsed only (no trust roots are given to ``check``): say so."""
+        from weightwarden.integrity.bundle import KIND_PUBLIC_KEY, BundleError, parse_bundle
+        from weightwarden.integrity.verifying import KeyVerifier, VerificationError
+
+        try:
+            parsed = parse_bundle(raw)
+        except BundleError as exc:
+            raise InputError(f"{bundle}: {exc.reason}") from None
+        material = parsed.verification_material
+        if material.kind == KIND_PUBLIC_KEY and material.public_key_raw is not None:
+            try:
+                KeyVerifier(material.public_key_raw).verify(parsed)
+            except (VerificationError, WeightwardenError) as exc:
+                raise InputError(f"{bundle}: the bundle's signature does not verify: "
+                                 f"{getattr(exc, 'reason', exc)}") from None
+        else:
+            self.notes.append(f"{bundle}: the bundle's signer is not verified here (certificate or key hint only): "
+                              "use `weightwarden verify` with the signer's identity")
+        try:
+            body = _entries.release_body(model="x/y", statement=parsed.payload, bundle_bytes=raw)
+        except _entries.EntryError as exc:
+            raise InputError(f"{bundle}: {exc.reason}") from None
+        return {k: body[k] for k in ("subject", "serialization", "files", "bundle", "issued_at", "expires",
+                                     "supersedes")}
 
     def _line_data(self, model: str, checkpoint: Any, signed: Any) -> _LineData:
         """The entries of ``model``'s line in ``checkpoint``'s tree, each one proven. Up to ``full_scan_max``
@@ -593,7 +728,7 @@ class RegistryClient:
             return data
         served = self._get_json(f"/models/{model}")
         wanted: set[int] = set()
-        if isinstance(served, dict):
+        if served:
             listed = served.get("entries", [])
             if not isinstance(listed, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in listed):
                 raise RegistryClientError(f"the registry's index of {model} is malformed")
@@ -620,11 +755,16 @@ class RegistryClient:
         vkey = self.log_verifier().vkey()
         return LastSeen(self.seen_path.with_name(f"seen-{hashlib.sha256(vkey.encode()).hexdigest()[:16]}.json"))
 
-    def _signed_view(self, model: str, checkpoint: Any) -> tuple[Any, list[str], Any]:
-        """The verified signed view of ``model`` (or None and why not), and the checkpoint to use: when the
-        view was made at a bigger tree than ``checkpoint``, a newer checkpoint consistent with it is fetched;
-        if the registry has none, the view is ahead of the log it serves (a frozen mirror) and the answer is
-        not current."""
+    def _signed_view(self, model: str, checkpoint: Any) -> tuple[Any, list[str], Any, Any]:
+        """The verified signed view of ``model`` (or None and why not), the checkpoint to use, and the
+        newest log-signed checkpoint that holds the view's tree (to prove entries the view names).
+
+        The view must describe the whole verified tree (red team round 2): a view made at a bigger tree
+        than ``checkpoint`` needs a newer consistent checkpoint (none: the log is served frozen); a view
+        made at a smaller tree is fetched again (entries may have been appended in between), and if it is
+        still older it is a replayed or stale view, which says nothing about the newer entries: not current.
+        With a witness quorum the view may be ahead of the witnessed checkpoint (the latest log-signed
+        checkpoint places it), never behind it."""
         from cryptography.hazmat.primitives import serialization
 
         from weightwarden.registry.freshness import FreshnessError, verify_current_view
@@ -632,35 +772,43 @@ class RegistryClient:
         self.log_verifier()
         pem = self._log["view_key"] if self._log else None
         if not pem:
-            return None, ["the registry publishes no freshness-view key: freshness cannot be checked"], checkpoint
+            return (None, ["the registry publishes no freshness-view key: freshness cannot be checked"], checkpoint,
+                    checkpoint)
         key = serialization.load_pem_public_key(pem.encode("ascii"))
-        try:
-            data = self._get(f"/current/{model}")
-        except _NotFound:
-            return None, [f"the registry serves no current-release view of {model}"], checkpoint
         seen = self._seen()
-        try:
-            verified = verify_current_view(data, key, model_line=model, last_seen=seen.get(model))
-        except FreshnessError as exc:
-            return None, [f"freshness: {exc.reason}"], checkpoint
-        rel = verified.release
-        if rel.tree_size is None:
-            return None, [f"freshness: the view of {model} does not say which tree it describes (tree size, root "
-                          "and line facts): it cannot be checked against the log"], checkpoint
         head = checkpoint
-        if rel.tree_size > checkpoint.size:
-            head = self._newer_head(checkpoint)
+        for attempt in range(VIEW_FETCHES):
+            try:
+                data = self._get(f"/current/{model}")
+            except _NotFound:
+                return None, [f"the registry serves no current-release view of {model}"], checkpoint, checkpoint
+            try:
+                verified = verify_current_view(data, key, model_line=model, last_seen=seen.get(model))
+            except FreshnessError as exc:
+                return None, [f"freshness: {exc.reason}"], checkpoint, checkpoint
+            rel = verified.release
+            if rel.tree_size is None:
+                return None, [f"freshness: the view of {model} does not say which tree it describes (tree size, "
+                              "root and line facts): it cannot be checked against the log"], checkpoint, checkpoint
             if rel.tree_size > head.size:
-                return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, but "
-                              f"the newest checkpoint this registry serves has {head.size} entries: the log is "
-                              "served frozen or stale (a mirror hiding newer entries?)"], checkpoint
-            if not self.quorum:
-                checkpoint = head
+                head = self._newer_head(checkpoint)
+                if rel.tree_size > head.size:
+                    return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, "
+                                  f"but the newest checkpoint this registry serves has {head.size} entries: the "
+                                  "log is served frozen or stale (a mirror hiding newer entries?)"], checkpoint, checkpoint
+                if not self.quorum:
+                    checkpoint = head
+            if rel.tree_size >= checkpoint.size and (self.quorum or rel.tree_size == head.size):
+                break
+            if attempt == VIEW_FETCHES - 1:
+                return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, older "
+                              f"than the verified checkpoint ({max(checkpoint.size, head.size)} entries): a replayed "
+                              "or stale view binds only a prefix of the log, not the entries after it"], checkpoint, checkpoint
         self._check_view_tree(rel.tree_size, bytes.fromhex(rel.tree_root), head)
         seen.remember(model, verified.seen)
         self.notes.append(f"freshness view v{verified.version} (tree size {rel.tree_size}) valid until "
                           f"{verified.expires.isoformat()}")
-        return verified, [], checkpoint
+        return verified, [], checkpoint, head
 
     def _newer_head(self, checkpoint: Any) -> Any:
         """The registry's latest log-signed checkpoint, proven consistent with ``checkpoint``. Without a
@@ -676,7 +824,7 @@ class RegistryClient:
         except WeightwardenError as exc:
             raise RegistryClientError(f"the registry's checkpoint does not verify: {exc.reason}") from None
         if head.size > checkpoint.size:
-            saved = self.state.data["logs"][self.url].get("checkpoint_witnessed", "").encode("utf-8")
+            saved = (self._key_state(verifier).get("checkpoint_witnessed") or "").encode("utf-8")
             self._check_consistent(checkpoint, head, saved, note, verifier)
         return head
 
@@ -713,46 +861,75 @@ class RegistryClient:
                 f"proven in the log on {', '.join(differ)}: an entry was hidden or the view is false"]
 
     def _incidents(self, body: dict[str, Any], view: dict[str, Any], checkpoint: Any) -> list[dict[str, Any]]:
-        """Incidents on this release's line and, through declared bases, on its ancestors. Records of all
-        these lines are weighed together by (incident id, publisher key): a record in a base line, by the
-        base's publisher, cannot replace one that a third party filed about this line."""
-        from weightwarden.registry import incidents as inc
-        from weightwarden.registry.views import current_incidents
+        """Open and closed incidents on this release: on its line, on every ancestor reached through declared
+        bases (transitively, at most ``MAX_LINEAGE_DEPTH`` steps and ``MAX_LINEAGE_LINES`` lines, each line
+        once, so a cycle ends), and (for a log the client reads whole) any incident anywhere in the log that
+        names the release's file digests or weights root. Records are weighed by (incident id, publisher
+        key): a record in a base line, by the base's publisher, cannot replace one filed about this line.
+        The registry's signed list of affecting incidents is checked apart (``_signed_affecting``)."""
+        from weightwarden.registry.affecting import affecting, release_record
 
-        lines = [body["model"], *body.get("bases", [])]
         items = [(i["index"], i["owner"], i["record"]) for i in view["incidents"]]
-        for base in body.get("bases", []):
-            base_view = self._line_view(base, checkpoint)
-            items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
-        parsed = []
-        for current in current_incidents(items):
-            record = current["record"]
-            try:
-                parsed.append(inc.Incident.from_osv(record, where=str(record.get("id"))))
-            except inc.IncidentError as exc:
-                self.notes.append(f"skipped an unreadable incident record: {exc.reason}")
-        me = inc.ModelRecord(model_id=body["model"], version=str(body["version"]),
-                             weights_root=body.get("weights_root"),
-                             file_digests={f["name"]: f["digest"] for f in body["files"]},
-                             declared_bases=tuple(body.get("bases", [])))
+        records: dict[str, Any] = {}
+        full = checkpoint.size <= self.full_scan_max
+        if full:  # every incident record of the log (digest and weights-root matches outside the lineage)
+            items = []
+            for index, logged in enumerate(self._scanned(checkpoint)):
+                if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA:
+                    items.append((index, str(logged["publisher"]["key_id"]), logged["body"]["incident"]))
+        frontier = list(body.get("bases", []))
+        seen = {body["model"]}
+        for _ in range(MAX_LINEAGE_DEPTH):
+            following: list[str] = []
+            for base in frontier:
+                if base in seen or len(seen) > MAX_LINEAGE_LINES:
+                    continue
+                seen.add(base)
+                data = self._line_data(base, checkpoint, None)
+                base_view = _line_view_at(base, checkpoint.size, data)
+                if not full:
+                    items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
+                latest = next((r for r in base_view["releases"] if r["bundle"] == base_view["latest"]), None)
+                if latest is not None and int(latest["index"]) in data.release_bodies:
+                    record = release_record(data.release_bodies[int(latest["index"])])
+                    records[base] = record
+                    following.extend(record.declared_bases)
+            frontier = following
+            if not frontier:
+                break
+        found = affecting(release_record(body), items, lambda m: records.get(m), notes=self.notes, open_only=False)
+        return [a.to_dict() for a in found]
 
-        class _View:
-            def incidents(self) -> Iterable[Any]:
-                return parsed
+    def _signed_affecting(self, signed: Any, head: Any, shown: Sequence[dict[str, Any]]) -> list[str]:
+        """Every incident the registry's signed view lists as affecting the release is proven in the log and
+        read: an open one makes the release not current, whatever the client found itself (red team round
+        2: a line's index stripped of a base's incident, a grandparent, a digest match in another line)."""
+        from weightwarden.registry.views import incident_state
 
-            def model(self, model_id: str) -> Any:
-                if model_id == me.model_id:
-                    return me
-                return inc.ModelRecord(model_id=model_id) if model_id in lines else None
-
-        view_obj = _View()
-        hits = inc.incidents_affecting(me, view_obj, inc.declared_lineage(view_obj), current=True)
+        listed = signed.release.affecting
+        if listed is None:
+            return [f"the registry's signed view of {signed.release.model_line} does not list the incidents "
+                    "affecting the release (an older registry): its lineage and digest incidents are not bound"]
         out = []
-        for hit in hits:
-            incident = hit.incident
-            via = " → ".join(d.parent for d in hit.path) if hit.path else ""
-            out.append({"id": incident.id, "state": incident.state.value, "severity": incident.severity,
-                        "summary": incident.summary, "matched": hit.matched_model, "match": hit.match, "via": via})
+        mine = {(i["id"], i["index"]) for i in shown}
+        for incident_id, index in listed:
+            if (incident_id, index) in mine:
+                continue  # already weighed from proven entries
+            if index >= head.size:
+                out.append(f"the registry's signed view names incident {incident_id} at log index {index}, beyond "
+                           f"its verified tree ({head.size})")
+                continue
+            logged = self._logged(index, self.verified_entry(index, head))
+            record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+            if not isinstance(record, dict) or record.get("id") != incident_id:
+                out.append(f"the registry's signed view names incident {incident_id} at log index {index}, which "
+                           "holds another entry: the view is false")
+                continue
+            state = incident_state(record)
+            if state in OPEN_INCIDENT_STATES:
+                summary = str(record.get("summary", ""))[:200]
+                out.append(f"open incident {incident_id} ({state}) affects this release (listed in the registry's "
+                           f"signed view, record proven at log index {index}): {summary}")
         return out
 
 
@@ -764,6 +941,7 @@ class _LineData:
         self.evs: list[Any] = []
         self.bodies: dict[int, dict[str, Any]] = {}
         self.owners: dict[int, str] = {}
+        self.release_bodies: dict[int, dict[str, Any]] = {}
 
     def add(self, model: str, index: int, logged: dict[str, Any]) -> None:
         from weightwarden.registry.views import events_of, release_row
@@ -774,6 +952,7 @@ class _LineData:
         if kind == "release":
             if body["model"] == model:
                 self.rels.append(release_row(index, body, owner, 0))
+                self.release_bodies[index] = body
             return
         mine = [e for e in events_of(kind or "", body, index) if e.model == model]
         if mine:
@@ -804,14 +983,38 @@ def _signed_verdict(signed: Any, index: int, body: dict[str, Any], incidents: Se
     return out
 
 
+def _expiry_verdict(body: dict[str, Any]) -> list[str]:
+    """The publisher-signed freshness of the release (expiry, issue time), judged exactly as ``weightwarden
+    verify`` judges it (red team round 2: ``check`` ignored an expiry that ``verify`` refused)."""
+    from weightwarden.integrity.release import judge_freshness
+    from weightwarden.integrity.statement import Freshness
+
+    if body.get("issued_at") is None:
+        return []  # the bundle carried no signed freshness data
+    fresh = Freshness(int(body["version"]), str(body["issued_at"]), body.get("expires"), body.get("supersedes"))
+    verdict = judge_freshness(fresh, None, None)
+    return [f"release v{body['version']} of {body['model']}: {reason}" for reason in verdict.reasons]
+
+
 class _NotFound(RegistryClientError):
     def __init__(self, path: str) -> None:
         super().__init__(f"{path}: not found")
 
 
+def _json_answer(raw: bytes, path: str, expect: type) -> Any:
+    """One typed JSON reader for every registry answer."""
+    try:
+        value = strict_json.loads(raw)
+    except strict_json.StrictJSONError as exc:
+        raise RegistryClientError(f"{path}: the registry's answer is not usable JSON ({exc.reason})") from None
+    if not isinstance(value, expect):
+        raise RegistryClientError(f"{path}: the registry's answer is not a JSON {'object' if expect is dict else 'array'}")
+    return value
+
+
 def _reason(response: Any) -> str:
     try:
-        data = response.json()
+        data = strict_json.loads(response.content)
         return str(data.get("error") or data.get("detail"))[:500]
     except (ValueError, AttributeError):
         return response.text[:200]

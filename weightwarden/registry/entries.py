@@ -49,6 +49,7 @@ SUPERSESSION_SCHEMA = "weightwarden.registry.supersession/v1"
 REVOCATION_SCHEMA = "weightwarden.registry.revocation/v1"
 AUDIT_SCHEMA = "weightwarden.registry.audit/v1"
 INCIDENT_SCHEMA = "weightwarden.registry.incident/v1"
+MIN_SHARD_SIZE = 64 * 1024  # the smallest shard a release may declare (a check hashes shard by shard)
 
 KIND_BY_SCHEMA = {
     RELEASE_SCHEMA: "release",
@@ -371,6 +372,10 @@ def _check_release(obj: Mapping[str, Any]) -> tuple[str, ...]:
                                                       and not isinstance(ser["shard_size"], bool)
                                                       and 0 < ser["shard_size"] < 2**53))):
         raise EntryError("release.serialization must be {method, hash_type[, shard_size]}")
+    if ser is not None and ser.get("shard_size") is not None and ser["shard_size"] < MIN_SHARD_SIZE:
+        # A client re-hashes the files shard by shard as the release says: tiny shards make a check of a
+        # large model cost a hash call per byte (red team round 2). model-signing's default is 1 GB.
+        raise EntryError(f"release.serialization.shard_size must be at least {MIN_SHARD_SIZE} bytes")
     bases = obj.get("bases")
     if bases is not None:
         if not isinstance(bases, list) or len(bases) > 16:

@@ -51,6 +51,7 @@ SEEN_SCHEMA = "weightwarden.freshness-seen/v1"
 DEFAULT_TTL = timedelta(days=1)
 MAX_TTL = timedelta(days=31)
 MAX_VIEW_BYTES = 64 * 1024
+MAX_AFFECTING = 256  # affecting incidents one view lists (``affecting.MAX_AFFECTING``)
 TARGET_PREFIX = "current/"
 STATUSES = ("current", "revoked", "withdrawn")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -95,6 +96,11 @@ class CurrentRelease:
     revocations: tuple[int, ...] = ()
     line_entries: int | None = None
     line_entries_digest: str | None = None
+    # Red team round 2: every open incident that affects this release (through transitive declared lineage,
+    # same weights root, file digests or the weights root), as ``(incident id, log index of its record)``,
+    # computed by the registry at ``tree_size`` (``affecting``). None: a view without the list, which a
+    # registry client refuses to rely on (the incidents its verdict depends on would not be bound).
+    affecting: tuple[tuple[str, int], ...] | None = None
 
     def custom(self) -> dict[str, Any]:
         out = {"schema": SCHEMA, "model_line": self.model_line, "release_version": self.version,
@@ -104,6 +110,8 @@ class CurrentRelease:
             out.update({"tree_size": self.tree_size, "tree_root": self.tree_root, "latest_index": self.latest_index,
                         "revocations": list(self.revocations), "line_entries": self.line_entries,
                         "line_entries_digest": self.line_entries_digest})
+            if self.affecting is not None:
+                out["affecting_incidents"] = [{"id": i, "index": n} for i, n in self.affecting]
         return out
 
     def facts(self) -> dict[str, Any]:
@@ -154,6 +162,10 @@ def _check_release(release: CurrentRelease) -> None:
                 or not (release.latest_index is None or count(release.latest_index)) \
                 or not isinstance(release.line_entries_digest, str) or not _HEX64.match(release.line_entries_digest):
             raise FreshnessError(f"{release.model_line}: the line facts of the view are malformed")
+        if release.affecting is not None and (
+                len(release.affecting) > MAX_AFFECTING
+                or not all(isinstance(i, str) and 0 < len(i) <= 200 and count(n) for i, n in release.affecting)):
+            raise FreshnessError(f"{release.model_line}: the view's list of affecting incidents is malformed")
 
 
 def build_current_view(release: CurrentRelease, *, version: int, expires: datetime | None = None,
@@ -219,6 +231,13 @@ def _release_from(target: Any, model_line: str) -> CurrentRelease:
         raise FreshnessError(f"{model_line}: the view's custom data is not a {SCHEMA} record for this line")
     sha = target.hashes.get("sha256")
     incidents = custom.get("open_incidents") or []
+    affecting_raw = custom.get("affecting_incidents")
+    affecting: tuple[tuple[str, int], ...] | None = None
+    if affecting_raw is not None:
+        if not isinstance(affecting_raw, list) or len(affecting_raw) > MAX_AFFECTING \
+                or not all(isinstance(a, dict) and set(a) == {"id", "index"} for a in affecting_raw):
+            raise FreshnessError(f"{model_line}: the view's list of affecting incidents is malformed")
+        affecting = tuple((a["id"], a["index"]) for a in affecting_raw)
     try:
         release = CurrentRelease(
             model_line=model_line, version=str(custom["release_version"]), statement_digest=str(sha),
@@ -228,6 +247,7 @@ def _release_from(target: Any, model_line: str) -> CurrentRelease:
             tree_size=custom.get("tree_size"), tree_root=custom.get("tree_root"),
             latest_index=custom.get("latest_index"), revocations=tuple(custom.get("revocations") or ()),
             line_entries=custom.get("line_entries"), line_entries_digest=custom.get("line_entries_digest"),
+            affecting=affecting,
         )
     except (KeyError, TypeError):
         raise FreshnessError(f"{model_line}: the view's release record is incomplete") from None
@@ -316,12 +336,25 @@ class LastSeen:
             raise FreshnessError(f"{self.path}: malformed entry for {model_line}") from None
 
     def remember(self, model_line: str, seen: Seen) -> None:
+        """Record ``seen`` for the line: read, compare and replace under an exclusive ``fcntl`` lock, so two
+        concurrent checks cannot roll each other's memory back (red team round 2); atomic replace."""
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._remember_locked(model_line, seen)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            os.close(lock)
+
+    def _remember_locked(self, model_line: str, seen: Seen) -> None:
         lines = self._load()
         old = lines.get(model_line)
         if old is not None and int(old["version"]) > seen.version:
             raise RollbackError(f"{model_line}: will not replace version {old['version']} with older {seen.version}")
         lines[model_line] = {"version": seen.version, "digest": seen.digest}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".seen-", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -43,6 +43,7 @@ from weightwarden.registry.entries import Body, EntryError, LogEntry, parse_logg
 from weightwarden.registry.views import build_model_view, events_of, release_row
 
 _LOCK_ID = 0x7767_7265_6769  # PostgreSQL advisory lock taken around migrations ("wwregi")
+REPLAYED = "replayed request: this nonce was already used with this key"
 _NONCE_PURGE_EVERY = 200  # batches between deletions of expired nonces
 _HASH_CACHE_MAX = 4_000_000
 _TILE_CACHE_MAX = 20_000
@@ -308,6 +309,10 @@ class Store:
         self._batches = 0
         self._known_size = 0  # a tree size this process has seen committed (trees only grow)
         self._handoff = _WriterHandoff(self.url if self.dialect == "sqlite" else None)
+        # incident records read so far (the log is append-only: read once, extended as it grows)
+        self._incident_log: tuple[int, list[tuple[int, str, dict[str, Any]]]] = (0, [])
+        self._incident_lock = threading.Lock()
+        self._incident_parsed: dict[int, Any] = {}
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -420,7 +425,7 @@ class Store:
                 req = w.request
                 key = (req.publisher.key_id, req.nonce)
                 if key in seen:
-                    results.append(Rejected(409, "replayed request: this nonce was already used with this key"))
+                    results.append(Rejected(409, REPLAYED))
                     continue
                 seen.add(key)
                 rows["nonces"].append({"key_id": key[0], "nonce": key[1],
@@ -731,30 +736,64 @@ class Store:
         return view
 
     def incidents(self) -> list[tuple[int, dict[str, Any]]]:
-        """The current record of every incident id: ``(index, incident record)``.
+        """The current incident records: ``(index, incident record)``, one per ``(incident id, publisher
+        key)`` (``views.current_incidents``): a key's later record counts when it continues that key's own
+        lifecycle; another key's record under the same id is its own incident and can neither withdraw nor
+        rewrite the first (red team rounds 1 and 2)."""
+        from weightwarden.registry.incidents import Incident, IncidentError
+        from weightwarden.registry.views import current_incidents
 
-        An incident id belongs to the publisher key that first logged it: a later record under the same id
-        counts only when that key logged it and it continues the lifecycle (``incidents.current_records``).
-        Anyone else's record under that id stays in the append-only log but can neither withdraw nor rewrite
-        the incident (an incident hijack, found in review)."""
-        from weightwarden.registry.incidents import Incident, IncidentError, current_records
-
-        with self._reader.begin() as conn:
-            rows = conn.execute(sa.select(entries.c.idx, entries.c.data).where(entries.c.kind == "incident")
-                                .order_by(entries.c.idx)).all()
-        parsed: list[tuple[int, Incident, str, dict[str, Any]]] = []
-        for r in rows:
-            logged = parse_logged(bytes(r.data))
-            record = logged["body"]["incident"]
+        items = []
+        for idx, owner, record in self.incident_items(self.size()):
             try:
-                incident = Incident.from_osv(record, f"log entry {int(r.idx)}")
+                Incident.from_osv(record, f"log entry {idx}")
             except IncidentError:
                 continue  # entries were validated when logged; one that no longer parses is not shown
-            parsed.append((int(r.idx), incident, str(logged.get("publisher", {}).get("key_id", "")), record))
-        current = current_records([p[1] for p in parsed], owners=[p[2] for p in parsed])
-        chosen = {id(i) for i in current}
-        latest = {i.id: (idx, record) for idx, i, _, record in parsed if id(i) in chosen}
-        return sorted(latest.values(), key=lambda x: x[0])
+            items.append((idx, owner, record))
+        return [(i["index"], i["record"]) for i in current_incidents(items)]
+
+    def incident_items(self, size: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every incident record logged below ``size``: ``(log index, publisher key id, OSV record)``."""
+        with self._incident_lock:
+            upto, items = self._incident_log
+            if size > upto:
+                with self._reader.begin() as conn:
+                    rows = conn.execute(sa.select(entries.c.idx, entries.c.data).where(
+                        entries.c.kind == "incident", entries.c.idx >= upto, entries.c.idx < size)
+                        .order_by(entries.c.idx)).all()
+                added = []
+                for r in rows:
+                    logged = parse_logged(bytes(r.data))
+                    added.append((int(r.idx), str(logged.get("publisher", {}).get("key_id", "")),
+                                  logged["body"]["incident"]))
+                items = items + added
+                self._incident_log = (size, items)
+        return [i for i in items if i[0] < size]
+
+    def affecting_incidents(self, release_index: int, size: int) -> list[Any]:
+        """The open incidents affecting the release at ``release_index`` as of tree ``size``, through
+        transitive declared lineage, same weights root, file digests and weights root (``affecting``): what
+        the signed freshness view of its line lists (red team round 2)."""
+        from weightwarden.registry.affecting import affecting, release_record
+
+        body = parse_logged(self.entry(release_index))["body"]
+
+        def line(model_id: str) -> Any:
+            view = self.model_view(model_id)
+            latest = next((r for r in view["releases"] if r["bundle"] == view["latest"] and r["index"] < size), None)
+            if latest is None:
+                from weightwarden.registry.incidents import ModelRecord
+
+                return ModelRecord(model_id=model_id)
+            return release_record(parse_logged(self.entry(int(latest["index"])))["body"])
+
+        def same_root(root: str) -> list[str]:
+            with self._reader.begin() as conn:
+                return [str(r[0]) for r in conn.execute(sa.select(releases.c.model).where(
+                    releases.c.weights_root == root, releases.c.idx < size).distinct())]
+
+        return affecting(release_record(body), self.incident_items(size), line, same_root,
+                         parsed_cache=self._incident_parsed)
 
 
 def _release_row(row: Any) -> dict[str, Any]:
@@ -827,19 +866,16 @@ class _BatchIndex:
         return rel
 
     def _check_incident(self, record: dict[str, Any], publisher: str) -> Rejected | None:
-        """An incident id belongs to the key that first logged it; that key's later records must continue
-        its lifecycle. Anyone else files a new incident (with its own id) instead."""
-        from weightwarden.registry.views import current_incidents
+        """Incident records are scoped by ``(id, publisher key)`` (red team round 2): a key's later record under
+        an id it already used must continue that record's lifecycle; a record under an id only another key
+        used is that key's own, separate incident. Refusing it (round 1) let whoever logged an id first lock
+        the rightful owner out (id squatting); every reader already keys records by (id, key), so accepting
+        it can neither withdraw nor rewrite anyone else's incident."""
+        from weightwarden.registry.views import _continues, current_incidents
 
-        items = self.incident_items.get(record["id"], [])
-        owners = {owner for _, owner, _ in items}
-        if owners - {publisher}:
-            return Rejected(403, f"incident {record['id']} was filed by another key; only that key may update "
-                                 "it (file a new incident, with its own id, to dispute it)")
+        items = [i for i in self.incident_items.get(record["id"], []) if i[1] == publisher]
         if items:
             [head] = current_incidents(items)
-            from weightwarden.registry.views import _continues
-
             if not _continues(head["record"], record):
                 return Rejected(409, f"this record of incident {record['id']} does not continue its logged "
                                      "lifecycle (same publication date, history extended, not rewritten)")
