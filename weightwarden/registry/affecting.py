@@ -52,18 +52,38 @@ def release_record(body: Mapping[str, Any]) -> _inc.ModelRecord:
                             declared_bases=tuple(str(b) for b in body.get("bases", [])))
 
 
+Entitled = Callable[[str, str, str | None, str], bool]  # (key, line, line's publisher key, "incident"|"link")
+
+
+def own_key_only(key: str, line: str, line_owner: str | None, kind: str) -> bool:
+    """The rule a client can apply from the log alone: only the key that published the line speaks for it
+    by content address (the registry adds the keys its namespace grants entitle, and signs the result)."""
+    return line_owner is not None and key == line_owner
+
+
 def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping[str, Any]]],
               line: Callable[[str], _inc.ModelRecord | None],
-              same_root: Callable[[str], Iterable[str]] | None = None,
+              same_root: Callable[[str], Iterable[tuple[str, str]]] | None = None,
               notes: list[str] | None = None, open_only: bool = True,
-              parsed_cache: dict[int, Any] | None = None) -> list[Affecting]:
+              parsed_cache: dict[int, Any] | None = None, *,
+              owner: Callable[[str], str | None] | None = None,
+              entitled: Entitled = own_key_only,
+              limits: list[str] | None = None) -> list[Affecting]:
     """Every open incident among ``items`` (``(log index, publisher key id, OSV record)``) that affects
     ``release``. ``line(model_id)``: the record of a line's latest live release (with its declared bases),
-    or None when the log has none; ``same_root(root)``: the lines with a release of that weights root.
+    or None when the log has none; ``same_root(root)``: ``(line, publisher key)`` of every release of that
+    weights root; ``owner(model_id)``: the publisher key of the line (the release's own line included).
     ``open_only=False``: closed (fixed) incidents too, for display; withdrawn ones never. ``parsed_cache``:
-    records already parsed, by log index (the server keeps one: a logged record never changes)."""
+    records already parsed, by log index (the server keeps one: a logged record never changes).
+
+    Red team round 3: a weights-root link counts only when the key that claimed the root is ``entitled`` to
+    the line it links to, and a weights-root or file-digest match only when the incident's key is entitled
+    to the matched line; others are notes. Every bound the walk hits is written to ``limits``: a caller must
+    then treat the answer as incomplete (fail closed), never as "nothing affects the release"."""
     items = list(items)
     cache: dict[str, _inc.ModelRecord | None] = {}
+    limits = limits if limits is not None else []
+    owners: dict[str, str | None] = {}
 
     def lookup(model_id: str) -> _inc.ModelRecord | None:
         if model_id == release.model_id:
@@ -72,14 +92,24 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
             cache[model_id] = line(model_id)
         return cache[model_id]
 
+    def owner_of(model_id: str) -> str | None:
+        if owner is None:
+            return None
+        if model_id not in owners:
+            owners[model_id] = owner(model_id)
+        return owners[model_id]
+
+    records, edges = _walk(release, lookup, same_root, owner_of, entitled, notes, limits)
+    roots = {_inc._norm(r.weights_root) for r in records.values() if r.weights_root}
+    digests = {_inc._norm(d) for r in records.values() for d in r.file_digests.values()}
+    ids = set(records)
     # Only records that can reach the release are weighed: those naming a line of its ancestry, or a weights
     # root or file digest of a release in it (the server answers every view request: cost follows the
     # ancestry, not the number of incidents in the log). A (id, key) chain counts whole when any record of it
     # is relevant, so the chain's current record is chosen exactly as over all records.
-    ids, roots, digests = _ancestry_marks(release, lookup, same_root)
     relevant: set[tuple[str, str]] = set()
     parsed_at: dict[int, _inc.Incident] = {}
-    for idx, owner, record in items:
+    for idx, key, record in items:
         incident = parsed_cache.get(int(idx)) if parsed_cache is not None else None
         if incident is None:
             try:
@@ -93,7 +123,7 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
         parsed_at[int(idx)] = incident
         if any(e.model_id in ids or any(_inc._norm(r) in roots for r in e.weights_roots)
                or any(_inc._norm(d) in digests for d in e.file_digests.values()) for e in incident.affected):
-            relevant.add((incident.id, str(owner)))
+            relevant.add((incident.id, str(key)))
     current = current_incidents([(i, o, r) for i, o, r in items
                                  if int(i) in parsed_at and (parsed_at[int(i)].id, str(o)) in relevant])
     parsed: list[_inc.Incident] = []
@@ -105,7 +135,6 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
         parsed.append(incident)
         where[id(incident)] = item
 
-
     class _Lines:
         def incidents(self) -> Iterable[_inc.Incident]:
             return parsed
@@ -113,17 +142,22 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
         def model(self, model_id: str) -> _inc.ModelRecord | None:
             return lookup(model_id)
 
-        def models_with_root(self, root: str) -> list[str]:
-            return sorted(set(same_root(root))) if same_root is not None else []
+    def may_speak(incident: _inc.Incident, candidate: _inc.ModelRecord) -> bool:
+        key = str(where[id(incident)]["owner"])
+        return entitled(key, candidate.model_id, owner_of(candidate.model_id), "incident")
 
-    view = _Lines()
-    hits = _inc.incidents_affecting(release, view, _inc.declared_lineage(view), current=True)
+    hits = _inc.incidents_affecting(release, _Lines(), lambda rec: edges.get(rec.model_id, []), current=True,
+                                    may_speak=may_speak, notes=notes, max_ancestors=len(records) + 1)
     # incidents_affecting keeps one hit per incident id; with records keyed by (id, key) an id may stand for
-    # several open records: each of them counts (one key's record never hides another's).
+    # several open records: each of them counts (one key's record never hides another's) when it reaches
+    # the matched line by itself.
     out: list[Affecting] = []
     for hit in hits:
+        target = lookup(hit.matched_model) or _inc.ModelRecord(hit.matched_model)
         for incident in parsed:
             if incident.id != hit.incident.id:
+                continue
+            if incident is not hit.incident and not _reaches(incident, target, hit, may_speak):
                 continue
             item = where[id(incident)]
             out.append(Affecting(id=incident.id, index=int(item["index"]), owner=str(item["owner"]),
@@ -133,27 +167,87 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
     return sorted(out, key=lambda a: (a.index, a.owner))
 
 
-def _ancestry_marks(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | None],
-                    same_root: Callable[[str], Iterable[str]] | None) -> tuple[set[str], set[str], set[str]]:
-    """Line ids, weights roots and file digests of the release and every ancestor ``incidents_affecting``
-    can reach (declared bases and same-weights lines, the same depth and breadth bounds)."""
-    records = {release.model_id: release}
+def _reaches(incident: _inc.Incident, target: _inc.ModelRecord, hit: _inc.AffectedBy,
+             may_speak: Callable[[_inc.Incident, _inc.ModelRecord], bool]) -> bool:
+    """Whether another record under the hit's id reaches the same line by itself (its own match, its own
+    key's entitlement): a copy of an id must not ride on the original's match."""
+    for e in incident.affected:
+        content = _inc._match_content(e, target)
+        if content and may_speak(incident, target):
+            return True
+        if _inc._match_id(e, target) or (hit.match == "model_line" and e.model_id == target.model_id):
+            return True
+    return False
+
+
+def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | None],
+          same_root: Callable[[str], Iterable[tuple[str, str]]] | None,
+          owner_of: Callable[[str], str | None], entitled: Entitled, notes: list[str] | None,
+          limits: list[str]) -> tuple[dict[str, _inc.ModelRecord], dict[str, list[_inc.Derivation]]]:
+    """The release's ancestry, breadth first up to ``MAX_DEPTH`` steps: at each step the declared bases of
+    the frontier first, then its weights-root links, each with its own budget of ``MAX_ANCESTORS`` lines
+    (red team round 3: a flood of one kind of link cannot use up the other's budget). A weights-root link
+    counts only when the key that logged the other line's release may speak for the line it links to (its
+    publisher key or namespace owner): anyone can *claim* a weights root. Hitting any bound is written to
+    ``limits``."""
+    records: dict[str, _inc.ModelRecord] = {release.model_id: release}
+    edges: dict[str, list[_inc.Derivation]] = {}
+    budget = {"declared": _inc.MAX_ANCESTORS, "same-weights": _inc.MAX_ANCESTORS}
+    skipped = 0
+
+    def admit(parent: str, kind: str, following: list[_inc.ModelRecord]) -> None:
+        if parent in records:
+            return
+        if budget[kind] <= 0:
+            if not any(kind in m for m in limits):
+                limits.append(f"more than {_inc.MAX_ANCESTORS} {kind} ancestors of {release.model_id}: "
+                              "the list of affecting incidents is incomplete")
+            return
+        budget[kind] -= 1
+        found = lookup(parent) or _inc.ModelRecord(model_id=parent)
+        records[parent] = found
+        following.append(found)
+
     frontier = [release]
-    for _ in range(_inc.MAX_DEPTH):
-        following = []
-        for rec in frontier:
-            parents = [_inc.split_release(b)[0] for b in rec.declared_bases]
-            if rec.weights_root and same_root is not None:
-                parents.extend(same_root(rec.weights_root))
-            for parent in parents:
-                if parent in records or len(records) > _inc.MAX_ANCESTORS:
-                    continue
-                found = lookup(parent) or _inc.ModelRecord(model_id=parent)
-                records[parent] = found
-                following.append(found)
-        frontier = following
+    for depth in range(_inc.MAX_DEPTH + 1):
         if not frontier:
             break
-    roots = {_inc._norm(r.weights_root) for r in records.values() if r.weights_root}
-    digests = {_inc._norm(d) for r in records.values() for d in r.file_digests.values()}
-    return set(records), roots, digests
+        following: list[_inc.ModelRecord] = []
+        linked: list[tuple[_inc.ModelRecord, str]] = []
+        for rec in frontier:
+            for base in rec.declared_bases:
+                parent = _inc.split_release(base)[0]
+                if parent == rec.model_id:
+                    continue
+                if depth == _inc.MAX_DEPTH:
+                    limits.append(f"the ancestry of {release.model_id} is deeper than {_inc.MAX_DEPTH} steps: "
+                                  "the list of affecting incidents is incomplete")
+                    return records, edges
+                edges.setdefault(rec.model_id, []).append(
+                    _inc.Derivation(base, rec.model_id, "declared", detail="declared base model of the release"))
+                admit(parent, "declared", following)
+        for rec in frontier:
+            if not rec.weights_root or same_root is None:
+                continue
+            seen_here: set[str] = set()
+            for other, key in same_root(rec.weights_root):
+                if other == rec.model_id or other in seen_here:
+                    continue
+                if not entitled(str(key), rec.model_id, owner_of(rec.model_id), "link"):
+                    skipped += 1
+                    continue
+                seen_here.add(other)
+                linked.append((rec, other))
+        for rec, other in linked:
+            if depth == _inc.MAX_DEPTH and other not in records:
+                limits.append(f"the ancestry of {release.model_id} is deeper than {_inc.MAX_DEPTH} steps: "
+                              "the list of affecting incidents is incomplete")
+                return records, edges
+            edges.setdefault(rec.model_id, []).append(_inc.Derivation(
+                other, rec.model_id, "same-weights", detail=f"identical weights root {str(rec.weights_root)[:16]}…"))
+            admit(other, "same-weights", following)
+        frontier = following
+    if skipped and notes is not None:
+        notes.append(f"{skipped} release(s) of other lines claim a weights root of {release.model_id}'s ancestry "
+                     "under keys that may not speak for it: not followed (a weights root is a claim, not a proof)")
+    return records, edges

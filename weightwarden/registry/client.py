@@ -556,7 +556,11 @@ class RegistryClient:
                 latest = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
                 newer = f"v{latest['version']} ({latest['bundle']})" if latest else "a newer release"
                 own.append(f"release v{body['version']} of {body['model']} is superseded by {newer}")
-            incidents = self._incidents(body, view, checkpoint)
+            limits: list[str] = []
+            incidents = self._incidents(body, view, checkpoint, limits, owner_key=rel.get("publisher"))
+            if limits:
+                own.extend(f"{m}: not current until it is" for m in limits)
+                blocking = True
             for hit in incidents:
                 if hit["state"] in OPEN_INCIDENT_STATES:
                     via = f" via {hit['via']}" if hit.get("via") else ""
@@ -860,44 +864,90 @@ class RegistryClient:
         return [f"the registry's signed view of {model} (tree size {rel.tree_size}) disagrees with the entries "
                 f"proven in the log on {', '.join(differ)}: an entry was hidden or the view is false"]
 
-    def _incidents(self, body: dict[str, Any], view: dict[str, Any], checkpoint: Any) -> list[dict[str, Any]]:
+    def _incidents(self, body: dict[str, Any], view: dict[str, Any], checkpoint: Any,
+                   limits: list[str] | None = None, owner_key: str | None = None) -> list[dict[str, Any]]:
         """Open and closed incidents on this release: on its line, on every ancestor reached through declared
         bases (transitively, at most ``MAX_LINEAGE_DEPTH`` steps and ``MAX_LINEAGE_LINES`` lines, each line
         once, so a cycle ends), and (for a log the client reads whole) any incident anywhere in the log that
-        names the release's file digests or weights root. Records are weighed by (incident id, publisher
-        key): a record in a base line, by the base's publisher, cannot replace one filed about this line.
-        The registry's signed list of affecting incidents is checked apart (``_signed_affecting``)."""
+        names the release's file digests or weights root, and the lines linked to it by a weights root its
+        own publisher key claimed (red team round 3: the client follows those links itself). Records are
+        weighed by (incident id, publisher key): a record in a base line, by the base's publisher, cannot
+        replace one filed about this line. A bound hit is written to ``limits`` (the caller answers "not
+        current"). The registry's signed list of affecting incidents is checked apart (``_signed_affecting``)."""
         from weightwarden.registry.affecting import affecting, release_record
 
+        limits = limits if limits is not None else []
         items = [(i["index"], i["owner"], i["record"]) for i in view["incidents"]]
         records: dict[str, Any] = {}
         full = checkpoint.size <= self.full_scan_max
-        if full:  # every incident record of the log (digest and weights-root matches outside the lineage)
+        if full:  # every entry of the log: the client walks declared bases and weights-root links itself
+            buckets: dict[str, _LineData] = {}
+            by_root: dict[str, list[tuple[str, str]]] = {}
             items = []
             for index, logged in enumerate(self._scanned(checkpoint)):
-                if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA:
-                    items.append((index, str(logged["publisher"]["key_id"]), logged["body"]["incident"]))
+                b = logged["body"]
+                key = str(logged["publisher"]["key_id"])
+                if b["schema"] == _entries.INCIDENT_SCHEMA:
+                    items.append((index, key, b["incident"]))
+                models = {b["model"]} if "model" in b and isinstance(b["model"], str) else set()
+                kind = _entries.KIND_BY_SCHEMA.get(b.get("schema"))
+                if kind != "release":
+                    from weightwarden.registry.views import events_of
+
+                    models = {e.model for e in events_of(kind or "", b, index)}
+                elif b.get("weights_root"):
+                    by_root.setdefault(str(b["weights_root"]), []).append((str(b["model"]), key))
+                for m in models:
+                    buckets.setdefault(m, _LineData()).add(m, index, logged)
+            latest_of: dict[str, tuple[Any, str] | None] = {}
+
+            def latest(model_id: str) -> tuple[Any, str] | None:
+                if model_id not in latest_of:
+                    data = buckets.get(model_id)
+                    found = None
+                    if data is not None:
+                        lv = _line_view_at(model_id, checkpoint.size, data)
+                        rel = next((r for r in lv["releases"] if r["bundle"] == lv["latest"]), None)
+                        if rel is not None and int(rel["index"]) in data.release_bodies:
+                            found = (release_record(data.release_bodies[int(rel["index"])]), str(rel["publisher"]))
+                    latest_of[model_id] = found
+                return latest_of[model_id]
+
+            def owner(model_id: str) -> str | None:
+                if model_id == body["model"]:
+                    return owner_key
+                found = latest(model_id)
+                return found[1] if found else None
+
+            found = affecting(release_record(body), items, lambda m: (latest(m) or (None,))[0],
+                              lambda r: by_root.get(r, []), notes=self.notes, open_only=False, owner=owner,
+                              limits=limits)
+            return [a.to_dict() for a in found]
         frontier = list(body.get("bases", []))
         seen = {body["model"]}
-        for _ in range(MAX_LINEAGE_DEPTH):
+        for depth in range(MAX_LINEAGE_DEPTH + 1):
             following: list[str] = []
             for base in frontier:
-                if base in seen or len(seen) > MAX_LINEAGE_LINES:
+                if base in seen:
                     continue
+                if depth == MAX_LINEAGE_DEPTH or len(seen) > MAX_LINEAGE_LINES:
+                    limits.append(f"the declared ancestry of {body['model']} is beyond the client's bounds "
+                                  f"({MAX_LINEAGE_DEPTH} steps, {MAX_LINEAGE_LINES} lines): not fully checked")
+                    break
                 seen.add(base)
                 data = self._line_data(base, checkpoint, None)
                 base_view = _line_view_at(base, checkpoint.size, data)
-                if not full:
-                    items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
-                latest = next((r for r in base_view["releases"] if r["bundle"] == base_view["latest"]), None)
-                if latest is not None and int(latest["index"]) in data.release_bodies:
-                    record = release_record(data.release_bodies[int(latest["index"])])
+                items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
+                latest_rel = next((r for r in base_view["releases"] if r["bundle"] == base_view["latest"]), None)
+                if latest_rel is not None and int(latest_rel["index"]) in data.release_bodies:
+                    record = release_record(data.release_bodies[int(latest_rel["index"])])
                     records[base] = record
                     following.extend(record.declared_bases)
             frontier = following
-            if not frontier:
+            if not frontier or limits:
                 break
-        found = affecting(release_record(body), items, lambda m: records.get(m), notes=self.notes, open_only=False)
+        found = affecting(release_record(body), items, lambda m: records.get(m), notes=self.notes, open_only=False,
+                          limits=limits)
         return [a.to_dict() for a in found]
 
     def _signed_affecting(self, signed: Any, head: Any, shown: Sequence[dict[str, Any]]) -> list[str]:
@@ -911,6 +961,9 @@ class RegistryClient:
             return [f"the registry's signed view of {signed.release.model_line} does not list the incidents "
                     "affecting the release (an older registry): its lineage and digest incidents are not bound"]
         out = []
+        if not signed.release.affecting_complete:
+            out.append(f"the registry's signed view of {signed.release.model_line} says its list of affecting "
+                       "incidents is incomplete (a bound was hit): the release cannot be called current")
         mine = {(i["id"], i["index"]) for i in shown}
         for incident_id, index in listed:
             if (incident_id, index) in mine:

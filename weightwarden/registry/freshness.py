@@ -101,6 +101,9 @@ class CurrentRelease:
     # computed by the registry at ``tree_size`` (``affecting``). None: a view without the list, which a
     # registry client refuses to rely on (the incidents its verdict depends on would not be bound).
     affecting: tuple[tuple[str, int], ...] | None = None
+    # Red team round 3: False when the registry hit a bound computing ``affecting`` (ancestry breadth or
+    # depth, the list's size): the list may miss an incident, so a client answers "not current".
+    affecting_complete: bool = True
 
     def custom(self) -> dict[str, Any]:
         out = {"schema": SCHEMA, "model_line": self.model_line, "release_version": self.version,
@@ -112,6 +115,8 @@ class CurrentRelease:
                         "line_entries_digest": self.line_entries_digest})
             if self.affecting is not None:
                 out["affecting_incidents"] = [{"id": i, "index": n} for i, n in self.affecting]
+                if not self.affecting_complete:
+                    out["affecting_complete"] = False
         return out
 
     def facts(self) -> dict[str, Any]:
@@ -238,6 +243,9 @@ def _release_from(target: Any, model_line: str) -> CurrentRelease:
                 or not all(isinstance(a, dict) and set(a) == {"id", "index"} for a in affecting_raw):
             raise FreshnessError(f"{model_line}: the view's list of affecting incidents is malformed")
         affecting = tuple((a["id"], a["index"]) for a in affecting_raw)
+    complete_raw = custom.get("affecting_complete", True)
+    if not isinstance(complete_raw, bool):
+        raise FreshnessError(f"{model_line}: the view's affecting_complete is not a boolean")
     try:
         release = CurrentRelease(
             model_line=model_line, version=str(custom["release_version"]), statement_digest=str(sha),
@@ -247,7 +255,7 @@ def _release_from(target: Any, model_line: str) -> CurrentRelease:
             tree_size=custom.get("tree_size"), tree_root=custom.get("tree_root"),
             latest_index=custom.get("latest_index"), revocations=tuple(custom.get("revocations") or ()),
             line_entries=custom.get("line_entries"), line_entries_digest=custom.get("line_entries_digest"),
-            affecting=affecting,
+            affecting=affecting, affecting_complete=complete_raw,
         )
     except (KeyError, TypeError):
         raise FreshnessError(f"{model_line}: the view's release record is incomplete") from None

@@ -837,11 +837,21 @@ def _norm(digest: str) -> str:
 
 
 def _match(entry: AffectedModel, model: ModelRecord) -> str | None:
+    return _match_content(entry, model) or _match_id(entry, model)
+
+
+def _match_content(entry: AffectedModel, model: ModelRecord) -> str | None:
+    """A match by content address (weights root, file digest): it names no line, so who may claim it is the
+    caller's question (red team round 3: ``may_speak``)."""
     if model.weights_root and any(_norm(r) == _norm(model.weights_root) for r in entry.weights_roots):
         return "weights_root"
     mine = {_norm(d) for d in model.file_digests.values()}
     if mine and any(_norm(d) in mine for d in entry.file_digests.values()):
         return "file_digest"
+    return None
+
+
+def _match_id(entry: AffectedModel, model: ModelRecord) -> str | None:
     if entry.model_id != model.model_id:
         return None
     if entry.versions:
@@ -877,7 +887,7 @@ def _resolve(view: RegistryView, ref: str) -> ModelRecord:
 
 
 def _ancestry(model: ModelRecord, view: RegistryView, lineage_lookup: LineageLookup,
-              max_depth: int) -> Iterator[tuple[ModelRecord, tuple[Derivation, ...], bool]]:
+              max_depth: int, max_ancestors: int = MAX_ANCESTORS) -> Iterator[tuple[ModelRecord, tuple[Derivation, ...], bool]]:
     """The model and each ancestor with the derivation path to it and whether the whole line is meant (a
     declared base without a version), breadth first (shortest path first); cycles and repeated ancestors are
     visited once, depth is bounded."""
@@ -891,7 +901,7 @@ def _ancestry(model: ModelRecord, view: RegistryView, lineage_lookup: LineageLoo
                 key = split_release(step.parent) if isinstance(step.parent, str) else None
                 if step.basis not in BASES or key is None or key in seen:
                     continue
-                if len(seen) > MAX_ANCESTORS:
+                if len(seen) > max_ancestors:
                     return
                 seen.add(key)
                 parent = _resolve(view, step.parent)
@@ -932,15 +942,22 @@ def current_records(records: Iterable[Incident], owners: Sequence[str] | None = 
 
 
 def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage_lookup: LineageLookup, *,
-                        max_depth: int = MAX_DEPTH, current: bool = False) -> tuple[AffectedBy, ...]:
+                        max_depth: int = MAX_DEPTH, current: bool = False,
+                        may_speak: Callable[[Incident, ModelRecord], bool] | None = None,
+                        notes: list[str] | None = None,
+                        max_ancestors: int = MAX_ANCESTORS) -> tuple[AffectedBy, ...]:
     """Every non-withdrawn incident that names ``model`` or one of its ancestors, with the evidence of
     derivation, strongest link first: direct hits, then by path length. One result per incident (the first,
     i.e. shortest, path that the incident's lineage policy accepts).
 
     ``current=True``: the view's records are already the current ones (``views.current_incidents``, one per
     incident id and publisher key); they are not merged by id again, so one key's withdrawn record never
-    hides another key's open one under the same id."""
-    lines = list(_ancestry(model, registry_view, lineage_lookup, max(0, min(max_depth, 32))))
+    hides another key's open one under the same id.
+
+    ``may_speak(incident, line)``: whether the incident's key may speak for that line; a weights-root or
+    file-digest match from a key that may not is written to ``notes`` and never counts (red team round 3:
+    content-addressed matching must not bypass namespace authorisation)."""
+    lines = list(_ancestry(model, registry_view, lineage_lookup, max(0, min(max_depth, 32)), max_ancestors))
     found: dict[str, AffectedBy] = {}
     records = list(registry_view.incidents()) if current else current_records(registry_view.incidents())
     for incident in records:
@@ -949,7 +966,17 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
         for candidate, path, whole_line in lines:
             if not _allowed(incident.lineage_policy, path):
                 continue
-            how = next((m for m in (_match(e, candidate) for e in incident.affected) if m), None)
+            how = None
+            for e in incident.affected:
+                how = _match_content(e, candidate)
+                if how and may_speak is not None and not may_speak(incident, candidate):
+                    if notes is not None and len(notes) < 200:
+                        notes.append(f"incident {incident.id} names the {how.replace('_', ' ')} of {candidate.model_id} "
+                                     "but its key may not speak for that line: shown as a note, not a verdict")
+                    how = None
+                how = how or _match_id(e, candidate)
+                if how:
+                    break
             if how is None and whole_line and any(e.model_id == candidate.model_id for e in incident.affected):
                 how = "model_line"
             if how:

@@ -502,19 +502,24 @@ def _signed_view(store: Store, keys: Any, view: dict[str, Any], ttl_s: int) -> b
                              tree_size=view["tree_size"], tree_root=view["root"],
                              latest_index=facts["latest_index"], revocations=tuple(facts["revocations"]),
                              line_entries=facts["entries"], line_entries_digest=facts["entries_digest"],
-                             affecting=_affecting(store, chosen["index"], view["tree_size"]))
+                             **_affecting(store, chosen["index"], view["tree_size"]))
     now = dt.datetime.now(dt.UTC)
     metadata = build_current_view(release, version=view["tree_size"] + 1, ttl=dt.timedelta(seconds=ttl_s), now=now)
     return view_bytes(sign_current_view(metadata, keys.view_key))
 
 
-def _affecting(store: Store, index: int, size: int) -> tuple[tuple[str, int], ...]:
+def _affecting(store: Store, index: int, size: int) -> dict[str, Any]:
     """The open incidents affecting the release at ``index`` (id, index of the record), for the signed
-    view: the set a client's verdict depends on, complete and signature-bound (red team round 2)."""
+    view: the set a client's verdict depends on, signature-bound (red team round 2), and whether it is
+    complete: a walk bound or the list's own bound hit says so in the signed view, and a client answers
+    "not current" (red team round 3: a limit that fails open is a hole an attacker can grow into)."""
     from weightwarden.registry.affecting import MAX_AFFECTING
 
-    found = sorted({(a.id, a.index) for a in store.affecting_incidents(index, size)}, key=lambda x: (x[1], x[0]))
-    return tuple(found[:MAX_AFFECTING])
+    limits: list[str] = []
+    found = sorted({(a.id, a.index) for a in store.affecting_incidents(index, size, limits)},
+                   key=lambda x: (x[1], x[0]))
+    complete = not limits and len(found) <= MAX_AFFECTING
+    return {"affecting": tuple(found[:MAX_AFFECTING]), "affecting_complete": complete}
 
 
 def _include_web_pages(app: FastAPI, store: Store) -> None:

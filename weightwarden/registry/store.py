@@ -770,30 +770,54 @@ class Store:
                 self._incident_log = (size, items)
         return [i for i in items if i[0] < size]
 
-    def affecting_incidents(self, release_index: int, size: int) -> list[Any]:
+    def affecting_incidents(self, release_index: int, size: int, limits: list[str] | None = None) -> list[Any]:
         """The open incidents affecting the release at ``release_index`` as of tree ``size``, through
         transitive declared lineage, same weights root, file digests and weights root (``affecting``): what
-        the signed freshness view of its line lists (red team round 2)."""
+        the signed freshness view of its line lists (red team round 2). A bound hit is written to ``limits``
+        (the view then says the list is incomplete, red team round 3)."""
         from weightwarden.registry.affecting import affecting, release_record
 
-        body = parse_logged(self.entry(release_index))["body"]
+        logged = parse_logged(self.entry(release_index))
+        body = logged["body"]
+        latest_of: dict[str, Any] = {}
+
+        def latest(model_id: str) -> Any:
+            if model_id not in latest_of:
+                view = self.model_view(model_id)
+                latest_of[model_id] = next((r for r in view["releases"]
+                                            if r["bundle"] == view["latest"] and r["index"] < size), None)
+            return latest_of[model_id]
 
         def line(model_id: str) -> Any:
-            view = self.model_view(model_id)
-            latest = next((r for r in view["releases"] if r["bundle"] == view["latest"] and r["index"] < size), None)
-            if latest is None:
+            found = latest(model_id)
+            if found is None:
                 from weightwarden.registry.incidents import ModelRecord
 
                 return ModelRecord(model_id=model_id)
-            return release_record(parse_logged(self.entry(int(latest["index"])))["body"])
+            return release_record(parse_logged(self.entry(int(found["index"])))["body"])
 
-        def same_root(root: str) -> list[str]:
+        def owner(model_id: str) -> str | None:
+            if model_id == body["model"]:
+                return str(logged.get("publisher", {}).get("key_id", "")) or None
+            found = latest(model_id)
+            return str(found["publisher"]) if found is not None and found.get("publisher") else None
+
+        def same_root(root: str) -> list[tuple[str, str]]:
             with self._reader.begin() as conn:
-                return [str(r[0]) for r in conn.execute(sa.select(releases.c.model).where(
-                    releases.c.weights_root == root, releases.c.idx < size).distinct())]
+                return [(str(r[0]), str(r[1])) for r in conn.execute(
+                    sa.select(releases.c.model, releases.c.publisher).where(
+                        releases.c.weights_root == root, releases.c.idx < size).distinct())]
+
+        def entitled(key: str, line_id: str, line_owner: str | None, kind: str) -> bool:
+            # The line's own publisher key, or a registered key whose namespace grant covers the line (for an
+            # incident: with the incident role; an institute's "*" key is one).
+            if line_owner is not None and key == line_owner:
+                return True
+            pub = self.publisher(key)
+            return pub is not None and pub.allows("incident" if kind == "incident" else "release", [line_id]) is None
 
         return affecting(release_record(body), self.incident_items(size), line, same_root,
-                         parsed_cache=self._incident_parsed)
+                         parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits)
 
 
 def _release_row(row: Any) -> dict[str, Any]:
