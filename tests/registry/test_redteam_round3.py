@@ -148,3 +148,40 @@ def test_an_institute_or_the_owner_still_matches_by_content(parties, store):
         with _client(server, tmp, name, full_scan_max=scan) as c:
             result = c.check(model, bundle=bundle)
         assert not result.current, (name, result.reasons)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# R1: the write-rate limit bounds database writes
+
+
+def _nonce_rows(store: Any) -> int:
+    import sqlalchemy as sa
+
+    from weightwarden.registry.store import nonces
+
+    with store._writer.begin() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(nonces)).scalar_one())
+
+
+def test_requests_refused_for_rate_never_reach_the_database(store, log_keys):
+    import base64
+
+    from tests.registry.service import LiveServer
+    from weightwarden.registry.server import ServerSettings
+
+    evil = make_publisher(("evil/*",), name="evil")
+    store.add_publisher(evil.publisher)
+    raw = entries.canonical(release("evil/m"))
+    with LiveServer(store, log_keys, ServerSettings(write_rate=0.0001, write_burst=3)) as server:
+        before = _nonce_rows(store)
+        signed = [evil.headers(raw) for _ in range(60)]
+        items = [{"headers": h, "body": base64.b64encode(raw).decode()} for h in signed]
+        results = httpx.post(server.url + "/entries/batch", json={"requests": items}, timeout=60).json()["results"]
+        assert sum(r["status"] == 429 for r in results) >= 57, results[:5]
+        assert _nonce_rows(store) - before <= 3  # only the admitted requests were decided by the database
+        # a refused request's replay within the window is still refused (the memo), and never logged
+        refused = next(h for h, r in zip(signed, results, strict=True) if r["status"] == 429)
+        again = httpx.post(server.url + "/entries", content=raw,
+                           headers={**refused, "Content-Type": "application/json"}, timeout=30)
+        assert again.status_code in (409, 429), again.text
+        assert _nonce_rows(store) - before <= 3

@@ -300,3 +300,9 @@ class NonceMemo:
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
             return True
+
+    def forget(self, key: str, nonce: str) -> None:
+        """The request was never decided (the database was down: 503): a byte-identical retry is not a
+        replay (red team round 3)."""
+        with self._lock:
+            self._items.pop((key, nonce), None)

@@ -250,14 +250,17 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
                                   lookup=store.publisher, window_s=cfg.window_s)
         except AuthError as exc:
             return Rejected(exc.status, exc.reason)
-        # From here the request is authenticated: whatever the answer, its nonce is used up (the refusal
-        # travels through the sequencer, which records the nonce), so it can never be replayed later.
-        # A replay is refused before it takes a rate token (red team round 2: anyone can re-send a key's
-        # logged requests, which the log publishes, to drain its bucket).
+        # From here the request is authenticated: whatever the answer, its nonce is used up (a refusal other
+        # than for rate travels through the sequencer, which records the nonce), so it can never be replayed
+        # later. A replay is refused before it takes a rate token (red team round 2: anyone can re-send a
+        # key's logged requests, which the log publishes, to drain its bucket).
         if not nonce_memo.first_use(signed.publisher.key_id, signed.nonce):
             return Rejected(409, REPLAYED)
         if not limiter.take(signed.publisher.key_id):
-            return PendingWrite(None, signed, Rejected(429, "write rate limit of this key exceeded; retry later"))
+            # Red team round 3: a refusal for rate never reaches the sequencer or the database (a key over its
+            # rate wrote a nonce row per request). Its nonce lives in this process's memo only, which refuses
+            # replays within the signature window; after it the timestamp is refused anyway.
+            return Rejected(429, "write rate limit of this key exceeded; retry later")
         try:
             parsed = parse_body_bytes(raw)
         except EntryError as exc:
@@ -269,7 +272,11 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
 
     def refund_replay(write: PendingWrite | Rejected, result: Any) -> None:
         """A replay this process had not seen (another worker's, or from before a restart) is caught by the
-        sequencer: the token it took is given back, so replays never cost the key its write rate."""
+        sequencer: the token it took is given back, so replays never cost the key its write rate. A write the
+        database never decided (``result`` an exception: 503) leaves the memo, so its retry is not a replay."""
+        if isinstance(write, PendingWrite) and isinstance(result, BaseException):
+            nonce_memo.forget(write.request.publisher.key_id, write.request.nonce)
+            return
         if isinstance(write, PendingWrite) and write.refusal is None and isinstance(result, Rejected) \
                 and result.reason == REPLAYED:
             limiter.refund(write.request.publisher.key_id)
@@ -286,7 +293,11 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         write = admit(request.headers, request.method, path, raw)
         if isinstance(write, Rejected):
             return _error(write.status, write.reason)
-        result = await sequencer().submit_async([write])[0]
+        try:
+            result = await sequencer().submit_async([write])[0]
+        except (OperationalError, DBAPIError) as exc:
+            refund_replay(write, exc)
+            raise
         refund_replay(write, result)
         if isinstance(result, Rejected):
             return _error(result.status, result.reason)
@@ -322,11 +333,18 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         except (ValueError, KeyError, TypeError, RecursionError, binascii.Error):
             return _error(422, f"a batch is {{\"requests\": [{{\"headers\": {{...}}, \"body\": <base64>}}]}} with 1 to "
                                f"{cfg.max_batch_items} items of at most {cfg.max_body_bytes} bytes")
+        # Red team round 3: items refused for rate (the per-key bucket, which bounds a key's items per
+        # window in a batch as alone) are answered here and never reach the sequencer or the database.
         admitted = [admit(h, "POST", "/entries", b) for h, b in parsed_items]
         queued = [i for i, w in enumerate(admitted) if isinstance(w, PendingWrite)]
         pending = [w for w in admitted if isinstance(w, PendingWrite)]
         futures = sequencer().submit_async(pending) if pending else []
-        done = dict(zip(queued, await asyncio.gather(*futures), strict=True))
+        try:
+            done = dict(zip(queued, await asyncio.gather(*futures), strict=True))
+        except (OperationalError, DBAPIError) as exc:
+            for w in pending:
+                refund_replay(w, exc)
+            raise
         for i, r in done.items():
             refund_replay(admitted[i], r)
         results, checkpoints = [], {}
@@ -442,6 +460,7 @@ class RegistryApp:
                 break
         query = scope["query_string"]
         path = "/entries" + (f"?{query.decode('latin-1')}" if query else "")
+        write: Any = None
         try:
             write = self._admit(headers, "POST", path, bytes(body))
             if isinstance(write, Rejected):
@@ -450,6 +469,8 @@ class RegistryApp:
             if self._settle is not None:
                 self._settle(write, result)
         except (OperationalError, DBAPIError) as exc:
+            if self._settle is not None and isinstance(write, PendingWrite):
+                self._settle(write, exc)  # never decided: the retry is not a replay
             return await _send_error(send, 503, _db_down(exc))
         except WeightwardenError as exc:
             return await _send_error(send, getattr(exc, "status", 400), exc.reason)
