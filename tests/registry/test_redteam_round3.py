@@ -185,3 +185,29 @@ def test_requests_refused_for_rate_never_reach_the_database(store, log_keys):
                            headers={**refused, "Content-Type": "application/json"}, timeout=30)
         assert again.status_code in (409, 429), again.text
         assert _nonce_rows(store) - before <= 3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# W1: the pages key incidents by (id, publisher key)
+
+
+def test_another_keys_withdrawn_copy_does_not_withdraw_the_incident_on_the_pages(parties):
+    from weightwarden.registry.incidents import transition
+
+    server, who, tmp = parties
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(500))
+    real = new_incident(summary="REAL: acme/m exfiltrates prompts", risk_domain="supply_chain.integrity",
+                        severity="critical", affected=[AffectedModel("acme/m")])
+    fake = transition(real, "withdrawn", note="false alarm").to_osv()
+    fake["summary"] = "withdrawn: false alarm, acme/m is safe"
+    fake["affected"] = [AffectedModel("evil/a").to_osv()]
+    with _client(server, tmp, "p") as c:
+        c.publish(release_body_from_bundle(bundle, model="acme/m"), who["acme"].key)
+        c.publish(entries.incident_body(real.to_osv()), who["institute"].key)
+        c.publish(entries.incident_body(fake), who["evil"].key)
+        assert not c.check(model, bundle=bundle).current
+    page = httpx.get(server.url + f"/web/incidents/{real.id}").text
+    assert "REAL:" in page and who["institute"].publisher.key_id[:16] in page
+    assert who["evil"].publisher.key_id[:16] in page  # the copy is shown as its own record, with its key
+    line = httpx.get(server.url + "/web/models/acme/m").text
+    assert real.id in line and "REAL:" in line and "false alarm" not in line

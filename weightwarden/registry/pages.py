@@ -51,14 +51,25 @@ class StorePages:
     def model_line(self, model_id: str) -> Sequence[ReleaseRow]:
         return self._rows(model_id)
 
+    # The records are already the current one per (incident id, publisher key): the pages must not merge
+    # them by id again (red team round 3: another key's withdrawn copy of an id hid the real incident).
+    keyed_incidents = True
+
     def incidents(self) -> Iterable[Incident]:
         out = []
-        for _, record in self.store.incidents():
+        self._owners: dict[int, str] = {}
+        for _, owner, record in self.store.incident_records():
             try:
-                out.append(Incident.from_osv(record, where=str(record.get("id"))))
+                incident = Incident.from_osv(record, where=str(record.get("id")))
             except IncidentError:
                 continue  # validated when logged; a record a newer schema rejects is left off the page
+            out.append(incident)
+            self._owners[id(incident)] = owner
         return out
+
+    def incident_owner(self, incident: Incident) -> str | None:
+        """The publisher key of a record returned by the last ``incidents()`` call."""
+        return getattr(self, "_owners", {}).get(id(incident))
 
     def model(self, model_id: str) -> ModelRecord | None:
         view = self.store.model_view(model_id)

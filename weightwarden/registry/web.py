@@ -169,7 +169,7 @@ def _releases_table(prefix: str, rows: Sequence[ReleaseRow], *, with_model: bool
 
 
 def _incidents_table(prefix: str, incidents: Sequence[Incident], table_id: str,
-                     hits: dict[str, AffectedBy] | None = None) -> str:
+                     hits: dict[int, AffectedBy] | None = None) -> str:
     if not incidents:
         return '<p class="muted">No public incidents.</p>'
     extra = "<th>how it applies</th>" if hits is not None else ""
@@ -181,7 +181,7 @@ def _incidents_table(prefix: str, incidents: Sequence[Incident], table_id: str,
             models += f" and {len(inc.affected) - 5} more"
         how = ""
         if hits is not None:
-            hit = hits[inc.id]
+            hit = hits[id(inc)]
             how = f"<td>{_applies(prefix, hit)}</td>"
         out.append(f'<tr class="incident" data-id="{esc(inc.id, 80)}"><td>{_incident_link(prefix, inc.id)}</td>'
                    f"<td>{esc(inc.summary, 300)}</td><td>{_badge(inc.state.value, inc.state.value)}</td>"
@@ -236,9 +236,23 @@ def _witness_table(status: LogStatus) -> str:
     return "".join(out)
 
 
+def _records(source: RegistryPageSource) -> list[Incident]:
+    """The current incident records: as the source gives them when it keys them by (id, publisher key)
+    (``keyed_incidents``), else merged by id. Red team round 3: merging keyed records by id again let another
+    key's withdrawn copy of an id stand for the real incident."""
+    if getattr(source, "keyed_incidents", False):
+        return list(source.incidents())
+    return current_records(source.incidents())
+
+
+def _owner(source: RegistryPageSource, incident: Incident) -> str | None:
+    owner = getattr(source, "incident_owner", None)
+    return owner(incident) if callable(owner) else None
+
+
 def _public(incidents: Iterable[Incident]) -> tuple[list[Incident], int]:
     shown, hidden = [], 0
-    for inc in current_records(incidents):
+    for inc in incidents:
         if is_public(inc):
             shown.append(inc)
         else:
@@ -258,7 +272,7 @@ def _hidden_note(hidden: int) -> str:
 
 def render_index(source: RegistryPageSource, prefix: str = "/web") -> str:
     status = source.log_status()
-    incidents, hidden = _public(source.incidents())
+    incidents, hidden = _public(_records(source))
     body = (
         "<h1>Registry</h1>" + _status_cards(status)
         + "<h2>Witnesses</h2>" + _witness_table(status)
@@ -275,12 +289,24 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
     if not rows and record is None:
         return None
     record = record or ModelRecord(model_id)
-    hits = {h.incident.id: h for h in incidents_affecting(record, source, source.parents) if is_public(h.incident)}
-    # The page is about the whole line: an incident on an older release of it belongs here too.
-    for inc in current_records(source.incidents()):
-        if inc.id not in hits and is_public(inc) and inc.state.value != "withdrawn" \
+    keyed = bool(getattr(source, "keyed_incidents", False))
+    records = _records(source)
+
+    class _Keyed:  # the records already chosen, so propagation does not merge them by id again
+        def incidents(self) -> Iterable[Incident]:
+            return records
+
+        def model(self, model_id: str) -> ModelRecord | None:
+            return source.model(model_id)
+
+    found = incidents_affecting(record, _Keyed(), source.parents, current=keyed)
+    hits: dict[int, AffectedBy] = {id(h.incident): h for h in found if is_public(h.incident)}
+    # The page is about the whole line: an incident on an older release of it belongs here too, and so does
+    # every other key's open record under an id already shown (each record is its own row).
+    for inc in records:
+        if id(inc) not in hits and is_public(inc) and inc.state.value != "withdrawn" \
                 and any(a.model_id == model_id for a in inc.affected):
-            hits[inc.id] = AffectedBy(inc, model_id, "release of this line")
+            hits[id(inc)] = AffectedBy(inc, model_id, "release of this line")
     incidents = [h.incident for h in hits.values()]
     current = [r for r in rows if r.status == "current"]
     if current:
@@ -303,9 +329,23 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
 
 
 def render_incident(source: RegistryPageSource, incident_id: str, prefix: str = "/web") -> str | None:
-    incident = next((i for i in current_records(source.incidents()) if i.id == incident_id), None)
-    if incident is None or not is_public(incident):
+    """The incident page: every public record under this id, one section per publisher key (red team round
+    3: ids are scoped by key, so another key's record under the same id is another incident, never an update
+    of the first)."""
+    found = [i for i in _records(source) if i.id == incident_id and is_public(i)]
+    if not found:
         return None
+    sections = []
+    for n, incident in enumerate(found):
+        owner = _owner(source, incident)
+        by = (f'<p class="publisher">record by publisher key <code>{esc(owner[:16], 20)}</code>'
+              + (f" ({n + 1} of {len(found)} records under this id, each its own incident)" if len(found) > 1
+                 else "") + "</p>") if owner else ""
+        sections.append(by + _incident_body(prefix, incident, "" if n == 0 else f"-{n + 1}"))
+    return _page(prefix, incident_id, "".join(sections))
+
+
+def _incident_body(prefix: str, incident: Incident, suffix: str) -> str:
     affected = "".join(
         f"<tr><td>{_model_link(prefix, a.model_id)}</td><td>{esc(', '.join(a.versions) or 'all', 200)}</td>"
         f"<td>{'<br>'.join('<code>' + esc(r, 70) + '</code>' for r in a.weights_roots[:10]) or '—'}</td>"
@@ -319,20 +359,20 @@ def render_incident(source: RegistryPageSource, incident_id: str, prefix: str = 
                         for d in reporting_deadlines(incident))
     refs = "".join(f"<li>{esc(kind, 20)} <code>{esc(url, 300)}</code></li>" for kind, url in incident.references)
     body = (
-        f'<h1 id="incident-id">{esc(incident.id, 80)}</h1><p id="incident-summary">{esc(incident.summary, 300)}</p>'
+        f'<h1 id="incident-id{suffix}">{esc(incident.id, 80)}</h1><p id="incident-summary{suffix}">{esc(incident.summary, 300)}</p>'
         f"<p>{_badge(incident.state.value, incident.state.value)} {_badge(incident.severity, incident.severity)} "
         f"risk domain <b>{esc(incident.risk_domain, 60)}</b> · ATLAS {esc(', '.join(incident.atlas) or '—', 200)} "
         f"· {esc(incident.tlp, 20)} · published {_when(incident.published)}</p>"
         f"<h2>Details</h2><pre>{esc(incident.details, 20000)}</pre>"
-        '<h2>Affected</h2><table id="affected"><thead><tr><th>model</th><th>versions</th><th>weights roots</th>'
+        f'<h2>Affected</h2><table id="affected{suffix}"><thead><tr><th>model</th><th>versions</th><th>weights roots</th>'
         f"<th>file digests</th></tr></thead><tbody>{affected}</tbody></table>"
-        f'<h2>Lifecycle</h2><ul id="lifecycle">{history}</ul>'
-        + (f'<h2>Reporting due dates</h2><ul id="deadlines">{deadlines}</ul>' if deadlines else "")
+        f'<h2>Lifecycle</h2><ul id="lifecycle{suffix}">{history}</ul>'
+        + (f'<h2>Reporting due dates</h2><ul id="deadlines{suffix}">{deadlines}</ul>' if deadlines else "")
         + (f"<h2>References</h2><ul>{refs}</ul>" if refs else "")
         + (f'<p class="muted">{len(incident.indicators)} indicator digest(s) attached (not shown).</p>'
            if incident.indicators else "")
     )
-    return _page(prefix, incident.id, body)
+    return body
 
 
 def web_router(view_provider: RegistryPageSource, *, prefix: str = "/web") -> Any:
