@@ -211,3 +211,49 @@ def test_another_keys_withdrawn_copy_does_not_withdraw_the_incident_on_the_pages
     assert who["evil"].publisher.key_id[:16] in page  # the copy is shown as its own record, with its key
     line = httpx.get(server.url + "/web/models/acme/m").text
     assert real.id in line and "REAL:" in line and "false alarm" not in line
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Smaller items: client state files, state migration, the line `check` judged
+
+
+def test_the_state_file_never_follows_a_planted_symlink(parties):
+    server, who, tmp = parties
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(500))
+    victim = tmp / "victim.txt"
+    victim.write_text("precious")
+    state = tmp / "s"
+    state.mkdir()
+    (state / f".state.json.{os.getpid()}.tmp").symlink_to(victim)
+    with _client(server, tmp, "p") as c:
+        c.publish(release_body_from_bundle(bundle, model="acme/m"), who["acme"].key)
+    with _client(server, tmp, "s") as c:
+        c.check(model, bundle=bundle)
+    assert victim.read_text() == "precious"
+    assert json.loads((state / "state.json").read_text())["logs"]
+
+
+def test_state_migration_never_carries_an_unvouched_view_key(parties):
+    server, who, tmp = parties
+    with _client(server, tmp, "first") as c:
+        vkey = c.log_verifier().vkey()
+    state = tmp / "old"
+    state.mkdir()
+    (state / "state.json").write_text(json.dumps({"schema": "weightwarden.registry.client-state/v1", "logs": {
+        "http://old.example": {"vkey": vkey, "view_key": "planted-view-key"}}}))
+    with _client(server, tmp, "old") as c:
+        c.log_verifier()
+        kept = c.state.data["keys"][vkey].get("view_key")
+    assert kept != "planted-view-key"
+
+
+def test_check_names_the_line_it_judged_when_no_model_was_given():
+    from types import SimpleNamespace
+
+    from weightwarden.cli.registry import render_check
+
+    result = SimpleNamespace(model="evil/lookalike", version=1, index=3, tree_size=9, current=True, reasons=(),
+                             incidents=(), notes=())
+    text = render_check(result)
+    assert "JUDGED AS A RELEASE OF MODEL LINE evil/lookalike" in text.splitlines()[1]
+    assert "JUDGED" not in render_check(result, asked_model="evil/lookalike")

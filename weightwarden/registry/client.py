@@ -134,7 +134,12 @@ class _State:
                 disk = {}
             merged = _merge_state(disk, self.data) if disk else self.data
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as handle:
+            # Red team round 3: never follow a planted symlink (O_NOFOLLOW) nor write into a file someone else
+            # created (O_EXCL); a stale temp file of this pid (a crash) is removed first (unlink removes a
+            # link, never its target).
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 json.dump(merged, handle, indent=1, sort_keys=True)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -152,7 +157,7 @@ class _locked:
     def __enter__(self) -> None:
         import fcntl
 
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
@@ -322,7 +327,9 @@ class RegistryClient:
             keys[vkey] = {}
             for old in self.state.data["logs"].values():
                 if isinstance(old, dict) and old.get("vkey") == vkey:
-                    for slot in ("checkpoint", "checkpoint_witnessed", "view_key"):
+                    # Not the view key (red team round 3): an old per-URL entry may hold one that was never
+                    # vouched for; it is learned again, vouched for by the log key.
+                    for slot in ("checkpoint", "checkpoint_witnessed"):
                         if old.get(slot) and _note_size(old.get(slot)) >= _note_size(keys[vkey].get(slot)):
                             keys[vkey][slot] = old[slot]
         entry: dict[str, Any] = keys[vkey]
