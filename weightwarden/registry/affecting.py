@@ -63,7 +63,7 @@ def own_key_only(key: str, line: str, line_owner: str | None, kind: str) -> bool
 
 def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping[str, Any]]],
               line: Callable[[str], _inc.ModelRecord | None],
-              same_root: Callable[[str], Iterable[tuple[str, str]]] | None = None,
+              same_root: Callable[[str, str], Iterable[tuple[str, str]]] | None = None,
               notes: list[str] | None = None, open_only: bool = True,
               parsed_cache: dict[int, Any] | None = None, *,
               owner: Callable[[str], str | None] | None = None,
@@ -71,8 +71,8 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
               limits: list[str] | None = None) -> list[Affecting]:
     """Every open incident among ``items`` (``(log index, publisher key id, OSV record)``) that affects
     ``release``. ``line(model_id)``: the record of a line's latest live release (with its declared bases),
-    or None when the log has none; ``same_root(root)``: ``(line, publisher key)`` of every release of that
-    weights root; ``owner(model_id)``: the publisher key of the line (the release's own line included).
+    or None when the log has none; ``same_root(root, line)``: ``(line, publisher key)`` of the releases of
+    that weights root (at least those by keys that may speak for ``line``: the server filters in its query); ``owner(model_id)``: the publisher key of the line (the release's own line included).
     ``open_only=False``: closed (fixed) incidents too, for display; withdrawn ones never. ``parsed_cache``:
     records already parsed, by log index (the server keeps one: a logged record never changes).
 
@@ -181,7 +181,7 @@ def _reaches(incident: _inc.Incident, target: _inc.ModelRecord, hit: _inc.Affect
 
 
 def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | None],
-          same_root: Callable[[str], Iterable[tuple[str, str]]] | None,
+          same_root: Callable[[str, str], Iterable[tuple[str, str]]] | None,
           owner_of: Callable[[str], str | None], entitled: Entitled, notes: list[str] | None,
           limits: list[str]) -> tuple[dict[str, _inc.ModelRecord], dict[str, list[_inc.Derivation]]]:
     """The release's ancestry, breadth first up to ``MAX_DEPTH`` steps: at each step the declared bases of
@@ -230,7 +230,7 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
             if not rec.weights_root or same_root is None:
                 continue
             seen_here: set[str] = set()
-            for other, key in same_root(rec.weights_root):
+            for other, key in same_root(rec.weights_root, rec.model_id):
                 if other == rec.model_id or other in seen_here:
                     continue
                 if not entitled(str(key), rec.model_id, owner_of(rec.model_id), "link"):

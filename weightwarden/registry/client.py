@@ -927,7 +927,7 @@ class RegistryClient:
                 return found[1] if found else None
 
             found = affecting(release_record(body), items, lambda m: (latest(m) or (None,))[0],
-                              lambda r: by_root.get(r, []), notes=self.notes, open_only=False, owner=owner,
+                              lambda r, _line: by_root.get(r, []), notes=self.notes, open_only=False, owner=owner,
                               limits=limits)
             return [a.to_dict() for a in found]
         frontier = list(body.get("bases", []))

@@ -817,11 +817,24 @@ class Store:
             found = latest(model_id)
             return str(found["publisher"]) if found is not None and found.get("publisher") else None
 
-        def same_root(root: str) -> list[tuple[str, str]]:
+        granted: list[Any] = []
+
+        def same_root(root: str, line_id: str) -> list[tuple[str, str]]:
+            # Only claims by keys that may speak for the line are read (red team round 3, A1c: a flood of
+            # other keys' claims must not cost every view request a scan of them).
+            if not granted:
+                granted.append(self.publishers())
+            keys = {p.key_id for p in granted[0] if p.allows("release", [line_id]) is None}
+            own = owner(line_id)
+            if own:
+                keys.add(own)
+            if not keys:
+                return []
             with self._reader.begin() as conn:
                 return [(str(r[0]), str(r[1])) for r in conn.execute(
                     sa.select(releases.c.model, releases.c.publisher).where(
-                        releases.c.weights_root == root, releases.c.idx < size).distinct())]
+                        releases.c.weights_root == root, releases.c.idx < size,
+                        releases.c.publisher.in_(sorted(keys))).distinct())]
 
         def entitled(key: str, line_id: str, line_owner: str | None, kind: str) -> bool:
             # The line's own publisher key, or a registered key whose namespace grant covers the line (for an
