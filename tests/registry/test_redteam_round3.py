@@ -257,3 +257,25 @@ def test_check_names_the_line_it_judged_when_no_model_was_given():
     text = render_check(result)
     assert "JUDGED AS A RELEASE OF MODEL LINE evil/lookalike" in text.splitlines()[1]
     assert "JUDGED" not in render_check(result, asked_model="evil/lookalike")
+
+
+def test_a_write_the_database_never_decided_can_be_retried_byte_for_byte(parties, store, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    server, who, tmp = parties
+    raw = entries.canonical(release("acme/retry"))
+    headers = {**who["acme"].headers(raw), "Content-Type": "application/json"}
+    real = type(store).append_batch
+    calls = {"n": 0}
+
+    def down_once(self: Any, writes: Any, **kw: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError("INSERT", {}, Exception("database is down"))
+        return real(self, writes, **kw)
+
+    monkeypatch.setattr(type(store), "append_batch", down_once)
+    first = httpx.post(server.url + "/entries", content=raw, headers=headers, timeout=30)
+    assert first.status_code == 503, first.text
+    again = httpx.post(server.url + "/entries", content=raw, headers=headers, timeout=30)
+    assert again.status_code == 201, again.text

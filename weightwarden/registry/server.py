@@ -274,7 +274,8 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
         """A replay this process had not seen (another worker's, or from before a restart) is caught by the
         sequencer: the token it took is given back, so replays never cost the key its write rate. A write the
         database never decided (``result`` an exception: 503) leaves the memo, so its retry is not a replay."""
-        if isinstance(write, PendingWrite) and isinstance(result, BaseException):
+        if isinstance(write, PendingWrite) and (isinstance(result, BaseException)
+                                                or (isinstance(result, Rejected) and result.status == 503)):
             nonce_memo.forget(write.request.publisher.key_id, write.request.nonce)
             return
         if isinstance(write, PendingWrite) and write.refusal is None and isinstance(result, Rejected) \
