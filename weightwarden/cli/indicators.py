@@ -303,17 +303,20 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
                    "from it whether we hold its items).")
 @click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
               help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
+@click.option("--max-server-items", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Refuse larger server sets (limits memory and time a hostile server can make us spend).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
 @click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int, timeout: float,
-                        session_timeout: float, fmt: str) -> int:
+def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int,
+                        max_server_items: int, timeout: float, session_timeout: float, fmt: str) -> int:
     """Run the client side against `psi serve`; prints the intersection size."""
     from weightwarden.indicators.psi import connect
 
     _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
-                        share_result=share, min_server_items=min_server_items), fmt)
+                        share_result=share, min_server_items=min_server_items,
+                        max_server_items=max_server_items), fmt)
     return EXIT_OK
 
 
@@ -360,14 +363,17 @@ def psi_respond_command(set_path: str, request: str, max_client_items: int, min_
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
               help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
+@click.option("--max-server-items", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Refuse larger server sets (limits memory and time a hostile server can make us spend).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_finish_command(response: str, state_path: str, min_server_items: int, fmt: str) -> int:
+def psi_finish_command(response: str, state_path: str, min_server_items: int, max_server_items: int,
+                       fmt: str) -> int:
     """File mode, client step 2: the intersection size from the other party's response."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, finish
 
     _render_psi(finish(state_path, _read_bytes(response, 2 * MAX_FRAME_BYTES), what=response,
-                       min_server_items=min_server_items), fmt)
+                       min_server_items=min_server_items, max_server_items=max_server_items), fmt)
     return EXIT_OK
 
 

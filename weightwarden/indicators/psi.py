@@ -57,6 +57,9 @@ FPR = 1e-9  # false-positive rate of the server's Golomb-compressed set
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024
 DEFAULT_MAX_CLIENT_ITEMS = 1_000_000
+# Round 2 (R3): the client's bound on the server's announced set, so that frame limits and native time limits
+# derived from that announcement stay bounded (4 GiB frames and 50-hour native limits before).
+DEFAULT_MAX_SERVER_ITEMS = 1_000_000
 # A client that sends one item learns whether the server holds it. Sets below this size are refused; a
 # malicious client pads with random digests, so this stops accidents, not probes (see the module docstring).
 DEFAULT_MIN_CLIENT_ITEMS = 10
@@ -165,21 +168,29 @@ class _Channel:
         self.sock.sendall(frame)
         self.sent += len(frame)
 
+    def remaining_session(self) -> float:
+        """Seconds left of the session (native calls are capped by it: round 2, R3)."""
+        return self.session_deadline - time.monotonic()
+
     def _read_exact(self, n: int, deadline: float) -> bytes:
-        chunks, got = [], 0
+        # One buffer of the frame's (already bounded) size, filled in place: the frame is held once, not as
+        # chunks plus their join (round 2, R3).
+        buffer = bytearray(n)
+        view, got = memoryview(buffer), 0
         while got < n:
             self.sock.settimeout(self._remaining(deadline))
             try:
-                chunk = self.sock.recv(min(n - got, 1 << 20))
+                size = self.sock.recv_into(view[got:], min(n - got, 1 << 20))
             except TimeoutError:
                 self._remaining(deadline)  # raises the right message when a deadline has passed
                 raise
-            if not chunk:
+            if not size:
                 raise PsiError(f"{self.peer} closed the connection mid-exchange")
-            chunks.append(chunk)
-            got += len(chunk)
+            got += size
+        view.release()
         self.received += n
-        return b"".join(chunks)
+        # Large frames stay a bytearray (protobuf and subprocess take it): no second copy of a big frame.
+        return bytes(buffer) if n <= MAX_JSON_BYTES else buffer  # type: ignore[return-value]
 
     def recv(self, limit: int = MAX_FRAME_BYTES) -> bytes:
         start = time.monotonic()
@@ -222,7 +233,8 @@ def _request_limit(client_items: int) -> int:
     return 1024 + client_items * (MAX_POINT_BYTES + 8)
 
 
-def _server_answer(psi: Any, items: list[str], client_items: int, raw_request: bytes) -> tuple[bytes, bytes]:
+def _server_answer(psi: Any, items: list[str], client_items: int, raw_request: bytes,
+                   deadline_s: float | None = None) -> tuple[bytes, bytes]:
     if len(raw_request) > _request_limit(client_items):
         raise PsiError(f"the PSI request is {len(raw_request)} bytes; {client_items} items take at most "
                        f"{_request_limit(client_items)}")
@@ -233,8 +245,10 @@ def _server_answer(psi: Any, items: list[str], client_items: int, raw_request: b
         raise PsiError(f"the client announced {client_items} items but sent {len(request.encrypted_elements)}")
     if any(len(e) > MAX_POINT_BYTES for e in request.encrypted_elements):
         raise PsiError(f"invalid PSI request: an element is longer than {MAX_POINT_BYTES} bytes")
+    timeout = _native_timeout(len(items) + client_items)
     setup, response = run_native("answer", repr(FPR).encode(), str(client_items).encode(), raw_request,
-                                 "\n".join(items).encode(), timeout=_native_timeout(len(items) + client_items))
+                                 "\n".join(items).encode(),
+                                 timeout=timeout if deadline_s is None else min(timeout, max(deadline_s, 1e-3)))
     return setup, response
 
 
@@ -267,25 +281,56 @@ def validate_setup(setup: Any, server_items: int, client_items: int, what: str =
     most = (server_items * (gcs.div + 1) + (gcs.hash_range >> gcs.div)) // 8 + 64
     if len(gcs.bits) > most:
         raise PsiError(f"{what}: {len(gcs.bits)} bytes of set data; {server_items} items take at most {most}")
+    # Round 2 (R1): the byte bound above leaves room for ~512/(div+1) values beyond the announced ones, and a
+    # server that hides one extra value learns from an "impossible" count whether we hold it. Count the coded
+    # values exactly and refuse a single one more than announced.
+    values = gcs_value_count(gcs.bits, gcs.div, stop_after=server_items + 1)
+    if values > server_items:
+        raise PsiError(f"{what}: the set holds more values than the {server_items} items announced")
+
+
+def gcs_value_count(bits: bytes, div: int, stop_after: int | None = None) -> int:
+    """How many values openmined-psi's Golomb decoder reads from ``bits`` (least significant bit first: a unary
+    quotient of 0 bits ended by a 1 bit, then ``div`` remainder bits). Stops counting at ``stop_after``."""
+    # One bit per character, lowest first; str.find then does the scanning at C speed.
+    text = format(int.from_bytes(bits, "little"), "b")[::-1] if bits else ""
+    count, pos = 0, 0
+    while stop_after is None or count < stop_after:
+        one = text.find("1", pos)
+        if one < 0:
+            break
+        count += 1
+        pos = one + 1 + div
+    return count
 
 
 def _client_count(psi: Any, key: bytes, raw_setup: bytes, raw_response: bytes, expected: int,
-                  server_items: int) -> int:
+                  server_items: int, deadline_s: float | None = None) -> int:
+    """The count, checked. Its errors are reported **locally** only: the caller has already ended the session
+    with the peer the same way whatever happens here (round 2, R1)."""
     setup = _parse(psi.ServerSetup, raw_setup, "server setup")
     response = _parse(psi.Response, raw_response, "response")
     if len(response.encrypted_elements) != expected:
         raise PsiError(f"the server answered {len(response.encrypted_elements)} items for our {expected}")
     if any(len(e) > MAX_POINT_BYTES for e in response.encrypted_elements):
         raise PsiError(f"invalid PSI response: an element is longer than {MAX_POINT_BYTES} bytes")
+    # Our items are distinct, so an honest server's re-encryptions are too; copies would count one item twice.
+    if len(set(response.encrypted_elements)) != expected:
+        raise PsiError("invalid PSI response: the server repeated elements (a count could then exceed the truth)")
     validate_setup(setup, server_items, expected)
-    (out,) = run_native("count", key, raw_setup, raw_response, timeout=_native_timeout(expected + server_items))
+    timeout = _native_timeout(expected + server_items)
+    (out,) = run_native("count", key, raw_setup, raw_response,
+                        timeout=timeout if deadline_s is None else min(timeout, max(deadline_s, 1e-3)))
     count = struct.unpack(">Q", out)[0]
     if count > min(expected, server_items):
-        raise PsiError(f"impossible intersection size {count} for {expected} and {server_items} items")
+        raise PsiError(f"impossible intersection size {count} for {expected} and {server_items} items "
+                       "(a malicious server; the session was ended as usual, it learned nothing from this)")
     return count
 
 
-def _check_server_size(items: int, low: int, who: str) -> None:
+def _check_server_size(items: int, low: int, who: str, high: int = DEFAULT_MAX_SERVER_ITEMS) -> None:
+    if items > high:
+        raise PsiError(f"{who} offers {items} items; we compare with at most {high} (--max-server-items)")
     if items < low:
         raise PsiError(f"{who} offers {items} items; we compare with at least {low} (a smaller set would test "
                        "whether we hold single indicators rather than count shared ones)")
@@ -390,7 +435,8 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                     raise
                 channel.send_json(_hello(indicators, len(items)))
                 raw_request = channel.recv(_request_limit(client_items))
-                setup, response = _server_answer(psi, items, client_items, raw_request)
+                setup, response = _server_answer(psi, items, client_items, raw_request,
+                                                 deadline_s=channel.remaining_session())
                 channel.send(setup)
                 channel.send(response)
                 result = channel.recv_json()
@@ -407,10 +453,15 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
 
 def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, timeout: float = DEFAULT_TIMEOUT_S,
             session_timeout: float = DEFAULT_SESSION_TIMEOUT_S, share_result: bool = False,
-            min_server_items: int = DEFAULT_MIN_SERVER_ITEMS) -> PsiResult:
+            min_server_items: int = DEFAULT_MIN_SERVER_ITEMS,
+            max_server_items: int = DEFAULT_MAX_SERVER_ITEMS) -> PsiResult:
     """Run the client side against a server; returns the intersection size. The count is told to the server
     only with ``share_result`` (a malicious server with a tiny set would learn membership from it); a server
-    set below ``min_server_items`` is refused before our request is sent."""
+    set below ``min_server_items`` or above ``max_server_items`` is refused before our request is sent.
+
+    Round 2 (R1): without ``share_result`` the session ends the same way whatever the server sent — the fixed
+    message ``{"cardinality": null}`` as soon as both of its frames are in, before anything is checked or
+    counted — so no check on the count is an oracle for the server. Errors found afterwards are ours alone."""
     psi = _psi()
     items = psi_items(indicators)
     start = time.perf_counter()
@@ -419,15 +470,23 @@ def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, tim
             channel = _Channel(sock, f"server {host}:{port}", timeout=timeout, session_timeout=session_timeout)
             channel.send_json(_hello(indicators, len(items)))
             server_items = _check_hello(channel.recv_json(), indicators, channel.peer)
-            _check_server_size(server_items, min_server_items, channel.peer)
+            _check_server_size(server_items, min_server_items, channel.peer, max_server_items)
             client = psi.client.CreateWithNewKey(False)
             request = client.CreateRequest(items)
             channel.send(request.SerializeToString())
             raw_setup = channel.recv(_setup_limit(server_items))
             raw_response = channel.recv(_request_limit(len(items)))
-            count = _client_count(psi, client.GetPrivateKeyBytes(), raw_setup, raw_response, len(items),
-                                  server_items)
-            channel.send_json({"cardinality": count if share_result else None})
+            if not share_result:
+                channel.send_json({"cardinality": None})  # the same ending whatever comes next
+            try:
+                count: int | None = _client_count(psi, client.GetPrivateKeyBytes(), raw_setup, raw_response,
+                                                  len(items), server_items, deadline_s=channel.remaining_session())
+            except PsiError:
+                if share_result:
+                    channel.send_json({"cardinality": None})
+                raise
+            if share_result:
+                channel.send_json({"cardinality": count})
     except TimeoutError:
         raise PsiError(f"server {host}:{port} timed out after {timeout:g} s") from None
     except OSError as exc:
@@ -503,7 +562,8 @@ def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int =
 
 
 def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "PSI response",
-           min_server_items: int = DEFAULT_MIN_SERVER_ITEMS) -> PsiResult:
+           min_server_items: int = DEFAULT_MIN_SERVER_ITEMS,
+           max_server_items: int = DEFAULT_MAX_SERVER_ITEMS) -> PsiResult:
     """Client, step 2: the intersection size from the server's response and the saved state."""
     from weightwarden.core.strict_json import StrictJSONError, loads
 
@@ -526,7 +586,7 @@ def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "
     server_items = header.get("items")
     if not isinstance(server_items, int) or isinstance(server_items, bool) or server_items < 0:
         raise PsiError(f"{what}: invalid set size {server_items!r}")
-    _check_server_size(server_items, min_server_items, what)
+    _check_server_size(server_items, min_server_items, what, max_server_items)
     if len(raw_setup) > _setup_limit(server_items) or len(raw_response) > _request_limit(client_items):
         raise PsiError(f"{what}: larger than {server_items} server and {client_items} client items can take")
     count = _client_count(psi, key, raw_setup, raw_response, client_items, server_items)

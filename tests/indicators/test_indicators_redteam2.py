@@ -1,0 +1,230 @@
+"""Regression tests of red-team round 2 on indicators (docs/decisions.md, "Red team round 2 on indicators";
+/work/issues/rt-indicators-round2.md). Each test is one PoC's idea run against the real components.
+
+R1 secret-dependent client ending; R2 untrusted search path of child processes; R3 limits from the peer's
+announcement; R4 peer authentication and budgets; R5 amplification in STIX/JSON; R6/R7 private outputs and
+planted FIFOs; R8 incident attachments; R9/R10 key files and key ids; R11 pads across schemes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from weightwarden.cli.main import main
+from weightwarden.indicators import psi
+from weightwarden.indicators.derive import build_set, prompt_indicator
+from weightwarden.indicators.errors import PsiError
+from weightwarden.indicators.psi_native import run_native
+from weightwarden.indicators.records import IndicatorSet
+from weightwarden.indicators.sketch import Sketcher
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _set(sketcher: Sketcher, numbers: range, **kw) -> IndicatorSet:
+    return build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n} of the red team", **kw)
+                                for n in numbers])
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+# --------------------------------------------------------------- R1: the client's ending is not an oracle
+
+def _evil_server(hello_items: int, gcs_items: list[str], box: dict, ready: threading.Event,
+                 duplicate_response: bool = False) -> None:
+    """A malicious ``psi serve``: copies key id and scheme from the client's hello, announces ``hello_items``
+    but builds its set from ``gcs_items``; records how the client ended the session."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        box["port"] = listener.getsockname()[1]
+        ready.set()
+        conn, _ = listener.accept()
+        with conn:
+            channel = psi._Channel(conn, "victim", timeout=30)
+            hello = channel.recv_json()
+            channel.send_json(dict(hello, items=hello_items))
+            raw = channel.recv(psi._request_limit(hello["items"]))
+            setup, response = run_native("answer", repr(psi.FPR).encode(), str(hello["items"]).encode(), raw,
+                                         "\n".join(gcs_items).encode(), timeout=60)
+            if duplicate_response:
+                import private_set_intersection.python as openmined
+
+                parsed = openmined.Response()
+                parsed.ParseFromString(response)
+                first = parsed.encrypted_elements[0]
+                for i in range(len(parsed.encrypted_elements)):
+                    parsed.encrypted_elements[i] = first
+                response = parsed.SerializeToString()
+            channel.send(setup)
+            channel.send(response)
+            try:
+                box["ending"] = channel.recv_json()
+            except PsiError as exc:
+                box["ending"] = f"closed: {exc.reason}"
+
+
+def _run_evil(victim: IndicatorSet, hello_items: int, gcs_items: list[str], **kw) -> tuple[dict, Exception | None]:
+    box: dict = {}
+    ready = threading.Event()
+    thread = threading.Thread(target=_evil_server, args=(hello_items, gcs_items, box, ready), kwargs=kw,
+                              daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    error = None
+    try:
+        psi.connect(victim, port=box["port"], timeout=30)
+    except PsiError as exc:
+        error = exc
+    thread.join(60)
+    return box, error
+
+
+def test_hidden_extra_value_is_no_membership_oracle(sketcher: Sketcher):
+    """PoC poc_psi_threshold_oracle.py: the server announces 10 items, its set holds 11 (10 it knows we hold
+    + a candidate). Held or not, the server sees the same ending; the extra value is refused locally."""
+    victim = _set(sketcher, range(40))
+    digests = psi.psi_items(victim)
+    known, held = digests[:10], digests[20]
+    not_held = psi.psi_items(_set(sketcher, range(1000, 1001)))[0]
+    endings = []
+    for candidate in (held, not_held):
+        box, error = _run_evil(victim, 10, [*known, candidate])
+        endings.append(box["ending"])
+        assert isinstance(error, PsiError) and "more values than the 10 items announced" in error.reason
+    assert endings == [{"cardinality": None}, {"cardinality": None}]
+
+
+def test_repeated_response_elements_are_refused_after_the_same_ending(sketcher: Sketcher):
+    victim = _set(sketcher, range(40))
+    box, error = _run_evil(victim, 10, psi.psi_items(victim)[:10], duplicate_response=True)
+    assert box["ending"] == {"cardinality": None}
+    assert isinstance(error, PsiError) and "repeated elements" in error.reason
+
+
+def test_gcs_value_count_is_exact_for_honest_setups():
+    import private_set_intersection.python as openmined
+
+    for n_server in (2, 10, 37, 500):
+        items = [f"item {i}" for i in range(n_server)]
+        # 600 client items: the hash range then depends on the client only, so n_server - 1 passes that check
+        setup = openmined.server.CreateWithNewKey(False).CreateSetupMessage(psi.FPR, 600, items,
+                                                                            openmined.DataStructure.GCS)
+        assert psi.gcs_value_count(setup.gcs.bits, setup.gcs.div) == n_server
+        psi.validate_setup(setup, n_server, 600)
+        with pytest.raises(PsiError, match="more values than"):
+            psi.validate_setup(setup, n_server - 1, 600)
+
+
+# ------------------------------------------------------------------- R2: untrusted search path of children
+
+def test_code_planted_in_the_current_folder_does_not_run_in_the_psi_child(sketcher: Sketcher, tmp_path: Path,
+                                                                          monkeypatch):
+    """PoC poc_cwd_hijack.sh: a private_set_intersection/ package and a resource.py in the folder where the
+    victim runs psi finish; neither may run."""
+    marker = tmp_path / "HIJACKED"
+    planted = tmp_path / "cwd"
+    (planted / "private_set_intersection").mkdir(parents=True)
+    (planted / "private_set_intersection" / "__init__.py").write_text("")
+    (planted / "private_set_intersection" / "python.py").write_text(
+        f"open({str(marker)!r}, 'w').write('psi')\nimport os, sys, struct\n"
+        "sys.stdout.buffer.write(struct.pack('>I', 8) + struct.pack('>Q', 7)); sys.stdout.flush(); os._exit(0)\n")
+    for name in ("resource.py", "struct.py"):
+        (planted / name).write_text(f"open({str(marker)!r}, 'a').write({name!r})\n")
+    monkeypatch.chdir(planted)
+    monkeypatch.setenv("PYTHONPATH", str(planted))
+    client, server = _set(sketcher, range(0, 30)), _set(sketcher, range(100, 130))
+    request = psi.make_request(client, tmp_path / "state.json")
+    response = psi.respond(server, request, budget=None)
+    assert psi.finish(tmp_path / "state.json", response).cardinality == 0
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("output", [b"", struct.pack(">I", 8) + b"\0" * 7, struct.pack(">I", 4) + b"\0" * 4,
+                                    struct.pack(">I", 8) + b"\0" * 8 + b"x"])
+def test_malformed_child_output_is_a_clear_error(monkeypatch, tmp_path: Path, output: bytes):
+    """A child that exits 0 with the wrong frames was an 'internal error: ValueError'."""
+    from weightwarden.indicators import psi_native
+
+    fake = tmp_path / "child.py"
+    fake.write_text(f"import sys\nsys.stdin.buffer.read()\nsys.stdout.buffer.write({output!r})\n")
+    monkeypatch.setattr(psi_native, "CHILD_SCRIPT", fake)
+    with pytest.raises(PsiError, match="malformed"):
+        run_native("count", b"k", b"s", b"r", timeout=30)
+
+
+def test_every_python_child_the_product_starts_is_isolated():
+    """The class of R2, everywhere: each place in weightwarden/ that starts ``sys.executable`` passes -I."""
+    offenders = []
+    for path in (ROOT / "weightwarden").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            if ("[sys.executable" in line or "[self._python" in line) and '"-I"' not in line:
+                offenders.append(f"{path.relative_to(ROOT)}:{number}")
+    assert offenders == []
+
+
+def test_llama_server_launcher_is_isolated(tmp_path: Path):
+    from weightwarden.evals.backends.llamacpp import ManagedLlamaServer
+
+    server = ManagedLlamaServer.__new__(ManagedLlamaServer)
+    server.path, server.model, server._n_ctx, server._n_threads, server._seed = tmp_path / "m.gguf", "m", 8, 1, 0
+    server._python = sys.executable
+
+    class _Format:
+        llama_cpp_name = "chatml"
+
+    class _Vetted:
+        chat_format = _Format()
+
+    server.vetted = _Vetted()
+    command = server._command(1234)
+    assert command[:2] == [sys.executable, "-I"]
+
+
+# -------------------------------------------------------------------- R3: limits from the peer's announcement
+
+def test_client_refuses_a_server_announcing_more_than_max_server_items(sketcher: Sketcher):
+    """PoC poc_psi_server_bigframe.py: a keyless server announcing 4.28e8 items made the client accept a 4 GiB
+    frame; now the announcement itself is refused before any frame is read."""
+    victim = _set(sketcher, range(20))
+    box, error = _run_evil(victim, 428_000_000, psi.psi_items(victim)[:10])
+    assert isinstance(error, PsiError) and "at most 1000000" in error.reason
+    with pytest.raises(PsiError, match="at most 50"):
+        psi._check_server_size(51, 10, "server", 50)
+
+
+def test_native_time_limit_is_capped_by_the_session(monkeypatch, sketcher: Sketcher):
+    seen = {}
+
+    def fake_run_native(op, *frames, timeout, **kw):
+        seen["timeout"] = timeout
+        raise PsiError("stop")
+
+    monkeypatch.setattr(psi, "run_native", fake_run_native)
+    import private_set_intersection.python as openmined
+
+    request = openmined.client.CreateWithNewKey(False).CreateRequest([f"{i}" for i in range(20)]).SerializeToString()
+    with pytest.raises(PsiError):
+        psi._server_answer(openmined, [f"{i}" for i in range(500_000)], 20, request, deadline_s=5.0)
+    assert seen["timeout"] == 5.0
+
+
+def test_frames_are_read_into_one_buffer(sketcher: Sketcher):
+    left, right = socket.socketpair()
+    with left, right:
+        channel = psi._Channel(left, "peer", timeout=30)
+        payload = os.urandom(200_000)
+        sender = threading.Thread(target=lambda: right.sendall(struct.pack(">I", len(payload)) + payload))
+        sender.start()
+        got = channel.recv(300_000)
+        sender.join()
+        assert bytes(got) == payload and channel.received == len(payload) + 4
