@@ -8,9 +8,12 @@ planted FIFOs; R8 incident attachments; R9/R10 key files and key ids; R11 pads a
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import stat
 import struct
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -23,7 +26,7 @@ from weightwarden.indicators import psi
 from weightwarden.indicators.derive import build_set, prompt_indicator
 from weightwarden.indicators.errors import PsiError
 from weightwarden.indicators.psi_native import run_native
-from weightwarden.indicators.records import IndicatorSet
+from weightwarden.indicators.records import IndicatorSet, dump_set
 from weightwarden.indicators.sketch import Sketcher
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,3 +231,58 @@ def test_frames_are_read_into_one_buffer(sketcher: Sketcher):
         got = channel.recv(300_000)
         sender.join()
         assert bytes(got) == payload and channel.received == len(payload) + 4
+
+
+# ---------------------------------------------------------------- R6/R7: private outputs, planted FIFOs
+
+def test_import_of_a_native_set_with_raw_text_is_written_0600(sketcher: Sketcher, tmp_path: Path):
+    """PoC poc_import_text_0644.sh: `indicators import` of a native set holding raw text wrote it 0644."""
+    with_text = _set(sketcher, range(12), keep_text=True)
+    source = tmp_path / "A-text.json"
+    source.write_text(dump_set(with_text))
+    out = tmp_path / "imported.json"
+    result = _invoke("indicators", "import", str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert "attack prompt number 3" in out.read_text()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    plain = tmp_path / "plain.json"
+    source.write_text(dump_set(_set(sketcher, range(12))))
+    assert _invoke("indicators", "import", str(source), "-o", str(plain)).exit_code == 0
+    assert stat.S_IMODE(plain.stat().st_mode) == 0o644
+
+
+def test_every_indicators_cli_write_decides_its_mode_from_its_content():
+    """The class of R6: no `_write` call in the indicators CLI without saying what it holds."""
+    import ast
+
+    tree = ast.parse((ROOT / "weightwarden/cli/indicators.py").read_text(encoding="utf-8"))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "_write"]
+    assert calls and all(any(k.arg == "content" for k in c.keywords) for c in calls)
+
+
+def test_a_fifo_planted_at_the_output_path_is_refused(sketcher: Sketcher, tmp_path: Path):
+    """PoC poc_fifo_plant.sh: a FIFO at the -o path received the raw text; now refused, nothing written."""
+    source = tmp_path / "A-text.json"
+    source.write_text(dump_set(_set(sketcher, range(12), keep_text=True)))
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo, 0o666)
+    result = _invoke("indicators", "export", str(source), "--format", "json", "--include-text", "-o", str(fifo))
+    assert result.exit_code != 0 and "FIFO" in result.output
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    link = tmp_path / "link.json"
+    link.symlink_to(fifo)
+    from weightwarden.core.files import write_atomic
+
+    with pytest.raises(OSError, match="FIFO"):
+        write_atomic(str(link), b"secret", 0o600)
+
+
+def test_own_stdout_and_dev_null_are_still_written(tmp_path: Path):
+    """/dev/stdout of this process (a pipe here) and /dev/null stay usable as -o."""
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from weightwarden.core.files import write_atomic; "
+            "write_atomic('/dev/stdout', b'to my own stdout', 0o600); write_atomic('/dev/null', b'x', 0o600)")
+    done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT)], capture_output=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"to my own stdout"
+

@@ -41,9 +41,19 @@ def _errors_to_exit(fn: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-def _write(output: str | None, text: str | bytes, what: str, *, private: bool = False) -> None:
-    """Write to ``output`` (stdout for None / '-'); ``private`` files (raw text, local references, PSI client
-    material) are created readable by their owner only."""
+def _is_private(content: Any) -> bool:
+    """Whether an indicator set written out holds anything that must stay home (raw text, local references,
+    free-text categories): such a file is created readable by its owner only."""
+    notice = content.contains()
+    return bool(notice["raw_text"] or notice["local_references"] or notice["free_text_categories"])
+
+
+def _write(output: str | None, text: str | bytes, what: str, *, content: Any) -> None:
+    """Write to ``output`` (stdout for None / '-'). ``content``: the indicator set the text was made from, or
+    None for PSI protocol messages (meant for the peer). Red team round 2 (R6): every write decides its mode
+    from what it holds, so no command can write raw text world-readable; a file holding text or references is
+    0600, anything else 0644."""
+    private = content is not None and _is_private(content)
     data = text.encode() if isinstance(text, str) else text
     if output in (None, "-"):
         if isinstance(text, str):
@@ -140,10 +150,9 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     if fmt == "stix":
         from weightwarden.indicators.stix import to_stix
 
-        _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle")
+        _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle", content=built.without_private())
     else:
-        _write(output, dump_set(built), "indicator set",
-               private=contains["raw_text"] or contains["local_references"] or contains["free_text_categories"])
+        _write(output, dump_set(built), "indicator set", content=built)
     return EXIT_OK
 
 
@@ -172,11 +181,10 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
     if fmt == "stix":
         from weightwarden.indicators.stix import to_stix
 
-        _write(output, json.dumps(to_stix(shared.without_private()), indent=1) + "\n", "STIX bundle")
+        stripped = shared.without_private()
+        _write(output, json.dumps(to_stix(stripped), indent=1) + "\n", "STIX bundle", content=stripped)
     else:
-        notice = shared.contains()
-        _write(output, dump_set(shared), "indicator set",
-               private=notice["raw_text"] or notice["local_references"] or notice["free_text_categories"])
+        _write(output, dump_set(shared), "indicator set", content=shared)
     click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sealed sketches only", err=True)
     return EXIT_OK
 
@@ -189,7 +197,9 @@ def import_command(bundle: str, output: str | None) -> int:
     """Read a STIX 2.1 bundle of weightwarden indicators and write the native indicator set."""
     from weightwarden.indicators.records import dump_set
 
-    _write(output, dump_set(_load(bundle)), "indicator set")  # STIX holds nothing private: no text, no refs
+    # A native JSON set given here may hold raw text (round 2, R6): the mode follows what was loaded.
+    loaded = _load(bundle)
+    _write(output, dump_set(loaded), "indicator set", content=loaded)
     return EXIT_OK
 
 
@@ -330,7 +340,7 @@ def psi_request_command(set_path: str, state_path: str, output: str) -> int:
     """File mode, client step 1: write a PSI request for the other party."""
     from weightwarden.indicators.psi import make_request
 
-    _write(output, make_request(_load(set_path), state_path), "PSI request")
+    _write(output, make_request(_load(set_path), state_path), "PSI request", content=None)
     return EXIT_OK
 
 
@@ -354,7 +364,7 @@ def psi_respond_command(set_path: str, request: str, max_client_items: int, min_
     _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
                            min_client_items=min_client_items,
                            budget=_budget(budget_file, budget_sessions, budget_items, budget_window), peer=peer,
-                           what=request), "PSI response")
+                           what=request), "PSI response", content=None)
     return EXIT_OK
 
 
