@@ -286,3 +286,48 @@ def test_own_stdout_and_dev_null_are_still_written(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout == b"to my own stdout"
 
+
+
+# ------------------------------------------------------------------- R8: indicators attached to incidents
+
+def _incident(tmp_path: Path, attachment: object, *extra: str):
+    path = tmp_path / "attach.json"
+    path.write_text(json.dumps(attachment))
+    out = tmp_path / "inc.osv.json"
+    result = CliRunner().invoke(main, ["incident", "new", "--model", "acme/model", "--summary", "jailbreak seen",
+                                       "--risk-domain", "cyber.offense", "--severity", "high", "--indicators",
+                                       str(path), "-o", str(out), *extra])
+    return result, out
+
+
+def test_incident_refuses_raw_text_and_a_tlp_downgrade(sketcher: Sketcher, tmp_path: Path):
+    """PoC poc_incident_text.sh: a TLP:RED set with raw prompts attached verbatim to a TLP:CLEAR incident."""
+    from dataclasses import replace
+
+    with_text = replace(_set(sketcher, range(12), keep_text=True), tlp="red")
+    result, out = _incident(tmp_path, [with_text.to_json()])
+    assert result.exit_code == 2 and "raw prompt text" in result.output and not out.exists()
+    shareable = with_text.without_private()
+    result, out = _incident(tmp_path, [shareable.to_json()])
+    assert result.exit_code == 2 and "TLP:RED" in result.output and not out.exists()
+    result, out = _incident(tmp_path, [shareable.to_json()], "--tlp", "TLP:RED")
+    assert result.exit_code == 0, result.output
+    attached = json.loads(out.read_text())["database_specific"]["indicators"]
+    assert attached == [shareable.to_json()] and "attack prompt number" not in out.read_text()
+
+
+def test_incident_refuses_references_unsealed_sets_and_non_sets(sketcher: Sketcher, tmp_path: Path):
+    from dataclasses import replace
+
+    base = _set(sketcher, range(12))
+    with_refs = replace(base, prompts=tuple(replace(p, ref=f"evidence/p{i}.txt") for i, p in enumerate(base.prompts)))
+    result, _ = _incident(tmp_path, with_refs.to_json(), "--tlp", "TLP:AMBER")
+    assert result.exit_code == 2 and "local references" in result.output
+    unsealed = base.to_json()
+    del unsealed["scheme"]["seal"]
+    result, _ = _incident(tmp_path, [unsealed], "--tlp", "TLP:AMBER")
+    assert result.exit_code == 2 and "not sealed" in result.output
+    result, _ = _incident(tmp_path, ["raw attack prompt text"], "--tlp", "TLP:AMBER")
+    assert result.exit_code == 2 and "not a weightwarden.indicator-set" in result.output
+    result, out = _incident(tmp_path, base.to_json(), "--tlp", "TLP:AMBER")
+    assert result.exit_code == 0, result.output
