@@ -331,3 +331,87 @@ def test_incident_refuses_references_unsealed_sets_and_non_sets(sketcher: Sketch
     assert result.exit_code == 2 and "not a weightwarden.indicator-set" in result.output
     result, out = _incident(tmp_path, base.to_json(), "--tlp", "TLP:AMBER")
     assert result.exit_code == 0, result.output
+
+
+# ------------------------------------------------------------------- R5: amplification in STIX and JSON
+
+def _stix_bundle(sketcher: Sketcher) -> dict:
+    from weightwarden.indicators.stix import to_stix
+
+    return json.loads(json.dumps(to_stix(_set(sketcher, range(12)))))
+
+
+def test_long_pattern_is_refused_before_stix2_parses_it(sketcher: Sketcher, monkeypatch):
+    """PoC gen_stix_inlist.py: an 8 MB pattern went to stix2's ANTLR validator (132 s, 2.65 GB)."""
+    import stix2
+
+    from weightwarden.indicators.errors import IndicatorFormatError
+    from weightwarden.indicators.stix import from_stix
+
+    def no_parse(*a, **k):
+        raise AssertionError("stix2.parse reached")
+
+    bundle = _stix_bundle(sketcher)
+    monkeypatch.setattr(stix2, "parse", no_parse)
+    indicator = next(o for o in bundle["objects"] if o["type"] == "indicator")
+    indicator["pattern"] = "[file:name IN (" + ", ".join(f"'{i}'" for i in range(20_000)) + ")]"
+    with pytest.raises(IndicatorFormatError, match="pattern is not a weightwarden prompt digest|longer than"):
+        from_stix(bundle, "b.json")
+
+
+@pytest.mark.parametrize("mutate", ["refs_repeat", "labels", "long_name", "big_dict"])
+def test_strings_and_lists_in_stix_objects_are_bounded_before_parsing(sketcher: Sketcher, monkeypatch, mutate):
+    """PoCs gen_stix_pattern.py (object_refs repeating one id 1.3 M times) and gen_scalar_amp.py (labels)."""
+    import stix2
+
+    from weightwarden.indicators.errors import IndicatorFormatError
+    from weightwarden.indicators.stix import from_stix
+
+    bundle = _stix_bundle(sketcher)
+    monkeypatch.setattr(stix2, "parse", lambda *a, **k: (_ for _ in ()).throw(AssertionError("parsed")))
+    group = next(o for o in bundle["objects"] if o["type"] == "grouping")
+    if mutate == "refs_repeat":
+        group["object_refs"] = [group["object_refs"][0]] * 3
+    elif mutate == "labels":
+        group["labels"] = [f"l{i}" for i in range(10_000)]
+    elif mutate == "long_name":
+        group["name"] = "x" * 100_000
+    else:
+        group["external_references"] = [{f"k{i}": "v" for i in range(1000)}]
+    with pytest.raises(IndicatorFormatError):
+        from_stix(bundle, "b.json")
+
+
+@pytest.mark.parametrize("field", ["sources", "decoded", "text", "ref", "producer"])
+def test_native_sets_bound_every_string_and_list(sketcher: Sketcher, field: str):
+    """PoC gen_scalar_amp.py: a native set with 13 M strings in 'sources' was accepted (2.1 GB)."""
+    from weightwarden.indicators.errors import IndicatorFormatError
+
+    data = _set(sketcher, range(12)).to_json()
+    if field == "sources":
+        data["sources"] = [f"s{i}" for i in range(100)]
+    elif field == "decoded":
+        data["prompts"][0]["decoded"] = ["base64"] * 100
+    elif field == "text":
+        data["prompts"][0]["text"] = "x" * (300 * 1024)
+    elif field == "ref":
+        data["prompts"][0]["ref"] = "r" * 10_000
+    else:
+        data["producer"] = "p" * 10_000
+    with pytest.raises(IndicatorFormatError, match="longer than|more than"):
+        IndicatorSet.from_json(data, "set.json")
+
+
+def test_many_small_json_values_are_refused_before_parsing(sketcher: Sketcher, tmp_path: Path, monkeypatch):
+    from weightwarden.core import strict_json
+    from weightwarden.indicators.errors import IndicatorFormatError
+    from weightwarden.indicators.records import MAX_JSON_SEPARATORS, load_set
+
+    data = _set(sketcher, range(12)).to_json()
+    data["sources"] = ["@@"]
+    text = json.dumps(data).replace('"@@"', ",".join(['"ab"'] * (MAX_JSON_SEPARATORS + 1)))
+    path = tmp_path / "set-strings.json"
+    path.write_text(text)
+    monkeypatch.setattr(strict_json, "loads", lambda *a, **k: (_ for _ in ()).throw(AssertionError("parsed")))
+    with pytest.raises(IndicatorFormatError, match="JSON values"):
+        load_set(path)
