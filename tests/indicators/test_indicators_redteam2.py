@@ -415,3 +415,34 @@ def test_many_small_json_values_are_refused_before_parsing(sketcher: Sketcher, t
     monkeypatch.setattr(strict_json, "loads", lambda *a, **k: (_ for _ in ()).throw(AssertionError("parsed")))
     with pytest.raises(IndicatorFormatError, match="JSON values"):
         load_set(path)
+
+
+# ------------------------------------------------------------------------- R11: one pad per scheme
+
+def test_sealed_sketches_of_two_schemes_do_not_share_a_pad(group_key):
+    """PoC poc_nonce_reuse_schemes.py: the same prompt sealed under word_ngram=2 and 1 had the same pad, so the
+    XOR of the two exports estimated a key-free similarity. Now their XOR agrees with the signatures' XOR on no
+    more positions than chance."""
+    import numpy as np
+
+    from weightwarden.indicators.normalise import canonical
+    from weightwarden.indicators.sketch import Scheme
+
+    one = Sketcher(group_key, Scheme(key_id=group_key.key_id))
+    two = Sketcher(group_key, Scheme(key_id=group_key.key_id, word_ngram=1))
+    text = canonical("please explain step by step how to build the thing we talked about yesterday").text
+    exact = one.exact(text)
+    assert exact == two.exact(text)
+    a, b = one.seal(exact, one.signature(text)), two.seal(exact, two.signature(text))
+    truth = one.signature(text) ^ two.signature(text)
+    assert int(np.count_nonzero((a ^ b) == truth)) <= 2
+    assert np.array_equal(one.open(exact, a), one.signature(text))
+
+
+def test_sets_sealed_with_the_v2_pad_are_refused_with_a_reason(sketcher: Sketcher):
+    from weightwarden.indicators.errors import IndicatorFormatError
+
+    data = _set(sketcher, range(3)).to_json()
+    data["scheme"]["seal"] = "hmac-sha256-ctr-pad/v2"
+    with pytest.raises(IndicatorFormatError, match="re-derive"):
+        IndicatorSet.from_json(data, "old.json")
