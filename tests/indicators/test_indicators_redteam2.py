@@ -52,27 +52,35 @@ def _evil_server(hello_items: int, gcs_items: list[str], box: dict, ready: threa
         ready.set()
         conn, _ = listener.accept()
         with conn:
-            channel = psi._Channel(conn, "victim", timeout=30)
-            hello = channel.recv_json()
-            channel.send_json(dict(hello, items=hello_items))
-            raw = channel.recv(psi._request_limit(hello["items"]))
-            setup, response = run_native("answer", repr(psi.FPR).encode(), str(hello["items"]).encode(), raw,
-                                         "\n".join(gcs_items).encode(), timeout=60)
-            if duplicate_response:
-                import private_set_intersection.python as openmined
-
-                parsed = openmined.Response()
-                parsed.ParseFromString(response)
-                first = parsed.encrypted_elements[0]
-                for i in range(len(parsed.encrypted_elements)):
-                    parsed.encrypted_elements[i] = first
-                response = parsed.SerializeToString()
-            channel.send(setup)
-            channel.send(response)
             try:
-                box["ending"] = channel.recv_json()
-            except PsiError as exc:
-                box["ending"] = f"closed: {exc.reason}"
+                _evil_session(conn, hello_items, gcs_items, box, duplicate_response)
+            except (PsiError, OSError) as exc:  # the victim refused early: recorded, not raised in a thread
+                box["ending"] = f"refused: {exc}"
+
+
+def _evil_session(conn: socket.socket, hello_items: int, gcs_items: list[str], box: dict,
+                  duplicate_response: bool) -> None:
+    channel = psi._Channel(conn, "victim", timeout=30)
+    hello = channel.recv_json()
+    channel.send_json(dict(hello, items=hello_items))
+    raw = channel.recv(psi._request_limit(hello["items"]))
+    setup, response = run_native("answer", repr(psi.FPR).encode(), str(hello["items"]).encode(), raw,
+                                 "\n".join(gcs_items).encode(), timeout=60)
+    if duplicate_response:
+        import private_set_intersection.python as openmined
+
+        parsed = openmined.Response()
+        parsed.ParseFromString(response)
+        first = parsed.encrypted_elements[0]
+        for i in range(len(parsed.encrypted_elements)):
+            parsed.encrypted_elements[i] = first
+        response = parsed.SerializeToString()
+    channel.send(setup)
+    channel.send(response)
+    try:
+        box["ending"] = channel.recv_json()
+    except PsiError as exc:
+        box["ending"] = f"closed: {exc.reason}"
 
 
 def _run_evil(victim: IndicatorSet, hello_items: int, gcs_items: list[str], **kw) -> tuple[dict, Exception | None]:
@@ -446,3 +454,64 @@ def test_sets_sealed_with_the_v2_pad_are_refused_with_a_reason(sketcher: Sketche
     data["scheme"]["seal"] = "hmac-sha256-ctr-pad/v2"
     with pytest.raises(IndicatorFormatError, match="re-derive"):
         IndicatorSet.from_json(data, "old.json")
+
+
+# --------------------------------------------------------------------- R9/R10: key files and key ids
+
+def test_key_file_must_be_a_regular_file_owned_by_the_user(tmp_path: Path):
+    """PoC poc_key_fifo.sh: a 0666 FIFO at the key path fed an attacker's key."""
+    from weightwarden.indicators.errors import GroupKeyError
+    from weightwarden.indicators.keys import load_key
+
+    fifo = tmp_path / "group.key"
+    os.mkfifo(fifo, 0o666)
+    with pytest.raises(GroupKeyError, match="regular file"):
+        load_key(fifo)  # returns at once: opened non-blocking, refused on its type before any read
+
+
+@pytest.mark.parametrize("secret", [
+    __import__("hashlib").sha256(b"dragon2026").digest(), bytes(range(32)), bytes(range(8)) * 4,
+    __import__("secrets").token_bytes(32)])
+def test_external_keys_are_refused_unless_allowed(tmp_path: Path, secret: bytes):
+    """PoC poc_weak_key.py: sha256(passphrase), counting bytes and an 8-byte cycle passed the weak-key check.
+    Only keygen files are accepted by default; an external key needs --allow-external-key."""
+    from weightwarden.indicators.errors import GroupKeyError
+    from weightwarden.indicators.keys import load_key
+
+    path = tmp_path / "ext.key"
+    path.write_text(secret.hex() + "\n")
+    path.chmod(0o600)
+    with pytest.raises(GroupKeyError, match="not a key file made by|weak group key"):
+        load_key(path)
+    result = _invoke("indicators", "derive", "--key", str(path), "--folder", str(tmp_path), "-o", "-")
+    assert result.exit_code == 2 and ("--allow-external-key" in result.output or "weak" in result.output)
+
+
+def test_keygen_files_are_marked_and_loaded(tmp_path: Path):
+    from weightwarden.indicators.keys import KEY_FILE_FORMAT, GroupKey, load_key, write_key
+
+    key = GroupKey.generate()
+    path = tmp_path / "group.key"
+    write_key(key, path)
+    assert path.read_text().startswith(KEY_FILE_FORMAT) and stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = load_key(path)
+    assert loaded == key and loaded.key_id == key.key_id
+    external = tmp_path / "ext.key"
+    external.write_text(key.secret.hex())
+    external.chmod(0o600)
+    assert load_key(external, allow_external=True).secret == key.secret
+
+
+def test_key_id_is_salted_and_slow(group_key):
+    """The published id no longer confirms a guess at HMAC speed: scrypt over the key with the keygen file's
+    salt, which is never published; the same secret with another salt has another id."""
+    import hashlib
+    import hmac
+
+    from weightwarden.indicators.keys import KEY_ID_SCRYPT, GroupKey
+
+    same_secret = GroupKey(group_key.secret, bytes(16) if group_key.id_salt != bytes(16) else b"\1" * 16)
+    assert same_secret.key_id != group_key.key_id
+    old_style = hmac.new(group_key.secret, b"weightwarden.indicators/key-id/v1", hashlib.sha256).hexdigest()[:16]
+    assert group_key.key_id != old_style
+    assert KEY_ID_SCRYPT["n"] >= 1 << 14

@@ -106,7 +106,9 @@ def keygen_command(output: str) -> int:
 
 @indicators_group.command("derive")
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Group key file (64 hex characters).")
+              help="Group key file made by `weightwarden indicators keygen`.")
+@click.option("--allow-external-key", is_flag=True,
+              help="Accept a bare 64-hex key not made by `indicators keygen` (only if it was drawn at random).")
 @click.option("--eval-log", "eval_logs", multiple=True, type=click.Path(dir_okay=False, path_type=str),
               help="weightwarden eval JSONL log: attempts a detector marked as misbehaviour (repeatable).")
 @click.option("--folder", "folders", multiple=True, type=click.Path(file_okay=False, path_type=str),
@@ -131,7 +133,7 @@ def keygen_command(output: str) -> int:
 def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str, ...], incidents: tuple[str, ...],
                    models: tuple[str, ...], fingerprints: tuple[str, ...], all_attempts: bool, include_text: bool,
                    include_refs: bool, include_category_text: bool, tlp: str, producer: str | None, fmt: str,
-                   output: str | None) -> int:
+                   output: str | None, allow_external_key: bool) -> int:
     """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
     if not (eval_logs or folders or incidents or models or fingerprints):
         raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
@@ -140,7 +142,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     from weightwarden.indicators.records import dump_set
     from weightwarden.indicators.sketch import Sketcher
 
-    sketcher = Sketcher(load_key(key_path))
+    sketcher = Sketcher(load_key(key_path, allow_external=allow_external_key))
     built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, models=models,
                        fingerprints=fingerprints, all_attempts=all_attempts, keep_text=include_text,
                        keep_refs=include_refs, keep_category_text=include_category_text, producer=producer, tlp=tlp)
@@ -226,16 +228,20 @@ def render_match(result: Any) -> str:
 @click.argument("theirs", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Group key file: exported sketches are sealed, only the key opens them.")
+@click.option("--allow-external-key", is_flag=True,
+              help="Accept a bare 64-hex key not made by `indicators keygen` (only if it was drawn at random).")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
               help="Near-match Jaccard threshold (default: the scheme's).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def match_command(mine: str, theirs: str, key_path: str, threshold: float | None, fmt: str) -> int:
+def match_command(mine: str, theirs: str, key_path: str, allow_external_key: bool, threshold: float | None,
+                  fmt: str) -> int:
     """Match my indicators (MINE: JSON or STIX) against another party's (THEIRS): exact and near matches."""
     from weightwarden.indicators.keys import load_key
     from weightwarden.indicators.match import match_sets
 
-    result = match_sets(_load(mine), _load(theirs), load_key(key_path), threshold=threshold)
+    result = match_sets(_load(mine), _load(theirs), load_key(key_path, allow_external=allow_external_key),
+                         threshold=threshold)
     write_stdout(json.dumps(result.to_json(), indent=1) + "\n" if fmt == "json" else render_match(result))
     return EXIT_MATCHED if result.exact or result.near or result.models else EXIT_OK
 
