@@ -64,6 +64,8 @@ def _evil_session(conn: socket.socket, hello_items: int, gcs_items: list[str], b
     hello = channel.recv_json()
     channel.send_json(dict(hello, items=hello_items))
     raw = channel.recv(psi._request_limit(hello["items"]))
+    channel.recv_json()  # the client's (unsigned) authentication frame
+    channel.send_json({"protocol": psi.PROTOCOL, "ok": True})
     setup, response = run_native("answer", repr(psi.FPR).encode(), str(hello["items"]).encode(), raw,
                                  "\n".join(gcs_items).encode(), timeout=60)
     if duplicate_response:
@@ -515,3 +517,129 @@ def test_key_id_is_salted_and_slow(group_key):
     old_style = hmac.new(group_key.secret, b"weightwarden.indicators/key-id/v1", hashlib.sha256).hexdigest()[:16]
     assert group_key.key_id != old_style
     assert KEY_ID_SCRYPT["n"] >= 1 << 14
+
+
+# -------------------------------------------------------------------- R4: who is charged for a session
+
+def _members_file(tmp_path: Path, *keys) -> Path:
+    path = tmp_path / "members.txt"
+    path.write_text("".join(f"{k.name} {k.public_hex}\n" for k in keys))
+    path.chmod(0o644)
+    return path
+
+
+def test_file_mode_outsider_cannot_spend_a_members_budget(sketcher: Sketcher, tmp_path: Path):
+    """PoC poc_budget.py (a): a keyless outsider's 10 junk requests spent the shared file-mode budget and the real
+    member was refused for 24 h. With a member list, junk is refused before the budget is charged."""
+    from weightwarden.indicators.members import generate_member_key, load_members
+
+    lab_b = generate_member_key("lab-b", tmp_path / "b.member")
+    members = load_members(_members_file(tmp_path, lab_b))
+    server, client = _set(sketcher, range(0, 30)), _set(sketcher, range(0, 12))
+    budget = psi.SessionBudget(tmp_path / "budget.json", sessions=2)
+    junk = psi._pack(psi._hello(client, 12), b"\x00not-a-protobuf")
+    unsigned = psi.make_request(client, tmp_path / "s0")
+    for request in [junk] * 10 + [unsigned]:
+        with pytest.raises(PsiError, match="not a listed member"):
+            psi.respond(server, request, budget=budget, members=members)
+    signed = psi.make_request(client, tmp_path / "s1", member=lab_b)
+    response = psi.respond(server, signed, budget=budget, members=members)
+    assert psi.finish(tmp_path / "s1", response).cardinality == 12
+    with pytest.raises(PsiError, match="replayed"):
+        psi.respond(server, signed, budget=budget, members=members)
+    forged = signed.replace(b'"member": "lab-b"', b'"member": "lab-c"')
+    with pytest.raises(PsiError, match="not a listed member|does not verify"):
+        psi.respond(server, forged, budget=budget, members=members)
+
+
+def test_tcp_budget_is_charged_to_the_member_not_the_address(sketcher: Sketcher, tmp_path: Path):
+    """PoC poc_budget.py (b): 127.0.0.2-4 got 6 sessions with --budget-sessions 2. Signed sessions are charged
+    to the member (the address plays no part); an unsigned client is refused."""
+    from weightwarden.indicators.members import generate_member_key, load_members
+
+    lab_b = generate_member_key("lab-b", tmp_path / "b.member")
+    members = load_members(_members_file(tmp_path, lab_b))
+    server, client = _set(sketcher, range(0, 30)), _set(sketcher, range(0, 12))
+    path = tmp_path / "budget.json"
+    counts = []
+    for _ in range(3):
+        box = {}
+        ready = threading.Event()
+
+        def run2(box=box, ready=ready):
+            try:
+                box["result"] = psi.serve(server, ready=lambda port: (box.update(port=port), ready.set()), timeout=30,
+                                          budget=psi.SessionBudget(path, sessions=2), members=members)
+            except Exception as exc:  # noqa: BLE001
+                box["error"] = exc
+                ready.set()
+
+        thread = threading.Thread(target=run2, daemon=True)
+        thread.start()
+        assert ready.wait(30)
+        try:
+            counts.append(psi.connect(client, port=box["port"], timeout=30, member=lab_b).cardinality)
+        except PsiError as exc:
+            counts.append(exc.reason)
+        thread.join(30)
+    assert counts[:2] == [12, 12] and "budget of member lab-b spent" in counts[2]
+    thread_box: dict = {}
+    ready = threading.Event()
+
+    def run3():
+        try:
+            psi.serve(server, ready=lambda port: (thread_box.update(port=port), ready.set()), timeout=30,
+                      members=members)
+        except Exception as exc:  # noqa: BLE001
+            thread_box["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=run3, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    with pytest.raises(PsiError, match="not a listed member"):
+        psi.connect(client, port=thread_box["port"], timeout=30)
+    thread.join(30)
+
+
+def test_total_budget_bounds_sessions_across_peers(tmp_path: Path):
+    """Without authentication, posing as many peers (addresses) is bounded by the server's total."""
+    budget = psi.SessionBudget(tmp_path / "budget.json", sessions=2, total_sessions=5)
+    for i in range(5):
+        budget.charge(f"address 127.0.0.{i + 2}", 10)
+    with pytest.raises(PsiError, match="budget of this server spent"):
+        budget.charge("address ::1", 10)
+
+
+def test_budget_file_is_replaced_atomically(tmp_path: Path):
+    """Untested idea of round 2: a server killed between truncate and write emptied the budget. The state is now
+    written to a new file and renamed; the lock lives in a separate file."""
+    path = tmp_path / "budget.json"
+    psi.SessionBudget(path).charge("member a", 10)
+    before = path.stat().st_ino
+    psi.SessionBudget(path).charge("member a", 10)
+    assert path.stat().st_ino != before and (tmp_path / "budget.json.lock").exists()
+    assert len(json.loads(path.read_text())["peers"]["member a"]) == 2
+
+
+def test_cli_member_keys_and_signed_file_exchange(sketcher: Sketcher, tmp_path: Path):
+    server, client = tmp_path / "A.json", tmp_path / "B.json"
+    server.write_text(dump_set(_set(sketcher, range(0, 30))))
+    client.write_text(dump_set(_set(sketcher, range(0, 12))))
+    made = _invoke("indicators", "psi", "member-keygen", "lab-b", str(tmp_path / "b.member"))
+    assert made.exit_code == 0 and stat.S_IMODE((tmp_path / "b.member").stat().st_mode) == 0o600
+    members = tmp_path / "members.txt"
+    members.write_text(made.stdout)
+    budget = ["--budget-file", str(tmp_path / "budget.json")]
+    unsigned = _invoke("indicators", "psi", "request", str(client), "--state", str(tmp_path / "s0"),
+                       "-o", str(tmp_path / "r0"))
+    assert unsigned.exit_code == 0
+    refused = _invoke("indicators", "psi", "respond", str(server), str(tmp_path / "r0"), "--members", str(members),
+                      *budget, "-o", str(tmp_path / "x"))
+    assert refused.exit_code == 2 and "not a listed member" in refused.output
+    assert _invoke("indicators", "psi", "request", str(client), "--state", str(tmp_path / "s1"), "--member-key",
+                   str(tmp_path / "b.member"), "-o", str(tmp_path / "r1")).exit_code == 0
+    assert _invoke("indicators", "psi", "respond", str(server), str(tmp_path / "r1"), "--members", str(members),
+                   *budget, "-o", str(tmp_path / "resp")).exit_code == 0
+    done = _invoke("indicators", "psi", "finish", str(tmp_path / "resp"), "--state", str(tmp_path / "s1"))
+    assert done.exit_code == 0 and "shared indicators: 12" in done.output

@@ -271,13 +271,61 @@ def _budget_options(fn: Callable[..., int]) -> Callable[..., int]:
                            "for a malicious member).")(fn)
     fn = click.option("--budget-window", type=click.FloatRange(min=1.0), default=86_400.0, show_default=True,
                       help="Budget window in seconds.")(fn)
+    fn = click.option("--budget-total-sessions", type=click.IntRange(min=1), default=100, show_default=True,
+                      help="Sessions answered per window across all peers together.")(fn)
+    fn = click.option("--members", "members_path", default=None, type=click.Path(dir_okay=False, path_type=str),
+                      help="Member list ('NAME HEX-PUBLIC-KEY' per line): answer only requests signed by a listed "
+                           "member, and charge the budget to that member. Without it peers are not "
+                           "authenticated (budget per address / one name for all file requests).")(fn)
     return fn
 
 
-def _budget(path: str | None, sessions: int, items: int, window: float) -> Any:
+def _budget(path: str | None, sessions: int, items: int, window: float, total: int) -> Any:
     from weightwarden.indicators.psi import SessionBudget, default_budget_path
 
-    return SessionBudget(path or default_budget_path(), sessions=sessions, items=items, window_s=window)
+    return SessionBudget(path or default_budget_path(), sessions=sessions, items=items, window_s=window,
+                         total_sessions=total)
+
+
+_NO_MEMBERS = "warning: no --members list: peers are not authenticated (docs/indicators.md, PSI)"
+
+
+def _members(path: str | None, *, warn: bool = True) -> Any:
+    if path is None:
+        if warn:
+            click.echo(_NO_MEMBERS, err=True)
+        return None
+    from weightwarden.indicators.members import load_members
+
+    return load_members(path)
+
+
+def _member_key(path: str | None) -> Any:
+    if path is None:
+        return None
+    from weightwarden.indicators.members import load_member_key
+
+    return load_member_key(path)
+
+
+_MEMBER_KEY_OPTION = click.option("--member-key", "member_key_path", default=None,
+                                  type=click.Path(dir_okay=False, path_type=str),
+                                  help="Our member signing key (from `psi member-keygen`), for servers that answer "
+                                       "listed members only.")
+
+
+@psi_group.command("member-keygen")
+@click.argument("name")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+@_errors_to_exit
+def psi_member_keygen_command(name: str, output: str) -> int:
+    """Create a member signing key file (mode 0600) and print the line the server operator adds to --members."""
+    from weightwarden.indicators.members import generate_member_key
+
+    key = generate_member_key(name, output)
+    click.echo(f"member key written to {printable(output)}; give the server operator this line:", err=True)
+    write_stdout(f"{key.name} {key.public_hex}\n")
+    return EXIT_OK
 
 
 @psi_group.command("serve")
@@ -296,17 +344,23 @@ def _budget(path: str | None, sessions: int, items: int, window: float) -> Any:
 @_errors_to_exit
 def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
                       timeout: float, session_timeout: float, budget_file: str | None, budget_sessions: int,
-                      budget_items: int, budget_window: float, fmt: str) -> int:
+                      budget_items: int, budget_window: float, budget_total_sessions: int, members_path: str | None,
+                      fmt: str) -> int:
     """Answer one PSI client; prints the port it listens on to stderr first. Secure against honest-but-curious
     clients only: see docs/indicators.md (PSI security model)."""
     from weightwarden.indicators.psi import serve
 
+    members = _members(members_path, warn=False)
+
     def ready(bound: int) -> None:
         click.echo(f"listening on {host}:{bound}", err=True)
+        if members is None:
+            click.echo(_NO_MEMBERS, err=True)
 
     _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
                       min_client_items=min_client_items, timeout=timeout, session_timeout=session_timeout,
-                      budget=_budget(budget_file, budget_sessions, budget_items, budget_window), ready=ready), fmt)
+                      budget=_budget(budget_file, budget_sessions, budget_items, budget_window, budget_total_sessions),
+                      ready=ready, members=members), fmt)
     return EXIT_OK
 
 
@@ -324,15 +378,17 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
 @click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_MEMBER_KEY_OPTION
 @_errors_to_exit
 def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int,
-                        max_server_items: int, timeout: float, session_timeout: float, fmt: str) -> int:
+                        max_server_items: int, timeout: float, session_timeout: float, fmt: str,
+                        member_key_path: str | None) -> int:
     """Run the client side against `psi serve`; prints the intersection size."""
     from weightwarden.indicators.psi import connect
 
     _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
                         share_result=share, min_server_items=min_server_items,
-                        max_server_items=max_server_items), fmt)
+                        max_server_items=max_server_items, member=_member_key(member_key_path)), fmt)
     return EXIT_OK
 
 
@@ -341,12 +397,14 @@ def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_se
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Where to keep the client's secret state (created, mode 0600).")
 @click.option("-o", "--output", default="-", show_default=True, help="Request file ('-': standard output).")
+@_MEMBER_KEY_OPTION
 @_errors_to_exit
-def psi_request_command(set_path: str, state_path: str, output: str) -> int:
+def psi_request_command(set_path: str, state_path: str, output: str, member_key_path: str | None) -> int:
     """File mode, client step 1: write a PSI request for the other party."""
     from weightwarden.indicators.psi import make_request
 
-    _write(output, make_request(_load(set_path), state_path), "PSI request", content=None)
+    _write(output, make_request(_load(set_path), state_path, member=_member_key(member_key_path)), "PSI request",
+           content=None)
     return EXIT_OK
 
 
@@ -362,15 +420,17 @@ def psi_request_command(set_path: str, state_path: str, output: str) -> int:
 @_errors_to_exit
 def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
                         peer: str | None, budget_file: str | None, budget_sessions: int, budget_items: int,
-                        budget_window: float, output: str) -> int:
+                        budget_window: float, budget_total_sessions: int, members_path: str | None,
+                        output: str) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
     data = _read_bytes(request, MAX_FRAME_BYTES)
     _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
                            min_client_items=min_client_items,
-                           budget=_budget(budget_file, budget_sessions, budget_items, budget_window), peer=peer,
-                           what=request), "PSI response", content=None)
+                           budget=_budget(budget_file, budget_sessions, budget_items, budget_window,
+                                          budget_total_sessions),
+                           peer=peer, what=request, members=_members(members_path)), "PSI response", content=None)
     return EXIT_OK
 
 
