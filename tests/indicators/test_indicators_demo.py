@@ -20,6 +20,7 @@ def test_demo_on_an_eval_log(tmp_path: Path, public_prompts: list[str], capsys):
     for name in ("group.key", "lab-a.stix.json", "lab-b.stix.json", "match.json"):
         assert (out / name).is_file(), name
     match = json.loads((out / "match.json").read_text())
+    assert (out / "match.json").stat().st_mode & 0o077 == 0  # lab A's item refs: private (round 2)
     # lab B saw 4 of lab A's 8 attacks: 2 base64-encoded (exact after decoding), 2 reworded (near), and
     # an upper-cased copy of a reworded one (exact); its unrelated prompts match nothing.
     assert match["counts"]["exact"] == 3 and match["counts"]["near"] == 2, match["counts"]

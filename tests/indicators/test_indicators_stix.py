@@ -82,7 +82,7 @@ def _mutations():
         next(o for o in b["objects"] if o["type"] == "indicator")["pattern"] = "[file:name = 'x']"
 
     def broken_stix(b):
-        del next(o for o in b["objects"] if o["type"] == "indicator")["pattern"]
+        next(o for o in b["objects"] if o["type"] == "indicator")["id"] = "indicator--not-a-uuid"  # (round 2: a missing pattern is refused before parsing)
 
     def bad_sketch(b):
         next(o for o in b["objects"] if o["type"] == "indicator")["extensions"][EXTENSION_ID]["sketch"] = "AAAA"

@@ -52,6 +52,44 @@ def _write(text: str, output: str | None) -> None:
     click.echo(f"written to {output}", err=True)
 
 
+_TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
+
+
+def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[Any]:
+    """Red team round 2 (R8): an attachment was taken as given, so a TLP:RED set holding 30 raw prompts rode
+    in a TLP:CLEAR incident. Each attached set is now read with the indicators package's own loader (schema,
+    scheme, sealed sketches, bounds), must be shareable (no raw text, local references or free-text
+    categories: `weightwarden indicators export` strips them), and may not be stricter than the incident.
+    What is attached is the loader's canonical form of the set, not the file's bytes."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.indicators.errors import IndicatorError
+    from weightwarden.indicators.records import IndicatorSet
+
+    sets = data if isinstance(data, list) else [data]
+    if not sets:
+        raise InputError(f"{where}: no indicator set in the file")
+    incident_rank = _TLP_ORDER.index(incident_tlp.removeprefix("TLP:").lower())
+    out = []
+    for i, item in enumerate(sets):
+        name = f"{where}[{i}]" if isinstance(data, list) else where
+        try:
+            loaded = IndicatorSet.from_json(item, name)
+        except IndicatorError as exc:
+            raise InputError(f"{exc.reason} (attach sets made by `weightwarden indicators derive/export`)") from None
+        notice = loaded.contains()
+        private = [x for x, on in (("raw prompt text", notice["raw_text"]),
+                                   ("local references", notice["local_references"]),
+                                   ("free-text categories", notice["free_text_categories"])) if on]
+        if private:
+            raise InputError(f"{name}: the indicator set holds {' and '.join(private)}; incidents carry shareable "
+                             "indicators only (run `weightwarden indicators export --format json` first)")
+        if _TLP_ORDER.index(loaded.tlp) > incident_rank:
+            raise InputError(f"{name}: the indicator set is TLP:{loaded.tlp.upper()} but the incident is "
+                             f"{incident_tlp}; give --tlp TLP:{loaded.tlp.upper()} (or stricter)")
+        out.append(loaded.to_json())
+    return out
+
+
 def _dump(obj: Any) -> str:
     # ASCII only: a bidi override or other invisible character in a record cannot reach the terminal raw.
     return json.dumps(obj, indent=2, ensure_ascii=True) + "\n"
@@ -246,7 +284,9 @@ def incident_group() -> None:
               help="EU GPAI Code of Practice serious-incident class: sets the reporting due date.")
 @click.option("--aware-at", default=None, metavar="ISO-TIME", help="When you became aware (default: now).")
 @click.option("--indicators", "indicators_file", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="JSON list of indicator digests (weightwarden indicator), attached as they are.")
+              help="Indicator set(s) from `weightwarden indicators derive/export` (native JSON: one set or a "
+                   "list): checked with the indicators loader; raw text, local references and free-text "
+                   "categories are refused, and --tlp must be at least as strict as each set's TLP.")
 @click.option("--require-measured", is_flag=True, help="Propagate only along measured lineage, not declared bases.")
 @click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Lowest lineage score through which the incident reaches derived models.")
@@ -289,8 +329,7 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
                 indicators = strict_json.loads(raw)
             except strict_json.StrictJSONError as exc:
                 raise InputError(f"{indicators_file}: not readable JSON ({exc})") from None
-            if not isinstance(indicators, list):
-                raise InputError(f"{indicators_file}: expected a JSON list of indicators")
+            indicators = _checked_indicator_sets(indicators, indicators_file, tlp)
         affected = []
         for ref in models:
             model_id, version = split_release(ref)

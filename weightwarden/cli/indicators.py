@@ -41,9 +41,19 @@ def _errors_to_exit(fn: Callable[..., int]) -> Callable[..., int]:
     return wrapper
 
 
-def _write(output: str | None, text: str | bytes, what: str, *, private: bool = False) -> None:
-    """Write to ``output`` (stdout for None / '-'); ``private`` files (raw text, local references, PSI client
-    material) are created readable by their owner only."""
+def _is_private(content: Any) -> bool:
+    """Whether an indicator set written out holds anything that must stay home (raw text, local references,
+    free-text categories): such a file is created readable by its owner only."""
+    notice = content.contains()
+    return bool(notice["raw_text"] or notice["local_references"] or notice["free_text_categories"])
+
+
+def _write(output: str | None, text: str | bytes, what: str, *, content: Any) -> None:
+    """Write to ``output`` (stdout for None / '-'). ``content``: the indicator set the text was made from, or
+    None for PSI protocol messages (meant for the peer). Red team round 2 (R6): every write decides its mode
+    from what it holds, so no command can write raw text world-readable; a file holding text or references is
+    0600, anything else 0644."""
+    private = content is not None and _is_private(content)
     data = text.encode() if isinstance(text, str) else text
     if output in (None, "-"):
         if isinstance(text, str):
@@ -96,7 +106,9 @@ def keygen_command(output: str) -> int:
 
 @indicators_group.command("derive")
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=str),
-              help="Group key file (64 hex characters).")
+              help="Group key file made by `weightwarden indicators keygen`.")
+@click.option("--allow-external-key", is_flag=True,
+              help="Accept a bare 64-hex key not made by `indicators keygen` (only if it was drawn at random).")
 @click.option("--eval-log", "eval_logs", multiple=True, type=click.Path(dir_okay=False, path_type=str),
               help="weightwarden eval JSONL log: attempts a detector marked as misbehaviour (repeatable).")
 @click.option("--folder", "folders", multiple=True, type=click.Path(file_okay=False, path_type=str),
@@ -121,7 +133,7 @@ def keygen_command(output: str) -> int:
 def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str, ...], incidents: tuple[str, ...],
                    models: tuple[str, ...], fingerprints: tuple[str, ...], all_attempts: bool, include_text: bool,
                    include_refs: bool, include_category_text: bool, tlp: str, producer: str | None, fmt: str,
-                   output: str | None) -> int:
+                   output: str | None, allow_external_key: bool) -> int:
     """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
     if not (eval_logs or folders or incidents or models or fingerprints):
         raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
@@ -130,7 +142,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     from weightwarden.indicators.records import dump_set
     from weightwarden.indicators.sketch import Sketcher
 
-    sketcher = Sketcher(load_key(key_path))
+    sketcher = Sketcher(load_key(key_path, allow_external=allow_external_key))
     built = derive_set(sketcher, eval_logs=eval_logs, folders=folders, incidents=incidents, models=models,
                        fingerprints=fingerprints, all_attempts=all_attempts, keep_text=include_text,
                        keep_refs=include_refs, keep_category_text=include_category_text, producer=producer, tlp=tlp)
@@ -140,10 +152,9 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     if fmt == "stix":
         from weightwarden.indicators.stix import to_stix
 
-        _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle")
+        _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle", content=built.without_private())
     else:
-        _write(output, dump_set(built), "indicator set",
-               private=contains["raw_text"] or contains["local_references"] or contains["free_text_categories"])
+        _write(output, dump_set(built), "indicator set", content=built)
     return EXIT_OK
 
 
@@ -172,11 +183,10 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
     if fmt == "stix":
         from weightwarden.indicators.stix import to_stix
 
-        _write(output, json.dumps(to_stix(shared.without_private()), indent=1) + "\n", "STIX bundle")
+        stripped = shared.without_private()
+        _write(output, json.dumps(to_stix(stripped), indent=1) + "\n", "STIX bundle", content=stripped)
     else:
-        notice = shared.contains()
-        _write(output, dump_set(shared), "indicator set",
-               private=notice["raw_text"] or notice["local_references"] or notice["free_text_categories"])
+        _write(output, dump_set(shared), "indicator set", content=shared)
     click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sealed sketches only", err=True)
     return EXIT_OK
 
@@ -189,7 +199,9 @@ def import_command(bundle: str, output: str | None) -> int:
     """Read a STIX 2.1 bundle of weightwarden indicators and write the native indicator set."""
     from weightwarden.indicators.records import dump_set
 
-    _write(output, dump_set(_load(bundle)), "indicator set")  # STIX holds nothing private: no text, no refs
+    # A native JSON set given here may hold raw text (round 2, R6): the mode follows what was loaded.
+    loaded = _load(bundle)
+    _write(output, dump_set(loaded), "indicator set", content=loaded)
     return EXIT_OK
 
 
@@ -216,16 +228,20 @@ def render_match(result: Any) -> str:
 @click.argument("theirs", type=click.Path(dir_okay=False, path_type=str))
 @click.option("--key", "key_path", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Group key file: exported sketches are sealed, only the key opens them.")
+@click.option("--allow-external-key", is_flag=True,
+              help="Accept a bare 64-hex key not made by `indicators keygen` (only if it was drawn at random).")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
               help="Near-match Jaccard threshold (default: the scheme's).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def match_command(mine: str, theirs: str, key_path: str, threshold: float | None, fmt: str) -> int:
+def match_command(mine: str, theirs: str, key_path: str, allow_external_key: bool, threshold: float | None,
+                  fmt: str) -> int:
     """Match my indicators (MINE: JSON or STIX) against another party's (THEIRS): exact and near matches."""
     from weightwarden.indicators.keys import load_key
     from weightwarden.indicators.match import match_sets
 
-    result = match_sets(_load(mine), _load(theirs), load_key(key_path), threshold=threshold)
+    result = match_sets(_load(mine), _load(theirs), load_key(key_path, allow_external=allow_external_key),
+                         threshold=threshold)
     write_stdout(json.dumps(result.to_json(), indent=1) + "\n" if fmt == "json" else render_match(result))
     return EXIT_MATCHED if result.exact or result.near or result.models else EXIT_OK
 
@@ -255,13 +271,61 @@ def _budget_options(fn: Callable[..., int]) -> Callable[..., int]:
                            "for a malicious member).")(fn)
     fn = click.option("--budget-window", type=click.FloatRange(min=1.0), default=86_400.0, show_default=True,
                       help="Budget window in seconds.")(fn)
+    fn = click.option("--budget-total-sessions", type=click.IntRange(min=1), default=100, show_default=True,
+                      help="Sessions answered per window across all peers together.")(fn)
+    fn = click.option("--members", "members_path", default=None, type=click.Path(dir_okay=False, path_type=str),
+                      help="Member list ('NAME HEX-PUBLIC-KEY' per line): answer only requests signed by a listed "
+                           "member, and charge the budget to that member. Without it peers are not "
+                           "authenticated (budget per address / one name for all file requests).")(fn)
     return fn
 
 
-def _budget(path: str | None, sessions: int, items: int, window: float) -> Any:
+def _budget(path: str | None, sessions: int, items: int, window: float, total: int) -> Any:
     from weightwarden.indicators.psi import SessionBudget, default_budget_path
 
-    return SessionBudget(path or default_budget_path(), sessions=sessions, items=items, window_s=window)
+    return SessionBudget(path or default_budget_path(), sessions=sessions, items=items, window_s=window,
+                         total_sessions=total)
+
+
+_NO_MEMBERS = "warning: no --members list: peers are not authenticated (docs/indicators.md, PSI)"
+
+
+def _members(path: str | None, *, warn: bool = True) -> Any:
+    if path is None:
+        if warn:
+            click.echo(_NO_MEMBERS, err=True)
+        return None
+    from weightwarden.indicators.members import load_members
+
+    return load_members(path)
+
+
+def _member_key(path: str | None) -> Any:
+    if path is None:
+        return None
+    from weightwarden.indicators.members import load_member_key
+
+    return load_member_key(path)
+
+
+_MEMBER_KEY_OPTION = click.option("--member-key", "member_key_path", default=None,
+                                  type=click.Path(dir_okay=False, path_type=str),
+                                  help="Our member signing key (from `psi member-keygen`), for servers that answer "
+                                       "listed members only.")
+
+
+@psi_group.command("member-keygen")
+@click.argument("name")
+@click.argument("output", type=click.Path(dir_okay=False, path_type=str))
+@_errors_to_exit
+def psi_member_keygen_command(name: str, output: str) -> int:
+    """Create a member signing key file (mode 0600) and print the line the server operator adds to --members."""
+    from weightwarden.indicators.members import generate_member_key
+
+    key = generate_member_key(name, output)
+    click.echo(f"member key written to {printable(output)}; give the server operator this line:", err=True)
+    write_stdout(f"{key.name} {key.public_hex}\n")
+    return EXIT_OK
 
 
 @psi_group.command("serve")
@@ -280,17 +344,23 @@ def _budget(path: str | None, sessions: int, items: int, window: float) -> Any:
 @_errors_to_exit
 def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
                       timeout: float, session_timeout: float, budget_file: str | None, budget_sessions: int,
-                      budget_items: int, budget_window: float, fmt: str) -> int:
+                      budget_items: int, budget_window: float, budget_total_sessions: int, members_path: str | None,
+                      fmt: str) -> int:
     """Answer one PSI client; prints the port it listens on to stderr first. Secure against honest-but-curious
     clients only: see docs/indicators.md (PSI security model)."""
     from weightwarden.indicators.psi import serve
 
+    members = _members(members_path, warn=False)
+
     def ready(bound: int) -> None:
         click.echo(f"listening on {host}:{bound}", err=True)
+        if members is None:
+            click.echo(_NO_MEMBERS, err=True)
 
     _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
                       min_client_items=min_client_items, timeout=timeout, session_timeout=session_timeout,
-                      budget=_budget(budget_file, budget_sessions, budget_items, budget_window), ready=ready), fmt)
+                      budget=_budget(budget_file, budget_sessions, budget_items, budget_window, budget_total_sessions),
+                      ready=ready, members=members), fmt)
     return EXIT_OK
 
 
@@ -303,17 +373,22 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
                    "from it whether we hold its items).")
 @click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
               help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
+@click.option("--max-server-items", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Refuse larger server sets (limits memory and time a hostile server can make us spend).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
 @click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_MEMBER_KEY_OPTION
 @_errors_to_exit
-def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int, timeout: float,
-                        session_timeout: float, fmt: str) -> int:
+def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int,
+                        max_server_items: int, timeout: float, session_timeout: float, fmt: str,
+                        member_key_path: str | None) -> int:
     """Run the client side against `psi serve`; prints the intersection size."""
     from weightwarden.indicators.psi import connect
 
     _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
-                        share_result=share, min_server_items=min_server_items), fmt)
+                        share_result=share, min_server_items=min_server_items,
+                        max_server_items=max_server_items, member=_member_key(member_key_path)), fmt)
     return EXIT_OK
 
 
@@ -322,12 +397,14 @@ def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_se
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str),
               help="Where to keep the client's secret state (created, mode 0600).")
 @click.option("-o", "--output", default="-", show_default=True, help="Request file ('-': standard output).")
+@_MEMBER_KEY_OPTION
 @_errors_to_exit
-def psi_request_command(set_path: str, state_path: str, output: str) -> int:
+def psi_request_command(set_path: str, state_path: str, output: str, member_key_path: str | None) -> int:
     """File mode, client step 1: write a PSI request for the other party."""
     from weightwarden.indicators.psi import make_request
 
-    _write(output, make_request(_load(set_path), state_path), "PSI request")
+    _write(output, make_request(_load(set_path), state_path, member=_member_key(member_key_path)), "PSI request",
+           content=None)
     return EXIT_OK
 
 
@@ -343,15 +420,17 @@ def psi_request_command(set_path: str, state_path: str, output: str) -> int:
 @_errors_to_exit
 def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
                         peer: str | None, budget_file: str | None, budget_sessions: int, budget_items: int,
-                        budget_window: float, output: str) -> int:
+                        budget_window: float, budget_total_sessions: int, members_path: str | None,
+                        output: str) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
     data = _read_bytes(request, MAX_FRAME_BYTES)
     _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
                            min_client_items=min_client_items,
-                           budget=_budget(budget_file, budget_sessions, budget_items, budget_window), peer=peer,
-                           what=request), "PSI response")
+                           budget=_budget(budget_file, budget_sessions, budget_items, budget_window,
+                                          budget_total_sessions),
+                           peer=peer, what=request, members=_members(members_path)), "PSI response", content=None)
     return EXIT_OK
 
 
@@ -360,14 +439,17 @@ def psi_respond_command(set_path: str, request: str, max_client_items: int, min_
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False, path_type=str))
 @click.option("--min-server-items", type=click.IntRange(min=1), default=10, show_default=True,
               help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
+@click.option("--max-server-items", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Refuse larger server sets (limits memory and time a hostile server can make us spend).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
-def psi_finish_command(response: str, state_path: str, min_server_items: int, fmt: str) -> int:
+def psi_finish_command(response: str, state_path: str, min_server_items: int, max_server_items: int,
+                       fmt: str) -> int:
     """File mode, client step 2: the intersection size from the other party's response."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, finish
 
     _render_psi(finish(state_path, _read_bytes(response, 2 * MAX_FRAME_BYTES), what=response,
-                       min_server_items=min_server_items), fmt)
+                       min_server_items=min_server_items, max_server_items=max_server_items), fmt)
     return EXIT_OK
 
 

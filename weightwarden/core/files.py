@@ -5,6 +5,7 @@ a checkpoint) without ever reading more than a bound — a hostile multi-GB "key
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import sys
@@ -28,17 +29,39 @@ def read_bounded(path: str, what: str, limit: int) -> bytes:
     return data
 
 
+def _own_stream(target: os.stat_result) -> bool:
+    """Whether ``target`` is /dev/null or the very stream this process has as stdout or stderr."""
+    if stat.S_ISCHR(target.st_mode):
+        with contextlib.suppress(OSError):
+            null = os.stat(os.devnull)
+            if (target.st_dev, target.st_ino, target.st_rdev) == (null.st_dev, null.st_ino, null.st_rdev):
+                return True
+    for fd in (1, 2):
+        with contextlib.suppress(OSError):
+            mine = os.fstat(fd)
+            if (mine.st_dev, mine.st_ino) == (target.st_dev, target.st_ino):
+                return True
+    return False
+
+
 def write_atomic(output: str, data: bytes, mode: int) -> None:
     """Write ``data`` to ``output`` with exactly ``mode``: a new temporary file in the same folder (O_EXCL |
     O_NOFOLLOW, so neither an existing file's mode nor a planted symlink decides who can read it), renamed over
-    ``output`` (a symlink at ``output`` to a file is replaced, not followed). A terminal, pipe or /dev/null
-    (directly or through a link such as /dev/stdout) is written as it is."""
+    ``output`` (a symlink at ``output`` to a file is replaced, not followed).
+
+    Something other than a regular file already at ``output`` (red team round 2, R7: a FIFO planted there by
+    another user received raw prompt text) is refused with :class:`OSError`, except /dev/null and this
+    process's own stdout/stderr (``/dev/stdout``, ``/dev/stderr``, or the terminal/pipe they are), which are
+    written as they are: their reader is the user's own choice."""
     try:
         target = os.stat(output)  # follows a symlink: /dev/stdout, /dev/null are links to streams
     except OSError:
         target = None
-    if target is not None and (stat.S_ISCHR(target.st_mode) or stat.S_ISFIFO(target.st_mode)):
-        # A stream (terminal, pipe, /dev/null): nothing to create or rename; its reader is the user's choice.
+    if target is not None and not stat.S_ISREG(target.st_mode) and not stat.S_ISDIR(target.st_mode):
+        if not _own_stream(target):
+            raise OSError(errno.EPERM, "refusing to write into an existing FIFO, socket or device that is not "
+                                       "/dev/null or this process's own stdout/stderr (its reader could be anyone); "
+                                       "remove it or choose another path")
         fd = os.open(output, os.O_WRONLY)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

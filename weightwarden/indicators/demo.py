@@ -86,7 +86,8 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
 
     theirs = load_set(out_dir / "lab-b.stix.json")
     result = match_sets(load_set(out_dir / "lab-a.private.json"), theirs, key)
-    (out_dir / "match.json").write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    # lab A's item references are in the match report: private too (round 2, untested idea made real)
+    write_atomic(str(out_dir / "match.json"), (json.dumps(result.to_json(), indent=1) + "\n").encode(), 0o600)
     counts = result.to_json()["counts"]
     print(f"lab A matches lab B's bundle: {counts['exact']} exact, {counts['near']} near; "
           f"{counts['mine_matched']} of lab A's {counts['mine']} attacks were also seen by lab B")

@@ -1,42 +1,65 @@
 """Group keys: one 256-bit secret per sharing group, from which every keyed function is derived.
 
-A key file holds the key as 64 hexadecimal characters (one line). Nothing keyed uses the group key itself:
-each use gets its own sub-key ``HMAC-SHA-256(K, "weightwarden.indicators/<label>")`` so that, for example,
-the exact digests and the MinHash permutations are independent functions. The **key id** is such a derived
-value, truncated: it lets two parties see that they hold the same key (and refuse to compare otherwise)
-without revealing anything that helps to guess it.
+Nothing keyed uses the group key itself: each use gets its own sub-key ``HMAC-SHA-256(K, "weightwarden.
+indicators/<label>")`` so that, for example, the exact digests and the MinHash permutations are independent
+functions. The **key id** lets two parties see that they hold the same key (and refuse to compare otherwise).
+
+Key files (red team round 2, R9/R10). ``weightwarden indicators keygen`` writes one line
+``weightwarden-group-key/v2 key=<64 hex> id-salt=<32 hex>``: 32 random bytes and a random 16-byte salt used
+for the key id only. Anything else (a bare 64-hex key from elsewhere: ``sha256(passphrase)``, a counting
+pattern) is refused unless the caller allows external keys (``--allow-external-key``): a key that was not drawn
+at random can be confirmed offline, and the weak-key heuristics could not tell ``sha256("dragon2026")`` from a
+random key. A key file must be a regular file owned by the user and readable by nobody else (a FIFO planted at
+the path fed an attacker's key before).
+
+The key id is ``scrypt(K, salt = label ‖ id-salt, N=2^14, r=8, p=1)``, 16 hex characters. What that protects:
+the id published in every export no longer confirms a guessed key at HMAC speed (the red team recovered
+``sha256("dragon2026")`` from it in 37 guesses): each guess costs one scrypt (16 MiB, tens of ms), and for a
+keygen file the guess must also include the 128-bit id-salt, which is never published (group members get it
+with the key file). What it does not protect: the exact digests in an export are ``HMAC(K_exact, text)``; given
+one prompt it knows was shared, an outsider can test a guessed key against them at HMAC speed. Only a random
+key protects against that — hence keygen files by default.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from weightwarden.indicators.errors import GroupKeyError
 
 KEY_BYTES = 32
+ID_SALT_BYTES = 16
+KEY_FILE_FORMAT = "weightwarden-group-key/v2"
 MAX_KEY_FILE_BYTES = 4096  # a key file is one short line; anything bigger is not one
 # 32 random bytes hold ~30 distinct values; fewer than 8 happens with probability < 2^-100. A key with so few
-# distinct bytes (all zero, one byte repeated, a short pattern) was typed or made up, and an outsider can
-# confirm such a guess offline against the public key id.
+# distinct bytes (all zero, one byte repeated, a short pattern) was typed or made up.
 MIN_DISTINCT_KEY_BYTES = 8
+KEY_ID_SCRYPT = {"n": 1 << 14, "r": 8, "p": 1}  # ~16 MiB and tens of ms per key id (once per key and process)
+_KEY_LINE = re.compile(rf"{re.escape(KEY_FILE_FORMAT)} key=([0-9a-f]{{64}}) id-salt=([0-9a-f]{{32}})")
 
 
 @dataclass(frozen=True)
 class GroupKey:
-    """A sharing group's secret key (32 bytes)."""
+    """A sharing group's secret key (32 bytes) and the salt of its key id (16 bytes from keygen; empty for an
+    external key)."""
 
     secret: bytes
+    id_salt: bytes = field(default=b"", compare=True)
 
     def __post_init__(self) -> None:
         if not isinstance(self.secret, bytes) or len(self.secret) != KEY_BYTES:
             size = len(self.secret) if isinstance(self.secret, bytes | bytearray) else type(self.secret).__name__
             raise GroupKeyError(f"a group key is {KEY_BYTES} bytes ({KEY_BYTES * 8} bits); got {size}")
+        if not isinstance(self.id_salt, bytes) or len(self.id_salt) not in (0, ID_SALT_BYTES):
+            raise GroupKeyError(f"a key id salt is {ID_SALT_BYTES} bytes")
 
     def __repr__(self) -> str:  # never print the secret by accident (logs, tracebacks)
         return f"GroupKey(id={self.key_id})"
@@ -45,17 +68,19 @@ class GroupKey:
         """The 32-byte sub-key for one use (``label`` names it, e.g. ``"exact/v1"``)."""
         return hmac.new(self.secret, f"weightwarden.indicators/{label}".encode(), hashlib.sha256).digest()
 
-    @property
+    @functools.cached_property
     def key_id(self) -> str:
-        """A public, non-secret name of the key: 16 hex characters of a derived value."""
-        return self.subkey("key-id/v1").hex()[:16]
+        """A public, non-secret name of the key: 16 hex characters of a salted, deliberately slow derivation
+        (module docstring: what it protects and what not)."""
+        return _key_id(self.secret, self.id_salt)
 
     @classmethod
     def generate(cls) -> GroupKey:
-        return cls(secrets.token_bytes(KEY_BYTES))
+        return cls(secrets.token_bytes(KEY_BYTES), secrets.token_bytes(ID_SALT_BYTES))
 
     @classmethod
     def from_hex(cls, text: str, where: str = "<key>") -> GroupKey:
+        """An external key: 64 hex characters (no id salt)."""
         cleaned = text.strip()
         try:
             raw = bytes.fromhex(cleaned)
@@ -69,6 +94,19 @@ class GroupKey:
         check_strength(raw, where)
         return cls(raw)
 
+    def to_file_text(self) -> str:
+        """The keygen key file line."""
+        if not self.id_salt:
+            raise GroupKeyError("an external key has no key file of ours; keep it where it came from")
+        return f"{KEY_FILE_FORMAT} key={self.secret.hex()} id-salt={self.id_salt.hex()}\n"
+
+
+@functools.lru_cache(maxsize=64)
+def _key_id(secret: bytes, id_salt: bytes) -> str:
+    derived = hashlib.scrypt(secret, salt=b"weightwarden.indicators/key-id/v2" + id_salt, dklen=8,
+                             maxmem=64 * 1024 * 1024, **KEY_ID_SCRYPT)
+    return derived.hex()
+
 
 def check_strength(secret: bytes, where: str = "<key>") -> None:
     """Refuse keys that were not drawn at random (all-zero, a repeated byte or short pattern)."""
@@ -80,36 +118,64 @@ def check_strength(secret: bytes, where: str = "<key>") -> None:
         )
 
 
-def load_key(path: str | os.PathLike[str]) -> GroupKey:
-    """Read a key file (64 hex characters); raises :class:`GroupKeyError` naming the file and the reason.
+def load_key(path: str | os.PathLike[str], *, allow_external: bool = False) -> GroupKey:
+    """Read a key file; raises :class:`GroupKeyError` naming the file and the reason.
 
-    A key file that group members or other users of the machine can read or write is refused: anyone who
-    reads it can read every sketch and dictionary-test every digest of the group."""
+    The file must be a regular file owned by the user and accessible by nobody else (anyone who reads it can
+    read every sketch and dictionary-test every digest of the group; anyone who writes it, or plants a FIFO at
+    its path, chooses the key). Only keygen files are accepted unless ``allow_external`` (a bare 64-hex key)."""
     p = Path(path)
     try:
-        with open(p, "rb") as handle:
-            mode = os.fstat(handle.fileno()).st_mode
-            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise GroupKeyError(f"cannot read group key {p}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise GroupKeyError(f"{p}: a group key file must be a regular file (this is a FIFO, device or "
+                                "socket: whoever can write to it would choose the key)")
+        if os.name == "posix" and info.st_uid != os.getuid():
+            raise GroupKeyError(f"{p}: group key file is owned by another user (uid {info.st_uid}); a key file "
+                                "must be yours")
+        try:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        except OSError as exc:
+            raise GroupKeyError(f"cannot read group key {p}: {exc.strerror or exc}") from None
     if len(data) > MAX_KEY_FILE_BYTES:
         raise GroupKeyError(f"{p}: not a group key file (larger than {MAX_KEY_FILE_BYTES} bytes)")
     try:
-        text = data.decode("ascii")
+        text = data.decode("ascii").strip()
     except UnicodeDecodeError:
-        raise GroupKeyError(f"{p}: not a group key file (a key is {KEY_BYTES * 2} hex characters)") from None
-    key = GroupKey.from_hex(text, str(p))
-    if os.name == "posix" and stat.S_ISREG(mode) and mode & 0o077:
+        raise GroupKeyError(f"{p}: not a group key file") from None
+    marked = _KEY_LINE.fullmatch(text)
+    if marked:
+        key = GroupKey(bytes.fromhex(marked.group(1)), bytes.fromhex(marked.group(2)))
+        check_strength(key.secret, str(p))
+    elif text.startswith(KEY_FILE_FORMAT):
+        raise GroupKeyError(f"{p}: damaged group key file (expected '{KEY_FILE_FORMAT} key=<64 hex> "
+                            "id-salt=<32 hex>')")
+    else:
+        key = GroupKey.from_hex(text, str(p))  # size and weak-pattern errors first: they say what is wrong
+    # (the mode after the content: a wrong file is named as such before its mode is discussed)
+    if os.name == "posix" and info.st_mode & 0o077:
         raise GroupKeyError(
-            f"{p}: group key file is accessible by group or others (mode {stat.S_IMODE(mode):04o}); "
+            f"{p}: group key file is accessible by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
             f"run `chmod 600 {p}`"
         )
+    if marked:
+        return key
+    if not allow_external:
+        raise GroupKeyError(
+            f"{p}: not a key file made by `weightwarden indicators keygen` (a bare hex key may come from a "
+            "passphrase or a pattern, which an outsider can confirm offline); make one with keygen, or pass "
+            "--allow-external-key if this key was drawn at random elsewhere")
     return key
 
 
 def write_key(key: GroupKey, path: str | os.PathLike[str]) -> None:
     """Write a new key file readable by its owner only; never overwrites an existing file."""
     p = Path(path)
+    text = key.to_file_text()
     try:
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -117,4 +183,4 @@ def write_key(key: GroupKey, path: str | os.PathLike[str]) -> None:
     except OSError as exc:
         raise GroupKeyError(f"cannot write group key {p}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key.secret.hex() + "\n")
+        handle.write(text)

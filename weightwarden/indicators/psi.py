@@ -57,6 +57,9 @@ FPR = 1e-9  # false-positive rate of the server's Golomb-compressed set
 MAX_FRAME_BYTES = 256 * 1024 * 1024
 MAX_JSON_BYTES = 64 * 1024
 DEFAULT_MAX_CLIENT_ITEMS = 1_000_000
+# Round 2 (R3): the client's bound on the server's announced set, so that frame limits and native time limits
+# derived from that announcement stay bounded (4 GiB frames and 50-hour native limits before).
+DEFAULT_MAX_SERVER_ITEMS = 1_000_000
 # A client that sends one item learns whether the server holds it. Sets below this size are refused; a
 # malicious client pads with random digests, so this stops accidents, not probes (see the module docstring).
 DEFAULT_MIN_CLIENT_ITEMS = 10
@@ -70,6 +73,9 @@ MAX_GCS_DIV = 63  # the Golomb divisor is a bit count of a 64-bit hash range
 DEFAULT_BUDGET_SESSIONS = 10
 DEFAULT_BUDGET_ITEMS = 200_000
 DEFAULT_BUDGET_WINDOW_S = 86_400.0
+# Round 2 (R4): sessions of all peers together per window, so that posing as many peers (addresses) has a bound.
+DEFAULT_BUDGET_TOTAL_SESSIONS = 100
+MAX_BUDGET_BYTES = 16 * 1024 * 1024  # ≤ total sessions entries are kept: far below this
 _FILE_MAGIC = b"WWPSI1\n"
 
 
@@ -103,6 +109,10 @@ def scheme_digest(indicators: IndicatorSet) -> str:
     """Digest of the parameters that make exact digests comparable (the near threshold does not matter)."""
     scheme = {k: v for k, v in indicators.scheme.to_json().items() if k != "near_threshold"}
     return hashlib.sha256(json.dumps(scheme, sort_keys=True).encode()).hexdigest()
+
+
+def _canonical(data: Any) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _hello(indicators: IndicatorSet, items: int) -> dict[str, Any]:
@@ -165,21 +175,29 @@ class _Channel:
         self.sock.sendall(frame)
         self.sent += len(frame)
 
+    def remaining_session(self) -> float:
+        """Seconds left of the session (native calls are capped by it: round 2, R3)."""
+        return self.session_deadline - time.monotonic()
+
     def _read_exact(self, n: int, deadline: float) -> bytes:
-        chunks, got = [], 0
+        # One buffer of the frame's (already bounded) size, filled in place: the frame is held once, not as
+        # chunks plus their join (round 2, R3).
+        buffer = bytearray(n)
+        view, got = memoryview(buffer), 0
         while got < n:
             self.sock.settimeout(self._remaining(deadline))
             try:
-                chunk = self.sock.recv(min(n - got, 1 << 20))
+                size = self.sock.recv_into(view[got:], min(n - got, 1 << 20))
             except TimeoutError:
                 self._remaining(deadline)  # raises the right message when a deadline has passed
                 raise
-            if not chunk:
+            if not size:
                 raise PsiError(f"{self.peer} closed the connection mid-exchange")
-            chunks.append(chunk)
-            got += len(chunk)
+            got += size
+        view.release()
         self.received += n
-        return b"".join(chunks)
+        # Large frames stay a bytearray (protobuf and subprocess take it): no second copy of a big frame.
+        return bytes(buffer) if n <= MAX_JSON_BYTES else buffer  # type: ignore[return-value]
 
     def recv(self, limit: int = MAX_FRAME_BYTES) -> bytes:
         start = time.monotonic()
@@ -222,7 +240,8 @@ def _request_limit(client_items: int) -> int:
     return 1024 + client_items * (MAX_POINT_BYTES + 8)
 
 
-def _server_answer(psi: Any, items: list[str], client_items: int, raw_request: bytes) -> tuple[bytes, bytes]:
+def _server_answer(psi: Any, items: list[str], client_items: int, raw_request: bytes,
+                   deadline_s: float | None = None) -> tuple[bytes, bytes]:
     if len(raw_request) > _request_limit(client_items):
         raise PsiError(f"the PSI request is {len(raw_request)} bytes; {client_items} items take at most "
                        f"{_request_limit(client_items)}")
@@ -233,8 +252,10 @@ def _server_answer(psi: Any, items: list[str], client_items: int, raw_request: b
         raise PsiError(f"the client announced {client_items} items but sent {len(request.encrypted_elements)}")
     if any(len(e) > MAX_POINT_BYTES for e in request.encrypted_elements):
         raise PsiError(f"invalid PSI request: an element is longer than {MAX_POINT_BYTES} bytes")
+    timeout = _native_timeout(len(items) + client_items)
     setup, response = run_native("answer", repr(FPR).encode(), str(client_items).encode(), raw_request,
-                                 "\n".join(items).encode(), timeout=_native_timeout(len(items) + client_items))
+                                 "\n".join(items).encode(),
+                                 timeout=timeout if deadline_s is None else min(timeout, max(deadline_s, 1e-3)))
     return setup, response
 
 
@@ -267,33 +288,69 @@ def validate_setup(setup: Any, server_items: int, client_items: int, what: str =
     most = (server_items * (gcs.div + 1) + (gcs.hash_range >> gcs.div)) // 8 + 64
     if len(gcs.bits) > most:
         raise PsiError(f"{what}: {len(gcs.bits)} bytes of set data; {server_items} items take at most {most}")
+    # Round 2 (R1): the byte bound above leaves room for ~512/(div+1) values beyond the announced ones, and a
+    # server that hides one extra value learns from an "impossible" count whether we hold it. Count the coded
+    # values exactly and refuse a single one more than announced.
+    values = gcs_value_count(gcs.bits, gcs.div, stop_after=server_items + 1)
+    if values > server_items:
+        raise PsiError(f"{what}: the set holds more values than the {server_items} items announced")
+
+
+def gcs_value_count(bits: bytes, div: int, stop_after: int | None = None) -> int:
+    """How many values openmined-psi's Golomb decoder reads from ``bits`` (least significant bit first: a unary
+    quotient of 0 bits ended by a 1 bit, then ``div`` remainder bits). Stops counting at ``stop_after``."""
+    # One bit per character, lowest first; str.find then does the scanning at C speed.
+    text = format(int.from_bytes(bits, "little"), "b")[::-1] if bits else ""
+    count, pos = 0, 0
+    while stop_after is None or count < stop_after:
+        one = text.find("1", pos)
+        if one < 0:
+            break
+        count += 1
+        pos = one + 1 + div
+    return count
 
 
 def _client_count(psi: Any, key: bytes, raw_setup: bytes, raw_response: bytes, expected: int,
-                  server_items: int) -> int:
+                  server_items: int, deadline_s: float | None = None) -> int:
+    """The count, checked. Its errors are reported **locally** only: the caller has already ended the session
+    with the peer the same way whatever happens here (round 2, R1)."""
     setup = _parse(psi.ServerSetup, raw_setup, "server setup")
     response = _parse(psi.Response, raw_response, "response")
     if len(response.encrypted_elements) != expected:
         raise PsiError(f"the server answered {len(response.encrypted_elements)} items for our {expected}")
     if any(len(e) > MAX_POINT_BYTES for e in response.encrypted_elements):
         raise PsiError(f"invalid PSI response: an element is longer than {MAX_POINT_BYTES} bytes")
+    # Our items are distinct, so an honest server's re-encryptions are too; copies would count one item twice.
+    if len(set(response.encrypted_elements)) != expected:
+        raise PsiError("invalid PSI response: the server repeated elements (a count could then exceed the truth)")
     validate_setup(setup, server_items, expected)
-    (out,) = run_native("count", key, raw_setup, raw_response, timeout=_native_timeout(expected + server_items))
+    timeout = _native_timeout(expected + server_items)
+    (out,) = run_native("count", key, raw_setup, raw_response,
+                        timeout=timeout if deadline_s is None else min(timeout, max(deadline_s, 1e-3)))
     count = struct.unpack(">Q", out)[0]
     if count > min(expected, server_items):
-        raise PsiError(f"impossible intersection size {count} for {expected} and {server_items} items")
+        raise PsiError(f"impossible intersection size {count} for {expected} and {server_items} items "
+                       "(a malicious server; the session was ended as usual, it learned nothing from this)")
     return count
 
 
-def _check_server_size(items: int, low: int, who: str) -> None:
+def _check_server_size(items: int, low: int, who: str, high: int = DEFAULT_MAX_SERVER_ITEMS) -> None:
+    if items > high:
+        raise PsiError(f"{who} offers {items} items; we compare with at most {high} (--max-server-items)")
     if items < low:
         raise PsiError(f"{who} offers {items} items; we compare with at least {low} (a smaller set would test "
                        "whether we hold single indicators rather than count shared ones)")
 
 
 class SessionBudget:
-    """Sessions and client items a server answers per peer and time window, kept in a small JSON state file
-    (mode 0600, locked while updated) so that the bound holds across runs of ``psi serve`` / ``psi respond``.
+    """Sessions and client items a server answers per peer and time window, and sessions in total across all
+    peers (round 2, R4: a peer that is not authenticated can pose as many peers), kept in a small JSON state
+    file (mode 0600) so that the bound holds across runs of ``psi serve`` / ``psi respond``.
+
+    Updates hold a lock on ``<path>.lock`` and replace the state file atomically (a server killed mid-write
+    no longer empties the budget). Entries are ``[time, items]`` or ``[time, items, nonce]``; a nonce seen in
+    the window is refused (a replayed signed request).
 
     Against a malicious member, every item it sends is a membership test (module docstring): the budget bounds
     how many it can make per window."""
@@ -301,49 +358,72 @@ class SessionBudget:
     SCHEMA = "weightwarden.psi-budget/v1"
 
     def __init__(self, path: str | os.PathLike[str], *, sessions: int = DEFAULT_BUDGET_SESSIONS,
-                 items: int = DEFAULT_BUDGET_ITEMS, window_s: float = DEFAULT_BUDGET_WINDOW_S) -> None:
+                 items: int = DEFAULT_BUDGET_ITEMS, window_s: float = DEFAULT_BUDGET_WINDOW_S,
+                 total_sessions: int | None = None) -> None:
         self.path, self.sessions, self.items, self.window_s = os.fspath(path), sessions, items, window_s
+        self.total_sessions = total_sessions if total_sessions is not None else DEFAULT_BUDGET_TOTAL_SESSIONS
 
-    def charge(self, peer: str, items: int, now: float | None = None) -> None:
-        """Record one session of ``items`` for ``peer``; :class:`PsiError` when it would exceed the budget."""
+    def _read(self) -> dict[str, Any]:
         from weightwarden.core.strict_json import StrictJSONError, loads
+
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return {}
+        except OSError as exc:
+            raise PsiError(f"cannot open the PSI session budget {self.path}: {exc.strerror or exc}") from None
+        with os.fdopen(fd, "rb") as handle:
+            raw = handle.read(MAX_BUDGET_BYTES + 1)
+        if len(raw) > MAX_BUDGET_BYTES:
+            raise PsiError(f"{self.path}: PSI session budget larger than {MAX_BUDGET_BYTES} bytes")
+        try:
+            state = loads(raw) if raw.strip() else {"schema": self.SCHEMA, "peers": {}}
+        except StrictJSONError as exc:
+            raise PsiError(f"{self.path}: PSI session budget is not valid JSON ({exc.reason})") from None
+        peers = state.get("peers") if isinstance(state, dict) and state.get("schema") == self.SCHEMA else None
+        if not isinstance(peers, dict):
+            raise PsiError(f"{self.path}: not a {self.SCHEMA} file")
+        return peers
+
+    def charge(self, peer: str, items: int, now: float | None = None, nonce: str | None = None) -> None:
+        """Record one session of ``items`` for ``peer``; :class:`PsiError` when it would exceed the budget (the
+        peer's or the total) or ``nonce`` was seen in the window."""
+        from weightwarden.core.files import write_atomic
 
         now = time.time() if now is None else now
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, mode=0o700, exist_ok=True)
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
         except OSError as exc:
-            raise PsiError(f"cannot open the PSI session budget {self.path}: {exc.strerror or exc}") from None
-        with os.fdopen(fd, "r+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            raw = handle.read(MAX_JSON_BYTES * 16 + 1)
-            try:
-                state = loads(raw) if raw.strip() else {"schema": self.SCHEMA, "peers": {}}
-            except StrictJSONError as exc:
-                raise PsiError(f"{self.path}: PSI session budget is not valid JSON ({exc.reason})") from None
-            peers = state.get("peers") if isinstance(state, dict) and state.get("schema") == self.SCHEMA else None
-            if not isinstance(peers, dict):
-                raise PsiError(f"{self.path}: not a {self.SCHEMA} file")
-            kept: dict[str, list[list[float]]] = {}
-            for name, entries in peers.items():
+            raise PsiError(f"cannot open the PSI session budget lock {self.path}.lock: {exc.strerror or exc}") from None
+        with os.fdopen(lock_fd, "r+b") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            kept: dict[str, list[list[Any]]] = {}
+            for name, entries in self._read().items():
                 if isinstance(entries, list):
-                    recent = [e for e in entries if isinstance(e, list) and len(e) == 2
-                              and all(isinstance(x, int | float) for x in e) and now - e[0] < self.window_s]
+                    recent = [e for e in entries if isinstance(e, list) and len(e) in (2, 3)
+                              and all(isinstance(x, int | float) for x in e[:2]) and now - e[0] < self.window_s]
                     if recent:
                         kept[name] = recent
+            if nonce is not None and any(len(e) == 3 and e[2] == nonce for es in kept.values() for e in es):
+                raise PsiError(f"a request with nonce {nonce[:32]} was answered already (a replayed request)")
             mine = kept.get(peer, [])
             used_items = int(sum(e[1] for e in mine))
             if len(mine) >= self.sessions or used_items + items > self.items:
                 raise PsiError(
                     f"PSI session budget of {peer} spent: {len(mine)} session(s) and {used_items} items in the last "
                     f"{self.window_s:g} s (limits {self.sessions} sessions, {self.items} items; state {self.path})")
-            kept[peer] = [*mine, [now, items]]
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({"schema": self.SCHEMA, "peers": kept}, sort_keys=True).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
+            total = sum(len(es) for es in kept.values())
+            if total >= self.total_sessions:
+                raise PsiError(f"PSI session budget of this server spent: {total} sessions of all peers in the last "
+                               f"{self.window_s:g} s (limit {self.total_sessions}; state {self.path})")
+            kept[peer] = [*mine, [now, items] if nonce is None else [now, items, nonce]]
+            data = json.dumps({"schema": self.SCHEMA, "peers": kept}, sort_keys=True).encode()
+            try:
+                write_atomic(self.path, data, 0o600)
+            except OSError as exc:
+                raise PsiError(f"cannot write the PSI session budget {self.path}: {exc.strerror or exc}") from None
 
 
 def default_budget_path() -> str:
@@ -360,10 +440,13 @@ def _setup_limit(server_items: int) -> int:
 def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
           max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS, min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS,
           timeout: float = DEFAULT_TIMEOUT_S, session_timeout: float = DEFAULT_SESSION_TIMEOUT_S,
-          budget: SessionBudget | None = None, ready: Callable[[int], None] | None = None) -> PsiResult:
+          budget: SessionBudget | None = None, ready: Callable[[int], None] | None = None,
+          members: dict[str, Any] | None = None) -> PsiResult:
     """Answer one client on ``host:port`` (0: any free port, reported to ``ready``) and return the result.
 
-    ``budget``: charge the session to the client's address and key id (refused once the budget is spent)."""
+    ``members`` (:func:`.members.load_members`): only clients that sign the session with a listed member key
+    are answered. ``budget``: charge the session — after every check passed — to the member (with
+    ``members``) or else to the client's address, and to the server's total (round 2, R4)."""
     psi = _psi()
     items = psi_items(indicators)
     with socket.create_server((host, port)) as listener:
@@ -383,14 +466,30 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                 try:
                     client_items = _check_hello(hello, indicators, channel.peer)
                     _check_client_size(client_items, min_client_items, max_client_items, channel.peer)
-                    if budget is not None:
-                        budget.charge(f"key {indicators.scheme.key_id} from {address[0]}", client_items)
                 except (PsiError, SchemeMismatchError) as exc:
                     channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
                     raise
-                channel.send_json(_hello(indicators, len(items)))
+                challenge = os.urandom(16).hex()
+                channel.send_json({**_hello(indicators, len(items)), "challenge": challenge})
                 raw_request = channel.recv(_request_limit(client_items))
-                setup, response = _server_answer(psi, items, client_items, raw_request)
+                auth = channel.recv_json()
+                try:
+                    peer = f"address {address[0]}"
+                    if members is not None:
+                        from weightwarden.indicators.members import digest, verify
+
+                        signed = digest(challenge.encode(), _canonical(hello), bytes(raw_request))
+                        name = verify(members, auth.get("member") if isinstance(auth, dict) else None,
+                                      auth.get("signature") if isinstance(auth, dict) else None, signed, channel.peer)
+                        peer = f"member {name}"
+                    if budget is not None:
+                        budget.charge(peer, client_items)
+                except PsiError as exc:
+                    channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
+                    raise
+                channel.send_json({"protocol": PROTOCOL, "ok": True})
+                setup, response = _server_answer(psi, items, client_items, raw_request,
+                                                 deadline_s=channel.remaining_session())
                 channel.send(setup)
                 channel.send(response)
                 result = channel.recv_json()
@@ -407,27 +506,57 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
 
 def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, timeout: float = DEFAULT_TIMEOUT_S,
             session_timeout: float = DEFAULT_SESSION_TIMEOUT_S, share_result: bool = False,
-            min_server_items: int = DEFAULT_MIN_SERVER_ITEMS) -> PsiResult:
+            min_server_items: int = DEFAULT_MIN_SERVER_ITEMS,
+            max_server_items: int = DEFAULT_MAX_SERVER_ITEMS, member: Any = None) -> PsiResult:
     """Run the client side against a server; returns the intersection size. The count is told to the server
     only with ``share_result`` (a malicious server with a tiny set would learn membership from it); a server
-    set below ``min_server_items`` is refused before our request is sent."""
+    set below ``min_server_items`` or above ``max_server_items`` is refused before our request is sent.
+
+    Round 2 (R1): without ``share_result`` the session ends the same way whatever the server sent — the fixed
+    message ``{"cardinality": null}`` as soon as both of its frames are in, before anything is checked or
+    counted — so no check on the count is an oracle for the server. Errors found afterwards are ours alone.
+
+    ``member`` (:class:`.members.MemberKey`): sign the session (the server's challenge, our hello and request)
+    for a server that answers listed members only."""
     psi = _psi()
     items = psi_items(indicators)
     start = time.perf_counter()
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             channel = _Channel(sock, f"server {host}:{port}", timeout=timeout, session_timeout=session_timeout)
-            channel.send_json(_hello(indicators, len(items)))
-            server_items = _check_hello(channel.recv_json(), indicators, channel.peer)
-            _check_server_size(server_items, min_server_items, channel.peer)
+            hello = _hello(indicators, len(items))
+            channel.send_json(hello)
+            server_hello = channel.recv_json()
+            server_items = _check_hello(server_hello, indicators, channel.peer)
+            _check_server_size(server_items, min_server_items, channel.peer, max_server_items)
             client = psi.client.CreateWithNewKey(False)
-            request = client.CreateRequest(items)
-            channel.send(request.SerializeToString())
+            request = client.CreateRequest(items).SerializeToString()
+            channel.send(request)
+            auth: dict[str, Any] = {"member": None, "signature": None}
+            challenge = server_hello.get("challenge")
+            if member is not None and isinstance(challenge, str) and len(challenge) <= 64:
+                from weightwarden.indicators.members import digest
+
+                auth = {"member": member.name,
+                        "signature": member.sign(digest(challenge.encode(), _canonical(hello), request))}
+            channel.send_json(auth)
+            verdict = channel.recv_json()
+            if not isinstance(verdict, dict) or verdict.get("ok") is not True:
+                reason = verdict.get("error") if isinstance(verdict, dict) else None
+                raise PsiError(f"{channel.peer} refused: {str(reason)[:300]}")
             raw_setup = channel.recv(_setup_limit(server_items))
             raw_response = channel.recv(_request_limit(len(items)))
-            count = _client_count(psi, client.GetPrivateKeyBytes(), raw_setup, raw_response, len(items),
-                                  server_items)
-            channel.send_json({"cardinality": count if share_result else None})
+            if not share_result:
+                channel.send_json({"cardinality": None})  # the same ending whatever comes next
+            try:
+                count: int | None = _client_count(psi, client.GetPrivateKeyBytes(), raw_setup, raw_response,
+                                                  len(items), server_items, deadline_s=channel.remaining_session())
+            except PsiError:
+                if share_result:
+                    channel.send_json({"cardinality": None})
+                raise
+            if share_result:
+                channel.send_json({"cardinality": count})
     except TimeoutError:
         raise PsiError(f"server {host}:{port} timed out after {timeout:g} s") from None
     except OSError as exc:
@@ -469,8 +598,9 @@ def _unpack(data: bytes, frames: int, what: str) -> tuple[dict[str, Any], list[b
     return header, parts[1:]
 
 
-def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str]) -> bytes:
-    """Client, step 1: the request message; the ECDH key is kept in ``state_path`` (created 0600)."""
+def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], member: Any = None) -> bytes:
+    """Client, step 1: the request message; the ECDH key is kept in ``state_path`` (created 0600). ``member``
+    (:class:`.members.MemberKey`) signs the header (with a fresh nonce and the time) and the request."""
     psi = _psi()
     items = psi_items(indicators)
     client = psi.client.CreateWithNewKey(False)
@@ -483,27 +613,53 @@ def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str]) -
         raise PsiError(f"cannot create client state {state_path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(state, handle)
-    return _pack(_hello(indicators, len(items)), request)
+    header: dict[str, Any] = _hello(indicators, len(items))
+    if member is not None:
+        from weightwarden.indicators.members import digest
+
+        header.update(member=member.name, nonce=os.urandom(16).hex(), created=int(time.time()))
+        header["signature"] = member.sign(digest(_canonical(header), request))
+    return _pack(header, request)
 
 
 def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS,
             min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS, budget: SessionBudget | None = None,
-            peer: str | None = None, what: str = "PSI request") -> bytes:
-    """Server, the only step: setup + response to a client's request message. ``budget`` charges the session
-    to ``peer`` (default: the request's key id; a file has no sender address)."""
+            peer: str | None = None, what: str = "PSI request", members: dict[str, Any] | None = None) -> bytes:
+    """Server, the only step: setup + response to a client's request message.
+
+    ``members``: only requests signed by a listed member are answered (a nonce is answered once per budget
+    window, and a request older than the window is refused). ``budget`` charges the session — after every
+    check — to the member, else to ``peer`` (default: one name for all file requests), and to the total."""
     psi = _psi()
     header, (raw_request,) = _unpack(request, 1, what)
     client_items = _check_hello(header, indicators, "the requester")
     _check_client_size(client_items, min_client_items, max_client_items, "the requester")
+    nonce = None
+    if members is not None:
+        from weightwarden.indicators.members import digest, verify
+
+        signed = {k: v for k, v in header.items() if k != "signature"}
+        name = verify(members, header.get("member"), header.get("signature"), digest(_canonical(signed), raw_request),
+                      what)
+        nonce, created = header.get("nonce"), header.get("created")
+        window = budget.window_s if budget is not None else DEFAULT_BUDGET_WINDOW_S
+        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or not isinstance(created, int) \
+                or not -300 <= time.time() - created <= window:
+            raise PsiError(f"{what}: the signed request has no fresh nonce and time (older than {window:g} s?)")
+        peer = f"member {name}"
+    if len(raw_request) > _request_limit(client_items):
+        raise PsiError(f"the PSI request is {len(raw_request)} bytes; {client_items} items take at most "
+                       f"{_request_limit(client_items)}")
     if budget is not None:
-        budget.charge(peer or f"key {indicators.scheme.key_id} (file exchange)", client_items)
+        budget.charge(peer or f"key {indicators.scheme.key_id} (file exchange)", client_items, nonce=nonce)
     items = psi_items(indicators)
     setup, response = _server_answer(psi, items, client_items, raw_request)
     return _pack(_hello(indicators, len(items)), setup, response)
 
 
 def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "PSI response",
-           min_server_items: int = DEFAULT_MIN_SERVER_ITEMS) -> PsiResult:
+           min_server_items: int = DEFAULT_MIN_SERVER_ITEMS,
+           max_server_items: int = DEFAULT_MAX_SERVER_ITEMS) -> PsiResult:
     """Client, step 2: the intersection size from the server's response and the saved state."""
     from weightwarden.core.strict_json import StrictJSONError, loads
 
@@ -526,7 +682,7 @@ def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "
     server_items = header.get("items")
     if not isinstance(server_items, int) or isinstance(server_items, bool) or server_items < 0:
         raise PsiError(f"{what}: invalid set size {server_items!r}")
-    _check_server_size(server_items, min_server_items, what)
+    _check_server_size(server_items, min_server_items, what, max_server_items)
     if len(raw_setup) > _setup_limit(server_items) or len(raw_response) > _request_limit(client_items):
         raise PsiError(f"{what}: larger than {server_items} server and {client_items} client items can take")
     count = _client_count(psi, key, raw_setup, raw_response, client_items, server_items)

@@ -25,6 +25,15 @@ SET_SCHEMA = "weightwarden.indicator-set/v1"
 MAX_SET_BYTES = 64 * 1024 * 1024
 MAX_INDICATORS = 100_000  # a 64 MiB file holds ~75,000 prompt indicators; LSH memory grows with 64 bands each
 MAX_JSON_CONTAINERS = 2_000_000  # see read_json_bounded
+# Round 2 (R5): containers were bounded, scalars not: 13 M two-character strings in 'sources' took 2.1 GB.
+# Every JSON value but the first of its container follows a comma, so commas + containers bound the number of
+# values (commas inside strings only over-count). An honest 64 MiB set has ~12 values per indicator: ~1.2 M.
+MAX_JSON_SEPARATORS = 2_000_000
+# Bounds on each field (an honest set is far below them); the lists are small by nature.
+MAX_TEXT_CHARS = 256 * 1024  # one raw attack prompt (local sets only)
+MAX_FIELD_CHARS = 4096  # ref, producer, created, category
+MAX_SHORT_LIST = 16  # sources, decoded layers
+MAX_SHORT_CHARS = 64  # each of those
 MAX_MODEL_INDICATORS = 256  # models attacked in one set: a handful in practice; bounds STIX relationships
 TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "red")
 ATLAS_JAILBREAK = "AML.T0054"
@@ -176,20 +185,33 @@ class IndicatorSet:
             raise IndicatorFormatError(f"{where}: more than {MAX_MODEL_INDICATORS} model indicators")
         prompts = tuple(_prompt_from_json(p, scheme, f"{where}: prompts[{i}]") for i, p in enumerate(raw_prompts))
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
-        sources = data.get("sources", [])
-        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
-            raise IndicatorFormatError(f"{where}: 'sources' must be a list of strings")
+        sources = short_strings(data.get("sources", []), "sources", where)
         producer, created = data.get("producer"), data.get("created", "")
         if not isinstance(producer, str | None) or not isinstance(created, str):
             raise IndicatorFormatError(f"{where}: 'producer' and 'created' must be strings")
-        return cls(scheme, prompts, models, producer, created, tlp, tuple(sources))
+        if len(producer or "") > MAX_FIELD_CHARS or len(created) > MAX_FIELD_CHARS:
+            raise IndicatorFormatError(f"{where}: 'producer' or 'created' longer than {MAX_FIELD_CHARS} characters")
+        return cls(scheme, prompts, models, producer, created, tlp, sources)
 
 
-def _optional_str(data: dict[str, Any], name: str, where: str) -> str | None:
+def _optional_str(data: dict[str, Any], name: str, where: str, limit: int = MAX_FIELD_CHARS) -> str | None:
     value = data.get(name)
     if value is not None and not isinstance(value, str):
         raise IndicatorFormatError(f"{where}: {name!r} must be a string")
+    if value is not None and len(value) > limit:
+        raise IndicatorFormatError(f"{where}: {name!r} is longer than {limit} characters")
     return value
+
+
+def short_strings(value: Any, name: str, where: str) -> tuple[str, ...]:
+    """A list of at most :data:`MAX_SHORT_LIST` strings of at most :data:`MAX_SHORT_CHARS` each (round 2, R5:
+    'sources' with 13 M strings was accepted)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise IndicatorFormatError(f"{where}: {name!r} must be a list of strings")
+    if len(value) > MAX_SHORT_LIST or any(len(v) > MAX_SHORT_CHARS for v in value):
+        raise IndicatorFormatError(f"{where}: {name!r} holds more than {MAX_SHORT_LIST} entries or one longer than "
+                                   f"{MAX_SHORT_CHARS} characters")
+    return tuple(value)
 
 
 def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
@@ -201,13 +223,11 @@ def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
     atlas = data.get("atlas", ATLAS_JAILBREAK)
     if not isinstance(atlas, str) or not _ATLAS.fullmatch(atlas):
         raise IndicatorFormatError(f"{where}: 'atlas' {atlas!r} is not a MITRE ATLAS technique id")
-    decoded = data.get("decoded", [])
-    if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
-        raise IndicatorFormatError(f"{where}: 'decoded' must be a list of strings")
+    decoded = short_strings(data.get("decoded", []), "decoded", where)
     return PromptIndicator(
         exact, decode_signature(data.get("sketch"), scheme.num_perm, where), atlas,
-        _optional_str(data, "category", where), tuple(decoded), _optional_str(data, "ref", where),
-        _optional_str(data, "text", where),
+        _optional_str(data, "category", where), decoded, _optional_str(data, "ref", where),
+        _optional_str(data, "text", where, MAX_TEXT_CHARS),
     )
 
 
@@ -219,7 +239,7 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
         raise IndicatorFormatError(f"{where}: unknown model indicator kind {kind!r}")
     if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
         raise IndicatorFormatError(f"{where}: 'digest' must be 64 lower-case hex characters")
-    return ModelIndicator(kind, digest, _optional_str(data, "label", where))
+    return ModelIndicator(kind, digest, _optional_str(data, "label", where))  # label: bounded like a ref
 
 
 def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_SET_BYTES) -> Any:
@@ -242,6 +262,11 @@ def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_
     if containers > MAX_JSON_CONTAINERS:
         raise IndicatorFormatError(
             f"{p}: {what} holds more than {MAX_JSON_CONTAINERS} JSON objects/arrays ({containers}); refused before "
+            "parsing")
+    separators = raw.count(b",") + containers
+    if separators > MAX_JSON_SEPARATORS:
+        raise IndicatorFormatError(
+            f"{p}: {what} holds up to {separators} JSON values (more than {MAX_JSON_SEPARATORS}); refused before "
             "parsing")
     try:
         return loads(raw)

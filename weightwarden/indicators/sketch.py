@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import math
 import struct
 from collections.abc import Iterable, Sequence
@@ -47,8 +48,11 @@ from weightwarden.indicators.normalise import NORMALISATION
 SCHEME_SCHEMA = "weightwarden.indicator-scheme/v1"
 Z95 = 1.959963984540054
 SHINGLE_BATCH = 4096
-SEAL = "hmac-sha256-ctr-pad/v2"
-PAD_LABEL = "sketch-pad/v2"
+# v3 (red team round 2, R11): the pad input starts with the digest of every sketch parameter. Under v2 the pad
+# depended on the exact digest only, so one prompt sealed under two schemes (word_ngram 2 and 1) got the same
+# pad, and the XOR of the two exports was the XOR of two signatures: a key-free similarity estimate.
+SEAL = "hmac-sha256-ctr-pad/v3"
+PAD_LABEL = "sketch-pad/v3"
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Scheme:
     normalisation: str = NORMALISATION
     exact: str = "hmac-sha256"
     sketch: str = "keyed-minhash-affine64-low32"  # the sketch function; exported sketches are sealed (SEAL)
-    seal: str = "hmac-sha256-ctr-pad/v2"
+    seal: str = SEAL
     num_perm: int = 128
     word_ngram: int = 2
     char_ngram: int = 3
@@ -75,11 +79,21 @@ class Scheme:
             )
         if not 0.0 < self.near_threshold <= 1.0:
             raise IndicatorFormatError(f"invalid indicator scheme: near_threshold {self.near_threshold}")
+        if self.seal == "hmac-sha256-ctr-pad/v2":
+            raise IndicatorFormatError(
+                "this indicator set was sealed by an older weightwarden whose pad did not depend on the sketch "
+                "parameters (red team round 2): re-derive it from the evidence")
         if self.seal != SEAL:
             raise IndicatorFormatError(f"invalid indicator scheme: unknown sketch seal {self.seal!r} (known: {SEAL})")
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEME_SCHEMA, **asdict(self)}
+
+    def sketch_digest(self) -> bytes:
+        """SHA-256 of every parameter that shapes a sealed sketch (all but the match-time near threshold): the
+        first input of the pad, so that no two schemes share a pad."""
+        params = {k: v for k, v in self.to_json().items() if k != "near_threshold"}
+        return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).digest()
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Scheme:
@@ -131,6 +145,7 @@ class Sketcher:
         self._shingle_key = key.subkey("minhash-shingle/v1")
         self._model_key = key.subkey("model/v1")
         self._pad_key = key.subkey(PAD_LABEL)
+        self._pad_scheme = self.scheme.sketch_digest()
         self.permutations = _permutations(key.subkey("minhash-permutations/v1"), self.scheme.num_perm)
 
     def exact(self, canonical_text: str) -> str:
@@ -163,17 +178,19 @@ class Sketcher:
     def seal(self, exact: str, signature: np.ndarray) -> np.ndarray:
         """The exported form of ``signature`` of the indicator with exact digest ``exact`` (see the module
         docstring); :meth:`open` is the same XOR, so ``open(exact, seal(exact, s)) == s`` exactly."""
-        return np.bitwise_xor(signature.astype(np.uint32), sketch_pad(self._pad_key, exact, self.scheme.num_perm))
+        return np.bitwise_xor(signature.astype(np.uint32), sketch_pad(self._pad_key, exact, self.scheme.num_perm,
+                                                                      self._pad_scheme))
 
     def open(self, exact: str, sealed: np.ndarray) -> np.ndarray:
         """The keyed MinHash signature inside an exported (sealed) sketch."""
         return self.seal(exact, sealed)
 
 
-def sketch_pad(pad_key: bytes, exact: str, num_perm: int) -> np.ndarray:
-    """``num_perm`` uint32 of ``HMAC-SHA-256(pad_key, exact digest ‖ counter)``, counter from 0 (big-endian)."""
+def sketch_pad(pad_key: bytes, exact: str, num_perm: int, scheme_digest: bytes) -> np.ndarray:
+    """``num_perm`` uint32 of ``HMAC-SHA-256(pad_key, scheme digest ‖ exact digest ‖ counter)``, counter from 0
+    (big-endian); ``scheme_digest``: :meth:`Scheme.sketch_digest` (32 bytes)."""
     try:
-        nonce = bytes.fromhex(exact)
+        nonce = scheme_digest + bytes.fromhex(exact)
     except ValueError:
         raise IndicatorFormatError(f"exact digest {exact[:80]!r} is not hexadecimal") from None
     need = 4 * num_perm

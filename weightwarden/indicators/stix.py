@@ -39,6 +39,7 @@ from weightwarden.indicators.records import (
     IndicatorSet,
     ModelIndicator,
     PromptIndicator,
+    short_strings,
 )
 from weightwarden.indicators.sketch import Scheme, decode_signature, encode_signature
 
@@ -266,9 +267,7 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
                 raise IndicatorFormatError(f"{where}: {o['id']}: pattern is not a weightwarden prompt digest")
             ext = _ours(o)
             category = ext.get("category")
-            decoded = ext.get("decoded", [])
-            if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
-                raise IndicatorFormatError(f"{where}: {o['id']}: 'decoded' must be a list of strings")
+            decoded = list(short_strings(ext.get("decoded", []), "decoded", f"{where}: {o['id']}"))
             prompts.append(PromptIndicator(
                 match.group(1), decode_signature(ext.get("sketch"), scheme.num_perm, f"{where}: {o['id']}"),
                 indicates.get(o["id"], "AML.T0054"), category if isinstance(category, str) else None, tuple(decoded),
@@ -288,9 +287,37 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
     return IndicatorSet.from_json(indicators.to_json(), where)
 
 
+# Round 2 (R5): strings and lists inside objects were unbounded (an 8 MB pattern cost stix2's ANTLR validator
+# 132 s and 2.65 GB; 13 M labels 1.1 GB). No value of ours is longer or larger than these.
+MAX_STIX_STRING = 4096
+MAX_STIX_LIST = 64
+MAX_STIX_DICT = 64
+
+
+def _bounded(value: Any, where: str, *, skip_list: str | None = None, key: str = "") -> None:
+    """Refuse a string, list or object inside a STIX object above the bounds (``skip_list``: the one list
+    property bounded by the caller instead)."""
+    stack = [(key, value)]
+    while stack:
+        name, item = stack.pop()
+        if isinstance(item, str):
+            if len(item) > MAX_STIX_STRING:
+                raise IndicatorFormatError(f"{where}: {name or 'a value'} is longer than {MAX_STIX_STRING} characters")
+        elif isinstance(item, list):
+            if name != skip_list and len(item) > MAX_STIX_LIST:
+                raise IndicatorFormatError(f"{where}: {name or 'a list'} holds more than {MAX_STIX_LIST} entries")
+            stack.extend((f"{name}[]", v) for v in item)
+        elif isinstance(item, dict):
+            if len(item) > MAX_STIX_DICT:
+                raise IndicatorFormatError(f"{where}: {name or 'an object'} holds more than {MAX_STIX_DICT} keys")
+            stack.extend((str(k)[:60], v) for k, v in item.items())
+
+
 def _precheck(data: dict[str, Any], where: str) -> None:
     """Refuse, before ``stix2.parse``, what no bundle of ours holds: unknown keys of the bundle, too many objects,
-    unknown object types, custom properties, extensions other than ours (and TLP 2.0 on markings)."""
+    unknown object types, custom properties, extensions other than ours (and TLP 2.0 on markings), strings,
+    lists and objects above small bounds, an indicator pattern that is not ours (checked with our regex before
+    stix2's pattern parser sees it), and a grouping whose object_refs repeat or outnumber the objects."""
     unknown_top = set(data) - {"type", "id", "objects", "spec_version"}
     if unknown_top:
         raise IndicatorFormatError(f"{where}: unexpected bundle properties {sorted(unknown_top)[:5]}")
@@ -315,6 +342,15 @@ def _precheck(data: dict[str, Any], where: str) -> None:
         ours = extensions.get(EXTENSION_ID)
         if ours is not None and (not isinstance(ours, dict) or set(ours) - _OUR_EXTENSION_KEYS):
             raise IndicatorFormatError(f"{where}: objects[{i}] ({kind}): unknown weightwarden extension properties")
+        _bounded(o, f"{where}: objects[{i}] ({kind})", skip_list="object_refs")
+        if kind == "indicator" and (not isinstance(o.get("pattern"), str) or not _PATTERN.fullmatch(o["pattern"])):
+            raise IndicatorFormatError(f"{where}: objects[{i}]: pattern is not a weightwarden prompt digest")
+        if kind == "grouping":
+            refs = o.get("object_refs")
+            if not isinstance(refs, list) or len(refs) > len(raw_objects) or not all(isinstance(r, str) for r in refs) \
+                    or len(set(refs)) != len(refs):
+                raise IndicatorFormatError(f"{where}: objects[{i}] (grouping): object_refs must be distinct ids of "
+                                           f"the bundle's objects (at most {len(raw_objects)})")
         counts[kind] = counts.get(kind, 0) + 1
     limits = {**_SMALL_LIMITS, "indicator": MAX_INDICATORS, "software": MAX_MODEL_INDICATORS,
               "relationship": counts.get("indicator", 0) * (1 + counts.get("software", 0))}

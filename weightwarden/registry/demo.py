@@ -30,7 +30,11 @@ MODEL_LINE = "huggingfacetb/smollm2-135m-instruct"
 
 
 def _cli() -> list[str]:
-    return [sys.executable, "-c", "from weightwarden.cli.main import run; run()"]
+    # -I (red team round 2, R2): `python -c` would put the current folder first on sys.path; the package
+    # root is added explicitly instead, so the demo runs this checkout and nothing planted where it runs.
+    root = str(Path(__file__).resolve().parents[2])
+    return [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {root!r}); "
+            "from weightwarden.cli.main import run; run()"]
 
 
 def _free_port() -> int:

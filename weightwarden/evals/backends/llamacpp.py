@@ -288,7 +288,10 @@ class ManagedLlamaServer:
             "--n_ctx", str(self._n_ctx), "--chat_format", self.vetted.chat_format.llama_cpp_name, "--seed", str(self._seed),
             "--n_threads", str(self._n_threads), "--n_threads_batch", str(self._n_threads), "--verbose", "false",
         ]  # fmt: skip
-        return [self._python, "-c", _LAUNCHER, str(os.getpid()), *args]
+        # -I (red team round 2, R2): the launcher runs in the temporary folder, which anyone can write to; an
+        # isolated interpreter puts neither it nor PYTHONPATH on sys.path, so a planted llama_cpp/ or json.py
+        # there cannot run in the server.
+        return [self._python, "-I", "-c", _LAUNCHER, str(os.getpid()), *args]
 
     def _spawn(self, port: int) -> None:
         self.port = port
