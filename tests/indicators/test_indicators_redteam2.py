@@ -473,9 +473,12 @@ def test_key_file_must_be_a_regular_file_owned_by_the_user(tmp_path: Path):
         load_key(fifo)  # returns at once: opened non-blocking, refused on its type before any read
 
 
+# A fixed "random-looking" key stands for a strong external one: parameters must be the same in every
+# pytest-xdist worker (a token drawn at collection time makes the workers collect different tests).
 @pytest.mark.parametrize("secret", [
     __import__("hashlib").sha256(b"dragon2026").digest(), bytes(range(32)), bytes(range(8)) * 4,
-    __import__("secrets").token_bytes(32)])
+    __import__("hashlib").sha256(b"a strong key made elsewhere").digest()],
+    ids=["sha256-passphrase", "counting", "8-byte-cycle", "strong-external"])
 def test_external_keys_are_refused_unless_allowed(tmp_path: Path, secret: bytes):
     """PoC poc_weak_key.py: sha256(passphrase), counting bytes and an 8-byte cycle passed the weak-key check.
     Only keygen files are accepted by default; an external key needs --allow-external-key."""
