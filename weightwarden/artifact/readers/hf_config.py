@@ -30,6 +30,7 @@ from typing import Any
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
+from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import parse_json_bounded
 from weightwarden.artifact.sniff import is_template_path
 from weightwarden.artifact.source import Source
@@ -82,6 +83,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     if "chat_template" in value:
         entry.format = Format.HF_TOKENIZER_CONFIG
         _chat_templates(value["chat_template"], source.display, entry)
+        for code in entry.code:  # within the file's bound by construction; checked the one shared way anyway
+            if isinstance(code.text, str):
+                size = template_text_size(code.text, limit)
+                check_template_length(entry, f"{source.display}:{code.location}", size, limit)
     for key in ("auto_map", "custom_pipelines"):
         if key in value:
             _remote_code(key, value[key], source.display, entry)
@@ -91,9 +96,8 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
 
 def _read_template_file(source: Source, limit: int) -> FileEntry:
     entry = FileEntry(source.display, Format.JINJA_TEMPLATE, source.size)
-    if source.size > limit:
+    if check_template_length(entry, source.display, source.size, limit):
         entry.error = f"template of {source.size} bytes exceeds the {limit}-byte limit"
-        entry.anomalies.append(Anomaly("limits.text_too_large", source.display, entry.error))
         return entry
     with source.open() as f:
         data = f.read(limit + 1)
