@@ -788,7 +788,7 @@ class _Walker:
                 names, literal = [current.attr], True
             elif isinstance(current, nodes.Getitem) and not isinstance(current.arg, nodes.Slice):
                 values = self.value(current.arg)
-                literal = isinstance(current.arg, nodes.Const)
+                literal = isinstance(current.arg, nodes.Const | nodes.Name)  # as before: a set name reads as a literal
                 if _unresolved(values):
                     self.add(COMPUTED_ATTR, current,
                              "item access with a key computed at render time that does not come from the render "
@@ -861,7 +861,7 @@ class _Walker:
             for text in _strs(values):
                 if name == "attr":
                     if names_attribute:
-                        self._attribute(node, node.node, text, literal=isinstance(arg, nodes.Const))
+                        self._attribute(node, node.node, text, literal=isinstance(arg, nodes.Const | nodes.Name))
                     continue
                 for part in text.split("."):
                     if _dangerous_name(part) or part.startswith("__"):
