@@ -36,6 +36,8 @@ COMPRESSED_MAGICS = (
 )
 ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
 TEMPLATE_NAMES = ("chat_template.jinja",)
+# JSON files whose chat_template transformers renders.
+TEMPLATE_CONFIG_NAMES = frozenset({"tokenizer_config.json", "chat_template.json", "processor_config.json"})
 # JSON files transformers reads by name (configs that may carry a chat template or remote-code references).
 LOADER_JSON_NAMES = frozenset(
     {"config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
@@ -99,7 +101,10 @@ def sniff_by_loader_name(display: str) -> Format | None:
     """
     if is_template_path(display):
         return Format.JINJA_TEMPLATE
-    if display.rsplit("!", 1)[-1].rsplit("/", 1)[-1] in LOADER_JSON_NAMES:
+    name = display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    if name in TEMPLATE_CONFIG_NAMES:
+        return Format.HF_TOKENIZER_CONFIG
+    if name in LOADER_JSON_NAMES:
         return Format.JSON
     return None
 
