@@ -10,9 +10,12 @@ bugs, let a template reach Python internals (``''.__class__.__mro__[1].__subclas
         print(issue.kind, issue.line, issue.message)
 
 The template is only *parsed* (``Environment.parse``) into Jinja's AST, which is then walked; it is never
-compiled or rendered. Names built from pieces (``'__cla' ~ 'ss__'``, ``'{}{}'.format(..)``, ``join``,
-``replace``, ``reverse``, slicing, ``{% set %}`` of constants) are folded statically, so concatenation tricks
-are seen. Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
+compiled or rendered. Names built from pieces (``'__cla' ~ 'ss__'``, ``'_'*2``, ``'{}{}'.format(..)``,
+``join``, ``replace``, ``reverse``, slicing) are folded statically, so concatenation tricks are seen. Every
+binding of a name (set, block set, for, with, macro and call-block parameters, namespace attributes, dict()
+keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself. A key
+or attribute name that is not known strings must be a number or render data (messages, tools, loop variables
+over them); anything else is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
 ``raise_exception``, loop controls, ``{% generation %}``) produce nothing. The rules that turn issues into
 findings are in :mod:`weightwarden.scan.rules.template`.
 """
