@@ -1,7 +1,9 @@
 """Issue 11: the scanner's own red-team corpus (tests/adversarial/generate.py).
 
 * every malicious file really runs its payload under the real loader (pickle.load, pickle._Unpickler,
-  torch.load(weights_only=False), joblib.load, np.load(allow_pickle=True)) in a subprocess whose working
+  torch.load(weights_only=False), joblib.load, np.load(allow_pickle=True); for chat templates, a render of our
+  own canary template in a plain jinja2.Environment, read the way transformers / gguf.GGUFReader read it) in a
+  subprocess whose working
   directory is a per-case folder under this test's tmp path: the canary file appears;
 * the scanner detects 100% of them with the specific rule id each case names, and never runs them (no canary
   appears in the scanning process's working directory);
@@ -54,7 +56,8 @@ def test_composition(corpus, benign) -> None:
     assert len({c.name for c in cases}) == len(cases)
     by_class = Counter(c.cls for c in cases)
     assert {"1", "2", "3", "4"} <= set(by_class), by_class
-    assert {c.loader for c in cases} == {"pickle", "pickle_py", "torch", "joblib", "numpy"}
+    assert {c.loader for c in cases} == {"pickle", "pickle_py", "torch", "joblib", "numpy", "jinja", "gguf_template"}
+    assert sum(c.cls == "5" for c in cases) >= 15  # chat templates (red team round 3)
     assert all(c.technique and c.expected_rule.startswith("WW-") for c in cases)
 
 

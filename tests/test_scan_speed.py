@@ -244,8 +244,10 @@ def test_visit_dispatch_matches_isinstance_chain() -> None:
             return "name"
         if issubclass(cls, nodes.Const):
             return "const"
-        if issubclass(cls, nodes.Concat | nodes.Add | nodes.Mod | nodes.Call):
-            return "fold"
+        if issubclass(cls, nodes.Concat | nodes.Add | nodes.Mul | nodes.Mod | nodes.Call):
+            return "fold"  # Mul since '_'*2 folds (red team round 3)
+        if issubclass(cls, nodes.Keyword):
+            return "keyword"  # dict(__init__=1): keyword names are judged like string constants
         if issubclass(cls, nodes.Import | nodes.FromImport | nodes.Include | nodes.Extends):
             return "loader"
         return ""

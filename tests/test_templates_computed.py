@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from weightwarden.scan.templates import COMPUTED_ATTR, analyze_template
+from weightwarden.scan.templates import BUILT_NAME, COMPUTED_ATTR, analyze_template
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "chat-templates"
 if not TEMPLATES.is_dir():
@@ -30,8 +30,10 @@ ATTACKS = {
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_unresolvable_names_are_findings(name: str) -> None:
+    # Repetition ('_'*2), join of constants and the like now fold to the name itself (a built name, critical);
+    # what does not fold stays a computed name.
     kinds = {issue.kind for issue in analyze_template(ATTACKS[name])}
-    assert COMPUTED_ATTR in kinds, kinds
+    assert kinds & {COMPUTED_ATTR, BUILT_NAME}, kinds
 
 
 def _real_templates() -> list[tuple[str, str]]:

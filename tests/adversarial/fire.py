@@ -39,8 +39,37 @@ def _load(loader: str, path: str) -> None:
         import numpy as np
 
         np.load(path, allow_pickle=True)
+    elif loader == "jinja":
+        for template in _templates(path):
+            import jinja2
+
+            # A stack that renders without the sandbox (what the scanner must judge anyway).
+            jinja2.Environment().from_string(template).render(messages=[{"role": "user", "content": "hi"}])
+    elif loader == "gguf_template":
+        import gguf
+        import jinja2
+
+        field = gguf.GGUFReader(path).fields["tokenizer.chat_template"]
+        template = bytes(field.parts[field.data[0]]).decode("utf-8")
+        jinja2.Environment().from_string(template).render(messages=[])
     else:
         raise ValueError(loader)
+
+
+def _templates(path: str) -> list[str]:
+    """The chat templates a Hugging Face loader reads from this file (or from a zip's members), by name."""
+    import zipfile
+
+    if path.endswith(".zip"):
+        with zipfile.ZipFile(path) as archive:
+            return [archive.read(name).decode("utf-8") for name in archive.namelist()
+                    if name.endswith(".jinja") or name.endswith("chat_template.json")]
+    if path.endswith(".json"):
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle)["chat_template"]
+        return [value] if isinstance(value, str) else [item["template"] for item in value]
+    with open(path, encoding="utf-8") as handle:
+        return [handle.read()]
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import lzma
 import struct
 import tarfile
@@ -497,6 +498,127 @@ def malicious_cases() -> list[Case]:
                       "pickle", CRIT, "dotted.pkl", _call("pathlib", "os.system", SHELL)(5)))
     cases.append(Case("raw_binget_raw", "1", "payload split by raw memo opcodes", "pickle", CRIT, "memo.pkl",
                       _prog(2, lambda a: (a.emit(Glob("os", "system")), a.put(), a.pop(), a.get(0), a.emit((SHELL,)), a.reduce(), None)[-1])))
+    cases.extend(template_cases())
+    return cases
+
+
+# --------------------------------------------------------------------------------------------------------
+# Chat templates (issue 11, class 5; red team round 3 on the fast template path). The real loader is a render
+# of the template in a plain jinja2.Environment (stacks that skip the sandbox): the canary is our own
+# ``os.system('touch canary')`` reached through cycler's globals, in the case's working directory.
+
+_U2 = "'_'*2"
+
+
+def _built(name: str) -> str:
+    """A dunder name assembled at render time: '_'*2 ~ 'init' ~ '_'*2."""
+    return f"{_U2} ~ '{name}' ~ {_U2}"
+
+
+_SYSTEM = "['os'].system('touch canary')"
+TEMPLATE_WALKER = (
+    ("dict_keyword_keys", "keys from dict(__init__=1) iterated by for loops",
+     "{% for a in dict(__init__=1) %}{% for b in dict(__globals__=1) %}{{ cycler[a][b]" + _SYSTEM + " }}{% endfor %}{% endfor %}",
+     "WW-TPL-003"),
+    ("for_tuple_target", "for loop with a tuple target over a literal list of pairs",
+     "{% for a, z in [(" + _built("init") + ", 1)] %}{% for b, y in [(" + _built("globals") + ", 1)] %}{{ cycler[a][b]"
+     + _SYSTEM + " }}{% endfor %}{% endfor %}", "WW-TPL-003"),
+    ("macro_params", "names passed as macro arguments",
+     "{% macro m(a, b) %}{{ cycler[a][b]" + _SYSTEM + " }}{% endmacro %}{{ m(" + _built("init") + ", " + _built("globals") + ") }}",
+     "WW-TPL-003"),
+    ("with_block", "names bound by {% with %}",
+     "{% with a = " + _built("init") + ", b = " + _built("globals") + " %}{{ cycler[a][b]" + _SYSTEM + " }}{% endwith %}",
+     "WW-TPL-003"),
+    ("namespace_attribute", "names stored as namespace attributes ({% set ns.a %})",
+     "{% set ns = namespace() %}{% set ns.a = " + _built("init") + " %}{% set ns.b = " + _built("globals")
+     + " %}{{ cycler[ns.a][ns.b]" + _SYSTEM + " }}", "WW-TPL-003"),
+    ("block_set", "names built by a block {% set %}...{% endset %}",
+     "{% set a %}{{ '_'*2 }}init{{ '_'*2 }}{% endset %}{% set b %}{{ '_'*2 }}globals{{ '_'*2 }}{% endset %}{{ cycler[a][b]"
+     + _SYSTEM + " }}", "WW-TPL-003"),
+    ("tuple_set", "names bound by a tuple {% set a, b = ... %}",
+     "{% set a, b = " + _built("init") + ", " + _built("globals") + " %}{{ cycler[a][b]" + _SYSTEM + " }}", "WW-TPL-003"),
+    ("dict_keys_list_index", "(dict(__init__=1)|list)[0] as the key",
+     "{% set a = dict(__init__=1)|list %}{% set b = dict(__globals__=1)|list %}{{ cycler[a[0]][b[0]]" + _SYSTEM + " }}",
+     "WW-TPL-003"),
+    ("map_attribute_loop_var", "map(attribute=a) with a from a tuple-target loop",
+     "{% for a, z in [(" + _built("init") + ", 1)] %}{% for b, y in [(" + _built("globals") + ", 1)] %}"
+     "{{ ([cycler]|map(attribute=a)|map(attribute=b)|first)" + _SYSTEM + " }}{% endfor %}{% endfor %}", "WW-TPL-004"),
+    ("map_dyn_kwargs", "map(**{'attribute': ...}) through dyn_kwargs",
+     "{{ ([cycler]|map(**{'attribute': " + _built("init") + "})|map(**{'attribute': " + _built("globals") + "})|first)"
+     + _SYSTEM + " }}", "WW-TPL-004"),
+    ("namespace_kwarg_list", "namespace(a=dict(__init__=1)|list), then ns.a[0]",
+     "{% set ns = namespace(a=dict(__init__=1)|list) %}{{ cycler[ns.a[0]][(dict(__globals__=1)|list)[0]]" + _SYSTEM + " }}",
+     "WW-TPL-003"),
+    ("reassigned_name", "a name set to a harmless constant first, then to the built name",
+     "{% set a = 'x' %}{% set a = " + _built("init") + " %}{% set b = 'y' %}{% set b = " + _built("globals")
+     + " %}{{ cycler[a][b]" + _SYSTEM + " }}", "WW-TPL-003"),
+    ("reassigned_attr_format", "reassigned names built with '%c%c'|format(95,95), read with |attr",
+     "{% set a = 'x' %}{% set a = '%c%c'|format(95,95) ~ 'init' ~ '%c%c'|format(95,95) %}{% set b = 'y' %}"
+     "{% set b = '%c%c'|format(95,95) ~ 'globals' ~ '%c%c'|format(95,95) %}{{ (cycler|attr(a)|attr(b))" + _SYSTEM + " }}",
+     "WW-TPL-002"),
+    ("call_block_argument", "macro argument given by a {% call %} block",
+     "{% macro m(a) %}{{ caller() }}{% for b in dict(__globals__=1) %}{{ cycler[a][b]" + _SYSTEM + " }}{% endfor %}"
+     "{% endmacro %}{% call m(dict(__init__=1)|first) %}{% endcall %}", "WW-TPL-003"),
+    ("loop_cycle", "the key given by loop.cycle(...)",
+     "{% for m in [1] %}{{ cycler[loop.cycle(" + _built("init") + ")][loop.cycle(" + _built("globals") + ")]" + _SYSTEM
+     + " }}{% endfor %}", "WW-TPL-003"),
+)
+_PAYLOAD = "{{ cycler.__init__.__globals__.os.system('touch canary') }}"
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _gguf_template(template: bytes) -> bytes:
+    def s(raw: bytes) -> bytes:
+        return struct.pack("<Q", len(raw)) + raw
+
+    kvs = [(b"general.architecture", 8, s(b"llama")), (b"tokenizer.chat_template", 8, s(template))]
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
+    for key, vtype, value in kvs:
+        out += s(key) + struct.pack("<I", vtype) + value
+    return out + b"\0" * ((-len(out)) % 32)
+
+
+def template_cases() -> list[Case]:
+    """Templates that reach os.system under a plain Jinja render, each hiding from a scanner that has been read."""
+    cases = [
+        Case(f"template_{name}", "5", technique, "jinja", rule, "chat_template.jinja", source.encode())
+        for name, technique, source, rule in TEMPLATE_WALKER
+    ]
+    cases += [
+        Case(f"tokenizer_config_{name}", "5", f"{technique} (tokenizer_config.json)", "jinja", rule,
+             "tokenizer_config.json", json.dumps({"chat_template": source, "model_max_length": 10}).encode())
+        for name, technique, source, rule in TEMPLATE_WALKER
+        if name in ("dict_keyword_keys", "reassigned_name", "reassigned_attr_format")
+    ]
+    # Sniffing: files a loader reads by name, made "not mostly printable" (the old sniffer's 'unknown').
+    cases += [
+        Case("template_nonprintable_jinja", "2", "chat_template.jinja: 2000 \\x01 before the payload", "jinja",
+             "WW-TPL-003", "chat_template.jinja", b"\x01" * 2000 + _PAYLOAD.encode()),
+        Case("template_nonprintable_tokenizer_config", "2", "tokenizer_config.json: template starts with 2000 U+200B",
+             "jinja", "WW-TPL-003", "tokenizer_config.json",
+             json.dumps({"chat_template": "\u200b" * 2000 + _PAYLOAD}, ensure_ascii=False).encode()),
+        Case("template_nonprintable_other_key", "2", "tokenizer_config.json: U+200B padding in another key", "jinja",
+             "WW-TPL-003", "tokenizer_config.json",
+             json.dumps({"model_note": "\u200b" * 3000, "chat_template": _PAYLOAD}, ensure_ascii=False).encode()),
+        Case("template_nonprintable_chat_template_json", "2", "chat_template.json padded with U+200B", "jinja",
+             "WW-TPL-003", "chat_template.json",
+             json.dumps({"chat_template": "\u200b" * 2000 + _PAYLOAD}, ensure_ascii=False).encode()),
+        Case("template_nonprintable_zip_member", "2",
+             "additional_chat_templates/*.jinja in a zip, 2000 \\x01 before the payload", "jinja", "WW-TPL-003",
+             "bundle.zip", _zip({"model/additional_chat_templates/tool_use.jinja": b"\x01" * 2000 + _PAYLOAD.encode()})),
+        Case("template_magic_prefix_jinja", "2", "chat_template.jinja starting with the zip magic PK\\x03\\x04",
+             "jinja", "WW-TPL-003", "chat_template.jinja", b"PK\x03\x04" + _PAYLOAD.encode()),
+        # A template longer than the bound: the GGUF reader used to keep the first 16 MiB and drop the rest.
+        Case("gguf_template_past_the_bound", "7", "GGUF chat template of 16 MiB of text, the payload after it",
+             "gguf_template", "WW-GEN-001", "big.gguf", _gguf_template(b"x" * (16 * 1024 * 1024) + _PAYLOAD.encode())),
+    ]
     return cases
 
 

@@ -1,7 +1,11 @@
 """Decide a file's format from its content: magic bytes and structure, never its name.
 
 Names are used only where a *loader* uses them to decide what to execute: Hugging Face loads a chat template
-from ``chat_template.jinja``, so a text file of that name is treated as a template (see docs/decisions.md).
+from ``chat_template.jinja`` (and ``additional_chat_templates/*.jinja``) and reads ``tokenizer_config.json``,
+``chat_template.json``, ``processor_config.json`` ... by name, whatever their bytes look like. Those names are
+routed first (before magic numbers and printability), so such a file is always decoded and parsed; the other
+readings of its bytes (pickle from offset 0, a zip or tar inside) still happen in the loader (see
+docs/decisions.md).
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """
@@ -32,12 +36,22 @@ COMPRESSED_MAGICS = (
 )
 ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
 TEMPLATE_NAMES = ("chat_template.jinja",)
+# JSON files whose chat_template transformers renders.
+TEMPLATE_CONFIG_NAMES = frozenset({"tokenizer_config.json", "chat_template.json", "processor_config.json"})
+# JSON files transformers reads by name (configs that may carry a chat template or remote-code references).
+LOADER_JSON_NAMES = frozenset(
+    {"config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
+     "chat_template.json", "generation_config.json", "feature_extractor_config.json", "image_processor_config.json"}
+)
 
 
 def sniff(source: Source) -> Format:
     """The format of ``source``, from its first bytes (and, for protobuf, its top-level fields)."""
     if source.size == 0:
         return Format.EMPTY
+    by_name = sniff_by_loader_name(source.display)
+    if by_name is not None:
+        return by_name
     with source.open() as f:
         head = f.read(HEAD_BYTES)
         fmt = _sniff_head(head, source, f)
@@ -76,6 +90,23 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
     if proto is not None:
         return proto
     return _sniff_text(head, source)
+
+
+def sniff_by_loader_name(display: str) -> Format | None:
+    """The format a loader reads a file of this name as, whatever its content (None: sniff the content).
+
+    A chat template file is read as text and rendered; the config files are parsed as JSON. A file full of
+    non-printable characters, or starting with another format's magic, is still what the loader takes it
+    for: the reader decodes and parses it and reports failing to (never "unknown, not analysed").
+    """
+    if is_template_path(display):
+        return Format.JINJA_TEMPLATE
+    name = display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    if name in TEMPLATE_CONFIG_NAMES:
+        return Format.HF_TOKENIZER_CONFIG
+    if name in LOADER_JSON_NAMES:
+        return Format.JSON
+    return None
 
 
 def _is_zlib(head: bytes) -> bool:

@@ -10,9 +10,12 @@ bugs, let a template reach Python internals (``''.__class__.__mro__[1].__subclas
         print(issue.kind, issue.line, issue.message)
 
 The template is only *parsed* (``Environment.parse``) into Jinja's AST, which is then walked; it is never
-compiled or rendered. Names built from pieces (``'__cla' ~ 'ss__'``, ``'{}{}'.format(..)``, ``join``,
-``replace``, ``reverse``, slicing, ``{% set %}`` of constants) are folded statically, so concatenation tricks
-are seen. Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
+compiled or rendered. Names built from pieces (``'__cla' ~ 'ss__'``, ``'_'*2``, ``'{}{}'.format(..)``,
+``join``, ``replace``, ``reverse``, slicing) are folded statically, so concatenation tricks are seen. Every
+binding of a name (set, block set, for, with, macro and call-block parameters, namespace attributes, dict()
+keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself. A key
+or attribute name that is not known strings must be a number or render data (messages, tools, loop variables
+over them); anything else is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
 ``raise_exception``, loop controls, ``{% generation %}``) produce nothing. The rules that turn issues into
 findings are in :mod:`weightwarden.scan.rules.template`.
 """
@@ -20,6 +23,7 @@ findings are in :mod:`weightwarden.scan.rules.template`.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -53,6 +57,8 @@ ATTRIBUTE_FILTERS = frozenset(
 _FORMAT_FIELD_RE = re.compile(r"\{[^{}]*(?:\.|\[)\s*_[^{}]*\}")
 MAX_FOLD = 4096  # longest string folded; longer ones are not names anyway
 MAX_FOLD_DEPTH = 64
+# Nesting of the value computation (names through macro parameters, dict items, elements); past it: unknown.
+MAX_VALUE_DEPTH = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +89,14 @@ def _analyze(source: str) -> list[TemplateIssue]:
         message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
         return [TemplateIssue(PARSE_ERROR, line, f"template does not parse: {message}", _line(source, line))]
     walker = _Walker(source)
-    walker.run(tree)
+    # The value walk recurses up to MAX_VALUE_DEPTH (a few frames each); Python-to-Python calls do not use
+    # the C stack (3.11+), so a higher interpreter limit is safe.
+    if sys.getrecursionlimit() < 20_000:
+        sys.setrecursionlimit(20_000)
+    try:
+        walker.run(tree)
+    except RecursionError:  # fail closed: a template nested past Python's stack is not passed as clean
+        walker.issues.append(TemplateIssue(COMPUTED_ATTR, 0, "template nests too deeply to be analysed", ""))
     seen: set[tuple[str, int, str]] = set()
     result = []
     for issue in sorted(walker.issues, key=lambda i: (i.line, i.kind, i.message)):
@@ -179,14 +192,125 @@ def _dangerous_name(name: str) -> bool:
     return _is_dunder(name) or name in INTERNAL_ATTRS
 
 
+class _Atom:
+    """A value the walker does not know as a string (see :data:`NUM`, :data:`DATA`, :data:`UNKNOWN`)."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+# The abstract values of an expression are a frozenset of: the strings it can be, and these atoms.
+NUM = _Atom("number")  # a number or boolean: arithmetic, comparisons, tests, |length, loop.index
+DATA = _Atom("data")  # read from the render data (messages, tools, ...) or picked out of it unchanged
+UNKNOWN = _Atom("unknown")  # built at render time in a way not followed here, or from a Jinja global
+NAMESPACE = _Atom("namespace")  # a namespace() object: its attributes are whatever {% set ns.x %} stores
+SEQUENCE = _Atom("sequence")  # a list, tuple, range or view the template builds: its items are its elements
+MAPPING = _Atom("mapping")  # a dict the template builds: d.key and d['key'] are among its elements
+_NUMBER = frozenset({NUM})
+_DATA = frozenset({DATA})
+_UNK = frozenset({UNKNOWN})
+_NOTHING: frozenset[Any] = frozenset()
+_SAFE = frozenset({NUM, DATA})
+MAX_VALUES = 64  # more possible values than this for one expression: unknown
+# Elements are followed MAX_LEVEL deep (2 measured: deeper multiplied the work on real templates by 20 and
+# changed no result); that level stands for "this deep or deeper" (an element of it is at
+# it again), so recursive macros walking nested data settle instead of descending for ever.
+MAX_LEVEL = 2
+MAX_ROUNDS = 8  # rounds to settle a name defined through itself; unsettled: unknown
+MAX_STEPS = 400_000  # values computed per template; past it everything is unknown (hostile sizes)
+# Free names whose values are Jinja/host objects, not render data: what is read from them is unknown.
+_OPAQUE_NAMES = ESCAPE_ROOTS | HOST_NAMES | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception"}
+_LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
+_NUMBER_FILTERS = frozenset({"length", "count", "int", "float", "abs", "round", "wordcount", "filesizeformat"})
+# Filters whose result has the elements of their input (iterating it gives what iterating the input gives).
+_SAME_ELEMENTS = frozenset(
+    {"list", "sort", "unique", "reverse", "select", "reject", "selectattr", "rejectattr", "batch", "slice"}
+)
+# Filters and methods that turn one string into another without mixing in other text: data stays data.
+_PLAIN_STRING = frozenset(
+    {"string", "e", "escape", "safe", "trim", "lower", "upper", "title", "capitalize", "striptags",
+     "forceescape", "strip", "lstrip", "rstrip", "casefold", "swapcase"}
+)
+# Methods that mix their arguments into a string (a dunder can be assembled from data characters with them).
+_MIXING_METHODS = frozenset(
+    {"format", "format_map", "join", "replace", "center", "ljust", "rjust", "zfill", "translate", "encode",
+     "decode", "expandtabs", "removeprefix", "removesuffix"}
+)
+# Where an attribute filter takes the attribute name positionally (after the filtered value).
+_ATTRIBUTE_POSITION = {"attr": 0, "selectattr": 0, "rejectattr": 0, "groupby": 0, "sum": 0, "sort": 2,
+                       "unique": 1, "min": 1, "max": 1}
+
+
+def _unresolved(values: frozenset[Any]) -> bool:
+    """A key or attribute name that is not proven: neither a known string, nor a number, nor render data."""
+    return any(not isinstance(v, str) and v is not NUM and v is not DATA for v in values)
+
+
+def _is_dict_call(node: Any, n: Any) -> bool:
+    return isinstance(node, n.Call) and isinstance(node.node, n.Name) and node.node.name == "dict"
+
+
+def _strs(values: frozenset[Any]) -> list[str]:
+    return [v for v in values if isinstance(v, str)]
+
+
+def _all_strs(values: frozenset[Any]) -> bool:
+    return bool(values) and all(isinstance(v, str) for v in values)
+
+
+def _chars(values: frozenset[Any]) -> frozenset[Any]:
+    """What iterating each value gives: the characters of strings; data stays data, a number gives nothing."""
+    out: set[Any] = set()
+    for v in values:
+        if isinstance(v, str):
+            out.update(v)
+        elif v is not NUM:
+            out.add(v)
+    return frozenset(out)
+
+
+def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
+    """Every combination of the string values of ``parts`` through ``join`` (None from it: unknown)."""
+    combos: list[tuple[str, ...]] = [()]
+    for part in parts:
+        if not _all_strs(part):
+            return _UNK
+        combos = [c + (p,) for c in combos for p in part]
+        if len(combos) > MAX_VALUES:
+            return _UNK
+    out = set()
+    for combo in combos:
+        value = join(combo)
+        if not isinstance(value, str) or len(value) > MAX_FOLD:
+            return _UNK
+        out.add(value)
+    return frozenset(out)
+
+
 class _Walker:
     def __init__(self, source: str) -> None:
         self.source = source
         self.issues: list[TemplateIssue] = []
-        self.constants: dict[str, str] = {}
         self.stored: set[str] = set()
         self.consumed: set[int] = set()  # ids of argument nodes already judged by the node using them
-        self.tainted: set[str] = set()  # names bound to strings built in ways folding cannot follow
+        # Every value bound to a name anywhere in the template, flow-insensitively: name (or "ns.attr" for a
+        # namespace attribute) -> (value node, or None for a value not known here; element level).
+        self.bindings: dict[str, list[tuple[Any, int]]] = {}
+        self.memo: dict[tuple[int, int], frozenset[Any]] = {}
+        self.name_memo: dict[tuple[str, int], frozenset[Any]] = {}
+        self.log: list[tuple[bool, Any]] = []  # memo entries in the order made (forgotten when a guess grows)
+        self.active: set[tuple[str, int]] = set()
+        self.provisional: dict[tuple[str, int], frozenset[Any]] = {}
+        self.cyclic: set[tuple[str, int]] = set()
+        # Results forgotten when an enclosing guess grew: the next round starts from them (values only grow
+        # with the guess, so a smaller result is still below the new fixpoint) instead of from nothing.
+        self.warm: dict[Any, frozenset[Any]] = {}
+        self.steps = 0
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -195,153 +319,414 @@ class _Walker:
     def run(self, tree: Any) -> None:
         nodes = _NODES
         all_nodes = _iter_nodes(tree)
-        # First pass: names the template assigns itself (so `config` as a loop variable is not a host object)
-        # and constant strings bound with {% set %} (so `attr(name)` can be resolved).
+        # First pass: every binding form is a binder ({% set %} of any target shape, block set, for, with,
+        # macro and call-block parameters, namespace attributes), so a name carries all its values.
+        macros: dict[str, list[Any]] = {}
+        calls: dict[str, list[Any]] = {}
+        loads: dict[str, int] = {}
         for node in all_nodes:
-            if isinstance(node, nodes.Name) and node.ctx in ("store", "param"):
-                self.stored.add(node.name)
+            if isinstance(node, nodes.Name):
+                if node.ctx in ("store", "param"):
+                    self.stored.add(node.name)
+                elif node.ctx == "load":
+                    loads[node.name] = loads.get(node.name, 0) + 1
             elif isinstance(node, nodes.Macro):
                 self.stored.add(node.name)
                 self.stored.update(a.name for a in node.args)
-        for node in all_nodes:
-            if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
-                value = self.fold(node.node)
-                if value is not None and (node.target.name not in self.constants or _dangerous_name(value)):
-                    self.constants[node.target.name] = value
-            elif isinstance(node, nodes.AssignBlock) and isinstance(node.target, nodes.Name):
-                parts = []
-                for child in node.body:
-                    if isinstance(child, nodes.Output) and all(isinstance(n, nodes.TemplateData) for n in child.nodes):
-                        parts.extend(n.data for n in child.nodes)
-                    else:
-                        parts = []
-                        break
-                if parts:
-                    self.constants[node.target.name] = "".join(parts)[:MAX_FOLD]
-        # Names bound to strings the template builds in ways folding cannot follow ('_' * 2, '%c'|format(95),
-        # map('lower')|join, ...): using one as a key or attribute name is judged as a computed name.
-        binders = [n for n in all_nodes if isinstance(n, nodes.Assign | nodes.For)]
-        for _ in range(3 if binders else 0):  # a few rounds: taint flows through {% set a = b ~ c %} chains
-            for node in binders:
-                if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
-                    if self.fold(node.node) is None and self.stringy(node.node):
-                        self.tainted.add(node.target.name)
-                elif (
-                    isinstance(node, nodes.For)
-                    and isinstance(node.target, nodes.Name)
-                    and (
-                        self.stringy(node.iter)
-                        or isinstance(node.iter, nodes.List | nodes.Tuple)
-                        and any(self.fold(i) is None and self.stringy(i) for i in node.iter.items)
-                    )
-                ):
-                    self.tainted.add(node.target.name)
+                macros.setdefault(node.name, []).append(node)
+            elif isinstance(node, nodes.Assign):
+                self._bind(node.target, node.node, 0)
+            elif isinstance(node, nodes.AssignBlock):
+                self._bind(node.target, node, 0)
+            elif isinstance(node, nodes.For):
+                self._bind(node.target, node.iter, 1)
+            elif isinstance(node, nodes.With):
+                for target, value in zip(node.targets, node.values, strict=False):
+                    self._bind(target, value, 0)
+            elif isinstance(node, nodes.CallBlock):
+                for arg in node.args:  # set by caller(...) inside the macro: not followed
+                    self._bind(arg, None, 0)
+            elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
+                calls.setdefault(node.node.name, []).append(node)
+                if node.node.name == "namespace":
+                    for kw in node.kwargs:
+                        self.bindings.setdefault(f".{kw.key}", []).append((kw.value, 0))
+        for name, defined in macros.items():
+            sites = calls.get(name, [])
+            # A macro used other than by a direct call (passed on, stored, ...) gets arguments not seen here.
+            aliased = loads.get(name, 0) > len(sites)
+            for macro in defined:
+                params = macro.args
+                for param, default in zip(params[len(params) - len(macro.defaults):], macro.defaults, strict=True):
+                    self._bind(param, default, 0)
+                by_name = {p.name: p for p in params}
+                for call in sites:
+                    if call.dyn_args is not None or call.dyn_kwargs is not None:
+                        aliased = True
+                    for param, arg in zip(params, call.args, strict=False):
+                        self._bind(param, arg, 0)
+                    for kw in call.kwargs:
+                        if kw.key in by_name:
+                            self._bind(by_name[kw.key], kw.value, 0)
+                if aliased:
+                    for param in params:
+                        self._bind(param, None, 0)
         for node in all_nodes:
             self.visit(node)
 
-    # -- folding ---------------------------------------------------------------------------------------
-    def fold(self, node: Any, depth: int = 0) -> str | None:
-        """The string ``node`` evaluates to when that is decidable from constants alone, else None."""
-        if depth > MAX_FOLD_DEPTH:
-            return None
-        value = self._fold(node, depth + 1, _NODES)
-        if isinstance(value, str) and len(value) <= MAX_FOLD:
-            return value
-        return None
-
-    def _fold(self, node: Any, depth: int, nodes: Any) -> Any:
-        f = self.fold
-        if isinstance(node, nodes.Const):
-            return node.value if isinstance(node.value, str) else None
-        if isinstance(node, nodes.TemplateData):
-            return node.data
-        if isinstance(node, nodes.Name):
-            return self.constants.get(node.name)
-        if isinstance(node, nodes.Concat):
-            parts = [f(n, depth) for n in node.nodes]
-            return None if any(p is None for p in parts) else "".join(parts)  # type: ignore[arg-type]
-        if isinstance(node, nodes.Add):
-            left, right = f(node.left, depth), f(node.right, depth)
-            return left + right if left is not None and right is not None else None
-        if isinstance(node, nodes.Mod):
-            return _percent_format(f(node.left, depth), self._fold_args(node.right, depth, nodes))
-        if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Slice):
-            base = f(node.node, depth)
-            bounds = [_fold_int(x, nodes) if x is not None else None for x in (node.arg.start, node.arg.stop, node.arg.step)]
-            if base is None or any(b == "bad" for b in bounds) or bounds[2] == 0:
-                return None
-            return base[slice(*bounds)]
-        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and not node.kwargs:
-            method = node.node.attr
-            base = f(node.node.node, depth)
-            args = [f(a, depth) for a in node.args]
-            if method == "join" and len(node.args) == 1:
-                items = self._fold_args(node.args[0], depth, nodes)
-                return base.join(items) if base is not None and items is not None else None
-            if base is None or any(a is None for a in args):
-                return None
-            return _string_method(base, method, args)  # type: ignore[arg-type]
-        if isinstance(node, nodes.Filter) and node.node is not None and not node.kwargs:
-            if node.name == "join":
-                items = self._fold_args(node.node, depth, nodes)
-                sep = f(node.args[0], depth) if node.args else ""
-                return sep.join(items) if items is not None and sep is not None else None
-            base = f(node.node, depth)
-            args = [f(a, depth) for a in node.args]
-            if base is None or any(a is None for a in args):
-                return None
-            if node.name == "format":
-                return _percent_format(base, args)  # type: ignore[arg-type]
-            if node.name == "reverse":
-                return base[::-1]
-            if node.name in ("string", "e", "escape", "safe"):
-                return base
-            return _string_method(base, node.name, args)  # type: ignore[arg-type]
-        return None
-
-    def _fold_args(self, node: Any, depth: int, nodes: Any) -> list[str] | None:
-        if isinstance(node, nodes.Tuple | nodes.List):
-            items = [self.fold(n, depth) for n in node.items]
-            return None if any(i is None for i in items) else items  # type: ignore[return-value]
-        single = self.fold(node, depth)
-        if single is None:
-            return None
-        return [single] if isinstance(node, nodes.Const | nodes.Name | nodes.Concat | nodes.Add) else list(single)
-
-    def stringy(self, node: Any, depth: int = 0) -> bool:
-        """True when ``node`` builds a string at render time in a way :meth:`fold` cannot follow.
-
-        Keys and attribute names in real chat templates are literals, loop variables over the data, or
-        numbers; a name assembled by repetition, character formatting, mapped filters or concatenation of
-        such pieces exists to hide what it names.
-        """
+    def _bind(self, target: Any, value: Any, level: int) -> None:
         nodes = _NODES
-        if depth > MAX_FOLD_DEPTH:
-            return True
-        rec = self.stringy
-        if isinstance(node, nodes.Name):
-            return node.name in self.tainted
-        if isinstance(node, nodes.Mul):
-            return _is_str_const(node.left, nodes) or _is_str_const(node.right, nodes) or rec(node.left, depth + 1) or rec(node.right, depth + 1)
-        if isinstance(node, nodes.Concat):
-            return any(rec(n, depth + 1) for n in node.nodes) or self.fold(node) is None and any(
-                _is_str_const(n, nodes) for n in node.nodes
+        if isinstance(target, nodes.Name):
+            self.bindings.setdefault(target.name, []).append((value, level))
+        elif isinstance(target, nodes.NSRef):
+            # Namespace attributes are pooled by attribute name over all namespaces (they travel through
+            # macro parameters and aliases): ".attr" holds every value any {% set x.attr %} stores.
+            self.bindings.setdefault(f".{target.attr}", []).append((value, level))
+        elif isinstance(target, nodes.Tuple | nodes.List):
+            pairwise = (
+                level == 0 and isinstance(value, nodes.Tuple | nodes.List) and len(value.items) == len(target.items)
             )
-        if isinstance(node, nodes.Add | nodes.Mod):
-            return rec(node.left, depth + 1) or rec(node.right, depth + 1) or (
-                self.fold(node) is None and (_is_str_const(node.left, nodes) or _is_str_const(node.right, nodes))
-            )
-        if isinstance(node, nodes.Filter):
-            if node.name in _STRING_FILTERS:
-                return self.fold(node) is None
-            return node.node is not None and rec(node.node, depth + 1)
-        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
-            return node.node.attr in _STRING_METHODS and self.fold(node) is None
-        if isinstance(node, nodes.List | nodes.Tuple):
-            return any(rec(i, depth + 1) for i in node.items)
-        if isinstance(node, nodes.CondExpr):
-            return rec(node.expr1, depth + 1) or (node.expr2 is not None and rec(node.expr2, depth + 1))
-        return False
+            for i, item in enumerate(target.items):
+                if pairwise:
+                    self._bind(item, value.items[i], 0)
+                else:  # unpacking: each target gets an element of the value
+                    self._bind(item, value, level + 1)
+
+    # -- values ----------------------------------------------------------------------------------------
+    def fold(self, node: Any, depth: int = 0) -> str | None:
+        """The one string ``node`` evaluates to when that is decidable from constants alone, else None."""
+        values = self.value(node, 0, depth)
+        if len(values) == 1:
+            (only,) = values
+            if isinstance(only, str):
+                return only
+        return None
+
+    def value(self, node: Any, level: int = 0, depth: int = 0) -> frozenset[Any]:
+        """What ``node`` (``level`` 0), an element of it (1), an element of that (2) ... can be: strings, NUM,
+        DATA or UNKNOWN. Over-approximated: every binding of a name counts, wherever it is."""
+        if depth > MAX_VALUE_DEPTH:
+            return _UNK
+        level = min(level, MAX_LEVEL)
+        key = (id(node), level)
+        got = self.memo.get(key)
+        if got is None:
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                return _UNK
+            got = self._settle(key, self.memo, lambda: self._value(node, level, depth + 1, _NODES))
+        return got
+
+    def _settle(self, key: Any, memo: dict[Any, frozenset[Any]], compute: Any) -> frozenset[Any]:
+        """``compute()``, memoised; a computation that reaches itself ({% set ns.seen = ns.seen + [x] %},
+        recursive macros, a name bound through itself) is settled as a least fixpoint: it starts from nothing
+        and is redone, forgetting what was computed from the smaller guess, until it stops growing (else:
+        unknown)."""
+        if key in self.active:
+            self.cyclic.add(key)
+            return self.provisional.get(key, _NOTHING)
+        self.active.add(key)
+        start = len(self.log)
+        guess: frozenset[Any] = self.warm.pop(key, _NOTHING)
+        for _ in range(MAX_ROUNDS):
+            self.provisional[key] = guess
+            self.cyclic.discard(key)
+            got = compute()
+            if len(got) > MAX_VALUES:
+                got = _UNK
+            if key not in self.cyclic or got == guess:
+                break
+            self._forget(start)
+            guess = got
+        else:
+            got = _UNK
+        self.active.discard(key)
+        self.provisional.pop(key, None)
+        memo[key] = got
+        self.log.append((memo is self.name_memo, key))
+        return got
+
+    def _down(self, node: Any, level: int, depth: int) -> frozenset[Any]:
+        """``node`` one level up (what the elements of a container holding it are); at the deepest level,
+        which means "this deep or deeper", that level too."""
+        up = self.value(node, level - 1, depth)
+        return up | self.value(node, level, depth) if level >= MAX_LEVEL else up
+
+    def _name_value(self, name: str, level: int, depth: int) -> frozenset[Any]:
+        key = (name, level)
+        got = self.name_memo.get(key)
+        if got is not None:
+            return got
+        binds = self.bindings.get(name)
+        if binds is None:
+            # Never bound here: render data (messages, tools, bos_token, ...) or a Jinja/host global.
+            base = name.split(".", 1)[0]
+            return _UNK if base in _OPAQUE_NAMES or "." in name else _DATA
+        return self._settle(key, self.name_memo, lambda: self._union_of(binds, level, depth))
+
+    def _union_of(self, binds: list[tuple[Any, int]], level: int, depth: int) -> frozenset[Any]:
+        out: set[Any] = set()
+        for value, bound_level in binds:
+            out |= _UNK if value is None else self.value(value, level + bound_level, depth)
+            if len(out) > MAX_VALUES:
+                return _UNK
+        return frozenset(out)
+
+    def _forget(self, start: int) -> None:
+        for is_name, key in self.log[start:]:
+            old = (self.name_memo if is_name else self.memo).pop(key, None)
+            if old is not None and UNKNOWN not in old:
+                self.warm[key] = old
+        del self.log[start:]
+
+    def _value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:  # noqa: C901, PLR0911, PLR0912
+        v = self.value
+        if isinstance(node, n.Const | n.TemplateData):
+            raw = node.data if isinstance(node, n.TemplateData) else node.value
+            if isinstance(raw, str):
+                return frozenset({raw}) if level == 0 else _chars(frozenset({raw}))
+            if raw is None or isinstance(raw, bool | int | float):
+                return _NUMBER if level == 0 else _NOTHING
+            return _UNK
+        if isinstance(node, n.Name):
+            return self._name_value(node.name, level, depth)
+        if isinstance(node, n.List | n.Tuple):
+            if level == 0:
+                return frozenset({SEQUENCE})
+            return frozenset().union(*(self._down(i, level, depth) for i in node.items))
+        if isinstance(node, n.Dict):
+            if level == 0:
+                return frozenset({MAPPING})
+            # Iterating gives the keys; values are counted too (d['k'] reads them): an over-approximation.
+            return frozenset().union(*(self._down(p.key, level, depth) | self._down(p.value, level, depth) for p in node.items))
+        if isinstance(node, n.Concat):
+            result = _product([v(x, 0, depth) for x in node.nodes], "".join)
+            return result if level == 0 else _chars(result)
+        if isinstance(node, n.Add):
+            left, right = v(node.left, 0, depth), v(node.right, 0, depth)
+            if level:
+                return v(node.left, level, depth) | v(node.right, level, depth)
+            if (left and left <= _NUMBER) or (right and right <= _NUMBER):
+                return _NUMBER  # a number plus anything is a number (or an error)
+            return _product([left, right], "".join)
+        if isinstance(node, n.Sub | n.Div | n.FloorDiv | n.Pow | n.Neg | n.Pos | n.Compare | n.Not | n.Test):
+            return _NUMBER if level == 0 else _NOTHING
+        if isinstance(node, n.And | n.Or):
+            return v(node.left, level, depth) | v(node.right, level, depth)
+        if isinstance(node, n.CondExpr):
+            other = v(node.expr2, level, depth) if node.expr2 is not None else _DATA
+            return v(node.expr1, level, depth) | other
+        if isinstance(node, n.Mul):
+            if level:
+                return v(node.left, level, depth) | v(node.right, level, depth)
+            left, right = v(node.left, 0, depth), v(node.right, 0, depth)
+            if left and right and left <= _NUMBER and right <= _NUMBER:
+                return _NUMBER
+            for text, times in ((left, node.right), (right, node.left)):
+                count = _fold_int(times, n)
+                if _all_strs(text) and isinstance(count, int):
+                    return _product([text], lambda c, k=count: c[0] * k if len(c[0]) * max(k, 0) <= MAX_FOLD else None)
+            return _UNK
+        if isinstance(node, n.Mod):
+            if level:
+                return _chars(v(node, 0, depth))
+            left = v(node.left, 0, depth)
+            if left and left <= _NUMBER:
+                return _NUMBER
+            items = node.right.items if isinstance(node.right, n.Tuple) else [node.right]
+            return _product([left] + [v(i, 0, depth) for i in items], lambda c: _percent_format(c[0], list(c[1:])))
+        if isinstance(node, n.Getattr):
+            return self._getattr_value(node, level, depth, n)
+        if isinstance(node, n.Getitem):
+            return self._getitem_value(node, level, depth, n)
+        if isinstance(node, n.Filter):
+            return self._filter_value(node, level, depth, n)
+        if isinstance(node, n.Call):
+            return self._call_value(node, level, depth, n)
+        if isinstance(node, n.AssignBlock):
+            if node.filter is not None or not all(isinstance(c, n.Output) for c in node.body):
+                return _UNK
+            result = _product([v(x, 0, depth) for c in node.body for x in c.nodes], "".join)
+            return result if level == 0 else _chars(result)
+        return _UNK
+
+    def _getattr_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
+        base = node.node
+        if isinstance(base, n.Name) and base.name == "loop" and "loop" not in self.bindings:
+            return (_NUMBER if level == 0 else _NOTHING) if node.attr in _LOOP_NUMBERS else _UNK
+        values = self.value(base, 0, depth)
+        out = _NOTHING
+        if NAMESPACE in values:
+            own = f".{node.attr}"
+            out = self._name_value(own, level, depth) if own in self.bindings else _NOTHING
+            values = values - {NAMESPACE}
+        if MAPPING in values:  # d.key on a dict is d['key']: the values stored under that key
+            out = out | self._items_of(base, node.attr, level, depth, set())
+            values = values - {MAPPING}
+        if values:
+            # An attribute of data is data (its own name is judged where it is read); of a string, number or
+            # sequence, a method or undefined (not a name); of anything else, unknown.
+            out = out | (_DATA if all(isinstance(x, str) or x in _SAFE or x is SEQUENCE for x in values) else _UNK)
+        return out
+
+    def _items_of(self, node: Any, key: str, level: int, depth: int, seen: set[str]) -> frozenset[Any]:
+        """The values stored under ``key`` in the dicts ``node`` can be (others: elements, over-approximated)."""
+        memo_key = (id(node), level, key)
+        got = self.memo.get(memo_key)
+        if got is None:
+            got = self._settle(memo_key, self.memo, lambda: self._items_of_uncached(node, key, level, depth, seen))
+        return got
+
+    def _items_of_uncached(self, node: Any, key: str, level: int, depth: int, seen: set[str]) -> frozenset[Any]:
+        n = _NODES
+        if depth > MAX_VALUE_DEPTH:
+            return _UNK
+        if MAPPING not in self.value(node, 0, depth):
+            return _NOTHING
+        if isinstance(node, n.Dict):
+            out: set[Any] = set()
+            for pair in node.items:
+                keys = self.value(pair.key, 0, depth)
+                if not _all_strs(keys) or key in keys:
+                    out |= self.value(pair.value, level, depth)
+            return frozenset(out)
+        if _is_dict_call(node, n) and node.node.name not in self.bindings:
+            return frozenset().union(*(self.value(k.value, level, depth) for k in node.kwargs if k.key == key))
+        if isinstance(node, n.Name) and node.name in self.bindings and node.name not in seen:
+            seen.add(node.name)
+            out = set()
+            for bound, bound_level in self.bindings[node.name]:
+                if bound is None:
+                    out |= _UNK
+                elif bound_level:
+                    out |= self.value(bound, level + bound_level + 1, depth)
+                else:
+                    out |= self._items_of(bound, key, level, depth + 1, seen)
+            seen.discard(node.name)
+            return frozenset(out)
+        return self.value(node, level + 1, depth)
+
+    def _getitem_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
+        base, arg = node.node, node.arg
+        values = self.value(base, 0, depth)
+        if values <= _SAFE:
+            return _DATA
+        if isinstance(arg, n.Slice):
+            if level:
+                return self.value(base, level, depth)  # elements of a slice are elements of the whole
+            bounds = [_fold_int(x, n) if x is not None else None for x in (arg.start, arg.stop, arg.step)]
+            if values == {SEQUENCE}:
+                return values
+            if not _all_strs(values) or "bad" in bounds or bounds[2] == 0:
+                return _UNK
+            return frozenset(s[slice(*bounds)] for s in values)  # type: ignore[misc]
+        index = _fold_int(arg, n)
+        if _all_strs(values) and isinstance(index, int):
+            chars = frozenset(s[index] for s in values if -len(s) <= index < len(s))
+            return chars
+        return self.value(base, level + 1, depth)  # one of the container's elements
+
+    def _filter_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:  # noqa: C901, PLR0911
+        v = self.value
+        name, base = node.name, node.node
+        if base is None or node.dyn_args is not None or node.dyn_kwargs is not None:
+            return _UNK
+        if name in _NUMBER_FILTERS:
+            return _NUMBER if level == 0 else _NOTHING
+        if name in ("default", "d"):
+            other = v(node.args[0], level, depth) if node.args else (frozenset({""}) if level == 0 else _NOTHING)
+            return v(base, level, depth) | other
+        if name in ("first", "last", "random"):
+            return v(base, level + 1, depth)
+        base_values = v(base, 0, depth)
+        args = [v(a, 0, depth) for a in node.args] + [v(k.value, 0, depth) for k in node.kwargs]
+        if name in _SAME_ELEMENTS:
+            if level:
+                return v(base, level, depth)
+            if name == "reverse" and _all_strs(base_values):
+                return frozenset(s[::-1] for s in base_values)
+            return _DATA if base_values <= _SAFE else frozenset({SEQUENCE})
+        if name in ("items", "dictsort"):  # (key, value) pairs
+            if base_values <= _SAFE:
+                return _DATA
+            return self._down(base, level, depth) if level >= 2 else frozenset({SEQUENCE})
+        if level:
+            return _chars(v(node, 0, depth))
+        if name == "join":
+            sep = args[0] if args else frozenset({""})
+            if isinstance(base, n.List | n.Tuple):
+                return _product([sep] + [v(i, 0, depth) for i in base.items], lambda c: c[0].join(c[1:]))
+            if _all_strs(base_values):
+                return _product([sep, base_values], lambda c: c[0].join(c[1]))
+            return _UNK
+        if name in ("map", "groupby", "tojson", "attr"):
+            # Data in, data out; the attribute and filter names they take are judged where they are read.
+            if name == "map" and node.args and not (_all_strs(args[0]) and set(args[0]) <= _PLAIN_STRING | {"attr"}):
+                return _UNK
+            return _DATA if v(base, 1 if name == "map" else 0, depth) <= _SAFE else _UNK
+        if base_values <= _SAFE and all(a <= _SAFE for a in args):
+            return _DATA  # a filter of data with data/number arguments
+        if base_values <= _SAFE and name in _PLAIN_STRING and not node.kwargs:
+            return _DATA
+        if node.kwargs or not _all_strs(base_values):
+            return _UNK
+        if name == "format":
+            return _product([base_values, *args], lambda c: _percent_format(c[0], list(c[1:])))
+        if name in ("string", "e", "escape", "safe", "forceescape"):
+            return base_values
+        return _product([base_values, *args], lambda c: _string_method(c[0], name, list(c[1:])))
+
+    def _call_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:  # noqa: C901, PLR0911
+        v = self.value
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            return _UNK
+        fn = node.node
+        if isinstance(fn, n.Getattr):
+            base, method = fn.node, fn.attr
+            if isinstance(base, n.Name) and base.name == "loop" and "loop" not in self.bindings:
+                if method == "cycle" and not node.kwargs:
+                    return frozenset().union(*(v(a, level, depth) for a in node.args))
+                return _UNK
+            base_values = v(base, 0, depth)
+            args = [v(a, 0, depth) for a in node.args]
+            if method in ("keys", "values", "items"):
+                if base_values <= _SAFE:
+                    return _DATA
+                if method == "items":
+                    return self._down(base, level, depth) if level >= 2 else frozenset({SEQUENCE})
+                return v(base, level, depth) if level else frozenset({SEQUENCE})
+            if method == "get":
+                found = _DATA if base_values <= _SAFE else v(base, level + 1, depth)
+                fallback = v(node.args[1], level, depth) if len(node.args) > 1 else _NOTHING
+                return found | fallback
+            if base_values <= _SAFE:
+                if method in _MIXING_METHODS and not all(a <= _SAFE for a in args):
+                    return _UNK
+                return _DATA
+            if level:
+                return _chars(v(node, 0, depth))
+            if node.kwargs or not _all_strs(base_values):
+                return _UNK
+            if method == "join" and len(node.args) == 1:
+                items = node.args[0]
+                if isinstance(items, n.List | n.Tuple):
+                    return _product([base_values] + [v(i, 0, depth) for i in items.items], lambda c: c[0].join(c[1:]))
+                return _product([base_values, args[0]], lambda c: c[0].join(c[1]))
+            return _product([base_values, *args], lambda c: _string_method(c[0], method, list(c[1:])))
+        if isinstance(fn, n.Name) and fn.name not in self.bindings and fn.name not in self.stored:
+            if fn.name == "range" and not node.kwargs:
+                return frozenset({SEQUENCE}) if level == 0 else (_NUMBER if level == 1 else _NOTHING)
+            if fn.name == "namespace":
+                if level or node.args:
+                    return _UNK
+                return frozenset({NAMESPACE})
+            if fn.name == "dict" and not level and not node.args:
+                return frozenset({MAPPING})
+            if fn.name == "dict" and level and not node.args:
+                keys = frozenset(k.key for k in node.kwargs)
+                keys = keys if level == 1 else _chars(keys)
+                return keys.union(*(self._down(k.value, level, depth) for k in node.kwargs))
+        return _UNK
 
     # -- checks ----------------------------------------------------------------------------------------
     def visit(self, node: Any) -> None:
@@ -356,7 +741,7 @@ class _Walker:
         if kind == "getitem":
             kind = "fold" if isinstance(node.arg, nodes.Slice) else "chain"
         elif kind == "filter-test":
-            if node.name in ATTRIBUTE_FILTERS:
+            if node.name in ATTRIBUTE_FILTERS and isinstance(node, nodes.Filter):
                 self._filter(node, nodes)
                 return
             kind = "fold" if isinstance(node, nodes.Filter) else ""
@@ -374,45 +759,71 @@ class _Walker:
                 self.add(DUNDER, node, f"template names Python internal attribute '{value}'")
             elif _FORMAT_FIELD_RE.search(value):
                 self.add(DUNDER, node, f"format string reads private attributes: {value[:80]!r}")
+        elif kind == "keyword":
+            # dict(__init__=1), namespace(__globals__=...): the keyword is a string the template can read back.
+            if _dangerous_name(node.key):
+                self.add(DUNDER, node, f"template names Python internal attribute '{node.key}' (keyword argument)")
         elif kind == "fold":
-            built = self.fold(node)
-            if built is not None and _dangerous_name(built):
-                self.add(BUILT_NAME, node, f"template builds the name '{built[:80]}' from pieces")
+            values = self.value(node)
+            for built in sorted(_strs(values)):
+                if _dangerous_name(built):
+                    self.add(BUILT_NAME, node, f"template builds the name '{built[:80]}' from pieces")
+                    break
+            if isinstance(node, nodes.Call):
+                self._format_call(node, nodes)
         elif kind == "loader":
             what = type(node).__name__.lower().replace("fromimport", "from-import")
             self.add(LOADER, node, f"template uses {{% {what} %}}, which loads other templates")
 
+    def _format_call(self, node: Any, nodes: Any) -> None:
+        """``str.format`` reads attributes and items of its arguments ('{0.__class__}'): its format string
+        must be known (or come from the data), and must not read private names."""
+        fn = node.node
+        if not (isinstance(fn, nodes.Getattr) and fn.attr in ("format", "format_map")):
+            return
+        if isinstance(fn.node, nodes.Const):
+            return  # judged as a constant
+        values = self.value(fn.node)
+        if _unresolved(values):
+            self.add(COMPUTED_ATTR, node, "str.format() with a format string computed at render time")
+        for fmt in _strs(values):
+            if _FORMAT_FIELD_RE.search(fmt):
+                self.add(BUILT_NAME, node, f"format string built from pieces reads private attributes: {fmt[:80]!r}")
+                break
+
     def _chain(self, node: Any, nodes: Any) -> None:
-        """Judge a whole access chain (``a.b['c'].d``) once, from its outermost node: one finding per kind."""
+        """Judge a whole access chain (``a.b['c'].d``) once, from its outermost node: one finding per kind.
+
+        Fails closed on keys: a key that is not one or more known strings must come from the render data (or
+        be a number); anything else is a computed name.
+        """
         hops: list[tuple[str, bool]] = []  # (name, literal) of every risky hop
         current = node
         for _ in range(100_000):
             if isinstance(current, nodes.Getattr):
-                name, literal = current.attr, True
+                names, literal = [current.attr], True
             elif isinstance(current, nodes.Getitem) and not isinstance(current.arg, nodes.Slice):
-                folded = self.fold(current.arg)
-                name = folded if folded is not None else ""
-                literal = isinstance(current.arg, nodes.Const | nodes.Name)
-                if folded is None and self.stringy(current.arg):
-                    self.consumed.add(id(current.arg))
-                    self.add(COMPUTED_ATTR, current, "item access with a key built at render time (cannot be resolved statically)")
-                if folded is not None and (_dangerous_name(folded) or folded.startswith("__")):
-                    self.consumed.add(id(current.arg))  # judged here, not again as a bare constant
-                else:
-                    name = ""  # item access with an ordinary key (messages[0], m['content'])
+                values = self.value(current.arg)
+                literal = isinstance(current.arg, nodes.Const | nodes.Name)  # as before: a set name reads as a literal
+                if _unresolved(values):
+                    self.add(COMPUTED_ATTR, current,
+                             "item access with a key computed at render time that does not come from the render "
+                             "data (cannot be resolved statically)")
+                names = [s for s in _strs(values) if _dangerous_name(s) or s.startswith("__")]
+                if names and _all_strs(values):
+                    self.consumed.add(id(current.arg))  # judged here, not again as a built name
             else:
                 break
             if current is not node:
                 self.consumed.add(id(current))
-            if name and (_dangerous_name(name) or name.startswith("_")):
-                hops.append((name, literal))
+            hops.extend((name, literal) for name in names if _dangerous_name(name) or name.startswith("_"))
             current = current.node
         if not hops:
             return
         hops.reverse()  # innermost first, in source order
         root = current.name if isinstance(current, nodes.Name) else None
         if root in ESCAPE_ROOTS and root not in self.stored:
-            names = ", ".join(f"'{n}'" for n, _ in hops)
+            names = ", ".join(f"'{n}'" for n in dict.fromkeys(n for n, _ in hops))
             self.add(ESCAPE_ROOT, node, f"template escapes through the '{root}' global via {names}")
             return
         for kind, selected in (
@@ -437,45 +848,44 @@ class _Walker:
             self.add(PRIVATE_ATTR, node, f"template accesses private attribute '{name}'")
 
     def _filter(self, node: Any, nodes: Any) -> None:
-        args = list(node.args) + [kw.value for kw in node.kwargs]
-        if node.name == "attr":
-            if not node.args:
-                return
-            name = self.fold(node.args[0])
-            self.consumed.add(id(node.args[0]))
-            if name is None:
-                self.add(COMPUTED_ATTR, node, "|attr() with a name computed at render time")
+        """Attribute filters (attr, map, selectattr, sort, ...): every value that can name an attribute --
+        positional, ``attribute=``, or through ``*args`` / ``**kwargs`` -- must be known or data."""
+        name = node.name
+        judged: list[tuple[frozenset[Any], Any, bool]] = []  # (values, argument node, names an attribute)
+        position = _ATTRIBUTE_POSITION.get(name, -1)
+        for i, arg in enumerate(node.args):
+            judged.append((self.value(arg), arg, name == "map" or i == position))
+        for kw in node.kwargs:
+            judged.append((self.value(kw.value), kw.value, kw.key == "attribute"))
+        if node.dyn_args is not None:
+            judged.append((self.value(node.dyn_args, 1), node.dyn_args, True))
+        if node.dyn_kwargs is not None:
+            extra = node.dyn_kwargs
+            if isinstance(extra, nodes.Dict):
+                for pair in extra.items:
+                    keys = self.value(pair.key)
+                    judged.append((keys, pair.key, True))
+                    judged.append((self.value(pair.value), pair.value, "attribute" in keys or not _all_strs(keys)))
             else:
-                self._attribute(node, node.node, name, literal=isinstance(node.args[0], nodes.Const | nodes.Name))
-            return
-        for arg in args:
-            name = self.fold(arg)
-            if name is None:
-                if self.stringy(arg):
-                    self.consumed.add(id(arg))
-                    self.add(COMPUTED_ATTR, node, f"|{node.name} with an attribute name built at render time")
-                continue
-            self.consumed.add(id(arg))
-            if node.name == "map" and name == "attr" and len(node.args) > 1:
-                continue  # map('attr', X): X is checked as the next argument
-            for part in name.split("."):
-                if _dangerous_name(part) or part.startswith("__"):
-                    self.add(DUNDER, node, f"|{node.name} reads Python internal attribute '{part}'")
-
-
-_STRING_FILTERS = frozenset(
-    {"format", "join", "lower", "upper", "replace", "string", "reverse", "trim", "title", "capitalize",
-     "center", "first", "last", "e", "escape", "safe", "urlencode", "wordwrap", "truncate", "indent", "striptags",
-     "forceescape", "xmlattr", "map", "batch", "slice", "list", "sort", "unique"}
-)
-_STRING_METHODS = frozenset(
-    {"format", "join", "lower", "upper", "replace", "strip", "lstrip", "rstrip", "title", "capitalize",
-     "center", "ljust", "rjust", "zfill", "swapcase", "casefold", "translate", "format_map", "encode", "decode"}
-)
-
-
-def _is_str_const(node: Any, nodes: Any) -> bool:
-    return isinstance(node, nodes.Const) and isinstance(node.value, str)
+                judged.append((self.value(extra, 1), extra, True))
+        computed = False
+        for values, arg, names_attribute in judged:
+            if _all_strs(values):
+                self.consumed.add(id(arg))
+            if names_attribute and _unresolved(values):
+                computed = True
+            for text in _strs(values):
+                if name == "attr":
+                    if names_attribute:
+                        self._attribute(node, node.node, text, literal=isinstance(arg, nodes.Const | nodes.Name))
+                    continue
+                for part in text.split("."):
+                    if _dangerous_name(part) or part.startswith("__"):
+                        kind = DUNDER if isinstance(arg, nodes.Const) else BUILT_NAME
+                        self.add(kind, node, f"|{name} reads Python internal attribute '{part}'")
+        if computed:
+            what = "|attr() with a name" if name == "attr" else f"|{name} with an attribute name"
+            self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
 
 
 def _root_name(node: Any, nodes: Any) -> str | None:
@@ -596,8 +1006,10 @@ def _visit_kind(cls: type) -> str:
         return "name"
     if issubclass(cls, n.Const):
         return "const"
-    if issubclass(cls, n.Concat | n.Add | n.Mod | n.Call):
+    if issubclass(cls, n.Concat | n.Add | n.Mul | n.Mod | n.Call):
         return "fold"
+    if issubclass(cls, n.Keyword):
+        return "keyword"
     if issubclass(cls, n.Import | n.FromImport | n.Include | n.Extends):
         return "loader"
     return ""

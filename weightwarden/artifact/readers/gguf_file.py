@@ -28,6 +28,7 @@ Anomaly codes:
     gguf.duplicate_key: a metadata key appears twice.
     gguf.bad_alignment: general.alignment is not a non-zero power of two uint32.
     gguf.bad_chat_template: a chat template key whose value is not a string.
+    limits.text_too_large: a chat template longer than limits.max_text_bytes (only its start is analysed).
     gguf.duplicate_tensor: two tensor infos share a name.
     gguf.bad_dims: more than 4 dimensions, or an element count that overflows.
     gguf.bad_type: unknown ggml tensor type.
@@ -46,6 +47,7 @@ from typing import Any, BinaryIO
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import CodeKind, CodeObject, FileEntry, Format, TensorInfo
+from weightwarden.artifact.readers._template_bound import check_template_length
 from weightwarden.artifact.source import Source
 
 CHUNK = 1024 * 1024
@@ -175,6 +177,7 @@ class _Reader:
         self.cur = cur
         self.version = 0
         self.bad_utf8 = False
+        self.last_string_size = 0  # declared length of the last string read (it may have been cut at ``keep``)
 
     def anomaly(self, code: str, location: str, message: str, evidence: str = "") -> None:
         self.entry.add_anomaly(code, location, message, evidence)
@@ -186,6 +189,7 @@ class _Reader:
     def string(self, what: str, keep: int | None = None) -> str:
         start = self.cur.offset
         n = self.count(f"length of {what}")
+        self.last_string_size = n
         if n > self.cur.limit - self.cur.offset:
             self.cur.need(n, what)  # raises truncated / too large, naming the bound
         if keep is not None and n > keep:
@@ -300,6 +304,8 @@ class _Reader:
                 self.anomaly("gguf.duplicate_key", f"{where}:{loc}", "metadata key appears twice", f"offset {key_offset}")
             if is_template:
                 if isinstance(value, str):
+                    # gguf.GGUFReader and llama.cpp read the whole string: a cut template is a finding.
+                    check_template_length(entry, f"{where}:{loc}", self.last_string_size, keep)
                     name = "default" if key == TEMPLATE_KEY else key[len(TEMPLATE_KEY) + 1 :]
                     entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, loc, text=value, details={"name": name}))
                 else:

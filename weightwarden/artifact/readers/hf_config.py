@@ -19,7 +19,8 @@ is recorded as unparsed data (huge ``tokenizer.json`` files are normal); one tha
 
 Anomaly codes:
     hf.remote_code: auto_map / custom_pipelines entries that load Python code from the model repository.
-    template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object.
+    template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
+        template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
     limits.text_too_large: a template or a JSON file naming templates / remote code exceeds max_text_bytes.
 """
 
@@ -30,6 +31,7 @@ from typing import Any
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
+from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import parse_json_bounded
 from weightwarden.artifact.sniff import is_template_path
 from weightwarden.artifact.source import Source
@@ -71,6 +73,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         # reads (or any file naming code keys) must parse, or we cannot say what they would run.
         if any(k in data for k in CODE_KEYS) or name in LOADER_CONFIG_NAMES:
             entry.error = f"cannot parse JSON: {problem}"
+            # A file a loader reads by name that we cannot parse is a finding (medium), never "not analysed".
+            entry.anomalies.append(Anomaly("template.bad_chat_template", source.display,
+                                           "config read by name does not parse: its chat template and code "
+                                           "references could not be analysed", problem[:100]))
         else:
             entry.metadata["json_parsed"] = False
             entry.metadata["json_not_parsed_reason"] = problem
@@ -82,6 +88,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     if "chat_template" in value:
         entry.format = Format.HF_TOKENIZER_CONFIG
         _chat_templates(value["chat_template"], source.display, entry)
+        for code in entry.code:  # within the file's bound by construction; checked the one shared way anyway
+            if isinstance(code.text, str):
+                size = template_text_size(code.text, limit)
+                check_template_length(entry, f"{source.display}:{code.location}", size, limit)
     for key in ("auto_map", "custom_pipelines"):
         if key in value:
             _remote_code(key, value[key], source.display, entry)
@@ -91,9 +101,8 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
 
 def _read_template_file(source: Source, limit: int) -> FileEntry:
     entry = FileEntry(source.display, Format.JINJA_TEMPLATE, source.size)
-    if source.size > limit:
+    if check_template_length(entry, source.display, source.size, limit):
         entry.error = f"template of {source.size} bytes exceeds the {limit}-byte limit"
-        entry.anomalies.append(Anomaly("limits.text_too_large", source.display, entry.error))
         return entry
     with source.open() as f:
         data = f.read(limit + 1)
@@ -101,6 +110,9 @@ def _read_template_file(source: Source, limit: int) -> FileEntry:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         entry.error = f"template is not UTF-8: {exc.reason} at byte {exc.start}"
+        entry.anomalies.append(Anomaly("template.bad_chat_template", source.display,
+                                       "chat template file read by name is not UTF-8: it could not be analysed",
+                                       repr(data[max(exc.start - 10, 0) : exc.start + 10])))
         return entry
     file_name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     # additional_chat_templates/<name>.jinja is the template called <name>; chat_template.jinja the default.
