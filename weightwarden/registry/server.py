@@ -260,6 +260,9 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
             # Red team round 3: a refusal for rate never reaches the sequencer or the database (a key over its
             # rate wrote a nonce row per request). Its nonce lives in this process's memo only, which refuses
             # replays within the signature window; after it the timestamp is refused anyway.
+            # Red team round 4: the request was never decided, so its nonce leaves the memo: the publisher's
+            # byte-identical retry is appended, not refused as a replay (the timestamp window still bounds it).
+            nonce_memo.forget(signed.publisher.key_id, signed.nonce)
             return Rejected(429, "write rate limit of this key exceeded; retry later")
         try:
             parsed = parse_body_bytes(raw)
