@@ -2,17 +2,49 @@
 CLI after round 3, against a real server (uvicorn on 127.0.0.1) on SQLite and PostgreSQL, with its fix.
 
 R2     a request refused for rate left its nonce in the memo: its byte-identical retry was "replayed".
+A2     a same-weights twin was judged by its latest release: a version incident on the twin's release with the
+       shared root stopped counting once the twin line moved on (a v2, or a revocation of the flagged release).
+A2b    a declared base was judged by its latest live release: a content incident on base v1 stopped reaching
+       the child once the base published v2 or revoked v1.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 
 import httpx
+import pytest
 
+from tests.registry import test_redteam_round1 as round1
 from tests.registry.service import LiveServer, make_publisher, release
+from tests.registry.test_client import _signed_model
+from tests.registry.test_redteam_round1 import _client
 from weightwarden.registry import auth, entries
+from weightwarden.registry.client import release_body_from_bundle
+from weightwarden.registry.incidents import AffectedModel, new_incident
+
+parties = round1.parties  # the same real server and four publishers as round 1
+ROOT = "ef" * 32
+
+
+def _incident(summary: str, *affected: AffectedModel) -> Any:
+    return new_incident(summary=summary, risk_domain="supply_chain.integrity", severity="critical",
+                        affected=list(affected))
+
+
+def _server_lists(store: Any, model: str, incident_id: str) -> bool:
+    rel = store.model_view(model)["releases"][0]
+    return any(a.id == incident_id for a in store.affecting_incidents(int(rel["index"]), store.size()))
+
+
+def _judged(server: Any, tmp: Any, model: Any, bundle: Any, tag: str) -> list[Any]:
+    out = []
+    for name, scan in (("full", 20_000), ("index", 1)):
+        with _client(server, tmp, f"{tag}-{name}", full_scan_max=scan) as c:
+            out.append((name, c.check(model, bundle=bundle)))
+    return out
 
 # ---------------------------------------------------------------------------------------------------------
 # R2: a 429'd request can be retried byte for byte
@@ -58,3 +90,52 @@ def test_a_request_refused_for_rate_is_appended_when_retried_byte_for_byte(store
         replay = httpx.post(server.url + "/entries/batch", json={"requests": [item]}, timeout=30).json()
         assert replay["results"][0]["status"] == 409, replay
     assert all(len(store.model_view(m)["releases"]) == 1 for m in ("acme/one", "acme/two"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A2 / A2b: a linked line or a declared base stands for specific releases, not its latest one
+
+
+@pytest.mark.parametrize("move", ["v2", "revoke"])
+def test_a_version_incident_on_a_same_weights_twin_survives_the_twin_moving_on(parties, store, move):
+    server, who, tmp = parties
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(700))
+    _, mirror = _signed_model(tmp / "mirror", 1, os.urandom(700))
+    mirror_body = release_body_from_bundle(mirror, model="acme/m-mirror", weights_root=ROOT)
+    flagged = _incident("REAL: m-mirror v1 weights backdoored", AffectedModel("acme/m-mirror", versions=("1",)))
+    with _client(server, tmp, "p") as c:
+        c.publish(release_body_from_bundle(bundle, model="acme/m", weights_root=ROOT), who["acme"].key)
+        c.publish(mirror_body, who["acme"].key)
+        c.publish(entries.incident_body(flagged.to_osv()), who["institute"].key)
+        if move == "v2":
+            _, mirror2 = _signed_model(tmp / "mirror2", 2, os.urandom(700))
+            c.publish(release_body_from_bundle(mirror2, model="acme/m-mirror", weights_root="01" * 32),
+                      who["acme"].key)
+        else:
+            c.publish(entries.revocation_body(model="acme/m-mirror", release=mirror_body["bundle"],
+                                              reason="pulled after incident"), who["acme"].key)
+    assert _server_lists(store, "acme/m", flagged.id)
+    for name, result in _judged(server, tmp, model, bundle, move):
+        assert not result.current and any("backdoored" in r for r in result.reasons), (name, result.reasons)
+
+
+@pytest.mark.parametrize("move", ["v2", "revoke"])
+def test_a_content_incident_on_a_declared_base_survives_the_base_moving_on(parties, store, move):
+    server, who, tmp = parties
+    model, bundle = _signed_model(tmp / "child", 1, os.urandom(700))
+    _, base = _signed_model(tmp / "base", 1, os.urandom(700))
+    base_body = release_body_from_bundle(base, model="meta/base", weights_root=ROOT)
+    flagged = _incident("REAL: weights R1 are backdoored", AffectedModel("hf/found-in-the-wild", weights_roots=(ROOT,)))
+    with _client(server, tmp, "p") as c:
+        c.publish(base_body, who["meta"].key)
+        c.publish(release_body_from_bundle(bundle, model="acme/child", bases=["meta/base"]), who["acme"].key)
+        c.publish(entries.incident_body(flagged.to_osv()), who["institute"].key)
+        if move == "v2":
+            _, base2 = _signed_model(tmp / "base2", 2, os.urandom(700))
+            c.publish(release_body_from_bundle(base2, model="meta/base", weights_root="b2" * 32), who["meta"].key)
+        else:
+            c.publish(entries.revocation_body(model="meta/base", release=base_body["bundle"], reason="pulled"),
+                      who["meta"].key)
+    assert _server_lists(store, "acme/child", flagged.id)
+    for name, result in _judged(server, tmp, model, bundle, move):
+        assert not result.current and any("backdoored" in r for r in result.reasons), (name, result.reasons)

@@ -791,6 +791,7 @@ class Store:
         the signed freshness view of its line lists (red team round 2). A bound hit is written to ``limits``
         (the view then says the list is incomplete, red team round 3)."""
         from weightwarden.registry.affecting import affecting, release_record
+        from weightwarden.registry.incidents import MAX_ANCESTORS
 
         logged = parse_logged(self.entry(release_index))
         body = logged["body"]
@@ -819,7 +820,10 @@ class Store:
 
         granted: list[Any] = []
 
-        def same_root(root: str, line_id: str) -> list[tuple[str, str]]:
+        def record_at(index: int) -> Any:
+            return release_record(parse_logged(self.entry(index))["body"])
+
+        def same_root(root: str, line_id: str) -> list[tuple[str, str, Any]]:
             # Only claims by keys that may speak for the line are read (red team round 3, A1c: a flood of
             # other keys' claims must not cost every view request a scan of them).
             if not granted:
@@ -830,11 +834,30 @@ class Store:
                 keys.add(own)
             if not keys:
                 return []
+            # Red team round 4 (A2): each release sharing the root, revoked and superseded ones included, is
+            # what the link stands for (the linked line's latest release may be another version).
             with self._reader.begin() as conn:
-                return [(str(r[0]), str(r[1])) for r in conn.execute(
-                    sa.select(releases.c.model, releases.c.publisher).where(
-                        releases.c.weights_root == root, releases.c.idx < size,
-                        releases.c.publisher.in_(sorted(keys))).distinct())]
+                rows = conn.execute(sa.select(releases.c.model, releases.c.publisher, releases.c.idx).where(
+                    releases.c.weights_root == root, releases.c.idx < size,
+                    releases.c.publisher.in_(sorted(keys))).order_by(releases.c.idx)
+                    .limit(4 * MAX_ANCESTORS + 1)).all()
+            if len(rows) > 4 * MAX_ANCESTORS and limits is not None:
+                limits.append(f"more than {4 * MAX_ANCESTORS} releases share a weights root of {line_id}'s "
+                              "ancestry: the list of affecting incidents is incomplete")
+            return [(str(r[0]), str(r[1]), record_at(int(r[2]))) for r in rows[:4 * MAX_ANCESTORS]]
+
+        def history(line_id: str) -> list[Any]:
+            # Red team round 4 (A2b): a declared base stands for every release of its line logged before the
+            # judged release, revoked and superseded ones included (a base v2 or a revocation of v1 must not
+            # clear an incident on the weights the child was built from).
+            with self._reader.begin() as conn:
+                rows = conn.execute(sa.select(releases.c.idx).where(
+                    releases.c.model == line_id, releases.c.idx < min(size, release_index))
+                    .order_by(releases.c.idx).limit(MAX_ANCESTORS + 1)).all()
+            if len(rows) > MAX_ANCESTORS and limits is not None:
+                limits.append(f"more than {MAX_ANCESTORS} releases of the declared base {line_id}: the list of "
+                              "affecting incidents is incomplete")
+            return [record_at(int(r[0])) for r in rows[:MAX_ANCESTORS]]
 
         def entitled(key: str, line_id: str, line_owner: str | None, kind: str) -> bool:
             # The line's own publisher key, or a registered key whose namespace grant covers the line (for an
@@ -845,7 +868,8 @@ class Store:
             return pub is not None and pub.allows("incident" if kind == "incident" else "release", [line_id]) is None
 
         return affecting(release_record(body), self.incident_items(size), line, same_root,
-                         parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits)
+                         parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits,
+                         history=history)
 
 
 def _release_row(row: Any) -> dict[str, Any]:
