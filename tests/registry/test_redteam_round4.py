@@ -6,6 +6,8 @@ A2     a same-weights twin was judged by its latest release: a version incident 
        shared root stopped counting once the twin line moved on (a v2, or a revocation of the flagged release).
 A2b    a declared base was judged by its latest live release: a content incident on base v1 stopped reaching
        the child once the base published v2 or revoked v1.
+K1     removing (rotating) an institute's key cleared its content incidents: entitlement is judged against the
+       grant the key had when the record was logged.
 """
 
 from __future__ import annotations
@@ -139,3 +141,26 @@ def test_a_content_incident_on_a_declared_base_survives_the_base_moving_on(parti
     assert _server_lists(store, "acme/child", flagged.id)
     for name, result in _judged(server, tmp, model, bundle, move):
         assert not result.current and any("backdoored" in r for r in result.reasons), (name, result.reasons)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# K1: a content incident keeps the grant its key had when it was logged
+
+
+def test_removing_an_institute_key_does_not_clear_its_content_incidents(parties, store):
+    server, who, tmp = parties
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(700))
+    body = release_body_from_bundle(bundle, model="acme/m")
+    leaked = _incident("REAL: these weights carry a backdoor",
+                       AffectedModel("hf/leaked", file_digests={f["name"]: f["digest"] for f in body["files"]}))
+    by_root = _incident("REAL: this weights root is backdoored", AffectedModel("hf/other", weights_roots=(ROOT,)))
+    _, twin = _signed_model(tmp / "twin", 1, os.urandom(700))
+    with _client(server, tmp, "p") as c:
+        c.publish(body, who["acme"].key)
+        c.publish(release_body_from_bundle(twin, model="acme/twin", weights_root=ROOT), who["acme"].key)
+        c.publish(entries.incident_body(leaked.to_osv()), who["institute"].key)
+        c.publish(entries.incident_body(by_root.to_osv()), who["institute"].key)
+    assert store.remove_publisher(who["institute"].publisher.key_id)  # routine rotation
+    assert _server_lists(store, "acme/m", leaked.id) and _server_lists(store, "acme/twin", by_root.id)
+    for name, result in _judged(server, tmp, model, bundle, "rotated"):
+        assert not result.current and any("backdoor" in r for r in result.reasons), (name, result.reasons)

@@ -69,7 +69,8 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
               owner: Callable[[str], str | None] | None = None,
               entitled: Entitled = own_key_only,
               limits: list[str] | None = None,
-              history: Callable[[str], Iterable[_inc.ModelRecord]] | None = None) -> list[Affecting]:
+              history: Callable[[str], Iterable[_inc.ModelRecord]] | None = None,
+              entitled_at: Callable[[int, str, str, str | None], bool] | None = None) -> list[Affecting]:
     """Every open incident among ``items`` (``(log index, publisher key id, OSV record)``) that affects
     ``release``. ``line(model_id)``: the record of a line's latest live release (with its declared bases),
     or None when the log has none; ``same_root(root, line)``: ``(line, publisher key, release record)`` of
@@ -84,7 +85,9 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
     Red team round 4: a linked line stands for the specific releases that share the root (``same_root``'s
     records), a declared base line for every release of it logged before the judged release (``history(line)``,
     revoked and superseded included); incidents are matched against those, not only the line's latest release
-    (which a new version or a revocation would change). Every bound the walk hits is written to ``limits``: a caller must
+    (which a new version or a revocation would change). ``entitled_at(index, key, line, line's publisher
+    key)``: whether the incident record at that log index may speak for the line, judged against the grant
+    its key had when the record was logged (the server keeps it; without it ``entitled`` is asked). Every bound the walk hits is written to ``limits``: a caller must
     then treat the answer as incomplete (fail closed), never as "nothing affects the release"."""
     items = list(items)
     cache: dict[str, _inc.ModelRecord | None] = {}
@@ -151,7 +154,10 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
             return lookup(model_id)
 
     def may_speak(incident: _inc.Incident, candidate: _inc.ModelRecord) -> bool:
-        key = str(where[id(incident)]["owner"])
+        item = where[id(incident)]
+        key = str(item["owner"])
+        if entitled_at is not None:
+            return entitled_at(int(item["index"]), key, candidate.model_id, owner_of(candidate.model_id))
         return entitled(key, candidate.model_id, owner_of(candidate.model_id), "incident")
 
     hits = _inc.incidents_affecting(release, _Lines(), lambda rec: edges.get(rec.model_id, []), current=True,
