@@ -8,6 +8,8 @@ A2b    a declared base was judged by its latest live release: a content incident
        the child once the base published v2 or revoked v1.
 K1     removing (rotating) an institute's key cleared its content incidents: entitlement is judged against the
        grant the key had when the record was logged.
+W4     `incident list/show/export --registry` merged GET /incidents by id alone: another key's withdrawn copy
+       replaced the institute's record. The listing names each record's key; the CLI keys records by (id, key).
 """
 
 from __future__ import annotations
@@ -164,3 +166,38 @@ def test_removing_an_institute_key_does_not_clear_its_content_incidents(parties,
     assert _server_lists(store, "acme/m", leaked.id) and _server_lists(store, "acme/twin", by_root.id)
     for name, result in _judged(server, tmp, model, bundle, "rotated"):
         assert not result.current and any("backdoor" in r for r in result.reasons), (name, result.reasons)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# W4: the incident CLI keys registry records by (id, key)
+
+
+def test_the_incident_cli_never_merges_another_keys_copy_into_the_institutes_record(parties):
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main as cli
+    from weightwarden.registry.incidents import transition
+
+    server, who, tmp = parties
+    model, bundle = _signed_model(tmp / "m", 1, os.urandom(500))
+    real = _incident("REAL: acme/m exfiltrates prompts", AffectedModel("acme/m"))
+    fake = transition(real, "withdrawn", note="false alarm").to_osv()
+    fake["affected"] = [AffectedModel("evil/a").to_osv()]
+    with _client(server, tmp, "p") as c:
+        c.publish(release_body_from_bundle(bundle, model="acme/m"), who["acme"].key)
+        c.publish(entries.incident_body(real.to_osv()), who["institute"].key)
+        c.publish(entries.incident_body(fake), who["evil"].key)
+    inst, evil = who["institute"].publisher.key_id, who["evil"].publisher.key_id
+    listed = httpx.get(server.url + "/incidents").json()["incidents"]
+    assert {(i["record"]["id"], i["key"]) for i in listed} == {(real.id, inst), (real.id, evil)}
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["incident", "show", real.id, "--registry", server.url])
+    assert shown.exit_code == 0, shown.output
+    section = shown.output.split(f"published by key {inst}")[1].split("published by key")[0]
+    assert "state reported" in section and "withdrawn" not in section, shown.output
+    rows = runner.invoke(cli, ["incident", "list", "--registry", server.url]).output
+    assert any(inst[:16] in line and "reported" in line for line in rows.splitlines()), rows
+    ambiguous = runner.invoke(cli, ["incident", "export", real.id, "--registry", server.url])
+    assert ambiguous.exit_code != 0 and "--key" in ambiguous.output, ambiguous.output
+    exported = runner.invoke(cli, ["incident", "export", real.id, "--registry", server.url, "--key", inst[:16]])
+    assert exported.exit_code == 0 and '"withdrawn"' not in exported.output, exported.output

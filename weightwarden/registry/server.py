@@ -230,7 +230,9 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
 
     @app.get("/incidents")
     def incidents() -> Any:
-        return {"incidents": [{"index": i, "record": r} for i, r in store.incidents()]}
+        # Red team round 4 (W4): each record with the key that published it; records are current per
+        # (incident id, key), so a reader must never merge them by id alone.
+        return {"incidents": [{"index": i, "key": k, "record": r} for i, k, r in store.incident_records()]}
 
     async def read_body(request: Request, limit: int) -> bytes | JSONResponse:
         declared = request.headers.get("content-length")
