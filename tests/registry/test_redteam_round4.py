@@ -10,6 +10,9 @@ K1     removing (rotating) an institute's key cleared its content incidents: ent
        grant the key had when the record was logged.
 W4     `incident list/show/export --registry` merged GET /incidents by id alone: another key's withdrawn copy
        replaced the institute's record. The listing names each record's key; the CLI keys records by (id, key).
+W2/W3  the model page kept one hit per incident id (another key's fixed copy hid the institute's open record)
+       and had no file digests or declared bases (it said "No public incidents" for a line `check` rejects):
+       it is built from the function the signed affecting list is built from.
 """
 
 from __future__ import annotations
@@ -201,3 +204,42 @@ def test_the_incident_cli_never_merges_another_keys_copy_into_the_institutes_rec
     assert ambiguous.exit_code != 0 and "--key" in ambiguous.output, ambiguous.output
     exported = runner.invoke(cli, ["incident", "export", real.id, "--registry", server.url, "--key", inst[:16]])
     assert exported.exit_code == 0 and '"withdrawn"' not in exported.output, exported.output
+
+
+# ---------------------------------------------------------------------------------------------------------
+# W2 / W3: the model page lists what the signed affecting list lists
+
+
+@pytest.mark.parametrize("mode", ["digest", "root", "base"])
+def test_the_model_page_shows_what_check_rejects_and_another_keys_copy_hides_nothing(parties, mode):
+    import dataclasses
+
+    from weightwarden.registry.incidents import transition
+
+    server, who, tmp = parties
+    model, bundle = _signed_model(tmp / "child", 1, os.urandom(700))
+    _, base = _signed_model(tmp / "base", 1, os.urandom(700))
+    base_body = release_body_from_bundle(base, model="meta/base")
+    child = release_body_from_bundle(bundle, model="acme/child", weights_root=ROOT, bases=["meta/base"])
+    if mode == "digest":
+        named = AffectedModel("hf/leaked", file_digests={f["name"]: f["digest"] for f in child["files"]})
+    elif mode == "root":
+        named = AffectedModel("hf/leaked", weights_roots=(ROOT,))
+    else:
+        named = AffectedModel("meta/base")
+    real = _incident("REAL: backdoored weights", named)
+    fake = dataclasses.replace(real, summary="FAKE: fixed, false alarm", affected=(AffectedModel(
+        "evil/a", weights_roots=(ROOT,)),))
+    fake = transition(transition(fake, "confirmed"), "fixed", note="not a backdoor")
+    with _client(server, tmp, "p") as c:
+        c.publish(base_body, who["meta"].key)
+        c.publish(child, who["acme"].key)
+        c.publish(entries.incident_body(real.to_osv()), who["institute"].key)
+        c.publish(entries.incident_body(fake.to_osv()), who["evil"].key)
+        c.publish(entries.incident_body(transition(real, "confirmed", note="reproduced").to_osv()),
+                  who["institute"].key)
+        assert not c.check(model, bundle=bundle).current
+    page = httpx.get(server.url + "/web/models/acme/child").text
+    section = page.split("Incidents on this model")[-1]
+    assert "REAL:" in section and "No public incidents" not in section, section[:2000]
+    assert "FAKE:" not in section  # evil may not speak for acme/child by content, and its copy hides nothing

@@ -15,7 +15,7 @@ The caller supplies the records and a way to look a line up, so the server (from
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from weightwarden.registry import incidents as _inc
@@ -38,6 +38,7 @@ class Affecting:
     matched: str
     match: str
     via: str
+    path: tuple[_inc.Derivation, ...] = field(default=(), compare=False)  # for the pages; not in the signed view
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "index": self.index, "state": self.state, "severity": self.severity,
@@ -179,7 +180,8 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
             out.append(Affecting(id=incident.id, index=int(item["index"]), owner=str(item["owner"]),
                                  state=incident.state.value, severity=incident.severity, summary=incident.summary,
                                  matched=hit.matched_model, match=hit.match,
-                                 via=" → ".join(d.parent for d in hit.path) if hit.path else ""))
+                                 via=" → ".join(d.parent for d in hit.path) if hit.path else "",
+                                 path=tuple(hit.path)))
     return sorted(out, key=lambda a: (a.index, a.owner))
 
 

@@ -800,7 +800,8 @@ class Store:
                 self._incident_log = (size, items)
         return [i for i in items if i[0] < size]
 
-    def affecting_incidents(self, release_index: int, size: int, limits: list[str] | None = None) -> list[Any]:
+    def affecting_incidents(self, release_index: int, size: int, limits: list[str] | None = None, *,
+                            open_only: bool = True) -> list[Any]:
         """The open incidents affecting the release at ``release_index`` as of tree ``size``, through
         transitive declared lineage, same weights root, file digests and weights root (``affecting``): what
         the signed freshness view of its line lists (red team round 2). A bound hit is written to ``limits``
@@ -895,7 +896,7 @@ class Store:
 
         return affecting(release_record(body), self.incident_items(size), line, same_root,
                          parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits,
-                         history=history, entitled_at=entitled_at)
+                         history=history, entitled_at=entitled_at, open_only=open_only)
 
     def incident_grant(self, index: int) -> Publisher | None:
         """The grant of the key that logged the incident record at ``index``, as it was then (None: logged
