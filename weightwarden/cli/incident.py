@@ -128,8 +128,9 @@ def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_
     click.echo(f"logged {incident.id} as entry {published.index} (tree size {published.tree_size})", err=True)
 
 
-def _registry_records(url: str) -> list[Any]:
-    """The incident records a registry lists (``GET /incidents``), each validated; unreadable ones named."""
+def _registry_records(url: str) -> list[tuple[str, Any]]:
+    """The incident records a registry lists (``GET /incidents``), each validated and paired with the key that
+    published it (``""`` from a registry that does not say); unreadable ones named."""
     import httpx
 
     from weightwarden.registry.client import RegistryClientError
@@ -159,8 +160,9 @@ def _registry_records(url: str) -> list[Any]:
     for entry in entries:
         record = entry.get("record") if isinstance(entry, dict) else None
         where = f"{url} entry {entry.get('index') if isinstance(entry, dict) else '?'}"
+        key = entry.get("key") if isinstance(entry, dict) else None
         try:
-            records.append(Incident.from_osv(record, where=where))
+            records.append((key if isinstance(key, str) else "", Incident.from_osv(record, where=where)))
         except IncidentError as exc:
             click.echo(f"warning: skipped an unreadable record: {printable(exc.reason, 500)}", err=True)
     return records
@@ -177,35 +179,49 @@ def _file_records(paths: Iterable[str]) -> list[Any]:
     return records
 
 
-def _records(url: str | None, paths: Iterable[str]) -> list[Any]:
+FILE_KEY = "file"  # records read from local files: one section, merged by id as before
+
+
+def _records(url: str | None, paths: Iterable[str]) -> list[tuple[str, Any]]:
+    """``(publisher key, record)``, current per (incident id, key): red team round 4 (W4), another key's
+    record under an id is its own section and can never replace or withdraw the first key's record."""
     from weightwarden.registry.incidents import current_records
 
-    records = _registry_records(url) if url else []
-    records += _file_records(paths)
-    return current_records(records)
+    by_key: dict[str, list[Any]] = {}
+    for key, record in (_registry_records(url) if url else []):
+        by_key.setdefault(key, []).append(record)
+    out = [(key, r) for key, records in by_key.items() for r in current_records(records)]
+    files = _file_records(paths)
+    return out + [(FILE_KEY, r) for r in current_records(files)]
 
 
-def _find(ref: str, url: str | None) -> Any:
-    """An incident by file path, or by id from the registry."""
+def _find(ref: str, url: str | None, key: str | None = None) -> list[tuple[str, Any]]:
+    """An incident by file path, or by id from the registry: one record per publisher key (``key``: only
+    those whose key starts with it)."""
     from weightwarden.registry.incidents import IncidentError, load_incident
 
     if url is None or Path(ref).exists():
-        return load_incident(ref)
-    found = [r for r in _records(url, ()) if r.id == ref]
+        return [(FILE_KEY, load_incident(ref))]
+    found = [(k, r) for k, r in _records(url, ()) if r.id == ref and (key is None or k.startswith(key))]
     if not found:
-        raise IncidentError(f"{ref}: no such incident in {url}")
-    return found[0]
+        raise IncidentError(f"{ref}: no such incident in {url}" + (f" under a key starting {key}" if key else ""))
+    return found
 
 
 # --- rendering --------------------------------------------------------------------------------------------
 
 def render_list(records: list[Any]) -> str:
+    """``records``: incidents, or ``(publisher key, incident)`` pairs (then each row names its key)."""
     if not records:
         return "no incidents\n"
-    lines = [f"{'id':<30} {'state':<10} {'severity':<9} {'risk domain':<24} summary"]
-    for r in sorted(records, key=lambda i: (i.modified, i.id), reverse=True):
+    pairs = [r if isinstance(r, tuple) else (None, r) for r in records]
+    keyed = any(k is not None for k, _ in pairs)
+    lines = [f"{'id':<30} " + (f"{'key':<16} " if keyed else "") + f"{'state':<10} {'severity':<9} "
+             f"{'risk domain':<24} summary"]
+    for k, r in sorted(pairs, key=lambda p: (p[1].modified, p[1].id, p[0] or ""), reverse=True):
         models = ", ".join(a.model_id for a in r.affected[:3]) + (" …" if len(r.affected) > 3 else "")
-        lines.append(f"{printable(r.id, 30):<30} {r.state.value:<10} {r.severity:<9} {r.risk_domain:<24} "
+        lines.append(f"{printable(r.id, 30):<30} " + (f"{printable(k or '?', 64)[:16]:<16} " if keyed else "")
+                     + f"{r.state.value:<10} {r.severity:<9} {r.risk_domain:<24} "
                      f"{printable(r.summary, 80)} [{printable(models, 120)}]")
     return "\n".join(lines) + "\n"
 
@@ -384,7 +400,9 @@ def list_incidents(paths: tuple[str, ...], url: str | None, fmt: str) -> int:
     def go() -> int:
         records = _records(url, paths)
         if fmt == "json":
-            _write(_dump([r.to_osv() for r in records]), None)
+            # OSV records as before; a registry record says which key published it (never merged across keys)
+            _write(_dump([r.to_osv() if k == FILE_KEY else {**r.to_osv(), "x_weightwarden_publisher_key": k}
+                          for k, r in records]), None)
         else:
             _write(render_list(records), None)
         return EXIT_OK
@@ -395,13 +413,21 @@ def list_incidents(paths: tuple[str, ...], url: str | None, fmt: str) -> int:
 @incident_group.command("show", epilog=EXIT_CODES)
 @click.argument("ref", metavar="FILE|ID")
 @click.option("--registry", "url", default=None, metavar="URL", help="Look the id up in this registry.")
+@click.option("--key", "key", default=None, metavar="HEX",
+              help="Only the record published by the key whose id starts with HEX.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def show(ref: str, url: str | None, fmt: str) -> int:
-    """Show one incident: affected models, lifecycle, reporting due dates."""
+def show(ref: str, url: str | None, key: str | None, fmt: str) -> int:
+    """Show one incident: affected models, lifecycle, reporting due dates. From a registry, one section per
+    publisher key (another key's record under the same id is shown apart, never merged)."""
 
     def go() -> int:
-        incident = _find(ref, url)
-        _write(_dump(incident.to_osv()) if fmt == "json" else render_show(incident), None)
+        found = _find(ref, url, key)
+        if fmt == "json":
+            _write(_dump([{"key": k, "record": r.to_osv()} for k, r in found] if url and not Path(ref).exists()
+                         else found[0][1].to_osv()), None)
+        else:
+            _write("\n".join((f"published by key {printable(k, 64)}\n" if k != FILE_KEY else "") + render_show(r)
+                              for k, r in found), None)
         return EXIT_OK
 
     return _run(go)
@@ -414,14 +440,21 @@ def show(ref: str, url: str | None, fmt: str) -> int:
 @click.option("--publisher", default="weightwarden user", show_default=True, help="CSAF publisher / VEX author.")
 @click.option("--namespace", default="https://example.invalid", show_default=True,
               help="CSAF publisher namespace (a URL you control).")
+@click.option("--key", "key", default=None, metavar="HEX",
+              help="The record published by the key whose id starts with HEX (needed when several keys logged the id).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None)
-def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, output: str | None) -> int:
+def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, output: str | None,
+           key: str | None) -> int:
     """Export an incident as OSV, a CSAF 2.0 security advisory, or an OpenVEX document."""
 
     def go() -> int:
-        from weightwarden.registry.incidents import to_csaf, to_openvex
+        from weightwarden.registry.incidents import IncidentError, to_csaf, to_openvex
 
-        incident = _find(ref, url)
+        found = _find(ref, url, key)
+        if len(found) > 1:  # never pick one key's record silently (red team round 4, W4)
+            raise IncidentError(f"{ref}: logged by {len(found)} keys ({', '.join(k[:16] for k, _ in found)}): "
+                                "choose one with --key")
+        incident = found[0][1]
         if fmt == "osv":
             doc = incident.to_osv()
         elif fmt == "csaf":

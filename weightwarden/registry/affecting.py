@@ -14,8 +14,8 @@ The caller supplies the records and a way to look a line up, so the server (from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from weightwarden.registry import incidents as _inc
@@ -38,6 +38,7 @@ class Affecting:
     matched: str
     match: str
     via: str
+    path: tuple[_inc.Derivation, ...] = field(default=(), compare=False)  # for the pages; not in the signed view
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "index": self.index, "state": self.state, "severity": self.severity,
@@ -63,22 +64,31 @@ def own_key_only(key: str, line: str, line_owner: str | None, kind: str) -> bool
 
 def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping[str, Any]]],
               line: Callable[[str], _inc.ModelRecord | None],
-              same_root: Callable[[str, str], Iterable[tuple[str, str]]] | None = None,
+              same_root: Callable[[str, str], Iterable[tuple[Any, ...]]] | None = None,
               notes: list[str] | None = None, open_only: bool = True,
               parsed_cache: dict[int, Any] | None = None, *,
               owner: Callable[[str], str | None] | None = None,
               entitled: Entitled = own_key_only,
-              limits: list[str] | None = None) -> list[Affecting]:
+              limits: list[str] | None = None,
+              history: Callable[[str], Iterable[_inc.ModelRecord]] | None = None,
+              entitled_at: Callable[[int, str, str, str | None], bool] | None = None) -> list[Affecting]:
     """Every open incident among ``items`` (``(log index, publisher key id, OSV record)``) that affects
     ``release``. ``line(model_id)``: the record of a line's latest live release (with its declared bases),
-    or None when the log has none; ``same_root(root, line)``: ``(line, publisher key)`` of the releases of
-    that weights root (at least those by keys that may speak for ``line``: the server filters in its query); ``owner(model_id)``: the publisher key of the line (the release's own line included).
+    or None when the log has none; ``same_root(root, line)``: ``(line, publisher key, release record)`` of
+    the releases of that weights root, revoked and superseded ones included (at least those by keys that may speak for ``line``: the server filters in its query); ``owner(model_id)``: the publisher key of the line (the release's own line included).
     ``open_only=False``: closed (fixed) incidents too, for display; withdrawn ones never. ``parsed_cache``:
     records already parsed, by log index (the server keeps one: a logged record never changes).
 
     Red team round 3: a weights-root link counts only when the key that claimed the root is ``entitled`` to
     the line it links to, and a weights-root or file-digest match only when the incident's key is entitled
-    to the matched line; others are notes. Every bound the walk hits is written to ``limits``: a caller must
+    to the matched line; others are notes.
+
+    Red team round 4: a linked line stands for the specific releases that share the root (``same_root``'s
+    records), a declared base line for every release of it logged before the judged release (``history(line)``,
+    revoked and superseded included); incidents are matched against those, not only the line's latest release
+    (which a new version or a revocation would change). ``entitled_at(index, key, line, line's publisher
+    key)``: whether the incident record at that log index may speak for the line, judged against the grant
+    its key had when the record was logged (the server keeps it; without it ``entitled`` is asked). Every bound the walk hits is written to ``limits``: a caller must
     then treat the answer as incomplete (fail closed), never as "nothing affects the release"."""
     items = list(items)
     cache: dict[str, _inc.ModelRecord | None] = {}
@@ -99,9 +109,11 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
             owners[model_id] = owner(model_id)
         return owners[model_id]
 
-    records, edges = _walk(release, lookup, same_root, owner_of, entitled, notes, limits)
-    roots = {_inc._norm(r.weights_root) for r in records.values() if r.weights_root}
-    digests = {_inc._norm(d) for r in records.values() for d in r.file_digests.values()}
+    extra: dict[str, list[_inc.ModelRecord]] = {}
+    records, edges = _walk(release, lookup, same_root, owner_of, entitled, notes, limits, history, extra)
+    every = [*records.values(), *(r for rs in extra.values() for r in rs)]
+    roots = {_inc._norm(r.weights_root) for r in every if r.weights_root}
+    digests = {_inc._norm(d) for r in every for d in r.file_digests.values()}
     ids = set(records)
     # Only records that can reach the release are weighed: those naming a line of its ancestry, or a weights
     # root or file digest of a release in it (the server answers every view request: cost follows the
@@ -143,11 +155,15 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
             return lookup(model_id)
 
     def may_speak(incident: _inc.Incident, candidate: _inc.ModelRecord) -> bool:
-        key = str(where[id(incident)]["owner"])
+        item = where[id(incident)]
+        key = str(item["owner"])
+        if entitled_at is not None:
+            return entitled_at(int(item["index"]), key, candidate.model_id, owner_of(candidate.model_id))
         return entitled(key, candidate.model_id, owner_of(candidate.model_id), "incident")
 
     hits = _inc.incidents_affecting(release, _Lines(), lambda rec: edges.get(rec.model_id, []), current=True,
-                                    may_speak=may_speak, notes=notes, max_ancestors=len(records) + 1)
+                                    may_speak=may_speak, notes=notes, max_ancestors=len(records) + 1,
+                                    releases_of=lambda rec: extra.get(rec.model_id, ()))
     # incidents_affecting keeps one hit per incident id; with records keyed by (id, key) an id may stand for
     # several open records: each of them counts (one key's record never hides another's) when it reaches
     # the matched line by itself.
@@ -157,33 +173,40 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
         for incident in parsed:
             if incident.id != hit.incident.id:
                 continue
-            if incident is not hit.incident and not _reaches(incident, target, hit, may_speak):
+            if incident is not hit.incident and not _reaches(incident, target, hit, may_speak,
+                                                             extra.get(target.model_id, [])):
                 continue
             item = where[id(incident)]
             out.append(Affecting(id=incident.id, index=int(item["index"]), owner=str(item["owner"]),
                                  state=incident.state.value, severity=incident.severity, summary=incident.summary,
                                  matched=hit.matched_model, match=hit.match,
-                                 via=" → ".join(d.parent for d in hit.path) if hit.path else ""))
+                                 via=" → ".join(d.parent for d in hit.path) if hit.path else "",
+                                 path=tuple(hit.path)))
     return sorted(out, key=lambda a: (a.index, a.owner))
 
 
 def _reaches(incident: _inc.Incident, target: _inc.ModelRecord, hit: _inc.AffectedBy,
-             may_speak: Callable[[_inc.Incident, _inc.ModelRecord], bool]) -> bool:
+             may_speak: Callable[[_inc.Incident, _inc.ModelRecord], bool],
+             specific: Sequence[_inc.ModelRecord] = ()) -> bool:
     """Whether another record under the hit's id reaches the same line by itself (its own match, its own
     key's entitlement): a copy of an id must not ride on the original's match."""
     for e in incident.affected:
-        content = _inc._match_content(e, target)
-        if content and may_speak(incident, target):
-            return True
-        if _inc._match_id(e, target) or (hit.match == "model_line" and e.model_id == target.model_id):
+        for rel in (target, *(specific if hit.path else ())):
+            content = _inc._match_content(e, rel)
+            if content and may_speak(incident, target):
+                return True
+            if _inc._match_id(e, rel):
+                return True
+        if hit.match == "model_line" and e.model_id == target.model_id:
             return True
     return False
 
 
 def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | None],
-          same_root: Callable[[str, str], Iterable[tuple[str, str]]] | None,
+          same_root: Callable[[str, str], Iterable[tuple[Any, ...]]] | None,
           owner_of: Callable[[str], str | None], entitled: Entitled, notes: list[str] | None,
-          limits: list[str]) -> tuple[dict[str, _inc.ModelRecord], dict[str, list[_inc.Derivation]]]:
+          limits: list[str], history: Callable[[str], Iterable[_inc.ModelRecord]] | None = None,
+          extra: dict[str, list[_inc.ModelRecord]] | None = None) -> tuple[dict[str, _inc.ModelRecord], dict[str, list[_inc.Derivation]]]:
     """The release's ancestry, breadth first up to ``MAX_DEPTH`` steps: at each step the declared bases of
     the frontier first, then its weights-root links, each with its own budget of ``MAX_ANCESTORS`` lines
     (red team round 3: a flood of one kind of link cannot use up the other's budget). A weights-root link
@@ -194,6 +217,7 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
     edges: dict[str, list[_inc.Derivation]] = {}
     budget = {"declared": _inc.MAX_ANCESTORS, "same-weights": _inc.MAX_ANCESTORS}
     skipped = 0
+    declared_seen: set[str] = set()
 
     def admit(parent: str, kind: str, following: list[_inc.ModelRecord]) -> None:
         if parent in records:
@@ -226,15 +250,25 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
                 edges.setdefault(rec.model_id, []).append(
                     _inc.Derivation(base, rec.model_id, "declared", detail="declared base model of the release"))
                 admit(parent, "declared", following)
+                if history is not None and extra is not None and parent in records and parent not in declared_seen:
+                    declared_seen.add(parent)
+                    version = _inc.split_release(base)[1]
+                    extra.setdefault(parent, []).extend(
+                        r for r in history(parent) if version is None or str(r.version) == str(version))
         for rec in frontier:
             if not rec.weights_root or same_root is None:
                 continue
             seen_here: set[str] = set()
-            for other, key in same_root(rec.weights_root, rec.model_id):
-                if other == rec.model_id or other in seen_here:
+            for found in same_root(rec.weights_root, rec.model_id):
+                other, key = str(found[0]), str(found[1])
+                if other == rec.model_id:
                     continue
-                if not entitled(str(key), rec.model_id, owner_of(rec.model_id), "link"):
+                if not entitled(key, rec.model_id, owner_of(rec.model_id), "link"):
                     skipped += 1
+                    continue
+                if len(found) > 2 and found[2] is not None and extra is not None:
+                    extra.setdefault(other, []).append(found[2])  # the release sharing the root, whatever its state
+                if other in seen_here:
                     continue
                 seen_here.add(other)
                 linked.append((rec, other))

@@ -564,7 +564,8 @@ class RegistryClient:
                 newer = f"v{latest['version']} ({latest['bundle']})" if latest else "a newer release"
                 own.append(f"release v{body['version']} of {body['model']} is superseded by {newer}")
             limits: list[str] = []
-            incidents = self._incidents(body, view, checkpoint, limits, owner_key=rel.get("publisher"))
+            incidents = self._incidents(body, view, checkpoint, limits, owner_key=rel.get("publisher"),
+                                        release_index=int(index))
             if limits:
                 own.extend(f"{m}: not current until it is" for m in limits)
                 blocking = True
@@ -872,7 +873,8 @@ class RegistryClient:
                 f"proven in the log on {', '.join(differ)}: an entry was hidden or the view is false"]
 
     def _incidents(self, body: dict[str, Any], view: dict[str, Any], checkpoint: Any,
-                   limits: list[str] | None = None, owner_key: str | None = None) -> list[dict[str, Any]]:
+                   limits: list[str] | None = None, owner_key: str | None = None,
+                   release_index: int | None = None) -> list[dict[str, Any]]:
         """Open and closed incidents on this release: on its line, on every ancestor reached through declared
         bases (transitively, at most ``MAX_LINEAGE_DEPTH`` steps and ``MAX_LINEAGE_LINES`` lines, each line
         once, so a cycle ends), and (for a log the client reads whole) any incident anywhere in the log that
@@ -889,7 +891,7 @@ class RegistryClient:
         full = checkpoint.size <= self.full_scan_max
         if full:  # every entry of the log: the client walks declared bases and weights-root links itself
             buckets: dict[str, _LineData] = {}
-            by_root: dict[str, list[tuple[str, str]]] = {}
+            by_root: dict[str, list[tuple[str, str, Any]]] = {}
             items = []
             for index, logged in enumerate(self._scanned(checkpoint)):
                 b = logged["body"]
@@ -903,7 +905,8 @@ class RegistryClient:
 
                     models = {e.model for e in events_of(kind or "", b, index)}
                 elif b.get("weights_root"):
-                    by_root.setdefault(str(b["weights_root"]), []).append((str(b["model"]), key))
+                    # each release sharing the root, whatever its later state (red team round 4, A2)
+                    by_root.setdefault(str(b["weights_root"]), []).append((str(b["model"]), key, release_record(b)))
                 for m in models:
                     buckets.setdefault(m, _LineData()).add(m, index, logged)
             latest_of: dict[str, tuple[Any, str] | None] = {}
@@ -928,10 +931,11 @@ class RegistryClient:
 
             found = affecting(release_record(body), items, lambda m: (latest(m) or (None,))[0],
                               lambda r, _line: by_root.get(r, []), notes=self.notes, open_only=False, owner=owner,
-                              limits=limits)
+                              limits=limits, history=lambda m: _history(buckets.get(m), release_index))
             return [a.to_dict() for a in found]
         frontier = list(body.get("bases", []))
         seen = {body["model"]}
+        history: dict[str, list[Any]] = {}
         for depth in range(MAX_LINEAGE_DEPTH + 1):
             following: list[str] = []
             for base in frontier:
@@ -945,6 +949,7 @@ class RegistryClient:
                 data = self._line_data(base, checkpoint, None)
                 base_view = _line_view_at(base, checkpoint.size, data)
                 items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
+                history[base] = _history(data, release_index)
                 latest_rel = next((r for r in base_view["releases"] if r["bundle"] == base_view["latest"]), None)
                 if latest_rel is not None and int(latest_rel["index"]) in data.release_bodies:
                     record = release_record(data.release_bodies[int(latest_rel["index"])])
@@ -954,7 +959,7 @@ class RegistryClient:
             if not frontier or limits:
                 break
         found = affecting(release_record(body), items, lambda m: records.get(m), notes=self.notes, open_only=False,
-                          limits=limits)
+                          limits=limits, history=lambda m: history.get(m, []))
         return [a.to_dict() for a in found]
 
     def _signed_affecting(self, signed: Any, head: Any, shown: Sequence[dict[str, Any]]) -> list[str]:
@@ -991,6 +996,16 @@ class RegistryClient:
                 out.append(f"open incident {incident_id} ({state}) affects this release (listed in the registry's "
                            f"signed view, record proven at log index {index}): {summary}")
         return out
+
+
+def _history(data: _LineData | None, before: int | None) -> list[Any]:
+    """Every release of a line proven in the log before the judged release, revoked and superseded ones
+    included: what a declared base stands for (red team round 4, A2b)."""
+    from weightwarden.registry.affecting import release_record
+
+    if data is None:
+        return []
+    return [release_record(b) for i, b in sorted(data.release_bodies.items()) if before is None or i < before]
 
 
 class _LineData:

@@ -945,7 +945,9 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
                         max_depth: int = MAX_DEPTH, current: bool = False,
                         may_speak: Callable[[Incident, ModelRecord], bool] | None = None,
                         notes: list[str] | None = None,
-                        max_ancestors: int = MAX_ANCESTORS) -> tuple[AffectedBy, ...]:
+                        max_ancestors: int = MAX_ANCESTORS,
+                        releases_of: Callable[[ModelRecord], Sequence[ModelRecord]] | None = None,
+                        ) -> tuple[AffectedBy, ...]:
     """Every non-withdrawn incident that names ``model`` or one of its ancestors, with the evidence of
     derivation, strongest link first: direct hits, then by path length. One result per incident (the first,
     i.e. shortest, path that the incident's lineage policy accepts).
@@ -956,7 +958,12 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
 
     ``may_speak(incident, line)``: whether the incident's key may speak for that line; a weights-root or
     file-digest match from a key that may not is written to ``notes`` and never counts (red team round 3:
-    content-addressed matching must not bypass namespace authorisation)."""
+    content-addressed matching must not bypass namespace authorisation).
+
+    ``releases_of(line)``: the specific releases of an ancestor line the ancestry reaches (those sharing a
+    weights root, every release of a declared base logged before the child, revoked and superseded ones
+    included); an incident is matched against each of them as well as the line's record (red team round 4:
+    the line's latest release alone let a new version or a revocation clear a version or content incident)."""
     lines = list(_ancestry(model, registry_view, lineage_lookup, max(0, min(max_depth, 32)), max_ancestors))
     found: dict[str, AffectedBy] = {}
     records = list(registry_view.incidents()) if current else current_records(registry_view.incidents())
@@ -967,14 +974,19 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
             if not _allowed(incident.lineage_policy, path):
                 continue
             how = None
+            specific = (candidate, *(releases_of(candidate) if releases_of is not None and path else ()))
             for e in incident.affected:
-                how = _match_content(e, candidate)
-                if how and may_speak is not None and not may_speak(incident, candidate):
-                    if notes is not None and len(notes) < 200:
-                        notes.append(f"incident {incident.id} names the {how.replace('_', ' ')} of {candidate.model_id} "
-                                     "but its key may not speak for that line: shown as a note, not a verdict")
-                    how = None
-                how = how or _match_id(e, candidate)
+                for rel in specific:
+                    how = _match_content(e, rel)
+                    if how and may_speak is not None and not may_speak(incident, candidate):
+                        if notes is not None and len(notes) < 200:
+                            notes.append(f"incident {incident.id} names the {how.replace('_', ' ')} of "
+                                         f"{candidate.model_id} but its key may not speak for that line: shown "
+                                         "as a note, not a verdict")
+                        how = None
+                    how = how or _match_id(e, rel)
+                    if how:
+                        break
                 if how:
                     break
             if how is None and whole_line and any(e.model_id == candidate.model_id for e in incident.affected):

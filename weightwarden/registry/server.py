@@ -230,7 +230,9 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
 
     @app.get("/incidents")
     def incidents() -> Any:
-        return {"incidents": [{"index": i, "record": r} for i, r in store.incidents()]}
+        # Red team round 4 (W4): each record with the key that published it; records are current per
+        # (incident id, key), so a reader must never merge them by id alone.
+        return {"incidents": [{"index": i, "key": k, "record": r} for i, k, r in store.incident_records()]}
 
     async def read_body(request: Request, limit: int) -> bytes | JSONResponse:
         declared = request.headers.get("content-length")
@@ -260,6 +262,9 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
             # Red team round 3: a refusal for rate never reaches the sequencer or the database (a key over its
             # rate wrote a nonce row per request). Its nonce lives in this process's memo only, which refuses
             # replays within the signature window; after it the timestamp is refused anyway.
+            # Red team round 4: the request was never decided, so its nonce leaves the memo: the publisher's
+            # byte-identical retry is appended, not refused as a replay (the timestamp window still bounds it).
+            nonce_memo.forget(signed.publisher.key_id, signed.nonce)
             return Rejected(429, "write rate limit of this key exceeded; retry later")
         try:
             parsed = parse_body_bytes(raw)

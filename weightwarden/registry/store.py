@@ -87,6 +87,15 @@ publishers = sa.Table(
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
+# Red team round 4 (K1): the grant of the key that logged each incident record, as it was when written; a
+# content incident's entitlement is judged against it, not against the current key table.
+incident_grants = sa.Table(
+    "incident_grants", metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Column("namespaces", sa.Text, nullable=False),
+    sa.Column("roles", sa.Text, nullable=False),
+)
 releases = sa.Table(
     "releases", metadata,
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
@@ -313,6 +322,7 @@ class Store:
         self._incident_log: tuple[int, list[tuple[int, str, dict[str, Any]]]] = (0, [])
         self._incident_lock = threading.Lock()
         self._incident_parsed: dict[int, Any] = {}
+        self._grant_cache: dict[int, Any] = {}
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -420,7 +430,7 @@ class Store:
                     sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(chunk))))
             batch = _BatchIndex(conn, [w.body for w in writes if w.body is not None])
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
-                                                     "events": []}
+                                                     "events": [], "incident_grants": []}
             for w in writes:
                 req = w.request
                 key = (req.publisher.key_id, req.nonce)
@@ -448,6 +458,11 @@ class Store:
                     overlay[base + j] = h
                     rows["hashes"].append({"idx": base + j, "hash": h})
                 rows["entries"].append({"idx": size, "kind": w.body.kind, "data": data, "logged_at": int(t)})
+                if w.body.kind == "incident":
+                    rows["incident_grants"].append({
+                        "idx": size, "key_id": req.publisher.key_id,
+                        "namespaces": json.dumps(list(req.publisher.namespaces)),
+                        "roles": json.dumps(list(req.publisher.roles))})
                 batch.record(w.body, size, req.publisher.key_id, int(t), rows)
                 results.append(size)
                 size += 1
@@ -471,7 +486,7 @@ class Store:
         return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint, proofs[r]) for r in results]
 
     _BATCH_TABLES = (("entries", entries), ("hashes", hashes), ("nonces", nonces), ("releases", releases),
-                     ("events", events))
+                     ("events", events), ("incident_grants", incident_grants))
 
     def _write_rows(self, conn: Connection, rows: dict[str, list[dict[str, Any]]],
                     new_state: dict[str, Any] | None) -> None:
@@ -785,12 +800,14 @@ class Store:
                 self._incident_log = (size, items)
         return [i for i in items if i[0] < size]
 
-    def affecting_incidents(self, release_index: int, size: int, limits: list[str] | None = None) -> list[Any]:
+    def affecting_incidents(self, release_index: int, size: int, limits: list[str] | None = None, *,
+                            open_only: bool = True) -> list[Any]:
         """The open incidents affecting the release at ``release_index`` as of tree ``size``, through
         transitive declared lineage, same weights root, file digests and weights root (``affecting``): what
         the signed freshness view of its line lists (red team round 2). A bound hit is written to ``limits``
         (the view then says the list is incomplete, red team round 3)."""
         from weightwarden.registry.affecting import affecting, release_record
+        from weightwarden.registry.incidents import MAX_ANCESTORS
 
         logged = parse_logged(self.entry(release_index))
         body = logged["body"]
@@ -819,7 +836,10 @@ class Store:
 
         granted: list[Any] = []
 
-        def same_root(root: str, line_id: str) -> list[tuple[str, str]]:
+        def record_at(index: int) -> Any:
+            return release_record(parse_logged(self.entry(index))["body"])
+
+        def same_root(root: str, line_id: str) -> list[tuple[str, str, Any]]:
             # Only claims by keys that may speak for the line are read (red team round 3, A1c: a flood of
             # other keys' claims must not cost every view request a scan of them).
             if not granted:
@@ -830,11 +850,41 @@ class Store:
                 keys.add(own)
             if not keys:
                 return []
+            # Red team round 4 (A2): each release sharing the root, revoked and superseded ones included, is
+            # what the link stands for (the linked line's latest release may be another version).
             with self._reader.begin() as conn:
-                return [(str(r[0]), str(r[1])) for r in conn.execute(
-                    sa.select(releases.c.model, releases.c.publisher).where(
-                        releases.c.weights_root == root, releases.c.idx < size,
-                        releases.c.publisher.in_(sorted(keys))).distinct())]
+                rows = conn.execute(sa.select(releases.c.model, releases.c.publisher, releases.c.idx).where(
+                    releases.c.weights_root == root, releases.c.idx < size,
+                    releases.c.publisher.in_(sorted(keys))).order_by(releases.c.idx)
+                    .limit(4 * MAX_ANCESTORS + 1)).all()
+            if len(rows) > 4 * MAX_ANCESTORS and limits is not None:
+                limits.append(f"more than {4 * MAX_ANCESTORS} releases share a weights root of {line_id}'s "
+                              "ancestry: the list of affecting incidents is incomplete")
+            return [(str(r[0]), str(r[1]), record_at(int(r[2]))) for r in rows[:4 * MAX_ANCESTORS]]
+
+        def history(line_id: str) -> list[Any]:
+            # Red team round 4 (A2b): a declared base stands for every release of its line logged before the
+            # judged release, revoked and superseded ones included (a base v2 or a revocation of v1 must not
+            # clear an incident on the weights the child was built from).
+            with self._reader.begin() as conn:
+                rows = conn.execute(sa.select(releases.c.idx).where(
+                    releases.c.model == line_id, releases.c.idx < min(size, release_index))
+                    .order_by(releases.c.idx).limit(MAX_ANCESTORS + 1)).all()
+            if len(rows) > MAX_ANCESTORS and limits is not None:
+                limits.append(f"more than {MAX_ANCESTORS} releases of the declared base {line_id}: the list of "
+                              "affecting incidents is incomplete")
+            return [record_at(int(r[0])) for r in rows[:MAX_ANCESTORS]]
+
+        def entitled_at(index: int, key: str, line_id: str, line_owner: str | None) -> bool:
+            # Red team round 4 (K1): an incident record speaks with the grant its key had when the record was
+            # logged; removing or rotating the key later does not clear it (records logged before that grant
+            # was kept are judged against the current key table, as before).
+            if line_owner is not None and key == line_owner:
+                return True
+            grant = self.incident_grant(index)
+            if grant is None or grant.key_id != key:
+                return entitled(key, line_id, line_owner, "incident")
+            return grant.allows("incident", [line_id]) is None
 
         def entitled(key: str, line_id: str, line_owner: str | None, kind: str) -> bool:
             # The line's own publisher key, or a registered key whose namespace grant covers the line (for an
@@ -845,7 +895,22 @@ class Store:
             return pub is not None and pub.allows("incident" if kind == "incident" else "release", [line_id]) is None
 
         return affecting(release_record(body), self.incident_items(size), line, same_root,
-                         parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits)
+                         parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits,
+                         history=history, entitled_at=entitled_at, open_only=open_only)
+
+    def incident_grant(self, index: int) -> Publisher | None:
+        """The grant of the key that logged the incident record at ``index``, as it was then (None: logged
+        before grants were kept). Immutable once written: cached."""
+        if index in self._grant_cache:
+            return self._grant_cache[index]
+        with self._reader.begin() as conn:
+            row = conn.execute(sa.select(incident_grants).where(incident_grants.c.idx == index)).first()
+        found = None if row is None else Publisher(
+            key_id=row.key_id, public_key=b"", namespaces=tuple(json.loads(row.namespaces)),
+            roles=tuple(json.loads(row.roles)), name="")
+        if row is not None and len(self._grant_cache) < 100_000:
+            self._grant_cache[index] = found
+        return found
 
 
 def _release_row(row: Any) -> dict[str, Any]:

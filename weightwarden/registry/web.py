@@ -299,7 +299,14 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
         def model(self, model_id: str) -> ModelRecord | None:
             return source.model(model_id)
 
-    found = incidents_affecting(record, _Keyed(), source.parents, current=keyed)
+    computed = getattr(source, "affecting", None)
+    incomplete: list[str] = []
+    if callable(computed):
+        # Red team round 4 (W2/W3): the store's pages use the function the signed affecting list is built from
+        # (digests, declared bases, weights-root links, entitlement; one hit per (id, key) record).
+        found, incomplete = computed(model_id, records)
+    else:
+        found = list(incidents_affecting(record, _Keyed(), source.parents, current=keyed))
     hits: dict[int, AffectedBy] = {id(h.incident): h for h in found if is_public(h.incident)}
     # The page is about the whole line: an incident on an older release of it belongs here too, and so does
     # every other key's open record under an id already shown (each record is its own row).
@@ -324,6 +331,8 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
         + "<h2>History</h2>" + _releases_table(prefix, rows, with_model=False, table_id="history")
         + "<h2>Incidents on this model and its ancestors</h2>"
         + _incidents_table(prefix, incidents, "model-incidents", hits)
+        + ('<p class="muted" id="incomplete">This list may be incomplete: '
+           + esc("; ".join(incomplete), 600) + "</p>" if incomplete else "")
     )
     return _page(prefix, model_id, body)
 
