@@ -1,0 +1,116 @@
+"""Regression tests of red-team round 3 on indicators (docs/decisions.md, "Red team round 3 on indicators";
+/work/issues/rt-indicators-round3.md). Each test is one finding's idea run against the real components, with
+no timing: a race is replayed deterministically by swapping the path at the moment the old code looked.
+
+F1/F2 write_atomic judges a descriptor, writes own stdout/stderr through fd 1/2; F4 every CLI write goes
+through write_atomic; F3 incident attachments checked where data leaves; F5 small-order/non-canonical member
+keys; F7/F9 peer header fields; F8 fixed refusal codes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from weightwarden.core import files
+from weightwarden.core.files import write_atomic
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# ------------------------------------------------------------------- F1/F2: write_atomic
+
+
+def test_a_path_swapped_after_it_was_looked_at_is_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """PoC poc_write_atomic_race.py without the race: right after write_atomic first looks at the path (stat or
+    open, whichever it does first), the symlink at it is moved from /dev/null to an attacker's file. The old
+    code decided on the stat and then opened the path again, so the secret landed in the attacker's file."""
+    attacker = tmp_path / "attacker.txt"
+    attacker.write_bytes(b"")
+    out = tmp_path / "out.txt"
+    out.symlink_to(os.devnull)
+    swapped = []
+
+    def swap() -> None:
+        if not swapped:
+            swapped.append(True)
+            out.unlink()
+            out.symlink_to(attacker)
+
+    real_stat, real_open = os.stat, os.open
+
+    def spy_stat(path, *args, **kwargs):
+        result = real_stat(path, *args, **kwargs)
+        if str(path) == str(out):
+            swap()
+        return result
+
+    def spy_open(path, *args, **kwargs):
+        result = real_open(path, *args, **kwargs)
+        if str(path) == str(out):
+            swap()
+        return result
+
+    monkeypatch.setattr(files.os, "stat", spy_stat)
+    monkeypatch.setattr(files.os, "open", spy_open)
+    write_atomic(str(out), b"private text", 0o600)
+    monkeypatch.undo()
+    assert swapped and attacker.read_bytes() == b""
+
+
+def test_dev_stdout_that_is_a_regular_file_is_written_through_fd_1(tmp_path: Path):
+    """PoC poc_dev_stdout_regular.sh: with stdout redirected to a regular file, -o /dev/stdout went the
+    temp+rename way in /dev (data lost; as root /dev/stdout replaced). Now written through fd 1."""
+    sink = tmp_path / "stdout.txt"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from weightwarden.core.files import write_atomic; "
+            "print('before', flush=True); write_atomic('/dev/stdout', b'to my own stdout\\n', 0o600); "
+            "write_atomic('/dev/stderr', b'to my own stderr', 0o600)")
+    with open(sink, "wb") as handle:
+        done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT)], stdout=handle,
+                              stderr=subprocess.PIPE, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sink.read_bytes() == b"before\nto my own stdout\n"
+    assert done.stderr == b"to my own stderr"
+    assert os.path.islink("/dev/stdout") or not os.path.isfile("/dev/stdout")
+
+
+def test_own_stdout_file_named_by_its_own_path_is_written_through_fd_1(tmp_path: Path):
+    """The file that is stdout, named by its path (not /dev/stdout), is the same stream: written through fd 1,
+    so nothing the process already printed is lost by a rename over it."""
+    sink = tmp_path / "log.txt"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from weightwarden.core.files import write_atomic; "
+            "print('first', flush=True); write_atomic(sys.argv[2], b'second\\n', 0o600)")
+    with open(sink, "wb") as handle:
+        done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT), str(sink)], stdout=handle,
+                              stderr=subprocess.PIPE, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sink.read_bytes() == b"first\nsecond\n"
+
+
+def test_other_devices_and_folders_are_refused_dev_null_accepted(tmp_path: Path):
+    with pytest.raises(OSError, match="FIFO, socket or device"):
+        write_atomic("/dev/zero", b"x", 0o600)
+    with pytest.raises(IsADirectoryError):
+        write_atomic(str(tmp_path), b"x", 0o600)
+    write_atomic(os.devnull, b"x", 0o600)
+
+
+def test_a_symlink_at_the_output_is_replaced_in_the_folder_named(tmp_path: Path):
+    """The rename happens in the folder named, on the name: a symlink there is replaced, its target kept."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = elsewhere / "victim.txt"
+    victim.write_bytes(b"keep me")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    link = folder / "result.json"
+    link.symlink_to(victim)
+    write_atomic(str(link), b"new", 0o640)
+    assert victim.read_bytes() == b"keep me"
+    assert not link.is_symlink() and link.read_bytes() == b"new"
+    assert (link.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in folder.iterdir()) == ["result.json"]
