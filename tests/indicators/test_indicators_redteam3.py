@@ -62,20 +62,24 @@ def test_a_path_swapped_after_it_was_looked_at_is_not_written(tmp_path: Path, mo
     assert swapped and attacker.read_bytes() == b""
 
 
-def test_dev_stdout_that_is_a_regular_file_is_written_through_fd_1(tmp_path: Path):
+def test_a_link_to_own_stdout_that_is_a_regular_file_is_written_through_fd_1(tmp_path: Path):
     """PoC poc_dev_stdout_regular.sh: with stdout redirected to a regular file, -o /dev/stdout went the
-    temp+rename way in /dev (data lost; as root /dev/stdout replaced). Now written through fd 1."""
+    temp+rename way in /dev (data lost; as root /dev/stdout itself was replaced). Now written through fd 1.
+    The links here live in tmp_path (same kind of link as /dev/stdout), so the old code, which fails this test,
+    renames inside tmp_path and never over the system's /dev/stdout."""
     sink = tmp_path / "stdout.txt"
+    (tmp_path / "stdout").symlink_to("/proc/self/fd/1")
+    (tmp_path / "stderr").symlink_to("/proc/self/fd/2")
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from weightwarden.core.files import write_atomic; "
-            "print('before', flush=True); write_atomic('/dev/stdout', b'to my own stdout\\n', 0o600); "
-            "write_atomic('/dev/stderr', b'to my own stderr', 0o600)")
+            "print('before', flush=True); write_atomic(sys.argv[2] + '/stdout', b'to my own stdout\\n', 0o600); "
+            "write_atomic(sys.argv[2] + '/stderr', b'to my own stderr', 0o600)")
     with open(sink, "wb") as handle:
-        done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT)], stdout=handle,
+        done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT), str(tmp_path)], stdout=handle,
                               stderr=subprocess.PIPE, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert sink.read_bytes() == b"before\nto my own stdout\n"
     assert done.stderr == b"to my own stderr"
-    assert os.path.islink("/dev/stdout") or not os.path.isfile("/dev/stdout")
+    assert (tmp_path / "stdout").is_symlink() and (tmp_path / "stderr").is_symlink()
 
 
 def test_own_stdout_file_named_by_its_own_path_is_written_through_fd_1(tmp_path: Path):
