@@ -39,14 +39,19 @@ def _run(fn: Any) -> int:
         return EXIT_ERROR
 
 
-def _write(text: str, output: str | None) -> None:
+def _write(text: str, output: str | None, tlp: str = "TLP:CLEAR") -> None:
+    """Standard output, or ``output`` through write_atomic (red team round 3, F4: a plain write followed a
+    symlink, fed a planted FIFO and kept an existing file's mode): 0644 for TLP:CLEAR, 0600 for anything
+    stricter."""
     if output is None:
         write_stdout(text if text.endswith("\n") else text + "\n")
         return
     from weightwarden.core.errors import InputError
+    from weightwarden.core.files import write_atomic
 
+    data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
     try:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        write_atomic(output, data, 0o644 if tlp.upper() == "TLP:CLEAR" else 0o600)
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"written to {output}", err=True)
@@ -341,7 +346,7 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
             lineage_policy=LineagePolicy(min_score=min_score, require_measured=require_measured))
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
-        _write(_dump(incident.to_osv()), output)
+        _write(_dump(incident.to_osv()), output, incident.tlp)
         return EXIT_OK
 
     return _run(go)
@@ -366,7 +371,7 @@ def update(file: str, state: str, note: str, output: str | None, url: str | None
         incident = transition(load_incident(file), state, note=note)
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
-        _write(_dump(incident.to_osv()), output or file)
+        _write(_dump(incident.to_osv()), output or file, incident.tlp)
         return EXIT_OK
 
     return _run(go)
@@ -428,7 +433,7 @@ def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, 
             doc = to_csaf(incident, publisher_name=publisher, publisher_namespace=namespace)
         else:
             doc = to_openvex(incident, author=publisher)
-        _write(_dump(doc), output)
+        _write(_dump(doc), output, incident.tlp)
         return EXIT_OK
 
     return _run(go)

@@ -54,7 +54,7 @@ def _write_fd(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def write_atomic(output: str, data: bytes, mode: int) -> None:
+def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False) -> None:
     """Write ``data`` to ``output`` with exactly ``mode``: a new temporary file in the same folder (O_EXCL |
     O_NOFOLLOW, so neither an existing file's mode nor a planted symlink decides who can read it), renamed over
     ``output`` (a symlink at ``output`` is replaced, not followed).
@@ -66,11 +66,17 @@ def write_atomic(output: str, data: bytes, mode: int) -> None:
     fd 1/2 itself; /dev/null is accepted and nothing is written; any other thing that is not a regular file
     (round 2, R7: a planted FIFO whose reader could be anyone) is refused with :class:`OSError`. The parent
     folder is resolved and opened once; the temporary file and the rename both happen in that folder, so the
-    rename never replaces a path outside the folder named."""
+    rename never replaces a path outside the folder named.
+
+    ``exclusive`` (key files): an existing ``output`` of any kind, a dangling symlink included, is refused with
+    :class:`FileExistsError` and the finished temporary file is hard-linked in, which fails rather than
+    replaces when the name appeared meanwhile."""
     name = os.path.basename(output)
     if name in ("", ".", ".."):
         raise IsADirectoryError(errno.EISDIR, f"{output}: not a file name")
     probe_flags = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    if exclusive and os.path.lexists(output):
+        raise FileExistsError(errno.EEXIST, f"{output}: exists; refusing to overwrite it")
     try:
         probe = os.open(output, probe_flags | getattr(os, "O_CLOEXEC", 0))  # follows: /dev/stdout is a link
     except FileNotFoundError:
@@ -114,7 +120,11 @@ def write_atomic(output: str, data: bytes, mode: int) -> None:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+            if exclusive:
+                os.link(temp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd, follow_symlinks=False)
+                os.unlink(temp, dir_fd=folder_fd)
+            else:
+                os.replace(temp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp, dir_fd=folder_fd)
