@@ -76,7 +76,7 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
         raise IsADirectoryError(errno.EISDIR, f"{output}: not a file name")
     probe_flags = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     if exclusive and os.path.lexists(output):
-        raise FileExistsError(errno.EEXIST, f"{output}: exists; refusing to overwrite it")
+        raise FileExistsError(errno.EEXIST, "exists; refusing to overwrite it", output)
     try:
         probe = os.open(output, probe_flags | getattr(os, "O_CLOEXEC", 0))  # follows: /dev/stdout is a link
     except FileNotFoundError:
