@@ -189,3 +189,59 @@ def test_incident_output_does_not_follow_a_planted_symlink(tmp_path: Path):
     result = CliRunner().invoke(main, ["incident", "new", "--model", "acme/model", "--summary", "internal",
                                        "--risk-domain", "cyber.offense", "--severity", "high", "-o", str(fifo)])
     assert result.exit_code != 0 and "FIFO" in result.output
+
+
+# ------------------------------------------------------------------- F3: attachments checked where data leaves
+
+
+def _tampered_incident(tmp_path: Path, sketcher) -> Path:
+    """An incident made cleanly, then edited by hand (or received): a TLP:RED set with raw prompts attached."""
+    import json
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+
+    inc = tmp_path / "inc.osv.json"
+    result = CliRunner().invoke(main, ["incident", "new", "--model", "acme/model", "--summary", "jailbreak seen",
+                                       "--risk-domain", "cyber.offense", "--severity", "high", "-o", str(inc)])
+    assert result.exit_code == 0, result.output
+    secret = replace(build_set(sketcher, [prompt_indicator(sketcher, f"SECRET RAW PROMPT {n}", keep_text=True)
+                                          for n in range(12)]), tlp="red")
+    data = json.loads(inc.read_text())
+    data["database_specific"]["indicators"] = [secret.to_json()]
+    inc.write_text(json.dumps(data))
+    return inc
+
+
+def test_update_and_publish_recheck_the_attachments(sketcher, tmp_path: Path):
+    """PoC poc_incident_update_bypass.py: `incident update FILE --registry` published the raw text verbatim.
+    The check now runs before anything is sent (the registry here is unreachable; the key is never read)."""
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main
+
+    inc = _tampered_incident(tmp_path, sketcher)
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(main, ["incident", "update", str(inc), "--state", "confirmed", "--registry",
+                                       "http://127.0.0.1:9", "--key", str(tmp_path / "no-such-key"),
+                                       "-o", str(out)])
+    assert result.exit_code == 2 and "raw prompt text" in result.output, result.output
+    assert not out.exists()
+    result = CliRunner().invoke(main, ["incident", "update", str(inc), "--state", "confirmed", "-o", str(out)])
+    assert result.exit_code == 2 and "raw prompt text" in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["osv", "csaf", "openvex"])
+def test_export_rechecks_the_attachments(sketcher, tmp_path: Path, fmt: str):
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main
+
+    inc = _tampered_incident(tmp_path, sketcher)
+    out = tmp_path / f"out.{fmt}.json"
+    result = CliRunner().invoke(main, ["incident", "export", str(inc), "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 2 and "raw prompt text" in result.output, result.output
+    assert not out.exists()

@@ -110,12 +110,22 @@ def _time(text: str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _check_outgoing(incident: Any) -> None:
+    """Red team round 3 (F3): the attachment check ran only in `new`, so an incident file edited by hand,
+    received from someone else or written by an older version was published/exported with raw prompt text or a
+    TLP:RED set inside. Every place an incident leaves this process (publish, update's output, export in any
+    format) now runs the same check on what the incident carries."""
+    if incident.indicators:
+        _checked_indicator_sets(list(incident.indicators), f"{incident.id} indicators", incident.tlp)
+
+
 # --- registry access ------------------------------------------------------------------------------------
 
 def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_key: str | None) -> None:
     from weightwarden.core.errors import InputError
     from weightwarden.registry.incidents import IncidentError, is_public
 
+    _check_outgoing(incident)
     if not is_public(incident):
         # A transparency log is public (anyone can download its tiles); TLP:GREEN and stricter never go there.
         raise IncidentError(f"{incident.id}: marked {incident.tlp}; only TLP:CLEAR incidents may be logged in a "
@@ -369,6 +379,7 @@ def update(file: str, state: str, note: str, output: str | None, url: str | None
         from weightwarden.registry.incidents import load_incident, transition
 
         incident = transition(load_incident(file), state, note=note)
+        _check_outgoing(incident)
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
         _write(_dump(incident.to_osv()), output or file, incident.tlp)
@@ -427,6 +438,7 @@ def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, 
         from weightwarden.registry.incidents import to_csaf, to_openvex
 
         incident = _find(ref, url)
+        _check_outgoing(incident)
         if fmt == "osv":
             doc = incident.to_osv()
         elif fmt == "csaf":
