@@ -245,3 +245,51 @@ def test_export_rechecks_the_attachments(sketcher, tmp_path: Path, fmt: str):
     result = CliRunner().invoke(main, ["incident", "export", str(inc), "--format", fmt, "-o", str(out)])
     assert result.exit_code == 2 and "raw prompt text" in result.output, result.output
     assert not out.exists()
+
+
+# ------------------------------------------------------------------- F5: member keys of small order
+
+# The 8 encodings of the points of small order (orders 1, 2, 4, 4, 8, 8, 8, 8), as published (e.g. the
+# small-order list in "Taming the many EdDSAs", Chalkias et al. 2020), and non-canonical ones (y >= p; x = 0
+# with the sign bit set).
+_SMALL_ORDER = (
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+)
+_NON_CANONICAL = (
+    "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = p + 1 (the identity again)
+    "0100000000000000000000000000000000000000000000000000000000000080",  # x = 0, sign bit set
+    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",  # y = 2^255 - 1 >= p
+)
+_RFC8032_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"  # RFC 8032 test 1
+
+
+@pytest.mark.parametrize("bad", _SMALL_ORDER + _NON_CANONICAL)
+def test_load_members_refuses_small_order_and_non_canonical_keys(tmp_path: Path, bad: str):
+    from weightwarden.indicators.errors import GroupKeyError
+    from weightwarden.indicators.members import load_members
+
+    path = tmp_path / "members.txt"
+    path.write_text(f"alice {_RFC8032_KEY}\nmallory {bad}\n")
+    with pytest.raises(GroupKeyError, match="mallory.*large order"):
+        load_members(path)
+
+
+def test_real_member_keys_still_load(tmp_path: Path):
+    """PoC poc_small_order_member_key.py: A = identity, R = identity, s = 0 verified on any message under this
+    OpenSSL, which is why such a key must never be listed. A real key (RFC 8032's, a fresh one) still loads."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from weightwarden.indicators.members import load_members, strong_public_key
+
+    fresh = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    assert strong_public_key(fresh) and strong_public_key(bytes.fromhex(_RFC8032_KEY))
+    path = tmp_path / "members.txt"
+    path.write_text(f"alice {_RFC8032_KEY}\nbob {fresh.hex()}\n")
+    assert sorted(load_members(path)) == ["alice", "bob"]
