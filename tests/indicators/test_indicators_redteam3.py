@@ -293,3 +293,72 @@ def test_real_member_keys_still_load(tmp_path: Path):
     path = tmp_path / "members.txt"
     path.write_text(f"alice {_RFC8032_KEY}\nbob {fresh.hex()}\n")
     assert sorted(load_members(path)) == ["alice", "bob"]
+
+
+# ------------------------------------------------------------------- F7/F9: a peer's signed header
+
+
+def _signed_request(sketcher, tmp_path: Path, **fields):
+    """A request signed by member alice, with ``fields`` put into its header before signing."""
+    from weightwarden.indicators import psi
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+    from weightwarden.indicators.members import digest, generate_member_key
+
+    key = generate_member_key("alice", tmp_path / "alice.key")
+    client = build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n}") for n in range(12)])
+    request = psi.make_request(client, tmp_path / "state.json", member=key)
+    header, (raw,) = psi._unpack(request, 1, "request")
+    del header["signature"]
+    header.update(fields)
+    header["signature"] = key.sign(digest(psi._canonical(header), raw))
+    return psi._pack(header, raw), {"alice": key._private.public_key()}
+
+
+def _server_set(sketcher):
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+
+    return build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n}") for n in range(6, 40)])
+
+
+@pytest.mark.parametrize("created", [10**400, -(10**400), 1.5e9, True, "1700000000", None])
+def test_a_signed_header_with_a_hostile_time_is_a_psi_error(sketcher, tmp_path: Path, created):
+    """PoC poc_created_overflow.py: created = 10**400 passed isinstance(int) and raised OverflowError."""
+    from weightwarden.indicators import psi
+    from weightwarden.indicators.errors import PsiError
+
+    request, members = _signed_request(sketcher, tmp_path, created=created)
+    budget = psi.SessionBudget(str(tmp_path / "budget.json"))
+    with pytest.raises(PsiError, match="not fresh"):
+        psi.respond(_server_set(sketcher), request, budget=budget, members=members)
+
+
+def test_a_request_dated_ahead_is_not_answered_twice_after_the_window(sketcher, tmp_path: Path):
+    """PoC poc_nonce_expiry_replay.py without sleeping: a request dated 250 s ahead is answered at t0; at
+    t0 + window + 10 it is still fresh (created within the window), and its nonce must still be remembered."""
+    import time
+
+    from weightwarden.indicators import psi
+    from weightwarden.indicators.errors import PsiError
+
+    t0 = int(time.time())
+    window = 3600
+    request, members = _signed_request(sketcher, tmp_path, created=t0 + 250)
+    budget = psi.SessionBudget(str(tmp_path / "budget.json"), window_s=window)
+    server = _server_set(sketcher)
+    psi.respond(server, request, budget=budget, members=members, now=t0)
+    with pytest.raises(PsiError, match="replayed"):
+        psi.respond(server, request, budget=budget, members=members, now=t0 + window + 10)
+    with pytest.raises(PsiError, match="not fresh"):  # and beyond created + window it is stale, not replayed
+        psi.respond(server, request, budget=budget, members=members, now=t0 + 250 + window + 10)
+
+
+def test_the_budget_keeps_a_nonce_until_asked_and_counts_only_the_window(tmp_path: Path):
+    from weightwarden.indicators import psi
+    from weightwarden.indicators.errors import PsiError
+
+    budget = psi.SessionBudget(str(tmp_path / "budget.json"), window_s=100, sessions=1)
+    budget.charge("member alice", 10, now=1000.0, nonce="ab" * 16, keep_until=1400.0)
+    budget.charge("member alice", 10, now=1150.0, nonce="cd" * 16, keep_until=1550.0)  # window passed: budget free
+    with pytest.raises(PsiError, match="replayed"):
+        budget.charge("member alice", 10, now=1390.0, nonce="ab" * 16, keep_until=1790.0)
+    budget.charge("member bob", 10, now=1401.0, nonce="ab" * 16, keep_until=1801.0)  # kept until 1400 only
