@@ -320,7 +320,8 @@ def _server_set(sketcher):
     return build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n}") for n in range(6, 40)])
 
 
-@pytest.mark.parametrize("created", [10**400, -(10**400), 1.5e9, True, "1700000000", None])
+@pytest.mark.parametrize("created", [10**400, -(10**400), 1.5e9, True, "1700000000", None],
+                         ids=["huge", "huge-negative", "float", "bool", "string", "missing"])
 def test_a_signed_header_with_a_hostile_time_is_a_psi_error(sketcher, tmp_path: Path, created):
     """PoC poc_created_overflow.py: created = 10**400 passed isinstance(int) and raised OverflowError."""
     from weightwarden.indicators import psi
@@ -362,3 +363,43 @@ def test_the_budget_keeps_a_nonce_until_asked_and_counts_only_the_window(tmp_pat
     with pytest.raises(PsiError, match="replayed"):
         budget.charge("member alice", 10, now=1390.0, nonce="ab" * 16, keep_until=1790.0)
     budget.charge("member bob", 10, now=1401.0, nonce="ab" * 16, keep_until=1801.0)  # kept until 1400 only
+
+
+# ------------------------------------------------------------------- F8: fixed refusal codes to the peer
+
+
+def test_a_refused_tcp_peer_learns_a_fixed_code_not_the_members_or_budget(sketcher, tmp_path: Path):
+    """PoC poc_tcp_errors_and_relay.py (errors): the peer was sent exc.reason verbatim, naming listed members,
+    the budget file and usage counts. It now gets REFUSED_AUTH; the server's caller keeps the details."""
+    import threading
+
+    from weightwarden.indicators import psi
+    from weightwarden.indicators.errors import PsiError
+    from weightwarden.indicators.members import generate_member_key
+
+    alice = generate_member_key("alice-secret-lab", tmp_path / "alice.key")
+    members = {"alice-secret-lab": alice._private.public_key()}
+    mallory = generate_member_key("alice-secret-lab", tmp_path / "mallory.key")  # claims alice's name
+    box: dict = {}
+    ready = threading.Event()
+
+    def run() -> None:
+        try:
+            psi.serve(_server_set(sketcher), ready=lambda port: (box.update(port=port), ready.set()), timeout=30,
+                      members=members, budget=psi.SessionBudget(str(tmp_path / "budget-secret-path.json")))
+        except Exception as exc:  # noqa: BLE001
+            box["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+
+    client = build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n}") for n in range(12)])
+    with pytest.raises(PsiError) as refused:
+        psi.connect(client, port=box["port"], timeout=30, member=mallory)
+    thread.join(30)
+    assert psi.REFUSED_AUTH in refused.value.reason
+    assert "alice-secret-lab" not in refused.value.reason and "budget-secret-path" not in refused.value.reason
+    assert "alice-secret-lab" in box["error"].reason

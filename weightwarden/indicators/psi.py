@@ -73,6 +73,9 @@ MAX_GCS_DIV = 63  # the Golomb divisor is a bit count of a 64-bit hash range
 DEFAULT_BUDGET_SESSIONS = 10
 DEFAULT_BUDGET_ITEMS = 200_000
 DEFAULT_BUDGET_WINDOW_S = 86_400.0
+# What a refused TCP peer is told: fixed codes, never the local reason (red team round 3, F8).
+REFUSED_AUTH = "refused: not authenticated (not a listed member, or a signature that does not verify)"
+REFUSED_BUDGET = "refused: budget (this peer's or the server's session budget is spent, or a replay)"
 # How far a signed request may be dated ahead of this server's clock (client clocks drift); each nonce is kept
 # until created + window + this, so a request stays refused as a replay for as long as it would be fresh.
 MAX_CLOCK_SKEW_S = 300
@@ -482,12 +485,17 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                     client_items = _check_hello(hello, indicators, channel.peer)
                     _check_client_size(client_items, min_client_items, max_client_items, channel.peer)
                 except (PsiError, SchemeMismatchError) as exc:
+                    # Before any authentication: these reasons hold only what the peer itself announced and
+                    # this server's public bounds (no member, budget or usage), so an honest client can adapt.
                     channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
                     raise
                 challenge = os.urandom(16).hex()
                 channel.send_json({**_hello(indicators, len(items)), "challenge": challenge})
                 raw_request = channel.recv(_request_limit(client_items))
                 auth = channel.recv_json()
+                # Red team round 3, F8: the peer gets a fixed code; the reason (member names, the budget file,
+                # usage counts) goes to this server's caller only, in the PsiError raised here.
+                refusal = REFUSED_AUTH
                 try:
                     peer = f"address {address[0]}"
                     if members is not None:
@@ -497,10 +505,11 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                         name = verify(members, auth.get("member") if isinstance(auth, dict) else None,
                                       auth.get("signature") if isinstance(auth, dict) else None, signed, channel.peer)
                         peer = f"member {name}"
+                    refusal = REFUSED_BUDGET
                     if budget is not None:
                         budget.charge(peer, client_items)
-                except PsiError as exc:
-                    channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
+                except PsiError:
+                    channel.send_json({"protocol": PROTOCOL, "error": refusal})
                     raise
                 channel.send_json({"protocol": PROTOCOL, "ok": True})
                 setup, response = _server_answer(psi, items, client_items, raw_request,
