@@ -403,3 +403,71 @@ def test_a_refused_tcp_peer_learns_a_fixed_code_not_the_members_or_budget(sketch
     assert psi.REFUSED_AUTH in refused.value.reason
     assert "alice-secret-lab" not in refused.value.reason and "budget-secret-path" not in refused.value.reason
     assert "alice-secret-lab" in box["error"].reason
+
+
+# ------------------------------------------------------------------- F6: what is signed names the server
+
+
+def test_a_request_file_signed_for_one_server_is_refused_by_another(sketcher, tmp_path: Path):
+    """PoC poc_file_replay_other_server.py: one request file was answered (and charged) by servers A, B, C. With
+    server names the request names its server, signed; another name, or none, is refused."""
+    from weightwarden.indicators import psi
+    from weightwarden.indicators.errors import PsiError
+    from weightwarden.indicators.members import generate_member_key
+
+    key = generate_member_key("alice", tmp_path / "alice.key")
+    members = {"alice": key._private.public_key()}
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+
+    client = build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n}") for n in range(12)])
+    request = psi.make_request(client, tmp_path / "state.json", member=key, server_name="lab-a")
+    server = _server_set(sketcher)
+    for other in ("lab-b", None):
+        with pytest.raises(PsiError, match="is for server 'lab-a'"):
+            psi.respond(server, request, members=members, server_name=other,
+                        budget=psi.SessionBudget(str(tmp_path / f"budget-{other}.json")))
+    response = psi.respond(server, request, members=members, server_name="lab-a",
+                           budget=psi.SessionBudget(str(tmp_path / "budget-a.json")))
+    assert psi.finish(tmp_path / "state.json", response).cardinality == 6
+
+
+def _serve_named(sketcher, members, name):
+    import threading
+
+    from weightwarden.indicators import psi
+
+    box: dict = {}
+    ready = threading.Event()
+
+    def run() -> None:
+        try:
+            box["result"] = psi.serve(_server_set(sketcher), ready=lambda port: (box.update(port=port), ready.set()),
+                                      timeout=30, members=members, server_name=name)
+        except Exception as exc:  # noqa: BLE001
+            box["error"] = exc
+            ready.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    return thread, box
+
+
+def test_a_tcp_session_signed_for_another_server_does_not_verify(sketcher, tmp_path: Path):
+    """PoC poc_tcp_errors_and_relay.py (relay): alice meant server 'mallory', which relayed her session to
+    'lab-b'; lab-b charged alice. Her signature now covers the name she meant, so lab-b refuses it."""
+    from weightwarden.indicators import psi
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+    from weightwarden.indicators.errors import PsiError
+    from weightwarden.indicators.members import generate_member_key
+
+    key = generate_member_key("alice", tmp_path / "alice.key")
+    members = {"alice": key._private.public_key()}
+    client = build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n}") for n in range(12)])
+    thread, box = _serve_named(sketcher, members, "lab-b")
+    with pytest.raises(PsiError, match="not authenticated"):
+        psi.connect(client, port=box["port"], timeout=30, member=key, server_name="mallory")
+    thread.join(30)
+    thread, box = _serve_named(sketcher, members, "lab-b")
+    assert psi.connect(client, port=box["port"], timeout=30, member=key, server_name="lab-b").cardinality == 6
+    thread.join(30)

@@ -459,7 +459,7 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
           max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS, min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS,
           timeout: float = DEFAULT_TIMEOUT_S, session_timeout: float = DEFAULT_SESSION_TIMEOUT_S,
           budget: SessionBudget | None = None, ready: Callable[[int], None] | None = None,
-          members: dict[str, Any] | None = None) -> PsiResult:
+          members: dict[str, Any] | None = None, server_name: str | None = None) -> PsiResult:
     """Answer one client on ``host:port`` (0: any free port, reported to ``ready``) and return the result.
 
     ``members`` (:func:`.members.load_members`): only clients that sign the session with a listed member key
@@ -501,7 +501,8 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                     if members is not None:
                         from weightwarden.indicators.members import digest, verify
 
-                        signed = digest(challenge.encode(), _canonical(hello), bytes(raw_request))
+                        signed = digest(challenge.encode(), _canonical(hello), bytes(raw_request),
+                                        *_server_part(server_name))
                         name = verify(members, auth.get("member") if isinstance(auth, dict) else None,
                                       auth.get("signature") if isinstance(auth, dict) else None, signed, channel.peer)
                         peer = f"member {name}"
@@ -531,7 +532,8 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
 def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, timeout: float = DEFAULT_TIMEOUT_S,
             session_timeout: float = DEFAULT_SESSION_TIMEOUT_S, share_result: bool = False,
             min_server_items: int = DEFAULT_MIN_SERVER_ITEMS,
-            max_server_items: int = DEFAULT_MAX_SERVER_ITEMS, member: Any = None) -> PsiResult:
+            max_server_items: int = DEFAULT_MAX_SERVER_ITEMS, member: Any = None,
+            server_name: str | None = None) -> PsiResult:
     """Run the client side against a server; returns the intersection size. The count is told to the server
     only with ``share_result`` (a malicious server with a tiny set would learn membership from it); a server
     set below ``min_server_items`` or above ``max_server_items`` is refused before our request is sent.
@@ -541,7 +543,8 @@ def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, tim
     counted — so no check on the count is an oracle for the server. Errors found afterwards are ours alone.
 
     ``member`` (:class:`.members.MemberKey`): sign the session (the server's challenge, our hello and request)
-    for a server that answers listed members only."""
+    for a server that answers listed members only; ``server_name``: the name of the server we mean (its
+    operator's ``server_name``), signed too, so a server we did not mean cannot relay our session (F6)."""
     psi = _psi()
     items = psi_items(indicators)
     start = time.perf_counter()
@@ -562,7 +565,8 @@ def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, tim
                 from weightwarden.indicators.members import digest
 
                 auth = {"member": member.name,
-                        "signature": member.sign(digest(challenge.encode(), _canonical(hello), request))}
+                        "signature": member.sign(digest(challenge.encode(), _canonical(hello), request,
+                                                        *_server_part(server_name)))}
             channel.send_json(auth)
             verdict = channel.recv_json()
             if not isinstance(verdict, dict) or verdict.get("ok") is not True:
@@ -622,6 +626,12 @@ def _unpack(data: bytes, frames: int, what: str) -> tuple[dict[str, Any], list[b
     return header, parts[1:]
 
 
+def _server_part(server_name: str | None) -> tuple[bytes, ...]:
+    """What a TCP signature adds for a named server (red team round 3, F6): the name the client means to talk
+    to, so a session relayed to another server, or signed for one, does not verify there."""
+    return () if server_name is None else (b"weightwarden psi server name\0" + server_name.encode(),)
+
+
 _SIGNED_FIELDS = {"member", "nonce", "created", "signature"}
 _HEX = frozenset("0123456789abcdef")
 
@@ -645,7 +655,8 @@ def _check_signed_header(header: dict[str, Any], now: float, window: float, what
     return member, signature, nonce, created
 
 
-def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], member: Any = None) -> bytes:
+def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], member: Any = None,
+                 server_name: str | None = None) -> bytes:
     """Client, step 1: the request message; the ECDH key is kept in ``state_path`` (created 0600). ``member``
     (:class:`.members.MemberKey`) signs the header (with a fresh nonce and the time) and the request."""
     psi = _psi()
@@ -665,6 +676,8 @@ def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], m
         from weightwarden.indicators.members import digest
 
         header.update(member=member.name, nonce=os.urandom(16).hex(), created=int(time.time()))
+        if server_name is not None:
+            header["server"] = server_name  # signed: only the server of this name answers it (F6)
         header["signature"] = member.sign(digest(_canonical(header), request))
     return _pack(header, request)
 
@@ -672,7 +685,7 @@ def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], m
 def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS,
             min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS, budget: SessionBudget | None = None,
             peer: str | None = None, what: str = "PSI request", members: dict[str, Any] | None = None,
-            now: float | None = None) -> bytes:
+            now: float | None = None, server_name: str | None = None) -> bytes:
     """Server, the only step: setup + response to a client's request message.
 
     ``members``: only requests signed by a listed member are answered (a nonce is answered once per budget
@@ -690,6 +703,10 @@ def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int =
 
         window = budget.window_s if budget is not None else DEFAULT_BUDGET_WINDOW_S
         member, signature, nonce, created = _check_signed_header(header, now, window, what)
+        if header.get("server") != server_name:
+            # F6: a request signed for another server (or for none, when this one is named) is not ours
+            raise PsiError(f"{what}: the signed request is for server {str(header.get('server'))[:64]!r}, not "
+                           f"{server_name!r}")
         signed = {k: v for k, v in header.items() if k != "signature"}
         name = verify(members, member, signature, digest(_canonical(signed), raw_request), what)
         keep_until = created + window + MAX_CLOCK_SKEW_S
