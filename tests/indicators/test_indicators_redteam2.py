@@ -587,7 +587,9 @@ def test_tcp_budget_is_charged_to_the_member_not_the_address(sketcher: Sketcher,
         except PsiError as exc:
             counts.append(exc.reason)
         thread.join(30)
-    assert counts[:2] == [12, 12] and "budget of member lab-b spent" in counts[2]
+    # Red team round 3 (F8): the client is told a fixed code; the details stay with the server.
+    assert counts[:2] == [12, 12] and psi.REFUSED_BUDGET in counts[2] and "lab-b" not in counts[2]
+    assert "budget of member lab-b spent" in box["error"].reason
     thread_box: dict = {}
     ready = threading.Event()
 

@@ -104,7 +104,9 @@ def audit(path: Path, bundle: Path | None, key: str | None, roots: tuple[str, ..
         raise click.ClickException(exc.reason) from None
     if output is not None:
         try:
-            output.write_text(text, encoding="utf-8")
+            from weightwarden.core.files import write_atomic
+
+            write_atomic(str(output), text.encode("utf-8"), 0o644)
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
         click.echo(f"{fmt} report written to {output}; decision: {result.decision}", err=True)

@@ -372,7 +372,9 @@ def compare_command(run_a: Path, run_b: Path, json_path: Path | None, categories
     write_stdout("\n".join(lines) + "\n")
     if json_path is not None:
         try:
-            json_path.write_text(json.dumps(comparison.to_json(), indent=2) + "\n", encoding="utf-8")
+            from weightwarden.core.files import write_atomic
+
+            write_atomic(str(json_path), (json.dumps(comparison.to_json(), indent=2) + "\n").encode(), 0o644)
         except OSError as exc:
             raise click.ClickException(f"cannot write {json_path}: {exc.strerror or exc}") from None
     return EXIT_ERRORS_OR_REGRESSED if comparison.verdict.startswith("safety regressed") else EXIT_OK
@@ -469,7 +471,10 @@ def view_command(run_logs: tuple[Path, ...], output: Path | None, serve: bool, p
         raise click.ClickException(str(exc)) from None
     if output is not None:
         try:
-            output.write_text(page, encoding="utf-8")
+            from weightwarden.core.files import write_atomic
+
+            # the page holds prompts and model responses: private to its owner
+            write_atomic(str(output), page.encode("utf-8"), 0o600)
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
         click.echo(f"viewer: {output}", err=True)

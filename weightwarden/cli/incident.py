@@ -39,14 +39,19 @@ def _run(fn: Any) -> int:
         return EXIT_ERROR
 
 
-def _write(text: str, output: str | None) -> None:
+def _write(text: str, output: str | None, tlp: str = "TLP:CLEAR") -> None:
+    """Standard output, or ``output`` through write_atomic (red team round 3, F4: a plain write followed a
+    symlink, fed a planted FIFO and kept an existing file's mode): 0644 for TLP:CLEAR, 0600 for anything
+    stricter."""
     if output is None:
         write_stdout(text if text.endswith("\n") else text + "\n")
         return
     from weightwarden.core.errors import InputError
+    from weightwarden.core.files import write_atomic
 
+    data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
     try:
-        Path(output).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        write_atomic(output, data, 0o644 if tlp.upper() == "TLP:CLEAR" else 0o600)
     except OSError as exc:
         raise InputError(f"{output}: cannot write: {exc.strerror or exc}") from None
     click.echo(f"written to {output}", err=True)
@@ -105,12 +110,22 @@ def _time(text: str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def _check_outgoing(incident: Any) -> None:
+    """Red team round 3 (F3): the attachment check ran only in `new`, so an incident file edited by hand,
+    received from someone else or written by an older version was published/exported with raw prompt text or a
+    TLP:RED set inside. Every place an incident leaves this process (publish, update's output, export in any
+    format) now runs the same check on what the incident carries."""
+    if incident.indicators:
+        _checked_indicator_sets(list(incident.indicators), f"{incident.id} indicators", incident.tlp)
+
+
 # --- registry access ------------------------------------------------------------------------------------
 
 def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_key: str | None) -> None:
     from weightwarden.core.errors import InputError
     from weightwarden.registry.incidents import IncidentError, is_public
 
+    _check_outgoing(incident)
     if not is_public(incident):
         # A transparency log is public (anyone can download its tiles); TLP:GREEN and stricter never go there.
         raise IncidentError(f"{incident.id}: marked {incident.tlp}; only TLP:CLEAR incidents may be logged in a "
@@ -357,7 +372,7 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
             lineage_policy=LineagePolicy(min_score=min_score, require_measured=require_measured))
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
-        _write(_dump(incident.to_osv()), output)
+        _write(_dump(incident.to_osv()), output, incident.tlp)
         return EXIT_OK
 
     return _run(go)
@@ -380,9 +395,10 @@ def update(file: str, state: str, note: str, output: str | None, url: str | None
         from weightwarden.registry.incidents import load_incident, transition
 
         incident = transition(load_incident(file), state, note=note)
+        _check_outgoing(incident)
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
-        _write(_dump(incident.to_osv()), output or file)
+        _write(_dump(incident.to_osv()), output or file, incident.tlp)
         return EXIT_OK
 
     return _run(go)
@@ -455,13 +471,14 @@ def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, 
             raise IncidentError(f"{ref}: logged by {len(found)} keys ({', '.join(k[:16] for k, _ in found)}): "
                                 "choose one with --key")
         incident = found[0][1]
+        _check_outgoing(incident)
         if fmt == "osv":
             doc = incident.to_osv()
         elif fmt == "csaf":
             doc = to_csaf(incident, publisher_name=publisher, publisher_namespace=namespace)
         else:
             doc = to_openvex(incident, author=publisher)
-        _write(_dump(doc), output)
+        _write(_dump(doc), output, incident.tlp)
         return EXIT_OK
 
     return _run(go)

@@ -287,6 +287,13 @@ def _budget(path: str | None, sessions: int, items: int, window: float, total: i
                          total_sessions=total)
 
 
+# Red team round 3 (F6): the server a signature is for. The operator names the server; members give the same
+# name, and it is signed, so a request file replayed to another server, or a session relayed to one, is refused.
+_SERVER_NAME_OPTION = click.option(
+    "--server-name", default=None, metavar="NAME",
+    help="The server's name, included in what members sign (server side: this server's name; client side: the "
+         "server you mean). Both sides must give the same name.")
+
 _NO_MEMBERS = "warning: no --members list: peers are not authenticated (docs/indicators.md, PSI)"
 
 
@@ -341,11 +348,12 @@ def psi_member_keygen_command(name: str, output: str) -> int:
               help="Seconds for the whole session.")
 @_budget_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_SERVER_NAME_OPTION
 @_errors_to_exit
 def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
                       timeout: float, session_timeout: float, budget_file: str | None, budget_sessions: int,
                       budget_items: int, budget_window: float, budget_total_sessions: int, members_path: str | None,
-                      fmt: str) -> int:
+                      fmt: str, server_name: str | None) -> int:
     """Answer one PSI client; prints the port it listens on to stderr first. Secure against honest-but-curious
     clients only: see docs/indicators.md (PSI security model)."""
     from weightwarden.indicators.psi import serve
@@ -360,7 +368,7 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
     _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
                       min_client_items=min_client_items, timeout=timeout, session_timeout=session_timeout,
                       budget=_budget(budget_file, budget_sessions, budget_items, budget_window, budget_total_sessions),
-                      ready=ready, members=members), fmt)
+                      ready=ready, members=members, server_name=server_name), fmt)
     return EXIT_OK
 
 
@@ -379,16 +387,18 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
 @click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_MEMBER_KEY_OPTION
+@_SERVER_NAME_OPTION
 @_errors_to_exit
 def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int,
                         max_server_items: int, timeout: float, session_timeout: float, fmt: str,
-                        member_key_path: str | None) -> int:
+                        member_key_path: str | None, server_name: str | None) -> int:
     """Run the client side against `psi serve`; prints the intersection size."""
     from weightwarden.indicators.psi import connect
 
     _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
                         share_result=share, min_server_items=min_server_items,
-                        max_server_items=max_server_items, member=_member_key(member_key_path)), fmt)
+                        max_server_items=max_server_items, member=_member_key(member_key_path),
+                        server_name=server_name), fmt)
     return EXIT_OK
 
 
@@ -398,13 +408,15 @@ def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_se
               help="Where to keep the client's secret state (created, mode 0600).")
 @click.option("-o", "--output", default="-", show_default=True, help="Request file ('-': standard output).")
 @_MEMBER_KEY_OPTION
+@_SERVER_NAME_OPTION
 @_errors_to_exit
-def psi_request_command(set_path: str, state_path: str, output: str, member_key_path: str | None) -> int:
+def psi_request_command(set_path: str, state_path: str, output: str, member_key_path: str | None,
+                        server_name: str | None) -> int:
     """File mode, client step 1: write a PSI request for the other party."""
     from weightwarden.indicators.psi import make_request
 
-    _write(output, make_request(_load(set_path), state_path, member=_member_key(member_key_path)), "PSI request",
-           content=None)
+    _write(output, make_request(_load(set_path), state_path, member=_member_key(member_key_path),
+                                server_name=server_name), "PSI request", content=None)
     return EXIT_OK
 
 
@@ -417,11 +429,12 @@ def psi_request_command(set_path: str, state_path: str, output: str, member_key_
                                            "key id).")
 @_budget_options
 @click.option("-o", "--output", default="-", show_default=True, help="Response file ('-': standard output).")
+@_SERVER_NAME_OPTION
 @_errors_to_exit
 def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
                         peer: str | None, budget_file: str | None, budget_sessions: int, budget_items: int,
                         budget_window: float, budget_total_sessions: int, members_path: str | None,
-                        output: str) -> int:
+                        output: str, server_name: str | None) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
@@ -430,7 +443,8 @@ def psi_respond_command(set_path: str, request: str, max_client_items: int, min_
                            min_client_items=min_client_items,
                            budget=_budget(budget_file, budget_sessions, budget_items, budget_window,
                                           budget_total_sessions),
-                           peer=peer, what=request, members=_members(members_path)), "PSI response", content=None)
+                           peer=peer, what=request, members=_members(members_path), server_name=server_name),
+           "PSI response", content=None)
     return EXIT_OK
 
 

@@ -122,8 +122,9 @@ def fingerprint_command(path: str, output: str | None, allow_symlinks: bool) -> 
         write_stdout(text)
         return 0
     try:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        from weightwarden.core.files import write_atomic
+
+        write_atomic(output, text.encode("utf-8"), 0o644)
     except OSError as exc:
         raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
     click.echo(f"fingerprint of {printable(path)} written to {printable(output)} ({len(text)} bytes)", err=True)

@@ -231,8 +231,9 @@ def scan(
 
     if output is not None:
         try:
-            with open(output, "w", encoding="utf-8", errors="backslashreplace") as handle:
-                handle.write(text)
+            from weightwarden.core.files import write_atomic
+
+            write_atomic(output, text.encode("utf-8", "backslashreplace"), 0o644)
         except OSError as exc:
             raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
         if not quiet:

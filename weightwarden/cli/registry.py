@@ -143,13 +143,13 @@ def keygen(out: str) -> int:
         )
 
         key = generate_key()
+        from weightwarden.core.files import write_atomic
+
         try:
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_atomic(out, private_key_pem(key), 0o600, exclusive=True)
+            write_atomic(out + ".pub.pem", public_key_pem(key.public_key()), 0o644)
         except OSError as exc:
             return _fail(f"{out}: {exc.strerror or exc}")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(private_key_pem(key))
-        Path(out + ".pub.pem").write_bytes(public_key_pem(key.public_key()))
         click.echo(f"key id {key_id(raw_public_key(key.public_key()))}\nprivate key {out}, public key {out}.pub.pem")
         return 0
 

@@ -89,14 +89,14 @@ def keygen(name: str, out: str) -> int:
         from weightwarden.registry.witness import CosignatureSigner
 
         signer = CosignatureSigner.generate(name)
+        from weightwarden.core.files import write_atomic
+
         try:
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_atomic(out, (signer.skey() + "\n").encode("ascii"), 0o600, exclusive=True)
         except FileExistsError:
             raise InputError(f"{out}: exists; refusing to overwrite a key") from None
         except OSError as exc:
             raise InputError(f"{out}: cannot write the key: {exc.strerror or exc}") from None
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(signer.skey() + "\n")
         click.echo(signer.verifier().vkey())
         return EXIT_OK
 

@@ -113,6 +113,48 @@ def load_member_key(path: str | os.PathLike[str]) -> MemberKey:
     return MemberKey(match.group(1), _ed25519().Ed25519PrivateKey.from_private_bytes(bytes.fromhex(match.group(2))))
 
 
+# Ed25519 point checks (red team round 3, F5). Pure arithmetic on public data, RFC 8032 section 5.1.3.
+_P = 2**255 - 19
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _decode_point(raw: bytes) -> tuple[int, int] | None:
+    """(x, y) of a canonical encoding on the curve; None for y >= p, x = 0 with the sign bit set, or no point."""
+    y = int.from_bytes(raw, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= _P:
+        return None
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    if x2 == 0:
+        return None if sign else (0, y)
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P:
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _double(point: tuple[int, int]) -> tuple[int, int]:
+    x, y = point
+    t = _D * x * x * y * y % _P
+    return ((2 * x * y) * pow(1 + t, _P - 2, _P) % _P, (y * y + x * x) * pow(1 - t, _P - 2, _P) % _P)
+
+
+def strong_public_key(raw: bytes) -> bool:
+    """Whether ``raw`` is a canonical encoding of a point not of small order (8 * point is not the identity):
+    a small-order key such as the identity (01 00..00) verifies R = identity, s = 0 on every message."""
+    point = _decode_point(raw) if len(raw) == 32 else None
+    if point is None:
+        return False
+    for _ in range(3):
+        point = _double(point)
+    return point != (0, 1)
+
+
 def load_members(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The operator's member list: ``NAME HEX-PUBLIC-KEY`` per line; names and keys unique."""
     ed25519 = _ed25519()
@@ -128,6 +170,10 @@ def load_members(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise GroupKeyError(f"{path}:{number}: expected 'NAME HEX-PUBLIC-KEY' (64 hex characters)")
         if parts[0] in members or parts[1] in seen:
             raise GroupKeyError(f"{path}:{number}: member {parts[0]!r} or its key is listed twice")
+        if not strong_public_key(bytes.fromhex(parts[1])):
+            raise GroupKeyError(f"{path}:{number}: the key of member {parts[0]!r} is not a canonical Ed25519 "
+                                "public key of large order (a small-order key such as 01 00..00 accepts a forged "
+                                "signature of every message); ask the member for the key member-keygen printed")
         members[parts[0]] = ed25519.Ed25519PublicKey.from_public_bytes(bytes.fromhex(parts[1]))
         seen.add(parts[1])
     if not members:

@@ -73,6 +73,12 @@ MAX_GCS_DIV = 63  # the Golomb divisor is a bit count of a 64-bit hash range
 DEFAULT_BUDGET_SESSIONS = 10
 DEFAULT_BUDGET_ITEMS = 200_000
 DEFAULT_BUDGET_WINDOW_S = 86_400.0
+# What a refused TCP peer is told: fixed codes, never the local reason (red team round 3, F8).
+REFUSED_AUTH = "refused: not authenticated (not a listed member, or a signature that does not verify)"
+REFUSED_BUDGET = "refused: budget (this peer's or the server's session budget is spent, or a replay)"
+# How far a signed request may be dated ahead of this server's clock (client clocks drift); each nonce is kept
+# until created + window + this, so a request stays refused as a replay for as long as it would be fresh.
+MAX_CLOCK_SKEW_S = 300
 # Round 2 (R4): sessions of all peers together per window, so that posing as many peers (addresses) has a bound.
 DEFAULT_BUDGET_TOTAL_SESSIONS = 100
 MAX_BUDGET_BYTES = 16 * 1024 * 1024  # ≤ total sessions entries are kept: far below this
@@ -385,9 +391,12 @@ class SessionBudget:
             raise PsiError(f"{self.path}: not a {self.SCHEMA} file")
         return peers
 
-    def charge(self, peer: str, items: int, now: float | None = None, nonce: str | None = None) -> None:
+    def charge(self, peer: str, items: int, now: float | None = None, nonce: str | None = None,
+               keep_until: float | None = None) -> None:
         """Record one session of ``items`` for ``peer``; :class:`PsiError` when it would exceed the budget (the
-        peer's or the total) or ``nonce`` was seen in the window."""
+        peer's or the total) or ``nonce`` was seen. A session counts against the budget for the window; its
+        nonce is remembered until ``keep_until`` when that is later (red team round 3, F7: a request dated
+        ahead of the clock was still fresh when its nonce, kept only a window after the answer, was dropped)."""
         from weightwarden.core.files import write_atomic
 
         now = time.time() if now is None else now
@@ -400,25 +409,34 @@ class SessionBudget:
         with os.fdopen(lock_fd, "r+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             kept: dict[str, list[list[Any]]] = {}
+
+            def recent(e: list[Any]) -> bool:
+                return now - e[0] < self.window_s
+
             for name, entries in self._read().items():
                 if isinstance(entries, list):
-                    recent = [e for e in entries if isinstance(e, list) and len(e) in (2, 3)
-                              and all(isinstance(x, int | float) for x in e[:2]) and now - e[0] < self.window_s]
-                    if recent:
-                        kept[name] = recent
-            if nonce is not None and any(len(e) == 3 and e[2] == nonce for es in kept.values() for e in es):
+                    retained = [e for e in entries if isinstance(e, list) and len(e) in (2, 3, 4)
+                                and all(isinstance(x, int | float) for x in e[:2])
+                                and (len(e) < 4 or isinstance(e[3], int | float))
+                                and (recent(e) or (len(e) == 4 and e[3] > now))]
+                    if retained:
+                        kept[name] = retained
+            if nonce is not None and any(len(e) >= 3 and e[2] == nonce for es in kept.values() for e in es):
                 raise PsiError(f"a request with nonce {nonce[:32]} was answered already (a replayed request)")
-            mine = kept.get(peer, [])
+            mine = [e for e in kept.get(peer, []) if recent(e)]
             used_items = int(sum(e[1] for e in mine))
             if len(mine) >= self.sessions or used_items + items > self.items:
                 raise PsiError(
                     f"PSI session budget of {peer} spent: {len(mine)} session(s) and {used_items} items in the last "
                     f"{self.window_s:g} s (limits {self.sessions} sessions, {self.items} items; state {self.path})")
-            total = sum(len(es) for es in kept.values())
+            total = sum(1 for es in kept.values() for e in es if recent(e))
             if total >= self.total_sessions:
                 raise PsiError(f"PSI session budget of this server spent: {total} sessions of all peers in the last "
                                f"{self.window_s:g} s (limit {self.total_sessions}; state {self.path})")
-            kept[peer] = [*mine, [now, items] if nonce is None else [now, items, nonce]]
+            entry: list[Any] = [now, items] if nonce is None else [now, items, nonce]
+            if nonce is not None and keep_until is not None and keep_until > now + self.window_s:
+                entry.append(keep_until)
+            kept[peer] = [*kept.get(peer, []), entry]
             data = json.dumps({"schema": self.SCHEMA, "peers": kept}, sort_keys=True).encode()
             try:
                 write_atomic(self.path, data, 0o600)
@@ -441,7 +459,7 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
           max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS, min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS,
           timeout: float = DEFAULT_TIMEOUT_S, session_timeout: float = DEFAULT_SESSION_TIMEOUT_S,
           budget: SessionBudget | None = None, ready: Callable[[int], None] | None = None,
-          members: dict[str, Any] | None = None) -> PsiResult:
+          members: dict[str, Any] | None = None, server_name: str | None = None) -> PsiResult:
     """Answer one client on ``host:port`` (0: any free port, reported to ``ready``) and return the result.
 
     ``members`` (:func:`.members.load_members`): only clients that sign the session with a listed member key
@@ -467,25 +485,32 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                     client_items = _check_hello(hello, indicators, channel.peer)
                     _check_client_size(client_items, min_client_items, max_client_items, channel.peer)
                 except (PsiError, SchemeMismatchError) as exc:
+                    # Before any authentication: these reasons hold only what the peer itself announced and
+                    # this server's public bounds (no member, budget or usage), so an honest client can adapt.
                     channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
                     raise
                 challenge = os.urandom(16).hex()
                 channel.send_json({**_hello(indicators, len(items)), "challenge": challenge})
                 raw_request = channel.recv(_request_limit(client_items))
                 auth = channel.recv_json()
+                # Red team round 3, F8: the peer gets a fixed code; the reason (member names, the budget file,
+                # usage counts) goes to this server's caller only, in the PsiError raised here.
+                refusal = REFUSED_AUTH
                 try:
                     peer = f"address {address[0]}"
                     if members is not None:
                         from weightwarden.indicators.members import digest, verify
 
-                        signed = digest(challenge.encode(), _canonical(hello), bytes(raw_request))
+                        signed = digest(challenge.encode(), _canonical(hello), bytes(raw_request),
+                                        *_server_part(server_name))
                         name = verify(members, auth.get("member") if isinstance(auth, dict) else None,
                                       auth.get("signature") if isinstance(auth, dict) else None, signed, channel.peer)
                         peer = f"member {name}"
+                    refusal = REFUSED_BUDGET
                     if budget is not None:
                         budget.charge(peer, client_items)
-                except PsiError as exc:
-                    channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
+                except PsiError:
+                    channel.send_json({"protocol": PROTOCOL, "error": refusal})
                     raise
                 channel.send_json({"protocol": PROTOCOL, "ok": True})
                 setup, response = _server_answer(psi, items, client_items, raw_request,
@@ -507,7 +532,8 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
 def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, timeout: float = DEFAULT_TIMEOUT_S,
             session_timeout: float = DEFAULT_SESSION_TIMEOUT_S, share_result: bool = False,
             min_server_items: int = DEFAULT_MIN_SERVER_ITEMS,
-            max_server_items: int = DEFAULT_MAX_SERVER_ITEMS, member: Any = None) -> PsiResult:
+            max_server_items: int = DEFAULT_MAX_SERVER_ITEMS, member: Any = None,
+            server_name: str | None = None) -> PsiResult:
     """Run the client side against a server; returns the intersection size. The count is told to the server
     only with ``share_result`` (a malicious server with a tiny set would learn membership from it); a server
     set below ``min_server_items`` or above ``max_server_items`` is refused before our request is sent.
@@ -517,7 +543,8 @@ def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, tim
     counted — so no check on the count is an oracle for the server. Errors found afterwards are ours alone.
 
     ``member`` (:class:`.members.MemberKey`): sign the session (the server's challenge, our hello and request)
-    for a server that answers listed members only."""
+    for a server that answers listed members only; ``server_name``: the name of the server we mean (its
+    operator's ``server_name``), signed too, so a server we did not mean cannot relay our session (F6)."""
     psi = _psi()
     items = psi_items(indicators)
     start = time.perf_counter()
@@ -538,7 +565,8 @@ def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, tim
                 from weightwarden.indicators.members import digest
 
                 auth = {"member": member.name,
-                        "signature": member.sign(digest(challenge.encode(), _canonical(hello), request))}
+                        "signature": member.sign(digest(challenge.encode(), _canonical(hello), request,
+                                                        *_server_part(server_name)))}
             channel.send_json(auth)
             verdict = channel.recv_json()
             if not isinstance(verdict, dict) or verdict.get("ok") is not True:
@@ -598,7 +626,37 @@ def _unpack(data: bytes, frames: int, what: str) -> tuple[dict[str, Any], list[b
     return header, parts[1:]
 
 
-def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], member: Any = None) -> bytes:
+def _server_part(server_name: str | None) -> tuple[bytes, ...]:
+    """What a TCP signature adds for a named server (red team round 3, F6): the name the client means to talk
+    to, so a session relayed to another server, or signed for one, does not verify there."""
+    return () if server_name is None else (b"weightwarden psi server name\0" + server_name.encode(),)
+
+
+_SIGNED_FIELDS = {"member", "nonce", "created", "signature"}
+_HEX = frozenset("0123456789abcdef")
+
+
+def _check_signed_header(header: dict[str, Any], now: float, window: float, what: str) -> tuple[str, str, str, int]:
+    """The one place a peer's signed-request fields are type- and range-checked, before any of them is used
+    (red team round 3, F9: ``created = 10**400`` passed ``isinstance(int)`` and raised OverflowError in
+    ``time.time() - created``): member a short name, signature 128 hex, nonce 16..64 hex, created an int (not a
+    bool) in [now - window, now + MAX_CLOCK_SKEW_S], compared as integers so no size overflows."""
+    member, signature, nonce, created = (header.get(k) for k in ("member", "signature", "nonce", "created"))
+    if not isinstance(member, str) or not 1 <= len(member) <= 64:
+        raise PsiError(f"{what} is not a listed member (no member name); requests must be signed with a member key "
+                       "the operator listed in --members")
+    if not isinstance(signature, str) or len(signature) != 128 or not set(signature) <= _HEX:
+        raise PsiError(f"{what}: the signature of member {member!r} does not verify (not 128 hex characters)")
+    if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or not set(nonce) <= _HEX:
+        raise PsiError(f"{what}: the signed request has no well-formed nonce")
+    if type(created) is not int or not int(now) - int(window) <= created <= int(now) + MAX_CLOCK_SKEW_S:
+        raise PsiError(f"{what}: the signed request is not fresh: its time must be an integer within the last "
+                       f"{window:g} s (or at most {MAX_CLOCK_SKEW_S} s ahead of this server's clock)")
+    return member, signature, nonce, created
+
+
+def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], member: Any = None,
+                 server_name: str | None = None) -> bytes:
     """Client, step 1: the request message; the ECDH key is kept in ``state_path`` (created 0600). ``member``
     (:class:`.members.MemberKey`) signs the header (with a fresh nonce and the time) and the request."""
     psi = _psi()
@@ -618,40 +676,47 @@ def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], m
         from weightwarden.indicators.members import digest
 
         header.update(member=member.name, nonce=os.urandom(16).hex(), created=int(time.time()))
+        if server_name is not None:
+            header["server"] = server_name  # signed: only the server of this name answers it (F6)
         header["signature"] = member.sign(digest(_canonical(header), request))
     return _pack(header, request)
 
 
 def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int = DEFAULT_MAX_CLIENT_ITEMS,
             min_client_items: int = DEFAULT_MIN_CLIENT_ITEMS, budget: SessionBudget | None = None,
-            peer: str | None = None, what: str = "PSI request", members: dict[str, Any] | None = None) -> bytes:
+            peer: str | None = None, what: str = "PSI request", members: dict[str, Any] | None = None,
+            now: float | None = None, server_name: str | None = None) -> bytes:
     """Server, the only step: setup + response to a client's request message.
 
     ``members``: only requests signed by a listed member are answered (a nonce is answered once per budget
     window, and a request older than the window is refused). ``budget`` charges the session — after every
     check — to the member, else to ``peer`` (default: one name for all file requests), and to the total."""
     psi = _psi()
+    now = time.time() if now is None else now
     header, (raw_request,) = _unpack(request, 1, what)
     client_items = _check_hello(header, indicators, "the requester")
     _check_client_size(client_items, min_client_items, max_client_items, "the requester")
     nonce = None
+    keep_until = None
     if members is not None:
         from weightwarden.indicators.members import digest, verify
 
-        signed = {k: v for k, v in header.items() if k != "signature"}
-        name = verify(members, header.get("member"), header.get("signature"), digest(_canonical(signed), raw_request),
-                      what)
-        nonce, created = header.get("nonce"), header.get("created")
         window = budget.window_s if budget is not None else DEFAULT_BUDGET_WINDOW_S
-        if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64 or not isinstance(created, int) \
-                or not -300 <= time.time() - created <= window:
-            raise PsiError(f"{what}: the signed request has no fresh nonce and time (older than {window:g} s?)")
+        member, signature, nonce, created = _check_signed_header(header, now, window, what)
+        if header.get("server") != server_name:
+            # F6: a request signed for another server (or for none, when this one is named) is not ours
+            raise PsiError(f"{what}: the signed request is for server {str(header.get('server'))[:64]!r}, not "
+                           f"{server_name!r}")
+        signed = {k: v for k, v in header.items() if k != "signature"}
+        name = verify(members, member, signature, digest(_canonical(signed), raw_request), what)
+        keep_until = created + window + MAX_CLOCK_SKEW_S
         peer = f"member {name}"
     if len(raw_request) > _request_limit(client_items):
         raise PsiError(f"the PSI request is {len(raw_request)} bytes; {client_items} items take at most "
                        f"{_request_limit(client_items)}")
     if budget is not None:
-        budget.charge(peer or f"key {indicators.scheme.key_id} (file exchange)", client_items, nonce=nonce)
+        budget.charge(peer or f"key {indicators.scheme.key_id} (file exchange)", client_items, now=now, nonce=nonce,
+                      keep_until=keep_until)
     items = psi_items(indicators)
     setup, response = _server_answer(psi, items, client_items, raw_request)
     return _pack(_hello(indicators, len(items)), setup, response)
