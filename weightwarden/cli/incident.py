@@ -110,13 +110,21 @@ def _time(text: str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _check_outgoing(incident: Any) -> None:
+def _check_outgoing(incident: Any) -> Any:
     """Red team round 3 (F3): the attachment check ran only in `new`, so an incident file edited by hand,
     received from someone else or written by an older version was published/exported with raw prompt text or a
     TLP:RED set inside. Every place an incident leaves this process (publish, update's output, export in any
-    format) now runs the same check on what the incident carries."""
-    if incident.indicators:
-        _checked_indicator_sets(list(incident.indicators), f"{incident.id} indicators", incident.tlp)
+    format) now runs the same check on what the incident carries.
+
+    Red team round 4 (G1): the check read each set with the loader, which skips keys it does not know, and then
+    the raw dict was sent, so raw prompts under an unknown key left unseen. The incident returned here carries
+    the loader's re-serialised form of each set (unknown keys dropped); callers send only that."""
+    from dataclasses import replace
+
+    if not incident.indicators:
+        return incident
+    checked = _checked_indicator_sets(list(incident.indicators), f"{incident.id} indicators", incident.tlp)
+    return replace(incident, indicators=tuple(checked))
 
 
 # --- registry access ------------------------------------------------------------------------------------
@@ -125,7 +133,7 @@ def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_
     from weightwarden.core.errors import InputError
     from weightwarden.registry.incidents import IncidentError, is_public
 
-    _check_outgoing(incident)
+    incident = _check_outgoing(incident)
     if not is_public(incident):
         # A transparency log is public (anyone can download its tiles); TLP:GREEN and stricter never go there.
         raise IncidentError(f"{incident.id}: marked {incident.tlp}; only TLP:CLEAR incidents may be logged in a "
@@ -394,8 +402,7 @@ def update(file: str, state: str, note: str, output: str | None, url: str | None
     def go() -> int:
         from weightwarden.registry.incidents import load_incident, transition
 
-        incident = transition(load_incident(file), state, note=note)
-        _check_outgoing(incident)
+        incident = _check_outgoing(transition(load_incident(file), state, note=note))
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
         _write(_dump(incident.to_osv()), output or file, incident.tlp)
@@ -470,8 +477,7 @@ def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, 
         if len(found) > 1:  # never pick one key's record silently (red team round 4, W4)
             raise IncidentError(f"{ref}: logged by {len(found)} keys ({', '.join(k[:16] for k, _ in found)}): "
                                 "choose one with --key")
-        incident = found[0][1]
-        _check_outgoing(incident)
+        incident = _check_outgoing(found[0][1])
         if fmt == "osv":
             doc = incident.to_osv()
         elif fmt == "csaf":
