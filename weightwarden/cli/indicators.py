@@ -126,7 +126,8 @@ def keygen_command(output: str) -> int:
 @click.option("--include-category-text", is_flag=True,
               help="Keep categories that are not known taxonomy ids (free text of authored suites).")
 @click.option("--tlp", type=click.Choice(TLP_CHOICES), default="amber", show_default=True)
-@click.option("--producer", default=None, help="Name of the producing organisation.")
+@click.option("--producer", default=None,
+              help="Name of the producing organisation (a local reference: needs --include-refs).")
 @click.option("--format", "fmt", type=click.Choice(["json", "stix"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
 @_errors_to_exit
@@ -137,6 +138,9 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     """Derive indicators from evidence (eval logs, prompt folders, incidents) and the attacked model."""
     if not (eval_logs or folders or incidents or models or fingerprints):
         raise click.UsageError("give at least one of --eval-log, --folder, --incident, --model, --fingerprint")
+    if producer is not None and not include_refs:
+        # Red team round 4 (G2): the producer names who shares; like file names it stays home unless asked for.
+        raise click.UsageError("--producer is a local reference: give --include-refs too (the set is then private)")
     from weightwarden.indicators.derive import derive_set
     from weightwarden.indicators.keys import load_key
     from weightwarden.indicators.records import dump_set

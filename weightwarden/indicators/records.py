@@ -57,7 +57,16 @@ KNOWN_CATEGORIES = frozenset({
     "overload_with_information", "payload_splitting", "persuasion", "repeated_token_attack", "system_mode",
     "token_smuggling", "virtualization",
 })
+# Red team round 4 (G2): these lists were free text bounded only in size, so 16 x 64 characters per prompt
+# ('decoded') and per set ('sources') carried anything through a "digests only" export. Now each entry must be a
+# name this package writes: a jailbreak layer of indicators.normalise (its wrappers and the generic decodings;
+# a test keeps the two in step) or a kind of evidence of derive_set.
+KNOWN_LAYERS = frozenset({"roleplay", "prefix_injection", "refusal_suppression", "base64", "rot13", "leetspeak",
+                          "low_resource", "multi_turn"})
+KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# RFC 3339 date-time (section 5.6); the values are then checked by datetime.
+_RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
 _ATLAS = re.compile(r"AML\.T\d{4}(\.\d{3})?")
 
 
@@ -120,7 +129,10 @@ class IndicatorSet:
     def contains(self) -> dict[str, Any]:
         """What this set holds, stated in the export so a reader knows before sharing it further."""
         text = any(p.text is not None for p in self.prompts)
-        refs = any(p.ref is not None for p in self.prompts) or any(m.label is not None for m in self.models)
+        # Red team round 4 (G2): the producer is free text naming who shares (an organisation, a person): it is
+        # a local reference, kept only on request like file names and model labels.
+        refs = (any(p.ref is not None for p in self.prompts) or any(m.label is not None for m in self.models)
+                or self.producer is not None)
         free = any(p.category is not None and p.category not in KNOWN_CATEGORIES for p in self.prompts)
         return {
             "prompt_indicators": len(self.prompts),
@@ -152,7 +164,7 @@ class IndicatorSet:
                                 else None)
                         for p in self.prompts)
         models = tuple(replace(m, label=m.label if keep_refs else None) for m in self.models)
-        return replace(self, prompts=prompts, models=models)
+        return replace(self, prompts=prompts, models=models, producer=self.producer if keep_refs else None)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,12 +198,37 @@ class IndicatorSet:
         prompts = tuple(_prompt_from_json(p, scheme, f"{where}: prompts[{i}]") for i, p in enumerate(raw_prompts))
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
         sources = short_strings(data.get("sources", []), "sources", where)
+        unknown = sorted(set(sources) - KNOWN_SOURCES)
+        if unknown:
+            raise IndicatorFormatError(f"{where}: unknown evidence kind(s) in 'sources' {unknown[0]!r} (known: "
+                                       f"{', '.join(sorted(KNOWN_SOURCES))})")
         producer, created = data.get("producer"), data.get("created", "")
         if not isinstance(producer, str | None) or not isinstance(created, str):
             raise IndicatorFormatError(f"{where}: 'producer' and 'created' must be strings")
         if len(producer or "") > MAX_FIELD_CHARS or len(created) > MAX_FIELD_CHARS:
             raise IndicatorFormatError(f"{where}: 'producer' or 'created' longer than {MAX_FIELD_CHARS} characters")
-        return cls(scheme, prompts, models, producer, created, tlp, sources)
+        return cls(scheme, prompts, models, producer, rfc3339(created, where), tlp, sources)
+
+
+def rfc3339(value: str, where: str) -> str:
+    """``value`` as an RFC 3339 time in UTC (``...Z``), or ``""`` for a set that does not say when it was made.
+    Red team round 4 (G2/G3): 'created' was any string: 4096 characters of free text in a "digests only"
+    export, and a non-time crashed the STIX export inside stix2."""
+    import datetime as _dt
+
+    if value == "":
+        return ""
+    match = _RFC3339.fullmatch(value)
+    if not match:
+        raise IndicatorFormatError(f"{where}: 'created' is not an RFC 3339 time (e.g. 2026-01-02T03:04:05Z)")
+    day, clock, fraction, zone = match.groups()
+    # datetime keeps microseconds only: 1 to 9 fraction digits are cut or padded to 6
+    iso = f"{day}T{clock}" + (f".{fraction[:6].ljust(6, '0')}" if fraction else "")
+    try:
+        when = _dt.datetime.fromisoformat(iso + ("+00:00" if zone in "Zz" else zone)).astimezone(_dt.UTC)
+    except (ValueError, OverflowError):
+        raise IndicatorFormatError(f"{where}: 'created' {value[:40]!r} is not a valid time") from None
+    return when.replace(tzinfo=None).isoformat() + "Z"  # isoformat pads the year (strftime's %Y does not)
 
 
 def _optional_str(data: dict[str, Any], name: str, where: str, limit: int = MAX_FIELD_CHARS) -> str | None:
@@ -224,6 +261,10 @@ def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
     if not isinstance(atlas, str) or not _ATLAS.fullmatch(atlas):
         raise IndicatorFormatError(f"{where}: 'atlas' {atlas!r} is not a MITRE ATLAS technique id")
     decoded = short_strings(data.get("decoded", []), "decoded", where)
+    unknown = sorted(set(decoded) - KNOWN_LAYERS)
+    if unknown:
+        raise IndicatorFormatError(f"{where}: unknown jailbreak layer in 'decoded' {unknown[0]!r} (known: "
+                                   f"{', '.join(sorted(KNOWN_LAYERS))})")
     return PromptIndicator(
         exact, decode_signature(data.get("sketch"), scheme.num_perm, where), atlas,
         _optional_str(data, "category", where), decoded, _optional_str(data, "ref", where),

@@ -142,6 +142,15 @@ def to_stix(indicators: IndicatorSet, *, allow_text: bool = False) -> dict[str, 
     then the text is left out (STIX consumers index every property; text belongs in the native form only).
     """
     stix2 = _stix2()
+    try:
+        return _to_stix(stix2, indicators, allow_text)
+    except stix2.exceptions.STIXError as exc:
+        # Red team round 4 (G3): a value stix2 refuses (a 'created' that is not a time) was an "internal error"
+        # (exit 2). The native loader now checks every field first; this catches what stix2 adds on top.
+        raise IndicatorFormatError(f"the indicator set cannot be written as STIX 2.1: {exc}") from None
+
+
+def _to_stix(stix2: Any, indicators: IndicatorSet, allow_text: bool) -> dict[str, Any]:
     if any(p.text is not None for p in indicators.prompts) and not allow_text:
         raise IndicatorFormatError(
             "this indicator set contains raw prompt text; STIX export leaves text out — export the set "
