@@ -68,23 +68,23 @@ def test_a_link_to_own_stdout_that_is_a_regular_file_is_written_through_fd_1(tmp
     The links here live in tmp_path (same kind of link as /dev/stdout), so the old code, which fails this test,
     renames inside tmp_path and never over the system's /dev/stdout."""
     sink = tmp_path / "stdout.txt"
-    (tmp_path / "stdout").symlink_to("/proc/self/fd/1")
-    (tmp_path / "stderr").symlink_to("/proc/self/fd/2")
+    # Round 4 (G4): only a stream name is followed; /proc/self/fd/N is one (a rename there fails harmlessly,
+    # unlike one in /dev), and a link elsewhere is replaced (test_indicators_redteam4.py).
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from weightwarden.core.files import write_atomic; "
-            "print('before', flush=True); write_atomic(sys.argv[2] + '/stdout', b'to my own stdout\\n', 0o600); "
-            "write_atomic(sys.argv[2] + '/stderr', b'to my own stderr', 0o600)")
+            "print('before', flush=True); write_atomic('/proc/self/fd/1', b'to my own stdout\\n', 0o600); "
+            "write_atomic('/proc/self/fd/2', b'to my own stderr', 0o600)")
     with open(sink, "wb") as handle:
         done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT), str(tmp_path)], stdout=handle,
                               stderr=subprocess.PIPE, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert sink.read_bytes() == b"before\nto my own stdout\n"
     assert done.stderr == b"to my own stderr"
-    assert (tmp_path / "stdout").is_symlink() and (tmp_path / "stderr").is_symlink()
 
 
-def test_own_stdout_file_named_by_its_own_path_is_written_through_fd_1(tmp_path: Path):
-    """The file that is stdout, named by its path (not /dev/stdout), is the same stream: written through fd 1,
-    so nothing the process already printed is lost by a rename over it."""
+def test_own_stdout_file_named_by_its_own_path_is_replaced(tmp_path: Path):
+    """Round 3 wrote the file that is stdout, named by its path, through fd 1. Round 4 (G4): only a stream name
+    (/dev/stdout, ...) is a stream; any other name gets a new file with the promised mode (a hard link planted
+    at the name must not reach the log either). What was printed before stays in the log's open inode."""
     sink = tmp_path / "log.txt"
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from weightwarden.core.files import write_atomic; "
             "print('first', flush=True); write_atomic(sys.argv[2], b'second\\n', 0o600)")
@@ -92,7 +92,7 @@ def test_own_stdout_file_named_by_its_own_path_is_written_through_fd_1(tmp_path:
         done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT), str(sink)], stdout=handle,
                               stderr=subprocess.PIPE, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert sink.read_bytes() == b"first\nsecond\n"
+    assert sink.read_bytes() == b"second\n" and (sink.stat().st_mode & 0o777) == 0o600
 
 
 def test_other_devices_and_folders_are_refused_dev_null_accepted(tmp_path: Path):

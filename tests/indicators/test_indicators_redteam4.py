@@ -10,6 +10,7 @@ opens each file without following links and reads from that descriptor.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -203,4 +204,64 @@ def test_derive_producer_needs_include_refs(tmp_path: Path):
     result = CliRunner().invoke(main, ["indicators", "derive", "--key", str(tmp_path / "k"), "--folder",
                                        str(folder), "--producer", "lab A"])
     assert result.exit_code != 0 and "--include-refs" in result.output
+
+
+# ------------------------------------------------------------------- G4: stream cases for stream names only
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write_in_child(tmp_path: Path, output: str, stdout_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from weightwarden.core.files import write_atomic; "
+            "print('log line', flush=True); write_atomic(sys.argv[2], b'RAW PROMPTS\\n', 0o600)")
+    with open(stdout_path, "ab") as handle:
+        done = subprocess.run([sys.executable, "-I", "-c", code, str(ROOT), output], stdout=handle,
+                              stderr=subprocess.PIPE, timeout=60, check=False, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_link_planted_to_own_stdout_is_replaced_not_followed(tmp_path: Path):
+    """PoC poc_stdout_symlink_redirect.sh: stdout is a 0644 CI log; OUTPUT -> the log was followed and the
+    private output appended to the log. Now the link is replaced by a 0600 file; the log gets nothing."""
+    log = tmp_path / "ci.log"
+    log.write_bytes(b"")
+    log.chmod(0o644)
+    out = tmp_path / "out" / "export.json"
+    out.parent.mkdir()
+    out.symlink_to(log)
+    _write_in_child(tmp_path, str(out), log)
+    assert log.read_bytes() == b"log line\n"
+    assert not out.is_symlink() and out.read_bytes() == b"RAW PROMPTS\n"
+    assert (out.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_link_planted_to_dev_null_is_replaced(tmp_path: Path):
+    from weightwarden.core.files import write_atomic
+
+    out = tmp_path / "export.json"
+    out.symlink_to(os.devnull)
+    write_atomic(str(out), b"kept", 0o600)
+    assert not out.is_symlink() and out.read_bytes() == b"kept"
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "-"])
+def test_stream_names_still_write_to_own_stdout(tmp_path: Path, name: str):
+    log = tmp_path / "ci.log"
+    _write_in_child(tmp_path, name, log)
+    assert log.read_bytes() == b"log line\nRAW PROMPTS\n"
+
+
+def test_stream_name_checks():
+    from weightwarden.core.files import is_stream_name, write_atomic
+
+    assert all(is_stream_name(n) for n in ("-", "/dev/stdout", "/dev/stderr", "/dev/null", "/dev/fd/3",
+                                            "/proc/self/fd/12"))
+    assert not any(is_stream_name(n) for n in ("./-", "/dev/stdout/", "dev/null", "/dev/fd/x", "/proc/1/fd/1",
+                                                "/tmp/dev/null"))
+    write_atomic("/dev/null", b"x", 0o600)
+    with pytest.raises(OSError, match="FIFO, socket or device"):
+        write_atomic("/dev/zero", b"x", 0o600)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import stat
 import sys
 
@@ -27,6 +28,17 @@ def read_bounded(path: str, what: str, limit: int) -> bytes:
     if len(data) > limit:
         raise InputError(f"{path}: the {what} is larger than {limit} bytes")
     return data
+
+
+# Red team round 4 (G4): the stream cases (write through fd 1/2, discard into /dev/null) followed links from any
+# path, so a link planted at an output name in a writable folder sent private output into this process's stdout
+# (a world-readable CI log) or made it vanish. They now apply only to a name that says it is a stream.
+_STREAM_NAMES = re.compile(r"/dev/(?:stdout|stderr|null|fd/\d+)|/proc/self/fd/\d+")
+
+
+def is_stream_name(output: str) -> bool:
+    """Whether ``output`` is literally ``-``, /dev/stdout, /dev/stderr, /dev/null, /dev/fd/N or /proc/self/fd/N."""
+    return output == "-" or _STREAM_NAMES.fullmatch(output) is not None
 
 
 def _is_devnull(target: os.stat_result) -> bool:
@@ -61,9 +73,12 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
 
     What is at ``output`` is judged on a descriptor, not on the path (red team round 3, F1: a path checked by
     ``stat`` and then opened again could be swapped in between): it is opened first (O_PATH where there is one,
-    so opening a device or FIFO has no effect) and ``fstat``-ed. This process's own stdout/stderr (same device
-    and inode as fd 1/2, of any file type: ``/dev/stdout`` that is a regular file too, F2) is written through
-    fd 1/2 itself; /dev/null is accepted and nothing is written; any other thing that is not a regular file
+    so opening a device or FIFO has no effect) and ``fstat``-ed. Only a name that says it is a stream (``-``,
+    /dev/stdout, /dev/stderr, /dev/null, /dev/fd/N, /proc/self/fd/N; red team round 4, G4) is followed: this
+    process's own stdout/stderr (same device and inode as fd 1/2, of any file type: ``/dev/stdout`` that is a
+    regular file too, F2) is written through fd 1/2 itself; /dev/null is accepted and nothing is written. Any
+    other name is opened with O_NOFOLLOW: a symlink there is replaced like a file. Any other thing that is not
+    a regular file
     (round 2, R7: a planted FIFO whose reader could be anyone) is refused with :class:`OSError`. The parent
     folder is resolved and opened once; the temporary file and the rename both happen in that folder, so the
     rename never replaces a path outside the folder named.
@@ -74,33 +89,47 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
     name = os.path.basename(output)
     if name in ("", ".", ".."):
         raise IsADirectoryError(errno.EISDIR, f"{output}: not a file name")
-    probe_flags = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     if exclusive and os.path.lexists(output):
         raise FileExistsError(errno.EEXIST, "exists; refusing to overwrite it", output)
+    if output == "-":
+        _flush_python_streams()
+        _write_fd(1, data)
+        return
+    stream = is_stream_name(output)
+    # A stream name is followed (/dev/stdout is a link); any other name is looked at itself (O_NOFOLLOW): a
+    # symlink there is a name to replace, never a way into a stream or a device.
+    probe_flags = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    if not stream:
+        probe_flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        probe = os.open(output, probe_flags | getattr(os, "O_CLOEXEC", 0))  # follows: /dev/stdout is a link
+        probe = os.open(output, probe_flags | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
+        probe = None
+    except OSError as exc:
+        if stream or exc.errno != errno.ELOOP:  # ELOOP: a link, where there is no O_PATH (macOS)
+            raise
         probe = None
     if probe is not None:
         try:
             target = os.fstat(probe)
         finally:
             os.close(probe)
-        for fd in (1, 2):
-            with contextlib.suppress(OSError):
-                mine = os.fstat(fd)
-                if (mine.st_dev, mine.st_ino) == (target.st_dev, target.st_ino):
-                    _flush_python_streams()
-                    _write_fd(fd, data)
-                    return
+        if stream:
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):
+                    mine = os.fstat(fd)
+                    if (mine.st_dev, mine.st_ino) == (target.st_dev, target.st_ino):
+                        _flush_python_streams()
+                        _write_fd(fd, data)
+                        return
         if stat.S_ISDIR(target.st_mode):
             raise IsADirectoryError(errno.EISDIR, f"{output}: is a folder")
-        if not stat.S_ISREG(target.st_mode):
-            if _is_devnull(target):
+        if not stat.S_ISREG(target.st_mode) and not stat.S_ISLNK(target.st_mode):
+            if stream and _is_devnull(target):
                 return  # what /dev/null would do with the bytes
             raise OSError(errno.EPERM, "refusing to write into an existing FIFO, socket or device that is not "
-                                       "/dev/null or this process's own stdout/stderr (its reader could be anyone); "
-                                       "remove it or choose another path")
+                                       "/dev/null or this process's own stdout/stderr named as such (its reader "
+                                       "could be anyone); remove it or choose another path")
     folder = os.path.realpath(os.path.dirname(os.path.abspath(output)))
     folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
