@@ -286,8 +286,6 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
 def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_SET_BYTES) -> Any:
     """Parse a JSON file of at most ``limit`` bytes with the strict parser (depth limit, no duplicate keys);
     ``-`` is not accepted here; every error names the file."""
-    from weightwarden.core.strict_json import StrictJSONError, loads
-
     p = Path(path)
     try:
         with open(p, "rb") as handle:
@@ -296,6 +294,13 @@ def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_
         raise IndicatorFormatError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
     if len(raw) > limit:
         raise IndicatorFormatError(f"{p}: {what} larger than the {limit}-byte bound")
+    return parse_json_bounded(raw, p, what)
+
+
+def parse_json_bounded(raw: bytes, p: str | os.PathLike[str], what: str) -> Any:
+    """The checks and parse of :func:`read_json_bounded` on bytes already read (within the caller's bound)."""
+    from weightwarden.core.strict_json import StrictJSONError, loads
+
     # Each JSON object or array costs Python ~60-200 bytes for 2-3 bytes of input: 21 million empty objects
     # in 64 MiB would take ~1.7 GB. An honest file has one container per >30 bytes; braces inside strings only
     # make this count an over-estimate, so it is a safe pre-check before parsing.
