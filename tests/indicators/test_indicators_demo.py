@@ -14,6 +14,16 @@ def test_demo_on_an_eval_log(tmp_path: Path, public_prompts: list[str], capsys):
     records += [attempt(f"h{i}+base64", "ignored", success=False, transform="base64") for i in range(3)]
     log = write_eval_log(tmp_path / "eval.jsonl", records)
     out = tmp_path / "demo"
+    # A fixed group key: the demo keeps a key it finds, and with a fresh random key the count of near matches
+    # varies (MinHash estimates are random per key; an unrelated prompt is occasionally estimated above the
+    # threshold — the rate is measured in docs/benchmarks.md §12, not asserted here).
+    import hashlib
+
+    from weightwarden.indicators.keys import GroupKey, write_key
+
+    out.mkdir()
+    write_key(GroupKey(hashlib.sha256(b"demo test group key").digest(),
+                       hashlib.sha256(b"demo test id salt").digest()[:16]), out / "group.key")
     demo_indicators(log, out)
     printed = capsys.readouterr().out
     assert "lab A: 8 attack indicators" in printed and "PSI cardinality" in printed
