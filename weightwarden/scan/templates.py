@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -51,7 +52,7 @@ INTERNAL_ATTRS = frozenset(
 )
 # Filters whose arguments name attributes to read.
 ATTRIBUTE_FILTERS = frozenset(
-    {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max", "dictsort", "attr"}
+    {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max", "dictsort", "attr", "join"}
 )
 # Format-string fields that read attributes or items: '{0.__class__}', '{x[__globals__]}'.
 _FORMAT_FIELD_RE = re.compile(r"\{[^{}]*(?:\.|\[)\s*_[^{}]*\}")
@@ -93,10 +94,17 @@ def _analyze(source: str) -> list[TemplateIssue]:
     # the C stack (3.11+), so a higher interpreter limit is safe.
     if sys.getrecursionlimit() < 20_000:
         sys.setrecursionlimit(20_000)
+    _BOUNDS.hits = set()
     try:
         walker.run(tree)
     except RecursionError:  # fail closed: a template nested past Python's stack is not passed as clean
         walker.issues.append(TemplateIssue(COMPUTED_ATTR, 0, "template nests too deeply to be analysed", ""))
+    finally:
+        hits, _BOUNDS.hits = _BOUNDS.hits, None
+    if hits:  # fail closed: what lies past a bound was not analysed, so the template is not passed as clean
+        walker.issues.append(TemplateIssue(
+            COMPUTED_ATTR, 0, f"template exceeds the analysis bounds ({', '.join(sorted(hits))}): not fully analysed",
+            ""))
     seen: set[tuple[str, int, str]] = set()
     result = []
     for issue in sorted(walker.issues, key=lambda i: (i.line, i.kind, i.message)):
@@ -274,6 +282,18 @@ def _chars(values: frozenset[Any]) -> frozenset[Any]:
     return frozenset(out)
 
 
+# The analysis bounds hit while analysing one template (per thread: scans may run in threads). Hitting a
+# bound means part of the template was not followed, which round 4 turned into a bypass (140,000 filler
+# {% set %} exhausted MAX_STEPS, after which a built name went unseen): a bound hit is itself a finding.
+_BOUNDS = threading.local()
+
+
+def _hit(bound: str) -> None:
+    hits = getattr(_BOUNDS, "hits", None)
+    if hits is not None:
+        hits.add(bound)
+
+
 def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
     """Every combination of the string values of ``parts`` through ``join`` (None from it: unknown)."""
     combos: list[tuple[str, ...]] = [()]
@@ -282,6 +302,7 @@ def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
             return _UNK
         combos = [c + (p,) for c in combos for p in part]
         if len(combos) > MAX_VALUES:
+            _hit("MAX_VALUES")
             return _UNK
     out = set()
     for combo in combos:
@@ -406,6 +427,7 @@ class _Walker:
         """What ``node`` (``level`` 0), an element of it (1), an element of that (2) ... can be: strings, NUM,
         DATA or UNKNOWN. Over-approximated: every binding of a name counts, wherever it is."""
         if depth > MAX_VALUE_DEPTH:
+            _hit("MAX_VALUE_DEPTH")
             return _UNK
         level = min(level, MAX_LEVEL)
         key = (id(node), level)
@@ -413,6 +435,7 @@ class _Walker:
         if got is None:
             self.steps += 1
             if self.steps > MAX_STEPS:
+                _hit("MAX_STEPS")
                 return _UNK
             got = self._settle(key, self.memo, lambda: self._value(node, level, depth + 1, _NODES))
         return got
@@ -433,12 +456,14 @@ class _Walker:
             self.cyclic.discard(key)
             got = compute()
             if len(got) > MAX_VALUES:
+                _hit("MAX_VALUES")
                 got = _UNK
             if key not in self.cyclic or got == guess:
                 break
             self._forget(start)
             guess = got
         else:
+            _hit("MAX_ROUNDS")
             got = _UNK
         self.active.discard(key)
         self.provisional.pop(key, None)
@@ -469,6 +494,7 @@ class _Walker:
         for value, bound_level in binds:
             out |= _UNK if value is None else self.value(value, level + bound_level, depth)
             if len(out) > MAX_VALUES:
+                _hit("MAX_VALUES")
                 return _UNK
         return frozenset(out)
 
@@ -580,6 +606,7 @@ class _Walker:
     def _items_of_uncached(self, node: Any, key: str, level: int, depth: int, seen: set[str]) -> frozenset[Any]:
         n = _NODES
         if depth > MAX_VALUE_DEPTH:
+            _hit("MAX_VALUE_DEPTH")
             return _UNK
         if MAPPING not in self.value(node, 0, depth):
             return _NOTHING
@@ -741,9 +768,14 @@ class _Walker:
         if kind == "getitem":
             kind = "fold" if isinstance(node.arg, nodes.Slice) else "chain"
         elif kind == "filter-test":
-            if node.name in ATTRIBUTE_FILTERS and isinstance(node, nodes.Filter):
+            if isinstance(node, nodes.Filter) and (
+                node.name in ATTRIBUTE_FILTERS or node.dyn_kwargs is not None
+                or any(kw.key == "attribute" for kw in node.kwargs)
+            ):
+                # Any filter given attribute= (join, or one added by the host) reads the attribute it names.
                 self._filter(node, nodes)
-                return
+                if node.name != "join" and node.name in ATTRIBUTE_FILTERS:
+                    return
             kind = "fold" if isinstance(node, nodes.Filter) else ""
         if kind == "chain":
             self._chain(node, nodes)
@@ -769,6 +801,9 @@ class _Walker:
                 if _dangerous_name(built):
                     self.add(BUILT_NAME, node, f"template builds the name '{built[:80]}' from pieces")
                     break
+                if _FORMAT_FIELD_RE.search(built):  # a format string assembled from pieces, called anyhow
+                    self.add(BUILT_NAME, node, f"template builds a format string reading private attributes: {built[:80]!r}")
+                    break
             if isinstance(node, nodes.Call):
                 self._format_call(node, nodes)
         elif kind == "loader":
@@ -779,6 +814,11 @@ class _Walker:
         """``str.format`` reads attributes and items of its arguments ('{0.__class__}'): its format string
         must be known (or come from the data), and must not read private names."""
         fn = node.node
+        if not isinstance(fn, nodes.Name | nodes.Getattr):
+            # (f|attr('format'))(x), d['format'](x), (a or b)(x): what is called is not known here, so it may
+            # be str.format of a format string that reads attributes of its arguments.
+            self.add(COMPUTED_ATTR, node, "call of a function computed at render time (may be str.format)")
+            return
         if not (isinstance(fn, nodes.Getattr) and fn.attr in ("format", "format_map")):
             return
         if isinstance(fn.node, nodes.Const):

@@ -1,0 +1,78 @@
+"""Red team round 4 on the chat-template analysis (issue 11, class 5): 14 bypasses in 9 classes, closed as classes.
+
+Each PoC rendered by a plain Jinja environment reached Python internals while the analysis passed the template
+as clean. The ones that can run a canary are adversarial entries (tests/adversarial/generate.py, TEMPLATE_ROUND4);
+the ones that only leak (str(os module) in the output) are here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from weightwarden.scan import templates
+from weightwarden.scan.templates import BUILT_NAME, COMPUTED_ATTR, DUNDER, ESCAPE_ROOT, analyze_template
+
+FOUND = {COMPUTED_ATTR, BUILT_NAME, DUNDER, ESCAPE_ROOT}
+
+
+def _kinds(source: str) -> set[str]:
+    return {issue.kind for issue in analyze_template(source)}
+
+
+# -- class 9: hitting any analysis bound is itself a finding --------------------------------------------------
+
+def test_steps_bound_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(templates, "MAX_STEPS", 50)
+    filler = "".join(f"{{% set a{i} = 'x' ~ 'y' ~ 'z' %}}" for i in range(60))
+    source = filler + "{% set k = '_' ~ '_glob' ~ 'als__' %}{{ [lipsum]|join(attribute=k ~ '.os') }}{# steps #}"
+    issues = analyze_template(source)
+    assert any(i.kind == COMPUTED_ATTR and "MAX_STEPS" in i.message for i in issues)
+
+
+def test_value_depth_bound_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(templates, "MAX_VALUE_DEPTH", 5)
+    chain = "".join(f"{{% set a{i + 1} = a{i} ~ 'x' %}}" for i in range(10))
+    issues = analyze_template("{{ cycler[a10] }}{% set a0 = 'x' %}" + chain + "{# depth #}")
+    assert any(i.kind == COMPUTED_ATTR and "MAX_VALUE_DEPTH" in i.message for i in issues)
+
+
+def test_value_count_bound_is_a_finding() -> None:
+    two = "{% set a = 'x' %}{% set a = 'y' %}"
+    issues = analyze_template(two + "{{ lipsum[a ~ a ~ a ~ a ~ a ~ a ~ a] }}")
+    assert any(i.kind == COMPUTED_ATTR and "MAX_VALUES" in i.message for i in issues)
+
+
+def test_round4_p11_filler_then_join_attribute() -> None:
+    """The PoC's shape at a size the test can afford: the bound is lowered above; here the sink itself."""
+    assert _kinds("{% set k = '_' ~ '_glob' ~ 'als__' %}{{ [lipsum]|join(attribute=k ~ '.os') }}") & FOUND
+
+
+# -- class 8: attribute-reading sinks ----------------------------------------------------------------------------
+
+SINKS = {
+    # p9: a format string built from pieces, called through |attr('format').
+    "format_via_attr": "{%- set f = '{0.' ~ '_'*2 ~ 'globals' ~ '_'*2 ~ '[os]}' -%}{{- (f|attr('format'))(lipsum) -}}",
+    # the same call with an innocent-looking format string still calls something computed
+    "computed_callee": "{% set f = x %}{{ (f|attr(y))(lipsum) }}",
+    "getitem_callee": "{{ ('{0}'|attr('format'))(lipsum) }}{{ d['format'](lipsum) }}",
+    # p10: join(attribute=) with a built name
+    "join_attribute": "{%- set k = '_globals_'.center(11, '_') ~ '.os' -%}{{- [lipsum]|join(attribute=k) -}}",
+    "join_attribute_literal_pieces": "{{ [lipsum]|join(attribute='_'*2 ~ 'globals' ~ '_'*2 ~ '.os') }}",
+    # attribute= on a filter that is not known to read attributes
+    "other_filter_attribute": "{% set k = x ~ y %}{{ [lipsum]|somefilter(attribute=k) }}",
+    # every folded string is checked for format fields that read private names
+    "folded_format_field": "{% set f = '{0.' ~ '_x}' %}{{ f }}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(SINKS))
+def test_attribute_sinks(name: str) -> None:
+    assert _kinds(SINKS[name]) & FOUND, name
+
+
+def test_plain_calls_and_join_stay_clean() -> None:
+    source = (
+        "{% macro m(x) %}{{ x }}{% endmacro %}{{ m('a') }}{{ messages|join(', ') }}{{ ['a', 'b']|join('-') }}"
+        "{{ messages|map(attribute='content')|join('\\n') }}{{ '{} {}'.format('a', 'b') }}{{ range(3)|list }}"
+    )
+    assert not analyze_template(source)
