@@ -76,3 +76,40 @@ def test_plain_calls_and_join_stay_clean() -> None:
         "{{ messages|map(attribute='content')|join('\\n') }}{{ '{} {}'.format('a', 'b') }}{{ range(3)|list }}"
     )
     assert not analyze_template(source)
+
+
+# -- classes 1, 2, 3: only genuinely free render names are data; numbers only from number-only ops ------------
+
+DATA_NAMES = {
+    "filesizeformat": "{% set g = ((0|filesizeformat) + '_' + '_globals_' + '_')[7:] %}{{ lipsum[g] }}",
+    "number_method": "{{ lipsum[(1.0).hex()] }}",
+    "number_filter_string": "{{ lipsum[(0|string) ~ x] }}",
+    "macro_arguments": "{% macro m(a) %}{% endmacro %}{{ lipsum[m.arguments[0]] }}",
+    "macro_name": "{% macro m() %}{% endmacro %}{{ lipsum[m.name] }}",
+    "special_tokens": "{{ lipsum[bos_token][eos_token] }}",
+    "special_token_list": "{{ lipsum[additional_special_tokens[0]] }}",
+    "jinja_global": "{{ lipsum[range.__name__] }}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_NAMES))
+def test_only_free_names_are_data(name: str) -> None:
+    assert _kinds(DATA_NAMES[name]) & FOUND, name
+
+
+@pytest.mark.parametrize("source", [
+    "{% macro __globals__() %}{% endmacro %}",
+    "{% macro m(__globals__) %}{% endmacro %}",
+    "{% set __init__ = 1 %}",
+    "{% for f_globals in messages %}{% endfor %}",
+])
+def test_dangerous_defined_names(source: str) -> None:
+    assert DUNDER in _kinds(source)
+
+
+def test_data_names_stay_data() -> None:
+    source = (
+        "{% for m in messages %}{{ m[key] }}{{ m['content'][0] }}{{ tools[loop.index0]['name'] }}{% endfor %}"
+        "{{ bos_token }}{% if messages[0]['content'] == eos_token %}x{% endif %}{{ messages|length|filesizeformat }}"
+    )
+    assert not analyze_template(source)

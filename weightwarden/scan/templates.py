@@ -232,9 +232,18 @@ MAX_LEVEL = 2
 MAX_ROUNDS = 8  # rounds to settle a name defined through itself; unsettled: unknown
 MAX_STEPS = 400_000  # values computed per template; past it everything is unknown (hostile sizes)
 # Free names whose values are Jinja/host objects, not render data: what is read from them is unknown.
-_OPAQUE_NAMES = ESCAPE_ROOTS | HOST_NAMES | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception"}
+# Special tokens are render arguments, but transformers fills them from tokenizer_config.json, the same file
+# as the template: attacker-controlled ("bos_token": "__globals__"), so never proven names.
+SPECIAL_TOKEN_NAMES = frozenset(
+    {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token",
+     "additional_special_tokens"}
+)
+_OPAQUE_NAMES = (
+    ESCAPE_ROOTS | HOST_NAMES | SPECIAL_TOKEN_NAMES
+    | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception", "self"}
+)
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
-_NUMBER_FILTERS = frozenset({"length", "count", "int", "float", "abs", "round", "wordcount", "filesizeformat"})
+_NUMBER_FILTERS = frozenset({"length", "count", "int", "float", "abs", "round", "wordcount"})  # always numbers
 # Filters whose result has the elements of their input (iterating it gives what iterating the input gives).
 _SAME_ELEMENTS = frozenset(
     {"list", "sort", "unique", "reverse", "select", "reject", "selectattr", "rejectattr", "batch", "slice"}
@@ -252,6 +261,13 @@ _MIXING_METHODS = frozenset(
 # Where an attribute filter takes the attribute name positionally (after the filtered value).
 _ATTRIBUTE_POSITION = {"attr": 0, "selectattr": 0, "rejectattr": 0, "groupby": 0, "sum": 0, "sort": 2,
                        "unique": 1, "min": 1, "max": 1}
+
+
+def _is_data(values: frozenset[Any]) -> bool:
+    """Values read from the render data (numbers may be mixed in): what is picked out of them is data too.
+    Numbers alone are not: a string made from a number (``0|filesizeformat``, ``(1.0).hex()``) is built from
+    template constants, which round 4 sliced into a dunder. Empty (a fixpoint's first guess) counts as data."""
+    return values <= _SAFE and (DATA in values or not values)
 
 
 def _unresolved(values: frozenset[Any]) -> bool:
@@ -351,7 +367,15 @@ class _Walker:
                     self.stored.add(node.name)
                 elif node.ctx == "load":
                     loads[node.name] = loads.get(node.name, 0) + 1
-            elif isinstance(node, nodes.Macro):
+            elif isinstance(node, nodes.Macro | nodes.Block):
+                if isinstance(node, nodes.Block):
+                    self.stored.add(node.name)
+                    if _dangerous_name(node.name):
+                        self.add(DUNDER, node, f"template names Python internal attribute '{node.name}' (block name)")
+                    continue
+                for defined in [node.name, *(a.name for a in node.args)]:
+                    if _dangerous_name(defined):  # readable back as a string: m.name, m.arguments
+                        self.add(DUNDER, node, f"template names Python internal attribute '{defined}' (macro)")
                 self.stored.add(node.name)
                 self.stored.update(a.name for a in node.args)
                 macros.setdefault(node.name, []).append(node)
@@ -485,8 +509,10 @@ class _Walker:
         binds = self.bindings.get(name)
         if binds is None:
             # Never bound here: render data (messages, tools, bos_token, ...) or a Jinja/host global.
+            # Only a genuinely free name is render data: not a macro or anything else the template defines
+            # (m.arguments, macro.name are names the template chose), not a Jinja/host global, not a special token.
             base = name.split(".", 1)[0]
-            return _UNK if base in _OPAQUE_NAMES or "." in name else _DATA
+            return _UNK if base in _OPAQUE_NAMES or "." in name or name in self.stored else _DATA
         return self._settle(key, self.name_memo, lambda: self._union_of(binds, level, depth))
 
     def _union_of(self, binds: list[tuple[Any, int]], level: int, depth: int) -> frozenset[Any]:
@@ -636,7 +662,7 @@ class _Walker:
     def _getitem_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
         base, arg = node.node, node.arg
         values = self.value(base, 0, depth)
-        if values <= _SAFE:
+        if _is_data(values):
             return _DATA
         if isinstance(arg, n.Slice):
             if level:
@@ -672,9 +698,9 @@ class _Walker:
                 return v(base, level, depth)
             if name == "reverse" and _all_strs(base_values):
                 return frozenset(s[::-1] for s in base_values)
-            return _DATA if base_values <= _SAFE else frozenset({SEQUENCE})
+            return _DATA if _is_data(base_values) else frozenset({SEQUENCE})
         if name in ("items", "dictsort"):  # (key, value) pairs
-            if base_values <= _SAFE:
+            if _is_data(base_values):
                 return _DATA
             return self._down(base, level, depth) if level >= 2 else frozenset({SEQUENCE})
         if level:
@@ -690,10 +716,10 @@ class _Walker:
             # Data in, data out; the attribute and filter names they take are judged where they are read.
             if name == "map" and node.args and not (_all_strs(args[0]) and set(args[0]) <= _PLAIN_STRING | {"attr"}):
                 return _UNK
-            return _DATA if v(base, 1 if name == "map" else 0, depth) <= _SAFE else _UNK
-        if base_values <= _SAFE and all(a <= _SAFE for a in args):
+            return _DATA if _is_data(v(base, 1 if name == "map" else 0, depth)) else _UNK
+        if _is_data(base_values) and all(a <= _SAFE for a in args):
             return _DATA  # a filter of data with data/number arguments
-        if base_values <= _SAFE and name in _PLAIN_STRING and not node.kwargs:
+        if _is_data(base_values) and name in _PLAIN_STRING and not node.kwargs:
             return _DATA
         if node.kwargs or not _all_strs(base_values):
             return _UNK
@@ -717,16 +743,16 @@ class _Walker:
             base_values = v(base, 0, depth)
             args = [v(a, 0, depth) for a in node.args]
             if method in ("keys", "values", "items"):
-                if base_values <= _SAFE:
+                if _is_data(base_values):
                     return _DATA
                 if method == "items":
                     return self._down(base, level, depth) if level >= 2 else frozenset({SEQUENCE})
                 return v(base, level, depth) if level else frozenset({SEQUENCE})
             if method == "get":
-                found = _DATA if base_values <= _SAFE else v(base, level + 1, depth)
+                found = _DATA if _is_data(base_values) else v(base, level + 1, depth)
                 fallback = v(node.args[1], level, depth) if len(node.args) > 1 else _NOTHING
                 return found | fallback
-            if base_values <= _SAFE:
+            if _is_data(base_values):
                 if method in _MIXING_METHODS and not all(a <= _SAFE for a in args):
                     return _UNK
                 return _DATA
@@ -780,6 +806,8 @@ class _Walker:
         if kind == "chain":
             self._chain(node, nodes)
         elif kind == "name":
+            if node.ctx in ("store", "param") and _dangerous_name(node.name):
+                self.add(DUNDER, node, f"template names Python internal attribute '{node.name}' (variable name)")
             if node.ctx == "load" and node.name in HOST_NAMES and node.name not in self.stored:
                 kind = DUNDER if _is_dunder(node.name) else HOST_OBJECT
                 self.add(kind, node, f"template references host object '{node.name}'")
