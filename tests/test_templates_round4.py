@@ -113,3 +113,21 @@ def test_data_names_stay_data() -> None:
         "{{ bos_token }}{% if messages[0]['content'] == eos_token %}x{% endif %}{{ messages|length|filesizeformat }}"
     )
     assert not analyze_template(source)
+
+
+# -- class 4: folds are bit-exact or unknown ------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", [
+    "{% set k = ('{{}}'.format('q') ~ '_'*2).replace('{}', '_'*2 ~ 'globals') %}{{ lipsum[k] }}",
+    "{% set k = (('<'|e) ~ '_'*2).replace('&lt;', '_'*2 ~ 'globals') %}{{ lipsum[k|string] }}",
+    "{% set k = (('<'|forceescape) ~ '_'*2).replace('&lt;', '_'*2 ~ 'globals') %}{{ lipsum[k] }}",
+    "{% set k = ('{0}{}'.format('a', 'b') ~ '_'*2).replace('ab', '_'*2 ~ 'globals') %}{{ lipsum[k] }}",
+    "{% set k = ((\"don't\"|title) ~ '_'*2).replace(\"Don'T\", '_'*2 ~ 'globals') %}{{ lipsum[k] }}",
+])
+def test_inexact_folds_are_unknown(source: str) -> None:
+    assert _kinds(source) & FOUND
+
+
+def test_exact_folds_still_seen() -> None:
+    assert _kinds("{{ lipsum['{}{}'.format('__glob', 'als__')] }}") & FOUND
+    assert _kinds("{% set k = ('ab'|e) ~ '__' %}{{ cycler[k.replace('ab', '__init')] }}") & FOUND

@@ -575,6 +575,12 @@ TEMPLATE_ROUND4 = (
     ("macro_name", "a macro named __globals__, read back through its .name",
      "{%- macro __globals__() %}{% endmacro -%}{%- set r = lipsum[__globals__.name]" + _ROUND4_SYSTEM + " -%}",
      "WW-TPL-001"),
+    ("format_brace_escape", "'{{}}'.format('q') folded as '{q}' (Python gives '{}'), replaced into '__globals__'",
+     "{%- set k = ('{{}}'.format('q') ~ '_'*2).replace('{}', '_'*2 ~ 'globals') -%}{%- set r = lipsum[k]"
+     + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("escape_fold", "'<'|e folded as '<' (Jinja gives '&lt;'), replaced into '__globals__'",
+     "{%- set k = (('<'|e) ~ '_'*2).replace('&lt;', '_'*2 ~ 'globals') -%}{%- set r = lipsum[k|string]"
+     + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
 )
 TEMPLATE_ROUND4_CONFIG = (
     ("special_tokens_as_keys", "bos_token '__globals__' and eos_token 'os' from the same tokenizer_config.json",

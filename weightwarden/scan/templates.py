@@ -725,9 +725,12 @@ class _Walker:
             return _UNK
         if name == "format":
             return _product([base_values, *args], lambda c: _percent_format(c[0], list(c[1:])))
-        if name in ("string", "e", "escape", "safe", "forceescape"):
+        if name in ("string", "safe"):
             return base_values
-        return _product([base_values, *args], lambda c: _string_method(c[0], name, list(c[1:])))
+        if name in ("e", "escape", "forceescape"):
+            # Escaping rewrites & < > ' " ('<'|e is '&lt;'): folded only where it changes nothing, else unknown.
+            return base_values if not any(set(x) & set("&<>'\"") for x in _strs(base_values)) else _UNK
+        return _product([base_values, *args], lambda c: _string_method(c[0], name, list(c[1:]), jinja_filter=True))
 
     def _call_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:  # noqa: C901, PLR0911
         v = self.value
@@ -988,8 +991,13 @@ def _percent_format(fmt: str | None, args: list[str] | None) -> str | None:
 _FIELD_RE = re.compile(r"\{(\d*)\}")
 
 
-def _string_method(base: str, method: str, args: list[str]) -> str | None:
-    """Apply the harmless string methods/filters attackers use to assemble names."""
+def _string_method(base: str, method: str, args: list[str], *, jinja_filter: bool = False) -> str | None:
+    """Apply the harmless string methods/filters attackers use to assemble names, bit-exactly or not at all
+    (None: unknown). A fold that differs from the render hides the real name (round 4: '{{}}'.format)."""
+    if jinja_filter and method in ("title", "strip", "lstrip", "rstrip"):
+        return None  # Jinja's |title splits words its own way; strip & co. are no filters
+    if method == "trim" and not jinja_filter:
+        return None  # no str method
     if method in ("lower", "upper", "strip", "lstrip", "rstrip", "title", "capitalize", "trim") and not args:
         return getattr(base, "strip" if method == "trim" else method)()
     if method == "replace" and len(args) == 2:
@@ -1002,8 +1010,14 @@ def _string_method(base: str, method: str, args: list[str]) -> str | None:
         return base.replace(old, new)
     if method == "format":
         # Only plain '{}' / '{0}' fields; anything with a format spec is left alone (and never executed).
-        if re.search(r"\{[^{}]*[^\d{}][^{}]*\}", base):
-            return None
+        if re.search(r"\{[^{}]*[^\d{}][^{}]*\}", base) or "{{" in base or "}}" in base:
+            return None  # '{{' / '}}' are escapes in Python ('{{}}'.format() is '{}'): not folded
+        fields = _FIELD_RE.findall(base)
+        if base.count("{") != len(fields) or base.count("}") != len(fields):
+            return None  # unbalanced braces: Python raises
+        if ("" in fields and any(fields)) or any(int(f) >= len(args) for f in fields if f) or \
+                fields.count("") > len(args):
+            return None  # mixed numbering or missing arguments: Python raises
         counter = iter(range(len(args) + 1))
 
         def field(match: re.Match[str]) -> str:
