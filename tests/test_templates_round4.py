@@ -131,3 +131,30 @@ def test_inexact_folds_are_unknown(source: str) -> None:
 def test_exact_folds_still_seen() -> None:
     assert _kinds("{{ lipsum['{}{}'.format('__glob', 'als__')] }}") & FOUND
     assert _kinds("{% set k = ('ab'|e) ~ '__' %}{{ cycler[k.replace('ab', '__init')] }}") & FOUND
+
+
+# -- classes 5, 6, 7: mutated containers, recursive loops, fill values ---------------------------------------
+
+@pytest.mark.parametrize("source", [
+    "{% set l = ['x'] %}{% set _ = l.append('_') %}{{ lipsum['_' ~ l[1] ~ 'globals__'] }}",
+    "{% set l = ['x'] %}{% set _ = l.insert(0, '_') %}{{ lipsum['_' ~ l|first ~ 'globals__'] }}",
+    "{% set d = {'a': 'x'} %}{% set _ = d.update({'a': '_'}) %}{{ lipsum['_' ~ d.a ~ 'globals__'] }}",
+    "{% set d = {'a': 'x'} %}{% set e = d %}{% set _ = e.update({'a': '_'}) %}{{ lipsum['_' ~ d['a'] ~ 'globals__'] }}",
+    "{% macro m(c) %}{% set _ = c.append('_') %}{% endmacro %}{% set l = ['x'] %}{{ m(l) }}"
+    "{{ lipsum['_' ~ l[-1] ~ 'globals__'] }}",
+    "{% set ns = namespace(l=['x']) %}{% set _ = ns.l.append('_') %}{{ lipsum['_' ~ ns.l[1] ~ 'globals__'] }}",
+    "{% for x in ['x'] recursive %}{{ lipsum['_' ~ x ~ 'globals__'] }}{{ loop(['_']) }}{% endfor %}",
+    "{% set u = (['x']|batch(2, '_'))|first|last %}{{ lipsum['_' ~ u ~ 'globals__'] }}",
+    "{% set u = (['x']|slice(2, fill_with='_'))|last|first %}{{ lipsum['_' ~ u ~ 'globals__'] }}",
+])
+def test_container_changes_are_unknown(source: str) -> None:
+    assert _kinds(source) & FOUND
+
+
+def test_appending_messages_stays_clean() -> None:
+    source = (
+        "{% set ns = namespace(out=[]) %}{% for m in messages %}{% set _ = ns.out.append(m) %}{% endfor %}"
+        "{% for m in ns.out %}{{ m['role'] }}{{ m.content }}{% endfor %}"
+        "{% set l = [] %}{% set _ = l.append(1) %}{{ l|length }}"
+    )
+    assert not analyze_template(source)

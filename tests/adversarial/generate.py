@@ -581,6 +581,18 @@ TEMPLATE_ROUND4 = (
     ("escape_fold", "'<'|e folded as '<' (Jinja gives '&lt;'), replaced into '__globals__'",
      "{%- set k = (('<'|e) ~ '_'*2).replace('&lt;', '_'*2 ~ 'globals') -%}{%- set r = lipsum[k|string]"
      + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("list_append", "l = ['x'], l.append('_'), then l[1] in the key",
+     "{%- set l = ['x'] -%}{%- set _ = l.append('_') -%}{%- set k = '_' ~ l[1] ~ 'globals__' -%}{%- set r = lipsum[k]"
+     + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("dict_update", "d = {'a': 'x'}, d.update({'a': '_'}), then d.a in the key",
+     "{%- set d = {'a': 'x'} -%}{%- set _ = d.update({'a': '_'}) -%}{%- set k = '_' ~ d.a ~ 'globals__' -%}"
+     "{%- set r = lipsum[k]" + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("recursive_loop", "a recursive for loop rebinding its target through loop(['_'])",
+     "{%- for x in ['x'] recursive -%}{%- if x == '_' -%}{%- set r = lipsum['_' ~ x ~ 'globals__']" + _ROUND4_SYSTEM
+     + " -%}{%- else -%}{{ loop(['_']) }}{%- endif -%}{%- endfor -%}", "WW-TPL-002"),
+    ("batch_fill_with", "(['x']|batch(2, '_'))|first|last is the fill value '_'",
+     "{%- set u = (['x']|batch(2, '_'))|first|last -%}{%- set r = lipsum['_' ~ u ~ 'globals__']" + _ROUND4_SYSTEM
+     + " -%}", "WW-TPL-002"),
 )
 TEMPLATE_ROUND4_CONFIG = (
     ("special_tokens_as_keys", "bos_token '__globals__' and eos_token 'os' from the same tokenizer_config.json",

@@ -258,6 +258,11 @@ _MIXING_METHODS = frozenset(
     {"format", "format_map", "join", "replace", "center", "ljust", "rjust", "zfill", "translate", "encode",
      "decode", "expandtabs", "removeprefix", "removesuffix"}
 )
+# Methods that change a list or dict in place (its literal no longer tells its elements).
+_MUTATING_METHODS = frozenset(
+    {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
+     "__setitem__", "add", "discard"}
+)
 # Where an attribute filter takes the attribute name positionally (after the filtered value).
 _ATTRIBUTE_POSITION = {"attr": 0, "selectattr": 0, "rejectattr": 0, "groupby": 0, "sum": 0, "sort": 2,
                        "unique": 1, "min": 1, "max": 1}
@@ -361,6 +366,7 @@ class _Walker:
         macros: dict[str, list[Any]] = {}
         calls: dict[str, list[Any]] = {}
         loads: dict[str, int] = {}
+        mutated: list[Any] = []  # what .append(), .update(), ... are called on
         for node in all_nodes:
             if isinstance(node, nodes.Name):
                 if node.ctx in ("store", "param"):
@@ -384,13 +390,17 @@ class _Walker:
             elif isinstance(node, nodes.AssignBlock):
                 self._bind(node.target, node, 0)
             elif isinstance(node, nodes.For):
-                self._bind(node.target, node.iter, 1)
+                # A recursive loop's loop(...) rebinds the target to elements of whatever it is given.
+                self._bind(node.target, None if node.recursive else node.iter, 1)
             elif isinstance(node, nodes.With):
                 for target, value in zip(node.targets, node.values, strict=False):
                     self._bind(target, value, 0)
             elif isinstance(node, nodes.CallBlock):
                 for arg in node.args:  # set by caller(...) inside the macro: not followed
                     self._bind(arg, None, 0)
+            elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and \
+                    node.node.attr in _MUTATING_METHODS:
+                mutated.append(node.node.node)
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
                 calls.setdefault(node.node.name, []).append(node)
                 if node.node.name == "namespace":
@@ -416,8 +426,56 @@ class _Walker:
                 if aliased:
                     for param in params:
                         self._bind(param, None, 0)
+        self._mutations(mutated, macros, calls, all_nodes)
         for node in all_nodes:
             self.visit(node)
+
+    def _mutations(self, mutated: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
+                   all_nodes: list[Any]) -> None:
+        """A container mutated anywhere (l.append('_'), d.update({...})) has elements not seen in its literal:
+        the elements of every name that may hold it become unknown (its own value stays a container). Names
+        holding the same object (set a = b, macro parameters and their arguments) are followed."""
+        nodes = _NODES
+        names: set[str] = set()
+        for target in mutated:
+            while isinstance(target, nodes.Getattr | nodes.Getitem):
+                if isinstance(target, nodes.Getattr) and isinstance(target.node, nodes.Name) and \
+                        f".{target.attr}" in self.bindings:
+                    names.add(f".{target.attr}")  # a namespace attribute holding the container
+                target = target.node
+            if isinstance(target, nodes.Name):
+                names.add(target.name)
+            else:  # a literal or a call result mutated in place: nothing named holds it
+                continue
+        if not names:
+            return
+        aliases: list[tuple[str, str]] = []
+        for node in all_nodes:
+            if isinstance(node, nodes.Assign | nodes.With):
+                pairs = [(node.target, node.node)] if isinstance(node, nodes.Assign) else zip(node.targets, node.values, strict=False)
+                for target, value in pairs:
+                    if isinstance(target, nodes.Name | nodes.NSRef):
+                        key = target.name if isinstance(target, nodes.Name) else f".{target.attr}"
+                        root = value
+                        while isinstance(root, nodes.Getattr | nodes.Getitem | nodes.Filter):
+                            root = root.node
+                        if isinstance(root, nodes.Name):
+                            aliases.append((key, root.name))
+        for name, defined in macros.items():
+            for macro in defined:
+                for call in calls.get(name, []):
+                    for param, arg in zip(macro.args, call.args, strict=False):
+                        if isinstance(arg, nodes.Name):
+                            aliases.append((param.name, arg.name))
+        changed = True
+        while changed:
+            changed = False
+            for a, b in aliases:
+                if (a in names) != (b in names):
+                    names.update((a, b))
+                    changed = True
+        for name in names:
+            self.bindings.setdefault(name, []).append((None, 1))
 
     def _bind(self, target: Any, value: Any, level: int) -> None:
         nodes = _NODES
@@ -518,7 +576,10 @@ class _Walker:
     def _union_of(self, binds: list[tuple[Any, int]], level: int, depth: int) -> frozenset[Any]:
         out: set[Any] = set()
         for value, bound_level in binds:
-            out |= _UNK if value is None else self.value(value, level + bound_level, depth)
+            if value is None:  # not known here; (None, 1): the elements not known (a mutated container)
+                out |= _UNK if level >= bound_level else _NOTHING
+                continue
+            out |= self.value(value, level + bound_level, depth)
             if len(out) > MAX_VALUES:
                 _hit("MAX_VALUES")
                 return _UNK
@@ -694,6 +755,8 @@ class _Walker:
         base_values = v(base, 0, depth)
         args = [v(a, 0, depth) for a in node.args] + [v(k.value, 0, depth) for k in node.kwargs]
         if name in _SAME_ELEMENTS:
+            if level and name in ("batch", "slice") and (len(node.args) > 1 or node.kwargs):
+                return _UNK  # fill_with: elements that are not the input's
             if level:
                 return v(base, level, depth)
             if name == "reverse" and _all_strs(base_values):
