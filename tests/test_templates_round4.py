@@ -158,3 +158,12 @@ def test_appending_messages_stays_clean() -> None:
         "{% set l = [] %}{% set _ = l.append(1) %}{{ l|length }}"
     )
     assert not analyze_template(source)
+
+
+@pytest.mark.parametrize("source", [
+    "{% set l = ['x'] %}{% set o = [] %}{% set _ = o.append(l) %}{% set _ = o[0].append('_') %}"
+    "{{ lipsum['_' ~ l[1] ~ 'globals__'] }}",
+    "{% set l = ['x'] %}{% set _ = host_function(l) %}{{ lipsum['_' ~ l[1] ~ 'globals__'] }}",
+])
+def test_escaped_containers_are_unknown(source: str) -> None:
+    assert _kinds(source) & FOUND

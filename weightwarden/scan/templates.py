@@ -445,8 +445,21 @@ class _Walker:
                 target = target.node
             if isinstance(target, nodes.Name):
                 names.add(target.name)
-            else:  # a literal or a call result mutated in place: nothing named holds it
-                continue
+        # A container handed to a call that is not a macro defined here (a host function, a method storing it
+        # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
+        escaped: list[Any] = []
+        for node in all_nodes:
+            if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
+                escaped.extend(a for a in [*node.args, *(k.value for k in node.kwargs)] if isinstance(a, nodes.Name))
+        for arg in escaped:
+            if arg.name in self.bindings and self.value(arg) & {SEQUENCE, MAPPING, NAMESPACE}:
+                names.add(arg.name)
+        # Those values were computed before the mutations were known: forget them.
+        self.memo.clear()
+        self.name_memo.clear()
+        self.warm.clear()
+        self.log.clear()
+        self.steps = 0  # the walk gets its own budget (this pre-pass had at most one too)
         if not names:
             return
         aliases: list[tuple[str, str]] = []
