@@ -167,3 +167,12 @@ def test_appending_messages_stays_clean() -> None:
 ])
 def test_escaped_containers_are_unknown(source: str) -> None:
     assert _kinds(source) & FOUND
+
+
+@pytest.mark.parametrize("source", [
+    "{% set l = ['x'] %}{% set l2 = [l] %}{% set _ = l2[0].append('_') %}{{ lipsum['_' ~ l[1] ~ 'globals__'] }}",
+    "{% set l = ['x'] %}{% set ns = namespace(a=l) %}{% set _ = ns.a.append('_') %}"
+    "{{ lipsum['_' ~ l[1] ~ 'globals__'] }}",
+])
+def test_aliased_containers_are_unknown(source: str) -> None:
+    assert _kinds(source) & FOUND

@@ -474,6 +474,10 @@ class _Walker:
                             root = root.node
                         if isinstance(root, nodes.Name):
                             aliases.append((key, root.name))
+                        elif isinstance(root, nodes.List | nodes.Tuple | nodes.Dict):  # set l2 = [l]
+                            aliases.extend((key, inner.name) for inner in root.find_all(nodes.Name))
+            elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
+                aliases.extend((f".{kw.key}", kw.value.name) for kw in node.kwargs if isinstance(kw.value, nodes.Name))
         for name, defined in macros.items():
             for macro in defined:
                 for call in calls.get(name, []):
