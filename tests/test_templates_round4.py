@@ -176,3 +176,9 @@ def test_escaped_containers_are_unknown(source: str) -> None:
 ])
 def test_aliased_containers_are_unknown(source: str) -> None:
     assert _kinds(source) & FOUND
+
+
+def test_loop_alias_mutation_is_unknown() -> None:
+    source = ("{% set l = ['x'] %}{% for c in [l] %}{% set _ = c.append('_') %}{% endfor %}"
+              "{{ lipsum['_' ~ l[1] ~ 'globals__'] }}")
+    assert _kinds(source) & FOUND

@@ -475,7 +475,9 @@ class _Walker:
                         if isinstance(root, nodes.Name):
                             aliases.append((key, root.name))
                         elif isinstance(root, nodes.List | nodes.Tuple | nodes.Dict):  # set l2 = [l]
-                            aliases.extend((key, inner.name) for inner in root.find_all(nodes.Name))
+                            aliases.extend((key, inner) for inner in _names_in(root))
+            elif isinstance(node, nodes.For):  # for c in [l]: c is l
+                aliases.extend((t, i) for t in _names_in(node.target) for i in _names_in(node.iter))
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
                 aliases.extend((f".{kw.key}", kw.value.name) for kw in node.kwargs if isinstance(kw.value, nodes.Name))
         for name, defined in macros.items():
@@ -1037,6 +1039,13 @@ class _Walker:
         if computed:
             what = "|attr() with a name" if name == "attr" else f"|{name} with an attribute name"
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
+
+
+def _names_in(node: Any) -> list[str]:
+    """Every name in ``node``, itself included (``find_all`` only searches below it)."""
+    names = node.find_all(_NODES.Name)
+    own = [node.name] if isinstance(node, _NODES.Name) else []
+    return own + [n.name for n in names]
 
 
 def _root_name(node: Any, nodes: Any) -> str | None:
