@@ -182,3 +182,12 @@ def test_loop_alias_mutation_is_unknown() -> None:
     source = ("{% set l = ['x'] %}{% for c in [l] %}{% set _ = c.append('_') %}{% endfor %}"
               "{{ lipsum['_' ~ l[1] ~ 'globals__'] }}")
     assert _kinds(source) & FOUND
+
+
+@pytest.mark.parametrize("source", [
+    "{% set a %}f_glo{# c #}\nbals{% endset %}{{ x[a] }}",
+    "{% set a %}f_glo\n  {% raw %}{% endraw %}bals{% endset %}{{ x[a] }}",
+])
+def test_block_set_text_next_to_tags_is_unknown(source: str) -> None:
+    """trim_blocks / lstrip_blocks (transformers) remove that newline or those blanks: 'f_globals'."""
+    assert _kinds(source) & FOUND
