@@ -43,8 +43,10 @@ def _load(loader: str, path: str) -> None:
         for template in _templates(path):
             import jinja2
 
-            # A stack that renders without the sandbox (what the scanner must judge anyway).
-            jinja2.Environment().from_string(template).render(messages=[{"role": "user", "content": "hi"}])
+            # A stack that renders without the sandbox (what the scanner must judge anyway), given the special
+            # tokens of a tokenizer_config.json as render arguments, as transformers does.
+            jinja2.Environment().from_string(template).render(
+                messages=[{"role": "user", "content": "hi"}], **_special_tokens(path))
     elif loader == "gguf_template":
         import gguf
         import jinja2
@@ -54,6 +56,14 @@ def _load(loader: str, path: str) -> None:
         jinja2.Environment().from_string(template).render(messages=[])
     else:
         raise ValueError(loader)
+
+
+def _special_tokens(path: str) -> dict[str, str]:
+    if not path.endswith("tokenizer_config.json"):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        config = json.load(handle)
+    return {k: v for k, v in config.items() if k.endswith("_token") and isinstance(v, str)}
 
 
 def _templates(path: str) -> list[str]:

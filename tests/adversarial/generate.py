@@ -563,6 +563,42 @@ TEMPLATE_WALKER = (
      "{% for m in [1] %}{{ cycler[loop.cycle(" + _built("init") + ")][loop.cycle(" + _built("globals") + ")]" + _SYSTEM
      + " }}{% endfor %}", "WW-TPL-003"),
 )
+# Red team round 4 (tests/test_templates_round4.py): each hid a built key from the round-3 analysis.
+_ROUND4_SYSTEM = "['os'].system('touch canary')"
+TEMPLATE_ROUND4 = (
+    ("filesizeformat_slice", "(0|filesizeformat) labelled a number, concatenated and sliced into '__globals__'",
+     "{%- set g = ((0|filesizeformat) + '_' + '_globals_' + '_')[7:] -%}{%- set r = lipsum[g]" + _ROUND4_SYSTEM
+     + " -%}", "WW-TPL-002"),
+    ("macro_argument_names", "macro parameters named __globals__ and os, read back through m.arguments",
+     "{%- macro m(__globals__, os) %}{% endmacro -%}{%- set r = lipsum[m.arguments[0]][m.arguments[1]]"
+     ".system('touch canary') -%}", "WW-TPL-001"),
+    ("macro_name", "a macro named __globals__, read back through its .name",
+     "{%- macro __globals__() %}{% endmacro -%}{%- set r = lipsum[__globals__.name]" + _ROUND4_SYSTEM + " -%}",
+     "WW-TPL-001"),
+    ("format_brace_escape", "'{{}}'.format('q') folded as '{q}' (Python gives '{}'), replaced into '__globals__'",
+     "{%- set k = ('{{}}'.format('q') ~ '_'*2).replace('{}', '_'*2 ~ 'globals') -%}{%- set r = lipsum[k]"
+     + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("escape_fold", "'<'|e folded as '<' (Jinja gives '&lt;'), replaced into '__globals__'",
+     "{%- set k = (('<'|e) ~ '_'*2).replace('&lt;', '_'*2 ~ 'globals') -%}{%- set r = lipsum[k|string]"
+     + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("list_append", "l = ['x'], l.append('_'), then l[1] in the key",
+     "{%- set l = ['x'] -%}{%- set _ = l.append('_') -%}{%- set k = '_' ~ l[1] ~ 'globals__' -%}{%- set r = lipsum[k]"
+     + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("dict_update", "d = {'a': 'x'}, d.update({'a': '_'}), then d.a in the key",
+     "{%- set d = {'a': 'x'} -%}{%- set _ = d.update({'a': '_'}) -%}{%- set k = '_' ~ d.a ~ 'globals__' -%}"
+     "{%- set r = lipsum[k]" + _ROUND4_SYSTEM + " -%}", "WW-TPL-002"),
+    ("recursive_loop", "a recursive for loop rebinding its target through loop(['_'])",
+     "{%- for x in ['x'] recursive -%}{%- if x == '_' -%}{%- set r = lipsum['_' ~ x ~ 'globals__']" + _ROUND4_SYSTEM
+     + " -%}{%- else -%}{{ loop(['_']) }}{%- endif -%}{%- endfor -%}", "WW-TPL-002"),
+    ("batch_fill_with", "(['x']|batch(2, '_'))|first|last is the fill value '_'",
+     "{%- set u = (['x']|batch(2, '_'))|first|last -%}{%- set r = lipsum['_' ~ u ~ 'globals__']" + _ROUND4_SYSTEM
+     + " -%}", "WW-TPL-002"),
+)
+TEMPLATE_ROUND4_CONFIG = (
+    ("special_tokens_as_keys", "bos_token '__globals__' and eos_token 'os' from the same tokenizer_config.json",
+     {"chat_template": "{%- set r = lipsum[bos_token][eos_token].system('touch canary') -%}",
+      "bos_token": "__globals__", "eos_token": "os"}, "WW-TPL-002"),
+)
 _PAYLOAD = "{{ cycler.__init__.__globals__.os.system('touch canary') }}"
 
 
@@ -597,6 +633,19 @@ def template_cases() -> list[Case]:
         for name, technique, source, rule in TEMPLATE_WALKER
         if name in ("dict_keyword_keys", "reassigned_name", "reassigned_attr_format")
     ]
+    cases += [
+        Case(f"template_r4_{name}", "5", technique, "jinja", rule, "chat_template.jinja", source.encode())
+        for name, technique, source, rule in TEMPLATE_ROUND4
+    ]
+    cases += [
+        Case(f"tokenizer_config_r4_{name}", "5", f"{technique} (tokenizer_config.json)", "jinja", rule,
+             "tokenizer_config.json", json.dumps(config).encode())
+        for name, technique, config, rule in TEMPLATE_ROUND4_CONFIG
+    ]
+    cases.append(Case("tokenizer_config_r4_filesizeformat_slice", "5",
+                      "(0|filesizeformat) sliced into '__globals__' (tokenizer_config.json)", "jinja", "WW-TPL-002",
+                      "tokenizer_config.json",
+                      json.dumps({"chat_template": TEMPLATE_ROUND4[0][2], "bos_token": "<s>"}).encode()))
     # Sniffing: files a loader reads by name, made "not mostly printable" (the old sniffer's 'unknown').
     cases += [
         Case("template_nonprintable_jinja", "2", "chat_template.jinja: 2000 \\x01 before the payload", "jinja",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -51,7 +52,7 @@ INTERNAL_ATTRS = frozenset(
 )
 # Filters whose arguments name attributes to read.
 ATTRIBUTE_FILTERS = frozenset(
-    {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max", "dictsort", "attr"}
+    {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max", "dictsort", "attr", "join"}
 )
 # Format-string fields that read attributes or items: '{0.__class__}', '{x[__globals__]}'.
 _FORMAT_FIELD_RE = re.compile(r"\{[^{}]*(?:\.|\[)\s*_[^{}]*\}")
@@ -93,10 +94,17 @@ def _analyze(source: str) -> list[TemplateIssue]:
     # the C stack (3.11+), so a higher interpreter limit is safe.
     if sys.getrecursionlimit() < 20_000:
         sys.setrecursionlimit(20_000)
+    _BOUNDS.hits = set()
     try:
         walker.run(tree)
     except RecursionError:  # fail closed: a template nested past Python's stack is not passed as clean
         walker.issues.append(TemplateIssue(COMPUTED_ATTR, 0, "template nests too deeply to be analysed", ""))
+    finally:
+        hits, _BOUNDS.hits = _BOUNDS.hits, None
+    if hits:  # fail closed: what lies past a bound was not analysed, so the template is not passed as clean
+        walker.issues.append(TemplateIssue(
+            COMPUTED_ATTR, 0, f"template exceeds the analysis bounds ({', '.join(sorted(hits))}): not fully analysed",
+            ""))
     seen: set[tuple[str, int, str]] = set()
     result = []
     for issue in sorted(walker.issues, key=lambda i: (i.line, i.kind, i.message)):
@@ -224,9 +232,18 @@ MAX_LEVEL = 2
 MAX_ROUNDS = 8  # rounds to settle a name defined through itself; unsettled: unknown
 MAX_STEPS = 400_000  # values computed per template; past it everything is unknown (hostile sizes)
 # Free names whose values are Jinja/host objects, not render data: what is read from them is unknown.
-_OPAQUE_NAMES = ESCAPE_ROOTS | HOST_NAMES | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception"}
+# Special tokens are render arguments, but transformers fills them from tokenizer_config.json, the same file
+# as the template: attacker-controlled ("bos_token": "__globals__"), so never proven names.
+SPECIAL_TOKEN_NAMES = frozenset(
+    {"bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token", "mask_token",
+     "additional_special_tokens"}
+)
+_OPAQUE_NAMES = (
+    ESCAPE_ROOTS | HOST_NAMES | SPECIAL_TOKEN_NAMES
+    | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception", "self"}
+)
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
-_NUMBER_FILTERS = frozenset({"length", "count", "int", "float", "abs", "round", "wordcount", "filesizeformat"})
+_NUMBER_FILTERS = frozenset({"length", "count", "int", "float", "abs", "round", "wordcount"})  # always numbers
 # Filters whose result has the elements of their input (iterating it gives what iterating the input gives).
 _SAME_ELEMENTS = frozenset(
     {"list", "sort", "unique", "reverse", "select", "reject", "selectattr", "rejectattr", "batch", "slice"}
@@ -241,9 +258,21 @@ _MIXING_METHODS = frozenset(
     {"format", "format_map", "join", "replace", "center", "ljust", "rjust", "zfill", "translate", "encode",
      "decode", "expandtabs", "removeprefix", "removesuffix"}
 )
+# Methods that change a list or dict in place (its literal no longer tells its elements).
+_MUTATING_METHODS = frozenset(
+    {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
+     "__setitem__", "add", "discard"}
+)
 # Where an attribute filter takes the attribute name positionally (after the filtered value).
 _ATTRIBUTE_POSITION = {"attr": 0, "selectattr": 0, "rejectattr": 0, "groupby": 0, "sum": 0, "sort": 2,
                        "unique": 1, "min": 1, "max": 1}
+
+
+def _is_data(values: frozenset[Any]) -> bool:
+    """Values read from the render data (numbers may be mixed in): what is picked out of them is data too.
+    Numbers alone are not: a string made from a number (``0|filesizeformat``, ``(1.0).hex()``) is built from
+    template constants, which round 4 sliced into a dunder. Empty (a fixpoint's first guess) counts as data."""
+    return values <= _SAFE and (DATA in values or not values)
 
 
 def _unresolved(values: frozenset[Any]) -> bool:
@@ -274,6 +303,18 @@ def _chars(values: frozenset[Any]) -> frozenset[Any]:
     return frozenset(out)
 
 
+# The analysis bounds hit while analysing one template (per thread: scans may run in threads). Hitting a
+# bound means part of the template was not followed, which round 4 turned into a bypass (140,000 filler
+# {% set %} exhausted MAX_STEPS, after which a built name went unseen): a bound hit is itself a finding.
+_BOUNDS = threading.local()
+
+
+def _hit(bound: str) -> None:
+    hits = getattr(_BOUNDS, "hits", None)
+    if hits is not None:
+        hits.add(bound)
+
+
 def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
     """Every combination of the string values of ``parts`` through ``join`` (None from it: unknown)."""
     combos: list[tuple[str, ...]] = [()]
@@ -282,6 +323,7 @@ def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
             return _UNK
         combos = [c + (p,) for c in combos for p in part]
         if len(combos) > MAX_VALUES:
+            _hit("MAX_VALUES")
             return _UNK
     out = set()
     for combo in combos:
@@ -324,13 +366,22 @@ class _Walker:
         macros: dict[str, list[Any]] = {}
         calls: dict[str, list[Any]] = {}
         loads: dict[str, int] = {}
+        mutated: list[Any] = []  # what .append(), .update(), ... are called on
         for node in all_nodes:
             if isinstance(node, nodes.Name):
                 if node.ctx in ("store", "param"):
                     self.stored.add(node.name)
                 elif node.ctx == "load":
                     loads[node.name] = loads.get(node.name, 0) + 1
-            elif isinstance(node, nodes.Macro):
+            elif isinstance(node, nodes.Macro | nodes.Block):
+                if isinstance(node, nodes.Block):
+                    self.stored.add(node.name)
+                    if _dangerous_name(node.name):
+                        self.add(DUNDER, node, f"template names Python internal attribute '{node.name}' (block name)")
+                    continue
+                for defined in [node.name, *(a.name for a in node.args)]:
+                    if _dangerous_name(defined):  # readable back as a string: m.name, m.arguments
+                        self.add(DUNDER, node, f"template names Python internal attribute '{defined}' (macro)")
                 self.stored.add(node.name)
                 self.stored.update(a.name for a in node.args)
                 macros.setdefault(node.name, []).append(node)
@@ -339,13 +390,17 @@ class _Walker:
             elif isinstance(node, nodes.AssignBlock):
                 self._bind(node.target, node, 0)
             elif isinstance(node, nodes.For):
-                self._bind(node.target, node.iter, 1)
+                # A recursive loop's loop(...) rebinds the target to elements of whatever it is given.
+                self._bind(node.target, None if node.recursive else node.iter, 1)
             elif isinstance(node, nodes.With):
                 for target, value in zip(node.targets, node.values, strict=False):
                     self._bind(target, value, 0)
             elif isinstance(node, nodes.CallBlock):
                 for arg in node.args:  # set by caller(...) inside the macro: not followed
                     self._bind(arg, None, 0)
+            elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and \
+                    node.node.attr in _MUTATING_METHODS:
+                mutated.append(node.node.node)
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
                 calls.setdefault(node.node.name, []).append(node)
                 if node.node.name == "namespace":
@@ -371,8 +426,75 @@ class _Walker:
                 if aliased:
                     for param in params:
                         self._bind(param, None, 0)
+        self._mutations(mutated, macros, calls, all_nodes)
         for node in all_nodes:
             self.visit(node)
+
+    def _mutations(self, mutated: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
+                   all_nodes: list[Any]) -> None:
+        """A container mutated anywhere (l.append('_'), d.update({...})) has elements not seen in its literal:
+        the elements of every name that may hold it become unknown (its own value stays a container). Names
+        holding the same object (set a = b, macro parameters and their arguments) are followed."""
+        nodes = _NODES
+        names: set[str] = set()
+        for target in mutated:
+            while isinstance(target, nodes.Getattr | nodes.Getitem):
+                if isinstance(target, nodes.Getattr) and isinstance(target.node, nodes.Name) and \
+                        f".{target.attr}" in self.bindings:
+                    names.add(f".{target.attr}")  # a namespace attribute holding the container
+                target = target.node
+            if isinstance(target, nodes.Name):
+                names.add(target.name)
+        # A container handed to a call that is not a macro defined here (a host function, a method storing it
+        # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
+        escaped: list[Any] = []
+        for node in all_nodes:
+            if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
+                escaped.extend(a for a in [*node.args, *(k.value for k in node.kwargs)] if isinstance(a, nodes.Name))
+        for arg in escaped:
+            if arg.name in self.bindings and self.value(arg) & {SEQUENCE, MAPPING, NAMESPACE}:
+                names.add(arg.name)
+        # Those values were computed before the mutations were known: forget them.
+        self.memo.clear()
+        self.name_memo.clear()
+        self.warm.clear()
+        self.log.clear()
+        self.steps = 0  # the walk gets its own budget (this pre-pass had at most one too)
+        if not names:
+            return
+        aliases: list[tuple[str, str]] = []
+        for node in all_nodes:
+            if isinstance(node, nodes.Assign | nodes.With):
+                pairs = [(node.target, node.node)] if isinstance(node, nodes.Assign) else zip(node.targets, node.values, strict=False)
+                for target, value in pairs:
+                    if isinstance(target, nodes.Name | nodes.NSRef):
+                        key = target.name if isinstance(target, nodes.Name) else f".{target.attr}"
+                        root = value
+                        while isinstance(root, nodes.Getattr | nodes.Getitem | nodes.Filter):
+                            root = root.node
+                        if isinstance(root, nodes.Name):
+                            aliases.append((key, root.name))
+                        elif isinstance(root, nodes.List | nodes.Tuple | nodes.Dict):  # set l2 = [l]
+                            aliases.extend((key, inner) for inner in _names_in(root))
+            elif isinstance(node, nodes.For):  # for c in [l]: c is l
+                aliases.extend((t, i) for t in _names_in(node.target) for i in _names_in(node.iter))
+            elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
+                aliases.extend((f".{kw.key}", kw.value.name) for kw in node.kwargs if isinstance(kw.value, nodes.Name))
+        for name, defined in macros.items():
+            for macro in defined:
+                for call in calls.get(name, []):
+                    for param, arg in zip(macro.args, call.args, strict=False):
+                        if isinstance(arg, nodes.Name):
+                            aliases.append((param.name, arg.name))
+        changed = True
+        while changed:
+            changed = False
+            for a, b in aliases:
+                if (a in names) != (b in names):
+                    names.update((a, b))
+                    changed = True
+        for name in names:
+            self.bindings.setdefault(name, []).append((None, 1))
 
     def _bind(self, target: Any, value: Any, level: int) -> None:
         nodes = _NODES
@@ -406,6 +528,7 @@ class _Walker:
         """What ``node`` (``level`` 0), an element of it (1), an element of that (2) ... can be: strings, NUM,
         DATA or UNKNOWN. Over-approximated: every binding of a name counts, wherever it is."""
         if depth > MAX_VALUE_DEPTH:
+            _hit("MAX_VALUE_DEPTH")
             return _UNK
         level = min(level, MAX_LEVEL)
         key = (id(node), level)
@@ -413,6 +536,7 @@ class _Walker:
         if got is None:
             self.steps += 1
             if self.steps > MAX_STEPS:
+                _hit("MAX_STEPS")
                 return _UNK
             got = self._settle(key, self.memo, lambda: self._value(node, level, depth + 1, _NODES))
         return got
@@ -433,12 +557,14 @@ class _Walker:
             self.cyclic.discard(key)
             got = compute()
             if len(got) > MAX_VALUES:
+                _hit("MAX_VALUES")
                 got = _UNK
             if key not in self.cyclic or got == guess:
                 break
             self._forget(start)
             guess = got
         else:
+            _hit("MAX_ROUNDS")
             got = _UNK
         self.active.discard(key)
         self.provisional.pop(key, None)
@@ -460,15 +586,21 @@ class _Walker:
         binds = self.bindings.get(name)
         if binds is None:
             # Never bound here: render data (messages, tools, bos_token, ...) or a Jinja/host global.
+            # Only a genuinely free name is render data: not a macro or anything else the template defines
+            # (m.arguments, macro.name are names the template chose), not a Jinja/host global, not a special token.
             base = name.split(".", 1)[0]
-            return _UNK if base in _OPAQUE_NAMES or "." in name else _DATA
+            return _UNK if base in _OPAQUE_NAMES or "." in name or name in self.stored else _DATA
         return self._settle(key, self.name_memo, lambda: self._union_of(binds, level, depth))
 
     def _union_of(self, binds: list[tuple[Any, int]], level: int, depth: int) -> frozenset[Any]:
         out: set[Any] = set()
         for value, bound_level in binds:
-            out |= _UNK if value is None else self.value(value, level + bound_level, depth)
+            if value is None:  # not known here; (None, 1): the elements not known (a mutated container)
+                out |= _UNK if level >= bound_level else _NOTHING
+                continue
+            out |= self.value(value, level + bound_level, depth)
             if len(out) > MAX_VALUES:
+                _hit("MAX_VALUES")
                 return _UNK
         return frozenset(out)
 
@@ -546,6 +678,11 @@ class _Walker:
         if isinstance(node, n.AssignBlock):
             if node.filter is not None or not all(isinstance(c, n.Output) for c in node.body):
                 return _UNK
+            # Text next to a tag is rendered differently by stacks with trim_blocks / lstrip_blocks (transformers
+            # uses both): a newline after a tag or blanks before one are not folded (not bit-exact).
+            if any(isinstance(x, n.TemplateData) and (x.data.startswith("\n") or x.data.rstrip(" \t") != x.data)
+                   for c in node.body for x in c.nodes):
+                return _UNK
             result = _product([v(x, 0, depth) for c in node.body for x in c.nodes], "".join)
             return result if level == 0 else _chars(result)
         return _UNK
@@ -580,6 +717,7 @@ class _Walker:
     def _items_of_uncached(self, node: Any, key: str, level: int, depth: int, seen: set[str]) -> frozenset[Any]:
         n = _NODES
         if depth > MAX_VALUE_DEPTH:
+            _hit("MAX_VALUE_DEPTH")
             return _UNK
         if MAPPING not in self.value(node, 0, depth):
             return _NOTHING
@@ -609,7 +747,7 @@ class _Walker:
     def _getitem_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
         base, arg = node.node, node.arg
         values = self.value(base, 0, depth)
-        if values <= _SAFE:
+        if _is_data(values):
             return _DATA
         if isinstance(arg, n.Slice):
             if level:
@@ -641,13 +779,15 @@ class _Walker:
         base_values = v(base, 0, depth)
         args = [v(a, 0, depth) for a in node.args] + [v(k.value, 0, depth) for k in node.kwargs]
         if name in _SAME_ELEMENTS:
+            if level and name in ("batch", "slice") and (len(node.args) > 1 or node.kwargs):
+                return _UNK  # fill_with: elements that are not the input's
             if level:
                 return v(base, level, depth)
             if name == "reverse" and _all_strs(base_values):
                 return frozenset(s[::-1] for s in base_values)
-            return _DATA if base_values <= _SAFE else frozenset({SEQUENCE})
+            return _DATA if _is_data(base_values) else frozenset({SEQUENCE})
         if name in ("items", "dictsort"):  # (key, value) pairs
-            if base_values <= _SAFE:
+            if _is_data(base_values):
                 return _DATA
             return self._down(base, level, depth) if level >= 2 else frozenset({SEQUENCE})
         if level:
@@ -663,18 +803,21 @@ class _Walker:
             # Data in, data out; the attribute and filter names they take are judged where they are read.
             if name == "map" and node.args and not (_all_strs(args[0]) and set(args[0]) <= _PLAIN_STRING | {"attr"}):
                 return _UNK
-            return _DATA if v(base, 1 if name == "map" else 0, depth) <= _SAFE else _UNK
-        if base_values <= _SAFE and all(a <= _SAFE for a in args):
+            return _DATA if _is_data(v(base, 1 if name == "map" else 0, depth)) else _UNK
+        if _is_data(base_values) and all(a <= _SAFE for a in args):
             return _DATA  # a filter of data with data/number arguments
-        if base_values <= _SAFE and name in _PLAIN_STRING and not node.kwargs:
+        if _is_data(base_values) and name in _PLAIN_STRING and not node.kwargs:
             return _DATA
         if node.kwargs or not _all_strs(base_values):
             return _UNK
         if name == "format":
             return _product([base_values, *args], lambda c: _percent_format(c[0], list(c[1:])))
-        if name in ("string", "e", "escape", "safe", "forceescape"):
+        if name in ("string", "safe"):
             return base_values
-        return _product([base_values, *args], lambda c: _string_method(c[0], name, list(c[1:])))
+        if name in ("e", "escape", "forceescape"):
+            # Escaping rewrites & < > ' " ('<'|e is '&lt;'): folded only where it changes nothing, else unknown.
+            return base_values if not any(set(x) & set("&<>'\"") for x in _strs(base_values)) else _UNK
+        return _product([base_values, *args], lambda c: _string_method(c[0], name, list(c[1:]), jinja_filter=True))
 
     def _call_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:  # noqa: C901, PLR0911
         v = self.value
@@ -690,16 +833,16 @@ class _Walker:
             base_values = v(base, 0, depth)
             args = [v(a, 0, depth) for a in node.args]
             if method in ("keys", "values", "items"):
-                if base_values <= _SAFE:
+                if _is_data(base_values):
                     return _DATA
                 if method == "items":
                     return self._down(base, level, depth) if level >= 2 else frozenset({SEQUENCE})
                 return v(base, level, depth) if level else frozenset({SEQUENCE})
             if method == "get":
-                found = _DATA if base_values <= _SAFE else v(base, level + 1, depth)
+                found = _DATA if _is_data(base_values) else v(base, level + 1, depth)
                 fallback = v(node.args[1], level, depth) if len(node.args) > 1 else _NOTHING
                 return found | fallback
-            if base_values <= _SAFE:
+            if _is_data(base_values):
                 if method in _MIXING_METHODS and not all(a <= _SAFE for a in args):
                     return _UNK
                 return _DATA
@@ -741,13 +884,20 @@ class _Walker:
         if kind == "getitem":
             kind = "fold" if isinstance(node.arg, nodes.Slice) else "chain"
         elif kind == "filter-test":
-            if node.name in ATTRIBUTE_FILTERS and isinstance(node, nodes.Filter):
+            if isinstance(node, nodes.Filter) and (
+                node.name in ATTRIBUTE_FILTERS or node.dyn_kwargs is not None
+                or any(kw.key == "attribute" for kw in node.kwargs)
+            ):
+                # Any filter given attribute= (join, or one added by the host) reads the attribute it names.
                 self._filter(node, nodes)
-                return
+                if node.name != "join" and node.name in ATTRIBUTE_FILTERS:
+                    return
             kind = "fold" if isinstance(node, nodes.Filter) else ""
         if kind == "chain":
             self._chain(node, nodes)
         elif kind == "name":
+            if node.ctx in ("store", "param") and _dangerous_name(node.name):
+                self.add(DUNDER, node, f"template names Python internal attribute '{node.name}' (variable name)")
             if node.ctx == "load" and node.name in HOST_NAMES and node.name not in self.stored:
                 kind = DUNDER if _is_dunder(node.name) else HOST_OBJECT
                 self.add(kind, node, f"template references host object '{node.name}'")
@@ -769,6 +919,9 @@ class _Walker:
                 if _dangerous_name(built):
                     self.add(BUILT_NAME, node, f"template builds the name '{built[:80]}' from pieces")
                     break
+                if _FORMAT_FIELD_RE.search(built):  # a format string assembled from pieces, called anyhow
+                    self.add(BUILT_NAME, node, f"template builds a format string reading private attributes: {built[:80]!r}")
+                    break
             if isinstance(node, nodes.Call):
                 self._format_call(node, nodes)
         elif kind == "loader":
@@ -779,6 +932,11 @@ class _Walker:
         """``str.format`` reads attributes and items of its arguments ('{0.__class__}'): its format string
         must be known (or come from the data), and must not read private names."""
         fn = node.node
+        if not isinstance(fn, nodes.Name | nodes.Getattr):
+            # (f|attr('format'))(x), d['format'](x), (a or b)(x): what is called is not known here, so it may
+            # be str.format of a format string that reads attributes of its arguments.
+            self.add(COMPUTED_ATTR, node, "call of a function computed at render time (may be str.format)")
+            return
         if not (isinstance(fn, nodes.Getattr) and fn.attr in ("format", "format_map")):
             return
         if isinstance(fn.node, nodes.Const):
@@ -888,6 +1046,13 @@ class _Walker:
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
 
 
+def _names_in(node: Any) -> list[str]:
+    """Every name in ``node``, itself included (``find_all`` only searches below it)."""
+    names = node.find_all(_NODES.Name)
+    own = [node.name] if isinstance(node, _NODES.Name) else []
+    return own + [n.name for n in names]
+
+
 def _root_name(node: Any, nodes: Any) -> str | None:
     """The Name at the bottom of an attribute/item chain (``lipsum`` in ``lipsum.__globals__.os``)."""
     for _ in range(MAX_FOLD_DEPTH):
@@ -920,8 +1085,13 @@ def _percent_format(fmt: str | None, args: list[str] | None) -> str | None:
 _FIELD_RE = re.compile(r"\{(\d*)\}")
 
 
-def _string_method(base: str, method: str, args: list[str]) -> str | None:
-    """Apply the harmless string methods/filters attackers use to assemble names."""
+def _string_method(base: str, method: str, args: list[str], *, jinja_filter: bool = False) -> str | None:
+    """Apply the harmless string methods/filters attackers use to assemble names, bit-exactly or not at all
+    (None: unknown). A fold that differs from the render hides the real name (round 4: '{{}}'.format)."""
+    if jinja_filter and method in ("title", "strip", "lstrip", "rstrip"):
+        return None  # Jinja's |title splits words its own way; strip & co. are no filters
+    if method == "trim" and not jinja_filter:
+        return None  # no str method
     if method in ("lower", "upper", "strip", "lstrip", "rstrip", "title", "capitalize", "trim") and not args:
         return getattr(base, "strip" if method == "trim" else method)()
     if method == "replace" and len(args) == 2:
@@ -934,8 +1104,14 @@ def _string_method(base: str, method: str, args: list[str]) -> str | None:
         return base.replace(old, new)
     if method == "format":
         # Only plain '{}' / '{0}' fields; anything with a format spec is left alone (and never executed).
-        if re.search(r"\{[^{}]*[^\d{}][^{}]*\}", base):
-            return None
+        if re.search(r"\{[^{}]*[^\d{}][^{}]*\}", base) or "{{" in base or "}}" in base:
+            return None  # '{{' / '}}' are escapes in Python ('{{}}'.format() is '{}'): not folded
+        fields = _FIELD_RE.findall(base)
+        if base.count("{") != len(fields) or base.count("}") != len(fields):
+            return None  # unbalanced braces: Python raises
+        if ("" in fields and any(fields)) or any(int(f) >= len(args) for f in fields if f) or \
+                fields.count("") > len(args):
+            return None  # mixed numbering or missing arguments: Python raises
         counter = iter(range(len(args) + 1))
 
         def field(match: re.Match[str]) -> str:
