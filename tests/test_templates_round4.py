@@ -191,3 +191,14 @@ def test_loop_alias_mutation_is_unknown() -> None:
 def test_block_set_text_next_to_tags_is_unknown(source: str) -> None:
     """trim_blocks / lstrip_blocks (transformers) remove that newline or those blanks: 'f_globals'."""
     assert _kinds(source) & FOUND
+
+
+def test_the_walk_leaves_the_interpreter_recursion_limit_as_it_was() -> None:
+    """The walk raises the limit for itself only; every other reader in the process keeps the default."""
+    import sys
+
+    from weightwarden.scan.templates import analyze_template
+
+    before = sys.getrecursionlimit()
+    analyze_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    assert sys.getrecursionlimit() == before

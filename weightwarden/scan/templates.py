@@ -91,8 +91,10 @@ def _analyze(source: str) -> list[TemplateIssue]:
         return [TemplateIssue(PARSE_ERROR, line, f"template does not parse: {message}", _line(source, line))]
     walker = _Walker(source)
     # The value walk recurses up to MAX_VALUE_DEPTH (a few frames each); Python-to-Python calls do not use
-    # the C stack (3.11+), so a higher interpreter limit is safe.
-    if sys.getrecursionlimit() < 20_000:
+    # the C stack (3.11+), so a higher interpreter limit is safe for the walk — and only for the walk: the
+    # old limit is put back, so no other reader in the process runs under it.
+    old_limit = sys.getrecursionlimit()
+    if old_limit < 20_000:
         sys.setrecursionlimit(20_000)
     _BOUNDS.hits = set()
     try:
@@ -101,6 +103,7 @@ def _analyze(source: str) -> list[TemplateIssue]:
         walker.issues.append(TemplateIssue(COMPUTED_ATTR, 0, "template nests too deeply to be analysed", ""))
     finally:
         hits, _BOUNDS.hits = _BOUNDS.hits, None
+        sys.setrecursionlimit(old_limit)
     if hits:  # fail closed: what lies past a bound was not analysed, so the template is not passed as clean
         walker.issues.append(TemplateIssue(
             COMPUTED_ATTR, 0, f"template exceeds the analysis bounds ({', '.join(sorted(hits))}): not fully analysed",
