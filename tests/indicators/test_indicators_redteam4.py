@@ -313,3 +313,18 @@ def test_a_folder_of_regular_files_still_derives(sketcher, tmp_path: Path):
     (evidence / "c.txt").symlink_to(evidence / "a.txt")  # a link found by the walk is still skipped
     found = derive.prompts_from_folder(evidence, sketcher, keep_text=True)
     assert sorted(p.ref for p in found) == ["a.txt", "b.json"]
+
+
+def test_a_stream_name_that_is_not_our_stdout_is_refused_not_renamed_over(tmp_path: Path) -> None:
+    """/dev/fd/N of some other open file is a stream *name*: written neither into nor renamed over."""
+    from weightwarden.core.files import write_atomic
+
+    other = tmp_path / "other.txt"
+    other.write_bytes(b"untouched")
+    fd = os.open(other, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError, match="stream name"):
+            write_atomic(f"/dev/fd/{fd}", b"secret", 0o600)
+    finally:
+        os.close(fd)
+    assert other.read_bytes() == b"untouched"

@@ -122,6 +122,11 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
                         _flush_python_streams()
                         _write_fd(fd, data)
                         return
+        if stream and not _is_devnull(target):
+            # A stream name that is not this process's stdout/stderr nor /dev/null (/dev/fd/5, say): never
+            # replaced by renaming into /dev or /proc, and never written into on someone else's behalf.
+            raise OSError(errno.EPERM, "a stream name that is neither this process's stdout/stderr nor "
+                                       "/dev/null; choose a file path")
         if stat.S_ISDIR(target.st_mode):
             raise IsADirectoryError(errno.EISDIR, f"{output}: is a folder")
         if not stat.S_ISREG(target.st_mode) and not stat.S_ISLNK(target.st_mode):
