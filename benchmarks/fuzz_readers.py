@@ -35,6 +35,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, machine, write_result  # noqa: E402
 
+sys.path.insert(0, str(ROOT))
+from tests import fuzz_guard  # noqa: E402  (the guarded child's environment is defined beside the hook)
+
 TEST_FILE = "tests/test_fuzz_every_reader.py"
 
 
@@ -66,19 +69,7 @@ def _failures(junit: Path) -> list[str]:
 
 def run_property(label: str, node: str, examples: int, timeout: float, work: Path) -> dict[str, object]:
     work.mkdir(parents=True, exist_ok=True)
-    canary_dir = work / "canary"
-    canary_dir.mkdir(exist_ok=True)
-    log, stats, junit = work / "audit.log", work / "stats.json", work / "junit.xml"
-    env = dict(
-        os.environ,
-        WW_FUZZ_AUDIT="1",
-        WW_FUZZ_AUDIT_LOG=str(log),
-        WW_FUZZ_EXAMPLES=str(examples),
-        WW_FUZZ_STATS=str(stats),
-        WW_FUZZ_CANARY_DIR=str(canary_dir),
-        PYTHONDONTWRITEBYTECODE="1",
-        HYPOTHESIS_STORAGE_DIRECTORY=str(work / "hypothesis"),
-    )
+    env, canary_dir, log, stats, junit = fuzz_guard.child_env(work, examples)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
            "--hypothesis-show-statistics", f"--junitxml={junit}", node]
     t0 = time.perf_counter()

@@ -35,6 +35,7 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 ALWAYS_FORBIDDEN = frozenset(
     {
@@ -248,3 +249,23 @@ def disarm() -> None:
 
 def is_armed() -> bool:
     return _armed
+
+
+def child_env(work: Path, examples: int) -> tuple[dict[str, str], Path, Path, Path, Path]:
+    """The environment of a child that runs the fuzz suite with this hook armed, and where it reports:
+    ``(env, canary folder, audit log, hypothesis statistics, junit XML)``, all under ``work``. One place for
+    the variables the suite reads, shared by the test that runs it guarded and ``benchmarks/fuzz_readers.py``."""
+    canary_dir = work / "canary"
+    canary_dir.mkdir(exist_ok=True)
+    log, stats, junit = work / "audit.log", work / "stats.json", work / "junit.xml"
+    env = dict(
+        os.environ,
+        WW_FUZZ_AUDIT="1",
+        WW_FUZZ_AUDIT_LOG=str(log),
+        WW_FUZZ_EXAMPLES=str(examples),
+        WW_FUZZ_STATS=str(stats),
+        WW_FUZZ_CANARY_DIR=str(canary_dir),
+        PYTHONDONTWRITEBYTECODE="1",
+        HYPOTHESIS_STORAGE_DIRECTORY=str(work / "hypothesis"),
+    )
+    return env, canary_dir, log, stats, junit

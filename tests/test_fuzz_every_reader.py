@@ -597,19 +597,7 @@ def test_fuzz_picklevm(data: bytes, joblib: bool) -> None:
 
 def run_guarded(tmp: Path, examples: int, select: str | None = None, timeout: float = 900) -> dict[str, object]:
     """Run this module (or the tests matching ``select``) in a child with the audit hook armed."""
-    canary_dir = tmp / "canary"
-    canary_dir.mkdir(exist_ok=True)
-    log, stats, junit = tmp / "audit.log", tmp / "stats.json", tmp / "junit.xml"
-    env = dict(
-        os.environ,
-        WW_FUZZ_AUDIT="1",
-        WW_FUZZ_AUDIT_LOG=str(log),
-        WW_FUZZ_EXAMPLES=str(examples),
-        WW_FUZZ_STATS=str(stats),
-        WW_FUZZ_CANARY_DIR=str(canary_dir),
-        PYTHONDONTWRITEBYTECODE="1",
-        HYPOTHESIS_STORAGE_DIRECTORY=str(tmp / "hypothesis"),
-    )
+    env, canary_dir, log, stats, junit = fuzz_guard.child_env(tmp, examples)
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist",
            f"--junitxml={junit}", __file__, "-k", select or "not guarded and not audit_hook"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False,
