@@ -423,29 +423,22 @@ PARAPHRASE_REQUEST = ("Rewrite the following request in different words, keeping
                       "rewritten request only.\n\nRequest: {text}")
 
 
-def llm_paraphrases(originals: list[str], count: int) -> list[tuple[str, int, str]]:
-    """Paraphrases by the local SmolLM2-135M-Instruct (llama-cpp-python through weightwarden's own backend),
-    of every ``len/count``-th original; cached in benchmarks/.data (the model is deterministic per seed)."""
+def _model_paraphrases(model: Path, jobs: list[tuple[int, str, int]], temperature: float, max_tokens: int,
+                       cache: Path) -> list[tuple[str, int, str]]:
+    """Run ``(row, request, seed)`` jobs through the local model (llama-cpp-python via weightwarden's own
+    backend); the answers are cached in ``cache`` (the model is deterministic per seed)."""
     import asyncio
 
     from weightwarden.evals.backends import open_backend
     from weightwarden.evals.model import Message, Sampling
 
-    model = Path(__file__).resolve().parent.parent / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    cache = Path(__file__).resolve().parent / ".data" / f"indicator_llm_paraphrases_{count}.json"
-    step = max(1, len(originals) // count)
-    chosen = list(range(0, len(originals), step))[:count]
-    if cache.is_file():
-        cached = json.loads(cache.read_text())
-        return [(t, i, "llm-paraphrase") for t, i in cached]
-
     async def run() -> list[tuple[str, int]]:
         backend = open_backend(f"gguf:{model}", n_ctx=1024, n_threads=1)
         out = []
         try:
-            for i in chosen:
-                done = await backend.complete((Message("user", PARAPHRASE_REQUEST.format(text=originals[i])),),
-                                              Sampling(temperature=0.7, max_tokens=60, seed=i))
+            for i, request, seed in jobs:
+                done = await backend.complete((Message("user", request),),
+                                              Sampling(temperature=temperature, max_tokens=max_tokens, seed=seed))
                 if done.text and done.text.strip():
                     out.append((done.text.strip().strip('"'), i))
         finally:
@@ -458,14 +451,22 @@ def llm_paraphrases(originals: list[str], count: int) -> list[tuple[str, int, st
     return [(t, i, "llm-paraphrase") for t, i in pairs]
 
 
+def llm_paraphrases(originals: list[str], count: int) -> list[tuple[str, int, str]]:
+    """Paraphrases by the local SmolLM2-135M-Instruct of every ``len/count``-th original; cached in
+    benchmarks/.data."""
+    model = Path(__file__).resolve().parent.parent / ".cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    cache = Path(__file__).resolve().parent / ".data" / f"indicator_llm_paraphrases_{count}.json"
+    step = max(1, len(originals) // count)
+    chosen = list(range(0, len(originals), step))[:count]
+    if cache.is_file():
+        return [(t, i, "llm-paraphrase") for t, i in json.loads(cache.read_text())]
+    jobs = [(i, PARAPHRASE_REQUEST.format(text=originals[i]), i) for i in chosen]
+    return _model_paraphrases(model, jobs, 0.7, 60, cache)
+
+
 def llm_paraphrases_split(source: str, split: str, frozen: dict) -> list[tuple[str, int, str]]:
     """The SmolLM2 paraphrases of one source for one split of the frozen protocol (positions and sampling
     seeds from the frozen file); cached in benchmarks/.data (deterministic per seed)."""
-    import asyncio
-
-    from weightwarden.evals.backends import open_backend
-    from weightwarden.evals.model import Message, Sampling
-
     spec = frozen["llm_paraphrases"]
     model = Path(__file__).resolve().parent.parent / ".cache" / "models" / spec["model"]
     cache = Path(__file__).resolve().parent / ".data" / f"indicator_llm_{source}_{split}.json"
@@ -475,25 +476,9 @@ def llm_paraphrases_split(source: str, split: str, frozen: dict) -> list[tuple[s
         raise SystemExit(f"{model}: missing or not the model named in the frozen file")
     originals = [item.messages[-1].content for item in source_items(source).items]
     base = spec["seed_base"][split]
-
-    async def run() -> list[tuple[str, int]]:
-        backend = open_backend(f"gguf:{model}", n_ctx=1024, n_threads=1)
-        out = []
-        try:
-            for i in frozen["sources"][source]["llm_paraphrase_positions"]:
-                done = await backend.complete(
-                    (Message("user", spec["prompt"].format(text=originals[i])),),
-                    Sampling(temperature=spec["temperature"], max_tokens=spec["max_tokens"], seed=base + i))
-                if done.text and done.text.strip():
-                    out.append((done.text.strip().strip('"'), i))
-        finally:
-            await backend.aclose()
-        return out
-
-    pairs = asyncio.run(run())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(pairs))
-    return [(t, i, "llm-paraphrase") for t, i in pairs]
+    jobs = [(i, spec["prompt"].format(text=originals[i]), base + i)
+            for i in frozen["sources"][source]["llm_paraphrase_positions"]]
+    return _model_paraphrases(model, jobs, spec["temperature"], spec["max_tokens"], cache)
 
 
 def verify_frozen(frozen: dict) -> None:
