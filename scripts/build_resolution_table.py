@@ -88,7 +88,15 @@ def _walk(package: str) -> list[str]:
 
 def main() -> None:
     sys.path.insert(0, str(OUT.parent.parent.parent.parent))
+    from weightwarden.picklevm import resolution
     from weightwarden.picklevm.policy import Verdict, classify  # the hand-written deny tables
+
+    # Judge spellings without the table being rebuilt: with it, ``here`` would already resolve to its target,
+    # look dangerous itself, and the re-export would be dropped (a second run lost entries).
+    resolution.TABLE_PATH = OUT.parent / "does-not-exist.json"
+    resolution.table.cache_clear()
+    resolution.resolve.cache_clear()
+    classify.cache_clear()
 
     warnings.simplefilter("ignore")
     wanted = [m for p in PACKAGES + RESOLVE_ONLY_PACKAGES for m in _walk(p)] + MODULES + RESOLVE_ONLY_MODULES
