@@ -251,7 +251,7 @@ PAYLOADS: list[tuple[str, str, str, Payload, str]] = [
     # Red team round 5: a module alias of a library the resolution table did not cover (transformers imports
     # torch.distributed as ``dist``) walked past a spelling-based class rule; FileStore creates its file at load.
     ("filestore_via_transformers_dist", "torch.distributed.FileStore reached as transformers.training_args.dist.FileStore",
-     "1", _call("transformers.training_args", "dist.FileStore", "canary", 1), CRIT),
+     "1", _call("transformers.training_args", "dist.FileStore", "canary", 2), CRIT),  # 2 workers: the file outlives the object
     ("getattr_import", "getattr(__import__('os'), 'system')", "1", _import_then_getattr("builtins", "__import__"), CRIT),
     ("importlib_import", "getattr(importlib.import_module('os'), 'system')", "1", _import_then_getattr("importlib", "import_module"), CRIT),
     ("pydoc_locate", "pydoc.locate('os.system') then call", "1",
