@@ -144,8 +144,12 @@ class IndicatorSet:
             "local_references": refs,
             "free_text_categories": free,
             "notice": (
+                # Red team round 5 (note): `decoded` is kept (it tells a receiving team which jailbreak
+                # wrapping an attack used, from a fixed list of layer names) and named here as readable.
                 "Keyed digests and sealed keyed MinHash sketches only; readable without the group key: the "
-                "number of indicators, their ATLAS technique, known taxonomy categories and the creation time."
+                "number of indicators, their ATLAS technique, known taxonomy categories, the jailbreak layers "
+                "decoded before hashing (e.g. base64), the kinds of evidence, the TLP, the sketch parameters "
+                "and the creation time."
                 if not (text or refs or free) else
                 "CONTAINS " + " AND ".join(
                     x for x, on in (("RAW PROMPT TEXT", text), ("LOCAL REFERENCES", refs),
