@@ -12,12 +12,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import signal
-import stat
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
