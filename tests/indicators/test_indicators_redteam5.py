@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import signal
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -248,3 +251,154 @@ def test_every_exported_value_has_an_allow_listed_shape(derived):
     # and the shapes reject the PoC's values (the test would have caught round 5's finding)
     assert not shapes["native"]["scheme.normalisation"]("weightwarden.canon/v1 | " + SECRET)
     assert not shapes["native"]["scheme.word_ngram"](int.from_bytes(SECRET.encode(), "big"))
+
+
+# ------------------------------------------------------------------ class 2: write_atomic decides by where it lands
+
+
+@pytest.mark.parametrize("spelling", ["//dev/stdout", "/dev/./stdout", "/dev//stderr", "///dev/null",
+                                      "/tmp/../dev/stdout", "/dev/fd/../fd/1"])
+def test_other_spellings_of_stream_names_are_stream_names(spelling):
+    """PoC poc_dev_spelling.sh: ``//dev/stdout``, ``/dev/./stdout`` and ``/dev//stderr`` were not stream names by
+    their spelling, so the link /dev/stdout was replaced like a file (a rename into /dev)."""
+    from weightwarden.core.files import is_stream_name
+
+    assert is_stream_name(spelling)
+
+
+def test_a_stream_name_that_leads_nowhere_is_refused(tmp_path: Path):
+    """PoC poc_closed_stdout.sh: with fd 1 closed (or no /proc), /dev/stdout led nowhere, the probe's
+    FileNotFoundError was taken as "no file yet" and the temporary file was renamed into /dev. The same
+    decision is tested on /dev/fd/N of a closed descriptor (unprivileged and harmless if it ever regressed:
+    nothing can be created in /proc); the real /dev/stdout is never used as a target here."""
+    from weightwarden.core.files import write_atomic
+
+    fd = os.open(tmp_path, os.O_RDONLY)
+    os.close(fd)  # a descriptor number that is now closed
+    with pytest.raises(OSError, match="leads nowhere"):
+        write_atomic(f"/dev/fd/{fd}", b"private", 0o600)
+    with pytest.raises(OSError, match="leads nowhere"):
+        write_atomic(f"//dev/./fd/{fd}", b"private", 0o600)
+
+
+def test_no_file_is_created_in_proc_whatever_the_spelling(tmp_path: Path):
+    """Any name whose folder resolves into /proc (or /dev, /sys) is refused before a temporary file is made,
+    also through a link to the folder."""
+    from weightwarden.core.files import write_atomic
+
+    link = tmp_path / "p"
+    link.symlink_to("/proc/self")
+    for target in ("/proc/self/ww-new-file", str(link / "ww-new-file")):
+        with pytest.raises(OSError, match="device/proc/sys folder"):
+            write_atomic(target, b"private", 0o600)
+
+
+def test_special_folder_decision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The decision function: /dev, /proc, /sys and below refused (by path, by device of a separately mounted
+    /dev, by mountinfo type); /dev/shm and an ordinary folder accepted; and with mountinfo unreadable (no /proc)
+    the path and device checks still refuse."""
+    import weightwarden.core.files as files
+
+    ordinary = os.stat(tmp_path)
+    assert files.special_folder_reason(str(tmp_path), ordinary) is None
+    for folder in ("/dev", "/proc"):
+        if os.path.isdir(folder):
+            assert files.special_folder_reason(folder, os.stat(folder)) is not None
+    # a bind-mounted fake /dev (the PoC's namespace) is judged by its path even on an ordinary file system
+    assert files.special_folder_reason("/dev", ordinary) is not None
+    assert files.special_folder_reason("/dev/pts", ordinary) is not None
+    assert files.special_folder_reason("/dev/shm", ordinary) is None
+    assert files.special_folder_reason("/device-backups", ordinary) is None
+    monkeypatch.setattr(files, "_mount_fstypes", lambda folder, dev: [])  # as if /proc were not mounted
+    assert files.special_folder_reason("/sys/kernel", ordinary) is not None
+    monkeypatch.setattr(files, "_mount_fstypes", lambda folder, dev: ["devtmpfs"])  # devtmpfs elsewhere
+    assert "devtmpfs" in (files.special_folder_reason(str(tmp_path), ordinary) or "")
+
+
+def test_mountinfo_names_procfs_for_proc():
+    import weightwarden.core.files as files
+
+    if not os.path.exists("/proc/self/mountinfo"):
+        pytest.skip("no /proc here")
+    assert "proc" in files._mount_fstypes("/proc", os.stat("/proc").st_dev)
+
+
+# ------------------------------------------------------------------ class 3: bounded reads of regular files only
+
+
+class _Hang(Exception):
+    pass
+
+
+@pytest.fixture()
+def no_hang():
+    """Turns a hang (a regression: open() of a FIFO without a writer) into a failure after 20 s; not a timing
+    test, the guard is only there so the suite cannot block."""
+    def fire(signum, frame):  # noqa: ANN001
+        raise _Hang("blocked on a FIFO")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_read_bounded_refuses_fifo_device_and_folder(tmp_path: Path, no_hang):
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
+
+    fifo = tmp_path / "f.fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.json"
+    link.symlink_to(fifo)
+    zero = tmp_path / "zero.json"
+    zero.symlink_to("/dev/zero")
+    for path in (fifo, link, zero, tmp_path):
+        with pytest.raises(InputError, match="not a regular file|is a folder"):
+            read_bounded(path, "thing", 1024)
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 2048)
+    with pytest.raises(InputError, match="larger than 1024"):
+        read_bounded(big, "thing", 1024)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_inputs_that_were_fifos_or_dev_zero_are_clear_errors(derived, no_hang):
+    """PoC poc_fingerprint_zero.sh: --fingerprint → /dev/zero read until memory ran out (stat size 0); a FIFO
+    (or a link to one) as --fingerprint, THEIRS of match, --incident, --eval-log blocked for ever."""
+    d = derived["dir"]
+    fifo = d / "theirs.fifo"
+    os.mkfifo(fifo)
+    (d / "theirs.stix.json").symlink_to(fifo)
+    (d / "fp.json").symlink_to("/dev/zero")
+    key = str(derived["key"])
+    runs = [["indicators", "derive", "--key", key, "--fingerprint", str(d / "fp.json"), "-o", str(d / "o1.json")],
+            ["indicators", "derive", "--key", key, "--fingerprint", str(fifo), "-o", str(d / "o2.json")],
+            ["indicators", "match", str(derived["base"]), str(d / "theirs.stix.json"), "--key", key],
+            ["indicators", "derive", "--key", key, "--incident", str(d / "theirs.stix.json"), "-o",
+             str(d / "o3.json")],
+            ["indicators", "derive", "--key", key, "--eval-log", str(d / "theirs.stix.json"), "-o",
+             str(d / "o4.json")],
+            ["incident", "update", str(d / "theirs.stix.json"), "--state", "confirmed"]]
+    for args in runs:
+        result = _run(*args)
+        assert result.exit_code != 0, (args, result.output)
+        assert "not a regular file" in result.output, (args, result.output)
+        assert "internal error" not in result.output and "Traceback" not in result.output
+
+
+# ------------------------------------------------------------------ class 5: the text bound after NFKC
+
+
+def test_text_bound_holds_after_nfkc(sketcher):
+    """PoC poc_nfkc.sh: the 256 K-character bound was checked before NFKC, which expands U+FDFA 18 times."""
+    from weightwarden.indicators.derive import prompt_indicator
+    from weightwarden.indicators.normalise import MAX_TEXT_CHARS, canonical
+
+    text = "\ufdfa" * (MAX_TEXT_CHARS // 10)  # within the bound as given, 1.8 × the bound after NFKC
+    with pytest.raises(ValueError, match="after NFKC"):
+        canonical(text)
+    with pytest.raises(IndicatorFormatError, match="after NFKC"):
+        prompt_indicator(sketcher, text)
+    assert canonical("\ufdfa" * 100).text  # a short one still normalises
