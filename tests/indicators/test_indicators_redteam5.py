@@ -402,3 +402,60 @@ def test_text_bound_holds_after_nfkc(sketcher):
     with pytest.raises(IndicatorFormatError, match="after NFKC"):
         prompt_indicator(sketcher, text)
     assert canonical("\ufdfa" * 100).text  # a short one still normalises
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+_READER_MODULES = [*sorted((_ROOT / "weightwarden" / "indicators").glob("*.py")),
+                   _ROOT / "weightwarden" / "cli" / "indicators.py", _ROOT / "weightwarden" / "cli" / "incident.py",
+                   _ROOT / "weightwarden" / "lineage" / "fingerprint.py", _ROOT / "weightwarden" / "evals" / "log.py"]
+
+
+def _direct_reads(path: Path) -> list[str]:
+    """Calls in ``path`` that read a file by name without the bounded, regular-file-only helpers of
+    weightwarden.core.files: Path.read_text/read_bytes, builtin open(), Path(..).open()."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        owner = getattr(func.value, "id", "") if isinstance(func, ast.Attribute) else ""
+        if name in ("read_text", "read_bytes"):
+            found.append(f"{path.name}:{node.lineno} {name}")
+        elif name == "open" and isinstance(func, ast.Name):
+            modes = list(node.args[1:2]) + [k.value for k in node.keywords if k.arg == "mode"]
+            writer = any(isinstance(m, ast.Constant) and set(str(m.value)) & set("wax+") for m in modes)
+            if not writer:  # writers (the eval runner's own log) are write_atomic's lint's business
+                found.append(f"{path.name}:{node.lineno} open()")
+        elif (name == "open" and isinstance(func, ast.Attribute) and owner not in ("os",)
+              and not owner[:1].isupper() and owner not in ("opener", "sketcher", "self")):
+            found.append(f"{path.name}:{node.lineno} {owner or '?'}.open()")
+    return found
+
+
+def test_no_reader_opens_a_user_path_directly():
+    """Class 3 by construction: in the indicators package and the readers it uses (--fingerprint, --eval-log,
+    incident files) every file read by name goes through read_bounded/open_regular (or an os.open with
+    O_NONBLOCK and an fstat, as keys.py and derive's walk do); the scanner itself is checked on a sample."""
+    assert [m for p in _READER_MODULES for m in _direct_reads(p)] == []
+    sample = _ROOT / "tests" / "indicators" / "_lint_sample.py"
+    try:
+        sample.write_text("from pathlib import Path\nPath('x').read_text()\nopen('y', 'rb')\nPath('z').open()\n")
+        assert len(_direct_reads(sample)) == 3
+    finally:
+        sample.unlink()
+
+
+def test_demo_writes_through_write_atomic_and_keeps_prompts_private(tmp_path: Path, eval_log: Path):
+    """Report's "not tried": demo.py wrote raw attack prompts 0644 with Path.write_text (follows links)."""
+    from tests.indicators.test_indicators_redteam3 import _direct_writes
+    from weightwarden.indicators.demo import demo_indicators
+
+    assert _direct_writes(_ROOT / "weightwarden" / "indicators" / "demo.py") == []
+    demo_indicators(eval_log, tmp_path / "demo")
+    folder = tmp_path / "demo" / "lab-b-evidence"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    prompts = sorted(folder.glob("prompt-*.txt"))
+    assert prompts and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in prompts)
