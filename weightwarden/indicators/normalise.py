@@ -30,6 +30,7 @@ import codecs
 import re
 import string
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -239,6 +240,12 @@ def canonical(text: str) -> Canonical:
     shingling: ~7 s and 460 MB for one file). NFKC is computed on the bounded input (a C routine, linear),
     and its output is refused when longer than the bound."""
     _bounded(text, "as given")
+    # Bound the expansion before computing it: NFKC of the whole text is at most the sum of NFKC of each
+    # character (composition across characters only shortens it), counted once per distinct character.
+    expanded = sum(count * len(unicodedata.normalize("NFKC", ch)) for ch, count in Counter(text).items())
+    if expanded > MAX_TEXT_CHARS:
+        raise ValueError(f"text of {len(text)} characters would be up to {expanded} characters after NFKC "
+                         f"normalisation, longer than the {MAX_TEXT_CHARS}-character bound")
     cleaned = _bounded(_strip_invisible(unicodedata.normalize("NFKC", text)), "after NFKC normalisation")
     payload, decoded = decode_layers(cleaned)
     payload = _bounded(_strip_invisible(unicodedata.normalize("NFKC", payload)), "after NFKC of the payload")
