@@ -94,12 +94,12 @@ def test_signature_values_do_not_reveal_the_length_of_the_text(sketcher: Sketche
 
 def test_scheme_rejects_inconsistent_parameters_and_mismatches():
     with pytest.raises(IndicatorFormatError, match="bands"):
-        Scheme(key_id="k", bands=10, rows=10)
-    a, b = Scheme(key_id="k"), Scheme(key_id="k", char_ngram=5)
+        Scheme(key_id="0" * 16, bands=10, rows=10)
+    a, b = Scheme(key_id="0" * 16), Scheme(key_id="0" * 16, char_ngram=5)
     with pytest.raises(SchemeMismatchError, match="char_ngram"):
         a.comparable_to(b)
     with pytest.raises(SchemeMismatchError, match="different group keys"):
-        a.comparable_to(Scheme(key_id="other"))
+        a.comparable_to(Scheme(key_id="1" * 16))
     with pytest.raises(SchemeMismatchError, match="not the key"):
         Sketcher(GroupKey.generate(), a)
 

@@ -96,7 +96,7 @@ def _mutations():
             "indicator--00000000-0000-4000-8000-000000000000")
 
     def scheme(b):
-        next(o for o in b["objects"] if o["type"] == "grouping")["extensions"][EXTENSION_ID]["scheme"]["num_perm"] = 7
+        next(o for o in b["objects"] if o["type"] == "grouping")["extensions"][EXTENSION_ID]["scheme"]["num_perm"] = 64
 
     def not_a_list(b):
         b["objects"] = {"a": 1}

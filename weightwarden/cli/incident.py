@@ -143,7 +143,10 @@ def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_
     from weightwarden.registry.entries import incident_body
 
     try:
-        key = load_private_key(Path(key_path).read_bytes(), key_path)
+        from weightwarden.core.files import read_bounded
+
+        # bounded, regular file only (red team round 5, class 3); a PEM key is a few hundred bytes
+        key = load_private_key(read_bounded(key_path, "signing key", 1 << 16), key_path)
     except OSError as exc:
         raise InputError(f"{key_path}: cannot read the key: {exc.strerror or exc}") from None
     with RegistryClient(url, state_dir=state_dir, log_key=log_key) as client:
@@ -355,7 +358,10 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
 
         text = details
         if details_file:
-            text = Path(details_file).read_text(encoding="utf-8", errors="replace")
+            from weightwarden.core.files import read_bounded
+
+            # bounded, regular file only (red team round 5, class 3); an incident record is at most 1 MiB
+            text = read_bounded(details_file, "incident details", 1 << 20).decode("utf-8", errors="replace")
         indicators: list[Any] = []
         if indicators_file:
             from weightwarden.core import strict_json

@@ -14,14 +14,51 @@ import sys
 from weightwarden.core.errors import InputError
 
 
-def read_bounded(path: str, what: str, limit: int) -> bytes:
-    """The bytes of ``path`` (``-``: standard input), at most ``limit``; :class:`InputError` naming the file
-    and ``what`` it should have been when it cannot be read or is larger."""
+def open_regular(path: str | os.PathLike[str], what: str, *, follow: bool = True) -> int:
+    """A read-only descriptor of ``path``, which must be a regular file; :class:`InputError` naming the file,
+    ``what`` it should have been and why otherwise.
+
+    Red team round 5 (class 3): readers opened a user-given path with ``open()`` and checked its size with
+    ``stat`` (or not at all), so a FIFO (or a link to one) blocked the run for ever in ``open()`` and /dev/zero
+    (size 0 by ``stat``) was read until memory ran out. The name is opened without blocking (O_NONBLOCK: a
+    FIFO without a writer opens at once; O_NOCTTY: a terminal never becomes ours) and the *descriptor* is
+    judged with ``fstat``: only a regular file is read. ``follow=False`` also refuses a symbolic link at
+    ``path`` (O_NOFOLLOW) where the caller walks names it did not get from the user."""
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        if path == "-":
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise InputError(f"{path}: is a symbolic link; refusing to follow it for the {what}") from None
+        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{path}: is a folder, not the {what}")
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{path}: not a regular file (a FIFO, socket or device); refusing to read the {what} "
+                             "from it")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # a regular file: O_NONBLOCK did its job at open()
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bounded(path: str | os.PathLike[str], what: str, limit: int, *, follow: bool = True) -> bytes:
+    """The bytes of ``path`` (``-``: standard input), at most ``limit``; :class:`InputError` naming the file
+    and ``what`` it should have been when it cannot be read, is not a regular file (:func:`open_regular`) or
+    is larger. At most ``limit + 1`` bytes are ever read, whatever ``stat`` says (a file may grow)."""
+    try:
+        if str(path) == "-":
             data = sys.stdin.buffer.read(limit + 1)
         else:
-            with open(path, "rb") as handle:
+            fd = open_regular(path, what, follow=follow)
+            with os.fdopen(fd, "rb") as handle:
                 data = handle.read(limit + 1)
     except OSError as exc:
         raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
@@ -36,9 +73,90 @@ def read_bounded(path: str, what: str, limit: int) -> bytes:
 _STREAM_NAMES = re.compile(r"/dev/(?:stdout|stderr|null|fd/\d+)|/proc/self/fd/\d+")
 
 
+def normalise_name(output: str) -> str:
+    """``output`` spelled once: absolute, ``.``/``..``/repeated slashes collapsed, a leading ``//`` made ``/``
+    (red team round 5, class 2b: ``//dev/stdout``, ``/dev/./stdout`` and ``/dev//stderr`` were not "stream
+    names" by their spelling and the link /dev/stdout was replaced like a file)."""
+    if output == "-":
+        return output
+    norm = os.path.normpath(os.path.abspath(output))
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    return norm
+
+
 def is_stream_name(output: str) -> bool:
-    """Whether ``output`` is literally ``-``, /dev/stdout, /dev/stderr, /dev/null, /dev/fd/N or /proc/self/fd/N."""
-    return output == "-" or _STREAM_NAMES.fullmatch(output) is not None
+    """Whether ``output`` names ``-``, /dev/stdout, /dev/stderr, /dev/null, /dev/fd/N or /proc/self/fd/N, in
+    any spelling of those (``//dev/./stdout`` included, :func:`normalise_name`)."""
+    if output.endswith("/"):
+        return False  # a folder's spelling: never a stream (write_atomic refuses it as not a file name)
+    return output == "-" or _STREAM_NAMES.fullmatch(normalise_name(output)) is not None
+
+
+# Red team round 5 (class 2a): with stdout closed (or /proc not mounted) the probe of /dev/stdout found nothing
+# and the temporary file was renamed into /dev, making /dev/stdout a regular file for every process. Whatever
+# the name, nothing is created in or renamed into a folder of these pseudo file systems.
+_SPECIAL_FS = frozenset({"devtmpfs", "proc", "sysfs", "devpts", "cgroup", "cgroup2", "securityfs", "debugfs",
+                         "tracefs", "pstore", "bpf", "configfs", "efivarfs", "binfmt_misc", "fusectl", "mqueue"})
+_SPECIAL_ROOTS = ("/dev", "/proc", "/sys")
+_FILE_FOLDERS_IN_DEV = ("/dev/shm",)  # tmpfs for files by design
+
+
+def _mount_fstypes(folder: str, st_dev: int) -> list[str]:
+    """The file system types /proc/self/mountinfo gives for ``folder`` (its device number, and the longest
+    mount point above it); empty when mountinfo cannot be read (no /proc: the other checks still apply)."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+            lines = handle.read(1 << 22).splitlines()
+    except OSError:
+        return []
+    wanted = f"{os.major(st_dev)}:{os.minor(st_dev)}"
+    types: list[str] = []
+    best: tuple[int, str] | None = None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 5 or not tail:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+        if fields[2] == wanted:
+            types.append(tail[0])
+        inside = folder == point or folder.startswith(point.rstrip("/") + "/")
+        if inside and (best is None or len(point) >= best[0]):
+            best = (len(point), tail[0])
+    if best is not None:
+        types.append(best[1])
+    return types
+
+
+def special_folder_reason(folder: str, folder_stat: os.stat_result) -> str | None:
+    """Why nothing may be created or renamed in ``folder`` (a resolved path, ``folder_stat`` the ``fstat`` of
+    its open descriptor), or ``None``. Three independent checks, so that one missing source of truth (no /proc
+    in a chroot or a minimal container) still leaves the others: the resolved path is /dev, /proc, /sys or
+    below (/dev/shm excepted); the folder is on the same device as /dev, /proc or /sys where that is a mount
+    of its own (Docker's /dev is a plain tmpfs); mountinfo names a pseudo file system (devtmpfs, procfs,
+    sysfs, ...)."""
+    in_root = next((root for root in _SPECIAL_ROOTS if folder == root or folder.startswith(root + "/")), None)
+    if in_root and not any(folder == ok or folder.startswith(ok + "/") for ok in _FILE_FOLDERS_IN_DEV):
+        return f"{folder} is under {in_root}"
+    try:
+        root_dev = os.stat("/").st_dev
+    except OSError:
+        root_dev = None
+    for root in _SPECIAL_ROOTS:
+        try:
+            root_stat = os.stat(root)
+        except OSError:
+            continue
+        if (root_stat.st_dev, root_stat.st_ino) == (folder_stat.st_dev, folder_stat.st_ino):
+            return f"{folder} is {root}"
+        if root_stat.st_dev != root_dev and root_stat.st_dev == folder_stat.st_dev and not any(
+                folder == ok or folder.startswith(ok + "/") for ok in _FILE_FOLDERS_IN_DEV):
+            return f"{folder} is on the same file system as {root}"
+    special = sorted(set(_mount_fstypes(folder, folder_stat.st_dev)) & _SPECIAL_FS)
+    if special:
+        return f"{folder} is on a {special[0]} file system"
+    return None
 
 
 def _is_devnull(target: os.stat_result) -> bool:
@@ -95,7 +213,10 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
         _flush_python_streams()
         _write_fd(1, data)
         return
-    stream = is_stream_name(output)
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(output)))
+    # Decided by where the write lands, not by the spelling: a stream name in any spelling, or a name whose
+    # resolved folder makes it one (a link to /dev as the folder).
+    stream = is_stream_name(output) or is_stream_name(os.path.join(folder, name))
     # A stream name is followed (/dev/stdout is a link); any other name is looked at itself (O_NOFOLLOW): a
     # symlink there is a name to replace, never a way into a stream or a device.
     probe_flags = getattr(os, "O_PATH", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
@@ -104,6 +225,12 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
     try:
         probe = os.open(output, probe_flags | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
+        if stream:
+            # Red team round 5 (2a): /dev/stdout with fd 1 closed (or no /proc) leads nowhere; falling through
+            # would create a regular file named /dev/stdout for every process.
+            nowhere = ("a stream name that leads nowhere (is the stream closed, or /proc not mounted?); refusing to "
+                       "create a file in its place; choose a file path")
+            raise OSError(errno.EPERM, nowhere) from None
         probe = None
     except OSError as exc:
         if stream or exc.errno != errno.ELOOP:  # ELOOP: a link, where there is no O_PATH (macOS)
@@ -135,9 +262,12 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
             raise OSError(errno.EPERM, "refusing to write into an existing FIFO, socket or device that is not "
                                        "/dev/null or this process's own stdout/stderr named as such (its reader "
                                        "could be anyone); remove it or choose another path")
-    folder = os.path.realpath(os.path.dirname(os.path.abspath(output)))
     folder_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
+        reason = special_folder_reason(folder, os.fstat(folder_fd))
+        if reason is not None:
+            raise OSError(errno.EPERM, f"refusing to create or rename a file in a device/proc/sys folder "
+                                       f"({reason}); choose a file path")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         for _ in range(100):
             temp = f".{name}.{os.urandom(6).hex()}.tmp"

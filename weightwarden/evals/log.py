@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from weightwarden.core.errors import InputError
+from weightwarden.core.files import open_regular
 from weightwarden.evals.model import DetectorResult, Message
 
 LOG_SCHEMA = "weightwarden.eval-log/v1"
@@ -217,7 +219,9 @@ def read_log(path: str | os.PathLike[str]) -> EvalLog:
     header: RunHeader | None = None
     records: list[AttemptRecord] = []
     try:
-        with open(path, "rb") as handle:
+        # Red team round 5 (class 3): a regular file only (a FIFO as --eval-log blocked open() for ever); the
+        # log is then streamed line by line, each line bounded.
+        with os.fdopen(open_regular(path, "eval log"), "rb") as handle:
             number = 0
             while line := handle.readline(MAX_LINE_BYTES + 1):
                 number += 1
@@ -240,6 +244,8 @@ def read_log(path: str | os.PathLike[str]) -> EvalLog:
                         records.append(AttemptRecord.from_json(data))
                     except EvalLogError as exc:
                         raise EvalLogError(f"{path}: line {number}: {exc}") from None
+    except InputError as exc:
+        raise EvalLogError(exc.reason) from None
     except OSError as exc:
         raise EvalLogError(f"cannot read eval log {path}: {exc.strerror or exc}") from None
     if header is None:

@@ -70,18 +70,23 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     lab_a = derive_set(sketcher, eval_logs=[eval_log], producer="lab A", keep_refs=True)
     # lab A's own copy, with its item ids: private (0600), like every private output of the CLI
     write_atomic(str(out_dir / "lab-a.private.json"), dump_set(lab_a).encode(), 0o600)
-    (out_dir / "lab-a.stix.json").write_text(json.dumps(to_stix(lab_a), indent=1) + "\n")
+    # Red team round 5 (not tried, noted): Path.write_text followed a link planted at the name and kept an
+    # existing file's mode; every file of the demo goes through write_atomic like the CLI's outputs.
+    write_atomic(str(out_dir / "lab-a.stix.json"), (json.dumps(to_stix(lab_a), indent=1) + "\n").encode(), 0o644)
     print(f"lab A: {len(lab_a.prompts)} attack indicators from {eval_log.name} (attempts marked as misbehaviour), "
           f"{len(lab_a.models)} model indicator(s) -> lab-a.stix.json (TLP:{lab_a.tlp.upper()}, no text)")
 
     folder = out_dir / "lab-b-evidence"
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if folder.is_symlink() or not folder.is_dir():
+        raise OSError(f"{folder}: not a folder of its own (a link?); refusing to write raw attack text there")
+    folder.chmod(0o700)  # raw attack prompts: readable by their owner only
     for old in folder.glob("*.txt"):
         old.unlink()
     for i, text in enumerate(_lab_b_prompts(eval_log, sketcher)):
-        (folder / f"prompt-{i:03d}.txt").write_text(text, encoding="utf-8")
+        write_atomic(str(folder / f"prompt-{i:03d}.txt"), text.encode("utf-8"), 0o600)
     lab_b = derive_set(sketcher, folders=[folder], producer="lab B")
-    (out_dir / "lab-b.stix.json").write_text(json.dumps(to_stix(lab_b), indent=1) + "\n")
+    write_atomic(str(out_dir / "lab-b.stix.json"), (json.dumps(to_stix(lab_b), indent=1) + "\n").encode(), 0o644)
     print(f"lab B: {len(lab_b.prompts)} indicators from {folder.name}/ -> lab-b.stix.json")
 
     theirs = load_set(out_dir / "lab-b.stix.json")

@@ -30,6 +30,7 @@ import codecs
 import re
 import string
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -208,26 +209,46 @@ def _generic_decode(text: str) -> tuple[str, str] | None:
     return None
 
 
+def _bounded(text: str, stage: str) -> str:
+    """``text`` if it is within :data:`MAX_TEXT_CHARS`, else :class:`ValueError` naming the ``stage``."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"text of {len(text)} characters {stage} is longer than the {MAX_TEXT_CHARS}-character "
+                         "bound")
+    return text
+
+
 def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
-    """Peel known jailbreak wrappers and encodings off ``text``; returns the payload and what was undone."""
+    """Peel known jailbreak wrappers and encodings off ``text``; returns the payload and what was undone.
+    Every layer's output is held to :data:`MAX_TEXT_CHARS` (:class:`ValueError` otherwise)."""
     done: list[str] = []
-    current = text
+    current = _bounded(text, "before decoding")
     for _ in range(MAX_DEPTH):
         step = _peel_wrapper(current) or _generic_decode(current)
         if step is None:
             break
         current, name = step
+        _bounded(current, f"after decoding {name}")
         done.append(name)
     return current, tuple(done)
 
 
 def canonical(text: str) -> Canonical:
-    """The canonical form of a prompt (see the module docstring); may be empty for text of no letters."""
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"text of {len(text)} characters is longer than the {MAX_TEXT_CHARS}-character bound")
-    cleaned = _strip_invisible(unicodedata.normalize("NFKC", text))
+    """The canonical form of a prompt (see the module docstring); may be empty for text of no letters.
+
+    The length bound holds at every stage, not only on the input (red team round 5, class 5: NFKC expands
+    some characters up to 18 times, U+FDFA into 18 letters, so 256 K characters became 4.7 M before
+    shingling: ~7 s and 460 MB for one file). NFKC is computed on the bounded input (a C routine, linear),
+    and its output is refused when longer than the bound."""
+    _bounded(text, "as given")
+    # Bound the expansion before computing it: NFKC of the whole text is at most the sum of NFKC of each
+    # character (composition across characters only shortens it), counted once per distinct character.
+    expanded = sum(count * len(unicodedata.normalize("NFKC", ch)) for ch, count in Counter(text).items())
+    if expanded > MAX_TEXT_CHARS:
+        raise ValueError(f"text of {len(text)} characters would be up to {expanded} characters after NFKC "
+                         f"normalisation, longer than the {MAX_TEXT_CHARS}-character bound")
+    cleaned = _bounded(_strip_invisible(unicodedata.normalize("NFKC", text)), "after NFKC normalisation")
     payload, decoded = decode_layers(cleaned)
-    payload = _strip_invisible(unicodedata.normalize("NFKC", payload))
+    payload = _bounded(_strip_invisible(unicodedata.normalize("NFKC", payload)), "after NFKC of the payload")
     # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
     # lossy ("covid 19" and "c0v1d 19" both become "covid i9"), so only folding both sides makes them equal.
     folded = _NON_ALNUM.sub(" ", payload.casefold().translate(_UNLEET)).strip()

@@ -370,14 +370,17 @@ class SessionBudget:
         self.total_sessions = total_sessions if total_sessions is not None else DEFAULT_BUDGET_TOTAL_SESSIONS
 
     def _read(self) -> dict[str, Any]:
+        from weightwarden.core.errors import InputError
+        from weightwarden.core.files import open_regular
         from weightwarden.core.strict_json import StrictJSONError, loads
 
-        try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except FileNotFoundError:
+        if not os.path.lexists(self.path):
             return {}
-        except OSError as exc:
-            raise PsiError(f"cannot open the PSI session budget {self.path}: {exc.strerror or exc}") from None
+        try:
+            # regular file only, no link (red team round 5, class 3: a FIFO here blocked open() for ever)
+            fd = open_regular(self.path, "PSI session budget", follow=False)
+        except InputError as exc:
+            raise PsiError(exc.reason) from None
         with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_BUDGET_BYTES + 1)
         if len(raw) > MAX_BUDGET_BYTES:
@@ -726,18 +729,22 @@ def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "
            min_server_items: int = DEFAULT_MIN_SERVER_ITEMS,
            max_server_items: int = DEFAULT_MAX_SERVER_ITEMS) -> PsiResult:
     """Client, step 2: the intersection size from the server's response and the saved state."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
     from weightwarden.core.strict_json import StrictJSONError, loads
 
     psi = _psi()
     start = time.perf_counter()
     try:
-        with open(state_path, "rb") as handle:
-            state = loads(handle.read(MAX_JSON_BYTES), max_depth=4)
+        # bounded, regular file only (red team round 5, class 3)
+        state = loads(read_bounded(state_path, "PSI client state", MAX_JSON_BYTES), max_depth=4)
         key = bytes.fromhex(state["key"])
         hello = state["hello"]
         client_items = hello["items"]
         if not isinstance(client_items, int) or isinstance(client_items, bool) or client_items < 0:
             raise ValueError(f"invalid item count {client_items!r}")
+    except InputError as exc:
+        raise PsiError(exc.reason) from None
     except (OSError, ValueError, KeyError, TypeError, StrictJSONError) as exc:
         raise PsiError(f"cannot read client state {state_path}: {exc}") from None
     header, (raw_setup, raw_response) = _unpack(response, 2, what)

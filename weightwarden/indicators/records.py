@@ -144,8 +144,12 @@ class IndicatorSet:
             "local_references": refs,
             "free_text_categories": free,
             "notice": (
+                # Red team round 5 (note): `decoded` is kept (it tells a receiving team which jailbreak
+                # wrapping an attack used, from a fixed list of layer names) and named here as readable.
                 "Keyed digests and sealed keyed MinHash sketches only; readable without the group key: the "
-                "number of indicators, their ATLAS technique, known taxonomy categories and the creation time."
+                "number of indicators, their ATLAS technique, known taxonomy categories, the jailbreak layers "
+                "decoded before hashing (e.g. base64), the kinds of evidence, the TLP, the sketch parameters "
+                "and the creation time."
                 if not (text or refs or free) else
                 "CONTAINS " + " AND ".join(
                     x for x, on in (("RAW PROMPT TEXT", text), ("LOCAL REFERENCES", refs),
@@ -286,14 +290,17 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
 def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_SET_BYTES) -> Any:
     """Parse a JSON file of at most ``limit`` bytes with the strict parser (depth limit, no duplicate keys);
     ``-`` is not accepted here; every error names the file."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
+
     p = Path(path)
+    if str(path) == "-":
+        raise IndicatorFormatError(f"{what}: '-' (standard input) is not accepted here; give a file")
     try:
-        with open(p, "rb") as handle:
-            raw = handle.read(limit + 1)
-    except OSError as exc:
-        raise IndicatorFormatError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
-    if len(raw) > limit:
-        raise IndicatorFormatError(f"{p}: {what} larger than the {limit}-byte bound")
+        # Red team round 5 (class 3): a regular file only (a FIFO as THEIRS or --incident hung in open()).
+        raw = read_bounded(p, what, limit)
+    except InputError as exc:
+        raise IndicatorFormatError(exc.reason) from None
     return parse_json_bounded(raw, p, what)
 
 

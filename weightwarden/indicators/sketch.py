@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -55,14 +56,29 @@ SEAL = "hmac-sha256-ctr-pad/v3"
 PAD_LABEL = "sketch-pad/v3"
 
 
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+SKETCH_FUNCTION = "keyed-minhash-affine64-low32"
+EXACT_FUNCTION = "hmac-sha256"
+# What this package can produce; anything else in a set's scheme is refused (the seal has its own messages).
+_KNOWN_STRINGS: dict[str, frozenset[str]] = {
+    "normalisation": frozenset({NORMALISATION}), "exact": frozenset({EXACT_FUNCTION}),
+    "sketch": frozenset({SKETCH_FUNCTION}), "seal": frozenset({SEAL}),
+}
+# Inclusive bounds. datasketch's LSH needs at least 2 bands; 1024 permutations is 8× the default and already
+# far past the point where more permutations change the estimate's usefulness (benchmarks/indicator_matching).
+SCHEME_INT_RANGES: dict[str, tuple[int, int]] = {
+    "num_perm": (16, 1024), "word_ngram": (1, 8), "char_ngram": (1, 16), "bands": (2, 512), "rows": (1, 64),
+}
+
+
 @dataclass(frozen=True)
 class Scheme:
     """Everything two parties must share for their indicators to be comparable (the key excepted)."""
 
     key_id: str
     normalisation: str = NORMALISATION
-    exact: str = "hmac-sha256"
-    sketch: str = "keyed-minhash-affine64-low32"  # the sketch function; exported sketches are sealed (SEAL)
+    exact: str = EXACT_FUNCTION
+    sketch: str = SKETCH_FUNCTION  # the sketch function; exported sketches are sealed (SEAL)
     seal: str = SEAL
     num_perm: int = 128
     word_ngram: int = 2
@@ -72,13 +88,31 @@ class Scheme:
     near_threshold: float = 0.35
 
     def __post_init__(self) -> None:
-        if self.bands * self.rows != self.num_perm or min(self.num_perm, self.word_ngram, self.char_ngram) < 1:
+        # Red team round 5 (class 1): every field is checked against what this package produces, not only its
+        # type: the raw prompt put into `normalisation` or `sketch` (or encoded as a 4300-digit `word_ngram`)
+        # left through every "digests only" export, STIX bundle, import and incident attachment. Strings must
+        # be the known constants, key_id 16 lower-case hex, integers in small ranges (class 4 too: bands=1 or
+        # negative bands × rows passed bands × rows = num_perm and crashed datasketch in `match`).
+        if not isinstance(self.key_id, str) or not _KEY_ID.fullmatch(self.key_id):
+            raise IndicatorFormatError("invalid indicator scheme: key_id must be 16 lower-case hex characters")
+        for field, known in _KNOWN_STRINGS.items():
+            if getattr(self, field) not in known and field != "seal":
+                raise IndicatorFormatError(
+                    f"invalid indicator scheme: unknown {field} (known: {', '.join(sorted(known))})")
+        for field, (low, high) in SCHEME_INT_RANGES.items():
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise IndicatorFormatError(
+                    f"invalid indicator scheme: {field} must be an integer from {low} to {high}")
+        if self.bands * self.rows != self.num_perm:
             raise IndicatorFormatError(
                 f"invalid indicator scheme: bands × rows ({self.bands} × {self.rows}) must equal num_perm "
-                f"({self.num_perm}), n-gram sizes ≥ 1"
+                f"({self.num_perm})"
             )
-        if not 0.0 < self.near_threshold <= 1.0:
-            raise IndicatorFormatError(f"invalid indicator scheme: near_threshold {self.near_threshold}")
+        if not 0.0 < self.near_threshold <= 1.0 or round(self.near_threshold, 3) != self.near_threshold:
+            # at most 3 decimals: a threshold is a tuning choice, and 53 free mantissa bits are a covert channel
+            raise IndicatorFormatError(f"invalid indicator scheme: near_threshold {self.near_threshold} (a number "
+                                       "in (0, 1] with at most 3 decimals)")
         if self.seal == "hmac-sha256-ctr-pad/v2":
             raise IndicatorFormatError(
                 "this indicator set was sealed by an older weightwarden whose pad did not depend on the sketch "
@@ -111,8 +145,6 @@ class Scheme:
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise IndicatorFormatError(f"{where}: scheme field {name!r} is missing or of the wrong type")
             values[name] = value
-        if values["num_perm"] > 4096:
-            raise IndicatorFormatError(f"{where}: scheme num_perm {values['num_perm']} is above the bound 4096")
         try:
             return cls(**values)
         except IndicatorFormatError as exc:
@@ -277,7 +309,10 @@ class BandIndex:
         from datasketch import MinHashLSH
 
         self.scheme = scheme
-        self._lsh = MinHashLSH(num_perm=scheme.num_perm, params=(scheme.bands, scheme.rows))
+        try:
+            self._lsh = MinHashLSH(num_perm=scheme.num_perm, params=(scheme.bands, scheme.rows))
+        except ValueError as exc:  # the scheme's ranges should make this unreachable: a clear error all the same
+            raise IndicatorFormatError(f"indicator scheme bands × rows not usable for matching: {exc}") from None
         # Band keys only need equal values: one fixed, public permutation set serves every wrapped sketch.
         self._perms = np.array([np.ones(scheme.num_perm, dtype=np.uint64), np.zeros(scheme.num_perm, np.uint64)])
 

@@ -151,17 +151,22 @@ def _unb64(text: str, shape: tuple[int, int], where: str) -> np.ndarray:
 
 def load_fingerprint(path: str | os.PathLike[str]) -> Fingerprint:
     """Read and validate a fingerprint JSON file (bounded size); raises :class:`FingerprintError`."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
+
     p = Path(path)
     try:
-        if p.stat().st_size > MAX_FINGERPRINT_BYTES:
-            raise FingerprintError(f"{p}: larger than the {MAX_FINGERPRINT_BYTES}-byte bound for a fingerprint")
-        data = strict_json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FingerprintError(f"{p}: cannot read: {exc.strerror or exc}") from None
+        # Red team round 5 (class 3): the size was taken by stat() and then read_text() read everything, so
+        # /dev/zero (size 0) or a growing file exhausted memory and a FIFO blocked; now a regular file only,
+        # read to at most the bound from one descriptor.
+        raw = read_bounded(p, "fingerprint", MAX_FINGERPRINT_BYTES)
+        data = strict_json.loads(raw.decode("utf-8"))
+    except strict_json.StrictJSONError as exc:  # before InputError, its base class
+        raise FingerprintError(f"{p}: {exc.reason}") from None
+    except InputError as exc:
+        raise FingerprintError(exc.reason) from None
     except UnicodeDecodeError as exc:
         raise FingerprintError(f"{p}: not JSON ({exc})") from None
-    except strict_json.StrictJSONError as exc:
-        raise FingerprintError(f"{p}: {exc.reason}") from None
     return Fingerprint.from_dict(data, str(p))
 
 

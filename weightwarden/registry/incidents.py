@@ -589,14 +589,14 @@ def incident_bytes(incident: Incident) -> bytes:
 
 def load_incident(path: str | os.PathLike[str]) -> Incident:
     """Read one OSV incident file (at most 1 MiB), validated."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
+
     p = Path(path)
     try:
-        with p.open("rb") as handle:
-            raw = handle.read(MAX_RECORD_BYTES + 1)
-    except OSError as exc:
-        raise IncidentError(f"{p}: cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_RECORD_BYTES:
-        raise IncidentError(f"{p}: larger than {MAX_RECORD_BYTES} bytes; not an incident record")
+        raw = read_bounded(p, "incident record", MAX_RECORD_BYTES)  # regular files only (red team 5, class 3)
+    except InputError as exc:
+        raise IncidentError(exc.reason) from None
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
