@@ -510,6 +510,11 @@ class _Walker:
         holding the same object (set a = b, macro parameters and their arguments) are followed."""
         nodes = _NODES
         names: set[str] = set()
+        # Containers reached in ways not followed here make every container's elements unknown (round 5):
+        # a mutated receiver that is not a plain name's item/attribute chain ((l|default([])).append,
+        # (l or 0).extend), and any container handed through varargs / kwargs / caller(...) arguments /
+        # call-block parameters, which are not aliased to the names they came from.
+        wild = False
         for target in mutated:
             while isinstance(target, nodes.Getattr | nodes.Getitem):
                 if isinstance(target, nodes.Getattr) and isinstance(target.node, nodes.Name) and \
@@ -518,15 +523,27 @@ class _Walker:
                 target = target.node
             if isinstance(target, nodes.Name):
                 names.add(target.name)
+            else:
+                wild = True
+        for node in all_nodes:
+            if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
+                    isinstance(node, nodes.CallBlock) and node.args or \
+                    isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and \
+                    node.node.name == "caller" and (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs):
+                wild = True
+                break
         # A container handed to a call that is not a macro defined here (a host function, a method storing it
         # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
         escaped: list[Any] = []
         for node in all_nodes:
             if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
-                escaped.extend(a for a in [*node.args, *(k.value for k in node.kwargs)] if isinstance(a, nodes.Name))
-        for arg in escaped:
-            if arg.name in self.bindings and self.value(arg) & {SEQUENCE, MAPPING, NAMESPACE}:
-                names.add(arg.name)
+                # Every name inside an argument: x.append([l]) stores l itself, not a copy.
+                escaped.extend(name for a in [*node.args, *(k.value for k in node.kwargs)] for name in _names_in(a))
+        for arg in dict.fromkeys(escaped):
+            if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
+                names.add(arg)
+        if wild:
+            names.update(self.bindings)
         # Those values were computed before the mutations were known: forget them.
         self.memo.clear()
         self.name_memo.clear()
@@ -555,10 +572,12 @@ class _Walker:
                 aliases.extend((f".{kw.key}", kw.value.name) for kw in node.kwargs if isinstance(kw.value, nodes.Name))
         for name, defined in macros.items():
             for macro in defined:
+                by_name = {p.name: p for p in macro.args}
                 for call in calls.get(name, []):
-                    for param, arg in zip(macro.args, call.args, strict=False):
-                        if isinstance(arg, nodes.Name):
-                            aliases.append((param.name, arg.name))
+                    pairs = [*zip(macro.args, call.args, strict=False),
+                             *((by_name[k.key], k.value) for k in call.kwargs if k.key in by_name)]
+                    for param, arg in pairs:
+                        aliases.extend((param.name, inner) for inner in _names_in(arg))
         changed = True
         while changed:
             changed = False
@@ -567,6 +586,8 @@ class _Walker:
                     names.update((a, b))
                     changed = True
         for name in names:
+            if name in _OPAQUE_NAMES and name not in self.bindings:
+                continue  # loop, caller, globals: already unknown, and loop.index must stay a number
             self.bindings.setdefault(name, []).append((None, 1))
 
     def _bind(self, target: Any, value: Any, level: int) -> None:
