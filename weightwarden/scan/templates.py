@@ -203,6 +203,9 @@ def _dangerous_name(name: str) -> bool:
     return _is_dunder(name) or name in INTERNAL_ATTRS
 
 
+dangerous_name = _dangerous_name  # public: the template rules judge special-token values with it too
+
+
 class _Atom:
     """A value the walker does not know as a string (see :data:`NUM`, :data:`DATA`, :data:`UNKNOWN`)."""
 
@@ -417,6 +420,7 @@ class _Walker:
         self.name_memo: dict[tuple[str, int, bool], frozenset[Any]] = {}
         # ids of Name reads that a binding surely reaches (see _surely_bound): they have no free value.
         self.surely: set[int] = set()
+        self.markup_blocks: set[int] = set()  # ids of block sets inside {% autoescape %}: their value is Markup
         self.log: list[tuple[bool, Any]] = []  # memo entries in the order made (forgotten when a guess grows)
         self.active: set[tuple[str, int]] = set()
         self.provisional: dict[tuple[str, int], frozenset[Any]] = {}
@@ -440,6 +444,8 @@ class _Walker:
         loads: dict[str, int] = {}
         mutated: list[Any] = []  # what .append(), .update(), ... are called on
         self.surely = _surely_bound(tree)
+        for modifier in tree.find_all(nodes.EvalContextModifier):  # {% autoescape %} (scoped or not)
+            self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
         for node in all_nodes:
             if isinstance(node, nodes.Name):
                 if node.ctx in ("store", "param"):
@@ -797,8 +803,9 @@ class _Walker:
         if isinstance(node, n.Call):
             return self._call_value(node, level, depth, n)
         if isinstance(node, n.AssignBlock):
-            if node.filter is not None or not all(isinstance(c, n.Output) for c in node.body):
-                return _UNK
+            if node.filter is not None or not all(isinstance(c, n.Output) for c in node.body) or \
+                    id(node) in self.markup_blocks:
+                return _UNK  # inside {% autoescape %} a block set is Markup: never folded (see _MARKUP_FILTERS)
             # Text next to a tag is rendered differently by stacks with trim_blocks / lstrip_blocks (transformers
             # uses both): a newline after a tag or blanks before one are not folded (not bit-exact).
             if any(isinstance(x, n.TemplateData) and (x.data.startswith("\n") or x.data.rstrip(" \t") != x.data)
