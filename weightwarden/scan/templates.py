@@ -276,6 +276,11 @@ _DATA_METHODS = frozenset(
     {"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "swapcase", "split",
      "rsplit", "splitlines", "partition", "rpartition", "get", "keys", "values", "items", "copy"}
 )
+# Mixing methods whose result, with data/number arguments only, is still text of the data (not bytes: encode,
+# then bytes methods, leaves the allow-list).
+_DATA_MIXING = frozenset(
+    {"format", "join", "replace", "center", "ljust", "rjust", "zfill", "expandtabs", "removeprefix", "removesuffix"}
+)
 _NUMBER_METHODS = frozenset(
     {"startswith", "endswith", "find", "rfind", "index", "rindex", "count", "isdigit", "isalpha", "isalnum",
      "isspace", "isnumeric", "isdecimal", "islower", "isupper", "istitle", "isidentifier", "isprintable",
@@ -988,7 +993,7 @@ class _Walker:
             if _is_data(base_values):
                 if method in _NUMBER_METHODS:
                     return _NUMBER if level == 0 else _NOTHING
-                if method in _DATA_METHODS or (method in _MIXING_METHODS and all(a <= _SAFE for a in args)):
+                if method in _DATA_METHODS or (method in _DATA_MIXING and all(a <= _SAFE for a in args)):
                     return _DATA
                 return _UNK  # any other method of data (to_bytes, decode, ...): not followed
             if level:
