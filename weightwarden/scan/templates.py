@@ -327,6 +327,14 @@ def _builtin_filters() -> frozenset[str]:
     return frozenset(DEFAULT_FILTERS) - {"attr"}
 
 
+@cache
+def _builtin_tests() -> frozenset[str]:
+    """Jinja's own tests, which return bools."""
+    from jinja2.defaults import DEFAULT_TESTS
+
+    return frozenset(DEFAULT_TESTS)
+
+
 def _is_data(values: frozenset[Any]) -> bool:
     """Values read from the render data: what is picked out of them is data too. Only data: a number mixed
     in (``x or N``, ``x|default(N)``) is not (round 5 turned N into '__globals__' with .to_bytes()), and
@@ -766,6 +774,8 @@ class _Walker:
             if _arith(left, right):
                 return _NUMBER
             return _product([left, right], "".join)
+        if isinstance(node, n.Test) and node.name not in _builtin_tests():
+            return _UNK  # a test the host added returns whatever it returns
         if isinstance(node, n.Compare | n.Not | n.Test):
             return _NUMBER if level == 0 else _NOTHING  # a bool (Python makes `in` and `not` bools)
         if isinstance(node, n.Sub | n.Div | n.FloorDiv | n.Pow | n.Neg | n.Pos):
@@ -918,8 +928,9 @@ class _Walker:
             return (_NUMBER if level == 0 else _NOTHING) | other
         if name in ("abs", "round"):
             # Whatever the value's __abs__ / __round__ returns: a number only for numbers and render data.
+            # (round's precision and method arguments only select how: an int, or an error.)
             inner = v(base, 0, depth) - _PENDING
-            if inner and inner <= _SAFE and all(_is_num(v(a, 0, depth)) for a in node.args) and not node.kwargs:
+            if inner and inner <= _SAFE:
                 return _NUMBER if level == 0 else _NOTHING
             return _UNK
         if name in ("default", "d"):
@@ -944,6 +955,8 @@ class _Walker:
         if level:
             return _chars(v(node, 0, depth))
         if name == "join":
+            if node.kwargs or len(node.args) > 1:
+                return _UNK  # join(sep, attribute): it joins the items' attributes, not the items
             sep = args[0] if args else frozenset({""})
             if isinstance(base, n.List | n.Tuple):
                 return _product([sep] + [v(i, 0, depth) for i in base.items], lambda c: c[0].join(c[1:]))
