@@ -264,3 +264,15 @@ def test_class_g_number_filters_stay_clean() -> None:
 ])
 def test_inexact_folds_are_unknown(source: str) -> None:
     _found(source)
+
+
+@pytest.mark.parametrize("source", [
+    # Render data changed in place through a receiver that is not a plain name, or stored into a container.
+    U + "{% set _ = (messages|first).update({'content': u}) %}{{ lipsum[messages[0].content] }}",
+    U + "{% set x = [] %}{% set _ = x.append(messages[0]) %}{% set _ = x[0].update({'content': u}) %}"
+    "{{ lipsum[messages[0].content] }}",
+    U + "{% set ns = namespace(m=messages[0]) %}{% set _ = ns.m.update({'content': u}) %}{{ lipsum[messages[0].content] }}",
+    U + "{% for m in messages %}{% set _ = m.update({'content': u}) %}{% endfor %}{{ lipsum[messages[0].content] }}",
+])
+def test_class_c_render_data_changed_in_place(source: str) -> None:
+    _found(source)

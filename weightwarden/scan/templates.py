@@ -433,7 +433,8 @@ class _Walker:
         self.name_memo: dict[tuple[str, int, bool], frozenset[Any]] = {}
         # ids of Name reads that a binding surely reaches (see _surely_bound): they have no free value.
         self.surely: set[int] = set()
-        self.markup_blocks: set[int] = set()  # ids of block sets inside {% autoescape %}: their value is Markup
+        self.markup_blocks: set[int] = set()
+        self.changed: set[str] = set()  # names whose containers the template may change in place  # ids of block sets inside {% autoescape %}: their value is Markup
         self.log: list[tuple[bool, Any]] = []  # memo entries in the order made (forgotten when a guess grows)
         self.active: set[tuple[str, int]] = set()
         self.provisional: dict[tuple[str, int], frozenset[Any]] = {}
@@ -554,15 +555,24 @@ class _Walker:
         # A container handed to a call that is not a macro defined here (a host function, a method storing it
         # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
         escaped: list[Any] = []
+        stored: set[str] = set()  # names inside what a mutating method or namespace() stores
         for node in all_nodes:
             if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
                 # Every name inside an argument: x.append([l]) stores l itself, not a copy.
-                escaped.extend(name for a in [*node.args, *(k.value for k in node.kwargs)] for name in _names_in(a))
+                inside = [name for a in [*node.args, *(k.value for k in node.kwargs)] for name in _names_in(a)]
+                escaped.extend(inside)
+                if isinstance(node.node, nodes.Getattr) and node.node.attr in _MUTATING_METHODS or \
+                        isinstance(node.node, nodes.Name) and node.node.name == "namespace":
+                    stored.update(inside)
         for arg in dict.fromkeys(escaped):
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
                 names.add(arg)
+            elif arg not in self.bindings and arg in stored:
+                names.add(arg)  # render data stored into a container: changing that changes the data itself
         if wild:
+            # Every container may be the one changed, render data (messages[0].update(...)) included.
             names.update(self.bindings)
+            names.update(node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load")
         # Those values were computed before the mutations were known: forget them.
         self.memo.clear()
         self.name_memo.clear()
@@ -607,6 +617,8 @@ class _Walker:
         for name in names:
             if name in _OPAQUE_NAMES and name not in self.bindings:
                 continue  # loop, caller, globals: already unknown, and loop.index must stay a number
+            if "." not in name:
+                self.changed.add(name)  # its free value (render data) may have been changed too
             self.bindings.setdefault(name, []).append((None, 1))
 
     def _bind(self, target: Any, value: Any, level: int) -> None:
@@ -716,7 +728,8 @@ class _Walker:
         elif base in _OPAQUE_NAMES or (binds is None and name in self.stored):
             free = _UNK
         else:
-            free = _DATA
+            # Render data the template changes in place is no longer the caller's: not data, not proven.
+            free = _DATA | _UNK if name in self.changed else _DATA
         if binds is None:
             return free
         if not free_too:
