@@ -350,11 +350,17 @@ def _is_num(values: frozenset[Any]) -> bool:
 
 
 def _arith(*operands: frozenset[Any]) -> bool:
-    """Arithmetic proven to give a number: one operand is a proven number and every other one is a number or
-    render data (JSON-like: a number, or an error for str/list/dict). A template-built container, a constant
-    string or anything unknown on either side is not (dict keys minus a tuple is a set)."""
+    """Arithmetic proven to give a number or render data (:func:`_arith_result`): one operand is a proven
+    number and every other one is a number or render data. A template-built container, a constant string or
+    anything unknown on either side is not (round 5: dict keys minus a tuple is a set)."""
     allowed = _SAFE | _PENDING
     return all(x and x <= allowed for x in operands) and any(_is_num(x) for x in operands)
+
+
+def _arith_result(*operands: frozenset[Any]) -> frozenset[Any]:
+    """What proven arithmetic gives: a number, or with render data in it, possibly data again ('_' * 2 of a
+    data string is a string of the data, '%s' of it too) -- never a template-built value."""
+    return _SAFE if any(DATA in x for x in operands) else _NUMBER
 
 
 def _unresolved(values: frozenset[Any]) -> bool:
@@ -785,7 +791,7 @@ class _Walker:
             if level:
                 return v(node.left, level, depth) | v(node.right, level, depth)
             if _arith(left, right):
-                return _NUMBER
+                return _arith_result(left, right)
             return _product([left, right], "".join)
         if isinstance(node, n.Test) and node.name not in _builtin_tests():
             return _UNK  # a test the host added returns whatever it returns
@@ -795,8 +801,9 @@ class _Walker:
             # A number only when every operand is one: dict keys minus a tuple is a set (round 5 took
             # '__globals__' out of `{u: 1}.keys() - ()`). Elements of a number: none (iterating one raises).
             operands = [node.node] if isinstance(node, n.Neg | n.Pos) else [node.left, node.right]
-            if _arith(*(v(x, 0, depth) for x in operands)):
-                return _NUMBER if level == 0 else _NOTHING
+            values = [v(x, 0, depth) for x in operands]
+            if _arith(*values):
+                return _arith_result(*values) if level == 0 else (_DATA if any(DATA in x for x in values) else _NOTHING)
             return _UNK
         if isinstance(node, n.And | n.Or):
             return v(node.left, level, depth) | v(node.right, level, depth)
@@ -808,7 +815,7 @@ class _Walker:
                 return v(node.left, level, depth) | v(node.right, level, depth)
             left, right = v(node.left, 0, depth), v(node.right, 0, depth)
             if _arith(left, right):
-                return _NUMBER
+                return _arith_result(left, right)
             for text, times in ((left, node.right), (right, node.left)):
                 count = _fold_int(times, n)
                 if _all_strs(text) and isinstance(count, int):
@@ -819,7 +826,7 @@ class _Walker:
                 return _chars(v(node, 0, depth))
             left = v(node.left, 0, depth)
             if _arith(left, v(node.right, 0, depth)):
-                return _NUMBER
+                return _arith_result(left, v(node.right, 0, depth))
             items = node.right.items if isinstance(node.right, n.Tuple) else [node.right]
             return _product([left] + [v(i, 0, depth) for i in items], lambda c: _percent_format(c[0], list(c[1:])))
         if isinstance(node, n.Getattr):
