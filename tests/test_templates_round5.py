@@ -193,6 +193,9 @@ def test_class_e_attribute_positions_follow_jinja_signatures() -> None:
     from jinja2.defaults import DEFAULT_FILTERS
 
     positions = templates._attribute_positions()
+    for name, fn in DEFAULT_FILTERS.items():  # every Jinja filter taking an attribute name is judged
+        if {"attribute", "name"} & set(inspect.signature(fn).parameters) or name in ("selectattr", "rejectattr"):
+            assert name in templates.ATTRIBUTE_FILTERS, name
     assert positions["join"] == 1 and positions["sort"] == 2 and positions["sum"] == 0
     for name in templates.ATTRIBUTE_FILTERS - {"map", "selectattr", "rejectattr"}:
         params = list(inspect.signature(DEFAULT_FILTERS[name]).parameters)

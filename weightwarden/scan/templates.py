@@ -464,8 +464,9 @@ class _Walker:
         loads: dict[str, int] = {}
         mutated: list[Any] = []  # what .append(), .update(), ... are called on
         self.surely = _surely_bound(tree)
-        for modifier in tree.find_all(nodes.EvalContextModifier):  # {% autoescape %} (scoped or not)
-            self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
+        for modifier in all_nodes:  # {% autoescape %} (scoped or not)
+            if isinstance(modifier, nodes.EvalContextModifier):
+                self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
         for node in all_nodes:
             if isinstance(node, nodes.Name):
                 if node.ctx in ("store", "param"):
@@ -683,7 +684,6 @@ class _Walker:
         self.active.add(key)
         start = len(self.log)
         guess: frozenset[Any] = self.warm.pop(key, _PENDING)
-        cleaned = False
         for _ in range(MAX_ROUNDS):
             self.provisional[key] = guess
             self.cyclic.discard(key)
@@ -691,16 +691,12 @@ class _Walker:
             if len(got) > MAX_VALUES:
                 _hit("MAX_VALUES")
                 got = _UNK
-            same = got - _PENDING == guess - _PENDING
-            if key not in self.cyclic or (same and (cleaned or PENDING not in guess)):
+            if key not in self.cyclic or got - _PENDING == guess - _PENDING:
                 break
-            if same and not cleaned:
-                # Settled, but what was computed from the guess carries its placeholder: once more from the
-                # guess without it (nothing else: unknown), so no value keeps the placeholder.
-                got = got - _PENDING or _UNK
-                cleaned = True
             self._forget(start)
-            guess = got
+            # The placeholder is only the first guess: once anything else is known, the next round starts
+            # from that alone, so what the last round computes carries no placeholder of this key.
+            guess = got - _PENDING or got
         else:
             _hit("MAX_ROUNDS")
             got = _UNK
@@ -1274,7 +1270,20 @@ def _surely_bound(tree: Any) -> set[int]:
             continue
         if isinstance(node, n.Block):
             bound = frozenset()
-        stack.extend((child, bound) for child in node.iter_child_nodes())
+        stack.extend((child, bound) for child in _children(node))
+    return out
+
+
+def _children(node: Any) -> list[Any]:
+    """The child nodes of ``node`` (what ``iter_child_nodes`` yields, without its generator chain)."""
+    node_type = _NODES.Node
+    out: list[Any] = []
+    for name in node.fields:
+        item = getattr(node, name, None)
+        if isinstance(item, list):
+            out.extend(child for child in item if isinstance(child, node_type))
+        elif isinstance(item, node_type):
+            out.append(item)
     return out
 
 
