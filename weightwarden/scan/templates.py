@@ -13,9 +13,12 @@ The template is only *parsed* (``Environment.parse``) into Jinja's AST, which is
 compiled or rendered. Names built from pieces (``'__cla' ~ 'ss__'``, ``'_'*2``, ``'{}{}'.format(..)``,
 ``join``, ``replace``, ``reverse``, slicing) are folded statically, so concatenation tricks are seen. Every
 binding of a name (set, block set, for, with, macro and call-block parameters, namespace attributes, dict()
-keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself. A key
-or attribute name that is not known strings must be a number or render data (messages, tools, loop variables
-over them); anything else is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
+keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself, plus
+its free value (the render argument) unless a binding surely reaches the read. A key, attribute name or format
+string is proven only from an allow-list (round 5): exact strings folded from constants (Markup from ``|safe``,
+``|e`` or ``{% autoescape %}`` never folded), render data (a free render name, not a special token or a global,
+read through items, attributes and allow-listed filters/methods), or numbers from operations that always give
+one. Everything else, an empty value set included, is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
 ``raise_exception``, loop controls, ``{% generation %}``) produce nothing. The rules that turn issues into
 findings are in :mod:`weightwarden.scan.rules.template`.
 """
