@@ -279,3 +279,15 @@ def test_inexact_folds_are_unknown(source: str) -> None:
 ])
 def test_class_c_render_data_changed_in_place(source: str) -> None:
     _found(source)
+
+
+@pytest.mark.parametrize("source", [
+    # Aliases made by any expression holding the container (found probing after the round-5 fixes).
+    U + "{% set l = ['x'] %}{% set p = l if true %}{% set _ = p.insert(0, u) %}{{ lipsum[l[0]] }}",
+    U + "{% set l = ['x'] %}{% set p = l or 1 %}{% set _ = p.insert(0, u) %}{{ lipsum[l[0]] }}",
+    U + "{% set l = ['x'] %}{% set p = {'a': l}.get('a') %}{% set _ = p.insert(0, u) %}{{ lipsum[l[0]] }}",
+    U + "{% set l = ['x'] %}{% set ns = namespace(a=[l]) %}{% set _ = ns.a[0].insert(0, u) %}{{ lipsum[l[0]] }}",
+    U + "{% set l = ['x'] %}{% with p = (l, 1)|first %}{% set _ = p.insert(0, u) %}{% endwith %}{{ lipsum[l[0]] }}",
+])
+def test_class_c_aliases_through_any_expression(source: str) -> None:
+    _found(source)

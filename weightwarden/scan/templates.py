@@ -569,7 +569,7 @@ class _Walker:
         for node in all_nodes:
             if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
                 # Every name inside an argument: x.append([l]) stores l itself, not a copy.
-                inside = [name for a in [*node.args, *(k.value for k in node.kwargs)] for name in _names_in(a)]
+                inside = [name for a in [*node.args, *(k.value for k in node.kwargs)] for name in _flow_names(a)]
                 escaped.extend(inside)
                 if isinstance(node.node, nodes.Getattr) and node.node.attr in _MUTATING_METHODS or \
                         isinstance(node.node, nodes.Name) and node.node.name == "namespace":
@@ -596,19 +596,15 @@ class _Walker:
             if isinstance(node, nodes.Assign | nodes.With):
                 pairs = [(node.target, node.node)] if isinstance(node, nodes.Assign) else zip(node.targets, node.values, strict=False)
                 for target, value in pairs:
-                    if isinstance(target, nodes.Name | nodes.NSRef):
-                        key = target.name if isinstance(target, nodes.Name) else f".{target.attr}"
-                        root = value
-                        while isinstance(root, nodes.Getattr | nodes.Getitem | nodes.Filter):
-                            root = root.node
-                        if isinstance(root, nodes.Name):
-                            aliases.append((key, root.name))
-                        elif isinstance(root, nodes.List | nodes.Tuple | nodes.Dict):  # set l2 = [l]
-                            aliases.extend((key, inner) for inner in _names_in(root))
+                    # Every name inside the value may be (or hold) what the target gets: set p = l if c,
+                    # l or 1, d.get('a'), [l], (l, 1)|first ... (round 5: only a root name was followed).
+                    keys = [f".{target.attr}"] if isinstance(target, nodes.NSRef) else _names_in(target)
+                    inner = _flow_names(value)
+                    aliases.extend((key, name) for key in keys for name in inner)
             elif isinstance(node, nodes.For):  # for c in [l]: c is l
-                aliases.extend((t, i) for t in _names_in(node.target) for i in _names_in(node.iter))
+                aliases.extend((t, i) for t in _names_in(node.target) for i in _flow_names(node.iter))
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
-                aliases.extend((f".{kw.key}", kw.value.name) for kw in node.kwargs if isinstance(kw.value, nodes.Name))
+                aliases.extend((f".{kw.key}", name) for kw in node.kwargs for name in _flow_names(kw.value))
         for name, defined in macros.items():
             for macro in defined:
                 by_name = {p.name: p for p in macro.args}
@@ -616,7 +612,7 @@ class _Walker:
                     pairs = [*zip(macro.args, call.args, strict=False),
                              *((by_name[k.key], k.value) for k in call.kwargs if k.key in by_name)]
                     for param, arg in pairs:
-                        aliases.extend((param.name, inner) for inner in _names_in(arg))
+                        aliases.extend((param.name, inner) for inner in _flow_names(arg))
         changed = True
         while changed:
             changed = False
@@ -1287,6 +1283,32 @@ def _children(node: Any) -> list[Any]:
             out.extend(child for child in item if isinstance(child, node_type))
         elif isinstance(item, node_type):
             out.append(item)
+    return out
+
+
+# Filters whose result is a new number or string: the object they are given does not flow into it.
+_NEW_VALUE_FILTERS = (
+    _NUMBER_FILTERS | _PLAIN_STRING
+    | {"int", "float", "abs", "round", "tojson", "format", "join", "replace", "truncate", "center", "indent",
+       "wordwrap", "urlize", "filesizeformat", "pprint", "xmlattr", "urlencode"}
+)
+
+
+def _flow_names(node: Any) -> list[str]:
+    """The names whose objects may be ``node``'s value or inside it (so changing it may change them): every
+    name in it except under comparisons, tests, ``not``, ``~`` and filters that build a new number or string
+    (``messages|length - 1`` holds no container). Over-approximated everywhere else (``d.get('a')``,
+    ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments)."""
+    n = _NODES
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, n.Name):
+            out.append(item.name)
+        elif not (isinstance(item, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat)
+                  or isinstance(item, n.Filter) and item.name in _NEW_VALUE_FILTERS):
+            stack.extend(_children(item))
     return out
 
 
