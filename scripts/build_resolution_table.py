@@ -12,6 +12,14 @@ writes the data the pickle policy resolves names with:
   writes it), the allowlist of library classes;
 * ``provenance``: Python and library versions the table was read from.
 
+The libraries whose checkpoints the policy allows by an exact, hand-checked name list (Hugging Face
+``transformers`` / ``accelerate`` / ``tokenizers``, PEFT, OmegaConf, pandas and the tree-boosting libraries,
+:data:`RESOLVE_ONLY`) are read for ``modules`` and ``reexports`` only, never for ``classes``: their modules
+import ``torch.distributed``, ``threading``, ``os``... under other names (``transformers.training_args.dist``),
+and a name spelled through such an alias must resolve to its target (red team round 5), while their classes
+run side effects when called (``TrainingArguments.__post_init__``, ``PartialState.__init__``), so none of them
+is allowed wholesale.
+
 ``tests/test_resolution_table.py`` checks the table against the installed libraries again.
 Run: ``python scripts/build_resolution_table.py``.
 """
@@ -41,6 +49,18 @@ MODULES = [
     "tempfile", "glob", "platform", "sys", "dataclasses", "enum", "abc", "warnings", "contextlib",
     "numbers", "math", "copy", "weakref", "textwrap", "string", "json", "zipfile", "tarfile", "socket",
 ]
+# Resolution only (modules and re-exports, no classes): the libraries the policy's exact allow-list names.
+# Packages are walked; a library that is not installed is skipped (and stays out of the provenance).
+RESOLVE_ONLY_PACKAGES = ["tokenizers", "peft.tuners", "peft.utils", "omegaconf", "pandas.core", "pandas._libs"]
+RESOLVE_ONLY_MODULES = [
+    "transformers", "transformers.training_args", "transformers.training_args_seq2seq", "transformers.trainer_utils",
+    "transformers.debug_utils", "transformers.utils", "transformers.utils.generic", "transformers.trainer_pt_utils",
+    "transformers.integrations", "transformers.integrations.deepspeed", "accelerate", "accelerate.state",
+    "accelerate.utils", "accelerate.utils.dataclasses", "peft", "pandas", "xgboost", "xgboost.core",
+    "xgboost.sklearn", "lightgbm", "lightgbm.basic", "lightgbm.sklearn", "catboost", "catboost.core",
+]
+VERSIONED = ("torch", "sklearn", "numpy", "scipy", "joblib", "transformers", "accelerate", "tokenizers", "peft",
+             "omegaconf", "pandas", "xgboost", "lightgbm", "catboost")
 # Classes defined under these module prefixes are what ML checkpoints legitimately construct.
 CLASS_ROOTS = ("sklearn.", "scipy.sparse.", "scipy.interpolate.", "scipy.spatial.", "scipy.stats._distn",
                "torch.nn.modules.", "torch.nn.utils.", "torch.optim.", "numpy.dtypes")
@@ -68,10 +88,18 @@ def _walk(package: str) -> list[str]:
 
 def main() -> None:
     sys.path.insert(0, str(OUT.parent.parent.parent.parent))
+    from weightwarden.picklevm import resolution
     from weightwarden.picklevm.policy import Verdict, classify  # the hand-written deny tables
 
+    # Judge spellings without the table being rebuilt: with it, ``here`` would already resolve to its target,
+    # look dangerous itself, and the re-export would be dropped (a second run lost entries).
+    resolution.TABLE_PATH = OUT.parent / "does-not-exist.json"
+    resolution.table.cache_clear()
+    resolution.resolve.cache_clear()
+    classify.cache_clear()
+
     warnings.simplefilter("ignore")
-    wanted = [m for p in PACKAGES for m in _walk(p)] + MODULES
+    wanted = [m for p in PACKAGES + RESOLVE_ONLY_PACKAGES for m in _walk(p)] + MODULES + RESOLVE_ONLY_MODULES
     modules: dict[str, object] = {}
     for name in wanted:
         try:
@@ -111,7 +139,9 @@ def main() -> None:
             ):
                 classes.add(here)
     versions = {"python": platform.python_version()}
-    for lib in ("torch", "sklearn", "numpy", "scipy", "joblib"):
+    for lib in VERSIONED:
+        if lib not in modules and not any(m.startswith(lib + ".") for m in modules):
+            continue  # not installed (or nothing of it imported): not covered
         try:
             versions[lib] = importlib.import_module(lib).__version__
         except Exception:  # noqa: BLE001

@@ -248,6 +248,10 @@ PAYLOADS: list[tuple[str, str, str, Payload, str]] = [
      lambda proto: _prog(max(proto, 4), lambda a: a.call(Glob("numpy.lib._npyio_impl", "pickle.loads"), _prog(2, lambda b: b.call(Glob("os", "system"), SHELL)))), CRIT),
     ("filehandler_via_logging_attr", "logging.FileHandler reached through logging.handlers.logging", "1",
      _call("logging.handlers", "logging.FileHandler", "canary"), CRIT),
+    # Red team round 5: a module alias of a library the resolution table did not cover (transformers imports
+    # torch.distributed as ``dist``) walked past a spelling-based class rule; FileStore creates its file at load.
+    ("filestore_via_transformers_dist", "torch.distributed.FileStore reached as transformers.training_args.dist.FileStore",
+     "1", _call("transformers.training_args", "dist.FileStore", "canary", 2), CRIT),  # 2 workers: the file outlives the object
     ("getattr_import", "getattr(__import__('os'), 'system')", "1", _import_then_getattr("builtins", "__import__"), CRIT),
     ("importlib_import", "getattr(importlib.import_module('os'), 'system')", "1", _import_then_getattr("importlib", "import_module"), CRIT),
     ("pydoc_locate", "pydoc.locate('os.system') then call", "1",
@@ -400,7 +404,7 @@ COMPRESSORS: list[tuple[str, Callable[[bytes], bytes]]] = [
 
 # Dotted qualnames resolve only from protocol 4; Python 2 names are mapped only below protocol 3.
 DOTTED = {"code_via_numpy_types", "fileio_via_numpy_io", "system_via_sklearn_inspect", "system_via_numpy_os",
-          "filehandler_via_logging_attr", "pickle_via_numpy"}
+          "filehandler_via_logging_attr", "pickle_via_numpy", "filestore_via_transformers_dist"}
 
 
 def _protocols(name: str, cls: str) -> tuple[int, ...]:
@@ -435,7 +439,7 @@ def malicious_cases() -> list[Case]:
                           "joblib", CRIT, f"clf_{cname}.joblib", compress(body)))
     for name in ("os_system", "builtins_exec", "code_via_numpy_types", "system_via_sklearn_inspect", "append_hook",
                  "setstate_hook", "rebuild_from_type_calls_arg", "computed_str_module", "fileio_via_numpy_io",
-                 "logging_filehandler", "pathlib_touch", "nested_pickle_loads"):
+                 "logging_filehandler", "pathlib_touch", "nested_pickle_loads", "filestore_via_transformers_dist"):
         cases.append(Case(f"torchzip_{name}", "1", f"torch zip data.pkl: {by_name[name][1]}", "torch",
                           by_name[name][4], f"pytorch_model_{name}.bin", torch_zip(by_name[name][3](_protocols(name, "1")[0]))))
     for name in ("os_system", "builtins_exec", "subprocess_call"):
@@ -797,6 +801,16 @@ def write_benign(folder: Path) -> list[tuple[str, Path]]:
     add("sklearn pickle protocol 2", "sk_tree_p2.pkl", lambda p: p.write_bytes(_pickle.dumps(models["tree"], protocol=2)))
     add("joblib dict of arrays", "jl_arrays.joblib", lambda p: joblib.dump({"a": np.ones((10, 10)), "b": np.arange(7, dtype=np.int16), "s": "text"}, p))
     add("joblib object array inside", "jl_objarr.joblib", lambda p: joblib.dump({"o": np.array([1, "x"], dtype=object)}, p))
+    # A Hugging Face Trainer's training_args.bin (torch.save of TrainingArguments, as the Trainer writes it):
+    # its classes are on the exact list or rebuilt by NEWOBJ only (red team round 5).
+    from transformers import Seq2SeqTrainingArguments, TrainingArguments
+
+    add("transformers training_args.bin (TrainingArguments)", "training_args.bin",
+        lambda p: torch.save(TrainingArguments(output_dir=str(folder / "hf_out"), report_to="none"), p))
+    add("transformers Seq2SeqTrainingArguments with schedulers and strategies", "s2s_training_args.bin",
+        lambda p: torch.save(Seq2SeqTrainingArguments(
+            output_dir=str(folder / "hf_out2"), lr_scheduler_type="cosine", eval_strategy="steps",
+            save_strategy="steps", optim="adamw_torch", report_to="none"), p))
     add("joblib list of mixed arrays, protocol 2", "jl_p2.joblib", lambda p: joblib.dump([np.ones(3), np.zeros((2, 2), dtype=np.float32)], p, protocol=2))
     return out
 

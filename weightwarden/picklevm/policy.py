@@ -577,65 +577,100 @@ for _fmt in ("csr", "csc", "coo", "bsr", "dia", "dok", "lil"):
         _ALLOW_EXACT[f"scipy.sparse.{_fmt}.{_fmt}_{_kind}"] = "a SciPy sparse matrix"
         _ALLOW_EXACT[f"scipy.sparse.{_fmt}_{_kind}"] = "a SciPy sparse matrix"
 
-# Libraries whose *classes* (CamelCase last component under a lowercase module path) are legitimate in model
-# pickles: constructing an estimator stores its parameters and nothing else. Functions of these libraries are
-# not allowed (scikit-learn has dataset downloaders, pandas has file readers), and some sub-packages are
-# excluded outright.
+# Why a class of the resolution table is allowed (the table lists the exact classes of the covered libraries;
+# this only words the reason). Not a rule: no name is ever allowed because of its prefix (red team round 5:
+# ``transformers.training_args.dist.FileStore`` is ``torch.distributed.FileStore``).
 _CLASS_PREFIXES: dict[str, str] = {
     "sklearn.": "a scikit-learn estimator, transformer or helper class",
     "scipy.sparse.": "a SciPy sparse matrix",
     "scipy.interpolate.": "a SciPy interpolator",
     "scipy.spatial.": "a SciPy spatial index",
     "scipy.stats._distn_infrastructure.": "a SciPy distribution",
-    "xgboost.sklearn.": "an xgboost estimator",
-    "lightgbm.sklearn.": "a lightgbm estimator",
-    "catboost.core.": "a catboost model",
-    "pandas.core.": "a pandas data structure",
-    "pandas._libs.": "a pandas data structure",
     "torch.nn.modules.": "a PyTorch module class (whole-model checkpoint)",
     "torch.nn.utils.": "a PyTorch module helper class",
     "torch.optim.": "a PyTorch optimizer / scheduler class",
     "numpy.dtypes.": "a NumPy dtype class",
-    "omegaconf.": "an OmegaConf/Hydra configuration node",
-    "transformers.training_args": "Hugging Face training arguments",
-    "transformers.trainer_utils.": "Hugging Face trainer enum",
-    "transformers.debug_utils.": "Hugging Face trainer enum",
-    "transformers.utils.generic.": "Hugging Face enum",
-    "transformers.integrations.deepspeed.": "Hugging Face training config",
-    "accelerate.utils.dataclasses.": "Accelerate configuration value",
-    "peft.utils.peft_types.": "PEFT enum",
-    "peft.tuners.": "PEFT adapter configuration",
-    "tokenizers.": "a tokenizers object",
 }
-_CLASS_EXCLUDED = (
-    "sklearn.datasets",
-    "sklearn.externals",
-    "sklearn.utils._testing",
-    "sklearn.utils.estimator_checks",
-    "sklearn.utils.parallel",
-    "sklearn.utils.fixes",
-    "pandas.io",
-    "pandas.core.computation",
-)
+
+# Classes of ML libraries the resolution table does not list class by class (their modules import torch.distributed,
+# threading, os ... under other names, and some classes run side effects when constructed): an exact,
+# hand-checked ``module.Class`` list. Anything longer or different is UNKNOWN. Where the library is installed,
+# tests/test_policy_round5.py checks that each name is a class *defined* in that module.
+_HF_ENUM = "Hugging Face enum (a value lookup)"
+_LIBRARY_EXACT: dict[str, str] = {}
+for _names, _why in (
+    ("transformers.training_args.OptimizerNames transformers.trainer_utils.SchedulerType "
+     "transformers.trainer_utils.IntervalStrategy transformers.trainer_utils.SaveStrategy "
+     "transformers.trainer_utils.HubStrategy transformers.trainer_utils.EvaluationStrategy "
+     "transformers.trainer_utils.FSDPOption transformers.trainer_utils.ShardedDDPOption "
+     "transformers.debug_utils.DebugOption transformers.utils.generic.ExplicitEnum "
+     "transformers.utils.generic.PaddingStrategy transformers.utils.generic.TensorType "
+     "transformers.training_args.ParallelMode", _HF_ENUM),
+    ("accelerate.utils.dataclasses.DistributedType accelerate.utils.dataclasses.PrecisionType "
+     "accelerate.utils.dataclasses.DynamoBackend accelerate.utils.dataclasses.ComputeEnvironment "
+     "accelerate.utils.dataclasses.SageMakerDistributedType accelerate.utils.dataclasses.RNGType "
+     "accelerate.utils.dataclasses.LoggerType", "Accelerate enum (a value lookup)"),
+    ("peft.utils.peft_types.PeftType peft.utils.peft_types.TaskType", "PEFT enum (a value lookup)"),
+    ("tokenizers.Tokenizer tokenizers.AddedToken tokenizers.models.BPE tokenizers.models.WordPiece "
+     "tokenizers.models.Unigram tokenizers.models.WordLevel", "a tokenizers object (rebuilt from its state)"),
+    ("omegaconf.base.ContainerMetadata omegaconf.base.Metadata omegaconf.nodes.AnyNode omegaconf.nodes.StringNode "
+     "omegaconf.nodes.IntegerNode omegaconf.nodes.FloatNode omegaconf.nodes.BooleanNode omegaconf.nodes.EnumNode "
+     "omegaconf.nodes.BytesNode omegaconf.nodes.PathNode", "an OmegaConf/Hydra configuration node"),
+    ("pandas.core.frame.DataFrame pandas.core.series.Series pandas.core.indexes.base.Index "
+     "pandas.core.indexes.range.RangeIndex pandas.core.indexes.multi.MultiIndex "
+     "pandas.core.indexes.datetimes.DatetimeIndex pandas.core.indexes.timedeltas.TimedeltaIndex "
+     "pandas.core.indexes.period.PeriodIndex pandas.core.indexes.category.CategoricalIndex "
+     "pandas.core.indexes.interval.IntervalIndex pandas.core.internals.managers.BlockManager "
+     "pandas.core.internals.managers.SingleBlockManager pandas.core.arrays.categorical.Categorical "
+     "pandas.core.arrays.datetimes.DatetimeArray pandas.core.arrays.timedeltas.TimedeltaArray "
+     "pandas.core.arrays.period.PeriodArray pandas.core.arrays.string_.StringArray "
+     "pandas.core.arrays.string_.StringDtype pandas.core.arrays.integer.IntegerArray "
+     "pandas.core.arrays.floating.FloatingArray pandas.core.arrays.boolean.BooleanArray "
+     "pandas.core.dtypes.dtypes.CategoricalDtype pandas.core.dtypes.dtypes.DatetimeTZDtype "
+     "pandas.core.dtypes.dtypes.PeriodDtype pandas.core.dtypes.dtypes.IntervalDtype "
+     "pandas._libs.tslibs.timestamps.Timestamp pandas._libs.tslibs.timedeltas.Timedelta "
+     "pandas._libs.internals.BlockPlacement pandas._libs.tslibs.offsets.Day", "a pandas data structure"),
+    ("xgboost.sklearn.XGBClassifier xgboost.sklearn.XGBRegressor xgboost.sklearn.XGBRanker "
+     "xgboost.sklearn.XGBRFClassifier xgboost.sklearn.XGBRFRegressor", "an xgboost estimator"),
+    ("lightgbm.sklearn.LGBMClassifier lightgbm.sklearn.LGBMRegressor lightgbm.sklearn.LGBMRanker",
+     "a lightgbm estimator"),
+    ("catboost.core.CatBoostClassifier catboost.core.CatBoostRegressor catboost.core.CatBoostRanker "
+     "catboost.core.CatBoost", "a catboost model"),
+):
+    for _n in _names.split():
+        _LIBRARY_EXACT[_n] = _why
+_ALLOW_EXACT.update(_LIBRARY_EXACT)
+
+# Classes that are legitimate in checkpoints only when the pickle *rebuilds* them (NEWOBJ: ``cls.__new__``, then
+# the state is set), never when it calls them: their constructors have side effects an attacker can steer
+# (``TrainingArguments.__post_init__`` reads a DeepSpeed config file and sets up devices,
+# ``accelerate.state.PartialState.__init__(**kwargs)`` starts ``torch.distributed`` with the caller's arguments
+# when run under a launcher). classify() calls them UNKNOWN; the pickle rule accepts them where every site is a
+# plain import, a NEWOBJ/NEWOBJ_EX or a BUILD (see :func:`rebuild_only`). A transformers ``training_args.bin``
+# names exactly these (and the enums above).
+REBUILD_ONLY: dict[str, str] = {
+    "transformers.training_args.TrainingArguments": "Hugging Face training arguments",
+    "transformers.training_args_seq2seq.Seq2SeqTrainingArguments": "Hugging Face training arguments",
+    "transformers.trainer_pt_utils.AcceleratorConfig": "Hugging Face training arguments (accelerator config)",
+    "accelerate.state.PartialState": "Accelerate process state stored in training arguments",
+    "accelerate.state.AcceleratorState": "Accelerate process state stored in training arguments",
+    "peft.tuners.lora.config.LoraConfig": "PEFT adapter configuration",
+    "omegaconf.dictconfig.DictConfig": "an OmegaConf/Hydra configuration",
+    "omegaconf.listconfig.ListConfig": "an OmegaConf/Hydra configuration",
+}
+
+
+def rebuild_only(target: str) -> str | None:
+    """The reason a class is allowed when rebuilt without calling its constructor, or None."""
+    return REBUILD_ONLY.get(_normalise(target))
+
+
 # Cython's generated helpers (``__pyx_unpickle_X``) and scikit-learn's ``newObj`` rebuild a compiled class from
 # its state; they call nothing else.
 _CYTHON_HELPER = re.compile(
     r"(sklearn|numpy\.random|pandas|scipy)(\.[A-Za-z_][A-Za-z0-9_]*)*\.(__pyx_unpickle_[A-Za-z0-9_]+|newObj)"
 )
 _STORAGE = re.compile(r"torch\.(cuda\.)?[A-Z][A-Za-z0-9]*Storage")
-_NAME_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _class_like(target: str, prefix: str) -> bool:
-    """``prefix`` + lowercase module path + one CamelCase class name, nothing after it, no dunders."""
-    parts = target.split(".")
-    last = parts[-1].lstrip("_")
-    if not last[:1].isupper() or "__" in parts[-1]:
-        return False
-    for part in parts[:-1]:
-        if not part or not (part[0].islower() or part[0] == "_") or part.startswith("__"):
-            return False
-    return all(_NAME_PART.fullmatch(p) for p in parts)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -671,10 +706,6 @@ _HOP_MODULES = _SUFFIX_MODULES | frozenset(
      "posixpath", "ntpath", "genericpath", "sysconfig", "imp", "_imp", "zipfile", "tarfile", "fileinput",
      "linecache", "mmap", "yaml", "joblib", "numpy", "np", "torch", "dill", "shelve", "marshal"}
 )
-
-
-def _library_of(name: str) -> str:
-    return name.split(".", 1)[0]
 
 
 @lru_cache(maxsize=65536)
@@ -735,15 +766,13 @@ def classify(target: str, *, strict: bool = False) -> Classification:
     if _STORAGE.fullmatch(name):
         return Classification(Verdict.SAFE, _TORCH_TENSOR)
     module = name.rsplit(".", 1)[0]
-    covered = _library_of(name) in resolution.covered_libraries()
-    if _CYTHON_HELPER.fullmatch(name) and (not covered or resolution.is_module(module)):
+    # Cython helpers only where the table knows the module (a spelled path through an alias never passes).
+    if _CYTHON_HELPER.fullmatch(name) and resolution.is_module(module):
         return Classification(Verdict.SAFE, "a compiled class's generated unpickling helper (rebuilds its state)")
-    # Library classes by spelling: only for libraries the resolution table does not cover (not installed
-    # where the table was built); covered libraries are judged by the table's exact class list above.
-    if not covered and not name.startswith(_CLASS_EXCLUDED) and not (set(parts[:-1]) & _HOP_MODULES):
-        for prefix, why in _CLASS_PREFIXES.items():
-            if name.startswith(prefix) and _class_like(name, prefix):
-                return Classification(Verdict.SAFE, why)
+    if name in REBUILD_ONLY:
+        return Classification(
+            Verdict.UNKNOWN, f"{REBUILD_ONLY[name]}: allowed only when rebuilt (NEWOBJ), never called (its constructor has side effects)"
+        )
     return Classification(Verdict.UNKNOWN, "not on the allowlist of what model files legitimately call")
 
 
@@ -785,4 +814,4 @@ def _deny(parts: list[str]) -> str | None:
     return None
 
 
-__all__ = ["Verdict", "Classification", "classify", "DENY_MODULES", "DENY_EXACT"]
+__all__ = ["Verdict", "Classification", "classify", "rebuild_only", "DENY_MODULES", "DENY_EXACT", "REBUILD_ONLY"]

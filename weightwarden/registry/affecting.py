@@ -22,6 +22,9 @@ from weightwarden.registry import incidents as _inc
 from weightwarden.registry.views import OPEN_INCIDENT_STATES, current_incidents
 
 MAX_AFFECTING = 256  # incidents a signed view lists; more is refused by the client (a hostile view)
+# specific releases the ancestry walk visits (red team round 5: it walks releases, not lines); more is a
+# bound hit ("incomplete"), never "nothing affects the release"
+MAX_WALKED_RELEASES = 4 * _inc.MAX_ANCESTORS
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,13 @@ class Affecting:
                 "summary": self.summary, "matched": self.matched, "match": self.match, "via": self.via}
 
 
-def release_record(body: Mapping[str, Any]) -> _inc.ModelRecord:
-    """What incident matching needs of a release entry body."""
+def release_record(body: Mapping[str, Any], index: int | None = None) -> _inc.ModelRecord:
+    """What incident matching needs of a release entry body (``index``: its log index, where known)."""
     return _inc.ModelRecord(model_id=str(body["model"]), version=str(body["version"]),
                             weights_root=body.get("weights_root"),
                             file_digests={str(f["name"]): str(f["digest"]) for f in body.get("files", [])},
-                            declared_bases=tuple(str(b) for b in body.get("bases", [])))
+                            declared_bases=tuple(str(b) for b in body.get("bases", [])),
+                            index=None if index is None else int(index))
 
 
 Entitled = Callable[[str, str, str | None, str], bool]  # (key, line, line's publisher key, "incident"|"link")
@@ -202,6 +206,15 @@ def _reaches(incident: _inc.Incident, target: _inc.ModelRecord, hit: _inc.Affect
     return False
 
 
+def _release_key(rec: _inc.ModelRecord) -> tuple[Any, ...]:
+    """Which release a record is: (line, log index); a record without an index (a hand-made or empty one)
+    by its content, so two reads of the same release are walked once."""
+    if rec.index is not None:
+        return (rec.model_id, rec.index)
+    return (rec.model_id, None, rec.version, rec.weights_root, tuple(sorted(rec.file_digests.items())),
+            rec.declared_bases)
+
+
 def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | None],
           same_root: Callable[[str, str], Iterable[tuple[Any, ...]]] | None,
           owner_of: Callable[[str], str | None], entitled: Entitled, notes: list[str] | None,
@@ -212,53 +225,98 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
     (red team round 3: a flood of one kind of link cannot use up the other's budget). A weights-root link
     counts only when the key that logged the other line's release may speak for the line it links to (its
     publisher key or namespace owner): anyone can *claim* a weights root. Hitting any bound is written to
-    ``limits``."""
+    ``limits``.
+
+    Red team round 5 (A3, A3b): the walk visits releases, not lines. A declared base stands for every
+    release of its line logged before the judged release (``history``, revoked and superseded included;
+    the one named when the base gives a version), a weights-root link for the specific releases sharing the
+    root (``same_root``'s records); each of those releases is put on the frontier and its OWN declared bases
+    and weights root are followed, so a base's v2 without bases, or a revocation of v1, cannot cut off the
+    ancestors v1 declared. The line's latest live release is walked too (as before). Each release is visited
+    once, by (line, log index), at most ``MAX_WALKED_RELEASES`` of them. The returned ``records`` keep one
+    record per line (its latest live release) and ``edges`` the union, per line, of the links its visited
+    releases have: what ``incidents_affecting`` walks."""
     records: dict[str, _inc.ModelRecord] = {release.model_id: release}
     edges: dict[str, list[_inc.Derivation]] = {}
+    edge_seen: set[tuple[str, str, str]] = set()
     budget = {"declared": _inc.MAX_ANCESTORS, "same-weights": _inc.MAX_ANCESTORS}
+    walked = [MAX_WALKED_RELEASES]
     skipped = 0
-    declared_seen: set[str] = set()
+    visited: set[tuple[Any, ...]] = {_release_key(release)}
+    in_extra: set[tuple[Any, ...]] = set()
+    histories: dict[str, list[_inc.ModelRecord]] = {}
+    roots_done: set[tuple[str, str]] = set()
 
-    def admit(parent: str, kind: str, following: list[_inc.ModelRecord]) -> None:
+    def limit(message: str) -> None:
+        if message not in limits:
+            limits.append(message)
+
+    def edge(child: str, parent: str, basis: str, detail: str) -> None:
+        if (child, parent, basis) not in edge_seen:
+            edge_seen.add((child, parent, basis))
+            edges.setdefault(child, []).append(_inc.Derivation(parent, child, basis, detail=detail))
+
+    def note_extra(line_id: str, rec: _inc.ModelRecord) -> None:
+        key = _release_key(rec)
+        if extra is not None and key not in in_extra:
+            in_extra.add(key)
+            extra.setdefault(line_id, []).append(rec)
+
+    def visit(rec: _inc.ModelRecord, following: list[_inc.ModelRecord]) -> None:
+        key = _release_key(rec)
+        if key in visited:
+            return
+        if walked[0] <= 0:
+            limit(f"more than {MAX_WALKED_RELEASES} releases in the ancestry of {release.model_id}: "
+                  "the list of affecting incidents is incomplete")
+            return
+        walked[0] -= 1
+        visited.add(key)
+        following.append(rec)
+
+    def admit(parent: str, kind: str, following: list[_inc.ModelRecord]) -> bool:
+        """The line enters the ancestry (its latest live release on the walk); False: over budget."""
         if parent in records:
-            return
+            return True
         if budget[kind] <= 0:
-            if not any(kind in m for m in limits):
-                limits.append(f"more than {_inc.MAX_ANCESTORS} {kind} ancestors of {release.model_id}: "
-                              "the list of affecting incidents is incomplete")
-            return
+            limit(f"more than {_inc.MAX_ANCESTORS} {kind} ancestors of {release.model_id}: "
+                  "the list of affecting incidents is incomplete")
+            return False
         budget[kind] -= 1
         found = lookup(parent) or _inc.ModelRecord(model_id=parent)
         records[parent] = found
-        following.append(found)
+        visit(found, following)
+        return True
 
+    too_deep = (f"the ancestry of {release.model_id} is deeper than {_inc.MAX_DEPTH} steps: "
+                "the list of affecting incidents is incomplete")
     frontier = [release]
     for depth in range(_inc.MAX_DEPTH + 1):
         if not frontier:
             break
         following: list[_inc.ModelRecord] = []
-        linked: list[tuple[_inc.ModelRecord, str]] = []
+        linked: list[tuple[_inc.ModelRecord, str, _inc.ModelRecord | None]] = []
         for rec in frontier:
             for base in rec.declared_bases:
-                parent = _inc.split_release(base)[0]
+                parent, version = _inc.split_release(base)
                 if parent == rec.model_id:
                     continue
                 if depth == _inc.MAX_DEPTH:
-                    limits.append(f"the ancestry of {release.model_id} is deeper than {_inc.MAX_DEPTH} steps: "
-                                  "the list of affecting incidents is incomplete")
+                    limit(too_deep)
                     return records, edges
-                edges.setdefault(rec.model_id, []).append(
-                    _inc.Derivation(base, rec.model_id, "declared", detail="declared base model of the release"))
-                admit(parent, "declared", following)
-                if history is not None and extra is not None and parent in records and parent not in declared_seen:
-                    declared_seen.add(parent)
-                    version = _inc.split_release(base)[1]
-                    extra.setdefault(parent, []).extend(
-                        r for r in history(parent) if version is None or str(r.version) == str(version))
+                edge(rec.model_id, base, "declared", "declared base model of the release")
+                if not admit(parent, "declared", following) or history is None:
+                    continue
+                if parent not in histories:
+                    histories[parent] = list(history(parent))
+                for old in histories[parent]:
+                    if version is None or str(old.version) == str(version):
+                        note_extra(parent, old)
+                        visit(old, following)
         for rec in frontier:
-            if not rec.weights_root or same_root is None:
+            if not rec.weights_root or same_root is None or (rec.weights_root, rec.model_id) in roots_done:
                 continue
-            seen_here: set[str] = set()
+            roots_done.add((rec.weights_root, rec.model_id))
             for found in same_root(rec.weights_root, rec.model_id):
                 other, key = str(found[0]), str(found[1])
                 if other == rec.model_id:
@@ -266,20 +324,18 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
                 if not entitled(key, rec.model_id, owner_of(rec.model_id), "link"):
                     skipped += 1
                     continue
-                if len(found) > 2 and found[2] is not None and extra is not None:
-                    extra.setdefault(other, []).append(found[2])  # the release sharing the root, whatever its state
-                if other in seen_here:
-                    continue
-                seen_here.add(other)
-                linked.append((rec, other))
-        for rec, other in linked:
-            if depth == _inc.MAX_DEPTH and other not in records:
-                limits.append(f"the ancestry of {release.model_id} is deeper than {_inc.MAX_DEPTH} steps: "
-                              "the list of affecting incidents is incomplete")
+                specific = found[2] if len(found) > 2 and found[2] is not None else None
+                if specific is not None:
+                    note_extra(other, specific)  # the release sharing the root, whatever its state
+                linked.append((rec, other, specific))
+        for rec, other, specific in linked:
+            if depth == _inc.MAX_DEPTH and (other not in records or
+                                            (specific is not None and _release_key(specific) not in visited)):
+                limit(too_deep)
                 return records, edges
-            edges.setdefault(rec.model_id, []).append(_inc.Derivation(
-                other, rec.model_id, "same-weights", detail=f"identical weights root {str(rec.weights_root)[:16]}…"))
-            admit(other, "same-weights", following)
+            edge(rec.model_id, other, "same-weights", f"identical weights root {str(rec.weights_root)[:16]}…")
+            if admit(other, "same-weights", following) and specific is not None:
+                visit(specific, following)
         frontier = following
     if skipped and notes is not None:
         notes.append(f"{skipped} release(s) of other lines claim a weights root of {release.model_id}'s ancestry "

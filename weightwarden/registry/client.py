@@ -884,6 +884,7 @@ class RegistryClient:
         replace one filed about this line. A bound hit is written to ``limits`` (the caller answers "not
         current"). The registry's signed list of affecting incidents is checked apart (``_signed_affecting``)."""
         from weightwarden.registry.affecting import affecting, release_record
+        from weightwarden.registry.incidents import split_release
 
         limits = limits if limits is not None else []
         items = [(i["index"], i["owner"], i["record"]) for i in view["incidents"]]
@@ -906,7 +907,8 @@ class RegistryClient:
                     models = {e.model for e in events_of(kind or "", b, index)}
                 elif b.get("weights_root"):
                     # each release sharing the root, whatever its later state (red team round 4, A2)
-                    by_root.setdefault(str(b["weights_root"]), []).append((str(b["model"]), key, release_record(b)))
+                    by_root.setdefault(str(b["weights_root"]), []).append(
+                        (str(b["model"]), key, release_record(b, index)))
                 for m in models:
                     buckets.setdefault(m, _LineData()).add(m, index, logged)
             latest_of: dict[str, tuple[Any, str] | None] = {}
@@ -919,7 +921,8 @@ class RegistryClient:
                         lv = _line_view_at(model_id, checkpoint.size, data)
                         rel = next((r for r in lv["releases"] if r["bundle"] == lv["latest"]), None)
                         if rel is not None and int(rel["index"]) in data.release_bodies:
-                            found = (release_record(data.release_bodies[int(rel["index"])]), str(rel["publisher"]))
+                            found = (release_record(data.release_bodies[int(rel["index"])], int(rel["index"])),
+                                     str(rel["publisher"]))
                     latest_of[model_id] = found
                 return latest_of[model_id]
 
@@ -929,11 +932,14 @@ class RegistryClient:
                 found = latest(model_id)
                 return found[1] if found else None
 
-            found = affecting(release_record(body), items, lambda m: (latest(m) or (None,))[0],
+            found = affecting(release_record(body, release_index), items, lambda m: (latest(m) or (None,))[0],
                               lambda r, _line: by_root.get(r, []), notes=self.notes, open_only=False, owner=owner,
                               limits=limits, history=lambda m: _history(buckets.get(m), release_index))
             return [a.to_dict() for a in found]
-        frontier = list(body.get("bases", []))
+        # Red team round 5 (A3): the lines to read are those the shared walk (``affecting``) will visit: the
+        # declared bases of every release of a base line logged before the judged release (revoked and
+        # superseded included), not only of its latest live release.
+        frontier = [split_release(b)[0] for b in body.get("bases", [])]
         seen = {body["model"]}
         history: dict[str, list[Any]] = {}
         for depth in range(MAX_LINEAGE_DEPTH + 1):
@@ -950,15 +956,18 @@ class RegistryClient:
                 base_view = _line_view_at(base, checkpoint.size, data)
                 items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
                 history[base] = _history(data, release_index)
+                for old in history[base]:
+                    following.extend(split_release(b)[0] for b in old.declared_bases)
                 latest_rel = next((r for r in base_view["releases"] if r["bundle"] == base_view["latest"]), None)
                 if latest_rel is not None and int(latest_rel["index"]) in data.release_bodies:
-                    record = release_record(data.release_bodies[int(latest_rel["index"])])
+                    record = release_record(data.release_bodies[int(latest_rel["index"])], int(latest_rel["index"]))
                     records[base] = record
-                    following.extend(record.declared_bases)
+                    following.extend(split_release(b)[0] for b in record.declared_bases)
             frontier = following
             if not frontier or limits:
                 break
-        found = affecting(release_record(body), items, lambda m: records.get(m), notes=self.notes, open_only=False,
+        found = affecting(release_record(body, release_index), items, lambda m: records.get(m), notes=self.notes,
+                          open_only=False,
                           limits=limits, history=lambda m: history.get(m, []))
         return [a.to_dict() for a in found]
 
@@ -1005,7 +1014,7 @@ def _history(data: _LineData | None, before: int | None) -> list[Any]:
 
     if data is None:
         return []
-    return [release_record(b) for i, b in sorted(data.release_bodies.items()) if before is None or i < before]
+    return [release_record(b, i) for i, b in sorted(data.release_bodies.items()) if before is None or i < before]
 
 
 class _LineData:

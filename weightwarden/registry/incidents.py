@@ -758,6 +758,9 @@ class ModelRecord:
     weights_root: str | None = None
     file_digests: Mapping[str, str] = field(default_factory=dict)
     declared_bases: tuple[str, ...] = ()  # model ids the publisher names as bases (hints, not proof)
+    # the log index of the release entry, where known: the ancestry walk visits each release once by
+    # (line, index) (red team round 5); not part of equality (the same release read twice is equal)
+    index: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

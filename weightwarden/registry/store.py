@@ -739,16 +739,34 @@ class Store:
         with self._reader.begin() as conn:
             state = self._state(conn)
             size, root = int(state.size), bytes(state.root)
-            rels = conn.execute(sa.select(releases).where(releases.c.model == model).order_by(releases.c.version)).all()
-            evs = conn.execute(sa.select(events).where(events.c.model == model).order_by(events.c.idx)).all()
-            wanted = [e.idx for e in evs if e.kind in ("incident", "revocation")]
-            logged = {int(r.idx): parse_logged(bytes(r.data)) for r in conn.execute(
-                sa.select(entries.c.idx, entries.c.data).where(entries.c.idx.in_(wanted)))} if wanted else {}
-        bodies = {i: e["body"] for i, e in logged.items()}
-        owners = {i: str(e.get("publisher", {}).get("key_id", "")) for i, e in logged.items()}
-        view = build_model_view(model, size, [_release_row(r) for r in rels], evs, bodies, owners)
+            view = self._model_view_in(conn, model, size)
         view["root"] = root.hex()  # the tree the view describes (the signed freshness view binds it)
         return view
+
+    def _model_view_in(self, conn: Connection, model: str, size: int) -> dict[str, Any]:
+        """The line as of tree ``size``, read in the caller's transaction: only entries below ``size``
+        (committed rows never change, so the answer is the same whenever it is asked)."""
+        rels = conn.execute(sa.select(releases).where(releases.c.model == model, releases.c.idx < size)
+                            .order_by(releases.c.version)).all()
+        evs = conn.execute(sa.select(events).where(events.c.model == model, events.c.idx < size)
+                           .order_by(events.c.idx)).all()
+        wanted = [e.idx for e in evs if e.kind in ("incident", "revocation")]
+        logged = {int(r.idx): parse_logged(bytes(r.data)) for r in conn.execute(
+            sa.select(entries.c.idx, entries.c.data).where(entries.c.idx.in_(wanted)))} if wanted else {}
+        bodies = {i: e["body"] for i, e in logged.items()}
+        owners = {i: str(e.get("publisher", {}).get("key_id", "")) for i, e in logged.items()}
+        return build_model_view(model, size, [_release_row(r) for r in rels], evs, bodies, owners)
+
+    @contextlib.contextmanager
+    def _snapshot(self) -> Any:
+        """One read transaction over one snapshot of the database (SQLite: a deferred BEGIN in WAL mode
+        keeps the snapshot of its first read; PostgreSQL: REPEATABLE READ, whose snapshot is the
+        transaction's, where the default READ COMMITTED takes a new one per statement)."""
+        with self._reader.connect() as conn:
+            if self.dialect == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def incidents(self) -> list[tuple[int, dict[str, Any]]]:
         """The current incident records: ``(index, incident record)``, one per ``(incident id, publisher
@@ -782,13 +800,14 @@ class Store:
             items.append((idx, owner, record))
         return [(int(i["index"]), str(i["owner"]), i["record"]) for i in current_incidents(items)]
 
-    def incident_items(self, size: int) -> list[tuple[int, str, dict[str, Any]]]:
-        """Every incident record logged below ``size``: ``(log index, publisher key id, OSV record)``."""
+    def incident_items(self, size: int, conn: Connection | None = None) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every incident record logged below ``size``: ``(log index, publisher key id, OSV record)``
+        (``conn``: read in the caller's transaction)."""
         with self._incident_lock:
             upto, items = self._incident_log
             if size > upto:
-                with self._reader.begin() as conn:
-                    rows = conn.execute(sa.select(entries.c.idx, entries.c.data).where(
+                with contextlib.nullcontext(conn) if conn is not None else self._reader.begin() as reader:
+                    rows = reader.execute(sa.select(entries.c.idx, entries.c.data).where(
                         entries.c.kind == "incident", entries.c.idx >= upto, entries.c.idx < size)
                         .order_by(entries.c.idx)).all()
                 added = []
@@ -806,18 +825,32 @@ class Store:
         transitive declared lineage, same weights root, file digests and weights root (``affecting``): what
         the signed freshness view of its line lists (red team round 2). A bound hit is written to ``limits``
         (the view then says the list is incomplete, red team round 3)."""
+        with self._snapshot() as conn:
+            return self._affecting_in(conn, release_index, size, limits, open_only=open_only)
+
+    def _affecting_in(self, conn: Connection, release_index: int, size: int, limits: list[str] | None, *,
+                      open_only: bool) -> list[Any]:
+        # Red team round 5 (R3): every line is resolved as of ``size`` in the caller's one read transaction
+        # (``_snapshot``). It used to be read at the database's current state and its latest release dropped
+        # when logged at or past ``size``: a base release appended mid-request made the base an empty record,
+        # its own bases were not walked, and the server signed a "complete" view without the incident.
         from weightwarden.registry.affecting import affecting, release_record
         from weightwarden.registry.incidents import MAX_ANCESTORS
 
-        logged = parse_logged(self.entry(release_index))
+        def entry_at(index: int) -> dict[str, Any]:
+            row = conn.execute(sa.select(entries.c.data).where(entries.c.idx == index)).first()
+            if row is None:
+                raise StoreError(f"no entry {index} in the log")
+            return parse_logged(bytes(row.data))
+
+        logged = entry_at(release_index)
         body = logged["body"]
         latest_of: dict[str, Any] = {}
 
         def latest(model_id: str) -> Any:
             if model_id not in latest_of:
-                view = self.model_view(model_id)
-                latest_of[model_id] = next((r for r in view["releases"]
-                                            if r["bundle"] == view["latest"] and r["index"] < size), None)
+                view = self._model_view_in(conn, model_id, size)
+                latest_of[model_id] = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
             return latest_of[model_id]
 
         def line(model_id: str) -> Any:
@@ -826,7 +859,7 @@ class Store:
                 from weightwarden.registry.incidents import ModelRecord
 
                 return ModelRecord(model_id=model_id)
-            return release_record(parse_logged(self.entry(int(found["index"])))["body"])
+            return release_record(entry_at(int(found["index"]))["body"], int(found["index"]))
 
         def owner(model_id: str) -> str | None:
             if model_id == body["model"]:
@@ -837,13 +870,15 @@ class Store:
         granted: list[Any] = []
 
         def record_at(index: int) -> Any:
-            return release_record(parse_logged(self.entry(index))["body"])
+            return release_record(entry_at(index)["body"], index)
 
         def same_root(root: str, line_id: str) -> list[tuple[str, str, Any]]:
             # Only claims by keys that may speak for the line are read (red team round 3, A1c: a flood of
             # other keys' claims must not cost every view request a scan of them).
             if not granted:
-                granted.append(self.publishers())
+                granted.append([Publisher(r.key_id, bytes(r.public_key), tuple(json.loads(r.namespaces)),
+                                          tuple(json.loads(r.roles)), r.name)
+                                for r in conn.execute(sa.select(publishers).order_by(publishers.c.created_at))])
             keys = {p.key_id for p in granted[0] if p.allows("release", [line_id]) is None}
             own = owner(line_id)
             if own:
@@ -852,11 +887,10 @@ class Store:
                 return []
             # Red team round 4 (A2): each release sharing the root, revoked and superseded ones included, is
             # what the link stands for (the linked line's latest release may be another version).
-            with self._reader.begin() as conn:
-                rows = conn.execute(sa.select(releases.c.model, releases.c.publisher, releases.c.idx).where(
-                    releases.c.weights_root == root, releases.c.idx < size,
-                    releases.c.publisher.in_(sorted(keys))).order_by(releases.c.idx)
-                    .limit(4 * MAX_ANCESTORS + 1)).all()
+            rows = conn.execute(sa.select(releases.c.model, releases.c.publisher, releases.c.idx).where(
+                releases.c.weights_root == root, releases.c.idx < size,
+                releases.c.publisher.in_(sorted(keys))).order_by(releases.c.idx)
+                .limit(4 * MAX_ANCESTORS + 1)).all()
             if len(rows) > 4 * MAX_ANCESTORS and limits is not None:
                 limits.append(f"more than {4 * MAX_ANCESTORS} releases share a weights root of {line_id}'s "
                               "ancestry: the list of affecting incidents is incomplete")
@@ -866,10 +900,9 @@ class Store:
             # Red team round 4 (A2b): a declared base stands for every release of its line logged before the
             # judged release, revoked and superseded ones included (a base v2 or a revocation of v1 must not
             # clear an incident on the weights the child was built from).
-            with self._reader.begin() as conn:
-                rows = conn.execute(sa.select(releases.c.idx).where(
-                    releases.c.model == line_id, releases.c.idx < min(size, release_index))
-                    .order_by(releases.c.idx).limit(MAX_ANCESTORS + 1)).all()
+            rows = conn.execute(sa.select(releases.c.idx).where(
+                releases.c.model == line_id, releases.c.idx < min(size, release_index))
+                .order_by(releases.c.idx).limit(MAX_ANCESTORS + 1)).all()
             if len(rows) > MAX_ANCESTORS and limits is not None:
                 limits.append(f"more than {MAX_ANCESTORS} releases of the declared base {line_id}: the list of "
                               "affecting incidents is incomplete")
@@ -894,7 +927,7 @@ class Store:
             pub = self.publisher(key)
             return pub is not None and pub.allows("incident" if kind == "incident" else "release", [line_id]) is None
 
-        return affecting(release_record(body), self.incident_items(size), line, same_root,
+        return affecting(release_record(body, release_index), self.incident_items(size, conn), line, same_root,
                          parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits,
                          history=history, entitled_at=entitled_at, open_only=open_only)
 

@@ -222,6 +222,8 @@ def analysis_findings(
             )
             continue
         verdict, reason = _classify(target, ctx.strict)
+        if verdict == "unknown" and not ctx.strict and _only_rebuilt(target, sites):
+            continue
         if verdict == "dangerous":
             yield DANGEROUS_CALL.found_in(
                 ctx.file, where, f"pickle {_verb(sites)} {target}: {reason}", evidence, offset=first.offset
@@ -247,6 +249,25 @@ def analysis_findings(
             ctx.file, f"{location} @{analysis.start}", f"pickle analysis stopped at a limit: {analysis.limit_hit}",
             f"{analysis.opcodes} opcodes read from offset {analysis.start}",
         )
+
+
+_REBUILD_OPCODES = frozenset({"NEWOBJ", "NEWOBJ_EX"})
+
+
+def _only_rebuilt(target: str, sites: list[CallSite]) -> bool:
+    """A class allowed only when rebuilt (``policy.REBUILD_ONLY``, e.g. ``TrainingArguments``): every site is a
+    literal import, a NEWOBJ/NEWOBJ_EX (``cls.__new__``, no constructor) or a BUILD. Any other call (REDUCE,
+    INST/OBJ, an allowlisted callable that calls it) runs its side-effecting constructor and stays a finding."""
+    from weightwarden.picklevm.policy import rebuild_only
+
+    if rebuild_only(target) is None:
+        return False
+    for site in sites:
+        if site.computed:
+            return False
+        if site.kind == "call" and (site.opcode not in _REBUILD_OPCODES or site.args.startswith(("called by", "via "))):
+            return False
+    return True
 
 
 def _verb(sites: list[CallSite]) -> str:
