@@ -603,6 +603,41 @@ TEMPLATE_ROUND4_CONFIG = (
      {"chat_template": "{%- set r = lipsum[bos_token][eos_token].system('touch canary') -%}",
       "bos_token": "__globals__", "eos_token": "os"}, "WW-TPL-002"),
 )
+# Red team round 5 (tests/test_templates_round5.py): one per class that can run a canary (class E, join's
+# positional attribute, only leaks str(os module) into the output: tested there, not here).
+_U5 = "{%- set u = '%c%c'|format(95,95) ~ 'globals' ~ '%c%c'|format(95,95) -%}"
+_N5 = "115298485507474029058154335"  # int.from_bytes(b'__globals__', 'big')
+_SYSTEM5 = ".os.system('touch canary')"
+TEMPLATE_ROUND5 = (
+    ("sub_is_a_number", "A: {u: 1}.keys() - () labelled a number, its first element the built '__globals__'",
+     _U5 + "{%- set k = ({u: 1}.keys() - ())|first -%}{{- (lipsum|attr(k))['os'].system('touch canary') -}}",
+     "WW-TPL-002"),
+    ("number_or_data_to_bytes", "B: (x or N).to_bytes(11, 'big').decode() labelled render data",
+     "{%- set k = (nothing_here or " + _N5 + ").to_bytes(11, 'big').decode() -%}{{- (lipsum|attr(k))" + _SYSTEM5
+     + " -}}", "WW-TPL-002"),
+    ("mutation_through_default", "C: (l|default([])).append('_'), the receiver not a plain name",
+     "{%- set l = ['x'] -%}{%- set _ = (l|default([])).append('_') -%}"
+     "{%- set k = l[1] ~ l[1] ~ 'globals' ~ l[1] ~ l[1] -%}{{- lipsum[k]['os'].system('touch canary') -}}", "WW-TPL-002"),
+    ("mutation_through_call_block", "C: caller(a|first) hands [l][0] to a call-block parameter that appends",
+     "{%- macro m(a) -%}{{- caller(a|first) -}}{%- endmacro -%}{%- set l = ['x'] -%}"
+     "{%- call(x) m([l]) -%}{%- set _ = x.append('_') -%}{%- endcall -%}"
+     "{{- lipsum[l[1] * 2 ~ 'globals' ~ l[1] * 2]" + _SYSTEM5 + " -}}", "WW-TPL-002"),
+    ("markup_add_escapes", "D: ('x'|safe) + '<__globals__' folded as str; Markup escapes '<' and [5:] is the name",
+     "{%- set k = (('x'|safe) + '<__globals__')[5:] -%}{{- lipsum[k]" + _SYSTEM5 + " -}}", "WW-TPL-002"),
+    ("int_default", "G: 'x'|int(u) labelled a number; it is u",
+     _U5 + "{{- lipsum['x'|int(u)]['os'].system('touch canary') -}}", "WW-TPL-002"),
+)
+TEMPLATE_ROUND5_CONFIG = (
+    ("special_tokens_bound_in_unused_macro",
+     "F: bos_token/eos_token set to constants inside an unused macro; the top level reads the tokens",
+     {"chat_template": "{%- macro unused() -%}{%- set bos_token = 'bos' -%}{%- set eos_token = 'eos' -%}{%- endmacro -%}"
+                       "{{- lipsum[bos_token][eos_token].system('touch canary') -}}",
+      "bos_token": "__globals__", "eos_token": "os"}, "WW-TPL-002"),
+    ("special_token_self_binding", "A/F: {% set bos_token = bos_token %} settled as the empty set",
+     {"chat_template": "{%- set bos_token = bos_token -%}{%- set eos_token = eos_token -%}"
+                       "{{- lipsum[bos_token][eos_token].system('touch canary') -}}",
+      "bos_token": "__globals__", "eos_token": "os"}, "WW-TPL-002"),
+)
 _PAYLOAD = "{{ cycler.__init__.__globals__.os.system('touch canary') }}"
 
 
@@ -646,6 +681,22 @@ def template_cases() -> list[Case]:
              "tokenizer_config.json", json.dumps(config).encode())
         for name, technique, config, rule in TEMPLATE_ROUND4_CONFIG
     ]
+    cases += [
+        Case(f"template_r5_{name}", "5", technique, "jinja", rule, "chat_template.jinja", source.encode())
+        for name, technique, source, rule in TEMPLATE_ROUND5
+    ]
+    cases += [
+        Case(f"tokenizer_config_r5_{name}", "5", f"{technique} (tokenizer_config.json)", "jinja", rule,
+             "tokenizer_config.json", json.dumps(config).encode())
+        for name, technique, config, rule in TEMPLATE_ROUND5_CONFIG
+    ]
+    cases.append(Case("tokenizer_config_r5_markup_add_escapes", "5",
+                      "D: the Markup fold of ('x'|safe) + '<__globals__' (tokenizer_config.json)", "jinja", "WW-TPL-002",
+                      "tokenizer_config.json",
+                      json.dumps({"chat_template": TEMPLATE_ROUND5[4][2], "bos_token": "<s>"}).encode()))
+    cases.append(Case("gguf_template_r5_number_or_data_to_bytes", "5",
+                      "B: (x or N).to_bytes(...).decode() as a GGUF tokenizer.chat_template", "gguf_template",
+                      "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND5[1][2].encode())))
     cases.append(Case("tokenizer_config_r4_filesizeformat_slice", "5",
                       "(0|filesizeformat) sliced into '__globals__' (tokenizer_config.json)", "jinja", "WW-TPL-002",
                       "tokenizer_config.json",

@@ -13,9 +13,12 @@ The template is only *parsed* (``Environment.parse``) into Jinja's AST, which is
 compiled or rendered. Names built from pieces (``'__cla' ~ 'ss__'``, ``'_'*2``, ``'{}{}'.format(..)``,
 ``join``, ``replace``, ``reverse``, slicing) are folded statically, so concatenation tricks are seen. Every
 binding of a name (set, block set, for, with, macro and call-block parameters, namespace attributes, dict()
-keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself. A key
-or attribute name that is not known strings must be a number or render data (messages, tools, loop variables
-over them); anything else is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
+keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself, plus
+its free value (the render argument) unless a binding surely reaches the read. A key, attribute name or format
+string is proven only from an allow-list (round 5): exact strings folded from constants (Markup from ``|safe``,
+``|e`` or ``{% autoescape %}`` never folded), render data (a free render name, not a special token or a global,
+read through items, attributes and allow-listed filters/methods), or numbers from operations that always give
+one. Everything else, an empty value set included, is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
 ``raise_exception``, loop controls, ``{% generation %}``) produce nothing. The rules that turn issues into
 findings are in :mod:`weightwarden.scan.rules.template`.
 """
@@ -203,6 +206,9 @@ def _dangerous_name(name: str) -> bool:
     return _is_dunder(name) or name in INTERNAL_ATTRS
 
 
+dangerous_name = _dangerous_name  # public: the template rules judge special-token values with it too
+
+
 class _Atom:
     """A value the walker does not know as a string (see :data:`NUM`, :data:`DATA`, :data:`UNKNOWN`)."""
 
@@ -222,11 +228,15 @@ UNKNOWN = _Atom("unknown")  # built at render time in a way not followed here, o
 NAMESPACE = _Atom("namespace")  # a namespace() object: its attributes are whatever {% set ns.x %} stores
 SEQUENCE = _Atom("sequence")  # a list, tuple, range or view the template builds: its items are its elements
 MAPPING = _Atom("mapping")  # a dict the template builds: d.key and d['key'] are among its elements
+# The first guess of a value defined through itself, while it is being settled: the bottom of the lattice
+# (neutral for "is it data / a number"), never a proven key itself (fail closed if it survives).
+PENDING = _Atom("pending")
 _NUMBER = frozenset({NUM})
 _DATA = frozenset({DATA})
 _UNK = frozenset({UNKNOWN})
 _NOTHING: frozenset[Any] = frozenset()
 _SAFE = frozenset({NUM, DATA})
+_PENDING = frozenset({PENDING})
 MAX_VALUES = 64  # more possible values than this for one expression: unknown
 # Elements are followed MAX_LEVEL deep (2 measured: deeper multiplied the work on real templates by 20 and
 # changed no result); that level stands for "this deep or deeper" (an element of it is at
@@ -246,7 +256,10 @@ _OPAQUE_NAMES = (
     | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception", "self"}
 )
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
-_NUMBER_FILTERS = frozenset({"length", "count", "int", "float", "abs", "round", "wordcount"})  # always numbers
+# Filters that always return an int: len() itself refuses anything else. int/float return their default
+# argument when the conversion fails ('x'|int(u) is u), abs/round whatever the value's __abs__/__round__
+# returns: those are numbers only as worked out in _filter_value.
+_NUMBER_FILTERS = frozenset({"length", "count", "wordcount"})
 # Filters whose result has the elements of their input (iterating it gives what iterating the input gives).
 _SAME_ELEMENTS = frozenset(
     {"list", "sort", "unique", "reverse", "select", "reject", "selectattr", "rejectattr", "batch", "slice"}
@@ -255,6 +268,26 @@ _SAME_ELEMENTS = frozenset(
 _PLAIN_STRING = frozenset(
     {"string", "e", "escape", "safe", "trim", "lower", "upper", "title", "capitalize", "striptags",
      "forceescape", "strip", "lstrip", "rstrip", "casefold", "swapcase"}
+)
+# Filters whose result is a Markup object, not a str: Markup + '<x' escapes the '<' ('&lt;x'), and so do %,
+# replace, format, join; folding them as str differs from the render (round 5 sliced '__globals__' out of
+# the escaped text). Of template constants they are never folded.
+_MARKUP_FILTERS = frozenset({"safe", "e", "escape", "forceescape"})
+# Methods of render data whose result is still render data (substrings, pieces, its own items) or a number
+# (tests, counts, positions). Any other method of data (to_bytes, decode, ...) gives an unknown value.
+_DATA_METHODS = frozenset(
+    {"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "swapcase", "split",
+     "rsplit", "splitlines", "partition", "rpartition", "get", "keys", "values", "items", "copy"}
+)
+# Mixing methods whose result, with data/number arguments only, is still text of the data (not bytes: encode,
+# then bytes methods, leaves the allow-list).
+_DATA_MIXING = frozenset(
+    {"format", "join", "replace", "center", "ljust", "rjust", "zfill", "expandtabs", "removeprefix", "removesuffix"}
+)
+_NUMBER_METHODS = frozenset(
+    {"startswith", "endswith", "find", "rfind", "index", "rindex", "count", "isdigit", "isalpha", "isalnum",
+     "isspace", "isnumeric", "isdecimal", "islower", "isupper", "istitle", "isidentifier", "isprintable",
+     "isascii"}
 )
 # Methods that mix their arguments into a string (a dunder can be assembled from data characters with them).
 _MIXING_METHODS = frozenset(
@@ -266,20 +299,79 @@ _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
      "__setitem__", "add", "discard"}
 )
-# Where an attribute filter takes the attribute name positionally (after the filtered value).
-_ATTRIBUTE_POSITION = {"attr": 0, "selectattr": 0, "rejectattr": 0, "groupby": 0, "sum": 0, "sort": 2,
-                       "unique": 1, "min": 1, "max": 1}
+
+
+@cache
+def _attribute_positions() -> dict[str, int]:
+    """Where each of Jinja's filters takes an attribute name positionally (after the filtered value), read
+    from the filter functions' real signatures (round 5: join's ``attribute`` is its second positional
+    argument, and a hand-written table had missed it). ``selectattr``/``rejectattr`` take ``*args``: first."""
+    import inspect
+
+    from jinja2.defaults import DEFAULT_FILTERS
+
+    out = {"selectattr": 0, "rejectattr": 0}
+    for name, fn in DEFAULT_FILTERS.items():
+        params = list(inspect.signature(fn).parameters)
+        if getattr(fn, "jinja_pass_arg", None) is not None:
+            params = params[1:]  # the context / eval context / environment
+        params = params[1:]  # the filtered value
+        for i, param in enumerate(params):
+            if param in ("attribute", "name") and name in ATTRIBUTE_FILTERS:
+                out[name] = i
+    return out
+
+
+@cache
+def _builtin_filters() -> frozenset[str]:
+    """Jinja's own filters: a filter the host added may do anything with data, so its result is unknown."""
+    from jinja2.defaults import DEFAULT_FILTERS
+
+    return frozenset(DEFAULT_FILTERS) - {"attr"}
+
+
+@cache
+def _builtin_tests() -> frozenset[str]:
+    """Jinja's own tests, which return bools."""
+    from jinja2.defaults import DEFAULT_TESTS
+
+    return frozenset(DEFAULT_TESTS)
 
 
 def _is_data(values: frozenset[Any]) -> bool:
-    """Values read from the render data (numbers may be mixed in): what is picked out of them is data too.
-    Numbers alone are not: a string made from a number (``0|filesizeformat``, ``(1.0).hex()``) is built from
-    template constants, which round 4 sliced into a dunder. Empty (a fixpoint's first guess) counts as data."""
-    return values <= _SAFE and (DATA in values or not values)
+    """Values read from the render data: what is picked out of them is data too. Only data: a number mixed
+    in (``x or N``, ``x|default(N)``) is not (round 5 turned N into '__globals__' with .to_bytes()), and
+    nothing is data by being empty, except a fixpoint's first guess (PENDING)."""
+    rest = values - _PENDING
+    return rest == _DATA or (not rest and bool(values))
+
+
+def _is_num(values: frozenset[Any]) -> bool:
+    """Values proven to be numbers (results of operations that always return a number)."""
+    rest = values - _PENDING
+    return rest == _NUMBER or (not rest and bool(values))
+
+
+def _arith(*operands: frozenset[Any]) -> bool:
+    """Arithmetic proven to give a number or render data (:func:`_arith_result`): one operand is a proven
+    number and every other one is a number or render data. A template-built container, a constant string or
+    anything unknown on either side is not (round 5: dict keys minus a tuple is a set)."""
+    allowed = _SAFE | _PENDING
+    return all(x and x <= allowed for x in operands) and any(_is_num(x) for x in operands)
+
+
+def _arith_result(*operands: frozenset[Any]) -> frozenset[Any]:
+    """What proven arithmetic gives: a number, or with render data in it, possibly data again ('_' * 2 of a
+    data string is a string of the data, '%s' of it too) -- never a template-built value."""
+    return _SAFE if any(DATA in x for x in operands) else _NUMBER
 
 
 def _unresolved(values: frozenset[Any]) -> bool:
-    """A key or attribute name that is not proven: neither a known string, nor a number, nor render data."""
+    """A key or attribute name that is not proven (allow-list): known strings, render data, numbers, and
+    nothing else. Empty (nothing settled) is not proven. A key that is either a number or data is (each label
+    is proven on its own); what is *derived* from such a mix is not data (see :func:`_is_data`)."""
+    if not values:
+        return True
     return any(not isinstance(v, str) and v is not NUM and v is not DATA for v in values)
 
 
@@ -347,7 +439,11 @@ class _Walker:
         # namespace attribute) -> (value node, or None for a value not known here; element level).
         self.bindings: dict[str, list[tuple[Any, int]]] = {}
         self.memo: dict[tuple[int, int], frozenset[Any]] = {}
-        self.name_memo: dict[tuple[str, int], frozenset[Any]] = {}
+        self.name_memo: dict[tuple[str, int, bool], frozenset[Any]] = {}
+        # ids of Name reads that a binding surely reaches (see _surely_bound): they have no free value.
+        self.surely: set[int] = set()
+        self.markup_blocks: set[int] = set()
+        self.changed: set[str] = set()  # names whose containers the template may change in place  # ids of block sets inside {% autoescape %}: their value is Markup
         self.log: list[tuple[bool, Any]] = []  # memo entries in the order made (forgotten when a guess grows)
         self.active: set[tuple[str, int]] = set()
         self.provisional: dict[tuple[str, int], frozenset[Any]] = {}
@@ -370,6 +466,10 @@ class _Walker:
         calls: dict[str, list[Any]] = {}
         loads: dict[str, int] = {}
         mutated: list[Any] = []  # what .append(), .update(), ... are called on
+        self.surely = _surely_bound(tree)
+        for modifier in all_nodes:  # {% autoescape %} (scoped or not)
+            if isinstance(modifier, nodes.EvalContextModifier):
+                self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
         for node in all_nodes:
             if isinstance(node, nodes.Name):
                 if node.ctx in ("store", "param"):
@@ -440,6 +540,11 @@ class _Walker:
         holding the same object (set a = b, macro parameters and their arguments) are followed."""
         nodes = _NODES
         names: set[str] = set()
+        # Containers reached in ways not followed here make every container's elements unknown (round 5):
+        # a mutated receiver that is not a plain name's item/attribute chain ((l|default([])).append,
+        # (l or 0).extend), and any container handed through varargs / kwargs / caller(...) arguments /
+        # call-block parameters, which are not aliased to the names they came from.
+        wild = False
         for target in mutated:
             while isinstance(target, nodes.Getattr | nodes.Getitem):
                 if isinstance(target, nodes.Getattr) and isinstance(target.node, nodes.Name) and \
@@ -448,15 +553,36 @@ class _Walker:
                 target = target.node
             if isinstance(target, nodes.Name):
                 names.add(target.name)
+            else:
+                wild = True
+        for node in all_nodes:
+            if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
+                    isinstance(node, nodes.CallBlock) and node.args or \
+                    isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and \
+                    node.node.name == "caller" and (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs):
+                wild = True
+                break
         # A container handed to a call that is not a macro defined here (a host function, a method storing it
         # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
         escaped: list[Any] = []
+        stored: set[str] = set()  # names inside what a mutating method or namespace() stores
         for node in all_nodes:
             if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
-                escaped.extend(a for a in [*node.args, *(k.value for k in node.kwargs)] if isinstance(a, nodes.Name))
-        for arg in escaped:
-            if arg.name in self.bindings and self.value(arg) & {SEQUENCE, MAPPING, NAMESPACE}:
-                names.add(arg.name)
+                # Every name inside an argument: x.append([l]) stores l itself, not a copy.
+                inside = [name for a in [*node.args, *(k.value for k in node.kwargs)] for name in _flow_names(a)]
+                escaped.extend(inside)
+                if isinstance(node.node, nodes.Getattr) and node.node.attr in _MUTATING_METHODS or \
+                        isinstance(node.node, nodes.Name) and node.node.name == "namespace":
+                    stored.update(inside)
+        for arg in dict.fromkeys(escaped):
+            if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
+                names.add(arg)
+            elif arg not in self.bindings and arg in stored:
+                names.add(arg)  # render data stored into a container: changing that changes the data itself
+        if wild:
+            # Every container may be the one changed, render data (messages[0].update(...)) included.
+            names.update(self.bindings)
+            names.update(node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load")
         # Those values were computed before the mutations were known: forget them.
         self.memo.clear()
         self.name_memo.clear()
@@ -470,25 +596,23 @@ class _Walker:
             if isinstance(node, nodes.Assign | nodes.With):
                 pairs = [(node.target, node.node)] if isinstance(node, nodes.Assign) else zip(node.targets, node.values, strict=False)
                 for target, value in pairs:
-                    if isinstance(target, nodes.Name | nodes.NSRef):
-                        key = target.name if isinstance(target, nodes.Name) else f".{target.attr}"
-                        root = value
-                        while isinstance(root, nodes.Getattr | nodes.Getitem | nodes.Filter):
-                            root = root.node
-                        if isinstance(root, nodes.Name):
-                            aliases.append((key, root.name))
-                        elif isinstance(root, nodes.List | nodes.Tuple | nodes.Dict):  # set l2 = [l]
-                            aliases.extend((key, inner) for inner in _names_in(root))
+                    # Every name inside the value may be (or hold) what the target gets: set p = l if c,
+                    # l or 1, d.get('a'), [l], (l, 1)|first ... (round 5: only a root name was followed).
+                    keys = [f".{target.attr}"] if isinstance(target, nodes.NSRef) else _names_in(target)
+                    inner = _flow_names(value)
+                    aliases.extend((key, name) for key in keys for name in inner)
             elif isinstance(node, nodes.For):  # for c in [l]: c is l
-                aliases.extend((t, i) for t in _names_in(node.target) for i in _names_in(node.iter))
+                aliases.extend((t, i) for t in _names_in(node.target) for i in _flow_names(node.iter))
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
-                aliases.extend((f".{kw.key}", kw.value.name) for kw in node.kwargs if isinstance(kw.value, nodes.Name))
+                aliases.extend((f".{kw.key}", name) for kw in node.kwargs for name in _flow_names(kw.value))
         for name, defined in macros.items():
             for macro in defined:
+                by_name = {p.name: p for p in macro.args}
                 for call in calls.get(name, []):
-                    for param, arg in zip(macro.args, call.args, strict=False):
-                        if isinstance(arg, nodes.Name):
-                            aliases.append((param.name, arg.name))
+                    pairs = [*zip(macro.args, call.args, strict=False),
+                             *((by_name[k.key], k.value) for k in call.kwargs if k.key in by_name)]
+                    for param, arg in pairs:
+                        aliases.extend((param.name, inner) for inner in _flow_names(arg))
         changed = True
         while changed:
             changed = False
@@ -497,6 +621,10 @@ class _Walker:
                     names.update((a, b))
                     changed = True
         for name in names:
+            if name in _OPAQUE_NAMES and name not in self.bindings:
+                continue  # loop, caller, globals: already unknown, and loop.index must stay a number
+            if "." not in name:
+                self.changed.add(name)  # its free value (render data) may have been changed too
             self.bindings.setdefault(name, []).append((None, 1))
 
     def _bind(self, target: Any, value: Any, level: int) -> None:
@@ -551,10 +679,10 @@ class _Walker:
         unknown)."""
         if key in self.active:
             self.cyclic.add(key)
-            return self.provisional.get(key, _NOTHING)
+            return self.provisional.get(key, _PENDING)
         self.active.add(key)
         start = len(self.log)
-        guess: frozenset[Any] = self.warm.pop(key, _NOTHING)
+        guess: frozenset[Any] = self.warm.pop(key, _PENDING)
         for _ in range(MAX_ROUNDS):
             self.provisional[key] = guess
             self.cyclic.discard(key)
@@ -562,15 +690,19 @@ class _Walker:
             if len(got) > MAX_VALUES:
                 _hit("MAX_VALUES")
                 got = _UNK
-            if key not in self.cyclic or got == guess:
+            if key not in self.cyclic or got - _PENDING == guess - _PENDING:
                 break
             self._forget(start)
-            guess = got
+            # The placeholder is only the first guess: once anything else is known, the next round starts
+            # from that alone, so what the last round computes carries no placeholder of this key.
+            guess = got - _PENDING or got
         else:
             _hit("MAX_ROUNDS")
             got = _UNK
         self.active.discard(key)
         self.provisional.pop(key, None)
+        if PENDING in got and not self.active:
+            got = got - _PENDING or _UNK  # nothing left in flight: what only came from the guess is unknown
         memo[key] = got
         self.log.append((memo is self.name_memo, key))
         return got
@@ -581,19 +713,31 @@ class _Walker:
         up = self.value(node, level - 1, depth)
         return up | self.value(node, level, depth) if level >= MAX_LEVEL else up
 
-    def _name_value(self, name: str, level: int, depth: int) -> frozenset[Any]:
-        key = (name, level)
+    def _name_value(self, name: str, level: int, depth: int, free_too: bool = True) -> frozenset[Any]:
+        key = (name, level, free_too)
         got = self.name_memo.get(key)
         if got is not None:
             return got
         binds = self.bindings.get(name)
+        # The value the name has where no binding of the template reaches it: render data (messages, tools,
+        # ...) or a Jinja/host global. Only a genuinely free name is render data: not a macro or anything else
+        # the template defines (m.arguments, macro.name are names the template chose), not a Jinja/host
+        # global, not a special token (filled from tokenizer_config.json, next to the template).
+        base = name.split(".", 1)[0]
+        if "." in name:
+            free = _UNK if binds is None else _NOTHING  # a namespace attribute: only what is stored in it
+        elif base in _OPAQUE_NAMES or (binds is None and name in self.stored):
+            free = _UNK
+        else:
+            # Render data the template changes in place is no longer the caller's: not data, not proven.
+            free = _DATA | _UNK if name in self.changed else _DATA
         if binds is None:
-            # Never bound here: render data (messages, tools, bos_token, ...) or a Jinja/host global.
-            # Only a genuinely free name is render data: not a macro or anything else the template defines
-            # (m.arguments, macro.name are names the template chose), not a Jinja/host global, not a special token.
-            base = name.split(".", 1)[0]
-            return _UNK if base in _OPAQUE_NAMES or "." in name or name in self.stored else _DATA
-        return self._settle(key, self.name_memo, lambda: self._union_of(binds, level, depth))
+            return free
+        if not free_too:
+            free = _NOTHING
+        # A binding does not hide the free value (round 5: set inside an unused macro or {% if false %}, the
+        # top level still reads the render argument): the name is its bindings and its free value.
+        return self._settle(key, self.name_memo, lambda: self._union_of(binds, level, depth) | free)
 
     def _union_of(self, binds: list[tuple[Any, int]], level: int, depth: int) -> frozenset[Any]:
         out: set[Any] = set()
@@ -624,7 +768,7 @@ class _Walker:
                 return _NUMBER if level == 0 else _NOTHING
             return _UNK
         if isinstance(node, n.Name):
-            return self._name_value(node.name, level, depth)
+            return self._name_value(node.name, level, depth, id(node) not in self.surely)
         if isinstance(node, n.List | n.Tuple):
             if level == 0:
                 return frozenset({SEQUENCE})
@@ -641,11 +785,21 @@ class _Walker:
             left, right = v(node.left, 0, depth), v(node.right, 0, depth)
             if level:
                 return v(node.left, level, depth) | v(node.right, level, depth)
-            if (left and left <= _NUMBER) or (right and right <= _NUMBER):
-                return _NUMBER  # a number plus anything is a number (or an error)
+            if _arith(left, right):
+                return _arith_result(left, right)
             return _product([left, right], "".join)
-        if isinstance(node, n.Sub | n.Div | n.FloorDiv | n.Pow | n.Neg | n.Pos | n.Compare | n.Not | n.Test):
-            return _NUMBER if level == 0 else _NOTHING
+        if isinstance(node, n.Test) and node.name not in _builtin_tests():
+            return _UNK  # a test the host added returns whatever it returns
+        if isinstance(node, n.Compare | n.Not | n.Test):
+            return _NUMBER if level == 0 else _NOTHING  # a bool (Python makes `in` and `not` bools)
+        if isinstance(node, n.Sub | n.Div | n.FloorDiv | n.Pow | n.Neg | n.Pos):
+            # A number only when every operand is one: dict keys minus a tuple is a set (round 5 took
+            # '__globals__' out of `{u: 1}.keys() - ()`). Elements of a number: none (iterating one raises).
+            operands = [node.node] if isinstance(node, n.Neg | n.Pos) else [node.left, node.right]
+            values = [v(x, 0, depth) for x in operands]
+            if _arith(*values):
+                return _arith_result(*values) if level == 0 else (_DATA if any(DATA in x for x in values) else _NOTHING)
+            return _UNK
         if isinstance(node, n.And | n.Or):
             return v(node.left, level, depth) | v(node.right, level, depth)
         if isinstance(node, n.CondExpr):
@@ -655,8 +809,8 @@ class _Walker:
             if level:
                 return v(node.left, level, depth) | v(node.right, level, depth)
             left, right = v(node.left, 0, depth), v(node.right, 0, depth)
-            if left and right and left <= _NUMBER and right <= _NUMBER:
-                return _NUMBER
+            if _arith(left, right):
+                return _arith_result(left, right)
             for text, times in ((left, node.right), (right, node.left)):
                 count = _fold_int(times, n)
                 if _all_strs(text) and isinstance(count, int):
@@ -666,8 +820,8 @@ class _Walker:
             if level:
                 return _chars(v(node, 0, depth))
             left = v(node.left, 0, depth)
-            if left and left <= _NUMBER:
-                return _NUMBER
+            if _arith(left, v(node.right, 0, depth)):
+                return _arith_result(left, v(node.right, 0, depth))
             items = node.right.items if isinstance(node.right, n.Tuple) else [node.right]
             return _product([left] + [v(i, 0, depth) for i in items], lambda c: _percent_format(c[0], list(c[1:])))
         if isinstance(node, n.Getattr):
@@ -679,8 +833,9 @@ class _Walker:
         if isinstance(node, n.Call):
             return self._call_value(node, level, depth, n)
         if isinstance(node, n.AssignBlock):
-            if node.filter is not None or not all(isinstance(c, n.Output) for c in node.body):
-                return _UNK
+            if node.filter is not None or not all(isinstance(c, n.Output) for c in node.body) or \
+                    id(node) in self.markup_blocks:
+                return _UNK  # inside {% autoescape %} a block set is Markup: never folded (see _MARKUP_FILTERS)
             # Text next to a tag is rendered differently by stacks with trim_blocks / lstrip_blocks (transformers
             # uses both): a newline after a tag or blanks before one are not folded (not bit-exact).
             if any(isinstance(x, n.TemplateData) and (x.data.startswith("\n") or x.data.rstrip(" \t") != x.data)
@@ -703,10 +858,17 @@ class _Walker:
         if MAPPING in values:  # d.key on a dict is d['key']: the values stored under that key
             out = out | self._items_of(base, node.attr, level, depth, set())
             values = values - {MAPPING}
+        values = values - _PENDING
+        if SEQUENCE in values:
+            # A list's or tuple's attributes are its methods (only called: judged in _call_value), a range's
+            # start/stop/step are numbers; dunders are judged where they are read.
+            out = out | (_NUMBER if node.attr in ("start", "stop", "step") else _NOTHING)
+            values = values - {SEQUENCE}
+        if DATA in values:
+            out = out | _DATA  # an attribute of data is data (its own name is judged where it is read)
+            values = values - _DATA
         if values:
-            # An attribute of data is data (its own name is judged where it is read); of a string, number or
-            # sequence, a method or undefined (not a name); of anything else, unknown.
-            out = out | (_DATA if all(isinstance(x, str) or x in _SAFE or x is SEQUENCE for x in values) else _UNK)
+            out = out | _UNK  # of a constant (a string's methods, (N).real), a number or anything else: unknown
         return out
 
     def _items_of(self, node: Any, key: str, level: int, depth: int, seen: set[str]) -> frozenset[Any]:
@@ -774,6 +936,18 @@ class _Walker:
             return _UNK
         if name in _NUMBER_FILTERS:
             return _NUMBER if level == 0 else _NOTHING
+        if name in ("int", "float"):
+            # The number, or the default argument when the conversion fails ('x'|int(u) is u).
+            default = [k.value for k in node.kwargs if k.key == "default"] or node.args[:1]
+            other = v(default[0], level, depth) if default else _NOTHING
+            return (_NUMBER if level == 0 else _NOTHING) | other
+        if name in ("abs", "round"):
+            # Whatever the value's __abs__ / __round__ returns: a number only for numbers and render data.
+            # (round's precision and method arguments only select how: an int, or an error.)
+            inner = v(base, 0, depth) - _PENDING
+            if inner and inner <= _SAFE:
+                return _NUMBER if level == 0 else _NOTHING
+            return _UNK
         if name in ("default", "d"):
             other = v(node.args[0], level, depth) if node.args else (frozenset({""}) if level == 0 else _NOTHING)
             return v(base, level, depth) | other
@@ -796,6 +970,8 @@ class _Walker:
         if level:
             return _chars(v(node, 0, depth))
         if name == "join":
+            if node.kwargs or len(node.args) > 1:
+                return _UNK  # join(sep, attribute): it joins the items' attributes, not the items
             sep = args[0] if args else frozenset({""})
             if isinstance(base, n.List | n.Tuple):
                 return _product([sep] + [v(i, 0, depth) for i in base.items], lambda c: c[0].join(c[1:]))
@@ -807,19 +983,16 @@ class _Walker:
             if name == "map" and node.args and not (_all_strs(args[0]) and set(args[0]) <= _PLAIN_STRING | {"attr"}):
                 return _UNK
             return _DATA if _is_data(v(base, 1 if name == "map" else 0, depth)) else _UNK
-        if _is_data(base_values) and all(a <= _SAFE for a in args):
-            return _DATA  # a filter of data with data/number arguments
+        if _is_data(base_values) and name in _builtin_filters() and all(a <= _SAFE for a in args):
+            return _DATA  # one of Jinja's filters of data with data/number arguments
         if _is_data(base_values) and name in _PLAIN_STRING and not node.kwargs:
             return _DATA
-        if node.kwargs or not _all_strs(base_values):
-            return _UNK
+        if node.kwargs or not _all_strs(base_values) or name in _MARKUP_FILTERS:
+            return _UNK  # Markup of a constant: never folded (its +, %, replace escape the other side)
         if name == "format":
             return _product([base_values, *args], lambda c: _percent_format(c[0], list(c[1:])))
-        if name in ("string", "safe"):
+        if name == "string":
             return base_values
-        if name in ("e", "escape", "forceescape"):
-            # Escaping rewrites & < > ' " ('<'|e is '&lt;'): folded only where it changes nothing, else unknown.
-            return base_values if not any(set(x) & set("&<>'\"") for x in _strs(base_values)) else _UNK
         return _product([base_values, *args], lambda c: _string_method(c[0], name, list(c[1:]), jinja_filter=True))
 
     def _call_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:  # noqa: C901, PLR0911
@@ -846,9 +1019,11 @@ class _Walker:
                 fallback = v(node.args[1], level, depth) if len(node.args) > 1 else _NOTHING
                 return found | fallback
             if _is_data(base_values):
-                if method in _MIXING_METHODS and not all(a <= _SAFE for a in args):
-                    return _UNK
-                return _DATA
+                if method in _NUMBER_METHODS:
+                    return _NUMBER if level == 0 else _NOTHING
+                if method in _DATA_METHODS or (method in _DATA_MIXING and all(a <= _SAFE for a in args)):
+                    return _DATA
+                return _UNK  # any other method of data (to_bytes, decode, ...): not followed
             if level:
                 return _chars(v(node, 0, depth))
             if node.kwargs or not _all_strs(base_values):
@@ -1013,7 +1188,7 @@ class _Walker:
         positional, ``attribute=``, or through ``*args`` / ``**kwargs`` -- must be known or data."""
         name = node.name
         judged: list[tuple[frozenset[Any], Any, bool]] = []  # (values, argument node, names an attribute)
-        position = _ATTRIBUTE_POSITION.get(name, -1)
+        position = _attribute_positions().get(name, -1)
         for i, arg in enumerate(node.args):
             judged.append((self.value(arg), arg, name == "map" or i == position))
         for kw in node.kwargs:
@@ -1047,6 +1222,94 @@ class _Walker:
         if computed:
             what = "|attr() with a name" if name == "attr" else f"|{name} with an attribute name"
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
+
+
+def _surely_bound(tree: Any) -> set[int]:
+    """ids of the Name reads that a binding of the template surely reaches in Jinja's scoping, so the read
+    never sees the render argument of that name: after a top-level ``{% set %}`` of it (not one inside an
+    if, a loop or a macro), in the body of a for loop over it, of a macro or call block with it as a
+    parameter, or of a with block binding it. Anything else (a block, a macro reading an outer name, a set
+    inside an if) may read the free render value, which then counts too (round 5: a set inside an unused
+    macro or {% if false %} hid the special token the top level really reads)."""
+    n = _NODES
+    out: set[int] = set()
+    stack: list[tuple[Any, frozenset[str]]] = [(tree, frozenset())]
+    while stack:
+        node, bound = stack.pop()
+        if isinstance(node, n.Name):
+            if node.ctx == "load" and node.name in bound:
+                out.add(id(node))
+            continue
+        if isinstance(node, n.Template):
+            seen: set[str] = set()
+            for stmt in node.body:
+                stack.append((stmt, frozenset(seen)))
+                if isinstance(stmt, n.Assign | n.AssignBlock) and isinstance(stmt.target, n.Name):
+                    seen.add(stmt.target.name)
+            continue
+        if isinstance(node, n.For):
+            inner = bound | frozenset(_names_in(node.target))
+            stack.append((node.iter, bound))
+            stack.extend((x, bound) for x in node.else_)
+            if node.test is not None:
+                stack.append((node.test, inner))
+            stack.extend((x, inner) for x in node.body)
+            continue
+        if isinstance(node, n.Macro | n.CallBlock):
+            params = frozenset(a.name for a in node.args)
+            stack.extend((d, frozenset()) for d in node.defaults)
+            if isinstance(node, n.CallBlock):
+                stack.append((node.call, bound))
+            stack.extend((x, params) for x in node.body)
+            continue
+        if isinstance(node, n.With):
+            inner = bound | frozenset(name for t in node.targets for name in _names_in(t))
+            stack.extend((x, bound) for x in node.values)
+            stack.extend((x, inner) for x in node.body)
+            continue
+        if isinstance(node, n.Block):
+            bound = frozenset()
+        stack.extend((child, bound) for child in _children(node))
+    return out
+
+
+def _children(node: Any) -> list[Any]:
+    """The child nodes of ``node`` (what ``iter_child_nodes`` yields, without its generator chain)."""
+    node_type = _NODES.Node
+    out: list[Any] = []
+    for name in node.fields:
+        item = getattr(node, name, None)
+        if isinstance(item, list):
+            out.extend(child for child in item if isinstance(child, node_type))
+        elif isinstance(item, node_type):
+            out.append(item)
+    return out
+
+
+# Filters whose result is a new number or string: the object they are given does not flow into it.
+_NEW_VALUE_FILTERS = (
+    _NUMBER_FILTERS | _PLAIN_STRING
+    | {"int", "float", "abs", "round", "tojson", "format", "join", "replace", "truncate", "center", "indent",
+       "wordwrap", "urlize", "filesizeformat", "pprint", "xmlattr", "urlencode"}
+)
+
+
+def _flow_names(node: Any) -> list[str]:
+    """The names whose objects may be ``node``'s value or inside it (so changing it may change them): every
+    name in it except under comparisons, tests, ``not``, ``~`` and filters that build a new number or string
+    (``messages|length - 1`` holds no container). Over-approximated everywhere else (``d.get('a')``,
+    ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments)."""
+    n = _NODES
+    out: list[str] = []
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, n.Name):
+            out.append(item.name)
+        elif not (isinstance(item, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat)
+                  or isinstance(item, n.Filter) and item.name in _NEW_VALUE_FILTERS):
+            stack.extend(_children(item))
+    return out
 
 
 def _names_in(node: Any) -> list[str]:

@@ -88,6 +88,9 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     if "chat_template" in value:
         entry.format = Format.HF_TOKENIZER_CONFIG
         _chat_templates(value["chat_template"], source.display, entry)
+        tokens = _special_tokens(value)
+        for code in entry.code:  # the render arguments transformers fills from this file: judged with the template
+            code.details["special_tokens"] = tokens
         for code in entry.code:  # within the file's bound by construction; checked the one shared way anyway
             if isinstance(code.text, str):
                 size = template_text_size(code.text, limit)
@@ -148,6 +151,35 @@ def _chat_templates(value: Any, where: str, entry: FileEntry) -> None:
         entry.code.append(
             CodeObject(CodeKind.CHAT_TEMPLATE, f"chat_template[{label}]", text=template, details={"name": label})
         )
+
+
+# At most this many special-token values are kept per file (tokenizer configs list a few hundred at most).
+MAX_SPECIAL_TOKENS = 4096
+
+
+def _special_tokens(config: dict[str, Any]) -> dict[str, str]:
+    """The special tokens transformers passes to the chat template as render arguments (``bos_token``, ...,
+    ``additional_special_tokens``): name -> text. A token may be a string or an AddedToken object
+    (``{"content": ...}``); anything else is not a token and is left out."""
+    out: dict[str, str] = {}
+
+    def text(v: Any) -> str | None:
+        if isinstance(v, dict):
+            v = v.get("content")
+        return v if isinstance(v, str) else None
+
+    for key, v in config.items():
+        if len(out) >= MAX_SPECIAL_TOKENS:
+            break
+        if not isinstance(key, str):
+            continue
+        if key.endswith("_token") and text(v) is not None:
+            out[key] = text(v)  # type: ignore[assignment]
+        elif key == "additional_special_tokens" and isinstance(v, list):
+            for i, item in enumerate(v[:MAX_SPECIAL_TOKENS]):
+                if text(item) is not None:
+                    out[f"{key}[{i}]"] = text(item)  # type: ignore[assignment]
+    return out
 
 
 def _remote_code(key: str, value: Any, where: str, entry: FileEntry) -> None:

@@ -136,6 +136,16 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         rule = _BY_KIND[issue.kind]
         where = f"{code.location} line {issue.line}" if issue.line else code.location
         yield rule.found_in(ctx.file, where, issue.message, issue.evidence)
+    # Special tokens from the same tokenizer_config.json are render arguments of this template: one that is a
+    # Python internal name ("bos_token": "__globals__") is only there to be used as a key or attribute.
+    tokens = code.details.get("special_tokens") or {}
+    for name, value in tokens.items() if isinstance(tokens, dict) else ():
+        if isinstance(value, str) and tpl.dangerous_name(value):
+            yield DUNDER.found_in(
+                ctx.file, f"{code.location} special token {name}",
+                f"special token '{name}' passed to the template is the Python internal name '{value[:80]}'",
+                f"{name}: {value[:100]!r}",
+            )
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}
