@@ -179,11 +179,14 @@ def audit_class(cls: type) -> tuple[dict[str, object], str | None]:
         func = getattr(cls, hook)
         if hook in STATE_HOOKS and why is None:
             compiled = not inspect.isfunction(inspect.unwrap(func)) if callable(func) else True
-            if getattr(func, "__name__", "") in _CYTHON_GENERATED:
-                pass
-            elif compiled and any(impl.startswith(m + ".") for m in REVIEWED_COMPILED_MODULES):
-                pass
-            elif impl not in REVIEWED_STATE_HOOKS:
+            reviewed = impl in REVIEWED_STATE_HOOKS or (
+                compiled
+                and (
+                    getattr(func, "__name__", "") in _CYTHON_GENERATED
+                    or any(impl.startswith(m + ".") for m in REVIEWED_COMPILED_MODULES)
+                )
+            )
+            if not reviewed:
                 why = f"unreviewed {hook} ({impl})"
         hit = _DANGEROUS_CALL.search(_reached_code(cls, func))
         if hit and why is None:
