@@ -125,11 +125,14 @@ class DictVal:
     """A dict built by the program. ``opaque_keys``: some key was not a literal string or integer (a value a
     call returned, say): at load time it may equal, and replace, any key kept in ``items``."""
 
-    __slots__ = ("items", "opaque_keys")
+    __slots__ = ("items", "opaque_keys", "computed_keys")
 
     def __init__(self) -> None:
         self.items: dict[Any, Any] = {}
         self.opaque_keys = False
+        # Some key was not a literal str/int (it may be any name, '__setstate__' included). Keys dropped past
+        # DICT_KEEP are literal and hook names are always kept, so only this makes a state hide a hook.
+        self.computed_keys = False
 
     def __repr__(self) -> str:
         return "{...}"
@@ -1497,7 +1500,7 @@ def _dict_update(dv: DictVal, items: list[Any]) -> None:
     for i in range(0, len(items) - 1, 2):
         key = items[i]
         if not isinstance(key, str | int):
-            dv.opaque_keys = True
+            dv.opaque_keys = dv.computed_keys = True
         elif key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS:
             d[key] = items[i + 1]
         else:
@@ -1513,7 +1516,7 @@ def _may_be_pair(value: Any) -> bool:
     """Could ``value`` be a ``(key, value)`` pair whose key is a hook name (``dict.update`` over an iterable)?"""
     if isinstance(value, tuple):
         return len(value) == 2 and not (isinstance(value[0], _SCALARS) and value[0] not in HOOK_ATTRS)
-    return not (value is None or isinstance(value, _SCALARS | DictVal)) and not (
+    return not (value is None or isinstance(value, (*_SCALARS, DictVal))) and not (
         isinstance(value, CallResult) and value.target not in _MAPPINGS and _instance_of_vetted_class(value.target)
     )
 
@@ -1534,7 +1537,7 @@ def _record_hooks(obj: CallResult, state: Any) -> bool:
         if part is None or isinstance(part, _SCALARS):
             continue
         if isinstance(part, DictVal):
-            opaque = opaque or part.opaque_keys
+            opaque = opaque or part.computed_keys
             entries = part.items
         elif isinstance(part, CallResult) and (part.target in _MAPPINGS or not _instance_of_vetted_class(part.target)):
             opaque = True  # its constructor's arguments (OrderedDict([...]), dict(**kw)) are not followed
