@@ -10,7 +10,14 @@ writes the data the pickle policy resolves names with:
   denies (``sklearn.utils._joblib.load -> joblib.numpy_pickle.load``);
 * ``classes``: the exact ``module.qualname`` of every class *defined* in a covered ML module (where pickle
   writes it), the allowlist of library classes;
-* ``provenance``: Python and library versions the table was read from.
+* ``provenance``: Python and library versions the table was read from;
+* ``excluded_classes``: candidate classes the class audit left out, with the reason.
+
+It also writes ``data/class_audit.json`` (not read at scan time): for every allowed class, where its
+``__setstate__``/``__setattr__``/``__reduce__``/``__reduce_ex__``/``__init__``/``__post_init__``/``__new__``/
+``__set_name__`` and property setters come from when not from the builtins, with the same provenance and the
+hand-reviewed hook list (red team round 6: every allowed class is SAFE to rebuild with *any* BUILD state, so an
+unreviewed ``__setstate__`` keeps a class out; see :func:`audit_class`).
 
 The libraries whose checkpoints the policy allows by an exact, hand-checked name list (Hugging Face
 ``transformers`` / ``accelerate`` / ``tokenizers``, PEFT, OmegaConf, pandas and the tree-boosting libraries,
@@ -37,6 +44,7 @@ import warnings
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "weightwarden" / "picklevm" / "data" / "resolution.json"
+AUDIT_OUT = OUT.parent / "class_audit.json"
 
 # Packages walked recursively (their classes become allowlisted if under CLASS_ROOTS).
 # scipy.stats is walked for modules/re-exports only: its distributions' __setstate__ exec()s a code template taken
@@ -297,12 +305,20 @@ def main() -> None:
         "modules": sorted(modules),
         "reexports": dict(sorted(reexports.items())),
         "classes": sorted(classes),
-        # What each allowed class's state/constructor hooks are (provenance above), and the classes left out.
-        "class_audit": dict(sorted(audit.items())),
+        # The classes the audit left out, and why (the audit itself is in AUDIT_OUT, not read at scan time).
         "excluded_classes": dict(sorted(excluded.items())),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(table, indent=0, sort_keys=False) + "\n", encoding="utf-8")
+    # What each allowed class's state/constructor hooks are, with the provenance they were read from.
+    record = {
+        "schema": "weightwarden.class-audit/v1",
+        "provenance": versions,
+        "reviewed_state_hooks": REVIEWED_STATE_HOOKS,
+        "reviewed_compiled_modules": REVIEWED_COMPILED_MODULES,
+        "classes": dict(sorted(audit.items())),
+    }
+    AUDIT_OUT.write_text(json.dumps(record, indent=0, sort_keys=False) + "\n", encoding="utf-8")
     print(f"{OUT}: {len(modules)} modules, {len(reexports)} re-exports, {len(classes)} classes "
           f"({len(excluded)} left out by the class audit); {versions}")
 
