@@ -10,7 +10,14 @@ writes the data the pickle policy resolves names with:
   denies (``sklearn.utils._joblib.load -> joblib.numpy_pickle.load``);
 * ``classes``: the exact ``module.qualname`` of every class *defined* in a covered ML module (where pickle
   writes it), the allowlist of library classes;
-* ``provenance``: Python and library versions the table was read from.
+* ``provenance``: Python and library versions the table was read from;
+* ``excluded_classes``: candidate classes the class audit left out, with the reason.
+
+It also writes ``data/class_audit.json`` (not read at scan time): for every allowed class, where its
+``__setstate__``/``__setattr__``/``__reduce__``/``__reduce_ex__``/``__init__``/``__post_init__``/``__new__``/
+``__set_name__`` and property setters come from when not from the builtins, with the same provenance and the
+hand-reviewed hook list (red team round 6: every allowed class is SAFE to rebuild with *any* BUILD state, so an
+unreviewed ``__setstate__`` keeps a class out; see :func:`audit_class`).
 
 The libraries whose checkpoints the policy allows by an exact, hand-checked name list (Hugging Face
 ``transformers`` / ``accelerate`` / ``tokenizers``, PEFT, OmegaConf, pandas and the tree-boosting libraries,
@@ -31,13 +38,17 @@ import inspect
 import json
 import pkgutil
 import platform
+import re
 import sys
 import warnings
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "weightwarden" / "picklevm" / "data" / "resolution.json"
+AUDIT_OUT = OUT.parent / "class_audit.json"
 
 # Packages walked recursively (their classes become allowlisted if under CLASS_ROOTS).
+# scipy.stats is walked for modules/re-exports only: its distributions' __setstate__ exec()s a code template taken
+# from the pickle state (red team round 6), so no scipy.stats class is a class root.
 PACKAGES = ["sklearn", "scipy.sparse", "scipy.interpolate", "scipy.spatial", "scipy.stats", "torch.nn",
             "torch.optim", "joblib", "numpy"]
 # Single modules (no walk): the tensor rebuilders and the stdlib modules benign pickles name.
@@ -62,12 +73,146 @@ RESOLVE_ONLY_MODULES = [
 VERSIONED = ("torch", "sklearn", "numpy", "scipy", "joblib", "transformers", "accelerate", "tokenizers", "peft",
              "omegaconf", "pandas", "xgboost", "lightgbm", "catboost")
 # Classes defined under these module prefixes are what ML checkpoints legitimately construct.
-CLASS_ROOTS = ("sklearn.", "scipy.sparse.", "scipy.interpolate.", "scipy.spatial.", "scipy.stats._distn",
+CLASS_ROOTS = ("sklearn.", "scipy.sparse.", "scipy.interpolate.", "scipy.spatial.",
                "torch.nn.modules.", "torch.nn.utils.", "torch.optim.", "numpy.dtypes")
 CLASS_EXCLUDED = ("sklearn.datasets", "sklearn.externals", "sklearn.utils._testing", "sklearn.utils.estimator_checks",
                   "sklearn.utils.parallel", "sklearn.utils.fixes", "sklearn.experimental", "sklearn.utils._show_versions",
-                  "sklearn._build_utils", "sklearn.conftest", "sklearn.utils._mocking", "scipy.sparse.linalg._dsolve")
+                  "sklearn._build_utils", "sklearn.conftest", "sklearn.utils._mocking", "scipy.sparse.linalg._dsolve",
+                  # callback monitors open a multiprocessing Listener (socket + thread) in __setstate__
+                  "sklearn.callback")
 SKIP_PARTS = {"tests", "test", "testing", "conftest", "_testing", "benchmarks", "f2py", "distutils", "setup"}
+
+
+# --- Class audit (red team round 6) -------------------------------------------------------------------------
+# Every allowed class is SAFE to rebuild with *any* BUILD state, so what its state hooks do is part of the
+# allowlist. For each candidate class the generator records, as data, which hook implementations it inherits from
+# outside the builtins; a class whose BUILD-time hook (``__setstate__``, ``__setattr__`` for slot state) is not in
+# :data:`REVIEWED_STATE_HOOKS` is left out of ``classes`` (listed in ``excluded`` with the reason), and so is a class
+# whose hooks (constructors included: a table class may be called) reach exec/eval/compile/import/open/load/shell
+# code within two ``self.`` calls (:data:`_DANGEROUS_CALL`).
+STATE_HOOKS = ("__setstate__", "__setattr__")
+OTHER_HOOKS = ("__reduce__", "__reduce_ex__", "__init__", "__post_init__", "__new__", "__set_name__")
+# Hand-reviewed BUILD-time hook implementations ("module.Class.hook" where the function is defined), with why they
+# are safe with an attacker's state. Keep it short: a new implementation fails the build until someone reads it.
+REVIEWED_STATE_HOOKS: dict[str, str] = {
+    "sklearn.base.BaseEstimator.__setstate__": "version warning, then __dict__.update(state)",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor.__setstate__":
+        "BaseEstimator's, then casts the nodes array's dtype",
+    "sklearn.isotonic.IsotonicRegression.__setstate__": "BaseEstimator's, then builds an interp1d from two arrays",
+    "sklearn.utils._bunch.Bunch.__setstate__": "does nothing",
+    "sklearn.utils._bunch.Bunch.__setattr__": "item assignment into the dict",
+    "scipy.interpolate._rbfinterp.RBFInterpolator.__setstate__": "unpacks tuples into attributes, array namespace",
+    "scipy.sparse._coo.coo_matrix.__setstate__": "renames row/col, then __dict__.update(state)",
+    "scipy.spatial.transform._rotation.Rotation.__setstate__": "copies a quaternion array, picks a backend",
+    "torch.nn.modules.module.Module.__setstate__": "__dict__.update(state), then fills missing hook dicts",
+    "torch.nn.modules.module.Module.__setattr__": "registers Parameters/Modules/buffers by type, else object.__setattr__",
+    "torch.nn.modules.module._WrappedHook.__setstate__": "stores the hook, a weakref to the module",
+    "torch.nn.modules.activation.LogSoftmax.__setstate__": "Module's, then defaults dim",
+    "torch.nn.modules.activation.Softmax.__setstate__": "Module's, then defaults dim",
+    "torch.nn.modules.activation.Softmin.__setstate__": "Module's, then defaults dim",
+    "torch.nn.modules.activation.MultiheadAttention.__setstate__": "Module's, then defaults a flag",
+    "torch.nn.modules.conv._ConvNd.__setstate__": "Module's, then defaults padding_mode",
+    "torch.nn.modules.pooling.AvgPool3d.__setstate__": "Module's, then defaults two flags",
+    "torch.nn.modules.rnn.RNNBase.__setstate__": "Module's, then rebuilds the flat weight name lists (no calls out)",
+    "torch.nn.modules.rnn.RNNBase.__setattr__": "Module's, then refreshes flat weights when a weight name is set",
+    "torch.nn.modules.transformer.TransformerEncoderLayer.__setstate__": "Module's, then defaults activation (F.relu)",
+    "torch.nn.modules.transformer.TransformerDecoderLayer.__setstate__": "Module's, then defaults activation (F.relu)",
+    "torch.nn.modules.upsampling.Upsample.__setstate__": "Module's, then defaults a flag",
+    "torch.optim.optimizer.Optimizer.__setstate__": "__dict__.update(state), then fills missing hook dicts",
+    **{
+        f"torch.optim.{m}.{c}.__setstate__": "Optimizer's, then setdefault() on each param group's options"
+        for m, c in (("adadelta", "Adadelta"), ("adagrad", "Adagrad"), ("adam", "Adam"), ("adamax", "Adamax"),
+                     ("adamw", "AdamW"), ("asgd", "ASGD"), ("nadam", "NAdam"), ("radam", "RAdam"),
+                     ("rmsprop", "RMSprop"), ("rprop", "Rprop"), ("sgd", "SGD"))
+    },
+}
+# Compiled hooks are reviewed by the module that defines them (no Python source to read; the review read the .pyx).
+REVIEWED_COMPILED_MODULES: dict[str, str] = {
+    "numpy": "numpy.dtype.__setstate__: validates and stores the dtype description",
+    "sklearn": "scikit-learn Cython structures (trees, metrics, neighbors, losses, datasets): the .pyx __setstate__ "
+               "copies arrays into typed C fields and checks their dtypes/shapes; no Python callable is looked up",
+    "scipy.spatial": "cKDTree: rebuilds the C tree from arrays",
+}
+# Cython's generated pickling support assigns typed cdef fields from the state tuple and nothing else.
+_CYTHON_GENERATED = ("__setstate_cython__", "__reduce_cython__")
+_DANGEROUS_CALL = re.compile(
+    r"(?<![\w.])(exec|eval|compile|__import__|open|breakpoint)\(|\b(os\.system|os\.popen|subprocess\.\w+|"
+    r"import_module|importlib\.\w+|pickle\.loads?|torch\.load|joblib\.load|np\.load|numpy\.load|marshal\.loads|"
+    r"ctypes\.\w+|Listener|Thread)\("
+)
+
+
+def _impl(cls: type, hook: str) -> str | None:
+    """Where ``cls`` gets ``hook`` from ("module.Class.hook"), or None when it is object's/a builtin's."""
+    for klass in cls.__mro__:
+        if hook in vars(klass):
+            if klass.__module__ == "builtins":
+                return None
+            return f"{klass.__module__}.{klass.__qualname__}.{hook}"
+    return None
+
+
+def _source(func: object) -> str:
+    try:
+        return inspect.getsource(func)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return ""
+
+
+def _reached_code(cls: type, func: object) -> str:
+    """The source of ``func`` and of the ``self.x(...)`` methods it calls, two levels deep."""
+    body = _source(func)
+    frontier, seen = [body], set()
+    for _ in range(2):
+        nxt = []
+        for text in frontier:
+            for callee in set(re.findall(r"self\.(\w+)\(", text)) - seen:
+                seen.add(callee)
+                sub = _source(getattr(cls, callee, None))
+                body += sub
+                nxt.append(sub)
+        frontier = nxt
+    return body
+
+
+def audit_class(cls: type) -> tuple[dict[str, object], str | None]:
+    """The class's hook record and, when it must not be allowed, why."""
+    record: dict[str, object] = {}
+    why: str | None = None
+    for hook in STATE_HOOKS + OTHER_HOOKS:
+        impl = _impl(cls, hook)
+        if impl is None:
+            continue
+        record[hook] = impl
+        func = getattr(cls, hook)
+        if hook in STATE_HOOKS and why is None:
+            compiled = not inspect.isfunction(inspect.unwrap(func)) if callable(func) else True
+            reviewed = impl in REVIEWED_STATE_HOOKS or (
+                compiled
+                and (
+                    getattr(func, "__name__", "") in _CYTHON_GENERATED
+                    or any(impl.startswith(m + ".") for m in REVIEWED_COMPILED_MODULES)
+                )
+            )
+            if not reviewed:
+                why = f"unreviewed {hook} ({impl})"
+        hit = _DANGEROUS_CALL.search(_reached_code(cls, func))
+        if hit and why is None:
+            why = f"{hook} ({impl}) reaches {hit.group(0)}"
+    setters = []
+    for klass in cls.__mro__:
+        if klass.__module__ == "builtins":
+            continue
+        for attr, value in vars(klass).items():
+            fset = getattr(value, "fset", None)
+            if isinstance(value, property) and fset is not None:
+                setters.append(f"{klass.__module__}.{klass.__qualname__}.{attr}")
+                hit = _DANGEROUS_CALL.search(_reached_code(cls, fset))
+                if hit and why is None:
+                    why = f"property setter {attr} reaches {hit.group(0)}"
+    if setters:
+        record["setters"] = sorted(setters)
+    return record, why
 
 
 def _walk(package: str) -> list[str]:
@@ -108,6 +253,8 @@ def main() -> None:
             continue
     reexports: dict[str, str] = {}
     classes: set[str] = set()
+    audit: dict[str, dict[str, object]] = {}
+    excluded: dict[str, str] = {}
     for name, mod in sorted(modules.items()):
         for attr, value in sorted(vars(mod).items()):
             here = f"{name}.{attr}"
@@ -137,7 +284,13 @@ def main() -> None:
                 and not SKIP_PARTS & set(name.split("."))
                 and not attr.startswith("__")
             ):
+                record, why = audit_class(value)
+                if why is not None:
+                    excluded[here] = why
+                    continue
                 classes.add(here)
+                if record:
+                    audit[here] = record
     versions = {"python": platform.python_version()}
     for lib in VERSIONED:
         if lib not in modules and not any(m.startswith(lib + ".") for m in modules):
@@ -152,10 +305,22 @@ def main() -> None:
         "modules": sorted(modules),
         "reexports": dict(sorted(reexports.items())),
         "classes": sorted(classes),
+        # The classes the audit left out, and why (the audit itself is in AUDIT_OUT, not read at scan time).
+        "excluded_classes": dict(sorted(excluded.items())),
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(table, indent=0, sort_keys=False) + "\n", encoding="utf-8")
-    print(f"{OUT}: {len(modules)} modules, {len(reexports)} re-exports, {len(classes)} classes; {versions}")
+    # What each allowed class's state/constructor hooks are, with the provenance they were read from.
+    record = {
+        "schema": "weightwarden.class-audit/v1",
+        "provenance": versions,
+        "reviewed_state_hooks": REVIEWED_STATE_HOOKS,
+        "reviewed_compiled_modules": REVIEWED_COMPILED_MODULES,
+        "classes": dict(sorted(audit.items())),
+    }
+    AUDIT_OUT.write_text(json.dumps(record, indent=0, sort_keys=False) + "\n", encoding="utf-8")
+    print(f"{OUT}: {len(modules)} modules, {len(reexports)} re-exports, {len(classes)} classes "
+          f"({len(excluded)} left out by the class audit); {versions}")
 
 
 if __name__ == "__main__":

@@ -503,6 +503,7 @@ def malicious_cases() -> list[Case]:
     cases.append(Case("raw_binget_raw", "1", "payload split by raw memo opcodes", "pickle", CRIT, "memo.pkl",
                       _prog(2, lambda a: (a.emit(Glob("os", "system")), a.put(), a.pop(), a.get(0), a.emit((SHELL,)), a.reduce(), None)[-1])))
     cases.extend(template_cases())
+    cases.extend(round6_cases())  # red team round 6 (block at the end of this file)
     return cases
 
 
@@ -816,3 +817,58 @@ def write_benign(folder: Path) -> list[tuple[str, Path]]:
 
 
 __all__ = ["Case", "malicious_cases", "write_benign", "PAYLOADS", "PREFIXES"]
+
+
+# ======== BEGIN red team round 6 on the scanner's readers (helper pol6) ==================================
+# Class 1: a resolution-table class whose __setstate__ runs code from its state (scipy.stats rv_generic
+# exec()s ``_parse_arg_template``). Class 2: an instance ``__setstate__`` planted through a dict-subclass BUILD
+# state (an OrderedDict() result filled by SETITEMS), called by the next BUILD.
+
+_SCIPY_TEMPLATE = (
+    ACT + "\n"
+    "def _parse_args(self, *a, **k): return a, k\n"
+    "def _parse_args_stats(self, *a, **k): return a, k\n"
+    "def _parse_args_rvs(self, *a, **k): return a, k\n"
+)
+
+
+def _scipy_rv_setstate(cls_name: str) -> Payload:
+    def build(a: Asm) -> None:
+        a.glob("scipy.stats._distn_infrastructure", cls_name)
+        a.emit(())
+        a.newobj()
+        a.dict_of({"_parse_arg_template": _SCIPY_TEMPLATE, "numargs": 0, "moment_type": 0})
+        a.build()
+
+    return lambda proto: _prog(max(proto, 2), build)
+
+
+def _ordereddict_setstate(hook_module: str, hook_name: str, arg: object) -> Payload:
+    def build(a: Asm) -> None:
+        a.glob("argparse", "Namespace")
+        a.emit(())
+        a.newobj()
+        a.call(Glob("collections", "OrderedDict"))
+        a.mark()
+        a.emit("__setstate__")
+        a.glob(hook_module, hook_name)
+        a.raw(b"u")  # SETITEMS on the call result
+        a.build()  # inst.__dict__.update(OrderedDict): plants the instance's __setstate__
+        a.emit(arg)
+        a.build()  # inst.__setstate__(arg)
+
+    return lambda proto: _prog(max(proto, 2), build)
+
+
+def round6_cases() -> list[Case]:
+    """One labelled case per bypass class of round 6, each firing the canary under pickle.load."""
+    return [
+        Case("round6_scipy_rv_setstate_exec", "1",
+             "scipy.stats rv_continuous (was a table class) rebuilt with NEWOBJ; its __setstate__ exec()s the state's "
+             "_parse_arg_template", "pickle", "WW-PKL-002", "scipy_rv.pkl", _scipy_rv_setstate("rv_continuous")(2)),
+        Case("round6_ordereddict_state_setstate", "4",
+             "instance __setstate__ planted by an OrderedDict() BUILD state filled with SETITEMS, called by the next "
+             "BUILD (mailbox.Maildir('canary') creates the folder)", "pickle", "WW-PKL-002", "od_state.pkl",
+             _ordereddict_setstate("mailbox", "Maildir", "canary")(2)),
+    ]
+# ======== END red team round 6 ==========================================================================

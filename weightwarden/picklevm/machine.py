@@ -79,15 +79,19 @@ class CallResult:
     """What calling ``target`` with ``args`` returned (an instance, for a class).
 
     ``attrs`` holds instance attributes a BUILD set that the unpickler itself later looks up on the
-    instance (``append``, ``extend``, ``add``, ``__setstate__``): their values are what those opcodes call.
+    instance (``append``, ``extend``, ``add``, ``__setstate__``): their values are what those opcodes call
+    (:data:`UNKNOWN` where a BUILD state that is not a fully known literal may have set them). ``items`` keeps
+    what SETITEM(S) put into the object (an ``OrderedDict()`` result filled by the pickle, later used as a BUILD
+    state: red team round 6).
     """
 
-    __slots__ = ("target", "args", "attrs")
+    __slots__ = ("target", "args", "attrs", "items")
 
     def __init__(self, target: str, args: tuple[Any, ...] = ()) -> None:
         self.target = target
         self.args = args
         self.attrs: dict[str, Any] | None = None
+        self.items: DictVal | None = None
 
     def __repr__(self) -> str:
         return f"<{self.target}(...)>"
@@ -121,11 +125,14 @@ class DictVal:
     """A dict built by the program. ``opaque_keys``: some key was not a literal string or integer (a value a
     call returned, say): at load time it may equal, and replace, any key kept in ``items``."""
 
-    __slots__ = ("items", "opaque_keys")
+    __slots__ = ("items", "opaque_keys", "computed_keys")
 
     def __init__(self) -> None:
         self.items: dict[Any, Any] = {}
         self.opaque_keys = False
+        # Some key was not a literal str/int (it may be any name, '__setstate__' included). Keys dropped past
+        # DICT_KEEP are literal and hook names are always kept, so only this makes a state hide a hook.
+        self.computed_keys = False
 
     def __repr__(self) -> str:
         return "{...}"
@@ -511,6 +518,9 @@ class _Machine:
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
         self.divergences: list[str] = []
+        # BUILDs whose state may set instance attributes the walk cannot see (a call result, a dict with opaque
+        # keys, an unknown slot state): such a program may give an instance its own __setstate__/append/extend.
+        self.opaque_states = 0
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -1074,6 +1084,12 @@ class _Machine:
                     target_obj = stack[-1]
                     if target_obj.__class__ is DictVal:
                         _dict_update(target_obj, items)
+                    elif target_obj.__class__ is CallResult:
+                        # An OrderedDict()/dict()/defaultdict() result filled here may become a BUILD state
+                        # (red team round 6): keep its items like a literal dict's.
+                        if target_obj.items is None:
+                            target_obj.items = DictVal()
+                        _dict_update(target_obj.items, items)
                     elif target_obj.__class__ is Global:
                         # SETITEM on an imported object (a module-level registry dict, os.environ, ...):
                         # the pickle rewrites library state for everything loaded afterwards.
@@ -1160,7 +1176,8 @@ class _Machine:
                             self._called_value(obj.attrs["__setstate__"], f"{obj.target} instance __setstate__", "BUILD", offset)
                         if obj.target == "numpy.dtype":
                             self.built[id(obj)] = (obj, state)
-                        _record_hooks(obj, state)
+                        if _record_hooks(obj, state):
+                            self.opaque_states += 1
                         if obj.target in JOBLIB_WRAPPERS and self.joblib_arrays:
                             if obj.args:
                                 # joblib.dump makes the wrapper with NEWOBJ and no arguments; one called with
@@ -1428,6 +1445,7 @@ class _Machine:
             limit_hit=self.limit_hit,
             notes=tuple(self.notes[:100]),
             divergences=tuple(self.divergences[:20]),
+            opaque_states=self.opaque_states,
         )
         return analysis, result
 
@@ -1482,26 +1500,67 @@ def _dict_update(dv: DictVal, items: list[Any]) -> None:
     for i in range(0, len(items) - 1, 2):
         key = items[i]
         if not isinstance(key, str | int):
-            dv.opaque_keys = True
+            dv.opaque_keys = dv.computed_keys = True
         elif key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS:
             d[key] = items[i + 1]
         else:
             dv.opaque_keys = True  # a key past the kept-key bound: the dict is not known completely
 
 
-def _record_hooks(obj: CallResult, state: Any) -> None:
-    """Remember BUILD state entries that become instance attributes the unpickler calls later."""
-    dicts = []
-    if isinstance(state, DictVal):
-        dicts.append(state)
-    elif isinstance(state, tuple) and len(state) == 2:
-        dicts.extend(d for d in state if isinstance(d, DictVal))
-    for d in dicts:
-        for key, value in d.items.items():
+# Classes whose instances are mappings (a BUILD state of one sets whatever keys it holds).
+_MAPPINGS = _PLAIN_CONTAINERS | {"sklearn.utils._bunch.Bunch"}
+_SCALARS = (str, bytes, bytearray, int, float, complex, bool, Blob)
+
+
+def _may_be_pair(value: Any) -> bool:
+    """Could ``value`` be a ``(key, value)`` pair whose key is a hook name (``dict.update`` over an iterable)?"""
+    if isinstance(value, tuple):
+        return len(value) == 2 and not (isinstance(value[0], _SCALARS) and value[0] not in HOOK_ATTRS)
+    return not (value is None or isinstance(value, (*_SCALARS, DictVal))) and not (
+        isinstance(value, CallResult) and value.target not in _MAPPINGS and _instance_of_vetted_class(value.target)
+    )
+
+
+def _record_hooks(obj: CallResult, state: Any) -> bool:
+    """Remember BUILD state entries that become instance attributes the unpickler calls later.
+
+    Returns True when the state is not fully known: a call result (an ``OrderedDict`` filled by SETITEMS, a
+    ``dict()`` result), a dict with opaque keys, a list/tuple that a ``__setstate__`` doing ``__dict__.update``
+    would read as pairs, an unknown slot state. Such a state may set ``__setstate__``/``append``/``extend``/
+    ``add`` on the instance (red team round 6): those attributes become :data:`UNKNOWN`, so a later BUILD or
+    APPEND(S)/ADDITEMS on the object is a call of an unknown value.
+    """
+    parts = list(state) if isinstance(state, tuple) and len(state) == 2 else [state]
+    known: dict[str, Any] = {}
+    opaque = False
+    for part in parts:
+        if part is None or isinstance(part, _SCALARS):
+            continue
+        if isinstance(part, DictVal):
+            opaque = opaque or part.computed_keys
+            entries = part.items
+        elif isinstance(part, CallResult) and (part.target in _MAPPINGS or not _instance_of_vetted_class(part.target)):
+            opaque = True  # its constructor's arguments (OrderedDict([...]), dict(**kw)) are not followed
+            entries = part.items.items if part.items is not None else {}
+        elif isinstance(part, CallResult):
+            continue  # an instance of an allowlisted non-mapping class (numpy.dtype, an estimator): not a dict
+        elif isinstance(part, tuple | ListVal):
+            opaque = opaque or any(_may_be_pair(x) for x in (part if isinstance(part, tuple) else part.items))
+            continue
+        else:
+            opaque = True  # Global, UNKNOWN, persistent, a set...
+            continue
+        for key, value in entries.items():
             if key in HOOK_ATTRS:
-                if obj.attrs is None:
-                    obj.attrs = {}
-                obj.attrs[key] = value
+                known[key] = value
+    if known or opaque:
+        if obj.attrs is None:
+            obj.attrs = {}
+        obj.attrs.update(known)
+        if opaque:
+            for name in HOOK_ATTRS - known.keys():
+                obj.attrs[name] = UNKNOWN
+    return opaque
 
 
 def _decode(raw: Any) -> Any:

@@ -49,6 +49,9 @@ class PickleAnalysis:
     limit_hit: str | None = None
     notes: tuple[str, ...] = field(default=())
     divergences: tuple[str, ...] = ()  # where CPython's C and pure-Python unpicklers read the bytes differently
+    # BUILDs whose state was not a fully known literal (it may have set an instance __setstate__/append/extend):
+    # the rebuild-only exemption (policy.REBUILD_ONLY) does not hold in such a program (red team round 6).
+    opaque_states: int = 0
 
     def all_sites(self) -> tuple[CallSite, ...]:
         """Imports and calls of this program and of every nested program."""

@@ -585,7 +585,6 @@ _CLASS_PREFIXES: dict[str, str] = {
     "scipy.sparse.": "a SciPy sparse matrix",
     "scipy.interpolate.": "a SciPy interpolator",
     "scipy.spatial.": "a SciPy spatial index",
-    "scipy.stats._distn_infrastructure.": "a SciPy distribution",
     "torch.nn.modules.": "a PyTorch module class (whole-model checkpoint)",
     "torch.nn.utils.": "a PyTorch module helper class",
     "torch.optim.": "a PyTorch optimizer / scheduler class",

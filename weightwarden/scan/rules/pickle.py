@@ -222,7 +222,9 @@ def analysis_findings(
             )
             continue
         verdict, reason = _classify(target, ctx.strict)
-        if verdict == "unknown" and not ctx.strict and _only_rebuilt(target, sites):
+        if verdict == "unknown" and not ctx.strict and not analysis.opaque_states and _only_rebuilt(target, sites):
+            # (A program whose BUILD states are not all known literals may have given an instance its own
+            # __setstate__ and called the class through it: red team round 6. No exemption there.)
             continue
         if verdict == "dangerous":
             yield DANGEROUS_CALL.found_in(
