@@ -41,6 +41,16 @@ def _class(name: str) -> type | None:
         return None
 
 
+def _same_version(name: str) -> bool:
+    root = name.split(".")[0]
+    recorded = table()["provenance"].get(root)
+    try:
+        installed = importlib.import_module(root).__version__
+    except Exception:  # noqa: BLE001 - no version to compare: treat as different
+        return False
+    return recorded == installed
+
+
 def test_no_table_class_has_an_unreviewed_state_hook() -> None:
     gen = _generator()
     import json
@@ -56,7 +66,10 @@ def test_no_table_class_has_an_unreviewed_state_hook() -> None:
         record, why = gen.audit_class(cls)
         if why is not None:
             unreviewed.append(f"{name}: {why}")
-        if record != recorded.get(name, {}):
+        # A record is compared only where the installed library is the version the table was built from: a
+        # newer release may move a hook (then the unreviewed check above is what guards), and CI installs
+        # whatever PyPI offers within pyproject's ranges.
+        if _same_version(name) and record != recorded.get(name, {}):
             stale.append(name)
     assert not unreviewed, unreviewed[:20]
     assert not stale, f"regenerate the table (scripts/build_resolution_table.py): {stale[:10]}"
