@@ -88,8 +88,8 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
     to the matched line; others are notes.
 
     Red team round 4: a linked line stands for the specific releases that share the root (``same_root``'s
-    records), a declared base line for every release of it logged before the judged release (``history(line)``,
-    revoked and superseded included); incidents are matched against those, not only the line's latest release
+    records), a declared base line for every release of it below the view's size (``history(line)``, revoked and
+    superseded included, those logged after the judged release too: red team round 6, A4); incidents are matched against those, not only the line's latest release
     (which a new version or a revocation would change). ``entitled_at(index, key, line, line's publisher
     key)``: whether the incident record at that log index may speak for the line, judged against the grant
     its key had when the record was logged (the server keeps it; without it ``entitled`` is asked). Every bound the walk hits is written to ``limits``: a caller must
@@ -228,7 +228,8 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
     ``limits``.
 
     Red team round 5 (A3, A3b): the walk visits releases, not lines. A declared base stands for every
-    release of its line logged before the judged release (``history``, revoked and superseded included;
+    release of its line below the view's size (``history``, revoked and superseded included, and since
+    round 6 (A4) those logged after the judged release too: what the walk once reached stays reached;
     the one named when the base gives a version), a weights-root link for the specific releases sharing the
     root (``same_root``'s records); each of those releases is put on the frontier and its OWN declared bases
     and weights root are followed, so a base's v2 without bases, or a revocation of v1, cannot cut off the

@@ -897,11 +897,12 @@ class Store:
             return [(str(r[0]), str(r[1]), record_at(int(r[2]))) for r in rows[:4 * MAX_ANCESTORS]]
 
         def history(line_id: str) -> list[Any]:
-            # Red team round 4 (A2b): a declared base stands for every release of its line logged before the
-            # judged release, revoked and superseded ones included (a base v2 or a revocation of v1 must not
-            # clear an incident on the weights the child was built from).
+            # Red team round 4 (A2b), round 6 (A4): a declared base stands for every release of its line below
+            # the view's size, revoked and superseded ones included, those logged after the child too (a base
+            # v2 or a revocation of v1 must not clear an incident on the weights the child was built from, and
+            # what the walk once reached must stay reached as the log grows).
             rows = conn.execute(sa.select(releases.c.idx).where(
-                releases.c.model == line_id, releases.c.idx < min(size, release_index))
+                releases.c.model == line_id, releases.c.idx < size)
                 .order_by(releases.c.idx).limit(MAX_ANCESTORS + 1)).all()
             if len(rows) > MAX_ANCESTORS and limits is not None:
                 limits.append(f"more than {MAX_ANCESTORS} releases of the declared base {line_id}: the list of "
