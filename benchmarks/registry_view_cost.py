@@ -12,6 +12,7 @@ server's RSS. A figure, not a test: the machine is small and shared, so compare 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import os
 import shutil
 import subprocess
@@ -62,6 +63,22 @@ def measure(tree: Path, db: Path, keys: Path, port: int, repeat: int) -> dict[st
                     assert r.status_code == 200, (path, r.status_code, r.text[:200])
                 out[name] = {"first_ms": round(times[0]), "repeat_median_ms": round(median(times[1:]))
                              if len(times) > 1 else None, "all_ms": [round(x) for x in times]}
+            # 16 parallel unauthenticated reads of the costly line, and an ordinary read sent meanwhile
+            with cf.ThreadPoolExecutor(8) as ex:
+                def one(_: int) -> float:
+                    t = time.perf_counter()
+                    httpx.get(url + "/current/evil/child", timeout=600)
+                    return time.perf_counter() - t
+                futures = [ex.submit(one, i) for i in range(16)]
+                t = time.perf_counter()
+                httpx.get(url + "/current/acme/ok", timeout=600)
+                out["victim_during_flood_ms"] = round((time.perf_counter() - t) * 1000)
+                lat = [f.result() for f in futures]
+            out["flood_16_median_ms"] = round(median(lat) * 1000)
+            out["flood_16_max_ms"] = round(max(lat) * 1000)
+            signed = httpx.get(url + "/current/evil/child", timeout=600).json()["signed"]["targets"]
+            custom = signed["current/evil/child"]["custom"]
+            out["evil_child_affecting_complete"] = custom.get("affecting_complete", True)
             out["rss_end_mib"] = _rss_mib(proc.pid)
             return out
         finally:
