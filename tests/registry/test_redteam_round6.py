@@ -168,8 +168,8 @@ def test_current_and_web_reads_are_memoised_per_release_and_size(grand, store, m
 
 
 def test_a_key_table_change_is_not_answered_from_the_memo(grand, store):
-    """The key table is the one input that is not append-only: removing the institute's key (whose grant
-    was not kept for this old-style check: ``entitled``) must not be hidden by a memoised answer."""
+    """The key table is the one input that is not append-only (a key added, removed or re-granted changes
+    entitlements): a changed table is a new memo key, never answered from the old one."""
     _, who, _ = grand
     child, incident_id = _family(who, store)
     size = store.size()
