@@ -52,16 +52,23 @@ def _defaults(db: str | None, keys: str | None) -> tuple[str, str]:
     return db, keys or str(home / "keys")
 
 
+# Red team round 6 (class 5): every file this CLI reads from the user went through read_bytes/read_text: a FIFO as
+# --key blocked for ever, /dev/zero as --key or FILE ran out of memory. All go through core.files.read_bounded
+# (a regular file only, at most the bound read).
+MAX_KEY_FILE_BYTES = 64 * 1024  # a PEM / skey file is a few hundred bytes
+MAX_POST_FILE_BYTES = 1 << 20  # an incident or an attestation envelope (the registry refuses larger bodies)
+
+
+def _read_user_file(path: str, what: str, limit: int) -> bytes:
+    from weightwarden.core.files import read_bounded
+
+    return read_bounded(path, what, limit)
+
+
 def _key(path: str) -> Any:
     from weightwarden.registry.auth import load_private_key
 
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        from weightwarden.core.errors import InputError
-
-        raise InputError(f"{path}: cannot read the key: {exc.strerror or exc}") from None
-    return load_private_key(data, path)
+    return load_private_key(_read_user_file(path, "key", MAX_KEY_FILE_BYTES), path)
 
 
 def _run(fn: Any) -> int:
@@ -181,7 +188,7 @@ def add_publisher(public_key: str, namespaces: tuple[str, ...], roles: tuple[str
         from weightwarden.registry.logkeys import load_or_create
         from weightwarden.registry.store import Store
 
-        raw = load_public_key(Path(public_key).read_bytes(), public_key)
+        raw = load_public_key(_read_user_file(public_key, "public key", MAX_KEY_FILE_BYTES), public_key)
         url, keys_path = _defaults(db, keys_dir)
         keys = load_or_create(keys_path, None if Path(keys_path, "log.skey").exists() else _default_origin())
         store = Store.open(url, keys.checkpoint_signer())
@@ -247,7 +254,11 @@ def witness_push(witness_url: str | None, witness_vkey: str | None, witness_key:
             elif witness_key and witness_state:
                 from weightwarden.registry.witness import CosignatureSigner, Witness
 
-                signer = CosignatureSigner.from_skey(Path(witness_key).read_text(encoding="ascii").strip())
+                try:
+                    skey = _read_user_file(witness_key, "witness key", MAX_KEY_FILE_BYTES).decode("ascii").strip()
+                except UnicodeDecodeError:
+                    return _fail(f"{witness_key}: the witness key is not ASCII text")
+                signer = CosignatureSigner.from_skey(skey)
                 witness = Witness(signer, {keys.origin: keys.note_signer.verifier()}, Path(witness_state))
                 verifier, send = signer.verifier(), witness.add_checkpoint
             else:
@@ -359,12 +370,15 @@ def post(kind: str, file: str, url: str, key: str, model: str | None, release: s
 
     def go() -> int:
         from weightwarden.core.errors import InputError
+        from weightwarden.core.strict_json import StrictJSONError, loads
         from weightwarden.registry.entries import audit_body, incident_body
 
+        # A file over the bound is refused, not cut (a cut file is not JSON anyway) and never read past it.
+        raw = _read_user_file(file, "incident or attestation", MAX_POST_FILE_BYTES)
         try:
-            data = json.loads(Path(file).read_bytes()[: 1 << 20])
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{file}: not readable JSON ({exc})") from None
+            data = loads(raw)
+        except StrictJSONError as exc:
+            raise InputError(f"{file}: not readable JSON ({exc.reason})") from None
         if kind == "audit":
             if not model or not release:
                 return _fail("an audit needs --model and --release")
