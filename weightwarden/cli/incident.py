@@ -159,6 +159,7 @@ def _registry_records(url: str) -> list[tuple[str, Any]]:
     published it (``""`` from a registry that does not say); unreadable ones named."""
     import httpx
 
+    from weightwarden.core import strict_json
     from weightwarden.registry.client import RegistryClientError
     from weightwarden.registry.incidents import Incident, IncidentError
 
@@ -176,7 +177,7 @@ def _registry_records(url: str) -> list[tuple[str, Any]]:
     except httpx.HTTPError as exc:
         raise RegistryClientError(f"cannot reach the registry at {url}: {exc}") from None
     try:  # RecursionError: a hostile listing nested too deeply
-        listing = json.loads(b"".join(chunks))
+        listing = strict_json.loads(b"".join(chunks))  # round 6 (class 4): one strict parser for all input
         entries = listing["incidents"]
         if not isinstance(entries, list):
             raise TypeError
