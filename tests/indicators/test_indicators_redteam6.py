@@ -490,3 +490,32 @@ def test_registry_cli_has_no_unbounded_reads():
     from tests.indicators.test_indicators_redteam5 import _direct_reads
 
     assert _direct_reads(_ROOT / "weightwarden" / "cli" / "registry.py") == []
+
+
+def test_sketch_of_plain_text_is_refused(derived):
+    """Report note (mk_sketch_text.py): plain ASCII in a sealed sketch passed and was readable with base64 -d. A
+    sketch far above the printable share of random bytes is refused; honest (sealed, uniform) sketches pass."""
+    from weightwarden.indicators.records import load_set
+
+    data = json.loads(derived["base"].read_text())
+    n = 4 * data["scheme"]["num_perm"]
+    data["prompts"][0]["sketch"] = base64.b64encode((SECRET * (n // len(SECRET) + 1))[:n]).decode()
+    bad = derived["dir"] / "sketchtext.json"
+    bad.write_text(json.dumps(data))
+    with pytest.raises(IndicatorFormatError, match="printable text"):
+        load_set(bad)
+    assert load_set(derived["base"]).prompts  # the real sealed sketches pass
+
+
+def test_registry_bundle_arguments_are_regular_files(tmp_path: Path, no_hang):
+    """`registry publish BUNDLE` / `registry check --bundle`: read by the registry client (another lane's file);
+    the CLI refuses a FIFO or device before handing the path on."""
+    fifo = tmp_path / "b.fifo"
+    os.mkfifo(fifo)
+    key = tmp_path / "k.pem"
+    key.write_text("x")
+    for args in (["publish", str(fifo), "--registry", "http://127.0.0.1:9", "--key", str(key),
+                  "--model", "acme/m1"],
+                 ["check", "--bundle", str(fifo), "--registry", "http://127.0.0.1:9"]):
+        result = _run(*args)
+        assert result.exit_code != 0 and "not a regular file" in result.output, (args, result.output)

@@ -65,6 +65,24 @@ def _read_user_file(path: str, what: str, limit: int) -> bytes:
     return read_bounded(path, what, limit)
 
 
+MAX_BUNDLE_FILE_BYTES = 16 * 1024 * 1024  # a signed release bundle: a few KB
+
+
+def _regular_file(path: str, what: str, limit: int) -> None:
+    """Refuse early a ``path`` the registry client will read that is not a regular file of at most ``limit``
+    bytes (a FIFO, /dev/zero): the client's reader is another lane's code; this check is on a descriptor, and a
+    swap after it is a change on the user's own disk."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import open_regular
+
+    fd = open_regular(path, what)
+    try:
+        if os.fstat(fd).st_size > limit:
+            raise InputError(f"{path}: the {what} is larger than {limit} bytes")
+    finally:
+        os.close(fd)
+
+
 def _key(path: str) -> Any:
     from weightwarden.registry.auth import load_private_key
 
@@ -408,6 +426,7 @@ def publish(bundle: str, url: str, key: str, model: str, version: int | None, we
     """Log the signed release BUNDLE (a .sig from `weightwarden sign`) in a registry."""
 
     def go() -> int:
+        _regular_file(bundle, "release bundle", MAX_BUNDLE_FILE_BYTES)
         with _client(url, state_dir, log_key) as client:
             result = client.publish_release(bundle, model=model, key=_key(key), weights_root=weights_root,
                                             version=version, bases=bases)
@@ -437,6 +456,8 @@ def check(path: str | None, bundle: str | None, url: str, model: str | None, wit
     def go() -> int:
         if path is None and bundle is None:
             return _fail("give a model PATH, a --bundle, or both")
+        if bundle is not None:
+            _regular_file(bundle, "release bundle", MAX_BUNDLE_FILE_BYTES)
         with _client(url, state_dir, log_key, witnesses, quorum, float(max_witness_age)) as client:
             result = client.check(path, bundle=bundle, model=model)
         if fmt == "json":
