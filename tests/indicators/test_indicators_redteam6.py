@@ -519,3 +519,21 @@ def test_registry_bundle_arguments_are_regular_files(tmp_path: Path, no_hang):
                  ["check", "--bundle", str(fifo), "--registry", "http://127.0.0.1:9"]):
         result = _run(*args)
         assert result.exit_code != 0 and "not a regular file" in result.output, (args, result.output)
+
+
+def test_registry_post_incident_checks_attachments(derived):
+    """`registry post incident FILE` sent the file as read; an incident whose attached set is mk_covert's (edited
+    in by hand) is now refused before any network use, like `incident publish`."""
+    d = derived["dir"]
+    inc = d / "inc.json"
+    result = _run("incident", "new", "--model", "acme/m1", "--summary", "s", "--risk-domain", "content.harm",
+                  "--severity", "low", "--tlp", "TLP:AMBER", "--indicators", str(derived["base"]), "-o", str(inc))
+    assert result.exit_code == 0, result.output
+    data = json.loads(inc.read_text())
+    covert = json.loads(_covert(derived["base"], d / "covert.json").read_text())
+    data["database_specific"]["indicators"] = [covert]
+    inc.write_text(json.dumps(data))
+    key = d / "k.pem"
+    key.write_text("not a key")
+    result = _run("registry", "post", "incident", str(inc), "--registry", "http://127.0.0.1:9", "--key", str(key))
+    assert result.exit_code != 0 and "atlas" in result.output, result.output

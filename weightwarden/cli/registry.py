@@ -402,6 +402,15 @@ def post(kind: str, file: str, url: str, key: str, model: str | None, release: s
                 return _fail("an audit needs --model and --release")
             body = audit_body(model=model, release=release, attestation=data)
         else:
+            from weightwarden.cli.incident import _check_outgoing
+            from weightwarden.registry.incidents import Incident
+
+            # Red team round 6 (class 1, found while fixing): `registry post incident` sent the file's JSON as
+            # read, so an attachment no loader had judged (raw text, a non-canonical set) left through this path
+            # while `incident publish` checked it. Same check as every other way an incident leaves.
+            incident = Incident.from_osv(data, where=file)
+            if incident.indicators:
+                data = _check_outgoing(incident).to_osv()
             body = incident_body(data)
         with _client(url, state_dir, log_key) as client:
             _published(kind, client.publish(body, _key(key)))
