@@ -346,8 +346,8 @@ def test_no_create_site_outside_core_files():
 
 def test_derive_stops_at_the_indicator_budget(sketcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """PoC poc_derive_unbounded.sh (150,000 prompts in one incident: 790 MB, a 133 MB set its own loader refused).
-    derive counts while it builds and stops before the next sketch at the budget (lowered here to keep the
-    test small; the default is what a loadable set can hold)."""
+    derive counts the texts it knows and the indicators it builds, and stops before the next sketch at the budget
+    (lowered here to keep the test small; the default is what a loadable set can hold)."""
     from weightwarden.indicators import derive
 
     incident = tmp_path / "inc.json"
@@ -364,7 +364,15 @@ def test_derive_stops_at_the_indicator_budget(sketcher, tmp_path: Path, monkeypa
     budget = derive.DeriveBudget(sketcher.scheme.num_perm, max_indicators=10)
     with pytest.raises(IndicatorFormatError, match="more than 10 indicators"):
         derive.prompts_from_incident(incident, sketcher, budget=budget)
-    assert len(built) == 10  # stopped before computing the 11th
+    assert built == []  # 50 known texts > 10: refused before the first sketch
+    # across sources: a second incident that no longer fits is refused before its sketches too
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"prompts": [f"attack {i} ignore previous instructions" for i in range(6)]}))
+    budget = derive.DeriveBudget(sketcher.scheme.num_perm, max_indicators=10)
+    derive.prompts_from_incident(small, sketcher, budget=budget)
+    with pytest.raises(IndicatorFormatError, match="more than 10 indicators"):
+        derive.prompts_from_incident(small, sketcher, budget=budget)
+    assert len(built) == 6
 
 
 def test_default_budget_fits_a_loadable_set(sketcher):

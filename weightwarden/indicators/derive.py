@@ -72,10 +72,15 @@ class DeriveBudget:
         self.max_bytes, self.bytes = max_bytes, 0
         self.max_lines = max_lines
 
-    def take_indicator(self, where: str) -> None:
+    def take_indicator(self, where: str, count: int = 1) -> None:
         """Count one more indicator about to be built (called before its sketch is computed)."""
-        self.indicators += 1
-        if self.indicators > self.max_indicators:
+        self.indicators += count
+        self.check_ahead(0, where)
+
+    def check_ahead(self, count: int, where: str) -> None:
+        """Refuse at once when ``count`` more candidate texts (already known, not yet sketched) would not fit:
+        no sketch is computed for evidence whose set could not be loaded anyway."""
+        if self.indicators + count > self.max_indicators:
             raise IndicatorFormatError(
                 f"{where}: the evidence gives more than {self.max_indicators} indicators, more than one indicator set "
                 f"can hold (at most {MAX_INDICATORS} indicators and {MAX_SET_BYTES} bytes); derive fewer at a time")
@@ -230,6 +235,7 @@ def prompts_from_folder(folder: str | os.PathLike[str], sketcher: Sketcher, *,
             if len(files) > MAX_FOLDER_FILES:
                 raise IndicatorFormatError(f"{root}: more than {MAX_FOLDER_FILES} evidence files")
     budget = budget or DeriveBudget(sketcher.scheme.num_perm)
+    budget.check_ahead(len(files), str(root))
     out: list[PromptIndicator] = []
     for path in files:
         ref = str(path.relative_to(root))
@@ -288,6 +294,7 @@ def prompts_from_incident(path: str | os.PathLike[str], sketcher: Sketcher, *,
         )
     incident_id = data.get("id") if isinstance(data.get("id"), str) else Path(path).name
     budget = budget or DeriveBudget(sketcher.scheme.num_perm)
+    budget.check_ahead(len(texts), where)
     out = []
     for text, field in texts:
         budget.take_indicator(where)
