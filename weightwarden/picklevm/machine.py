@@ -521,6 +521,16 @@ class _Machine:
         # BUILDs whose state may set instance attributes the walk cannot see (a call result, a dict with opaque
         # keys, an unknown slot state): such a program may give an instance its own __setstate__/append/extend.
         self.opaque_states = 0
+        # target -> "OPCODE @offset" of the first place an imported object was stored as a value (in a tuple,
+        # list, dict, set, BUILD state, call argument, persistent id or the result) rather than used as the
+        # callee / class operand: library code may call it later (red team round 7).
+        self.stored: dict[str, str] = {}
+
+    def _store(self, items: Any, opcode: str, offset: int) -> None:
+        """Remember the imported objects among ``items`` (values that land in data, not callees)."""
+        for value in items:
+            if value.__class__ is Global and value.target not in self.stored and len(self.stored) < MAX_SITES:
+                self.stored[value.target] = f"{opcode} @{offset}"
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -1018,21 +1028,27 @@ class _Machine:
                     del stack[k:]
                     push(items)
                     floor = marks[-1] if marks else 0
+                    self._store(items, "TUPLE", base + oprel)
                 elif op == 0x86:  # TUPLE2
                     if len(stack) - floor < 2:
                         raise _Stop("stack underflow")
                     b2 = pop()
                     stack[-1] = (stack[-1], b2)
+                    if b2.__class__ is Global or stack[-1][0].__class__ is Global:
+                        self._store(stack[-1], "TUPLE2", base + oprel)
                 elif op == 0x85:  # TUPLE1
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
                     stack[-1] = (stack[-1],)
+                    if stack[-1][0].__class__ is Global:
+                        self._store(stack[-1], "TUPLE1", base + oprel)
                 elif op == 0x87:  # TUPLE3
                     if len(stack) - floor < 3:
                         raise _Stop("stack underflow")
                     items = tuple(stack[-3:])
                     del stack[-3:]
                     push(items)
+                    self._store(items, "TUPLE3", base + oprel)
                 elif op == 0x29:  # EMPTY_TUPLE
                     push(())
                 elif op == 0x89:  # NEWFALSE
@@ -1041,6 +1057,8 @@ class _Machine:
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
                     pid = stack[-1]
+                    if pid.__class__ is Global:
+                        self._store((pid,), "BINPERSID", base + oprel)
                     stack[-1] = PERSISTENT
                     persistent += 1
                     if pids_out is not None and len(pids_out) < 1_000_000:
@@ -1081,6 +1099,7 @@ class _Machine:
                         del stack[-2:]
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
+                    self._store(items, "SETITEMS" if op == 0x75 else "SETITEM", base + oprel)
                     target_obj = stack[-1]
                     if target_obj.__class__ is DictVal:
                         _dict_update(target_obj, items)
@@ -1111,6 +1130,7 @@ class _Machine:
                         items = [pop()]
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
+                    self._store(items, "APPENDS" if op == 0x65 else "APPEND", base + oprel)
                     target_obj = stack[-1]
                     if target_obj.__class__ is ListVal:
                         if len(target_obj.items) < LIST_KEEP:
@@ -1134,6 +1154,7 @@ class _Machine:
                         cls = self._global(mod_s, name_s, "INST", offset)
                         k = marks.pop()
                         args = tuple(stack[k:])
+                        self._store(args, "INST", offset)
                         del stack[k:]
                         floor = marks[-1] if marks else 0
                         push(call(cls, args, "INST", offset))
@@ -1162,6 +1183,8 @@ class _Machine:
                         raise _Stop("stack underflow")
                     state = pop()
                     obj = stack[-1]
+                    if state.__class__ is Global:
+                        self._store((state,), "BUILD", base + oprel)
                     if obj.__class__ is Global:
                         # BUILD on a class, function or module (not an instance): setattr on it patches the
                         # library for everything loaded afterwards.
@@ -1233,6 +1256,8 @@ class _Machine:
                         raise _Stop("STOP with an empty stack")
                     result = pop()
                     end = base + bufbase + pos
+                    if result.__class__ is Global:
+                        self._store((result,), "STOP", base + oprel)
                     break
                 elif op == 0x43 or op == 0x42 or op == 0x8E or op == 0x96 or op == 0x8D:
                     # SHORT_BINBYTES / BINBYTES / BINBYTES8 / BYTEARRAY8 / BINUNICODE8
@@ -1314,6 +1339,7 @@ class _Machine:
                     items = stack[k:]
                     del stack[k:]
                     floor = marks[-1] if marks else 0
+                    self._store(items, "LIST", base + oprel)
                     push(ListVal(items[:LIST_KEEP]))
                 elif op == 0x64:  # DICT
                     k = marks.pop()
@@ -1322,6 +1348,7 @@ class _Machine:
                     floor = marks[-1] if marks else 0
                     if len(items) % 2:
                         raise _Stop("DICT with an odd number of items")
+                    self._store(items, "DICT", base + oprel)
                     dv = DictVal()
                     _dict_update(dv, items)
                     push(dv)
@@ -1329,6 +1356,7 @@ class _Machine:
                     push(SETVAL)
                 elif op == 0x90:  # ADDITEMS
                     k = marks.pop()
+                    self._store(stack[k:], "ADDITEMS", base + oprel)
                     del stack[k:]
                     floor = marks[-1] if marks else 0
                     if len(stack) - floor < 1:
@@ -1337,6 +1365,7 @@ class _Machine:
                         self._hook_call(stack[-1], ("add",), "ADDITEMS", base + oprel)
                 elif op == 0x91:  # FROZENSET
                     k = marks.pop()
+                    self._store(stack[k:], "FROZENSET", base + oprel)
                     del stack[k:]
                     floor = marks[-1] if marks else 0
                     push(SETVAL)
@@ -1347,6 +1376,7 @@ class _Machine:
                     floor = marks[-1] if marks else 0
                     if not items:
                         raise _Stop("OBJ without a class")
+                    self._store(items[1:], "OBJ", base + oprel)
                     push(call(items[0], tuple(items[1:]), "OBJ", base + oprel))
                 elif op == 0x92:  # NEWOBJ_EX
                     if len(stack) - floor < 3:
@@ -1446,6 +1476,7 @@ class _Machine:
             notes=tuple(self.notes[:100]),
             divergences=tuple(self.divergences[:20]),
             opaque_states=self.opaque_states,
+            stored=tuple(self.stored.items()),
         )
         return analysis, result
 
