@@ -178,3 +178,34 @@ def test_zip_without_any_end_record_still_cannot_be_scanned(tmp_path: Path) -> N
     path.write_bytes(data[:at] + b"PK\x05\x07" + data[at + 4:])
     report = scan_paths([str(path)], workers=1)
     assert any(f.rule_id == "WW-ARC-002" for f in report.findings)
+
+
+# -- the generator's class audit records calls on state/argument values ---------------------------------------
+
+
+def test_class_audit_records_calls_on_state_and_argument_values() -> None:
+    import json
+
+    from weightwarden.picklevm.resolution import TABLE_PATH
+
+    audit = json.loads((TABLE_PATH.parent / "class_audit.json").read_text(encoding="utf-8"))["classes"]
+    # The two calls the round-7 PoCs went through, found by the generator (not typed in by hand).
+    assert "setdefault" in audit["torch.optim.adam.Adam"]["value_calls"]["__setstate__"]
+    assert "setdefault" in audit["torch.optim.optimizer.Optimizer"]["value_calls"]["__setstate__"]
+    assert "items" in audit["torch.optim.optimizer.Optimizer"]["value_calls"]["__init__"]
+    assert "deepcopy" in audit["torch.optim.swa_utils.AveragedModel"]["value_calls"]["__init__"]
+    assert "pop" in audit["sklearn.base.BaseEstimator"]["value_calls"]["__setstate__"]
+
+
+def test_value_call_pattern() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "build_resolution_table", Path(__file__).resolve().parent.parent / "scripts" / "build_resolution_table.py"
+    )
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    code = "self.defaults.setdefault('a', 1)\nself.helper(1)\nfor g in self.groups:\n    g.pop('x')\nm = deepcopy(model)\n"
+    assert gen.value_calls(code) == ["deepcopy", "iteration", "pop", "setdefault"]
+    assert gen.value_calls("self.helper(1)\nfor i in range(3):\n    pass\n") == []
