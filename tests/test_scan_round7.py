@@ -146,6 +146,55 @@ def test_rebuild_only_class_used_otherwise_than_newobj_is_high(tmp_path: Path, p
     assert any("TrainingArguments" in msg and sev.at_least(Severity.HIGH) for _r, msg, sev in found), found
 
 
+LINEAR = ("torch.nn.modules.linear", "Linear")  # a class of the generated table (SAFE to rebuild)
+
+
+def test_table_class_stored_as_a_value_is_high(tmp_path: Path) -> None:
+    # The same door with a table class planted: library code would call Linear("differentiable", False).
+    (tmp_path / "p.pkl").write_bytes(_adam(g(*LINEAR)))
+    found = _findings(tmp_path / "p.pkl")
+    assert any("Linear" in msg and "as a value" in msg for _r, msg, _s in found), found
+
+
+def test_table_class_as_reconstructor_operand_is_not_a_value(tmp_path: Path) -> None:
+    # Protocol 0/1 writes copyreg._reconstructor(cls, object, None): the class is the operand there.
+    program = b"\x80\x02" + g("copyreg", "_reconstructor") + g(*LINEAR) + g("builtins", "object") + b"N\x87R."
+    analysis = analyze_bytes(program)
+    assert "torch.nn.modules.linear.Linear" not in dict(analysis.stored)
+    (tmp_path / "p.pkl").write_bytes(program)
+    assert _findings(tmp_path / "p.pkl", Severity.LOW) == []
+
+
+def test_benign_whole_object_saves_stay_clean(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    joblib = pytest.importorskip("joblib")
+    np = pytest.importorskip("numpy")
+    pytest.importorskip("sklearn")
+    from sklearn.feature_selection import SelectKBest, f_classif
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.LayerNorm(4))
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(2, 4)).sum().backward()
+    opt.step()
+    torch.save(opt, tmp_path / "adam_whole.pt")
+    torch.save(opt.state_dict(), tmp_path / "adam_sd.pt")
+    torch.save(model, tmp_path / "seq.pt")
+    torch.save(torch.optim.swa_utils.AveragedModel(model), tmp_path / "avg.pt")
+    torch.save(torch.optim.lr_scheduler.StepLR(opt, 3), tmp_path / "sched.pt")
+    x = np.random.default_rng(0).random((30, 4))
+    y = (x[:, 0] > 0.5).astype(int)
+    joblib.dump(make_pipeline(SelectKBest(f_classif, k=2), LogisticRegression()).fit(x, y), tmp_path / "skb.joblib")
+    joblib.dump(FunctionTransformer(np.log1p).fit(x), tmp_path / "ft.joblib")
+    joblib.dump(make_pipeline(StandardScaler(), KNeighborsClassifier(3)).fit(x, y), tmp_path / "knn.joblib")
+    joblib.dump(OneHotEncoder(dtype=np.float64).fit(np.array([["a"], ["b"]])), tmp_path / "ohe.joblib")
+    for path in sorted(tmp_path.iterdir()):
+        assert _findings(path, Severity.LOW) == [], path.name
+
+
 # -- grading: the zip comment that ends in an end-record signature -------------------------------------------
 
 _OS_SYSTEM = b"cos\nsystem\n(S'echo pwned'\ntR."

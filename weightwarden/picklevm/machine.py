@@ -216,6 +216,28 @@ CALLS_ARGUMENT: dict[str, tuple[int, ...]] = {
     "collections.defaultdict": (0,),
     "torch.nn.parameter.Parameter": (),
 }
+# Where an allowlisted reconstructor takes a class it rebuilds (``cls.__new__``) or calls: the class operand, not a
+# value left in data (red team round 7). Indexes into the argument tuple; Cython's ``__pyx_unpickle_X`` and
+# scikit-learn's ``newObj`` take the class first (matched by name in :func:`_operand_indexes`).
+OPERAND_ARGS: dict[str, tuple[int, ...]] = {
+    **{target: (index,) for target, index in _FACTORIES.items()},
+    **CALLS_ARGUMENT,
+    "numpy.ma.core._mareconstruct": (0, 1),
+    "numpy.random._pickle.__bit_generator_ctor": (0,),
+    "numpy.random._pickle.__generator_ctor": (0, 1),
+    "numpy.random._pickle.__randomstate_ctor": (0, 1),
+}
+_STORED_PER_TARGET = 64  # places kept per stored target; past that, every further use counts as a value
+
+
+def _operand_indexes(target: str) -> tuple[int, ...]:
+    found = OPERAND_ARGS.get(target)
+    if found is not None:
+        return found
+    last = target.rsplit(".", 1)[-1]
+    return (0,) if last == "newObj" or last.startswith("__pyx_unpickle_") else ()
+
+
 # Instance attributes the unpickler looks up on the object itself (APPEND(S) -> append/extend, ADDITEMS ->
 # add, BUILD -> __setstate__): a BUILD that sets one makes its value what the next such opcode calls.
 HOOK_ATTRS = frozenset({"append", "extend", "add", "__setstate__"})
@@ -521,16 +543,43 @@ class _Machine:
         # BUILDs whose state may set instance attributes the walk cannot see (a call result, a dict with opaque
         # keys, an unknown slot state): such a program may give an instance its own __setstate__/append/extend.
         self.opaque_states = 0
-        # target -> "OPCODE @offset" of the first place an imported object was stored as a value (in a tuple,
-        # list, dict, set, BUILD state, call argument, persistent id or the result) rather than used as the
-        # callee / class operand: library code may call it later (red team round 7).
-        self.stored: dict[str, str] = {}
+        # target -> [(container, "OPCODE @offset")]: where an imported object was stored as a value (in a
+        # tuple, list, dict, set, BUILD state, call argument, persistent id or the result) rather than used as
+        # the callee / class operand: library code may call it later (red team round 7). An argument tuple that
+        # an allowlisted reconstructor takes the class from (OPERAND_ARGS) is removed again at the call.
+        self.stored: dict[str, list[tuple[Any, str]]] = {}
+        self.stored_overflow: set[str] = set()
 
-    def _store(self, items: Any, opcode: str, offset: int) -> None:
+    def _store(self, items: Any, opcode: str, offset: int, container: Any = None) -> None:
         """Remember the imported objects among ``items`` (values that land in data, not callees)."""
         for value in items:
-            if value.__class__ is Global and value.target not in self.stored and len(self.stored) < MAX_SITES:
-                self.stored[value.target] = f"{opcode} @{offset}"
+            if value.__class__ is Global:
+                places = self.stored.get(value.target)
+                if places is None:
+                    if len(self.stored) >= MAX_SITES:
+                        self.stored_overflow.add("<more targets>")
+                        continue
+                    places = self.stored[value.target] = []
+                if len(places) < _STORED_PER_TARGET:
+                    places.append((container, f"{opcode} @{offset}"))
+                else:
+                    self.stored_overflow.add(value.target)  # further places are not tracked: never discounted
+
+    def _operand(self, target: str, args: tuple[Any, ...]) -> None:
+        """``args`` went to ``target``, which takes a class at the operand indexes: not values there."""
+        for index in _operand_indexes(target):
+            if index < len(args) and args[index].__class__ is Global:
+                places = self.stored.get(args[index].target)
+                if places:
+                    for i, (container, _where) in enumerate(places):
+                        if container is args:
+                            del places[i]
+                            break
+
+    def stored_values(self) -> tuple[tuple[str, str], ...]:
+        out = [(t, places[0][1]) for t, places in self.stored.items() if places]
+        out += [(t, "more places than tracked") for t in sorted(self.stored_overflow) if not self.stored.get(t)]
+        return tuple(out)
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -667,6 +716,8 @@ class _Machine:
             raise _Stop(f"REDUCE argument is not a tuple ({_kind(args)})")
         if not isinstance(args, tuple):
             args = ()
+        elif args and not computed:
+            self._operand(target, args)
         if target in _QUIET:
             self._site(target, "call", opcode, offset, "", computed)
         else:
@@ -1028,27 +1079,27 @@ class _Machine:
                     del stack[k:]
                     push(items)
                     floor = marks[-1] if marks else 0
-                    self._store(items, "TUPLE", base + oprel)
+                    self._store(items, "TUPLE", base + oprel, items)
                 elif op == 0x86:  # TUPLE2
                     if len(stack) - floor < 2:
                         raise _Stop("stack underflow")
                     b2 = pop()
                     stack[-1] = (stack[-1], b2)
                     if b2.__class__ is Global or stack[-1][0].__class__ is Global:
-                        self._store(stack[-1], "TUPLE2", base + oprel)
+                        self._store(stack[-1], "TUPLE2", base + oprel, stack[-1])
                 elif op == 0x85:  # TUPLE1
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
                     stack[-1] = (stack[-1],)
                     if stack[-1][0].__class__ is Global:
-                        self._store(stack[-1], "TUPLE1", base + oprel)
+                        self._store(stack[-1], "TUPLE1", base + oprel, stack[-1])
                 elif op == 0x87:  # TUPLE3
                     if len(stack) - floor < 3:
                         raise _Stop("stack underflow")
                     items = tuple(stack[-3:])
                     del stack[-3:]
                     push(items)
-                    self._store(items, "TUPLE3", base + oprel)
+                    self._store(items, "TUPLE3", base + oprel, items)
                 elif op == 0x29:  # EMPTY_TUPLE
                     push(())
                 elif op == 0x89:  # NEWFALSE
@@ -1476,7 +1527,7 @@ class _Machine:
             notes=tuple(self.notes[:100]),
             divergences=tuple(self.divergences[:20]),
             opaque_states=self.opaque_states,
-            stored=tuple(self.stored.items()),
+            stored=self.stored_values(),
         )
         return analysis, result
 

@@ -17,6 +17,7 @@ from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
 from weightwarden.picklevm.policy import rebuild_only
+from weightwarden.picklevm.resolution import is_table_class
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     ATLAS_USER_EXECUTION,
@@ -240,6 +241,19 @@ def analysis_findings(
                 ctx.file, where,
                 f"pickle stores the class {target} as a value ({stored}), where library code may call it; it is "
                 f"allowed only as the class operand of NEWOBJ: {reason}",
+                evidence + f"; stored as a value at {stored}", offset=first.offset,
+            )
+            continue
+        if verdict == "safe" and stored is not None and is_table_class(target):
+            # A library class (the generated table's, reviewed only for what rebuilding it runs) left in data:
+            # library code that calls what it finds there (x.setdefault(...), deepcopy's __deepcopy__, iteration)
+            # reaches the class and its class-level methods with arguments of its own. Only the hand-reviewed
+            # types (builtins, numpy, torch's tensor types) are accepted as values; the table's classes only as
+            # the class operand of NEWOBJ or of a reconstructor that rebuilds them (red team round 7).
+            yield UNKNOWN_CALL.found_in(
+                ctx.file, where,
+                f"pickle stores the library class {target} as a value ({stored}), where library code may call it; "
+                "table classes are accepted only as the class operand of NEWOBJ or of a reconstructor",
                 evidence + f"; stored as a value at {stored}", offset=first.offset,
             )
             continue
