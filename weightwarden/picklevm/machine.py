@@ -42,6 +42,8 @@ from typing import Any, BinaryIO
 
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
+from weightwarden.picklevm.policy import rebuild_only
+from weightwarden.picklevm.resolution import is_table_class
 from weightwarden.picklevm.resolution import resolve as _resolve
 
 MiB = 1024 * 1024
@@ -227,7 +229,9 @@ OPERAND_ARGS: dict[str, tuple[int, ...]] = {
     "numpy.random._pickle.__generator_ctor": (0, 1),
     "numpy.random._pickle.__randomstate_ctor": (0, 1),
 }
-_STORED_PER_TARGET = 64  # places kept per stored target; past that, every further use counts as a value
+# Places kept for the classes whose stored uses decide a finding (table classes, REBUILD_ONLY), over the whole
+# program; past that, a target whose places were not all kept counts as stored (conservative).
+_STORED_PLACES = 200_000
 
 
 def _operand_indexes(target: str) -> tuple[int, ...]:
@@ -547,38 +551,55 @@ class _Machine:
         # tuple, list, dict, set, BUILD state, call argument, persistent id or the result) rather than used as
         # the callee / class operand: library code may call it later (red team round 7). An argument tuple that
         # an allowlisted reconstructor takes the class from (OPERAND_ARGS) is removed again at the call.
-        self.stored: dict[str, list[tuple[Any, str]]] = {}
+        # A container holding the same class twice is kept once per place (a list of places per container id).
+        self.stored: dict[str, dict[int, list[tuple[Any, str]]]] = {}
         self.stored_overflow: set[str] = set()
+        self.stored_places = 0
+        self.stored_tracked: dict[str, bool] = {}  # target -> whether every place is kept (it decides findings)
 
     def _store(self, items: Any, opcode: str, offset: int, container: Any = None) -> None:
         """Remember the imported objects among ``items`` (values that land in data, not callees)."""
         for value in items:
             if value.__class__ is Global:
-                places = self.stored.get(value.target)
+                target = value.target
+                places = self.stored.get(target)
                 if places is None:
                     if len(self.stored) >= MAX_SITES:
                         self.stored_overflow.add("<more targets>")
                         continue
-                    places = self.stored[value.target] = []
-                if len(places) < _STORED_PER_TARGET:
-                    places.append((container, f"{opcode} @{offset}"))
+                    places = self.stored[target] = {}
+                tracked = self.stored_tracked.get(target)
+                if tracked is None:
+                    tracked = self.stored_tracked[target] = is_table_class(target) or rebuild_only(target) is not None
+                if not tracked:
+                    if not places:
+                        places[0] = [(None, f"{opcode} @{offset}")]  # where it was first stored, for the record
+                elif self.stored_places < _STORED_PLACES:
+                    self.stored_places += 1
+                    places.setdefault(id(container), []).append((container, f"{opcode} @{offset}"))
                 else:
-                    self.stored_overflow.add(value.target)  # further places are not tracked: never discounted
+                    self.stored_overflow.add(target)  # further places are not kept: never discounted
 
     def _operand(self, target: str, args: tuple[Any, ...]) -> None:
         """``args`` went to ``target``, which takes a class at the operand indexes: not values there."""
         for index in _operand_indexes(target):
-            if index < len(args) and args[index].__class__ is Global:
+            if index < len(args) and args[index].__class__ is Global and self.stored_tracked.get(args[index].target):
                 places = self.stored.get(args[index].target)
-                if places:
-                    for i, (container, _where) in enumerate(places):
-                        if container is args:
-                            del places[i]
-                            break
+                kept = places.get(id(args)) if places else None
+                if kept and kept[0][0] is args:  # the very tuple (an id is reused only once the tuple is gone)
+                    kept.pop()
+                    if not kept:
+                        del places[id(args)]
 
     def stored_values(self) -> tuple[tuple[str, str], ...]:
-        out = [(t, places[0][1]) for t, places in self.stored.items() if places]
-        out += [(t, "more places than tracked") for t in sorted(self.stored_overflow) if not self.stored.get(t)]
+        """(target, first place) of every target stored as a value somewhere."""
+        out = []
+        for target, places in self.stored.items():
+            wheres = [where for kept in places.values() for _c, where in kept]
+            if wheres:
+                out.append((target, min(wheres, key=lambda w: int(w.rsplit("@", 1)[1]))))
+            elif target in self.stored_overflow:
+                out.append((target, "more places than were kept"))
         return tuple(out)
 
     # -- buffering -----------------------------------------------------------------------------------
