@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.corpus.pickleasm import Asm, Call, Glob
 
@@ -504,6 +505,7 @@ def malicious_cases() -> list[Case]:
                       _prog(2, lambda a: (a.emit(Glob("os", "system")), a.put(), a.pop(), a.get(0), a.emit((SHELL,)), a.reduce(), None)[-1])))
     cases.extend(template_cases())
     cases.extend(round6_cases())  # red team round 6 (block at the end of this file)
+    cases.extend(round7_cases())  # red team round 7 (block at the end of this file)
     return cases
 
 
@@ -872,3 +874,46 @@ def round6_cases() -> list[Case]:
              _ordereddict_setstate("mailbox", "Maildir", "canary")(2)),
     ]
 # ======== END red team round 6 ==========================================================================
+
+
+# ======== BEGIN red team round 7 on the scanner's readers (helper pol7) ==================================
+# Library code inside an allowlisted class calls a method it finds on an instance: Optimizer.__setstate__ ends
+# with ``self.defaults.setdefault("differentiable", False)``, and an argparse.Namespace as ``defaults`` carries
+# its own ``setdefault`` (an instance attribute wins). The red team planted TrainingArguments (REBUILD_ONLY);
+# here the planted callable writes the canary: functools.partial(TimedRotatingFileHandler, "canary") opens
+# ./canary for appending before it rejects the rollover interval "differentiable".
+
+
+def _optimizer_setdefault_hook(hook: Any) -> Payload:
+    def build(a: Asm) -> None:
+        a.glob("torch.optim.adam", "Adam")
+        a.emit(())
+        a.newobj()
+        a.mark()
+        a.emit("defaults")
+        a.glob("argparse", "Namespace")
+        a.emit(())
+        a.newobj()
+        a.dict_of({"setdefault": hook})
+        a.build()  # Namespace.__dict__ gets setdefault
+        a.emit("param_groups")
+        a.emit([])
+        a.emit("state")
+        a.emit({})
+        a.raw(b"d")  # DICT: the Adam state
+        a.build()  # Optimizer.__setstate__ -> self.defaults.setdefault("differentiable", False)
+
+    return lambda proto: _prog(max(proto, 2), build)
+
+
+def round7_cases() -> list[Case]:
+    """The round-7 bypass class (an instance-attribute method called by a table class's own code), firing the
+    canary under pickle.load."""
+    hook = Call(Glob("functools", "partial"), (Glob("logging.handlers", "TimedRotatingFileHandler"), "canary"))
+    return [
+        Case("round7_optimizer_defaults_setdefault", "4",
+             "NEWOBJ Adam + BUILD {'defaults': Namespace with an instance 'setdefault'}: Optimizer.__setstate__ "
+             "calls defaults.setdefault('differentiable', False) (a partial of TimedRotatingFileHandler opens "
+             "./canary)", "pickle", CRIT, "adam_setdefault.pkl", _optimizer_setdefault_hook(hook)(2)),
+    ]
+# ======== END red team round 7 ==========================================================================
