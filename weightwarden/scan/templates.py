@@ -30,6 +30,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from collections.abc import Iterable
 from typing import Any
 
 # Issue kinds (one rule each in weightwarden.scan.rules.template).
@@ -73,26 +74,30 @@ class TemplateIssue:
     evidence: str
 
 
-def analyze_template(source: str) -> list[TemplateIssue]:
-    """Issues found in a Jinja template's source, sorted by line; never renders it."""
-    return list(_analyze_cached(source))
+def analyze_template(source: str, config_names: Iterable[str] = ()) -> list[TemplateIssue]:
+    """Issues found in a Jinja template's source, sorted by line; never renders it.
+
+    ``config_names``: the render arguments the host fills from a config next to the template (the special
+    tokens of tokenizer_config.json, any ``*_token`` key): attacker-controlled, so never render data. Names
+    ending in ``_token``/``_tokens`` are treated so anyway (round 6: ``image_token``)."""
+    return list(_analyze_cached(source, frozenset(config_names)))
 
 
 # A repository ships the same template many times (every GGUF quantisation, tokenizer_config.json and
 # chat_template.jinja carry a copy); parsing dominates, so identical sources are analysed once per process.
 @lru_cache(maxsize=256)
-def _analyze_cached(source: str) -> tuple[TemplateIssue, ...]:
-    return tuple(_analyze(source))
+def _analyze_cached(source: str, config_names: frozenset[str] = frozenset()) -> tuple[TemplateIssue, ...]:
+    return tuple(_analyze(source, config_names))
 
 
-def _analyze(source: str) -> list[TemplateIssue]:
+def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[TemplateIssue]:
     try:
         tree = _parse(source)
     except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is a finding, not a crash
         line = getattr(exc, "lineno", None) or 0
         message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
         return [TemplateIssue(PARSE_ERROR, line, f"template does not parse: {message}", _line(source, line))]
-    walker = _Walker(source)
+    walker = _Walker(source, config_names)
     # The value walk recurses up to MAX_VALUE_DEPTH (a few frames each); Python-to-Python calls do not use
     # the C stack (3.11+), so a higher interpreter limit is safe for the walk — and only for the walk: the
     # old limit is put back, so no other reader in the process runs under it.
@@ -258,6 +263,15 @@ _OPAQUE_NAMES = (
     ESCAPE_ROOTS | HOST_NAMES | SPECIAL_TOKEN_NAMES
     | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception", "self"}
 )
+
+
+def _config_token_name(name: str) -> bool:
+    """A render argument hosts fill from tokenizer_config.json next to the template: every ``*_token`` key
+    (fire.py, vLLM, transformers' extra special tokens such as ``image_token``) and token lists. Its value
+    is the model author's, so it is never render data (round 6: ``image_token|format(95, ...)``)."""
+    return name.endswith(("_token", "_tokens"))
+
+
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
 # Filters that always return an int: len() itself refuses anything else. int/float return their default
 # argument when the conversion fails ('x'|int(u) is u), abs/round whatever the value's __abs__/__round__
@@ -437,8 +451,9 @@ def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
 
 
 class _Walker:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, config_names: frozenset[str] = frozenset()) -> None:
         self.source = source
+        self.config_names = config_names
         self.issues: list[TemplateIssue] = []
         self.stored: set[str] = set()
         self.consumed: set[int] = set()  # ids of argument nodes already judged by the node using them
@@ -740,7 +755,8 @@ class _Walker:
         base = name.split(".", 1)[0]
         if "." in name:
             free = _UNK if binds is None else _NOTHING  # a namespace attribute: only what is stored in it
-        elif base in _OPAQUE_NAMES or (binds is None and name in self.stored):
+        elif base in _OPAQUE_NAMES or base in self.config_names or _config_token_name(base) or \
+                (binds is None and name in self.stored):
             free = _UNK
         else:
             # Render data the template changes in place is no longer the caller's: not data, not proven.
