@@ -1180,6 +1180,15 @@ class _Walker:
         values = self.value(fn.node)
         if _unresolved(values):
             self.add(COMPUTED_ATTR, node, "str.format() with a format string computed at render time")
+        elif DATA in values:
+            # A format string from the render data reads the attributes its fields name ('{0.__init__}'):
+            # chat content may only read those of render data (round 6, class 3).
+            given = [*node.args, *(k.value for k in node.kwargs)]
+            if node.dyn_args is not None or node.dyn_kwargs is not None or \
+                    not all(self._data_key_ok(a, 0) and DATA in self.value(a) for a in given):
+                self.add(COMPUTED_ATTR, node,
+                         "str.format() with a format string from the render data given objects that are not "
+                         "render data (chat content would pick their attributes)")
         for fmt in _strs(values):
             if _FORMAT_FIELD_RE.search(fmt):
                 self.add(BUILT_NAME, node, f"format string built from pieces reads private attributes: {fmt[:80]!r}")
