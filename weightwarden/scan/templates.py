@@ -28,9 +28,9 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from collections.abc import Iterable
 from typing import Any
 
 # Issue kinds (one rule each in weightwarden.scan.rules.template).
@@ -212,6 +212,11 @@ def _dangerous_name(name: str) -> bool:
 
 
 dangerous_name = _dangerous_name  # public: the template rules judge special-token values with it too
+
+
+def format_reads_private(text: str) -> bool:
+    """A str.format string with a field reading a private attribute or item ('{0.__class__}')."""
+    return _FORMAT_FIELD_RE.search(text) is not None
 
 
 class _Atom:

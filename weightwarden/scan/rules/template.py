@@ -164,10 +164,10 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         if not isinstance(value, str):
             continue
         # Case-folded too: '__GLOBALS__'|lower is the same key (round 6).
-        if tpl.dangerous_name(value) or tpl.dangerous_name(value.casefold()):
+        if tpl.dangerous_name(value) or tpl.dangerous_name(value.casefold()) or tpl.format_reads_private(value):
             yield DUNDER.found_in(
                 ctx.file, f"{code.location} special token {name}",
-                f"special token '{name}' passed to the template is the Python internal name '{value[:80]}'",
+                f"special token '{name}' passed to the template names a Python internal attribute: '{value[:80]}'",
                 f"{name}: {value[:100]!r}",
             )
         elif _ODD_TOKEN_RE.search(value):
