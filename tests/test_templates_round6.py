@@ -225,3 +225,13 @@ def test_real_shapes_settle_without_bounds() -> None:
     """Round 6's strict data test made inner fixpoints restart each round (DeepSeek/Gemma templates hit
     MAX_ROUNDS / MAX_STEPS); rounds are joined and warm-started now."""
     _clean("{% set content = message['content'] %}{% set content = content.split('x')[-1] %}{{ content|trim }}")
+
+
+def test_class3_calling_what_data_keys_reached_on_data() -> None:
+    """Data keys on data stay allowed (tool schemas need them), but Jinja's getattr fallback lets them walk
+    from a string to ``object.__subclasses__`` ('__class__|__base__|__subclasses__' in a user message, found
+    while fixing this round): calling a name that may hold such a value is a finding."""
+    _found("{% for m in messages %}{% set p = m.content.split('|') %}{% set f = m.content[p[0]][p[1]][p[2]] %}"
+           "{{ f()|length }}{% endfor %}")
+    _found("{% set f = messages[0][messages[0].role] %}{{ f() }}")
+    _clean("{% macro f(x) %}{{ x }}{% endmacro %}{% for m in messages %}{{ f(m.content) }}{% endfor %}")

@@ -1178,6 +1178,12 @@ class _Walker:
             # be str.format of a format string that reads attributes of its arguments.
             self.add(COMPUTED_ATTR, node, "call of a function computed at render time (may be str.format)")
             return
+        if isinstance(fn, nodes.Name) and fn.name in self.bindings and DATA in self.value(fn):
+            # Render data is JSON: never callable. A name that may hold it was reached through data keys on
+            # data, which Jinja's getattr fallback turns into attributes ('x'['__class__']...): calling it
+            # runs a method chosen by chat content (round 6, class 3).
+            self.add(COMPUTED_ATTR, node, f"call of '{fn.name}', which may hold a value reached through the render data")
+            return
         if not (isinstance(fn, nodes.Getattr) and fn.attr in ("format", "format_map")):
             return
         if isinstance(fn.node, nodes.Const):
