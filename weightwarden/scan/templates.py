@@ -16,9 +16,10 @@ binding of a name (set, block set, for, with, macro and call-block parameters, n
 keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself, plus
 its free value (the render argument) unless a binding surely reaches the read. A key, attribute name or format
 string is proven only from an allow-list (round 5): exact strings folded from constants (Markup from ``|safe``,
-``|e`` or ``{% autoescape %}`` never folded), render data (a free render name, not a special token or a global,
-read through items, attributes and allow-listed filters/methods), or numbers from operations that always give
-one. Everything else, an empty value set included, is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
+``|e`` or ``{% autoescape %}`` never folded), render data (a free render name, not a special token, a
+``*_token`` config name or a global, only *selected* out of: items, fields, loop targets, selecting filters;
+round 6: nothing built from it), or numbers from operations that always give one. A key that is render data
+is accepted only on render data or a container the template built (round 6: ``lipsum[m.content]`` is not). Everything else, an empty value set included, is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
 ``raise_exception``, loop controls, ``{% generation %}``) produce nothing. The rules that turn issues into
 findings are in :mod:`weightwarden.scan.rules.template`.
 """
