@@ -14,7 +14,7 @@ The caller supplies the records and a way to look a line up, so the server (from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +88,8 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
     to the matched line; others are notes.
 
     Red team round 4: a linked line stands for the specific releases that share the root (``same_root``'s
-    records), a declared base line for every release of it logged before the judged release (``history(line)``,
-    revoked and superseded included); incidents are matched against those, not only the line's latest release
+    records), a declared base line for every release of it below the view's size (``history(line)``, revoked and
+    superseded included, those logged after the judged release too: red team round 6, A4); incidents are matched against those, not only the line's latest release
     (which a new version or a revocation would change). ``entitled_at(index, key, line, line's publisher
     key)``: whether the incident record at that log index may speak for the line, judged against the grant
     its key had when the record was logged (the server keeps it; without it ``entitled`` is asked). Every bound the walk hits is written to ``limits``: a caller must
@@ -215,6 +215,32 @@ def _release_key(rec: _inc.ModelRecord) -> tuple[Any, ...]:
             rec.declared_bases)
 
 
+class _Pulled:
+    """A line's history, pulled from its source only as far as the walk's budget allows (red team round 6,
+    D1: the server's source reads each release entry when pulled); what was pulled is kept for the line's
+    other citations."""
+
+    def __init__(self, source: Iterable[_inc.ModelRecord]) -> None:
+        self._source = iter(source)
+        self._got: list[_inc.ModelRecord] = []
+        self._done = False
+
+    def each(self, may_pull: Callable[[], bool]) -> Iterator[_inc.ModelRecord]:
+        i = 0
+        while True:
+            if i < len(self._got):
+                yield self._got[i]
+                i += 1
+                continue
+            if self._done or not may_pull():
+                return
+            try:
+                self._got.append(next(self._source))
+            except StopIteration:
+                self._done = True
+                return
+
+
 def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | None],
           same_root: Callable[[str, str], Iterable[tuple[Any, ...]]] | None,
           owner_of: Callable[[str], str | None], entitled: Entitled, notes: list[str] | None,
@@ -228,7 +254,8 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
     ``limits``.
 
     Red team round 5 (A3, A3b): the walk visits releases, not lines. A declared base stands for every
-    release of its line logged before the judged release (``history``, revoked and superseded included;
+    release of its line below the view's size (``history``, revoked and superseded included, and since
+    round 6 (A4) those logged after the judged release too: what the walk once reached stays reached;
     the one named when the base gives a version), a weights-root link for the specific releases sharing the
     root (``same_root``'s records); each of those releases is put on the frontier and its OWN declared bases
     and weights root are followed, so a base's v2 without bases, or a revocation of v1, cannot cut off the
@@ -244,7 +271,7 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
     skipped = 0
     visited: set[tuple[Any, ...]] = {_release_key(release)}
     in_extra: set[tuple[Any, ...]] = set()
-    histories: dict[str, list[_inc.ModelRecord]] = {}
+    histories: dict[str, _Pulled] = {}
     roots_done: set[tuple[str, str]] = set()
 
     def limit(message: str) -> None:
@@ -262,13 +289,23 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
             in_extra.add(key)
             extra.setdefault(line_id, []).append(rec)
 
+    over = (f"more than {MAX_WALKED_RELEASES} releases in the ancestry of {release.model_id}: "
+            "the list of affecting incidents is incomplete")
+
+    def may_pull() -> bool:
+        """Whether the walk may read one more release of a history (red team round 6, D1: nothing is read
+        once the budget is spent; the list is then incomplete, even where nothing unvisited was left)."""
+        if walked[0] > 0:
+            return True
+        limit(over)
+        return False
+
     def visit(rec: _inc.ModelRecord, following: list[_inc.ModelRecord]) -> None:
         key = _release_key(rec)
         if key in visited:
             return
         if walked[0] <= 0:
-            limit(f"more than {MAX_WALKED_RELEASES} releases in the ancestry of {release.model_id}: "
-                  "the list of affecting incidents is incomplete")
+            limit(over)
             return
         walked[0] -= 1
         visited.add(key)
@@ -308,8 +345,8 @@ def _walk(release: _inc.ModelRecord, lookup: Callable[[str], _inc.ModelRecord | 
                 if not admit(parent, "declared", following) or history is None:
                     continue
                 if parent not in histories:
-                    histories[parent] = list(history(parent))
-                for old in histories[parent]:
+                    histories[parent] = _Pulled(history(parent))
+                for old in histories[parent].each(may_pull):
                     if version is None or str(old.version) == str(version):
                         note_extra(parent, old)
                         visit(old, following)

@@ -934,7 +934,7 @@ class RegistryClient:
 
             found = affecting(release_record(body, release_index), items, lambda m: (latest(m) or (None,))[0],
                               lambda r, _line: by_root.get(r, []), notes=self.notes, open_only=False, owner=owner,
-                              limits=limits, history=lambda m: _history(buckets.get(m), release_index))
+                              limits=limits, history=lambda m: _history(buckets.get(m), checkpoint.size))
             return [a.to_dict() for a in found]
         # Red team round 5 (A3): the lines to read are those the shared walk (``affecting``) will visit: the
         # declared bases of every release of a base line logged before the judged release (revoked and
@@ -955,7 +955,7 @@ class RegistryClient:
                 data = self._line_data(base, checkpoint, None)
                 base_view = _line_view_at(base, checkpoint.size, data)
                 items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
-                history[base] = _history(data, release_index)
+                history[base] = _history(data, checkpoint.size)
                 for old in history[base]:
                     following.extend(split_release(b)[0] for b in old.declared_bases)
                 latest_rel = next((r for r in base_view["releases"] if r["bundle"] == base_view["latest"]), None)
@@ -1008,8 +1008,9 @@ class RegistryClient:
 
 
 def _history(data: _LineData | None, before: int | None) -> list[Any]:
-    """Every release of a line proven in the log before the judged release, revoked and superseded ones
-    included: what a declared base stands for (red team round 4, A2b)."""
+    """Every release of a line proven in the log below ``before`` (the checkpoint's size), revoked and
+    superseded ones included: what a declared base stands for (red team round 4, A2b; round 6, A4: those
+    logged after the judged release too, as the registry's view takes them)."""
     from weightwarden.registry.affecting import release_record
 
     if data is None:

@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +51,14 @@ _HASH_CACHE_MAX = 4_000_000
 _TILE_CACHE_MAX = 20_000
 _RANGE_CACHE_MAX = 2_000_000
 _FILL_MAX = 500_000  # stored hashes (16 MB) one proof read may load into the cache at once
+# Red team round 6 (D1): what one affecting-incidents computation may read (an unauthenticated GET /current
+# or /web page triggers it): bytes of release entries plus a fixed charge per query. Past it the walk stops
+# loading and the answer is "incomplete" (fail closed). Charged the same whether an entry comes from the
+# projection cache or the database, so the answer at a size never depends on what a worker has cached.
+MAX_VIEW_COST = 16 << 20
+QUERY_COST = 4096
+_AFFECTING_MEMO_MAX = 512  # memoised affecting lists (release, size, open_only, key table): a few KB each
+_PROJECTED_DIGESTS_MAX = 1 << 18  # file digests held in release projections (tens of MB), LRU
 
 metadata = sa.MetaData()
 log_state = sa.Table(
@@ -323,6 +333,16 @@ class Store:
         self._incident_lock = threading.Lock()
         self._incident_parsed: dict[int, Any] = {}
         self._grant_cache: dict[int, Any] = {}
+        # Red team round 6 (D1): the affecting list at a given (release, size, key table) never changes: it is
+        # memoised (LRU), shared by /current and /web; concurrent misses of one key compute it once. Release
+        # entries the walk reads are kept as projections (``release_record``: line, version, root, digests,
+        # bases), never as parsed entries.
+        self.max_view_cost = MAX_VIEW_COST
+        self._affecting_memo: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[str, ...], int]] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self._computing: dict[tuple[Any, ...], threading.Lock] = {}
+        self._projections: OrderedDict[int, tuple[Any, int]] = OrderedDict()
+        self._projected_digests = 0
 
     @classmethod
     def open(cls, url: str, signer: Any, **kwargs: Any) -> Store:
@@ -820,22 +840,127 @@ class Store:
         return [i for i in items if i[0] < size]
 
     def affecting_incidents(self, release_index: int, size: int, limits: list[str] | None = None, *,
-                            open_only: bool = True) -> list[Any]:
+                            open_only: bool = True, spent: list[int] | None = None) -> list[Any]:
         """The open incidents affecting the release at ``release_index`` as of tree ``size``, through
         transitive declared lineage, same weights root, file digests and weights root (``affecting``): what
         the signed freshness view of its line lists (red team round 2). A bound hit is written to ``limits``
-        (the view then says the list is incomplete, red team round 3)."""
+        (the view then says the list is incomplete, red team round 3). ``spent``: the cost of this call is
+        added to ``spent[0]`` (0 when memoised), for a caller that bounds several calls (the web pages).
+
+        Red team round 6 (D1): memoised per (release, size, open_only, key table), the inputs the answer
+        depends on (entries below the size never change); each computation is bounded by
+        ``max_view_cost`` and ends "incomplete" past it."""
+        fingerprint = self._key_table_fingerprint()
+        key = (int(release_index), int(size), bool(open_only), fingerprint)
+        found = self._memo_get(key)
+        if found is None:
+            with self._memo_lock:
+                lock = self._computing.setdefault(key, threading.Lock())
+            with lock:  # one computation per key; the others wait for it and read the memo
+                found = self._memo_get(key)
+                if found is None:
+                    try:
+                        found = self._compute_affecting(release_index, size, open_only=open_only)
+                    finally:
+                        with self._memo_lock:
+                            self._computing.pop(key, None)
+                    computed, inner = found[:3], found[3]
+                    if inner == fingerprint:  # the key table did not change in between: memoise
+                        with self._memo_lock:
+                            self._affecting_memo[key] = computed
+                            while len(self._affecting_memo) > _AFFECTING_MEMO_MAX:
+                                self._affecting_memo.popitem(last=False)
+                    found = computed
+        result, hit_limits, cost = found
+        if limits is not None:
+            limits.extend(m for m in hit_limits if m not in limits)
+        if spent is not None:
+            spent[0] += cost
+        return list(result)
+
+    def _memo_get(self, key: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[str, ...], int] | None:
+        with self._memo_lock:
+            found = self._affecting_memo.get(key)
+            if found is not None:
+                self._affecting_memo.move_to_end(key)
+                return found[0], found[1], 0  # a memoised answer costs nothing
+        return None
+
+    @staticmethod
+    def _fingerprint(pubs: Sequence[Publisher]) -> str:
+        rows = sorted((p.key_id, list(p.namespaces), list(p.roles)) for p in pubs)
+        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+    def _publishers_in(self, conn: Connection) -> list[Publisher]:
+        return [Publisher(r.key_id, bytes(r.public_key), tuple(json.loads(r.namespaces)), tuple(json.loads(r.roles)),
+                          r.name) for r in conn.execute(sa.select(publishers).order_by(publishers.c.created_at))]
+
+    def _key_table_fingerprint(self) -> str:
+        """The key table is the one input of the answer that is not append-only (a key removed or its grant
+        changed alters entitlements): part of the memo's key."""
+        with self._reader.connect() as conn:
+            return self._fingerprint(self._publishers_in(conn))
+
+    def _compute_affecting(self, release_index: int, size: int, *,
+                           open_only: bool) -> tuple[tuple[Any, ...], tuple[str, ...], int, str]:
+        limits: list[str] = []
         with self._snapshot() as conn:
-            return self._affecting_in(conn, release_index, size, limits, open_only=open_only)
+            pubs = self._publishers_in(conn)
+            spent = [0]
+            found = self._affecting_in(conn, release_index, size, limits, open_only=open_only, pubs=pubs,
+                                       spent=spent)
+        return tuple(found), tuple(limits), spent[0], self._fingerprint(pubs)
+
+    def _projection(self, conn: Connection, index: int) -> tuple[Any, int]:
+        """The release at ``index`` as the walk needs it (``release_record``) and its entry's size: cached
+        (LRU, bounded by the number of file digests held), a logged entry never changes."""
+        from weightwarden.registry.affecting import release_record
+
+        with self._memo_lock:
+            hit = self._projections.get(index)
+            if hit is not None:
+                self._projections.move_to_end(index)
+                return hit
+        row = conn.execute(sa.select(entries.c.data).where(entries.c.idx == index)).first()
+        if row is None:
+            raise StoreError(f"no entry {index} in the log")
+        data = bytes(row.data)
+        hit = (release_record(parse_logged(data)["body"], index), len(data))
+        with self._memo_lock:
+            if index not in self._projections:
+                self._projections[index] = hit
+                self._projected_digests += len(hit[0].file_digests) + 1
+                while self._projected_digests > _PROJECTED_DIGESTS_MAX and len(self._projections) > 1:
+                    _, (old, _) = self._projections.popitem(last=False)
+                    self._projected_digests -= len(old.file_digests) + 1
+        return hit
 
     def _affecting_in(self, conn: Connection, release_index: int, size: int, limits: list[str] | None, *,
-                      open_only: bool) -> list[Any]:
+                      open_only: bool, pubs: Sequence[Publisher] | None = None,
+                      spent: list[int] | None = None) -> list[Any]:
         # Red team round 5 (R3): every line is resolved as of ``size`` in the caller's one read transaction
         # (``_snapshot``). It used to be read at the database's current state and its latest release dropped
         # when logged at or past ``size``: a base release appended mid-request made the base an empty record,
         # its own bases were not walked, and the server signed a "complete" view without the incident.
         from weightwarden.registry.affecting import affecting, release_record
-        from weightwarden.registry.incidents import MAX_ANCESTORS
+        from weightwarden.registry.incidents import MAX_ANCESTORS, ModelRecord
+
+        limits = limits if limits is not None else []
+        spent = spent if spent is not None else [0]
+        pubs = list(pubs) if pubs is not None else self._publishers_in(conn)
+        by_key = {p.key_id: p for p in pubs}
+        over = (f"more than {self.max_view_cost} bytes of release entries to read for the affecting incidents "
+                f"of the release at log index {release_index}: the list is incomplete")
+
+        def afford(cost: int) -> bool:
+            """Charge ``cost``; False (and the list is incomplete) once the budget is spent (red team round 6,
+            D1: an unauthenticated read must not cost seconds of CPU)."""
+            if spent[0] >= self.max_view_cost:
+                if over not in limits:
+                    limits.append(over)
+                return False
+            spent[0] += cost
+            return True
 
         def entry_at(index: int) -> dict[str, Any]:
             row = conn.execute(sa.select(entries.c.data).where(entries.c.idx == index)).first()
@@ -849,17 +974,25 @@ class Store:
 
         def latest(model_id: str) -> Any:
             if model_id not in latest_of:
+                if not afford(QUERY_COST):
+                    return None
                 view = self._model_view_in(conn, model_id, size)
                 latest_of[model_id] = next((r for r in view["releases"] if r["bundle"] == view["latest"]), None)
             return latest_of[model_id]
 
+        def record_at(index: int, line_id: str) -> Any:
+            # past the budget a release is known by its line and index only: nothing more is read
+            if not afford(0):
+                return ModelRecord(model_id=line_id, index=index)
+            record, cost = self._projection(conn, index)
+            spent[0] += cost
+            return record
+
         def line(model_id: str) -> Any:
             found = latest(model_id)
             if found is None:
-                from weightwarden.registry.incidents import ModelRecord
-
                 return ModelRecord(model_id=model_id)
-            return release_record(entry_at(int(found["index"]))["body"], int(found["index"]))
+            return record_at(int(found["index"]), model_id)
 
         def owner(model_id: str) -> str | None:
             if model_id == body["model"]:
@@ -867,23 +1000,14 @@ class Store:
             found = latest(model_id)
             return str(found["publisher"]) if found is not None and found.get("publisher") else None
 
-        granted: list[Any] = []
-
-        def record_at(index: int) -> Any:
-            return release_record(entry_at(index)["body"], index)
-
         def same_root(root: str, line_id: str) -> list[tuple[str, str, Any]]:
             # Only claims by keys that may speak for the line are read (red team round 3, A1c: a flood of
             # other keys' claims must not cost every view request a scan of them).
-            if not granted:
-                granted.append([Publisher(r.key_id, bytes(r.public_key), tuple(json.loads(r.namespaces)),
-                                          tuple(json.loads(r.roles)), r.name)
-                                for r in conn.execute(sa.select(publishers).order_by(publishers.c.created_at))])
-            keys = {p.key_id for p in granted[0] if p.allows("release", [line_id]) is None}
+            keys = {p.key_id for p in pubs if p.allows("release", [line_id]) is None}
             own = owner(line_id)
             if own:
                 keys.add(own)
-            if not keys:
+            if not keys or not afford(QUERY_COST):
                 return []
             # Red team round 4 (A2): each release sharing the root, revoked and superseded ones included, is
             # what the link stands for (the linked line's latest release may be another version).
@@ -891,22 +1015,29 @@ class Store:
                 releases.c.weights_root == root, releases.c.idx < size,
                 releases.c.publisher.in_(sorted(keys))).order_by(releases.c.idx)
                 .limit(4 * MAX_ANCESTORS + 1)).all()
-            if len(rows) > 4 * MAX_ANCESTORS and limits is not None:
+            if len(rows) > 4 * MAX_ANCESTORS:
                 limits.append(f"more than {4 * MAX_ANCESTORS} releases share a weights root of {line_id}'s "
                               "ancestry: the list of affecting incidents is incomplete")
-            return [(str(r[0]), str(r[1]), record_at(int(r[2]))) for r in rows[:4 * MAX_ANCESTORS]]
+            return [(str(r[0]), str(r[1]), record_at(int(r[2]), str(r[0]))) for r in rows[:4 * MAX_ANCESTORS]]
 
-        def history(line_id: str) -> list[Any]:
-            # Red team round 4 (A2b): a declared base stands for every release of its line logged before the
-            # judged release, revoked and superseded ones included (a base v2 or a revocation of v1 must not
-            # clear an incident on the weights the child was built from).
+        def history(line_id: str) -> Iterator[Any]:
+            # Red team round 4 (A2b), round 6 (A4): a declared base stands for every release of its line below
+            # the view's size, revoked and superseded ones included, those logged after the child too (a base
+            # v2 or a revocation of v1 must not clear an incident on the weights the child was built from, and
+            # what the walk once reached must stay reached as the log grows). Round 6 (D1): a generator: the
+            # walk pulls a release only while its budget lasts, and each is read only then.
+            if not afford(QUERY_COST):
+                return
             rows = conn.execute(sa.select(releases.c.idx).where(
-                releases.c.model == line_id, releases.c.idx < min(size, release_index))
+                releases.c.model == line_id, releases.c.idx < size)
                 .order_by(releases.c.idx).limit(MAX_ANCESTORS + 1)).all()
-            if len(rows) > MAX_ANCESTORS and limits is not None:
+            if len(rows) > MAX_ANCESTORS:
                 limits.append(f"more than {MAX_ANCESTORS} releases of the declared base {line_id}: the list of "
                               "affecting incidents is incomplete")
-            return [record_at(int(r[0])) for r in rows[:MAX_ANCESTORS]]
+            for r in rows[:MAX_ANCESTORS]:
+                if not afford(0):
+                    return
+                yield record_at(int(r[0]), line_id)
 
         def entitled_at(index: int, key: str, line_id: str, line_owner: str | None) -> bool:
             # Red team round 4 (K1): an incident record speaks with the grant its key had when the record was
@@ -924,9 +1055,11 @@ class Store:
             # incident: with the incident role; an institute's "*" key is one).
             if line_owner is not None and key == line_owner:
                 return True
-            pub = self.publisher(key)
+            # the key table of this computation's snapshot (part of the memo's key), not a cached lookup
+            pub = by_key.get(key)
             return pub is not None and pub.allows("incident" if kind == "incident" else "release", [line_id]) is None
 
+        spent[0] += len(json.dumps(body))  # the judged release itself
         return affecting(release_record(body, release_index), self.incident_items(size, conn), line, same_root,
                          parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits,
                          history=history, entitled_at=entitled_at, open_only=open_only)
