@@ -218,17 +218,56 @@ CALLS_ARGUMENT: dict[str, tuple[int, ...]] = {
     "collections.defaultdict": (0,),
     "torch.nn.parameter.Parameter": (),
 }
-# Where an allowlisted reconstructor takes a class it rebuilds (``cls.__new__``) or calls: the class operand, not a
-# value left in data (red team round 7). Indexes into the argument tuple; Cython's ``__pyx_unpickle_X`` and
-# scikit-learn's ``newObj`` take the class first (matched by name in :func:`_operand_indexes`).
+# Positions where an allowlisted helper provably does nothing with a class but *allocate* an instance
+# (``cls.__new__`` / a C type's ``tp_new`` with a subtype check), like NEWOBJ's class operand: a class there is
+# neither a value left in data nor a call of its constructor (red team rounds 7 and 8). Audited by reading the
+# installed libraries' source (numpy 2.4.6, scikit-learn, Cython 3 generated code); each entry says what runs:
+#   numpy.ma.core._mareconstruct(subtype, baseclass, baseshape, basetype) (numpy/ma/core.py):
+#     0: ``subtype.__new__(subtype, _data, mask=_mask, dtype=basetype)`` -- NEWOBJ's own operation;
+#     1: ``ndarray.__new__(baseclass, baseshape, basetype)`` -- TypeError unless an ndarray subtype.
+#   Cython ``__pyx_unpickle_<Cls>(type, checksum, state)``: checks the checksum, then ``<Cls>.__new__(type)``
+#     (a Cython type's tp_new: TypeError unless a subtype; ``__cinit__`` takes no pickle arguments) -- index 0,
+#     matched by name in :func:`_operand_indexes`.
+#   scikit-learn ``newObj(obj)`` (sklearn/metrics/_dist_metrics.pyx.tp, sklearn/neighbors/_binary_tree.pxi.tp):
+#     ``obj.__new__(obj)`` -- index 0, matched by name.
+# Every other position that takes a class *calls* it and is a recorded call site: CALLS_ARGUMENT ("called by",
+# judged as a call of its own) or _FACTORIES ("via"). Audited, and therefore NOT here (round 8):
+#   copyreg._reconstructor(cls, base, state): ``base.__new__(cls, state)`` then ``base.__init__(obj, state)``
+#     -- base's constructor runs: CALLS_ARGUMENT (0, 1) + _FACTORIES 0;
+#   copyreg.__newobj__ / __newobj_ex__: ``cls.__new__(cls, *args)``: allocation, but kept as _FACTORIES (a
+#     rebuild-only class reached this way was already a finding before round 7; stricter, no benign use seen);
+#   numpy._core.multiarray._reconstruct(subtype, shape, dtype): ``ndarray.__new__(subtype, ...)``: _FACTORIES;
+#   torch._tensor._rebuild_from_type_v2(func, new_type, args, state): ``func(*args)`` is called and
+#     ``as_subclass(new_type)`` / ``_set_obj_state`` run new_type's hooks: CALLS_ARGUMENT (0, 1);
+#   numpy.random._pickle.__bit_generator_ctor(cls) runs ``cls()``, __generator_ctor / __randomstate_ctor
+#     (name, ctor) run ``ctor(name)`` (numpy/random/_pickle.py): these CALL what they get; their arguments are
+#     checked against the only values numpy itself writes (:data:`RANDOM_CTORS`), anything else is a finding.
+ALLOCATES_ONLY: dict[str, tuple[int, ...]] = {
+    "numpy.ma.core._mareconstruct": (0, 1),
+}
+# Where an allowlisted reconstructor takes a class: the class operand, not a value left in data (red team round
+# 7). Each index is either allocation only (ALLOCATES_ONLY) or a recorded call site (CALLS_ARGUMENT /
+# _FACTORIES); tests/test_scan_round8.py checks that no index is neither.
 OPERAND_ARGS: dict[str, tuple[int, ...]] = {
     **{target: (index,) for target, index in _FACTORIES.items()},
     **CALLS_ARGUMENT,
-    "numpy.ma.core._mareconstruct": (0, 1),
-    "numpy.random._pickle.__bit_generator_ctor": (0,),
-    "numpy.random._pickle.__generator_ctor": (0, 1),
-    "numpy.random._pickle.__randomstate_ctor": (0, 1),
+    **ALLOCATES_ONLY,
 }
+# numpy.random's pickle helpers call their arguments (see above). What numpy's own ``__reduce__`` writes, and
+# nothing else, is accepted: a BitGenerator name (a literal string), a BitGenerator class, a BitGenerator
+# instance (the result of __bit_generator_ctor or of a BitGenerator class) as a Generator/RandomState's first
+# argument, and __bit_generator_ctor itself as their second. Anything else is a finding (red team round 8).
+BIT_GENERATOR_NAMES = frozenset({"MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64"})
+BIT_GENERATOR_CLASSES = frozenset(
+    {
+        "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64", "numpy.random._pcg64.PCG64DXSM",
+        "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
+    }
+)
+_BIT_CTOR = "numpy.random._pickle.__bit_generator_ctor"
+RANDOM_CTORS = frozenset(
+    {_BIT_CTOR, "numpy.random._pickle.__generator_ctor", "numpy.random._pickle.__randomstate_ctor"}
+)
 # Places kept for the classes whose stored uses decide a finding (table classes, REBUILD_ONLY), over the whole
 # program; past that, a target whose places were not all kept counts as stored (conservative).
 _STORED_PLACES = 200_000
@@ -556,6 +595,8 @@ class _Machine:
         self.stored_overflow: set[str] = set()
         self.stored_places = 0
         self.stored_tracked: dict[str, bool] = {}  # target -> whether every place is kept (it decides findings)
+        # Calls of an allowlisted helper with an argument outside its reviewed contract (numpy.random's ctors).
+        self.misuses: list[CallSite] = []
 
     def _store(self, items: Any, opcode: str, offset: int, container: Any = None) -> None:
         """Remember the imported objects among ``items`` (values that land in data, not callees)."""
@@ -580,9 +621,9 @@ class _Machine:
                 else:
                     self.stored_overflow.add(target)  # further places are not kept: never discounted
 
-    def _operand(self, target: str, args: tuple[Any, ...]) -> None:
+    def _operand(self, target: str, args: tuple[Any, ...], indexes: tuple[int, ...] | None = None) -> None:
         """``args`` went to ``target``, which takes a class at the operand indexes: not values there."""
-        for index in _operand_indexes(target):
+        for index in _operand_indexes(target) if indexes is None else indexes:
             if index < len(args) and args[index].__class__ is Global and self.stored_tracked.get(args[index].target):
                 places = self.stored.get(args[index].target)
                 kept = places.get(id(args)) if places else None
@@ -753,6 +794,8 @@ class _Machine:
         for index in CALLS_ARGUMENT.get(target, ()):
             if len(args) > index:
                 self._called_value(args[index], target, opcode, offset)
+        if target in RANDOM_CTORS and not computed:
+            self._random_ctor(target, args, opcode, offset)
         idx = _FACTORIES.get(target)
         if idx is not None and len(args) > idx:
             cls = args[idx]
@@ -761,6 +804,34 @@ class _Machine:
                 return CallResult(cls.target, ())
             return CallResult("<computed>", ())
         return CallResult(target, args)
+
+    def _random_ctor(self, target: str, args: tuple[Any, ...], opcode: str, offset: int) -> None:
+        """numpy.random's pickle helpers call their arguments (``cls()``, ``ctor(name)``): accept only what
+        numpy writes; anything else is a misuse (a finding), and a class there is a call site of its own."""
+        for index, value in enumerate(args[:2]):
+            if isinstance(value, str):
+                ok = index == 0 and value in BIT_GENERATOR_NAMES
+            elif isinstance(value, Global):
+                ok = not value.computed and (
+                    value.target in BIT_GENERATOR_CLASSES if index == 0 else value.target == _BIT_CTOR
+                )
+                if ok:
+                    self._operand(target, args, (index,))  # the helper's class operand, not a stored value
+                self._site(value.target, "call", opcode, offset, f"called by {target}", value.computed)
+            else:
+                # A BitGenerator instance: __generator_ctor / __randomstate_ctor wrap it without calling it.
+                ok = (
+                    index == 0 and target != _BIT_CTOR and isinstance(value, CallResult)
+                    and (value.target == _BIT_CTOR or value.target in BIT_GENERATOR_CLASSES)
+                )
+            if not ok:
+                self.misuses.append(
+                    CallSite(
+                        target, "call", opcode, offset,
+                        f"argument {index} is {summarize(value, 80)}; numpy calls it, and only a BitGenerator name, "
+                        "class or instance (or __bit_generator_ctor as the constructor) is accepted",
+                    )
+                )
 
     def _called_value(self, value: Any, by: str, opcode: str, offset: int) -> None:
         """``value`` is called by ``by`` (an allowlisted callable that calls an argument, or the unpickler
@@ -1549,6 +1620,7 @@ class _Machine:
             divergences=tuple(self.divergences[:20]),
             opaque_states=self.opaque_states,
             stored=self.stored_values(),
+            misuses=tuple(self.misuses[:100]),
         )
         return analysis, result
 

@@ -57,6 +57,9 @@ class PickleAnalysis:
     # on an instance (Optimizer.__setstate__'s defaults.setdefault, deepcopy's __deepcopy__) may call them
     # (red team round 7): the rebuild-only exemption does not hold for them.
     stored: tuple[tuple[str, str], ...] = ()
+    # Calls of an allowlisted helper with an argument its reviewed contract does not accept (numpy.random's
+    # pickle ctors given anything but a BitGenerator name/class/instance: they call it; red team round 8).
+    misuses: tuple[CallSite, ...] = ()
 
     def all_sites(self) -> tuple[CallSite, ...]:
         """Imports and calls of this program and of every nested program."""

@@ -545,32 +545,65 @@ _ALLOW_EXACT.update(
     }
 )
 # Pure numerical functions that estimators keep as parameters (SelectKBest(score_func=f_classif),
-# SimpleImputer/FunctionTransformer with NumPy functions). Calling them computes numbers, nothing else.
+# SimpleImputer/FunctionTransformer with NumPy functions). They are allowed as *values* (a GLOBAL stored in an
+# estimator's state); calling one at load time is a promise about ALL its arguments, which almost none of them
+# can keep (red team round 8), so most are VALUE_ONLY: a REDUCE/INST/OBJ of them, or a library helper calling
+# them, is a finding. Reviewed per callable against the installed signatures (numpy 2.4.6, scikit-learn):
 _NUMERIC = "a pure numerical function (kept as an estimator parameter)"
-for _n in ["mean", "median", "sum", "std", "var", "max", "min", "amax", "amin", "nanmean", "nanmedian", "nansum", "nanstd", "nanmax", "nanmin", "percentile", "quantile", "log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "cbrt", "abs", "absolute", "square", "sign", "clip", "round", "floor", "ceil", "tanh", "sinh", "cosh", "sin", "cos", "tan", "arctan", "arcsin", "arccos", "arcsinh", "power", "add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "isnan", "isfinite", "argmax", "argmin", "asarray", "array", "zeros", "ones", "reciprocal", "negative", "float_power", "exp2", "logaddexp", "sort", "cumsum", "cumprod", "prod", "average", "ptp"]:
+_ARRAYLIKE = (
+    "converts an array-like argument: NumPy reads __array_interface__ / __array_struct__ / __array__ from the "
+    "*instance* (an argparse.Namespace attribute suffices), i.e. an array over any memory address"
+)
+_OUT = _ARRAYLIKE + "; its positional out= argument writes into another object (such a view: any address)"
+_NUMPY_FUNCS: dict[str, str] = {}
+for _n in ["log", "log1p", "log2", "log10", "exp", "expm1", "sqrt", "cbrt", "abs", "absolute", "square", "sign", "floor", "ceil", "tanh", "sinh", "cosh", "sin", "cos", "tan", "arctan", "arcsin", "arccos", "arcsinh", "power", "add", "subtract", "multiply", "divide", "true_divide", "maximum", "minimum", "isnan", "isfinite", "reciprocal", "negative", "float_power", "exp2", "logaddexp"]:
+    _NUMPY_FUNCS[_n] = "ufunc: " + _OUT
+for _n in ["mean", "median", "sum", "std", "var", "max", "min", "amax", "amin", "nanmean", "nanmedian", "nansum", "nanstd", "nanmax", "nanmin", "percentile", "quantile", "clip", "round", "argmax", "argmin", "cumsum", "cumprod", "prod", "ptp"]:
+    _NUMPY_FUNCS[_n] = "reduction/elementwise function: " + _OUT
+for _n in ["asarray", "array", "sort", "average"]:
+    _NUMPY_FUNCS[_n] = _ARRAYLIKE
+for _n in ("zeros", "ones"):
+    _NUMPY_FUNCS[_n] = "its shape argument allocates (and for ones fills) any amount of memory"
+VALUE_ONLY: dict[str, str] = {}
+for _n, _why in _NUMPY_FUNCS.items():
     for _m in ("numpy", "numpy._core._multiarray_umath", "numpy._core.umath", "numpy._core.fromnumeric"):
         _ALLOW_EXACT[f"{_m}.{_n}"] = _NUMERIC
-for _n in (
-    "sklearn.feature_selection._univariate_selection.f_classif",
-    "sklearn.feature_selection._univariate_selection.f_regression",
-    "sklearn.feature_selection._univariate_selection.chi2",
-    "sklearn.feature_selection._univariate_selection.r_regression",
-    "sklearn.feature_selection._univariate_selection.f_oneway",
-    "sklearn.feature_selection._mutual_info.mutual_info_classif",
-    "sklearn.feature_selection._mutual_info.mutual_info_regression",
-    "sklearn.cluster._kmeans._kmeans_single_lloyd",
-    "sklearn.cluster._kmeans._kmeans_single_elkan",
-    "sklearn.metrics.pairwise.euclidean_distances",
-    "sklearn.metrics.pairwise.rbf_kernel",
-    "sklearn.metrics.pairwise.linear_kernel",
-    "sklearn.utils.extmath.row_norms",
-    "scipy._lib.array_api_compat.numpy._aliases.asarray",
-    "sklearn.externals.array_api_compat.numpy._aliases.asarray",
-    "math.sqrt",
-    "math.log",
-    "math.exp",
+        VALUE_ONLY[f"{_m}.{_n}"] = _why
+for _n, _why in (
+    ("sklearn.feature_selection._univariate_selection.f_classif", "(X, y): " + _ARRAYLIKE),
+    ("sklearn.feature_selection._univariate_selection.f_regression", "(X, y, *, ...): " + _ARRAYLIKE),
+    ("sklearn.feature_selection._univariate_selection.chi2", "(X, y): " + _ARRAYLIKE),
+    ("sklearn.feature_selection._univariate_selection.r_regression", "(X, y, *, ...): " + _ARRAYLIKE),
+    ("sklearn.feature_selection._univariate_selection.f_oneway", "(*args): " + _ARRAYLIKE),
+    ("sklearn.feature_selection._mutual_info.mutual_info_classif",
+     "(X, y, *, ..., n_jobs): n_jobs starts workers (keyword-only, unreachable by REDUCE); " + _ARRAYLIKE),
+    ("sklearn.feature_selection._mutual_info.mutual_info_regression",
+     "(X, y, *, ..., n_jobs): n_jobs starts workers (keyword-only, unreachable by REDUCE); " + _ARRAYLIKE),
+    ("sklearn.cluster._kmeans._kmeans_single_lloyd",
+     "(X, sample_weight, centers_init, max_iter, verbose, tol, n_threads): n_threads starts that many OpenMP "
+     "threads that stay alive in the loading process, verbose prints, max_iter bounds CPU time (round 8 PoC)"),
+    ("sklearn.cluster._kmeans._kmeans_single_elkan",
+     "(X, sample_weight, centers_init, max_iter, verbose, tol, n_threads): as _kmeans_single_lloyd"),
+    ("sklearn.metrics.pairwise.euclidean_distances", "(X, Y=None, *, ...): " + _ARRAYLIKE),
+    ("sklearn.metrics.pairwise.rbf_kernel", "(X, Y=None, gamma=None): " + _ARRAYLIKE),
+    ("sklearn.metrics.pairwise.linear_kernel", "(X, Y=None, dense_output=True): " + _ARRAYLIKE),
+    ("sklearn.utils.extmath.row_norms", "(X, squared=False): " + _ARRAYLIKE),
+    ("scipy._lib.array_api_compat.numpy._aliases.asarray", _ARRAYLIKE),
+    ("sklearn.externals.array_api_compat.numpy._aliases.asarray", _ARRAYLIKE),
 ):
     _ALLOW_EXACT[_n] = _NUMERIC
+    VALUE_ONLY[_n] = _why
+# math.sqrt/log/exp(x[, base]): convert through the *type's* __float__/__index__ (an instance attribute cannot
+# hook it), compute one float, touch nothing else: callable with any argument.
+for _n in ("math.sqrt", "math.log", "math.exp"):
+    _ALLOW_EXACT[_n] = _NUMERIC
+
+
+def value_only(target: str) -> str | None:
+    """Why ``target`` is allowed as a stored value but not as something the pickle calls, or None."""
+    return VALUE_ONLY.get(_normalise(target))
+
+
 for _fmt in ("csr", "csc", "coo", "bsr", "dia", "dok", "lil"):
     for _kind in ("matrix", "array"):
         _ALLOW_EXACT[f"scipy.sparse._{_fmt}.{_fmt}_{_kind}"] = "a SciPy sparse matrix"

@@ -16,7 +16,7 @@ from functools import lru_cache
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
-from weightwarden.picklevm.policy import rebuild_only
+from weightwarden.picklevm.policy import rebuild_only, value_only
 from weightwarden.picklevm.resolution import is_table_class
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
@@ -257,6 +257,17 @@ def analysis_findings(
                 evidence + f"; stored as a value at {stored}", offset=first.offset,
             )
             continue
+        called = [s for s in sites if s.kind == "call"]
+        if verdict == "safe" and called and value_only(target) is not None:
+            # Allowed as a value an estimator keeps (score_func=f_classif), not as something the load runs: its
+            # arguments reach threads, output buffers, memory (red team round 8; policy.VALUE_ONLY).
+            first_call = called[0]
+            yield UNKNOWN_CALL.found_in(
+                ctx.file, f"{location} > {first_call.opcode} @{first_call.offset}",
+                f"pickle calls {target}, which is allowed only as a stored value: {value_only(target)}",
+                _evidence(target, called), offset=first_call.offset,
+            )
+            continue
         if verdict == "dangerous":
             yield DANGEROUS_CALL.found_in(
                 ctx.file, where, f"pickle {_verb(sites)} {target}: {reason}", evidence, offset=first.offset
@@ -266,6 +277,14 @@ def analysis_findings(
                 ctx.file, where, f"pickle {_verb(sites)} {target}, which is not on the allowlist: {reason}",
                 evidence, offset=first.offset,
             )
+    for misuse in analysis.misuses:
+        # An allowlisted helper that calls its arguments got one outside what it is reviewed for (red team
+        # round 8: numpy.random's __bit_generator_ctor(cls) runs cls()).
+        yield UNKNOWN_CALL.found_in(
+            ctx.file, f"{location} > {misuse.opcode} @{misuse.offset}",
+            f"pickle calls {misuse.target} with an argument it is not reviewed for: {misuse.args}",
+            f"{misuse.opcode} {misuse.target} at offset {misuse.offset}", offset=misuse.offset,
+        )
     for index, inner in enumerate(analysis.nested):
         yield from analysis_findings(
             inner, f"{location} > nested pickle #{index} @{inner.start}", ctx,
