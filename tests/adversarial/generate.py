@@ -509,6 +509,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(template_cases())
     cases.extend(round6_cases())  # red team round 6 (block at the end of this file)
     cases.extend(round7_cases())  # red team round 7 (block at the end of this file)
+    cases.extend(round8_cases())  # red team round 8 (block at the end of this file)
     return cases
 
 
@@ -955,3 +956,23 @@ def round7_cases() -> list[Case]:
              "./canary)", "pickle", CRIT, "adam_setdefault.pkl", _optimizer_setdefault_hook(hook)(2)),
     ]
 # ======== END red team round 7 ==========================================================================
+
+
+# ======== BEGIN red team round 8 on the scanner's readers (helper pol8) ==================================
+# numpy.random's pickle helpers were taken for "class operand" takers, but they CALL what they get:
+# ``__generator_ctor(name, ctor)`` runs ``ctor(name)`` (numpy/random/_pickle.py). The red team passed
+# TrainingArguments; here the constructor writes the canary: mailbox.Maildir("canary") creates ./canary, then
+# Generator(<Maildir>) raises TypeError, after the effect.
+
+
+def round8_cases() -> list[Case]:
+    """The round-8 bypass class A (an allowlisted helper that calls its argument), firing the canary under
+    pickle.load."""
+    payload = Call(Glob("numpy.random._pickle", "__generator_ctor"), ("canary", Glob("mailbox", "Maildir")))
+    return [
+        Case("round8_numpy_generator_ctor_calls_argument", "4",
+             "numpy.random._pickle.__generator_ctor('canary', mailbox.Maildir): numpy calls ctor(name), so "
+             "Maildir('canary') creates ./canary", "pickle", "WW-PKL-002", "generator_ctor.pkl",
+             _prog(2, lambda a: a.emit(payload))),
+    ]
+# ======== END red team round 8 ==========================================================================
