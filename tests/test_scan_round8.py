@@ -213,3 +213,38 @@ def test_machine_records_misuse_and_call_site() -> None:
     analysis = analyze_bytes(POCS["b1_bitgen_ta"])
     assert [m.target for m in analysis.misuses] == [f"{RND}.__bit_generator_ctor"]
     assert any(c.target == ".".join(TA) and c.args.startswith("called by") for c in analysis.calls)
+
+
+# -- found while reviewing the allowlists: NumPy reads __array_interface__ from the *instance* ------------------
+
+
+def _array_interface_pickle(maker: tuple[str, str], slot_state: bool = False) -> bytes:
+    """``maker(Namespace(__array_interface__={'data': (4096, False), ...}))``: NumPy makes an array over address
+    4096 (pickle.load segfaults; a real address is read, and with a writable view written)."""
+    interface = (
+        b"}(" + s("data") + b"M\x00\x10\x89\x86" + s("shape") + b"K\x04\x85" + s("typestr") + s("|u1")
+        + s("version") + b"K\x03u"
+    )
+    state = b"}" + s("__array_interface__") + interface + b"s"
+    if slot_state:
+        state = b"N" + state + b"\x86"
+    namespace = g("argparse", "Namespace") + b")\x81" + state + b"b"
+    return b"\x80\x02" + g(*maker) + namespace + b"\x85R."
+
+
+@pytest.mark.parametrize("maker", [("numpy", "matrix"), ("scipy.sparse._csr", "csr_matrix"), ("numpy.ma.core", "MaskedArray")])
+@pytest.mark.parametrize("slot_state", [False, True], ids=["dict-state", "slot-state"])
+def test_array_interface_planted_on_an_instance_is_high(tmp_path: Path, maker: tuple[str, str], slot_state: bool) -> None:
+    program = _array_interface_pickle(maker, slot_state)
+    (tmp_path / "p.pkl").write_bytes(program)
+    (tmp_path / "p.pt").write_bytes(_torch_zip(program))
+    for path in (tmp_path / "p.pkl", tmp_path / "p.pt"):
+        found = _findings(path)
+        assert any("__array_interface__" in msg and "any memory address" in msg for _r, msg, _s in found), found
+
+
+def test_array_interface_key_past_the_kept_key_bound_is_still_seen() -> None:
+    many = b"".join(s(f"k{i}") + b"K\x01" for i in range(200))
+    state = b"}(" + many + s("__array_interface__") + b"}u"
+    program = b"\x80\x02" + g("argparse", "Namespace") + b")\x81" + state + b"b."
+    assert [m.kind for m in analyze_bytes(program).misuses] == ["build"]

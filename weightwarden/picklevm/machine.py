@@ -284,6 +284,12 @@ def _operand_indexes(target: str) -> tuple[int, ...]:
 # Instance attributes the unpickler looks up on the object itself (APPEND(S) -> append/extend, ADDITEMS ->
 # add, BUILD -> __setstate__): a BUILD that sets one makes its value what the next such opcode calls.
 HOOK_ATTRS = frozenset({"append", "extend", "add", "__setstate__"})
+# Attributes NumPy reads from the *instance* (PyArray_LookupSpecial_OnInstance) whenever any allowlisted code
+# converts an object to an array (np.matrix(x), a scipy.sparse constructor, MaskedArray(x), ...):
+# ``__array_interface__ = {'data': (address, False), ...}`` makes an array over any memory address of the
+# loading process, readable and writable (found while reviewing the allowlists for red team round 8). No
+# checkpoint writer puts these in an instance's state: a BUILD state that sets one is a finding.
+ARRAY_PROTOCOL_ATTRS = frozenset({"__array_interface__", "__array_struct__", "__array__"})
 NESTED_LOADERS = frozenset(
     {
         "pickle.loads", "pickle._loads", "_pickle.loads", "pickle.load", "pickle._load", "_pickle.load",
@@ -1344,6 +1350,15 @@ class _Machine:
                             self.built[id(obj)] = (obj, state)
                         if _record_hooks(obj, state):
                             self.opaque_states += 1
+                        for name in _array_protocol_keys(state):
+                            self.misuses.append(
+                                CallSite(
+                                    obj.target, "build", "BUILD", offset,
+                                    f"its BUILD state sets {name} on the instance; NumPy reads that attribute from "
+                                    "the instance when code converts the object to an array, and it can point an "
+                                    "array at any memory address of the loading process",
+                                )
+                            )
                         if obj.target in JOBLIB_WRAPPERS and self.joblib_arrays:
                             if obj.args:
                                 # joblib.dump makes the wrapper with NEWOBJ and no arguments; one called with
@@ -1676,7 +1691,7 @@ def _dict_update(dv: DictVal, items: list[Any]) -> None:
         key = items[i]
         if not isinstance(key, str | int):
             dv.opaque_keys = dv.computed_keys = True
-        elif key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS:
+        elif key in d or len(d) < DICT_KEEP or key in _KEPT_KEYS or key in HOOK_ATTRS or key in ARRAY_PROTOCOL_ATTRS:
             d[key] = items[i + 1]
         else:
             dv.opaque_keys = True  # a key past the kept-key bound: the dict is not known completely
@@ -1694,6 +1709,21 @@ def _may_be_pair(value: Any) -> bool:
     return not (value is None or isinstance(value, (*_SCALARS, DictVal))) and not (
         isinstance(value, CallResult) and value.target not in _MAPPINGS and _instance_of_vetted_class(value.target)
     )
+
+
+def _array_protocol_keys(state: Any) -> list[str]:
+    """The NumPy instance-protocol attributes (:data:`ARRAY_PROTOCOL_ATTRS`) a BUILD state sets by name."""
+    parts = list(state) if isinstance(state, tuple) and len(state) == 2 else [state]
+    found = []
+    for part in parts:
+        if isinstance(part, DictVal):
+            entries: Any = part.items
+        elif isinstance(part, CallResult) and part.items is not None:
+            entries = part.items.items
+        else:
+            continue
+        found.extend(key for key in entries if key in ARRAY_PROTOCOL_ATTRS)
+    return found
 
 
 def _record_hooks(obj: CallResult, state: Any) -> bool:

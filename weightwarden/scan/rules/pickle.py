@@ -279,10 +279,12 @@ def analysis_findings(
             )
     for misuse in analysis.misuses:
         # An allowlisted helper that calls its arguments got one outside what it is reviewed for (red team
-        # round 8: numpy.random's __bit_generator_ctor(cls) runs cls()).
+        # round 8: numpy.random's __bit_generator_ctor(cls) runs cls()), or a BUILD state that plants a NumPy
+        # instance-protocol attribute (__array_interface__: an array over any address).
         yield UNKNOWN_CALL.found_in(
             ctx.file, f"{location} > {misuse.opcode} @{misuse.offset}",
-            f"pickle calls {misuse.target} with an argument it is not reviewed for: {misuse.args}",
+            f"pickle {_verb([misuse])} {misuse.target} "
+            + (f"with an argument it is not reviewed for: {misuse.args}" if misuse.kind == "call" else f"and {misuse.args}"),
             f"{misuse.opcode} {misuse.target} at offset {misuse.offset}", offset=misuse.offset,
         )
     for index, inner in enumerate(analysis.nested):
