@@ -248,3 +248,11 @@ def test_array_interface_key_past_the_kept_key_bound_is_still_seen() -> None:
     state = b"}(" + many + s("__array_interface__") + b"}u"
     program = b"\x80\x02" + g("argparse", "Namespace") + b")\x81" + state + b"b."
     assert [m.kind for m in analyze_bytes(program).misuses] == ["build"]
+
+
+def test_array_interface_as_a_bunch_item_is_high(tmp_path: Path) -> None:
+    # sklearn's Bunch.__getattr__ returns self[key]: SETITEM '__array_interface__' makes it an attribute.
+    bunch = g("sklearn.utils._bunch", "Bunch") + b")\x81" + s("__array_interface__") + b"}s"
+    (tmp_path / "p.pkl").write_bytes(b"\x80\x02" + g("numpy", "matrix") + bunch + b"\x85R.")
+    found = _findings(tmp_path / "p.pkl")
+    assert any("__array_interface__" in msg for _r, msg, _s in found), found

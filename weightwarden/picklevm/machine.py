@@ -290,6 +290,8 @@ HOOK_ATTRS = frozenset({"append", "extend", "add", "__setstate__"})
 # loading process, readable and writable (found while reviewing the allowlists for red team round 8). No
 # checkpoint writer puts these in an instance's state: a BUILD state that sets one is a finding.
 ARRAY_PROTOCOL_ATTRS = frozenset({"__array_interface__", "__array_struct__", "__array__"})
+# Allowlisted mappings whose ``__getattr__`` returns their items (sklearn.utils.Bunch: ``return self[key]``).
+_ITEM_ATTRIBUTES = frozenset({"sklearn.utils._bunch.Bunch"})
 NESTED_LOADERS = frozenset(
     {
         "pickle.loads", "pickle._loads", "_pickle.loads", "pickle.load", "pickle._load", "_pickle.load",
@@ -1258,6 +1260,19 @@ class _Machine:
                         if target_obj.items is None:
                             target_obj.items = DictVal()
                         _dict_update(target_obj.items, items)
+                        if target_obj.target in _ITEM_ATTRIBUTES:
+                            # sklearn's Bunch answers attribute lookups from its items: an item is an attribute.
+                            for key in items[::2]:
+                                if key in ARRAY_PROTOCOL_ATTRS:
+                                    self.misuses.append(
+                                        CallSite(
+                                            target_obj.target, "build", "SETITEMS" if op == 0x75 else "SETITEM",
+                                            base + oprel,
+                                            f"its items set {key}, which its __getattr__ returns as an attribute; "
+                                            "NumPy reads that attribute from the instance when code converts the "
+                                            "object to an array, and it can point an array at any memory address",
+                                        )
+                                    )
                     elif target_obj.__class__ is Global:
                         # SETITEM on an imported object (a module-level registry dict, os.environ, ...):
                         # the pickle rewrites library state for everything loaded afterwards.
