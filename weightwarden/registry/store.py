@@ -122,6 +122,7 @@ incident_terms = sa.Table(
     sa.Column("value", sa.Text, primary_key=True),
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Index("ix_incident_terms_idx", "idx", "kind"),  # a record's own terms; listings in log order
 )
 releases = sa.Table(
     "releases", metadata,

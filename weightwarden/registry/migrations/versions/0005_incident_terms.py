@@ -17,7 +17,7 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-_BATCH = 500
+_BATCH = 50  # records per step (each may name ~1,800 terms): bounded memory
 
 
 def upgrade() -> None:
@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("key_id", sa.String(64), nullable=False),
     )
+    op.create_index("ix_incident_terms_idx", "incident_terms", ["idx", "kind"])
     entries = sa.table("entries", sa.column("idx", sa.BigInteger), sa.column("kind", sa.String),
                        sa.column("data", sa.LargeBinary))
     conn = op.get_bind()
