@@ -75,8 +75,8 @@ def incident_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What an incident record names, as ``(kind, value)`` index terms (red team round 7, D2): ``("id", incident
     id)`` always (its (id, key) chain is found by it), and for a record that parses ``("line", model id)``,
     ``("root", weights root)`` and ``("digest", file digest)`` of each affected entry, normalised exactly as the
-    relevance test in :func:`affecting` compares them, so a lookup by these terms finds every record the full
-    scan would find relevant."""
+    relevance test in :func:`affecting` compares them (digests by :func:`term_value`), so a lookup by these
+    terms finds every record the full scan would find relevant."""
     terms: list[tuple[str, str]] = [("id", str(record.get("id")))]
     try:
         incident = _inc.Incident.from_osv(dict(record), where=str(record.get("id")))
@@ -84,9 +84,20 @@ def incident_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         return terms  # never relevant (the scan skips it too); still a member of its chain
     for e in incident.affected:
         terms.append(("line", e.model_id))
-        terms.extend(("root", _inc._norm(r)) for r in e.weights_roots)
-        terms.extend(("digest", _inc._norm(d)) for d in e.file_digests.values())
+        terms.extend(("root", term_value(_inc._norm(r))) for r in e.weights_roots)
+        terms.extend(("digest", term_value(_inc._norm(d))) for d in e.file_digests.values())
     return list(dict.fromkeys(terms))
+
+
+TERM_PREFIX = 16  # hex digits of a weights root or file digest kept in the index
+
+
+def term_value(normalised_digest: str) -> str:
+    """The index's form of a normalised digest: its first ``TERM_PREFIX`` hex digits. A lookup by prefix finds a
+    superset of the records naming the digest (the exact test in :func:`affecting` still decides), and the
+    index rows stay small: a 64-KB record can name ~1,800 roots, each a row written with it. Naming a digest
+    that shares a prefix gives a writer nothing it does not get by naming the digest itself."""
+    return normalised_digest[:TERM_PREFIX]
 
 
 def affecting(release: _inc.ModelRecord, items: Items | Relevant,

@@ -500,8 +500,9 @@ class Store:
                         "idx": size, "key_id": req.publisher.key_id,
                         "namespaces": json.dumps(list(req.publisher.namespaces)),
                         "roles": json.dumps(list(req.publisher.roles))})
+                    # the key is kept on the record's "id" row only (the others stay small)
                     rows["incident_terms"].extend(
-                        {"kind": k, "value": v, "idx": size, "key_id": req.publisher.key_id}
+                        {"kind": k, "value": v, "idx": size, "key_id": req.publisher.key_id if k == "id" else ""}
                         for k, v in _incident_terms(w.body.data["incident"]))
                 batch.record(w.body, size, req.publisher.key_id, int(t), rows)
                 results.append(size)
@@ -928,16 +929,19 @@ class Store:
 
         too_many = (f"more than {MAX_RELEVANT_TERMS} incident index rows name the ancestry: the list of "
                     "affecting incidents is incomplete")
-        hits: dict[int, str] = {}
-        for kind, values in (("line", ids), ("root", roots), ("digest", digests)):
+        from weightwarden.registry.affecting import term_value
+
+        hits: set[int] = set()
+        for kind, values in (("line", ids), ("root", {term_value(v) for v in roots}),
+                             ("digest", {term_value(v) for v in digests})):
             for chunk in _chunks(sorted(values)):
                 if not afford(QUERY_COST):
                     return []
-                rows = conn.execute(sa.select(incident_terms.c.idx, incident_terms.c.key_id).where(
+                rows = conn.execute(sa.select(incident_terms.c.idx).where(
                     incident_terms.c.kind == kind, incident_terms.c.value.in_(chunk), incident_terms.c.idx < size)
                     .limit(MAX_RELEVANT_TERMS + 1)).all()
                 charge(TERM_COST * len(rows))
-                hits.update((int(r.idx), str(r.key_id)) for r in rows)
+                hits.update(int(r.idx) for r in rows)
                 if len(rows) > MAX_RELEVANT_TERMS or len(hits) > MAX_RELEVANT_TERMS:
                     incomplete(too_many)
                     return []
@@ -947,9 +951,9 @@ class Store:
         for chunk in _chunks(sorted(hits)):  # type: ignore[arg-type]
             if not afford(QUERY_COST):
                 return []
-            for r in conn.execute(sa.select(incident_terms.c.idx, incident_terms.c.value).where(
+            for r in conn.execute(sa.select(incident_terms.c.value, incident_terms.c.key_id).where(
                     incident_terms.c.kind == "id", incident_terms.c.idx.in_(chunk))):
-                chains.add((str(r.value), hits[int(r.idx)]))
+                chains.add((str(r.value), str(r.key_id)))
         members: dict[tuple[str, str], list[int]] = {}
         for chunk in _chunks(sorted({c[0] for c in chains})):
             if not afford(QUERY_COST):

@@ -45,7 +45,7 @@ def upgrade() -> None:
         for r in rows:
             logged = parse_logged(bytes(r.data))
             key = str(logged.get("publisher", {}).get("key_id", ""))
-            values.extend({"kind": k, "value": v, "idx": int(r.idx), "key_id": key}
+            values.extend({"kind": k, "value": v, "idx": int(r.idx), "key_id": key if k == "id" else ""}
                           for k, v in incident_terms(logged["body"]["incident"]))
         if values:
             conn.execute(sa.insert(terms), values)
