@@ -897,7 +897,6 @@ class Store:
     def parsed_incident(self, index: int, conn: Connection | None = None) -> tuple[Any, dict[str, Any], int] | None:
         """The record at ``index`` parsed, as logged, and its entry's bytes (bytes-bounded LRU); None: not an
         incident record, or one that no longer parses."""
-        from weightwarden.registry.incidents import Incident, IncidentError
 
         hit = self._incident_parsed.get(int(index))
         if hit is not None:
@@ -907,6 +906,11 @@ class Store:
         if found is None:
             return None
         record, n = found
+        return self._remember_parsed(int(index), record, n)
+
+    def _remember_parsed(self, index: int, record: dict[str, Any], n: int) -> tuple[Any, dict[str, Any], int] | None:
+        from weightwarden.registry.incidents import Incident, IncidentError
+
         try:
             incident = Incident.from_osv(dict(record), where=str(record.get("id")))
         except IncidentError:
@@ -982,7 +986,7 @@ class Store:
                     if got is None:
                         continue
                     record, n = got
-                    self.parsed_incident(idx, conn)
+                    self._remember_parsed(idx, record, n)
                 charge(n)
                 chain.append((idx, key, record))
             out.extend(chain)
