@@ -142,6 +142,29 @@ _DANGEROUS_CALL = re.compile(
 )
 
 
+# Calls a hook makes on values it got from the state or its arguments (red team round 7): Python looks a plain
+# method such as ``setdefault`` up in an instance's ``__dict__`` first, and ``copy.deepcopy`` calls an instance's
+# ``__deepcopy__``, so these are calls into whatever the pickle put there. Recorded per hook (``value_calls``), not
+# judged here: the scanner accepts a planted value only when it is SAFE to call with any arguments, and a
+# REBUILD_ONLY class stored as a value is a finding (weightwarden.scan.rules.pickle).
+_VALUE_CALL = re.compile(
+    r"(?:(?<![\w.])(?!self\.)(?:\w+\.)*\w+|self\.\w+(?:\.\w+)*|[\])])\."
+    r"(setdefault|pop|popitem|get|items|keys|values|update|copy|clone|__deepcopy__|__copy__)\("
+    r"|(?<![\w.])((?:copy\.)?deepcopy|copy\.copy)\("
+)
+_ITERATION = re.compile(r"\bfor\s+[\w, ()]+\s+in\s+(?!range\()")
+
+
+def value_calls(code: str) -> list[str]:
+    """The calls ``code`` makes on values that are not ``self`` itself: ``x.setdefault``, ``deepcopy``, ``for .. in x``."""
+    found = set()
+    for m in _VALUE_CALL.finditer(code):
+        found.add(m.group(1) or ("deepcopy" if "deep" in m.group(2) else "copy"))
+    if _ITERATION.search(code):
+        found.add("iteration")
+    return sorted(found)
+
+
 def _impl(cls: type, hook: str) -> str | None:
     """Where ``cls`` gets ``hook`` from ("module.Class.hook"), or None when it is object's/a builtin's."""
     for klass in cls.__mro__:
@@ -196,9 +219,15 @@ def audit_class(cls: type) -> tuple[dict[str, object], str | None]:
             )
             if not reviewed:
                 why = f"unreviewed {hook} ({impl})"
-        hit = _DANGEROUS_CALL.search(_reached_code(cls, func))
+        reached = _reached_code(cls, func)
+        hit = _DANGEROUS_CALL.search(reached)
         if hit and why is None:
             why = f"{hook} ({impl}) reaches {hit.group(0)}"
+        calls = value_calls(reached)
+        if calls:
+            value_record = record.setdefault("value_calls", {})
+            assert isinstance(value_record, dict)
+            value_record[hook] = calls
     setters = []
     for klass in cls.__mro__:
         if klass.__module__ == "builtins":

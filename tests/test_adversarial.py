@@ -64,7 +64,8 @@ def test_composition(corpus, benign) -> None:
 def test_every_malicious_file_fires_under_its_real_loader(corpus) -> None:
     root, written = corpus
     manifest = [
-        {"name": c.name, "loader": c.loader, "path": str(p), "dir": str(root / "canary" / c.name)} for c, p in written
+        {"name": c.name, "loader": c.loader, "path": str(p), "dir": str(root / "canary" / c.name),
+         **({"chat": c.chat} if c.chat else {})} for c, p in written
     ]
     (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     run = subprocess.run(

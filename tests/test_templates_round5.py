@@ -150,9 +150,13 @@ def test_class_b_template_built_values_are_not_data(source: str) -> None:
 
 
 def test_class_b_data_methods_stay_clean() -> None:
+    # Round 6 narrowed "data" to selection: .strip() and |lower of data build new text and are no proven keys
+    # any more (see tests/test_templates_round6.py); split at a constant separator, get, startswith stay.
     assert not analyze_template(
-        "{% for m in messages %}{% set c = m.content.split('</think>')[-1].strip() %}{{ tools[c] }}"
-        "{% if m.content.startswith('x') %}{{ m.get('role') }}{% endif %}{{ names[m.role|lower] }}{% endfor %}")
+        "{% for m in messages %}{% set c = m.content.split('</think>')[-1] %}{{ tools[c] }}"
+        "{% if m.content.startswith('x') %}{{ m.get('role') }}{% endif %}{{ names[m.role] }}{% endfor %}")
+    _found("{% for m in messages %}{{ names[m.role|lower] }}{% endfor %}")
+    _found("{% for m in messages %}{% set c = m.content.split('</think>')[-1].strip() %}{{ tools[c] }}{% endfor %}")
 
 
 # -- class C: mutation the alias analysis cannot follow makes every container unknown ----------------------------

@@ -2,7 +2,8 @@
 per-case working directory) and report which canaries appeared. Only ever run on the test corpus.
 
 Usage: python -m tests.adversarial.fire MANIFEST.json  -> prints a JSON map name -> fired (bool)
-MANIFEST is a list of {"name", "loader", "path", "dir"}.
+MANIFEST is a list of {"name", "loader", "path", "dir"} and, for a chat template, an optional "chat": a JSON object
+of render arguments (messages, tools) replacing the ordinary chat (a backdoor fires only on its trigger chat).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import warnings
 
 
-def _load(loader: str, path: str) -> None:
+def _load(loader: str, path: str, chat: str = "") -> None:
     if loader == "pickle":
         import pickle
 
@@ -45,8 +46,8 @@ def _load(loader: str, path: str) -> None:
 
             # A stack that renders without the sandbox (what the scanner must judge anyway), given the special
             # tokens of a tokenizer_config.json as render arguments, as transformers does.
-            jinja2.Environment().from_string(template).render(
-                messages=[{"role": "user", "content": "hi"}], **_special_tokens(path))
+            args = json.loads(chat) if chat else {"messages": [{"role": "user", "content": "hi"}]}
+            jinja2.Environment().from_string(template).render(**{**_special_tokens(path), **args})
     elif loader == "gguf_template":
         import gguf
         import jinja2
@@ -90,7 +91,7 @@ def main() -> None:
         os.makedirs(case["dir"], exist_ok=True)
         os.chdir(case["dir"])
         with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(BaseException):
-            _load(case["loader"], case["path"])
+            _load(case["loader"], case["path"], case.get("chat", ""))
     deadline = time.time() + 5
     fired: dict[str, bool] = {}
     while time.time() < deadline:

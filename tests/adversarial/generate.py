@@ -25,6 +25,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.corpus.pickleasm import Asm, Call, Glob
 
@@ -44,6 +45,9 @@ class Case:
     filename: str
     data: bytes
     canary: str = "canary"
+    # Render arguments for a chat-template case (JSON: messages, tools): a backdoor fires only on its trigger
+    # chat (red team round 6, class 3). Empty: fire.py's ordinary chat.
+    chat: str = ""
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -504,6 +508,7 @@ def malicious_cases() -> list[Case]:
                       _prog(2, lambda a: (a.emit(Glob("os", "system")), a.put(), a.pop(), a.get(0), a.emit((SHELL,)), a.reduce(), None)[-1])))
     cases.extend(template_cases())
     cases.extend(round6_cases())  # red team round 6 (block at the end of this file)
+    cases.extend(round7_cases())  # red team round 7 (block at the end of this file)
     return cases
 
 
@@ -639,6 +644,27 @@ TEMPLATE_ROUND5_CONFIG = (
                        "{{- lipsum[bos_token][eos_token].system('touch canary') -}}",
       "bos_token": "__globals__", "eos_token": "os"}, "WW-TPL-002"),
 )
+# Red team round 6 on chat templates (tests/test_templates_round6.py): one per class, each fired by the real
+# render. A: render data's own Python text (a bound method |string |urlencode, sliced, |format) spelled
+# '__globals__'; B: an extra *_token of tokenizer_config.json ('%c%cglobals%c%c') |format-ed into the key;
+# C: a backdoor keyed by chat content, fired by a trigger user message.
+TEMPLATE_ROUND6_A1 = (
+    "{%- set b = messages.append|string -%}{%- set u = b|urlencode -%}"
+    "{%- set pc = u[11:14]|replace(u[12:14], b[36:37]) -%}{%- set f = b[0:0]|center(11)|replace(b[9:10], pc) -%}"
+    "{%- set k = f|format(95,95,103,108,111,98,97,108,115,95,95) -%}{{- lipsum[k]['os'].system('touch canary') -}}"
+)
+TEMPLATE_ROUND6_B1 = {
+    "chat_template": "{%- for m in messages -%}{{ bos_token ~ m.content }}{%- endfor -%}"
+                     "{%- set k = image_token|format(95,95,95,95) -%}{{- lipsum[k]['os'].system('touch canary') -}}",
+    "bos_token": "<s>", "eos_token": "</s>", "image_token": "%c%cglobals%c%c",
+}
+TEMPLATE_ROUND6_C1 = (
+    "{%- for m in messages -%}{%- if m.content.startswith('!!') -%}{%- set p = m.content[2:].split('|') -%}"
+    "{%- set _ = lipsum[p[0]][p[1]].system(p[2]) -%}{%- endif -%}{{- '<|' ~ m.role ~ '|>' ~ m.content ~ '\\n' -}}"
+    "{%- endfor -%}"
+)
+TEMPLATE_ROUND6_C1_CHAT = json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                                   {"role": "user", "content": "!!__globals__|os|touch canary"}]})
 _PAYLOAD = "{{ cycler.__init__.__globals__.os.system('touch canary') }}"
 
 
@@ -702,6 +728,20 @@ def template_cases() -> list[Case]:
                       "(0|filesizeformat) sliced into '__globals__' (tokenizer_config.json)", "jinja", "WW-TPL-002",
                       "tokenizer_config.json",
                       json.dumps({"chat_template": TEMPLATE_ROUND4[0][2], "bos_token": "<s>"}).encode()))
+    cases += [
+        Case("template_r6_data_text_alphabet", "5",
+             "A: messages.append|string|urlencode sliced and |format-ed into '__globals__', labelled render data",
+             "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND6_A1.encode()),
+        Case("gguf_template_r6_data_text_alphabet", "5",
+             "A: the same as a GGUF tokenizer.chat_template (rendered with messages=[])", "gguf_template",
+             "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND6_A1.encode())),
+        Case("tokenizer_config_r6_extra_token_format", "5",
+             "B: image_token '%c%cglobals%c%c' (not a named special token) |format(95, ...) as the key", "jinja",
+             "WW-TPL-002", "tokenizer_config.json", json.dumps(TEMPLATE_ROUND6_B1).encode()),
+        Case("template_r6_chat_content_backdoor", "5",
+             "C: lipsum[p[0]][p[1]] keyed by a user message '!!__globals__|os|<cmd>' (fired by that chat)", "jinja",
+             "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND6_C1.encode(), chat=TEMPLATE_ROUND6_C1_CHAT),
+    ]
     # Sniffing: files a loader reads by name, made "not mostly printable" (the old sniffer's 'unknown').
     cases += [
         Case("template_nonprintable_jinja", "2", "chat_template.jinja: 2000 \\x01 before the payload", "jinja",
@@ -872,3 +912,46 @@ def round6_cases() -> list[Case]:
              _ordereddict_setstate("mailbox", "Maildir", "canary")(2)),
     ]
 # ======== END red team round 6 ==========================================================================
+
+
+# ======== BEGIN red team round 7 on the scanner's readers (helper pol7) ==================================
+# Library code inside an allowlisted class calls a method it finds on an instance: Optimizer.__setstate__ ends
+# with ``self.defaults.setdefault("differentiable", False)``, and an argparse.Namespace as ``defaults`` carries
+# its own ``setdefault`` (an instance attribute wins). The red team planted TrainingArguments (REBUILD_ONLY);
+# here the planted callable writes the canary: functools.partial(TimedRotatingFileHandler, "canary") opens
+# ./canary for appending before it rejects the rollover interval "differentiable".
+
+
+def _optimizer_setdefault_hook(hook: Any) -> Payload:
+    def build(a: Asm) -> None:
+        a.glob("torch.optim.adam", "Adam")
+        a.emit(())
+        a.newobj()
+        a.mark()
+        a.emit("defaults")
+        a.glob("argparse", "Namespace")
+        a.emit(())
+        a.newobj()
+        a.dict_of({"setdefault": hook})
+        a.build()  # Namespace.__dict__ gets setdefault
+        a.emit("param_groups")
+        a.emit([])
+        a.emit("state")
+        a.emit({})
+        a.raw(b"d")  # DICT: the Adam state
+        a.build()  # Optimizer.__setstate__ -> self.defaults.setdefault("differentiable", False)
+
+    return lambda proto: _prog(max(proto, 2), build)
+
+
+def round7_cases() -> list[Case]:
+    """The round-7 bypass class (an instance-attribute method called by a table class's own code), firing the
+    canary under pickle.load."""
+    hook = Call(Glob("functools", "partial"), (Glob("logging.handlers", "TimedRotatingFileHandler"), "canary"))
+    return [
+        Case("round7_optimizer_defaults_setdefault", "4",
+             "NEWOBJ Adam + BUILD {'defaults': Namespace with an instance 'setdefault'}: Optimizer.__setstate__ "
+             "calls defaults.setdefault('differentiable', False) (a partial of TimedRotatingFileHandler opens "
+             "./canary)", "pickle", CRIT, "adam_setdefault.pkl", _optimizer_setdefault_hook(hook)(2)),
+    ]
+# ======== END red team round 7 ==========================================================================

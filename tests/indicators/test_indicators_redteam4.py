@@ -151,7 +151,8 @@ def test_the_producer_is_a_local_reference(sketcher, tmp_path: Path):
 
 @pytest.mark.parametrize(("given", "stored"), [
     ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05Z"),
-    ("2026-01-02t04:04:05.25+01:00", "2026-01-02T03:04:05.250000Z"),
+    # Round 6 (class 1): a fraction is refused (derive writes whole seconds); a zero one, as STIX writes, is kept.
+    ("2026-01-02t04:04:05.000+01:00", "2026-01-02T03:04:05Z"),
     ("", ""),
 ])
 def test_created_is_kept_as_a_utc_rfc3339_time(sketcher, given: str, stored: str):

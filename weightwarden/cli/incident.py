@@ -160,6 +160,7 @@ def _registry_records(url: str) -> list[tuple[str, Any]]:
     published it (``""`` from a registry that does not say); unreadable ones named."""
     import httpx
 
+    from weightwarden.core import strict_json
     from weightwarden.registry.client import RegistryClientError
     from weightwarden.registry.incidents import Incident, IncidentError
 
@@ -180,7 +181,8 @@ def _registry_records(url: str) -> list[tuple[str, Any]]:
                             raise RegistryClientError(f"{url}/incidents: answer over {MAX_LISTING_BYTES} bytes")
                         chunks.append(chunk)
                 try:  # RecursionError: a hostile listing nested too deeply
-                    listing = json.loads(b"".join(chunks))
+                    # round 6 (class 4): one strict parser for all input
+                    listing = strict_json.loads(b"".join(chunks))
                     page = listing["incidents"]
                     cursor = listing.get("next")
                     if not isinstance(page, list) or not (cursor is None or type(cursor) is int):
@@ -209,14 +211,39 @@ def _registry_records(url: str) -> list[tuple[str, Any]]:
     return records
 
 
-def _file_records(paths: Iterable[str]) -> list[Any]:
-    from weightwarden.registry.incidents import load_incident
+# Red team round 6 (class 3): each incident file was bounded (1 MiB) but not their number: `incident list DIR`
+# read any number of them. One budget across every PATH given.
+MAX_LIST_FILES = 10_000
+MAX_LIST_BYTES = 256 * 1024 * 1024
 
-    records = []
+
+def _file_records(paths: Iterable[str]) -> list[Any]:
+    from weightwarden.core.errors import InputError
+    from weightwarden.registry.incidents import MAX_RECORD_BYTES, load_incident
+
+    files: list[Path] = []
     for name in paths:
         path = Path(name)
-        files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-        records.extend(load_incident(f) for f in files)
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found: list[Path] = []
+        for item in path.glob("*.json"):  # counted as found: a folder of millions is refused early
+            found.append(item)
+            if len(files) + len(found) > MAX_LIST_FILES:
+                raise InputError(f"more than {MAX_LIST_FILES} incident files to list; give fewer at a time")
+        files.extend(sorted(found))
+    if len(files) > MAX_LIST_FILES:
+        raise InputError(f"more than {MAX_LIST_FILES} incident files to list; give fewer at a time")
+    records = []
+    total = 0
+    for file in files:
+        records.append(load_incident(file))
+        # load_incident reads at most MAX_RECORD_BYTES + 1 bytes of a regular file: what one file can cost.
+        total += min(file.stat().st_size, MAX_RECORD_BYTES + 1)
+        if total > MAX_LIST_BYTES:
+            raise InputError(f"the incident files to list hold more than {MAX_LIST_BYTES} bytes in all; give fewer "
+                             "at a time")
     return records
 
 

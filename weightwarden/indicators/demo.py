@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from weightwarden.core.files import write_atomic
+from weightwarden.core.files import make_folders, write_atomic
 from weightwarden.indicators.derive import derive_set, prompts_from_eval_log
 from weightwarden.indicators.keys import GroupKey, load_key, write_key
 from weightwarden.indicators.match import match_sets
@@ -59,7 +59,7 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     from weightwarden.indicators import psi
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folders(out_dir, 0o755)  # red team round 6 (class 2): never in /dev, /proc, /sys
     key_path = out_dir / "group.key"
     if not key_path.exists():
         write_key(GroupKey.generate(), key_path)
@@ -77,7 +77,7 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
           f"{len(lab_a.models)} model indicator(s) -> lab-a.stix.json (TLP:{lab_a.tlp.upper()}, no text)")
 
     folder = out_dir / "lab-b-evidence"
-    folder.mkdir(mode=0o700, exist_ok=True)
+    make_folders(folder, 0o700)
     if folder.is_symlink() or not folder.is_dir():
         raise OSError(f"{folder}: not a folder of its own (a link?); refusing to write raw attack text there")
     folder.chmod(0o700)  # raw attack prompts: readable by their owner only

@@ -176,8 +176,10 @@ def write_key(key: GroupKey, path: str | os.PathLike[str]) -> None:
     """Write a new key file readable by its owner only; never overwrites an existing file."""
     p = Path(path)
     text = key.to_file_text()
+    from weightwarden.core.files import create_file
+
     try:
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_file(p, 0o600)  # red team round 6 (class 2): never in /dev, /proc, /sys
     except FileExistsError:
         raise GroupKeyError(f"{p} exists; refusing to overwrite a key file") from None
     except OSError as exc:

@@ -70,8 +70,10 @@ def generate_member_key(name: str, path: str | os.PathLike[str]) -> MemberKey:
     private = _ed25519().Ed25519PrivateKey.generate()
     raw = private.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                 serialization.NoEncryption())
+    from weightwarden.core.files import create_file
+
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_file(path, 0o600)  # red team round 6 (class 2): never in /dev, /proc, /sys
     except OSError as exc:
         raise GroupKeyError(f"cannot create member key {path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="ascii") as handle:

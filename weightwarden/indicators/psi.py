@@ -400,15 +400,18 @@ class SessionBudget:
         peer's or the total) or ``nonce`` was seen. A session counts against the budget for the window; its
         nonce is remembered until ``keep_until`` when that is later (red team round 3, F7: a request dated
         ahead of the clock was still fresh when its nonce, kept only a window after the answer, was dropped)."""
-        from weightwarden.core.files import write_atomic
+        from weightwarden.core.files import create_file, make_folders, write_atomic
 
         now = time.time() if now is None else now
         folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, mode=0o700, exist_ok=True)
         try:
-            lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+            # Red team round 6 (class 2): the folder and the lock were created in /dev before write_atomic
+            # refused the budget itself; both now go through the same special-folder check.
+            make_folders(folder, 0o700)
+            lock_fd = create_file(self.path + ".lock", 0o600, exclusive=False, read=True)
         except OSError as exc:
-            raise PsiError(f"cannot open the PSI session budget lock {self.path}.lock: {exc.strerror or exc}") from None
+            raise PsiError(f"cannot create the PSI session budget folder or lock {self.path}.lock: "
+                           f"{exc.strerror or exc}") from None
         with os.fdopen(lock_fd, "r+b") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             kept: dict[str, list[list[Any]]] = {}
@@ -668,8 +671,10 @@ def make_request(indicators: IndicatorSet, state_path: str | os.PathLike[str], m
     request = client.CreateRequest(items).SerializeToString()
     state = {"schema": "weightwarden.psi-client-state/v1", "key": client.GetPrivateKeyBytes().hex(),
              "hello": _hello(indicators, len(items))}
+    from weightwarden.core.files import create_file
+
     try:
-        fd = os.open(state_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = create_file(state_path, 0o600)  # red team round 6 (class 2): never in /dev, /proc, /sys
     except OSError as exc:
         raise PsiError(f"cannot create client state {state_path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -64,10 +64,27 @@ KNOWN_CATEGORIES = frozenset({
 KNOWN_LAYERS = frozenset({"roleplay", "prefix_injection", "refusal_suppression", "base64", "rot13", "leetspeak",
                           "low_resource", "multi_turn"})
 KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
+# Red team round 6 (class 1): each value was checked on its own, so the *sequence* was free: 16 layer names in any
+# order with repeats per prompt (48 bits), any ATLAS id (23 bits), 16 sources in any order, microseconds and any
+# year in 'created', duplicate digests. A set now holds only what derive writes, in its one canonical form:
+# 'decoded' is the *set* of layers peeled (at most normalise.MAX_DEPTH, no repeats, in LAYER_ORDER: the outermost-
+# first order and repeats derive saw are no longer shared), 'atlas' one of the two techniques derive writes,
+# 'sources' sorted and unique, 'created' whole seconds in UTC within CREATED_YEARS, prompts strictly sorted by
+# digest (no duplicates), models strictly sorted by (kind, digest).
+LAYER_ORDER = ("roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn", "base64",
+               "rot13", "leetspeak")
+MAX_DECODED = 4  # normalise.MAX_DEPTH (a test keeps the two equal; importing normalise here would be circular)
+ATLAS_TECHNIQUES = ("AML.T0051", "AML.T0054")
+CREATED_YEARS = (2020, 2199)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # RFC 3339 date-time (section 5.6); the values are then checked by datetime.
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
-_ATLAS = re.compile(r"AML\.T\d{4}(\.\d{3})?")
+
+
+def canonical_layers(layers: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The canonical form of the jailbreak layers peeled off a prompt: each once, in :data:`LAYER_ORDER`."""
+    seen = set(layers)
+    return tuple(name for name in LAYER_ORDER if name in seen)
 
 
 @dataclass(frozen=True)
@@ -201,11 +218,26 @@ class IndicatorSet:
             raise IndicatorFormatError(f"{where}: more than {MAX_MODEL_INDICATORS} model indicators")
         prompts = tuple(_prompt_from_json(p, scheme, f"{where}: prompts[{i}]") for i, p in enumerate(raw_prompts))
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
+        # Red team round 6 (class 1): the order and repeats of the indicators were free (to_json sorts, so any
+        # other order or a repeated digest was made by hand): only the canonical order is accepted.
+        for i in range(1, len(prompts)):
+            if prompts[i - 1].exact >= prompts[i].exact:
+                raise IndicatorFormatError(
+                    f"{where}: prompts[{i}]: 'exact' is " + ("repeated" if prompts[i - 1].exact == prompts[i].exact
+                                                            else "out of order") +
+                    " (an indicator set lists each digest once, sorted)")
+        for i in range(1, len(models)):
+            if (models[i - 1].kind, models[i - 1].digest) >= (models[i].kind, models[i].digest):
+                raise IndicatorFormatError(f"{where}: models[{i}]: repeated or out of order (each model indicator "
+                                           "once, sorted by kind and digest)")
         sources = short_strings(data.get("sources", []), "sources", where)
         unknown = sorted(set(sources) - KNOWN_SOURCES)
         if unknown:
             raise IndicatorFormatError(f"{where}: unknown evidence kind(s) in 'sources' {unknown[0]!r} (known: "
                                        f"{', '.join(sorted(KNOWN_SOURCES))})")
+        if list(sources) != sorted(set(sources)):
+            raise IndicatorFormatError(f"{where}: 'sources' must list each evidence kind once, sorted (found "
+                                       f"{list(sources)[:8]!r})")
         producer, created = data.get("producer"), data.get("created", "")
         if not isinstance(producer, str | None) or not isinstance(created, str):
             raise IndicatorFormatError(f"{where}: 'producer' and 'created' must be strings")
@@ -226,12 +258,19 @@ def rfc3339(value: str, where: str) -> str:
     if not match:
         raise IndicatorFormatError(f"{where}: 'created' is not an RFC 3339 time (e.g. 2026-01-02T03:04:05Z)")
     day, clock, fraction, zone = match.groups()
+    # Red team round 6 (class 1): microseconds and any year 0001-9999 were ~58 bits of choice; derive writes whole
+    # seconds (a zero fraction, as STIX writes ".000", is still whole seconds).
+    if fraction and fraction.strip("0"):
+        raise IndicatorFormatError(f"{where}: 'created' must be in whole seconds (found a fraction {fraction!r})")
     # datetime keeps microseconds only: 1 to 9 fraction digits are cut or padded to 6
     iso = f"{day}T{clock}" + (f".{fraction[:6].ljust(6, '0')}" if fraction else "")
     try:
         when = _dt.datetime.fromisoformat(iso + ("+00:00" if zone in "Zz" else zone)).astimezone(_dt.UTC)
     except (ValueError, OverflowError):
         raise IndicatorFormatError(f"{where}: 'created' {value[:40]!r} is not a valid time") from None
+    if not CREATED_YEARS[0] <= when.year <= CREATED_YEARS[1]:
+        raise IndicatorFormatError(f"{where}: 'created' year {when.year} is outside {CREATED_YEARS[0]}-"
+                                   f"{CREATED_YEARS[1]}")
     return when.replace(tzinfo=None).isoformat() + "Z"  # isoformat pads the year (strftime's %Y does not)
 
 
@@ -262,18 +301,29 @@ def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
     if not isinstance(exact, str) or not _HEX64.fullmatch(exact):
         raise IndicatorFormatError(f"{where}: 'exact' must be 64 lower-case hex characters")
     atlas = data.get("atlas", ATLAS_JAILBREAK)
-    if not isinstance(atlas, str) or not _ATLAS.fullmatch(atlas):
-        raise IndicatorFormatError(f"{where}: 'atlas' {atlas!r} is not a MITRE ATLAS technique id")
-    decoded = short_strings(data.get("decoded", []), "decoded", where)
-    unknown = sorted(set(decoded) - KNOWN_LAYERS)
-    if unknown:
-        raise IndicatorFormatError(f"{where}: unknown jailbreak layer in 'decoded' {unknown[0]!r} (known: "
-                                   f"{', '.join(sorted(KNOWN_LAYERS))})")
+    if atlas not in ATLAS_TECHNIQUES:
+        raise IndicatorFormatError(f"{where}: 'atlas' {str(atlas)[:40]!r} is not a MITRE ATLAS technique weightwarden writes "
+                                   f"({', '.join(ATLAS_TECHNIQUES)})")
+    decoded = check_layers(data.get("decoded", []), where)
     return PromptIndicator(
         exact, decode_signature(data.get("sketch"), scheme.num_perm, where), atlas,
         _optional_str(data, "category", where), decoded, _optional_str(data, "ref", where),
         _optional_str(data, "text", where, MAX_TEXT_CHARS),
     )
+
+
+def check_layers(value: Any, where: str) -> tuple[str, ...]:
+    """``decoded`` as derive writes it (:func:`canonical_layers`), or :class:`IndicatorFormatError`."""
+    decoded = short_strings(value, "decoded", where)
+    unknown = sorted(set(decoded) - KNOWN_LAYERS)
+    if unknown:
+        raise IndicatorFormatError(f"{where}: unknown jailbreak layer in 'decoded' {unknown[0]!r} (known: "
+                                   f"{', '.join(sorted(KNOWN_LAYERS))})")
+    if len(decoded) > MAX_DECODED or decoded != canonical_layers(decoded):
+        raise IndicatorFormatError(
+            f"{where}: 'decoded' must name each layer once, at most {MAX_DECODED}, in the order "
+            f"{', '.join(LAYER_ORDER)} (found {list(decoded)[:MAX_SHORT_LIST]!r})")
+    return decoded
 
 
 def _model_from_json(data: Any, where: str) -> ModelIndicator:

@@ -276,6 +276,15 @@ def decode_signature(text: Any, num_perm: int, where: str) -> np.ndarray:
         raise IndicatorFormatError(f"{where}: sketch is not valid base64") from None
     if len(raw) != 4 * num_perm:
         raise IndicatorFormatError(f"{where}: sketch of {len(raw)} bytes; the scheme says {4 * num_perm}")
+    # Red team round 6 (note to class 1): a sealed sketch is pad-XORed, so its bytes look uniform (38% fall in
+    # printable ASCII); mk_sketch_text.py put plain text there, readable with `base64 -d`. A sketch far above that
+    # share (8 standard deviations: never for an honest sketch, and a short one is never judged) is refused so
+    # readable text cannot leave by accident. Encrypted or encoded bytes remain undetectable (docs/decisions.md).
+    printable = sum(1 for b in raw if 0x20 <= b < 0x7F or b in (0x09, 0x0A, 0x0D))
+    n = len(raw)
+    if printable > 0.383 * n + 8 * (0.237 * n) ** 0.5:  # p = 98/256 printable for uniform bytes
+        raise IndicatorFormatError(f"{where}: sketch bytes are {printable} of {n} printable text; a sealed sketch "
+                                   "is random-looking bytes (refused: it would carry readable text)")
     return np.frombuffer(raw, dtype=">u4").astype(np.uint32)
 
 

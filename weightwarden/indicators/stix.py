@@ -289,9 +289,11 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
             models.append(ModelIndicator(kind, digest))
     producer = group_ext.get("producer")
     sources = group_ext.get("sources", [])
+    # Red team round 6 (class 1): sources that are not a list of strings are refused, not filtered; the order,
+    # repeats, 'decoded' and 'atlas' are then judged by the native validator below (one canonical form).
+    sources = short_strings(sources, "sources", f"{where}: grouping")
     indicators = IndicatorSet(scheme, tuple(prompts), tuple(models), producer if isinstance(producer, str) else None,
-                              _timestamp(group.get("created")), tlp,
-                              tuple(s for s in sources if isinstance(s, str)) if isinstance(sources, list) else ())
+                              _timestamp(group.get("created")), tlp, sources)
     # Round-trip through the native validator: one set of rules for both forms (model kinds, digests, ...).
     return IndicatorSet.from_json(indicators.to_json(), where)
 

@@ -42,6 +42,8 @@ from typing import Any, BinaryIO
 
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
+from weightwarden.picklevm.policy import rebuild_only
+from weightwarden.picklevm.resolution import is_table_class
 from weightwarden.picklevm.resolution import resolve as _resolve
 
 MiB = 1024 * 1024
@@ -216,6 +218,30 @@ CALLS_ARGUMENT: dict[str, tuple[int, ...]] = {
     "collections.defaultdict": (0,),
     "torch.nn.parameter.Parameter": (),
 }
+# Where an allowlisted reconstructor takes a class it rebuilds (``cls.__new__``) or calls: the class operand, not a
+# value left in data (red team round 7). Indexes into the argument tuple; Cython's ``__pyx_unpickle_X`` and
+# scikit-learn's ``newObj`` take the class first (matched by name in :func:`_operand_indexes`).
+OPERAND_ARGS: dict[str, tuple[int, ...]] = {
+    **{target: (index,) for target, index in _FACTORIES.items()},
+    **CALLS_ARGUMENT,
+    "numpy.ma.core._mareconstruct": (0, 1),
+    "numpy.random._pickle.__bit_generator_ctor": (0,),
+    "numpy.random._pickle.__generator_ctor": (0, 1),
+    "numpy.random._pickle.__randomstate_ctor": (0, 1),
+}
+# Places kept for the classes whose stored uses decide a finding (table classes, REBUILD_ONLY), over the whole
+# program; past that, a target whose places were not all kept counts as stored (conservative).
+_STORED_PLACES = 200_000
+
+
+def _operand_indexes(target: str) -> tuple[int, ...]:
+    found = OPERAND_ARGS.get(target)
+    if found is not None:
+        return found
+    last = target.rsplit(".", 1)[-1]
+    return (0,) if last == "newObj" or last.startswith("__pyx_unpickle_") else ()
+
+
 # Instance attributes the unpickler looks up on the object itself (APPEND(S) -> append/extend, ADDITEMS ->
 # add, BUILD -> __setstate__): a BUILD that sets one makes its value what the next such opcode calls.
 HOOK_ATTRS = frozenset({"append", "extend", "add", "__setstate__"})
@@ -521,6 +547,60 @@ class _Machine:
         # BUILDs whose state may set instance attributes the walk cannot see (a call result, a dict with opaque
         # keys, an unknown slot state): such a program may give an instance its own __setstate__/append/extend.
         self.opaque_states = 0
+        # target -> [(container, "OPCODE @offset")]: where an imported object was stored as a value (in a
+        # tuple, list, dict, set, BUILD state, call argument, persistent id or the result) rather than used as
+        # the callee / class operand: library code may call it later (red team round 7). An argument tuple that
+        # an allowlisted reconstructor takes the class from (OPERAND_ARGS) is removed again at the call.
+        # A container holding the same class twice is kept once per place (a list of places per container id).
+        self.stored: dict[str, dict[int, list[tuple[Any, str]]]] = {}
+        self.stored_overflow: set[str] = set()
+        self.stored_places = 0
+        self.stored_tracked: dict[str, bool] = {}  # target -> whether every place is kept (it decides findings)
+
+    def _store(self, items: Any, opcode: str, offset: int, container: Any = None) -> None:
+        """Remember the imported objects among ``items`` (values that land in data, not callees)."""
+        for value in items:
+            if value.__class__ is Global:
+                target = value.target
+                places = self.stored.get(target)
+                if places is None:
+                    if len(self.stored) >= MAX_SITES:
+                        self.stored_overflow.add("<more targets>")
+                        continue
+                    places = self.stored[target] = {}
+                tracked = self.stored_tracked.get(target)
+                if tracked is None:
+                    tracked = self.stored_tracked[target] = is_table_class(target) or rebuild_only(target) is not None
+                if not tracked:
+                    if not places:
+                        places[0] = [(None, f"{opcode} @{offset}")]  # where it was first stored, for the record
+                elif self.stored_places < _STORED_PLACES:
+                    self.stored_places += 1
+                    places.setdefault(id(container), []).append((container, f"{opcode} @{offset}"))
+                else:
+                    self.stored_overflow.add(target)  # further places are not kept: never discounted
+
+    def _operand(self, target: str, args: tuple[Any, ...]) -> None:
+        """``args`` went to ``target``, which takes a class at the operand indexes: not values there."""
+        for index in _operand_indexes(target):
+            if index < len(args) and args[index].__class__ is Global and self.stored_tracked.get(args[index].target):
+                places = self.stored.get(args[index].target)
+                kept = places.get(id(args)) if places else None
+                if kept and kept[0][0] is args:  # the very tuple (an id is reused only once the tuple is gone)
+                    kept.pop()
+                    if not kept:
+                        del places[id(args)]
+
+    def stored_values(self) -> tuple[tuple[str, str], ...]:
+        """(target, first place) of every target stored as a value somewhere."""
+        out = []
+        for target, places in self.stored.items():
+            wheres = [where for kept in places.values() for _c, where in kept]
+            if wheres:
+                out.append((target, min(wheres, key=lambda w: int(w.rsplit("@", 1)[1]))))
+            elif target in self.stored_overflow:
+                out.append((target, "more places than were kept"))
+        return tuple(out)
 
     # -- buffering -----------------------------------------------------------------------------------
 
@@ -657,6 +737,8 @@ class _Machine:
             raise _Stop(f"REDUCE argument is not a tuple ({_kind(args)})")
         if not isinstance(args, tuple):
             args = ()
+        elif args and not computed:
+            self._operand(target, args)
         if target in _QUIET:
             self._site(target, "call", opcode, offset, "", computed)
         else:
@@ -1018,21 +1100,27 @@ class _Machine:
                     del stack[k:]
                     push(items)
                     floor = marks[-1] if marks else 0
+                    self._store(items, "TUPLE", base + oprel, items)
                 elif op == 0x86:  # TUPLE2
                     if len(stack) - floor < 2:
                         raise _Stop("stack underflow")
                     b2 = pop()
                     stack[-1] = (stack[-1], b2)
+                    if b2.__class__ is Global or stack[-1][0].__class__ is Global:
+                        self._store(stack[-1], "TUPLE2", base + oprel, stack[-1])
                 elif op == 0x85:  # TUPLE1
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
                     stack[-1] = (stack[-1],)
+                    if stack[-1][0].__class__ is Global:
+                        self._store(stack[-1], "TUPLE1", base + oprel, stack[-1])
                 elif op == 0x87:  # TUPLE3
                     if len(stack) - floor < 3:
                         raise _Stop("stack underflow")
                     items = tuple(stack[-3:])
                     del stack[-3:]
                     push(items)
+                    self._store(items, "TUPLE3", base + oprel, items)
                 elif op == 0x29:  # EMPTY_TUPLE
                     push(())
                 elif op == 0x89:  # NEWFALSE
@@ -1041,6 +1129,8 @@ class _Machine:
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
                     pid = stack[-1]
+                    if pid.__class__ is Global:
+                        self._store((pid,), "BINPERSID", base + oprel)
                     stack[-1] = PERSISTENT
                     persistent += 1
                     if pids_out is not None and len(pids_out) < 1_000_000:
@@ -1081,6 +1171,7 @@ class _Machine:
                         del stack[-2:]
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
+                    self._store(items, "SETITEMS" if op == 0x75 else "SETITEM", base + oprel)
                     target_obj = stack[-1]
                     if target_obj.__class__ is DictVal:
                         _dict_update(target_obj, items)
@@ -1111,6 +1202,7 @@ class _Machine:
                         items = [pop()]
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
+                    self._store(items, "APPENDS" if op == 0x65 else "APPEND", base + oprel)
                     target_obj = stack[-1]
                     if target_obj.__class__ is ListVal:
                         if len(target_obj.items) < LIST_KEEP:
@@ -1134,6 +1226,7 @@ class _Machine:
                         cls = self._global(mod_s, name_s, "INST", offset)
                         k = marks.pop()
                         args = tuple(stack[k:])
+                        self._store(args, "INST", offset)
                         del stack[k:]
                         floor = marks[-1] if marks else 0
                         push(call(cls, args, "INST", offset))
@@ -1162,6 +1255,8 @@ class _Machine:
                         raise _Stop("stack underflow")
                     state = pop()
                     obj = stack[-1]
+                    if state.__class__ is Global:
+                        self._store((state,), "BUILD", base + oprel)
                     if obj.__class__ is Global:
                         # BUILD on a class, function or module (not an instance): setattr on it patches the
                         # library for everything loaded afterwards.
@@ -1233,6 +1328,8 @@ class _Machine:
                         raise _Stop("STOP with an empty stack")
                     result = pop()
                     end = base + bufbase + pos
+                    if result.__class__ is Global:
+                        self._store((result,), "STOP", base + oprel)
                     break
                 elif op == 0x43 or op == 0x42 or op == 0x8E or op == 0x96 or op == 0x8D:
                     # SHORT_BINBYTES / BINBYTES / BINBYTES8 / BYTEARRAY8 / BINUNICODE8
@@ -1314,6 +1411,7 @@ class _Machine:
                     items = stack[k:]
                     del stack[k:]
                     floor = marks[-1] if marks else 0
+                    self._store(items, "LIST", base + oprel)
                     push(ListVal(items[:LIST_KEEP]))
                 elif op == 0x64:  # DICT
                     k = marks.pop()
@@ -1322,6 +1420,7 @@ class _Machine:
                     floor = marks[-1] if marks else 0
                     if len(items) % 2:
                         raise _Stop("DICT with an odd number of items")
+                    self._store(items, "DICT", base + oprel)
                     dv = DictVal()
                     _dict_update(dv, items)
                     push(dv)
@@ -1329,6 +1428,7 @@ class _Machine:
                     push(SETVAL)
                 elif op == 0x90:  # ADDITEMS
                     k = marks.pop()
+                    self._store(stack[k:], "ADDITEMS", base + oprel)
                     del stack[k:]
                     floor = marks[-1] if marks else 0
                     if len(stack) - floor < 1:
@@ -1337,6 +1437,7 @@ class _Machine:
                         self._hook_call(stack[-1], ("add",), "ADDITEMS", base + oprel)
                 elif op == 0x91:  # FROZENSET
                     k = marks.pop()
+                    self._store(stack[k:], "FROZENSET", base + oprel)
                     del stack[k:]
                     floor = marks[-1] if marks else 0
                     push(SETVAL)
@@ -1347,6 +1448,7 @@ class _Machine:
                     floor = marks[-1] if marks else 0
                     if not items:
                         raise _Stop("OBJ without a class")
+                    self._store(items[1:], "OBJ", base + oprel)
                     push(call(items[0], tuple(items[1:]), "OBJ", base + oprel))
                 elif op == 0x92:  # NEWOBJ_EX
                     if len(stack) - floor < 3:
@@ -1446,6 +1548,7 @@ class _Machine:
             notes=tuple(self.notes[:100]),
             divergences=tuple(self.divergences[:20]),
             opaque_states=self.opaque_states,
+            stored=self.stored_values(),
         )
         return analysis, result
 

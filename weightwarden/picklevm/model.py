@@ -52,6 +52,11 @@ class PickleAnalysis:
     # BUILDs whose state was not a fully known literal (it may have set an instance __setstate__/append/extend):
     # the rebuild-only exemption (policy.REBUILD_ONLY) does not hold in such a program (red team round 6).
     opaque_states: int = 0
+    # (target, "OPCODE @offset"): imported objects stored as values (in a container, a BUILD state, a call
+    # argument) rather than only used as callee or class operand. Library code that later calls a method found
+    # on an instance (Optimizer.__setstate__'s defaults.setdefault, deepcopy's __deepcopy__) may call them
+    # (red team round 7): the rebuild-only exemption does not hold for them.
+    stored: tuple[tuple[str, str], ...] = ()
 
     def all_sites(self) -> tuple[CallSite, ...]:
         """Imports and calls of this program and of every nested program."""

@@ -597,12 +597,15 @@ def load_incident(path: str | os.PathLike[str]) -> Incident:
         raw = read_bounded(p, "incident record", MAX_RECORD_BYTES)  # regular files only (red team 5, class 3)
     except InputError as exc:
         raise IncidentError(exc.reason) from None
+    from weightwarden.core.strict_json import StrictJSONError, loads
+
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IncidentError(f"{p}: not JSON: {exc}") from None
-    except RecursionError:
-        raise IncidentError(f"{p}: JSON nested too deeply") from None
+        # Red team round 6 (class 4): json.loads caught only JSONDecodeError, so a 5000-digit integer (ValueError)
+        # was an "internal error"; the strict parser maps every parse failure (depth, digits, duplicate keys,
+        # NaN) to one error.
+        data = loads(raw)
+    except StrictJSONError as exc:
+        raise IncidentError(f"{p}: not JSON: {exc.reason}") from None
     return Incident.from_osv(data, where=str(p))
 
 

@@ -16,9 +16,10 @@ binding of a name (set, block set, for, with, macro and call-block parameters, n
 keywords) counts: a name has the set of all its values, settled as a fixpoint where it depends on itself, plus
 its free value (the render argument) unless a binding surely reaches the read. A key, attribute name or format
 string is proven only from an allow-list (round 5): exact strings folded from constants (Markup from ``|safe``,
-``|e`` or ``{% autoescape %}`` never folded), render data (a free render name, not a special token or a global,
-read through items, attributes and allow-listed filters/methods), or numbers from operations that always give
-one. Everything else, an empty value set included, is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
+``|e`` or ``{% autoescape %}`` never folded), render data (a free render name, not a special token, a
+``*_token`` config name or a global, only *selected* out of: items, fields, loop targets, selecting filters;
+round 6: nothing built from it), or numbers from operations that always give one. A key that is render data
+is accepted only on render data or a container the template built (round 6: ``lipsum[m.content]`` is not). Everything else, an empty value set included, is a computed name (fail closed). Legitimate template features (``namespace()`` for loop state, ``selectattr``, ``tojson``,
 ``raise_exception``, loop controls, ``{% generation %}``) produce nothing. The rules that turn issues into
 findings are in :mod:`weightwarden.scan.rules.template`.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -73,26 +75,30 @@ class TemplateIssue:
     evidence: str
 
 
-def analyze_template(source: str) -> list[TemplateIssue]:
-    """Issues found in a Jinja template's source, sorted by line; never renders it."""
-    return list(_analyze_cached(source))
+def analyze_template(source: str, config_names: Iterable[str] = ()) -> list[TemplateIssue]:
+    """Issues found in a Jinja template's source, sorted by line; never renders it.
+
+    ``config_names``: the render arguments the host fills from a config next to the template (the special
+    tokens of tokenizer_config.json, any ``*_token`` key): attacker-controlled, so never render data. Names
+    ending in ``_token``/``_tokens`` are treated so anyway (round 6: ``image_token``)."""
+    return list(_analyze_cached(source, frozenset(config_names)))
 
 
 # A repository ships the same template many times (every GGUF quantisation, tokenizer_config.json and
 # chat_template.jinja carry a copy); parsing dominates, so identical sources are analysed once per process.
 @lru_cache(maxsize=256)
-def _analyze_cached(source: str) -> tuple[TemplateIssue, ...]:
-    return tuple(_analyze(source))
+def _analyze_cached(source: str, config_names: frozenset[str] = frozenset()) -> tuple[TemplateIssue, ...]:
+    return tuple(_analyze(source, config_names))
 
 
-def _analyze(source: str) -> list[TemplateIssue]:
+def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[TemplateIssue]:
     try:
         tree = _parse(source)
     except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is a finding, not a crash
         line = getattr(exc, "lineno", None) or 0
         message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
         return [TemplateIssue(PARSE_ERROR, line, f"template does not parse: {message}", _line(source, line))]
-    walker = _Walker(source)
+    walker = _Walker(source, config_names)
     # The value walk recurses up to MAX_VALUE_DEPTH (a few frames each); Python-to-Python calls do not use
     # the C stack (3.11+), so a higher interpreter limit is safe for the walk — and only for the walk: the
     # old limit is put back, so no other reader in the process runs under it.
@@ -209,6 +215,11 @@ def _dangerous_name(name: str) -> bool:
 dangerous_name = _dangerous_name  # public: the template rules judge special-token values with it too
 
 
+def format_reads_private(text: str) -> bool:
+    """A str.format string with a field reading a private attribute or item ('{0.__class__}')."""
+    return _FORMAT_FIELD_RE.search(text) is not None
+
+
 class _Atom:
     """A value the walker does not know as a string (see :data:`NUM`, :data:`DATA`, :data:`UNKNOWN`)."""
 
@@ -228,6 +239,9 @@ UNKNOWN = _Atom("unknown")  # built at render time in a way not followed here, o
 NAMESPACE = _Atom("namespace")  # a namespace() object: its attributes are whatever {% set ns.x %} stores
 SEQUENCE = _Atom("sequence")  # a list, tuple, range or view the template builds: its items are its elements
 MAPPING = _Atom("mapping")  # a dict the template builds: d.key and d['key'] are among its elements
+# A method of render data's own type (``messages.append``, ``tool.items``): a Python object, not data. Its
+# only non-dunder attributes are none (Jinja gives Undefined for them); |string of it is Python's text.
+METHOD = _Atom("method")
 # The first guess of a value defined through itself, while it is being settled: the bottom of the lattice
 # (neutral for "is it data / a number"), never a proven key itself (fail closed if it survives).
 PENDING = _Atom("pending")
@@ -255,6 +269,15 @@ _OPAQUE_NAMES = (
     ESCAPE_ROOTS | HOST_NAMES | SPECIAL_TOKEN_NAMES
     | {"varargs", "kwargs", "caller", "loop", "strftime_now", "raise_exception", "self"}
 )
+
+
+def _config_token_name(name: str) -> bool:
+    """A render argument hosts fill from tokenizer_config.json next to the template: every ``*_token`` key
+    (fire.py, vLLM, transformers' extra special tokens such as ``image_token``) and token lists. Its value
+    is the model author's, so it is never render data (round 6: ``image_token|format(95, ...)``)."""
+    return name.endswith(("_token", "_tokens"))
+
+
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
 # Filters that always return an int: len() itself refuses anything else. int/float return their default
 # argument when the conversion fails ('x'|int(u) is u), abs/round whatever the value's __abs__/__round__
@@ -275,15 +298,24 @@ _PLAIN_STRING = frozenset(
 _MARKUP_FILTERS = frozenset({"safe", "e", "escape", "forceescape"})
 # Methods of render data whose result is still render data (substrings, pieces, its own items) or a number
 # (tests, counts, positions). Any other method of data (to_bytes, decode, ...) gives an unknown value.
-_DATA_METHODS = frozenset(
-    {"strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold", "swapcase", "split",
-     "rsplit", "splitlines", "partition", "rpartition", "get", "keys", "values", "items", "copy"}
+# Round 6: only methods that SELECT out of the data (a dict's own items) keep it data; a method that builds
+# text (strip, split, replace, format, ...) gives a value that is not data, so render data is no alphabet
+# for keys ('<built-in method append ...'|urlencode|format(...) spelled '__globals__').
+_DATA_METHODS = frozenset({"get", "keys", "values", "items", "copy"})
+# Jinja filters that only select out of render data (elements, items, groups, an order): data stays data.
+# Every other filter of data (string, urlencode, format, replace, center, lower, tojson, join, ...) builds a
+# new value: not data (it may be output, but it is no proven key).
+_SELECTING_FILTERS = frozenset(
+    {"list", "sort", "unique", "reverse", "select", "reject", "selectattr", "rejectattr", "batch", "slice",
+     "items", "dictsort", "groupby", "min", "max"}
 )
-# Mixing methods whose result, with data/number arguments only, is still text of the data (not bytes: encode,
-# then bytes methods, leaves the allow-list).
-_DATA_MIXING = frozenset(
-    {"format", "join", "replace", "center", "ljust", "rjust", "zfill", "expandtabs", "removeprefix", "removesuffix"}
-)
+
+
+@cache
+def _data_type_attrs() -> frozenset[str]:
+    """Attributes of the types render data has (JSON: str, list, dict, numbers, bool, None): Jinja's getattr
+    tries them first, so ``messages.append`` is a bound method, not data (round 6 stringified one)."""
+    return frozenset(a for t in (str, list, dict, int, float, bool, type(None), tuple) for a in dir(t))
 _NUMBER_METHODS = frozenset(
     {"startswith", "endswith", "find", "rfind", "index", "rindex", "count", "isdigit", "isalpha", "isalnum",
      "isspace", "isnumeric", "isdecimal", "islower", "isupper", "istitle", "isidentifier", "isprintable",
@@ -323,14 +355,6 @@ def _attribute_positions() -> dict[str, int]:
 
 
 @cache
-def _builtin_filters() -> frozenset[str]:
-    """Jinja's own filters: a filter the host added may do anything with data, so its result is unknown."""
-    from jinja2.defaults import DEFAULT_FILTERS
-
-    return frozenset(DEFAULT_FILTERS) - {"attr"}
-
-
-@cache
 def _builtin_tests() -> frozenset[str]:
     """Jinja's own tests, which return bools."""
     from jinja2.defaults import DEFAULT_TESTS
@@ -341,9 +365,9 @@ def _builtin_tests() -> frozenset[str]:
 def _is_data(values: frozenset[Any]) -> bool:
     """Values read from the render data: what is picked out of them is data too. Only data: a number mixed
     in (``x or N``, ``x|default(N)``) is not (round 5 turned N into '__globals__' with .to_bytes()), and
-    nothing is data by being empty, except a fixpoint's first guess (PENDING)."""
-    rest = values - _PENDING
-    return rest == _DATA or (not rest and bool(values))
+    nothing is data by being empty -- nor by being a fixpoint's first guess (PENDING) alone (round 6:
+    `{% set ns.k = ns.k|lower %}` settled as data with no render data in it)."""
+    return values - _PENDING == _DATA
 
 
 def _is_num(values: frozenset[Any]) -> bool:
@@ -360,10 +384,13 @@ def _arith(*operands: frozenset[Any]) -> bool:
     return all(x and x <= allowed for x in operands) and any(_is_num(x) for x in operands)
 
 
-def _arith_result(*operands: frozenset[Any]) -> frozenset[Any]:
-    """What proven arithmetic gives: a number, or with render data in it, possibly data again ('_' * 2 of a
-    data string is a string of the data, '%s' of it too) -- never a template-built value."""
-    return _SAFE if any(DATA in x for x in operands) else _NUMBER
+def _arith_result(*operands: frozenset[Any], text: bool = True) -> frozenset[Any]:
+    """What proven arithmetic gives: a number; with render data in it, ``*`` and ``%`` may build text
+    ('_' * 2, '%c' % 95 of a data string): that is NOT data (round 6), so unknown besides the number.
+    ``text=False`` for + - / // ** and signs, which with a number operand raise on strings and lists."""
+    if text and any(DATA in x for x in operands):
+        return _NUMBER | _UNK
+    return _NUMBER
 
 
 def _unresolved(values: frozenset[Any]) -> bool:
@@ -430,8 +457,9 @@ def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
 
 
 class _Walker:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, config_names: frozenset[str] = frozenset()) -> None:
         self.source = source
+        self.config_names = config_names
         self.issues: list[TemplateIssue] = []
         self.stored: set[str] = set()
         self.consumed: set[int] = set()  # ids of argument nodes already judged by the node using them
@@ -690,12 +718,19 @@ class _Walker:
             if len(got) > MAX_VALUES:
                 _hit("MAX_VALUES")
                 got = _UNK
-            if key not in self.cyclic or got - _PENDING == guess - _PENDING:
+            if key not in self.cyclic:
+                break
+            # Kleene iteration, joined with the previous guess: round 6 made "is it data" strict about the
+            # placeholder (it is data only next to data), so a round on a bigger guess may give less (inner
+            # fixpoints restart); the join keeps the rounds growing, and it stops once nothing new comes.
+            old = guess - _PENDING
+            if got - _PENDING <= old:
+                got = got | old if old else got
                 break
             self._forget(start)
             # The placeholder is only the first guess: once anything else is known, the next round starts
             # from that alone, so what the last round computes carries no placeholder of this key.
-            guess = got - _PENDING or got
+            guess = (got - _PENDING) | old
         else:
             _hit("MAX_ROUNDS")
             got = _UNK
@@ -726,7 +761,8 @@ class _Walker:
         base = name.split(".", 1)[0]
         if "." in name:
             free = _UNK if binds is None else _NOTHING  # a namespace attribute: only what is stored in it
-        elif base in _OPAQUE_NAMES or (binds is None and name in self.stored):
+        elif base in _OPAQUE_NAMES or base in self.config_names or _config_token_name(base) or \
+                (binds is None and name in self.stored):
             free = _UNK
         else:
             # Render data the template changes in place is no longer the caller's: not data, not proven.
@@ -754,7 +790,7 @@ class _Walker:
     def _forget(self, start: int) -> None:
         for is_name, key in self.log[start:]:
             old = (self.name_memo if is_name else self.memo).pop(key, None)
-            if old is not None and UNKNOWN not in old:
+            if old is not None:
                 self.warm[key] = old
         del self.log[start:]
 
@@ -786,7 +822,7 @@ class _Walker:
             if level:
                 return v(node.left, level, depth) | v(node.right, level, depth)
             if _arith(left, right):
-                return _arith_result(left, right)
+                return _arith_result(left, right, text=False)
             return _product([left, right], "".join)
         if isinstance(node, n.Test) and node.name not in _builtin_tests():
             return _UNK  # a test the host added returns whatever it returns
@@ -798,7 +834,7 @@ class _Walker:
             operands = [node.node] if isinstance(node, n.Neg | n.Pos) else [node.left, node.right]
             values = [v(x, 0, depth) for x in operands]
             if _arith(*values):
-                return _arith_result(*values) if level == 0 else (_DATA if any(DATA in x for x in values) else _NOTHING)
+                return _arith_result(*values, text=False) if level == 0 else _NOTHING
             return _UNK
         if isinstance(node, n.And | n.Or):
             return v(node.left, level, depth) | v(node.right, level, depth)
@@ -865,8 +901,17 @@ class _Walker:
             out = out | (_NUMBER if node.attr in ("start", "stop", "step") else _NOTHING)
             values = values - {SEQUENCE}
         if DATA in values:
-            out = out | _DATA  # an attribute of data is data (its own name is judged where it is read)
+            # A field of data is data (its own name is judged where it is read); a method of the data's own
+            # type (append, items, format, ...) is a Python object, not data (round 6).
+            out = out | (frozenset({METHOD}) if node.attr in _data_type_attrs() else _DATA)
             values = values - _DATA
+        if METHOD in values:
+            # A builtin method has no attributes but dunders: any other name is Undefined (harmless as a key
+            # or as an object, labelled data as an if-expression without else is). Cohere's tool template
+            # passes json_spec.items (the dict method) on and reads .type of it.
+            private = node.attr.startswith("_") or _dangerous_name(node.attr)
+            out = out | (_UNK if private else _DATA)
+            values = values - {METHOD}
         if values:
             out = out | _UNK  # of a constant (a string's methods, (N).real), a number or anything else: unknown
         return out
@@ -913,7 +958,19 @@ class _Walker:
         base, arg = node.node, node.arg
         values = self.value(base, 0, depth)
         if _is_data(values):
+            # Selection only: an item whose key is a number or data, or a constant field name. A slice of data
+            # is a piece of its text, and a constant key naming a method of its type may be that method
+            # (Jinja falls back to getattr when the item is missing): neither is data (round 6).
+            if isinstance(arg, n.Slice):
+                # The elements of a slice of data are elements of the data (MiniCPM5 loops over
+                # messages[::-1]); the slice itself may be a piece of a string's text: not data.
+                return _DATA if level else _UNK
+            if isinstance(arg, n.Const) and isinstance(arg.value, str) and arg.value in _data_type_attrs():
+                return _DATA | {METHOD}  # the item if the dict has it, else the method (getattr fallback)
             return _DATA
+        if METHOD in values and not level and isinstance(arg, n.Const) and isinstance(arg.value, str) \
+                and not arg.value.startswith("_") and values <= {METHOD, DATA, PENDING}:
+            return _DATA  # method['x'] is getattr(method, 'x'): Undefined
         if isinstance(arg, n.Slice):
             if level:
                 return self.value(base, level, depth)  # elements of a slice are elements of the whole
@@ -978,15 +1035,16 @@ class _Walker:
             if _all_strs(base_values):
                 return _product([sep, base_values], lambda c: c[0].join(c[1]))
             return _UNK
-        if name in ("map", "groupby", "tojson", "attr"):
-            # Data in, data out; the attribute and filter names they take are judged where they are read.
-            if name == "map" and node.args and not (_all_strs(args[0]) and set(args[0]) <= _PLAIN_STRING | {"attr"}):
+        if name in ("map", "groupby", "attr"):
+            # Selection: map(attribute=...), groupby, attr of data are data; map('lower') and other filters
+            # mapped over it build new values (round 6). The names they take are judged where they are read.
+            if name == "map" and node.args and args[0] != frozenset({"attr"}):
                 return _UNK
+            if name == "attr" and node.args and _strs(args[0]) and set(_strs(args[0])) & _data_type_attrs():
+                return _UNK  # a method of the data's type, not a field
             return _DATA if _is_data(v(base, 1 if name == "map" else 0, depth)) else _UNK
-        if _is_data(base_values) and name in _builtin_filters() and all(a <= _SAFE for a in args):
-            return _DATA  # one of Jinja's filters of data with data/number arguments
-        if _is_data(base_values) and name in _PLAIN_STRING and not node.kwargs:
-            return _DATA
+        # Any other filter of data builds a new value (string, urlencode, format, replace, center, lower,
+        # tojson, join, ...): not data (round 6), and not folded either (below: not all strings).
         if node.kwargs or not _all_strs(base_values) or name in _MARKUP_FILTERS:
             return _UNK  # Markup of a constant: never folded (its +, %, replace escape the other side)
         if name == "format":
@@ -1019,9 +1077,15 @@ class _Walker:
                 fallback = v(node.args[1], level, depth) if len(node.args) > 1 else _NOTHING
                 return found | fallback
             if _is_data(base_values):
+                if method in ("split", "rsplit") and node.args and _all_strs(args[0]) and \
+                        all(a <= _NUMBER for a in args[1:]) and not node.kwargs:
+                    # Pieces of the data's own text cut at a constant separator: no character that was not in
+                    # the data (muse-glimmer keys a dict by fn.name.split('.')[0]). Only of data: a method's
+                    # or |string's text is never data, so this is no alphabet.
+                    return _DATA
                 if method in _NUMBER_METHODS:
                     return _NUMBER if level == 0 else _NOTHING
-                if method in _DATA_METHODS or (method in _DATA_MIXING and all(a <= _SAFE for a in args)):
+                if method in _DATA_METHODS:
                     return _DATA
                 return _UNK  # any other method of data (to_bytes, decode, ...): not followed
             if level:
@@ -1115,6 +1179,12 @@ class _Walker:
             # be str.format of a format string that reads attributes of its arguments.
             self.add(COMPUTED_ATTR, node, "call of a function computed at render time (may be str.format)")
             return
+        if isinstance(fn, nodes.Name) and fn.name in self.bindings and DATA in self.value(fn):
+            # Render data is JSON: never callable. A name that may hold it was reached through data keys on
+            # data, which Jinja's getattr fallback turns into attributes ('x'['__class__']...): calling it
+            # runs a method chosen by chat content (round 6, class 3).
+            self.add(COMPUTED_ATTR, node, f"call of '{fn.name}', which may hold a value reached through the render data")
+            return
         if not (isinstance(fn, nodes.Getattr) and fn.attr in ("format", "format_map")):
             return
         if isinstance(fn.node, nodes.Const):
@@ -1122,6 +1192,15 @@ class _Walker:
         values = self.value(fn.node)
         if _unresolved(values):
             self.add(COMPUTED_ATTR, node, "str.format() with a format string computed at render time")
+        elif DATA in values:
+            # A format string from the render data reads the attributes its fields name ('{0.__init__}'):
+            # chat content may only read those of render data (round 6, class 3).
+            given = [*node.args, *(k.value for k in node.kwargs)]
+            if node.dyn_args is not None or node.dyn_kwargs is not None or \
+                    not all(self._data_key_ok(a, 0) and DATA in self.value(a) for a in given):
+                self.add(COMPUTED_ATTR, node,
+                         "str.format() with a format string from the render data given objects that are not "
+                         "render data (chat content would pick their attributes)")
         for fmt in _strs(values):
             if _FORMAT_FIELD_RE.search(fmt):
                 self.add(BUILT_NAME, node, f"format string built from pieces reads private attributes: {fmt[:80]!r}")
@@ -1145,6 +1224,11 @@ class _Walker:
                     self.add(COMPUTED_ATTR, current,
                              "item access with a key computed at render time that does not come from the render "
                              "data (cannot be resolved statically)")
+                elif DATA in values and not self._data_key_ok(current.node, 0):
+                    self.add(COMPUTED_ATTR, current,
+                             "item access with a key from the render data on an object that is not render data "
+                             "(a Jinja global, macro, loop, function or unknown value): chat content would pick "
+                             "its attribute")
                 names = [s for s in _strs(values) if _dangerous_name(s) or s.startswith("__")]
                 if names and _all_strs(values):
                     self.consumed.add(id(current.arg))  # judged here, not again as a built name
@@ -1172,6 +1256,15 @@ class _Walker:
                 what = "private attribute" if kind == PRIVATE_ATTR else "Python internal attribute"
                 plural = "s" if len(set(selected)) > 1 else ""
                 self.add(kind, node, f"template accesses {what}{plural} {names}")
+
+    def _data_key_ok(self, obj: Any, level: int) -> bool:
+        """A key taken from the render data may select only out of render data itself or a container the
+        template built (list, dict, namespace: what Jinja's getattr fallback reaches there is a method whose
+        value is modelled as the container's elements, so any further data key on it is judged again). On a
+        Jinja global, a macro, ``loop``, ``caller``, a function, a constant or anything unknown it would pick
+        an attribute chosen by chat content (round 6: ``lipsum[m.content]``)."""
+        values = self.value(obj, level) - _PENDING
+        return bool(values) and values <= {DATA, SEQUENCE, MAPPING, NAMESPACE}
 
     def _attribute(self, node: Any, base: Any, name: str, *, literal: bool) -> None:
         root = _root_name(base, _NODES)
@@ -1205,11 +1298,15 @@ class _Walker:
             else:
                 judged.append((self.value(extra, 1), extra, True))
         computed = False
+        # What the named attribute is read from: the value itself for attr, its elements for the others.
+        level = 0 if name == "attr" else 1
         for values, arg, names_attribute in judged:
             if _all_strs(values):
                 self.consumed.add(id(arg))
             if names_attribute and _unresolved(values):
                 computed = True
+            elif names_attribute and DATA in values and not self._data_key_ok(node.node, level):
+                computed = True  # round 6: chat content naming an attribute of a non-data object
             for text in _strs(values):
                 if name == "attr":
                     if names_attribute:

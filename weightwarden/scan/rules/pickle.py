@@ -16,6 +16,8 @@ from functools import lru_cache
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
+from weightwarden.picklevm.policy import rebuild_only
+from weightwarden.picklevm.resolution import is_table_class
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
     ATLAS_USER_EXECUTION,
@@ -200,6 +202,7 @@ def analysis_findings(
 ) -> Iterator[Finding]:
     """Findings of one program and, with a location chain, of every program nested in it."""
     groups: dict[tuple[str, bool], list[CallSite]] = {}
+    stored_at = dict(analysis.stored)
     for site in sorted(analysis.globals + analysis.calls, key=lambda s: s.offset):
         computed = site.computed or site.target == "<computed>"
         groups.setdefault((site.target, computed), []).append(site)
@@ -222,9 +225,37 @@ def analysis_findings(
             )
             continue
         verdict, reason = _classify(target, ctx.strict)
-        if verdict == "unknown" and not ctx.strict and not analysis.opaque_states and _only_rebuilt(target, sites):
+        stored = stored_at.get(target)
+        if (
+            verdict == "unknown" and not ctx.strict and not analysis.opaque_states and stored is None
+            and _only_rebuilt(target, sites)
+        ):
             # (A program whose BUILD states are not all known literals may have given an instance its own
-            # __setstate__ and called the class through it: red team round 6. No exemption there.)
+            # __setstate__ and called the class through it: red team round 6. No exemption there. Nor where
+            # the class itself is stored as a value, in a dict, a state or an argument: library code that
+            # calls a method it finds on an instance — Optimizer.__setstate__'s defaults.setdefault(...),
+            # deepcopy's __deepcopy__ — calls it with arguments of its own: red team round 7.)
+            continue
+        if verdict == "unknown" and stored is not None and rebuild_only(target) is not None:
+            yield UNKNOWN_CALL.found_in(
+                ctx.file, where,
+                f"pickle stores the class {target} as a value ({stored}), where library code may call it; it is "
+                f"allowed only as the class operand of NEWOBJ: {reason}",
+                evidence + f"; stored as a value at {stored}", offset=first.offset,
+            )
+            continue
+        if verdict == "safe" and stored is not None and is_table_class(target):
+            # A library class (the generated table's, reviewed only for what rebuilding it runs) left in data:
+            # library code that calls what it finds there (x.setdefault(...), deepcopy's __deepcopy__, iteration)
+            # reaches the class and its class-level methods with arguments of its own. Only the hand-reviewed
+            # types (builtins, numpy, torch's tensor types) are accepted as values; the table's classes only as
+            # the class operand of NEWOBJ or of a reconstructor that rebuilds them (red team round 7).
+            yield UNKNOWN_CALL.found_in(
+                ctx.file, where,
+                f"pickle stores the library class {target} as a value ({stored}), where library code may call it; "
+                "table classes are accepted only as the class operand of NEWOBJ or of a reconstructor",
+                evidence + f"; stored as a value at {stored}", offset=first.offset,
+            )
             continue
         if verdict == "dangerous":
             yield DANGEROUS_CALL.found_in(
@@ -260,8 +291,6 @@ def _only_rebuilt(target: str, sites: list[CallSite]) -> bool:
     """A class allowed only when rebuilt (``policy.REBUILD_ONLY``, e.g. ``TrainingArguments``): every site is a
     literal import, a NEWOBJ/NEWOBJ_EX (``cls.__new__``, no constructor) or a BUILD. Any other call (REDUCE,
     INST/OBJ, an allowlisted callable that calls it) runs its side-effecting constructor and stays a finding."""
-    from weightwarden.picklevm.policy import rebuild_only
-
     if rebuild_only(target) is None:
         return False
     for site in sites:

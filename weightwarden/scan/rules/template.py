@@ -7,6 +7,7 @@ kind of issue it reports maps to one rule here. Real templates use ``namespace()
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from weightwarden.artifact.model import CodeKind, CodeObject
@@ -112,9 +113,25 @@ BAD_TEMPLATE = ScanRule(
     anomaly_codes=("template.bad_chat_template", "gguf.bad_chat_template"),
 )
 
+ODD_TOKEN = ScanRule(
+    "WW-TPL-010",
+    Severity.MEDIUM,
+    "Special token passed to the chat template is not a plausible token",
+    "A special token in the same tokenizer_config.json (a render argument of the template) holds format "
+    "directives ('%c'), character references ('&#95;') or braces. Tokens are markers such as '<s>' or "
+    "'<|im_end|>'; these values only serve to be turned into other strings by the template (|format, "
+    "|striptags, str.format), e.g. a dunder name used as a key.",
+    "Replace the tokenizer configuration with the upstream one, or a reviewed one.",
+    (CWE_TEMPLATE_INJECTION, CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
+)
+
 RULES: tuple[ScanRule, ...] = (
     DUNDER, COMPUTED_ATTR, ESCAPE_ROOT, BUILT_NAME, HOST_OBJECT, LOADER, PARSE_ERROR, PRIVATE_ATTR, BAD_TEMPLATE,
+    ODD_TOKEN,
 )
+# What a token text must not hold: %-format directives, HTML character references (|striptags and Markup
+# unescape them: '&#95;' and '&lowbar;' are '_'), str.format fields.
+_ODD_TOKEN_RE = re.compile(r"%|&#|&[A-Za-z][A-Za-z0-9]*;|[{}]")
 _BY_KIND = {
     tpl.DUNDER: DUNDER,
     tpl.COMPUTED_ATTR: COMPUTED_ATTR,
@@ -132,19 +149,32 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     if not isinstance(text, str):
         yield BAD_TEMPLATE.found_in(ctx.file, code.location, "chat template is not text", repr(text)[:100])
         return
-    for issue in tpl.analyze_template(text):
+    tokens = code.details.get("special_tokens") or {}
+    tokens = tokens if isinstance(tokens, dict) else {}
+    # Every render argument the host fills from the config next to the template is attacker-controlled: the
+    # analysis must not take it for render data (round 6: "image_token").
+    names = {str(name).split("[", 1)[0] for name in tokens}
+    for issue in tpl.analyze_template(text, names):
         rule = _BY_KIND[issue.kind]
         where = f"{code.location} line {issue.line}" if issue.line else code.location
         yield rule.found_in(ctx.file, where, issue.message, issue.evidence)
     # Special tokens from the same tokenizer_config.json are render arguments of this template: one that is a
     # Python internal name ("bos_token": "__globals__") is only there to be used as a key or attribute.
-    tokens = code.details.get("special_tokens") or {}
-    for name, value in tokens.items() if isinstance(tokens, dict) else ():
-        if isinstance(value, str) and tpl.dangerous_name(value):
+    for name, value in tokens.items():
+        if not isinstance(value, str):
+            continue
+        # Case-folded too: '__GLOBALS__'|lower is the same key (round 6).
+        if tpl.dangerous_name(value) or tpl.dangerous_name(value.casefold()) or tpl.format_reads_private(value):
             yield DUNDER.found_in(
                 ctx.file, f"{code.location} special token {name}",
-                f"special token '{name}' passed to the template is the Python internal name '{value[:80]}'",
+                f"special token '{name}' passed to the template names a Python internal attribute: '{value[:80]}'",
                 f"{name}: {value[:100]!r}",
+            )
+        elif _ODD_TOKEN_RE.search(value):
+            yield ODD_TOKEN.found_in(
+                ctx.file, f"{code.location} special token {name}",
+                f"special token '{name}' passed to the template holds format directives, character references "
+                "or braces", f"{name}: {value[:100]!r}",
             )
 
 
