@@ -66,11 +66,45 @@ def own_key_only(key: str, line: str, line_owner: str | None, kind: str) -> bool
     return line_owner is not None and key == line_owner
 
 
-def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping[str, Any]]],
+Items = Iterable[tuple[int, str, Mapping[str, Any]]]
+# (ancestry line ids, normalised weights roots, normalised file digests) -> the records that may touch them
+Relevant = Callable[[set[str], set[str], set[str]], Items]
+
+
+def incident_terms(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What an incident record names, as ``(kind, value)`` index terms (red team round 7, D2): ``("id", incident
+    id)`` always (its (id, key) chain is found by it), and for a record that parses ``("line", model id)``,
+    ``("root", weights root)`` and ``("digest", file digest)`` of each affected entry, normalised exactly as the
+    relevance test in :func:`affecting` compares them (digests by :func:`term_value`), so a lookup by these
+    terms finds every record the full scan would find relevant."""
+    terms: list[tuple[str, str]] = [("id", str(record.get("id")))]
+    try:
+        incident = _inc.Incident.from_osv(dict(record), where=str(record.get("id")))
+    except _inc.IncidentError:
+        return terms  # never relevant (the scan skips it too); still a member of its chain
+    for e in incident.affected:
+        terms.append(("line", e.model_id))
+        terms.extend(("root", term_value(_inc._norm(r))) for r in e.weights_roots)
+        terms.extend(("digest", term_value(_inc._norm(d))) for d in e.file_digests.values())
+    return list(dict.fromkeys(terms))
+
+
+TERM_PREFIX = 16  # hex digits of a weights root or file digest kept in the index
+
+
+def term_value(normalised_digest: str) -> str:
+    """The index's form of a normalised digest: its first ``TERM_PREFIX`` hex digits. A lookup by prefix finds a
+    superset of the records naming the digest (the exact test in :func:`affecting` still decides), and the
+    index rows stay small: a 64-KB record can name ~1,800 roots, each a row written with it. Naming a digest
+    that shares a prefix gives a writer nothing it does not get by naming the digest itself."""
+    return normalised_digest[:TERM_PREFIX]
+
+
+def affecting(release: _inc.ModelRecord, items: Items | Relevant,
               line: Callable[[str], _inc.ModelRecord | None],
               same_root: Callable[[str, str], Iterable[tuple[Any, ...]]] | None = None,
               notes: list[str] | None = None, open_only: bool = True,
-              parsed_cache: dict[int, Any] | None = None, *,
+              parsed_cache: Any = None, *,
               owner: Callable[[str], str | None] | None = None,
               entitled: Entitled = own_key_only,
               limits: list[str] | None = None,
@@ -81,7 +115,11 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
     or None when the log has none; ``same_root(root, line)``: ``(line, publisher key, release record)`` of
     the releases of that weights root, revoked and superseded ones included (at least those by keys that may speak for ``line``: the server filters in its query); ``owner(model_id)``: the publisher key of the line (the release's own line included).
     ``open_only=False``: closed (fixed) incidents too, for display; withdrawn ones never. ``parsed_cache``:
-    records already parsed, by log index (the server keeps one: a logged record never changes).
+    records already parsed, by log index (the server keeps one, bounded by bytes: a logged record never
+    changes; only read here, the caller fills it). ``items`` may be a function of the ancestry (line ids,
+    weights roots, file digests) returning the records that name any of them with every record of their
+    (id, key) chains (red team round 7, D2: the server reads them from an index, charged to its budget); a
+    list is scanned whole (the client's full scan) with the same result.
 
     Red team round 3: a weights-root link counts only when the key that claimed the root is ``entitled`` to
     the line it links to, and a weights-root or file-digest match only when the incident's key is entitled
@@ -94,7 +132,6 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
     key)``: whether the incident record at that log index may speak for the line, judged against the grant
     its key had when the record was logged (the server keeps it; without it ``entitled`` is asked). Every bound the walk hits is written to ``limits``: a caller must
     then treat the answer as incomplete (fail closed), never as "nothing affects the release"."""
-    items = list(items)
     cache: dict[str, _inc.ModelRecord | None] = {}
     limits = limits if limits is not None else []
     owners: dict[str, str | None] = {}
@@ -119,6 +156,7 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
     roots = {_inc._norm(r.weights_root) for r in every if r.weights_root}
     digests = {_inc._norm(d) for r in every for d in r.file_digests.values()}
     ids = set(records)
+    items = list(items(ids, roots, digests)) if callable(items) else list(items)
     # Only records that can reach the release are weighed: those naming a line of its ancestry, or a weights
     # root or file digest of a release in it (the server answers every view request: cost follows the
     # ancestry, not the number of incidents in the log). A (id, key) chain counts whole when any record of it
@@ -134,8 +172,6 @@ def affecting(release: _inc.ModelRecord, items: Iterable[tuple[int, str, Mapping
                 if notes is not None:
                     notes.append(f"skipped an unreadable incident record at log index {idx}: {exc.reason}")
                 continue
-            if parsed_cache is not None and len(parsed_cache) < 100_000:
-                parsed_cache[int(idx)] = incident
         parsed_at[int(idx)] = incident
         if any(e.model_id in ids or any(_inc._norm(r) in roots for r in e.weights_roots)
                or any(_inc._norm(d) in digests for d in e.file_digests.values()) for e in incident.affected):

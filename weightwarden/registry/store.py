@@ -59,6 +59,13 @@ MAX_VIEW_COST = 16 << 20
 QUERY_COST = 4096
 _AFFECTING_MEMO_MAX = 512  # memoised affecting lists (release, size, open_only, key table): a few KB each
 _PROJECTED_DIGESTS_MAX = 1 << 18  # file digests held in release projections (tens of MB), LRU
+# Red team round 7 (D2): parsed incident records a worker keeps, by the bytes of their log entries (LRU); the
+# records a view may read are charged to ``max_view_cost`` at their entry's size, cached or not.
+_PARSED_INCIDENTS_MAX_BYTES = 32 << 20
+MAX_RELEVANT_TERMS = 4096  # index rows one view may read (each charged TERM_COST); more is "incomplete"
+TERM_COST = 256
+INCIDENTS_PAGE = 100  # GET /incidents: records per page by default
+INCIDENTS_PAGE_MAX = 500
 
 metadata = sa.MetaData()
 log_state = sa.Table(
@@ -105,6 +112,17 @@ incident_grants = sa.Table(
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("namespaces", sa.Text, nullable=False),
     sa.Column("roles", sa.Text, nullable=False),
+)
+# Red team round 7 (D2): what each incident record names (``affecting.incident_terms``: its id, and the lines,
+# weights roots and file digests of its affected entries), written with the record: a view reads only the
+# records that touch its ancestry, and the listings find chain heads, without scanning every record.
+incident_terms = sa.Table(
+    "incident_terms", metadata,
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("value", sa.Text, primary_key=True),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("key_id", sa.String(64), nullable=False),
+    sa.Index("ix_incident_terms_idx", "idx", "kind"),  # a record's own terms; listings in log order
 )
 releases = sa.Table(
     "releases", metadata,
@@ -328,10 +346,9 @@ class Store:
         self._batches = 0
         self._known_size = 0  # a tree size this process has seen committed (trees only grow)
         self._handoff = _WriterHandoff(self.url if self.dialect == "sqlite" else None)
-        # incident records read so far (the log is append-only: read once, extended as it grows)
-        self._incident_log: tuple[int, list[tuple[int, str, dict[str, Any]]]] = (0, [])
-        self._incident_lock = threading.Lock()
-        self._incident_parsed: dict[int, Any] = {}
+        # Red team round 7 (D2): parsed incident records, LRU bounded by their entries' bytes (no worker keeps
+        # every raw record any more: views and listings read the records they need through incident_terms)
+        self._incident_parsed = ByteLRU(_PARSED_INCIDENTS_MAX_BYTES)
         self._grant_cache: dict[int, Any] = {}
         # Red team round 6 (D1): the affecting list at a given (release, size, key table) never changes: it is
         # memoised (LRU), shared by /current and /web; concurrent misses of one key compute it once. Release
@@ -450,7 +467,7 @@ class Store:
                     sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(chunk))))
             batch = _BatchIndex(conn, [w.body for w in writes if w.body is not None])
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
-                                                     "events": [], "incident_grants": []}
+                                                     "events": [], "incident_grants": [], "incident_terms": []}
             for w in writes:
                 req = w.request
                 key = (req.publisher.key_id, req.nonce)
@@ -483,6 +500,10 @@ class Store:
                         "idx": size, "key_id": req.publisher.key_id,
                         "namespaces": json.dumps(list(req.publisher.namespaces)),
                         "roles": json.dumps(list(req.publisher.roles))})
+                    # the key is kept on the record's "id" row only (the others stay small)
+                    rows["incident_terms"].extend(
+                        {"kind": k, "value": v, "idx": size, "key_id": req.publisher.key_id if k == "id" else ""}
+                        for k, v in _incident_terms(w.body.data["incident"]))
                 batch.record(w.body, size, req.publisher.key_id, int(t), rows)
                 results.append(size)
                 size += 1
@@ -506,7 +527,8 @@ class Store:
         return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint, proofs[r]) for r in results]
 
     _BATCH_TABLES = (("entries", entries), ("hashes", hashes), ("nonces", nonces), ("releases", releases),
-                     ("events", events), ("incident_grants", incident_grants))
+                     ("events", events), ("incident_grants", incident_grants),
+                     ("incident_terms", incident_terms))
 
     def _write_rows(self, conn: Connection, rows: dict[str, list[dict[str, Any]]],
                     new_state: dict[str, Any] | None) -> None:
@@ -792,52 +814,183 @@ class Store:
         """The current incident records: ``(index, incident record)``, one per ``(incident id, publisher
         key)`` (``views.current_incidents``): a key's later record counts when it continues that key's own
         lifecycle; another key's record under the same id is its own incident and can neither withdraw nor
-        rewrite the first (red team rounds 1 and 2)."""
-        from weightwarden.registry.incidents import Incident, IncidentError
-        from weightwarden.registry.views import current_incidents
-
-        items = []
-        for idx, owner, record in self.incident_items(self.size()):
-            try:
-                Incident.from_osv(record, f"log entry {idx}")
-            except IncidentError:
-                continue  # entries were validated when logged; one that no longer parses is not shown
-            items.append((idx, owner, record))
-        return [(i["index"], i["record"]) for i in current_incidents(items)]
+        rewrite the first (red team rounds 1 and 2). Every page of :meth:`incident_heads` (not for a request
+        path: it reads them all)."""
+        return [(i, r) for i, _k, r in self.incident_records()]
 
     def incident_records(self) -> list[tuple[int, str, dict[str, Any]]]:
-        """``incidents()`` with the publisher key of each record: ``(index, key id, record)`` (the pages show
-        records of one id by different keys separately, red team round 3)."""
-        from weightwarden.registry.incidents import Incident, IncidentError
-        from weightwarden.registry.views import current_incidents
+        """``incidents()`` with the publisher key of each record: ``(index, key id, record)``."""
+        out: list[tuple[int, str, dict[str, Any]]] = []
+        size, after = self.size(), -1
+        while True:
+            page, after_next = self.incident_heads(after=after, limit=INCIDENTS_PAGE_MAX, size=size)
+            out.extend(page)
+            if after_next is None:
+                return out
+            after = after_next
 
-        items = []
-        for idx, owner, record in self.incident_items(self.size()):
+    @staticmethod
+    def _heads(size: int) -> Any:
+        """Index rows of the records that are the head of their (incident id, key) chain below ``size``.
+
+        Red team round 7 (D2): a chain's current record is its latest, because the sequencer refuses a record
+        that does not continue its key's chain head (``_BatchIndex._check_incident``): so
+        ``views.current_incidents`` over all records and "the last record of each chain" agree, and the
+        listings no longer need every record in memory."""
+        t1 = incident_terms.alias("t1")
+        t2 = incident_terms.alias("t2")
+        later = sa.select(t2.c.idx).where(t2.c.kind == "id", t2.c.value == t1.c.value, t2.c.key_id == t1.c.key_id,
+                                          t2.c.idx > t1.c.idx, t2.c.idx < size).exists()
+        return t1, sa.select(t1.c.idx, t1.c.key_id).where(t1.c.kind == "id", t1.c.idx < size, ~later)
+
+    def _read_incidents(self, conn: Connection, idxs: Sequence[int]) -> dict[int, tuple[dict[str, Any], int]]:
+        """The records at ``idxs``: ``index -> (OSV record, entry bytes)``."""
+        out: dict[int, tuple[dict[str, Any], int]] = {}
+        for chunk in _chunks(sorted(set(idxs))):  # type: ignore[arg-type]
+            for r in conn.execute(sa.select(entries.c.idx, entries.c.data).where(entries.c.idx.in_(chunk))):
+                data = bytes(r.data)
+                out[int(r.idx)] = (parse_logged(data)["body"]["incident"], len(data))
+        return out
+
+    def incident_heads(self, *, after: int = -1, limit: int = INCIDENTS_PAGE, size: int | None = None,
+                       newest: bool = False, incident_id: str | None = None, line: str | None = None
+                       ) -> tuple[list[tuple[int, str, dict[str, Any]]], int | None]:
+        """One page of current incident records ``(index, key id, record)`` by log index (red team round 7,
+        D2: ``GET /incidents`` and the web pages read pages, never every record): those with index > ``after``
+        (``newest``: the newest ``limit``, index below ``after`` when ``after`` >= 0), at most ``limit``;
+        ``incident_id``/``line``: only heads with that id / naming that model line. Second value: the cursor
+        of the next page (None: no more). Records that no longer parse are left out."""
+        from weightwarden.registry.incidents import Incident, IncidentError
+
+        size = self.size() if size is None else size
+        limit = max(1, min(int(limit), INCIDENTS_PAGE_MAX))
+        t1, query = self._heads(size)
+        if incident_id is not None:
+            query = query.where(t1.c.value == incident_id)
+        if line is not None:
+            t3 = incident_terms.alias("t3")
+            query = query.where(sa.select(t3.c.idx).where(t3.c.kind == "line", t3.c.value == line,
+                                                          t3.c.idx == t1.c.idx).exists())
+        if newest:
+            if after >= 0:
+                query = query.where(t1.c.idx < after)
+            query = query.order_by(t1.c.idx.desc())
+        else:
+            query = query.where(t1.c.idx > after).order_by(t1.c.idx)
+        with self._snapshot() as conn:
+            rows = conn.execute(query.limit(limit + 1)).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            records = self._read_incidents(conn, [int(r.idx) for r in rows])
+        out = []
+        for r in rows:
+            record, _n = records[int(r.idx)]
             try:
-                Incident.from_osv(record, f"log entry {idx}")
+                Incident.from_osv(record, f"log entry {r.idx}")
             except IncidentError:
                 continue
-            items.append((idx, owner, record))
-        return [(int(i["index"]), str(i["owner"]), i["record"]) for i in current_incidents(items)]
+            out.append((int(r.idx), str(r.key_id), record))
+        out.sort(key=lambda i: i[0])
+        cursor = (int(rows[-1].idx) if rows else None) if more else None
+        return out, cursor
 
-    def incident_items(self, size: int, conn: Connection | None = None) -> list[tuple[int, str, dict[str, Any]]]:
-        """Every incident record logged below ``size``: ``(log index, publisher key id, OSV record)``
-        (``conn``: read in the caller's transaction)."""
-        with self._incident_lock:
-            upto, items = self._incident_log
-            if size > upto:
-                with contextlib.nullcontext(conn) if conn is not None else self._reader.begin() as reader:
-                    rows = reader.execute(sa.select(entries.c.idx, entries.c.data).where(
-                        entries.c.kind == "incident", entries.c.idx >= upto, entries.c.idx < size)
-                        .order_by(entries.c.idx)).all()
-                added = []
-                for r in rows:
-                    logged = parse_logged(bytes(r.data))
-                    added.append((int(r.idx), str(logged.get("publisher", {}).get("key_id", "")),
-                                  logged["body"]["incident"]))
-                items = items + added
-                self._incident_log = (size, items)
-        return [i for i in items if i[0] < size]
+    def parsed_incident(self, index: int, conn: Connection | None = None) -> tuple[Any, dict[str, Any], int] | None:
+        """The record at ``index`` parsed, as logged, and its entry's bytes (bytes-bounded LRU); None: not an
+        incident record, or one that no longer parses."""
+
+        hit = self._incident_parsed.get(int(index))
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        with contextlib.nullcontext(conn) if conn is not None else self._reader.begin() as reader:
+            found = self._read_incidents(reader, [int(index)]).get(int(index))
+        if found is None:
+            return None
+        record, n = found
+        return self._remember_parsed(int(index), record, n)
+
+    def _remember_parsed(self, index: int, record: dict[str, Any], n: int) -> tuple[Any, dict[str, Any], int] | None:
+        from weightwarden.registry.incidents import Incident, IncidentError
+
+        try:
+            incident = Incident.from_osv(dict(record), where=str(record.get("id")))
+        except IncidentError:
+            return None
+        self._incident_parsed.put(int(index), (incident, record, n), 2 * n)  # the parse and the record
+        return incident, record, n
+
+    def relevant_incidents(self, conn: Connection, size: int, ids: set[str], roots: set[str],
+                           digests: set[str], afford: Callable[[int], bool], charge: Callable[[int], None],
+                           limits: list[str]) -> list[tuple[int, str, dict[str, Any]]]:
+        """The incident records below ``size`` that name one of the ancestry's lines ``ids``, weights
+        ``roots`` or file ``digests``, with every record of their (id, key) chains (red team round 7, D2: the
+        walk used to read and parse every record in the log on every computation, none of it charged).
+        Index rows cost ``TERM_COST`` each and records their entry's bytes (cached or not), through
+        ``afford``/``charge``; past the budget (or ``MAX_RELEVANT_TERMS`` rows) the list is incomplete and
+        only whole chains are returned."""
+        def incomplete(message: str) -> None:
+            if message not in limits:
+                limits.append(message)
+
+        too_many = (f"more than {MAX_RELEVANT_TERMS} incident index rows name the ancestry: the list of "
+                    "affecting incidents is incomplete")
+        from weightwarden.registry.affecting import term_value
+
+        hits: set[int] = set()
+        for kind, values in (("line", ids), ("root", {term_value(v) for v in roots}),
+                             ("digest", {term_value(v) for v in digests})):
+            for chunk in _chunks(sorted(values)):
+                if not afford(QUERY_COST):
+                    return []
+                rows = conn.execute(sa.select(incident_terms.c.idx).where(
+                    incident_terms.c.kind == kind, incident_terms.c.value.in_(chunk), incident_terms.c.idx < size)
+                    .limit(MAX_RELEVANT_TERMS + 1)).all()
+                charge(TERM_COST * len(rows))
+                hits.update(int(r.idx) for r in rows)
+                if len(rows) > MAX_RELEVANT_TERMS or len(hits) > MAX_RELEVANT_TERMS:
+                    incomplete(too_many)
+                    return []
+        if not hits:
+            return []
+        chains: set[tuple[str, str]] = set()
+        for chunk in _chunks(sorted(hits)):  # type: ignore[arg-type]
+            if not afford(QUERY_COST):
+                return []
+            for r in conn.execute(sa.select(incident_terms.c.value, incident_terms.c.key_id).where(
+                    incident_terms.c.kind == "id", incident_terms.c.idx.in_(chunk))):
+                chains.add((str(r.value), str(r.key_id)))
+        members: dict[tuple[str, str], list[int]] = {}
+        for chunk in _chunks(sorted({c[0] for c in chains})):
+            if not afford(QUERY_COST):
+                return []
+            rows = conn.execute(sa.select(incident_terms.c.idx, incident_terms.c.value, incident_terms.c.key_id)
+                                .where(incident_terms.c.kind == "id", incident_terms.c.value.in_(chunk),
+                                       incident_terms.c.idx < size).limit(MAX_RELEVANT_TERMS + 1)).all()
+            charge(TERM_COST * len(rows))
+            if len(rows) > MAX_RELEVANT_TERMS:
+                incomplete(too_many)
+                return []
+            for r in rows:
+                if (str(r.value), str(r.key_id)) in chains:
+                    members.setdefault((str(r.value), str(r.key_id)), []).append(int(r.idx))
+        out: list[tuple[int, str, dict[str, Any]]] = []
+        for (_incident, key), idxs in sorted(members.items(), key=lambda kv: min(kv[1])):
+            chain: list[tuple[int, str, dict[str, Any]]] = []
+            for idx in sorted(idxs):
+                if not afford(0):
+                    return out  # whole chains only: a partial one could make an older record look current
+                found = self._incident_parsed.get(idx)
+                if found is not None:
+                    _parsed, record, n = found
+                else:
+                    got = self._read_incidents(conn, [idx]).get(idx)
+                    if got is None:
+                        continue
+                    record, n = got
+                    self._remember_parsed(idx, record, n)
+                charge(n)
+                chain.append((idx, key, record))
+            out.extend(chain)
+        return out
 
     def affecting_incidents(self, release_index: int, size: int, limits: list[str] | None = None, *,
                             open_only: bool = True, spent: list[int] | None = None) -> list[Any]:
@@ -949,7 +1102,7 @@ class Store:
         spent = spent if spent is not None else [0]
         pubs = list(pubs) if pubs is not None else self._publishers_in(conn)
         by_key = {p.key_id: p for p in pubs}
-        over = (f"more than {self.max_view_cost} bytes of release entries to read for the affecting incidents "
+        over = (f"more than {self.max_view_cost} bytes of release entries and incident records to read for the affecting incidents "
                 f"of the release at log index {release_index}: the list is incomplete")
 
         def afford(cost: int) -> bool:
@@ -1060,8 +1213,13 @@ class Store:
             return pub is not None and pub.allows("incident" if kind == "incident" else "release", [line_id]) is None
 
         spent[0] += len(json.dumps(body))  # the judged release itself
-        return affecting(release_record(body, release_index), self.incident_items(size, conn), line, same_root,
-                         parsed_cache=self._incident_parsed, owner=owner, entitled=entitled, limits=limits,
+        def relevant(ids: set[str], roots: set[str], digests: set[str]) -> list[tuple[int, str, dict[str, Any]]]:
+            # Red team round 7 (D2): only the records naming the ancestry, charged to this computation's budget
+            return self.relevant_incidents(conn, size, ids, roots, digests, afford,
+                                           lambda n: spent.__setitem__(0, spent[0] + n), limits)
+
+        return affecting(release_record(body, release_index), relevant, line, same_root,
+                         parsed_cache=_Parsed(self._incident_parsed), owner=owner, entitled=entitled, limits=limits,
                          history=history, entitled_at=entitled_at, open_only=open_only)
 
     def incident_grant(self, index: int) -> Publisher | None:
@@ -1296,3 +1454,55 @@ def _resolve(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
 
 
 StoreFactory = Callable[[], Store]
+
+
+def _incident_terms(record: dict[str, Any]) -> list[tuple[str, str]]:
+    from weightwarden.registry.affecting import incident_terms
+
+    return incident_terms(record)
+
+
+class ByteLRU:
+    """A thread-safe LRU bounded by the total of the weights given with each value (red team round 7, D2: the
+    parsed-incident cache was bounded by count, and a count of 64-KB records is hundreds of MB)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: Any, value: Any, weight: int) -> None:
+        if weight > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self._items[key] = (value, weight)
+            self.bytes += weight
+            while self.bytes > self.max_bytes and self._items:
+                _, (_, w) = self._items.popitem(last=False)
+                self.bytes -= w
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _Parsed:
+    """The parsed incidents of a :class:`ByteLRU` of ``(incident, record, bytes)``, as ``affecting`` reads them."""
+
+    def __init__(self, lru: ByteLRU) -> None:
+        self.lru = lru
+
+    def get(self, index: int) -> Any:
+        found = self.lru.get(index)
+        return None if found is None else found[0]

@@ -279,6 +279,8 @@ def render_index(source: RegistryPageSource, prefix: str = "/web") -> str:
         + "<h2>Recent releases</h2>"
         + _releases_table(prefix, list(source.recent_releases(RECENT))[:RECENT], with_model=True, table_id="releases")
         + "<h2>Incidents</h2>" + _incidents_table(prefix, incidents, "incidents") + _hidden_note(hidden)
+        + ('<p class="muted" id="more-incidents">Only the newest records are listed here; every record: '
+           'GET /incidents (paged).</p>' if getattr(source, "more_incidents", None) is not None else "")
     )
     return _page(prefix, "Registry", body)
 
@@ -290,7 +292,9 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
         return None
     record = record or ModelRecord(model_id)
     keyed = bool(getattr(source, "keyed_incidents", False))
-    records = _records(source)
+    # Red team round 7 (D2): a source with an index gives the records naming this line, not every record
+    of_line = getattr(source, "incidents_of_line", None)
+    records = list(of_line(model_id)) if callable(of_line) else _records(source)
 
     class _Keyed:  # the records already chosen, so propagation does not merge them by id again
         def incidents(self) -> Iterable[Incident]:
@@ -341,7 +345,9 @@ def render_incident(source: RegistryPageSource, incident_id: str, prefix: str = 
     """The incident page: every public record under this id, one section per publisher key (red team round
     3: ids are scoped by key, so another key's record under the same id is another incident, never an update
     of the first)."""
-    found = [i for i in _records(source) if i.id == incident_id and is_public(i)]
+    with_id = getattr(source, "incidents_with_id", None)
+    candidates = list(with_id(incident_id)) if callable(with_id) else _records(source)
+    found = [i for i in candidates if i.id == incident_id and is_public(i)]
     if not found:
         return None
     sections = []
