@@ -1345,6 +1345,32 @@ class _Walker:
             return any(self._picked(p.value) for p in node.items)
         return False
 
+    def _not_json(self, node: Any, level: int = 0, seen: frozenset[str] = frozenset()) -> bool:
+        """``node`` (``level`` 1: its elements) may be a Python object that render data holds without being
+        JSON: a groupby tuple (``_asdict``, ``_replace`` ...), a dict view or an items pair (round 7: d2 walked
+        ``g['_asdict']['__globals__']``). A data key on it is judged as on any other non-data object."""
+        n = _NODES
+        pairs = ("groupby", "items", "dictsort")
+        if isinstance(node, n.Name):
+            if node.name in seen:
+                return False
+            inner = seen | {node.name}
+            return any(value is not None and bound <= 1 and self._not_json(value, level + bound, inner)
+                       for value, bound in self.bindings.get(node.name, ()))
+        if isinstance(node, n.Filter) and node.node is not None:
+            if node.name in pairs:
+                return level <= 1
+            if node.name in ("first", "last", "random"):
+                return level == 0 and self._not_json(node.node, 1, seen)
+            if node.name in _SAME_ELEMENTS:
+                return self._not_json(node.node, level, seen)
+            return False
+        if isinstance(node, n.Call) and isinstance(node.node, n.Getattr) and node.node.attr in ("items", "keys", "values"):
+            return level == 0 or node.node.attr == "items" and level == 1
+        if isinstance(node, n.Getitem) and level == 0 and _fold_int(node.arg, n) != "bad":
+            return self._not_json(node.node, 1, seen)
+        return False
+
     def _data_key_ok(self, obj: Any, level: int) -> bool:
         """A key taken from the render data may select only out of render data itself or a container the
         template built (list, dict, namespace: what Jinja's getattr fallback reaches there is a method whose
@@ -1354,7 +1380,8 @@ class _Walker:
         values = self.value(obj, level) - _PENDING
         # Round 7: never on a value itself reached through a data-chosen key (two data-chosen hops may walk
         # any attribute chain: m.zz|attr(p[1])|attr(p[2]), g[d[1]][d[2]]).
-        return bool(values) and values <= {DATA, SEQUENCE, MAPPING, NAMESPACE} and not self._picked(obj)
+        return bool(values) and values <= {DATA, SEQUENCE, MAPPING, NAMESPACE} and not self._picked(obj) and \
+            not self._not_json(obj, level)
 
     def _attribute(self, node: Any, base: Any, name: str, *, literal: bool) -> None:
         root = _root_name(base, _NODES)
@@ -1398,6 +1425,11 @@ class _Walker:
                 computed = True
             elif names_attribute and DATA in values and not self._data_key_ok(node.node, level):
                 computed = True  # round 6: chat content naming an attribute of a non-data object
+            elif names_attribute and DATA in values and name == "attr":
+                # Round 7: any read of render data may be Undefined (a missing field, a name the host does not
+                # pass), and |attr reads the Undefined's own attributes (Jinja's getitem would raise there):
+                # chat content would pick them. No real template uses |attr with a data name.
+                computed = True
             for text in _strs(values):
                 if name == "attr":
                     if names_attribute:
