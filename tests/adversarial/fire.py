@@ -54,7 +54,9 @@ def _load(loader: str, path: str, chat: str = "") -> None:
 
         field = gguf.GGUFReader(path).fields["tokenizer.chat_template"]
         template = bytes(field.parts[field.data[0]]).decode("utf-8")
-        jinja2.Environment().from_string(template).render(messages=[])
+        # llama.cpp renders the GGUF template with the chat it serves: the case's trigger chat when it has one.
+        args = json.loads(chat) if chat else {"messages": []}
+        jinja2.Environment().from_string(template).render(**args)
     else:
         raise ValueError(loader)
 

@@ -510,6 +510,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round6_cases())  # red team round 6 (block at the end of this file)
     cases.extend(round7_cases())  # red team round 7 (block at the end of this file)
     cases.extend(round8_cases())  # red team round 8 (block at the end of this file)
+    cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     return cases
 
 
@@ -958,7 +959,8 @@ def round7_cases() -> list[Case]:
 # ======== END red team round 7 ==========================================================================
 
 
-# ======== BEGIN red team round 8 on the scanner's readers (helper pol8) ==================================
+# ======== BEGIN red team round 8 on the scanner's readers (helper pol8) ===========================
+
 # numpy.random's pickle helpers were taken for "class operand" takers, but they CALL what they get:
 # ``__generator_ctor(name, ctor)`` runs ``ctor(name)`` (numpy/random/_pickle.py). The red team passed
 # TrainingArguments; here the constructor writes the canary: mailbox.Maildir("canary") creates ./canary, then
@@ -976,3 +978,39 @@ def round8_cases() -> list[Case]:
              _prog(2, lambda a: a.emit(payload))),
     ]
 # ======== END red team round 8 ==========================================================================
+
+# ======== BEGIN red team round 7 on chat templates (helper tpl7) =========================================
+# tests/test_templates_round7.py. E1 (class B, no trigger): a macro's '_environment' read as an item (Jinja's
+# getitem falls back to getattr), then from_string(...).render() of an unfolded second-order template.
+# D1 (class A, trigger chat): two attribute hops chosen by a user message on an Undefined field (m.zz), then
+# .modules[...] and a call of a value reached through them.
+TEMPLATE_ROUND7_E1 = (
+    "{%- macro fmt(m) -%}<|{{ m.role }}|>{{ m.content }}{%- endmacro -%}"
+    "{%- set tpl = \"{% set x = lipsum.QQglobalsQQ.os.system('touch canary') %}\"|replace('Q', '_', 4) -%}"
+    "{%- set _ = fmt['_environment'].from_string(tpl).render() -%}"
+    "{%- for m in messages -%}{{ fmt(m) }}{%- endfor -%}"
+)
+TEMPLATE_ROUND7_D1 = (
+    "{%- for m in messages -%}{%- set p = m.content.split('|') -%}"
+    "{%- if p|length > 5 -%}{%- set _ = (m.zz|attr(p[1])|attr(p[2]))[p[3]].modules[p[4]].system(p[5]) -%}"
+    "{%- endif -%}<|{{ m.role }}|>{{ m.content }}{%- endfor -%}"
+)
+TEMPLATE_ROUND7_D1_CHAT = json.dumps(
+    {"messages": [{"role": "user", "content": "!!|__init__|__globals__|sys|os|touch canary"}]})
+
+
+def template_round7_cases() -> list[Case]:
+    """Round 7 on chat templates: one case per class (and d1 as GGUF), each fired by fire.py's plain render."""
+    return [
+        Case("template_r7_item_private_environment", "5",
+             "B: fmt['_environment'].from_string(<unfolded template>).render() (no trigger)", "jinja",
+             "WW-TPL-003", "chat_template.jinja", TEMPLATE_ROUND7_E1.encode()),
+        Case("template_r7_chat_chosen_hops", "5",
+             "A: (m.zz|attr(p[1])|attr(p[2]))[p[3]].modules[p[4]].system(p[5]) keyed by a user message "
+             "(fired by that chat)", "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND7_D1.encode(),
+             chat=TEMPLATE_ROUND7_D1_CHAT),
+        Case("gguf_template_r7_chat_chosen_hops", "5",
+             "A: the same as a GGUF tokenizer.chat_template, fired by the trigger chat", "gguf_template",
+             "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND7_D1.encode()), chat=TEMPLATE_ROUND7_D1_CHAT),
+    ]
+# ======== END red team round 7 on chat templates ========================================================

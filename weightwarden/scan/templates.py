@@ -59,6 +59,13 @@ INTERNAL_ATTRS = frozenset(
 ATTRIBUTE_FILTERS = frozenset(
     {"map", "selectattr", "rejectattr", "sort", "groupby", "sum", "unique", "min", "max", "dictsort", "attr", "join"}
 )
+# The template API of Jinja's environment and template objects (round 7: a macro's ``_environment`` gave
+# ``from_string(text).render()``, a second-order template never analysed). No chat template needs them.
+TEMPLATE_API = frozenset(
+    {"from_string", "compile", "render", "get_template", "select_template", "get_or_select_template",
+     "render_async", "generate", "generate_async", "stream", "make_module", "make_module_async",
+     "compile_expression", "parse", "_render", "root_render_func"}
+)
 # Format-string fields that read attributes or items: '{0.__class__}', '{x[__globals__]}'.
 _FORMAT_FIELD_RE = re.compile(r"\{[^{}]*(?:\.|\[)\s*_[^{}]*\}")
 MAX_FOLD = 4096  # longest string folded; longer ones are not names anyway
@@ -321,6 +328,17 @@ _NUMBER_METHODS = frozenset(
      "isspace", "isnumeric", "isdecimal", "islower", "isupper", "istitle", "isidentifier", "isprintable",
      "isascii"}
 )
+# Methods that may be called on a value reached through a data-chosen key (round 7). Such a value is one
+# attribute of a JSON value, a groupby tuple, a view or an Undefined (a further data-chosen hop is a finding):
+# a bound method, a type, a method wrapper or the JSON value itself. Called by these literal names, each of
+# those raises or gives a string, a number, a list or the value's own items; none takes a format string or a
+# callable (format, join, fromkeys, ... are not here). MiniCPM5 calls ``.items()`` of
+# ``message.tool_calls[i].arguments``, where ``i`` may be a free render argument.
+_SAFE_PICKED_METHODS = (
+    _DATA_METHODS | _NUMBER_METHODS
+    | {"split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold",
+       "swapcase", "replace"}
+)
 # Methods that mix their arguments into a string (a dunder can be assembled from data characters with them).
 _MIXING_METHODS = frozenset(
     {"format", "format_map", "join", "replace", "center", "ljust", "rjust", "zfill", "translate", "encode",
@@ -480,6 +498,8 @@ class _Walker:
         # with the guess, so a smaller result is still below the new fixpoint) instead of from nothing.
         self.warm: dict[Any, frozenset[Any]] = {}
         self.steps = 0
+        self.macros: set[str] = set()
+        self.picked_memo: dict[int, bool] = {}
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -515,6 +535,7 @@ class _Walker:
                         self.add(DUNDER, node, f"template names Python internal attribute '{defined}' (macro)")
                 self.stored.add(node.name)
                 self.stored.update(a.name for a in node.args)
+                self.macros.add(node.name)
                 macros.setdefault(node.name, []).append(node)
             elif isinstance(node, nodes.Assign):
                 self._bind(node.target, node.node, 0)
@@ -1185,6 +1206,24 @@ class _Walker:
             # runs a method chosen by chat content (round 6, class 3).
             self.add(COMPUTED_ATTR, node, f"call of '{fn.name}', which may hold a value reached through the render data")
             return
+        if isinstance(fn, nodes.Getattr) and fn.attr in TEMPLATE_API:
+            # Round 7: env.from_string(text).render() renders a second-order template never analysed here.
+            self.add(ESCAPE_ROOT, node, f"call of '{fn.attr}' (Jinja's template API: renders a template not analysed)")
+            return
+        if self._picked(fn) and not (
+            isinstance(fn, nodes.Getattr) and fn.attr in _SAFE_PICKED_METHODS and _is_data(self.value(fn.node))
+        ):
+            # Round 7: a callee reached through a key or attribute name chosen by render data may be any
+            # attribute of any object on the way (Jinja's getitem falls back to getattr): never called.
+            self.add(COMPUTED_ATTR, node,
+                     "call of a value reached through a key or attribute name chosen by the render data")
+            return
+        if isinstance(fn, nodes.Getattr) and DATA in self.value(fn) and \
+                (fn.attr not in _data_type_attrs() or NAMESPACE in self.value(fn.node)):
+            # Round 7: a field of render data (x.system, ns.f holding data) is JSON, never callable; literal
+            # methods of data's own type (strip, items, get, ...) are METHOD, not DATA, and stay allowed.
+            self.add(COMPUTED_ATTR, node, f"call of '.{fn.attr}', which may hold a value reached through the render data")
+            return
         if not (isinstance(fn, nodes.Getattr) and fn.attr in ("format", "format_map")):
             return
         if isinstance(fn.node, nodes.Const):
@@ -1229,7 +1268,9 @@ class _Walker:
                              "item access with a key from the render data on an object that is not render data "
                              "(a Jinja global, macro, loop, function or unknown value): chat content would pick "
                              "its attribute")
-                names = [s for s in _strs(values) if _dangerous_name(s) or s.startswith("__")]
+                # Round 7: Jinja's getitem falls back to getattr, so fmt['_environment'] is fmt._environment:
+                # a string key starting with '_' is judged exactly like the attribute.
+                names = [s for s in _strs(values) if _dangerous_name(s) or s.startswith("_")]
                 if names and _all_strs(values):
                     self.consumed.add(id(current.arg))  # judged here, not again as a built name
             else:
@@ -1242,7 +1283,7 @@ class _Walker:
             return
         hops.reverse()  # innermost first, in source order
         root = current.name if isinstance(current, nodes.Name) else None
-        if root in ESCAPE_ROOTS and root not in self.stored:
+        if root in ESCAPE_ROOTS and root not in self.stored or root in self.macros:
             names = ", ".join(f"'{n}'" for n in dict.fromkeys(n for n, _ in hops))
             self.add(ESCAPE_ROOT, node, f"template escapes through the '{root}' global via {names}")
             return
@@ -1257,6 +1298,79 @@ class _Walker:
                 plural = "s" if len(set(selected)) > 1 else ""
                 self.add(kind, node, f"template accesses {what}{plural} {names}")
 
+    def _picked(self, node: Any) -> bool:
+        """``node``'s value may have been reached through a key or attribute name chosen by render data
+        (``m[p[1]]``, ``x|attr(p[2])``, ``map(attribute=d)``), directly or through names, loop targets, macro
+        parameters and namespace attributes bound to such a value (over-approximated, flow-insensitively).
+        Jinja's getitem falls back to getattr, so such a value may be any attribute of the object it was read
+        from (round 7: ``g[d[1]][d[2]]...`` walked a groupby tuple's ``_asdict.__globals__`` to os.system)."""
+        got = self.picked_memo.get(id(node))
+        if got is None:
+            self.picked_memo[id(node)] = False  # in progress: a cycle adds nothing
+            got = self._picked_uncached(node)
+            self.picked_memo[id(node)] = got
+        return got
+
+    def _picked_uncached(self, node: Any) -> bool:  # noqa: PLR0911
+        n = _NODES
+        if isinstance(node, n.Name):
+            return any(value is not None and self._picked(value) for value, _ in self.bindings.get(node.name, ()))
+        if isinstance(node, n.Getitem):
+            if not isinstance(node.arg, n.Slice) and DATA in self.value(node.arg):
+                return True
+            return self._picked(node.node)
+        if isinstance(node, n.Getattr):
+            own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
+            return self._picked(node.node) or any(v is not None and self._picked(v) for v, _ in own)
+        if isinstance(node, n.Filter):
+            if node.name in ATTRIBUTE_FILTERS and node.name not in ("join", "sum", "min", "max", "unique", "sort") \
+                    and any(DATA in self.value(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
+                return True  # |attr(data), map(attribute=data), selectattr(data), groupby(data)
+            if node.name in _NEW_VALUE_FILTERS:
+                return False
+            return node.node is not None and self._picked(node.node) or \
+                any(self._picked(a) for a in node.args)
+        if isinstance(node, n.Call):
+            fn = node.node
+            return isinstance(fn, n.Getattr) and (self._picked(fn.node) or
+                                                  fn.attr in ("get", "pop", "setdefault") and
+                                                  any(self._picked(a) for a in node.args[1:]))
+        if isinstance(node, n.CondExpr):
+            return self._picked(node.expr1) or node.expr2 is not None and self._picked(node.expr2)
+        if isinstance(node, n.And | n.Or):
+            return self._picked(node.left) or self._picked(node.right)
+        if isinstance(node, n.List | n.Tuple):
+            return any(self._picked(i) for i in node.items)
+        if isinstance(node, n.Dict):
+            return any(self._picked(p.value) for p in node.items)
+        return False
+
+    def _not_json(self, node: Any, level: int = 0, seen: frozenset[str] = frozenset()) -> bool:
+        """``node`` (``level`` 1: its elements) may be a Python object that render data holds without being
+        JSON: a groupby tuple (``_asdict``, ``_replace`` ...), a dict view or an items pair (round 7: d2 walked
+        ``g['_asdict']['__globals__']``). A data key on it is judged as on any other non-data object."""
+        n = _NODES
+        pairs = ("groupby", "items", "dictsort")
+        if isinstance(node, n.Name):
+            if node.name in seen:
+                return False
+            inner = seen | {node.name}
+            return any(value is not None and bound <= 1 and self._not_json(value, level + bound, inner)
+                       for value, bound in self.bindings.get(node.name, ()))
+        if isinstance(node, n.Filter) and node.node is not None:
+            if node.name in pairs:
+                return level <= 1
+            if node.name in ("first", "last", "random"):
+                return level == 0 and self._not_json(node.node, 1, seen)
+            if node.name in _SAME_ELEMENTS:
+                return self._not_json(node.node, level, seen)
+            return False
+        if isinstance(node, n.Call) and isinstance(node.node, n.Getattr) and node.node.attr in ("items", "keys", "values"):
+            return level == 0 or node.node.attr == "items" and level == 1
+        if isinstance(node, n.Getitem) and level == 0 and _fold_int(node.arg, n) != "bad":
+            return self._not_json(node.node, 1, seen)
+        return False
+
     def _data_key_ok(self, obj: Any, level: int) -> bool:
         """A key taken from the render data may select only out of render data itself or a container the
         template built (list, dict, namespace: what Jinja's getattr fallback reaches there is a method whose
@@ -1264,11 +1378,15 @@ class _Walker:
         Jinja global, a macro, ``loop``, ``caller``, a function, a constant or anything unknown it would pick
         an attribute chosen by chat content (round 6: ``lipsum[m.content]``)."""
         values = self.value(obj, level) - _PENDING
-        return bool(values) and values <= {DATA, SEQUENCE, MAPPING, NAMESPACE}
+        # Round 7: never on a value itself reached through a data-chosen key (two data-chosen hops may walk
+        # any attribute chain: m.zz|attr(p[1])|attr(p[2]), g[d[1]][d[2]]).
+        return bool(values) and values <= {DATA, SEQUENCE, MAPPING, NAMESPACE} and not self._picked(obj) and \
+            not self._not_json(obj, level)
 
     def _attribute(self, node: Any, base: Any, name: str, *, literal: bool) -> None:
         root = _root_name(base, _NODES)
-        if root in ESCAPE_ROOTS and root not in self.stored and (_dangerous_name(name) or name.startswith("_")):
+        if (root in ESCAPE_ROOTS and root not in self.stored or root in self.macros) and \
+                (_dangerous_name(name) or name.startswith("_")):
             self.add(ESCAPE_ROOT, node, f"template escapes through the '{root}' global via '{name}'")
         elif _dangerous_name(name):
             kind = DUNDER if literal else BUILT_NAME
@@ -1307,6 +1425,11 @@ class _Walker:
                 computed = True
             elif names_attribute and DATA in values and not self._data_key_ok(node.node, level):
                 computed = True  # round 6: chat content naming an attribute of a non-data object
+            elif names_attribute and DATA in values and name == "attr":
+                # Round 7: any read of render data may be Undefined (a missing field, a name the host does not
+                # pass), and |attr reads the Undefined's own attributes (Jinja's getitem would raise there):
+                # chat content would pick them. No real template uses |attr with a data name.
+                computed = True
             for text in _strs(values):
                 if name == "attr":
                     if names_attribute:
@@ -1316,6 +1439,8 @@ class _Walker:
                     if _dangerous_name(part) or part.startswith("__"):
                         kind = DUNDER if isinstance(arg, nodes.Const) else BUILT_NAME
                         self.add(kind, node, f"|{name} reads Python internal attribute '{part}'")
+                    elif names_attribute and part.startswith("_"):  # round 7: map(attribute='_environment'), groupby('_x')
+                        self.add(PRIVATE_ATTR, node, f"|{name} reads private attribute '{part}'")
         if computed:
             what = "|attr() with a name" if name == "attr" else f"|{name} with an attribute name"
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
