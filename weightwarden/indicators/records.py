@@ -81,6 +81,25 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
 
 
+def prompt_order(p: PromptIndicator) -> tuple[Any, ...]:
+    """The canonical order of prompt indicators. Red team round 7 (class 1c): sorted by ``exact`` alone, the
+    writer chose the order through ``exact`` and each prompt's (category, decoded) choice spelled a message in that
+    order (2 letters per prompt). Sorted by (atlas, decoded, category, exact), the choices reveal only how many
+    prompts have each combination (a histogram), not a sequence."""
+    return (p.atlas, p.decoded, p.category is not None, p.category or "", p.exact)
+
+
+def check_digest(hexdigest: str, name: str, where: str) -> None:
+    """Refuse a keyed digest whose bytes are readable text (randomness.digest_text_reason: HMAC output is refused
+    with probability ≈ 9.2e-14). Red team round 7 (class 1a): hex of 32 ASCII bytes passed as 'exact'."""
+    from weightwarden.indicators.randomness import digest_text_reason
+
+    reason = digest_text_reason(bytes.fromhex(hexdigest))
+    if reason is not None:
+        raise IndicatorFormatError(f"{where}: {name!r} is not a keyed digest: {reason} (refused: it would carry "
+                                   "readable text)")
+
+
 def canonical_layers(layers: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """The canonical form of the jailbreak layers peeled off a prompt: each once, in :data:`LAYER_ORDER`."""
     seen = set(layers)
@@ -197,7 +216,7 @@ class IndicatorSet:
             "contains": self.contains(),
             "scheme": self.scheme.to_json(),
             "models": [m.to_json() for m in sorted(self.models, key=lambda m: (m.kind, m.digest))],
-            "prompts": [p.to_json() for p in sorted(self.prompts, key=lambda p: p.exact)],
+            "prompts": [p.to_json() for p in sorted(self.prompts, key=prompt_order)],
         }
 
     @classmethod
@@ -220,12 +239,18 @@ class IndicatorSet:
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
         # Red team round 6 (class 1): the order and repeats of the indicators were free (to_json sorts, so any
         # other order or a repeated digest was made by hand): only the canonical order is accepted.
+        # Round 7 (class 1c): the canonical order is prompt_order, so the per-prompt choices form no sequence.
+        seen: set[str] = set()
+        for i, p in enumerate(prompts):
+            if p.exact in seen:
+                raise IndicatorFormatError(f"{where}: prompts[{i}]: 'exact' is repeated (an indicator set lists "
+                                           "each digest once)")
+            seen.add(p.exact)
         for i in range(1, len(prompts)):
-            if prompts[i - 1].exact >= prompts[i].exact:
+            if prompt_order(prompts[i - 1]) > prompt_order(prompts[i]):
                 raise IndicatorFormatError(
-                    f"{where}: prompts[{i}]: 'exact' is " + ("repeated" if prompts[i - 1].exact == prompts[i].exact
-                                                            else "out of order") +
-                    " (an indicator set lists each digest once, sorted)")
+                    f"{where}: prompts[{i}]: out of order (an indicator set lists its prompts sorted by atlas, "
+                    "decoded, category, exact)")
         for i in range(1, len(models)):
             if (models[i - 1].kind, models[i - 1].digest) >= (models[i].kind, models[i].digest):
                 raise IndicatorFormatError(f"{where}: models[{i}]: repeated or out of order (each model indicator "
@@ -300,6 +325,7 @@ def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
     exact = data.get("exact")
     if not isinstance(exact, str) or not _HEX64.fullmatch(exact):
         raise IndicatorFormatError(f"{where}: 'exact' must be 64 lower-case hex characters")
+    check_digest(exact, "exact", where)
     atlas = data.get("atlas", ATLAS_JAILBREAK)
     if atlas not in ATLAS_TECHNIQUES:
         raise IndicatorFormatError(f"{where}: 'atlas' {str(atlas)[:40]!r} is not a MITRE ATLAS technique weightwarden writes "
@@ -334,6 +360,7 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
         raise IndicatorFormatError(f"{where}: unknown model indicator kind {kind!r}")
     if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
         raise IndicatorFormatError(f"{where}: 'digest' must be 64 lower-case hex characters")
+    check_digest(digest, "digest", where)
     return ModelIndicator(kind, digest, _optional_str(data, "label", where))  # label: bounded like a ref
 
 
