@@ -116,8 +116,14 @@ class _State:
         # RegistryClient() before any network: a FIFO there hung for ever, a link to /dev/zero was MemoryError and
         # deep nesting RecursionError ("internal error"). Now a bounded read of a regular file (not through a
         # link: save() replaces a link at this name, so one there was not written by us) and the strict parser.
-        from weightwarden.core.files import read_bounded
+        from weightwarden.core.files import check_can_create_in, read_bounded
 
+        try:
+            # where save() could not write (a device folder), refuse now: before anything is sent to a registry
+            check_can_create_in(path.parent)
+        except OSError as exc:
+            raise RegistryClientError(f"{path}: cannot keep the client state there: {exc.strerror or exc}"
+                                      ) from None
         try:
             raw = read_bounded(path, "registry client state", MAX_STATE_BYTES, follow=False)
         except InputError as exc:
