@@ -399,3 +399,26 @@ def test_registry_state_modules_have_no_unbounded_reads():
             code = line.split("#", 1)[0]
             assert not (("json.loads(" in code or "json.load(" in code) and "strict_json" not in code), \
                 f"{path.name}:{number}"
+
+
+def test_high_bit_chosen_per_byte_is_judged_per_set(derived):
+    """Text below a high bit chosen per byte cannot be refused digest by digest (1.9e-4 of HMAC outputs look like
+    that); a set holding more of them than chance allows (here 4 in a 7-digest set) is refused; one passes."""
+    from weightwarden.indicators.randomness import masked_text_limit
+    from weightwarden.indicators.records import load_set
+
+    data = json.loads(derived["base"].read_text())
+    noise = hashlib.sha512(b"high bits").digest()
+    texts = [bytes(t | (f & 0x80) for t, f in zip(MSG.encode()[i:i + 32].ljust(32), noise[:32], strict=True))
+             for i in range(0, 128, 32)]
+    bad = derived["dir"] / "bad.json"
+    for count, refused in ((1, False), (4, True)):
+        data["models"] = sorted(({"kind": "fingerprint", "digest": t.hex()} for t in texts[:count]),
+                                key=lambda m: m["digest"])
+        bad.write_text(json.dumps(data))
+        assert masked_text_limit(len(data["prompts"]) + count) <= 4
+        if refused:
+            with pytest.raises(IndicatorFormatError, match="printable text after masking the high bit"):
+                load_set(bad)
+        else:
+            assert load_set(bad).models

@@ -34,7 +34,7 @@ def digest_text_reason(raw: bytes) -> str | None:
     refused with probability (98/256)^32 ≈ 4.6e-14 (all printable) + the same for all high-bit printable
     + 2·(98/65536)^16 ≈ 1e-45 (UTF-16 ASCII): ≈ 9.2e-14 per digest, < 1e-8 for the largest loadable set (100,256
     digests). A digest with the high bit chosen per byte and text below it is not refused here: 1.9e-4 of
-    HMAC outputs are printable after `& 0x7f`, too many to refuse one by one (see :func:`masked_text_count`)."""
+    HMAC outputs are printable after `& 0x7f`, too many to refuse one by one (a set's count of them is judged as a whole: :func:`masked_text_limit`)."""
     b = np.frombuffer(raw, dtype=np.uint8)
     if _PRINTABLE[b].all():
         return "all its bytes are printable text"
@@ -50,6 +50,19 @@ def digest_text_reason(raw: bytes) -> str | None:
 def masked_printable(raw: bytes) -> bool:
     """Whether every byte is printable after `& 0x7f` (probability (98/128)^32 ≈ 1.9e-4 for a uniform digest)."""
     return bool(_PRINTABLE[np.frombuffer(raw, dtype=np.uint8) & 0x7F].all())
+
+
+# A uniform 32-byte digest is printable after `& 0x7f` with this probability.
+P_MASKED_DIGEST = (98 / 128) ** 32  # ≈ 1.9e-4
+SET_TAIL = 1e-10
+
+
+def masked_text_limit(digests: int) -> int:
+    """The number of a set's digests printable after `& 0x7f` at which the set is refused: P(Binomial(digests,
+    P_MASKED_DIGEST) >= limit) <= 1e-10 (4 of 15, 8 of 1,000, 55 of 100,256). Text with the high bit
+    chosen per byte then fits in only a few digests of a set; it is not a per-digest test (1.9e-4 of HMAC outputs
+    pass `& 0x7f` as text)."""
+    return binomial_limit(digests, P_MASKED_DIGEST, SET_TAIL)
 
 
 def _log_binom_pmf(n: int, p: float) -> np.ndarray:
