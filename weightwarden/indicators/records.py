@@ -4,7 +4,8 @@ An indicator set is a plain JSON object, so it can travel as one field of anothe
 incident's ``indicators``), as a file, or inside a STIX bundle (:mod:`.stix`). It always says what it
 contains (``contains``): by default keyed digests and sketches only — no prompt text, no local references
 (file names, eval item ids: an item id of a public benchmark names the prompt) — and the indicators are
-sorted by digest, so their order does not reveal the order of the evidence either.
+in a canonical order (prompts by atlas, decoded, category, digest), so their order reveals neither the order of
+the evidence nor a sequence of per-prompt choices.
 """
 
 from __future__ import annotations
