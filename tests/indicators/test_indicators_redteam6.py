@@ -125,7 +125,7 @@ def _dup_exact(data: dict[str, Any]) -> None:
 
 
 def _dup_model(data: dict[str, Any]) -> None:
-    data["models"] = [{"kind": "fingerprint", "digest": "a" * 64}] * 2
+    data["models"] = [{"kind": "fingerprint", "digest": "1" * 64}] * 2  # round 7: "a" * 64 is high-bit text
 
 
 MUTATIONS = {
@@ -198,7 +198,11 @@ def _sequence_checks(data: dict[str, Any], where: str) -> None:
     from weightwarden.indicators.records import ATLAS_TECHNIQUES, canonical_layers
 
     exacts = [p["exact"] for p in data["prompts"]]
-    assert exacts == sorted(set(exacts)), where
+    assert len(exacts) == len(set(exacts)), where
+    # round 7 (class 1c): sorted by (atlas, decoded, category, exact), not by exact alone
+    order = [(p["atlas"], tuple(p["decoded"]), p["category"] is not None, p["category"] or "", p["exact"])
+             for p in data["prompts"]]
+    assert order == sorted(order), where
     models = [(m["kind"], m["digest"]) for m in data.get("models", [])]
     assert models == sorted(set(models)), where
     assert data["sources"] == sorted(set(data["sources"])), where

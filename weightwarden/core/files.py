@@ -371,3 +371,17 @@ def make_folders(path: str | os.PathLike[str], mode: int = 0o700) -> None:
         finally:
             os.close(folder_fd)
         current = os.path.join(current, name)
+
+
+def check_can_create_in(path: str | os.PathLike[str]) -> None:
+    """:class:`OSError` (EPERM) now if :func:`make_folders`/:func:`create_file` would refuse to create ``path``'s
+    folders or files (the nearest existing folder above it is a device/proc/sys folder), so that a command can
+    refuse before it acts rather than after (red team round 7 on indicators: `incident new --registry --state-dir
+    /dev/...` logged the incident and only then failed to save its state)."""
+    current = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
+    os.close(_open_folder_for_create(os.path.realpath(current)))

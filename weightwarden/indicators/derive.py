@@ -39,6 +39,7 @@ from weightwarden.indicators.records import (
     PromptIndicator,
     canonical_layers,
     parse_json_bounded,
+    prompt_order,
     read_json_bounded,
 )
 from weightwarden.indicators.sketch import Sketcher
@@ -352,7 +353,7 @@ def build_set(sketcher: Sketcher, prompts: Iterable[PromptIndicator], models: It
         raise IndicatorFormatError(f"more than {MAX_INDICATORS} indicators: more than one indicator set can hold")
     when = created or _dt.datetime.now(_dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     # Canonical form (red team round 6, class 1): sorted, each once, as the loader requires.
-    return IndicatorSet(sketcher.scheme, tuple(sorted(unique.values(), key=lambda p: p.exact)),
+    return IndicatorSet(sketcher.scheme, tuple(sorted(unique.values(), key=prompt_order)),
                         tuple(sorted(model_unique.values(), key=lambda m: (m.kind, m.digest))), producer, when, tlp,
                         tuple(sorted(set(sources))))
 

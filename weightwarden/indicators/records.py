@@ -4,7 +4,8 @@ An indicator set is a plain JSON object, so it can travel as one field of anothe
 incident's ``indicators``), as a file, or inside a STIX bundle (:mod:`.stix`). It always says what it
 contains (``contains``): by default keyed digests and sketches only — no prompt text, no local references
 (file names, eval item ids: an item id of a public benchmark names the prompt) — and the indicators are
-sorted by digest, so their order does not reveal the order of the evidence either.
+in a canonical order (prompts by atlas, decoded, category, digest), so their order reveals neither the order of
+the evidence nor a sequence of per-prompt choices.
 """
 
 from __future__ import annotations
@@ -79,6 +80,25 @@ CREATED_YEARS = (2020, 2199)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # RFC 3339 date-time (section 5.6); the values are then checked by datetime.
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def prompt_order(p: PromptIndicator) -> tuple[Any, ...]:
+    """The canonical order of prompt indicators. Red team round 7 (class 1c): sorted by ``exact`` alone, the
+    writer chose the order through ``exact`` and each prompt's (category, decoded) choice spelled a message in that
+    order (2 letters per prompt). Sorted by (atlas, decoded, category, exact), the choices reveal only how many
+    prompts have each combination (a histogram), not a sequence."""
+    return (p.atlas, p.decoded, p.category is not None, p.category or "", p.exact)
+
+
+def check_digest(hexdigest: str, name: str, where: str) -> None:
+    """Refuse a keyed digest whose bytes are readable text (randomness.digest_text_reason: HMAC output is refused
+    with probability ≈ 9.2e-14). Red team round 7 (class 1a): hex of 32 ASCII bytes passed as 'exact'."""
+    from weightwarden.indicators.randomness import digest_text_reason
+
+    reason = digest_text_reason(bytes.fromhex(hexdigest))
+    if reason is not None:
+        raise IndicatorFormatError(f"{where}: {name!r} is not a keyed digest: {reason} (refused: it would carry "
+                                   "readable text)")
 
 
 def canonical_layers(layers: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -197,7 +217,7 @@ class IndicatorSet:
             "contains": self.contains(),
             "scheme": self.scheme.to_json(),
             "models": [m.to_json() for m in sorted(self.models, key=lambda m: (m.kind, m.digest))],
-            "prompts": [p.to_json() for p in sorted(self.prompts, key=lambda p: p.exact)],
+            "prompts": [p.to_json() for p in sorted(self.prompts, key=prompt_order)],
         }
 
     @classmethod
@@ -218,14 +238,30 @@ class IndicatorSet:
             raise IndicatorFormatError(f"{where}: more than {MAX_MODEL_INDICATORS} model indicators")
         prompts = tuple(_prompt_from_json(p, scheme, f"{where}: prompts[{i}]") for i, p in enumerate(raw_prompts))
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
+        # Red team round 7 (class 1a): text with the high bit chosen per byte passes the per-digest test (1.9e-4
+        # of HMAC outputs are printable after `& 0x7f`), so a set's count of such digests is judged as a whole.
+        from weightwarden.indicators.randomness import masked_printable, masked_text_limit
+
+        digests = [p.exact for p in prompts] + [m.digest for m in models]
+        masked = sum(1 for h in digests if masked_printable(bytes.fromhex(h)))
+        if masked and masked >= masked_text_limit(len(digests)):
+            raise IndicatorFormatError(f"{where}: {masked} of {len(digests)} digests are printable text after "
+                                       "masking the high bit; keyed digests would almost never be (refused: they "
+                                       "would carry readable text)")
         # Red team round 6 (class 1): the order and repeats of the indicators were free (to_json sorts, so any
         # other order or a repeated digest was made by hand): only the canonical order is accepted.
+        # Round 7 (class 1c): the canonical order is prompt_order, so the per-prompt choices form no sequence.
+        seen: set[str] = set()
+        for i, p in enumerate(prompts):
+            if p.exact in seen:
+                raise IndicatorFormatError(f"{where}: prompts[{i}]: 'exact' is repeated (an indicator set lists "
+                                           "each digest once)")
+            seen.add(p.exact)
         for i in range(1, len(prompts)):
-            if prompts[i - 1].exact >= prompts[i].exact:
+            if prompt_order(prompts[i - 1]) > prompt_order(prompts[i]):
                 raise IndicatorFormatError(
-                    f"{where}: prompts[{i}]: 'exact' is " + ("repeated" if prompts[i - 1].exact == prompts[i].exact
-                                                            else "out of order") +
-                    " (an indicator set lists each digest once, sorted)")
+                    f"{where}: prompts[{i}]: out of order (an indicator set lists its prompts sorted by atlas, "
+                    "decoded, category, exact)")
         for i in range(1, len(models)):
             if (models[i - 1].kind, models[i - 1].digest) >= (models[i].kind, models[i].digest):
                 raise IndicatorFormatError(f"{where}: models[{i}]: repeated or out of order (each model indicator "
@@ -300,6 +336,7 @@ def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
     exact = data.get("exact")
     if not isinstance(exact, str) or not _HEX64.fullmatch(exact):
         raise IndicatorFormatError(f"{where}: 'exact' must be 64 lower-case hex characters")
+    check_digest(exact, "exact", where)
     atlas = data.get("atlas", ATLAS_JAILBREAK)
     if atlas not in ATLAS_TECHNIQUES:
         raise IndicatorFormatError(f"{where}: 'atlas' {str(atlas)[:40]!r} is not a MITRE ATLAS technique weightwarden writes "
@@ -334,6 +371,7 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
         raise IndicatorFormatError(f"{where}: unknown model indicator kind {kind!r}")
     if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
         raise IndicatorFormatError(f"{where}: 'digest' must be 64 lower-case hex characters")
+    check_digest(digest, "digest", where)
     return ModelIndicator(kind, digest, _optional_str(data, "label", where))  # label: bounded like a ref
 
 

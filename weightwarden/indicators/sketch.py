@@ -276,15 +276,18 @@ def decode_signature(text: Any, num_perm: int, where: str) -> np.ndarray:
         raise IndicatorFormatError(f"{where}: sketch is not valid base64") from None
     if len(raw) != 4 * num_perm:
         raise IndicatorFormatError(f"{where}: sketch of {len(raw)} bytes; the scheme says {4 * num_perm}")
-    # Red team round 6 (note to class 1): a sealed sketch is pad-XORed, so its bytes look uniform (38% fall in
-    # printable ASCII); mk_sketch_text.py put plain text there, readable with `base64 -d`. A sketch far above that
-    # share (8 standard deviations: never for an honest sketch, and a short one is never judged) is refused so
-    # readable text cannot leave by accident. Encrypted or encoded bytes remain undetectable (docs/decisions.md).
-    printable = sum(1 for b in raw if 0x20 <= b < 0x7F or b in (0x09, 0x0A, 0x0D))
-    n = len(raw)
-    if printable > 0.383 * n + 8 * (0.237 * n) ** 0.5:  # p = 98/256 printable for uniform bytes
-        raise IndicatorFormatError(f"{where}: sketch bytes are {printable} of {n} printable text; a sealed sketch "
-                                   "is random-looking bytes (refused: it would carry readable text)")
+    # Red team round 6 (note to class 1): plain ASCII in a sealed sketch was readable with `base64 -d`; round 6
+    # refused a high printable-ASCII ratio. Round 7 (class 1): UTF-16LE text, high-bit ASCII, text + 0xFF filler
+    # (and EBCDIC) passed that one ratio. A sealed sketch is pad-XORed, so its bytes are uniform: randomness.py
+    # tests the byte histogram (chi-square, rigorous bound) and the printable share raw, after `& 0x7f` and on
+    # even/odd positions; an honest sketch fails with probability < 1e-9. Encrypted or encoded-to-look-random
+    # bytes remain undetectable (docs/decisions.md, round 7).
+    from weightwarden.indicators.randomness import sketch_text_reason
+
+    reason = sketch_text_reason(raw)
+    if reason is not None:
+        raise IndicatorFormatError(f"{where}: sketch is not random-looking bytes: {reason} (refused: a sealed "
+                                   "sketch would carry readable text)")
     return np.frombuffer(raw, dtype=">u4").astype(np.uint32)
 
 

@@ -39,6 +39,7 @@ from weightwarden.indicators.records import (
     IndicatorSet,
     ModelIndicator,
     PromptIndicator,
+    prompt_order,
     short_strings,
 )
 from weightwarden.indicators.sketch import Scheme, decode_signature, encode_signature
@@ -182,7 +183,9 @@ def _to_stix(stix2: Any, indicators: IndicatorSet, allow_text: bool) -> dict[str
             object_marking_refs=marks, allow_custom=True,
         ))
     prompt_objects, relationships = [], []
-    for p in sorted(indicators.prompts, key=lambda p: p.exact):
+    # Red team round 7 (class 1c): the bundle lists prompts in the canonical order too (sorted by exact, the
+    # per-prompt category/decoded choices would spell a sequence again in the STIX export).
+    for p in sorted(indicators.prompts, key=prompt_order):
         extra = {"category": p.category} if p.category else {}
         indicator = stix2.Indicator(
             id=_sdo_id("indicator", "prompt:" + p.exact),

@@ -53,6 +53,7 @@ from weightwarden.registry.auth import sign_request
 
 CHECK_SCHEMA = "weightwarden.registry.check/v1"
 STATE_SCHEMA = "weightwarden.registry.client-state/v1"
+MAX_STATE_BYTES = 16 * 1024 * 1024  # checkpoints of the logs a client follows: a few KiB each
 FULL_SCAN_MAX = 20_000
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 OPEN_INCIDENT_STATES = ("reported", "confirmed")
@@ -111,13 +112,31 @@ class _State:
 
     @classmethod
     def load(cls, path: Path) -> _State:
+        # Red team round 7 on indicators (class 3): the state was read with read_text() and json.loads, in
+        # RegistryClient() before any network: a FIFO there hung for ever, a link to /dev/zero was MemoryError and
+        # deep nesting RecursionError ("internal error"). Now a bounded read of a regular file (not through a
+        # link: save() replaces a link at this name, so one there was not written by us) and the strict parser.
+        from weightwarden.core.files import check_can_create_in, read_bounded
+
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls(path, {"schema": STATE_SCHEMA, "logs": {}})
-        except (OSError, ValueError) as exc:
-            raise RegistryClientError(f"{path}: cannot read the client state ({exc}); refusing to forget the "
-                                      "last verified checkpoint (fix or remove the file)") from None
+            # where save() could not write (a device folder), refuse now: before anything is sent to a registry
+            check_can_create_in(path.parent)
+        except OSError as exc:
+            raise RegistryClientError(f"{path}: cannot keep the client state there: {exc.strerror or exc}"
+                                      ) from None
+        try:
+            raw = read_bounded(path, "registry client state", MAX_STATE_BYTES, follow=False)
+        except InputError as exc:
+            if not os.path.lexists(path):
+                return cls(path, {"schema": STATE_SCHEMA, "logs": {}})
+            raise RegistryClientError(f"{exc.reason}; refusing to forget the last verified checkpoint (fix or "
+                                      "remove the file)") from None
+        try:
+            data = strict_json.loads(raw)
+        except strict_json.StrictJSONError as exc:
+            raise RegistryClientError(f"{path}: cannot read the client state (not valid JSON: {exc.reason}); "
+                                      "refusing to forget the last verified checkpoint (fix or remove the file)"
+                                      ) from None
         if not isinstance(data, dict) or data.get("schema") != STATE_SCHEMA or not isinstance(data.get("logs"), dict):
             raise RegistryClientError(f"{path}: not a {STATE_SCHEMA} file")
         return cls(path, data)
@@ -126,25 +145,24 @@ class _State:
         """Write the state under an exclusive lock (``fcntl``), merged with what another client process may
         have written since this one loaded it (red team round 2: concurrent checks could roll the remembered
         checkpoint back): for each log key the bigger remembered checkpoint wins; then atomic replace."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(self.path):
-            try:
-                disk = _State.load(self.path).data
-            except RegistryClientError:
-                disk = {}
-            merged = _merge_state(disk, self.data) if disk else self.data
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            # Red team round 3: never follow a planted symlink (O_NOFOLLOW) nor write into a file someone else
-            # created (O_EXCL); a stale temp file of this pid (a crash) is removed first (unlink removes a
-            # link, never its target).
-            tmp.unlink(missing_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(merged, handle, indent=1, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-            self.data = merged
+        # Red team round 7 on indicators (class 2): the folder, temp file and lock were created with mkdir and
+        # os.open(O_CREAT), so `--state-dir /dev/...` made files in /dev. core.files refuses device/proc/sys
+        # folders; write_atomic keeps round 3's guarantees (O_EXCL|O_NOFOLLOW temp in the resolved folder, a link
+        # at the name replaced, not followed).
+        from weightwarden.core.files import make_folders, write_atomic
+
+        try:
+            make_folders(self.path.parent, 0o700)
+            with _locked(self.path):
+                try:
+                    disk = _State.load(self.path).data
+                except RegistryClientError:
+                    disk = {}
+                merged = _merge_state(disk, self.data) if disk else self.data
+                write_atomic(str(self.path), json.dumps(merged, indent=1, sort_keys=True).encode("utf-8"), 0o600)
+                self.data = merged
+        except OSError as exc:
+            raise RegistryClientError(f"{self.path}: cannot write the client state: {exc.strerror or exc}") from None
 
 
 class _locked:
@@ -157,8 +175,16 @@ class _locked:
     def __enter__(self) -> None:
         import fcntl
 
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        from weightwarden.core.files import create_file
+
+        # Red team round 7 on indicators (class 2): through create_file (no lock file in a device folder; an
+        # existing FIFO or device at the name is refused, not opened for writing).
+        self.fd = create_file(self.path, 0o600, exclusive=False, read=True)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self.fd)
+            raise
 
     def __exit__(self, *exc: object) -> None:
         import fcntl
