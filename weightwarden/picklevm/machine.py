@@ -591,6 +591,9 @@ class _Machine:
         # ids of numpy.dtype objects fetched again (memo, DUP) before their BUILD: numpy's writer never does
         # that, and a BUILD then changes a dtype an array may already use (raw void bytes turned into pointers).
         self.dtype_early: dict[int, Any] = {}
+        # ids of numpy.dtype objects whose one BUILD state numpy's writer produces (checked): their item size and
+        # flags are exact, so joblib's array data after them can be sized or walked.
+        self.dtype_ok: dict[int, Any] = {}
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
         self.divergences: list[str] = []
@@ -1040,7 +1043,9 @@ class _Machine:
         if id(dtype) in self.dtype_early:
             return "builds a numpy.dtype after the pickle used it (numpy's writer builds it first)"
         args = dtype.args
-        if not (len(args) == 3 and args[1] is False and args[2] is True):
+        # numpy 1.x wrote the flags as the ints 0 and 1 ("(Nii)"), numpy 2 as False and True.
+        if not (len(args) == 3 and (args[1] is False or (type(args[1]) is int and args[1] == 0))
+                and (args[2] is True or (type(args[2]) is int and args[2] == 1))):
             return f"builds numpy.dtype{summarize(args, 60)}, which numpy's writer never makes with a state"
         spec = args[0]
         record = isinstance(spec, Global) and spec.target == "numpy.record"
@@ -1065,7 +1070,7 @@ class _Machine:
         elif not ((version == 3 and len(state) == 8)
                   or (version == 4 and len(state) == 9 and isinstance(state[8], DictVal))):
             return bad
-        if order not in (("|",) if kind in "bOSV" or number == 1 else ("<", ">")):
+        if order not in (("|",) if kind in "bOSV" or (kind in "iu" and number == 1) else ("<", ">")):
             return bad + " (byte order)"
         if kind in "SUV":
             # Flexible types record their size: the spec's (4 bytes a character for U); numpy.record's own.
@@ -1081,8 +1086,9 @@ class _Machine:
             return self._subarray_problem(subdescr, names, fields, elsize, alignment, flags, bad)
         if names is not None or fields is not None:
             return self._fields_problem(names, fields, elsize, flags, bad)
-        expected = {"O": _OBJECT_FLAGS, "U": 8}.get(kind, 0)
-        return None if flags == expected else bad + f" (flags {flags}, numpy writes {expected})"
+        # numpy 2 writes NPY_NEEDS_INIT (8) for unicode, older writers 0: a bit that only zero-fills new arrays.
+        expected = {"O": (_OBJECT_FLAGS,), "U": (8, 0)}.get(kind, (0,))
+        return None if flags in expected else bad + f" (flags {flags}, numpy writes {expected[0]})"
 
     def _subarray_problem(self, subdescr: Any, names: Any, fields: Any, elsize: int, alignment: int, flags: int,
                           bad: str) -> str | None:
@@ -1154,8 +1160,10 @@ class _Machine:
         # joblib.load unpickles the data of any dtype that *has objects* ('O', 'object', '|O8', structured
         # dtypes with an object field ...). A dtype whose item size we cannot tell is read that way too: if
         # it is not a pickle the walk stops with an error, never silently.
-        declared_object = self._has_object(dtype)
-        if declared_object is None or (not declared_object and not self._plain_dtype(dtype)):
+        checked = self._dtype_size_flags(dtype) if id(dtype) in self.dtype_ok else None
+        # joblib asks numpy's dtype.hasobject: the NPY_ITEM_HASOBJECT bit of the (checked) flags.
+        declared_object = bool(checked[1] & 1) if checked is not None else self._has_object(dtype)
+        if declared_object is None or (checked is None and not declared_object and not self._plain_dtype(dtype)):
             # joblib sizes the data from the dtype object numpy rebuilt (a name like 'int8', a BUILD state that
             # changes the item size or adds fields); a size we would have to guess is a bound, not a skip.
             raise _Stop(f"joblib NumpyArrayWrapper at {offset}: dtype {str(spec)[:60]!r} of a size we cannot "
@@ -1174,7 +1182,7 @@ class _Machine:
             if inner.end is None:
                 raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
             return b"", 0, inner.end - self.base
-        itemsize = _itemsize(spec)
+        itemsize = checked[0] if checked is not None else _itemsize(spec)
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
             # joblib.load knows the size at run time and reads on; a walk that cannot follow it must not pass
             # for a mere parse error: it stops at a bound (high), whatever the rest of the file holds.
@@ -1509,6 +1517,9 @@ class _Machine:
                             problem = self._dtype_state_problem(obj, state)
                             if problem is not None:
                                 self.misuses.append(CallSite(obj.target, "build", "BUILD", offset, problem))
+                                self.dtype_ok.pop(id(obj), None)
+                            elif len(self.dtype_ok) < 100_000:
+                                self.dtype_ok[id(obj)] = obj
                             self.built[id(obj)] = (obj, state)
                         if _record_hooks(obj, state):
                             self.opaque_states += 1
