@@ -118,6 +118,9 @@ FORGED = {
     "list_spec": _Dtype([("a", "O")], (3, "|", None, None, None, 8, 8, 63)),
     "datetime_version3": _Dtype("M8", (3, "<", None, None, None, -1, -1, 0)),
     "fields_on_plain_type": _Dtype("i8", (3, "<", None, ("a",), {"a": (i8, 0)}, -1, -1, 16)),
+    "field_dtype_forged": _Dtype("V8", (3, "|", None, ("a",), {"a": (OBJ0, 0)}, 8, 1, 16)),
+    "field_dtype_not_a_dtype": _Dtype("V8", (3, "|", None, ("a",), {"a": ("<i8", 0)}, 8, 1, 16)),
+    "subarray_huge_shape": _Dtype("V8", (3, "|", (i8, (1, 1 << 41)), None, None, 8, 8, 0)),
 }
 
 

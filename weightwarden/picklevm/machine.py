@@ -1013,9 +1013,9 @@ class _Machine:
 
     def _dtype_size_flags(self, dtype: Any) -> tuple[int, int, int] | None:
         """(item size, flags, alignment) of a ``numpy.dtype`` object numpy rebuilt from a checked BUILD state;
-        None for anything else (a dtype not yet built, any other value): numpy writes every nested dtype,
-        built, before the state that names it."""
-        if not (isinstance(dtype, CallResult) and dtype.target == "numpy.dtype") or id(dtype) not in self.built:
+        None for anything else (a dtype not yet built, one whose state was a finding, any other value): numpy
+        writes every nested dtype, built, before the state that names it."""
+        if not (isinstance(dtype, CallResult) and dtype.target == "numpy.dtype") or id(dtype) not in self.dtype_ok:
             return None
         state = self.built[id(dtype)][1]
         if not isinstance(state, tuple) or len(state) < 8:
