@@ -588,6 +588,12 @@ class _Machine:
         # accumulated state, so a second BUILD, or any BUILD that is not numpy's plain dtype state, makes the
         # size uncertain (see _joblib_array).
         self.built: dict[int, Any] = {}
+        # ids of numpy.dtype objects fetched again (memo, DUP) before their BUILD: numpy's writer never does
+        # that, and a BUILD then changes a dtype an array may already use (raw void bytes turned into pointers).
+        self.dtype_early: dict[int, Any] = {}
+        # ids of numpy.dtype objects whose one BUILD state numpy's writer produces (checked): their item size and
+        # flags are exact, so joblib's array data after them can be sized or walked.
+        self.dtype_ok: dict[int, Any] = {}
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
         self.divergences: list[str] = []
@@ -1001,6 +1007,143 @@ class _Machine:
         kind = spec.lstrip("<>|=")[:1] if isinstance(spec, str) else None
         return _plain_dtype_state(state, size, kind)
 
+    def _dtype_referenced(self, dtype: CallResult) -> None:
+        if id(dtype) not in self.built and len(self.dtype_early) < 100_000:
+            self.dtype_early[id(dtype)] = dtype  # kept: its id must stay its own
+
+    def _dtype_size_flags(self, dtype: Any) -> tuple[int, int, int] | None:
+        """(item size, flags, alignment) of a ``numpy.dtype`` object numpy rebuilt from a checked BUILD state;
+        None for anything else (a dtype not yet built, one whose state was a finding, any other value): numpy
+        writes every nested dtype, built, before the state that names it."""
+        if not (isinstance(dtype, CallResult) and dtype.target == "numpy.dtype") or id(dtype) not in self.dtype_ok:
+            return None
+        state = self.built[id(dtype)][1]
+        if not isinstance(state, tuple) or len(state) < 8:
+            return None
+        spec = dtype.args[0] if dtype.args else None
+        size = state[5]
+        if size == -1:
+            fixed = _DTYPE_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+            if fixed is None:
+                return None
+            size = int(fixed.group(2))
+        alignment = state[6] if state[6] != -1 else min(size, 16) or 1
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (size, state[7], alignment)):
+            return None
+        return size, state[7], alignment
+
+    def _dtype_state_problem(self, dtype: CallResult, state: Any) -> str | None:
+        """Why a ``numpy.dtype`` BUILD state is not one numpy's own writer produces for the dtype's spec; None
+        when it is. numpy's ``dtype.__reduce__`` writes ``numpy.dtype('<kind><size>' or numpy.record, False,
+        True)`` and the state ``(3, byteorder, subarray, names, fields, elsize, alignment, flags)`` (version 4
+        with a ninth item for datetime units or metadata); ``__setstate__`` trusts the flags word (object or
+        raw bytes) and every field offset, so each is recomputed here from the spec and the nested dtypes."""
+        if id(dtype) in self.built:
+            return "builds a numpy.dtype a second time (numpy's writer builds each once)"
+        if id(dtype) in self.dtype_early:
+            return "builds a numpy.dtype after the pickle used it (numpy's writer builds it first)"
+        args = dtype.args
+        # numpy 1.x wrote the flags as the ints 0 and 1 ("(Nii)"), numpy 2 as False and True.
+        if not (len(args) == 3 and (args[1] is False or (type(args[1]) is int and args[1] == 0))
+                and (args[2] is True or (type(args[2]) is int and args[2] == 1))):
+            return f"builds numpy.dtype{summarize(args, 60)}, which numpy's writer never makes with a state"
+        spec = args[0]
+        record = isinstance(spec, Global) and spec.target == "numpy.record"
+        match = _DTYPE_SPEC.fullmatch(spec) if isinstance(spec, str) else None
+        if match is None and not record:
+            return f"builds a numpy.dtype of spec {summarize(spec, 40)} with a state numpy never writes for it"
+        kind = match.group(1) if match is not None else "V"
+        number = int(match.group(2)) if match is not None else None
+        if not (isinstance(state, tuple) and len(state) in (8, 9)):
+            return f"gives a numpy.dtype the state {summarize(state, 80)}, not one numpy writes"
+        version, order, subdescr, names, fields, elsize, alignment, flags = state[:8]
+        ints = (version, elsize, alignment, flags)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in ints):
+            return f"gives a numpy.dtype the state {summarize(state, 80)}, not one numpy writes"
+        bad = f"gives numpy.dtype({summarize(spec, 20)}) the state {summarize(state, 80)}, which numpy never writes"
+        # Version 4 only for datetimes (their unit) and dtypes with metadata; 0-2 only from ancient writers.
+        if kind in "Mm":
+            extra = state[8] if len(state) == 9 else None
+            if not (version == 4 and isinstance(extra, tuple) and len(extra) == 2
+                    and (extra[0] is None or isinstance(extra[0], DictVal)) and isinstance(extra[1], tuple)):
+                return bad + " (a datetime state is version 4 with its unit)"
+        elif not ((version == 3 and len(state) == 8)
+                  or (version == 4 and len(state) == 9 and isinstance(state[8], DictVal))):
+            return bad
+        if order not in (("|",) if kind in "bOSV" or (kind in "iu" and number == 1) else ("<", ">")):
+            return bad + " (byte order)"
+        if kind in "SUV":
+            # Flexible types record their size: the spec's (4 bytes a character for U); numpy.record's own.
+            if elsize < 0 or (number is not None and elsize != number * (4 if kind == "U" else 1)):
+                return bad + " (item size)"
+            if alignment not in (1, 2, 4, 8, 16):
+                return bad + " (alignment)"
+        elif elsize != -1 or alignment != -1 or number not in _FIXED_SIZES.get(kind, ()):
+            return bad + " (item size)"
+        if kind != "V" and (subdescr is not None or names is not None or fields is not None):
+            return bad + " (sub-array or fields on a plain type)"
+        if subdescr is not None:
+            return self._subarray_problem(subdescr, names, fields, elsize, alignment, flags, bad)
+        if names is not None or fields is not None:
+            return self._fields_problem(names, fields, elsize, flags, bad)
+        # numpy 2 writes NPY_NEEDS_INIT (8) for unicode, older writers 0: a bit that only zero-fills new arrays.
+        expected = {"O": (_OBJECT_FLAGS,), "U": (8, 0)}.get(kind, (0,))
+        return None if flags in expected else bad + f" (flags {flags}, numpy writes {expected[0]})"
+
+    def _subarray_problem(self, subdescr: Any, names: Any, fields: Any, elsize: int, alignment: int, flags: int,
+                          bad: str) -> str | None:
+        if names is not None or fields is not None or not (isinstance(subdescr, tuple) and len(subdescr) == 2):
+            return bad + " (sub-array)"
+        base = self._dtype_size_flags(subdescr[0])
+        shape = subdescr[1]
+        if base is None:
+            return bad + " (a sub-array of a dtype numpy did not rebuild first)"
+        if not (isinstance(shape, tuple) and len(shape) <= 32
+                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= 1 << 40 for n in shape)):
+            return bad + " (sub-array shape)"
+        count = 1
+        for n in shape:
+            count *= n
+        if base[0] * count != elsize:
+            return bad + " (sub-array size)"
+        if flags != base[1] or alignment != base[2]:
+            return bad + " (sub-array flags or alignment)"
+        return None
+
+    def _fields_problem(self, names: Any, fields: Any, elsize: int, flags: int, bad: str) -> str | None:
+        if not (isinstance(names, tuple) and all(isinstance(n, str) for n in names) and len(set(names)) == len(names)
+                and isinstance(fields, DictVal) and not fields.opaque_keys and not fields.computed_keys):
+            return bad + " (names and fields)"
+        expected = _STRUCT_FLAGS
+        spans: list[tuple[int, int, bool]] = []
+        for name in names:
+            entry = fields.items.get(name)
+            if not (isinstance(entry, tuple) and len(entry) in (2, 3)):
+                return bad + f" (field {name!r})"
+            nested = self._dtype_size_flags(entry[0])
+            offset = entry[1]
+            if nested is None:
+                return bad + f" (field {name!r}: a dtype numpy did not rebuild first)"
+            if not (isinstance(offset, int) and not isinstance(offset, bool) and offset >= 0
+                    and offset + nested[0] <= elsize):
+                return bad + f" (field {name!r} at offset {offset} of size {nested[0]} outside the item's {elsize})"
+            expected |= nested[1] & _FROM_FIELDS
+            spans.append((offset, offset + nested[0], bool(nested[1] & _OBJECT_BITS)))
+        for key, entry in fields.items.items():
+            if key in names:
+                continue
+            # A titled field appears twice, under its name and under its title, with the same entry.
+            if not (isinstance(entry, tuple) and len(entry) == 3 and entry[2] == key
+                    and any(fields.items.get(n) == entry for n in names)):
+                return bad + f" (field key {summarize(key, 30)})"
+        spans.sort()
+        for (_a0, a1, a_obj), (b0, _b1, b_obj) in zip(spans, spans[1:], strict=False):
+            if (a_obj or b_obj) and b0 < a1:
+                return bad + " (an object field overlaps another field)"
+        if flags & ~_ALIGNED_STRUCT != expected:
+            return bad + f" (flags {flags}, numpy writes {expected} for these fields)"
+        return None
+
     def _joblib_array(self, state: Any, buf: bytes, pos: int, bufbase: int, offset: int) -> tuple[bytes, int, int]:
         """Skip (or walk, for object arrays) the array data joblib wrote right after the wrapper's BUILD."""
         if isinstance(state, DictVal) and state.opaque_keys:
@@ -1017,8 +1160,10 @@ class _Machine:
         # joblib.load unpickles the data of any dtype that *has objects* ('O', 'object', '|O8', structured
         # dtypes with an object field ...). A dtype whose item size we cannot tell is read that way too: if
         # it is not a pickle the walk stops with an error, never silently.
-        declared_object = self._has_object(dtype)
-        if declared_object is None or (not declared_object and not self._plain_dtype(dtype)):
+        checked = self._dtype_size_flags(dtype) if id(dtype) in self.dtype_ok else None
+        # joblib asks numpy's dtype.hasobject: the NPY_ITEM_HASOBJECT bit of the (checked) flags.
+        declared_object = bool(checked[1] & 1) if checked is not None else self._has_object(dtype)
+        if declared_object is None or (checked is None and not declared_object and not self._plain_dtype(dtype)):
             # joblib sizes the data from the dtype object numpy rebuilt (a name like 'int8', a BUILD state that
             # changes the item size or adds fields); a size we would have to guess is a bound, not a skip.
             raise _Stop(f"joblib NumpyArrayWrapper at {offset}: dtype {str(spec)[:60]!r} of a size we cannot "
@@ -1037,7 +1182,7 @@ class _Machine:
             if inner.end is None:
                 raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
             return b"", 0, inner.end - self.base
-        itemsize = _itemsize(spec)
+        itemsize = checked[0] if checked is not None else _itemsize(spec)
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
             # joblib.load knows the size at run time and reads on; a walk that cannot follow it must not pass
             # for a mere parse error: it stops at a bound (high), whatever the rest of the file holds.
@@ -1137,6 +1282,8 @@ class _Machine:
                         push(memo[key])
                     except KeyError:
                         raise _Stop(f"memo key {key} not defined") from None
+                    if stack[-1].__class__ is CallResult and stack[-1].target == "numpy.dtype":
+                        self._dtype_referenced(stack[-1])
                 elif op == 0x28:  # MARK
                     floor = len(stack)
                     marks.append(floor)
@@ -1221,6 +1368,8 @@ class _Machine:
                         push(memo[key])
                     except KeyError:
                         raise _Stop(f"memo key {key} not defined") from None
+                    if stack[-1].__class__ is CallResult and stack[-1].target == "numpy.dtype":
+                        self._dtype_referenced(stack[-1])
                 elif op == 0x88:  # NEWTRUE
                     push(True)
                 elif op == 0x4E:  # NONE
@@ -1362,6 +1511,15 @@ class _Machine:
                         if obj.attrs and "__setstate__" in obj.attrs:
                             self._called_value(obj.attrs["__setstate__"], f"{obj.target} instance __setstate__", "BUILD", offset)
                         if obj.target == "numpy.dtype":
+                            # numpy's dtype.__setstate__ takes the flags word and the field offsets as
+                            # written: a state numpy would not write makes an object dtype read raw bytes as
+                            # pointers, or a field read past each item (red team round 9).
+                            problem = self._dtype_state_problem(obj, state)
+                            if problem is not None:
+                                self.misuses.append(CallSite(obj.target, "build", "BUILD", offset, problem))
+                                self.dtype_ok.pop(id(obj), None)
+                            elif len(self.dtype_ok) < 100_000:
+                                self.dtype_ok[id(obj)] = obj
                             self.built[id(obj)] = (obj, state)
                         if _record_hooks(obj, state):
                             self.opaque_states += 1
@@ -1507,6 +1665,8 @@ class _Machine:
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
                     push(stack[-1])
+                    if stack[-1].__class__ is CallResult and stack[-1].target == "numpy.dtype":
+                        self._dtype_referenced(stack[-1])
                 elif op == 0x6C:  # LIST
                     k = marks.pop()
                     items = stack[k:]
@@ -1597,6 +1757,8 @@ class _Machine:
                                 push(memo[key])
                             except KeyError:
                                 raise _Stop(f"memo key {key} not defined") from None
+                            if stack[-1].__class__ is CallResult and stack[-1].target == "numpy.dtype":
+                                self._dtype_referenced(stack[-1])
                     else:
                         push(_text_value(op, line))
                 elif op == 0x97:  # NEXT_BUFFER (out-of-band data supplied by the loader)
@@ -1834,6 +1996,21 @@ _PLAIN_DTYPE = re.compile(r"[<>|=]?(?:[?bBhHiIlLqQefdgFDG]|[biufcSUVmMa][0-9]+(?
 
 
 _NO_STATE = object()
+
+# numpy.dtype's pickled spec: numpy's writer uses '%c%d' % (kind, size) (the character count for U).
+_DTYPE_SPEC = re.compile(r"([biufcOMmSUV])([0-9]{1,9})")
+_FIXED_SIZES: dict[str, tuple[int, ...]] = {
+    "b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8, 10, 12, 16), "c": (8, 16, 20, 24, 32),
+    "O": (8, 4), "M": (8,), "m": (8,),
+}
+# numpy's dtype flags (ndarraytypes.h): an object dtype has all of NPY_OBJECT_DTYPE_FLAGS (63); a structured
+# one NPY_NEEDS_PYAPI (16) plus its fields' NPY_FROM_FIELDS bits (27), plus NPY_ALIGNED_STRUCT (128) if
+# aligned. Checked against numpy's own pickles by tests/test_scan_round9.py.
+_OBJECT_FLAGS = 63
+_OBJECT_BITS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40
+_FROM_FIELDS = 0x1B
+_STRUCT_FLAGS = 0x10
+_ALIGNED_STRUCT = 0x80
 
 # What joblib.dump puts in a NumpyArrayWrapper's state, and nothing else: the walk follows joblib's reading of
 # the array data only for states it can read completely.
