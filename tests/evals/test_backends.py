@@ -6,6 +6,7 @@ formats; the canned backend for runner tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -90,12 +91,13 @@ class Endpoint:
                 try:
                     time.sleep(reply.delay_s)
                     body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
-                    self._send(reply.status, body, {"Content-Type": "application/json", **reply.headers})
-                except OSError:
-                    pass  # the client gave up (timeout test)
                 finally:
+                    # Leave the in-flight count BEFORE answering: once the answer is out, the client may send its
+                    # next request, which must not find this one still counted (a race on a loaded machine).
                     with endpoint._lock:
                         endpoint.in_flight -= 1
+                with contextlib.suppress(OSError):  # the client gave up (timeout test)
+                    self._send(reply.status, body, {"Content-Type": "application/json", **reply.headers})
 
             def _send(self, status, body, headers):
                 self.send_response(status)
