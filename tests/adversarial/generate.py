@@ -511,6 +511,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round7_cases())  # red team round 7 (block at the end of this file)
     cases.extend(round8_cases())  # red team round 8 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
+    cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1014,3 +1015,29 @@ def template_round7_cases() -> list[Case]:
              "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND7_D1.encode()), chat=TEMPLATE_ROUND7_D1_CHAT),
     ]
 # ======== END red team round 7 on chat templates ========================================================
+
+
+# ======== BEGIN red team round 8 on chat templates (helper tpl8) =========================================
+# tests/test_templates_round8.py. A1 (class A, trigger chat): a groupby tuple laundered as JSON through dict(f=...)
+# and a one-element list, then a data-valued dotted map(attribute=...) walks _asdict.__globals__... to os.system.
+# C1 (class B, trigger chat): recursive-loop targets (bound to nothing modelled) called and keyed inside nested
+# macros: dict.__reduce_ex__(2)[0].__globals__['__builtins__']['__import__']('os').system(...).
+TEMPLATE_ROUND8_A1 = "{%- for m in messages -%}\n{%- set p = m.content.split('|') -%}\n{%- if p|length > 2 -%}\n{%- set d = dict(f=(messages|groupby('role')|first)) -%}\n{%- for f in [d.f]|map(attribute=p[1]) recursive -%}{%- set _ = f(p[2]) -%}{%- endfor -%}\n{%- endif -%}\n<|{{ m.role }}|>{{ m.content }}\n{% endfor -%}\n"
+TEMPLATE_ROUND8_A1_CHAT = json.dumps(
+    {"messages": [{"role": "user", "content": "x|_asdict.__globals__._sys.modules.os.system|touch canary"}]})
+TEMPLATE_ROUND8_C1 = "{%- for m in messages -%}{%- set p = m.content.split('|') -%}{%- if p|length > 6 -%}\n{%- for f in [m[p[1]]] recursive -%}{%- for r in [f(2)] recursive -%}\n{%- macro k3() -%}{%- for g in [r[0][p[2]]] recursive -%}\n{%- macro k4() -%}{%- for b in [g[p[3]]] recursive -%}\n{%- macro k5() -%}{%- for i in [b[p[4]]] recursive -%}{{ i(p[5]).system(p[6]) }}{%- endfor -%}{%- endmacro -%}{{ k5() }}\n{%- endfor -%}{%- endmacro -%}{{ k4() }}\n{%- endfor -%}{%- endmacro -%}{{ k3() }}\n{%- endfor -%}{%- endfor -%}\n{%- endif -%}\n<|{{ m.role }}|>{{ m.content }}\n{% endfor -%}\n"
+TEMPLATE_ROUND8_C1_CHAT = json.dumps(
+    {"messages": [{"role": "user", "content": "x|__reduce_ex__|__globals__|__builtins__|__import__|os|touch canary"}]})
+
+
+def template_round8_cases() -> list[Case]:
+    """Round 8 on chat templates: one case per class, each fired by fire.py's plain render with its chat."""
+    return [
+        Case("template_r8_container_laundered_groupby", "5",
+             "A: dict(f=groupby|first) in [d.f]|map(attribute=<chat>) then a call (fired by that chat)", "jinja",
+             "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND8_A1.encode(), chat=TEMPLATE_ROUND8_A1_CHAT),
+        Case("template_r8_recursive_target_calls", "5",
+             "B: recursive-loop targets called and keyed by chat inside nested macros (fired by that chat)", "jinja",
+             "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND8_C1.encode(), chat=TEMPLATE_ROUND8_C1_CHAT),
+    ]
+# ======== END red team round 8 on chat templates ========================================================

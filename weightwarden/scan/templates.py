@@ -542,8 +542,12 @@ class _Walker:
             elif isinstance(node, nodes.AssignBlock):
                 self._bind(node.target, node, 0)
             elif isinstance(node, nodes.For):
-                # A recursive loop's loop(...) rebinds the target to elements of whatever it is given.
-                self._bind(node.target, None if node.recursive else node.iter, 1)
+                # A recursive loop's loop(...) rebinds the target to elements of whatever it is given. Round 8:
+                # that value is unknown (not empty: (None, 1) read as nothing at level 0, so calls passed).
+                if node.recursive:
+                    self._bind(node.target, None, 0)
+                else:
+                    self._bind(node.target, node.iter, 1)
             elif isinstance(node, nodes.With):
                 for target, value in zip(node.targets, node.values, strict=False):
                     self._bind(target, value, 0)
@@ -678,6 +682,8 @@ class _Walker:
 
     def _bind(self, target: Any, value: Any, level: int) -> None:
         nodes = _NODES
+        if value is None:
+            level = 0  # not modelled: every name of the target is unknown itself (round 8), never "empty"
         if isinstance(target, nodes.Name):
             self.bindings.setdefault(target.name, []).append((value, level))
         elif isinstance(target, nodes.NSRef):
@@ -1206,6 +1212,13 @@ class _Walker:
             # runs a method chosen by chat content (round 6, class 3).
             self.add(COMPUTED_ATTR, node, f"call of '{fn.name}', which may hold a value reached through the render data")
             return
+        if isinstance(fn, nodes.Name) and fn.name in self.bindings and not self._callable_proven(fn.name) and \
+                (_unresolved(self.value(fn)) or not self.value(fn) - _PENDING):
+            # Round 8: a name the template binds whose value is not modelled (a recursive loop target, a
+            # caller(...) argument, a parameter of a macro used through an alias) or is empty may hold any
+            # object the template reached: calling it needs a proof (every binding names a macro of the template).
+            self.add(COMPUTED_ATTR, node, f"call of '{fn.name}', whose value is not known statically")
+            return
         if isinstance(fn, nodes.Getattr) and fn.attr in TEMPLATE_API:
             # Round 7: env.from_string(text).render() renders a second-order template never analysed here.
             self.add(ESCAPE_ROOT, node, f"call of '{fn.attr}' (Jinja's template API: renders a template not analysed)")
@@ -1298,6 +1311,17 @@ class _Walker:
                 plural = "s" if len(set(selected)) > 1 else ""
                 self.add(kind, node, f"template accesses {what}{plural} {names}")
 
+    def _callable_proven(self, name: str, seen: frozenset[str] = frozenset()) -> bool:
+        """Every binding of ``name`` is (a name whose bindings all are) a macro this template defines."""
+        if name in seen:
+            return False
+        binds = self.bindings.get(name)
+        if binds is None:
+            return name in self.macros
+        n = _NODES
+        return all(isinstance(value, n.Name) and self._callable_proven(value.name, seen | {name})
+                   for value, _ in binds)
+
     def _picked(self, node: Any) -> bool:
         """``node``'s value may have been reached through a key or attribute name chosen by render data
         (``m[p[1]]``, ``x|attr(p[2])``, ``map(attribute=d)``), directly or through names, loop targets, macro
@@ -1314,7 +1338,11 @@ class _Walker:
     def _picked_uncached(self, node: Any) -> bool:  # noqa: PLR0911
         n = _NODES
         if isinstance(node, n.Name):
-            return any(value is not None and self._picked(value) for value, _ in self.bindings.get(node.name, ()))
+            # Round 8: a binding not modelled (recursive loop target, caller(...) argument, parameter of a macro
+            # used through an alias) may hold anything the template reached, so it counts as picked.
+            # ((None, 1) marks a container changed in place: its elements are unknown, the name itself is not.)
+            return any(self._picked(value) if value is not None else bound == 0
+                       for value, bound in self.bindings.get(node.name, ()))
         if isinstance(node, n.Getitem):
             if not isinstance(node.arg, n.Slice) and DATA in self.value(node.arg):
                 return True
@@ -1332,6 +1360,8 @@ class _Walker:
                 any(self._picked(a) for a in node.args)
         if isinstance(node, n.Call):
             fn = node.node
+            if isinstance(fn, n.Name):  # round 8: dict(f=m[p[1]]).f is still the picked value
+                return any(self._picked(a) for a in [*node.args, *(k.value for k in node.kwargs)])
             return isinstance(fn, n.Getattr) and (self._picked(fn.node) or
                                                   fn.attr in ("get", "pop", "setdefault") and
                                                   any(self._picked(a) for a in node.args[1:]))
@@ -1361,13 +1391,27 @@ class _Walker:
             if node.name in pairs:
                 return level <= 1
             if node.name in ("first", "last", "random"):
-                return level == 0 and self._not_json(node.node, 1, seen)
+                return self._not_json(node.node, level + 1, seen)  # round 8: also ([g]|batch(1)|first|first)
             if node.name in _SAME_ELEMENTS:
                 return self._not_json(node.node, level, seen)
+            if node.name in ("map", "attr", "default", "d"):  # round 8: a selection out of a non-JSON value
+                return self._not_json(node.node, 0, seen) or self._not_json(node.node, 1, seen)
             return False
         if isinstance(node, n.Call) and isinstance(node.node, n.Getattr) and node.node.attr in ("items", "keys", "values"):
             return level == 0 or node.node.attr == "items" and level == 1
         if isinstance(node, n.Getitem) and level == 0 and _fold_int(node.arg, n) != "bad":
+            return self._not_json(node.node, 1, seen)
+        # Round 8: what a template-built container holds is what was put in (``[g]``, ``(g, 1)``, ``{'f': g}``,
+        # ``dict(f=g)``), and ``d.f`` / ``d['f']`` / ``first`` read it back: a container is not JSON when any of
+        # its elements (at any depth) may not be. Sticky over levels: an over-approximation that keeps a
+        # groupby tuple's label through any nesting.
+        if isinstance(node, n.List | n.Tuple):
+            return any(self._not_json(i, 0, seen) or self._not_json(i, 1, seen) for i in node.items)
+        if isinstance(node, n.Dict):
+            return any(self._not_json(p.value, 0, seen) or self._not_json(p.value, 1, seen) for p in node.items)
+        if isinstance(node, n.Call) and isinstance(node.node, n.Name) and node.node.name == "dict":
+            return any(self._not_json(k.value, 0, seen) or self._not_json(k.value, 1, seen) for k in node.kwargs)
+        if isinstance(node, n.Getattr | n.Getitem):
             return self._not_json(node.node, 1, seen)
         return False
 
@@ -1425,6 +1469,11 @@ class _Walker:
                 computed = True
             elif names_attribute and DATA in values and not self._data_key_ok(node.node, level):
                 computed = True  # round 6: chat content naming an attribute of a non-data object
+            elif names_attribute and DATA in values and name != "attr":
+                # Round 8: an attribute name is a DOTTED path (make_attrgetter does one getitem per part), so a
+                # data-valued attribute= makes any number of chat-chosen hops in one step. Real templates name
+                # attributes with constants only (the 88 in shared/datasets/chat-templates).
+                computed = True
             elif names_attribute and DATA in values and name == "attr":
                 # Round 7: any read of render data may be Undefined (a missing field, a name the host does not
                 # pass), and |attr reads the Undefined's own attributes (Jinja's getitem would raise there):
