@@ -64,6 +64,12 @@ _PROJECTED_DIGESTS_MAX = 1 << 18  # file digests held in release projections (te
 _PARSED_INCIDENTS_MAX_BYTES = 32 << 20
 MAX_RELEVANT_TERMS = 4096  # index rows one view may read (each charged TERM_COST); more is "incomplete"
 TERM_COST = 256
+# Red team round 8 (W1): records one key may log under one incident id (its chain). Each write is checked
+# against the chain's head only (``incident_heads``), so the bound is not what keeps writes cheap; it bounds
+# what a view reads per chain and what one key can pile under an id. A real lifecycle (reported, confirmed,
+# fixed or withdrawn, a few history notes) needs a handful. Override: WW_REGISTRY_MAX_INCIDENT_CHAIN.
+MAX_INCIDENT_CHAIN = 256
+ENV_MAX_INCIDENT_CHAIN = "WW_REGISTRY_MAX_INCIDENT_CHAIN"
 INCIDENTS_PAGE = 100  # GET /incidents: records per page by default
 INCIDENTS_PAGE_MAX = 500
 
@@ -123,6 +129,19 @@ incident_terms = sa.Table(
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Index("ix_incident_terms_idx", "idx", "kind"),  # a record's own terms; listings in log order
+    # red team round 8 (X1): one (id, key) chain's members, without reading other keys' rows under the id
+    sa.Index("ix_incident_terms_chain", "value", "key_id", "idx", sqlite_where=sa.text("kind = 'id'"),
+             postgresql_where=sa.text("kind = 'id'")),
+)
+# Red team round 8 (W1): the head (current record) of each (incident id, key) chain and how many records the
+# chain holds, maintained by the sequencer in the transaction that logs the record: a new record is checked
+# against its chain's head alone (one read, one parse), not against the whole chain.
+incident_heads = sa.Table(
+    "incident_heads", metadata,
+    sa.Column("incident", sa.Text, primary_key=True),
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("idx", sa.BigInteger, nullable=False),
+    sa.Column("records", sa.BigInteger, nullable=False),
 )
 releases = sa.Table(
     "releases", metadata,
@@ -325,8 +344,18 @@ class Store:
     """The registry database. ``signer`` signs checkpoints (``note.CheckpointSigner``; its origin is the
     log's). Open with :meth:`open`, which runs the migrations and creates the empty log on first use."""
 
-    def __init__(self, url: str, signer: Any, *, nonce_window_s: int = 300) -> None:
+    def __init__(self, url: str, signer: Any, *, nonce_window_s: int = 300,
+                 max_incident_chain: int | None = None) -> None:
         self.url = database_url(url)
+        if max_incident_chain is None:
+            raw = os.environ.get(ENV_MAX_INCIDENT_CHAIN, "").strip()
+            try:
+                max_incident_chain = int(raw) if raw else MAX_INCIDENT_CHAIN
+            except ValueError:
+                raise ConfigError(f"{ENV_MAX_INCIDENT_CHAIN} must be a whole number, not {raw!r}") from None
+        if max_incident_chain < 1:
+            raise ConfigError("the incident chain bound (max_incident_chain) must be at least 1")
+        self.max_incident_chain = int(max_incident_chain)
         self.signer = signer
         self.origin: str = signer.origin
         self.nonce_window_s = nonce_window_s
@@ -465,7 +494,8 @@ class Store:
             for chunk in _chunks([w.request.nonce for w in writes]):
                 seen.update((r.key_id, r.nonce) for r in conn.execute(
                     sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(chunk))))
-            batch = _BatchIndex(conn, [w.body for w in writes if w.body is not None])
+            batch = _BatchIndex(conn, [(w.body, w.request.publisher.key_id) for w in writes if w.body is not None],
+                                max_chain=self.max_incident_chain)
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
                                                      "events": [], "incident_grants": [], "incident_terms": []}
             for w in writes:
@@ -518,6 +548,7 @@ class Store:
                     proofs[index] = tuple(proof)
                 new_state = {"size": size, "root": root, "checkpoint": checkpoint, "updated_at": int(t)}
             self._write_rows(conn, rows, new_state)
+            self._write_heads(conn, batch.changed_heads())
             self._batches += 1
             if self._batches % _NONCE_PURGE_EVERY == 0:
                 conn.execute(sa.delete(nonces).where(nonces.c.expires < int(t)))
@@ -557,6 +588,19 @@ class Store:
                 conn.execute(sa.insert(table), rows[name])
         if new_state is not None:
             conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(**new_state))
+
+    def _write_heads(self, conn: Connection, heads: list[dict[str, Any]]) -> None:
+        """Upsert the batch's moved chain heads (red team round 8, W1), in the sequencer's transaction."""
+        if not heads:
+            return
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+        stmt = upsert(incident_heads)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[incident_heads.c.incident, incident_heads.c.key_id],
+            set_={"idx": stmt.excluded.idx, "records": stmt.excluded.records}), heads)
 
     def _remember_hashes(self, new: dict[int, bytes]) -> None:
         with self._cache_lock:
@@ -958,20 +1002,25 @@ class Store:
             for r in conn.execute(sa.select(incident_terms.c.value, incident_terms.c.key_id).where(
                     incident_terms.c.kind == "id", incident_terms.c.idx.in_(chunk))):
                 chains.add((str(r.value), str(r.key_id)))
+        # Red team round 8 (X1): only the rows of the (id, key) chains found above are read and counted:
+        # other keys' records under the same id are separate incidents and must not make this list incomplete.
         members: dict[tuple[str, str], list[int]] = {}
-        for chunk in _chunks(sorted({c[0] for c in chains})):
+        counted = 0
+        for chunk in _chunks(sorted(chains)):  # type: ignore[arg-type]
             if not afford(QUERY_COST):
                 return []
             rows = conn.execute(sa.select(incident_terms.c.idx, incident_terms.c.value, incident_terms.c.key_id)
-                                .where(incident_terms.c.kind == "id", incident_terms.c.value.in_(chunk),
-                                       incident_terms.c.idx < size).limit(MAX_RELEVANT_TERMS + 1)).all()
+                                .where(incident_terms.c.kind == "id",
+                                       sa.tuple_(incident_terms.c.value, incident_terms.c.key_id).in_(chunk),
+                                       incident_terms.c.idx < size)
+                                .limit(MAX_RELEVANT_TERMS + 1 - counted)).all()
             charge(TERM_COST * len(rows))
-            if len(rows) > MAX_RELEVANT_TERMS:
+            counted += len(rows)
+            if counted > MAX_RELEVANT_TERMS:
                 incomplete(too_many)
                 return []
             for r in rows:
-                if (str(r.value), str(r.key_id)) in chains:
-                    members.setdefault((str(r.value), str(r.key_id)), []).append(int(r.idx))
+                members.setdefault((str(r.value), str(r.key_id)), []).append(int(r.idx))
         out: list[tuple[int, str, dict[str, Any]]] = []
         for (_incident, key), idxs in sorted(members.items(), key=lambda kv: min(kv[1])):
             chain: list[tuple[int, str, dict[str, Any]]] = []
@@ -1250,23 +1299,29 @@ class _BatchIndex:
     lines, so nobody can claim another publisher's bundle first and lock it out of its own line (red team
     round 1, bundle squatting). Incident ids belong to the key that first logged them."""
 
-    def __init__(self, conn: Connection, bodies: Sequence[Body]) -> None:
+    def __init__(self, conn: Connection, bodies: Sequence[tuple[Body, str]], *,
+                 max_chain: int = MAX_INCIDENT_CHAIN) -> None:
         # A few queries per batch (not per entry) fetch everything the checks below can ask about.
         bundles: set[str] = set()
         models: set[str] = set()
-        incident_ids: set[str] = set()
-        for body in bodies:
+        chains: set[tuple[str, str]] = set()
+        self.max_chain = max_chain
+        for body, key_id in bodies:
             d = body.data
             if body.kind == "release":
                 models.add(d["model"])
             elif body.kind == "incident":
-                incident_ids.add(d["incident"]["id"])
+                chains.add((str(d["incident"]["id"]), key_id))
             bundles.update(d[k] for k in ("bundle", "old", "new", "release") if isinstance(d.get(k), str))
         self.known: dict[tuple[str, str], dict[str, Any]] = {}
         self.lines_of: dict[str, set[str]] = {}
         self.latest: dict[str, int] = {}
         self.revoked_set: set[tuple[str, str]] = set()
-        self.incident_items: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+        # Red team round 8 (W1): per (incident id, key) chain of the batch, its head (log index, record) and
+        # how many records it holds, from ``incident_heads``: never the chain's other records, nor other keys'
+        # records under the id (the sequencer used to read and parse all of them for every record it checked).
+        self.heads: dict[tuple[str, str], tuple[int, dict[str, Any], int]] = {}
+        self._moved: set[tuple[str, str]] = set()
         for chunk in _chunks(sorted(bundles)):
             for row in conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version, releases.c.bundle)
                                     .where(releases.c.bundle.in_(chunk))):
@@ -1279,14 +1334,14 @@ class _BatchIndex:
             for row in conn.execute(sa.select(releases.c.model, sa.func.max(releases.c.version))
                                     .where(releases.c.model.in_(chunk)).group_by(releases.c.model)):
                 self.latest[row[0]] = int(row[1])
-        for chunk in _chunks(sorted(incident_ids)):
-            idxs = sa.select(events.c.idx).where(events.c.kind == "incident", events.c.incident.in_(chunk)).distinct()
-            for row in conn.execute(sa.select(entries.c.idx, entries.c.data).where(entries.c.idx.in_(idxs))
-                                    .order_by(entries.c.idx)):
-                logged = parse_logged(bytes(row.data))
-                record = logged["body"]["incident"]
-                owner = str(logged.get("publisher", {}).get("key_id", ""))
-                self.incident_items.setdefault(record["id"], []).append((int(row.idx), owner, record))
+        for chunk in _chunks(sorted(chains)):  # type: ignore[arg-type]
+            for row in conn.execute(
+                    sa.select(incident_heads.c.incident, incident_heads.c.key_id, incident_heads.c.idx,
+                              incident_heads.c.records, entries.c.data)
+                    .join(entries, entries.c.idx == incident_heads.c.idx)
+                    .where(sa.tuple_(incident_heads.c.incident, incident_heads.c.key_id).in_(chunk))):
+                record = parse_logged(bytes(row.data))["body"]["incident"]
+                self.heads[(str(row.incident), str(row.key_id))] = (int(row.idx), record, int(row.records))
 
     def release(self, bundle: str, model: str) -> dict[str, Any] | None:
         return self.known.get((model, bundle))
@@ -1312,15 +1367,24 @@ class _BatchIndex:
         used is that key's own, separate incident. Refusing it (round 1) let whoever logged an id first lock
         the rightful owner out (id squatting); every reader already keys records by (id, key), so accepting
         it can neither withdraw nor rewrite anyone else's incident."""
-        from weightwarden.registry.views import _continues, current_incidents
+        from weightwarden.registry.views import _continues
 
-        items = [i for i in self.incident_items.get(record["id"], []) if i[1] == publisher]
-        if items:
-            [head] = current_incidents(items)
-            if not _continues(head["record"], record):
-                return Rejected(409, f"this record of incident {record['id']} does not continue its logged "
-                                     "lifecycle (same publication date, history extended, not rewritten)")
+        head = self.heads.get((str(record["id"]), publisher))
+        if head is None:
+            return None
+        if head[2] >= self.max_chain:  # red team round 8 (W1): bounded per (id, key)
+            return Rejected(409, f"incident {record['id']} already has {head[2]} records from this key, the most "
+                                 f"this registry accepts per incident and key ({ENV_MAX_INCIDENT_CHAIN}); "
+                                 "log a new incident id")
+        if not _continues(head[1], record):
+            return Rejected(409, f"this record of incident {record['id']} does not continue its logged "
+                                 "lifecycle (same publication date, history extended, not rewritten)")
         return None
+
+    def changed_heads(self) -> list[dict[str, Any]]:
+        """The ``incident_heads`` rows this batch moved (the sequencer upserts them with the batch)."""
+        return [{"incident": c[0], "key_id": c[1], "idx": self.heads[c][0], "records": self.heads[c][2]}
+                for c in sorted(self._moved)]
 
     def check(self, body: Body, size: int, publisher: str = "") -> Rejected | None:
         d = body.data
@@ -1365,7 +1429,12 @@ class _BatchIndex:
             self.latest[d["model"]] = max(self.latest.get(d["model"], -1), d["version"])
             return
         if body.kind == "incident":
-            self.incident_items.setdefault(d["incident"]["id"], []).append((index, publisher, d["incident"]))
+            # the record was checked to continue the head (``_check_incident``): it is the chain's head now,
+            # as ``views.current_incidents`` would choose it
+            chain = (str(d["incident"]["id"]), publisher)
+            before = self.heads.get(chain)
+            self.heads[chain] = (index, d["incident"], (before[2] if before else 0) + 1)
+            self._moved.add(chain)
         for e in events_of(body.kind, d, index):
             rows["events"].append({"idx": e.idx, "kind": e.kind, "model": e.model, "release": e.release,
                                    "other": e.other, "incident": e.incident})
