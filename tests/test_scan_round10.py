@@ -238,6 +238,12 @@ RNG_POCS = {
     "randomstate_has_gauss_9": _randomstate({**_mt_state(0), "has_gauss": 9, "gauss": 0.0}),
     "randomstate_legacy_tuple": _randomstate(("MT19937", np.zeros(624, np.uint32), 9999, 0, 0.0)),
     "generator_old_dict_pos": _Reduce(np_random_pickle.__generator_ctor, ("MT19937",), _mt_state(700)),
+    # The other allowlisted ways to make the same objects.
+    "old_ctor_legacy_pos": _Reduce(np.random.__RandomState_ctor, (), ("MT19937", np.zeros(624, np.uint32), 700, 0, 0.0)),
+    "old_ctor_dict_pos": _Reduce(np.random.__RandomState_ctor, (), {**_mt_state(700), "has_gauss": 0, "gauss": 0.0}),
+    "randomstate_class_pos": _Reduce(np.random.RandomState, (), ("MT19937", np.zeros(624, np.uint32), 10**9, 0, 0.0)),
+    "generator_class_pos": _Reduce(np.random.Generator, (np.random.MT19937(0),), _mt_state(700)),
+    "mt19937_class_pos": _Reduce(np.random.MT19937, (), (_mt_state(700), None)),
 }
 
 
@@ -306,6 +312,15 @@ def test_round9_structured_dtypes_stay_clean(tmp_path: Path) -> None:
         path.write_bytes(pickle.dumps({"arrays": arrays, "scalars": _benign_scalars(),
                                        "dtypes": [a.dtype for a in arrays], "again": arrays}, protocol=protocol))
         assert _findings(path, minimum=Severity.LOW) == [], protocol
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_old_numpy_randomstate_form_is_clean(tmp_path: Path, protocol: int) -> None:
+    # numpy < 1.17: __RandomState_ctor() and the legacy get_state() tuple (the real values of RandomState(0)).
+    legacy = np.random.RandomState(0).get_state()
+    path = tmp_path / "old.pkl"
+    path.write_bytes(pickle.dumps(_Reduce(np.random.__RandomState_ctor, (), legacy), protocol=protocol))
+    assert _findings(path, minimum=Severity.LOW) == []
 
 
 def test_sklearn_estimator_with_random_state_is_clean(tmp_path: Path) -> None:

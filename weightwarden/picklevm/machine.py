@@ -2257,7 +2257,13 @@ def _npy_data_start(data: bytes) -> int | None:
 # BUILD targets of numpy.random objects (red team round 10): the state setters store MT19937's ``pos`` and
 # Philox's ``buffer_pos`` as written, and the next draw reads ``key[pos]`` / ``buffer[buffer_pos]`` with no
 # bound (a heap read, or a segfault). Accepted: exactly the states numpy's ``__reduce__`` writes.
-_RANDOM_BUILDS = frozenset({*BIT_GENERATOR_CLASSES, *RANDOM_CTORS})
+# numpy < 1.17 wrote ``numpy.random.__RandomState_ctor()`` with the legacy tuple state; the classes themselves
+# are allowlisted too, so each is checked like the pickle helper that makes the same object.
+_RANDOMSTATE_BUILDS = frozenset(
+    {"numpy.random._pickle.__randomstate_ctor", "numpy.random.__RandomState_ctor", "numpy.random.mtrand.RandomState"}
+)
+_GENERATOR_BUILDS = frozenset({"numpy.random._pickle.__generator_ctor", "numpy.random._generator.Generator"})
+_RANDOM_BUILDS = frozenset({*BIT_GENERATOR_CLASSES, *RANDOM_CTORS, *_RANDOMSTATE_BUILDS, *_GENERATOR_BUILDS})
 _ARRAY_RESULTS = ("multiarray._reconstruct", "numeric._frombuffer")
 _U32 = (0, (1 << 32) - 1)
 # name -> (keys of its 'state' dict, and for each a kind: 'array', or an inclusive int range), top-level extras.
@@ -2314,9 +2320,13 @@ def _random_state_problem(obj: CallResult, state: Any) -> str | None:
     state as ``(state dict, seed sequence or None)`` (numpy 1.x: the dict), RandomState's as the dict with
     ``has_gauss`` and ``gauss``, and none for a Generator (numpy 1.x: its bit generator's dict)."""
     target = obj.target
-    if target == "numpy.random._pickle.__randomstate_ctor":
+    if target in _RANDOMSTATE_BUILDS and isinstance(state, tuple):
+        # get_state()'s legacy form ('MT19937', key, pos, has_gauss, gauss), what numpy < 1.17 pickled.
+        ok = (len(state) == 5 and state[0] == "MT19937" and _value_fits(state[1], "array")
+              and _value_fits(state[2], (0, 624)) and _value_fits(state[3], (0, 1)) and _value_fits(state[4], "float"))
+    elif target in _RANDOMSTATE_BUILDS:
         ok = _bitgen_state_ok(state, {"has_gauss": (0, 1), "gauss": "float"})
-    elif target == "numpy.random._pickle.__generator_ctor":
+    elif target in _GENERATOR_BUILDS:
         ok = _bitgen_state_ok(state, {})
     elif isinstance(state, tuple):
         seed = state[1] if len(state) == 2 else ()
