@@ -1040,7 +1040,9 @@ class _Machine:
     def _freeze(self, value: Any, owner: str, deep: bool, depth: int = 0) -> None:
         """Mark the dicts and lists of a BUILD state of an ``owner`` object as taken (``deep``: every container
         inside it, through tuples, dicts and lists, not into other objects, whose own BUILD freezes theirs)."""
-        if depth > 16 or len(self.frozen) >= 1_000_000:
+        # Ordinary states stop being frozen past a bound (memory); numpy.dtype / numpy.random ones never do (each
+        # container costs the program an opcode, so they are bounded by its size).
+        if depth > 16 or (not deep and len(self.frozen) >= 1_000_000):
             return
         if value.__class__ is tuple:
             if deep or depth == 0:
