@@ -594,6 +594,11 @@ class _Machine:
         # ids of numpy.dtype objects whose one BUILD state numpy's writer produces (checked): their item size and
         # flags are exact, so joblib's array data after them can be sized or walked.
         self.dtype_ok: dict[int, Any] = {}
+        # id(container) -> (container, why): dicts and lists a BUILD already used as its state (red team round
+        # 10). numpy's dtype keeps its state's fields dict itself, and any __setstate__ may keep its dict: a
+        # SETITEM(S)/APPEND(S)/ADDITEMS/BUILD on one afterwards changes what was checked. Pickle writers fill
+        # a state before the BUILD that takes it, never after. The container is kept: its id must stay its own.
+        self.frozen: dict[int, tuple[Any, str]] = {}
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
         self.divergences: list[str] = []
@@ -1032,6 +1037,41 @@ class _Machine:
             return None
         return size, state[7], alignment
 
+    def _freeze(self, value: Any, owner: str, deep: bool, depth: int = 0) -> None:
+        """Mark the dicts and lists of a BUILD state of an ``owner`` object as taken (``deep``: every container
+        inside it, through tuples, dicts and lists, not into other objects, whose own BUILD freezes theirs)."""
+        # Ordinary states stop being frozen past a bound (memory); numpy.dtype / numpy.random ones never do (each
+        # container costs the program an opcode, so they are bounded by its size).
+        if depth > 16 or (not deep and len(self.frozen) >= 1_000_000):
+            return
+        if value.__class__ is tuple:
+            if deep or depth == 0:
+                for item in value:
+                    self._freeze(item, owner, deep, depth + 1)
+        elif value.__class__ is DictVal or value.__class__ is ListVal:
+            if id(value) in self.frozen:
+                return
+            self.frozen[id(value)] = (value, owner)
+            if deep:
+                for item in (value.items.values() if value.__class__ is DictVal else value.items):
+                    self._freeze(item, owner, deep, depth + 1)
+
+    def _frozen_changed(self, target: Any, opcode: str, offset: int) -> None:
+        """A finding when ``opcode`` changes a container a BUILD already took as (part of) its state."""
+        if target.__class__ is not DictVal and target.__class__ is not ListVal:
+            return
+        entry = self.frozen.get(id(target))
+        if entry is not None and entry[0] is target:
+            kind = "dict" if target.__class__ is DictVal else "list"
+            self.misuses.append(
+                CallSite(
+                    entry[1], "build", opcode, offset,
+                    f"its BUILD state holds a {kind} that {opcode} changes after the BUILD; the object keeps that "
+                    f"{kind} itself, so the change undoes what was checked (numpy.dtype: a field moved out of "
+                    "bounds or made an object field), and no pickle writer changes a state after its BUILD",
+                )
+            )
+
     def _dtype_state_problem(self, dtype: CallResult, state: Any) -> str | None:
         """Why a ``numpy.dtype`` BUILD state is not one numpy's own writer produces for the dtype's spec; None
         when it is. numpy's ``dtype.__reduce__`` writes ``numpy.dtype('<kind><size>' or numpy.record, False,
@@ -1401,6 +1441,8 @@ class _Machine:
                         raise _Stop("stack underflow")
                     self._store(items, "SETITEMS" if op == 0x75 else "SETITEM", base + oprel)
                     target_obj = stack[-1]
+                    if self.frozen:
+                        self._frozen_changed(target_obj, "SETITEMS" if op == 0x75 else "SETITEM", base + oprel)
                     if target_obj.__class__ is DictVal:
                         _dict_update(target_obj, items)
                     elif target_obj.__class__ is CallResult:
@@ -1445,6 +1487,8 @@ class _Machine:
                         raise _Stop("stack underflow")
                     self._store(items, "APPENDS" if op == 0x65 else "APPEND", base + oprel)
                     target_obj = stack[-1]
+                    if self.frozen:
+                        self._frozen_changed(target_obj, "APPENDS" if op == 0x65 else "APPEND", base + oprel)
                     if target_obj.__class__ is ListVal:
                         if len(target_obj.items) < LIST_KEEP:
                             target_obj.items.extend(items[: LIST_KEEP - len(target_obj.items)])
@@ -1498,6 +1542,8 @@ class _Machine:
                     obj = stack[-1]
                     if state.__class__ is Global:
                         self._store((state,), "BUILD", base + oprel)
+                    if self.frozen:
+                        self._frozen_changed(obj, "BUILD", base + oprel)
                     if obj.__class__ is Global:
                         # BUILD on a class, function or module (not an instance): setattr on it patches the
                         # library for everything loaded afterwards.
@@ -1521,6 +1567,16 @@ class _Machine:
                             elif len(self.dtype_ok) < 100_000:
                                 self.dtype_ok[id(obj)] = obj
                             self.built[id(obj)] = (obj, state)
+                            # numpy keeps the fields dict (and metadata) of the state: it stays as checked.
+                            self._freeze(state, obj.target, True)
+                        elif obj.target in _RANDOM_BUILDS:
+                            # numpy.random's state setters store buffer indexes as written (red team round 10).
+                            problem = _random_state_problem(obj, state)
+                            if problem is not None:
+                                self.misuses.append(CallSite(obj.target, "build", "BUILD", offset, problem))
+                            self._freeze(state, obj.target, True)
+                        else:
+                            self._freeze(state, obj.target, False)
                         if _record_hooks(obj, state):
                             self.opaque_states += 1
                         for name in _array_protocol_keys(state):
@@ -1694,6 +1750,8 @@ class _Machine:
                     floor = marks[-1] if marks else 0
                     if len(stack) - floor < 1:
                         raise _Stop("stack underflow")
+                    if self.frozen:
+                        self._frozen_changed(stack[-1], "ADDITEMS", base + oprel)
                     if stack[-1] is not SETVAL:
                         self._hook_call(stack[-1], ("add",), "ADDITEMS", base + oprel)
                 elif op == 0x91:  # FROZENSET
@@ -2196,3 +2254,89 @@ def _npy_data_start(data: bytes) -> int | None:
     if len(data) < 12:
         return None
     return 12 + int.from_bytes(data[8:12], "little")
+
+
+# BUILD targets of numpy.random objects (red team round 10): the state setters store MT19937's ``pos`` and
+# Philox's ``buffer_pos`` as written, and the next draw reads ``key[pos]`` / ``buffer[buffer_pos]`` with no
+# bound (a heap read, or a segfault). Accepted: exactly the states numpy's ``__reduce__`` writes.
+# numpy < 1.17 wrote ``numpy.random.__RandomState_ctor()`` with the legacy tuple state; the classes themselves
+# are allowlisted too, so each is checked like the pickle helper that makes the same object.
+_RANDOMSTATE_BUILDS = frozenset(
+    {"numpy.random._pickle.__randomstate_ctor", "numpy.random.__RandomState_ctor", "numpy.random.mtrand.RandomState"}
+)
+_GENERATOR_BUILDS = frozenset({"numpy.random._pickle.__generator_ctor", "numpy.random._generator.Generator"})
+_RANDOM_BUILDS = frozenset({*BIT_GENERATOR_CLASSES, *RANDOM_CTORS, *_RANDOMSTATE_BUILDS, *_GENERATOR_BUILDS})
+_ARRAY_RESULTS = ("multiarray._reconstruct", "numeric._frombuffer")
+_U32 = (0, (1 << 32) - 1)
+# name -> (keys of its 'state' dict, and for each a kind: 'array', or an inclusive int range), top-level extras.
+_BITGEN_STATES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "MT19937": ({"key": "array", "pos": (0, 624)}, {}),
+    "PCG64": ({"state": (0, (1 << 128) - 1), "inc": (0, (1 << 128) - 1)},
+              {"has_uint32": (0, 1), "uinteger": _U32}),
+    "PCG64DXSM": ({"state": (0, (1 << 128) - 1), "inc": (0, (1 << 128) - 1)},
+                  {"has_uint32": (0, 1), "uinteger": _U32}),
+    "Philox": ({"counter": "array", "key": "array"},
+               {"buffer": "array", "buffer_pos": (0, 4), "has_uint32": (0, 1), "uinteger": _U32}),
+    "SFC64": ({"state": "array"}, {"has_uint32": (0, 1), "uinteger": _U32}),
+}
+_SEED_SEQUENCES = frozenset(
+    {
+        "numpy.random.bit_generator.SeedSequence", "numpy.random.bit_generator.__pyx_unpickle_SeedSequence",
+        "numpy.random.bit_generator.SeedlessSeedSequence",
+        "numpy.random.bit_generator.__pyx_unpickle_SeedlessSeedSequence",
+    }
+)
+
+
+def _value_fits(value: Any, kind: Any) -> bool:
+    if kind == "array":
+        # numpy indexes or copies it into its fixed-size C state (a short one raises): any array numpy wrote.
+        return isinstance(value, CallResult) and (value.target == "numpy.ndarray" or value.target.endswith(_ARRAY_RESULTS))
+    if kind == "float":
+        return isinstance(value, float)
+    return type(value) is int and kind[0] <= value <= kind[1]
+
+
+def _dict_fits(value: Any, schema: dict[str, Any]) -> bool:
+    if not (isinstance(value, DictVal) and not value.opaque_keys and not value.computed_keys):
+        return False
+    return value.items.keys() == schema.keys() and all(_value_fits(value.items[k], t) for k, t in schema.items())
+
+
+def _bitgen_state_ok(state: Any, extra: dict[str, Any]) -> bool:
+    """A bit generator's ``state`` dict as numpy writes it (``extra``: RandomState's gauss keys)."""
+    if not (isinstance(state, DictVal) and not state.opaque_keys and not state.computed_keys):
+        return False
+    name = state.items.get("bit_generator")
+    if not isinstance(name, str) or name not in _BITGEN_STATES:
+        return False
+    inner, top = _BITGEN_STATES[name]
+    schema = {"bit_generator": "name", "state": "inner", **top, **extra}
+    if state.items.keys() != schema.keys() or not _dict_fits(state.items["state"], inner):
+        return False
+    return all(_value_fits(state.items[k], t) for k, t in schema.items() if t not in ("name", "inner"))
+
+
+def _random_state_problem(obj: CallResult, state: Any) -> str | None:
+    """Why a numpy.random BUILD state is not one numpy writes; None when it is. numpy 2 writes a BitGenerator's
+    state as ``(state dict, seed sequence or None)`` (numpy 1.x: the dict), RandomState's as the dict with
+    ``has_gauss`` and ``gauss``, and none for a Generator (numpy 1.x: its bit generator's dict)."""
+    target = obj.target
+    if target in _RANDOMSTATE_BUILDS and isinstance(state, tuple):
+        # get_state()'s legacy form ('MT19937', key, pos, has_gauss, gauss), what numpy < 1.17 pickled.
+        ok = (len(state) == 5 and state[0] == "MT19937" and _value_fits(state[1], "array")
+              and _value_fits(state[2], (0, 624)) and _value_fits(state[3], (0, 1)) and _value_fits(state[4], "float"))
+    elif target in _RANDOMSTATE_BUILDS:
+        ok = _bitgen_state_ok(state, {"has_gauss": (0, 1), "gauss": "float"})
+    elif target in _GENERATOR_BUILDS:
+        ok = _bitgen_state_ok(state, {})
+    elif isinstance(state, tuple):
+        seed = state[1] if len(state) == 2 else ()
+        ok = (_bitgen_state_ok(state[0], {})
+              and (seed is None or (isinstance(seed, CallResult) and seed.target in _SEED_SEQUENCES)))
+    else:
+        ok = _bitgen_state_ok(state, {})
+    if ok:
+        return None
+    return (f"gives {target} the state {summarize(state, 120)}, not one numpy writes; numpy stores its buffer "
+            "indexes (MT19937 pos, Philox buffer_pos) as written and the next draw reads past its buffer")
