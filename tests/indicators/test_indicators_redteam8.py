@@ -158,6 +158,26 @@ def test_every_r8_sketch_size_is_refused(n):
             decode_signature(base64.b64encode(raw).decode(), n // 4, "x")
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_text_in_pieces_is_refused_by_the_pair_test(seed):
+    """100 ASCII chars cut into 20-char pieces (under the 32-byte run limit) spread over random filler: the shares
+    and the histogram look fine, the adjacent-pair (order) test refuses it. 80 chars in 4 pieces still passes: the
+    documented boundary (docs/decisions.md)."""
+    from weightwarden.indicators.randomness import sketch_text_reason
+
+    text = (MSG * 8).encode()
+
+    def pieces(total: int) -> bytes:
+        rng = random.Random(seed)
+        gap = (512 - total) // (total // 20)
+        raw = b"".join(text[i:i + 20] + bytes(rng.randrange(256) for _ in range(gap)) for i in range(0, total, 20))
+        return raw[:512].ljust(512, b"\x80")
+
+    reason = sketch_text_reason(pieces(100))
+    assert reason is not None and "byte pairs" in reason, reason
+    assert sketch_text_reason(pieces(80)) is None
+
+
 def test_random_digests_sets_and_sketches_are_never_refused():
     """Property: HMAC-SHA-256 digests (4000, one by one, as one set and as sets of 15) and 3000 HMAC-stream
     sketches of 512 bytes pass every round-8 test."""
