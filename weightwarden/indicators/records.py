@@ -240,14 +240,14 @@ class IndicatorSet:
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
         # Red team round 7 (class 1a): text with the high bit chosen per byte passes the per-digest test (1.9e-4
         # of HMAC outputs are printable after `& 0x7f`), so a set's count of such digests is judged as a whole.
-        from weightwarden.indicators.randomness import masked_printable, masked_text_limit
+        # Round 8 (class 1): 31 ASCII chars + one NUL passed every all-32-bytes test; a set's count of digests
+        # holding long printable runs is judged the same way (randomness.digest_set_reason).
+        from weightwarden.indicators.randomness import digest_set_reason
 
         digests = [p.exact for p in prompts] + [m.digest for m in models]
-        masked = sum(1 for h in digests if masked_printable(bytes.fromhex(h)))
-        if masked and masked >= masked_text_limit(len(digests)):
-            raise IndicatorFormatError(f"{where}: {masked} of {len(digests)} digests are printable text after "
-                                       "masking the high bit; keyed digests would almost never be (refused: they "
-                                       "would carry readable text)")
+        reason = digest_set_reason([bytes.fromhex(h) for h in digests])
+        if reason is not None:
+            raise IndicatorFormatError(f"{where}: {reason} (refused: they would carry readable text)")
         # Red team round 6 (class 1): the order and repeats of the indicators were free (to_json sorts, so any
         # other order or a repeated digest was made by hand): only the canonical order is accepted.
         # Round 7 (class 1c): the canonical order is prompt_order, so the per-prompt choices form no sequence.
