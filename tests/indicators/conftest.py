@@ -7,6 +7,7 @@ records (the format ``weightwarden eval run`` writes), so the indicators read wh
 from __future__ import annotations
 
 import hashlib
+import signal
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,21 @@ def eval_log(tmp_path: Path, public_prompts: list[str]) -> Path:
     records += [attempt(f"r{i}", public_prompts[100 + i], success=False) for i in range(2)]
     records.append(attempt("e0", public_prompts[200], success=None, error="HTTP 503"))
     return write_eval_log(tmp_path / "run.jsonl", records)
+
+
+class _Hang(Exception):
+    pass
+
+
+@pytest.fixture()
+def no_hang():
+    """A regression (open() of a FIFO blocking) fails after 20 s instead of hanging the suite; not a timing test.
+    Shared by the red-team round files that read FIFOs and devices."""
+    def fire(signum, frame):  # noqa: ANN001
+        raise _Hang("blocked on a FIFO")
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)

@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import re
-import signal
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,22 +325,6 @@ def test_mountinfo_names_procfs_for_proc():
 # ------------------------------------------------------------------ class 3: bounded reads of regular files only
 
 
-class _Hang(Exception):
-    pass
-
-
-@pytest.fixture()
-def no_hang():
-    """Turns a hang (a regression: open() of a FIFO without a writer) into a failure after 20 s; not a timing
-    test, the guard is only there so the suite cannot block."""
-    def fire(signum, frame):  # noqa: ANN001
-        raise _Hang("blocked on a FIFO")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 def test_read_bounded_refuses_fifo_device_and_folder(tmp_path: Path, no_hang):

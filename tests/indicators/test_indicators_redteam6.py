@@ -15,7 +15,6 @@ import ast
 import base64
 import json
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -49,21 +48,6 @@ def derived(tmp_path: Path) -> dict[str, Path]:
     return {"key": key, "base": base, "dir": tmp_path}
 
 
-class _Hang(Exception):
-    pass
-
-
-@pytest.fixture()
-def no_hang():
-    """A regression (open() of a FIFO blocking) fails after 20 s instead of hanging the suite; not a timing test."""
-    def fire(signum, frame):  # noqa: ANN001
-        raise _Hang("blocked on a FIFO")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 # ------------------------------------------------------------------ class 1: covert channels in allowed values

@@ -16,7 +16,6 @@ import itertools
 import json
 import math
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +53,6 @@ def derived(tmp_path: Path) -> dict[str, Path]:
     return {"key": key, "base": base, "dir": tmp_path}
 
 
-class _Hang(Exception):
-    pass
-
-
-@pytest.fixture()
-def no_hang():
-    """A regression (open() of a FIFO blocking) fails after 20 s instead of hanging the suite; not a timing test."""
-    def fire(signum, frame):  # noqa: ANN001
-        raise _Hang("blocked on a FIFO")
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.alarm(20)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, old)
 
 
 # ------------------------------------------------------------------ class 1: readable text in random fields
