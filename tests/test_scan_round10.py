@@ -15,10 +15,8 @@ ever loaded.
 
 from __future__ import annotations
 
-import io
 import pickle
 import struct
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +24,12 @@ import numpy as np
 import pytest
 from numpy.random import _pickle as np_random_pickle
 
+from tests.pickle_bytes import torch_zip as _torch_zip
 from weightwarden.core.findings import Severity
 from weightwarden.scan import scan_paths
 
 P = pickle
 
-
-def _torch_zip(program: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", program)
-        archive.writestr("archive/version", "3\n")
-        archive.writestr("archive/byteorder", "little")
-    return out.getvalue()
 
 
 def _findings(path: Path, minimum: Severity = Severity.HIGH, strict: bool = False) -> list[tuple[str, str]]:

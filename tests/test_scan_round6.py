@@ -15,12 +15,12 @@ The files are built here byte by byte (like the red team's mk_p1.py / mk_p3.py);
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.pickle_bytes import g, s
+from tests.pickle_bytes import torch_zip as _torch_zip
 from weightwarden.core.findings import Severity
 from weightwarden.picklevm import analyze_bytes
 from weightwarden.scan import scan_paths
@@ -34,22 +34,7 @@ _CODE = (
 )
 
 
-def g(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
-
-def s(text: str) -> bytes:
-    data = text.encode()
-    return b"X" + len(data).to_bytes(4, "little") + data
-
-
-def _torch_zip(program: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", program)
-        archive.writestr("archive/byteorder", "little")
-        archive.writestr("archive/version", "3\n")
-    return out.getvalue()
 
 
 def _findings(path: Path, minimum: Severity = Severity.HIGH) -> list[tuple[str, str]]:

@@ -16,12 +16,13 @@ The files are built here byte by byte (like the red team's mk_*.py); nothing is 
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.pickle_bytes import g, s
+from tests.pickle_bytes import torch_zip as _torch_zip
 from weightwarden.core.findings import Severity
 from weightwarden.picklevm import analyze_bytes
 from weightwarden.scan import scan_paths
@@ -30,28 +31,12 @@ TA = ("transformers.training_args", "TrainingArguments")
 PS = ("accelerate.state", "PartialState")
 
 
-def g(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def s(text: str) -> bytes:
-    data = text.encode()
-    return b"X" + len(data).to_bytes(4, "little") + data
 
 
 def obj(module: str, cls: str, state: bytes) -> bytes:
     """NEWOBJ ``cls`` with no arguments, then BUILD ``state``."""
     return g(module, cls) + b")\x81" + state + b"b"
 
-
-def _torch_zip(program: bytes, comment: bytes = b"") -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", program)
-        archive.writestr("archive/version", "3\n")
-        archive.writestr("archive/byteorder", "little")
-        archive.comment = comment
-    return out.getvalue()
 
 
 def _findings(path: Path, minimum: Severity = Severity.HIGH) -> list[tuple[str, str, Severity]]:

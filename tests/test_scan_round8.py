@@ -15,13 +15,13 @@ nothing is ever loaded.
 
 from __future__ import annotations
 
-import io
 import pickle
-import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.pickle_bytes import g, s
+from tests.pickle_bytes import torch_zip as _torch_zip
 from weightwarden.core.findings import Severity
 from weightwarden.picklevm import analyze_bytes
 from weightwarden.picklevm.machine import (
@@ -39,22 +39,7 @@ PS = ("accelerate.state", "PartialState")
 RND = "numpy.random._pickle"
 
 
-def g(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
 
-
-def s(text: str) -> bytes:
-    data = text.encode()
-    return b"X" + len(data).to_bytes(4, "little") + data
-
-
-def _torch_zip(program: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", program)
-        archive.writestr("archive/version", "3\n")
-        archive.writestr("archive/byteorder", "little")
-    return out.getvalue()
 
 
 def _findings(path: Path, minimum: Severity = Severity.HIGH) -> list[tuple[str, str, Severity]]:

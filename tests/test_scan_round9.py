@@ -15,9 +15,7 @@ ever loaded.
 
 from __future__ import annotations
 
-import io
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +23,9 @@ import numpy as np
 import pytest
 from numpy._core.multiarray import _reconstruct, scalar
 
+from tests.pickle_bytes import torch_zip as _torch_zip
 from weightwarden.core.findings import Severity
 from weightwarden.scan import scan_paths
-
-
-def _torch_zip(program: bytes) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr("archive/data.pkl", program)
-        archive.writestr("archive/version", "3\n")
-        archive.writestr("archive/byteorder", "little")
-    return out.getvalue()
 
 
 def _findings(path: Path, minimum: Severity = Severity.HIGH, strict: bool = False) -> list[tuple[str, str]]:
