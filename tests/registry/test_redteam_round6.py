@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.registry import test_redteam_round1 as round1
+from tests.registry import test_redteam_round5 as round5
 from tests.registry.service import make_publisher, pending_write, release
 from tests.registry.test_client import _signed_model
 from tests.registry.test_redteam_round1 import _client
@@ -32,15 +33,8 @@ from weightwarden.registry.client import release_body_from_bundle
 from weightwarden.registry.incidents import AffectedModel, ModelRecord
 
 parties = round1.parties  # the same real server and four publishers as round 1
+grand = round5.grand  # and the fifth publisher (g/*) of round 5
 
-
-@pytest.fixture
-def grand(parties, store):
-    """The round-1 parties and a fifth publisher for the grandparent's namespace (g/*)."""
-    g = make_publisher(("g/*",), name="g")
-    store.add_publisher(g.publisher)
-    server, who, tmp = parties
-    return server, {**who, "g": g}, tmp
 
 
 # ---------------------------------------------------------------------------------------------------------
