@@ -18,15 +18,15 @@ are kept once.
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from weightwarden.core.errors import InputError
+from weightwarden.core.files import open_regular
 from weightwarden.indicators.errors import IndicatorFormatError
 from weightwarden.indicators.normalise import canonical
 from weightwarden.indicators.records import (
@@ -175,17 +175,11 @@ def _read_evidence(path: Path, budget: DeriveBudget | None = None) -> bytes:
     later, so a file swapped for a link meanwhile (the window was the whole walk) put a victim-only file's
     content into the indicators, and a link to a FIFO hung the run. The name is now opened without following a
     link and without blocking, and the descriptor must be a regular file."""
-    flags = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-             | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise IndicatorFormatError(f"{path}: became a symbolic link during the walk; refused") from None
-        raise IndicatorFormatError(f"cannot read {path}: {exc.strerror or exc}") from None
+        fd = open_regular(path, "prompt evidence (changed during the walk?)", follow=False)
+    except InputError as exc:
+        raise IndicatorFormatError(str(exc)) from None
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise IndicatorFormatError(f"{path}: not a regular file any more (changed during the walk); refused")
         with os.fdopen(fd, "rb", closefd=False) as handle:
             raw = handle.read(MAX_EVIDENCE_FILE_BYTES + 1)
     except OSError as exc:
