@@ -21,7 +21,6 @@ from typing import Any
 from weightwarden.registry import incidents as _inc
 from weightwarden.registry.views import OPEN_INCIDENT_STATES, current_incidents
 
-MAX_AFFECTING = 256  # incidents a signed view lists; more is refused by the client (a hostile view)
 # specific releases the ancestry walk visits (red team round 5: it walks releases, not lines); more is a
 # bound hit ("incomplete"), never "nothing affects the release"
 MAX_WALKED_RELEASES = 4 * _inc.MAX_ANCESTORS

@@ -51,7 +51,8 @@ MAX_SEEN_BYTES = 16 * 1024 * 1024  # one small entry per model line followed
 DEFAULT_TTL = timedelta(days=1)
 MAX_TTL = timedelta(days=31)
 MAX_VIEW_BYTES = 64 * 1024
-MAX_AFFECTING = 256  # affecting incidents one view lists (``affecting.MAX_AFFECTING``)
+MAX_AFFECTING = 256  # affecting incidents one signed view lists; the server truncates there (and says incomplete),
+# a client refuses a longer list (a hostile view)
 TARGET_PREFIX = "current/"
 STATUSES = ("current", "revoked", "withdrawn")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")

@@ -551,7 +551,7 @@ def _affecting(store: Store, index: int, size: int) -> dict[str, Any]:
     view: the set a client's verdict depends on, signature-bound (red team round 2), and whether it is
     complete: a walk bound or the list's own bound hit says so in the signed view, and a client answers
     "not current" (red team round 3: a limit that fails open is a hole an attacker can grow into)."""
-    from weightwarden.registry.affecting import MAX_AFFECTING
+    from weightwarden.registry.freshness import MAX_AFFECTING
 
     limits: list[str] = []
     found = sorted({(a.id, a.index) for a in store.affecting_incidents(index, size, limits)},
