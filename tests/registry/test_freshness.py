@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from weightwarden.core.errors import WeightwardenError
 from weightwarden.registry.freshness import (
+    SEEN_SCHEMA,
     CurrentRelease,
     FreshnessError,
     FrozenViewError,
@@ -141,3 +142,13 @@ def test_last_seen_remembers_and_never_goes_backwards(tmp_path):
     (tmp_path / "state" / "seen.json").write_text("garbage")
     with pytest.raises(FreshnessError, match="refusing to forget"):
         LastSeen(tmp_path / "state" / "seen.json").get(LINE)
+
+
+@pytest.mark.parametrize("entry", [{"digest": "x"}, {"version": "four", "digest": "x"}, {"version": [4]}, "4"])
+def test_last_seen_malformed_entry_is_a_clear_error_when_remembering(tmp_path, entry):
+    # The write path compares with the remembered version too: a hand-edited entry is the same clear
+    # FreshnessError there as on the read path, never an internal KeyError/ValueError.
+    path = tmp_path / "seen.json"
+    path.write_text(json.dumps({"schema": SEEN_SCHEMA, "lines": {LINE: entry}}))
+    with pytest.raises(FreshnessError, match="malformed entry"):
+        LastSeen(path).remember(LINE, Seen(5, "y"))

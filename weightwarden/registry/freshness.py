@@ -344,7 +344,11 @@ class LastSeen:
         return data["lines"]
 
     def get(self, model_line: str) -> Seen | None:
-        entry = self._load().get(model_line)
+        return self._entry(self._load(), model_line)
+
+    def _entry(self, lines: dict[str, Any], model_line: str) -> Seen | None:
+        """The line's remembered view, or None; a malformed entry is a FreshnessError (read and write paths)."""
+        entry = lines.get(model_line)
         if entry is None:
             return None
         try:
@@ -376,9 +380,9 @@ class LastSeen:
 
     def _remember_locked(self, model_line: str, seen: Seen) -> None:
         lines = self._load()
-        old = lines.get(model_line)
-        if old is not None and int(old["version"]) > seen.version:
-            raise RollbackError(f"{model_line}: will not replace version {old['version']} with older {seen.version}")
+        old = self._entry(lines, model_line)
+        if old is not None and old.version > seen.version:
+            raise RollbackError(f"{model_line}: will not replace version {old.version} with older {seen.version}")
         lines[model_line] = {"version": seen.version, "digest": seen.digest}
         from weightwarden.core.files import write_atomic
 
