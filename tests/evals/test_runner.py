@@ -27,6 +27,7 @@ from weightwarden.evals.log import read_log
 from weightwarden.evals.model import BackendIdentity, Completion, Item, Message, Sampling
 from weightwarden.evals.results import summarize
 from weightwarden.evals.runner import (
+    EvalRunError,
     PlannedAttempt,
     ResumeMismatch,
     arun_eval,
@@ -450,3 +451,20 @@ def test_an_overlong_line_is_refused_without_reading_it_whole(tmp_path: Path, mo
     monkeypatch.setattr(log_module, "MAX_LINE_BYTES", 200)  # every record line is longer than this
     with pytest.raises(EvalLogError, match="line 1 is longer than 200 bytes"):
         read_log(config.out)
+
+
+@pytest.mark.parametrize("where", ["link", "under_a_file"])
+def test_a_log_that_cannot_be_created_is_a_clear_error(tmp_path: Path, where: str):
+    # The log is created exclusively and never through a symbolic link at its name (core.files.create_file);
+    # a refusal or an OS error names the log and the reason instead of escaping as a traceback.
+    if where == "link":
+        out = tmp_path / "run.jsonl"
+        out.symlink_to(tmp_path / "elsewhere.jsonl")
+        target = tmp_path / "elsewhere.jsonl"
+    else:
+        (tmp_path / "plain").write_text("x")
+        out = tmp_path / "plain" / "run.jsonl"
+        target = None
+    with pytest.raises(EvalRunError, match="cannot create the run log"):
+        asyncio.run(arun_eval(_config(tmp_path, out=out), backend=_scripted()))
+    assert target is None or not target.exists()

@@ -295,7 +295,11 @@ class LogWriter:
         path = Path(path)
         if path.parent != Path(""):
             path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "xb")  # never overwrite an existing log by accident  # noqa: SIM115
+        from weightwarden.core.files import create_file
+
+        # Never overwrite an existing log by accident (exclusive), never through a link at the name, never a
+        # device/FIFO or a file in /dev or /proc: the same create path as every other file the product makes.
+        handle = os.fdopen(create_file(path, 0o644), "wb")
         writer = cls(path, handle)
         writer._write_line(header.to_json())
         return writer

@@ -401,7 +401,10 @@ async def arun_eval(
                 detectors=dict(sorted(versions.items())),
                 detector_error_rates=measured_error_rates(versions),
             )
-            writer = LogWriter.create(out, header)
+            try:
+                writer = LogWriter.create(out, header)
+            except OSError as exc:
+                raise EvalRunError(f"{out}: cannot create the run log: {exc.strerror or exc}") from None
         else:
             writer = LogWriter.open(out)
 
