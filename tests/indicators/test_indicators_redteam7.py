@@ -337,8 +337,8 @@ def test_registry_client_state_size_bound(tmp_path: Path, monkeypatch: pytest.Mo
 def test_last_seen_read_is_bounded_and_strict(tmp_path: Path, no_hang, monkeypatch: pytest.MonkeyPatch):
     import weightwarden.registry.freshness as freshness
 
-    expected = {"fifo": "not a regular file", "zero": "symbolic link", "deep": "not JSON", "bigint": "not JSON",
-                "dupkey": "not JSON"}
+    expected = {"fifo": "not a regular file", "zero": "symbolic link", "deep": "not valid JSON",
+                "bigint": "not valid JSON", "dupkey": "not valid JSON"}
     for name, folder in _bad_states(tmp_path).items():
         with pytest.raises(freshness.FreshnessError, match=expected[name]):
             freshness.LastSeen(folder / "state.json").get("acme/m1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -353,3 +354,21 @@ def test_c2sp_cosignature_example_has_the_specified_shape() -> None:
     log_sig, witness_sig = note.signatures
     assert len(log_sig.signature) == 64 and witness_sig.timestamp == 1679315147
     assert len(witness_sig.signature) == 72
+
+
+@pytest.mark.parametrize("plant", ["fifo", "link", "deep"])
+def test_witness_state_that_cannot_be_trusted_refuses_to_cosign_without_hanging(tmp_path: Path, log: Log,
+                                                                                 plant: str) -> None:
+    # The witness read its state with read_bytes() and json.loads (a FIFO blocked, a link to /dev/zero ran out of
+    # memory, deep nesting was a RecursionError); it now reads through core.state_file like every other store.
+    state = tmp_path / "state.json"
+    if plant == "fifo":
+        os.mkfifo(state)
+    elif plant == "link":
+        state.symlink_to("/dev/zero")
+    else:
+        state.write_text("[" * 100_000)
+    w = Witness(CosignatureSigner.generate("w.example"), {ORIGIN: log.signer.verifier()}, state)
+    log.grow(2)
+    with pytest.raises(ConfigError, match="refusing to cosign"):
+        w.add_checkpoint(log.request(0))

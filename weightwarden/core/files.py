@@ -289,6 +289,8 @@ def write_atomic(output: str, data: bytes, mode: int, *, exclusive: bool = False
                 os.unlink(temp, dir_fd=folder_fd)
             else:
                 os.replace(temp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+            with contextlib.suppress(OSError):  # make the rename itself durable (state a witness cosigns on)
+                os.fsync(folder_fd)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp, dir_fd=folder_fd)

@@ -35,7 +35,6 @@ from a shared count whether the client holds that item. What this module does ab
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import math
@@ -45,9 +44,11 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from weightwarden.core.errors import require_extra
+from weightwarden.core.state_file import StateFile, StateFileError
 from weightwarden.indicators.errors import IndicatorFormatError, PsiError, SchemeMismatchError
 from weightwarden.indicators.psi_native import run_native
 from weightwarden.indicators.records import IndicatorSet
@@ -369,30 +370,16 @@ class SessionBudget:
         self.path, self.sessions, self.items, self.window_s = os.fspath(path), sessions, items, window_s
         self.total_sessions = total_sessions if total_sessions is not None else DEFAULT_BUDGET_TOTAL_SESSIONS
 
-    def _read(self) -> dict[str, Any]:
-        from weightwarden.core.errors import InputError
-        from weightwarden.core.files import open_regular
-        from weightwarden.core.strict_json import StrictJSONError, loads
+    def _file(self) -> StateFile:
+        return StateFile(Path(self.path), "PSI session budget", self.SCHEMA, "peers", MAX_BUDGET_BYTES)
 
-        if not os.path.lexists(self.path):
-            return {}
+    def _read(self) -> dict[str, Any]:
+        # core.state_file: a bounded strict read of a regular file, no link (red team round 5, class 3: a FIFO
+        # here blocked open() for ever); a budget that cannot be read is refused, never started afresh.
         try:
-            # regular file only, no link (red team round 5, class 3: a FIFO here blocked open() for ever)
-            fd = open_regular(self.path, "PSI session budget", follow=False)
-        except InputError as exc:
-            raise PsiError(exc.reason) from None
-        with os.fdopen(fd, "rb") as handle:
-            raw = handle.read(MAX_BUDGET_BYTES + 1)
-        if len(raw) > MAX_BUDGET_BYTES:
-            raise PsiError(f"{self.path}: PSI session budget larger than {MAX_BUDGET_BYTES} bytes")
-        try:
-            state = loads(raw) if raw.strip() else {"schema": self.SCHEMA, "peers": {}}
-        except StrictJSONError as exc:
-            raise PsiError(f"{self.path}: PSI session budget is not valid JSON ({exc.reason})") from None
-        peers = state.get("peers") if isinstance(state, dict) and state.get("schema") == self.SCHEMA else None
-        if not isinstance(peers, dict):
-            raise PsiError(f"{self.path}: not a {self.SCHEMA} file")
-        return peers
+            return self._file().read()["peers"]
+        except StateFileError as exc:
+            raise PsiError(str(exc)) from None
 
     def charge(self, peer: str, items: int, now: float | None = None, nonce: str | None = None,
                keep_until: float | None = None) -> None:
@@ -400,54 +387,45 @@ class SessionBudget:
         peer's or the total) or ``nonce`` was seen. A session counts against the budget for the window; its
         nonce is remembered until ``keep_until`` when that is later (red team round 3, F7: a request dated
         ahead of the clock was still fresh when its nonce, kept only a window after the answer, was dropped)."""
-        from weightwarden.core.files import create_file, make_folders, write_atomic
-
         now = time.time() if now is None else now
-        folder = os.path.dirname(os.path.abspath(self.path))
         try:
-            # Red team round 6 (class 2): the folder and the lock were created in /dev before write_atomic
-            # refused the budget itself; both now go through the same special-folder check.
-            make_folders(folder, 0o700)
-            lock_fd = create_file(self.path + ".lock", 0o600, exclusive=False, read=True)
-        except OSError as exc:
-            raise PsiError(f"cannot create the PSI session budget folder or lock {self.path}.lock: "
-                           f"{exc.strerror or exc}") from None
-        with os.fdopen(lock_fd, "r+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            kept: dict[str, list[list[Any]]] = {}
+            # Red team round 6 (class 2): the folder and the lock go through core.files' special-folder check.
+            with self._file().locked():
+                self._charge_locked(peer, items, now, nonce, keep_until)
+        except StateFileError as exc:
+            raise PsiError(str(exc)) from None
 
-            def recent(e: list[Any]) -> bool:
-                return now - e[0] < self.window_s
+    def _charge_locked(self, peer: str, items: int, now: float, nonce: str | None, keep_until: float | None) -> None:
+        kept: dict[str, list[list[Any]]] = {}
 
-            for name, entries in self._read().items():
-                if isinstance(entries, list):
-                    retained = [e for e in entries if isinstance(e, list) and len(e) in (2, 3, 4)
-                                and all(isinstance(x, int | float) for x in e[:2])
-                                and (len(e) < 4 or isinstance(e[3], int | float))
-                                and (recent(e) or (len(e) == 4 and e[3] > now))]
-                    if retained:
-                        kept[name] = retained
-            if nonce is not None and any(len(e) >= 3 and e[2] == nonce for es in kept.values() for e in es):
-                raise PsiError(f"a request with nonce {nonce[:32]} was answered already (a replayed request)")
-            mine = [e for e in kept.get(peer, []) if recent(e)]
-            used_items = int(sum(e[1] for e in mine))
-            if len(mine) >= self.sessions or used_items + items > self.items:
-                raise PsiError(
-                    f"PSI session budget of {peer} spent: {len(mine)} session(s) and {used_items} items in the last "
-                    f"{self.window_s:g} s (limits {self.sessions} sessions, {self.items} items; state {self.path})")
-            total = sum(1 for es in kept.values() for e in es if recent(e))
-            if total >= self.total_sessions:
-                raise PsiError(f"PSI session budget of this server spent: {total} sessions of all peers in the last "
-                               f"{self.window_s:g} s (limit {self.total_sessions}; state {self.path})")
-            entry: list[Any] = [now, items] if nonce is None else [now, items, nonce]
-            if nonce is not None and keep_until is not None and keep_until > now + self.window_s:
-                entry.append(keep_until)
-            kept[peer] = [*kept.get(peer, []), entry]
-            data = json.dumps({"schema": self.SCHEMA, "peers": kept}, sort_keys=True).encode()
-            try:
-                write_atomic(self.path, data, 0o600)
-            except OSError as exc:
-                raise PsiError(f"cannot write the PSI session budget {self.path}: {exc.strerror or exc}") from None
+        def recent(e: list[Any]) -> bool:
+            return now - e[0] < self.window_s
+
+        for name, entries in self._read().items():
+            if isinstance(entries, list):
+                retained = [e for e in entries if isinstance(e, list) and len(e) in (2, 3, 4)
+                            and all(isinstance(x, int | float) for x in e[:2])
+                            and (len(e) < 4 or isinstance(e[3], int | float))
+                            and (recent(e) or (len(e) == 4 and e[3] > now))]
+                if retained:
+                    kept[name] = retained
+        if nonce is not None and any(len(e) >= 3 and e[2] == nonce for es in kept.values() for e in es):
+            raise PsiError(f"a request with nonce {nonce[:32]} was answered already (a replayed request)")
+        mine = [e for e in kept.get(peer, []) if recent(e)]
+        used_items = int(sum(e[1] for e in mine))
+        if len(mine) >= self.sessions or used_items + items > self.items:
+            raise PsiError(
+                f"PSI session budget of {peer} spent: {len(mine)} session(s) and {used_items} items in the last "
+                f"{self.window_s:g} s (limits {self.sessions} sessions, {self.items} items; state {self.path})")
+        total = sum(1 for es in kept.values() for e in es if recent(e))
+        if total >= self.total_sessions:
+            raise PsiError(f"PSI session budget of this server spent: {total} sessions of all peers in the last "
+                           f"{self.window_s:g} s (limit {self.total_sessions}; state {self.path})")
+        entry: list[Any] = [now, items] if nonce is None else [now, items, nonce]
+        if nonce is not None and keep_until is not None and keep_until > now + self.window_s:
+            entry.append(keep_until)
+        kept[peer] = [*kept.get(peer, []), entry]
+        self._file().write({"peers": kept})
 
 
 def default_budget_path() -> str:

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from typing import Any
 from weightwarden.core import strict_json
 from weightwarden.core.errors import InputError, WeightwardenError
 from weightwarden.core.merkle import leaf_hash
+from weightwarden.core.state_file import StateFile, StateFileError
 from weightwarden.registry import entries as _entries
 from weightwarden.registry.auth import sign_request
 
@@ -107,90 +107,45 @@ class CheckResult:
 
 @dataclass
 class _State:
+    """The client's memory (log keys trusted on first use, last verified checkpoints), one state file
+    (core.state_file: bounded strict read, no link, locked read-modify-write, atomic replace)."""
+
     path: Path
     data: dict[str, Any] = field(default_factory=dict)
 
+    @staticmethod
+    def _file(path: Path) -> StateFile:
+        return StateFile(path, "registry client state", STATE_SCHEMA, "logs", MAX_STATE_BYTES)
+
     @classmethod
     def load(cls, path: Path) -> _State:
-        # Red team round 7 on indicators (class 3): the state was read with read_text() and json.loads, in
-        # RegistryClient() before any network: a FIFO there hung for ever, a link to /dev/zero was MemoryError and
-        # deep nesting RecursionError ("internal error"). Now a bounded read of a regular file (not through a
-        # link: save() replaces a link at this name, so one there was not written by us) and the strict parser.
-        from weightwarden.core.files import check_can_create_in, read_bounded
-
+        # Read in RegistryClient() before any network (red team round 7 on indicators: a FIFO here hung for ever,
+        # a link to /dev/zero was MemoryError); where save() could not write (a device folder), refuse now,
+        # before anything is sent to a registry.
+        state_file = cls._file(path)
         try:
-            # where save() could not write (a device folder), refuse now: before anything is sent to a registry
-            check_can_create_in(path.parent)
-        except OSError as exc:
-            raise RegistryClientError(f"{path}: cannot keep the client state there: {exc.strerror or exc}"
-                                      ) from None
-        try:
-            raw = read_bounded(path, "registry client state", MAX_STATE_BYTES, follow=False)
-        except InputError as exc:
-            if not os.path.lexists(path):
-                return cls(path, {"schema": STATE_SCHEMA, "logs": {}})
-            raise RegistryClientError(f"{exc.reason}; refusing to forget the last verified checkpoint (fix or "
-                                      "remove the file)") from None
-        try:
-            data = strict_json.loads(raw)
-        except strict_json.StrictJSONError as exc:
-            raise RegistryClientError(f"{path}: cannot read the client state (not valid JSON: {exc.reason}); "
-                                      "refusing to forget the last verified checkpoint (fix or remove the file)"
-                                      ) from None
-        if not isinstance(data, dict) or data.get("schema") != STATE_SCHEMA or not isinstance(data.get("logs"), dict):
-            raise RegistryClientError(f"{path}: not a {STATE_SCHEMA} file")
-        return cls(path, data)
+            state_file.check_writable()
+            return cls(path, state_file.read())
+        except StateFileError as exc:
+            raise RegistryClientError(f"{exc}; refusing to forget the last verified checkpoint (fix or remove the "
+                                      "file)") from None
 
     def save(self) -> None:
-        """Write the state under an exclusive lock (``fcntl``), merged with what another client process may
-        have written since this one loaded it (red team round 2: concurrent checks could roll the remembered
-        checkpoint back): for each log key the bigger remembered checkpoint wins; then atomic replace."""
-        # Red team round 7 on indicators (class 2): the folder, temp file and lock were created with mkdir and
-        # os.open(O_CREAT), so `--state-dir /dev/...` made files in /dev. core.files refuses device/proc/sys
-        # folders; write_atomic keeps round 3's guarantees (O_EXCL|O_NOFOLLOW temp in the resolved folder, a link
-        # at the name replaced, not followed).
-        from weightwarden.core.files import make_folders, write_atomic
-
+        """Write the state under the file's lock, merged with what another client process may have written since
+        this one loaded it (red team round 2: concurrent checks could roll the remembered checkpoint back): for
+        each log key the bigger remembered checkpoint wins."""
+        state_file = self._file(self.path)
         try:
-            make_folders(self.path.parent, 0o700)
-            with _locked(self.path):
+            with state_file.locked():
                 try:
-                    disk = _State.load(self.path).data
-                except RegistryClientError:
-                    disk = {}
+                    disk = state_file.read()
+                except StateFileError:
+                    disk = {}  # unreadable on disk: this process's verified memory replaces it
                 merged = _merge_state(disk, self.data) if disk else self.data
-                write_atomic(str(self.path), json.dumps(merged, indent=1, sort_keys=True).encode("utf-8"), 0o600)
+                state_file.write(merged)
                 self.data = merged
-        except OSError as exc:
-            raise RegistryClientError(f"{self.path}: cannot write the client state: {exc.strerror or exc}") from None
-
-
-class _locked:
-    """An exclusive ``fcntl`` lock on ``<path>.lock`` for a read-modify-write of ``path``."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path.with_name(path.name + ".lock")
-        self.fd = -1
-
-    def __enter__(self) -> None:
-        import fcntl
-
-        from weightwarden.core.files import create_file
-
-        # Red team round 7 on indicators (class 2): through create_file (no lock file in a device folder; an
-        # existing FIFO or device at the name is refused, not opened for writing).
-        self.fd = create_file(self.path, 0o600, exclusive=False, read=True)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(self.fd)
-            raise
-
-    def __exit__(self, *exc: object) -> None:
-        import fcntl
-
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
+        except StateFileError as exc:
+            raise RegistryClientError(str(exc)) from None
 
 
 def _note_size(note: Any) -> int:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from weightwarden.core.errors import InputError, require_extra
+from weightwarden.core.state_file import StateFile, StateFileError
 from weightwarden.registry.entries import MODEL_ID as _LINE_PATTERN  # one model-line id pattern everywhere
 
 __all__ = [
@@ -320,28 +321,16 @@ class LastSeen:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
-    def _load(self) -> dict[str, Any]:
-        # Red team round 7 on indicators (class 3): read_bytes() and json.loads: a FIFO hung, /dev/zero ran out of
-        # memory, deep nesting was RecursionError and a 5000-digit integer a ValueError that is not a
-        # JSONDecodeError ("internal error"). Now a bounded read of a regular file, not through a link (the file
-        # is ours: _remember_locked replaces a link at the name), and the strict parser.
-        from weightwarden.core import strict_json
-        from weightwarden.core.files import read_bounded
+    def _file(self) -> StateFile:
+        return StateFile(self.path, "record of seen view versions", SEEN_SCHEMA, "lines", MAX_SEEN_BYTES)
 
+    def _load(self) -> dict[str, Any]:
+        # core.state_file: a bounded strict read of a regular file, not through a link (red team round 7 on
+        # indicators: a FIFO hung, /dev/zero ran out of memory, deep nesting was an internal error).
         try:
-            raw = read_bounded(self.path, "record of seen view versions", MAX_SEEN_BYTES, follow=False)
-        except InputError as exc:
-            if not os.path.lexists(self.path):
-                return {}
-            raise FreshnessError(f"{exc.reason}; refusing to forget what was seen (fix or remove it)") from None
-        try:
-            data = strict_json.loads(raw)
-        except strict_json.StrictJSONError as exc:
-            raise FreshnessError(f"{self.path}: not JSON ({exc.reason}); refusing to forget what was seen (fix or "
-                                 "remove it)") from None
-        if not isinstance(data, dict) or data.get("schema") != SEEN_SCHEMA or not isinstance(data.get("lines"), dict):
-            raise FreshnessError(f"{self.path}: not a {SEEN_SCHEMA} file")
-        return data["lines"]
+            return self._file().read()["lines"]
+        except StateFileError as exc:
+            raise FreshnessError(f"{exc}; refusing to forget what was seen (fix or remove it)") from None
 
     def get(self, model_line: str) -> Seen | None:
         return self._entry(self._load(), model_line)
@@ -357,26 +346,13 @@ class LastSeen:
             raise FreshnessError(f"{self.path}: malformed entry for {model_line}") from None
 
     def remember(self, model_line: str, seen: Seen) -> None:
-        """Record ``seen`` for the line: read, compare and replace under an exclusive ``fcntl`` lock, so two
-        concurrent checks cannot roll each other's memory back (red team round 2); atomic replace."""
-        import fcntl
-
-        from weightwarden.core.files import create_file, make_folders
-
-        # Red team round 7 on indicators (class 2): folder and lock were made with mkdir/os.open(O_CREAT), so a
-        # state folder in /dev got files; core.files refuses device/proc/sys folders and a FIFO at the lock name.
+        """Record ``seen`` for the line: read, compare and replace under the file's exclusive lock, so two
+        concurrent checks cannot roll each other's memory back (red team round 2)."""
         try:
-            make_folders(self.path.parent, 0o700)
-            lock = create_file(self.path.with_name(self.path.name + ".lock"), 0o600, exclusive=False, read=True)
-        except OSError as exc:
-            raise FreshnessError(f"{self.path}: cannot create the record of seen view versions: "
-                                 f"{exc.strerror or exc}") from None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            self._remember_locked(model_line, seen)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            os.close(lock)
+            with self._file().locked():
+                self._remember_locked(model_line, seen)
+        except StateFileError as exc:
+            raise FreshnessError(str(exc)) from None
 
     def _remember_locked(self, model_line: str, seen: Seen) -> None:
         lines = self._load()
@@ -384,11 +360,4 @@ class LastSeen:
         if old is not None and old.version > seen.version:
             raise RollbackError(f"{model_line}: will not replace version {old.version} with older {seen.version}")
         lines[model_line] = {"version": seen.version, "digest": seen.digest}
-        from weightwarden.core.files import write_atomic
-
-        data = json.dumps({"schema": SEEN_SCHEMA, "lines": lines}, sort_keys=True, indent=1).encode("utf-8")
-        try:
-            write_atomic(str(self.path), data, 0o600)
-        except OSError as exc:
-            raise FreshnessError(f"{self.path}: cannot write the record of seen view versions: "
-                                 f"{exc.strerror or exc}") from None
+        self._file().write({"lines": lines})

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from weightwarden.core.errors import ConfigError, WeightwardenError
 from weightwarden.core.merkle import HASH_SIZE, empty_root
+from weightwarden.core.state_file import StateFile, StateFileError
 from weightwarden.registry.note import (
     ALG_COSIGNATURE_V1,
     ALG_ED25519,
@@ -49,6 +50,7 @@ from weightwarden.registry.tlog import ProofError, verify_consistency
 STATE_SCHEMA = "weightwarden.witness-state/v1"
 MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
 MAX_REQUEST_BYTES = 128 * 1024
+MAX_STATE_BYTES = 16 * 1024 * 1024  # one cosigned checkpoint (a few hundred bytes) per log witnessed
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
@@ -177,53 +179,41 @@ class Witness:
     def verifier(self) -> NoteVerifier:
         return self.signer.verifier()
 
+    def _state_file(self) -> StateFile:
+        return StateFile(self.state_path, "witness state", STATE_SCHEMA, "logs", MAX_STATE_BYTES)
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        import fcntl
-
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.state_path.with_name(self.state_path.name + ".lock")
-        with self._thread_lock, open(lock_path, "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        # the thread lock orders this process's request handlers; the file lock other processes on the same state
+        with self._thread_lock:
             try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                with self._state_file().locked():
+                    yield
+            except StateFileError as exc:
+                raise ConfigError(f"{exc}; refusing to cosign") from None
 
     def _load(self) -> dict[str, dict[str, object]]:
+        # core.state_file: bounded strict read of a regular file, not through a link; a witness that cannot trust
+        # its memory must not cosign: it could be rolled back.
         try:
-            raw = self.state_path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read witness state {self.state_path}: {exc.strerror}") from None
+            logs = self._state_file().read()["logs"]
+        except StateFileError as exc:
+            raise ConfigError(f"{exc}; refusing to cosign") from None
         try:
-            state = json.loads(raw)
-            if state.get("schema") != STATE_SCHEMA or not isinstance(state.get("logs"), dict):
-                raise ValueError
-            for entry in state["logs"].values():
+            for entry in logs.values():
                 size, root = entry["size"], b64decode_strict(entry["root"], "root")
                 if not isinstance(size, int) or size < 0 or len(root) != HASH_SIZE or not isinstance(entry["note"], str):
                     raise ValueError
         except (ValueError, KeyError, TypeError, AttributeError, NoteError):
-            # A witness that cannot trust its memory must not cosign: it could be rolled back.
             raise ConfigError(f"witness state {self.state_path} is corrupt; refusing to cosign") from None
-        return state["logs"]
+        return logs
 
     def _save(self, logs: dict[str, dict[str, object]]) -> None:
-        data = json.dumps({"schema": STATE_SCHEMA, "logs": logs}, indent=1, sort_keys=True).encode()
-        tmp = self.state_path.with_name(f".{self.state_path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.state_path)
-        with contextlib.suppress(OSError):  # make the rename itself durable
-            dir_fd = os.open(self.state_path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        # atomic replace, file and folder synced: persisted before the cosignature leaves (tlog-witness MUST)
+        try:
+            self._state_file().write({"logs": logs})
+        except StateFileError as exc:
+            raise ConfigError(f"{exc}; refusing to cosign") from None
 
     def latest(self, origin: str) -> bytes | None:
         """The last checkpoint this witness cosigned for ``origin`` (log signatures + its cosignature)."""
