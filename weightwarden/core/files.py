@@ -67,6 +67,25 @@ def read_bounded(path: str | os.PathLike[str], what: str, limit: int, *, follow:
     return data
 
 
+def read_owned(path: str | os.PathLike[str], what: str, limit: int) -> tuple[bytes, os.stat_result]:
+    """The bytes (at most ``limit``) of a regular file that the user owns, and its ``fstat``, for secrets (group
+    and member keys): :class:`InputError` when :func:`read_bounded` would refuse it or another user owns it
+    (whoever owns a key file can choose or read the key). The caller judges the mode, after the content where
+    a wrong file should be named as such first."""
+    fd = open_regular(path, what)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if os.name == "posix" and info.st_uid != os.getuid():
+            raise InputError(f"{path}: the {what} is owned by another user (uid {info.st_uid}); it must be yours")
+        try:
+            data = handle.read(limit + 1)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise InputError(f"{path}: not a {what} (larger than {limit} bytes)")
+    return data, info
+
+
 # Red team round 4 (G4): the stream cases (write through fd 1/2, discard into /dev/null) followed links from any
 # path, so a link planted at an output name in a writable folder sent private output into this process's stdout
 # (a world-readable CI log) or made it vanish. They now apply only to a name that says it is a stream.

@@ -124,25 +124,14 @@ def load_key(path: str | os.PathLike[str], *, allow_external: bool = False) -> G
     The file must be a regular file owned by the user and accessible by nobody else (anyone who reads it can
     read every sketch and dictionary-test every digest of the group; anyone who writes it, or plants a FIFO at
     its path, chooses the key). Only keygen files are accepted unless ``allow_external`` (a bare 64-hex key)."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_owned
+
     p = Path(path)
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise GroupKeyError(f"cannot read group key {p}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise GroupKeyError(f"{p}: a group key file must be a regular file (this is a FIFO, device or "
-                                "socket: whoever can write to it would choose the key)")
-        if os.name == "posix" and info.st_uid != os.getuid():
-            raise GroupKeyError(f"{p}: group key file is owned by another user (uid {info.st_uid}); a key file "
-                                "must be yours")
-        try:
-            data = handle.read(MAX_KEY_FILE_BYTES + 1)
-        except OSError as exc:
-            raise GroupKeyError(f"cannot read group key {p}: {exc.strerror or exc}") from None
-    if len(data) > MAX_KEY_FILE_BYTES:
-        raise GroupKeyError(f"{p}: not a group key file (larger than {MAX_KEY_FILE_BYTES} bytes)")
+        data, info = read_owned(p, "group key file", MAX_KEY_FILE_BYTES)
+    except InputError as exc:
+        raise GroupKeyError(exc.reason) from None
     try:
         text = data.decode("ascii").strip()
     except UnicodeDecodeError:

@@ -83,23 +83,17 @@ def generate_member_key(name: str, path: str | os.PathLike[str]) -> MemberKey:
 
 def _read_own_file(path: str | os.PathLike[str], what: str, limit: int, *, private: bool) -> str:
     """A regular file owned by the user (and, when ``private``, accessible by nobody else), as ASCII text."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_owned
+
     p = Path(path)
     try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise GroupKeyError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise GroupKeyError(f"{p}: the {what} must be a regular file")
-        if os.name == "posix" and info.st_uid != os.getuid():
-            raise GroupKeyError(f"{p}: the {what} is owned by another user (uid {info.st_uid})")
-        if os.name == "posix" and (info.st_mode & (0o077 if private else 0o022)):
-            raise GroupKeyError(f"{p}: the {what} is accessible by others (mode {stat.S_IMODE(info.st_mode):04o}); "
-                                f"run `chmod {'600' if private else '644'} {p}`")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise GroupKeyError(f"{p}: not a {what} (larger than {limit} bytes)")
+        data, info = read_owned(p, what, limit)
+    except InputError as exc:
+        raise GroupKeyError(exc.reason) from None
+    if os.name == "posix" and (info.st_mode & (0o077 if private else 0o022)):
+        raise GroupKeyError(f"{p}: the {what} is accessible by others (mode {stat.S_IMODE(info.st_mode):04o}); "
+                            f"run `chmod {'600' if private else '644'} {p}`")
     try:
         return data.decode("ascii")
     except UnicodeDecodeError:
