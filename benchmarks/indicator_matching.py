@@ -849,8 +849,8 @@ def heldout_v2_definition() -> dict[str, object]:
                                                f"{len(pyrit)} distinct objectives are AdvBench/HarmBench prompts "
                                                "verbatim (after canonicalisation): they are positives, not "
                                                "unrelated prompts; the rest are a hand-mixed remainder"),
-            "pyrit-scorer-evals/cyber.csv, phishing.csv": ("5 objectives, HarmBench-style requests (one is a HarmBench "
-                                                           "prompt): too few and not unrelated"),
+            "pyrit-scorer-evals/cyber.csv, phishing.csv": ("5 objectives, harmful requests of the same kind (3 are "
+                                                           "HarmBench prompts verbatim): too few and not unrelated"),
             "cybermetric 80/500": "subsets of the 2000 set",
             "cyberseceval/prompt_injection.json test_case_prompt": ("system prompts holding the secret, not "
                                                                     "requests"),
