@@ -528,6 +528,16 @@ def _vscores(hit: np.ndarray, any_match: np.ndarray, kinds: list[str], neg_any: 
             "llm_paraphrase_recall": round(float(llm_hit.mean()), 4) if len(llm_hit) else None}
 
 
+def _group_fmr(corpus: dict, neg_any: np.ndarray) -> dict[str, dict]:
+    """False matches per negative set (v2 corpora label their negatives in ``neg_groups``; v1's do not)."""
+    if "neg_groups" not in corpus:
+        return {}
+    labels = np.array(corpus["neg_groups"])
+    return {"fmr_by_group": {g: {"rate": round(float(neg_any[labels == g].mean()), 4),
+                                 "count": int(neg_any[labels == g].sum()), "of": int((labels == g).sum())}
+                             for g in dict.fromkeys(corpus["neg_groups"])}}
+
+
 def _queries(corpus: dict) -> tuple[list[str], np.ndarray]:
     """All query texts of a corpus (positives, negatives, LLM paraphrases) and their expected originals."""
     texts = [t for t, _, _ in corpus["positives"]] + list(corpus["negatives"]) + [t for t, _, _ in corpus["llm"]]
@@ -604,7 +614,8 @@ def sweep_minhash_grid(corpus: dict, variants: list[str], only: dict | None = No
                         setting = {"text_variant": variant, "word_ngram": w, "char_ngram": c, "bands": b,
                                    "rows": r, "near_threshold": tau}
                         out[json.dumps(setting, sort_keys=True)] = {"setting": setting,
-                                                                    **_vscores(hp, ap, kinds, an, hl)}
+                                                                    **_vscores(hp, ap, kinds, an, hl),
+                                                                    **_group_fmr(corpus, an)}
     return out
 
 
@@ -629,7 +640,8 @@ def sweep_simhash_grid(corpus: dict) -> dict[str, dict]:
                 hp, _, hl = _split(corpus, dexp <= d)
                 ap, an, _ = _split(corpus, dmin <= d)
                 setting = {"word_ngram": w, "char_ngram": c, "max_hamming": d}
-                out[json.dumps(setting, sort_keys=True)] = {"setting": setting, **_vscores(hp, ap, kinds, an, hl)}
+                out[json.dumps(setting, sort_keys=True)] = {"setting": setting, **_vscores(hp, ap, kinds, an, hl),
+                                                            **_group_fmr(corpus, an)}
     return out
 
 
@@ -1040,8 +1052,175 @@ def main_heldout() -> int:
 
 
 
+def _v2_corpus(sources: list[str], groups: dict[str, list[str]], seed: int) -> dict[str, object]:
+    """Lab A's set = the originals of ``sources`` (one, or both for the union index); negatives labelled by set."""
+    originals: list[str] = []
+    positives: list[tuple[str, int, str]] = []
+    for source in sources:
+        suite = source_items(source)
+        positives += suite_positives(suite, seed, random.Random(f"{seed}:{source}"), offset=len(originals))
+        originals += [item.messages[-1].content for item in suite.items]
+    negatives = [t for texts in groups.values() for t in texts]
+    labels = [g for g, texts in groups.items() for _ in texts]
+    return {"originals": originals, "positives": positives, "negatives": negatives, "neg_groups": labels,
+            "llm": []}
+
+
+def _v2_tune_source(source: str) -> tuple[str, dict, dict]:
+    corpus = _v2_corpus([source], {n: unrelated_texts(n) for n in UNRELATED}, V2_TUNING_SEED)
+    return source, sweep_minhash_grid(corpus, ["canon"]), sweep_simhash_grid(corpus)
+
+
+def _v2_combine(per_source: dict[str, dict[str, dict]]) -> dict[str, dict]:
+    """Per setting: min F1 and near recall over the sources, max false-match rate over (source, set) cells."""
+    out = {}
+    first = next(iter(per_source.values()))
+    for key in first:
+        rows = {s: per_source[s][key] for s in per_source}
+        cells = {f"{s}/{g}": v for s, r in rows.items() for g, v in r["fmr_by_group"].items()}
+        out[key] = {"setting": first[key]["setting"], "min_f1": min(r["f1"] for r in rows.values()),
+                    "min_near_match_recall": min(r["near_match_recall"] for r in rows.values()),
+                    "max_false_match_rate": max(v["rate"] for v in cells.values()),
+                    "false_matches": {c: f"{v['count']}/{v['of']}" for c, v in cells.items()}}
+    return out
+
+
+def select_v2(combined: dict[str, dict], method: str) -> dict | None:
+    """The frozen v2 tuning rules (HELDOUT_V2_FILE, tuning.rule_keyed_minhash / rule_simhash)."""
+    def neighbour(setting: dict) -> dict | None:
+        s = dict(setting)
+        if method == "simhash":
+            s["max_hamming"] += 1
+        else:
+            s["near_threshold"] = round(s["near_threshold"] - 0.05, 2)
+        return combined.get(json.dumps(s, sort_keys=True))
+
+    eligible = []
+    for v in combined.values():
+        n = neighbour(v["setting"])
+        if v["max_false_match_rate"] > V2_RULE["max_tuning_fmr"] or n is None:
+            continue
+        if n["max_false_match_rate"] > V2_RULE["neighbour_max_tuning_fmr"]:
+            continue
+        if method == "minhash" and (v["min_f1"] < V2_RULE["min_tuning_f1"]
+                                    or v["min_near_match_recall"] < V2_RULE["min_tuning_near_recall"]):
+            continue
+        eligible.append(v)
+    if not eligible:
+        return None
+    if method == "simhash":
+        return max(eligible, key=lambda v: (v["min_f1"], v["min_near_match_recall"], -v["setting"]["max_hamming"],
+                                            -v["setting"]["word_ngram"], -v["setting"]["char_ngram"]))
+    return max(eligible, key=lambda v: (v["min_f1"], v["min_near_match_recall"], v["setting"]["near_threshold"],
+                                        -v["setting"]["word_ngram"], -v["setting"]["char_ngram"],
+                                        v["setting"]["bands"]))
+
+
+def _v2_score_source(sources: list[str], settings: dict[str, dict], simhash: dict | None,
+                     product_check: tuple[str, ...]) -> dict[str, dict]:
+    """Score named settings once on the held-out side of ``sources`` (fresh negatives, held-out seed)."""
+    corpus = _v2_corpus(sources, {n: fresh_unrelated_texts(n) for n in FRESH_UNRELATED}, V2_HELDOUT_SEED)
+    out: dict[str, dict] = {}
+    for name, setting in settings.items():
+        emulated = sweep_minhash_grid(corpus, ["canon"], only=setting)[json.dumps(setting, sort_keys=True)]
+        row = {k: emulated[k] for k in ("setting", "f1", "precision", "recall", "near_match_recall",
+                                        "false_match_rate", "false_matches", "fmr_by_group")}
+        if name in product_check:
+            kw = {k: setting[k] for k in ("word_ngram", "char_ngram", "bands", "rows")}
+            real, speed = evaluate_minhash(corpus, {**kw, "num_perm": V2_GRID["num_perm"]},
+                                           [setting["near_threshold"]], canon=_canon)
+            real = real[str(setting["near_threshold"])]
+            row["product_path_equal"] = all(real[m] == emulated[m] for m in ("f1", "near_match_recall",
+                                                                              "false_matches"))
+            row["recall_by_kind"] = real["recall_by_kind"]
+            row["speed"] = speed
+        out[name] = row
+    if simhash is not None:
+        grid = sweep_simhash_grid(corpus)
+        v = grid[json.dumps(simhash, sort_keys=True)]
+        out["simhash_v2_choice"] = {k: v[k] for k in ("setting", "f1", "precision", "recall", "near_match_recall",
+                                                       "false_match_rate", "false_matches", "fmr_by_group")}
+    out["_sizes"] = {"originals": len(corpus["originals"]), "positives": len(corpus["positives"]),
+                     "negatives": len(corpus["negatives"])}
+    return out
+
+
+def run_heldout_v2() -> dict:
+    frozen = json.loads(HELDOUT_V2_FILE.read_text(encoding="utf-8"))
+    verify_v2(frozen)
+    if frozen["tuning"]["grid"] != json.loads(json.dumps(V2_GRID)) or {k: GRID[k] for k in V2_GRID} != V2_GRID:
+        raise SystemExit("the v2 grid differs from the frozen file")
+    default = Scheme(key_id="0" * 16)
+    shipped = {"text_variant": "canon", "word_ngram": default.word_ngram, "char_ngram": default.char_ngram,
+               "bands": default.bands, "rows": default.rows, "near_threshold": default.near_threshold}
+    from concurrent.futures import ProcessPoolExecutor
+
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        tuned = list(pool.map(_v2_tune_source, list(SOURCES)))
+    minhash = _v2_combine({s: m for s, m, _ in tuned})
+    simhash = _v2_combine({s: h for s, _, h in tuned})
+    choice = select_v2(minhash, "minhash")
+    sim_choice = select_v2(simhash, "simhash")
+    tuning_s = time.perf_counter() - t0
+    settings = {"shipped_defaults": shipped, **V2_V1_CHOICES}
+    if choice is not None:
+        settings = {"v2_choice": choice["setting"], **settings}
+    check = ("v2_choice", "shipped_defaults")
+    t1 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        jobs = {s: pool.submit(_v2_score_source, [s], settings, sim_choice and sim_choice["setting"], check)
+                for s in SOURCES}
+        union_settings = {k: v for k, v in settings.items() if k in check}
+        union = pool.submit(_v2_score_source, list(SOURCES), union_settings, None, ())
+        heldout = {s: j.result() for s, j in jobs.items()}
+        heldout["union_index"] = union.result()
+    worst = {}
+    for method in [*settings, "simhash_v2_choice"]:
+        rows = {s: heldout[s][method] for s in SOURCES if method in heldout[s]}
+        if not rows:
+            continue
+        cells = {f"{s}/{g}": v for s, r in rows.items() for g, v in r["fmr_by_group"].items()}
+        worst_cell = max(cells, key=lambda c: cells[c]["rate"])
+        worst[method] = {"setting": next(iter(rows.values()))["setting"],
+                         "f1": min(r["f1"] for r in rows.values()),
+                         "near_match_recall": min(r["near_match_recall"] for r in rows.values()),
+                         "false_match_rate": cells[worst_cell]["rate"], "worst_cell": worst_cell,
+                         "false_matches": {c: f"{v['count']}/{v['of']}" for c, v in cells.items()}}
+        worst[method]["goal_met"] = (worst[method]["f1"] >= 0.94 and worst[method]["near_match_recall"] >= 0.9
+                                     and worst[method]["false_match_rate"] <= 0.01)
+    ranked = sorted((v for v in minhash.values() if v["max_false_match_rate"] <= V2_RULE["max_tuning_fmr"]),
+                    key=lambda v: (-v["min_f1"], -v["min_near_match_recall"]))[:10]
+    return {"frozen_file": HELDOUT_V2_FILE.name, "frozen_sha256": _sha256_file(HELDOUT_V2_FILE),
+            "shipped_defaults": shipped,
+            "tuning": {"keyed_minhash_choice": choice, "simhash_choice": sim_choice,
+                       "shipped_defaults": minhash[json.dumps(shipped, sort_keys=True)],
+                       **{k: minhash[json.dumps(v, sort_keys=True)] for k, v in V2_V1_CHOICES.items()},
+                       "top10_within_margin": ranked, "seconds": round(tuning_s, 1)},
+            "heldout": heldout, "worst_heldout": worst,
+            "heldout_seconds": round(time.perf_counter() - t1, 1)}
+
+
 def main_heldout_v2() -> int:
-    raise SystemExit("the v2 run is not written yet")
+    result = run_heldout_v2()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    path = write_result("indicator_matching_heldout_v2", {"benchmark": "indicator_matching_heldout_v2",
+                                                          "commit": commit, "machine": machine(), **result})
+    t = result["tuning"]
+    print(f"v2 tuning choice: {t['keyed_minhash_choice']}")
+    print(f"v2 SimHash choice: {t['simhash_choice']}")
+    print(f"shipped defaults on tuning: {t['shipped_defaults']}")
+    for method, v in result["worst_heldout"].items():
+        print(f"WORST {method}: {v}")
+    for side in (*SOURCES, "union_index"):
+        for method, v in result["heldout"][side].items():
+            if method != "_sizes":
+                print(f"  {side} {method}: F1 {v['f1']} near {v['near_match_recall']} "
+                      f"{ {g: x['count'] for g, x in v['fmr_by_group'].items()} } "
+                      f"product_path_equal={v.get('product_path_equal')}")
+    print(f"wrote {path}")
+    return 0
+
 
 if __name__ == "__main__":
     raise SystemExit(main())
