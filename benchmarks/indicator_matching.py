@@ -25,6 +25,9 @@ its best F1. Ablation: keyed MinHash on text that is only NFKC/case/whitespace-n
                                                        # other (and swap), worst fold reported; split, seeds,
                                                        # grid and rules read from indicator_heldout_frozen.json
                                                        # (written once by --freeze, before any tuning)
+    python benchmarks/indicator_matching.py --heldout-v2  # v2: tune on all seen data with a margin rule, score
+                                                          # once on fresh negatives (indicator_heldout_frozen_v2
+                                                          # .json, written once by --freeze-v2)
 """
 
 from __future__ import annotations
