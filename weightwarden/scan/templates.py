@@ -1327,7 +1327,18 @@ class _Walker:
         values = self.value(receiver) - _PENDING
         if values and not _unresolved(values):
             return True
-        return fn.attr in _data_type_attrs() and not fn.attr.startswith("_")
+        if fn.attr in _data_type_attrs() and not fn.attr.startswith("_"):
+            return True
+        # A receiver reached through a literal private or dunder attribute (cycler.__init__.__globals__.os
+        # .popen('id').read()) is a finding of its own already (the chain's): not reported twice.
+        node = receiver
+        for _ in range(MAX_FOLD_DEPTH):
+            if isinstance(node, _NODES.Getattr) and node.attr.startswith("_"):
+                return True
+            if not isinstance(node, _NODES.Getattr | _NODES.Getitem | _NODES.Call):
+                break
+            node = node.node
+        return False
 
     def _callable_proven(self, name: str, seen: frozenset[str] = frozenset()) -> bool:
         """Every binding of ``name`` is (a name whose bindings all are) a macro this template defines."""
