@@ -500,6 +500,9 @@ class _Walker:
         self.steps = 0
         self.macros: set[str] = set()
         self.picked_memo: dict[int, bool] = {}
+        # Round 9: id of a ``loop.<attr>`` node -> the {% for %} whose loop it reads (previtem / nextitem are
+        # elements of that loop's iterable; a recursive loop's are not modelled).
+        self.loop_of: dict[int, Any] = {}
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -582,6 +585,13 @@ class _Walker:
                 if aliased:
                     for param in params:
                         self._bind(param, None, 0)
+        for loop_node in all_nodes:  # pre-order: an inner loop's body overrides the outer loop's claim
+            if isinstance(loop_node, nodes.For):
+                for body_node in loop_node.body:
+                    for read in [body_node, *body_node.find_all(nodes.Getattr)]:
+                        if isinstance(read, nodes.Getattr) and isinstance(read.node, nodes.Name) and \
+                                read.node.name == "loop":
+                            self.loop_of[id(read)] = loop_node
         self._mutations(mutated, macros, calls, all_nodes)
         for node in all_nodes:
             self.visit(node)
@@ -911,7 +921,14 @@ class _Walker:
     def _getattr_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
         base = node.node
         if isinstance(base, n.Name) and base.name == "loop" and "loop" not in self.bindings:
-            return (_NUMBER if level == 0 else _NOTHING) if node.attr in _LOOP_NUMBERS else _UNK
+            if node.attr in _LOOP_NUMBERS:
+                return _NUMBER if level == 0 else _NOTHING
+            owner = self.loop_of.get(id(node))
+            if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
+                # An element of the loop's iterable, or Undefined at the first / last step (labelled data, as an
+                # if-expression without else is).
+                return self.value(owner.iter, level + 1, depth) | (_DATA if level == 0 else _NOTHING)
+            return _UNK
         values = self.value(base, 0, depth)
         out = _NOTHING
         if NAMESPACE in values:
@@ -1387,6 +1404,9 @@ class _Walker:
             if isinstance(node.node, n.Name) and node.node.name == "loop" and "loop" not in self.bindings:
                 # loop.index ... are numbers and loop.cycle / loop.changed bound methods of the loop (their
                 # calls are judged below); previtem / nextitem are elements of an iterable not tracked here.
+                owner = self.loop_of.get(id(node))
+                if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
+                    return self._picked(owner.iter)  # an element of the iterable (round 9, class B)
                 return node.attr not in _LOOP_NUMBERS | {"cycle", "changed"}
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             return self._picked(node.node) or \
@@ -1463,7 +1483,10 @@ class _Walker:
                 and base not in self.macros
         if isinstance(node, n.Getattr):
             if isinstance(node.node, n.Name) and node.node.name == "loop" and "loop" not in self.bindings:
-                return node.attr not in _LOOP_NUMBERS  # previtem / nextitem / cycle: not tracked here
+                owner = self.loop_of.get(id(node))
+                if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
+                    return nj(owner.iter, level + 1, seen)  # an element of the iterable
+                return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             return nj(node.node, level + 1, seen) or nj(node.node, level, seen) and level > 0 or \
                 any(value is None or nj(value, level, seen) for value, _ in own)
