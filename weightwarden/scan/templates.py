@@ -339,6 +339,13 @@ _SAFE_PICKED_METHODS = (
     | {"split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold",
        "swapcase", "replace"}
 )
+# Round 9: methods that may be given a value reached through a chat-chosen key: they store, compare, search or
+# iterate their arguments, never call them (list.sort(key=f) calls f; str.format is judged on its own).
+_ARGUMENT_SAFE_METHODS = (
+    _SAFE_PICKED_METHODS
+    | {"append", "insert", "extend", "remove", "pop", "setdefault", "update", "join", "cycle", "changed", "ljust",
+       "rjust", "center", "zfill", "removeprefix", "removesuffix", "partition", "rpartition"}
+)
 # Methods that mix their arguments into a string (a dunder can be assembled from data characters with them).
 _MIXING_METHODS = frozenset(
     {"format", "format_map", "join", "replace", "center", "ljust", "rjust", "zfill", "translate", "encode",
@@ -1254,6 +1261,16 @@ class _Walker:
             self.add(COMPUTED_ATTR, node,
                      "call of a value reached through a key or attribute name chosen by the render data")
             return
+        given = [*node.args, *(k.value for k in node.kwargs),
+                 *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
+        if isinstance(fn, nodes.Getattr) and fn.attr not in _ARGUMENT_SAFE_METHODS and \
+                any(self._picked(a) for a in given):
+            # Round 9: a value reached through a chat-chosen key may be a bound method or a type; a method that
+            # calls what it is given (list.sort(key=f), str.translate(t), ...) would call it. Only methods that
+            # store, compare or search their arguments may be given one.
+            self.add(COMPUTED_ATTR, node, f"value reached through a key chosen by the render data passed to "
+                                          f"'.{fn.attr}' (which may call it)")
+            return
         if isinstance(fn, nodes.Getattr) and DATA in self.value(fn) and \
                 (fn.attr not in _data_type_attrs() or NAMESPACE in self.value(fn.node)):
             # Round 7: a field of render data (x.system, ns.f holding data) is JSON, never callable; literal
@@ -1393,9 +1410,12 @@ class _Walker:
             # Round 8: a binding not modelled (recursive loop target, caller(...) argument, parameter of a macro
             # used through an alias) may hold anything the template reached, so it counts as picked.
             # ((None, 1) marks a container changed in place: its elements are unknown, the name itself is not.)
-            # A free name is render data read as it is, or a Jinja/host global: not reached through a key.
-            return any(self._picked(value) if value is not None else bound == 0
-                       for value, bound in self.bindings.get(node.name, ()))
+            # A free name is render data read as it is, or a Jinja/host global: not reached through a key. But
+            # varargs / kwargs (inside a macro) hold whatever the callers passed: not proven.
+            binds = self.bindings.get(node.name, ())
+            if not binds and node.name in ("varargs", "kwargs"):
+                return True
+            return any(self._picked(value) if value is not None else bound == 0 for value, bound in binds)
         if isinstance(node, n.Getitem):
             if not isinstance(node.arg, n.Slice) and DATA in self.value(node.arg):
                 return True
