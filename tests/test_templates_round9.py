@@ -153,3 +153,22 @@ def test_class_variants_are_found(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CLEAN))
 def test_ordinary_forms_stay_clean(name: str) -> None:
     _clean(P + CLEAN[name] + E)
+
+
+@pytest.mark.parametrize("start, found", [("messages", False), (G, True)])
+def test_chains_of_names_are_judged_once(start: str, found: bool) -> None:
+    # set a1 = [a0, a0] ... a40: both predicates walked every path (4**40 on the round-8 code, a hang); now each
+    # (node, level) is judged once. No bound is hit, and the label still reaches the end of the chain.
+    chain = "".join(f"{{%- set a{i} = [a{i - 1}, a{i - 1}] -%}}" for i in range(1, 41))
+    source = P + "{%- set a0 = " + start + " -%}" + chain + "{{ a40[0][p[1]] }}" + E
+    issues = analyze_template(source)
+    assert not any("bounds" in i.message for i in issues), issues
+    assert (COMPUTED_ATTR in {i.kind for i in issues}) is found, issues
+
+
+def test_names_bound_through_each_other_keep_the_label() -> None:
+    # A cycle of names (b = c, c = b) with the picked value bound last: the walk meets b again while it is in
+    # progress; the cycle's root settles it, so c and b are both picked wherever they are read.
+    source = P + "{%- set b = c -%}{%- set c = b -%}{%- set b = m[p[1]] -%}\n{{ c[p[2]] }}\n{{ b[p[3]] }}" + E
+    flagged = {i.line for i in analyze_template(source) if "render data" in i.message}
+    assert flagged >= {2, 3}, flagged

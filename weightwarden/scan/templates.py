@@ -263,6 +263,9 @@ MAX_VALUES = 64  # more possible values than this for one expression: unknown
 # changed no result); that level stands for "this deep or deeper" (an element of it is at
 # it again), so recursive macros walking nested data settle instead of descending for ever.
 MAX_LEVEL = 2
+# _not_json follows element levels this deep; deeper reads are judged at it (round 9: it only tells the view
+# and pair levels 0-1 from the rest, and containers are sticky, so a capped level errs towards "not JSON").
+MAX_JSON_LEVEL = 6
 MAX_ROUNDS = 8  # rounds to settle a name defined through itself; unsettled: unknown
 MAX_STEPS = 400_000  # values computed per template; past it everything is unknown (hostile sizes)
 # Free names whose values are Jinja/host objects, not render data: what is read from them is unknown.
@@ -507,6 +510,14 @@ class _Walker:
         self.steps = 0
         self.macros: set[str] = set()
         self.picked_memo: dict[int, bool] = {}
+        self.not_json_memo: dict[tuple[int, int], bool] = {}
+        # Round 9: the predicates' walk (_judged, Tarjan): keys on the stack -> their index, the stack, the lowest
+        # index a cycle reached back to, and a step budget (past it: not proven, so a hostile size is a finding).
+        self.pred_onstack: dict[Any, int] = {}
+        self.pred_stack: list[tuple[dict[Any, bool], Any]] = []
+        self.pred_next = 0
+        self.pred_low = 0
+        self.pred_steps = 0
         # Round 9: id of a ``loop.<attr>`` node -> the {% for %} whose loop it reads (previtem / nextitem are
         # elements of that loop's iterable; a recursive loop's are not modelled).
         self.loop_of: dict[int, Any] = {}
@@ -1391,11 +1402,48 @@ class _Walker:
         parameters and namespace attributes bound to such a value (over-approximated, flow-insensitively).
         Jinja's getitem falls back to getattr, so such a value may be any attribute of the object it was read
         from (round 7: ``g[d[1]][d[2]]...`` walked a groupby tuple's ``_asdict.__globals__`` to os.system)."""
-        got = self.picked_memo.get(id(node))
-        if got is None:
-            self.picked_memo[id(node)] = False  # in progress: a cycle adds nothing
-            got = self._picked_uncached(node)
-            self.picked_memo[id(node)] = got
+        return self._judged(self.picked_memo, id(node), lambda: self._picked_uncached(node))
+
+    def _judged(self, memo: dict[Any, bool], key: Any, compute: Any) -> bool:
+        """``compute()``, memoised, as a least fixpoint over cycles (both predicates are reachability of a
+        "not proven" leaf: ORs over static edges). Tarjan's walk: a key met again while on the stack adds
+        nothing and joins its cycle; True is final at once; a cycle's False is final when its root finishes
+        False (nothing in it reaches a True), and dropped when the root turns True (round 7's memo kept such
+        Falses: a node reached through a key in progress could stay unpicked). Both predicates were
+        exponential in chains of names bound to containers of names (``set a2 = [a1, a1]``): each key is now
+        judged about once. Past MAX_STEPS: True (not proven; fail closed)."""
+        got = memo.get(key)
+        if got is not None:
+            return got
+        onstack = self.pred_onstack
+        if key in onstack:
+            self.pred_low = min(self.pred_low, onstack[key])
+            return False
+        self.pred_steps += 1
+        if self.pred_steps > MAX_STEPS:
+            _hit("MAX_STEPS")
+            return True
+        index = self.pred_next
+        self.pred_next += 1
+        onstack[key] = index
+        stack = self.pred_stack
+        stack.append((memo, key))
+        outer_low, self.pred_low = self.pred_low, index
+        try:
+            got = compute()
+        finally:
+            low = self.pred_low
+            self.pred_low = min(outer_low, low)
+        if got:
+            memo[key] = True
+        if low >= index:  # the root of its cycle: every key above it on the stack is settled now
+            while True:
+                member_memo, member = stack.pop()
+                del onstack[member]
+                if not got and member_memo.get(member) is None:
+                    member_memo[member] = False
+                if member == key and member_memo is memo:
+                    break
         return got
 
     def _picked_uncached(self, node: Any) -> bool:  # noqa: C901, PLR0911, PLR0912
@@ -1470,7 +1518,7 @@ class _Walker:
             return any(self._picked(p.key) or self._picked(p.value) for p in node.items)
         return True  # any other node: not proven
 
-    def _not_json(self, node: Any, level: int = 0, seen: frozenset[str] = frozenset()) -> bool:  # noqa: C901, PLR0911, PLR0912
+    def _not_json(self, node: Any, level: int = 0) -> bool:
         """``node`` (``level`` 1: its elements, 2: theirs ...) may be a Python object that is not JSON: a groupby
         tuple (``_asdict``, ``_replace`` ...), a dict view or an items pair (round 7: d2 walked
         ``g['_asdict']['__globals__']``), or anything not modelled. A data key on it is judged as on any other
@@ -1480,21 +1528,22 @@ class _Walker:
         fresh numbers/strings/bools, and the node types, filters and methods listed here applied to proven
         JSON; containers are sticky (an element that may not be JSON, at any depth, makes every level of the
         container not JSON), and every other node, filter or callee is "not JSON"."""
+        level = min(level, MAX_JSON_LEVEL)
+        return self._judged(self.not_json_memo, (id(node), level), lambda: self._not_json_uncached(node, level))
+
+    def _not_json_uncached(self, node: Any, level: int) -> bool:  # noqa: C901, PLR0911, PLR0912
         n = _NODES
         nj = self._not_json
         if isinstance(node, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat | n.AssignBlock):
             return False  # a constant, a bool or a new string
         if isinstance(node, n.Name):
-            if node.name in seen:
-                return False  # a name defined through itself: its other bindings decide (least fixpoint)
-            inner = seen | {node.name}
             binds = self.bindings.get(node.name, ())
             for value, bound in binds:
                 if value is None:
                     if level >= bound:
                         return True  # not modelled: unknown
                 # Round 9 (class D): bindings at any depth are followed (for k, g in ...: bound 2).
-                elif nj(value, level + bound, inner):
+                elif nj(value, level + bound):
                     return True
             # The free value (where no binding surely reaches it): render data is JSON; a Jinja or host global,
             # loop, caller, varargs, kwargs, a special token are not (their values are unknown anyway).
@@ -1505,35 +1554,35 @@ class _Walker:
             if isinstance(node.node, n.Name) and node.node.name == "loop" and "loop" not in self.bindings:
                 owner = self.loop_of.get(id(node))
                 if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
-                    return nj(owner.iter, level + 1, seen)  # an element of the iterable
+                    return nj(owner.iter, level + 1)  # an element of the iterable
                 return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
-            return nj(node.node, level + 1, seen) or nj(node.node, level, seen) and level > 0 or \
-                any(value is None or nj(value, level, seen) for value, _ in own)
+            return nj(node.node, level + 1) or level > 0 and nj(node.node, level) or \
+                any(value is None or nj(value, level) for value, _ in own)
         if isinstance(node, n.Getitem):
             if isinstance(node.arg, n.Slice):
-                return nj(node.node, level, seen)  # a slice has the elements of the whole
-            return nj(node.node, level + 1, seen)
+                return nj(node.node, level)  # a slice has the elements of the whole
+            return nj(node.node, level + 1)
         if isinstance(node, n.List | n.Tuple | n.Dict):
             # Round 8, sticky: what a template-built container holds is what was put in ([g], (g, 1), {'f': g}),
             # and reads of it (.f, ['f'], first) give it back: any element that may not be JSON, at its own
             # level or one above, makes the container not JSON at every level.
             items = node.items if not isinstance(node, n.Dict) else [x for p in node.items for x in (p.key, p.value)]
-            return any(nj(i, lv, seen) for i in items for lv in {max(level - 1, 0), level})
+            return any(nj(i, lv) for i in items for lv in {max(level - 1, 0), level})
         if isinstance(node, n.CondExpr):
-            return nj(node.expr1, level, seen) or node.expr2 is not None and nj(node.expr2, level, seen)
+            return nj(node.expr1, level) or node.expr2 is not None and nj(node.expr2, level)
         if isinstance(node, n.And | n.Or | n.Add | n.Sub | n.Mul | n.Div | n.FloorDiv | n.Mod | n.Pow):
             # Round 9 (class C): [x] + [], [x] * 1, sets minus tuples hold either operand's elements.
-            return any(nj(x, lv, seen) for x in (node.left, node.right) for lv in {max(level - 1, 0), level})
+            return any(nj(x, lv) for x in (node.left, node.right) for lv in {max(level - 1, 0), level})
         if isinstance(node, n.Neg | n.Pos):
-            return nj(node.node, level, seen)
+            return nj(node.node, level)
         if isinstance(node, n.Filter):
-            return self._not_json_filter(node, level, seen)
+            return self._not_json_filter(node, level)
         if isinstance(node, n.Call):
-            return self._not_json_call(node, level, seen)
+            return self._not_json_call(node, level)
         return True  # any other node: not proven
 
-    def _not_json_filter(self, node: Any, level: int, seen: frozenset[str]) -> bool:  # noqa: PLR0911
+    def _not_json_filter(self, node: Any, level: int) -> bool:  # noqa: PLR0911
         nj = self._not_json
         name = node.name
         if name in _FRESH_FILTERS:
@@ -1543,36 +1592,36 @@ class _Walker:
         if node.node is None or name not in _LABEL_FILTERS:
             return True  # a filter block or a filter not modelled (or one the host added)
         base = node.node
-        if any(nj(a, lv, seen) for a in given for lv in (0, 1)):
+        if any(nj(a, lv) for a in given for lv in (0, 1)):
             return True  # default(x), int(x), sum(start=x), ...: the argument may be the result or in it
         if name in ("int", "float"):
             return False  # a number, or the default argument (judged above)
         if name == "groupby":
             return True  # round 9 (class D): groupby tuples at every level (no real template keys into them)
         if name in ("items", "dictsort"):
-            return level <= 1 or nj(base, level - 1, seen)  # views and (key, value) pairs, then the dict's own
+            return level <= 1 or nj(base, level - 1)  # views and (key, value) pairs, then the dict's own
         if name in ("first", "last", "random", "min", "max"):
-            return nj(base, level + 1, seen) or nj(base, level, seen) and level > 0
+            return nj(base, level + 1) or level > 0 and nj(base, level)
         if name in ("batch", "slice"):
             # Round 9 (class D): both ADD a level (lists of the input's elements), so level L of the result is
             # level L - 1 of the input; sticky over the new level.
-            return any(nj(base, lv, seen) for lv in {max(level - 1, 0), level})
+            return any(nj(base, lv) for lv in {max(level - 1, 0), level})
         if name in ("map", "attr", "sum"):
             # map(attribute=) / attr / sum select out of the elements (or the value itself): sticky over both.
             if name == "map" and not (any(k.key == "attribute" for k in node.kwargs) or
                                       node.args and self.value(node.args[0]) == frozenset({"attr"})):
                 return True  # map('filter'): what the filter returns
-            return any(nj(base, lv, seen) for lv in {level, level + 1})
+            return any(nj(base, lv) for lv in {level, level + 1})
         # list sort unique reverse select reject selectattr rejectattr default d: the input's own elements.
-        return nj(base, level, seen)
+        return nj(base, level)
 
-    def _not_json_call(self, node: Any, level: int, seen: frozenset[str]) -> bool:  # noqa: PLR0911
+    def _not_json_call(self, node: Any, level: int) -> bool:  # noqa: PLR0911
         n = _NODES
         nj = self._not_json
         fn = node.node
         given = [*node.args, *(k.value for k in node.kwargs),
                  *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
-        if any(nj(a, lv, seen) for a in given for lv in (0, 1)):
+        if any(nj(a, lv) for a in given for lv in (0, 1)):
             return True  # round 9: a call's result carries its arguments' labels (loop.cycle(x), dict(f=x) ...)
         if isinstance(fn, n.Name) and fn.name not in self.bindings:
             # dict(...), namespace(...), range(...), a macro (its text), a host function (strftime_now): fresh
@@ -1587,12 +1636,12 @@ class _Walker:
         if fn.attr in ("items", "keys", "values"):
             if level == 0 or fn.attr == "items" and level == 1:
                 return True  # a dict view, an items pair
-            return nj(receiver, level - 1 if fn.attr == "items" else level, seen)
+            return nj(receiver, level - 1 if fn.attr == "items" else level)
         if fn.attr in ("get", "pop", "setdefault", "copy"):
-            return any(nj(receiver, lv, seen) for lv in {level, level + 1})
+            return any(nj(receiver, lv) for lv in {level, level + 1})
         if fn.attr in _SAFE_PICKED_METHODS or fn.attr in _MIXING_METHODS:
             # String and number methods: on proven JSON they give strings, lists of strings, numbers.
-            return any(nj(receiver, lv, seen) for lv in {0, level})
+            return any(nj(receiver, lv) for lv in {0, level})
         return True  # any other method: not proven
 
     def _data_key_ok(self, obj: Any, level: int) -> bool:
