@@ -112,6 +112,13 @@ FOUND = {
     "b_translate": "{{ p[2].translate(m[p[1]]) }}",
     "b_varargs_pop": "{%- macro f() -%}{{ varargs[0].pop() }}{%- endmacro -%}{{ f(m[p[1]]) }}",
     "b_kwargs_update": "{%- macro f() -%}{{ kwargs.x.update(p) }}{%- endmacro -%}{{ f(x=m[p[1]]) }}",
+    # B, stored: a picked value put into a container by a method would come back out unlabelled
+    "b_append": "{%- set l = [] -%}{%- set _ = l.append(m[p[1]]) -%}{{ (l|first).pop() }}",
+    "b_insert": "{%- set l = [] -%}{%- set _ = l.insert(0, m[p[1]]) -%}{{ l[0] }}",
+    "b_extend": "{%- set l = [] -%}{%- set _ = l.extend([m[p[1]]]) -%}{{ l[0] }}",
+    "b_update": "{%- set d = {} -%}{%- set _ = d.update({'k': m[p[1]]}) -%}{{ d.k }}",
+    "b_setdefault": "{%- set d = {} -%}{%- set _ = d.setdefault('k', m[p[1]]) -%}{{ d.k }}",
+    "b_ns_append": "{%- set ns = namespace(l=[]) -%}{%- set _ = ns.l.append(m[p[1]]) -%}{{ ns.l[0] }}",
     # D: levels
     "d_batch": "{%- for k in messages|groupby('role')|batch(1) -%}{{ k[0][p[1]] }}{%- endfor -%}",
     "d_slice": "{%- for k in messages|groupby('role')|slice(1) -%}{{ k[0][p[1]] }}{%- endfor -%}",
