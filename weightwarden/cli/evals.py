@@ -427,8 +427,11 @@ def datasets_group(ctx: click.Context) -> None:
     lines = [f"datasets folder: {base}"]
     for d in DATASETS:
         have = installed_files(d, base)
-        state = "installed" if len(have) == len(d.files) else (f"partly ({len(have)}/{len(d.files)})" if have
-                                                              else "not installed")
+        if d.one_of:  # alternatives: say which one is used
+            state = f"installed ({Path(have[0]).name})" if have else "not installed"
+        else:
+            state = "installed" if len(have) == len(d.files) else (f"partly ({len(have)}/{len(d.files)})" if have
+                                                                  else "not installed")
         lines.append(f"{d.name:<20} {state:<16} licence: {d.license:<12} used by: {', '.join(d.suites)}")
         lines.append(f"{'':<20} source: {d.source}" + (f"; {d.note}" if d.note else ""))
     lines.append("install from a local copy: weightwarden eval datasets install NAME|all --from PATH")

@@ -323,7 +323,7 @@ class MetricChange:
     test: str  # "mcnemar-exact" | "two-proportion-z" | "none"
     paired: int  # items scored in both runs
     p_value: float | None
-    p_adjusted: float | None  # Holm-adjusted (suite level only)
+    p_adjusted: float | None  # Holm-adjusted: suites across all suite × metric tests, categories within their suite × metric
     verdict: str  # "regressed" | "improved" | "no significant change" | "not comparable"
 
     def to_json(self) -> dict[str, Any]:
