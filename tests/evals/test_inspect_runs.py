@@ -107,3 +107,13 @@ def test_a_foreign_log_without_samples_is_refused(tmp_path: Path):
     empty = _inspect_run(tmp_path / "e.eval", "wmdp", {})
     with pytest.raises(EvalLogError, match="no samples"):
         read_inspect_run(empty)
+
+
+def test_eval_view_shows_an_inspect_run_beside_ours(tmp_path: Path):
+    run = _run(tmp_path / "run.jsonl")
+    theirs = _inspect_run(tmp_path / "theirs.eval", "wmdp", {"q1": True, "q2": False})
+    page = tmp_path / "page.html"
+    result = _cli("eval", "view", str(run), str(theirs), "-o", str(page))
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    assert "inspect:wmdp" in text and "question q1" in text  # the Inspect sample's suite and input

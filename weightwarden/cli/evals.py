@@ -478,12 +478,13 @@ def view_command(run_logs: tuple[Path, ...], output: Path | None, serve: bool, p
         raise click.UsageError("give one run log, or two to see them side by side")
     if output is None and not serve:
         raise click.UsageError("give -o PAGE.html, --serve, or both")
-    from weightwarden.evals.log import EvalLogError, read_log
+    from weightwarden.core.errors import WeightwardenError
+    from weightwarden.evals.log import EvalLogError
     from weightwarden.evals.viewer import render_viewer, serve_viewer
 
-    try:
-        page = render_viewer([read_log(p) for p in run_logs])
-    except EvalLogError as exc:
+    try:  # an Inspect AI log (.eval, .json) shows too: its samples beside our run
+        page = render_viewer([_read_run(p) for p in run_logs])
+    except (EvalLogError, WeightwardenError) as exc:
         raise click.ClickException(str(exc)) from None
     if output is not None:
         try:
