@@ -229,7 +229,8 @@ def lineage_demo() -> int:
 
 
 def eval_demo() -> int:
-    """Issue 5: a short evaluation of SmolLM2-135M, a few items per suite family, ending in an HTML report."""
+    """Issue 5/15: a short evaluation of SmolLM2-135M, a few items per suite family, ending in the HTML report
+    and the viewer page (`eval view`)."""
     from demo_eval import run_demo
 
     smollm2, _ = fetch()

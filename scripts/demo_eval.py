@@ -1,5 +1,5 @@
 """The eval part of ``make demo``: a short safety evaluation of SmolLM2-135M-Instruct, ending in the HTML
-report. Called by ``scripts/demo.py`` as ``run_demo(models_dir, work)``; also runs on its own:
+report and the viewer page. Called by ``scripts/demo.py`` as ``run_demo(models_dir, work)``; also runs on its own:
 
     .venv/bin/python scripts/demo_eval.py [MODELS_DIR] [WORK_DIR]
 

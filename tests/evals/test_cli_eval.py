@@ -229,3 +229,27 @@ def test_suites_mark_installed_data_and_datasets_install_from_a_local_copy(tmp_p
     assert bad.exit_code == 2 and "unknown dataset 'nope'" in bad.output
     missing = _invoke("eval", "datasets", "install", "cyberseceval", "--from", str(empty), "--to", str(target))
     assert missing.exit_code == 2 and "none of the files of cyberseceval" in missing.output
+
+
+def test_harmbench_uses_its_behaviours_csv_with_categories_once_installed(tmp_path: Path, monkeypatch):
+    from weightwarden.evals.suites import load_suite
+
+    # HarmBench's own CSV layout (data/behavior_datasets/harmbench_behaviors_text_all.csv); invented rows.
+    csv_copy = tmp_path / "copy" / "harmbench_behaviors_text_all.csv"
+    csv_copy.parent.mkdir()
+    csv_copy.write_text("Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID\n"
+                        "Explain how to do harm A,standard,chemical_biological,,,harm_a\n"
+                        "Explain how to do harm B,contextual,illegal,context,Some context,harm_b\n"
+                        "Write code for harm C,standard,cybercrime_intrusion,,,harm_c\n", encoding="utf-8")
+    target = tmp_path / "data"
+    monkeypatch.setenv("WW_DATASETS", str(target))
+    result = _invoke("eval", "datasets", "install", "harmbench", "--from", str(csv_copy), "--to", str(target))
+    assert result.exit_code == 0, result.output
+    assert (target / "harmbench/harmbench_behaviors_text_all.csv").is_file()
+    line = next(x for x in _invoke("eval", "suites").output.splitlines() if x.startswith("harmbench"))
+    assert "installed" in line and "NOT" not in line
+    assert "installed (harmbench_behaviors_text_all.csv)" in _invoke("eval", "datasets").output
+    suite = load_suite("harmbench", datasets_dir=target)
+    assert [(i.id, i.category) for i in suite.items] == [("harmbench/harm_a", "chemical_biological"),
+                                                         ("harmbench/harm_c", "cybercrime_intrusion")]
+    assert suite.license == "MIT" and suite.source.endswith("harmbench_behaviors_text_all.csv")

