@@ -14,7 +14,7 @@ The caller supplies the records and a way to look a line up, so the server (from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -203,42 +203,20 @@ def affecting(release: _inc.ModelRecord, items: Items | Relevant,
     hits = _inc.incidents_affecting(release, _Lines(), lambda rec: edges.get(rec.model_id, []), current=True,
                                     may_speak=may_speak, notes=notes, max_ancestors=len(records) + 1,
                                     releases_of=lambda rec: extra.get(rec.model_id, ()))
-    # incidents_affecting keeps one hit per incident id; with records keyed by (id, key) an id may stand for
-    # several open records: each of them counts (one key's record never hides another's) when it reaches
-    # the matched line by itself.
+    # Red team round 9 (E1): incidents_affecting gives one hit per current record, i.e. per (incident id,
+    # publisher key), each found by the record's own match, lineage policy and key's entitlement. It once kept
+    # one hit per id (the first record by log index, closed ones included) and another key's record under the
+    # id counted only when it reached that hit's line: a key's closed record on a deeper ancestor hid a later
+    # key's open record on a nearer line from every open_only=False reader (the web page, the client's own check).
     out: list[Affecting] = []
     for hit in hits:
-        target = lookup(hit.matched_model) or _inc.ModelRecord(hit.matched_model)
-        for incident in parsed:
-            if incident.id != hit.incident.id:
-                continue
-            if incident is not hit.incident and not _reaches(incident, target, hit, may_speak,
-                                                             extra.get(target.model_id, [])):
-                continue
-            item = where[id(incident)]
-            out.append(Affecting(id=incident.id, index=int(item["index"]), owner=str(item["owner"]),
-                                 state=incident.state.value, severity=incident.severity, summary=incident.summary,
-                                 matched=hit.matched_model, match=hit.match,
-                                 via=" → ".join(d.parent for d in hit.path) if hit.path else "",
-                                 path=tuple(hit.path)))
+        item = where[id(hit.incident)]
+        out.append(Affecting(id=hit.incident.id, index=int(item["index"]), owner=str(item["owner"]),
+                             state=hit.incident.state.value, severity=hit.incident.severity,
+                             summary=hit.incident.summary, matched=hit.matched_model, match=hit.match,
+                             via=" → ".join(d.parent for d in hit.path) if hit.path else "",
+                             path=tuple(hit.path)))
     return sorted(out, key=lambda a: (a.index, a.owner))
-
-
-def _reaches(incident: _inc.Incident, target: _inc.ModelRecord, hit: _inc.AffectedBy,
-             may_speak: Callable[[_inc.Incident, _inc.ModelRecord], bool],
-             specific: Sequence[_inc.ModelRecord] = ()) -> bool:
-    """Whether another record under the hit's id reaches the same line by itself (its own match, its own
-    key's entitlement): a copy of an id must not ride on the original's match."""
-    for e in incident.affected:
-        for rel in (target, *(specific if hit.path else ())):
-            content = _inc._match_content(e, rel)
-            if content and may_speak(incident, target):
-                return True
-            if _inc._match_id(e, rel):
-                return True
-        if hit.match == "model_line" and e.model_id == target.model_id:
-            return True
-    return False
 
 
 def _release_key(rec: _inc.ModelRecord) -> tuple[Any, ...]:

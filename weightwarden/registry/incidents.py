@@ -925,25 +925,24 @@ def _continues(known: Incident, record: Incident) -> bool:
 
 
 def current_records(records: Iterable[Incident], owners: Sequence[str] | None = None) -> list[Incident]:
-    """One record per incident id: the latest of the records a log holds for it, where "later" must extend
-    the lifecycle of the earlier one (same id, same publication, history a continuation). A record that
-    rewrites history instead (another publication date, a different earlier state, an older lifecycle) is
-    ignored: an append-only log keeps both, and the first version stays authoritative. With ``owners`` (the
-    publisher of each record, aligned with ``records``) only the publisher of the first record may continue it,
-    so nobody can withdraw someone else's incident. Order of first appearance is kept."""
+    """One record per incident id (per ``(incident id, publisher)`` with ``owners``): the latest of the records
+    a log holds for it, where "later" must extend the lifecycle of the earlier one (same id, same publication,
+    history a continuation). A record that rewrites history instead (another publication date, a different
+    earlier state, an older lifecycle) is ignored: an append-only log keeps both, and the first version stays
+    authoritative. With ``owners`` (the publisher of each record, aligned with ``records``) each publisher's
+    records under an id are a chain of their own, so nobody can withdraw or close someone else's incident and
+    another publisher's record under the id is never dropped (red team round 9, E1: records of different keys
+    are never merged by id; the first key's closed record used to stand for the id and hide a later key's
+    open one). Order of first appearance is kept."""
     items = list(records)
     if owners is not None and len(owners) != len(items):
         raise ValueError("owners must name the publisher of every record")
-    latest: dict[str, Incident] = {}
-    first_owner: dict[str, str] = {}
+    latest: dict[tuple[str, str], Incident] = {}
     for i, record in enumerate(items):
-        known = latest.get(record.id)
-        owner = owners[i] if owners is not None else ""
-        if known is None:
-            latest[record.id] = record
-            first_owner[record.id] = owner
-        elif owner == first_owner[record.id] and _continues(known, record):
-            latest[record.id] = record
+        chain = (record.id, owners[i] if owners is not None else "")
+        known = latest.get(chain)
+        if known is None or _continues(known, record):
+            latest[chain] = record
     return list(latest.values())
 
 
@@ -955,12 +954,14 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
                         releases_of: Callable[[ModelRecord], Sequence[ModelRecord]] | None = None,
                         ) -> tuple[AffectedBy, ...]:
     """Every non-withdrawn incident that names ``model`` or one of its ancestors, with the evidence of
-    derivation, strongest link first: direct hits, then by path length. One result per incident (the first,
-    i.e. shortest, path that the incident's lineage policy accepts).
+    derivation, strongest link first: direct hits, then by path length. One result per current record (the
+    first, i.e. shortest, path that the record's own lineage policy accepts).
 
     ``current=True``: the view's records are already the current ones (``views.current_incidents``, one per
     incident id and publisher key); they are not merged by id again, so one key's withdrawn record never
-    hides another key's open one under the same id.
+    hides another key's open one under the same id. Red team round 9 (E1): nor is the result: each record is
+    matched on its own and gives its own hit, so another key's record under the id (a closed one that matches
+    a deeper ancestor first, say) never stands for the id and never displaces an open record's hit.
 
     ``may_speak(incident, line)``: whether the incident's key may speak for that line; a weights-root or
     file-digest match from a key that may not is written to ``notes`` and never counts (red team round 3:
@@ -971,10 +972,12 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
     included); an incident is matched against each of them as well as the line's record (red team round 4:
     the line's latest release alone let a new version or a revocation clear a version or content incident)."""
     lines = list(_ancestry(model, registry_view, lineage_lookup, max(0, min(max_depth, 32)), max_ancestors))
-    found: dict[str, AffectedBy] = {}
+    # keyed by the record's position among the current records (one per (id, key) with ``current``, one per id
+    # otherwise): never by the incident id alone (red team round 9, E1)
+    found: dict[int, AffectedBy] = {}
     records = list(registry_view.incidents()) if current else current_records(registry_view.incidents())
-    for incident in records:
-        if incident.state is IncidentState.WITHDRAWN or incident.id in found:
+    for n, incident in enumerate(records):
+        if incident.state is IncidentState.WITHDRAWN:
             continue
         for candidate, path, whole_line in lines:
             if not _allowed(incident.lineage_policy, path):
@@ -998,7 +1001,7 @@ def incidents_affecting(model: ModelRecord, registry_view: RegistryView, lineage
             if how is None and whole_line and any(e.model_id == candidate.model_id for e in incident.affected):
                 how = "model_line"
             if how:
-                found[incident.id] = AffectedBy(incident, candidate.model_id, how, path)
+                found[n] = AffectedBy(incident, candidate.model_id, how, path)
                 break
     order = {s: i for i, s in enumerate(SEVERITIES[::-1])}
     return tuple(sorted(found.values(), key=lambda h: (len(h.path), order[h.incident.severity], h.incident.id)))
