@@ -216,16 +216,13 @@ class _Counter:
 
 # The sibling: on a machine with 2-3 CPUs (no process pool, see POOL_MIN_CPUS), one forked copy of this process
 # reads files beside it. Forking costs a few ms and the child inherits every module already imported (a
-# pool worker started by spawn re-imports them). Both take files from one shared list: the sibling from its
-# front, where the files with chat templates are, and then on into the others; this process
-# from its back, never into the template files, so only the sibling imports Jinja and parses templates (and
-# identical templates hit one process's cache). Below this many files the fork does not pay.
+# pool worker started by spawn re-imports them). Both take files from one shared list until it is empty: the
+# sibling from its front, where the files with chat templates are (the costliest per file), this process from
+# its back, so neither waits while the other has work. Below this many files the fork does not pay.
 SIBLING_MIN_FILES = 12
-# Read first by the sibling: the names of the files that hold chat templates (parsed and analysed: the
-# costliest work per file; GGUF metadata holds one too). Measured on the test corpus (2 cores), this process
-# letting the sibling keep all of them used less CPU in all and finished sooner than taking some back (Jinja
-# imported twice, identical templates analysed in both). A hint for balance only: every file is read by
-# the same scan_file wherever it runs, and its bytes decide its format.
+# Read first by the sibling: the names of the files that hold chat templates (parsed and analysed; GGUF
+# metadata holds one too). When there are any, Jinja and the parser are set up before the fork (shared). A
+# hint for order only: every file is read by the same scan_file wherever it runs; its bytes decide its format.
 _SIBLING_FIRST = (".gguf", "tokenizer_config.json", ".jinja", "chat_template.json")
 
 
@@ -240,8 +237,7 @@ def _use_sibling(jobs: list[tuple[DiscoveredFile, str]], shared: list[int], work
 
 
 class _Sibling:
-    """A forked process that scans files from the front of a shared list while this one takes from its back
-    (down to the sibling's own files, the first ``first``).
+    """A forked process that scans files from the front of a shared list while this one takes from its back.
 
     Claims go through two cursors in shared memory under a lock, so each file is scanned exactly once. The
     sibling sends ``(index, FileResult)`` per file through a pipe; this process drains the pipe between its own
@@ -252,7 +248,6 @@ class _Sibling:
 
     def __init__(self, order: list[int], cursors: Any, lock: Any, conn: Any, process: Any) -> None:
         self.order = order
-        self.first = 0  # order[:first]: the sibling's own files (this process does not take them)
         self.cursors = cursors  # [front, back): indices into order not claimed yet
         self.lock = lock
         self.conn = conn
@@ -271,6 +266,8 @@ class _Sibling:
         first = [index for index in shared if jobs[index][0].path.lower().endswith(_SIBLING_FIRST)]
         taken = set(first)
         order = first + [index for index in shared if index not in taken]
+        if first:
+            _warm_templates()
         try:
             ctx = multiprocessing.get_context("fork")
             cursors = ctx.RawArray("q", [0, len(order)])
@@ -284,7 +281,7 @@ class _Sibling:
         except Exception:  # noqa: BLE001 - no fork here (sandbox, no semaphores): this process reads everything
             return None
         sibling = cls(order, cursors, lock, receiver, process)
-        sibling.jobs, sibling.strict, sibling.limits, sibling.first = jobs, strict, limits, len(first)
+        sibling.jobs, sibling.strict, sibling.limits = jobs, strict, limits
         return sibling
 
     def share(self, results: list[FileResult | None], counter: _Counter) -> None:
@@ -293,7 +290,7 @@ class _Sibling:
             self._drain(results, counter, block=False)
             with self.lock:
                 front, back = self.cursors[0], self.cursors[1]
-                if front >= back or back <= self.first:
+                if front >= back:
                     return
                 self.cursors[1] = back - 1
             index = self.order[back - 1]
@@ -332,6 +329,14 @@ class _Sibling:
         except (EOFError, OSError):
             return False
         return True
+
+
+def _warm_templates() -> None:
+    """Import Jinja and set up the template parser before the fork, so that both processes share it (each
+    doing it cost ~0.05 s more CPU in all on the test corpus once this process also takes template files)."""
+    from weightwarden.scan import templates
+
+    templates.analyze_template("{% for m in messages %}{{ m['role'] }}: {{ m.content | trim }}{% endfor %}")
 
 
 def _sibling_main(
