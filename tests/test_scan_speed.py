@@ -461,7 +461,8 @@ def test_sibling_scan_equals_in_process_scan(corpus, sample_models, monkeypatch:
 
     paths = [str(entry.path) for entry in corpus]
     alone = engine.scan_paths(paths, workers=1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the sibling's case: 2-3 CPUs, no pool
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the sibling's case: 2-3 CPUs (no pool), one spare
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     started: list[int] = []
     real_start = engine._Sibling.start.__func__  # type: ignore[attr-defined]
 
@@ -478,6 +479,25 @@ def test_sibling_scan_equals_in_process_scan(corpus, sample_models, monkeypatch:
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_sibling_only_with_a_spare_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from weightwarden.scan import engine
+
+    jobs: list[Any] = [None] * 40
+    shared = list(range(40))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for load, expected in ((0.0, True), (1.4, True), (1.6, False), (9.0, False)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert engine._use_sibling(jobs, shared, None) is expected, load
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert not engine._use_sibling(jobs, shared, 1)  # --workers 1: in-process
+    assert not engine._use_sibling(jobs, shared[: engine.SIBLING_MIN_FILES - 1], None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert not engine._use_sibling(jobs, shared, None)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
 def test_sibling_that_dies_loses_no_file(corpus, monkeypatch: pytest.MonkeyPatch) -> None:
     """A native reader crashing in the sibling: the file it died on is named as not scanned (its isolation
     process dies too), every other one is scanned, and the report is otherwise the in-process one."""
@@ -490,6 +510,7 @@ def test_sibling_that_dies_loses_no_file(corpus, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(sys.modules[__name__], "_CRASH", (os.getpid(), engine.scan_file))
     monkeypatch.setattr(engine, "scan_file", _crash_in_child)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     both = engine.scan_paths(paths)
     new_errors = [e for e in both.errors if e not in alone.errors]
     assert len(new_errors) == 1 and "died" in new_errors[0].reason, new_errors

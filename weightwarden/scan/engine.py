@@ -220,6 +220,11 @@ class _Counter:
 # sibling from its front, where the files with chat templates are (the costliest per file), this process from
 # its back, so neither waits while the other has work. Below this many files the fork does not pay.
 SIBLING_MIN_FILES = 12
+# ... and only while a CPU is spare: the split costs ~7 % more CPU in all (pages copied on write after the fork,
+# templates analysed in both processes' caches), which on a busy machine (load average 7-11 on 2 cores, other
+# jobs running) made the scan slower, not faster. The 1-minute load average decides (it counts this scan's
+# own earlier runs too, so back-to-back scans on an otherwise idle 2-core machine still get the sibling).
+SIBLING_SPARE_CPU = 0.5
 # Read first by the sibling: the names of the files that hold chat templates (parsed and analysed; GGUF
 # metadata holds one too). When there are any, Jinja and the parser are set up before the fork (shared). A
 # hint for order only: every file is read by the same scan_file wherever it runs; its bytes decide its format.
@@ -229,7 +234,14 @@ _SIBLING_FIRST = (".gguf", "tokenizer_config.json", ".jinja", "chat_template.jso
 def _use_sibling(jobs: list[tuple[DiscoveredFile, str]], shared: list[int], workers: int | None) -> bool:
     if workers is not None and workers <= 1:
         return False
-    if len(shared) < SIBLING_MIN_FILES or (os.cpu_count() or 1) < 2:
+    cpus = os.cpu_count() or 1
+    if len(shared) < SIBLING_MIN_FILES or cpus < 2:
+        return False
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this platform: assume the CPUs are free
+        load = 0.0
+    if load > cpus - SIBLING_SPARE_CPU:
         return False
     import multiprocessing
 
