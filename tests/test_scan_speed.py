@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import random
 import struct
-import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -430,96 +429,10 @@ def test_forked_process_does_not_share_the_hdf5_helper() -> None:
     keras_h5._WORKER.close()
 
 
-# -- the sibling process (engine._Sibling): the whole corpus, read by two processes, reports the same -------
-
-
-# (parent pid, the real scan_file): module level, so that the isolation pool can send _crash_in_child to its
-# process by name.
-_CRASH: tuple[int, Any] = (0, None)
-
-
-def _crash_in_child(found: Any, file: str, strict: bool, limits: Any) -> Any:
-    import os
-
-    parent, real_scan_file = _CRASH
-    if os.getpid() != parent:
-        os._exit(70)  # what a segfault in a native reader looks like from here: any child dies on its first file
-    return real_scan_file(found, file, strict, limits)
-
-
 def _report_facts(report: Any) -> dict[str, Any]:
     facts = report.to_dict()
     facts.pop("duration_s", None)
     return facts
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
-def test_sibling_scan_equals_in_process_scan(corpus, sample_models, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    from weightwarden.scan import engine
-
-    paths = [str(entry.path) for entry in corpus]
-    alone = engine.scan_paths(paths, workers=1)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the sibling's case: 2-3 CPUs (no pool), one spare
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    started: list[int] = []
-    real_start = engine._Sibling.start.__func__  # type: ignore[attr-defined]
-
-    def counting_start(cls: Any, *args: Any) -> Any:
-        sibling = real_start(cls, *args)
-        started.append(0 if sibling is None else len(sibling.order))
-        return sibling
-
-    monkeypatch.setattr(engine._Sibling, "start", classmethod(counting_start))
-    both = engine.scan_paths(paths)
-    assert started and started[0] > engine.SIBLING_MIN_FILES  # the sibling really ran
-    assert _report_facts(both) == _report_facts(alone)
-    assert both.findings  # a corpus with 171 malicious entries: not an empty comparison
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
-def test_sibling_only_with_a_spare_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    from weightwarden.scan import engine
-
-    jobs: list[Any] = [None] * 40
-    shared = list(range(40))
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    for load, expected in ((0.0, True), (1.4, True), (1.6, False), (9.0, False)):
-        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
-        assert engine._use_sibling(jobs, shared, None) is expected, load
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert not engine._use_sibling(jobs, shared, 1)  # --workers 1: in-process
-    assert not engine._use_sibling(jobs, shared[: engine.SIBLING_MIN_FILES - 1], None)
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert not engine._use_sibling(jobs, shared, None)
-
-
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
-def test_sibling_that_dies_loses_no_file(corpus, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A native reader crashing in the sibling: the file it died on is named as not scanned (its isolation
-    process dies too), every other one is scanned, and the report is otherwise the in-process one."""
-    import os
-
-    from weightwarden.scan import engine
-
-    paths = [str(entry.path) for entry in corpus]
-    alone = engine.scan_paths(paths, workers=1)
-    monkeypatch.setattr(sys.modules[__name__], "_CRASH", (os.getpid(), engine.scan_file))
-    monkeypatch.setattr(engine, "scan_file", _crash_in_child)
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    both = engine.scan_paths(paths)
-    new_errors = [e for e in both.errors if e not in alone.errors]
-    assert len(new_errors) == 1 and "died" in new_errors[0].reason, new_errors
-    dead = new_errors[0].file
-    assert [e for e in alone.errors if e not in both.errors] == [e for e in alone.errors if e.file == dead]
-    # The dead file's findings are missing (it was not scanned); nothing else differs.
-    kept = [f.to_dict() for f in alone.findings if f.file != dead and not f.file.startswith(dead + "!")]
-    assert [f.to_dict() for f in both.findings] == kept
-    assert both.files_scanned == alone.files_scanned
 
 
 # -- decompressed bytes kept as chunks (compressed._Spool) ------------------------------------------------

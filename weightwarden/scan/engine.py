@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file
 from weightwarden.artifact.model import Artifact, FileEntry
@@ -175,198 +174,26 @@ def _run(
             _isolate(jobs, strict, limits, results)
         except Exception:  # noqa: BLE001, S110 - no pool here (sandbox, no /dev/shm): scan in-process below
             pass
+    done = sum(r is not None for r in results)
     left = [index for index in range(total) if results[index] is None]
     hdf5 = [index for index in left if _looks_hdf5(jobs[index][0].path)]
-    later = set(hdf5)
-    shared = [index for index in left if index not in later]
-    sibling = _Sibling.start(jobs, shared, strict, limits) if _use_sibling(jobs, shared, workers) else None
     if hdf5:
         # HDF5 files are read by a helper process whose start-up (Python, h5py) takes ~0.3 s: start it now
         # and read those files last, so that it starts while the other files are read. (In this process
-        # only, after the sibling is forked: a forked process must not inherit a started helper.) Results
-        # keep their places, so the report does not depend on this order.
+        # only: a forked pool worker must not inherit a started helper.) Results keep their places, so the
+        # report does not depend on this order.
         from weightwarden.artifact.readers.keras_h5 import prestart_worker
 
         prestart_worker()
-    counter = _Counter(sum(r is not None for r in results), total, progress)
-    if sibling is None:
-        for index in shared:
-            results[index] = scan_file(*jobs[index], strict, limits)
-            counter.tick(jobs[index][1])
-    else:
-        sibling.share(results, counter)
-    for index in hdf5:
-        results[index] = scan_file(*jobs[index], strict, limits)
-        counter.tick(jobs[index][1])
-    if sibling is not None:
-        sibling.finish(results, counter)
+        later = set(hdf5)
+        left = [index for index in left if index not in later] + hdf5
+    for index in left:
+        found, file = jobs[index]
+        results[index] = scan_file(found, file, strict, limits)
+        done += 1
+        if progress:
+            progress(done, total, file)
     return [r for r in results if r is not None]
-
-
-@dataclass(slots=True)
-class _Counter:
-    done: int
-    total: int
-    progress: Progress | None
-
-    def tick(self, file: str) -> None:
-        self.done += 1
-        if self.progress:
-            self.progress(self.done, self.total, file)
-
-
-# The sibling: on a machine with 2-3 CPUs (no process pool, see POOL_MIN_CPUS), one forked copy of this process
-# reads files beside it. Forking costs a few ms and the child inherits every module already imported (a
-# pool worker started by spawn re-imports them). Both take files from one shared list until it is empty: the
-# sibling from its front, where the files with chat templates are (the costliest per file), this process from
-# its back, so neither waits while the other has work. Below this many files the fork does not pay.
-SIBLING_MIN_FILES = 12
-# ... and only while a CPU is spare: the split costs ~7 % more CPU in all (pages copied on write after the fork,
-# templates analysed in both processes' caches), which on a busy machine (load average 7-11 on 2 cores, other
-# jobs running) made the scan slower, not faster. The 1-minute load average decides (it counts this scan's
-# own earlier runs too, so back-to-back scans on an otherwise idle 2-core machine still get the sibling).
-SIBLING_SPARE_CPU = 0.5
-# Read first by the sibling: the names of the files that hold chat templates (parsed and analysed; GGUF
-# metadata holds one too). When there are any, Jinja and the parser are set up before the fork (shared). A
-# hint for order only: every file is read by the same scan_file wherever it runs; its bytes decide its format.
-_SIBLING_FIRST = (".gguf", "tokenizer_config.json", ".jinja", "chat_template.json")
-
-
-def _use_sibling(jobs: list[tuple[DiscoveredFile, str]], shared: list[int], workers: int | None) -> bool:
-    if workers is not None and workers <= 1:
-        return False
-    cpus = os.cpu_count() or 1
-    if len(shared) < SIBLING_MIN_FILES or cpus < 2:
-        return False
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this platform: assume the CPUs are free
-        load = 0.0
-    if load > cpus - SIBLING_SPARE_CPU:
-        return False
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods()
-
-
-class _Sibling:
-    """A forked process that scans files from the front of a shared list while this one takes from its back.
-
-    Claims go through two cursors in shared memory under a lock, so each file is scanned exactly once. The
-    sibling sends ``(index, FileResult)`` per file through a pipe; this process drains the pipe between its own
-    files. If the sibling dies (a native reader crashed), every file it claimed and did not answer is scanned
-    again one per process (``_isolate``, as after a broken pool): the culprit is named as an error and nothing is
-    dropped.
-    """
-
-    def __init__(self, order: list[int], cursors: Any, lock: Any, conn: Any, process: Any) -> None:
-        self.order = order
-        self.cursors = cursors  # [front, back): indices into order not claimed yet
-        self.lock = lock
-        self.conn = conn
-        self.process = process
-        self.answered: set[int] = set()
-        self.jobs: list[tuple[DiscoveredFile, str]] = []
-        self.strict = False
-        self.limits = DEFAULT_LIMITS
-
-    @classmethod
-    def start(
-        cls, jobs: list[tuple[DiscoveredFile, str]], shared: list[int], strict: bool, limits: Limits
-    ) -> _Sibling | None:
-        import multiprocessing
-
-        first = [index for index in shared if jobs[index][0].path.lower().endswith(_SIBLING_FIRST)]
-        taken = set(first)
-        order = first + [index for index in shared if index not in taken]
-        if first:
-            _warm_templates()
-        try:
-            ctx = multiprocessing.get_context("fork")
-            cursors = ctx.RawArray("q", [0, len(order)])
-            lock = ctx.Lock()
-            receiver, sender = ctx.Pipe(duplex=False)
-            process = ctx.Process(
-                target=_sibling_main, args=(jobs, order, cursors, lock, sender, strict, limits), daemon=True
-            )
-            process.start()
-            sender.close()
-        except Exception:  # noqa: BLE001 - no fork here (sandbox, no semaphores): this process reads everything
-            return None
-        sibling = cls(order, cursors, lock, receiver, process)
-        sibling.jobs, sibling.strict, sibling.limits = jobs, strict, limits
-        return sibling
-
-    def share(self, results: list[FileResult | None], counter: _Counter) -> None:
-        """Scan files from the back of the list until none is left unclaimed."""
-        while True:
-            self._drain(results, counter, block=False)
-            with self.lock:
-                front, back = self.cursors[0], self.cursors[1]
-                if front >= back:
-                    return
-                self.cursors[1] = back - 1
-            index = self.order[back - 1]
-            results[index] = scan_file(*self.jobs[index], self.strict, self.limits)
-            self.answered.add(index)
-            counter.tick(self.jobs[index][1])
-
-    def finish(self, results: list[FileResult | None], counter: _Counter) -> None:
-        """Wait for the sibling's last answers; rescan in isolation whatever it claimed and did not answer."""
-        complete = self._drain(results, counter, block=True)
-        self.process.join(timeout=None if complete else 5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.conn.close()
-        if not complete:
-            _isolate(self.jobs, self.strict, self.limits, results)
-            for index in self.order:
-                if index not in self.answered:
-                    if results[index] is None:  # no process to isolate it in: read it here, as without a sibling
-                        results[index] = scan_file(*self.jobs[index], self.strict, self.limits)
-                    counter.tick(self.jobs[index][1])
-
-    def _drain(self, results: list[FileResult | None], counter: _Counter, *, block: bool) -> bool:
-        """Take the sibling's answers (all of them, to its end mark, when ``block``); False if it died first."""
-        conn = self.conn
-        try:
-            while block or conn.poll():
-                message = conn.recv()
-                if message is None:
-                    return True
-                index, result = message
-                results[index] = result
-                self.answered.add(index)
-                counter.tick(self.jobs[index][1])
-        except (EOFError, OSError):
-            return False
-        return True
-
-
-def _warm_templates() -> None:
-    """Import Jinja and set up the template parser before the fork, so that both processes share it (each
-    doing it cost ~0.05 s more CPU in all on the test corpus once this process also takes template files)."""
-    from weightwarden.scan import templates
-
-    templates.analyze_template("{% for m in messages %}{{ m['role'] }}: {{ m.content | trim }}{% endfor %}")
-
-
-def _sibling_main(
-    jobs: list[tuple[DiscoveredFile, str]], order: list[int], cursors: Any, lock: Any, conn: Any, strict: bool,
-    limits: Limits,
-) -> None:
-    _worker_init()
-    while True:
-        with lock:
-            front, back = cursors[0], cursors[1]
-            if front >= back:
-                break
-            cursors[0] = front + 1
-        index = order[front]
-        conn.send((index, scan_file(*jobs[index], strict, limits)))
-    conn.send(None)
-    conn.close()
 
 
 def _run_pool(
