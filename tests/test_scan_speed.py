@@ -375,6 +375,19 @@ def test_mostly_printable_equals_reference(text: str) -> None:
     assert _mostly_printable(text) == expected
 
 
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), min_size=1, max_size=60))
+def test_mostly_printable_ascii_equals_reference(text: str) -> None:
+    """The ASCII path (bytes.translate) against the character-by-character count, every ASCII character."""
+    from weightwarden.artifact.sniff import _mostly_printable
+
+    expected = sum(ch.isprintable() or ch in "\r\n\t" for ch in text) / len(text) >= 0.95
+    assert _mostly_printable(text) == expected
+    assert _mostly_printable(text * 100 + "\x00") == (
+        sum(ch.isprintable() or ch in "\r\n\t" for ch in text * 100 + "\x00") / (len(text) * 100 + 1) >= 0.95
+    )
+
+
 # -- HDF5 helper started ahead -----------------------------------------------------------------------------
 
 
@@ -414,3 +427,26 @@ def test_forked_process_does_not_share_the_hdf5_helper() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert keras_h5._WORKER.proc is parent_proc
     keras_h5._WORKER.close()
+
+
+def _report_facts(report: Any) -> dict[str, Any]:
+    facts = report.to_dict()
+    facts.pop("duration_s", None)
+    return facts
+
+
+# -- decompressed bytes kept as chunks (compressed._Spool) ------------------------------------------------
+
+
+def test_compressed_spool_in_memory_equals_on_disk(corpus, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every compressed entry of the corpus (bombs, truncated and corrupt streams included) reads the same
+    whether the decompressed bytes stay in memory or spill to a temporary file after the first byte."""
+    from weightwarden.artifact.readers import compressed
+    from weightwarden.scan import engine
+
+    paths = [str(e.path) for e in corpus]
+    in_memory = engine.scan_paths(paths, workers=1)
+    assert in_memory.formats["compressed"] >= 10
+    monkeypatch.setattr(compressed, "SPOOL_IN_MEMORY", 1)
+    spilled = engine.scan_paths(paths, workers=1)
+    assert _report_facts(spilled) == _report_facts(in_memory)

@@ -23,8 +23,6 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file
@@ -165,6 +163,9 @@ def _run(
     total = len(jobs)
     results: list[FileResult | None] = [None] * total
     if _use_pool(jobs, workers):
+        # concurrent.futures.process imports multiprocessing (~10 ms): only when a pool is used.
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             _run_pool(jobs, strict, workers, limits, progress, results)
         except BrokenProcessPool:
@@ -203,6 +204,8 @@ def _run_pool(
     progress: Progress | None,
     results: list[FileResult | None],
 ) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     count = min(workers or os.cpu_count() or 1, len(jobs))
     # Largest files first so one big checkpoint does not end up alone at the tail of the run.
     order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0].path))
@@ -218,6 +221,9 @@ def _run_pool(
 def _isolate(
     jobs: list[tuple[DiscoveredFile, str]], strict: bool, limits: Limits, results: list[FileResult | None]
 ) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     for index, (found, file) in enumerate(jobs):
         if results[index] is not None:
             continue
