@@ -524,7 +524,7 @@ class _Walker:
         self.blocks: set[str] = set()
         self.picked_memo: dict[int, bool] = {}
         self.not_json_memo: dict[tuple[int, int], bool] = {}
-        self.not_top_memo: dict[tuple[int, int], bool] = {}
+        self.not_top_memo: dict[tuple[str, int, int], bool] = {}
         # Round 10: the mutating method calls (l.append(x), d.update(y) ...): what they store is what a changed
         # container's unknown elements can be (unless containers are changed in ways not followed: wild).
         self.stored_in: list[Any] = []
@@ -1313,7 +1313,7 @@ class _Walker:
                                               "calls it)")
                 return
         if isinstance(fn, nodes.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
-                DATA in self.value(node.args[0]) and not self._data_key_ok(fn.node, 0):
+                self._chosen_key(node.args[0]) and not self._data_key_ok(fn.node, 0):
             # Round 10 (class B): d.get(k) with a key from the render data is d[k]: chat content would pick an item
             # of an object that is not render data (round 9 took it for a method of JSON, unlabelled).
             self.add(COMPUTED_ATTR, node, f"'.{fn.attr}()' with a key from the render data on an object that is not "
@@ -1480,37 +1480,60 @@ class _Walker:
         container changed in place are what the template's mutating calls store (l.append(x): x's own object,
         l.extend(y): y's elements); free values are judged as _not_json does."""
         level = min(level, MAX_JSON_LEVEL)
-        return self._judged(self.not_top_memo, (id(node), level), lambda: self._not_json_top_uncached(node, level))
+        # The key is tagged: _judged's stack is shared by the predicates, and _not_json's keys are (id, level) too.
+        return self._judged(self.not_top_memo, ("top", id(node), level),
+                            lambda: self._not_json_top_uncached(node, level))
 
     def _not_json_top_uncached(self, node: Any, level: int) -> bool:
         n = _NODES
-        if isinstance(node, n.List | n.Tuple | n.Dict) and level == 0:
-            return False
+        if isinstance(node, n.List | n.Tuple) and level == 0:
+            return False  # a list or tuple: its attributes are its methods (a dict's other names are its items)
+        if level == 0 and _string_sum(node, n):
+            return False  # 'functions.' + x + ':': a str (str + object raises; the containers here define no __radd__)
+        if isinstance(node, n.Getattr) and not self._loop_read(node):
+            # ns.attr: what is stored in it; x.attr of anything else: an item (data, a dict) of x.
+            values = self.value(node.node) - _PENDING
+            if NAMESPACE in values and self._binds_not_json_top(self.bindings.get(f".{node.attr}", ()), level):
+                return True
+            return bool(values - {NAMESPACE}) and self._not_json_top(node.node, level + 1)
         if not isinstance(node, n.Name):
             return self._not_json(node, level)
         binds = self.bindings.get(node.name, ())
-        for value, bound in binds:
-            if value is None:
-                if bound == 0 and level >= 0 or level > bound or level == bound and self._stored_not_json():
-                    return True
-            elif self._not_json_top(value, level + bound):
-                return True
+        if self._binds_not_json_top(binds, level):
+            return True
         if id(node) in self.surely:
             return False
         return self._free_opaque(node.name) or not binds and node.name in self.stored
 
-    def _stored_not_json(self) -> bool:
-        """Something a mutating call stores in a container may not be of a JSON type (or containers are changed
-        in ways not followed)."""
+    def _binds_not_json_top(self, binds: Any, level: int) -> bool:
+        for value, bound in binds:
+            if value is None:
+                if bound == 0 or level >= bound and self._stored_not_json(level - bound, top=True):
+                    return True
+            elif self._not_json_top(value, level + bound):
+                return True
+        return False
+
+    def _stored_not_json(self, level: int, *, top: bool = False) -> bool:
+        """What a container changed in place holds beyond its literal (at ``level`` below its elements) may not be
+        JSON (``top``: may not be of a JSON type itself). Round 10: that is what the template's mutating calls
+        store (l.append(x): x; l.extend(y), d.update(y): y's elements), over every container since aliasing is
+        over-approximated; when containers are changed in ways not followed (wild), anything."""
         if self.wild:
             return True
+        judge = self._not_json_top if top else self._not_json
         for call in self.stored_in:
             given = [*call.args, *(k.value for k in call.kwargs),
                      *(x for x in (call.dyn_args, call.dyn_kwargs) if x is not None)]
             spread = call.node.attr in ("extend", "update") or call.dyn_args is not None or call.dyn_kwargs is not None
-            if any(self._not_json_top(a, 1 if spread else 0) for a in given):
+            if any(judge(a, level + 1 if spread else level) for a in given):
                 return True
         return False
+
+    def _chosen_key(self, key: Any) -> bool:
+        """``key`` may be a key the render data chose (or one not known here): not only constants and numbers."""
+        values = self.value(key) - _PENDING
+        return DATA in values or _unresolved(values) and not values <= _NUMBER
 
     def _fresh_callee(self, name: str) -> bool:
         """Calling the name ``name`` gives a value the analysis models from its arguments: a macro of the template
@@ -1531,8 +1554,9 @@ class _Walker:
         if binds is None:
             return name in self.macros
         n = _NODES
+        # (None, 1) and deeper mark a container changed in place (its elements); the object itself is the same.
         return all(isinstance(value, n.Name) and self._callable_proven(value.name, seen | {name})
-                   for value, _ in binds)
+                   for value, bound in binds if value is not None or bound == 0)
 
     def _picked(self, node: Any) -> bool:
         """``node``'s value may have been reached through a key or attribute name chosen by render data
@@ -1646,7 +1670,7 @@ class _Walker:
                 # not proven a macro returns is not modelled: picked (round 9 let caller() out unlabelled).
                 return True
             if isinstance(fn, n.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
-                    DATA in self.value(node.args[0]):
+                    self._chosen_key(node.args[0]):
                 return True  # round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]
             return any(self._picked(a) for a in given)
         if isinstance(node, n.CondExpr):
@@ -1685,8 +1709,10 @@ class _Walker:
             binds = self.bindings.get(node.name, ())
             for value, bound in binds:
                 if value is None:
-                    if level >= bound:
-                        return True  # not modelled: unknown
+                    # not modelled: unknown; (None, 1): a container changed in place, whose further elements
+                    # are what the mutating calls store (round 10; round 9 took them as unknown).
+                    if bound == 0 or level >= bound and self._stored_not_json(level - bound):
+                        return True
                 # Round 9 (class D): bindings at any depth are followed (for k, g in ...: bound 2).
                 elif nj(value, level + bound):
                     return True
@@ -1707,7 +1733,8 @@ class _Walker:
                 return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             return nj(node.node, level + 1) or level > 0 and nj(node.node, level) or \
-                any(value is None or nj(value, level) for value, _ in own)
+                any(nj(value, level) if value is not None else
+                    bound == 0 or level >= bound and self._stored_not_json(level - bound) for value, bound in own)
         if isinstance(node, n.Getitem):
             if isinstance(node.arg, n.Slice):
                 return nj(node.node, level)  # a slice has the elements of the whole
@@ -1759,8 +1786,14 @@ class _Walker:
             # map(attribute=) / attr / sum select out of the elements (or the value itself): sticky over both.
             if name == "map" and not (any(k.key == "attribute" for k in node.kwargs) or
                                       node.args and self.value(node.args[0]) == frozenset({"attr"})):
-                return True  # map('filter'): what the filter returns
+                # map('filter'): what the filter returns; round 10: map('upper') gives new strings (elements; the
+                # map itself is a generator).
+                return not (level > 0 and len(node.args) == 1 and not node.kwargs and
+                            isinstance(node.args[0], _NODES.Const) and node.args[0].value in _FRESH_FILTERS)
             return any(nj(base, lv) for lv in {level, level + 1})
+        if name == "list" and level == 0:
+            # Round 10: a new list of the input's elements (a generator's or a dict's own object is not kept).
+            return nj(base, 1)
         # list sort unique reverse select reject selectattr rejectattr default d: the input's own elements.
         return nj(base, level)
 
@@ -1773,6 +1806,10 @@ class _Walker:
         if any(nj(a, lv) for a in given for lv in (0, 1)):
             return True  # round 9: a call's result carries its arguments' labels (loop.cycle(x), dict(f=x) ...)
         if isinstance(fn, n.Name) and fn.name not in self.bindings:
+            if fn.name == "namespace" and level == 0 and fn.name not in self.stored:
+                # Round 10 (class C): a namespace is not JSON: its attributes are whatever was stored, by any name
+                # (ns.index, ns.split). Its attributes (level 1) are judged by what is stored in them.
+                return True
             # dict(...), namespace(...), range(...), a macro (its text), a host function (strftime_now): fresh
             # from proven arguments. cycler / joiner objects are not JSON.
             return fn.name not in ("dict", "namespace", "range", "raise_exception", "strftime_now") and \
@@ -1926,6 +1963,23 @@ def _surely_bound(tree: Any) -> set[int]:
             bound = frozenset()
         stack.extend((child, bound) for child in _children(node))
     return out
+
+
+def _string_sum(node: Any, n: Any) -> bool:
+    """``node`` is a ``+`` / ``%`` expression one of whose leaves is a new string (a string constant, ``~``, a
+    fresh string filter): its value is a str (or the expression raises)."""
+    pending = [node]
+    for _ in range(MAX_FOLD):
+        if not pending:
+            return False
+        part = pending.pop()
+        if isinstance(part, n.Add | n.Mod):
+            pending.extend((part.left, part.right))
+        elif part is not node and (isinstance(part, n.Const) and isinstance(part.value, str) or
+                                   isinstance(part, n.Concat | n.TemplateData) or
+                                   isinstance(part, n.Filter) and part.name in _FRESH_FILTERS):
+            return True
+    return False
 
 
 def _children(node: Any) -> list[Any]:
