@@ -138,3 +138,9 @@ def test_hostile_sizes_do_not_hang() -> None:
              f"{{% set ns{i} = namespace(index=ns{i - 1 if i else 0}) %}}{{{{ m{i}(caller=m{max(i - 1, 0)}) }}}}"
              for i in range(150)]
     assert isinstance(analyze_template("".join(parts)), list)
+    # Many containers changed in place, each appended to the last: their elements are judged through one union
+    # of what the mutating calls store (no longer one walk per container).
+    chain = "{% set l = [] %}" + "".join(
+        f"{{% set x{i} = l %}}{{% set _ = x{i}.append(x{max(i - 1, 0)}) %}}{{% for y{i} in x{i} %}}"
+        f"{{{{ y{i}.split(1) }}}}{{% endfor %}}" for i in range(300))
+    assert analyze_template(chain) == []

@@ -524,7 +524,7 @@ class _Walker:
         self.blocks: set[str] = set()
         self.picked_memo: dict[int, bool] = {}
         self.not_json_memo: dict[tuple[int, int], bool] = {}
-        self.not_top_memo: dict[tuple[str, int, int], bool] = {}
+        self.not_top_memo: dict[tuple[str, int, Any], bool] = {}
         # Round 10: the mutating method calls (l.append(x), d.update(y) ...): what they store is what a changed
         # container's unknown elements can be (unless containers are changed in ways not followed: wild).
         self.stored_in: list[Any] = []
@@ -1521,6 +1521,13 @@ class _Walker:
         over-approximated; when containers are changed in ways not followed (wild), anything."""
         if self.wild:
             return True
+        level = min(level, MAX_JSON_LEVEL)
+        # One key for the whole union (judged once, through _judged like the nodes it reaches): every changed
+        # container's elements share it, so N containers and M mutating calls cost N + M, not N * M.
+        return self._judged(self.not_top_memo, ("stored", level, top),
+                            lambda: self._stored_not_json_uncached(level, top))
+
+    def _stored_not_json_uncached(self, level: int, top: bool) -> bool:
         judge = self._not_json_top if top else self._not_json
         for call in self.stored_in:
             given = [*call.args, *(k.value for k in call.kwargs),
