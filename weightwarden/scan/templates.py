@@ -288,6 +288,14 @@ def _config_token_name(name: str) -> bool:
     return name.endswith(("_token", "_tokens"))
 
 
+# Round 10: free names whose call results the analysis models (from their arguments, which carry their labels):
+# Jinja's globals and the host functions real chat templates call. ``loop`` is a recursive loop's call (text).
+_FRESH_CALLEES = frozenset({"dict", "namespace", "range", "raise_exception", "strftime_now", "cycler", "joiner",
+                            "lipsum", "loop"})
+# Round 10 (class B): methods that read an item by key: with a data key they are x[k] (picked, and the receiver
+# must be one a data key may select from).
+_DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
+_KEYED_METHODS = frozenset({"get", "pop", "setdefault"})
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
 # Filters that always return an int: len() itself refuses anything else. int/float return their default
 # argument when the conversion fails ('x'|int(u) is u), abs/round whatever the value's __abs__/__round__
@@ -511,8 +519,16 @@ class _Walker:
         self.warm: dict[Any, frozenset[Any]] = {}
         self.steps = 0
         self.macros: set[str] = set()
+        # Round 10: names of {% block %}s. With macros, a name the template defines as an object: where no binding
+        # reaches a read, the read is that object (or an argument the host passed), never render data.
+        self.blocks: set[str] = set()
         self.picked_memo: dict[int, bool] = {}
         self.not_json_memo: dict[tuple[int, int], bool] = {}
+        self.not_top_memo: dict[tuple[str, int, Any], bool] = {}
+        # Round 10: the mutating method calls (l.append(x), d.update(y) ...): what they store is what a changed
+        # container's unknown elements can be (unless containers are changed in ways not followed: wild).
+        self.stored_in: list[Any] = []
+        self.wild = False
         # Round 9: the predicates' walk (_judged, Tarjan): keys on the stack -> their index, the stack, the lowest
         # index a cycle reached back to, and a step budget (past it: not proven, so a hostile size is a finding).
         self.pred_onstack: dict[Any, int] = {}
@@ -550,6 +566,7 @@ class _Walker:
             elif isinstance(node, nodes.Macro | nodes.Block):
                 if isinstance(node, nodes.Block):
                     self.stored.add(node.name)
+                    self.blocks.add(node.name)
                     if _dangerous_name(node.name):
                         self.add(DUNDER, node, f"template names Python internal attribute '{node.name}' (block name)")
                     continue
@@ -580,8 +597,14 @@ class _Walker:
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and \
                     node.node.attr in _MUTATING_METHODS:
                 mutated.append(node.node.node)
+                self.stored_in.append(node)
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
                 calls.setdefault(node.node.name, []).append(node)
+                for kw in node.kwargs:
+                    if kw.key == "caller":
+                        # Round 10 (class B): caller= on a call is what ``caller`` is inside the macro; a channel
+                        # like any argument (round 9 did not bind it, so caller() returned an unlabelled object).
+                        self.bindings.setdefault("caller", []).append((kw.value, 0))
                 if node.node.name == "namespace":
                     for kw in node.kwargs:
                         self.bindings.setdefault(f".{kw.key}", []).append((kw.value, 0))
@@ -607,11 +630,20 @@ class _Walker:
                         self._bind(param, None, 0)
         for loop_node in all_nodes:  # pre-order: an inner loop's body overrides the outer loop's claim
             if isinstance(loop_node, nodes.For):
-                for body_node in loop_node.body:
-                    for read in [body_node, *body_node.find_all(nodes.Getattr)]:
-                        if isinstance(read, nodes.Getattr) and isinstance(read.node, nodes.Name) and \
-                                read.node.name == "loop":
-                            self.loop_of[id(read)] = loop_node
+                # Round 10 (class D): only reads in the loop's own body see its LoopContext. A macro or call block
+                # body is a new scope (its ``loop`` is the render argument unless a loop of its own encloses
+                # the read), as are the loop's iterable, test and else (the enclosing scope's ``loop``).
+                pending = list(loop_node.body)
+                while pending:
+                    read = pending.pop()
+                    if isinstance(read, nodes.Macro | nodes.CallBlock):
+                        if isinstance(read, nodes.CallBlock):
+                            pending.append(read.call)  # the call itself is evaluated in the loop body
+                        continue
+                    if isinstance(read, nodes.Getattr) and isinstance(read.node, nodes.Name) and \
+                            read.node.name == "loop":
+                        self.loop_of[id(read)] = loop_node
+                    pending.extend(_children(read))
         self._mutations(mutated, macros, calls, all_nodes)
         for node in all_nodes:
             self.visit(node)
@@ -662,6 +694,7 @@ class _Walker:
                 names.add(arg)
             elif arg not in self.bindings and arg in stored:
                 names.add(arg)  # render data stored into a container: changing that changes the data itself
+        self.wild = wild
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
             names.update(self.bindings)
@@ -818,8 +851,9 @@ class _Walker:
         base = name.split(".", 1)[0]
         if "." in name:
             free = _UNK if binds is None else _NOTHING  # a namespace attribute: only what is stored in it
-        elif base in _OPAQUE_NAMES or base in self.config_names or _config_token_name(base) or \
-                (binds is None and name in self.stored):
+        elif self._free_opaque(base) or binds is None and name in self.stored:
+            # Round 10 (class A): a macro or block name is that object wherever no binding reaches the read,
+            # whatever other bindings it has (a dead {% for m in [] %}, a set in {% if false %}, a default).
             free = _UNK
         else:
             # Render data the template changes in place is no longer the caller's: not data, not proven.
@@ -831,6 +865,13 @@ class _Walker:
         # A binding does not hide the free value (round 5: set inside an unused macro or {% if false %}, the
         # top level still reads the render argument): the name is its bindings and its free value.
         return self._settle(key, self.name_memo, lambda: self._union_of(binds, level, depth) | free)
+
+    def _free_opaque(self, base: str) -> bool:
+        """The free value of ``base`` (where no binding reaches a read of it) is not render data: a Jinja or host
+        global, loop/caller/varargs/kwargs, a special or config token, or an object the template defines (a
+        macro, a block)."""
+        return base in _OPAQUE_NAMES or base in self.config_names or _config_token_name(base) or \
+            base in self.macros or base in self.blocks
 
     def _union_of(self, binds: list[tuple[Any, int]], level: int, depth: int) -> frozenset[Any]:
         out: set[Any] = set()
@@ -938,9 +979,17 @@ class _Walker:
             return result if level == 0 else _chars(result)
         return _UNK
 
+    def _loop_read(self, node: Any) -> bool:
+        """``node`` (a Getattr) reads the LoopContext of a ``{% for %}`` whose body encloses it. Round 10 (class D):
+        anywhere else (top level, macro and call-block bodies, a loop's own iterable / test / else) ``loop`` is
+        a free render name, a value the client chose (chat_template_kwargs), judged like any other."""
+        base = node.node
+        return isinstance(base, _NODES.Name) and base.name == "loop" and "loop" not in self.bindings and \
+            id(node) in self.loop_of
+
     def _getattr_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
         base = node.node
-        if isinstance(base, n.Name) and base.name == "loop" and "loop" not in self.bindings:
+        if self._loop_read(node):
             if node.attr in _LOOP_NUMBERS:
                 return _NUMBER if level == 0 else _NOTHING
             owner = self.loop_of.get(id(node))
@@ -1124,7 +1173,7 @@ class _Walker:
         fn = node.node
         if isinstance(fn, n.Getattr):
             base, method = fn.node, fn.attr
-            if isinstance(base, n.Name) and base.name == "loop" and "loop" not in self.bindings:
+            if self._loop_read(fn):
                 if method == "cycle" and not node.kwargs:
                     return frozenset().union(*(v(a, level, depth) for a in node.args))
                 return _UNK
@@ -1256,6 +1305,20 @@ class _Walker:
             # object the template reached: calling it needs a proof (every binding names a macro of the template).
             self.add(COMPUTED_ATTR, node, f"call of '{fn.name}', whose value is not known statically")
             return
+        for kw in node.kwargs:
+            if kw.key == "caller" and not (isinstance(kw.value, nodes.Name) and self._callable_proven(kw.value.name)):
+                # Round 10 (class B): the macro calls what caller= gives it, and returns what that returns. Only a
+                # macro of the template is proven (real templates use {% call %} blocks, never the keyword).
+                self.add(COMPUTED_ATTR, node, "caller= passes a value that is not a macro of the template (the macro "
+                                              "calls it)")
+                return
+        if isinstance(fn, nodes.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
+                self._chosen_key(node.args[0]) and not self._data_key_ok(fn.node, 0):
+            # Round 10 (class B): d.get(k) with a key from the render data is d[k]: chat content would pick an item
+            # of an object that is not render data (round 9 took it for a method of JSON, unlabelled).
+            self.add(COMPUTED_ATTR, node, f"'.{fn.attr}()' with a key from the render data on an object that is not "
+                                          f"render data (chat content would pick its item)")
+            return
         if isinstance(fn, nodes.Getattr) and fn.attr in TEMPLATE_API:
             # Round 7: env.from_string(text).render() renders a second-order template never analysed here.
             self.add(ESCAPE_ROOT, node, f"call of '{fn.attr}' (Jinja's template API: renders a template not analysed)")
@@ -1334,6 +1397,15 @@ class _Walker:
                              "item access with a key from the render data on an object that is not render data "
                              "(a Jinja global, macro, loop, function or unknown value): chat content would pick "
                              "its attribute")
+                elif NUM in values and not isinstance(_fold_int(current.arg, nodes), int) and \
+                        not self._number_key_ok(current.node):
+                    # Round 10 (class D): a key modelled as a number that is not a literal one (loop.index, |int,
+                    # a comparison) comes through a model that may be wrong (a free ``loop`` was the client's
+                    # dict). A real number never reaches getattr, so the receiver need not be data, but it must
+                    # not be an object that is only an object (a Jinja global, macro, function, constant).
+                    self.add(COMPUTED_ATTR, current,
+                             "item access with a computed number key on an object that is not render data or a "
+                             "container the template built")
                 # Round 7: Jinja's getitem falls back to getattr, so fmt['_environment'] is fmt._environment:
                 # a string key starting with '_' is judged exactly like the attribute.
                 names = [s for s in _strs(values) if _dangerous_name(s) or s.startswith("_")]
@@ -1369,12 +1441,20 @@ class _Walker:
         analysis knows (data, constants, containers, namespaces: judged by the other call rules), or, on a value
         not known statically, a literal non-private method name of JSON's own types (str, list, dict, numbers)."""
         receiver = fn.node
-        if isinstance(receiver, _NODES.Name) and receiver.name == "loop" and "loop" not in self.bindings:
+        if self._loop_read(fn):
             return fn.attr in ("cycle", "changed")
         values = self.value(receiver) - _PENDING
+        if NAMESPACE in values:
+            # Round 10 (class C): a namespace's attribute is whatever {% set ns.attr %} stored (Namespace has no
+            # methods), so ns.index(...) calls the stored value whatever the name: only a macro is proven.
+            return self._callable_proven(f".{fn.attr}")
         if values and not _unresolved(values):
             return True
-        if fn.attr in _data_type_attrs() and not fn.attr.startswith("_"):
+        if fn.attr in _data_type_attrs() and not fn.attr.startswith("_") and \
+                not (MAPPING in values and fn.attr not in _DICT_METHODS and not self._items_inert(receiver, fn.attr)) \
+                and not self._not_json_top(receiver):
+            # Round 10 (class C): a JSON method name is a method only on a receiver proven of a JSON type (a
+            # dict's other names are its items, and an object not modelled may return stored items for any name).
             return True
         # A receiver reached through a literal private or dunder attribute (cycler.__init__.__globals__.os
         # .popen('id').read()) is a finding of its own already (the chain's): not reported twice.
@@ -1387,6 +1467,92 @@ class _Walker:
             node = node.node
         return False
 
+    def _items_inert(self, node: Any, key: str) -> bool:
+        """What a dict the template built may store under ``key`` is render data, a number or a string (never
+        callable), or nothing."""
+        items = self._items_of(node, key, 0, 0, set()) - _PENDING
+        return all(isinstance(x, str) or x is DATA or x is NUM for x in items)
+
+    def _not_json_top(self, node: Any, level: int = 0) -> bool:
+        """``node``'s own object (``level`` 1: each element's own object ...) may not be of a JSON type. Unlike
+        _not_json, its elements do not count: a list whose elements are not known is still a list, whose
+        methods are list methods. Names are followed through their bindings; the unknown elements of a
+        container changed in place are what the template's mutating calls store (l.append(x): x's own object,
+        l.extend(y): y's elements); free values are judged as _not_json does."""
+        level = min(level, MAX_JSON_LEVEL)
+        # The key is tagged: _judged's stack is shared by the predicates, and _not_json's keys are (id, level) too.
+        return self._judged(self.not_top_memo, ("top", id(node), level),
+                            lambda: self._not_json_top_uncached(node, level))
+
+    def _not_json_top_uncached(self, node: Any, level: int) -> bool:
+        n = _NODES
+        if isinstance(node, n.List | n.Tuple) and level == 0:
+            return False  # a list or tuple: its attributes are its methods (a dict's other names are its items)
+        if level == 0 and _string_sum(node, n):
+            return False  # 'functions.' + x + ':': a str (str + object raises; the containers here define no __radd__)
+        if isinstance(node, n.Getattr) and not self._loop_read(node):
+            # ns.attr: what is stored in it; x.attr of anything else: an item (data, a dict) of x.
+            values = self.value(node.node) - _PENDING
+            if NAMESPACE in values and self._binds_not_json_top(self.bindings.get(f".{node.attr}", ()), level):
+                return True
+            return bool(values - {NAMESPACE}) and self._not_json_top(node.node, level + 1)
+        if not isinstance(node, n.Name):
+            return self._not_json(node, level)
+        binds = self.bindings.get(node.name, ())
+        if self._binds_not_json_top(binds, level):
+            return True
+        if id(node) in self.surely:
+            return False
+        return self._free_opaque(node.name) or not binds and node.name in self.stored
+
+    def _binds_not_json_top(self, binds: Any, level: int) -> bool:
+        for value, bound in binds:
+            if value is None:
+                if bound == 0 or level >= bound and self._stored_not_json(level - bound, top=True):
+                    return True
+            elif self._not_json_top(value, level + bound):
+                return True
+        return False
+
+    def _stored_not_json(self, level: int, *, top: bool = False) -> bool:
+        """What a container changed in place holds beyond its literal (at ``level`` below its elements) may not be
+        JSON (``top``: may not be of a JSON type itself). Round 10: that is what the template's mutating calls
+        store (l.append(x): x; l.extend(y), d.update(y): y's elements), over every container since aliasing is
+        over-approximated; when containers are changed in ways not followed (wild), anything."""
+        if self.wild:
+            return True
+        level = min(level, MAX_JSON_LEVEL)
+        # One key for the whole union (judged once, through _judged like the nodes it reaches): every changed
+        # container's elements share it, so N containers and M mutating calls cost N + M, not N * M.
+        return self._judged(self.not_top_memo, ("stored", level, top),
+                            lambda: self._stored_not_json_uncached(level, top))
+
+    def _stored_not_json_uncached(self, level: int, top: bool) -> bool:
+        judge = self._not_json_top if top else self._not_json
+        for call in self.stored_in:
+            given = [*call.args, *(k.value for k in call.kwargs),
+                     *(x for x in (call.dyn_args, call.dyn_kwargs) if x is not None)]
+            spread = call.node.attr in ("extend", "update") or call.dyn_args is not None or call.dyn_kwargs is not None
+            if any(judge(a, level + 1 if spread else level) for a in given):
+                return True
+        return False
+
+    def _chosen_key(self, key: Any) -> bool:
+        """``key`` may be a key the render data chose (or one not known here): not only constants and numbers."""
+        values = self.value(key) - _PENDING
+        return DATA in values or _unresolved(values) and not values <= _NUMBER
+
+    def _fresh_callee(self, name: str) -> bool:
+        """Calling the name ``name`` gives a value the analysis models from its arguments: a macro of the template
+        (its text; every binding of the name a macro), ``loop(...)`` of a recursive loop (its text), or a Jinja
+        global / known host function read free. Every other callee (caller, varargs, a host function not listed,
+        a bound name) is a channel not modelled."""
+        if name in self.bindings:
+            return self._callable_proven(name)
+        if name in self.macros:
+            return True
+        return name not in self.stored and name in _FRESH_CALLEES
+
     def _callable_proven(self, name: str, seen: frozenset[str] = frozenset()) -> bool:
         """Every binding of ``name`` is (a name whose bindings all are) a macro this template defines."""
         if name in seen:
@@ -1395,8 +1561,9 @@ class _Walker:
         if binds is None:
             return name in self.macros
         n = _NODES
+        # (None, 1) and deeper mark a container changed in place (its elements); the object itself is the same.
         return all(isinstance(value, n.Name) and self._callable_proven(value.name, seen | {name})
-                   for value, _ in binds)
+                   for value, bound in binds if value is not None or bound == 0)
 
     def _picked(self, node: Any) -> bool:
         """``node``'s value may have been reached through a key or attribute name chosen by render data
@@ -1471,7 +1638,7 @@ class _Walker:
                 return True
             return self._picked(node.node)
         if isinstance(node, n.Getattr):
-            if isinstance(node.node, n.Name) and node.node.name == "loop" and "loop" not in self.bindings:
+            if self._loop_read(node):
                 # loop.index ... are numbers and loop.cycle / loop.changed bound methods of the loop (their
                 # calls are judged below); previtem / nextitem are elements of an iterable not tracked here.
                 owner = self.loop_of.get(id(node))
@@ -1505,6 +1672,13 @@ class _Walker:
                 return True
             if not isinstance(fn, n.Name | n.Getattr):
                 return True
+            if isinstance(fn, n.Name) and not self._fresh_callee(fn.name):
+                # Round 10 (class B): what caller() (given anything by caller=), a host function or a bound name
+                # not proven a macro returns is not modelled: picked (round 9 let caller() out unlabelled).
+                return True
+            if isinstance(fn, n.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
+                    self._chosen_key(node.args[0]):
+                return True  # round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]
             return any(self._picked(a) for a in given)
         if isinstance(node, n.CondExpr):
             return self._picked(node.expr1) or node.expr2 is not None and self._picked(node.expr2)
@@ -1542,25 +1716,32 @@ class _Walker:
             binds = self.bindings.get(node.name, ())
             for value, bound in binds:
                 if value is None:
-                    if level >= bound:
-                        return True  # not modelled: unknown
+                    # not modelled: unknown; (None, 1): a container changed in place, whose further elements
+                    # are what the mutating calls store (round 10; round 9 took them as unknown).
+                    if bound == 0 or level >= bound and self._stored_not_json(level - bound):
+                        return True
                 # Round 9 (class D): bindings at any depth are followed (for k, g in ...: bound 2).
                 elif nj(value, level + bound):
                     return True
             # The free value (where no binding surely reaches it): render data is JSON; a Jinja or host global,
-            # loop, caller, varargs, kwargs, a special token are not (their values are unknown anyway).
+            # loop, caller, varargs, kwargs, a special token are not (their values are unknown anyway). Round 10
+            # (class A): judged whatever bindings the name has (a dead one no longer hides it), and a macro or
+            # block name is its object (round 9 counted a macro as JSON); a name stored only by forms that
+            # bind nothing here (an uncalled macro's parameter) is unknown, as in _name_value.
+            if id(node) in self.surely:
+                return False
             base = node.name
-            return not binds and (base in _OPAQUE_NAMES or base in self.config_names or _config_token_name(base)) \
-                and base not in self.macros
+            return self._free_opaque(base.split(".", 1)[0]) or not binds and base in self.stored
         if isinstance(node, n.Getattr):
-            if isinstance(node.node, n.Name) and node.node.name == "loop" and "loop" not in self.bindings:
+            if self._loop_read(node):
                 owner = self.loop_of.get(id(node))
                 if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
                     return nj(owner.iter, level + 1)  # an element of the iterable
                 return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             return nj(node.node, level + 1) or level > 0 and nj(node.node, level) or \
-                any(value is None or nj(value, level) for value, _ in own)
+                any(nj(value, level) if value is not None else
+                    bound == 0 or level >= bound and self._stored_not_json(level - bound) for value, bound in own)
         if isinstance(node, n.Getitem):
             if isinstance(node.arg, n.Slice):
                 return nj(node.node, level)  # a slice has the elements of the whole
@@ -1612,8 +1793,14 @@ class _Walker:
             # map(attribute=) / attr / sum select out of the elements (or the value itself): sticky over both.
             if name == "map" and not (any(k.key == "attribute" for k in node.kwargs) or
                                       node.args and self.value(node.args[0]) == frozenset({"attr"})):
-                return True  # map('filter'): what the filter returns
+                # map('filter'): what the filter returns; round 10: map('upper') gives new strings (elements; the
+                # map itself is a generator).
+                return not (level > 0 and len(node.args) == 1 and not node.kwargs and
+                            isinstance(node.args[0], _NODES.Const) and node.args[0].value in _FRESH_FILTERS)
             return any(nj(base, lv) for lv in {level, level + 1})
+        if name == "list" and level == 0:
+            # Round 10: a new list of the input's elements (a generator's or a dict's own object is not kept).
+            return nj(base, 1)
         # list sort unique reverse select reject selectattr rejectattr default d: the input's own elements.
         return nj(base, level)
 
@@ -1626,6 +1813,10 @@ class _Walker:
         if any(nj(a, lv) for a in given for lv in (0, 1)):
             return True  # round 9: a call's result carries its arguments' labels (loop.cycle(x), dict(f=x) ...)
         if isinstance(fn, n.Name) and fn.name not in self.bindings:
+            if fn.name == "namespace" and level == 0 and fn.name not in self.stored:
+                # Round 10 (class C): a namespace is not JSON: its attributes are whatever was stored, by any name
+                # (ns.index, ns.split). Its attributes (level 1) are judged by what is stored in them.
+                return True
             # dict(...), namespace(...), range(...), a macro (its text), a host function (strftime_now): fresh
             # from proven arguments. cycler / joiner objects are not JSON.
             return fn.name not in ("dict", "namespace", "range", "raise_exception", "strftime_now") and \
@@ -1633,7 +1824,7 @@ class _Walker:
         if not isinstance(fn, n.Getattr):
             return True
         receiver = fn.node
-        if isinstance(receiver, n.Name) and receiver.name == "loop" and "loop" not in self.bindings:
+        if self._loop_read(fn):
             return fn.attr not in ("cycle", "changed")  # loop.cycle(args): one of its arguments (judged above)
         if fn.attr in ("items", "keys", "values"):
             if level == 0 or fn.attr == "items" and level == 1:
@@ -1657,6 +1848,12 @@ class _Walker:
         # any attribute chain: m.zz|attr(p[1])|attr(p[2]), g[d[1]][d[2]]).
         return bool(values) and values <= {DATA, SEQUENCE, MAPPING, NAMESPACE} and not self._picked(obj) and \
             not self._not_json(obj, level)
+
+    def _number_key_ok(self, obj: Any) -> bool:
+        """A computed number key may index ``obj``: a value that may be a container (render data, a list, dict or
+        namespace the template built) and was not itself reached through a data-chosen key."""
+        values = self.value(obj, 0) - _PENDING
+        return bool(values & {DATA, SEQUENCE, MAPPING, NAMESPACE}) and not self._picked(obj)
 
     def _attribute(self, node: Any, base: Any, name: str, *, literal: bool) -> None:
         root = _root_name(base, _NODES)
@@ -1773,6 +1970,23 @@ def _surely_bound(tree: Any) -> set[int]:
             bound = frozenset()
         stack.extend((child, bound) for child in _children(node))
     return out
+
+
+def _string_sum(node: Any, n: Any) -> bool:
+    """``node`` is a ``+`` / ``%`` expression one of whose leaves is a new string (a string constant, ``~``, a
+    fresh string filter): its value is a str (or the expression raises)."""
+    pending = [node]
+    for _ in range(MAX_FOLD):
+        if not pending:
+            return False
+        part = pending.pop()
+        if isinstance(part, n.Add | n.Mod):
+            pending.extend((part.left, part.right))
+        elif part is not node and (isinstance(part, n.Const) and isinstance(part.value, str) or
+                                   isinstance(part, n.Concat | n.TemplateData) or
+                                   isinstance(part, n.Filter) and part.name in _FRESH_FILTERS):
+            return True
+    return False
 
 
 def _children(node: Any) -> list[Any]:
