@@ -310,7 +310,7 @@ def test_a_malformed_seen_file_is_a_refusal(tmp_path, entry):
 
     path = tmp_path / "seen.json"
     path.write_text(json.dumps({"schema": SEEN_SCHEMA, "lines": {"acme/ok": entry}}))
-    with pytest.raises(FreshnessError, match="malformed"):
+    with pytest.raises(FreshnessError, match="is malformed: malformed entry for acme/ok"):
         LastSeen(path).get("acme/ok")
 
 
@@ -327,7 +327,7 @@ def test_a_malformed_witness_state_is_a_refusal(tmp_path, entry):
     from weightwarden.registry.note import NoteSigner
 
     log = NoteSigner.generate("o.example/log")
-    with pytest.raises(ConfigError, match="malformed"):
+    with pytest.raises(ConfigError, match="witness state is malformed: logs"):
         Witness(signer, {"o.example/log": log.verifier()}, path).latest("o.example/log")
 
 
@@ -338,7 +338,7 @@ def test_a_malformed_psi_budget_is_a_refusal(tmp_path, peers):
 
     path = tmp_path / "budget.json"
     path.write_text(json.dumps({"schema": SessionBudget.SCHEMA, "peers": peers}))
-    with pytest.raises(PsiError, match="malformed"):
+    with pytest.raises(PsiError, match="budget is malformed: "):
         SessionBudget(path).charge("p", 10)
 
 
@@ -405,3 +405,50 @@ def test_a_link_or_fifo_at_the_evidence_name_is_refused(tmp_path):
     (proof,) = witness.evidence()
     proof.verify(log.signer.verifier())
     assert (evidence.stat().st_mode & 0o777) == 0o600
+
+
+# --- the second, independent verifier (tests/registry/independent_verifier.py --entries) --------------------------
+
+
+def _mirror(server, dest: Path) -> None:
+    import httpx
+
+    from weightwarden.registry import tiles
+    from weightwarden.registry.note import Checkpoint, parse_note
+
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        note = http.get("/checkpoint").raise_for_status().content
+        size = Checkpoint.parse(parse_note(note).text).size
+        dest.mkdir(parents=True)
+        (dest / "checkpoint").write_bytes(note)
+        for tile in tiles.tiles_for_size(size) + [tiles.tile_for_entry(i, size) for i in range(0, size, 256)]:
+            path = dest / tile.path()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(http.get("/" + tile.path()).raise_for_status().content)
+
+
+@pytest.mark.parametrize("variant", ["bad-signature", "key-mismatch", "other-origin"])
+def test_the_independent_verifier_checks_who_wrote_each_entry(parties, store, log_keys, variant):
+    import subprocess
+    import sys
+
+    server, who, tmp = parties
+    inc = new_incident(summary="x", risk_domain="supply_chain.integrity", severity="low",
+                       affected=[AffectedModel("acme/ok")])
+    with _client(server, tmp, "p") as c:
+        c.publish(release("acme/ok"), who["acme"].key)
+        c.publish(entries.incident_body(inc.to_osv()), who["institute"].key)
+    verifier = Path(__file__).parent / "independent_verifier.py"
+    vkey = log_keys.note_signer.verifier().vkey()
+
+    def run(dest: Path) -> subprocess.CompletedProcess[str]:
+        _mirror(server, dest)
+        return subprocess.run([sys.executable, str(verifier), str(dest), "--log-key", vkey, "--entries"],
+                              capture_output=True, text=True, timeout=120)
+
+    honest = run(tmp / "honest")
+    assert honest.returncode == 0 and honest.stdout.startswith("OK: 2 entries"), honest.stdout + honest.stderr
+    body = entries.parse_body_bytes(entries.canonical(entries.incident_body(transition(inc, "withdrawn").to_osv())))
+    store.append_batch([_forged(variant, who["institute"], body, b"")])
+    forged = run(tmp / "forged")
+    assert forged.returncode == 1 and "entry 2: its publisher did not sign it" in forged.stdout, forged.stdout
