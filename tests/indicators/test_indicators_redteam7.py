@@ -281,9 +281,9 @@ def test_registry_state_in_an_ordinary_folder(tmp_path: Path):
 
     path = tmp_path / "new" / "state.json"
     state = _State.load(path)
-    state.data["logs"]["k"] = {"x": 1}
+    state.data["logs"]["k"] = {"vkey": "v", "origin": "o"}  # well formed (round 10 on the registry validates it)
     state.save()
-    assert _State.load(path).data["logs"] == {"k": {"x": 1}}
+    assert _State.load(path).data["logs"] == {"k": {"vkey": "v", "origin": "o"}}
     assert (path.parent.stat().st_mode & 0o777) == 0o700 and (path.stat().st_mode & 0o777) == 0o600
     seen = LastSeen(tmp_path / "new2" / "seen.json")
     seen.remember("acme/m1", Seen(3, "ab" * 32))

@@ -6,7 +6,7 @@ It deliberately shares no code with weightwarden (only hashlib and cryptography 
 a different route where it can: proofs are checked by recursing over the RFC 6962 definitions of PATH and
 SUBPROOF instead of the iterative RFC 9162 algorithm, and the tree is recomputed from the entry bundles.
 
-Usage: python independent_verifier.py LOG_DIR --log-key VKEY [--witness-key VKEY ... --quorum K]
+Usage: python independent_verifier.py LOG_DIR --log-key VKEY [--witness-key VKEY ... --quorum K] [--entries]
 LOG_DIR holds ``checkpoint`` and ``tile/...`` as a tlog-tiles log serves them. Exit 0 when everything
 verifies, 1 with a message otherwise.
 """
@@ -274,6 +274,47 @@ def verify_log_dir(log_dir: str, log_vkey: str, witness_vkeys: list[str], quorum
     return size, root, entries
 
 
+# ---- weightwarden registry entries (--entries) ---------------------------------------------------------
+# Not a C2SP format: written from the entry and request formats as weightwarden documents them (registry/entries.py
+# and registry/auth.py module docstrings), with no shared code. Each leaf is canonical JSON
+# {"body": B, "publisher": {"key_id", "public_key"}, "request": {"method", "path", "timestamp", "nonce",
+# "signature"}, "schema": "weightwarden.registry.entry/v1"}; the publisher signed, with Ed25519, the lines
+# "weightwarden-registry-request/v1", origin, method, path, timestamp, nonce, hex sha256(B's exact bytes), each
+# ended by a newline. B's bytes are cut out of the leaf as they stand (the leaf starts with '{"body":'), not
+# re-serialised, so this needs no JSON canonicaliser.
+
+def check_entry_signatures(entries: list[bytes], origin: str) -> None:
+    import json
+
+    seen: dict[tuple[str, str], int] = {}
+    for index, raw in enumerate(entries):
+        try:
+            text = raw.decode("utf-8")
+            if not text.startswith('{"body":'):
+                raise ValueError("does not start with the body")
+            _, end = json.JSONDecoder().raw_decode(text, len('{"body":'))
+            body = text[len('{"body":'):end].encode("utf-8")
+            obj = json.loads(text)
+            pub, req = obj["publisher"], obj["request"]
+            key = b64d(pub["public_key"])
+            if len(key) != 32 or hashlib.sha256(key).hexdigest() != pub["key_id"]:
+                raise ValueError("key_id is not the SHA-256 of the public key")
+            if req["method"] != "POST" or str(req["path"]).split("?")[0] != "/entries":
+                raise ValueError("not a POST /entries request")
+            if type(req["timestamp"]) is not int:
+                raise ValueError("timestamp is not an integer")
+            message = "".join(f"{line}\n" for line in (
+                "weightwarden-registry-request/v1", origin, req["method"], req["path"], req["timestamp"],
+                req["nonce"], hashlib.sha256(body).hexdigest())).encode("utf-8")
+            Ed25519PublicKey.from_public_bytes(key).verify(b64d(req["signature"]), message)
+        except (ValueError, KeyError, TypeError, InvalidSignature) as exc:
+            raise Invalid(f"entry {index}: its publisher did not sign it ({exc or type(exc).__name__})") from None
+        pair = (pub["key_id"], str(req["nonce"]))
+        if pair in seen:
+            raise Invalid(f"entry {index}: repeats the signed request of entry {seen[pair]} (a replay)")
+        seen[pair] = index
+
+
 # ---- c2sp.org/tlog-proof -------------------------------------------------------------------------------
 
 def verify_tlog_proof(data: bytes, entry: bytes, log_vkey: str, witness_vkeys: list[str], quorum: int) -> int:
@@ -296,7 +337,7 @@ def verify_tlog_proof(data: bytes, entry: bytes, log_vkey: str, witness_vkeys: l
 def main(argv: list[str]) -> int:
     args = list(argv)
     log_dir = args.pop(0)
-    log_vkey, witnesses, quorum = "", [], 0
+    log_vkey, witnesses, quorum, check_entries = "", [], 0, False
     while args:
         flag = args.pop(0)
         if flag == "--log-key":
@@ -305,11 +346,15 @@ def main(argv: list[str]) -> int:
             witnesses.append(args.pop(0))
         elif flag == "--quorum":
             quorum = int(args.pop(0))
+        elif flag == "--entries":  # also check that each entry's publisher signed it (weightwarden entries)
+            check_entries = True
         else:
             print(f"unknown argument {flag}", file=sys.stderr)
             return 2
     try:
-        size, root, _ = verify_log_dir(log_dir, log_vkey, witnesses, quorum)
+        size, root, entries = verify_log_dir(log_dir, log_vkey, witnesses, quorum)
+        if check_entries:
+            check_entry_signatures(entries, parse_vkey(log_vkey)[0])
     except (Invalid, OSError, ValueError, UnicodeDecodeError) as exc:
         print(f"INVALID: {exc}")
         return 1

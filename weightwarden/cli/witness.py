@@ -176,14 +176,14 @@ def evidence(state: str, as_json: bool) -> int:
     def go() -> int:
         import json
 
-        from weightwarden.registry.splitview import SplitViewProof
+        from weightwarden.registry.witness import read_evidence
 
-        path = Path(state).with_name(Path(state).name + ".evidence.jsonl")
-        if not path.exists():
+        # Red team round 10 (G2): one bounded, strict, no-link reader of the evidence log (registry.witness).
+        proofs = read_evidence(Path(state).with_name(Path(state).name + ".evidence.jsonl"))
+        if not proofs:
             click.echo("no misbehaviour recorded")
             return EXIT_OK
-        for line in _read(str(path), "evidence file", 64 << 20).decode("utf-8").splitlines():
-            proof = SplitViewProof.from_json(json.loads(line))
+        for proof in proofs:
             click.echo(json.dumps(proof.to_json(), sort_keys=True) if as_json else proof.render())
         return EXIT_OK
 

@@ -334,10 +334,12 @@ def _open_folder_for_create(folder: str) -> int:
     return fd
 
 
-def create_file(path: str | os.PathLike[str], mode: int, *, exclusive: bool = True, read: bool = False) -> int:
+def create_file(path: str | os.PathLike[str], mode: int, *, exclusive: bool = True, read: bool = False,
+                append: bool = False) -> int:
     """A descriptor of a file created (``exclusive``: it must not exist, :class:`FileExistsError`) or opened at
     ``path``, never through a symbolic link at the name (O_NOFOLLOW), in its resolved folder, with ``mode``
-    applied on creation whatever the umask; ``read`` opens it read-write (a lock file).
+    applied on creation whatever the umask; ``read`` opens it read-write (a lock file); ``append`` writes at its
+    end (O_APPEND: an evidence log).
 
     Red team round 6 (class 2): write_atomic refused /dev since round 5, but key files, member keys, PSI client
     state and the budget lock were created with a bare ``os.open(O_CREAT)`` and landed in /dev. Every file the
@@ -350,7 +352,8 @@ def create_file(path: str | os.PathLike[str], mode: int, *, exclusive: bool = Tr
     folder_fd = _open_folder_for_create(folder)
     try:
         flags = ((os.O_RDWR if read else os.O_WRONLY) | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
-                 | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0) | (os.O_EXCL if exclusive else 0))
+                 | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0) | (os.O_EXCL if exclusive else 0)
+                 | (os.O_APPEND if append else 0))
         try:
             fd = os.open(name, flags | (0 if exclusive else getattr(os, "O_NONBLOCK", 0)), mode, dir_fd=folder_fd)
         except FileExistsError:

@@ -350,6 +350,27 @@ def _check_server_size(items: int, low: int, who: str, high: int = DEFAULT_MAX_S
                        "whether we hold single indicators rather than count shared ones)")
 
 
+def _valid_budget(doc: dict[str, Any]) -> str | None:
+    """Each peer's sessions are ``[time, items]``, ``[time, items, nonce]`` or ``[time, items, nonce,
+    keep_until]`` (numbers, the nonce a string). Red team round 10 on the registry (G1, for every state file): a
+    malformed entry is a refusal ("fix or remove it"), not dropped silently, which would forget spent budget."""
+
+    def number(v: Any) -> bool:
+        return type(v) in (int, float)
+
+    def session(e: Any) -> bool:
+        return (isinstance(e, list) and 2 <= len(e) <= 4 and number(e[0]) and number(e[1])
+                and (len(e) < 3 or isinstance(e[2], str)) and (len(e) < 4 or number(e[3])))
+
+    extra = sorted(set(doc) - {"schema", "peers"})
+    if extra:
+        return f"unknown field {str(extra[0])[:40]!r}"
+    for peer, sessions in doc["peers"].items():
+        if not isinstance(sessions, list) or not all(session(e) for e in sessions):
+            return f"peers[{str(peer)[:80]!r}] is not a list of [time, items(, nonce(, keep_until))] entries"
+    return None
+
+
 class SessionBudget:
     """Sessions and client items a server answers per peer and time window, and sessions in total across all
     peers (round 2, R4: a peer that is not authenticated can pose as many peers), kept in a small JSON state
@@ -371,7 +392,8 @@ class SessionBudget:
         self.total_sessions = total_sessions if total_sessions is not None else DEFAULT_BUDGET_TOTAL_SESSIONS
 
     def _file(self) -> StateFile:
-        return StateFile(Path(self.path), "PSI session budget", self.SCHEMA, "peers", MAX_BUDGET_BYTES)
+        return StateFile(Path(self.path), "PSI session budget", self.SCHEMA, "peers", MAX_BUDGET_BYTES,
+                         validate=_valid_budget)
 
     def _read(self) -> dict[str, Any]:
         # core.state_file: a bounded strict read of a regular file, no link (red team round 5, class 3: a FIFO

@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -179,6 +180,52 @@ def sign_request(key: Ed25519PrivateKey, origin: str, method: str, path: str, bo
         HEADER_NONCE: nonce,
         HEADER_SIGNATURE: base64.b64encode(sig).decode("ascii"),
     }
+
+
+def logged_request_problem(publisher: Any, request: Any, origin: str, body: bytes) -> str | None:
+    """None when a logged entry's ``publisher`` and ``request`` objects prove that the holder of the named key
+    signed ``body`` (the entry's canonical body bytes) for the log ``origin``; else why not.
+
+    Red team round 10 (F1): a reader of the log must check who wrote each entry itself, because whoever holds
+    the log's key (and its database) can append any bytes. This checks exactly what :func:`authenticate`
+    checked at admission, with the same :func:`request_message`: the key id is the SHA-256 of the public key
+    the entry carries, and the Ed25519 signature verifies over (origin, method, path, timestamp, nonce,
+    sha256(body)). Only ``POST /entries`` (with or without a query) admits writes, so nothing else is a
+    logged request. The clock window and the nonce's freshness were the server's to check; a reader can only
+    refuse a (key, nonce) pair logged twice (see the client)."""
+    if not isinstance(publisher, Mapping) or not isinstance(request, Mapping):
+        return "the entry has no publisher or request object"
+    kid, pub = publisher.get("key_id"), publisher.get("public_key")
+    if not isinstance(kid, str) or not _KEY_ID.match(kid):
+        return "the entry's publisher key id is not 64 lower-case hex digits"
+    try:
+        raw = base64.b64decode(pub, validate=True) if isinstance(pub, str) else b""
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 32:
+        return "the entry's publisher public key is not a base64 Ed25519 key (32 bytes)"
+    if key_id(raw) != kid:
+        return f"the entry names key id {kid[:16]} but carries the public key of {key_id(raw)[:16]}"
+    method, path, ts, nonce = (request.get(k) for k in ("method", "path", "timestamp", "nonce"))
+    if method != "POST" or not isinstance(path, str) or path.split("?", 1)[0] != "/entries":
+        return "the entry's request is not a POST /entries (the only write the registry admits)"
+    if type(ts) is not int or not 0 <= ts < 10**12:
+        return "the entry's request timestamp is not unix seconds"
+    if not isinstance(nonce, str) or not _NONCE.match(nonce):
+        return "the entry's request nonce is not 32 to 64 lower-case hex digits"
+    sig_text = request.get("signature")
+    try:
+        signature = base64.b64decode(sig_text, validate=True) if isinstance(sig_text, str) else b""
+    except (binascii.Error, ValueError):
+        signature = b""
+    if len(signature) != 64:
+        return "the entry's request signature is not an Ed25519 signature (64 bytes)"
+    try:
+        Ed25519PublicKey.from_public_bytes(raw).verify(signature, request_message(origin, method, path, ts, nonce,
+                                                                                   body))
+    except (InvalidSignature, ValueError):
+        return f"the request signature does not verify under key {kid[:16]} (the key's holder did not sign it)"
+    return None
 
 
 PublisherLookup = Callable[[str], "Publisher | None"]

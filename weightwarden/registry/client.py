@@ -49,7 +49,7 @@ from weightwarden.core.errors import InputError, WeightwardenError
 from weightwarden.core.merkle import leaf_hash
 from weightwarden.core.state_file import StateFile, StateFileError
 from weightwarden.registry import entries as _entries
-from weightwarden.registry.auth import sign_request
+from weightwarden.registry.auth import HEADER_KEY, logged_request_problem, sign_request
 
 CHECK_SCHEMA = "weightwarden.registry.check/v1"
 STATE_SCHEMA = "weightwarden.registry.client-state/v1"
@@ -115,7 +115,8 @@ class _State:
 
     @staticmethod
     def _file(path: Path) -> StateFile:
-        return StateFile(path, "registry client state", STATE_SCHEMA, "logs", MAX_STATE_BYTES)
+        return StateFile(path, "registry client state", STATE_SCHEMA, "logs", MAX_STATE_BYTES,
+                         validate=_valid_state)
 
     @classmethod
     def load(cls, path: Path) -> _State:
@@ -146,6 +147,32 @@ class _State:
                 self.data = merged
         except StateFileError as exc:
             raise RegistryClientError(str(exc)) from None
+
+
+def _valid_state(doc: dict[str, Any]) -> str | None:
+    """Every nested value of a client state file has the type the client reads (red team round 10, G1: a list
+    where an object belongs was an internal error): a per-URL entry ``{"vkey", "origin"}`` (a file from before
+    round 2 also kept the checkpoints and view key there) and, per log key, the remembered checkpoints and
+    the trusted view key, all strings."""
+    from weightwarden.core.state_file import check_fields
+
+    def text(v: Any) -> bool:
+        return isinstance(v, str)
+
+    problem = check_fields("the state", doc, {"schema": text, "logs": lambda v: isinstance(v, dict),
+                                              "keys": lambda v: isinstance(v, dict)})
+    if problem:
+        return problem
+    memory = {"checkpoint": text, "checkpoint_witnessed": text, "view_key": text}
+    for url, entry in doc["logs"].items():
+        problem = check_fields(f"logs[{url[:80]!r}]", entry, {"vkey": text, "origin": text, **memory}, ("vkey",))
+        if problem:
+            return problem
+    for vkey, entry in doc.get("keys", {}).items():
+        problem = check_fields(f"keys[{vkey[:80]!r}]", entry, memory)
+        if problem:
+            return problem
+    return None
 
 
 def _note_size(note: Any) -> int:
@@ -189,6 +216,7 @@ class RegistryClient:
         self.full_scan_max = full_scan_max
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
+        self._requests: dict[tuple[str, str], int] = {}  # (key id, nonce) -> the log index that carries it
         self._bundle_mismatch: list[str] = []
         self.notes: list[str] = []
         kwargs: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "follow_redirects": False}
@@ -357,24 +385,40 @@ class RegistryClient:
                                       f"{int(time.time() - newest)} s old (witnesses stopped, or an old checkpoint "
                                       "is replayed)")
 
-    def _advance(self, checkpoint: Any, note: bytes, verifier: Any) -> None:
-        """Remember ``checkpoint`` after proving it consistent with the one remembered (never backwards).
-        Witnessed checkpoints are remembered apart: the newest cosigned one may trail the latest."""
+    def _advance(self, checkpoint: Any, note: bytes, verifier: Any, witnessed: bool | None = None) -> None:
+        """Remember ``checkpoint`` after proving it consistent with EVERY checkpoint remembered for this log key
+        (never backwards within its own slot). Witnessed checkpoints are remembered apart (the newest cosigned
+        one may trail the latest), but the memory is one set of facts (red team round 10, S1): what a
+        ``--quorum`` run verified binds a run without it, and the reverse."""
+        witnessed = bool(self.quorum) if witnessed is None else witnessed
+        slot = "checkpoint_witnessed" if witnessed else "checkpoint"
+        self._check_memory(checkpoint, note, verifier, slot)
+        self._key_state(verifier)[slot] = note.decode("utf-8")
+        self.state.save()
+
+    def _check_memory(self, checkpoint: Any, note: bytes, verifier: Any, own_slot: str | None) -> None:
+        """``checkpoint`` is consistent with each remembered checkpoint of this log key: the one of ``own_slot``
+        must not be bigger (the log never goes backwards); one of the other slot may be (the newest witnessed
+        checkpoint trails the latest), and then ``checkpoint`` must be a prefix of it."""
         from weightwarden.registry.note import NoteError, open_checkpoint
 
-        slot = "checkpoint_witnessed" if self.quorum else "checkpoint"
-        saved = self._key_state(verifier).get(slot)
-        if saved is not None:
+        for slot in ("checkpoint", "checkpoint_witnessed"):
+            saved = self._key_state(verifier).get(slot)
+            if saved is None:
+                continue
             old_note = saved.encode("utf-8")
             try:
                 old, _ = open_checkpoint(old_note, verifier, verifier.name)
             except NoteError as exc:
                 raise RegistryClientError(f"the remembered checkpoint does not verify: {exc.reason}") from None
-            self._check_consistent(old, checkpoint, old_note, note, verifier)
-        self._key_state(verifier)[slot] = note.decode("utf-8")
-        self.state.save()
+            label = "witnessed " if slot == "checkpoint_witnessed" else "log-signed "
+            if slot == own_slot or old.size <= checkpoint.size:
+                self._check_consistent(old, checkpoint, old_note, note, verifier, label=label)
+            else:
+                self._check_consistent(checkpoint, old, note, old_note, verifier, remembered=old, label=label)
 
-    def _check_consistent(self, old: Any, new: Any, old_note: bytes, new_note: bytes, verifier: Any) -> None:
+    def _check_consistent(self, old: Any, new: Any, old_note: bytes, new_note: bytes, verifier: Any,
+                          remembered: Any = None, label: str = "") -> None:
         from weightwarden.registry import tlog
         from weightwarden.registry.splitview import detect_split_view
 
@@ -392,15 +436,35 @@ class RegistryClient:
             else:
                 tlog.verify_consistency(old.size, new.size, old.root_hash, new.root_hash, proof)
         except tlog.ProofError:
-            # splitview wants the consistency *path*: the proof, led by the old root when old_size is 2^k
-            path = [old.root_hash, *proof] if proof and old.size & (old.size - 1) == 0 else proof
+            # splitview wants the consistency *path* of the larger tree (led, when old_size is 2^k, by the old
+            # tree's root AS THE LARGER TREE HAS IT, not the remembered one): computed from the served tiles,
+            # authenticated against the larger checkpoint's root (round 10: the evidence was lost for 2^k sizes).
+            evidence = None
             try:
-                evidence = detect_split_view(old_note, new_note, verifier, path or None)
-            except WeightwardenError:
+                from weightwarden.registry.note import open_checkpoint
+                from weightwarden.registry.tiles import TileHashReader
+
+                a, a_note, b, b_note = old, old_note, new, new_note
+                if remembered is not None:
+                    # The new checkpoint is smaller than the remembered one (a witnessed tree trailing a
+                    # log-signed one verified before): this registry serves no tiles of the remembered tree, so
+                    # the evidence pairs it with the registry's latest log-signed checkpoint instead.
+                    # (``new`` and ``new_note`` are the remembered checkpoint here.)
+                    b_note = self._get("/checkpoint")
+                    b, _ = open_checkpoint(b_note, verifier, verifier.name)
+                    a, a_note = new, new_note
+                path = None
+                if 0 < a.size < b.size:
+                    reader = TileHashReader(b.size, lambda t: self._get("/" + t.path()), b.root_hash)
+                    path = tlog.consistency_path(a.size, b.size, reader)
+                evidence = detect_split_view(a_note, b_note, verifier, path)
+            except (WeightwardenError, ValueError):
                 evidence = None
             shown = "\n" + evidence.render() if evidence is not None else ""
-            raise RegistryClientError("the registry's tree is not consistent with the checkpoint this client "
-                                      f"verified before (split view or rewritten history){shown}") from None
+            mem = remembered if remembered is not None else old
+            raise RegistryClientError(f"the registry's tree is not consistent with the {label}checkpoint of size "
+                                      f"{mem.size} this client verified before (split view or rewritten "
+                                      f"history){shown}") from None
 
     def verified_entry(self, index: int, checkpoint: Any) -> bytes:
         """Entry ``index``'s bytes, proven to be in ``checkpoint``'s tree."""
@@ -471,15 +535,16 @@ class RegistryClient:
             data = base64.b64decode(entry["data"], validate=True)
         except (KeyError, TypeError, ValueError):
             raise RegistryClientError(f"entry {index}: malformed answer") from None
-        if _entries.parse_logged(data)["body"] != body:
-            raise RegistryClientError(f"entry {index} is not the body this client sent")
+        logged = self._logged(index, data, checkpoint)  # round 10: what a publisher sees logged is signed, too
+        if logged["body"] != body or logged["publisher"]["key_id"] != headers[HEADER_KEY]:
+            raise RegistryClientError(f"entry {index} is not the body this client sent under its key")
         try:
             tlog.verify_inclusion(leaf_hash(data), index, checkpoint.size, checkpoint.root_hash,
                                   _hashes(answer.get("inclusion_proof")))
         except tlog.ProofError as exc:
             raise RegistryClientError(f"the registry's inclusion proof for entry {index} fails: {exc.reason}") from None
-        if not self.quorum:  # a publisher, too, refuses a log that forks away from what it saw before
-            self._advance(checkpoint, note, verifier)
+        # A publisher, too, refuses a log that forks away from anything it verified before (either slot).
+        self._advance(checkpoint, note, verifier, witnessed=False)
         return Published(index, checkpoint.size, note)
 
     def publish_release(self, bundle_path: str | os.PathLike[str], *, model: str, key: Any,
@@ -585,9 +650,16 @@ class RegistryClient:
 
     # entries -----------------------------------------------------------------------------------------------
 
-    def _logged(self, index: int, data: bytes) -> dict[str, Any]:
-        """A logged entry the client reads, checked against the entry schema: a malformed entry (a hostile
-        operator's) is a clear error, never a KeyError deep in the verdict."""
+    def _logged(self, index: int, data: bytes, checkpoint: Any = None) -> dict[str, Any]:
+        """A logged entry the client reads, checked against the entry schema (a malformed entry, a hostile
+        operator's, is a clear error, never a KeyError deep in the verdict) and authenticated by its publisher.
+
+        Red team round 10 (F1): every entry that feeds a decision comes through here (full scan, line index,
+        the signed view's incidents, release lookups), and each must prove who wrote it: the key id is the
+        hash of the public key it carries and the publisher's request signature verifies over exactly what
+        the server verified at admission (``auth.logged_request_problem``, the same ``request_message``). A
+        (key, nonce) pair logged twice is a replayed request, which an honest registry refuses. Either is log
+        misbehaviour: refused with the evidence (index, leaf hash, tree), never skipped."""
         try:
             logged = _entries.parse_logged(data)
             _entries.check_body(logged["body"])
@@ -597,6 +669,20 @@ class RegistryClient:
         except (_entries.EntryError, AttributeError) as exc:
             raise RegistryClientError(f"log entry {index} is not a valid entry: "
                                       f"{getattr(exc, 'reason', exc)}") from None
+        problem = logged_request_problem(logged.get("publisher"), logged.get("request"), self.log_verifier().name,
+                                         _entries.canonical(logged["body"]))
+        if problem is None:
+            pair = (key_id, str(logged["request"]["nonce"]))
+            first = self._requests.setdefault(pair, index)
+            if first != index:
+                problem = (f"it repeats the signed request (key {key_id[:16]}, nonce {pair[1]}) already logged at "
+                           f"index {first}: a replay, which the registry must refuse")
+        if problem is not None:
+            tree = (f" in the verified tree of size {checkpoint.size}, root {base64.b64encode(checkpoint.root_hash).decode()}"
+                    if checkpoint is not None else "")
+            raise RegistryClientError(
+                f"the log holds an entry its publisher did not sign (log misbehaviour; refusing): entry {index} "
+                f"(leaf hash {leaf_hash(data).hex()}{tree}): {problem}")
         return logged
 
     def _scanned(self, checkpoint: Any) -> list[dict[str, Any]]:
@@ -604,7 +690,7 @@ class RegistryClient:
         cached = self._scan_cache
         if cached is None or cached[0] != checkpoint.size:
             data = self.all_entries(checkpoint)
-            cached = (checkpoint.size, [self._logged(i, d) for i, d in enumerate(data)])
+            cached = (checkpoint.size, [self._logged(i, d, checkpoint) for i, d in enumerate(data)])
             self._scan_cache = cached
         return cached[1]
 
@@ -668,7 +754,7 @@ class RegistryClient:
                     self.notes.append(f"a matching release is at log index {index}, after the verified checkpoint "
                                       f"(size {checkpoint.size}{', the newest the witnesses cosigned' if self.quorum else ''})")
                     continue
-                body = self._logged(index, self.verified_entry(index, checkpoint))["body"]
+                body = self._logged(index, self.verified_entry(index, checkpoint), checkpoint)["body"]
                 if body.get("schema") != _entries.RELEASE_SCHEMA:
                     raise RegistryClientError(f"entry {index} is not a release although the registry said so")
                 if not matches(body):
@@ -730,7 +816,7 @@ class RegistryClient:
             rel = signed.release
             wanted.update(i for i in (rel.latest_index, *rel.revocations) if i is not None)
         for index in sorted(i for i in wanted if 0 <= i < checkpoint.size):
-            data.add(model, index, self._logged(index, self.verified_entry(index, checkpoint)))
+            data.add(model, index, self._logged(index, self.verified_entry(index, checkpoint), checkpoint))
         self.notes.append("model line from the registry's index; each entry used was proven in the log "
                           f"(log of {checkpoint.size} entries is above the full-scan limit {self.full_scan_max})")
         return data
@@ -816,9 +902,9 @@ class RegistryClient:
             head, _ = open_checkpoint(note, verifier, verifier.name)
         except WeightwardenError as exc:
             raise RegistryClientError(f"the registry's checkpoint does not verify: {exc.reason}") from None
-        if head.size > checkpoint.size:
-            saved = (self._key_state(verifier).get("checkpoint_witnessed") or "").encode("utf-8")
-            self._check_consistent(checkpoint, head, saved, note, verifier)
+        # Round 10 (S1): proven consistent with every remembered checkpoint (the witnessed one just verified
+        # included), and remembered as the latest log-signed checkpoint, which binds a later run without --quorum.
+        self._advance(head, note, verifier, witnessed=False)
         return head
 
     def _check_view_tree(self, size: int, root: bytes, head: Any) -> None:
@@ -974,7 +1060,7 @@ class RegistryClient:
                 out.append(f"the registry's signed view names incident {incident_id} at log index {index}, beyond "
                            f"its verified tree ({head.size})")
                 continue
-            logged = self._logged(index, self.verified_entry(index, head))
+            logged = self._logged(index, self.verified_entry(index, head), head)
             record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
             if not isinstance(record, dict) or record.get("id") != incident_id:
                 out.append(f"the registry's signed view names incident {incident_id} at log index {index}, which "

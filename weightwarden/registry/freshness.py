@@ -315,6 +315,23 @@ def verify_current_view(data: bytes, public_key: Any, *, model_line: str, last_s
     return VerifiedView(release, md.signed.version, md.signed.expires, seen)
 
 
+def _valid_seen(doc: dict[str, Any]) -> str | None:
+    """Each line's remembered view is ``{"version": <non-negative integer>, "digest": <string>}`` (red team round
+    10, G1: a ``true`` version was read as version 1)."""
+    from weightwarden.core.state_file import check_fields, is_count
+
+    problem = check_fields("the file", doc, {"schema": lambda v: isinstance(v, str),
+                                             "lines": lambda v: isinstance(v, dict)})
+    if problem:
+        return problem
+    for line, entry in doc["lines"].items():
+        problem = check_fields("it", entry, {"version": is_count, "digest": lambda v: isinstance(v, str)},
+                               ("version", "digest"))
+        if problem:
+            return f"malformed entry for {line[:80]}: {problem}"
+    return None
+
+
 class LastSeen:
     """The client's memory of accepted view versions, one small JSON file; it never goes backwards."""
 
@@ -322,7 +339,8 @@ class LastSeen:
         self.path = Path(path)
 
     def _file(self) -> StateFile:
-        return StateFile(self.path, "record of seen view versions", SEEN_SCHEMA, "lines", MAX_SEEN_BYTES)
+        return StateFile(self.path, "record of seen view versions", SEEN_SCHEMA, "lines", MAX_SEEN_BYTES,
+                         validate=_valid_seen)
 
     def _load(self) -> dict[str, Any]:
         # core.state_file: a bounded strict read of a regular file, not through a link (red team round 7 on

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from weightwarden.core.errors import ConfigError, WeightwardenError
 from weightwarden.core.merkle import HASH_SIZE, empty_root
@@ -155,6 +156,64 @@ def parse_add_checkpoint(body: bytes) -> tuple[int, list[bytes], bytes]:
     return int(first[4:]), proof, note
 
 
+def _valid_state(doc: dict[str, Any]) -> str | None:
+    """Per log origin the last cosigned tree: ``{"size": <non-negative integer>, "root": <base64 of 32 bytes>,
+    "note": <string>}`` (red team round 10, G1: every nested value typed where the file is read)."""
+    from weightwarden.core.state_file import check_fields, is_count
+
+    def root(v: Any) -> bool:
+        try:
+            return isinstance(v, str) and len(b64decode_strict(v, "root")) == HASH_SIZE
+        except NoteError:
+            return False
+
+    problem = check_fields("the state", doc, {"schema": lambda v: isinstance(v, str),
+                                              "logs": lambda v: isinstance(v, dict)})
+    for origin, entry in doc["logs"].items():
+        problem = problem or check_fields(f"logs[{origin[:80]!r}]", entry, {
+            "size": is_count, "root": root, "note": lambda v: isinstance(v, str)}, ("size", "root", "note"))
+    return problem
+
+
+MAX_EVIDENCE_BYTES = 64 << 20
+MAX_EVIDENCE_LINE = 512 * 1024  # one record: two checkpoint notes (each ≤ 64 KiB with its signatures), 64 hashes
+
+
+def evidence_path(state_path: Path | str) -> Path:
+    """The witness's evidence log (one split-view proof per line) beside its state file."""
+    state = Path(state_path)
+    return state.with_name(state.name + ".evidence.jsonl")
+
+
+def read_evidence(path: Path | str) -> list[SplitViewProof]:
+    """The split-view proofs recorded at ``path`` (none when nothing is there). A bounded read of a regular file,
+    not through a link (``core.files``), each line bounded and parsed strictly; anything else is an error naming
+    the file and line (red team round 10, G2: a line that was not JSON, or deeply nested, was an internal
+    error)."""
+    from weightwarden.core import strict_json
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
+    from weightwarden.registry.splitview import SplitViewError
+
+    if not os.path.lexists(path):
+        return []
+    raw = read_bounded(path, "witness evidence file", MAX_EVIDENCE_BYTES, follow=False)
+    out = []
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        where = f"{path}: line {number}"
+        if len(line) > MAX_EVIDENCE_LINE:
+            raise InputError(f"{where}: over {MAX_EVIDENCE_LINE} bytes, not an evidence record")
+        try:
+            out.append(SplitViewProof.from_json(strict_json.loads(line)))
+        except strict_json.StrictJSONError as exc:
+            raise InputError(f"{where}: not JSON ({exc.reason})") from None
+        except SplitViewError as exc:
+            raise InputError(f"{where}: {exc.reason}") from None
+    return out
+
+
 class Witness:
     """A tlog witness for the logs in ``logs`` (origin → the log's Ed25519 verifier keys)."""
 
@@ -180,7 +239,8 @@ class Witness:
         return self.signer.verifier()
 
     def _state_file(self) -> StateFile:
-        return StateFile(self.state_path, "witness state", STATE_SCHEMA, "logs", MAX_STATE_BYTES)
+        return StateFile(self.state_path, "witness state", STATE_SCHEMA, "logs", MAX_STATE_BYTES,
+                         validate=_valid_state)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -249,19 +309,29 @@ class Witness:
                 )
 
     def _record_evidence(self, proof: SplitViewProof) -> None:
-        # tlog-witness: a witness MAY log a refused request as proof of log misbehaviour.
-        path = self.state_path.with_name(self.state_path.name + ".evidence.jsonl")
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(proof.to_json(), sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        # tlog-witness: a witness MAY log a refused request as proof of log misbehaviour. Red team round 10 (G2):
+        # appended through core.files (no link followed at the name, a regular file only: a FIFO there blocked
+        # the open for ever while this witness held its lock), like the state file next to it.
+        from weightwarden.core.files import create_file
+
+        path = evidence_path(self.state_path)
+        line = (json.dumps(proof.to_json(), sort_keys=True) + "\n").encode("utf-8")
+        try:
+            fd = create_file(path, 0o600, exclusive=False, append=True)
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise WitnessError(f"the log signed two different trees of the same size (split view); the evidence "
+                               f"could not be kept at {path}: {exc.strerror or exc}", 422, split_view=proof) from None
 
     def evidence(self) -> list[SplitViewProof]:
         """Every split-view proof this witness has recorded."""
-        path = self.state_path.with_name(self.state_path.name + ".evidence.jsonl")
-        if not path.exists():
-            return []
-        return [SplitViewProof.from_json(json.loads(line)) for line in path.read_text("utf-8").splitlines()]
+        return read_evidence(evidence_path(self.state_path))
 
     def add(self, old_size: int, proof: Sequence[bytes], note_bytes: bytes, now: int | None = None) -> bytes:
         """:meth:`add_checkpoint` with the request already split into its parts."""
