@@ -408,7 +408,8 @@ def _kt_tables(alphabet: int, longest: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _view_symbols(matrix: np.ndarray, view: tuple[str, int, int]) -> list[np.ndarray]:
-    """The symbol sequences of one view of each row: (kind, width, block) -> a list of (rows × m) arrays."""
+    """The symbol sequences of one view of each row: (kind, width, block) -> a list of (rows × m) arrays
+    ("septets/digest": rows of whole 32-byte digests)."""
     kind, _width, _block = view
     if kind == "bytes":
         return [matrix]
@@ -427,13 +428,17 @@ def _view_symbols(matrix: np.ndarray, view: tuple[str, int, int]) -> list[np.nda
             offsets = phase + 7 * np.arange((8 * matrix.shape[1] - phase) // 7)
             out.append(((words[:, offsets >> 3] >> (offsets & 7).astype(np.uint16)) & 0x7F).astype(np.uint8))
         return out
+    if kind == "septets/digest":  # the same, each 32-byte digest packed on its own (text restarted per digest)
+        records = matrix.reshape(-1, 32)
+        return [units.reshape(matrix.shape[0], -1) for units in _view_symbols(records, ("septets", 7, 0))]
     raise ValueError(kind)
 
 
 # (kind, bits per symbol, smallest window in symbols)
 SKETCH_MODELS: tuple[tuple[str, int, int], ...] = (("bytes", 8, 64), ("bytes/2", 8, 64), ("hex", 4, 128),
                                                  ("septets", 7, 128))
-DIGEST_SET_MODELS: tuple[tuple[str, int, int], ...] = (("bytes", 8, 64), ("hex", 4, 128), ("septets", 7, 128))
+DIGEST_SET_MODELS: tuple[tuple[str, int, int], ...] = (("bytes", 8, 64), ("hex", 4, 128), ("septets", 7, 128),
+                                                     ("septets/digest", 7, 128))
 _CHUNK = 1 << 22  # counts gathered at once (bounds the memory of one step to ~32 MiB of float64)
 
 
