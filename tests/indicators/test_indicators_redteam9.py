@@ -486,3 +486,21 @@ def test_honest_round_trip_still_matches(derived):  # noqa: F811
     assert result.exit_code == 1, result.output
     out = json.loads(result.output)
     assert len(out["exact"]) == len(json.loads(derived["base"].read_text())["prompts"])
+
+
+def test_stix_round_trip_at_the_largest_num_perm(tmp_path):
+    """Found while measuring: a num_perm 1024 sketch (8192 hex characters) was over the STIX string bound, so the
+    largest scheme could not be imported from STIX (the base64 form of num_perm > 768 could not either)."""
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+    from weightwarden.indicators.keys import GroupKey
+    from weightwarden.indicators.records import load_set
+    from weightwarden.indicators.sketch import Scheme, Sketcher
+    from weightwarden.indicators.stix import to_stix
+
+    key = GroupKey(random.Random(3).randbytes(32))
+    sketcher = Sketcher(key, Scheme(key_id=key.key_id, num_perm=1024, bands=512, rows=2))
+    built = build_set(sketcher, [prompt_indicator(sketcher, MSG), prompt_indicator(sketcher, RUSSIAN)])
+    path = tmp_path / "big.stix.json"
+    path.write_text(json.dumps(to_stix(built)))
+    again = load_set(path)
+    assert [p.exact for p in again.prompts] == sorted(p.exact for p in built.prompts)

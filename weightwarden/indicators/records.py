@@ -250,24 +250,6 @@ class IndicatorSet:
             raise IndicatorFormatError(f"{where}: more than {MAX_MODEL_INDICATORS} model indicators")
         prompts = tuple(_prompt_from_json(p, scheme, f"{where}: prompts[{i}]") for i, p in enumerate(raw_prompts))
         models = tuple(_model_from_json(m, f"{where}: models[{i}]") for i, m in enumerate(raw_models))
-        # Red team round 6 (class 1): the order and repeats of the indicators were free (to_json sorts, so any
-        # other order or a repeated digest was made by hand): only the canonical order is accepted.
-        # Round 7 (class 1c): the canonical order is prompt_order, so the per-prompt choices form no sequence.
-        seen: set[str] = set()
-        for i, p in enumerate(prompts):
-            if p.exact in seen:
-                raise IndicatorFormatError(f"{where}: prompts[{i}]: 'exact' is repeated (an indicator set lists "
-                                           "each digest once)")
-            seen.add(p.exact)
-        for i in range(1, len(prompts)):
-            if prompt_order(prompts[i - 1]) > prompt_order(prompts[i]):
-                raise IndicatorFormatError(
-                    f"{where}: prompts[{i}]: out of order (an indicator set lists its prompts sorted by atlas, "
-                    "decoded, category, exact)")
-        for i in range(1, len(models)):
-            if (models[i - 1].kind, models[i - 1].digest) >= (models[i].kind, models[i].digest):
-                raise IndicatorFormatError(f"{where}: models[{i}]: repeated or out of order (each model indicator "
-                                           "once, sorted by kind and digest)")
         # Red team round 7 (class 1a): text with the high bit chosen per byte passes the per-digest test (1.9e-4
         # of HMAC outputs are printable after `& 0x7f`), so a set's count of such digests is judged as a whole.
         # Round 8 (class 1): 31 ASCII chars + one NUL passed every all-32-bytes test; a set's count of digests
@@ -287,6 +269,24 @@ class IndicatorSet:
             if reason is not None:
                 raise IndicatorFormatError(f"{at}: {name!r} is not a keyed digest: {reason} (refused: it would "
                                            "carry readable text)")
+        # Red team round 6 (class 1): the order and repeats of the indicators were free (to_json sorts, so any
+        # other order or a repeated digest was made by hand): only the canonical order is accepted.
+        # Round 7 (class 1c): the canonical order is prompt_order, so the per-prompt choices form no sequence.
+        seen: set[str] = set()
+        for i, p in enumerate(prompts):
+            if p.exact in seen:
+                raise IndicatorFormatError(f"{where}: prompts[{i}]: 'exact' is repeated (an indicator set lists "
+                                           "each digest once)")
+            seen.add(p.exact)
+        for i in range(1, len(prompts)):
+            if prompt_order(prompts[i - 1]) > prompt_order(prompts[i]):
+                raise IndicatorFormatError(
+                    f"{where}: prompts[{i}]: out of order (an indicator set lists its prompts sorted by atlas, "
+                    "decoded, category, exact)")
+        for i in range(1, len(models)):
+            if (models[i - 1].kind, models[i - 1].digest) >= (models[i].kind, models[i].digest):
+                raise IndicatorFormatError(f"{where}: models[{i}]: repeated or out of order (each model indicator "
+                                           "once, sorted by kind and digest)")
         if prompts:
             sketches = np.stack([p.sketch.astype(">u4") for p in prompts]).view(np.uint8)
             for i, reason in enumerate(sketch_text_reasons(sketches)):

@@ -42,7 +42,7 @@ from weightwarden.indicators.records import (
     prompt_order,
     short_strings,
 )
-from weightwarden.indicators.sketch import Scheme, encode_signature
+from weightwarden.indicators.sketch import SCHEME_INT_RANGES, Scheme, encode_signature
 
 TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 TLP2_CREATED = "2022-10-01T00:00:00.000Z"
@@ -316,6 +316,9 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
 # Round 2 (R5): strings and lists inside objects were unbounded (an 8 MB pattern cost stix2's ANTLR validator
 # 132 s and 2.65 GB; 13 M labels 1.1 GB). No value of ours is longer or larger than these.
 MAX_STIX_STRING = 4096
+# A sketch is 8 hex characters per permutation (v2, red team round 9): 8192 at the largest num_perm. (The base64
+# form of num_perm > 768 was over MAX_STIX_STRING: such bundles were refused before; found while measuring.)
+MAX_STIX_SKETCH = 8 * SCHEME_INT_RANGES["num_perm"][1]
 MAX_STIX_LIST = 64
 MAX_STIX_DICT = 64
 
@@ -327,8 +330,9 @@ def _bounded(value: Any, where: str, *, skip_list: str | None = None, key: str =
     while stack:
         name, item = stack.pop()
         if isinstance(item, str):
-            if len(item) > MAX_STIX_STRING:
-                raise IndicatorFormatError(f"{where}: {name or 'a value'} is longer than {MAX_STIX_STRING} characters")
+            limit = MAX_STIX_SKETCH if name == "sketch" else MAX_STIX_STRING
+            if len(item) > limit:
+                raise IndicatorFormatError(f"{where}: {name or 'a value'} is longer than {limit} characters")
         elif isinstance(item, list):
             if name != skip_list and len(item) > MAX_STIX_LIST:
                 raise IndicatorFormatError(f"{where}: {name or 'a list'} holds more than {MAX_STIX_LIST} entries")
