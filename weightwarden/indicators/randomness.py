@@ -435,8 +435,8 @@ def _view_symbols(matrix: np.ndarray, view: tuple[str, int, int]) -> list[np.nda
 
 
 # (kind, bits per symbol, smallest window in symbols)
-SKETCH_MODELS: tuple[tuple[str, int, int], ...] = (("bytes", 8, 64), ("bytes/2", 8, 64), ("hex", 4, 128),
-                                                 ("septets", 7, 128))
+SKETCH_MODELS: tuple[tuple[str, int, int], ...] = (("bytes", 8, 64), ("bytes/2", 8, 128), ("hex", 4, 128),
+                                                 ("septets", 7, 192))
 DIGEST_SET_MODELS: tuple[tuple[str, int, int], ...] = (("bytes", 8, 64), ("hex", 4, 128), ("septets", 7, 128),
                                                      ("septets/digest", 7, 128))
 _CHUNK = 1 << 22  # counts gathered at once (bounds the memory of one step to ~32 MiB of float64)
