@@ -49,11 +49,11 @@ def test_round_trip_and_contains_statement(sketcher: Sketcher, tmp_path: Path):
 
 
 @pytest.mark.parametrize(("mutate", "reason"), [
-    (lambda d: d.update(schema="nope"), "not a weightwarden.indicator-set/v1"),
+    (lambda d: d.update(schema="nope"), "not a weightwarden.indicator-set/v2"),
     (lambda d: d.update(tlp="purple"), "unknown TLP level"),
     (lambda d: d["prompts"][0].update(exact="XYZ"), "64 lower-case hex"),
-    (lambda d: d["prompts"][0].update(sketch="AAAA"), "sketch of 3 bytes"),
-    (lambda d: d["prompts"][0].update(sketch=5), "not a base64 string"),
+    (lambda d: d["prompts"][0].update(sketch="AAAA"), "sketch must be 1024 lower-case hex"),
+    (lambda d: d["prompts"][0].update(sketch=5), "not a hex string"),
     (lambda d: d["prompts"][0].update(atlas="T1059"), "not a MITRE ATLAS"),
     (lambda d: d["scheme"].update(num_perm="128"), "num_perm"),
     (lambda d: d["scheme"].update(bands=3), "bands × rows"),

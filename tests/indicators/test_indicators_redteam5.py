@@ -10,7 +10,6 @@ hanging).
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -139,7 +138,7 @@ def _shapes() -> dict[str, Any]:
         return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1_000_000
 
     def sketch(v: Any) -> bool:
-        return isinstance(v, str) and len(base64.b64decode(v, validate=True)) == 4 * default.num_perm
+        return isinstance(v, str) and len(v) == 8 * default.num_perm and re.fullmatch(r"[0-9a-f]+", v) is not None
 
     def rng(field: str) -> Any:
         low, high = SCHEME_INT_RANGES[field]
@@ -155,14 +154,14 @@ def _shapes() -> dict[str, Any]:
     contains = {"prompt_indicators": count, "model_indicators": count, "keyed_exact_digests": boolean,
                 "keyed_sketches": boolean, "sealed_sketches": boolean, "raw_text": enum(False),
                 "local_references": enum(False), "free_text_categories": enum(False), "notice": enum(clean_notice)}
-    native = {"schema": enum("weightwarden.indicator-set/v1"), "producer": enum(None), "created": regex(_TIME),
+    native = {"schema": enum("weightwarden.indicator-set/v2"), "producer": enum(None), "created": regex(_TIME),
               "tlp": tlp, "sources[]": enum("folder", "eval-log", "incident", "fingerprint", "model"),
               **{f"contains.{k}": v for k, v in contains.items()}, **{f"scheme.{k}": v for k, v in scheme.items()},
               "prompts[].id": regex(r"pi-[0-9a-f]{16}"), "prompts[].exact": regex(_HEX64),
               "prompts[].sketch": sketch, "prompts[].atlas": enum(*stix.ATLAS_NAMES),
               "prompts[].category": enum(None), "prompts[].decoded[]": enum(*KNOWN_LAYERS),
               "models[].kind": regex(r"[a-z-]+"), "models[].digest": regex(_HEX64), "models[].label": enum(None)}
-    ext = {"extension_type": enum("property-extension"), "schema": enum("weightwarden.indicator-set/v1"),
+    ext = {"extension_type": enum("property-extension"), "schema": enum("weightwarden.indicator-set/v2"),
            **{f"scheme.{k}": v for k, v in scheme.items()}, **{f"contains.{k}": v for k, v in contains.items()},
            "sources[]": native["sources[]"], "sketch": sketch, "decoded[]": native["prompts[].decoded[]"],
            "category": enum(None), "producer": enum(None), "model_kind": regex(r"[a-z-]+"),
@@ -178,7 +177,7 @@ def _shapes() -> dict[str, Any]:
         "description": enum("Keyed digests and sealed sketches of attack prompts and models.",
                             "Keyed HMAC-SHA-256 digest and sealed keyed MinHash sketch of a normalised attack "
                             "prompt; the text is not included. Readable and comparable only with the group key."),
-        "schema": enum(stix._EXTENSION_SCHEMA), "version": enum("2.0.0"),
+        "schema": enum(stix._EXTENSION_SCHEMA), "version": enum("3.0.0"),
         "extension_types[]": enum("property-extension"), "identity_class": enum("system"),
         "context": enum("suspicious-activity"), "external_references[].source_name": enum("mitre-atlas"),
         "external_references[].url": regex(r"https://atlas\.mitre\.org/techniques/AML\.T\d{4}"),

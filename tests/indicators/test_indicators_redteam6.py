@@ -482,7 +482,7 @@ def test_sketch_of_plain_text_is_refused(derived):
 
     data = json.loads(derived["base"].read_text())
     n = 4 * data["scheme"]["num_perm"]
-    data["prompts"][0]["sketch"] = base64.b64encode((SECRET * (n // len(SECRET) + 1))[:n]).decode()
+    data["prompts"][0]["sketch"] = (SECRET * (n // len(SECRET) + 1))[:n].hex()
     bad = derived["dir"] / "sketchtext.json"
     bad.write_text(json.dumps(data))
     with pytest.raises(IndicatorFormatError, match="printable text"):

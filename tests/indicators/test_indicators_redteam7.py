@@ -9,7 +9,6 @@ order; 2 registry client state created in device folders; 3 registry client stat
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import itertools
@@ -93,7 +92,7 @@ def _mk_r7(base: Path, out: Path) -> dict[str, Any]:
                for i, c in enumerate(chunks)]
     sketches = _sketch_variants(n)
     for p, name in zip(prompts, ("utf-16-le", "ascii + 0xff filler", "high-bit ascii"), strict=False):
-        p["sketch"] = base64.b64encode(sketches[name]).decode()
+        p["sketch"] = sketches[name].hex()
     data["prompts"] = sorted(prompts, key=lambda p: p["exact"]) + _selection(template, KNOWN_CATEGORIES,
                                                                            LAYER_ORDER, ATLAS_TECHNIQUES)
     data["prompts"].sort(key=lambda p: p["exact"])
@@ -169,7 +168,7 @@ def test_each_sketch_variant_is_refused(variant, num_perm):
     raw = _sketch_variants(4 * num_perm)[variant]
     assert len(raw) == 4 * num_perm
     with pytest.raises(IndicatorFormatError, match="not random-looking bytes"):
-        decode_signature(base64.b64encode(raw).decode(), num_perm, "s")
+        decode_signature(raw.hex(), num_perm, "s")
 
 
 def test_selection_order_reveals_only_a_histogram(derived):

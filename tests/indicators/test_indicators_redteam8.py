@@ -7,7 +7,6 @@ and a sealed sketch of contiguous ASCII text + non-printable filler spread to fl
 
 from __future__ import annotations
 
-import base64
 import hmac
 import itertools
 import json
@@ -59,7 +58,7 @@ def _mk_r8(base: Path, out: Path) -> dict[str, Any]:
     for i, c in enumerate(chunks):
         exact = (f"{i:02d}" + c.ljust(29)).encode().hex() + "00"
         prompts.append({**template, "id": "pi-" + exact[:16], "exact": exact, "category": None, "decoded": [],
-                        "sketch": base64.b64encode(_text_sketch(208, n, i)).decode()})
+                        "sketch": _text_sketch(208, n, i).hex()})
     data["prompts"] = sorted(prompts, key=lambda p: p["exact"])
     data["models"] = [{"kind": "weights-root", "digest": (b"model: evil-llama-3-jailbroken!" + b"\x00").hex()}]
     out.write_text(json.dumps(data))
@@ -155,7 +154,7 @@ def test_every_r8_sketch_size_is_refused(n):
     shapes.append(pieces + _flat_filler(n - len(pieces), rng))
     for raw in shapes:
         with pytest.raises(IndicatorFormatError, match="not random-looking bytes"):
-            decode_signature(base64.b64encode(raw).decode(), n // 4, "x")
+            decode_signature(raw.hex(), n // 4, "x")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -102,7 +102,7 @@ def _mutations():
         b["objects"] = {"a": 1}
 
     return [(drop_grouping, "exactly one weightwarden grouping"), (bad_pattern, "not a weightwarden prompt digest"),
-            (broken_stix, "malformed STIX 2.1 bundle"), (bad_sketch, "sketch of 3 bytes"),
+            (broken_stix, "malformed STIX 2.1 bundle"), (bad_sketch, "sketch must be 1024 lower-case hex"),
             (two_tlps, "exactly one TLP 2.0 marking"), (dangling, "not in the bundle"),
             (scheme, "bands × rows"), (not_a_list, "'objects' must be a list")]
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from weightwarden.cli._options import FiniteFloat
 from weightwarden.cli._terminal import write_stdout
 
 EXIT_OK = 0
@@ -191,8 +192,8 @@ def _warn_about_keys_for_run_file_endpoints(values: dict[str, Any], settings: di
               help="Run log (JSONL). Existing: the run continues. Default: eval-<model>-<digest>.jsonl.")
 @click.option("--max-tokens", type=click.IntRange(min=1), default=DEFAULT_MAX_TOKENS, show_default=True,
               help="Answer length limit; answers cut off at it are counted and flagged.")
-@click.option("--temperature", type=click.FloatRange(min=0.0), default=0.0, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1.0), default=120.0, show_default=True,
+@click.option("--temperature", type=FiniteFloat(min=0.0), default=0.0, show_default=True)
+@click.option("--timeout", "timeout_s", type=FiniteFloat(min=1.0), default=120.0, show_default=True,
               help="Seconds per request.")
 @click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--truncated", type=click.Choice(["score", "error"]), default="score", show_default=True,

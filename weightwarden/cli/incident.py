@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from weightwarden.cli._options import FiniteFloat
 from weightwarden.cli._terminal import write_stdout
 from weightwarden.core.text import printable
 
@@ -372,7 +373,7 @@ def incident_group() -> None:
                    "list): checked with the indicators loader; raw text, local references and free-text "
                    "categories are refused, and --tlp must be at least as strict as each set's TLP.")
 @click.option("--require-measured", is_flag=True, help="Propagate only along measured lineage, not declared bases.")
-@click.option("--min-score", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--min-score", type=FiniteFloat(0, 1), default=0.0, show_default=True,
               help="Lowest lineage score through which the incident reaches derived models.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the OSV JSON here.")
 @_with(_registry_write)

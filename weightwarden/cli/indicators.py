@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from weightwarden.cli._options import FiniteFloat
 from weightwarden.cli._terminal import write_stdout
 from weightwarden.core.files import write_atomic
 from weightwarden.core.text import printable
@@ -156,7 +157,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     if fmt == "stix":
         from weightwarden.indicators.stix import to_stix
 
-        _write(output, json.dumps(to_stix(built), indent=1) + "\n", "STIX bundle", content=built.without_private())
+        _write(output, json.dumps(to_stix(built), indent=1, allow_nan=False) + "\n", "STIX bundle", content=built.without_private())
     else:
         _write(output, dump_set(built), "indicator set", content=built)
     return EXIT_OK
@@ -188,7 +189,7 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
         from weightwarden.indicators.stix import to_stix
 
         stripped = shared.without_private()
-        _write(output, json.dumps(to_stix(stripped), indent=1) + "\n", "STIX bundle", content=stripped)
+        _write(output, json.dumps(to_stix(stripped), indent=1, allow_nan=False) + "\n", "STIX bundle", content=stripped)
     else:
         _write(output, dump_set(shared), "indicator set", content=shared)
     click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sealed sketches only", err=True)
@@ -234,7 +235,7 @@ def render_match(result: Any) -> str:
               help="Group key file: exported sketches are sealed, only the key opens them.")
 @click.option("--allow-external-key", is_flag=True,
               help="Accept a bare 64-hex key not made by `indicators keygen` (only if it was drawn at random).")
-@click.option("--threshold", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
+@click.option("--threshold", type=FiniteFloat(0.0, 1.0, min_open=True, decimals=3), default=None,
               help="Near-match Jaccard threshold (default: the scheme's).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_errors_to_exit
@@ -246,7 +247,7 @@ def match_command(mine: str, theirs: str, key_path: str, allow_external_key: boo
 
     result = match_sets(_load(mine), _load(theirs), load_key(key_path, allow_external=allow_external_key),
                          threshold=threshold)
-    write_stdout(json.dumps(result.to_json(), indent=1) + "\n" if fmt == "json" else render_match(result))
+    write_stdout(json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n" if fmt == "json" else render_match(result))
     return EXIT_MATCHED if result.exact or result.near or result.models else EXIT_OK
 
 
@@ -257,7 +258,7 @@ def psi_group() -> None:
 
 def _render_psi(result: Any, fmt: str) -> None:
     if fmt == "json":
-        write_stdout(json.dumps(result.to_json(), indent=1) + "\n")
+        write_stdout(json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n")
         return
     count = "not shared by the client" if result.cardinality is None else str(result.cardinality)
     write_stdout(f"shared indicators: {count} (mine {result.mine}, theirs {result.theirs}; sent "
@@ -273,7 +274,7 @@ def _budget_options(fn: Callable[..., int]) -> Callable[..., int]:
     fn = click.option("--budget-items", type=click.IntRange(min=1), default=200_000, show_default=True,
                       help="Client items answered per peer and window (each one a possible membership test "
                            "for a malicious member).")(fn)
-    fn = click.option("--budget-window", type=click.FloatRange(min=1.0), default=86_400.0, show_default=True,
+    fn = click.option("--budget-window", type=FiniteFloat(min=1.0), default=86_400.0, show_default=True,
                       help="Budget window in seconds.")(fn)
     fn = click.option("--budget-total-sessions", type=click.IntRange(min=1), default=100, show_default=True,
                       help="Sessions answered per window across all peers together.")(fn)
@@ -346,9 +347,9 @@ def psi_member_keygen_command(name: str, output: str) -> int:
 @click.option("--max-client-items", type=click.IntRange(min=1), default=1_000_000, show_default=True)
 @click.option("--min-client-items", type=click.IntRange(min=1), default=10, show_default=True,
               help="Refuse smaller client sets (stops accidental membership tests; padding defeats it).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+@click.option("--timeout", type=FiniteFloat(min=0.1), default=120.0, show_default=True,
               help="Seconds per message (plus its size at 64 KiB/s).")
-@click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True,
+@click.option("--session-timeout", type=FiniteFloat(min=1.0), default=900.0, show_default=True,
               help="Seconds for the whole session.")
 @_budget_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
@@ -387,8 +388,8 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
               help="Refuse smaller server sets (a 1-item set is a membership test of our set).")
 @click.option("--max-server-items", type=click.IntRange(min=1), default=1_000_000, show_default=True,
               help="Refuse larger server sets (limits memory and time a hostile server can make us spend).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True)
-@click.option("--session-timeout", type=click.FloatRange(min=1.0), default=900.0, show_default=True)
+@click.option("--timeout", type=FiniteFloat(min=0.1), default=120.0, show_default=True)
+@click.option("--session-timeout", type=FiniteFloat(min=1.0), default=900.0, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_MEMBER_KEY_OPTION
 @_SERVER_NAME_OPTION

@@ -12,6 +12,7 @@ import os
 
 import click
 
+from weightwarden.cli._options import FiniteFloat
 from weightwarden.cli._terminal import printable, write_stdout
 
 EXIT_DERIVED = 0
@@ -50,7 +51,7 @@ def _unreadable(command: str, exc: Exception) -> int:
               help="Compare B with this fingerprint of A (from `weightwarden fingerprint`) instead of A's weights.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
               show_default=True, help="json follows weightwarden.lineage-report/v1.")
-@click.option("--alpha", type=click.FloatRange(min=0.0, max=1.0, min_open=True, max_open=True), default=0.01,
+@click.option("--alpha", type=FiniteFloat(min=0.0, max=1.0, min_open=True, max_open=True), default=0.01,
               show_default=True, help="Significance level: 'derived' when the p-value is below it.")
 @click.option("--allow-symlinks", is_flag=True,
               help="Also follow symbolic links that leave the model folder (links inside it, and a Hugging Face "

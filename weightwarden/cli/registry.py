@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from weightwarden.cli._options import FiniteFloat
+
 EXIT_CURRENT = 0
 EXIT_NOT_CURRENT = 1
 EXIT_ERROR = 2
@@ -123,8 +125,8 @@ def registry_group() -> None:
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64),
               help="API worker processes (all share the database); 0 = one per CPU core.")
-@click.option("--write-rate", default=20.0, show_default=True, type=float, help="Writes/s per key and worker.")
-@click.option("--write-burst", default=200.0, show_default=True, type=float)
+@click.option("--write-rate", default=20.0, show_default=True, type=FiniteFloat(), help="Writes/s per key and worker.")
+@click.option("--write-burst", default=200.0, show_default=True, type=FiniteFloat())
 def serve(db: str | None, keys_dir: str | None, origin: str | None, host: str, port: int, workers: int,
           write_rate: float, write_burst: float) -> int:
     """Serve the log (tiles, checkpoints, proofs, model lines; signed writes)."""

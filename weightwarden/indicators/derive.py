@@ -57,7 +57,7 @@ TRANSCRIPT_SUFFIXES = (".json",)
 MAX_EVIDENCE_TOTAL_BYTES = 256 * 1024 * 1024  # all --folder files and --eval-log bytes of one derive together
 MAX_EVAL_LOG_LINES = 1_000_000  # all --eval-log lines of one derive together
 # One prompt indicator in dump_set's form, without text or ref: ~300 bytes of fields and indentation plus the
-# base64 sketch (measured: 970 bytes at num_perm 128).
+# hex sketch (8 characters per permutation since the v2 format, red team round 9).
 _INDICATOR_OVERHEAD_BYTES = 400
 
 
@@ -66,7 +66,7 @@ class DeriveBudget:
 
     def __init__(self, num_perm: int, *, max_indicators: int | None = None,
                  max_bytes: int = MAX_EVIDENCE_TOTAL_BYTES, max_lines: int = MAX_EVAL_LOG_LINES) -> None:
-        per = _INDICATOR_OVERHEAD_BYTES + 4 * -(-4 * num_perm // 3)
+        per = _INDICATOR_OVERHEAD_BYTES + 8 * num_perm
         self.max_indicators = max_indicators if max_indicators is not None else min(MAX_INDICATORS,
                                                                                     MAX_SET_BYTES // per)
         self.indicators = 0

@@ -22,7 +22,10 @@ import numpy as np
 from weightwarden.indicators.errors import IndicatorFormatError
 from weightwarden.indicators.sketch import Scheme, decode_signature, encode_signature
 
-SET_SCHEMA = "weightwarden.indicator-set/v1"
+# v2 (red team round 9, class 1): sealed sketches are lower-case hex instead of base64, whose 64-symbol alphabet
+# spelled readable text on the page. v1 is refused with a message (not converted): see _refuse_old_schema.
+SET_SCHEMA = "weightwarden.indicator-set/v2"
+SET_SCHEMA_V1 = "weightwarden.indicator-set/v1"
 MAX_SET_BYTES = 64 * 1024 * 1024
 MAX_INDICATORS = 100_000  # a 64 MiB file holds ~75,000 prompt indicators; LSH memory grows with 64 bands each
 MAX_JSON_CONTAINERS = 2_000_000  # see read_json_bounded
@@ -222,6 +225,15 @@ class IndicatorSet:
 
     @classmethod
     def from_json(cls, data: Any, where: str = "<indicator set>") -> IndicatorSet:
+        if isinstance(data, dict) and data.get("schema") == SET_SCHEMA_V1:
+            # Red team round 9 (class 1): decided to refuse, not to convert. A v1 sketch is base64, and a reader
+            # of the file (or of a registry incident or STIX bundle relaying it) sees that string: converting on
+            # load would accept text that a surface test on 64 symbols cannot reliably refuse (letter case is a
+            # free choice), and the format is re-derivable from the evidence by whoever made it.
+            raise IndicatorFormatError(
+                f"{where}: this indicator set is in the old format {SET_SCHEMA_V1}, whose sketches are base64 (an "
+                "alphabet that can spell readable text, red team round 9); it is no longer read: re-derive it "
+                f"with this weightwarden (format {SET_SCHEMA}, sketches in hex)")
         if not isinstance(data, dict) or data.get("schema") != SET_SCHEMA:
             found = data.get("schema") if isinstance(data, dict) else type(data).__name__
             raise IndicatorFormatError(f"{where}: not a {SET_SCHEMA} indicator set (schema {found!r})")
@@ -242,12 +254,21 @@ class IndicatorSet:
         # of HMAC outputs are printable after `& 0x7f`), so a set's count of such digests is judged as a whole.
         # Round 8 (class 1): 31 ASCII chars + one NUL passed every all-32-bytes test; a set's count of digests
         # holding long printable runs is judged the same way (randomness.digest_set_reason).
-        from weightwarden.indicators.randomness import digest_set_reason
+        # Round 9 (class 4): the per-digest and per-sketch randomness tests run once over the whole set,
+        # vectorised (they were one Python loop per byte per indicator: ~28 s of CPU for a maximal set).
+        from weightwarden.indicators.randomness import (
+            digest_set_reason,
+            digest_text_reasons,
+            sketch_text_reasons,
+        )
 
-        digests = [p.exact for p in prompts] + [m.digest for m in models]
-        reason = digest_set_reason([bytes.fromhex(h) for h in digests])
-        if reason is not None:
-            raise IndicatorFormatError(f"{where}: {reason} (refused: they would carry readable text)")
+        named = [(f"{where}: prompts[{i}]", "exact", p.exact) for i, p in enumerate(prompts)]
+        named += [(f"{where}: models[{i}]", "digest", m.digest) for i, m in enumerate(models)]
+        raw_digests = [bytes.fromhex(h) for _, _, h in named]
+        for (at, name, _), reason in zip(named, digest_text_reasons(raw_digests), strict=True):
+            if reason is not None:
+                raise IndicatorFormatError(f"{at}: {name!r} is not a keyed digest: {reason} (refused: it would "
+                                           "carry readable text)")
         # Red team round 6 (class 1): the order and repeats of the indicators were free (to_json sorts, so any
         # other order or a repeated digest was made by hand): only the canonical order is accepted.
         # Round 7 (class 1c): the canonical order is prompt_order, so the per-prompt choices form no sequence.
@@ -266,6 +287,15 @@ class IndicatorSet:
             if (models[i - 1].kind, models[i - 1].digest) >= (models[i].kind, models[i].digest):
                 raise IndicatorFormatError(f"{where}: models[{i}]: repeated or out of order (each model indicator "
                                            "once, sorted by kind and digest)")
+        if prompts:
+            sketches = np.stack([p.sketch.astype(">u4") for p in prompts]).view(np.uint8)
+            for i, reason in enumerate(sketch_text_reasons(sketches)):
+                if reason is not None:
+                    raise IndicatorFormatError(f"{where}: prompts[{i}]: sketch is not random-looking bytes: {reason} "
+                                               "(refused: a sealed sketch would carry readable text)")
+        reason = digest_set_reason(raw_digests)
+        if reason is not None:
+            raise IndicatorFormatError(f"{where}: {reason} (refused: they would carry readable text)")
         sources = short_strings(data.get("sources", []), "sources", where)
         unknown = sorted(set(sources) - KNOWN_SOURCES)
         if unknown:
@@ -336,14 +366,13 @@ def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
     exact = data.get("exact")
     if not isinstance(exact, str) or not _HEX64.fullmatch(exact):
         raise IndicatorFormatError(f"{where}: 'exact' must be 64 lower-case hex characters")
-    check_digest(exact, "exact", where)
     atlas = data.get("atlas", ATLAS_JAILBREAK)
     if atlas not in ATLAS_TECHNIQUES:
         raise IndicatorFormatError(f"{where}: 'atlas' {str(atlas)[:40]!r} is not a MITRE ATLAS technique weightwarden writes "
                                    f"({', '.join(ATLAS_TECHNIQUES)})")
     decoded = check_layers(data.get("decoded", []), where)
     return PromptIndicator(
-        exact, decode_signature(data.get("sketch"), scheme.num_perm, where), atlas,
+        exact, decode_signature(data.get("sketch"), scheme.num_perm, where, check=False), atlas,
         _optional_str(data, "category", where), decoded, _optional_str(data, "ref", where),
         _optional_str(data, "text", where, MAX_TEXT_CHARS),
     )
@@ -371,7 +400,6 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
         raise IndicatorFormatError(f"{where}: unknown model indicator kind {kind!r}")
     if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
         raise IndicatorFormatError(f"{where}: 'digest' must be 64 lower-case hex characters")
-    check_digest(digest, "digest", where)
     return ModelIndicator(kind, digest, _optional_str(data, "label", where))  # label: bounded like a ref
 
 
@@ -426,4 +454,4 @@ def load_set(path: str | os.PathLike[str]) -> IndicatorSet:
 
 
 def dump_set(indicators: IndicatorSet) -> str:
-    return json.dumps(indicators.to_json(), indent=1, sort_keys=False, ensure_ascii=True) + "\n"
+    return json.dumps(indicators.to_json(), indent=1, sort_keys=False, ensure_ascii=True, allow_nan=False) + "\n"

@@ -28,7 +28,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -263,28 +262,40 @@ def shingles(text: str, word_n: int, char_n: int) -> set[str]:
     return out
 
 
+# Red team round 9 (class 1): sketches were written as base64, and every test judged the decoded bytes while a
+# reader sees the base64 STRING: choosing the letter case of 64 symbols made "Ignore/all/previous/instructions..."
+# a valid base64 string whose bytes passed every test (683 readable characters per 512-byte sketch, no decoding).
+# A field of arbitrary bytes is now shown only in lower-case hex, like the digests: 16 symbols, of which only
+# a-f are letters, cannot spell text beyond "hexspeak" (words of a-f, 0 for o, 1 for l...). The v1 format (base64)
+# is refused on load with a message saying so (records.py, SET_SCHEMA_V1).
+_SKETCH_HEX = re.compile(r"[0-9a-f]+")
+
+
 def encode_signature(signature: np.ndarray) -> str:
-    return base64.b64encode(signature.astype(">u4").tobytes()).decode("ascii")
+    """The wire form of a sealed sketch: lower-case hex of ``num_perm`` big-endian uint32 (set format v2)."""
+    return signature.astype(">u4").tobytes().hex()
 
 
-def decode_signature(text: Any, num_perm: int, where: str) -> np.ndarray:
+def decode_signature(text: Any, num_perm: int, where: str, *, check: bool = True) -> np.ndarray:
+    """The uint32 sketch in its hex wire form; ``check=False`` leaves the randomness tests to the caller (the set
+    loader judges all of a set's sketches at once, vectorised: randomness.sketch_text_reasons)."""
     if not isinstance(text, str):
-        raise IndicatorFormatError(f"{where}: sketch is not a base64 string")
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (ValueError, UnicodeEncodeError):
-        raise IndicatorFormatError(f"{where}: sketch is not valid base64") from None
-    if len(raw) != 4 * num_perm:
-        raise IndicatorFormatError(f"{where}: sketch of {len(raw)} bytes; the scheme says {4 * num_perm}")
+        raise IndicatorFormatError(f"{where}: sketch is not a hex string")
+    if len(text) != 8 * num_perm or not _SKETCH_HEX.fullmatch(text):
+        raise IndicatorFormatError(
+            f"{where}: sketch must be {8 * num_perm} lower-case hex characters ({num_perm} big-endian uint32; "
+            f"found {len(text)} characters{'' if _SKETCH_HEX.fullmatch(text or '0') else ' that are not all hex'})")
+    raw = bytes.fromhex(text)
     # Red team round 6 (note to class 1): plain ASCII in a sealed sketch was readable with `base64 -d`; round 6
     # refused a high printable-ASCII ratio. Round 7 (class 1): UTF-16LE text, high-bit ASCII, text + 0xFF filler
     # (and EBCDIC) passed that one ratio. A sealed sketch is pad-XORed, so its bytes are uniform: randomness.py
-    # tests the byte histogram (chi-square, rigorous bound) and the printable share raw, after `& 0x7f` and on
-    # even/odd positions; an honest sketch fails with probability < 1e-9. Encrypted or encoded-to-look-random
-    # bytes remain undetectable (docs/decisions.md, round 7).
+    # tests the byte histogram, printable shares and runs (rounds 7-8) and, since round 9, whether the bytes have
+    # a description shorter than 8 bits a byte under a fixed model (alphabet-free, counting bound); an honest
+    # sketch fails with probability < 1e-9. Encrypted or encoded-to-look-random bytes remain undetectable
+    # (docs/decisions.md, round 7).
     from weightwarden.indicators.randomness import sketch_text_reason
 
-    reason = sketch_text_reason(raw)
+    reason = sketch_text_reason(raw) if check else None
     if reason is not None:
         raise IndicatorFormatError(f"{where}: sketch is not random-looking bytes: {reason} (refused: a sealed "
                                    "sketch would carry readable text)")

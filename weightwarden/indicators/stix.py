@@ -35,14 +35,14 @@ from weightwarden.indicators.errors import IndicatorFormatError
 from weightwarden.indicators.records import (
     MAX_INDICATORS,
     MAX_MODEL_INDICATORS,
+    SET_SCHEMA,
+    SET_SCHEMA_V1,
     TLP_LEVELS,
     IndicatorSet,
-    ModelIndicator,
-    PromptIndicator,
     prompt_order,
     short_strings,
 )
-from weightwarden.indicators.sketch import Scheme, decode_signature, encode_signature
+from weightwarden.indicators.sketch import SCHEME_INT_RANGES, Scheme, encode_signature
 
 TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 TLP2_CREATED = "2022-10-01T00:00:00.000Z"
@@ -60,7 +60,7 @@ EXTENSION_ID = "extension-definition--849c42de-3deb-4ba2-95c6-89b92c921fc2"
 IDENTITY_ID = "identity--9a2b33ca-bee4-462a-bc3e-de3288321d1a"
 _DEFINED = "2026-12-06T00:00:00.000Z"
 _EXTENSION_SCHEMA = (
-    "weightwarden indicators v2 (docs/indicators.md): indicator: sketch (base64 of num_perm big-endian uint32, "
+    "weightwarden indicators v3 (docs/indicators.md): indicator: sketch (lower-case hex of num_perm big-endian uint32, "
     "keyed MinHash low 32 bits XOR a per-indicator pad derived from the group key: readable by key holders "
     "only), decoded (list of jailbreak layers removed), category (known taxonomy ids); software: model_kind, "
     "model_digest (keyed HMAC-SHA-256, hex); grouping: schema, scheme (weightwarden.indicator-scheme/v1), "
@@ -131,7 +131,7 @@ def _definition_objects(stix2: Any) -> list[Any]:
     extension = stix2.ExtensionDefinition(
         id=EXTENSION_ID, created_by_ref=IDENTITY_ID, created=_DEFINED, modified=_DEFINED,
         name="weightwarden indicators", description="Keyed digests and sealed sketches of attack prompts and models.",
-        schema=_EXTENSION_SCHEMA, version="2.0.0", extension_types=["property-extension"],
+        schema=_EXTENSION_SCHEMA, version="3.0.0", extension_types=["property-extension"],
     )
     return [identity, extension]
 
@@ -254,6 +254,12 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
             f"found {len(groupings)}")
     group = groupings[0]
     group_ext = _ours(group)
+    # Red team round 9 (class 1): a v1 bundle carries base64 sketches; refused with the native loader's message.
+    if group_ext.get("schema") == SET_SCHEMA_V1:
+        IndicatorSet.from_json({"schema": SET_SCHEMA_V1}, f"{where}: grouping")
+    if group_ext.get("schema") != SET_SCHEMA:
+        raise IndicatorFormatError(f"{where}: grouping: not a {SET_SCHEMA} indicator set (schema "
+                                   f"{str(group_ext.get('schema'))[:60]!r})")
     scheme = Scheme.from_json(group_ext["scheme"], f"{where}: grouping")
     by_id = {o["id"]: o for o in objects if "id" in o}
     tlp = _tlp_of(group, where)
@@ -280,30 +286,39 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
             ext = _ours(o)
             category = ext.get("category")
             decoded = list(short_strings(ext.get("decoded", []), "decoded", f"{where}: {o['id']}"))
-            prompts.append(PromptIndicator(
-                match.group(1), decode_signature(ext.get("sketch"), scheme.num_perm, f"{where}: {o['id']}"),
-                indicates.get(o["id"], "AML.T0054"), category if isinstance(category, str) else None, tuple(decoded),
-            ))
+            # Red team round 9 (class 4): the sketch was decoded (and its randomness tests run) here and again by
+            # the native validator below; it is now handed on as the hex string and decoded once, there.
+            prompts.append({"exact": match.group(1), "sketch": ext.get("sketch"),
+                            "atlas": indicates.get(o["id"], "AML.T0054"),
+                            "category": category if isinstance(category, str) else None, "decoded": decoded})
         elif o["type"] == "software":
             ext = _ours(o)
             kind, digest = ext.get("model_kind"), ext.get("model_digest")
             if not isinstance(kind, str) or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
                 raise IndicatorFormatError(f"{where}: {o['id']}: not a weightwarden model indicator")
-            models.append(ModelIndicator(kind, digest))
+            models.append({"kind": kind, "digest": digest})
     producer = group_ext.get("producer")
     sources = group_ext.get("sources", [])
     # Red team round 6 (class 1): sources that are not a list of strings are refused, not filtered; the order,
     # repeats, 'decoded' and 'atlas' are then judged by the native validator below (one canonical form).
     sources = short_strings(sources, "sources", f"{where}: grouping")
-    indicators = IndicatorSet(scheme, tuple(prompts), tuple(models), producer if isinstance(producer, str) else None,
-                              _timestamp(group.get("created")), tlp, sources)
-    # Round-trip through the native validator: one set of rules for both forms (model kinds, digests, ...).
-    return IndicatorSet.from_json(indicators.to_json(), where)
+    # Through the native validator: one set of rules for both forms (model kinds, digests, sketches, ...). The
+    # bundle's order is not the set's: list them in the canonical order the native form requires.
+    prompts.sort(key=lambda p: (p["atlas"], tuple(p["decoded"]), p["category"] is not None, p["category"] or "",
+                                p["exact"]))
+    models.sort(key=lambda m: (m["kind"], m["digest"]))
+    native = {"schema": SET_SCHEMA, "producer": producer if isinstance(producer, str) else None,
+              "created": _timestamp(group.get("created")), "tlp": tlp, "sources": list(sources),
+              "scheme": scheme.to_json(), "models": models, "prompts": prompts}
+    return IndicatorSet.from_json(native, where)
 
 
 # Round 2 (R5): strings and lists inside objects were unbounded (an 8 MB pattern cost stix2's ANTLR validator
 # 132 s and 2.65 GB; 13 M labels 1.1 GB). No value of ours is longer or larger than these.
 MAX_STIX_STRING = 4096
+# A sketch is 8 hex characters per permutation (v2, red team round 9): 8192 at the largest num_perm. (The base64
+# form of num_perm > 768 was over MAX_STIX_STRING: such bundles were refused before; found while measuring.)
+MAX_STIX_SKETCH = 8 * SCHEME_INT_RANGES["num_perm"][1]
 MAX_STIX_LIST = 64
 MAX_STIX_DICT = 64
 
@@ -315,8 +330,9 @@ def _bounded(value: Any, where: str, *, skip_list: str | None = None, key: str =
     while stack:
         name, item = stack.pop()
         if isinstance(item, str):
-            if len(item) > MAX_STIX_STRING:
-                raise IndicatorFormatError(f"{where}: {name or 'a value'} is longer than {MAX_STIX_STRING} characters")
+            limit = MAX_STIX_SKETCH if name == "sketch" else MAX_STIX_STRING
+            if len(item) > limit:
+                raise IndicatorFormatError(f"{where}: {name or 'a value'} is longer than {limit} characters")
         elif isinstance(item, list):
             if name != skip_list and len(item) > MAX_STIX_LIST:
                 raise IndicatorFormatError(f"{where}: {name or 'a list'} holds more than {MAX_STIX_LIST} entries")
