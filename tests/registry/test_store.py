@@ -235,3 +235,44 @@ def test_audits_and_explicit_supersessions_show_in_the_view(store):
     assert isinstance(r, Appended) and entries.parse_logged(store.entry(r.index))["body"]["attestation"] == bundle
     with pytest.raises(entries.EntryError, match="dsseEnvelope"):
         entries.audit_body(model="acme/smol", release=v2["bundle"], attestation={**bundle, "dsseEnvelope": {}})
+
+
+@pytest.mark.parametrize("prefetch", [65_536, 3])
+def test_alternating_writers_read_each_others_hashes_and_rows(db_url, log_keys, monkeypatch, prefetch):
+    """Two stores (two API workers) take turns: each batch starts by reading, with the tree head, the hashes
+    and rows the other one committed (issue 13, third pass); with a tiny prefetch bound the rest comes through
+    the per-hash fallback. Every acknowledgement's proof verifies, the tree is the in-memory one, and the
+    checks see the other writer's rows (replayed nonce, version not above the other's, bundle already logged)."""
+    from weightwarden.registry import store as store_module
+
+    monkeypatch.setattr(store_module, "_PREFETCH_HASHES", prefetch)
+    a = Store.open(db_url, log_keys.checkpoint_signer())
+    b = Store.open(db_url, log_keys.checkpoint_signer())
+    pub = make_publisher(("acme/*",))
+    verifier = log_keys.note_signer.verifier()
+    version = 0
+    for turn, n in enumerate([1, 5, 2, 17, 1, 1, 40, 3, 9, 1]):
+        writer = (a, b)[turn % 2]
+        writes = [_write(pub, release("acme/alt", version + 1 + i)) for i in range(n)]
+        version += n
+        results = writer.append_batch(writes)
+        for r in results:
+            assert isinstance(r, Appended), r
+            cp, _ = open_checkpoint(r.checkpoint, verifier, ORIGIN)
+            tlog.verify_inclusion(leaf_hash(writer.entry(r.index)), r.index, cp.size, cp.root_hash, list(r.proof))
+        other = (b, a)[turn % 2]
+        replay, old, same_bundle = other.append_batch([
+            writes[0],  # the same signed request: its nonce is used
+            _write(pub, release("acme/alt", version, seed=7)),  # not above the latest version
+            _write(pub, {**release("acme/alt", version + 100), "bundle": writes[-1].body.data["bundle"]})])
+        assert isinstance(replay, Rejected) and replay.status == 409 and "replayed" in replay.reason
+        assert isinstance(old, Rejected) and "not above the latest" in old.reason
+        assert isinstance(same_bundle, Rejected) and "already logged" in same_bundle.reason
+    memory = tlog.MemoryHashStore()
+    for i in range(a.size()):
+        memory.append(a.entry(i))
+    for s in (a, b):
+        cp, _ = open_checkpoint(s.checkpoint(), verifier, ORIGIN)
+        assert (cp.size, cp.root_hash) == (version, memory.root())
+    a.close()
+    b.close()
