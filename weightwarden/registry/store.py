@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from weightwarden.core.errors import ConfigError, InputError
-from weightwarden.core.merkle import empty_root
+from weightwarden.core.merkle import empty_root, leaf_hash
 from weightwarden.registry import tiles as _tiles
 from weightwarden.registry import tlog
 from weightwarden.registry.auth import Publisher, SignedRequest
@@ -249,9 +249,11 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
 class _Reader:
     """A ``tlog.HashReader`` over the hashes table: this batch's new hashes, the process cache, then SQL."""
 
-    def __init__(self, store: Store, conn: Connection, overlay: dict[int, bytes] | None = None) -> None:
+    def __init__(self, store: Store, conn: Connection, overlay: dict[int, bytes] | None = None, *,
+                 keep: bool = False) -> None:
         self.store, self.conn = store, conn
         self.overlay = overlay if overlay is not None else {}
+        self.keep = keep  # also put the hashes read from the database into ``overlay``
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         cache, overlay = self.store._hash_cache, self.overlay
@@ -270,7 +272,25 @@ class _Reader:
                 raise tlog.ProofError(f"stored hashes missing from the database: {sorted(set(missing) - set(fetched))[:4]}")
             found.update(fetched)
             self.store._remember_hashes(fetched)
+            if self.keep:
+                overlay.update(fetched)  # the sequencer's batch computes its proofs from these after the commit
         return [found[i] for i in indexes]
+
+
+class _Committed:
+    """A ``tlog.HashReader`` over a committed batch's overlay and the process cache; a hash in neither is read
+    from the committed log in a read transaction of its own."""
+
+    def __init__(self, store: Store, overlay: dict[int, bytes]) -> None:
+        self.store, self.overlay = store, overlay
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        overlay, cache = self.overlay, self.store._hash_cache
+        out = [overlay.get(i) or cache.get(i) for i in indexes]
+        if all(h is not None for h in out):
+            return out  # type: ignore[return-value]
+        with self.store._reader.begin() as conn:
+            return _Reader(self.store, conn, overlay).read_hashes(indexes)
 
 
 class _NotCached(Exception):
@@ -486,6 +506,10 @@ class Store:
         results: list[int | Rejected] = []
         overlay: dict[int, bytes] = {}
         bodies = [(w.body, w.request.publisher.key_id) for w in writes if w.body is not None]
+        # Before the writers' lock: each write's log entry bytes and leaf hash, which depend on the write alone
+        # (issue 13, third pass: the lock is held for the database's work, not for this). Used, or their
+        # error answered, at the same point of the checks as before.
+        prepared: list[tuple[bytes, bytes] | Rejected | None] = [_prepare(w) for w in writes]
         with self._handoff, self._writer.begin() as conn:
             # the tree head (locked), every row the batch's checks need and the hashes other workers committed
             # since this sequencer's last batch: one round trip to PostgreSQL (``_batch_reads``)
@@ -494,12 +518,12 @@ class Store:
             start = size = found.size
             checkpoint = found.checkpoint
             overlay.update(found.hashes)
-            reader = _Reader(self, conn, overlay)
+            reader = _Reader(self, conn, overlay, keep=True)
             seen = found.nonces
             batch = _BatchIndex(conn, bodies, found, max_chain=self.max_incident_chain)
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
                                                      "events": [], "incident_grants": [], "incident_terms": []}
-            for w in writes:
+            for n, w in enumerate(writes):
                 req = w.request
                 key = (req.publisher.key_id, req.nonce)
                 if key in seen:
@@ -515,14 +539,13 @@ class Store:
                 if problem is not None:
                     results.append(problem)
                     continue
-                try:
-                    data = LogEntry(w.body, req.publisher.key_id, req.publisher.public_key, req.method, req.path,
-                                    req.timestamp, req.nonce, req.signature).to_bytes()
-                except EntryError as exc:
-                    results.append(Rejected(413, exc.reason))
+                entry = prepared[n]
+                if not isinstance(entry, tuple):
+                    results.append(entry or Rejected(422, "no entry body"))
                     continue
+                data, leaf = entry
                 base = tlog.stored_hash_count(size)
-                for j, h in enumerate(tlog.stored_hashes_for_append(size, data, reader)):
+                for j, h in enumerate(tlog.stored_hashes_for_leaf_hash(size, leaf, reader)):
                     overlay[base + j] = h
                     rows["hashes"].append({"idx": base + j, "hash": h})
                 rows["entries"].append({"idx": size, "kind": w.body.kind, "data": data, "logged_at": int(t)})
@@ -538,15 +561,10 @@ class Store:
                 batch.record(w.body, size, req.publisher.key_id, int(t), rows)
                 results.append(size)
                 size += 1
-            proofs: dict[int, tuple[bytes, ...]] = {}
             new_state: dict[str, Any] | None = None
             if size != start:
                 root = tlog.tree_hash(size, reader)
                 checkpoint = self.signer.sign(size, root)
-                # handed back with the acknowledgement (no second read), computed for the batch at once
-                appended = list(range(start, size))
-                for index, proof in zip(appended, tlog.inclusion_proofs(size, appended, reader), strict=True):
-                    proofs[index] = tuple(proof)
                 new_state = {"size": size, "root": root, "checkpoint": checkpoint, "updated_at": int(t)}
             self._write_rows(conn, rows, new_state)
             self._write_heads(conn, batch.changed_heads())
@@ -557,6 +575,19 @@ class Store:
         self._remember_hashes(overlay)
         self._known_size = max(self._known_size, size)
         self._seq_hashes = tlog.stored_hash_count(size)
+        # The proofs handed back with the acknowledgements, computed for the batch at once AFTER the commit, so
+        # the writers' lock is not held for them (issue 13, third pass). Every stored hash they need is in the
+        # overlay: the batch wrote those right of its first leaf, and the left siblings from before it were
+        # read in the transaction by the appends or by the tree hash (``_Reader`` keeps what it read there). A
+        # hash missing all the same is read from the committed log; should that read fail, the batch's
+        # requests are answered 503 although committed, as when an answer is lost after a commit (a retry is
+        # answered "replayed"): an acknowledgement still always means committed.
+        proofs: dict[int, tuple[bytes, ...]] = {}
+        if size != start:
+            appended = list(range(start, size))
+            committed = _Committed(self, overlay)
+            for index, proof in zip(appended, tlog.inclusion_proofs(size, appended, committed), strict=True):
+                proofs[index] = tuple(proof)
         return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint, proofs[r]) for r in results]
 
     _BATCH_TABLES = (("entries", entries), ("hashes", hashes), ("nonces", nonces), ("releases", releases),
@@ -1443,6 +1474,20 @@ class _BatchIndex:
 
 def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def _prepare(w: PendingWrite) -> tuple[bytes, bytes] | Rejected | None:
+    """A write's log entry bytes and RFC 6962 leaf hash; its 413 when the entry is over the size of a log entry;
+    None when it carries no body (refused before)."""
+    if w.refusal is not None or w.body is None:
+        return None
+    req = w.request
+    try:
+        data = LogEntry(w.body, req.publisher.key_id, req.publisher.public_key, req.method, req.path,
+                        req.timestamp, req.nonce, req.signature).to_bytes()
+    except EntryError as exc:
+        return Rejected(413, exc.reason)
+    return data, leaf_hash(data)
 
 
 def _batch_keys(bodies: Sequence[tuple[Body, str]]) -> tuple[set[str], set[str], set[tuple[str, str]]]:
