@@ -310,3 +310,17 @@ def test_batch_proofs_after_the_commit_need_no_database_read(db_url, log_keys, m
             tlog.verify_inclusion(leaf_hash(store.entry(r.index)), r.index, cp.size, cp.root_hash, list(r.proof))
     assert fallbacks == []
     store.close()
+
+
+def test_a_nonce_is_used_per_key_even_when_a_batch_mixes_keys_and_nonces(store):
+    """The sequencer looks the batch's (key, nonce) pairs up through the nonces table's primary key; a nonce
+    another key used, or a key's other nonce, is not a replay, in any mix within one batch."""
+    a, b = make_publisher(("acme/*",)), make_publisher(("acme/*",), name="b")
+    x, y = "ab" * 16, "cd" * 16
+    [first] = store.append_batch([_write(a, release("acme/k", 1), nonce=y)])  # (a, y) used
+    assert isinstance(first, Appended)
+    results = store.append_batch([_write(a, release("acme/k", 2), nonce=x),   # (a, x): new
+                                  _write(b, release("acme/k2", 1), nonce=y),  # (b, y): new, although a used y
+                                  _write(a, release("acme/k", 3), nonce=y)])  # (a, y): replay
+    assert [type(r).__name__ for r in results] == ["Appended", "Appended", "Rejected"]
+    assert results[2].status == 409 and "replayed" in results[2].reason

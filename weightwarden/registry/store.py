@@ -513,8 +513,8 @@ class Store:
         with self._handoff, self._writer.begin() as conn:
             # the tree head (locked), every row the batch's checks need and the hashes other workers committed
             # since this sequencer's last batch: one round trip to PostgreSQL (``_batch_reads``)
-            found = _batch_reads(conn, self.dialect, [w.request.nonce for w in writes], bodies,
-                                 self._seq_hashes or None)
+            found = _batch_reads(conn, self.dialect, [(w.request.publisher.key_id, w.request.nonce) for w in writes],
+                                 bodies, self._seq_hashes or None)
             start = size = found.size
             checkpoint = found.checkpoint
             overlay.update(found.hashes)
@@ -1472,7 +1472,7 @@ class _BatchIndex:
                 self.revoked_set.add((e.model, e.release))
 
 
-def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
 
 
@@ -1521,7 +1521,8 @@ class _BatchReads:
 _PREFETCH_HASHES = 65_536  # stored hashes another worker committed, read with the tree head (at most)
 
 
-def _batch_reads(conn: Connection, dialect: str, batch_nonces: Sequence[str], bodies: Sequence[tuple[Body, str]],
+def _batch_reads(conn: Connection, dialect: str, batch_nonces: Sequence[tuple[str, str]],
+                 bodies: Sequence[tuple[Body, str]],
                  hashes_from: int | None) -> _BatchReads:
     """The sequencer's reads, inside its transaction and in this order: the tree head (``FOR UPDATE`` on
     PostgreSQL: it serialises the writers; SQLite's ``BEGIN IMMEDIATE`` already did), the nonces of the batch
@@ -1537,22 +1538,43 @@ def _batch_reads(conn: Connection, dialect: str, batch_nonces: Sequence[str], bo
     pg = dialect == "postgresql"
     mark = "%s" if pg else "?"
 
-    def marks(n: int) -> str:
-        return ", ".join([mark] * n)
+    def among(column: str, values: list[str]) -> tuple[str, tuple[Any, ...]]:
+        # PostgreSQL: one array parameter, so the statement's text is the same for every batch and psycopg
+        # prepares it once per connection (an IN list of the batch's length is parsed and planned each time)
+        if pg:
+            return f'"{column}" = ANY(%s)', (values,)
+        return f'"{column}" IN ({", ".join([mark] * len(values))})', tuple(values)
 
     queries: list[tuple[str, str, tuple[Any, ...]]] = [
         ("head", 'SELECT "size", "checkpoint" FROM "log_state" WHERE "id" = 1' + (" FOR UPDATE" if pg else ""), ())]
-    for chunk in _chunks(list(dict.fromkeys(batch_nonces))):
-        queries.append(("nonces", f'SELECT "key_id", "nonce" FROM "nonces" WHERE "nonce" IN ({marks(len(chunk))})',
-                        tuple(chunk)))
+    # The used (key, nonce) pairs among the batch's, looked up through the table's primary key (key_id,
+    # nonce). Selecting by nonce alone, as before, could not use it: every batch scanned the whole table,
+    # which holds every nonce of the last 2 x window seconds (hundreds of thousands under load).
+    pairs = list(dict.fromkeys(batch_nonces))
+    for chunk in _chunks(pairs):
+        keys_of = [k for k, _ in chunk]
+        values = [v for _, v in chunk]
+        if pg:
+            queries.append(("nonces", 'SELECT n."key_id", n."nonce" FROM "nonces" n JOIN unnest(%s::text[], '
+                            '%s::text[]) AS q(k, v) ON n."key_id" = q.k AND n."nonce" = q.v', (keys_of, values)))
+        else:
+            # both columns constrained: SQLite searches the primary key for each combination; a row returned
+            # for a key and a nonce of two different writes is still a used pair, so the answer is exact
+            kd, vd = list(dict.fromkeys(keys_of)), list(dict.fromkeys(values))
+            queries.append(("nonces", f'SELECT "key_id", "nonce" FROM "nonces" WHERE "key_id" IN '
+                            f'({", ".join("?" * len(kd))}) AND "nonce" IN ({", ".join("?" * len(vd))})',
+                            (*kd, *vd)))
     for chunk in _chunks(sorted(bundles)):
-        queries.append(("releases", 'SELECT "idx", "model", "version", "bundle" FROM "releases" '
-                        f'WHERE "bundle" IN ({marks(len(chunk))})', tuple(chunk)))
-        queries.append(("revoked", 'SELECT "model", "release" FROM "events" '
-                        f'WHERE "kind" = {mark} AND "release" IN ({marks(len(chunk))})', ("revocation", *chunk)))
+        where, params = among("bundle", chunk)
+        queries.append(("releases", f'SELECT "idx", "model", "version", "bundle" FROM "releases" WHERE {where}',
+                        params))
+        where, params = among("release", chunk)
+        queries.append(("revoked", f'SELECT "model", "release" FROM "events" WHERE "kind" = {mark} AND {where}',
+                        ("revocation", *params)))
     for chunk in _chunks(sorted(models)):
-        queries.append(("latest", f'SELECT "model", max("version") FROM "releases" WHERE "model" IN '
-                        f'({marks(len(chunk))}) GROUP BY "model"', tuple(chunk)))
+        where, params = among("model", chunk)
+        queries.append(("latest", f'SELECT "model", max("version") FROM "releases" WHERE {where} GROUP BY "model"',
+                        params))
     if hashes_from is not None:
         queries.append(("hashes", f'SELECT "idx", "hash" FROM "hashes" WHERE "idx" >= {mark} ORDER BY "idx" '
                         f'LIMIT {_PREFETCH_HASHES}', (hashes_from,)))
