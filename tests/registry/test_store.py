@@ -280,9 +280,9 @@ def test_alternating_writers_read_each_others_hashes_and_rows(db_url, log_keys, 
 
 def test_batch_proofs_after_the_commit_need_no_database_read(db_url, log_keys, monkeypatch):
     """The sequencer computes a batch's inclusion proofs after its commit (the writers' lock is not held for
-    them) from the hashes the transaction wrote or read: with the process cache emptied and no prefetch before
-    every batch, at every tree size and batch size tried here, none is missing (its database fallback, which
-    could fail after the commit, is never used) and every proof verifies."""
+    them) from the hashes the transaction wrote or read: with the process cache emptied and no prefetch before a
+    batch, or the cache emptied by the batch's own commit, at every tree size and batch size tried here, none is
+    missing (its database fallback, which could fail after the commit, is never used); every proof verifies."""
     from weightwarden.registry import store as store_module
 
     fallbacks = []
@@ -298,10 +298,13 @@ def test_batch_proofs_after_the_commit_need_no_database_read(db_url, log_keys, m
     pub = make_publisher(("acme/*",))
     verifier = log_keys.note_signer.verifier()
     version = 0
-    for n in [1, 1, 2, 3, 1, 7, 8, 16, 1, 5, 31, 33, 2, 64, 1, 9, 100]:
-        store._hash_cache.clear()
-        store._filled_upto = 0
-        store._seq_hashes = 0
+    for turn, n in enumerate([1, 1, 2, 3, 1, 7, 8, 16, 1, 5, 31, 33, 2, 64, 1, 9, 100]):
+        if turn % 2:  # every hash from the database inside the transaction
+            store._hash_cache.clear()
+            store._filled_upto = 0
+            store._seq_hashes = 0
+        else:  # from the cache, which is emptied when the commit's hashes go in (bounded cache)
+            monkeypatch.setattr(store_module, "_HASH_CACHE_MAX", len(store._hash_cache) + 1)
         results = store.append_batch([_write(pub, release("acme/p", version + 1 + i)) for i in range(n)])
         version += n
         for r in results:

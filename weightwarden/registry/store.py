@@ -253,7 +253,7 @@ class _Reader:
                  keep: bool = False) -> None:
         self.store, self.conn = store, conn
         self.overlay = overlay if overlay is not None else {}
-        self.keep = keep  # also put the hashes read from the database into ``overlay``
+        self.keep = keep  # also put the hashes read from the cache or the database into ``overlay``
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         cache, overlay = self.store._hash_cache, self.overlay
@@ -272,8 +272,10 @@ class _Reader:
                 raise tlog.ProofError(f"stored hashes missing from the database: {sorted(set(missing) - set(fetched))[:4]}")
             found.update(fetched)
             self.store._remember_hashes(fetched)
-            if self.keep:
-                overlay.update(fetched)  # the sequencer's batch computes its proofs from these after the commit
+        if self.keep:
+            # the sequencer's batch computes its proofs from these after the commit, when the process cache may
+            # have been emptied (it is bounded)
+            overlay.update(found)
         return [found[i] for i in indexes]
 
 
