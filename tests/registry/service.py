@@ -148,8 +148,11 @@ class LiveServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        from weightwarden.registry.http import protocol_name
+
+        # the protocol `registry serve` runs (one socket write per response), so every service test covers it
         config = uvicorn.Config(create_app(store, keys, settings), host="127.0.0.1", port=self.port,
-                                log_level="error", lifespan="on")
+                                log_level="error", lifespan="on", http=protocol_name())
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -235,3 +235,95 @@ def test_audits_and_explicit_supersessions_show_in_the_view(store):
     assert isinstance(r, Appended) and entries.parse_logged(store.entry(r.index))["body"]["attestation"] == bundle
     with pytest.raises(entries.EntryError, match="dsseEnvelope"):
         entries.audit_body(model="acme/smol", release=v2["bundle"], attestation={**bundle, "dsseEnvelope": {}})
+
+
+@pytest.mark.parametrize("prefetch", [65_536, 3])
+def test_alternating_writers_read_each_others_hashes_and_rows(db_url, log_keys, monkeypatch, prefetch):
+    """Two stores (two API workers) take turns: each batch starts by reading, with the tree head, the hashes
+    and rows the other one committed (issue 13, third pass); with a tiny prefetch bound the rest comes through
+    the per-hash fallback. Every acknowledgement's proof verifies, the tree is the in-memory one, and the
+    checks see the other writer's rows (replayed nonce, version not above the other's, bundle already logged)."""
+    from weightwarden.registry import store as store_module
+
+    monkeypatch.setattr(store_module, "_PREFETCH_HASHES", prefetch)
+    a = Store.open(db_url, log_keys.checkpoint_signer())
+    b = Store.open(db_url, log_keys.checkpoint_signer())
+    pub = make_publisher(("acme/*",))
+    verifier = log_keys.note_signer.verifier()
+    version = 0
+    for turn, n in enumerate([1, 5, 2, 17, 1, 1, 40, 3, 9, 1]):
+        writer = (a, b)[turn % 2]
+        writes = [_write(pub, release("acme/alt", version + 1 + i)) for i in range(n)]
+        version += n
+        results = writer.append_batch(writes)
+        for r in results:
+            assert isinstance(r, Appended), r
+            cp, _ = open_checkpoint(r.checkpoint, verifier, ORIGIN)
+            tlog.verify_inclusion(leaf_hash(writer.entry(r.index)), r.index, cp.size, cp.root_hash, list(r.proof))
+        other = (b, a)[turn % 2]
+        replay, old, same_bundle = other.append_batch([
+            writes[0],  # the same signed request: its nonce is used
+            _write(pub, release("acme/alt", version, seed=7)),  # not above the latest version
+            _write(pub, {**release("acme/alt", version + 100), "bundle": writes[-1].body.data["bundle"]})])
+        assert isinstance(replay, Rejected) and replay.status == 409 and "replayed" in replay.reason
+        assert isinstance(old, Rejected) and "not above the latest" in old.reason
+        assert isinstance(same_bundle, Rejected) and "already logged" in same_bundle.reason
+    memory = tlog.MemoryHashStore()
+    for i in range(a.size()):
+        memory.append(a.entry(i))
+    for s in (a, b):
+        cp, _ = open_checkpoint(s.checkpoint(), verifier, ORIGIN)
+        assert (cp.size, cp.root_hash) == (version, memory.root())
+    a.close()
+    b.close()
+
+
+def test_batch_proofs_after_the_commit_need_no_database_read(db_url, log_keys, monkeypatch):
+    """The sequencer computes a batch's inclusion proofs after its commit (the writers' lock is not held for
+    them) from the hashes the transaction wrote or read: with the process cache emptied and no prefetch before a
+    batch, or the cache emptied by the batch's own commit, at every tree size and batch size tried here, none is
+    missing (its database fallback, which could fail after the commit, is never used); every proof verifies."""
+    from weightwarden.registry import store as store_module
+
+    fallbacks = []
+    real = store_module._Committed.read_hashes
+
+    def counting(self, indexes):
+        if not all(i in self.overlay for i in indexes):
+            fallbacks.append(indexes)
+        return real(self, indexes)
+
+    monkeypatch.setattr(store_module._Committed, "read_hashes", counting)
+    store = Store.open(db_url, log_keys.checkpoint_signer())
+    pub = make_publisher(("acme/*",))
+    verifier = log_keys.note_signer.verifier()
+    version = 0
+    for turn, n in enumerate([1, 1, 2, 3, 1, 7, 8, 16, 1, 5, 31, 33, 2, 64, 1, 9, 100]):
+        if turn % 2:  # every hash from the database inside the transaction
+            store._hash_cache.clear()
+            store._filled_upto = 0
+            store._seq_hashes = 0
+        else:  # from the cache, which is emptied when the commit's hashes go in (bounded cache)
+            monkeypatch.setattr(store_module, "_HASH_CACHE_MAX", len(store._hash_cache) + 1)
+        results = store.append_batch([_write(pub, release("acme/p", version + 1 + i)) for i in range(n)])
+        version += n
+        for r in results:
+            assert isinstance(r, Appended)
+            cp, _ = open_checkpoint(r.checkpoint, verifier, ORIGIN)
+            tlog.verify_inclusion(leaf_hash(store.entry(r.index)), r.index, cp.size, cp.root_hash, list(r.proof))
+    assert fallbacks == []
+    store.close()
+
+
+def test_a_nonce_is_used_per_key_even_when_a_batch_mixes_keys_and_nonces(store):
+    """The sequencer looks the batch's (key, nonce) pairs up through the nonces table's primary key; a nonce
+    another key used, or a key's other nonce, is not a replay, in any mix within one batch."""
+    a, b = make_publisher(("acme/*",)), make_publisher(("acme/*",), name="b")
+    x, y = "ab" * 16, "cd" * 16
+    [first] = store.append_batch([_write(a, release("acme/k", 1), nonce=y)])  # (a, y) used
+    assert isinstance(first, Appended)
+    results = store.append_batch([_write(a, release("acme/k", 2), nonce=x),   # (a, x): new
+                                  _write(b, release("acme/k2", 1), nonce=y),  # (b, y): new, although a used y
+                                  _write(a, release("acme/k", 3), nonce=y)])  # (a, y): replay
+    assert [type(r).__name__ for r in results] == ["Appended", "Appended", "Rejected"]
+    assert results[2].status == 409 and "replayed" in results[2].reason

@@ -148,8 +148,10 @@ def serve(db: str | None, keys_dir: str | None, origin: str | None, host: str, p
                            server.ENV_BURST: str(write_burst)})
         click.echo(f"registry {keys.origin} on http://{host}:{port} (database {url.split('@')[-1]}, "
                    f"{workers} worker(s))\nlog key: {keys.vkey()}", err=True)
+        from weightwarden.registry.http import protocol_name
+
         uvicorn.run("weightwarden.registry.server:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning")
+                    workers=workers, log_level="warning", http=protocol_name())
         return 0
 
     return _run(go)

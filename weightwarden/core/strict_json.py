@@ -77,6 +77,11 @@ def _depth_within(text: str, limit: int) -> bool:
     return True
 
 
+# What json.loads(text, object_pairs_hook=..., parse_constant=..., parse_float=...) builds on every call,
+# built once (a registry worker parses every signed write with it); it keeps no state between documents.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def loads(data: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
     """``json.loads`` that refuses what parsers disagree on (:class:`StrictJSONError`)."""
     try:
@@ -85,9 +90,10 @@ def loads(data: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
         raise StrictJSONError(f"not UTF-8 text (byte {exc.start})") from None
     if (text.count("{") + text.count("[")) > max_depth and not _depth_within(text, max_depth):
         raise StrictJSONError(f"nests deeper than {max_depth} levels")
+    if text.startswith("\ufeff"):  # as json.loads refuses it (the decoder object below does not check)
+        raise StrictJSONError("not valid JSON: Unexpected UTF-8 BOM")
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
-                           parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except StrictJSONError:
         raise
     except (ValueError, RecursionError) as exc:

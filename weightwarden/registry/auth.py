@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import secrets
@@ -283,10 +284,17 @@ def authenticate(headers: Mapping[str, str], *, origin: str, method: str, path: 
         raise AuthError("unknown publisher key")
     message = request_message(origin, method, path, timestamp, nonce, body)
     try:
-        Ed25519PublicKey.from_public_bytes(publisher.public_key).verify(signature, message)
+        _verifier(publisher.public_key).verify(signature, message)
     except (InvalidSignature, ValueError):
         raise AuthError("bad request signature") from None
     return SignedRequest(publisher, method.upper(), path, timestamp, nonce, signature)
+
+
+@functools.lru_cache(maxsize=4096)
+def _verifier(raw: bytes) -> Ed25519PublicKey:
+    """The key object of a raw public key, decoded once per key (each signed write verifies against one;
+    the object is immutable, the verification itself is done per request)."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 @dataclass

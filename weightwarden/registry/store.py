@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from weightwarden.core.errors import ConfigError, InputError
-from weightwarden.core.merkle import empty_root
+from weightwarden.core.merkle import empty_root, leaf_hash
 from weightwarden.registry import tiles as _tiles
 from weightwarden.registry import tlog
 from weightwarden.registry.auth import Publisher, SignedRequest
@@ -249,9 +249,11 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
 class _Reader:
     """A ``tlog.HashReader`` over the hashes table: this batch's new hashes, the process cache, then SQL."""
 
-    def __init__(self, store: Store, conn: Connection, overlay: dict[int, bytes] | None = None) -> None:
+    def __init__(self, store: Store, conn: Connection, overlay: dict[int, bytes] | None = None, *,
+                 keep: bool = False) -> None:
         self.store, self.conn = store, conn
         self.overlay = overlay if overlay is not None else {}
+        self.keep = keep  # also put the hashes read from the cache or the database into ``overlay``
 
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         cache, overlay = self.store._hash_cache, self.overlay
@@ -270,7 +272,27 @@ class _Reader:
                 raise tlog.ProofError(f"stored hashes missing from the database: {sorted(set(missing) - set(fetched))[:4]}")
             found.update(fetched)
             self.store._remember_hashes(fetched)
+        if self.keep:
+            # the sequencer's batch computes its proofs from these after the commit, when the process cache may
+            # have been emptied (it is bounded)
+            overlay.update(found)
         return [found[i] for i in indexes]
+
+
+class _Committed:
+    """A ``tlog.HashReader`` over a committed batch's overlay and the process cache; a hash in neither is read
+    from the committed log in a read transaction of its own."""
+
+    def __init__(self, store: Store, overlay: dict[int, bytes]) -> None:
+        self.store, self.overlay = store, overlay
+
+    def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
+        overlay, cache = self.overlay, self.store._hash_cache
+        out = [overlay.get(i) or cache.get(i) for i in indexes]
+        if all(h is not None for h in out):
+            return out  # type: ignore[return-value]
+        with self.store._reader.begin() as conn:
+            return _Reader(self.store, conn, overlay).read_hashes(indexes)
 
 
 class _NotCached(Exception):
@@ -374,6 +396,7 @@ class Store:
         self._publisher_cache: dict[str, tuple[float, Publisher | None]] = {}
         self._batches = 0
         self._known_size = 0  # a tree size this process has seen committed (trees only grow)
+        self._seq_hashes = 0  # stored hashes of the tree this process's sequencer last committed
         self._handoff = _WriterHandoff(self.url if self.dialect == "sqlite" else None)
         # Red team round 7 (D2): parsed incident records, LRU bounded by their entries' bytes (no worker keeps
         # every raw record any more: views and listings read the records they need through incident_terms)
@@ -484,21 +507,25 @@ class Store:
         t = time.time() if now is None else now
         results: list[int | Rejected] = []
         overlay: dict[int, bytes] = {}
+        bodies = [(w.body, w.request.publisher.key_id) for w in writes if w.body is not None]
+        # Before the writers' lock: each write's log entry bytes and leaf hash, which depend on the write alone
+        # (issue 13, third pass: the lock is held for the database's work, not for this). Used, or their
+        # error answered, at the same point of the checks as before.
+        prepared: list[tuple[bytes, bytes] | Rejected | None] = [_prepare(w) for w in writes]
         with self._handoff, self._writer.begin() as conn:
-            state = conn.execute(sa.select(log_state.c.size, log_state.c.checkpoint)
-                                 .where(log_state.c.id == 1).with_for_update()).one()
-            start = size = int(state.size)
-            checkpoint = bytes(state.checkpoint)
-            reader = _Reader(self, conn, overlay)
-            seen: set[tuple[str, str]] = set()
-            for chunk in _chunks([w.request.nonce for w in writes]):
-                seen.update((r.key_id, r.nonce) for r in conn.execute(
-                    sa.select(nonces.c.key_id, nonces.c.nonce).where(nonces.c.nonce.in_(chunk))))
-            batch = _BatchIndex(conn, [(w.body, w.request.publisher.key_id) for w in writes if w.body is not None],
-                                max_chain=self.max_incident_chain)
+            # the tree head (locked), every row the batch's checks need and the hashes other workers committed
+            # since this sequencer's last batch: one round trip to PostgreSQL (``_batch_reads``)
+            found = _batch_reads(conn, self.dialect, [(w.request.publisher.key_id, w.request.nonce) for w in writes],
+                                 bodies, self._seq_hashes or None)
+            start = size = found.size
+            checkpoint = found.checkpoint
+            overlay.update(found.hashes)
+            reader = _Reader(self, conn, overlay, keep=True)
+            seen = found.nonces
+            batch = _BatchIndex(conn, bodies, found, max_chain=self.max_incident_chain)
             rows: dict[str, list[dict[str, Any]]] = {"entries": [], "hashes": [], "nonces": [], "releases": [],
                                                      "events": [], "incident_grants": [], "incident_terms": []}
-            for w in writes:
+            for n, w in enumerate(writes):
                 req = w.request
                 key = (req.publisher.key_id, req.nonce)
                 if key in seen:
@@ -514,14 +541,13 @@ class Store:
                 if problem is not None:
                     results.append(problem)
                     continue
-                try:
-                    data = LogEntry(w.body, req.publisher.key_id, req.publisher.public_key, req.method, req.path,
-                                    req.timestamp, req.nonce, req.signature).to_bytes()
-                except EntryError as exc:
-                    results.append(Rejected(413, exc.reason))
+                entry = prepared[n]
+                if not isinstance(entry, tuple):
+                    results.append(entry or Rejected(422, "no entry body"))
                     continue
+                data, leaf = entry
                 base = tlog.stored_hash_count(size)
-                for j, h in enumerate(tlog.stored_hashes_for_append(size, data, reader)):
+                for j, h in enumerate(tlog.stored_hashes_for_leaf_hash(size, leaf, reader)):
                     overlay[base + j] = h
                     rows["hashes"].append({"idx": base + j, "hash": h})
                 rows["entries"].append({"idx": size, "kind": w.body.kind, "data": data, "logged_at": int(t)})
@@ -537,15 +563,10 @@ class Store:
                 batch.record(w.body, size, req.publisher.key_id, int(t), rows)
                 results.append(size)
                 size += 1
-            proofs: dict[int, tuple[bytes, ...]] = {}
             new_state: dict[str, Any] | None = None
             if size != start:
                 root = tlog.tree_hash(size, reader)
                 checkpoint = self.signer.sign(size, root)
-                # handed back with the acknowledgement (no second read), computed for the batch at once
-                appended = list(range(start, size))
-                for index, proof in zip(appended, tlog.inclusion_proofs(size, appended, reader), strict=True):
-                    proofs[index] = tuple(proof)
                 new_state = {"size": size, "root": root, "checkpoint": checkpoint, "updated_at": int(t)}
             self._write_rows(conn, rows, new_state)
             self._write_heads(conn, batch.changed_heads())
@@ -555,6 +576,20 @@ class Store:
         # committed: only now may this batch's hashes serve reads, and only now is anything acknowledged
         self._remember_hashes(overlay)
         self._known_size = max(self._known_size, size)
+        self._seq_hashes = tlog.stored_hash_count(size)
+        # The proofs handed back with the acknowledgements, computed for the batch at once AFTER the commit, so
+        # the writers' lock is not held for them (issue 13, third pass). Every stored hash they need is in the
+        # overlay: the batch wrote those right of its first leaf, and the left siblings from before it were
+        # read in the transaction by the appends or by the tree hash (``_Reader`` keeps what it read there). A
+        # hash missing all the same is read from the committed log; should that read fail, the batch's
+        # requests are answered 503 although committed, as when an answer is lost after a commit (a retry is
+        # answered "replayed"): an acknowledgement still always means committed.
+        proofs: dict[int, tuple[bytes, ...]] = {}
+        if size != start:
+            appended = list(range(start, size))
+            committed = _Committed(self, overlay)
+            for index, proof in zip(appended, tlog.inclusion_proofs(size, appended, committed), strict=True):
+                proofs[index] = tuple(proof)
         return [r if isinstance(r, Rejected) else Appended(r, size, checkpoint, proofs[r]) for r in results]
 
     _BATCH_TABLES = (("entries", entries), ("hashes", hashes), ("nonces", nonces), ("releases", releases),
@@ -583,11 +618,22 @@ class Store:
                                 'WHERE "id" = 1', (new_state["size"], new_state["root"], new_state["checkpoint"],
                                                    new_state["updated_at"]))
             return
-        for name, table in self._BATCH_TABLES:
-            if rows[name]:
-                conn.execute(sa.insert(table), rows[name])
-        if new_state is not None:
-            conn.execute(sa.update(log_state).where(log_state.c.id == 1).values(**new_state))
+        # SQLite: the same statements on the driver's cursor (SQLAlchemy's per-statement compile and per-value
+        # bind processing cost more than the inserts themselves); same transaction (BEGIN IMMEDIATE above)
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for name, table in self._BATCH_TABLES:
+                if rows[name]:
+                    cols = [c.name for c in table.columns if c.name in rows[name][0]]
+                    cur.executemany(f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
+                                    f'VALUES ({", ".join(["?"] * len(cols))})',
+                                    [tuple(r[c] for c in cols) for r in rows[name]])
+            if new_state is not None:
+                cur.execute('UPDATE "log_state" SET "size" = ?, "root" = ?, "checkpoint" = ?, "updated_at" = ? '
+                            'WHERE "id" = 1', (new_state["size"], new_state["root"], new_state["checkpoint"],
+                                               new_state["updated_at"]))
+        finally:
+            cur.close()
 
     def _write_heads(self, conn: Connection, heads: list[dict[str, Any]]) -> None:
         """Upsert the batch's moved chain heads (red team round 8, W1), in the sequencer's transaction."""
@@ -1299,20 +1345,12 @@ class _BatchIndex:
     lines, so nobody can claim another publisher's bundle first and lock it out of its own line (red team
     round 1, bundle squatting). Incident ids belong to the key that first logged them."""
 
-    def __init__(self, conn: Connection, bodies: Sequence[tuple[Body, str]], *,
+    def __init__(self, conn: Connection, bodies: Sequence[tuple[Body, str]], found: _BatchReads, *,
                  max_chain: int = MAX_INCIDENT_CHAIN) -> None:
-        # A few queries per batch (not per entry) fetch everything the checks below can ask about.
-        bundles: set[str] = set()
-        models: set[str] = set()
-        chains: set[tuple[str, str]] = set()
+        # A few queries per batch (not per entry) fetch everything the checks below can ask about: releases,
+        # revocations and latest versions came with the tree head (``found``, from ``_batch_reads``).
+        chains = _batch_keys(bodies)[2]
         self.max_chain = max_chain
-        for body, key_id in bodies:
-            d = body.data
-            if body.kind == "release":
-                models.add(d["model"])
-            elif body.kind == "incident":
-                chains.add((str(d["incident"]["id"]), key_id))
-            bundles.update(d[k] for k in ("bundle", "old", "new", "release") if isinstance(d.get(k), str))
         self.known: dict[tuple[str, str], dict[str, Any]] = {}
         self.lines_of: dict[str, set[str]] = {}
         self.latest: dict[str, int] = {}
@@ -1322,18 +1360,12 @@ class _BatchIndex:
         # records under the id (the sequencer used to read and parse all of them for every record it checked).
         self.heads: dict[tuple[str, str], tuple[int, dict[str, Any], int]] = {}
         self._moved: set[tuple[str, str]] = set()
-        for chunk in _chunks(sorted(bundles)):
-            for row in conn.execute(sa.select(releases.c.idx, releases.c.model, releases.c.version, releases.c.bundle)
-                                    .where(releases.c.bundle.in_(chunk))):
-                self.known[(row.model, row.bundle)] = {"index": int(row.idx), "model": row.model,
-                                                       "version": int(row.version)}
-                self.lines_of.setdefault(row.bundle, set()).add(row.model)
-            self.revoked_set.update((r[0], r[1]) for r in conn.execute(sa.select(events.c.model, events.c.release).where(
-                events.c.kind == "revocation", events.c.release.in_(chunk))))
-        for chunk in _chunks(sorted(models)):
-            for row in conn.execute(sa.select(releases.c.model, sa.func.max(releases.c.version))
-                                    .where(releases.c.model.in_(chunk)).group_by(releases.c.model)):
-                self.latest[row[0]] = int(row[1])
+        for idx, model, version, bundle in found.releases:
+            self.known[(model, bundle)] = {"index": int(idx), "model": model, "version": int(version)}
+            self.lines_of.setdefault(bundle, set()).add(model)
+        self.revoked_set.update((model, release) for model, release in found.revoked)
+        for model, version in found.latest:
+            self.latest[model] = int(version)
         for chunk in _chunks(sorted(chains)):  # type: ignore[arg-type]
             for row in conn.execute(
                     sa.select(incident_heads.c.incident, incident_heads.c.key_id, incident_heads.c.idx,
@@ -1442,8 +1474,136 @@ class _BatchIndex:
                 self.revoked_set.add((e.model, e.release))
 
 
-def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+def _chunks(values: list[Any], size: int = 500) -> list[list[Any]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def _prepare(w: PendingWrite) -> tuple[bytes, bytes] | Rejected | None:
+    """A write's log entry bytes and RFC 6962 leaf hash; its 413 when the entry is over the size of a log entry;
+    None when it carries no body (refused before)."""
+    if w.refusal is not None or w.body is None:
+        return None
+    req = w.request
+    try:
+        data = LogEntry(w.body, req.publisher.key_id, req.publisher.public_key, req.method, req.path,
+                        req.timestamp, req.nonce, req.signature).to_bytes()
+    except EntryError as exc:
+        return Rejected(413, exc.reason)
+    return data, leaf_hash(data)
+
+
+def _batch_keys(bodies: Sequence[tuple[Body, str]]) -> tuple[set[str], set[str], set[tuple[str, str]]]:
+    """The bundle digests, release model lines and (incident id, key) chains a batch's checks ask about."""
+    bundles: set[str] = set()
+    models: set[str] = set()
+    chains: set[tuple[str, str]] = set()
+    for body, key_id in bodies:
+        d = body.data
+        if body.kind == "release":
+            models.add(d["model"])
+        elif body.kind == "incident":
+            chains.add((str(d["incident"]["id"]), key_id))
+        bundles.update(d[k] for k in ("bundle", "old", "new", "release") if isinstance(d.get(k), str))
+    return bundles, models, chains
+
+
+@dataclass
+class _BatchReads:
+    """What the sequencer reads at the start of a batch (see :func:`_batch_reads`)."""
+
+    size: int
+    checkpoint: bytes
+    nonces: set[tuple[str, str]]
+    releases: list[tuple[Any, ...]]
+    revoked: list[tuple[Any, ...]]
+    latest: list[tuple[Any, ...]]
+    hashes: dict[int, bytes]
+
+
+_PREFETCH_HASHES = 65_536  # stored hashes another worker committed, read with the tree head (at most)
+
+
+def _batch_reads(conn: Connection, dialect: str, batch_nonces: Sequence[tuple[str, str]],
+                 bodies: Sequence[tuple[Body, str]],
+                 hashes_from: int | None) -> _BatchReads:
+    """The sequencer's reads, inside its transaction and in this order: the tree head (``FOR UPDATE`` on
+    PostgreSQL: it serialises the writers; SQLite's ``BEGIN IMMEDIATE`` already did), the nonces of the batch
+    already used, the releases, revocations and latest versions of the lines the batch touches, and the stored
+    hashes from index ``hashes_from`` on (committed by other workers since this process's last batch; any
+    hash not read here is read by ``_Reader`` when needed).
+
+    Plain SQL on the driver's cursor. On PostgreSQL every statement is queued in one psycopg pipeline, so the
+    reads cost ONE round trip instead of one each (BEGIN included): the server runs them in order, so every
+    read after the locking SELECT sees what the previous writer committed (READ COMMITTED takes a snapshot per
+    statement). The statements are those the ORM-level queries issued before; only their transport changed."""
+    bundles, models, _chains = _batch_keys(bodies)
+    pg = dialect == "postgresql"
+    mark = "%s" if pg else "?"
+
+    def among(column: str, values: list[str]) -> tuple[str, tuple[Any, ...]]:
+        # PostgreSQL: one array parameter, so the statement's text is the same for every batch and psycopg
+        # prepares it once per connection (an IN list of the batch's length is parsed and planned each time)
+        if pg:
+            return f'"{column}" = ANY(%s)', (values,)
+        return f'"{column}" IN ({", ".join([mark] * len(values))})', tuple(values)
+
+    queries: list[tuple[str, str, tuple[Any, ...]]] = [
+        ("head", 'SELECT "size", "checkpoint" FROM "log_state" WHERE "id" = 1' + (" FOR UPDATE" if pg else ""), ())]
+    # The used (key, nonce) pairs among the batch's, looked up through the table's primary key (key_id,
+    # nonce). Selecting by nonce alone, as before, could not use it: every batch scanned the whole table,
+    # which holds every nonce of the last 2 x window seconds (hundreds of thousands under load).
+    pairs = list(dict.fromkeys(batch_nonces))
+    for chunk in _chunks(pairs):
+        keys_of = [k for k, _ in chunk]
+        values = [v for _, v in chunk]
+        if pg:
+            queries.append(("nonces", 'SELECT n."key_id", n."nonce" FROM "nonces" n JOIN unnest(%s::text[], '
+                            '%s::text[]) AS q(k, v) ON n."key_id" = q.k AND n."nonce" = q.v', (keys_of, values)))
+        else:
+            # both columns constrained: SQLite searches the primary key for each combination; a row returned
+            # for a key and a nonce of two different writes is still a used pair, so the answer is exact
+            kd, vd = list(dict.fromkeys(keys_of)), list(dict.fromkeys(values))
+            queries.append(("nonces", f'SELECT "key_id", "nonce" FROM "nonces" WHERE "key_id" IN '
+                            f'({", ".join("?" * len(kd))}) AND "nonce" IN ({", ".join("?" * len(vd))})',
+                            (*kd, *vd)))
+    for chunk in _chunks(sorted(bundles)):
+        where, params = among("bundle", chunk)
+        queries.append(("releases", f'SELECT "idx", "model", "version", "bundle" FROM "releases" WHERE {where}',
+                        params))
+        where, params = among("release", chunk)
+        queries.append(("revoked", f'SELECT "model", "release" FROM "events" WHERE "kind" = {mark} AND {where}',
+                        ("revocation", *params)))
+    for chunk in _chunks(sorted(models)):
+        where, params = among("model", chunk)
+        queries.append(("latest", f'SELECT "model", max("version") FROM "releases" WHERE {where} GROUP BY "model"',
+                        params))
+    if hashes_from is not None:
+        queries.append(("hashes", f'SELECT "idx", "hash" FROM "hashes" WHERE "idx" >= {mark} ORDER BY "idx" '
+                        f'LIMIT {_PREFETCH_HASHES}', (hashes_from,)))
+    raw = conn.connection.driver_connection
+    out: dict[str, list[tuple[Any, ...]]] = {"head": [], "nonces": [], "releases": [], "revoked": [], "latest": [],
+                                             "hashes": []}
+    if pg:
+        with raw.pipeline():  # type: ignore[union-attr]
+            cursors = []
+            for what, sql, params in queries:
+                cur = raw.cursor()  # type: ignore[union-attr]
+                cur.execute(sql, params)
+                cursors.append((what, cur))
+            for what, cur in cursors:
+                out[what].extend(cur.fetchall())
+                cur.close()
+    else:
+        cur = raw.cursor()  # type: ignore[union-attr]
+        try:
+            for what, sql, params in queries:
+                out[what].extend(cur.execute(sql, params).fetchall())
+        finally:
+            cur.close()
+    if len(out["head"]) != 1:
+        raise RuntimeError("the log's tree head row is missing")
+    return _BatchReads(int(out["head"][0][0]), bytes(out["head"][0][1]), {(str(k), str(n)) for k, n in out["nonces"]}, out["releases"],
+                       out["revoked"], out["latest"], {int(i): bytes(h) for i, h in out["hashes"]})
 
 
 class Sequencer:
