@@ -473,13 +473,37 @@ def analyze_streams(
         programs.append(analysis)
         if analysis.error is not None or analysis.limit_hit is not None:
             break
-        stream.seek(analysis.end - base_offset)  # type: ignore[operator]
+        alt = other_start(stream, analysis, limits, base_offset, joblib_arrays)
+        if alt is not None and len(programs) < max_programs:
+            programs.append(alt)
+        stream.seek((analysis.resume or analysis.end) - base_offset)  # type: ignore[operator]
     trailing_bytes = 0
     if trailing_offset is not None:
         end = stream.seek(0, io.SEEK_END)
         trailing_bytes = end - (trailing_offset - base_offset)
     del start
     return StreamsResult(tuple(programs), trailing_offset, trailing_bytes)
+
+
+RESUME_NOTE = "read from the STOP of the previous program (a file reader goes on at the end of its frame instead)"
+
+
+def other_start(
+    stream: BinaryIO, analysis: PickleAnalysis, limits: Limits, base_offset: int, joblib_arrays: bool = False
+) -> PickleAnalysis | None:
+    """When ``analysis`` ended at a STOP inside a frame, the program that starts right after STOP.
+
+    A loader reading from a file (pickle.load, torch.load's legacy reader) goes on at the frame's end (the
+    unpickler read the whole frame); one given the bytes from STOP on would not. Both starts are walked (red team
+    round 11); this one is returned only when it names or calls something. The stream is left anywhere.
+    """
+    if analysis.resume is None or analysis.end is None or analysis.resume == analysis.end:
+        return None
+    stream.seek(analysis.end - base_offset)
+    alt = analyze(stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays)
+    if not (alt.globals or alt.calls or alt.misuses):
+        return None
+    return dataclasses.replace(alt, notes=(RESUME_NOTE, *alt.notes))
 
 
 def plain(value: Any, budget: int = 1_000_000) -> Any:
@@ -1347,6 +1371,7 @@ class _Machine:
         protocol: int | None = None
         result: Any = None
         end: int | None = None
+        resume: int | None = None  # the frame end past STOP, where a file reader goes on (see PickleAnalysis)
         error: str | None = None
         buf = b""
         pos = 0
@@ -1753,6 +1778,8 @@ class _Machine:
                         raise _Stop("STOP with an empty stack")
                     result = pop()
                     end = base + bufbase + pos
+                    if fend != _NO_FRAME and bufbase + pos < fend:
+                        resume = base + fend
                     if result.__class__ is Global:
                         self._store((result,), "STOP", base + oprel)
                     break
@@ -1981,6 +2008,7 @@ class _Machine:
             opaque_states=self.opaque_states,
             stored=self.stored_values(),
             misuses=tuple(self.misuses[:100]),
+            resume=resume,
         )
         return analysis, result
 
