@@ -2181,12 +2181,14 @@ def _may_become_wrapper(obj: Any, state: Any, reachable: bool) -> bool:
     earlier state can do anything. ``reachable``: the program named a wrapper class or a computed import, so
     a state may hold one as its ``__class__``.
     """
+    if not reachable:
+        # No wrapper class was named, nor any computed import: no object can be or become one (a class object
+        # reaches a pickle only by a name, or through a call whose name the walk could not tell).
+        return False
     if obj.__class__ is not CallResult:
         return obj is UNKNOWN or obj is PERSISTENT
     if obj.target == "<computed>" or (obj.attrs is not None and "__setstate__" in obj.attrs):
         return True
-    if not reachable:
-        return False  # no wrapper class was named (nor any computed import): no state can set one
     if state.__class__ is tuple:
         if len(state) != 2:
             return False
