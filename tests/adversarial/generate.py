@@ -510,6 +510,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round6_cases())  # red team round 6 (block at the end of this file)
     cases.extend(round7_cases())  # red team round 7 (block at the end of this file)
     cases.extend(round8_cases())  # red team round 8 (block at the end of this file)
+    cases.extend(round11_cases())  # red team round 11 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1123,3 +1124,83 @@ def template_round10_cases() -> list[Case]:
              "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND10_D1.encode()), chat=TEMPLATE_ROUND10_D1_CHAT),
     ]
 # ======== END red team round 10 on chat templates =======================================================
+
+# ======== BEGIN red team round 11 on the scanner's readers (helper rdfix11) ==============================
+# B: a slot state {'__class__': NumpyArrayWrapper} turns an argparse.Namespace into a joblib wrapper after its
+# BUILD; joblib.load then reads the next bytes as raw array data while a walk that follows the opcode's class
+# reads them as opcodes (and sees the payload only as a BINBYTES literal). C: legacy torch *tar* checkpoints:
+# torch.load runs several pickles from the ``storages`` member, each starting where the previous read ended
+# (after the frame STOP was in; after a storage's raw data, whose 8-byte size field can double as BINBYTES).
+
+
+def _bu(text: str) -> bytes:
+    raw = text.encode()
+    return b"X" + len(raw).to_bytes(4, "little") + raw
+
+
+_SYSTEM = b"cos\nsystem\n" + _bu(SHELL) + b"\x85R"  # os.system('touch canary')
+
+
+def joblib_class_swap() -> bytes:
+    """Namespace + BUILD (wrapper state, {'__class__': NumpyArrayWrapper}), then 'array data' that is a BINBYTES
+    header over the payload: joblib skips the header and unpickles the payload."""
+    dtype = b"cnumpy\ndtype\n" + _bu("u1") + b"\x89\x88\x87R(K\x03" + _bu("|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    payload = b"0" + _SYSTEM
+    raw = b"B" + len(payload).to_bytes(4, "little")
+    program = b"\x80\x02cargparse\nNamespace\n)\x81}("
+    program += _bu("shape") + b"K" + bytes([len(raw)]) + b"\x85" + _bu("dtype") + dtype + _bu("order") + _bu("C")
+    program += _bu("allow_mmap") + b"\x89" + _bu("subclass") + b"cnumpy\nndarray\nu"
+    program += b"}" + _bu("__class__") + b"cjoblib.numpy_pickle\nNumpyArrayWrapper\ns\x86b"
+    return program + raw + payload + b"."
+
+
+def _legacy_tar(storages: bytes) -> bytes:
+    import pickle
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (("storages", storages), ("tensors", pickle.dumps(0, protocol=2)),
+                           ("pickle", pickle.dumps({"w": 1}, protocol=2))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def legacy_tar_frame() -> bytes:
+    """storages = PROTO 4; FRAME [K 0; STOP; 8 pad bytes] + payload pickle: torch's next pickle.load (the storage
+    views) starts after the frame."""
+    body = b"K\x00." + b"\x00" * 8
+    return _legacy_tar(b"\x80\x04\x95" + len(body).to_bytes(8, "little") + body + b"\x80\x02" + _SYSTEM + b".")
+
+
+def legacy_tar_size_field() -> bytes:
+    """One ByteStorage whose 8-byte element count is also 'BINBYTES 16' to a walk that reads the member as plain
+    pickles; torch skips the storage data and unpickles the payload as the storage views."""
+    import pickle
+
+    length = 16
+    count = 0x42 + 256 * length  # little-endian: 'B', length (4 bytes), three zero bytes
+    head = pickle.dumps(1, protocol=2) + b"\x80\x02(X\x01\x00\x00\x000X\x03\x00\x00\x00cpuctorch\nByteStorage\ntq\x00."
+    data = bytearray(count)
+    data[length - 3] = ord(".")  # where the plain reading's BINBYTES literal ends: its STOP
+    return _legacy_tar(head + count.to_bytes(8, "little") + bytes(data) + b"\x80\x02" + _SYSTEM + b".")
+
+
+def round11_cases() -> list[Case]:
+    """The round-11 classes B and C that run code (A and A' corrupt memory instead: tests/test_scan_round11.py)."""
+    swap = joblib_class_swap()
+    return [
+        Case("round11_joblib_class_swap", "4",
+             "BUILD (wrapper state, {'__class__': NumpyArrayWrapper}) on a Namespace: joblib.load reads the next bytes "
+             "as array data, and the payload after them runs", "joblib", "WW-PKL-002", "class_swap.joblib", swap),
+        Case("round11_joblib_class_swap_gz", "4", "the same, gzip-compressed joblib", "joblib", "WW-PKL-002",
+             "class_swap.joblib.gz", gzip.compress(swap, mtime=0)),
+        Case("round11_torch_tar_frame", "4",
+             "legacy torch tar: STOP inside a frame; torch's next pickle.load starts at the frame's end, on the payload",
+             "torch", CRIT, "tar_frame.pt", legacy_tar_frame()),
+        Case("round11_torch_tar_size_field", "4",
+             "legacy torch tar: a storage's 8-byte size field is BINBYTES to a plain-pickle walk, which hides the "
+             "storage-views pickle torch runs", "torch", CRIT, "tar_size_field.pt", legacy_tar_size_field()),
+    ]
+# ======== END red team round 11 =========================================================================

@@ -473,13 +473,37 @@ def analyze_streams(
         programs.append(analysis)
         if analysis.error is not None or analysis.limit_hit is not None:
             break
-        stream.seek(analysis.end - base_offset)  # type: ignore[operator]
+        alt = other_start(stream, analysis, limits, base_offset, joblib_arrays)
+        if alt is not None and len(programs) < max_programs:
+            programs.append(alt)
+        stream.seek((analysis.resume or analysis.end) - base_offset)  # type: ignore[operator]
     trailing_bytes = 0
     if trailing_offset is not None:
         end = stream.seek(0, io.SEEK_END)
         trailing_bytes = end - (trailing_offset - base_offset)
     del start
     return StreamsResult(tuple(programs), trailing_offset, trailing_bytes)
+
+
+RESUME_NOTE = "read from the STOP of the previous program (a file reader goes on at the end of its frame instead)"
+
+
+def other_start(
+    stream: BinaryIO, analysis: PickleAnalysis, limits: Limits, base_offset: int, joblib_arrays: bool = False
+) -> PickleAnalysis | None:
+    """When ``analysis`` ended at a STOP inside a frame, the program that starts right after STOP.
+
+    A loader reading from a file (pickle.load, torch.load's legacy reader) goes on at the frame's end (the
+    unpickler read the whole frame); one given the bytes from STOP on would not. Both starts are walked (red team
+    round 11); this one is returned only when it names or calls something. The stream is left anywhere.
+    """
+    if analysis.resume is None or analysis.end is None or analysis.resume == analysis.end:
+        return None
+    stream.seek(analysis.end - base_offset)
+    alt = analyze(stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays)
+    if not (alt.globals or alt.calls or alt.misuses):
+        return None
+    return dataclasses.replace(alt, notes=(RESUME_NOTE, *alt.notes))
 
 
 def plain(value: Any, budget: int = 1_000_000) -> Any:
@@ -599,6 +623,13 @@ class _Machine:
         # SETITEM(S)/APPEND(S)/ADDITEMS/BUILD on one afterwards changes what was checked. Pickle writers fill
         # a state before the BUILD that takes it, never after. The container is kept: its id must stay its own.
         self.frozen: dict[int, tuple[Any, str]] = {}
+        # id(container) -> (container, owner): the containers of a numpy.dtype / numpy.random BUILD state (frozen
+        # deep, already checked). Red team round 11: freezing only the opcodes whose *target* is the container is
+        # not enough, since a slot state {'__dict__': F} makes F an instance's own dict (a later BUILD on that
+        # instance writes into F), and a library __setstate__ given F as its state may change it (sklearn's
+        # state.pop). So a checked container may not reach any other BUILD state or call argument at all.
+        self.checked: dict[int, tuple[Any, str]] = {}
+        self.wrapper_reachable = False  # the program named a joblib wrapper class or a computed import
         self.protocol: int | None = None
         self.nested_seen: set[int] = set()
         self.divergences: list[str] = []
@@ -755,6 +786,13 @@ class _Machine:
     # -- call sites -----------------------------------------------------------------------------------
 
     def _site(self, target: str, kind: str, opcode: str, offset: int, args: str = "", computed: bool = False) -> None:
+        if kind == "import" and not self.wrapper_reachable and (
+            target == "<computed>" or target.rsplit(".", 1)[-1].endswith("ArrayWrapper")
+        ):
+            # A joblib array wrapper class (NumpyArrayWrapper, NDArrayWrapper, ZNDArrayWrapper, under any
+            # path) or an import whose name is unknown: from here on an object may be given that class
+            # through a '__class__' in a state (see _may_become_wrapper).
+            self.wrapper_reachable = True
         self.n_sites += 1
         if self.n_sites > MAX_SITES:
             key = (target, kind)
@@ -799,6 +837,8 @@ class _Machine:
             args = ()
         elif args and not computed:
             self._operand(target, args)
+        if self.checked and args:
+            self._checked_argument(target, args, opcode, offset)
         if target in _QUIET:
             self._site(target, "call", opcode, offset, "", computed)
         else:
@@ -1049,7 +1089,11 @@ class _Machine:
                 for item in value:
                     self._freeze(item, owner, deep, depth + 1)
         elif value.__class__ is DictVal or value.__class__ is ListVal:
-            if id(value) in self.frozen:
+            if deep:
+                if id(value) in self.checked:
+                    return
+                self.checked[id(value)] = (value, owner)
+            elif id(value) in self.frozen:
                 return
             self.frozen[id(value)] = (value, owner)
             if deep:
@@ -1069,6 +1113,71 @@ class _Machine:
                     f"its BUILD state holds a {kind} that {opcode} changes after the BUILD; the object keeps that "
                     f"{kind} itself, so the change undoes what was checked (numpy.dtype: a field moved out of "
                     "bounds or made an object field), and no pickle writer changes a state after its BUILD",
+                )
+            )
+
+    def _find_checked(self, value: Any) -> tuple[Any, str] | None:
+        """A checked (numpy.dtype / numpy.random state) container anywhere inside ``value``: through tuples,
+        lists and dicts, not into other objects (bounded; past the bound the search says nothing)."""
+        todo = [(value, 0)]
+        budget = 4096
+        while todo and budget > 0:
+            budget -= 1
+            item, depth = todo.pop()
+            cls = item.__class__
+            if cls is DictVal or cls is ListVal:
+                entry = self.checked.get(id(item))
+                if entry is not None and entry[0] is item:
+                    return entry
+                if depth < 8:
+                    todo.extend((x, depth + 1) for x in (item.items.values() if cls is DictVal else item.items))
+            elif cls is tuple and depth < 8:
+                todo.extend((x, depth + 1) for x in item)
+        return None
+
+    def _reused_state(self, obj: CallResult, state: Any, offset: int) -> None:
+        """A finding when a container a BUILD already took reaches another BUILD's state (red team round 11).
+
+        Top level (the state, or either part of a ``(dict, slots)`` state): any frozen container, because the
+        new object's ``__setstate__`` may keep it or change it (sklearn's ``state.pop``), and pickle writers
+        give every object its own state. Deeper inside: a checked numpy container. One numpy.dtype may share
+        another's fields dict (numpy copies descriptors with the same dict, and dtype.__setstate__ only keeps it).
+        """
+        parts = state if state.__class__ is tuple and len(state) == 2 else (state,)
+        found: tuple[Any, str] | None = None
+        for part in parts:
+            if part.__class__ is DictVal or part.__class__ is ListVal:
+                entry = self.frozen.get(id(part))
+                if entry is not None and entry[0] is part:
+                    found = entry
+                    break
+        if found is None and self.checked:
+            found = self._find_checked(state)
+        if found is None:
+            return
+        if obj.target == "numpy.dtype" and found[1] == "numpy.dtype" and id(found[0]) in self.checked:
+            return
+        kind = "dict" if found[0].__class__ is DictVal else "list"
+        self.misuses.append(
+            CallSite(
+                obj.target, "build", "BUILD", offset,
+                f"its BUILD state reuses a {kind} that an earlier {found[1]} BUILD already took as its state; the "
+                f"new object's __setstate__ (or its __dict__) can change that {kind} in place and undo what was "
+                "checked (a numpy.dtype's fields), and no pickle writer shares one state between two objects",
+            )
+        )
+
+    def _checked_argument(self, target: str, args: tuple[Any, ...], opcode: str, offset: int) -> None:
+        """A finding when a checked numpy container is passed to a call (red team round 11): numpy's own
+        readers take the dtype object, never its fields or metadata dict, and any callee may change it."""
+        found = self._find_checked(args)
+        if found is not None:
+            self.misuses.append(
+                CallSite(
+                    target, "call", opcode, offset,
+                    f"an argument holds a container of an earlier {found[1]} BUILD state (checked and kept by "
+                    "numpy); a call may change it in place and undo what was checked, and numpy's own pickles "
+                    "never pass it to anything",
                 )
             )
 
@@ -1262,6 +1371,7 @@ class _Machine:
         protocol: int | None = None
         result: Any = None
         end: int | None = None
+        resume: int | None = None  # the frame end past STOP, where a file reader goes on (see PickleAnalysis)
         error: str | None = None
         buf = b""
         pos = 0
@@ -1358,6 +1468,8 @@ class _Machine:
                         if c <= FAST_LISTED:
                             site(t, "call", "REDUCE", base + oprel, "", f.computed)
                         stack[-1] = CallResult(t, args if args.__class__ is tuple else ())
+                        if self.checked and args.__class__ is tuple:
+                            self._checked_argument(t, args, "REDUCE", base + oprel)
                     else:
                         stack[-1] = call(f, args, "REDUCE", base + oprel)
                 elif op == 0x74:  # TUPLE
@@ -1544,6 +1656,9 @@ class _Machine:
                         self._store((state,), "BUILD", base + oprel)
                     if self.frozen:
                         self._frozen_changed(obj, "BUILD", base + oprel)
+                    # Judged before this BUILD records the state's hooks: an instance __setstate__ from an
+                    # *earlier* state is what may change the class here.
+                    swap = self.joblib_arrays and _may_become_wrapper(obj, state, self.wrapper_reachable)
                     if obj.__class__ is Global:
                         # BUILD on a class, function or module (not an instance): setattr on it patches the
                         # library for everything loaded afterwards.
@@ -1554,6 +1669,22 @@ class _Machine:
                         computed = obj.target == "<computed>"
                         quiet = obj.target in _QUIET
                         site(obj.target, "build", "BUILD", offset, "" if quiet else summarize(state, 80), computed)
+                        if self.frozen:
+                            self._reused_state(obj, state, offset)
+                        for name in _rebinding_keys(state):
+                            self.misuses.append(
+                                CallSite(
+                                    obj.target, "build", "BUILD", offset,
+                                    f"its BUILD state sets {name}: a slot state applies it with setattr, which "
+                                    + ("makes a container of the pickle the instance's own __dict__ (later "
+                                       "BUILDs on it write into that container, a checked numpy.dtype's fields "
+                                       "too)" if name == "__dict__" else
+                                       "changes the instance's class after the allowlist judged it (a joblib "
+                                       "NumpyArrayWrapper then makes joblib read raw bytes the walk reads as "
+                                       "opcodes)")
+                                    + "; no pickle writer puts it in a state",
+                                )
+                            )
                         if obj.attrs and "__setstate__" in obj.attrs:
                             self._called_value(obj.attrs["__setstate__"], f"{obj.target} instance __setstate__", "BUILD", offset)
                         if obj.target == "numpy.dtype":
@@ -1588,6 +1719,8 @@ class _Machine:
                                     "array at any memory address of the loading process",
                                 )
                             )
+                        if swap:
+                            _unknown_wrapper(offset)
                         if obj.target in JOBLIB_WRAPPERS and self.joblib_arrays:
                             if obj.args:
                                 # joblib.dump makes the wrapper with NEWOBJ and no arguments; one called with
@@ -1612,6 +1745,8 @@ class _Machine:
                             safe = buflen - 16
                             fend = _NO_FRAME  # joblib commits the frame before writing the array bytes
                             stack[-1] = CallResult("numpy.ndarray", ())
+                    elif swap:
+                        _unknown_wrapper(base + oprel)
                 elif op == 0x80:  # PROTO
                     protocol = self.protocol = buf[pos]
                     pos += 1
@@ -1643,6 +1778,8 @@ class _Machine:
                         raise _Stop("STOP with an empty stack")
                     result = pop()
                     end = base + bufbase + pos
+                    if fend != _NO_FRAME and bufbase + pos < fend:
+                        resume = base + fend
                     if result.__class__ is Global:
                         self._store((result,), "STOP", base + oprel)
                     break
@@ -1871,6 +2008,7 @@ class _Machine:
             opaque_states=self.opaque_states,
             stored=self.stored_values(),
             misuses=tuple(self.misuses[:100]),
+            resume=resume,
         )
         return analysis, result
 
@@ -1917,7 +2055,9 @@ def _vetted(target: str) -> bool:
 
 # Keys always remembered, however many others a dict holds: what joblib's reader and the hook check need. A
 # later duplicate of a key replaces the earlier value, as in the real dict.
-_KEPT_KEYS = frozenset({"shape", "dtype", "order", "allow_mmap", "numpy_array_alignment_bytes", "subclass"})
+_KEPT_KEYS = frozenset(
+    {"shape", "dtype", "order", "allow_mmap", "numpy_array_alignment_bytes", "subclass", "__dict__", "__class__"}
+)
 
 
 def _dict_update(dv: DictVal, items: list[Any]) -> None:
@@ -2001,6 +2141,75 @@ def _record_hooks(obj: CallResult, state: Any) -> bool:
             for name in HOOK_ATTRS - known.keys():
                 obj.attrs[name] = UNKNOWN
     return opaque
+
+
+_REBINDING = ("__dict__", "__class__")
+
+
+def _rebinding_keys(state: Any) -> list[str]:
+    """The literal ``__dict__`` / ``__class__`` keys of a BUILD state (either part of a ``(dict, slots)``
+    state; a ``__setstate__`` may setattr the dict part's keys too). Red team round 11: ``{'__dict__': F}``
+    aliases F as the instance dict, ``{'__class__': C}`` swaps the class."""
+    parts = state if state.__class__ is tuple and len(state) == 2 else (state,)
+    found = []
+    for part in parts:
+        if part.__class__ is DictVal:
+            entries: Any = part.items
+        elif part.__class__ is CallResult and part.items is not None:
+            entries = part.items.items
+        else:
+            continue
+        found.extend(name for name in _REBINDING if name in entries)
+    return found
+
+
+def _unknown_wrapper(offset: int) -> None:
+    """joblib's unpickler asks isinstance(obj, NumpyArrayWrapper) *after* the BUILD and then reads array data
+    from the file: an object whose class may be (or become, through a '__class__' in its state) a wrapper
+    leaves the walk not knowing whether opcodes or raw bytes follow (red team round 11): fail closed."""
+    raise _Stop(f"BUILD at {offset}: cannot tell whether the object is a joblib NumpyArrayWrapper afterwards "
+                "(its class is computed, or its state may set __class__), so not where joblib reads array data",
+                "joblib_array_size")
+
+
+def _may_become_wrapper(obj: Any, state: Any, reachable: bool) -> bool:
+    """Whether, after BUILD(obj, state), joblib's ``isinstance(obj, NumpyArrayWrapper)`` may be true while the
+    walk's view (the object's target) says it is not, or the reverse (red team round 11, class swap).
+
+    The class is what the walk knows only when the object came from a named class and the state cannot set
+    ``__class__``: CPython applies a slot state with setattr, and a ``__setstate__`` the instance got from an
+    earlier state can do anything. ``reachable``: the program named a wrapper class or a computed import, so
+    a state may hold one as its ``__class__``.
+    """
+    if not reachable:
+        # No wrapper class was named, nor any computed import: no object can be or become one (a class object
+        # reaches a pickle only by a name, or through a call whose name the walk could not tell).
+        return False
+    if obj.__class__ is not CallResult:
+        return obj is UNKNOWN or obj is PERSISTENT
+    if obj.target == "<computed>" or (obj.attrs is not None and "__setstate__" in obj.attrs):
+        return True
+    if state.__class__ is tuple:
+        if len(state) != 2:
+            return False
+        slots = state[1]
+        if slots is None:
+            return False
+        if slots.__class__ is DictVal:
+            return slots.computed_keys or "__class__" in slots.items
+        if slots.__class__ is CallResult:
+            # A mapping (its constructor's arguments are not followed) or the result of a call off the allowlist
+            # may hold any key; what another allowlisted callable returns is no mapping (numpy's SeedSequence in
+            # a BitGenerator state, which BitGenerator.__setstate__ takes whole).
+            return slots.target in _MAPPINGS or slots.target == "<computed>" or not _vetted(slots.target)
+        return not isinstance(slots, (*_SCALARS, ListVal, tuple))  # Global, UNKNOWN, persistent, a set ...
+    if state.__class__ is DictVal:
+        return "__class__" in state.items
+    if state.__class__ is CallResult:
+        # A tuple at load time (a namedtuple, a function's result) is split into (dict, slots) by CPython.
+        return not _instance_of_vetted_class(state.target) or state.target == "torch.Size" or (
+            state.items is not None and "__class__" in state.items.items)
+    return state is UNKNOWN or state is PERSISTENT
 
 
 def _decode(raw: Any) -> Any:

@@ -60,6 +60,10 @@ class PickleAnalysis:
     # Calls of an allowlisted helper with an argument its reviewed contract does not accept (numpy.random's
     # pickle ctors given anything but a BitGenerator name/class/instance: they call it; red team round 8).
     misuses: tuple[CallSite, ...] = ()
+    # Where a loader that reads this program from a *file* goes on reading (red team round 11): the end of the
+    # frame STOP was in, when that frame runs past STOP (the C unpickler reads a whole frame from the file, so
+    # pickle.load / torch.load's next pickle.load starts after it). None: the same as ``end``.
+    resume: int | None = None
 
     def all_sites(self) -> tuple[CallSite, ...]:
         """Imports and calls of this program and of every nested program."""

@@ -15,7 +15,8 @@ Anomaly codes:
     torch.missing_programs: the file ends (or breaks) before all five pickle programs.
     torch.storage_mismatch: a storage's element count in the data differs from its persistent id.
     torch.storage_out_of_bounds: a storage runs past the end of the file.
-    torch.trailing_data: bytes after the last storage.
+    torch.trailing_data: bytes after the last storage (or after what torch reads of a legacy tar member).
+    torch.legacy_unplaced: a legacy *tar* member (storages/tensors) the walk cannot follow as torch reads it.
     pickle.parse_error / pickle.limit / pickle.nested: as for raw pickle files (see pickle_file).
 """
 
@@ -37,7 +38,7 @@ STORAGE_TYPES = TORCH_STORAGE_TYPES
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    from weightwarden.picklevm.machine import analyze_value
+    from weightwarden.picklevm.machine import analyze_value, other_start
 
     entry = FileEntry(source.display, Format.PYTORCH_LEGACY, source.size)
     pids: list[object] = []
@@ -54,7 +55,12 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             record_program_anomalies(entry, analysis, f"{source.display}:{location}")
             if analysis.end is None:
                 break
-            f.seek(analysis.end)
+            # torch.load's next pickle.load starts after the frame STOP was in; the start at STOP is walked too.
+            alt = other_start(f, analysis, ctx.limits, 0)
+            if alt is not None:
+                entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {i} from STOP @{alt.start}", analysis=alt))
+                record_program_anomalies(entry, alt, f"{source.display}:@{alt.start}")
+            f.seek(analysis.resume or analysis.end)
         data_start = f.tell()
         complete = len(values) == 5 and all(c.analysis.end is not None for c in entry.code)
         if values and values[0] != MAGIC_NUMBER:
@@ -127,4 +133,132 @@ def _storages(f, source: Source, entry: FileEntry, keys: list[str], table, pos: 
     if pos < source.size:
         entry.anomalies.append(
             Anomaly("torch.trailing_data", f"{source.display}@{pos}", f"{source.size - pos} bytes after the last storage")
+        )
+
+
+# -- legacy *tar* checkpoints (torch.save before 0.4-ish; still read by torch.load's legacy_load) ----------------
+#
+# torch.load opens a tar whose members are ``storages``, ``tensors`` and ``pickle``. It extracts ``storages`` and
+# reads it through an unbuffered file: a pickle (the number of storages), then per storage a pickle ``(key,
+# location, storage class)`` followed by raw data (an 8-byte element count, then count * element size bytes,
+# read by ``UntypedStorage._new_with_file``), then a pickle of storage views. ``tensors`` likewise: a pickle
+# (the count), then per tensor a pickle ``(key, storage id, type)`` followed by ``ndim`` (4 bytes), 4 skipped
+# bytes, ``ndim`` sizes and ``ndim`` strides (8 bytes each) and an 8-byte offset. Each pickle.load starts where
+# the previous read ended, after the frame that held STOP (red team round 11: the members were read as plain
+# pickle files, so the raw bytes were walked as opcodes, a storage's size field doubled as BINBYTES over a
+# payload, and a program after a frame was never walked). What the walk cannot place as torch does is
+# ``torch.legacy_unplaced`` (high): a loader may run bytes there that no reading of ours covered.
+
+LEGACY_TAR_MEMBERS = ("storages", "tensors")
+_MAX_RECORDS = 1_000_000
+
+
+def read_legacy_tar_member(source: Source, ctx: ReadContext, name: str) -> FileEntry:
+    """One ``storages`` or ``tensors`` member of a legacy tar checkpoint, walked as torch.load reads it."""
+    entry = FileEntry(source.display, Format.PYTORCH_LEGACY, source.size)
+    with source.open() as f:
+        _walk_legacy_member(f, source, ctx, entry, name)
+    return entry
+
+
+def _walk_legacy_member(f, source: Source, ctx: ReadContext, entry: FileEntry, name: str) -> None:  # type: ignore[no-untyped-def]
+    from weightwarden.picklevm.machine import analyze_streams, analyze_value, other_start
+
+    size = source.size
+    count = [0]
+
+    def program(pos: int, what: str) -> tuple[object, int | None]:
+        """Walk the pickle torch loads at ``pos``; (its plain value, where torch reads next or None)."""
+        f.seek(pos)
+        analysis, value = analyze_value(f, limits=ctx.limits)
+        location = f"stream {count[0]} @{analysis.start} ({what})"
+        count[0] += 1
+        entry.code.append(CodeObject(CodeKind.PICKLE, location, analysis=analysis))
+        record_program_anomalies(entry, analysis, f"{source.display}:{location}")
+        if analysis.end is None:
+            return value, None
+        alt = other_start(f, analysis, ctx.limits, 0)
+        if alt is not None:
+            entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {count[0]} @{alt.start} (from STOP)", analysis=alt))
+            count[0] += 1
+            record_program_anomalies(entry, alt, f"{source.display}:@{alt.start}")
+        return value, analysis.resume or analysis.end
+
+    def unplaced(pos: int, why: str) -> None:
+        entry.anomalies.append(
+            Anomaly(
+                "torch.legacy_unplaced", f"{source.display}@{pos}",
+                f"torch.load's legacy tar reader reads the {name} member on from here, and the walk cannot tell "
+                f"how: {why}; the bytes it would unpickle next were not scanned",
+            )
+        )
+
+    def raw(pos: int, n: int, what: str) -> bytes | None:
+        f.seek(pos)
+        data = f.read(n)
+        if len(data) < n:
+            entry.anomalies.append(
+                Anomaly("torch.storage_out_of_bounds", f"{source.display}@{pos}", f"{what} runs past the end of the member")
+            )
+            return None
+        return data
+
+    num, pos = program(0, "count")
+    if pos is None:
+        return
+    if type(num) is not int or not 0 <= num <= _MAX_RECORDS:
+        unplaced(pos, f"the first pickle is not a record count ({str(num)[:60]})")
+        return
+    for i in range(num):
+        args, nxt = program(pos, f"record {i}")
+        if nxt is None:
+            return
+        if not (isinstance(args, tuple) and len(args) == 3):
+            unplaced(nxt, f"record {i} is not a 3-tuple ({str(args)[:60]})")
+            return
+        if name == "storages":
+            cls = str(args[2]).rsplit(".", 1)[-1]
+            if not isinstance(args[2], str) or cls not in STORAGE_TYPES:
+                unplaced(nxt, f"storage class {str(args[2])[:60]} has no known element size")
+                return
+            head = raw(nxt, 8, f"storage {i}")
+            if head is None:
+                return
+            (numel,) = struct.unpack("<q", head)
+            end = nxt + 8 + numel * STORAGE_TYPES[cls][1]
+            if numel < 0 or end > size:
+                entry.anomalies.append(
+                    Anomaly("torch.storage_out_of_bounds", f"{source.display}@{nxt}", f"storage {i} ({numel} elements) runs past the end of the member")
+                )
+                return
+            pos = end
+        else:
+            head = raw(nxt, 8, f"tensor {i}")
+            if head is None:
+                return
+            (ndim,) = struct.unpack("<i", head[:4])
+            if ndim < 0:
+                entry.anomalies.append(Anomaly("torch.storage_out_of_bounds", f"{source.display}@{nxt}", f"tensor {i} has {ndim} dimensions"))
+                return
+            pos = nxt + 8 + 16 * ndim + 8
+            if pos > size:
+                entry.anomalies.append(
+                    Anomaly("torch.storage_out_of_bounds", f"{source.display}@{nxt}", f"tensor {i} runs past the end of the member")
+                )
+                return
+    if name == "storages":
+        _views, nxt = program(pos, "storage views")
+        if nxt is None:
+            return
+        pos = nxt
+    if pos < size:
+        # torch reads no further; bytes here are walked all the same (they may be a program for another reader).
+        f.seek(pos)
+        rest = analyze_streams(f, limits=ctx.limits, base_offset=0)
+        for analysis in rest.programs:
+            if analysis.globals or analysis.calls or analysis.misuses:
+                entry.code.append(CodeObject(CodeKind.PICKLE, f"trailing @{analysis.start}", analysis=analysis))
+                record_program_anomalies(entry, analysis, f"{source.display}:trailing @{analysis.start}")
+        entry.anomalies.append(
+            Anomaly("torch.trailing_data", f"{source.display}@{pos}", f"{size - pos} bytes after what torch.load reads")
         )

@@ -167,9 +167,22 @@ LOADER_DIVERGENCE = ScanRule(
     anomaly_codes=("pickle.loader_divergence",),
 )
 
+LEGACY_UNPLACED = ScanRule(
+    "WW-PKL-013",
+    Severity.HIGH,
+    "Legacy PyTorch tar checkpoint read in a way the scanner cannot follow",
+    "torch.load reads the storages and tensors members of a legacy tar checkpoint as a run of pickles with "
+    "raw storage data between them. Here a record is not what torch.save writes (a count that is not an int, "
+    "a storage class of unknown element size), so where torch unpickles next is not known: bytes it would run "
+    "were not scanned.",
+    _CONVERT + " Treat the file as malicious.",
+    (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
+    anomaly_codes=("torch.legacy_unplaced",),
+)
+
 RULES: tuple[ScanRule, ...] = (
     DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, NESTED, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
-    MULTIPLE, JOBLIB_DIFFERENTIAL, LOADER_DIVERGENCE,
+    MULTIPLE, JOBLIB_DIFFERENTIAL, LOADER_DIVERGENCE, LEGACY_UNPLACED,
 )
 
 
