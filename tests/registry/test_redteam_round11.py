@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import time
-from pathlib import Path
 
 import httpx
 import pytest
