@@ -36,6 +36,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,10 +85,12 @@ _SCALARS = frozenset({str, bool, type(None), int, float})
 def _plain_scalars(kind: type, values: list[Any]) -> bool:
     """The checks of :func:`_plain` on a non-empty list of ``kind`` values, by C-level passes."""
     if kind is int:
-        return -_SAFE_INT <= min(values) and max(values) <= _SAFE_INT
+        return min(values) >= -_SAFE_INT and max(values) <= _SAFE_INT
     if kind is float:
+        # NaN compares false both ways, so min/max could step over it: finiteness is checked on its own
         sizes = list(map(abs, values))
-        return not any(map(float.is_integer, values)) and 1e-4 <= min(sizes) and max(sizes) < 1e16
+        return (all(map(math.isfinite, values)) and not any(map(float.is_integer, values))
+                and min(sizes) >= 1e-4 and max(sizes) < 1e16)
     return True  # str, bool, None
 
 
