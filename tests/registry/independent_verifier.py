@@ -309,7 +309,9 @@ def check_entry_signatures(entries: list[bytes], origin: str) -> None:
             Ed25519PublicKey.from_public_bytes(key).verify(b64d(req["signature"]), message)
         except (ValueError, KeyError, TypeError, InvalidSignature) as exc:
             raise Invalid(f"entry {index}: its publisher did not sign it ({exc or type(exc).__name__})") from None
-        pair = (pub["key_id"], str(req["nonce"]))
+        # a replay repeats the whole signed request: a (key, nonce) reused with another timestamp after the
+        # server's window is a new request its key's holder signed (red team round 11, D1)
+        pair = (pub["key_id"], str(req["nonce"]), req["timestamp"])
         if pair in seen:
             raise Invalid(f"entry {index}: repeats the signed request of entry {seen[pair]} (a replay)")
         seen[pair] = index

@@ -216,7 +216,9 @@ class RegistryClient:
         self.full_scan_max = full_scan_max
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
-        self._requests: dict[tuple[str, str], int] = {}  # (key id, nonce) -> the log index that carries it
+        # (key id, nonce, timestamp) -> the log index that carries that signed request (red team round 11, D1)
+        self._requests: dict[tuple[str, str, int], int] = {}
+        self._floor: tuple[int, str] | None = None  # a remembered tree the witnessed one trails (round 11, R1)
         self._bundle_mismatch: list[str] = []
         self.notes: list[str] = []
         kwargs: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "follow_redirects": False}
@@ -397,9 +399,15 @@ class RegistryClient:
         self.state.save()
 
     def _check_memory(self, checkpoint: Any, note: bytes, verifier: Any, own_slot: str | None) -> None:
-        """``checkpoint`` is consistent with each remembered checkpoint of this log key: the one of ``own_slot``
-        must not be bigger (the log never goes backwards); one of the other slot may be (the newest witnessed
-        checkpoint trails the latest), and then ``checkpoint`` must be a prefix of it."""
+        """``checkpoint`` is consistent with each remembered checkpoint of this log key, and as fresh.
+
+        Red team round 11 (R1): the memory binds freshness, not only consistency. A log-signed checkpoint is
+        never smaller than ANY remembered checkpoint of the key (a witnessed tree is log-signed too): an
+        operator serving its old prefix tree to a client that verified a bigger one is refused, naming the slot
+        and the size. Only a witnessed checkpoint may trail a remembered log-signed one (witnesses lag), and
+        then it must be a prefix of it; the verdict must still cover the bigger tree, so ``self._floor`` keeps
+        its size: the signed view judged must be of a tree at least that big (``_signed_view``), else the
+        answer is "not current" until the witnesses catch up."""
         from weightwarden.registry.note import NoteError, open_checkpoint
 
         for slot in ("checkpoint", "checkpoint_witnessed"):
@@ -412,10 +420,17 @@ class RegistryClient:
             except NoteError as exc:
                 raise RegistryClientError(f"the remembered checkpoint does not verify: {exc.reason}") from None
             label = "witnessed " if slot == "checkpoint_witnessed" else "log-signed "
-            if slot == own_slot or old.size <= checkpoint.size:
+            if old.size <= checkpoint.size:
                 self._check_consistent(old, checkpoint, old_note, note, verifier, label=label)
+            elif slot == own_slot or own_slot != "checkpoint_witnessed":
+                raise RegistryClientError(
+                    f"the registry went backwards: its {'witnessed' if own_slot == 'checkpoint_witnessed' else 'log-signed'}"
+                    f" checkpoint has {checkpoint.size} entries, but this client already verified a {label}checkpoint "
+                    f"of size {old.size} of this log (state slot {slot!r}; an older tree served as current: refusing)")
             else:
                 self._check_consistent(checkpoint, old, note, old_note, verifier, remembered=old, label=label)
+                if self._floor is None or old.size > self._floor[0]:
+                    self._floor = (old.size, label.strip())
 
     def _check_consistent(self, old: Any, new: Any, old_note: bytes, new_note: bytes, verifier: Any,
                           remembered: Any = None, label: str = "") -> None:
@@ -510,8 +525,7 @@ class RegistryClient:
         from weightwarden.registry import tlog
         from weightwarden.registry.note import open_checkpoint
 
-        _entries.check_body(body)
-        raw = _entries.canonical(body)
+        raw = _entries.check_body(_entries.plain_form(body)).raw  # plain (red team round 11, D2), canonical once
         verifier = self.log_verifier()
         headers = sign_request(key, verifier.name, "POST", "/entries", raw)
         headers["Content-Type"] = "application/json"
@@ -657,12 +671,19 @@ class RegistryClient:
         Red team round 10 (F1): every entry that feeds a decision comes through here (full scan, line index,
         the signed view's incidents, release lookups), and each must prove who wrote it: the key id is the
         hash of the public key it carries and the publisher's request signature verifies over exactly what
-        the server verified at admission (``auth.logged_request_problem``, the same ``request_message``). A
-        (key, nonce) pair logged twice is a replayed request, which an honest registry refuses. Either is log
-        misbehaviour: refused with the evidence (index, leaf hash, tree), never skipped."""
+        the server verified at admission (``auth.logged_request_problem``, the same ``request_message``).
+
+        Red team round 11 (D1): ONE replay rule on both sides. A signed request is (key, timestamp, nonce,
+        body); the server admits it at most once (the clock window refuses its timestamp once the nonce row
+        could have been purged, store.append), and an operator without the key can only repeat such a request
+        byte for byte. So the log may carry a (key, nonce) pair twice with two timestamps (the key's holder
+        reused a nonce after the window: the honest server admits both, and so must every reader, or one key
+        would make every full scan refuse for ever); the same (key, nonce, timestamp) twice is a replay.
+        (D2) The body must be plain (``entries.canonical_plain``): it is canonicalised once, on the C path.
+        Either is log misbehaviour: refused with the evidence (index, leaf hash, tree), never skipped."""
         try:
             logged = _entries.parse_logged(data)
-            _entries.check_body(logged["body"])
+            raw_body = _entries.check_body(logged["body"]).raw
             key_id = logged.get("publisher", {}).get("key_id")
             if not isinstance(key_id, str):
                 raise _entries.EntryError("the entry names no publisher key")
@@ -670,13 +691,15 @@ class RegistryClient:
             raise RegistryClientError(f"log entry {index} is not a valid entry: "
                                       f"{getattr(exc, 'reason', exc)}") from None
         problem = logged_request_problem(logged.get("publisher"), logged.get("request"), self.log_verifier().name,
-                                         _entries.canonical(logged["body"]))
+                                         raw_body)
         if problem is None:
-            pair = (key_id, str(logged["request"]["nonce"]))
-            first = self._requests.setdefault(pair, index)
+            request = logged["request"]
+            signed = (key_id, str(request["nonce"]), int(request["timestamp"]))
+            first = self._requests.setdefault(signed, index)
             if first != index:
-                problem = (f"it repeats the signed request (key {key_id[:16]}, nonce {pair[1]}) already logged at "
-                           f"index {first}: a replay, which the registry must refuse")
+                problem = (f"it repeats the signed request (key {key_id[:16]}, nonce {signed[1]}, timestamp "
+                           f"{signed[2]}) already logged at index {first}: a replay, which the registry must "
+                           "refuse")
         if problem is not None:
             tree = (f" in the verified tree of size {checkpoint.size}, root {base64.b64encode(checkpoint.root_hash).decode()}"
                     if checkpoint is not None else "")
@@ -856,6 +879,10 @@ class RegistryClient:
         key = serialization.load_pem_public_key(pem.encode("ascii"))
         seen = self._seen()
         head = checkpoint
+        # Round 11 (R1b): a witnessed checkpoint trailing a log-signed tree this client verified before judges
+        # only a prefix of what it knows; the view must cover the bigger tree (placed by the latest log-signed
+        # checkpoint, as a view ahead of the witnessed tree always is), else: not current.
+        floor = self._floor[0] if self.quorum and self._floor is not None else 0
         for attempt in range(VIEW_FETCHES):
             try:
                 data = self._get(f"/current/{model}")
@@ -877,8 +904,13 @@ class RegistryClient:
                                   "log is served frozen or stale (a mirror hiding newer entries?)"], checkpoint, checkpoint
                 if not self.quorum:
                     checkpoint = head
-            if rel.tree_size >= checkpoint.size and (self.quorum or rel.tree_size == head.size):
+            if rel.tree_size >= max(checkpoint.size, floor) and (self.quorum or rel.tree_size == head.size):
                 break
+            if attempt == VIEW_FETCHES - 1 and rel.tree_size < floor:
+                return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, but this "
+                              f"client already verified a log-signed tree of {floor} entries (the witnessed one, "
+                              f"{checkpoint.size}, trails it): not current until the witnesses and the view catch "
+                              "up"], checkpoint, checkpoint
             if attempt == VIEW_FETCHES - 1:
                 return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, older "
                               f"than the verified checkpoint ({max(checkpoint.size, head.size)} entries): a replayed "

@@ -36,6 +36,7 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,9 +79,25 @@ class EntryError(InputError):
 _SAFE_INT = 2**53 - 1  # RFC 8785 numbers are IEEE doubles: rfc8785 refuses integers beyond this
 
 
+_SCALARS = frozenset({str, bool, type(None), int, float})
+
+
+def _plain_scalars(kind: type, values: list[Any]) -> bool:
+    """The checks of :func:`_plain` on a non-empty list of ``kind`` values, by C-level passes."""
+    if kind is int:
+        return min(values) >= -_SAFE_INT and max(values) <= _SAFE_INT
+    if kind is float:
+        # NaN compares false both ways, so min/max could step over it: finiteness is checked on its own
+        sizes = list(map(abs, values))
+        return (all(map(math.isfinite, values)) and not any(map(float.is_integer, values))
+                and min(sizes) >= 1e-4 and max(sizes) < 1e16)
+    return True  # str, bool, None
+
+
 def _plain(obj: Any, budget: int = 1_000_000) -> bool:
-    """True when ``obj`` is made of dicts with ``str`` keys, lists, ``str``, ``bool``, ``None`` and integers
-    within +-(2^53 - 1) (no float, no other type): where RFC 8785 and ``json.dumps`` agree (see canonical)."""
+    """True when ``obj`` is made of dicts with ASCII ``str`` keys, lists, ``str``, ``bool``, ``None``, integers
+    within +-(2^53 - 1) and non-integral floats with 1e-4 <= |x| < 1e16 (no other type): where RFC 8785 and
+    ``json.dumps`` agree (see canonical)."""
     stack = [obj]
     while stack:
         budget -= 1
@@ -89,17 +106,63 @@ def _plain(obj: Any, budget: int = 1_000_000) -> bool:
         value = stack.pop()
         kind = type(value)
         if kind is dict:
-            if not all(type(k) is str for k in value):
-                return False  # rfc8785 refuses other keys; json.dumps would convert them
+            if not all(type(k) is str and k.isascii() for k in value):
+                # rfc8785 refuses other keys (json.dumps would convert them); non-ASCII keys sort by UTF-16
+                # code units there, by code points in json.dumps
+                return False
             stack.extend(value.values())
         elif kind is list:
-            stack.extend(value)
+            # A list of scalars of one kind is checked by C-level passes (red team round 11, D2: a body of
+            # 11,000 numbers cost a Python step per number here, on every reader); anything else element-wise.
+            kinds = set(map(type, value)) if len(value) > 16 else None
+            if kinds is not None and len(kinds) == 1 and kinds <= _SCALARS:
+                budget -= len(value)
+                if not _plain_scalars(kinds.pop(), value):
+                    return False
+            else:
+                stack.extend(value)
         elif kind is int:
             if not -_SAFE_INT <= value <= _SAFE_INT:
+                return False
+        elif kind is float:
+            # Python's repr (what the C encoder writes) and ECMAScript's Number-to-string (RFC 8785) are both
+            # the shortest round-trip digits and both write them positionally for 1e-4 <= |x| < 1e16; an
+            # integral float is written as an integer by RFC 8785 only, and NaN/infinity not at all.
+            if value.is_integer() or not 1e-4 <= abs(value) < 1e16:
                 return False
         elif kind is not str and kind is not bool and value is not None:
             return False  # floats (and anything unexpected) take the rfc8785 path
     return True
+
+
+NOT_PLAIN = ("is not plain JSON (only objects with ASCII keys, arrays, text without unpaired surrogates, "
+             "true/false/null, integers within +-(2^53 - 1) and numbers with a fraction between 1e-4 and 1e16 in "
+             "size, written as RFC 8785 writes them): anything else forces the slow canonical form on every "
+             "reader of the log")
+
+
+def plain_form(obj: Any) -> Any:
+    """``obj`` as every reader will decode its canonical bytes (an integral float such as ``0.0`` becomes the
+    integer RFC 8785 writes): what a builder sends. :class:`EntryError` when that is not plain either."""
+    if _plain(obj):
+        return obj
+    out = json.loads(canonical(obj))
+    if not _plain(out):
+        raise EntryError(f"body {NOT_PLAIN}")
+    return out
+
+
+def canonical_plain(obj: Any) -> bytes:
+    """The canonical bytes of a plain ``obj`` (see :func:`_plain`), by the C encoder only; :class:`EntryError`
+    otherwise. Red team round 11 (D2): every entry body must be plain, at admission and when a client reads the
+    log, so neither a publisher nor the operator can make each reader of the log take the pure-Python RFC 8785
+    path (a float-packed 44 KB body cost ~120-250x a plain one, per entry, per check, for every client)."""
+    if _plain(obj):
+        try:
+            return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
+            pass  # an unpaired surrogate (not UTF-8), or something odd
+    raise EntryError(f"body {NOT_PLAIN}")
 
 
 def canonical(obj: Any) -> bytes:
@@ -107,17 +170,17 @@ def canonical(obj: Any) -> bytes:
 
     Fast path (the standard library's C encoder, ~10x faster than the pure-Python ``rfc8785``, which cost
     ~60 us per release body): when ``obj`` holds only dicts with ``str`` keys, lists, ``str``, ``bool``,
-    ``None`` and integers within +-(2^53 - 1), and the output is ASCII, RFC 8785 and ``json.dumps(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` give the same bytes: ASCII keys sort the same
-    (UTF-16 order = code point order), strings escape the same set the same way (``rfc8785`` took its escape
-    table from the JSON module's), integers print as decimal digits. Anything else (floats, non-ASCII text,
-    other types) is serialised by ``rfc8785`` itself. ``tests/registry/test_canonical_fast_path.py`` checks
+    ``None`` and integers within +-(2^53 - 1), and the keys are ASCII, RFC 8785 and ``json.dumps(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` encoded as UTF-8 give the same bytes: ASCII
+    keys sort the same (UTF-16 order = code point order), strings escape the same set the same way (``"``,
+    ``\\``, and the C0 controls; ``rfc8785`` took its escape table from the JSON module's) and other text,
+    non-ASCII included, is written as itself in UTF-8, integers print as decimal digits. Anything else (floats,
+    non-ASCII keys, unpaired surrogates, other types) is serialised by ``rfc8785`` itself. ``tests/registry/test_canonical_fast_path.py`` checks
     the two against each other."""
-    if _plain(obj):
-        try:
-            return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("ascii")
-        except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
-            pass  # non-ASCII text (or anything odd): the reference implementation decides
+    try:
+        return canonical_plain(obj)
+    except EntryError:
+        pass  # not plain: the reference implementation decides
     import rfc8785
 
     try:
@@ -194,7 +257,7 @@ def parse_body_bytes(raw: bytes) -> Body:
         obj = loads(raw, max_depth=MAX_NESTING)
     except StrictJSONError as exc:
         raise EntryError(f"body: {exc.reason}") from None
-    if canonical(obj) != raw:
+    if canonical_plain(obj) != raw:
         raise EntryError("body is not in RFC 8785 canonical form (sign and send canonical(body) exactly)")
     return check_body(obj, raw)
 
@@ -211,7 +274,8 @@ def parse_logged(raw: bytes) -> dict[str, Any]:
 
 
 def check_body(obj: Any, raw: bytes | None = None) -> Body:
-    """Check a decoded body against its schema; returns the :class:`Body`."""
+    """Check a decoded body against its schema; returns the :class:`Body`. The body must be plain (see
+    :func:`canonical_plain`): ``raw``, when given, must be its canonical bytes (``parse_body_bytes`` checks)."""
     if not isinstance(obj, dict):
         raise EntryError("body must be a JSON object")
     schema = obj.get("schema")
@@ -219,7 +283,7 @@ def check_body(obj: Any, raw: bytes | None = None) -> Body:
     if kind is None:
         raise EntryError(f"unknown body schema {str(schema)[:80]!r}; expected one of {sorted(KIND_BY_SCHEMA)}")
     models = _CHECKERS[kind](obj)
-    return Body(kind=kind, models=models, data=obj, raw=raw if raw is not None else canonical(obj))
+    return Body(kind=kind, models=models, data=obj, raw=raw if raw is not None else canonical_plain(obj))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -254,6 +318,7 @@ def release_body(*, model: str, statement: Mapping[str, Any], bundle_bytes: byte
         "supersedes": fresh.supersedes if fresh is not None else None,
         "weights_root": weights_root,
     }
+    body = plain_form(body)
     check_body(body)
     return body
 
@@ -267,6 +332,7 @@ def _serialization(spec: Any) -> dict[str, Any]:
 
 def supersession_body(*, model: str, old: str, new: str, reason: str = "") -> dict[str, Any]:
     body = {"schema": SUPERSESSION_SCHEMA, "model": model, "old": old, "new": new, "reason": reason}
+    body = plain_form(body)
     check_body(body)
     return body
 
@@ -274,12 +340,14 @@ def supersession_body(*, model: str, old: str, new: str, reason: str = "") -> di
 def revocation_body(*, model: str, release: str, reason: str, incident: str | None = None) -> dict[str, Any]:
     body = {"schema": REVOCATION_SCHEMA, "model": model, "release": release, "reason": reason,
             "incident": incident}
+    body = plain_form(body)
     check_body(body)
     return body
 
 
 def audit_body(*, model: str, release: str, attestation: Mapping[str, Any]) -> dict[str, Any]:
     body = {"schema": AUDIT_SCHEMA, "model": model, "release": release, "attestation": dict(attestation)}
+    body = plain_form(body)
     check_body(body)
     return body
 
@@ -290,6 +358,7 @@ def incident_body(incident: Mapping[str, Any]) -> dict[str, Any]:
     models = sorted({a.get("database_specific", {}).get("model_id") for a in affected or ()
                      if isinstance(a, dict) and isinstance(a.get("database_specific"), dict)} - {None})
     body = {"schema": INCIDENT_SCHEMA, "models": models, "incident": dict(incident)}
+    body = plain_form(body)
     check_body(body)
     return body
 

@@ -130,10 +130,16 @@ class CurrentRelease:
 
 @dataclass(frozen=True)
 class Seen:
-    """What a client remembers per model line: the last accepted version and the digest of its release part."""
+    """What a client remembers per model line: the last accepted version, the digest of its release part and
+    the size of the log tree the view was made at (None: a view, or a file line, from before round 11).
+
+    Red team round 11 (R1): the version is the view signer's to choose (an operator holding the view key
+    re-signed an old view with version 1000), the tree size is bound to the log: a view of a smaller tree than
+    one accepted before is a rollback whatever its version."""
 
     version: int
     digest: str
+    tree_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -304,8 +310,12 @@ def verify_current_view(data: bytes, public_key: Any, *, model_line: str, last_s
                               " the registry may be frozen or an old view is being replayed")
     target = md.signed.targets[expected_path]
     release = _release_from(target, model_line)
-    seen = Seen(md.signed.version, _release_digest(target))
+    seen = Seen(md.signed.version, _release_digest(target), release.tree_size)
     if last_seen is not None:
+        if last_seen.tree_size is not None and (seen.tree_size is None or seen.tree_size < last_seen.tree_size):
+            raise RollbackError(f"{where}: it was made at a log tree of {seen.tree_size} entries, older than the "
+                                f"tree of {last_seen.tree_size} of a view already accepted (rollback; the version, "
+                                f"{seen.version}, is the signer's to choose)")
         if seen.version < last_seen.version:
             raise RollbackError(f"{where}: version {seen.version} is older than version {last_seen.version} "
                                 "already accepted (rollback)")
@@ -325,8 +335,8 @@ def _valid_seen(doc: dict[str, Any]) -> str | None:
     if problem:
         return problem
     for line, entry in doc["lines"].items():
-        problem = check_fields("it", entry, {"version": is_count, "digest": lambda v: isinstance(v, str)},
-                               ("version", "digest"))
+        problem = check_fields("it", entry, {"version": is_count, "digest": lambda v: isinstance(v, str),
+                                             "tree": is_count}, ("version", "digest"))
         if problem:
             return f"malformed entry for {line[:80]}: {problem}"
     return None
@@ -359,7 +369,8 @@ class LastSeen:
         if entry is None:
             return None
         try:
-            return Seen(int(entry["version"]), str(entry["digest"]))
+            tree = entry.get("tree")
+            return Seen(int(entry["version"]), str(entry["digest"]), None if tree is None else int(tree))
         except (KeyError, TypeError, ValueError):
             raise FreshnessError(f"{self.path}: malformed entry for {model_line}") from None
 
@@ -377,5 +388,11 @@ class LastSeen:
         old = self._entry(lines, model_line)
         if old is not None and old.version > seen.version:
             raise RollbackError(f"{model_line}: will not replace version {old.version} with older {seen.version}")
-        lines[model_line] = {"version": seen.version, "digest": seen.digest}
+        if old is not None and old.tree_size is not None and (seen.tree_size or 0) < old.tree_size:
+            raise RollbackError(f"{model_line}: will not replace a view of a tree of {old.tree_size} entries with "
+                                f"one of {seen.tree_size}")
+        entry: dict[str, Any] = {"version": seen.version, "digest": seen.digest}
+        if seen.tree_size is not None:
+            entry["tree"] = seen.tree_size
+        lines[model_line] = entry
         self._file().write({"lines": lines})
