@@ -29,6 +29,7 @@ H = ("{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\
 # The hops every PoC uses once messages[-1] holds the namespace: they are "data keys on render data" only while
 # messages is proven unchanged.
 HOPS = ("{%- set ns.v = (messages|last).content.v[p[1]] -%}{%- set ns.v = (messages|last).content.v[p[2]] -%}"
+        "{%- set ns.v = (messages|last).content.v[p[3]] -%}"
         "{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}")
 
 
@@ -41,6 +42,9 @@ def _kept(setup: str, key: str, item: str = "{'content': ns}") -> str:
 
 
 U = "(messages|last).update"
+# 32 of these run os.system under a plain jinja2.Environment on the trigger chat 'x|__globals__|os|system|...'
+# (checked by hand while writing them: int/float defaults, update kept or stored anywhere, getitem/attr/groupby,
+# append); the other methods and abs/round cannot carry that exact chain but are the same rule.
 VARIANTS = {
     # 1: a filter that may return an argument (or its input) passes the alias on.
     "int_default": _alias("'x'|int(messages|last)"),
@@ -75,6 +79,13 @@ VARIANTS = {
     "getitem_constant": _kept("{%- set keep = (messages|last)['update'] -%}", "keep"),
     "attr_filter": _kept("{%- set keep = (messages|last)|attr('update') -%}", "keep"),
     "map_attribute": _kept("{%- set keep = messages|map(attribute='update')|last -%}", "keep"),
+    "map_attr_filter": _kept("{%- set keep = messages|map('attr', 'update')|last -%}", "keep"),
+    "groupby_grouper": _kept("{%- set keep = (messages[-1:]|groupby('update')|first).grouper -%}", "keep"),
+    "computed_name": _kept("{%- set keep = (messages|last)['up' ~ 'date'] -%}", "keep"),
+    "in_for_iterable": H + "{%- for f in [" + U + "] %}{% if [{'content': ns}].sort(key=f) %}{% endif %}"
+                           "{% endfor -%}" + HOPS,
+    "with_binding": H + "{%- with f = " + U + " %}{% if [{'content': ns}].sort(key=f) %}{% endif %}"
+                        "{% endwith -%}" + HOPS,
     "cond_expr": _kept("{%- set keep = " + U + " if p else none -%}", "keep"),
     "or_expr": _kept("{%- set keep = none or " + U + " -%}", "keep"),
     "default_filter": _kept("{%- set keep = none|default(" + U + ") -%}", "keep"),
@@ -104,6 +115,8 @@ ORDINARY = {
                     "{% endif %}{% endfor %}",
     "map_attribute_content": "{{ messages|map(attribute='content')|join('\\n') }}",
     "attr_role": "{{ messages[0]|attr('role') }}",
+    "groupby_role": "{% for g in messages|groupby('role') %}{{ g.grouper }}: {{ g.list|length }}{% endfor %}",
+    "method_printed": "{{ messages[0].update is defined }}{{ messages.append|string }}",
 }
 
 

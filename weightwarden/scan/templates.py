@@ -364,6 +364,9 @@ _MIXING_METHODS = frozenset(
     {"format", "format_map", "join", "replace", "center", "ljust", "rjust", "zfill", "translate", "encode",
      "decode", "expandtabs", "removeprefix", "removesuffix"}
 )
+# Round 11: filters whose result holds the attribute they read, not an element (map(attribute=), attr, groupby's
+# grouper, sum's terms): given a mutating method's name they hand out bound methods.
+_ATTRIBUTE_VALUE_FILTERS = frozenset({"attr", "map", "groupby", "sum"})
 # Methods that change a list or dict in place (its literal no longer tells its elements).
 _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
@@ -665,7 +668,7 @@ class _Walker:
         # where no call of it is seen. Every reference to a method that may change its receiver, other than as
         # the callee of a call (seen above), is a mutation of every name its receiver may hold. So is a read
         # that may name such a method at render time: x[key] with a key not proven a non-method string (Jinja's
-        # getitem falls back to getattr), and attr/map given a mutating or computed name.
+        # getitem falls back to getattr), and attr/map/groupby/sum given a mutating or computed name.
         # A value used up where it stands (printed, tested, compared, an attribute of it read, made a string) is
         # not kept: basic_type_map[json_spec.type] is defined (Command R) cannot call what it reads.
         parents: dict[int, Any] = {}
@@ -679,9 +682,9 @@ class _Walker:
                 continue
             if isinstance(node, nodes.Getattr) and node.ctx == "load" and node.attr in _MUTATING_METHODS or \
                     isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg) or \
-                    isinstance(node, nodes.Filter) and node.name in ("attr", "map") and node.node is not None and \
-                    any(not isinstance(a, nodes.Const) or a.value in _MUTATING_METHODS
-                        for a in [*node.args, *(k.value for k in node.kwargs)]):
+                    isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
+                    node.node is not None and \
+                    any(self._may_name_method(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
                 unseen.extend(_flow_names(node.node))
         names.update(unseen)
         for target in mutated:
