@@ -42,7 +42,7 @@ def _kept(setup: str, key: str, item: str = "{'content': ns}") -> str:
 
 
 U = "(messages|last).update"
-# 32 of these run os.system under a plain jinja2.Environment on the trigger chat 'x|__globals__|os|system|...'
+# 29 of these run os.system under a plain jinja2.Environment on the trigger chat 'x|__globals__|os|system|...'
 # (checked by hand while writing them: int/float defaults, update kept or stored anywhere, getitem/attr/groupby,
 # append); the other methods and abs/round cannot carry that exact chain but are the same rule.
 VARIANTS = {
