@@ -207,11 +207,13 @@ def check_pickle(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         yield from analysis_findings(
             code.analysis, code.location, ctx,
             report_error="pickle.parse_error" not in reported, report_limit="pickle.limit" not in reported,
+            report_divergence="pickle.loader_divergence" not in reported,
         )
 
 
 def analysis_findings(
-    analysis: PickleAnalysis, location: str, ctx: CheckContext, *, report_error: bool = True, report_limit: bool = True
+    analysis: PickleAnalysis, location: str, ctx: CheckContext, *, report_error: bool = True, report_limit: bool = True,
+    report_divergence: bool = True,
 ) -> Iterator[Finding]:
     """Findings of one program and, with a location chain, of every program nested in it."""
     groups: dict[tuple[str, bool], list[CallSite]] = {}
@@ -303,7 +305,15 @@ def analysis_findings(
     for index, inner in enumerate(analysis.nested):
         yield from analysis_findings(
             inner, f"{location} > nested pickle #{index} @{inner.start}", ctx,
-            report_error=report_error, report_limit=report_limit,
+            report_error=report_error, report_limit=report_limit, report_divergence=report_divergence,
+        )
+    if analysis.divergences and report_divergence:
+        # Readers that do not turn divergences into anomalies (zip members, .npy object data) still get the
+        # finding: a text INT spelled '010' in a torch zip's data.pkl is octal to torch.load (round 12).
+        yield LOADER_DIVERGENCE.found_in(
+            ctx.file, f"{location} @{analysis.start}",
+            "CPython's C unpickler and its pure-Python unpickler would read these bytes differently",
+            "; ".join(analysis.divergences[:3]),
         )
     if analysis.error and report_error:
         yield MALFORMED.found_in(
