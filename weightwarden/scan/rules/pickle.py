@@ -160,8 +160,10 @@ LOADER_DIVERGENCE = ScanRule(
     "CPython's two unpicklers read this pickle differently",
     "The bytes use pickle framing in a way the C unpickler (pickle.load / pickle.loads) and the pure-Python "
     "one (pickle._Unpickler, used by joblib and by custom unpicklers) handle differently: an opcode across a "
-    "frame end, a frame inside a frame, a frame longer than the data. The two run different programs from "
-    "the same file; both readings were scanned, and a file built this way is built to confuse.",
+    "frame end, a frame inside a frame, a frame longer than the data, a STOP inside a frame with bytes after it "
+    "(a buffered torch.load goes on after STOP, joblib at the frame end), a text number spelled as no pickler "
+    "writes it ('I010' is octal to the C unpickler, an error to the pure-Python one). The two run different "
+    "programs or build different values from the same file; a file built this way is built to confuse.",
     _CONVERT + " Treat the file as malicious.",
     (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
     anomaly_codes=("pickle.loader_divergence",),
