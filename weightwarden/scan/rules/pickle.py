@@ -160,8 +160,10 @@ LOADER_DIVERGENCE = ScanRule(
     "CPython's two unpicklers read this pickle differently",
     "The bytes use pickle framing in a way the C unpickler (pickle.load / pickle.loads) and the pure-Python "
     "one (pickle._Unpickler, used by joblib and by custom unpicklers) handle differently: an opcode across a "
-    "frame end, a frame inside a frame, a frame longer than the data. The two run different programs from "
-    "the same file; both readings were scanned, and a file built this way is built to confuse.",
+    "frame end, a frame inside a frame, a frame longer than the data, a STOP inside a frame with bytes after it "
+    "(a buffered torch.load goes on after STOP, joblib at the frame end), a text number spelled as no pickler "
+    "writes it ('I010' is octal to the C unpickler, an error to the pure-Python one). The two run different "
+    "programs or build different values from the same file; a file built this way is built to confuse.",
     _CONVERT + " Treat the file as malicious.",
     (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
     anomaly_codes=("pickle.loader_divergence",),
@@ -207,11 +209,13 @@ def check_pickle(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         yield from analysis_findings(
             code.analysis, code.location, ctx,
             report_error="pickle.parse_error" not in reported, report_limit="pickle.limit" not in reported,
+            report_divergence="pickle.loader_divergence" not in reported,
         )
 
 
 def analysis_findings(
-    analysis: PickleAnalysis, location: str, ctx: CheckContext, *, report_error: bool = True, report_limit: bool = True
+    analysis: PickleAnalysis, location: str, ctx: CheckContext, *, report_error: bool = True, report_limit: bool = True,
+    report_divergence: bool = True,
 ) -> Iterator[Finding]:
     """Findings of one program and, with a location chain, of every program nested in it."""
     groups: dict[tuple[str, bool], list[CallSite]] = {}
@@ -303,7 +307,15 @@ def analysis_findings(
     for index, inner in enumerate(analysis.nested):
         yield from analysis_findings(
             inner, f"{location} > nested pickle #{index} @{inner.start}", ctx,
-            report_error=report_error, report_limit=report_limit,
+            report_error=report_error, report_limit=report_limit, report_divergence=report_divergence,
+        )
+    if analysis.divergences and report_divergence:
+        # Readers that do not turn divergences into anomalies (zip members, .npy object data) still get the
+        # finding: a text INT spelled '010' in a torch zip's data.pkl is octal to torch.load (round 12).
+        yield LOADER_DIVERGENCE.found_in(
+            ctx.file, f"{location} @{analysis.start}",
+            "CPython's C unpickler and its pure-Python unpickler would read these bytes differently",
+            "; ".join(analysis.divergences[:3]),
         )
     if analysis.error and report_error:
         yield MALFORMED.found_in(
