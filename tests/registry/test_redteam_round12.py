@@ -148,9 +148,9 @@ def test_a_forged_view_is_not_current_without_a_quorum(parties, store, log_keys,
         front = _front(stale.url, server.url, log_keys.view_key, forge=True, checkpoint_from=stale.url,
                        entries_from=stale.url)
         if memory == "remembered":
-            with _client(server, tmp, "s", log_key=log_key, transport=front) as c:
-                with pytest.raises(RegistryClientError, match="went backwards"):
-                    c.check(model, bundle=bundle)
+            with _client(server, tmp, "s", log_key=log_key, transport=front) as c, \
+                    pytest.raises(RegistryClientError, match="went backwards"):
+                c.check(model, bundle=bundle)
     old.close()
 
 
