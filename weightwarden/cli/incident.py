@@ -374,7 +374,8 @@ def incident_group() -> None:
                    "categories are refused, and --tlp must be at least as strict as each set's TLP.")
 @click.option("--require-measured", is_flag=True, help="Propagate only along measured lineage, not declared bases.")
 @click.option("--min-score", type=FiniteFloat(0, 1), default=0.0, show_default=True,
-              help="Lowest lineage score through which the incident reaches derived models.")
+              help="Lowest lineage score through which the incident reaches derived models (0, or at least "
+                   "0.0001: the registry logs plain JSON numbers).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the OSV JSON here.")
 @_with(_registry_write)
 def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...], purl: str | None, summary: str,

@@ -865,8 +865,15 @@ class RegistryClient:
         than ``checkpoint`` needs a newer consistent checkpoint (none: the log is served frozen); a view
         made at a smaller tree is fetched again (entries may have been appended in between), and if it is
         still older it is a replayed or stale view, which says nothing about the newer entries: not current.
-        With a witness quorum the view may be ahead of the witnessed checkpoint (the latest log-signed
-        checkpoint places it), never behind it."""
+        With a witness quorum the view may be ahead of the witnessed checkpoint, never behind it.
+
+        Red team round 12 (F1): the view signer is the operator, so no fact comes from the view alone. A view
+        ahead of the judged tree (with or without a quorum) must be of the latest log-signed checkpoint, which is
+        proven consistent with the witnessed tree and with every checkpoint this client remembers; that
+        checkpoint becomes the judged one, so the line is read from entries proven in it and the view's facts
+        are compared with them (``_compare_signed``). With a quorum the witnessed prefix keeps its guarantee; the
+        entries past it are the log's (publisher-signed, proven), which the operator can withhold but not
+        forge."""
         from cryptography.hazmat.primitives import serialization
 
         from weightwarden.registry.freshness import FreshnessError, verify_current_view
@@ -880,8 +887,8 @@ class RegistryClient:
         seen = self._seen()
         head = checkpoint
         # Round 11 (R1b): a witnessed checkpoint trailing a log-signed tree this client verified before judges
-        # only a prefix of what it knows; the view must cover the bigger tree (placed by the latest log-signed
-        # checkpoint, as a view ahead of the witnessed tree always is), else: not current.
+        # only a prefix of what it knows; the view must cover the bigger tree, else: not current. Round 12 (F1):
+        # that view must then be of the latest log-signed tree, and the line is judged over it (see above).
         floor = self._floor[0] if self.quorum and self._floor is not None else 0
         for attempt in range(VIEW_FETCHES):
             try:
@@ -902,9 +909,13 @@ class RegistryClient:
                     return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, "
                                   f"but the newest checkpoint this registry serves has {head.size} entries: the "
                                   "log is served frozen or stale (a mirror hiding newer entries?)"], checkpoint, checkpoint
-                if not self.quorum:
-                    checkpoint = head
-            if rel.tree_size >= max(checkpoint.size, floor) and (self.quorum or rel.tree_size == head.size):
+                if self.quorum and head.size > checkpoint.size:
+                    self.notes.append(f"the signed view (tree size {rel.tree_size}) is ahead of the witnessed "
+                                      f"checkpoint ({checkpoint.size}): the line is judged over the log-signed "
+                                      f"tree of {head.size} entries (consistent with the witnessed one), each fact "
+                                      "proven in it and compared with the view")
+                checkpoint = head
+            if rel.tree_size >= max(checkpoint.size, floor) and rel.tree_size == head.size:
                 break
             if attempt == VIEW_FETCHES - 1 and rel.tree_size < floor:
                 return None, [f"freshness: the signed view of {model} was made at tree size {rel.tree_size}, but this "
@@ -959,10 +970,11 @@ class RegistryClient:
         from weightwarden.registry.views import line_facts
 
         rel = signed.release
-        if rel.tree_size > checkpoint.size:  # witnessed checkpoint behind the view: its facts bind alone
-            self.notes.append(f"the signed view (tree size {rel.tree_size}) is newer than the witnessed "
-                              f"checkpoint ({checkpoint.size}): its facts are used as stated")
-            return []
+        if rel.tree_size != checkpoint.size:
+            # Red team round 12 (F1): never "used as stated". ``_signed_view`` judges the view's own tree; a
+            # view of another tree here is a bug, and its facts could only be the view signer's word.
+            return [f"the registry's signed view of {model} was made at tree size {rel.tree_size}, but the line "
+                    f"was judged at {checkpoint.size}: its facts cannot be checked against proven entries"]
         derived = line_facts(_line_view_at(model, rel.tree_size, data))
         stated = rel.facts()
         differ = sorted(k for k in derived if derived[k] != stated.get(k))

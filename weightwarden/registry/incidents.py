@@ -172,6 +172,9 @@ class AffectedModel:
         return entry
 
 
+MIN_SCORE_STEP = 1e-4  # the smallest positive lineage_policy.min_score: the log's plain-JSON float range
+
+
 @dataclass(frozen=True)
 class LineagePolicy:
     """How far an incident travels down lineage. ``min_score`` applies to measured derivations (the fraction
@@ -325,6 +328,11 @@ def _check_fields(inc: Incident, where: str) -> None:
         raise IncidentError(f"{where}: indicators exceed {MAX_INDICATORS_BYTES} bytes")
     if not 0.0 <= inc.lineage_policy.min_score <= 1.0:
         raise IncidentError(f"{where}: lineage_policy.min_score must lie in [0, 1]")
+    if 0.0 < inc.lineage_policy.min_score < MIN_SCORE_STEP:
+        # Red team round 12 (L1): the log carries plain JSON only (entries._plain: a fraction needs
+        # |x| >= 1e-4), so a smaller positive score could be built here but never logged.
+        raise IncidentError(f"{where}: lineage_policy.min_score must be 0 or at least {MIN_SCORE_STEP} (the "
+                            f"registry logs plain JSON numbers; {inc.lineage_policy.min_score!r} is too small)")
     _check_history(inc.history, where)
     if inc.published != inc.history[0].at:
         raise IncidentError(f"{where}: published must be the time of the first lifecycle entry (reported)")
