@@ -42,7 +42,7 @@ from typing import Any, BinaryIO
 
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
-from weightwarden.picklevm.policy import rebuild_only
+from weightwarden.picklevm.policy import positional_only, rebuild_only
 from weightwarden.picklevm.resolution import is_table_class
 from weightwarden.picklevm.resolution import resolve as _resolve
 
@@ -190,6 +190,7 @@ _IMPORTERS = {
     "_frozen_importlib.__import__",
 }
 _LOCATORS = {"pydoc.locate", "pkgutil.resolve_name", "pydoc._builtin_resolve"}
+_RECONSTRUCT = "numpy._core.multiarray._reconstruct"
 _UFUNC = {"numpy._core._ufunc_reconstruct", "numpy._core.umath._ufunc_reconstruct"}
 _GETITEM = {"operator.getitem", "_operator.getitem", "builtins.dict.get", "builtins.dict.__getitem__"}
 _PARTIAL = {"functools.partial", "_functools.partial", "functools.partialmethod"}
@@ -684,7 +685,10 @@ class _Machine:
                     places = self.stored[target] = {}
                 tracked = self.stored_tracked.get(target)
                 if tracked is None:
-                    tracked = self.stored_tracked[target] = is_table_class(target) or rebuild_only(target) is not None
+                    tracked = self.stored_tracked[target] = (
+                        is_table_class(target) or rebuild_only(target) is not None
+                        or positional_only(target) is not None
+                    )
                 if not tracked:
                     if not places:
                         places[0] = [(None, f"{opcode} @{offset}")]  # where it was first stored, for the record
@@ -698,6 +702,9 @@ class _Machine:
         """``args`` went to ``target``, which takes a class at the operand indexes: not values there."""
         for index in _operand_indexes(target) if indexes is None else indexes:
             if index < len(args) and args[index].__class__ is Global and self.stored_tracked.get(args[index].target):
+                where = positional_only(args[index].target)
+                if where is not None and target != ("numpy.dtype" if where == "dtype_spec" else _RECONSTRUCT):
+                    continue  # a NumPy record class is an operand only where numpy writes it (policy.POSITIONAL_ONLY)
                 places = self.stored.get(args[index].target)
                 kept = places.get(id(args)) if places else None
                 if kept and kept[0][0] is args:  # the very tuple (an id is reused only once the tuple is gone)
@@ -860,6 +867,9 @@ class _Machine:
             args = ()
         elif args and not computed:
             self._operand(target, args)
+            if target == "numpy.dtype" and args[0].__class__ is Global and positional_only(args[0].target) == "dtype_spec":
+                # numpy's record dtype spec (policy.POSITIONAL_ONLY): the operand of numpy.dtype, not a value.
+                self._operand(target, args, (0,))
         if self.checked and args:
             self._checked_argument(target, args, opcode, offset)
         if target in _QUIET:
@@ -1497,6 +1507,10 @@ class _Machine:
                         if c <= FAST_LISTED:
                             site(t, "call", "REDUCE", base + oprel, "", f.computed)
                         stack[-1] = CallResult(t, args if args.__class__ is tuple else ())
+                        if (args.__class__ is tuple and args and args[0].__class__ is Global and t == "numpy.dtype"
+                                and positional_only(args[0].target) == "dtype_spec"):
+                            # numpy's record dtype spec (policy.POSITIONAL_ONLY): numpy.dtype's operand, not a value.
+                            self._operand(t, args, (0,))
                         if self.checked and args.__class__ is tuple:
                             self._checked_argument(t, args, "REDUCE", base + oprel)
                     else:
@@ -2067,7 +2081,20 @@ def _may_be_str(value: Any) -> bool:
     """Could this symbolic value be a ``str`` when the real unpickler runs?"""
     if isinstance(value, CallResult):
         return not _instance_of_vetted_class(value.target)
-    return isinstance(value, str | Blob | Global) or value is UNKNOWN or value is PERSISTENT
+    if isinstance(value, Global):
+        # The imported object itself: an allowlisted *class* is a type object, never an exact str, so
+        # STACK_GLOBAL over it fails in CPython ("STACK_GLOBAL requires str"). This is what a plain
+        # pickle.load of a genuine joblib file meets when the object array's pickle, sharing the outer
+        # memo, fetches the NumpyArrayWrapper class as a module name (issue 11 false positives).
+        return value.computed or not _vetted_class_object(value.target)
+    return isinstance(value, str | Blob) or value is UNKNOWN or value is PERSISTENT
+
+
+def _vetted_class_object(target: str) -> bool:
+    """An allowlisted name spelled as a class (CamelCase with lower-case letters, so not a CONSTANT): the object
+    find_class returns is a type."""
+    last = target.rsplit(".", 1)[-1]
+    return last[:1].isupper() and not last.isupper() and "_" not in last[:2] and _vetted(target)
 
 
 def _may_be_tuple(value: Any) -> bool:

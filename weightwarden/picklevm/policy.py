@@ -593,6 +593,29 @@ for _n, _why in (
 ):
     _ALLOW_EXACT[_n] = _NUMERIC
     VALUE_ONLY[_n] = _why
+# Activation functions a whole-model torch.save stores as a module attribute (nn.TransformerEncoderLayer /
+# DecoderLayer keep ``self.activation = F.relu``; users pass F.silu, F.gelu-like callables): accepted as stored
+# values only, never as something the pickle calls (issue 11 false positives). Class audit (torch 2.x,
+# torch/nn/functional.py and torch/nn/modules/transformer.py): the loader never calls them. torch.load's BUILD
+# runs Module.__setstate__ (``self.__dict__.update(state)`` plus defaults) and TransformerEncoderLayer.__setstate__
+# (sets F.relu when ``activation`` is missing); neither calls a value it finds. Only ``forward`` (user code)
+# calls them. Each one, even if called, is a pure tensor function: a ``__torch_function__`` dispatch on its input
+# (the input's own class), then a torch op that returns a new tensor (``inplace=True`` writes only into the
+# input). Python functions of torch.nn.functional only: those re-exported from torch._C._nn (gelu, softplus,
+# log_sigmoid) pickle as ``torch._C._nn.*``, which the torch._C deny entry keeps critical.
+_ACTIVATIONS = (
+    "relu relu6 silu elu selu celu leaky_relu hardswish hardsigmoid hardtanh softsign sigmoid tanh mish glu "
+    "softmax log_softmax tanhshrink"
+)
+for _n in _ACTIVATIONS.split():
+    _ALLOW_EXACT[f"torch.nn.functional.{_n}"] = "a PyTorch activation function kept as a module attribute"
+    VALUE_ONLY[f"torch.nn.functional.{_n}"] = (
+        "a pure tensor function stored as a module's activation; the loader never calls it, only forward() does"
+    )
+# numpy.void is allowlisted as a dtype *type* a library may keep as a value (like numpy.float64); numpy itself
+# never calls it in a pickle (a void scalar is ``scalar(dtype('V<n>'), bytes)``), and ``void(10**9)`` allocates
+# that many bytes: a call is a finding (noticed while auditing numpy.record for issue 11).
+VALUE_ONLY["numpy.void"] = "numpy.void(n) allocates n bytes; numpy pickles void scalars through scalar(), never this"
 # math.sqrt/log/exp(x[, base]): convert through the *type's* __float__/__index__ (an instance attribute cannot
 # hook it), compute one float, touch nothing else: callable with any argument.
 for _n in ("math.sqrt", "math.log", "math.exp"):
@@ -695,6 +718,40 @@ REBUILD_ONLY: dict[str, str] = {
 def rebuild_only(target: str) -> str | None:
     """The reason a class is allowed when rebuilt without calling its constructor, or None."""
     return REBUILD_ONLY.get(_normalise(target))
+
+
+# NumPy record arrays (issue 11 false positives). numpy's ``ndarray.__reduce__`` writes a record array as
+# ``_reconstruct(<recarray class>, (0,), b'b')`` + BUILD, and a record dtype as ``dtype(<numpy.record>, False,
+# True)`` + BUILD. Both classes are accepted *only in that position*; classify() keeps calling them UNKNOWN, and
+# the pickle rule (scan/rules/pickle.py ``_only_positional``) exempts a program whose every site of them is such a
+# use and that never stores them as a value. Class audit (numpy 1.26 / 2.x source, numpy/_core/records.py and
+# multiarray's array__reconstruct):
+#   recarray as _reconstruct's subtype: ``PyArray_NewFromDescr(subtype, dtype, ...)`` checks it is an ndarray
+#     subtype, allocates, then calls ``subtype.__array_finalize__(None)``. recarray.__array_finalize__ only does
+#     ``self.dtype = self.dtype`` when the dtype has fields (recarray.__setattr__: wraps a structured void dtype in
+#     ``dtype((record, dt))``, then object.__setattr__); _reconstruct's dtype is the plain b'b' (int8, no fields).
+#     recarray defines no __setstate__/__reduce__/__setattr__ hook that BUILD reaches other than through
+#     ``__getattribute__`` (object.__getattribute__ first), so BUILD runs ndarray.__setstate__ (C), whose dtype is
+#     the checked numpy.dtype of the state. A BUILD on the class object itself is already its own finding
+#     (``<class>.__setattr__``, computed). A direct call ``recarray(shape, ..., buf=..., strides=..., offset=...)``
+#     builds an array over a caller-chosen buffer with caller-chosen strides and offset: never exempt.
+#   numpy.record as dtype's spec: ``np.dtype(np.record)`` is a zero-size void dtype of type record; its BUILD
+#     state goes through machine._dtype_state_problem (record specs are checked there since round 9). record's
+#     own constructor (a void subclass: ``record(10**9)`` allocates that many bytes) is a call: never exempt.
+POSITIONAL_ONLY: dict[str, str] = {
+    **{
+        name: "reconstruct"
+        for name in ("numpy.rec.recarray", "numpy.recarray", "numpy._core.records.recarray")
+    },
+    **{name: "dtype_spec" for name in ("numpy.record", "numpy.rec.record", "numpy._core.records.record")},
+}
+# The reconstructors (numpy's own) whose subtype operand may be a record array class.
+RECONSTRUCTORS = frozenset({"numpy._core.multiarray._reconstruct"})
+
+
+def positional_only(target: str) -> str | None:
+    """Where a NumPy record class may appear ("reconstruct" / "dtype_spec"), or None (see POSITIONAL_ONLY)."""
+    return POSITIONAL_ONLY.get(_normalise(target))
 
 
 # Cython's generated helpers (``__pyx_unpickle_X``) and scikit-learn's ``newObj`` rebuild a compiled class from

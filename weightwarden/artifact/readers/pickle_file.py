@@ -142,7 +142,9 @@ def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, pro
 
     joblib.load skips the raw array data after each NumpyArrayWrapper; pickle.load does not. A file built to
     be read both ways can hide calls in that "array data". Benign files simply fail to parse there, which is
-    not reported; only imports or calls the joblib reading did not see are.
+    not reported; only imports or calls the joblib reading did not see are. An object array's pickle is run by
+    pickle.load with the outer memo (issue 11): what only that memo shift changes in a genuine file is sorted out
+    by :func:`_memo_shifted`; everything else it reaches is reported.
     """
     import dataclasses
 
@@ -150,7 +152,9 @@ def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, pro
     from weightwarden.picklevm.machine import analyze
 
     first = programs[0]
-    if not any(note.startswith("joblib array data") for note in first.notes):
+    # Raw array data (pickle.load reads it as opcodes) or an object array's pickle (pickle.load runs it with the
+    # outer program's memo: every GET it makes may fetch another value; the joblib reading gave it a fresh one).
+    if not (any(note.startswith("joblib array data") for note in first.notes) or any(_joblib_inner_programs(first))):
         return
     with source.open() as f:
         plain = analyze(f, limits=ctx.limits, joblib_arrays=False)
@@ -164,6 +168,14 @@ def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, pro
         if s.target not in seen and (s.computed or classify(s.target).verdict is not Verdict.SAFE)
         and (s.target.startswith("<") or _DOTTED.fullmatch(s.target) or _IDENT.fullmatch(s.target))
     ]
+    shifted = _memo_shifted(first, extra)
+    if shifted:
+        # Not a finding: what pickle.load of every genuine joblib file with an object array does (see
+        # _memo_shifted). Kept in the metadata so a reader of the report can see it.
+        entry.metadata["joblib_pickle_load_memo_shift"] = ", ".join(
+            sorted({f"{s.target} @{s.offset}" for s in shifted})
+        )[:300]
+        extra = [s for s in extra if s not in shifted]
     if plain.limit_hit is not None:
         # Fail closed: a plain reading that could not be finished may hide calls.
         entry.anomalies.append(
@@ -191,3 +203,80 @@ def _joblib_differential(source: Source, ctx: ReadContext, entry: FileEntry, pro
             ", ".join(sorted({s.target for s in extra}))[:200],
         )
     )
+
+
+def _joblib_inner_programs(analysis):  # type: ignore[no-untyped-def]
+    """The object-array pickles joblib.load reads after a NumpyArrayWrapper (walked with their own memo)."""
+    from weightwarden.picklevm.machine import JOBLIB_NOTE
+
+    for inner in analysis.nested:
+        if inner.notes and inner.notes[0] == JOBLIB_NOTE and inner.end is not None:
+            yield inner
+
+
+def _memo_shifted(first, extra):  # type: ignore[no-untyped-def]
+    """The plain-reading sites that only differ from joblib's reading by the memo the object array's pickle shares.
+
+    joblib.dump writes an object array as a *separate* pickle (``pickle.dump(array, protocol=5)``) after the
+    wrapper's BUILD; joblib.load reads it with a fresh unpickler, so its memo starts at 0. Plain pickle.load
+    runs those bytes as part of the outer program: MEMOIZE stores at the outer memo's length, so every GET the
+    inner program issues fetches the *outer* program's entry of that index instead. numpy writes its dtype and
+    scalar globals as ``BINGET <'numpy'>, 'dtype', STACK_GLOBAL``: under pickle.load the module half becomes
+    whatever the outer memo holds there (a dict key, the string 'NumpyArrayWrapper'), and CPython then fails
+    to import it (ModuleNotFoundError/AttributeError) or imports ``<that module>.dtype``.
+
+    A site counts as memo-shifted, and is not reported, only when all of this holds: it lies inside an object
+    array's pickle that joblib's reading walked; joblib's reading has a site of the same kind at the same
+    offset whose name is allowlisted; only the module half moved (the attribute, the last name part, is the
+    same); the name is a literal (not computed); and the shifted name is not on the denylist (verdict
+    UNKNOWN: a module outside the deny tables and the resolution table's dangerous re-exports, reached by an
+    attribute that ends an allowlisted name, so no DANGEROUS_LEAVES name such as ``system`` or ``load``); and
+    the shifted module is provably no module at all (not a standard-library name, not found on the path: a
+    dict key or the class name ``NumpyArrayWrapper``), since our tables do not judge unknown modules' attributes.
+    A shifted name that is dangerous, computed, or changes the attribute is still reported (WW-PKL-011 and
+    the plain reading's own findings), and so is everything outside the object-array pickles: raw array data
+    that runs as opcodes under pickle.load.
+    """
+    from weightwarden.picklevm import Verdict, classify
+
+    inners = list(_joblib_inner_programs(first))
+    if not inners:
+        return []
+    joblib_at: dict[tuple[int, str], list[str]] = {}
+    for inner in inners:
+        for site in inner.globals + inner.calls:
+            joblib_at.setdefault((site.offset, site.kind), []).append(site.target)
+    shifted = []
+    for site in extra:
+        if site.computed or site.target.startswith("<") or "." not in site.target:
+            continue
+        if not any(inner.start <= site.offset < inner.end for inner in inners):
+            continue
+        attr = site.target.rpartition(".")[2]
+        before = joblib_at.get((site.offset, site.kind), [])
+        if not any(
+            t.rpartition(".")[2] == attr and classify(t).verdict is Verdict.SAFE for t in before
+        ):
+            continue
+        if classify(site.target).verdict is not Verdict.UNKNOWN:
+            continue
+        if _may_be_importable(site.target.partition(".")[0]):
+            # An unknown module that exists (stdlib or installed here) with an attribute of that name is not
+            # judged by our tables: ``copy._reconstruct`` calls its ``func`` argument. Fail closed: report it.
+            continue
+        shifted.append(site)
+    return shifted
+
+
+def _may_be_importable(top: str) -> bool:
+    """True unless ``top`` is provably no module: not a standard-library name and not found on this
+    interpreter's path (``find_spec`` of a top-level name searches the path; it imports nothing)."""
+    import importlib.util
+    import sys
+
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        return True
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):
+        return True

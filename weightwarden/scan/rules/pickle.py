@@ -16,7 +16,7 @@ from functools import lru_cache
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.picklevm.model import CallSite, PickleAnalysis
-from weightwarden.picklevm.policy import rebuild_only, value_only
+from weightwarden.picklevm.policy import RECONSTRUCTORS, positional_only, rebuild_only, value_only
 from weightwarden.picklevm.resolution import is_table_class
 from weightwarden.scan.rules.base import (
     ATLAS_SUPPLY_CHAIN,
@@ -253,6 +253,10 @@ def analysis_findings(
             # calls a method it finds on an instance — Optimizer.__setstate__'s defaults.setdefault(...),
             # deepcopy's __deepcopy__ — calls it with arguments of its own: red team round 7.)
             continue
+        if verdict == "unknown" and not ctx.strict and stored is None and _only_positional(target, sites):
+            # A NumPy record array class where numpy's own writer puts it (policy.POSITIONAL_ONLY: recarray as
+            # _reconstruct's subtype, numpy.record as dtype's spec), never called, never a value (issue 11).
+            continue
         if verdict == "unknown" and stored is not None and rebuild_only(target) is not None:
             yield UNKNOWN_CALL.found_in(
                 ctx.file, where,
@@ -331,6 +335,27 @@ def analysis_findings(
 
 
 _REBUILD_OPCODES = frozenset({"NEWOBJ", "NEWOBJ_EX"})
+
+
+def _only_positional(target: str, sites: list[CallSite]) -> bool:
+    """Every site of a NumPy record class is a use numpy's writer makes (policy.POSITIONAL_ONLY): a literal
+    import; for recarray also the subtype operand of numpy's _reconstruct and the BUILD of its result
+    (ndarray.__setstate__). Any direct call (REDUCE, NEWOBJ, INST/OBJ, another helper) is not."""
+    where = positional_only(target)
+    if where is None:
+        return False
+    allowed = {f"{how} {r}" for r in RECONSTRUCTORS for how in ("called by", "via")}
+    for site in sites:
+        if site.computed:
+            return False
+        if site.kind == "import":
+            continue
+        if where == "reconstruct" and site.kind == "call" and site.opcode == "REDUCE" and site.args in allowed:
+            continue
+        if where == "reconstruct" and site.kind == "build":
+            continue
+        return False
+    return True
 
 
 def _only_rebuilt(target: str, sites: list[CallSite]) -> bool:
