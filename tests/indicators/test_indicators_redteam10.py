@@ -245,3 +245,15 @@ def test_honest_derived_sets_of_many_sizes_load():
         built = build_set(sketcher, [p for p in prompts if p is not None],
                           [ModelIndicator("weights-root", sketcher.model_digest("weights-root", f"root-{k}"))])
         IndicatorSet.from_json(json.loads(dump_set(built)))
+
+
+def test_kt_tables_equal_the_round9_construction():
+    """The tables are built a slice at a time now (memory); their values are those of the round-9 construction."""
+    from weightwarden.indicators.randomness import _KT_ALPHA, _LOG2E, _kt_tables
+
+    for alphabet, longest in ((256, 70_000), (16, 1000), (128, 5)):
+        t, g = _kt_tables(alphabet, longest)
+        c = np.arange(longest + 1, dtype=np.float64)
+        lg = np.vectorize(math.lgamma)
+        assert np.array_equal(t, ((lg(c + _KT_ALPHA) - math.lgamma(_KT_ALPHA)) * _LOG2E).astype(np.float32))
+        assert np.array_equal(g, (lg(c + alphabet * _KT_ALPHA) - math.lgamma(alphabet * _KT_ALPHA)) * _LOG2E)
