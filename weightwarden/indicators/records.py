@@ -259,6 +259,7 @@ class IndicatorSet:
         from weightwarden.indicators.randomness import (
             digest_set_reason,
             digest_text_reasons,
+            sketch_set_reason,
             sketch_text_reasons,
         )
 
@@ -293,6 +294,10 @@ class IndicatorSet:
                 if reason is not None:
                     raise IndicatorFormatError(f"{where}: prompts[{i}]: sketch is not random-looking bytes: {reason} "
                                                "(refused: a sealed sketch would carry readable text)")
+            # Round 10 (class 1): text at the same position of every sketch, flattened by filler elsewhere.
+            reason = sketch_set_reason(sketches)
+            if reason is not None:
+                raise IndicatorFormatError(f"{where}: {reason} (refused: they would carry readable text)")
         reason = digest_set_reason(raw_digests)
         if reason is not None:
             raise IndicatorFormatError(f"{where}: {reason} (refused: they would carry readable text)")
