@@ -80,6 +80,15 @@ VARIANTS = {
                                     "{%- set n = namespace(d) -%}{% autoescape true %}{{ n }}{% endautoescape %}",
     "namespace_from_kwargs": "{%- set p = (messages|last).content.split('|') -%}"
                              "{%- set n = namespace(**{p[1]: lipsum}) -%}{{ n|e }}",
+    # The relaxed rules keep their limits: a receiver not surely a dict literal, a picked value stored.
+    "get_on_param": "{%- set p = messages[0].content.split('|') -%}{% macro f(d) %}{{ [1].sort(key=d.get(p[1])) }}"
+                    "{% endmacro %}{{ f(lipsum) }}",
+    "get_picked_default": "{%- set p = messages[0].content.split('|') -%}{% set d = {} %}"
+                          "{{ [1].sort(key=d.get(p[1], messages[0][p[2]])) }}",
+    "update_stores_picked": "{%- set p = messages[0].content.split('|') -%}{% set d = {} %}"
+                            "{% set _ = d.update({'k': messages[0][p[1]]}) %}{{ [1].sort(key=d.get(p[2])) }}",
+    "set_from_update_rebound": "{%- set p = messages[0].content.split('|') -%}{% set d = {} %}{% set d = lipsum %}"
+                               "{{ [1].sort(key=d.get(p[1])) }}",
     "namespace_literal_items_key": "{%- set n = namespace({'items': lipsum}) -%}{{ n|dictsort }}",
 }
 
@@ -106,6 +115,14 @@ ORDINARY = {
     "sort_attribute": "{% for m in messages|sort(attribute='role') %}{{ m.content }}{% endfor %}",
     "selectattr_join": "{{ messages|selectattr('role', 'equalto', 'user')|map(attribute='content')|join(' ') }}",
     "copy_update": "{% set m = messages[0].copy() %}{% set _ = m.update({'content': 'x'}) %}{{ m.content }}",
+    # The report's two false positives (relaxed in round 12, see docs/decisions.md).
+    "dict_build": "{%- set idmap = {} %}{%- for m in messages %}{%- for tc in m.tool_calls or [] %}"
+                  "{%- set _ = idmap.update({tc.id: tc.function.name}) %}{% endfor %}{% endfor %}"
+                  "{%- for m in messages if m.role == 'tool' %}{{ idmap[m.tool_call_id] }}{% endfor %}",
+    "ns_dict_counts": "{%- set ns = namespace(counts={}) %}{%- for m in messages %}"
+                      "{%- set _ = ns.counts.update({m.role: ns.counts.get(m.role, 0) + 1}) %}{% endfor %}"
+                      "{{ ns.counts|tojson }}",
+    "dict_get_data_key": "{% set d = {'user': 'U'} %}{% for m in messages %}{{ d.get(m.role, '?') }}{% endfor %}",
     "ns_last_user_idx": "{% set ns = namespace(last_user_idx=-1) %}{% for m in messages %}{% if m.role == 'user' %}"
                         "{% set ns.last_user_idx = loop.index0 %}{% endif %}{% endfor %}{{ messages[ns.last_user_idx].content }}",
 }

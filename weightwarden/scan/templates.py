@@ -370,6 +370,8 @@ _ATTRIBUTE_VALUE_FILTERS = frozenset({"attr", "map", "groupby", "sum"})
 # Round 12: Jinja filters that call ``value.items()`` with no Mapping check (a namespace's stored ``items``);
 # |items checks for a Mapping and |urlencode for a dict first (jinja2 3.1 filters.py).
 _ITEMS_CALLING_FILTERS = frozenset({"dictsort", "xmlattr"})
+# list / dict methods that return None (pop, setdefault, popitem return an element).
+_NONE_METHODS = frozenset({"append", "extend", "insert", "update", "remove", "clear", "sort", "reverse"})
 # The attribute names called implicitly on an object by Jinja's filters and runtime, markupsafe and dict().
 _IMPLICIT_NAMES = frozenset({"items", "keys", "__html__", "__html_format__"})
 # Methods that change a list or dict in place (its literal no longer tells its elements).
@@ -747,7 +749,7 @@ class _Walker:
                     # Every name inside the value may be (or hold) what the target gets: set p = l if c,
                     # l or 1, d.get('a'), [l], (l, 1)|first ... (round 5: only a root name was followed).
                     keys = [f".{target.attr}"] if isinstance(target, nodes.NSRef) else _names_in(target)
-                    inner = _flow_names(value)
+                    inner = [] if self._returns_none(value) else _flow_names(value)
                     aliases.extend((key, name) for key in keys for name in inner)
             elif isinstance(node, nodes.For):  # for c in [l]: c is l
                 aliases.extend((t, i) for t in _names_in(node.target) for i in _flow_names(node.iter))
@@ -774,6 +776,32 @@ class _Walker:
             if "." not in name:
                 self.changed.add(name)  # its free value (render data) may have been changed too
             self.bindings.setdefault(name, []).append((None, 1))
+
+    def _returns_none(self, value: Any) -> bool:
+        """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``) on a
+        receiver that is surely a list or dict: a name (or ``ns.attr``) every binding of which is a list or dict
+        literal (a name's free value is render data, JSON: a str or number has no such method). The target holds
+        no object of the receiver or of the arguments (those are followed as stored into the receiver). Round
+        12's false positive: ``_`` tied ``idmap`` to the loop target of its argument, so the chat was "changed"."""
+        n = _NODES
+        if not (isinstance(value, n.Call) and isinstance(value.node, n.Getattr) and
+                value.node.attr in _NONE_METHODS):
+            return False
+        return self._surely_literal(value.node.node, n.List | n.Dict)
+
+    def _surely_literal(self, receiver: Any, kinds: Any) -> bool:
+        """``receiver`` is a name, or ``ns.attr`` of a namespace, every binding of which is a literal of ``kinds``
+        (a real list / dict, whatever is stored in it later); its free value, if any, is render data (JSON)."""
+        n = _NODES
+        if isinstance(receiver, n.Name):
+            binds = self.bindings.get(receiver.name, ())
+        elif isinstance(receiver, n.Getattr) and isinstance(receiver.node, n.Name) and \
+                self.value(receiver.node) - _PENDING == {NAMESPACE}:
+            binds = self.bindings.get(f".{receiver.attr}", ())
+        else:
+            return False
+        # (None, 1) and deeper: the same container changed in place.
+        return bool(binds) and all(isinstance(v, kinds) if v is not None else bound > 0 for v, bound in binds)
 
     @staticmethod
     def _used_up(node: Any, parent: Any) -> bool:
@@ -1779,8 +1807,13 @@ class _Walker:
                 # not proven a macro returns is not modelled: picked (round 9 let caller() out unlabelled).
                 return True
             if isinstance(fn, n.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
-                    self._chosen_key(node.args[0]):
-                return True  # round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]
+                    self._chosen_key(node.args[0]) and \
+                    not (fn.attr in ("get", "pop") and self._surely_literal(fn.node, n.Dict)):
+                # Round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]. Round 12: not on a surely
+                # a dict the template built (every binding a dict literal): dict.get / dict.pop never fall back to
+                # getattr, so they give one of its items (labelled by the receiver: a picked value stored into a
+                # container is a finding of its own) or the default argument (judged below).
+                return True
             if self._namespace_call(node) and self._ns_attrs_picked():
                 # Round 12 (class): a namespace object anywhere but the receiver of a constant-name ns.attr read
                 # (ns['v'], ns|attr('v'), [ns]|map(attribute='v'), groupby('v'), ns|dictsort, a macro or filter
