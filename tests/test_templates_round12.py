@@ -155,6 +155,12 @@ def test_ordinary_forms_stay_clean(name: str) -> None:
     assert analyze_template(ORDINARY[name]) == [], ORDINARY[name]
 
 
+@pytest.mark.parametrize("attr", ["__html__", "__html_format__", "_private"])
+def test_namespace_attribute_set_with_a_private_name_is_found(attr: str) -> None:
+    src = "{% set ns = namespace(a=1) %}{% set ns." + attr + " = lipsum %}{% autoescape true %}{{ ns }}{% endautoescape %}"
+    assert analyze_template(src)
+
+
 def test_constant_read_of_an_unpicked_attribute_stays_unpicked() -> None:
     # The union is for the namespace object only: ns.w (constant name) is what was stored in w, even when ns.v
     # holds a picked value; calling ns.w's stored string method stays allowed.

@@ -587,6 +587,11 @@ class _Walker:
                 self.stored.update(a.name for a in node.args)
                 self.macros.add(node.name)
                 macros.setdefault(node.name, []).append(node)
+            elif isinstance(node, nodes.NSRef) and (_dangerous_name(node.attr) or node.attr.startswith("_")):
+                # Round 12: {% set ns.__html__ = f %} makes Jinja / markupsafe call f with no Call node (escape on
+                # autoescaped output calls ns.__html__()); like the keyword rule for namespace(__html__=f).
+                self.add(DUNDER, node, f"template sets namespace attribute '{node.attr}' (a private or internal name: "
+                                         f"__html__ and the like are called implicitly)")
             elif isinstance(node, nodes.Assign):
                 self._bind(node.target, node.node, 0)
             elif isinstance(node, nodes.AssignBlock):
