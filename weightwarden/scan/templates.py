@@ -367,6 +367,13 @@ _MIXING_METHODS = frozenset(
 # Round 11: filters whose result holds the attribute they read, not an element (map(attribute=), attr, groupby's
 # grouper, sum's terms): given a mutating method's name they hand out bound methods.
 _ATTRIBUTE_VALUE_FILTERS = frozenset({"attr", "map", "groupby", "sum"})
+# Round 12: Jinja filters that call ``value.items()`` with no Mapping check (a namespace's stored ``items``);
+# |items checks for a Mapping and |urlencode for a dict first (jinja2 3.1 filters.py).
+_ITEMS_CALLING_FILTERS = frozenset({"dictsort", "xmlattr"})
+# list / dict methods that return None (pop, setdefault, popitem return an element).
+_NONE_METHODS = frozenset({"append", "extend", "insert", "update", "remove", "clear", "sort", "reverse"})
+# The attribute names called implicitly on an object by Jinja's filters and runtime, markupsafe and dict().
+_IMPLICIT_NAMES = frozenset({"items", "keys", "__html__", "__html_format__"})
 # Methods that change a list or dict in place (its literal no longer tells its elements).
 _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
@@ -525,7 +532,7 @@ class _Walker:
         # Round 10: names of {% block %}s. With macros, a name the template defines as an object: where no binding
         # reaches a read, the read is that object (or an argument the host passed), never render data.
         self.blocks: set[str] = set()
-        self.picked_memo: dict[int, bool] = {}
+        self.picked_memo: dict[Any, bool] = {}
         self.not_json_memo: dict[tuple[int, int], bool] = {}
         self.not_top_memo: dict[tuple[str, int, Any], bool] = {}
         # Round 10: the mutating method calls (l.append(x), d.update(y) ...): what they store is what a changed
@@ -580,6 +587,11 @@ class _Walker:
                 self.stored.update(a.name for a in node.args)
                 self.macros.add(node.name)
                 macros.setdefault(node.name, []).append(node)
+            elif isinstance(node, nodes.NSRef) and (_dangerous_name(node.attr) or node.attr.startswith("_")):
+                # Round 12: {% set ns.__html__ = f %} makes Jinja / markupsafe call f with no Call node (escape on
+                # autoescaped output calls ns.__html__()); like the keyword rule for namespace(__html__=f).
+                self.add(DUNDER, node, f"template sets namespace attribute '{node.attr}' (a private or internal name: "
+                                         f"__html__ and the like are called implicitly)")
             elif isinstance(node, nodes.Assign):
                 self._bind(node.target, node.node, 0)
             elif isinstance(node, nodes.AssignBlock):
@@ -742,7 +754,7 @@ class _Walker:
                     # Every name inside the value may be (or hold) what the target gets: set p = l if c,
                     # l or 1, d.get('a'), [l], (l, 1)|first ... (round 5: only a root name was followed).
                     keys = [f".{target.attr}"] if isinstance(target, nodes.NSRef) else _names_in(target)
-                    inner = _flow_names(value)
+                    inner = [] if self._returns_none(value) else _flow_names(value)
                     aliases.extend((key, name) for key in keys for name in inner)
             elif isinstance(node, nodes.For):  # for c in [l]: c is l
                 aliases.extend((t, i) for t in _names_in(node.target) for i in _flow_names(node.iter))
@@ -769,6 +781,32 @@ class _Walker:
             if "." not in name:
                 self.changed.add(name)  # its free value (render data) may have been changed too
             self.bindings.setdefault(name, []).append((None, 1))
+
+    def _returns_none(self, value: Any) -> bool:
+        """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``) on a
+        receiver that is surely a list or dict: a name (or ``ns.attr``) every binding of which is a list or dict
+        literal (a name's free value is render data, JSON: a str or number has no such method). The target holds
+        no object of the receiver or of the arguments (those are followed as stored into the receiver). Round
+        12's false positive: ``_`` tied ``idmap`` to the loop target of its argument, so the chat was "changed"."""
+        n = _NODES
+        if not (isinstance(value, n.Call) and isinstance(value.node, n.Getattr) and
+                value.node.attr in _NONE_METHODS):
+            return False
+        return self._surely_literal(value.node.node, n.List | n.Dict)
+
+    def _surely_literal(self, receiver: Any, kinds: Any) -> bool:
+        """``receiver`` is a name, or ``ns.attr`` of a namespace, every binding of which is a literal of ``kinds``
+        (a real list / dict, whatever is stored in it later); its free value, if any, is render data (JSON)."""
+        n = _NODES
+        if isinstance(receiver, n.Name):
+            binds = self.bindings.get(receiver.name, ())
+        elif isinstance(receiver, n.Getattr) and isinstance(receiver.node, n.Name) and \
+                self.value(receiver.node) - _PENDING == {NAMESPACE}:
+            binds = self.bindings.get(f".{receiver.attr}", ())
+        else:
+            return False
+        # (None, 1) and deeper: the same container changed in place.
+        return bool(binds) and all(isinstance(v, kinds) if v is not None else bound > 0 for v, bound in binds)
 
     @staticmethod
     def _used_up(node: Any, parent: Any) -> bool:
@@ -1291,6 +1329,8 @@ class _Walker:
         if kind == "getitem":
             kind = "fold" if isinstance(node.arg, nodes.Slice) else "chain"
         elif kind == "filter-test":
+            if isinstance(node, nodes.Filter) and node.name in _ITEMS_CALLING_FILTERS and node.node is not None:
+                self._implicit_call(node, node.node, "items", f"|{node.name}")
             if isinstance(node, nodes.Filter) and (
                 node.name in ATTRIBUTE_FILTERS or node.dyn_kwargs is not None
                 or any(kw.key == "attribute" for kw in node.kwargs)
@@ -1330,10 +1370,51 @@ class _Walker:
                     self.add(BUILT_NAME, node, f"template builds a format string reading private attributes: {built[:80]!r}")
                     break
             if isinstance(node, nodes.Call):
+                self._keys_calls(node, nodes)
                 self._format_call(node, nodes)
         elif kind == "loader":
             what = type(node).__name__.lower().replace("fromimport", "from-import")
             self.add(LOADER, node, f"template uses {{% {what} %}}, which loads other templates")
+
+    def _keys_calls(self, node: Any, nodes: Any) -> None:
+        """Round 12: Python calls ``x.keys()`` (through getattr, so a namespace's stored attribute) for
+        ``f(**x)``, ``dict(x)``, ``namespace(x)`` and ``d.update(x)`` when ``x`` is not a dict."""
+        fn = node.node
+        given = [node.dyn_kwargs] if node.dyn_kwargs is not None else []
+        if isinstance(fn, nodes.Name) and fn.name in ("dict", "namespace") or \
+                isinstance(fn, nodes.Getattr) and fn.attr == "update":
+            given.extend(node.args[:1])
+        for arg in given:
+            self._implicit_call(node, arg, "keys", "a mapping argument")
+        if not self._namespace_call(node):
+            return
+        for arg in [*node.args, *([node.dyn_kwargs] if node.dyn_kwargs is not None else [])]:
+            # namespace(mapping): its attribute NAMES are the mapping's keys, so any of them may be one that Jinja
+            # or markupsafe calls with no Call node (__html__ on output under autoescape, |e, |safe, join;
+            # __html_format__ in Markup.format; items in |dictsort; keys in dict(ns)). Its values must not be
+            # callable: JSON and not picked, unless the keys are literal names that nothing calls implicitly.
+            if isinstance(arg, nodes.Dict) and all(
+                    isinstance(p.key, nodes.Const) and isinstance(p.key.value, str) and
+                    p.key.value not in _IMPLICIT_NAMES and not p.key.value.startswith("_") for p in arg.items):
+                continue
+            if self._not_json(arg, 1) or self._picked(arg):
+                self.add(COMPUTED_ATTR, node, "namespace() built from a mapping whose keys are not known here, holding "
+                                              "a value that may be callable (Jinja calls __html__ / items / keys "
+                                              "of a namespace implicitly)")
+                return
+
+    def _implicit_call(self, node: Any, obj: Any, attr: str, how: str) -> None:
+        """Round 12: ``how`` calls ``obj.<attr>()`` with no Call node (|dictsort and |xmlattr call ``.items()``
+        on anything that is not a dict, Namespace included; ``dict(x)`` calls ``.keys()``). On a namespace that
+        calls what ``{% set ns.<attr> %}`` stored: judged as the explicit call ``ns.<attr>()`` would be (only a
+        macro of the template is proven) and, when the namespace's labels say picked, a call of a picked value."""
+        values = self.value(obj) - _PENDING
+        if not (NAMESPACE in values or _unresolved(values)):
+            return
+        stored = f".{attr}" in self.bindings
+        if stored and not self._callable_proven(f".{attr}") or stored and self._picked(obj):
+            self.add(COMPUTED_ATTR, node, f"{how} calls the namespace attribute '{attr}', which holds a value not "
+                                          f"proven callable here (it may be one reached through the render data)")
 
     def _format_call(self, node: Any, nodes: Any) -> None:
         """``str.format`` reads attributes and items of its arguments ('{0.__class__}'): its format string
@@ -1698,7 +1779,9 @@ class _Walker:
                     return self._picked(owner.iter)  # an element of the iterable (round 9, class B)
                 return node.attr not in _LOOP_NUMBERS | {"cycle", "changed"}
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
-            return self._picked(node.node) or \
+            # Round 12: the receiver is judged as a receiver (a namespace there is its own labels, not the union
+            # of its attributes'); the attribute read is what {% set ns.attr %} stored.
+            return self._receiver_picked(node.node) or \
                 any(self._picked(v) if v is not None else bound == 0 for v, bound in own)
         if isinstance(node, n.Filter):
             given = [*node.args, *(k.value for k in node.kwargs),
@@ -1729,8 +1812,18 @@ class _Walker:
                 # not proven a macro returns is not modelled: picked (round 9 let caller() out unlabelled).
                 return True
             if isinstance(fn, n.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
-                    self._chosen_key(node.args[0]):
-                return True  # round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]
+                    self._chosen_key(node.args[0]) and \
+                    not (fn.attr in ("get", "pop") and self._surely_literal(fn.node, n.Dict)):
+                # Round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]. Round 12: not on a surely
+                # a dict the template built (every binding a dict literal): dict.get / dict.pop never fall back to
+                # getattr, so they give one of its items (labelled by the receiver: a picked value stored into a
+                # container is a finding of its own) or the default argument (judged below).
+                return True
+            if self._namespace_call(node) and self._ns_attrs_picked():
+                # Round 12 (class): a namespace object anywhere but the receiver of a constant-name ns.attr read
+                # (ns['v'], ns|attr('v'), [ns]|map(attribute='v'), groupby('v'), ns|dictsort, a macro or filter
+                # given ns ...) carries the labels of every attribute binding (pooled over all namespaces).
+                return True
             return any(self._picked(a) for a in given)
         if isinstance(node, n.CondExpr):
             return self._picked(node.expr1) or node.expr2 is not None and self._picked(node.expr2)
@@ -1745,6 +1838,39 @@ class _Walker:
         if isinstance(node, n.Dict):
             return any(self._picked(p.key) or self._picked(p.value) for p in node.items)
         return True  # any other node: not proven
+
+    def _namespace_call(self, node: Any) -> bool:
+        """``node`` is a call of Jinja's own ``namespace`` (not a macro or binding of that name)."""
+        n = _NODES
+        return isinstance(node, n.Call) and isinstance(node.node, n.Name) and node.node.name == "namespace" and \
+            "namespace" not in self.bindings and "namespace" not in self.stored
+
+    def _ns_attr_binds(self) -> list[tuple[Any, int]]:
+        return [b for key, binds in self.bindings.items() if key.startswith(".") for b in binds]
+
+    def _ns_attrs_picked(self) -> bool:
+        """Some namespace attribute binding ({% set ns.x = ... %}, namespace(x=...)) may be picked."""
+        return self._judged(self.picked_memo, ("ns-attrs",), lambda: any(
+            self._picked(v) if v is not None else bound == 0 for v, bound in self._ns_attr_binds()))
+
+    def _receiver_picked(self, node: Any) -> bool:
+        """``node`` read as the receiver of a constant-name attribute read (``node.attr``): as _picked, except
+        that a namespace reached through names only (set ns = namespace(..), set a = ns, macro parameters) is
+        its own labels (its call's arguments), not the union of its attributes' (the read judges that one)."""
+        return self._judged(self.picked_memo, ("receiver", id(node)), lambda: self._receiver_picked_uncached(node))
+
+    def _receiver_picked_uncached(self, node: Any) -> bool:
+        n = _NODES
+        if isinstance(node, n.Name):
+            binds = self.bindings.get(node.name, ())
+            if not binds and node.name in ("varargs", "kwargs"):
+                return True
+            return any(self._receiver_picked(v) if v is not None else bound == 0 for v, bound in binds)
+        if self._namespace_call(node):
+            given = [*node.args, *(k.value for k in node.kwargs),
+                     *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
+            return any(self._picked(a) for a in given)
+        return self._picked(node)
 
     def _not_json(self, node: Any, level: int = 0) -> bool:
         """``node`` (``level`` 1: its elements, 2: theirs ...) may be a Python object that is not JSON: a groupby
@@ -1791,7 +1917,8 @@ class _Walker:
                     return nj(owner.iter, level + 1)  # an element of the iterable
                 return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
-            return nj(node.node, level + 1) or level > 0 and nj(node.node, level) or \
+            rnj = self._receiver_not_json  # round 12: a namespace receiver is its own labels (see _receiver_picked)
+            return rnj(node.node, level + 1) or level > 0 and rnj(node.node, level) or \
                 any(nj(value, level) if value is not None else
                     bound == 0 or level >= bound and self._stored_not_json(level - bound) for value, bound in own)
         if isinstance(node, n.Getitem):
@@ -1816,6 +1943,44 @@ class _Walker:
         if isinstance(node, n.Call):
             return self._not_json_call(node, level)
         return True  # any other node: not proven
+
+    def _ns_attrs_not_json(self, level: int) -> bool:
+        """Some namespace attribute binding's value may not be JSON at ``level``."""
+        level = min(level, MAX_JSON_LEVEL)
+        return self._judged(self.not_json_memo, ("ns-attrs", level), lambda: any(
+            self._not_json(v, level + bound) if v is not None else
+            bound == 0 or level >= bound and self._stored_not_json(level - bound)
+            for v, bound in self._ns_attr_binds()))
+
+    def _receiver_not_json(self, node: Any, level: int) -> bool:
+        """_not_json of the receiver of a constant-name attribute read (see _receiver_picked)."""
+        level = min(level, MAX_JSON_LEVEL)
+        return self._judged(self.not_json_memo, ("receiver", id(node), level),
+                            lambda: self._receiver_not_json_uncached(node, level))
+
+    def _receiver_not_json_uncached(self, node: Any, level: int) -> bool:
+        n = _NODES
+        if isinstance(node, n.Name):
+            binds = self.bindings.get(node.name, ())
+            if not any(isinstance(v, n.Name) or self._namespace_call(v) for v, _ in binds):
+                return self._not_json(node, level)
+            for value, bound in binds:
+                if isinstance(value, n.Name) or self._namespace_call(value):
+                    if self._receiver_not_json(value, level + bound):
+                        return True
+                elif value is None:
+                    if bound == 0 or level >= bound and self._stored_not_json(level - bound):
+                        return True
+                elif self._not_json(value, level + bound):
+                    return True
+            if id(node) in self.surely:
+                return False
+            return self._free_opaque(node.name.split(".", 1)[0]) or not binds and node.name in self.stored
+        if self._namespace_call(node):
+            given = [*node.args, *(k.value for k in node.kwargs),
+                     *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
+            return level == 0 or any(self._not_json(a, lv) for a in given for lv in (0, 1))
+        return self._not_json(node, level)
 
     def _not_json_filter(self, node: Any, level: int) -> bool:  # noqa: PLR0911
         nj = self._not_json
@@ -1864,6 +2029,10 @@ class _Walker:
                  *(x for x in (node.dyn_args, node.dyn_kwargs) if x is not None)]
         if any(nj(a, lv) for a in given for lv in (0, 1)):
             return True  # round 9: a call's result carries its arguments' labels (loop.cycle(x), dict(f=x) ...)
+        if self._namespace_call(node) and level > 0 and self._ns_attrs_not_json(level - 1):
+            # Round 12 (class): the namespace object anywhere but the receiver of a constant-name ns.attr read:
+            # its attributes (level 1) are every attribute binding's value, pooled over all namespaces.
+            return True
         if isinstance(fn, n.Name) and fn.name not in self.bindings:
             if fn.name == "namespace" and level == 0 and fn.name not in self.stored:
                 # Round 10 (class C): a namespace is not JSON: its attributes are whatever was stored, by any name
