@@ -122,3 +122,30 @@ def test_honest_digest_sets_are_never_refused():
         assert digest_set_reason(digests) is None, (i, n)
     digests = sorted(hmac.digest(rng.randbytes(32), j.to_bytes(4, "big"), "sha256") for j in range(MAX_SET_DIGESTS))
     assert digest_set_reason(digests) is None
+
+
+# ------------------------------------------------------------------ class 2: export larger than import reads
+
+
+def test_export_refuses_a_file_import_could_not_read(tmp_path, monkeypatch):
+    """With the limit between the JSON and the STIX size of a real set: the STIX export is refused before any
+    byte is written (the message names the limit), the JSON export is written and reads back."""
+    from tests.indicators.cli_sets import PLAIN_AND_WRAPPED, derive_folder_set, run_cli
+    from weightwarden.indicators import records
+
+    made = derive_folder_set(tmp_path, PLAIN_AND_WRAPPED)
+    sizes = {}
+    for fmt in ("json", "stix"):
+        out = tmp_path / f"probe.{fmt}"
+        assert run_cli("indicators", "export", str(made["base"]), "--format", fmt, "-o", str(out)).exit_code == 0
+        sizes[fmt] = out.stat().st_size
+    assert sizes["json"] < sizes["stix"]
+    limit = (sizes["json"] + sizes["stix"]) // 2
+    monkeypatch.setattr(records, "MAX_SET_BYTES", limit)
+    out = tmp_path / "big.stix.json"
+    result = run_cli("indicators", "export", str(made["base"]), "-o", str(out))
+    assert result.exit_code != 0 and f"over the {limit}-byte limit" in result.output
+    assert not out.exists()
+    out = tmp_path / "ok.json"
+    assert run_cli("indicators", "export", str(made["base"]), "--format", "json", "-o", str(out)).exit_code == 0
+    assert records.load_set(out).prompts
