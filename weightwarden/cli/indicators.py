@@ -54,8 +54,17 @@ def _write(output: str | None, text: str | bytes, what: str, *, content: Any) ->
     None for PSI protocol messages (meant for the peer). Red team round 2 (R6): every write decides its mode
     from what it holds, so no command can write raw text world-readable; a file holding text or references is
     0600, anything else 0644."""
+    from weightwarden.indicators.records import MAX_SET_BYTES
+
     private = content is not None and _is_private(content)
     data = text.encode() if isinstance(text, str) else text
+    if content is not None and len(data) > MAX_SET_BYTES:
+        # Red team round 11 (2): `import` and every set reader stop at MAX_SET_BYTES, so a larger file could not
+        # be read back; refuse before writing anything rather than hand out a file the peer must refuse.
+        raise click.ClickException(
+            f"the {what} would be {len(data)} bytes, over the {MAX_SET_BYTES}-byte limit that `indicators import` "
+            "and set readers accept; nothing written: export fewer prompts at a time (or --format json, which is "
+            "about half the size of STIX)")
     if output in (None, "-"):
         if isinstance(text, str):
             write_stdout(text)
