@@ -277,3 +277,16 @@ def test_a_memo_shift_onto_a_real_module_is_still_reported() -> None:
         assert _may_be_importable(real), real
     for not_a_module in ("NumpyArrayWrapper", "ww_no_such_module_here", "b"):
         assert not _may_be_importable(not_a_module), not_a_module
+
+
+def test_a_bare_folder_on_the_path_is_not_a_module_with_attributes(tmp_path: Path, monkeypatch) -> None:
+    # A folder named like a dict key on sys.path (the benchmarks' labels/ when a test put benchmarks/ there) is
+    # a namespace package: getattr(labels, "dtype") fails, so the shift cannot reach anything through it.
+    from weightwarden.artifact.readers.pickle_file import _may_be_importable
+
+    (tmp_path / "labels_ww_test").mkdir()
+    (tmp_path / "pkg_ww_test").mkdir()
+    (tmp_path / "pkg_ww_test" / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert not _may_be_importable("labels_ww_test")
+    assert _may_be_importable("pkg_ww_test")

@@ -270,13 +270,17 @@ def _memo_shifted(first, extra):  # type: ignore[no-untyped-def]
 
 def _may_be_importable(top: str) -> bool:
     """True unless ``top`` is provably no module: not a standard-library name and not found on this
-    interpreter's path (``find_spec`` of a top-level name searches the path; it imports nothing)."""
+    interpreter's path as a module or regular package (``find_spec`` of a top-level name searches the path;
+    it imports nothing)."""
     import importlib.util
     import sys
 
     if top in sys.stdlib_module_names or top in sys.builtin_module_names:
         return True
     try:
-        return importlib.util.find_spec(top) is not None
+        spec = importlib.util.find_spec(top)
     except (ImportError, ValueError):
         return True
+    # A bare folder on the path is a namespace package (no origin): pickle's getattr on it finds no attribute
+    # such as ``dtype`` (submodules are not imported by getattr), so it cannot be the shifted target either.
+    return spec is not None and spec.origin is not None
