@@ -106,8 +106,15 @@ def test_tar_hidden_behind_another_format_is_read_as_a_polyglot(tmp_path: Path) 
             info = tarfile.TarInfo(member)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    data = bytearray(out.getvalue())
+    for header in (0, 1024):  # both headers as V7 ones (no ustar magic, checksum recomputed)
+        data[header + 257 : header + 345] = bytes(88)
+        data[header + 148 : header + 156] = b" " * 8
+        data[header + 148 : header + 156] = b"%06o\x00 " % sum(data[header : header + 512])
     path = tmp_path / "poly.bin"
-    path.write_bytes(out.getvalue())
+    path.write_bytes(bytes(data))
+    with tarfile.open(path) as tar:
+        assert tar.getnames() == ["PK\x03\x04pad", "storages"]
     assert sniff(Source.from_bytes(path.read_bytes(), "poly.bin")) == Format.ZIP
     assert "WW-PKL-001" in _rules(path)
 
