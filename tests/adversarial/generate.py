@@ -512,6 +512,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round8_cases())  # red team round 8 (block at the end of this file)
     cases.extend(round11_cases())  # red team round 11 (block at the end of this file)
     cases.extend(round12_cases())  # red team round 12 (block at the end of this file)
+    cases.extend(round13_cases())  # red team round 13 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1353,3 +1354,45 @@ def template_round12_cases() -> list[Case]:
                           chat=TEMPLATE_ROUND12_CHAT))
     return cases
 # ======== END red team round 12 on chat templates =======================================================
+
+
+# ======== BEGIN red team round 13 on the scanner's readers (helper rdfix13) ==============================
+# A. tarfile (and so torch.load of any non-zip file, which extracts the ``storages`` member and unpickles it)
+# takes a first block whose header checksum is valid, with no ``ustar`` magic (an old V7 header) or with any
+# bytes there; the sniff knew a tar only by ``ustar`` at 257, so such a checkpoint was "unknown format".
+
+
+def v7_tar(magic: bytes = b"", high_bytes: bool = False) -> bytes:
+    """A one-member tar (``storages`` = the payload) whose header has ``magic`` (zeros: V7) at 257-264 and no
+    user/group names; ``high_bytes``: bytes >= 0x80 in the user-name field, so only tarfile's *signed*
+    checksum matches the one written (a signed-sum writer, as old Sun tar)."""
+    payload = b"cposix\nsystem\n(V" + SHELL.encode() + b"\ntR."
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("storages")
+        info.size = len(payload)
+        info.mtime = 0
+        tar.addfile(info, io.BytesIO(payload))
+    b = bytearray(out.getvalue())
+    b[257:345] = bytes(88)
+    b[257 : 257 + len(magic)] = magic
+    if high_bytes:
+        b[265:273] = b"\xf0" * 8
+    b[148:156] = b" " * 8
+    total = sum((x - 256 if x >= 128 else x) for x in b[:512]) if high_bytes else sum(b[:512])
+    b[148:156] = b"%06o\x00 " % total
+    return bytes(b)
+
+
+def round13_cases() -> list[Case]:
+    return [
+        Case("round13_v7_tar_checkpoint", "4",
+             "legacy tar checkpoint with a V7 header (no ustar magic): torch.load's tarfile reads storages",
+             "torch", CRIT, "ckpt.pth.tar", v7_tar()),
+        Case("round13_v7_tar_pt", "4", "the same named .pt", "torch", CRIT, "v7.pt", v7_tar()),
+        Case("round13_tar_other_magic", "4", "tar header whose magic field holds other bytes (checksum valid)",
+             "torch", CRIT, "other_magic.bin", v7_tar(b"XXXXXXXX")),
+        Case("round13_tar_signed_checksum", "4", "V7 header with a signed checksum (bytes >= 0x80 in it)",
+             "torch", CRIT, "signed.pth", v7_tar(high_bytes=True)),
+    ]
+# ======== END red team round 13 =========================================================================

@@ -286,17 +286,22 @@ _ZIP_FAMILY = frozenset({Format.ZIP, Format.PYTORCH_ZIP, Format.KERAS_ZIP, Forma
 
 
 def _also_as_archive(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
-    """Read a zip (end record where zip readers look for it) or a tar (``ustar`` at 257) that another format
-    hides: zipfile-based loaders (Keras, ``zipfile``) find a zip from its end, whatever precedes it."""
+    """Read a zip or a tar that another format hides, recognised as the archive loaders recognise them.
+
+    zipfile-based loaders (Keras, ``zipfile``, np.load) and torch's miniz find a zip from its end, whatever
+    precedes it (:func:`~weightwarden.artifact.sniff.has_zip_end_record`); ``tarfile.open`` (and so
+    ``torch.load`` of any non-zip file) takes a first block whose header checksum is valid, with or without the
+    ``ustar`` magic (:func:`~weightwarden.artifact.sniff.is_tar_header`, red team round 13).
+    """
     if source.size < 22 or entry.format in (Format.EMPTY, Format.UNKNOWN):
         return entry
-    from weightwarden.artifact.sniff import _has_zip_end_record
+    from weightwarden.artifact.sniff import has_zip_end_record, is_tar_header
 
     try:
         with source.open() as f:
-            hidden_zip = entry.format not in _ZIP_FAMILY and _has_zip_end_record(f, source.size)
-            f.seek(257)
-            hidden_tar = entry.format != Format.TAR and f.read(5) == b"ustar"
+            hidden_zip = entry.format not in _ZIP_FAMILY and has_zip_end_record(f, source.size)
+            f.seek(0)
+            hidden_tar = entry.format != Format.TAR and is_tar_header(f.read(512))
     except OSError:
         return entry
     for hidden, module, label in ((hidden_zip, "zipfile_reader", "zip"), (hidden_tar, "tar_reader", "tar")):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import struct
+import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -73,7 +74,7 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
         return Format.SEVEN_ZIP
     if _is_hdf5(head, f):
         return Format.HDF5
-    if len(head) >= 262 and head[257:262] == b"ustar":
+    if is_tar_header(head[:512]):
         return Format.TAR
     if head.startswith(TORCH_LEGACY_MAGIC):
         return Format.PYTORCH_LEGACY
@@ -83,7 +84,7 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
         return Format.COMPRESSED
     if looks_like_pickle(head):
         return Format.PICKLE
-    if _has_zip_end_record(f, source.size):
+    if has_zip_end_record(f, source.size):
         # Data prepended to a zip (self-extractors, polyglots): Python's zipfile and Keras still open it.
         return Format.ZIP
     proto = _sniff_protobuf(f, source.size)
@@ -115,23 +116,87 @@ def _is_zlib(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0 and not head[1] & 0x20
 
 
-def _has_zip_end_record(f: BinaryIO, size: int) -> bool:
-    """True when an end-of-central-directory record sits where zip readers look for it (the last 64 KiB)."""
-    tail_len = min(size, 65_535 + 22)
+def is_tar_header(block: bytes) -> bool:
+    """True when ``block`` is a tar header block as :mod:`tarfile` accepts it (``TarInfo.frombuf``).
+
+    tarfile checks only the header checksum (signed or unsigned sum of the block, checksum field as spaces),
+    never the ``ustar``/GNU magic at 257: an old V7 header with no magic is a tar, and ``torch.load`` opens any
+    non-zip file with ``tarfile.open`` first (red team round 13). An all-zero block is the end marker, which
+    ``tarfile.open`` refuses at offset 0.
+    """
+    if len(block) < tarfile.BLOCKSIZE or block.count(0) == tarfile.BLOCKSIZE:
+        return False
+    block = block[: tarfile.BLOCKSIZE]
+    try:
+        checksum = tarfile.nti(block[148:156])  # type: ignore[attr-defined]
+        return checksum in tarfile.calc_chksums(block)  # type: ignore[attr-defined]
+    except (tarfile.TarError, ValueError):
+        return False
+
+
+def has_zip_end_record(f: BinaryIO, size: int) -> bool:
+    """True when a zip loader finds an end-of-central-directory record it can use.
+
+    Python's zipfile (Keras, np.load of a ``PK`` file) takes the *last* signature in the last 64 KiB + 22
+    bytes with 22 bytes after it, whatever its comment length says; torch's miniz the last one with 22 bytes
+    after it in the last ~68 KiB. Either opens the archive when the central directory the record points at
+    starts with a central-directory signature (or the archive is empty, or zip64). The exact form (comment
+    length up to the end of the file) is also kept, as before round 13.
+    """
+    if size < 22:
+        return False
+    tail_len = min(size, 65_535 + 22 + 4096)
     f.seek(size - tail_len)
     tail = f.read(tail_len)
+    base = size - tail_len
     at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or at + 22 > len(tail):
+    if at < 0:
         return False
-    comment_len = int.from_bytes(tail[at + 20 : at + 22], "little")
-    return at + 22 + comment_len == len(tail)
+    if at + 22 <= len(tail):
+        comment_len = int.from_bytes(tail[at + 20 : at + 22], "little")
+        if at + 22 + comment_len == len(tail):
+            return True
+    for cand in {at, tail.rfind(b"PK\x05\x06", 0, len(tail) - 22 + 4)}:
+        if cand >= 0 and cand + 22 <= len(tail) and _central_directory_found(f, base + cand, tail[cand : cand + 22], size):
+            return True
+    return False
+
+
+def _central_directory_found(f: BinaryIO, eocd: int, record: bytes, size: int) -> bool:
+    entries = int.from_bytes(record[10:12], "little")
+    cd_size = int.from_bytes(record[12:16], "little")
+    cd_offset = int.from_bytes(record[16:20], "little")
+    if entries == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
+        return True  # zip64: the loaders follow the zip64 locator; the zip reader checks it
+    if entries == 0 and cd_size == 0:
+        return True  # an empty archive opens
+    # zipfile reads the directory right before the end record (any data prepended shifts it); miniz at its offset.
+    for where in (eocd - cd_size, cd_offset):
+        if 0 <= where <= size - 4:
+            f.seek(where)
+            if f.read(4) == b"PK\x01\x02":
+                return True
+    return False
 
 
 def _is_hdf5(head: bytes, f: BinaryIO) -> bool:
-    # The HDF5 superblock sits at 0, 512, 1024, 2048, ... (a user block may precede it).
-    for offset in (0, 512, 1024, 2048, 4096, 8192, 16384, 32768):
-        if head[offset : offset + 8] == HDF5_MAGIC:
+    """libhdf5 (``h5py.is_hdf5``, ``H5FD_locate_signature``) looks for the superblock at 0 and at every power
+    of two from 512 up to the end of the file (a user block of any such size may precede it). Round 13: the
+    search stopped at 32 KiB, so a 64 KiB user block hid the file. Beyond the head, 8 bytes are read at each
+    candidate: O(log size) reads."""
+    if head[:8] == HDF5_MAGIC:
+        return True
+    size = f.seek(0, 2)
+    offset = 512
+    while offset + 8 <= size:
+        if offset + 8 <= len(head):
+            found = head[offset : offset + 8] == HDF5_MAGIC
+        else:
+            f.seek(offset)
+            found = f.read(8) == HDF5_MAGIC
+        if found:
             return True
+        offset *= 2
     return False
 
 

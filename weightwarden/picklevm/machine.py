@@ -437,6 +437,33 @@ def analyze_bytes(data: bytes, *, limits: Limits = DEFAULT_LIMITS, base_offset: 
     return analyze(io.BytesIO(data), limits=limits, base_offset=base_offset, depth=depth)
 
 
+FORK_WALK_OPCODES = 5_000_000  # opcodes walked in STOP-in-frame fork chains per file, all chains together
+
+
+@dataclass(slots=True)
+class ChainState:
+    """What the walks of one file's fork chains share (red team round 13: the budget counted programs, so a
+    2 MB file of eight forks re-walked its final program ~160 times, one walk per chain).
+
+    ``walked`` holds ``(offset, joblib_arrays)`` of every program start walked in this file: programs are
+    read from a position with a fresh unpickler, so a chain that reaches a start already walked in the same
+    mode reads exactly what was read (and reported) there, and stops. ``opcodes_left`` bounds the opcodes all
+    fork chains walk together; running out is a ``limit_hit`` program (high, fail closed). ``walks`` and
+    ``opcodes_walked`` count the fork-chain work (tests check it instead of timing it).
+    """
+
+    programs_left: int = MAX_PROGRAMS * 4
+    opcodes_left: int = FORK_WALK_OPCODES
+    walked: set[tuple[int, bool]] = dataclasses.field(default_factory=set)
+    walks: int = 0
+    opcodes_walked: int = 0
+    exhausted: bool = False
+
+    def mark(self, offset: int, joblib_arrays: bool = False) -> None:
+        """Record a program start walked by the caller itself (a reader's own main chain)."""
+        self.walked.add((offset, joblib_arrays))
+
+
 def analyze_streams(
     stream: BinaryIO,
     *,
@@ -444,7 +471,7 @@ def analyze_streams(
     base_offset: int = 0,
     max_programs: int = MAX_PROGRAMS,
     joblib_arrays: bool = False,
-    _budget: list[int] | None = None,
+    chains: ChainState | None = None,
     _depth: int = 0,
 ) -> StreamsResult:
     """Walk consecutive pickle programs until the stream ends or what follows is not a pickle program.
@@ -454,9 +481,11 @@ def analyze_streams(
     failing is kept, with its error, because its calls are what matters. Where a program's STOP lies inside a
     frame, readers disagree on where the next program starts: the chain from the frame end is this one, the
     chain from STOP is walked in full too (:func:`other_chain`) and its programs that do something are added.
+    The forks are walked after this chain, so a fork that rejoins it stops where it does (``chains``).
     """
-    budget = _budget if _budget is not None else [max_programs * 4]
+    state = chains if chains is not None else ChainState()
     programs: list[PickleAnalysis] = []
+    forks: list[PickleAnalysis] = []
     trailing_offset: int | None = None
     while True:
         here = stream.tell()
@@ -464,11 +493,28 @@ def analyze_streams(
         if not head:
             break
         stream.seek(here)
-        if len(programs) >= max_programs or budget[0] <= 0:
+        key = (base_offset + here, joblib_arrays)
+        if _depth > 0 and key in state.walked:
+            break  # this fork chain rejoins a chain already walked in this mode: the rest is read there
+        if len(programs) >= max_programs or state.programs_left <= 0:
             trailing_offset = base_offset + here
             break
-        budget[0] -= 1
-        analysis = analyze(stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays)
+        walk_limits = limits
+        if _depth > 0:
+            if state.opcodes_left <= 0:
+                programs.append(_fork_budget_spent(base_offset + here, state))
+                break
+            if state.opcodes_left < limits.max_pickle_opcodes:
+                walk_limits = dataclasses.replace(limits, max_pickle_opcodes=state.opcodes_left)
+        state.programs_left -= 1
+        state.walked.add(key)
+        analysis = analyze(stream, limits=walk_limits, base_offset=base_offset, joblib_arrays=joblib_arrays)
+        if _depth > 0:
+            state.walks += 1
+            state.opcodes_walked += analysis.opcodes
+            state.opcodes_left -= analysis.opcodes
+            if analysis.limit_hit is not None and walk_limits is not limits:
+                state.exhausted = True
         if analysis.error is not None and programs and not (analysis.globals or analysis.calls):
             trailing_offset = base_offset + here
             break
@@ -479,15 +525,27 @@ def analyze_streams(
         programs.append(analysis)
         if analysis.error is not None or analysis.limit_hit is not None:
             break
-        for alt in other_chain(stream, analysis, limits, base_offset, joblib_arrays, _budget=budget, _depth=_depth):
-            if len(programs) < max_programs:
-                programs.append(alt)
+        if analysis.resume is not None and analysis.resume != analysis.end:
+            forks.append(analysis)
         stream.seek((analysis.resume or analysis.end) - base_offset)  # type: ignore[operator]
     trailing_bytes = 0
     if trailing_offset is not None:
         end = stream.seek(0, io.SEEK_END)
         trailing_bytes = end - (trailing_offset - base_offset)
+    for analysis in forks:
+        for alt in other_chain(stream, analysis, limits, base_offset, joblib_arrays, chains=state, _depth=_depth):
+            if len(programs) < max_programs:
+                programs.append(alt)
     return StreamsResult(tuple(programs), trailing_offset, trailing_bytes)
+
+
+def _fork_budget_spent(offset: int, state: ChainState) -> PickleAnalysis:
+    state.exhausted = True
+    return PickleAnalysis(
+        offset, None, None, 0,
+        limit_hit=f"fork-chain walk budget ({FORK_WALK_OPCODES} opcodes per file)",
+        notes=("the chains read from STOPs inside frames were not all walked: a loader may run bytes from here",),
+    )
 
 
 RESUME_NOTE = "read from the STOP of an earlier program (a reader of the whole frame goes on at its end instead)"
@@ -501,7 +559,7 @@ def other_chain(
     base_offset: int,
     joblib_arrays: bool = False,
     *,
-    _budget: list[int] | None = None,
+    chains: ChainState | None = None,
     _depth: int = 0,
 ) -> tuple[PickleAnalysis, ...]:
     """When ``analysis`` ended at a STOP inside a frame, every program of the chain that starts right after STOP.
@@ -510,9 +568,11 @@ def other_chain(
     BytesIO or an unbuffered file, and pickle._Unpickler, at the frame's end (the caller follows that chain).
     Round 11 walked one program from STOP and kept it only when it named something: a benign first program
     hid the next one (red team round 12). Now the chain from STOP is walked to its end, forking again where it
-    diverges again (bounded by ``MAX_CHAIN_DEPTH`` and a shared program budget; the fork itself is a
-    divergence of ``analysis``, high). Returned: the programs that name, call or misuse something or diverge
-    again. The stream is left anywhere.
+    diverges again (bounded by ``MAX_CHAIN_DEPTH``; the fork itself is a divergence of ``analysis``, high).
+    Round 13: ``chains`` (one per file, shared by every chain and reader stream) stops a chain where it
+    rejoins a program start already walked and bounds the opcodes all chains walk; a bound reached is a
+    ``limit_hit`` program in the result. Returned: the programs that name, call or misuse something, diverge
+    again or hit a bound. The stream is left anywhere.
     """
     if analysis.resume is None or analysis.end is None or analysis.resume == analysis.end:
         return ()
@@ -521,12 +581,12 @@ def other_chain(
     stream.seek(analysis.end - base_offset)
     result = analyze_streams(
         stream, limits=limits, base_offset=base_offset, joblib_arrays=joblib_arrays,
-        _budget=_budget if _budget is not None else [MAX_PROGRAMS * 4], _depth=_depth + 1,
+        chains=chains if chains is not None else ChainState(), _depth=_depth + 1,
     )
     return tuple(
         dataclasses.replace(alt, notes=(RESUME_NOTE, *alt.notes))
         for alt in result.programs
-        if alt.globals or alt.calls or alt.misuses or alt.divergences or alt.nested
+        if alt.globals or alt.calls or alt.misuses or alt.divergences or alt.nested or alt.limit_hit
     )
 
 

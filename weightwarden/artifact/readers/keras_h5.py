@@ -504,9 +504,21 @@ def _dataset(d: Any, path: str, entry: FileEntry) -> None:
 
 
 def _userblock(size: int, source: Source, ctx: ReadContext, entry: FileEntry) -> None:
+    # The whole user block is checked, in bounded reads: a large one (64 KiB and up, found since round 13)
+    # may be zero in its first 4 KiB and hold a program further on.
+    head = b""
     with source.open() as stream:
-        head = stream.read(min(size, 4096))
-    if not head.strip(b"\x00"):
+        left = size
+        while left > 0:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+            if chunk.strip(b"\x00"):
+                first = len(chunk) - len(chunk.lstrip(b"\x00"))
+                head = chunk[first:]
+                break
+    if not head:
         return
     entry.anomalies.append(
         Anomaly("keras.h5_userblock", "userblock", f"{size}-byte user block with content precedes the HDF5 data",

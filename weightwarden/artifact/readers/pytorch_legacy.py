@@ -38,16 +38,19 @@ STORAGE_TYPES = TORCH_STORAGE_TYPES
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    from weightwarden.picklevm.machine import analyze_value, other_chain
+    from weightwarden.picklevm.machine import ChainState, analyze_value
 
     entry = FileEntry(source.display, Format.PYTORCH_LEGACY, source.size)
     pids: list[object] = []
     values: list[object] = []
+    chains = ChainState()  # one fork budget and walk memo for the five streams (round 13)
+    forks = []
     with source.open() as f:
         for i in range(5):
             start = f.tell()
             if start >= source.size:
                 break
+            chains.mark(start)
             analysis, value = analyze_value(f, limits=ctx.limits, persistent_ids=pids if i == 3 else None)
             values.append(value)
             location = f"stream {i} @{analysis.start}"
@@ -55,15 +58,15 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             record_program_anomalies(entry, analysis, f"{source.display}:{location}")
             if analysis.end is None:
                 break
-            # A STOP inside a frame (a divergence, high): torch.load on a path (a buffered file) goes on after
-            # STOP, on BytesIO at the frame end. The main walk follows the frame end; the whole chain from STOP
-            # is walked too (round 12: one program from STOP, dropped when it named nothing, hid the next).
-            for alt in other_chain(f, analysis, ctx.limits, 0):
-                entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {i} chain from STOP @{alt.start}", analysis=alt))
-                record_program_anomalies(entry, alt, f"{source.display}:@{alt.start}")
+            forks.append((i, analysis))
             f.seek(analysis.resume or analysis.end)
         data_start = f.tell()
         complete = len(values) == 5 and all(c.analysis.end is not None for c in entry.code)
+        # A STOP inside a frame (a divergence, high): torch.load on a path (a buffered file) goes on after
+        # STOP, on BytesIO at the frame end. The main walk follows the frame end; the whole chain from STOP
+        # is walked too (round 12: one program from STOP, dropped when it named nothing, hid the next), after
+        # the main walk, so that a chain rejoining it stops there (round 13).
+        _walk_forks(f, source, ctx, entry, forks, chains, "stream {i} chain from STOP @{start}")
         if values and values[0] != MAGIC_NUMBER:
             entry.anomalies.append(
                 Anomaly("torch.bad_magic", source.display, "first pickle is not PyTorch's legacy magic number", repr(values[0])[:80])
@@ -85,6 +88,16 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             little = info.get("little_endian", True) is not False
             _storages(f, source, entry, keys[:MAX_STORAGES], _pid_table(pids), data_start, little)
     return entry
+
+
+def _walk_forks(f, source: Source, ctx: ReadContext, entry: FileEntry, forks, chains, label: str) -> None:  # type: ignore[no-untyped-def]
+    """The chains from STOP of every main-walk program whose STOP lay inside a frame, with one shared state."""
+    from weightwarden.picklevm.machine import other_chain
+
+    for i, analysis in forks:
+        for alt in other_chain(f, analysis, ctx.limits, 0, chains=chains):
+            entry.code.append(CodeObject(CodeKind.PICKLE, label.format(i=i, start=alt.start), analysis=alt))
+            record_program_anomalies(entry, alt, f"{source.display}:@{alt.start}")
 
 
 def _pid_table(pids: list[object]) -> dict[str, tuple[str, int | None]]:
@@ -156,14 +169,21 @@ _MAX_RECORDS = 1_000_000
 
 def read_legacy_tar_member(source: Source, ctx: ReadContext, name: str) -> FileEntry:
     """One ``storages`` or ``tensors`` member of a legacy tar checkpoint, walked as torch.load reads it."""
+    from weightwarden.picklevm.machine import ChainState
+
     entry = FileEntry(source.display, Format.PYTORCH_LEGACY, source.size)
+    chains = ChainState()  # one fork budget and walk memo for every program of the member (round 13)
+    forks: list[tuple[int, object]] = []
     with source.open() as f:
-        _walk_legacy_member(f, source, ctx, entry, name)
+        try:
+            _walk_legacy_member(f, source, ctx, entry, name, chains, forks)
+        finally:
+            _walk_forks(f, source, ctx, entry, forks, chains, "stream {i} chain from STOP @{start}")
     return entry
 
 
-def _walk_legacy_member(f, source: Source, ctx: ReadContext, entry: FileEntry, name: str) -> None:  # type: ignore[no-untyped-def]
-    from weightwarden.picklevm.machine import analyze_streams, analyze_value, other_chain
+def _walk_legacy_member(f, source: Source, ctx: ReadContext, entry: FileEntry, name: str, chains, forks) -> None:  # type: ignore[no-untyped-def]
+    from weightwarden.picklevm.machine import analyze_streams, analyze_value
 
     size = source.size
     count = [0]
@@ -171,17 +191,17 @@ def _walk_legacy_member(f, source: Source, ctx: ReadContext, entry: FileEntry, n
     def program(pos: int, what: str) -> tuple[object, int | None]:
         """Walk the pickle torch loads at ``pos``; (its plain value, where torch reads next or None)."""
         f.seek(pos)
+        chains.mark(pos)
         analysis, value = analyze_value(f, limits=ctx.limits)
         location = f"stream {count[0]} @{analysis.start} ({what})"
-        count[0] += 1
         entry.code.append(CodeObject(CodeKind.PICKLE, location, analysis=analysis))
         record_program_anomalies(entry, analysis, f"{source.display}:{location}")
         if analysis.end is None:
-            return value, None
-        for alt in other_chain(f, analysis, ctx.limits, 0):
-            entry.code.append(CodeObject(CodeKind.PICKLE, f"stream {count[0]} @{alt.start} (chain from STOP)", analysis=alt))
             count[0] += 1
-            record_program_anomalies(entry, alt, f"{source.display}:@{alt.start}")
+            return value, None
+        # The chain from STOP is walked after the member (a chain rejoining torch's reading stops there).
+        forks.append((count[0], analysis))
+        count[0] += 1
         return value, analysis.resume or analysis.end
 
     def unplaced(pos: int, why: str) -> None:
@@ -254,7 +274,7 @@ def _walk_legacy_member(f, source: Source, ctx: ReadContext, entry: FileEntry, n
     if pos < size:
         # torch reads no further; bytes here are walked all the same (they may be a program for another reader).
         f.seek(pos)
-        rest = analyze_streams(f, limits=ctx.limits, base_offset=0)
+        rest = analyze_streams(f, limits=ctx.limits, base_offset=0, chains=chains)
         for analysis in rest.programs:
             if analysis.globals or analysis.calls or analysis.misuses:
                 entry.code.append(CodeObject(CodeKind.PICKLE, f"trailing @{analysis.start}", analysis=analysis))
