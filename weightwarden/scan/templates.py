@@ -670,6 +670,14 @@ class _Walker:
         holding the same object (set a = b, macro parameters and their arguments) are followed."""
         nodes = _NODES
         names: set[str] = set()
+        # Round 13: namespace attribute keys (pooled, ".a") reached by any attribute read, as the walk's labels do.
+        attrs = frozenset(
+            [*(f".{r.attr}" for r in all_nodes if isinstance(r, nodes.NSRef)), *(k for k in self.bindings if k[:1] == ".")]
+        )
+
+        def flow(node: Any) -> list[str]:
+            return _flow_names(node, attrs)
+
         # Containers reached in ways not followed here make every container's elements unknown (round 5):
         # a mutated receiver that is not a plain name's item/attribute chain ((l|default([])).append,
         # (l or 0).extend), and any container handed through varargs / kwargs / caller(...) arguments /
@@ -697,7 +705,7 @@ class _Walker:
                     isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
                     node.node is not None and \
                     any(self._may_name_method(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
-                unseen.extend(_flow_names(node.node))
+                unseen.extend(flow(node.node))
         names.update(unseen)
         for target in mutated:
             while isinstance(target, nodes.Getattr | nodes.Getitem):
@@ -723,7 +731,9 @@ class _Walker:
         for node in all_nodes:
             if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
                 # Every name inside an argument: x.append([l]) stores l itself, not a copy.
-                inside = [name for a in [*node.args, *(k.value for k in node.kwargs)] for name in _flow_names(a)]
+                # Round 13: every argument child (``*args`` / ``**kwargs`` included), the same enumeration the
+                # label walk uses: ``d.update(**{'a': l})`` stores ``l`` as surely as ``d.update({'a': l})``.
+                inside = [name for a in _call_args(node) for name in flow(a)]
                 escaped.extend(inside)
                 if isinstance(node.node, nodes.Getattr) and node.node.attr in _MUTATING_METHODS or \
                         isinstance(node.node, nodes.Name) and node.node.name == "namespace":
@@ -747,27 +757,35 @@ class _Walker:
         if not names:
             return
         aliases: list[tuple[str, str]] = []
+
         for node in all_nodes:
             if isinstance(node, nodes.Assign | nodes.With):
                 pairs = [(node.target, node.node)] if isinstance(node, nodes.Assign) else zip(node.targets, node.values, strict=False)
                 for target, value in pairs:
                     # Every name inside the value may be (or hold) what the target gets: set p = l if c,
                     # l or 1, d.get('a'), [l], (l, 1)|first ... (round 5: only a root name was followed).
-                    keys = [f".{target.attr}"] if isinstance(target, nodes.NSRef) else _names_in(target)
-                    inner = [] if self._returns_none(value) else _flow_names(value)
+                    keys = _store_keys(target)
+                    inner = [] if self._returns_none(value) else flow(value)
                     aliases.extend((key, name) for key in keys for name in inner)
             elif isinstance(node, nodes.For):  # for c in [l]: c is l
-                aliases.extend((t, i) for t in _names_in(node.target) for i in _flow_names(node.iter))
+                aliases.extend((t, i) for t in _names_in(node.target) for i in flow(node.iter))
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
-                aliases.extend((f".{kw.key}", name) for kw in node.kwargs for name in _flow_names(kw.value))
+                aliases.extend((f".{kw.key}", name) for kw in node.kwargs for name in flow(kw.value))
+                # Round 13: namespace(d), namespace(*l), namespace(**d) make attributes whose names are not seen
+                # here: what they hold may be under any attribute name.
+                loose = [node.dyn_args, node.dyn_kwargs, *node.args]
+                aliases.extend((key, name) for a in loose if a is not None for name in flow(a) for key in attrs)
         for name, defined in macros.items():
             for macro in defined:
                 by_name = {p.name: p for p in macro.args}
                 for call in calls.get(name, []):
                     pairs = [*zip(macro.args, call.args, strict=False),
                              *((by_name[k.key], k.value) for k in call.kwargs if k.key in by_name)]
+                    if call.dyn_args is not None or call.dyn_kwargs is not None:
+                        # Round 13: m(*l) / m(**d) may give any parameter any argument: deny by default.
+                        pairs = [(p, a) for p in macro.args for a in _call_args(call)]
                     for param, arg in pairs:
-                        aliases.extend((param.name, inner) for inner in _flow_names(arg))
+                        aliases.extend((param.name, inner) for inner in flow(arg))
         changed = True
         while changed:
             changed = False
@@ -2244,12 +2262,14 @@ _LABEL_FILTERS = frozenset(
 )
 
 
-def _flow_names(node: Any) -> list[str]:
+def _flow_names(node: Any, attrs: frozenset[str] = frozenset()) -> list[str]:
     """The names whose objects may be ``node``'s value or inside it (so changing it may change them): every
     name in it except under comparisons, tests, ``not``, ``~`` and filters that build a new number or string
     whatever their arguments (_FRESH_FILTERS: ``messages|length - 1`` holds no container; ``'x'|int(l)`` may
     be ``l``, round 11). Over-approximated everywhere else (``d.get('a')``,
-    ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments)."""
+    ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments). Round 13: an attribute
+    read ``x.a`` (or ``x['a']``) whose pooled namespace key ``.a`` is in ``attrs`` also gives ``.a`` (``x`` may be
+    a namespace: its attribute holds what ``{% set ns.a = … %}`` stored, not ``x`` itself)."""
     n = _NODES
     out: list[str] = []
     stack = [node]
@@ -2257,10 +2277,32 @@ def _flow_names(node: Any) -> list[str]:
         item = stack.pop()
         if isinstance(item, n.Name):
             out.append(item.name)
-        elif not (isinstance(item, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat)
+            continue
+        if attrs:
+            key = item.attr if isinstance(item, n.Getattr) else \
+                item.arg.value if isinstance(item, n.Getitem) and isinstance(item.arg, n.Const) else None
+            if isinstance(key, str) and f".{key}" in attrs:
+                out.append(f".{key}")
+        if not (isinstance(item, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat)
                   or isinstance(item, n.Filter) and item.name in _FRESH_FILTERS):
             stack.extend(_children(item))
     return out
+
+
+def _call_args(call: Any) -> list[Any]:
+    """Every argument child of a Call / Filter / Test: positional, keyword values, ``*args`` and ``**kwargs``
+    (round 13: the alias pass had skipped the last two, the label walk had not)."""
+    out = [*call.args, *(k.value for k in call.kwargs)]
+    out.extend(a for a in (call.dyn_args, call.dyn_kwargs) if a is not None)
+    return out
+
+
+def _store_keys(target: Any) -> list[str]:
+    """What a store target binds, for the alias pass: every name in it and every namespace attribute it sets,
+    wherever it stands (round 13: ``set d.a, z = l, 1`` holds an NSRef inside a tuple; its ``.a`` was lost)."""
+    n = _NODES
+    refs = ([target] if isinstance(target, n.NSRef) else []) + list(target.find_all(n.NSRef))
+    return [*(f".{r.attr}" for r in refs), *_names_in(target)]
 
 
 def _names_in(node: Any) -> list[str]:
