@@ -15,14 +15,13 @@ template_r10_* in tests/adversarial/generate.py are fired by fire.py's plain jin
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.adversarial.generate import TEMPLATE_ROUND10_A1, TEMPLATE_ROUND10_D1
-from weightwarden.scan.engine import scan_paths
-from weightwarden.scan.templates import COMPUTED_ATTR, analyze_template
+from tests.template_rounds import assert_found, tokenizer_config_rules
+from weightwarden.scan.templates import analyze_template
 
 H = ("{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}"
      "{%- set p = (messages|last).content.split('|') -%}")
@@ -96,8 +95,7 @@ ORDINARY = {
 
 
 def _found(source: str) -> None:
-    kinds = {issue.kind for issue in analyze_template(source)}
-    assert COMPUTED_ATTR in kinds, source
+    assert_found(source)
 
 
 @pytest.mark.parametrize("name", sorted(POCS))
@@ -115,10 +113,7 @@ def test_a1_each_class_is_found_on_its_own() -> None:
 
 
 def test_a1_tokenizer_config(tmp_path: Path) -> None:
-    (tmp_path / "tokenizer_config.json").write_text(
-        json.dumps({"bos_token": "<s>", "eos_token": "</s>", "chat_template": TEMPLATE_ROUND10_A1}), encoding="utf-8")
-    report = scan_paths([tmp_path])
-    assert any(f.rule_id == "WW-TPL-002" for f in report.findings)
+    assert "WW-TPL-002" in tokenizer_config_rules(tmp_path, TEMPLATE_ROUND10_A1)
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

@@ -13,13 +13,12 @@ The PoCs are rebuilt here from tests/adversarial/generate.py (template_r11_*, fi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.adversarial.generate import TEMPLATE_ROUND11_B1, TEMPLATE_ROUND11_B3, TEMPLATE_ROUND11_B4
-from weightwarden.scan.engine import scan_paths
+from tests.template_rounds import assert_found, tokenizer_config_rules
 from weightwarden.scan.templates import COMPUTED_ATTR, HOST_OBJECT, _flow_names, _parse, analyze_template
 
 POCS = {"b1": TEMPLATE_ROUND11_B1, "b3": TEMPLATE_ROUND11_B3, "b4": TEMPLATE_ROUND11_B4}
@@ -121,8 +120,7 @@ ORDINARY = {
 
 
 def _found(source: str) -> None:
-    kinds = {issue.kind for issue in analyze_template(source)}
-    assert kinds & {COMPUTED_ATTR, HOST_OBJECT}, source
+    assert_found(source, frozenset({COMPUTED_ATTR, HOST_OBJECT}))
 
 
 @pytest.mark.parametrize("name", sorted(POCS))
@@ -132,10 +130,7 @@ def test_round11_pocs_are_found(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["b1", "b4"])
 def test_round11_pocs_in_tokenizer_config(tmp_path: Path, name: str) -> None:
-    (tmp_path / "tokenizer_config.json").write_text(
-        json.dumps({"bos_token": "<s>", "eos_token": "</s>", "chat_template": POCS[name]}), encoding="utf-8")
-    report = scan_paths([tmp_path])
-    assert any(f.rule_id == "WW-TPL-002" for f in report.findings)
+    assert "WW-TPL-002" in tokenizer_config_rules(tmp_path, POCS[name])
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

@@ -11,7 +11,6 @@ The PoCs are rebuilt here from tests/adversarial/generate.py (template_r12_*, fi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,8 @@ from tests.adversarial.generate import (
     TEMPLATE_ROUND12_G4,
     TEMPLATE_ROUND12_G5,
 )
-from weightwarden.scan.engine import scan_paths
-from weightwarden.scan.templates import COMPUTED_ATTR, analyze_template
+from tests.template_rounds import assert_found, tokenizer_config_rules
+from weightwarden.scan.templates import analyze_template
 
 POCS = {"g4": TEMPLATE_ROUND12_G4, "g1": TEMPLATE_ROUND12_G1, "g2": TEMPLATE_ROUND12_G2, "g5": TEMPLATE_ROUND12_G5,
         "d1": TEMPLATE_ROUND12_D1}
@@ -129,8 +128,7 @@ ORDINARY = {
 
 
 def _found(source: str) -> None:
-    kinds = {issue.kind for issue in analyze_template(source)}
-    assert COMPUTED_ATTR in kinds, source
+    assert_found(source)
 
 
 @pytest.mark.parametrize("name", sorted(POCS))
@@ -140,9 +138,7 @@ def test_round12_pocs_are_found(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(POCS))
 def test_round12_pocs_in_tokenizer_config(tmp_path: Path, name: str) -> None:
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": POCS[name]}), encoding="utf-8")
-    report = scan_paths([tmp_path])
-    assert any(f.rule_id == "WW-TPL-002" for f in report.findings)
+    assert "WW-TPL-002" in tokenizer_config_rules(tmp_path, POCS[name])
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

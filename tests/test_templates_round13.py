@@ -10,12 +10,11 @@ were not followed, so render data changed through such an alias still counted as
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from weightwarden.scan.engine import scan_paths
+from tests.template_rounds import tokenizer_config_rules
 from weightwarden.scan.templates import analyze_template
 
 HEAD = ("{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}"
@@ -60,9 +59,7 @@ def test_round13_class_is_found(name: str) -> None:
 @pytest.mark.parametrize("name", ["w5_kwargs_of_call", "w8_varargs_of_call", "w6_nsref_in_tuple"])
 def test_round13_pocs_in_tokenizer_config(tmp_path: Path, name: str) -> None:
     src = HEAD + ENTRIES[name] + TAIL
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": src}), encoding="utf-8")
-    report = scan_paths([tmp_path])
-    assert any(f.rule_id.startswith("WW-TPL") and f.severity.value in ("high", "critical") for f in report.findings)
+    assert any(rule.startswith("WW-TPL") for rule in tokenizer_config_rules(tmp_path, src))
 
 
 ORDINARY = {

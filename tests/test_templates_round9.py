@@ -17,13 +17,12 @@ fired by fire.py's plain jinja2.Environment render with their trigger chats (tes
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.adversarial.generate import TEMPLATE_ROUND9_D1, TEMPLATE_ROUND9_D3, TEMPLATE_ROUND9_D4
-from weightwarden.scan.engine import scan_paths
+from tests.template_rounds import assert_found, tokenizer_config_rules
 from weightwarden.scan.templates import COMPUTED_ATTR, analyze_template
 
 P = "{%- for m in messages -%}{%- set p = m.content.split('|') -%}"
@@ -41,8 +40,7 @@ POCS = {"d1": TEMPLATE_ROUND9_D1, "d2": D2, "d3": TEMPLATE_ROUND9_D3, "d4": TEMP
 
 
 def _found(source: str) -> None:
-    kinds = {issue.kind for issue in analyze_template(source)}
-    assert COMPUTED_ATTR in kinds, source
+    assert_found(source)
 
 
 def _clean(source: str) -> None:
@@ -62,10 +60,7 @@ def test_round9_pocs_final_call_is_found(name: str) -> None:
 
 
 def test_d1_tokenizer_config(tmp_path: Path) -> None:
-    (tmp_path / "tokenizer_config.json").write_text(
-        json.dumps({"bos_token": "<s>", "eos_token": "</s>", "chat_template": TEMPLATE_ROUND9_D1}), encoding="utf-8")
-    findings = scan_paths([tmp_path]).findings
-    assert any(f.rule_id == "WW-TPL-002" for f in findings)
+    assert "WW-TPL-002" in tokenizer_config_rules(tmp_path, TEMPLATE_ROUND9_D1)
 
 
 FOUND = {
