@@ -72,13 +72,9 @@ def _inspect() -> Any:
     return inspect_log
 
 
-def read_inspect_log(path: str | Path, *, confidence: float = CONFIDENCE) -> tuple[InspectScore, ...]:
-    """Every accuracy-reporting scorer of the Inspect log at ``path``. Raises :class:`InputError` naming
-    the file for a missing, oversized or unreadable log, or one without accuracy scores."""
-    inspect_log = _inspect()
-    from inspect_ai.scorer import value_to_float
-
-    path = Path(path)
+def inspect_log_size(path: Path) -> int:
+    """The size of the Inspect log at ``path``, which must be a regular file of at most ``MAX_LOG_BYTES``;
+    :class:`InputError` naming the file otherwise (shared by the evidence reader and the run reader)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -87,6 +83,17 @@ def read_inspect_log(path: str | Path, *, confidence: float = CONFIDENCE) -> tup
         raise InputError(f"{path}: not a regular file")
     if size > MAX_LOG_BYTES:
         raise InputError(f"{path}: {size} bytes is over the {MAX_LOG_BYTES}-byte limit for an Inspect log")
+    return size
+
+
+def read_inspect_log(path: str | Path, *, confidence: float = CONFIDENCE) -> tuple[InspectScore, ...]:
+    """Every accuracy-reporting scorer of the Inspect log at ``path``. Raises :class:`InputError` naming
+    the file for a missing, oversized or unreadable log, or one without accuracy scores."""
+    inspect_log = _inspect()
+    from inspect_ai.scorer import value_to_float
+
+    path = Path(path)
+    size = inspect_log_size(path)
     # An .eval log is a zip: its expanded size (from the central directory, nothing decompressed) decides
     # too, so a small file that inflates to gigabytes is read header-only rather than into memory.
     header_only = size > MAX_FULL_READ_BYTES or _expanded_size(path) > MAX_FULL_READ_BYTES

@@ -28,7 +28,7 @@ from typing import Any
 
 from weightwarden.core.errors import InputError
 from weightwarden.core.text import printable
-from weightwarden.evals.inspect_logs import MAX_FULL_READ_BYTES, MAX_LOG_BYTES, _expanded_size, _inspect
+from weightwarden.evals.inspect_logs import MAX_FULL_READ_BYTES, _expanded_size, _inspect, inspect_log_size
 from weightwarden.evals.log import AttemptRecord, EvalLog, EvalLogError, RunHeader
 
 INSPECT_TASK = "weightwarden/eval"
@@ -124,13 +124,11 @@ def read_inspect_run(path: str | Path) -> EvalLog:
     inspect_log = _inspect()
     path = Path(path)
     try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise EvalLogError(f"{path}: cannot read Inspect log ({exc.strerror or exc})") from None
-    if not path.is_file():
-        raise EvalLogError(f"{path}: not a regular file")
+        size = inspect_log_size(path)
+    except InputError as exc:
+        raise EvalLogError(exc.reason) from None
     # Comparing needs every sample: a log too big to read whole is refused, not read header-only.
-    if size > MAX_LOG_BYTES or size > MAX_FULL_READ_BYTES or _expanded_size(path) > MAX_FULL_READ_BYTES:
+    if size > MAX_FULL_READ_BYTES or _expanded_size(path) > MAX_FULL_READ_BYTES:
         raise EvalLogError(f"{path}: over the {MAX_FULL_READ_BYTES}-byte limit for comparing an Inspect log")
     try:
         log = inspect_log.read_eval_log(str(path))
