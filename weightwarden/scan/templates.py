@@ -769,6 +769,9 @@ class _Walker:
                     aliases.extend((key, name) for key in keys for name in inner)
             elif isinstance(node, nodes.For):  # for c in [l]: c is l
                 aliases.extend((t, i) for t in _names_in(node.target) for i in flow(node.iter))
+                # Red team round 14: loop.previtem / loop.nextitem are elements of the iterable too, and the
+                # label walk resolves them so; flow() of them gives only the opaque name `loop`.
+                aliases.extend(("loop", i) for i in flow(node.iter))
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
                 aliases.extend((f".{kw.key}", name) for kw in node.kwargs for name in flow(kw.value))
                 # Round 13: namespace(d), namespace(*l), namespace(**d) make attributes whose names are not seen
@@ -778,6 +781,11 @@ class _Walker:
         for name, defined in macros.items():
             for macro in defined:
                 by_name = {p.name: p for p in macro.args}
+                # Red team round 14: a parameter's default (m(d=messages|last), m(x, d=x)) is what it holds when
+                # the call leaves it out; the defaults belong to the last parameters.
+                defaulted = macro.args[len(macro.args) - len(macro.defaults):]
+                for param, default in zip(defaulted, macro.defaults, strict=True):
+                    aliases.extend((param.name, inner) for inner in flow(default))
                 for call in calls.get(name, []):
                     pairs = [*zip(macro.args, call.args, strict=False),
                              *((by_name[k.key], k.value) for k in call.kwargs if k.key in by_name)]

@@ -88,7 +88,9 @@ def _walk(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile.TarFil
             add("archive.hardlink_member", loc, "member is a hard link", info.linkname)
         elif info.ischr() or info.isblk() or info.isfifo():
             add("archive.device_member", loc, "member is a device or FIFO")
-        elif info.isreg():
+        elif info.isreg() or info.type not in tarfile.SUPPORTED_TYPES:
+            # Red team round 14: a member with an unknown type flag is extracted as a regular file by tarfile
+            # (makeunknown -> makefile), GNU tar and torch.load's legacy reader: it is read like one.
             if info.offset_data + info.size > source.size:
                 add("tar.truncated", loc, "member data runs past the end of the archive", f"{info.size} bytes at {info.offset_data}")
             regular.append(info)
@@ -105,10 +107,12 @@ def _walk(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile.TarFil
     # members are runs of pickles and raw data, read in torch's order (pytorch_legacy, red team round 11).
     torch_tar = any(info.name == "storages" for info in regular)
     for info in regular:
-        if torch_tar and info.name in LEGACY_TAR_MEMBERS and info.sparse is None:
+        legacy = torch_tar and info.name in LEGACY_TAR_MEMBERS
+        if legacy and info.sparse is None:
             entry.children.append(_read_legacy(source, ctx, info))
         else:
-            entry.children.append(_read_member(source, ctx, entry, tf, info))
+            # a sparse "storages" is expanded first and still read as torch reads it (red team round 14)
+            entry.children.append(_read_member(source, ctx, entry, tf, info, legacy=legacy))
 
 
 def _read_legacy(source: Source, ctx: ReadContext, info: tarfile.TarInfo) -> FileEntry:
@@ -120,11 +124,16 @@ def _read_legacy(source: Source, ctx: ReadContext, info: tarfile.TarInfo) -> Fil
         return FileEntry(display, Format.UNKNOWN, length, error=f"cannot read member: {exc}"[:300])
 
 
-def _read_member(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile.TarFile, info: tarfile.TarInfo) -> FileEntry:
+def _read_member(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile.TarFile, info: tarfile.TarInfo,
+                 *, legacy: bool = False) -> FileEntry:
     display = f"{source.display}!{info.name}"
+
+    def read(child: Source) -> FileEntry:
+        return read_legacy_tar_member(child, ctx, info.name) if legacy else read_child(ctx, child)
+
     if info.sparse is None:
         length = max(0, min(info.size, source.size - info.offset_data))
-        return read_child(ctx, stored_source(source, info.offset_data, length, display))
+        return read(stored_source(source, info.offset_data, length, display))
     # GNU sparse member: its holes must be filled in, so it is expanded into a bounded spool.
     try:
         if not ctx.budget.take(info.size):
@@ -140,7 +149,7 @@ def _read_member(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile
         data.seek(0, io.SEEK_END)
         size = data.tell()
         child = Source(display, size, opener=lambda: io.BufferedReader(StreamWindow(data, 0, size, owned=False)), fs_dir=source.fs_dir)
-        return read_child(ctx, child)
+        return read(child)
     finally:
         data.close()
 
