@@ -197,6 +197,20 @@ def _merge_state(disk: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _is_ed25519_pem(text: Any) -> bool:
+    """``text`` is an ASCII PEM of an Ed25519 public key (what a freshness-view key must be)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if not isinstance(text, str) or not text.isascii() or len(text) > 4096:
+        return False
+    try:
+        return isinstance(serialization.load_pem_public_key(text.encode("ascii")), Ed25519PublicKey)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("WW_REGISTRY_STATE") or Path.home() / ".weightwarden" / "registry")
 
@@ -313,7 +327,12 @@ class RegistryClient:
                 note, _ = open_note(str(info.get("view_key_note", "")).encode("utf-8"), [verifier])
             except NoteError:
                 note = None
-            if note is None or note.text != view_key_text(verifier.name, view_key.encode("ascii")):
+            if not _is_ed25519_pem(view_key):
+                # Red team round 13 (G1): a vouched-for string that is not an Ed25519 public key was an internal
+                # error later and, stored first, pinned an unusable key for good. Never used, never stored.
+                self.notes.append("the registry's freshness-view key is not an Ed25519 public key: ignored")
+                view_key = None
+            elif note is None or note.text != view_key_text(verifier.name, view_key.encode("ascii")):
                 self.notes.append("the registry's freshness-view key is not vouched for by its log key: ignored")
                 view_key = None
         else:
@@ -883,6 +902,9 @@ class RegistryClient:
         if not pem:
             return (None, ["the registry publishes no freshness-view key: freshness cannot be checked"], checkpoint,
                     checkpoint)
+        if not _is_ed25519_pem(pem):
+            raise RegistryClientError("the remembered freshness-view key is not an Ed25519 public key (fix or remove "
+                                      "the client state)")
         key = serialization.load_pem_public_key(pem.encode("ascii"))
         seen = self._seen()
         head = checkpoint
