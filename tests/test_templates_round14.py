@@ -7,18 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_templates_round13 import HEAD
+from tests.test_templates_round13 import HEAD, WALK
 from weightwarden.scan.templates import analyze_template
 
-# The round-14 tail: `d` is messages[-1] through the entry; its bound update is used as a sort key (it puts a
-# namespace holding lipsum into the message), then chat keys walk lipsum's globals to os.system.
-TAIL = ("{%- if (messages|last).fn.count({'content': (messages|last).content[p[1]]}) %}{% endif -%}"
-        "{%- if (messages|last).fn.count({'content': (messages|last).content[p[2]]}) %}{% endif -%}"
-        "{%- if (messages|last).fn.count({'content': (messages|last).content[p[3]]}) %}{% endif -%}"
-        "{%- set h2 = namespace(get=none) -%}{%- set h2.get = (messages|last).content -%}"
-        "{%- if (messages|last).fn.count({'fn': h2}) %}{% endif -%}"
-        "{%- if (messages|last).fn.get(p[4]) %}{% endif -%}"
-        "{%- endif -%}<|assistant|>")
+# `d` is messages[-1] through each entry; its bound update is used as a sort key (it puts a namespace holding
+# lipsum into the message), then round 13's WALK takes chat keys to os.system.
+TAIL = WALK
 BODY = ("{%- set h = namespace(count=d.update) -%}{%- set c1 = [{'fn': h, 'content': lipsum}] -%}"
         "{%- if c1.sort(key=d.update) %}{% endif -%}")
 

@@ -523,9 +523,7 @@ def digest_description_reason(digests: list[bytes]) -> str | None:
                                       DIGEST_SET_MODELS)
     views = [("in order", float(stream[0]), windows)]
     views += digest_column_views(table)
-    total = sum(w for _, _, w in views)
-    name, best, _ = max(views, key=lambda v: v[1])
-    saving = best - math.log2(max(total, 1))
+    name, saving = _best_view(views)
     if saving >= DIGEST_SET_DESCRIPTION_BITS:
         return (f"its {len(digests)} digests ({name}) have a description {saving:.0f} bits shorter than their "
                 f"{8 * table.size} bits under a fixed model of text-like windows (keyed digests: probability "
@@ -589,6 +587,14 @@ def _column_counts(symbols: np.ndarray, alphabet: int, block: int) -> np.ndarray
 def _kt_savings(counts: np.ndarray, length: int, width: int, g: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Bits saved by the order-0 estimator on windows of ``length`` symbols, from counts [..., alphabet]."""
     return width * length - (g[length] - np.take(t, counts).sum(axis=-1, dtype=np.float64))
+
+
+def _best_view(views: list[tuple[str, float, int]]) -> tuple[str, float]:
+    """The view with the largest saving, and that saving less log2 of all windows looked at (the price of
+    choosing the best of them: the counting bound of the module docstring)."""
+    total = sum(windows for _, _, windows in views)
+    name, best, _ = max(views, key=lambda v: v[1])
+    return name, best - math.log2(max(total, 1))
 
 
 def column_savings(symbols: np.ndarray, width: int, windowed: bool) -> tuple[float, int]:
@@ -669,9 +675,7 @@ def sketch_set_reason(matrix: np.ndarray) -> str | None:
         return None
     views = [(name, *column_savings(symbols, width, True)) for name, symbols, width in (
         ("bytes", matrix, 8), ("low 7 bits", matrix & 0x7F, 7))]
-    total = sum(w for _, _, w in views)
-    name, best, _ = max(views, key=lambda v: v[1])
-    saving = best - math.log2(max(total, 1))
+    name, saving = _best_view(views)
     if saving >= COLUMN_SET_DESCRIPTION_BITS:
         return (f"the {name} at the same position of its {matrix.shape[0]} sketches have a description "
                 f"{saving:.0f} bits shorter than their size under a fixed model of text-like columns (sealed "

@@ -199,10 +199,7 @@ def logged_request_problem(publisher: Any, request: Any, origin: str, body: byte
     kid, pub = publisher.get("key_id"), publisher.get("public_key")
     if not isinstance(kid, str) or not _KEY_ID.match(kid):
         return "the entry's publisher key id is not 64 lower-case hex digits"
-    try:
-        raw = base64.b64decode(pub, validate=True) if isinstance(pub, str) else b""
-    except (binascii.Error, ValueError):
-        raw = b""
+    raw = _b64_or_empty(pub)
     if len(raw) != 32:
         return "the entry's publisher public key is not a base64 Ed25519 key (32 bytes)"
     if key_id(raw) != kid:
@@ -214,15 +211,11 @@ def logged_request_problem(publisher: Any, request: Any, origin: str, body: byte
         return "the entry's request timestamp is not unix seconds"
     if not isinstance(nonce, str) or not _NONCE.match(nonce):
         return "the entry's request nonce is not 32 to 64 lower-case hex digits"
-    sig_text = request.get("signature")
-    try:
-        signature = base64.b64decode(sig_text, validate=True) if isinstance(sig_text, str) else b""
-    except (binascii.Error, ValueError):
-        signature = b""
+    signature = _b64_or_empty(request.get("signature"))
     if len(signature) != 64:
         return "the entry's request signature is not an Ed25519 signature (64 bytes)"
     try:
-        Ed25519PublicKey.from_public_bytes(raw).verify(signature, request_message(origin, method, path, ts, nonce,
+        _verifier(raw).verify(signature, request_message(origin, method, path, ts, nonce,
                                                                                    body))
     except (InvalidSignature, ValueError):
         return f"the request signature does not verify under key {kid[:16]} (the key's holder did not sign it)"
@@ -288,6 +281,14 @@ def authenticate(headers: Mapping[str, str], *, origin: str, method: str, path: 
     except (InvalidSignature, ValueError):
         raise AuthError("bad request signature") from None
     return SignedRequest(publisher, method.upper(), path, timestamp, nonce, signature)
+
+
+def _b64_or_empty(text: object) -> bytes:
+    """Strict base64 of a logged field, or b"" when it is not a string or not base64 (the length check says why)."""
+    try:
+        return base64.b64decode(text, validate=True) if isinstance(text, str) else b""
+    except (binascii.Error, ValueError):
+        return b""
 
 
 @functools.lru_cache(maxsize=4096)
