@@ -53,6 +53,7 @@ def _import_py7zr() -> Any:
     blocked = "cffi" not in sys.modules
     if blocked:
         sys.modules["cffi"] = None  # type: ignore[assignment]
+    before = set(sys.modules)
     try:
         import py7zr
     except ImportError:
@@ -60,6 +61,10 @@ def _import_py7zr() -> Any:
             raise
         _unblock_cffi()
         blocked = False
+        # Modules the failed attempt left half-wired (a submodule loaded, its package object discarded)
+        # are dropped, so the plain import builds py7zr and Cryptodome afresh.
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
         import py7zr
     finally:
         if blocked:
