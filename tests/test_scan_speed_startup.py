@@ -9,6 +9,8 @@ Equivalence tests, not timing tests, in the pattern of ``test_scan_speed.py``:
   of its defining module, and the HDF5 helper's import no longer loads the loader.
 - The command's garbage-collector setting only ever raises the young-generation threshold, and a scan run
   with it reports exactly what a scan at CPython's default reports.
+- GGUF string arrays: the loop that steps over length-prefixed strings (count kept by ``range``) stops at the
+  same offset and count as the loop it replaces, at every cut, for both byte orders and length widths.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import importlib
 import io
 import json
 import pickle
+import random
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +198,36 @@ def test_scan_report_is_the_same_at_the_default_gc_threshold(tmp_path: Path, mon
         gc.set_threshold(*before)
     assert raised == default
     assert raised["exit"] == 1
+
+
+def _skip_reference(buf: bytes, pos: int, count: int, little: bool, code: str) -> tuple[int, int]:
+    """The loop ``_Cursor.skip_buffered_strings`` had before (count and bound checked in bytecode)."""
+    fmt = struct.Struct(("<" if little else ">") + code)
+    end, done = len(buf), 0
+    while done < count and pos + fmt.size <= end:
+        (k,) = fmt.unpack_from(buf, pos)
+        if k > end - pos - fmt.size:
+            break
+        pos += fmt.size + k
+        done += 1
+    return pos, done
+
+
+@pytest.mark.parametrize(("little", "code"), [(True, "Q"), (True, "I"), (False, "Q"), (False, "I")])
+def test_gguf_string_skip_loop_equals_reference(little: bool, code: str) -> None:
+    from weightwarden.artifact.readers.gguf_file import _Cursor
+
+    rng = random.Random(11)
+    fmt = struct.Struct(("<" if little else ">") + code)
+    items = [bytes(rng.randrange(256) for _ in range(rng.choice([0, 1, 3, 9, 40]))) for _ in range(300)]
+    blob = b"".join(fmt.pack(len(s)) + s for s in items)
+    # A huge declared length, as a hostile file may hold, must stop the loop where the reference stops.
+    blob += fmt.pack(2 ** (8 * fmt.size) - 1) + b"tail"
+    for cut in sorted({0, 1, fmt.size, *range(0, len(blob) + 1, 13), len(blob)}):
+        buf = blob[:cut]
+        for start in (0, fmt.size + len(items[0])):
+            for count in (0, 1, 2, 7, 150, 300, 301, 10**6):
+                cursor = object.__new__(_Cursor)
+                cursor.little, cursor.buf, cursor.pos = little, buf, start
+                done = cursor.skip_buffered_strings(count, code)
+                assert (cursor.pos, done) == _skip_reference(buf, start, count, little, code), (cut, start, count)
