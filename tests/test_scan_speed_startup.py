@@ -132,9 +132,9 @@ def test_import_py7zr_leaves_an_imported_cffi_alone() -> None:
 @pytest.mark.parametrize("package", ["weightwarden.artifact", "weightwarden.core"])
 def test_lazy_package_names_are_the_defining_modules_objects(package: str) -> None:
     pkg = importlib.import_module(package)
-    assert sorted(pkg.__all__) == sorted(pkg._LAZY)
+    assert sorted(pkg.__all__) == sorted(pkg._EXPORTS)
     for name in pkg.__all__:
-        defining = importlib.import_module(pkg._LAZY[name])
+        defining = importlib.import_module(pkg._EXPORTS[name])
         assert getattr(pkg, name) is getattr(defining, name), name
         assert name in dir(pkg)
     with pytest.raises(AttributeError):

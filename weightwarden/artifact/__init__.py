@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # The names above are loaded on first use (PEP 562), not when the package is imported: the HDF5 helper
 # process imports one reader (``readers.keras_h5``) and its data model, and importing the package eagerly
 # pulled the loader, every sniffer and tarfile into that process too (~20 ms of its start-up).
-_LAZY = {
+_EXPORTS = {
     "DiscoveredFile": "weightwarden.artifact.loader", "discover": "weightwarden.artifact.loader",
     "open_artifact": "weightwarden.artifact.loader", "read_file": "weightwarden.artifact.loader",
     "read_source": "weightwarden.artifact.loader",
@@ -48,7 +48,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -57,7 +57,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 __all__ = [

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 # Loaded on first use (PEP 562): importing one module of the package (``core.limits`` in the HDF5 helper
 # process) must not pull in the findings model, records and the text sanitiser with it.
-_LAZY = {
+_EXPORTS = {
     "ConfigError": "weightwarden.core.errors",
     "InputError": "weightwarden.core.errors",
     "MissingExtraError": "weightwarden.core.errors",
@@ -69,7 +69,7 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
+    module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
@@ -78,7 +78,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 __all__ = [
