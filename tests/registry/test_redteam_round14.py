@@ -11,9 +11,12 @@ G1  (``test_witness_cli``) a hostile witness's answers to ``registry witness-pus
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -118,3 +121,87 @@ def test_the_daily_budget_is_read_from_the_environment(monkeypatch, tmp_path, lo
         monkeypatch.setenv("WW_REGISTRY_KEY_DAY_BYTES", bad)
         with pytest.raises(WeightwardenError):
             Store(str(tmp_path / "b.db"), log_keys.checkpoint_signer())
+
+
+# --- G1: numbers and answers off the network -------------------------------------------------------------------
+
+
+def test_strict_decimal_takes_only_canonical_ascii_decimals() -> None:
+    from weightwarden.registry.wire import strict_decimal
+
+    assert strict_decimal("0") == 0 and strict_decimal(b"42\n") == 42 and strict_decimal(" 7 ") == 7
+    assert strict_decimal(str(2**63 - 1)) == 2**63 - 1
+    for bad in ("²", "\u0661", "9" * 5000, "9" * 20, str(2**63), "-1", "+1", "1_000", "01", "", "\x1c12", "1.0",
+                b"\xff", None, "12\u3000"):
+        assert strict_decimal(bad) is None, bad
+    assert strict_decimal("11", maximum=10) is None
+
+
+@contextlib.contextmanager
+def _hostile_witness(status: int, body: bytes):
+    """A witness on 127.0.0.1 that answers every add-checkpoint with ``status`` and ``body``."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - stdlib name
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):  # the client stops reading at its cap
+                for i in range(0, len(body), 1 << 16):
+                    self.wfile.write(body[i:i + (1 << 16)])
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("status", "body", "expected"), [
+    (409, "²".encode(), "answered 409 without a tree size"),
+    (409, b"9" * 5000, "answered 409 without a tree size"),
+    (409, b"-1", "answered 409 without a tree size"),
+    (200, b"A" * (8 * 1024 * 1024), "answer over 65536 bytes"),
+    (500, b"x" * (1024 * 1024), "answer over 65536 bytes"),
+], ids=["superscript", "5000-nines", "negative", "8MiB-200", "1MiB-500"])
+def test_a_hostile_witness_answer_is_a_clear_witnessing_error(status, body, expected) -> None:
+    from weightwarden.registry.witnessing import WitnessingError, http_sender
+
+    with _hostile_witness(status, body) as url, pytest.raises(WitnessingError) as refused:
+        http_sender(url, timeout=10)(b"old 0\n\nbody")
+    assert expected in refused.value.reason
+
+
+def test_a_409_with_a_size_is_still_a_conflict() -> None:
+    from weightwarden.registry.witness import WitnessConflict
+    from weightwarden.registry.witnessing import http_sender
+
+    with _hostile_witness(409, b"12\n") as url, pytest.raises(WitnessConflict) as conflict:
+        http_sender(url, timeout=10)(b"old 0\n\nbody")
+    assert conflict.value.latest_size == 12
+
+
+def test_witness_push_with_a_hostile_witness_is_not_an_internal_error(tmp_path) -> None:
+    """The CLI end to end (the PoC's command): a clean refusal, never "internal error"."""
+    from click.testing import CliRunner
+
+    from weightwarden.cli.main import main
+    from weightwarden.registry.logkeys import load_or_create
+    from weightwarden.registry.store import Store
+
+    keys = load_or_create(tmp_path / "keys", "test.weightwarden.local/log")
+    Store.open(str(tmp_path / "reg.db"), keys.checkpoint_signer()).close()
+    made = CliRunner().invoke(main, ["witness", "keygen", "w.example/w1", "--out", str(tmp_path / "w.key")])
+    vkey = made.output.strip()
+    for body in ("²".encode(), b"9" * 5000):
+        with _hostile_witness(409, body) as url:
+            result = CliRunner().invoke(main, ["registry", "witness-push", "--witness-url", url, "--witness-vkey", vkey,
+                                              "--db", str(tmp_path / "reg.db"), "--keys", str(tmp_path / "keys")])
+        assert result.exit_code != 0
+        assert "internal error" not in result.output and "without a tree size" in result.output, result.output

@@ -184,10 +184,11 @@ def _valid_state(doc: dict[str, Any]) -> str | None:
 
 
 def _note_size(note: Any) -> int:
-    try:
-        return int(str(note).split("\n")[1])
-    except (IndexError, ValueError):
-        return -1
+    from weightwarden.registry.wire import strict_decimal
+
+    lines = str(note).split("\n")
+    size = strict_decimal(lines[1]) if len(lines) > 1 else None
+    return -1 if size is None else size
 
 
 def _merge_state(disk: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
@@ -278,14 +279,14 @@ class RegistryClient:
     def _get(self, path: str, *, cap: int = MAX_RESPONSE_BYTES, **params: Any) -> bytes:
         import httpx
 
-        body = bytearray()
+        from weightwarden.registry.wire import AnswerTooLarge, read_capped
+
         try:  # streamed with a cap: a hostile registry cannot make the client hold an endless answer
             with self.http.stream("GET", path, params=params or None) as response:
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > cap:
-                        raise RegistryClientError(f"{path}: answer over {cap} bytes")
+                body = read_capped(response, cap, path)
                 status = response.status_code
+        except AnswerTooLarge as exc:
+            raise RegistryClientError(exc.reason) from None
         except httpx.HTTPError as exc:
             raise RegistryClientError(f"cannot reach the registry at {self.url}: {exc}") from None
         if status == 404:
@@ -569,13 +570,19 @@ class RegistryClient:
         verifier = self.log_verifier()
         headers = sign_request(key, verifier.name, "POST", "/entries", raw)
         headers["Content-Type"] = "application/json"
-        try:
-            response = self.http.post("/entries", content=raw, headers=headers)
+        from weightwarden.registry.wire import AnswerTooLarge, read_capped
+
+        try:  # the answer read with the same cap as every other (round 14, G1: one capped reader)
+            with self.http.stream("POST", "/entries", content=raw, headers=headers) as response:
+                content = read_capped(response, MAX_RESPONSE_BYTES, "/entries")
+                status = response.status_code
+        except AnswerTooLarge as exc:
+            raise RegistryClientError(exc.reason) from None
         except httpx.HTTPError as exc:
             raise RegistryClientError(f"cannot reach the registry at {self.url}: {exc}") from None
-        if response.status_code != 201:
-            raise RegistryRefused(response.status_code, _reason(response))
-        answer = _json_answer(response.content, "/entries", dict)
+        if status != 201:
+            raise RegistryRefused(status, _reason(content))
+        answer = _json_answer(content, "/entries", dict)
         if not isinstance(answer.get("checkpoint"), str) or not isinstance(answer.get("index"), int):
             raise RegistryClientError("/entries: the registry's answer to the append has no checkpoint or index")
         note = answer["checkpoint"].encode("utf-8")
@@ -1295,12 +1302,12 @@ def _json_answer(raw: bytes, path: str, expect: type) -> Any:
     return value
 
 
-def _reason(response: Any) -> str:
+def _reason(content: bytes) -> str:
     try:
-        data = strict_json.loads(response.content)
+        data = strict_json.loads(content)
         return str(data.get("error") or data.get("detail"))[:500]
     except (ValueError, AttributeError):
-        return response.text[:200]
+        return content[:200].decode("utf-8", "replace")
 
 
 def _hashes(values: Any) -> list[bytes]:
