@@ -665,6 +665,9 @@ class _Walker:
             for child in _children(node):
                 parents[id(child)] = node
         unseen: list[str] = []
+        # Names only whose own object may be changed (l.append(x), d.update as a value), not the objects inside
+        # it: the channels INTO containers (store_edges) are followed only from the others (see below).
+        shallow: set[str] = set()
         for node in all_nodes:
             parent = parents.get(id(node))
             if isinstance(parent, nodes.Call) and parent.node is node or self._used_up(node, parent):
@@ -675,17 +678,17 @@ class _Walker:
                     node.node is not None and \
                     any(self._may_name_method(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
                 unseen.extend(flow(node.node))
+                if isinstance(node.node, nodes.Name):
+                    shallow.add(node.node.name)  # the name's own object is changed, not what is inside it
         names.update(unseen)
         for target in mutated:
-            while isinstance(target, nodes.Getattr | nodes.Getitem):
-                if isinstance(target, nodes.Getattr) and isinstance(target.node, nodes.Name) and \
-                        f".{target.attr}" in self.bindings:
-                    names.add(f".{target.attr}")  # a namespace attribute holding the container
-                target = target.node
-            if isinstance(target, nodes.Name):
-                names.add(target.name)
-            else:
-                wild = True
+            keys = self._receiver_keys(target)
+            names.update(keys)
+            if not keys or keys[-1][:1] == ".":
+                wild = True  # not a plain name's item/attribute chain
+            holder = self._holder_key(target)
+            if holder is not None:
+                shallow.add(holder)
         for node in all_nodes:
             if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
                     isinstance(node, nodes.CallBlock) and node.args or \
@@ -718,15 +721,32 @@ class _Walker:
             names.update(self.bindings)
             names.update(node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load")
         if names:
-            # The alias edges are the channels' (the same enumeration the label walk's bindings come from).
-            aliases = self.channel_edges()
+            # The alias edges are the channels' (the same enumeration the label walk's bindings come from), plus
+            # the channels into containers (store_edges: what l.append(x) / d.update(...) put in them). State per
+            # name: 1, its own object may be changed; 2, an object inside it may be too. An alias edge that is not
+            # an identity (set a = b) may link a container to its element, so it makes both sides 2; a store edge
+            # is followed only from a 2 (changing l itself, l.append(m), does not change the m stored in it:
+            # round 12's dict_build and ns_dict stay clean) or from its stored side (a changed m is inside l).
+            state = {name: 1 if name in shallow else 2 for name in names}
+            identity = self.identity_edges()
+            aliases = [(a, b, (a, b) in identity) for a, b in self.channel_edges()]
+            stores = self.store_edges()
             changed = True
             while changed:
                 changed = False
-                for a, b in aliases:
-                    if (a in names) != (b in names):
-                        names.update((a, b))
+                for a, b, same in aliases:
+                    top = max(state.get(a, 0), state.get(b, 0))
+                    want = top if same or not top else 2
+                    if want and (state.get(a, 0) < want or state.get(b, 0) < want):
+                        state[a] = max(state.get(a, 0), want)
+                        state[b] = max(state.get(b, 0), want)
                         changed = True
+                for holder, inner in stores:
+                    if (state.get(holder, 0) == 2 or state.get(inner, 0)) and \
+                            (state.get(holder, 0) < 2 or state.get(inner, 0) < 2):
+                        state[holder] = state[inner] = 2
+                        changed = True
+            names = set(state)
             for name in names:
                 if name in _OPAQUE_NAMES and name not in self.bindings:
                     continue  # loop, caller, globals: already unknown, and loop.index must stay a number
@@ -897,6 +917,46 @@ class _Walker:
                 if aliased:
                     for param in params:
                         store(param, None, 0)
+        return out
+
+    def _receiver_keys(self, target: Any) -> list[str]:
+        """The keys a mutated receiver's container is held by: namespace attributes on its chain, then the
+        chain's root name (an empty list, or no name last: not a plain name's item/attribute chain)."""
+        n = _NODES
+        keys: list[str] = []
+        while isinstance(target, n.Getattr | n.Getitem):
+            if isinstance(target, n.Getattr) and isinstance(target.node, n.Name) and f".{target.attr}" in self.bindings:
+                keys.append(f".{target.attr}")  # a namespace attribute holding the container
+            target = target.node
+        if isinstance(target, n.Name):
+            keys.append(target.name)
+        return keys
+
+    def _holder_key(self, target: Any) -> str | None:
+        """The key holding exactly the object ``target`` evaluates to: a name, or ``.attr`` for ``ns.attr``."""
+        n = _NODES
+        if isinstance(target, n.Name):
+            return target.name
+        if isinstance(target, n.Getattr) and isinstance(target.node, n.Name) and f".{target.attr}" in self.bindings:
+            return f".{target.attr}"
+        return None
+
+    def identity_edges(self) -> set[tuple[str, str]]:
+        """The channel edges along which a name gets exactly another name's object (set a = b, m(b))."""
+        n = _NODES
+        return {(key, value.name) for key, value, level in self.channels if level == 0 and isinstance(value, n.Name)}
+
+    def store_edges(self) -> set[tuple[str, str]]:
+        """Channels into containers: ``l.append(x)``, ``d.update(**{'a': x})`` ... put ``x`` in the receiver's
+        container, so the names holding it may hold ``x`` (red team round 15 candidates: ``for v in
+        [messages|last]`` then ``d.update(**{'a': v})``; the label walk reads the same calls, ``stored_in``)."""
+        flow = self._flow
+        out: set[tuple[str, str]] = set()
+        for call in self.stored_in:
+            receiver = call.node.node
+            holder = self._holder_key(receiver)
+            keys = [holder] if holder is not None else self._receiver_keys(receiver)
+            out.update((key, inner) for key in keys for arg in _call_args(call) for inner in flow(arg))
         return out
 
     def channel_edges(self) -> set[tuple[str, str]]:
