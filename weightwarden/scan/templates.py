@@ -924,7 +924,17 @@ class _Walker:
         chain's root name (an empty list, or no name last: not a plain name's item/attribute chain)."""
         n = _NODES
         keys: list[str] = []
-        while isinstance(target, n.Getattr | n.Getitem):
+        while True:
+            if isinstance(target, n.Call) and isinstance(target.node, n.Getattr) and \
+                    target.node.attr in _KEYED_METHODS and target.dyn_args is None and target.dyn_kwargs is None:
+                # x.setdefault(k, d) / x.get(k, d) / x.pop(k, d) is x[k] or d (setdefault stores d in x first):
+                # an element of x, or the default's object (byrole.setdefault(m.role, []).append(m.content)).
+                keys.extend(name for arg in target.args[1:] for name in self._flow(arg))
+                keys.extend(name for kw in target.kwargs for name in self._flow(kw.value))
+                target = target.node.node
+                continue
+            if not isinstance(target, n.Getattr | n.Getitem):
+                break
             if isinstance(target, n.Getattr) and isinstance(target.node, n.Name) and f".{target.attr}" in self.bindings:
                 keys.append(f".{target.attr}")  # a namespace attribute holding the container
             target = target.node
@@ -1931,11 +1941,13 @@ class _Walker:
                 return True
             if isinstance(fn, n.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
                     self._chosen_key(node.args[0]) and \
-                    not (fn.attr in ("get", "pop") and self._surely_literal(fn.node, n.Dict)):
+                    not self._surely_literal(fn.node, n.Dict):
                 # Round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]. Round 12: not on a surely
                 # a dict the template built (every binding a dict literal): dict.get / dict.pop never fall back to
                 # getattr, so they give one of its items (labelled by the receiver: a picked value stored into a
-                # container is a finding of its own) or the default argument (judged below).
+                # container is a finding of its own) or the default argument (judged below). After round 14:
+                # setdefault too (it stores the default, then gives the item or it: byrole.setdefault(m.role,
+                # []).append(m.content); a picked default is picked below and a finding where it is stored).
                 return True
             if self._namespace_call(node) and self._ns_attrs_picked():
                 # Round 12 (class): a namespace object anywhere but the receiver of a constant-name ns.attr read
