@@ -5,7 +5,8 @@ Usage: python benchmarks/template_analysis.py DATASET_DIR [DATASET_DIR ...] --tr
 Each ``--tree`` is a checkout of weightwarden (e.g. main and a branch). Every round times each tree once, in
 turn (interleaved: the machine is shared and its load drifts), in a fresh interpreter with that tree first on
 ``sys.path``; one timing is the median of ``--repeat`` passes over every ``*/*.jinja`` of the DATASET_DIRs.
-Each child also times Jinja's parsing alone (``templates._parse``, our tokenizer feeding Jinja's parser) the
+Wall and CPU (process) time are both recorded (CPU is steadier on a shared, loaded machine). Each child
+also times Jinja's parsing alone (``templates._parse``, our tokenizer feeding Jinja's parser) the
 same way, so the walk's share is the difference.
 Writes ``benchmarks/results/template_analysis.json``.
 """
@@ -25,20 +26,24 @@ import json, pathlib, statistics, sys, time
 from weightwarden.scan import templates
 paths = sorted(p for d in sys.argv[2:] for p in pathlib.Path(d).glob("*/*.jinja"))
 sources = [p.read_text(encoding="utf-8") for p in paths]
-times, parse = [], []
+times, parse, cpu, cpu_parse = [], [], [], []
 for _ in range(int(sys.argv[1])):
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     issues = sum(len(templates._analyze(s)) for s in sources)
     times.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
+    cpu.append(time.process_time() - c0)
+    t0, c0 = time.perf_counter(), time.process_time()
     for s in sources:
         try:
             templates._parse(s)
         except Exception:
             pass
     parse.append(time.perf_counter() - t0)
+    cpu_parse.append(time.process_time() - c0)
 print(json.dumps({"templates": len(sources), "issues": issues, "times": times, "parse_times": parse,
+                  "cpu_times": cpu, "cpu_parse_times": cpu_parse,
                   "median": statistics.median(times), "parse_median": statistics.median(parse),
+                  "cpu_median": statistics.median(cpu), "cpu_parse_median": statistics.median(cpu_parse),
                   "module": templates.__file__}))
 """
 
@@ -63,11 +68,14 @@ def main() -> None:
         for tree in args.tree:
             got = _one(tree, args.dataset, args.repeat)
             runs[tree].append(got)
-            print(f"{tree}: median {got['median']:.3f} s, parse {got['parse_median']:.3f} s "
+            print(f"{tree}: median {got['median']:.3f} s, parse {got['parse_median']:.3f} s; CPU "
+                  f"{got['cpu_median']:.3f} s, parse {got['cpu_parse_median']:.3f} s "
                   f"({got['templates']} templates, {got['issues']} issues)",
                   flush=True)
     summary = {t: {"analysis": median([float(r["median"]) for r in rs]),
-                   "parse": median([float(r["parse_median"]) for r in rs])} for t, rs in runs.items()}
+                   "parse": median([float(r["parse_median"]) for r in rs]),
+                   "cpu": median([float(r["cpu_median"]) for r in rs]),
+                   "cpu_parse": median([float(r["cpu_parse_median"]) for r in rs])} for t, rs in runs.items()}
     path = write_result(args.out, {"machine": machine(), "load": os.getloadavg(),
                                               "rounds": runs, "median_of_medians": summary})
     print(json.dumps(summary), "->", path)

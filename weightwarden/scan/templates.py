@@ -554,6 +554,8 @@ class _Walker:
         # The name-level channels (see _channels): (key, value node or None, element level).
         self.channels: list[tuple[str, Any, int]] = []
         self.flow_attrs: frozenset[str] = frozenset()
+        self.kids: dict[int, list[Any]] = {}  # id of a node -> its children (filled by run)
+        self.parents: dict[int, Any] = {}  # id of a node -> its parent
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -561,14 +563,16 @@ class _Walker:
 
     def run(self, tree: Any) -> None:
         nodes = _NODES
-        all_nodes = _iter_nodes(tree)
+        kids: dict[int, list[Any]] = {}
+        all_nodes = _iter_nodes(tree, kids, self.parents)
+        self.kids = kids
         # First pass: every binding form is a binder ({% set %} of any target shape, block set, for, with,
         # macro and call-block parameters, namespace attributes), so a name carries all its values.
         macros: dict[str, list[Any]] = {}
         calls: dict[str, list[Any]] = {}
         loads: dict[str, int] = {}
         mutated: list[Any] = []  # what .append(), .update(), ... are called on
-        self.surely = _surely_bound(tree)
+        self.surely = _surely_bound(tree, kids)
         for modifier in all_nodes:  # {% autoescape %} (scoped or not)
             if isinstance(modifier, nodes.EvalContextModifier):
                 self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
@@ -624,7 +628,7 @@ class _Walker:
                         self.loop_of[id(read)] = loop_node
                     if isinstance(read, nodes.Call) and isinstance(read.node, nodes.Name) and read.node.name == "loop":
                         self.loop_calls[id(read)] = (read, loop_node)
-                    pending.extend(_children(read))
+                    pending.extend(kids[id(read)])
         # ONE enumeration of the channels a value flows through into a name (after red team round 14): the
         # label walk's bindings and the alias pass's edges are both made from it, so neither can miss one.
         self.channels = self._channels(all_nodes, macros, calls, loads)
@@ -660,10 +664,7 @@ class _Walker:
         # getitem falls back to getattr), and attr/map/groupby/sum given a mutating or computed name.
         # A value used up where it stands (printed, tested, compared, an attribute of it read, made a string) is
         # not kept: basic_type_map[json_spec.type] is defined (Command R) cannot call what it reads.
-        parents: dict[int, Any] = {}
-        for node in all_nodes:
-            for child in _children(node):
-                parents[id(child)] = node
+        parents = self.parents
         unseen: list[str] = []
         # Names only whose own object may be changed (l.append(x), d.update as a value), not the objects inside
         # it: the channels INTO containers (store_edges) are followed only from the others (see below).
@@ -2280,7 +2281,7 @@ class _Walker:
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
 
 
-def _surely_bound(tree: Any) -> set[int]:
+def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None) -> set[int]:
     """ids of the Name reads that a binding of the template surely reaches in Jinja's scoping, so the read
     never sees the render argument of that name: after a top-level ``{% set %}`` of it (not one inside an
     if, a loop or a macro), in the body of a for loop over it, of a macro or call block with it as a
@@ -2325,7 +2326,7 @@ def _surely_bound(tree: Any) -> set[int]:
             continue
         if isinstance(node, n.Block):
             bound = frozenset()
-        stack.extend((child, bound) for child in _children(node))
+        stack.extend((child, bound) for child in (kids[id(node)] if kids is not None else _children(node)))
     return out
 
 
@@ -2595,32 +2596,40 @@ def _string_method(base: str, method: str, args: list[str], *, jinja_filter: boo
     return None
 
 
-def _iter_nodes(tree: Any) -> list[Any]:
+def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
+                parents: dict[int, Any] | None = None) -> list[Any]:
     """Every node of the tree in pre-order, iteratively (hostile templates can nest deeply).
 
     Same nodes, same order as walking ``Node.iter_child_nodes()``, which the walker's first-seen rules
-    depend on; written out because its generator chain was a large part of the analysis time.
+    depend on; written out because its generator chain was a large part of the analysis time. ``kids`` and
+    ``parents``, when given, are filled on the way (id of a node -> its children, as :func:`_children` gives
+    them; id of a node -> its parent), so the later passes need not list children again.
     """
     node_type = _NODES.Node
     out: list[Any] = []
     append = out.append
     stack = [tree]
-    push, pop = stack.append, stack.pop
+    pop = stack.pop
     while stack:
         node = pop()
         append(node)
-        # Children pushed last-first, so they come off the stack in field order, items in list order.
-        for name in reversed(node.fields):
+        children: list[Any] = []
+        for name in node.fields:
             try:
                 item = getattr(node, name)
             except AttributeError:
                 continue
             if isinstance(item, list):
-                for child in reversed(item):
-                    if isinstance(child, node_type):
-                        push(child)
+                children.extend(child for child in item if isinstance(child, node_type))
             elif isinstance(item, node_type):
-                push(item)
+                children.append(item)
+        # Children pushed last-first, so they come off the stack in field order, items in list order.
+        stack.extend(reversed(children))
+        if kids is not None:
+            kids[id(node)] = children
+        if parents is not None:
+            for child in children:
+                parents[id(child)] = node
     return out
 
 
