@@ -669,6 +669,7 @@ class _Walker:
         # Names only whose own object may be changed (l.append(x), d.update as a value), not the objects inside
         # it: the channels INTO containers (store_edges) are followed only from the others (see below).
         shallow: set[str] = set()
+        deep: set[str] = set()  # names an object inside which may be changed (any other seed)
         for node in all_nodes:
             parent = parents.get(id(node))
             if isinstance(parent, nodes.Call) and parent.node is node or self._used_up(node, parent):
@@ -681,6 +682,8 @@ class _Walker:
                 unseen.extend(flow(node.node))
                 if isinstance(node.node, nodes.Name):
                     shallow.add(node.node.name)  # the name's own object is changed, not what is inside it
+                else:
+                    deep.update(flow(node.node))
         names.update(unseen)
         for target in mutated:
             keys = self._receiver_keys(target)
@@ -690,6 +693,7 @@ class _Walker:
             holder = self._holder_key(target)
             if holder is not None:
                 shallow.add(holder)
+            deep.update(key for key in keys if key != holder)
         for node in all_nodes:
             if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
                     isinstance(node, nodes.CallBlock) and node.args or \
@@ -714,13 +718,16 @@ class _Walker:
         for arg in dict.fromkeys(escaped):
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
                 names.add(arg)
+                deep.add(arg)  # a host function may change anything inside it
             elif arg not in self.bindings and arg in stored:
                 names.add(arg)  # render data stored into a container: changing that changes the data itself
+                deep.add(arg)
         self.wild = wild
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
             names.update(self.bindings)
             names.update(node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load")
+            deep.update(names)
         if names:
             # The alias edges are the channels' (the same enumeration the label walk's bindings come from), plus
             # the channels into containers (store_edges: what l.append(x) / d.update(...) put in them). State per
@@ -728,7 +735,7 @@ class _Walker:
             # an identity (set a = b) may link a container to its element, so it makes both sides 2; a store edge
             # is followed only from a 2 (changing l itself, l.append(m), does not change the m stored in it:
             # round 12's dict_build and ns_dict stay clean) or from its stored side (a changed m is inside l).
-            state = {name: 1 if name in shallow else 2 for name in names}
+            state = {name: 1 if name in shallow and name not in deep else 2 for name in names}
             identity = self.identity_edges()
             aliases = [(a, b, (a, b) in identity) for a, b in self.channel_edges()]
             stores = self.store_edges()
