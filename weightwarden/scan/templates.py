@@ -2519,14 +2519,6 @@ def _call_args(call: Any) -> list[Any]:
     return out
 
 
-def _store_keys(target: Any) -> list[str]:
-    """What a store target binds, for the alias pass: every name in it and every namespace attribute it sets,
-    wherever it stands (round 13: ``set d.a, z = l, 1`` holds an NSRef inside a tuple; its ``.a`` was lost)."""
-    n = _NODES
-    refs = ([target] if isinstance(target, n.NSRef) else []) + list(target.find_all(n.NSRef))
-    return [*(f".{r.attr}" for r in refs), *_names_in(target)]
-
-
 def _names_in(node: Any) -> list[str]:
     """Every name in ``node``, itself included (``find_all`` only searches below it)."""
     names = node.find_all(_NODES.Name)
