@@ -28,13 +28,15 @@ DIFFERENTIAL = ScanRule(
     "WW-ARC-001",
     Severity.HIGH,
     "Archive headers disagree (parser differential)",
-    "The local header and the central directory of a member disagree (name, flags, compression, sizes), a "
+    "Zip loaders find different member lists (two central directories), the local header and the central "
+    "directory of a member disagree (name, flags, compression, sizes), a "
     "member's CRC-32 does not match its bytes, two members share a name or bytes, or another file is "
     "prepended (tar and 7z: duplicate member names). Loaders and scanners then read different content: this "
     "is how scanners get bypassed.",
     _REDOWNLOAD,
     (CWE_INTERPRETATION_CONFLICT, CWE_INTEGRITY_CHECK, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=(
+        "zip.directory_mismatch",
         "zip.local_name_mismatch",
         "zip.flag_mismatch",
         "zip.compression_mismatch",
