@@ -48,6 +48,7 @@ DIFFERENTIAL = ScanRule(
         "zip.bad_local_header",
         "tar.duplicate_name",
         "7z.duplicate_name",
+        "7z.name_rewritten",
     ),
 )
 MALFORMED = ScanRule(
@@ -81,7 +82,7 @@ UNSCANNABLE = ScanRule(
     "compression methods to hide payloads from scanners while custom loaders still read them.",
     "Ask for an unencrypted archive with standard compression (stored or deflate), or inspect it manually.",
     (CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
-    anomaly_codes=("zip.encrypted_member", "zip.unsupported_compression", "7z.encrypted"),
+    anomaly_codes=("zip.encrypted_member", "zip.unsupported_compression", "7z.encrypted", "archive.member_not_read"),
 )
 TRAVERSAL = ScanRule(
     "WW-ARC-005",
