@@ -233,9 +233,16 @@ def loader_views(f: BinaryIO, size: int, max_entries: int, max_bytes: int) -> li
                 if where == fixed:
                     start = eocd - LOCATOR_SIZE - ZIP64_SIZE - size64
                     add(f"zipfile: {at}, {label}", start, size64, None, start - off64)
-            if not (count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_off == 0xFFFFFFFF):
-                # 32-bit fields that are not saturated: readers that take zip64 values only when needed use these.
-                add(f"32-bit fields of the {at} (zip64 only where saturated)", cd_off, cd_size, count, 0)
+            for where in records:
+                # Readers that take a zip64 value only where its 32-bit field is saturated (APPNOTE 4.4.1.4 says
+                # the zip64 record is used when a field "is too large"): a 32-bit field that is not saturated
+                # is read as it is, field by field.
+                raw = _read_at(f, where, ZIP64_SIZE)
+                _n64_here, count64, size64, off64 = struct.unpack_from("<4Q", raw, 24)
+                mixed = (count64 if count == 0xFFFF else count, size64 if cd_size == 0xFFFFFFFF else cd_size,
+                         off64 if cd_off == 0xFFFFFFFF else cd_off)
+                if mixed != (count64, size64, off64):
+                    add(f"32-bit fields of the {at} where not saturated (zip64 only where needed)", mixed[2], mixed[1], mixed[0], 0)
         else:
             add(f"miniz (torch.load): {at}", cd_off, cd_size, count, 0)
             start = eocd - cd_size

@@ -165,6 +165,17 @@ def _other_views(
         )
         out.append(_members_of(source, f, entry, [e.to_zipinfo() for e in view.entries]))
     if zf is not None:
+        try:
+            endrec = zipfile._EndRecData(f)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a private helper; the views above already cover the directory
+            endrec = None
+        start = endrec[9] - endrec[5] - (76 if endrec[0] == b"PK\x06\x06" else 0) if endrec else None
+        if endrec and start == getattr(zf, "start_dir", None) and endrec[4] != len(zf.infolist()):
+            # zipfile ignores the count; miniz reads exactly that many entries (or fails when there are fewer).
+            entry.add_anomaly(
+                "zip.directory_mismatch", source.display, "the end record's entry count differs from the central directory",
+                f"count {endrec[4]}, directory holds {len(zf.infolist())} entries",
+            )
         # Streaming readers walk the local headers from offset 0: a header no directory names is a member too.
         sized = {m.info.header_offset: m.end - m.data_start for m in members if m.end is not None and m.data_start is not None}
         known = {m.info.header_offset for m in members}
@@ -570,11 +581,16 @@ def _classify_and_read(
 
 
 def _torch_prefix(by_name: dict[str, Member]) -> str | None:
+    # torch's reader (miniz) looks records up case-insensitively: 'archive/DATA.PKL' is its data.pkl (round 15).
     for name in by_name:
         parts = name.split("/")
-        if len(parts) == 2 and parts[1] == "data.pkl":
+        if len(parts) == 2 and parts[1].casefold() == "data.pkl":
             return parts[0]
-    return "" if "data.pkl" in by_name else None
+    return "" if any(n.casefold() == "data.pkl" for n in by_name) else None
+
+
+def _is_pickle_name(name: str) -> bool:
+    return name.casefold().endswith(PICKLE_SUFFIXES)
 
 
 def _read_torch(
@@ -598,11 +614,11 @@ def _read_torch(
     others: list[Member] = []
     storages: dict[str, tuple[str, int | None]] = {}
     for m in files:
-        if m.name.endswith(PICKLE_SUFFIXES):
+        if _is_pickle_name(m.name):
             _analyze_pickle(source, ctx, entry, m, analyze, storages)
     for m in files:
         rel = m.name[len(lead) :] if m.name.startswith(lead) else None
-        if m.name.endswith(PICKLE_SUFFIXES):
+        if _is_pickle_name(m.name):
             continue
         elif rel is not None and rel.startswith("data/") and rel[len("data/") :] in storages:
             info = m.info
