@@ -93,7 +93,12 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add:
         else:
             targets.append(name)
             declared += info.uncompressed or 0
-    expected = _expected_outputs(targets, where, add)
+    # With nothing refused, everything is extracted (targets=None): py7zr's extract(targets=...) strips a trailing
+    # '/' from each target and then misses a member whose name ends in one. Otherwise the targets are named, and
+    # a member py7zr still skips is caught below as a member with no output.
+    select = None if not refused else targets
+    order = [i.filename for i in infos] if select is None else targets
+    expected = _expected_outputs(order, set(targets), where, add)
     if not targets:
         if refused:
             entry.error = f"{len(refused)} member(s) with unsafe names not scanned: " + ", ".join(refused[:10])
@@ -116,7 +121,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add:
     factory = _BoundedFactory(min(limits.max_member_bytes, cap), cap)
     try:
         archive.max_extract_size = cap
-        archive.extract(targets=targets, factory=factory)
+        archive.extract(targets=select, factory=factory)
     except (SizeLimitExceeded, MemoryError) as exc:
         entry.anomalies.append(bomb_anomaly(where, str(exc)))
         entry.error = f"7z members not scanned: {exc}"
@@ -187,18 +192,21 @@ def _sanitize(name: str) -> str:
     return str(pathlib.PurePath(*parts))
 
 
-def _expected_outputs(targets: list[str], where: str, add: Any) -> dict[str, list[str]]:
-    """Output name -> the members asked for that py7zr files under it. A repeated name gets a '_<n>' suffix
-    first (py7zr's rule for duplicates), then the clean-up. Names the clean-up rewrites, and distinct names
-    that collide after it (one output overwrites the other on disk), are reported."""
+def _expected_outputs(order: list[str], wanted: set[str], where: str, add: Any) -> dict[str, list[str]]:
+    """Output name -> the members asked for (``wanted``) that py7zr files under it. ``order``: the names py7zr
+    walks, in its order; a repeated name gets a '_<n>' suffix first (py7zr's rule for duplicates), then the
+    clean-up. Names the clean-up rewrites, and distinct names that collide after it (one output overwrites the
+    other on disk), are reported."""
     expected: dict[str, list[str]] = {}
     repeats: dict[str, int] = {}
-    for name in targets:
+    for name in order:
         if name in repeats:
             outname = f"{name}_{repeats[name]}"
             repeats[name] += 1
         else:
             outname, repeats[name] = name, 0
+        if name not in wanted:
+            continue
         out = _output_name(outname)
         loc = f"{where}!{name}"
         if out is None:
