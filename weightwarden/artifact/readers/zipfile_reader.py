@@ -177,9 +177,12 @@ def _other_views(
                 f"count {endrec[4]}, directory holds {len(zf.infolist())} entries",
             )
         # Streaming readers walk the local headers from offset 0: a header no directory names is a member too.
+        # Members back to back from offset 0 up to the directory leave no room for one: the walk is skipped.
         sized = {m.info.header_offset: m.end - m.data_start for m in members if m.end is not None and m.data_start is not None}
         known = {m.info.header_offset for m in members}
-        hidden = [e for e in local_walk(f, source.size, sized, limits.max_archive_members) if e.header_offset not in known]
+        hidden = [] if _back_to_back(members, getattr(zf, "start_dir", None)) else [
+            e for e in local_walk(f, source.size, sized, limits.max_archive_members) if e.header_offset not in known
+        ]
         if hidden:
             entry.add_anomaly(
                 "zip.directory_mismatch",
@@ -189,6 +192,15 @@ def _other_views(
             )
             out.append(_members_of(source, f, entry, [e.to_zipinfo() for e in hidden if not e.flags & 0x08]))
     return out
+
+
+def _back_to_back(members: list[Member], cd_start: int | None) -> bool:
+    pos = 0
+    for m in sorted(members, key=lambda m: m.info.header_offset):
+        if m.info.header_offset != pos or m.end is None:
+            return False
+        pos = m.end
+    return cd_start is not None and pos == cd_start
 
 
 def _members_of(source: Source, f: BinaryIO, entry: FileEntry, infos: list[zipfile.ZipInfo]) -> list[Member]:
