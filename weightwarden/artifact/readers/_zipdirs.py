@@ -19,7 +19,7 @@ Zip64 (APPNOTE 4.3.14, 4.3.15): a zip64 end-locator ``PK\\x06\\x07`` 20 bytes be
 at the zip64 end record ``PK\\x06\\x06``, whose 64-bit count, size and offset replace the 32-bit ones.
 
 - Python's ``zipfile`` reads the zip64 record at the fixed spot right before the locator (``eocd - 20 - 56``),
-  never at the locator's offset field.
+  never at the locator's offset field (both records are read both ways here, should another version follow it).
 - torch's miniz reads the zip64 record at the locator's offset field (newer miniz first tries the fixed spot).
 - A reader that uses zip64 values only where the 32-bit fields are saturated (0xFFFF / 0xFFFFFFFF) reads the
   32-bit fields otherwise: a third directory when the two disagree.
@@ -230,9 +230,10 @@ def loader_views(f: BinaryIO, size: int, max_entries: int, max_bytes: int) -> li
                 raw = _read_at(f, where, ZIP64_SIZE)
                 _n64_here, count64, size64, off64 = struct.unpack_from("<4Q", raw, 24)
                 add(f"miniz: {at}, {label}", off64, size64, count64, 0)
-                if where == fixed:
-                    start = eocd - LOCATOR_SIZE - ZIP64_SIZE - size64
-                    add(f"zipfile: {at}, {label}", start, size64, None, start - off64)
+                # zipfile's reading (directory right before the zip64 record, offsets shifted); for the record at
+                # the locator's offset this is how a zipfile that followed the locator would read it.
+                start = where - size64
+                add(f"zipfile: {at}, {label}", start, size64, None, start - off64)
             for where in records:
                 # Readers that take a zip64 value only where its 32-bit field is saturated (APPNOTE 4.4.1.4 says
                 # the zip64 record is used when a field "is too large"): a 32-bit field that is not saturated
