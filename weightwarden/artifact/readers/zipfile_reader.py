@@ -1,7 +1,10 @@
 """Reader of the zip family: PyTorch zip checkpoints (and TorchScript), NumPy ``.npz``, Keras ``.keras``, any zip.
 
-Members are found the way PyTorch finds them: through the central directory (``zipfile``'s listing), with
-each member's data located from its local header. The reader then checks every local header itself
+Members are found through the central directory (``zipfile``'s listing), with each member's data located
+from its local header. Other loaders may find another member list in the same file (torch's miniz reads the
+directory the end record's offset names; strict readers another end record; streaming readers the local
+headers): every such list is parsed too (:mod:`._zipdirs`), a difference is ``zip.directory_mismatch`` and
+the members of every list are read (red team round 15). The reader then checks every local header itself
 (signature, name, flags, method) and the CRC of what it reads; disagreements are anomalies, never a reason
 to stop — ``zipfile`` would raise on a bad CRC, and a scanner that stops there fails open on a
 ``data.pkl`` that ``torch.load`` still runs. CRCs are checked for what is read anyway: pickles and configs,
