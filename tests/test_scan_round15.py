@@ -63,6 +63,14 @@ def test_directories_only_other_readers_take_are_scanned(tmp_path: Path, mode: s
     assert {"WW-PKL-001", "WW-ARC-001"} <= _rules(path)
 
 
+@pytest.mark.parametrize("junk", [65_540, 68_000])
+def test_an_end_record_past_zipfiles_window_is_read_the_miniz_way(tmp_path: Path, junk: int) -> None:
+    """miniz searches ~4 KiB further back than zipfile's 65557 bytes: that end record is read both ways too."""
+    path = tmp_path / "model.pt"
+    path.write_bytes(two_directories("comment") + bytes(junk))
+    assert {"WW-PKL-001", "WW-ARC-001"} <= _rules(path)
+
+
 def test_a_local_header_no_directory_names_is_scanned(tmp_path: Path) -> None:
     path = tmp_path / "model.zip"
     path.write_bytes(hidden_local())

@@ -7,7 +7,7 @@ The rules below follow the format (PKWARE APPNOTE.TXT 6.3.x) and what each loade
 written from the specification and from observed behaviour, no loader code is copied.
 
 End record (APPNOTE 4.3.16): ``PK\\x05\\x06``, 18 bytes of fields, then a comment of up to 65535 bytes, so a
-reader searches backwards through the last 65557 bytes. Which signature a loader takes:
+reader searches backwards through the last 65557 bytes (miniz up to ~4 KiB more). Which signature a loader takes:
 
 - *last*: the last signature with at least 22 bytes after it, whatever its comment length says. Python's
   ``zipfile`` (3.11, ``_EndRecData``) and torch's miniz (``torch.load``) take this one.
@@ -61,7 +61,9 @@ CENTRAL_SIG = b"PK\x01\x02"
 CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
 LOCAL_SIG = b"PK\x03\x04"
 LOCAL = struct.Struct("<4s5H3I2H")
-SEARCH_WINDOW = 0xFFFF + EOCD_SIZE
+# miniz reads backwards in 4 KiB blocks and stops after the block that reaches 65557 bytes from the end, so it can
+# take an end record up to ~4 KiB further back than zipfile's 65557-byte window; candidates come from the wider one.
+SEARCH_WINDOW = 0xFFFF + EOCD_SIZE + 4096
 MAX_WALK = 100_000  # local headers followed at most (a walk, not a parse of member data)
 
 
