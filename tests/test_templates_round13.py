@@ -5,7 +5,7 @@ a macro call's ``*`` / ``**`` arguments and a namespace attribute set inside a t
 were not followed, so render data changed through such an alias still counted as JSON, and JSON methods of it
 (``.count`` / ``.get``) were allowed while they really called namespace attributes (``messages[-1].update``, then
 ``os.system``). The alias pass now takes every argument child (_call_args) and every store target's NSRefs
-(_store_keys), and an attribute read ``x.a`` also links the pooled namespace key ``.a``.
+(_store_keys; since the shared enumeration: _Walker._channels), and an attribute read ``x.a`` also links the pooled namespace key ``.a``.
 """
 
 from __future__ import annotations

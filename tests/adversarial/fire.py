@@ -32,6 +32,20 @@ def _load(loader: str, path: str, chat: str = "") -> None:
         import torch
 
         torch.load(path, weights_only=False)
+    elif loader == "7z_pickle":
+        # extractall as a user would, then unpickle every extracted *.pkl (red team round 15: py7zr files
+        # './model.pkl' under model.pkl)
+        import pickle
+
+        import py7zr
+
+        with py7zr.SevenZipFile(path) as archive:
+            archive.extractall("extracted")
+        for root, _dirs, files in os.walk("extracted"):
+            for name in files:
+                if name.endswith(".pkl"):
+                    with open(os.path.join(root, name), "rb") as f:
+                        pickle.load(f)  # noqa: S301 - the point: prove the canary fires under the real loader
     elif loader == "joblib":
         import joblib
 

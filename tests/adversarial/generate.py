@@ -513,6 +513,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round11_cases())  # red team round 11 (block at the end of this file)
     cases.extend(round12_cases())  # red team round 12 (block at the end of this file)
     cases.extend(round13_cases())  # red team round 13 (block at the end of this file)
+    cases.extend(round15_cases())  # red team round 15 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1396,3 +1397,191 @@ def round13_cases() -> list[Case]:
              "torch", CRIT, "signed.pth", v7_tar(high_bytes=True)),
     ]
 # ======== END red team round 13 =========================================================================
+
+
+# ======== BEGIN red team round 15 on the scanner's readers (helper rd15) ==============================
+# A. A zip with two central directories: Python's zipfile reads the one right before the end record (shifting
+# header offsets by the difference), torch's miniz the one at the end record's offset field (or the zip64
+# record the locator names), exactly ``count`` entries. The directory torch reads names an evil data.pkl whose
+# local header hides in the stored bytes of ``data/0``. B. A 7z member whose name py7zr cleans up on extraction
+# ('./model.pkl' -> 'model.pkl') was looked up by its raw name and skipped.
+
+R15_PAYLOAD = b"cposix\nsystem\n(V" + SHELL.encode() + b"\ntR."
+
+
+def _z_lh(name: str, data: bytes) -> bytes:
+    n = name.encode()
+    return struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, zlib.crc32(data), len(data), len(data), len(n), 0) + n + data
+
+
+def _z_cd(name: str, data: bytes, off: int, comment: bytes = b"") -> bytes:
+    n = name.encode()
+    return struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, zlib.crc32(data), len(data), len(data),
+                       len(n), 0, len(comment), 0, 0, 0, off) + n + comment
+
+
+def _z_end(count: int, size: int, off: int, comment: bytes = b"", comment_len: int | None = None) -> bytes:
+    clen = len(comment) if comment_len is None else comment_len
+    return struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, size, off, clen) + comment
+
+
+def _z64(count: int, size: int, off: int) -> bytes:
+    return struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, off)
+
+
+def _torch_members(data_pkl: bytes) -> list[tuple[str, bytes]]:
+    return [("archive/data.pkl", data_pkl), ("archive/version", b"3\n"), ("archive/byteorder", b"little")]
+
+
+def two_directories(mode: str, program: bytes = R15_PAYLOAD, base: int = 0) -> bytes:
+    """A torch-style zip whose benign directory (what Python's zipfile reads in the modes 'comment', 'in_data',
+    'zip64_locator', 'last_end_record') and evil directory (data.pkl = ``program``, local headers hidden in the
+    stored bytes of ``archive/data/0``) are found by different loaders. Modes:
+
+    comment: the evil directory sits in the comment of the benign directory's last entry, the end record's offset
+        names it (torch); zipfile's offsets are pre-shifted, so zipfile sees a contiguous archive (round 15 A1).
+    in_data: the evil directory lies inside ``data/0``'s bytes; the end record's offset points into member data.
+        zipfile then shifts offsets forward, so the archive starts with as many filler bytes (``base``, a local
+        header of an unlisted member: torch.load opens only files that start with one): zipfile reports them as
+        prepended data.
+    zip64_locator: the zip64 record before the locator names the benign directory (zipfile), the locator's
+        offset names a second zip64 record inside ``data/0`` naming the evil one (torch; round 15 A2).
+    last_end_record: two end records: the last one (zipfile, torch) sits in the comment of the first (strict
+        readers, whose comment length ends at the end of file) and names the evil directory.
+    first_end_record: the same with the roles swapped: only strict readers read the evil directory.
+    zip64_32bit: zip64 (zipfile, torch) names the benign directory; the 32-bit end-record fields, not saturated,
+        name the evil one (readers that take zip64 values only where a field is saturated).
+    """
+    benign = _torch_members(b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01K\x01s.")  # {'w': 1}
+    evil = _torch_members(program)
+    parts, pos, offs = [_z_lh("pad", bytes(max(0, base - 33)))[:base]], base, {}
+    for name, data in benign:
+        offs[name] = pos
+        parts.append(_z_lh(name, data))
+        pos += len(parts[-1])
+    d0 = pos
+    blob_start = d0 + 30 + len("archive/data/0")
+    blob = bytearray(bytes(16))  # the storage's real bytes, then what no benign reader reads
+    eoffs = {}
+    for name, data in evil:
+        eoffs[name] = blob_start + len(blob)
+        blob += _z_lh(name, data)
+    cdm_at = blob_start + len(blob)
+    cdm = b"".join(_z_cd(n, d, eoffs[n]) for n, d in evil)
+    if mode in ("in_data", "zip64_locator", "first_end_record", "zip64_32bit"):
+        blob += cdm
+    z64_at = blob_start + len(blob)
+    if mode == "zip64_locator":
+        blob += _z64(len(evil), len(cdm), cdm_at)
+    blob = bytes(blob)
+    parts.append(_z_lh("archive/data/0", blob))
+    P = pos + len(parts[-1])
+    ents = [(n, d, offs[n]) for n, d in benign] + [("archive/data/0", blob, d0)]
+    head = b"".join(parts)
+    if mode == "comment":
+        M = P + sum(46 + len(n) for n, _, _ in ents)
+        cdp = b"".join(_z_cd(n, d, o + (M - P), cdm if n == "archive/data/0" else b"") for n, d, o in ents)
+        E = P + len(cdp)
+        pad = b"x" * max(0, M + len(cdp) - (E + 22))  # miniz: offset + size within the file
+        return head + cdp + _z_end(len(evil), len(cdp), M, pad)
+    if mode == "in_data":
+        if base < max(P - cdm_at, 40):
+            return two_directories(mode, program, max(P - cdm_at, 40) + 40)
+        cdp = b"".join(_z_cd(n, d, o + (cdm_at - P)) for n, d, o in ents)
+        return head + cdp + _z_end(len(evil), len(cdp), cdm_at)
+    cdp = b"".join(_z_cd(n, d, o) for n, d, o in ents)
+    if mode == "zip64_locator":
+        loc = struct.pack("<4sIQI", b"PK\x06\x07", 0, z64_at, 1)
+        return head + cdp + _z64(len(ents), len(cdp), P) + loc + _z_end(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    if mode == "zip64_32bit":
+        z64_rec = P + len(cdp)
+        loc = struct.pack("<4sIQI", b"PK\x06\x07", 0, z64_rec, 1)
+        return head + cdp + _z64(len(ents), len(cdp), P) + loc + _z_end(len(evil), len(cdm), cdm_at)
+    if mode == "last_end_record":
+        # [benign dir][E1 -> benign, comment = evil dir + E2 -> evil (comment length overruns the file)]
+        e1 = P + len(cdp)
+        cdm2_at = e1 + 22
+        cdm2 = cdm  # the evil entries, again right before E2 so zipfile's reading agrees with torch's
+        e2 = _z_end(len(evil), len(cdm2), cdm2_at, comment_len=5)
+        return head + cdp + _z_end(len(ents), len(cdp), P, cdm2 + e2)
+    if mode == "first_end_record":
+        # [E1 -> evil dir in data/0, comment = benign dir + E2 -> benign dir (comment length overruns)]
+        e1 = P
+        cdp_at = e1 + 22
+        e2 = _z_end(len(ents), len(cdp), cdp_at, comment_len=5)
+        return head + _z_end(len(evil), len(cdm), cdm_at, cdp + e2)
+    raise ValueError(mode)
+
+
+def zip_count(delta: int) -> bytes:
+    """A benign torch-style zip written by zipfile, its end record's entry count off by ``delta``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in _torch_members(b"\x80\x02}q\x00."):
+            z.writestr(name, data)
+    b = bytearray(out.getvalue())
+    at = b.rfind(b"PK\x05\x06")
+    n = struct.unpack_from("<H", b, at + 10)[0] + delta
+    struct.pack_into("<HH", b, at + 8, n, n)
+    return bytes(b)
+
+
+def hidden_local(program: bytes = R15_PAYLOAD) -> bytes:
+    """A zip with a local header between two members that no directory names (a streaming reader extracts it)."""
+    a, h, c = ("a.txt", b"hello"), ("evil.pkl", program), ("c.txt", b"world")
+    la, lh_, lc = _z_lh(*a), _z_lh(*h), _z_lh(*c)
+    cd = _z_cd(*a, 0) + _z_cd(*c, len(la) + len(lh_))
+    start = len(la) + len(lh_) + len(lc)
+    return la + lh_ + lc + cd + _z_end(2, len(cd), start)
+
+
+def sevenzip_named(names: list[str], payloads: list[bytes]) -> bytes:
+    """A 7z archive (written by py7zr, header not encoded) whose members carry ``names`` exactly: each is written
+    under a placeholder of the same length and patched, and the header CRCs are fixed."""
+    import py7zr
+
+    buf = io.BytesIO()
+    holders = [f"{i:0{len(n)}d}"[-len(n):] for i, n in enumerate(names)]
+    with py7zr.SevenZipFile(buf, "w") as z:
+        z.encoded_header_mode = False
+        for holder, data in zip(holders, payloads, strict=True):
+            z.writestr(data, holder)
+    b = bytearray(buf.getvalue())
+    for holder, name in zip(holders, names, strict=True):
+        old, new = holder.encode("utf-16-le") + b"\0\0", name.encode("utf-16-le") + b"\0\0"
+        at = b.find(old)
+        assert at > 0 and len(old) == len(new)
+        b[at : at + len(old)] = new
+    off, size = struct.unpack_from("<QQ", b, 12)
+    struct.pack_into("<I", b, 28, zlib.crc32(bytes(b[32 + off : 32 + off + size])))
+    struct.pack_into("<I", b, 8, zlib.crc32(bytes(b[12:32])))
+    return bytes(b)
+
+
+def round15_cases() -> list[Case]:
+    cases = [
+        Case("round15_zip_two_directories_comment", "4",
+             "torch's miniz reads the central directory at the end record's offset, hidden in a comment of the one zipfile reads",
+             "torch", CRIT, "twocd.pt", two_directories("comment")),
+        Case("round15_zip_directory_in_member_data", "4",
+             "the end record's offset points into a stored member's bytes, where torch reads another directory",
+             "torch", CRIT, "indata.pt", two_directories("in_data")),
+        Case("round15_zip64_locator", "4",
+             "the zip64 locator names a second zip64 record (torch) while zipfile reads the one before the locator",
+             "torch", CRIT, "zip64loc.pt", two_directories("zip64_locator")),
+        Case("round15_zip_last_end_record", "4",
+             "two end records: the last (torch, zipfile) sits in the comment of the first",
+             "torch", CRIT, "twoend.pt", two_directories("last_end_record")),
+    ]
+    try:
+        import py7zr  # noqa: F401 - the 7z cases need it to be written
+    except ImportError:
+        return cases
+    cases += [
+        Case("round15_7z_dot_slash", "4", "7z member './model.pkl' (py7zr extracts model.pkl)", "7z_pickle", CRIT,
+             "dotslash.7z", sevenzip_named(["./model.pkl"], [R15_PAYLOAD])),
+        Case("round15_7z_double_slash", "4", "7z member 'a//./m.pkl' (py7zr extracts a/m.pkl)", "7z_pickle", CRIT,
+             "dslash.7z", sevenzip_named(["a//./m.pkl"], [R15_PAYLOAD])),
+    ]
+    return cases
+# ======== END red team round 15 =========================================================================

@@ -199,6 +199,7 @@ def test_the_migration_backfills_the_index(parties, store):
     with store._writer.begin() as conn:  # back to a database written before revision 0005
         conn.execute(sa.text("DROP TABLE incident_terms"))
         conn.execute(sa.text("DROP TABLE incident_heads"))  # revision 0006 (round 8) builds on 0005
+        conn.execute(sa.text("DROP TABLE key_usage"))  # revision 0007 (round 14 on the registry)
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0004'"))
     store.migrate()
     with store._reader.connect() as conn:

@@ -326,3 +326,29 @@ def test_real_registry_page_after_cli_incident(browser, store, log_keys, tmp_pat
         assert "confirmed" in lifecycle and "reproduced" in lifecycle
         page.screenshot(path=str(tmp_path / "real-store.png"), full_page=True)
         context.close()
+
+
+def test_a_line_with_more_releases_than_the_page_weighs_says_so(browser, store, log_keys, tmp_path):
+    """Red team round 14 (low): the line page weighs the newest releases only; with more, it says so plainly,
+    with the older versions and the records that name them (one on v1 here, still listed)."""
+    from tests.registry.service import LiveServer, make_publisher, pending_write, release
+    from weightwarden.registry.entries import incident_body
+    from weightwarden.registry.pages import StorePages
+
+    weighed = StorePages.MAX_RELEASES_WEIGHED
+    acme = make_publisher(("acme/*",))
+    store.add_publisher(acme.publisher)
+    store.append_batch([pending_write(acme, release("acme/long", v)) for v in range(1, weighed + 3)])
+    old = new_incident(summary="Old release leaks its system prompt", risk_domain="content.harm", severity="low",
+                       affected=[AffectedModel("acme/long", versions=("1",))])
+    store.append_batch([pending_write(acme, incident_body(old.to_osv()))])
+    with LiveServer(store, log_keys) as live:
+        context = browser.new_context()
+        page = context.new_page()
+        assert page.goto(live.url + "/web/models/acme/long").status == 200
+        note = page.text_content("#incomplete")
+        assert f"acme/long has {weighed + 2} releases" in note and "2 older ones (versions 1 to 2)" in note, note
+        assert "1 listed record(s) name them" in note, note
+        assert page.locator("#model-incidents tr.incident").count() == 1  # the v1 record is listed
+        page.screenshot(path=str(tmp_path / "long-line.png"), full_page=True)
+        context.close()

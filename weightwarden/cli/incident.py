@@ -164,6 +164,7 @@ def _registry_records(url: str) -> list[tuple[str, Any]]:
     from weightwarden.core import strict_json
     from weightwarden.registry.client import RegistryClientError
     from weightwarden.registry.incidents import Incident, IncidentError
+    from weightwarden.registry.wire import AnswerTooLarge, read_capped
 
     # Red team round 7 (D2): the listing comes in pages (``after``/``next``, by log index); each page and the
     # whole are bounded (MAX_LISTING_BYTES in all, MAX_LISTING_PAGES pages), the cursor must move forward.
@@ -175,15 +176,14 @@ def _registry_records(url: str) -> list[tuple[str, Any]]:
                 with http.stream("GET", "/incidents", params={"after": after, "limit": 500}) as response:
                     if response.status_code != 200:
                         raise RegistryClientError(f"{url}/incidents answered {response.status_code}")
-                    chunks = []
-                    for chunk in response.iter_bytes():
-                        total += len(chunk)
-                        if total > MAX_LISTING_BYTES:
-                            raise RegistryClientError(f"{url}/incidents: answer over {MAX_LISTING_BYTES} bytes")
-                        chunks.append(chunk)
+                    try:  # one capped reader (red team round 14, G1): what is left of the listing's budget
+                        content = read_capped(response, MAX_LISTING_BYTES - total, f"{url}/incidents")
+                    except AnswerTooLarge:
+                        raise RegistryClientError(f"{url}/incidents: answer over {MAX_LISTING_BYTES} bytes") from None
+                    total += len(content)
                 try:  # RecursionError: a hostile listing nested too deeply
                     # round 6 (class 4): one strict parser for all input
-                    listing = strict_json.loads(b"".join(chunks))
+                    listing = strict_json.loads(content)
                     page = listing["incidents"]
                     cursor = listing.get("next")
                     if not isinstance(page, list) or not (cursor is None or type(cursor) is int):

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightwarden.core.errors import InputError
+from weightwarden.registry import tiles as _tiles
 
 ENTRY_SCHEMA = "weightwarden.registry.entry/v1"
 RELEASE_SCHEMA = "weightwarden.registry.release/v1"
@@ -61,7 +62,9 @@ KIND_BY_SCHEMA = {
 }
 SCHEMA_BY_KIND = {kind: schema for schema, kind in KIND_BY_SCHEMA.items()}
 
-MAX_ENTRY_BYTES = 65_535  # tlog-tiles entry bundles: uint16 length prefix
+# tlog-tiles entry bundles: uint16 length prefix. One constant with tiles.py (red team round 14 on the registry,
+# D3): the client reads a bundle up to tiles.bundle_cap(width), so any entry admitted here fits what it reads.
+MAX_ENTRY_BYTES = _tiles.MAX_ENTRY_SIZE
 MAX_FILES = 1_000  # a release lists at most this many file digests (the subject digest covers all of them)
 MAX_STRING = 4_096
 MAX_NESTING = 32

@@ -146,13 +146,27 @@ class StorePages:
         state = self._state()
         where = state.indexes
         by_index = {where[id(r)]: r for r in records if id(r) in where}
-        releases = self.store.model_view(model_id)["releases"][-self.MAX_RELEASES_WEIGHED:]
+        every = self.store.model_view(model_id)["releases"]
+        releases = every[-self.MAX_RELEASES_WEIGHED:]
         hits: dict[int, AffectedBy] = {}
         limits: list[str] = []
         spent = state.spent
         if state.more_line_records is not None:
             limits.append(f"more than {self.LINE_RECORDS} incident records name {model_id}: only the newest are "
                           "listed")
+        older = every[:-self.MAX_RELEASES_WEIGHED]
+        if older:
+            # Red team round 14 (low): the page weighed the newest releases only and did not say so. Records
+            # that name this line are listed whatever the release (``incidents_of_line``); what reaches an older
+            # release only through its digests, weights root or declared bases is not weighed here: say so.
+            versions = {str(r["version"]) for r in older}
+            naming = sum(1 for r in records if r.state.value != "withdrawn" and any(
+                a.model_id == model_id and (a.whole_line or versions.intersection(a.versions)) for a in r.affected))
+            limits.append(f"{model_id} has {len(every)} releases; only the newest {len(releases)} were weighed for "
+                          f"incidents reaching a release through its digests, weights root or declared bases. The "
+                          f"{len(older)} older ones (versions {older[0]['version']} to {older[-1]['version']}) were "
+                          f"not; {naming} listed record(s) name them or the whole line. Run `weightwarden check` on "
+                          "an older release for its full verdict")
         for rel in reversed(releases):
             if spent[0] >= self.store.max_view_cost:
                 limits.append(f"the affecting incidents of the older releases of {model_id} were not weighed "

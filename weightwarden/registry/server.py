@@ -80,6 +80,17 @@ class ServerSettings:
     view_ttl_s: int = 3600  # expiry of the signed current-release views
 
 
+def _over_limit(declared: str | None, limit: int) -> bool:
+    """A declared Content-Length that is not a strict ASCII decimal, or is over ``limit`` (red team round 14,
+    G1: ``int`` of 5,000 digits raises; one decimal rule for every number read off the network)."""
+    from weightwarden.registry.wire import strict_decimal
+
+    if declared is None:
+        return False
+    value = strict_decimal(declared)
+    return value is None or value > limit
+
+
 def _error(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason}, status_code=status)
 
@@ -247,7 +258,7 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
 
     async def read_body(request: Request, limit: int) -> bytes | JSONResponse:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > limit):
+        if _over_limit(declared, limit):
             return _error(413, f"request body over the {limit}-byte limit")
         body = bytearray()
         async for chunk in request.stream():
@@ -463,7 +474,7 @@ class RegistryApp:
         for k, v in scope["headers"]:
             headers[k.decode("latin-1")] = v.decode("latin-1")
         declared = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
-        if declared is not None and (not declared.isascii() or not declared.isdigit() or int(declared) > limit):
+        if _over_limit(declared, limit):
             return await _send_error(send, 413, f"request body over the {limit}-byte limit")
         body = bytearray()
         while True:

@@ -70,6 +70,13 @@ TERM_COST = 256
 # fixed or withdrawn, a few history notes) needs a handful. Override: WW_REGISTRY_MAX_INCIDENT_CHAIN.
 MAX_INCIDENT_CHAIN = 256
 ENV_MAX_INCIDENT_CHAIN = "WW_REGISTRY_MAX_INCIDENT_CHAIN"
+# Red team round 14 (D3): the bytes of log entries one publisher key may add per UTC day. One key alone then
+# needs FULL_SCAN_BUDGET_BYTES / KEY_DAY_BYTES = 8 days to fill a full-scan client's byte budget (past it the
+# client judges from the index, never refuses), and can never make a single bundle (~16.8 MB at most, which
+# every client reads) in one day. A real release entry is a few KB; 16 MiB is ~4,000 of them, or 256 entries
+# at the 64 KiB maximum. Override: WW_REGISTRY_KEY_DAY_BYTES (0: no budget).
+KEY_DAY_BYTES = 16 * 1024 * 1024
+ENV_KEY_DAY_BYTES = "WW_REGISTRY_KEY_DAY_BYTES"
 INCIDENTS_PAGE = 100  # GET /incidents: records per page by default
 INCIDENTS_PAGE_MAX = 500
 
@@ -142,6 +149,12 @@ incident_heads = sa.Table(
     sa.Column("key_id", sa.String(64), primary_key=True),
     sa.Column("idx", sa.BigInteger, nullable=False),
     sa.Column("records", sa.BigInteger, nullable=False),
+)
+key_usage = sa.Table(  # bytes of log entries per (publisher key, UTC day number): the daily budget
+    "key_usage", metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("day", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
 )
 releases = sa.Table(
     "releases", metadata,
@@ -367,8 +380,16 @@ class Store:
     log's). Open with :meth:`open`, which runs the migrations and creates the empty log on first use."""
 
     def __init__(self, url: str, signer: Any, *, nonce_window_s: int = 300,
-                 max_incident_chain: int | None = None) -> None:
+                 max_incident_chain: int | None = None, key_day_bytes: int | None = None) -> None:
         self.url = database_url(url)
+        if key_day_bytes is None:
+            raw_budget = os.environ.get(ENV_KEY_DAY_BYTES, "").strip()
+            if raw_budget and not (raw_budget.isascii() and raw_budget.isdigit() and len(raw_budget) <= 15):
+                raise ConfigError(f"{ENV_KEY_DAY_BYTES} must be a whole number of bytes, not {raw_budget[:40]!r}")
+            key_day_bytes = int(raw_budget) if raw_budget else KEY_DAY_BYTES
+        if key_day_bytes < 0:
+            raise ConfigError("the per-key daily byte budget (key_day_bytes) must be 0 (none) or more")
+        self.key_day_bytes = int(key_day_bytes)
         if max_incident_chain is None:
             raw = os.environ.get(ENV_MAX_INCIDENT_CHAIN, "").strip()
             try:
@@ -515,8 +536,11 @@ class Store:
         with self._handoff, self._writer.begin() as conn:
             # the tree head (locked), every row the batch's checks need and the hashes other workers committed
             # since this sequencer's last batch: one round trip to PostgreSQL (``_batch_reads``)
+            day = int(t) // 86_400
             found = _batch_reads(conn, self.dialect, [(w.request.publisher.key_id, w.request.nonce) for w in writes],
-                                 bodies, self._seq_hashes or None)
+                                 bodies, self._seq_hashes or None, day if self.key_day_bytes else None)
+            used = dict(found.usage)  # key id -> bytes logged today, this batch's appends included
+            spent: dict[str, int] = {}
             start = size = found.size
             checkpoint = found.checkpoint
             overlay.update(found.hashes)
@@ -552,6 +576,17 @@ class Store:
                     results.append(entry or Rejected(422, "no entry body"))
                     continue
                 data, leaf = entry
+                if self.key_day_bytes:
+                    had = used.get(req.publisher.key_id, 0)
+                    if had + len(data) > self.key_day_bytes:
+                        results.append(Rejected(429, (
+                            f"this key's daily byte budget is spent: it logged {had} bytes today (UTC), and this "
+                            f"entry is {len(data)} bytes, over the {self.key_day_bytes}-byte budget per key and "
+                            "day (it keeps the log readable by every client); retry after 00:00 UTC, or ask the "
+                            "operator for a bigger budget")))
+                        continue
+                    used[req.publisher.key_id] = had + len(data)
+                    spent[req.publisher.key_id] = spent.get(req.publisher.key_id, 0) + len(data)
                 base = tlog.stored_hash_count(size)
                 for j, h in enumerate(tlog.stored_hashes_for_leaf_hash(size, leaf, reader)):
                     overlay[base + j] = h
@@ -574,7 +609,8 @@ class Store:
                 root = tlog.tree_hash(size, reader)
                 checkpoint = self.signer.sign(size, root)
                 new_state = {"size": size, "root": root, "checkpoint": checkpoint, "updated_at": int(t)}
-            self._write_rows(conn, rows, new_state)
+            self._write_rows(conn, rows, new_state,
+                             [(k, day, n) for k, n in sorted(spent.items())])
             self._write_heads(conn, batch.changed_heads())
             self._batches += 1
             if self._batches % _NONCE_PURGE_EVERY == 0:
@@ -602,8 +638,11 @@ class Store:
                      ("events", events), ("incident_grants", incident_grants),
                      ("incident_terms", incident_terms))
 
+    _USAGE_UPSERT = ('INSERT INTO "key_usage" ("key_id", "day", "bytes") VALUES ({m}, {m}, {m}) ON CONFLICT '
+                     '("key_id", "day") DO UPDATE SET "bytes" = "key_usage"."bytes" + excluded."bytes"')
+
     def _write_rows(self, conn: Connection, rows: dict[str, list[dict[str, Any]]],
-                    new_state: dict[str, Any] | None) -> None:
+                    new_state: dict[str, Any] | None, usage: Sequence[tuple[str, int, int]] = ()) -> None:
         """Write a batch's rows and the new tree head, inside the sequencer's transaction.
 
         PostgreSQL: all of it in ONE pipeline (psycopg 3), so the batch's writes cost one round trip to the
@@ -619,6 +658,8 @@ class Store:
                         sql = (f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
                                f'VALUES ({", ".join(["%s"] * len(cols))})')
                         cur.executemany(sql, [tuple(r[c] for c in cols) for r in rows[name]])
+                if usage:
+                    cur.executemany(self._USAGE_UPSERT.format(m="%s"), list(usage))
                 if new_state is not None:
                     cur.execute('UPDATE "log_state" SET "size" = %s, "root" = %s, "checkpoint" = %s, "updated_at" = %s '
                                 'WHERE "id" = 1', (new_state["size"], new_state["root"], new_state["checkpoint"],
@@ -634,6 +675,8 @@ class Store:
                     cur.executemany(f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
                                     f'VALUES ({", ".join(["?"] * len(cols))})',
                                     [tuple(r[c] for c in cols) for r in rows[name]])
+            if usage:
+                cur.executemany(self._USAGE_UPSERT.format(m="?"), list(usage))
             if new_state is not None:
                 cur.execute('UPDATE "log_state" SET "size" = ?, "root" = ?, "checkpoint" = ?, "updated_at" = ? '
                             'WHERE "id" = 1', (new_state["size"], new_state["root"], new_state["checkpoint"],
@@ -1524,6 +1567,7 @@ class _BatchReads:
     revoked: list[tuple[Any, ...]]
     latest: list[tuple[Any, ...]]
     hashes: dict[int, bytes]
+    usage: dict[str, int]  # bytes each key of the batch logged today (the daily budget; empty without one)
 
 
 _PREFETCH_HASHES = 65_536  # stored hashes another worker committed, read with the tree head (at most)
@@ -1531,7 +1575,7 @@ _PREFETCH_HASHES = 65_536  # stored hashes another worker committed, read with t
 
 def _batch_reads(conn: Connection, dialect: str, batch_nonces: Sequence[tuple[str, str]],
                  bodies: Sequence[tuple[Body, str]],
-                 hashes_from: int | None) -> _BatchReads:
+                 hashes_from: int | None, day: int | None = None) -> _BatchReads:
     """The sequencer's reads, inside its transaction and in this order: the tree head (``FOR UPDATE`` on
     PostgreSQL: it serialises the writers; SQLite's ``BEGIN IMMEDIATE`` already did), the nonces of the batch
     already used, the releases, revocations and latest versions of the lines the batch touches, and the stored
@@ -1586,9 +1630,14 @@ def _batch_reads(conn: Connection, dialect: str, batch_nonces: Sequence[tuple[st
     if hashes_from is not None:
         queries.append(("hashes", f'SELECT "idx", "hash" FROM "hashes" WHERE "idx" >= {mark} ORDER BY "idx" '
                         f'LIMIT {_PREFETCH_HASHES}', (hashes_from,)))
+    if day is not None:  # the daily byte budget: what the batch's keys logged today, in the same round trip
+        for chunk in _chunks(sorted({k for k, _ in pairs})):
+            where, params = among("key_id", chunk)
+            queries.append(("usage", f'SELECT "key_id", "bytes" FROM "key_usage" WHERE "day" = {mark} AND {where}',
+                            (day, *params)))
     raw = conn.connection.driver_connection
     out: dict[str, list[tuple[Any, ...]]] = {"head": [], "nonces": [], "releases": [], "revoked": [], "latest": [],
-                                             "hashes": []}
+                                             "hashes": [], "usage": []}
     if pg:
         with raw.pipeline():  # type: ignore[union-attr]
             cursors = []
@@ -1609,7 +1658,8 @@ def _batch_reads(conn: Connection, dialect: str, batch_nonces: Sequence[tuple[st
     if len(out["head"]) != 1:
         raise RuntimeError("the log's tree head row is missing")
     return _BatchReads(int(out["head"][0][0]), bytes(out["head"][0][1]), {(str(k), str(n)) for k, n in out["nonces"]}, out["releases"],
-                       out["revoked"], out["latest"], {int(i): bytes(h) for i, h in out["hashes"]})
+                       out["revoked"], out["latest"], {int(i): bytes(h) for i, h in out["hashes"]},
+                       {str(k): int(n) for k, n in out["usage"]})
 
 
 class Sequencer:

@@ -39,6 +39,12 @@ MAX_TILE_BYTES = TILE_WIDTH * HASH_SIZE
 MAX_BUNDLE_BYTES = TILE_WIDTH * (2 + MAX_ENTRY_SIZE)
 
 
+def bundle_cap(width: int) -> int:
+    """The largest valid entry bundle of ``width`` entries: what a reader must accept (red team round 14 on
+    the registry, D3: the client's fixed 8 MiB cap was below a valid full bundle of big entries)."""
+    return width * (2 + MAX_ENTRY_SIZE)
+
+
 class TileError(WeightwardenError):
     """A tile path, tile or entry bundle that is malformed or does not fit the tree."""
 

@@ -336,7 +336,7 @@ def render_model_line(source: RegistryPageSource, model_id: str, prefix: str = "
         + "<h2>Incidents on this model and its ancestors</h2>"
         + _incidents_table(prefix, incidents, "model-incidents", hits)
         + ('<p class="muted" id="incomplete">This list may be incomplete: '
-           + esc("; ".join(incomplete), 600) + "</p>" if incomplete else "")
+           + esc("; ".join(incomplete), 2000) + "</p>" if incomplete else "")
     )
     return _page(prefix, model_id, body)
 

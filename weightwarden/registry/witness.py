@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -47,12 +46,13 @@ from weightwarden.registry.note import (
 )
 from weightwarden.registry.splitview import SplitViewProof, detect_split_view
 from weightwarden.registry.tlog import ProofError, verify_consistency
+from weightwarden.registry.wire import DECIMAL as _DECIMAL  # one decimal rule (red team round 14, G1)
+from weightwarden.registry.wire import strict_decimal
 
 STATE_SCHEMA = "weightwarden.witness-state/v1"
 MAX_PROOF_LINES = 63  # tlog-witness: a client MUST NOT send more
 MAX_REQUEST_BYTES = 128 * 1024
 MAX_STATE_BYTES = 16 * 1024 * 1024  # one cosigned checkpoint (a few hundred bytes) per log witnessed
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 class WitnessError(WeightwardenError):
@@ -450,8 +450,9 @@ def collect_cosignatures(
                 status, reply = post(url.rstrip("/") + "/add-checkpoint", format_add_checkpoint(old, proof, note_bytes))
             except (OSError, WeightwardenError):
                 status, reply = 0, b""
-            if status == 409 and _DECIMAL.fullmatch(reply.decode("ascii", "replace").strip() or "x"):
-                old = int(reply.strip())
+            conflict = strict_decimal(reply) if status == 409 else None  # round 14 (G1): one strict parser
+            if conflict is not None:
+                old = conflict
                 continue
             break
         if status != 200:

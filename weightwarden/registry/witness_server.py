@@ -12,6 +12,7 @@ import hashlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from weightwarden.core.errors import WeightwardenError
+from weightwarden.registry.wire import strict_decimal
 from weightwarden.registry.witness import MAX_REQUEST_BYTES, Witness, WitnessConflict, WitnessError
 
 
@@ -43,9 +44,8 @@ def make_witness_server(witness: Witness, host: str = "127.0.0.1", port: int = 0
             if self.path != "/add-checkpoint":
                 self._reply(404, b"not found\n")
                 return
-            try:
-                length = int(self.headers.get("Content-Length", ""))
-            except ValueError:
+            length = strict_decimal(self.headers.get("Content-Length"))  # ASCII digits only (round 14, G1)
+            if length is None:
                 self._reply(411, b"Content-Length required\n")
                 return
             if not 0 <= length <= MAX_REQUEST_BYTES:

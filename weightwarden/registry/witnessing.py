@@ -49,19 +49,37 @@ def request_cosignature(store: Store, send: Sender, witness: NoteVerifier) -> in
     return cp.size
 
 
+MAX_WITNESS_ANSWER = 64 * 1024  # cosignature lines of one witness: a few hundred bytes
+
+
 def http_sender(url: str, timeout: float = 30.0) -> Sender:
-    """POST add-checkpoint bodies to a tlog-witness at ``url`` (``<url>/add-checkpoint``)."""
+    """POST add-checkpoint bodies to a tlog-witness at ``url`` (``<url>/add-checkpoint``).
+
+    Red team round 14 (G1): the answer is read through a capped stream (a 64 MiB answer was read whole before
+    being cut), and a 409's size is a strict ASCII decimal (a body "²" or 5,000 nines was an internal
+    ValueError): anything else is a :class:`WitnessingError` naming the witness."""
     import httpx
+
+    from weightwarden.registry.wire import AnswerTooLarge, read_capped, strict_decimal
 
     def send(body: bytes) -> bytes:
         try:
-            response = httpx.post(url.rstrip("/") + "/add-checkpoint", content=body, timeout=timeout)
+            with httpx.stream("POST", url.rstrip("/") + "/add-checkpoint", content=body, timeout=timeout) as response:
+                content = read_capped(response, MAX_WITNESS_ANSWER, f"the witness at {url}")
+                status = response.status_code
+        except AnswerTooLarge as exc:
+            raise WitnessingError(exc.reason) from None
         except httpx.HTTPError as exc:
             raise WitnessingError(f"cannot reach the witness at {url}: {exc}") from None
-        if response.status_code == 409 and response.text.strip().isdigit():
-            raise WitnessConflict("the witness last cosigned another size", int(response.text.strip()))
-        if response.status_code != 200:
-            raise WitnessingError(f"the witness at {url} answered {response.status_code}: {response.text[:200]}")
-        return response.content[:64 * 1024]
+        if status == 409:
+            size = strict_decimal(content)
+            if size is None:
+                raise WitnessingError(f"the witness at {url} answered 409 without a tree size (an ASCII decimal): "
+                                      f"{content[:200].decode('utf-8', 'replace')!r}")
+            raise WitnessConflict("the witness last cosigned another size", size)
+        if status != 200:
+            raise WitnessingError(f"the witness at {url} answered {status}: "
+                                  f"{content[:200].decode('utf-8', 'replace')}")
+        return content
 
     return send

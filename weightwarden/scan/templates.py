@@ -549,6 +549,13 @@ class _Walker:
         # Round 9: id of a ``loop.<attr>`` node -> the {% for %} whose loop it reads (previtem / nextitem are
         # elements of that loop's iterable; a recursive loop's are not modelled).
         self.loop_of: dict[int, Any] = {}
+        # id of a ``loop(...)`` call -> the recursive {% for %} whose target it rebinds.
+        self.loop_calls: dict[int, tuple[Any, Any]] = {}  # pre-order: an inner loop's claim overrides
+        # The name-level channels (see _channels): (key, value node or None, element level).
+        self.channels: list[tuple[str, Any, int]] = []
+        self.flow_attrs: frozenset[str] = frozenset()
+        self.kids: dict[int, list[Any]] = {}  # id of a node -> its children (filled by run)
+        self.parents: dict[int, Any] = {}  # id of a node -> its parent
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -556,14 +563,16 @@ class _Walker:
 
     def run(self, tree: Any) -> None:
         nodes = _NODES
-        all_nodes = _iter_nodes(tree)
+        kids: dict[int, list[Any]] = {}
+        all_nodes = _iter_nodes(tree, kids, self.parents)
+        self.kids = kids
         # First pass: every binding form is a binder ({% set %} of any target shape, block set, for, with,
         # macro and call-block parameters, namespace attributes), so a name carries all its values.
         macros: dict[str, list[Any]] = {}
         calls: dict[str, list[Any]] = {}
         loads: dict[str, int] = {}
         mutated: list[Any] = []  # what .append(), .update(), ... are called on
-        self.surely = _surely_bound(tree)
+        self.surely = _surely_bound(tree, kids)
         for modifier in all_nodes:  # {% autoescape %} (scoped or not)
             if isinstance(modifier, nodes.EvalContextModifier):
                 self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
@@ -592,57 +601,12 @@ class _Walker:
                 # autoescaped output calls ns.__html__()); like the keyword rule for namespace(__html__=f).
                 self.add(DUNDER, node, f"template sets namespace attribute '{node.attr}' (a private or internal name: "
                                          f"__html__ and the like are called implicitly)")
-            elif isinstance(node, nodes.Assign):
-                self._bind(node.target, node.node, 0)
-            elif isinstance(node, nodes.AssignBlock):
-                self._bind(node.target, node, 0)
-            elif isinstance(node, nodes.For):
-                # A recursive loop's loop(...) rebinds the target to elements of whatever it is given. Round 8:
-                # that value is unknown (not empty: (None, 1) read as nothing at level 0, so calls passed).
-                if node.recursive:
-                    self._bind(node.target, None, 0)
-                else:
-                    self._bind(node.target, node.iter, 1)
-            elif isinstance(node, nodes.With):
-                for target, value in zip(node.targets, node.values, strict=False):
-                    self._bind(target, value, 0)
-            elif isinstance(node, nodes.CallBlock):
-                for arg in node.args:  # set by caller(...) inside the macro: not followed
-                    self._bind(arg, None, 0)
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr) and \
                     node.node.attr in _MUTATING_METHODS:
                 mutated.append(node.node.node)
                 self.stored_in.append(node)
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
                 calls.setdefault(node.node.name, []).append(node)
-                for kw in node.kwargs:
-                    if kw.key == "caller":
-                        # Round 10 (class B): caller= on a call is what ``caller`` is inside the macro; a channel
-                        # like any argument (round 9 did not bind it, so caller() returned an unlabelled object).
-                        self.bindings.setdefault("caller", []).append((kw.value, 0))
-                if node.node.name == "namespace":
-                    for kw in node.kwargs:
-                        self.bindings.setdefault(f".{kw.key}", []).append((kw.value, 0))
-        for name, defined in macros.items():
-            sites = calls.get(name, [])
-            # A macro used other than by a direct call (passed on, stored, ...) gets arguments not seen here.
-            aliased = loads.get(name, 0) > len(sites)
-            for macro in defined:
-                params = macro.args
-                for param, default in zip(params[len(params) - len(macro.defaults):], macro.defaults, strict=True):
-                    self._bind(param, default, 0)
-                by_name = {p.name: p for p in params}
-                for call in sites:
-                    if call.dyn_args is not None or call.dyn_kwargs is not None:
-                        aliased = True
-                    for param, arg in zip(params, call.args, strict=False):
-                        self._bind(param, arg, 0)
-                    for kw in call.kwargs:
-                        if kw.key in by_name:
-                            self._bind(by_name[kw.key], kw.value, 0)
-                if aliased:
-                    for param in params:
-                        self._bind(param, None, 0)
         for loop_node in all_nodes:  # pre-order: an inner loop's body overrides the outer loop's claim
             if isinstance(loop_node, nodes.For):
                 # Round 10 (class D): only reads in the loop's own body see its LoopContext. A macro or call block
@@ -658,7 +622,18 @@ class _Walker:
                     if isinstance(read, nodes.Getattr) and isinstance(read.node, nodes.Name) and \
                             read.node.name == "loop":
                         self.loop_of[id(read)] = loop_node
-                    pending.extend(_children(read))
+                    elif isinstance(read, nodes.Name) and read.name == "loop" and read.ctx == "load":
+                        # The LoopContext itself (set lp = loop, then lp.previtem): it holds the iterable's
+                        # elements, so it carries the loop's channel key (labels and aliases alike).
+                        self.loop_of[id(read)] = loop_node
+                    if isinstance(read, nodes.Call) and isinstance(read.node, nodes.Name) and read.node.name == "loop":
+                        self.loop_calls[id(read)] = (read, loop_node)
+                    pending.extend(kids[id(read)])
+        # ONE enumeration of the channels a value flows through into a name (after red team round 14): the
+        # label walk's bindings and the alias pass's edges are both made from it, so neither can miss one.
+        self.channels = self._channels(all_nodes, macros, calls, loads)
+        for key, value, level in self.channels:
+            self.bindings.setdefault(key, []).append((value, level))
         self._mutations(mutated, macros, calls, all_nodes)
         for node in all_nodes:
             self.visit(node)
@@ -671,12 +646,10 @@ class _Walker:
         nodes = _NODES
         names: set[str] = set()
         # Round 13: namespace attribute keys (pooled, ".a") reached by any attribute read, as the walk's labels do.
-        attrs = frozenset(
+        self.flow_attrs = frozenset(
             [*(f".{r.attr}" for r in all_nodes if isinstance(r, nodes.NSRef)), *(k for k in self.bindings if k[:1] == ".")]
         )
-
-        def flow(node: Any) -> list[str]:
-            return _flow_names(node, attrs)
+        flow = self._flow
 
         # Containers reached in ways not followed here make every container's elements unknown (round 5):
         # a mutated receiver that is not a plain name's item/attribute chain ((l|default([])).append,
@@ -691,11 +664,12 @@ class _Walker:
         # getitem falls back to getattr), and attr/map/groupby/sum given a mutating or computed name.
         # A value used up where it stands (printed, tested, compared, an attribute of it read, made a string) is
         # not kept: basic_type_map[json_spec.type] is defined (Command R) cannot call what it reads.
-        parents: dict[int, Any] = {}
-        for node in all_nodes:
-            for child in _children(node):
-                parents[id(child)] = node
+        parents = self.parents
         unseen: list[str] = []
+        # Names only whose own object may be changed (l.append(x), d.update as a value), not the objects inside
+        # it: the channels INTO containers (store_edges) are followed only from the others (see below).
+        shallow: set[str] = set()
+        deep: set[str] = set()  # names an object inside which may be changed (any other seed)
         for node in all_nodes:
             parent = parents.get(id(node))
             if isinstance(parent, nodes.Call) and parent.node is node or self._used_up(node, parent):
@@ -706,17 +680,20 @@ class _Walker:
                     node.node is not None and \
                     any(self._may_name_method(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
                 unseen.extend(flow(node.node))
+                if isinstance(node.node, nodes.Name):
+                    shallow.add(node.node.name)  # the name's own object is changed, not what is inside it
+                else:
+                    deep.update(flow(node.node))
         names.update(unseen)
         for target in mutated:
-            while isinstance(target, nodes.Getattr | nodes.Getitem):
-                if isinstance(target, nodes.Getattr) and isinstance(target.node, nodes.Name) and \
-                        f".{target.attr}" in self.bindings:
-                    names.add(f".{target.attr}")  # a namespace attribute holding the container
-                target = target.node
-            if isinstance(target, nodes.Name):
-                names.add(target.name)
-            else:
-                wild = True
+            keys = self._receiver_keys(target)
+            names.update(keys)
+            if not keys or keys[-1][:1] == ".":
+                wild = True  # not a plain name's item/attribute chain
+            holder = self._holder_key(target)
+            if holder is not None:
+                shallow.add(holder)
+            deep.update(key for key in keys if key != holder)
         for node in all_nodes:
             if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
                     isinstance(node, nodes.CallBlock) and node.args or \
@@ -741,72 +718,58 @@ class _Walker:
         for arg in dict.fromkeys(escaped):
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
                 names.add(arg)
+                deep.add(arg)  # a host function may change anything inside it
             elif arg not in self.bindings and arg in stored:
                 names.add(arg)  # render data stored into a container: changing that changes the data itself
+                deep.add(arg)
         self.wild = wild
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
             names.update(self.bindings)
             names.update(node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load")
+            deep.update(names)
+        if names:
+            # The alias edges are the channels' (the same enumeration the label walk's bindings come from), plus
+            # the channels into containers (store_edges: what l.append(x) / d.update(...) put in them). State per
+            # name: 1, its own object may be changed; 2, an object inside it may be too. An alias edge that is not
+            # an identity (set a = b) may link a container to its element, so it makes both sides 2; a store edge
+            # is followed only from a 2 (changing l itself, l.append(m), does not change the m stored in it:
+            # round 12's dict_build and ns_dict stay clean) or from its stored side (a changed m is inside l).
+            state = {name: 1 if name in shallow and name not in deep else 2 for name in names}
+            identity = self.identity_edges()
+            aliases = [(a, b, (a, b) in identity) for a, b in self.channel_edges()]
+            stores = self.store_edges()
+            changed = True
+            while changed:
+                changed = False
+                for a, b, same in aliases:
+                    top = max(state.get(a, 0), state.get(b, 0))
+                    want = top if same or not top else 2
+                    if want and (state.get(a, 0) < want or state.get(b, 0) < want):
+                        state[a] = max(state.get(a, 0), want)
+                        state[b] = max(state.get(b, 0), want)
+                        changed = True
+                for holder, inner in stores:
+                    if (state.get(holder, 0) == 2 or state.get(inner, 0)) and \
+                            (state.get(holder, 0) < 2 or state.get(inner, 0) < 2):
+                        state[holder] = state[inner] = 2
+                        changed = True
+            names = set(state)
+            for name in names:
+                if name in _OPAQUE_NAMES and name not in self.bindings:
+                    continue  # loop, caller, globals: already unknown, and loop.index must stay a number
+                if "." not in name:
+                    self.changed.add(name)  # its free value (render data) may have been changed too
+                self.bindings.setdefault(name, []).append((None, 1))
         # Those values were computed before the mutations were known: forget them.
         self.memo.clear()
         self.name_memo.clear()
         self.warm.clear()
         self.log.clear()
         self.steps = 0  # the walk gets its own budget (this pre-pass had at most one too)
-        if not names:
-            return
-        aliases: list[tuple[str, str]] = []
 
-        for node in all_nodes:
-            if isinstance(node, nodes.Assign | nodes.With):
-                pairs = [(node.target, node.node)] if isinstance(node, nodes.Assign) else zip(node.targets, node.values, strict=False)
-                for target, value in pairs:
-                    # Every name inside the value may be (or hold) what the target gets: set p = l if c,
-                    # l or 1, d.get('a'), [l], (l, 1)|first ... (round 5: only a root name was followed).
-                    keys = _store_keys(target)
-                    inner = [] if self._returns_none(value) else flow(value)
-                    aliases.extend((key, name) for key in keys for name in inner)
-            elif isinstance(node, nodes.For):  # for c in [l]: c is l
-                aliases.extend((t, i) for t in _names_in(node.target) for i in flow(node.iter))
-                # Red team round 14: loop.previtem / loop.nextitem are elements of the iterable too, and the
-                # label walk resolves them so; flow() of them gives only the opaque name `loop`.
-                aliases.extend(("loop", i) for i in flow(node.iter))
-            elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name == "namespace":
-                aliases.extend((f".{kw.key}", name) for kw in node.kwargs for name in flow(kw.value))
-                # Round 13: namespace(d), namespace(*l), namespace(**d) make attributes whose names are not seen
-                # here: what they hold may be under any attribute name.
-                loose = [node.dyn_args, node.dyn_kwargs, *node.args]
-                aliases.extend((key, name) for a in loose if a is not None for name in flow(a) for key in attrs)
-        for name, defined in macros.items():
-            for macro in defined:
-                by_name = {p.name: p for p in macro.args}
-                # Red team round 14: a parameter's default (m(d=messages|last), m(x, d=x)) is what it holds when
-                # the call leaves it out; the defaults belong to the last parameters.
-                defaulted = macro.args[len(macro.args) - len(macro.defaults):]
-                for param, default in zip(defaulted, macro.defaults, strict=True):
-                    aliases.extend((param.name, inner) for inner in flow(default))
-                for call in calls.get(name, []):
-                    pairs = [*zip(macro.args, call.args, strict=False),
-                             *((by_name[k.key], k.value) for k in call.kwargs if k.key in by_name)]
-                    if call.dyn_args is not None or call.dyn_kwargs is not None:
-                        # Round 13: m(*l) / m(**d) may give any parameter any argument: deny by default.
-                        pairs = [(p, a) for p in macro.args for a in _call_args(call)]
-                    for param, arg in pairs:
-                        aliases.extend((param.name, inner) for inner in flow(arg))
-        changed = True
-        while changed:
-            changed = False
-            for a, b in aliases:
-                if (a in names) != (b in names):
-                    names.update((a, b))
-                    changed = True
-        for name in names:
-            if name in _OPAQUE_NAMES and name not in self.bindings:
-                continue  # loop, caller, globals: already unknown, and loop.index must stay a number
-            if "." not in name:
-                self.changed.add(name)  # its free value (render data) may have been changed too
-            self.bindings.setdefault(name, []).append((None, 1))
+    def _flow(self, node: Any) -> list[str]:
+        return _flow_names(node, self.flow_attrs, self.loop_of)
 
     def _returns_none(self, value: Any) -> bool:
         """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``) on a
@@ -859,25 +822,167 @@ class _Walker:
         values = self.value(key)
         return any(v in _MUTATING_METHODS if isinstance(v, str) else v is UNKNOWN for v in values)
 
-    def _bind(self, target: Any, value: Any, level: int) -> None:
-        nodes = _NODES
-        if value is None:
-            level = 0  # not modelled: every name of the target is unknown itself (round 8), never "empty"
-        if isinstance(target, nodes.Name):
-            self.bindings.setdefault(target.name, []).append((value, level))
-        elif isinstance(target, nodes.NSRef):
-            # Namespace attributes are pooled by attribute name over all namespaces (they travel through
-            # macro parameters and aliases): ".attr" holds every value any {% set x.attr %} stores.
-            self.bindings.setdefault(f".{target.attr}", []).append((value, level))
-        elif isinstance(target, nodes.Tuple | nodes.List):
-            pairwise = (
-                level == 0 and isinstance(value, nodes.Tuple | nodes.List) and len(value.items) == len(target.items)
-            )
-            for i, item in enumerate(target.items):
-                if pairwise:
-                    self._bind(item, value.items[i], 0)
-                else:  # unpacking: each target gets an element of the value
-                    self._bind(item, value, level + 1)
+    def _channels(self, all_nodes: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
+                  loads: dict[str, int]) -> list[tuple[str, Any, int]]:
+        """Every channel through which a value reaches a name: ``(key, value node, level)``, the key holding
+        elements ``level`` deep of the value node (None: a value not modelled here, unknown).
+
+        THE one enumeration (after red team rounds 12-14, each of which found a channel one pass had and the
+        other lacked): the label walk's bindings and the alias pass's edges (``_mutations``) are both made from
+        this list. Keys: a name, ``.attr`` (namespace attributes, pooled over all namespaces), ``caller``, and
+        ``loop#<id>`` (what ``loop.previtem`` / ``loop.nextitem`` of that ``{% for %}`` are). Which node fields
+        are channels, value flows inside an expression, or carry no value is tabled in :data:`_FIELD_ROLES`
+        (a test checks that table against every field of every jinja2 node class)."""
+        n = _NODES
+        out: list[tuple[str, Any, int]] = []
+        add = out.append
+
+        def store(target: Any, value: Any, level: int) -> None:
+            if value is None:
+                level = 0  # not modelled: every name of the target is unknown itself (round 8), never "empty"
+            if isinstance(target, n.Name):
+                add((target.name, value, level))
+            elif isinstance(target, n.NSRef):
+                # Namespace attributes are pooled by attribute name over all namespaces (they travel through
+                # macro parameters and aliases): ".attr" holds every value any {% set x.attr %} stores.
+                add((f".{target.attr}", value, level))
+            elif isinstance(target, n.Tuple | n.List):
+                pairwise = level == 0 and isinstance(value, n.Tuple | n.List) and len(value.items) == len(target.items)
+                for i, item in enumerate(target.items):
+                    if pairwise:
+                        store(item, value.items[i], 0)
+                    else:  # unpacking: each target gets an element of the value
+                        store(item, value, level + 1)
+
+        attrs = {f".{r.attr}" for r in all_nodes if isinstance(r, n.NSRef)}
+        attrs.update(f".{kw.key}" for call in calls.get("namespace", ()) for kw in call.kwargs)
+        for node in all_nodes:
+            if isinstance(node, n.Assign):
+                store(node.target, node.node, 0)
+            elif isinstance(node, n.AssignBlock):
+                store(node.target, node, 0)
+            elif isinstance(node, n.For):
+                # A recursive loop's loop(...) rebinds the target to elements of whatever it is given: those
+                # arguments are channels too; the label stays unknown as well (round 8: not empty).
+                store(node.target, node.iter, 1)
+                add((_loop_key(node), node.iter, 1))  # round 14: loop.previtem / loop.nextitem
+                if node.recursive:
+                    store(node.target, None, 0)
+                    for call, owner in self.loop_calls.values():
+                        if owner is node:
+                            for arg in _call_args(call):
+                                store(node.target, arg, 1)
+            elif isinstance(node, n.With):
+                for target, value in zip(node.targets, node.values, strict=False):
+                    store(target, value, 0)
+            elif isinstance(node, n.CallBlock):
+                for arg in node.args:  # set by caller(...) inside the macro: not followed
+                    store(arg, None, 0)
+                for arg, default in zip(node.args[len(node.args) - len(node.defaults):], node.defaults, strict=True):
+                    store(arg, default, 0)
+            elif isinstance(node, n.Import):
+                add((node.target, None, 0))  # a loaded template module (a finding of its own)
+            elif isinstance(node, n.FromImport):
+                for name in node.names:
+                    add((name[1] if isinstance(name, tuple) else name, None, 0))
+            elif isinstance(node, n.Call) and isinstance(node.node, n.Name):
+                for kw in node.kwargs:
+                    if kw.key == "caller":
+                        # Round 10 (class B): caller= on a call is what ``caller`` is inside the macro; a channel
+                        # like any argument (round 9 did not bind it, so caller() returned an unlabelled object).
+                        add(("caller", kw.value, 0))
+                if node.node.name == "namespace":
+                    for kw in node.kwargs:
+                        add((f".{kw.key}", kw.value, 0))
+                    # Round 13: namespace(d), namespace(*l), namespace(**d) make attributes whose names are not
+                    # seen here: what they hold may be under any attribute name.
+                    loose = [node.dyn_args, node.dyn_kwargs, *node.args]
+                    out.extend((key, a, 1) for a in loose if a is not None for key in sorted(attrs))
+        for name, defined in macros.items():
+            sites = calls.get(name, [])
+            # A macro used other than by a direct call (passed on, stored, ...) gets arguments not seen here.
+            aliased = loads.get(name, 0) > len(sites)
+            for macro in defined:
+                params = macro.args
+                # Red team round 14: a parameter's default (m(d=messages|last), m(x, d=x)) is what it holds when
+                # the call leaves it out; the defaults belong to the last parameters.
+                for param, default in zip(params[len(params) - len(macro.defaults):], macro.defaults, strict=True):
+                    store(param, default, 0)
+                by_name = {p.name: p for p in params}
+                for call in sites:
+                    if call.dyn_args is not None or call.dyn_kwargs is not None:
+                        # Round 13: m(*l) / m(**d) may give any parameter any argument: deny by default.
+                        aliased = True
+                        for param in params:
+                            for arg in _call_args(call):
+                                store(param, arg, 0)
+                        continue
+                    for param, arg in zip(params, call.args, strict=False):
+                        store(param, arg, 0)
+                    for kw in call.kwargs:
+                        if kw.key in by_name:
+                            store(by_name[kw.key], kw.value, 0)
+                if aliased:
+                    for param in params:
+                        store(param, None, 0)
+        return out
+
+    def _receiver_keys(self, target: Any) -> list[str]:
+        """The keys a mutated receiver's container is held by: namespace attributes on its chain, then the
+        chain's root name (an empty list, or no name last: not a plain name's item/attribute chain)."""
+        n = _NODES
+        keys: list[str] = []
+        while True:
+            if isinstance(target, n.Call) and isinstance(target.node, n.Getattr) and \
+                    target.node.attr in _KEYED_METHODS and target.dyn_args is None and target.dyn_kwargs is None:
+                # x.setdefault(k, d) / x.get(k, d) / x.pop(k, d) is x[k] or d (setdefault stores d in x first):
+                # an element of x, or the default's object (byrole.setdefault(m.role, []).append(m.content)).
+                keys.extend(name for arg in target.args[1:] for name in self._flow(arg))
+                keys.extend(name for kw in target.kwargs for name in self._flow(kw.value))
+                target = target.node.node
+                continue
+            if not isinstance(target, n.Getattr | n.Getitem):
+                break
+            if isinstance(target, n.Getattr) and isinstance(target.node, n.Name) and f".{target.attr}" in self.bindings:
+                keys.append(f".{target.attr}")  # a namespace attribute holding the container
+            target = target.node
+        if isinstance(target, n.Name):
+            keys.append(target.name)
+        return keys
+
+    def _holder_key(self, target: Any) -> str | None:
+        """The key holding exactly the object ``target`` evaluates to: a name, or ``.attr`` for ``ns.attr``."""
+        n = _NODES
+        if isinstance(target, n.Name):
+            return target.name
+        if isinstance(target, n.Getattr) and isinstance(target.node, n.Name) and f".{target.attr}" in self.bindings:
+            return f".{target.attr}"
+        return None
+
+    def identity_edges(self) -> set[tuple[str, str]]:
+        """The channel edges along which a name gets exactly another name's object (set a = b, m(b))."""
+        n = _NODES
+        return {(key, value.name) for key, value, level in self.channels if level == 0 and isinstance(value, n.Name)}
+
+    def store_edges(self) -> set[tuple[str, str]]:
+        """Channels into containers: ``l.append(x)``, ``d.update(**{'a': x})`` ... put ``x`` in the receiver's
+        container, so the names holding it may hold ``x`` (red team round 15 candidates: ``for v in
+        [messages|last]`` then ``d.update(**{'a': v})``; the label walk reads the same calls, ``stored_in``)."""
+        flow = self._flow
+        out: set[tuple[str, str]] = set()
+        for call in self.stored_in:
+            receiver = call.node.node
+            holder = self._holder_key(receiver)
+            keys = [holder] if holder is not None else self._receiver_keys(receiver)
+            out.update((key, inner) for key in keys for arg in _call_args(call) for inner in flow(arg))
+        return out
+
+    def channel_edges(self) -> set[tuple[str, str]]:
+        """The name-to-name edges the channels give: ``(key, name)`` where ``name`` may be (or be inside) the
+        value ``key`` gets. The alias pass links exactly these (a test compares them with the bindings)."""
+        flow = self._flow
+        return {(key, inner) for key, value, _ in self.channels
+                if value is not None and not self._returns_none(value) for inner in flow(value)}
 
     # -- values ----------------------------------------------------------------------------------------
     def fold(self, node: Any, depth: int = 0) -> str | None:
@@ -1112,7 +1217,7 @@ class _Walker:
             if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
                 # An element of the loop's iterable, or Undefined at the first / last step (labelled data, as an
                 # if-expression without else is).
-                return self.value(owner.iter, level + 1, depth) | (_DATA if level == 0 else _NOTHING)
+                return self._name_value(_loop_key(owner), level, depth, False) | (_DATA if level == 0 else _NOTHING)
             return _UNK
         values = self.value(base, 0, depth)
         out = _NOTHING
@@ -1791,6 +1896,9 @@ class _Walker:
             binds = self.bindings.get(node.name, ())
             if not binds and node.name in ("varargs", "kwargs"):
                 return True
+            owner = self.loop_of.get(id(node))
+            if owner is not None and "loop" not in self.bindings:  # a LoopContext: its previtem / nextitem
+                binds = [*binds, *self.bindings.get(_loop_key(owner), ())]
             return any(self._picked(value) if value is not None else bound == 0 for value, bound in binds)
         if isinstance(node, n.Getitem):
             if not isinstance(node.arg, n.Slice) and DATA in self.value(node.arg):
@@ -1802,7 +1910,9 @@ class _Walker:
                 # calls are judged below); previtem / nextitem are elements of an iterable not tracked here.
                 owner = self.loop_of.get(id(node))
                 if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
-                    return self._picked(owner.iter)  # an element of the iterable (round 9, class B)
+                    # An element of the iterable (round 9, class B): the loop key's channels (round 14).
+                    return any(self._picked(v) if v is not None else bound == 0
+                               for v, bound in self.bindings.get(_loop_key(owner), ()))
                 return node.attr not in _LOOP_NUMBERS | {"cycle", "changed"}
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             # Round 12: the receiver is judged as a receiver (a namespace there is its own labels, not the union
@@ -1839,11 +1949,13 @@ class _Walker:
                 return True
             if isinstance(fn, n.Getattr) and fn.attr in _KEYED_METHODS and node.args and \
                     self._chosen_key(node.args[0]) and \
-                    not (fn.attr in ("get", "pop") and self._surely_literal(fn.node, n.Dict)):
+                    not self._surely_literal(fn.node, n.Dict):
                 # Round 10 (class B): x.get(k) / pop / setdefault with a data key is x[k]. Round 12: not on a surely
                 # a dict the template built (every binding a dict literal): dict.get / dict.pop never fall back to
                 # getattr, so they give one of its items (labelled by the receiver: a picked value stored into a
-                # container is a finding of its own) or the default argument (judged below).
+                # container is a finding of its own) or the default argument (judged below). After round 14:
+                # setdefault too (it stores the default, then gives the item or it: byrole.setdefault(m.role,
+                # []).append(m.content); a picked default is picked below and a finding where it is stored).
                 return True
             if self._namespace_call(node) and self._ns_attrs_picked():
                 # Round 12 (class): a namespace object anywhere but the receiver of a constant-name ns.attr read
@@ -1891,6 +2003,9 @@ class _Walker:
             binds = self.bindings.get(node.name, ())
             if not binds and node.name in ("varargs", "kwargs"):
                 return True
+            owner = self.loop_of.get(id(node))
+            if owner is not None and "loop" not in self.bindings:  # a LoopContext: its previtem / nextitem
+                binds = [*binds, *self.bindings.get(_loop_key(owner), ())]
             return any(self._receiver_picked(v) if v is not None else bound == 0 for v, bound in binds)
         if self._namespace_call(node):
             given = [*node.args, *(k.value for k in node.kwargs),
@@ -1940,7 +2055,10 @@ class _Walker:
             if self._loop_read(node):
                 owner = self.loop_of.get(id(node))
                 if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
-                    return nj(owner.iter, level + 1)  # an element of the iterable
+                    # An element of the iterable: the loop key's channels (round 14), (None, 1) if it is changed.
+                    return any(nj(value, level + bound) if value is not None else
+                               bound == 0 or level >= bound and self._stored_not_json(level - bound)
+                               for value, bound in self.bindings.get(_loop_key(owner), ()))
                 return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             rnj = self._receiver_not_json  # round 12: a namespace receiver is its own labels (see _receiver_picked)
@@ -2170,7 +2288,7 @@ class _Walker:
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
 
 
-def _surely_bound(tree: Any) -> set[int]:
+def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None) -> set[int]:
     """ids of the Name reads that a binding of the template surely reaches in Jinja's scoping, so the read
     never sees the render argument of that name: after a top-level ``{% set %}`` of it (not one inside an
     if, a loop or a macro), in the body of a for loop over it, of a macro or call block with it as a
@@ -2215,7 +2333,7 @@ def _surely_bound(tree: Any) -> set[int]:
             continue
         if isinstance(node, n.Block):
             bound = frozenset()
-        stack.extend((child, bound) for child in _children(node))
+        stack.extend((child, bound) for child in (kids[id(node)] if kids is not None else _children(node)))
     return out
 
 
@@ -2270,30 +2388,126 @@ _LABEL_FILTERS = frozenset(
 )
 
 
-def _flow_names(node: Any, attrs: frozenset[str] = frozenset()) -> list[str]:
+# How every field of every jinja2 node class carries values (after red team round 14). Roles:
+#   "flow"      the child's value may be, or be inside, the node's value (the alias pass follows it: _flow_names;
+#               the label walk combines it into the node's labels); over-approximated where marked
+#   "consumed"  evaluated, but its value does not end up in the node's value (tested, compared, printed, a bool)
+#   "channel"   the value a name gets: enumerated by _Walker._channels (bindings and alias edges alike)
+#   "target"    what a channel binds (a store target or a parameter)
+#   "body"      statements, walked on their own (their output is text)
+#   "static"    not an expression: a name, an operator, a flag, a string from the source
+# Filter / Test: their "flow" fields carry nothing where the filter is fresh (_FRESH_FILTERS, any Test): the
+# result is a new number, string or bool. A class or field missing here is walked as "flow" (deny by default)
+# and fails tests/test_templates_channels.py, which reads every field of every jinja2 node class.
+_FIELD_ROLES: dict[str, dict[str, str]] = {
+    "Template": {"body": "body"},
+    "Output": {"nodes": "consumed"},  # printed
+    "Extends": {"template": "consumed"},  # a loader: a finding of its own
+    "For": {"target": "target", "iter": "channel", "body": "body", "else_": "body", "test": "consumed",
+            "recursive": "static"},
+    "If": {"test": "consumed", "body": "body", "elif_": "body", "else_": "body"},
+    "Macro": {"name": "static", "args": "target", "defaults": "channel", "body": "body"},
+    "CallBlock": {"call": "consumed", "args": "target", "defaults": "channel", "body": "body"},
+    "FilterBlock": {"body": "body", "filter": "consumed"},  # the filtered body is output
+    "With": {"targets": "target", "values": "channel", "body": "body"},
+    "Block": {"name": "static", "body": "body", "scoped": "static", "required": "static"},
+    "Include": {"template": "consumed", "with_context": "static", "ignore_missing": "static"},
+    "Import": {"template": "consumed", "target": "target", "with_context": "static"},
+    "FromImport": {"template": "consumed", "names": "target", "with_context": "static"},
+    "ExprStmt": {"node": "consumed"},  # {% do x %}: the value is dropped (its calls are walked as calls)
+    "Assign": {"target": "target", "node": "channel"},
+    "AssignBlock": {"target": "target", "filter": "flow", "body": "consumed"},  # body: text; a filter's args may be kept
+    "Name": {"name": "static", "ctx": "static"},
+    "NSRef": {"name": "static", "attr": "static"},
+    "Const": {"value": "static"},
+    "TemplateData": {"data": "static"},
+    "Tuple": {"items": "flow", "ctx": "static"},
+    "List": {"items": "flow"},
+    "Dict": {"items": "flow"},
+    "Pair": {"key": "flow", "value": "flow"},
+    "Keyword": {"key": "static", "value": "flow"},
+    "CondExpr": {"test": "flow", "expr1": "flow", "expr2": "flow"},  # test: over-approximated
+    "Filter": {"node": "flow", "name": "static", "args": "flow", "kwargs": "flow", "dyn_args": "flow",
+               "dyn_kwargs": "flow"},
+    "Test": {"node": "consumed", "name": "static", "args": "consumed", "kwargs": "consumed", "dyn_args": "consumed",
+             "dyn_kwargs": "consumed"},  # a bool
+    "Call": {"node": "flow", "args": "flow", "kwargs": "flow", "dyn_args": "flow", "dyn_kwargs": "flow"},
+    "Getitem": {"node": "flow", "arg": "flow", "ctx": "static"},  # arg: over-approximated (a key)
+    "Getattr": {"node": "flow", "attr": "static", "ctx": "static"},
+    "Slice": {"start": "flow", "stop": "flow", "step": "flow"},  # over-approximated (numbers)
+    "Concat": {"nodes": "consumed"},  # a new string
+    "Compare": {"expr": "consumed", "ops": "consumed"},  # a bool
+    "Operand": {"op": "static", "expr": "consumed"},
+    "MarkSafe": {"expr": "flow"},
+    "MarkSafeIfAutoescape": {"expr": "flow"},
+    "ContextReference": {},
+    "DerivedContextReference": {},
+    "Continue": {},
+    "Break": {},
+    "Scope": {"body": "body"},
+    "OverlayScope": {"context": "flow", "body": "body"},
+    "EvalContextModifier": {"options": "consumed"},  # autoescape options: a flag
+    "ScopedEvalContextModifier": {"options": "consumed", "body": "body"},
+    "EnvironmentAttribute": {"name": "static"},
+    "ExtensionAttribute": {"identifier": "static", "name": "static"},
+    "ImportedName": {"importname": "static"},
+    "InternalName": {"name": "static"},
+    "Not": {"node": "consumed"},  # a bool
+    "Neg": {"node": "flow"},
+    "Pos": {"node": "flow"},
+    **{op: {"left": "flow", "right": "flow"} for op in ("Add", "Sub", "Mul", "Div", "FloorDiv", "Pow", "Mod", "And", "Or")},
+}
+
+
+@cache
+def _flow_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields of ``cls`` that _flow_names follows (its "flow" and "channel" roles: a binding's value is the
+    statement's value for aliasing); None: a class the table lacks, followed whole (deny by default)."""
+    roles = _FIELD_ROLES.get(cls.__name__)
+    if roles is None or set(roles) != set(cls.fields):
+        return None
+    return tuple(f for f in cls.fields if roles[f] in ("flow", "channel"))
+
+
+def _loop_key(loop: Any) -> str:
+    """The channel key of what ``loop.previtem`` / ``loop.nextitem`` of the {% for %} ``loop`` are."""
+    return f"loop#{id(loop)}"
+
+
+def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int, Any] | None = None) -> list[str]:
     """The names whose objects may be ``node``'s value or inside it (so changing it may change them): every
-    name in it except under comparisons, tests, ``not``, ``~`` and filters that build a new number or string
-    whatever their arguments (_FRESH_FILTERS: ``messages|length - 1`` holds no container; ``'x'|int(l)`` may
-    be ``l``, round 11). Over-approximated everywhere else (``d.get('a')``,
+    name in its "flow" fields (_FIELD_ROLES), so not under comparisons, tests, ``not``, ``~`` and filters that
+    build a new number or string whatever their arguments (_FRESH_FILTERS: ``messages|length - 1`` holds no
+    container; ``'x'|int(l)`` may be ``l``, round 11). Over-approximated everywhere else (``d.get('a')``,
     ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments). Round 13: an attribute
     read ``x.a`` (or ``x['a']``) whose pooled namespace key ``.a`` is in ``attrs`` also gives ``.a`` (``x`` may be
-    a namespace: its attribute holds what ``{% set ns.a = … %}`` stored, not ``x`` itself)."""
+    a namespace: its attribute holds what ``{% set ns.a = … %}`` stored, not ``x`` itself). Round 14: a
+    ``loop.previtem`` / ``loop.nextitem`` read of a loop in ``loops`` also gives that loop's channel key."""
     n = _NODES
+    node_type = n.Node
     out: list[str] = []
     stack = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, n.Name):
             out.append(item.name)
+            if loops and id(item) in loops:  # a LoopContext read (loop.previtem, set lp = loop): round 14
+                out.append(_loop_key(loops[id(item)]))
             continue
         if attrs:
             key = item.attr if isinstance(item, n.Getattr) else \
                 item.arg.value if isinstance(item, n.Getitem) and isinstance(item.arg, n.Const) else None
             if isinstance(key, str) and f".{key}" in attrs:
                 out.append(f".{key}")
-        if not (isinstance(item, n.Const | n.TemplateData | n.Compare | n.Not | n.Test | n.Concat)
-                  or isinstance(item, n.Filter) and item.name in _FRESH_FILTERS):
-            stack.extend(_children(item))
+        if isinstance(item, n.Filter) and item.name in _FRESH_FILTERS:
+            continue
+        fields = _flow_fields(type(item))
+        for name in item.fields if fields is None else fields:
+            child = getattr(item, name, None)
+            if isinstance(child, list):
+                stack.extend(c for c in child if isinstance(c, node_type))
+            elif isinstance(child, node_type):
+                stack.append(child)
     return out
 
 
@@ -2303,14 +2517,6 @@ def _call_args(call: Any) -> list[Any]:
     out = [*call.args, *(k.value for k in call.kwargs)]
     out.extend(a for a in (call.dyn_args, call.dyn_kwargs) if a is not None)
     return out
-
-
-def _store_keys(target: Any) -> list[str]:
-    """What a store target binds, for the alias pass: every name in it and every namespace attribute it sets,
-    wherever it stands (round 13: ``set d.a, z = l, 1`` holds an NSRef inside a tuple; its ``.a`` was lost)."""
-    n = _NODES
-    refs = ([target] if isinstance(target, n.NSRef) else []) + list(target.find_all(n.NSRef))
-    return [*(f".{r.attr}" for r in refs), *_names_in(target)]
 
 
 def _names_in(node: Any) -> list[str]:
@@ -2389,32 +2595,40 @@ def _string_method(base: str, method: str, args: list[str], *, jinja_filter: boo
     return None
 
 
-def _iter_nodes(tree: Any) -> list[Any]:
+def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
+                parents: dict[int, Any] | None = None) -> list[Any]:
     """Every node of the tree in pre-order, iteratively (hostile templates can nest deeply).
 
     Same nodes, same order as walking ``Node.iter_child_nodes()``, which the walker's first-seen rules
-    depend on; written out because its generator chain was a large part of the analysis time.
+    depend on; written out because its generator chain was a large part of the analysis time. ``kids`` and
+    ``parents``, when given, are filled on the way (id of a node -> its children, as :func:`_children` gives
+    them; id of a node -> its parent), so the later passes need not list children again.
     """
     node_type = _NODES.Node
     out: list[Any] = []
     append = out.append
     stack = [tree]
-    push, pop = stack.append, stack.pop
+    pop = stack.pop
     while stack:
         node = pop()
         append(node)
-        # Children pushed last-first, so they come off the stack in field order, items in list order.
-        for name in reversed(node.fields):
+        children: list[Any] = []
+        for name in node.fields:
             try:
                 item = getattr(node, name)
             except AttributeError:
                 continue
             if isinstance(item, list):
-                for child in reversed(item):
-                    if isinstance(child, node_type):
-                        push(child)
+                children.extend(child for child in item if isinstance(child, node_type))
             elif isinstance(item, node_type):
-                push(item)
+                children.append(item)
+        # Children pushed last-first, so they come off the stack in field order, items in list order.
+        stack.extend(reversed(children))
+        if kids is not None:
+            kids[id(node)] = children
+        if parents is not None:
+            for child in children:
+                parents[id(child)] = node
     return out
 
 

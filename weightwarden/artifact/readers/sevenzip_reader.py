@@ -12,7 +12,9 @@ cannot decode, or an encrypted archive, is a per-file error naming the reason.
 Anomaly codes:
     7z.bad_archive: the archive header cannot be read (the entry also gets an error).
     7z.encrypted: the archive needs a password; its members cannot be scanned.
-    7z.duplicate_name: two members share a name.
+    7z.duplicate_name: two members share a name, or are extracted to the same path after py7zr's name clean-up.
+    7z.name_rewritten: extraction writes the member under another name ('./m.pkl' -> 'm.pkl', 'a//./m' -> 'a/m').
+    archive.member_not_read: a member asked for produced no output; it was not scanned (the entry gets an error).
     archive.symlink_member: a symbolic-link member.
     archive.too_many_members: more members than limits.max_archive_members; none is read.
     (plus archive.path_traversal, archive.absolute_path, archive.too_deep, archive.bomb from :mod:`._archive`)
@@ -21,6 +23,7 @@ Anomaly codes:
 from __future__ import annotations
 
 import io
+import pathlib
 import sys
 import tempfile
 from typing import Any
@@ -131,6 +134,12 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add:
         else:
             targets.append(name)
             declared += info.uncompressed or 0
+    # With nothing refused, everything is extracted (targets=None): py7zr's extract(targets=...) strips a trailing
+    # '/' from each target and then misses a member whose name ends in one. Otherwise the targets are named, and
+    # a member py7zr still skips is caught below as a member with no output.
+    select = None if not refused else targets
+    order = [i.filename for i in infos] if select is None else targets
+    expected = _expected_outputs(order, set(targets), where, add)
     if not targets:
         if refused:
             entry.error = f"{len(refused)} member(s) with unsafe names not scanned: " + ", ".join(refused[:10])
@@ -153,7 +162,7 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add:
     factory = _BoundedFactory(min(limits.max_member_bytes, cap), cap)
     try:
         archive.max_extract_size = cap
-        archive.extract(targets=targets, factory=factory)
+        archive.extract(targets=select, factory=factory)
     except (SizeLimitExceeded, MemoryError) as exc:
         entry.anomalies.append(bomb_anomaly(where, str(exc)))
         entry.error = f"7z members not scanned: {exc}"
@@ -167,20 +176,88 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add:
         factory.close()
         return
     ctx.budget.take(factory.total)
+    # Red team round 15: outputs were looked up by the raw member name, but py7zr files each output under the
+    # name it cleans up for extraction ('./model.pkl' -> 'model.pkl'): the lookup missed and the member was
+    # skipped silently. Now every output py7zr produced is scanned, whatever it is called, and a member asked
+    # for that produced no output is an error (fail closed), never a skip.
+    unread: list[str] = []
     try:
-        for name in targets:
-            out = factory.files.get(name)
-            if out is None:
-                continue
+        produced: dict[str, int] = {}
+        for out_name, out in factory.created:
+            produced[out_name] = produced.get(out_name, 0) + 1
+            raws = expected.get(out_name, [])
+            name = raws[0] if len(set(raws)) == 1 else out_name
             size = out.size()
             buf = out.buf
             display = f"{where}!{name}"
             child = Source(display, size, opener=lambda b=buf, s=size: io.BufferedReader(StreamWindow(b, 0, s, owned=False)), fs_dir=source.fs_dir)
             entry.children.append(read_child(ctx, child))
+        for out_name, raws in expected.items():
+            missing = len(raws) - produced.get(out_name, 0)
+            if missing > 0:
+                unread.extend(raws[-missing:])
     finally:
         factory.close()
+    for name in unread:
+        add("archive.member_not_read", f"{where}!{name}", "member selected for reading produced no output; it was not scanned")
+    problems = []
+    if unread:
+        problems.append(f"{len(unread)} member(s) produced no output and were not scanned: " + ", ".join(unread[:10]))
     if refused:
-        entry.error = f"{len(refused)} member(s) with unsafe names not scanned: " + ", ".join(refused[:10])
+        problems.append(f"{len(refused)} member(s) with unsafe names not scanned: " + ", ".join(refused[:10]))
+    if problems:
+        entry.error = "; ".join(problems)
+
+
+def _output_name(name: str) -> str | None:
+    """The name py7zr files a member's output under when extracting it (its writer-factory key and the path
+    ``extractall`` writes): py7zr's own clean-up (drop a leading '/' and './', '.' and empty parts, a
+    trailing '/'), as a posix path. None where py7zr refuses the name (its extraction then raises)."""
+    try:
+        # the rule py7zr applies, from py7zr itself
+        from py7zr.helpers import _sanitize_member_name as sanitize
+    except ImportError:  # older py7zr: the same rule, restated
+        sanitize = _sanitize
+    try:
+        return pathlib.PurePath(sanitize(name)).as_posix()
+    except Exception:  # noqa: BLE001 - py7zr raises Bad7zFile on names it refuses
+        return None
+
+
+def _sanitize(name: str) -> str:
+    name = name.lstrip("/")
+    name = name[2:] if name.startswith("./") else name
+    parts = [p for p in pathlib.PurePath(name).parts if p != "."]
+    if not parts or ".." in parts:
+        raise ValueError(name)
+    return str(pathlib.PurePath(*parts))
+
+
+def _expected_outputs(order: list[str], wanted: set[str], where: str, add: Any) -> dict[str, list[str]]:
+    """Output name -> the members asked for (``wanted``) that py7zr files under it. ``order``: the names py7zr
+    walks, in its order; a repeated name gets a '_<n>' suffix first (py7zr's rule for duplicates), then the
+    clean-up. Names the clean-up rewrites, and distinct names that collide after it (one output overwrites the
+    other on disk), are reported."""
+    expected: dict[str, list[str]] = {}
+    repeats: dict[str, int] = {}
+    for name in order:
+        if name in repeats:
+            outname = f"{name}_{repeats[name]}"
+            repeats[name] += 1
+        else:
+            outname, repeats[name] = name, 0
+        if name not in wanted:
+            continue
+        out = _output_name(outname)
+        loc = f"{where}!{name}"
+        if out is None:
+            out = outname  # py7zr refuses it: extraction raises and the entry gets an error
+        elif out != outname:
+            add("7z.name_rewritten", loc, "extraction writes this member under another name", f"{name[:200]!r} -> {out[:200]!r}")
+        if out in expected and name not in expected[out]:
+            add("7z.duplicate_name", loc, "two members are extracted to the same path", f"{expected[out][0][:200]!r} and {name[:200]!r} -> {out[:200]!r}")
+        expected.setdefault(out, []).append(name)
+    return expected
 
 
 class _BoundedIO:
@@ -220,13 +297,15 @@ class _BoundedFactory:
         self.member_cap = member_cap
         self.total_cap = total_cap
         self.total = 0
-        self.files: dict[str, _BoundedIO] = {}
+        # Every output in the order py7zr asked for it, with the name it gave: a list, not a dict, so two members
+        # filed under one name (a/x and ./a/x) are both kept and both scanned.
+        self.created: list[tuple[str, _BoundedIO]] = []
 
     def create(self, filename: str) -> _BoundedIO:
         out = _BoundedIO(self)
-        self.files[filename] = out
+        self.created.append((filename, out))
         return out
 
     def close(self) -> None:
-        for out in self.files.values():
+        for _name, out in self.created:
             out.buf.close()

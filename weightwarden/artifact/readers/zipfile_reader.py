@@ -1,7 +1,10 @@
 """Reader of the zip family: PyTorch zip checkpoints (and TorchScript), NumPy ``.npz``, Keras ``.keras``, any zip.
 
-Members are found the way PyTorch finds them: through the central directory (``zipfile``'s listing), with
-each member's data located from its local header. The reader then checks every local header itself
+Members are found through the central directory (``zipfile``'s listing), with each member's data located
+from its local header. Other loaders may find another member list in the same file (torch's miniz reads the
+directory the end record's offset names; strict readers another end record; streaming readers the local
+headers): every such list is parsed too (:mod:`._zipdirs`), a difference is ``zip.directory_mismatch`` and
+the members of every list are read (red team round 15). The reader then checks every local header itself
 (signature, name, flags, method) and the CRC of what it reads; disagreements are anomalies, never a reason
 to stop — ``zipfile`` would raise on a bad CRC, and a scanner that stops there fails open on a
 ``data.pkl`` that ``torch.load`` still runs. CRCs are checked for what is read anyway: pickles and configs,
@@ -27,6 +30,10 @@ Classification, by members:
 Anomaly codes:
     zip.bad_central_directory: the central directory cannot be read (the entry also gets an error).
     zip.bad_local_header: a member's local header is missing or malformed.
+    zip.directory_mismatch: another zip loader finds a different member list (a second central directory that
+        torch's miniz, Python's zipfile or a strict reader takes, a zip64 record the locator names elsewhere, 32-bit
+        and zip64 fields that disagree, or local headers no directory names); the members of every such view are
+        read too (see :mod:`._zipdirs`, red team round 15).
     zip.local_name_mismatch: the local header names a different file than the central directory.
     zip.flag_mismatch: local header and central directory disagree on the general-purpose flags.
     zip.compression_mismatch: local header and central directory disagree on the compression method.
@@ -78,6 +85,7 @@ from weightwarden.artifact.readers._archive import (
     read_child,
     stored_source,
 )
+from weightwarden.artifact.readers._zipdirs import info_key, loader_views, local_walk
 from weightwarden.artifact.source import SizeLimitExceeded, Source, StreamWindow
 from weightwarden.core.dtypes import TORCH_STORAGE_TYPES
 
@@ -116,11 +124,97 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry = FileEntry(source.display, Format.ZIP, source.size)
     with source.open() as f:
         members, zf = _list(source, ctx, entry, f)
-        if zf is None:
-            return entry
-        _check_layout(source, f, zf, members, entry)
-        _classify_and_read(source, ctx, entry, f, members)
+        others = _other_views(source, ctx, entry, f, members, zf)
+        if zf is not None:
+            _check_layout(source, f, zf, members, entry)
+            _classify_and_read(source, ctx, entry, f, members)
+        # Round 15: what any other loader reads (another central directory, or local headers no directory
+        # names) is scanned too, each member once: a file is judged by the union of the loaders' views.
+        done = {info_key(m.info) for m in members}
+        for view in others:
+            _classify_and_read(source, ctx, entry, f, view, done=done)
+            done.update(info_key(m.info) for m in view)
     return entry
+
+
+def _other_views(
+    source: Source, ctx: ReadContext, entry: FileEntry, f: BinaryIO, members: list[Member], zf: zipfile.ZipFile | None
+) -> list[list[Member]]:
+    """Member lists other loaders find (see :mod:`._zipdirs`) that differ from Python's zipfile's: each is a
+    high finding, and their members are returned for reading. Red team round 15: torch's miniz read a second
+    central directory hidden in a comment (or named by the zip64 locator) that zipfile never saw."""
+    limits = ctx.limits
+    views = loader_views(f, source.size, limits.max_archive_members, limits.max_header_bytes)
+    mine = sorted(info_key(m.info) for m in members) if zf is not None else None
+    out: list[list[Member]] = []
+    seen: set[tuple[tuple[str, int, int, int, int, int], ...]] = set()
+    if mine is not None:
+        seen.add(tuple(mine))
+    for view in views:
+        keys = tuple(sorted(e.key() for e in view.entries))
+        if keys in seen:
+            continue
+        seen.add(keys)
+        base = set(mine or ())
+        only = [e.name for e in view.entries if e.key() not in base]
+        entry.add_anomaly(
+            "zip.directory_mismatch",
+            source.display,
+            "another zip loader finds a different member list than Python's zipfile"
+            if mine is not None else "Python's zipfile cannot read this archive, another zip loader can",
+            f"{view.label}: directory at offset {view.start}, {view.count} entries; "
+            + (f"zipfile: {len(mine)} entries; " if mine is not None else "")
+            + "entries only this loader reads: " + ", ".join(repr(n[:80]) for n in only[:10]),
+        )
+        out.append(_members_of(source, f, entry, [e.to_zipinfo() for e in view.entries]))
+    if zf is not None:
+        try:
+            endrec = zipfile._EndRecData(f)  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001 - a private helper; the views above already cover the directory
+            endrec = None
+        start = endrec[9] - endrec[5] - (76 if endrec[0] == b"PK\x06\x06" else 0) if endrec else None
+        if endrec and start == getattr(zf, "start_dir", None) and endrec[4] != len(zf.infolist()):
+            # zipfile ignores the count; miniz reads exactly that many entries (or fails when there are fewer).
+            entry.add_anomaly(
+                "zip.directory_mismatch", source.display, "the end record's entry count differs from the central directory",
+                f"count {endrec[4]}, directory holds {len(zf.infolist())} entries",
+            )
+        # Streaming readers walk the local headers from offset 0: a header no directory names is a member too.
+        # Members back to back from offset 0 up to the directory leave no room for one: the walk is skipped.
+        sized = {m.info.header_offset: m.end - m.data_start for m in members if m.end is not None and m.data_start is not None}
+        known = {m.info.header_offset for m in members}
+        hidden = [] if _back_to_back(members, getattr(zf, "start_dir", None)) else [
+            e for e in local_walk(f, source.size, sized, limits.max_archive_members) if e.header_offset not in known
+        ]
+        if hidden:
+            entry.add_anomaly(
+                "zip.directory_mismatch",
+                source.display,
+                "local headers that no central directory names (a streaming reader extracts them)",
+                ", ".join(f"{e.name[:80]!r} at {e.header_offset}" for e in hidden[:10]),
+            )
+            out.append(_members_of(source, f, entry, [e.to_zipinfo() for e in hidden if not e.flags & 0x08]))
+    return out
+
+
+def _back_to_back(members: list[Member], cd_start: int | None) -> bool:
+    pos = 0
+    for m in sorted(members, key=lambda m: m.info.header_offset):
+        if m.info.header_offset != pos or m.end is None:
+            return False
+        pos = m.end
+    return cd_start is not None and pos == cd_start
+
+
+def _members_of(source: Source, f: BinaryIO, entry: FileEntry, infos: list[zipfile.ZipInfo]) -> list[Member]:
+    members = []
+    for info in infos:
+        m = Member(info, info.filename)
+        for anomaly in check_member_name(info.orig_filename, f"{source.display}!{m.name}"):
+            entry.add_anomaly(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
+        _check_local_header(source, f, m, entry)
+        members.append(m)
+    return members
 
 
 # --- listing and structure ------------------------------------------------------------------------------
@@ -471,11 +565,21 @@ def _finish_lazy_crc(opened: _Opened) -> None:
 # --- classification -------------------------------------------------------------------------------------
 
 
-def _classify_and_read(source: Source, ctx: ReadContext, entry: FileEntry, f: BinaryIO, members: list[Member]) -> None:
+def _classify_and_read(
+    source: Source, ctx: ReadContext, entry: FileEntry, f: BinaryIO, members: list[Member], done: set[Any] | None = None
+) -> None:
+    """Classify by ``members`` and read them. ``done``: keys of members already read through another loader's
+    view (they are not read twice); a second view never changes the entry's format."""
     files = [m for m in members if not m.is_dir]
     by_name = {m.name: m for m in files}
     torch_prefix = _torch_prefix(by_name)
-    if torch_prefix is not None:
+    todo = files if done is None else [m for m in files if info_key(m.info) not in done]
+    if done is not None:
+        if torch_prefix is not None:
+            _read_torch(source, ctx, entry, todo, torch_prefix, all_names={m.name for m in files}, second=True)
+        else:
+            _read_generic(source, ctx, entry, todo)
+    elif torch_prefix is not None:
         _read_torch(source, ctx, entry, files, torch_prefix)
     elif files and all(m.name.endswith(".npy") for m in files):
         entry.format = Format.NUMPY_ARCHIVE
@@ -492,28 +596,44 @@ def _classify_and_read(source: Source, ctx: ReadContext, entry: FileEntry, f: Bi
 
 
 def _torch_prefix(by_name: dict[str, Member]) -> str | None:
+    # torch's reader (miniz) looks records up case-insensitively: 'archive/DATA.PKL' is its data.pkl (round 15).
     for name in by_name:
         parts = name.split("/")
-        if len(parts) == 2 and parts[1] == "data.pkl":
+        if len(parts) == 2 and parts[1].casefold() == "data.pkl":
             return parts[0]
-    return "" if "data.pkl" in by_name else None
+    return "" if any(n.casefold() == "data.pkl" for n in by_name) else None
 
 
-def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, files: list[Member], prefix: str) -> None:
+def _is_pickle_name(name: str) -> bool:
+    return name.casefold().endswith(PICKLE_SUFFIXES)
+
+
+def _read_torch(
+    source: Source,
+    ctx: ReadContext,
+    entry: FileEntry,
+    files: list[Member],
+    prefix: str,
+    all_names: set[str] | None = None,
+    second: bool = False,
+) -> None:
+    """``files``: the members to read; ``all_names``: every member name of this view (for the version check);
+    ``second``: another loader's view of an archive already classified (format and kind stay)."""
     from weightwarden.picklevm import analyze  # lazy: only archives with pickles need the machine
 
-    entry.format = Format.PYTORCH_ZIP
-    entry.metadata["prefix"] = prefix
+    if not second or entry.format == Format.ZIP:
+        entry.format = Format.PYTORCH_ZIP
+        entry.metadata["prefix"] = prefix
     lead = f"{prefix}/" if prefix else ""
     code_files: list[str] = []
     others: list[Member] = []
     storages: dict[str, tuple[str, int | None]] = {}
     for m in files:
-        if m.name.endswith(PICKLE_SUFFIXES):
+        if _is_pickle_name(m.name):
             _analyze_pickle(source, ctx, entry, m, analyze, storages)
     for m in files:
         rel = m.name[len(lead) :] if m.name.startswith(lead) else None
-        if m.name.endswith(PICKLE_SUFFIXES):
+        if _is_pickle_name(m.name):
             continue
         elif rel is not None and rel.startswith("data/") and rel[len("data/") :] in storages:
             info = m.info
@@ -534,7 +654,9 @@ def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, files: list[
             continue
         else:
             others.append(m)
-    entry.metadata["kind"] = "torchscript" if code_files or f"{lead}constants.pkl" in {m.name for m in files} else "pytorch"
+    names = all_names if all_names is not None else {m.name for m in files}
+    if not second or entry.metadata.get("kind") in (None, "zip"):
+        entry.metadata["kind"] = "torchscript" if code_files or f"{lead}constants.pkl" in names else "pytorch"
     if code_files:
         entry.add_anomaly(
             "torch.torchscript_code",
@@ -542,7 +664,6 @@ def _read_torch(source: Source, ctx: ReadContext, entry: FileEntry, files: list[
             f"TorchScript archive: torch.load hands it to torch.jit.load, which compiles and runs its {len(code_files)} code files",
             ", ".join(code_files[:20]) + (" ..." if len(code_files) > 20 else ""),
         )
-    names = {m.name for m in files}
     if f"{lead}version" not in names and f"{lead}.data/version" not in names:
         entry.add_anomaly("torch.missing_version", source.display, "PyTorch archive without a version record")
     _read_generic(source, ctx, entry, others)

@@ -28,13 +28,15 @@ DIFFERENTIAL = ScanRule(
     "WW-ARC-001",
     Severity.HIGH,
     "Archive headers disagree (parser differential)",
-    "The local header and the central directory of a member disagree (name, flags, compression, sizes), a "
+    "Zip loaders find different member lists (two central directories), the local header and the central "
+    "directory of a member disagree (name, flags, compression, sizes), a "
     "member's CRC-32 does not match its bytes, two members share a name or bytes, or another file is "
     "prepended (tar and 7z: duplicate member names). Loaders and scanners then read different content: this "
     "is how scanners get bypassed.",
     _REDOWNLOAD,
     (CWE_INTERPRETATION_CONFLICT, CWE_INTEGRITY_CHECK, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=(
+        "zip.directory_mismatch",
         "zip.local_name_mismatch",
         "zip.flag_mismatch",
         "zip.compression_mismatch",
@@ -46,6 +48,7 @@ DIFFERENTIAL = ScanRule(
         "zip.bad_local_header",
         "tar.duplicate_name",
         "7z.duplicate_name",
+        "7z.name_rewritten",
     ),
 )
 MALFORMED = ScanRule(
@@ -79,7 +82,7 @@ UNSCANNABLE = ScanRule(
     "compression methods to hide payloads from scanners while custom loaders still read them.",
     "Ask for an unencrypted archive with standard compression (stored or deflate), or inspect it manually.",
     (CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
-    anomaly_codes=("zip.encrypted_member", "zip.unsupported_compression", "7z.encrypted"),
+    anomaly_codes=("zip.encrypted_member", "zip.unsupported_compression", "7z.encrypted", "archive.member_not_read"),
 )
 TRAVERSAL = ScanRule(
     "WW-ARC-005",
