@@ -664,8 +664,9 @@ def digest_column_views(table: np.ndarray) -> list[tuple[str, float, int]]:
         best, windows = column_savings(np.ascontiguousarray(symbols), width, windowed)
         views.append((name, best, windows))
     # Round 12: every column in row windows of the digests sorted by every other key (see keyed_column_savings).
-    best, windows = keyed_column_savings(digest_keys(table), table, own=True)
+    best, windows, pooled, partitions = keyed_column_savings(digest_keys(table), table, own=True)
     views.append(("low 7 bits at one offset of digests consecutive in the order of another offset", best, windows))
+    views.append(("low 7 bits of many such windows together", pooled, partitions))
     return views
 
 
@@ -681,8 +682,10 @@ def sketch_set_reason(matrix: np.ndarray, digests: np.ndarray | None = None) -> 
     views = [(name, *column_savings(symbols, width, True)) for name, symbols, width in (
         ("bytes", matrix, 8), ("low 7 bits", matrix & 0x7F, 7))]
     if digests is not None:
-        keyed = keyed_column_savings(digest_keys(np.asarray(digests, dtype=np.uint8)), matrix, own=False)
-        views.append(("low 7 bits, in the order of a digest offset,", *keyed))
+        best, windows, pooled, partitions = keyed_column_savings(
+            digest_keys(np.asarray(digests, dtype=np.uint8)), matrix, own=False)
+        views += [("low 7 bits, in the order of a digest offset,", best, windows),
+                  ("low 7 bits, in many windows of the order of a digest offset,", pooled, partitions)]
     name, saving = _best_view(views)
     if saving >= COLUMN_SET_DESCRIPTION_BITS:
         return (f"the {name} at the same position of its {matrix.shape[0]} sketches have a description "
@@ -717,6 +720,7 @@ def sketch_set_reason(matrix: np.ndarray, digests: np.ndarray | None = None) -> 
 # false refusal is unchanged (< 1e-9, test_stated_bound_with_the_keyed_views).
 _KEY_SYMBOLS = 128  # the low 7 bits of the judged column
 _KEY_MIN_ROWS = _COLUMN_BLOCK  # rows expected in the narrowest key range
+_POOL_CELLS = 256  # most cells of one partition judged together by one estimator (_pooled_saving)
 # Cost bound: counts judged over all keys of one test (the finest level; the pyramid adds ~2x). The 63 digest keys
 # × 30 columns × 256 bins × 128 fit (a set of 16,384+ digests gets the finest bins); sketch columns are many, so
 # their key ranges are coarser (num_perm 16: 64 bins at 20,000 prompts; num_perm 128: 8; see decisions.md).
@@ -731,38 +735,84 @@ def digest_keys(table: np.ndarray) -> list[tuple[np.ndarray, tuple[int, ...]]]:
     return keys
 
 
-def _range_pyramid(level: np.ndarray, width: int, t: np.ndarray, g: np.ndarray) -> tuple[float, int]:
-    """Best saving over dyadic windows of consecutive key bins (each starting at every half width) of counts
-    [bins, columns, alphabet], and how many windows: a window's length is its own count of rows."""
-    best, windows = -math.inf, 0
+@lru_cache(maxsize=8)
+def _kt_tables64(alphabet: int, longest: int) -> tuple[np.ndarray, np.ndarray]:
+    """_kt_tables in float64 as cumulative sums of logs (Γ(c+α) = Γ(α)·Π_{i<c}(i+α)): the pooled windows reach
+    ~2N symbols, where float32 tables would lose bits."""
+    i = np.arange(longest, dtype=np.float64)
+    t = np.concatenate([[0.0], np.cumsum(np.log2(i + _KT_ALPHA))])
+    g = np.concatenate([[0.0], np.cumsum(np.log2(i + alphabet * _KT_ALPHA))])
+    return t, g
 
-    def judge(counts: np.ndarray) -> None:
+
+def _pooled_saving(counts: np.ndarray, saving: np.ndarray, width: int, tables: tuple[np.ndarray, np.ndarray]
+                   ) -> float:
+    """The best saving of ONE estimator over the union of the j cells with the largest own savings (j = 1 ..
+    _POOL_CELLS) of a partition (cells: disjoint sets of table entries), less the cost of naming j and the subset:
+    log2 _POOL_CELLS + log2 C(P, j). Summed over j and the subsets those weights are <= 1 (Kraft), so this is one
+    model of the mixture, whatever cells the encoder picks."""
+    t, g = tables
+    flat_saving = saving.ravel()
+    flat = counts.reshape(len(flat_saving), -1)
+    cells = len(flat_saving)
+    top = min(cells, _POOL_CELLS)
+    pick = np.argpartition(-flat_saving, top - 1)[:top]
+    pick = pick[np.argsort(-flat_saving[pick], kind="stable")]
+    union = np.cumsum(flat[pick], axis=0)
+    length = union.sum(axis=1)
+    fits = length < len(g)
+    if not fits.any():
+        return -math.inf
+    union, length = union[fits], length[fits]
+    j = np.arange(1, top + 1)[fits]
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log2(np.arange(1, cells + 1, dtype=np.float64)))])
+    naming = math.log2(_POOL_CELLS) + log_fact[cells] - log_fact[j] - log_fact[cells - j]
+    pooled = width * length - (g[length] - np.take(t, union).sum(axis=-1)) - naming
+    return float(pooled.max())
+
+
+def _range_pyramid(level: np.ndarray, width: int, t: np.ndarray, g: np.ndarray,
+                   pool: tuple[np.ndarray, np.ndarray]) -> tuple[float, int, float, int]:
+    """Best saving over dyadic windows of consecutive key bins (each starting at every half width) of counts
+    [bins, columns, alphabet], and how many windows: a window's length is its own count of rows. Then the best
+    pooled saving (_pooled_saving) over the partitions (the aligned windows of one width), and how many."""
+    best, windows = -math.inf, 0
+    pooled, partitions = -math.inf, 0
+
+    def judge(counts: np.ndarray) -> np.ndarray:
         nonlocal best, windows
         length = counts.sum(axis=-1)
         # float32 sums of at most 2^7 terms of magnitude < 2^20: error < 0.01 bit, as in _window_savings
         saving = width * length - (g[length] - np.take(t, counts).sum(axis=-1, dtype=np.float32))
         best = max(best, float(saving.max()))
         windows += counts.shape[0] * counts.shape[1]
+        return saving
 
-    judge(level)
-    while level.shape[0] >= 2:
+    saving = judge(level)
+    while True:
+        pooled = max(pooled, _pooled_saving(level, saving, width, pool))
+        partitions += 1
+        if level.shape[0] < 2:
+            return best, windows, pooled, partitions
         pairs = level[:-1] + level[1:]  # windows of twice the width, starting every width
-        judge(pairs)
+        saving = judge(pairs)[0::2]
         level = pairs[0::2]
-    return best, windows
 
 
 def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols: np.ndarray,
-                         own: bool) -> tuple[float, int]:
+                         own: bool) -> tuple[float, int, float, int]:
     """The best saving of the low 7 bits of each column of ``symbols`` (N × C) over windows of key value ranges,
-    for each key, and how many windows were judged. ``own``: the keys are columns of ``symbols`` itself (digests),
+    for each key, and how many windows were judged; then the best pooled saving over the partitions of each key's
+    range (many windows, each too short to judge alone, under one estimator: _pooled_saving) and how many
+    partitions there were (each one model of the mixture). ``own``: the keys are columns of ``symbols`` itself (digests),
     and a key's own columns are not judged in its order (their counts are left at zero: a window of no rows
     saves nothing, and is still counted in the windows, which only makes the bound looser)."""
     symbols = np.asarray(symbols, dtype=np.uint8)
     rows, cols = symbols.shape
     if rows < 2 * _KEY_MIN_ROWS or cols == 0 or not keys:
-        return -math.inf, 0
+        return -math.inf, 0, -math.inf, 0
     t, g = _kt_tables(_KEY_SYMBOLS, rows)
+    pool = _kt_tables64(_KEY_SYMBOLS, 2 * rows)
     bins = 256
     while bins > 2 and (rows < bins * _KEY_MIN_ROWS or bins * cols * _KEY_SYMBOLS > _COLUMN_CELLS
                         or len(keys) * bins * cols * _KEY_SYMBOLS > _KEYED_CELLS):
@@ -775,6 +825,7 @@ def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols
     base = (symbols & 0x7F).astype(np.int32 if rows * cols <= _CHUNK or cells > 1 << 16 else np.uint16)
     base += np.arange(cols, dtype=base.dtype) * _KEY_SYMBOLS
     best, windows = -math.inf, 0
+    pooled, partitions = -math.inf, 0
     for key, made_of in keys:
         binned = (key >> shift).astype(np.int64)
         if rows * cols <= _CHUNK:
@@ -792,6 +843,7 @@ def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols
         level = level.reshape(bins, cols, _KEY_SYMBOLS)
         if own:
             level[:, list(made_of)] = 0
-        saving, judged = _range_pyramid(level, 7, t, g)
+        saving, judged, shared, models = _range_pyramid(level, 7, t, g, pool)
         best, windows = max(best, saving), windows + judged
-    return best, windows
+        pooled, partitions = max(pooled, shared), partitions + models
+    return best, windows, pooled, partitions
