@@ -70,3 +70,181 @@ def _read_key(digests: list[bytes], key: int, rows: int, column: int, start: int
     rows, cut one byte column, undo the separators and the case."""
     ranked = sorted(digests, key=lambda d: d[key:key + 2])[start:start + rows]
     return bytes(d[column] for d in ranked).translate(bytes.maketrans(b"_~+/:.-", b"       ")).lower()
+
+
+def _table(digests: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32)
+
+
+# ------------------------------------------------------------------ class 1: text in blocks of a writer-chosen order
+
+
+@pytest.mark.parametrize("n,frac,key,stagger", [
+    (20_000, 0.1, 30, True), (20_000, 0.1, 30, False), (20_000, 0.01, 30, True), (5000, 0.1, 30, True),
+    (5000, 0.05, 20, True), (5000, 0.1, 0, True), (5000, 0.1, 4, True), (2000, 0.1, 30, True), (2000, 0.1, 4, True),
+    (1500, 0.1, 30, True), (800, 0.1, 30, True), (800, 0.1, 6, True)])
+def test_text_in_blocks_of_a_writer_chosen_order_is_refused(n, frac, key, stagger):
+    from weightwarden.indicators.randomness import digest_set_reason
+
+    columns = tuple(c for c in TEXT_COLUMNS + (21, 22, 30, 31) if c not in (key, key + 1))[:16]
+    digests = _key2_digests(n, frac, key, seed=n + key, stagger=stagger, columns=columns)
+    assert _read_key(digests, key, 40, columns[0]).startswith(b"ignore all previous")  # the PoC reads back
+    assert digest_set_reason(digests) is not None
+
+
+def test_the_round11_views_alone_passed_the_poc():
+    """Every view before round 12 stayed below 0 bits on the report's kst.json shape; the keyed windows see it."""
+    from weightwarden.indicators.randomness import digest_column_views
+
+    views = digest_column_views(_table(_key2_digests(20_000, 0.1, 30, seed=3)))
+    old = [best for name, best, _ in views if "another offset" not in name and "many such" not in name]
+    assert max(old) < 0
+    assert dict((name, best) for name, best, _ in views)[
+        "low 7 bits at one offset of digests consecutive in the order of another offset"] > 1000
+
+
+def test_many_short_blocks_each_flattened_locally_are_refused_together():
+    """Blocks too short to judge alone (60 characters every 1,000 key ranks, each segment flattened by its own
+    filler: 19,200 characters) share one alphabet: the pooled view (one estimator over many windows) sees them."""
+    from weightwarden.indicators.randomness import digest_column_views, digest_set_reason
+
+    n, block, every = 20_000, 60, 1000
+    rng = random.Random(5)
+    gen = np.random.default_rng(5)
+    table = gen.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    text = np.frombuffer(_disguised(block * (n // every) * len(TEXT_COLUMNS), rng), dtype=np.uint8)
+    pos = 0
+    for k, c in enumerate(TEXT_COLUMNS):
+        parts = []
+        for _ in range(n // every):
+            parts.append(_flattened(text[pos:pos + block], every, k * every // len(TEXT_COLUMNS) % (every - block),
+                                    rng, gen))
+            pos += block
+        table[:, c] = np.concatenate(parts)
+    rising = _rising_key(n, rng)
+    table[:, 30], table[:, 31] = rising >> 8, rising & 0xFF
+    digests = sorted(bytes(row) for row in table)
+    views = {name: best for name, best, _ in digest_column_views(_table(digests))}
+    assert views["low 7 bits at one offset of digests consecutive in the order of another offset"] < 60
+    assert digest_set_reason(digests) is not None
+
+
+def test_a_key_at_an_odd_hex_position_is_refused():
+    """`sort -k1.62,1.65`: the key starts at the low nibble of byte 29 (a straddled 8-bit key leads it)."""
+    from weightwarden.indicators.randomness import digest_set_reason
+
+    n = 5000
+    table, rising = _keyed_table(n, 0.1, 29, seed=7)
+    table[:, 29] = (table[:, 29] & 0xF0) | (rising >> 12)
+    table[:, 30] = (rising >> 4) & 0xFF
+    table[:, 31] = ((rising & 0x0F) << 4) | (table[:, 31] & 0x0F)
+    digests = sorted(bytes(row) for row in table)
+    ranked = sorted(digests, key=lambda d: d.hex()[59:63])[:40]
+    assert bytes(d[2] for d in ranked).translate(bytes.maketrans(b"_~+/:.-", b"       ")).lower().startswith(
+        b"ignore all previous")
+    assert digest_set_reason(digests) is not None
+
+
+def test_a_key_spread_over_two_bytes_high_nibbles_is_refused():
+    """`sort -k1.41,1.41 -k1.51,1.51`: the key's leading 4 bits in the high nibble of byte 20, the next 4 in that
+    of byte 25; blocks of N/64 rows lie inside one leading-nibble group (a range of byte 20 16 values wide)."""
+    from weightwarden.indicators.randomness import digest_set_reason
+
+    n = 20_000
+    table, rising = _keyed_table(n, 1 / 64, 20, seed=8)
+    table[:, 20] = ((rising >> 12) << 4) | (table[:, 20] & 0x0F)
+    table[:, 25] = (((rising >> 8) & 0x0F) << 4) | (table[:, 25] & 0x0F)
+    digests = sorted(bytes(row) for row in table)
+    ranked = sorted(digests, key=lambda d: (d[20] >> 4, d[25] >> 4))[:40]
+    assert bytes(d[2] for d in ranked).translate(bytes.maketrans(b"_~+/:.-", b"       ")).lower().startswith(
+        b"ignore all previous")
+    assert digest_set_reason(digests) is not None
+
+
+@pytest.mark.parametrize("n,size,frac", [(5000, 64, 0.1), (20_000, 64, 0.02), (3000, 512, 0.1)])
+def test_text_in_sketch_columns_keyed_by_a_digest_is_refused(n, size, frac):
+    """Sketch columns in blocks of the order of digest bytes 30-31 (the same construction in 16 sketch byte
+    columns): the round-10 sketch windows (canonical order) pass it, the keyed ones do not."""
+    from weightwarden.indicators.randomness import sketch_set_reason
+
+    columns = tuple(range(4, 4 + 3 * 16, 3))
+    sketches, rising = _keyed_table(n, frac, 0, seed=n, columns=columns, width=size)
+    gen = np.random.default_rng(n)
+    digests = gen.integers(0, 256, size=(n, 32), dtype=np.uint8)
+    digests[:, 30], digests[:, 31] = rising >> 8, rising & 0xFF
+    order = np.lexsort(digests.T[::-1])  # the set's canonical order: sorted by digest
+    sketches, digests = sketches[order], digests[order]
+    assert sketch_set_reason(sketches) is None
+    assert sketch_set_reason(sketches, digests) is not None
+
+
+# ------------------------------------------------------------------ honest sets, the bound, the construction
+
+
+def test_honest_sets_with_the_keyed_views_are_never_refused():
+    """Property: HMAC digests under random keys (1 to 20,000, one maximal set), and uniform sketches judged in the
+    order of their digests, pass."""
+    from weightwarden.indicators.randomness import MAX_SET_DIGESTS, digest_set_reason, sketch_set_reason
+
+    rng = random.Random(12)
+    for i, n in enumerate([1, 2, 127, 128, 129, 255, 256, 257, 300, 640, 800, 1000, 2049, 5000, 9999, 20_000]):
+        key = rng.randbytes(32)
+        digests = sorted(hmac.digest(key, j.to_bytes(4, "big"), "sha256") for j in range(n))
+        assert digest_set_reason(digests) is None, (i, n)
+        size = (64, 512)[i % 2] if n <= 5000 else 64
+        sketches = np.random.default_rng(i).integers(0, 256, size=(n, size), dtype=np.uint8)
+        assert sketch_set_reason(sketches, _table(digests)) is None, (i, n, size)
+    digests = sorted(hmac.digest(rng.randbytes(32), j.to_bytes(4, "big"), "sha256") for j in range(MAX_SET_DIGESTS))
+    assert digest_set_reason(digests) is None
+
+
+def test_a_keys_own_columns_are_not_judged_in_its_order():
+    """In the order of byte k, byte k itself is sorted: judged there it would refuse every set. The digest keys
+    leave their own columns out (own=True); the same table read as foreign columns would be refused."""
+    from weightwarden.indicators.randomness import digest_keys, keyed_column_savings
+
+    table = np.random.default_rng(4).integers(0, 256, size=(4000, 32), dtype=np.uint8)
+    own = keyed_column_savings(digest_keys(table), table, own=True)
+    foreign = keyed_column_savings(digest_keys(table), table, own=False)
+    assert own[0] < 40 and own[2] < 40
+    assert foreign[0] > 1000
+
+
+def test_digest_keys_are_every_8_bit_field_at_a_nibble_boundary():
+    from weightwarden.indicators.randomness import digest_keys
+
+    table = np.random.default_rng(2).integers(0, 256, size=(50, 32), dtype=np.uint8)
+    keys = digest_keys(table)
+    assert len(keys) == 63
+    for i, row in enumerate(table):
+        hexed = bytes(row).hex()
+        fields = sorted(int(hexed[p:p + 2], 16) for p in range(0, 63))
+        assert sorted(int(key[i]) for key, _ in keys) == fields
+
+
+def test_pooled_tables_equal_the_float32_ones():
+    from weightwarden.indicators.randomness import _kt_tables, _kt_tables64
+
+    t, g = _kt_tables(128, 5000)
+    t64, g64 = _kt_tables64(128, 5000)
+    assert np.allclose(t, t64[:5001], rtol=1e-5, atol=1e-3) and np.allclose(g, g64[:5001], rtol=1e-9, atol=1e-6)
+
+
+def test_stated_bound_with_the_keyed_views():
+    """The keyed windows and the pooled partitions join the digest mixture (log2 M grows, d stays 40), so the
+    per-set total stays as stated in round 11 (< 1e-9). The pooled naming weights sum to 1 (Kraft)."""
+    import math
+
+    from weightwarden.indicators import randomness as r
+
+    assert r.DIGEST_SET_DESCRIPTION_BITS == r.COLUMN_SET_DESCRIPTION_BITS == 40
+    cells = 7680
+    kraft = sum(1 / r._POOL_CELLS * math.comb(cells, j) * 2.0 ** -math.log2(math.comb(cells, j))
+                for j in range(1, r._POOL_CELLS + 1))
+    assert math.isclose(kraft, 1.0)
+    per_sketch = r.MAX_SET_DIGESTS * 2.0 ** -r.SKETCH_DESCRIPTION_BITS
+    tie10 = r.MAX_SET_DIGESTS ** 2 / 2 * 2.0 ** (-8 * r.DIGEST_ORDERED_FROM)
+    assert per_sketch + 2.0 ** -40 + tie10 + 10 * 2.0 ** -215 + 2.0 ** -40 < 1e-9
+    table = np.random.default_rng(1).integers(0, 256, size=(20_000, 32), dtype=np.uint8)
+    windows = sum(w for _, _, w in r.digest_column_views(table))
+    assert 19 < math.log2(windows) < 22  # ~20.6 bits at 20,000 digests (round 11: ~15.7)

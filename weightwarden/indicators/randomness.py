@@ -720,6 +720,7 @@ def sketch_set_reason(matrix: np.ndarray, digests: np.ndarray | None = None) -> 
 # false refusal is unchanged (< 1e-9, test_stated_bound_with_the_keyed_views).
 _KEY_SYMBOLS = 128  # the low 7 bits of the judged column
 _KEY_MIN_ROWS = _COLUMN_BLOCK  # rows expected in the narrowest key range
+_POOL_ROUNDS = 2  # re-rankings by the pooled profile (_pooled_saving)
 _POOL_CELLS = 256  # most cells of one partition judged together by one estimator (_pooled_saving)
 # Cost bound: counts judged over all keys of one test (the finest level; the pyramid adds ~2x). The 63 digest keys
 # × 30 columns × 256 bins × 128 fit (a set of 16,384+ digests gets the finest bins); sketch columns are many, so
@@ -745,30 +746,47 @@ def _kt_tables64(alphabet: int, longest: int) -> tuple[np.ndarray, np.ndarray]:
     return t, g
 
 
-def _pooled_saving(counts: np.ndarray, saving: np.ndarray, width: int, tables: tuple[np.ndarray, np.ndarray]
-                   ) -> float:
-    """The best saving of ONE estimator over the union of the j cells with the largest own savings (j = 1 ..
-    _POOL_CELLS) of a partition (cells: disjoint sets of table entries), less the cost of naming j and the subset:
+@lru_cache(maxsize=8)
+def _log2_factorials(n: int) -> np.ndarray:
+    """log2 k! for k = 0..n."""
+    return np.concatenate([[0.0], np.cumsum(np.log2(np.arange(1, n + 1, dtype=np.float64)))])
+
+
+def _pooled_saving(counts: np.ndarray, saving: np.ndarray, length: np.ndarray, width: int,
+                   tables: tuple[np.ndarray, np.ndarray]) -> float:
+    """The best saving of ONE estimator over the union of the first j cells of a ranking of a partition's cells
+    (disjoint sets of table entries; j = 1 .. _POOL_CELLS), less the cost of naming j and the subset:
     log2 _POOL_CELLS + log2 C(P, j). Summed over j and the subsets those weights are <= 1 (Kraft), so this is one
-    model of the mixture, whatever cells the encoder picks."""
+    model of the mixture whatever subsets the encoder tries. It tries the cells ranked by their own saving, then
+    (_POOL_ROUNDS times) ranked by their likelihood under the symbol frequencies of the best union so far: text
+    too sparse for any window alone still shares one alphabet across the windows."""
     t, g = tables
-    flat_saving = saving.ravel()
-    flat = counts.reshape(len(flat_saving), -1)
-    cells = len(flat_saving)
+    flat = counts.reshape(saving.size, -1)
+    occupied = length.ravel() > 0
+    as_float = None  # the counts as float32, made once if a re-ranking needs them
+    # empty cells (a key's own columns) save 0 bits and would rank above every cell of uniform bytes
+    score = np.where(occupied, saving.ravel(), -np.inf)
+    cells = saving.size
     top = min(cells, _POOL_CELLS)
-    pick = np.argpartition(-flat_saving, top - 1)[:top]
-    pick = pick[np.argsort(-flat_saving[pick], kind="stable")]
-    union = np.cumsum(flat[pick], axis=0)
-    length = union.sum(axis=1)
-    fits = length < len(g)
-    if not fits.any():
-        return -math.inf
-    union, length = union[fits], length[fits]
-    j = np.arange(1, top + 1)[fits]
-    log_fact = np.concatenate([[0.0], np.cumsum(np.log2(np.arange(1, cells + 1, dtype=np.float64)))])
-    naming = math.log2(_POOL_CELLS) + log_fact[cells] - log_fact[j] - log_fact[cells - j]
-    pooled = width * length - (g[length] - np.take(t, union).sum(axis=-1)) - naming
-    return float(pooled.max())
+    log_fact = _log2_factorials(cells)
+    naming = math.log2(_POOL_CELLS) + log_fact[cells] - log_fact[1:top + 1] - log_fact[cells - np.arange(1, top + 1)]
+    best = -math.inf
+    for round_ in range(_POOL_ROUNDS + 1):
+        pick = np.argpartition(-score, top - 1)[:top]
+        pick = pick[np.argsort(-score[pick], kind="stable")]
+        union = np.cumsum(flat[pick], axis=0)
+        length = union.sum(axis=1)
+        fits = length < len(g)
+        if not fits.any():
+            return best
+        pooled = width * length[fits] - (g[length[fits]] - np.take(t, union[fits]).sum(axis=-1)) - naming[fits]
+        best = max(best, float(pooled.max()))
+        if round_ < _POOL_ROUNDS:
+            chosen = union[int(np.flatnonzero(fits)[np.argmax(pooled)])].astype(np.float64)
+            profile = np.log2((chosen + _KT_ALPHA) / (chosen.sum() + len(chosen) * _KT_ALPHA) * len(chosen))
+            as_float = flat.astype(np.float32) if as_float is None else as_float
+            score = np.where(occupied, as_float @ profile.astype(np.float32), -np.inf)
+    return best
 
 
 def _range_pyramid(level: np.ndarray, width: int, t: np.ndarray, g: np.ndarray,
@@ -779,24 +797,24 @@ def _range_pyramid(level: np.ndarray, width: int, t: np.ndarray, g: np.ndarray,
     best, windows = -math.inf, 0
     pooled, partitions = -math.inf, 0
 
-    def judge(counts: np.ndarray) -> np.ndarray:
+    def judge(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nonlocal best, windows
         length = counts.sum(axis=-1)
         # float32 sums of at most 2^7 terms of magnitude < 2^20: error < 0.01 bit, as in _window_savings
         saving = width * length - (g[length] - np.take(t, counts).sum(axis=-1, dtype=np.float32))
         best = max(best, float(saving.max()))
         windows += counts.shape[0] * counts.shape[1]
-        return saving
+        return saving, length
 
-    saving = judge(level)
+    saving, length = judge(level)
     while True:
-        pooled = max(pooled, _pooled_saving(level, saving, width, pool))
+        pooled = max(pooled, _pooled_saving(level, saving, length, width, pool))
         partitions += 1
         if level.shape[0] < 2:
             return best, windows, pooled, partitions
         pairs = level[:-1] + level[1:]  # windows of twice the width, starting every width
-        saving = judge(pairs)[0::2]
-        level = pairs[0::2]
+        saving, length = judge(pairs)
+        saving, length, level = saving[0::2], length[0::2], pairs[0::2]
 
 
 def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols: np.ndarray,
@@ -827,11 +845,11 @@ def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols
     best, windows = -math.inf, 0
     pooled, partitions = -math.inf, 0
     for key, made_of in keys:
-        binned = (key >> shift).astype(np.int64)
         if rows * cols <= _CHUNK:
-            index = base + (binned * cells)[:, None]
+            index = base + ((key >> shift).astype(np.int32) * cells)[:, None]
             level = np.bincount(index.ravel(), minlength=bins * cells).reshape(bins, cells)
         else:
+            binned = key >> shift
             order = np.argsort(binned, kind="stable")
             edges = np.searchsorted(binned[order], np.arange(bins + 1))
             level = np.zeros((bins, cells), dtype=np.int64)
