@@ -145,17 +145,19 @@ def test_a_key_at_an_odd_hex_position_is_refused():
     assert digest_set_reason(digests) is not None
 
 
-def test_a_key_spread_over_two_bytes_high_nibbles_is_refused():
-    """`sort -k1.41,1.41 -k1.51,1.51`: the key's leading 4 bits in the high nibble of byte 20, the next 4 in that
-    of byte 25; blocks of N/64 rows lie inside one leading-nibble group (a range of byte 20 16 values wide)."""
+def test_a_key_spread_over_the_high_nibbles_of_four_bytes_is_refused():
+    """`sort -k1.41,1.41 -k1.51,1.51 -k1.53,1.53 -k1.59,1.59`: the 16-bit key in the high nibbles of bytes 20, 25,
+    26 and 29 (no byte holds more than 4 of its bits). Its leading nibble is the high nibble of byte 20, so a
+    block of N/64 rows lies in one range of byte 20 16 values wide: the keyed windows of byte 20 see it."""
     from weightwarden.indicators.randomness import digest_set_reason
 
     n = 20_000
-    table, rising = _keyed_table(n, 1 / 64, 20, seed=8)
-    table[:, 20] = ((rising >> 12) << 4) | (table[:, 20] & 0x0F)
-    table[:, 25] = (((rising >> 8) & 0x0F) << 4) | (table[:, 25] & 0x0F)
+    columns = (2, 3, 5, 6, 8, 9, 12, 13, 15, 16, 18, 19, 30, 31, 10, 11)
+    table, rising = _keyed_table(n, 1 / 64, 20, seed=8, columns=columns)
+    for shift, c in ((12, 20), (8, 25), (4, 26), (0, 29)):
+        table[:, c] = (((rising >> shift) & 0x0F) << 4) | (table[:, c] & 0x0F)
     digests = sorted(bytes(row) for row in table)
-    ranked = sorted(digests, key=lambda d: (d[20] >> 4, d[25] >> 4))[:40]
+    ranked = sorted(digests, key=lambda d: (d[20] >> 4, d[25] >> 4, d[26] >> 4, d[29] >> 4))[:40]
     assert bytes(d[2] for d in ranked).translate(bytes.maketrans(b"_~+/:.-", b"       ")).lower().startswith(
         b"ignore all previous")
     assert digest_set_reason(digests) is not None
@@ -232,19 +234,18 @@ def test_pooled_tables_equal_the_float32_ones():
 
 def test_stated_bound_with_the_keyed_views():
     """The keyed windows and the pooled partitions join the digest mixture (log2 M grows, d stays 40), so the
-    per-set total stays as stated in round 11 (< 1e-9). The pooled naming weights sum to 1 (Kraft)."""
+    per-set total stays as stated in round 11 (< 1e-9)."""
     import math
 
     from weightwarden.indicators import randomness as r
 
     assert r.DIGEST_SET_DESCRIPTION_BITS == r.COLUMN_SET_DESCRIPTION_BITS == 40
-    cells = 7680
-    kraft = sum(1 / r._POOL_CELLS * math.comb(cells, j) * 2.0 ** -math.log2(math.comb(cells, j))
-                for j in range(1, r._POOL_CELLS + 1))
-    assert math.isclose(kraft, 1.0)
+    log_fact = r._log2_factorials(7680)  # the pooled naming cost, log2 C(P, j), from these
+    assert all(math.isclose(log_fact[k], math.lgamma(k + 1) / math.log(2), rel_tol=1e-12, abs_tol=1e-9)
+               for k in (0, 1, 2, 255, 256, 7679, 7680))
     per_sketch = r.MAX_SET_DIGESTS * 2.0 ** -r.SKETCH_DESCRIPTION_BITS
     tie10 = r.MAX_SET_DIGESTS ** 2 / 2 * 2.0 ** (-8 * r.DIGEST_ORDERED_FROM)
     assert per_sketch + 2.0 ** -40 + tie10 + 10 * 2.0 ** -215 + 2.0 ** -40 < 1e-9
     table = np.random.default_rng(1).integers(0, 256, size=(20_000, 32), dtype=np.uint8)
     windows = sum(w for _, _, w in r.digest_column_views(table))
-    assert 19 < math.log2(windows) < 22  # ~20.6 bits at 20,000 digests (round 11: ~15.7)
+    assert 19 < math.log2(windows) < 21  # ~19.6 bits at 20,000 digests (round 11: ~15.9)
