@@ -79,7 +79,8 @@ def test_text_at_the_same_offset_of_every_digest_is_refused(k, n):
     digests = _flat_digests(k, n, seed=10 * k + n)
     assert _read_back(digests, k).lower().startswith(b"ignore")
     reason = digest_set_reason(digests)
-    assert reason is not None and "of every digest" in reason, reason
+    # round 12's pooled keyed view may be the stronger one (the text is in the rows of the rising prefix key)
+    assert reason is not None and ("of every digest" in reason or "many such windows" in reason), reason
 
 
 def test_the_round9_stream_models_alone_passed_the_poc():

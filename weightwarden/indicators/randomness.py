@@ -713,11 +713,19 @@ def sketch_set_reason(matrix: np.ndarray, digests: np.ndarray | None = None) -> 
 # bit random at no cost, and for any narrow alphabet the low-7-bit view saves at most 1 bit per symbol less than
 # bytes would, for half the counts.
 #
+# Many short blocks: a block too short for any window alone (60 characters every 1,000 key ranks, each segment
+# flattened by its own filler: 19,200 characters in 20,000 digests) still shares ONE alphabet with the others. So
+# each partition of a key's range (the aligned windows of one width × the judged columns: disjoint cells) is also
+# read as one model: name a subset of j cells (log2 _POOL_CELLS + log2 C(P, j) bits) and code their union with one
+# estimator (_pooled_saving; the encoder tries the cells ranked by their own saving and re-ranked by the profile of
+# the best union, which needs no alphabet fixed in advance).
+#
 # Bound: given the key values (bytes other than c), the low 7 bits of column c in any set of rows chosen from them
-# are independent and uniform for HMAC digests and sealed sketches, so the counting bound holds for each window;
-# the windows join the same mixtures (digests: the round-9/10/11 views; sketches: the round-10 sketch columns), so
-# log2 M grows by the added windows (~19 bits more per set view at 20,000 digests) and d stays 40: the per-set
-# false refusal is unchanged (< 1e-9, test_stated_bound_with_the_keyed_views).
+# are independent and uniform for HMAC digests and sealed sketches (the key columns are coded first, at 8 bits),
+# so the counting bound holds for each window and each pooled model (its naming weights sum to <= 1); the windows
+# and the partitions join the same mixtures (digests: the round-9/10/11 views; sketches: the round-10 sketch
+# columns), so log2 M grows by what they add (digests at 20,000: 15.9 -> 19.6 bits; 800: 11.0 -> 15.3) and d stays
+# 40: the per-set false refusal is unchanged (< 1e-9, test_stated_bound_with_the_keyed_views).
 _KEY_SYMBOLS = 128  # the low 7 bits of the judged column
 _KEY_MIN_ROWS = _COLUMN_BLOCK  # rows expected in the narrowest key range
 _POOL_ROUNDS = 2  # re-rankings by the pooled profile (_pooled_saving)
