@@ -731,8 +731,8 @@ _KEY_MIN_ROWS = _COLUMN_BLOCK  # rows expected in the narrowest key range
 _POOL_ROUNDS = 2  # re-rankings by the pooled profile (_pooled_saving)
 _POOL_CELLS = 256  # most cells of one partition judged together by one estimator (_pooled_saving)
 # Cost bound: counts judged over all keys of one test (the finest level; the pyramid adds ~2x). The 63 digest keys
-# × 30 columns × 256 bins × 128 fit (a set of 16,384+ digests gets the finest bins); sketch columns are many, so
-# their key ranges are coarser (num_perm 16: 64 bins at 20,000 prompts; num_perm 128: 8; see decisions.md).
+# × 32 columns get 128 bins (8,192+ digests); sketch columns are many, so their key ranges are coarser (num_perm
+# 16: 64 bins; num_perm 128: 8; num_perm 1024: 2, nearly blind; see decisions.md, round 12).
 _KEYED_CELLS = 1 << 25
 
 
