@@ -732,7 +732,7 @@ _POOL_ROUNDS = 2  # re-rankings by the pooled profile (_pooled_saving)
 _POOL_CELLS = 256  # most cells of one partition judged together by one estimator (_pooled_saving)
 # Cost bound: counts judged over all keys of one test (the finest level; the pyramid adds ~2x). The 63 digest keys
 # × 32 columns get 128 bins (8,192+ digests); sketch columns are many, so their key ranges are coarser (num_perm
-# 16: 64 bins; num_perm 128: 8; num_perm 1024: 2, nearly blind; see decisions.md, round 12).
+# 16: 64 bins; num_perm 128: 8; from num_perm 256 they would get < 8 and are not judged; decisions.md, round 12).
 _KEYED_CELLS = 1 << 25
 
 
@@ -843,6 +843,10 @@ def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols
     while bins > 2 and (rows < bins * _KEY_MIN_ROWS or bins * cols * _KEY_SYMBOLS > _COLUMN_CELLS
                         or len(keys) * bins * cols * _KEY_SYMBOLS > _KEYED_CELLS):
         bins //= 2
+    if len(keys) * 8 * cols * _KEY_SYMBOLS > _KEYED_CELLS:
+        # fewer than 8 key ranges (sketches of num_perm >= 256): nearly blind, and the counting alone would cost
+        # len(keys) passes over up to 32 MB of sketch bytes (tens of seconds); not judged (decisions.md, round 12)
+        return -math.inf, 0, -math.inf, 0
     shift = 8 - (bins.bit_length() - 1)
     cells = cols * _KEY_SYMBOLS
     # The (column, symbol) cell of every byte once, shared by the keys. A small table is counted per key in one
