@@ -112,7 +112,9 @@ def test_text_in_part_of_the_rows_with_the_column_flattened_is_refused():
         table[part:, 32 - k + j] = pool
     digests = [bytes(r) for r in table]
     reason = digest_set_reason(digests)
-    assert reason is not None and "consecutive digests" in reason, reason
+    # round 12's keyed views may be the stronger ones (the text rows are a range of the prefix bytes)
+    assert reason is not None and ("consecutive digests" in reason or "many such windows" in reason
+                                   or "another offset" in reason), reason
 
 
 def test_poc_set_is_refused_by_every_reader(derived):  # noqa: F811

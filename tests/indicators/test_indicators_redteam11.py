@@ -70,7 +70,9 @@ def test_whole_column_views_alone_passed_the_poc():
     digests = _column_text_digests(8000, 0.1, seed=1)
     table = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32)
     views = digest_column_views(table)
-    assert all(best < 20 for name, best, _ in views if "other bytes" not in name)
+    round12 = ("another offset", "many such windows")  # round 12's keyed views see the block as well
+    assert all(best < 20 for name, best, _ in views
+               if "other bytes" not in name and not any(r in name for r in round12))
     assert max(best for name, best, _ in views if "other bytes" in name) > 200
 
 
