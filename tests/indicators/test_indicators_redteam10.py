@@ -133,7 +133,8 @@ def test_poc_set_is_refused_by_every_reader(derived):  # noqa: F811
     for args in _readers(d, crafted):
         result = _run(*args)
         assert result.exit_code != 0, (args, result.output)
-        assert "readable text" in result.output and "of every digest" in result.output, result.output
+        assert "readable text" in result.output and ("of every digest" in result.output  # or round 12's view
+                                                     or "many such windows" in result.output), result.output
 
 
 # ------------------------------------------------------------------ the same trick on sketches
