@@ -14,6 +14,7 @@ D2  Index mode: a declared base line's whole view (withdrawn incident records in
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 
@@ -24,7 +25,9 @@ from tests.registry.service import release
 from tests.registry.test_client import _signed_model
 from tests.registry.test_redteam_round1 import Router, _client
 from weightwarden.registry import client as client_module
-from weightwarden.registry import entries, server as server_module, store as store_module
+from weightwarden.registry import entries
+from weightwarden.registry import server as server_module
+from weightwarden.registry import store as store_module
 from weightwarden.registry.client import RegistryClientError
 from weightwarden.registry.incidents import AffectedModel, new_incident
 
@@ -59,7 +62,7 @@ def _revoked_acme(server, who, tmp):
     model, bundle = _signed_model(tmp / "ok", 1, os.urandom(500))
     with _client(server, tmp, "pub") as c:
         c.publish_release(bundle, model="acme/ok", key=who["acme"].key)
-        digest = "sha256:" + __import__("hashlib").sha256(bundle.read_bytes()).hexdigest()
+        digest = "sha256:" + hashlib.sha256(bundle.read_bytes()).hexdigest()
         c.publish(entries.revocation_body(model="acme/ok", release=digest, reason="CANARY: key stolen"),
                   who["acme"].key)
         evil_release = release("evil/x")
