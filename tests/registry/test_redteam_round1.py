@@ -214,11 +214,13 @@ def test_an_index_that_hides_entries_is_caught_above_the_full_scan_limit(parties
         if not path.startswith("/models/"):
             return body
         view = json.loads(body)
+        view["entries"] = [i for i in view.get("entries", []) if i != hidden]
+        if path.endswith("/entries"):  # the paged line index the index mode reads (round 15)
+            return json.dumps(view).encode()
         for r in view["releases"]:
             r.update(revoked=None, status="current")
         view["latest"] = view["releases"][-1]["bundle"]
         view["incidents"] = []
-        view["entries"] = [i for i in view.get("entries", []) if i != hidden]
         return json.dumps(view).encode()
 
     with RegistryClient("http://r.test", state_dir=tmp / "victim", full_scan_max=0,

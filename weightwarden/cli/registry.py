@@ -493,6 +493,9 @@ def render_check(result: Any, asked_model: str | None = None) -> str:
         # say which, so a reader sees it is the line they meant.
         lines.append(f"  JUDGED AS A RELEASE OF MODEL LINE {printable(result.model, 200)} (the only line claiming "
                      f"it; pass --model {printable(result.model, 200)} to require that line)")
+    if result.mode == "index":  # red team round 15: the weaker guarantee is said next to the verdict
+        lines.append("  JUDGED IN THE INDEX MODE (weaker: from the registry's index and signed view, each entry "
+                     "used proven; see the WEAKER GUARANTEE note)")
     lines += [f"  - {printable(r, 2000)}" for r in result.reasons]
     for inc in result.incidents:
         if inc["state"] not in ("reported", "confirmed"):

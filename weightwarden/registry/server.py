@@ -9,9 +9,10 @@ Reads (public, cacheable):
 - ``GET /entries/<i>``                      one entry (base64 of its exact leaf bytes)
 - ``GET /proof/inclusion?index=&tree_size=``, ``GET /proof/consistency?old=&new=``   (base64 hashes)
 - ``GET /proof/file/<i>?tree_size=``        C2SP tlog-proof file of entry ``i``
-- ``GET /models``, ``GET /models/<ns>/<name>``   model-line views; ``GET /current/<ns>/<name>``  signed
+- ``GET /models``, ``GET /models/<ns>/<name>``   model-line views; ``GET /models/<ns>/<name>/entries?after=&limit=``
+  the line's log indexes, paged (what the client's index mode reads); ``GET /current/<ns>/<name>``  signed
   freshness view (TUF targets metadata, short expiry); ``GET /releases/<sha256:hex>``,
-  ``GET /releases?subject=<hex>``; ``GET /incidents``
+  ``GET /releases?subject=<hex>|bundle=<digest>[&model=<line>]``; ``GET /incidents``
 
 Writes: ``POST /entries`` with a canonical-JSON body and the signature headers of
 :mod:`weightwarden.registry.auth`; answered only after the sequencer's transaction committed, with the
@@ -208,6 +209,16 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
             return _error(404, "not a model line id")
         return store.model_view(model)
 
+    @app.get("/models/{namespace}/{name}/entries", responses={404: {}})
+    def model_entries(namespace: str, name: str, after: int = Query(default=-1, ge=-1, le=2**62),
+                      limit: int = Query(default=1000, ge=1, le=1000)) -> Any:
+        # Red team round 15 (D2): the line's log indexes, paged; the client proves each entry itself.
+        model = f"{namespace}/{name}"
+        if not MODEL_ID.match(model):
+            return _error(404, "not a model line id")
+        page, following, size = store.line_entries(model, after=after, limit=limit)
+        return {"model": model, "tree_size": size, "entries": page, "next": following}
+
     @app.get("/current/{namespace}/{name}", response_class=Response,
              responses={200: {"content": {"application/json": {}}}, 404: {}})
     def current(namespace: str, name: str) -> Response:
@@ -227,19 +238,22 @@ def create_app(store: Store, keys: Any, settings: ServerSettings | None = None) 
 
     @app.get("/releases", responses={404: {}})
     def releases(subject: str | None = Query(default=None, pattern=r"^[0-9a-f]{64}$"),
-                 bundle: str | None = Query(default=None, pattern=r"^sha256:[0-9a-f]{64}$")) -> Any:
+                 bundle: str | None = Query(default=None, pattern=r"^sha256:[0-9a-f]{64}$"),
+                 model: str | None = Query(default=None, max_length=200)) -> Any:
         # Every release with these files (subject) or this bundle, in every line that logged it: a client
         # weighs all of them, never the first one (red team round 1, squatting).
         if (subject is None) == (bundle is None):
             return _error(404, "ask for exactly one of subject=<64 hex> or bundle=sha256:<64 hex>")
+        if model is not None and not MODEL_ID.match(model):
+            return _error(404, "not a model line id")
         if subject is not None:
             if not HEX64.match(subject):
                 return _error(404, "subject must be 64 hex digits")
-            return {"releases": store.releases_by_subject(subject)}
+            return {"releases": store.releases_by_subject(subject, model)}
         assert bundle is not None
         if not BUNDLE_DIGEST.match(bundle):
             return _error(404, "not a bundle digest (sha256:<hex>)")
-        return {"releases": store.releases_by_bundle(bundle)}
+        return {"releases": store.releases_by_bundle(bundle, model)}
 
     @app.get("/incidents")
     def incidents(after: int = Query(default=-1, ge=-1, le=2**62),

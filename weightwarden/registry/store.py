@@ -156,6 +156,8 @@ key_usage = sa.Table(  # bytes of log entries per (publisher key, UTC day number
     sa.Column("day", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("bytes", sa.BigInteger, nullable=False),
 )
+LINE_ENTRIES_PAGE_MAX = 1000  # indexes per page of GET /models/<line>/entries (red team round 15, D2)
+
 releases = sa.Table(
     "releases", metadata,
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
@@ -894,17 +896,42 @@ class Store:
             row = conn.execute(sa.select(releases).where(releases.c.bundle == bundle).order_by(releases.c.idx)).first()
         return None if row is None else _release_row(row)
 
-    def releases_by_bundle(self, bundle: str) -> list[dict[str, Any]]:
-        """Every release of this bundle digest, one per model line that logged it, in log order."""
+    def releases_by_bundle(self, bundle: str, model: str | None = None) -> list[dict[str, Any]]:
+        """Every release of this bundle digest, one per model line that logged it (of line ``model`` only when
+        given: red team round 15, D1), in log order."""
+        query = sa.select(releases).where(releases.c.bundle == bundle)
+        if model is not None:
+            query = query.where(releases.c.model == model)
         with self._reader.begin() as conn:
-            rows = conn.execute(sa.select(releases).where(releases.c.bundle == bundle).order_by(releases.c.idx)).all()
+            rows = conn.execute(query.order_by(releases.c.idx)).all()
         return [_release_row(r) for r in rows]
 
-    def releases_by_subject(self, sha256: str) -> list[dict[str, Any]]:
+    def releases_by_subject(self, sha256: str, model: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(releases).where(releases.c.subject_sha256 == sha256)
+        if model is not None:
+            query = query.where(releases.c.model == model)
         with self._reader.begin() as conn:
-            rows = conn.execute(sa.select(releases).where(releases.c.subject_sha256 == sha256)
-                                .order_by(releases.c.idx)).all()
+            rows = conn.execute(query.order_by(releases.c.idx)).all()
         return [_release_row(r) for r in rows]
+
+    def line_entries(self, model: str, *, after: int = -1, limit: int = 1000) -> tuple[list[int], int | None, int]:
+        """One page of the log indexes of ``model``'s entries (its releases and every event naming it) below
+        the current tree size, after index ``after``: ``(indexes, next after or None, tree size)``.
+
+        Red team round 15 (D2): the index mode reads a line as indexes, paged, never as the whole view (whose
+        incident records are unbounded); the client proves each entry itself."""
+        limit = max(1, min(int(limit), LINE_ENTRIES_PAGE_MAX))
+        with self._reader.begin() as conn:
+            size = int(self._state(conn).size)
+            rel = sa.select(releases.c.idx).where(releases.c.model == model, releases.c.idx > after,
+                                                  releases.c.idx < size)
+            ev = sa.select(events.c.idx).where(events.c.model == model, events.c.idx > after, events.c.idx < size)
+            both = sa.union(rel, ev).subquery()
+            rows = conn.execute(sa.select(both.c.idx).order_by(both.c.idx).limit(limit + 1)).all()
+        found = [int(r[0]) for r in rows]
+        more = len(found) > limit
+        page = found[:limit]
+        return page, (page[-1] if more else None), size
 
     def models(self) -> list[str]:
         with self._reader.begin() as conn:

@@ -322,6 +322,14 @@ class TileHashReader:
                             "the checkpoint's root")
         self._authenticated.update(edge)
 
+    def leaf_hashes(self, index: int, width: int) -> list[bytes]:
+        """The leaf hashes of level-0 tile ``index`` (``width`` of them), authenticated against the root
+        (which the reader must have): what an entry bundle at the same position must hash to (red team round
+        15, F1: a bundle's bytes count for nothing until they prove against the signed tree)."""
+        if self.root is None:
+            raise TileError("leaf hashes are only read from tiles authenticated against a signed root")
+        return list(self._tile_rows(Tile(0, index, width))[0])
+
     def read_hashes(self, indexes: Sequence[int]) -> list[bytes]:
         return [self._read_hash(i) for i in indexes]
 
