@@ -33,7 +33,9 @@ Anomaly codes:
     zip.directory_mismatch: another zip loader finds a different member list (a second central directory that
         torch's miniz, Python's zipfile or a strict reader takes, a zip64 record the locator names elsewhere, 32-bit
         and zip64 fields that disagree, or local headers no directory names); the members of every such view are
-        read too (see :mod:`._zipdirs`, red team round 15).
+        read too (see :mod:`._zipdirs`, red team round 15). Also (round 16): a zip64 locator that names no zip64
+        record (torch then reads the 32-bit fields), zip64 records at the locator's offset and before it that
+        differ, and a directory read by its count that leaves directory bytes no other view reads.
     zip.local_name_mismatch: the local header names a different file than the central directory.
     zip.flag_mismatch: local header and central directory disagree on the general-purpose flags.
     zip.compression_mismatch: local header and central directory disagree on the compression method.
@@ -51,7 +53,9 @@ Anomaly codes:
     zip.unsupported_compression: a compression method the reader cannot decode; the member is not scanned.
     zip.corrupt_member: compressed data that does not decompress.
     archive.symlink_member: a member that is a symbolic link (Unix mode in the external attributes).
-    archive.too_many_members: more members than limits.max_archive_members; the rest are not read.
+    archive.too_many_members: more members than limits.max_archive_members, or a directory some zip loader reads
+        that is larger than the scanner's limits (entries or limits.max_header_bytes), or more local headers than
+        the walk follows; the rest are not read and the entry gets an error (fail closed, round 16).
     torch.torchscript_code: TorchScript source files that ``torch.load`` hands to ``torch.jit.load``.
     torch.missing_version: a PyTorch archive without a ``version`` record.
     keras.bad_config: the ``.keras`` config.json is missing, too large or not a JSON object.
