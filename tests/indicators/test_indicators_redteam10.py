@@ -79,7 +79,8 @@ def test_text_at_the_same_offset_of_every_digest_is_refused(k, n):
     digests = _flat_digests(k, n, seed=10 * k + n)
     assert _read_back(digests, k).lower().startswith(b"ignore")
     reason = digest_set_reason(digests)
-    assert reason is not None and "of every digest" in reason, reason
+    # round 12's pooled keyed view may be the stronger one (the text is in the rows of the rising prefix key)
+    assert reason is not None and ("of every digest" in reason or "many such windows" in reason), reason
 
 
 def test_the_round9_stream_models_alone_passed_the_poc():
@@ -111,7 +112,9 @@ def test_text_in_part_of_the_rows_with_the_column_flattened_is_refused():
         table[part:, 32 - k + j] = pool
     digests = [bytes(r) for r in table]
     reason = digest_set_reason(digests)
-    assert reason is not None and "consecutive digests" in reason, reason
+    # round 12's keyed views may be the stronger ones (the text rows are a range of the prefix bytes)
+    assert reason is not None and ("consecutive digests" in reason or "many such windows" in reason
+                                   or "another offset" in reason), reason
 
 
 def test_poc_set_is_refused_by_every_reader(derived):  # noqa: F811
@@ -130,7 +133,8 @@ def test_poc_set_is_refused_by_every_reader(derived):  # noqa: F811
     for args in _readers(d, crafted):
         result = _run(*args)
         assert result.exit_code != 0, (args, result.output)
-        assert "readable text" in result.output and "of every digest" in result.output, result.output
+        assert "readable text" in result.output and ("of every digest" in result.output  # or round 12's view
+                                                     or "many such windows" in result.output), result.output
 
 
 # ------------------------------------------------------------------ the same trick on sketches

@@ -58,7 +58,9 @@ def test_text_down_digest_columns_0_9_is_refused(n, frac):
     digests = _column_text_digests(n, frac, seed=n)
     assert b"ignore all previous" in _read_columns(digests, int(n * frac)).lower()  # the PoC reads back
     reason = digest_set_reason(digests)
-    assert reason is not None and "order of their other bytes" in reason
+    # round 12's keyed views (the block is a range of the rising bytes 0-1) may be the stronger ones
+    assert reason is not None and ("order of their other bytes" in reason or "another offset" in reason
+                                   or "many such windows" in reason), reason
 
 
 def test_whole_column_views_alone_passed_the_poc():
@@ -68,7 +70,9 @@ def test_whole_column_views_alone_passed_the_poc():
     digests = _column_text_digests(8000, 0.1, seed=1)
     table = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(-1, 32)
     views = digest_column_views(table)
-    assert all(best < 20 for name, best, _ in views if "other bytes" not in name)
+    round12 = ("another offset", "many such windows")  # round 12's keyed views see the block as well
+    assert all(best < 20 for name, best, _ in views
+               if "other bytes" not in name and not any(r in name for r in round12))
     assert max(best for name, best, _ in views if "other bytes" in name) > 200
 
 

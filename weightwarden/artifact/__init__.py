@@ -12,10 +12,53 @@ The format of each file is decided from its content (:mod:`.sniff`), then one re
 could run, and structural anomalies. Nothing here judges: :mod:`weightwarden.scan` does.
 """
 
-from weightwarden.artifact.loader import DiscoveredFile, discover, open_artifact, read_file, read_source
-from weightwarden.artifact.model import Anomaly, Artifact, CodeKind, CodeObject, FileEntry, Format, TensorInfo
-from weightwarden.artifact.source import Source
-from weightwarden.core.limits import DEFAULT_LIMITS, Limits
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weightwarden.artifact.loader import DiscoveredFile, discover, open_artifact, read_file, read_source
+    from weightwarden.artifact.model import (
+        Anomaly,
+        Artifact,
+        CodeKind,
+        CodeObject,
+        FileEntry,
+        Format,
+        TensorInfo,
+    )
+    from weightwarden.artifact.source import Source
+    from weightwarden.core.limits import DEFAULT_LIMITS, Limits
+
+# The names above are loaded on first use (PEP 562), not when the package is imported: the HDF5 helper
+# process imports one reader (``readers.keras_h5``) and its data model, and importing the package eagerly
+# pulled the loader, every sniffer and tarfile into that process too (~20 ms of its start-up).
+_EXPORTS = {
+    "DiscoveredFile": "weightwarden.artifact.loader", "discover": "weightwarden.artifact.loader",
+    "open_artifact": "weightwarden.artifact.loader", "read_file": "weightwarden.artifact.loader",
+    "read_source": "weightwarden.artifact.loader",
+    "Anomaly": "weightwarden.artifact.model", "Artifact": "weightwarden.artifact.model",
+    "CodeKind": "weightwarden.artifact.model", "CodeObject": "weightwarden.artifact.model",
+    "FileEntry": "weightwarden.artifact.model", "Format": "weightwarden.artifact.model",
+    "TensorInfo": "weightwarden.artifact.model",
+    "Source": "weightwarden.artifact.source",
+    "DEFAULT_LIMITS": "weightwarden.core.limits", "Limits": "weightwarden.core.limits",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "DEFAULT_LIMITS",

@@ -8,31 +8,78 @@
 - :mod:`~weightwarden.core.merkle`: RFC 6962 hashing; :mod:`~weightwarden.core.text`: the sanitiser.
 """
 
-from weightwarden.core.errors import (
-    ConfigError,
-    InputError,
-    MissingExtraError,
-    WeightwardenError,
-    require_extra,
-)
-from weightwarden.core.findings import (
-    FINDING_SCHEMA,
-    Catalogue,
-    Evidence,
-    Finding,
-    Location,
-    Rule,
-    RuleCatalogue,
-    Severity,
-    Subject,
-    SubjectKind,
-    Suppression,
-    file_subject,
-    max_severity,
-    text_evidence,
-)
-from weightwarden.core.records import Analysis, Record
-from weightwarden.core.text import printable
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weightwarden.core.errors import (
+        ConfigError,
+        InputError,
+        MissingExtraError,
+        WeightwardenError,
+        require_extra,
+    )
+    from weightwarden.core.findings import (
+        FINDING_SCHEMA,
+        Catalogue,
+        Evidence,
+        Finding,
+        Location,
+        Rule,
+        RuleCatalogue,
+        Severity,
+        Subject,
+        SubjectKind,
+        Suppression,
+        file_subject,
+        max_severity,
+        text_evidence,
+    )
+    from weightwarden.core.records import Analysis, Record
+    from weightwarden.core.text import printable
+
+# Loaded on first use (PEP 562): importing one module of the package (``core.limits`` in the HDF5 helper
+# process) must not pull in the findings model, records and the text sanitiser with it.
+_EXPORTS = {
+    "ConfigError": "weightwarden.core.errors",
+    "InputError": "weightwarden.core.errors",
+    "MissingExtraError": "weightwarden.core.errors",
+    "WeightwardenError": "weightwarden.core.errors",
+    "require_extra": "weightwarden.core.errors",
+    "FINDING_SCHEMA": "weightwarden.core.findings",
+    "Catalogue": "weightwarden.core.findings",
+    "Evidence": "weightwarden.core.findings",
+    "Finding": "weightwarden.core.findings",
+    "Location": "weightwarden.core.findings",
+    "Rule": "weightwarden.core.findings",
+    "RuleCatalogue": "weightwarden.core.findings",
+    "Severity": "weightwarden.core.findings",
+    "Subject": "weightwarden.core.findings",
+    "SubjectKind": "weightwarden.core.findings",
+    "Suppression": "weightwarden.core.findings",
+    "file_subject": "weightwarden.core.findings",
+    "max_severity": "weightwarden.core.findings",
+    "text_evidence": "weightwarden.core.findings",
+    "Analysis": "weightwarden.core.records",
+    "Record": "weightwarden.core.records",
+    "printable": "weightwarden.core.text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "FINDING_SCHEMA",

@@ -295,7 +295,9 @@ class IndicatorSet:
                     raise IndicatorFormatError(f"{where}: prompts[{i}]: sketch is not random-looking bytes: {reason} "
                                                "(refused: a sealed sketch would carry readable text)")
             # Round 10 (class 1): text at the same position of every sketch, flattened by filler elsewhere.
-            reason = sketch_set_reason(sketches)
+            # Round 12: and in the order of each digest key (the prompts' digests, rows as the sketches).
+            digests = np.frombuffer(b"".join(raw_digests[:len(prompts)]), dtype=np.uint8).reshape(len(prompts), -1)
+            reason = sketch_set_reason(sketches, digests)
             if reason is not None:
                 raise IndicatorFormatError(f"{where}: {reason} (refused: they would carry readable text)")
         reason = digest_set_reason(raw_digests)

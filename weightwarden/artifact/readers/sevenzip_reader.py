@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import pathlib
+import sys
 import tempfile
 from typing import Any
 
@@ -39,8 +40,48 @@ from weightwarden.artifact.readers._archive import (
 from weightwarden.artifact.source import SPOOL_IN_MEMORY, SizeLimitExceeded, Source, StreamWindow
 
 
+def _import_py7zr() -> Any:
+    """``import py7zr`` with pycryptodome on its ctypes back end instead of cffi.
+
+    py7zr imports ``Cryptodome.Cipher.AES`` at start-up (only encrypted archives use it, and those are
+    refused here). Cryptodome tries cffi first, whose C-declaration parser (pycparser) costs ~20 ms of the
+    ~65 ms import; with cffi unavailable it uses ctypes, its documented fallback, which loads the same
+    shared libraries. ``sys.modules["cffi"] = None`` makes ``import cffi`` fail for the duration of this
+    import only (and only when nothing in the process has imported cffi yet). If the import fails that
+    way, it is retried plainly, so this can only change which back end Cryptodome uses, never whether 7z
+    archives can be read.
+    """
+    if "py7zr" in sys.modules:
+        return sys.modules["py7zr"]
+    blocked = "cffi" not in sys.modules
+    if blocked:
+        sys.modules["cffi"] = None  # type: ignore[assignment]
+    before = set(sys.modules)
+    try:
+        import py7zr
+    except ImportError:
+        if not blocked:
+            raise
+        _unblock_cffi()
+        blocked = False
+        # Modules the failed attempt left half-wired (a submodule loaded, its package object discarded)
+        # are dropped, so the plain import builds py7zr and Cryptodome afresh.
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+        import py7zr
+    finally:
+        if blocked:
+            _unblock_cffi()
+    return py7zr
+
+
+def _unblock_cffi() -> None:
+    if "cffi" in sys.modules and sys.modules["cffi"] is None:
+        del sys.modules["cffi"]
+
+
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    import py7zr  # lazy: only 7z archives need it
+    py7zr = _import_py7zr()  # lazy: only 7z archives need it
 
     entry = FileEntry(source.display, Format.SEVEN_ZIP, source.size)
     where = source.display
