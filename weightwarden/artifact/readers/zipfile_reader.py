@@ -33,7 +33,9 @@ Anomaly codes:
     zip.directory_mismatch: another zip loader finds a different member list (a second central directory that
         torch's miniz, Python's zipfile or a strict reader takes, a zip64 record the locator names elsewhere, 32-bit
         and zip64 fields that disagree, or local headers no directory names); the members of every such view are
-        read too (see :mod:`._zipdirs`, red team round 15).
+        read too (see :mod:`._zipdirs`, red team round 15). Also (round 16): a zip64 locator that names no zip64
+        record (torch then reads the 32-bit fields), zip64 records at the locator's offset and before it that
+        differ, and a directory read by its count that leaves directory bytes no other view reads.
     zip.local_name_mismatch: the local header names a different file than the central directory.
     zip.flag_mismatch: local header and central directory disagree on the general-purpose flags.
     zip.compression_mismatch: local header and central directory disagree on the compression method.
@@ -51,7 +53,9 @@ Anomaly codes:
     zip.unsupported_compression: a compression method the reader cannot decode; the member is not scanned.
     zip.corrupt_member: compressed data that does not decompress.
     archive.symlink_member: a member that is a symbolic link (Unix mode in the external attributes).
-    archive.too_many_members: more members than limits.max_archive_members; the rest are not read.
+    archive.too_many_members: more members than limits.max_archive_members, or a directory some zip loader reads
+        that is larger than the scanner's limits (entries or limits.max_header_bytes), or more local headers than
+        the walk follows; the rest are not read and the entry gets an error (fail closed, round 16).
     torch.torchscript_code: TorchScript source files that ``torch.load`` hands to ``torch.jit.load``.
     torch.missing_version: a PyTorch archive without a ``version`` record.
     keras.bad_config: the ``.keras`` config.json is missing, too large or not a JSON object.
@@ -85,7 +89,7 @@ from weightwarden.artifact.readers._archive import (
     read_child,
     stored_source,
 )
-from weightwarden.artifact.readers._zipdirs import info_key, loader_views, local_walk
+from weightwarden.artifact.readers._zipdirs import DirProblem, covered, info_key, loader_views, local_walk
 from weightwarden.artifact.source import SizeLimitExceeded, Source, StreamWindow
 from weightwarden.core.dtypes import TORCH_STORAGE_TYPES
 
@@ -144,19 +148,41 @@ def _other_views(
     high finding, and their members are returned for reading. Red team round 15: torch's miniz read a second
     central directory hidden in a comment (or named by the zip64 locator) that zipfile never saw."""
     limits = ctx.limits
-    views = loader_views(f, source.size, limits.max_archive_members, limits.max_header_bytes)
+    problems: list[DirProblem] = []
+    views = loader_views(f, source.size, limits.max_archive_members, limits.max_header_bytes, problems)
+    for problem in problems:
+        entry.add_anomaly(problem.code, source.display, problem.message, problem.evidence)
     mine = sorted(info_key(m.info) for m in members) if zf is not None else None
     out: list[list[Member]] = []
     seen: set[tuple[tuple[str, int, int, int, int, int], ...]] = set()
     if mine is not None:
         seen.add(tuple(mine))
     for view in views:
+        if view.limit is not None:
+            # Round 16: a directory a loader reads that is larger than the scanner's limits was dropped silently.
+            # Fail closed: its first entries are still read below, the rest is not.
+            entry.add_anomaly(
+                "archive.too_many_members", source.display,
+                "a zip loader reads a central directory larger than the scanner's limits; the rest is not read",
+                f"{view.label}: directory at offset {view.start}, {view.limit}",
+            )
+            entry.error = f"a zip loader's central directory exceeds the scanner's limits ({view.limit}); not all of it was read"
+        elif view.unparsed and not covered(view, views):
+            # miniz reads exactly `count` entries: bytes left in the declared directory are entries another
+            # count reads (round 16: a 7-entry reading of a 65535-entry directory was deduplicated away).
+            entry.add_anomaly(
+                "zip.directory_mismatch", source.display,
+                "a central directory read by its entry count leaves directory bytes unread; another count reads more entries",
+                f"{view.label}: directory at offset {view.start}, {view.count} entries, {view.unparsed} bytes left",
+            )
         keys = tuple(sorted(e.key() for e in view.entries))
         if keys in seen:
             continue
         seen.add(keys)
         base = set(mine or ())
         only = [e.name for e in view.entries if e.key() not in base]
+        if not only and view.limit is None and covered(view, views):
+            continue  # the first entries of a directory another view reads whole (a saturated 0xFFFF count)
         entry.add_anomaly(
             "zip.directory_mismatch",
             source.display,
@@ -183,9 +209,15 @@ def _other_views(
         # Members back to back from offset 0 up to the directory leave no room for one: the walk is skipped.
         sized = {m.info.header_offset: m.end - m.data_start for m in members if m.end is not None and m.data_start is not None}
         known = {m.info.header_offset for m in members}
-        hidden = [] if _back_to_back(members, getattr(zf, "start_dir", None)) else [
-            e for e in local_walk(f, source.size, sized, limits.max_archive_members) if e.header_offset not in known
-        ]
+        walked, more = ((), False) if _back_to_back(members, getattr(zf, "start_dir", None)) else local_walk(
+            f, source.size, sized, limits.max_archive_members)
+        hidden = [e for e in walked if e.header_offset not in known]
+        if more:  # round 16: a walk stopped by the scanner's bound is not a complete one (fail closed)
+            entry.add_anomaly(
+                "archive.too_many_members", source.display,
+                f"more local headers than the scanner walks ({len(walked)}); the rest are not read",
+            )
+            entry.error = f"local headers past the first {len(walked)} were not walked"
         if hidden:
             entry.add_anomaly(
                 "zip.directory_mismatch",
@@ -194,6 +226,9 @@ def _other_views(
                 ", ".join(f"{e.name[:80]!r} at {e.header_offset}" for e in hidden[:10]),
             )
             out.append(_members_of(source, f, entry, [e.to_zipinfo() for e in hidden if not e.flags & 0x08]))
+            unsized = [e.name for e in hidden if e.flags & 0x08]
+            if unsized:  # its size is in a data descriptor no directory records: the walk cannot read it
+                entry.error = "a member only a streaming reader finds could not be read: " + ", ".join(n[:80] for n in unsized[:10])
     return out
 
 
