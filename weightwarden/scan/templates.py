@@ -678,7 +678,7 @@ class _Walker:
                     isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg) or \
                     isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
                     node.node is not None and \
-                    any(self._may_name_method(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
+                    any(self._may_name_method(a, path=True) for a in [*node.args, *(k.value for k in node.kwargs)]):
                 unseen.extend(flow(node.node))
                 if isinstance(node.node, nodes.Name):
                     shallow.add(node.node.name)  # the name's own object is changed, not what is inside it
@@ -809,18 +809,23 @@ class _Walker:
             return parent.node is node
         return isinstance(parent, nodes.Filter) and parent.name in _FRESH_FILTERS
 
-    def _may_name_method(self, key: Any) -> bool:
+    def _may_name_method(self, key: Any, path: bool = False) -> bool:
         """Whether the item key ``key`` may be a mutating method's name (x['update'] is x.update where x has no
-        such key): a constant one, or a value not known here. Numbers, render data and slices not."""
+        such key): a constant one, or a value not known here. Numbers, render data and slices not. ``path``: an
+        attribute ARGUMENT of a filter (map(attribute=), groupby, sum, attr), which make_attrgetter splits on
+        dots and reads part by part: round 15 (class B) hid ``update`` in ``'0.update'``; every part is judged
+        (_attribute_path, the same split the dunder check of _filter uses)."""
         nodes = _NODES
         if isinstance(key, nodes.Slice):
             return False
         if isinstance(key, nodes.Const):
-            return key.value in _MUTATING_METHODS
-        # A key from the render data is left to the picked label (round 8): what it reaches is "picked", and a
-        # picked value given to any call, or called, is a finding, wherever it is stored on the way.
-        values = self.value(key)
-        return any(v in _MUTATING_METHODS if isinstance(v, str) else v is UNKNOWN for v in values)
+            values: frozenset[Any] = frozenset({key.value})
+        else:
+            # A key from the render data is left to the picked label (round 8): what it reaches is "picked", and
+            # a picked value given to any call, or called, is a finding, wherever it is stored on the way.
+            values = self.value(key)
+        return any(any(part in _MUTATING_METHODS for part in (_attribute_path(v) if path else (v,)))
+                   if isinstance(v, str) else v is UNKNOWN and not isinstance(key, nodes.Const) for v in values)
 
     def _channels(self, all_nodes: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
                   loads: dict[str, int]) -> list[tuple[str, Any, int]]:
@@ -1346,6 +1351,9 @@ class _Walker:
             return v(base, level + 1, depth)
         base_values = v(base, 0, depth)
         args = [v(a, 0, depth) for a in node.args] + [v(k.value, 0, depth) for k in node.kwargs]
+        if name == "truncate" and not _all_strs(base_values):
+            # Round 15 (class A): a short list or dict comes back as itself; anything else a new string.
+            return v(base, level, depth) | _UNK
         if name in _SAME_ELEMENTS:
             if level and name in ("batch", "slice") and (len(node.args) > 1 or node.kwargs):
                 return _UNK  # fill_with: elements that are not the input's
@@ -2277,7 +2285,7 @@ class _Walker:
                     if names_attribute:
                         self._attribute(node, node.node, text, literal=isinstance(arg, nodes.Const | nodes.Name))
                     continue
-                for part in text.split("."):
+                for part in _attribute_path(text):
                     if _dangerous_name(part) or part.startswith("__"):
                         kind = DUNDER if isinstance(arg, nodes.Const) else BUILT_NAME
                         self.add(kind, node, f"|{name} reads Python internal attribute '{part}'")
@@ -2376,15 +2384,19 @@ def _children(node: Any) -> list[Any]:
 # Environment) parses a string into a new JSON value: DeepSeek V3.2/V4 call ``(args|from_json).items()``.
 _FRESH_FILTERS = (
     _NUMBER_FILTERS | _PLAIN_STRING
-    | {"tojson", "format", "join", "replace", "truncate", "center", "indent", "wordwrap", "urlize", "filesizeformat",
+    | {"tojson", "format", "join", "replace", "center", "indent", "wordwrap", "urlize", "filesizeformat",
        "pprint", "xmlattr", "urlencode", "from_json"}
 )
+# Red team round 15 (class A): |truncate is NOT fresh: ``if len(s) <= length + leeway: return s`` hands back a
+# short list or dict itself. Its labels carry over (_LABEL_FILTERS) and the alias pass follows it.
+# tests/test_templates_round15.py calls every filter of _FRESH_FILTERS with real jinja2 on lists, dicts,
+# namespaces, Undefined and strings, and fails if a result is (or holds) its input, so this list cannot drift.
 # Round 9: filters whose result holds (or is) their input, its elements or their arguments: the labels of all
 # of those carry over. Any filter in neither list is "not proven" (picked, not JSON).
 _LABEL_FILTERS = frozenset(
     {"first", "last", "random", "min", "max", "list", "sort", "unique", "reverse", "select", "reject",
      "selectattr", "rejectattr", "batch", "slice", "map", "attr", "default", "d", "groupby", "items", "dictsort",
-     "sum", "int", "float", "abs", "round"}
+     "sum", "int", "float", "abs", "round", "truncate"}
 )
 
 
@@ -2509,6 +2521,12 @@ def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int,
             elif isinstance(child, node_type):
                 stack.append(child)
     return out
+
+
+def _attribute_path(name: str) -> list[str]:
+    """The parts Jinja's make_attrgetter reads for an attribute argument (``map(attribute='0.update')`` reads item
+    0, then ``update``): every attribute-argument judgement goes through this one split (round 15, class B)."""
+    return name.split(".")
 
 
 def _call_args(call: Any) -> list[Any]:
