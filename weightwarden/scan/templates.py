@@ -294,6 +294,8 @@ _FRESH_CALLEES = frozenset({"dict", "namespace", "range", "raise_exception", "st
                             "lipsum", "loop"})
 # Round 10 (class B): methods that read an item by key: with a data key they are x[k] (picked, and the receiver
 # must be one a data key may select from).
+# Round 15: Jinja globals whose call returns a new object each time (not the callee, not another call's result).
+_NEW_OBJECT_GLOBALS = frozenset({"dict", "namespace", "range", "cycler", "joiner", "lipsum"})
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 _KEYED_METHODS = frozenset({"get", "pop", "setdefault"})
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
@@ -375,6 +377,10 @@ _NONE_METHODS = frozenset({"append", "extend", "insert", "update", "remove", "cl
 # The attribute names called implicitly on an object by Jinja's filters and runtime, markupsafe and dict().
 _IMPLICIT_NAMES = frozenset({"items", "keys", "__html__", "__html_format__"})
 # Methods that change a list or dict in place (its literal no longer tells its elements).
+# Round 15: the depths _Walker._closure tells apart (bit d of a mask: an object d levels inside a name's own object
+# may be changed); the top bit stands for every depth from it on.
+_TOP_DEPTH = 7
+_ALL_DEPTHS = (1 << (_TOP_DEPTH + 1)) - 1
 _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
      "__setitem__", "add", "discard"}
@@ -554,6 +560,8 @@ class _Walker:
         # The name-level channels (see _channels): (key, value node or None, element level).
         self.channels: list[tuple[str, Any, int]] = []
         self.flow_attrs: frozenset[str] = frozenset()
+        self.fresh_callees: frozenset[str] = frozenset()  # round 15: set in _mutations
+        self.depths: dict[str, int] = {}  # round 15: changed depths per key (_closure)
         self.kids: dict[int, list[Any]] = {}  # id of a node -> its children (filled by run)
         self.parents: dict[int, Any] = {}  # id of a node -> its parent
 
@@ -649,6 +657,8 @@ class _Walker:
         self.flow_attrs = frozenset(
             [*(f".{r.attr}" for r in all_nodes if isinstance(r, nodes.NSRef)), *(k for k in self.bindings if k[:1] == ".")]
         )
+        # Round 15: Jinja's globals that build a new object per call, where the template does not rebind them.
+        self.fresh_callees = _NEW_OBJECT_GLOBALS - set(self.bindings)
         flow = self._flow
 
         # Containers reached in ways not followed here make every container's elements unknown (round 5):
@@ -666,34 +676,43 @@ class _Walker:
         # not kept: basic_type_map[json_spec.type] is defined (Command R) cannot call what it reads.
         parents = self.parents
         unseen: list[str] = []
-        # Names only whose own object may be changed (l.append(x), d.update as a value), not the objects inside
-        # it: the channels INTO containers (store_edges) are followed only from the others (see below).
-        shallow: set[str] = set()
-        deep: set[str] = set()  # names an object inside which may be changed (any other seed)
+        # Round 15 (class C): which DEPTHS of the objects a name holds may change, as a bit mask (bit d: an object
+        # d levels inside, d = 0 the name's own object; the top bit stands for every depth past it): see _closure.
+        depth: dict[str, int] = {}
+
+        def seed(key: str, mask: int) -> None:
+            depth[key] = depth.get(key, 0) | mask
+
         for node in all_nodes:
             parent = parents.get(id(node))
             if isinstance(parent, nodes.Call) and parent.node is node or self._used_up(node, parent):
                 continue
-            if isinstance(node, nodes.Getattr) and node.ctx == "load" and node.attr in _MUTATING_METHODS or \
-                    isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg) or \
-                    isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
+            if isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
                     node.node is not None and \
                     any(self._may_name_method(a, path=True) for a in [*node.args, *(k.value for k in node.kwargs)]):
+                # The method of an element (or of something a dotted path reaches inside it): any depth.
                 unseen.extend(flow(node.node))
-                if isinstance(node.node, nodes.Name):
-                    shallow.add(node.node.name)  # the name's own object is changed, not what is inside it
-                else:
-                    deep.update(flow(node.node))
+                for key in flow(node.node):
+                    seed(key, _ALL_DEPTHS)
+            elif isinstance(node, nodes.Getattr) and node.ctx == "load" and node.attr in _MUTATING_METHODS or \
+                    isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg):
+                unseen.extend(flow(node.node))
+                exact, loose = self._receiver_chain(node.node)
+                for key, level in exact:
+                    seed(key, 1 << min(level, _TOP_DEPTH))  # that object of the chain is changed, not what is inside
+                for key in loose if exact else flow(node.node):
+                    seed(key, _ALL_DEPTHS)
         names.update(unseen)
         for target in mutated:
             keys = self._receiver_keys(target)
             names.update(keys)
             if not keys or keys[-1][:1] == ".":
                 wild = True  # not a plain name's item/attribute chain
-            holder = self._holder_key(target)
-            if holder is not None:
-                shallow.add(holder)
-            deep.update(key for key in keys if key != holder)
+            exact, loose = self._receiver_chain(target)
+            for key, level in exact:
+                seed(key, 1 << min(level, _TOP_DEPTH))
+            for key in loose:
+                seed(key, _ALL_DEPTHS)
         for node in all_nodes:
             if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
                     isinstance(node, nodes.CallBlock) and node.args or \
@@ -717,50 +736,28 @@ class _Walker:
                     stored.update(inside)
         for arg in dict.fromkeys(escaped):
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
-                names.add(arg)
-                deep.add(arg)  # a host function may change anything inside it
+                seed(arg, _ALL_DEPTHS)  # a host function may change anything inside it
             elif arg not in self.bindings and arg in stored:
-                names.add(arg)  # render data stored into a container: changing that changes the data itself
-                deep.add(arg)
+                seed(arg, _ALL_DEPTHS)  # render data stored into a container: changing that changes the data itself
         self.wild = wild
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
-            names.update(self.bindings)
-            names.update(node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load")
-            deep.update(names)
-        if names:
-            # The alias edges are the channels' (the same enumeration the label walk's bindings come from), plus
-            # the channels into containers (store_edges: what l.append(x) / d.update(...) put in them). State per
-            # name: 1, its own object may be changed; 2, an object inside it may be too. An alias edge that is not
-            # an identity (set a = b) may link a container to its element, so it makes both sides 2; a store edge
-            # is followed only from a 2 (changing l itself, l.append(m), does not change the m stored in it:
-            # round 12's dict_build and ns_dict stay clean) or from its stored side (a changed m is inside l).
-            state = {name: 1 if name in shallow and name not in deep else 2 for name in names}
-            identity = self.identity_edges()
-            aliases = [(a, b, (a, b) in identity) for a, b in self.channel_edges()]
-            stores = self.store_edges()
-            changed = True
-            while changed:
-                changed = False
-                for a, b, same in aliases:
-                    top = max(state.get(a, 0), state.get(b, 0))
-                    want = top if same or not top else 2
-                    if want and (state.get(a, 0) < want or state.get(b, 0) < want):
-                        state[a] = max(state.get(a, 0), want)
-                        state[b] = max(state.get(b, 0), want)
-                        changed = True
-                for holder, inner in stores:
-                    if (state.get(holder, 0) == 2 or state.get(inner, 0)) and \
-                            (state.get(holder, 0) < 2 or state.get(inner, 0) < 2):
-                        state[holder] = state[inner] = 2
-                        changed = True
-            names = set(state)
-            for name in names:
+            for key in [*self.bindings, *(node.name for node in all_nodes
+                                          if isinstance(node, nodes.Name) and node.ctx == "load")]:
+                seed(key, _ALL_DEPTHS)
+        for key in names:
+            depth.setdefault(key, 0)
+        if any(depth.values()):
+            self._closure(depth)
+            for name, mask in depth.items():
+                if not mask:
+                    continue
                 if name in _OPAQUE_NAMES and name not in self.bindings:
                     continue  # loop, caller, globals: already unknown, and loop.index must stay a number
-                if "." not in name:
+                if "." not in name and "#" not in name:
                     self.changed.add(name)  # its free value (render data) may have been changed too
                 self.bindings.setdefault(name, []).append((None, 1))
+        self.depths = depth
         # Those values were computed before the mutations were known: forget them.
         self.memo.clear()
         self.name_memo.clear()
@@ -769,7 +766,7 @@ class _Walker:
         self.steps = 0  # the walk gets its own budget (this pre-pass had at most one too)
 
     def _flow(self, node: Any) -> list[str]:
-        return _flow_names(node, self.flow_attrs, self.loop_of)
+        return _flow_names(node, self.flow_attrs, self.loop_of, self.fresh_callees)
 
     def _returns_none(self, value: Any) -> bool:
         """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``) on a
@@ -932,6 +929,81 @@ class _Walker:
                         store(param, None, 0)
         return out
 
+    def _closure(self, depth: dict[str, int]) -> None:
+        """Spread the changed depths (``depth``: name -> bit mask, bit d = an object d levels inside the name's own
+        object may be changed; _TOP_DEPTH stands for every depth past it) over the channels, to a fixed point.
+
+        Round 15 replaced the two states (own object / anything inside) with depths. Why it is sound (every way a
+        change to an object reaches the names that may hold it is one of these edges):
+        - an identity channel (``set a = b``, ``m(b)``): one object, the same depths;
+        - any other channel (``set a = b[0]``, ``f(b)``, ``[b]``, ``b|first``): ``a`` may be ``b``, be inside it or
+          hold it at a depth not known: if either changes at all, both may change at every depth;
+        - a store (``r.append(x)``, ``r.k.update(x)``, _store_edges): ``x`` (or an object inside it, or its items)
+          is put ``k`` levels inside ``r``'s object (``k`` = 1 + the receiver's depth on its chain). An object of
+          ``r`` at depth >= k may be (inside) ``x``: ``x`` may change at every depth; a changed ``x`` changes ``r``
+          at depths >= k. A change of ``r`` shallower than ``k`` (``r.append(y)`` itself) is not inside ``x``.
+        A mutated receiver's chain (``a.b[0].append``, ``a.setdefault(k, d).append``) changes each chain key at
+        exactly its depth (one level per item/attribute read, the only ones Jinja's getattr/getitem give on a list,
+        dict or namespace), and every name in a default or a step that is not a plain read at every depth. The
+        round-15 bypass (class C) was a pooled ``.k`` key taken for ``dd.k``'s holder while ``dd`` was a dict:
+        every key on the chain is now linked, the root at its own depth."""
+        identity = self.identity_edges()
+        aliases = [(a, b, (a, b) in identity) for a, b in self.channel_edges()]
+        stores = self.store_edges()
+        changed = True
+        while changed:
+            changed = False
+            for a, b, same in aliases:
+                ma, mb = depth.get(a, 0), depth.get(b, 0)
+                want = ma | mb if same or not (ma | mb) else _ALL_DEPTHS
+                if want != ma or want != mb:
+                    depth[a] = depth[b] = want
+                    changed = True
+            for holder, inner, level in stores:
+                mh, mi = depth.get(holder, 0), depth.get(inner, 0)
+                deeper = _ALL_DEPTHS & ~((1 << min(level, _TOP_DEPTH)) - 1)  # depths >= level
+                new_h = mh | (deeper if mi else 0)
+                new_i = _ALL_DEPTHS if mh & deeper else mi
+                if new_h != mh or new_i != mi:
+                    depth[holder], depth[inner] = new_h, new_i
+                    changed = True
+
+    def _receiver_chain(self, target: Any) -> tuple[list[tuple[str, int]], list[str]]:
+        """The keys holding a (mutated) receiver, each with the depth of the receiver inside its object, and the
+        names whose depth is not known (a keyed method's default: ``x.setdefault(k, d)`` is ``x[k]`` or ``d``).
+        Every key on the chain: the root name, and a pooled ``.a`` key at each attribute read ``….a`` (the object
+        read may be a namespace's attribute) -- round 15 (class C) linked only ``.a`` for ``dd.a`` when some
+        namespace anywhere set ``a``. An empty first list: not a plain name's item/attribute chain."""
+        n = _NODES
+        exact: list[tuple[str, int]] = []
+        loose: list[str] = []
+        level = 0
+        while True:
+            if isinstance(target, n.Call) and isinstance(target.node, n.Getattr) and \
+                    target.node.attr in _KEYED_METHODS and target.dyn_args is None and target.dyn_kwargs is None:
+                loose.extend(name for arg in target.args[1:] for name in self._flow(arg))
+                loose.extend(name for kw in target.kwargs for name in self._flow(kw.value))
+                target = target.node.node
+                level += 1
+                continue
+            if not isinstance(target, n.Getattr | n.Getitem):
+                break
+            key = target.attr if isinstance(target, n.Getattr) else \
+                target.arg.value if isinstance(target.arg, n.Const) else None
+            if isinstance(key, str) and f".{key}" in self.bindings:
+                exact.append((f".{key}", level))  # the object read may be a namespace attribute
+            target = target.node
+            level += 1
+        if isinstance(target, n.Name):
+            exact.append((target.name, level))
+            if self.loop_of and id(target) in self.loop_of:
+                exact.append((_loop_key(self.loop_of[id(target)]), level))
+        else:
+            loose.extend(name for name, _ in exact)
+            loose.extend(self._flow(target))
+            exact = []
+        return exact, loose
+
     def _receiver_keys(self, target: Any) -> list[str]:
         """The keys a mutated receiver's container is held by: namespace attributes on its chain, then the
         chain's root name (an empty list, or no name last: not a plain name's item/attribute chain)."""
@@ -955,31 +1027,25 @@ class _Walker:
             keys.append(target.name)
         return keys
 
-    def _holder_key(self, target: Any) -> str | None:
-        """The key holding exactly the object ``target`` evaluates to: a name, or ``.attr`` for ``ns.attr``."""
-        n = _NODES
-        if isinstance(target, n.Name):
-            return target.name
-        if isinstance(target, n.Getattr) and isinstance(target.node, n.Name) and f".{target.attr}" in self.bindings:
-            return f".{target.attr}"
-        return None
-
     def identity_edges(self) -> set[tuple[str, str]]:
         """The channel edges along which a name gets exactly another name's object (set a = b, m(b))."""
         n = _NODES
         return {(key, value.name) for key, value, level in self.channels if level == 0 and isinstance(value, n.Name)}
 
-    def store_edges(self) -> set[tuple[str, str]]:
+    def store_edges(self) -> set[tuple[str, str, int]]:
         """Channels into containers: ``l.append(x)``, ``d.update(**{'a': x})`` ... put ``x`` in the receiver's
         container, so the names holding it may hold ``x`` (red team round 15 candidates: ``for v in
-        [messages|last]`` then ``d.update(**{'a': v})``; the label walk reads the same calls, ``stored_in``)."""
+        [messages|last]`` then ``d.update(**{'a': v})``; the label walk reads the same calls, ``stored_in``).
+        ``(key, name, level)``: ``name`` (or an object inside it, or its items) is put ``level`` deep inside what
+        ``key`` holds. Round 15 (class C): every key of the receiver's chain, each at its own depth (a receiver
+        that is no plain chain: every name in it, at depth 1)."""
         flow = self._flow
-        out: set[tuple[str, str]] = set()
+        out: set[tuple[str, str, int]] = set()
         for call in self.stored_in:
-            receiver = call.node.node
-            holder = self._holder_key(receiver)
-            keys = [holder] if holder is not None else self._receiver_keys(receiver)
-            out.update((key, inner) for key in keys for arg in _call_args(call) for inner in flow(arg))
+            exact, loose = self._receiver_chain(call.node.node)
+            keys = [*exact, *((name, 0) for name in loose)]
+            out.update((key, inner, level + 1) for key, level in keys
+                       for arg in _call_args(call) for inner in flow(arg))
         return out
 
     def channel_edges(self) -> set[tuple[str, str]]:
@@ -2409,7 +2475,7 @@ _LABEL_FILTERS = frozenset(
 #   "body"      statements, walked on their own (their output is text)
 #   "static"    not an expression: a name, an operator, a flag, a string from the source
 # Filter / Test: their "flow" fields carry nothing where the filter is fresh (_FRESH_FILTERS, any Test): the
-# result is a new number, string or bool. A class or field missing here is walked as "flow" (deny by default)
+# result is a new number, string or bool. Add / Mod carry nothing where a leaf is a new string (_string_sum). A class or field missing here is walked as "flow" (deny by default)
 # and fails tests/test_templates_channels.py, which reads every field of every jinja2 node class.
 _FIELD_ROLES: dict[str, dict[str, str]] = {
     "Template": {"body": "body"},
@@ -2486,7 +2552,8 @@ def _loop_key(loop: Any) -> str:
     return f"loop#{id(loop)}"
 
 
-def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int, Any] | None = None) -> list[str]:
+def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int, Any] | None = None,
+                fresh: frozenset[str] = frozenset()) -> list[str]:
     """The names whose objects may be ``node``'s value or inside it (so changing it may change them): every
     name in its "flow" fields (_FIELD_ROLES), so not under comparisons, tests, ``not``, ``~`` and filters that
     build a new number or string whatever their arguments (_FRESH_FILTERS: ``messages|length - 1`` holds no
@@ -2494,7 +2561,10 @@ def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int,
     ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments). Round 13: an attribute
     read ``x.a`` (or ``x['a']``) whose pooled namespace key ``.a`` is in ``attrs`` also gives ``.a`` (``x`` may be
     a namespace: its attribute holds what ``{% set ns.a = … %}`` stored, not ``x`` itself). Round 14: a
-    ``loop.previtem`` / ``loop.nextitem`` read of a loop in ``loops`` also gives that loop's channel key."""
+    ``loop.previtem`` / ``loop.nextitem`` read of a loop in ``loops`` also gives that loop's channel key.
+    Round 15: a call of a name in ``fresh`` (Jinja's own globals the template does not rebind: namespace(),
+    dict(), range() ...) makes a new object each time: the callee is not a flow (every namespace() was one
+    object through the name ``namespace``), its arguments are."""
     n = _NODES
     node_type = n.Node
     out: list[str] = []
@@ -2512,6 +2582,14 @@ def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int,
             if isinstance(key, str) and f".{key}" in attrs:
                 out.append(f".{key}")
         if isinstance(item, n.Filter) and item.name in _FRESH_FILTERS:
+            continue
+        if fresh and isinstance(item, n.Call) and isinstance(item.node, n.Name) and item.node.name in fresh:
+            stack.extend(_call_args(item))
+            continue
+        if isinstance(item, n.Add | n.Mod) and _string_sum(item, n):
+            # Round 15: 'functions.' + tc.name + ':' is a new str (str + x is str.__add__ or x.__radd__, which
+            # only Markup and Undefined of Jinja's own objects have: a str, or it raises; JSON has none). Kimi-K2
+            # built ids so and pushed them on a namespace list: messages looked changed (class E).
             continue
         fields = _flow_fields(type(item))
         for name in item.fields if fields is None else fields:
