@@ -42,6 +42,7 @@ BUILT_NAME = "built-name"  # a dunder name assembled from pieces
 HOST_OBJECT = "host-object"  # names of server/host objects (request, config, os, self, ...)
 LOADER = "loader"  # {% import %} / {% include %} / {% extends %}
 PARSE_ERROR = "parse-error"
+RENDER_MUTATION = "render-mutation"  # the template changes the caller's render data (messages, tools, ...) in place
 PRIVATE_ATTR = "private-attr"  # _private attribute access (blocked by the sandbox; used by escapes)
 
 ESCAPE_ROOTS = frozenset({"lipsum", "cycler", "joiner", "namespace", "range", "dict"})
@@ -297,6 +298,37 @@ _FRESH_CALLEES = frozenset({"dict", "namespace", "range", "raise_exception", "st
 # Round 15: Jinja globals whose call returns a new object each time (not the callee, not another call's result).
 _NEW_OBJECT_GLOBALS = frozenset({"dict", "namespace", "range", "cycler", "joiner", "lipsum"})
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
+def _depths_down(mask: int, level: int) -> int:
+    """The depths of an object ``level`` deep inside one whose changed depths are ``mask`` (the top bit: every
+    depth from it on)."""
+    level = max(level, 0)
+    out = mask >> level
+    if mask & (1 << _TOP_DEPTH):
+        out |= _ALL_DEPTHS & ~((1 << max(_TOP_DEPTH - level, 0)) - 1)
+    return out & _ALL_DEPTHS
+
+
+def _depths_up(mask: int, level: int) -> int:
+    """The depths of the object holding, ``level`` deep, one whose changed depths are ``mask``."""
+    level = max(level, 0)
+    out = (mask << level) & _ALL_DEPTHS
+    if mask >> max(_TOP_DEPTH - level, 0):
+        out |= 1 << _TOP_DEPTH
+    return out
+
+
+# Round 15: filters that select out of their input, for the depths closure: (off, min_k) = the result's objects
+# at depth k >= min_k are the input's at depth k + off (jinja2 3.1 filters.py: list/sort/unique/reverse/select...
+# give a new list of the input's elements; first/last/random one element; items/dictsort new (key, value) tuples;
+# default the input itself or its argument).
+_SELECTION_STEPS: dict[str, tuple[int, int]] = {
+    **dict.fromkeys(("list", "sort", "unique", "reverse", "select", "reject", "selectattr", "rejectattr"), (0, 1)),
+    **dict.fromkeys(("first", "last", "random"), (1, 0)),
+    **dict.fromkeys(("items", "dictsort"), (-1, 2)),
+    **dict.fromkeys(("default", "d"), (0, 0)),
+}
+# Round 15: the public methods of the containers and strings render data and templates build.
+_KNOWN_METHODS = frozenset(name for t in (dict, list, str) for name in dir(t) if not name.startswith("_"))
 _KEYED_METHODS = frozenset({"get", "pop", "setdefault"})
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
 # Filters that always return an int: len() itself refuses anything else. int/float return their default
@@ -679,6 +711,7 @@ class _Walker:
         # Round 15 (class C): which DEPTHS of the objects a name holds may change, as a bit mask (bit d: an object
         # d levels inside, d = 0 the name's own object; the top bit stands for every depth past it): see _closure.
         depth: dict[str, int] = {}
+        seeds: list[Any] = []  # where a container may be changed unseen (a mutating method used as a value)
 
         def seed(key: str, mask: int) -> None:
             depth[key] = depth.get(key, 0) | mask
@@ -692,11 +725,13 @@ class _Walker:
                     any(self._may_name_method(a, path=True) for a in [*node.args, *(k.value for k in node.kwargs)]):
                 # The method of an element (or of something a dotted path reaches inside it): any depth.
                 unseen.extend(flow(node.node))
+                seeds.append(node)
                 for key in flow(node.node):
                     seed(key, _ALL_DEPTHS)
             elif isinstance(node, nodes.Getattr) and node.ctx == "load" and node.attr in _MUTATING_METHODS or \
                     isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg):
                 unseen.extend(flow(node.node))
+                seeds.append(node)
                 exact, loose = self._receiver_chain(node.node)
                 for key, level in exact:
                     seed(key, 1 << min(level, _TOP_DEPTH))  # that object of the chain is changed, not what is inside
@@ -725,7 +760,11 @@ class _Walker:
         escaped: list[Any] = []
         stored: set[str] = set()  # names inside what a mutating method or namespace() stores
         for node in all_nodes:
-            if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
+            if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros) \
+                    and not (isinstance(node.node, nodes.Getattr) and node.node.attr in _KNOWN_METHODS) \
+                    and not (isinstance(node.node, nodes.Name) and node.node.name in self.fresh_callees):
+                # Round 15: a list / dict / str method by name keeps (store_edges) but never changes its arguments,
+                # nor do Jinja's own globals; any other method of that name is a call the label walk judges.
                 # Every name inside an argument: x.append([l]) stores l itself, not a copy.
                 # Round 13: every argument child (``*args`` / ``**kwargs`` included), the same enumeration the
                 # label walk uses: ``d.update(**{'a': l})`` stores ``l`` as surely as ``d.update({'a': l})``.
@@ -737,9 +776,8 @@ class _Walker:
         for arg in dict.fromkeys(escaped):
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
                 seed(arg, _ALL_DEPTHS)  # a host function may change anything inside it
-            elif arg not in self.bindings and arg in stored:
-                seed(arg, _ALL_DEPTHS)  # render data stored into a container: changing that changes the data itself
         self.wild = wild
+        seeded = any(depth.values())  # some container may be changed at all (wild alone changes nothing)
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
             for key in [*self.bindings, *(node.name for node in all_nodes
@@ -758,6 +796,8 @@ class _Walker:
                     self.changed.add(name)  # its free value (render data) may have been changed too
                 self.bindings.setdefault(name, []).append((None, 1))
         self.depths = depth
+        if seeded:
+            self._render_data_changed(depth, all_nodes, macros, [*mutated, *seeds])
         # Those values were computed before the mutations were known: forget them.
         self.memo.clear()
         self.name_memo.clear()
@@ -769,16 +809,20 @@ class _Walker:
         return _flow_names(node, self.flow_attrs, self.loop_of, self.fresh_callees)
 
     def _returns_none(self, value: Any) -> bool:
-        """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``) on a
-        receiver that is surely a list or dict: a name (or ``ns.attr``) every binding of which is a list or dict
-        literal (a name's free value is render data, JSON: a str or number has no such method). The target holds
+        """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``; round
+        12 required a receiver surely a list or dict literal, round 15 any receiver: see below). The target holds
         no object of the receiver or of the arguments (those are followed as stored into the receiver). Round
         12's false positive: ``_`` tied ``idmap`` to the loop target of its argument, so the chat was "changed"."""
         n = _NODES
         if not (isinstance(value, n.Call) and isinstance(value.node, n.Getattr) and
                 value.node.attr in _NONE_METHODS):
             return False
-        return self._surely_literal(value.node.node, n.List | n.Dict)
+        # Round 15: on ANY receiver. ``set _ = byrole.setdefault(r, []).append(c)`` tied ``_`` to byrole and c's
+        # loop target (so the chat looked changed). A call of such a name is a list / dict method (None), or
+        # calls what a dict or namespace stores under that name (d['append'], ns.update): the label walk judges
+        # that call on its own ("call of '.append' of a value not known statically" unless a macro of the
+        # template, whose result is text), and render data (JSON) stores nothing callable.
+        return True
 
     def _surely_literal(self, receiver: Any, kinds: Any) -> bool:
         """``receiver`` is a name, or ``ns.attr`` of a namespace, every binding of which is a literal of ``kinds``
@@ -929,13 +973,39 @@ class _Walker:
                         store(param, None, 0)
         return out
 
+    def _render_data_changed(self, depth: dict[str, int], all_nodes: list[Any], macros: dict[str, list[Any]],
+                             sites: list[Any]) -> None:
+        """Round 15 (class E): a template that changes the caller's objects in place (messages.append(...),
+        message.update(...), tools.clear(), through any alias) is booby-trapped: the host reuses them, so the
+        change outlives the render (a rewritten system prompt, an added tool in every later turn). Render data
+        is a name read where no binding of the template surely reaches the read (_surely_bound, with sets in
+        every statement list): its free value is the host's. Reported when the depths closure (_closure) says that value may change."""
+        nodes = _NODES
+        surely = _surely_bound(all_nodes[0], self.kids, bodies=True) if all_nodes else set()
+        free = {node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load" and
+                id(node) not in surely}
+        free -= _OPAQUE_NAMES | _NEW_OBJECT_GLOBALS | set(macros) | self.blocks
+        # A name whose value is not modelled (a parameter of a macro used as a value or called with *args, a
+        # recursive loop's target, a call block's argument) may hold render data too.
+        free.update(key for key, value, _ in self.channels if value is None and "." not in key and "#" not in key
+                    and key not in _OPAQUE_NAMES)
+        changed = sorted(name for name in free if depth.get(name, 0))
+        if not changed:
+            return
+        where = [site for site in sites if set(self._flow(site)) & set(changed)] or sites
+        site = min(where, key=lambda x: getattr(x, "lineno", 0) or 0) if where else None
+        self.add(RENDER_MUTATION, site, f"template may change the caller's render data in place "
+                                         f"({', '.join(changed[:5])}): the host reuses these objects after the render")
+
     def _closure(self, depth: dict[str, int]) -> None:
         """Spread the changed depths (``depth``: name -> bit mask, bit d = an object d levels inside the name's own
         object may be changed; _TOP_DEPTH stands for every depth past it) over the channels, to a fixed point.
 
         Round 15 replaced the two states (own object / anything inside) with depths. Why it is sound (every way a
         change to an object reaches the names that may hold it is one of these edges):
-        - an identity channel (``set a = b``, ``m(b)``): one object, the same depths;
+        - an identity channel (``set a = b``, ``m(b)``): one object, the same depths (each channel is its own
+          constraint: a pair that is also linked otherwise, ``set a = b[0]``, gets that constraint too);
+        - an element channel (``for a in b``, ``set a, c = b``): ``a`` is ``level`` deep inside ``b``, as a store;
         - any other channel (``set a = b[0]``, ``f(b)``, ``[b]``, ``b|first``): ``a`` may be ``b``, be inside it or
           hold it at a depth not known: if either changes at all, both may change at every depth;
         - a store (``r.append(x)``, ``r.k.update(x)``, _store_edges): ``x`` (or an object inside it, or its items)
@@ -947,9 +1017,61 @@ class _Walker:
         dict or namespace), and every name in a default or a step that is not a plain read at every depth. The
         round-15 bypass (class C) was a pooled ``.k`` key taken for ``dd.k``'s holder while ``dd`` was a dict:
         every key on the chain is now linked, the root at its own depth."""
-        identity = self.identity_edges()
-        aliases = [(a, b, (a, b) in identity) for a, b in self.channel_edges()]
-        stores = self.store_edges()
+        # Each channel on its own (the same pairs as channel_edges): ``set a = b`` an identity, ``for a in b`` /
+        # ``set a, c = b`` an element ``level`` deep inside ``b`` (like a store), anything else not known.
+        aliases: list[tuple[str, str, bool]] = []
+        stores = set(self.store_edges())
+        for key, value, level in self.channels:
+            if value is None or self._returns_none(value):
+                continue
+            plain = isinstance(value, _NODES.Name)
+            copied = self._copy_of(value) if not level else None
+            if copied is not None:
+                # set m = x.a.copy() / dict(x.a): a new object holding x.a's items (depth r + 1 of x).
+                exact, loose = self._receiver_chain(copied)
+                stores.update((holder, key, r + 1, "items") for holder, r in exact)
+                aliases.extend((key, inner, False) for inner in loose)
+                continue
+            step = _SELECTION_STEPS.get(value.name) if isinstance(value, _NODES.Filter) and value.node is not None \
+                and value.dyn_args is None and value.dyn_kwargs is None else None
+            if step is not None:
+                # x|first, x|list, x|dictsort, x|default(y) of a plain chain: the result at depth k is the chain's
+                # object at depth k + off, for k >= min_k (a new object above that).
+                off, min_k = step
+                exact, loose = self._receiver_chain(value.node)
+                if exact:
+                    for holder, r in exact:
+                        if level >= min_k:
+                            if r + level + off:
+                                stores.add((holder, key, r + level + off, "exact"))
+                            else:
+                                aliases.append((key, holder, True))
+                        else:
+                            stores.add((holder, key, max(r + level + off + 1, 0), "items"))
+                    aliases.extend((key, inner, False) for inner in loose)
+                    aliases.extend((key, inner, False) for a in _call_args(value) for inner in self._flow(a))
+                    continue
+            if isinstance(value, _NODES.Getitem) and isinstance(value.arg, _NODES.Slice):
+                # set rest = messages[1:]: a new list of the chain's items (its own object is not messages).
+                exact, loose = self._receiver_chain(value.node)
+                if exact:
+                    stores.update((holder, key, r + level + 1, "items") for holder, r in exact)
+                    aliases.extend((key, inner, False) for inner in loose)
+                    continue
+            exact, loose = self._receiver_chain(value) if plain or isinstance(
+                value, _NODES.Getattr | _NODES.Getitem | _NODES.Call) else ([], [])
+            if exact:
+                # A plain chain (x, x.a, x[0], x.get(k), ns.a.pop(0)) at depth r: for a in x.b / set a = x.b[0]
+                # are objects r + level deep inside x (as a store); set a = b is b itself.
+                for holder, r in exact:
+                    if r + level:
+                        stores.add((holder, key, r + level, "exact"))
+                    else:
+                        aliases.append((key, holder, True))
+                aliases.extend((key, inner, False) for inner in loose)
+                continue
+            for inner in self._flow(value):
+                aliases.append((key, inner, False))
         changed = True
         while changed:
             changed = False
@@ -959,14 +1081,36 @@ class _Walker:
                 if want != ma or want != mb:
                     depth[a] = depth[b] = want
                     changed = True
-            for holder, inner, level in stores:
+            for holder, inner, level, mode in stores:
                 mh, mi = depth.get(holder, 0), depth.get(inner, 0)
+                if mode == "key" and not mi:
+                    continue  # a string or number key, unless the object it came from is changed
                 deeper = _ALL_DEPTHS & ~((1 << min(level, _TOP_DEPTH)) - 1)  # depths >= level
-                new_h = mh | (deeper if mi else 0)
-                new_i = _ALL_DEPTHS if mh & deeper else mi
+                if mode == "exact":  # the inner's own object is exactly ``level`` deep
+                    new_h = mh | _depths_up(mi, level)
+                    new_i = mi | _depths_down(mh, level)
+                elif mode == "items":  # the inner's items are exactly ``level`` deep: its own object is not
+                    new_h = mh | _depths_up(mi & ~1, level - 1)
+                    new_i = mi | _depths_down(mh, level - 1) & ~1
+                else:
+                    new_h = mh | (deeper if mi else 0)
+                    new_i = _ALL_DEPTHS if mh & deeper else mi
                 if new_h != mh or new_i != mi:
                     depth[holder], depth[inner] = new_h, new_i
                     changed = True
+
+    def _copy_of(self, value: Any) -> Any:
+        """The node ``value`` is a shallow copy of (``x.copy()``, ``dict(x)``), else None."""
+        n = _NODES
+        if not isinstance(value, n.Call) or value.dyn_args is not None or value.dyn_kwargs is not None or \
+                value.kwargs:
+            return None
+        if isinstance(value.node, n.Getattr) and value.node.attr == "copy" and not value.args:
+            return value.node.node
+        if isinstance(value.node, n.Name) and value.node.name == "dict" and "dict" in self.fresh_callees and \
+                len(value.args) == 1:
+            return value.args[0]
+        return None
 
     def _receiver_chain(self, target: Any) -> tuple[list[tuple[str, int]], list[str]]:
         """The keys holding a (mutated) receiver, each with the depth of the receiver inside its object, and the
@@ -1032,21 +1176,55 @@ class _Walker:
         n = _NODES
         return {(key, value.name) for key, value, level in self.channels if level == 0 and isinstance(value, n.Name)}
 
-    def store_edges(self) -> set[tuple[str, str, int]]:
+    def store_edges(self) -> set[tuple[str, str, int, str]]:
         """Channels into containers: ``l.append(x)``, ``d.update(**{'a': x})`` ... put ``x`` in the receiver's
         container, so the names holding it may hold ``x`` (red team round 15 candidates: ``for v in
         [messages|last]`` then ``d.update(**{'a': v})``; the label walk reads the same calls, ``stored_in``).
-        ``(key, name, level)``: ``name`` (or an object inside it, or its items) is put ``level`` deep inside what
-        ``key`` holds. Round 15 (class C): every key of the receiver's chain, each at its own depth (a receiver
-        that is no plain chain: every name in it, at depth 1)."""
+        ``(key, name, level, mode)``: what ``name`` holds is put ``level`` deep inside what ``key`` holds. Round
+        15 (class C): every key of the receiver's chain, each at its own depth (a receiver that is no plain
+        chain: every name in it, at depth 1). Modes: ``full`` (``name``'s object, or one inside it), ``items``
+        (``l.extend(m)``, ``d.update(m)``: ``m``'s items, not ``m`` itself), ``key`` (a dict key whose value is a
+        string or number unless ``name`` itself is changed: only a changed object can be a mutable key)."""
         flow = self._flow
-        out: set[tuple[str, str, int]] = set()
+        out: set[tuple[str, str, int, str]] = set()
         for call in self.stored_in:
             exact, loose = self._receiver_chain(call.node.node)
             keys = [*exact, *((name, 0) for name in loose)]
-            out.update((key, inner, level + 1) for key, level in keys
-                       for arg in _call_args(call) for inner in flow(arg))
+            stored = [(inner, "exact" if mode == "full" and isinstance(arg, _NODES.Name) else mode)
+                      for arg, mode in self._stored_args(call) for inner in flow(arg)]
+            out.update((key, inner, level + 1, mode) for key, level in keys for inner, mode in stored)
         return out
+
+    def _stored_args(self, call: Any) -> list[tuple[Any, str]]:
+        """The argument nodes a list / dict method call keeps in its receiver, each with its store mode (see
+        store_edges). remove / pop / popitem / clear / sort / reverse / discard keep none of theirs (sort's key
+        function is called, judged where the method value is seen)."""
+        n = _NODES
+        method = call.node.attr
+        if call.dyn_args is not None or call.dyn_kwargs is not None:
+            return [(a, "full") for a in _call_args(call)]
+        out: list[tuple[Any, str]] = [(kw.value, "full") for kw in call.kwargs]
+        args = call.args
+        if method in ("append", "add", "insert"):
+            out.extend((a, "full") for a in (args[1:] if method == "insert" else args))
+            out.extend((a, self._key_mode(a)) for a in (args[:1] if method == "insert" else ()))
+        elif method in ("extend", "update"):
+            for arg in args:
+                if isinstance(arg, n.Dict):
+                    out.extend(x for pair in arg.items for x in ((pair.key, self._key_mode(pair.key)),
+                                                                 (pair.value, "full")))
+                else:
+                    out.append((arg, "items" if isinstance(arg, n.Name) else "full"))
+        elif method in ("setdefault", "__setitem__"):
+            out.extend((a, self._key_mode(a) if i == 0 else "full") for i, a in enumerate(args))
+        elif method not in ("remove", "pop", "popitem", "clear", "sort", "reverse", "discard"):
+            out.extend((a, "full") for a in args)
+        return out
+
+    def _key_mode(self, node: Any) -> str:
+        """``key`` when ``node`` (a dict key or list index) is a string or number before any change; else full."""
+        values = self.value(node) - _PENDING
+        return "key" if values and all(isinstance(v, str) or v in (DATA, NUM) for v in values) else "full"
 
     def channel_edges(self) -> set[tuple[str, str]]:
         """The name-to-name edges the channels give: ``(key, name)`` where ``name`` may be (or be inside) the
@@ -2362,21 +2540,52 @@ class _Walker:
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
 
 
-def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None) -> set[int]:
+def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: bool = False) -> set[int]:
     """ids of the Name reads that a binding of the template surely reaches in Jinja's scoping, so the read
     never sees the render argument of that name: after a top-level ``{% set %}`` of it (not one inside an
     if, a loop or a macro), in the body of a for loop over it, of a macro or call block with it as a
     parameter, or of a with block binding it. Anything else (a block, a macro reading an outer name, a set
     inside an if) may read the free render value, which then counts too (round 5: a set inside an unused
-    macro or {% if false %} hid the special token the top level really reads)."""
+    macro or {% if false %} hid the special token the top level really reads).
+    ``bodies`` (round 15, for the render-mutation finding only): a ``{% set %}`` of a name in ANY statement list
+    (a loop, if, macro, with, filter or call block body) binds it for the statements after it in that list, as
+    at the top level (Jinja runs a body in order, in one frame: checked with jinja2 3.1)."""
     n = _NODES
     out: set[int] = set()
     stack: list[tuple[Any, frozenset[str]]] = [(tree, frozenset())]
+
+    def in_order(stmts: list[Any], bound: frozenset[str]) -> None:
+        if not bodies:
+            stack.extend((x, bound) for x in stmts)
+            return
+        seen = set(bound)
+        # A macro defined in this list reads a name this list sets (anywhere in it, not in a branch) as that
+        # binding or undefined, never the free value (jinja2 3.1 resolves it in the defining frame).
+        direct = {x.target.name for x in stmts if isinstance(x, n.Assign | n.AssignBlock) and isinstance(x.target, n.Name)}
+        for stmt in stmts:
+            stack.append((stmt, frozenset(seen | direct) if isinstance(stmt, n.Macro) else frozenset(seen)))
+            seen.update(sets_surely([stmt]))
+
+    def sets_surely(stmts: list[Any]) -> set[str]:
+        """Names every run of ``stmts`` binds: a set of a name, or an if whose every branch (else included)
+        does."""
+        out: set[str] = set()
+        for stmt in stmts:
+            if isinstance(stmt, n.Assign | n.AssignBlock) and isinstance(stmt.target, n.Name):
+                out.add(stmt.target.name)
+            elif isinstance(stmt, n.If) and stmt.else_:
+                branches = [sets_surely(stmt.body), *(sets_surely(e.body) for e in stmt.elif_), sets_surely(stmt.else_)]
+                out |= set.intersection(*branches)
+        return out
+
     while stack:
         node, bound = stack.pop()
         if isinstance(node, n.Name):
             if node.ctx == "load" and node.name in bound:
                 out.add(id(node))
+            continue
+        if bodies and isinstance(node, n.Template):
+            in_order(node.body, frozenset())
             continue
         if isinstance(node, n.Template):
             seen: set[str] = set()
@@ -2391,19 +2600,29 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None) -> set[in
             stack.extend((x, bound) for x in node.else_)
             if node.test is not None:
                 stack.append((node.test, inner))
-            stack.extend((x, inner) for x in node.body)
+            in_order(node.body, inner)
             continue
         if isinstance(node, n.Macro | n.CallBlock):
             params = frozenset(a.name for a in node.args)
             stack.extend((d, frozenset()) for d in node.defaults)
             if isinstance(node, n.CallBlock):
                 stack.append((node.call, bound))
-            stack.extend((x, params) for x in node.body)
+            in_order(node.body, params | bound if bodies and isinstance(node, n.Macro) else params)
             continue
         if isinstance(node, n.With):
             inner = bound | frozenset(name for t in node.targets for name in _names_in(t))
             stack.extend((x, bound) for x in node.values)
-            stack.extend((x, inner) for x in node.body)
+            in_order(node.body, inner)
+            continue
+        if bodies and isinstance(node, n.If):
+            stack.append((node.test, bound))
+            stack.extend((x, bound) for x in node.elif_)
+            in_order(node.body, bound)
+            in_order(node.else_, bound)
+            continue
+        if bodies and isinstance(node, n.FilterBlock):
+            stack.append((node.filter, bound))
+            in_order(node.body, bound)
             continue
         if isinstance(node, n.Block):
             bound = frozenset()
@@ -2424,6 +2643,25 @@ def _string_sum(node: Any, n: Any) -> bool:
         elif part is not node and (isinstance(part, n.Const) and isinstance(part.value, str) or
                                    isinstance(part, n.Concat | n.TemplateData) or
                                    isinstance(part, n.Filter) and part.name in _FRESH_FILTERS):
+            return True
+    return False
+
+
+def _number_sum(node: Any, n: Any) -> bool:
+    """``node`` is a ``+ - / // ** %`` expression with a number constant among its leaves (``d.get(k, 0) + 1``):
+    its value is a number or a string, or it raises (no list, dict, namespace or Undefined does arithmetic with
+    a number; ``*`` is left out: ``[x] * 2`` is a list)."""
+    ops = n.Add | n.Sub | n.Div | n.FloorDiv | n.Pow | n.Mod
+    if not isinstance(node, ops):
+        return False
+    pending = [node]
+    for _ in range(MAX_FOLD):
+        if not pending:
+            return False
+        part = pending.pop()
+        if isinstance(part, ops):
+            pending.extend((part.left, part.right))
+        elif isinstance(part, n.Const) and type(part.value) in (int, float):
             return True
     return False
 
@@ -2586,7 +2824,7 @@ def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int,
         if fresh and isinstance(item, n.Call) and isinstance(item.node, n.Name) and item.node.name in fresh:
             stack.extend(_call_args(item))
             continue
-        if isinstance(item, n.Add | n.Mod) and _string_sum(item, n):
+        if isinstance(item, n.Add | n.Mod) and _string_sum(item, n) or _number_sum(item, n):
             # Round 15: 'functions.' + tc.name + ':' is a new str (str + x is str.__add__ or x.__radd__, which
             # only Markup and Undefined of Jinja's own objects have: a str, or it raises; JSON has none). Kimi-K2
             # built ids so and pushed them on a namespace list: messages looked changed (class E).
