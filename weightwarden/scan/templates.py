@@ -401,13 +401,36 @@ _MIXING_METHODS = frozenset(
 # Round 11: filters whose result holds the attribute they read, not an element (map(attribute=), attr, groupby's
 # grouper, sum's terms): given a mutating method's name they hand out bound methods.
 _ATTRIBUTE_VALUE_FILTERS = frozenset({"attr", "map", "groupby", "sum"})
-# Round 12: Jinja filters that call ``value.items()`` with no Mapping check (a namespace's stored ``items``);
-# |items checks for a Mapping and |urlencode for a dict first (jinja2 3.1 filters.py).
-_ITEMS_CALLING_FILTERS = frozenset({"dictsort", "xmlattr"})
+# Round 15 (class D; round 12 had |dictsort and |xmlattr only): every method Jinja's builtin filters call BY NAME
+# (a plain attribute lookup, which a namespace answers with what ``{% set ns.<name> %}`` stored) on their input
+# ("value") or on a named argument. Read from jinja2 3.1.6 filters.py: do_dictsort ``value.items()``, do_xmlattr
+# ``d.items()``, do_items ``value.items()`` (Mapping only), do_urlencode ``value.items()`` (dict only),
+# do_wordwrap ``s.splitlines()`` and ``wrapstring.join(...)`` (neither made a str first). Every other filter makes
+# its input a str first (soft_str: center, trim, replace, format, upper, ...), calls only class-level dunders
+# (len, iter, +, __html__ via hasattr: dunders set on a namespace are findings of their own), or reads an
+# attribute named by its argument (judged as such). No builtin test calls a method by name (tests.py: str(value)
+# .islower(), hasattr, ``in``, operators). tests/test_templates_round15.py checks this table against EVERY builtin
+# filter and test, and records the names really called on a probe object in every argument position.
+_IMPLICIT_CALLS: dict[str, tuple[tuple[str, str], ...]] = {
+    "dictsort": (("value", "items"),),
+    "xmlattr": (("value", "items"),),
+    "items": (("value", "items"),),
+    "urlencode": (("value", "items"),),
+    "wordwrap": (("value", "splitlines"), ("wrapstring", "join")),
+}
+_NO_IMPLICIT_CALLS = frozenset(
+    {"abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "e", "escape", "filesizeformat",
+     "first", "float", "forceescape", "format", "groupby", "indent", "int", "join", "last", "length", "list",
+     "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse", "round",
+     "safe", "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
+     "truncate", "unique", "upper", "urlize", "wordcount"}
+)
 # list / dict methods that return None (pop, setdefault, popitem return an element).
 _NONE_METHODS = frozenset({"append", "extend", "insert", "update", "remove", "clear", "sort", "reverse"})
 # The attribute names called implicitly on an object by Jinja's filters and runtime, markupsafe and dict().
-_IMPLICIT_NAMES = frozenset({"items", "keys", "__html__", "__html_format__"})
+_IMPLICIT_NAMES = frozenset(
+    {"items", "keys", "__html__", "__html_format__", *(attr for calls in _IMPLICIT_CALLS.values() for _, attr in calls)}
+)
 # Methods that change a list or dict in place (its literal no longer tells its elements).
 # Round 15: the depths _Walker._closure tells apart (bit d of a mask: an object d levels inside a name's own object
 # may be changed); the top bit stands for every depth from it on.
@@ -438,6 +461,22 @@ def _attribute_positions() -> dict[str, int]:
             if param in ("attribute", "name") and name in ATTRIBUTE_FILTERS:
                 out[name] = i
     return out
+
+
+@cache
+def _filter_params(name: str) -> list[str]:
+    """The parameter names of Jinja's builtin filter ``name`` after the filtered value (its real signature)."""
+    import inspect
+
+    from jinja2.defaults import DEFAULT_FILTERS
+
+    fn = DEFAULT_FILTERS.get(name)
+    if fn is None:
+        return []
+    params = list(inspect.signature(fn).parameters)
+    if getattr(fn, "jinja_pass_arg", None) is not None:
+        params = params[1:]
+    return params[1:]
 
 
 @cache
@@ -758,7 +797,6 @@ class _Walker:
         # A container handed to a call that is not a macro defined here (a host function, a method storing it
         # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
         escaped: list[Any] = []
-        stored: set[str] = set()  # names inside what a mutating method or namespace() stores
         for node in all_nodes:
             if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros) \
                     and not (isinstance(node.node, nodes.Getattr) and node.node.attr in _KNOWN_METHODS) \
@@ -768,11 +806,7 @@ class _Walker:
                 # Every name inside an argument: x.append([l]) stores l itself, not a copy.
                 # Round 13: every argument child (``*args`` / ``**kwargs`` included), the same enumeration the
                 # label walk uses: ``d.update(**{'a': l})`` stores ``l`` as surely as ``d.update({'a': l})``.
-                inside = [name for a in _call_args(node) for name in flow(a)]
-                escaped.extend(inside)
-                if isinstance(node.node, nodes.Getattr) and node.node.attr in _MUTATING_METHODS or \
-                        isinstance(node.node, nodes.Name) and node.node.name == "namespace":
-                    stored.update(inside)
+                escaped.extend(name for a in _call_args(node) for name in flow(a))
         for arg in dict.fromkeys(escaped):
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
                 seed(arg, _ALL_DEPTHS)  # a host function may change anything inside it
@@ -814,15 +848,12 @@ class _Walker:
         no object of the receiver or of the arguments (those are followed as stored into the receiver). Round
         12's false positive: ``_`` tied ``idmap`` to the loop target of its argument, so the chat was "changed"."""
         n = _NODES
-        if not (isinstance(value, n.Call) and isinstance(value.node, n.Getattr) and
-                value.node.attr in _NONE_METHODS):
-            return False
         # Round 15: on ANY receiver. ``set _ = byrole.setdefault(r, []).append(c)`` tied ``_`` to byrole and c's
         # loop target (so the chat looked changed). A call of such a name is a list / dict method (None), or
         # calls what a dict or namespace stores under that name (d['append'], ns.update): the label walk judges
         # that call on its own ("call of '.append' of a value not known statically" unless a macro of the
         # template, whose result is text), and render data (JSON) stores nothing callable.
-        return True
+        return isinstance(value, n.Call) and isinstance(value.node, n.Getattr) and value.node.attr in _NONE_METHODS
 
     def _surely_literal(self, receiver: Any, kinds: Any) -> bool:
         """``receiver`` is a name, or ``ns.attr`` of a namespace, every binding of which is a literal of ``kinds``
@@ -1712,8 +1743,12 @@ class _Walker:
         if kind == "getitem":
             kind = "fold" if isinstance(node.arg, nodes.Slice) else "chain"
         elif kind == "filter-test":
-            if isinstance(node, nodes.Filter) and node.name in _ITEMS_CALLING_FILTERS and node.node is not None:
-                self._implicit_call(node, node.node, "items", f"|{node.name}")
+            if isinstance(node, nodes.Filter) and node.node is not None:
+                self._implicit_calls(node, node.name, node.args, 0)
+                if node.name == "map" and node.args and isinstance(node.args[0], nodes.Const) and \
+                        not any(kw.key == "attribute" for kw in node.kwargs):
+                    # map('dictsort') / map('wordwrap', 9, ns): the named filter runs on every element.
+                    self._implicit_calls(node, node.args[0].value, node.args[1:], 1)
             if isinstance(node, nodes.Filter) and (
                 node.name in ATTRIBUTE_FILTERS or node.dyn_kwargs is not None
                 or any(kw.key == "attribute" for kw in node.kwargs)
@@ -1786,16 +1821,37 @@ class _Walker:
                                               "of a namespace implicitly)")
                 return
 
-    def _implicit_call(self, node: Any, obj: Any, attr: str, how: str) -> None:
+    def _implicit_calls(self, node: Any, name: Any, args: list[Any], level: int) -> None:
+        """Round 15 (class D): judge every method the builtin filter ``name`` calls by name (_IMPLICIT_CALLS) on
+        its input (``node.node``, its elements at ``level`` 1 for map) or on the argument it calls it on."""
+        calls = _IMPLICIT_CALLS.get(name, ()) if isinstance(name, str) else ()
+        if not calls:
+            return
+        params = _filter_params(name)
+        loose = node.dyn_args is not None or node.dyn_kwargs is not None
+        for param, attr in calls:
+            how = f"|{name}"
+            if param == "value":
+                self._implicit_call(node, node.node, attr, how, level)
+                continue
+            given = [kw.value for kw in node.kwargs if kw.key == param]
+            if param in params and params.index(param) < len(args):
+                given.append(args[params.index(param)])
+            for arg in given:
+                self._implicit_call(node, arg, attr, how)
+            if loose:
+                self._implicit_call(node, None, attr, how)  # *args / **kwargs may give that argument
+
+    def _implicit_call(self, node: Any, obj: Any, attr: str, how: str, level: int = 0) -> None:
         """Round 12: ``how`` calls ``obj.<attr>()`` with no Call node (|dictsort and |xmlattr call ``.items()``
         on anything that is not a dict, Namespace included; ``dict(x)`` calls ``.keys()``). On a namespace that
         calls what ``{% set ns.<attr> %}`` stored: judged as the explicit call ``ns.<attr>()`` would be (only a
         macro of the template is proven) and, when the namespace's labels say picked, a call of a picked value."""
-        values = self.value(obj) - _PENDING
+        values = self.value(obj, level) - _PENDING if obj is not None else frozenset({NAMESPACE})
         if not (NAMESPACE in values or _unresolved(values)):
             return
         stored = f".{attr}" in self.bindings
-        if stored and not self._callable_proven(f".{attr}") or stored and self._picked(obj):
+        if stored and not self._callable_proven(f".{attr}") or stored and obj is not None and self._picked(obj):
             self.add(COMPUTED_ATTR, node, f"{how} calls the namespace attribute '{attr}', which holds a value not "
                                           f"proven callable here (it may be one reached through the render data)")
 
