@@ -405,7 +405,8 @@ _ATTRIBUTE_VALUE_FILTERS = frozenset({"attr", "map", "groupby", "sum"})
 # (a plain attribute lookup, which a namespace answers with what ``{% set ns.<name> %}`` stored) on their input
 # ("value") or on a named argument. Read from jinja2 3.1.6 filters.py: do_dictsort ``value.items()``, do_xmlattr
 # ``d.items()``, do_items ``value.items()`` (Mapping only), do_urlencode ``value.items()`` (dict only),
-# do_wordwrap ``s.splitlines()`` and ``wrapstring.join(...)`` (neither made a str first). Every other filter makes
+# do_wordwrap ``s.splitlines()`` and ``wrapstring.join(...)`` (neither made a str first), do_urlize ``rel.split()``
+# (found by the probe test, not by reading: the table is checked, not trusted). Every other filter makes
 # its input a str first (soft_str: center, trim, replace, format, upper, ...), calls only class-level dunders
 # (len, iter, +, __html__ via hasattr: dunders set on a namespace are findings of their own), or reads an
 # attribute named by its argument (judged as such). No builtin test calls a method by name (tests.py: str(value)
@@ -417,13 +418,14 @@ _IMPLICIT_CALLS: dict[str, tuple[tuple[str, str], ...]] = {
     "items": (("value", "items"),),
     "urlencode": (("value", "items"),),
     "wordwrap": (("value", "splitlines"), ("wrapstring", "join")),
+    "urlize": (("rel", "split"),),
 }
 _NO_IMPLICIT_CALLS = frozenset(
     {"abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "e", "escape", "filesizeformat",
      "first", "float", "forceescape", "format", "groupby", "indent", "int", "join", "last", "length", "list",
      "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse", "round",
      "safe", "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
-     "truncate", "unique", "upper", "urlize", "wordcount"}
+     "truncate", "unique", "upper", "wordcount"}
 )
 # list / dict methods that return None (pop, setdefault, popitem return an element).
 _NONE_METHODS = frozenset({"append", "extend", "insert", "update", "remove", "clear", "sort", "reverse"})
