@@ -356,6 +356,28 @@ CHANGES = {
     "copy_inner": "{% set m = messages[0].copy() %}{% set _ = m.tool_calls.append(1) %}",
     "slice_inner": "{% set rest = messages[1:] %}{% set _ = rest[0].update({'a': 1}) %}",
     "rebound_if_false": "{% if false %}{% set messages = [] %}{% endif %}{% set _ = messages.append(1) %}",
+    # Generated over every channel kind of the depths closure (each also renders a real change, below).
+    "with": "{% with d = messages[0] %}{{ d.clear() }}{% endwith %}",
+    "tuple_pairwise": "{% set a, b = messages[0], 1 %}{{ a.clear() }}",
+    "macro_arg": "{% macro f(x) %}{{ x.clear() }}{% endmacro %}{{ f(messages[0]) }}",
+    "macro_default": "{% macro f(x=messages[0]) %}{{ x.clear() }}{% endmacro %}{{ f() }}",
+    "previtem": "{% for m in messages %}{% if loop.previtem %}{{ loop.previtem.clear() }}{% endif %}{% endfor %}",
+    "nsref": "{% set ns = namespace(a=none) %}{% set ns.a = messages[0] %}{{ ns.a.clear() }}",
+    "extend_then_item": "{% set l = [] %}{% set _ = l.extend(messages) %}{{ l[0].clear() }}",
+    "update_keyword": "{% set d = {} %}{% set _ = d.update(a=messages[0]) %}{{ d.a.clear() }}",
+    "setdefault_default": "{% set d = {} %}{% set x = d.setdefault('k', messages[0]) %}{{ d.k.clear() }}",
+    "dict_literal": "{% set d = {'a': messages[0]} %}{{ d.a.clear() }}",
+    "list_sum": "{% set l = [] + messages %}{{ l[0].clear() }}",
+    "update_items_inner": "{% set d = {} %}{% set _ = d.update(messages[0]) %}{{ d.tool_calls.append(1) }}",
+    "dict_copy_inner": "{% set d = dict(messages[0]) %}{{ d.tool_calls.append(1) }}",
+    "list_pop": "{% set m = messages|list %}{% set x = m.pop() %}{{ x.clear() }}",
+    "slice_loop": "{% for m in messages[1:] %}{% set _ = m.update({}) %}{{ m.clear() }}{% endfor %}",
+    "slice_item": "{% set d = messages[1:][0] %}{% set _ = d.clear() %}",
+    "namespace_list": "{% set n = namespace(l=[]) %}{% set _ = n.l.append(messages[0]) %}{% set z = n %}"
+                      "{{ z.l[0].clear() }}",
+    "dictsort_values": "{% for k, v in messages[0]|dictsort %}{% if v is iterable and v is not string %}"
+                       "{{ v.append(1) }}{% endif %}{% endfor %}",
+    "values_list": "{% set vals = messages[0].values()|list %}{{ vals[2].append(1) }}",
     "update_then_split": "{% for message in messages %}{% set _ = message.update({'content': message.content|trim}) %}"
                          "{{ message.content.split('\\n') }}{% endfor %}",
 }
@@ -397,6 +419,7 @@ KEEPS = {
                 "{% if q.ids %}{% set tid = q.ids.pop(0) %}{% else %}{% set tid = 'x' %}{% endif %}{{ tid }}{% endfor %}",
     "dict_copy": "{% set d = dict(messages[0]) %}{% set _ = d.update({'x': 1}) %}{{ d.role }}",
     "list_copy": "{% set l = messages|list %}{% set _ = l.append(1) %}{{ l|length }}",
+    "extend_then_clear": "{% set l = [] %}{% set _ = l.extend(messages) %}{% set _ = l.clear() %}{{ l|length }}",
     "tools_in_namespace": "{% set ns = namespace(tools=tools) %}{% for t in ns.tools %}{{ t.function.name }}{% endfor %}",
 }
 

@@ -1086,9 +1086,11 @@ class _Walker:
                     continue
             if isinstance(value, _NODES.Getitem) and isinstance(value.arg, _NODES.Slice):
                 # set rest = messages[1:]: a new list of the chain's items (its own object is not messages).
+                # for m in messages[1:]: its elements ARE messages' elements (exact, round 15 self-review).
                 exact, loose = self._receiver_chain(value.node)
                 if exact:
-                    stores.update((holder, key, r + level + 1, "items") for holder, r in exact)
+                    stores.update((holder, key, r + level, "exact") if level else (holder, key, r + 1, "items")
+                                  for holder, r in exact)
                     aliases.extend((key, inner, False) for inner in loose)
                     continue
             exact, loose = self._receiver_chain(value) if plain or isinstance(
@@ -1169,8 +1171,11 @@ class _Walker:
                 target.arg.value if isinstance(target.arg, n.Const) else None
             if isinstance(key, str) and f".{key}" in self.bindings:
                 exact.append((f".{key}", level))  # the object read may be a namespace attribute
+            # x[1:] is a new list of x's items: its items are at the depth of x's (x[1:][0] is x[1]); a change of
+            # the slice itself is counted as one of x (over-approximated).
+            if not (isinstance(target, n.Getitem) and isinstance(target.arg, n.Slice)):
+                level += 1
             target = target.node
-            level += 1
         if isinstance(target, n.Name):
             exact.append((target.name, level))
             if self.loop_of and id(target) in self.loop_of:
