@@ -101,8 +101,8 @@ ORDINARY = {
                         "{% endfor %}",
     "tool_loop": "{% for t in tools %}{% for k, v in t.function.parameters.properties|dictsort %}{{ k }}"
                  "{{ v.get('type') }}{{ v|tojson }}{% endfor %}{% endfor %}",
-    "update_then_split": "{% for message in messages %}{% set _ = message.update({'content': message.content|trim}) %}"
-                         "{{ message.content.split('\\n') }}{% endfor %}",
+    # update_then_split (message.update on the caller's messages) moved to test_templates_round15.py: since round
+    # 15 changing the render data in place is a finding of its own (render-mutation), and only that.
     "parts_append": "{% set parts = [] %}{% for m in messages %}{% set _ = parts.append(m.content) %}{% endfor %}"
                     "{{ parts|join('\\n') }}",
     "previtem": "{% for m in messages %}{% if loop.previtem is defined %}{{ loop.previtem.role }}{% endif %}{% endfor %}",

