@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import struct
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -335,3 +336,88 @@ def is_template_path(display: str) -> bool:
         return True
     return len(parts) >= 2 and parts[-2] == "additional_chat_templates" and parts[-1].endswith(".jinja")
 
+
+
+# Bytes a role-exempt member (a torch storage, a metadata record) is sniffed over: the magic numbers, a tar
+# header block, an .npy header and a pickle's first imports all sit in the first few KiB (round 17).
+ROLE_HEAD_BYTES = 4096
+_GGUF_VERSIONS = (1, 2, 3)
+
+
+def embedded_format(head: bytes, size: int) -> str | None:
+    """What another loader would take bytes starting with ``head`` for, by their content (None: raw data).
+
+    For members one loader reads as raw bytes because of their role (a torch zip's ``data/<key>`` storages
+    and metadata records) while another opens them by content: ``np.load`` of the same zip (an .npz to numpy)
+    unpickles any member that starts with ``\\x93NUMPY`` and an object dtype, whatever its name (red team
+    round 17). Every format the scanner reads counts, but only on structure a tensor's bytes do not carry by
+    chance: multi-byte magics, a tar header checksum, a safetensors header that parses, a pickle that
+    imports a resolvable name, and the two-byte compression magics only when the head really decompresses.
+    """
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return "zip"
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return "7z"
+    if head[:4] == b"GGUF" and len(head) >= 8 and int.from_bytes(head[4:8], "little") in _GGUF_VERSIONS:
+        return "gguf"
+    if head[:8] == HDF5_MAGIC:
+        return "hdf5"
+    if is_tar_header(head[:512]):
+        return "tar"
+    if _compressed_head(head):
+        return "compressed"
+    if _safetensors_head(head, size):
+        return "safetensors"
+    if head[:2] == b"\x80\x02" and head.startswith(TORCH_LEGACY_MAGIC):
+        return "pickle"
+    if probe_pickle(head).meaningful:
+        return "pickle"
+    return None
+
+
+def _compressed_head(head: bytes) -> bool:
+    import lzma
+    import zlib
+
+    if head.startswith((b"\x1f\x8b\x08", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18")):
+        return True
+    if head.startswith(b"BZh") and len(head) >= 10 and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
+        return True
+    # Two-byte magics (zlib, lzma "alone", joblib's ZF): a tensor can start with them by chance, so they
+    # count only when the head decompresses (random bytes after a valid header fail within a few bytes).
+    trials: list[tuple[bytes, Callable[[], object]]] = []
+    if _is_zlib(head):
+        trials.append((head, zlib.decompressobj))
+    if head.startswith(b"\x5d\x00\x00"):
+        trials.append((head, lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE)))
+    if head.startswith(b"ZF"):
+        at = 2
+        while at < min(len(head), 40) and head[at : at + 1] in b"0123456789abcdefx ":
+            at += 1
+        trials.append((head[at:], zlib.decompressobj))
+    for data, make in trials:
+        try:
+            out = make().decompress(data[:ROLE_HEAD_BYTES])  # type: ignore[attr-defined]
+        except (zlib.error, lzma.LZMAError, EOFError, ValueError):
+            continue
+        if out:
+            return True
+    return False
+
+
+def _safetensors_head(head: bytes, size: int) -> bool:
+    import json
+
+    if not _is_safetensors(head, size):
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    if 8 + n > len(head):
+        # a header longer than the head: a hostile length, or a real header; an int64 tensor whose second
+        # value's low byte is '{' is not one, so ask for a quote and a printable key to follow
+        return head[8:10] == b'{"' and head[10:12].isascii() and head[10:12].isalnum()
+    try:
+        return isinstance(json.loads(head[8 : 8 + n]), dict)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False

@@ -262,3 +262,42 @@ def read_child(ctx: ReadContext, source: Source) -> FileEntry:
 
 def bomb_anomaly(location: str, reason: str, evidence: str = "") -> Anomaly:
     return Anomaly("archive.bomb", location, f"decompression stopped: {reason}", evidence)
+
+
+def read_if_content(ctx: ReadContext, member: Source, entry: FileEntry, role: str, head_bytes: int) -> bool:
+    """Sniff the head of a member one loader reads by its role (raw tensor bytes, a metadata record) and,
+    when its content is a format another loader opens by content, read it as that format (red team round 17).
+
+    ``np.load`` of a torch zip (a valid .npz) unpickles any member that starts with ``\\x93NUMPY`` and has an
+    object dtype, whatever role torch gives it: no member is exempt from a content sniff. Only ``head_bytes``
+    are read unless the head matches (storages can be GBs). A match is read by its reader (an object .npy's
+    pickle is walked as the npy reader walks it) and reported as a polyglot, except a plain-dtype .npy that
+    reads cleanly: both loaders then get an array of numbers and nothing runs. Returns True on a match.
+    """
+    from weightwarden.artifact.sniff import embedded_format
+
+    if not depth_allows_members(ctx):
+        return False  # the archive's own too-deep note covers it; nothing below this depth is read
+    try:
+        with member.open() as f:
+            head = f.read(head_bytes)
+    except (OSError, SizeLimitExceeded):
+        return False  # the member-level checks (bomb, corrupt data) report what failed
+    kind = embedded_format(head, member.size)
+    if kind is None:
+        return False
+    child = read_child(ctx, member)
+    entry.children.append(child)
+    harmless = kind == "npy" and child.format == Format.NUMPY and not child.error and not child.code
+    harmless = harmless and not child.metadata.get("object_dtype")
+    if not harmless:
+        entry.anomalies.append(
+            Anomaly(
+                "format.polyglot",
+                member.display,
+                f"{role} that its loader reads as raw bytes is also a {kind} by its content: a loader that opens "
+                "members by content (np.load of the archive as an .npz, an extractor) reads it as that",
+                f"{role} + {kind}",
+            )
+        )
+    return True

@@ -87,6 +87,7 @@ from weightwarden.artifact.readers._archive import (
     lazy_source,
     note_too_deep,
     read_child,
+    read_if_content,
     stored_source,
 )
 from weightwarden.artifact.readers._zipdirs import DirProblem, covered, info_key, loader_views, local_walk
@@ -670,7 +671,11 @@ def _read_torch(
         rel = m.name[len(lead) :] if m.name.startswith(lead) else None
         if _is_pickle_name(m.name):
             continue
-        elif rel is not None and rel.startswith("data/") and rel[len("data/") :] in storages:
+        role = _torch_role(rel, storages)
+        if role is not None:
+            # Round 17: torch reads these by their role, np.load of the same zip (an .npz) by their content.
+            _sniff_role_member(source, ctx, entry, m, role)
+        if rel is not None and rel.startswith("data/") and rel[len("data/") :] in storages:
             info = m.info
             stored = m.stored and m.data_start is not None
             key = rel[len("data/") :]
@@ -702,6 +707,37 @@ def _read_torch(
     if f"{lead}version" not in names and f"{lead}.data/version" not in names:
         entry.add_anomaly("torch.missing_version", source.display, "PyTorch archive without a version record")
     _read_generic(source, ctx, entry, others)
+
+
+def _torch_role(rel: str | None, storages: dict[str, tuple[str, int | None]]) -> str | None:
+    """The role torch gives a member it does not read as a file (None: read as a file or a pickle anyway)."""
+    if rel is None:
+        return None
+    if rel.startswith("data/") and rel[len("data/") :] in storages:
+        return "tensor storage"
+    if rel.startswith("code/"):
+        return "TorchScript code file"
+    if rel in TORCH_META:
+        return "torch metadata record"
+    return None
+
+
+def _sniff_role_member(source: Source, ctx: ReadContext, entry: FileEntry, m: Member, role: str) -> None:
+    """Sniff a role-exempt member's head; a match is read as a file (see :func:`._archive.read_if_content`).
+    Storages are sniffed over their first ``ROLE_HEAD_BYTES`` only; records and code files are small."""
+    from weightwarden.artifact.sniff import HEAD_BYTES, ROLE_HEAD_BYTES
+
+    if m.overlaps or (m.info.create_system == 3 and stat.S_ISLNK(m.info.external_attr >> 16)):
+        return  # reported (overlap, link) and not read as files anywhere
+    opened = _open_member(source, ctx, m, entry)
+    if opened is None:
+        return
+    try:
+        window = ROLE_HEAD_BYTES if role == "tensor storage" else HEAD_BYTES
+        if read_if_content(ctx, opened.source, entry, role, window):
+            _after_read(opened, m, entry, whole=False)
+    finally:
+        opened.close()
 
 
 def _analyze_pickle(
