@@ -54,6 +54,13 @@ def _load(loader: str, path: str, chat: str = "") -> None:
         import numpy as np
 
         np.load(path, allow_pickle=True)
+    elif loader == "npz":
+        import numpy as np
+
+        # np.load of a zip is lazy (an NpzFile): a caller reads its members by key, each judged by its content.
+        with np.load(path, allow_pickle=True) as archive:
+            for key in archive.files:
+                archive[key]
     elif loader == "jinja":
         for template in _templates(path):
             import jinja2

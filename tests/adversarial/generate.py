@@ -40,7 +40,7 @@ class Case:
     name: str
     cls: str  # weakness class of issue 11
     technique: str
-    loader: str  # pickle | pickle_py | torch | joblib | numpy
+    loader: str  # pickle | pickle_py | torch | joblib | numpy | npz (np.load, every key read)
     expected_rule: str
     filename: str
     data: bytes
@@ -515,6 +515,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round13_cases())  # red team round 13 (block at the end of this file)
     cases.extend(round15_cases())  # red team round 15 (block at the end of this file)
     cases.extend(round16_cases())  # red team round 16 (block at the end of this file)
+    cases.extend(round17_cases())  # red team round 17 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1722,6 +1723,56 @@ def round16_cases() -> list[Case]:
              "torch", CRIT, "manycd.pt", many_entries()),
     ]
 # ======== END red team round 16 =========================================================================
+# ======== BEGIN red team round 17 on the scanner's readers (helper rd17) ==============================
+# tests/test_scan_round17.py. A torch zip is also a valid .npz: np.load(allow_pickle=True) opens any member that
+# starts with \x93NUMPY and unpickles it when its dtype is object, whatever role torch gives the member. The
+# scanner never read tensor storages (data/<key>) or the metadata records (version, .data/serialization_id, ...).
+# Fired with fire.py's "npz" loader (np.load, then every key read, as a caller iterating z.files does).
+
+
+def r17_object_npy(program: bytes = R15_PAYLOAD) -> bytes:
+    """An object-dtype .npy (version 1.0) whose array data is ``program``: np.load(allow_pickle=True) unpickles it."""
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header = header + " " * (118 - len(header)) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + program
+
+
+def r17_data_pkl(numel: int) -> bytes:
+    """torch.save's data.pkl for ``{'w': uint8 tensor of numel}`` stored under key '0' (protocol 2)."""
+    def uni(text: str) -> bytes:
+        return b"X" + struct.pack("<I", len(text)) + text.encode()
+
+    def num(n: int) -> bytes:
+        return b"M" + struct.pack("<H", n)
+
+    return (b"\x80\x02}" + uni("w") + b"ctorch._utils\n_rebuild_tensor_v2\n((" + uni("storage") + b"ctorch\nByteStorage\n"
+            + uni("0") + uni("cpu") + num(numel) + b"tQK\x00" + num(numel) + b"\x85K\x01\x85\x89"
+            + b"ccollections\nOrderedDict\n)RtRs.")
+
+
+def r17_torch_zip(storage: bytes, records: dict[str, bytes] | None = None) -> bytes:
+    """A torch.save-style zip (stored members) of ``{'w': uint8 tensor}`` whose storage bytes are ``storage``;
+    ``records`` replaces or adds records under ``archive/``."""
+    members = {"data.pkl": r17_data_pkl(len(storage)), ".format_version": b"1", ".storage_alignment": b"64",
+               "byteorder": b"little", "data/0": storage, "version": b"3\n", ".data/serialization_id": b"1234567890"}
+    members.update(records or {})
+    out, cd = b"", b""
+    for name, data in members.items():
+        cd += _z_cd(f"archive/{name}", data, len(out))
+        out += _z_lh(f"archive/{name}", data)
+    return out + cd + _z_end(len(members), len(cd), len(out))
+
+
+def round17_cases() -> list[Case]:
+    return [
+        Case("round17_torch_storage_npy", "4",
+             "a torch zip's tensor storage data/0 is an object .npy: np.load of the zip (an .npz) unpickles it",
+             "npz", CRIT, "storage_npy.pt", r17_torch_zip(r17_object_npy())),
+        Case("round17_torch_meta_npy", "4",
+             "a torch zip's .data/serialization_id record is an object .npy: np.load of the zip unpickles it",
+             "npz", CRIT, "meta_npy.npz", r17_torch_zip(bytes(16), {".data/serialization_id": r17_object_npy()})),
+    ]
+# ======== END red team round 17 =========================================================================
 # ======== BEGIN red team round 15 on chat templates (helper tpl15) =====================================
 # tests/test_templates_round15.py. Each PoC hides d = messages[-1] (or its bound update) from the mutation analysis,
 # then round 13's body (namespace(count=d.update), c1.sort(key=d.update)) and chat-keyed hops to os.system: b1 through

@@ -301,10 +301,15 @@ def _also_as_archive(source: Source, ctx: ReadContext, entry: FileEntry) -> File
         with source.open() as f:
             hidden_zip = entry.format not in _ZIP_FAMILY and has_zip_end_record(f, source.size)
             f.seek(0)
-            hidden_tar = entry.format != Format.TAR and is_tar_header(f.read(512))
+            block = f.read(512)
+            hidden_tar = entry.format != Format.TAR and is_tar_header(block)
+            # Round 17: a file routed by its name (config.json, a chat template) whose bytes are an .npy is
+            # what np.load reads (by its content: an object dtype is unpickled), so it is read as one too.
+            hidden_npy = entry.format != Format.NUMPY and block.startswith(b"\x93NUMPY")
     except OSError:
         return entry
-    for hidden, module, label in ((hidden_zip, "zipfile_reader", "zip"), (hidden_tar, "tar_reader", "tar")):
+    for hidden, module, label in ((hidden_zip, "zipfile_reader", "zip"), (hidden_tar, "tar_reader", "tar"),
+                                  (hidden_npy, "numpy_file", "npy")):
         if not hidden:
             continue
         reader = importlib.import_module(f"weightwarden.artifact.readers.{module}")
@@ -320,8 +325,8 @@ def _also_as_archive(source: Source, ctx: ReadContext, entry: FileEntry) -> File
         entry.tensors.extend(other.tensors)
         entry.anomalies.append(
             Anomaly("format.polyglot", source.display,
-                    f"valid as {entry.format.value} and as a {label} archive: loaders that look for the {label} "
-                    "structure read different content", f"{entry.format.value} + {label}")
+                    f"valid as {entry.format.value} and as {'an npy array' if label == 'npy' else f'a {label} archive'}: "
+                    f"loaders that look for the {label} structure read different content", f"{entry.format.value} + {label}")
         )
     return entry
 

@@ -264,7 +264,9 @@ def bomb_anomaly(location: str, reason: str, evidence: str = "") -> Anomaly:
     return Anomaly("archive.bomb", location, f"decompression stopped: {reason}", evidence)
 
 
-def read_if_content(ctx: ReadContext, member: Source, entry: FileEntry, role: str, head_bytes: int) -> bool:
+def read_if_content(
+    ctx: ReadContext, member: Source, entry: FileEntry, role: str, head_bytes: int, skip: frozenset[str] = frozenset()
+) -> bool:
     """Sniff the head of a member one loader reads by its role (raw tensor bytes, a metadata record) and,
     when its content is a format another loader opens by content, read it as that format (red team round 17).
 
@@ -272,7 +274,8 @@ def read_if_content(ctx: ReadContext, member: Source, entry: FileEntry, role: st
     object dtype, whatever role torch gives it: no member is exempt from a content sniff. Only ``head_bytes``
     are read unless the head matches (storages can be GBs). A match is read by its reader (an object .npy's
     pickle is walked as the npy reader walks it) and reported as a polyglot, except a plain-dtype .npy that
-    reads cleanly: both loaders then get an array of numbers and nothing runs. Returns True on a match.
+    reads cleanly: both loaders then get an array of numbers and nothing runs. ``skip``: kinds the member's
+    own reader already reads it as (a legacy tar member is walked as pickles). Returns True on a match.
     """
     from weightwarden.artifact.sniff import embedded_format
 
@@ -284,7 +287,7 @@ def read_if_content(ctx: ReadContext, member: Source, entry: FileEntry, role: st
     except (OSError, SizeLimitExceeded):
         return False  # the member-level checks (bomb, corrupt data) report what failed
     kind = embedded_format(head, member.size)
-    if kind is None:
+    if kind is None or kind in skip:
         return False
     child = read_child(ctx, member)
     entry.children.append(child)

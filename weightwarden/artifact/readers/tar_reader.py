@@ -32,9 +32,11 @@ from weightwarden.artifact.readers._archive import (
     depth_allows_members,
     note_too_deep,
     read_child,
+    read_if_content,
     stored_source,
 )
 from weightwarden.artifact.readers.pytorch_legacy import LEGACY_TAR_MEMBERS, read_legacy_tar_member
+from weightwarden.artifact.sniff import ROLE_HEAD_BYTES
 from weightwarden.artifact.source import SizeLimitExceeded, Source, StreamWindow, spool
 
 TRAILING_CHECK = 16 * 1024 * 1024  # bytes after the end marker that are checked for content
@@ -118,10 +120,18 @@ def _walk(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile.TarFil
 def _read_legacy(source: Source, ctx: ReadContext, info: tarfile.TarInfo) -> FileEntry:
     display = f"{source.display}!{info.name}"
     length = max(0, min(info.size, source.size - info.offset_data))
+    return _legacy_member(stored_source(source, info.offset_data, length, display), ctx, info.name)
+
+
+def _legacy_member(member: Source, ctx: ReadContext, name: str) -> FileEntry:
     try:
-        return read_legacy_tar_member(stored_source(source, info.offset_data, length, display), ctx, info.name)
+        child = read_legacy_tar_member(member, ctx, name)
     except Exception as exc:  # noqa: BLE001 - a member must never crash the scan; it fails closed as an error
-        return FileEntry(display, Format.UNKNOWN, length, error=f"cannot read member: {exc}"[:300])
+        child = FileEntry(member.display, Format.UNKNOWN, member.size, error=f"cannot read member: {exc}"[:300])
+    # Round 17: no member is exempt from a content sniff because of its role. np.load cannot reach a tar's
+    # members (it reads a tar from byte 0 as a pickle), but an extracted "storages" is opened by content.
+    read_if_content(ctx, member, child, f"legacy torch '{name}' record", ROLE_HEAD_BYTES, skip=frozenset({"pickle"}))
+    return child
 
 
 def _read_member(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile.TarFile, info: tarfile.TarInfo,
@@ -129,7 +139,7 @@ def _read_member(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile
     display = f"{source.display}!{info.name}"
 
     def read(child: Source) -> FileEntry:
-        return read_legacy_tar_member(child, ctx, info.name) if legacy else read_child(ctx, child)
+        return _legacy_member(child, ctx, info.name) if legacy else read_child(ctx, child)
 
     if info.sparse is None:
         length = max(0, min(info.size, source.size - info.offset_data))
