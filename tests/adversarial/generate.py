@@ -1743,7 +1743,7 @@ def r17_data_pkl(numel: int) -> bytes:
         return b"X" + struct.pack("<I", len(text)) + text.encode()
 
     def num(n: int) -> bytes:
-        return b"M" + struct.pack("<H", n)
+        return b"J" + struct.pack("<i", n)
 
     return (b"\x80\x02}" + uni("w") + b"ctorch._utils\n_rebuild_tensor_v2\n((" + uni("storage") + b"ctorch\nByteStorage\n"
             + uni("0") + uni("cpu") + num(numel) + b"tQK\x00" + num(numel) + b"\x85K\x01\x85\x89"
