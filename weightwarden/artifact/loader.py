@@ -291,7 +291,9 @@ def _also_as_archive(source: Source, ctx: ReadContext, entry: FileEntry) -> File
     zipfile-based loaders (Keras, ``zipfile``, np.load) and torch's miniz find a zip from its end, whatever
     precedes it (:func:`~weightwarden.artifact.sniff.has_zip_end_record`); ``tarfile.open`` (and so
     ``torch.load`` of any non-zip file) takes a first block whose header checksum is valid, with or without the
-    ``ustar`` magic (:func:`~weightwarden.artifact.sniff.is_tar_header`, red team round 13).
+    ``ustar`` magic (:func:`~weightwarden.artifact.sniff.is_tar_header`, red team round 13). An ``.npy``
+    (``\x93NUMPY`` at byte 0) under a name the sniffer routes by name (``config.json``, a chat template) is
+    what ``np.load`` reads, alone or as an .npz member: it is read as one too (red team round 17).
     """
     if source.size < 22 or entry.format in (Format.EMPTY, Format.UNKNOWN):
         return entry

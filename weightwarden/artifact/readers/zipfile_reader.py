@@ -18,7 +18,12 @@ Classification, by members:
   ``*.pkl`` / ``*.debug_pkl`` member is walked by the pickle machine (a PICKLE code object each); storage
   members (``data/<key>`` named by the pickles' persistent ids; a ``data/`` member no pickle names is read
   as a file instead) become TensorInfos (name = storage key, dtype and element count from the pickle's persistent ids
-  when known, else ``unknown``; byte range of the member) and are never read. TorchScript ``code/`` members are reported. Other members are read as files.
+  when known, else ``unknown``; byte range of the member); their tensor bytes are not read. TorchScript ``code/`` members are reported. Other members are read as files.
+  Round 17: no member is exempt from a content sniff because of its role. The same zip is an .npz to
+  ``np.load``, which unpickles any member starting with ``\x93NUMPY`` and an object dtype, whatever its name:
+  the head of every storage (``ROLE_HEAD_BYTES``), metadata record (``TORCH_META``) and ``code/`` file is
+  sniffed (:func:`weightwarden.artifact.sniff.embedded_format`); a hit is read by its reader and reported as
+  ``format.polyglot`` (a plain-dtype .npy that reads cleanly excepted). The Keras ``config.json`` likewise.
 - NumPy ``.npz``: every member is ``*.npy``; each is read by the ``.npy`` reader.
 - Keras ``.keras``: ``config.json`` with ``metadata.json`` and/or ``model.weights.h5``; the config is analysed
   by :func:`weightwarden.artifact.readers.keras_config.analyze_config`, other members are read as files.
