@@ -442,6 +442,8 @@ _IMPLICIT_NAMES = frozenset(
 # may be changed); the top bit stands for every depth from it on.
 _TOP_DEPTH = 7
 _ALL_DEPTHS = (1 << (_TOP_DEPTH + 1)) - 1
+# Mutating methods that keep none of their arguments (a value of one stores nothing: round 16, layer 3).
+_NONE_STORING_METHODS = frozenset({"pop", "popitem", "remove", "clear", "sort", "reverse", "discard"})
 _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
      "__setitem__", "add", "discard"}
@@ -621,6 +623,11 @@ class _Walker:
         # Round 10: the mutating method calls (l.append(x), d.update(y) ...): what they store is what a changed
         # container's unknown elements can be (unless containers are changed in ways not followed: wild).
         self.stored_in: list[Any] = []
+        # Round 16 (layer 3): where a mutating method used as a value (f = d.update, then c.sort(key=f) or
+        # namespace(count=f) ... x.count(a)) may be called: every call of the template; (its argument nodes, its
+        # receiver node or None). Empty when the template has no such value.
+        self.value_calls: list[tuple[list[Any], Any]] = []
+        self.value_stores: list[Any] = []  # the method-value nodes that may store what they are called with
         self.wild = False
         # Round 9: the predicates' walk (_judged, Tarjan): keys on the stack -> their index, the stack, the lowest
         # index a cycle reached back to, and a step budget (past it: not proven, so a hostile size is a finding).
@@ -817,6 +824,16 @@ class _Walker:
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
                 seed(arg, _ALL_DEPTHS)  # a host function may change anything inside it
         self.wild = wild
+        # Round 16 (layer 3, the limit round 15 named): a mutating method used as a value stores what it is
+        # called with, and where it is called is not seen (c1.sort(key=d.update) calls it with c1's items;
+        # namespace(count=d.update) with what any later x.count(a) passes). So it may store the arguments and the
+        # receiver's items of EVERY call of the template (a superset of "its statement's receiver"): linked in
+        # the closure (store edges, _closure) and in the label walk's stored union (_stored_not_json).
+        self.value_stores = [node for node in seeds if not (isinstance(node, nodes.Getattr) and
+                                                             node.attr in _NONE_STORING_METHODS)]
+        if self.value_stores:
+            self.value_calls = [(_call_args(node), node.node.node if isinstance(node.node, nodes.Getattr) else None)
+                                for node in all_nodes if isinstance(node, nodes.Call)]
         seeded = any(depth.values())  # some container may be changed at all (wild alone changes nothing)
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
@@ -1060,6 +1077,16 @@ class _Walker:
         # ``set a, c = b`` an element ``level`` deep inside ``b`` (like a store), anything else not known.
         aliases: list[tuple[str, str, bool]] = []
         stores = set(self.store_edges())
+        for method in self.value_stores:
+            # Round 16 (layer 3): what a mutating method used as a value stores (see _mutations): any call's
+            # arguments and its receiver's items, somewhere inside the method's receiver (full: at any depth).
+            receiver = method.node
+            exact, loose = self._receiver_chain(receiver) if isinstance(method, _NODES.Getattr | _NODES.Getitem) \
+                else ([], self._flow(receiver))
+            given = dict.fromkeys(name for args, recv in self.value_calls
+                                  for a in [*args, *([recv] if recv is not None else [])] for name in self._flow(a))
+            stores.update((holder, name, r + 1, "full") for holder, r in exact for name in given)
+            aliases.extend((holder, name, False) for holder in loose for name in given)
         for key, value, level in self.channels:
             if value is None or self._returns_none(value):
                 continue
@@ -2153,6 +2180,14 @@ class _Walker:
 
     def _stored_not_json_uncached(self, level: int, top: bool) -> bool:
         judge = self._not_json_top if top else self._not_json
+        # Round 16 (layer 3): a mutating method used as a value may be called by any call: it may store that
+        # call's arguments (append), their items (update, extend) or pairs' values (update), and a receiver's
+        # items handed to a key function (c.sort(key=d.update)) or theirs, one and two levels further.
+        for args, receiver in self.value_calls:
+            if any(judge(a, level + k) for a in args for k in (0, 1, 2)):
+                return True
+            if receiver is not None and any(judge(receiver, level + k) for k in (1, 2, 3)):
+                return True
         for call in self.stored_in:
             given = [*call.args, *(k.value for k in call.kwargs),
                      *(x for x in (call.dyn_args, call.dyn_kwargs) if x is not None)]
