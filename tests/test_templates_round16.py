@@ -162,6 +162,10 @@ def _value_forms() -> dict[str, str]:
         "previtem": "{% set r = X.previtem %}", "nextitem": "{% set r = X.nextitem %}",
         "items_pairs": "{% set r = (X|items)|list %}",
     })
+    # Filters outside the tables (modelled as "any depth"): checked too, so a later table entry is caught.
+    forms.update({f"|{name}": f"{{% set r = X|{name}{args} %}}" for name, args in (
+        ("batch", "(1)"), ("slice", "(1)"), ("map", "('list')"), ("sum", "(start=[])"), ("min", ""), ("max", ""),
+        ("groupby", "(0)"), ("join", ""), ("attr", "('k')"))})
     return forms
 
 
@@ -258,7 +262,6 @@ def test_modelled_depths_cover_every_real_depth(name: str, loop: bool) -> None:
     form = FORMS[name]
     walker, source = _modelled(form, loop)
     for shape_name, shape in _shapes(_marker()).items():
-        m = (shape.k if isinstance(shape, Namespace) else None)
         m = _find(shape)
         real = _real(form, loop, shape, m)
         if real is None:
