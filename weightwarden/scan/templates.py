@@ -1072,7 +1072,14 @@ class _Walker:
         exactly its depth (one level per item/attribute read, the only ones Jinja's getattr/getitem give on a list,
         dict or namespace), and every name in a default or a step that is not a plain read at every depth. The
         round-15 bypass (class C) was a pooled ``.k`` key taken for ``dd.k``'s holder while ``dd`` was a dict:
-        every key on the chain is now linked, the root at its own depth."""
+        every key on the chain is now linked, the root at its own depth.
+
+        Round 16: every exact depth must be THE depth (a shallower model drops bits going down, a deeper one going
+        up): ``dict(x)`` / ``d.update(x)`` of anything but a dict literal hold x's depth-1 (a mapping) or depth-2
+        (a list of pairs) objects, so both are linked (``items2``); a LoopContext is at no modelled depth
+        (generic) and ``loop.previtem`` is the loop key's own object; a mutating method used as a value stores
+        what every call may pass it (``value_stores``). tests/test_templates_round16.py renders every form with
+        real jinja2 and checks these masks cover the real depths."""
         # Each channel on its own (the same pairs as channel_edges): ``set a = b`` an identity, ``for a in b`` /
         # ``set a, c = b`` an element ``level`` deep inside ``b`` (like a store), anything else not known.
         aliases: list[tuple[str, str, bool]] = []
