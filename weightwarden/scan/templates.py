@@ -300,8 +300,9 @@ _NEW_OBJECT_GLOBALS = frozenset({"dict", "namespace", "range", "cycler", "joiner
 _DICT_METHODS = frozenset(name for name in dir(dict) if not name.startswith("_"))
 def _depths_down(mask: int, level: int) -> int:
     """The depths of an object ``level`` deep inside one whose changed depths are ``mask`` (the top bit: every
-    depth from it on)."""
-    level = max(level, 0)
+    depth from it on). A negative ``level`` (the object holds the other one): _depths_up (round 16)."""
+    if level < 0:
+        return _depths_up(mask, -level)
     out = mask >> level
     if mask & (1 << _TOP_DEPTH):
         out |= _ALL_DEPTHS & ~((1 << max(_TOP_DEPTH - level, 0)) - 1)
@@ -309,8 +310,11 @@ def _depths_down(mask: int, level: int) -> int:
 
 
 def _depths_up(mask: int, level: int) -> int:
-    """The depths of the object holding, ``level`` deep, one whose changed depths are ``mask``."""
-    level = max(level, 0)
+    """The depths of the object holding, ``level`` deep, one whose changed depths are ``mask``. Round 16: a
+    negative ``level`` (``d|items`` holds d's items one level deeper) is _depths_down, no longer clamped to 0
+    (the clamp put the inner side one level too shallow)."""
+    if level < 0:
+        return _depths_down(mask, -level)
     out = (mask << level) & _ALL_DEPTHS
     if mask >> max(_TOP_DEPTH - level, 0):
         out |= 1 << _TOP_DEPTH
@@ -438,6 +442,8 @@ _IMPLICIT_NAMES = frozenset(
 # may be changed); the top bit stands for every depth from it on.
 _TOP_DEPTH = 7
 _ALL_DEPTHS = (1 << (_TOP_DEPTH + 1)) - 1
+# Mutating methods that keep none of their arguments (a value of one stores nothing: round 16, layer 3).
+_NONE_STORING_METHODS = frozenset({"pop", "popitem", "remove", "clear", "sort", "reverse", "discard"})
 _MUTATING_METHODS = frozenset(
     {"append", "extend", "insert", "update", "setdefault", "pop", "popitem", "remove", "clear", "sort", "reverse",
      "__setitem__", "add", "discard"}
@@ -617,6 +623,11 @@ class _Walker:
         # Round 10: the mutating method calls (l.append(x), d.update(y) ...): what they store is what a changed
         # container's unknown elements can be (unless containers are changed in ways not followed: wild).
         self.stored_in: list[Any] = []
+        # Round 16 (layer 3): where a mutating method used as a value (f = d.update, then c.sort(key=f) or
+        # namespace(count=f) ... x.count(a)) may be called: every call of the template; (its argument nodes, its
+        # receiver node or None). Empty when the template has no such value.
+        self.value_calls: list[tuple[list[Any], Any]] = []
+        self.value_stores: list[Any] = []  # the method-value nodes that may store what they are called with
         self.wild = False
         # Round 9: the predicates' walk (_judged, Tarjan): keys on the stack -> their index, the stack, the lowest
         # index a cycle reached back to, and a step budget (past it: not proven, so a hostile size is a finding).
@@ -813,6 +824,16 @@ class _Walker:
             if arg in self.bindings and self._name_value(arg, 0, 0) & {SEQUENCE, MAPPING, NAMESPACE}:
                 seed(arg, _ALL_DEPTHS)  # a host function may change anything inside it
         self.wild = wild
+        # Round 16 (layer 3, the limit round 15 named): a mutating method used as a value stores what it is
+        # called with, and where it is called is not seen (c1.sort(key=d.update) calls it with c1's items;
+        # namespace(count=d.update) with what any later x.count(a) passes). So it may store the arguments and the
+        # receiver's items of EVERY call of the template (a superset of "its statement's receiver"): linked in
+        # the closure (store edges, _closure) and in the label walk's stored union (_stored_not_json).
+        self.value_stores = [node for node in seeds if not (isinstance(node, nodes.Getattr) and
+                                                             node.attr in _NONE_STORING_METHODS)]
+        if self.value_stores:
+            self.value_calls = [(_call_args(node), node.node.node if isinstance(node.node, nodes.Getattr) else None)
+                                for node in all_nodes if isinstance(node, nodes.Call)]
         seeded = any(depth.values())  # some container may be changed at all (wild alone changes nothing)
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
@@ -976,7 +997,9 @@ class _Walker:
                     # Round 13: namespace(d), namespace(*l), namespace(**d) make attributes whose names are not
                     # seen here: what they hold may be under any attribute name.
                     loose = [node.dyn_args, node.dyn_kwargs, *node.args]
-                    out.extend((key, a, 1) for a in loose if a is not None for key in sorted(attrs))
+                    # Round 16 (class A): namespace(pairs) of a list of [key, value] pairs holds pairs' depth-2
+                    # objects, namespace(m) m's depth-1 ones: both.
+                    out.extend((key, a, lvl) for a in loose if a is not None for key in sorted(attrs) for lvl in (1, 2))
         for name, defined in macros.items():
             sites = calls.get(name, [])
             # A macro used other than by a direct call (passed on, stored, ...) gets arguments not seen here.
@@ -1049,24 +1072,47 @@ class _Walker:
         exactly its depth (one level per item/attribute read, the only ones Jinja's getattr/getitem give on a list,
         dict or namespace), and every name in a default or a step that is not a plain read at every depth. The
         round-15 bypass (class C) was a pooled ``.k`` key taken for ``dd.k``'s holder while ``dd`` was a dict:
-        every key on the chain is now linked, the root at its own depth."""
+        every key on the chain is now linked, the root at its own depth.
+
+        Round 16: every exact depth must be THE depth (a shallower model drops bits going down, a deeper one going
+        up): ``dict(x)`` / ``d.update(x)`` of anything but a dict literal hold x's depth-1 (a mapping) or depth-2
+        (a list of pairs) objects, so both are linked (``items2``); a LoopContext is at no modelled depth
+        (generic) and ``loop.previtem`` is the loop key's own object; a mutating method used as a value stores
+        what every call may pass it (``value_stores``). tests/test_templates_round16.py renders every form with
+        real jinja2 and checks these masks cover the real depths."""
         # Each channel on its own (the same pairs as channel_edges): ``set a = b`` an identity, ``for a in b`` /
         # ``set a, c = b`` an element ``level`` deep inside ``b`` (like a store), anything else not known.
         aliases: list[tuple[str, str, bool]] = []
         stores = set(self.store_edges())
+        for method in self.value_stores:
+            # Round 16 (layer 3): what a mutating method used as a value stores (see _mutations): any call's
+            # arguments and its receiver's items, somewhere inside the method's receiver (full: at any depth).
+            receiver = method.node
+            exact, loose = self._receiver_chain(receiver) if isinstance(method, _NODES.Getattr | _NODES.Getitem) \
+                else ([], self._flow(receiver))
+            given = dict.fromkeys(name for args, recv in self.value_calls
+                                  for a in [*args, *([recv] if recv is not None else [])] for name in self._flow(a))
+            stores.update((holder, name, r + 1, "full") for holder, r in exact for name in given)
+            aliases.extend((holder, name, False) for holder in loose for name in given)
         for key, value, level in self.channels:
             if value is None or self._returns_none(value):
                 continue
             plain = isinstance(value, _NODES.Name)
             copied = self._copy_of(value) if not level else None
             if copied is not None:
-                # set m = x.a.copy() / dict(x.a): a new object holding x.a's items (depth r + 1 of x).
+                # set m = x.a.copy() / dict(x.a): a new object holding x.a's items (depth r + 1 of x). Round 16
+                # (class A): dict(pairs) of a list of [key, value] pairs holds pairs' depth-2 objects, so unless
+                # x is surely a mapping (_copy_of's depths), m's items are linked at depth r + 1 AND r + 2.
+                copied, depths = copied
                 exact, loose = self._receiver_chain(copied)
-                stores.update((holder, key, r + 1, "items") for holder, r in exact)
+                stores.update((holder, key, r + d, "items") for holder, r in exact for d in depths)
                 aliases.extend((key, inner, False) for inner in loose)
                 continue
             step = _SELECTION_STEPS.get(value.name) if isinstance(value, _NODES.Filter) and value.node is not None \
                 and value.dyn_args is None and value.dyn_kwargs is None else None
+            if step is not None and \
+                    any(f".{attr}" in self.bindings for _, attr in _IMPLICIT_CALLS.get(value.name, ())):
+                step = None  # round 16: ns|dictsort calls a namespace's own ``items``: any value, at any depth
             if step is not None:
                 # x|first, x|list, x|dictsort, x|default(y) of a plain chain: the result at depth k is the chain's
                 # object at depth k + off, for k >= min_k (a new object above that).
@@ -1127,6 +1173,9 @@ class _Walker:
                 elif mode == "items":  # the inner's items are exactly ``level`` deep: its own object is not
                     new_h = mh | _depths_up(mi & ~1, level - 1)
                     new_i = mi | _depths_down(mh, level - 1) & ~1
+                elif mode == "items2":  # round 16: the inner's depth-2 objects (a list of pairs' values) are
+                    new_h = mh | _depths_up(mi & ~3, level - 2)  # ``level`` deep: not its own object or pairs
+                    new_i = mi | _depths_down(mh, level - 2) & ~3
                 else:
                     new_h = mh | (deeper if mi else 0)
                     new_i = _ALL_DEPTHS if mh & deeper else mi
@@ -1134,17 +1183,22 @@ class _Walker:
                     depth[holder], depth[inner] = new_h, new_i
                     changed = True
 
-    def _copy_of(self, value: Any) -> Any:
-        """The node ``value`` is a shallow copy of (``x.copy()``, ``dict(x)``), else None."""
+    def _copy_of(self, value: Any) -> tuple[Any, tuple[int, ...]] | None:
+        """The node ``value`` is a shallow copy of (``x.copy()``, ``dict(x)``) and the depths inside it of the
+        copy's items, else None. ``x.copy()`` of a list or dict: depth 1 (a namespace attribute called ``copy``
+        is any callable: not a copy). Round 16 (class A): ``dict(x)`` takes a mapping's values (depth 1) but the
+        second item of each pair of a list of pairs (depth 2); only a dict literal is surely a mapping (render
+        data may be a JSON list of lists, and a name may hold either), so any other argument gives (1, 2)."""
         n = _NODES
         if not isinstance(value, n.Call) or value.dyn_args is not None or value.dyn_kwargs is not None or \
                 value.kwargs:
             return None
-        if isinstance(value.node, n.Getattr) and value.node.attr == "copy" and not value.args:
-            return value.node.node
+        if isinstance(value.node, n.Getattr) and value.node.attr == "copy" and not value.args and \
+                ".copy" not in self.bindings:
+            return value.node.node, (1,)
         if isinstance(value.node, n.Name) and value.node.name == "dict" and "dict" in self.fresh_callees and \
                 len(value.args) == 1:
-            return value.args[0]
+            return value.args[0], (1,) if isinstance(value.args[0], n.Dict) else (1, 2)
         return None
 
     def _receiver_chain(self, target: Any) -> tuple[list[tuple[str, int]], list[str]]:
@@ -1157,9 +1211,12 @@ class _Walker:
         exact: list[tuple[str, int]] = []
         loose: list[str] = []
         level = 0
+        last = None  # the step read straight off the root
         while True:
             if isinstance(target, n.Call) and isinstance(target.node, n.Getattr) and \
-                    target.node.attr in _KEYED_METHODS and target.dyn_args is None and target.dyn_kwargs is None:
+                    target.node.attr in _KEYED_METHODS and target.dyn_args is None and target.dyn_kwargs is None and \
+                    f".{target.node.attr}" not in self.bindings:  # round 16: ns.get may be any callable
+                last = target
                 loose.extend(name for arg in target.args[1:] for name in self._flow(arg))
                 loose.extend(name for kw in target.kwargs for name in self._flow(kw.value))
                 target = target.node.node
@@ -1175,11 +1232,20 @@ class _Walker:
             # the slice itself is counted as one of x (over-approximated).
             if not (isinstance(target, n.Getitem) and isinstance(target.arg, n.Slice)):
                 level += 1
+            last = target
             target = target.node
         if isinstance(target, n.Name):
             exact.append((target.name, level))
             if self.loop_of and id(target) in self.loop_of:
-                exact.append((_loop_key(self.loop_of[id(target)]), level))
+                # Round 16: the loop key is what loop.previtem / loop.nextitem are (an element of the iterable),
+                # so loop.previtem[0] is that key's depth 1, not 2. The LoopContext itself (set lp = loop,
+                # loop|first, loop|list, dict(loop): (item, loop) tuples) holds them at no depth modelled: any
+                # depth. A number (loop.index) holds nothing.
+                key = _loop_key(self.loop_of[id(target)])
+                if isinstance(last, n.Getattr) and last.attr in ("previtem", "nextitem"):
+                    exact.append((key, level - 1))
+                elif not (isinstance(last, n.Getattr) and last.attr in _LOOP_NUMBERS):
+                    loose.append(key)
         else:
             loose.extend(name for name, _ in exact)
             loose.extend(self._flow(target))
@@ -1230,7 +1296,16 @@ class _Walker:
             keys = [*exact, *((name, 0) for name in loose)]
             stored = [(inner, "exact" if mode == "full" and isinstance(arg, _NODES.Name) else mode)
                       for arg, mode in self._stored_args(call) for inner in flow(arg)]
-            out.update((key, inner, level + 1, mode) for key, level in keys for inner, mode in stored)
+            for key, level in keys:
+                for inner, mode in stored:
+                    if inner[:5] == "loop#" and mode != "key":
+                        # Round 16: l.extend(loop) / l.append(loop) hold (item, loop) tuples or the LoopContext,
+                        # whose items are not at the depth the loop key models (previtem): at any depth.
+                        mode = "full"
+                    if mode == "pairs":  # a mapping's items (depth 1) or a list of pairs' (depth 2)
+                        out.update(((key, inner, level + 1, "items"), (key, inner, level + 1, "items2")))
+                    else:
+                        out.add((key, inner, level + 1, mode))
         return out
 
     def _stored_args(self, call: Any) -> list[tuple[Any, str]]:
@@ -1251,8 +1326,12 @@ class _Walker:
                 if isinstance(arg, n.Dict):
                     out.extend(x for pair in arg.items for x in ((pair.key, self._key_mode(pair.key)),
                                                                  (pair.value, "full")))
+                elif isinstance(arg, n.Name):
+                    # Round 16 (class A): d.update(pairs) of a list of [key, value] pairs stores pairs' depth-2
+                    # objects, d.update(m) m's depth-1 ones; list.extend(x) x's elements (a dict's keys).
+                    out.append((arg, "pairs" if method == "update" else "items"))
                 else:
-                    out.append((arg, "items" if isinstance(arg, n.Name) else "full"))
+                    out.append((arg, "full"))
         elif method in ("setdefault", "__setitem__"):
             out.extend((a, self._key_mode(a) if i == 0 else "full") for i, a in enumerate(args))
         elif method not in ("remove", "pop", "popitem", "clear", "sort", "reverse", "discard"):
@@ -2108,11 +2187,22 @@ class _Walker:
 
     def _stored_not_json_uncached(self, level: int, top: bool) -> bool:
         judge = self._not_json_top if top else self._not_json
+        # Round 16 (layer 3): a mutating method used as a value may be called by any call: it may store that
+        # call's arguments (append), their items (update, extend) or pairs' values (update), and a receiver's
+        # items handed to a key function (c.sort(key=d.update)) or theirs, one and two levels further.
+        for args, receiver in self.value_calls:
+            if any(judge(a, level + k) for a in args for k in (0, 1, 2)):
+                return True
+            if receiver is not None and any(judge(receiver, level + k) for k in (1, 2, 3)):
+                return True
         for call in self.stored_in:
             given = [*call.args, *(k.value for k in call.kwargs),
                      *(x for x in (call.dyn_args, call.dyn_kwargs) if x is not None)]
             spread = call.node.attr in ("extend", "update") or call.dyn_args is not None or call.dyn_kwargs is not None
             if any(judge(a, level + 1 if spread else level) for a in given):
+                return True
+            # Round 16 (class A): d.update(pairs) stores the second item of each pair (depth 2 of the argument).
+            if call.node.attr == "update" and any(judge(a, level + 2) for a in given):
                 return True
         return False
 
