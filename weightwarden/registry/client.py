@@ -340,7 +340,8 @@ class RegistryClient:
                  witnesses: Sequence[str] = (), quorum: int = 0, timeout: float = 30.0,
                  full_scan_max: int = FULL_SCAN_MAX, transport: Any = None,
                  max_witness_age_s: float | None = MAX_WITNESS_AGE_S,
-                 full_scan_budget: int = FULL_SCAN_BUDGET_BYTES, base_budget: int = FULL_SCAN_BUDGET_BYTES) -> None:
+                 full_scan_budget: int = FULL_SCAN_BUDGET_BYTES, base_budget: int = FULL_SCAN_BUDGET_BYTES,
+                 delta_max: int = FULL_SCAN_MAX, delta_budget: int = FULL_SCAN_BUDGET_BYTES) -> None:
         import httpx
 
         from weightwarden.registry.note import NoteError, NoteVerifier
@@ -351,6 +352,10 @@ class RegistryClient:
         self.full_scan_max = full_scan_max
         self.full_scan_budget = full_scan_budget
         self.base_budget = base_budget  # proven bytes of declared base lines the index mode reads per check
+        # Red team round 16 (F1a): the entries after this client's last full scan are read whole under their own
+        # bounds (entries, proven bytes), whatever full_scan_max says: they are what this client has not seen.
+        self.delta_max = delta_max
+        self.delta_budget = delta_budget
         self._scan_over: int | None = None  # a tree size whose full scan ran over the byte budget
         self._index_why: str | None = None  # why the last tree judged was judged in the index mode
         self._reader: tuple[tuple[int, bytes], Any] | None = None  # the authenticated tile reader of one tree
@@ -1157,9 +1162,9 @@ class RegistryClient:
         this log fully before, at size N (the tree now is consistent with that one: ``_check_memory``), has no need
         of the index for entries below N: it proved each remembered line's entries there. It reads the entries
         N..M whole instead, each bundle proven and each entry signed (``_proven_bundle``, ``_logged``), under its
-        own bounds (``full_scan_max`` entries and ``full_scan_budget`` proven bytes: what this client has not
-        seen yet). This applies on the count path and on the byte path alike (the one-way rule: a client that
-        scanned a log is never moved to the operator's word by the log's growth alone). Over its bounds, the
+        own bounds (``delta_max`` entries and ``delta_budget`` proven bytes: what this client has not seen yet).
+        This applies on the count path and on the byte path alike (the one-way rule: a client that scanned a log
+        is never moved to the operator's word by the log's growth alone). Over its bounds, the
         index mode stays, said as unverified."""
         from weightwarden.registry import tiles
 
@@ -1173,9 +1178,9 @@ class RegistryClient:
         start = int(seen["size"])
         if not 0 < start <= checkpoint.size:
             return
-        if checkpoint.size - start > self.full_scan_max:
+        if checkpoint.size - start > self.delta_max:
             self.notes.append(f"{checkpoint.size - start} entries were logged since this client's last full scan "
-                              f"(size {start}), more than the {self.full_scan_max} it reads since then")
+                              f"(size {start}), more than the {self.delta_max} it reads since then")
             return
         out: list[tuple[int, dict[str, Any]]] = []
         total = 0
@@ -1188,9 +1193,9 @@ class RegistryClient:
                     continue
                 out.append((index, self._logged(index, data, checkpoint)))
                 total += 2 + len(data)
-            if total > self.full_scan_budget:
+            if total > self.delta_budget:
                 self.notes.append(f"the entries logged since this client's last full scan (size {start}) hold more "
-                                  f"than {self.full_scan_budget} proven bytes, more than it reads since then")
+                                  f"than {self.delta_budget} proven bytes, more than it reads since then")
                 return
         self._delta = (checkpoint.size, start, out)
         self._delta_bytes = total
