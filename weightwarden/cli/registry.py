@@ -507,7 +507,8 @@ def render_check(result: Any, asked_model: str | None = None) -> str:
 
     head = (f"{printable(result.model or '?', 200)} v{result.version} (log index {result.index}, "
             f"tree size {result.tree_size})" if result.model else "model")
-    if result.current and not result.verified:
+    index_mode = getattr(result, "mode", "full") == "index"
+    if result.current and index_mode:
         lines = [f"CURRENT (index mode, not independently verified): {head}"]
     else:
         lines = [f"CURRENT: {head}" if result.current else f"NOT CURRENT: {head}"]
@@ -516,7 +517,7 @@ def render_check(result: Any, asked_model: str | None = None) -> str:
         # say which, so a reader sees it is the line they meant.
         lines.append(f"  JUDGED AS A RELEASE OF MODEL LINE {printable(result.model, 200)} (the only line claiming "
                      f"it; pass --model {printable(result.model, 200)} to require that line)")
-    if result.mode == "index":  # red team round 15: the weaker guarantee is said next to the verdict
+    if index_mode:  # red team round 15: the weaker guarantee is said next to the verdict
         lines.append("  JUDGED IN THE INDEX MODE (weaker: the line's facts are the registry operator's signed index "
                      "and view, each entry used proven; an entry both leave out is not seen; see the WEAKER "
                      "GUARANTEE note)")

@@ -88,6 +88,10 @@ MAX_FACTS = 256
 # ``upto`` tree size; read again in the index mode whatever the registry's index says. Bounded per line (a line
 # whose owner logged more is judged unverified in the index mode, said in a note).
 MAX_EVENTS = 2048
+# The entries after a client's last full scan are read whole under bounds of their own, generous ones: they are
+# what this client has not seen, and an operator padding the log past them only gets the unverified answer.
+DELTA_MAX = 5 * FULL_SCAN_MAX
+DELTA_BUDGET_BYTES = 4 * FULL_SCAN_BUDGET_BYTES
 
 
 class RegistryClientError(WeightwardenError):
@@ -312,7 +316,7 @@ def _merge_facts(theirs: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]
         line["at"] = max(int(a.get("at", 0)), int(b.get("at", 0)))
         out[m] = line
     if len(out) > MAX_FACT_LINES:  # least recently checked lines go first
-        keep = sorted(out, key=lambda m: int(out[m].get("at", 0)), reverse=True)[:MAX_FACT_LINES]
+        keep = sorted(out, key=lambda m: (int(out[m].get("at", 0)), m in mine), reverse=True)[:MAX_FACT_LINES]
         out = {m: out[m] for m in keep}
     return out
 
@@ -341,7 +345,7 @@ class RegistryClient:
                  full_scan_max: int = FULL_SCAN_MAX, transport: Any = None,
                  max_witness_age_s: float | None = MAX_WITNESS_AGE_S,
                  full_scan_budget: int = FULL_SCAN_BUDGET_BYTES, base_budget: int = FULL_SCAN_BUDGET_BYTES,
-                 delta_max: int = FULL_SCAN_MAX, delta_budget: int = FULL_SCAN_BUDGET_BYTES) -> None:
+                 delta_max: int = DELTA_MAX, delta_budget: int = DELTA_BUDGET_BYTES) -> None:
         import httpx
 
         from weightwarden.registry.note import NoteError, NoteVerifier
@@ -362,9 +366,11 @@ class RegistryClient:
         self._index_bytes = 0  # proven bytes of declared bases the index mode read (red team round 15, D2)
         self._lookup_reasons: list[str] = []  # a lookup bound hit in the index mode (red team round 15, D1)
         self._closed: dict[tuple[str, str], int] = {}  # (bundle, fact) remembered open, proven closed since: at
-        # Red team round 16 (F1a): the entries after the last full scan (size N), read whole and proven: (tree size,
-        # N, [(index, logged)]); None when there was no earlier scan or the delta is over its own bounds.
-        self._delta: tuple[int, int, list[tuple[int, dict[str, Any]]]] | None = None
+        # Red team round 16 (F1a): the entries after the last full scan (size N), read whole and proven, kept as the
+        # log indexes of each line (the entries a check uses are proven again when read); None when there was no
+        # earlier scan or the delta is over its own bounds.
+        # (tree size, N, line -> its log indexes in N..size-1, line -> those that are not audits)
+        self._delta: tuple[int, int, dict[str, list[int]], dict[str, set[int]]] | None = None
         self._delta_tried: int | None = None
         self._delta_bytes = 0
         self._unverified: set[str] = set()  # lines judged from the registry's index alone in this check
@@ -930,7 +936,7 @@ class RegistryClient:
                                   "(the least recently checked) were forgotten")
             facts[model] = {}
         line: dict[str, Any] = facts[model]
-        line["at"] = int(time.time())
+        line["at"] = time.time_ns()  # the order of checks, for the eviction (ns: several checks a second)
         return line
 
     def _keep_facts(self, checkpoint: Any, mode: str) -> None:
@@ -941,28 +947,15 @@ class RegistryClient:
         mine = self._key_state(self.log_verifier())
         facts = mine.setdefault("facts", {})
         if mode == "full":
-            entries: list[tuple[int, dict[str, Any]]] = list(enumerate(self._scanned(checkpoint)))
+            _, by_line, bases = _index_lines(enumerate(self._scanned(checkpoint)))
             start = 0
         elif self._delta is not None and self._delta[0] == checkpoint.size:
-            _, start, entries = self._delta
+            _, start, _, by_line = self._delta
+            bases = {}
         else:
             for m in self._lines_read & set(facts):
                 self._fact_line(facts, m)  # recently checked
             return
-        by_line: dict[str, set[int]] = {}
-        bases: dict[str, set[str]] = {}
-        for index, logged in entries:
-            body = logged["body"]
-            kind = _entries.KIND_BY_SCHEMA.get(body.get("schema"))
-            if kind == "release":
-                by_line.setdefault(str(body["model"]), set()).add(index)
-                bases.setdefault(str(body["model"]), set()).update(
-                    str(b).split("@", 1)[0] for b in body.get("bases", []))
-            elif kind != "audit":
-                from weightwarden.registry.views import events_of
-
-                for e in events_of(kind or "", body, index):
-                    by_line.setdefault(str(e.model), set()).add(index)
         wanted = set(self._lines_read)
         if mode == "full":  # the declared bases, transitively (bounded as the lineage walk is)
             frontier = list(wanted)
@@ -1182,22 +1175,25 @@ class RegistryClient:
             self.notes.append(f"{checkpoint.size - start} entries were logged since this client's last full scan "
                               f"(size {start}), more than the {self.delta_max} it reads since then")
             return
-        out: list[tuple[int, dict[str, Any]]] = []
         total = 0
-        first_tile = start // tiles.TILE_WIDTH
-        for n in range(first_tile, (checkpoint.size + tiles.TILE_WIDTH - 1) // tiles.TILE_WIDTH):
+        logged: list[tuple[int, dict[str, Any]]] = []
+        every: dict[str, list[int]] = {}
+        events: dict[str, set[int]] = {}
+        for n in range(start // tiles.TILE_WIDTH, (checkpoint.size + tiles.TILE_WIDTH - 1) // tiles.TILE_WIDTH):
             _, found = self._proven_bundle(n, checkpoint)
-            for i, data in enumerate(found):
-                index = n * tiles.TILE_WIDTH + i
-                if index < start:
-                    continue
-                out.append((index, self._logged(index, data, checkpoint)))
-                total += 2 + len(data)
+            logged = [(n * tiles.TILE_WIDTH + i, self._logged(n * tiles.TILE_WIDTH + i, data, checkpoint))
+                      for i, data in enumerate(found) if n * tiles.TILE_WIDTH + i >= start]
+            total += sum(2 + len(data) for i, data in enumerate(found) if n * tiles.TILE_WIDTH + i >= start)
             if total > self.delta_budget:
                 self.notes.append(f"the entries logged since this client's last full scan (size {start}) hold more "
                                   f"than {self.delta_budget} proven bytes, more than it reads since then")
                 return
-        self._delta = (checkpoint.size, start, out)
+            tile_every, tile_events, _ = _index_lines(logged)  # indexes only: memory stays small
+            for m, xs in tile_every.items():
+                every.setdefault(m, []).extend(xs)
+            for m, ys in tile_events.items():
+                events.setdefault(m, set()).update(ys)
+        self._delta = (checkpoint.size, start, every, events)
         self._delta_bytes = total
 
     def _scanned(self, checkpoint: Any) -> list[dict[str, Any]]:
@@ -1386,8 +1382,10 @@ class RegistryClient:
         # (the tree is consistent with the one they were proven in): read again, whatever the index says.
         wanted.update(memory["revoked"].values())
         wanted.update(memory["events"])
-        proven = self._proven_entries(sorted(i for i in wanted if 0 <= i < start), checkpoint,
-                                      base=limits is not None, model=model, listed=set(listed))
+        # The line's entries since the last scan: all of them, from the delta (each proven again as read).
+        since = set(delta[2].get(model, [])) if delta is not None else set()
+        proven = self._proven_entries(sorted({i for i in wanted if 0 <= i < start} | since), checkpoint,
+                                      base=limits is not None, model=model, listed={i for i in listed if i < start})
         if proven is None:
             assert limits is not None
             limits.append(f"the declared base {model} holds more log entries than the index mode reads for the "
@@ -1403,9 +1401,6 @@ class RegistryClient:
             limits.append(f"the declared base {model} has more than {bound} log entries, more than the index "
                           "mode reads for a base: not fully checked")
             return data
-        if delta is not None:
-            for index, logged in delta[2]:
-                data.add(model, index, logged)
         self.notes.append(f"model line {model} from the registry's index; each entry used was proven in the log "
                           f"({self._index_why or 'index mode'})")
         return data
@@ -1774,6 +1769,24 @@ def _models_of(logged: dict[str, Any], index: int) -> set[str]:
     if kind == "release":
         return {str(body["model"])}
     return {str(e.model) for e in events_of(kind or "", body, index)}
+
+
+def _index_lines(entries: Any) -> tuple[dict[str, list[int]], dict[str, set[int]], dict[str, set[str]]]:
+    """For ``(index, logged)`` entries: each line's log indexes, those that are not audits, and the lines each
+    line's releases declare as bases."""
+    every: dict[str, list[int]] = {}
+    events: dict[str, set[int]] = {}
+    bases: dict[str, set[str]] = {}
+    for index, logged in entries:
+        body = logged["body"]
+        audit = _entries.KIND_BY_SCHEMA.get(body.get("schema")) == "audit"
+        for m in _models_of(logged, index):
+            every.setdefault(m, []).append(index)
+            if not audit:
+                events.setdefault(m, set()).add(index)
+        if _entries.KIND_BY_SCHEMA.get(body.get("schema")) == "release":
+            bases.setdefault(str(body["model"]), set()).update(str(b).split("@", 1)[0] for b in body.get("bases", []))
+    return every, events, bases
 
 
 class _LineData:
