@@ -2,7 +2,10 @@
 ``weightwarden check``: parse, call :mod:`weightwarden.registry`, render.
 
 ``check`` exit codes: 0 the model is the current release (unrevoked, unchanged, fresh, no open incident);
-1 it is not (each reason printed); 2 error (the registry could not be used or proved something wrong).
+1 it is not (each reason printed); 2 error (the registry could not be used or proved something wrong);
+3 current as far as the registry's signed index says, NOT independently verified (index mode: the log is above
+the full-scan bounds and this client has no earlier full scan to read the entries since; ``--accept-index``
+makes it 0).
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import click
 from weightwarden.cli._options import FiniteFloat
 
 EXIT_CURRENT = 0
+# Red team round 16 (F1b): "current" in the index mode is the operator's word (its signed index and view); it is
+# never reported with the exit code of a verified pass unless the user accepts that (--accept-index).
+EXIT_CURRENT_UNVERIFIED = 3
 EXIT_NOT_CURRENT = 1
 EXIT_ERROR = 2
 DEFAULT_HOME = "weightwarden-registry"
@@ -460,11 +466,23 @@ def publish(bundle: str, url: str, key: str, model: str, version: int | None, we
 @click.option("--max-witness-age", "max_witness_age", default=24 * 3600, show_default=True,
               type=click.IntRange(0), help="With --quorum: seconds a cosignature may be old (0: any age).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--accept-index", "accept_index", is_flag=True,
+              help="Exit 0 (not 3) for a 'current' judged in the index mode, on the registry's signed index.")
 @_state_option
 @_log_key_option
 def check(path: str | None, bundle: str | None, url: str, model: str | None, witnesses: tuple[str, ...],
-          quorum: int, max_witness_age: int, fmt: str, state_dir: str | None, log_key: str | None) -> int:
-    """Is the model at PATH the current, unrevoked, unchanged release? Exit 0 yes, 1 no (why), 2 error."""
+          quorum: int, max_witness_age: int, fmt: str, accept_index: bool, state_dir: str | None,
+          log_key: str | None) -> int:
+    """Is the model at PATH the current, unrevoked, unchanged release?
+
+    \b
+    Exit codes:
+      0  current (judged from every entry this client read: a full scan, or the entries since its last one)
+      1  not current (each reason printed)
+      2  error (the registry could not be used or proved something wrong)
+      3  current as the registry's signed index says, NOT independently verified (index mode: the log is over
+         the full-scan bounds and this state has no earlier full scan of it); --accept-index makes it 0
+    """
 
     def go() -> int:
         if path is None and bundle is None:
@@ -477,7 +495,9 @@ def check(path: str | None, bundle: str | None, url: str, model: str | None, wit
             click.echo(json.dumps(result.to_dict(), indent=2))
         else:
             click.echo(render_check(result, asked_model=model))
-        return EXIT_CURRENT if result.current else EXIT_NOT_CURRENT
+        if not result.current:
+            return EXIT_NOT_CURRENT
+        return EXIT_CURRENT if result.verified or accept_index else EXIT_CURRENT_UNVERIFIED
 
     return _run(go)
 
@@ -487,15 +507,20 @@ def render_check(result: Any, asked_model: str | None = None) -> str:
 
     head = (f"{printable(result.model or '?', 200)} v{result.version} (log index {result.index}, "
             f"tree size {result.tree_size})" if result.model else "model")
-    lines = [f"CURRENT: {head}" if result.current else f"NOT CURRENT: {head}"]
+    index_mode = getattr(result, "mode", "full") == "index"
+    if result.current and index_mode:
+        lines = [f"CURRENT (index mode, not independently verified): {head}"]
+    else:
+        lines = [f"CURRENT: {head}" if result.current else f"NOT CURRENT: {head}"]
     if result.model and asked_model is None:
         # Red team round 3: without --model, "current" means current in whichever line claims these files;
         # say which, so a reader sees it is the line they meant.
         lines.append(f"  JUDGED AS A RELEASE OF MODEL LINE {printable(result.model, 200)} (the only line claiming "
                      f"it; pass --model {printable(result.model, 200)} to require that line)")
-    if result.mode == "index":  # red team round 15: the weaker guarantee is said next to the verdict
-        lines.append("  JUDGED IN THE INDEX MODE (weaker: from the registry's index and signed view, each entry "
-                     "used proven; see the WEAKER GUARANTEE note)")
+    if index_mode:  # red team round 15: the weaker guarantee is said next to the verdict
+        lines.append("  JUDGED IN THE INDEX MODE (weaker: the line's facts are the registry operator's signed index "
+                     "and view, each entry used proven; an entry both leave out is not seen; see the WEAKER "
+                     "GUARANTEE note)")
     lines += [f"  - {printable(r, 2000)}" for r in result.reasons]
     for inc in result.incidents:
         if inc["state"] not in ("reported", "confirmed"):
