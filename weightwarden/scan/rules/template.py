@@ -138,9 +138,23 @@ RENDER_MUTATION = ScanRule(
     (CWE_TEMPLATE_INJECTION, ATLAS_SUPPLY_CHAIN, ATLAS_BACKDOOR),
 )
 
+LOOP_REBIND = ScanRule(
+    "WW-TPL-012",
+    Severity.HIGH,
+    "Chat template rebinds Jinja's loop variable name",
+    "The template binds the name 'loop' ({% set loop %}, {% with loop %}, a macro or call-block parameter, an "
+    "import alias). Inside a for body Jinja still gives 'loop' the loop's own LoopContext, so the binding only "
+    "makes loop.previtem / loop.nextitem look like constants to a reader or a scanner while they are the "
+    "render data's elements at run time (red team round 17 reached os.system and changed the host's messages "
+    "this way). No real chat template binds this name. High, not medium: its only use is disguise, and it "
+    "was the key step of code-running templates.",
+    _FIX,
+    _REFS,
+)
+
 RULES: tuple[ScanRule, ...] = (
     DUNDER, COMPUTED_ATTR, ESCAPE_ROOT, BUILT_NAME, HOST_OBJECT, LOADER, PARSE_ERROR, PRIVATE_ATTR, BAD_TEMPLATE,
-    ODD_TOKEN, RENDER_MUTATION,
+    ODD_TOKEN, RENDER_MUTATION, LOOP_REBIND,
 )
 # What a token text must not hold: %-format directives, HTML character references (|striptags and Markup
 # unescape them: '&#95;' and '&lowbar;' are '_'), str.format fields.
@@ -155,6 +169,7 @@ _BY_KIND = {
     tpl.PARSE_ERROR: PARSE_ERROR,
     tpl.PRIVATE_ATTR: PRIVATE_ATTR,
     tpl.RENDER_MUTATION: RENDER_MUTATION,
+    tpl.LOOP_REBIND: LOOP_REBIND,
 }
 
 
