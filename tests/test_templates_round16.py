@@ -219,13 +219,22 @@ def _depths(obj: Any, target: Any, loop_items: list[Any], depth: int = 0, seen: 
     return {d for kid in kids for d in _depths(kid, target, loop_items, depth + 1, seen)}
 
 
-def _real(form: str, loop: bool, shape: Any, m: Any) -> set[int] | None:
+def _in_loop(body: str, loop: bool | str) -> str:
+    """``body`` (X the LoopContext) in a loop over xs; round 17 (class B): or in the inner pass of a recursive loop
+    over [0] that calls loop(xs), so the LoopContext's items are xs's only through the loop(...) call."""
+    if loop == "recursive":
+        return ("{% for i in [0] recursive %}{% if loop.depth == 1 %}{{ loop(xs) }}{% else %}"
+                + body.replace("X", "loop") + "{% endif %}{% endfor %}")
+    return "{% for i in xs %}" + body.replace("X", "loop") + "{% endfor %}"
+
+
+def _real(form: str, loop: bool | str, shape: Any, m: Any) -> set[int] | None:
     """Render ``form`` (X the input, or the LoopContext of a loop over [shape, shape]) and return the depths at
     which the marker sits inside ``r``; None if the form does not apply to that shape (raises, or no marker)."""
     grabbed: list[Any] = []
     body = form.replace("GRAB", "{{ grab(r) }}") if "GRAB" in form else form + "{{ grab(r) }}"
     if loop:
-        src = "{% for i in xs %}" + body.replace("X", "loop") + "{% endfor %}"
+        src = _in_loop(body, loop)
         items = [shape, shape]
     else:
         src = body.replace("X", "x")
@@ -240,9 +249,9 @@ def _real(form: str, loop: bool, shape: Any, m: Any) -> set[int] | None:
     return found or None
 
 
-def _modelled(form: str, loop: bool) -> tuple[Any, str]:
+def _modelled(form: str, loop: bool | str) -> tuple[Any, str]:
     body = form.replace("GRAB", "{{ r }}")
-    src = "{% for i in xs %}" + body.replace("X", "loop") + "{% endfor %}" if loop else body.replace("X", "x")
+    src = _in_loop(body, loop) if loop else body.replace("X", "x")
     walker = t._Walker(src, frozenset())
     walker.run(t._parse(src))
     return walker, "xs" if loop else "x"
@@ -252,11 +261,11 @@ def _covers(mask: int, depth: int) -> bool:
     return bool(mask & (1 << min(depth, t._TOP_DEPTH)))
 
 
-CASES = [(name, loop) for name in sorted(FORMS) for loop in (False, True)]
+CASES = [(name, loop) for name in sorted(FORMS) for loop in (False, True, "recursive")]
 
 
 @pytest.mark.parametrize(("name", "loop"), CASES)
-def test_modelled_depths_cover_every_real_depth(name: str, loop: bool) -> None:
+def test_modelled_depths_cover_every_real_depth(name: str, loop: bool | str) -> None:
     """For each shape the form applies to: the marker sits at depth dx in the input and dr in r. A change of the
     marker seen from r (r at bit dr) must reach the input at bit dx, and one seen from the input must reach r."""
     form = FORMS[name]
