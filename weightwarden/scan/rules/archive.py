@@ -47,6 +47,8 @@ DIFFERENTIAL = ScanRule(
         "zip.prepended_data",
         "zip.bad_local_header",
         "zip.directory_with_data",
+        "tar.directory_with_data",
+        "7z.directory_with_data",
         "tar.duplicate_name",
         "7z.duplicate_name",
         "7z.name_rewritten",
