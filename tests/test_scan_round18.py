@@ -203,3 +203,16 @@ def test_tar_directory_header_with_a_size_is_flagged(tmp_path: Path) -> None:
         dd.type = tarfile.DIRTYPE
         t.addfile(dd)
     assert _all_findings(ok) == []
+
+
+def test_symlink_member_with_an_object_npy_is_read(tmp_path: Path) -> None:
+    """An S_IFLNK attribute is for extractors only: np.load reads the member's bytes (the 'target') by name."""
+    path = tmp_path / "link.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(zipfile.ZipInfo("w.npy"), r18_plain_npy())
+        info = zipfile.ZipInfo("evil")
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(info, r17_object_npy())
+    assert _np_load_runs_it(path)
+    assert {PKL, "WW-ARC-006"} <= _rules(path)

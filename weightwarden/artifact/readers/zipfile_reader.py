@@ -760,8 +760,9 @@ def _sniff_role_member(source: Source, ctx: ReadContext, entry: FileEntry, m: Me
     Storages are sniffed over their first ``ROLE_HEAD_BYTES`` only; records and code files are small."""
     from weightwarden.artifact.sniff import HEAD_BYTES, ROLE_HEAD_BYTES
 
-    if m.overlaps or (m.info.create_system == 3 and stat.S_ISLNK(m.info.external_attr >> 16)):
-        return  # reported (overlap, link) and not read as files anywhere
+    if m.overlaps:
+        return  # reported and not read as a file anywhere
+    # A symlink member is read too (round 18): its attribute is for extractors; np.load reads its bytes by name.
     opened = _open_member(source, ctx, m, entry)
     if opened is None:
         return
@@ -821,7 +822,9 @@ def _storage_dtypes(pids: list[object]) -> dict[str, tuple[str, int | None]]:
 
 
 def _read_generic(source: Source, ctx: ReadContext, entry: FileEntry, files: list[Member]) -> None:
-    readable = [m for m in files if not (m.info.create_system == 3 and stat.S_ISLNK(m.info.external_attr >> 16))]
+    # Symlink members (reported as archive.symlink_member) are read as files too (round 18): extractors make a
+    # link of them, but zipfile.open and np.load read the bytes (the "target") like any member's.
+    readable = files
     if not readable:
         return
     if not depth_allows_members(ctx):
