@@ -516,6 +516,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round15_cases())  # red team round 15 (block at the end of this file)
     cases.extend(round16_cases())  # red team round 16 (block at the end of this file)
     cases.extend(round17_cases())  # red team round 17 (block at the end of this file)
+    cases.extend(round18_cases())  # red team round 18 (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1853,3 +1854,49 @@ def template_round17_cases() -> list[Case]:
                           "gguf_template", "WW-TPL-012", "model.gguf", _gguf_template(text), chat=TEMPLATE_ROUND15_CHAT))
     return cases
 # ======== END red team round 17 on chat templates =======================================================
+# ======== BEGIN red team round 18 on the scanner's readers (helper rd18) ==============================
+# tests/test_scan_round18.py. A zip entry whose name ends in "/" was taken for a directory and never read, but
+# zipfile.open and np.load read it by name like any member: an object .npy there is unpickled. Fired with fire.py's
+# "npz" loader. The name also survives zipfile's NUL cut ('evil/\x00x'), and a torch storage key may end in '/'.
+
+
+def r18_zip(members: list[tuple[str, bytes]]) -> bytes:
+    """A zip of stored members, in order (names as given: one ending in '/' holds data all the same)."""
+    out, cd = b"", b""
+    for name, data in members:
+        cd += _z_cd(name, data, len(out))
+        out += _z_lh(name, data)
+    return out + cd + _z_end(len(members), len(cd), len(out))
+
+
+def r18_plain_npy() -> bytes:
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }"
+    header = header + " " * (118 - len(header)) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(16)
+
+
+def r18_torch_dir_storage() -> bytes:
+    """A torch zip whose storage key is '0/': the member archive/data/0/ holds an object .npy."""
+    pkl = r17_data_pkl(4).replace(b"X\x01\x00\x00\x000", b"X\x02\x00\x00\x000/", 1)
+    base = r17_torch_zip(bytes(4), {"data.pkl": pkl})
+    with zipfile.ZipFile(io.BytesIO(base)) as z:
+        members = [(i.filename, z.read(i)) for i in z.infolist() if i.filename != "archive/data/0"]
+    return r18_zip([*members, ("archive/data/0/", r17_object_npy())])
+
+
+def round18_cases() -> list[Case]:
+    return [
+        Case("round18_npz_dir_member", "4",
+             "an .npz member named 'evil/' (a directory to extractors) holds an object .npy: np.load reads it by name",
+             "npz", CRIT, "dir_member.npz", r18_zip([("w.npy", r18_plain_npy()), ("evil/", r17_object_npy())])),
+        Case("round18_npz_dir_member_nul", "4",
+             "the same member named 'evil/\\x00x': zipfile cuts the name at the NUL, np.load opens 'evil/'",
+             "npz", CRIT, "dir_nul.npz", r18_zip([("w.npy", r18_plain_npy()), ("evil/\x00x", r17_object_npy())])),
+        Case("round18_torch_dir_member", "4",
+             "a torch zip with an extra member 'archive/extra/' holding an object .npy: np.load of the zip unpickles it",
+             "npz", CRIT, "torchdir.pt", r17_torch_zip(bytes(4), {"extra/": r17_object_npy()})),
+        Case("round18_torch_dir_storage_key", "4",
+             "a torch storage key '0/' (member archive/data/0/) whose bytes are an object .npy",
+             "npz", CRIT, "dirkey.pt", r18_torch_dir_storage()),
+    ]
+# ======== END red team round 18 =========================================================================

@@ -13,6 +13,9 @@ Anomaly codes:
     7z.bad_archive: the archive header cannot be read (the entry also gets an error).
     7z.encrypted: the archive needs a password; its members cannot be scanned.
     7z.duplicate_name: two members share a name, or are extracted to the same path after py7zr's name clean-up.
+    7z.directory_with_data: an entry marked as a directory (or socket) that has a data stream (round 18): py7zr
+        makes a folder of it and drops the bytes, 7-Zip gives an entry with a stream to the caller as a file. It is
+        read as a file.
     7z.name_rewritten: extraction writes the member under another name ('./m.pkl' -> 'm.pkl', 'a//./m' -> 'a/m').
     archive.member_not_read: a member asked for produced no output; it was not scanned (the entry gets an error).
     archive.symlink_member: a symbolic-link member.
@@ -105,8 +108,22 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     return entry
 
 
+def _unmark_dirs_with_data(archive: Any, where: str, add: Any) -> None:
+    """Red team round 18: a directory (or socket) attribute on an entry that has a data stream made py7zr skip
+    it (no output, not scanned) while 7-Zip, which decides by the stream, extracts it as a file. Such an
+    entry's attributes are cleared, so py7zr extracts its bytes and they are read like any member's."""
+    for f in archive.files:
+        if f.emptystream or not (f.is_directory or f.is_socket):
+            continue
+        add("7z.directory_with_data", f"{where}!{f.filename}",
+            "an entry marked as a directory carries a data stream: 7-Zip extracts it as a file (scanned as a file)",
+            f"attributes {f._file_info.get('attributes') or 0:#010x}, {f.uncompressed} bytes")
+        f._file_info["attributes"] = 0x20  # FILE_ATTRIBUTE_ARCHIVE: a plain file, no Unix mode
+
+
 def _read(source: Source, ctx: ReadContext, entry: FileEntry, archive: Any, add: Any) -> None:
     where = source.display
+    _unmark_dirs_with_data(archive, where, add)
     infos = archive.list()
     entry.metadata["members"] = len(infos)
     if len(infos) > ctx.limits.max_archive_members:

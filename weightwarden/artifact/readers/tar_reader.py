@@ -11,6 +11,8 @@ Anomaly codes:
     tar.bad_header: the first header is not a valid tar header (the entry also gets an error).
     tar.truncated: a member's data runs past the end of the archive.
     tar.duplicate_name: two members share a name (extraction keeps the last one).
+    tar.directory_with_data: a directory, symlink, device or FIFO header with a nonzero size (round 18); tarfile
+        and GNU tar read the bytes after it as headers (scanned as members), a reader that skips them would not.
     tar.trailing_data: non-zero bytes after the end of the archive (or after a header tarfile gave up on).
     archive.symlink_member: a symbolic-link member (evidence: its target).
     archive.hardlink_member: a hard-link member (evidence: its target).
@@ -84,6 +86,12 @@ def _walk(source: Source, ctx: ReadContext, entry: FileEntry, tf: tarfile.TarFil
         seen.add(name)
         for anomaly in check_member_name(name, loc):
             add(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
+        if info.size > 0 and info.type in (tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE):
+            # Round 18: a type that has no data with a nonzero size. tarfile and GNU tar both parse the bytes
+            # after such a header as the next headers (walked here); a reader that skips `size` bytes sees
+            # other members. No archiver writes this.
+            add("tar.directory_with_data", loc, "a directory, link or device header declares data",
+                f"type {info.type!r}, {info.size} bytes")
         if info.issym():
             add("archive.symlink_member", loc, "member is a symbolic link", info.linkname)
         elif info.islnk():

@@ -52,6 +52,8 @@ Anomaly codes:
     zip.overlapping_members: two members share bytes (the construction of non-recursive zip bombs); such
         members are not read as files (the entry gets an error naming them).
     zip.prepended_data: bytes before the first member (a polyglot: another format's data in front).
+    zip.directory_with_data: an entry named (trailing '/') or marked (attributes) as a directory that carries
+        data (round 18): np.load and zipfile.open read it by name; it is read as a file like any other entry.
     zip.gap: unaccounted bytes between members or before the central directory.
     zip.trailing_data: bytes after the end-of-central-directory record.
     zip.encrypted_member: an encrypted member; it cannot be scanned.
@@ -127,7 +129,29 @@ class Member:
 
     @property
     def is_dir(self) -> bool:
-        return self.name.endswith("/")
+        """An empty entry named as a directory: the only kind not read. Red team round 18: a name ending in '/'
+        is a directory to extractors only; zipfile.open and np.load read such an entry's bytes like any other,
+        so an entry with a nonzero size is a file whatever its name or attributes say."""
+        return self.name.endswith("/") and self.info.compress_size == 0 and self.info.file_size == 0
+
+
+def _is_dir_entry(info: zipfile.ZipInfo) -> bool:
+    """Named (trailing '/') or marked (MS-DOS 0x10, Unix S_IFDIR) as a directory."""
+    attr = info.external_attr
+    return info.filename.endswith("/") or bool(attr & 0x10) or (info.create_system == 3 and stat.S_ISDIR(attr >> 16))
+
+
+def _check_dir_data(m: Member, loc: str, entry: FileEntry) -> None:
+    """A directory entry that carries data (round 18): extractors make a folder of it, loaders that open it by
+    name read its bytes. No archiver writes data for a directory (an empty deflate/bzip2/lzma stream declares
+    size 0; one that expands past that is also ``zip.size_mismatch`` when read), so this is high."""
+    info = m.info
+    if _is_dir_entry(info) and (info.file_size > 0 or (m.stored and info.compress_size > 0)):
+        entry.add_anomaly(
+            "zip.directory_with_data", loc,
+            "a directory entry carries data: extractors make a folder, np.load / zipfile.open read its bytes (scanned as a file)",
+            f"{info.compress_size} bytes stored, {info.file_size} declared, external attributes {info.external_attr:#010x}",
+        )
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
@@ -254,6 +278,7 @@ def _members_of(source: Source, f: BinaryIO, entry: FileEntry, infos: list[zipfi
         for anomaly in check_member_name(info.orig_filename, f"{source.display}!{m.name}"):
             entry.add_anomaly(anomaly.code, anomaly.location, anomaly.message, anomaly.evidence)
         _check_local_header(source, f, m, entry)
+        _check_dir_data(m, f"{source.display}!{m.name}", entry)
         members.append(m)
     return members
 
@@ -328,6 +353,7 @@ def _list(
             entry.add_anomaly("archive.symlink_member", loc, "member is a symbolic link", _link_target(f, info))
         m = Member(info, name)
         _check_local_header(source, f, m, entry)
+        _check_dir_data(m, loc, entry)
         members.append(m)
     return members, zf
 
@@ -734,8 +760,9 @@ def _sniff_role_member(source: Source, ctx: ReadContext, entry: FileEntry, m: Me
     Storages are sniffed over their first ``ROLE_HEAD_BYTES`` only; records and code files are small."""
     from weightwarden.artifact.sniff import HEAD_BYTES, ROLE_HEAD_BYTES
 
-    if m.overlaps or (m.info.create_system == 3 and stat.S_ISLNK(m.info.external_attr >> 16)):
-        return  # reported (overlap, link) and not read as files anywhere
+    if m.overlaps:
+        return  # reported and not read as a file anywhere
+    # A symlink member is read too (round 18): its attribute is for extractors; np.load reads its bytes by name.
     opened = _open_member(source, ctx, m, entry)
     if opened is None:
         return
@@ -795,7 +822,9 @@ def _storage_dtypes(pids: list[object]) -> dict[str, tuple[str, int | None]]:
 
 
 def _read_generic(source: Source, ctx: ReadContext, entry: FileEntry, files: list[Member]) -> None:
-    readable = [m for m in files if not (m.info.create_system == 3 and stat.S_ISLNK(m.info.external_attr >> 16))]
+    # Symlink members (reported as archive.symlink_member) are read as files too (round 18): extractors make a
+    # link of them, but zipfile.open and np.load read the bytes (the "target") like any member's.
+    readable = files
     if not readable:
         return
     if not depth_allows_members(ctx):

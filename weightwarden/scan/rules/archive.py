@@ -31,8 +31,8 @@ DIFFERENTIAL = ScanRule(
     "Zip loaders find different member lists (two central directories), the local header and the central "
     "directory of a member disagree (name, flags, compression, sizes), a "
     "member's CRC-32 does not match its bytes, two members share a name or bytes, or another file is "
-    "prepended (tar and 7z: duplicate member names). Loaders and scanners then read different content: this "
-    "is how scanners get bypassed.",
+    "prepended, or a directory entry carries data (tar and 7z: duplicate member names). Loaders and "
+    "scanners then read different content: this is how scanners get bypassed.",
     _REDOWNLOAD,
     (CWE_INTERPRETATION_CONFLICT, CWE_INTEGRITY_CHECK, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=(
@@ -46,6 +46,9 @@ DIFFERENTIAL = ScanRule(
         "zip.overlapping_members",
         "zip.prepended_data",
         "zip.bad_local_header",
+        "zip.directory_with_data",
+        "tar.directory_with_data",
+        "7z.directory_with_data",
         "tar.duplicate_name",
         "7z.duplicate_name",
         "7z.name_rewritten",
