@@ -108,7 +108,8 @@ def affecting(release: _inc.ModelRecord, items: Items | Relevant,
               entitled: Entitled = own_key_only,
               limits: list[str] | None = None,
               history: Callable[[str], Iterable[_inc.ModelRecord]] | None = None,
-              entitled_at: Callable[[int, str, str, str | None], bool] | None = None) -> list[Affecting]:
+              entitled_at: Callable[[int, str, str, str | None], bool] | None = None,
+              reached: set[str] | None = None) -> list[Affecting]:
     """Every open incident among ``items`` (``(log index, publisher key id, OSV record)``) that affects
     ``release``. ``line(model_id)``: the record of a line's latest live release (with its declared bases),
     or None when the log has none; ``same_root(root, line)``: ``(line, publisher key, release record)`` of
@@ -130,7 +131,9 @@ def affecting(release: _inc.ModelRecord, items: Items | Relevant,
     (which a new version or a revocation would change). ``entitled_at(index, key, line, line's publisher
     key)``: whether the incident record at that log index may speak for the line, judged against the grant
     its key had when the record was logged (the server keeps it; without it ``entitled`` is asked). Every bound the walk hits is written to ``limits``: a caller must
-    then treat the answer as incomplete (fail closed), never as "nothing affects the release"."""
+    then treat the answer as incomplete (fail closed), never as "nothing affects the release". ``reached``: filled
+    with the lines the walk visited (declared bases and weights-root links), for a caller that holds only some
+    lines' entries and must read the others (the client's delta scan, red team round 16b)."""
     cache: dict[str, _inc.ModelRecord | None] = {}
     limits = limits if limits is not None else []
     owners: dict[str, str | None] = {}
@@ -151,6 +154,9 @@ def affecting(release: _inc.ModelRecord, items: Items | Relevant,
 
     extra: dict[str, list[_inc.ModelRecord]] = {}
     records, edges = _walk(release, lookup, same_root, owner_of, entitled, notes, limits, history, extra)
+    if reached is not None:
+        reached.update(records)
+        reached.update(extra)
     every = [*records.values(), *(r for rs in extra.values() for r in rs)]
     roots = {_inc._norm(r.weights_root) for r in every if r.weights_root}
     digests = {_inc._norm(d) for r in every for d in r.file_digests.values()}

@@ -225,7 +225,7 @@ def _valid_scan(v: Any) -> bool:
 
 def _valid_facts(v: Any) -> bool:
     """``{line: {"revoked": {bundle: index}, "open": {bundle: {fact: index}}, "closed": {bundle: {fact: index}},
-    "via": {fact: line}, "events": [index, ...], "upto": size, "at": time}}``; a fact is
+    "via": {fact: line}, "events": [index, ...], "upto": size, "at": time, "checked": {bundle: size}}}``; a fact is
     ``"<publisher key id>|<incident id>"`` (round 16, F2; a bare incident id is a fact from round 15)."""
     def indexes(d: Any) -> bool:
         return isinstance(d, dict) and all(isinstance(k, str) and _count(x) for k, x in d.items())
@@ -234,7 +234,8 @@ def _valid_facts(v: Any) -> bool:
         return isinstance(d, dict) and all(indexes(x) for x in d.values())
 
     return isinstance(v, dict) and all(
-        isinstance(line, dict) and set(line) <= {"revoked", "open", "closed", "via", "events", "upto", "at"}
+        isinstance(line, dict) and set(line) <= {"revoked", "open", "closed", "via", "events", "upto", "at", "checked"}
+        and indexes(line.get("checked", {}))
         and indexes(line.get("revoked", {})) and nested(line.get("open", {})) and nested(line.get("closed", {}))
         and isinstance(line.get("via", {}), dict) and all(isinstance(x, str) for x in line.get("via", {}).values())
         and isinstance(line.get("events", []), list) and all(_count(x) for x in line.get("events", []))
@@ -314,6 +315,10 @@ def _merge_facts(theirs: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]
             if len(events) > MAX_EVENTS:
                 line["upto"] = 0  # no longer complete: the line is judged unverified in the index mode
         line["at"] = max(int(a.get("at", 0)), int(b.get("at", 0)))
+        checked = {k: max(int(v), int(b.get("checked", {}).get(k, 0))) for k, v in a.get("checked", {}).items()}
+        checked.update({k: v for k, v in b.get("checked", {}).items() if k not in checked})
+        if checked:
+            line["checked"] = checked
         out[m] = line
     if len(out) > MAX_FACT_LINES:  # least recently checked lines go first
         keep = sorted(out, key=lambda m: (int(out[m].get("at", 0)), m in mine), reverse=True)[:MAX_FACT_LINES]
@@ -374,6 +379,9 @@ class RegistryClient:
         self._delta_tried: int | None = None
         self._delta_bytes = 0
         self._unverified: set[str] = set()  # lines judged from the registry's index alone in this check
+        self._judged: list[tuple[str, str]] = []  # (line, bundle) of the releases this check judged
+        self._reached: set[str] = set()  # lines the affecting walk reached (remembered after a full scan)
+        self._delta_kept: dict[int, dict[str, Any]] = {}  # the delta's entries other than audits, by log index
         self._lines_read: set[str] = set()  # lines whose facts this check keeps
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
@@ -803,6 +811,8 @@ class RegistryClient:
         self._index_bytes = 0
         self._unverified = set()
         self._lines_read = set()
+        self._judged = []
+        self._reached = set()
         found = self._find_releases(path, bundle, model, checkpoint)
         what = "this bundle" if bundle is not None else "the files at this path"
         if self._lookup_reasons:
@@ -852,7 +862,18 @@ class RegistryClient:
                 own.append(f"release v{body['version']} of {body['model']} is superseded by {newer}")
             limits: list[str] = []
             incidents = self._incidents(body, view, checkpoint, limits, owner_key=rel.get("publisher"),
-                                        release_index=int(index))
+                                        release_index=int(index), data=data)
+            self._judged.append((line, str(body["bundle"])))
+            delta = self._delta_now(checkpoint)
+            mark = self._remembered(line)["checked"].get(str(body["bundle"]))
+            if delta is not None and (mark is None or mark < delta[1]):
+                # Red team round 16b: incidents before the delta's start that reach this release from a line the
+                # client never read (a weights root or file digest named elsewhere) are known only from a full
+                # judgement of the release; this one has none reaching that far: the operator's word, said so.
+                self._unverified.add(f"{line} v{body['version']}")
+                self.notes.append(f"release v{body['version']} of {line} was not judged in this client's last full "
+                                  "scan (or a scan since): incidents logged before it in other lines are known only "
+                                  "from the registry's signed list (not independently verified)")
             if limits:
                 own.extend(f"{m}: not current until it is" for m in limits)
                 blocking = True
@@ -956,7 +977,7 @@ class RegistryClient:
             for m in self._lines_read & set(facts):
                 self._fact_line(facts, m)  # recently checked
             return
-        wanted = set(self._lines_read)
+        wanted = set(self._lines_read) | set(sorted(self._reached)[:MAX_LINEAGE_LINES])
         if mode == "full":  # the declared bases, transitively (bounded as the lineage walk is)
             frontier = list(wanted)
             while frontier and len(wanted) < MAX_LINEAGE_LINES:
@@ -974,6 +995,11 @@ class RegistryClient:
             if len(events) > MAX_EVENTS:
                 self.notes.append(f"{m} holds more than {MAX_EVENTS} entries: this client does not remember them all, "
                                   "and judges it unverified in the index mode")
+        # Red team round 16b: each release judged verified by every rule (full, or delta) is complete up to here.
+        for m, bundle in self._judged:
+            checked = facts.get(m, {}).setdefault("checked", {})
+            if bundle in checked or len(checked) < MAX_FACTS:
+                checked[bundle] = checkpoint.size
         if mode != "full":
             seen = mine.get("scan", {})
             mine["scan"] = {**seen, "size": checkpoint.size,
@@ -986,7 +1012,7 @@ class RegistryClient:
         line = facts.get(model, {}) if isinstance(facts, dict) else {}
         return {"revoked": dict(line.get("revoked", {})), "open": {k: dict(v) for k, v in line.get("open", {}).items()},
                 "via": dict(line.get("via", {})), "events": list(line.get("events", [])),
-                "upto": int(line.get("upto", 0))}
+                "upto": int(line.get("upto", 0)), "checked": dict(line.get("checked", {}))}
 
     def _recall(self, model: str, body: dict[str, Any], view: dict[str, Any],
                 incidents: Sequence[dict[str, Any]], checkpoint: Any) -> list[str]:
@@ -1012,7 +1038,21 @@ class RegistryClient:
             if (key, incident_id) in shown if key is not None else incident_id in shown_open:
                 continue
             where = str(memory["via"].get(fact) or memory["via"].get(incident_id) or model)
-            state, closing = self._incident_state(incident_id, key, where, checkpoint)
+            later = self._delta_chain(incident_id, key, at, checkpoint)
+            if later is not None:  # red team round 16b: the chain's latest record since, every entry read
+                state, closing = later
+            else:
+                state, closing = self._incident_state(incident_id, key, where, checkpoint)
+                mark = memory["checked"].get(str(body["bundle"]))
+                delta = self._delta_now(checkpoint)
+                if state is None and delta is not None and mark is not None and mark >= delta[1]:
+                    # judged at ``mark`` by every rule with the chain open, and no record of it since (every entry
+                    # after the delta's start was read): it is still open, whichever line holds it
+                    out.append(f"incident {incident_id}{f' by key {key[:16]}' if key else ''} (log index {at}) "
+                               f"was open and affected release v{body['version']} of {model} when this client "
+                               "last judged it, and no later record of it was logged since (every entry read): "
+                               "not current until it is shown closed")
+                    continue
             if state is not None and state not in OPEN_INCIDENT_STATES:
                 self._closed[(str(body["bundle"]), fact)] = closing
                 continue
@@ -1022,6 +1062,21 @@ class RegistryClient:
             out.append(f"incident {incident_id}{by} (log index {at}) was open and affected release v{body['version']} "
                        f"of {model} when this client last checked it; {how}: not current until it is shown closed")
         return out
+
+    def _delta_chain(self, incident_id: str, key: str | None, after: int, checkpoint: Any) -> tuple[str, int] | None:
+        """The state and index of the latest record of the (``key``, ``incident_id``) chain logged after ``after``
+        among the delta's entries (every entry since its start, each proven), or None (none, or no delta)."""
+        from weightwarden.registry.views import incident_state
+
+        if self._delta_now(checkpoint) is None:
+            return None
+        latest = None
+        for i, logged in sorted(self._delta_kept.items()):
+            record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+            if (i > after and isinstance(record, dict) and str(record.get("id")) == incident_id
+                    and (key is None or str(logged["publisher"]["key_id"]) == key)):
+                latest = (str(incident_state(record)), i)
+        return latest
 
     def _incident_state(self, incident_id: str, key: str | None, line: str, checkpoint: Any
                         ) -> tuple[str | None, int]:
@@ -1150,6 +1205,12 @@ class RegistryClient:
             return False
         return True
 
+    def _delta_now(self, checkpoint: Any) -> tuple[int, int, dict[str, list[int]], dict[str, set[int]]] | None:
+        """The delta scan of ``checkpoint``'s tree, when this check has one."""
+        if self._delta is not None and self._delta[0] == checkpoint.size:
+            return self._delta
+        return None
+
     def _try_delta(self, checkpoint: Any) -> None:
         """Red team round 16 (F1a): the index mode's verdict rests on the operator's index. A client that scanned
         this log fully before, at size N (the tree now is consistent with that one: ``_check_memory``), has no need
@@ -1171,12 +1232,20 @@ class RegistryClient:
         start = int(seen["size"])
         if not 0 < start <= checkpoint.size:
             return
+        # Red team round 16b: start where every remembered release's judgement is complete (``checked``: the tree
+        # size it was last judged at by every rule), so a release judged before the last scan is judged again over
+        # every entry since (a mark too old for the delta's bound leaves that release unverified instead).
+        facts = self._key_state(self.log_verifier()).get("facts", {})
+        marks = [int(v) for line in facts.values() for v in line.get("checked", {}).values()
+                 if 0 < int(v) <= start and checkpoint.size - int(v) <= self.delta_max]
+        start = min([start, *marks])
         if checkpoint.size - start > self.delta_max:
             self.notes.append(f"{checkpoint.size - start} entries were logged since this client's last full scan "
                               f"(size {start}), more than the {self.delta_max} it reads since then")
             return
         total = 0
         logged: list[tuple[int, dict[str, Any]]] = []
+        kept: dict[int, dict[str, Any]] = {}
         every: dict[str, list[int]] = {}
         events: dict[str, set[int]] = {}
         for n in range(start // tiles.TILE_WIDTH, (checkpoint.size + tiles.TILE_WIDTH - 1) // tiles.TILE_WIDTH):
@@ -1189,11 +1258,14 @@ class RegistryClient:
                                   f"than {self.delta_budget} proven bytes, more than it reads since then")
                 return
             tile_every, tile_events, _ = _index_lines(logged)  # indexes only: memory stays small
+            # the entries the affecting rule weighs (releases, revocations, incidents): kept for the walk
+            kept.update((i, e) for i, e in logged if _entries.KIND_BY_SCHEMA.get(e["body"].get("schema")) != "audit")
             for m, xs in tile_every.items():
                 every.setdefault(m, []).extend(xs)
             for m, ys in tile_events.items():
                 events.setdefault(m, set()).update(ys)
         self._delta = (checkpoint.size, start, every, events)
+        self._delta_kept = kept
         self._delta_bytes = total
 
     def _scanned(self, checkpoint: Any) -> list[dict[str, Any]]:
@@ -1614,7 +1686,7 @@ class RegistryClient:
 
     def _incidents(self, body: dict[str, Any], view: dict[str, Any], checkpoint: Any,
                    limits: list[str] | None = None, owner_key: str | None = None,
-                   release_index: int | None = None) -> list[dict[str, Any]]:
+                   release_index: int | None = None, data: _LineData | None = None) -> list[dict[str, Any]]:
         """Open and closed incidents on this release: on its line, on every ancestor reached through declared
         bases (transitively, at most ``MAX_LINEAGE_DEPTH`` steps and ``MAX_LINEAGE_LINES`` lines, each line
         once, so a cycle ends), and (for a log the client reads whole) any incident anywhere in the log that
@@ -1629,59 +1701,16 @@ class RegistryClient:
         limits = limits if limits is not None else []
         items = [(i["index"], i["owner"], i["record"]) for i in view["incidents"]]
         records: dict[str, Any] = {}
-        full = self._full(checkpoint)
-        if full:  # every entry of the log: the client walks declared bases and weights-root links itself
-            buckets: dict[str, _LineData] = {}
-            by_root: dict[str, list[tuple[str, str, Any]]] = {}
-            items = []
-            for index, logged in enumerate(self._scanned(checkpoint)):
-                b = logged["body"]
-                key = str(logged["publisher"]["key_id"])
-                if b["schema"] == _entries.INCIDENT_SCHEMA:
-                    items.append((index, key, b["incident"]))
-                models = {b["model"]} if "model" in b and isinstance(b["model"], str) else set()
-                kind = _entries.KIND_BY_SCHEMA.get(b.get("schema"))
-                if kind != "release":
-                    from weightwarden.registry.views import events_of
-
-                    models = {e.model for e in events_of(kind or "", b, index)}
-                elif b.get("weights_root"):
-                    # each release sharing the root, whatever its later state (red team round 4, A2)
-                    by_root.setdefault(str(b["weights_root"]), []).append(
-                        (str(b["model"]), key, release_record(b, index)))
-                for m in models:
-                    buckets.setdefault(m, _LineData()).add(m, index, logged)
-            latest_of: dict[str, tuple[Any, str] | None] = {}
-
-            def latest(model_id: str) -> tuple[Any, str] | None:
-                if model_id not in latest_of:
-                    data = buckets.get(model_id)
-                    found = None
-                    if data is not None:
-                        lv = _line_view_at(model_id, checkpoint.size, data)
-                        rel = next((r for r in lv["releases"] if r["bundle"] == lv["latest"]), None)
-                        if rel is not None and int(rel["index"]) in data.release_bodies:
-                            found = (release_record(data.release_bodies[int(rel["index"])], int(rel["index"])),
-                                     str(rel["publisher"]))
-                    latest_of[model_id] = found
-                return latest_of[model_id]
-
-            def owner(model_id: str) -> str | None:
-                if model_id == body["model"]:
-                    return owner_key
-                found = latest(model_id)
-                return found[1] if found else None
-
-            found = affecting(release_record(body, release_index), items, lambda m: (latest(m) or (None,))[0],
-                              lambda r, _line: by_root.get(r, []), notes=self.notes, open_only=False, owner=owner,
-                              limits=limits, history=lambda m: _history(buckets.get(m), checkpoint.size))
-            return [{**a.to_dict(), "owner": a.owner} for a in found]
+        if self._full(checkpoint):  # every entry of the log: the client walks declared bases and weights-root links
+            return self._affecting_over(body, enumerate(self._scanned(checkpoint)), checkpoint, limits, owner_key,
+                                        release_index, self._reached)
         # Red team round 5 (A3): the lines to read are those the shared walk (``affecting``) will visit: the
         # declared bases of every release of a base line logged before the judged release (revoked and
         # superseded included), not only of its latest live release.
         frontier = [split_release(b)[0] for b in body.get("bases", [])]
         seen = {body["model"]}
         history: dict[str, list[Any]] = {}
+        read: dict[str, _LineData] = {body["model"]: data} if data is not None else {}
         for depth in range(MAX_LINEAGE_DEPTH + 1):
             following: list[str] = []
             for base in frontier:
@@ -1695,6 +1724,7 @@ class RegistryClient:
                 data = self._line_data(base, checkpoint, None, limits)
                 if limits:
                     break
+                read[base] = data
                 base_view = _line_view_at(base, checkpoint.size, data)
                 items.extend((i["index"], i["owner"], i["record"]) for i in base_view["incidents"])
                 history[base] = _history(data, checkpoint.size)
@@ -1708,9 +1738,107 @@ class RegistryClient:
             frontier = following
             if not frontier or limits:
                 break
+        if self._delta_now(checkpoint) is not None and data is not None and not limits:
+            return self._delta_affecting(body, read, checkpoint, limits, owner_key, release_index)
         found = affecting(release_record(body, release_index), items, lambda m: records.get(m), notes=self.notes,
                           open_only=False,
                           limits=limits, history=lambda m: history.get(m, []))
+        return [{**a.to_dict(), "owner": a.owner} for a in found]
+
+    def _delta_affecting(self, body: dict[str, Any], read: dict[str, _LineData], checkpoint: Any, limits: list[str],
+                         owner_key: str | None, release_index: int | None) -> list[dict[str, Any]]:
+        """Red team round 16b: the delta scan judges incidents by the full scan's rule, not by the line and its
+        declared bases alone. The entries it walks (``_affecting_over``, the full scan's function) are every
+        entry since the point it starts from (each proven and signed, kept unless an audit) and every proven entry
+        of each line the walk reaches (declared bases, weights-root links), read as the index mode reads a base:
+        below the delta's start, from this client's complete list of the line's entries (``_line_data``; a line
+        it has none for is judged unverified). A line the walk reaches first through the delta is read and the
+        walk repeats, so a link made since the scan counts with the linked line's whole history. Incidents before
+        the start that reach the release from a line never read (a weights root or a file digest named in an
+        unrelated line) are the remembered facts of the last full judgement (``_recall``)."""
+        delta = self._delta_now(checkpoint)
+        assert delta is not None
+        entries: dict[int, dict[str, Any]] = {}
+        for d in read.values():
+            entries.update(d.logged)
+        entries.update(self._delta_kept)
+        found: list[dict[str, Any]] = []
+        for _ in range(MAX_LINEAGE_DEPTH + 2):
+            reached: set[str] = set()
+            notes: list[str] = []
+            found = self._affecting_over(body, sorted(entries.items()), checkpoint, limits, owner_key, release_index,
+                                         reached, notes)
+            new = sorted(m for m in reached if m not in read)
+            if not new or limits:
+                self.notes.extend(notes)
+                self._reached.update(reached)
+                return found
+            if len(read) + len(new) > MAX_LINEAGE_LINES:
+                break
+            for m in new:
+                read[m] = self._line_data(m, checkpoint, None, limits)
+                if limits:
+                    return found
+                entries.update(read[m].logged)
+        limits.append(f"the ancestry of {body['model']} reached through the entries since this client's last full "
+                      f"scan is beyond the client's bounds ({MAX_LINEAGE_LINES} lines): not fully checked")
+        return found
+
+    def _affecting_over(self, body: dict[str, Any], entries: Any, checkpoint: Any, limits: list[str],
+                        owner_key: str | None, release_index: int | None,
+                        reached: set[str] | None = None, notes: list[str] | None = None) -> list[dict[str, Any]]:
+        """The full scan's affecting rule over ``entries`` (``(log index, logged)``, in log order): every incident
+        among them that reaches the release by its line, a declared base, a weights-root link or a file-digest
+        match (``affecting``). The full scan passes every entry of the log; the delta scan (red team round 16b)
+        passes every entry since the scan it starts from plus every proven entry of each line the walk reaches
+        (``reached``: filled with those lines)."""
+        from weightwarden.registry.affecting import affecting, release_record
+
+        buckets: dict[str, _LineData] = {}
+        by_root: dict[str, list[tuple[str, str, Any]]] = {}
+        items = []
+        for index, logged in entries:
+            b = logged["body"]
+            key = str(logged["publisher"]["key_id"])
+            if b["schema"] == _entries.INCIDENT_SCHEMA:
+                items.append((index, key, b["incident"]))
+            models = {b["model"]} if "model" in b and isinstance(b["model"], str) else set()
+            kind = _entries.KIND_BY_SCHEMA.get(b.get("schema"))
+            if kind != "release":
+                from weightwarden.registry.views import events_of
+
+                models = {e.model for e in events_of(kind or "", b, index)}
+            elif b.get("weights_root"):
+                # each release sharing the root, whatever its later state (red team round 4, A2)
+                by_root.setdefault(str(b["weights_root"]), []).append(
+                    (str(b["model"]), key, release_record(b, index)))
+            for m in models:
+                buckets.setdefault(m, _LineData()).add(m, index, logged)
+        latest_of: dict[str, tuple[Any, str] | None] = {}
+
+        def latest(model_id: str) -> tuple[Any, str] | None:
+            if model_id not in latest_of:
+                data = buckets.get(model_id)
+                found = None
+                if data is not None:
+                    lv = _line_view_at(model_id, checkpoint.size, data)
+                    rel = next((r for r in lv["releases"] if r["bundle"] == lv["latest"]), None)
+                    if rel is not None and int(rel["index"]) in data.release_bodies:
+                        found = (release_record(data.release_bodies[int(rel["index"])], int(rel["index"])),
+                                 str(rel["publisher"]))
+                latest_of[model_id] = found
+            return latest_of[model_id]
+
+        def owner(model_id: str) -> str | None:
+            if model_id == body["model"]:
+                return owner_key
+            found = latest(model_id)
+            return found[1] if found else None
+
+        found = affecting(release_record(body, release_index), items, lambda m: (latest(m) or (None,))[0],
+                          lambda r, _line: by_root.get(r, []), notes=self.notes if notes is None else notes,
+                          open_only=False, owner=owner, limits=limits,
+                          history=lambda m: _history(buckets.get(m), checkpoint.size), reached=reached)
         return [{**a.to_dict(), "owner": a.owner} for a in found]
 
     def _signed_affecting(self, signed: Any, head: Any, shown: Sequence[dict[str, Any]]) -> list[str]:
@@ -1798,6 +1926,7 @@ class _LineData:
         self.bodies: dict[int, dict[str, Any]] = {}
         self.owners: dict[int, str] = {}
         self.release_bodies: dict[int, dict[str, Any]] = {}
+        self.logged: dict[int, dict[str, Any]] = {}  # the entries kept, for the delta's affecting walk
 
     def add(self, model: str, index: int, logged: dict[str, Any]) -> None:
         from weightwarden.registry.views import events_of, release_row
@@ -1809,12 +1938,14 @@ class _LineData:
             if body["model"] == model:
                 self.rels.append(release_row(index, body, owner, 0))
                 self.release_bodies[index] = body
+                self.logged[index] = logged
             return
         mine = [e for e in events_of(kind or "", body, index) if e.model == model]
         if mine:
             self.evs.extend(mine)
             self.bodies[index] = body
             self.owners[index] = owner
+            self.logged[index] = logged
 
 
 def _line_view_at(model: str, size: int, data: _LineData) -> dict[str, Any]:
