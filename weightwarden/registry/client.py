@@ -225,7 +225,8 @@ def _valid_scan(v: Any) -> bool:
 
 def _valid_facts(v: Any) -> bool:
     """``{line: {"revoked": {bundle: index}, "open": {bundle: {fact: index}}, "closed": {bundle: {fact: index}},
-    "via": {fact: line}, "events": [index, ...], "upto": size, "at": time, "checked": {bundle: size}}}``; a fact is
+    "via": {fact: line}, "events": [index, ...], "upto": size, "at": time, "checked": {bundle: size},
+    "reach": [line, ...]}}``; a fact is
     ``"<publisher key id>|<incident id>"`` (round 16, F2; a bare incident id is a fact from round 15)."""
     def indexes(d: Any) -> bool:
         return isinstance(d, dict) and all(isinstance(k, str) and _count(x) for k, x in d.items())
@@ -234,8 +235,10 @@ def _valid_facts(v: Any) -> bool:
         return isinstance(d, dict) and all(indexes(x) for x in d.values())
 
     return isinstance(v, dict) and all(
-        isinstance(line, dict) and set(line) <= {"revoked", "open", "closed", "via", "events", "upto", "at", "checked"}
-        and indexes(line.get("checked", {}))
+        isinstance(line, dict)
+        and set(line) <= {"revoked", "open", "closed", "via", "events", "upto", "at", "checked", "reach"}
+        and indexes(line.get("checked", {})) and isinstance(line.get("reach", []), list)
+        and all(isinstance(m, str) for m in line.get("reach", []))
         and indexes(line.get("revoked", {})) and nested(line.get("open", {})) and nested(line.get("closed", {}))
         and isinstance(line.get("via", {}), dict) and all(isinstance(x, str) for x in line.get("via", {}).values())
         and isinstance(line.get("events", []), list) and all(_count(x) for x in line.get("events", []))
@@ -319,6 +322,9 @@ def _merge_facts(theirs: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]
         checked.update({k: v for k, v in b.get("checked", {}).items() if k not in checked})
         if checked:
             line["checked"] = checked
+        reach = sorted(set(a.get("reach", [])) | set(b.get("reach", [])))[:MAX_LINEAGE_LINES]
+        if reach:
+            line["reach"] = reach
         out[m] = line
     if len(out) > MAX_FACT_LINES:  # least recently checked lines go first
         keep = sorted(out, key=lambda m: (int(out[m].get("at", 0)), m in mine), reverse=True)[:MAX_FACT_LINES]
@@ -996,10 +1002,13 @@ class RegistryClient:
                 self.notes.append(f"{m} holds more than {MAX_EVENTS} entries: this client does not remember them all, "
                                   "and judges it unverified in the index mode")
         # Red team round 16b: each release judged verified by every rule (full, or delta) is complete up to here.
-        for m, bundle in self._judged:
+        for m, bundle in self._judged if mode != "index" else ():  # an unverified judgement completes nothing
             checked = facts.get(m, {}).setdefault("checked", {})
             if bundle in checked or len(checked) < MAX_FACTS:
                 checked[bundle] = checkpoint.size
+            # the lines its affecting walk reached (weights-root links too): the delta reads them again
+            reach = set(facts.get(m, {}).get("reach", [])) | (self._reached - {m})
+            facts.get(m, {})["reach"] = sorted(reach)[:MAX_LINEAGE_LINES]
         if mode != "full":
             seen = mine.get("scan", {})
             mine["scan"] = {**seen, "size": checkpoint.size,
@@ -1012,7 +1021,8 @@ class RegistryClient:
         line = facts.get(model, {}) if isinstance(facts, dict) else {}
         return {"revoked": dict(line.get("revoked", {})), "open": {k: dict(v) for k, v in line.get("open", {}).items()},
                 "via": dict(line.get("via", {})), "events": list(line.get("events", [])),
-                "upto": int(line.get("upto", 0)), "checked": dict(line.get("checked", {}))}
+                "upto": int(line.get("upto", 0)), "checked": dict(line.get("checked", {})),
+                "reach": [str(m) for m in line.get("reach", [])]}
 
     def _recall(self, model: str, body: dict[str, Any], view: dict[str, Any],
                 incidents: Sequence[dict[str, Any]], checkpoint: Any) -> list[str]:
@@ -1759,6 +1769,11 @@ class RegistryClient:
         delta = self._delta_now(checkpoint)
         assert delta is not None
         entries: dict[int, dict[str, Any]] = {}
+        for m in self._remembered(body["model"])["reach"]:  # reached at the last judgement (links made before)
+            if m not in read and len(read) < MAX_LINEAGE_LINES:
+                read[m] = self._line_data(m, checkpoint, None, limits)
+                if limits:
+                    return []
         for d in read.values():
             entries.update(d.logged)
         entries.update(self._delta_kept)
