@@ -1078,13 +1078,13 @@ class RegistryClient:
         among the delta's entries (every entry since its start, each proven), or None (none, or no delta)."""
         from weightwarden.registry.views import incident_state
 
-        if self._delta_now(checkpoint) is None:
-            return None
+        if self._delta_now(checkpoint) is None or key is None:
+            return None  # a round-15 fact (no key): closed only as _incident_state says (every chain of its id)
         latest = None
         for i, logged in sorted(self._delta_kept.items()):
             record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
             if (i > after and isinstance(record, dict) and str(record.get("id")) == incident_id
-                    and (key is None or str(logged["publisher"]["key_id"]) == key)):
+                    and str(logged["publisher"]["key_id"]) == key):
                 latest = (str(incident_state(record)), i)
         return latest
 
