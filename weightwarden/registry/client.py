@@ -1248,7 +1248,8 @@ class RegistryClient:
         facts = self._key_state(self.log_verifier()).get("facts", {})
         marks = [int(v) for line in facts.values() for v in line.get("checked", {}).values()
                  if 0 < int(v) <= start and checkpoint.size - int(v) <= self.delta_max]
-        start = min([start, *marks])
+        scan_size, start = start, min([start, *marks])
+        fresh = 0  # proven bytes past the last scan's size (what the scan memory's byte count adds)
         if checkpoint.size - start > self.delta_max:
             self.notes.append(f"{checkpoint.size - start} entries were logged since this client's last full scan "
                               f"(size {start}), more than the {self.delta_max} it reads since then")
@@ -1263,6 +1264,7 @@ class RegistryClient:
             logged = [(n * tiles.TILE_WIDTH + i, self._logged(n * tiles.TILE_WIDTH + i, data, checkpoint))
                       for i, data in enumerate(found) if n * tiles.TILE_WIDTH + i >= start]
             total += sum(2 + len(data) for i, data in enumerate(found) if n * tiles.TILE_WIDTH + i >= start)
+            fresh += sum(2 + len(data) for i, data in enumerate(found) if n * tiles.TILE_WIDTH + i >= scan_size)
             if total > self.delta_budget:
                 self.notes.append(f"the entries logged since this client's last full scan (size {start}) hold more "
                                   f"than {self.delta_budget} proven bytes, more than it reads since then")
@@ -1276,7 +1278,7 @@ class RegistryClient:
                 events.setdefault(m, set()).update(ys)
         self._delta = (checkpoint.size, start, every, events)
         self._delta_kept = kept
-        self._delta_bytes = total
+        self._delta_bytes = fresh
 
     def _scanned(self, checkpoint: Any) -> list[dict[str, Any]]:
         """Every entry of the tree, each bundle proven against the root and each entry authenticated by its
