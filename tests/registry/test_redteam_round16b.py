@@ -155,3 +155,18 @@ def test_a_release_first_judged_after_the_last_full_scan_is_not_verified(parties
     with _client(server, tmp, "a", full_scan_max=1) as c:
         again = c.check(model, model="acme/ok")
     assert again.mode == "delta" and again.verified, (again.mode, again.notes)
+
+
+def test_merge_keeps_the_larger_mark_and_every_reached_line():
+    from weightwarden.registry import client as client_module
+
+    def state(line: dict) -> dict:
+        return {"schema": client_module.STATE_SCHEMA, "logs": {}, "keys": {"k": {"facts": {"a/b": line}}}}
+
+    mine = state({"checked": {"sha256:1": 9, "sha256:2": 4}, "reach": ["a/c"]})
+    theirs = state({"checked": {"sha256:1": 5, "sha256:3": 7}, "reach": ["a/d"]})
+    assert client_module._valid_state(mine) is None and client_module._valid_state(theirs) is None
+    line = client_module._merge_state(theirs, mine)["keys"]["k"]["facts"]["a/b"]
+    assert line["checked"] == {"sha256:1": 9, "sha256:2": 4, "sha256:3": 7}
+    assert line["reach"] == ["a/c", "a/d"]
+    assert client_module._valid_state(state({"checked": {"sha256:1": "9"}}))  # refused: not a count
