@@ -248,4 +248,6 @@ def test_stated_bound_with_the_keyed_views():
     assert per_sketch + 2.0 ** -40 + tie10 + 10 * 2.0 ** -215 + 2.0 ** -40 < 1e-9
     table = np.random.default_rng(1).integers(0, 256, size=(20_000, 32), dtype=np.uint8)
     windows = sum(w for _, _, w in r.digest_column_views(table))
-    assert 19 < math.log2(windows) < 21  # ~19.6 bits at 20,000 digests (round 11: ~15.9)
+    # ~19.6 bits at 20,000 digests with round 12's views (round 11: ~15.9); round 13's relation bins add
+    # 2,064,384 windows: ~21.4 bits (test_indicators_redteam13.test_stated_bound_with_the_relation_views)
+    assert 21 < math.log2(windows) < 21.6
