@@ -941,7 +941,10 @@ def relation_savings(digests: np.ndarray, symbols: np.ndarray, own: bool,
     nib = _digest_nibbles(digests)
     t, g = _kt_tables(_KEY_SYMBOLS, rows)
     cells = cols * _KEY_SYMBOLS
-    base = (symbols & 0x7F).astype(np.int64) + np.arange(cols, dtype=np.int64) * _KEY_SYMBOLS
+    # int64 when the index is built whole (bincount takes it as is); int32 for the equality bin, whose rows are
+    # gathered per pair (half the memory traffic and ~40 MB less peak for 20,000 sketches of num_perm 128)
+    wide = np.int64 if all_bins else np.int32
+    base = (symbols & 0x7F).astype(wide) + np.arange(cols, dtype=wide) * _KEY_SYMBOLS
     best, windows, where = -math.inf, 0, ""
     buf = np.empty_like(base) if all_bins else None
 
