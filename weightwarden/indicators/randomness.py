@@ -909,6 +909,8 @@ def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols
 # columns while rows × 32 × 4,032 <= _RELATION_INCREMENTS, and beyond that (and always for sketch columns, which are
 # 2-16x as many) only the equality bin, which holds 1/16 of the rows (1/16 of the cost); sketch columns are not
 # judged when even that passes the budget (num_perm >= 1024 at most sizes; decisions.md, round 13).
+# Limits, measured (decisions.md, round 13): a bin is one whole window, so text diluted to about a third of a bin
+# passes (~10,000 characters in 20,000 digests); predicates on 3+ nibbles or computed keys are not judged.
 _NIBBLES = 64
 _RELATION_INCREMENTS = 1 << 32  # most counting increments of the all-bins relation view (one set)
 _EQUALITY_INCREMENTS = 1 << 31  # most counting increments of the equality-bin view (one set)
