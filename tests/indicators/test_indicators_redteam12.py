@@ -97,7 +97,8 @@ def test_the_round11_views_alone_passed_the_poc():
     from weightwarden.indicators.randomness import digest_column_views
 
     views = digest_column_views(_table(_key2_digests(20_000, 0.1, 30, seed=3)))
-    old = [best for name, best, _ in views if "another offset" not in name and "many such" not in name]
+    old = [best for name, best, _ in views  # the views before round 12 (round 13's relation view is later)
+           if "another offset" not in name and "many such" not in name and "relation between" not in name]
     assert max(old) < 0
     assert dict((name, best) for name, best, _ in views)[
         "low 7 bits at one offset of digests consecutive in the order of another offset"] > 1000
