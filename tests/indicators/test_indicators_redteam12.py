@@ -97,7 +97,8 @@ def test_the_round11_views_alone_passed_the_poc():
     from weightwarden.indicators.randomness import digest_column_views
 
     views = digest_column_views(_table(_key2_digests(20_000, 0.1, 30, seed=3)))
-    old = [best for name, best, _ in views if "another offset" not in name and "many such" not in name]
+    old = [best for name, best, _ in views  # the views before round 12 (round 13's relation view is later)
+           if "another offset" not in name and "many such" not in name and "relation between" not in name]
     assert max(old) < 0
     assert dict((name, best) for name, best, _ in views)[
         "low 7 bits at one offset of digests consecutive in the order of another offset"] > 1000
@@ -248,4 +249,6 @@ def test_stated_bound_with_the_keyed_views():
     assert per_sketch + 2.0 ** -40 + tie10 + 10 * 2.0 ** -215 + 2.0 ** -40 < 1e-9
     table = np.random.default_rng(1).integers(0, 256, size=(20_000, 32), dtype=np.uint8)
     windows = sum(w for _, _, w in r.digest_column_views(table))
-    assert 19 < math.log2(windows) < 21  # ~19.6 bits at 20,000 digests (round 11: ~15.9)
+    # ~19.6 bits at 20,000 digests with round 12's views (round 11: ~15.9); round 13's relation bins add
+    # 2,064,384 windows: ~21.4 bits (test_indicators_redteam13.test_stated_bound_with_the_relation_views)
+    assert 21 < math.log2(windows) < 21.6

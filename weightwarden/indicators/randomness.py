@@ -667,6 +667,10 @@ def digest_column_views(table: np.ndarray) -> list[tuple[str, float, int]]:
     best, windows, pooled, partitions = keyed_column_savings(digest_keys(table), table, own=True)
     views.append(("low 7 bits at one offset of digests consecutive in the order of another offset", best, windows))
     views.append(("low 7 bits of many such windows together", pooled, partitions))
+    # Round 13: every column within the rows of each bin of each relation of two other nibbles (relation_savings).
+    best, windows, where = relation_savings(table, table, own=True)
+    views.append((f"low 7 bits at one offset of the digests with a relation between two others ({where})", best,
+                  windows))
     return views
 
 
@@ -686,6 +690,10 @@ def sketch_set_reason(matrix: np.ndarray, digests: np.ndarray | None = None) -> 
             digest_keys(np.asarray(digests, dtype=np.uint8)), matrix, own=False)
         views += [("low 7 bits, in the order of a digest offset,", best, windows),
                   ("low 7 bits, in many windows of the order of a digest offset,", pooled, partitions)]
+        # Round 13: within the rows where two digest nibbles are equal (the equality bin only: relation_savings).
+        best, windows, where = relation_savings(np.asarray(digests, dtype=np.uint8), matrix, own=False,
+                                                all_bins=False)
+        views.append((f"low 7 bits, in the digests with {where},", best, windows))
     name, saving = _best_view(views)
     if saving >= COLUMN_SET_DESCRIPTION_BITS:
         return (f"the {name} at the same position of its {matrix.shape[0]} sketches have a description "
@@ -877,3 +885,94 @@ def keyed_column_savings(keys: list[tuple[np.ndarray, tuple[int, ...]]], symbols
         best, windows = max(best, saving), windows + judged
         pooled, partitions = max(pooled, shared), partitions + models
     return best, windows, pooled, partitions
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Red team round 13 (class 1): rows chosen by a RELATION between two digest nibbles. Text sat at ~12 % of every
+# digest and sketch column, in the rows where hex character a equals hex character b (two such conditions per
+# column, a and b never adjacent, so never inside one of the 63 keys above), read back with a grep backreference
+# `^.{1}(.).{2}\1`. The selection is balanced in each nibble alone, so every single-key view saw the global 12 %,
+# flattened by filler: 314,273 characters passed in a 5,000-prompt num_perm-128 set. The dependence is 3-way
+# (column c given nibbles a and b), so column c is now also judged within the rows of each bin of each relation of
+# each PAIR of nibble positions (a, b) outside c: the difference (nib_a - nib_b) mod 16 and the XOR nib_a ^ nib_b,
+# 16 bins each (equality is bin 0 of both; a grep alternation of 16 patterns selects any one bin). 64 nibbles ->
+# 2,016 pairs. Each bin is one window, coded whole (no pyramid and no pooling: they would multiply a cost that is
+# already the largest of the module), on the low 7 bits of the column, the high bit at 1 bit (as round 12).
+#
+# Bound: for HMAC digests, given nibbles a and b (in columns other than c), the low 7 bits of column c in the rows
+# of any bin are independent and uniform; for sealed sketches the same given any digest nibbles. So every bin is a
+# window of the counting bound, and the bins join the existing mixtures (log2 M grows with their number; d stays
+# 40): decisions.md, round 13.
+#
+# Cost: counting is rows × columns increments per pair and relation (2.6e9 for 20,000 digests), with no cheaper
+# exact statistic (every row adds to a distinct cell of every pair). So all 32 bins are judged for the digest
+# columns while rows × 32 × 4,032 <= _RELATION_INCREMENTS, and beyond that (and always for sketch columns, which are
+# 2-16x as many) only the equality bin, which holds 1/16 of the rows (1/16 of the cost); sketch columns are not
+# judged when even that passes the budget (num_perm >= 1024 at most sizes; decisions.md, round 13).
+# Limits, measured (decisions.md, round 13): a bin is one whole window, so text diluted to about a third of a bin
+# passes (~10,000 characters in 20,000 digests); predicates on 3+ nibbles or computed keys are not judged.
+_NIBBLES = 64
+_RELATION_INCREMENTS = 1 << 32  # most counting increments of the all-bins relation view (one set)
+_EQUALITY_INCREMENTS = 1 << 31  # most counting increments of the equality-bin view (one set)
+
+
+def _digest_nibbles(digests: np.ndarray) -> np.ndarray:
+    """(N × 64) int64: the hex characters of each digest, in order."""
+    nib = np.empty((digests.shape[0], 2 * digests.shape[1]), dtype=np.int64)
+    nib[:, 0::2], nib[:, 1::2] = digests >> 4, digests & 0x0F
+    return nib
+
+
+def relation_savings(digests: np.ndarray, symbols: np.ndarray, own: bool,
+                     all_bins: bool | None = None) -> tuple[float, int, str]:
+    """The best saving of the low 7 bits of one column of ``symbols`` (N × C) within the rows of one bin of one
+    relation of two digest nibbles (a, b) (``digests``: N × 32, the same rows), how many windows (bin × column)
+    were judged, and a description of the best one. ``own``: ``symbols`` are the digests, so the columns holding
+    a or b are not judged for that pair (their counts are zeroed; still counted as windows). ``all_bins``: judge
+    the 16 difference and 16 XOR bins (True) or the equality bin only (False); None: as the budget allows."""
+    digests = np.asarray(digests, dtype=np.uint8)
+    symbols = np.asarray(symbols, dtype=np.uint8)
+    rows, cols = symbols.shape
+    if rows < 2 * _COLUMN_BLOCK or cols == 0:
+        return -math.inf, 0, ""
+    pairs = [(a, b) for a in range(_NIBBLES) for b in range(a + 1, _NIBBLES)]
+    if all_bins is None:
+        all_bins = rows * cols * 2 * len(pairs) <= _RELATION_INCREMENTS
+    if not all_bins and rows * cols * len(pairs) // 16 > _EQUALITY_INCREMENTS:
+        return -math.inf, 0, ""
+    nib = _digest_nibbles(digests)
+    t, g = _kt_tables(_KEY_SYMBOLS, rows)
+    cells = cols * _KEY_SYMBOLS
+    # int64 when the index is built whole (bincount takes it as is); int32 for the equality bin, whose rows are
+    # gathered per pair (half the memory traffic and ~40 MB less peak for 20,000 sketches of num_perm 128)
+    wide = np.int64 if all_bins else np.int32
+    base = (symbols & 0x7F).astype(wide) + np.arange(cols, dtype=wide) * _KEY_SYMBOLS
+    best, windows, where = -math.inf, 0, ""
+    buf = np.empty_like(base) if all_bins else None
+
+    def judge(counts: np.ndarray, a: int, b: int, relation: str) -> None:
+        nonlocal best, windows, where
+        if own:
+            counts[:, [a // 2, b // 2]] = 0
+        length = counts.sum(axis=-1)
+        # float32 sums of 128 terms of magnitude < 2^20: error < 0.01 bit, as in _window_savings
+        saving = 7 * length - (g[length] - np.take(t, counts).sum(axis=-1, dtype=np.float32))
+        windows += saving.size
+        top = int(np.argmax(saving))
+        if saving.flat[top] > best:
+            best = float(saving.flat[top])
+            v, c = divmod(top, cols)
+            where = (f"hex characters {a + 1} and {b + 1} with {relation} {v}, column {c}" if all_bins
+                     else f"hex characters {a + 1} and {b + 1} equal, column {c}")
+
+    for a, b in pairs:
+        if all_bins:
+            assert buf is not None
+            for relation, r in (("difference", (nib[:, a] - nib[:, b]) & 0x0F), ("XOR", nib[:, a] ^ nib[:, b])):
+                np.add(base, (r * cells)[:, None], out=buf)
+                judge(np.bincount(buf.ravel(), minlength=16 * cells).reshape(16, cols, _KEY_SYMBOLS),
+                      a, b, relation)
+        else:
+            chosen = base[nib[:, a] == nib[:, b]]
+            judge(np.bincount(chosen.ravel(), minlength=cells).reshape(1, cols, _KEY_SYMBOLS), a, b, "equal")
+    return best, windows, where
