@@ -43,6 +43,7 @@ HOST_OBJECT = "host-object"  # names of server/host objects (request, config, os
 LOADER = "loader"  # {% import %} / {% include %} / {% extends %}
 PARSE_ERROR = "parse-error"
 RENDER_MUTATION = "render-mutation"  # the template changes the caller's render data (messages, tools, ...) in place
+LOOP_ESCAPE = "loop-escape"  # a macro reading ``loop`` used outside a direct call in its own loop body
 LOOP_REBIND = "loop-rebind"  # the name ``loop`` bound by the template (set, with, parameter, target, import)
 PRIVATE_ATTR = "private-attr"  # _private attribute access (blocked by the sandbox; used by escapes)
 
@@ -756,8 +757,63 @@ class _Walker:
                 for read in body:
                     if id(read) in self.loop_of and self.loop_of[id(read)] is loop_node:
                         self.loop_both[id(read)] = True
+        self._escaped_loop_macros(all_nodes, kids)
         # A loop read is never "surely bound" by a binding of the name ``loop``: what it is was decided here.
         self.surely -= {i for i in self.loop_of}
+
+    def _escaped_loop_macros(self, all_nodes: list[Any], kids: dict[int, list[Any]]) -> None:
+        """Red team round 18 (class B): Jinja compiles every for loop at one frame depth of a function to the same
+        Python local (``l_1_loop``), and a macro closes over that variable, not over its own loop's object. A macro
+        defined in loop A's body that is stored, passed or called from elsewhere reads whichever same-depth loop
+        is running (a sibling loop over the host's messages) or Undefined. Safe model: such a macro's loop reads
+        are no loop's (the free render name ``loop``, unknown at every level), and the use is a finding (no real
+        chat template does it). A direct call in the loop's own body, outside any nested macro or call block,
+        keeps the lexical model."""
+        nodes = _NODES
+
+        def subtree(root: Any) -> list[Any]:
+            out, todo = [], [root]
+            while todo:
+                x = todo.pop()
+                out.append(x)
+                todo.extend(kids[id(x)])
+            return out
+
+        macros = [m for m in all_nodes if isinstance(m, nodes.Macro)]
+        if not macros:
+            return
+        for macro in macros:
+            inside = subtree(macro)
+            inside_ids = {id(x) for x in inside}
+            reads = [x for x in inside if id(x) in self.loop_of and id(self.loop_of[id(x)]) not in inside_ids]
+            if not reads:
+                continue
+            owner = self.loop_of[id(reads[0])]
+            # Calls allowed: in the owner's body, not under a nested macro / call block (those may run elsewhere).
+            direct: set[int] = set()
+            todo = list(owner.body)
+            while todo:
+                x = todo.pop()
+                if isinstance(x, nodes.Macro | nodes.CallBlock):
+                    if isinstance(x, nodes.CallBlock):
+                        todo.append(x.call)  # the call expression itself runs here
+                    continue
+                if isinstance(x, nodes.Call) and isinstance(x.node, nodes.Name):
+                    direct.add(id(x.node))
+                todo.extend(kids[id(x)])
+            uses = [x for x in all_nodes if isinstance(x, nodes.Name) and x.ctx == "load" and x.name == macro.name]
+            if all(id(x) in direct for x in uses) and all(self.loop_of[id(r)] is owner for r in reads):
+                continue
+            for read in reads:
+                self.loop_of.pop(id(read), None)
+                self.loop_both.pop(id(read), None)
+                self.surely.discard(id(read))
+            for key, (read, _) in list(self.loop_calls.items()):
+                if id(read) in inside_ids:
+                    del self.loop_calls[key]
+            self.add(LOOP_ESCAPE, macro, f"macro '{macro.name}' reads 'loop' and is used outside a direct call in "
+                                         f"its own loop body: it then reads whichever loop of that frame depth "
+                                         f"is running (Jinja shares one loop variable), not its own")
 
     def _mutations(self, mutated: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
                    all_nodes: list[Any]) -> None:
@@ -2770,11 +2826,11 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
             stack.extend((x, bound) for x in stmts)
             return
         seen = set(bound)
-        # A macro defined in this list reads a name this list sets (anywhere in it, not in a branch) as that
-        # binding or undefined, never the free value (jinja2 3.1 resolves it in the defining frame).
-        direct = {x.target.name for x in stmts if isinstance(x, n.Assign | n.AssignBlock) and isinstance(x.target, n.Name)}
+        # A macro sees only the sets surely run before its definition (plus the free value). Round 18: a set
+        # that comes later gave no credit-proof binding: a name set in only some branches of an if is loaded
+        # from the render context at frame start (jinja2 3.1), so the macro's read can be the caller's object.
         for stmt in stmts:
-            stack.append((stmt, frozenset(seen | direct) if isinstance(stmt, n.Macro) else frozenset(seen)))
+            stack.append((stmt, frozenset(seen)))
             seen.update(sets_surely([stmt]))
 
     def sets_surely(stmts: list[Any]) -> set[str]:

@@ -146,7 +146,10 @@ LOOP_REBIND = ScanRule(
     "import alias). Inside a for body Jinja still gives 'loop' the loop's own LoopContext, so the binding only "
     "makes loop.previtem / loop.nextitem look like constants to a reader or a scanner while they are the "
     "render data's elements at run time (red team round 17 reached os.system and changed the host's messages "
-    "this way). No real chat template binds this name. High, not medium: its only use is disguise, and it "
+    "this way). Also reported: a macro that reads 'loop' and is used other than by a direct call in its own loop "
+    "body (stored in a namespace, passed, aliased): Jinja gives every for loop at one frame depth the same "
+    "variable, so the macro reads whichever sibling loop is running (round 18: the host's messages, os.system). "
+    "No real chat template binds this name or lets such a macro escape. High, not medium: its only use is disguise, and it "
     "was the key step of code-running templates.",
     _FIX,
     _REFS,
@@ -170,6 +173,7 @@ _BY_KIND = {
     tpl.PRIVATE_ATTR: PRIVATE_ATTR,
     tpl.RENDER_MUTATION: RENDER_MUTATION,
     tpl.LOOP_REBIND: LOOP_REBIND,
+    tpl.LOOP_ESCAPE: LOOP_REBIND,  # same family: a disguised loop read (round 18)
 }
 
 
