@@ -20,6 +20,7 @@ Anomaly codes:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import tempfile
@@ -194,10 +195,8 @@ class LazyDecompressed:
     def settle(self) -> None:
         """Decompress the whole stream (up to the bomb bounds) so that its real length, not the declared one,
         is the member's size: the bytes an extractor writes are the bytes scanned (red team round 19)."""
-        try:
+        with contextlib.suppress(SizeLimitExceeded):  # ``bomb`` says why; scanned as far as decompressed
             self._fill(self.bound + 1)
-        except SizeLimitExceeded:
-            pass  # ``bomb`` says why; the member is scanned as far as it was decompressed
 
     @property
     def size(self) -> int:
