@@ -185,3 +185,44 @@ def test_torch_save_stays_clean(tmp_path: Path) -> None:
     path = tmp_path / "m.pt"
     torch.save({"w": torch.arange(16.0)}, path)
     assert _rules(path, Severity.LOW) == set()
+
+
+# -- optional item: an lzma-alone second stream only joblib's decoder accepts --------------------------------------------
+
+
+def _lzma_findings(tmp_path: Path, data: bytes) -> str:
+    path = tmp_path / "m.pkl.lzma"
+    path.write_bytes(data)
+    return " ".join(_findings(path))
+
+
+def test_lzma_second_stream_the_picky_decoder_refuses_is_trailing_data(tmp_path: Path) -> None:
+    import lzma
+
+    second = bytearray(lzma.compress(b"cposix\nsystem\n(Vtouch canary\ntR.", format=lzma.FORMAT_ALONE))
+    struct.pack_into("<I", second, 1, 0x00012345)  # a dictionary size FORMAT_AUTO refuses, FORMAT_ALONE takes
+    data = lzma.compress(b"\x80\x04K\x01.", format=lzma.FORMAT_ALONE) + bytes(second)
+    with pytest.raises(lzma.LZMAError):
+        lzma.LZMADecompressor().decompress(bytes(second))
+    assert lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(bytes(second)).startswith(b"cposix")
+    path = tmp_path / "two.pkl.lzma"
+    path.write_bytes(data)
+    evidence = " ".join(str(e.value) for f in scan_paths([str(path)], workers=1).findings for e in f.evidence)
+    assert "compressed.trailing_data" in evidence
+
+
+@pytest.mark.parametrize("fmt", ["xz", "alone", "xz-two-streams", "alone-two-streams"])
+def test_lzma_benign_streams_stay_clean(tmp_path: Path, fmt: str) -> None:
+    import lzma
+
+    payload = pickle.dumps(list(range(50000)), protocol=4)
+    if fmt == "xz":
+        data = lzma.compress(payload)
+    elif fmt == "alone":
+        data = lzma.compress(payload, format=lzma.FORMAT_ALONE)
+    elif fmt == "xz-two-streams":
+        data = lzma.compress(payload[:1000]) + lzma.compress(payload[1000:])
+    else:
+        data = lzma.compress(payload[:1000], format=lzma.FORMAT_ALONE) + lzma.compress(payload[1000:], format=lzma.FORMAT_ALONE)
+    assert lzma.decompress(data) == payload
+    assert _lzma_findings(tmp_path, data) == ""
