@@ -5,8 +5,9 @@
   outer file (no copy), whether the outer file is on disk or is itself a member of another archive.
 - :class:`LazyDecompressed` decompresses a member only as far as a reader actually reads it, into a bounded
   spool, charging the shared decompression budget and enforcing the member-size and compression-ratio
-  bounds. A safetensors file inside a zip costs its header, not its tensors; a bomb stops at the bound and
-  says so (``bomb`` holds the reason).
+  bounds; a bomb stops at the bound and says so (``bomb`` holds the reason). The zip reader settles each
+  compressed member first (decompresses the whole stream, within the bounds) so its real length, CRC and
+  the bytes an extractor writes are checked whatever size the headers declare (red team round 19).
 - :func:`read_child` recurses into a member through :meth:`ReadContext.read_member`, refusing to go deeper
   than ``limits.max_archive_depth``.
 
@@ -19,6 +20,7 @@ Anomaly codes:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import tempfile
@@ -124,8 +126,9 @@ class ZipLzma:
 class LazyDecompressed:
     """A compressed member, decompressed on demand into a spool that several readers can share.
 
-    Output is capped at ``bound`` (the smaller of the member bound and the ratio bound) and at the declared
-    size; asking for more than the bound raises :class:`SizeLimitExceeded` and sets ``bomb``. Every byte
+    Output is capped at ``bound`` (the smaller of the member bound and the ratio bound), never at the declared
+    size (an extractor writes the whole stream); asking for more than the bound raises
+    :class:`SizeLimitExceeded` and sets ``bomb``. Every byte
     produced is charged to the shared budget. ``crc`` is the CRC-32 of what was produced.
     """
 
@@ -161,7 +164,8 @@ class LazyDecompressed:
         self._dec: Inflate | Bunzip | ZipLzma | None = None
 
     def _fill(self, upto: int) -> None:
-        upto = min(upto, self.declared)
+        # Never capped at the declared size (red team round 19): extractors (unzip, jar) write the whole stream
+        # whatever the headers declare, so a member declared at 0 bytes must still be decompressed and scanned.
         while self.produced < upto and not self.eof:
             if self.produced >= self.bound:
                 self.bomb = f"decompressed output reached the {self.bound_reason}"
@@ -177,11 +181,7 @@ class LazyDecompressed:
                 self.eof = True
                 break
             self.eof = self._dec.done
-            room = min(self.declared, self.bound) - self.produced
-            if len(out) > room:
-                if self.produced + len(out) > self.declared:
-                    self.overrun = True
-                out = out[:room]
+            out = out[: self.bound - self.produced]
             if out:
                 if not self.ctx.budget.take(len(out)):
                     self.bomb = "the total decompression budget of this file is exhausted"
@@ -190,14 +190,18 @@ class LazyDecompressed:
                 self._spool.write(out)
                 self.crc = zlib.crc32(out, self.crc)
                 self.produced += len(out)
-        if self.produced == self.declared and not self.eof and self._dec is not None and not self.overrun:
-            # Declared end reached: one more step tells whether the stream holds more than it declared.
-            try:
-                extra = self._dec.produce(self._src) if self._src is not None else b""
-            except Exception:  # noqa: BLE001
-                extra = b""
-            self.overrun = bool(extra)
-            self.eof = True
+        self.overrun = self.produced > self.declared
+
+    def settle(self) -> None:
+        """Decompress the whole stream (up to the bomb bounds) so that its real length, not the declared one,
+        is the member's size: the bytes an extractor writes are the bytes scanned (red team round 19)."""
+        with contextlib.suppress(SizeLimitExceeded):  # ``bomb`` says why; scanned as far as decompressed
+            self._fill(self.bound + 1)
+
+    @property
+    def size(self) -> int:
+        """The member's size as read: the stream's real output once settled, else the declared size."""
+        return self.produced if (self.eof or self.bomb) else self.declared
 
     def read_at(self, pos: int, n: int) -> bytes:
         self._fill(pos + n)
@@ -207,8 +211,8 @@ class LazyDecompressed:
         return self._spool.read(min(n, self.produced - pos))
 
     def read_all(self) -> None:
-        """Decompress to the declared end (for CRC checks of members read whole)."""
-        self._fill(self.declared)
+        """Decompress to the end of the stream (for size and CRC checks)."""
+        self.settle()
 
     def view(self) -> BinaryIO:
         return io.BufferedReader(_LazyView(self))
@@ -221,7 +225,7 @@ class LazyDecompressed:
 
 class _LazyView(RandomAccessReader):
     def __init__(self, lazy: LazyDecompressed) -> None:
-        super().__init__(lazy.declared)
+        super().__init__(lazy.size)
         self._lazy = lazy
 
     def read_at(self, pos: int, n: int) -> bytes:
@@ -229,7 +233,7 @@ class _LazyView(RandomAccessReader):
 
 
 def lazy_source(lazy: LazyDecompressed, display: str, fs_dir: str | None) -> Source:
-    return Source(display=display, size=lazy.declared, opener=lazy.view, fs_dir=fs_dir)
+    return Source(display=display, size=lazy.size, opener=lazy.view, fs_dir=fs_dir)
 
 
 def depth_allows_members(ctx: ReadContext) -> bool:

@@ -144,7 +144,8 @@ def _is_dir_entry(info: zipfile.ZipInfo) -> bool:
 def _check_dir_data(m: Member, loc: str, entry: FileEntry) -> None:
     """A directory entry that carries data (round 18): extractors make a folder of it, loaders that open it by
     name read its bytes. No archiver writes data for a directory (an empty deflate/bzip2/lzma stream declares
-    size 0; one that expands past that is also ``zip.size_mismatch`` when read), so this is high."""
+    size 0; one that expands past that is also ``zip.size_mismatch``, since every compressed stream is
+    decompressed to its end whatever size it declares, round 19), so this is high."""
     info = m.info
     if _is_dir_entry(info) and (info.file_size > 0 or (m.stored and info.compress_size > 0)):
         entry.add_anomaly(
@@ -587,6 +588,9 @@ def _open_member(outer: Source, ctx: ReadContext, m: Member, entry: FileEntry) -
             f"declared size exceeds the {lazy.bound_reason}; decompression stops there",
             f"{info.compress_size} bytes declared to expand to {info.file_size}",
         )
+    # The declared size never decides whether compressed bytes are read (round 19): a member declared at 0
+    # bytes whose stream inflates to a pickle is written whole by unzip/jar, so the stream is run to its end.
+    lazy.settle()
     return _Opened(lazy_source(lazy, loc, outer.fs_dir), lazy)
 
 
@@ -599,14 +603,14 @@ def _after_read(opened: _Opened, m: Member, entry: FileEntry, whole: bool) -> No
         if lazy.error:
             entry.add_anomaly("zip.corrupt_member", loc, lazy.error)
         if lazy.eof and not lazy.bomb:
-            if lazy.overrun or lazy.produced != info.file_size:
+            if lazy.produced != info.file_size:
                 entry.add_anomaly(
                     "zip.size_mismatch",
                     loc,
-                    "member decompresses to another size than declared",
-                    f"declared {info.file_size}, got {'more than ' if lazy.overrun else ''}{lazy.produced}",
+                    "member decompresses to another size than declared (extractors write the whole stream, scanned)",
+                    f"declared {info.file_size}, got {lazy.produced}",
                 )
-            elif lazy.produced == info.file_size and lazy.crc != info.CRC:
+            if lazy.crc != info.CRC:
                 entry.add_anomaly("zip.crc_mismatch", loc, "member bytes do not match the CRC-32", f"stored {info.CRC:#010x}, actual {lazy.crc:#010x}")
     elif whole or info.file_size <= CRC_STORED_MAX:
         crc = _crc_of(opened.source)
