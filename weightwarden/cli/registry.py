@@ -3,9 +3,9 @@
 
 ``check`` exit codes: 0 the model is the current release (unrevoked, unchanged, fresh, no open incident);
 1 it is not (each reason printed); 2 error (the registry could not be used or proved something wrong);
-3 current as far as the registry's signed index says, NOT independently verified (index mode: the log is above
-the full-scan bounds and this client has no earlier full scan to read the entries since; ``--accept-index``
-makes it 0).
+3 current, NOT independently verified: judged from the registry's signed index (index mode: the log is above
+the full-scan bounds) or from the entries since this client's last full scan (delta mode, which red team round 17
+showed does not yet judge every rule a full scan does); ``--accept-index`` makes it 0.
 """
 
 from __future__ import annotations
@@ -467,7 +467,7 @@ def publish(bundle: str, url: str, key: str, model: str, version: int | None, we
               type=click.IntRange(0), help="With --quorum: seconds a cosignature may be old (0: any age).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--accept-index", "accept_index", is_flag=True,
-              help="Exit 0 (not 3) for a 'current' judged in the index mode, on the registry's signed index.")
+              help="Exit 0 (not 3) for a 'current' not independently verified (index or delta mode).")
 @_state_option
 @_log_key_option
 def check(path: str | None, bundle: str | None, url: str, model: str | None, witnesses: tuple[str, ...],
@@ -477,11 +477,12 @@ def check(path: str | None, bundle: str | None, url: str, model: str | None, wit
 
     \b
     Exit codes:
-      0  current (judged from every entry this client read: a full scan, or the entries since its last one)
+      0  current (judged from every entry of the log, read by this client: a full scan)
       1  not current (each reason printed)
       2  error (the registry could not be used or proved something wrong)
-      3  current as the registry's signed index says, NOT independently verified (index mode: the log is over
-         the full-scan bounds and this state has no earlier full scan of it); --accept-index makes it 0
+      3  current, NOT independently verified: from the registry's signed index (index mode: the log is over
+         the full-scan bounds) or from the entries since this client's last full scan (delta mode);
+         --accept-index makes it 0
     """
 
     def go() -> int:
@@ -508,8 +509,8 @@ def render_check(result: Any, asked_model: str | None = None) -> str:
     head = (f"{printable(result.model or '?', 200)} v{result.version} (log index {result.index}, "
             f"tree size {result.tree_size})" if result.model else "model")
     index_mode = getattr(result, "mode", "full") == "index"
-    if result.current and index_mode:
-        lines = [f"CURRENT (index mode, not independently verified): {head}"]
+    if result.current and getattr(result, "mode", "full") != "full":
+        lines = [f"CURRENT ({getattr(result, 'mode', 'index')} mode, not independently verified): {head}"]
     else:
         lines = [f"CURRENT: {head}" if result.current else f"NOT CURRENT: {head}"]
     if result.model and asked_model is None:

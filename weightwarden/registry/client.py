@@ -134,8 +134,14 @@ class CheckResult:
 
     @property
     def verified(self) -> bool:
-        """The verdict rests on entries this client read itself, not on the operator's index (round 16, F1b)."""
-        return self.mode != "index"
+        """The verdict rests on every entry of the log, read by this client itself (round 16, F1b).
+
+        Red team round 17 found three ways (an unsigned ``/releases`` lookup choosing what the delta weighs, linked
+        lines cut to 64 in memory, a linked line's new release matching an old incident by file digest) in which the
+        delta mode said current while a full scan of the same log said not: until the delta is shown to judge every
+        rule a full scan does, a delta "current" is not reported as a verified pass (the CLI exits 3 for it, as for
+        the index mode); a delta "not current" stands, since every entry it used was proven."""
+        return self.mode == "full"
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": CHECK_SCHEMA, "current": self.current, "model": self.model, "version": self.version,
@@ -921,7 +927,10 @@ class RegistryClient:
             mode = "delta"
             self.notes.append(f"judged from every entry after this client's last full scan (log indexes "
                               f"{self._delta[1]}..{checkpoint.size - 1}, each proven) and the entries it proved up "
-                              "to there for each line read; the registry's index was only a hint")
+                              "to there for each line read; the registry's index was only a hint. NOT a verified "
+                              "pass (red team round 17): the delta does not yet judge every rule a full scan does "
+                              "(releases listed by the registry's lookup, linked lines past the remembered ones, "
+                              "new releases of linked lines), so a 'current' here is said unverified (exit 3)")
         else:
             mode = "index"
             # Red team round 15 (F1b), round 16 (F1c): the weaker guarantee is said plainly, and truly: the line's
