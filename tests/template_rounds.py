@@ -3,8 +3,13 @@ template on its own, and the same template shipped in a tokenizer_config.json an
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 from pathlib import Path
+from typing import Any
+
+import jinja2
 
 from weightwarden.scan.engine import scan_paths
 from weightwarden.scan.templates import COMPUTED_ATTR, analyze_template
@@ -23,3 +28,27 @@ def tokenizer_config_rules(folder: Path, template: str) -> set[str]:
     (folder / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
     report = scan_paths([folder])
     return {f.rule_id for f in report.findings if f.severity.value in ("high", "critical")}
+
+
+def issue_kinds(source: str) -> set[str]:
+    """The kinds of the issues the analysis reports for ``source``."""
+    return {issue.kind for issue in analyze_template(source)}
+
+
+def fires(source: str, folder: Path, trigger_tail: str = "|update") -> bool:
+    """Render ``source`` under a plain jinja2.Environment with the rounds' trigger chat, whose parts walk to
+    ``os.system('touch <folder>/canary')``; True when the canary appeared (the PoC is a live bypass)."""
+    canary = folder / "canary"
+    chat = [{"role": "user", "content": f"x|__globals__|os|system|touch {canary}{trigger_tail}"}]
+    with contextlib.suppress(Exception):  # a PoC may raise after it ran
+        jinja2.Environment().from_string(source).render(messages=chat)
+    return canary.exists()
+
+
+def changes_host(source: str, data: dict[str, Any]) -> bool:
+    """Render ``source`` under a plain jinja2.Environment with the host's ``data``; True when the render changed
+    the host's own objects in place (what WW-TPL-011 is about)."""
+    before = copy.deepcopy(data)
+    with contextlib.suppress(Exception):
+        jinja2.Environment().from_string(source).render(**data)
+    return data != before

@@ -13,7 +13,6 @@ E. A template changing the caller's render data in place was never a finding: no
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 from pathlib import Path
@@ -25,7 +24,7 @@ from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_TESTS
 from jinja2.utils import Namespace
 
 from tests.adversarial.generate import TEMPLATE_ROUND15_B1, TEMPLATE_ROUND15_B6, TEMPLATE_ROUND15_B7
-from tests.template_rounds import tokenizer_config_rules
+from tests.template_rounds import fires, issue_kinds, tokenizer_config_rules
 from tests.test_templates_round13 import HEAD, WALK
 from weightwarden.scan import templates as t
 from weightwarden.scan.templates import COMPUTED_ATTR, RENDER_MUTATION, analyze_template
@@ -46,30 +45,16 @@ M1 = ("{%- for message in messages %}{%- if message.role == 'system' and not mes
       "'parameters': {}}}) %}{% endif %}{% endif -%}<|assistant|>")
 
 
-def _kinds(source: str) -> set[str]:
-    return {issue.kind for issue in analyze_template(source)}
-
-
-def _fires(source: str, folder: Path) -> bool:
-    """Render ``source`` under a plain jinja2.Environment with the round's trigger: the chat's keys walk to
-    os.system('touch <folder>/canary'). True when the canary appeared (the PoC is a live bypass)."""
-    canary = folder / "canary"
-    chat = [{"role": "user", "content": f"x|__globals__|os|system|touch {canary}|update"}]
-    with contextlib.suppress(Exception):  # a PoC may raise after it ran
-        jinja2.Environment().from_string(source).render(messages=chat)
-    return canary.exists()
-
-
 # -- the report's PoCs -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(POCS))
 def test_round15_pocs_fire_under_a_plain_environment(tmp_path: Path, name: str) -> None:
-    assert _fires(POCS[name], tmp_path)
+    assert fires(POCS[name], tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(POCS))
 def test_round15_pocs_are_found(tmp_path: Path, name: str) -> None:
-    assert COMPUTED_ATTR in _kinds(POCS[name])
+    assert COMPUTED_ATTR in issue_kinds(POCS[name])
     assert "WW-TPL-002" in tokenizer_config_rules(tmp_path, POCS[name])
 
 
@@ -79,7 +64,7 @@ def test_c1_changes_the_hosts_messages_and_is_found() -> None:
     before = copy.deepcopy(messages)
     jinja2.Environment().from_string(C1).render(messages=messages)
     assert messages != before  # wordwrap called ns.join = messages.extend
-    assert COMPUTED_ATTR in _kinds(C1)
+    assert COMPUTED_ATTR in issue_kinds(C1)
 
 
 def test_m1_changes_the_hosts_data_and_is_found(tmp_path: Path) -> None:
@@ -88,7 +73,7 @@ def test_m1_changes_the_hosts_data_and_is_found(tmp_path: Path) -> None:
     before = copy.deepcopy((messages, tools))
     jinja2.Environment().from_string(M1).render(messages=messages, tools=tools)
     assert (messages, tools) != before
-    assert RENDER_MUTATION in _kinds(M1)
+    assert RENDER_MUTATION in issue_kinds(M1)
     assert "WW-TPL-011" in tokenizer_config_rules(tmp_path, M1)
 
 
@@ -223,7 +208,7 @@ def test_c_receiver_chains_and_depths_are_found(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["b7_dict_item_as_attribute", "two_levels", "identity_and_element", "copy_items"])
 def test_c_chains_fire_under_a_plain_environment(tmp_path: Path, name: str) -> None:
-    assert _fires(HEAD + CHAINS[name] + BODY + WALK, tmp_path)
+    assert fires(HEAD + CHAINS[name] + BODY + WALK, tmp_path)
 
 
 def test_c_depth_masks_saturate() -> None:
@@ -390,7 +375,7 @@ def _host_data() -> dict[str, Any]:
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
 def test_e_changing_render_data_is_found(name: str) -> None:
-    assert RENDER_MUTATION in _kinds(CHANGES[name]), CHANGES[name]
+    assert RENDER_MUTATION in issue_kinds(CHANGES[name]), CHANGES[name]
 
 
 @pytest.mark.parametrize("name", sorted(CHANGES))
@@ -402,7 +387,7 @@ def test_e_each_form_really_changes_the_hosts_data(name: str) -> None:
 
 
 def test_e_update_then_split_is_only_a_render_mutation() -> None:
-    assert _kinds(CHANGES["update_then_split"]) == {RENDER_MUTATION}
+    assert issue_kinds(CHANGES["update_then_split"]) == {RENDER_MUTATION}
 
 
 KEEPS = {

@@ -13,8 +13,6 @@ and layer 3 (a mutating method used as a value stores what any call gives it).
 
 from __future__ import annotations
 
-import contextlib
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from jinja2.runtime import LoopContext
 from jinja2.utils import Namespace
 
 from tests.adversarial.generate import TEMPLATE_ROUND16_R3
+from tests.template_rounds import changes_host, fires, issue_kinds
 from weightwarden.scan import templates as t
 from weightwarden.scan.templates import COMPUTED_ATTR, RENDER_MUTATION, analyze_template
 
@@ -50,32 +49,12 @@ def _host() -> dict[str, Any]:
             "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]}
 
 
-def _changes_host(source: str) -> bool:
-    data = _host()
-    before = copy.deepcopy(data)
-    with contextlib.suppress(Exception):
-        jinja2.Environment().from_string(source).render(**data)
-    return data != before
-
-
-def _fires(source: str, folder: Path) -> bool:
-    canary = folder / "canary"
-    chat = [{"role": "user", "content": f"x|__globals__|os|system|touch {canary}|update"}]
-    with contextlib.suppress(Exception):
-        jinja2.Environment().from_string(source).render(messages=chat)
-    return canary.exists()
-
-
-def _kinds(source: str) -> set[str]:
-    return {issue.kind for issue in analyze_template(source)}
-
-
 def test_r3_fires_under_a_plain_environment(tmp_path: Path) -> None:
-    assert _fires(TEMPLATE_ROUND16_R3, tmp_path)
+    assert fires(TEMPLATE_ROUND16_R3, tmp_path)
 
 
 def test_r3_is_found() -> None:
-    kinds = _kinds(TEMPLATE_ROUND16_R3)
+    kinds = issue_kinds(TEMPLATE_ROUND16_R3)
     assert RENDER_MUTATION in kinds and COMPUTED_ATTR in kinds
 
 
@@ -86,12 +65,12 @@ def test_r3_renders_a_benign_chat() -> None:
 
 @pytest.mark.parametrize("name", sorted(MUTATING))
 def test_a_pocs_change_the_hosts_data(name: str) -> None:
-    assert _changes_host(MUTATING[name])
+    assert changes_host(MUTATING[name], _host())
 
 
 @pytest.mark.parametrize("name", sorted(MUTATING))
 def test_a_pocs_are_found(name: str) -> None:
-    assert RENDER_MUTATION in _kinds(MUTATING[name])
+    assert RENDER_MUTATION in issue_kinds(MUTATING[name])
 
 
 # Generated variants of the class: X (render data) at depth 2 of a list of pairs, read back through a copy / update
@@ -126,8 +105,8 @@ VARIANTS = {f"{b}_{r}_{x}": (_BUILD[b] + _READ[r]).replace("X", x) + change
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_variants_change_the_hosts_data_and_are_found(name: str) -> None:
     source = VARIANTS[name] + "{% for m in messages %}{{ m.content }}{% endfor %}"
-    assert _changes_host(source), name
-    assert RENDER_MUTATION in _kinds(source), name
+    assert changes_host(source, _host()), name
+    assert RENDER_MUTATION in issue_kinds(source), name
 
 
 # Forms that keep the host's data stay clean (each rendered to prove it).
@@ -142,8 +121,8 @@ CLEAN = {
 @pytest.mark.parametrize("name", sorted(CLEAN))
 def test_forms_that_keep_the_hosts_data_stay_clean(name: str) -> None:
     source = CLEAN[name] + "{% for m in messages %}{{ m.content }}{% endfor %}"
-    assert not _changes_host(source)
-    assert RENDER_MUTATION not in _kinds(source)
+    assert not changes_host(source, _host())
+    assert RENDER_MUTATION not in issue_kinds(source)
 
 
 # -- property test: every depth-modelled form, real jinja2, the marker's real depths ---------------------------
@@ -328,7 +307,7 @@ L3 = ("{%- for message in messages %}<|{{ message.role }}|>{{ message.content }}
 
 
 def test_layer3_fires_under_a_plain_environment(tmp_path: Path) -> None:
-    assert _fires(L3, tmp_path)
+    assert fires(L3, tmp_path)
 
 
 def test_layer3_the_stored_gadget_is_not_proven() -> None:

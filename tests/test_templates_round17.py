@@ -15,8 +15,6 @@ what ``loop`` really is at the read, checked against the analysis' scope model; 
 
 from __future__ import annotations
 
-import contextlib
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import pytest
 from jinja2.runtime import LoopContext
 
 from tests.adversarial.generate import TEMPLATE_ROUND17_L3, TEMPLATE_ROUND17_P1, TEMPLATE_ROUND17_W2
+from tests.template_rounds import changes_host, fires, issue_kinds
 from weightwarden.scan import templates as t
 from weightwarden.scan.templates import COMPUTED_ATTR, LOOP_REBIND, RENDER_MUTATION, analyze_template
 
@@ -63,34 +62,14 @@ def _host() -> dict[str, Any]:
                       {"type": "function", "function": {"name": "search", "parameters": {}}}]}
 
 
-def _changes_host(source: str) -> bool:
-    data = _host()
-    before = copy.deepcopy(data)
-    with contextlib.suppress(Exception):
-        jinja2.Environment().from_string(source).render(**data)
-    return data != before
-
-
-def _fires(source: str, folder: Path) -> bool:
-    canary = folder / "canary"
-    chat = [{"role": "user", "content": f"x|__globals__|os|system|touch {canary}|update"}]
-    with contextlib.suppress(Exception):
-        jinja2.Environment().from_string(source).render(messages=chat)
-    return canary.exists()
-
-
-def _kinds(source: str) -> set[str]:
-    return {issue.kind for issue in analyze_template(source)}
-
-
 @pytest.mark.parametrize("name", sorted(RUNNING))
 def test_running_pocs_fire_under_a_plain_environment(name: str, tmp_path: Path) -> None:
-    assert _fires(RUNNING[name], tmp_path)
+    assert fires(RUNNING[name], tmp_path)
 
 
 @pytest.mark.parametrize("name", sorted(RUNNING))
 def test_running_pocs_are_found(name: str) -> None:
-    kinds = _kinds(RUNNING[name])
+    kinds = issue_kinds(RUNNING[name])
     assert LOOP_REBIND in kinds
     assert COMPUTED_ATTR in kinds  # found by the scope model itself, not only by the new rule
 
@@ -103,12 +82,12 @@ def test_running_pocs_render_a_benign_chat(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(MUTATING))
 def test_mutating_pocs_change_the_hosts_data(name: str) -> None:
-    assert _changes_host(MUTATING[name])
+    assert changes_host(MUTATING[name], _host())
 
 
 @pytest.mark.parametrize("name", sorted(MUTATING))
 def test_mutating_pocs_are_found(name: str) -> None:
-    assert RENDER_MUTATION in _kinds(MUTATING[name])
+    assert RENDER_MUTATION in issue_kinds(MUTATING[name])
 
 
 @pytest.mark.parametrize("name", ["M2", "R1", "R2"])
@@ -116,8 +95,8 @@ def test_mutating_pocs_are_found_without_the_binding(name: str) -> None:
     """The same templates with the binding renamed away from ``loop``: class B and the scope model alone."""
     source = MUTATING[name].replace("{%- set loop = 'turn' -%}", "").replace(
         "{%- set loop = {'previtem': 'text', 'first': true} -%}", "")
-    assert _changes_host(source)
-    assert RENDER_MUTATION in _kinds(source) or COMPUTED_ATTR in _kinds(source)
+    assert changes_host(source, _host())
+    assert RENDER_MUTATION in issue_kinds(source) or COMPUTED_ATTR in issue_kinds(source)
 
 
 # ---- A: what ``loop`` is at a read, by Jinja's scoping, against the analysis' model (generated, render-verified).
@@ -222,7 +201,7 @@ def test_the_scope_cases_cover_each_outcome() -> None:
 @pytest.mark.parametrize("binding", sorted(b for b in _BINDINGS if b != "none"))
 def test_every_binding_of_loop_is_a_finding(binding: str) -> None:
     source = _BINDINGS[binding](_CONTEXTS["body"]).replace("READ", "loop.index")
-    assert LOOP_REBIND in _kinds(source)
+    assert LOOP_REBIND in issue_kinds(source)
 
 
 @pytest.mark.parametrize("source", [
@@ -232,7 +211,7 @@ def test_every_binding_of_loop_is_a_finding(binding: str) -> None:
     "{% set loop, b = [1, 2] %}",
 ])
 def test_other_bindings_of_loop_are_findings(source: str) -> None:
-    assert LOOP_REBIND in _kinds(source)
+    assert LOOP_REBIND in issue_kinds(source)
 
 
 def test_no_real_template_binds_loop() -> None:
@@ -260,8 +239,8 @@ _WRAP = {
 @pytest.mark.parametrize("wrap", sorted(_WRAP))
 def test_class_a_variants_change_the_host_and_are_found(wrap: str) -> None:
     source = _WRAP[wrap].replace("G", _GADGET) + _CHAT
-    assert _changes_host(source)
-    kinds = _kinds(source)
+    assert changes_host(source, _host())
+    kinds = issue_kinds(source)
     assert LOOP_REBIND in kinds and (RENDER_MUTATION in kinds or COMPUTED_ATTR in kinds)
 
 
@@ -284,8 +263,8 @@ RECURSIVE = {f"{k}-{a}": "{%- for m in [0] recursive -%}{%- if loop.depth == 1 -
 @pytest.mark.parametrize("name", sorted(RECURSIVE))
 def test_class_b_variants_change_the_host_and_are_found(name: str) -> None:
     source = RECURSIVE[name]
-    assert _changes_host(source)
-    kinds = _kinds(source)
+    assert changes_host(source, _host())
+    kinds = issue_kinds(source)
     assert RENDER_MUTATION in kinds or COMPUTED_ATTR in kinds
 
 

@@ -10,14 +10,12 @@ B. Every for loop at one frame depth shares one Python local (``l_1_loop``): a m
 
 from __future__ import annotations
 
-import contextlib
-import copy
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 
+from tests.template_rounds import changes_host, fires, issue_kinds
 from weightwarden.scan.templates import COMPUTED_ATTR, LOOP_ESCAPE, RENDER_MUTATION, analyze_template
 
 REAL_TEMPLATES = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "chat-templates"
@@ -39,44 +37,24 @@ def _host() -> dict[str, Any]:
             "add_generation_prompt": True}
 
 
-def _changes_host(source: str) -> bool:
-    data = _host()
-    before = copy.deepcopy(data)
-    with contextlib.suppress(Exception):
-        jinja2.Environment().from_string(source).render(**data)
-    return data != before
-
-
-def _fires(source: str, folder: Path) -> bool:
-    canary = folder / "canary"
-    chat = [{"role": "user", "content": f"x|__globals__|os|system|touch {canary}"}]
-    with contextlib.suppress(Exception):
-        jinja2.Environment().from_string(source).render(messages=chat)
-    return canary.exists()
-
-
-def _kinds(source: str) -> set[str]:
-    return {issue.kind for issue in analyze_template(source)}
-
-
 @pytest.mark.parametrize("name", sorted(MUTATING))
 def test_mutating_pocs_change_the_hosts_data(name: str) -> None:
-    assert _changes_host(MUTATING[name])
+    assert changes_host(MUTATING[name], _host())
 
 
 @pytest.mark.parametrize("name", ["A2", "A5", "A6"])
 def test_class_a_pocs_are_found(name: str) -> None:
-    assert RENDER_MUTATION in _kinds(MUTATING[name])
+    assert RENDER_MUTATION in issue_kinds(MUTATING[name])
 
 
 @pytest.mark.parametrize("name", ["B2", "B3"])
 def test_class_b_mutating_pocs_are_found(name: str) -> None:
-    assert LOOP_ESCAPE in _kinds(MUTATING[name])
+    assert LOOP_ESCAPE in issue_kinds(MUTATING[name])
 
 
 def test_b5_fires_under_a_plain_environment_and_is_found(tmp_path: Path) -> None:
-    assert _fires(B5, tmp_path)
-    kinds = _kinds(B5)
+    assert fires(B5, tmp_path, trigger_tail="")
+    kinds = issue_kinds(B5)
     assert LOOP_ESCAPE in kinds
     assert COMPUTED_ATTR in kinds  # the unknown loop reads are caught by the label walk too, not only by the rule
 
@@ -97,7 +75,7 @@ _ESCAPES = {
 
 @pytest.mark.parametrize("name", sorted(_ESCAPES))
 def test_every_escape_of_a_loop_reading_macro_is_found(name: str) -> None:
-    assert LOOP_ESCAPE in _kinds(_ESCAPES[name])
+    assert LOOP_ESCAPE in issue_kinds(_ESCAPES[name])
 
 
 _CLEAN = [
@@ -121,4 +99,4 @@ def test_no_real_template_lets_a_loop_reading_macro_escape() -> None:
     files = sorted(REAL_TEMPLATES.rglob("*.jinja"))
     assert len(files) >= 80
     for path in files:
-        assert LOOP_ESCAPE not in _kinds(path.read_text(encoding="utf-8")), path
+        assert LOOP_ESCAPE not in issue_kinds(path.read_text(encoding="utf-8")), path
