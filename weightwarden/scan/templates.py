@@ -2404,12 +2404,9 @@ class _Walker:
             # ((None, 1) marks a container changed in place: its elements are unknown, the name itself is not.)
             # A free name is render data read as it is, or a Jinja/host global: not reached through a key. But
             # varargs / kwargs (inside a macro) hold whatever the callers passed: not proven.
-            binds = self.bindings.get(node.name, ())
-            if not binds and node.name in ("varargs", "kwargs"):
+            binds = self._name_binds(node)
+            if binds is None:
                 return True
-            owner = self.loop_of.get(id(node))
-            if owner is not None:  # a LoopContext (round 17: whatever bindings ``loop`` has): previtem / nextitem
-                binds = [*binds, *self.bindings.get(_loop_key(owner), ())]
             return any(self._picked(value) if value is not None else bound == 0 for value, bound in binds)
         if isinstance(node, n.Getitem):
             if not isinstance(node.arg, n.Slice) and DATA in self.value(node.arg):
@@ -2512,15 +2509,24 @@ class _Walker:
         its own labels (its call's arguments), not the union of its attributes' (the read judges that one)."""
         return self._judged(self.picked_memo, ("receiver", id(node)), lambda: self._receiver_picked_uncached(node))
 
+    def _name_binds(self, node: Any) -> list[Any] | None:
+        """The bindings a Name read may see (with the loop's own for a LoopContext read: round 17, whatever
+        bindings ``loop`` has, for previtem / nextitem), or None when it holds what callers passed (``varargs`` /
+        ``kwargs`` inside a macro, unbound): not proven."""
+        binds = list(self.bindings.get(node.name, ()))
+        if not binds and node.name in ("varargs", "kwargs"):
+            return None
+        owner = self.loop_of.get(id(node))
+        if owner is not None:
+            binds.extend(self.bindings.get(_loop_key(owner), ()))
+        return binds
+
     def _receiver_picked_uncached(self, node: Any) -> bool:
         n = _NODES
         if isinstance(node, n.Name):
-            binds = self.bindings.get(node.name, ())
-            if not binds and node.name in ("varargs", "kwargs"):
+            binds = self._name_binds(node)
+            if binds is None:
                 return True
-            owner = self.loop_of.get(id(node))
-            if owner is not None:  # a LoopContext (round 17: whatever bindings ``loop`` has): previtem / nextitem
-                binds = [*binds, *self.bindings.get(_loop_key(owner), ())]
             return any(self._receiver_picked(v) if v is not None else bound == 0 for v, bound in binds)
         if self._namespace_call(node):
             given = [*node.args, *(k.value for k in node.kwargs),
