@@ -26,11 +26,13 @@ from benchmarks.common import machine, write_result  # noqa: E402
 from benchmarks.indicator_load_columns import CHILD, build  # noqa: E402
 
 
-def main() -> None:
+def main(result_name: str = "indicator_load_keyed", shapes: str = "16:20000,128:20000,1024:0") -> None:
+    """Time ``load_set`` on generated sets of each shape, this tree against ``--baseline-root``, and write the
+    figures as ``result_name`` (the nibble-relation benchmark of round 13 runs this with its own shapes)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--baseline-root", required=True)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--shapes", default="16:20000,128:20000,1024:0", help="num_perm:prompts,... (0: the most)")
+    ap.add_argument("--shapes", default=shapes, help="num_perm:prompts,... (0: the most)")
     args = ap.parse_args()
     result: dict[str, object] = {"machine": machine(), "load_average_start": os.getloadavg(), "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,7 +50,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             result["runs"].append(row)  # type: ignore[union-attr]
     result["load_average_end"] = os.getloadavg()
-    write_result("indicator_load_keyed", result)
+    write_result(result_name, result)
 
 
 if __name__ == "__main__":

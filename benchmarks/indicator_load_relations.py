@@ -12,44 +12,17 @@ Writes benchmarks/results/indicator_load_relations.json.
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import machine, write_result  # noqa: E402
-from benchmarks.indicator_load_columns import CHILD, build  # noqa: E402
+from benchmarks.indicator_load_keyed import main as keyed_main  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--baseline-root", required=True)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--shapes", default="16:20000,128:5000", help="num_perm:prompts,... (0: the most)")
-    args = ap.parse_args()
-    result: dict[str, object] = {"machine": machine(), "load_average_start": os.getloadavg(), "runs": []}
-    with tempfile.TemporaryDirectory() as tmp:
-        for shape in args.shapes.split(","):
-            num_perm, count = (int(x) for x in shape.split(":"))
-            path = Path(tmp) / f"set{num_perm}_{count}.json"
-            prompts = build(path, num_perm, count)
-            row: dict[str, object] = {"num_perm": num_perm, "prompts": prompts, "bytes": path.stat().st_size}
-            for name, root in (("baseline", args.baseline_root), ("this_tree", str(ROOT))):
-                out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(args.repeat)], check=True,
-                                     capture_output=True, text=True, cwd=root,
-                                     env={**os.environ, "PYTHONPATH": root}).stdout
-                row[name] = json.loads(out.strip().splitlines()[-1])
-            row["cpu_ratio"] = row["this_tree"]["cpu_s"] / row["baseline"]["cpu_s"]  # type: ignore[index]
-            print(json.dumps(row), flush=True)
-            result["runs"].append(row)  # type: ignore[union-attr]
-    result["load_average_end"] = os.getloadavg()
-    write_result("indicator_load_relations", result)
+    keyed_main("indicator_load_relations", "16:20000,128:5000")
 
 
 if __name__ == "__main__":
