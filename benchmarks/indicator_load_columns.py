@@ -63,6 +63,19 @@ def build(path: Path, num_perm: int, count: int) -> int:
     return len(data["prompts"])
 
 
+def compare_trees(path: Path, num_perm: int, count: int, baseline_root: str, repeat: int) -> dict[str, object]:
+    """Build the set at ``path``, load it in the baseline tree and in this one (each in its own process, median
+    of ``repeat``) and return the row: shape, size, both figures and the CPU ratio."""
+    prompts = build(path, num_perm, count)
+    row: dict[str, object] = {"num_perm": num_perm, "prompts": prompts, "bytes": path.stat().st_size}
+    for name, root in (("baseline", baseline_root), ("this_tree", str(ROOT))):
+        out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(repeat)], check=True,
+                             capture_output=True, text=True, cwd=root, env={**os.environ, "PYTHONPATH": root}).stdout
+        row[name] = json.loads(out.strip().splitlines()[-1])
+    row["cpu_ratio"] = row["this_tree"]["cpu_s"] / row["baseline"]["cpu_s"]  # type: ignore[index]
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--baseline-root", required=True)
@@ -72,14 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for num_perm, count in ((1024, 0), (16, 99_000)):
             path = Path(tmp) / f"set{num_perm}.json"
-            prompts = build(path, num_perm, count)
-            row: dict[str, object] = {"num_perm": num_perm, "prompts": prompts, "bytes": path.stat().st_size}
-            for name, root in (("baseline", args.baseline_root), ("this_tree", str(ROOT))):
-                out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(args.repeat)], check=True,
-                                     capture_output=True, text=True, cwd=root,
-                                     env={**os.environ, "PYTHONPATH": root}).stdout
-                row[name] = json.loads(out.strip().splitlines()[-1])
-            row["cpu_ratio"] = row["this_tree"]["cpu_s"] / row["baseline"]["cpu_s"]  # type: ignore[index]
+            row = compare_trees(path, num_perm, count, args.baseline_root, args.repeat)
             result["runs"].append(row)  # type: ignore[union-attr]
     result["load_average_end"] = os.getloadavg()
     print(json.dumps(result, indent=1))

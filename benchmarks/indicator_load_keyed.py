@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, write_result  # noqa: E402
-from benchmarks.indicator_load_columns import CHILD, build  # noqa: E402
+from benchmarks.indicator_load_columns import compare_trees  # noqa: E402
 
 
 def main(result_name: str = "indicator_load_keyed", shapes: str = "16:20000,128:20000,1024:0") -> None:
@@ -39,14 +38,7 @@ def main(result_name: str = "indicator_load_keyed", shapes: str = "16:20000,128:
         for shape in args.shapes.split(","):
             num_perm, count = (int(x) for x in shape.split(":"))
             path = Path(tmp) / f"set{num_perm}_{count}.json"
-            prompts = build(path, num_perm, count)
-            row: dict[str, object] = {"num_perm": num_perm, "prompts": prompts, "bytes": path.stat().st_size}
-            for name, root in (("baseline", args.baseline_root), ("this_tree", str(ROOT))):
-                out = subprocess.run([sys.executable, "-c", CHILD, str(path), str(args.repeat)], check=True,
-                                     capture_output=True, text=True, cwd=root,
-                                     env={**os.environ, "PYTHONPATH": root}).stdout
-                row[name] = json.loads(out.strip().splitlines()[-1])
-            row["cpu_ratio"] = row["this_tree"]["cpu_s"] / row["baseline"]["cpu_s"]  # type: ignore[index]
+            row = compare_trees(path, num_perm, count, args.baseline_root, args.repeat)
             print(json.dumps(row), flush=True)
             result["runs"].append(row)  # type: ignore[union-attr]
     result["load_average_end"] = os.getloadavg()
