@@ -44,6 +44,7 @@ LOADER = "loader"  # {% import %} / {% include %} / {% extends %}
 PARSE_ERROR = "parse-error"
 RENDER_MUTATION = "render-mutation"  # the template changes the caller's render data (messages, tools, ...) in place
 LOOP_ESCAPE = "loop-escape"  # a macro reading ``loop`` used outside a direct call in its own loop body
+FRAME_ESCAPE = "frame-escape"  # a macro defined in a for/with/filter/set block, used outside a direct call there
 LOOP_REBIND = "loop-rebind"  # the name ``loop`` bound by the template (set, with, parameter, target, import)
 PRIVATE_ATTR = "private-attr"  # _private attribute access (blocked by the sandbox; used by escapes)
 
@@ -643,6 +644,9 @@ class _Walker:
         self.loop_of: dict[int, Any] = {}
         # id of a ``loop(...)`` call -> the recursive {% for %} whose target it rebinds.
         self.loop_calls: dict[int, tuple[Any, Any]] = {}  # pre-order: an inner loop's claim overrides
+        # Round 19: ids of the macros defined inside an inline frame (a for, with, filter or set-block body) and used
+        # other than by a direct call in their own body (_escaped_frame_macros): no credit for that frame's sets.
+        self.frame_escaped: set[int] = set()
         # Round 17: id of a loop read in ``loop_of`` -> whether it may ALSO be a binding of ``loop`` or the render
         # argument (Jinja's outcome depends on the order of first mention, or the read is in a block).
         self.loop_both: dict[int, bool] = {}
@@ -758,6 +762,7 @@ class _Walker:
                     if id(read) in self.loop_of and self.loop_of[id(read)] is loop_node:
                         self.loop_both[id(read)] = True
         self._escaped_loop_macros(all_nodes, kids)
+        self._escaped_frame_macros(all_nodes, kids)
         # A loop read is never "surely bound" by a binding of the name ``loop``: what it is was decided here.
         self.surely -= {i for i in self.loop_of}
 
@@ -814,6 +819,93 @@ class _Walker:
             self.add(LOOP_ESCAPE, macro, f"macro '{macro.name}' reads 'loop' and is used outside a direct call in "
                                          f"its own loop body: it then reads whichever loop of that frame depth "
                                          f"is running (Jinja shares one loop variable), not its own")
+
+    def _escaped_frame_macros(self, all_nodes: list[Any], kids: dict[int, list[Any]]) -> None:
+        """Red team round 19 (round 18's class B for every name): jinja2 3.1 compiles every inline frame of one
+        depth in a Python function (for bodies, with / filter / set-block bodies: ``frame.inner()``) to the same
+        locals ``l_<depth>_<name>``, and a macro closes over those variables, not over its own block's values. A
+        sibling block that sets a name in one branch only reloads it from the render context when it starts, so a
+        macro defined in block A after ``{% set tools = [] %}``, stored in a namespace and called in sibling block B
+        reads the host's ``tools``. Safe model: a macro with an inline frame among its ancestors that is used other
+        than by a direct call in its own body (the statement list it is defined in, outside nested macros and call
+        blocks, or its own body: recursion) is escaped. _surely_bound then credits it only with its parameters, its
+        own sets and the sets of function frames (the template's top level, a macro's body, before the definition):
+        every other name it reads is a free read. Reported (no real chat template defines a macro inside such a
+        block at all) when the macro reads a name one of those blocks stores."""
+        nodes = _NODES
+        inline = (nodes.For, nodes.With, nodes.FilterBlock, nodes.AssignBlock)
+        frames = (*inline, nodes.Macro, nodes.CallBlock, nodes.Block, nodes.Template)
+        parents = self.parents
+        macros = [m for m in all_nodes if isinstance(m, nodes.Macro)]
+        if not macros:
+            return
+
+        def subtree(root: Any) -> list[Any]:
+            out, todo = [], [root]
+            while todo:
+                x = todo.pop()
+                out.append(x)
+                todo.extend(kids[id(x)])
+            return out
+
+        def direct_calls(stmts: list[Any]) -> set[int]:
+            """ids of the callee Names of calls that run in ``stmts``' own frame (nested inline frames included:
+            they run while it runs), not in a nested macro or call block (those may run anywhere)."""
+            found: set[int] = set()
+            todo = list(stmts)
+            while todo:
+                x = todo.pop()
+                if isinstance(x, nodes.Macro | nodes.CallBlock):
+                    if isinstance(x, nodes.CallBlock):
+                        todo.append(x.call)  # the call expression itself runs here
+                    continue
+                if isinstance(x, nodes.Call) and isinstance(x.node, nodes.Name):
+                    found.add(id(x.node))
+                todo.extend(kids[id(x)])
+            return found
+
+        uses: dict[str, list[Any]] = {}
+        for x in all_nodes:
+            if isinstance(x, nodes.Name) and x.ctx == "load":
+                uses.setdefault(x.name, []).append(x)
+        for macro in macros:
+            shared: list[Any] = []  # the inline frames around the macro, up to the template's top level
+            home, top, x = None, macro, parents.get(id(macro))
+            while x is not None:
+                if home is None and isinstance(x, frames):
+                    home = x
+                elif home is None:
+                    top = x
+                if isinstance(x, inline):
+                    shared.append(x)
+                x = parents.get(id(x))
+            if not shared or home is None:
+                continue
+            own = home.else_ if isinstance(home, nodes.For) and any(s is top for s in home.else_) else home.body
+            direct = direct_calls(own) | direct_calls(macro.body)
+            if all(id(u) in direct for u in uses.get(macro.name, ())):
+                continue
+            self.frame_escaped.add(id(macro))
+            inside = subtree(macro)
+            inside_ids = {id(y) for y in inside}
+            stored: set[str] = set()
+            for frame in shared:
+                for y in subtree(frame):
+                    if id(y) in inside_ids:
+                        continue
+                    if isinstance(y, nodes.Name) and y.ctx == "store" or isinstance(y, nodes.Macro):
+                        stored.add(y.name)
+                    elif isinstance(y, nodes.With):  # its targets are "param" Names
+                        stored.update(name for t in y.targets for name in _names_in(t))
+            params = {a.name for a in macro.args}
+            read = sorted({y.name for y in inside if isinstance(y, nodes.Name) and y.ctx == "load" and
+                           y.name in stored and y.name not in params and y.name != "loop"})
+            if read:
+                self.add(FRAME_ESCAPE, macro, f"macro '{macro.name}' is defined inside a for/with/filter/set block and "
+                                              f"used outside a direct call there: its reads of "
+                                              f"{', '.join(repr(r) for r in read[:5])} are of the variable that every "
+                                              f"block of that depth shares (Jinja), which a sibling block can load "
+                                              f"from the caller's render data")
 
     def _mutations(self, mutated: list[Any], macros: dict[str, list[Any]], calls: dict[str, list[Any]],
                    all_nodes: list[Any]) -> None:
@@ -1125,7 +1217,7 @@ class _Walker:
         is a name read where no binding of the template surely reaches the read (_surely_bound, with sets in
         every statement list): its free value is the host's. Reported when the depths closure (_closure) says that value may change."""
         nodes = _NODES
-        surely = _surely_bound(all_nodes[0], self.kids, bodies=True) if all_nodes else set()
+        surely = _surely_bound(all_nodes[0], self.kids, bodies=True, escaped=self.frame_escaped) if all_nodes else set()
         free = {node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load" and
                 id(node) not in surely}
         free -= _OPAQUE_NAMES | _NEW_OBJECT_GLOBALS | set(macros) | self.blocks
@@ -2813,7 +2905,8 @@ class _Walker:
             self.add(COMPUTED_ATTR, node, f"{what} computed at render time")
 
 
-def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: bool = False) -> set[int]:
+def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: bool = False,
+                  escaped: set[int] | frozenset[int] = frozenset()) -> set[int]:
     """ids of the Name reads that a binding of the template surely reaches in Jinja's scoping, so the read
     never sees the render argument of that name: after a top-level ``{% set %}`` of it (not one inside an
     if, a loop or a macro), in the body of a for loop over it, of a macro or call block with it as a
@@ -2822,22 +2915,31 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
     macro or {% if false %} hid the special token the top level really reads).
     ``bodies`` (round 15, for the render-mutation finding only): a ``{% set %}`` of a name in ANY statement list
     (a loop, if, macro, with, filter or call block body) binds it for the statements after it in that list, as
-    at the top level (Jinja runs a body in order, in one frame: checked with jinja2 3.1)."""
+    at the top level (Jinja runs a body in order, in one frame: checked with jinja2 3.1).
+    ``escaped`` (round 19, with ``bodies``): ids of macros defined inside an inline frame (for, with, filter,
+    set-block body) and used elsewhere than by a direct call there (_Walker._escaped_frame_macros). Every inline
+    frame of one depth shares its Python locals, so such a macro is credited only with its parameters, its own
+    sets and the sets of function frames (top level, macro body) that surely ran before its definition: those
+    variables belong to one run of one function and only its own statements change them later."""
     n = _NODES
     out: set[int] = set()
-    stack: list[tuple[Any, frozenset[str]]] = [(tree, frozenset())]
+    # (node, names surely bound, of them those bound in function-frame statements, inside an inline frame)
+    stack: list[tuple[Any, frozenset[str], frozenset[str], bool]] = [(tree, frozenset(), frozenset(), False)]
 
-    def in_order(stmts: list[Any], bound: frozenset[str]) -> None:
+    def in_order(stmts: list[Any], bound: frozenset[str], fbound: frozenset[str], inline: bool) -> None:
         if not bodies:
-            stack.extend((x, bound) for x in stmts)
+            stack.extend((x, bound, fbound, inline) for x in stmts)
             return
-        seen = set(bound)
+        seen, fseen = set(bound), set(fbound)
         # A macro sees only the sets surely run before its definition (plus the free value). Round 18: a set
         # that comes later gave no credit-proof binding: a name set in only some branches of an if is loaded
         # from the render context at frame start (jinja2 3.1), so the macro's read can be the caller's object.
         for stmt in stmts:
-            stack.append((stmt, frozenset(seen)))
-            seen.update(sets_surely([stmt]))
+            stack.append((stmt, frozenset(seen), frozenset(fseen), inline))
+            got = sets_surely([stmt])
+            seen.update(got)
+            if not inline:  # a set in an inline frame writes the local its sibling frames share
+                fseen.update(got)
 
     def sets_surely(stmts: list[Any]) -> set[str]:
         """Names every run of ``stmts`` binds: a set of a name, or an if whose every branch (else included)
@@ -2852,54 +2954,60 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
         return out
 
     while stack:
-        node, bound = stack.pop()
+        node, bound, fbound, inline = stack.pop()
         if isinstance(node, n.Name):
             if node.ctx == "load" and node.name in bound:
                 out.add(id(node))
             continue
         if bodies and isinstance(node, n.Template):
-            in_order(node.body, frozenset())
+            in_order(node.body, frozenset(), frozenset(), False)
             continue
         if isinstance(node, n.Template):
             seen: set[str] = set()
             for stmt in node.body:
-                stack.append((stmt, frozenset(seen)))
+                stack.append((stmt, frozenset(seen), frozenset(seen), False))
                 if isinstance(stmt, n.Assign | n.AssignBlock) and isinstance(stmt.target, n.Name):
                     seen.add(stmt.target.name)
             continue
         if isinstance(node, n.For):
             inner = bound | frozenset(_names_in(node.target))
-            stack.append((node.iter, bound))
-            stack.extend((x, bound) for x in node.else_)
+            stack.append((node.iter, bound, fbound, inline))
+            stack.extend((x, bound, fbound, True) for x in node.else_)
             if node.test is not None:
-                stack.append((node.test, inner))
-            in_order(node.body, inner)
+                stack.append((node.test, inner, fbound, True))
+            in_order(node.body, inner, fbound, True)
             continue
         if isinstance(node, n.Macro | n.CallBlock):
             params = frozenset(a.name for a in node.args)
-            stack.extend((d, frozenset()) for d in node.defaults)
+            stack.extend((d, frozenset(), frozenset(), inline) for d in node.defaults)
             if isinstance(node, n.CallBlock):
-                stack.append((node.call, bound))
-            in_order(node.body, params | bound if bodies and isinstance(node, n.Macro) else params)
+                stack.append((node.call, bound, fbound, inline))
+            if bodies and isinstance(node, n.Macro):
+                outer = fbound if id(node) in escaped else bound
+                in_order(node.body, params | outer, params | fbound, False)
+            else:
+                in_order(node.body, params, params, False)
             continue
         if isinstance(node, n.With):
             inner = bound | frozenset(name for t in node.targets for name in _names_in(t))
-            stack.extend((x, bound) for x in node.values)
-            in_order(node.body, inner)
+            stack.extend((x, bound, fbound, inline) for x in node.values)
+            in_order(node.body, inner, fbound, True)
             continue
         if bodies and isinstance(node, n.If):
-            stack.append((node.test, bound))
-            stack.extend((x, bound) for x in node.elif_)
-            in_order(node.body, bound)
-            in_order(node.else_, bound)
+            stack.append((node.test, bound, fbound, inline))
+            stack.extend((x, bound, fbound, inline) for x in node.elif_)
+            in_order(node.body, bound, fbound, inline)
+            in_order(node.else_, bound, fbound, inline)
             continue
         if bodies and isinstance(node, n.FilterBlock):
-            stack.append((node.filter, bound))
-            in_order(node.body, bound)
+            stack.append((node.filter, bound, fbound, inline))
+            in_order(node.body, bound, fbound, True)
             continue
         if isinstance(node, n.Block):
-            bound = frozenset()
-        stack.extend((child, bound) for child in (kids[id(node)] if kids is not None else _children(node)))
+            bound = fbound = frozenset()
+            inline = False
+        inline = inline or isinstance(node, n.AssignBlock)  # a set-block body is an inline frame too
+        stack.extend((child, bound, fbound, inline) for child in (kids[id(node)] if kids is not None else _children(node)))
     return out
 
 

@@ -155,9 +155,24 @@ LOOP_REBIND = ScanRule(
     _REFS,
 )
 
+FRAME_ESCAPE = ScanRule(
+    "WW-TPL-013",
+    Severity.HIGH,
+    "Chat template macro escapes the block it was defined in",
+    "A macro defined inside a for, with, filter or {% set %}...{% endset %} block is stored (in a namespace, a "
+    "list, a dict, a variable), passed, or called from another macro or block, and it reads a name that block "
+    "sets. Jinja compiles every such block of one nesting depth to the same Python variables, so the macro reads "
+    "whichever sibling block ran last, and a sibling that sets the name in one branch only loads the caller's "
+    "render data into it (red team round 19: a macro credited with {% set tools = [] %} read and changed the "
+    "host's real tools and messages). No real chat template defines a macro inside such a block at all. High, "
+    "not medium: its only use is to disguise what the macro reads.",
+    _FIX,
+    _REFS,
+)
+
 RULES: tuple[ScanRule, ...] = (
     DUNDER, COMPUTED_ATTR, ESCAPE_ROOT, BUILT_NAME, HOST_OBJECT, LOADER, PARSE_ERROR, PRIVATE_ATTR, BAD_TEMPLATE,
-    ODD_TOKEN, RENDER_MUTATION, LOOP_REBIND,
+    ODD_TOKEN, RENDER_MUTATION, LOOP_REBIND, FRAME_ESCAPE,
 )
 # What a token text must not hold: %-format directives, HTML character references (|striptags and Markup
 # unescape them: '&#95;' and '&lowbar;' are '_'), str.format fields.
@@ -174,6 +189,7 @@ _BY_KIND = {
     tpl.RENDER_MUTATION: RENDER_MUTATION,
     tpl.LOOP_REBIND: LOOP_REBIND,
     tpl.LOOP_ESCAPE: LOOP_REBIND,  # same family: a disguised loop read (round 18)
+    tpl.FRAME_ESCAPE: FRAME_ESCAPE,  # round 19: the same sharing for every name
 }
 
 
