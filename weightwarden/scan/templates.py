@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -868,6 +869,19 @@ class _Walker:
         for x in all_nodes:
             if isinstance(x, nodes.Name) and x.ctx == "load":
                 uses.setdefault(x.name, []).append(x)
+        def stores(root: Any) -> Counter[str]:
+            """Binding sites of each name in ``root``'s subtree: set / for targets, with targets, macros."""
+            found: Counter[str] = Counter()
+            for y in subtree(root):
+                if isinstance(y, nodes.Name) and y.ctx == "store" or isinstance(y, nodes.Macro):
+                    found[y.name] += 1
+                elif isinstance(y, nodes.With):  # its targets are "param" Names
+                    found.update(name for t in y.targets for name in _names_in(t))
+            return found
+
+        # Per statement list / frame, computed once: a template of many macros in one block stays linear.
+        direct_of: dict[int, set[int]] = {}
+        stores_of: dict[int, Counter[str]] = {}
         for macro in macros:
             shared: list[Any] = []  # the inline frames around the macro, up to the template's top level
             home, top, x = None, macro, parents.get(id(macro))
@@ -882,24 +896,25 @@ class _Walker:
             if not shared or home is None:
                 continue
             own = home.else_ if isinstance(home, nodes.For) and any(s is top for s in home.else_) else home.body
-            direct = direct_calls(own) | direct_calls(macro.body)
-            if all(id(u) in direct for u in uses.get(macro.name, ())):
+            if id(own) not in direct_of:
+                direct_of[id(own)] = direct_calls(own)
+            direct = direct_of[id(own)]
+            used = uses.get(macro.name, [])
+            if all(id(u) in direct for u in used):
+                continue
+            recursion = direct_calls(macro.body)
+            if all(id(u) in direct or id(u) in recursion for u in used):
                 continue
             self.frame_escaped.add(id(macro))
-            inside = subtree(macro)
-            inside_ids = {id(y) for y in inside}
-            stored: set[str] = set()
+            # The names a sibling block can reload: bound in one of those frames outside the macro itself.
+            mine = stores(macro)
             for frame in shared:
-                for y in subtree(frame):
-                    if id(y) in inside_ids:
-                        continue
-                    if isinstance(y, nodes.Name) and y.ctx == "store" or isinstance(y, nodes.Macro):
-                        stored.add(y.name)
-                    elif isinstance(y, nodes.With):  # its targets are "param" Names
-                        stored.update(name for t in y.targets for name in _names_in(t))
+                if id(frame) not in stores_of:
+                    stores_of[id(frame)] = stores(frame)
             params = {a.name for a in macro.args}
-            read = sorted({y.name for y in inside if isinstance(y, nodes.Name) and y.ctx == "load" and
-                           y.name in stored and y.name not in params and y.name != "loop"})
+            loads = {y.name for y in subtree(macro) if isinstance(y, nodes.Name) and y.ctx == "load"}
+            read = sorted(name for name in loads - params - {"loop"}
+                          if any(stores_of[id(frame)][name] > mine[name] for frame in shared))
             if read:
                 self.add(FRAME_ESCAPE, macro, f"macro '{macro.name}' is defined inside a for/with/filter/set block and "
                                               f"used outside a direct call there: its reads of "
