@@ -869,6 +869,7 @@ class _Walker:
         for x in all_nodes:
             if isinstance(x, nodes.Name) and x.ctx == "load":
                 uses.setdefault(x.name, []).append(x)
+
         def stores(root: Any) -> Counter[str]:
             """Binding sites of each name in ``root``'s subtree: set / for targets, with targets, macros."""
             found: Counter[str] = Counter()
