@@ -26,7 +26,9 @@ findings are in :mod:`weightwarden.scan.rules.template`.
 
 from __future__ import annotations
 
+import _string
 import re
+import string
 import sys
 import threading
 from collections import Counter
@@ -228,8 +230,27 @@ dangerous_name = _dangerous_name  # public: the template rules judge special-tok
 
 
 def format_reads_private(text: str) -> bool:
-    """A str.format string with a field reading a private attribute or item ('{0.__class__}')."""
-    return _FORMAT_FIELD_RE.search(text) is not None
+    """A str.format string with a field reading a private or internal attribute or item ('{0.__class__}',
+    '{0._x}', and since red team round 20 '{0.gi_frame.f_globals}': a generator's frame needs no underscore)."""
+    return _FORMAT_FIELD_RE.search(text) is not None or any(
+        _dangerous_name(part) or part.startswith("_") for part in _format_field_parts(text))
+
+
+def _format_field_parts(text: str, depth: int = 0) -> list[str]:
+    """The attribute names and string item keys str.format would read for ``text``'s fields, nested format specs
+    ('{0:{1.gi_frame}}') included, parsed by Python's own format parser (so exactly what a render reads). A string
+    that does not parse as a format string makes str.format raise before it returns: its parts up to the error."""
+    parts: list[str] = []
+    try:
+        for _, field, spec, _ in string.Formatter().parse(text):
+            if field is not None:
+                _, rest = _string.formatter_field_name_split(field)
+                parts.extend(key for _, key in rest if isinstance(key, str))
+            if spec and depth < 2:
+                parts.extend(_format_field_parts(spec, depth + 1))
+    except ValueError:
+        pass
+    return parts
 
 
 class _Atom:
@@ -2065,7 +2086,7 @@ class _Walker:
                 return
             if _is_dunder(value) or value in INTERNAL_ATTRS:
                 self.add(DUNDER, node, f"template names Python internal attribute '{value}'")
-            elif _FORMAT_FIELD_RE.search(value):
+            elif format_reads_private(value):
                 self.add(DUNDER, node, f"format string reads private attributes: {value[:80]!r}")
         elif kind == "keyword":
             # dict(__init__=1), namespace(__globals__=...): the keyword is a string the template can read back.
@@ -2077,7 +2098,7 @@ class _Walker:
                 if _dangerous_name(built):
                     self.add(BUILT_NAME, node, f"template builds the name '{built[:80]}' from pieces")
                     break
-                if _FORMAT_FIELD_RE.search(built):  # a format string assembled from pieces, called anyhow
+                if format_reads_private(built):  # a format string assembled from pieces, called anyhow
                     self.add(BUILT_NAME, node, f"template builds a format string reading private attributes: {built[:80]!r}")
                     break
             if isinstance(node, nodes.Call):
@@ -2229,17 +2250,18 @@ class _Walker:
         values = self.value(fn.node)
         if _unresolved(values):
             self.add(COMPUTED_ATTR, node, "str.format() with a format string computed at render time")
-        elif DATA in values:
-            # A format string from the render data reads the attributes its fields name ('{0.__init__}'):
-            # chat content may only read those of render data (round 6, class 3).
-            given = [*node.args, *(k.value for k in node.kwargs)]
-            if node.dyn_args is not None or node.dyn_kwargs is not None or \
-                    not all(self._data_key_ok(a, 0) and DATA in self.value(a) for a in given):
-                self.add(COMPUTED_ATTR, node,
-                         "str.format() with a format string from the render data given objects that are not "
-                         "render data (chat content would pick their attributes)")
+        elif not _all_strs(values):
+            # Red team round 20: a format string that is not the template's own text (render data, a number, a
+            # mix) reads the attributes and items its fields name ('{0.gi_frame.f_globals[...]}') with Python's
+            # plain getattr: names chosen at render time walk whatever objects the arguments are. Rounds 6-19 let
+            # a data format string read render-data arguments, taken as JSON; but a "data" argument may be an
+            # Undefined (message.name of a message with no name: its __class__.__init__.__globals__ is jinja2
+            # .runtime's) or a generator (|selectattr, |unique, |map: gi_frame), so no argument is proven safe.
+            self.add(COMPUTED_ATTR, node,
+                     "str.format() with a format string that is not a constant of the template (chat content "
+                     "would pick the attributes its fields read)")
         for fmt in _strs(values):
-            if _FORMAT_FIELD_RE.search(fmt):
+            if format_reads_private(fmt):
                 self.add(BUILT_NAME, node, f"format string built from pieces reads private attributes: {fmt[:80]!r}")
                 break
 
@@ -2773,6 +2795,10 @@ class _Walker:
             return True  # default(x), int(x), sum(start=x), ...: the argument may be the result or in it
         if name in ("int", "float"):
             return False  # a number, or the default argument (judged above)
+        if level == 0 and name in _ITERATOR_FILTERS:
+            # Red team round 20: jinja2 3.1 returns a generator (or a list_reverseiterator) for these, not a list:
+            # its gi_frame reaches filters.py's globals and the Environment. Its elements are the input's.
+            return True
         if name == "groupby":
             return True  # round 9 (class D): groupby tuples at every level (no real template keys into them)
         if name in ("items", "dictsort"):
@@ -2795,7 +2821,7 @@ class _Walker:
         if name == "list" and level == 0:
             # Round 10: a new list of the input's elements (a generator's or a dict's own object is not kept).
             return nj(base, 1)
-        # list sort unique reverse select reject selectattr rejectattr default d: the input's own elements.
+        # list sort default d, and the iterator filters past level 0: the input's own elements.
         return nj(base, level)
 
     def _not_json_call(self, node: Any, level: int) -> bool:  # noqa: PLR0911
@@ -3092,6 +3118,12 @@ _FRESH_FILTERS = (
 # short list or dict itself. Its labels carry over (_LABEL_FILTERS) and the alias pass follows it.
 # tests/test_templates_round15.py calls every filter of _FRESH_FILTERS with real jinja2 on lists, dicts,
 # namespaces, Undefined and strings, and fails if a result is (or holds) its input, so this list cannot drift.
+# Red team round 20: label filters whose result itself is a generator or iterator in jinja2 3.1, never a list (not
+# JSON at level 0: gi_frame). tests/test_templates_round20.py calls every label filter with real jinja2 on JSON and
+# fails where a result _not_json calls JSON is not a JSON type (or an Undefined), so this list cannot drift.
+_ITERATOR_FILTERS = frozenset(
+    {"select", "reject", "selectattr", "rejectattr", "unique", "reverse", "batch", "slice", "map", "items"}
+)
 # Round 9: filters whose result holds (or is) their input, its elements or their arguments: the labels of all
 # of those carry over. Any filter in neither list is "not proven" (picked, not JSON).
 _LABEL_FILTERS = frozenset(
