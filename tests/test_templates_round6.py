@@ -212,7 +212,10 @@ def test_class3_data_keys_on_data_and_built_containers_stay_clean() -> None:
     _clean("{{ messages[0]['content'] }}")
     # Round 8: a data-valued attribute= is a dotted path (one chat-chosen hop per '.'): a finding outright.
     assert analyze_template("{{ messages|map(attribute=messages[0].role)|list }}")
-    _clean("{{ messages[0].content.format(messages[0].role) }}")
+    # Red team round 20 inverted this one: a format string from the data reads attributes of its arguments by
+    # names chat content chooses, and a "data" argument may be an Undefined (a missing field) or a generator, not
+    # JSON ('{0.__class__.__init__.__globals__}'): any str.format whose format string is not a constant is found.
+    assert analyze_template("{{ messages[0].content.format(messages[0].role) }}")
 
 
 def test_pending_alone_is_not_data() -> None:

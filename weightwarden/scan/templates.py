@@ -2673,7 +2673,13 @@ class _Walker:
         Round 9: deny by default. JSON is proven only for constants, free render names read by selection,
         fresh numbers/strings/bools, and the node types, filters and methods listed here applied to proven
         JSON; containers are sticky (an element that may not be JSON, at any depth, makes every level of the
-        container not JSON), and every other node, filter or callee is "not JSON"."""
+        container not JSON), and every other node, filter or callee is "not JSON".
+
+        Round 20: "JSON" here is a JSON value or an Undefined (any read of data may be a field the host did not
+        send). An Undefined raises on every item read and non-private attribute read (so a data key or a JSON
+        method name gives nothing); only getattr by a name chosen at render time reaches its internals, and
+        both ways to do that (str.format with a format string that is not a constant, |attr or attribute=
+        with a computed name) are findings whatever the receiver. Generators are not JSON (_ITERATOR_FILTERS)."""
         level = min(level, MAX_JSON_LEVEL)
         return self._judged(self.not_json_memo, (id(node), level), lambda: self._not_json_uncached(node, level))
 

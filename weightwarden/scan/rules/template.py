@@ -44,8 +44,11 @@ COMPUTED_ATTR = ScanRule(
     "WW-TPL-002",
     Severity.HIGH,
     "Chat template reads an attribute whose name is computed",
-    "The |attr() filter is given a name that cannot be known before rendering. Escapes use it to reach "
-    "dunder attributes without writing them literally.",
+    "The template reads an attribute or item by a name that cannot be known before rendering: |attr() or an "
+    "attribute= argument with a computed name, a key from the render data on an object that is not render "
+    "data, or str.format() with a format string that is not a constant of the template (its fields walk the "
+    "arguments' attributes, e.g. '{0.gi_frame.f_globals}'). Escapes use these to reach Python internals "
+    "without writing their names literally.",
     _FIX,
     _REFS,
 )
