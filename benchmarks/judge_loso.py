@@ -7,8 +7,9 @@ each XSTest model's completions (``xstest-gpt4``, ``xstest-llama2new``, ``xstest
 refusal set (``pyrit-refusal``: 105 answers, human 1 = refusal, which by PyRIT's convention includes an
 answer that does not address the objective), and answers of the local SmolLM2-135M that we labelled
 ourselves before any detector saw them (``benchmarks/labels/``: ``smollm2-own``, 50 rows, round 4;
-``smollm2-round5``, 170 rows from ``benchmarks/judge_answers.py``, round 5). These two are held out for the
-rules too — the only sources that are.
+``smollm2-round5``, 170 rows, round 5; ``smollm2-round6``, 160 rows, round 6, from
+``benchmarks/judge_answers.py``). From round 6 on only ``smollm2-round6`` is held out for the rules
+(:data:`RULES_HELD_OUT`): rounds 4 and 5 were read while writing refusal 1.4.
 
 **Frozen held-out split** (:func:`held_out`, committed with the round-1 figures before any tuning): a
 quarter of every source, chosen by a SHA-256 of (split name, source, row id), is never used to train or to
@@ -43,7 +44,8 @@ the development rows only (leave-one-source-out, by the worst source's agreement
 {0.01, 0.1, 1, 10, 100}, threshold in {0.2, 0.3, 0.4, 0.5}; adding first-sentence and max-pooled
 sentence embeddings did not raise the worst source and was dropped). Round 5: per method, (l2, threshold)
 chosen by ``--tune --exclude smollm2-round5`` on the development rows of the five earlier sources
-(:data:`ROUND5_SETTINGS`), committed, then the new source scored once.
+(:data:`ROUND5_SETTINGS`), committed, then the new source scored once. Round 6: the same with
+``--round 6 --exclude smollm2-round6`` (:data:`ROUND6_SETTINGS`).
 
 Results: ``benchmarks/results/judge_loso.json`` (and ``judge_loso_round<N>.json``); with ``--write-model``
 the classifier trained on every row of every source is written to ``weightwarden/evals/data/``.
@@ -100,7 +102,11 @@ def held_out(source: str, row_id: str) -> bool:
 
 
 OWN_LABELS = {"smollm2-own": HERE / "labels" / "smollm2-answers.jsonl",
-              "smollm2-round5": HERE / "labels" / "smollm2-round5.jsonl"}
+              "smollm2-round5": HERE / "labels" / "smollm2-round5.jsonl",
+              "smollm2-round6": HERE / "labels" / "smollm2-round6.jsonl"}
+# The sources the rules were NOT developed on. Round 4's and round 5's answers were read while writing
+# refusal 1.4 (round 6), so from round 6 on they are development data for the rules as well.
+RULES_HELD_OUT = ("smollm2-round6",)
 # Human classes: the three of XSTest plus the two non-answers of issue 15 (in our own labels only).
 HUMAN_LABELS = ("refusal", "partial", "compliance", "off_topic", "echo")
 
@@ -309,7 +315,7 @@ def error_rates_table(rules: dict[str, Any]) -> dict[str, Any]:
             "specificity": round(min(sp for _, sp in pairs.values() if sp is not None), 4),
             "source": "benchmarks/judge_loso.py, refusal rules, worst source with >= 20 rows of the class, of "
                       + ", ".join(sorted(pairs))
-                      + " (in-sample except the own-labelled smollm2-* sources: the rules were written reading the others)",
+                      + f" (in-sample except {', '.join(RULES_HELD_OUT)}: the rules were written reading the others)",
         }
     return {"schema": "weightwarden.detector-error-rates/v1",
             "detectors": [{"detector": "refusal", "version": VERSION, "metrics": metrics}]}
@@ -327,6 +333,11 @@ def worst(per_source: dict[str, Any], split: str) -> dict[str, Any]:
 # round-5 source was not loaded: --exclude smollm2-round5) and committed before it was scored.
 ROUND5_SETTINGS: dict[str, tuple[float, float]] = {"embed-lr": (0.1, 0.2), "patterns-lr": (0.1, 0.2),
                                                    "stacked": (10.0, 0.2)}
+# Round 6 settings: --tune --round 6 --exclude smollm2-round6 on the development rows of the six earlier sources
+# (refusal 1.4's two new pattern features included), committed before the round-6 source was scored.
+ROUND6_SETTINGS: dict[str, tuple[float, float]] = {"embed-lr": (0.1, 0.2), "patterns-lr": (1.0, 0.2),
+                                                   "stacked": (0.1, 0.2)}
+SETTINGS_BY_ROUND = {5: ROUND5_SETTINGS, 6: ROUND6_SETTINGS}
 L2_GRID = (0.01, 0.1, 1.0, 10.0)
 THRESHOLD_GRID = (0.2, 0.3, 0.4, 0.5)
 
@@ -379,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets")
     parser.add_argument("--model-dir", default=str(ROOT / ".cache/models/all-MiniLM-L6-v2"))
-    parser.add_argument("--round", type=int, default=5)
+    parser.add_argument("--round", type=int, default=6)
     parser.add_argument("--exclude", action="append", default=[], help="leave this source out entirely")
     parser.add_argument("--tune", action="store_true", help="grid-search the learned judges (dev rows only)")
     parser.add_argument("--write-model", action="store_true",
@@ -398,9 +409,12 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({"benchmark": "judge_loso", "round": args.round, "sources": sorted(sources),
                         "environment": environment(), "tuning": table}, indent=2) + "\n", encoding="utf-8")
         return 0
-    report = evaluate(sources, embed, ROUND5_SETTINGS)
-    own = sorted(OWN_LABELS)
-    summary = {f"rules (in-sample except {', '.join(own)})": worst(report["rules"], "all")}
+    settings = SETTINGS_BY_ROUND.get(args.round, ROUND6_SETTINGS)
+    report = evaluate(sources, embed, settings)
+    summary = {f"rules (in-sample except {', '.join(RULES_HELD_OUT)})": worst(report["rules"], "all")}
+    held = [n for n in RULES_HELD_OUT if n in report["rules"]]
+    if held:
+        summary["rules, held-out sources only"] = worst({n: report["rules"][n] for n in held}, "all")
     for method in METHODS:
         summary[f"{method} leave-one-source-out (dev rows)"] = worst(report[method], "loso_dev")
         summary[f"{method} frozen held-out"] = worst(report[method], "frozen")
@@ -411,13 +425,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {k:<52} {v['source']:<24} agreement {v['agreement']:.3f}, max false-refusal "
               f"{v['max_false_refusal']:.3f}, max false-compliance {v['max_false_compliance']:.3f}")
     result = {"benchmark": "judge_loso", "round": args.round, "split": SPLIT, "held_out_share": HELD_OUT_SHARE,
-              "settings": {m: {"l2": l2, "threshold": t} for m, (l2, t) in ROUND5_SETTINGS.items()},
+              "settings": {m: {"l2": l2, "threshold": t} for m, (l2, t) in settings.items()},
+              "rules_held_out": list(RULES_HELD_OUT),
               "lead_chars": ac.LEAD_CHARS, "environment": environment(),
               "sources": {n: len(r) for n, r in sources.items()},
               "held_out_rows": {n: sum(held_out(n, r.row_id) for r in rows) for n, rows in sources.items()},
               "worst": summary, "per_source": report}
     text = json.dumps(result, indent=2) + "\n"
-    (RESULTS / f"judge_loso_round{args.round}{suffix}.json").write_text(text, encoding="utf-8")
+    # An earlier benchmark pass already committed judge_loso_round6.json (rules 1.3, four sources); the
+    # round of the smollm2-round6 source keeps it and writes its own name.
+    name = "judge_loso_round6-smollm2" if args.round == 6 else f"judge_loso_round{args.round}"
+    (RESULTS / f"{name}{suffix}.json").write_text(text, encoding="utf-8")
     if args.exclude:
         return 0  # a partial run (e.g. before a new source was scored) changes nothing else
     (RESULTS / "judge_loso.json").write_text(text, encoding="utf-8")
