@@ -82,6 +82,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.metadata["json_not_parsed_reason"] = problem
         return entry
     entry.metadata["json_parsed"] = True
+    _keras_objects(value, name, entry)
     if not isinstance(value, dict):
         entry.metadata["json_type"] = type(value).__name__
         return entry
@@ -100,6 +101,28 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             _remote_code(key, value[key], source.display, entry)
     entry.metadata.update(_small_metadata(value))
     return entry
+
+
+def _keras_objects(value: Any, name: str, entry: FileEntry) -> None:
+    """Red team round 20: Keras builds a model from any ``config.json`` it is given, in a .keras zip whatever the
+    other members (metadata.json, .h5, .npz, none, a torch data.pkl), in an unzipped folder, and ``model_from_json``
+    from any file. So every JSON file read here whose structure holds a Keras serialized object (class_name +
+    config, see :func:`looks_like_keras_config`) gets the Keras config analysis, wherever it lies; the zip reader's
+    .keras branch is one case of this, no longer the only one."""
+    from weightwarden.artifact.readers.keras_config import analyze_config, looks_like_keras_config
+
+    if not looks_like_keras_config(value):
+        return
+    entry.metadata["keras_config"] = True
+    if isinstance(value, dict):
+        entry.metadata["keras_class"] = str(value.get("class_name", ""))[:100]
+        roots: list[tuple[Any, str]] = [(value, name)]
+    else:  # a top-level list: Keras deserialises every item; the walk starts at a wrapper that names nothing
+        roots = [({"items": value}, name)]
+    for root, prefix in roots:
+        code, anomalies = analyze_config(root, prefix)
+        entry.code.extend(code)
+        entry.anomalies.extend(anomalies)
 
 
 def _read_template_file(source: Source, limit: int) -> FileEntry:

@@ -110,6 +110,9 @@ DECOMPRESSORS: dict[int, Callable[[], Inflate | Bunzip | ZipLzma]] = {
 }
 CRC_STORED_MAX = 1024 * 1024  # stored members up to this size get their CRC checked (larger: tensor bytes)
 PICKLE_SUFFIXES = (".pkl", ".debug_pkl")
+# Keras 3 weight members: with config.json they make a zip a .keras whatever else it holds (the config is analysed
+# anyway, see _keras_config_child and hf_config; round 20).
+KERAS_SIBLINGS = ("metadata.json", "model.weights.h5", "model.weights.npz")
 TORCH_META = ("version", ".format_version", ".storage_alignment", "byteorder", ".data/serialization_id", ".data/version")
 
 
@@ -652,11 +655,19 @@ def _classify_and_read(
             _read_generic(source, ctx, entry, todo)
     elif torch_prefix is not None:
         _read_torch(source, ctx, entry, files, torch_prefix)
+        if _keras_config_child(source, entry) is not None:
+            # Round 20: keras.saving.load_model builds this zip's config.json, torch.load runs its data.pkl.
+            entry.add_anomaly(
+                "format.polyglot",
+                source.display,
+                "zip is both a PyTorch checkpoint (data.pkl) and a Keras model (config.json): each loader runs its own part",
+                f"torch prefix {torch_prefix!r}; Keras class {_keras_config_child(source, entry)!r}",
+            )
     elif files and all(m.name.endswith(".npy") for m in files):
         entry.format = Format.NUMPY_ARCHIVE
         entry.metadata["kind"] = "npz"
         _read_generic(source, ctx, entry, files)
-    elif "config.json" in by_name and ("metadata.json" in by_name or "model.weights.h5" in by_name):
+    elif "config.json" in by_name and any(n in by_name for n in KERAS_SIBLINGS):
         entry.format = Format.KERAS_ZIP
         entry.metadata["kind"] = "keras"
         _read_keras_config(source, ctx, entry, by_name["config.json"])
@@ -666,6 +677,21 @@ def _classify_and_read(
     else:
         entry.metadata["kind"] = "zip"
         _read_generic(source, ctx, entry, files)
+        if _keras_config_child(source, entry) is not None:
+            # Round 20: Keras needs only config.json (it never reads metadata.json and builds the model before it
+            # looks for weights); the JSON reader has analysed it as a Keras config.
+            entry.format = Format.KERAS_ZIP
+            entry.metadata["kind"] = "keras"
+
+
+def _keras_config_child(source: Source, entry: FileEntry) -> str | None:
+    """The Keras class of the zip's root ``config.json`` when the JSON reader found a Keras config in it (the
+    member ``keras.saving.load_model`` reads), else None."""
+    want = f"{source.display}!config.json"
+    for child in entry.children:
+        if child.path == want and child.metadata.get("keras_config"):
+            return str(child.metadata.get("keras_class", ""))
+    return None
 
 
 def _torch_prefix(by_name: dict[str, Member]) -> str | None:
