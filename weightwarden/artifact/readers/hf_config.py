@@ -11,6 +11,12 @@ loader may execute from these files:
   (or another repository, ``"org/repo--module.Class"``) when ``trust_remote_code=True``: an ``hf.remote_code``
   anomaly lists the referenced modules.
 
+- A Keras model config (red team round 20): any JSON value holding an object with ``class_name`` and ``config``
+  (what Keras deserialises, at any depth) is analysed by
+  :func:`weightwarden.artifact.readers.keras_config.analyze_config`, whatever the file's name or siblings: a loose
+  ``config.json`` of an unzipped .keras folder, a ``config.json`` member of any zip. The generic config.json of a
+  transformers model holds no such object.
+
 Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and nothing in
 the text is treated as code (a README-like string with URLs is not a risk).
 

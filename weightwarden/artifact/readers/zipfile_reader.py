@@ -25,8 +25,12 @@ Classification, by members:
   sniffed (:func:`weightwarden.artifact.sniff.embedded_format`); a hit is read by its reader and reported as
   ``format.polyglot`` (a plain-dtype .npy that reads cleanly excepted). The Keras ``config.json`` likewise.
 - NumPy ``.npz``: every member is ``*.npy``; each is read by the ``.npy`` reader.
-- Keras ``.keras``: ``config.json`` with ``metadata.json`` and/or ``model.weights.h5``; the config is analysed
-  by :func:`weightwarden.artifact.readers.keras_config.analyze_config`, other members are read as files.
+- Keras ``.keras``: ``config.json`` with ``metadata.json``, ``model.weights.h5`` or ``model.weights.npz``; the config
+  is analysed by :func:`weightwarden.artifact.readers.keras_config.analyze_config`, other members are read as files.
+  Round 20: that branch is not the only place a Keras config is analysed. In every other branch ``config.json``
+  (like any ``*.json`` member) is read by the JSON reader, which analyses any Keras-looking value whatever the
+  siblings (Keras never reads metadata.json and builds the model before it looks for weights). A plain zip whose root
+  config.json is a Keras config is labelled ``keras``; a PyTorch zip with one is ``format.polyglot``.
 - Anything else (``.mar``, zipped checkpoints, ...): every member is read as a file of its own.
 
 ``FileEntry.metadata``: ``members`` (count), ``kind`` (``pytorch``/``torchscript``/``npz``/``keras``/``zip``),
