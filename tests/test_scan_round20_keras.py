@@ -237,3 +237,20 @@ def test_every_transformers_config_is_not_keras(tmp_path: Path) -> None:
     (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
     report = scan_paths([str(tmp_path)], workers=1)
     assert not report.findings and not report.errors
+
+
+def test_duplicate_config_member_in_a_keras_zip_is_read_too(tmp_path: Path) -> None:
+    """Two members named config.json: the .keras branch analyses the one zipfile opens (the last); the other, which
+    another reader may take, is no longer dropped unread."""
+    import warnings
+
+    from tests.corpus.writers import keras3_dense, keras3_sequential
+
+    path = tmp_path / "dup.keras"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("config.json", json.dumps(_modref_config()))
+            z.writestr("metadata.json", b"{}")
+            z.writestr("config.json", json.dumps(keras3_sequential([keras3_dense()])))
+    assert _findings(path).get(MODREF) == Severity.CRITICAL

@@ -677,7 +677,8 @@ def _classify_and_read(
         _read_keras_config(source, ctx, entry, by_name["config.json"])
         # Keras reads config.json by its name as JSON; np.load of the same zip by its content (round 17).
         _sniff_role_member(source, ctx, entry, by_name["config.json"], "Keras config.json")
-        _read_generic(source, ctx, entry, [m for m in files if m.name != "config.json"])
+        # Only the member analysed above is left out: a duplicate config.json (zip.duplicate_name) is read as JSON too.
+        _read_generic(source, ctx, entry, [m for m in files if m is not by_name["config.json"]])
     else:
         entry.metadata["kind"] = "zip"
         _read_generic(source, ctx, entry, files)
