@@ -88,7 +88,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.metadata["json_not_parsed_reason"] = problem
         return entry
     entry.metadata["json_parsed"] = True
-    _keras_objects(value, name, entry)
+    _keras_objects(value, data, name, entry)
     if not isinstance(value, dict):
         entry.metadata["json_type"] = type(value).__name__
         return entry
@@ -109,15 +109,19 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     return entry
 
 
-def _keras_objects(value: Any, name: str, entry: FileEntry) -> None:
+def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry) -> None:
     """Red team round 20: Keras builds a model from any ``config.json`` it is given, in a .keras zip whatever the
     other members (metadata.json, .h5, .npz, none, a torch data.pkl), in an unzipped folder, and ``model_from_json``
     from any file. So every JSON file read here whose structure holds a Keras serialized object (class_name +
     config, see :func:`looks_like_keras_config`) gets the Keras config analysis, wherever it lies; the zip reader's
     .keras branch is one case of this, no longer the only one."""
-    from weightwarden.artifact.readers.keras_config import analyze_config, looks_like_keras_config
+    from weightwarden.artifact.readers.keras_config import (
+        analyze_config,
+        looks_like_keras_config,
+        may_hold_keras_object,
+    )
 
-    if not looks_like_keras_config(value):
+    if not may_hold_keras_object(raw) or not looks_like_keras_config(value):
         return
     entry.metadata["keras_config"] = True
     if isinstance(value, dict):
