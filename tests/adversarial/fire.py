@@ -61,6 +61,14 @@ def _load(loader: str, path: str, chat: str = "") -> None:
         with np.load(path, allow_pickle=True) as archive:
             for key in archive.files:
                 archive[key]
+    elif loader == "keras":
+        # Keras 3 (red team round 20): a .keras zip, or the unzipped folder of a config.json, loaded as a user who
+        # trusts the file does. The Lambda runs while the model is rebuilt from config.json.
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+
+        target = os.path.dirname(path) if path.endswith("config.json") else path
+        keras.saving.load_model(target, safe_mode=False)
     elif loader == "jinja":
         for template in _templates(path):
             import jinja2

@@ -1900,3 +1900,80 @@ def round18_cases() -> list[Case]:
              "npz", CRIT, "dirkey.pt", r18_torch_dir_storage()),
     ]
 # ======== END red team round 18 =========================================================================
+
+
+# ======== red team round 20, class B (Keras config.json outside the one ".keras" classification) ==========
+# Keras 3 builds the model from config.json before it looks at the weights and never reads metadata.json, so a
+# zip with config.json and an .npz, config.json alone, config.json beside a torch data.pkl, or an unzipped folder
+# all run a Lambda under keras.saving.load_model(path, safe_mode=False). The loader is "keras" (fire.py), which
+# needs keras importable: these cases are kept out of malicious_cases() (keras is no dependency of ours) and are
+# fired by tests/test_scan_round20_keras.py when keras can be imported.
+
+KERAS = "WW-KERAS-001"
+
+
+def _keras_func_dump(source: str) -> str:
+    """What keras' func_dump writes for a lambda: base64 of its marshalled code (compiled here, never run)."""
+    import base64
+    import marshal
+
+    module = compile(source, "<r20-keras-lambda>", "exec")
+    code = next(c for c in module.co_consts if hasattr(c, "co_code"))
+    return base64.b64encode(marshal.dumps(code)).decode("ascii") + "\n"
+
+
+def r20_keras_config(act: str = ACT) -> dict[str, Any]:
+    """The config.json keras.Model.save writes for Input(1) -> Lambda, the Lambda creating ./canary when the
+    functional model is rebuilt (Keras calls it on the symbolic input while deserialising)."""
+    dtype = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": None}
+    lam = {
+        "module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+        "config": {"name": "lambda", "trainable": True, "dtype": dtype, "arguments": {},
+                   "function": {"class_name": "__lambda__", "config": {
+                       "code": _keras_func_dump(f"lambda x: ({act}, x)[1]"), "defaults": None, "closure": None}}},
+        "build_config": {"input_shape": [None, 1]}, "name": "lambda",
+        "inbound_nodes": [{"args": [{"class_name": "__keras_tensor__", "config": {
+            "shape": [None, 1], "dtype": "float32", "keras_history": ["input_layer", 0, 0]}}], "kwargs": {"mask": None}}],
+    }
+    inp = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None, "name": "input_layer",
+           "inbound_nodes": [], "config": {"batch_shape": [None, 1], "dtype": "float32", "sparse": False,
+                                           "ragged": False, "name": "input_layer", "optional": False}}
+    return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+            "config": {"name": "functional", "trainable": True, "layers": [inp, lam],
+                       "input_layers": ["input_layer", 0, 0], "output_layers": ["lambda", 0, 0]},
+            "build_config": {"input_shape": None}, "compile_config": {}}
+
+
+def r20_empty_npz() -> bytes:
+    """np.savez() of nothing: a zip with no members (Keras 3 accepts model.weights.npz)."""
+    return _zip({})
+
+
+def r20_keras_zip(members: dict[str, bytes], config: bytes | None = None) -> bytes:
+    return _zip({"config.json": config if config is not None else json.dumps(r20_keras_config()).encode(), **members})
+
+
+def round20_keras_cases() -> list[Case]:
+    meta = json.dumps({"keras_version": "3.15.1", "date_saved": "2026-12-07@05:45:00"}).encode()
+    pkl = b"\x80\x02}q\x00X\x01\x00\x00\x00wq\x01K\x01s."  # {'w': 1}: a benign data.pkl (no import)
+    cfg = json.dumps(r20_keras_config())
+    return [
+        Case("round20_keras_with_data_pkl", "3",
+             "a .keras (metadata.json, config.json, weights) plus data.pkl and version: taken for a PyTorch zip",
+             "keras", KERAS, "withpkl.keras",
+             r20_keras_zip({"metadata.json": meta, "model.weights.npz": r20_empty_npz(), "data.pkl": pkl, "version": b"3\n"})),
+        Case("round20_keras_no_metadata", "1", "config.json and an (empty) model.weights.npz, no metadata.json",
+             "keras", KERAS, "nometa.keras", r20_keras_zip({"model.weights.npz": r20_empty_npz()})),
+        Case("round20_keras_config_only", "1", "config.json alone: Keras runs the Lambda, then misses the weights",
+             "keras", KERAS, "bare.keras", r20_keras_zip({})),
+        Case("round20_keras_utf16_config", "2",
+             "config.json in UTF-16 (json.loads of the member's bytes detects it), no metadata.json",
+             "keras", KERAS, "utf16.keras",
+             r20_keras_zip({"model.weights.npz": r20_empty_npz()}, cfg.encode("utf-16"))),
+        Case("round20_keras_bom_config", "2", "config.json with a UTF-8 BOM, beside metadata.json",
+             "keras", KERAS, "bom.keras",
+             r20_keras_zip({"metadata.json": meta, "model.weights.npz": r20_empty_npz()}, b"\xef\xbb\xbf" + cfg.encode())),
+        Case("round20_keras_folder", "1", "the unzipped form: a folder's config.json (load_model(folder))",
+             "keras", KERAS, "kdir/config.json", cfg.encode()),
+    ]
+# ======== END red team round 20, class B ================================================================

@@ -480,6 +480,46 @@ def _keras_init(ctx: BuildContext, folder: Path) -> None:
     write_keras_zip(folder / "model.keras", keras3_sequential([dense]))
 
 
+# Red team round 20, class B: Keras builds the model from config.json whatever its siblings are (no metadata.json,
+# .npz weights, none, a torch data.pkl beside it) and from an unzipped folder. Their firing under keras is proven
+# by tests/test_scan_round20_keras.py (tests/adversarial/generate.py round20_keras_cases) when keras imports.
+
+
+def _keras_r20_config(ctx: BuildContext) -> bytes:
+    return json.dumps(keras3_sequential([keras3_dense(), _keras3_lambda(ctx)])).encode()
+
+
+def _empty_npz() -> bytes:
+    """A small .npz of plain floats (Keras 3 accepts model.weights.npz; the Lambda runs before weights load)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{"0": np.zeros(2, np.float32)})
+    return buf.getvalue()
+
+
+@malicious("keras_zip_no_metadata_npz", "keras", "WW-KERAS", ".keras with config.json and model.weights.npz only")
+def _keras_nometa(ctx: BuildContext, folder: Path) -> None:
+    write_zip(folder / "model.keras", {"config.json": _keras_r20_config(ctx), "model.weights.npz": _empty_npz()})
+
+
+@malicious("keras_zip_config_only", "keras", "WW-KERAS", ".keras holding config.json alone (the Lambda runs first)")
+def _keras_bare(ctx: BuildContext, folder: Path) -> None:
+    write_zip(folder / "model.keras", {"config.json": _keras_r20_config(ctx)})
+
+
+@malicious("keras_zip_with_torch_data_pkl", "keras", "WW-KERAS", ".keras plus data.pkl and version (a torch zip too)")
+def _keras_withpkl(ctx: BuildContext, folder: Path) -> None:
+    meta = json.dumps({"keras_version": "3.15.1", "date_saved": "2026-12-07@05:45:00"}).encode()
+    write_zip(folder / "model.keras", {"metadata.json": meta, "config.json": _keras_r20_config(ctx),
+                                       "model.weights.npz": _empty_npz(), "data.pkl": b"\x80\x02}q\x00.",
+                                       "version": b"3\n"})
+
+
+@malicious("keras_folder_config_json", "keras", "WW-KERAS", "unzipped Keras folder: a loose config.json (+ weights)")
+def _keras_folder(ctx: BuildContext, folder: Path) -> None:
+    (folder / "config.json").write_bytes(_keras_r20_config(ctx))
+    (folder / "model.weights.npz").write_bytes(_empty_npz())
+
+
 # -- TensorFlow SavedModel ---------------------------------------------------------------------------------
 
 

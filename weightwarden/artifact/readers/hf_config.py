@@ -11,6 +11,12 @@ loader may execute from these files:
   (or another repository, ``"org/repo--module.Class"``) when ``trust_remote_code=True``: an ``hf.remote_code``
   anomaly lists the referenced modules.
 
+- A Keras model config (red team round 20): any JSON value holding an object with ``class_name`` and ``config``
+  (what Keras deserialises, at any depth) is analysed by
+  :func:`weightwarden.artifact.readers.keras_config.analyze_config`, whatever the file's name or siblings: a loose
+  ``config.json`` of an unzipped .keras folder, a ``config.json`` member of any zip. The generic config.json of a
+  transformers model holds no such object.
+
 Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and nothing in
 the text is treated as code (a README-like string with URLs is not a risk).
 
@@ -82,6 +88,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.metadata["json_not_parsed_reason"] = problem
         return entry
     entry.metadata["json_parsed"] = True
+    _keras_objects(value, data, name, entry)
     if not isinstance(value, dict):
         entry.metadata["json_type"] = type(value).__name__
         return entry
@@ -100,6 +107,32 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             _remote_code(key, value[key], source.display, entry)
     entry.metadata.update(_small_metadata(value))
     return entry
+
+
+def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry) -> None:
+    """Red team round 20: Keras builds a model from any ``config.json`` it is given, in a .keras zip whatever the
+    other members (metadata.json, .h5, .npz, none, a torch data.pkl), in an unzipped folder, and ``model_from_json``
+    from any file. So every JSON file read here whose structure holds a Keras serialized object (class_name +
+    config, see :func:`looks_like_keras_config`) gets the Keras config analysis, wherever it lies; the zip reader's
+    .keras branch is one case of this, no longer the only one."""
+    from weightwarden.artifact.readers.keras_config import (
+        analyze_config,
+        looks_like_keras_config,
+        may_hold_keras_object,
+    )
+
+    if not may_hold_keras_object(raw) or not looks_like_keras_config(value):
+        return
+    entry.metadata["keras_config"] = True
+    if isinstance(value, dict):
+        entry.metadata["keras_class"] = str(value.get("class_name", ""))[:100]
+        roots: list[tuple[Any, str]] = [(value, name)]
+    else:  # a top-level list: Keras deserialises every item; the walk starts at a wrapper that names nothing
+        roots = [({"items": value}, name)]
+    for root, prefix in roots:
+        code, anomalies = analyze_config(root, prefix)
+        entry.code.extend(code)
+        entry.anomalies.extend(anomalies)
 
 
 def _read_template_file(source: Source, limit: int) -> FileEntry:

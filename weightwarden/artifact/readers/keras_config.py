@@ -113,6 +113,33 @@ def analyze_config(config: Any, location_prefix: str = "") -> tuple[list[CodeObj
     return code, anomalies
 
 
+def looks_like_keras_config(value: Any) -> bool:
+    """True when ``value`` holds a Keras serialized object anywhere: a JSON object with both ``class_name`` and
+    ``config`` keys. That pair is what ``deserialize_keras_object`` builds an object from; any other object or
+    list it walks into (red team round 20: Keras recurses through plain dicts, so the pair need not be at the
+    top). Decided by structure, never by file name: the generic ``config.json`` of a transformers model has no
+    such object. Iterative and bounded by the parsed value itself (the text was read under max_text_bytes)."""
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "class_name" in node and "config" in node:
+                return True
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return False
+
+
+def may_hold_keras_object(raw: bytes) -> bool:
+    """False only when the JSON text ``raw`` surely spells no ``class_name`` key: it is UTF-8 (Keras' json.loads
+    would detect any other encoding) and holds neither the word nor a ``\\u`` escape, the only way JSON can spell
+    one of its letters otherwise. Lets big data files (a 466 KB tokenizer.json: ~11 ms) skip the structural walk."""
+    if json.detect_encoding(raw) not in ("utf-8", "utf-8-sig"):
+        return True
+    return b"class_name" in raw or b"\\u" in raw
+
+
 def _key(k: Any) -> str:
     s = str(k)
     return s if s.isidentifier() else json.dumps(s)
@@ -279,11 +306,15 @@ def _short(value: Any) -> str:
 
 
 def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | None]:
-    """Parse JSON text of at most ``max_bytes``; ``(value, None)`` or ``(None, reason)``. Never raises."""
+    """Parse JSON text of at most ``max_bytes``; ``(value, None)`` or ``(None, reason)``. Never raises.
+
+    Bytes are decoded the way ``json.loads(bytes)`` decodes them (UTF-8 with or without a BOM, UTF-16, UTF-32):
+    Keras reads a .keras ``config.json`` member as bytes and parses it so (round 20). Reading more than a
+    loader does only means analysing more; what a UTF-8-only loader refuses never runs anyway."""
     if len(data) > max_bytes:
         return None, f"{len(data)} bytes exceeds the {max_bytes}-byte limit"
     try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        text = data.decode(json.detect_encoding(data)) if isinstance(data, bytes) else data
         return json.loads(text), None
     except UnicodeDecodeError as exc:
         return None, f"not UTF-8: {exc.reason} at byte {exc.start}"
@@ -295,4 +326,4 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
         return None, f"invalid JSON: {exc}"
 
 
-__all__ = ["analyze_config", "parse_json_bounded"]
+__all__ = ["analyze_config", "looks_like_keras_config", "may_hold_keras_object", "parse_json_bounded"]

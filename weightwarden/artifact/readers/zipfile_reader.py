@@ -25,8 +25,12 @@ Classification, by members:
   sniffed (:func:`weightwarden.artifact.sniff.embedded_format`); a hit is read by its reader and reported as
   ``format.polyglot`` (a plain-dtype .npy that reads cleanly excepted). The Keras ``config.json`` likewise.
 - NumPy ``.npz``: every member is ``*.npy``; each is read by the ``.npy`` reader.
-- Keras ``.keras``: ``config.json`` with ``metadata.json`` and/or ``model.weights.h5``; the config is analysed
-  by :func:`weightwarden.artifact.readers.keras_config.analyze_config`, other members are read as files.
+- Keras ``.keras``: ``config.json`` with ``metadata.json``, ``model.weights.h5`` or ``model.weights.npz``; the config
+  is analysed by :func:`weightwarden.artifact.readers.keras_config.analyze_config`, other members are read as files.
+  Round 20: that branch is not the only place a Keras config is analysed. In every other branch ``config.json``
+  (like any ``*.json`` member) is read by the JSON reader, which analyses any Keras-looking value whatever the
+  siblings (Keras never reads metadata.json and builds the model before it looks for weights). A plain zip whose root
+  config.json is a Keras config is labelled ``keras``; a PyTorch zip with one is ``format.polyglot``.
 - Anything else (``.mar``, zipped checkpoints, ...): every member is read as a file of its own.
 
 ``FileEntry.metadata``: ``members`` (count), ``kind`` (``pytorch``/``torchscript``/``npz``/``keras``/``zip``),
@@ -110,6 +114,9 @@ DECOMPRESSORS: dict[int, Callable[[], Inflate | Bunzip | ZipLzma]] = {
 }
 CRC_STORED_MAX = 1024 * 1024  # stored members up to this size get their CRC checked (larger: tensor bytes)
 PICKLE_SUFFIXES = (".pkl", ".debug_pkl")
+# Keras 3 weight members: with config.json they make a zip a .keras whatever else it holds (the config is analysed
+# anyway, see _keras_config_child and hf_config; round 20).
+KERAS_SIBLINGS = ("metadata.json", "model.weights.h5", "model.weights.npz")
 TORCH_META = ("version", ".format_version", ".storage_alignment", "byteorder", ".data/serialization_id", ".data/version")
 
 
@@ -652,20 +659,44 @@ def _classify_and_read(
             _read_generic(source, ctx, entry, todo)
     elif torch_prefix is not None:
         _read_torch(source, ctx, entry, files, torch_prefix)
+        if _keras_config_child(source, entry) is not None:
+            # Round 20: keras.saving.load_model builds this zip's config.json, torch.load runs its data.pkl.
+            entry.add_anomaly(
+                "format.polyglot",
+                source.display,
+                "zip is both a PyTorch checkpoint (data.pkl) and a Keras model (config.json): each loader runs its own part",
+                f"torch prefix {torch_prefix!r}; Keras class {_keras_config_child(source, entry)!r}",
+            )
     elif files and all(m.name.endswith(".npy") for m in files):
         entry.format = Format.NUMPY_ARCHIVE
         entry.metadata["kind"] = "npz"
         _read_generic(source, ctx, entry, files)
-    elif "config.json" in by_name and ("metadata.json" in by_name or "model.weights.h5" in by_name):
+    elif "config.json" in by_name and any(n in by_name for n in KERAS_SIBLINGS):
         entry.format = Format.KERAS_ZIP
         entry.metadata["kind"] = "keras"
         _read_keras_config(source, ctx, entry, by_name["config.json"])
         # Keras reads config.json by its name as JSON; np.load of the same zip by its content (round 17).
         _sniff_role_member(source, ctx, entry, by_name["config.json"], "Keras config.json")
-        _read_generic(source, ctx, entry, [m for m in files if m.name != "config.json"])
+        # Only the member analysed above is left out: a duplicate config.json (zip.duplicate_name) is read as JSON too.
+        _read_generic(source, ctx, entry, [m for m in files if m is not by_name["config.json"]])
     else:
         entry.metadata["kind"] = "zip"
         _read_generic(source, ctx, entry, files)
+        if _keras_config_child(source, entry) is not None:
+            # Round 20: Keras needs only config.json (it never reads metadata.json and builds the model before it
+            # looks for weights); the JSON reader has analysed it as a Keras config.
+            entry.format = Format.KERAS_ZIP
+            entry.metadata["kind"] = "keras"
+
+
+def _keras_config_child(source: Source, entry: FileEntry) -> str | None:
+    """The Keras class of the zip's root ``config.json`` when the JSON reader found a Keras config in it (the
+    member ``keras.saving.load_model`` reads), else None."""
+    want = f"{source.display}!config.json"
+    for child in entry.children:
+        if child.path == want and child.metadata.get("keras_config"):
+            return str(child.metadata.get("keras_class", ""))
+    return None
 
 
 def _torch_prefix(by_name: dict[str, Member]) -> str | None:
