@@ -945,6 +945,8 @@ class RegistryClient:
             if limits:
                 own.extend(f"{m}: not current until it is" for m in limits)
                 blocking = True
+                if delta is not None:  # a bound the delta hit is not a full scan's answer (red team round 17)
+                    self._unverified.add(f"{line} v{body['version']} (a bound)")
             for hit in incidents:
                 if hit["state"] in OPEN_INCIDENT_STATES:
                     via = f" via {hit['via']}" if hit.get("via") else ""
