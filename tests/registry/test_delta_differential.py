@@ -98,8 +98,8 @@ class World:
 
     def step(self) -> None:
         rng = self.rng
-        op = rng.choice(["release", "release", "target", "revoke", "supersede", "incident", "incident", "close",
-                         "squat"])
+        op = rng.choice(["release", "release", "target", "revoke", "revoke-target", "supersede", "incident",
+                         "incident", "advisory", "close", "squat"])
         if op == "release":
             line = rng.choice(SYNTHETIC)
             body = release(line, version=self.next_version(line), seed=rng.randrange(10**9), **self.links())
@@ -112,6 +112,18 @@ class World:
         elif op == "revoke" and self.releases:
             line, bundle = rng.choice(self.releases)
             self.publish(entries.revocation_body(model=line, release=bundle, reason="generated"), line.split("/")[0])
+        elif op == "revoke-target" and any(m in TARGETS for m, _ in self.releases):
+            # one of several releases of the same files revoked (red team round 17, F1's shape)
+            line, bundle = rng.choice([(m, b) for m, b in self.releases if m in TARGETS])
+            self.publish(entries.revocation_body(model=line, release=bundle, reason="generated"), line.split("/")[0])
+        elif op == "advisory":
+            # an incident in a line no walk reaches, naming a file digest or root (red team round 17, F3's shape)
+            affected = (AffectedModel("acme/advisories", file_digests={"weights.bin": rng.choice(DIGESTS)})
+                        if rng.random() < 0.5 else AffectedModel("acme/advisories", weights_roots=(rng.choice(ROOTS),)))
+            incident = new_incident(summary="generated", risk_domain="supply_chain.integrity", severity="high",
+                                    affected=[affected])
+            if self.publish(entries.incident_body(incident.to_osv()), "acme") is not None:
+                self.open.append(("acme", incident))
         elif op == "supersede":
             line = rng.choice([m for m, _ in self.releases] or ["acme/a"])
             mine = [b for m, b in self.releases if m == line]
