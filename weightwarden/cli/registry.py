@@ -4,8 +4,10 @@
 ``check`` exit codes: 0 the model is the current release (unrevoked, unchanged, fresh, no open incident);
 1 it is not (each reason printed); 2 error (the registry could not be used or proved something wrong);
 3 current, NOT independently verified: judged from the registry's signed index (index mode: the log is above
-the full-scan bounds) or from the entries since this client's last full scan (delta mode, which red team round 17
-showed does not yet judge every rule a full scan does); ``--accept-index`` makes it 0.
+the full-scan bounds and this client cannot show that the entries since its last full scan give the full scan's
+answer); ``--accept-index`` makes it 0. A delta (every entry since this client's last full scan, read and proven)
+is a verified pass (0) only where it can show that (red team round 17: the releases weighed are the line's proven
+ones, and the release's incident walk is unchanged since its last full judgement and was remembered whole).
 """
 
 from __future__ import annotations
@@ -467,7 +469,7 @@ def publish(bundle: str, url: str, key: str, model: str, version: int | None, we
               type=click.IntRange(0), help="With --quorum: seconds a cosignature may be old (0: any age).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--accept-index", "accept_index", is_flag=True,
-              help="Exit 0 (not 3) for a 'current' not independently verified (index or delta mode).")
+              help="Exit 0 (not 3) for a 'current' not independently verified (index mode).")
 @_state_option
 @_log_key_option
 def check(path: str | None, bundle: str | None, url: str, model: str | None, witnesses: tuple[str, ...],
@@ -477,12 +479,13 @@ def check(path: str | None, bundle: str | None, url: str, model: str | None, wit
 
     \b
     Exit codes:
-      0  current (judged from every entry of the log, read by this client: a full scan)
+      0  current, verified: judged from every entry of the log (a full scan), or from every entry since this
+         client's last full scan where it can show that this is the full scan's answer (delta mode)
       1  not current (each reason printed)
       2  error (the registry could not be used or proved something wrong)
       3  current, NOT independently verified: from the registry's signed index (index mode: the log is over
-         the full-scan bounds) or from the entries since this client's last full scan (delta mode);
-         --accept-index makes it 0
+         the full-scan bounds, and no delta from this client's last full scan could show the full scan's
+         answer: a release or a walk of linked lines it did not judge then); --accept-index makes it 0
     """
 
     def go() -> int:
@@ -509,7 +512,7 @@ def render_check(result: Any, asked_model: str | None = None) -> str:
     head = (f"{printable(result.model or '?', 200)} v{result.version} (log index {result.index}, "
             f"tree size {result.tree_size})" if result.model else "model")
     index_mode = getattr(result, "mode", "full") == "index"
-    if result.current and getattr(result, "mode", "full") != "full":
+    if result.current and not getattr(result, "verified", True):
         lines = [f"CURRENT ({getattr(result, 'mode', 'index')} mode, not independently verified): {head}"]
     else:
         lines = [f"CURRENT: {head}" if result.current else f"NOT CURRENT: {head}"]

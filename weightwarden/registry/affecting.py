@@ -109,7 +109,7 @@ def affecting(release: _inc.ModelRecord, items: Items | Relevant,
               limits: list[str] | None = None,
               history: Callable[[str], Iterable[_inc.ModelRecord]] | None = None,
               entitled_at: Callable[[int, str, str, str | None], bool] | None = None,
-              reached: set[str] | None = None) -> list[Affecting]:
+              reached: set[str] | None = None, walk: list[str] | None = None) -> list[Affecting]:
     """Every open incident among ``items`` (``(log index, publisher key id, OSV record)``) that affects
     ``release``. ``line(model_id)``: the record of a line's latest live release (with its declared bases),
     or None when the log has none; ``same_root(root, line)``: ``(line, publisher key, release record)`` of
@@ -133,7 +133,10 @@ def affecting(release: _inc.ModelRecord, items: Items | Relevant,
     its key had when the record was logged (the server keeps it; without it ``entitled`` is asked). Every bound the walk hits is written to ``limits``: a caller must
     then treat the answer as incomplete (fail closed), never as "nothing affects the release". ``reached``: filled
     with the lines the walk visited (declared bases and weights-root links), for a caller that holds only some
-    lines' entries and must read the others (the client's delta scan, red team round 16b)."""
+    lines' entries and must read the others (the client's delta scan, red team round 16b). ``walk``: filled with a
+    canonical description of what the walk visited (each line's latest live release, every specific release and
+    every edge): two walks with the same description weigh the same roots, file digests, lines and owners, which is
+    what the client's delta compares with its last full judgement (red team round 17, F3)."""
     cache: dict[str, _inc.ModelRecord | None] = {}
     limits = limits if limits is not None else []
     owners: dict[str, str | None] = {}
@@ -157,6 +160,10 @@ def affecting(release: _inc.ModelRecord, items: Items | Relevant,
     if reached is not None:
         reached.update(records)
         reached.update(extra)
+    if walk is not None:
+        walk.extend(sorted({*(f"line {m} {_release_key(r)!r}" for m, r in records.items()),
+                            *(f"release {m} {_release_key(r)!r}" for m, rs in extra.items() for r in rs),
+                            *(f"edge {c} {d.parent} {d.basis}" for c, ds in edges.items() for d in ds)}))
     every = [*records.values(), *(r for rs in extra.values() for r in rs)]
     roots = {_inc._norm(r.weights_root) for r in every if r.weights_root}
     digests = {_inc._norm(d) for r in every for d in r.file_digests.values()}

@@ -91,6 +91,10 @@ MAX_EVENTS = 2048
 # The entries after a client's last full scan are read whole under bounds of their own, generous ones: they are
 # what this client has not seen, and an operator padding the log past them only gets the unverified answer.
 DELTA_MAX = 5 * FULL_SCAN_MAX
+# Red team round 17 (F2, F3): what a release's incident walk visited at its last verified judgement is remembered as
+# a digest (``facts[line].walk[bundle]``); this value stands for a walk the client could not remember whole (more
+# linked lines than MAX_LINEAGE_LINES, more open incidents than MAX_FACTS): a delta then never calls it verified.
+INCOMPLETE_WALK = "incomplete"
 DELTA_BUDGET_BYTES = 4 * FULL_SCAN_BUDGET_BYTES
 
 
@@ -134,14 +138,15 @@ class CheckResult:
 
     @property
     def verified(self) -> bool:
-        """The verdict rests on every entry of the log, read by this client itself (round 16, F1b).
-
-        Red team round 17 found three ways (an unsigned ``/releases`` lookup choosing what the delta weighs, linked
-        lines cut to 64 in memory, a linked line's new release matching an old incident by file digest) in which the
-        delta mode said current while a full scan of the same log said not: until the delta is shown to judge every
-        rule a full scan does, a delta "current" is not reported as a verified pass (the CLI exits 3 for it, as for
-        the index mode); a delta "not current" stands, since every entry it used was proven."""
-        return self.mode == "full"
+        """The verdict rests on entries this client read and proved itself, and is the one a full scan of the same
+        log would give (round 16, F1b). A full scan; or a delta (every entry since this client's last full scan)
+        that, since red team round 17, is "delta" only when it can show it judged what a full scan judges: the
+        releases weighed come from the line's proven entries (never from the unsigned ``/releases`` lookup), every
+        line the release's incident walk reached at its last full judgement was remembered (no bound cut it) and
+        read again, and the walk itself (its releases, links and each line's latest release) is unchanged since
+        then. Anything else is judged as the index mode is (``mode`` "index": not verified, exit 3 for
+        "current")."""
+        return self.mode in ("full", "delta")
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": CHECK_SCHEMA, "current": self.current, "model": self.model, "version": self.version,
@@ -232,7 +237,7 @@ def _valid_scan(v: Any) -> bool:
 def _valid_facts(v: Any) -> bool:
     """``{line: {"revoked": {bundle: index}, "open": {bundle: {fact: index}}, "closed": {bundle: {fact: index}},
     "via": {fact: line}, "events": [index, ...], "upto": size, "at": time, "checked": {bundle: size},
-    "reach": [line, ...]}}``; a fact is
+    "reach": [line, ...], "walk": {bundle: digest}, "sole": {match: size}}}``; a fact is
     ``"<publisher key id>|<incident id>"`` (round 16, F2; a bare incident id is a fact from round 15)."""
     def indexes(d: Any) -> bool:
         return isinstance(d, dict) and all(isinstance(k, str) and _count(x) for k, x in d.items())
@@ -242,8 +247,11 @@ def _valid_facts(v: Any) -> bool:
 
     return isinstance(v, dict) and all(
         isinstance(line, dict)
-        and set(line) <= {"revoked", "open", "closed", "via", "events", "upto", "at", "checked", "reach"}
+        and set(line) <= {"revoked", "open", "closed", "via", "events", "upto", "at", "checked", "reach", "walk",
+                          "sole"}
         and indexes(line.get("checked", {})) and isinstance(line.get("reach", []), list)
+        and indexes(line.get("sole", {})) and isinstance(line.get("walk", {}), dict)
+        and all(isinstance(k, str) and isinstance(x, str) for k, x in line.get("walk", {}).items())
         and all(isinstance(m, str) for m in line.get("reach", []))
         and indexes(line.get("revoked", {})) and nested(line.get("open", {})) and nested(line.get("closed", {}))
         and isinstance(line.get("via", {}), dict) and all(isinstance(x, str) for x in line.get("via", {}).values())
@@ -328,7 +336,24 @@ def _merge_facts(theirs: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]
         checked.update({k: v for k, v in b.get("checked", {}).items() if k not in checked})
         if checked:
             line["checked"] = checked
-        reach = sorted(set(a.get("reach", [])) | set(b.get("reach", [])))[:MAX_LINEAGE_LINES]
+        # Red team round 17 (F3): a release's walk goes with its mark (the judgement at that size); two processes
+        # that judged it at the same size from the same log walked the same, so a difference there fails closed.
+        walk: dict[str, str] = {}
+        for bundle in {*a.get("walk", {}), *b.get("walk", {})}:
+            wa, wb = a.get("walk", {}).get(bundle), b.get("walk", {}).get(bundle)
+            ma, mb = int(a.get("checked", {}).get(bundle, -1)), int(b.get("checked", {}).get(bundle, -1))
+            chosen = wa if ma > mb else wb if mb > ma else (wa if wa == wb else None)
+            walk[bundle] = str(chosen) if chosen is not None else INCOMPLETE_WALK
+        if walk:
+            line["walk"] = walk
+        sole = {k: max(int(v), int(b.get("sole", {}).get(k, 0))) for k, v in a.get("sole", {}).items()}
+        sole.update({k: int(v) for k, v in b.get("sole", {}).items() if k not in sole})
+        if sole:
+            line["sole"] = sole
+        reach = sorted(set(a.get("reach", [])) | set(b.get("reach", [])))
+        if len(reach) > MAX_LINEAGE_LINES:  # red team round 17 (F2): a cut reach is never read as a whole one
+            reach = reach[:MAX_LINEAGE_LINES]
+            line["walk"] = dict.fromkeys(line.get("walk", {}), INCOMPLETE_WALK)
         if reach:
             line["reach"] = reach
         out[m] = line
@@ -395,6 +420,12 @@ class RegistryClient:
         self._reached: set[str] = set()  # lines the affecting walk reached (remembered after a full scan)
         self._delta_kept: dict[int, dict[str, Any]] = {}  # the delta's entries other than audits, by log index
         self._lines_read: set[str] = set()  # lines whose facts this check keeps
+        # Red team round 17: the digest of each judged release's incident walk ((line, bundle) -> digest, or
+        # INCOMPLETE_WALK), what the release was matched by (bundle digest or files' root; the bundle's signed
+        # fields), and the (line, match key) of a check without --model whose matches were all of one line.
+        self._walks: dict[tuple[str, str], str] = {}
+        self._match: tuple[str | None, str | None, dict[str, Any] | None] = (None, None, None)
+        self._sole: tuple[str, str] | None = None
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
         # (key id, nonce, timestamp) -> the log index that carries that signed request (red team round 11, D1)
@@ -825,6 +856,8 @@ class RegistryClient:
         self._lines_read = set()
         self._judged = []
         self._reached = set()
+        self._walks = {}
+        self._sole = None
         found = self._find_releases(path, bundle, model, checkpoint)
         what = "this bundle" if bundle is not None else "the files at this path"
         if self._lookup_reasons:
@@ -843,6 +876,14 @@ class RegistryClient:
         signed, fresh_reasons, checkpoint, head = self._signed_view(line, checkpoint)
         data = self._line_data(line, checkpoint, signed)
         view = _line_view_at(line, checkpoint.size, data)
+        if self._delta_now(checkpoint) is not None and line not in self._unverified:
+            # Red team round 17 (F1): which releases are weighed comes from the line's proven entries (complete: every
+            # entry since the last scan, and this client's list of the line's entries before it), never from the
+            # registry's unsigned lookup, which may leave a revoked match out; and without --model, no other line's
+            # claim may hide (``_delta_matches``).
+            found, stop = self._delta_matches(line, data, model, found, checkpoint, what)
+            if stop is not None:
+                return self._result(False, checkpoint, reasons=stop)
         reasons: list[str] = []
         if signed is not None:
             reasons.extend(self._compare_signed(line, signed, data, checkpoint))
@@ -875,9 +916,24 @@ class RegistryClient:
             limits: list[str] = []
             incidents = self._incidents(body, view, checkpoint, limits, owner_key=rel.get("publisher"),
                                         release_index=int(index), data=data)
-            self._judged.append((line, str(body["bundle"])))
+            if not limits:  # a judgement cut by a bound is no mark of a complete one (red team round 17)
+                self._judged.append((line, str(body["bundle"])))
             delta = self._delta_now(checkpoint)
-            mark = self._remembered(line)["checked"].get(str(body["bundle"]))
+            memory = self._remembered(line)
+            mark = memory["checked"].get(str(body["bundle"]))
+            walk = self._walks.get((line, str(body["bundle"])))
+            if delta is not None and mark is not None and mark >= delta[1] and not limits and (
+                    walk is None or walk == INCOMPLETE_WALK or memory["walk"].get(str(body["bundle"])) != walk):
+                # Red team round 17 (F2, F3): the delta holds every entry since its start, but below it only the
+                # entries of the lines the release's walk reached at its last judgement. If that walk was not
+                # remembered whole, or now visits other releases, links or latest releases (a linked line's new
+                # release, a revocation, a new link), an incident logged before the start in a line never read
+                # could name one of the new file digests or roots: only a full scan would see it.
+                self._unverified.add(f"{line} v{body['version']}")
+                self.notes.append(f"the releases and links the incident walk of release v{body['version']} of {line} "
+                                  "visits are not those of this client's last full judgement of it (or were too many "
+                                  "to remember): incidents logged before the entries read since in lines never read "
+                                  "could reach it (not independently verified; a full scan would verify it)")
             if delta is not None and (mark is None or mark < delta[1]):
                 # Red team round 16b: incidents before the delta's start that reach this release from a line the
                 # client never read (a weights root or file digest named elsewhere) are known only from a full
@@ -889,6 +945,8 @@ class RegistryClient:
             if limits:
                 own.extend(f"{m}: not current until it is" for m in limits)
                 blocking = True
+                if delta is not None:  # a bound the delta hit is not a full scan's answer (red team round 17)
+                    self._unverified.add(f"{line} v{body['version']} (a bound)")
             for hit in incidents:
                 if hit["state"] in OPEN_INCIDENT_STATES:
                     via = f" via {hit['via']}" if hit.get("via") else ""
@@ -915,6 +973,8 @@ class RegistryClient:
             reasons.extend(chosen[2])
         if len(results) > 1:
             self.notes.append(f"{len(results)} releases of {line} match {what}: all were weighed")
+        if model is None:
+            self._sole = (line, self._match_key())
         self._remember(line, view, results)
         return self._result(not reasons, checkpoint, reasons=reasons, body=chosen[1], index=chosen[0],
                             incidents=chosen[4])
@@ -927,10 +987,9 @@ class RegistryClient:
             mode = "delta"
             self.notes.append(f"judged from every entry after this client's last full scan (log indexes "
                               f"{self._delta[1]}..{checkpoint.size - 1}, each proven) and the entries it proved up "
-                              "to there for each line read; the registry's index was only a hint. NOT a verified "
-                              "pass (red team round 17): the delta does not yet judge every rule a full scan does "
-                              "(releases listed by the registry's lookup, linked lines past the remembered ones, "
-                              "new releases of linked lines), so a 'current' here is said unverified (exit 3)")
+                              "to there for each line read; the registry's index and release lookup were only hints "
+                              "(red team round 17: the releases weighed are the line's proven ones, and the incident "
+                              "walk is the one this client remembered whole at its last full judgement)")
         else:
             mode = "index"
             # Red team round 15 (F1b), round 16 (F1c): the weaker guarantee is said plainly, and truly: the line's
@@ -992,7 +1051,9 @@ class RegistryClient:
             for m in self._lines_read & set(facts):
                 self._fact_line(facts, m)  # recently checked
             return
-        wanted = set(self._lines_read) | set(sorted(self._reached)[:MAX_LINEAGE_LINES])
+        # Red team round 17 (F2): every line the walks reached is kept (a reach past the bound is never remembered as
+        # a whole one: the releases judged get INCOMPLETE_WALK below, and a later delta is unverified).
+        wanted = set(self._lines_read) | set(sorted(self._reached)[:MAX_LINEAGE_LINES + 1])
         if mode == "full":  # the declared bases, transitively (bounded as the lineage walk is)
             frontier = list(wanted)
             while frontier and len(wanted) < MAX_LINEAGE_LINES:
@@ -1013,11 +1074,21 @@ class RegistryClient:
         # Red team round 16b: each release judged verified by every rule (full, or delta) is complete up to here.
         for m, bundle in self._judged if mode != "index" else ():  # an unverified judgement completes nothing
             checked = facts.get(m, {}).setdefault("checked", {})
+            walks = facts.get(m, {}).setdefault("walk", {})
             if bundle in checked or len(checked) < MAX_FACTS:
                 checked[bundle] = checkpoint.size
+                walks[bundle] = self._walks.get((m, bundle), INCOMPLETE_WALK)
             # the lines its affecting walk reached (weights-root links too): the delta reads them again
             reach = set(facts.get(m, {}).get("reach", [])) | (self._reached - {m})
+            if len(reach) > MAX_LINEAGE_LINES:  # red team round 17 (F2): never cut silently
+                facts.get(m, {})["walk"] = dict.fromkeys(walks, INCOMPLETE_WALK)
+                self.notes.append(f"the incident walk of {m} reaches more than {MAX_LINEAGE_LINES} lines, more than "
+                                  "this client remembers: a later check from the entries since is not verified")
             facts.get(m, {})["reach"] = sorted(reach)[:MAX_LINEAGE_LINES]
+        if self._sole is not None and mode != "index" and self._judged:
+            sole = facts.get(self._sole[0], {}).setdefault("sole", {})
+            if self._sole[1] in sole or len(sole) < MAX_FACTS:
+                sole[self._sole[1]] = checkpoint.size
         if mode != "full":
             seen = mine.get("scan", {})
             mine["scan"] = {**seen, "size": checkpoint.size,
@@ -1031,7 +1102,8 @@ class RegistryClient:
         return {"revoked": dict(line.get("revoked", {})), "open": {k: dict(v) for k, v in line.get("open", {}).items()},
                 "via": dict(line.get("via", {})), "events": list(line.get("events", [])),
                 "upto": int(line.get("upto", 0)), "checked": dict(line.get("checked", {})),
-                "reach": [str(m) for m in line.get("reach", [])]}
+                "reach": [str(m) for m in line.get("reach", [])], "walk": dict(line.get("walk", {})),
+                "sole": dict(line.get("sole", {}))}
 
     def _recall(self, model: str, body: dict[str, Any], view: dict[str, Any],
                 incidents: Sequence[dict[str, Any]], checkpoint: Any) -> list[str]:
@@ -1134,6 +1206,9 @@ class RegistryClient:
             gone = dict(closed.get(bundle, {}))
             for hit in incidents:
                 fact = _fact(hit.get("owner"), hit["id"])
+                if hit["state"] in OPEN_INCIDENT_STATES and len(mine) >= MAX_FACTS and fact not in mine:
+                    # red team round 17: a fact not remembered is no complete judgement for a later delta
+                    self._walks[(model, bundle)] = INCOMPLETE_WALK
                 if hit["state"] in OPEN_INCIDENT_STATES and len(mine) < MAX_FACTS:
                     mine[fact] = int(hit["index"])
                     if hit.get("via") and len(via) < MAX_FACTS:
@@ -1255,7 +1330,8 @@ class RegistryClient:
         # size it was last judged at by every rule), so a release judged before the last scan is judged again over
         # every entry since (a mark too old for the delta's bound leaves that release unverified instead).
         facts = self._key_state(self.log_verifier()).get("facts", {})
-        marks = [int(v) for line in facts.values() for v in line.get("checked", {}).values()
+        marks = [int(v) for line in facts.values() for v in (*line.get("checked", {}).values(),
+                                                             *line.get("sole", {}).values())
                  if 0 < int(v) <= start and checkpoint.size - int(v) <= self.delta_max]
         scan_size, start = start, min([start, *marks])
         fresh = 0  # proven bytes past the last scan's size (what the scan memory's byte count adds)
@@ -1348,25 +1424,24 @@ class RegistryClient:
             if path is None:
                 raise InputError("check needs a model path or a bundle")
             root = _default_root(path)
-
-        def matches(body: dict[str, Any]) -> bool:
-            return body["bundle"] == digest if digest is not None else body["subject"]["sha256"] == root
+        self._match = (digest, root, expected)
+        matches = self._matches
 
         def agrees(index: int, body: dict[str, Any]) -> bool:
-            """A release naming the bundle must state what the bundle's signed statement states (red team
-            round 2: another namespace logged tampered files under a real bundle's digest)."""
-            if expected is None or (model is not None and body["model"] != model):
-                return True
-            differ = sorted(k for k in expected if body.get(k) != expected[k])
-            if differ:
-                self._bundle_mismatch.append(
-                    f"the release of {body['model']} at log index {index} names this bundle, but its "
-                    f"{', '.join(differ)} differ from the bundle's signed statement: it is not a release of "
-                    "this bundle")
-            return not differ
+            return self._agrees(index, body, model)
 
         found: list[tuple[int, dict[str, Any]]] = []
-        if self._full(checkpoint):
+        full = self._full(checkpoint)
+        if not full and model is not None and self._delta_now(checkpoint) is not None:
+            # Red team round 17 (F1): with a delta and a named line, the matches are the line's proven releases
+            # (its entries are complete: those this client proved up to its last scan, and every entry since); the
+            # registry's lookup is not asked at all. A line the client cannot read whole falls back to the lookup
+            # and is judged unverified (``_line_data``).
+            data = self._line_data(model, checkpoint, None)
+            if model not in self._unverified:
+                return [(i, b) for i, b in sorted(data.release_bodies.items())
+                        if i < checkpoint.size and matches(b) and agrees(i, b)]
+        if full:
             for index, logged in enumerate(self._scanned(checkpoint)):
                 body = logged["body"]
                 if body["schema"] == _entries.RELEASE_SCHEMA and matches(body) and agrees(index, body):
@@ -1399,6 +1474,8 @@ class RegistryClient:
                     self._lookup_reasons.append(
                         f"the registry lists {len(candidates)} releases of {model or claimed[0]} claiming this digest, "
                         f"more than the {MAX_CANDIDATES} this client weighs: not fully checked")
+                if self._delta_now(checkpoint) is not None:  # the lookup's word, not a full scan's answer
+                    self._unverified.add("the registry's release lookup")
                 return []
             for cand in candidates:
                 index = int(cand["index"])
@@ -1415,7 +1492,73 @@ class RegistryClient:
                     raise RegistryClientError(f"the registry pointed at entry {index}, which is {what}")
                 if agrees(index, body):
                     found.append((index, body))
+            if self._delta_now(checkpoint) is not None and (not found or self._lookup_reasons):
+                # the lookup is a hint: "nothing matches" (or "too many") on its word alone is not a full scan's answer
+                self._unverified.add("the registry's release lookup")
         return [(i, b) for i, b in found if model is None or b["model"] == model]
+
+    def _matches(self, body: dict[str, Any]) -> bool:
+        """``body`` (a release) is of the bundle, or of the files, this check is about."""
+        digest, root, _ = self._match
+        return body["bundle"] == digest if digest is not None else body["subject"]["sha256"] == root
+
+    def _match_key(self) -> str:
+        digest, root, _ = self._match
+        return f"bundle {digest}" if digest is not None else f"subject {root}"
+
+    def _agrees(self, index: int, body: dict[str, Any], model: str | None) -> bool:
+        """A release naming the bundle must state what the bundle's signed statement states (red team
+        round 2: another namespace logged tampered files under a real bundle's digest)."""
+        expected = self._match[2]
+        if expected is None or (model is not None and body["model"] != model):
+            return True
+        differ = sorted(k for k in expected if body.get(k) != expected[k])
+        if differ:
+            self._bundle_mismatch.append(
+                f"the release of {body['model']} at log index {index} names this bundle, but its "
+                f"{', '.join(differ)} differ from the bundle's signed statement: it is not a release of "
+                "this bundle")
+        return not differ
+
+    def _delta_matches(self, line: str, data: _LineData, model: str | None, found: list[tuple[int, dict[str, Any]]],
+                       checkpoint: Any, what: str) -> tuple[list[tuple[int, dict[str, Any]]], list[str] | None]:
+        """Red team round 17 (F1): the releases a delta weighs, as a full scan finds them: every release of ``line``
+        (complete, proven) that matches; without ``model``, a release of another line logged since the delta's start
+        that matches makes the answer ambiguous (as in a full scan), and one logged before it can be excluded only
+        if this client, judging without --model at a size at or after the start, found every match in this line
+        (``sole``); else the answer is unverified. Returns the matches and, when the answer is already "not
+        current", its reasons."""
+        delta = self._delta_now(checkpoint)
+        assert delta is not None
+        self._bundle_mismatch = []
+        proven = [(i, b) for i, b in sorted(data.release_bodies.items())
+                  if i < checkpoint.size and self._matches(b) and self._agrees(i, b, model)]
+        known = {i for i, _ in proven}
+        left_out = sorted(i for i in known if i not in {j for j, _ in found})
+        if left_out and found:
+            self.notes.append(f"the registry's release lookup left out the matching release(s) of {line} at log "
+                              f"index {', '.join(map(str, left_out[:8]))}, proven in the line: weighed")
+        proven.extend((i, b) for i, b in found if i not in known)  # (none: the line is complete)
+        proven.sort(key=lambda ib: ib[0])
+        others: set[str] = set()
+        if model is None:
+            for i, logged in sorted(self._delta_kept.items()):
+                b = logged["body"]
+                if (b.get("schema") == _entries.RELEASE_SCHEMA and b["model"] != line and self._matches(b)
+                        and self._agrees(i, b, None)):
+                    others.add(str(b["model"]))
+        if self._bundle_mismatch:
+            return [], list(self._bundle_mismatch)
+        if others:
+            lines = sorted({line, *others})
+            return [], [f"ambiguous: {len(lines)} model lines claim {what}: {', '.join(lines)}; the registry cannot "
+                        "say whose release it is (pass --model to name the line you trust)"]
+        if model is None and self._remembered(line)["sole"].get(self._match_key(), 0) < delta[1]:
+            self._unverified.add(f"the lines claiming {what}")
+            self.notes.append(f"without --model, another line's release of {what} logged before the entries read "
+                              "since this client's last full scan is not excluded (it did not find every match in "
+                              f"{line} then): not independently verified (pass --model {line})")
+        return proven, None
 
     def _bundle_fields(self, bundle: Any, raw: bytes) -> dict[str, Any]:
         """The release fields the bundle's signed statement gives (subject, files, serialization, freshness),
@@ -1723,8 +1866,11 @@ class RegistryClient:
         items = [(i["index"], i["owner"], i["record"]) for i in view["incidents"]]
         records: dict[str, Any] = {}
         if self._full(checkpoint):  # every entry of the log: the client walks declared bases and weights-root links
-            return self._affecting_over(body, enumerate(self._scanned(checkpoint)), checkpoint, limits, owner_key,
-                                        release_index, self._reached)
+            walk: list[str] = []
+            hits = self._affecting_over(body, enumerate(self._scanned(checkpoint)), checkpoint, limits, owner_key,
+                                        release_index, self._reached, walk=walk)
+            self._walks[(str(body["model"]), str(body["bundle"]))] = _walk_digest(walk)
+            return hits
         # Red team round 5 (A3): the lines to read are those the shared walk (``affecting``) will visit: the
         # declared bases of every release of a base line logged before the judged release (revoked and
         # superseded included), not only of its latest live release.
@@ -1780,8 +1926,12 @@ class RegistryClient:
         delta = self._delta_now(checkpoint)
         assert delta is not None
         entries: dict[int, dict[str, Any]] = {}
-        for m in self._remembered(body["model"])["reach"]:  # reached at the last judgement (links made before)
-            if m not in read and len(read) < MAX_LINEAGE_LINES:
+        reach = self._remembered(body["model"])["reach"]
+        if len(reach) > MAX_LINEAGE_LINES:  # (never written so: a state file edited by hand)
+            self._unverified.add(f"{body['model']} (its remembered linked lines)")
+        for m in reach[:MAX_LINEAGE_LINES]:  # reached at the last judgement (links made before); red team round 17
+            # (F2): every one is read, none skipped silently (a walk that reached more is INCOMPLETE_WALK)
+            if m not in read:
                 read[m] = self._line_data(m, checkpoint, None, limits)
                 if limits:
                     return []
@@ -1792,14 +1942,17 @@ class RegistryClient:
         for _ in range(MAX_LINEAGE_DEPTH + 2):
             reached: set[str] = set()
             notes: list[str] = []
+            walk: list[str] = []
             found = self._affecting_over(body, sorted(entries.items()), checkpoint, limits, owner_key, release_index,
-                                         reached, notes)
+                                         reached, notes, walk=walk)
             new = sorted(m for m in reached if m not in read)
             if not new or limits:
                 self.notes.extend(notes)
                 self._reached.update(reached)
+                self._walks[(str(body["model"]), str(body["bundle"]))] = _walk_digest(walk)
                 return found
-            if len(read) + len(new) > MAX_LINEAGE_LINES:
+            if len(read) + len(new) > MAX_LINEAGE_LINES + 1:  # the judged line and MAX_LINEAGE_LINES others
+                self._unverified.add(f"{body['model']} (its linked lines)")
                 break
             for m in new:
                 read[m] = self._line_data(m, checkpoint, None, limits)
@@ -1812,7 +1965,8 @@ class RegistryClient:
 
     def _affecting_over(self, body: dict[str, Any], entries: Any, checkpoint: Any, limits: list[str],
                         owner_key: str | None, release_index: int | None,
-                        reached: set[str] | None = None, notes: list[str] | None = None) -> list[dict[str, Any]]:
+                        reached: set[str] | None = None, notes: list[str] | None = None,
+                        walk: list[str] | None = None) -> list[dict[str, Any]]:
         """The full scan's affecting rule over ``entries`` (``(log index, logged)``, in log order): every incident
         among them that reaches the release by its line, a declared base, a weights-root link or a file-digest
         match (``affecting``). The full scan passes every entry of the log; the delta scan (red team round 16b)
@@ -1864,7 +2018,7 @@ class RegistryClient:
         found = affecting(release_record(body, release_index), items, lambda m: (latest(m) or (None,))[0],
                           lambda r, _line: by_root.get(r, []), notes=self.notes if notes is None else notes,
                           open_only=False, owner=owner, limits=limits,
-                          history=lambda m: _history(buckets.get(m), checkpoint.size), reached=reached)
+                          history=lambda m: _history(buckets.get(m), checkpoint.size), reached=reached, walk=walk)
         return [{**a.to_dict(), "owner": a.owner} for a in found]
 
     def _signed_affecting(self, signed: Any, head: Any, shown: Sequence[dict[str, Any]]) -> list[str]:
@@ -1901,6 +2055,12 @@ class RegistryClient:
                 out.append(f"open incident {incident_id} ({state}) affects this release (listed in the registry's "
                            f"signed view, record proven at log index {index}): {summary}")
         return out
+
+
+def _walk_digest(walk: Sequence[str]) -> str:
+    """The remembered form of an incident walk's description (``affecting``'s ``walk``): a digest, so the state
+    stays small whatever the walk's size; equal digests, equal walks (red team round 17, F3)."""
+    return hashlib.sha256("\n".join(walk).encode("utf-8")).hexdigest()
 
 
 def _history(data: _LineData | None, before: int | None) -> list[Any]:

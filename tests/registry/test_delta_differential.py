@@ -1,0 +1,210 @@
+"""The delta mode against the full scan, on generated logs (red team round 17), live server, SQLite and PostgreSQL.
+
+The property: for a client that scanned the log fully before, a delta verdict that says it is verified
+(``CheckResult.verified``, mode "delta") is the verdict of the client's own full scan of the same log (fresh state,
+full-scan limit raised); anything the delta cannot show equal it must call unverified. Never a verified delta
+"current" where the full scan says not current (nor the reverse).
+
+Each seed builds one log with several publishers: releases of two real signed models (re-signed versions with the
+same files, weights roots and declared bases drawn from small pools) and of synthetic lines sharing those roots and
+file digests; revocations, supersessions, incidents naming a line, a weights root or a file digest (some closed
+later), and another line claiming a real model's bundle. A client checks each real model fully (with and without
+``--model``); more entries follow; then the server turns hostile: the operator empties its signed list of affecting
+incidents, and a keyless proxy drops matches from the unsigned ``/releases`` lookup. The linked-line bound is made
+small so that the walk's bound is crossed too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.registry import test_redteam_round1 as round1
+from tests.registry.service import release
+from tests.registry.test_client import _signed_model
+from tests.registry.test_redteam_round1 import _client
+from tests.registry.test_redteam_round17 import BIG, _dropping, _resign
+from weightwarden.registry import client as client_module
+from weightwarden.registry import entries
+from weightwarden.registry import server as server_module
+from weightwarden.registry.client import RegistryClient, RegistryRefused
+from weightwarden.registry.incidents import AffectedModel, new_incident, transition
+
+parties = round1.parties  # a real server and four publishers (acme, meta, evil, institute)
+ROOTS = [c * 64 for c in "123"]
+DIGESTS = [hashlib.sha256(f"d{n}".encode()).hexdigest() for n in range(3)]
+SYNTHETIC = ["acme/a", "acme/b", "meta/c", "evil/d"]
+TARGETS = ["acme/ok", "meta/m"]
+SEEDS = [1, 2, 3, 4, 5, 6]
+
+
+@dataclass
+class World:
+    """What the generator logged (enough to draw valid next entries)."""
+
+    rng: random.Random
+    who: dict[str, Any]
+    tmp: Path
+    client: RegistryClient
+    versions: dict[str, int] = field(default_factory=dict)
+    releases: list[tuple[str, str]] = field(default_factory=list)  # (line, bundle digest)
+    paths: dict[str, Path] = field(default_factory=dict)  # target line -> its files
+    bundles: dict[str, Path] = field(default_factory=dict)  # target line -> its first bundle
+    open: list[tuple[str, Any]] = field(default_factory=list)  # (publisher name, incident)
+    refused: int = 0
+
+    def key(self, line: str) -> Any:
+        return self.who[line.split("/")[0]].key
+
+    def publish(self, body: dict[str, Any], name: str) -> int | None:
+        try:
+            return self.client.publish(body, self.who[name].key).index
+        except RegistryRefused:
+            self.refused += 1  # a draw the server's rules refuse (fine: the log holds what it admits)
+            return None
+
+    def next_version(self, line: str) -> int:
+        self.versions[line] = self.versions.get(line, 0) + 1
+        return self.versions[line]
+
+    def links(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.rng.random() < 0.6:
+            out["weights_root"] = self.rng.choice(ROOTS)
+        if self.rng.random() < 0.3:
+            out["bases"] = [self.rng.choice(SYNTHETIC)]
+        return out
+
+    def target(self, line: str) -> None:
+        """A real signed model of ``line`` (its first release), or a re-signing of its files (same subject)."""
+        links = self.links()
+        if line not in self.paths:
+            folder, bundle = _signed_model(self.tmp / line.replace("/", "_"), 1, self.rng.randbytes(200))
+            self.paths[line], self.bundles[line] = folder, bundle
+            self.versions[line] = 1
+        else:
+            bundle = _resign(self.paths[line], self.next_version(line))
+        body = client_module.release_body_from_bundle(bundle, model=line, weights_root=links.get("weights_root"),
+                                                      version=self.versions[line], bases=links.get("bases", ()))
+        if self.publish(body, line.split("/")[0]) is not None:
+            self.releases.append((line, body["bundle"]))
+
+    def step(self) -> None:
+        rng = self.rng
+        op = rng.choice(["release", "release", "target", "revoke", "revoke-target", "supersede", "incident",
+                         "incident", "advisory", "close", "squat"])
+        if op == "release":
+            line = rng.choice(SYNTHETIC)
+            body = release(line, version=self.next_version(line), seed=rng.randrange(10**9), **self.links())
+            body["files"] = [{"name": "weights.bin", "algorithm": "sha256", "digest": rng.choice(DIGESTS)}]
+            entries.check_body(body)
+            if self.publish(body, line.split("/")[0]) is not None:
+                self.releases.append((line, body["bundle"]))
+        elif op == "target":
+            self.target(rng.choice(TARGETS))
+        elif op == "revoke" and self.releases:
+            line, bundle = rng.choice(self.releases)
+            self.publish(entries.revocation_body(model=line, release=bundle, reason="generated"), line.split("/")[0])
+        elif op == "revoke-target" and any(m in TARGETS for m, _ in self.releases):
+            # one of several releases of the same files revoked (red team round 17, F1's shape)
+            line, bundle = rng.choice([(m, b) for m, b in self.releases if m in TARGETS])
+            self.publish(entries.revocation_body(model=line, release=bundle, reason="generated"), line.split("/")[0])
+        elif op == "advisory":
+            # an incident in a line no walk reaches, naming a file digest or root (red team round 17, F3's shape)
+            affected = (AffectedModel("acme/advisories", file_digests={"weights.bin": rng.choice(DIGESTS)})
+                        if rng.random() < 0.5 else AffectedModel("acme/advisories", weights_roots=(rng.choice(ROOTS),)))
+            incident = new_incident(summary="generated", risk_domain="supply_chain.integrity", severity="high",
+                                    affected=[affected])
+            if self.publish(entries.incident_body(incident.to_osv()), "acme") is not None:
+                self.open.append(("acme", incident))
+        elif op == "supersede":
+            line = rng.choice([m for m, _ in self.releases] or ["acme/a"])
+            mine = [b for m, b in self.releases if m == line]
+            if len(mine) >= 2:
+                self.publish(entries.supersession_body(model=line, old=mine[0], new=mine[-1]), line.split("/")[0])
+        elif op == "incident":
+            line = rng.choice([*SYNTHETIC, *TARGETS, "acme/advisories"])
+            kind = rng.choice(["line", "root", "digest", "target-digest"])
+            if kind == "root":
+                affected = AffectedModel(line, weights_roots=(rng.choice(ROOTS),))
+            elif kind == "digest":
+                affected = AffectedModel(line, file_digests={"weights.bin": rng.choice(DIGESTS)})
+            elif kind == "target-digest" and self.paths:
+                folder = self.paths[rng.choice(sorted(self.paths))]
+                digest = hashlib.sha256((folder / "weights.bin").read_bytes()).hexdigest()
+                affected = AffectedModel(line, file_digests={"weights.bin": digest})
+            else:
+                affected = AffectedModel(line)
+            name = rng.choice([line.split("/")[0], "institute"])
+            incident = new_incident(summary="generated", risk_domain="supply_chain.integrity", severity="high",
+                                    affected=[affected])
+            if self.publish(entries.incident_body(incident.to_osv()), name) is not None:
+                self.open.append((name, incident))
+        elif op == "close" and self.open:
+            name, incident = self.open.pop(rng.randrange(len(self.open)))
+            confirmed = transition(incident, "confirmed")
+            self.publish(entries.incident_body(confirmed.to_osv()), name)
+            self.publish(entries.incident_body(transition(confirmed, "fixed", note="generated").to_osv()), name)
+        elif op == "squat" and self.bundles:
+            line = rng.choice(sorted(self.bundles))
+            body = client_module.release_body_from_bundle(self.bundles[line], model="evil/squat",
+                                                          version=self.next_version("evil/squat"))
+            if self.publish(body, "evil") is not None:
+                self.releases.append(("evil/squat", body["bundle"]))
+
+
+def _verdict(result: Any) -> tuple[bool, str, bool]:
+    return result.current, result.mode, result.verified
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch, seed):
+    server, who, tmp = parties
+    monkeypatch.setattr(client_module, "MAX_LINEAGE_LINES", 3)  # the linked-line bound is crossed in some logs
+    rng = random.Random(seed)
+    with _client(server, tmp, "pub") as pub:
+        world = World(rng, who, tmp, pub)
+        for line in TARGETS:
+            world.target(line)
+        for _ in range(rng.randrange(6, 14)):
+            world.step()
+        with _client(server, tmp, "a") as a:  # the earlier full scans: with and without --model
+            for line in TARGETS:
+                for model in (line, None):
+                    assert a.check(world.paths[line], model=model).mode == "full"
+        for _ in range(rng.randrange(3, 10)):
+            world.step()
+    # The operator's signed list of affecting incidents is empty (its views are otherwise honest: a view that hides a
+    # revocation is caught by both modes alike, and would hide the cases this test is about).
+    monkeypatch.setattr(server_module, "_affecting", lambda store, index, size: {"affecting": (),
+                                                                                  "affecting_complete": True})
+    stats: dict[tuple[bool, str, bool], int] = {}
+    for n, line in enumerate(TARGETS):
+        for model in (line, None):
+            truth = _full_scan_of(server, tmp, f"ref{n}{model is None}", world.paths[line], model)
+            lookup = httpx.get(f"{server.url}/releases",
+                               params={"subject": client_module._default_root(world.paths[line])}).json()
+            dropped = {r["index"] for r in lookup.get("releases", []) if rng.random() < 0.5}
+            shutil.copytree(tmp / "a", tmp / f"d{n}{model is None}")
+            with RegistryClient("http://r.test", state_dir=tmp / f"d{n}{model is None}", full_scan_max=1,
+                                transport=_dropping(server, dropped)) as c:
+                delta = c.check(world.paths[line], model=model)
+            stats[_verdict(delta)] = stats.get(_verdict(delta), 0) + 1
+            assert delta.mode != "full"
+            if delta.verified:
+                assert delta.current == truth.current, (
+                    f"seed {seed}, {line}, --model {model}: verified delta says current={delta.current}, the full "
+                    f"scan says current={truth.current}", delta.reasons, truth.reasons, delta.notes)
+    print(f"seed {seed}: (current, mode, verified) -> count {stats}; refused draws {world.refused}")
+
+
+def _full_scan_of(server, tmp, name, path, model):
+    with _client(server, tmp, name, full_scan_max=BIG) as c:
+        return c.check(path, model=model)
