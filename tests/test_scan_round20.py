@@ -332,8 +332,8 @@ def test_hidden_files_not_on_the_skip_list_are_read(tmp_path: Path) -> None:
 
 
 def _benign_repo(model: Path) -> None:
-    from safetensors.numpy import save_file
     import numpy as np
+    from safetensors.numpy import save_file
 
     model.mkdir(parents=True)
     for i in (1, 2):
