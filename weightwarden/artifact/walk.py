@@ -82,6 +82,7 @@ class DiscoveredFile:
 @dataclass(frozen=True, slots=True)
 class _Dir:
     path: str  # where to list it (the real path once a directory link was followed)
+    real: str  # its real path (joined, not resolved, below a known real folder: one lstat chain per link only)
     prefix: str  # display prefix ("" or "a/b/")
     chain: frozenset[str]  # real paths of the folders on the display path, for loops
     link_depth: int
@@ -134,10 +135,10 @@ class Walker:
 
     # -- results -------------------------------------------------------------------------------------------------------
 
-    def _add(self, path: str, display: str) -> None:
+    def _add(self, path: str, display: str, real: str | None = None) -> None:
         # Same bytes under the same file name read the same way (readers route by the base name only), so a
         # file reached twice that way (a directory alias of a walked folder) is read once.
-        real = os.path.realpath(path)
+        real = os.path.realpath(path) if real is None else real
         key = (real, display.rsplit("/", 1)[-1])
         if key in self.keys:
             return
@@ -164,7 +165,7 @@ class Walker:
     # -- the walk ------------------------------------------------------------------------------------------------------
 
     def _walk(self) -> None:
-        stack = [_Dir(self.root, "", frozenset({self.real_root}), 0, os.path.abspath(self.root))]
+        stack = [_Dir(self.root, self.real_root, "", frozenset({self.real_root}), 0, os.path.abspath(self.root))]
         while stack:
             folder = stack.pop()
             try:
@@ -182,15 +183,15 @@ class Walker:
                     if sub is not None:
                         subfolders.append(sub)
                 elif child.is_dir(follow_symlinks=False):
+                    real = os.path.join(folder.real, child.name)
                     if child.name in IGNORED_DIRS:
-                        self.skipped_dirs.append((os.path.realpath(child.path), rel))
+                        self.skipped_dirs.append((real, rel))
                     else:
-                        real = os.path.realpath(child.path)
-                        subfolders.append(_Dir(child.path, rel + "/", folder.chain | {real}, folder.link_depth,
+                        subfolders.append(_Dir(child.path, real, rel + "/", folder.chain | {real}, folder.link_depth,
                                                folder.lex_root))
                 elif child.is_file(follow_symlinks=False):
                     if child.name not in IGNORED_FILES:
-                        self._add(child.path, rel)
+                        self._add(child.path, rel, os.path.join(folder.real, child.name))
                     elif not self._is_what_its_name_says(child.path, child.name):
                         self._note("fs.skipped_name_content", rel,
                                    f"a file under the skipped name {child.name!r} whose content is not what that name "
@@ -241,7 +242,7 @@ class Walker:
             return None
         if not stat.S_ISDIR(st.st_mode):
             return None  # a device or pipe behind a link: never opened (the link itself was reported)
-        if real in folder.chain or _inside(os.path.realpath(folder.path), real):
+        if real in folder.chain or _inside(folder.real, real):
             self._note("fs.symlink_loop", rel, "symbolic link to a folder on its own path (a loop): that folder is "
                        "walked once, under its first name", os.readlink(path))
             return None
@@ -253,7 +254,7 @@ class Walker:
         self.link_dirs += 1
         if into is not None:
             self._into_skipped(rel, _rel(real, self.real_root), into, "symbolic link to a folder")
-        return _Dir(real, rel + "/", folder.chain | {real}, folder.link_depth + 1, self.real_root)
+        return _Dir(real, real, rel + "/", folder.chain | {real}, folder.link_depth + 1, self.real_root)
 
     def record_link(self, path: str, rel: str, lex_root: str) -> str | None:
         """Report where a link points; escaping the folder is an anomaly. Returns the real target (a file or a
