@@ -320,6 +320,12 @@ def test_skipped_name_holding_a_pickle_is_read(tmp_path: Path, name: str) -> Non
     assert _pickle_load_fires(tmp_path / name, tmp_path / "run")
 
 
+def test_gitattributes_holding_a_printable_protocol0_pickle_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".gitattributes").write_bytes(b"cposix\nsystem\n(S'touch canary'\ntR.")
+    assert _pickle_load_fires(tmp_path / ".gitattributes", tmp_path / "run")
+    assert {PKL} <= _rules(tmp_path)
+
+
 def test_hidden_files_not_on_the_skip_list_are_read(tmp_path: Path) -> None:
     (tmp_path / ".cache").mkdir()
     (tmp_path / ".cache" / "x.dat").write_bytes(PAYLOAD)

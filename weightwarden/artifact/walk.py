@@ -144,7 +144,7 @@ class Walker:
             return
         if len(self.found) >= self.limits.max_files:
             self.artifact.anomalies.append(Anomaly(
-                "limits.too_many_files", self.root, f"more than {self.limits.max_files} files; the rest were not read"))
+                "limits.too_many_files", self.artifact.root, f"more than {self.limits.max_files} files; the rest were not read"))
             raise _Full
         self.keys.add(key)
         self.real_files.add(real)
@@ -208,9 +208,16 @@ class Walker:
                 head = f.read(4096)
         except OSError:
             return False
+        if not head:
+            return True  # nothing a loader could run
         if name == ".DS_Store":
             return head.startswith(_DS_STORE_MAGIC)
-        # .gitattributes: git reads it as text lines; bytes no text holds mean something else was put there.
+        # .gitattributes: git reads it as text lines; bytes no text holds mean something else was put there, and so
+        # does text that is a pickle program importing code (protocol 0 is printable ASCII).
+        from weightwarden.artifact.sniff import probe_pickle
+
+        if probe_pickle(head).meaningful:
+            return False
         try:  # incremental: a character cut by the 4 KiB head is not an error
             text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         except UnicodeDecodeError:
