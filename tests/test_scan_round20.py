@@ -132,12 +132,15 @@ def _bert_folder(folder: Path, shard: str, index_name: str = "pytorch_model.bin.
     return folder
 
 
-@pytest.mark.parametrize("shard", [".git/pytorch_model-00001-of-00001.bin", ".DS_Store"], ids=["a3_git", "a4_ds_store"])
-def test_a3_a4_index_into_skipped_with_from_pretrained(tmp_path: Path, shard: str) -> None:
-    folder = _bert_folder(tmp_path / "model", shard)
+@pytest.mark.parametrize(("shard", "variant"), [(".git/pytorch_model-00001-of-00001.bin", ""), (".DS_Store", ""),
+                                               ("__pycache__/w.bin", "fp16")], ids=["a3_git", "a4_ds_store", "variant"])
+def test_a3_a4_index_into_skipped_with_from_pretrained(tmp_path: Path, shard: str, variant: str) -> None:
+    index = f"pytorch_model.bin.index.{variant}.json" if variant else "pytorch_model.bin.index.json"
+    folder = _bert_folder(tmp_path / "model", shard, index)
     code = ("import sys\nfrom transformers import BertModel\ntry:\n"
-            "    BertModel.from_pretrained(sys.argv[1], weights_only=False)\nexcept Exception:\n    pass")
-    assert _fires(code, str(folder), cwd=tmp_path / "run")
+            "    BertModel.from_pretrained(sys.argv[1], weights_only=False, variant=sys.argv[2] or None)\n"
+            "except Exception:\n    pass")
+    assert _fires(code, str(folder), variant, cwd=tmp_path / "run")
     assert {PKL, SKIP_REF} <= _rules(folder)
     assert _strict_rc(folder) != 0
 
@@ -180,6 +183,7 @@ def test_index_into_skipped_shapes(tmp_path: Path, shape: str) -> None:
     "model.safetensors.index.json", "adapter_model.safetensors.index.json", "adapter_model.bin.index.json",
     "diffusion_pytorch_model.bin.index.json", "diffusion_pytorch_model.safetensors.index.json",
     "tf_model.h5.index.json", "flax_model.msgpack.index.json", "Pytorch_Model.Bin.Index.JSON",
+    "model.safetensors.index.fp16.json", "diffusion_pytorch_model.safetensors.index.fp16.json",
 ])
 def test_every_index_name_is_followed(tmp_path: Path, index_name: str) -> None:
     model = tmp_path / "model"

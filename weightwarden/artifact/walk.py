@@ -11,7 +11,7 @@ showed two ways to name them: a directory link inside the folder (``weights -> .
 * a link inside the folder is followed under its own name: a file link is read, a directory link's tree is
   walked (bounded: a loop, the nesting depth and the number of directory links walked are limits that,
   when hit, are findings, never a silent stop);
-* every ``*.index.json`` that is read names shards (``weight_map`` values); each one is resolved the way
+* every ``*.index.json`` (or ``*.index.<variant>.json``) that is read names shards (``weight_map`` values); each one is resolved the way
   ``os.path.join(folder, value)`` resolves it (also with ``\\`` as a separator and percent-decoded, the forms
   other loaders and the hub use), and read under that name. Values that leave the folder are findings;
 * a reference (link or index) into a skipped folder or name is read *and* is itself a high finding;
@@ -39,6 +39,7 @@ from __future__ import annotations
 import codecs
 import json
 import os
+import re
 import stat
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -65,7 +66,9 @@ MAX_SKIPPED_LISTING = 200_000
 # read under the link's name like any link, and the link into .git is the layout, not a disguise.
 _ANNEX = (".git", "annex", "objects")
 _OBJECT_STORES = frozenset({_ANNEX, (".git", "lfs", "objects")})
-INDEX_SUFFIX = ".index.json"
+# Shard index names: "<weights>.index.json", and with a variant "<weights>.index.<variant>.json" (transformers'
+# and diffusers' _add_variant put the variant before the extension: model.safetensors.index.fp16.json).
+INDEX_NAME = re.compile(r"\.index(?:\.[^/]*)?\.json$", re.IGNORECASE)
 # The Finder's .DS_Store starts with this (a "Bud1" buddy-allocator file); anything else under that name is not one.
 _DS_STORE_MAGIC = b"\x00\x00\x00\x01Bud1"
 
@@ -300,7 +303,7 @@ class Walker:
         while position < len(self.found):  # grows as indexes name more files (an index may name an index)
             item = self.found[position]
             position += 1
-            if not item.display.lower().endswith(INDEX_SUFFIX) or item.path in done:
+            if not INDEX_NAME.search(item.display) or item.path in done:
                 continue
             done.add(item.path)
             self._index(item)
