@@ -86,11 +86,22 @@ def test_a_link_into_a_skipped_folder_is_read_under_its_name(tmp_path):
 
 
 def test_ignored_folders_are_skipped(tmp_path):
+    (tmp_path / ".git" / "objects" / "ab").mkdir(parents=True)
+    (tmp_path / ".git" / "objects" / "ab" / "cdef01").write_bytes(pickle.dumps(1))
+    (tmp_path / "w.pkl").write_bytes(pickle.dumps(1))
+    artifact = open_artifact(str(tmp_path))
+    assert [e.path for e in artifact.entries] == ["w.pkl"]
+    assert artifact.anomalies == []
+
+
+def test_model_named_files_in_ignored_folders_are_read_and_noticed(tmp_path):
+    """Round 20: the skip is narrowed: a file named like a model file in .git is read (a loader given the name reads it)."""
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "objects.pkl").write_bytes(pickle.dumps(1))
     (tmp_path / "w.pkl").write_bytes(pickle.dumps(1))
     artifact = open_artifact(str(tmp_path))
-    assert [e.path for e in artifact.entries] == ["w.pkl"]
+    assert [e.path for e in artifact.entries] == ["w.pkl", ".git/objects.pkl"]
+    assert [(a.code, a.location) for a in artifact.anomalies] == [("fs.skipped_model_file", ".git/objects.pkl")]
 
 
 def test_missing_path_is_a_named_error(tmp_path):

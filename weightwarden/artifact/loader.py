@@ -1,8 +1,9 @@
 """Read a file or folder into an :class:`Artifact`: discovery, sniffing and dispatch to the readers.
 
-Discovery walks a folder without following symbolic links (a link is reported, and one that is absolute or
-resolves outside the model folder is an anomaly), skips version-control and cache folders, and reads every
-other regular file through the reader its *content* calls for. A reader that raises never takes the scan
+Discovery (:mod:`.walk`) lists every file a loader can reach from the folder under the name it uses: the
+folder's files (version-control and cache folders skipped), the targets of links inside it (a directory link's
+tree too; a link that is absolute or resolves outside the folder is an anomaly and not followed) and the shards
+that index files name, even in a skipped folder. Each is read through the reader its *content* calls for. A reader that raises never takes the scan
 down: the exception becomes a per-file error naming the file and the reason.
 """
 
@@ -12,30 +13,16 @@ import dataclasses
 import importlib
 import os
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, Artifact, FileEntry, Format
-from weightwarden.artifact.paths import hub_cache_repo, link_boundary, resolve_entry
 from weightwarden.artifact.readers import READER_MODULES
 from weightwarden.artifact.sniff import sniff
 from weightwarden.artifact.source import SizeLimitExceeded, Source
-from weightwarden.core.errors import InputError
+from weightwarden.artifact.walk import IGNORED_DIRS as IGNORED_DIRS  # re-exported: the audit reads them
+from weightwarden.artifact.walk import IGNORED_FILES as IGNORED_FILES
+from weightwarden.artifact.walk import DiscoveredFile, Walker
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
-
-# Folders no model loader reads; skipping them keeps a cloned repository's history out of the scan.
-IGNORED_DIRS = frozenset({".git", ".hg", ".svn", "__pycache__", ".ipynb_checkpoints", ".DS_Store"})
-IGNORED_FILES = frozenset({".gitattributes", ".DS_Store"})
-
-
-@dataclass(frozen=True, slots=True)
-class DiscoveredFile:
-    """A regular file found under the scanned root; ``display`` is relative to it."""
-
-    path: str
-    display: str
-    root_dir: str
 
 
 def open_artifact(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS) -> Artifact:
@@ -63,104 +50,15 @@ def discover(artifact: Artifact, limits: Limits = DEFAULT_LIMITS) -> list[Discov
     if not stat.S_ISDIR(st.st_mode):
         artifact.errors.append((root, "not a regular file or folder"))
         return []
-    found: list[DiscoveredFile] = []
-    for item in _walk(artifact, os.path.abspath(root), _hf_cache_blobs(os.path.abspath(root))):
-        found.append(item)
-        if len(found) >= limits.max_files:
-            artifact.anomalies.append(
-                Anomaly("limits.too_many_files", root, f"more than {limits.max_files} files; the rest were not read")
-            )
-            break
-    return found
-
-
-def _hf_cache_blobs(root: str) -> str | None:
-    """The real hub-cache repository folder when ``root`` lies in a snapshot of one, else None.
-
-    The hub cache stores each file once under ``models--org--name/blobs/<hash>`` and lays out every revision
-    as ``snapshots/<rev>/<file>`` links into it. Those links are how the cache is meant to be read, so a
-    link that stays inside its own repository is read as the file it stands for (:mod:`.paths`).
-    """
-    repo = hub_cache_repo(root)
-    return None if repo is None else link_boundary(root)
-
-
-def _walk(artifact: Artifact, root: str, hf_blobs: str | None = None) -> Iterator[DiscoveredFile]:
-    stack = [root]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                children = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            artifact.errors.append((_rel(folder, root), f"cannot list folder: {exc.strerror or exc}"))
-            continue
-        subfolders = []
-        for child in children:
-            rel = _rel(child.path, root)
-            if child.is_symlink():
-                blob = _hf_blob_target(child.path, hf_blobs)
-                if blob is not None:
-                    yield DiscoveredFile(blob, rel, root)
-                else:
-                    inside = _record_link(artifact, child.path, rel, root)
-                    if inside is not None:
-                        # A loader opens the link's name and reads its target: scan the target under that
-                        # name, wherever it lies in the folder (even in a folder the walk skips, like
-                        # __pycache__ or .git, or under a skipped name).
-                        yield DiscoveredFile(inside, rel, root)
-            elif child.is_dir(follow_symlinks=False):
-                if child.name not in IGNORED_DIRS:
-                    subfolders.append(child.path)
-            elif child.is_file(follow_symlinks=False):
-                if child.name not in IGNORED_FILES:
-                    yield DiscoveredFile(child.path, rel, root)
-            else:
-                artifact.anomalies.append(
-                    Anomaly("fs.special_file", rel, "not a regular file (device, socket or pipe); not read")
-                )
-        stack.extend(reversed(subfolders))
-
-
-def _hf_blob_target(link: str, hf_repo: str | None) -> str | None:
-    """The file a hub-cache link stands for, when it is a regular file inside that cache repository."""
-    if hf_repo is None:
-        return None
-    try:
-        resolved = resolve_entry(link, link, hf_repo)
-    except InputError:  # leaves the repository, broken, or not a file: reported as a link by the caller
-        return None
-    return resolved.path if resolved.is_file else None
+    # Everything a loader can reach from the folder, under the names it uses (links, shard indexes): walk.py.
+    return Walker(artifact, os.path.abspath(root), limits).run()
 
 
 def _record_link(artifact: Artifact, path: str, rel: str, root: str) -> str | None:
-    """Report where a link points; escaping the folder is an anomaly. Returns the regular file inside the
-    folder it resolves to (through every hop), which the caller scans under the link's name, else None."""
-    try:
-        target = os.readlink(path)
-    except OSError as exc:
-        artifact.errors.append((rel, f"cannot read link: {exc.strerror or exc}"))
-        return None
-    if os.path.isabs(target):
-        artifact.anomalies.append(Anomaly("fs.symlink_absolute", rel, "symbolic link with an absolute target", target))
-        return None
-    resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
-    if (os.path.commonpath([resolved, os.path.abspath(root)]) != os.path.abspath(root)
-            or os.path.commonpath([real, real_root]) != real_root):
-        artifact.anomalies.append(
-            Anomaly("fs.symlink_escape", rel, "symbolic link resolves outside the model folder", target)
-        )
-        return None
-    artifact.anomalies.append(Anomaly("fs.symlink", rel, "symbolic link inside the model folder (its target is "
-                                      "scanned under this name)", target))
-    return real if os.path.isfile(real) else None
-
-
-def _rel(path: str, root: str) -> str:
-    rel = os.path.relpath(path, root)
-    return rel.replace(os.sep, "/")
+    """Report where a link named as the root points (a link given on the command line is followed by the
+    engine); the same policy as links inside a folder."""
+    walker = Walker(artifact, root, DEFAULT_LIMITS)
+    return walker.record_link(path, rel, os.path.abspath(root))
 
 
 def read_file(found: DiscoveredFile, limits: Limits = DEFAULT_LIMITS) -> FileEntry:

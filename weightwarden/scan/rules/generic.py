@@ -28,6 +28,7 @@ LIMIT = ScanRule(
     (CWE_RESOURCE, CWE_INPUT_VALIDATION),
     anomaly_codes=(
         "limits.too_many_files",
+        "limits.link_walk",
         "limits.decompression",
         "limits.text_too_large",
         "limits.header_too_large",
