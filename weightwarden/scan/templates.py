@@ -772,6 +772,27 @@ class _Walker:
         be the LoopContext, the binding or the render argument), and inside a {% block %} it is the render
         argument: those reads are in ``loop_both`` and modelled as every one of them."""
         nodes = _NODES
+        loop_names = [x for x in self._of(nodes.Name) if x.name == "loop"]
+        parents = self.parents
+        if loop_names and (
+            # Each node has one parent (so the walk up from a read meets exactly the nodes the walk down from
+            # a loop's body met), and no loop(...) call (the walk down also fixes loop_calls' order, which
+            # the channels keep): else the walk down, as it was.
+            len(parents) != len(all_nodes) - 1 or
+            any(isinstance(parents.get(id(x)), nodes.Call) and parents[id(x)].node is x for x in loop_names)
+        ):
+            self._loop_walk_down(kids)
+        elif loop_names:
+            self._loop_walk_up(loop_names)
+        self._escaped_loop_macros(all_nodes, kids)
+        self._escaped_frame_macros(all_nodes, kids)
+        # A loop read is never "surely bound" by a binding of the name ``loop``: what it is was decided here.
+        self.surely -= {i for i in self.loop_of}
+
+    def _loop_walk_down(self, kids: dict[int, list[Any]]) -> None:
+        """_loop_scopes by walking every loop's body: each read is claimed by every loop whose body holds it,
+        in pre-order, so the innermost claim stays."""
+        nodes = _NODES
         for loop_node in self._of(nodes.For):  # pre-order: an inner loop's body overrides the outer loop's claim
             # The loop's iterable, test and else are the enclosing scope's: only the body is searched.
             pending = [(x, False) for x in loop_node.body]
@@ -796,10 +817,39 @@ class _Walker:
                 for read in body:
                     if id(read) in self.loop_of and self.loop_of[id(read)] is loop_node:
                         self.loop_both[id(read)] = True
-        self._escaped_loop_macros(all_nodes, kids)
-        self._escaped_frame_macros(all_nodes, kids)
-        # A loop read is never "surely bound" by a binding of the name ``loop``: what it is was decided here.
-        self.surely -= {i for i in self.loop_of}
+
+    def _loop_walk_up(self, loop_names: list[Any]) -> None:
+        """_loop_scopes from the reads up (the same claims as _loop_walk_down, which walked each loop's whole
+        body and its nested loops' bodies again): a read is the innermost loop's whose BODY holds it (not its
+        iterable, test or else), in a block when a {% block %} lies between (itself included), and also
+        ``loop_both`` when that loop's body binds ``loop`` anywhere (what the last, innermost claim leaves)."""
+        nodes = _NODES
+        parents = self.parents
+        body_ids = {id(stmt) for loop_node in self._of(nodes.For) for stmt in loop_node.body}
+        binding: set[int] = set()  # ids of the loops whose body binds ``loop`` somewhere inside
+        binders = [x for x in loop_names if _binds_loop(x)]
+        binders += [x for x in self._of(nodes.Import | nodes.FromImport) if _binds_loop(x)]
+        for binder in binders:
+            child, up = binder, parents.get(id(binder))
+            while up is not None:
+                if id(child) in body_ids and isinstance(up, nodes.For):
+                    binding.add(id(up))
+                child, up = up, parents.get(id(up))
+        for name in loop_names:
+            up = parents.get(id(name))
+            reads = [name] if name.ctx == "load" else []
+            if isinstance(up, nodes.Getattr) and up.node is name:
+                reads.append(up)
+            for read in reads:
+                in_block = isinstance(read, nodes.Block)
+                child, up = read, parents.get(id(read))
+                while up is not None:
+                    if id(child) in body_ids and isinstance(up, nodes.For):
+                        self.loop_of[id(read)] = up
+                        self.loop_both[id(read)] = in_block or id(up) in binding
+                        break
+                    in_block = in_block or isinstance(up, nodes.Block)
+                    child, up = up, parents.get(id(up))
 
     def _escaped_loop_macros(self, all_nodes: list[Any], kids: dict[int, list[Any]]) -> None:
         """Red team round 18 (class B): Jinja compiles every for loop at one frame depth of a function to the same
@@ -3406,6 +3456,7 @@ def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
     append = out.append
     stack = [tree]
     pop = stack.pop
+    push = stack.extend
     missing = _MISSING
     while stack:
         node = pop()
@@ -3420,13 +3471,14 @@ def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
         for name in node.fields:
             item = getattr(node, name, missing)  # a field never set is skipped (as AttributeError was)
             if type(item) is list:
-                children.extend(child for child in item if isinstance(child, node_type))
+                children += [child for child in item if isinstance(child, node_type)]
             elif isinstance(item, node_type):
                 children.append(item)
             elif isinstance(item, list):  # a list subclass: as above
-                children.extend(child for child in item if isinstance(child, node_type))
+                children += [child for child in item if isinstance(child, node_type)]
         # Children pushed last-first, so they come off the stack in field order, items in list order.
-        stack.extend(reversed(children))
+        if children:
+            push(children[::-1])
         if kids is not None:
             kids[id(node)] = children
         if parents is not None:
