@@ -186,3 +186,18 @@ def test_analysis_equals_the_replaced_paths(sources: list[str], monkeypatch: pyt
         slow = [tpl._analyze(s) for s in subset]
     assert fast == slow
     assert sum(map(len, fast)) > 100
+
+
+def test_evidence_lines_split_once_equal_per_finding_split(sources: list[str]) -> None:
+    """A walker splits its source into lines once (on its first finding): every finding's evidence is still the
+    line ``_line`` gives from the source alone (round 19's 1,500 escaped macros on one line split it 1,500 times)."""
+    body = "".join(f"{{% set t{i} = x %}}{{% macro m{i}() %}}{{{{ t{i} }}}}{{% endmacro %}}"
+                   f"{{% set ns.a = ns.a + [m{i}] %}}" + ("\n" if i % 7 == 0 else "") for i in range(200))
+    many = ("{% set ns = namespace(a=[]) %}{% for x in messages %}" + body +
+            "{% endfor %}{% for f in ns.a %}{{ f() }}{% endfor %}\n{{ ''.__class__ }}")
+    checked = 0
+    for source in [many, *sources[::4]]:
+        for issue in tpl._analyze(source):
+            assert issue.evidence == tpl._line(source, issue.line)
+            checked += 1
+    assert checked > 250

@@ -211,8 +211,10 @@ def _environment() -> Any:
     return ImmutableSandboxedEnvironment(extensions=[loopcontrols, GenerationTag])
 
 
-def _line(source: str, line: int) -> str:
-    lines = source.splitlines()
+def _line(source: str, line: int, lines: list[str] | None = None) -> str:
+    """Line ``line`` of ``source`` as evidence; ``lines``: ``source.splitlines()`` when the caller has it already."""
+    if lines is None:
+        lines = source.splitlines()
     text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -619,6 +621,7 @@ class _Walker:
         self.source = source
         self.config_names = config_names
         self.issues: list[TemplateIssue] = []
+        self.lines: list[str] | None = None  # the source's lines, split on the first finding (evidence)
         self.stored: set[str] = set()
         self.consumed: set[int] = set()  # ids of argument nodes already judged by the node using them
         # Every value bound to a name anywhere in the template, flow-insensitively: name (or "ns.attr" for a
@@ -684,7 +687,9 @@ class _Walker:
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
-        self.issues.append(TemplateIssue(kind, line, message, _line(self.source, line)))
+        if self.lines is None:  # split once per template, not once per finding (1,500 findings on one line)
+            self.lines = self.source.splitlines()
+        self.issues.append(TemplateIssue(kind, line, message, _line(self.source, line, self.lines)))
 
     def run(self, tree: Any) -> None:
         nodes = _NODES
