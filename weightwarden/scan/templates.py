@@ -211,8 +211,10 @@ def _environment() -> Any:
     return ImmutableSandboxedEnvironment(extensions=[loopcontrols, GenerationTag])
 
 
-def _line(source: str, line: int) -> str:
-    lines = source.splitlines()
+def _line(source: str, line: int, lines: list[str] | None = None) -> str:
+    """Line ``line`` of ``source`` as evidence; ``lines``: ``source.splitlines()`` when the caller has it already."""
+    if lines is None:
+        lines = source.splitlines()
     text = lines[line - 1].strip() if 0 < line <= len(lines) else ""
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -619,6 +621,7 @@ class _Walker:
         self.source = source
         self.config_names = config_names
         self.issues: list[TemplateIssue] = []
+        self.lines: list[str] | None = None  # the source's lines, split on the first finding (evidence)
         self.stored: set[str] = set()
         self.consumed: set[int] = set()  # ids of argument nodes already judged by the node using them
         # Every value bound to a name anywhere in the template, flow-insensitively: name (or "ns.attr" for a
@@ -679,16 +682,24 @@ class _Walker:
         self.depths: dict[str, int] = {}  # round 15: changed depths per key (_closure)
         self.kids: dict[int, list[Any]] = {}  # id of a node -> its children (filled by run)
         self.parents: dict[int, Any] = {}  # id of a node -> its parent
+        self.all_nodes: list[Any] = []  # every node in pre-order (filled by run)
+        self.by_type: dict[type, list[Any]] = {}  # exact class -> its nodes in pre-order (filled by run)
 
     def add(self, kind: str, node: Any, message: str) -> None:
         line = getattr(node, "lineno", 0) or 0
-        self.issues.append(TemplateIssue(kind, line, message, _line(self.source, line)))
+        if self.lines is None:  # split once per template, not once per finding (1,500 findings on one line)
+            self.lines = self.source.splitlines()
+        self.issues.append(TemplateIssue(kind, line, message, _line(self.source, line, self.lines)))
 
     def run(self, tree: Any) -> None:
         nodes = _NODES
         kids: dict[int, list[Any]] = {}
-        all_nodes = _iter_nodes(tree, kids, self.parents)
+        by_type: dict[type, list[Any]] = {}
+        all_nodes = _iter_nodes(tree, kids, self.parents, by_type)
+        self.all_nodes = all_nodes
         self.kids = kids
+        self.by_type = by_type
+        of = self._of
         # First pass: every binding form is a binder ({% set %} of any target shape, block set, for, with,
         # macro and call-block parameters, namespace attributes), so a name carries all its values.
         macros: dict[str, list[Any]] = {}
@@ -696,10 +707,11 @@ class _Walker:
         loads: dict[str, int] = {}
         mutated: list[Any] = []  # what .append(), .update(), ... are called on
         self.surely = _surely_bound(tree, kids)
-        for modifier in all_nodes:  # {% autoescape %} (scoped or not)
-            if isinstance(modifier, nodes.EvalContextModifier):
-                self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
-        for node in all_nodes:
+        for modifier in of(nodes.EvalContextModifier):  # {% autoescape %} (scoped or not)
+            self.markup_blocks.update(id(x) for x in modifier.find_all(nodes.AssignBlock))
+        # Only the classes the loop acts on (the others bind no loop and are none of its cases), in pre-order.
+        for node in of(nodes.Name | nodes.Import | nodes.FromImport | nodes.Macro | nodes.Block | nodes.NSRef |
+                       nodes.Call):
             if _binds_loop(node):
                 # Round 17 (class A): a for body still reads its LoopContext whatever ``loop`` is bound to
                 # outside it; rebinding the name only serves to make loop.previtem look like a constant to a
@@ -743,8 +755,16 @@ class _Walker:
         for key, value, level in self.channels:
             self.bindings.setdefault(key, []).append((value, level))
         self._mutations(mutated, macros, calls, all_nodes)
+        # visit returns at once for a class with no check: those nodes are left out, the others keep their order.
+        checked = {cls for cls in by_type if _visit_kind_of(cls)}
+        visit = self.visit
         for node in all_nodes:
-            self.visit(node)
+            if type(node) in checked:
+                visit(node)
+
+    def _of(self, classes: Any) -> list[Any]:
+        """The template's nodes that are instances of ``classes``, in pre-order (see _of_class)."""
+        return _of_class(self.by_type, self.all_nodes, classes)
 
     def _loop_scopes(self, all_nodes: list[Any], kids: dict[int, list[Any]]) -> None:
         """Which {% for %}'s LoopContext each ``loop`` read in a loop body is (``loop_of``), decided by Jinja
@@ -757,9 +777,28 @@ class _Walker:
         be the LoopContext, the binding or the render argument), and inside a {% block %} it is the render
         argument: those reads are in ``loop_both`` and modelled as every one of them."""
         nodes = _NODES
-        for loop_node in all_nodes:  # pre-order: an inner loop's body overrides the outer loop's claim
-            if not isinstance(loop_node, nodes.For):
-                continue
+        loop_names = [x for x in self._of(nodes.Name) if x.name == "loop"]
+        parents = self.parents
+        if loop_names and (
+            # Each node has one parent (so the walk up from a read meets exactly the nodes the walk down from
+            # a loop's body met), and no loop(...) call (the walk down also fixes loop_calls' order, which
+            # the channels keep): else the walk down, as it was.
+            len(parents) != len(all_nodes) - 1 or
+            any(isinstance(parents.get(id(x)), nodes.Call) and parents[id(x)].node is x for x in loop_names)
+        ):
+            self._loop_walk_down(kids)
+        elif loop_names:
+            self._loop_walk_up(loop_names)
+        self._escaped_loop_macros(all_nodes, kids)
+        self._escaped_frame_macros(all_nodes, kids)
+        # A loop read is never "surely bound" by a binding of the name ``loop``: what it is was decided here.
+        self.surely -= {i for i in self.loop_of}
+
+    def _loop_walk_down(self, kids: dict[int, list[Any]]) -> None:
+        """_loop_scopes by walking every loop's body: each read is claimed by every loop whose body holds it,
+        in pre-order, so the innermost claim stays."""
+        nodes = _NODES
+        for loop_node in self._of(nodes.For):  # pre-order: an inner loop's body overrides the outer loop's claim
             # The loop's iterable, test and else are the enclosing scope's: only the body is searched.
             pending = [(x, False) for x in loop_node.body]
             body: list[Any] = []
@@ -783,10 +822,39 @@ class _Walker:
                 for read in body:
                     if id(read) in self.loop_of and self.loop_of[id(read)] is loop_node:
                         self.loop_both[id(read)] = True
-        self._escaped_loop_macros(all_nodes, kids)
-        self._escaped_frame_macros(all_nodes, kids)
-        # A loop read is never "surely bound" by a binding of the name ``loop``: what it is was decided here.
-        self.surely -= {i for i in self.loop_of}
+
+    def _loop_walk_up(self, loop_names: list[Any]) -> None:
+        """_loop_scopes from the reads up (the same claims as _loop_walk_down, which walked each loop's whole
+        body and its nested loops' bodies again): a read is the innermost loop's whose BODY holds it (not its
+        iterable, test or else), in a block when a {% block %} lies between (itself included), and also
+        ``loop_both`` when that loop's body binds ``loop`` anywhere (what the last, innermost claim leaves)."""
+        nodes = _NODES
+        parents = self.parents
+        body_ids = {id(stmt) for loop_node in self._of(nodes.For) for stmt in loop_node.body}
+        binding: set[int] = set()  # ids of the loops whose body binds ``loop`` somewhere inside
+        binders = [x for x in loop_names if _binds_loop(x)]
+        binders += [x for x in self._of(nodes.Import | nodes.FromImport) if _binds_loop(x)]
+        for binder in binders:
+            child, up = binder, parents.get(id(binder))
+            while up is not None:
+                if id(child) in body_ids and isinstance(up, nodes.For):
+                    binding.add(id(up))
+                child, up = up, parents.get(id(up))
+        for name in loop_names:
+            up = parents.get(id(name))
+            reads = [name] if name.ctx == "load" else []
+            if isinstance(up, nodes.Getattr) and up.node is name:
+                reads.append(up)
+            for read in reads:
+                in_block = isinstance(read, nodes.Block)
+                child, up = read, parents.get(id(read))
+                while up is not None:
+                    if id(child) in body_ids and isinstance(up, nodes.For):
+                        self.loop_of[id(read)] = up
+                        self.loop_both[id(read)] = in_block or id(up) in binding
+                        break
+                    in_block = in_block or isinstance(up, nodes.Block)
+                    child, up = up, parents.get(id(up))
 
     def _escaped_loop_macros(self, all_nodes: list[Any], kids: dict[int, list[Any]]) -> None:
         """Red team round 18 (class B): Jinja compiles every for loop at one frame depth of a function to the same
@@ -952,8 +1020,9 @@ class _Walker:
         nodes = _NODES
         names: set[str] = set()
         # Round 13: namespace attribute keys (pooled, ".a") reached by any attribute read, as the walk's labels do.
+        of = self._of
         self.flow_attrs = frozenset(
-            [*(f".{r.attr}" for r in all_nodes if isinstance(r, nodes.NSRef)), *(k for k in self.bindings if k[:1] == ".")]
+            [*(f".{r.attr}" for r in of(nodes.NSRef)), *(k for k in self.bindings if k[:1] == ".")]
         )
         # Round 15: Jinja's globals that build a new object per call, where the template does not rebind them.
         self.fresh_callees = _NEW_OBJECT_GLOBALS - set(self.bindings)
@@ -982,7 +1051,8 @@ class _Walker:
         def seed(key: str, mask: int) -> None:
             depth[key] = depth.get(key, 0) | mask
 
-        for node in all_nodes:
+        # Only filters, attribute and item reads can be one of the cases below (the check before them is pure).
+        for node in of(nodes.Filter | nodes.Getattr | nodes.Getitem):
             parent = parents.get(id(node))
             if isinstance(parent, nodes.Call) and parent.node is node or self._used_up(node, parent):
                 continue
@@ -1014,7 +1084,7 @@ class _Walker:
                 seed(key, 1 << min(level, _TOP_DEPTH))
             for key in loose:
                 seed(key, _ALL_DEPTHS)
-        for node in all_nodes:
+        for node in of(nodes.Name | nodes.CallBlock | nodes.Call):
             if isinstance(node, nodes.Name) and node.ctx == "load" and node.name in ("varargs", "kwargs") or \
                     isinstance(node, nodes.CallBlock) and node.args or \
                     isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and \
@@ -1024,7 +1094,7 @@ class _Walker:
         # A container handed to a call that is not a macro defined here (a host function, a method storing it
         # elsewhere: x.append(l), namespace(a=l)) may be changed there or reached through another name.
         escaped: list[Any] = []
-        for node in all_nodes:
+        for node in of(nodes.Call):
             if isinstance(node, nodes.Call) and not (isinstance(node.node, nodes.Name) and node.node.name in macros) \
                     and not (isinstance(node.node, nodes.Getattr) and node.node.attr in _KNOWN_METHODS) \
                     and not (isinstance(node.node, nodes.Name) and node.node.name in self.fresh_callees):
@@ -1047,12 +1117,11 @@ class _Walker:
                                                              node.attr in _NONE_STORING_METHODS)]
         if self.value_stores:
             self.value_calls = [(_call_args(node), node.node.node if isinstance(node.node, nodes.Getattr) else None)
-                                for node in all_nodes if isinstance(node, nodes.Call)]
+                                for node in of(nodes.Call)]
         seeded = any(depth.values())  # some container may be changed at all (wild alone changes nothing)
         if wild:
             # Every container may be the one changed, render data (messages[0].update(...)) included.
-            for key in [*self.bindings, *(node.name for node in all_nodes
-                                          if isinstance(node, nodes.Name) and node.ctx == "load")]:
+            for key in [*self.bindings, *(node.name for node in of(nodes.Name) if node.ctx == "load")]:
                 seed(key, _ALL_DEPTHS)
         for key in names:
             depth.setdefault(key, 0)
@@ -1168,9 +1237,11 @@ class _Walker:
                     else:  # unpacking: each target gets an element of the value
                         store(item, value, level + 1)
 
-        attrs = {f".{r.attr}" for r in all_nodes if isinstance(r, n.NSRef)}
+        attrs = {f".{r.attr}" for r in self._of(n.NSRef)}
         attrs.update(f".{kw.key}" for call in calls.get("namespace", ()) for kw in call.kwargs)
-        for node in all_nodes:
+        # The classes of the cases below, in pre-order (the channels' order is kept).
+        for node in self._of(n.Assign | n.AssignBlock | n.For | n.With | n.CallBlock | n.Import | n.FromImport |
+                             n.Call):
             if isinstance(node, n.Assign):
                 store(node.target, node.node, 0)
             elif isinstance(node, n.AssignBlock):
@@ -1697,6 +1768,17 @@ class _Walker:
         del self.log[start:]
 
     def _value(self, node: Any, level: int, depth: int, n: Any) -> frozenset[Any]:  # noqa: C901, PLR0911, PLR0912
+        # The commonest classes first, by exact class: none of the classes the chain below tests before their own
+        # branch is among their bases (tests/test_templates_speed5.py), so the chain would reach the same branch.
+        cls = type(node)
+        if cls is n.Getattr:
+            return self._getattr_value(node, level, depth, n)
+        if cls is n.Getitem:
+            return self._getitem_value(node, level, depth, n)
+        if cls is n.Filter:
+            return self._filter_value(node, level, depth, n)
+        if cls is n.Call:
+            return self._call_value(node, level, depth, n)
         v = self.value
         if isinstance(node, n.Const | n.TemplateData):
             raw = node.data if isinstance(node, n.TemplateData) else node.value
@@ -2048,9 +2130,7 @@ class _Walker:
     def visit(self, node: Any) -> None:
         # Dispatch on the node's class (resolved once per class with the same isinstance order as the
         # checks below had): most nodes of a template (Output, TemplateData, If, Compare, ...) need nothing.
-        kind = _VISIT_KIND.get(type(node))
-        if kind is None:
-            kind = _VISIT_KIND[type(node)] = _visit_kind(type(node))
+        kind = _visit_kind_of(type(node))
         if not kind or id(node) in self.consumed:
             return
         nodes = _NODES
@@ -3377,40 +3457,66 @@ def _string_method(base: str, method: str, args: list[str], *, jinja_filter: boo
 
 
 def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
-                parents: dict[int, Any] | None = None) -> list[Any]:
+                parents: dict[int, Any] | None = None, by_type: dict[type, list[Any]] | None = None) -> list[Any]:
     """Every node of the tree in pre-order, iteratively (hostile templates can nest deeply).
 
     Same nodes, same order as walking ``Node.iter_child_nodes()``, which the walker's first-seen rules
     depend on; written out because its generator chain was a large part of the analysis time. ``kids`` and
     ``parents``, when given, are filled on the way (id of a node -> its children, as :func:`_children` gives
-    them; id of a node -> its parent), so the later passes need not list children again.
+    them; id of a node -> its parent), so the later passes need not list children again. ``by_type``, when
+    given, gets every node under its exact class, in pre-order (see :func:`_of_class`): the passes that act
+    on a few classes need not test every node.
     """
     node_type = _NODES.Node
     out: list[Any] = []
     append = out.append
     stack = [tree]
     pop = stack.pop
+    push = stack.extend
+    missing = _MISSING
     while stack:
         node = pop()
         append(node)
+        if by_type is not None:
+            bucket = by_type.get(type(node))
+            if bucket is None:
+                by_type[type(node)] = [node]
+            else:
+                bucket.append(node)
         children: list[Any] = []
         for name in node.fields:
-            try:
-                item = getattr(node, name)
-            except AttributeError:
-                continue
-            if isinstance(item, list):
-                children.extend(child for child in item if isinstance(child, node_type))
+            item = getattr(node, name, missing)  # a field never set is skipped (as AttributeError was)
+            if type(item) is list:
+                children += [child for child in item if isinstance(child, node_type)]
             elif isinstance(item, node_type):
                 children.append(item)
+            elif isinstance(item, list):  # a list subclass: as above
+                children += [child for child in item if isinstance(child, node_type)]
         # Children pushed last-first, so they come off the stack in field order, items in list order.
-        stack.extend(reversed(children))
+        if children:
+            push(children[::-1])
         if kids is not None:
             kids[id(node)] = children
         if parents is not None:
             for child in children:
                 parents[id(child)] = node
     return out
+
+
+_MISSING = object()
+
+
+def _of_class(by_type: dict[type, list[Any]], all_nodes: list[Any], classes: Any) -> list[Any]:
+    """The nodes that are instances of ``classes`` (a class or a union, subclasses included, as isinstance), in
+    pre-order: ``all_nodes`` filtered, from the per-class lists :func:`_iter_nodes` made. The result may be one
+    of those lists: read it, never change it."""
+    types = [t for t in by_type if issubclass(t, classes)]
+    if not types:
+        return []
+    if len(types) == 1:
+        return by_type[types[0]]
+    wanted = set(types)
+    return [node for node in all_nodes if type(node) in wanted]
 
 
 class _LazyNodes:
@@ -3430,6 +3536,14 @@ _NODES: Any = _LazyNodes()
 
 # Which branch of _Walker.visit a node class takes ("" for none), filled per class on first sight.
 _VISIT_KIND: dict[type, str] = {}
+
+
+def _visit_kind_of(cls: type) -> str:
+    """_visit_kind of ``cls``, worked out once per class."""
+    kind = _VISIT_KIND.get(cls)
+    if kind is None:
+        kind = _VISIT_KIND[cls] = _visit_kind(cls)
+    return kind
 
 
 def _visit_kind(cls: type) -> str:
