@@ -347,9 +347,11 @@ def require_export(data: dict[str, Any], expected: dict[str, Any], where: str) -
     objects = data["objects"]  # a list of objects with known types: _precheck ran
     wanted = {o["id"]: o for o in expected["objects"]}
     ids = [o.get("id") for o in objects]
+    present: set[str] = set()
     for i, ident in enumerate(ids):
-        if not isinstance(ident, str) or ids.index(ident) != i:
+        if not isinstance(ident, str) or ident in present:
             raise IndicatorFormatError(f"{where}: objects[{i}]: missing or repeated id")
+        present.add(ident)
     # Objects the export does not write: indicators first (the grouping's id follows from the digests it lists,
     # so an unlisted indicator would otherwise be reported as a foreign grouping).
     foreign = [i for i, ident in enumerate(ids) if ident not in wanted]
@@ -363,7 +365,7 @@ def require_export(data: dict[str, Any], expected: dict[str, Any], where: str) -
                             "digests)"}.get(kind, "")
         raise IndicatorFormatError(f"{where}: objects[{i}] ({kind} {ids[i][:80]}): not part of weightwarden's export "
                                    f"of the set this bundle describes{hint}")
-    missing = [ident for ident in wanted if ident not in set(ids)]
+    missing = [ident for ident in wanted if ident not in present]
     if missing:
         raise IndicatorFormatError(f"{where}: {missing[0]} is missing (weightwarden's export of this set writes it)")
     for i, o in enumerate(objects):
