@@ -323,7 +323,10 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
     models.sort(key=lambda m: (m["kind"], m["digest"]))
     # Red team round 14 (class 2): stix2 fills in a missing 'created' with the time of parsing, which became the
     # set's creation time; the time is read from the bundle as given, and must be there.
-    raw_group = next(o for o in data["objects"] if isinstance(o, dict) and o.get("id") == group["id"])
+    # (stix2 also fills in a missing id: a grouping whose id is not in the bundle as given is refused here.)
+    raw_group = next((o for o in data["objects"] if isinstance(o, dict) and o.get("id") == group["id"]), {})
+    if not isinstance(raw_group.get("id"), str):
+        raise IndicatorFormatError(f"{where}: the grouping has no id of its own (weightwarden writes one)")
     if not isinstance(raw_group.get("created"), str):
         raise IndicatorFormatError(f"{where}: {group['id']}: 'created' is missing or not a string (weightwarden "
                                    "writes the set's creation time)")
