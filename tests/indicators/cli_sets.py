@@ -33,3 +33,18 @@ def derive_folder_set(tmp_path: Path, texts: dict[str, str]) -> dict[str, Path]:
         result = run_cli("indicators", *args)
         assert result.exit_code == 0, result.output
     return {"key": key, "base": base, "dir": tmp_path}
+
+
+def write_set_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a hand-made native set as weightwarden itself would write it (ids, ``contains``), since red team round
+    14 readers accept only that form; a set the loader refuses is written as given, so the refusal under test
+    still comes from the loader's own check."""
+    import contextlib
+    import json
+
+    from weightwarden.indicators.errors import IndicatorFormatError
+    from weightwarden.indicators.records import IndicatorSet
+
+    with contextlib.suppress(IndicatorFormatError):
+        data = IndicatorSet.from_json(data, str(path)).to_json()
+    path.write_text(json.dumps(data))

@@ -64,12 +64,12 @@ def test_update_output_and_publish_carry_no_unknown_keys(sketcher, tmp_path: Pat
     CliRunner().invoke(main, ["incident", "update", str(inc), "--state", "confirmed", "--registry",
                               "http://127.0.0.1:9", "--key", str(key_file), "--state-dir", str(tmp_path / "state"),
                               "-o", str(out)])
-    assert sent and "SECRET RAW PROMPT" not in sent[0] and "exact" in sent[0]
+    # Round 4 dropped the unknown keys and sent the rest; since round 14 such an attachment is refused outright
+    # (only the form weightwarden writes is accepted), so nothing is sent or written.
+    assert not sent
     result = CliRunner().invoke(main, ["incident", "update", str(inc), "--state", "confirmed", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    text = out.read_text()
-    assert "SECRET RAW PROMPT" not in text and "text_copy" not in text and "notes" not in text
-    assert len(json.loads(text)["database_specific"]["indicators"][0]["prompts"]) == 12
+    assert result.exit_code != 0 and "not written by weightwarden" in result.output, result.output
+    assert "SECRET RAW PROMPT" not in result.output and not out.exists()
 
 
 @pytest.mark.parametrize("fmt", ["osv", "csaf", "openvex"])
@@ -77,8 +77,8 @@ def test_export_carries_no_unknown_keys(sketcher, tmp_path: Path, fmt: str):
     inc = _incident_with_extra_keys(tmp_path, sketcher)
     out = tmp_path / f"out.{fmt}.json"
     result = CliRunner().invoke(main, ["incident", "export", str(inc), "--format", fmt, "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    assert "SECRET RAW PROMPT" not in out.read_text()
+    assert result.exit_code != 0 and "not written by weightwarden" in result.output, result.output  # round 14
+    assert "SECRET RAW PROMPT" not in result.output and not out.exists()
 
 
 # ------------------------------------------------------------------- G2/G3: allow-listed fields, stix2 errors
@@ -136,7 +136,7 @@ def test_the_producer_is_a_local_reference(sketcher, tmp_path: Path):
     assert loaded.without_private().producer is None
     assert loaded.without_private(keep_refs=True).producer == _SECRET
     path = tmp_path / "set.json"
-    path.write_text(json.dumps(data))
+    path.write_text(json.dumps(loaded.to_json()))  # round 14: a file is read only in its written form
     for fmt in ("stix", "json"):
         out = tmp_path / f"out.{fmt}"
         result = CliRunner().invoke(main, ["indicators", "export", str(path), "--format", fmt, "-o", str(out)])

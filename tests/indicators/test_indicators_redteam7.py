@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.indicators.cli_sets import PLAIN_AND_WRAPPED, derive_folder_set
+from tests.indicators.cli_sets import PLAIN_AND_WRAPPED, derive_folder_set, write_set_json
 from tests.indicators.cli_sets import run_cli as _run
 from tests.indicators.test_indicators_redteam5 import _direct_reads
 from tests.indicators.test_indicators_redteam6 import _direct_creates
@@ -195,7 +195,7 @@ def test_selection_order_reveals_only_a_histogram(derived):
     # what any writer can still do: the same choices in canonical order (a histogram of the letters)
     data["prompts"].sort(key=lambda p: (p["atlas"], p["decoded"], p["category"] is not None,
                                         p["category"] or "", p["exact"]))
-    crafted.write_text(json.dumps(data))
+    write_set_json(crafted, data)
     for args in _readers(d, crafted)[:2]:
         result = _run(*args)
         assert result.exit_code == 0, result.output
@@ -390,7 +390,7 @@ def test_high_bit_chosen_per_byte_is_judged_per_set(derived):
     for count, refused in ((1, False), (4, True)):
         data["models"] = sorted(({"kind": "fingerprint", "digest": t.hex()} for t in texts[:count]),
                                 key=lambda m: m["digest"])
-        bad.write_text(json.dumps(data))
+        write_set_json(bad, data)
         assert masked_text_limit(len(data["prompts"]) + count) <= 4
         if refused:
             with pytest.raises(IndicatorFormatError, match="printable text after masking the high bit"):

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.indicators.cli_sets import write_set_json
 from tests.indicators.test_indicators_redteam7 import _readers, _run, derived  # noqa: F401 (fixture)
 from weightwarden.indicators.errors import IndicatorFormatError
 
@@ -119,7 +120,7 @@ def test_text_plus_one_nul_digests_are_refused_per_set(derived, nul_at, filler, 
         else:
             data["models"] = sorted(({"kind": "fingerprint", "digest": t} for t in texts[:count]),
                                     key=lambda m: m["digest"])
-        bad.write_text(json.dumps(data))
+        write_set_json(bad, data)
         if count == 4:
             with pytest.raises(IndicatorFormatError, match="printable run.*readable text"):
                 load_set(bad)

@@ -70,7 +70,7 @@ def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[An
     What is attached is the loader's canonical form of the set, not the file's bytes."""
     from weightwarden.core.errors import InputError
     from weightwarden.indicators.errors import IndicatorError
-    from weightwarden.indicators.records import IndicatorSet
+    from weightwarden.indicators.records import canonical_set
 
     sets = data if isinstance(data, list) else [data]
     if not sets:
@@ -80,7 +80,9 @@ def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[An
     for i, item in enumerate(sets):
         name = f"{where}[{i}]" if isinstance(data, list) else where
         try:
-            loaded = IndicatorSet.from_json(item, name)
+            # Red team round 14: only the form weightwarden writes is attached (a key it does not write, or a
+            # value it would write otherwise, was dropped or normalised without a word; now it is refused).
+            loaded = canonical_set(item, name)
         except IndicatorError as exc:
             raise InputError(f"{exc.reason} (attach sets made by `weightwarden indicators derive/export`)") from None
         notice = loaded.contains()

@@ -451,13 +451,66 @@ def parse_json_bounded(raw: bytes, p: str | os.PathLike[str], what: str) -> Any:
 
 
 def load_set(path: str | os.PathLike[str]) -> IndicatorSet:
-    """Read an indicator set file: native JSON or a STIX 2.1 bundle made by :mod:`.stix`."""
+    """Read an indicator set file: native JSON or a STIX 2.1 bundle made by :mod:`.stix`. Either must be exactly
+    what weightwarden writes for the set it describes (:func:`canonical_set`, ``stix.from_stix``)."""
     data = read_json_bounded(path, "indicator set")
     if isinstance(data, dict) and data.get("type") == "bundle":
         from weightwarden.indicators.stix import from_stix
 
         return from_stix(data, str(path))
-    return IndicatorSet.from_json(data, str(path))
+    return canonical_set(data, str(path))
+
+
+def canonical_set(data: Any, where: str) -> IndicatorSet:
+    """The native set ``data`` holds, if ``data`` is exactly what :meth:`IndicatorSet.to_json` writes for it.
+
+    Red team round 14: the loader judged only the keys it reads and dropped the rest, so a file (or a registry
+    incident's attachment) carried anything under an unknown key, a ``contains`` statement that lied, or a value
+    the loader normalised, and `import`/`match` reported success on it. Round 4 (G1) made weightwarden send only
+    its own re-serialised form; now a set is also *accepted* only if it is that form (the first difference is
+    named), so what a user vets with weightwarden is what other readers of the same file see."""
+    loaded = IndicatorSet.from_json(data, where)
+    require_written(data, loaded.to_json(), where)
+    return loaded
+
+
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "a boolean", type(None): "null"}
+
+
+def _shown(value: Any) -> str:
+    """A short description of a value weightwarden writes (never the found value: that may be attack text)."""
+    text = json.dumps(value, ensure_ascii=True, allow_nan=False)
+    return text if len(text) <= 48 else text[:45] + "..."
+
+
+def require_written(got: Any, want: Any, where: str) -> None:
+    """Refuse ``got`` (a parsed JSON value) unless it equals ``want`` (what weightwarden writes) exactly: the same
+    keys, the same list lengths and the same values of the same JSON types (``1`` is not ``1.0`` or ``true``). The
+    error names the first difference by its path; it shows what weightwarden writes, never the value found."""
+    stack: list[tuple[str, Any, Any]] = [("", got, want)]
+    while stack:
+        path, g, w = stack.pop()
+        at = f"{where}: {path}" if path else where
+        if type(g) is not type(w):
+            raise IndicatorFormatError(f"{at} is {_TYPE_NAMES.get(type(g), type(g).__name__)} where weightwarden "
+                                       f"writes {_TYPE_NAMES.get(type(w), type(w).__name__)} ({_shown(w)})")
+        if isinstance(w, dict):
+            extra = [k for k in g if k not in w]
+            if extra:
+                raise IndicatorFormatError(f"{at}: property {str(extra[0])[:60]!r} is not written by weightwarden "
+                                           "(refused: only what weightwarden writes for this set is accepted)")
+            missing = [k for k in w if k not in g]
+            if missing:
+                raise IndicatorFormatError(f"{at}: property {missing[0]!r} is missing (weightwarden writes "
+                                           f"{_shown(w[missing[0]])})")
+            stack.extend((f"{path}.{k}" if path else str(k), g[k], w[k]) for k in reversed(list(w)))
+        elif isinstance(w, list):
+            if len(g) != len(w):
+                raise IndicatorFormatError(f"{at} holds {len(g)} entries where weightwarden writes {len(w)}")
+            stack.extend((f"{path}[{i}]", g[i], w[i]) for i in reversed(range(len(w))))
+        elif g != w:
+            raise IndicatorFormatError(f"{at} differs from what weightwarden writes for this set ({_shown(w)})")
 
 
 def dump_set(indicators: IndicatorSet) -> str:

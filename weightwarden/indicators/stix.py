@@ -20,8 +20,11 @@ object :data:`EXTENSION_ID`, created by the ``identity`` "weightwarden", both in
 specification recommends over ad-hoc ``x_`` properties. Ids are deterministic (the same set exports to the
 same bytes) and UUIDv4-shaped for SDOs/SROs, UUIDv5 for the SCO, so the OASIS validator's checks pass.
 
-Import (:func:`from_stix`) parses with ``stix2``, checks every pattern, sketch and marking, and rebuilds the
-indicator set; anything else is an :class:`IndicatorFormatError` naming the object.
+Import (:func:`from_stix`) parses with ``stix2``, checks every pattern, sketch and marking, rebuilds the
+indicator set, and then accepts the bundle only if it IS the export of that set (red team round 14): every object,
+property and value equal to what :func:`to_stix` writes for it. Anything else (a free-text ``description`` or
+``labels``, an indicator the grouping does not list, a value of the wrong type) is an
+:class:`IndicatorFormatError` naming the object and the first difference.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from weightwarden.indicators.records import (
     TLP_LEVELS,
     IndicatorSet,
     prompt_order,
+    require_written,
     short_strings,
 )
 from weightwarden.indicators.sketch import SCHEME_INT_RANGES, Scheme, encode_signature
@@ -59,6 +63,11 @@ _NAMESPACE = uuid.UUID("6f1d2b0e-5c8a-5d0c-9a51-8d7f0b1e4c21")
 EXTENSION_ID = "extension-definition--849c42de-3deb-4ba2-95c6-89b92c921fc2"
 IDENTITY_ID = "identity--9a2b33ca-bee4-462a-bc3e-de3288321d1a"
 _DEFINED = "2026-12-06T00:00:00.000Z"
+# Red team round 14: a set that does not say when it was made ("") was exported with stix2's "now" in each object
+# (a different time per object), so its bundle could not be reproduced from the set and import read the time back
+# as the set's. Such a set is exported with this fixed time instead: before CREATED_YEARS, so no real set's time
+# reads as it, and import maps it back to "".
+NO_CREATED = "1970-01-01T00:00:00.000Z"
 _EXTENSION_SCHEMA = (
     "weightwarden indicators v3 (docs/indicators.md): indicator: sketch (lower-case hex of num_perm big-endian uint32, "
     "keyed MinHash low 32 bits XOR a per-indicator pad derived from the group key: readable by key holders "
@@ -161,10 +170,8 @@ def _to_stix(stix2: Any, indicators: IndicatorSet, allow_text: bool) -> dict[str
     marking = tlp_marking(indicators.tlp)
     marks = [marking["id"]]
     created = indicators.created or None
-    common: dict[str, Any] = {"object_marking_refs": marks, "allow_custom": True}
-    if created:
-        common["created"] = created
-        common["modified"] = created
+    common: dict[str, Any] = {"object_marking_refs": marks, "allow_custom": True, "created": created or NO_CREATED,
+                              "modified": created or NO_CREATED}
     objects: list[Any] = [stix2.parse(marking, allow_custom=True), *_definition_objects(stix2)]
     patterns = {}
     for technique in sorted({p.atlas for p in indicators.prompts}):
@@ -285,19 +292,26 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
                 raise IndicatorFormatError(f"{where}: {o['id']}: pattern is not a weightwarden prompt digest")
             ext = _ours(o)
             category = ext.get("category")
+            # Red team round 14 (class 2): a category that is not a string became None without a word.
+            if category is not None and not isinstance(category, str):
+                raise IndicatorFormatError(f"{where}: {o['id']}: 'category' must be a string")
             decoded = list(short_strings(ext.get("decoded", []), "decoded", f"{where}: {o['id']}"))
             # Red team round 9 (class 4): the sketch was decoded (and its randomness tests run) here and again by
             # the native validator below; it is now handed on as the hex string and decoded once, there.
             prompts.append({"exact": match.group(1), "sketch": ext.get("sketch"),
                             "atlas": indicates.get(o["id"], "AML.T0054"),
-                            "category": category if isinstance(category, str) else None, "decoded": decoded})
+                            "category": category, "decoded": decoded})
         elif o["type"] == "software":
             ext = _ours(o)
             kind, digest = ext.get("model_kind"), ext.get("model_digest")
             if not isinstance(kind, str) or not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
                 raise IndicatorFormatError(f"{where}: {o['id']}: not a weightwarden model indicator")
             models.append({"kind": kind, "digest": digest})
-    producer = group_ext.get("producer")
+    if "producer" in group_ext:
+        # Red team round 14 (class 2): a producer that was not a string became None. The producer is a local
+        # reference (round 4, G2) that to_stix never writes, so a bundle holding one is not weightwarden's.
+        raise IndicatorFormatError(f"{where}: grouping: 'producer' is a local reference that weightwarden never "
+                                   "writes to STIX")
     sources = group_ext.get("sources", [])
     # Red team round 6 (class 1): sources that are not a list of strings are refused, not filtered; the order,
     # repeats, 'decoded' and 'atlas' are then judged by the native validator below (one canonical form).
@@ -307,10 +321,68 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
     prompts.sort(key=lambda p: (p["atlas"], tuple(p["decoded"]), p["category"] is not None, p["category"] or "",
                                 p["exact"]))
     models.sort(key=lambda m: (m["kind"], m["digest"]))
-    native = {"schema": SET_SCHEMA, "producer": producer if isinstance(producer, str) else None,
-              "created": _timestamp(group.get("created")), "tlp": tlp, "sources": list(sources),
-              "scheme": scheme.to_json(), "models": models, "prompts": prompts}
-    return IndicatorSet.from_json(native, where)
+    # Red team round 14 (class 2): stix2 fills in a missing 'created' with the time of parsing, which became the
+    # set's creation time; the time is read from the bundle as given, and must be there.
+    # (stix2 also fills in a missing id: a grouping whose id is not in the bundle as given is refused here.)
+    raw_group = next((o for o in data["objects"] if isinstance(o, dict) and o.get("id") == group["id"]), {})
+    if not isinstance(raw_group.get("id"), str):
+        raise IndicatorFormatError(f"{where}: the grouping has no id of its own (weightwarden writes one)")
+    if not isinstance(raw_group.get("created"), str):
+        raise IndicatorFormatError(f"{where}: {group['id']}: 'created' is missing or not a string (weightwarden "
+                                   "writes the set's creation time)")
+    created = _timestamp(group.get("created"))
+    native = {"schema": SET_SCHEMA, "producer": None,
+              "created": "" if created == _timestamp_of(NO_CREATED) else created, "tlp": tlp,
+              "sources": list(sources), "scheme": scheme.to_json(), "models": models, "prompts": prompts}
+    result = IndicatorSet.from_json(native, where)
+    require_export(data, to_stix(result), where)
+    return result
+
+
+def require_export(data: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    """Refuse a bundle that is not exactly ``expected``, the export of the set it was read as.
+
+    Red team round 14 (class 1): import judged only the objects and properties it reads, so plain attack text in
+    ``description``/``name``/``labels``/``external_references`` and indicators the grouping does not list (whose
+    digests and sketches no randomness test saw) passed, under a grouping saying ``raw_text: false``. The export is
+    deterministic (fixed ids, times from the set), so the only bundle accepted for a set is its export: every
+    object accounted for, every property the value to_stix writes. The first difference is named."""
+    objects = data["objects"]  # a list of objects with known types: _precheck ran
+    wanted = {o["id"]: o for o in expected["objects"]}
+    ids = [o.get("id") for o in objects]
+    present: set[str] = set()
+    for i, ident in enumerate(ids):
+        if not isinstance(ident, str) or ident in present:
+            raise IndicatorFormatError(f"{where}: objects[{i}]: missing or repeated id")
+        present.add(ident)
+    # Objects the export does not write: indicators first (the grouping's id follows from the digests it lists,
+    # so an unlisted indicator would otherwise be reported as a foreign grouping).
+    foreign = [i for i, ident in enumerate(ids) if ident not in wanted]
+    foreign.sort(key=lambda i: objects[i].get("type") != "indicator")
+    if foreign:
+        i = foreign[0]
+        kind = objects[i].get("type")
+        hint = {"indicator": " (an indicator the grouping does not list, or one whose id is not derived from its "
+                             "digest, is refused: other STIX tools would read it)",
+                "grouping": " (a grouping's id is derived from the set it lists: key id, creation time, TLP and "
+                            "digests)"}.get(kind, "")
+        raise IndicatorFormatError(f"{where}: objects[{i}] ({kind} {ids[i][:80]}): not part of weightwarden's export "
+                                   f"of the set this bundle describes{hint}")
+    missing = [ident for ident in wanted if ident not in present]
+    if missing:
+        raise IndicatorFormatError(f"{where}: {missing[0]} is missing (weightwarden's export of this set writes it)")
+    for i, o in enumerate(objects):
+        require_written(o, wanted[o["id"]], f"{where}: objects[{i}] ({ids[i]})")
+    for i, (got, want) in enumerate(zip(ids, wanted, strict=True)):
+        if got != want:
+            raise IndicatorFormatError(f"{where}: objects[{i}] ({got}): out of order (weightwarden writes {want} "
+                                       "there)")
+    require_written({k: v for k, v in data.items() if k != "objects"},
+                    {k: v for k, v in expected.items() if k != "objects"}, f"{where}: bundle")
+
+
+def _timestamp_of(text: str) -> str:
+    return text.replace(".000Z", "Z")
 
 
 # Round 2 (R5): strings and lists inside objects were unbounded (an 8 MB pattern cost stix2's ANTLR validator
