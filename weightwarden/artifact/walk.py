@@ -69,6 +69,8 @@ _OBJECT_STORES = frozenset({_ANNEX, (".git", "lfs", "objects")})
 # Shard index names: "<weights>.index.json", and with a variant "<weights>.index.<variant>.json" (transformers'
 # and diffusers' _add_variant put the variant before the extension: model.safetensors.index.fp16.json).
 INDEX_NAME = re.compile(r"\.index(?:\.[^/]*)?\.json$", re.IGNORECASE)
+# How a reference made by an index is described (and told from one made by a link).
+_BY_INDEX = "shard index "
 # The Finder's .DS_Store starts with this (a "Bud1" buddy-allocator file); anything else under that name is not one.
 _DS_STORE_MAGIC = b"\x00\x00\x00\x01Bud1"
 
@@ -83,6 +85,18 @@ class DiscoveredFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """A file a loader reaches because something in the folder *names* it: ``display`` is the name the loader
+    opens (relative to the root), ``path`` the real file it reads, ``via`` who names it (for messages), ``index``
+    whether that is a shard index (else a link: the file link itself, or a directory link above it)."""
+
+    display: str
+    path: str
+    via: str
+    index: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Dir:
     path: str  # where to list it (the real path once a directory link was followed)
     real: str  # its real path (joined, not resolved, below a known real folder: one lstat chain per link only)
@@ -90,6 +104,7 @@ class _Dir:
     chain: frozenset[str]  # real paths of the folders on the display path, for loops
     link_depth: int
     lex_root: str  # what link targets listed here are lexically checked against
+    via: str = ""  # the directory link this tree is reached through ("" for the folder's own tree)
 
 
 class _Full(Exception):
@@ -135,13 +150,18 @@ class Walker:
         self.real_files: set[str] = set()
         self.link_dirs = 0
         self.skipped_dirs: list[tuple[str, str]] = []  # (real path, display) of skipped folders met by the walk
+        # Every file reached through a link or a shard index, kept even when _add reads it once under another name:
+        # verify checks each one against the signed manifest (integrity/coverage.py).
+        self.references: list[Reference] = []
 
     # -- results -------------------------------------------------------------------------------------------------------
 
-    def _add(self, path: str, display: str, real: str | None = None) -> None:
+    def _add(self, path: str, display: str, real: str | None = None, via: str = "") -> None:
         # Same bytes under the same file name read the same way (readers route by the base name only), so a
         # file reached twice that way (a directory alias of a walked folder) is read once.
         real = os.path.realpath(path) if real is None else real
+        if via:
+            self.references.append(Reference(display, real, via, via.startswith(_BY_INDEX)))
         key = (real, display.rsplit("/", 1)[-1])
         if key in self.keys:
             return
@@ -156,11 +176,14 @@ class Walker:
     def _note(self, code: str, where: str, message: str, evidence: str = "") -> None:
         self.artifact.anomalies.append(Anomaly(code, where, message, evidence))
 
-    def run(self) -> list[DiscoveredFile]:
+    def run(self, *, skipped_folders: bool = True) -> list[DiscoveredFile]:
+        """Discover; ``skipped_folders=False`` leaves out the scanner's look for model-named files in the skipped
+        folders (files no link or index names: no loader reaches them from the folder)."""
         try:
             self._walk()
             self._follow_indexes()
-            self._skipped_folders()
+            if skipped_folders:
+                self._skipped_folders()
         except _Full:
             pass
         return self.found
@@ -191,10 +214,10 @@ class Walker:
                         self.skipped_dirs.append((real, rel))
                     else:
                         subfolders.append(_Dir(child.path, real, rel + "/", folder.chain | {real}, folder.link_depth,
-                                               folder.lex_root))
+                                               folder.lex_root, folder.via))
                 elif child.is_file(follow_symlinks=False):
                     if child.name not in IGNORED_FILES:
-                        self._add(child.path, rel, os.path.join(folder.real, child.name))
+                        self._add(child.path, rel, os.path.join(folder.real, child.name), via=folder.via)
                     elif not self._is_what_its_name_says(child.path, child.name):
                         self._note("fs.skipped_name_content", rel,
                                    f"a file under the skipped name {child.name!r} whose content is not what that name "
@@ -235,7 +258,7 @@ class Walker:
             except InputError:  # leaves the repository, broken, or a folder: judged below like any link
                 resolved = None
             if resolved is not None and resolved.is_file:
-                self._add(resolved.path, rel)
+                self._add(resolved.path, rel, via=f"symbolic link {rel!r}")
                 return None
         real = self.record_link(path, rel, folder.lex_root)
         if real is None:
@@ -248,7 +271,7 @@ class Walker:
         if stat.S_ISREG(st.st_mode):
             if into is not None and not self._annex(real):
                 self._into_skipped(rel, _rel(real, self.real_root), into, "symbolic link")
-            self._add(real, rel)
+            self._add(real, rel, via=f"symbolic link {rel!r}")
             return None
         if not stat.S_ISDIR(st.st_mode):
             return None  # a device or pipe behind a link: never opened (the link itself was reported)
@@ -264,7 +287,8 @@ class Walker:
         self.link_dirs += 1
         if into is not None:
             self._into_skipped(rel, _rel(real, self.real_root), into, "symbolic link to a folder")
-        return _Dir(real, real, rel + "/", folder.chain | {real}, folder.link_depth + 1, self.real_root)
+        return _Dir(real, real, rel + "/", folder.chain | {real}, folder.link_depth + 1, self.real_root,
+                    f"symbolic link to a folder {rel!r}")
 
     def record_link(self, path: str, rel: str, lex_root: str) -> str | None:
         """Report where a link points; escaping the folder is an anomaly. Returns the real target (a file or a
@@ -368,7 +392,7 @@ class Walker:
             into = skipped_parts(display, is_file=True) or skipped_parts(_rel(real, self.real_root), is_file=True)
             if into is not None and _inside(real, self.real_root):
                 self._into_skipped(index, display, into, "shard index")
-            self._add(real, display)
+            self._add(real, display, via=f"{_BY_INDEX}{index!r}")
         if not found_any:
             self._note("fs.index_unresolved", index, f"shard index names {value!r}, which is not in the folder", value)
 
@@ -403,3 +427,31 @@ class Walker:
                     self._note("fs.skipped_model_file", shown, f"a file named like a model file in {display!r}, a "
                                "folder the scan skips: read, since a loader given this name reads it", name)
                     self._add(real, shown)
+
+
+# Anomalies that leave "what can a loader reach from here" open, or answer it with a file outside the folder.
+INCOMPLETE_REACH = frozenset({"fs.index_escape", "limits.link_walk", "limits.too_many_files", "limits.text_too_large"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What :func:`loader_references` found: the references, and why the answer is open or points outside
+    (``problems``, as ``(where, message)``; empty when every reference was followed inside the folder)."""
+
+    references: tuple[Reference, ...]
+    problems: tuple[tuple[str, str], ...]
+
+
+def loader_references(root: str | os.PathLike[str], limits: Limits | None = None) -> Reach:
+    """Every file of the folder ``root`` that a loader reaches through a *name* something in the folder gives
+    it (a link, a directory link's tree, a shard index entry): the same closure the scanner reads (see the
+    module doc), for the integrity layer, which must cover each of them. Nothing but index JSON is parsed."""
+    from weightwarden.core.limits import DEFAULT_LIMITS
+
+    folder = os.path.abspath(os.fspath(root))
+    artifact = Artifact(root=folder)
+    walker = Walker(artifact, folder, limits or DEFAULT_LIMITS)
+    walker.run(skipped_folders=False)
+    problems = [(a.location, a.message) for a in artifact.anomalies if a.code in INCOMPLETE_REACH]
+    problems += [(where, reason) for where, reason in artifact.errors]
+    return Reach(tuple(walker.references), tuple(problems))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from weightwarden.artifact.paths import link_boundary, resolve_entry
@@ -84,6 +84,7 @@ def digest_model(
     progress: Progress | None = None,
     reuse: ReusePlan | None = None,
     record: list[tuple[str, FileState, bool]] | None = None,
+    on_listed: Callable[[str, tuple[str, ...], list[tuple[str, str]]], None] | None = None,
 ) -> Manifest:
     """Hash the model at ``path`` and return its :class:`Manifest` (resources in model-signing order).
 
@@ -98,6 +99,9 @@ def digest_model(
     ``reuse`` (:class:`~weightwarden.integrity.reuse.ReusePlan`) takes the digests and tensor evidence of
     every file whose size, times and inode are unchanged from a previous signing instead of hashing it;
     ``record`` receives ``(name, state before hashing, reused)`` for every file (for the state sidecar).
+    ``on_listed(root, ignored, [(name, real path), ...])`` is called for a folder once every file is listed
+    (``only`` not yet applied) and before anything is hashed; it may raise :class:`ManifestError` to stop there
+    (sign and verify check there that the manifest covers every file a loader reaches: integrity/coverage.py).
     """
     if method not in METHODS:
         raise ManifestError(f"unknown serialization method {method!r} (use one of {', '.join(METHODS)})")
@@ -133,6 +137,8 @@ def digest_model(
         raise ManifestError(f"{given}: the model has no files to sign (after ignoring {', '.join(ignored)})")
     check_names(name for name, _, _ in files)
     files.sort(key=lambda f: path_sort_key(f[0]))
+    if on_listed is not None and stat.S_ISDIR(st.st_mode):
+        on_listed(root, ignored, [(name, real) for name, real, _ in files])
     if only is not None:
         wanted = {_normalise(n) for n in only}
         files = [f for f in files if f[0] in wanted]

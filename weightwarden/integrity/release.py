@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS, ChangeKind, Manifest, ManifestError
+from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS, ChangeKind, FileChange, Manifest, ManifestError
 from weightwarden.integrity.report import FreshnessVerdict, VerificationReport, shown_name
 from weightwarden.integrity.statement import Freshness, StatementError
 
@@ -161,7 +161,8 @@ def sign_model(
     # Tensor evidence is not computed when it will not be signed (as BLAKE3 digests it is a second hash).
     manifest = digest_model(model, hash_type=hash_type, method=method, shard_size=shard_size,
                             ignore_paths=ignores, allow_symlinks=allow_symlinks, tensors=include_tensors,
-                            workers=workers, progress=progress, reuse=plan, record=states)
+                            workers=workers, progress=progress, reuse=plan, record=states,
+                            on_listed=_refuse_uncovered)
     if record is not None:
         record.extend(states)
     statement = build_statement(manifest, freshness=freshness, include_tensors=include_tensors)
@@ -173,6 +174,26 @@ def sign_model(
     sig_path.write_bytes(data)
     write_sidecar(sig_path, data, manifest, [(name, state) for name, state, _ in states], evidence)
     return bundle
+
+
+def _refuse_uncovered(root: str, ignored: tuple[str, ...], listed: list[tuple[str, str]]) -> None:
+    """Sign refuses a folder in which a loader reaches a file the manifest leaves out (before hashing anything).
+
+    Refused, not included: model-signing's verifier applies the default git ignores and the signed ignore_paths
+    whatever the manifest lists, so a manifest that listed ``.git/shard`` would be one it can never verify, and
+    a manifest cannot list one file of an ignored folder without un-ignoring the rest (docs/decisions.md,
+    "Verify covers every loader-reachable file")."""
+    from weightwarden.integrity.coverage import uncovered_references
+
+    found = uncovered_references(root, (real for _, real in listed), ignored)
+    if found:
+        shown = "; ".join(u.message() for u in found[:10])
+        more = f" (and {len(found) - 10} more)" if len(found) > 10 else ""
+        raise ManifestError(
+            f"cannot sign: {len(found)} file(s) a loader reaches are not covered by the signature: {shown}{more}. "
+            "Move the file into the signed part of the folder and name it there (or remove the reference); "
+            "ignored paths (.git, .github, .gitignore, .gitattributes, --ignore-paths, the signature) are never "
+            "signed, so model-signing could not verify them either")
 
 
 def _check_freshness_input(freshness: Freshness) -> None:
@@ -266,18 +287,29 @@ def verify_model(
 
         stateful = signed.tensor_hash == SHA256_STATE
 
-        def rehash(names: list[str] | None, tensors: bool) -> Manifest:
+        uncovered: list[Any] = []
+
+        def collect(root: str, ignored: tuple[str, ...], listed: list[tuple[str, str]]) -> None:
+            from weightwarden.integrity.coverage import uncovered_references
+
+            uncovered.extend(uncovered_references(root, (real for _, real in listed), ignored))
+
+        def rehash(names: list[str] | None, tensors: bool, check: bool = False) -> Manifest:
             return digest_model(
                 model, hash_type=signed.spec.hash_type, method=signed.spec.method,
                 shard_size=signed.spec.shard_size,
                 ignore_paths=[*signed.spec.ignore_paths, *ignore_paths, os.path.abspath(bundle_file)],
                 ignore_git_paths=not _signs_git_paths(signed), allow_symlinks=allow_symlinks,
                 tensors=tensors, tensor_hash_type=signed.tensor_hash, only=names, workers=workers, progress=progress,
-                tensor_origins=signed.tensor_states_by_file() if stateful and tensors else None)
+                tensor_origins=signed.tensor_states_by_file() if stateful and tensors else None,
+                on_listed=collect if check else None)
 
         # Per-tensor evidence would hash every tensor byte a second time; an intact file does not need it.
         # So the files are hashed first, and only the files that changed are read again, per tensor.
-        actual = rehash(only_list, tensors=False)
+        # The listing also asks which files loaders reach through a name (a shard index, a link): each must be a
+        # file the manifest reads, or a loader reads bytes nobody signed (docs/decisions.md, "Verify covers every
+        # loader-reachable file"). Checked for the whole folder, also with ``only``.
+        actual = rehash(only_list, tensors=False, check=True)
         if only_list is None and signed.resources and signed.resources[0].name == "." and model.is_dir():
             return report.fail("files", "the signature is for a single-file model, but a folder was given")
         if only_list is None and model.is_file() and signed.resources[0].name != ".":
@@ -291,7 +323,7 @@ def verify_model(
         elif modified:
             detailed = {c.path: c for c in diff(signed, rehash(modified, tensors=True), only=modified)}
             changes = [detailed.get(c.path, c) if c.path in modified else c for c in changes]
-        report.changes = changes
+        report.changes = _with_uncovered(changes, uncovered, report)
     except ManifestError as exc:
         return report.fail("files", exc.reason)
     bad = [c for c in report.changes if c.status != "ok"]
@@ -301,6 +333,23 @@ def verify_model(
     report.stage = "done"
     report.verified = not report.reasons
     return report
+
+
+def _with_uncovered(changes: list[FileChange], uncovered: list[Any], report: VerificationReport) -> list[FileChange]:
+    """Each loader-reachable file the manifest does not read becomes an ``added`` change (a file present that the
+    signed release does not hold, which a loader opens); a reach that could not be followed is a reason."""
+    from weightwarden.integrity.manifest import path_sort_key
+
+    known = {c.path for c in changes}
+    out = list(changes)
+    for item in uncovered:
+        if not item.path:
+            report.reasons.append(item.message())
+        elif item.path not in known:
+            known.add(item.path)
+            out.append(FileChange(item.path, ChangeKind.ADDED, item.detail))
+    out.sort(key=lambda c: path_sort_key(c.path))
+    return out
 
 
 def judge_freshness(fresh: Freshness | None, trusted_version: int | None,
