@@ -104,16 +104,29 @@ def _scan(path: Path, facts: ModelFacts, request: AuditRequest) -> Analysis[Any]
     """Scan the folder, plus every attested file the folder walk would not read on its own: one inside a
     folder the walk skips (``__pycache__``, ``.ipynb_checkpoints``, ...) or under a skipped name, whether it is
     a file or a link there (the walk reads in-folder links under their names, but only where it walks). What
-    the audit vouches for (the files it hashes) and what it scans must be the same set."""
-    from weightwarden.artifact.loader import IGNORED_DIRS, IGNORED_FILES
+    the audit vouches for (the files it hashes) and what it scans must be the same set.
+
+    Since scanner round 20 the folder's own discovery reads some of those too (model-named files in skipped
+    folders, files a link or shard index names there): such a file is not added again, or the scan would read it
+    twice and report each finding twice, under the folder's name for it and under its absolute path."""
+    from weightwarden.artifact.loader import IGNORED_DIRS, IGNORED_FILES, discover
+    from weightwarden.artifact.model import Artifact
     from weightwarden.scan import analyse
 
     extra: list[str] = []
     if path.is_dir():
+        # Keyed as the walk keys what it reads once: the real file and the base name (readers route by base name,
+        # so the same bytes under another name, a link's, are still scanned under this one).
+        read_by_walk: set[tuple[str, str]] | None = None
         for fact in facts.files:
             parts = Path(fact.path).parts
             if any(p in IGNORED_DIRS for p in parts[:-1]) or parts[-1] in IGNORED_FILES:
-                extra.append(os.path.realpath(path / fact.path))
+                if read_by_walk is None:  # the same discovery the scan runs (names and index JSON only)
+                    read_by_walk = {(os.path.realpath(f.path), f.display.rsplit("/", 1)[-1])
+                                    for f in discover(Artifact(root=str(path)))}
+                real = os.path.realpath(path / fact.path)
+                if (real, parts[-1]) not in read_by_walk:
+                    extra.append(real)
     return analyse([str(path), *extra], strict=request.strict_scan, workers=request.workers)
 
 
