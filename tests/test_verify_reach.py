@@ -107,7 +107,7 @@ def test_sign_refuses_a_shard_in_an_ignored_place(tmp_path: Path, second: str) -
     with pytest.raises(ManifestError) as info:
         sign_model(folder, _signer(), ignore_paths=ignore)
     reason = info.value.reason
-    assert "cannot sign" in reason and second.replace("%2F", "/") in reason and INDEX in reason
+    assert "would not be covered by the signature" in reason and second.replace("%2F", "/") in reason and INDEX in reason
     assert not (folder / "model.sig").exists()
 
 
@@ -247,3 +247,21 @@ def test_hub_style_links_still_verify(tmp_path: Path) -> None:
         os.symlink(f"blobs/{name}", folder / name)
     sign_model(folder, _signer())
     assert verify_model(folder, folder / "model.sig", _verifier()).verified
+
+
+def test_attestation_check_covers_a_shard_in_an_ignored_folder(tmp_path: Path) -> None:
+    """The audit attestation's file check is the other consumer of ignore lists: with ``.git`` left out by the
+    caller (a clone), a shard the index names there must still be one of the attested files."""
+    from weightwarden.audit import AuditRequest, run_audit
+    from weightwarden.report.intoto import attest, verify_attestation
+
+    for name, second in (("clean", "model-00002-of-00002.safetensors"),
+                         ("hidden", ".git/model-00002-of-00002.safetensors")):
+        folder = _sharded(tmp_path / name, second)
+        bundle = attest(run_audit(AuditRequest(folder)), _signer()).to_json()
+        result = verify_attestation(bundle, _verifier(), model=folder, ignore=(".git",))
+        if name == "clean":
+            assert result.verified, result.reasons
+        else:
+            assert not result.verified
+            assert any(r.startswith(second) and INDEX in r for r in result.reasons), result.reasons

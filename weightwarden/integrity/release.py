@@ -40,7 +40,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS, ChangeKind, FileChange, Manifest, ManifestError
+from weightwarden.integrity.manifest import (
+    DEFAULT_IGNORE_PATHS,
+    ChangeKind,
+    FileChange,
+    Manifest,
+    ManifestError,
+)
 from weightwarden.integrity.report import FreshnessVerdict, VerificationReport, shown_name
 from weightwarden.integrity.statement import Freshness, StatementError
 
@@ -190,7 +196,7 @@ def _refuse_uncovered(root: str, ignored: tuple[str, ...], listed: list[tuple[st
         shown = "; ".join(u.message() for u in found[:10])
         more = f" (and {len(found) - 10} more)" if len(found) > 10 else ""
         raise ManifestError(
-            f"cannot sign: {len(found)} file(s) a loader reaches are not covered by the signature: {shown}{more}. "
+            f"{len(found)} file(s) a loader reaches would not be covered by the signature: {shown}{more}. "
             "Move the file into the signed part of the folder and name it there (or remove the reference); "
             "ignored paths (.git, .github, .gitignore, .gitattributes, --ignore-paths, the signature) are never "
             "signed, so model-signing could not verify them either")

@@ -159,6 +159,15 @@ def _compare_files(model: Path, expected: dict[str, str], ignore: tuple[str, ...
     reasons += [f"{name}: audited but missing" for name in sorted(set(expected) - set(actual))]
     extra = set(actual) | set(_unhashed_entries(model, ignore))
     reasons += [f"{name}: not part of the audited model" for name in sorted(extra - set(expected))]
+    # A file a loader reaches through a name (a shard index, a link) must be one of the attested files even where
+    # the caller leaves its folder out (``ignore=(".git",)``): the same check as verify (integrity/coverage.py).
+    if model.is_dir():
+        from weightwarden.integrity.coverage import uncovered_references
+        from weightwarden.integrity.manifest import DEFAULT_IGNORE_PATHS
+
+        reals = [os.path.realpath(model / name) for name in actual]
+        reasons += [u.message() for u in uncovered_references(model, reals, (*DEFAULT_IGNORE_PATHS, *ignore))
+                    if u.path not in extra]
     return [printable(r) for r in reasons]
 
 
