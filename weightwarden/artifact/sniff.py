@@ -5,7 +5,8 @@ from ``chat_template.jinja`` (and ``additional_chat_templates/*.jinja``) and rea
 ``chat_template.json``, ``processor_config.json`` ... by name, whatever their bytes look like. Those names are
 routed first (before magic numbers and printability), so such a file is always decoded and parsed; the other
 readings of its bytes (pickle from offset 0, a zip or tar inside) still happen in the loader (see
-docs/decisions.md).
+docs/decisions.md). Since red team round 21 every ``*.jinja`` / ``*.j2`` / ``*.jinja2`` is a template (hosts render
+a template from any path), and so is a text file that is mostly Jinja by its content (:func:`template_by_content`).
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """
@@ -38,6 +39,10 @@ COMPRESSED_MAGICS = (
 )
 ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
 TEMPLATE_NAMES = ("chat_template.jinja",)
+# Red team round 21: hosts load a chat template from any path (vLLM / SGLang ``--chat-template FILE``, llama.cpp
+# ``--chat-template-file``, ``apply_chat_template(chat_template=open(p).read())``), so a file with a Jinja
+# extension is a template whatever its name (any case), not only Hugging Face's ``chat_template.jinja``.
+TEMPLATE_EXTENSIONS = (".jinja", ".j2", ".jinja2")
 # JSON files whose chat_template transformers renders.
 TEMPLATE_CONFIG_NAMES = frozenset({"tokenizer_config.json", "chat_template.json", "processor_config.json"})
 # JSON files transformers reads by name (configs that may carry a chat template or remote-code references).
@@ -301,13 +306,35 @@ def _sniff_text(head: bytes, source: Source) -> Format:
         return Format.UNKNOWN
     if is_template_path(source.display):
         return Format.JINJA_TEMPLATE
+    if template_by_content(text) is not None:
+        # Before the JSON test: "{%", "{{" and "{#" are never JSON (round 21: such a file was sniffed as JSON,
+        # failed to parse and passed with 0 findings).
+        return Format.JINJA_TEMPLATE
     name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
-    stripped = text.lstrip()
+    stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
         if '"chat_template"' in text or (source.size > len(head) and name == "tokenizer_config.json"):
             return Format.HF_TOKENIZER_CONFIG
         return Format.JSON
+    if source.size > len(head) and _template_past_head(source):
+        return Format.JINJA_TEMPLATE
     return Format.TEXT
+
+
+# How much of a text file is searched for Jinja statement tags past the head (the reader's text limit).
+TEMPLATE_SEARCH_BYTES = 16 * 1024 * 1024
+
+
+def _template_past_head(source: Source) -> bool:
+    """The weak by-content reason over the whole text (up to TEMPLATE_SEARCH_BYTES), for files longer than the
+    head: a template behind 64 KiB of filler text is still rendered whole. ``{%`` is looked for first
+    (memchr-fast), so a long vocabulary or merges file costs one read."""
+    with source.open() as f:
+        data = f.read(TEMPLATE_SEARCH_BYTES)
+    if b"{%" not in data:
+        return False
+    text = data.decode("utf-8", errors="replace")
+    return template_by_content(text) is not None
 
 
 def _mostly_printable(text: str) -> bool:
@@ -329,12 +356,41 @@ _ASCII_PRINTABLE = bytes(range(0x20, 0x7F)) + b"\r\n\t"
 
 
 def is_template_path(display: str) -> bool:
-    """True for the paths Hugging Face loads chat templates from: ``chat_template.jinja`` and
-    ``additional_chat_templates/<name>.jinja`` (of the innermost archive member, when in an archive)."""
-    parts = display.rsplit("!", 1)[-1].split("/")
-    if parts[-1] in TEMPLATE_NAMES:
-        return True
-    return len(parts) >= 2 and parts[-2] == "additional_chat_templates" and parts[-1].endswith(".jinja")
+    """True for a file a host reads as a Jinja template by its name: any ``*.jinja`` / ``*.j2`` / ``*.jinja2``
+    (any case; Hugging Face's ``chat_template.jinja`` and ``additional_chat_templates/<name>.jinja`` among them)
+    of the innermost archive member, when in an archive."""
+    name = display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    return name in TEMPLATE_NAMES or name.lower().endswith(TEMPLATE_EXTENSIONS)
+
+
+# Jinja's markup openers: text starting with one of them is Jinja, never JSON (neither "{%" nor "{{" nor "{#"
+# is valid JSON).
+JINJA_LEADS = ("{%", "{{", "{#")
+# A Jinja statement tag (whole, on one tag) of the kinds chat templates are built from.
+_STATEMENT_TAG = re.compile(r"\{%[-+]?\s*(?:for|if|set|macro|call|filter|with|block|raw)\b[^%]{0,4000}?[-+]?%\}")
+_READS_MESSAGES = re.compile(r"\bmessages\b")
+# Why a file was analysed as a template although its name is no template's (in the findings' evidence).
+BY_CONTENT_LEAD = "picked up by content: the text starts with Jinja markup"
+BY_CONTENT_TAGS = "picked up by content: Jinja statement tags that read 'messages'"
+
+
+def template_by_content(text: str) -> str | None:
+    """Why ``text`` (a text file's head) is analysed as a Jinja chat template by its content, else None.
+
+    Round 21: a host renders a template from any file it is given, so a text file that is mostly Jinja is a
+    template whatever its name: one starting with Jinja markup (``{%``, ``{{``, ``{#``), or one with Jinja
+    statement tags that reads ``messages`` (a chat template's input). The second, weaker reason is dropped by
+    the template rule when Jinja cannot parse the text (then nothing can render it: a README quoting a
+    template snippet is not a template).
+    """
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith(JINJA_LEADS):
+        return BY_CONTENT_LEAD
+    if stripped.startswith(("{", "[")):
+        return None  # JSON: a config holding a template string is read as one, its templates analysed there
+    if "{%" in text and _READS_MESSAGES.search(text) and _STATEMENT_TAG.search(text):
+        return BY_CONTENT_TAGS
+    return None
 
 
 

@@ -923,7 +923,8 @@ class _Walker:
         every other name it reads is a free read. Reported (no real chat template defines a macro inside such a
         block at all) when the macro reads a name one of those blocks stores."""
         nodes = _NODES
-        inline = (nodes.For, nodes.With, nodes.FilterBlock, nodes.AssignBlock)
+        # Scope: {% autoescape %} (jinja2 3.1 compiles it with frame.inner() too; red team round 21).
+        inline = (nodes.For, nodes.With, nodes.FilterBlock, nodes.AssignBlock, nodes.Scope)
         frames = (*inline, nodes.Macro, nodes.CallBlock, nodes.Block, nodes.Template)
         parents = self.parents
         macros = [m for m in all_nodes if isinstance(m, nodes.Macro)]

@@ -28,6 +28,11 @@ Anomaly codes:
     template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
         template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
     limits.text_too_large: a template or a JSON file naming templates / remote code exceeds max_text_bytes.
+    format.malformed_text: any other file sniffed as JSON that does not parse (and is no JSON lines), or that is
+        too large to parse and does not end the way it starts (round 21: never 0 findings for malformed input).
+
+Template files are ``*.jinja`` / ``*.j2`` / ``*.jinja2`` of any name, and text files that are mostly Jinja by
+their content (``sniff.template_by_content``; the reason is kept in the code object's ``details["picked_up"]``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import parse_json_bounded
-from weightwarden.artifact.sniff import is_template_path
+from weightwarden.artifact.sniff import HEAD_BYTES, is_template_path, template_by_content
 from weightwarden.artifact.source import Source
 
 # Top-level keys whose presence makes a JSON file carry code for a loader.
@@ -60,6 +65,12 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     limit = ctx.limits.max_text_bytes
     if is_template_path(source.display):
         return _read_template_file(source, limit)
+    by_content = name not in LOADER_CONFIG_NAMES
+    if by_content and source.size > limit:
+        with source.open() as f:
+            reason = template_by_content(f.read(HEAD_BYTES).decode("utf-8", errors="replace"))
+        if reason is not None:
+            return _read_template_file(source, limit, reason)
     entry = FileEntry(source.display, Format.JSON, source.size)
     if source.size > limit:
         if name in LOADER_CONFIG_NAMES or _mentions_code_keys(source):
@@ -70,22 +81,33 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         else:
             entry.metadata["json_parsed"] = False
             entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys"
+            _check_json_ends(source, entry)
         return entry
     with source.open() as f:
         data = f.read(limit + 1)
+    if by_content:
+        reason = _template_reason(data)
+        if reason is not None:
+            return _read_template_file(source, limit, reason, data)
     value, problem = parse_json_bounded(data, limit)
     if problem is not None:
-        # Data files that merely start with "{" (JSON lines, broken exports) carry no code; configs a loader
-        # reads (or any file naming code keys) must parse, or we cannot say what they would run.
         if any(k in data for k in CODE_KEYS) or name in LOADER_CONFIG_NAMES:
+            # Configs a loader reads (or any file naming code keys) must parse, or we cannot say what they run.
             entry.error = f"cannot parse JSON: {problem}"
             # A file a loader reads by name that we cannot parse is a finding (medium), never "not analysed".
             entry.anomalies.append(Anomaly("template.bad_chat_template", source.display,
                                            "config read by name does not parse: its chat template and code "
                                            "references could not be analysed", problem[:100]))
+        elif _json_lines(data):
+            entry.metadata["json_parsed"] = False
+            entry.metadata["json_lines"] = True
         else:
+            # Round 21: a file sniffed as JSON that does not parse was passed with 0 findings (a "{{"-leading
+            # template among them). Whatever reads it gets something else than we analysed: a finding.
             entry.metadata["json_parsed"] = False
             entry.metadata["json_not_parsed_reason"] = problem
+            entry.anomalies.append(Anomaly("format.malformed_text", source.display,
+                                           f"sniffed as JSON but does not parse: {problem}", problem[:200]))
         return entry
     entry.metadata["json_parsed"] = True
     _keras_objects(value, data, name, entry)
@@ -135,13 +157,19 @@ def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry) -> None:
         entry.anomalies.extend(anomalies)
 
 
-def _read_template_file(source: Source, limit: int) -> FileEntry:
+def _read_template_file(source: Source, limit: int, by_content: str | None = None,
+                        data: bytes | None = None) -> FileEntry:
+    """A template file: by its name (``*.jinja``, ``*.j2``, ``*.jinja2``) or, with ``by_content`` (the reason,
+    red team round 21), a text file that is mostly Jinja whatever its name."""
     entry = FileEntry(source.display, Format.JINJA_TEMPLATE, source.size)
+    if by_content is not None:
+        entry.metadata["template_picked_up"] = by_content
     if check_template_length(entry, source.display, source.size, limit):
         entry.error = f"template of {source.size} bytes exceeds the {limit}-byte limit"
         return entry
-    with source.open() as f:
-        data = f.read(limit + 1)
+    if data is None:
+        with source.open() as f:
+            data = f.read(limit + 1)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -152,9 +180,56 @@ def _read_template_file(source: Source, limit: int) -> FileEntry:
         return entry
     file_name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
     # additional_chat_templates/<name>.jinja is the template called <name>; chat_template.jinja the default.
-    template_name = "default" if file_name == "chat_template.jinja" else file_name.removesuffix(".jinja")
-    entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text, details={"name": template_name}))
+    template_name = "default" if file_name == "chat_template.jinja" else file_name.rsplit(".", 1)[0] or file_name
+    details: dict[str, Any] = {"name": template_name}
+    if by_content is not None:
+        details["picked_up"] = by_content
+    entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text, details=details))
     return entry
+
+
+def _template_reason(data: bytes) -> str | None:
+    """:func:`template_by_content` of ``data``; a file that starts like JSON is decided by its head alone (no
+    decoding of a 16 MiB tokenizer.json to learn that it is JSON)."""
+    head = data[:HEAD_BYTES].decode("utf-8", errors="replace")
+    stripped = head.lstrip("\ufeff \t\r\n")
+    if stripped.startswith(("{", "[")) or len(data) <= HEAD_BYTES:
+        return template_by_content(head)
+    return template_by_content(data.decode("utf-8", errors="replace"))
+
+
+# JSON lines (one value per line) is a data format, not a config: a file of them is read as such.
+MAX_JSON_LINES = 1_000_000
+
+
+def _json_lines(data: bytes) -> bool:
+    """True when every non-blank line of ``data`` is a JSON value (and there are at least two)."""
+    try:
+        lines = [line for line in data.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        return False
+    if not 2 <= len(lines) <= MAX_JSON_LINES:
+        return False
+    for line in lines:
+        try:
+            json.loads(line)
+        except (ValueError, RecursionError):
+            return False
+    return True
+
+
+def _check_json_ends(source: Source, entry: FileEntry) -> None:
+    """A JSON file too large to parse must at least end the way it starts (``{`` ... ``}``, ``[`` ... ``]``):
+    a truncated download or a cut file is malformed, not clean data (round 21)."""
+    with source.open() as f:
+        first = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+        f.seek(max(source.size - 4096, 0))
+        last = f.read(4096).rstrip(b" \t\r\n")[-1:]
+    if (first, last) in ((b"{", b"}"), (b"[", b"]")):
+        return
+    problem = f"starts with {first!r} and ends with {last!r}: truncated or not JSON"
+    entry.anomalies.append(Anomaly("format.malformed_text", source.display,
+                                   f"sniffed as JSON (too large to parse whole) but {problem}", problem))
 
 
 def _chat_templates(value: Any, where: str, entry: FileEntry) -> None:

@@ -56,6 +56,18 @@ UNREADABLE = ScanRule(
     "Find out why it cannot be read (the reason is given); do not load it until it can be scanned.",
     (CWE_INPUT_VALIDATION,),
 )
+MALFORMED_TEXT = ScanRule(
+    "WW-GEN-004",
+    Severity.MEDIUM,
+    "Structured text file does not parse",
+    "The file's content says JSON (it starts with '{') but it does not parse as JSON (nor as JSON lines), or a "
+    "JSON file too large to parse whole does not end the way it starts (truncated). What a loader makes of it "
+    "is not what was analysed: a malformed file is never passed as clean (red team round 21: a Jinja template "
+    "starting with '{{' was taken for JSON and passed with no finding).",
+    "Find out why the file is malformed (a cut download, a file of another format); replace it with a valid one.",
+    (CWE_INPUT_VALIDATION,),
+    anomaly_codes=("format.malformed_text",),
+)
 UNMAPPED = ScanRule(
     "WW-GEN-900",
     Severity.MEDIUM,
@@ -65,4 +77,4 @@ UNMAPPED = ScanRule(
     (CWE_INPUT_VALIDATION,),
 )
 
-RULES: tuple[ScanRule, ...] = (LIMIT, REMOTE_CODE, UNREADABLE, UNMAPPED)
+RULES: tuple[ScanRule, ...] = (LIMIT, REMOTE_CODE, UNREADABLE, MALFORMED_TEXT, UNMAPPED)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 
 from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.artifact.sniff import BY_CONTENT_TAGS
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -206,10 +207,18 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # Every render argument the host fills from the config next to the template is attacker-controlled: the
     # analysis must not take it for render data (round 6: "image_token").
     names = {str(name).split("[", 1)[0] for name in tokens}
-    for issue in tpl.analyze_template(text, names):
+    issues = tpl.analyze_template(text, names)
+    # Round 21: a text file analysed because it holds Jinja statement tags reading 'messages' (not by its name,
+    # not by leading Jinja markup) that Jinja cannot parse is no template anything renders (a README quoting a
+    # snippet): it is text. Every other issue, and every issue of a template found by name, stands.
+    picked_up = code.details.get("picked_up")
+    if picked_up == BY_CONTENT_TAGS and issues and all(i.kind == tpl.PARSE_ERROR for i in issues):
+        return
+    for issue in issues:
         rule = _BY_KIND[issue.kind]
         where = f"{code.location} line {issue.line}" if issue.line else code.location
-        yield rule.found_in(ctx.file, where, issue.message, issue.evidence)
+        evidence = f"{issue.evidence} [{picked_up}]" if isinstance(picked_up, str) else issue.evidence
+        yield rule.found_in(ctx.file, where, issue.message, evidence)
     # Special tokens from the same tokenizer_config.json are render arguments of this template: one that is a
     # Python internal name ("bos_token": "__globals__") is only there to be used as a key or attribute.
     for name, value in tokens.items():
