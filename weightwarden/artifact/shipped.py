@@ -15,8 +15,12 @@ folder or archive is code a Python loader can import, and in which *loader conte
 * a sentence-transformers folder (``modules.json``): module types outside ``sentence_transformers.`` are imported
   from the folder's Python files (``SentenceTransformer._load_module_class_from_ref``: local paths need no
   ``trust_remote_code`` in 3.4-5.x);
-* anything else: code only a ``trust_remote_code`` loader (transformers ``auto_map``, ``custom_generate/``,
-  diffusers custom components) or other shipped code imports.
+* a diffusers pipeline folder (``model_index.json``): a component whose library is a file of the folder
+  (``<component>/<library>.py``) and a custom pipeline are imported by ``get_class_obj_and_candidates`` /
+  ``_get_custom_pipeline_class``; the ``trust_remote_code`` check sits in ``DiffusionPipeline.download`` (the hub
+  path), which a local folder never goes through;
+* anything else: code only a ``trust_remote_code`` loader (transformers ``auto_map``, ``custom_generate/``) or
+  other shipped code imports.
 
 The scan rules (:mod:`weightwarden.scan.rules.shipped`) turn the contexts into severities.
 """
@@ -70,7 +74,7 @@ class CodeFile:
 
     path: str
     kind: str
-    contexts: tuple[str, ...]  # "torch-package", "torch-hub", "torchserve", "sentence-transformers"
+    contexts: tuple[str, ...]  # "torch-package", "torch-hub", "torchserve", "sentence-transformers", "diffusers"
     module: str | None = None  # its torch.package module name, when in a torch.package
     package_root: str | None = None  # the torch.package's root folder ("" for the tree's root)
 
@@ -92,6 +96,7 @@ def code_files(paths: list[str]) -> list[CodeFile]:
     mar = [p[: -len("MAR-INF/MANIFEST.json")].rstrip("/") for p in paths
            if p.casefold() == "mar-inf/manifest.json" or p.casefold().endswith("/mar-inf/manifest.json")]
     st = [posixpath.dirname(p) for p in paths if posixpath.basename(p) == "modules.json"]
+    diffusers = [posixpath.dirname(p) for p in paths if posixpath.basename(p) == "model_index.json"]
     pkgs = torch_package_roots(paths)
     out = []
     for p in paths:
@@ -114,6 +119,8 @@ def code_files(paths: list[str]) -> list[CodeFile]:
             contexts.append("torchserve")
         if any(_under(p, d) is not None for d in st) and kind == "Python source":
             contexts.append("sentence-transformers")
+        if any(_under(p, d) is not None for d in diffusers) and kind == "Python source":
+            contexts.append("diffusers")
         out.append(CodeFile(p, kind, tuple(contexts), module, root))
     return out
 

@@ -33,8 +33,12 @@ Classification, by members:
   config.json is a Keras config is labelled ``keras``; a PyTorch zip with one is ``format.polyglot``.
 - Anything else (``.mar``, zipped checkpoints, ...): every member is read as a file of its own.
 
-``FileEntry.metadata``: ``members`` (count), ``kind`` (``pytorch``/``torchscript``/``npz``/``keras``/``zip``),
-``prefix`` for PyTorch archives, ``comment`` when the archive has one.
+``FileEntry.metadata``: ``members`` (count), ``kind`` (``pytorch``/``torchscript``/``npz``/``keras``/``torch-package``/``zip``),
+``prefix`` for PyTorch archives, ``comment`` when the archive has one. Round 21: ``code_files`` lists the members
+that are Python source, bytecode or native modules, with their loader contexts (:mod:`weightwarden.artifact.shipped`),
+over every member list any loader reads; a torch.package (a ``<root>/.data/extern_modules`` record, whatever the
+file is called) is ``torch_package`` (its roots), and each of its pickles gets ``details["archive_modules"]``: the
+modules the archive ships, which ``PackageImporter`` resolves the pickle's globals against before any library.
 
 Anomaly codes:
     zip.bad_central_directory: the central directory cannot be read (the entry also gets an error).

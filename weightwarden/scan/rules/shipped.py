@@ -10,9 +10,10 @@ Every code file in a model folder or archive is a finding; its severity says who
 * ``hubconf.py`` and every code file under its folder (``torch.hub.load(dir, source='local')`` executes
   hubconf.py with the folder first on ``sys.path``, no trust prompt), a TorchServe archive's files, and the
   Python files of a sentence-transformers folder (custom module types load from a local folder without
-  ``trust_remote_code`` in sentence-transformers 3.4-5.x): high;
-* any other code file: medium, like ``WW-GEN-002`` (transformers ``auto_map``, ``custom_generate/``, diffusers
-  custom components run it only with ``trust_remote_code=True``; other shipped code may import it).
+  ``trust_remote_code`` in sentence-transformers 3.4-5.x) and of a diffusers pipeline folder (custom components
+  of a local folder are imported without the hub path's ``trust_remote_code`` check): high;
+* any other code file: medium, like ``WW-GEN-002`` (transformers ``auto_map`` and ``custom_generate/`` run it only
+  with ``trust_remote_code=True``; other shipped code may import it).
 
 Folders are judged by :func:`tree_findings` (called by the engine over the discovered files); archives by
 :func:`check_archive` over the members a reader lists (``metadata["code_files"]``) or reads as children.
@@ -66,7 +67,8 @@ NO_PROMPT_CODE = ScanRule(
     "A code file that a standard loader imports by its file name with no trust prompt: torch.hub's hubconf.py "
     "(and anything under its folder, which torch.hub puts first on sys.path), a TorchServe model archive's "
     "handler and extra files, a sentence-transformers folder's custom module (loaded from a local folder "
-    "without trust_remote_code in sentence-transformers 3.4-5.x).",
+    "without trust_remote_code in sentence-transformers 3.4-5.x), a diffusers pipeline folder's custom "
+    "components (a local folder skips the hub path's trust_remote_code check).",
     "Review the code before loading the model with that loader, or ask for a release without code.",
     _CODE_REFS,
 )
@@ -76,7 +78,7 @@ SHIPPED_CODE = ScanRule(
     "Python code shipped with the model",
     "A Python source, bytecode or native extension module in the model folder or archive. Loaders run such "
     "files only with trust_remote_code=True (transformers auto_map, custom_generate/, diffusers custom "
-    "components), or when other shipped code imports them; nothing here is read as code by the scanner.",
+    "components from the hub), or when other shipped code imports them; the scanner does not judge their content.",
     "Review the file before enabling trust_remote_code; remove it if the model does not need it.",
     _CODE_REFS,
 )
@@ -88,6 +90,8 @@ _LOADERS = {
     "torchserve": "TorchServe imports a model archive's handler and extra files when it serves the model",
     "sentence-transformers": "sentence-transformers (3.4-5.x) imports custom module types from a local folder "
     "without trust_remote_code",
+    "diffusers": "diffusers imports a local pipeline folder's custom components and pipeline module without "
+    "trust_remote_code (the check is on the hub download path only)",
 }
 
 
