@@ -56,7 +56,8 @@ def test_composition(corpus, benign) -> None:
     assert len({c.name for c in cases}) == len(cases)
     by_class = Counter(c.cls for c in cases)
     assert {"1", "2", "3", "4"} <= set(by_class), by_class
-    assert {c.loader for c in cases} == {"pickle", "pickle_py", "torch", "joblib", "numpy", "jinja", "gguf_template", "7z_pickle", "npz"}
+    assert {c.loader for c in cases} == {"pickle", "pickle_py", "torch", "joblib", "numpy", "jinja", "gguf_template", "7z_pickle", "npz",
+                                           "torch_package", "torch_hub"}
     assert sum(c.cls == "5" for c in cases) >= 15  # chat templates (red team round 3)
     assert all(c.technique and c.expected_rule.startswith("WW-") for c in cases)
 

@@ -71,7 +71,7 @@ def _ids(findings) -> list[str]:
 def test_rule_ids_unique_and_well_formed() -> None:
     ids = [r.id for r in ALL_RULES]
     assert len(ids) == len(set(ids))
-    families = {"PKL", "KERAS", "TF", "ONNX", "TPL", "ST", "GGUF", "NPY", "ARC", "FS", "GEN"}
+    families = {"PKL", "KERAS", "TF", "ONNX", "TPL", "ST", "GGUF", "NPY", "ARC", "FS", "GEN", "CODE"}
     for rule in ALL_RULES:
         assert re.fullmatch(r"WW-[A-Z]+-\d{3}", rule.id), rule.id
         assert rule.family in families, rule.id

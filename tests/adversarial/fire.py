@@ -32,6 +32,16 @@ def _load(loader: str, path: str, chat: str = "") -> None:
         import torch
 
         torch.load(path, weights_only=False)
+    elif loader == "torch_package":
+        # Red team round 21: torch.package's own importer; globals resolve against the archive's modules first.
+        from torch.package import PackageImporter
+
+        PackageImporter(path).load_pickle("model", "model.pkl")
+    elif loader == "torch_hub":
+        # Red team round 21: a local torch.hub repository (no trust prompt for source='local').
+        import torch
+
+        torch.hub.load(os.path.dirname(path), "model", source="local")
     elif loader == "7z_pickle":
         # extractall as a user would, then unpickle every extracted *.pkl (red team round 15: py7zr files
         # './model.pkl' under model.pkl)

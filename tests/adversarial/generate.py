@@ -517,6 +517,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round16_cases())  # red team round 16 (block at the end of this file)
     cases.extend(round17_cases())  # red team round 17 (block at the end of this file)
     cases.extend(round18_cases())  # red team round 18 (block at the end of this file)
+    cases.extend(round21_cases())  # red team round 21, classes A and B (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1977,3 +1978,57 @@ def round20_keras_cases() -> list[Case]:
              "keras", KERAS, "kdir/config.json", cfg.encode()),
     ]
 # ======== END red team round 20, class B ================================================================
+
+
+# ======== red team round 21, classes A and B (code shipped with a model) ================================
+# A: a torch.package archive (PackageExporter's layout: <root>/.data/extern_modules, .data/version, *.py modules,
+# resources) whose pickle names a module the archive ships. PackageImporter.load_pickle resolves globals against
+# the archive first, so an allowlisted name (collections.OrderedDict, numpy.dtype) runs the shipped source
+# (loader "torch_package": PackageImporter(path).load_pickle("model", "model.pkl")).
+# B: torch.hub's hubconf.py, executed by torch.hub.load(dir, model, source='local') with no trust prompt
+# (loader "torch_hub"). Built by hand: what PackageExporter writes, without torch.
+
+def r21_torch_package(modules: dict[str, str], program: bytes, extern: tuple[str, ...] = ("os",)) -> bytes:
+    """A torch.package archive (root "archive") shipping ``modules`` ({record path: source}) and the resource
+    ``model/model.pkl`` = ``program``."""
+    members = {
+        "archive/model/model.pkl": program,
+        **{f"archive/{path}": source.encode() for path, source in modules.items()},
+        "archive/.data/extern_modules": "".join(f"{name}\n" for name in extern).encode(),
+        "archive/.data/python_version": b"3.11.7",
+        "archive/.data/version": b"6\n",
+        "archive/byteorder": b"little",
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def r21_global_pickle(module: str, name: str) -> bytes:
+    """Protocol 2: ``module.name()`` (GLOBAL, EMPTY_TUPLE, REDUCE)."""
+    return b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\n)R."
+
+
+def round21_cases() -> list[Case]:
+    shadow = ACT + "\nfrom _collections import OrderedDict\n"
+    return [
+        Case("round21_torchpkg_collections", "1",
+             "torch.package ships collections/__init__.py; the pickle calls the allowlisted collections.OrderedDict",
+             "torch_package", "WW-PKL-014", "model.pt",
+             r21_torch_package({"collections/__init__.py": shadow}, r21_global_pickle("collections", "OrderedDict"))),
+        Case("round21_torchpkg_numpy", "1",
+             "torch.package ships numpy/__init__.py (numpy is on PackageImporter's implicit allowlist); pickle numpy.dtype",
+             "torch_package", "WW-PKL-014", "weights.pt",
+             r21_torch_package({"numpy/__init__.py": ACT + "\ndtype = dict\n"}, r21_global_pickle("numpy", "dtype"))),
+        Case("round21_torchpkg_own_module", "1",
+             "torch.package ships its model class's module (mymodel/net.py), which runs code at import",
+             "torch_package", "WW-PKL-014", "package.zip",
+             r21_torch_package({"mymodel/__init__.py": "", "mymodel/net.py": ACT + "\nNet = dict\n"},
+                               r21_global_pickle("mymodel.net", "Net"))),
+        Case("round21_hubconf", "7", "torch.hub repository: hubconf.py runs at torch.hub.load(dir, source='local')",
+             "torch_hub", "WW-CODE-003", "hubrepo/hubconf.py",
+             (f"dependencies = []\n{ACT}\n\ndef model():\n    return {{'w': 1}}\n").encode()),
+    ]
+# ======== END red team round 21, classes A and B ========================================================

@@ -31,6 +31,7 @@ from weightwarden.core.findings import Finding
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.scan.results import ScanError, ScanReport
 from weightwarden.scan.rules import anomaly_finding, evaluate_entry
+from weightwarden.scan.rules.shipped import tree_findings
 from weightwarden.scan.suppressions import SuppressionConfig
 
 # A process pool costs ~0.1-0.3 s to start and pickles every result back; below these sizes the scan is
@@ -99,6 +100,14 @@ def scan_paths(
             report.errors.append(ScanError(target.replace(os.sep, "/"), "empty file (0 bytes): there is nothing to scan"))
         for anomaly in artifact.anomalies:
             report.findings.append(anomaly_finding(anomaly, _join(prefix, anomaly.location, target)))
+        # Round 21: code files (Python, bytecode, native modules) are judged by where they sit in the folder
+        # (next to hubconf.py, in a torch.package folder, ...): from the discovered names, nothing executed.
+        report.findings.extend(tree_findings(
+            [item.display for item in found],
+            lambda d, prefix=prefix, target=target, root=root: (
+                target.replace(os.sep, "/") if root != target and os.path.isfile(root) else _join(prefix, d, target)
+            ),
+        ))
         if root != target and os.path.isfile(root):
             jobs.extend((item, target.replace(os.sep, "/")) for item in found)
         else:

@@ -33,8 +33,12 @@ Classification, by members:
   config.json is a Keras config is labelled ``keras``; a PyTorch zip with one is ``format.polyglot``.
 - Anything else (``.mar``, zipped checkpoints, ...): every member is read as a file of its own.
 
-``FileEntry.metadata``: ``members`` (count), ``kind`` (``pytorch``/``torchscript``/``npz``/``keras``/``zip``),
-``prefix`` for PyTorch archives, ``comment`` when the archive has one.
+``FileEntry.metadata``: ``members`` (count), ``kind`` (``pytorch``/``torchscript``/``npz``/``keras``/``torch-package``/``zip``),
+``prefix`` for PyTorch archives, ``comment`` when the archive has one. Round 21: ``code_files`` lists the members
+that are Python source, bytecode or native modules, with their loader contexts (:mod:`weightwarden.artifact.shipped`),
+over every member list any loader reads; a torch.package (a ``<root>/.data/extern_modules`` record, whatever the
+file is called) is ``torch_package`` (its roots), and each of its pickles gets ``details["archive_modules"]``: the
+modules the archive ships, which ``PackageImporter`` resolves the pickle's globals against before any library.
 
 Anomaly codes:
     zip.bad_central_directory: the central directory cannot be read (the entry also gets an error).
@@ -176,7 +180,43 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         for view in others:
             _classify_and_read(source, ctx, entry, f, view, done=done)
             done.update(info_key(m.info) for m in view)
+        _note_code_files(source, entry, [m.name for m in members] + [m.name for view in others for m in view])
     return entry
+
+
+MAX_CODE_FILES_LISTED = 1000
+
+
+def _note_code_files(source: Source, entry: FileEntry, names: list[str]) -> None:
+    """Record the members that are code a loader may import (red team round 21), and recognise a torch.package
+    archive by its structure (a ``.data/extern_modules`` record): its pickles are tagged with the modules the
+    archive ships, since ``PackageImporter.load_pickle`` resolves their globals against those first.
+    Recorded for every member list any loader reads, including members the torch branch does not read as files."""
+    from weightwarden.artifact.shipped import code_files, torch_package_roots
+
+    unique = sorted({n for n in names if not n.endswith("/")})
+    found = code_files(unique)
+    if found:
+        entry.metadata["code_files"] = [
+            {"path": c.path, "kind": c.kind, "contexts": list(c.contexts), "module": c.module, "root": c.package_root}
+            for c in found[:MAX_CODE_FILES_LISTED]
+        ]
+        entry.metadata["code_files_count"] = len(found)
+    roots = torch_package_roots(unique)
+    if not roots:
+        return
+    entry.metadata["torch_package"] = roots[:20]
+    if entry.metadata.get("kind") in (None, "zip"):
+        entry.metadata["kind"] = "torch-package"
+    for root in roots:
+        modules = tuple(sorted({c.module for c in found if c.module and c.package_root == root}))
+        lead = f"{source.display}!{root}/" if root else f"{source.display}!"
+        for item in [entry, *entry.children]:
+            for code in item.code:
+                where = code.location if item is entry else item.path[len(source.display) + 1 :]
+                if code.kind is CodeKind.PICKLE and (f"{source.display}!{where}").startswith(lead):
+                    code.details["archive_modules"] = modules
+                    code.details["archive_loader"] = "torch.package"
 
 
 def _other_views(

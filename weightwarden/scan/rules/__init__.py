@@ -6,8 +6,8 @@ Usage::
     findings = evaluate_entry(entry, file="model/pytorch_model.bin", strict=False)
 
 Families live in one module each (``pickle``, ``keras``, ``tensorflow``, ``onnx``, ``template``,
-``safetensors``, ``gguf``, ``numpy``, ``archive``, ``filesystem``, ``generic``). Each declares ``RULES`` and,
-if it judges code objects, ``CHECKS`` (CodeKind → check function). Reader anomalies are mapped to rules by
+``safetensors``, ``gguf``, ``numpy``, ``archive``, ``shipped``, ``filesystem``, ``generic``). Each declares ``RULES`` and,
+if it judges code objects, ``CHECKS`` (CodeKind → check function); ``ENTRY_CHECKS`` judge a whole entry. Reader anomalies are mapped to rules by
 their dotted code; a code no rule claims fires ``WW-GEN-900`` so that nothing is dropped silently.
 :func:`catalogue_markdown` renders the rule reference (``docs/rules.md``).
 """
@@ -28,12 +28,15 @@ from weightwarden.scan.rules import (
     onnx,
     pickle,
     safetensors,
+    shipped,
     template,
     tensorflow,
 )
-from weightwarden.scan.rules.base import Check, CheckContext, ScanRule
+from weightwarden.scan.rules.base import Check, CheckContext, EntryCheck, ScanRule
 
-FAMILIES = (pickle, keras, tensorflow, onnx, template, safetensors, gguf, numpy, archive, filesystem, generic)
+FAMILIES = (
+    pickle, keras, tensorflow, onnx, template, safetensors, gguf, numpy, archive, shipped, filesystem, generic,
+)
 FAMILY_NAMES = {
     "PKL": "Pickle (PyTorch, joblib, raw pickle)",
     "KERAS": "Keras",
@@ -44,6 +47,7 @@ FAMILY_NAMES = {
     "GGUF": "GGUF",
     "NPY": "NumPy",
     "ARC": "Archives (zip, tar, 7z, compressed streams)",
+    "CODE": "Code shipped with a model (Python modules, bytecode, native modules, torch.package)",
     "FS": "Filesystem",
     "GEN": "Generic",
 }
@@ -69,6 +73,8 @@ CODE_CHECKS: dict[CodeKind, tuple[Check, ...]] = {}
 for _family in FAMILIES:
     for _kind, _check in getattr(_family, "CHECKS", {}).items():
         CODE_CHECKS[_kind] = (*CODE_CHECKS.get(_kind, ()), _check)
+# Checks of a whole entry rather than of one code object (the code files an archive lists, round 21).
+ENTRY_CHECKS: tuple[EntryCheck, ...] = tuple(c for _family in FAMILIES for c in getattr(_family, "ENTRY_CHECKS", ()))
 
 
 def rule_for_anomaly(code: str) -> ScanRule:
@@ -96,6 +102,8 @@ def evaluate_entry(entry: FileEntry, file: str, *, strict: bool = False) -> list
         for check in CODE_CHECKS.get(code.kind, ()):
             findings.extend(check(code, ctx))
     findings.extend(anomaly_finding(a, file) for a in entry.anomalies)
+    for entry_check in ENTRY_CHECKS:
+        findings.extend(entry_check(entry, ctx))
     return findings
 
 

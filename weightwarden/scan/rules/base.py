@@ -77,3 +77,4 @@ class ScanRule(Rule):
 
 
 Check = Callable[[CodeObject, CheckContext], Iterable[Finding]]
+EntryCheck = Callable[[FileEntry, CheckContext], Iterable[Finding]]

@@ -182,9 +182,22 @@ LEGACY_UNPLACED = ScanRule(
     anomaly_codes=("torch.legacy_unplaced",),
 )
 
+ARCHIVE_MODULE = ScanRule(
+    "WW-PKL-014",
+    Severity.HIGH,
+    "Pickle names a module that its archive ships (resolved against the archive, not the installed library)",
+    "The pickle sits in a torch.package archive. PackageImporter.load_pickle resolves every global against the "
+    "archive's own modules first and executes the shipped source; a name that the allowlist would accept for "
+    "the installed library is therefore judged as the shipped code it runs. Critical when the module takes a "
+    "standard-library or trusted library name (collections, torch, numpy ...): that exists only to pass as "
+    "the real one.",
+    "Review the shipped module before loading; treat a shipped module under a trusted name as malicious.",
+    (*LOAD_TIME_CODE, CWE_CODE_INJECTION, CWE_INTERPRETATION_CONFLICT),
+)
+
 RULES: tuple[ScanRule, ...] = (
     DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, NESTED, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
-    MULTIPLE, JOBLIB_DIFFERENTIAL, LOADER_DIVERGENCE, LEGACY_UNPLACED,
+    MULTIPLE, JOBLIB_DIFFERENTIAL, LOADER_DIVERGENCE, LEGACY_UNPLACED, ARCHIVE_MODULE,
 )
 
 
@@ -206,18 +219,21 @@ def check_pickle(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     if isinstance(code.analysis, PickleAnalysis):
         # Readers that already report parse errors / limits as anomalies get no second finding for them.
         reported = {a.code for a in ctx.entry.anomalies}
+        shipped = code.details.get("archive_modules")
         yield from analysis_findings(
             code.analysis, code.location, ctx,
             report_error="pickle.parse_error" not in reported, report_limit="pickle.limit" not in reported,
             report_divergence="pickle.loader_divergence" not in reported,
+            archive_modules=tuple(shipped) if isinstance(shipped, (list, tuple)) else (),
         )
 
 
 def analysis_findings(
     analysis: PickleAnalysis, location: str, ctx: CheckContext, *, report_error: bool = True, report_limit: bool = True,
-    report_divergence: bool = True,
+    report_divergence: bool = True, archive_modules: tuple[str, ...] = (),
 ) -> Iterator[Finding]:
-    """Findings of one program and, with a location chain, of every program nested in it."""
+    """Findings of one program and, with a location chain, of every program nested in it. ``archive_modules``:
+    the modules the pickle's archive ships (torch.package), which its globals resolve to before any library."""
     groups: dict[tuple[str, bool], list[CallSite]] = {}
     stored_at = dict(analysis.stored)
     for site in sorted(analysis.globals + analysis.calls, key=lambda s: s.offset):
@@ -227,6 +243,19 @@ def analysis_findings(
         first = sites[0]
         where = f"{location} > {first.opcode} @{first.offset}"
         evidence = _evidence(target, sites)
+        shipped = _shipped_module(target, archive_modules)
+        if shipped is not None:
+            # Round 21: PackageImporter._load_module looks the module up in the archive before the system, so
+            # the allowlist (which speaks of the installed library) does not apply: this is the shipped code.
+            from weightwarden.scan.rules.shipped import shadows
+
+            yield ARCHIVE_MODULE.found_in(
+                ctx.file, where,
+                f"pickle {_verb(sites)} {target}, which resolves to the module {shipped!r} shipped in the archive"
+                + (", under a standard-library or trusted library name" if shadows(shipped) else ""),
+                evidence, severity=Severity.CRITICAL if shadows(shipped) else None, offset=first.offset,
+            )
+            continue
         if computed and target != "<computed>" and _classify(target, ctx.strict)[0] == "dangerous":
             # Resolved statically (a re-export hop, getattr over literals): the object is known and dangerous.
             reason = _classify(target, ctx.strict)[1]
@@ -312,6 +341,7 @@ def analysis_findings(
         yield from analysis_findings(
             inner, f"{location} > nested pickle #{index} @{inner.start}", ctx,
             report_error=report_error, report_limit=report_limit, report_divergence=report_divergence,
+            archive_modules=archive_modules,
         )
     if analysis.divergences and report_divergence:
         # Readers that do not turn divergences into anomalies (zip members, .npy object data) still get the
@@ -332,6 +362,13 @@ def analysis_findings(
             ctx.file, f"{location} @{analysis.start}", f"pickle analysis stopped at a limit: {analysis.limit_hit}",
             f"{analysis.opcodes} opcodes read from offset {analysis.start}",
         )
+
+
+def _shipped_module(target: str, modules: tuple[str, ...]) -> str | None:
+    """The shipped module a dotted target resolves to (its module or a parent package of it is shipped; the
+    parent's ``__init__`` runs first), or None. The longest match names the file that answers for the name."""
+    hits = [m for m in modules if target == m or target.startswith(m + ".")]
+    return max(hits, key=len) if hits else None
 
 
 _REBUILD_OPCODES = frozenset({"NEWOBJ", "NEWOBJ_EX"})
