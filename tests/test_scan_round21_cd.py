@@ -35,7 +35,7 @@ from click.testing import CliRunner
 
 from weightwarden.artifact import loader, sniff
 from weightwarden.artifact.loader import discover, read_file
-from weightwarden.artifact.model import Artifact, Format
+from weightwarden.artifact.model import Artifact
 from weightwarden.artifact.readers import compressed, hf_config
 from weightwarden.artifact.source import Source
 from weightwarden.artifact.walk import INDEX_NAME
