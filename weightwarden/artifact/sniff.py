@@ -36,7 +36,24 @@ COMPRESSED_MAGICS = (
     b"\x04\x22\x4d\x18",  # lz4 frame
     b"\x5d\x00",  # lzma "alone" (joblib's lzma compressor; joblib.load checks these two bytes only)
     b"ZF",  # joblib's old zlib container
+    b"\x28\xb5\x2f\xfd",  # zstd frame (fsspec/pandas compression="infer" of *.zst; red team round 21)
+    *(bytes([n]) + b"\x2a\x4d\x18" for n in range(0x50, 0x60)),  # zstd skippable frame (decoders skip it)
+    b"\x02\x21\x4c\x18",  # lz4 legacy frame (no decoder here: reported as unsupported, never "unknown")
+    b"\xff\x06\x00\x00sNaPpY",  # snappy framing format (fsspec's "snappy" when python-snappy is installed)
 )
+# Extensions under which a loader decompresses a file whatever its first bytes say: fsspec and pandas
+# (compression="infer": gzip, bz2, xz, lz4, zstd, zip, tar), numpy's datasource (.gz, .bz2, .xz, .lzma), joblib's
+# compressor extensions (.z, .gz, .bz2, .xz, .lzma, .lz4). A file under such a name whose content we cannot
+# identify is read by the compressed reader under the name's codec, so a stream we cannot decode is reported
+# ("could not be verified"), never "unknown format" (red team round 21). Compared case-folded, longest first.
+COMPRESSION_EXTENSIONS: dict[str, str] = {
+    ".tar.gz": "gzip", ".tgz": "gzip", ".gz": "gzip", ".gzip": "gzip",
+    ".tar.bz2": "bz2", ".tbz2": "bz2", ".bz2": "bz2",
+    ".tar.xz": "xz", ".txz": "xz", ".xz": "xz", ".lzma": "lzma",
+    ".lz4": "lz4", ".tar.zst": "zstd", ".zst": "zstd", ".zstd": "zstd",
+    ".z": "zlib", ".zlib": "zlib", ".br": "brotli", ".sz": "snappy", ".snappy": "snappy",
+    ".zip": "zip", ".tar": "tar",
+}
 ZLIB_HEADERS = {b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda"}
 TEMPLATE_NAMES = ("chat_template.jinja",)
 # Red team round 21: hosts load a chat template from any path (vLLM / SGLang ``--chat-template FILE``, llama.cpp
@@ -66,7 +83,32 @@ def sniff(source: Source) -> Format:
         # The safetensors loader reads any file it is given: one that is not valid is malformed, and the
         # safetensors reader says exactly how (header length, UTF-8, JSON).
         return Format.SAFETENSORS
+    if fmt == Format.UNKNOWN and compression_by_name(source.display) is not None:
+        # fsspec/pandas decompress by extension: the compressed reader tries the name's codec and reports a
+        # stream it cannot decode (red team round 21: "model.pkl.zst" was "unknown format", info).
+        return Format.COMPRESSED
     return fmt
+
+
+def compression_by_name(display: str) -> str | None:
+    """The codec a loader infers from the (innermost) file name's extension, or None."""
+    name = display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold()
+    for ext in sorted(COMPRESSION_EXTENSIONS, key=len, reverse=True):
+        if name.endswith(ext) and len(name) > len(ext):
+            return COMPRESSION_EXTENSIONS[ext]
+    return None
+
+
+def routing_key(display: str) -> tuple[str, Format | None]:
+    """What decides how the readers read a file found at ``display`` (a path relative to the scanned folder),
+    beyond its bytes: two paths with the same key and the same real file are read identically.
+
+    Every base-name decision (loader names, extensions) is covered by the base name; the decisions that look at
+    the folders too (``additional_chat_templates/<name>.jinja``, red team round 21 class D) are all made by
+    :func:`sniff_by_loader_name`, so its answer for the whole path is part of the key. A new routing on folders
+    belongs there (tests/test_scan_round21.py checks that no reader decides on folders elsewhere).
+    """
+    return display.rsplit("/", 1)[-1], sniff_by_loader_name(display)
 
 
 def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
@@ -437,8 +479,10 @@ def _compressed_head(head: bytes) -> bool:
     import lzma
     import zlib
 
-    if head.startswith((b"\x1f\x8b\x08", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18")):
+    if head.startswith((b"\x1f\x8b\x08", b"\xfd7zXZ\x00", b"\x04\x22\x4d\x18", b"\x28\xb5\x2f\xfd")):
         return True
+    if len(head) >= 4 and 0x50 <= head[0] <= 0x5F and head[1:4] == b"\x2a\x4d\x18":
+        return True  # a zstd skippable frame: zstd decoders skip it and decode the frames after it
     if head.startswith(b"BZh") and len(head) >= 10 and head[3:4].isdigit() and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
         return True
     # Two-byte magics (zlib, lzma "alone", joblib's ZF): a tensor can start with them by chance, so they

@@ -46,6 +46,7 @@ from urllib.parse import unquote
 
 from weightwarden.artifact.model import Anomaly, Artifact
 from weightwarden.artifact.paths import hub_cache_repo, link_boundary, resolve_entry
+from weightwarden.artifact.sniff import routing_key
 from weightwarden.core.errors import InputError
 from weightwarden.core.limits import Limits
 
@@ -146,7 +147,7 @@ class Walker:
         self.hf_repo = None if hub_cache_repo(root) is None else link_boundary(root)
         self.boundary = link_boundary(root)
         self.found: list[DiscoveredFile] = []
-        self.keys: set[tuple[str, str]] = set()
+        self.keys: set[tuple[object, ...]] = set()
         self.real_files: set[str] = set()
         self.link_dirs = 0
         self.skipped_dirs: list[tuple[str, str]] = []  # (real path, display) of skipped folders met by the walk
@@ -157,12 +158,13 @@ class Walker:
     # -- results -------------------------------------------------------------------------------------------------------
 
     def _add(self, path: str, display: str, real: str | None = None, via: str = "") -> None:
-        # Same bytes under the same file name read the same way (readers route by the base name only), so a
-        # file reached twice that way (a directory alias of a walked folder) is read once.
+        # Same bytes routed the same way are read the same way, so a file reached twice that way (a directory
+        # alias of a walked folder) is read once. The routing is the readers' own (sniff.routing_key): it looks
+        # at folders too (additional_chat_templates/x.jinja is a chat template, x.jinja is text: round 21, D).
         real = os.path.realpath(path) if real is None else real
         if via:
             self.references.append(Reference(display, real, via, via.startswith(_BY_INDEX)))
-        key = (real, display.rsplit("/", 1)[-1])
+        key = (real, *routing_key(display))
         if key in self.keys:
             return
         if len(self.found) >= self.limits.max_files:

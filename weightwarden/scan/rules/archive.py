@@ -81,11 +81,13 @@ UNSCANNABLE = ScanRule(
     "WW-ARC-004",
     Severity.HIGH,
     "Archive member cannot be scanned (encrypted or unsupported compression)",
-    "The member's content could not be decoded, so it was not inspected. Attackers encrypt or use rare "
-    "compression methods to hide payloads from scanners while custom loaders still read them.",
+    "The member's content (or a compressed file's: lz4's legacy frame, snappy, a codec whose decoder is not "
+    "installed) could not be decoded, so it was not inspected. Attackers encrypt or use rare compression "
+    "methods to hide payloads from scanners while custom loaders still read them.",
     "Ask for an unencrypted archive with standard compression (stored or deflate), or inspect it manually.",
     (CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
-    anomaly_codes=("zip.encrypted_member", "zip.unsupported_compression", "7z.encrypted", "archive.member_not_read"),
+    anomaly_codes=("zip.encrypted_member", "zip.unsupported_compression", "7z.encrypted", "archive.member_not_read",
+                   "compressed.unsupported"),
 )
 TRAVERSAL = ScanRule(
     "WW-ARC-005",
