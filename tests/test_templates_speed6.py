@@ -17,7 +17,18 @@ import pytest
 from tests.test_scan_speed import REAL_TEMPLATES, _test_sources, _variants
 from tests.test_templates_speed5 import LOOP_CASES, _parsed, _reference_of
 from weightwarden.scan import templates as tpl
-from weightwarden.scan.templates import _NODES, _children, _names_in
+from weightwarden.scan.templates import (
+    _NODES,
+    _PENDING,
+    _UNK,
+    MAX_ROUNDS,
+    MAX_STEPS,
+    MAX_VALUES,
+    PENDING,
+    _children,
+    _hit,
+    _names_in,
+)
 
 SCOPE_CASES = [
     # every branch of _surely_bound: top-level sets, for / macro / call block / with / if / filter / block / set block
@@ -128,6 +139,93 @@ def _reference_surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None,
 
 
 
+# _Walker._settle and _Walker._judged as they were before the sixth pass (attributes read through self, min()).
+def _reference_settle(self: tpl._Walker, key: Any, memo: dict[Any, frozenset[Any]], compute: Any) -> frozenset[Any]:
+    """``compute()``, memoised; a computation that reaches itself ({% set ns.seen = ns.seen + [x] %},
+    recursive macros, a name bound through itself) is settled as a least fixpoint: it starts from nothing
+    and is redone, forgetting what was computed from the smaller guess, until it stops growing (else:
+    unknown)."""
+    if key in self.active:
+        self.cyclic.add(key)
+        return self.provisional.get(key, _PENDING)
+    self.active.add(key)
+    start = len(self.log)
+    guess: frozenset[Any] = self.warm.pop(key, _PENDING)
+    for _ in range(MAX_ROUNDS):
+        self.provisional[key] = guess
+        self.cyclic.discard(key)
+        got = compute()
+        if len(got) > MAX_VALUES:
+            _hit("MAX_VALUES")
+            got = _UNK
+        if key not in self.cyclic:
+            break
+        # Kleene iteration, joined with the previous guess: round 6 made "is it data" strict about the
+        # placeholder (it is data only next to data), so a round on a bigger guess may give less (inner
+        # fixpoints restart); the join keeps the rounds growing, and it stops once nothing new comes.
+        old = guess - _PENDING
+        if got - _PENDING <= old:
+            got = got | old if old else got
+            break
+        self._forget(start)
+        # The placeholder is only the first guess: once anything else is known, the next round starts
+        # from that alone, so what the last round computes carries no placeholder of this key.
+        guess = (got - _PENDING) | old
+    else:
+        _hit("MAX_ROUNDS")
+        got = _UNK
+    self.active.discard(key)
+    self.provisional.pop(key, None)
+    if PENDING in got and not self.active:
+        got = got - _PENDING or _UNK  # nothing left in flight: what only came from the guess is unknown
+    memo[key] = got
+    self.log.append((memo is self.name_memo, key))
+    return got
+
+
+def _reference_judged(self: tpl._Walker, memo: dict[Any, bool], key: Any, compute: Any) -> bool:
+    """``compute()``, memoised, as a least fixpoint over cycles (both predicates are reachability of a
+    "not proven" leaf: ORs over static edges). Tarjan's walk: a key met again while on the stack adds
+    nothing and joins its cycle; True is final at once; a cycle's False is final when its root finishes
+    False (nothing in it reaches a True), and dropped when the root turns True (round 7's memo kept such
+    Falses: a node reached through a key in progress could stay unpicked). Both predicates were
+    exponential in chains of names bound to containers of names (``set a2 = [a1, a1]``): each key is now
+    judged about once. Past MAX_STEPS: True (not proven; fail closed)."""
+    got = memo.get(key)
+    if got is not None:
+        return got
+    onstack = self.pred_onstack
+    if key in onstack:
+        self.pred_low = min(self.pred_low, onstack[key])
+        return False
+    self.pred_steps += 1
+    if self.pred_steps > MAX_STEPS:
+        _hit("MAX_STEPS")
+        return True
+    index = self.pred_next
+    self.pred_next += 1
+    onstack[key] = index
+    stack = self.pred_stack
+    stack.append((memo, key))
+    outer_low, self.pred_low = self.pred_low, index
+    try:
+        got = compute()
+    finally:
+        low = self.pred_low
+        self.pred_low = min(outer_low, low)
+    if got:
+        memo[key] = True
+    if low >= index:  # the root of its cycle: every key above it on the stack is settled now
+        while True:
+            member_memo, member = stack.pop()
+            del onstack[member]
+            if not got and member_memo.get(member) is None:
+                member_memo[member] = False
+            if member == key and member_memo is memo:
+                break
+    return got
+
+
 @pytest.fixture(scope="module")
 def sources() -> list[str]:
     real = [p.read_text(encoding="utf-8") for p in REAL_TEMPLATES]
@@ -144,6 +242,41 @@ def _walked(tree: Any) -> tpl._Walker:
     walker = tpl._Walker("", frozenset())
     walker.run(tree)
     return walker
+
+
+def _reference_nodes(tree: Any) -> tuple[list[Any], dict[int, list[Any]]]:
+    """Pre-order by Jinja's own ``iter_child_nodes``, and each node's children as it lists them."""
+    out, kids, stack = [], {}, [tree]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        kids[id(node)] = list(node.iter_child_nodes())
+        stack.extend(reversed(kids[id(node)]))
+    return out, kids
+
+
+def test_iter_nodes_skipping_leaf_values_equals_iter_child_nodes(trees: list[Any]) -> None:
+    """_iter_nodes steps over field values of exact type str / int / float / bool / None (and its never-set
+    sentinel) without testing them as nodes or lists: same nodes, order, children and parents as Jinja's walk,
+    also for odd field values (a node or a list subclass of nodes where a constant usually is)."""
+    n = _NODES
+
+    class Nodes(list):  # type: ignore[type-arg]
+        pass
+
+    odd = n.Template([n.Output([n.Const(n.Name("x", "load")), n.Const(Nodes([n.Name("y", "load"), 3])),
+                                n.Const(1.5), n.Const(True), n.Const(None), n.Const(b"z")])])
+    for tree in [*trees, odd]:
+        kids: dict[int, list[Any]] = {}
+        parents: dict[int, Any] = {}
+        by_type: dict[type, list[Any]] = {}
+        got = tpl._iter_nodes(tree, kids, parents, by_type)
+        want, want_kids = _reference_nodes(tree)
+        assert [id(x) for x in got] == [id(x) for x in want]
+        assert {k: [id(c) for c in v] for k, v in kids.items()} == {k: [id(c) for c in v] for k, v in want_kids.items()}
+        assert {k: id(v) for k, v in parents.items()} == {id(c): id(x) for x in want for c in want_kids[id(x)]}
+        assert sum(map(len, by_type.values())) == len(want)
+    assert [type(x).__name__ for x in tpl._iter_nodes(odd)].count("Name") == 2
 
 
 def test_scope_cases_parse() -> None:
@@ -203,6 +336,8 @@ def test_analysis_equals_the_replaced_paths(sources: list[str], monkeypatch: pyt
     with monkeypatch.context() as m:
         m.setattr(tpl, "_surely_bound", _reference_surely_bound)
         m.setattr(tpl._Walker, "_of", _reference_of)
+        m.setattr(tpl._Walker, "_settle", _reference_settle)
+        m.setattr(tpl._Walker, "_judged", _reference_judged)
         slow = [tpl._analyze(s) for s in subset]
     assert fast == slow
     assert any(issue.kind == tpl.FRAME_ESCAPE for issues in fast for issue in issues)

@@ -1654,7 +1654,8 @@ class _Walker:
         if depth > MAX_VALUE_DEPTH:
             _hit("MAX_VALUE_DEPTH")
             return _UNK
-        level = min(level, MAX_LEVEL)
+        if level > MAX_LEVEL:  # min(level, MAX_LEVEL), without the builtin call (ints)
+            level = MAX_LEVEL
         key = (id(node), level)
         got = self.memo.get(key)
         if got is None:
@@ -1670,20 +1671,21 @@ class _Walker:
         recursive macros, a name bound through itself) is settled as a least fixpoint: it starts from nothing
         and is redone, forgetting what was computed from the smaller guess, until it stops growing (else:
         unknown)."""
-        if key in self.active:
-            self.cyclic.add(key)
-            return self.provisional.get(key, _PENDING)
-        self.active.add(key)
+        active, cyclic, provisional, warm = self.active, self.cyclic, self.provisional, self.warm
+        if key in active:
+            cyclic.add(key)
+            return provisional.get(key, _PENDING)
+        active.add(key)
         start = len(self.log)
-        guess: frozenset[Any] = self.warm.pop(key, _PENDING)
+        guess: frozenset[Any] = warm.pop(key, _PENDING) if warm else _PENDING
         for _ in range(MAX_ROUNDS):
-            self.provisional[key] = guess
-            self.cyclic.discard(key)
+            provisional[key] = guess
+            cyclic.discard(key)
             got = compute()
             if len(got) > MAX_VALUES:
                 _hit("MAX_VALUES")
                 got = _UNK
-            if key not in self.cyclic:
+            if key not in cyclic:
                 break
             # Kleene iteration, joined with the previous guess: round 6 made "is it data" strict about the
             # placeholder (it is data only next to data), so a round on a bigger guess may give less (inner
@@ -1699,9 +1701,9 @@ class _Walker:
         else:
             _hit("MAX_ROUNDS")
             got = _UNK
-        self.active.discard(key)
-        self.provisional.pop(key, None)
-        if PENDING in got and not self.active:
+        active.discard(key)
+        provisional.pop(key, None)
+        if PENDING in got and not active:
             got = got - _PENDING or _UNK  # nothing left in flight: what only came from the guess is unknown
         memo[key] = got
         self.log.append((memo is self.name_memo, key))
@@ -2571,7 +2573,8 @@ class _Walker:
             return got
         onstack = self.pred_onstack
         if key in onstack:
-            self.pred_low = min(self.pred_low, onstack[key])
+            if onstack[key] < self.pred_low:  # min(), without the builtin call (ints)
+                self.pred_low = onstack[key]
             return False
         self.pred_steps += 1
         if self.pred_steps > MAX_STEPS:
@@ -2587,7 +2590,7 @@ class _Walker:
             got = compute()
         finally:
             low = self.pred_low
-            self.pred_low = min(outer_low, low)
+            self.pred_low = low if low < outer_low else outer_low  # min(outer_low, low) (ints)
         if got:
             memo[key] = True
         if low >= index:  # the root of its cycle: every key above it on the stack is settled now
@@ -3537,19 +3540,24 @@ def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
     pop = stack.pop
     push = stack.extend
     missing = _MISSING
+    leaf = _LEAF_TYPES
     while stack:
         node = pop()
         append(node)
         if by_type is not None:
-            bucket = by_type.get(type(node))
+            cls = type(node)
+            bucket = by_type.get(cls)
             if bucket is None:
-                by_type[type(node)] = [node]
+                by_type[cls] = [node]
             else:
                 bucket.append(node)
         children: list[Any] = []
         for name in node.fields:
             item = getattr(node, name, missing)  # a field never set is skipped (as AttributeError was)
-            if type(item) is list:
+            kind = type(item)
+            if kind in leaf:  # a name, a constant, None, the sentinel: neither a node nor a list
+                continue
+            if kind is list:
                 children += [child for child in item if isinstance(child, node_type)]
             elif isinstance(item, node_type):
                 children.append(item)
@@ -3567,6 +3575,8 @@ def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
 
 
 _MISSING = object()
+# Exact types of field values that are neither a Node nor a list (so _iter_nodes need not test them as such).
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None), object})
 
 
 def _of_class(by_type: dict[type, list[Any]], all_nodes: list[Any], classes: Any) -> list[Any]:
