@@ -4,6 +4,8 @@
   codec packages only set ``__version__`` from it) reads the same archives to the same findings and errors as
   py7zr imported with the real module; the stand-in is never left in place, and a failure of that route falls
   back to the plain import.
+- The ``scan`` command's young-generation threshold raised to 100,000 (set before the command's imports): a scan of
+  many templates and pickles reports exactly what it reports at CPython's default threshold.
 """
 
 from __future__ import annotations
@@ -101,3 +103,49 @@ def test_metadata_stand_in_finds_no_distribution(name: str) -> None:
     with pytest.raises(stub.PackageNotFoundError):
         stub.version("py7zr")
     assert issubclass(stub.PackageNotFoundError, ImportError)
+
+
+def test_scan_report_is_the_same_at_the_default_gc_threshold_on_many_templates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The young-generation threshold raised to 100,000 (from 10,000): a scan whose template trees and pickle
+    machines outlive many collections at the default threshold reports exactly the same."""
+    import gc
+    import pickle
+
+    from click.testing import CliRunner
+
+    from tests.test_scan_speed import REAL_TEMPLATES
+    from tests.test_scan_speed_startup import _Evil
+    from weightwarden.cli import main
+
+    assert main.GC_YOUNG_THRESHOLD == 100_000
+    for i, path in enumerate(REAL_TEMPLATES[:24]):
+        folder = tmp_path / f"m{i}"
+        folder.mkdir()
+        template = path.read_text(encoding="utf-8")
+        if i % 3 == 0:  # some with a hostile addition, so the templates' findings are compared too
+            template += "{{ messages.__class__.__mro__ }}{% set ns = namespace(a=[]) %}{{ messages.append(1) }}"
+        (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": template}))
+        (folder / "evil.pkl").write_bytes(pickle.dumps([_Evil(), {"k": list(range(i))}], protocol=2 + i % 4))
+
+    def scan() -> dict[str, object]:
+        result = CliRunner().invoke(main.main, ["scan", str(tmp_path), "--format", "json"])
+        report = json.loads(result.output)
+        report.pop("duration_s", None)
+        report.get("summary", {}).pop("duration_s", None)
+        return {"exit": result.exit_code, "report": report}
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        raised = scan()
+        assert gc.get_threshold()[0] == main.GC_YOUNG_THRESHOLD
+        gc.set_threshold(700, 10, 10)
+        monkeypatch.setattr(main, "_fewer_gc_passes", lambda: None)
+        default = scan()
+    finally:
+        gc.set_threshold(*before)
+    assert raised == default
+    assert raised["exit"] == 1
+    assert len(raised["report"]["findings"]) > 24  # type: ignore[index, arg-type]
