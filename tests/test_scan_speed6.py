@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -150,62 +149,3 @@ def test_scan_report_is_the_same_at_the_default_gc_threshold_on_many_templates(
     assert raised == default
     assert raised["exit"] == 1
     assert len(raised["report"]["findings"]) > 24  # type: ignore[index, arg-type]
-
-
-def _random_value(rnd: Any, depth: int) -> Any:
-    leaves = [lambda: rnd.choice(["", "a", "é", "\u2028", '"\\/', "\x00\x1f", "𝄞", "x" * rnd.randint(0, 50)]),
-              lambda: rnd.randint(-10**20, 10**20), lambda: rnd.choice([0.0, -0.0, 1.5, 1e300, -2.5e-300]),
-              lambda: rnd.choice([float("nan"), float("inf"), -float("inf")]), lambda: rnd.choice([True, False, None])]
-    if depth > 4 or rnd.random() < 0.4:
-        return rnd.choice(leaves)()
-    if rnd.random() < 0.5:
-        items = [_random_value(rnd, depth + 1) for _ in range(rnd.randint(0, 4))]
-        return tuple(items) if rnd.random() < 0.3 else items
-    return {rnd.choice(["k", "é", "", "a b", "\n"]) + str(i): _random_value(rnd, depth + 1) for i in range(rnd.randint(0, 4))}
-
-
-def test_indented_json_is_json_dumps_text(tmp_path: Path) -> None:
-    """report.json_report.dumps writes, byte for byte, what json.dumps(indent=..., ensure_ascii=True) writes: on
-    random structures of every type to_dict produces, on a real scan report, and (through json.dumps itself) on
-    what it does not write: other key or value types, a cycle."""
-    import enum
-    import random
-
-    from weightwarden.report.json_report import dumps, render
-    from weightwarden.scan import scan_paths
-
-    rnd = random.Random(6)
-    for _ in range(2000):
-        value = _random_value(rnd, 0)
-        for indent in (0, 2, 4, None):
-            assert dumps(value, indent=indent) == json.dumps(value, indent=indent, ensure_ascii=True)
-
-    class Level(enum.IntEnum):
-        HIGH = 3
-
-    class Kind(enum.StrEnum):
-        CODE = "code"
-
-    for odd in [{1: "a"}, {None: 1, True: 2, 1.5: 3}, {"s": {1, 2}}, {"e": Level.HIGH, "k": Kind.CODE}, [object()]]:
-        try:
-            want: Any = json.dumps(odd, indent=2, ensure_ascii=True)
-        except TypeError as exc:
-            want = type(exc)
-        try:
-            got: Any = dumps(odd, indent=2)
-        except TypeError as exc:
-            got = type(exc)
-        assert got == want, odd
-    cycle: list[Any] = []
-    cycle.append(cycle)
-    with pytest.raises(ValueError, match="Circular"):
-        dumps(cycle, indent=2)
-
-    folder = tmp_path / "m"
-    folder.mkdir()
-    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ ''.__class__ }}é"}))
-    (folder / "config.json").write_text('{"model_type": "llama", "auto_map": {"AutoModel": "x.Y"}}')
-    report = scan_paths([str(folder)], workers=1)
-    text = render(report)
-    assert text == json.dumps(report.to_dict(), indent=2, ensure_ascii=True) + "\n"
-    assert len(json.loads(text)["findings"]) >= 2
