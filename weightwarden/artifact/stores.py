@@ -5,8 +5,8 @@ Python 3.13's ``dbm.sqlite3`` keep pickles in SQLite BLOBs. The pickle sits at a
 (another file, or the database's own pages), never necessarily at byte 0, so the byte-0 pickle probe cannot
 see it. This module reads such stores the way their loaders find values:
 
-* dbm.dumb: an ``X.dir`` text index whose lines are Python literals ``'key', (pos, size)`` (dbm.dumb reads
-  them with ``ast.literal_eval``) next to ``X.dat``. Every named slice of ``X.dat`` that starts like a pickle
+* dbm.dumb: ``X.dat`` next to an ``X.dir`` text index whose lines are Python literals ``'key', (pos, size)``
+  (dbm.dumb reads them with ``ast.literal_eval``). Every named slice of ``X.dat`` that starts like a pickle
   is walked by the pickle machine and reported as ``X.dat[key]``; a slice past the end of ``X.dat``,
   overlapping another, or an index line we cannot parse is an anomaly (the loader's view is unknown).
 * SQLite ("SQLite format 3\\0"): opened read-only and immutable (``file:...?mode=ro&immutable=1``), with no
@@ -64,7 +64,7 @@ def note_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
             f"a {_dbm_magic(head)} database: shelve (dbm.open) unpickles its values, which are not read here; "
             "it could not be verified", head[:16].hex(),
         )
-    elif source.display.casefold().endswith(".dir") and source.fs_path is not None:
+    elif source.fs_path is not None and source.fs_path.endswith(".dat") and os.path.isfile(source.fs_path[:-4] + ".dir"):
         _read_dumb(source, ctx, entry)
     return entry
 
@@ -111,45 +111,44 @@ def parse_dumb_index(text: str) -> tuple[list[tuple[str, int, int]], list[tuple[
 
 
 def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
-    """A dbm.dumb index (``X.dir``) next to ``X.dat``: walk every slice it names as shelve would unpickle it."""
+    """``X.dat`` with a dbm.dumb index ``X.dir`` beside it (dbm.dumb.open appends both suffixes, exactly so):
+    walk every slice the index names as shelve would unpickle it, reported as ``X.dat[key]``."""
     assert source.fs_path is not None
-    dat_path = source.fs_path[: -len(".dir")] + ".dat"
-    if not os.path.isfile(dat_path) or source.size > MAX_INDEX_BYTES:
-        if os.path.isfile(dat_path):
-            entry.add_anomaly("store.unverified", source.display,
-                              f"a dbm.dumb index larger than {MAX_INDEX_BYTES} bytes: its values were not read")
-        return
+    dir_path = source.fs_path[: -len(".dat")] + ".dir"
+    dir_display = source.display[: -len(".dat")] + ".dir"
     try:
-        with source.open() as f:
-            raw = f.read(MAX_INDEX_BYTES)
+        with open(dir_path, "rb") as f:
+            raw = f.read(MAX_INDEX_BYTES + 1)
     except OSError:
         return
-    text = raw.decode("latin-1")  # what dbm.dumb opens it with
+    text = raw[:MAX_INDEX_BYTES].decode("latin-1")  # what dbm.dumb opens it with
     entries, bad = parse_dumb_index(text)
     if not entries:
         return  # not a dbm.dumb index (an ndbm .dir is binary and sits next to a .pag)
-    dat_display = source.display[: -len(".dir")] + ".dat"
-    dat_size = os.stat(dat_path).st_size
-    entry.metadata["store"] = {"kind": "dbm.dumb", "data": dat_display, "entries": len(entries)}
+    if len(raw) > MAX_INDEX_BYTES:
+        entry.add_anomaly("store.unverified", dir_display,
+                          f"a dbm.dumb index larger than {MAX_INDEX_BYTES} bytes: the rest of its entries were not read")
+    dat_size = source.size
+    entry.metadata["store"] = {"kind": "dbm.dumb", "index": dir_display, "entries": len(entries)}
     for number, why in bad:
-        entry.add_anomaly("store.index_unparsable", f"{source.display}:{number}",
+        entry.add_anomaly("store.index_unparsable", f"{dir_display}:{number}",
                           "a dbm.dumb index line that is not ('key', (pos, size)): which bytes a loader reads is unknown",
                           why)
     if len(entries) > ctx.limits.max_archive_members:
-        entry.add_anomaly("store.unverified", source.display,
+        entry.add_anomaly("store.unverified", dir_display,
                           f"{len(entries)} index entries, more than {ctx.limits.max_archive_members}: the rest were not read")
         entries = entries[: ctx.limits.max_archive_members]
     spans: list[tuple[int, int, str]] = []
     for key, pos, size in entries:
-        name = _slice_name(dat_display, key)
+        name = _slice_name(source.display, key)
         if pos + size > dat_size:
             entry.add_anomaly("store.index_out_of_bounds", name,
-                              f"the index names bytes {pos}..{pos + size} of a {dat_size}-byte data file",
+                              f"{dir_display} names bytes {pos}..{pos + size} of a {dat_size}-byte data file",
                               f"{key!r}, ({pos}, {size})")
             size = max(0, dat_size - pos)  # dbm.dumb reads what is there
         if size:
             spans.append((pos, pos + size, name))
-            _walk_slice(window_source(dat_path, pos, size, name, source.fs_dir), ctx, entry)
+            _walk_slice(window_source(source.fs_path, pos, size, name, source.fs_dir), ctx, entry)
     spans.sort()
     for (_a, a_end, a_name), (b_start, _b_end, b_name) in zip(spans, spans[1:]):
         if b_start < a_end:
