@@ -150,7 +150,7 @@ def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
             spans.append((pos, pos + size, name))
             _walk_slice(window_source(source.fs_path, pos, size, name, source.fs_dir), ctx, entry)
     spans.sort()
-    for (_a, a_end, a_name), (b_start, _b_end, b_name) in zip(spans, spans[1:]):
+    for (_a, a_end, a_name), (b_start, _b_end, b_name) in zip(spans, spans[1:], strict=False):
         if b_start < a_end:
             entry.add_anomaly("store.index_overlap", b_name, f"its bytes overlap those of {a_name}",
                               f"@{b_start} < {a_end}")
@@ -237,7 +237,7 @@ def _read_sqlite_file(path: str, source: Source, ctx: ReadContext, entry: FileEn
                 rows += 1
                 if rows > MAX_SQLITE_ROWS:
                     raise _Bound(f"more than {MAX_SQLITE_ROWS} rows")
-                for column, value in zip(columns, row):
+                for column, value in zip(columns, row, strict=True):
                     if isinstance(value, str):
                         value = value.encode("utf-8", "surrogatepass")
                     if not isinstance(value, bytes) or not value:
