@@ -449,7 +449,7 @@ def _precheck(data: dict[str, Any], where: str, raw_size: int | None = None) -> 
     raw_objects = data.get("objects")
     if not isinstance(raw_objects, list) or len(raw_objects) > MAX_OBJECTS:
         raise IndicatorFormatError(f"{where}: 'objects' must be a list of at most {MAX_OBJECTS} STIX objects")
-    _precheck_listing(raw_objects, where, raw_size)
+    _precheck_listing(raw_objects, where)
     counts: dict[str, int] = {}
     for i, o in enumerate(raw_objects):
         kind = o.get("type") if isinstance(o, dict) else None
@@ -468,6 +468,11 @@ def _precheck(data: dict[str, Any], where: str, raw_size: int | None = None) -> 
         ours = extensions.get(EXTENSION_ID)
         if ours is not None and (not isinstance(ours, dict) or set(ours) - _OUR_EXTENSION_KEYS):
             raise IndicatorFormatError(f"{where}: objects[{i}] ({kind}): unknown weightwarden extension properties")
+        unwritten = [k for k in o if k not in _WRITTEN[kind]]
+        if unwritten:  # round 15: named here (as require_written would) so the size bound below never hides it
+            raise IndicatorFormatError(
+                f"{where}: objects[{i}] ({str(o.get('id'))[:80]}): property {unwritten[0]!r} is not written by "
+                "weightwarden (refused before parsing: only what weightwarden writes for this set is accepted)")
         _bounded(o, f"{where}: objects[{i}] ({kind})", skip_list="object_refs")
         if kind == "indicator" and (not isinstance(o.get("pattern"), str) or not _PATTERN.fullmatch(o["pattern"])):
             raise IndicatorFormatError(f"{where}: objects[{i}]: pattern is not a weightwarden prompt digest")
@@ -484,6 +489,8 @@ def _precheck(data: dict[str, Any], where: str, raw_size: int | None = None) -> 
         if count > limits[kind]:
             raise IndicatorFormatError(f"{where}: {count} {kind} objects; a weightwarden bundle has at most "
                                        f"{limits[kind]}")
+    if raw_size is not None:
+        _precheck_size(raw_objects, where, raw_size)
 
 
 # Red team round 15 ("tried"): 99,900 unlisted minimal indicators (35 MB) were refused only after stix2.parse had
@@ -494,9 +501,26 @@ _MAX_OBJECT_BYTES = {"indicator": 3072 + MAX_STIX_SKETCH, "grouping": 8192}
 _MAX_OTHER_OBJECT_BYTES = 4096
 _MAX_REF_BYTES = 128  # one line of the grouping's object_refs
 _MAX_BUNDLE_HEAD_BYTES = 1024
+# The top-level properties to_stix writes per object type (a test keeps these equal to real exports).
+_WRITTEN = {
+    "marking-definition": frozenset({"type", "spec_version", "id", "created", "name", "extensions"}),
+    "identity": frozenset({"type", "spec_version", "id", "created", "modified", "name", "identity_class"}),
+    "extension-definition": frozenset({"type", "spec_version", "id", "created_by_ref", "created", "modified", "name",
+                                       "description", "schema", "version", "extension_types"}),
+    "grouping": frozenset({"type", "spec_version", "id", "created", "modified", "name", "context", "object_refs",
+                           "object_marking_refs", "extensions"}),
+    "attack-pattern": frozenset({"type", "spec_version", "id", "created", "modified", "name", "external_references",
+                                 "object_marking_refs"}),
+    "software": frozenset({"type", "spec_version", "id", "name", "object_marking_refs", "extensions"}),
+    "indicator": frozenset({"type", "spec_version", "id", "created", "modified", "name", "description",
+                            "indicator_types", "pattern", "pattern_type", "pattern_version", "valid_from",
+                            "object_marking_refs", "extensions"}),
+    "relationship": frozenset({"type", "spec_version", "id", "created", "modified", "relationship_type", "source_ref",
+                               "target_ref", "object_marking_refs"}),
+}
 
 
-def _precheck_listing(raw_objects: list[Any], where: str, raw_size: int | None) -> None:
+def _precheck_listing(raw_objects: list[Any], where: str) -> None:
     """The export's shape, checked on the plain JSON before anything is built (see :func:`_precheck`)."""
     groupings = [o for o in raw_objects if isinstance(o, dict) and o.get("type") == "grouping"]
     if len(groupings) != 1:
@@ -521,14 +545,18 @@ def _precheck_listing(raw_objects: list[Any], where: str, raw_size: int | None) 
                     f"{where}: objects[{i}] (indicator {ident[:80]}): not part of weightwarden's export (its pattern is "
                     "not a weightwarden prompt digest, or its id is not derived from the digest); refused before "
                     "parsing")
-    if raw_size is not None:
-        bound = _MAX_BUNDLE_HEAD_BYTES + _MAX_REF_BYTES * len(listed) + sum(
-            _MAX_OBJECT_BYTES.get(o.get("type") if isinstance(o, dict) else None, _MAX_OTHER_OBJECT_BYTES)
-            for o in raw_objects)
-        if raw_size > bound:
-            raise IndicatorFormatError(
-                f"{where}: {raw_size} bytes for {len(raw_objects)} STIX objects; weightwarden's export of so many "
-                f"objects takes at most {bound} (refused before parsing: the rest is not part of an export)")
+
+
+def _precheck_size(raw_objects: list[Any], where: str, raw_size: int) -> None:
+    """A file no larger than the export of its objects can be (whitespace or long number spellings around them are
+    refused here, before parsing; the exact bytes are compared after, by ``records.set_from_bytes``)."""
+    listed = next(len(o["object_refs"]) for o in raw_objects if o["type"] == "grouping")  # one, a list: checked
+    bound = _MAX_BUNDLE_HEAD_BYTES + _MAX_REF_BYTES * listed + sum(
+        _MAX_OBJECT_BYTES.get(o["type"], _MAX_OTHER_OBJECT_BYTES) for o in raw_objects)
+    if raw_size > bound:
+        raise IndicatorFormatError(
+            f"{where}: {raw_size} bytes for {len(raw_objects)} STIX objects; weightwarden's export of so many "
+            f"objects takes at most {bound} (refused before parsing: the rest is not part of an export)")
 
 
 def _ours(obj: Any) -> dict[str, Any]:
