@@ -477,11 +477,13 @@ def set_from_bytes(raw: bytes, data: Any, where: str) -> IndicatorSet:
     if isinstance(data, dict) and data.get("type") == "bundle":
         from weightwarden.indicators.stix import read_stix, stix_text
 
-        loaded, expected = read_stix(data, where, raw_size=len(raw))
-        require_bytes(raw, stix_text(expected).encode("ascii"), where, "STIX bundle")
+        loaded, expected = read_stix(data, where, raw=raw)
+        require_bytes(raw, stix_text(expected).encode("ascii"), where, "the STIX bundle weightwarden writes for the "
+                      "set it holds")
         return loaded
     loaded = canonical_set(data, where)
-    require_bytes(raw, dump_set(loaded).encode("utf-8"), where, "indicator set")
+    require_bytes(raw, dump_set(loaded).encode("utf-8"), where, "the indicator set weightwarden writes for the set "
+                  "it holds")
     return loaded
 
 
@@ -502,8 +504,7 @@ def require_bytes(raw: bytes, expected: bytes, where: str, what: str) -> None:
         detail = f"weightwarden writes {chr(expected[offset])!r} there" if 32 <= expected[offset] < 127 or \
             expected[offset] in (9, 10) else "weightwarden writes another byte there"
     raise IndicatorFormatError(
-        f"{where}: byte {offset} (line {line}, column {column}) differs from the {what} weightwarden writes for the "
-        f"set it holds: {detail}. The values are read, but the file must also be spelled exactly as weightwarden "
+        f"{where}: byte {offset} (line {line}, column {column}) differs from {what}: {detail}. The values are read, but the file must also be spelled exactly as weightwarden "
         "writes it (whitespace, number forms, string escapes, key order, final newline): other spellings carry "
         "text past every check (red team round 15). Write it again with `weightwarden indicators export`.")
 

@@ -44,6 +44,7 @@ from weightwarden.indicators.records import (
     IndicatorSet,
     dump_json,
     prompt_order,
+    require_bytes,
     require_written,
     short_strings,
 )
@@ -261,14 +262,19 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
     return read_stix(data, where)[0]
 
 
-def read_stix(data: Any, where: str = "<STIX bundle>", *, raw_size: int | None = None) -> tuple[IndicatorSet,
-                                                                                            dict[str, Any]]:
-    """The set a bundle holds and weightwarden's export of it (which ``data`` equals as JSON). ``raw_size``: the
-    file's size in bytes, bounded before ``stix2.parse`` by what the export of so many objects can take."""
+def read_stix(data: Any, where: str = "<STIX bundle>", *, raw: bytes | None = None) -> tuple[IndicatorSet,
+                                                                                       dict[str, Any]]:
+    """The set a bundle holds and weightwarden's export of it (which ``data`` equals as JSON). ``raw``: the file
+    ``data`` was parsed from; before ``stix2.parse`` its size is bounded by what the export of so many objects can
+    take, and its bytes must be ``data`` in weightwarden's spelling (``records.dump_json``), so whitespace, number
+    spellings and escapes are refused before the costly parse (key order is judged after, with the export)."""
     stix2 = _stix2()
     if not isinstance(data, dict) or data.get("type") != "bundle":
         raise IndicatorFormatError(f"{where}: not a STIX bundle (no 'type': 'bundle')")
-    _precheck(data, where, raw_size)
+    _precheck(data, where, None if raw is None else len(raw))
+    if raw is not None:
+        require_bytes(raw, dump_json(data).encode("ascii"), where, "weightwarden's spelling of the JSON values it "
+                      "holds (checked before the STIX objects are parsed)")
     try:
         bundle = stix2.parse(data, allow_custom=True)
     except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for malformed input
