@@ -44,7 +44,6 @@ from weightwarden.indicators.records import (
     IndicatorSet,
     dump_json,
     prompt_order,
-    require_bytes,
     require_written,
     short_strings,
 )
@@ -266,15 +265,12 @@ def read_stix(data: Any, where: str = "<STIX bundle>", *, raw: bytes | None = No
                                                                                        dict[str, Any]]:
     """The set a bundle holds and weightwarden's export of it (which ``data`` equals as JSON). ``raw``: the file
     ``data`` was parsed from; before ``stix2.parse`` its size is bounded by what the export of so many objects can
-    take, and its bytes must be ``data`` in weightwarden's spelling (``records.dump_json``), so whitespace, number
-    spellings and escapes are refused before the costly parse (key order is judged after, with the export)."""
+    take (the bytes themselves are compared with the export by the caller, ``records.set_from_bytes``, after the
+    value checks, whose messages name the property that differs)."""
     stix2 = _stix2()
     if not isinstance(data, dict) or data.get("type") != "bundle":
         raise IndicatorFormatError(f"{where}: not a STIX bundle (no 'type': 'bundle')")
     _precheck(data, where, None if raw is None else len(raw))
-    if raw is not None:
-        require_bytes(raw, dump_json(data).encode("ascii"), where, "weightwarden's spelling of the JSON values it "
-                      "holds (checked before the STIX objects are parsed)")
     try:
         bundle = stix2.parse(data, allow_custom=True)
     except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for malformed input
@@ -474,11 +470,6 @@ def _precheck(data: dict[str, Any], where: str, raw_size: int | None = None) -> 
         ours = extensions.get(EXTENSION_ID)
         if ours is not None and (not isinstance(ours, dict) or set(ours) - _OUR_EXTENSION_KEYS):
             raise IndicatorFormatError(f"{where}: objects[{i}] ({kind}): unknown weightwarden extension properties")
-        unwritten = [k for k in o if k not in _WRITTEN[kind]]
-        if unwritten:  # round 15: named here (as require_written would) so the size bound below never hides it
-            raise IndicatorFormatError(
-                f"{where}: objects[{i}] ({str(o.get('id'))[:80]}): property {unwritten[0]!r} is not written by "
-                "weightwarden (refused before parsing: only what weightwarden writes for this set is accepted)")
         _bounded(o, f"{where}: objects[{i}] ({kind})", skip_list="object_refs")
         if kind == "indicator" and (not isinstance(o.get("pattern"), str) or not _PATTERN.fullmatch(o["pattern"])):
             raise IndicatorFormatError(f"{where}: objects[{i}]: pattern is not a weightwarden prompt digest")
@@ -488,6 +479,11 @@ def _precheck(data: dict[str, Any], where: str, raw_size: int | None = None) -> 
                     or len(set(refs)) != len(refs):
                 raise IndicatorFormatError(f"{where}: objects[{i}] (grouping): object_refs must be distinct ids of "
                                            f"the bundle's objects (at most {len(raw_objects)})")
+        unwritten = [k for k in o if k not in _WRITTEN[kind]]
+        if unwritten:  # round 15: named here (as require_written would) so the size bound below never hides it
+            raise IndicatorFormatError(
+                f"{where}: objects[{i}] ({str(o.get('id'))[:80]}): property {unwritten[0]!r} is not written by "
+                "weightwarden (refused before parsing: only what weightwarden writes for this set is accepted)")
         counts[kind] = counts.get(kind, 0) + 1
     limits = {**_SMALL_LIMITS, "indicator": MAX_INDICATORS, "software": MAX_MODEL_INDICATORS,
               "relationship": counts.get("indicator", 0) * (1 + counts.get("software", 0))}
@@ -533,7 +529,9 @@ def _precheck_listing(raw_objects: list[Any], where: str) -> None:
         raise IndicatorFormatError(f"{where}: expected exactly one weightwarden grouping (an export writes one), "
                                    f"found {len(groupings)}; refused before parsing")
     refs = groupings[0].get("object_refs")
-    listed = set(refs) if isinstance(refs, list) and all(isinstance(r, str) for r in refs) else set()
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs) or len(set(refs)) != len(refs):
+        return  # named by the per-object checks of _precheck ("distinct ids")
+    listed = set(refs)
     for i, o in enumerate(raw_objects):
         kind = o.get("type") if isinstance(o, dict) else None
         if kind not in ("indicator", "software", "attack-pattern"):
