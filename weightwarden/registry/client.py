@@ -39,7 +39,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -1155,19 +1155,65 @@ class RegistryClient:
         return out
 
     def _delta_chain(self, incident_id: str, key: str | None, after: int, checkpoint: Any) -> tuple[str, int] | None:
-        """The state and index of the latest record of the (``key``, ``incident_id``) chain logged after ``after``
-        among the delta's entries (every entry since its start, each proven), or None (none, or no delta)."""
-        from weightwarden.registry.views import incident_state
+        """The state and index of the (``key``, ``incident_id``) chain's current record, resumed from its record at
+        ``after`` (the one this client proved it open from) over the delta's records of that chain logged after it
+        (every entry since the delta's start, each proven), or None (no such record since, or no delta).
+
+        Red team round 18 (R18-1): the chain's LATEST record since used to decide, continuing or not; a record under
+        the same id and key with another publication date (an operator logs it; the honest store refuses it) closed
+        an incident the full scan keeps open. The rule now is the full scan's own function
+        (``views.current_incidents``), started from the remembered record, read again and proven here: only a
+        record that continues it replaces it."""
+        from weightwarden.registry.views import current_incidents
 
         if self._delta_now(checkpoint) is None or key is None:
             return None  # a round-15 fact (no key): closed only as _incident_state says (every chain of its id)
-        latest = None
+        later = []
         for i, logged in sorted(self._delta_kept.items()):
             record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
             if (i > after and isinstance(record, dict) and str(record.get("id")) == incident_id
                     and str(logged["publisher"]["key_id"]) == key):
-                latest = (str(incident_state(record)), i)
-        return latest
+                later.append((i, key, record))
+        if not later:
+            return None
+        record = self._fact_record(incident_id, key, after, checkpoint)["body"]["incident"]
+        chain = [c for c in current_incidents(later, {(incident_id, key): (after, record)})
+                 if c["id"] == incident_id and c["owner"] == key]
+        assert len(chain) == 1  # one (id, key): one chain
+        return str(chain[0]["state"]), int(chain[0]["index"])
+
+    def _fact_record(self, incident_id: str, key: str, at: int, checkpoint: Any) -> dict[str, Any]:
+        """The logged entry at ``at``, proven in ``checkpoint``'s tree, which must be the record of the (``key``,
+        ``incident_id``) chain this client proved open there (red team round 18): anything else is a log that
+        contradicts what was proven in a tree this one extends, or a damaged state: refused (fail closed)."""
+        logged = self._logged(at, self.verified_entry(at, checkpoint), checkpoint)
+        record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+        if not isinstance(record, dict) or str(record.get("id")) != incident_id or \
+                str(logged["publisher"]["key_id"]) != key:
+            raise RegistryClientError(
+                f"log misbehaviour or a damaged client state (refusing): this client proved incident {incident_id} "
+                f"of key {key[:16]} open at log index {at}, but the entry proven there now is another one")
+        return logged
+
+    def _remembered_chains(self, body: dict[str, Any], entries: Mapping[int, Any], checkpoint: Any
+                           ) -> dict[int, dict[str, Any]]:
+        """Red team round 18 (R18-1): the proven records this client remembered the judged release's open incidents
+        from (``facts[line].open``), for each chain of which the delta holds a later record and whose remembered
+        record is not among ``entries`` already. The delta's walk resumes each such chain from that record, by the
+        full scan's rule (``views.current_incidents``): a later record that does not continue it (another
+        publication date under the same id and key, logged by an operator) never stands for the chain, as it never
+        does in the full scan, which reads the remembered record too."""
+        out: dict[int, dict[str, Any]] = {}
+        later: set[tuple[str, str]] = set()
+        for logged in self._delta_kept.values():
+            record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+            if isinstance(record, dict):
+                later.add((str(record.get("id")), str(logged["publisher"]["key_id"])))
+        for fact, at in sorted(self._remembered(body["model"])["open"].get(str(body["bundle"]), {}).items()):
+            key, incident_id = _unfact(fact)
+            if key is not None and (incident_id, key) in later and int(at) not in entries:
+                out[int(at)] = self._fact_record(incident_id, key, int(at), checkpoint)
+        return out
 
     def _incident_state(self, incident_id: str, key: str | None, line: str, checkpoint: Any
                         ) -> tuple[str | None, int]:
@@ -1938,6 +1984,7 @@ class RegistryClient:
         for d in read.values():
             entries.update(d.logged)
         entries.update(self._delta_kept)
+        entries.update(self._remembered_chains(body, entries, checkpoint))
         found: list[dict[str, Any]] = []
         for _ in range(MAX_LINEAGE_DEPTH + 2):
             reached: set[str] = set()
