@@ -70,6 +70,9 @@ MAX_CANDIDATES = 16  # releases with the same files' digest that are looked at (
 # long ago says nothing about what the log holds now (witnesses cosign the same size again as time passes).
 MAX_WITNESS_AGE_S = 24 * 3600.0
 VIEW_FETCHES = 3  # a view older than the verified checkpoint is fetched again this many times in all
+# Red team round 18 (R18-2): a check whose signed view is of a newer tree is judged again there, at most this many
+# times in all (each time everything is derived at the new tree); a tree that keeps moving is an error.
+JUDGE_ATTEMPTS = 3
 MAX_LINEAGE_DEPTH = 8  # declared ancestors the client walks itself (breadth first, each line once)
 MAX_LINEAGE_LINES = 64
 # Index mode (red team round 15, D2): a line's indexes are read in pages of LINE_PAGE; a declared base line of
@@ -416,7 +419,8 @@ class RegistryClient:
         self._delta_tried: int | None = None
         self._delta_bytes = 0
         self._unverified: set[str] = set()  # lines judged from the registry's index alone in this check
-        self._judged: list[tuple[str, str]] = []  # (line, bundle) of the releases this check judged
+        # (line, bundle, (tree size of its matches, of its line's view)) of the releases this check judged
+        self._judged: list[tuple[str, str, tuple[int, int]]] = []
         self._reached: set[str] = set()  # lines the affecting walk reached (remembered after a full scan)
         self._delta_kept: dict[int, dict[str, Any]] = {}  # the delta's entries other than audits, by log index
         self._lines_read: set[str] = set()  # lines whose facts this check keeps
@@ -424,8 +428,10 @@ class RegistryClient:
         # INCOMPLETE_WALK), what the release was matched by (bundle digest or files' root; the bundle's signed
         # fields), and the (line, match key) of a check without --model whose matches were all of one line.
         self._walks: dict[tuple[str, str], str] = {}
+        self._walk_at: dict[tuple[str, str], int] = {}  # the tree size each walk was made at (red team round 18)
+        self._found_at = 0  # the tree size this check's matches were found at (red team round 18)
         self._match: tuple[str | None, str | None, dict[str, Any] | None] = (None, None, None)
-        self._sole: tuple[str, str] | None = None
+        self._sole: tuple[str, str, int] | None = None  # (line, match key, tree size of the matches)
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
         # (key id, nonce, timestamp) -> the log index that carries that signed request (red team round 11, D1)
@@ -848,8 +854,33 @@ class RegistryClient:
 
         Every release that matches (the bundle's digest, or the files' root digest) is weighed, never just
         the first one logged: several model lines claiming it without ``model`` is an "ambiguous" answer,
-        and within the line any revoked or incident-affected match makes it not current."""
+        and within the line any revoked or incident-affected match makes it not current.
+
+        Red team round 18 (R18-2): a check is judged at ONE tree. The signed view may be of a newer tree than the
+        checkpoint the matches were found at (an older genuine checkpoint served first, or the log growing between
+        the two requests); the view's tree then becomes the judged one, and EVERYTHING is derived again there (the
+        matches, the bundle and ambiguity rules, the line, the walk, the incidents): releases matching since are
+        weighed, as the full scan of that tree weighs them. A tree that keeps moving is an error (fail closed)."""
         checkpoint = self.verified_checkpoint()
+        notes_at = len(self.notes)
+        for _ in range(JUDGE_ATTEMPTS):
+            outcome = self._judge(path, bundle, model, checkpoint)
+            if isinstance(outcome, CheckResult):
+                return outcome
+            del self.notes[notes_at:]  # what was said about the older tree does not describe the judged one
+            witnessed = (" (the view is ahead of the witnessed checkpoint: the line is judged over the log-signed "
+                         "tree, consistent with the witnessed one)" if self.quorum else "")
+            self.notes.append(f"the signed view is of a newer tree than the checkpoint first verified ({checkpoint.size} "
+                              f"-> {outcome.size} entries){witnessed}: every fact was derived again at the newer tree "
+                              "(red team round 18)")
+            checkpoint = outcome
+        raise RegistryClientError(f"the registry's tree kept moving during this check ({JUDGE_ATTEMPTS} times): no "
+                                  "verdict at one tree could be reached (try again)")
+
+    def _judge(self, path: str | os.PathLike[str] | None, bundle: str | os.PathLike[str] | None,
+               model: str | None, checkpoint: Any) -> CheckResult | Any:
+        """The verdict at ``checkpoint``'s tree, or the newer checkpoint the signed view needs (nothing judged:
+        ``check`` derives everything again there)."""
         self._lookup_reasons = []
         self._index_bytes = 0
         self._unverified = set()
@@ -857,8 +888,10 @@ class RegistryClient:
         self._judged = []
         self._reached = set()
         self._walks = {}
+        self._walk_at = {}
         self._sole = None
         found = self._find_releases(path, bundle, model, checkpoint)
+        self._found_at = checkpoint.size
         what = "this bundle" if bundle is not None else "the files at this path"
         if self._lookup_reasons:
             return self._result(False, checkpoint, reasons=list(self._lookup_reasons))
@@ -873,7 +906,9 @@ class RegistryClient:
                 "whose release it is (pass --model to name the line you trust)"])
         line = lines[0]
         self._lines_read.add(line)
-        signed, fresh_reasons, checkpoint, head = self._signed_view(line, checkpoint)
+        signed, fresh_reasons, judged, head = self._signed_view(line, checkpoint)
+        if judged.size != checkpoint.size:
+            return judged  # red team round 18 (R18-2): the matches were found at another tree
         data = self._line_data(line, checkpoint, signed)
         view = _line_view_at(line, checkpoint.size, data)
         if self._delta_now(checkpoint) is not None and line not in self._unverified:
@@ -917,7 +952,8 @@ class RegistryClient:
             incidents = self._incidents(body, view, checkpoint, limits, owner_key=rel.get("publisher"),
                                         release_index=int(index), data=data)
             if not limits:  # a judgement cut by a bound is no mark of a complete one (red team round 17)
-                self._judged.append((line, str(body["bundle"])))
+                # with the tree sizes it rests on: its matches, its line's view (red team round 18)
+                self._judged.append((line, str(body["bundle"]), (self._found_at, int(view["tree_size"]))))
             delta = self._delta_now(checkpoint)
             memory = self._remembered(line)
             mark = memory["checked"].get(str(body["bundle"]))
@@ -974,7 +1010,7 @@ class RegistryClient:
         if len(results) > 1:
             self.notes.append(f"{len(results)} releases of {line} match {what}: all were weighed")
         if model is None:
-            self._sole = (line, self._match_key())
+            self._sole = (line, self._match_key(), self._found_at)
         self._remember(line, view, results)
         return self._result(not reasons, checkpoint, reasons=reasons, body=chosen[1], index=chosen[0],
                             incidents=chosen[4])
@@ -1072,7 +1108,8 @@ class RegistryClient:
                 self.notes.append(f"{m} holds more than {MAX_EVENTS} entries: this client does not remember them all, "
                                   "and judges it unverified in the index mode")
         # Red team round 16b: each release judged verified by every rule (full, or delta) is complete up to here.
-        for m, bundle in self._judged if mode != "index" else ():  # an unverified judgement completes nothing
+        self._check_derived_at(checkpoint)
+        for m, bundle, _ in self._judged if mode != "index" else ():  # an unverified judgement completes nothing
             checked = facts.get(m, {}).setdefault("checked", {})
             walks = facts.get(m, {}).setdefault("walk", {})
             if bundle in checked or len(checked) < MAX_FACTS:
@@ -1093,6 +1130,24 @@ class RegistryClient:
             seen = mine.get("scan", {})
             mine["scan"] = {**seen, "size": checkpoint.size,
                             "bytes": int(seen.get("bytes", 0)) + self._delta_bytes}
+
+    def _check_derived_at(self, checkpoint: Any) -> None:
+        """Red team round 18 (R18-2): every fact this check would remember (a release's mark, its walk, the ``sole``
+        line of a match) must have been derived at the tree size it is stored under; a judgement whose matches
+        were found at one tree and judged at another was once remembered as a full scan's and as "sole", and made
+        later deltas verified. ``check`` derives everything again when the tree moves, so this never fires; if it
+        does, nothing is remembered and the check fails (closed)."""
+        size = int(checkpoint.size)
+        wrong = [f"the mark of {m} {b} (matches at {found}, view at {viewed})"
+                 for m, b, (found, viewed) in self._judged if {found, viewed} != {size}]
+        judged = {(m, b) for m, b, _ in self._judged}
+        wrong += [f"the incident walk of {m} {b} (at {at})" for (m, b), at in self._walk_at.items()
+                  if at != size and (m, b) in judged]
+        if self._sole is not None and self._sole[2] != size:
+            wrong.append(f"the sole line {self._sole[0]} of {self._sole[1]} (matches at {self._sole[2]})")
+        if wrong:
+            raise RegistryClientError(f"internal check failed (refusing; nothing remembered): {'; '.join(wrong[:4])} "
+                                      f"derived at tree size other than {size}, the one this check is judged at")
 
     def _remembered(self, model: str) -> dict[str, dict[str, Any]]:
         """What this client proved about ``model`` on this log before: ``revoked`` (bundle -> log index of the
@@ -1916,6 +1971,7 @@ class RegistryClient:
             hits = self._affecting_over(body, enumerate(self._scanned(checkpoint)), checkpoint, limits, owner_key,
                                         release_index, self._reached, walk=walk)
             self._walks[(str(body["model"]), str(body["bundle"]))] = _walk_digest(walk)
+            self._walk_at[(str(body["model"]), str(body["bundle"]))] = checkpoint.size
             return hits
         # Red team round 5 (A3): the lines to read are those the shared walk (``affecting``) will visit: the
         # declared bases of every release of a base line logged before the judged release (revoked and
@@ -1997,6 +2053,7 @@ class RegistryClient:
                 self.notes.extend(notes)
                 self._reached.update(reached)
                 self._walks[(str(body["model"]), str(body["bundle"]))] = _walk_digest(walk)
+                self._walk_at[(str(body["model"]), str(body["bundle"]))] = checkpoint.size
                 return found
             if len(read) + len(new) > MAX_LINEAGE_LINES + 1:  # the judged line and MAX_LINEAGE_LINES others
                 self._unverified.add(f"{body['model']} (its linked lines)")
