@@ -868,11 +868,15 @@ class RegistryClient:
             if isinstance(outcome, CheckResult):
                 return outcome
             del self.notes[notes_at:]  # what was said about the older tree does not describe the judged one
-            witnessed = (" (the view is ahead of the witnessed checkpoint: the line is judged over the log-signed "
-                         "tree, consistent with the witnessed one)" if self.quorum else "")
-            self.notes.append(f"the signed view is of a newer tree than the checkpoint first verified ({checkpoint.size} "
-                              f"-> {outcome.size} entries){witnessed}: every fact was derived again at the newer tree "
-                              "(red team round 18)")
+            if self.quorum:
+                self.notes.append(f"the signed view is ahead of the witnessed checkpoint ({checkpoint.size}): the line "
+                                  f"is judged over the log-signed tree of {outcome.size} entries (consistent with the "
+                                  "witnessed one), every fact derived again there and compared with the view (red "
+                                  "team round 18)")
+            else:
+                self.notes.append(f"the signed view is of a newer tree than the checkpoint first verified "
+                                  f"({checkpoint.size} -> {outcome.size} entries): every fact was derived again at "
+                                  "the newer tree (red team round 18)")
             checkpoint = outcome
         raise RegistryClientError(f"the registry's tree kept moving during this check ({JUDGE_ATTEMPTS} times): no "
                                   "verdict at one tree could be reached (try again)")
