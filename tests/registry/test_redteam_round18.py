@@ -134,6 +134,52 @@ def test_r18_1_a_continuing_record_still_closes_it(parties, store, monkeypatch):
     assert result.current and result.mode == "delta" and result.verified, (result.mode, result.reasons, result.notes)
 
 
+def test_r18_1_a_fork_never_reopens_a_chain_this_client_saw_closed(parties, store, monkeypatch):
+    """The other direction of the same rule: C1 is seen open, then closed by its own continuation (confirmed,
+    fixed): remembered as closed. The operator then logs a signed record under C1's id and key with another
+    publication date, REPORTED: the full scan keeps the fixed record (current); the delta, which never reads the
+    line holding C1's records, must resume the chain from the remembered closing record too (not a verified "not
+    current" on the fork's word)."""
+    from datetime import UTC, datetime, timedelta
+
+    server, who, tmp = parties
+    base, base_bundle = _signed_model(tmp / "base", 1, os.urandom(300))
+    model, bundle = _signed_model(tmp / "ok", 1, os.urandom(300))
+    body = client_module.release_body_from_bundle(base_bundle, model="meta/m")
+    digest = next(f["digest"] for f in body["files"] if f["name"] == "weights.bin")
+    affected = [AffectedModel("meta/advisories", file_digests={"weights.bin": digest})]
+    t0 = datetime.now(UTC) - timedelta(days=2)
+    c1 = new_incident(summary="CANARY", risk_domain="supply_chain.integrity", severity="critical", now=t0,
+                      affected=affected)
+    with _client(server, tmp, "pub") as c:
+        c.publish(body, who["meta"].key)
+        c.publish_release(bundle, model="acme/ok", key=who["acme"].key, bases=["meta/m"])
+        c.publish(entries.incident_body(c1.to_osv()), who["meta"].key)
+    with _client(server, tmp, "a") as c:
+        assert not c.check(model, model="acme/ok").current
+    with _client(server, tmp, "pub") as c:
+        confirmed = transition(c1, "confirmed")
+        c.publish(entries.incident_body(confirmed.to_osv()), who["meta"].key)
+        c.publish(entries.incident_body(transition(confirmed, "fixed", note="patched").to_osv()), who["meta"].key)
+    with _client(server, tmp, "a") as c:
+        again = c.check(model, model="acme/ok")
+        closed = c._key_state(c.log_verifier())["facts"]["acme/ok"].get("closed")
+    assert again.current and again.mode == "full" and closed, (again.reasons, closed)
+    fork = new_incident(summary="CANARY again", risk_domain="supply_chain.integrity", severity="critical",
+                        now=t0 + timedelta(hours=1), incident_id=c1.id, affected=affected)
+    with _client(server, tmp, "pub") as c:
+        _pad(c, who)
+        _legacy_incident_writes(monkeypatch)
+        c.publish(entries.incident_body(fork.to_osv()), who["meta"].key)
+    _operator_hides(monkeypatch, store, set())
+    truth = _full_scan(server, tmp, "ref", model, model="acme/ok")
+    assert truth.current, truth.reasons
+    with _client(server, tmp, "a", full_scan_max=1) as c:
+        result = c.check(model, model="acme/ok")
+    assert result.mode != "full" and (result.current or not result.verified), (result.mode, result.reasons)
+    assert result.current and result.verified, (result.mode, result.reasons, result.notes)
+
+
 def _stale_case(server, who, tmp, case: str):
     """acme/ok v1 logged; the attacker records the checkpoint (size 1). Then (a) evil/copy claims the same files, or
     (b) acme re-signs the same files as v2 and revokes v2. Returns the files and the recorded note."""

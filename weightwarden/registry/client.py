@@ -1206,7 +1206,9 @@ class RegistryClient:
             if state is not None and state not in OPEN_INCIDENT_STATES:
                 self._closed[(str(body["bundle"]), fact)] = closing
                 continue
-            how = (f"its records in {where}, proven in the log, say it is still {state}" if state is not None else
+            how = ("the records of its chain logged since, each proven, leave it " + str(state) + " (a record that "
+                   "does not continue the one it was proven open from never closes it)" if later is not None else
+                   f"its records in {where}, proven in the log, say it is still {state}" if state is not None else
                    "the registry's answer now leaves it out (a hidden entry or a rollback)")
             by = f" by key {key[:16]}" if key else ""
             out.append(f"incident {incident_id}{by} (log index {at}) was open and affected release v{body['version']} "
@@ -1257,7 +1259,7 @@ class RegistryClient:
     def _remembered_chains(self, body: dict[str, Any], entries: Mapping[int, Any], checkpoint: Any
                            ) -> dict[int, dict[str, Any]]:
         """Red team round 18 (R18-1): the proven records this client remembered the judged release's open incidents
-        from (``facts[line].open``), for each chain of which the delta holds a later record and whose remembered
+        from (``facts[line].open``), or saw them closed by (``facts[line].closed``), for each chain of which the delta holds a later record and whose remembered
         record is not among ``entries`` already. The delta's walk resumes each such chain from that record, by the
         full scan's rule (``views.current_incidents``): a later record that does not continue it (another
         publication date under the same id and key, logged by an operator) never stands for the chain, as it never
@@ -1268,7 +1270,12 @@ class RegistryClient:
             record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
             if isinstance(record, dict):
                 later.add((str(record.get("id")), str(logged["publisher"]["key_id"])))
-        for fact, at in sorted(self._remembered(body["model"])["open"].get(str(body["bundle"]), {}).items()):
+        facts = self._key_state(self.log_verifier()).get("facts", {}).get(body["model"], {})
+        # open facts, and the closing records of facts proven closed since (a final record stays the chain's current
+        # one in the full scan, whatever is logged under the id later)
+        remembered = {**{f: int(at) for f, at in facts.get("closed", {}).get(str(body["bundle"]), {}).items()},
+                      **self._remembered(body["model"])["open"].get(str(body["bundle"]), {})}
+        for fact, at in sorted(remembered.items()):
             key, incident_id = _unfact(fact)
             if key is not None and (incident_id, key) in later and int(at) not in entries:
                 out[int(at)] = self._fact_record(incident_id, key, int(at), checkpoint)
