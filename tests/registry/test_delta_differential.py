@@ -90,14 +90,21 @@ class World:
             self.logged.append((name, incident))
         return index
 
-    def fork(self) -> None:
+    def fork(self, closing: bool = False) -> None:
         """Red team round 18: a record of a logged (id, key) chain that does not continue it (another publication
         date; or a branch from an earlier record of the chain, which continues it only when that record is still
         the chain's current one), in any state; or a record of another key under the id (never the same chain)."""
         rng = self.rng
-        name, known = rng.choice(self.logged)
+        closing = closing or (bool(self.open) and rng.random() < 0.5)  # aimed at a chain still open (R18-1)
+        name, known = rng.choice(self.open if closing else self.logged)
         try:
-            if rng.random() < 0.4:
+            if closing:
+                record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                                      affected=known.affected, incident_id=known.id,
+                                      now=known.published - timedelta(hours=rng.randrange(1, 48)))
+                record = transition(record, "withdrawn") if rng.random() < 0.5 else transition(
+                    transition(record, "confirmed"), "fixed", note="fork")
+            elif rng.random() < 0.4:
                 record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
                                       affected=known.affected, incident_id=known.id,
                                       now=known.published - timedelta(hours=rng.randrange(1, 48)))
@@ -140,7 +147,7 @@ class World:
     def step(self) -> None:
         rng = self.rng
         op = rng.choice(["release", "release", "target", "revoke", "revoke-target", "supersede", "incident",
-                         "incident", "advisory", "close", "squat", "fork", "fork"])
+                         "incident", "advisory", "advisory-target", "close", "squat", "fork", "fork"])
         if op == "release":
             line = rng.choice(SYNTHETIC)
             body = release(line, version=self.next_version(line), seed=rng.randrange(10**9), **self.links())
@@ -165,6 +172,18 @@ class World:
                                     affected=[affected])
             if self.incident(incident, "acme") is not None:
                 self.open.append(("acme", incident))
+        elif op == "advisory-target" and self.paths:
+            # an incident naming a real model's file digest, filed in an advisory line no walk reaches, by a key
+            # entitled to that model's line (its owner, or the institute): remembered open in a line the delta never
+            # reads (red team round 18, R18-1's shape)
+            line = rng.choice(sorted(self.paths))
+            name = rng.choice([line.split("/")[0], "institute"])
+            digest = hashlib.sha256((self.paths[line] / "weights.bin").read_bytes()).hexdigest()
+            incident = new_incident(summary="generated", risk_domain="supply_chain.integrity", severity="high",
+                                    affected=[AffectedModel(f"{line.split('/')[0]}/advisories",
+                                                            file_digests={"weights.bin": digest})])
+            if self.incident(incident, name) is not None:
+                self.open.append((name, incident))
         elif op == "supersede":
             line = rng.choice([m for m, _ in self.releases] or ["acme/a"])
             mine = [b for m, b in self.releases if m == line]
@@ -223,9 +242,17 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
             for line in TARGETS:
                 for model in (line, None):
                     assert a.check(world.paths[line], model=model).mode == "full"
+            remembered = {fact.rsplit("|", 1)[-1] for facts in a._key_state(a.log_verifier())["facts"].values()
+                          for chains in facts.get("open", {}).values() for fact in chains}
         older = httpx.get(f"{server.url}/checkpoint").content  # a genuine checkpoint the proxy serves first later
         for _ in range(rng.randrange(3, 10)):
             world.step()
+        # R18-1's shape: the operator logs a publisher's record closing, without continuing it, a chain the client
+        # remembers open (in a line the delta may never read)
+        aimed = [(name, inc) for name, inc in world.open if inc.id in remembered]
+        if aimed and rng.random() < 0.7:
+            world.open = [rng.choice(aimed)]
+            world.fork(closing=True)
     # The operator's signed list of affecting incidents is empty (its views are otherwise honest: a view that hides a
     # revocation is caught by both modes alike, and would hide the cases this test is about).
     monkeypatch.setattr(server_module, "_affecting", lambda store, index, size: {"affecting": (),
