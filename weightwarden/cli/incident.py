@@ -146,6 +146,16 @@ def _check_outgoing(incident: Any) -> Any:
     return replace(incident, indicators=tuple(checked))
 
 
+def outgoing_record(incident: Any) -> dict[str, Any]:
+    """The one form in which an incident leaves this process (registry post, `incident new --registry`,
+    publish/update, export, `show --format json`): ``_check_outgoing(incident).to_osv()``, always. Red team round
+    16 (class 1): `registry post incident` rebuilt the record only when it carried an attachment and otherwise
+    sent the file's JSON, so a TLP:RED set of raw prompts under a key the loader does not read
+    (``database_specific.x_indicators``) was logged. No caller sends anything else and there is no branch: the
+    rebuild drops every key the incident module does not read, the check judges what it does."""
+    return _check_outgoing(incident).to_osv()
+
+
 WITHHELD_KEY = "x_weightwarden_indicators_withheld"
 
 
@@ -160,7 +170,7 @@ def _outgoing_osv(incident: Any, *, withhold: bool = False) -> dict[str, Any]:
     from weightwarden.core.errors import WeightwardenError
 
     try:
-        return _check_outgoing(incident).to_osv()
+        return outgoing_record(incident)
     except WeightwardenError as exc:
         if not withhold:
             raise
@@ -178,7 +188,7 @@ def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_
     from weightwarden.core.errors import InputError
     from weightwarden.registry.incidents import IncidentError, is_public
 
-    incident = _check_outgoing(incident)
+    record = outgoing_record(incident)
     if not is_public(incident):
         # A transparency log is public (anyone can download its tiles); TLP:GREEN and stricter never go there.
         raise IncidentError(f"{incident.id}: marked {incident.tlp}; only TLP:CLEAR incidents may be logged in a "
@@ -195,7 +205,7 @@ def _publish(incident: Any, url: str, key_path: str, state_dir: str | None, log_
     except OSError as exc:
         raise InputError(f"{key_path}: cannot read the key: {exc.strerror or exc}") from None
     with RegistryClient(url, state_dir=state_dir, log_key=log_key) as client:
-        published = client.publish(incident_body(incident.to_osv()), key)
+        published = client.publish(incident_body(record), key)
     click.echo(f"logged {incident.id} as entry {published.index} (tree size {published.tree_size})", err=True)
 
 
@@ -475,7 +485,7 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
             lineage_policy=LineagePolicy(min_score=min_score, require_measured=require_measured))
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
-        _write(_dump(incident.to_osv()), output, incident.tlp)
+        _write(_dump(outgoing_record(incident)), output, incident.tlp)
         return EXIT_OK
 
     return _run(go)
@@ -500,7 +510,7 @@ def update(file: str, state: str, note: str, output: str | None, url: str | None
         incident = _check_outgoing(transition(load_incident(file), state, note=note))
         if url:
             _publish(incident, url, key_path or "", state_dir, log_key)
-        _write(_dump(incident.to_osv()), output or file, incident.tlp)
+        _write(_dump(outgoing_record(incident)), output or file, incident.tlp)
         return EXIT_OK
 
     return _run(go)
@@ -581,7 +591,7 @@ def export(ref: str, url: str | None, fmt: str, publisher: str, namespace: str, 
                                 "choose one with --key")
         incident = _check_outgoing(found[0][1])
         if fmt == "osv":
-            doc = incident.to_osv()
+            doc = outgoing_record(incident)
         elif fmt == "csaf":
             doc = to_csaf(incident, publisher_name=publisher, publisher_namespace=namespace)
         else:

@@ -401,7 +401,7 @@ def post(kind: str, file: str, url: str, key: str, model: str | None, release: s
     def go() -> int:
         from weightwarden.core.errors import InputError
         from weightwarden.core.strict_json import StrictJSONError, loads
-        from weightwarden.registry.entries import audit_body, incident_body
+        from weightwarden.registry.entries import audit_body, incident_body, require_rebuilt_incident
 
         # A file over the bound is refused, not cut (a cut file is not JSON anyway) and never read past it.
         raw = _read_user_file(file, "incident or attestation", MAX_POST_FILE_BYTES)
@@ -414,16 +414,20 @@ def post(kind: str, file: str, url: str, key: str, model: str | None, release: s
                 return _fail("an audit needs --model and --release")
             body = audit_body(model=model, release=release, attestation=data)
         else:
-            from weightwarden.cli.incident import _check_outgoing
+            from weightwarden.cli.incident import outgoing_record
             from weightwarden.registry.incidents import Incident
 
             # Red team round 6 (class 1, found while fixing): `registry post incident` sent the file's JSON as
             # read, so an attachment no loader had judged (raw text, a non-canonical set) left through this path
-            # while `incident publish` checked it. Same check as every other way an incident leaves.
+            # while `incident publish` checked it. Red team round 16 (class 1): the rebuild still ran only when
+            # the record had an attachment, so a key the loader does not read went out as written. Now the one
+            # outgoing form, always: the file's own JSON is never sent.
+            # A file that is not the record as weightwarden writes it (a key no loader reads: the PoC hid a TLP:RED
+            # set of raw prompts there) is refused naming the key path, not silently cleaned: the publisher learns
+            # the file was not what they vetted. The server refuses such a record too (entries.parse_body_bytes).
             incident = Incident.from_osv(data, where=file)
-            if incident.indicators:
-                data = _check_outgoing(incident).to_osv()
-            body = incident_body(data)
+            require_rebuilt_incident(data, where=file)
+            body = incident_body(outgoing_record(incident))
         with _client(url, state_dir, log_key) as client:
             _published(kind, client.publish(body, _key(key)))
         return 0

@@ -262,7 +262,50 @@ def parse_body_bytes(raw: bytes) -> Body:
         raise EntryError(f"body: {exc.reason}") from None
     if canonical_plain(obj) != raw:
         raise EntryError("body is not in RFC 8785 canonical form (sign and send canonical(body) exactly)")
-    return check_body(obj, raw)
+    body = check_body(obj, raw)
+    if body.kind == "incident":
+        require_rebuilt_incident(obj["incident"])
+    return body
+
+
+def require_rebuilt_incident(record: Mapping[str, Any], where: str = "incident.incident") -> None:
+    """Red team round 16 on indicators (class 1): a record whose ``database_specific`` (or an
+    ``affected[].database_specific``) held a key the incident loader does not read (a TLP:RED set of raw prompts
+    under ``x_indicators``) passed every check, since ``Incident.from_osv`` ignores what it does not read, and was
+    logged for ever. An admitted incident record must be exactly the canonical rebuild of itself
+    (``Incident.from_osv(record).to_osv()``, compared as RFC 8785 bytes): nothing unread is ever logged, whoever
+    sends it. Run on admission (``parse_body_bytes``, the server) and by the builder (``incident_body``), not by
+    readers of an existing log (a record logged before this check still reads)."""
+    from weightwarden.registry.incidents import Incident, IncidentError
+
+    try:
+        rebuilt = plain_form(Incident.from_osv(dict(record), where=where).to_osv())
+    except IncidentError as exc:
+        raise EntryError(exc.reason) from None
+    if canonical(rebuilt) != canonical(plain_form(dict(record))):
+        extra = _first_difference(record, rebuilt, where)
+        raise EntryError(f"the incident record is not in the form weightwarden writes ({extra}); only records "
+                         "exactly as `weightwarden incident new/update/export` write them are logged")
+
+
+def _first_difference(got: Any, want: Any, where: str) -> str:
+    """Where ``got`` first departs from ``want``: a key path only (never the value, which may be the leaked text)."""
+    if isinstance(got, Mapping) and isinstance(want, Mapping):
+        for key in sorted(set(got) | set(want), key=str):
+            at = f"{where}.{str(key)[:40]}"
+            if key not in want:
+                return f"{at} is not a property of an incident record"
+            if key not in got:
+                return f"{at} is missing"
+            if canonical(plain_form(got[key])) != canonical(plain_form(want[key])):
+                return _first_difference(got[key], want[key], at)
+    if isinstance(got, list) and isinstance(want, list):
+        if len(got) != len(want):
+            return f"{where} has {len(got)} items, not {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            if canonical(plain_form(g)) != canonical(plain_form(w)):
+                return _first_difference(g, w, f"{where}[{i}]")
+    return f"{where} differs from its canonical value"
 
 
 def parse_logged(raw: bytes) -> dict[str, Any]:
@@ -363,6 +406,7 @@ def incident_body(incident: Mapping[str, Any]) -> dict[str, Any]:
     body = {"schema": INCIDENT_SCHEMA, "models": models, "incident": dict(incident)}
     body = plain_form(body)
     check_body(body)
+    require_rebuilt_incident(body["incident"])
     return body
 
 
