@@ -60,6 +60,7 @@ def _write(text: str, output: str | None, tlp: str = "TLP:CLEAR") -> None:
 
 
 _TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
+MAX_INCIDENT_SETS = 8  # indicator sets per incident (red team round 16, class 2); all share one key_id and scheme
 
 
 def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[Any]:
@@ -75,6 +76,11 @@ def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[An
     sets = data if isinstance(data, list) else [data]
     if not sets:
         raise InputError(f"{where}: no indicator set in the file")
+    if len(sets) > MAX_INCIDENT_SETS:
+        # Red team round 16 (class 2): each set brings its own key_id (64 free bits) and `created`; 177 empty sets
+        # carried 1,414 characters of prompts in their key ids. Checked before any set is loaded.
+        raise InputError(f"{where}: {len(sets)} indicator sets; an incident carries at most {MAX_INCIDENT_SETS} "
+                         "(one group key: merge them with `weightwarden indicators derive`)")
     incident_rank = _TLP_ORDER.index(incident_tlp.removeprefix("TLP:").lower())
     out = []
     for i, item in enumerate(sets):
@@ -95,6 +101,13 @@ def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[An
         if _TLP_ORDER.index(loaded.tlp) > incident_rank:
             raise InputError(f"{name}: the indicator set is TLP:{loaded.tlp.upper()} but the incident is "
                              f"{incident_tlp}; give --tlp TLP:{loaded.tlp.upper()} (or stricter)")
+        if not loaded.prompts and not loaded.models:
+            raise InputError(f"{name}: the indicator set is empty; an incident carries sets with indicators only")
+        if out and loaded.scheme.to_json() != out[0]["scheme"]:
+            # One incident, one group: every set is keyed by the same group key and scheme, so the list cannot
+            # multiply the key id's free bits (only `match` ever compared key ids, and only for a key holder).
+            raise InputError(f"{name}: the indicator sets of one incident must share one key_id and scheme "
+                             f"(the first set's differs from this one)")
         out.append(loaded.to_json())
     return out
 

@@ -532,10 +532,12 @@ def _precheck_listing(raw_objects: list[Any], where: str) -> None:
     if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs) or len(set(refs)) != len(refs):
         return  # named by the per-object checks of _precheck ("distinct ids")
     listed = set(refs)
+    found: dict[str, set[str]] = {"indicator": set(), "software": set(), "attack-pattern": set()}
     for i, o in enumerate(raw_objects):
         kind = o.get("type") if isinstance(o, dict) else None
         if kind not in ("indicator", "software", "attack-pattern"):
             continue
+        found[kind].add(str(o.get("id")))
         ident = o.get("id")
         if not isinstance(ident, str) or ident not in listed:
             raise IndicatorFormatError(
@@ -549,6 +551,47 @@ def _precheck_listing(raw_objects: list[Any], where: str) -> None:
                     f"{where}: objects[{i}] (indicator {ident[:80]}): not part of weightwarden's export (its pattern is "
                     "not a weightwarden prompt digest, or its id is not derived from the digest); refused before "
                     "parsing")
+        if kind == "software":
+            ext = o.get("extensions")
+            ours = ext.get(EXTENSION_ID) if isinstance(ext, dict) else None
+            model_kind, digest = (ours.get("model_kind"), ours.get("model_digest")) if isinstance(ours, dict) \
+                else (None, None)
+            if not isinstance(model_kind, str) or not isinstance(digest, str) \
+                    or ident != f"software--{uuid.uuid5(_NAMESPACE, model_kind + ':' + digest)}":
+                raise IndicatorFormatError(
+                    f"{where}: objects[{i}] (software {ident[:80]}): not part of weightwarden's export (its id is not "
+                    "derived from its model kind and digest); refused before parsing")
+    _precheck_relationships(raw_objects, found, where)
+
+
+def _precheck_relationships(raw_objects: list[Any], found: dict[str, set[str]], where: str) -> None:
+    """Red team round 16 (class 3): relationships were bounded only by indicators × (1 + software), counts of objects
+    an attacker lists for free, so 199,000 minimal `related-to` objects (48 MB) reached ``stix2.parse`` (20 s,
+    616 MB). An export writes exactly one `indicates` per indicator (to an attack-pattern) and one `related-to` per
+    (indicator, software) pair, each with the id derived from (source, type, target): all of it is checked here,
+    the count first (no hashing for a wrong count), then each relationship's source, target and derived id."""
+    rels = [(i, o) for i, o in enumerate(raw_objects) if isinstance(o, dict) and o.get("type") == "relationship"]
+    indicators, software = found["indicator"], found["software"]
+    expected = len(indicators) * (1 + len(software))
+    if len(rels) != expected:
+        raise IndicatorFormatError(
+            f"{where}: {len(rels)} relationship objects; weightwarden's export of {len(indicators)} indicators and "
+            f"{len(software)} software objects writes exactly {expected}; refused before parsing")
+    targets = {"indicates": found["attack-pattern"], "related-to": software}
+    seen: set[str] = set()
+    indicated: set[str] = set()
+    for i, o in rels:
+        kind, src, tgt, ident = (o.get("relationship_type"), o.get("source_ref"), o.get("target_ref"), o.get("id"))
+        if kind not in targets or src not in indicators or tgt not in targets[kind] or not isinstance(ident, str) \
+                or ident != _sdo_id("relationship", f"{src} {kind} {tgt}") or ident in seen \
+                or (kind == "indicates" and src in indicated):
+            raise IndicatorFormatError(
+                f"{where}: objects[{i}] (relationship {str(ident)[:80]}): not part of weightwarden's export (one "
+                "`indicates` per listed indicator to a listed attack-pattern, one `related-to` per listed indicator "
+                "and software, each with its derived id); refused before parsing")
+        seen.add(ident)
+        if kind == "indicates":
+            indicated.add(src)
 
 
 def _precheck_size(raw_objects: list[Any], where: str, raw_size: int) -> None:
