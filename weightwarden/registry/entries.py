@@ -262,10 +262,7 @@ def parse_body_bytes(raw: bytes) -> Body:
         raise EntryError(f"body: {exc.reason}") from None
     if canonical_plain(obj) != raw:
         raise EntryError("body is not in RFC 8785 canonical form (sign and send canonical(body) exactly)")
-    body = check_body(obj, raw)
-    if body.kind == "incident":
-        require_rebuilt_incident(obj["incident"])
-    return body
+    return check_body(obj, raw, admission=True)
 
 
 def require_rebuilt_incident(record: Mapping[str, Any], where: str = "incident.incident") -> None:
@@ -279,9 +276,16 @@ def require_rebuilt_incident(record: Mapping[str, Any], where: str = "incident.i
     from weightwarden.registry.incidents import Incident, IncidentError
 
     try:
-        rebuilt = plain_form(Incident.from_osv(dict(record), where=where).to_osv())
+        incident = Incident.from_osv(dict(record), where=where)
     except IncidentError as exc:
         raise EntryError(exc.reason) from None
+    _require_rebuilt(record, incident, where)
+
+
+def _require_rebuilt(record: Mapping[str, Any], incident: Any, where: str) -> None:
+    """``record`` must be the canonical bytes of ``incident.to_osv()`` (``incident`` parsed from ``record`` by the
+    caller: the write path parses each record once, red team round 8's cost bound)."""
+    rebuilt = plain_form(incident.to_osv())
     if canonical(rebuilt) != canonical(plain_form(dict(record))):
         extra = _first_difference(record, rebuilt, where)
         raise EntryError(f"the incident record is not in the form weightwarden writes ({extra}); only records "
@@ -319,16 +323,18 @@ def parse_logged(raw: bytes) -> dict[str, Any]:
     return obj
 
 
-def check_body(obj: Any, raw: bytes | None = None) -> Body:
+def check_body(obj: Any, raw: bytes | None = None, *, admission: bool = False) -> Body:
     """Check a decoded body against its schema; returns the :class:`Body`. The body must be plain (see
-    :func:`canonical_plain`): ``raw``, when given, must be its canonical bytes (``parse_body_bytes`` checks)."""
+    :func:`canonical_plain`): ``raw``, when given, must be its canonical bytes (``parse_body_bytes`` checks).
+    ``admission``: the stricter rules of a new write (an incident record must be its own canonical rebuild,
+    :func:`require_rebuilt_incident`), which readers of an existing log do not apply."""
     if not isinstance(obj, dict):
         raise EntryError("body must be a JSON object")
     schema = obj.get("schema")
     kind = KIND_BY_SCHEMA.get(schema) if isinstance(schema, str) else None
     if kind is None:
         raise EntryError(f"unknown body schema {str(schema)[:80]!r}; expected one of {sorted(KIND_BY_SCHEMA)}")
-    models = _CHECKERS[kind](obj)
+    models = _check_incident(obj, rebuilt=True) if admission and kind == "incident" else _CHECKERS[kind](obj)
     return Body(kind=kind, models=models, data=obj, raw=raw if raw is not None else canonical_plain(obj))
 
 
@@ -405,8 +411,7 @@ def incident_body(incident: Mapping[str, Any]) -> dict[str, Any]:
                      if isinstance(a, dict) and isinstance(a.get("database_specific"), dict)} - {None})
     body = {"schema": INCIDENT_SCHEMA, "models": models, "incident": dict(incident)}
     body = plain_form(body)
-    check_body(body)
-    require_rebuilt_incident(body["incident"])
+    check_body(body, admission=True)
     return body
 
 
@@ -574,7 +579,7 @@ def check_dsse(env: Any, where: str = "attestation") -> None:
             raise EntryError(f"{where}.signatures[{i}].keyid must be a string")
 
 
-def _check_incident(obj: Mapping[str, Any]) -> tuple[str, ...]:
+def _check_incident(obj: Mapping[str, Any], rebuilt: bool = False) -> tuple[str, ...]:
     _fields(obj, "incident", {"models", "incident"})
     models = obj["models"]
     if not isinstance(models, list) or not models or len(models) > 64:
@@ -594,6 +599,8 @@ def _check_incident(obj: Mapping[str, Any]) -> tuple[str, ...]:
         incident = Incident.from_osv(record, where="incident.incident")
     except IncidentError as exc:
         raise EntryError(exc.reason) from None
+    if rebuilt:  # admission only (red team round 16 on indicators, class 1): see require_rebuilt_incident
+        _require_rebuilt(record, incident, "incident.incident")
     if incident.tlp != "TLP:CLEAR":
         # The log is public: a record marked for limited sharing must never be published in it.
         raise EntryError(f"incident {ident} is marked {incident.tlp}; the public log takes TLP:CLEAR records only")
