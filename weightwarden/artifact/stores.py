@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sqlite3
 import struct
 import tempfile
@@ -64,9 +65,23 @@ def note_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
             f"a {_dbm_magic(head)} database: shelve (dbm.open) unpickles its values, which are not read here; "
             "it could not be verified", head[:16].hex(),
         )
-    elif source.fs_path is not None and source.fs_path.endswith(".dat") and os.path.isfile(source.fs_path[:-4] + ".dir"):
-        _read_dumb(source, ctx, entry)
+    else:
+        # Round 23 (D5): dbm.dumb appends ".dat"/".dir" to the name it is given, so the pair is matched on the
+        # name the loader opens (the walk's display name, a link's own name), not on the file a link points to.
+        dat = _loader_path(source)
+        if dat is not None and dat.endswith(".dat") and os.path.isfile(dat[: -len(".dat")] + ".dir"):
+            _read_dumb(source, dat, ctx, entry)
     return entry
+
+
+def _loader_path(source: Source) -> str | None:
+    """The path a loader opens for ``source`` (a link's own name, joined to the scanned folder), or None for a
+    member of an archive (no loader opens a store there in place)."""
+    if source.fs_path is None:
+        return None
+    if source.fs_dir is not None and "!" not in source.display and not os.path.isabs(source.display):
+        return os.path.join(source.fs_dir, source.display)
+    return source.fs_path
 
 
 def _dbm_magic(head: bytes) -> str | None:
@@ -79,15 +94,35 @@ def _dbm_magic(head: bytes) -> str | None:
     return None
 
 
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")  # text mode's universal newlines, and nothing else (not str.splitlines)
+
+
+def _pair(value: object) -> tuple[object, object] | None:
+    """``a, b = value`` as the loader unpacks it, for the literal types whose iteration order is fixed
+    (a set's order of strings differs between processes, so a set is never accepted)."""
+    if isinstance(value, (tuple, list, str, bytes, dict)) and len(value) == 2:
+        a, b = value  # literals only: unpacking a dict gives its keys, a str its characters, as in the loader
+        return a, b
+    return None
+
+
+def _offset(value: object) -> int | None:
+    # f.seek(pos) / f.read(siz) take any int (a bool is one: seek(True) is seek(1)).
+    return int(value) if isinstance(value, int) else None
+
+
 def parse_dumb_index(text: str) -> tuple[list[tuple[str, int, int]], list[tuple[int, str]]]:
     """The ``(key, pos, size)`` entries of a dbm.dumb ``.dir`` text and its lines that are not such entries.
 
-    dbm.dumb reads every line with ``ast.literal_eval(line.rstrip())``; so do we, on lines of bounded length
-    (``literal_eval`` evaluates literals only: nothing is run).
+    Exactly as dbm.dumb's ``_update`` reads it (round 23): lines end at ``\r``, ``\n`` or ``\r\n`` (the
+    index is read in text mode), each is ``ast.literal_eval(line.rstrip())`` unpacked as ``key, (pos, siz)``
+    whatever 2-sequences they are (tuples or lists, at both levels). We evaluate lines of bounded length
+    (``literal_eval`` evaluates literals only: nothing is run). A negative or ``None`` size reads to the end
+    of ``.dat`` (``f.read(-1)``), reported here as the size ``-1``.
     """
     entries: list[tuple[str, int, int]] = []
     bad: list[tuple[int, str]] = []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(_LINE_ENDS.split(text), 1):
         line = line.rstrip()
         if not line:
             continue  # dbm.dumb fails on a blank line in the middle; a final newline is what it writes
@@ -99,23 +134,28 @@ def parse_dumb_index(text: str) -> tuple[list[tuple[str, int, int]], list[tuple[
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
             bad.append((number, f"{type(exc).__name__}: {line[:60]!r}"))
             continue
-        if (
-            isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], tuple) and len(value[1]) == 2
-            and all(type(v) is int and v >= 0 for v in value[1])
-        ):
-            entries.append((value[0], value[1][0], value[1][1]))
-        else:
-            bad.append((number, f"not ('key', (pos, size)): {line[:60]!r}"))
+        outer = _pair(value)
+        inner = _pair(outer[1]) if outer is not None else None
+        pos = _offset(inner[0]) if inner is not None else None
+        size = -1 if inner is not None and inner[1] is None else (_offset(inner[1]) if inner is not None else None)
+        if outer is None or not isinstance(outer[0], str) or pos is None or pos < 0 or size is None:
+            bad.append((number, f"not 'key', (pos, size): {line[:60]!r}"))
+            continue
+        entries.append((outer[0], pos, max(size, -1)))
     return entries, bad
 
 
-def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
+def is_dumb_index(head: bytes) -> bool:
+    """``dbm.whichdb``'s test: an empty ``.dir``, or one whose first byte is a quote."""
+    return not head or head[:1] in (b"'", b'"')
+
+
+def _read_dumb(source: Source, dat: str, ctx: ReadContext, entry: FileEntry) -> None:
     """``X.dat`` with a dbm.dumb index ``X.dir`` beside it (dbm.dumb.open appends both suffixes, exactly so):
     walk every slice the index names as shelve would unpickle it, reported as ``X.dat[key]``."""
     assert source.fs_path is not None
-    dir_path = source.fs_path[: -len(".dat")] + ".dir"
-    dir_display = source.display[: -len(".dat")] + ".dir"
+    dir_path = dat[: -len(".dat")] + ".dir"
+    dir_display = (source.display[: -len(".dat")] if source.display.endswith(".dat") else source.display) + ".dir"
     try:
         with open(dir_path, "rb") as f:
             raw = f.read(MAX_INDEX_BYTES + 1)
@@ -123,8 +163,10 @@ def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
         return
     text = raw[:MAX_INDEX_BYTES].decode("latin-1")  # what dbm.dumb opens it with
     entries, bad = parse_dumb_index(text)
-    if not entries:
+    if not entries and not is_dumb_index(raw[:1]):
         return  # not a dbm.dumb index (an ndbm .dir is binary and sits next to a .pag)
+    # From here on it is one (whichdb's test, or a line dbm.dumb.open reads): every line we cannot read as the
+    # loader does is WW-PKL-015, never a silent return (round 23, D1/D2/D4).
     if len(raw) > MAX_INDEX_BYTES:
         entry.add_anomaly("store.unverified", dir_display,
                           f"a dbm.dumb index larger than {MAX_INDEX_BYTES} bytes: the rest of its entries were not read")
@@ -141,6 +183,8 @@ def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
     spans: list[tuple[int, int, str]] = []
     for key, pos, size in entries:
         name = _slice_name(source.display, key)
+        if size < 0:
+            size = max(0, dat_size - pos)  # f.read(-1) / f.read(None): the rest of the file
         if pos + size > dat_size:
             entry.add_anomaly("store.index_out_of_bounds", name,
                               f"{dir_display} names bytes {pos}..{pos + size} of a {dat_size}-byte data file",
