@@ -48,6 +48,19 @@ MAX_SQLITE_COPY = 4 * 1024 * 1024 * 1024  # an archive member copied to a tempor
 GDBM_MAGICS = frozenset({0x13579ACD, 0x13579ACE, 0x13579ACF, 0x13579AD0, 0x13579AD1})
 BDB_MAGICS = frozenset({0x00061561, 0x00053162, 0x00042253, 0x00040988})  # hash, btree, queue, log
 MAX_SLICE_NAME = 80
+# diskcache's own triggers (Cache.__init__), as SQLite stores their text: they only keep the Settings counters
+# ("count", "size") and change no value a loader reads, so they are the layout, not computed values. Matched
+# on name and exact text; any other trigger or view makes the store medium (round 23, B).
+_DISKCACHE_TRIGGERS = {
+    f"Settings_{what}_{event.lower()}": (
+        f"CREATE TRIGGER Settings_{what}_{event.lower()} AFTER {event} ON Cache FOR EACH ROW BEGIN "
+        f"UPDATE Settings SET value = {change} WHERE key = \"{what}\"; END"
+    )
+    for what, event, change in (
+        ("count", "INSERT", "value + 1"), ("count", "DELETE", "value - 1"), ("size", "INSERT", "value + NEW.size"),
+        ("size", "UPDATE", "value + NEW.size - OLD.size"), ("size", "DELETE", "value - OLD.size"),
+    )
+}
 
 
 def note_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
@@ -255,6 +268,7 @@ def _read_sqlite_file(path: str, source: Source, ctx: ReadContext, entry: FileEn
         return 1 if steps[0] > MAX_SQLITE_STEPS else 0  # non-zero aborts the query
 
     blobs = rows = 0
+    files: list[tuple[str, object]] = []  # diskcache: (filename, mode) of values kept in files (round 23, C)
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -264,31 +278,56 @@ def _read_sqlite_file(path: str, source: Source, ctx: ReadContext, entry: FileEn
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQLITE_VALUE)
         conn.set_progress_handler(progress, 10_000)
         conn.execute("PRAGMA trusted_schema=OFF")  # no functions from the schema run with side effects
-        tables = [
-            row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND sql NOT LIKE 'CREATE VIRTUAL%' LIMIT ?",
-                (MAX_SQLITE_TABLES + 1,),
+        # Round 23 (B): a view is queried exactly like a table (sqlitedict's "CREATE TABLE IF NOT EXISTS unnamed"
+        # does nothing when a view of that name exists, then "SELECT value FROM unnamed" runs the view), so views
+        # are read too, and their values are whatever their SQL computes: read by running them, bounded alike.
+        objects = list(conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'view', 'trigger') "
+            "AND (type <> 'table' OR sql NOT LIKE 'CREATE VIRTUAL%') LIMIT ?",
+            (MAX_SQLITE_TABLES + 1,),
+        ))
+        if len(objects) > MAX_SQLITE_TABLES:
+            entry.add_anomaly("store.unverified", source.display,
+                              f"more than {MAX_SQLITE_TABLES} tables, views and triggers: the rest were not read")
+            objects = objects[:MAX_SQLITE_TABLES]
+        computed = sorted({f"{kind} {_short(name)}" for kind, name, sql in objects
+                           if kind != "table" and not (kind == "trigger" and _DISKCACHE_TRIGGERS.get(name) == sql)})
+        if computed:
+            entry.add_anomaly(
+                "store.unverified", source.display,
+                "an SQLite database whose schema computes values (views or triggers): a loader querying a view reads "
+                "what its SQL builds, which may differ from what was read here", ", ".join(computed)[:300],
             )
-        ]
-        if len(tables) > MAX_SQLITE_TABLES:
-            entry.add_anomaly("store.unverified", source.display, f"more than {MAX_SQLITE_TABLES} tables: the rest were not read")
-            tables = tables[:MAX_SQLITE_TABLES]
-        for table in tables:
-            quoted = '"' + table.replace('"', '""') + '"'
-            cursor = conn.execute(f"SELECT * FROM {quoted}")  # noqa: S608 - a quoted identifier, read-only
-            columns = [d[0] for d in cursor.description or ()]
-            for number, row in enumerate(cursor):
-                rows += 1
-                if rows > MAX_SQLITE_ROWS:
-                    raise _Bound(f"more than {MAX_SQLITE_ROWS} rows")
-                for column, value in zip(columns, row, strict=True):
-                    if isinstance(value, str):
-                        value = value.encode("utf-8", "surrogatepass")
-                    if not isinstance(value, bytes) or not value:
-                        continue
-                    blobs += 1
-                    name = f"{source.display}[{_short(table)}:{number}:{_short(column)}]"
-                    _walk_slice(Source.from_bytes(value, name, source.fs_dir), ctx, entry)
+        for kind, name, _sql in objects:
+            if kind == "trigger":
+                continue
+            quoted = '"' + name.replace('"', '""') + '"'
+            try:
+                cursor = conn.execute(f"SELECT * FROM {quoted}")  # noqa: S608 - a quoted identifier, read-only
+                columns = [d[0] for d in cursor.description or ()]
+                is_cache = name.casefold() == "cache" and {"filename", "mode"} <= {c.casefold() for c in columns}
+                for number, row in enumerate(cursor):
+                    rows += 1
+                    if rows > MAX_SQLITE_ROWS:
+                        raise _Bound(f"more than {MAX_SQLITE_ROWS} rows")
+                    if is_cache:
+                        named = {c.casefold(): v for c, v in zip(columns, row, strict=True)}
+                        if isinstance(named["filename"], str | bytes):
+                            files.append((named["filename"], named["mode"]))
+                    for column, value in zip(columns, row, strict=True):
+                        if isinstance(value, str):
+                            value = value.encode("utf-8", "surrogatepass")
+                        if not isinstance(value, bytes) or not value:
+                            continue
+                        blobs += 1
+                        shown = f"{source.display}[{_short(name)}:{number}:{_short(column)}]"
+                        _walk_slice(Source.from_bytes(value, shown, source.fs_dir), ctx, entry)
+            except sqlite3.Error as exc:
+                if steps[0] > MAX_SQLITE_STEPS:
+                    raise _Bound(f"more than {MAX_SQLITE_STEPS * 10_000} SQLite instructions") from exc
+                entry.add_anomaly("store.unverified", source.display,
+                                  f"the SQLite {kind} {_short(name)!r} could not be read under the scanner's limits "
+                                  f"(read-only, no trusted schema, bounded): a loader may still read it: {exc}")
     except _Bound as exc:
         entry.add_anomaly("store.unverified", source.display, f"an SQLite database read only in part: {exc}")
     except (sqlite3.Error, MemoryError, OverflowError) as exc:
@@ -297,6 +336,60 @@ def _read_sqlite_file(path: str, source: Source, ctx: ReadContext, entry: FileEn
     finally:
         conn.close()
     entry.metadata["store"] = {"kind": "sqlite", "values_read": blobs, "rows": rows}
+    if files:
+        _read_value_files(files, source, ctx, entry)
+
+
+def _read_value_files(files: list[tuple[str | bytes, object]], source: Source, ctx: ReadContext,
+                      entry: FileEntry) -> None:
+    """diskcache keeps large values in files its ``Cache`` table names (``filename``, relative to the cache
+    folder; ``mode`` 4 = pickled): ``Disk.fetch`` opens ``os.path.join(directory, filename)`` and unpickles it.
+    The table is an index, so its names get the walk's reference rules (round 23, C): a name outside the cache
+    folder is WW-FS-008, one into a folder the walk skips (.git) is WW-FS-007, and every named file is read."""
+    from weightwarden.artifact.walk import skipped_parts
+
+    loader = _loader_path(source)
+    if loader is None or source.fs_dir is None:
+        entry.add_anomaly("store.unverified", source.display,
+                          f"a diskcache store naming {len(files)} value files that cannot be found from inside an archive")
+        return
+    folder = os.path.dirname(os.path.abspath(loader))
+    root = os.path.abspath(source.fs_dir)
+    real_root = os.path.realpath(root)
+    if len(files) > ctx.limits.max_archive_members:
+        entry.add_anomaly("store.unverified", source.display,
+                          f"{len(files)} value files named, more than {ctx.limits.max_archive_members}: the rest were not read")
+        files = files[: ctx.limits.max_archive_members]
+    seen: set[str] = set()
+    for raw_name, _mode in files:
+        name = raw_name if isinstance(raw_name, str) else raw_name.decode("utf-8", "surrogateescape")
+        if "\x00" in name:
+            continue  # open() refuses it: the loader fails
+        lexical = os.path.normpath(os.path.join(folder, name))
+        real = os.path.realpath(os.path.join(folder, name))
+        if os.path.isabs(name) or not _inside(lexical, folder) or not _inside(real, real_root):
+            entry.add_anomaly("fs.index_escape", source.display,
+                              f"a diskcache store names the value file {name[:200]!r}, outside its folder: the loader "
+                              "reads whatever that path holds on the loading machine", name[:200])
+            continue
+        if not os.path.isfile(real) or real in seen:
+            continue  # missing: the loader fails on that key (nothing runs)
+        seen.add(real)
+        display = os.path.relpath(lexical, root).replace(os.sep, "/")
+        into = skipped_parts(display, is_file=True) or skipped_parts(
+            os.path.relpath(real, real_root).replace(os.sep, "/"), is_file=True)
+        if into is not None:
+            entry.add_anomaly("fs.reference_into_skipped", source.display,
+                              f"a diskcache store names the value file {display!r}, in {into!r}, which the scan "
+                              "skips: the loader unpickles it through this name (it was read)", display)
+        _walk_slice(Source.from_path(real, f"{source.display}[file {_short(display)}]", source.fs_dir), ctx, entry)
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:
+        return False
 
 
 class _Bound(Exception):
