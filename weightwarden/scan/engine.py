@@ -137,7 +137,9 @@ def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits) ->
         entry = read_file(found, limits)
         _judge(entry, file, found.display, strict, result)
         result.model_file = entry.format.value in MODEL_FORMATS
-        if entry.format.value == "unknown" and not is_model_name(found.display):
+        # A key-value store read by :mod:`weightwarden.artifact.stores` (SQLite, dbm.dumb) was verified, or flagged
+        # medium where it could not be: not "content no reader accepts" (a benign diskcache was WW-FS-005, rd23).
+        if entry.format.value == "unknown" and not is_model_name(found.display) and "store" not in entry.metadata:
             result.unknown = os.path.abspath(found.path)
         for item in entry.walk():
             for code in item.code:
