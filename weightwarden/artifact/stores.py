@@ -5,13 +5,14 @@ Python 3.13's ``dbm.sqlite3`` keep pickles in SQLite BLOBs. The pickle sits at a
 (another file, or the database's own pages), never necessarily at byte 0, so the byte-0 pickle probe cannot
 see it. This module reads such stores the way their loaders find values:
 
-* dbm.dumb: ``X.dat`` next to an ``X.dir`` text index whose lines are Python literals ``'key', (pos, size)``
-  (dbm.dumb reads them with ``ast.literal_eval``). Every named slice of ``X.dat`` that starts like a pickle
+* dbm.dumb: ``X.dat`` (the name the loader opens) next to an ``X.dir`` text index whose lines are Python
+  literals ``'key', (pos, size)``, read exactly as dbm.dumb's ``_update`` reads them (round 23). Every named slice of ``X.dat`` that starts like a pickle
   is walked by the pickle machine and reported as ``X.dat[key]``; a slice past the end of ``X.dat``,
   overlapping another, or an index line we cannot parse is an anomaly (the loader's view is unknown).
 * SQLite ("SQLite format 3\\0"): opened read-only and immutable (``file:...?mode=ro&immutable=1``), with no
   extension loading, a bound on value length and a progress handler bounding the work; every BLOB of every
-  ordinary table that starts like a pickle is walked. A WAL or rollback journal beside it (which a normal
+  ordinary table and every view that starts like a pickle is walked (a view or trigger is itself medium), and
+  diskcache's ``Cache.filename`` names value files that are read as references (round 23). A WAL or rollback journal beside it (which a normal
   open would apply, while the immutable open ignores it) makes the store unverified.
 * gdbm / ndbm / Berkeley DB (by magic): their hash pages are not parsed here, so they are reported as
   unverified stores (medium), never as unknown content (info).
