@@ -270,3 +270,42 @@ def test_benign_diskcache_has_no_finding(tmp_path: Path) -> None:
     folder = _mk(tmp_path / "dc")
     _diskcache_or_layout(folder)
     assert _findings(folder) == []
+
+
+def test_dumb_dat_linked_from_another_folder_is_read_with_its_own_index(tmp_path: Path) -> None:
+    """D6 (found while fixing D5): A/store.dat with a benign index, B/store.dat -> ../A/store.dat with B/store.dir
+    naming the payload slice. The walk read the same bytes once (same base name), so B's pair was never read."""
+    root = _mk(tmp_path / "m")
+    a, b = _mk(root / "A"), _mk(root / "B")
+    data = b"notes: plain text value".ljust(512, b" ") + _payload(0)
+    (a / "store.dat").write_bytes(data)
+    (a / "store.dir").write_text("'notes', (0, 512)\n", encoding="latin-1")
+    (b / "store.dat").symlink_to("../A/store.dat")
+    (b / "store.dir").write_text(f"'notes', (0, 512)\n'w', (512, {len(data) - 512})\n", encoding="latin-1")
+    found = _findings(root)
+    assert ("WW-PKL-001", Severity.CRITICAL, str(root / "B/store.dat[w]")) in found, found
+    assert _cli_rc(root) != 0
+    cwd = _mk(tmp_path / "victim")
+    assert _victim(f"import shelve; shelve.open({str(b / 'store')!r}, 'r')['w']", cwd)
+
+
+def test_diskcache_db_linked_from_another_folder_resolves_in_its_own(tmp_path: Path) -> None:
+    """B/cache.db -> ../A/cache.db: diskcache.Cache('B') joins the names to B, where .git holds the payload."""
+    root = _mk(tmp_path / "m")
+    a = _mk(root / "A")
+    name, real = _diskcache_or_layout(a)
+    conn = sqlite3.connect(a / "cache.db", isolation_level=None)
+    conn.execute("UPDATE Cache SET filename = ? WHERE filename = ?", (".git/v.val", name))
+    conn.close()
+    (a / ".git").mkdir()
+    (a / ".git" / "v.val").write_bytes(pickle.dumps({"weights": [1.0]}))
+    b = _mk(root / "B")
+    (b / "cache.db").symlink_to("../A/cache.db")
+    (b / ".git").mkdir()
+    (b / ".git" / "v.val").write_bytes(_payload())
+    found = _rules(root)
+    assert ("WW-PKL-001", Severity.CRITICAL) in found, found
+    if not real:
+        pytest.skip("diskcache is not installed: the victim proof is not run")
+    cwd = _mk(tmp_path / "victim")
+    assert _victim(f"import diskcache; diskcache.Cache({str(b)!r})['w']", cwd)

@@ -108,7 +108,13 @@ def routing_key(display: str) -> tuple[str, Format | None]:
     :func:`sniff_by_loader_name`, so its answer for the whole path is part of the key. A new routing on folders
     belongs there (tests/test_scan_round21.py checks that no reader decides on folders elsewhere).
     """
-    return display.rsplit("/", 1)[-1], sniff_by_loader_name(display)
+    name = display.rsplit("/", 1)[-1]
+    if name.endswith(".dat") or name == "cache.db":
+        # Stores read with what lies beside them (artifact/stores.py, round 23): a dbm.dumb ``X.dat`` with the
+        # ``X.dir`` next to the name the loader opens, diskcache's ``cache.db`` with the value files its folder
+        # holds. The same bytes under another folder are another store, so the whole path is the key.
+        name = display
+    return name, sniff_by_loader_name(display)
 
 
 def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
