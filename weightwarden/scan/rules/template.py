@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.artifact.sniff import BY_CONTENT_TAGS
+from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -208,11 +208,14 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # analysis must not take it for render data (round 6: "image_token").
     names = {str(name).split("[", 1)[0] for name in tokens}
     issues = tpl.analyze_template(text, names)
-    # Round 21: a text file analysed because it holds Jinja statement tags reading 'messages' (not by its name,
-    # not by leading Jinja markup) that Jinja cannot parse is no template anything renders (a README quoting a
-    # snippet): it is text. Every other issue, and every issue of a template found by name, stands.
+    # Rounds 21-22: a text analysed only because Jinja's lexer finds a tag somewhere in it (not by its name, not by
+    # leading Jinja markup) that Jinja cannot parse renders nothing: Jinja parses the whole source first. It is
+    # text (a README quoting a snippet, a vocabulary holding "{%"). Failing toward analysing, the fenced code
+    # blocks of such a text (what a reader copies into --chat-template) are analysed one by one under the same
+    # rule. Every other issue, and every issue of a template found by name, stands.
     picked_up = code.details.get("picked_up")
-    if picked_up == BY_CONTENT_TAGS and issues and all(i.kind == tpl.PARSE_ERROR for i in issues):
+    if picked_up in WEAK_REASONS and issues and all(i.kind == tpl.PARSE_ERROR for i in issues):
+        yield from _fenced_blocks(text, names, code, ctx)
         return
     for issue in issues:
         rule = _BY_KIND[issue.kind]
@@ -237,6 +240,40 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
                 f"special token '{name}' passed to the template holds format directives, character references "
                 "or braces", f"{name}: {value[:100]!r}",
             )
+
+
+# A Markdown fence line (``` or ~~~, optionally indented and followed by an info string).
+_FENCE_RE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.M)
+# Fenced blocks analysed per text (a text of thousands of fences is cut here; each block is a small template).
+MAX_FENCED_BLOCKS = 64
+
+
+def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+    """Findings of each fenced code block of ``text`` that holds a Jinja tag and parses (blocks that do not parse
+    are quoted snippets, as the whole text)."""
+    fences = list(_FENCE_RE.finditer(text))
+    blocks = 0
+    i = 0
+    while i + 1 < len(fences) and blocks < MAX_FENCED_BLOCKS:
+        opening = fences[i]
+        mark = opening.group(1)
+        closing = next((j for j in range(i + 1, len(fences)) if fences[j].group(1).startswith(mark[0] * len(mark))
+                        and fences[j].group(0).strip() == fences[j].group(1)), None)
+        if closing is None:
+            break
+        body = text[opening.end() + 1 : fences[closing].start()]
+        first_line = text.count("\n", 0, opening.end()) + 2
+        i = closing + 1
+        if not has_jinja_markup(body):
+            continue
+        blocks += 1
+        issues = tpl.analyze_template(body, names)
+        if all(issue.kind == tpl.PARSE_ERROR for issue in issues):
+            continue
+        for issue in issues:
+            line = first_line + issue.line - 1 if issue.line else first_line
+            yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (fenced block)", issue.message,
+                                                f"{issue.evidence} [{code.details.get('picked_up')}]")
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}
