@@ -6,7 +6,8 @@ from ``chat_template.jinja`` (and ``additional_chat_templates/*.jinja``) and rea
 routed first (before magic numbers and printability), so such a file is always decoded and parsed; the other
 readings of its bytes (pickle from offset 0, a zip or tar inside) still happen in the loader (see
 docs/decisions.md). Since red team round 21 every ``*.jinja`` / ``*.j2`` / ``*.jinja2`` is a template (hosts render
-a template from any path), and so is a text file that is mostly Jinja by its content (:func:`template_by_content`).
+a template from any path), and so is any text in which Jinja's own lexer finds a tag (:func:`template_by_content`,
+round 22; JSON text goes to the JSON reader, which analyses its whole text and string values the same way).
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """

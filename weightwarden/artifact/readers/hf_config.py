@@ -17,8 +17,14 @@ loader may execute from these files:
   ``config.json`` of an unzipped .keras folder, a ``config.json`` member of any zip. The generic config.json of a
   transformers model holds no such object.
 
-Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and nothing in
-the text is treated as code (a README-like string with URLs is not a risk).
+- Jinja in JSON (red team round 22): a host given the file's path renders its whole text, and a host reading a
+  template from a JSON value renders that string. The whole text and every string value in which Jinja's lexer
+  finds a ``{{``/``{%`` tag become ``CHAT_TEMPLATE`` code objects (locations ``"template"`` and ``"json:<path>"``,
+  ``details["picked_up"]`` the weak by-content reason: one Jinja cannot parse is dropped by the template rule),
+  at most MAX_JSON_TEMPLATES string values per file (past it: ``limits.too_many_objects``).
+
+Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and prose is not treated
+as code (a README-like string with URLs is not a risk).
 
 JSON is read whole up to ``limits.max_text_bytes``. A larger file that does not even mention the keys above
 is recorded as unparsed data (huge ``tokenizer.json`` files are normal); one that mentions them is an error.
@@ -28,16 +34,18 @@ Anomaly codes:
     template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
         template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
     limits.text_too_large: a template or a JSON file naming templates / remote code exceeds max_text_bytes.
+    limits.too_many_objects: more than MAX_JSON_TEMPLATES string values of one file hold Jinja tags.
     format.malformed_text: any other file sniffed as JSON that does not parse (and is no JSON lines), or that is
         too large to parse and does not end the way it starts (round 21: never 0 findings for malformed input).
 
-Template files are ``*.jinja`` / ``*.j2`` / ``*.jinja2`` of any name, and text files that are mostly Jinja by
-their content (``sniff.template_by_content``; the reason is kept in the code object's ``details["picked_up"]``).
+Template files are ``*.jinja`` / ``*.j2`` / ``*.jinja2`` of any name, and text files with Jinja tags by their
+content (``sniff.template_by_content``; the reason is kept in the code object's ``details["picked_up"]``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
@@ -48,6 +56,7 @@ from weightwarden.artifact.sniff import (
     BY_CONTENT_JSON,
     BY_CONTENT_MARKUP,
     HEAD_BYTES,
+    JINJA_LEADS,
     has_jinja_markup,
     is_template_path,
     template_by_content,
@@ -210,7 +219,9 @@ def _template_reason(data: bytes) -> str | None:
 
 
 def _starts_like_json_object(data: bytes) -> bool:
-    return data[:HEAD_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n").startswith("{")
+    """Starts with "{" but not with Jinja markup: a malformed JSON object is malformed JSON (GEN-004) first."""
+    stripped = data[:HEAD_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    return stripped.startswith("{") and not stripped.startswith(JINJA_LEADS)
 
 
 # Distinct JSON string values analysed as templates per file; past it the file is reported as not fully analysed
@@ -233,30 +244,59 @@ def _jinja_in_json(data: bytes, values: list[Any], entry: FileEntry) -> None:
         known.add(text)
         entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text,
                                      details={"name": "file", "picked_up": BY_CONTENT_MARKUP}))
+    if not _may_hold_markup(data):
+        return
     found = 0
-    # Iterative, paths built only for containers and hits: a tokenizer.json holds ~10^5 strings.
     stack: list[tuple[Any, str]] = [(v, "$" if len(values) == 1 else f"$line{i + 1}") for i, v in enumerate(values)]
     stack.reverse()
+
+    def add(value: str, path: str) -> bool:
+        nonlocal found
+        if value in known or not has_jinja_markup(value):
+            return True
+        if found >= MAX_JSON_TEMPLATES:
+            entry.anomalies.append(Anomaly(
+                "limits.too_many_objects", f"{entry.path}:{JSON_STRING_LOCATION}{path}",
+                f"more than {MAX_JSON_TEMPLATES} JSON string values hold Jinja markup: the rest were not analysed "
+                "as templates", path[:200]))
+            return False
+        found += 1
+        known.add(value)
+        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, f"{JSON_STRING_LOCATION}{path}", text=value,
+                                     details={"name": path[:200], "picked_up": BY_CONTENT_JSON}))
+        return True
+
+    # Iterative; strings are tested in place and paths built only for containers and hits: a tokenizer.json holds
+    # ~10^5 merges and vocabulary entries.
     while stack:
         value, path = stack.pop()
         if isinstance(value, str):
-            if ("{{" in value or "{%" in value) and value not in known and has_jinja_markup(value):
-                if found >= MAX_JSON_TEMPLATES:
-                    entry.anomalies.append(Anomaly(
-                        "limits.too_many_objects", f"{entry.path}:{JSON_STRING_LOCATION}{path}",
-                        f"more than {MAX_JSON_TEMPLATES} JSON string values hold Jinja markup: the rest were not "
-                        "analysed as templates", path[:200]))
+            if ("{{" in value or "{%" in value) and not add(value, path):
+                return
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        children = []
+        for k, v in items:
+            if isinstance(v, str):
+                if ("{{" in v or "{%" in v) and not add(v, _json_path(path, k)):
                     return
-                found += 1
-                known.add(value)
-                entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, f"{JSON_STRING_LOCATION}{path}", text=value,
-                                             details={"name": path[:200], "picked_up": BY_CONTENT_JSON}))
-        elif isinstance(value, dict):
-            stack.extend((v, f"{path}.{k}" if k.isidentifier() else f"{path}[{json.dumps(k)}]")
-                         for k, v in reversed(value.items()) if isinstance(v, str | dict | list))
-        elif isinstance(value, list):
-            stack.extend((v, f"{path}[{i}]") for i, v in reversed(list(enumerate(value)))
-                         if isinstance(v, str | dict | list))
+            elif isinstance(v, dict | list):
+                children.append((v, _json_path(path, k)))
+        stack.extend(reversed(children))
+
+
+def _json_path(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if isinstance(key, str) and key.isidentifier() else f"{path}[{json.dumps(key)}]"
+
+
+# A JSON string can hold "{{" or "{%" only if its raw text has one, or "{" / "%" written as \u escapes.
+_ESCAPED_MARKUP = re.compile(rb"\\u00(?:7[bB]|25)")
+
+
+def _may_hold_markup(data: bytes) -> bool:
+    return b"{{" in data or b"{%" in data or _ESCAPED_MARKUP.search(data) is not None
 
 
 # JSON lines (one value per line) is a data format, not a config: a file of them is read as such.

@@ -207,16 +207,17 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # Every render argument the host fills from the config next to the template is attacker-controlled: the
     # analysis must not take it for render data (round 6: "image_token").
     names = {str(name).split("[", 1)[0] for name in tokens}
-    issues = tpl.analyze_template(text, names)
     # Rounds 21-22: a text analysed only because Jinja's lexer finds a tag somewhere in it (not by its name, not by
     # leading Jinja markup) that Jinja cannot parse renders nothing: Jinja parses the whole source first. It is
     # text (a README quoting a snippet, a vocabulary holding "{%"). Failing toward analysing, the fenced code
     # blocks of such a text (what a reader copies into --chat-template) are analysed one by one under the same
-    # rule. Every other issue, and every issue of a template found by name, stands.
+    # rule. Every other issue, and every issue of a template found by name, stands. (Checked with Jinja's lazy
+    # parser first: a whole tokenizer.json quoting "{{" fails at its first tag.)
     picked_up = code.details.get("picked_up")
-    if picked_up in WEAK_REASONS and issues and all(i.kind == tpl.PARSE_ERROR for i in issues):
+    if picked_up in WEAK_REASONS and not tpl.parses(text):
         yield from _fenced_blocks(text, names, code, ctx)
         return
+    issues = tpl.analyze_template(text, names)
     for issue in issues:
         rule = _BY_KIND[issue.kind]
         where = f"{code.location} line {issue.line}" if issue.line else code.location
@@ -251,6 +252,8 @@ MAX_FENCED_BLOCKS = 64
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     """Findings of each fenced code block of ``text`` that holds a Jinja tag and parses (blocks that do not parse
     are quoted snippets, as the whole text)."""
+    if "```" not in text and "~~~" not in text:
+        return
     fences = list(_FENCE_RE.finditer(text))
     blocks = 0
     i = 0
@@ -267,9 +270,9 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
         if not has_jinja_markup(body):
             continue
         blocks += 1
-        issues = tpl.analyze_template(body, names)
-        if all(issue.kind == tpl.PARSE_ERROR for issue in issues):
+        if not tpl.parses(body):
             continue
+        issues = tpl.analyze_template(body, names)
         for issue in issues:
             line = first_line + issue.line - 1 if issue.line else first_line
             yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (fenced block)", issue.message,
