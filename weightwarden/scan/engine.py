@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file
 from weightwarden.artifact.model import Artifact, FileEntry
-from weightwarden.artifact.sniff import routing_key
+from weightwarden.artifact.sniff import routing_key, sniff_by_loader_name
 from weightwarden.core.findings import Finding
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.scan.results import ScanError, ScanReport
@@ -321,9 +321,18 @@ def _link_names(target: str, real: str, found: list[DiscoveredFile]) -> list[Dis
         return found
     given = os.path.basename(os.path.normpath(target))
     as_given = DiscoveredFile(real, given, os.path.dirname(os.path.abspath(target)))
-    if routing_key(given) == routing_key(found[0].display):
+    own = found[0].display
+    if routing_key(given) == routing_key(own) or not _name_routes(own):
         return [as_given]
     return [as_given, found[0]]
+
+
+def _name_routes(name: str) -> bool:
+    """Whether a base name can route a reader by itself: every name decision keys on an extension or on a
+    loader's exact file name (all of which have one). An extensionless name (a hub cache blob's hash, the usual
+    target of a link given on the command line) is read by content, as the read under the given name already
+    is, so it is not read a second time."""
+    return "." in name.lstrip(".") or sniff_by_loader_name(name) is not None
 
 
 def _display_prefix(target: str) -> str:
