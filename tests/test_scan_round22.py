@@ -113,6 +113,25 @@ def test_json_string_values_and_whole_text_are_analysed(tmp_path: Path) -> None:
     assert (f"{tmp_path}/train.jsonl", "json:$line2.p") in where, where
 
 
+def test_a_tag_spanning_json_values_is_found_in_the_whole_text(tmp_path: Path) -> None:
+    """No string value holds a whole tag ("{{ (X, " does not parse, ")[0] }}" has no tag); the whole file does, and
+    a host given its path runs it. A template shared by a value and the whole text is reported once, at the value."""
+    canary = tmp_path / "canary"
+    span = tmp_path / "span.json"
+    span.write_text('{"a": "{{ (' + _ESCAPE.replace("{canary}", str(canary)) + ', ", "": ")[0] }}"}', encoding="utf-8")
+    json.loads(span.read_text())
+    _render_file(span)
+    assert canary.exists()
+    code, report = _scan(span)
+    assert code == 1
+    assert [(f["rule_id"], f["location"]["path"]) for f in report["findings"]] == [("WW-TPL-003", "template line 1")]
+    evil = "{% for m in messages %}{{ m.content }}{% endfor %}{{ " + _ESCAPE.replace("{canary}", "x") + " }}"
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"chat_template": evil}), encoding="utf-8")
+    code, report = _scan(tmp_path / "tokenizer_config.json")
+    assert [(f["rule_id"], f["location"]["path"]) for f in report["findings"]] == [
+        ("WW-TPL-003", "chat_template line 1")]
+
+
 def test_too_many_json_templates_is_a_limit_finding(tmp_path: Path) -> None:
     path = tmp_path / "many.json"
     path.write_text(json.dumps([f"{{{{ x{i} }}}}" for i in range(MAX_JSON_TEMPLATES + 5)]), encoding="utf-8")

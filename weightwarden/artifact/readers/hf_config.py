@@ -243,7 +243,7 @@ def _jinja_in_json(data: bytes, values: list[Any], entry: FileEntry) -> None:
     if text not in known and has_jinja_markup(text):
         known.add(text)
         entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text,
-                                     details={"name": "file", "picked_up": BY_CONTENT_MARKUP}))
+                                     details={"name": "file", "picked_up": BY_CONTENT_MARKUP, "json_text": True}))
     if not _may_hold_markup(data):
         return
     found = 0

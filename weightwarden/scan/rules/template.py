@@ -204,9 +204,7 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         return
     tokens = code.details.get("special_tokens") or {}
     tokens = tokens if isinstance(tokens, dict) else {}
-    # Every render argument the host fills from the config next to the template is attacker-controlled: the
-    # analysis must not take it for render data (round 6: "image_token").
-    names = {str(name).split("[", 1)[0] for name in tokens}
+    names = _token_names(code)
     # Rounds 21-22: a text analysed only because Jinja's lexer finds a tag somewhere in it (not by its name, not by
     # leading Jinja markup) that Jinja cannot parse renders nothing: Jinja parses the whole source first. It is
     # text (a README quoting a snippet, a vocabulary holding "{%"). Failing toward analysing, the fenced code
@@ -218,6 +216,14 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         yield from _fenced_blocks(text, names, code, ctx)
         return
     issues = tpl.analyze_template(text, names)
+    if code.details.get("json_text") is True:
+        # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
+        # (analysed on their own, under their JSON location) is reported there; what is left comes from tags that
+        # span JSON values, which only the whole text shows.
+        seen = {(i.kind, i.message) for other in ctx.entry.code
+                if other is not code and other.kind == CodeKind.CHAT_TEMPLATE and isinstance(other.text, str)
+                for i in tpl.analyze_template(other.text, _token_names(other))}
+        issues = [i for i in issues if (i.kind, i.message) not in seen]
     for issue in issues:
         rule = _BY_KIND[issue.kind]
         where = f"{code.location} line {issue.line}" if issue.line else code.location
@@ -241,6 +247,13 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
                 f"special token '{name}' passed to the template holds format directives, character references "
                 "or braces", f"{name}: {value[:100]!r}",
             )
+
+
+def _token_names(code: CodeObject) -> set[str]:
+    """Every render argument the host fills from the config next to the template is attacker-controlled: the
+    analysis must not take it for render data (round 6: "image_token")."""
+    tokens = code.details.get("special_tokens") or {}
+    return {str(name).split("[", 1)[0] for name in tokens} if isinstance(tokens, dict) else set()
 
 
 # A Markdown fence line (``` or ~~~, optionally indented and followed by an info string).
