@@ -37,6 +37,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[C
         path = root / "files" / case.name / case.filename
         path.parent.mkdir(parents=True)
         path.write_bytes(case.data)
+        for name, data in case.extra:
+            (path.parent / name).write_bytes(data)
         written.append((case, path))
     return root, written
 
@@ -57,7 +59,7 @@ def test_composition(corpus, benign) -> None:
     by_class = Counter(c.cls for c in cases)
     assert {"1", "2", "3", "4"} <= set(by_class), by_class
     assert {c.loader for c in cases} == {"pickle", "pickle_py", "torch", "joblib", "numpy", "jinja", "gguf_template", "7z_pickle", "npz",
-                                           "torch_package", "torch_hub"}
+                                           "torch_package", "torch_hub", "shelve"}
     assert sum(c.cls == "5" for c in cases) >= 15  # chat templates (red team round 3)
     assert all(c.technique and c.expected_rule.startswith("WW-") for c in cases)
 

@@ -162,9 +162,9 @@ def test_gc_setting_only_raises_the_young_threshold(monkeypatch: pytest.MonkeyPa
         gc.set_threshold(700, 10, 10)
         main._fewer_gc_passes()
         assert gc.get_threshold() == (main.GC_YOUNG_THRESHOLD, 10, 10)
-        gc.set_threshold(50_000, 5, 5)
+        gc.set_threshold(main.GC_YOUNG_THRESHOLD * 2, 5, 5)
         main._fewer_gc_passes()
-        assert gc.get_threshold() == (50_000, 5, 5)
+        assert gc.get_threshold() == (main.GC_YOUNG_THRESHOLD * 2, 5, 5)
     finally:
         gc.set_threshold(*before)
 

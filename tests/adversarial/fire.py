@@ -37,6 +37,14 @@ def _load(loader: str, path: str, chat: str = "") -> None:
         from torch.package import PackageImporter
 
         PackageImporter(path).load_pickle("model", "model.pkl")
+    elif loader == "shelve":
+        # Red team round 22: a shelve on dbm.dumb (X.dat/X.dir); every key read, as a user of the store does.
+        import shelve
+
+        with shelve.open(path[: -len(".dat")], "r") as store:
+            for key in list(store.keys()):
+                with contextlib.suppress(Exception):  # a raw (non-pickle) value fails; the next key is still read
+                    store[key]
     elif loader == "torch_hub":
         # Red team round 21: a local torch.hub repository (no trust prompt for source='local').
         import torch

@@ -48,6 +48,8 @@ class Case:
     # Render arguments for a chat-template case (JSON: messages, tools): a backdoor fires only on its trigger
     # chat (red team round 6, class 3). Empty: fire.py's ordinary chat.
     chat: str = ""
+    # Files written beside ``filename`` (name, bytes): a store whose index is another file (red team round 22).
+    extra: tuple[tuple[str, bytes], ...] = ()
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -518,6 +520,7 @@ def malicious_cases() -> list[Case]:
     cases.extend(round17_cases())  # red team round 17 (block at the end of this file)
     cases.extend(round18_cases())  # red team round 18 (block at the end of this file)
     cases.extend(round21_cases())  # red team round 21, classes A and B (block at the end of this file)
+    cases.extend(round22_cases())  # red team round 22, classes A and B (block at the end of this file)
     cases.extend(template_round7_cases())  # red team round 7 on chat templates (block at the end of this file)
     cases.extend(template_round8_cases())  # red team round 8 on chat templates (block at the end of this file)
     cases.extend(template_round9_cases())  # red team round 9 on chat templates (block at the end of this file)
@@ -1988,13 +1991,14 @@ def round20_keras_cases() -> list[Case]:
 # B: torch.hub's hubconf.py, executed by torch.hub.load(dir, model, source='local') with no trust prompt
 # (loader "torch_hub"). Built by hand: what PackageExporter writes, without torch.
 
-def r21_torch_package(modules: dict[str, str], program: bytes, extern: tuple[str, ...] = ("os",)) -> bytes:
+def r21_torch_package(modules: dict[str, str], program: bytes, extern: tuple[str, ...] = ("os",),
+                      marker: str = ".data/extern_modules") -> bytes:
     """A torch.package archive (root "archive") shipping ``modules`` ({record path: source}) and the resource
-    ``model/model.pkl`` = ``program``."""
+    ``model/model.pkl`` = ``program``; ``marker`` names the extern-modules record (round 22: any case)."""
     members = {
         "archive/model/model.pkl": program,
         **{f"archive/{path}": source.encode() for path, source in modules.items()},
-        "archive/.data/extern_modules": "".join(f"{name}\n" for name in extern).encode(),
+        f"archive/{marker}": "".join(f"{name}\n" for name in extern).encode(),
         "archive/.data/python_version": b"3.11.7",
         "archive/.data/version": b"6\n",
         "archive/byteorder": b"little",
@@ -2032,3 +2036,46 @@ def round21_cases() -> list[Case]:
              (f"dependencies = []\n{ACT}\n\ndef model():\n    return {{'w': 1}}\n").encode()),
     ]
 # ======== END red team round 21, classes A and B ========================================================
+
+
+# ======== red team round 22, classes A and B (stores of pickled values; torch.package marker case) ==========
+# A: a shelve on dbm.dumb (X.dat values, X.dir text index "'key', (pos, size)"); shelve.open(X)[key] unpickles the
+# slice the index names, not byte 0 (loader "shelve": every key of shelve.open(base, 'r') is read).
+# The payload is os.system: exec(ACT) would run with shelve's globals, where open is shelve.open. Built by hand
+# in dbm.dumb's layout (values block-aligned to 512 bytes with NUL padding, one index line per key).
+# B: the torch.package marker renamed .data/EXTERN_MODULES (miniz finds records case-insensitively).
+
+def r22_dumb_store(values: list[tuple[str, bytes]]) -> tuple[bytes, bytes]:
+    """(X.dat, X.dir) of a dbm.dumb database holding ``values`` in order, as dbm.dumb writes them."""
+    dat = bytearray()
+    index = []
+    for key, value in values:
+        pos = (len(dat) + 511) // 512 * 512
+        dat += b"\x00" * (pos - len(dat)) + value
+        index.append(f"{key!r}, {(pos, len(value))!r}\n")
+    return bytes(dat), "".join(index).encode("latin-1")
+
+
+def round22_cases() -> list[Case]:
+    import pickle as _pickle  # the writer side only: dumps, never loads
+
+    def shelf(name: str, technique: str, first: bytes, proto: int) -> Case:
+        dat, index = r22_dumb_store([("first", first), ("w", _call("os", "system", SHELL)(proto))])
+        return Case(name, "1", technique, "shelve", CRIT, "store.dat", dat,
+                    extra=(("store.dir", index), ("store.bak", index)))
+
+    text = (b"# model store: weights under key 'w'\n" + b"see README for the layout of this store.\n" * 12)[:511] + b"\n"
+    return [
+        shelf("round22_shelve_text_first", "shelve/dbm.dumb: a 512-byte text value first, a protocol-0 pickle at 512 "
+              "(the whole .dat is printable text)", text, 0),
+        shelf("round22_shelve_nul_first", "shelve/dbm.dumb: 64 NUL bytes first, the pickle at offset 512", b"\x00" * 64, 4),
+        shelf("round22_shelve_benign_first", "shelve/dbm.dumb: a benign pickled dict first, NUL padding, the payload at 512",
+              _pickle.dumps({"hidden": 4, "layers": 2}, protocol=4), 4),
+        Case("round22_torchpkg_marker_case", "1",
+             "torch.package whose marker is .data/EXTERN_MODULES (miniz finds it case-insensitively); the pickle calls "
+             "the allowlisted collections.OrderedDict the archive ships",
+             "torch_package", "WW-PKL-014", "model.pt",
+             r21_torch_package({"collections/__init__.py": ACT + "\nfrom _collections import OrderedDict\n"},
+                               r21_global_pickle("collections", "OrderedDict"), marker=".data/EXTERN_MODULES")),
+    ]
+# ======== END red team round 22 ==========================================================================

@@ -37,7 +37,7 @@ def derive_folder_set(tmp_path: Path, texts: dict[str, str]) -> dict[str, Path]:
 
 def write_set_json(path: Path, data: dict[str, Any]) -> None:
     """Write a hand-made native set as weightwarden itself would write it (ids, ``contains``), since red team round
-    14 readers accept only that form; a set the loader refuses is written as given, so the refusal under test
+    14 readers accept only that form, and round 15 readers only its exact bytes; a set the loader refuses is written as given, so the refusal under test
     still comes from the loader's own check."""
     import contextlib
     import json
@@ -47,4 +47,5 @@ def write_set_json(path: Path, data: dict[str, Any]) -> None:
 
     with contextlib.suppress(IndicatorFormatError):
         data = IndicatorSet.from_json(data, str(path)).to_json()
-    path.write_text(json.dumps(data))
+    # round 15: readers also require the writers' spelling (dump_json: indent 1, ASCII, final newline)
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=True) + "\n")

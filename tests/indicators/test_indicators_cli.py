@@ -66,7 +66,8 @@ def test_errors_are_reasons_not_tracebacks(tmp_path: Path, eval_log: Path):
     bad = tmp_path / "bad.stix.json"
     bad.write_text(json.dumps({"type": "bundle", "id": "bundle--1", "objects": [{"type": "indicator"}]}))
     result = _invoke("indicators", "match", str(bad), str(bad), "--key", str(short))
-    assert result.exit_code == 2 and ("malformed STIX 2.1 bundle" in result.output or "pattern is not" in result.output)
+    assert result.exit_code == 2 and ("malformed STIX 2.1 bundle" in result.output or "pattern is not" in result.output
+                                      or "exactly one weightwarden grouping" in result.output)
     broken_log = tmp_path / "broken.jsonl"
     broken_log.write_text('{"type": "attempt"}\n')
     good_key = tmp_path / "k"

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from tests.indicators.cli_sets import run_cli
 from weightwarden.indicators.derive import build_set, prompt_indicator
 from weightwarden.indicators.errors import IndicatorFormatError
-from weightwarden.indicators.records import TLP_LEVELS, IndicatorSet, ModelIndicator, dump_set
+from weightwarden.indicators.records import TLP_LEVELS, IndicatorSet, ModelIndicator, dump_json, dump_set
 from weightwarden.indicators.stix import EXTENSION_ID, from_stix, to_stix
 
 PROMPTS = [
@@ -74,7 +74,7 @@ def _objs(b: dict[str, Any], kind: str) -> list[dict[str, Any]]:
 
 def _import(tmp_path: Path, data: Any, name: str = "b.stix.json") -> Any:
     path = tmp_path / name
-    path.write_text(json.dumps(data, indent=1))
+    path.write_text(dump_json(data))  # in the writers' spelling (round 15: the bytes are checked too)
     return run_cli("indicators", "import", str(path), "-o", str(tmp_path / "out.json"))
 
 

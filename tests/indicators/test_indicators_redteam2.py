@@ -304,7 +304,7 @@ def test_own_stdout_and_dev_null_are_still_written(tmp_path: Path):
 
 def _incident(tmp_path: Path, attachment: object, *extra: str):
     path = tmp_path / "attach.json"
-    path.write_text(json.dumps(attachment))
+    path.write_text(json.dumps(attachment, indent=1) + "\n")  # the writers' spelling (round 15: bytes are checked)
     out = tmp_path / "inc.osv.json"
     result = CliRunner().invoke(main, ["incident", "new", "--model", "acme/model", "--summary", "jailbreak seen",
                                        "--risk-domain", "cyber.offense", "--severity", "high", "--indicators",

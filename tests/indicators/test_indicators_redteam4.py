@@ -127,7 +127,7 @@ def test_free_text_in_a_listed_field_is_refused(sketcher, tmp_path: Path, field:
 
 def test_the_producer_is_a_local_reference(sketcher, tmp_path: Path):
     """PoC poc_free_text_fields.py: 'producer' (4096 characters) left with the "digests only" notice."""
-    from weightwarden.indicators.records import IndicatorSet
+    from weightwarden.indicators.records import IndicatorSet, dump_set
 
     data = _shareable(sketcher)
     data["producer"] = _SECRET
@@ -136,7 +136,7 @@ def test_the_producer_is_a_local_reference(sketcher, tmp_path: Path):
     assert loaded.without_private().producer is None
     assert loaded.without_private(keep_refs=True).producer == _SECRET
     path = tmp_path / "set.json"
-    path.write_text(json.dumps(loaded.to_json()))  # round 14: a file is read only in its written form
+    path.write_text(dump_set(loaded))  # round 14/15: a file is read only in its written form and bytes
     for fmt in ("stix", "json"):
         out = tmp_path / f"out.{fmt}"
         result = CliRunner().invoke(main, ["indicators", "export", str(path), "--format", fmt, "-o", str(out)])

@@ -461,11 +461,11 @@ def test_stix_import_judges_each_sketch_once(derived, monkeypatch):  # noqa: F81
     """The STIX import decoded (and tested) every sketch twice; now once, in the native loader's batch."""
     from weightwarden.indicators import randomness
     from weightwarden.indicators.records import load_set
-    from weightwarden.indicators.stix import to_stix
+    from weightwarden.indicators.stix import dump_stix
 
     indicators = load_set(derived["base"])
     path = derived["dir"] / "b.stix.json"
-    path.write_text(json.dumps(to_stix(indicators)))
+    path.write_text(dump_stix(indicators))  # round 15: the export's bytes
     judged: list[int] = []
     real = randomness.sketch_text_reasons
     monkeypatch.setattr(randomness, "sketch_text_reasons", lambda m: judged.append(len(m)) or real(m))
@@ -495,12 +495,12 @@ def test_stix_round_trip_at_the_largest_num_perm(tmp_path):
     from weightwarden.indicators.keys import GroupKey
     from weightwarden.indicators.records import load_set
     from weightwarden.indicators.sketch import Scheme, Sketcher
-    from weightwarden.indicators.stix import to_stix
+    from weightwarden.indicators.stix import dump_stix
 
     key = GroupKey(random.Random(3).randbytes(32))
     sketcher = Sketcher(key, Scheme(key_id=key.key_id, num_perm=1024, bands=512, rows=2))
     built = build_set(sketcher, [prompt_indicator(sketcher, MSG), prompt_indicator(sketcher, RUSSIAN)])
     path = tmp_path / "big.stix.json"
-    path.write_text(json.dumps(to_stix(built)))
+    path.write_text(dump_stix(built))  # round 15: the export's bytes
     again = load_set(path)
     assert [p.exact for p in again.prompts] == sorted(p.exact for p in built.prompts)

@@ -12,14 +12,25 @@ later), and another line claiming a real model's bundle. A client checks each re
 ``--model``); more entries follow; then the server turns hostile: the operator empties its signed list of affecting
 incidents, and a keyless proxy drops matches from the unsigned ``/releases`` lookup. The linked-line bound is made
 small so that the walk's bound is crossed too.
+
+Red team round 18: the operator's sequencer also skips the chain-continuation rule, so the log holds incident records
+that do not continue their (id, key) chain (another publication date, or a branch from an earlier record of the chain,
+in any state) and records of another key under a logged id: a delta may close a remembered open incident only with a
+record that continues it, as the full scan does. And the checkpoint moves during a check: a keyless proxy answers the
+client's first ``/checkpoint`` with an older genuine one (recorded at the earlier scans), so the signed view is of a
+newer tree; the verdict must be the one judged wholly at that tree (for a fresh client in full mode: the full scan's,
+reasons included).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import random
 import shutil
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +40,22 @@ import pytest
 from tests.registry import test_redteam_round1 as round1
 from tests.registry.service import release
 from tests.registry.test_client import _signed_model
-from tests.registry.test_redteam_round1 import _client
-from tests.registry.test_redteam_round17 import BIG, _dropping, _resign
+from tests.registry.test_redteam_round1 import Router, _client, _legacy_incident_writes
+from tests.registry.test_redteam_round17 import BIG, _resign
 from weightwarden.registry import client as client_module
 from weightwarden.registry import entries
 from weightwarden.registry import server as server_module
 from weightwarden.registry.client import RegistryClient, RegistryRefused
-from weightwarden.registry.incidents import AffectedModel, new_incident, transition
+from weightwarden.registry.incidents import AffectedModel, IncidentError, new_incident, transition
 
 parties = round1.parties  # a real server and four publishers (acme, meta, evil, institute)
 ROOTS = [c * 64 for c in "123"]
 DIGESTS = [hashlib.sha256(f"d{n}".encode()).hexdigest() for n in range(3)]
 SYNTHETIC = ["acme/a", "acme/b", "meta/c", "evil/d"]
 TARGETS = ["acme/ok", "meta/m"]
-SEEDS = [1, 2, 3, 4, 5, 6]
+# WW_DELTA_SEEDS="1-36" runs more (the decisions entries quote such runs); the suite runs six
+_SPAN = os.environ.get("WW_DELTA_SEEDS", "1-6").split("-")
+SEEDS = list(range(int(_SPAN[0]), int(_SPAN[-1]) + 1))
 
 
 @dataclass
@@ -58,6 +71,7 @@ class World:
     paths: dict[str, Path] = field(default_factory=dict)  # target line -> its files
     bundles: dict[str, Path] = field(default_factory=dict)  # target line -> its first bundle
     open: list[tuple[str, Any]] = field(default_factory=list)  # (publisher name, incident)
+    logged: list[tuple[str, Any]] = field(default_factory=list)  # (publisher name, record) of every incident record
     refused: int = 0
 
     def key(self, line: str) -> Any:
@@ -69,6 +83,40 @@ class World:
         except RegistryRefused:
             self.refused += 1  # a draw the server's rules refuse (fine: the log holds what it admits)
             return None
+
+    def incident(self, incident: Any, name: str) -> int | None:
+        index = self.publish(entries.incident_body(incident.to_osv()), name)
+        if index is not None:
+            self.logged.append((name, incident))
+        return index
+
+    def fork(self, closing: bool = False) -> None:
+        """Red team round 18: a record of a logged (id, key) chain that does not continue it (another publication
+        date; or a branch from an earlier record of the chain, which continues it only when that record is still
+        the chain's current one), in any state; or a record of another key under the id (never the same chain)."""
+        rng = self.rng
+        closing = closing or (bool(self.open) and rng.random() < 0.5)  # aimed at a chain still open (R18-1)
+        name, known = rng.choice(self.open if closing else self.logged)
+        try:
+            if closing:
+                record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                                      affected=known.affected, incident_id=known.id,
+                                      now=known.published - timedelta(hours=rng.randrange(1, 48)))
+                record = transition(record, "withdrawn") if rng.random() < 0.5 else transition(
+                    transition(record, "confirmed"), "fixed", note="fork")
+            elif rng.random() < 0.4:
+                record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                                      affected=known.affected, incident_id=known.id,
+                                      now=known.published - timedelta(hours=rng.randrange(1, 48)))
+                for state in rng.choice([(), ("withdrawn",), ("confirmed",), ("confirmed", "fixed")]):
+                    record = transition(record, state, note="fork")
+            else:
+                record = transition(known, rng.choice(["confirmed", "withdrawn", "fixed"]), note="fork")
+        except IncidentError:
+            return  # a state the lifecycle forbids from there
+        if rng.random() < 0.25:
+            name = rng.choice([n for n in ("acme", "meta", "institute") if n != name])
+        self.incident(record, name)
 
     def next_version(self, line: str) -> int:
         self.versions[line] = self.versions.get(line, 0) + 1
@@ -99,7 +147,7 @@ class World:
     def step(self) -> None:
         rng = self.rng
         op = rng.choice(["release", "release", "target", "revoke", "revoke-target", "supersede", "incident",
-                         "incident", "advisory", "close", "squat"])
+                         "incident", "advisory", "advisory-target", "close", "squat", "fork", "fork"])
         if op == "release":
             line = rng.choice(SYNTHETIC)
             body = release(line, version=self.next_version(line), seed=rng.randrange(10**9), **self.links())
@@ -122,8 +170,20 @@ class World:
                         if rng.random() < 0.5 else AffectedModel("acme/advisories", weights_roots=(rng.choice(ROOTS),)))
             incident = new_incident(summary="generated", risk_domain="supply_chain.integrity", severity="high",
                                     affected=[affected])
-            if self.publish(entries.incident_body(incident.to_osv()), "acme") is not None:
+            if self.incident(incident, "acme") is not None:
                 self.open.append(("acme", incident))
+        elif op == "advisory-target" and self.paths:
+            # an incident naming a real model's file digest, filed in an advisory line no walk reaches, by a key
+            # entitled to that model's line (its owner, or the institute): remembered open in a line the delta never
+            # reads (red team round 18, R18-1's shape)
+            line = rng.choice(sorted(self.paths))
+            name = rng.choice([line.split("/")[0], "institute"])
+            digest = hashlib.sha256((self.paths[line] / "weights.bin").read_bytes()).hexdigest()
+            incident = new_incident(summary="generated", risk_domain="supply_chain.integrity", severity="high",
+                                    affected=[AffectedModel(f"{line.split('/')[0]}/advisories",
+                                                            file_digests={"weights.bin": digest})])
+            if self.incident(incident, name) is not None:
+                self.open.append((name, incident))
         elif op == "supersede":
             line = rng.choice([m for m, _ in self.releases] or ["acme/a"])
             mine = [b for m, b in self.releases if m == line]
@@ -145,13 +205,15 @@ class World:
             name = rng.choice([line.split("/")[0], "institute"])
             incident = new_incident(summary="generated", risk_domain="supply_chain.integrity", severity="high",
                                     affected=[affected])
-            if self.publish(entries.incident_body(incident.to_osv()), name) is not None:
+            if self.incident(incident, name) is not None:
                 self.open.append((name, incident))
         elif op == "close" and self.open:
             name, incident = self.open.pop(rng.randrange(len(self.open)))
             confirmed = transition(incident, "confirmed")
-            self.publish(entries.incident_body(confirmed.to_osv()), name)
-            self.publish(entries.incident_body(transition(confirmed, "fixed", note="generated").to_osv()), name)
+            self.incident(confirmed, name)
+            self.incident(transition(confirmed, "fixed", note="generated"), name)
+        elif op == "fork" and self.logged:
+            self.fork()
         elif op == "squat" and self.bundles:
             line = rng.choice(sorted(self.bundles))
             body = client_module.release_body_from_bundle(self.bundles[line], model="evil/squat",
@@ -168,6 +230,7 @@ def _verdict(result: Any) -> tuple[bool, str, bool]:
 def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch, seed):
     server, who, tmp = parties
     monkeypatch.setattr(client_module, "MAX_LINEAGE_LINES", 3)  # the linked-line bound is crossed in some logs
+    _legacy_incident_writes(monkeypatch)  # the operator logs records that do not continue their chain (round 18)
     rng = random.Random(seed)
     with _client(server, tmp, "pub") as pub:
         world = World(rng, who, tmp, pub)
@@ -179,13 +242,22 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
             for line in TARGETS:
                 for model in (line, None):
                     assert a.check(world.paths[line], model=model).mode == "full"
+            remembered = {fact.rsplit("|", 1)[-1] for facts in a._key_state(a.log_verifier())["facts"].values()
+                          for chains in facts.get("open", {}).values() for fact in chains}
+        older = httpx.get(f"{server.url}/checkpoint").content  # a genuine checkpoint the proxy serves first later
         for _ in range(rng.randrange(3, 10)):
             world.step()
+        # R18-1's shape: the operator logs a publisher's record closing, without continuing it, a chain the client
+        # remembers open (in a line the delta may never read)
+        aimed = [(name, inc) for name, inc in world.open if inc.id in remembered]
+        if aimed and rng.random() < 0.7:
+            world.open = [rng.choice(aimed)]
+            world.fork(closing=True)
     # The operator's signed list of affecting incidents is empty (its views are otherwise honest: a view that hides a
     # revocation is caught by both modes alike, and would hide the cases this test is about).
     monkeypatch.setattr(server_module, "_affecting", lambda store, index, size: {"affecting": (),
                                                                                   "affecting_complete": True})
-    stats: dict[tuple[bool, str, bool], int] = {}
+    stats: dict[tuple[Any, ...], int] = {}
     for n, line in enumerate(TARGETS):
         for model in (line, None):
             truth = _full_scan_of(server, tmp, f"ref{n}{model is None}", world.paths[line], model)
@@ -193,11 +265,26 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
                                params={"subject": client_module._default_root(world.paths[line])}).json()
             dropped = {r["index"] for r in lookup.get("releases", []) if rng.random() < 0.5}
             shutil.copytree(tmp / "a", tmp / f"d{n}{model is None}")
+            moves = rng.random() < 0.5  # the checkpoint moves during the delta check (round 18)
             with RegistryClient("http://r.test", state_dir=tmp / f"d{n}{model is None}", full_scan_max=1,
-                                transport=_dropping(server, dropped)) as c:
+                                transport=_hostile(server, dropped, older if moves else None)) as c:
                 delta = c.check(world.paths[line], model=model)
             stats[_verdict(delta)] = stats.get(_verdict(delta), 0) + 1
             assert delta.mode != "full"
+            # judged at one tree: the newer one, or (an early "not current": no match, ambiguous, a mismatching
+            # claim, each of which stays so as the log grows) the older one, before any view was asked for
+            assert delta.tree_size == truth.tree_size or not delta.current, (delta.tree_size, truth.tree_size)
+            # a fresh client whose first checkpoint is the older one: judged wholly at the newer tree, a full scan
+            with RegistryClient("http://r.test", state_dir=tmp / f"s{n}{model is None}", full_scan_max=BIG,
+                                transport=_hostile(server, set(), older)) as c:
+                moved = c.check(world.paths[line], model=model)
+            if moved.tree_size == truth.tree_size:
+                assert (moved.current, moved.mode, moved.reasons) == (truth.current, truth.mode, truth.reasons), (
+                    seed, line, model, moved, truth)
+            else:
+                assert not moved.current and not truth.current, (seed, line, model, moved, truth)
+            stats[("moved", moved.tree_size == truth.tree_size)] = stats.get(
+                ("moved", moved.tree_size == truth.tree_size), 0) + 1
             if delta.verified:
                 assert delta.current == truth.current, (
                     f"seed {seed}, {line}, --model {model}: verified delta says current={delta.current}, the full "
@@ -208,3 +295,22 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
 def _full_scan_of(server, tmp, name, path, model):
     with _client(server, tmp, name, full_scan_max=BIG) as c:
         return c.check(path, model=model)
+
+
+def _hostile(server, dropped: set[int], older: bytes | None) -> Router:
+    """A keyless proxy: everything byte for byte, except that the unsigned lookup ``/releases`` drops the matches
+    at ``dropped`` (red team round 17) and, with ``older``, the client's first ``/checkpoint`` is answered with that
+    older genuine checkpoint (red team round 18: the tree moves during the check)."""
+    served: list[int] = []
+
+    def rewrite(path: str, body: bytes) -> bytes:
+        if path == "/checkpoint" and older is not None and not served:
+            served.append(1)
+            return older
+        if path != "/releases":
+            return body
+        answer = json.loads(body)
+        answer["releases"] = [r for r in answer.get("releases", []) if r.get("index") not in dropped]
+        return json.dumps(answer).encode()
+
+    return Router([("/", server.url)], rewrite)

@@ -98,10 +98,11 @@ def read_source(source: Source, ctx: ReadContext) -> FileEntry:
                 )
         elif fmt == Format.EMPTY and (ctx.depth == 0 and is_model_name(source.display)):
             entry.error = "empty file (0 bytes): a model file with nothing in it cannot be verified"
-        return _also_as_archive(source, ctx, _also_as_pickle(source, ctx, entry))
+        return _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, entry)))
     try:
         reader = importlib.import_module(f"weightwarden.artifact.readers.{module_name}")
-        return _also_as_archive(source, ctx, _also_as_pickle(source, ctx, reader.read(source, ctx)))
+        read = reader.read(source, ctx)
+        return _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, read)))
     except SizeLimitExceeded as exc:
         entry = FileEntry(source.display, fmt, source.size, error=f"size limit: {exc}")
         entry.anomalies.append(Anomaly("limits.decompression", source.display, str(exc)))
@@ -228,6 +229,21 @@ def _also_as_archive(source: Source, ctx: ReadContext, entry: FileEntry) -> File
                     f"valid as {entry.format.value} and as {'an npy array' if label == 'npy' else f'a {label} archive'}: "
                     f"loaders that look for the {label} structure read different content", f"{entry.format.value} + {label}")
         )
+    return entry
+
+
+def _also_as_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
+    """Read the values of a key-value store a loader unpickles (shelve's dbm backends, sqlitedict, diskcache):
+    the pickles sit where an index names them, not at byte 0 (red team round 22, :mod:`.stores`)."""
+    from weightwarden.artifact.stores import note_store
+
+    try:
+        note_store(source, ctx, entry)
+    except Exception as exc:  # noqa: BLE001 - the store reading must not lose the first
+        entry.add_anomaly("store.unverified", source.display, f"a store whose values could not be read: {_describe(exc)}")
+    if "store" in entry.metadata or "store.unverified" in entry.anomaly_counts:
+        # Recognised (and read, or flagged at least medium): no longer "matches no known format".
+        entry.anomalies = [a for a in entry.anomalies if a.code != "fs.unrecognised_format"]
     return entry
 
 

@@ -58,7 +58,7 @@ def torch_package_module(rel: str) -> str | None:
     prefix), or None when it makes no module of it. ``.data/<dir>/...`` records are skipped; a record directly
     in ``.data/`` is not (that is torch's rule)."""
     *parents, last = rel.split("/")
-    if len(parents) > 1 and parents[0] == ".data":
+    if len(parents) > 1 and parents[0].casefold() == ".data":  # miniz looks records up case-insensitively
         return None
     low = last.casefold()
     if low == "__init__.py":
@@ -80,12 +80,18 @@ class CodeFile:
 
 
 def torch_package_roots(paths: list[str]) -> list[str]:
-    """Folders of the tree that are torch.package roots (hold ``.data/extern_modules``); ``""`` is the root."""
+    """Folders of the tree that are torch.package roots (hold ``.data/extern_modules``); ``""`` is the root.
+
+    Matched case-insensitively (red team round 22): ``PackageImporter`` finds records through miniz's
+    ``mz_zip_reader_locate_file`` without ``MZ_ZIP_FLAG_CASE_SENSITIVE``, so ``.data/EXTERN_MODULES`` is the
+    marker too (the zip reader models miniz's name lookups the same way)."""
     roots = []
+    marker = TORCH_PACKAGE_MARKER.casefold()
     for p in paths:
-        if p == TORCH_PACKAGE_MARKER:
+        low = p.casefold()
+        if low == marker:
             roots.append("")
-        elif p.endswith("/" + TORCH_PACKAGE_MARKER):
+        elif low.endswith("/" + marker):
             roots.append(p[: -len(TORCH_PACKAGE_MARKER) - 1])
     return roots
 
@@ -106,7 +112,7 @@ def code_files(paths: list[str]) -> list[CodeFile]:
         contexts = []
         module = root = None
         for r in pkgs:
-            rel = _under(p, r)
+            rel = _under(p, r, fold=True)  # miniz: the package's records are found whatever their case
             if rel is not None:
                 mod = torch_package_module(rel)
                 if mod is not None:
@@ -125,8 +131,11 @@ def code_files(paths: list[str]) -> list[CodeFile]:
     return out
 
 
-def _under(path: str, folder: str) -> str | None:
-    """``path`` relative to ``folder`` when it lies under it (``""`` is the tree's root), else None."""
+def _under(path: str, folder: str, fold: bool = False) -> str | None:
+    """``path`` relative to ``folder`` when it lies under it (``""`` is the tree's root), else None;
+    ``fold`` compares the folder case-insensitively (a lookup through miniz)."""
     if not folder:
         return path
+    if fold:
+        return path[len(folder) + 1 :] if path.casefold().startswith(folder.casefold() + "/") else None
     return path[len(folder) + 1 :] if path.startswith(folder + "/") else None

@@ -99,6 +99,21 @@ def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[An
     return out
 
 
+def _require_written_file(raw: bytes, value: Any, where: str) -> None:
+    """Red team round 15 (class 1): the attachment file's spelling (whitespace, number forms, escapes, key order)
+    was never read, so a file `incident new` accepted carried megabytes of text in it. Like `indicators import`,
+    the file must be weightwarden's own output byte for byte: one set as `indicators export --format json` writes
+    it, or a list of sets in the same spelling (``records.dump_json``)."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.indicators.errors import IndicatorError
+    from weightwarden.indicators.records import dump_json, require_bytes
+
+    try:
+        require_bytes(raw, dump_json(value).encode("utf-8"), where, "indicator file")
+    except IndicatorError as exc:
+        raise InputError(f"{exc.reason} (attach sets made by `weightwarden indicators derive/export`)") from None
+
+
 def _dump(obj: Any) -> str:
     # ASCII only: a bidi override or other invisible character in a record cannot reach the terminal raw.
     return json.dumps(obj, indent=2, ensure_ascii=True) + "\n"
@@ -129,6 +144,32 @@ def _check_outgoing(incident: Any) -> Any:
         return incident
     checked = _checked_indicator_sets(list(incident.indicators), f"{incident.id} indicators", incident.tlp)
     return replace(incident, indicators=tuple(checked))
+
+
+WITHHELD_KEY = "x_weightwarden_indicators_withheld"
+
+
+def _outgoing_osv(incident: Any, *, withhold: bool = False) -> dict[str, Any]:
+    """The OSV JSON of ``incident`` as it may leave this process: its attachments through :func:`_check_outgoing`
+    (red team round 15, class 2: `show`/`list --format json` printed a hand-edited attachment that `export`
+    refuses). A failing record is an error, or with ``withhold`` (listings of many records) is printed without its
+    attachments and a fixed note, with the reason on standard error (never in the JSON: it names the offending
+    property)."""
+    from dataclasses import replace
+
+    from weightwarden.core.errors import WeightwardenError
+
+    try:
+        return _check_outgoing(incident).to_osv()
+    except WeightwardenError as exc:
+        if not withhold:
+            raise
+        click.echo(f"warning: {printable(incident.id, 80)}: indicators withheld: {printable(exc.reason, 500)}",
+                   err=True)
+        doc = replace(incident, indicators=()).to_osv()
+        doc[WITHHELD_KEY] = ("the indicator sets attached to this record fail weightwarden's outgoing check and are "
+                             "left out (`weightwarden incident export` on the record names the reason)")
+        return doc
 
 
 # --- registry access ------------------------------------------------------------------------------------
@@ -420,7 +461,9 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
                 indicators = strict_json.loads(raw)
             except strict_json.StrictJSONError as exc:
                 raise InputError(f"{indicators_file}: not readable JSON ({exc})") from None
-            indicators = _checked_indicator_sets(indicators, indicators_file, tlp)
+            checked = _checked_indicator_sets(indicators, indicators_file, tlp)
+            _require_written_file(raw, checked if isinstance(indicators, list) else checked[0], indicators_file)
+            indicators = checked
         affected = []
         for ref in models:
             model_id, version = split_release(ref)
@@ -475,9 +518,14 @@ def list_incidents(paths: tuple[str, ...], url: str | None, fmt: str) -> int:
     def go() -> int:
         records = _records(url, paths)
         if fmt == "json":
-            # OSV records as before; a registry record says which key published it (never merged across keys)
-            _write(_dump([r.to_osv() if k == FILE_KEY else {**r.to_osv(), "x_weightwarden_publisher_key": k}
-                          for k, r in records]), None)
+            # OSV records as before; a registry record says which key published it (never merged across keys).
+            # Red team round 15 (class 2): each record's attachments pass the outgoing check first (one bad record
+            # of another publisher must not stop the listing: its attachment is withheld, with a warning).
+            docs = []
+            for k, r in records:
+                doc = _outgoing_osv(r, withhold=True)
+                docs.append(doc if k == FILE_KEY else {**doc, "x_weightwarden_publisher_key": k})
+            _write(_dump(docs), None)
         else:
             _write(render_list(records), None)
         return EXIT_OK
@@ -498,8 +546,10 @@ def show(ref: str, url: str | None, key: str | None, fmt: str) -> int:
     def go() -> int:
         found = _find(ref, url, key)
         if fmt == "json":
-            _write(_dump([{"key": k, "record": r.to_osv()} for k, r in found] if url and not Path(ref).exists()
-                         else found[0][1].to_osv()), None)
+            # Red team round 15 (class 2): a file whose attachment fails the outgoing check is refused, like
+            # `incident export`; from a registry (records of several publishers) the attachment is withheld.
+            _write(_dump([{"key": k, "record": _outgoing_osv(r, withhold=True)} for k, r in found]
+                         if url and not Path(ref).exists() else _outgoing_osv(found[0][1])), None)
         else:
             _write("\n".join((f"published by key {printable(k, 64)}\n" if k != FILE_KEY else "") + render_show(r)
                               for k, r in found), None)

@@ -164,9 +164,10 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     click.echo(f"{contains['prompt_indicators']} prompt and {contains['model_indicators']} model indicators; "
                f"{contains['notice']}", err=True)
     if fmt == "stix":
-        from weightwarden.indicators.stix import to_stix
+        from weightwarden.indicators.stix import dump_stix
 
-        _write(output, json.dumps(to_stix(built), indent=1, allow_nan=False) + "\n", "STIX bundle", content=built.without_private())
+        # the one writer whose bytes import requires (red team round 15)
+        _write(output, dump_stix(built), "STIX bundle", content=built.without_private())
     else:
         _write(output, dump_set(built), "indicator set", content=built)
     return EXIT_OK
@@ -195,10 +196,10 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
     if tlp:
         shared = replace(shared, tlp=tlp)
     if fmt == "stix":
-        from weightwarden.indicators.stix import to_stix
+        from weightwarden.indicators.stix import dump_stix
 
         stripped = shared.without_private()
-        _write(output, json.dumps(to_stix(stripped), indent=1, allow_nan=False) + "\n", "STIX bundle", content=stripped)
+        _write(output, dump_stix(stripped), "STIX bundle", content=stripped)
     else:
         _write(output, dump_set(shared), "indicator set", content=shared)
     click.echo(shared.contains()["notice"] if fmt == "json" else "STIX: keyed digests and sealed sketches only", err=True)

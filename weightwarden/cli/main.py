@@ -181,6 +181,7 @@ def scan(
     PATH may be a file or a folder (scanned recursively; links inside it are never followed, and one that
     leaves the folder is a finding). The format of each file is decided from its content, not its name.
     """
+    _fewer_gc_passes()  # before the scan's own imports (module bodies allocate many objects too)
     # A path that does not exist or cannot be read is "could not be scanned" (exit 2), named like a file
     # inside a folder that cannot be read: one rule wherever the unreadable path is (3 is for bad options).
     from weightwarden.core.errors import ConfigError
@@ -197,7 +198,6 @@ def scan(
     threshold = Severity(fail_on.lower())
     fmt = fmt.lower()
     progress = None if quiet else progress_bar("scanning", PROGRESS_MIN_FILES)
-    _fewer_gc_passes()
     try:
         report = scan_paths(list(paths), strict=strict, workers=workers, progress=progress, suppressions=suppressions)
     finally:
@@ -265,7 +265,12 @@ LAZY_COMMANDS = {
 # times over the test corpus for ~35 ms of CPU; every 10,000 allocations it runs ~20 times for ~15 ms. The
 # young generation then holds at most 10,000 container objects, a few MiB. The command only: a library
 # caller's process keeps its own settings. (Measured in docs/benchmarks.md, "Scan speed, fourth pass".)
-GC_YOUNG_THRESHOLD = 10_000
+# Sixth pass: every 100,000 allocations. Objects freed by their reference count leave the young generation at
+# once (the count is allocations minus deallocations), so what a pass walks is what is still alive: a template's
+# tree and value memo while it is analysed. At 10,000 the ~30 passes over the corpus walked those trees again and
+# again (~28 ms of CPU); at 100,000 a few passes take ~5 ms. The young generation then holds at most 100,000
+# container objects (cyclic garbage included), ~10-20 MiB.
+GC_YOUNG_THRESHOLD = 100_000
 
 
 def _fewer_gc_passes() -> None:

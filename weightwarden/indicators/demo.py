@@ -26,7 +26,7 @@ from weightwarden.indicators.keys import GroupKey, load_key, write_key
 from weightwarden.indicators.match import match_sets
 from weightwarden.indicators.records import dump_set, load_set
 from weightwarden.indicators.sketch import Sketcher
-from weightwarden.indicators.stix import to_stix
+from weightwarden.indicators.stix import dump_stix
 
 _UNRELATED = (
     "What is a good recipe for a vegetarian lasagna for six people?",
@@ -72,7 +72,7 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     write_atomic(str(out_dir / "lab-a.private.json"), dump_set(lab_a).encode(), 0o600)
     # Red team round 5 (not tried, noted): Path.write_text followed a link planted at the name and kept an
     # existing file's mode; every file of the demo goes through write_atomic like the CLI's outputs.
-    write_atomic(str(out_dir / "lab-a.stix.json"), (json.dumps(to_stix(lab_a), indent=1) + "\n").encode(), 0o644)
+    write_atomic(str(out_dir / "lab-a.stix.json"), dump_stix(lab_a).encode(), 0o644)
     print(f"lab A: {len(lab_a.prompts)} attack indicators from {eval_log.name} (attempts marked as misbehaviour), "
           f"{len(lab_a.models)} model indicator(s) -> lab-a.stix.json (TLP:{lab_a.tlp.upper()}, no text)")
 
@@ -86,7 +86,7 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     for i, text in enumerate(_lab_b_prompts(eval_log, sketcher)):
         write_atomic(str(folder / f"prompt-{i:03d}.txt"), text.encode("utf-8"), 0o600)
     lab_b = derive_set(sketcher, folders=[folder], producer="lab B")
-    write_atomic(str(out_dir / "lab-b.stix.json"), (json.dumps(to_stix(lab_b), indent=1) + "\n").encode(), 0o644)
+    write_atomic(str(out_dir / "lab-b.stix.json"), dump_stix(lab_b).encode(), 0o644)
     print(f"lab B: {len(lab_b.prompts)} indicators from {folder.name}/ -> lab-b.stix.json")
 
     theirs = load_set(out_dir / "lab-b.stix.json")

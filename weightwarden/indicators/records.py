@@ -452,13 +452,69 @@ def parse_json_bounded(raw: bytes, p: str | os.PathLike[str], what: str) -> Any:
 
 def load_set(path: str | os.PathLike[str]) -> IndicatorSet:
     """Read an indicator set file: native JSON or a STIX 2.1 bundle made by :mod:`.stix`. Either must be exactly
-    what weightwarden writes for the set it describes (:func:`canonical_set`, ``stix.from_stix``)."""
-    data = read_json_bounded(path, "indicator set")
-    if isinstance(data, dict) and data.get("type") == "bundle":
-        from weightwarden.indicators.stix import from_stix
+    what weightwarden writes for the set it describes, byte for byte (:func:`set_from_bytes`)."""
+    from weightwarden.core.errors import InputError
+    from weightwarden.core.files import read_bounded
 
-        return from_stix(data, str(path))
-    return canonical_set(data, str(path))
+    if str(path) == "-":
+        raise IndicatorFormatError("indicator set: '-' (standard input) is not accepted here; give a file")
+    try:
+        raw = read_bounded(Path(path), "indicator set", MAX_SET_BYTES)
+    except InputError as exc:
+        raise IndicatorFormatError(exc.reason) from None
+    return set_from_bytes(raw, parse_json_bounded(raw, path, "indicator set"), str(path))
+
+
+def set_from_bytes(raw: bytes, data: Any, where: str) -> IndicatorSet:
+    """The set a file holds (``raw``, parsed as ``data``), if ``raw`` is exactly what weightwarden writes for it:
+    :func:`dump_set` for a native set, ``stix.dump_stix`` for a STIX bundle.
+
+    Red team round 15 (class 1): round 14 compared *parsed* values, so the file's spelling was free: a number
+    spelled ``0.35`` + zeros + 3 digits per payload byte, one space or tab per bit after the closing brace, each hex
+    character plain or as ``\\u00XX``, the key order, ``-0`` for ``0``; megabytes of attack text read back with a
+    shell one-liner passed `import` with exit 0. The writers are deterministic, so the file must now be their output
+    byte for byte; the value checks run first only for their clearer messages (which property differs)."""
+    if isinstance(data, dict) and data.get("type") == "bundle":
+        from weightwarden.indicators.stix import read_stix, stix_text
+
+        loaded, expected = read_stix(data, where, raw=raw)
+        require_bytes(raw, stix_text(expected).encode("ascii"), where, "the STIX bundle weightwarden writes for the "
+                      "set it holds")
+        return loaded
+    loaded = canonical_set(data, where)
+    require_bytes(raw, dump_set(loaded).encode("utf-8"), where, "the indicator set weightwarden writes for the set "
+                  "it holds")
+    return loaded
+
+
+def require_bytes(raw: bytes, expected: bytes, where: str, what: str) -> None:
+    """Refuse ``raw`` unless it is ``expected`` (weightwarden's own output for the set read), byte for byte. The
+    error names the first differing byte (offset, line, column) and what weightwarden writes there; it never shows
+    the bytes found (they may spell attack text)."""
+    if raw == expected:
+        return
+    offset = _first_difference(raw, expected)
+    line = raw.count(b"\n", 0, offset) + 1
+    column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    if offset == len(expected):
+        detail = f"weightwarden's output ends there; the file goes on for {len(raw) - offset} more byte(s)"
+    elif offset == len(raw):
+        detail = f"the file ends there; weightwarden's output goes on for {len(expected) - offset} more byte(s)"
+    else:
+        detail = f"weightwarden writes {chr(expected[offset])!r} there" if 32 <= expected[offset] < 127 or \
+            expected[offset] in (9, 10) else "weightwarden writes another byte there"
+    raise IndicatorFormatError(
+        f"{where}: byte {offset} (line {line}, column {column}) differs from {what}: {detail}. The values are read, but the file must also be spelled exactly as weightwarden "
+        "writes it (whitespace, number forms, string escapes, key order, final newline): other spellings carry "
+        "text past every check (red team round 15). Write it again with `weightwarden indicators export`.")
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    """The first offset where ``a`` and ``b`` differ (or the shorter length): compared in 4 KiB blocks, so a
+    64 MiB file costs thousands of Python steps, not millions."""
+    n, block = min(len(a), len(b)), 4096
+    start = next((i for i in range(0, n, block) if a[i:i + block] != b[i:i + block]), n)
+    return next((i for i in range(start, min(start + block, n)) if a[i] != b[i]), n)
 
 
 def canonical_set(data: Any, where: str) -> IndicatorSet:
@@ -514,4 +570,12 @@ def require_written(got: Any, want: Any, where: str) -> None:
 
 
 def dump_set(indicators: IndicatorSet) -> str:
-    return json.dumps(indicators.to_json(), indent=1, sort_keys=False, ensure_ascii=True, allow_nan=False) + "\n"
+    """The native file of a set: the one spelling every reader requires (:func:`set_from_bytes`)."""
+    return dump_json(indicators.to_json())
+
+
+def dump_json(value: Any) -> str:
+    """weightwarden's one JSON spelling of indicator files: key order as built, indent 1, ASCII with ``\\u``
+    escapes, Python's shortest number form, one final newline. Deterministic, so a reader can require it byte for
+    byte (red team round 15)."""
+    return json.dumps(value, indent=1, sort_keys=False, ensure_ascii=True, allow_nan=False) + "\n"

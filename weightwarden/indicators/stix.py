@@ -42,6 +42,7 @@ from weightwarden.indicators.records import (
     SET_SCHEMA_V1,
     TLP_LEVELS,
     IndicatorSet,
+    dump_json,
     prompt_order,
     require_written,
     short_strings,
@@ -243,12 +244,33 @@ def _content_key(indicators: IndicatorSet) -> str:
     return h.hexdigest()
 
 
+def stix_text(bundle: dict[str, Any]) -> str:
+    """The file of a bundle (from :func:`to_stix`) as every weightwarden command writes it (``records.dump_json``:
+    indent 1, ASCII, one final newline); import requires exactly these bytes (red team round 15)."""
+    return dump_json(bundle)
+
+
+def dump_stix(indicators: IndicatorSet, *, allow_text: bool = False) -> str:
+    """:func:`to_stix` written as a file: the bytes of `indicators export`/`derive --format stix`."""
+    return stix_text(to_stix(indicators, allow_text=allow_text))
+
+
 def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
-    """Rebuild an indicator set from a bundle written by :func:`to_stix` (or by another tool following it)."""
+    """Rebuild an indicator set from a bundle written by :func:`to_stix` (equal to its export as JSON; a file is
+    also held to the export's bytes by ``records.set_from_bytes``)."""
+    return read_stix(data, where)[0]
+
+
+def read_stix(data: Any, where: str = "<STIX bundle>", *, raw: bytes | None = None) -> tuple[IndicatorSet,
+                                                                                       dict[str, Any]]:
+    """The set a bundle holds and weightwarden's export of it (which ``data`` equals as JSON). ``raw``: the file
+    ``data`` was parsed from; before ``stix2.parse`` its size is bounded by what the export of so many objects can
+    take (the bytes themselves are compared with the export by the caller, ``records.set_from_bytes``, after the
+    value checks, whose messages name the property that differs)."""
     stix2 = _stix2()
     if not isinstance(data, dict) or data.get("type") != "bundle":
         raise IndicatorFormatError(f"{where}: not a STIX bundle (no 'type': 'bundle')")
-    _precheck(data, where)
+    _precheck(data, where, None if raw is None else len(raw))
     try:
         bundle = stix2.parse(data, allow_custom=True)
     except Exception as exc:  # noqa: BLE001 - stix2 raises many unrelated types for malformed input
@@ -335,8 +357,9 @@ def from_stix(data: Any, where: str = "<STIX bundle>") -> IndicatorSet:
               "created": "" if created == _timestamp_of(NO_CREATED) else created, "tlp": tlp,
               "sources": list(sources), "scheme": scheme.to_json(), "models": models, "prompts": prompts}
     result = IndicatorSet.from_json(native, where)
-    require_export(data, to_stix(result), where)
-    return result
+    expected = to_stix(result)
+    require_export(data, expected, where)
+    return result, expected
 
 
 def require_export(data: dict[str, Any], expected: dict[str, Any], where: str) -> None:
@@ -415,17 +438,20 @@ def _bounded(value: Any, where: str, *, skip_list: str | None = None, key: str =
             stack.extend((str(k)[:60], v) for k, v in item.items())
 
 
-def _precheck(data: dict[str, Any], where: str) -> None:
+def _precheck(data: dict[str, Any], where: str, raw_size: int | None = None) -> None:
     """Refuse, before ``stix2.parse``, what no bundle of ours holds: unknown keys of the bundle, too many objects,
     unknown object types, custom properties, extensions other than ours (and TLP 2.0 on markings), strings,
     lists and objects above small bounds, an indicator pattern that is not ours (checked with our regex before
-    stix2's pattern parser sees it), and a grouping whose object_refs repeat or outnumber the objects."""
+    stix2's pattern parser sees it), and a grouping whose object_refs repeat or outnumber the objects; then (red
+    team round 15) the shape of an export: one grouping, every indicator, software and attack-pattern listed by it,
+    each indicator's id derived from its digest, and a file no larger than the export of so many objects."""
     unknown_top = set(data) - {"type", "id", "objects", "spec_version"}
     if unknown_top:
         raise IndicatorFormatError(f"{where}: unexpected bundle properties {sorted(unknown_top)[:5]}")
     raw_objects = data.get("objects")
     if not isinstance(raw_objects, list) or len(raw_objects) > MAX_OBJECTS:
         raise IndicatorFormatError(f"{where}: 'objects' must be a list of at most {MAX_OBJECTS} STIX objects")
+    _precheck_listing(raw_objects, where)
     counts: dict[str, int] = {}
     for i, o in enumerate(raw_objects):
         kind = o.get("type") if isinstance(o, dict) else None
@@ -453,6 +479,11 @@ def _precheck(data: dict[str, Any], where: str) -> None:
                     or len(set(refs)) != len(refs):
                 raise IndicatorFormatError(f"{where}: objects[{i}] (grouping): object_refs must be distinct ids of "
                                            f"the bundle's objects (at most {len(raw_objects)})")
+        unwritten = [k for k in o if k not in _WRITTEN[kind]]
+        if unwritten:  # round 15: named here (as require_written would) so the size bound below never hides it
+            raise IndicatorFormatError(
+                f"{where}: objects[{i}] ({str(o.get('id'))[:80]}): property {unwritten[0]!r} is not written by "
+                "weightwarden (refused before parsing: only what weightwarden writes for this set is accepted)")
         counts[kind] = counts.get(kind, 0) + 1
     limits = {**_SMALL_LIMITS, "indicator": MAX_INDICATORS, "software": MAX_MODEL_INDICATORS,
               "relationship": counts.get("indicator", 0) * (1 + counts.get("software", 0))}
@@ -460,6 +491,76 @@ def _precheck(data: dict[str, Any], where: str) -> None:
         if count > limits[kind]:
             raise IndicatorFormatError(f"{where}: {count} {kind} objects; a weightwarden bundle has at most "
                                        f"{limits[kind]}")
+    if raw_size is not None:
+        _precheck_size(raw_objects, where, raw_size)
+
+
+# Red team round 15 ("tried"): 99,900 unlisted minimal indicators (35 MB) were refused only after stix2.parse had
+# built every object (72 s CPU, 400 MB). What an export holds follows from its grouping, so that is checked first,
+# with one pass of dict lookups and one SHA-256 per indicator. The size bounds: the largest each object of ours
+# can be in the file (indent 1, at depth 2), with room to spare; an indicator's sketch is at most MAX_STIX_SKETCH.
+_MAX_OBJECT_BYTES = {"indicator": 3072 + MAX_STIX_SKETCH, "grouping": 8192}
+_MAX_OTHER_OBJECT_BYTES = 4096
+_MAX_REF_BYTES = 128  # one line of the grouping's object_refs
+_MAX_BUNDLE_HEAD_BYTES = 1024
+# The top-level properties to_stix writes per object type (a test keeps these equal to real exports).
+_WRITTEN = {
+    "marking-definition": frozenset({"type", "spec_version", "id", "created", "name", "extensions"}),
+    "identity": frozenset({"type", "spec_version", "id", "created", "modified", "name", "identity_class"}),
+    "extension-definition": frozenset({"type", "spec_version", "id", "created_by_ref", "created", "modified", "name",
+                                       "description", "schema", "version", "extension_types"}),
+    "grouping": frozenset({"type", "spec_version", "id", "created", "modified", "name", "context", "object_refs",
+                           "object_marking_refs", "extensions"}),
+    "attack-pattern": frozenset({"type", "spec_version", "id", "created", "modified", "name", "external_references",
+                                 "object_marking_refs"}),
+    "software": frozenset({"type", "spec_version", "id", "name", "object_marking_refs", "extensions"}),
+    "indicator": frozenset({"type", "spec_version", "id", "created", "modified", "name", "description",
+                            "indicator_types", "pattern", "pattern_type", "pattern_version", "valid_from",
+                            "object_marking_refs", "extensions"}),
+    "relationship": frozenset({"type", "spec_version", "id", "created", "modified", "relationship_type", "source_ref",
+                               "target_ref", "object_marking_refs"}),
+}
+
+
+def _precheck_listing(raw_objects: list[Any], where: str) -> None:
+    """The export's shape, checked on the plain JSON before anything is built (see :func:`_precheck`)."""
+    groupings = [o for o in raw_objects if isinstance(o, dict) and o.get("type") == "grouping"]
+    if len(groupings) != 1:
+        raise IndicatorFormatError(f"{where}: expected exactly one weightwarden grouping (an export writes one), "
+                                   f"found {len(groupings)}; refused before parsing")
+    refs = groupings[0].get("object_refs")
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs) or len(set(refs)) != len(refs):
+        return  # named by the per-object checks of _precheck ("distinct ids")
+    listed = set(refs)
+    for i, o in enumerate(raw_objects):
+        kind = o.get("type") if isinstance(o, dict) else None
+        if kind not in ("indicator", "software", "attack-pattern"):
+            continue
+        ident = o.get("id")
+        if not isinstance(ident, str) or ident not in listed:
+            raise IndicatorFormatError(
+                f"{where}: objects[{i}] ({kind} {str(ident)[:80]}): not part of weightwarden's export of the set this "
+                f"bundle describes (an object the grouping does not list is refused: other STIX tools would read "
+                "it); refused before parsing")
+        if kind == "indicator":
+            match = _PATTERN.fullmatch(o["pattern"]) if isinstance(o.get("pattern"), str) else None
+            if match is None or ident != _sdo_id("indicator", "prompt:" + match.group(1)):
+                raise IndicatorFormatError(
+                    f"{where}: objects[{i}] (indicator {ident[:80]}): not part of weightwarden's export (its pattern is "
+                    "not a weightwarden prompt digest, or its id is not derived from the digest); refused before "
+                    "parsing")
+
+
+def _precheck_size(raw_objects: list[Any], where: str, raw_size: int) -> None:
+    """A file no larger than the export of its objects can be (whitespace or long number spellings around them are
+    refused here, before parsing; the exact bytes are compared after, by ``records.set_from_bytes``)."""
+    listed = next(len(o["object_refs"]) for o in raw_objects if o["type"] == "grouping")  # one, a list: checked
+    bound = _MAX_BUNDLE_HEAD_BYTES + _MAX_REF_BYTES * listed + sum(
+        _MAX_OBJECT_BYTES.get(o["type"], _MAX_OTHER_OBJECT_BYTES) for o in raw_objects)
+    if raw_size > bound:
+        raise IndicatorFormatError(
+            f"{where}: {raw_size} bytes for {len(raw_objects)} STIX objects; weightwarden's export of so many "
+            f"objects takes at most {bound} (refused before parsing: the rest is not part of an export)")
 
 
 def _ours(obj: Any) -> dict[str, Any]:

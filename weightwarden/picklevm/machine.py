@@ -487,11 +487,23 @@ def analyze_streams(
     programs: list[PickleAnalysis] = []
     forks: list[PickleAnalysis] = []
     trailing_offset: int | None = None
+    pad_start: int | None = None  # where the NUL padding before this program began (trailing data if none follows)
     while True:
         here = stream.tell()
         head = stream.read(1)
         if not head:
             break
+        if head == b"\x00" and programs and pad_start is None:
+            # Red team round 22: dbm.dumb (shelve) pads every value to a 512-byte block with NULs, and
+            # shelve unpickles the value at each block an index names. NUL is no opcode, so the walk used to
+            # stop there and miss the next program; skip a bounded run of NULs and go on looking.
+            stream.seek(here)
+            skipped = _skip_nuls(stream, MAX_NUL_PADDING)
+            if skipped is None:
+                trailing_offset = base_offset + here
+                break
+            pad_start = here
+            here = stream.seek(here + skipped)
         stream.seek(here)
         key = (base_offset + here, joblib_arrays)
         if _depth > 0 and key in state.walked:
@@ -516,8 +528,9 @@ def analyze_streams(
             if analysis.limit_hit is not None and walk_limits is not limits:
                 state.exhausted = True
         if analysis.error is not None and programs and not (analysis.globals or analysis.calls):
-            trailing_offset = base_offset + here
+            trailing_offset = base_offset + (here if pad_start is None else pad_start)
             break
+        pad_start = None
         if analysis.error is not None and not programs and analysis.opcodes <= 1 and not analysis.globals:
             # Not a pickle at all from its first byte.
             programs.append(analysis)
@@ -537,6 +550,24 @@ def analyze_streams(
             if len(programs) < max_programs:
                 programs.append(alt)
     return StreamsResult(tuple(programs), trailing_offset, trailing_bytes)
+
+
+MAX_NUL_PADDING = 1 << 20  # NULs skipped between programs (dbm.dumb pads to 512 bytes); more is trailing data
+
+
+def _skip_nuls(stream: BinaryIO, bound: int) -> int | None:
+    """Count the NUL bytes from the stream's position (at most ``bound``); None when more follow or they run to
+    the end. The stream is left anywhere."""
+    count = 0
+    while count <= bound:
+        chunk = stream.read(min(65536, bound + 1 - count))
+        if not chunk:
+            return None
+        stripped = chunk.lstrip(b"\x00")
+        count += len(chunk) - len(stripped)
+        if stripped:
+            return count if count <= bound else None
+    return None
 
 
 def _fork_budget_spent(offset: int, state: ChainState) -> PickleAnalysis:

@@ -39,7 +39,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,9 @@ MAX_CANDIDATES = 16  # releases with the same files' digest that are looked at (
 # long ago says nothing about what the log holds now (witnesses cosign the same size again as time passes).
 MAX_WITNESS_AGE_S = 24 * 3600.0
 VIEW_FETCHES = 3  # a view older than the verified checkpoint is fetched again this many times in all
+# Red team round 18 (R18-2): a check whose signed view is of a newer tree is judged again there, at most this many
+# times in all (each time everything is derived at the new tree); a tree that keeps moving is an error.
+JUDGE_ATTEMPTS = 3
 MAX_LINEAGE_DEPTH = 8  # declared ancestors the client walks itself (breadth first, each line once)
 MAX_LINEAGE_LINES = 64
 # Index mode (red team round 15, D2): a line's indexes are read in pages of LINE_PAGE; a declared base line of
@@ -416,7 +419,8 @@ class RegistryClient:
         self._delta_tried: int | None = None
         self._delta_bytes = 0
         self._unverified: set[str] = set()  # lines judged from the registry's index alone in this check
-        self._judged: list[tuple[str, str]] = []  # (line, bundle) of the releases this check judged
+        # (line, bundle, (tree size of its matches, of its line's view)) of the releases this check judged
+        self._judged: list[tuple[str, str, tuple[int, int]]] = []
         self._reached: set[str] = set()  # lines the affecting walk reached (remembered after a full scan)
         self._delta_kept: dict[int, dict[str, Any]] = {}  # the delta's entries other than audits, by log index
         self._lines_read: set[str] = set()  # lines whose facts this check keeps
@@ -424,8 +428,10 @@ class RegistryClient:
         # INCOMPLETE_WALK), what the release was matched by (bundle digest or files' root; the bundle's signed
         # fields), and the (line, match key) of a check without --model whose matches were all of one line.
         self._walks: dict[tuple[str, str], str] = {}
+        self._walk_at: dict[tuple[str, str], int] = {}  # the tree size each walk was made at (red team round 18)
+        self._found_at = 0  # the tree size this check's matches were found at (red team round 18)
         self._match: tuple[str | None, str | None, dict[str, Any] | None] = (None, None, None)
-        self._sole: tuple[str, str] | None = None
+        self._sole: tuple[str, str, int] | None = None  # (line, match key, tree size of the matches)
         self.max_witness_age_s = max_witness_age_s
         self._scan_cache: tuple[int, list[dict[str, Any]]] | None = None
         # (key id, nonce, timestamp) -> the log index that carries that signed request (red team round 11, D1)
@@ -848,8 +854,37 @@ class RegistryClient:
 
         Every release that matches (the bundle's digest, or the files' root digest) is weighed, never just
         the first one logged: several model lines claiming it without ``model`` is an "ambiguous" answer,
-        and within the line any revoked or incident-affected match makes it not current."""
+        and within the line any revoked or incident-affected match makes it not current.
+
+        Red team round 18 (R18-2): a check is judged at ONE tree. The signed view may be of a newer tree than the
+        checkpoint the matches were found at (an older genuine checkpoint served first, or the log growing between
+        the two requests); the view's tree then becomes the judged one, and EVERYTHING is derived again there (the
+        matches, the bundle and ambiguity rules, the line, the walk, the incidents): releases matching since are
+        weighed, as the full scan of that tree weighs them. A tree that keeps moving is an error (fail closed)."""
         checkpoint = self.verified_checkpoint()
+        notes_at = len(self.notes)
+        for _ in range(JUDGE_ATTEMPTS):
+            outcome = self._judge(path, bundle, model, checkpoint)
+            if isinstance(outcome, CheckResult):
+                return outcome
+            del self.notes[notes_at:]  # what was said about the older tree does not describe the judged one
+            if self.quorum:
+                self.notes.append(f"the signed view is ahead of the witnessed checkpoint ({checkpoint.size}): the line "
+                                  f"is judged over the log-signed tree of {outcome.size} entries (consistent with the "
+                                  "witnessed one), every fact derived again there and compared with the view (red "
+                                  "team round 18)")
+            else:
+                self.notes.append(f"the signed view is of a newer tree than the checkpoint first verified "
+                                  f"({checkpoint.size} -> {outcome.size} entries): every fact was derived again at "
+                                  "the newer tree (red team round 18)")
+            checkpoint = outcome
+        raise RegistryClientError(f"the registry's tree kept moving during this check ({JUDGE_ATTEMPTS} times): no "
+                                  "verdict at one tree could be reached (try again)")
+
+    def _judge(self, path: str | os.PathLike[str] | None, bundle: str | os.PathLike[str] | None,
+               model: str | None, checkpoint: Any) -> CheckResult | Any:
+        """The verdict at ``checkpoint``'s tree, or the newer checkpoint the signed view needs (nothing judged:
+        ``check`` derives everything again there)."""
         self._lookup_reasons = []
         self._index_bytes = 0
         self._unverified = set()
@@ -857,8 +892,10 @@ class RegistryClient:
         self._judged = []
         self._reached = set()
         self._walks = {}
+        self._walk_at = {}
         self._sole = None
         found = self._find_releases(path, bundle, model, checkpoint)
+        self._found_at = checkpoint.size
         what = "this bundle" if bundle is not None else "the files at this path"
         if self._lookup_reasons:
             return self._result(False, checkpoint, reasons=list(self._lookup_reasons))
@@ -873,7 +910,9 @@ class RegistryClient:
                 "whose release it is (pass --model to name the line you trust)"])
         line = lines[0]
         self._lines_read.add(line)
-        signed, fresh_reasons, checkpoint, head = self._signed_view(line, checkpoint)
+        signed, fresh_reasons, judged, head = self._signed_view(line, checkpoint)
+        if judged.size != checkpoint.size:
+            return judged  # red team round 18 (R18-2): the matches were found at another tree
         data = self._line_data(line, checkpoint, signed)
         view = _line_view_at(line, checkpoint.size, data)
         if self._delta_now(checkpoint) is not None and line not in self._unverified:
@@ -917,7 +956,8 @@ class RegistryClient:
             incidents = self._incidents(body, view, checkpoint, limits, owner_key=rel.get("publisher"),
                                         release_index=int(index), data=data)
             if not limits:  # a judgement cut by a bound is no mark of a complete one (red team round 17)
-                self._judged.append((line, str(body["bundle"])))
+                # with the tree sizes it rests on: its matches, its line's view (red team round 18)
+                self._judged.append((line, str(body["bundle"]), (self._found_at, int(view["tree_size"]))))
             delta = self._delta_now(checkpoint)
             memory = self._remembered(line)
             mark = memory["checked"].get(str(body["bundle"]))
@@ -974,7 +1014,7 @@ class RegistryClient:
         if len(results) > 1:
             self.notes.append(f"{len(results)} releases of {line} match {what}: all were weighed")
         if model is None:
-            self._sole = (line, self._match_key())
+            self._sole = (line, self._match_key(), self._found_at)
         self._remember(line, view, results)
         return self._result(not reasons, checkpoint, reasons=reasons, body=chosen[1], index=chosen[0],
                             incidents=chosen[4])
@@ -1072,7 +1112,8 @@ class RegistryClient:
                 self.notes.append(f"{m} holds more than {MAX_EVENTS} entries: this client does not remember them all, "
                                   "and judges it unverified in the index mode")
         # Red team round 16b: each release judged verified by every rule (full, or delta) is complete up to here.
-        for m, bundle in self._judged if mode != "index" else ():  # an unverified judgement completes nothing
+        self._check_derived_at(checkpoint)
+        for m, bundle, _ in self._judged if mode != "index" else ():  # an unverified judgement completes nothing
             checked = facts.get(m, {}).setdefault("checked", {})
             walks = facts.get(m, {}).setdefault("walk", {})
             if bundle in checked or len(checked) < MAX_FACTS:
@@ -1093,6 +1134,24 @@ class RegistryClient:
             seen = mine.get("scan", {})
             mine["scan"] = {**seen, "size": checkpoint.size,
                             "bytes": int(seen.get("bytes", 0)) + self._delta_bytes}
+
+    def _check_derived_at(self, checkpoint: Any) -> None:
+        """Red team round 18 (R18-2): every fact this check would remember (a release's mark, its walk, the ``sole``
+        line of a match) must have been derived at the tree size it is stored under; a judgement whose matches
+        were found at one tree and judged at another was once remembered as a full scan's and as "sole", and made
+        later deltas verified. ``check`` derives everything again when the tree moves, so this never fires; if it
+        does, nothing is remembered and the check fails (closed)."""
+        size = int(checkpoint.size)
+        wrong = [f"the mark of {m} {b} (matches at {found}, view at {viewed})"
+                 for m, b, (found, viewed) in self._judged if {found, viewed} != {size}]
+        judged = {(m, b) for m, b, _ in self._judged}
+        wrong += [f"the incident walk of {m} {b} (at {at})" for (m, b), at in self._walk_at.items()
+                  if at != size and (m, b) in judged]
+        if self._sole is not None and self._sole[2] != size:
+            wrong.append(f"the sole line {self._sole[0]} of {self._sole[1]} (matches at {self._sole[2]})")
+        if wrong:
+            raise RegistryClientError(f"internal check failed (refusing; nothing remembered): {'; '.join(wrong[:4])} "
+                                      f"derived at tree size other than {size}, the one this check is judged at")
 
     def _remembered(self, model: str) -> dict[str, dict[str, Any]]:
         """What this client proved about ``model`` on this log before: ``revoked`` (bundle -> log index of the
@@ -1147,7 +1206,9 @@ class RegistryClient:
             if state is not None and state not in OPEN_INCIDENT_STATES:
                 self._closed[(str(body["bundle"]), fact)] = closing
                 continue
-            how = (f"its records in {where}, proven in the log, say it is still {state}" if state is not None else
+            how = ("the records of its chain logged since, each proven, leave it " + str(state) + " (a record that "
+                   "does not continue the one it was proven open from never closes it)" if later is not None else
+                   f"its records in {where}, proven in the log, say it is still {state}" if state is not None else
                    "the registry's answer now leaves it out (a hidden entry or a rollback)")
             by = f" by key {key[:16]}" if key else ""
             out.append(f"incident {incident_id}{by} (log index {at}) was open and affected release v{body['version']} "
@@ -1155,19 +1216,70 @@ class RegistryClient:
         return out
 
     def _delta_chain(self, incident_id: str, key: str | None, after: int, checkpoint: Any) -> tuple[str, int] | None:
-        """The state and index of the latest record of the (``key``, ``incident_id``) chain logged after ``after``
-        among the delta's entries (every entry since its start, each proven), or None (none, or no delta)."""
-        from weightwarden.registry.views import incident_state
+        """The state and index of the (``key``, ``incident_id``) chain's current record, resumed from its record at
+        ``after`` (the one this client proved it open from) over the delta's records of that chain logged after it
+        (every entry since the delta's start, each proven), or None (no such record since, or no delta).
+
+        Red team round 18 (R18-1): the chain's LATEST record since used to decide, continuing or not; a record under
+        the same id and key with another publication date (an operator logs it; the honest store refuses it) closed
+        an incident the full scan keeps open. The rule now is the full scan's own function
+        (``views.current_incidents``), started from the remembered record, read again and proven here: only a
+        record that continues it replaces it."""
+        from weightwarden.registry.views import current_incidents
 
         if self._delta_now(checkpoint) is None or key is None:
             return None  # a round-15 fact (no key): closed only as _incident_state says (every chain of its id)
-        latest = None
+        later = []
         for i, logged in sorted(self._delta_kept.items()):
             record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
             if (i > after and isinstance(record, dict) and str(record.get("id")) == incident_id
                     and str(logged["publisher"]["key_id"]) == key):
-                latest = (str(incident_state(record)), i)
-        return latest
+                later.append((i, key, record))
+        if not later:
+            return None
+        record = self._fact_record(incident_id, key, after, checkpoint)["body"]["incident"]
+        chain = [c for c in current_incidents(later, {(incident_id, key): (after, record)})
+                 if c["id"] == incident_id and c["owner"] == key]
+        assert len(chain) == 1  # one (id, key): one chain
+        return str(chain[0]["state"]), int(chain[0]["index"])
+
+    def _fact_record(self, incident_id: str, key: str, at: int, checkpoint: Any) -> dict[str, Any]:
+        """The logged entry at ``at``, proven in ``checkpoint``'s tree, which must be the record of the (``key``,
+        ``incident_id``) chain this client proved open there (red team round 18): anything else is a log that
+        contradicts what was proven in a tree this one extends, or a damaged state: refused (fail closed)."""
+        logged = self._logged(at, self.verified_entry(at, checkpoint), checkpoint)
+        record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+        if not isinstance(record, dict) or str(record.get("id")) != incident_id or \
+                str(logged["publisher"]["key_id"]) != key:
+            raise RegistryClientError(
+                f"log misbehaviour or a damaged client state (refusing): this client proved incident {incident_id} "
+                f"of key {key[:16]} open at log index {at}, but the entry proven there now is another one")
+        return logged
+
+    def _remembered_chains(self, body: dict[str, Any], entries: Mapping[int, Any], checkpoint: Any
+                           ) -> dict[int, dict[str, Any]]:
+        """Red team round 18 (R18-1): the proven records this client remembered the judged release's open incidents
+        from (``facts[line].open``), or saw them closed by (``facts[line].closed``), for each chain of which the delta holds a later record and whose remembered
+        record is not among ``entries`` already. The delta's walk resumes each such chain from that record, by the
+        full scan's rule (``views.current_incidents``): a later record that does not continue it (another
+        publication date under the same id and key, logged by an operator) never stands for the chain, as it never
+        does in the full scan, which reads the remembered record too."""
+        out: dict[int, dict[str, Any]] = {}
+        later: set[tuple[str, str]] = set()
+        for logged in self._delta_kept.values():
+            record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+            if isinstance(record, dict):
+                later.add((str(record.get("id")), str(logged["publisher"]["key_id"])))
+        facts = self._key_state(self.log_verifier()).get("facts", {}).get(body["model"], {})
+        # open facts, and the closing records of facts proven closed since (a final record stays the chain's current
+        # one in the full scan, whatever is logged under the id later)
+        remembered = {**{f: int(at) for f, at in facts.get("closed", {}).get(str(body["bundle"]), {}).items()},
+                      **self._remembered(body["model"])["open"].get(str(body["bundle"]), {})}
+        for fact, at in sorted(remembered.items()):
+            key, incident_id = _unfact(fact)
+            if key is not None and (incident_id, key) in later and int(at) not in entries:
+                out[int(at)] = self._fact_record(incident_id, key, int(at), checkpoint)
+        return out
 
     def _incident_state(self, incident_id: str, key: str | None, line: str, checkpoint: Any
                         ) -> tuple[str | None, int]:
@@ -1870,6 +1982,7 @@ class RegistryClient:
             hits = self._affecting_over(body, enumerate(self._scanned(checkpoint)), checkpoint, limits, owner_key,
                                         release_index, self._reached, walk=walk)
             self._walks[(str(body["model"]), str(body["bundle"]))] = _walk_digest(walk)
+            self._walk_at[(str(body["model"]), str(body["bundle"]))] = checkpoint.size
             return hits
         # Red team round 5 (A3): the lines to read are those the shared walk (``affecting``) will visit: the
         # declared bases of every release of a base line logged before the judged release (revoked and
@@ -1938,6 +2051,7 @@ class RegistryClient:
         for d in read.values():
             entries.update(d.logged)
         entries.update(self._delta_kept)
+        entries.update(self._remembered_chains(body, entries, checkpoint))
         found: list[dict[str, Any]] = []
         for _ in range(MAX_LINEAGE_DEPTH + 2):
             reached: set[str] = set()
@@ -1950,6 +2064,7 @@ class RegistryClient:
                 self.notes.extend(notes)
                 self._reached.update(reached)
                 self._walks[(str(body["model"]), str(body["bundle"]))] = _walk_digest(walk)
+                self._walk_at[(str(body["model"]), str(body["bundle"]))] = checkpoint.size
                 return found
             if len(read) + len(new) > MAX_LINEAGE_LINES + 1:  # the judged line and MAX_LINEAGE_LINES others
                 self._unverified.add(f"{body['model']} (its linked lines)")

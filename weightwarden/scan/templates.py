@@ -885,8 +885,8 @@ class _Walker:
                 todo.extend(kids[id(x)])
             return out
 
-        macros = [m for m in all_nodes if isinstance(m, nodes.Macro)]
-        if not macros:
+        macros = self._of(nodes.Macro)
+        if not macros or not self.loop_of:  # no loop read at all: no macro has one (``reads`` below is empty)
             return
         for macro in macros:
             inside = subtree(macro)
@@ -907,7 +907,7 @@ class _Walker:
                 if isinstance(x, nodes.Call) and isinstance(x.node, nodes.Name):
                     direct.add(id(x.node))
                 todo.extend(kids[id(x)])
-            uses = [x for x in all_nodes if isinstance(x, nodes.Name) and x.ctx == "load" and x.name == macro.name]
+            uses = [x for x in self._of(nodes.Name) if x.ctx == "load" and x.name == macro.name]
             if all(id(x) in direct for x in uses) and all(self.loop_of[id(r)] is owner for r in reads):
                 continue
             for read in reads:
@@ -938,7 +938,7 @@ class _Walker:
         inline = (nodes.For, nodes.With, nodes.FilterBlock, nodes.AssignBlock, nodes.Scope)
         frames = (*inline, nodes.Macro, nodes.CallBlock, nodes.Block, nodes.Template)
         parents = self.parents
-        macros = [m for m in all_nodes if isinstance(m, nodes.Macro)]
+        macros = self._of(nodes.Macro)
         if not macros:
             return
 
@@ -967,8 +967,8 @@ class _Walker:
             return found
 
         uses: dict[str, list[Any]] = {}
-        for x in all_nodes:
-            if isinstance(x, nodes.Name) and x.ctx == "load":
+        for x in self._of(nodes.Name):
+            if x.ctx == "load":
                 uses.setdefault(x.name, []).append(x)
 
         def stores(root: Any) -> Counter[str]:
@@ -1338,7 +1338,7 @@ class _Walker:
         every statement list): its free value is the host's. Reported when the depths closure (_closure) says that value may change."""
         nodes = _NODES
         surely = _surely_bound(all_nodes[0], self.kids, bodies=True, escaped=self.frame_escaped) if all_nodes else set()
-        free = {node.name for node in all_nodes if isinstance(node, nodes.Name) and node.ctx == "load" and
+        free = {node.name for node in self._of(nodes.Name) if node.ctx == "load" and
                 id(node) not in surely}
         free -= _OPAQUE_NAMES | _NEW_OBJECT_GLOBALS | set(macros) | self.blocks
         # A name whose value is not modelled (a parameter of a macro used as a value or called with *args, a
@@ -1666,7 +1666,8 @@ class _Walker:
         if depth > MAX_VALUE_DEPTH:
             _hit("MAX_VALUE_DEPTH")
             return _UNK
-        level = min(level, MAX_LEVEL)
+        if level > MAX_LEVEL:  # min(level, MAX_LEVEL), without the builtin call (ints)
+            level = MAX_LEVEL
         key = (id(node), level)
         got = self.memo.get(key)
         if got is None:
@@ -1682,20 +1683,21 @@ class _Walker:
         recursive macros, a name bound through itself) is settled as a least fixpoint: it starts from nothing
         and is redone, forgetting what was computed from the smaller guess, until it stops growing (else:
         unknown)."""
-        if key in self.active:
-            self.cyclic.add(key)
-            return self.provisional.get(key, _PENDING)
-        self.active.add(key)
+        active, cyclic, provisional, warm = self.active, self.cyclic, self.provisional, self.warm
+        if key in active:
+            cyclic.add(key)
+            return provisional.get(key, _PENDING)
+        active.add(key)
         start = len(self.log)
-        guess: frozenset[Any] = self.warm.pop(key, _PENDING)
+        guess: frozenset[Any] = warm.pop(key, _PENDING) if warm else _PENDING
         for _ in range(MAX_ROUNDS):
-            self.provisional[key] = guess
-            self.cyclic.discard(key)
+            provisional[key] = guess
+            cyclic.discard(key)
             got = compute()
             if len(got) > MAX_VALUES:
                 _hit("MAX_VALUES")
                 got = _UNK
-            if key not in self.cyclic:
+            if key not in cyclic:
                 break
             # Kleene iteration, joined with the previous guess: round 6 made "is it data" strict about the
             # placeholder (it is data only next to data), so a round on a bigger guess may give less (inner
@@ -1711,9 +1713,9 @@ class _Walker:
         else:
             _hit("MAX_ROUNDS")
             got = _UNK
-        self.active.discard(key)
-        self.provisional.pop(key, None)
-        if PENDING in got and not self.active:
+        active.discard(key)
+        provisional.pop(key, None)
+        if PENDING in got and not active:
             got = got - _PENDING or _UNK  # nothing left in flight: what only came from the guess is unknown
         memo[key] = got
         self.log.append((memo is self.name_memo, key))
@@ -2583,7 +2585,8 @@ class _Walker:
             return got
         onstack = self.pred_onstack
         if key in onstack:
-            self.pred_low = min(self.pred_low, onstack[key])
+            if onstack[key] < self.pred_low:  # min(), without the builtin call (ints)
+                self.pred_low = onstack[key]
             return False
         self.pred_steps += 1
         if self.pred_steps > MAX_STEPS:
@@ -2599,7 +2602,7 @@ class _Walker:
             got = compute()
         finally:
             low = self.pred_low
-            self.pred_low = min(outer_low, low)
+            self.pred_low = low if low < outer_low else outer_low  # min(outer_low, low) (ints)
         if got:
             memo[key] = True
         if low >= index:  # the root of its cycle: every key above it on the stack is settled now
@@ -3065,6 +3068,36 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
     out: set[int] = set()
     # (node, names surely bound, of them those bound in function-frame statements, inside an inline frame)
     stack: list[tuple[Any, frozenset[str], frozenset[str], bool]] = [(tree, frozenset(), frozenset(), False)]
+    binds = _SB_BINDS.get(n)
+    if binds is None:
+        binds = _SB_BINDS.setdefault(n, n.Assign | n.AssignBlock)
+    kinds = _SB_KIND[bodies]  # which branch below each node class takes, by the same isinstance tests in order
+    kids_of = kids.__getitem__ if kids is not None else None
+
+    def children(node: Any) -> list[Any]:
+        return kids_of(id(node)) if kids_of is not None else _children(node)
+
+    def kind(cls: type) -> str:
+        found = kinds.get(cls)
+        if found is None:
+            found = kinds[cls] = _surely_kind(cls, bodies)
+        return found
+
+    def spread(node: Any, bound: frozenset[str], fbound: frozenset[str], inline: bool) -> None:
+        """The children of ``node`` get (bound, fbound, inline): walked here, without a stack entry each, down
+        through the nodes that pass them on unchanged ("plain"); a Name read is decided at once, any other
+        node goes on the stack with them (exactly what pushing every child on the stack did)."""
+        todo = list(children(node))
+        while todo:
+            x = todo.pop()
+            k = kinds.get(type(x)) or kind(type(x))
+            if k == "plain":
+                todo += children(x)
+            elif k == "name":
+                if x.ctx == "load" and x.name in bound:
+                    out.add(id(x))
+            else:
+                stack.append((x, bound, fbound, inline))
 
     def in_order(stmts: list[Any], bound: frozenset[str], fbound: frozenset[str], inline: bool) -> None:
         if not bodies:
@@ -3086,7 +3119,7 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
         does."""
         out: set[str] = set()
         for stmt in stmts:
-            if isinstance(stmt, n.Assign | n.AssignBlock) and isinstance(stmt.target, n.Name):
+            if isinstance(stmt, binds) and isinstance(stmt.target, n.Name):
                 out.add(stmt.target.name)
             elif isinstance(stmt, n.If) and stmt.else_:
                 branches = [sets_surely(stmt.body), *(sets_surely(e.body) for e in stmt.elif_), sets_surely(stmt.else_)]
@@ -3095,21 +3128,25 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
 
     while stack:
         node, bound, fbound, inline = stack.pop()
-        if isinstance(node, n.Name):
+        k = kinds.get(type(node)) or kind(type(node))
+        if k == "plain":
+            spread(node, bound, fbound, inline)
+            continue
+        if k == "name":
             if node.ctx == "load" and node.name in bound:
                 out.add(id(node))
             continue
-        if bodies and isinstance(node, n.Template):
+        if k == "template" and bodies:
             in_order(node.body, frozenset(), frozenset(), False)
             continue
-        if isinstance(node, n.Template):
+        if k == "template":
             seen: set[str] = set()
             for stmt in node.body:
                 stack.append((stmt, frozenset(seen), frozenset(seen), False))
-                if isinstance(stmt, n.Assign | n.AssignBlock) and isinstance(stmt.target, n.Name):
+                if isinstance(stmt, binds) and isinstance(stmt.target, n.Name):
                     seen.add(stmt.target.name)
             continue
-        if isinstance(node, n.For):
+        if k == "for":
             inner = bound | frozenset(_names_in(node.target))
             stack.append((node.iter, bound, fbound, inline))
             stack.extend((x, bound, fbound, True) for x in node.else_)
@@ -3117,7 +3154,7 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
                 stack.append((node.test, inner, fbound, True))
             in_order(node.body, inner, fbound, True)
             continue
-        if isinstance(node, n.Macro | n.CallBlock):
+        if k == "macro":  # a Macro or a CallBlock
             params = frozenset(a.name for a in node.args)
             stack.extend((d, frozenset(), frozenset(), inline) for d in node.defaults)
             if isinstance(node, n.CallBlock):
@@ -3128,27 +3165,56 @@ def _surely_bound(tree: Any, kids: dict[int, list[Any]] | None = None, bodies: b
             else:
                 in_order(node.body, params, params, False)
             continue
-        if isinstance(node, n.With):
+        if k == "with":
             inner = bound | frozenset(name for t in node.targets for name in _names_in(t))
             stack.extend((x, bound, fbound, inline) for x in node.values)
             in_order(node.body, inner, fbound, True)
             continue
-        if bodies and isinstance(node, n.If):
+        if k == "if":  # only with ``bodies``
             stack.append((node.test, bound, fbound, inline))
             stack.extend((x, bound, fbound, inline) for x in node.elif_)
             in_order(node.body, bound, fbound, inline)
             in_order(node.else_, bound, fbound, inline)
             continue
-        if bodies and isinstance(node, n.FilterBlock):
+        if k == "filterblock":  # only with ``bodies``
             stack.append((node.filter, bound, fbound, inline))
             in_order(node.body, bound, fbound, True)
             continue
-        if isinstance(node, n.Block):
-            bound = fbound = frozenset()
-            inline = False
-        inline = inline or isinstance(node, n.AssignBlock)  # a set-block body is an inline frame too
-        stack.extend((child, bound, fbound, inline) for child in (kids[id(node)] if kids is not None else _children(node)))
+        if k == "block":
+            spread(node, frozenset(), frozenset(), False)
+            continue
+        spread(node, bound, fbound, True)  # "assignblock": a set-block body is an inline frame too
     return out
+
+
+# _surely_bound's branch per node class, one table per value of ``bodies`` (filled on first sight of a class).
+_SB_KIND: dict[bool, dict[type, str]] = {False: {}, True: {}}
+_SB_BINDS: dict[Any, Any] = {}  # the union ``Assign | AssignBlock``, built once
+
+
+def _surely_kind(cls: type, bodies: bool) -> str:
+    """Which branch of _surely_bound a node of class ``cls`` takes: its isinstance tests, in their order, on the
+    class (an instance's isinstance answer depends on its class only)."""
+    n = _NODES
+    if issubclass(cls, n.Name):
+        return "name"
+    if issubclass(cls, n.Template):
+        return "template"
+    if issubclass(cls, n.For):
+        return "for"
+    if issubclass(cls, n.Macro | n.CallBlock):
+        return "macro"
+    if issubclass(cls, n.With):
+        return "with"
+    if bodies and issubclass(cls, n.If):
+        return "if"
+    if bodies and issubclass(cls, n.FilterBlock):
+        return "filterblock"
+    if issubclass(cls, n.Block):
+        return "block"
+    if issubclass(cls, n.AssignBlock):
+        return "assignblock"
+    return "plain"
 
 
 def _string_sum(node: Any, n: Any) -> bool:
@@ -3486,19 +3552,24 @@ def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
     pop = stack.pop
     push = stack.extend
     missing = _MISSING
+    leaf = _LEAF_TYPES
     while stack:
         node = pop()
         append(node)
         if by_type is not None:
-            bucket = by_type.get(type(node))
+            cls = type(node)
+            bucket = by_type.get(cls)
             if bucket is None:
-                by_type[type(node)] = [node]
+                by_type[cls] = [node]
             else:
                 bucket.append(node)
         children: list[Any] = []
         for name in node.fields:
             item = getattr(node, name, missing)  # a field never set is skipped (as AttributeError was)
-            if type(item) is list:
+            kind = type(item)
+            if kind in leaf:  # a name, a constant, None, the sentinel: neither a node nor a list
+                continue
+            if kind is list:
                 children += [child for child in item if isinstance(child, node_type)]
             elif isinstance(item, node_type):
                 children.append(item)
@@ -3516,6 +3587,8 @@ def _iter_nodes(tree: Any, kids: dict[int, list[Any]] | None = None,
 
 
 _MISSING = object()
+# Exact types of field values that are neither a Node nor a list (so _iter_nodes need not test them as such).
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None), object})
 
 
 def _of_class(by_type: dict[type, list[Any]], all_nodes: list[Any], classes: Any) -> list[Any]:

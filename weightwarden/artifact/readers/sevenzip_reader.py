@@ -44,29 +44,41 @@ from weightwarden.artifact.source import SPOOL_IN_MEMORY, SizeLimitExceeded, Sou
 
 
 def _import_py7zr() -> Any:
-    """``import py7zr`` with pycryptodome on its ctypes back end instead of cffi.
+    """``import py7zr`` with pycryptodome on its ctypes back end instead of cffi, and without
+    ``importlib.metadata``.
 
     py7zr imports ``Cryptodome.Cipher.AES`` at start-up (only encrypted archives use it, and those are
     refused here). Cryptodome tries cffi first, whose C-declaration parser (pycparser) costs ~20 ms of the
     ~65 ms import; with cffi unavailable it uses ctypes, its documented fallback, which loads the same
     shared libraries. ``sys.modules["cffi"] = None`` makes ``import cffi`` fail for the duration of this
-    import only (and only when nothing in the process has imported cffi yet). If the import fails that
-    way, it is retried plainly, so this can only change which back end Cryptodome uses, never whether 7z
-    archives can be read.
+    import only (and only when nothing in the process has imported cffi yet).
+
+    Three of py7zr's codec packages (bcj, pyppmd, inflate64) look their own version up with
+    ``importlib.metadata`` when imported, only to set ``__version__``: importing ``importlib.metadata``
+    (email, csv, ...) and scanning every installed distribution's metadata costs ~25 ms, a third of the
+    import. While py7zr is imported (and only when nothing has imported ``importlib.metadata`` yet), that
+    name is a small module whose ``version`` raises ``PackageNotFoundError``, which those packages already
+    handle (``__version__ = "unknown"``); the real module is importable again afterwards. Nothing reads those
+    version strings. If the import fails either way, it is retried plainly, so this can only change which back
+    end Cryptodome uses and three ``__version__`` strings, never whether 7z archives can be read.
     """
     if "py7zr" in sys.modules:
         return sys.modules["py7zr"]
     blocked = "cffi" not in sys.modules
+    stubbed = "importlib.metadata" not in sys.modules
     if blocked:
         sys.modules["cffi"] = None  # type: ignore[assignment]
+    if stubbed:
+        sys.modules["importlib.metadata"] = _metadata_stub()
     before = set(sys.modules)
     try:
         import py7zr
-    except ImportError:
-        if not blocked:
+    except (ImportError, AttributeError):
+        if not blocked and not stubbed:
             raise
         _unblock_cffi()
-        blocked = False
+        _unstub_metadata()
+        blocked = stubbed = False
         # Modules the failed attempt left half-wired (a submodule loaded, its package object discarded)
         # are dropped, so the plain import builds py7zr and Cryptodome afresh.
         for name in set(sys.modules) - before:
@@ -75,7 +87,33 @@ def _import_py7zr() -> Any:
     finally:
         if blocked:
             _unblock_cffi()
+        if stubbed:
+            _unstub_metadata()
     return py7zr
+
+
+def _metadata_stub() -> Any:
+    """A stand-in for ``importlib.metadata`` during py7zr's import: every version lookup finds nothing."""
+    import types
+
+    stub = types.ModuleType("importlib.metadata")
+    stub.__dict__["_weightwarden_stub"] = True
+
+    class PackageNotFoundError(ModuleNotFoundError):
+        """No distribution (this stand-in knows none)."""
+
+    def version(distribution_name: str) -> str:
+        raise PackageNotFoundError(distribution_name)
+
+    stub.__dict__["PackageNotFoundError"] = PackageNotFoundError
+    stub.__dict__["version"] = version
+    return stub
+
+
+def _unstub_metadata() -> None:
+    module = sys.modules.get("importlib.metadata")
+    if module is not None and getattr(module, "_weightwarden_stub", False):
+        del sys.modules["importlib.metadata"]
 
 
 def _unblock_cffi() -> None:

@@ -214,7 +214,7 @@ def _note_code_files(source: Source, entry: FileEntry, names: list[str]) -> None
         for item in [entry, *entry.children]:
             for code in item.code:
                 where = code.location if item is entry else item.path[len(source.display) + 1 :]
-                if code.kind is CodeKind.PICKLE and (f"{source.display}!{where}").startswith(lead):
+                if code.kind is CodeKind.PICKLE and (f"{source.display}!{where}").casefold().startswith(lead.casefold()):
                     code.details["archive_modules"] = modules
                     code.details["archive_loader"] = "torch.package"
 

@@ -195,9 +195,32 @@ ARCHIVE_MODULE = ScanRule(
     (*LOAD_TIME_CODE, CWE_CODE_INJECTION, CWE_INTERPRETATION_CONFLICT),
 )
 
+STORE_INDEX = ScanRule(
+    "WW-PKL-015",
+    Severity.HIGH,
+    "Index of a pickled-value store is inconsistent",
+    "A dbm.dumb store (shelve's fallback backend: X.dir text index, X.dat values) has an index line that is "
+    "not a ('key', (pos, size)) literal, names bytes past the end of X.dat, or names slices that overlap. "
+    "shelve unpickles whatever slice the index names; a store whose index the scanner reads differently "
+    "from the loader, or that points outside its data, can hide a payload.",
+    "Do not open the store with shelve or dbm; rebuild it from trusted data in a safe format.",
+    (CWE_DESERIALIZATION, CWE_INTERPRETATION_CONFLICT),
+    anomaly_codes=("store.index_out_of_bounds", "store.index_overlap", "store.index_unparsable"),
+)
+STORE_UNVERIFIED = ScanRule(
+    "WW-PKL-016",
+    Severity.MEDIUM,
+    "Store of pickled values could not be verified",
+    "A key-value store whose values a loader unpickles (shelve over gdbm/ndbm/Berkeley DB or dbm.sqlite3, "
+    "sqlitedict, diskcache) could not be read in full: its values may be pickle programs that run code when "
+    "a key is read.",
+    "Do not open the store with shelve, sqlitedict or diskcache; export its values to a safe format in a sandbox.",
+    (CWE_DESERIALIZATION, ATLAS_SUPPLY_CHAIN),
+    anomaly_codes=("store.unverified",),
+)
 RULES: tuple[ScanRule, ...] = (
     DANGEROUS_CALL, UNKNOWN_CALL, COMPUTED_CALL, NESTED, MALFORMED, LIMIT, TRAILING, STRUCTURE, TORCHSCRIPT,
-    MULTIPLE, JOBLIB_DIFFERENTIAL, LOADER_DIVERGENCE, LEGACY_UNPLACED, ARCHIVE_MODULE,
+    MULTIPLE, JOBLIB_DIFFERENTIAL, LOADER_DIVERGENCE, LEGACY_UNPLACED, ARCHIVE_MODULE, STORE_INDEX, STORE_UNVERIFIED,
 )
 
 
