@@ -915,7 +915,8 @@ def test_tokenizer_config_real_chat_templates(tmp_path):
         path.write_text(json.dumps({"bos_token": "<s>", "chat_template": text, "model_max_length": 2048}))
         entry = open_artifact(path).entries[0]
         assert entry.format == Format.HF_TOKENIZER_CONFIG
-        (obj,) = entry.code
+        # Round 22: the whole JSON text may be analysed by content too ("picked_up"); the config's template is one.
+        (obj,) = [code for code in entry.code if "picked_up" not in code.details]
         assert obj.kind == CodeKind.CHAT_TEMPLATE and obj.text == text and obj.location == "chat_template"
         assert entry.anomalies == []
 
@@ -934,7 +935,7 @@ def test_tokenizer_config_template_list_and_bad_entries(tmp_path):
         )
     )
     entry = read_path(hf_config, path)
-    assert [(c.location, c.details["name"]) for c in entry.code] == [
+    assert [(c.location, c.details["name"]) for c in entry.code if "picked_up" not in c.details] == [
         ("chat_template[default]", "default"),
         ("chat_template[tool_use]", "tool_use"),
     ]
@@ -979,7 +980,9 @@ def test_auto_map_remote_code(tmp_path):
     assert entry.code == [] and entry.metadata["json"]["model_type"] == "custom"
 
 
-def test_prose_json_has_no_code(tmp_path):
+def test_prose_json_has_no_code_but_its_jinja_is_analysed(tmp_path):
+    """Prose is data; a JSON string holding a Jinja tag is a template by content, and so is the whole JSON text
+    (red team round 22: a host given the file's path renders it whole). Both go to the template rule."""
     path = tmp_path / "data_config.json"
     path.write_text(
         json.dumps(
@@ -991,7 +994,8 @@ def test_prose_json_has_no_code(tmp_path):
         )
     )
     entry = read_path(hf_config, path)
-    assert entry.code == [] and entry.anomalies == [] and entry.error is None
+    assert [(c.location, c.text[:4]) for c in entry.code] == [("template", '{"de'), ("json:$.template", "{{ '")]
+    assert entry.anomalies == [] and entry.error is None
 
 
 def test_json_lines_and_invalid_configs(tmp_path):

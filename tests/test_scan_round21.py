@@ -146,7 +146,10 @@ def test_a_config_holding_a_template_is_read_as_json(tmp_path: Path) -> None:
     path = tmp_path / "my_tokenizer_config.json"
     path.write_text(json.dumps({"chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}"}))
     entry = _read(path)
-    assert entry.format == Format.HF_TOKENIZER_CONFIG and len(entry.code) == 1
+    assert entry.format == Format.HF_TOKENIZER_CONFIG
+    # Round 22: the whole JSON text is Jinja text too (a host given its path renders it), analysed by content.
+    assert [(c.location, c.details.get("picked_up") is None) for c in entry.code] == [
+        ("chat_template", True), ("template", False)]
 
 
 # -- text that is not a template stays clean --------------------------------------------------------------------

@@ -6,19 +6,21 @@ from ``chat_template.jinja`` (and ``additional_chat_templates/*.jinja``) and rea
 routed first (before magic numbers and printability), so such a file is always decoded and parsed; the other
 readings of its bytes (pickle from offset 0, a zip or tar inside) still happen in the loader (see
 docs/decisions.md). Since red team round 21 every ``*.jinja`` / ``*.j2`` / ``*.jinja2`` is a template (hosts render
-a template from any path), and so is a text file that is mostly Jinja by its content (:func:`template_by_content`).
+a template from any path), and so is any text in which Jinja's own lexer finds a tag (:func:`template_by_content`,
+round 22; JSON text goes to the JSON reader, which analyses its whole text and string values the same way).
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from weightwarden.artifact import protowire
 from weightwarden.artifact.model import Format
@@ -108,7 +110,13 @@ def routing_key(display: str) -> tuple[str, Format | None]:
     :func:`sniff_by_loader_name`, so its answer for the whole path is part of the key. A new routing on folders
     belongs there (tests/test_scan_round21.py checks that no reader decides on folders elsewhere).
     """
-    return display.rsplit("/", 1)[-1], sniff_by_loader_name(display)
+    name = display.rsplit("/", 1)[-1]
+    if name.endswith(".dat") or name == "cache.db":
+        # Stores read with what lies beside them (artifact/stores.py, round 23): a dbm.dumb ``X.dat`` with the
+        # ``X.dir`` next to the name the loader opens, diskcache's ``cache.db`` with the value files its folder
+        # holds. The same bytes under another folder are another store, so the whole path is the key.
+        name = display
+    return name, sniff_by_loader_name(display)
 
 
 def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
@@ -348,16 +356,22 @@ def _sniff_text(head: bytes, source: Source) -> Format:
         return Format.UNKNOWN
     if is_template_path(source.display):
         return Format.JINJA_TEMPLATE
-    if template_by_content(text) is not None:
+    name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    stripped = text.lstrip("\ufeff \t\r\n")
+    if stripped.startswith(JINJA_LEADS):
         # Before the JSON test: "{%", "{{" and "{#" are never JSON (round 21: such a file was sniffed as JSON,
         # failed to parse and passed with 0 findings).
         return Format.JINJA_TEMPLATE
-    name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
-    stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith("{"):
+        # The JSON reader also analyses the whole text and every string value that holds Jinja markup (round 22).
         if '"chat_template"' in text or (source.size > len(head) and name == "tokenizer_config.json"):
             return Format.HF_TOKENIZER_CONFIG
         return Format.JSON
+    if has_jinja_markup(text):
+        # Round 22: any text with a tag Jinja's lexer takes ("[INST] {% for", "<s>{{ ... }}", a JSON array of
+        # templates) is rendered as a template by a host given its path; the reader reads a JSON array as JSON
+        # too.
+        return Format.JINJA_TEMPLATE
     if source.size > len(head) and _template_past_head(source):
         return Format.JINJA_TEMPLATE
     return Format.TEXT
@@ -368,15 +382,14 @@ TEMPLATE_SEARCH_BYTES = 16 * 1024 * 1024
 
 
 def _template_past_head(source: Source) -> bool:
-    """The weak by-content reason over the whole text (up to TEMPLATE_SEARCH_BYTES), for files longer than the
-    head: a template behind 64 KiB of filler text is still rendered whole. ``{%`` is looked for first
+    """Jinja markup anywhere in the text (up to TEMPLATE_SEARCH_BYTES), for files longer than the head: a
+    template behind 64 KiB of filler text is still rendered whole. ``{{``/``{%`` are looked for first
     (memchr-fast), so a long vocabulary or merges file costs one read."""
     with source.open() as f:
         data = f.read(TEMPLATE_SEARCH_BYTES)
-    if b"{%" not in data:
+    if b"{%" not in data and b"{{" not in data:
         return False
-    text = data.decode("utf-8", errors="replace")
-    return template_by_content(text) is not None
+    return has_jinja_markup(data.decode("utf-8", errors="replace"))
 
 
 def _mostly_printable(text: str) -> bool:
@@ -408,31 +421,58 @@ def is_template_path(display: str) -> bool:
 # Jinja's markup openers: text starting with one of them is Jinja, never JSON (neither "{%" nor "{{" nor "{#"
 # is valid JSON).
 JINJA_LEADS = ("{%", "{{", "{#")
-# A Jinja statement tag (whole, on one tag) of the kinds chat templates are built from.
-_STATEMENT_TAG = re.compile(r"\{%[-+]?\s*(?:for|if|set|macro|call|filter|with|block|raw)\b[^%]{0,4000}?[-+]?%\}")
-_READS_MESSAGES = re.compile(r"\bmessages\b")
-# Why a file was analysed as a template although its name is no template's (in the findings' evidence).
+# Why a file or a string was analysed as a template although no name says it is one (in the findings' evidence).
 BY_CONTENT_LEAD = "picked up by content: the text starts with Jinja markup"
-BY_CONTENT_TAGS = "picked up by content: Jinja statement tags that read 'messages'"
+BY_CONTENT_MARKUP = "picked up by content: Jinja's lexer finds a {{ }} or {% %} tag in the text"
+BY_CONTENT_JSON = "picked up by content: a JSON string value holds a {{ }} or {% %} tag"
+# The reasons a text that Jinja cannot parse is dropped for: markup somewhere in it (a README quoting a snippet, a
+# vocabulary holding "{%") says less than a leading tag or a template name. Jinja parses the whole source before
+# rendering any of it, so a text that does not parse runs nothing.
+WEAK_REASONS = frozenset({BY_CONTENT_MARKUP, BY_CONTENT_JSON})
 
 
 def template_by_content(text: str) -> str | None:
-    """Why ``text`` (a text file's head) is analysed as a Jinja chat template by its content, else None.
+    """Why ``text`` is analysed as a Jinja chat template by its content, else None.
 
-    Round 21: a host renders a template from any file it is given, so a text file that is mostly Jinja is a
-    template whatever its name: one starting with Jinja markup (``{%``, ``{{``, ``{#``), or one with Jinja
-    statement tags that reads ``messages`` (a chat template's input). The second, weaker reason is dropped by
-    the template rule when Jinja cannot parse the text (then nothing can render it: a README quoting a
-    template snippet is not a template).
+    Round 21: a host renders a template from any file it is given, so text is a template whatever its name.
+    Round 22: that is decided by Jinja's own lexer (:func:`has_jinja_markup`), not by a first character or a
+    ``messages`` regex, which missed ``[INST] {% for``, expression-only templates and templates that never read
+    ``messages``. Text starting with Jinja markup is the strong reason; markup elsewhere the weak one (a text
+    picked up by it that Jinja cannot parse is dropped by the template rule). JSON files are the JSON reader's:
+    it analyses their whole text and each string value the same way.
     """
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith(JINJA_LEADS):
         return BY_CONTENT_LEAD
-    if stripped.startswith(("{", "[")):
-        return None  # JSON: a config holding a template string is read as one, its templates analysed there
-    if "{%" in text and _READS_MESSAGES.search(text) and _STATEMENT_TAG.search(text):
-        return BY_CONTENT_TAGS
+    if has_jinja_markup(text):
+        return BY_CONTENT_MARKUP
     return None
+
+
+def has_jinja_markup(text: str) -> bool:
+    """True when Jinja's lexer (default delimiters, as every chat-template host uses) yields a ``{{`` or ``{%``
+    tag for ``text``: what a host given the text renders runs at least one expression or statement.
+
+    Comments, ``{% raw %}`` blocks and text with no tag yield none. The lexer is a generator and stops at the
+    first tag; a text that makes it raise before one (an unclosed comment) has none. Callers bound the text
+    (a file's head, max_text_bytes or TEMPLATE_SEARCH_BYTES); the scan before the first tag is linear.
+    """
+    if "{{" not in text and "{%" not in text:
+        return False
+    try:
+        for _line, token, _value in _jinja_lexer().tokeniter(text, None):
+            if token in ("variable_begin", "block_begin"):
+                return True
+    except Exception:  # noqa: BLE001 - any lexer failure before a tag: Jinja renders nothing of this text
+        return False
+    return False
+
+
+@functools.cache
+def _jinja_lexer() -> Any:
+    from jinja2 import Environment
+
+    return Environment().lexer
 
 
 

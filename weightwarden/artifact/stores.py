@@ -5,13 +5,14 @@ Python 3.13's ``dbm.sqlite3`` keep pickles in SQLite BLOBs. The pickle sits at a
 (another file, or the database's own pages), never necessarily at byte 0, so the byte-0 pickle probe cannot
 see it. This module reads such stores the way their loaders find values:
 
-* dbm.dumb: ``X.dat`` next to an ``X.dir`` text index whose lines are Python literals ``'key', (pos, size)``
-  (dbm.dumb reads them with ``ast.literal_eval``). Every named slice of ``X.dat`` that starts like a pickle
+* dbm.dumb: ``X.dat`` (the name the loader opens) next to an ``X.dir`` text index whose lines are Python
+  literals ``'key', (pos, size)``, read exactly as dbm.dumb's ``_update`` reads them (round 23). Every named slice of ``X.dat`` that starts like a pickle
   is walked by the pickle machine and reported as ``X.dat[key]``; a slice past the end of ``X.dat``,
   overlapping another, or an index line we cannot parse is an anomaly (the loader's view is unknown).
 * SQLite ("SQLite format 3\\0"): opened read-only and immutable (``file:...?mode=ro&immutable=1``), with no
   extension loading, a bound on value length and a progress handler bounding the work; every BLOB of every
-  ordinary table that starts like a pickle is walked. A WAL or rollback journal beside it (which a normal
+  ordinary table and every view that starts like a pickle is walked (a view or trigger is itself medium), and
+  diskcache's ``Cache.filename`` names value files that are read as references (round 23). A WAL or rollback journal beside it (which a normal
   open would apply, while the immutable open ignores it) makes the store unverified.
 * gdbm / ndbm / Berkeley DB (by magic): their hash pages are not parsed here, so they are reported as
   unverified stores (medium), never as unknown content (info).
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sqlite3
 import struct
 import tempfile
@@ -47,6 +49,19 @@ MAX_SQLITE_COPY = 4 * 1024 * 1024 * 1024  # an archive member copied to a tempor
 GDBM_MAGICS = frozenset({0x13579ACD, 0x13579ACE, 0x13579ACF, 0x13579AD0, 0x13579AD1})
 BDB_MAGICS = frozenset({0x00061561, 0x00053162, 0x00042253, 0x00040988})  # hash, btree, queue, log
 MAX_SLICE_NAME = 80
+# diskcache's own triggers (Cache.__init__), as SQLite stores their text: they only keep the Settings counters
+# ("count", "size") and change no value a loader reads, so they are the layout, not computed values. Matched
+# on name and exact text; any other trigger or view makes the store medium (round 23, B).
+_DISKCACHE_TRIGGERS = {
+    f"Settings_{what}_{event.lower()}": (
+        f"CREATE TRIGGER Settings_{what}_{event.lower()} AFTER {event} ON Cache FOR EACH ROW BEGIN "
+        f"UPDATE Settings SET value = {change} WHERE key = \"{what}\"; END"
+    )
+    for what, event, change in (
+        ("count", "INSERT", "value + 1"), ("count", "DELETE", "value - 1"), ("size", "INSERT", "value + NEW.size"),
+        ("size", "UPDATE", "value + NEW.size - OLD.size"), ("size", "DELETE", "value - OLD.size"),
+    )
+}
 
 
 def note_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
@@ -64,9 +79,23 @@ def note_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
             f"a {_dbm_magic(head)} database: shelve (dbm.open) unpickles its values, which are not read here; "
             "it could not be verified", head[:16].hex(),
         )
-    elif source.fs_path is not None and source.fs_path.endswith(".dat") and os.path.isfile(source.fs_path[:-4] + ".dir"):
-        _read_dumb(source, ctx, entry)
+    else:
+        # Round 23 (D5): dbm.dumb appends ".dat"/".dir" to the name it is given, so the pair is matched on the
+        # name the loader opens (the walk's display name, a link's own name), not on the file a link points to.
+        dat = _loader_path(source)
+        if dat is not None and dat.endswith(".dat") and os.path.isfile(dat[: -len(".dat")] + ".dir"):
+            _read_dumb(source, dat, ctx, entry)
     return entry
+
+
+def _loader_path(source: Source) -> str | None:
+    """The path a loader opens for ``source`` (a link's own name, joined to the scanned folder), or None for a
+    member of an archive (no loader opens a store there in place)."""
+    if source.fs_path is None:
+        return None
+    if source.fs_dir is not None and "!" not in source.display and not os.path.isabs(source.display):
+        return os.path.join(source.fs_dir, source.display)
+    return source.fs_path
 
 
 def _dbm_magic(head: bytes) -> str | None:
@@ -79,15 +108,35 @@ def _dbm_magic(head: bytes) -> str | None:
     return None
 
 
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")  # text mode's universal newlines, and nothing else (not str.splitlines)
+
+
+def _pair(value: object) -> tuple[object, object] | None:
+    """``a, b = value`` as the loader unpacks it, for the literal types whose iteration order is fixed
+    (a set's order of strings differs between processes, so a set is never accepted)."""
+    if isinstance(value, (tuple, list, str, bytes, dict)) and len(value) == 2:
+        a, b = value  # literals only: unpacking a dict gives its keys, a str its characters, as in the loader
+        return a, b
+    return None
+
+
+def _offset(value: object) -> int | None:
+    # f.seek(pos) / f.read(siz) take any int (a bool is one: seek(True) is seek(1)).
+    return int(value) if isinstance(value, int) else None
+
+
 def parse_dumb_index(text: str) -> tuple[list[tuple[str, int, int]], list[tuple[int, str]]]:
     """The ``(key, pos, size)`` entries of a dbm.dumb ``.dir`` text and its lines that are not such entries.
 
-    dbm.dumb reads every line with ``ast.literal_eval(line.rstrip())``; so do we, on lines of bounded length
-    (``literal_eval`` evaluates literals only: nothing is run).
+    Exactly as dbm.dumb's ``_update`` reads it (round 23): lines end at ``\r``, ``\n`` or ``\r\n`` (the
+    index is read in text mode), each is ``ast.literal_eval(line.rstrip())`` unpacked as ``key, (pos, siz)``
+    whatever 2-sequences they are (tuples or lists, at both levels). We evaluate lines of bounded length
+    (``literal_eval`` evaluates literals only: nothing is run). A negative or ``None`` size reads to the end
+    of ``.dat`` (``f.read(-1)``), reported here as the size ``-1``.
     """
     entries: list[tuple[str, int, int]] = []
     bad: list[tuple[int, str]] = []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(_LINE_ENDS.split(text), 1):
         line = line.rstrip()
         if not line:
             continue  # dbm.dumb fails on a blank line in the middle; a final newline is what it writes
@@ -99,23 +148,28 @@ def parse_dumb_index(text: str) -> tuple[list[tuple[str, int, int]], list[tuple[
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as exc:
             bad.append((number, f"{type(exc).__name__}: {line[:60]!r}"))
             continue
-        if (
-            isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], tuple) and len(value[1]) == 2
-            and all(type(v) is int and v >= 0 for v in value[1])
-        ):
-            entries.append((value[0], value[1][0], value[1][1]))
-        else:
-            bad.append((number, f"not ('key', (pos, size)): {line[:60]!r}"))
+        outer = _pair(value)
+        inner = _pair(outer[1]) if outer is not None else None
+        pos = _offset(inner[0]) if inner is not None else None
+        size = -1 if inner is not None and inner[1] is None else (_offset(inner[1]) if inner is not None else None)
+        if outer is None or not isinstance(outer[0], str) or pos is None or pos < 0 or size is None:
+            bad.append((number, f"not 'key', (pos, size): {line[:60]!r}"))
+            continue
+        entries.append((outer[0], pos, max(size, -1)))
     return entries, bad
 
 
-def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
+def is_dumb_index(head: bytes) -> bool:
+    """``dbm.whichdb``'s test: an empty ``.dir``, or one whose first byte is a quote."""
+    return not head or head[:1] in (b"'", b'"')
+
+
+def _read_dumb(source: Source, dat: str, ctx: ReadContext, entry: FileEntry) -> None:
     """``X.dat`` with a dbm.dumb index ``X.dir`` beside it (dbm.dumb.open appends both suffixes, exactly so):
     walk every slice the index names as shelve would unpickle it, reported as ``X.dat[key]``."""
     assert source.fs_path is not None
-    dir_path = source.fs_path[: -len(".dat")] + ".dir"
-    dir_display = source.display[: -len(".dat")] + ".dir"
+    dir_path = dat[: -len(".dat")] + ".dir"
+    dir_display = (source.display[: -len(".dat")] if source.display.endswith(".dat") else source.display) + ".dir"
     try:
         with open(dir_path, "rb") as f:
             raw = f.read(MAX_INDEX_BYTES + 1)
@@ -123,8 +177,10 @@ def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
         return
     text = raw[:MAX_INDEX_BYTES].decode("latin-1")  # what dbm.dumb opens it with
     entries, bad = parse_dumb_index(text)
-    if not entries:
+    if not entries and not is_dumb_index(raw[:1]):
         return  # not a dbm.dumb index (an ndbm .dir is binary and sits next to a .pag)
+    # From here on it is one (whichdb's test, or a line dbm.dumb.open reads): every line we cannot read as the
+    # loader does is WW-PKL-015, never a silent return (round 23, D1/D2/D4).
     if len(raw) > MAX_INDEX_BYTES:
         entry.add_anomaly("store.unverified", dir_display,
                           f"a dbm.dumb index larger than {MAX_INDEX_BYTES} bytes: the rest of its entries were not read")
@@ -141,6 +197,8 @@ def _read_dumb(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
     spans: list[tuple[int, int, str]] = []
     for key, pos, size in entries:
         name = _slice_name(source.display, key)
+        if size < 0:
+            size = max(0, dat_size - pos)  # f.read(-1) / f.read(None): the rest of the file
         if pos + size > dat_size:
             entry.add_anomaly("store.index_out_of_bounds", name,
                               f"{dir_display} names bytes {pos}..{pos + size} of a {dat_size}-byte data file",
@@ -211,6 +269,7 @@ def _read_sqlite_file(path: str, source: Source, ctx: ReadContext, entry: FileEn
         return 1 if steps[0] > MAX_SQLITE_STEPS else 0  # non-zero aborts the query
 
     blobs = rows = 0
+    files: list[tuple[str, object]] = []  # diskcache: (filename, mode) of values kept in files (round 23, C)
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     except sqlite3.Error as exc:
@@ -220,31 +279,56 @@ def _read_sqlite_file(path: str, source: Source, ctx: ReadContext, entry: FileEn
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQLITE_VALUE)
         conn.set_progress_handler(progress, 10_000)
         conn.execute("PRAGMA trusted_schema=OFF")  # no functions from the schema run with side effects
-        tables = [
-            row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type='table' AND sql NOT LIKE 'CREATE VIRTUAL%' LIMIT ?",
-                (MAX_SQLITE_TABLES + 1,),
+        # Round 23 (B): a view is queried exactly like a table (sqlitedict's "CREATE TABLE IF NOT EXISTS unnamed"
+        # does nothing when a view of that name exists, then "SELECT value FROM unnamed" runs the view), so views
+        # are read too, and their values are whatever their SQL computes: read by running them, bounded alike.
+        objects = list(conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE type IN ('table', 'view', 'trigger') "
+            "AND (type <> 'table' OR sql NOT LIKE 'CREATE VIRTUAL%') LIMIT ?",
+            (MAX_SQLITE_TABLES + 1,),
+        ))
+        if len(objects) > MAX_SQLITE_TABLES:
+            entry.add_anomaly("store.unverified", source.display,
+                              f"more than {MAX_SQLITE_TABLES} tables, views and triggers: the rest were not read")
+            objects = objects[:MAX_SQLITE_TABLES]
+        computed = sorted({f"{kind} {_short(name)}" for kind, name, sql in objects
+                           if kind != "table" and not (kind == "trigger" and _DISKCACHE_TRIGGERS.get(name) == sql)})
+        if computed:
+            entry.add_anomaly(
+                "store.unverified", source.display,
+                "an SQLite database whose schema computes values (views or triggers): a loader querying a view reads "
+                "what its SQL builds, which may differ from what was read here", ", ".join(computed)[:300],
             )
-        ]
-        if len(tables) > MAX_SQLITE_TABLES:
-            entry.add_anomaly("store.unverified", source.display, f"more than {MAX_SQLITE_TABLES} tables: the rest were not read")
-            tables = tables[:MAX_SQLITE_TABLES]
-        for table in tables:
-            quoted = '"' + table.replace('"', '""') + '"'
-            cursor = conn.execute(f"SELECT * FROM {quoted}")  # noqa: S608 - a quoted identifier, read-only
-            columns = [d[0] for d in cursor.description or ()]
-            for number, row in enumerate(cursor):
-                rows += 1
-                if rows > MAX_SQLITE_ROWS:
-                    raise _Bound(f"more than {MAX_SQLITE_ROWS} rows")
-                for column, value in zip(columns, row, strict=True):
-                    if isinstance(value, str):
-                        value = value.encode("utf-8", "surrogatepass")
-                    if not isinstance(value, bytes) or not value:
-                        continue
-                    blobs += 1
-                    name = f"{source.display}[{_short(table)}:{number}:{_short(column)}]"
-                    _walk_slice(Source.from_bytes(value, name, source.fs_dir), ctx, entry)
+        for kind, name, _sql in objects:
+            if kind == "trigger":
+                continue
+            quoted = '"' + name.replace('"', '""') + '"'
+            try:
+                cursor = conn.execute(f"SELECT * FROM {quoted}")  # noqa: S608 - a quoted identifier, read-only
+                columns = [d[0] for d in cursor.description or ()]
+                is_cache = name.casefold() == "cache" and {"filename", "mode"} <= {c.casefold() for c in columns}
+                for number, row in enumerate(cursor):
+                    rows += 1
+                    if rows > MAX_SQLITE_ROWS:
+                        raise _Bound(f"more than {MAX_SQLITE_ROWS} rows")
+                    if is_cache:
+                        named = {c.casefold(): v for c, v in zip(columns, row, strict=True)}
+                        if isinstance(named["filename"], str | bytes):
+                            files.append((named["filename"], named["mode"]))
+                    for column, value in zip(columns, row, strict=True):
+                        if isinstance(value, str):
+                            value = value.encode("utf-8", "surrogatepass")
+                        if not isinstance(value, bytes) or not value:
+                            continue
+                        blobs += 1
+                        shown = f"{source.display}[{_short(name)}:{number}:{_short(column)}]"
+                        _walk_slice(Source.from_bytes(value, shown, source.fs_dir), ctx, entry)
+            except sqlite3.Error as exc:
+                if steps[0] > MAX_SQLITE_STEPS:
+                    raise _Bound(f"more than {MAX_SQLITE_STEPS * 10_000} SQLite instructions") from exc
+                entry.add_anomaly("store.unverified", source.display,
+                                  f"the SQLite {kind} {_short(name)!r} could not be read under the scanner's limits "
+                                  f"(read-only, no trusted schema, bounded): a loader may still read it: {exc}")
     except _Bound as exc:
         entry.add_anomaly("store.unverified", source.display, f"an SQLite database read only in part: {exc}")
     except (sqlite3.Error, MemoryError, OverflowError) as exc:
@@ -253,6 +337,60 @@ def _read_sqlite_file(path: str, source: Source, ctx: ReadContext, entry: FileEn
     finally:
         conn.close()
     entry.metadata["store"] = {"kind": "sqlite", "values_read": blobs, "rows": rows}
+    if files:
+        _read_value_files(files, source, ctx, entry)
+
+
+def _read_value_files(files: list[tuple[str | bytes, object]], source: Source, ctx: ReadContext,
+                      entry: FileEntry) -> None:
+    """diskcache keeps large values in files its ``Cache`` table names (``filename``, relative to the cache
+    folder; ``mode`` 4 = pickled): ``Disk.fetch`` opens ``os.path.join(directory, filename)`` and unpickles it.
+    The table is an index, so its names get the walk's reference rules (round 23, C): a name outside the cache
+    folder is WW-FS-008, one into a folder the walk skips (.git) is WW-FS-007, and every named file is read."""
+    from weightwarden.artifact.walk import skipped_parts
+
+    loader = _loader_path(source)
+    if loader is None or source.fs_dir is None:
+        entry.add_anomaly("store.unverified", source.display,
+                          f"a diskcache store naming {len(files)} value files that cannot be found from inside an archive")
+        return
+    folder = os.path.dirname(os.path.abspath(loader))
+    root = os.path.abspath(source.fs_dir)
+    real_root = os.path.realpath(root)
+    if len(files) > ctx.limits.max_archive_members:
+        entry.add_anomaly("store.unverified", source.display,
+                          f"{len(files)} value files named, more than {ctx.limits.max_archive_members}: the rest were not read")
+        files = files[: ctx.limits.max_archive_members]
+    seen: set[str] = set()
+    for raw_name, _mode in files:
+        name = raw_name if isinstance(raw_name, str) else raw_name.decode("utf-8", "surrogateescape")
+        if "\x00" in name:
+            continue  # open() refuses it: the loader fails
+        lexical = os.path.normpath(os.path.join(folder, name))
+        real = os.path.realpath(os.path.join(folder, name))
+        if os.path.isabs(name) or not _inside(lexical, folder) or not _inside(real, real_root):
+            entry.add_anomaly("fs.index_escape", source.display,
+                              f"a diskcache store names the value file {name[:200]!r}, outside its folder: the loader "
+                              "reads whatever that path holds on the loading machine", name[:200])
+            continue
+        if not os.path.isfile(real) or real in seen:
+            continue  # missing: the loader fails on that key (nothing runs)
+        seen.add(real)
+        display = os.path.relpath(lexical, root).replace(os.sep, "/")
+        into = skipped_parts(display, is_file=True) or skipped_parts(
+            os.path.relpath(real, real_root).replace(os.sep, "/"), is_file=True)
+        if into is not None:
+            entry.add_anomaly("fs.reference_into_skipped", source.display,
+                              f"a diskcache store names the value file {display!r}, in {into!r}, which the scan "
+                              "skips: the loader unpickles it through this name (it was read)", display)
+        _walk_slice(Source.from_path(real, f"{source.display}[file {_short(display)}]", source.fs_dir), ctx, entry)
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:
+        return False
 
 
 class _Bound(Exception):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file
 from weightwarden.artifact.model import Artifact, FileEntry
+from weightwarden.artifact.sniff import routing_key, sniff_by_loader_name
 from weightwarden.core.findings import Finding
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 from weightwarden.scan.results import ScanError, ScanReport
@@ -109,7 +110,9 @@ def scan_paths(
             ),
         ))
         if root != target and os.path.isfile(root):
-            jobs.extend((item, target.replace(os.sep, "/")) for item in found)
+            # The first is the link under its own name; a second, the target under its name, is shown as such.
+            for i, item in enumerate(_link_names(target, root, found)):
+                jobs.append((item, (target if i == 0 else root).replace(os.sep, "/")))
         else:
             jobs.extend((item, _join(prefix, item.display, target)) for item in found)
 
@@ -137,7 +140,9 @@ def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits) ->
         entry = read_file(found, limits)
         _judge(entry, file, found.display, strict, result)
         result.model_file = entry.format.value in MODEL_FORMATS
-        if entry.format.value == "unknown" and not is_model_name(found.display):
+        # A key-value store read by :mod:`weightwarden.artifact.stores` (SQLite, dbm.dumb) was verified, or flagged
+        # medium where it could not be: not "content no reader accepts" (a benign diskcache was WW-FS-005, rd23).
+        if entry.format.value == "unknown" and not is_model_name(found.display) and "store" not in entry.metadata:
             result.unknown = os.path.abspath(found.path)
         for item in entry.walk():
             for code in item.code:
@@ -307,6 +312,29 @@ def _size(path: str) -> int:
         return os.lstat(path).st_size
     except OSError:
         return 0
+
+
+def _link_names(target: str, real: str, found: list[DiscoveredFile]) -> list[DiscoveredFile]:
+    """A file link named on the command line, read the way its loader reads it (red team round 22): under the
+    name given (``<model>/chat_template.jinja`` -> ``docs/notes.txt`` is a chat template to transformers, which
+    opens the link by name), and under its target's name too when the two names route to different readers
+    (``sniff.routing_key``, as the folder walk decides): a host given the target's path reads it that way."""
+    if len(found) != 1 or found[0].path != real:
+        return found
+    given = os.path.basename(os.path.normpath(target))
+    as_given = DiscoveredFile(real, given, os.path.dirname(os.path.abspath(target)))
+    own = found[0].display
+    if routing_key(given) == routing_key(own) or not _name_routes(own):
+        return [as_given]
+    return [as_given, found[0]]
+
+
+def _name_routes(name: str) -> bool:
+    """Whether a base name can route a reader by itself: every name decision keys on an extension or on a
+    loader's exact file name (all of which have one). An extensionless name (a hub cache blob's hash, the usual
+    target of a link given on the command line) is read by content, as the read under the given name already
+    is, so it is not read a second time."""
+    return "." in name.lstrip(".") or sniff_by_loader_name(name) is not None
 
 
 def _display_prefix(target: str) -> str:

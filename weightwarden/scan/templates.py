@@ -141,6 +141,17 @@ def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[Te
     return result
 
 
+def parses(source: str) -> bool:
+    """True when Jinja parses ``source`` (the analysis environment). Jinja's own lexer is lazy and its parser
+    stops at the first error, so a long text that fails early (a vocabulary quoting "{{", a README) costs
+    little; the fast tokenizer of :func:`_parse` would tokenize all of it first."""
+    try:
+        _environment().parse(source)
+    except Exception:  # noqa: BLE001 - any failure: Jinja renders nothing of it
+        return False
+    return True
+
+
 def _parse(source: str) -> Any:
     """Jinja's syntax tree of ``source``: Jinja's parser, fed by the faster tokenizer when that applies.
 

@@ -14,7 +14,8 @@ before anything is allocated) and takes the format's tables (value types, ggml b
 ``FileEntry.metadata``: ``version``, ``byte_order``, ``tensor_count``, ``kv_count``, ``alignment``,
 ``data_offset`` and ``kv`` — every key/value pair, with arrays longer than 64 items summarised as
 ``{"array": <item type>, "length": n}`` and strings longer than 64 KiB shortened. ``tokenizer.chat_template``
-and ``tokenizer.chat_template.<name>`` become CHAT_TEMPLATE code objects with the whole template.
+and ``tokenizer.chat_template.<name>`` become CHAT_TEMPLATE code objects with the whole template. Keys are judged in
+their C form (up to the first NUL, as ggml and llama.cpp read them): ``kv`` is keyed so, first key first.
 TensorInfo ``shape`` is in GGUF order (innermost dimension first, as ggml's ``ne``), ``dtype`` the ggml type
 name (``F32``, ``Q4_1``, ...), ``start``/``end`` absolute offsets computed from the type's block size.
 
@@ -25,7 +26,10 @@ Anomaly codes:
     gguf.bad_value_type: unknown metadata value type (parsing cannot go on).
     gguf.nesting_too_deep: arrays nested deeper than the reader follows.
     gguf.bad_utf8: a key, string value or tensor name is not valid UTF-8.
-    gguf.duplicate_key: a metadata key appears twice.
+    gguf.duplicate_key: a metadata key appears twice, compared in its C form (up to its first NUL, as ggml's
+        gguf_find_key and llama.cpp compare keys; round 22).
+    gguf.key_nul: a metadata key or tensor name holds a NUL byte (C readers see a shorter name).
+    gguf.key_control: a metadata key or tensor name holds other control characters.
     gguf.bad_alignment: general.alignment is not a non-zero power of two uint32.
     gguf.bad_chat_template: a chat template key whose value is not a string.
     limits.text_too_large: a chat template longer than limits.max_text_bytes (only its start is analysed).
@@ -42,6 +46,7 @@ Anomaly codes:
 from __future__ import annotations
 
 import functools
+import re
 import struct
 from typing import Any, BinaryIO
 
@@ -260,6 +265,15 @@ class _Reader:
             return items if n <= MAX_ARRAY_KEPT else {"array": "ARRAY", "length": n}
         raise _Stop("gguf.bad_value_type", f"unknown array item type {itype} in {where}", str(itype))
 
+    def check_name(self, name: str, where: str, what: str) -> None:
+        """A NUL in a key or tensor name makes C readers see a shorter name than Python readers (a parser
+        differential, round 22); other control characters only hide what a name says. Both are findings."""
+        if "\0" in name:
+            self.anomaly("gguf.key_nul", where, f"{what} holds a NUL byte: C readers (ggml, llama.cpp) read it as "
+                         f"{shown_name(c_string(name))!r}", shown_name(name)[:200])
+        elif _CONTROL.search(name):
+            self.anomaly("gguf.key_control", where, f"{what} holds control characters", shown_name(name)[:200])
+
     # --- the header --------------------------------------------------------------------------------------
     def run(self) -> None:
         gc = _gguf_constants()
@@ -296,35 +310,46 @@ class _Reader:
                 f"{n_tensors} tensors, {n_kv} key/value pairs, {left} bytes available",
             )
 
-        kv: dict[str, Any] = {}
+        kv: dict[str, Any] = {}  # by the keys' C form; the first of colliding keys, as ggml finds it
+        raw_keys: set[str] = set()
         entry.metadata["kv"] = kv
         alignment = gc.GGUF_DEFAULT_ALIGNMENT
         for _ in range(n_kv):
             key_offset = cur.offset
             key = self.string("metadata key")
+            # Round 22: ggml keeps keys as std::string but finds them with strcmp on c_str() (gguf_find_key), and
+            # llama.cpp's metadata map is built from the same C strings: a key is what precedes its first NUL.
+            # Every decision below (template, duplicate, alignment, the kv the rules read) takes that C form.
+            c_key = c_string(key)
             vtype = cur.unpack("I", f"type of {key!r}")
-            is_template = key == TEMPLATE_KEY or key.startswith(TEMPLATE_KEY + ".")
+            is_template = c_key == TEMPLATE_KEY or c_key.startswith(TEMPLATE_KEY + ".")
             keep = self.ctx.limits.max_text_bytes if is_template else MAX_STRING_KEPT
             value = self.value(vtype, key, 0, keep)
-            loc = f"metadata:{key}"
-            if key in kv:
-                self.anomaly("gguf.duplicate_key", f"{where}:{loc}", "metadata key appears twice", f"offset {key_offset}")
+            loc = f"metadata:{shown_name(key)}"
+            self.check_name(key, f"{where}:{loc}", "metadata key")
+            if c_key in kv:
+                why = "metadata key appears twice" if c_key == key and c_key in raw_keys else (
+                    f"metadata key appears twice as C readers read it (up to its first NUL): {shown_name(c_key)!r}")
+                self.anomaly("gguf.duplicate_key", f"{where}:{loc}", why, f"offset {key_offset}")
+            raw_keys.add(key)
             if is_template:
+                # Every template key is analysed, the ones a collision hides included: which of two colliding keys
+                # a host takes depends on the host (ggml's gguf_find_key: the first; a Python dict: the last).
                 if isinstance(value, str):
                     # gguf.GGUFReader and llama.cpp read the whole string: a cut template is a finding.
                     check_template_length(entry, f"{where}:{loc}", self.last_string_size, keep)
-                    name = "default" if key == TEMPLATE_KEY else key[len(TEMPLATE_KEY) + 1 :]
+                    name = "default" if c_key == TEMPLATE_KEY else c_key[len(TEMPLATE_KEY) + 1 :]
                     entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, loc, text=value, details={"name": name}))
                 else:
                     self.anomaly("gguf.bad_chat_template", f"{where}:{loc}", "chat template value is not a string", repr(value)[:100])
-            if key == "general.alignment":
+            if c_key == "general.alignment":
                 if vtype != 4 or not isinstance(value, int) or value <= 0 or value & (value - 1):
                     self.anomaly("gguf.bad_alignment", f"{where}:{loc}", "alignment must be a power-of-two uint32", repr(value)[:50])
-                else:
+                elif c_key not in kv:  # the first, as gguf_find_key finds it
                     alignment = value
             if isinstance(value, str) and len(value) > MAX_STRING_KEPT:
                 value = value[:MAX_STRING_KEPT] + "…"
-            kv[key] = value
+            kv.setdefault(c_key, value)
         entry.metadata["alignment"] = alignment
 
         infos: list[tuple[str, tuple[int, ...], int, int]] = []
@@ -339,9 +364,11 @@ class _Reader:
             dims = cur.unpack_many("I" if version == 1 else "Q", n_dims, f"dimensions of {name!r}")
             ttype = cur.unpack("I", f"type of {name!r}")
             offset = cur.unpack("Q", f"offset of {name!r}")
-            if name in seen:
-                self.anomaly("gguf.duplicate_tensor", f"{where}:{name}", "tensor name appears twice")
-            seen.add(name)
+            self.check_name(name, f"{where}:{shown_name(name)}", "tensor name")
+            # ggml names the tensor with the C string (ggml_set_name) and rejects a repeated one by strcmp.
+            if c_string(name) in seen:
+                self.anomaly("gguf.duplicate_tensor", f"{where}:{shown_name(name)}", "tensor name appears twice")
+            seen.add(c_string(name))
             infos.append((name, tuple(dims), ttype, offset))
 
         data_start = -(-cur.offset // alignment) * alignment
@@ -398,6 +425,20 @@ class _Reader:
                 cursor, prev = end, name
         if spans and size - cursor > alignment:
             self.anomaly("gguf.trailing_data", where, f"{size - cursor} bytes after the last tensor", f"tensors end at {cursor}")
+
+
+# C0 and C1 control characters and DEL: never part of a key a GGUF writer produces.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def c_string(name: str) -> str:
+    """A GGUF key or tensor name as C readers see it: up to its first NUL."""
+    return name.split("\0", 1)[0]
+
+
+def shown_name(name: str) -> str:
+    """``name`` with control characters written as ``\\xNN`` (for locations and messages)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:

@@ -17,8 +17,14 @@ loader may execute from these files:
   ``config.json`` of an unzipped .keras folder, a ``config.json`` member of any zip. The generic config.json of a
   transformers model holds no such object.
 
-Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and nothing in
-the text is treated as code (a README-like string with URLs is not a risk).
+- Jinja in JSON (red team round 22): a host given the file's path renders its whole text, and a host reading a
+  template from a JSON value renders that string. The whole text and every string value in which Jinja's lexer
+  finds a ``{{``/``{%`` tag become ``CHAT_TEMPLATE`` code objects (locations ``"template"`` and ``"json:<path>"``,
+  ``details["picked_up"]`` the weak by-content reason: one Jinja cannot parse is dropped by the template rule),
+  at most MAX_JSON_TEMPLATES string values per file (past it: ``limits.too_many_objects``).
+
+Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and prose is not treated
+as code (a README-like string with URLs is not a risk).
 
 JSON is read whole up to ``limits.max_text_bytes``. A larger file that does not even mention the keys above
 is recorded as unparsed data (huge ``tokenizer.json`` files are normal); one that mentions them is an error.
@@ -28,23 +34,33 @@ Anomaly codes:
     template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
         template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
     limits.text_too_large: a template or a JSON file naming templates / remote code exceeds max_text_bytes.
+    limits.too_many_objects: more than MAX_JSON_TEMPLATES string values of one file hold Jinja tags.
     format.malformed_text: any other file sniffed as JSON that does not parse (and is no JSON lines), or that is
         too large to parse and does not end the way it starts (round 21: never 0 findings for malformed input).
 
-Template files are ``*.jinja`` / ``*.j2`` / ``*.jinja2`` of any name, and text files that are mostly Jinja by
-their content (``sniff.template_by_content``; the reason is kept in the code object's ``details["picked_up"]``).
+Template files are ``*.jinja`` / ``*.j2`` / ``*.jinja2`` of any name, and text files with Jinja tags by their
+content (``sniff.template_by_content``; the reason is kept in the code object's ``details["picked_up"]``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import parse_json_bounded
-from weightwarden.artifact.sniff import HEAD_BYTES, is_template_path, template_by_content
+from weightwarden.artifact.sniff import (
+    BY_CONTENT_JSON,
+    BY_CONTENT_MARKUP,
+    HEAD_BYTES,
+    JINJA_LEADS,
+    has_jinja_markup,
+    is_template_path,
+    template_by_content,
+)
 from weightwarden.artifact.source import Source
 
 # Top-level keys whose presence makes a JSON file carry code for a loader.
@@ -68,7 +84,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     by_content = name not in LOADER_CONFIG_NAMES
     if by_content and source.size > limit:
         with source.open() as f:
-            reason = template_by_content(f.read(HEAD_BYTES).decode("utf-8", errors="replace"))
+            head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
+        # A JSON object too large to parse is judged as JSON below (code keys, how it ends): the markup of a
+        # large vocabulary ("{%" tokens) does not make it an oversized template.
+        reason = None if head.lstrip("\ufeff \t\r\n").startswith("{") else template_by_content(head)
         if reason is not None:
             return _read_template_file(source, limit, reason)
     entry = FileEntry(source.display, Format.JSON, source.size)
@@ -85,12 +104,11 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         return entry
     with source.open() as f:
         data = f.read(limit + 1)
-    if by_content:
-        reason = _template_reason(data)
-        if reason is not None:
-            return _read_template_file(source, limit, reason, data)
     value, problem = parse_json_bounded(data, limit)
     if problem is not None:
+        reason = _template_reason(data) if by_content else None
+        if reason is not None and not _starts_like_json_object(data):
+            return _read_template_file(source, limit, reason, data)
         if any(k in data for k in CODE_KEYS) or name in LOADER_CONFIG_NAMES:
             # Configs a loader reads (or any file naming code keys) must parse, or we cannot say what they run.
             entry.error = f"cannot parse JSON: {problem}"
@@ -98,9 +116,11 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.anomalies.append(Anomaly("template.bad_chat_template", source.display,
                                            "config read by name does not parse: its chat template and code "
                                            "references could not be analysed", problem[:100]))
-        elif _json_lines(data):
+        elif (lines := _json_lines(data)) is not None:
             entry.metadata["json_parsed"] = False
             entry.metadata["json_lines"] = True
+            _jinja_in_json(data, lines, entry)
+            return entry
         else:
             # Round 21: a file sniffed as JSON that does not parse was passed with 0 findings (a "{{"-leading
             # template among them). Whatever reads it gets something else than we analysed: a finding.
@@ -108,11 +128,14 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.metadata["json_not_parsed_reason"] = problem
             entry.anomalies.append(Anomaly("format.malformed_text", source.display,
                                            f"sniffed as JSON but does not parse: {problem}", problem[:200]))
+        # Round 22: rendered whole by a host given its path, a malformed JSON file is still a template.
+        _jinja_in_json(data, [], entry)
         return entry
     entry.metadata["json_parsed"] = True
     _keras_objects(value, data, name, entry)
     if not isinstance(value, dict):
         entry.metadata["json_type"] = type(value).__name__
+        _jinja_in_json(data, [value], entry)
         return entry
     if "chat_template" in value:
         entry.format = Format.HF_TOKENIZER_CONFIG
@@ -128,6 +151,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         if key in value:
             _remote_code(key, value[key], source.display, entry)
     entry.metadata.update(_small_metadata(value))
+    _jinja_in_json(data, [value], entry)
     return entry
 
 
@@ -189,33 +213,111 @@ def _read_template_file(source: Source, limit: int, by_content: str | None = Non
 
 
 def _template_reason(data: bytes) -> str | None:
-    """:func:`template_by_content` of ``data``; a file that starts like JSON is decided by its head alone (no
-    decoding of a 16 MiB tokenizer.json to learn that it is JSON)."""
-    head = data[:HEAD_BYTES].decode("utf-8", errors="replace")
-    stripped = head.lstrip("\ufeff \t\r\n")
-    if stripped.startswith(("{", "[")) or len(data) <= HEAD_BYTES:
-        return template_by_content(head)
-    return template_by_content(data.decode("utf-8", errors="replace"))
+    """:func:`template_by_content` of ``data`` (a file that is not JSON), over the whole text."""
+    text = data.decode("utf-8", errors="replace")
+    return template_by_content(text)
+
+
+def _starts_like_json_object(data: bytes) -> bool:
+    """Starts with "{" but not with Jinja markup: a malformed JSON object is malformed JSON (GEN-004) first."""
+    stripped = data[:HEAD_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    return stripped.startswith("{") and not stripped.startswith(JINJA_LEADS)
+
+
+# Distinct JSON string values analysed as templates per file; past it the file is reported as not fully analysed
+# (a file of a million "{{x}}" strings must not cost a million analyses).
+MAX_JSON_TEMPLATES = 1024
+# The location prefix of a JSON string value analysed as a template (its JSON path follows).
+JSON_STRING_LOCATION = "json:"
+
+
+def _jinja_in_json(data: bytes, values: list[Any], entry: FileEntry) -> None:
+    """Red team round 22: JSON text is Jinja text too. A host given the file's path renders the whole file
+    (``{"template": "<s>{{ ... }}"}`` runs its expression), and a host reading a template from a JSON value
+    renders that string. So the whole text, and every string value (of each JSON document in ``values``), that
+    Jinja's lexer finds a tag in becomes a template code object under a weak by-content reason: one that Jinja
+    cannot parse renders nothing and is dropped by the template rule; one that parses is analysed. Strings
+    already analysed as chat templates (``chat_template``) are not analysed twice."""
+    known = {code.text for code in entry.code if code.kind == CodeKind.CHAT_TEMPLATE}
+    text = data.decode("utf-8", errors="replace")
+    if text not in known and has_jinja_markup(text):
+        known.add(text)
+        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text,
+                                     details={"name": "file", "picked_up": BY_CONTENT_MARKUP, "json_text": True}))
+    if not _may_hold_markup(data):
+        return
+    found = 0
+    stack: list[tuple[Any, str]] = [(v, "$" if len(values) == 1 else f"$line{i + 1}") for i, v in enumerate(values)]
+    stack.reverse()
+
+    def add(value: str, path: str) -> bool:
+        nonlocal found
+        if value in known or not has_jinja_markup(value):
+            return True
+        if found >= MAX_JSON_TEMPLATES:
+            entry.anomalies.append(Anomaly(
+                "limits.too_many_objects", f"{entry.path}:{JSON_STRING_LOCATION}{path}",
+                f"more than {MAX_JSON_TEMPLATES} JSON string values hold Jinja markup: the rest were not analysed "
+                "as templates", path[:200]))
+            return False
+        found += 1
+        known.add(value)
+        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, f"{JSON_STRING_LOCATION}{path}", text=value,
+                                     details={"name": path[:200], "picked_up": BY_CONTENT_JSON}))
+        return True
+
+    # Iterative; strings are tested in place and paths built only for containers and hits: a tokenizer.json holds
+    # ~10^5 merges and vocabulary entries.
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if ("{{" in value or "{%" in value) and not add(value, path):
+                return
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        children = []
+        for k, v in items:
+            if isinstance(v, str):
+                if ("{{" in v or "{%" in v) and not add(v, _json_path(path, k)):
+                    return
+            elif isinstance(v, dict | list):
+                children.append((v, _json_path(path, k)))
+        stack.extend(reversed(children))
+
+
+def _json_path(path: str, key: object) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if isinstance(key, str) and key.isidentifier() else f"{path}[{json.dumps(key)}]"
+
+
+# A JSON string can hold "{{" or "{%" only if its raw text has one, or "{" / "%" written as \u escapes.
+_ESCAPED_MARKUP = re.compile(rb"\\u00(?:7[bB]|25)")
+
+
+def _may_hold_markup(data: bytes) -> bool:
+    return b"{{" in data or b"{%" in data or _ESCAPED_MARKUP.search(data) is not None
 
 
 # JSON lines (one value per line) is a data format, not a config: a file of them is read as such.
 MAX_JSON_LINES = 1_000_000
 
 
-def _json_lines(data: bytes) -> bool:
-    """True when every non-blank line of ``data`` is a JSON value (and there are at least two)."""
+def _json_lines(data: bytes) -> list[Any] | None:
+    """The values of ``data`` when every non-blank line is a JSON value (and there are at least two), else None."""
     try:
         lines = [line for line in data.decode("utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
-        return False
+        return None
     if not 2 <= len(lines) <= MAX_JSON_LINES:
-        return False
+        return None
+    values = []
     for line in lines:
         try:
-            json.loads(line)
+            values.append(json.loads(line))
         except (ValueError, RecursionError):
-            return False
-    return True
+            return None
+    return values
 
 
 def _check_json_ends(source: Source, entry: FileEntry) -> None:

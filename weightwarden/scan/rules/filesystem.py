@@ -89,7 +89,8 @@ SKIPPED_REFERENCE = ScanRule(
     "WW-FS-007",
     Severity.HIGH,
     "Loader-reachable file in a folder the scan would skip",
-    "A symbolic link (to a file or a folder) or a shard index (``*.index.json`` weight_map) names a file in a "
+    "A symbolic link (to a file or a folder), a shard index (``*.index.json`` weight_map) or a store's index "
+    "(diskcache's ``filename`` column) names a file in a "
     "folder such as .git or __pycache__, or under a name such as .DS_Store, that no one expects to hold model "
     "content. A loader following the link or the index reads it (``from_pretrained`` loads indexed shards). "
     "The file was read and its own findings are reported; hiding weights there serves only to evade review.",
@@ -101,7 +102,8 @@ INDEX_ESCAPE = ScanRule(
     "WW-FS-008",
     Severity.HIGH,
     "Shard index names a file outside the model folder",
-    "A shard index (``*.index.json``) names a shard by an absolute path, by one that climbs out of the folder, "
+    "A shard index (``*.index.json``, or diskcache's ``filename`` column) names a file by an absolute path, by "
+    "one that climbs out of the folder, "
     "or by one that resolves outside it through a link. A loader joins the name to the folder and reads "
     "whatever that path holds on the loading machine; it was not scanned.",
     "Do not load the folder. Shard names must be plain file names inside the model folder.",

@@ -19,25 +19,27 @@ DIFFERENTIAL = ScanRule(
     "WW-GGUF-001",
     Severity.HIGH,
     "GGUF metadata or tensor table is ambiguous or out of bounds",
-    "A metadata key or tensor name appears twice, tensors share bytes, or a tensor extends past the end of "
-    "the file. Runtimes disagree on such files, and out-of-bounds tables have triggered memory-safety bugs "
-    "in GGUF loaders.",
+    "A metadata key or tensor name appears twice (compared as C readers compare them, up to the first NUL), a key "
+    "or tensor name holds a NUL byte (ggml and llama.cpp read 'tokenizer.chat_template\\0' as the chat template, "
+    "Python readers as another key), tensors share bytes, or a tensor extends past the end of the file. Runtimes "
+    "disagree on such files, and out-of-bounds tables have triggered memory-safety bugs in GGUF loaders.",
     "Do not load the file; re-convert the model with a maintained GGUF tool from a trusted source.",
     (CWE_INTERPRETATION_CONFLICT, CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("gguf.duplicate_key", "gguf.duplicate_tensor", "gguf.offset_overlap", "gguf.out_of_bounds",
-                   "gguf.header_too_large", "gguf.bad_dims"),
+                   "gguf.header_too_large", "gguf.bad_dims", "gguf.key_nul"),
 )
 MALFORMED = ScanRule(
     "WW-GGUF-002",
     Severity.MEDIUM,
     "GGUF file is malformed",
     "The header is truncated, has an unknown version or value type, nests arrays too deeply, has invalid "
-    "UTF-8, a bad alignment, unknown tensor types, misaligned offsets or element counts that do not fit "
+    "UTF-8 or control characters in a key or tensor name, a bad alignment, unknown tensor types, misaligned offsets or element counts that do not fit "
     "the type. Part of the file could not be inspected.",
     "Re-download or re-convert the file; valid GGUF writers never produce these defects.",
     (CWE_INPUT_VALIDATION,),
     anomaly_codes=("gguf.truncated", "gguf.bad_version", "gguf.bad_value_type", "gguf.nesting_too_deep",
-                   "gguf.bad_utf8", "gguf.bad_alignment", "gguf.bad_type", "gguf.size_mismatch", "gguf.misaligned"),
+                   "gguf.bad_utf8", "gguf.bad_alignment", "gguf.bad_type", "gguf.size_mismatch", "gguf.misaligned",
+                   "gguf.key_control"),
 )
 HIDDEN_BYTES = ScanRule(
     "WW-GGUF-003",

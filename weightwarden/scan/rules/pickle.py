@@ -212,8 +212,8 @@ STORE_UNVERIFIED = ScanRule(
     Severity.MEDIUM,
     "Store of pickled values could not be verified",
     "A key-value store whose values a loader unpickles (shelve over gdbm/ndbm/Berkeley DB or dbm.sqlite3, "
-    "sqlitedict, diskcache) could not be read in full: its values may be pickle programs that run code when "
-    "a key is read.",
+    "sqlitedict, diskcache) could not be read in full, or computes its values (an SQLite view or trigger): its "
+    "values may be pickle programs that run code when a key is read.",
     "Do not open the store with shelve, sqlitedict or diskcache; export its values to a safe format in a sandbox.",
     (CWE_DESERIALIZATION, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("store.unverified",),

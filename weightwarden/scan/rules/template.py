@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.artifact.sniff import BY_CONTENT_TAGS
+from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -204,16 +204,26 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         return
     tokens = code.details.get("special_tokens") or {}
     tokens = tokens if isinstance(tokens, dict) else {}
-    # Every render argument the host fills from the config next to the template is attacker-controlled: the
-    # analysis must not take it for render data (round 6: "image_token").
-    names = {str(name).split("[", 1)[0] for name in tokens}
-    issues = tpl.analyze_template(text, names)
-    # Round 21: a text file analysed because it holds Jinja statement tags reading 'messages' (not by its name,
-    # not by leading Jinja markup) that Jinja cannot parse is no template anything renders (a README quoting a
-    # snippet): it is text. Every other issue, and every issue of a template found by name, stands.
+    names = _token_names(code)
+    # Rounds 21-22: a text analysed only because Jinja's lexer finds a tag somewhere in it (not by its name, not by
+    # leading Jinja markup) that Jinja cannot parse renders nothing: Jinja parses the whole source first. It is
+    # text (a README quoting a snippet, a vocabulary holding "{%"). Failing toward analysing, the fenced code
+    # blocks of such a text (what a reader copies into --chat-template) are analysed one by one under the same
+    # rule. Every other issue, and every issue of a template found by name, stands. (Checked with Jinja's lazy
+    # parser first: a whole tokenizer.json quoting "{{" fails at its first tag.)
     picked_up = code.details.get("picked_up")
-    if picked_up == BY_CONTENT_TAGS and issues and all(i.kind == tpl.PARSE_ERROR for i in issues):
+    if picked_up in WEAK_REASONS and not tpl.parses(text):
+        yield from _fenced_blocks(text, names, code, ctx)
         return
+    issues = tpl.analyze_template(text, names)
+    if code.details.get("json_text") is True:
+        # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
+        # (analysed on their own, under their JSON location) is reported there; what is left comes from tags that
+        # span JSON values, which only the whole text shows.
+        seen = {(i.kind, i.message) for other in ctx.entry.code
+                if other is not code and other.kind == CodeKind.CHAT_TEMPLATE and isinstance(other.text, str)
+                for i in tpl.analyze_template(other.text, _token_names(other))}
+        issues = [i for i in issues if (i.kind, i.message) not in seen]
     for issue in issues:
         rule = _BY_KIND[issue.kind]
         where = f"{code.location} line {issue.line}" if issue.line else code.location
@@ -237,6 +247,49 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
                 f"special token '{name}' passed to the template holds format directives, character references "
                 "or braces", f"{name}: {value[:100]!r}",
             )
+
+
+def _token_names(code: CodeObject) -> set[str]:
+    """Every render argument the host fills from the config next to the template is attacker-controlled: the
+    analysis must not take it for render data (round 6: "image_token")."""
+    tokens = code.details.get("special_tokens") or {}
+    return {str(name).split("[", 1)[0] for name in tokens} if isinstance(tokens, dict) else set()
+
+
+# A Markdown fence line (``` or ~~~, optionally indented and followed by an info string).
+_FENCE_RE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.M)
+# Fenced blocks analysed per text (a text of thousands of fences is cut here; each block is a small template).
+MAX_FENCED_BLOCKS = 64
+
+
+def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+    """Findings of each fenced code block of ``text`` that holds a Jinja tag and parses (blocks that do not parse
+    are quoted snippets, as the whole text)."""
+    if "```" not in text and "~~~" not in text:
+        return
+    fences = list(_FENCE_RE.finditer(text))
+    blocks = 0
+    i = 0
+    while i + 1 < len(fences) and blocks < MAX_FENCED_BLOCKS:
+        opening = fences[i]
+        mark = opening.group(1)
+        closing = next((j for j in range(i + 1, len(fences)) if fences[j].group(1).startswith(mark[0] * len(mark))
+                        and fences[j].group(0).strip() == fences[j].group(1)), None)
+        if closing is None:
+            break
+        body = text[opening.end() + 1 : fences[closing].start()]
+        first_line = text.count("\n", 0, opening.end()) + 2
+        i = closing + 1
+        if not has_jinja_markup(body):
+            continue
+        blocks += 1
+        if not tpl.parses(body):
+            continue
+        issues = tpl.analyze_template(body, names)
+        for issue in issues:
+            line = first_line + issue.line - 1 if issue.line else first_line
+            yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (fenced block)", issue.message,
+                                                f"{issue.evidence} [{code.details.get('picked_up')}]")
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}
