@@ -60,6 +60,7 @@ from weightwarden.artifact.sniff import (
     has_jinja_markup,
     is_template_path,
     template_by_content,
+    utf8_with_tag_opener,
 )
 from weightwarden.artifact.source import Source
 
@@ -88,6 +89,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         # A JSON object too large to parse is judged as JSON below (code keys, how it ends): the markup of a
         # large vocabulary ("{%" tokens) does not make it an oversized template.
         reason = None if head.lstrip("\ufeff \t\r\n").startswith("{") else template_by_content(head)
+        if reason is None and not head.lstrip("\ufeff \t\r\n").startswith("{") and utf8_with_tag_opener(source):
+            # Red team round 23: a tag past the head (behind 17 MiB of prose) is rendered whole by a host too; the
+            # template is too large to analyse (WW-GEN-001), never plain text.
+            reason = BY_CONTENT_MARKUP
         if reason is not None:
             return _read_template_file(source, limit, reason)
     entry = FileEntry(source.display, Format.JSON, source.size)
@@ -97,9 +102,16 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.anomalies.append(
                 Anomaly("limits.text_too_large", source.display, entry.error, ", ".join(k.decode() for k in CODE_KEYS))
             )
+        elif utf8_with_tag_opener(source):
+            # Red team round 23: a host given the path renders the whole text, and a host reading a value renders
+            # that string: a {{ / {% anywhere in a JSON file too large to parse is a template not analysed.
+            entry.error = f"JSON file of {source.size} bytes exceeds the {limit}-byte limit and holds Jinja tags"
+            entry.anomalies.append(Anomaly("limits.text_too_large", source.display,
+                                           entry.error + ": neither its text nor its string values could be "
+                                           "analysed as templates, and a host renders them whole", "{{ / {%"))
         else:
             entry.metadata["json_parsed"] = False
-            entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys"
+            entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys or tags"
             _check_json_ends(source, entry)
         return entry
     with source.open() as f:
