@@ -8,6 +8,9 @@ readings of its bytes (pickle from offset 0, a zip or tar inside) still happen i
 docs/decisions.md). Since red team round 21 every ``*.jinja`` / ``*.j2`` / ``*.jinja2`` is a template (hosts render
 a template from any path), and so is any text in which Jinja's own lexer finds a tag (:func:`template_by_content`,
 round 22; JSON text goes to the JSON reader, which analyses its whole text and string values the same way).
+Round 23: a signature does not end the template question: a file sniffed as any other format whose whole bytes are
+UTF-8 with a tag is analysed as a template too (``loader._also_as_template``), and past every text bound the file is
+streamed for ``{{``/``{%`` (:func:`utf8_with_tag_opener`), so no bound ends in "clean".
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """

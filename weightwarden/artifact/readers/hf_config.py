@@ -33,7 +33,8 @@ Anomaly codes:
     hf.remote_code: auto_map / custom_pipelines entries that load Python code from the model repository.
     template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
         template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
-    limits.text_too_large: a template or a JSON file naming templates / remote code exceeds max_text_bytes.
+    limits.text_too_large: a template, or a JSON file naming templates / remote code or holding a ``{{``/``{%``
+        anywhere (round 23), exceeds max_text_bytes.
     limits.too_many_objects: more than MAX_JSON_TEMPLATES string values of one file hold Jinja tags.
     format.malformed_text: any other file sniffed as JSON that does not parse (and is no JSON lines), or that is
         too large to parse and does not end the way it starts (round 21: never 0 findings for malformed input).
