@@ -98,11 +98,11 @@ def read_source(source: Source, ctx: ReadContext) -> FileEntry:
                 )
         elif fmt == Format.EMPTY and (ctx.depth == 0 and is_model_name(source.display)):
             entry.error = "empty file (0 bytes): a model file with nothing in it cannot be verified"
-        return _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, entry)))
+        return _also_as_template(source, ctx, _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, entry))))
     try:
         reader = importlib.import_module(f"weightwarden.artifact.readers.{module_name}")
         read = reader.read(source, ctx)
-        return _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, read)))
+        return _also_as_template(source, ctx, _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, read))))
     except SizeLimitExceeded as exc:
         entry = FileEntry(source.display, fmt, source.size, error=f"size limit: {exc}")
         entry.anomalies.append(Anomaly("limits.decompression", source.display, str(exc)))
@@ -244,6 +244,55 @@ def _also_as_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEn
     if "store" in entry.metadata or "store.unverified" in entry.anomaly_counts:
         # Recognised (and read, or flagged at least medium): no longer "matches no known format".
         entry.anomalies = [a for a in entry.anomalies if a.code != "fs.unrecognised_format"]
+    return entry
+
+
+# Formats whose readers already analyse a file's whole text as a template (or found no tag in all of it).
+_TEXT_READ = frozenset({Format.JINJA_TEMPLATE, Format.JSON, Format.HF_TOKENIZER_CONFIG, Format.TEXT, Format.EMPTY})
+
+
+def _also_as_template(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
+    """Red team round 23: the one place where a file sniffed as a binary format by its signature (a pickle, a zip
+    end record, safetensors, GGUF, protobuf, ...) is also asked whether it is a Jinja template. A host given its
+    path reads ``open(p).read()`` and renders it, whatever its signature: when the whole file is UTF-8 and
+    Jinja's lexer finds a ``{{``/``{%`` tag in it, it is analysed as a template too (the weak "polyglot" reason:
+    one Jinja cannot parse renders nothing) and reported as a polyglot. A file over the text limit with a tag is
+    reported as too large to analyse. Files a template name routes, and text and JSON (whose readers analyse all
+    of their text), are not read again. Weights are not UTF-8: the stream stops within the first 64 KiB."""
+    from weightwarden.artifact.sniff import (
+        BY_CONTENT_POLYGLOT,
+        polyglot_template_text,
+        sniff_by_loader_name,
+        utf8_with_tag_opener,
+    )
+
+    if entry.format in _TEXT_READ or source.size == 0 or sniff_by_loader_name(source.display) is not None:
+        return entry
+    limit = ctx.limits.max_text_bytes
+    try:
+        if source.size > limit:
+            if utf8_with_tag_opener(source):
+                entry.add_anomaly("limits.text_too_large", source.display,
+                                  f"valid as {entry.format.value} and UTF-8 text of {source.size} bytes holding a "
+                                  f"{{{{ or {{% tag, over the {limit}-byte limit: the template a host renders from "
+                                  "its path could not be analysed", f"{source.size} > {limit}")
+            return entry
+        text = polyglot_template_text(source, limit)
+    except OSError:
+        return entry
+    if text is None:
+        return entry
+    from weightwarden.artifact.readers.hf_config import _read_template_file
+
+    as_text = _read_template_file(source, limit, BY_CONTENT_POLYGLOT, text.encode("utf-8"))
+    entry.code.extend(dataclasses.replace(c, location=f"{c.location} (as text)") for c in as_text.code)
+    entry.anomalies.extend(as_text.anomalies)
+    if entry.format != Format.UNKNOWN:
+        entry.anomalies.append(
+            Anomaly("format.polyglot", source.display,
+                    f"valid as {entry.format.value} and, read whole as text, a Jinja template with tags: a host "
+                    "given its path renders it", f"{entry.format.value} + jinja template")
+        )
     return entry
 
 

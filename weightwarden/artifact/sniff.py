@@ -8,6 +8,9 @@ readings of its bytes (pickle from offset 0, a zip or tar inside) still happen i
 docs/decisions.md). Since red team round 21 every ``*.jinja`` / ``*.j2`` / ``*.jinja2`` is a template (hosts render
 a template from any path), and so is any text in which Jinja's own lexer finds a tag (:func:`template_by_content`,
 round 22; JSON text goes to the JSON reader, which analyses its whole text and string values the same way).
+Round 23: a signature does not end the template question: a file sniffed as any other format whose whole bytes are
+UTF-8 with a tag is analysed as a template too (``loader._also_as_template``), and past every text bound the file is
+streamed for ``{{``/``{%`` (:func:`utf8_with_tag_opener`), so no bound ends in "clean".
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """
@@ -377,19 +380,72 @@ def _sniff_text(head: bytes, source: Source) -> Format:
     return Format.TEXT
 
 
-# How much of a text file is searched for Jinja statement tags past the head (the reader's text limit).
+# How much of a text file is decoded and lexed for Jinja tags past the head (the reader's text limit). Past it the
+# file is still streamed for a raw ``{{``/``{%`` (red team round 23: a tag after 16 MiB of prose was never looked
+# for, and the file passed as plain text); the reader then reports it as too large to analyse (WW-GEN-001).
 TEMPLATE_SEARCH_BYTES = 16 * 1024 * 1024
 
 
 def _template_past_head(source: Source) -> bool:
-    """Jinja markup anywhere in the text (up to TEMPLATE_SEARCH_BYTES), for files longer than the head: a
-    template behind 64 KiB of filler text is still rendered whole. ``{{``/``{%`` are looked for first
-    (memchr-fast), so a long vocabulary or merges file costs one read."""
+    """Jinja markup anywhere in the text, for files longer than the head: a template behind 64 KiB of filler
+    text is still rendered whole. ``{{``/``{%`` are looked for first (memchr-fast), so a long vocabulary or
+    merges file costs one read. Up to TEMPLATE_SEARCH_BYTES the lexer decides; past it any raw tag opener in a
+    file that is UTF-8 throughout counts (no bound ends in "clean")."""
     with source.open() as f:
         data = f.read(TEMPLATE_SEARCH_BYTES)
-    if b"{%" not in data and b"{{" not in data:
+    if (b"{%" in data or b"{{" in data) and has_jinja_markup(data.decode("utf-8", errors="replace")):
+        return True
+    if source.size <= TEMPLATE_SEARCH_BYTES:
         return False
-    return has_jinja_markup(data.decode("utf-8", errors="replace"))
+    return utf8_with_tag_opener(source)
+
+
+# Chunks a file is streamed in when looking for a tag opener: the first is small, so that a binary file (weights
+# are not UTF-8) is given up after a few KiB; the rest bound the memory used.
+_STREAM_FIRST = 64 * 1024
+_STREAM_CHUNK = 4 * 1024 * 1024
+TAG_OPENERS = (b"{{", b"{%")
+
+
+def utf8_with_tag_opener(source: Source) -> bool:
+    """True when the whole file decodes as UTF-8 (what ``open(p).read()`` needs before any host renders it as a
+    template) and holds ``{{`` or ``{%`` somewhere. Streamed in bounded memory (the way the JSON reader streams
+    for code keys); stops at the first byte that is not UTF-8."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    found = False
+    tail = b""
+    with source.open() as f:
+        size = _STREAM_FIRST
+        while True:
+            chunk = f.read(size)
+            size = _STREAM_CHUNK
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                return False
+            if not chunk:
+                return found
+            if not found:
+                window = tail + chunk
+                found = any(t in window for t in TAG_OPENERS)
+                tail = window[-1:]
+
+
+def polyglot_template_text(source: Source, limit: int) -> str | None:
+    """The whole text of a file when it is UTF-8 throughout, at most ``limit`` bytes, and Jinja's lexer finds a
+    tag in it (red team round 23: a template that is also a pickle, a zip, a safetensors, a GGUF or a protobuf
+    file by its signature); else None. Larger such files are :func:`utf8_with_tag_opener`'s."""
+    if source.size > limit or not utf8_with_tag_opener(source):
+        return None
+    with source.open() as f:
+        data = f.read(limit + 1)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return text if has_jinja_markup(text) else None
 
 
 def _mostly_printable(text: str) -> bool:
@@ -425,10 +481,14 @@ JINJA_LEADS = ("{%", "{{", "{#")
 BY_CONTENT_LEAD = "picked up by content: the text starts with Jinja markup"
 BY_CONTENT_MARKUP = "picked up by content: Jinja's lexer finds a {{ }} or {% %} tag in the text"
 BY_CONTENT_JSON = "picked up by content: a JSON string value holds a {{ }} or {% %} tag"
+# Red team round 23: a file sniffed as another format by its signature whose whole bytes are also UTF-8 text with a
+# tag (``open(p).read()`` + a render runs it, whatever the signature says).
+BY_CONTENT_POLYGLOT = ("picked up by content: the whole file is UTF-8 text in which Jinja's lexer finds a {{ }} or "
+                       "{% %} tag, although its bytes were sniffed as another format (polyglot)")
 # The reasons a text that Jinja cannot parse is dropped for: markup somewhere in it (a README quoting a snippet, a
 # vocabulary holding "{%") says less than a leading tag or a template name. Jinja parses the whole source before
 # rendering any of it, so a text that does not parse runs nothing.
-WEAK_REASONS = frozenset({BY_CONTENT_MARKUP, BY_CONTENT_JSON})
+WEAK_REASONS = frozenset({BY_CONTENT_MARKUP, BY_CONTENT_JSON, BY_CONTENT_POLYGLOT})
 
 
 def template_by_content(text: str) -> str | None:

@@ -33,7 +33,8 @@ Anomaly codes:
     hf.remote_code: auto_map / custom_pipelines entries that load Python code from the model repository.
     template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
         template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
-    limits.text_too_large: a template or a JSON file naming templates / remote code exceeds max_text_bytes.
+    limits.text_too_large: a template, or a JSON file naming templates / remote code or holding a ``{{``/``{%``
+        anywhere (round 23), exceeds max_text_bytes.
     limits.too_many_objects: more than MAX_JSON_TEMPLATES string values of one file hold Jinja tags.
     format.malformed_text: any other file sniffed as JSON that does not parse (and is no JSON lines), or that is
         too large to parse and does not end the way it starts (round 21: never 0 findings for malformed input).
@@ -60,6 +61,7 @@ from weightwarden.artifact.sniff import (
     has_jinja_markup,
     is_template_path,
     template_by_content,
+    utf8_with_tag_opener,
 )
 from weightwarden.artifact.source import Source
 
@@ -88,6 +90,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         # A JSON object too large to parse is judged as JSON below (code keys, how it ends): the markup of a
         # large vocabulary ("{%" tokens) does not make it an oversized template.
         reason = None if head.lstrip("\ufeff \t\r\n").startswith("{") else template_by_content(head)
+        if reason is None and not head.lstrip("\ufeff \t\r\n").startswith("{") and utf8_with_tag_opener(source):
+            # Red team round 23: a tag past the head (behind 17 MiB of prose) is rendered whole by a host too; the
+            # template is too large to analyse (WW-GEN-001), never plain text.
+            reason = BY_CONTENT_MARKUP
         if reason is not None:
             return _read_template_file(source, limit, reason)
     entry = FileEntry(source.display, Format.JSON, source.size)
@@ -97,9 +103,16 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.anomalies.append(
                 Anomaly("limits.text_too_large", source.display, entry.error, ", ".join(k.decode() for k in CODE_KEYS))
             )
+        elif utf8_with_tag_opener(source):
+            # Red team round 23: a host given the path renders the whole text, and a host reading a value renders
+            # that string: a {{ / {% anywhere in a JSON file too large to parse is a template not analysed.
+            entry.error = f"JSON file of {source.size} bytes exceeds the {limit}-byte limit and holds Jinja tags"
+            entry.anomalies.append(Anomaly("limits.text_too_large", source.display,
+                                           entry.error + ": neither its text nor its string values could be "
+                                           "analysed as templates, and a host renders them whole", "{{ / {%"))
         else:
             entry.metadata["json_parsed"] = False
-            entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys"
+            entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys or tags"
             _check_json_ends(source, entry)
         return entry
     with source.open() as f:
