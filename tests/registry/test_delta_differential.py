@@ -20,6 +20,9 @@ record that continues it, as the full scan does. And the checkpoint moves during
 client's first ``/checkpoint`` with an older genuine one (recorded at the earlier scans), so the signed view is of a
 newer tree; the verdict must be the one judged wholly at that tree (for a fresh client in full mode: the full scan's,
 reasons included).
+
+Red team round 19: such forks are also logged BEFORE the client's full scan, naming the judged line or a declared base
+(lines the delta reads), while the chain's first records may sit in lines it never reads.
 """
 
 from __future__ import annotations
@@ -89,6 +92,22 @@ class World:
         if index is not None:
             self.logged.append((name, incident))
         return index
+
+    def fork_into(self, line: str) -> None:
+        """Red team round 19: a record of a logged (id, key) chain, by that key, that does not continue it (another
+        publication date), in any state, naming ``line`` (the judged line or a declared base: a line the delta
+        reads), logged BEFORE the client's full scan (the chain's first records may sit in lines it never reads)."""
+        rng = self.rng
+        name, known = rng.choice(self.logged)
+        try:
+            record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                                  affected=[AffectedModel(line)], incident_id=known.id,
+                                  now=known.published - timedelta(hours=rng.randrange(1, 48)))
+            for state in rng.choice([(), ("withdrawn",), ("confirmed",), ("confirmed", "fixed")]):
+                record = transition(record, state, note="fork")
+        except IncidentError:
+            return
+        self.incident(record, name)
 
     def fork(self, closing: bool = False) -> None:
         """Red team round 18: a record of a logged (id, key) chain that does not continue it (another publication
@@ -238,6 +257,9 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
             world.target(line)
         for _ in range(rng.randrange(6, 14)):
             world.step()
+        # R19-1's shape: forks logged BEFORE the scan, in a line the delta reads (the judged line or a base)
+        for _ in range(rng.randrange(0, 3) if world.logged else 0):
+            world.fork_into(rng.choice([*TARGETS, *SYNTHETIC]))
         with _client(server, tmp, "a") as a:  # the earlier full scans: with and without --model
             for line in TARGETS:
                 for model in (line, None):
