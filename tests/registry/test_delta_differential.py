@@ -20,6 +20,9 @@ record that continues it, as the full scan does. And the checkpoint moves during
 client's first ``/checkpoint`` with an older genuine one (recorded at the earlier scans), so the signed view is of a
 newer tree; the verdict must be the one judged wholly at that tree (for a fresh client in full mode: the full scan's,
 reasons included).
+
+Red team round 19: such forks are also logged BEFORE the client's full scan, naming the judged line or a declared base
+(lines the delta reads), while the chain's first records may sit in lines it never reads.
 """
 
 from __future__ import annotations
@@ -90,6 +93,24 @@ class World:
             self.logged.append((name, incident))
         return index
 
+    def fork_into(self, line: str, aim: tuple[str, Any] | None = None) -> None:
+        """Red team round 19: a record of a logged (id, key) chain, by that key, that does not continue it (another
+        publication date), in any state, naming ``line`` (the judged line or a declared base: a line the delta
+        reads), logged BEFORE the client's full scan (the chain's first records may sit in lines it never reads)."""
+        rng = self.rng
+        closing = aim is not None or (bool(self.open) and rng.random() < 0.6)  # closing an open chain (R19-1)
+        name, known = aim or rng.choice(self.open if closing else self.logged)
+        try:
+            record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                                  affected=[AffectedModel(line)], incident_id=known.id,
+                                  now=known.published - timedelta(hours=rng.randrange(1, 48)))
+            for state in rng.choice([("withdrawn",), ("confirmed", "fixed")] if closing else
+                                    [(), ("withdrawn",), ("confirmed",), ("confirmed", "fixed")]):
+                record = transition(record, state, note="fork")
+        except IncidentError:
+            return
+        self.incident(record, name)
+
     def fork(self, closing: bool = False) -> None:
         """Red team round 18: a record of a logged (id, key) chain that does not continue it (another publication
         date; or a branch from an earlier record of the chain, which continues it only when that record is still
@@ -144,9 +165,9 @@ class World:
         if self.publish(body, line.split("/")[0]) is not None:
             self.releases.append((line, body["bundle"]))
 
-    def step(self) -> None:
+    def step(self, op: str | None = None) -> None:
         rng = self.rng
-        op = rng.choice(["release", "release", "target", "revoke", "revoke-target", "supersede", "incident",
+        op = op or rng.choice(["release", "release", "target", "revoke", "revoke-target", "supersede", "incident",
                          "incident", "advisory", "advisory-target", "close", "squat", "fork", "fork"])
         if op == "release":
             line = rng.choice(SYNTHETIC)
@@ -238,6 +259,14 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
             world.target(line)
         for _ in range(rng.randrange(6, 14)):
             world.step()
+        # R19-1's shape: forks logged BEFORE the scan, in a line the delta reads (the judged line or a base)
+        for _ in range(rng.randrange(0, 3) if world.logged else 0):
+            world.fork_into(rng.choice([*TARGETS, *TARGETS, *SYNTHETIC]))
+        if rng.random() < 0.5:  # aimed: an incident remembered open in a line never read, closed by such a fork
+            before = len(world.open)
+            world.step("advisory-target")
+            if len(world.open) > before:
+                world.fork_into(rng.choice(TARGETS), aim=world.open[-1])
         with _client(server, tmp, "a") as a:  # the earlier full scans: with and without --model
             for line in TARGETS:
                 for model in (line, None):

@@ -1181,11 +1181,14 @@ class RegistryClient:
                        "current")
         # Red team round 16 (F2): a remembered incident is the (publisher key, incident id) chain it was proven
         # open in; only a record of that same chain shows it (another publisher's same-id record never does).
-        shown = {(str(h.get("owner")), str(h["id"])) for h in incidents}
+        # Red team round 19: shown only by the chain's current record as resumed from the remembered one, i.e. at
+        # or after it (the delta resumes remembered chains from that record; the full scan reads the whole log); a
+        # record of the chain before it (a fork logged earlier, read in a base line) never shows it.
+        shown = {(str(h.get("owner")), str(h["id"])): int(h["index"]) for h in incidents}
         shown_open = {str(h["id"]) for h in incidents if h["state"] in OPEN_INCIDENT_STATES}
         for fact, at in sorted(memory["open"].get(body["bundle"], {}).items()):
             key, incident_id = _unfact(fact)
-            if (key, incident_id) in shown if key is not None else incident_id in shown_open:
+            if shown.get((key, incident_id), -1) >= int(at) if key is not None else incident_id in shown_open:
                 continue
             where = str(memory["via"].get(fact) or memory["via"].get(incident_id) or model)
             later = self._delta_chain(incident_id, key, at, checkpoint)
@@ -1256,29 +1259,47 @@ class RegistryClient:
                 f"of key {key[:16]} open at log index {at}, but the entry proven there now is another one")
         return logged
 
-    def _remembered_chains(self, body: dict[str, Any], entries: Mapping[int, Any], checkpoint: Any
-                           ) -> dict[int, dict[str, Any]]:
-        """Red team round 18 (R18-1): the proven records this client remembered the judged release's open incidents
-        from (``facts[line].open``), or saw them closed by (``facts[line].closed``), for each chain of which the delta holds a later record and whose remembered
-        record is not among ``entries`` already. The delta's walk resumes each such chain from that record, by the
-        full scan's rule (``views.current_incidents``): a later record that does not continue it (another
-        publication date under the same id and key, logged by an operator) never stands for the chain, as it never
-        does in the full scan, which reads the remembered record too."""
-        out: dict[int, dict[str, Any]] = {}
-        later: set[tuple[str, str]] = set()
-        for logged in self._delta_kept.values():
+    def _remembered_chains(self, body: dict[str, Any], entries: Mapping[int, Any], checkpoint: Any,
+                           proven: dict[int, dict[str, Any]]) -> dict[tuple[str, str], tuple[int, Any]]:
+        """The chains the delta's walk resumes, ``(incident id, key) -> (log index, record)``, for
+        ``views.current_incidents``'s ``known``: each chain this client remembered for the judged release at its
+        last full judgement, open (``facts[line].open``) or proven closed since (``facts[line].closed``: a final
+        record stays the chain's current one in the full scan, whatever is logged under the id later), of which
+        ``entries`` hold ANY record.
+
+        Red team round 18 (R18-1) resumed only chains with a record since the delta's start; round 19: a record
+        that does not continue the chain, logged BEFORE the start in a line the delta reads (a declared base), stood
+        for the chain's first record and closed it, while its real first records sit in lines the delta never
+        reads. Now the remembered record is the chain's start whatever the entries hold, and records at or below
+        it are ignored for that chain, as in the full scan, which reads the remembered record too.
+
+        Every chain of ``entries`` that is not remembered and has a record below the delta's start may have earlier
+        records in lines the delta never read: it cannot be judged from a subset, so the release is unverified
+        (``self._unverified``; see docs/decisions.md, round 19, for why not remembering every chain instead).
+        ``proven``: records read already (by log index), reused across the walk's rounds."""
+        delta = self._delta_now(checkpoint)
+        assert delta is not None
+        present: dict[tuple[str, str], int] = {}
+        for i, logged in entries.items():
             record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
             if isinstance(record, dict):
-                later.add((str(record.get("id")), str(logged["publisher"]["key_id"])))
+                chain = (str(record.get("id")), str(logged["publisher"]["key_id"]))
+                present[chain] = min(int(i), present.get(chain, int(i)))
         facts = self._key_state(self.log_verifier()).get("facts", {}).get(body["model"], {})
-        # open facts, and the closing records of facts proven closed since (a final record stays the chain's current
-        # one in the full scan, whatever is logged under the id later)
         remembered = {**{f: int(at) for f, at in facts.get("closed", {}).get(str(body["bundle"]), {}).items()},
                       **self._remembered(body["model"])["open"].get(str(body["bundle"]), {})}
+        out: dict[tuple[str, str], tuple[int, Any]] = {}
         for fact, at in sorted(remembered.items()):
             key, incident_id = _unfact(fact)
-            if key is not None and (incident_id, key) in later and int(at) not in entries:
-                out[int(at)] = self._fact_record(incident_id, key, int(at), checkpoint)
+            if key is None or (incident_id, key) not in present:
+                continue
+            if int(at) not in proven:
+                proven[int(at)] = self._fact_record(incident_id, key, int(at), checkpoint)
+            out[(incident_id, key)] = (int(at), proven[int(at)]["body"]["incident"])
+        for (incident_id, key), first in sorted(present.items()):
+            if (incident_id, key) not in out and first < delta[1]:
+                self._unverified.add(f"{body['model']} v{body['version']} (incident {incident_id} of key "
+                                     f"{key[:16]}: records in the lines read, earlier ones possibly in lines not read)")
         return out
 
     def _incident_state(self, incident_id: str, key: str | None, line: str, checkpoint: Any
@@ -2051,14 +2072,15 @@ class RegistryClient:
         for d in read.values():
             entries.update(d.logged)
         entries.update(self._delta_kept)
-        entries.update(self._remembered_chains(body, entries, checkpoint))
+        proven: dict[int, dict[str, Any]] = {}
         found: list[dict[str, Any]] = []
         for _ in range(MAX_LINEAGE_DEPTH + 2):
             reached: set[str] = set()
             notes: list[str] = []
             walk: list[str] = []
+            known = self._remembered_chains(body, entries, checkpoint, proven)
             found = self._affecting_over(body, sorted(entries.items()), checkpoint, limits, owner_key, release_index,
-                                         reached, notes, walk=walk)
+                                         reached, notes, walk=walk, known=known)
             new = sorted(m for m in reached if m not in read)
             if not new or limits:
                 self.notes.extend(notes)
@@ -2081,7 +2103,8 @@ class RegistryClient:
     def _affecting_over(self, body: dict[str, Any], entries: Any, checkpoint: Any, limits: list[str],
                         owner_key: str | None, release_index: int | None,
                         reached: set[str] | None = None, notes: list[str] | None = None,
-                        walk: list[str] | None = None) -> list[dict[str, Any]]:
+                        walk: list[str] | None = None,
+                        known: Mapping[tuple[str, str], tuple[int, Any]] | None = None) -> list[dict[str, Any]]:
         """The full scan's affecting rule over ``entries`` (``(log index, logged)``, in log order): every incident
         among them that reaches the release by its line, a declared base, a weights-root link or a file-digest
         match (``affecting``). The full scan passes every entry of the log; the delta scan (red team round 16b)
@@ -2133,7 +2156,8 @@ class RegistryClient:
         found = affecting(release_record(body, release_index), items, lambda m: (latest(m) or (None,))[0],
                           lambda r, _line: by_root.get(r, []), notes=self.notes if notes is None else notes,
                           open_only=False, owner=owner, limits=limits,
-                          history=lambda m: _history(buckets.get(m), checkpoint.size), reached=reached, walk=walk)
+                          history=lambda m: _history(buckets.get(m), checkpoint.size), reached=reached, walk=walk,
+                          known=known)
         return [{**a.to_dict(), "owner": a.owner} for a in found]
 
     def _signed_affecting(self, signed: Any, head: Any, shown: Sequence[dict[str, Any]]) -> list[str]:
