@@ -142,7 +142,8 @@ def test_non_printable_templates_are_analysed(display: str) -> None:
     else:
         data = b"\x01" * 2000 + PAYLOAD.encode()
     entry = _read(data, display)
-    assert [c.text.endswith(PAYLOAD) for c in entry.code] == [True]
+    # Round 22: the whole JSON text is analysed by content too ("picked_up"); the template value is the one here.
+    assert [c.text.endswith(PAYLOAD) for c in entry.code if "picked_up" not in c.details] == [True]
 
 
 def test_a_zip_member_template_with_the_non_printable_trick_is_analysed() -> None:
