@@ -627,6 +627,24 @@ def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
     return frozenset(out)
 
 
+def _direct_calls(stmts: list[Any], kids: dict[int, list[Any]]) -> set[int]:
+    """ids of the callee Names of calls that run in ``stmts``' own frame (nested inline frames included: they run
+    while it runs), not in a nested macro or call block (those may run anywhere)."""
+    nodes = _NODES
+    found: set[int] = set()
+    todo = list(stmts)
+    while todo:
+        x = todo.pop()
+        if isinstance(x, nodes.Macro | nodes.CallBlock):
+            if isinstance(x, nodes.CallBlock):
+                todo.append(x.call)  # the call expression itself runs here
+            continue
+        if isinstance(x, nodes.Call) and isinstance(x.node, nodes.Name):
+            found.add(id(x.node))
+        todo.extend(kids[id(x)])
+    return found
+
+
 class _Walker:
     def __init__(self, source: str, config_names: frozenset[str] = frozenset()) -> None:
         self.source = source
@@ -896,17 +914,7 @@ class _Walker:
                 continue
             owner = self.loop_of[id(reads[0])]
             # Calls allowed: in the owner's body, not under a nested macro / call block (those may run elsewhere).
-            direct: set[int] = set()
-            todo = list(owner.body)
-            while todo:
-                x = todo.pop()
-                if isinstance(x, nodes.Macro | nodes.CallBlock):
-                    if isinstance(x, nodes.CallBlock):
-                        todo.append(x.call)  # the call expression itself runs here
-                    continue
-                if isinstance(x, nodes.Call) and isinstance(x.node, nodes.Name):
-                    direct.add(id(x.node))
-                todo.extend(kids[id(x)])
+            direct = _direct_calls(owner.body, kids)
             uses = [x for x in self._of(nodes.Name) if x.ctx == "load" and x.name == macro.name]
             if all(id(x) in direct for x in uses) and all(self.loop_of[id(r)] is owner for r in reads):
                 continue
@@ -950,22 +958,6 @@ class _Walker:
                 todo.extend(kids[id(x)])
             return out
 
-        def direct_calls(stmts: list[Any]) -> set[int]:
-            """ids of the callee Names of calls that run in ``stmts``' own frame (nested inline frames included:
-            they run while it runs), not in a nested macro or call block (those may run anywhere)."""
-            found: set[int] = set()
-            todo = list(stmts)
-            while todo:
-                x = todo.pop()
-                if isinstance(x, nodes.Macro | nodes.CallBlock):
-                    if isinstance(x, nodes.CallBlock):
-                        todo.append(x.call)  # the call expression itself runs here
-                    continue
-                if isinstance(x, nodes.Call) and isinstance(x.node, nodes.Name):
-                    found.add(id(x.node))
-                todo.extend(kids[id(x)])
-            return found
-
         uses: dict[str, list[Any]] = {}
         for x in self._of(nodes.Name):
             if x.ctx == "load":
@@ -999,12 +991,12 @@ class _Walker:
                 continue
             own = home.else_ if isinstance(home, nodes.For) and any(s is top for s in home.else_) else home.body
             if id(own) not in direct_of:
-                direct_of[id(own)] = direct_calls(own)
+                direct_of[id(own)] = _direct_calls(own, kids)
             direct = direct_of[id(own)]
             used = uses.get(macro.name, [])
             if all(id(u) in direct for u in used):
                 continue
-            recursion = direct_calls(macro.body)
+            recursion = _direct_calls(macro.body, kids)
             if all(id(u) in direct or id(u) in recursion for u in used):
                 continue
             self.frame_escaped.add(id(macro))
