@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -28,10 +26,10 @@ from pathlib import Path
 import pytest
 
 from tests.adversarial.generate import ACT, r21_global_pickle, r21_torch_package
+from tests.scan_rounds import strict_cli_rc, victim_leaves_canary
 from weightwarden.core.findings import Severity
 from weightwarden.scan.engine import scan_paths
 
-ROOT = Path(__file__).resolve().parent.parent
 SHADOW = ACT + "\nfrom _collections import OrderedDict\n"
 
 
@@ -49,19 +47,8 @@ def _rules(path: Path) -> dict[str, Severity]:
     return out
 
 
-def _cli_rc(path: Path) -> int:
-    run = subprocess.run(
-        [sys.executable, "-m", "weightwarden", "scan", "--strict", "--fail-on", "info", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert "0 findings" not in run.stdout, run.stdout
-    return run.returncode
 
 
-def _victim(code: str, cwd: Path) -> bool:
-    """Run ``code`` in a subprocess in ``cwd``; whether it left ./canary there."""
-    subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
-    return (cwd / "canary").exists()
 
 
 def _exported_package(path: Path) -> None:
@@ -85,16 +72,16 @@ def test_exported_torch_package_poc(tmp_path: Path) -> None:
     rules = _rules(pkg)
     assert rules.get("WW-PKL-014") == Severity.CRITICAL, rules
     assert rules.get("WW-CODE-001") == Severity.CRITICAL, rules
-    assert _cli_rc(pkg) != 0
+    assert strict_cli_rc(pkg) != 0
     folder = tmp_path / "pdir"
     folder.mkdir()
     (folder / "model.pt").write_bytes(pkg.read_bytes())
     (folder / "config.json").write_text('{"architectures": ["Net"]}')
     assert _rules(folder).get("WW-PKL-014") == Severity.CRITICAL
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
     run = tmp_path / "run"
     run.mkdir()
-    assert _victim(f"from torch.package import PackageImporter as I; I({str(pkg)!r}).load_pickle('model', 'model.pkl')", run)
+    assert victim_leaves_canary(f"from torch.package import PackageImporter as I; I({str(pkg)!r}).load_pickle('model', 'model.pkl')", run)
 
 
 def test_torch_package_recognised_by_structure_not_name(tmp_path: Path) -> None:
@@ -105,7 +92,7 @@ def test_torch_package_recognised_by_structure_not_name(tmp_path: Path) -> None:
     assert _rules(path).get("WW-PKL-014") == Severity.CRITICAL
     run = tmp_path / "run"
     run.mkdir()
-    assert _victim(f"from torch.package import PackageImporter as I; I({str(path)!r}).load_pickle('model', 'model.pkl')", run)
+    assert victim_leaves_canary(f"from torch.package import PackageImporter as I; I({str(path)!r}).load_pickle('model', 'model.pkl')", run)
 
 
 def test_own_module_is_high_and_unshipped_names_keep_the_allowlist(tmp_path: Path) -> None:
@@ -132,10 +119,10 @@ def test_torch_package_folder_form(tmp_path: Path) -> None:
     (tmp_path / "x" / "archive").rename(root)
     rules = _rules(root)
     assert rules.get("WW-CODE-001") == Severity.CRITICAL, rules
-    assert _cli_rc(root) != 0
+    assert strict_cli_rc(root) != 0
     run = tmp_path / "run"
     run.mkdir()
-    assert _victim(f"from torch.package import PackageImporter as I; I({str(root)!r}).load_pickle('model', 'model.pkl')", run)
+    assert victim_leaves_canary(f"from torch.package import PackageImporter as I; I({str(root)!r}).load_pickle('model', 'model.pkl')", run)
 
 
 def test_benign_torch_package_without_code_is_clean(tmp_path: Path) -> None:
@@ -166,10 +153,10 @@ def _hubrepo(root: Path, helper: bool = False) -> Path:
 def test_hubconf_poc(tmp_path: Path) -> None:
     repo = _hubrepo(tmp_path / "hubrepo")
     assert _rules(repo).get("WW-CODE-003") == Severity.HIGH
-    assert _cli_rc(repo) != 0
+    assert strict_cli_rc(repo) != 0
     run = tmp_path / "run"
     run.mkdir()
-    assert _victim(f"import torch; torch.hub.load({str(repo)!r}, 'model', source='local')", run)
+    assert victim_leaves_canary(f"import torch; torch.hub.load({str(repo)!r}, 'model', source='local')", run)
 
 
 def test_hubconf_folder_is_on_sys_path(tmp_path: Path) -> None:
@@ -179,7 +166,7 @@ def test_hubconf_folder_is_on_sys_path(tmp_path: Path) -> None:
     assert found.get(("WW-CODE-003", "helper.py")) == Severity.HIGH, found
     run = tmp_path / "run"
     run.mkdir()
-    assert _victim(f"import torch; torch.hub.load({str(repo)!r}, 'model', source='local')", run)
+    assert victim_leaves_canary(f"import torch; torch.hub.load({str(repo)!r}, 'model', source='local')", run)
 
 
 def test_code_files_by_loader_context(tmp_path: Path) -> None:

@@ -20,17 +20,15 @@ import dbm.dumb
 import pickle
 import shelve
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.adversarial.generate import r21_global_pickle, r21_torch_package
+from tests.scan_rounds import strict_cli_rc, victim_leaves_canary
 from weightwarden.core.findings import Severity
 from weightwarden.scan.engine import scan_paths
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Canary:
@@ -57,18 +55,8 @@ def _worst(path: Path) -> Severity | None:
     return worst
 
 
-def _cli_rc(path: Path) -> int:
-    run = subprocess.run(
-        [sys.executable, "-m", "weightwarden", "scan", "--strict", "--fail-on", "info", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert "0 findings" not in run.stdout, run.stdout
-    return run.returncode
 
 
-def _victim(code: str, cwd: Path) -> bool:
-    subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
-    return (cwd / "canary").exists()
 
 
 def _shelf_text_first(folder: Path) -> Path:
@@ -103,11 +91,11 @@ def test_shelve_payload_at_an_indexed_offset_is_critical(build, tmp_path: Path) 
     folder = build(_mk(tmp_path / "shelf"))
     found = _findings(folder)
     assert ("WW-PKL-001", Severity.CRITICAL, str(folder / "store.dat[w]")) in found, found
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
     # The .dat alone (its index found beside it, as dbm.dumb finds it) is judged the same.
     assert ("WW-PKL-001", Severity.CRITICAL, str(folder / "store.dat[w]")) in _findings(folder / "store.dat")
     cwd = _mk(tmp_path / "victim")
-    assert _victim(
+    assert victim_leaves_canary(
         f"import dbm.dumb, shelve; s = shelve.Shelf(dbm.dumb.open({str(folder / 'store')!r}, 'r')); s['w']", cwd
     ), "the PoC no longer runs under shelve"
 
@@ -116,7 +104,7 @@ def test_shelve_open_picks_dbm_dumb_for_the_poc(tmp_path: Path) -> None:
     """``shelve.open(p, 'r')`` (dbm.whichdb) opens the dbm.dumb pair and runs the payload."""
     folder = _shelf_text_first(_mk(tmp_path / "shelf"))
     cwd = _mk(tmp_path / "victim")
-    assert _victim(f"import shelve; shelve.open({str(folder / 'store')!r}, 'r')['w']", cwd)
+    assert victim_leaves_canary(f"import shelve; shelve.open({str(folder / 'store')!r}, 'r')['w']", cwd)
 
 
 def test_benign_shelve_has_no_high_finding(tmp_path: Path) -> None:
@@ -151,7 +139,7 @@ def test_sqlite_store_blobs_are_walked(tmp_path: Path) -> None:
     conn.close()
     found = _findings(folder)
     assert any(r == "WW-PKL-001" and s is Severity.CRITICAL and f.endswith("[Dict:1:value]") for r, s, f in found), found
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
 
 
 def test_benign_sqlite_is_clean(tmp_path: Path) -> None:
@@ -206,10 +194,10 @@ def test_torch_package_marker_matched_case_insensitively(tmp_path: Path) -> None
     rules = {(r, s) for r, s, _f in _findings(path)}
     assert ("WW-PKL-014", Severity.CRITICAL) in rules, rules
     assert ("WW-CODE-001", Severity.CRITICAL) in rules, rules
-    assert _cli_rc(path) != 0
+    assert strict_cli_rc(path) != 0
     pytest.importorskip("torch.package")
     cwd = _mk(tmp_path / "victim")
-    assert _victim(
+    assert victim_leaves_canary(
         f"from torch.package import PackageImporter; PackageImporter({str(path)!r}).load_pickle('model', 'model.pkl')", cwd
     ), "PackageImporter no longer finds the renamed marker"
 

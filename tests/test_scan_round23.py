@@ -21,16 +21,14 @@ import pickle
 import re
 import shelve
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.scan_rounds import strict_cli_rc, victim_leaves_canary
 from weightwarden.core.findings import Severity
 from weightwarden.scan.engine import scan_paths
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class _Canary:
@@ -63,18 +61,8 @@ def _worst_is_high(path: Path) -> bool:
     return any(severity.at_least(Severity.HIGH) for _r, severity, _f in _findings(path))
 
 
-def _cli_rc(path: Path) -> int:
-    run = subprocess.run(
-        [sys.executable, "-m", "weightwarden", "scan", "--strict", "--fail-on", "info", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert "0 findings" not in run.stdout, run.stdout
-    return run.returncode
 
 
-def _victim(code: str, cwd: Path) -> bool:
-    subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
-    return (cwd / "canary").exists()
 
 
 # -- A: dbm.dumb ---------------------------------------------------------------------------------------------------------
@@ -116,9 +104,9 @@ def test_dumb_index_read_as_dbm_dumb_reads_it(name: str, protocol: int, rewrite,
     folder = _dumb(_mk(tmp_path / name), protocol, rewrite)
     found = _findings(folder)
     assert ("WW-PKL-001", Severity.CRITICAL, str(folder / "store.dat[w]")) in found, found
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
     cwd = _mk(tmp_path / "victim")
-    assert _victim(f"import dbm.dumb, shelve; p = {str(folder / 'store')!r}; {opener}['w']", cwd), (
+    assert victim_leaves_canary(f"import dbm.dumb, shelve; p = {str(folder / 'store')!r}; {opener}['w']", cwd), (
         f"{name} no longer runs under shelve"
     )
 
@@ -130,9 +118,9 @@ def test_dumb_dat_linked_is_matched_on_the_loaders_name(tmp_path: Path) -> None:
     (folder / "store.dat").symlink_to("blob.bin")
     found = _findings(folder)
     assert ("WW-PKL-001", Severity.CRITICAL, str(folder / "store.dat[w]")) in found, found
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
     cwd = _mk(tmp_path / "victim")
-    assert _victim(f"import shelve; shelve.open({str(folder / 'store')!r}, 'r')['w']", cwd)
+    assert victim_leaves_canary(f"import shelve; shelve.open({str(folder / 'store')!r}, 'r')['w']", cwd)
 
 
 def test_dumb_index_with_no_readable_line_is_high(tmp_path: Path) -> None:
@@ -141,7 +129,7 @@ def test_dumb_index_with_no_readable_line_is_high(tmp_path: Path) -> None:
     (folder / "store.dat").write_bytes(b"x" * 512 + _payload())
     (folder / "store.dir").write_text("'w', {512: 0, 'n': 1}\n'v', (1.5, 2)\n", encoding="latin-1")
     assert ("WW-PKL-015", Severity.HIGH) in _rules(folder)
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
 
 
 def test_benign_shelve_lists_index_has_no_high_finding(tmp_path: Path) -> None:
@@ -185,11 +173,11 @@ def test_sqlite_view_values_are_read(build, tmp_path: Path) -> None:  # type: ig
     found = _rules(folder)
     assert ("WW-PKL-001", Severity.CRITICAL) in found, found
     assert ("WW-PKL-016", Severity.MEDIUM) in found, found  # a view: values computed by the schema
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
     if importlib.util.find_spec("sqlitedict") is None:
         pytest.skip("sqlitedict is not installed: the victim proof is not run")
     cwd = _mk(tmp_path / "victim")
-    assert _victim(f"from sqlitedict import SqliteDict; SqliteDict({str(folder / 'cache.sqlite')!r})['w']", cwd)
+    assert victim_leaves_canary(f"from sqlitedict import SqliteDict; SqliteDict({str(folder / 'cache.sqlite')!r})['w']", cwd)
 
 
 def test_sqlite_view_that_fails_and_trigger_are_medium(tmp_path: Path) -> None:
@@ -252,11 +240,11 @@ def test_diskcache_value_file_in_git_is_read_and_high(tmp_path: Path) -> None:
     found = _rules(folder)
     assert ("WW-PKL-001", Severity.CRITICAL) in found, found
     assert ("WW-FS-007", Severity.HIGH) in found, found
-    assert _cli_rc(folder) != 0
+    assert strict_cli_rc(folder) != 0
     if not real:
         pytest.skip("diskcache is not installed: the victim proof is not run")
     cwd = _mk(tmp_path / "victim")
-    assert _victim(f"import diskcache; diskcache.Cache({str(folder)!r})['w']", cwd)
+    assert victim_leaves_canary(f"import diskcache; diskcache.Cache({str(folder)!r})['w']", cwd)
 
 
 def test_diskcache_value_file_outside_the_folder_is_high(tmp_path: Path) -> None:
@@ -284,9 +272,9 @@ def test_dumb_dat_linked_from_another_folder_is_read_with_its_own_index(tmp_path
     (b / "store.dir").write_text(f"'notes', (0, 512)\n'w', (512, {len(data) - 512})\n", encoding="latin-1")
     found = _findings(root)
     assert ("WW-PKL-001", Severity.CRITICAL, str(root / "B/store.dat[w]")) in found, found
-    assert _cli_rc(root) != 0
+    assert strict_cli_rc(root) != 0
     cwd = _mk(tmp_path / "victim")
-    assert _victim(f"import shelve; shelve.open({str(b / 'store')!r}, 'r')['w']", cwd)
+    assert victim_leaves_canary(f"import shelve; shelve.open({str(b / 'store')!r}, 'r')['w']", cwd)
 
 
 def test_diskcache_db_linked_from_another_folder_resolves_in_its_own(tmp_path: Path) -> None:
@@ -308,4 +296,4 @@ def test_diskcache_db_linked_from_another_folder_resolves_in_its_own(tmp_path: P
     if not real:
         pytest.skip("diskcache is not installed: the victim proof is not run")
     cwd = _mk(tmp_path / "victim")
-    assert _victim(f"import diskcache; diskcache.Cache({str(b)!r})['w']", cwd)
+    assert victim_leaves_canary(f"import diskcache; diskcache.Cache({str(b)!r})['w']", cwd)
