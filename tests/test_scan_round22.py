@@ -30,7 +30,6 @@ from weightwarden.core.findings import Severity
 from weightwarden.scan.engine import scan_paths
 
 
-
 class _Canary:
     """Pickled with ``__reduce__`` = os.system('touch canary'): the test only ever dumps it."""
 
