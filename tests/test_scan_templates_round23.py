@@ -295,3 +295,39 @@ def test_the_real_sample_models_are_not_utf8_templates() -> None:
         assert not utf8_with_tag_opener(source) and polyglot_template_text(source, 16 * 1024 * 1024) is None, p
     report = scan_paths([MODELS], strict=True)
     assert report.findings == [] and report.errors == []
+
+
+def _gguf_strings(pairs: list[tuple[bytes, str]]) -> bytes:
+    """A GGUF of string metadata only (no tensors), every byte < 0x80 where the format allows: UTF-8 whole."""
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(pairs))
+    for key, value in pairs:
+        text = value.encode()
+        n, packed = _ascii_len(len(text), 8, "<Q")
+        out += struct.pack("<Q", len(key)) + key + struct.pack("<I", 8) + packed + text + b" " * (n - len(text))
+    return out
+
+
+BENIGN_TEMPLATE = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+
+
+def test_a_gguf_whose_own_chat_template_makes_it_utf8_text_is_no_polyglot(tmp_path: Path) -> None:
+    """A small GGUF (no tensors, or zero ones) is UTF-8 whole because of the chat template it carries by design: its
+    reader already gives that template to the template rule, so the text view adds no polyglot finding (found by
+    tests/evals/test_backends.py's vetting of a tiny GGUF after round 23)."""
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(_gguf_strings([(b"tokenizer.chat_template", BENIGN_TEMPLATE)]))
+    path.read_bytes().decode("utf-8")
+    code, report = _cli(path)
+    assert code == 0 and report["findings"] == [], report["findings"]
+
+
+def test_a_template_hidden_beside_a_ggufs_own_chat_template_is_still_judged(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(_gguf_strings([(b"tokenizer.chat_template", BENIGN_TEMPLATE),
+                                    (b"general.description", _template(canary))]))
+    path.read_bytes().decode("utf-8")
+    _render(path)
+    assert canary.exists(), "the payload does not run under a plain jinja2 render"
+    code, report = _cli(path)
+    assert code == 1 and "WW-TPL-003" in {f["rule_id"] for f in report["findings"]}

@@ -15,7 +15,7 @@ import os
 import stat
 
 from weightwarden.artifact.context import ReadContext
-from weightwarden.artifact.model import Anomaly, Artifact, FileEntry, Format
+from weightwarden.artifact.model import Anomaly, Artifact, CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import READER_MODULES
 from weightwarden.artifact.sniff import sniff
 from weightwarden.artifact.source import SizeLimitExceeded, Source
@@ -284,10 +284,14 @@ def _also_as_template(source: Source, ctx: ReadContext, entry: FileEntry) -> Fil
         return entry
     from weightwarden.artifact.readers.hf_config import _read_template_file
 
+    # A GGUF carries its chat template as metadata by design, and a small one (zero tensors) can be UTF-8 whole:
+    # its own reader already gave its templates to the template rule, so the text view is analysed (a template
+    # hidden elsewhere in it is still judged) but the file is not called a polyglot for that alone.
+    own_templates = any(c.kind == CodeKind.CHAT_TEMPLATE for c in entry.code)
     as_text = _read_template_file(source, limit, BY_CONTENT_POLYGLOT, text.encode("utf-8"))
     entry.code.extend(dataclasses.replace(c, location=f"{c.location} (as text)") for c in as_text.code)
     entry.anomalies.extend(as_text.anomalies)
-    if entry.format != Format.UNKNOWN:
+    if entry.format != Format.UNKNOWN and not own_templates:
         entry.anomalies.append(
             Anomaly("format.polyglot", source.display,
                     f"valid as {entry.format.value} and, read whole as text, a Jinja template with tags: a host "
