@@ -88,3 +88,17 @@ def test_hostile_psi_messages_fail_closed(valid, sketcher, blob, cut):
     for message in (blob, genuine[:cut] + blob, psi._pack(psi._hello(server_set, 12), blob)):
         with pytest.raises(IndicatorError):
             psi.respond(server_set, message, min_client_items=1)
+
+
+def test_every_stix_property_given_a_list_or_a_dict_fails_closed(valid):
+    """Every value of every object replaced by a list or a dict is a clear IndicatorFormatError, never a TypeError
+    (the fuzz above found a list ``relationship_type`` reaching a set lookup in round 16's pre-parse check)."""
+    _, bundle = valid
+    paths = [p for p in _paths(bundle) if len(p) == 3 and p[0] == "objects"]
+    assert len(paths) > 50
+    for path in paths:
+        for new in ([], {}, ["x"], {"x": 1}):
+            mutated = _replace(bundle, path, new)
+            with pytest.raises(IndicatorFormatError) as caught:
+                from_stix(json.loads(json.dumps(mutated)), "fuzz.stix.json")
+            assert "fuzz.stix.json" in caught.value.reason, path

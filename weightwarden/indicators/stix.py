@@ -582,7 +582,9 @@ def _precheck_relationships(raw_objects: list[Any], found: dict[str, set[str]], 
     indicated: set[str] = set()
     for i, o in rels:
         kind, src, tgt, ident = (o.get("relationship_type"), o.get("source_ref"), o.get("target_ref"), o.get("id"))
-        if kind not in targets or src not in indicators or tgt not in targets[kind] or not isinstance(ident, str) \
+        # Any of them may be a list or a dict in a hostile file: strings first, then set lookups (no TypeError).
+        if not all(isinstance(v, str) for v in (kind, src, tgt, ident)) \
+                or kind not in targets or src not in indicators or tgt not in targets[kind] \
                 or ident != _sdo_id("relationship", f"{src} {kind} {tgt}") or ident in seen \
                 or (kind == "indicates" and src in indicated):
             raise IndicatorFormatError(
@@ -597,7 +599,8 @@ def _precheck_relationships(raw_objects: list[Any], found: dict[str, set[str]], 
 def _precheck_size(raw_objects: list[Any], where: str, raw_size: int) -> None:
     """A file no larger than the export of its objects can be (whitespace or long number spellings around them are
     refused here, before parsing; the exact bytes are compared after, by ``records.set_from_bytes``)."""
-    listed = next(len(o["object_refs"]) for o in raw_objects if o["type"] == "grouping")  # one, a list: checked
+    listed = next(len(o["object_refs"]) for o in raw_objects  # one, a list: checked
+                  if isinstance(o, dict) and o.get("type") == "grouping")
     bound = _MAX_BUNDLE_HEAD_BYTES + _MAX_REF_BYTES * listed + sum(
         _MAX_OBJECT_BYTES.get(o["type"], _MAX_OTHER_OBJECT_BYTES) for o in raw_objects)
     if raw_size > bound:
