@@ -627,6 +627,16 @@ def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
     return frozenset(out)
 
 
+def _subtree(root: Any, kids: dict[int, list[Any]]) -> list[Any]:
+    """``root`` and every node under it (``kids``: each node's children by id)."""
+    out, todo = [], [root]
+    while todo:
+        x = todo.pop()
+        out.append(x)
+        todo.extend(kids[id(x)])
+    return out
+
+
 def _direct_calls(stmts: list[Any], kids: dict[int, list[Any]]) -> set[int]:
     """ids of the callee Names of calls that run in ``stmts``' own frame (nested inline frames included: they run
     while it runs), not in a nested macro or call block (those may run anywhere)."""
@@ -895,19 +905,11 @@ class _Walker:
         keeps the lexical model."""
         nodes = _NODES
 
-        def subtree(root: Any) -> list[Any]:
-            out, todo = [], [root]
-            while todo:
-                x = todo.pop()
-                out.append(x)
-                todo.extend(kids[id(x)])
-            return out
-
         macros = self._of(nodes.Macro)
         if not macros or not self.loop_of:  # no loop read at all: no macro has one (``reads`` below is empty)
             return
         for macro in macros:
-            inside = subtree(macro)
+            inside = _subtree(macro, kids)
             inside_ids = {id(x) for x in inside}
             reads = [x for x in inside if id(x) in self.loop_of and id(self.loop_of[id(x)]) not in inside_ids]
             if not reads:
@@ -950,14 +952,6 @@ class _Walker:
         if not macros:
             return
 
-        def subtree(root: Any) -> list[Any]:
-            out, todo = [], [root]
-            while todo:
-                x = todo.pop()
-                out.append(x)
-                todo.extend(kids[id(x)])
-            return out
-
         uses: dict[str, list[Any]] = {}
         for x in self._of(nodes.Name):
             if x.ctx == "load":
@@ -966,7 +960,7 @@ class _Walker:
         def stores(root: Any) -> Counter[str]:
             """Binding sites of each name in ``root``'s subtree: set / for targets, with targets, macros."""
             found: Counter[str] = Counter()
-            for y in subtree(root):
+            for y in _subtree(root, kids):
                 if isinstance(y, nodes.Name) and y.ctx == "store" or isinstance(y, nodes.Macro):
                     found[y.name] += 1
                 elif isinstance(y, nodes.With):  # its targets are "param" Names
@@ -1006,7 +1000,7 @@ class _Walker:
                 if id(frame) not in stores_of:
                     stores_of[id(frame)] = stores(frame)
             params = {a.name for a in macro.args}
-            loads = {y.name for y in subtree(macro) if isinstance(y, nodes.Name) and y.ctx == "load"}
+            loads = {y.name for y in _subtree(macro, kids) if isinstance(y, nodes.Name) and y.ctx == "load"}
             read = sorted(name for name in loads - params - {"loop"}
                           if any(stores_of[id(frame)][name] > mine[name] for frame in shared))
             if read:
