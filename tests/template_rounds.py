@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,24 @@ def changes_host(source: str, data: dict[str, Any]) -> bool:
     with contextlib.suppress(Exception):
         jinja2.Environment().from_string(source).render(**data)
     return data != before
+
+
+def _gguf(template: str) -> bytes:
+    """A minimal GGUF v3 file whose only metadata are the architecture and tokenizer.chat_template."""
+    def s(raw: bytes) -> bytes:
+        return struct.pack("<Q", len(raw)) + raw
+
+    kvs = [(b"general.architecture", s(b"llama")), (b"tokenizer.chat_template", s(template.encode()))]
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
+    for key, value in kvs:
+        out += s(key) + struct.pack("<I", 8) + value
+    return out + b"\0" * ((-len(out)) % 32)
+
+
+# The four places a host reads a chat template from: file name and how the template is written into it.
+TEMPLATE_CONTAINERS: dict[str, tuple[str, Callable[[str], bytes]]] = {
+    "jinja": ("chat_template.jinja", lambda t: t.encode()),
+    "gguf": ("model.gguf", _gguf),
+    "tokenizer_config": ("tokenizer_config.json", lambda t: json.dumps({"chat_template": t}).encode()),
+    "chat_template_json": ("chat_template.json", lambda t: json.dumps({"chat_template": t}).encode()),
+}

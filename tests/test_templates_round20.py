@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import jinja2
 import pytest
 from click.testing import CliRunner
 
-from tests.template_rounds import assert_found
+from tests.template_rounds import TEMPLATE_CONTAINERS, assert_found
 from weightwarden.cli.main import main
 from weightwarden.scan import templates as t
 from weightwarden.scan.templates import BUILT_NAME, COMPUTED_ATTR, DUNDER, analyze_template
@@ -68,29 +67,11 @@ def test_pocs_are_found(name: str) -> None:
     assert COMPUTED_ATTR in {i.kind for i in analyze_template(POCS[name][0])}
 
 
-def _gguf(template: str) -> bytes:
-    """A minimal GGUF v3 file whose only metadata are the architecture and tokenizer.chat_template."""
-    def s(raw: bytes) -> bytes:
-        return struct.pack("<Q", len(raw)) + raw
-
-    kvs = [(b"general.architecture", s(b"llama")), (b"tokenizer.chat_template", s(template.encode()))]
-    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
-    for key, value in kvs:
-        out += s(key) + struct.pack("<I", 8) + value
-    return out + b"\0" * ((-len(out)) % 32)
 
 
-_CONTAINERS = {
-    "jinja": ("chat_template.jinja", lambda x: x.encode()),
-    "gguf": ("model.gguf", _gguf),
-    "tokenizer_config": ("tokenizer_config.json", lambda x: json.dumps({"chat_template": x}).encode()),
-    "chat_template_json": ("chat_template.json", lambda x: json.dumps({"chat_template": x}).encode()),
-}
-
-
-@pytest.mark.parametrize(("name", "container"), list(itertools.product(sorted(POCS), sorted(_CONTAINERS))))
+@pytest.mark.parametrize(("name", "container"), list(itertools.product(sorted(POCS), sorted(TEMPLATE_CONTAINERS))))
 def test_pocs_fail_a_strict_scan_in_every_container(name: str, container: str, tmp_path: Path) -> None:
-    filename, make = _CONTAINERS[container]
+    filename, make = TEMPLATE_CONTAINERS[container]
     (tmp_path / filename).write_bytes(make(POCS[name][0]))
     result = CliRunner().invoke(main, ["scan", "--strict", "--fail-on", "info", "--format", "json", str(tmp_path)])
     assert result.exit_code == 1, result.output
