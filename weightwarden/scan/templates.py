@@ -32,7 +32,8 @@ import string
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -120,12 +121,18 @@ def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[Te
     if old_limit < 20_000:
         sys.setrecursionlimit(20_000)
     _BOUNDS.hits = set()
+    _BOUNDS.left = ANALYSIS_BUDGET
     try:
         walker.run(tree)
     except RecursionError:  # fail closed: a template nested past Python's stack is not passed as clean
         walker.issues.append(TemplateIssue(COMPUTED_ATTR, 0, "template nests too deeply to be analysed", ""))
+    except AnalysisBudgetExceeded:  # round 24: fail closed, never a hang (see ANALYSIS_BUDGET)
+        walker.issues.append(TemplateIssue(
+            COMPUTED_ATTR, 0, f"template analysis did not finish within its budget of {ANALYSIS_BUDGET} steps: "
+                              f"too complex to analyse, not analysed past that point", ""))
     finally:
         hits, _BOUNDS.hits = _BOUNDS.hits, None
+        _BOUNDS.left = None
         sys.setrecursionlimit(old_limit)
     if hits:  # fail closed: what lies past a bound was not analysed, so the template is not passed as clean
         walker.issues.append(TemplateIssue(
@@ -606,6 +613,46 @@ def _hit(bound: str) -> None:
     hits = getattr(_BOUNDS, "hits", None)
     if hits is not None:
         hits.add(bound)
+
+
+# Round 24 (c): the per-template step budget. Every fixed-point loop and worklist of this module that is not a
+# walk of the (finite, acyclic) parse tree charges its work here: value computations, predicate judgements,
+# fixpoint rounds, closure passes. Past the budget the analysis stops with a finding (fail closed, naming the
+# template's file through its rule), so a loop that fails to terminate in a future change turns into a verdict,
+# not a hung scan. A count of steps, not wall time: the same template gets the same verdict on any machine and
+# under any load, and it needs no signal (scans may analyse templates in worker threads). Tests lower it through
+# ``analysis_budget``. The real templates of shared/datasets/chat-templates spend at most ~8,000 (measured when
+# it was set); hostile sizes are cut earlier by MAX_STEPS per phase.
+ANALYSIS_BUDGET = 10 * MAX_STEPS  # 4 M: every phase bound (MAX_STEPS each) fits in it with room
+
+
+class AnalysisBudgetExceeded(Exception):
+    """Raised inside the analysis when the template's step budget is spent (caught by _analyze)."""
+
+
+def _spend(steps: int = 1) -> None:
+    left = getattr(_BOUNDS, "left", None)
+    if left is None:
+        return
+    left -= steps
+    _BOUNDS.left = left
+    if left < 0:
+        raise AnalysisBudgetExceeded
+
+
+@contextmanager
+def analysis_budget(steps: int) -> Iterator[None]:
+    """Test hook: analyse with a budget of ``steps`` (the analysis cache is cleared on entry and exit, so no
+    verdict computed under one budget is reused under the other)."""
+    global ANALYSIS_BUDGET
+    old = ANALYSIS_BUDGET
+    ANALYSIS_BUDGET = steps
+    _analyze_cached.cache_clear()
+    try:
+        yield
+    finally:
+        ANALYSIS_BUDGET = old
+        _analyze_cached.cache_clear()
 
 
 def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
@@ -1439,14 +1486,34 @@ class _Walker:
                 continue
             for inner in self._flow(value):
                 aliases.append((key, inner, False))
+        # Round 24: the fixed point is monotone BY CONSTRUCTION. Every update ORs bits into a mask (never assigns
+        # one computed from a stale read), so a mask only grows inside _ALL_DEPTHS; the lattice (one mask of
+        # _TOP_DEPTH + 1 bits per key, keys fixed before the loop) has finite height, and every pass but the last
+        # adds at least one bit: at most keys * (_TOP_DEPTH + 1) + 1 passes. Round 24's hang was a store whose
+        # holder IS its inner name (``f(m[0])`` inside macro ``f(m)``, ``f(messages.append)``): the second write of
+        # ``depth[holder], depth[inner] = new_h, new_i`` threw the first away, so "changed" never settled. The
+        # pass bound below cannot be reached by a monotone loop; it stays as a guard that fails closed (a bound
+        # hit is a finding) and every pass is charged to the per-template step budget.
+        keys = {a for a, _, _ in aliases} | {b for _, b, _ in aliases} | \
+            {h for h, _, _, _ in stores} | {i for _, i, _, _ in stores} | set(depth)
+        max_passes = len(keys) * (_TOP_DEPTH + 1) + 2
+        passes = 0
         changed = True
         while changed:
+            passes += 1
+            if passes > max_passes:
+                _hit("closure passes")
+                for key in keys:  # fail closed: every name may be changed at every depth
+                    depth[key] = _ALL_DEPTHS
+                return
+            _spend(len(aliases) + len(stores) + 1)
             changed = False
             for a, b, same in aliases:
                 ma, mb = depth.get(a, 0), depth.get(b, 0)
                 want = ma | mb if same or not (ma | mb) else _ALL_DEPTHS
                 if want != ma or want != mb:
-                    depth[a] = depth[b] = want
+                    depth[a] = ma | want
+                    depth[b] = depth.get(b, 0) | want  # a == b: the same key, grown twice
                     changed = True
             for holder, inner, level, mode in stores:
                 mh, mi = depth.get(holder, 0), depth.get(inner, 0)
@@ -1465,8 +1532,13 @@ class _Walker:
                 else:
                     new_h = mh | (deeper if mi else 0)
                     new_i = _ALL_DEPTHS if mh & deeper else mi
-                if new_h != mh or new_i != mi:
-                    depth[holder], depth[inner] = new_h, new_i
+                # OR in, never overwrite: holder == inner (a macro passing part of its own parameter to itself)
+                # is one key that gets both sides.
+                grown_h = depth.get(holder, 0) | new_h
+                depth[holder] = grown_h
+                grown_i = depth.get(inner, 0) | new_i
+                depth[inner] = grown_i
+                if grown_h != mh or grown_i != mi:
                     changed = True
 
     def _copy_of(self, value: Any) -> tuple[Any, tuple[int, ...]] | None:
@@ -1657,6 +1729,7 @@ class _Walker:
         key = (id(node), level)
         got = self.memo.get(key)
         if got is None:
+            _spend()
             self.steps += 1
             if self.steps > MAX_STEPS:
                 _hit("MAX_STEPS")
@@ -1677,6 +1750,7 @@ class _Walker:
         start = len(self.log)
         guess: frozenset[Any] = warm.pop(key, _PENDING) if warm else _PENDING
         for _ in range(MAX_ROUNDS):
+            _spend()
             provisional[key] = guess
             cyclic.discard(key)
             got = compute()
@@ -2574,6 +2648,7 @@ class _Walker:
             if onstack[key] < self.pred_low:  # min(), without the builtin call (ints)
                 self.pred_low = onstack[key]
             return False
+        _spend()
         self.pred_steps += 1
         if self.pred_steps > MAX_STEPS:
             _hit("MAX_STEPS")
