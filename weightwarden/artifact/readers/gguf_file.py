@@ -30,6 +30,8 @@ Anomaly codes:
         gguf_find_key and llama.cpp compare keys; round 22).
     gguf.key_nul: a metadata key or tensor name holds a NUL byte (C readers see a shorter name).
     gguf.key_control: a metadata key or tensor name holds other control characters.
+    gguf.value_nul: a string value holds a NUL byte (C readers read the text before it, Python readers the whole
+        value; round 24). For a chat template both texts are analysed.
     gguf.bad_alignment: general.alignment is not a non-zero power of two uint32.
     gguf.bad_chat_template: a chat template key whose value is not a string.
     limits.text_too_large: a chat template longer than limits.max_text_bytes (only its start is analysed).
@@ -339,9 +341,29 @@ class _Reader:
                     # gguf.GGUFReader and llama.cpp read the whole string: a cut template is a finding.
                     check_template_length(entry, f"{where}:{loc}", self.last_string_size, keep)
                     name = "default" if c_key == TEMPLATE_KEY else c_key[len(TEMPLATE_KEY) + 1 :]
+                    c_value = c_string(value)
+                    if c_value != value:
+                        # Round 24 (round 22's key rule for values): llama.cpp hands the template on as a C string
+                        # (llama_model_chat_template, llama_model_meta_val_str; llama-cpp-python's ctypes .value)
+                        # and renders the text up to the first NUL; Python readers (gguf-py, transformers'
+                        # GGUF loading) keep the whole string. Both are analysed, each under its own location.
+                        self.anomaly("gguf.value_nul", f"{where}:{loc}",
+                                     f"chat template value holds a NUL byte at character {len(c_value)}: llama.cpp and "
+                                     f"llama-cpp-python render the text before it, gguf-py and transformers the whole "
+                                     f"value", shown_name(value[max(len(c_value) - 40, 0) : len(c_value) + 40])[:200])
+                        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, f"{loc} (up to its first NUL, as C readers)",
+                                                     text=c_value, details={"name": name, "c_string": True}))
                     entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, loc, text=value, details={"name": name}))
                 else:
                     self.anomaly("gguf.bad_chat_template", f"{where}:{loc}", "chat template value is not a string", repr(value)[:100])
+            elif isinstance(value, str) and "\0" in value:
+                # Round 24, the same class for every string value: ggml hands values on as C strings
+                # (gguf_get_val_str's c_str(), llama_model_meta_val_str), so llama.cpp sees a shorter value than
+                # Python readers (general.architecture "llama\0..." is "llama" to one and not to the other).
+                self.anomaly("gguf.value_nul", f"{where}:{loc}",
+                             f"metadata value holds a NUL byte: C readers (ggml, llama.cpp) read it as "
+                             f"{shown_name(c_string(value))[:80]!r}, Python readers as the whole value",
+                             shown_name(value)[:200])
             if c_key == "general.alignment":
                 if vtype != 4 or not isinstance(value, int) or value <= 0 or value & (value - 1):
                     self.anomaly("gguf.bad_alignment", f"{where}:{loc}", "alignment must be a power-of-two uint32", repr(value)[:50])

@@ -21,12 +21,13 @@ DIFFERENTIAL = ScanRule(
     "GGUF metadata or tensor table is ambiguous or out of bounds",
     "A metadata key or tensor name appears twice (compared as C readers compare them, up to the first NUL), a key "
     "or tensor name holds a NUL byte (ggml and llama.cpp read 'tokenizer.chat_template\\0' as the chat template, "
-    "Python readers as another key), tensors share bytes, or a tensor extends past the end of the file. Runtimes "
+    "Python readers as another key), a string value holds a NUL byte (llama.cpp reads a chat template or any "
+    "value up to it, Python readers the whole value), tensors share bytes, or a tensor extends past the end of the file. Runtimes "
     "disagree on such files, and out-of-bounds tables have triggered memory-safety bugs in GGUF loaders.",
     "Do not load the file; re-convert the model with a maintained GGUF tool from a trusted source.",
     (CWE_INTERPRETATION_CONFLICT, CWE_INPUT_VALIDATION, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("gguf.duplicate_key", "gguf.duplicate_tensor", "gguf.offset_overlap", "gguf.out_of_bounds",
-                   "gguf.header_too_large", "gguf.bad_dims", "gguf.key_nul"),
+                   "gguf.header_too_large", "gguf.bad_dims", "gguf.key_nul", "gguf.value_nul"),
 )
 MALFORMED = ScanRule(
     "WW-GGUF-002",
