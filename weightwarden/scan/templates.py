@@ -1729,8 +1729,9 @@ class _Walker:
         key = (id(node), level)
         got = self.memo.get(key)
         if got is None:
-            _spend()
             self.steps += 1
+            if not self.steps & 255:  # charged to the template's budget 256 at a time (one call in the hot path)
+                _spend(256)
             if self.steps > MAX_STEPS:
                 _hit("MAX_STEPS")
                 return _UNK
@@ -2648,8 +2649,9 @@ class _Walker:
             if onstack[key] < self.pred_low:  # min(), without the builtin call (ints)
                 self.pred_low = onstack[key]
             return False
-        _spend()
         self.pred_steps += 1
+        if not self.pred_steps & 255:
+            _spend(256)
         if self.pred_steps > MAX_STEPS:
             _hit("MAX_STEPS")
             return True
