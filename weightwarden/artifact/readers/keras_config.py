@@ -31,7 +31,7 @@ The walk is iterative and bounded (depth and node count), so a hostile config ca
 ``details`` of each code object: ``class_name``, ``module``, ``target`` (the dotted name referenced, or
 None), ``lambda_code`` (marshalled/base64 bytecode present), ``registered_name``, plus ``reason`` (one of
 ``lambda``, ``function_ref``, ``module_ref``, ``tf_op_lambda``, ``tfsm_layer``, ``custom_object``,
-``torch_module``) and
+``torch_module``, ``vocabulary_file``) and
 ``path`` (the JSON path of the entry). ``location`` is ``"layer:<name>"`` for a layer and
 ``"config:<json path>"`` for any other entry; JSON paths start with ``location_prefix`` (or ``$``).
 
@@ -84,6 +84,8 @@ VALUE_MARKERS = frozenset(
 )
 LAMBDA_LAYERS = frozenset({"Lambda"})
 TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
+# Preprocessing layers whose constructor reads a str ``vocabulary`` as a file path (safe_mode off).
+VOCABULARY_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization", "IndexLookup"})
 # Layers whose from_config runs torch.load(weights_only=False) on base64(config[key]) (keras_loaders.py).
 TORCH_BLOB_LAYERS = {"TorchModuleWrapper": "module"}
 # A custom object (``registered_name`` "pkg>Name") may subclass TorchModuleWrapper under another name and
@@ -239,6 +241,8 @@ def read_embedded_blobs(blobs: list[EmbeddedBlob], entry: FileEntry, ctx: ReadCo
         entry.children.append(child)
         if child.format not in TORCH_LOADABLE:
             problem = f"decodes to {len(data)} bytes of {child.format.value}, not a file torch.load opens"
+        elif lenient and isinstance(blob.value, dict):
+            problem = "raw bytes in a __bytes__ marker, which Keras 3.10 unpickles without a safe_mode check"
         elif lenient:
             problem = "not strict base64 (characters outside the alphabet, which Keras' decoder skips); scanned " \
                       "what that decoder reads"
@@ -251,6 +255,14 @@ def _decode_blob(value: Any, max_bytes: int) -> tuple[bytes | None, str | None, 
     the alphabet) accepts is decoded like Keras does and flagged."""
     if value is None:
         return None, "the layer config has no base64 module", False
+    if isinstance(value, dict) and value.get("class_name") == "__bytes__" and isinstance(value.get("value"), str):
+        # Keras' bytes marker: legacy .h5 loading (json_utils' object hook) turns it into value.encode("utf-8"),
+        # and Keras 3.10's from_config hands those bytes to torch.load with no safe_mode check (round 24 report).
+        text = value["value"]
+        if len(text) > max_bytes:
+            return None, f"bytes value of {len(text)} characters exceeds the {max_bytes}-byte limit; not read", False
+        data = text.encode("utf-8", errors="surrogatepass")
+        return (data, None, True) if data else (None, "the bytes value is empty", False)
     if not isinstance(value, str):
         return None, f"the module value is a {type(value).__name__}, not a base64 string", False
     if len(value) > (max_bytes // 3 + 1) * 4:
@@ -346,6 +358,10 @@ def _inspect_object(
     if class_name in TF_OP_LAYERS and keras_module:
         fn = cfg.get("function") if isinstance(cfg, dict) else None
         emit("tf_op_lambda", f"tf.{fn}" if isinstance(fn, str) else None)
+        return
+    if class_name in VOCABULARY_LAYERS and keras_module and isinstance(cfg, dict) and isinstance(cfg.get("vocabulary"), str):
+        # A str vocabulary is a path IndexLookup.set_vocabulary reads through tf.io.gfile (keras_loaders.py).
+        emit("vocabulary_file", None, extra={"filepath": _short(cfg["vocabulary"])})
         return
     if class_name == "TFSMLayer" and keras_module:
         filepath = cfg.get("filepath") if isinstance(cfg, dict) else None
@@ -496,4 +512,11 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
         return None, f"invalid JSON: {exc}"
 
 
-__all__ = ["EmbeddedBlob", "analyze_config", "read_embedded_blobs", "looks_like_keras_config", "may_hold_keras_object", "parse_json_bounded"]
+__all__ = [
+    "EmbeddedBlob",
+    "analyze_config",
+    "looks_like_keras_config",
+    "may_hold_keras_object",
+    "parse_json_bounded",
+    "read_embedded_blobs",
+]

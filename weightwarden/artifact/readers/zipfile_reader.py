@@ -957,7 +957,11 @@ def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, m: Me
         return
     entry.metadata["keras_class"] = str(config.get("class_name", ""))[:100]
     try:
-        from weightwarden.artifact.readers.keras_config import EmbeddedBlob, analyze_config, read_embedded_blobs
+        from weightwarden.artifact.readers.keras_config import (
+            EmbeddedBlob,
+            analyze_config,
+            read_embedded_blobs,
+        )
     except ImportError:
         entry.error = "Keras config analysis unavailable"
         return

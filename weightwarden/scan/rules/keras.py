@@ -121,8 +121,19 @@ TORCH_MODULE = ScanRule(
     _REFS,
 )
 
+VOCABULARY_FILE = ScanRule(
+    "WW-KERAS-010",
+    Severity.MEDIUM,
+    "Keras lookup layer reads its vocabulary from a file path",
+    "A StringLookup/IntegerLookup/TextVectorization layer's config gives its vocabulary as a path. Loading the "
+    "model with safe_mode disabled reads that file (through tf.io.gfile: local or remote) into the model, so the "
+    "model depends on, and can expose, a file outside its release. No code runs.",
+    "Do not load the model with safe_mode=False; ask for a release whose vocabulary is stored in the model.",
+    (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
+)
+
 RULES: tuple[ScanRule, ...] = (LAMBDA, DANGEROUS_REF, CUSTOM_REF, TF_OP_LAMBDA, TFSM, BAD_CONFIG, H5_EXTERNAL, H5_USERBLOCK,
-                               TORCH_MODULE)
+                               TORCH_MODULE, VOCABULARY_FILE)
 
 # Functions inside Keras itself that fetch files or switch off safe loading: dangerous although "in Keras".
 _KERAS_ROOTS = ("keras.", "tf_keras.", "tensorflow.keras.", "tensorflow.python.keras.", "keras_core.")
@@ -160,6 +171,11 @@ def check_keras(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
             yield TORCH_MODULE.found_in(
                 ctx.file, code.location, f"{name} is unpickled by torch.load when safe_mode is off; its pickle is "
                 f"judged as {child}", evidence, severity=Severity.MEDIUM)
+        return
+    if reason == "vocabulary_file":
+        yield VOCABULARY_FILE.found_in(ctx.file, code.location,
+                                       f"{details.get('class_name')!s} reads its vocabulary from {details.get('filepath')!s}",
+                                       evidence)
         return
     if reason == "tfsm_layer":
         path = details.get("filepath")
