@@ -201,14 +201,18 @@ def test_custom_object_with_a_short_module_name_reads_nothing(tmp_path: Path) ->
     assert {r for r, *_ in found} == {CUSTOM}, found
 
 
-def test_legacy_h5_model_config(tmp_path: Path) -> None:
+def _legacy_h5(path: Path, config: dict[str, Any]) -> Path:
     h5py = pytest.importorskip("h5py")
-    path = tmp_path / "tmw.h5"
     with h5py.File(path, "w") as f:
         f.attrs["keras_version"] = "3.15.1"
         f.attrs["backend"] = "torch"
-        f.attrs["model_config"] = json.dumps(tmw_config(_b64(_torch_zip(RAW_PICKLE))))
+        f.attrs["model_config"] = json.dumps(config)
         f.create_group("model_weights")
+    return path
+
+
+def test_legacy_h5_model_config(tmp_path: Path) -> None:
+    path = _legacy_h5(tmp_path / "tmw.h5", tmw_config(_b64(_torch_zip(RAW_PICKLE))))
     found = _findings(path)
     assert _severity(found, PICKLE_CRIT) == Severity.CRITICAL, found
     assert any(f.endswith("!model_config:$.config.layers[1].config.module") for r, _s, f, _m in found
@@ -272,9 +276,10 @@ def test_every_form_fires_under_keras_load_model(tmp_path: Path, keras_env: dict
         "zip_torch": _keras_zip(tmp_path / "tz.keras", tmw_config(_b64(_torch_zip(RAW_PICKLE)))),
         "folder": _folder(tmp_path / "tmwdir", tmw_config(_b64(_torch_zip(RAW_PICKLE)))) / "config.json",
         "lenient": _keras_zip(tmp_path / "noisy.keras", tmw_config("*".join(_b64(RAW_PICKLE)))),
+        "legacy_h5": _legacy_h5(tmp_path / "tmw.h5", tmw_config(_b64(_torch_zip(RAW_PICKLE)))),
     }
-    manifest = [{"name": n, "loader": "keras", "path": str(p), "dir": str(tmp_path / "cwd" / n)}
-                for n, p in cases.items()]
+    manifest = [{"name": n, "loader": "keras_h5_tmw" if n == "legacy_h5" else "keras", "path": str(p),
+                 "dir": str(tmp_path / "cwd" / n)} for n, p in cases.items()]
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "tests.adversarial.fire", str(tmp_path / "manifest.json")],
                          cwd=ROOT, env=keras_env, capture_output=True, text=True, timeout=600, check=False)
