@@ -87,6 +87,14 @@ def _load(loader: str, path: str, chat: str = "") -> None:
 
         target = os.path.dirname(path) if path.endswith("config.json") else path
         keras.saving.load_model(target, safe_mode=False)
+    elif loader == "keras_h5_tmw":
+        # Red team round 24: a legacy .h5 resolves layers by class name only, so a TorchModuleWrapper in its
+        # model_config is built when the caller names the class (as a user of such a model must).
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+
+        keras.saving.load_model(path, safe_mode=False,
+                                custom_objects={"TorchModuleWrapper": keras.layers.TorchModuleWrapper})
     elif loader == "jinja":
         for template in _templates(path):
             import jinja2

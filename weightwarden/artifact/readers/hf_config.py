@@ -145,7 +145,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         _jinja_in_json(data, [], entry)
         return entry
     entry.metadata["json_parsed"] = True
-    _keras_objects(value, data, name, entry)
+    _keras_objects(value, data, name, entry, source, ctx)
     if not isinstance(value, dict):
         entry.metadata["json_type"] = type(value).__name__
         _jinja_in_json(data, [value], entry)
@@ -168,16 +168,18 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     return entry
 
 
-def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry) -> None:
+def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry, source: Source, ctx: ReadContext) -> None:
     """Red team round 20: Keras builds a model from any ``config.json`` it is given, in a .keras zip whatever the
     other members (metadata.json, .h5, .npz, none, a torch data.pkl), in an unzipped folder, and ``model_from_json``
     from any file. So every JSON file read here whose structure holds a Keras serialized object (class_name +
     config, see :func:`looks_like_keras_config`) gets the Keras config analysis, wherever it lies; the zip reader's
     .keras branch is one case of this, no longer the only one."""
     from weightwarden.artifact.readers.keras_config import (
+        EmbeddedBlob,
         analyze_config,
         looks_like_keras_config,
         may_hold_keras_object,
+        read_embedded_blobs,
     )
 
     if not may_hold_keras_object(raw) or not looks_like_keras_config(value):
@@ -188,10 +190,13 @@ def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry) -> None:
         roots: list[tuple[Any, str]] = [(value, name)]
     else:  # a top-level list: Keras deserialises every item; the walk starts at a wrapper that names nothing
         roots = [({"items": value}, name)]
+    blobs: list[EmbeddedBlob] = []
     for root, prefix in roots:
-        code, anomalies = analyze_config(root, prefix)
+        code, anomalies = analyze_config(root, prefix, blobs)
         entry.code.extend(code)
         entry.anomalies.extend(anomalies)
+    # Round 24: a TorchModuleWrapper's base64 torch.save is read as a member of this file (its pickle judged).
+    read_embedded_blobs(blobs, entry, ctx, source.display, source.fs_dir)
 
 
 def _read_template_file(source: Source, limit: int, by_content: str | None = None,

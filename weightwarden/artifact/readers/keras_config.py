@@ -17,13 +17,21 @@ each entry that can execute or import code when the model is loaded, plus anomal
   "Popen"}``, ``__typespec__`` entries naming any module), and function references inside Keras that are
   not plain math (``keras.utils.get_file``, ``keras.config.enable_unsafe_deserialization``, ...).
 - Custom objects (``registered_name`` such as ``"MyPackage>MyLayer"``): loading them imports their code.
+- Config values a layer's ``from_config`` decodes into a program (red team round 24): ``TorchModuleWrapper``
+  keeps ``torch.save(module)`` base64-encoded in ``config.module`` and Keras 3.15 hands it to
+  ``torch.load(weights_only=False)`` when safe_mode is off. Such values are not judged here: the walk returns
+  them as :class:`EmbeddedBlob` (pass ``blobs``), and :func:`read_embedded_blobs` decodes each one (bounded,
+  strict base64 first) and reads the bytes as a member file of its own, so the pickle machine judges the
+  pickle. Every from_config / constructor of the installed Keras that decodes a blob or opens a path is listed
+  in :data:`weightwarden.artifact.readers.keras_loaders.KERAS_DECODERS` (a test keeps that table complete).
 
 Standard layers, initializers, activations given by name and other Keras-namespace classes produce nothing.
 The walk is iterative and bounded (depth and node count), so a hostile config cannot exhaust the stack.
 
 ``details`` of each code object: ``class_name``, ``module``, ``target`` (the dotted name referenced, or
 None), ``lambda_code`` (marshalled/base64 bytecode present), ``registered_name``, plus ``reason`` (one of
-``lambda``, ``function_ref``, ``module_ref``, ``tf_op_lambda``, ``tfsm_layer``, ``custom_object``) and
+``lambda``, ``function_ref``, ``module_ref``, ``tf_op_lambda``, ``tfsm_layer``, ``custom_object``,
+``torch_module``, ``vocabulary_file``) and
 ``path`` (the JSON path of the entry). ``location`` is ``"layer:<name>"`` for a layer and
 ``"config:<json path>"`` for any other entry; JSON paths start with ``location_prefix`` (or ``$``).
 
@@ -34,10 +42,17 @@ Anomaly codes:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject
+from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, Format
+
+if TYPE_CHECKING:
+    from weightwarden.artifact.context import ReadContext
+    from weightwarden.artifact.model import FileEntry
 
 MAX_DEPTH = 256
 MAX_NODES = 2_000_000
@@ -69,11 +84,55 @@ VALUE_MARKERS = frozenset(
 )
 LAMBDA_LAYERS = frozenset({"Lambda"})
 TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
+# Preprocessing layers whose constructor reads a str ``vocabulary`` as a file path (safe_mode off).
+VOCABULARY_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization", "IndexLookup"})
+# Layers whose from_config runs torch.load(weights_only=False) on base64(config[key]) (keras_loaders.py).
+TORCH_BLOB_LAYERS = {"TorchModuleWrapper": "module"}
+# A custom object (``registered_name`` "pkg>Name") may subclass TorchModuleWrapper under another name and
+# inherit its from_config: its ``module`` string is decoded too when it is this long (a torch.save of the
+# smallest module is ~1 KB; short strings are module names such as "__main__").
+MIN_OPPORTUNISTIC_BLOB_CHARS = 64
+MAX_BLOBS = 64  # embedded blobs read per config; past it each is reported unread (high), never skipped silently
+# What torch.load(weights_only=False) can open: a torch zip, a legacy tar, or a pickle stream (the legacy
+# format's first object, its magic number, is read with a full pickle.load, so any pickle runs).
+TORCH_LOADABLE = frozenset({Format.PYTORCH_ZIP, Format.PYTORCH_LEGACY, Format.PICKLE, Format.JOBLIB})
 
 
-def analyze_config(config: Any, location_prefix: str = "") -> tuple[list[CodeObject], list[Anomaly]]:
-    """Code objects and anomalies of a parsed Keras config (see the module docstring)."""
+@dataclass(frozen=True, slots=True)
+class EmbeddedBlob:
+    """A config value a layer's from_config decodes and deserialises (see :func:`read_embedded_blobs`).
+
+    ``json_path`` is relative to the config text (``$.config.layers[1].config.module``); ``location`` is the
+    layer's (``layer:<name>``); ``required`` is False for a custom object's look-alike value, which is read
+    when it decodes but reported only when it holds something."""
+
+    json_path: str
+    location: str
+    class_name: str
+    key: str
+    value: Any
+    required: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"json_path": self.json_path, "location": self.location, "class_name": self.class_name,
+                "key": self.key, "value": self.value, "required": self.required}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EmbeddedBlob:
+        return cls(str(data["json_path"]), str(data["location"]), str(data["class_name"]), str(data["key"]),
+                   data.get("value"), bool(data.get("required")))
+
+
+def analyze_config(
+    config: Any, location_prefix: str = "", blobs: list[EmbeddedBlob] | None = None
+) -> tuple[list[CodeObject], list[Anomaly]]:
+    """Code objects and anomalies of a parsed Keras config (see the module docstring).
+
+    Values a layer's from_config decodes into a program are appended to ``blobs`` for the caller to read with
+    :func:`read_embedded_blobs`. Without ``blobs`` (a caller that cannot read members) each one becomes a
+    ``torch_module`` code object marked unread, which the rules report high: never silently clean."""
     root = location_prefix.rstrip(".") or "$"
+    found: list[EmbeddedBlob] = []
     code: list[CodeObject] = []
     anomalies: list[Anomaly] = []
     if not isinstance(config, dict):
@@ -99,6 +158,7 @@ def analyze_config(config: Any, location_prefix: str = "") -> tuple[list[CodeObj
         if isinstance(node, dict):
             if "class_name" in node and id(node) not in consumed:
                 _inspect_object(node, path, code, anomalies, consumed)
+                _embedded_blob(node, path, root, found)
             children = [(v, f"{path}.{_key(k)}") for k, v in node.items() if isinstance(v, dict | list)]
         elif isinstance(node, list):
             children = [(v, f"{path}[{i}]") for i, v in enumerate(node) if isinstance(v, dict | list)]
@@ -110,7 +170,129 @@ def analyze_config(config: Any, location_prefix: str = "") -> tuple[list[CodeObj
         anomalies.append(
             Anomaly("keras.config_too_large", f"config:{root}", f"config nested deeper than {MAX_DEPTH}; rest not read")
         )
+    if blobs is not None:
+        blobs.extend(found)
+    else:
+        code.extend(_blob_code(b, None, "the reader of this config does not read embedded members")
+                    for b in found if b.required)
     return code, anomalies
+
+
+def _embedded_blob(node: dict[str, Any], path: str, root: str, found: list[EmbeddedBlob]) -> None:
+    """Record ``node``'s config value that its from_config decodes (TorchModuleWrapper's ``module``)."""
+    class_name = node.get("class_name")
+    registered = node.get("registered_name") if isinstance(node.get("registered_name"), str) else ""
+    cfg = node.get("config")
+    if not isinstance(class_name, str):
+        return
+    # Keras resolves a built-in by class_name (keras.layers.X or importlib of a keras.* module) and a custom
+    # object by registered_name; either naming TorchModuleWrapper gets its from_config.
+    names = {class_name.rsplit(">", 1)[-1], registered.rsplit(">", 1)[-1]}
+    rel = "$" + path[len(root):] if path.startswith(root) else path
+    for name, key in TORCH_BLOB_LAYERS.items():
+        if name in names:
+            value = cfg.get(key, _ABSENT) if isinstance(cfg, dict) else _ABSENT
+            found.append(EmbeddedBlob(f"{rel}.config.{key}", _location(node, path), class_name, key,
+                                      None if value is _ABSENT else value, True))
+            return
+    custom = ">" in registered or ">" in class_name
+    value = cfg.get("module") if isinstance(cfg, dict) else None
+    if custom and isinstance(value, str) and len(value) >= MIN_OPPORTUNISTIC_BLOB_CHARS:
+        found.append(EmbeddedBlob(f"{rel}.config.module", _location(node, path), class_name, "module", value, False))
+
+
+_ABSENT = object()
+
+
+def read_embedded_blobs(blobs: list[EmbeddedBlob], entry: FileEntry, ctx: ReadContext, container: str,
+                        fs_dir: str | None = None) -> None:
+    """Decode each blob the way its loader does and read the bytes as a member file (a child of ``entry``).
+
+    ``container`` is the display of the config text (``model.keras!config.json``); a child is displayed
+    ``<container>:<json path>``. A required blob that is absent, not a string, not base64, larger than the
+    config bound, nested too deep or not something torch.load opens becomes a ``torch_module`` code object
+    with its problem (high); a readable one becomes a code object naming the child (the child's own findings
+    judge the pickle)."""
+    from weightwarden.artifact.readers._archive import depth_allows_members, read_child
+    from weightwarden.artifact.source import Source
+
+    for n, blob in enumerate(blobs):
+        child_display = f"{container}:{blob.json_path}"
+        if n >= MAX_BLOBS:
+            if blob.required:
+                entry.code.append(_blob_code(blob, None, f"more than {MAX_BLOBS} embedded modules in one config; "
+                                                         "this one was not read"))
+            continue
+        data, problem, lenient = _decode_blob(blob.value, ctx.limits.max_text_bytes)
+        if data is None:
+            if blob.required:
+                entry.code.append(_blob_code(blob, None, problem))
+            continue
+        if not depth_allows_members(ctx):
+            entry.code.append(_blob_code(blob, None, f"nested deeper than {ctx.limits.max_archive_depth} levels; "
+                                                     "not read"))
+            continue
+        if not ctx.budget.take(len(data)):
+            entry.code.append(_blob_code(blob, None, "decompression budget of the file exhausted; not read"))
+            continue
+        child = read_child(ctx, Source.from_bytes(data, child_display, fs_dir))
+        if not blob.required and child.format not in TORCH_LOADABLE:
+            continue  # a look-alike string of a custom object that is no torch file: the object is reported anyway
+        entry.children.append(child)
+        if child.format not in TORCH_LOADABLE:
+            problem = f"decodes to {len(data)} bytes of {child.format.value}, not a file torch.load opens"
+        elif lenient and isinstance(blob.value, dict):
+            problem = "raw bytes in a __bytes__ marker, which Keras 3.10 unpickles without a safe_mode check"
+        elif lenient:
+            problem = "not strict base64 (characters outside the alphabet, which Keras' decoder skips); scanned " \
+                      "what that decoder reads"
+        entry.code.append(_blob_code(blob, child_display, problem))
+
+
+def _decode_blob(value: Any, max_bytes: int) -> tuple[bytes | None, str | None, bool]:
+    """``(bytes, None, lenient)`` as Keras decodes ``base64.b64decode(value.encode("ascii"))``, or
+    ``(None, problem, False)``. Strict first; a value only the lenient decoder (which drops characters outside
+    the alphabet) accepts is decoded like Keras does and flagged."""
+    if value is None:
+        return None, "the layer config has no base64 module", False
+    if isinstance(value, dict) and value.get("class_name") == "__bytes__" and isinstance(value.get("value"), str):
+        # Keras' bytes marker: legacy .h5 loading (json_utils' object hook) turns it into value.encode("utf-8"),
+        # and Keras 3.10's from_config hands those bytes to torch.load with no safe_mode check (round 24 report).
+        text = value["value"]
+        if len(text) > max_bytes:
+            return None, f"bytes value of {len(text)} characters exceeds the {max_bytes}-byte limit; not read", False
+        data = text.encode("utf-8", errors="surrogatepass")
+        return (data, None, True) if data else (None, "the bytes value is empty", False)
+    if not isinstance(value, str):
+        return None, f"the module value is a {type(value).__name__}, not a base64 string", False
+    if len(value) > (max_bytes // 3 + 1) * 4:
+        return None, f"base64 module of {len(value)} characters exceeds the {max_bytes}-byte limit; not read", False
+    try:
+        raw = value.encode("ascii")
+    except UnicodeEncodeError:
+        return None, "the module value is not ASCII base64", False
+    try:
+        data = base64.b64decode(raw, validate=True)
+        lenient = False
+    except (binascii.Error, ValueError):
+        try:
+            data = base64.b64decode(raw)
+        except (binascii.Error, ValueError) as exc:
+            return None, f"the module value is not base64: {exc}", False
+        lenient = True
+    if not data:
+        return None, "the module value decodes to no bytes", False
+    return data, None, lenient
+
+
+def _blob_code(blob: EmbeddedBlob, child: str | None, problem: str | None) -> CodeObject:
+    value = blob.value
+    shown = f"<{len(value)} base64 characters>" if isinstance(value, str) else _short(value)[:200]
+    text = f"{blob.class_name} {blob.json_path} = {shown}"
+    details = {"class_name": blob.class_name, "module": None, "registered_name": None, "path": blob.json_path,
+               "target": None, "lambda_code": False, "reason": "torch_module", "key": blob.key,
+               "embedded": child, "problem": problem}
+    return CodeObject(CodeKind.KERAS_LAYER, blob.location, text, details=details)
 
 
 def looks_like_keras_config(value: Any) -> bool:
@@ -176,6 +358,10 @@ def _inspect_object(
     if class_name in TF_OP_LAYERS and keras_module:
         fn = cfg.get("function") if isinstance(cfg, dict) else None
         emit("tf_op_lambda", f"tf.{fn}" if isinstance(fn, str) else None)
+        return
+    if class_name in VOCABULARY_LAYERS and keras_module and isinstance(cfg, dict) and isinstance(cfg.get("vocabulary"), str):
+        # A str vocabulary is a path IndexLookup.set_vocabulary reads through tf.io.gfile (keras_loaders.py).
+        emit("vocabulary_file", None, extra={"filepath": _short(cfg["vocabulary"])})
         return
     if class_name == "TFSMLayer" and keras_module:
         filepath = cfg.get("filepath") if isinstance(cfg, dict) else None
@@ -326,4 +512,11 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
         return None, f"invalid JSON: {exc}"
 
 
-__all__ = ["analyze_config", "looks_like_keras_config", "may_hold_keras_object", "parse_json_bounded"]
+__all__ = [
+    "EmbeddedBlob",
+    "analyze_config",
+    "looks_like_keras_config",
+    "may_hold_keras_object",
+    "parse_json_bounded",
+    "read_embedded_blobs",
+]

@@ -48,7 +48,12 @@ from typing import Any
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
-from weightwarden.artifact.readers.keras_config import analyze_config, parse_json_bounded
+from weightwarden.artifact.readers.keras_config import (
+    EmbeddedBlob,
+    analyze_config,
+    parse_json_bounded,
+    read_embedded_blobs,
+)
 from weightwarden.artifact.source import Source, copy_bounded, window_source
 from weightwarden.core.limits import GiB, Limits
 
@@ -82,6 +87,10 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             result = _run_worker(tmp.name, source.display, ctx.limits, entry)
     if result is not None:
         _apply_result(result, entry)
+        # Round 24: TorchModuleWrapper modules of model_config, found by the worker, read here as members.
+        for attr, items in (result.get("embedded") or {}).items():
+            blobs = [EmbeddedBlob.from_json(b) for b in items if isinstance(b, dict)]
+            read_embedded_blobs(blobs, entry, ctx, f"{source.display}!{attr}", source.fs_dir)
         if int(result.get("userblock_size") or 0) > 0:
             _userblock(int(result["userblock_size"]), source, ctx, entry)
     return entry
@@ -333,6 +342,7 @@ def read_in_process(path: str, display: str, limits: Limits) -> dict[str, Any]:
     import h5py  # imported here: scanning a folder without HDF5 files never loads h5py
 
     entry = FileEntry(display, Format.HDF5, 0)
+    embedded: dict[str, list[EmbeddedBlob]] = {}
     userblock = 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -345,7 +355,7 @@ def read_in_process(path: str, display: str, limits: Limits) -> dict[str, Any]:
                 with contextlib.suppress(Exception):
                     userblock = int(f.userblock_size)
                 try:
-                    _read_open_file(f, limits, entry)
+                    _read_open_file(f, limits, entry, embedded)
                 except Exception as exc:  # noqa: BLE001 - keep what was read, name the failure
                     entry.error = entry.error or f"corrupt HDF5 structure: {_describe(exc)}"
     return {
@@ -357,6 +367,7 @@ def read_in_process(path: str, display: str, limits: Limits) -> dict[str, Any]:
         "anomalies": [[a.code, a.location, a.message, a.evidence] for a in entry.anomalies],
         "error": entry.error,
         "userblock_size": userblock,
+        "embedded": {attr: [b.to_json() for b in blobs] for attr, blobs in embedded.items() if blobs},
     }
 
 
@@ -372,7 +383,7 @@ def _apply_result(result: dict[str, Any], entry: FileEntry) -> None:
     entry.error = entry.error or result.get("error")
 
 
-def _read_open_file(f: Any, limits: Limits, entry: FileEntry) -> None:
+def _read_open_file(f: Any, limits: Limits, entry: FileEntry, embedded: dict[str, list[EmbeddedBlob]] | None = None) -> None:
     root_attrs = _attr_names(f)
     if any(a in root_attrs for a in KERAS_ROOT_ATTRS):
         entry.format = Format.KERAS_H5
@@ -388,11 +399,12 @@ def _read_open_file(f: Any, limits: Limits, entry: FileEntry) -> None:
     entry.metadata["hdf5_root_attrs"] = sorted(str(a) for a in root_attrs)[:64]
     for attr in ("model_config", "training_config"):
         if attr in root_attrs:
-            _analyze_attr(f, attr, entry, limits.max_text_bytes)
+            _analyze_attr(f, attr, entry, limits.max_text_bytes, embedded)
     _walk(f, entry, limits.max_archive_members)
 
 
-def _analyze_attr(f: Any, attr: str, entry: FileEntry, max_bytes: int) -> None:
+def _analyze_attr(f: Any, attr: str, entry: FileEntry, max_bytes: int,
+                  embedded: dict[str, list[EmbeddedBlob]] | None = None) -> None:
     size = _attr_storage_size(f, attr)
     if size is not None and size > max_bytes:
         entry.anomalies.append(
@@ -416,7 +428,8 @@ def _analyze_attr(f: Any, attr: str, entry: FileEntry, max_bytes: int) -> None:
         return
     if attr == "model_config" and isinstance(value, dict):
         entry.metadata["keras_class_name"] = value.get("class_name") if isinstance(value.get("class_name"), str) else None
-    code, anomalies = analyze_config(value, attr)
+    blobs = embedded.setdefault(attr, []) if embedded is not None else None
+    code, anomalies = analyze_config(value, attr, blobs)
     entry.code.extend(code)
     entry.anomalies.extend(anomalies)
 

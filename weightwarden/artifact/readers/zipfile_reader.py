@@ -957,10 +957,16 @@ def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, m: Me
         return
     entry.metadata["keras_class"] = str(config.get("class_name", ""))[:100]
     try:
-        from weightwarden.artifact.readers.keras_config import analyze_config
+        from weightwarden.artifact.readers.keras_config import (
+            EmbeddedBlob,
+            analyze_config,
+            read_embedded_blobs,
+        )
     except ImportError:
         entry.error = "Keras config analysis unavailable"
         return
-    code, anomalies = analyze_config(config, "config.json")
+    blobs: list[EmbeddedBlob] = []
+    code, anomalies = analyze_config(config, "config.json", blobs)
     entry.code.extend(code)
     entry.anomalies.extend(anomalies)
+    read_embedded_blobs(blobs, entry, ctx, loc, source.fs_dir)

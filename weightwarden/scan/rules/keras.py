@@ -107,7 +107,33 @@ H5_USERBLOCK = ScanRule(
     anomaly_codes=("keras.h5_userblock",),
 )
 
-RULES: tuple[ScanRule, ...] = (LAMBDA, DANGEROUS_REF, CUSTOM_REF, TF_OP_LAMBDA, TFSM, BAD_CONFIG, H5_EXTERNAL, H5_USERBLOCK)
+TORCH_MODULE = ScanRule(
+    "WW-KERAS-009",
+    Severity.HIGH,
+    "Keras TorchModuleWrapper layer unpickles an embedded torch module",
+    "The model config stores a TorchModuleWrapper layer's torch.nn.Module as a base64 torch.save pickle. "
+    "Loading the model with safe_mode disabled (or after keras.config.enable_unsafe_deserialization()) hands it "
+    "to torch.load(weights_only=False), which runs whatever the pickle calls. The scanner decodes it and reads "
+    "it as a member of its own (its pickle findings judge what it calls); this finding is high when the value "
+    "could not be read that way (absent, not base64, too large, not a torch file), medium otherwise.",
+    "Do not load the model with safe_mode=False. Rebuild the layer from source you control and load its weights "
+    "from a non-executable format, or ask the publisher for a release without TorchModuleWrapper layers.",
+    _REFS,
+)
+
+VOCABULARY_FILE = ScanRule(
+    "WW-KERAS-010",
+    Severity.MEDIUM,
+    "Keras lookup layer reads its vocabulary from a file path",
+    "A StringLookup/IntegerLookup/TextVectorization layer's config gives its vocabulary as a path. Loading the "
+    "model with safe_mode disabled reads that file (through tf.io.gfile: local or remote) into the model, so the "
+    "model depends on, and can expose, a file outside its release. No code runs.",
+    "Do not load the model with safe_mode=False; ask for a release whose vocabulary is stored in the model.",
+    (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
+)
+
+RULES: tuple[ScanRule, ...] = (LAMBDA, DANGEROUS_REF, CUSTOM_REF, TF_OP_LAMBDA, TFSM, BAD_CONFIG, H5_EXTERNAL, H5_USERBLOCK,
+                               TORCH_MODULE, VOCABULARY_FILE)
 
 # Functions inside Keras itself that fetch files or switch off safe loading: dangerous although "in Keras".
 _KERAS_ROOTS = ("keras.", "tf_keras.", "tensorflow.keras.", "tensorflow.python.keras.", "keras_core.")
@@ -131,6 +157,25 @@ def check_keras(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         name = str(target or "")
         if any(part in name for part in _TF_OP_DANGER):
             yield TF_OP_LAMBDA.found_in(ctx.file, code.location, f"TFOpLambda layer calls {name}", evidence)
+        return
+    if reason == "torch_module":
+        # Red team round 24: the pickle itself is judged as the child member named here; what is left to say at
+        # the layer is that loading it unpickles, and whether the value could be read at all.
+        problem, child = details.get("problem"), details.get("embedded")
+        name = f"{details.get('class_name')!s} {details.get('path')!s}"
+        if child is None:
+            yield TORCH_MODULE.found_in(ctx.file, code.location, f"{name} could not be read: {problem}", evidence)
+        elif problem:
+            yield TORCH_MODULE.found_in(ctx.file, code.location, f"{name}: {problem} (read as {child})", evidence)
+        else:
+            yield TORCH_MODULE.found_in(
+                ctx.file, code.location, f"{name} is unpickled by torch.load when safe_mode is off; its pickle is "
+                f"judged as {child}", evidence, severity=Severity.MEDIUM)
+        return
+    if reason == "vocabulary_file":
+        yield VOCABULARY_FILE.found_in(ctx.file, code.location,
+                                       f"{details.get('class_name')!s} reads its vocabulary from {details.get('filepath')!s}",
+                                       evidence)
         return
     if reason == "tfsm_layer":
         path = details.get("filepath")
