@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import chain
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
@@ -314,29 +315,23 @@ def _jinja_in_json(data: bytes, values: list[Any], entry: FileEntry, limit: int)
     # tokenizer.json of ~10^6 vocabulary entries and merges costs a scan of its hits, not a walk of every string;
     # the tree is walked (for JSON paths) only when one of them is a template Jinja parses.
     marked = _marked_strings(data)
-    live, overflow = _live_strings(marked or set(), known)
+    if marked is None:  # the raw text could not be delimited (not expected for text that parsed): every string
+        marked = _all_marked_strings(values)
+    live, overflow = _live_strings(marked, known)
     if overflow:
         entry.add_anomaly("limits.too_many_objects", f"{entry.path}:{JSON_STRING_LOCATION}$",
                           f"more than {MAX_JSON_CANDIDATES} distinct JSON strings hold Jinja tags: the rest "
                           "were not analysed as templates", str(MAX_JSON_CANDIDATES))
-    if marked is not None and not live:
+    if not live:
         return
     found = 0
-    stack: list[tuple[Any, str]] = [(v, "$" if len(values) == 1 else f"$line{i + 1}") for i, v in enumerate(values)]
-    stack.reverse()
 
-    def wanted(value: str) -> bool:
-        if marked is not None:
-            return value in live
-        # The raw text could not be delimited (not expected for text that parsed): every string with a tag.
-        return ("{{" in value or "{%" in value) and value not in known and has_jinja_markup(value) \
-            and may_run_as_template(value)
-
-    def add(value: str, path: str) -> bool:
+    def add(value: str, where: tuple[Any, ...], suffix: str = "") -> bool:
         nonlocal found
         if value in known:
             return True
         known.add(value)
+        path = _render_path(where) + suffix
         location = f"{JSON_STRING_LOCATION}{path}"
         if check_template_length(entry, f"{entry.path}:{location}", template_text_size(value, limit), limit):
             return True
@@ -351,26 +346,74 @@ def _jinja_in_json(data: bytes, values: list[Any], entry: FileEntry, limit: int)
                                      details={"name": path[:200], "picked_up": BY_CONTENT_JSON}))
         return True
 
-    # Iterative; strings are tested in place and paths built only for containers and hits. Keys are strings a
-    # host may read a template from too (a vocabulary token, a nested key): " (key)" in the location.
+    # Iterative, for the JSON paths of the live strings only. Paths are (parent, key) chains rendered on a hit, and
+    # a container whose items are all hashable is settled by one set.isdisjoint (in C): a tokenizer.json holds
+    # ~10^6 merges. Keys are strings a host may read a template from too: " (key)" in the location.
+    stack: list[tuple[Any, tuple[Any, ...]]] = [
+        (v, ("$" if len(values) == 1 else f"$line{i + 1}",)) for i, v in enumerate(values)]
+    stack.reverse()
     while stack:
-        value, path = stack.pop()
+        value, where = stack.pop()
         if isinstance(value, str):
-            if wanted(value) and not add(value, path):
+            if value in live and not add(value, where):
                 return
             continue
         is_dict = isinstance(value, dict)
-        items = value.items() if is_dict else enumerate(value)
-        children = []
-        for k, v in items:
-            if is_dict and wanted(k) and not add(k, f"{_json_path(path, k)} (key)"):
-                return
-            if isinstance(v, str):
-                if wanted(v) and not add(v, _json_path(path, k)):
+        if is_dict and not live.isdisjoint(value):
+            for k in value:
+                if k in live and not add(k, (where, k), " (key)"):
                     return
-            elif isinstance(v, dict | list):
-                children.append((v, _json_path(path, k)))
+        try:
+            if live.isdisjoint(value.values() if is_dict else value):
+                continue  # every item hashable (no container) and none live
+            if not is_dict and set(map(type, value)) == {list} and live.isdisjoint(chain.from_iterable(value)):
+                continue  # a list of lists of hashables (merges pairs), none live
+        except TypeError:  # an item (or an item's item) is a list or a dict
+            pass
+        children = []
+        for k, v in value.items() if is_dict else enumerate(value):
+            if isinstance(v, str):
+                if v in live and not add(v, (where, k)):
+                    return
+            elif isinstance(v, list):
+                try:
+                    if live.isdisjoint(v):
+                        continue
+                except TypeError:
+                    pass
+                children.append((v, (where, k)))
+            elif isinstance(v, dict):
+                children.append((v, (where, k)))
         stack.extend(reversed(children))
+
+
+def _render_path(where: tuple[Any, ...]) -> str:
+    """``("$",)`` -> ``"$"``; ``((("$",), "a"), 0)`` -> ``"$.a[0]"``."""
+    keys = []
+    while len(where) == 2:
+        where, key = where
+        keys.append(key)
+    path = str(where[0])
+    for key in reversed(keys):
+        path = _json_path(path, key)
+    return path
+
+
+def _all_marked_strings(values: list[Any]) -> set[str]:
+    """Every string (key or value) of ``values`` holding ``{{`` or ``{%``."""
+    out: set[str] = set()
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                out.add(value)
+        elif isinstance(value, dict):
+            out.update(k for k in value if isinstance(k, str) and ("{{" in k or "{%" in k))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return out
 
 
 # Distinct JSON strings with a tag that Jinja's parser is asked about per file (a vocabulary holds hundreds; a file
