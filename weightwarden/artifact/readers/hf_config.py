@@ -26,15 +26,21 @@ loader may execute from these files:
 Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and prose is not treated
 as code (a README-like string with URLs is not a risk).
 
-JSON is read whole up to ``limits.max_text_bytes``. A larger file that does not even mention the keys above
-is recorded as unparsed data (huge ``tokenizer.json`` files are normal); one that mentions them is an error.
+JSON is read whole up to ``limits.max_text_bytes``. A larger file that mentions the keys above is an error. Any
+other larger file is judged up to ``limits.max_parse_bytes`` (64 MiB; huge ``tokenizer.json`` files are normal:
+Gemma's is ~33 MB): one with no ``{{``/``{%`` (raw or escaped) is unparsed data; otherwise the strings that may be
+templates are found on the raw text, and only when one of them (or the whole text) is a template Jinja parses is the
+file parsed and analysed as above. Past ``max_parse_bytes`` a file with a tag is ``limits.text_too_large``. The same
+bound lets a text past ``max_text_bytes`` whose tags are not leading (a merges.txt holding ``{{`` tokens) be asked
+of Jinja's parser: one it cannot parse renders nothing and is plain text (round 23 follow-up).
 
 Anomaly codes:
     hf.remote_code: auto_map / custom_pipelines entries that load Python code from the model repository.
     template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
         template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
-    limits.text_too_large: a template, or a JSON file naming templates / remote code or holding a ``{{``/``{%``
-        anywhere (round 23), exceeds max_text_bytes.
+    limits.text_too_large: a template (a JSON value or whole text Jinja parses included), or a JSON file naming
+        templates / remote code, exceeds max_text_bytes; a JSON file or text holding a ``{{``/``{%`` exceeds
+        max_parse_bytes (round 23; the message names the bound and ``--max-parse-bytes``).
     limits.too_many_objects: more than MAX_JSON_TEMPLATES string values of one file hold Jinja tags.
     format.malformed_text: any other file sniffed as JSON that does not parse (and is no JSON lines), or that is
         too large to parse and does not end the way it starts (round 21: never 0 findings for malformed input).
