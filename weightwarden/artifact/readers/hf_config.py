@@ -153,16 +153,17 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         return entry
     value, problem = parse_json_bounded(data, bound)
     if problem is not None:
-        reason = _template_reason(data) if by_content else None
+        text = data.decode("utf-8", errors="replace") if by_content else ""
+        reason = template_by_content(text) if by_content else None
         if reason is not None and not _starts_like_json_object(data):
-            if len(data) > limit and reason in WEAK_REASONS and not may_run_as_template(
-                    data.decode("utf-8", errors="replace")):
+            if len(data) > limit and reason in WEAK_REASONS and not may_run_as_template(text):
                 # Round 23 follow-up: a large text whose tags Jinja cannot parse (merges.txt / vocab.txt holding
                 # "{{" tokens) renders nothing: plain text, as the template rule judges such a text of any size.
                 text_entry = FileEntry(source.display, Format.TEXT, source.size)
                 text_entry.metadata["jinja_tags_do_not_parse"] = reason
                 return text_entry
             return _read_template_file(source, limit, reason, data)
+        del text
         if any(k in data for k in CODE_KEYS) or name in LOADER_CONFIG_NAMES:
             # Configs a loader reads (or any file naming code keys) must parse, or we cannot say what they run.
             entry.error = f"cannot parse JSON: {problem}"
@@ -264,12 +265,6 @@ def _read_template_file(source: Source, limit: int, by_content: str | None = Non
         details["picked_up"] = by_content
     entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text, details=details))
     return entry
-
-
-def _template_reason(data: bytes) -> str | None:
-    """:func:`template_by_content` of ``data`` (a file that is not JSON), over the whole text."""
-    text = data.decode("utf-8", errors="replace")
-    return template_by_content(text)
 
 
 def _starts_like_json_object(data: bytes) -> bool:
