@@ -519,6 +519,22 @@ def has_jinja_markup(text: str) -> bool:
     """
     if "{{" not in text and "{%" not in text:
         return False
+    # Jinja's lexer splits its whole input into lines before the first token; lexed left to right, a tag found in
+    # a prefix is the full text's first tag too, so a prefix reaching a little past the first opener is tried
+    # first (a 20 MB merges.txt with a "{{" token on line 30 is not split whole). No tag in the prefix decides
+    # nothing (an opener cut at its end, a comment closed after it): the whole text is lexed then.
+    openers = [i for i in (text.find("{{"), text.find("{%"), text.find("{#")) if i >= 0]
+    end = min(openers) + _LEX_PREFIX
+    if end < len(text) and _first_tag(text[:end]):
+        return True
+    return _first_tag(text)
+
+
+# Characters past the first opener lexed before the whole text is (see has_jinja_markup).
+_LEX_PREFIX = 64 * 1024
+
+
+def _first_tag(text: str) -> bool:
     try:
         for _line, token, _value in _jinja_lexer().tokeniter(text, None):
             if token in ("variable_begin", "block_begin"):

@@ -16,7 +16,7 @@ Nothing here touches the network or sends telemetry.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -31,6 +31,9 @@ from weightwarden.cli._terminal import (
 )
 from weightwarden.core.errors import WeightwardenError
 from weightwarden.core.text import printable
+
+if TYPE_CHECKING:
+    from weightwarden.core.limits import Limits
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -172,9 +175,14 @@ def main() -> None:
     help="Suppressions (allow = [...], [[ignore]] rule/path/reason). Default: ./weightwarden.toml, "
     "unless the working directory is inside a scanned folder.",
 )
+@click.option(
+    "--max-parse-bytes", type=click.IntRange(min=1), default=None, metavar="N",
+    help="Bytes up to which a JSON file (a tokenizer.json) is parsed whole and a large text is checked with "
+    "Jinja's parser for templates; a larger one holding Jinja tags is WW-GEN-001. Default: 64 MiB.",
+)
 def scan(
     paths: tuple[str, ...], fmt: str, fail_on: str, strict: bool, workers: int | None, output: str | None, quiet: bool,
-    config_path: str | None,
+    config_path: str | None, max_parse_bytes: int | None = None,
 ) -> int:
     """Scan model files or folders for code that runs on load, unsafe templates and malformed structure.
 
@@ -199,7 +207,8 @@ def scan(
     fmt = fmt.lower()
     progress = None if quiet else progress_bar("scanning", PROGRESS_MIN_FILES)
     try:
-        report = scan_paths(list(paths), strict=strict, workers=workers, progress=progress, suppressions=suppressions)
+        report = scan_paths(list(paths), strict=strict, workers=workers, progress=progress, suppressions=suppressions,
+                            limits=_limits(max_parse_bytes))
     finally:
         if progress is not None:
             progress.close()
@@ -248,6 +257,17 @@ def scan(
         for error in report.errors:
             click.echo(f"weightwarden: could not scan {error.file}: {error.reason}", err=True)
     return code
+
+
+def _limits(max_parse_bytes: int | None) -> Limits:
+    """The scan's bounds: the defaults, with the parse bound the user raised (or lowered) knowingly."""
+    import dataclasses
+
+    from weightwarden.core.limits import DEFAULT_LIMITS
+
+    if max_parse_bytes is None:
+        return DEFAULT_LIMITS
+    return dataclasses.replace(DEFAULT_LIMITS, max_parse_bytes=max_parse_bytes)
 
 
 # Every other command lives in its own module, imported only when that command runs (or when --help lists

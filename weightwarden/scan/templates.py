@@ -38,6 +38,9 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
+from weightwarden.artifact.jinja_parsing import analysis_environment as _environment
+from weightwarden.artifact.jinja_parsing import parses as parses
+
 # Issue kinds (one rule each in weightwarden.scan.rules.template).
 DUNDER = "dunder"  # access to a Python internal attribute (dunder or frame/function internals)
 COMPUTED_ATTR = "computed-attr"  # |attr() with a name that cannot be known statically
@@ -148,17 +151,6 @@ def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[Te
     return result
 
 
-def parses(source: str) -> bool:
-    """True when Jinja parses ``source`` (the analysis environment). Jinja's own lexer is lazy and its parser
-    stops at the first error, so a long text that fails early (a vocabulary quoting "{{", a README) costs
-    little; the fast tokenizer of :func:`_parse` would tokenize all of it first."""
-    try:
-        _environment().parse(source)
-    except Exception:  # noqa: BLE001 - any failure: Jinja renders nothing of it
-        return False
-    return True
-
-
 def _parse(source: str) -> Any:
     """Jinja's syntax tree of ``source``: Jinja's parser, fed by the faster tokenizer when that applies.
 
@@ -207,26 +199,6 @@ def _extension_base() -> Any:
     from jinja2.ext import Extension
 
     return Extension
-
-
-@cache
-def _environment() -> Any:
-    """The parsing environment (built once: parsing only, it never renders)."""
-    from jinja2 import nodes
-    from jinja2.ext import Extension, loopcontrols
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class GenerationTag(Extension):
-        """transformers' ``{% generation %}...{% endgeneration %}`` (assistant-token masks): keep the body."""
-
-        tags = {"generation"}
-
-        def parse(self, parser: Any) -> Any:
-            lineno = next(parser.stream).lineno
-            body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-            return nodes.Scope(body, lineno=lineno)
-
-    return ImmutableSandboxedEnvironment(extensions=[loopcontrols, GenerationTag])
 
 
 def _line(source: str, line: int, lines: list[str] | None = None) -> str:

@@ -26,15 +26,21 @@ loader may execute from these files:
 Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and prose is not treated
 as code (a README-like string with URLs is not a risk).
 
-JSON is read whole up to ``limits.max_text_bytes``. A larger file that does not even mention the keys above
-is recorded as unparsed data (huge ``tokenizer.json`` files are normal); one that mentions them is an error.
+JSON is read whole up to ``limits.max_text_bytes``. A larger file that mentions the keys above is an error. Any
+other larger file is judged up to ``limits.max_parse_bytes`` (64 MiB; huge ``tokenizer.json`` files are normal:
+Gemma's is ~33 MB): one with no ``{{``/``{%`` (raw or escaped) is unparsed data; otherwise the strings that may be
+templates are found on the raw text, and only when one of them (or the whole text) is a template Jinja parses is the
+file parsed and analysed as above. Past ``max_parse_bytes`` a file with a tag is ``limits.text_too_large``. The same
+bound lets a text past ``max_text_bytes`` whose tags are not leading (a merges.txt holding ``{{`` tokens) be asked
+of Jinja's parser: one it cannot parse renders nothing and is plain text (round 23 follow-up).
 
 Anomaly codes:
     hf.remote_code: auto_map / custom_pipelines entries that load Python code from the model repository.
     template.bad_chat_template: a chat_template entry that is not a string / not a {name, template} object; a
         template file that is not UTF-8; a config read by name (tokenizer_config.json, ...) that does not parse.
-    limits.text_too_large: a template, or a JSON file naming templates / remote code or holding a ``{{``/``{%``
-        anywhere (round 23), exceeds max_text_bytes.
+    limits.text_too_large: a template (a JSON value or whole text Jinja parses included), or a JSON file naming
+        templates / remote code, exceeds max_text_bytes; a JSON file or text holding a ``{{``/``{%`` exceeds
+        max_parse_bytes (round 23; the message names the bound and ``--max-parse-bytes``).
     limits.too_many_objects: more than MAX_JSON_TEMPLATES string values of one file hold Jinja tags.
     format.malformed_text: any other file sniffed as JSON that does not parse (and is no JSON lines), or that is
         too large to parse and does not end the way it starts (round 21: never 0 findings for malformed input).
@@ -47,9 +53,11 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import chain
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.jinja_parsing import parses
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import parse_json_bounded
@@ -58,6 +66,7 @@ from weightwarden.artifact.sniff import (
     BY_CONTENT_MARKUP,
     HEAD_BYTES,
     JINJA_LEADS,
+    WEAK_REASONS,
     has_jinja_markup,
     is_template_path,
     template_by_content,
@@ -81,6 +90,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     """Read a JSON config or a Jinja template file; see the module docstring."""
     name = source.display.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
     limit = ctx.limits.max_text_bytes
+    parse_limit = max(ctx.limits.max_parse_bytes, limit)
     if is_template_path(source.display):
         return _read_template_file(source, limit)
     by_content = name not in LOADER_CONFIG_NAMES
@@ -94,8 +104,12 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             # Red team round 23: a tag past the head (behind 17 MiB of prose) is rendered whole by a host too; the
             # template is too large to analyse (WW-GEN-001), never plain text.
             reason = BY_CONTENT_MARKUP
-        if reason is not None:
-            return _read_template_file(source, limit, reason)
+        if reason is not None and reason not in WEAK_REASONS:
+            return _read_template_file(source, limit, reason)  # leading markup: a template, too large (GEN-001)
+        if reason is not None and source.size > parse_limit:
+            return _past_parse_bound(source, parse_limit, reason)
+        # A weak reason within the parse bound (a merges.txt or vocab.txt holding "{{" tokens, a JSON array): read
+        # below, as JSON first, then Jinja's parser decides whether the text is a template at all.
     entry = FileEntry(source.display, Format.JSON, source.size)
     if source.size > limit:
         if name in LOADER_CONFIG_NAMES or _mentions_code_keys(source):
@@ -103,25 +117,54 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.anomalies.append(
                 Anomaly("limits.text_too_large", source.display, entry.error, ", ".join(k.decode() for k in CODE_KEYS))
             )
-        elif utf8_with_tag_opener(source):
-            # Red team round 23: a host given the path renders the whole text, and a host reading a value renders
-            # that string: a {{ / {% anywhere in a JSON file too large to parse is a template not analysed.
-            entry.error = f"JSON file of {source.size} bytes exceeds the {limit}-byte limit and holds Jinja tags"
-            entry.anomalies.append(Anomaly("limits.text_too_large", source.display,
-                                           entry.error + ": neither its text nor its string values could be "
-                                           "analysed as templates, and a host renders them whole", "{{ / {%"))
-        else:
-            entry.metadata["json_parsed"] = False
-            entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys or tags"
-            _check_json_ends(source, entry)
-        return entry
+            return entry
+        if source.size > parse_limit:
+            if utf8_with_tag_opener(source):
+                # Red team round 23: a host given the path renders the whole text, and a host reading a value
+                # renders that string: a {{ / {% anywhere in a JSON file too large to parse is a template not
+                # analysed.
+                entry.error = (f"JSON file of {source.size} bytes exceeds the {parse_limit}-byte parse bound and "
+                               "holds Jinja tags")
+                entry.anomalies.append(Anomaly("limits.text_too_large", source.display,
+                                               entry.error + ": neither its text nor its string values could be "
+                                               f"analysed as templates, and a host renders them whole{RAISE_HINT}",
+                                               "{{ / {%"))
+            else:
+                entry.metadata["json_parsed"] = False
+                entry.metadata["json_not_parsed_reason"] = f"larger than {parse_limit} bytes; names no code keys or tags"
+                _check_json_ends(source, entry)
+            return entry
+    bound = limit if source.size <= limit else parse_limit
     with source.open() as f:
-        data = f.read(limit + 1)
-    value, problem = parse_json_bounded(data, limit)
+        data = f.read(bound + 1)
+    if len(data) > limit and not _may_hold_markup(data):
+        # Past the text bound and no tag, not even an escaped one: nothing in it is a template, and parsing it
+        # (~12x its size in memory) would buy nothing.
+        entry.metadata["json_parsed"] = False
+        entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys or tags"
+        _check_json_ends(source, entry)
+        return entry
+    if len(data) > limit and _starts_like_json_object(data) and _inert_markup(data):
+        # Round 23 follow-up: the usual large tokenizer.json (Gemma's ~33 MB), whose "{{" / "{%" vocabulary tokens
+        # Jinja cannot parse, is not parsed whole: none of its strings is a template.
+        entry.metadata["json_parsed"] = False
+        entry.metadata["json_not_parsed_reason"] = (f"larger than {limit} bytes; its Jinja tags are in strings "
+                                                    "Jinja cannot parse (not templates)")
+        _check_json_ends(source, entry)
+        return entry
+    value, problem = parse_json_bounded(data, bound)
     if problem is not None:
-        reason = _template_reason(data) if by_content else None
+        text = data.decode("utf-8", errors="replace") if by_content else ""
+        reason = template_by_content(text) if by_content else None
         if reason is not None and not _starts_like_json_object(data):
+            if len(data) > limit and reason in WEAK_REASONS and not may_run_as_template(text):
+                # Round 23 follow-up: a large text whose tags Jinja cannot parse (merges.txt / vocab.txt holding
+                # "{{" tokens) renders nothing: plain text, as the template rule judges such a text of any size.
+                text_entry = FileEntry(source.display, Format.TEXT, source.size)
+                text_entry.metadata["jinja_tags_do_not_parse"] = reason
+                return text_entry
             return _read_template_file(source, limit, reason, data)
+        del text
         if any(k in data for k in CODE_KEYS) or name in LOADER_CONFIG_NAMES:
             # Configs a loader reads (or any file naming code keys) must parse, or we cannot say what they run.
             entry.error = f"cannot parse JSON: {problem}"
@@ -132,7 +175,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         elif (lines := _json_lines(data)) is not None:
             entry.metadata["json_parsed"] = False
             entry.metadata["json_lines"] = True
-            _jinja_in_json(data, lines, entry)
+            _jinja_in_json(data, lines, entry, limit)
             return entry
         else:
             # Round 21: a file sniffed as JSON that does not parse was passed with 0 findings (a "{{"-leading
@@ -142,13 +185,13 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.anomalies.append(Anomaly("format.malformed_text", source.display,
                                            f"sniffed as JSON but does not parse: {problem}", problem[:200]))
         # Round 22: rendered whole by a host given its path, a malformed JSON file is still a template.
-        _jinja_in_json(data, [], entry)
+        _jinja_in_json(data, [], entry, limit)
         return entry
     entry.metadata["json_parsed"] = True
     _keras_objects(value, data, name, entry, source, ctx)
     if not isinstance(value, dict):
         entry.metadata["json_type"] = type(value).__name__
-        _jinja_in_json(data, [value], entry)
+        _jinja_in_json(data, [value], entry, limit)
         return entry
     if "chat_template" in value:
         entry.format = Format.HF_TOKENIZER_CONFIG
@@ -164,7 +207,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
         if key in value:
             _remote_code(key, value[key], source.display, entry)
     entry.metadata.update(_small_metadata(value))
-    _jinja_in_json(data, [value], entry)
+    _jinja_in_json(data, [value], entry, limit)
     return entry
 
 
@@ -230,12 +273,6 @@ def _read_template_file(source: Source, limit: int, by_content: str | None = Non
     return entry
 
 
-def _template_reason(data: bytes) -> str | None:
-    """:func:`template_by_content` of ``data`` (a file that is not JSON), over the whole text."""
-    text = data.decode("utf-8", errors="replace")
-    return template_by_content(text)
-
-
 def _starts_like_json_object(data: bytes) -> bool:
     """Starts with "{" but not with Jinja markup: a malformed JSON object is malformed JSON (GEN-004) first."""
     stripped = data[:HEAD_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
@@ -249,58 +286,251 @@ MAX_JSON_TEMPLATES = 1024
 JSON_STRING_LOCATION = "json:"
 
 
-def _jinja_in_json(data: bytes, values: list[Any], entry: FileEntry) -> None:
+def _jinja_in_json(data: bytes, values: list[Any], entry: FileEntry, limit: int) -> None:
     """Red team round 22: JSON text is Jinja text too. A host given the file's path renders the whole file
     (``{"template": "<s>{{ ... }}"}`` runs its expression), and a host reading a template from a JSON value
     renders that string. So the whole text, and every string value (of each JSON document in ``values``), that
     Jinja's lexer finds a tag in becomes a template code object under a weak by-content reason: one that Jinja
-    cannot parse renders nothing and is dropped by the template rule; one that parses is analysed. Strings
-    already analysed as chat templates (``chat_template``) are not analysed twice."""
+    cannot parse is dropped by the template rule; one that parses is analysed. Strings
+    already analysed as chat templates (``chat_template``) are not analysed twice.
+
+    Round 23 follow-up: what the template rule would drop (:func:`may_run_as_template` is false: Jinja's parser
+    refuses it and it has no fenced block) is not handed over at all, so a vocabulary of ``"{{"``, ``" {%"`` ...
+    tokens neither costs an analysis per token nor counts towards MAX_JSON_TEMPLATES. A template (the whole text
+    or one value) over ``limit`` that Jinja does parse is too large to analyse: ``limits.text_too_large``."""
     known = {code.text for code in entry.code if code.kind == CodeKind.CHAT_TEMPLATE}
-    text = data.decode("utf-8", errors="replace")
+    try:
+        text, utf8 = data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, utf8 = data.decode("utf-8", errors="replace"), False
     if text not in known and has_jinja_markup(text):
         known.add(text)
-        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text,
-                                     details={"name": "file", "picked_up": BY_CONTENT_MARKUP, "json_text": True}))
-    if not _may_hold_markup(data):
+        if len(data) <= limit:
+            entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, "template", text=text, details={
+                "name": "file", "picked_up": BY_CONTENT_MARKUP, "json_text": True}))
+        elif utf8 and may_run_as_template(text):
+            # Only past max_text_bytes (JSON parsed under max_parse_bytes): a text that is not UTF-8 is never
+            # rendered from its path (open(p).read() fails), and one Jinja cannot parse renders nothing.
+            entry.add_anomaly("limits.text_too_large", f"{entry.path}:template",
+                              f"the whole text of this JSON file ({len(data)} bytes) parses as a Jinja template, "
+                              f"over the {limit}-byte limit of the template analysis: a host given its path renders "
+                              "it whole", f"{len(data)} > {limit}")
+    del text
+    if not values:
+        return
+    # Round 23 follow-up: the strings (keys too) that may be templates are found from the raw text, so a
+    # tokenizer.json of ~10^6 vocabulary entries and merges costs a scan of its hits, not a walk of every string;
+    # the tree is walked (for JSON paths) only when one of them is a template Jinja parses.
+    marked = _marked_strings(data)
+    if marked is None:  # the raw text could not be delimited (not expected for text that parsed): every string
+        marked = _all_marked_strings(values)
+    live, overflow = _live_strings(marked, known)
+    if overflow:
+        entry.add_anomaly("limits.too_many_objects", f"{entry.path}:{JSON_STRING_LOCATION}$",
+                          f"more than {MAX_JSON_CANDIDATES} distinct JSON strings hold Jinja tags: the rest "
+                          "were not analysed as templates", str(MAX_JSON_CANDIDATES))
+    if not live:
         return
     found = 0
-    stack: list[tuple[Any, str]] = [(v, "$" if len(values) == 1 else f"$line{i + 1}") for i, v in enumerate(values)]
-    stack.reverse()
 
-    def add(value: str, path: str) -> bool:
+    def add(value: str, where: tuple[Any, ...], suffix: str = "") -> bool:
         nonlocal found
-        if value in known or not has_jinja_markup(value):
+        if value in known:
+            return True
+        known.add(value)
+        path = _render_path(where) + suffix
+        location = f"{JSON_STRING_LOCATION}{path}"
+        if check_template_length(entry, f"{entry.path}:{location}", template_text_size(value, limit), limit):
             return True
         if found >= MAX_JSON_TEMPLATES:
             entry.anomalies.append(Anomaly(
-                "limits.too_many_objects", f"{entry.path}:{JSON_STRING_LOCATION}{path}",
+                "limits.too_many_objects", f"{entry.path}:{location}",
                 f"more than {MAX_JSON_TEMPLATES} JSON string values hold Jinja markup: the rest were not analysed "
                 "as templates", path[:200]))
             return False
         found += 1
-        known.add(value)
-        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, f"{JSON_STRING_LOCATION}{path}", text=value,
+        entry.code.append(CodeObject(CodeKind.CHAT_TEMPLATE, location, text=value,
                                      details={"name": path[:200], "picked_up": BY_CONTENT_JSON}))
         return True
 
-    # Iterative; strings are tested in place and paths built only for containers and hits: a tokenizer.json holds
-    # ~10^5 merges and vocabulary entries.
+    # Iterative, for the JSON paths of the live strings only. Paths are (parent, key) chains rendered on a hit, and
+    # a container whose items are all hashable is settled by one set.isdisjoint (in C): a tokenizer.json holds
+    # ~10^6 merges. Keys are strings a host may read a template from too: " (key)" in the location.
+    stack: list[tuple[Any, tuple[Any, ...]]] = [
+        (v, ("$" if len(values) == 1 else f"$line{i + 1}",)) for i, v in enumerate(values)]
+    stack.reverse()
     while stack:
-        value, path = stack.pop()
+        value, where = stack.pop()
         if isinstance(value, str):
-            if ("{{" in value or "{%" in value) and not add(value, path):
+            if value in live and not add(value, where):
                 return
             continue
-        items = value.items() if isinstance(value, dict) else enumerate(value)
-        children = []
-        for k, v in items:
-            if isinstance(v, str):
-                if ("{{" in v or "{%" in v) and not add(v, _json_path(path, k)):
+        is_dict = isinstance(value, dict)
+        if is_dict and not live.isdisjoint(value):
+            for k in value:
+                if k in live and not add(k, (where, k), " (key)"):
                     return
-            elif isinstance(v, dict | list):
-                children.append((v, _json_path(path, k)))
+        try:
+            if live.isdisjoint(value.values() if is_dict else value):
+                continue  # every item hashable (no container) and none live
+            if not is_dict and set(map(type, value)) == {list} and live.isdisjoint(chain.from_iterable(value)):
+                continue  # a list of lists of hashables (merges pairs), none live
+        except TypeError:  # an item (or an item's item) is a list or a dict
+            pass
+        children = []
+        for k, v in value.items() if is_dict else enumerate(value):
+            if isinstance(v, str):
+                if v in live and not add(v, (where, k)):
+                    return
+            elif isinstance(v, list):
+                try:
+                    if live.isdisjoint(v):
+                        continue
+                except TypeError:
+                    pass
+                children.append((v, (where, k)))
+            elif isinstance(v, dict):
+                children.append((v, (where, k)))
         stack.extend(reversed(children))
+
+
+def _render_path(where: tuple[Any, ...]) -> str:
+    """``("$",)`` -> ``"$"``; ``((("$",), "a"), 0)`` -> ``"$.a[0]"``."""
+    keys = []
+    while len(where) == 2:
+        where, key = where
+        keys.append(key)
+    path = str(where[0])
+    for key in reversed(keys):
+        path = _json_path(path, key)
+    return path
+
+
+def _all_marked_strings(values: list[Any]) -> set[str]:
+    """Every string (key or value) of ``values`` holding ``{{`` or ``{%``."""
+    out: set[str] = set()
+    stack = list(values)
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "{{" in value or "{%" in value:
+                out.add(value)
+        elif isinstance(value, dict):
+            out.update(k for k in value if isinstance(k, str) and ("{{" in k or "{%" in k))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return out
+
+
+# Distinct JSON strings with a tag that Jinja's parser is asked about per file (a vocabulary holds hundreds; a file
+# of a million distinct "{{ }}x" strings must not cost a million parses): past it, limits.too_many_objects.
+MAX_JSON_CANDIDATES = 16 * MAX_JSON_TEMPLATES
+# A tag opener, or "{" / "%" written as a \u escape: in valid JSON each lies inside a string literal ("{{", "{%"
+# and "\u" are not JSON outside strings).
+_MARKUP_RE = re.compile(rb"\{\{|\{%|\\u00(?:7[bB]|25)")
+
+
+def _marked_strings(data: bytes) -> set[str] | None:
+    """The decoded JSON strings (keys and values) of the valid JSON text ``data`` whose raw text holds a tag
+    opener or an escaped brace or percent sign: each hit's string literal runs from the nearest unescaped quote
+    before it to the nearest one after it. Linear: the search resumes after each literal. None when a literal
+    cannot be delimited or decoded (the caller then tests every string)."""
+    literals: set[bytes] = set()  # a vocabulary token recurs in many merges: decoded once
+    pos = 0
+    while (m := _MARKUP_RE.search(data, pos)) is not None:
+        start = _unescaped_quote(data, m.start(), backward=True)
+        end = _unescaped_quote(data, m.start(), backward=False)
+        if start < 0 or end < 0:
+            return None
+        literals.add(data[start : end + 1])
+        pos = end + 1
+    found: set[str] = set()
+    for literal in literals:
+        try:
+            value = json.loads(literal)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(value, str):
+            return None
+        found.add(value)
+    return found
+
+
+def _live_strings(marked: set[str], known: set[str]) -> tuple[set[str], bool]:
+    """The strings of ``marked`` (not in ``known``) that the template rule would judge (Jinja's lexer finds a tag,
+    :func:`may_run_as_template`), and whether more than MAX_JSON_CANDIDATES had to be asked (the rest were not)."""
+    live: set[str] = set()
+    checked = 0
+    for candidate in sorted(marked):
+        if candidate in known or not has_jinja_markup(candidate):
+            continue
+        checked += 1
+        if checked > MAX_JSON_CANDIDATES:
+            return live, True
+        if may_run_as_template(candidate):
+            live.add(candidate)
+    return live, False
+
+
+def _inert_markup(data: bytes) -> bool:
+    """For a JSON object past max_text_bytes: True when no string of it (key or value) and not its whole text is a
+    template the rule would judge, so the parse (~12x the file in memory) can be skipped. The literals are
+    delimited on the raw text (:func:`_marked_strings`), exact for valid JSON; for invalid JSON no host reads its
+    values, and its whole text is still asked here. False whenever in doubt (the file is then parsed)."""
+    marked = _marked_strings(data)
+    if marked is None:
+        return False
+    live, overflow = _live_strings(marked, set())
+    if live or overflow:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True  # never rendered from its path (open(p).read() fails); its values were judged above
+    return not (has_jinja_markup(text) and may_run_as_template(text))
+
+
+def _unescaped_quote(data: bytes, at: int, backward: bool) -> int:
+    """The offset of the nearest ``"`` before (or from) ``at`` not escaped by an odd run of backslashes; -1 if none."""
+    i = data.rfind(b'"', 0, at) if backward else data.find(b'"', at)
+    while i >= 0:
+        j = i
+        while j > 0 and data[j - 1] == 0x5C:
+            j -= 1
+        if (i - j) % 2 == 0:
+            return i
+        i = data.rfind(b'"', 0, i) if backward else data.find(b'"', i + 1)
+    return -1
+
+
+def may_run_as_template(text: str) -> bool:
+    """Whether the template rule would judge ``text`` found by a weak reason (markup somewhere in it): Jinja's
+    parser (the analysis environment, which takes a superset of what a plain Environment takes) parses it, or it
+    has a fenced code block (analysed block by block). Jinja parses the whole source before rendering any of it,
+    so a text doing neither renders nothing and gets no finding. Jinja's parser is lazy and stops at its first
+    error: a vocabulary quoting "{{" fails at that token."""
+    if "}}" not in text and "%}" not in text:
+        return False  # a tag Jinja's lexer opens is never closed: it raises before any parse (most vocab tokens)
+    if "```" in text or "~~~" in text:
+        return True
+    return parses(text)  # the template rule's own parser (artifact/jinja_parsing.py)
+
+
+# How to raise the parse bound, in the messages of files past it.
+RAISE_HINT = " (raise the bound with `weightwarden scan --max-parse-bytes N` for input you trust)"
+
+
+def _past_parse_bound(source: Source, parse_limit: int, reason: str) -> FileEntry:
+    """A text over max_parse_bytes in which Jinja's lexer finds (or the stream finds a raw) tag: Jinja's parser is
+    not asked whether it is a template, so it is not passed as clean (red team round 23): WW-GEN-001."""
+    entry = FileEntry(source.display, Format.JINJA_TEMPLATE, source.size)
+    entry.metadata["template_picked_up"] = reason
+    entry.error = f"text of {source.size} bytes with Jinja tags exceeds the {parse_limit}-byte parse bound"
+    entry.add_anomaly("limits.text_too_large", source.display,
+                      entry.error + ": whether it is a template that runs something could not be decided, and a "
+                      f"host given its path renders it whole{RAISE_HINT}", f"{source.size} > {parse_limit}")
+    return entry
 
 
 def _json_path(path: str, key: object) -> str:
