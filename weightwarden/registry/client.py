@@ -32,6 +32,14 @@ proof that does not verify, is refused and the evidence is printable as a split-
 6. looks for incidents on the release and, through declared lineage, its ancestors (``incidents``), records
    keyed by (incident id, publisher key) over the union of those lines; any matching release of the line
    that is revoked or incident-affected makes the answer "not current".
+
+The client's saved state obeys one invariant (red team round 20): a check that is not a complete, verified
+judgement (a bound hit, anything unverified, the index mode) may only ADD to it (revocations, incidents it saw open
+as ``held``, entry lists it read whole); only a complete verified judgement (mode full or delta, no bound) may close
+or replace a remembered fact, and only by a record proven to continue the remembered one (the rule of
+``views.current_incidents`` with ``known``). A ``closed`` marker is a chain start only when it checks out against the
+record it closed (``closed_from``); a newer complete judgement that re-proves a fact open overrides an older marker,
+in the state and in the merge of two processes' states.
 """
 
 from __future__ import annotations
