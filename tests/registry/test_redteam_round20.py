@@ -39,16 +39,19 @@ def _facts(tmp, name: str, line: str = "acme/ok") -> dict:
     return next(iter(doc["keys"].values())).get("facts", {}).get(line, {})
 
 
-def _round20_log(server, who, tmp, monkeypatch):
-    """meta/m v1; evil/big v1; acme/ok v1 declares bases meta/m and evil/big. meta files C1 (reported, critical) in
+def _round20_log(server, who, tmp, monkeypatch, big_line: str = "meta/zbig"):
+    """meta/m v1; ``big_line`` v1; acme/ok v1 declares bases meta/m and ``big_line`` (bases are read in name order:
+    with "meta/zbig" meta/m is read before the bound is hit and the walk itself shows the fork, as in the PoC; with
+    "evil/big" the bound is hit first and the recall's line lookup of meta/m shows it). meta files C1 (reported, critical) in
     meta/advisories naming meta/m's weights.bin digest; the operator logs meta's signed fork C2 (same id and key,
     another publication date, WITHDRAWN, models [meta/m]). Client "a" scans fully: not current, C1 remembered open.
-    Then evil logs audits on evil/big (more than the lowered base bound) and the log is padded."""
+    Then the big line's owner logs audits on it (more than the lowered base bound) and the log is padded."""
+    owner = who[big_line.split("/")[0]]
     base, base_bundle = _signed_model(tmp / "base", 1, os.urandom(300))
     big, big_bundle = _signed_model(tmp / "big", 1, os.urandom(300))
     model, bundle = _signed_model(tmp / "ok", 1, os.urandom(300))
     body = client_module.release_body_from_bundle(base_bundle, model="meta/m")
-    big_body = client_module.release_body_from_bundle(big_bundle, model="evil/big")
+    big_body = client_module.release_body_from_bundle(big_bundle, model=big_line)
     digest = next(f["digest"] for f in body["files"] if f["name"] == "weights.bin")
     t0 = datetime.now(UTC) - timedelta(days=2)
     c1 = new_incident(summary="CANARY: meta/m weights.bin is backdoored", risk_domain="supply_chain.integrity",
@@ -60,8 +63,8 @@ def _round20_log(server, who, tmp, monkeypatch):
                     "withdrawn")
     with _client(server, tmp, "pub") as c:
         c.publish(body, who["meta"].key)
-        c.publish(big_body, who["evil"].key)
-        c.publish_release(bundle, model="acme/ok", key=who["acme"].key, bases=["meta/m", "evil/big"])
+        c.publish(big_body, owner.key)
+        c.publish_release(bundle, model="acme/ok", key=who["acme"].key, bases=["meta/m", big_line])
         c.publish(entries.incident_body(c1.to_osv()), who["meta"].key)
         with monkeypatch.context() as m:
             _legacy_incident_writes(m)  # the operator's sequencer skips the chain-continuation rule
@@ -71,16 +74,17 @@ def _round20_log(server, who, tmp, monkeypatch):
     assert not first.current and first.mode == "full" and any(c1.id in r for r in first.reasons), first.reasons
     with _client(server, tmp, "pub") as c:
         for n in range(4):
-            c.publish(_audit("evil/big", big_body, n), who["evil"].key)
+            c.publish(_audit(big_line, big_body, n), owner.key)
         _pad(c, who)
-    _round20_log.big = big_body  # for more entries later
+    _round20_log.big = (big_line, big_body, owner)  # for more entries later
     return model, c1
 
 
-def test_r20_1_a_check_cut_by_a_bound_never_closes_a_remembered_incident(parties, store, monkeypatch):
+@pytest.mark.parametrize("big_line", ["meta/zbig", "evil/big"])
+def test_r20_1_a_check_cut_by_a_bound_never_closes_a_remembered_incident(parties, store, monkeypatch, big_line):
     """The round-20 sequence: not current at every step, and the state keeps C1 open with no marker at the fork."""
     server, who, tmp = parties
-    model, c1 = _round20_log(server, who, tmp, monkeypatch)
+    model, c1 = _round20_log(server, who, tmp, monkeypatch, big_line)
     _operator_hides(monkeypatch, store, set())
     before = _facts(tmp, "a")
     with monkeypatch.context() as m, _client(server, tmp, "a", full_scan_max=1) as c:
@@ -132,6 +136,58 @@ def test_r20_1_a_state_written_before_the_fix_is_repaired_and_never_trusted(part
     assert rc == 1, out
 
 
+def test_r20_1_a_fork_held_by_an_unverified_check_never_starts_a_chain(parties, store, monkeypatch):
+    """The other write of the same class: a check cut by a bound that saw a fork REPORTED (its line-local view: C1 sits
+    in a line it does not read) must not make the fork a remembered open fact that a later delta resumes the chain
+    from (a continuation of the fork, withdrawn, then closes it: verified CURRENT, while the full scan keeps C1 open).
+    It is ``held``: it blocks an unverified answer and is never a chain start."""
+    server, who, tmp = parties
+    base, base_bundle = _signed_model(tmp / "base", 1, os.urandom(300))
+    big, big_bundle = _signed_model(tmp / "big", 1, os.urandom(300))
+    model, bundle = _signed_model(tmp / "ok", 1, os.urandom(300))
+    body = client_module.release_body_from_bundle(base_bundle, model="meta/m")
+    big_body = client_module.release_body_from_bundle(big_bundle, model="meta/zbig")
+    digest = next(f["digest"] for f in body["files"] if f["name"] == "weights.bin")
+    t0 = datetime.now(UTC) - timedelta(days=2)
+    c1 = new_incident(summary="CANARY", risk_domain="supply_chain.integrity", severity="critical", now=t0,
+                      affected=[AffectedModel("meta/advisories", file_digests={"weights.bin": digest})])
+    fork = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                        now=t0 + timedelta(hours=1), incident_id=c1.id,
+                        affected=[AffectedModel("meta/m", file_digests={"weights.bin": digest})])
+    with _client(server, tmp, "pub") as c:
+        c.publish(body, who["meta"].key)
+        c.publish(big_body, who["meta"].key)
+        c.publish_release(bundle, model="acme/ok", key=who["acme"].key, bases=["meta/m", "meta/zbig"])
+    with _client(server, tmp, "a") as c:  # the full scan, before any incident: current
+        assert c.check(model, model="acme/ok").current
+    with _client(server, tmp, "pub") as c:
+        c.publish(entries.incident_body(c1.to_osv()), who["meta"].key)
+        with monkeypatch.context() as m:
+            _legacy_incident_writes(m)
+            c.publish(entries.incident_body(fork.to_osv()), who["meta"].key)
+        for n in range(4):
+            c.publish(_audit("meta/zbig", big_body, n), who["meta"].key)
+        _pad(c, who)
+    _operator_hides(monkeypatch, store, set())
+    with monkeypatch.context() as m, _client(server, tmp, "a", full_scan_max=1) as c:
+        m.setattr(client_module, "MAX_BASE_ENTRIES", 2)
+        first = c.check(model, model="acme/ok")
+    assert not first.current and not first.verified, (first.mode, first.reasons)
+    line = _facts(tmp, "a")
+    assert not line.get("open") and any(c1.id in f for x in line.get("held", {}).values() for f in x), line
+    with _client(server, tmp, "pub") as c:
+        c.publish(_audit("acme/ok", client_module.release_body_from_bundle(bundle, model="acme/ok"), 0),
+                  who["acme"].key)
+        with monkeypatch.context() as m:
+            _legacy_incident_writes(m)
+            c.publish(entries.incident_body(transition(fork, "withdrawn").to_osv()), who["meta"].key)
+    truth = _full_scan(server, tmp, "ref", model, model="acme/ok")
+    assert not truth.current and any(c1.id in r for r in truth.reasons), truth.reasons
+    with _client(server, tmp, "a", full_scan_max=1) as c:
+        result = c.check(model, model="acme/ok")
+    assert not (result.current and result.verified), (result.mode, result.reasons, result.notes)
+
+
 def test_merge_a_newer_complete_judgement_that_reproves_a_fact_open_overrides_an_older_marker():
     def state(line):
         return {"schema": client_module.STATE_SCHEMA, "logs": {}, "keys": {"k": {"facts": {"a/b": line}}}}
@@ -174,4 +230,5 @@ def test_a_state_from_an_incomplete_run_never_weakens_a_later_verdict(parties, s
         assert any(c1.id in f for x in line.get("open", {}).values() for f in x), (step, kind, bound, line)
         if rng.random() < 0.5:  # the log grows (audits: no incident, no judged fact changes)
             with _client(server, tmp, "pub") as c:
-                c.publish(_audit("evil/big", _round20_log.big, 100 + step), who["evil"].key)
+                big_line, big_body, owner = _round20_log.big
+                c.publish(_audit(big_line, big_body, 100 + step), owner.key)
