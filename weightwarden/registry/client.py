@@ -32,6 +32,14 @@ proof that does not verify, is refused and the evidence is printable as a split-
 6. looks for incidents on the release and, through declared lineage, its ancestors (``incidents``), records
    keyed by (incident id, publisher key) over the union of those lines; any matching release of the line
    that is revoked or incident-affected makes the answer "not current".
+
+The client's saved state obeys one invariant (red team round 20): a check that is not a complete, verified
+judgement (a bound hit, anything unverified, the index mode) may only ADD to it (revocations, incidents it saw open
+as ``held``, entry lists it read whole); only a complete verified judgement (mode full or delta, no bound) may close
+or replace a remembered fact, and only by a record proven to continue the remembered one (the rule of
+``views.current_incidents`` with ``known``). A ``closed`` marker is a chain start only when it checks out against the
+record it closed (``closed_from``); a newer complete judgement that re-proves a fact open overrides an older marker,
+in the state and in the merge of two processes' states.
 """
 
 from __future__ import annotations
@@ -239,9 +247,13 @@ def _valid_scan(v: Any) -> bool:
 
 def _valid_facts(v: Any) -> bool:
     """``{line: {"revoked": {bundle: index}, "open": {bundle: {fact: index}}, "closed": {bundle: {fact: index}},
+    "closed_from": {bundle: {fact: index}}, "held": {bundle: {fact: index}},
     "via": {fact: line}, "events": [index, ...], "upto": size, "at": time, "checked": {bundle: size},
     "reach": [line, ...], "walk": {bundle: digest}, "sole": {match: size}}}``; a fact is
-    ``"<publisher key id>|<incident id>"`` (round 16, F2; a bare incident id is a fact from round 15)."""
+    ``"<publisher key id>|<incident id>"`` (round 16, F2; a bare incident id is a fact from round 15).
+    ``closed_from`` (red team round 20): the index of the remembered open record each ``closed`` marker closed (a
+    marker without it was written before round 20 and is never a chain start); ``held``: incidents a check that was
+    not a complete verified judgement saw open (they block the index mode; never a chain start, never closing)."""
     def indexes(d: Any) -> bool:
         return isinstance(d, dict) and all(isinstance(k, str) and _count(x) for k, x in d.items())
 
@@ -250,13 +262,14 @@ def _valid_facts(v: Any) -> bool:
 
     return isinstance(v, dict) and all(
         isinstance(line, dict)
-        and set(line) <= {"revoked", "open", "closed", "via", "events", "upto", "at", "checked", "reach", "walk",
-                          "sole"}
+        and set(line) <= {"revoked", "open", "closed", "closed_from", "held", "via", "events", "upto", "at",
+                          "checked", "reach", "walk", "sole"}
         and indexes(line.get("checked", {})) and isinstance(line.get("reach", []), list)
         and indexes(line.get("sole", {})) and isinstance(line.get("walk", {}), dict)
         and all(isinstance(k, str) and isinstance(x, str) for k, x in line.get("walk", {}).items())
         and all(isinstance(m, str) for m in line.get("reach", []))
         and indexes(line.get("revoked", {})) and nested(line.get("open", {})) and nested(line.get("closed", {}))
+        and nested(line.get("closed_from", {})) and nested(line.get("held", {}))
         and isinstance(line.get("via", {}), dict) and all(isinstance(x, str) for x in line.get("via", {}).values())
         and isinstance(line.get("events", []), list) and all(_count(x) for x in line.get("events", []))
         and _count(line.get("upto", 0)) and _count(line.get("at", 0))
@@ -305,26 +318,62 @@ def _merge_state(disk: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
 def _merge_facts(theirs: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
     """Line facts of two processes, merged as a union. A revocation or a proven entry index is never forgotten.
     Open incidents (red team round 16): a union per release too, and a fact leaves only when a process proved its
-    chain closed (the ``closed`` tombstone, the closing record's index, kept with it): "this process's word wins"
+    chain closed (the ``closed`` marker, the closing record's index, kept with it): "this process's word wins"
     let a stale process that proved an old incident closed wipe one another process had just proved open. The
-    bigger ``upto`` wins with its event list (a superset, as both are complete up to their own ``upto``)."""
+    bigger ``upto`` wins with its event list (a superset, as both are complete up to their own ``upto``).
+
+    Red team round 20: facts merge by chain proof, not by index order alone. A marker closes an open fact of a
+    lower index, EXCEPT where the side holding the fact open judged the release completely at a bigger tree
+    (``checked``) than the side holding the marker: that newer complete judgement re-proved the chain open (a
+    marker written from a fork, by a client before round 20, was kept over the full scan that re-proved the
+    incident open, for ever); the stale marker then goes. ``held`` facts (seen open by an unverified check) are a
+    union: only a complete judgement discharges them, never a merge."""
     out: dict[str, Any] = {}
     for m in {*theirs, *mine}:
         a, b = theirs.get(m, {}), mine.get(m, {})
         line: dict[str, Any] = {"revoked": {**a.get("revoked", {}), **b.get("revoked", {})},
-                                "via": {**a.get("via", {}), **b.get("via", {})}, "open": {}, "closed": {}}
+                                "via": {**a.get("via", {}), **b.get("via", {})}, "open": {}, "closed": {},
+                                "closed_from": {}, "held": {}}
+        marker_side: dict[tuple[str, str], dict[str, Any]] = {}
         for side in (a, b):
             for bundle, gone in side.get("closed", {}).items():
                 mark = line["closed"].setdefault(bundle, {})
                 for fact, at in gone.items():
-                    mark[fact] = max(at, mark.get(fact, -1))
+                    if at > mark.get(fact, -1):
+                        mark[fact] = at
+                        marker_side[(bundle, fact)] = side
+                        origin = side.get("closed_from", {}).get(bundle, {}).get(fact)
+                        line["closed_from"].setdefault(bundle, {}).pop(fact, None)
+                        if origin is not None:
+                            line["closed_from"][bundle][fact] = origin
+
+        def proof(side: dict[str, Any], bundle: str) -> int:
+            return int(side.get("checked", {}).get(bundle, -1))
+
         for side in (a, b):
+            other = b if side is a else a
             for bundle, facts in side.get("open", {}).items():
                 mine_open = line["open"].setdefault(bundle, {})
                 for fact, at in facts.items():
+                    holder = marker_side.get((bundle, fact))
+                    newer = holder is not None and holder is not side and proof(side, bundle) > proof(other, bundle) \
+                        and fact not in side.get("closed", {}).get(bundle, {})
+                    if newer:  # re-proved open by a complete judgement at a bigger tree: the marker is stale
+                        line["closed"][bundle].pop(fact, None)
+                        line["closed_from"].get(bundle, {}).pop(fact, None)
                     if line["closed"].get(bundle, {}).get(fact, -1) < at:
-                        mine_open[fact] = at
-        line["closed"] = {k: v for k, v in line["closed"].items() if v}
+                        mine_open[fact] = max(at, mine_open.get(fact, -1))
+            for bundle, facts in side.get("held", {}).items():
+                held = line["held"].setdefault(bundle, {})
+                for fact, at in facts.items():
+                    held[fact] = max(at, held.get(fact, -1))
+        for bundle, facts in line["open"].items():  # a held fact proven open is an open fact
+            for fact in facts:
+                line["held"].get(bundle, {}).pop(fact, None)
+        for key in ("open", "closed", "closed_from", "held"):
+            line[key] = {k: v for k, v in line[key].items() if v}
+            if not line[key] and key in ("closed_from", "held"):
+                del line[key]
         upto_a, upto_b = int(a.get("upto", 0)), int(b.get("upto", 0))
         best = a if upto_a > upto_b else b
         if "upto" in best:
@@ -410,7 +459,12 @@ class RegistryClient:
         self._reader: tuple[tuple[int, bytes], Any] | None = None  # the authenticated tile reader of one tree
         self._index_bytes = 0  # proven bytes of declared bases the index mode read (red team round 15, D2)
         self._lookup_reasons: list[str] = []  # a lookup bound hit in the index mode (red team round 15, D1)
-        self._closed: dict[tuple[str, str], int] = {}  # (bundle, fact) remembered open, proven closed since: at
+        # (bundle, fact) remembered open -> (the remembered record's index, the index of the record proven to
+        # continue it and close the chain): applied only by a complete verified judgement (red team round 20)
+        self._closed: dict[tuple[str, str], tuple[int, int]] = {}
+        # (line, bundle) -> (facts this judgement proved open: index, facts it proved closed: (from, closing index)),
+        # written to the state by _keep_facts only when the judgement is complete and verified (red team round 20)
+        self._proofs: dict[tuple[str, str], tuple[dict[str, int], dict[str, tuple[int, int]]]] = {}
         # Red team round 16 (F1a): the entries after the last full scan (size N), read whole and proven, kept as the
         # log indexes of each line (the entries a check uses are proven again when read); None when there was no
         # earlier scan or the delta is over its own bounds.
@@ -888,6 +942,8 @@ class RegistryClient:
         self._lookup_reasons = []
         self._index_bytes = 0
         self._unverified = set()
+        self._closed = {}
+        self._proofs = {}
         self._lines_read = set()
         self._judged = []
         self._reached = set()
@@ -1015,7 +1071,7 @@ class RegistryClient:
             self.notes.append(f"{len(results)} releases of {line} match {what}: all were weighed")
         if model is None:
             self._sole = (line, self._match_key(), self._found_at)
-        self._remember(line, view, results)
+        self._remember(line, view, results, checkpoint)
         return self._result(not reasons, checkpoint, reasons=reasons, body=chosen[1], index=chosen[0],
                             incidents=chosen[4])
 
@@ -1114,6 +1170,7 @@ class RegistryClient:
         # Red team round 16b: each release judged verified by every rule (full, or delta) is complete up to here.
         self._check_derived_at(checkpoint)
         for m, bundle, _ in self._judged if mode != "index" else ():  # an unverified judgement completes nothing
+            self._settle(facts, m, bundle)  # red team round 20: only a complete verified judgement closes a fact
             checked = facts.get(m, {}).setdefault("checked", {})
             walks = facts.get(m, {}).setdefault("walk", {})
             if bundle in checked or len(checked) < MAX_FACTS:
@@ -1162,7 +1219,9 @@ class RegistryClient:
                 "via": dict(line.get("via", {})), "events": list(line.get("events", [])),
                 "upto": int(line.get("upto", 0)), "checked": dict(line.get("checked", {})),
                 "reach": [str(m) for m in line.get("reach", [])], "walk": dict(line.get("walk", {})),
-                "sole": dict(line.get("sole", {}))}
+                "sole": dict(line.get("sole", {})), "held": {k: dict(v) for k, v in line.get("held", {}).items()},
+                "closed": {k: dict(v) for k, v in line.get("closed", {}).items()},
+                "closed_from": {k: dict(v) for k, v in line.get("closed_from", {}).items()}}
 
     def _recall(self, model: str, body: dict[str, Any], view: dict[str, Any],
                 incidents: Sequence[dict[str, Any]], checkpoint: Any) -> list[str]:
@@ -1195,7 +1254,7 @@ class RegistryClient:
             if later is not None:  # red team round 16b: the chain's latest record since, every entry read
                 state, closing = later
             else:
-                state, closing = self._incident_state(incident_id, key, where, checkpoint)
+                state, closing = self._incident_state(incident_id, key, where, checkpoint, int(at))
                 mark = memory["checked"].get(str(body["bundle"]))
                 delta = self._delta_now(checkpoint)
                 if state is None and delta is not None and mark is not None and mark >= delta[1]:
@@ -1207,7 +1266,7 @@ class RegistryClient:
                                "not current until it is shown closed")
                     continue
             if state is not None and state not in OPEN_INCIDENT_STATES:
-                self._closed[(str(body["bundle"]), fact)] = closing
+                self._closed[(str(body["bundle"]), fact)] = (int(at), closing)  # written only if complete (round 20)
                 continue
             how = ("the records of its chain logged since, each proven, leave it " + str(state) + " (a record that "
                    "does not continue the one it was proven open from never closes it)" if later is not None else
@@ -1216,6 +1275,19 @@ class RegistryClient:
             by = f" by key {key[:16]}" if key else ""
             out.append(f"incident {incident_id}{by} (log index {at}) was open and affected release v{body['version']} "
                        f"of {model} when this client last checked it; {how}: not current until it is shown closed")
+        # Red team round 20: incidents an earlier check that was not a complete verified judgement saw open (``held``)
+        # block an answer that is not one either; a complete judgement (the full rule) decides them instead.
+        full = self._scan_cache is not None and self._scan_cache[0] == checkpoint.size
+        if not full and (self._delta_now(checkpoint) is None or self._unverified):
+            for fact, at in sorted(memory["held"].get(body["bundle"], {}).items()):
+                key, incident_id = _unfact(fact)
+                if fact in memory["open"].get(body["bundle"], {}) or shown.get((key, incident_id), -1) >= int(at):
+                    continue
+                by = f" by key {key[:16]}" if key else ""
+                out.append(f"incident {incident_id}{by} (log index {at}) was seen open on release v{body['version']} "
+                           f"of {model} by an earlier check of this client that was not verified, and this answer "
+                           "does not show its chain since: not current until a verified check (a full scan) "
+                           "decides it")
         return out
 
     def _delta_chain(self, incident_id: str, key: str | None, after: int, checkpoint: Any) -> tuple[str, int] | None:
@@ -1285,14 +1357,33 @@ class RegistryClient:
             if isinstance(record, dict):
                 chain = (str(record.get("id")), str(logged["publisher"]["key_id"]))
                 present[chain] = min(int(i), present.get(chain, int(i)))
-        facts = self._key_state(self.log_verifier()).get("facts", {}).get(body["model"], {})
-        remembered = {**{f: int(at) for f, at in facts.get("closed", {}).get(str(body["bundle"]), {}).items()},
-                      **self._remembered(body["model"])["open"].get(str(body["bundle"]), {})}
+        memory = self._remembered(body["model"])
+        bundle = str(body["bundle"])
+        opened = memory["open"].get(bundle, {})
+        origin = memory["closed_from"].get(bundle, {})
+        remembered = {**{f: int(at) for f, at in memory["closed"].get(bundle, {}).items() if f not in opened},
+                      **opened}
         out: dict[tuple[str, str], tuple[int, Any]] = {}
         for fact, at in sorted(remembered.items()):
             key, incident_id = _unfact(fact)
             if key is None or (incident_id, key) not in present:
                 continue
+            if fact not in opened:
+                # Red team round 20: a closed marker is a chain start only when its record continues the one it
+                # closed (a marker written at a fork by a check cut by a bound, before round 20, made a later delta
+                # resume the chain from the fork: CURRENT, verified). One that does not check out (or names no
+                # record: written before round 20) is not used, and the release is unverified.
+                start = origin.get(fact)
+                if start is None or not self._continues_at(incident_id, key, int(start), int(at), checkpoint):
+                    self._unverified.add(f"{body['model']} v{body['version']} (the client state's closed marker of "
+                                         f"incident {incident_id} of key {key[:16]} at log index {at} does not check "
+                                         "out: a full scan re-proves it)")
+                    self.notes.append(
+                        f"the client state remembers incident {incident_id} of key {key[:16]} closed at log index {at},"
+                        " but that marker " + ("names no record it closed (written before red team round 20)"
+                                               if start is None else f"does not continue the record at {start}")
+                        + ": not used; this answer is not verified (run a full scan to re-prove it)")
+                    continue
             if int(at) not in proven:
                 proven[int(at)] = self._fact_record(incident_id, key, int(at), checkpoint)
             out[(incident_id, key)] = (int(at), proven[int(at)]["body"]["incident"])
@@ -1302,15 +1393,34 @@ class RegistryClient:
                                      f"{key[:16]}: records in the lines read, earlier ones possibly in lines not read)")
         return out
 
-    def _incident_state(self, incident_id: str, key: str | None, line: str, checkpoint: Any
+    def _incident_state(self, incident_id: str, key: str | None, line: str, checkpoint: Any, at: int = -1
                         ) -> tuple[str | None, int]:
         """The state of the (``key``, ``incident_id``) chain as the proven entries of ``line`` give it, and the
         index of its current record (None: no record of it there, or the line is beyond what the client reads).
-        A fact from before round 16 (``key`` None) is closed only when every chain with that id is."""
+        A fact from before round 16 (``key`` None) is closed only when every chain with that id is.
+
+        Red team round 20: a keyed chain is resumed from the remembered record at ``at`` (read and proven), by
+        ``views.current_incidents`` with ``known``, over the line's records of the chain: a record of the line
+        that does not continue the remembered one (a fork) never stands for the chain."""
+        from weightwarden.registry.views import current_incidents
+
         limits: list[str] = []
         data = self._line_data(line, checkpoint, None, limits)
         if limits:
             return None, -1
+        if key is not None and at >= 0:
+            items = []
+            for i, logged in sorted(data.logged.items()):
+                record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA \
+                    else None
+                if isinstance(record, dict) and str(record.get("id")) == incident_id and \
+                        str(logged["publisher"]["key_id"]) == key:
+                    items.append((int(i), key, record))
+            if not items:
+                return None, -1
+            remembered = self._fact_record(incident_id, key, at, checkpoint)["body"]["incident"]
+            chain = current_incidents(items, {(incident_id, key): (at, remembered)})
+            return str(chain[0]["state"]), int(chain[0]["index"])
         chains = [i for i in _line_view_at(line, checkpoint.size, data)["incidents"]
                   if str(i["id"]) == incident_id and (key is None or str(i.get("owner")) == key)]
         if not chains:
@@ -1319,44 +1429,109 @@ class RegistryClient:
         chosen = still or chains[0]
         return str(chosen["state"]), int(chosen["index"])
 
-    def _remember(self, model: str, view: dict[str, Any], results: Sequence[Any]) -> None:
+    def _remember(self, model: str, view: dict[str, Any], results: Sequence[Any], checkpoint: Any) -> None:
         """Keep the line's revocations and the open incidents of each release weighed (bounded), so a later
         answer that omits them is caught (``_recall``). Red team round 16 (F2): each open incident is kept as its
         (publisher key, incident id) chain, and leaves only when a proven later record of that same chain closes
-        it (kept as a ``closed`` tombstone, so a merge with another process's older state does not revive it)."""
+        it (kept as a ``closed`` marker, so a merge with another process's older state does not revive it).
+
+        Red team round 20: what this check saw is written in two parts. Now, monotone: a revocation, and each
+        incident seen open that the client does not remember as proven open, as ``held`` (it blocks an unverified
+        answer; it is never a chain start, never closes anything). Later, in ``_keep_facts``, and only when the
+        judgement of the release is complete and verified (mode full or delta, no bound hit, nothing unverified):
+        the incidents it proved open (``open``, replacing a stale marker) and those it proved closed by a record
+        that CONTINUES the remembered one (``closed`` with ``closed_from``), both kept here in ``self._proofs``. A
+        check cut by a bound once wrote a marker at a fork from its line-local view and dropped the open fact."""
         facts = self._key_state(self.log_verifier()).setdefault("facts", {})
         line = self._fact_line(facts, model)
         revoked = line.setdefault("revoked", {})
         for rel in view["releases"]:
             if rel["revoked"] and len(revoked) < MAX_FACTS:
                 revoked.setdefault(str(rel["bundle"]), int(rel["revoked"]["index"]))
-        opened = line.setdefault("open", {})
-        closed = line.setdefault("closed", {})
+        opened = line.get("open", {})
+        held_all = line.setdefault("held", {})
         via = line.setdefault("via", {})
         for _, body, _, _, incidents in results:
             bundle = str(body["bundle"])
-            mine = dict(opened.get(bundle, {}))
-            gone = dict(closed.get(bundle, {}))
+            mine = opened.get(bundle, {})
+            held = dict(held_all.get(bundle, {}))
+            proved: dict[str, int] = {}
+            closes: dict[str, tuple[int, int]] = {}
             for hit in incidents:
                 fact = _fact(hit.get("owner"), hit["id"])
-                if hit["state"] in OPEN_INCIDENT_STATES and len(mine) >= MAX_FACTS and fact not in mine:
-                    # red team round 17: a fact not remembered is no complete judgement for a later delta
-                    self._walks[(model, bundle)] = INCOMPLETE_WALK
-                if hit["state"] in OPEN_INCIDENT_STATES and len(mine) < MAX_FACTS:
-                    mine[fact] = int(hit["index"])
+                if hit["state"] in OPEN_INCIDENT_STATES:
+                    if fact not in proved and len(proved) >= MAX_FACTS:
+                        # red team round 17: a fact not remembered is no complete judgement for a later delta
+                        self._walks[(model, bundle)] = INCOMPLETE_WALK
+                        continue
+                    proved[fact] = int(hit["index"])
+                    if fact not in mine and fact not in held and len(mine) + len(held) < MAX_FACTS:
+                        held[fact] = int(hit["index"])
                     if hit.get("via") and len(via) < MAX_FACTS:
                         via[fact] = str(hit["via"])[:200]
-                elif hit["state"] not in OPEN_INCIDENT_STATES and fact in mine and int(hit["index"]) > mine[fact]:
-                    gone[fact] = int(hit["index"])
-                    mine.pop(fact)
-            for (b, fact), at in self._closed.items():
-                if b == bundle and fact in mine:
-                    gone[fact] = max(at, mine.pop(fact))
-            opened[bundle] = mine
-            if gone:
-                closed[bundle] = dict(sorted(gone.items(), key=lambda kv: kv[1])[-MAX_FACTS:])
-        line["open"] = {b: x for b, x in opened.items() if x}
-        line["closed"] = {b: x for b, x in closed.items() if x}
+                elif fact in mine and int(hit["index"]) > int(mine[fact]):
+                    key, incident_id = _unfact(fact)
+                    if key is not None and self._continues_at(incident_id, key, int(mine[fact]), int(hit["index"]),
+                                                              checkpoint):
+                        closes[fact] = (int(mine[fact]), int(hit["index"]))
+            for (b, fact), (at, closing) in self._closed.items():
+                if b == bundle and fact in mine and int(mine[fact]) == at:
+                    closes[fact] = (at, closing)
+            if held:
+                held_all[bundle] = held
+            self._proofs[(model, bundle)] = (proved, closes)
+        line["held"] = {b: x for b, x in held_all.items() if x}
+        if not line["held"]:
+            del line["held"]
+
+    def _continues_at(self, incident_id: str, key: str, at: int, closing: int, checkpoint: Any) -> bool:
+        """Whether the (``key``, ``incident_id``) record at ``closing`` continues the one at ``at`` (both read and
+        proven in ``checkpoint``'s tree): the rule of ``views.current_incidents`` with ``known``, the one every
+        chain decision uses (red team round 20: a record that does not continue the remembered one never closes
+        it, and a marker that does not check out is never a chain start)."""
+        from weightwarden.registry.views import current_incidents
+
+        if closing <= at:
+            return False
+        remembered = self._fact_record(incident_id, key, at, checkpoint)["body"]["incident"]
+        try:
+            record = self._fact_record(incident_id, key, closing, checkpoint)["body"]["incident"]
+        except RegistryClientError:
+            return False  # not a record of this chain at all
+        chain = current_incidents([(closing, key, record)], {(incident_id, key): (at, remembered)})
+        return len(chain) == 1 and int(chain[0]["index"]) == closing
+
+    def _settle(self, facts: dict[str, Any], model: str, bundle: str) -> None:
+        """Write what a complete, verified judgement of (``model``, ``bundle``) proved (``self._proofs``): the
+        incidents open now (a stale marker of the same chain goes: the judgement re-proved it open), the remembered
+        ones closed by a continuing record (marker and ``closed_from``), and no ``held`` fact (this judgement is
+        the full rule's answer for the release: what it did not find open is not open)."""
+        proved, closes = self._proofs.get((model, bundle), ({}, {}))
+        line = facts.setdefault(model, {})
+        opened = line.setdefault("open", {}).setdefault(bundle, {})
+        closed = line.setdefault("closed", {}).setdefault(bundle, {})
+        origin = line.setdefault("closed_from", {}).setdefault(bundle, {})
+        for fact, at in proved.items():
+            if fact in opened or len(opened) < MAX_FACTS:
+                opened[fact] = at
+                closed.pop(fact, None)
+                origin.pop(fact, None)
+            else:  # red team round 17: a fact not remembered is no complete judgement for a later delta
+                self._walks[(model, bundle)] = INCOMPLETE_WALK
+        for fact, (at, closing) in closes.items():
+            if opened.get(fact) == at and fact not in proved:
+                closed[fact] = closing
+                origin[fact] = at
+                opened.pop(fact)
+        if len(closed) > MAX_FACTS:
+            keep = dict(sorted(closed.items(), key=lambda kv: kv[1])[-MAX_FACTS:])
+            line["closed"][bundle] = keep
+            line["closed_from"][bundle] = {f: x for f, x in origin.items() if f in keep}
+        line.get("held", {}).pop(bundle, None)
+        for key in ("open", "closed", "closed_from", "held"):
+            line[key] = {b: x for b, x in line.get(key, {}).items() if x}
+            if not line[key]:
+                del line[key]
 
     # entries -----------------------------------------------------------------------------------------------
 
