@@ -241,13 +241,20 @@ class LogEntry:
     def to_bytes(self) -> bytes:
         # RFC 8785 sorts keys; "body" < "publisher" < "request" < "schema", and the body's canonical bytes are
         # already known, so the entry is spliced instead of canonicalising the body a second time.
-        d = self.to_dict()
-        raw = b"".join([b'{"body":', self.body.raw, b',"publisher":', canonical(d["publisher"]), b',"request":',
-                        canonical(d["request"]), b',"schema":', canonical(ENTRY_SCHEMA), b"}"])
+        # (issue 13, fourth pass) the publisher and request objects are built here, as to_dict builds them,
+        # without to_dict's copy of the body, and the schema's canonical bytes are a constant.
+        publisher = {"key_id": self.key_id, "public_key": base64.b64encode(self.public_key).decode()}
+        request = {"method": self.method, "path": self.path, "timestamp": self.timestamp, "nonce": self.nonce,
+                   "signature": base64.b64encode(self.signature).decode()}
+        raw = b"".join([b'{"body":', self.body.raw, b',"publisher":', canonical(publisher), b',"request":',
+                        canonical(request), b',"schema":', _SCHEMA_CANONICAL, b"}"])
         if len(raw) > MAX_ENTRY_BYTES:
             raise EntryError(f"entry is {len(raw)} bytes once logged, over the {MAX_ENTRY_BYTES}-byte limit "
                              "of a log entry")
         return raw
+
+
+_SCHEMA_CANONICAL = canonical(ENTRY_SCHEMA)
 
 
 def parse_body_bytes(raw: bytes) -> Body:

@@ -434,6 +434,7 @@ class RegistryApp:
         self._admit, self._sequencer = admit, sequencer
         self._settle = settle  # called with (write, result): a replay's rate token is given back
         self._proofs: dict[tuple[int, int], bytes] = {}
+        self._checkpoint_json: tuple[bytes, bytes] = (b"", b"")  # (checkpoint, its JSON string) last answered
 
     def __getattr__(self, name: str) -> Any:  # openapi(), routes, state, ...: the FastAPI app's
         return getattr(self.app, name)
@@ -518,9 +519,21 @@ class RegistryApp:
             return await _send_error(send, getattr(exc, "status", 400), exc.reason)
         if isinstance(result, Rejected):
             return await _send_error(send, result.status, result.reason)
-        return await _send(send, 201, _JSON_HEADERS, _json_bytes({
-            "index": result.index, "tree_size": result.tree_size, "checkpoint": result.checkpoint.decode("utf-8"),
-            "inclusion_proof": [_b64(h) for h in result.proof]}))
+        cp = self._checkpoint_json
+        if cp[0] is not result.checkpoint:  # one batch's answers share one checkpoint object
+            cp = self._checkpoint_json = (result.checkpoint, _json_bytes(result.checkpoint.decode("utf-8")))
+        return await _send(send, 201, _JSON_HEADERS, appended_bytes(result, cp[1]))
+
+
+def appended_bytes(result: Appended, checkpoint_json: bytes) -> bytes:
+    """The 201 answer to ``POST /entries``: byte for byte ``_json_bytes({"index", "tree_size", "checkpoint",
+    "inclusion_proof"})`` (tests compare them), spliced from its parts (issue 13, fourth pass: ~12 -> ~4 us an
+    answer). ``checkpoint_json`` is ``_json_bytes(checkpoint text)``, encoded once per batch; integers and
+    base64 need no escaping."""
+    proof = b'","'.join([base64.b64encode(h) for h in result.proof])
+    return b"".join([b'{"index":', b"%d" % result.index, b',"tree_size":', b"%d" % result.tree_size,
+                     b',"checkpoint":', checkpoint_json, b',"inclusion_proof":[',
+                     b'"' + proof + b'"' if result.proof else b"", b"]}"])
 
 
 async def _send(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
