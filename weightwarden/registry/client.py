@@ -107,6 +107,12 @@ DELTA_MAX = 5 * FULL_SCAN_MAX
 # linked lines than MAX_LINEAGE_LINES, more open incidents than MAX_FACTS): a delta then never calls it verified.
 INCOMPLETE_WALK = "incomplete"
 DELTA_BUDGET_BYTES = 4 * FULL_SCAN_BUDGET_BYTES
+# Red team round 21: every incident chain of the log (publisher key, incident id) with the log index of its current
+# record by the full rule (``views.current_incidents``), as of the tree size ``upto``: written by each full scan and
+# carried forward by each delta (which reads every entry since), so a delta judges every chain it meets from the
+# chain's true current record, never from the first of its records it happens to read. Bounded: past MAX_CHAINS
+# chains the table is dropped and a delta that meets a chain it cannot anchor is unverified.
+MAX_CHAINS = 32_768
 
 
 class RegistryClientError(WeightwardenError):
@@ -225,7 +231,7 @@ def _valid_state(doc: dict[str, Any]) -> str | None:
     if problem:
         return problem
     memory = {"checkpoint": text, "checkpoint_witnessed": text, "view_key": text, "scan": _valid_scan,
-              "facts": _valid_facts}
+              "facts": _valid_facts, "chains": _valid_chains}
     for url, entry in doc["logs"].items():
         problem = check_fields(f"logs[{url[:80]!r}]", entry, {"vkey": text, "origin": text, **memory}, ("vkey",))
         if problem:
@@ -243,6 +249,20 @@ def _count(v: Any) -> bool:
 
 def _valid_scan(v: Any) -> bool:
     return isinstance(v, dict) and set(v) <= {"size", "bytes", "budget"} and all(_count(x) for x in v.values())
+
+
+def _valid_chains(v: Any) -> bool:
+    """``{"upto": size, "heads": {chain: index}}`` (red team round 21): ``chain`` is ``_chain_id`` of a (publisher
+    key, incident id) chain, ``index`` the log index of its current record as of ``upto``."""
+    return (isinstance(v, dict) and set(v) == {"upto", "heads"} and _count(v["upto"]) and isinstance(v["heads"], dict)
+            and all(isinstance(k, str) and _count(x) for k, x in v["heads"].items()))
+
+
+def _chain_id(key: Any, incident_id: Any) -> str:
+    """The state's name of a (publisher key, incident id) chain in the chain table (red team round 21): a digest,
+    so the table stays small whatever the ids; a record looked up under it is checked to be of that chain (a
+    collision is a refusal, never a wrong chain)."""
+    return hashlib.sha256(f"{key}|{incident_id}".encode()).hexdigest()[:32]
 
 
 def _valid_facts(v: Any) -> bool:
@@ -311,6 +331,10 @@ def _merge_state(disk: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
             merged["facts"] = facts
         if int(theirs.get("scan", {}).get("size", -1)) > int(entry.get("scan", {}).get("size", -1)):
             merged["scan"] = theirs["scan"]
+        # Red team round 21: each chain table is complete up to its own ``upto`` (derived from proven entries of the
+        # same log); the bigger one is the more useful, and a delta uses one only if it reaches its start.
+        if int(theirs.get("chains", {}).get("upto", -1)) > int(entry.get("chains", {}).get("upto", -1)):
+            merged["chains"] = theirs["chains"]
         out["keys"][vkey] = merged
     return out
 
@@ -477,6 +501,10 @@ class RegistryClient:
         self._judged: list[tuple[str, str, tuple[int, int]]] = []
         self._reached: set[str] = set()  # lines the affecting walk reached (remembered after a full scan)
         self._delta_kept: dict[int, dict[str, Any]] = {}  # the delta's entries other than audits, by log index
+        # Red team round 21: the chain table carried to the delta's tree (``_delta_heads``): (tree size, chain ->
+        # index of its current record, or None where the delta cannot anchor its chains), and the records read for it
+        self._heads: tuple[int, dict[str, int] | None] | None = None
+        self._head_records: dict[int, dict[str, Any]] = {}
         self._lines_read: set[str] = set()  # lines whose facts this check keeps
         # Red team round 17: the digest of each judged release's incident walk ((line, bundle) -> digest, or
         # INCOMPLETE_WALK), what the release was matched by (bundle digest or files' root; the bundle's signed
@@ -1191,6 +1219,54 @@ class RegistryClient:
             seen = mine.get("scan", {})
             mine["scan"] = {**seen, "size": checkpoint.size,
                             "bytes": int(seen.get("bytes", 0)) + self._delta_bytes}
+            self._store_heads(mine, checkpoint.size, self._delta_heads(checkpoint))  # red team round 21
+
+    def _store_heads(self, mine: dict[str, Any], size: int, heads: dict[str, int] | None) -> None:
+        """Red team round 21: remember the chain table as of ``size`` (every chain's current record, by the full
+        rule), or forget it when it cannot be carried (over MAX_CHAINS chains, or a delta that could not anchor
+        its chains): a delta then meets chains it cannot anchor and says so (unverified)."""
+        if heads is not None and len(heads) <= MAX_CHAINS:
+            mine["chains"] = {"upto": size, "heads": heads}
+            return
+        if heads is not None:
+            self.notes.append(f"the log holds more than {MAX_CHAINS} incident chains, more than this client "
+                              "remembers: a later check from the entries since is not verified where it meets a chain "
+                              "first logged before them")
+        mine.pop("chains", None)
+
+    def _delta_heads(self, checkpoint: Any) -> dict[str, int] | None:
+        """Red team round 21: the chain table carried to ``checkpoint``'s tree over the delta's entries: each chain
+        with a record since the delta's start resumed, by ``views.current_incidents``, from its current record in
+        the remembered table (read and proven; ``known``), and a chain not in the table started from its first
+        record there. Sound only when the table reaches the delta's start (``upto`` >= start): a chain the table
+        does not hold then has no record below ``upto``, so every record of it is among the entries read since.
+        None: no table reaching the start (a state from before round 21, a table dropped at its bound)."""
+        delta = self._delta_now(checkpoint)
+        if delta is None:
+            return None
+        if self._heads is not None and self._heads[0] == checkpoint.size:
+            return self._heads[1]
+        table = self._key_state(self.log_verifier()).get("chains")
+        heads: dict[str, int] | None = None
+        if isinstance(table, dict) and delta[1] <= int(table.get("upto", -1)) <= checkpoint.size:
+            heads = _chain_heads(sorted(self._delta_kept.items()), dict(table.get("heads", {})),
+                                 lambda incident_id, key, at: self._head_record(incident_id, key, at, checkpoint))
+        self._heads = (checkpoint.size, heads)
+        return heads
+
+    def _head_record(self, incident_id: str, key: str, at: int, checkpoint: Any) -> dict[str, Any]:
+        """The (``key``, ``incident_id``) chain's record at ``at`` (its current one in the remembered chain table),
+        from the delta's proven entries or read and proven here; an entry there that is not that chain's record is
+        a log that contradicts an earlier proven tree, or a damaged state: refused (``_fact_record``)."""
+        if at not in self._head_records:
+            logged = self._delta_kept.get(at)
+            record = logged["body"].get("incident") if logged is not None and \
+                logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+            if logged is None or not isinstance(record, dict) or str(record.get("id")) != incident_id or \
+                    str(logged["publisher"]["key_id"]) != key:
+                logged = self._fact_record(incident_id, key, at, checkpoint)
+            self._head_records[at] = logged["body"]["incident"]
+        return self._head_records[at]
 
     def _check_derived_at(self, checkpoint: Any) -> None:
         """Red team round 18 (R18-2): every fact this check would remember (a release's mark, its walk, the ``sole``
@@ -1345,10 +1421,14 @@ class RegistryClient:
         reads. Now the remembered record is the chain's start whatever the entries hold, and records at or below
         it are ignored for that chain, as in the full scan, which reads the remembered record too.
 
-        Every chain of ``entries`` that is not remembered and has a record below the delta's start may have earlier
-        records in lines the delta never read: it cannot be judged from a subset, so the release is unverified
-        (``self._unverified``; see docs/decisions.md, round 19, for why not remembering every chain instead).
-        ``proven``: records read already (by log index), reused across the walk's rounds."""
+        Red team round 21: every other chain of ``entries`` is resumed from its current record in the chain table
+        carried to this tree (``_delta_heads``: every chain of the log, by the full rule, from the last full scan
+        and every entry since), read and proven. Round 19 made only a chain with a record below the delta's start
+        in the lines read unverified; a chain whose first record sits below the start in a line the delta never
+        reads, and all of whose records read are at or after the start (a fork logged first, then the honest
+        continuation that makes it reach the release), was judged from the fork. A chain the delta cannot anchor
+        (no table reaching the delta's start: a state from before round 21, a table past MAX_CHAINS) makes the
+        release unverified. ``proven``: records read already (by log index), reused across the walk's rounds."""
         delta = self._delta_now(checkpoint)
         assert delta is not None
         present: dict[tuple[str, str], int] = {}
@@ -1387,10 +1467,24 @@ class RegistryClient:
             if int(at) not in proven:
                 proven[int(at)] = self._fact_record(incident_id, key, int(at), checkpoint)
             out[(incident_id, key)] = (int(at), proven[int(at)]["body"]["incident"])
-        for (incident_id, key), first in sorted(present.items()):
-            if (incident_id, key) not in out and first < delta[1]:
+        heads = self._delta_heads(checkpoint)
+        for incident_id, key in sorted(present):
+            if (incident_id, key) in out:
+                continue
+            at = heads.get(_chain_id(key, incident_id)) if heads is not None else None
+            if at is None:  # (a table that reaches the start holds every chain of the entries: never, then)
                 self._unverified.add(f"{body['model']} v{body['version']} (incident {incident_id} of key "
-                                     f"{key[:16]}: records in the lines read, earlier ones possibly in lines not read)")
+                                     f"{key[:16]}: its records before the entries read are not known to this client)")
+                if not any("no chain table" in n for n in self.notes):
+                    self.notes.append("this client remembers no table of the log's incident chains reaching back to "
+                                      "the entries read since its last full scan (a state from before red team round "
+                                      "21, or more chains than it keeps): a chain met there may have earlier records "
+                                      "in lines not read (no chain table; not independently verified; a full scan "
+                                      "would verify it)")
+                continue
+            if at not in proven:
+                proven[at] = {"body": {"incident": self._head_record(incident_id, key, at, checkpoint)}}
+            out[(incident_id, key)] = (at, proven[at]["body"]["incident"])
         return out
 
     def _incident_state(self, incident_id: str, key: str | None, line: str, checkpoint: Any, at: int = -1
@@ -1691,6 +1785,8 @@ class RegistryClient:
             self._scan_cache = cached
             mine = self._key_state(self.log_verifier())
             mine["scan"] = {"size": checkpoint.size, "bytes": total, "budget": self.full_scan_budget}
+            # red team round 21: the chain table, from every entry (written with the scan mark, as it is derived)
+            self._store_heads(mine, checkpoint.size, _chain_heads(enumerate(out), {}, lambda *_: {}))
         return cached[1]
 
     def _check_scan_memory(self, checkpoint: Any, over: ScanOverBudget) -> None:
@@ -2369,6 +2465,31 @@ class RegistryClient:
                 out.append(f"open incident {incident_id} ({state}) affects this release (listed in the registry's "
                            f"signed view, record proven at log index {index}): {summary}")
         return out
+
+
+def _chain_heads(entries: Any, heads: dict[str, int],
+                 record_of: Any) -> dict[str, int]:
+    """Red team round 21: the chain table ``heads`` (``_chain_id`` -> index of the chain's current record) carried
+    over ``entries`` (``(log index, logged)``, every entry after the table's tree size, possibly some before it):
+    each chain with a record among them is resumed from its table record (``record_of(incident id, key, index)``,
+    proven by the caller) by ``views.current_incidents`` with ``known``, the full scan's rule, or started from its
+    first record there when the table does not hold it. Updates and returns ``heads``."""
+    from weightwarden.registry.views import current_incidents
+
+    by_chain: dict[tuple[str, str], list[tuple[int, str, Any]]] = {}
+    for index, logged in entries:
+        record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+        if isinstance(record, dict):
+            key = str(logged["publisher"]["key_id"])
+            by_chain.setdefault((str(record.get("id")), key), []).append((int(index), key, record))
+    for (incident_id, key), items in by_chain.items():
+        name = _chain_id(key, incident_id)
+        known = {(incident_id, key): (heads[name], record_of(incident_id, key, heads[name]))} if name in heads \
+            else None
+        chain = current_incidents(items, known)
+        assert len(chain) == 1  # one (id, key): one chain
+        heads[name] = int(chain[0]["index"])
+    return heads
 
 
 def _walk_digest(walk: Sequence[str]) -> str:
