@@ -12,6 +12,7 @@ R19-1 (operator, with a publisher's signed record) R18-1 moved one step: the rec
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -75,12 +76,14 @@ def test_r19_1_a_fork_logged_before_the_scan_never_closes_a_remembered_incident(
     assert rc == 1, out
 
 
-def test_r19_1_a_chain_not_remembered_with_records_before_the_start_is_unverified(parties, store, monkeypatch):
+def test_r19_1_a_chain_not_remembered_with_records_before_the_start_is_anchored_or_unverified(parties, store,
+                                                                                              monkeypatch):
     """The other half of the class: C1 (meta, naming only meta/advisories: it never reaches the release, so nothing
-    is remembered of its chain) and a fork of its chain naming meta/m, the declared base, both logged before the
-    scan. The delta reads meta/m's fork but not C1 (a line it never reads): it cannot judge the chain from that subset
-    (a later record continuing C1 would be the chain's current one), so the release is unverified: the rule chosen
-    is the sound and simple one (docs/decisions.md, round 19), at the cost of a full scan here."""
+    is remembered of its chain for the release) and a fork of its chain naming meta/m, the declared base, both logged
+    before the scan. The delta reads meta/m's fork but not C1 (a line it never reads): it cannot judge the chain from
+    that subset (a later record continuing C1 would be the chain's current one). Round 19 made the release
+    unverified; round 21 anchors the chain on the chain table (C1, its current record at the scan): verified, the full
+    scan's verdict; a state without the table is still unverified."""
     server, who, tmp = parties
     base, base_bundle = _signed_model(tmp / "base", 1, os.urandom(300))
     model, bundle = _signed_model(tmp / "ok", 1, os.urandom(300))
@@ -104,7 +107,19 @@ def test_r19_1_a_chain_not_remembered_with_records_before_the_start_is_unverifie
     _operator_hides(monkeypatch, store, set())
     truth = _full_scan(server, tmp, "ref", model, model="acme/ok")
     assert truth.current, truth.reasons
+    shutil.copytree(tmp / "a", tmp / "a_old")
     with _client(server, tmp, "a", full_scan_max=1) as c:
         result = c.check(model, model="acme/ok")
     assert result.mode != "full", result.mode
-    assert not result.verified, (result.mode, result.reasons, result.notes)
+    # Red team round 21: the client now remembers every chain's current record (the chain table, written at the full
+    # scan): the delta anchors C1's chain on C1 and gives the full scan's verdict, verified.
+    assert result.verified and result.current == truth.current, (result.mode, result.reasons, result.notes)
+    # A state without the table (written before round 21): the delta cannot anchor the chain: unverified, as before.
+    path = tmp / "a_old" / "state.json"
+    doc = json.loads(path.read_text())
+    for memory in doc["keys"].values():
+        memory.pop("chains", None)
+    path.write_text(json.dumps(doc))
+    with _client(server, tmp, "a_old", full_scan_max=1) as c:
+        old = c.check(model, model="acme/ok")
+    assert old.mode != "full" and not old.verified, (old.mode, old.reasons, old.notes)
