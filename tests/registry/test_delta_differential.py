@@ -23,6 +23,11 @@ reasons included).
 
 Red team round 19: such forks are also logged BEFORE the client's full scan, naming the judged line or a declared base
 (lines the delta reads), while the chain's first records may sit in lines it never reads.
+
+Red team round 21: chains that exist before the scan without reaching any release (an advisory line, a digest no
+release has) and reach a real model after it, through a continuation logged after a fork of the chain (another
+publication date, in any state, naming the advisory line or the model's line): the delta reads the fork first.
+These draws use their own random stream, so the other draws of a seed are those of earlier rounds.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import json
 import os
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -75,6 +80,7 @@ class World:
     bundles: dict[str, Path] = field(default_factory=dict)  # target line -> its first bundle
     open: list[tuple[str, Any]] = field(default_factory=list)  # (publisher name, incident)
     logged: list[tuple[str, Any]] = field(default_factory=list)  # (publisher name, record) of every incident record
+    unseen: list[tuple[str, Any, str]] = field(default_factory=list)  # (publisher, C1, target line): round 21
     refused: int = 0
 
     def key(self, line: str) -> Any:
@@ -138,6 +144,39 @@ class World:
         if rng.random() < 0.25:
             name = rng.choice([n for n in ("acme", "meta", "institute") if n != name])
         self.incident(record, name)
+
+    def unseen_start(self, rng: random.Random) -> None:
+        """Red team round 21: C1 (reported, critical) by a real model's owner or the institute, in an advisory line,
+        naming a weights.bin digest no release has: its chain reaches nothing at the scan (nothing remembered of it for
+        any release)."""
+        line = rng.choice(sorted(self.paths))
+        name = rng.choice([line.split("/")[0], "institute"])
+        incident = new_incident(summary="unseen", risk_domain="supply_chain.integrity", severity="critical",
+                                affected=[AffectedModel(f"{line.split('/')[0]}/advisories", file_digests={
+                                    "weights.bin": hashlib.sha256(rng.randbytes(8)).hexdigest()})])
+        if self.incident(incident, name) is not None:
+            self.unseen.append((name, incident, line))
+
+    def unseen_reach(self, rng: random.Random) -> None:
+        """Red team round 21: after the scan, a fork of an unseen chain (another publication date, any state, naming
+        the advisory line or the model's line), then (mostly) the honest continuation of C1 naming the model's
+        weights.bin digest (confirmed; or withdrawn)."""
+        name, known, line = self.unseen.pop(rng.randrange(len(self.unseen)))
+        advisory = f"{line.split('/')[0]}/advisories"
+        try:
+            if rng.random() < 0.8:
+                record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                                      affected=[AffectedModel(rng.choice([advisory, line]))], incident_id=known.id,
+                                      now=known.published - timedelta(hours=rng.randrange(1, 48)))
+                for state in rng.choice([(), ("withdrawn",), ("confirmed", "fixed")]):
+                    record = transition(record, state, note="fork")
+                self.incident(record, name)
+            if rng.random() < 0.9:
+                digest = hashlib.sha256((self.paths[line] / "weights.bin").read_bytes()).hexdigest()
+                moved = replace(known, affected=(AffectedModel(advisory, file_digests={"weights.bin": digest}),))
+                self.incident(transition(moved, "confirmed" if rng.random() < 0.8 else "withdrawn"), name)
+        except IncidentError:
+            return
 
     def next_version(self, line: str) -> int:
         self.versions[line] = self.versions.get(line, 0) + 1
@@ -267,6 +306,9 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
             world.step("advisory-target")
             if len(world.open) > before:
                 world.fork_into(rng.choice(TARGETS), aim=world.open[-1])
+        unseen = random.Random(seed * 7919 + 21)  # round 21's draws, apart from the others
+        for _ in range(unseen.randrange(0, 3)):
+            world.unseen_start(unseen)
         with _client(server, tmp, "a") as a:  # the earlier full scans: with and without --model
             for line in TARGETS:
                 for model in (line, None):
@@ -276,6 +318,8 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
         older = httpx.get(f"{server.url}/checkpoint").content  # a genuine checkpoint the proxy serves first later
         for _ in range(rng.randrange(3, 10)):
             world.step()
+        while world.unseen and unseen.random() < 0.85:  # R21-1's shape: a fork first, then C1 reaches a model
+            world.unseen_reach(unseen)
         # R18-1's shape: the operator logs a publisher's record closing, without continuing it, a chain the client
         # remembers open (in a line the delta may never read)
         aimed = [(name, inc) for name, inc in world.open if inc.id in remembered]

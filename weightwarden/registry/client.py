@@ -40,6 +40,13 @@ or replace a remembered fact, and only by a record proven to continue the rememb
 ``views.current_incidents`` with ``known``). A ``closed`` marker is a chain start only when it checks out against the
 record it closed (``closed_from``); a newer complete judgement that re-proves a fact open overrides an older marker,
 in the state and in the merge of two processes' states.
+
+Red team round 21: a delta judges every incident chain from the chain's own current record, never from the first of
+its records the delta happens to read. The state's chain table (``chains``: every (publisher key, incident id) chain
+of the log with the index of its current record by the full rule, as of ``upto``) is written by each full scan from
+every entry and carried forward by each delta over every entry since (``_delta_heads``); a delta resumes each chain it
+meets from the table's record (read and proven), and a chain it cannot anchor (no table reaching its start) makes the
+release unverified. The table is derived from entries read whole, like the scan mark (not from a judgement).
 """
 
 from __future__ import annotations
@@ -1260,10 +1267,7 @@ class RegistryClient:
         a log that contradicts an earlier proven tree, or a damaged state: refused (``_fact_record``)."""
         if at not in self._head_records:
             logged = self._delta_kept.get(at)
-            record = logged["body"].get("incident") if logged is not None and \
-                logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
-            if logged is None or not isinstance(record, dict) or str(record.get("id")) != incident_id or \
-                    str(logged["publisher"]["key_id"]) != key:
+            if logged is None or not _is_record_of(logged, incident_id, key):
                 logged = self._fact_record(incident_id, key, at, checkpoint)
             self._head_records[at] = logged["body"]["incident"]
         return self._head_records[at]
@@ -1482,8 +1486,9 @@ class RegistryClient:
                                       "in lines not read (no chain table; not independently verified; a full scan "
                                       "would verify it)")
                 continue
-            if at not in proven:
-                proven[at] = {"body": {"incident": self._head_record(incident_id, key, at, checkpoint)}}
+            if at not in proven:  # an entry read already (proven) is used as it is; else read and proven here
+                proven[at] = entries[at] if at in entries and _is_record_of(entries[at], incident_id, key) else \
+                    {"body": {"incident": self._head_record(incident_id, key, at, checkpoint)}}
             out[(incident_id, key)] = (at, proven[at]["body"]["incident"])
         return out
 
@@ -2465,6 +2470,13 @@ class RegistryClient:
                 out.append(f"open incident {incident_id} ({state}) affects this release (listed in the registry's "
                            f"signed view, record proven at log index {index}): {summary}")
         return out
+
+
+def _is_record_of(logged: Mapping[str, Any], incident_id: str, key: str) -> bool:
+    """``logged`` is a record of the (``key``, ``incident_id``) incident chain."""
+    record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+    return isinstance(record, dict) and str(record.get("id")) == incident_id and \
+        str(logged["publisher"]["key_id"]) == key
 
 
 def _chain_heads(entries: Any, heads: dict[str, int],
