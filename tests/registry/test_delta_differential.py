@@ -61,6 +61,7 @@ ROOTS = [c * 64 for c in "123"]
 DIGESTS = [hashlib.sha256(f"d{n}".encode()).hexdigest() for n in range(3)]
 SYNTHETIC = ["acme/a", "acme/b", "meta/c", "evil/d"]
 TARGETS = ["acme/ok", "meta/m"]
+CLEAN = "meta/clean"  # round 21's aimed model: no other draw touches it, so its verdict rests on the aimed chain
 # WW_DELTA_SEEDS="1-36" runs more (the decisions entries quote such runs); the suite runs six
 _SPAN = os.environ.get("WW_DELTA_SEEDS", "1-6").split("-")
 SEEDS = list(range(int(_SPAN[0]), int(_SPAN[-1]) + 1))
@@ -81,6 +82,8 @@ class World:
     open: list[tuple[str, Any]] = field(default_factory=list)  # (publisher name, incident)
     logged: list[tuple[str, Any]] = field(default_factory=list)  # (publisher name, record) of every incident record
     unseen: list[tuple[str, Any, str]] = field(default_factory=list)  # (publisher, C1, target line): round 21
+    clean: dict[str, Path] = field(default_factory=dict)  # CLEAN -> its files, when drawn (round 21)
+    aimed: list[tuple[str, Any, str, str]] = field(default_factory=list)  # (publisher, C1, advisory line, digest)
     refused: int = 0
 
     def key(self, line: str) -> Any:
@@ -177,6 +180,47 @@ class World:
                 self.incident(transition(moved, "confirmed" if rng.random() < 0.8 else "withdrawn"), name)
         except IncidentError:
             return
+
+    def clean_target(self, rng: random.Random) -> None:
+        """Red team round 21, aimed: CLEAN v1 (its files seen by no other draw), either alone or declaring a base
+        line; C1 (reported, critical) by the owner of CLEAN or of its base, in that owner's advisory line, naming a
+        digest no release has. Logged just before the scan."""
+        folder, bundle = _signed_model(self.tmp / "clean", 1, rng.randbytes(200))
+        via_base = rng.random() < 0.5
+        base = release("acme/cbase", seed=rng.randrange(10**9)) if via_base else None
+        if base is not None:
+            base["files"] = [{"name": "weights.bin", "algorithm": "sha256",
+                              "digest": hashlib.sha256(rng.randbytes(8)).hexdigest()}]
+            entries.check_body(base)
+            if self.publish(base, "acme") is None:
+                return
+        body = client_module.release_body_from_bundle(bundle, model=CLEAN, version=1,
+                                                      bases=["acme/cbase"] if via_base else ())
+        if self.publish(body, "meta") is None:
+            return
+        self.clean[CLEAN] = folder
+        owner = "acme" if via_base else "meta"
+        digest = base["files"][0]["digest"] if base is not None else \
+            hashlib.sha256((folder / "weights.bin").read_bytes()).hexdigest()
+        incident = new_incident(summary="aimed", risk_domain="supply_chain.integrity", severity="critical",
+                                affected=[AffectedModel(f"{owner}/advisories", file_digests={
+                                    "weights.bin": hashlib.sha256(rng.randbytes(8)).hexdigest()})])
+        if self.incident(incident, owner) is not None:
+            self.aimed.append((owner, incident, f"{owner}/advisories", digest))
+
+    def clean_reach(self, rng: random.Random) -> None:
+        """Red team round 21, aimed: after the scan, a fork of the aimed chain first (mostly), then C1's continuation
+        naming the digest that reaches CLEAN (its own weights.bin, or its base's)."""
+        for owner, known, advisory, digest in self.aimed:
+            if rng.random() < 0.8:
+                record = new_incident(summary="fork", risk_domain="supply_chain.integrity", severity="low",
+                                      affected=[AffectedModel(advisory)], incident_id=known.id,
+                                      now=known.published - timedelta(hours=rng.randrange(1, 48)))
+                for state in rng.choice([(), ("withdrawn",), ("confirmed", "fixed")]):
+                    record = transition(record, state, note="fork")
+                self.incident(record, owner)
+            moved = replace(known, affected=(AffectedModel(advisory, file_digests={"weights.bin": digest}),))
+            self.incident(transition(moved, "confirmed"), owner)
 
     def next_version(self, line: str) -> int:
         self.versions[line] = self.versions.get(line, 0) + 1
@@ -309,10 +353,14 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
         unseen = random.Random(seed * 7919 + 21)  # round 21's draws, apart from the others
         for _ in range(unseen.randrange(0, 3)):
             world.unseen_start(unseen)
+        if unseen.random() < 0.5:
+            world.clean_target(unseen)
+        checked = [*TARGETS, *world.clean]
+        folders = {**world.paths, **world.clean}
         with _client(server, tmp, "a") as a:  # the earlier full scans: with and without --model
-            for line in TARGETS:
+            for line in checked:
                 for model in (line, None):
-                    assert a.check(world.paths[line], model=model).mode == "full"
+                    assert a.check(folders[line], model=model).mode == "full"
             remembered = {fact.rsplit("|", 1)[-1] for facts in a._key_state(a.log_verifier())["facts"].values()
                           for chains in facts.get("open", {}).values() for fact in chains}
         older = httpx.get(f"{server.url}/checkpoint").content  # a genuine checkpoint the proxy serves first later
@@ -320,6 +368,7 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
             world.step()
         while world.unseen and unseen.random() < 0.85:  # R21-1's shape: a fork first, then C1 reaches a model
             world.unseen_reach(unseen)
+        world.clean_reach(unseen)
         # R18-1's shape: the operator logs a publisher's record closing, without continuing it, a chain the client
         # remembers open (in a line the delta may never read)
         aimed = [(name, inc) for name, inc in world.open if inc.id in remembered]
@@ -331,17 +380,17 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
     monkeypatch.setattr(server_module, "_affecting", lambda store, index, size: {"affecting": (),
                                                                                   "affecting_complete": True})
     stats: dict[tuple[Any, ...], int] = {}
-    for n, line in enumerate(TARGETS):
+    for n, line in enumerate(checked):
         for model in (line, None):
-            truth = _full_scan_of(server, tmp, f"ref{n}{model is None}", world.paths[line], model)
+            truth = _full_scan_of(server, tmp, f"ref{n}{model is None}", folders[line], model)
             lookup = httpx.get(f"{server.url}/releases",
-                               params={"subject": client_module._default_root(world.paths[line])}).json()
+                               params={"subject": client_module._default_root(folders[line])}).json()
             dropped = {r["index"] for r in lookup.get("releases", []) if rng.random() < 0.5}
             shutil.copytree(tmp / "a", tmp / f"d{n}{model is None}")
             moves = rng.random() < 0.5  # the checkpoint moves during the delta check (round 18)
             with RegistryClient("http://r.test", state_dir=tmp / f"d{n}{model is None}", full_scan_max=1,
                                 transport=_hostile(server, dropped, older if moves else None)) as c:
-                delta = c.check(world.paths[line], model=model)
+                delta = c.check(folders[line], model=model)
             stats[_verdict(delta)] = stats.get(_verdict(delta), 0) + 1
             assert delta.mode != "full"
             # judged at one tree: the newer one, or (an early "not current": no match, ambiguous, a mismatching
@@ -350,7 +399,7 @@ def test_a_verified_delta_verdict_is_the_full_scans(parties, store, monkeypatch,
             # a fresh client whose first checkpoint is the older one: judged wholly at the newer tree, a full scan
             with RegistryClient("http://r.test", state_dir=tmp / f"s{n}{model is None}", full_scan_max=BIG,
                                 transport=_hostile(server, set(), older)) as c:
-                moved = c.check(world.paths[line], model=model)
+                moved = c.check(folders[line], model=model)
             if moved.tree_size == truth.tree_size:
                 assert (moved.current, moved.mode, moved.reasons) == (truth.current, truth.mode, truth.reasons), (
                     seed, line, model, moved, truth)
