@@ -511,7 +511,7 @@ class RegistryClient:
         # Red team round 21: the chain table carried to the delta's tree (``_delta_heads``): (tree size, chain ->
         # index of its current record, or None where the delta cannot anchor its chains), and the records read for it
         self._heads: tuple[int, dict[str, int] | None] | None = None
-        self._head_records: dict[int, dict[str, Any]] = {}
+        self._head_records: dict[int, dict[str, Any]] = {}  # proven entries, by log index
         self._lines_read: set[str] = set()  # lines whose facts this check keeps
         # Red team round 17: the digest of each judged release's incident walk ((line, bundle) -> digest, or
         # INCOMPLETE_WALK), what the release was matched by (bundle digest or files' root; the bundle's signed
@@ -1256,7 +1256,13 @@ class RegistryClient:
         table = self._key_state(self.log_verifier()).get("chains")
         heads: dict[str, int] | None = None
         if isinstance(table, dict) and delta[1] <= int(table.get("upto", -1)) <= checkpoint.size:
-            heads = _chain_heads(sorted(self._delta_kept.items()), dict(table.get("heads", {})),
+            old = dict(table.get("heads", {}))
+            # the table records of the chains with a record since, read together (a bundle holding several is read
+            # and proven once, as the index mode reads a line: red team round 15, D2b)
+            wanted = {old[name] for name in (_chain_of(logged) for logged in self._delta_kept.values())
+                      if name in old and old[name] not in self._delta_kept and old[name] not in self._head_records}
+            self._head_records.update(self._proven_entries(sorted(wanted), checkpoint) or [])
+            heads = _chain_heads(sorted(self._delta_kept.items()), old,
                                  lambda incident_id, key, at: self._head_record(incident_id, key, at, checkpoint))
         self._heads = (checkpoint.size, heads)
         return heads
@@ -1265,12 +1271,11 @@ class RegistryClient:
         """The (``key``, ``incident_id``) chain's record at ``at`` (its current one in the remembered chain table),
         from the delta's proven entries or read and proven here; an entry there that is not that chain's record is
         a log that contradicts an earlier proven tree, or a damaged state: refused (``_fact_record``)."""
-        if at not in self._head_records:
-            logged = self._delta_kept.get(at)
-            if logged is None or not _is_record_of(logged, incident_id, key):
-                logged = self._fact_record(incident_id, key, at, checkpoint)
-            self._head_records[at] = logged["body"]["incident"]
-        return self._head_records[at]
+        logged = self._head_records.get(at) or self._delta_kept.get(at)
+        if logged is None or not _is_record_of(logged, incident_id, key):
+            logged = self._fact_record(incident_id, key, at, checkpoint)
+        self._head_records[at] = logged
+        return logged["body"]["incident"]
 
     def _check_derived_at(self, checkpoint: Any) -> None:
         """Red team round 18 (R18-2): every fact this check would remember (a release's mark, its walk, the ``sole``
@@ -2477,6 +2482,12 @@ def _is_record_of(logged: Mapping[str, Any], incident_id: str, key: str) -> bool
     record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
     return isinstance(record, dict) and str(record.get("id")) == incident_id and \
         str(logged["publisher"]["key_id"]) == key
+
+
+def _chain_of(logged: Mapping[str, Any]) -> str | None:
+    """The chain table's name of the incident chain ``logged`` is a record of (None: not an incident record)."""
+    record = logged["body"].get("incident") if logged["body"]["schema"] == _entries.INCIDENT_SCHEMA else None
+    return _chain_id(logged["publisher"]["key_id"], record.get("id")) if isinstance(record, dict) else None
 
 
 def _chain_heads(entries: Any, heads: dict[str, int],
