@@ -10,7 +10,9 @@ command's own entry point in-process with ``analyze_template`` wrapped, and repo
   import and parser included, as they are only needed there);
 - ``other_cpu_s``: ``main_cpu_s - template_cpu_s``: interpreter start, imports, discovery, the other readers,
   the rules, the report;
-- ``helper_cpu_s``: CPU of the child processes (the HDF5 helper: Python + h5py), after it is closed.
+- ``helper_cpu_s``: CPU of the child processes (the HDF5 helper: Python + h5py; the template worker), after
+  they are closed;
+- ``wall_s``: wall time of the child, interpreter start to exit, measured by this script.
 
 The bytecode cache is on (as in ``scan_peers.py``: one ``PYTHONPYCACHEPREFIX`` for the run, one untimed
 warm-up run per tree first). Medians are quoted; the trees run in the same rounds so load changes hit both.
@@ -28,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -66,11 +69,14 @@ print({"main": me.ru_utime + me.ru_stime, "template": template[0], "helper": kid
 
 def _one(tree: str, corpus: str, env: dict[str, str]) -> dict[str, float]:
     child_env = dict(env, PYTHONPATH=tree)
+    started = time.perf_counter()
     res = subprocess.run([sys.executable, "-c", _CHILD, corpus], capture_output=True, text=True, env=child_env,
                          check=True, cwd=tree, timeout=600)
+    wall = time.perf_counter() - started
     data = eval(res.stdout.strip().splitlines()[-1])  # noqa: S307 - a dict literal printed by our own child
     return {"main_cpu_s": data["main"], "template_cpu_s": data["template"],
-            "other_cpu_s": data["main"] - data["template"], "helper_cpu_s": data["helper"], "exit": data["exit"]}
+            "other_cpu_s": data["main"] - data["template"], "helper_cpu_s": data["helper"], "exit": data["exit"],
+            "wall_s": wall}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,15 +100,16 @@ def main(argv: list[str] | None = None) -> int:
                 run = _one(tree, corpus, env)
                 runs[label].append(run)
                 print(f"round {i + 1} {label}: main {run['main_cpu_s']:.3f} s = templates {run['template_cpu_s']:.3f}"
-                      f" + other {run['other_cpu_s']:.3f}; helper {run['helper_cpu_s']:.3f}", flush=True)
+                      f" + other {run['other_cpu_s']:.3f}; helper {run['helper_cpu_s']:.3f}; wall {run['wall_s']:.3f}",
+                      flush=True)
     summary = {
         label: {key: median([r[key] for r in rs]) for key in ("main_cpu_s", "template_cpu_s", "other_cpu_s",
-                                                                "helper_cpu_s")}
+                                                                "helper_cpu_s", "wall_s")}
         for label, rs in runs.items()
     }
     for label, s in summary.items():
         print(f"{label}: median main {s['main_cpu_s']:.3f} s, templates {s['template_cpu_s']:.3f} s, "
-              f"other {s['other_cpu_s']:.3f} s, helper {s['helper_cpu_s']:.3f} s")
+              f"other {s['other_cpu_s']:.3f} s, helper {s['helper_cpu_s']:.3f} s, wall {s['wall_s']:.3f} s")
     path = write_result(args.out, {"benchmark": "scan_cpu_breakdown", "machine": machine(),
                                    "load_average": os.getloadavg(), "corpus": corpus, "trees": trees,
                                    "repeat": args.repeat, "summary": summary, "runs": runs})

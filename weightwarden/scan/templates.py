@@ -623,7 +623,9 @@ def _is_dict_call(node: Any, n: Any) -> bool:
 
 
 def _strs(values: frozenset[Any]) -> list[str]:
-    return [v for v in values if isinstance(v, str)]
+    # Sorted: a frozenset's order follows the string hash, which PYTHONHASHSEED changes between runs, and the
+    # names listed in a finding's message must not (the same file gives the same report).
+    return sorted(v for v in values if isinstance(v, str))
 
 
 def _all_strs(values: frozenset[Any]) -> bool:
