@@ -130,7 +130,11 @@ def _load_branches(fn: ast.FunctionDef) -> tuple[set[str], set[str]]:
 
 
 def test_every_load_model_branch_is_in_the_table(keras_sources: list[Path]) -> None:
-    from weightwarden.artifact.readers.keras_loaders import KERAS_LOAD_PATHS, load_path_branches, load_path_calls
+    from weightwarden.artifact.readers.keras_loaders import (
+        KERAS_LOAD_PATHS,
+        load_path_branches,
+        load_path_calls,
+    )
 
     for src in keras_sources:
         for fname, functions in LOAD_ENTRY_POINTS.items():

@@ -269,12 +269,12 @@ class EmbeddedBlob:
     required: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"json_path": self.json_path, "location": self.location, "class_name": self.class_name,
+        return {"json_path": self.json_path, "location": self.location, "layer_class": self.class_name,
                 "key": self.key, "value": self.value, "required": self.required}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EmbeddedBlob:
-        return cls(str(data["json_path"]), str(data["location"]), str(data["class_name"]), str(data["key"]),
+        return cls(str(data["json_path"]), str(data["location"]), str(data["layer_class"]), str(data["key"]),
                    data.get("value"), bool(data.get("required")))
 
 
@@ -496,7 +496,7 @@ class _StringConfigs:
             return None
         self.parsed += 1
         parsed, error = parse_json_bounded(value, MAX_STRING_CONFIG_CHARS)
-        if error is not None or not looks_like_keras_config(parsed, strings=False):
+        if error is not None or not looks_like_keras_config(parsed, True, MAX_STRING_LEVELS - level - 1):
             return None
         return parsed
 
@@ -506,7 +506,7 @@ def _may_be_string_config(value: str) -> bool:
     return _JSON_OBJECT_START.match(value) is not None and ("class_name" in value or "\\u" in value)
 
 
-def looks_like_keras_config(value: Any, strings: bool = True) -> bool:
+def looks_like_keras_config(value: Any, strings: bool = True, levels: int = MAX_STRING_LEVELS) -> bool:
     """True when ``value`` holds a Keras serialized object anywhere: a JSON object with both ``class_name`` and
     ``config`` keys. That pair is what ``deserialize_keras_object`` builds an object from; any other object or
     list it walks into (red team round 20: Keras recurses through plain dicts, so the pair need not be at the
@@ -514,7 +514,7 @@ def looks_like_keras_config(value: Any, strings: bool = True) -> bool:
     such object. With ``strings`` a JSON string value that parses to such an object counts too (round 25: the
     Orbax ``_strings.json`` of a Keras checkpoint is ``{"config": "<the model config as a JSON string>"}``).
     Iterative and bounded by the parsed value itself (the text was read under max_text_bytes) and, for strings,
-    by MAX_STRING_CONFIGS parses."""
+    by MAX_STRING_CONFIGS parses per level and ``levels`` strings deep."""
     stack: list[Any] = [value]
     parsed = 0
     while stack:
@@ -525,12 +525,12 @@ def looks_like_keras_config(value: Any, strings: bool = True) -> bool:
             stack.extend(v for v in node.values() if isinstance(v, dict | list | str))
         elif isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, dict | list | str))
-        elif strings and isinstance(node, str) and _may_be_string_config(node):
+        elif strings and levels > 0 and isinstance(node, str) and _may_be_string_config(node):
             parsed += 1
             if parsed > MAX_STRING_CONFIGS or len(node) > MAX_STRING_CONFIG_CHARS:
                 return True  # analyse_config reports what it cannot read
             inner, error = parse_json_bounded(node, MAX_STRING_CONFIG_CHARS)
-            if error is None and looks_like_keras_config(inner, strings=False):
+            if error is None and looks_like_keras_config(inner, True, levels - 1):
                 return True
     return False
 
