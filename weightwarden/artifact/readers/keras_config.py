@@ -25,6 +25,12 @@ each entry that can execute or import code when the model is loaded, plus anomal
   pickle. Every from_config / constructor of the installed Keras that decodes a blob or opens a path is listed
   in :data:`weightwarden.artifact.readers.keras_loaders.KERAS_DECODERS` (a test keeps that table complete).
 
+Every check judges the names the loader resolves an object to, never its spelling (red team round 25):
+:func:`resolve_object` follows Keras 3.15's lookup order (custom objects by registered_name, the exported name
+``module + "." + class_name``, built-in function modules, importlib of a keras module, the legacy bare-name
+namespace) and is the only reader of ``class_name``. A JSON string value that is itself a Keras config (an Orbax
+checkpoint's ``model_config`` string, round 25) is parsed and walked as part of the config, within bounds.
+
 Standard layers, initializers, activations given by name and other Keras-namespace classes produce nothing.
 The walk is iterative and bounded (depth and node count), so a hostile config cannot exhaust the stack.
 
@@ -37,7 +43,9 @@ None), ``lambda_code`` (marshalled/base64 bytecode present), ``registered_name``
 
 Anomaly codes:
     keras.bad_config: the config is not a JSON object, or an entry has the wrong type where code is named.
-    keras.config_too_large: the config is nested deeper or has more entries than the walk reads.
+    keras.config_too_large: the config is nested deeper or has more entries than the walk reads, or holds more
+        (or larger, or more deeply nested) JSON string configs than the walk parses.
+    keras.dotted_name: a class/function name holds ".", which Keras never writes (WW-KERAS-011).
 """
 
 from __future__ import annotations
@@ -327,7 +335,7 @@ def analyze_config(
         for value, child_path in items:
             if isinstance(value, dict | list):
                 children.append((value, child_path, level))
-            elif isinstance(value, str):
+            elif isinstance(value, str) and value.startswith(_OBJECT_LEADS):
                 parsed = strings.parse(value, level, child_path, anomalies)
                 if parsed is not None:
                     children.append((parsed, child_path + STRING_CONFIG_MARK, level + 1))
@@ -469,6 +477,7 @@ MAX_STRING_LEVELS = 4  # a config string inside a config string inside ...
 MAX_STRING_CONFIG_CHARS = 64 * 1024 * 1024  # the JSON parse bound of the readers (limits.max_parse_bytes)
 STRING_CONFIG_MARK = ":json"  # appended to the JSON path of a string walked as a config
 _JSON_OBJECT_START = re.compile(r"[ \t\n\r]*\{")  # what json.loads skips before a value
+_OBJECT_LEADS = ("{", " ", "\t", "\n", "\r")  # a cheap first test before the pattern
 
 
 class _StringConfigs:
@@ -516,22 +525,29 @@ def looks_like_keras_config(value: Any, strings: bool = True, levels: int = MAX_
     Iterative and bounded by the parsed value itself (the text was read under max_text_bytes) and, for strings,
     by MAX_STRING_CONFIGS parses per level and ``levels`` strings deep."""
     stack: list[Any] = [value]
-    parsed = 0
+    texts: list[str] = []  # string values that may be configs: parsed only once the structure holds none
+    look = strings and levels > 0
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             if "class_name" in node and "config" in node:
                 return True
-            stack.extend(v for v in node.values() if isinstance(v, dict | list | str))
+            children = node.values()
         elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, dict | list | str))
-        elif strings and levels > 0 and isinstance(node, str) and _may_be_string_config(node):
-            parsed += 1
-            if parsed > MAX_STRING_CONFIGS or len(node) > MAX_STRING_CONFIG_CHARS:
-                return True  # analyse_config reports what it cannot read
-            inner, error = parse_json_bounded(node, MAX_STRING_CONFIG_CHARS)
-            if error is None and looks_like_keras_config(inner, True, levels - 1):
-                return True
+            children = node
+        else:
+            continue
+        for v in children:
+            if isinstance(v, dict | list):
+                stack.append(v)
+            elif look and isinstance(v, str) and v.startswith(_OBJECT_LEADS) and _may_be_string_config(v):
+                texts.append(v)
+    for n, text in enumerate(texts):
+        if n >= MAX_STRING_CONFIGS or len(text) > MAX_STRING_CONFIG_CHARS:
+            return True  # analyze_config reports what it cannot read
+        inner, error = parse_json_bounded(text, MAX_STRING_CONFIG_CHARS)
+        if error is None and looks_like_keras_config(inner, True, levels - 1):
+            return True
     return False
 
 
@@ -757,9 +773,12 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
 
 __all__ = [
     "EmbeddedBlob",
+    "KerasName",
+    "KerasObject",
     "analyze_config",
     "looks_like_keras_config",
     "may_hold_keras_object",
     "parse_json_bounded",
     "read_embedded_blobs",
+    "resolve_object",
 ]
