@@ -86,6 +86,17 @@ SAFE_FUNCTION_SUBMODULES = (
 )
 # Submodules whose classes or functions do I/O or change how loading behaves.
 SUSPECT_SUBMODULES = ("utils", "config", "saving", "backend", "export", "distribution")
+# The optimizer classes a backend swaps in for keras.optimizers.* (Keras 3.15.1: torch only). A model compiled under
+# that backend saves its optimizer by these names, so every compiled torch-backend model would get the "backend"
+# submodule's high finding. Each is ``class X(<backend base>, optimizers.X)`` with no from_config or __init__ of its
+# own (tests/test_keras_backend_optimizers.py checks that in the installed Keras): it deserializes exactly as the
+# public optimizer does. Exact names only; anything else under a backend stays suspect.
+BACKEND_OPTIMIZERS = frozenset(
+    f"keras.src.backend.torch.optimizers.torch_{module}.{cls}"
+    for module, cls in (("adadelta", "Adadelta"), ("adagrad", "Adagrad"), ("adam", "Adam"), ("adamax", "Adamax"),
+                        ("adamw", "AdamW"), ("lion", "Lion"), ("nadam", "Nadam"), ("rmsprop", "RMSprop"),
+                        ("sgd", "SGD"))
+)
 # Serialization markers of Keras 3 that describe plain values.
 VALUE_MARKERS = frozenset(
     {"__tuple__", "__bytes__", "__numpy__", "__ellipsis__", "__slice__", "__tensor__", "__keras_tensor__",
@@ -186,7 +197,7 @@ class KerasObject:
     def suspect(self) -> str | None:
         """A Keras name (exported or imported) in a submodule that does I/O or flips safety switches."""
         for n in self.names:
-            if n.step in ("api", "import") and _suspect_keras(n.container):
+            if n.step in ("api", "import") and _suspect_keras(n.container) and n.full not in BACKEND_OPTIMIZERS:
                 return n.full
         return None
 
