@@ -28,6 +28,8 @@ ORBAX_TMP_MARK = ".orbax-checkpoint-tmp"
 STEP_METADATA = "_CHECKPOINT_METADATA"
 # The checkpointable _load_model_from_orbax_checkpoint asks for.
 MODEL_CONFIG = "model_config"
+# Where Orbax keeps a checkpointable's string leaves; Keras loads the ``config`` entry of the model_config one.
+ORBAX_STRINGS = "_strings.json"
 
 
 def is_orbax_checkpoint(folder: str) -> bool:
@@ -68,4 +70,4 @@ def model_config_folders(files: Iterable[tuple[str, str]]) -> dict[str, str]:
     return found
 
 
-__all__ = ["MODEL_CONFIG", "ORBAX_INDICATORS", "is_orbax_checkpoint", "is_orbax_step", "model_config_folders"]
+__all__ = ["MODEL_CONFIG", "ORBAX_INDICATORS", "ORBAX_STRINGS", "is_orbax_checkpoint", "is_orbax_step", "model_config_folders"]

@@ -42,7 +42,8 @@ None), ``lambda_code`` (marshalled/base64 bytecode present), ``registered_name``
 ``"config:<json path>"`` for any other entry; JSON paths start with ``location_prefix`` (or ``$``).
 
 Anomaly codes:
-    keras.bad_config: the config is not a JSON object, or an entry has the wrong type where code is named.
+    keras.bad_config: the config is not a JSON object (an array is still walked item by item, as Keras builds each
+        item: round 26), or an entry has the wrong type where code is named.
     keras.config_too_large: the config is nested deeper or has more entries than the walk reads, or holds more
         (or larger, or more deeply nested) JSON string configs than the walk parses.
     keras.dotted_name: a class/function name holds ".", which Keras never writes (WW-KERAS-011).
@@ -310,10 +311,16 @@ def analyze_config(
     code: list[CodeObject] = []
     anomalies: list[Anomaly] = []
     if not isinstance(config, dict):
+        # Red team round 26: deserialize_keras_object builds every item of a top-level array (and every value of a
+        # dict without class_name) before its caller notices the shape, so the odd shape is reported and the value
+        # is walked all the same. A scalar builds nothing (Keras returns it as is).
         anomalies.append(
-            Anomaly("keras.bad_config", f"config:{root}", "Keras config is not a JSON object", type(config).__name__)
+            Anomaly("keras.bad_config", f"config:{root}", "Keras config is not a JSON object"
+                    + ("; the loader still deserialises every item, each one analysed" if isinstance(config, list)
+                       else ""), type(config).__name__)
         )
-        return code, anomalies
+        if not isinstance(config, list):
+            return code, anomalies
     consumed: set[int] = set()  # dicts already reported as part of their Lambda layer
     # (node, JSON path, nesting depth, how many JSON strings deep): a string value that is itself a Keras config
     # (red team round 25: Orbax keeps the model config as one JSON string) is parsed and walked as a child.
@@ -481,14 +488,16 @@ def _blob_code(blob: EmbeddedBlob, child: str | None, problem: str | None) -> Co
 # A JSON string value that is itself a serialized Keras object is what a loader json.loads into the config it
 # deserialises: Orbax checkpoints keep the whole model config as one string (``model_config/_strings.json``,
 # round 25), the legacy .h5 ``model_config`` attribute is one too. Such strings are parsed (only those that start
-# with "{" and can spell class_name) and walked like any other part of the config, within these bounds; one past
+# with "{" or "[" and can spell class_name) and walked like any other part of the config, within these bounds; one past
 # them is reported (keras.config_too_large, medium), never skipped silently.
 MAX_STRING_CONFIGS = 256  # JSON strings parsed per walk
 MAX_STRING_LEVELS = 4  # a config string inside a config string inside ...
 MAX_STRING_CONFIG_CHARS = 64 * 1024 * 1024  # the JSON parse bound of the readers (limits.max_parse_bytes)
 STRING_CONFIG_MARK = ":json"  # appended to the JSON path of a string walked as a config
-_JSON_OBJECT_START = re.compile(r"[ \t\n\r]*\{")  # what json.loads skips before a value
-_OBJECT_LEADS = ("{", " ", "\t", "\n", "\r")  # a cheap first test before the pattern
+# A JSON object or array, after what json.loads skips before a value: Keras deserialises both (round 26: a config
+# string "[<model config>]" builds every item).
+_JSON_OBJECT_START = re.compile(r"[ \t\n\r]*[\[{]")
+_OBJECT_LEADS = ("{", "[", " ", "\t", "\n", "\r")  # a cheap first test before the pattern
 
 
 class _StringConfigs:
@@ -522,7 +531,7 @@ class _StringConfigs:
 
 
 def _may_be_string_config(value: str) -> bool:
-    """Starts like a JSON object and can spell ``class_name`` (literally or through a \\u escape)."""
+    """Starts like a JSON object or array and can spell ``class_name`` (literally or through a \\u escape)."""
     return _JSON_OBJECT_START.match(value) is not None and ("class_name" in value or "\\u" in value)
 
 
