@@ -139,8 +139,9 @@ KERAS_LOAD_PATHS: tuple[KerasLoadPath, ...] = (
         "saving_api.load_model", "is_orbax_checkpoint", ("is_orbax_checkpoint", "_load_model_from_orbax_checkpoint"),
         "an Orbax checkpoint folder: the latest step's model_config checkpointable, {'config': <model JSON string>} "
         "(OrbaxCheckpoint writes <step>/model_config/_strings.json), through saving_lib._model_from_config",
-        "hf_config + keras_config (a JSON string value that is a Keras config is walked as one); a step whose "
-        "model_config gave no Keras config: WW-KERAS-012 (engine, artifact/orbax.py)",
+        "hf_config + keras_config (a JSON string value that is a Keras config, object or array, is walked as one); "
+        "a step whose _strings.json 'config' entry is no Keras config the scanner read: WW-KERAS-012 (engine, "
+        "artifact/orbax.py)",
     ),
     KerasLoadPath(
         "saving_api._load_model_from_orbax_checkpoint", "model_config",

@@ -152,8 +152,9 @@ ORBAX_CONFIG_UNREAD = ScanRule(
     "Orbax checkpoint holds a Keras model config the scanner could not read",
     "keras.saving.load_model(folder) opens an Orbax checkpoint (Keras 3.15: a folder with step subfolders or "
     "Orbax marker files) and builds the model from each step's model_config checkpointable, a JSON string. This "
-    "step has a model_config the scanner found no readable Keras config in (kept in the tensorstore/OCDBT store, "
-    "over the parse bound, or not JSON), so its layers (Lambda bytecode, TorchModuleWrapper pickles ...) were "
+    "step's model_config/_strings.json has no 'config' entry the scanner read as a Keras config (kept in the "
+    "tensorstore/OCDBT store, over the parse bound, or not JSON); a Keras config in another key or file of the "
+    "folder does not count, as Keras never loads it. Its layers (Lambda bytecode, TorchModuleWrapper pickles ...) were "
     "not checked.",
     "Do not load the checkpoint with keras.saving.load_model; rebuild the model from code you control and load "
     "only its weights, or ask for a .keras release.",
