@@ -102,3 +102,57 @@ def test_every_table_entry_is_judged() -> None:
         named = set(re.findall(r"WW-KERAS-\d{3}", d.handled_by))
         assert named <= rule_ids, (d, named - rule_ids)
         assert named or d.handled_by.startswith(("none needed", "generic walk")), d
+
+
+# Red team round 25: Keras 3.15's load_model opens Orbax checkpoint folders, a branch no reader covered. Every
+# branch of the loading entry points (the suffix literals and is_* predicates that select one, and the loader
+# functions each reaches) must be in keras_loaders.KERAS_LOAD_PATHS with the reader that answers it.
+LOAD_ENTRY_POINTS = {
+    "saving_api.py": ("load_model", "load_weights", "_load_model_from_orbax_checkpoint"),
+    "saving_lib.py": ("load_model", "load_weights_only"),
+}
+# Matched against the last dotted segment of the called expression.
+LOADER_CALL = re.compile(
+    r"(^|\.)(\w*load\w*|\w*_from_\w+|is_\w+|snapshot_download|Checkpointer|\w*IOStore|ZipFile|copy)$"
+)
+# Calls that match LOADER_CALL by name but load nothing (state of the model being built, memory checks).
+NOT_LOADERS = frozenset({"model.get_state_tree", "model.set_state_tree", "is_memory_sufficient", "_raise_loading_failure"})
+
+
+def _load_branches(fn: ast.FunctionDef) -> tuple[set[str], set[str]]:
+    """``(branch literals, loader calls)`` of one entry point: the arguments of its endswith/startswith calls as
+    written, and the calls LOADER_CALL names."""
+    calls = [c for c in ast.walk(fn) if isinstance(c, ast.Call)]
+    names = {ast.unparse(c.func) for c in calls}
+    literals = {ast.unparse(a) for c in calls if ast.unparse(c.func).endswith((".endswith", ".startswith"))
+                for a in c.args}
+    return literals, {n for n in names if LOADER_CALL.search(n) and n not in NOT_LOADERS}
+
+
+def test_every_load_model_branch_is_in_the_table(keras_sources: list[Path]) -> None:
+    from weightwarden.artifact.readers.keras_loaders import (
+        KERAS_LOAD_PATHS,
+        load_path_branches,
+        load_path_calls,
+    )
+
+    for src in keras_sources:
+        for fname, functions in LOAD_ENTRY_POINTS.items():
+            tree = ast.parse((src / "saving" / fname).read_text(encoding="utf-8"))
+            defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+            for name in functions:
+                assert name in defs, f"{src}/saving/{fname}: {name} is gone; re-read Keras' loading entry points"
+                key = f"{fname[:-3]}.{name}"
+                literals, loaders = _load_branches(defs[name])
+                missing = literals - load_path_branches(key)
+                assert not missing, f"{key}: branches on {missing} not in keras_loaders.KERAS_LOAD_PATHS"
+                unlisted = loaders - load_path_calls(key)
+                assert not unlisted, f"{key}: loader calls {unlisted} not in keras_loaders.KERAS_LOAD_PATHS"
+        # The survey must see the Orbax branch (round 25) and the zip branch, or it has gone blind.
+        _, api_calls = _load_branches(next(n for n in ast.parse((src / "saving" / "saving_api.py").read_text(
+            encoding="utf-8")).body if isinstance(n, ast.FunctionDef) and n.name == "load_model"))
+        assert {"is_orbax_checkpoint", "saving_lib.load_model"} <= api_calls, api_calls
+    for path in KERAS_LOAD_PATHS:
+        assert path.handled_by and path.config_from and path.calls, path
+        named = set(re.findall(r"WW-KERAS-\d{3}", path.handled_by))
+        assert named <= {r.id for r in keras_rules.RULES}, (path, named)

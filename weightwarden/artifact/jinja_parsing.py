@@ -8,8 +8,25 @@ renders anything.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
+
+# Red team round 25: Jinja builds the whole syntax tree before any analysis bound applies, at about 370 bytes of
+# memory per template byte ('{{1-1-1-...}}': a 4 MB template peaked at 1.47 GB). Templates are bounded by the
+# number of tokens the parser reads (the tree grows with it), counted while tokenizing, before any node is built
+# past it. The largest real template of shared/datasets/chat-templates has 2,461 tokens (Kimi-K3, 15 KB); the bound
+# is about 40 times that, and a template at the bound parses in tens of MB. Past it the template rule reports
+# WW-TPL-002 "too large to analyse" (fail closed), never parsing it.
+MAX_TEMPLATE_TOKENS = 100_000
+
+
+class TemplateTooLarge(Exception):
+    """The source has more than :data:`MAX_TEMPLATE_TOKENS` tokens: it is not parsed."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit:,} tokens")
+        self.limit = limit
 
 
 @cache
@@ -32,12 +49,37 @@ def analysis_environment() -> Any:
     return ImmutableSandboxedEnvironment(extensions=[loopcontrols, GenerationTag])
 
 
+def _bounded(tokens: Iterator[Any], limit: int) -> Iterator[Any]:
+    for count, token in enumerate(tokens, 1):
+        if count > limit:
+            raise TemplateTooLarge(limit)
+        yield token
+
+
+def parse_bounded(source: str, limit: int | None = None) -> Any:
+    """``Environment.parse(source)`` with Jinja's own lexer and parser (same tree, same errors), except that past
+    ``limit`` tokens (default :data:`MAX_TEMPLATE_TOKENS`) it raises :class:`TemplateTooLarge`. Jinja's lexer is a
+    generator and its parser pulls tokens one at a time, so memory stays bounded by the tokens read so far."""
+    from jinja2.lexer import TokenStream
+    from jinja2.parser import Parser
+
+    parser = Parser(analysis_environment(), source)
+    # Parser() opened Jinja's lazy token stream (its first token read); iterating it yields every token up to EOF.
+    parser.stream = TokenStream(_bounded(iter(parser.stream), MAX_TEMPLATE_TOKENS if limit is None else limit),
+                                None, None)
+    return parser.parse()
+
+
 def parses(source: str) -> bool:
     """True when Jinja parses ``source`` (the analysis environment). Jinja's own lexer is lazy and its parser
     stops at the first error, so a long text that fails early (a vocabulary quoting "{{", a README) costs
-    little; the fast tokenizer of :func:`_parse` would tokenize all of it first."""
+    little; the fast tokenizer of :func:`_parse` would tokenize all of it first. A text still parsing past
+    :data:`MAX_TEMPLATE_TOKENS` tokens counts as parsing (fail closed: the template rule then reports it as too
+    large to analyse, instead of passing it unjudged)."""
     try:
-        analysis_environment().parse(source)
+        parse_bounded(source)
+    except TemplateTooLarge:
+        return True
     except Exception:  # noqa: BLE001 - any failure: Jinja renders nothing of it
         return False
     return True

@@ -57,6 +57,10 @@ class FileResult:
     model_file: bool = False
     unknown: str | None = None
     claims: list[str] = field(default_factory=list)
+    # The reader found a Keras model config in the file (the Orbax check: was a step's model_config read?).
+    keras_config: bool = False
+    # Its ``config`` entry (what Keras loads from an Orbax step's model_config/_strings.json) is a Keras config.
+    keras_config_entry: bool = False
 
 
 # Formats of model weights: a folder holding one is a model folder. (NumPy arrays and plain HDF5 are also
@@ -123,6 +127,7 @@ def scan_paths(
         report.errors.extend(result.errors)
         formats.update(result.formats)
     report.findings.extend(_unverified_in_model_folders(jobs, results))
+    report.findings.extend(_orbax_configs_unread(jobs, results, targets))
     report.findings = _dedupe_sorted(report.findings)
     if suppressions is not None:
         report.findings = suppressions.apply(report.findings)
@@ -140,6 +145,8 @@ def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits) ->
         entry = read_file(found, limits)
         _judge(entry, file, found.display, strict, result)
         result.model_file = entry.format.value in MODEL_FORMATS
+        result.keras_config = bool(entry.metadata.get("keras_config"))
+        result.keras_config_entry = bool(entry.metadata.get("keras_config_entry"))
         # A key-value store read by :mod:`weightwarden.artifact.stores` (SQLite, dbm.dumb) was verified, or flagged
         # medium where it could not be: not "content no reader accepts" (a benign diskcache was WW-FS-005, rd23).
         if entry.format.value == "unknown" and not is_model_name(found.display) and "store" not in entry.metadata:
@@ -270,6 +277,43 @@ def _unverified_in_model_folders(jobs: list[tuple[DiscoveredFile, str]], results
                 file, file, "a file in a model folder whose content no reader accepts: it could not be verified",
                 "content of no known format, next to model files, not referenced as tensor data",
             ))
+    return out
+
+
+def _orbax_configs_unread(jobs: list[tuple[DiscoveredFile, str]], results: list[FileResult],
+                          targets: list[str]) -> list[Finding]:
+    """Red team round 25: each Orbax step's ``model_config`` folder (what keras.saving.load_model builds the model
+    from) must have given the JSON reader a Keras config; one that did not was not analysed (``WW-KERAS-012``)."""
+    from weightwarden.artifact.model import Anomaly
+    from weightwarden.artifact.orbax import MODEL_CONFIG, ORBAX_STRINGS, is_orbax_step, model_config_folders
+
+    files = [(os.path.abspath(found.path), found.display) for found, _ in jobs]
+    folders = model_config_folders(files)
+    shown: dict[str, str] = {}
+    for found, file in jobs:  # the display of each folder under the user's path for the scanned root
+        lead = file[: len(file) - len(found.display)] if file.endswith(found.display) else ""
+        for folder, display in folders.items():
+            if os.path.abspath(found.path).startswith(folder + os.sep):
+                shown.setdefault(folder, lead + display)
+    for target in targets:  # a model_config folder given as the target itself
+        real = os.path.abspath(os.path.realpath(target))
+        if os.path.basename(real) == MODEL_CONFIG and os.path.isdir(real) and is_orbax_step(os.path.dirname(real)):
+            shown.setdefault(real, target.replace(os.sep, "/"))
+    # Round 26: only the value Keras loads counts, the ``config`` entry of the step's model_config/_strings.json
+    # (saving_api._load_model_from_orbax_checkpoint: config_loaded["model_config"]["config"]). A Keras config in
+    # another key or another file of the folder is never loaded, so it must not stand in for an unreadable one.
+    read = {os.path.abspath(found.path) for (found, _), r in zip(jobs, results, strict=False)
+            if r.keras_config and r.keras_config_entry}
+    out = []
+    for folder, where in sorted(shown.items()):
+        if os.path.join(folder, ORBAX_STRINGS) in read:
+            continue
+        out.append(anomaly_finding(Anomaly(
+            "keras.orbax_config_unread", where,
+            "Orbax checkpoint step whose model_config (what keras.saving.load_model builds the model from) holds no "
+            "Keras config the scanner could read: its layers were not checked",
+            f"the 'config' entry of {ORBAX_STRINGS} in this model_config folder is missing or not a Keras config "
+            "the scanner read (a config in another key or file is not what Keras loads)"), where))
     return out
 
 

@@ -50,17 +50,21 @@ class _Unsupported(Exception):
     """The source leaves the subset handled here: the caller falls back to Jinja's lexer."""
 
 
-def tokenize(source: str) -> list[Any] | None:
-    """Jinja's token list for ``source`` (``jinja2.lexer.Token`` items, no EOF), or None outside the subset."""
+def tokenize(source: str, max_tokens: int | None = None) -> list[Any] | None:
+    """Jinja's token list for ``source`` (``jinja2.lexer.Token`` items, no EOF), or None outside the subset.
+
+    ``max_tokens``: past that many tokens it raises :class:`~weightwarden.artifact.jinja_parsing.TemplateTooLarge`
+    (red team round 25: the list and the tree built from it grow with the token count, so it is bounded while
+    tokenizing)."""
     if "\r" in source or _RAW.search(source):
         return None
     try:
-        return _tokenize(source)
+        return _tokenize(source, max_tokens)
     except _Unsupported:
         return None
 
 
-def _tokenize(source: str) -> list[Any]:
+def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
     from jinja2 import lexer as jl
 
     token_cls = jl.Token
@@ -76,11 +80,15 @@ def _tokenize(source: str) -> list[Any]:
     out: list[Any] = []
     append = out.append
     n = len(source)
+    # Every token takes at least one character, so a source no longer than the bound needs no count.
+    cap = max_tokens if max_tokens is not None and n > max_tokens else n + 1
     pos = 0
     line = 1  # line number at ``mark``
     mark = 0
     count = source.count
     while pos < n:
+        if len(out) > cap:
+            _too_large(cap)
         m = _TAG_START.search(source, pos)
         if m is None:
             append(new(token_cls, (line + count("\n", mark, pos), t_data, source[pos:])))
@@ -147,4 +155,14 @@ def _tokenize(source: str) -> list[Any]:
                     raise _Unsupported  # an unbalanced bracket: Jinja raises its own error for it
                 append(new(token_cls, (line, operators[value], value)))
             pos = end
+            if len(out) > cap:
+                _too_large(cap)
+    if len(out) > cap:
+        _too_large(cap)
     return out
+
+
+def _too_large(limit: int) -> None:
+    from weightwarden.artifact.jinja_parsing import TemplateTooLarge
+
+    raise TemplateTooLarge(limit)

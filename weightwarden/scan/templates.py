@@ -31,13 +31,14 @@ import re
 import string
 import sys
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
+from weightwarden.artifact.jinja_parsing import MAX_TEMPLATE_TOKENS, TemplateTooLarge, parse_bounded
 from weightwarden.artifact.jinja_parsing import analysis_environment as _environment
 from weightwarden.artifact.jinja_parsing import parses as parses
 
@@ -77,8 +78,13 @@ TEMPLATE_API = frozenset(
      "render_async", "generate", "generate_async", "stream", "make_module", "make_module_async",
      "compile_expression", "parse", "_render", "root_render_func"}
 )
-# Format-string fields that read attributes or items: '{0.__class__}', '{x[__globals__]}'.
-_FORMAT_FIELD_RE = re.compile(r"\{[^{}]*(?:\.|\[)\s*_[^{}]*\}")
+# Format-string fields that read attributes or items: '{0.__class__}', '{x[__globals__]}'. The same matches as
+# r"\{[^{}]*(?:\.|\[)\s*_[^{}]*\}", which backtracked quadratically on '{' + '._' * n (red team round 25: a 1 MB
+# constant hung the scan). Here every quantifier is possessive and the pieces cannot overlap: the loop takes runs
+# without braces, '.' or '[' and each '.'/'[' not followed by whitespace and '_' (a lookahead over whitespace only,
+# which no other lookahead of the same '{' span rescans), so the first '.'/'[' that is so followed ends it. Each
+# '{' span is scanned once, up to its next brace: linear (decisions.md, round 25 regex audit).
+_FORMAT_FIELD_RE = re.compile(r"\{[^{}.\[]*+(?:[.\[](?!\s*_)[^{}.\[]*+)*+[.\[]\s*_[^{}]*+\}")
 MAX_FOLD = 4096  # longest string folded; longer ones are not names anyway
 MAX_FOLD_DEPTH = 64
 # Nesting of the value computation (names through macro parameters, dict items, elements); past it: unknown.
@@ -102,16 +108,55 @@ def analyze_template(source: str, config_names: Iterable[str] = ()) -> list[Temp
     return list(_analyze_cached(source, frozenset(config_names)))
 
 
+class _ByteBoundedCache:
+    """The analysis cache: least recently used first out, bounded by entries AND by the characters of the sources
+    it keeps (red team round 25: 256 entries of up to 16 MiB each could hold 4 GiB after their files were done).
+    A source larger than the whole bound is analysed and not kept. Thread-safe (scans may run in threads)."""
+
+    def __init__(self, max_entries: int, max_chars: int) -> None:
+        self.max_entries = max_entries
+        self.max_chars = max_chars
+        self._items: OrderedDict[tuple[str, frozenset[str]], tuple[TemplateIssue, ...]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, source: str, config_names: frozenset[str] = frozenset()) -> tuple[TemplateIssue, ...]:
+        key = (source, config_names)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        result = tuple(_analyze(source, config_names))
+        size = len(source) + sum(len(n) for n in config_names)
+        if size <= self.max_chars:
+            with self._lock:
+                if key not in self._items:
+                    self._items[key] = result
+                    self._chars += size
+                    while len(self._items) > self.max_entries or self._chars > self.max_chars:
+                        (old, names), _ = self._items.popitem(last=False)
+                        self._chars -= len(old) + sum(len(n) for n in names)
+        return result
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._chars = 0
+
+
 # A repository ships the same template many times (every GGUF quantisation, tokenizer_config.json and
 # chat_template.jinja carry a copy); parsing dominates, so identical sources are analysed once per process.
-@lru_cache(maxsize=256)
-def _analyze_cached(source: str, config_names: frozenset[str] = frozenset()) -> tuple[TemplateIssue, ...]:
-    return tuple(_analyze(source, config_names))
+# 32 M characters: thousands of real templates (the largest is 16 KB), and a bounded part of any process.
+_analyze_cached = _ByteBoundedCache(max_entries=256, max_chars=32 * 1024 * 1024)
 
 
 def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[TemplateIssue]:
     try:
         tree = _parse(source)
+    except TemplateTooLarge as exc:  # round 25: never parsed (its tree would take ~370 bytes per byte)
+        return [TemplateIssue(COMPUTED_ATTR, 0, f"template too large/complex to analyse: {exc} (the analysis bound "
+                                                f"is {MAX_TEMPLATE_TOKENS:,} tokens); not parsed, not analysed", "")]
     except Exception as exc:  # noqa: BLE001 - any parser failure on hostile input is a finding, not a crash
         line = getattr(exc, "lineno", None) or 0
         message = getattr(exc, "message", None) or str(exc) or exc.__class__.__name__
@@ -125,6 +170,7 @@ def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[Te
         sys.setrecursionlimit(20_000)
     _BOUNDS.hits = set()
     _BOUNDS.left = ANALYSIS_BUDGET
+    _BOUNDS.fold_left = MAX_FOLD_BYTES
     try:
         walker.run(tree)
     except RecursionError:  # fail closed: a template nested past Python's stack is not passed as clean
@@ -136,6 +182,7 @@ def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[Te
     finally:
         hits, _BOUNDS.hits = _BOUNDS.hits, None
         _BOUNDS.left = None
+        _BOUNDS.fold_left = None
         sys.setrecursionlimit(old_limit)
     if hits:  # fail closed: what lies past a bound was not analysed, so the template is not passed as clean
         walker.issues.append(TemplateIssue(
@@ -161,13 +208,14 @@ def _parse(source: str) -> Any:
     """
     from weightwarden.scan.template_lexer import tokenize
 
-    tokens = tokenize(source) if _default_syntax() else None
+    # Both paths stop past MAX_TEMPLATE_TOKENS tokens (TemplateTooLarge), before the tree grows past it.
+    tokens = tokenize(source, MAX_TEMPLATE_TOKENS) if _default_syntax() else None
     if tokens is not None:
         try:
             return _parse_tokens(tokens)
         except Exception:  # noqa: BLE001, S110 - redone below by Jinja itself, which raises what it raises
             pass
-    return _environment().parse(source)
+    return parse_bounded(source, MAX_TEMPLATE_TOKENS)
 
 
 def _parse_tokens(tokens: list[Any]) -> Any:
@@ -223,7 +271,25 @@ dangerous_name = _dangerous_name  # public: the template rules judge special-tok
 
 def format_reads_private(text: str) -> bool:
     """A str.format string with a field reading a private or internal attribute or item ('{0.__class__}',
-    '{0._x}', and since red team round 20 '{0.gi_frame.f_globals}': a generator's frame needs no underscore)."""
+    '{0._x}', and since red team round 20 '{0.gi_frame.f_globals}': a generator's frame needs no underscore).
+
+    Round 25: charged to the analysis step budget by length on every call (cached or not, so a verdict never
+    depends on what the process analysed before), and memoised per distinct string up to MAX_FOLD characters (a
+    fold node checks the same folded values once per node: 1,000 nodes x 60 values)."""
+    _spend(len(text) // 256 + 1)
+    if len(text) <= MAX_FOLD:
+        return _format_reads_private_cached(text)
+    return _format_reads_private(text)
+
+
+@lru_cache(maxsize=1024)  # at most 1,024 strings of up to MAX_FOLD characters (<= 16 MiB even if all non-ASCII)
+def _format_reads_private_cached(text: str) -> bool:
+    return _format_reads_private(text)
+
+
+def _format_reads_private(text: str) -> bool:
+    if "{" not in text:
+        return False  # no field: str.format reads nothing (the common case, without running the parser)
     return _FORMAT_FIELD_RE.search(text) is not None or any(
         _dangerous_name(part) or part.startswith("_") for part in _format_field_parts(text))
 
@@ -644,8 +710,31 @@ def _product(parts: list[frozenset[Any]], join: Any) -> frozenset[Any]:
         value = join(combo)
         if not isinstance(value, str) or len(value) > MAX_FOLD:
             return _UNK
+        if not _fold_bytes(len(value)):
+            return _UNK
         out.add(value)
     return frozenset(out)
+
+
+# Red team round 25: the folded strings of a template are kept per node (MAX_VALUES of up to MAX_FOLD characters
+# each), so a few bytes of template ('{{ s ~ '._' * 2040 }}' in a loop over 60 strings) built ~240 KB each: an
+# 85 KB template held 1 GB. Every folded string is charged its length plus a string object's overhead to a
+# per-template allowance; past it folds are unknown (a bound hit: a finding, fail closed). The real templates of
+# shared/datasets/chat-templates fold at most 17 KB (measured when it was set; the bound is ~1,900 times that).
+MAX_FOLD_BYTES = 32 * 1024 * 1024
+
+
+def _fold_bytes(length: int) -> bool:
+    """Charge a folded string of ``length`` characters; False (and a bound hit) once the allowance is spent."""
+    left = getattr(_BOUNDS, "fold_left", None)
+    if left is None:
+        return True
+    left -= length + 64
+    _BOUNDS.fold_left = left
+    if left < 0:
+        _hit("MAX_FOLD_BYTES")
+        return False
+    return True
 
 
 def _subtree(root: Any, kids: dict[int, list[Any]]) -> list[Any]:
@@ -3532,6 +3621,9 @@ def _percent_format(fmt: str | None, args: list[str] | None) -> str | None:
 
 
 _FIELD_RE = re.compile(r"\{(\d*)\}")
+# A '{...}' field holding anything but digits. The leading digits are taken possessively, then one non-digit, then
+# the rest up to the next brace possessively: each '{' span is scanned once (round 25 regex audit).
+_NON_INDEX_FIELD_RE = re.compile(r"\{\d*+[^\d{}][^{}]*+\}")
 
 
 def _string_method(base: str, method: str, args: list[str], *, jinja_filter: bool = False) -> str | None:
@@ -3553,11 +3645,14 @@ def _string_method(base: str, method: str, args: list[str], *, jinja_filter: boo
         return base.replace(old, new)
     if method == "format":
         # Only plain '{}' / '{0}' fields; anything with a format spec is left alone (and never executed).
-        if re.search(r"\{[^{}]*[^\d{}][^{}]*\}", base) or "{{" in base or "}}" in base:
+        # Possessive form of r"\{[^{}]*[^\d{}][^{}]*\}" (same matches, linear; round 25 audit).
+        if _NON_INDEX_FIELD_RE.search(base) or "{{" in base or "}}" in base:
             return None  # '{{' / '}}' are escapes in Python ('{{}}'.format() is '{}'): not folded
         fields = _FIELD_RE.findall(base)
         if base.count("{") != len(fields) or base.count("}") != len(fields):
             return None  # unbalanced braces: Python raises
+        if any(len(f) > 18 for f in fields):
+            return None  # Python raises (index out of range or too many digits); int() would raise past 4,300 digits
         if ("" in fields and any(fields)) or any(int(f) >= len(args) for f in fields if f) or \
                 fields.count("") > len(args):
             return None  # mixed numbering or missing arguments: Python raises

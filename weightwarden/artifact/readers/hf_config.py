@@ -228,6 +228,8 @@ def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry, source: 
     if not may_hold_keras_object(raw) or not looks_like_keras_config(value):
         return
     entry.metadata["keras_config"] = True
+    if _config_entry_is_keras(value):
+        entry.metadata["keras_config_entry"] = True
     if isinstance(value, dict):
         entry.metadata["keras_class"] = str(value.get("class_name", ""))[:100]
         roots: list[tuple[Any, str]] = [(value, name)]
@@ -240,6 +242,25 @@ def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry, source: 
         entry.anomalies.extend(anomalies)
     # Round 24: a TorchModuleWrapper's base64 torch.save is read as a member of this file (its pickle judged).
     read_embedded_blobs(blobs, entry, ctx, source.display, source.fs_dir)
+
+
+def _config_entry_is_keras(value: Any) -> bool:
+    """The ``config`` entry of an Orbax ``model_config/_strings.json`` is exactly what Keras 3.15's
+    ``_load_model_from_orbax_checkpoint`` hands to ``_model_from_config`` (``config_loaded["model_config"]["config"]``,
+    which json.loads it): True when that string parses to a value holding a Keras object, so the walk above analysed
+    it. The engine's WW-KERAS-012 judges this value, never "some Keras config somewhere in the folder" (round 26: a
+    decoy key or file beside an unreadable one silenced it)."""
+    from weightwarden.artifact.readers.keras_config import (
+        MAX_STRING_CONFIG_CHARS,
+        looks_like_keras_config,
+        parse_json_bounded,
+    )
+
+    text = value.get("config") if isinstance(value, dict) else None
+    if not isinstance(text, str):
+        return False
+    parsed, problem = parse_json_bounded(text, MAX_STRING_CONFIG_CHARS)
+    return problem is None and isinstance(parsed, dict | list) and looks_like_keras_config(parsed)
 
 
 def _read_template_file(source: Source, limit: int, by_content: str | None = None,

@@ -25,6 +25,12 @@ each entry that can execute or import code when the model is loaded, plus anomal
   pickle. Every from_config / constructor of the installed Keras that decodes a blob or opens a path is listed
   in :data:`weightwarden.artifact.readers.keras_loaders.KERAS_DECODERS` (a test keeps that table complete).
 
+Every check judges the names the loader resolves an object to, never its spelling (red team round 25):
+:func:`resolve_object` follows Keras 3.15's lookup order (custom objects by registered_name, the exported name
+``module + "." + class_name``, built-in function modules, importlib of a keras module, the legacy bare-name
+namespace) and is the only reader of ``class_name``. A JSON string value that is itself a Keras config (an Orbax
+checkpoint's ``model_config`` string, round 25) is parsed and walked as part of the config, within bounds.
+
 Standard layers, initializers, activations given by name and other Keras-namespace classes produce nothing.
 The walk is iterative and bounded (depth and node count), so a hostile config cannot exhaust the stack.
 
@@ -36,8 +42,11 @@ None), ``lambda_code`` (marshalled/base64 bytecode present), ``registered_name``
 ``"config:<json path>"`` for any other entry; JSON paths start with ``location_prefix`` (or ``$``).
 
 Anomaly codes:
-    keras.bad_config: the config is not a JSON object, or an entry has the wrong type where code is named.
-    keras.config_too_large: the config is nested deeper or has more entries than the walk reads.
+    keras.bad_config: the config is not a JSON object (an array is still walked item by item, as Keras builds each
+        item: round 26), or an entry has the wrong type where code is named.
+    keras.config_too_large: the config is nested deeper or has more entries than the walk reads, or holds more
+        (or larger, or more deeply nested) JSON string configs than the walk parses.
+    keras.dotted_name: a class/function name holds ".", which Keras never writes (WW-KERAS-011).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +87,17 @@ SAFE_FUNCTION_SUBMODULES = (
 )
 # Submodules whose classes or functions do I/O or change how loading behaves.
 SUSPECT_SUBMODULES = ("utils", "config", "saving", "backend", "export", "distribution")
+# The optimizer classes a backend swaps in for keras.optimizers.* (Keras 3.15.1: torch only). A model compiled under
+# that backend saves its optimizer by these names, so every compiled torch-backend model would get the "backend"
+# submodule's high finding. Each is ``class X(<backend base>, optimizers.X)`` with no from_config or __init__ of its
+# own (tests/test_keras_backend_optimizers.py checks that in the installed Keras): it deserializes exactly as the
+# public optimizer does. Exact names only; anything else under a backend stays suspect.
+BACKEND_OPTIMIZERS = frozenset(
+    f"keras.src.backend.torch.optimizers.torch_{module}.{cls}"
+    for module, cls in (("adadelta", "Adadelta"), ("adagrad", "Adagrad"), ("adam", "Adam"), ("adamax", "Adamax"),
+                        ("adamw", "AdamW"), ("lion", "Lion"), ("nadam", "Nadam"), ("rmsprop", "RMSprop"),
+                        ("sgd", "SGD"))
+)
 # Serialization markers of Keras 3 that describe plain values.
 VALUE_MARKERS = frozenset(
     {"__tuple__", "__bytes__", "__numpy__", "__ellipsis__", "__slice__", "__tensor__", "__keras_tensor__",
@@ -86,6 +107,7 @@ LAMBDA_LAYERS = frozenset({"Lambda"})
 TF_OP_LAYERS = frozenset({"TFOpLambda", "SlicingOpLambda"})
 # Preprocessing layers whose constructor reads a str ``vocabulary`` as a file path (safe_mode off).
 VOCABULARY_LAYERS = frozenset({"StringLookup", "IntegerLookup", "TextVectorization", "IndexLookup"})
+TFSM_LAYERS = frozenset({"TFSMLayer"})
 # Layers whose from_config runs torch.load(weights_only=False) on base64(config[key]) (keras_loaders.py).
 TORCH_BLOB_LAYERS = {"TorchModuleWrapper": "module"}
 # A custom object (``registered_name`` "pkg>Name") may subclass TorchModuleWrapper under another name and
@@ -96,6 +118,159 @@ MAX_BLOBS = 64  # embedded blobs read per config; past it each is reported unrea
 # What torch.load(weights_only=False) can open: a torch zip, a legacy tar, or a pickle stream (the legacy
 # format's first object, its magic number, is read with a full pickle.load, so any pickle runs).
 TORCH_LOADABLE = frozenset({Format.PYTORCH_ZIP, Format.PYTORCH_LEGACY, Format.PICKLE, Format.JOBLIB})
+
+
+# Keras 3.15.1 serialization_lib.BUILTIN_MODULES: a "function" object of module "builtins" is looked up as
+# keras.<one of these>.<name> (_retrieve_class_or_fn, after the exported-name lookup).
+BUILTIN_FUNCTION_MODULES = ("activations", "constraints", "initializers", "losses", "metrics", "optimizers",
+                            "regularizers")
+# Packages whose module Keras 3.15 imports to find a class (_retrieve_class_or_fn's importlib fallback).
+IMPORTED_PACKAGES = ("keras", "keras_hub", "keras_cv", "keras_nlp")
+# Where the legacy loader (no "module" key: .h5 / SavedModel layer configs, saving_utils.model_from_config) looks a
+# bare class name up: keras.src.layers' namespace (plus Functional/Model/Sequential), shown as keras.layers.
+LEGACY_NAMESPACE = "keras.layers"
+
+
+@dataclass(frozen=True, slots=True)
+class KerasName:
+    """One fully-qualified name a loader may resolve a serialized object to (see :func:`resolve_object`).
+
+    ``step`` is the lookup that produces it, in Keras' own order: ``custom`` (custom objects / the registry, by
+    registered_name, or by the function name for a function), ``api`` (an exported name ``module + "." + name``:
+    the split between the two is free), ``builtins`` (a function of module "builtins": keras.<builtin module>.name),
+    ``import`` (importlib of ``module``, then the attribute ``name``), ``legacy`` (no module key: the bare name in
+    Keras' layer namespace) and ``outside`` (a module outside Keras: Keras 3 refuses it, older loaders import it).
+    ``leaf`` is the class or function the name ends in; ``container`` the module part."""
+
+    step: str
+    full: str
+    leaf: str
+    container: str
+
+    @property
+    def in_keras(self) -> bool:
+        return self.step in ("api", "builtins", "import", "legacy")
+
+
+@dataclass(frozen=True, slots=True)
+class KerasObject:
+    """A serialized Keras object as the loader reads it: its raw fields and every name it can resolve to.
+
+    ``marker`` is the ``class_name`` when it is one of Keras' reserved markers (``__lambda__``, ``function``,
+    ``__typespec__``, a value marker) that deserialize_keras_object handles before any lookup; ``name`` is what is
+    looked up (the class name, a function's config string, a typespec's spec_name); ``dotted`` is set when that
+    name holds a "." (Keras never writes one; it only resolves because the exported-name lookup joins module and
+    name with a dot)."""
+
+    class_name: Any
+    module: str | None
+    has_module: bool
+    registered: str | None  # the custom-object lookup key: registered_name, defaulting to class_name when absent
+    registered_name_field: str | None  # registered_name exactly as written (None when absent or not a string)
+    name: str | None
+    marker: str | None
+    names: tuple[KerasName, ...]
+
+    @property
+    def dotted(self) -> bool:
+        return isinstance(self.name, str) and "." in self.name
+
+    def leaves(self) -> frozenset[str]:
+        """Class/function names a lookup may land on (inside Keras, or a custom object's registered name)."""
+        return frozenset(n.leaf for n in self.names if n.step != "outside")
+
+    def is_a(self, table: frozenset[str] | dict[str, Any] | tuple[str, ...]) -> bool:
+        return any(leaf in table for leaf in self.leaves())
+
+    def custom(self) -> str | None:
+        """The registered ``package>Name`` a custom-object lookup uses, if any."""
+        for n in self.names:
+            if n.step == "custom" and ">" in n.full:
+                return n.full
+        return ">" if isinstance(self.class_name, str) and ">" in self.class_name else None
+
+    def outside(self) -> str | None:
+        for n in self.names:
+            if n.step == "outside":
+                return n.full
+        return None
+
+    def suspect(self) -> str | None:
+        """A Keras name (exported or imported) in a submodule that does I/O or flips safety switches."""
+        for n in self.names:
+            if n.step in ("api", "import") and _suspect_keras(n.container) and n.full not in BACKEND_OPTIMIZERS:
+                return n.full
+        return None
+
+
+CLASS_KEY = "class_name"
+
+
+def resolve_object(node: dict[str, Any]) -> KerasObject:
+    """Every fully-qualified name Keras can resolve the serialized object ``node`` to, in Keras 3.15.1's order.
+
+    The only place the scanner reads ``class_name``: every table and suspect check judges these resolved names,
+    never the spelling (red team round 25: ``{"module": "keras", "class_name": "layers.TorchModuleWrapper"}`` is
+    keras.layers.TorchModuleWrapper to Keras, because its exported-name lookup is ``f"{module}.{name}"``).
+    Mirrors ``deserialize_keras_object`` / ``_retrieve_class_or_fn`` (keras/src/saving/serialization_lib.py) and
+    the legacy ``saving_utils.model_from_config`` (no module key):
+
+    1. custom objects and the registry, by ``registered_name`` (which defaults to ``class_name`` when the key is
+       absent) for a class, by the function name for a function: the user decides what it maps to, so its last
+       segment is kept as a possible class (a subclass registered under another name is judged by its name);
+    2. a module ``keras``/``keras.*`` (also the tf_keras-era roots, whose loaders do the same): the exported name
+       ``module + "." + name``;
+    3. a function of module ``builtins``: ``keras.<m>.<name>`` for each built-in function module;
+    4. importlib of a module in the keras packages, then ``name`` in it (the same dotted string as 2);
+    5. no ``module`` key: the legacy loader's bare name in the layer namespace;
+    6. any other module (and ``builtins`` itself): outside Keras; Keras 3.9+ refuses it, earlier releases
+       imported any module (CVE-2025-1550).
+    """
+    class_name = node.get(CLASS_KEY)
+    has_module = "module" in node
+    module = node.get("module") if isinstance(node.get("module"), str) and node.get("module") else None
+    registered_raw = node.get("registered_name", class_name)
+    registered = registered_raw if isinstance(registered_raw, str) and registered_raw else None
+    cfg = node.get("config")
+    marker: str | None = None
+    name: str | None = class_name if isinstance(class_name, str) else None
+    if class_name == "function":
+        marker = "function"
+        name = cfg if isinstance(cfg, str) else None
+    elif class_name == "__typespec__":
+        marker = "__typespec__"
+        spec = node.get("spec_name")
+        name = spec if isinstance(spec, str) else None
+    elif isinstance(class_name, str) and (class_name == "__lambda__" or class_name in VALUE_MARKERS):
+        marker = class_name
+    names: list[KerasName] = []
+    custom_key = name if marker == "function" else registered
+    if isinstance(custom_key, str) and custom_key:
+        names.append(KerasName("custom", custom_key, _leaf(custom_key.rsplit(">", 1)[-1]), ""))
+    if name:
+        if module is not None and _in_keras(module):
+            full = f"{module}.{name}"
+            container, _, leaf = full.rpartition(".")
+            names.append(KerasName("api", full, leaf, container))
+            if module.split(".", 1)[0] in IMPORTED_PACKAGES and "." not in name:
+                names.append(KerasName("import", full, name, module))
+        elif module is not None and marker == "function" and module == "builtins":
+            for sub in BUILTIN_FUNCTION_MODULES:
+                names.append(KerasName("builtins", f"keras.{sub}.{name}", _leaf(name), f"keras.{sub}"))
+            # Keras before 3.9 imported any module (CVE-2025-1550): builtins.<name> itself is reachable there.
+            names.append(KerasName("outside", f"{module}.{name}", _leaf(name), module))
+        elif module is not None:
+            names.append(KerasName("outside", f"{module}.{name}", _leaf(name), module))
+        elif not has_module and marker is None:
+            names.append(KerasName("legacy", f"{LEGACY_NAMESPACE}.{name}", _leaf(name), LEGACY_NAMESPACE))
+    elif module is not None and not _in_keras(module):
+        names.append(KerasName("outside", module, "", module))
+    written = node.get("registered_name") if isinstance(node.get("registered_name"), str) else None
+    return KerasObject(class_name, module, has_module, registered, written, name, marker, tuple(names))
+
+
+def _leaf(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +289,12 @@ class EmbeddedBlob:
     required: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"json_path": self.json_path, "location": self.location, "class_name": self.class_name,
+        return {"json_path": self.json_path, "location": self.location, "layer_class": self.class_name,
                 "key": self.key, "value": self.value, "required": self.required}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EmbeddedBlob:
-        return cls(str(data["json_path"]), str(data["location"]), str(data["class_name"]), str(data["key"]),
+        return cls(str(data["json_path"]), str(data["location"]), str(data["layer_class"]), str(data["key"]),
                    data.get("value"), bool(data.get("required")))
 
 
@@ -136,16 +311,25 @@ def analyze_config(
     code: list[CodeObject] = []
     anomalies: list[Anomaly] = []
     if not isinstance(config, dict):
+        # Red team round 26: deserialize_keras_object builds every item of a top-level array (and every value of a
+        # dict without class_name) before its caller notices the shape, so the odd shape is reported and the value
+        # is walked all the same. A scalar builds nothing (Keras returns it as is).
         anomalies.append(
-            Anomaly("keras.bad_config", f"config:{root}", "Keras config is not a JSON object", type(config).__name__)
+            Anomaly("keras.bad_config", f"config:{root}", "Keras config is not a JSON object"
+                    + ("; the loader still deserialises every item, each one analysed" if isinstance(config, list)
+                       else ""), type(config).__name__)
         )
-        return code, anomalies
+        if not isinstance(config, list):
+            return code, anomalies
     consumed: set[int] = set()  # dicts already reported as part of their Lambda layer
-    stack: list[tuple[Any, str, int]] = [(config, root, 0)]
+    # (node, JSON path, nesting depth, how many JSON strings deep): a string value that is itself a Keras config
+    # (red team round 25: Orbax keeps the model config as one JSON string) is parsed and walked as a child.
+    stack: list[tuple[Any, str, int, int]] = [(config, root, 0, 0)]
     nodes = 0
     too_deep = False
+    strings = _StringConfigs()
     while stack:
-        node, path, depth = stack.pop()
+        node, path, depth, level = stack.pop()
         nodes += 1
         if nodes > MAX_NODES:
             anomalies.append(
@@ -156,16 +340,25 @@ def analyze_config(
             too_deep = True
             continue
         if isinstance(node, dict):
-            if "class_name" in node and id(node) not in consumed:
-                _inspect_object(node, path, code, anomalies, consumed)
-                _embedded_blob(node, path, root, found)
-            children = [(v, f"{path}.{_key(k)}") for k, v in node.items() if isinstance(v, dict | list)]
+            if CLASS_KEY in node and id(node) not in consumed:
+                obj = resolve_object(node)
+                _inspect_object(obj, node, path, code, anomalies, consumed)
+                _embedded_blob(obj, node, path, root, found)
+            items: list[tuple[Any, str]] = [(v, f"{path}.{_key(k)}") for k, v in node.items()]
         elif isinstance(node, list):
-            children = [(v, f"{path}[{i}]") for i, v in enumerate(node) if isinstance(v, dict | list)]
+            items = [(v, f"{path}[{i}]") for i, v in enumerate(node)]
         else:
             continue
-        for child, child_path in reversed(children):
-            stack.append((child, child_path, depth + 1))
+        children: list[tuple[Any, str, int]] = []
+        for value, child_path in items:
+            if isinstance(value, dict | list):
+                children.append((value, child_path, level))
+            elif isinstance(value, str) and value.startswith(_OBJECT_LEADS):
+                parsed = strings.parse(value, level, child_path, anomalies)
+                if parsed is not None:
+                    children.append((parsed, child_path + STRING_CONFIG_MARK, level + 1))
+        for child, child_path, child_level in reversed(children):
+            stack.append((child, child_path, depth + 1, child_level))
     if too_deep:
         anomalies.append(
             Anomaly("keras.config_too_large", f"config:{root}", f"config nested deeper than {MAX_DEPTH}; rest not read")
@@ -178,27 +371,24 @@ def analyze_config(
     return code, anomalies
 
 
-def _embedded_blob(node: dict[str, Any], path: str, root: str, found: list[EmbeddedBlob]) -> None:
+def _embedded_blob(obj: KerasObject, node: dict[str, Any], path: str, root: str, found: list[EmbeddedBlob]) -> None:
     """Record ``node``'s config value that its from_config decodes (TorchModuleWrapper's ``module``)."""
-    class_name = node.get("class_name")
-    registered = node.get("registered_name") if isinstance(node.get("registered_name"), str) else ""
-    cfg = node.get("config")
-    if not isinstance(class_name, str):
+    if not isinstance(obj.class_name, str):
         return
-    # Keras resolves a built-in by class_name (keras.layers.X or importlib of a keras.* module) and a custom
-    # object by registered_name; either naming TorchModuleWrapper gets its from_config.
-    names = {class_name.rsplit(">", 1)[-1], registered.rsplit(">", 1)[-1]}
+    cfg = node.get("config")
     rel = "$" + path[len(root):] if path.startswith(root) else path
+    # Every name the loader may resolve the object to (exported, imported, legacy, registered), even one outside
+    # Keras: reading a value too many costs nothing, missing one runs a pickle.
     for name, key in TORCH_BLOB_LAYERS.items():
-        if name in names:
+        if any(n.leaf == name for n in obj.names):
             value = cfg.get(key, _ABSENT) if isinstance(cfg, dict) else _ABSENT
-            found.append(EmbeddedBlob(f"{rel}.config.{key}", _location(node, path), class_name, key,
+            found.append(EmbeddedBlob(f"{rel}.config.{key}", _location(node, path), obj.class_name, key,
                                       None if value is _ABSENT else value, True))
             return
-    custom = ">" in registered or ">" in class_name
     value = cfg.get("module") if isinstance(cfg, dict) else None
-    if custom and isinstance(value, str) and len(value) >= MIN_OPPORTUNISTIC_BLOB_CHARS:
-        found.append(EmbeddedBlob(f"{rel}.config.module", _location(node, path), class_name, "module", value, False))
+    if obj.custom() and isinstance(value, str) and len(value) >= MIN_OPPORTUNISTIC_BLOB_CHARS:
+        found.append(EmbeddedBlob(f"{rel}.config.module", _location(node, path), obj.class_name, "module", value,
+                                  False))
 
 
 _ABSENT = object()
@@ -255,7 +445,7 @@ def _decode_blob(value: Any, max_bytes: int) -> tuple[bytes | None, str | None, 
     the alphabet) accepts is decoded like Keras does and flagged."""
     if value is None:
         return None, "the layer config has no base64 module", False
-    if isinstance(value, dict) and value.get("class_name") == "__bytes__" and isinstance(value.get("value"), str):
+    if isinstance(value, dict) and resolve_object(value).marker == "__bytes__" and isinstance(value.get("value"), str):
         # Keras' bytes marker: legacy .h5 loading (json_utils' object hook) turns it into value.encode("utf-8"),
         # and Keras 3.10's from_config hands those bytes to torch.load with no safe_mode check (round 24 report).
         text = value["value"]
@@ -295,21 +485,89 @@ def _blob_code(blob: EmbeddedBlob, child: str | None, problem: str | None) -> Co
     return CodeObject(CodeKind.KERAS_LAYER, blob.location, text, details=details)
 
 
-def looks_like_keras_config(value: Any) -> bool:
+# A JSON string value that is itself a serialized Keras object is what a loader json.loads into the config it
+# deserialises: Orbax checkpoints keep the whole model config as one string (``model_config/_strings.json``,
+# round 25), the legacy .h5 ``model_config`` attribute is one too. Such strings are parsed (only those that start
+# with "{" or "[" and can spell class_name) and walked like any other part of the config, within these bounds; one past
+# them is reported (keras.config_too_large, medium), never skipped silently.
+MAX_STRING_CONFIGS = 256  # JSON strings parsed per walk
+MAX_STRING_LEVELS = 4  # a config string inside a config string inside ...
+MAX_STRING_CONFIG_CHARS = 64 * 1024 * 1024  # the JSON parse bound of the readers (limits.max_parse_bytes)
+STRING_CONFIG_MARK = ":json"  # appended to the JSON path of a string walked as a config
+# A JSON object or array, after what json.loads skips before a value: Keras deserialises both (round 26: a config
+# string "[<model config>]" builds every item).
+_JSON_OBJECT_START = re.compile(r"[ \t\n\r]*[\[{]")
+_OBJECT_LEADS = ("{", "[", " ", "\t", "\n", "\r")  # a cheap first test before the pattern
+
+
+class _StringConfigs:
+    """The bounded parse of string values that may be Keras configs (one per walk)."""
+
+    def __init__(self) -> None:
+        self.parsed = 0
+        self.reported = False
+
+    def parse(self, value: str, level: int, path: str, anomalies: list[Anomaly]) -> Any | None:
+        if not _may_be_string_config(value):
+            return None
+        problem: str | None = None
+        if level >= MAX_STRING_LEVELS:
+            problem = f"a JSON string config nested more than {MAX_STRING_LEVELS} strings deep"
+        elif len(value) > MAX_STRING_CONFIG_CHARS:
+            problem = f"a JSON string of {len(value)} characters, over the {MAX_STRING_CONFIG_CHARS} bound"
+        elif self.parsed >= MAX_STRING_CONFIGS:
+            problem = f"more than {MAX_STRING_CONFIGS} JSON strings that may be Keras configs"
+        if problem is not None:
+            if not self.reported:
+                self.reported = True
+                anomalies.append(Anomaly("keras.config_too_large", f"config:{path}",
+                                         f"{problem}; not analysed (a loader may json.loads it as a model config)"))
+            return None
+        self.parsed += 1
+        parsed, error = parse_json_bounded(value, MAX_STRING_CONFIG_CHARS)
+        if error is not None or not looks_like_keras_config(parsed, True, MAX_STRING_LEVELS - level - 1):
+            return None
+        return parsed
+
+
+def _may_be_string_config(value: str) -> bool:
+    """Starts like a JSON object or array and can spell ``class_name`` (literally or through a \\u escape)."""
+    return _JSON_OBJECT_START.match(value) is not None and ("class_name" in value or "\\u" in value)
+
+
+def looks_like_keras_config(value: Any, strings: bool = True, levels: int = MAX_STRING_LEVELS) -> bool:
     """True when ``value`` holds a Keras serialized object anywhere: a JSON object with both ``class_name`` and
     ``config`` keys. That pair is what ``deserialize_keras_object`` builds an object from; any other object or
     list it walks into (red team round 20: Keras recurses through plain dicts, so the pair need not be at the
     top). Decided by structure, never by file name: the generic ``config.json`` of a transformers model has no
-    such object. Iterative and bounded by the parsed value itself (the text was read under max_text_bytes)."""
+    such object. With ``strings`` a JSON string value that parses to such an object counts too (round 25: the
+    Orbax ``_strings.json`` of a Keras checkpoint is ``{"config": "<the model config as a JSON string>"}``).
+    Iterative and bounded by the parsed value itself (the text was read under max_text_bytes) and, for strings,
+    by MAX_STRING_CONFIGS parses per level and ``levels`` strings deep."""
     stack: list[Any] = [value]
+    texts: list[str] = []  # string values that may be configs: parsed only once the structure holds none
+    look = strings and levels > 0
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
             if "class_name" in node and "config" in node:
                 return True
-            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+            children = node.values()
         elif isinstance(node, list):
-            stack.extend(v for v in node if isinstance(v, dict | list))
+            children = node
+        else:
+            continue
+        for v in children:
+            if isinstance(v, dict | list):
+                stack.append(v)
+            elif look and isinstance(v, str) and v.startswith(_OBJECT_LEADS) and _may_be_string_config(v):
+                texts.append(v)
+    for n, text in enumerate(texts):
+        if n >= MAX_STRING_CONFIGS or len(text) > MAX_STRING_CONFIG_CHARS:
+            return True  # analyze_config reports what it cannot read
+        inner, error = parse_json_bounded(text, MAX_STRING_CONFIG_CHARS)
+        if error is None and looks_like_keras_config(inner, True, levels - 1):
+            return True
     return False
 
 
@@ -328,15 +586,15 @@ def _key(k: Any) -> str:
 
 
 def _inspect_object(
-    node: dict[str, Any], path: str, code: list[CodeObject], anomalies: list[Anomaly], consumed: set[int]
+    obj: KerasObject, node: dict[str, Any], path: str, code: list[CodeObject], anomalies: list[Anomaly],
+    consumed: set[int],
 ) -> None:
-    class_name = node.get("class_name")
+    """Judge one serialized object by the names the loader resolves it to (:func:`resolve_object`)."""
+    class_name = obj.class_name
     if not isinstance(class_name, str):
         anomalies.append(Anomaly("keras.bad_config", f"config:{path}", "class_name is not a string", _short(class_name)))
         return
-    module = node.get("module") if isinstance(node.get("module"), str) else None
-    registered = node.get("registered_name") if isinstance(node.get("registered_name"), str) else None
-    cfg = node.get("config")
+    module, registered, cfg = obj.module, obj.registered_name_field, node.get("config")
     base = {"class_name": class_name, "module": module, "registered_name": registered, "path": path}
 
     def emit(reason: str, target: str | None, lambda_code: bool = False, extra: dict[str, Any] | None = None) -> None:
@@ -345,52 +603,75 @@ def _inspect_object(
             details.update(extra)
         code.append(CodeObject(CodeKind.KERAS_LAYER, _location(node, path), _short(node), details=details))
 
-    keras_module = module is None or _in_keras(module)
-
-    if class_name == "__lambda__":
+    if obj.dotted:
+        # Keras never writes a dotted name; it only resolves because module and name are joined with a dot, so a
+        # dotted one is a spelling chosen to look like something else (red team round 25).
+        anomalies.append(Anomaly("keras.dotted_name", _location(node, path),
+                                 f"serialized name {obj.name!r} contains '.', which Keras never writes; the loader "
+                                 f"resolves it as {', '.join(n.full for n in obj.names) or 'nothing'}",
+                                 _short(node)[:200]))
+    if obj.marker == "__lambda__":
         emit("lambda", None, lambda_code=_has_lambda_code(cfg))
         return
-    if class_name in VALUE_MARKERS and module is None:
+    if obj.marker in VALUE_MARKERS and module is None:
         return
-    if class_name in LAMBDA_LAYERS and keras_module:
-        _inspect_lambda(node, cfg, emit, anomalies, path, consumed)
+    if obj.marker == "function":
+        _inspect_function(obj, emit)
         return
-    if class_name in TF_OP_LAYERS and keras_module:
-        fn = cfg.get("function") if isinstance(cfg, dict) else None
-        emit("tf_op_lambda", f"tf.{fn}" if isinstance(fn, str) else None)
+    if obj.marker == "__typespec__":
+        outside = obj.outside()
+        if outside is not None:
+            emit("module_ref", outside)
         return
-    if class_name in VOCABULARY_LAYERS and keras_module and isinstance(cfg, dict) and isinstance(cfg.get("vocabulary"), str):
-        # A str vocabulary is a path IndexLookup.set_vocabulary reads through tf.io.gfile (keras_loaders.py).
-        emit("vocabulary_file", None, extra={"filepath": _short(cfg["vocabulary"])})
-        return
-    if class_name == "TFSMLayer" and keras_module:
-        filepath = cfg.get("filepath") if isinstance(cfg, dict) else None
-        emit("tfsm_layer", f"{module or 'keras.layers'}.TFSMLayer", extra={"filepath": _short(filepath)})
-        return
-    if class_name == "function":
-        name = cfg if isinstance(cfg, str) else registered
-        if module is None:
-            if registered and ">" in registered:
-                emit("custom_object", registered)
+    outside = obj.outside()
+    if outside is None:
+        if obj.is_a(LAMBDA_LAYERS):
+            _inspect_lambda(node, cfg, emit, anomalies, path, consumed)
             return
-        target = f"{module}.{name}" if name else module
-        if not _in_keras(module) or not _safe_keras_function(module):
-            emit("function_ref", target)
+        if obj.is_a(TF_OP_LAYERS):
+            fn = cfg.get("function") if isinstance(cfg, dict) else None
+            emit("tf_op_lambda", f"tf.{fn}" if isinstance(fn, str) else None)
+            return
+        if obj.is_a(VOCABULARY_LAYERS) and isinstance(cfg, dict) and isinstance(cfg.get("vocabulary"), str):
+            # A str vocabulary is a path IndexLookup.set_vocabulary reads through tf.io.gfile (keras_loaders.py).
+            emit("vocabulary_file", None, extra={"filepath": _short(cfg["vocabulary"])})
+            return
+        if obj.is_a(TFSM_LAYERS):
+            filepath = cfg.get("filepath") if isinstance(cfg, dict) else None
+            target = next((n.full for n in obj.names if n.leaf in TFSM_LAYERS and n.in_keras), "keras.layers.TFSMLayer")
+            emit("tfsm_layer", target, extra={"filepath": _short(filepath)})
+            return
+    custom = obj.custom()
+    if outside is not None:
+        emit("custom_object" if custom else "module_ref", outside)
         return
-    if class_name == "__typespec__":
-        spec = node.get("spec_name")
-        if module is not None and not _in_keras(module):
-            emit("module_ref", f"{module}.{spec}" if isinstance(spec, str) else module)
-        return
-    custom = bool(registered and ">" in registered) or ">" in class_name
-    if module is not None and not _in_keras(module):
-        emit("custom_object" if custom else "module_ref", f"{module}.{class_name}")
-        return
-    if module is not None and _suspect_keras(module):
-        emit("module_ref", f"{module}.{class_name}")
+    suspect = obj.suspect()
+    if suspect is not None:
+        emit("module_ref", suspect)
         return
     if custom:
         emit("custom_object", f"{module}.{class_name}" if module else (registered or class_name))
+
+
+def _inspect_function(obj: KerasObject, emit: Any) -> None:
+    """A ``{"class_name": "function"}`` object: judged by the module the function is resolved in."""
+    name, module, registered = obj.name, obj.module, obj.registered_name_field
+    if module is None:
+        if registered and ">" in registered:
+            emit("custom_object", registered)
+        elif isinstance(name, str) and ">" in name:
+            emit("custom_object", name)
+        return
+    outside = obj.outside()
+    if outside is not None:
+        emit("function_ref", outside)
+        return
+    resolved = [n for n in obj.names if n.step == "api"]
+    if not name:
+        emit("function_ref", module)
+        return
+    if not resolved or any(not _safe_keras_function(n.container) for n in resolved):
+        emit("function_ref", f"{module}.{name}")
 
 
 def _inspect_lambda(
@@ -412,18 +693,16 @@ def _inspect_lambda(
         if isinstance(fn, dict):
             # Keras 3: a nested serialized object (``__lambda__`` or a function reference).
             consumed.add(id(fn))
-            inner_class = fn.get("class_name")
-            if inner_class == "__lambda__":
+            inner = resolve_object(fn)
+            if inner.marker == "__lambda__":
                 lambda_code = lambda_code or _has_lambda_code(fn.get("config"))
-            elif inner_class == "function":
-                inner_module = fn.get("module") if isinstance(fn.get("module"), str) else None
-                inner_name = fn.get("config") if isinstance(fn.get("config"), str) else fn.get("registered_name")
-                name = f"{inner_module}.{inner_name}" if inner_module else inner_name
+            elif inner.marker == "function":
+                inner_name = inner.name or inner.registered_name_field
+                name = f"{inner.module}.{inner_name}" if inner.module else inner_name
                 if fn_key == "function" or target is None:
                     target = name if isinstance(name, str) else target
-            elif isinstance(inner_class, str) and fn_key == "function":
-                inner_module = fn.get("module") if isinstance(fn.get("module"), str) else None
-                target = f"{inner_module}.{inner_class}" if inner_module else inner_class
+            elif isinstance(inner.class_name, str) and fn_key == "function":
+                target = f"{inner.module}.{inner.class_name}" if inner.module else inner.class_name
         elif fn_type == "lambda" or (fn_type is None and fn_key == "function" and _looks_like_code(fn)):
             lambda_code = lambda_code or _looks_like_code(fn) or fn_type == "lambda"
         elif fn_type == "function" and isinstance(fn, str):
@@ -514,9 +793,12 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
 
 __all__ = [
     "EmbeddedBlob",
+    "KerasName",
+    "KerasObject",
     "analyze_config",
     "looks_like_keras_config",
     "may_hold_keras_object",
     "parse_json_bounded",
     "read_embedded_blobs",
+    "resolve_object",
 ]

@@ -54,7 +54,11 @@ from weightwarden.artifact.readers._protostream import (
     read_field,
     read_string,
 )
-from weightwarden.artifact.readers.keras_config import analyze_config, parse_json_bounded
+from weightwarden.artifact.readers.keras_config import (
+    analyze_config,
+    looks_like_keras_config,
+    parse_json_bounded,
+)
 from weightwarden.artifact.source import Source
 
 MAX_FIELDS = 50_000_000
@@ -284,8 +288,8 @@ def _keras_json(text: str, where: str, state: _State) -> None:
     if problem is not None:
         state.entry.anomalies.append(Anomaly("keras.bad_config", where, f"Keras metadata: {problem}"))
         return
-    if not isinstance(value, dict) or "class_name" not in value:
-        return
+    if not (isinstance(value, dict) and "class_name" in value) and not looks_like_keras_config(value):
+        return  # round 26: an array, or a dict without class_name, still holds objects Keras builds
     code, anomalies = analyze_config(value, where)
     for obj in code:
         key = (obj.location, obj.details.get("target"), obj.details.get("lambda_code"), obj.details.get("reason"))

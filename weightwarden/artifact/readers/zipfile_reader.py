@@ -952,10 +952,11 @@ def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, m: Me
         entry.add_anomaly("keras.bad_config", loc, "config.json is not valid JSON", str(exc)[:200])
         entry.error = "Keras config.json is not valid JSON"
         return
-    if not isinstance(config, dict):
-        entry.add_anomaly("keras.bad_config", loc, "config.json is not a JSON object")
-        return
-    entry.metadata["keras_class"] = str(config.get("class_name", ""))[:100]
+    if isinstance(config, dict):
+        entry.metadata["keras_class"] = str(config.get("class_name", ""))[:100]
+    # Any other JSON value is walked too (red team round 26): Keras json.loads config.json and deserialises an array
+    # item by item (a TorchModuleWrapper item runs torch.load) before it finds that the result is no model.
+    # analyze_config reports the shape (keras.bad_config) as well as the walk.
     try:
         from weightwarden.artifact.readers.keras_config import (
             EmbeddedBlob,

@@ -132,8 +132,38 @@ VOCABULARY_FILE = ScanRule(
     (CWE_UNTRUSTED_FUNCTIONALITY, ATLAS_SUPPLY_CHAIN),
 )
 
+DOTTED_NAME = ScanRule(
+    "WW-KERAS-011",
+    Severity.MEDIUM,
+    "Keras config spells a class or function name with a dot",
+    "A serialized object's class_name (or function / typespec name) contains '.', which Keras never writes. Keras "
+    "resolves built-ins by joining module and name with a dot (module 'keras' + class_name "
+    "'layers.TorchModuleWrapper' is keras.layers.TorchModuleWrapper), so such a spelling only serves to make a "
+    "layer look like something else. The scanner judges the name the loader resolves; this finding says the "
+    "config was written by hand.",
+    "Treat the model as tampered with; ask the publisher for a config saved by Keras itself.",
+    (CWE_INPUT_VALIDATION, CWE_DESERIALIZATION, ATLAS_SUPPLY_CHAIN),
+    anomaly_codes=("keras.dotted_name",),
+)
+
+ORBAX_CONFIG_UNREAD = ScanRule(
+    "WW-KERAS-012",
+    Severity.HIGH,
+    "Orbax checkpoint holds a Keras model config the scanner could not read",
+    "keras.saving.load_model(folder) opens an Orbax checkpoint (Keras 3.15: a folder with step subfolders or "
+    "Orbax marker files) and builds the model from each step's model_config checkpointable, a JSON string. This "
+    "step's model_config/_strings.json has no 'config' entry the scanner read as a Keras config (kept in the "
+    "tensorstore/OCDBT store, over the parse bound, or not JSON); a Keras config in another key or file of the "
+    "folder does not count, as Keras never loads it. Its layers (Lambda bytecode, TorchModuleWrapper pickles ...) were "
+    "not checked.",
+    "Do not load the checkpoint with keras.saving.load_model; rebuild the model from code you control and load "
+    "only its weights, or ask for a .keras release.",
+    _REFS,
+    anomaly_codes=("keras.orbax_config_unread",),
+)
+
 RULES: tuple[ScanRule, ...] = (LAMBDA, DANGEROUS_REF, CUSTOM_REF, TF_OP_LAMBDA, TFSM, BAD_CONFIG, H5_EXTERNAL, H5_USERBLOCK,
-                               TORCH_MODULE, VOCABULARY_FILE)
+                               TORCH_MODULE, VOCABULARY_FILE, DOTTED_NAME, ORBAX_CONFIG_UNREAD)
 
 # Functions inside Keras itself that fetch files or switch off safe loading: dangerous although "in Keras".
 _KERAS_ROOTS = ("keras.", "tf_keras.", "tensorflow.keras.", "tensorflow.python.keras.", "keras_core.")

@@ -49,7 +49,8 @@ COMPUTED_ATTR = ScanRule(
     "attribute= argument with a computed name, a key from the render data on an object that is not render "
     "data, or str.format() with a format string that is not a constant of the template (its fields walk the "
     "arguments' attributes, e.g. '{0.gi_frame.f_globals}'). Escapes use these to reach Python internals "
-    "without writing their names literally.",
+    "without writing their names literally. Fail closed, it is also given to a template the analysis could not "
+    "finish: past its bounds or step budget, or too large to analyse (past a token bound, not parsed).",
     _FIX,
     _REFS,
 )

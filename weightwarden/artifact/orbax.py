@@ -1,0 +1,73 @@
+"""Orbax checkpoint folders as Keras 3 opens them (red team round 25, class B).
+
+``keras.saving.load_model(folder)`` (Keras 3.15, saving_api.py) takes a folder that is not a Keras folder (no
+``config.json``) for an Orbax checkpoint when ``orbax_util.is_orbax_checkpoint`` says so: the folder lists one of
+the Orbax marker entries, an entry whose name holds ``.orbax-checkpoint-tmp``, or a subfolder named by digits (a
+step). ``_load_model_from_orbax_checkpoint`` then picks the latest step and loads its ``model_config``
+checkpointable, whose ``config`` value is the whole model config as one JSON string (``keras.callbacks.
+OrbaxCheckpoint`` writes it to ``<step>/model_config/_strings.json``), and builds the model from it with
+``saving_lib._model_from_config``: every Keras config rule applies to that string.
+
+The files themselves are read by the JSON reader, whose Keras analysis walks a JSON string value that is itself a
+Keras config (:mod:`weightwarden.artifact.readers.keras_config`). This module names the ``model_config`` folders a
+loader reads, so that the engine can report one in which no Keras config was read (kept in the tensorstore / OCDBT
+store, over the parse bound, not JSON): that is a model the scanner has not seen, never "no findings". Every step
+is checked, not only the latest (which one Orbax calls latest depends on its metadata, and a folder is often
+loaded by step too).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+# keras/src/saving/orbax_util.py, is_orbax_checkpoint (Keras 3.15.1).
+ORBAX_INDICATORS = frozenset({"orbax.checkpoint", "pytree.orbax-checkpoint", "checkpoint_metadata"})
+ORBAX_TMP_MARK = ".orbax-checkpoint-tmp"
+# What Orbax writes in each step folder (its checkpointables' metadata).
+STEP_METADATA = "_CHECKPOINT_METADATA"
+# The checkpointable _load_model_from_orbax_checkpoint asks for.
+MODEL_CONFIG = "model_config"
+# Where Orbax keeps a checkpointable's string leaves; Keras loads the ``config`` entry of the model_config one.
+ORBAX_STRINGS = "_strings.json"
+
+
+def is_orbax_checkpoint(folder: str) -> bool:
+    """Keras' own test, on the real folder (listing only; nothing is opened)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return False
+    if not ORBAX_INDICATORS.isdisjoint(names):
+        return True
+    return any(ORBAX_TMP_MARK in n or (n.isdigit() and os.path.isdir(os.path.join(folder, n))) for n in names)
+
+
+def is_orbax_step(folder: str) -> bool:
+    """A step folder: Orbax's step metadata in it, a digit name, or a parent Keras takes for a checkpoint."""
+    name = os.path.basename(folder.rstrip(os.sep))
+    return (os.path.isfile(os.path.join(folder, STEP_METADATA)) or name.isdigit()
+            or is_orbax_checkpoint(os.path.dirname(folder.rstrip(os.sep))))
+
+
+def model_config_folders(files: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``{absolute model_config folder: its display}`` for the Orbax steps among ``files``
+    (``(absolute path, display relative to the scanned root)`` of each discovered file)."""
+    found: dict[str, str] = {}
+    for path, display in files:
+        parts = display.split("/")
+        for i in range(len(parts) - 1):  # folders only: the last part is the file
+            if parts[i] != MODEL_CONFIG:
+                continue
+            depth_below = len(parts) - 1 - i  # path components from model_config to the file
+            folder = path
+            for _ in range(depth_below):
+                folder = os.path.dirname(folder)
+            if folder in found:
+                continue
+            if is_orbax_step(os.path.dirname(folder)):
+                found[folder] = "/".join(parts[: i + 1])
+    return found
+
+
+__all__ = ["MODEL_CONFIG", "ORBAX_INDICATORS", "ORBAX_STRINGS", "is_orbax_checkpoint", "is_orbax_step", "model_config_folders"]
