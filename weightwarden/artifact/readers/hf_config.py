@@ -56,6 +56,7 @@ import re
 from itertools import chain
 from typing import Any
 
+from weightwarden.artifact.code_blocks import code_blocks
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.jinja_parsing import parses
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
@@ -507,14 +508,19 @@ def _unescaped_quote(data: bytes, at: int, backward: bool) -> int:
 def may_run_as_template(text: str) -> bool:
     """Whether the template rule would judge ``text`` found by a weak reason (markup somewhere in it): Jinja's
     parser (the analysis environment, which takes a superset of what a plain Environment takes) parses it, or it
-    has a fenced code block (analysed block by block). Jinja parses the whole source before rendering any of it,
+    has a fence mark, or a code block of another kind (indented, nested) holding a tag that parses (analysed block
+    by block). Jinja parses the whole source before rendering any of it,
     so a text doing neither renders nothing and gets no finding. Jinja's parser is lazy and stops at its first
     error: a vocabulary quoting "{{" fails at that token."""
     if "}}" not in text and "%}" not in text:
         return False  # a tag Jinja's lexer opens is never closed: it raises before any parse (most vocab tokens)
     if "```" in text or "~~~" in text:
         return True
-    return parses(text)  # the template rule's own parser (artifact/jinja_parsing.py)
+    if parses(text):  # the template rule's own parser (artifact/jinja_parsing.py)
+        return True
+    # Round 26: a code block need not be fenced (indented, in a list item or a blockquote): the template rule's own
+    # extraction decides, for a block that holds a tag and parses.
+    return any(has_jinja_markup(b.body) and parses(b.body) for b in code_blocks(text))
 
 
 # How to raise the parse bound, in the messages of files past it.
