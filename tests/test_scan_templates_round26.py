@@ -213,3 +213,17 @@ def test_non_utf8_prose_quoting_a_tag_gets_no_finding(tmp_path: Path) -> None:
 def test_non_utf8_without_tags_stays_unknown(tmp_path: Path) -> None:
     findings = _scan(tmp_path, "notes.txt", "Résumé – café\n".encode("cp1252") * 10)
     assert not any(f.rule_id.startswith("WW-TPL") for f in findings)
+
+
+@pytest.mark.parametrize("pattern,text", [
+    ("loose", " \t>" * 333_333 + "x"),  # a long prefix run with no fence after it, on one line
+    ("loose", (">" * 1000 + "``\n") * 1000),
+    ("indented", ("    " + "x" * 100 + "\n") * 10_000 + "   y"),
+    ("indented", "\t" * 1_000_000),
+])
+def test_the_line_superset_regexes_are_linear(pattern: str, text: str) -> None:
+    # The round-25 regex audit, for the two patterns added here: a 1 MB adversarial input simply runs (no timing).
+    from weightwarden.artifact import code_blocks as cb
+
+    regex = cb._LOOSE_FENCE_RE if pattern == "loose" else cb._INDENTED_RUN_RE
+    regex.findall(text)
