@@ -64,7 +64,7 @@ def _tree(node: Any) -> Any:
 def _reference_analysis(source: str, monkeypatch: pytest.MonkeyPatch) -> list[tpl.TemplateIssue]:
     """The analysis with Jinja's own lexer (the fast one declines everything)."""
     with monkeypatch.context() as m:
-        m.setattr(template_lexer, "tokenize", lambda _source: None)
+        m.setattr(template_lexer, "tokenize", lambda _source, *_args: None)
         return tpl._analyze(source)
 
 

@@ -147,7 +147,7 @@ def test_a_readme_quoting_an_exploit_in_a_fenced_block_is_a_finding(tmp_path: Pa
     code, report = _scan(tmp_path / "README.md")
     assert code == 1
     (hit,) = [f for f in report["findings"] if f["rule_id"] == "WW-TPL-003"]
-    assert "fenced block" in hit["location"]["path"] and "line 6" in hit["location"]["path"]
+    assert "code block" in hit["location"]["path"] and "line 6" in hit["location"]["path"]
 
 
 def test_docs_and_data_quoting_jinja_like_text_stay_clean(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ archives apart by their members.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 import struct
@@ -349,11 +350,15 @@ def _sniff_protobuf(f: BinaryIO, size: int) -> Format | None:
 
 
 def _sniff_text(head: bytes, source: Source) -> Format:
+    if wide_codec(head) is not None and _non_utf8_with_tag(head, source):
+        return Format.JINJA_TEMPLATE  # round 26: UTF-16/32 text (BOM-less UTF-32 ASCII is also valid UTF-8)
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:  # a multi-byte character cut by the head is fine
-            return Format.UNKNOWN
+            # Round 26: not UTF-8 is not "not text": a host reading with the locale codec (cp1252 on Windows,
+            # open(p) without an encoding) or errors="replace" renders the tags of such a file.
+            return Format.JINJA_TEMPLATE if _non_utf8_with_tag(head, source) else Format.UNKNOWN
         text = head[: exc.start].decode("utf-8")
     if not _mostly_printable(text):
         return Format.UNKNOWN
@@ -378,6 +383,61 @@ def _sniff_text(head: bytes, source: Source) -> Format:
     if source.size > len(head) and _template_past_head(source):
         return Format.JINJA_TEMPLATE
     return Format.TEXT
+
+
+# Red team round 26: text that is not UTF-8. Windows hosts read a file opened without an encoding as cp1252 (Python's
+# locale codec up to 3.14); a byte cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) is taken as latin-1, so
+# every byte maps and a tag anywhere is seen. UTF-16/32 text with a BOM is what json.loads(bytes) and BOM-sniffing
+# readers decode. The text is judged with the same test as UTF-8 text (Jinja's lexer finds a tag).
+LEGACY_CODEC = "cp1252"
+_LATIN1_FALLBACK = "weightwarden.cp1252-latin1"
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _latin1_fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+
+
+codecs.register_error(_LATIN1_FALLBACK, _latin1_fallback)
+
+
+def decode_non_utf8(data: bytes) -> tuple[str, str]:
+    """The text a reader that does not insist on UTF-8 gets from ``data`` (not UTF-8), and the codec's name: UTF-16
+    or UTF-32 (:func:`wide_codec`; a cut last character replaced), else cp1252 with latin-1 for its undefined
+    bytes."""
+    codec = wide_codec(data)
+    if codec is not None:
+        return data.decode(codec, errors="replace"), codec
+    return data.decode(LEGACY_CODEC, errors=_LATIN1_FALLBACK), LEGACY_CODEC
+
+
+def wide_codec(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 by a BOM, or without one by the NUL pattern of the first 4 bytes (json.detect_encoding, what
+    json.loads(bytes) follows; BOM-less UTF-32 ASCII is valid UTF-8 full of NULs), else None."""
+    import json
+
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec
+    codec = json.detect_encoding(data[:4])
+    return None if codec.startswith("utf-8") else codec
+
+
+def _non_utf8_with_tag(head: bytes, source: Source) -> bool:
+    """A head that is not UTF-8, decoded as :func:`decode_non_utf8`, is mostly printable text in which Jinja's lexer
+    finds a tag (in the head, or in the whole file up to TEMPLATE_SEARCH_BYTES, the bound UTF-8 text has)."""
+    text, _codec = decode_non_utf8(head)
+    if not _mostly_printable(text):
+        return False
+    if has_jinja_markup(text):
+        return True
+    if len(head) < source.size <= TEMPLATE_SEARCH_BYTES:
+        with source.open() as f:
+            return has_jinja_markup(decode_non_utf8(f.read(TEMPLATE_SEARCH_BYTES))[0])
+    return False
 
 
 # How much of a text file is decoded and lexed for Jinja tags past the head (the reader's text limit). Past it the

@@ -56,6 +56,7 @@ import re
 from itertools import chain
 from typing import Any
 
+from weightwarden.artifact.code_blocks import code_blocks
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.jinja_parsing import parses
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
@@ -67,10 +68,12 @@ from weightwarden.artifact.sniff import (
     HEAD_BYTES,
     JINJA_LEADS,
     WEAK_REASONS,
+    decode_non_utf8,
     has_jinja_markup,
     is_template_path,
     template_by_content,
     utf8_with_tag_opener,
+    wide_codec,
 )
 from weightwarden.artifact.source import Source
 
@@ -88,6 +91,51 @@ MAX_REMOTE_REFS = 200
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
     """Read a JSON config or a Jinja template file; see the module docstring."""
+    legacy = _non_utf8_template(source, ctx.limits.max_text_bytes)
+    if legacy is None:
+        return _read(source, ctx)
+    text, codec = legacy
+    # Red team round 26: a text that is not UTF-8 but holds a Jinja tag once decoded the way a host with a legacy
+    # locale (cp1252: Windows' open(p)) or a BOM-sniffing reader decodes it is read as that text, transcoded to
+    # UTF-8, through the same path as UTF-8 text (JSON, chat_template values, whole-text templates); the encoding is
+    # a finding of its own (transformers would refuse the file; those hosts render it).
+    entry = _read(Source.from_bytes(text.encode("utf-8"), source.display, source.fs_dir), ctx)
+    entry.size = source.size
+    entry.metadata["encoding"] = codec
+    for code in entry.code:
+        code.details["encoding"] = codec
+    # A quoted "{{" in prose that Jinja cannot parse renders nothing, in any encoding: no finding for the encoding
+    # then (the template rule drops such a text too).
+    if not any(code.kind == CodeKind.CHAT_TEMPLATE and isinstance(code.text, str)
+               and (code.details.get("picked_up") not in WEAK_REASONS or may_run_as_template(code.text))
+               for code in entry.code) and not entry.anomalies:
+        return entry
+    entry.anomalies.append(Anomaly(
+        "template.bad_chat_template", f"{source.display} (read as {codec})",
+        f"Jinja template in a file that is not UTF-8: hosts reading it with the locale codec ({codec} on Windows, "
+        "open(p) without an encoding) or with errors='replace' render it; analysed as decoded with " + codec,
+        codec))
+    return entry
+
+
+def _non_utf8_template(source: Source, limit: int) -> tuple[str, str] | None:
+    """The decoded text and codec of a file of at most ``limit`` bytes (the bound of UTF-8 text read whole) that is
+    not UTF-8 and holds a Jinja tag once decoded by :func:`decode_non_utf8`; else None."""
+    if source.size > limit:
+        return None
+    with source.open() as f:
+        data = f.read(limit + 1)
+    if wide_codec(data) is None:
+        try:
+            data.decode("utf-8")
+            return None
+        except UnicodeDecodeError:
+            pass
+    text, codec = decode_non_utf8(data)
+    return (text, codec) if has_jinja_markup(text) else None
+
+
+def _read(source: Source, ctx: ReadContext) -> FileEntry:
     name = source.display.rsplit("/", 1)[-1].rsplit("!", 1)[-1]
     limit = ctx.limits.max_text_bytes
     parse_limit = max(ctx.limits.max_parse_bytes, limit)
@@ -528,14 +576,19 @@ def _unescaped_quote(data: bytes, at: int, backward: bool) -> int:
 def may_run_as_template(text: str) -> bool:
     """Whether the template rule would judge ``text`` found by a weak reason (markup somewhere in it): Jinja's
     parser (the analysis environment, which takes a superset of what a plain Environment takes) parses it, or it
-    has a fenced code block (analysed block by block). Jinja parses the whole source before rendering any of it,
+    has a fence mark, or a code block of another kind (indented, nested) holding a tag that parses (analysed block
+    by block). Jinja parses the whole source before rendering any of it,
     so a text doing neither renders nothing and gets no finding. Jinja's parser is lazy and stops at its first
     error: a vocabulary quoting "{{" fails at that token."""
     if "}}" not in text and "%}" not in text:
         return False  # a tag Jinja's lexer opens is never closed: it raises before any parse (most vocab tokens)
     if "```" in text or "~~~" in text:
         return True
-    return parses(text)  # the template rule's own parser (artifact/jinja_parsing.py)
+    if parses(text):  # the template rule's own parser (artifact/jinja_parsing.py)
+        return True
+    # Round 26: a code block need not be fenced (indented, in a list item or a blockquote): the template rule's own
+    # extraction decides, for a block that holds a tag and parses.
+    return any(has_jinja_markup(b.body) and parses(b.body) for b in code_blocks(text))
 
 
 # How to raise the parse bound, in the messages of files past it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from weightwarden.artifact.code_blocks import code_blocks
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
@@ -257,39 +258,34 @@ def _token_names(code: CodeObject) -> set[str]:
     return {str(name).split("[", 1)[0] for name in tokens} if isinstance(tokens, dict) else set()
 
 
-# A Markdown fence line (``` or ~~~, optionally indented and followed by an info string).
-_FENCE_RE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.M)
-# Fenced blocks analysed per text (a text of thousands of fences is cut here; each block is a small template).
-MAX_FENCED_BLOCKS = 64
+# Code blocks (with a Jinja tag) analysed per text (256: a model card holds a few; 64 was reached by the round-26
+# PoC of 64 decoys): a text of thousands of blocks is cut here, and the cut is a
+# finding (round 26: blocks past it passed silently, a bound that ended in "clean").
+MAX_FENCED_BLOCKS = 256
 
 
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
-    """Findings of each fenced code block of ``text`` that holds a Jinja tag and parses (blocks that do not parse
-    are quoted snippets, as the whole text)."""
-    if "```" not in text and "~~~" not in text:
-        return
-    fences = list(_FENCE_RE.finditer(text))
+    """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
+    fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
+    that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
+    with a tag count toward MAX_FENCED_BLOCKS; past it the text gets WW-TPL-002 (fail closed)."""
     blocks = 0
-    i = 0
-    while i + 1 < len(fences) and blocks < MAX_FENCED_BLOCKS:
-        opening = fences[i]
-        mark = opening.group(1)
-        closing = next((j for j in range(i + 1, len(fences)) if fences[j].group(1).startswith(mark[0] * len(mark))
-                        and fences[j].group(0).strip() == fences[j].group(1)), None)
-        if closing is None:
-            break
-        body = text[opening.end() + 1 : fences[closing].start()]
-        first_line = text.count("\n", 0, opening.end()) + 2
-        i = closing + 1
-        if not has_jinja_markup(body):
+    for block in code_blocks(text):
+        if not has_jinja_markup(block.body):
             continue
         blocks += 1
-        if not tpl.parses(body):
+        if blocks > MAX_FENCED_BLOCKS:
+            yield COMPUTED_ATTR.found_in(
+                ctx.file, f"{code.location} line {block.first_line} (code block)",
+                f"more than {MAX_FENCED_BLOCKS} code blocks with Jinja tags in a text Jinja cannot parse as a whole: "
+                f"the blocks past the {MAX_FENCED_BLOCKS}th were not analysed (a reader may copy any of them into "
+                "a chat template)", f"MAX_FENCED_BLOCKS = {MAX_FENCED_BLOCKS} [{code.details.get('picked_up')}]")
+            return
+        if not tpl.parses(block.body):
             continue
-        issues = tpl.analyze_template(body, names)
-        for issue in issues:
-            line = first_line + issue.line - 1 if issue.line else first_line
-            yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (fenced block)", issue.message,
+        for issue in tpl.analyze_template(block.body, names):
+            line = block.first_line + issue.line - 1 if issue.line else block.first_line
+            yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (code block)", issue.message,
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
 
 

@@ -1,0 +1,117 @@
+"""The code blocks of a text that a reader may copy out of it (into ``--chat-template``, a ``.jinja`` file).
+
+Red team round 26: a hand-written fence regex was not CommonMark's. It missed fences inside list items (indented
+4+ spaces) and blockquotes, paired an opener CommonMark refuses (a backtick in a backtick fence's info string) with
+the next fence, so the real block fell between two pairs, and dropped an unclosed last block. The blocks are now
+what a CommonMark parser (markdown-it-py, what GitHub and Hugging Face model cards follow) yields: fenced and
+indented code blocks and HTML blocks, at any nesting of lists and blockquotes; an unclosed fence runs to the end of
+its container. A host copying a region need not read Markdown, so the old line-based pairing (with an unclosed
+last fence running to the end of the text) is kept too and both sets are returned (their union): where the two
+disagree, each block either one sees is analysed.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+# A fence line (``` or ~~~, up to 3 spaces of indent, any info string): the line-based pairing.
+_FENCE_RE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.M)
+# markdown-it's default nesting bound (20) leaves deeper containers untokenized; a model card does not nest this
+# deep, an attacker may: the bound is raised (the parser's recursion is per nesting level, far under Python's limit).
+_MAX_NESTING = 200
+_BLOCK_TYPES = ("fence", "code_block", "html_block")
+# The parser costs ~10-50 us per line (block rules only; measured on the shared 2-core machine): texts up to this
+# many characters are parsed. A larger text (a vocabulary or merges file holding "{{" tokens that Jinja cannot
+# parse) gets cheap line-based supersets instead: fences behind any indent or blockquote marks, and every run of
+# indented lines, so that a block inside a container is still found (not CommonMark-exact, never fewer blocks).
+MARKDOWN_PARSE_CHARS = 1024 * 1024
+_LOOSE_FENCE_RE = re.compile(r"^[ \t>]*(`{3,}|~{3,})[^\n]*$", re.M)
+_INDENTED_RUN_RE = re.compile(r"(?:^(?: {4}|\t)[^\n]*(?:\n|$))+", re.M)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeBlock:
+    """One code block: its first body line (1-based, in the whole text) and its body."""
+
+    first_line: int
+    body: str
+
+
+def code_blocks(text: str) -> list[CodeBlock]:
+    """Every code block of ``text`` by CommonMark and by line-based fence pairing, without duplicates, in text
+    order. Callers bound ``text`` (max_text_bytes): both passes are linear in it."""
+    seen: set[str] = set()
+    blocks: list[CodeBlock] = []
+    if len(text) <= MARKDOWN_PARSE_CHARS:
+        found = _commonmark_blocks(text) + _line_pairs(text, _FENCE_RE)
+    else:
+        found = _line_pairs(text, _FENCE_RE) + _line_pairs(text, _LOOSE_FENCE_RE) + _indented_runs(text)
+    for block in found:
+        if block.body not in seen:
+            seen.add(block.body)
+            blocks.append(block)
+    blocks.sort(key=lambda b: b.first_line)
+    return blocks
+
+
+@functools.cache
+def _parser() -> MarkdownIt:
+    """One parser, built once (~0.3 ms each; the JSON reader asks per candidate string). parse() keeps its state in
+    a per-call object, so the instance is shared."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    md.core.ruler.disable(["inline", "text_join"])  # only block structure matters (inline parsing doubles the cost)
+    md.options["maxNesting"] = _MAX_NESTING
+    return md
+
+
+def _commonmark_blocks(text: str) -> list[CodeBlock]:
+    md = _parser()
+    out = []
+    # Block tokens are flat (containers open and close around their children), so nested blocks are listed too.
+    for token in md.parse(text):
+        if token.type in _BLOCK_TYPES and token.map:
+            first = token.map[0] + (2 if token.type == "fence" else 1)  # a fence's body starts after its opener
+            out.append(CodeBlock(first, token.content))
+    return out
+
+
+def _line_pairs(text: str, fence_re: re.Pattern[str]) -> list[CodeBlock]:
+    """The fence lines paired in order, as a reader pairing lines by eye would; an unclosed last fence runs to the
+    end of the text (as in CommonMark)."""
+    if "```" not in text and "~~~" not in text:
+        return []
+    fences = list(fence_re.finditer(text))
+    out = []
+    i = 0
+    line, counted = 1, 0  # lines counted incrementally: one pass over the text for all blocks
+    while i < len(fences):
+        opening = fences[i]
+        mark = opening.group(1)
+        closing = next((j for j in range(i + 1, len(fences)) if fences[j].group(1).startswith(mark[0] * len(mark))
+                        and fences[j].group(0).lstrip(" \t>").rstrip() == fences[j].group(1)), None)
+        end = fences[closing].start() if closing is not None else len(text)
+        line += text.count("\n", counted, opening.end())
+        counted = opening.end()
+        out.append(CodeBlock(line + 1, text[opening.end() + 1 : end]))
+        if closing is None:
+            break
+        i = closing + 1
+    return out
+
+
+def _indented_runs(text: str) -> list[CodeBlock]:
+    out = []
+    line, counted = 1, 0
+    for m in _INDENTED_RUN_RE.finditer(text):
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
+        out.append(CodeBlock(line, m.group(0)))
+    return out
