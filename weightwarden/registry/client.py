@@ -54,7 +54,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,9 @@ DELTA_BUDGET_BYTES = 4 * FULL_SCAN_BUDGET_BYTES
 # chain's true current record, never from the first of its records it happens to read. Bounded: past MAX_CHAINS
 # chains the table is dropped and a delta that meets a chain it cannot anchor is unverified.
 MAX_CHAINS = 32_768
+# Red team round 22: checkpoints another client process saved into the shared state that this one has not proven
+# consistent with its own tree ("pending"); past this many the save is refused (fail closed, never forgotten).
+MAX_PENDING = 64
 
 
 class RegistryClientError(WeightwardenError):
@@ -186,6 +189,9 @@ class _State:
 
     path: Path
     data: dict[str, Any] = field(default_factory=dict)
+    # Red team round 22: the checkpoint notes this process proved to be its current tree or a prefix of it (never
+    # saved): a merge needs no later proof for them.
+    proven: set[str] = field(default_factory=set)
 
     @staticmethod
     def _file(path: Path) -> StateFile:
@@ -216,7 +222,7 @@ class _State:
                     disk = state_file.read()
                 except StateFileError:
                     disk = {}  # unreadable on disk: this process's verified memory replaces it
-                merged = _merge_state(disk, self.data) if disk else self.data
+                merged = _merge_state(disk, self.data, self.proven) if disk else self.data
                 state_file.write(merged)
                 self.data = merged
         except StateFileError as exc:
@@ -238,7 +244,8 @@ def _valid_state(doc: dict[str, Any]) -> str | None:
     if problem:
         return problem
     memory = {"checkpoint": text, "checkpoint_witnessed": text, "view_key": text, "scan": _valid_scan,
-              "facts": _valid_facts, "chains": _valid_chains}
+              "facts": _valid_facts, "chains": _valid_chains,
+              "pending": lambda v: isinstance(v, list) and len(v) <= MAX_PENDING and all(map(text, v))}
     for url, entry in doc["logs"].items():
         problem = check_fields(f"logs[{url[:80]!r}]", entry, {"vkey": text, "origin": text, **memory}, ("vkey",))
         if problem:
@@ -322,7 +329,17 @@ def _note_size(note: Any) -> int:
     return -1 if size is None else size
 
 
-def _merge_state(disk: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
+def _merge_state(disk: dict[str, Any], mine: dict[str, Any], proven: Collection[str] = ()) -> dict[str, Any]:
+    """Two processes' states of one state file, merged (red team round 2).
+
+    Red team round 22: the two sides' facts, scan marks and chain tables were derived at their own checkpoints, and
+    nothing proves those two trees consistent offline (a fork shown to each process: the union kept facts proven on
+    one branch under the other branch's checkpoint, and a same-size split view was dropped). The facts are still
+    merged as before, but every checkpoint note the merge does not keep in a slot, unless this process proved it a
+    prefix of its own tree (``proven``), is kept under ``pending``; no merged fact is used before the client proves
+    every pending note and slot consistent with the tree it verifies (``RegistryClient._prove_merged``: right after the
+    save that merged, and on the next check before any fact is read). An inconsistent one is the split-view
+    refusal, with its proof."""
     out = {"schema": STATE_SCHEMA, "logs": {**disk.get("logs", {}), **mine.get("logs", {})},
            "keys": dict(disk.get("keys", {}))}
     for vkey, entry in mine.get("keys", {}).items():
@@ -342,6 +359,23 @@ def _merge_state(disk: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
         # same log); the bigger one is the more useful, and a delta uses one only if it reaches its start.
         if int(theirs.get("chains", {}).get("upto", -1)) > int(entry.get("chains", {}).get("upto", -1)):
             merged["chains"] = theirs["chains"]
+        kept = {merged.get(slot) for slot in ("checkpoint", "checkpoint_witnessed")}
+        mine_notes = {entry.get(slot) for slot in ("checkpoint", "checkpoint_witnessed")}
+        pending: list[str] = []
+        for side in (theirs, entry):
+            for note in [side.get("checkpoint"), side.get("checkpoint_witnessed"), *side.get("pending", [])]:
+                # A note proven a prefix of this process's tree needs no proof, unless it is this process's own
+                # tree that lost its slot: the winner is not proven consistent with it.
+                if (note and note not in kept and note not in pending
+                        and (note not in proven or note in mine_notes)):
+                    pending.append(note)
+        merged.pop("pending", None)
+        if pending:
+            if len(pending) > MAX_PENDING:
+                raise RegistryClientError(
+                    f"the shared client state holds more than {MAX_PENDING} checkpoints other client processes "
+                    "saved and none proved consistent (refusing to forget any: check once with one process)")
+            merged["pending"] = pending
         out["keys"][vkey] = merged
     return out
 
@@ -707,8 +741,50 @@ class RegistryClient:
         witnessed = bool(self.quorum) if witnessed is None else witnessed
         slot = "checkpoint_witnessed" if witnessed else "checkpoint"
         self._check_memory(checkpoint, note, verifier, slot)
+        self.state.proven.add(note.decode("utf-8"))
+        self._prove_merged(checkpoint, note, verifier)
         self._key_state(verifier)[slot] = note.decode("utf-8")
-        self.state.save()
+        # Red team round 22: the save merges what another process saved meanwhile; its checkpoints are proven
+        # consistent with this tree before any merged fact is used (and the state is saved again without them).
+        for _ in range(8):
+            self.state.save()
+            if not self._prove_merged(checkpoint, note, verifier):
+                return
+        raise RegistryClientError("the shared client state kept changing while this client proved it (other "
+                                  "client processes saving at once): refusing to judge from it; check again")
+
+    def _prove_merged(self, checkpoint: Any, note: bytes, verifier: Any) -> bool:
+        """Prove every checkpoint of the memory (both slots and ``pending``, red team round 22) consistent with
+        ``checkpoint``; a note proven a prefix of it leaves ``pending``. Returns whether ``pending`` changed (the
+        state is to be saved again). An inconsistent note is refused as ``_check_memory`` refuses it, with the
+        split-view proof (two processes shown two forks, or two trees of one size)."""
+        from weightwarden.registry.note import NoteError, open_checkpoint
+
+        entry = self._key_state(verifier)
+        pending = list(entry.get("pending", []))
+        notes = [entry.get("checkpoint"), entry.get("checkpoint_witnessed"), *pending]
+        for saved in dict.fromkeys(n for n in notes if n):
+            if saved in self.state.proven:
+                continue
+            old_note = saved.encode("utf-8")
+            try:
+                old, _ = open_checkpoint(old_note, verifier, verifier.name)
+            except NoteError as exc:
+                raise RegistryClientError(f"a checkpoint in the client state does not verify: {exc.reason}") from None
+            label = "(other client process's) "
+            if old.size <= checkpoint.size:
+                self._check_consistent(old, checkpoint, old_note, note, verifier, label=label)
+                self.state.proven.add(saved)
+            else:  # a bigger tree another process verified: this one must be its prefix (it stays pending)
+                self._check_consistent(checkpoint, old, note, old_note, verifier, remembered=old, label=label)
+        left = [p for p in pending if p not in self.state.proven]
+        if left == pending:
+            return False
+        if left:
+            entry["pending"] = left
+        else:
+            entry.pop("pending", None)
+        return True
 
     def _check_memory(self, checkpoint: Any, note: bytes, verifier: Any, own_slot: str | None) -> None:
         """``checkpoint`` is consistent with each remembered checkpoint of this log key, and as fresh.
@@ -734,6 +810,7 @@ class RegistryClient:
             label = "witnessed " if slot == "checkpoint_witnessed" else "log-signed "
             if old.size <= checkpoint.size:
                 self._check_consistent(old, checkpoint, old_note, note, verifier, label=label)
+                self.state.proven.add(saved)
             elif slot == own_slot or own_slot != "checkpoint_witnessed":
                 raise RegistryClientError(
                     f"the registry went backwards: its {'witnessed' if own_slot == 'checkpoint_witnessed' else 'log-signed'}"
