@@ -77,7 +77,7 @@ def test_scheme_with_free_text_is_refused_everywhere(derived, changes):
 def test_stix_import_of_a_scheme_with_free_text_is_refused(derived):
     d = derived["dir"]
     stix_out = d / "good.stix.json"
-    assert _run("indicators", "export", str(derived["base"]), "-o", str(stix_out)).exit_code == 0
+    assert _run("indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "-o", str(stix_out)).exit_code == 0
     bundle = json.loads(stix_out.read_text())
     grouping = next(o for o in bundle["objects"] if o["type"] == "grouping")
     next(iter(grouping["extensions"].values()))["scheme"]["normalisation"] += " | " + SECRET
@@ -215,9 +215,9 @@ def test_every_exported_value_has_an_allow_listed_shape(derived):
     output and an incident's attachment, and check each against the allow-list of field shapes above."""
     d, shapes = derived["dir"], _shapes()
     outputs = {"json": d / "e.json", "stix": d / "e.stix.json", "imported": d / "i.json", "incident": d / "inc.json"}
-    for args in (["indicators", "export", str(derived["base"]), "--format", "json", "--tlp", "clear", "-o",
+    for args in (["indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "--format", "json", "--tlp", "clear", "-o",
                   str(outputs["json"])],
-                 ["indicators", "export", str(derived["base"]), "--tlp", "clear", "-o", str(outputs["stix"])],
+                 ["indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "--tlp", "clear", "-o", str(outputs["stix"])],
                  ["indicators", "import", str(outputs["stix"]), "-o", str(outputs["imported"])],
                  ["incident", "new", "--model", "acme/m1", "--summary", "s", "--risk-domain", "content.harm",
                   "--severity", "low", "--tlp", "TLP:CLEAR", "--indicators", str(outputs["json"]), "-o",

@@ -103,11 +103,10 @@ def _load(path: str, key: Any = None) -> Any:
 
 
 def _load_own(set_path: str, key_path: str | None, allow_external_key: bool) -> Any:
-    """Our own input set of a PSI step: its tag checked when the group key is given (PSI itself needs no key)."""
-    key = _optional_key(key_path, allow_external_key)
-    loaded = _load(set_path, key)
-    _unverified_note(key, set_path)
-    return loaded
+    """Our own input set of a PSI step: its tag checked when the group key is given (PSI itself needs no key).
+    No note without the key: `psi serve`'s first line on standard error is "listening on ..." (scripts read it);
+    docs/indicators.md says what PSI without --key does not check."""
+    return _load(set_path, _optional_key(key_path, allow_external_key))
 
 
 def _optional_key(key_path: str | None, allow_external_key: bool) -> Any:
