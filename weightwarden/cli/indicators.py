@@ -225,8 +225,7 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 @click.option("--include-category-text", is_flag=True,
               help="Keep free-text categories in a JSON export (STIX carries known taxonomy ids only).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
-@_key_options("; needed when the export changes the set (private fields stripped, another TLP), since the new set "
-              "is signed with it")
+@_key_options("; needed with --tlp (another TLP), since the new set is signed with it")
 @_errors_to_exit
 def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool, include_refs: bool,
                    include_category_text: bool, output: str | None, key_path: str | None,
@@ -244,17 +243,16 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
         shared = replace(shared, tlp=tlp)
     if fmt == "stix":
         shared = shared.without_private()
-    if shared.unsigned_json() != loaded.unsigned_json():
-        # Red team round 17 (class 2): the tag covers what the set holds, so a changed set is signed again.
+    if shared.authenticated_json() != loaded.authenticated_json():
+        # Red team round 17 (class 2): the tag covers the shared content (the TLP too), so a changed set is signed
+        # again; stripping private fields changes nothing the tag covers.
         if key is None:
-            raise click.UsageError(
-                "this export changes the set (private fields stripped or another TLP), so its authentication tag "
-                "must be made again: give --key KEYFILE (the group key)")
+            raise click.UsageError("this export changes the TLP, which the set's authentication tag covers: give "
+                                   "--key KEYFILE (the group key) to sign the new set")
         from weightwarden.indicators.auth import sign_set
 
-        shared = sign_set(replace(shared, auth=None), key)
+        shared = sign_set(shared, key)
     else:
-        shared = replace(shared, auth=loaded.auth)  # the same content: the same tag
         _unverified_note(key, set_path)
     if fmt == "stix":
         from weightwarden.indicators.stix import dump_stix

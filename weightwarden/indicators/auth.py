@@ -9,7 +9,8 @@ forged one is uniform garbage, so nothing in the set could show the change.
 Every set now carries ``auth``: ``{"mac": "hmac-sha256-set/v1", "tag": HMAC-SHA-256(K_setmac, message)}`` where
 ``K_setmac`` is the group key's sub-key :data:`SET_MAC_LABEL` (domain-separated from the digest, sketch, pad and
 model sub-keys by its label, :meth:`GroupKey.subkey`) and ``message`` is :data:`MESSAGE_PREFIX` followed by the
-set's native file (``records.dump_set``) without ``auth``. One tag per set, not per indicator: it also covers
+native file (``records.dump_json``) of the set's shareable part without ``auth`` (``IndicatorSet.authenticated_json``:
+private fields, which never leave home, are not covered, so stripping them keeps the tag valid). One tag per set, not per indicator: it also covers
 what a per-indicator tag cannot (an indicator deleted, the TLP, the scheme, the model indicators, the creation
 time), and it costs 32 bytes per set instead of 32 per indicator of random-looking bits. The STIX form carries
 the same tag in the grouping's weightwarden extension; the tag is over the native form, so a set converted
@@ -37,7 +38,7 @@ MESSAGE_PREFIX = b"weightwarden.indicator-set-mac/v1\n"
 
 def set_tag(indicators: IndicatorSet, key: GroupKey) -> str:
     """The authentication tag of ``indicators`` under ``key`` (hex)."""
-    message = MESSAGE_PREFIX + dump_json(indicators.unsigned_json()).encode("utf-8")
+    message = MESSAGE_PREFIX + dump_json(indicators.authenticated_json()).encode("utf-8")
     return hmac.new(key.subkey(SET_MAC_LABEL), message, hashlib.sha256).hexdigest()
 
 

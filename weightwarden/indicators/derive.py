@@ -386,5 +386,4 @@ def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]
         model_list += model_indicators(sketcher, fingerprint=fingerprint)
         sources.append("model")
     built = build_set(sketcher, prompts, model_list, sources=sources, producer=producer, tlp=tlp, created=created)
-    return sign_set(built.without_private(keep_text=keep_text, keep_refs=keep_refs,
-                                          keep_category_text=keep_category_text), sketcher.key)
+    return built.without_private(keep_text=keep_text, keep_refs=keep_refs, keep_category_text=keep_category_text)

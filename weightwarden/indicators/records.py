@@ -215,14 +215,16 @@ class IndicatorSet:
                                 else None)
                         for p in self.prompts)
         models = tuple(replace(m, label=m.label if keep_refs else None) for m in self.models)
-        stripped = replace(self, prompts=prompts, models=models, producer=self.producer if keep_refs else None)
-        # The tag covers what the set holds: a set that lost anything here is another set, unsigned until signed
-        # again with the key (indicators.auth.sign_set).
-        return stripped if stripped.unsigned_json() == self.unsigned_json() else replace(stripped, auth=None)
+        # The tag covers the shareable part only (authenticated_json), which stripping leaves as it is: it stays valid.
+        return replace(self, prompts=prompts, models=models, producer=self.producer if keep_refs else None)
 
-    def unsigned_json(self) -> dict[str, Any]:
-        """:meth:`to_json` without the authentication tag: what the tag covers."""
-        data = self.to_json()
+    def authenticated_json(self) -> dict[str, Any]:
+        """What the authentication tag covers (red team round 17, class 2): :meth:`to_json` of the shareable set
+        (:meth:`without_private`: every digest, sketch, ATLAS technique, known category, decoded layers, model kind
+        and digest, the TLP, scheme, sources and creation time), without the tag. Raw text, local references, the
+        producer, model labels and free-text categories stay home (never in STIX or an incident) and are not
+        covered."""
+        data = self.without_private().to_json()
         data.pop("auth", None)
         return data
 
