@@ -52,7 +52,7 @@ def shared(tmp_path_factory: Any) -> dict[str, Path]:
                              str(base2))
             assert result.exit_code == 0, result.output
             out["a2"] = d / "share2.json"
-            assert run_cli("indicators", "export", str(base2), "--format", "json", "--tlp", "clear", "-o",
+            assert run_cli("indicators", "export", str(base2), "--key", str(made["key"]), "--format", "json", "--tlp", "clear", "-o",
                            str(out["a2"])).exit_code == 0
     return out
 
