@@ -160,12 +160,15 @@ def _shapes() -> dict[str, Any]:
               "prompts[].id": regex(r"pi-[0-9a-f]{16}"), "prompts[].exact": regex(_HEX64),
               "prompts[].sketch": sketch, "prompts[].atlas": enum(*stix.ATLAS_NAMES),
               "prompts[].category": enum(None), "prompts[].decoded[]": enum(*KNOWN_LAYERS),
-              "models[].kind": regex(r"[a-z-]+"), "models[].digest": regex(_HEX64), "models[].label": enum(None)}
+              "models[].kind": regex(r"[a-z-]+"), "models[].digest": regex(_HEX64), "models[].label": enum(None),
+              # round 17: the set's authentication tag (HMAC-SHA-256 under the group key; fixed width, hex)
+              "auth.mac": enum("hmac-sha256-set/v1"), "auth.tag": regex(_HEX64)}
     ext = {"extension_type": enum("property-extension"), "schema": enum("weightwarden.indicator-set/v2"),
            **{f"scheme.{k}": v for k, v in scheme.items()}, **{f"contains.{k}": v for k, v in contains.items()},
            "sources[]": native["sources[]"], "sketch": sketch, "decoded[]": native["prompts[].decoded[]"],
            "category": enum(None), "producer": enum(None), "model_kind": regex(r"[a-z-]+"),
-           "model_digest": regex(_HEX64), "tlp_2_0": tlp}
+           "model_digest": regex(_HEX64), "tlp_2_0": tlp,
+           "auth.mac": enum("hmac-sha256-set/v1"), "auth.tag": regex(_HEX64)}
     stix_shapes = {
         "type": regex(r"[a-z-]+"), "spec_version": enum("2.1"), "id": regex(_STIX_ID), "created": regex(_TIME),
         "modified": regex(_TIME), "valid_from": regex(_TIME), "created_by_ref": regex(_STIX_ID),
