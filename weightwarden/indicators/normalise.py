@@ -270,8 +270,14 @@ def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
                         clean = _JUNK.search(decoded) is None
                         if not clean and _unbase64(compact.translate(_URLSAFE)) is None:
                             continue  # mostly junk: not text
-                        # complete: no padding missing, or it follows on a line of its own ("=" alone)
-                        complete = (len(compact) % 4 == 0 or compact.endswith("=")
+                        # complete: no padding missing, or it follows on a line of its own ("=" alone), or the span
+                        # ends on a piece that is no plain word ("MA"), or on the shorter last piece of a layout of
+                        # at least two equal pieces before it (unpadded chunks then a word). Only a plain word at the
+                        # end of a block can be a stray one ("... Answer", "... To do").
+                        last = tokens[b].group(0)
+                        complete = (len(compact) % 4 == 0 or compact.endswith("=") or not _PLAIN_WORD.fullmatch(last)
+                                    or b - a >= 2 and len(last) < len(tokens[b - 1].group(0))
+                                    and len({len(tokens[k].group(0)) for k in range(a, b)}) == 1
                                     or text[tokens[b].end():tokens[b].end() + _B64_MAX_GAP].lstrip(" \t\r\n>").startswith("="))
                         key = (clean, complete, len(compact))
                         if best is None or key > best[0]:
