@@ -99,6 +99,11 @@ def _load(path: str, key: Any = None) -> Any:
         from weightwarden.indicators.auth import verify_set
 
         verify_set(loaded, key, path)
+        from weightwarden.indicators.match import unauthenticated_note
+
+        note = unauthenticated_note(loaded, printable(path))
+        if note:  # red team round 18, class 2: "tag checked" must not read as "these fields are as sent"
+            click.echo(f"note: {note}", err=True)
     return loaded
 
 
@@ -298,6 +303,10 @@ def render_match(result: Any) -> str:
         lines.append(f"  near   {n['mine']} ~ {n['theirs']}  J≈{n['jaccard']:.2f} (95% {lo:.2f}–{hi:.2f}){ref}")
     for m in data["models"]:
         lines.append(f"  model  {m['kind']} {m['mine']}: same model")
+    # red team round 18, class 3: which THEIRS this was (a replayed older set of the group passes the tag check)
+    lines.append(f"  theirs: created {printable(data['theirs']['created'] or '?', 40)}, tag "
+                 f"{data['theirs']['tag_fingerprint'] or '?'} (compare with the sender out of band)")
+    lines += [f"  note: {printable(n, 300)}" for n in data["notes"]]
     return "\n".join(lines) + "\n"
 
 
