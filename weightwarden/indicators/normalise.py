@@ -72,7 +72,10 @@ def _unbase64(payload: str) -> str | None:
         text = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         return None
-    if not text or sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
+    # Format characters (zero-width, bidi) count as text: they are stripped after decoding, and a copy sprinkled
+    # with them before encoding must still decode (matching-quality benchmark, paraphrase+base64).
+    if not text or sum(ch.isprintable() or ch.isspace() or unicodedata.category(ch) == "Cf"
+                       for ch in text) < 0.95 * len(text):
         return None
     return text
 

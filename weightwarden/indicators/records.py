@@ -222,8 +222,9 @@ class IndicatorSet:
         """What the authentication tag covers (red team round 17, class 2): :meth:`to_json` of the shareable set
         (:meth:`without_private`: every digest, sketch, ATLAS technique, known category, decoded layers, model kind
         and digest, the TLP, scheme, sources and creation time), without the tag. Raw text, local references, the
-        producer, model labels and free-text categories stay home (never in STIX or an incident) and are not
-        covered."""
+        producer, model labels and free-text categories are not covered: never in STIX or an incident, but a JSON
+        export with --include-text/--include-refs carries them, and a relay can rewrite them there (red team round
+        18, class 2: readers with the key say so, match.unauthenticated_note)."""
         data = self.without_private().to_json()
         data.pop("auth", None)
         return data
