@@ -49,7 +49,7 @@ def test_keygen_derive_export_import_match(tmp_path: Path, eval_log: Path, publi
     assert _invoke("indicators", "import", str(theirs_stix), "-o", str(imported)).exit_code == 0
     assert json.loads(imported.read_text())["tlp"] == "green"
     exported = tmp_path / "shared.stix.json"
-    assert _invoke("indicators", "export", str(mine), "-o", str(exported)).exit_code == 0
+    assert _invoke("indicators", "export", str(mine), "--key", str(key), "-o", str(exported)).exit_code == 0
     assert "harmbench/i0" not in exported.read_text()  # local references never leave in an export
     unrelated = tmp_path / "unrelated.json"
     (seen / "a.txt").unlink()

@@ -196,6 +196,7 @@ def test_a_set_padded_with_copies_cannot_flood_the_match(sketcher: Sketcher, gro
     from dataclasses import replace
 
     from weightwarden.indicators import match
+    from weightwarden.indicators.auth import sign_set
     from weightwarden.indicators.match import MAX_NEAR_PER_INDICATOR
 
     n = 3000
@@ -203,7 +204,7 @@ def test_a_set_padded_with_copies_cannot_flood_the_match(sketcher: Sketcher, gro
     signature = sketcher.open(mine.prompts[0].exact, mine.prompts[0].sketch)
     copies = tuple(replace(mine.prompts[0], exact=f"{i:064x}", sketch=sketcher.seal(f"{i:064x}", signature))
                    for i in range(n))
-    theirs = replace(mine, prompts=copies)
+    theirs = sign_set(replace(mine, prompts=copies), group_key)  # made by a key holder: signed (round 17)
     visits = []
     real = match.members_to_visit
     monkeypatch.setattr(match, "members_to_visit", lambda row, limit: visits.append(len(real(row, limit)))

@@ -141,15 +141,15 @@ def test_export_refuses_a_file_import_could_not_read(tmp_path, monkeypatch):
     sizes = {}
     for fmt in ("json", "stix"):
         out = tmp_path / f"probe.{fmt}"
-        assert run_cli("indicators", "export", str(made["base"]), "--format", fmt, "-o", str(out)).exit_code == 0
+        assert run_cli("indicators", "export", str(made["base"]), "--key", str(made["key"]), "--format", fmt, "-o", str(out)).exit_code == 0
         sizes[fmt] = out.stat().st_size
     assert sizes["json"] < sizes["stix"]
     limit = (sizes["json"] + sizes["stix"]) // 2
     monkeypatch.setattr(records, "MAX_SET_BYTES", limit)
     out = tmp_path / "big.stix.json"
-    result = run_cli("indicators", "export", str(made["base"]), "-o", str(out))
+    result = run_cli("indicators", "export", str(made["base"]), "--key", str(made["key"]), "-o", str(out))
     assert result.exit_code != 0 and f"over the {limit}-byte limit" in result.output
     assert not out.exists()
     out = tmp_path / "ok.json"
-    assert run_cli("indicators", "export", str(made["base"]), "--format", "json", "-o", str(out)).exit_code == 0
+    assert run_cli("indicators", "export", str(made["base"]), "--key", str(made["key"]), "--format", "json", "-o", str(out)).exit_code == 0
     assert records.load_set(out).prompts

@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 from tests.indicators.cli_sets import run_cli
 from weightwarden.indicators.derive import build_set, prompt_indicator
 from weightwarden.indicators.errors import IndicatorFormatError
+from weightwarden.indicators.keys import load_key
 from weightwarden.indicators.records import TLP_LEVELS, IndicatorSet, ModelIndicator, dump_json, dump_set
+from weightwarden.indicators.sketch import Sketcher
 from weightwarden.indicators.stix import EXTENSION_ID, from_stix, to_stix
 
 PROMPTS = [
@@ -227,12 +229,16 @@ def test_round_trip_without_models_and_without_created(sketcher, tmp_path: Path)
         assert _import(tmp_path, b).exit_code == 0
 
 
-def test_cli_export_round_trip(sketcher, tmp_path: Path):
-    """The CLI's own export (json -> stix) imports; its native output imports too, and `export` of it is stable."""
+def test_cli_export_round_trip(tmp_path: Path):
+    """The CLI's own export (json -> stix) imports; its native output imports too, and `export` of it is stable.
+    (A new TLP is a new authentication tag since round 17: `--tlp` takes the group key.)"""
+    key = tmp_path / "g.key"
+    assert run_cli("indicators", "keygen", str(key)).exit_code == 0
     native = tmp_path / "set.json"
-    native.write_text(dump_set(_set(sketcher)))
+    native.write_text(dump_set(_set(Sketcher(load_key(key)))))
     stix = tmp_path / "set.stix.json"
-    assert run_cli("indicators", "export", str(native), "--tlp", "green", "-o", str(stix)).exit_code == 0
+    result = run_cli("indicators", "export", str(native), "--tlp", "green", "--key", str(key), "-o", str(stix))
+    assert result.exit_code == 0, result.output
     result = run_cli("indicators", "import", str(stix), "-o", str(tmp_path / "back.json"))
     assert result.exit_code == 0, result.output
     again = tmp_path / "again.stix.json"

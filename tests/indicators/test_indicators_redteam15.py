@@ -53,7 +53,7 @@ def cli_exports(tmp_path_factory: Any) -> dict[str, Path]:
     made = derive_folder_set(d, PLAIN_AND_WRAPPED)
     out = {"key": made["key"], "native": d / "mine.json", "stix": d / "mine.stix.json"}
     for fmt, path in (("json", out["native"]), ("stix", out["stix"])):
-        result = run_cli("indicators", "export", str(made["base"]), "--format", fmt, "-o", str(path))
+        result = run_cli("indicators", "export", str(made["base"]), "--key", str(made["key"]), "--format", fmt, "-o", str(path))
         assert result.exit_code == 0, result.output
     return out
 

@@ -41,7 +41,7 @@ def shared(tmp_path_factory: Any) -> dict[str, Path]:
         d = tmp_path_factory.mktemp(name)
         made = derive_folder_set(d, PLAIN_AND_WRAPPED)
         out[name] = d / "share.json"
-        result = run_cli("indicators", "export", str(made["base"]), "--format", "json", "--tlp", "clear", "-o",
+        result = run_cli("indicators", "export", str(made["base"]), "--key", str(made["key"]), "--format", "json", "--tlp", "clear", "-o",
                          str(out[name]))
         assert result.exit_code == 0, result.output
         if name == "a":
@@ -52,7 +52,7 @@ def shared(tmp_path_factory: Any) -> dict[str, Path]:
                              str(base2))
             assert result.exit_code == 0, result.output
             out["a2"] = d / "share2.json"
-            assert run_cli("indicators", "export", str(base2), "--format", "json", "--tlp", "clear", "-o",
+            assert run_cli("indicators", "export", str(base2), "--key", str(made["key"]), "--format", "json", "--tlp", "clear", "-o",
                            str(out["a2"])).exit_code == 0
     return out
 

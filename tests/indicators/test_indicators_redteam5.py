@@ -77,7 +77,7 @@ def test_scheme_with_free_text_is_refused_everywhere(derived, changes):
 def test_stix_import_of_a_scheme_with_free_text_is_refused(derived):
     d = derived["dir"]
     stix_out = d / "good.stix.json"
-    assert _run("indicators", "export", str(derived["base"]), "-o", str(stix_out)).exit_code == 0
+    assert _run("indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "-o", str(stix_out)).exit_code == 0
     bundle = json.loads(stix_out.read_text())
     grouping = next(o for o in bundle["objects"] if o["type"] == "grouping")
     next(iter(grouping["extensions"].values()))["scheme"]["normalisation"] += " | " + SECRET
@@ -160,12 +160,15 @@ def _shapes() -> dict[str, Any]:
               "prompts[].id": regex(r"pi-[0-9a-f]{16}"), "prompts[].exact": regex(_HEX64),
               "prompts[].sketch": sketch, "prompts[].atlas": enum(*stix.ATLAS_NAMES),
               "prompts[].category": enum(None), "prompts[].decoded[]": enum(*KNOWN_LAYERS),
-              "models[].kind": regex(r"[a-z-]+"), "models[].digest": regex(_HEX64), "models[].label": enum(None)}
+              "models[].kind": regex(r"[a-z-]+"), "models[].digest": regex(_HEX64), "models[].label": enum(None),
+              # round 17: the set's authentication tag (HMAC-SHA-256 under the group key; fixed width, hex)
+              "auth.mac": enum("hmac-sha256-set/v1"), "auth.tag": regex(_HEX64)}
     ext = {"extension_type": enum("property-extension"), "schema": enum("weightwarden.indicator-set/v2"),
            **{f"scheme.{k}": v for k, v in scheme.items()}, **{f"contains.{k}": v for k, v in contains.items()},
            "sources[]": native["sources[]"], "sketch": sketch, "decoded[]": native["prompts[].decoded[]"],
            "category": enum(None), "producer": enum(None), "model_kind": regex(r"[a-z-]+"),
-           "model_digest": regex(_HEX64), "tlp_2_0": tlp}
+           "model_digest": regex(_HEX64), "tlp_2_0": tlp,
+           "auth.mac": enum("hmac-sha256-set/v1"), "auth.tag": regex(_HEX64)}
     stix_shapes = {
         "type": regex(r"[a-z-]+"), "spec_version": enum("2.1"), "id": regex(_STIX_ID), "created": regex(_TIME),
         "modified": regex(_TIME), "valid_from": regex(_TIME), "created_by_ref": regex(_STIX_ID),
@@ -215,9 +218,9 @@ def test_every_exported_value_has_an_allow_listed_shape(derived):
     output and an incident's attachment, and check each against the allow-list of field shapes above."""
     d, shapes = derived["dir"], _shapes()
     outputs = {"json": d / "e.json", "stix": d / "e.stix.json", "imported": d / "i.json", "incident": d / "inc.json"}
-    for args in (["indicators", "export", str(derived["base"]), "--format", "json", "--tlp", "clear", "-o",
+    for args in (["indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "--format", "json", "--tlp", "clear", "-o",
                   str(outputs["json"])],
-                 ["indicators", "export", str(derived["base"]), "--tlp", "clear", "-o", str(outputs["stix"])],
+                 ["indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "--tlp", "clear", "-o", str(outputs["stix"])],
                  ["indicators", "import", str(outputs["stix"]), "-o", str(outputs["imported"])],
                  ["incident", "new", "--model", "acme/m1", "--summary", "s", "--risk-domain", "content.harm",
                   "--severity", "low", "--tlp", "TLP:CLEAR", "--indicators", str(outputs["json"]), "-o",

@@ -140,7 +140,7 @@ def test_stix_import_refuses_the_same_channels(derived, change):
 
     d = derived["dir"]
     stix_path = d / "s.stix.json"
-    assert _run("indicators", "export", str(derived["base"]), "-o", str(stix_path)).exit_code == 0
+    assert _run("indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "-o", str(stix_path)).exit_code == 0
     bundle = json.loads(stix_path.read_text())
     objects = bundle["objects"]
     if change == "decoded":
@@ -196,9 +196,9 @@ def test_allow_list_and_sequences_on_real_and_crafted_sets(derived):
     assert any(p["decoded"] for p in real["prompts"])  # the base64 prompt: a layer was peeled
     _sequence_checks(real, "derive")
     exported, stix_path, imported = d / "e.json", d / "e.stix.json", d / "i.json"
-    for args in (["indicators", "export", str(derived["base"]), "--format", "json", "--tlp", "clear", "-o",
+    for args in (["indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "--format", "json", "--tlp", "clear", "-o",
                   str(exported)],
-                 ["indicators", "export", str(derived["base"]), "--tlp", "clear", "-o", str(stix_path)],
+                 ["indicators", "export", str(derived["base"]), "--key", str(derived["key"]), "--tlp", "clear", "-o", str(stix_path)],
                  ["indicators", "import", str(stix_path), "-o", str(imported)]):
         assert _run(*args).exit_code == 0
     for path in (exported, imported):

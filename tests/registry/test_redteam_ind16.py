@@ -102,7 +102,7 @@ def test_cli_post_refuses_the_poc_and_posts_honest_records(served, where, attach
     if attached:
         d = derive_folder_set(tmp, PLAIN_AND_WRAPPED)
         share = tmp / "share.json"
-        result = run_cli("indicators", "export", str(d["base"]), "--format", "json", "--tlp", "clear", "-o", str(share))
+        result = run_cli("indicators", "export", str(d["base"]), "--key", str(d["key"]), "--format", "json", "--tlp", "clear", "-o", str(share))
         assert result.exit_code == 0, result.output
         base += ["--indicators", str(share)]
     honest = tmp / f"inc_{where}_{attached}.json"

@@ -63,12 +63,16 @@ _TLP_ORDER = ("clear", "green", "amber", "amber+strict", "red")
 MAX_INCIDENT_SETS = 8  # indicator sets per incident (red team round 16, class 2); all share one key_id and scheme
 
 
-def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[Any]:
+def _checked_indicator_sets(data: Any, where: str, incident_tlp: str, group_key: Any = None) -> list[Any]:
     """Red team round 2 (R8): an attachment was taken as given, so a TLP:RED set holding 30 raw prompts rode
     in a TLP:CLEAR incident. Each attached set is now read with the indicators package's own loader (schema,
     scheme, sealed sketches, bounds), must be shareable (no raw text, local references or free-text
     categories: `weightwarden indicators export` strips them), and may not be stricter than the incident.
-    What is attached is the loader's canonical form of the set, not the file's bytes."""
+    What is attached is the loader's canonical form of the set, not the file's bytes.
+
+    Red team round 17 (class 2): each set must carry an authentication tag (the loader refuses one without); with
+    ``group_key`` (`incident new --indicator-key`) the tag must also match, else the set was altered or made with
+    another key. Without the key only the tag's presence and form are checked."""
     from weightwarden.core.errors import InputError
     from weightwarden.indicators.errors import IndicatorError
     from weightwarden.indicators.records import canonical_set
@@ -89,6 +93,10 @@ def _checked_indicator_sets(data: Any, where: str, incident_tlp: str) -> list[An
             # Red team round 14: only the form weightwarden writes is attached (a key it does not write, or a
             # value it would write otherwise, was dropped or normalised without a word; now it is refused).
             loaded = canonical_set(item, name)
+            if group_key is not None:
+                from weightwarden.indicators.auth import verify_set
+
+                verify_set(loaded, group_key, name)
         except IndicatorError as exc:
             raise InputError(f"{exc.reason} (attach sets made by `weightwarden indicators derive/export`)") from None
         notice = loaded.contains()
@@ -438,6 +446,10 @@ def incident_group() -> None:
               help="Indicator set(s) from `weightwarden indicators derive/export` (native JSON: one set or a "
                    "list): checked with the indicators loader; raw text, local references and free-text "
                    "categories are refused, and --tlp must be at least as strict as each set's TLP.")
+@click.option("--indicator-key", "indicator_key_path", type=click.Path(dir_okay=False), default=None,
+              help="The indicator sets' group key file (`weightwarden indicators keygen`): check each set's "
+                   "authentication tag (refused if a set was altered or made with another key). Without it the "
+                   "tags are present but not checked.")
 @click.option("--require-measured", is_flag=True, help="Propagate only along measured lineage, not declared bases.")
 @click.option("--min-score", type=FiniteFloat(0, 1), default=0.0, show_default=True,
               help="Lowest lineage score through which the incident reaches derived models (0, or at least "
@@ -446,8 +458,8 @@ def incident_group() -> None:
 @_with(_registry_write)
 def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...], purl: str | None, summary: str,
         details: str, details_file: str | None, risk_domain: str, severity: str, atlas: tuple[str, ...], tlp: str,
-        harm: str | None, aware_at: str | None, indicators_file: str | None, require_measured: bool,
-        min_score: float, output: str | None, url: str | None, key_path: str | None, state_dir: str | None,
+        harm: str | None, aware_at: str | None, indicators_file: str | None, indicator_key_path: str | None,
+        require_measured: bool, min_score: float, output: str | None, url: str | None, key_path: str | None, state_dir: str | None,
         log_key: str | None) -> int:
     """File a new incident (state: reported) as an OSV JSON record."""
     if url and not key_path:
@@ -484,7 +496,15 @@ def new(models: tuple[str, ...], roots: tuple[str, ...], digests: tuple[str, ...
                 indicators = strict_json.loads(raw)
             except strict_json.StrictJSONError as exc:
                 raise InputError(f"{indicators_file}: not readable JSON ({exc})") from None
-            checked = _checked_indicator_sets(indicators, indicators_file, tlp)
+            group_key = None
+            if indicator_key_path:
+                from weightwarden.indicators.keys import load_key
+
+                group_key = load_key(indicator_key_path)
+            else:
+                click.echo(f"note: {printable(indicators_file)}: the indicator sets' authentication tags are present "
+                           "but NOT checked (give --indicator-key to check them)", err=True)
+            checked = _checked_indicator_sets(indicators, indicators_file, tlp, group_key)
             _require_written_file(raw, checked if isinstance(indicators, list) else checked[0], indicators_file)
             indicators = checked
         affected = []

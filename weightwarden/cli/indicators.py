@@ -89,10 +89,56 @@ def _read_bytes(path: str, limit: int) -> bytes:
     except InputError as exc:
         raise IndicatorFormatError(exc.reason) from None
 
-def _load(path: str) -> Any:
+def _load(path: str, key: Any = None) -> Any:
+    """The set in ``path``; with ``key`` (a GroupKey), only if its authentication tag matches (red team round 17,
+    class 2: a relay without the key rewrote digests and sketches, and every command accepted the result)."""
     from weightwarden.indicators.records import load_set
 
-    return load_set(path)
+    loaded = load_set(path)
+    if key is not None:
+        from weightwarden.indicators.auth import verify_set
+
+        verify_set(loaded, key, path)
+        from weightwarden.indicators.match import unauthenticated_note
+
+        note = unauthenticated_note(loaded, printable(path))
+        if note:  # red team round 18, class 2: "tag checked" must not read as "these fields are as sent"
+            click.echo(f"note: {note}", err=True)
+    return loaded
+
+
+def _load_own(set_path: str, key_path: str | None, allow_external_key: bool) -> Any:
+    """Our own input set of a PSI step: its tag checked when the group key is given (PSI itself needs no key).
+    No note without the key: `psi serve`'s first line on standard error is "listening on ..." (scripts read it);
+    docs/indicators.md says what PSI without --key does not check."""
+    return _load(set_path, _optional_key(key_path, allow_external_key))
+
+
+def _optional_key(key_path: str | None, allow_external_key: bool) -> Any:
+    from weightwarden.indicators.keys import load_key
+
+    return None if key_path is None else load_key(key_path, allow_external=allow_external_key)
+
+
+def _key_options(what: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """``--key`` (optional) and ``--allow-external-key`` for a command that reads sets: with the key, each set's
+    authentication tag is checked (``what`` says what else the key does)."""
+
+    def decorate(fn: Callable[..., int]) -> Callable[..., int]:
+        fn = click.option("--allow-external-key", is_flag=True,
+                          help="Accept a bare 64-hex key not made by `indicators keygen`.")(fn)
+        return click.option("--key", "key_path", default=None, type=click.Path(dir_okay=False, path_type=str),
+                            help="Group key file: check the set's authentication tag (refused if it was altered or "
+                                 f"made with another key){what}. Without it the tag's form is checked, not whether "
+                                 "it matches.")(fn)
+
+    return decorate
+
+
+def _unverified_note(key: Any, path: str) -> None:
+    if key is None:
+        click.echo(f"note: {printable(path)}: authentication tag present but NOT checked (no --key): without the "
+                   "group key an altered set cannot be told from an intact one", err=True)
 
 
 @click.group("indicators")
@@ -164,10 +210,12 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
     click.echo(f"{contains['prompt_indicators']} prompt and {contains['model_indicators']} model indicators; "
                f"{contains['notice']}", err=True)
     if fmt == "stix":
+        # the one writer whose bytes import requires (red team round 15)
+        from weightwarden.indicators.auth import sign_set
         from weightwarden.indicators.stix import dump_stix
 
-        # the one writer whose bytes import requires (red team round 15)
-        _write(output, dump_stix(built), "STIX bundle", content=built.without_private())
+        shared = sign_set(built.without_private(), sketcher.key)  # what STIX carries, and its tag
+        _write(output, dump_stix(shared), "STIX bundle", content=shared)
     else:
         _write(output, dump_set(built), "indicator set", content=built)
     return EXIT_OK
@@ -182,23 +230,39 @@ def derive_command(key_path: str, eval_logs: tuple[str, ...], folders: tuple[str
 @click.option("--include-category-text", is_flag=True,
               help="Keep free-text categories in a JSON export (STIX carries known taxonomy ids only).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
+@_key_options("; needed with --tlp (another TLP), since the new set is signed with it")
 @_errors_to_exit
 def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool, include_refs: bool,
-                   include_category_text: bool, output: str | None) -> int:
+                   include_category_text: bool, output: str | None, key_path: str | None,
+                   allow_external_key: bool) -> int:
     """Export an indicator set for sharing: STIX 2.1 (default) or native JSON, private fields stripped."""
     from dataclasses import replace
 
     from weightwarden.indicators.records import dump_set
 
-    loaded = _load(set_path)
+    key = _optional_key(key_path, allow_external_key)
+    loaded = _load(set_path, key)
     shared = loaded.without_private(keep_text=include_text, keep_refs=include_refs,
                                     keep_category_text=include_category_text)
     if tlp:
         shared = replace(shared, tlp=tlp)
     if fmt == "stix":
+        shared = shared.without_private()
+    if shared.authenticated_json() != loaded.authenticated_json():
+        # Red team round 17 (class 2): the tag covers the shared content (the TLP too), so a changed set is signed
+        # again; stripping private fields changes nothing the tag covers.
+        if key is None:
+            raise click.UsageError("this export changes the TLP, which the set's authentication tag covers: give "
+                                   "--key KEYFILE (the group key) to sign the new set")
+        from weightwarden.indicators.auth import sign_set
+
+        shared = sign_set(shared, key)
+    else:
+        _unverified_note(key, set_path)
+    if fmt == "stix":
         from weightwarden.indicators.stix import dump_stix
 
-        stripped = shared.without_private()
+        stripped = shared
         _write(output, dump_stix(stripped), "STIX bundle", content=stripped)
     else:
         _write(output, dump_set(shared), "indicator set", content=shared)
@@ -209,13 +273,17 @@ def export_command(set_path: str, fmt: str, tlp: str | None, include_text: bool,
 @indicators_group.command("import")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=str))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=str), default=None)
+@_key_options("")
 @_errors_to_exit
-def import_command(bundle: str, output: str | None) -> int:
-    """Read a STIX 2.1 bundle of weightwarden indicators and write the native indicator set."""
+def import_command(bundle: str, output: str | None, key_path: str | None, allow_external_key: bool) -> int:
+    """Read a STIX 2.1 bundle of weightwarden indicators and write the native indicator set (its authentication
+    tag carried over; checked with --key)."""
     from weightwarden.indicators.records import dump_set
 
+    key = _optional_key(key_path, allow_external_key)
     # A native JSON set given here may hold raw text (round 2, R6): the mode follows what was loaded.
-    loaded = _load(bundle)
+    loaded = _load(bundle, key)
+    _unverified_note(key, bundle)
     _write(output, dump_set(loaded), "indicator set", content=loaded)
     return EXIT_OK
 
@@ -235,6 +303,10 @@ def render_match(result: Any) -> str:
         lines.append(f"  near   {n['mine']} ~ {n['theirs']}  J≈{n['jaccard']:.2f} (95% {lo:.2f}–{hi:.2f}){ref}")
     for m in data["models"]:
         lines.append(f"  model  {m['kind']} {m['mine']}: same model")
+    # red team round 18, class 3: which THEIRS this was (a replayed older set of the group passes the tag check)
+    lines.append(f"  theirs: created {printable(data['theirs']['created'] or '?', 40)}, tag "
+                 f"{data['theirs']['tag_fingerprint'] or '?'} (compare with the sender out of band)")
+    lines += [f"  note: {printable(n, 300)}" for n in data["notes"]]
     return "\n".join(lines) + "\n"
 
 
@@ -255,8 +327,9 @@ def match_command(mine: str, theirs: str, key_path: str, allow_external_key: boo
     from weightwarden.indicators.keys import load_key
     from weightwarden.indicators.match import match_sets
 
+    # match_sets checks both sets' authentication tags under the key (red team round 17, class 2)
     result = match_sets(_load(mine), _load(theirs), load_key(key_path, allow_external=allow_external_key),
-                         threshold=threshold)
+                         threshold=threshold, mine_where=mine, theirs_where=theirs)
     write_stdout(json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n" if fmt == "json" else render_match(result))
     return EXIT_MATCHED if result.exact or result.near or result.models else EXIT_OK
 
@@ -271,7 +344,13 @@ def _render_psi(result: Any, fmt: str) -> None:
         write_stdout(json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n")
         return
     count = "not shared by the client" if result.cardinality is None else str(result.cardinality)
-    write_stdout(f"shared indicators: {count} (mine {result.mine}, theirs {result.theirs}; sent "
+    label = "shared indicators"
+    if result.cardinality_source == "client-claim":
+        # Red team round 17 (class 3): the server cannot verify the client's count; it is never printed as fact.
+        from weightwarden.indicators.psi import CLAIM_NOTE
+
+        label = f"shared indicators {CLAIM_NOTE}"
+    write_stdout(f"{label}: {count} (mine {result.mine}, theirs {result.theirs}; sent "
                  f"{result.bytes_sent} B, received {result.bytes_received} B, {result.seconds:.2f} s)\n")
 
 
@@ -364,11 +443,12 @@ def psi_member_keygen_command(name: str, output: str) -> int:
 @_budget_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_SERVER_NAME_OPTION
+@_key_options(" (PSI compares exact digests and needs no key: this checks our own input only)")
 @_errors_to_exit
 def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int, min_client_items: int,
                       timeout: float, session_timeout: float, budget_file: str | None, budget_sessions: int,
                       budget_items: int, budget_window: float, budget_total_sessions: int, members_path: str | None,
-                      fmt: str, server_name: str | None) -> int:
+                      fmt: str, server_name: str | None, key_path: str | None = None, allow_external_key: bool = False) -> int:
     """Answer one PSI client; prints the port it listens on to stderr first. Secure against honest-but-curious
     clients only: see docs/indicators.md (PSI security model)."""
     from weightwarden.indicators.psi import serve
@@ -380,7 +460,7 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
         if members is None:
             click.echo(_NO_MEMBERS, err=True)
 
-    _render_psi(serve(_load(set_path), host=host, port=port, max_client_items=max_client_items,
+    _render_psi(serve(_load_own(set_path, key_path, allow_external_key), host=host, port=port, max_client_items=max_client_items,
                       min_client_items=min_client_items, timeout=timeout, session_timeout=session_timeout,
                       budget=_budget(budget_file, budget_sessions, budget_items, budget_window, budget_total_sessions),
                       ready=ready, members=members, server_name=server_name), fmt)
@@ -403,14 +483,15 @@ def psi_serve_command(set_path: str, host: str, port: int, max_client_items: int
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @_MEMBER_KEY_OPTION
 @_SERVER_NAME_OPTION
+@_key_options(" (PSI compares exact digests and needs no key: this checks our own input only)")
 @_errors_to_exit
 def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_server_items: int,
                         max_server_items: int, timeout: float, session_timeout: float, fmt: str,
-                        member_key_path: str | None, server_name: str | None) -> int:
+                        member_key_path: str | None, server_name: str | None, key_path: str | None = None, allow_external_key: bool = False) -> int:
     """Run the client side against `psi serve`; prints the intersection size."""
     from weightwarden.indicators.psi import connect
 
-    _render_psi(connect(_load(set_path), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
+    _render_psi(connect(_load_own(set_path, key_path, allow_external_key), host=host, port=port, timeout=timeout, session_timeout=session_timeout,
                         share_result=share, min_server_items=min_server_items,
                         max_server_items=max_server_items, member=_member_key(member_key_path),
                         server_name=server_name), fmt)
@@ -424,13 +505,14 @@ def psi_connect_command(set_path: str, host: str, port: int, share: bool, min_se
 @click.option("-o", "--output", default="-", show_default=True, help="Request file ('-': standard output).")
 @_MEMBER_KEY_OPTION
 @_SERVER_NAME_OPTION
+@_key_options(" (PSI compares exact digests and needs no key: this checks our own input only)")
 @_errors_to_exit
 def psi_request_command(set_path: str, state_path: str, output: str, member_key_path: str | None,
-                        server_name: str | None) -> int:
+                        server_name: str | None, key_path: str | None = None, allow_external_key: bool = False) -> int:
     """File mode, client step 1: write a PSI request for the other party."""
     from weightwarden.indicators.psi import make_request
 
-    _write(output, make_request(_load(set_path), state_path, member=_member_key(member_key_path),
+    _write(output, make_request(_load_own(set_path, key_path, allow_external_key), state_path, member=_member_key(member_key_path),
                                 server_name=server_name), "PSI request", content=None)
     return EXIT_OK
 
@@ -445,16 +527,17 @@ def psi_request_command(set_path: str, state_path: str, output: str, member_key_
 @_budget_options
 @click.option("-o", "--output", default="-", show_default=True, help="Response file ('-': standard output).")
 @_SERVER_NAME_OPTION
+@_key_options(" (PSI compares exact digests and needs no key: this checks our own input only)")
 @_errors_to_exit
 def psi_respond_command(set_path: str, request: str, max_client_items: int, min_client_items: int,
                         peer: str | None, budget_file: str | None, budget_sessions: int, budget_items: int,
                         budget_window: float, budget_total_sessions: int, members_path: str | None,
-                        output: str, server_name: str | None) -> int:
+                        output: str, server_name: str | None, key_path: str | None = None, allow_external_key: bool = False) -> int:
     """File mode, server: answer a PSI request (REQUEST may be '-' for standard input)."""
     from weightwarden.indicators.psi import MAX_FRAME_BYTES, respond
 
     data = _read_bytes(request, MAX_FRAME_BYTES)
-    _write(output, respond(_load(set_path), data, max_client_items=max_client_items,
+    _write(output, respond(_load_own(set_path, key_path, allow_external_key), data, max_client_items=max_client_items,
                            min_client_items=min_client_items,
                            budget=_budget(budget_file, budget_sessions, budget_items, budget_window,
                                           budget_total_sessions),

@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from weightwarden.core.files import make_folders, write_atomic
+from weightwarden.indicators.auth import sign_set
 from weightwarden.indicators.derive import derive_set, prompts_from_eval_log
 from weightwarden.indicators.keys import GroupKey, load_key, write_key
 from weightwarden.indicators.match import match_sets
@@ -72,7 +73,8 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     write_atomic(str(out_dir / "lab-a.private.json"), dump_set(lab_a).encode(), 0o600)
     # Red team round 5 (not tried, noted): Path.write_text followed a link planted at the name and kept an
     # existing file's mode; every file of the demo goes through write_atomic like the CLI's outputs.
-    write_atomic(str(out_dir / "lab-a.stix.json"), dump_stix(lab_a).encode(), 0o644)
+    # What STIX carries (no refs, no producer) is another set than lab A's private one: signed again (round 17).
+    write_atomic(str(out_dir / "lab-a.stix.json"), dump_stix(sign_set(lab_a.without_private(), key)).encode(), 0o644)
     print(f"lab A: {len(lab_a.prompts)} attack indicators from {eval_log.name} (attempts marked as misbehaviour), "
           f"{len(lab_a.models)} model indicator(s) -> lab-a.stix.json (TLP:{lab_a.tlp.upper()}, no text)")
 
@@ -90,6 +92,7 @@ def demo_indicators(eval_log: Path, out_dir: Path) -> None:
     print(f"lab B: {len(lab_b.prompts)} indicators from {folder.name}/ -> lab-b.stix.json")
 
     theirs = load_set(out_dir / "lab-b.stix.json")
+    load_set(out_dir / "lab-a.stix.json")  # lab A's bundle reads back (its tag is checked by whoever matches it)
     result = match_sets(load_set(out_dir / "lab-a.private.json"), theirs, key)
     # lab A's item references are in the match report: private too (round 2, untested idea made real)
     write_atomic(str(out_dir / "match.json"), (json.dumps(result.to_json(), indent=1) + "\n").encode(), 0o600)

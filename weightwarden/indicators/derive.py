@@ -27,6 +27,7 @@ from typing import Any
 
 from weightwarden.core.errors import InputError
 from weightwarden.core.files import open_regular
+from weightwarden.indicators.auth import sign_set
 from weightwarden.indicators.errors import IndicatorFormatError
 from weightwarden.indicators.normalise import canonical
 from weightwarden.indicators.records import (
@@ -347,9 +348,10 @@ def build_set(sketcher: Sketcher, prompts: Iterable[PromptIndicator], models: It
         raise IndicatorFormatError(f"more than {MAX_INDICATORS} indicators: more than one indicator set can hold")
     when = created or _dt.datetime.now(_dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     # Canonical form (red team round 6, class 1): sorted, each once, as the loader requires.
-    return IndicatorSet(sketcher.scheme, tuple(sorted(unique.values(), key=prompt_order)),
-                        tuple(sorted(model_unique.values(), key=lambda m: (m.kind, m.digest))), producer, when, tlp,
-                        tuple(sorted(set(sources))))
+    built = IndicatorSet(sketcher.scheme, tuple(sorted(unique.values(), key=prompt_order)),
+                         tuple(sorted(model_unique.values(), key=lambda m: (m.kind, m.digest))), producer, when, tlp,
+                         tuple(sorted(set(sources))))
+    return sign_set(built, sketcher.key)  # red team round 17 (class 2): every set leaves signed
 
 
 def derive_set(sketcher: Sketcher, *, eval_logs: Iterable[str | os.PathLike[str]] = (),

@@ -23,3 +23,8 @@ class SchemeMismatchError(IndicatorError):
 
 class PsiError(IndicatorError):
     """The private set intersection exchange failed (peer closed, timeout, protocol violation, limit)."""
+
+
+class SetAuthenticationError(IndicatorError, InputError):
+    """An indicator set whose authentication tag does not match its content under the group key held: it was
+    altered after it was written, or it was made with another key (red team round 17, class 2)."""

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from weightwarden.indicators.auth import verify_set
 from weightwarden.indicators.keys import GroupKey
-from weightwarden.indicators.records import IndicatorSet, PromptIndicator
+from weightwarden.indicators.records import KNOWN_CATEGORIES, IndicatorSet, PromptIndicator
 from weightwarden.indicators.sketch import BandIndex, JaccardEstimate, Sketcher, estimate_jaccard
 
 MATCH_SCHEMA = "weightwarden.indicator-match/v1"
@@ -43,6 +44,14 @@ class MatchResult:
     near: tuple[NearMatch, ...]
     models: tuple[tuple[str, str], ...]  # (kind, mine id)
     threshold: float
+    # Red team round 18 (class 3): any older tagged set of the group passes the check (the tag proves "made by a
+    # holder of the group key", not who or when), so the result names THEIRS: its creation time and the start of
+    # its tag, to compare out of band with what the sender says it sent.
+    theirs_created: str = ""
+    theirs_tag: str = ""
+    # Red team round 18 (class 2): fields the tag does not cover (text, refs, producer, model labels, free-text
+    # categories) present in either set: shown, never authenticated.
+    notes: tuple[str, ...] = ()
 
     @property
     def matched_mine(self) -> int:
@@ -64,6 +73,8 @@ class MatchResult:
                 for n in self.near
             ],
             "models": [{"kind": k, "mine": m} for k, m in self.models],
+            "theirs": {"created": self.theirs_created, "tag_fingerprint": self.theirs_tag},
+            "notes": list(self.notes),
         }
 
 
@@ -73,10 +84,14 @@ def members_to_visit(row: list[PromptIndicator], limit: int) -> list[PromptIndic
 
 
 def match_sets(mine: IndicatorSet, theirs: IndicatorSet, key: GroupKey, *,
-               threshold: float | None = None) -> MatchResult:
-    """Match two sets of the group of ``key``: exported sketches are sealed, and only the key opens them."""
+               threshold: float | None = None, mine_where: str = "mine", theirs_where: str = "theirs") -> MatchResult:
+    """Match two sets of the group of ``key``: exported sketches are sealed, and only the key opens them. Both sets'
+    authentication tags are checked first (:class:`SetAuthenticationError` naming ``mine_where``/``theirs_where``:
+    red team round 17, class 2, a relay rewrote digests and the match silently found nothing)."""
     mine.scheme.comparable_to(theirs.scheme)
     opener = Sketcher(key, mine.scheme)  # raises SchemeMismatchError when the key is not the sets' key
+    verify_set(mine, key, mine_where)
+    verify_set(theirs, key, theirs_where)
     tau = mine.scheme.near_threshold if threshold is None else threshold
     theirs_by_exact: dict[str, PromptIndicator] = {}
     for p in theirs.prompts:
@@ -121,4 +136,26 @@ def match_sets(mine: IndicatorSet, theirs: IndicatorSet, key: GroupKey, *,
     near.sort(key=lambda n: (-n.jaccard.value, n.mine, n.theirs))
     theirs_models = {(m.kind, m.digest) for m in theirs.models}
     models = tuple(sorted((m.kind, m.id) for m in mine.models if (m.kind, m.digest) in theirs_models))
-    return MatchResult(mine.scheme.key_id, len(mine.prompts), len(theirs.prompts), exact, tuple(near), models, tau)
+    notes = tuple(note for note in (unauthenticated_note(mine, mine_where), unauthenticated_note(theirs, theirs_where))
+                  if note)
+    return MatchResult(mine.scheme.key_id, len(mine.prompts), len(theirs.prompts), exact, tuple(near), models, tau,
+                       theirs_created=theirs.created, theirs_tag=tag_fingerprint(theirs), notes=notes)
+
+
+def tag_fingerprint(indicators: IndicatorSet) -> str:
+    """The first 16 hex digits of the set's authentication tag: names one exact set (to compare out of band)."""
+    return (indicators.auth or "")[:16]
+
+
+def unauthenticated_note(indicators: IndicatorSet, where: str) -> str | None:
+    """A note when the set carries fields its tag does not cover (red team round 18, class 2): a relay without the
+    key can rewrite the raw text, local refs, producer, model labels and free-text categories of a set that passes
+    the key check."""
+    private = (indicators.producer is not None or any(m.label is not None for m in indicators.models)
+               or any(p.text is not None or p.ref is not None or (p.category is not None
+                                                                  and p.category not in KNOWN_CATEGORIES)
+                      for p in indicators.prompts))
+    if not private:
+        return None
+    return (f"{where}: its raw text, local refs, producer, model labels and free-text categories are NOT covered by "
+            "the authentication tag: anyone who relayed the file could have changed them")

@@ -72,7 +72,10 @@ def _unbase64(payload: str) -> str | None:
         text = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         return None
-    if not text or sum(ch.isprintable() or ch.isspace() for ch in text) < 0.95 * len(text):
+    # Format characters (zero-width, bidi) count as text: they are stripped after decoding, and a copy sprinkled
+    # with them before encoding must still decode (matching-quality benchmark, paraphrase+base64).
+    if not text or sum(ch.isprintable() or ch.isspace() or unicodedata.category(ch) == "Cf"
+                       for ch in text) < 0.95 * len(text):
         return None
     return text
 
@@ -193,8 +196,116 @@ def _stopword_count(text: str) -> int:
     return sum(1 for word in _WORD.findall(text.casefold()) if word in _STOPWORDS)
 
 
+# A token of a base64-dense region: the standard and the URL-safe alphabet ("-" may also be a chunk separator; both
+# readings are tried), with its padding, or padding alone.
+_B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}|={1,2}")
+# What may separate two tokens of one base64 text: whitespace (any wrap width), mail/Markdown quote prefixes ("> "),
+# table or list separators, a lone "-" between chunks; short, so that prose paragraphs are not joined.
+_B64_GAP = frozenset(" \t\r\n>|,-_")
+_B64_MAX_GAP = 8
+_PLAIN_WORD = re.compile(r"[A-Za-z][a-z]*")
+_EDGE = 2  # whole tokens tried added or dropped at each end of a dense core: bounded, so linear in the text
+_URLSAFE = str.maketrans("-_", "+/")
+# What random bytes decode to and text never holds: control characters (not line ends or tabs) and U+FFFD.
+_JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
+def _b64_text(compact: str) -> str | None:
+    """The UTF-8 text ``compact`` (base64, either alphabet, padding optional) decodes to, or None."""
+    body = compact.rstrip("=")
+    if len(compact) < 16 or "=" in body or len(body) % 4 == 1:
+        return None
+    try:
+        raw = base64.b64decode(body.translate(_URLSAFE) + "=" * (-len(body) % 4), validate=True)
+        return raw.decode("utf-8") or None
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, decoded)`` of each base64 text in ``text``, however it is laid out, that decodes to text.
+
+    Red team round 17 (class 1) joined wrapped lines, but only for one exact layout; round 18 found quoted ("> "),
+    mixed-width, odd-chunked, dash-joined and URL-safe layouts missed, and a regression: an unpadded ``base64 -w0``
+    followed by " Answer in English." had "Answer" pulled into the block and decoded to junk. Now: tokens of either
+    alphabet separated by short separator runs form a region; inside it a *core* is a run of base64-looking tokens
+    (not a plain word) with at most two plain words between them. For each core, spans adding or dropping up to
+    :data:`_EDGE` tokens at each end (including the single token) are decoded, with "-" read as a separator and as
+    the URL-safe letter, and the best decode wins: clean text (every character printable) first, complete base64
+    (no missing padding) next, then the longest. So a join that adds junk never beats the block without the stray
+    word, which is how a previously matching case can never get worse. At most 50 decodes per core, each over the
+    core and its edges only: linear in the text."""
+    tokens = [m for m in _B64_TOKEN.finditer(text) if m.group(0).strip("-_=")]
+    found: list[tuple[int, int, str]] = []
+    n, i, floor = len(tokens), 0, 0
+    while i < n:
+        # the region: tokens joined by short separator-only gaps
+        j = i
+        while j + 1 < n:
+            gap = text[tokens[j].end():tokens[j + 1].start()]
+            if not gap or len(gap) > _B64_MAX_GAP or not set(gap) <= _B64_GAP or tokens[j].group(0).endswith("="):
+                break
+            j += 1
+        region = range(i, j + 1)
+        # A chunked layout: most pieces of the region of one width. Pieces of that width between dense ones are
+        # chunks even when they look like words ("Pkou Lnhl blth"), and a wrap narrower than 4 characters makes
+        # pieces that look like short words ("Aw", "M"): those count as dense.
+        width, count = Counter(len(tokens[k].group(0)) for k in region).most_common(1)[0]
+        uniform = width if count >= max(4, len(region) // 2) else 0
+        dense = [k for k in region if len(tokens[k].group(0)) == uniform < 4
+                 or (len(tokens[k].group(0)) >= 4 and not _PLAIN_WORD.fullmatch(tokens[k].group(0)))]
+        cores: list[tuple[int, int]] = []
+        for k in dense:
+            if cores and (k - cores[-1][1] <= 3 or all(len(tokens[m].group(0)) == uniform
+                                                       for m in range(cores[-1][1] + 1, k))):
+                cores[-1] = (cores[-1][0], k)
+            else:
+                cores.append((k, k))
+        for cs, ce in cores:
+            best: tuple[tuple[bool, bool, int], int, int, str] | None = None
+            for a in range(max(i, floor, cs - _EDGE), min(j, cs + _EDGE) + 1):
+                for b in range(max(a, ce - _EDGE), min(j, ce + _EDGE) + 1):
+                    joined = "".join(tokens[k].group(0) for k in range(a, b + 1))
+                    for compact in {joined.replace("-", ""), joined}:
+                        decoded = _b64_text(compact)
+                        if decoded is None:
+                            continue
+                        clean = _JUNK.search(decoded) is None
+                        if not clean and _unbase64(compact.translate(_URLSAFE)) is None:
+                            continue  # mostly junk: not text
+                        # complete: no padding missing, or it follows on a line of its own ("=" alone), or the span
+                        # ends on a piece that is no plain word ("MA"), or on the shorter last piece of a layout of
+                        # at least two equal pieces before it (unpadded chunks then a word). Only a plain word at the
+                        # end of a block can be a stray one ("... Answer", "... To do").
+                        last = tokens[b].group(0)
+                        complete = (len(compact) % 4 == 0 or compact.endswith("=") or not _PLAIN_WORD.fullmatch(last)
+                                    or b - a >= 2 and len(last) < len(tokens[b - 1].group(0))
+                                    and len({len(tokens[k].group(0)) for k in range(a, b)}) == 1
+                                    or text[tokens[b].end():tokens[b].end() + _B64_MAX_GAP].lstrip(" \t\r\n>").startswith("="))
+                        key = (clean, complete, len(compact))
+                        if best is None or key > best[0]:
+                            best = (key, a, b, decoded)
+            if best is not None:
+                _, a, b, decoded = best
+                found.append((tokens[a].start(), tokens[b].end(), decoded))
+                floor = b + 1
+        i = j + 1
+    return found
+
+
+def _decode_base64(text: str) -> str:
+    """``text`` with its base64: wrapped blocks joined and decoded as a whole, then single runs as before."""
+    out, pos = [], 0
+    for start, end, decoded in _wrapped_base64_blocks(text):
+        out.append(_BASE64_RUN.sub(lambda m: _unbase64(m.group(0)) or m.group(0), text[pos:start]))
+        out.append(decoded)
+        pos = end
+    out.append(_BASE64_RUN.sub(lambda m: _unbase64(m.group(0)) or m.group(0), text[pos:]))
+    return "".join(out)
+
+
 def _generic_decode(text: str) -> tuple[str, str] | None:
-    replaced = _BASE64_RUN.sub(lambda m: _unbase64(m.group(0)) or m.group(0), text)
+    replaced = _decode_base64(text)
     if replaced != text:
         return replaced, "base64"
     words = _WORD.findall(text)

@@ -93,6 +93,9 @@ def _psi() -> Any:
     return psi
 
 
+CLAIM_NOTE = "claimed by the client (not verifiable by this server)"
+
+
 @dataclass(frozen=True)
 class PsiResult:
     role: str  # "client" | "server"
@@ -103,8 +106,21 @@ class PsiResult:
     bytes_received: int
     seconds: float
 
+    @property
+    def cardinality_source(self) -> str:
+        """Where the count comes from. Red team round 17 (class 3): in PSI-CA only the client computes the count;
+        a server's count is whatever the client says (any 0..min(sizes) is accepted: the server cannot check it),
+        so it is labelled a claim everywhere, never a result. A server that needs its own count runs a second
+        session with the roles swapped."""
+        if self.cardinality is None:
+            return "none"
+        return "computed" if self.role == "client" else "client-claim"
+
     def to_json(self) -> dict[str, Any]:
-        return {"schema": "weightwarden.psi-result/v1", **self.__dict__}
+        data = {"schema": "weightwarden.psi-result/v1", **self.__dict__, "cardinality_source": self.cardinality_source}
+        if self.cardinality_source == "client-claim":
+            data["cardinality_note"] = CLAIM_NOTE
+        return data
 
 
 def psi_items(indicators: IndicatorSet) -> list[str]:

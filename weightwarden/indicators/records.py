@@ -81,6 +81,10 @@ MAX_DECODED = 4  # normalise.MAX_DEPTH (a test keeps the two equal; importing no
 ATLAS_TECHNIQUES = ("AML.T0051", "AML.T0054")
 CREATED_YEARS = (2020, 2199)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# Red team round 17 (class 2): a set carried no authentication, so a relay without the key rewrote digests or
+# sketches and every reader accepted it. Each set now carries ``auth``: HMAC-SHA-256 under the sub-key
+# SET_MAC_LABEL of the group key over the set's canonical bytes without ``auth`` (see indicators.auth).
+SET_MAC = "hmac-sha256-set/v1"
 # RFC 3339 date-time (section 5.6); the values are then checked by datetime.
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})")
 
@@ -165,6 +169,9 @@ class IndicatorSet:
     tlp: str = "amber"
     sources: tuple[str, ...] = ()  # kinds of evidence ("eval-log", "folder", "incident"), never paths
     schema: str = SET_SCHEMA
+    # The set's authentication tag (hex HMAC-SHA-256, indicators.auth.sign_set), or None for a set not (yet)
+    # signed: such a set is written without 'auth', and no reader accepts it (red team round 17, class 2).
+    auth: str | None = None
 
     def contains(self) -> dict[str, Any]:
         """What this set holds, stated in the export so a reader knows before sharing it further."""
@@ -208,7 +215,19 @@ class IndicatorSet:
                                 else None)
                         for p in self.prompts)
         models = tuple(replace(m, label=m.label if keep_refs else None) for m in self.models)
+        # The tag covers the shareable part only (authenticated_json), which stripping leaves as it is: it stays valid.
         return replace(self, prompts=prompts, models=models, producer=self.producer if keep_refs else None)
+
+    def authenticated_json(self) -> dict[str, Any]:
+        """What the authentication tag covers (red team round 17, class 2): :meth:`to_json` of the shareable set
+        (:meth:`without_private`: every digest, sketch, ATLAS technique, known category, decoded layers, model kind
+        and digest, the TLP, scheme, sources and creation time), without the tag. Raw text, local references, the
+        producer, model labels and free-text categories are not covered: never in STIX or an incident, but a JSON
+        export with --include-text/--include-refs carries them, and a relay can rewrite them there (red team round
+        18, class 2: readers with the key say so, match.unauthenticated_note)."""
+        data = self.without_private().to_json()
+        data.pop("auth", None)
+        return data
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -219,6 +238,7 @@ class IndicatorSet:
             "sources": list(self.sources),
             "contains": self.contains(),
             "scheme": self.scheme.to_json(),
+            **({"auth": {"mac": SET_MAC, "tag": self.auth}} if self.auth is not None else {}),
             "models": [m.to_json() for m in sorted(self.models, key=lambda m: (m.kind, m.digest))],
             "prompts": [p.to_json() for p in sorted(self.prompts, key=prompt_order)],
         }
@@ -316,7 +336,28 @@ class IndicatorSet:
             raise IndicatorFormatError(f"{where}: 'producer' and 'created' must be strings")
         if len(producer or "") > MAX_FIELD_CHARS or len(created) > MAX_FIELD_CHARS:
             raise IndicatorFormatError(f"{where}: 'producer' or 'created' longer than {MAX_FIELD_CHARS} characters")
-        return cls(scheme, prompts, models, producer, rfc3339(created, where), tlp, sources)
+        return cls(scheme, prompts, models, producer, rfc3339(created, where), tlp, sources,
+                   auth=_auth_tag(data.get("auth"), where))
+
+
+def _auth_tag(value: Any, where: str) -> str:
+    """The tag of a set's ``auth`` property (``{"mac": SET_MAC, "tag": <64 hex>}``). A set without one is refused:
+    nothing in it could show that a relay did not rewrite it (red team round 17, class 2). Only its form is judged
+    here; whether it matches the set needs the group key (indicators.auth.verify_set)."""
+    if value is None:
+        raise IndicatorFormatError(
+            f"{where}: the indicator set carries no authentication tag ('auth'): made by a weightwarden before red "
+            "team round 17, or the tag was removed; without it nobody can tell whether the set was altered after "
+            "it was written, so it is refused. Derive it again with this weightwarden (`weightwarden indicators "
+            "derive`), or ask its producer for a set written by this version")
+    if not isinstance(value, dict) or set(value) != {"mac", "tag"} or value["mac"] != SET_MAC:
+        raise IndicatorFormatError(f"{where}: 'auth' must be {{\"mac\": \"{SET_MAC}\", \"tag\": <64 lower-case hex>}}")
+    tag = value["tag"]
+    if not isinstance(tag, str) or not _HEX64.fullmatch(tag):
+        raise IndicatorFormatError(f"{where}: 'auth' tag must be 64 lower-case hex characters")
+    # An HMAC output is uniform: a tag that reads as text was written by hand (the same test as the digests').
+    check_digest(tag, "auth", where)
+    return tag
 
 
 def rfc3339(value: str, where: str) -> str:

@@ -172,6 +172,7 @@ class Sketcher:
             raise SchemeMismatchError(
                 f"the group key (id {key.key_id}) is not the key of this indicator set (id {self.scheme.key_id})"
             )
+        self.key = key  # signs the sets built with it (indicators.auth); GroupKey's repr never shows the secret
         self._exact_key = key.subkey("exact/v1")
         self._shingle_key = key.subkey("minhash-shingle/v1")
         self._model_key = key.subkey("model/v1")

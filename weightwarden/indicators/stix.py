@@ -38,6 +38,7 @@ from weightwarden.indicators.errors import IndicatorFormatError
 from weightwarden.indicators.records import (
     MAX_INDICATORS,
     MAX_MODEL_INDICATORS,
+    SET_MAC,
     SET_SCHEMA,
     SET_SCHEMA_V1,
     TLP_LEVELS,
@@ -74,7 +75,7 @@ _EXTENSION_SCHEMA = (
     "keyed MinHash low 32 bits XOR a per-indicator pad derived from the group key: readable by key holders "
     "only), decoded (list of jailbreak layers removed), category (known taxonomy ids); software: model_kind, "
     "model_digest (keyed HMAC-SHA-256, hex); grouping: schema, scheme (weightwarden.indicator-scheme/v1), "
-    "contains, sources, producer."
+    "contains, sources, producer, auth (the set's HMAC-SHA-256 authentication tag under the group key)."
 )
 _PATTERN = re.compile(r"\[x-weightwarden-prompt:exact_hmac_sha256 = '([0-9a-f]{64})'\]")
 # What an import accepts, checked on the plain JSON before stix2.parse builds objects: only the object types
@@ -96,7 +97,7 @@ _PROPERTIES = {
     "relationship": {"relationship_type", "description", "source_ref", "target_ref", "start_time", "stop_time"},
 }
 _OUR_EXTENSION_KEYS = frozenset({"extension_type", "sketch", "decoded", "category", "model_kind", "model_digest",
-                                 "schema", "scheme", "contains", "sources", "producer"})
+                                 "schema", "scheme", "contains", "sources", "producer", "auth"})
 _SMALL_LIMITS = {"marking-definition": len(TLP2_IDS), "identity": 8, "extension-definition": 8, "grouping": 8,
                  "attack-pattern": 64}
 MAX_OBJECTS = (MAX_INDICATORS + MAX_MODEL_INDICATORS + sum(_SMALL_LIMITS.values())
@@ -222,6 +223,8 @@ def _to_stix(stix2: Any, indicators: IndicatorSet, allow_text: bool) -> dict[str
             schema=indicators.schema, scheme=indicators.scheme.to_json(), contains=indicators.contains(),
             **({"sources": list(indicators.sources)} if indicators.sources else {}),
             **({"producer": indicators.producer} if indicators.producer else {}),
+            # Red team round 17 (class 2): the tag over the native form (indicators.auth), so it survives conversion.
+            **({"auth": {"mac": SET_MAC, "tag": indicators.auth}} if indicators.auth is not None else {}),
         ),
         **common,
     )
@@ -355,7 +358,8 @@ def read_stix(data: Any, where: str = "<STIX bundle>", *, raw: bytes | None = No
     created = _timestamp(group.get("created"))
     native = {"schema": SET_SCHEMA, "producer": None,
               "created": "" if created == _timestamp_of(NO_CREATED) else created, "tlp": tlp,
-              "sources": list(sources), "scheme": scheme.to_json(), "models": models, "prompts": prompts}
+              "sources": list(sources), "scheme": scheme.to_json(), "models": models, "prompts": prompts,
+              **({"auth": group_ext["auth"]} if "auth" in group_ext else {})}
     result = IndicatorSet.from_json(native, where)
     expected = to_stix(result)
     require_export(data, expected, where)
