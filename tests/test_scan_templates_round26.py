@@ -205,9 +205,13 @@ def test_cp1252_undefined_bytes_fall_back_to_latin1(tmp_path: Path) -> None:
     assert "WW-TPL-003" in _worst(_scan(tmp_path, "t.txt", data))
 
 
-def test_non_utf8_prose_quoting_a_tag_gets_no_finding(tmp_path: Path) -> None:
+def test_non_utf8_prose_quoting_a_tag_gets_only_the_encoding_finding(tmp_path: Path) -> None:
+    # Round 27 superseded "no finding": the "renders nothing" reason held for one view only (a gbk host saw
+    # another text), so a non-UTF-8 text with a tag in any view is a medium WW-TPL-009 (fail closed), never worse.
     data = "Résumé: write {{ name } and {% oops\n".encode("cp1252")
-    assert _scan(tmp_path, "notes.txt", data) == []
+    findings = _scan(tmp_path, "notes.txt", data)
+    assert {f.rule_id for f in findings} == {"WW-TPL-009"}
+    assert {f.severity.value for f in findings} == {"medium"}
 
 
 def test_non_utf8_without_tags_stays_unknown(tmp_path: Path) -> None:

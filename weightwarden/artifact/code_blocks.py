@@ -13,6 +13,7 @@ disagree, each block either one sees is analysed.
 from __future__ import annotations
 
 import functools
+import html
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,6 +36,16 @@ _LOOSE_FENCE_RE = re.compile(r"^[ \t>]*(`{3,}|~{3,})[^\n]*$", re.M)
 _INDENTED_RUN_RE = re.compile(r"(?:^(?: {4}|\t)[^\n]*(?:\n|$))+", re.M)
 
 
+# Entity forms of "{", "}" and "%" (decimal, hex, named), case-insensitive as HTML's.
+_ENTITY_RE = re.compile(r"&#0*(?:123|125|37);|&#x0*(?:7b|7d|25);|&(?:lbrace|lcub|rbrace|rcub|percnt);", re.I)
+_HTML_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+# Container prefixes a renderer strips before a block's body: blockquote marks, list markers, indentation.
+_PREFIX_RE = re.compile(r"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t]|$)))*[ \t]*")
+# Delimiter lines of other markups' code blocks (fences, AsciiDoc ---- / ...., org #+begin_src / #+end_src, reST
+# directives and "::"): a region is also split at them.
+_DELIMITER_RE = re.compile(r"^(?:`{3,}|~{3,}|-{4,}|\.{4,}|#\+(?:begin|end)_\w+|\.\. [\w:-]+::)|::$", re.I)
+
+
 @dataclass(frozen=True, slots=True)
 class CodeBlock:
     """One code block: its first body line (1-based, in the whole text) and its body."""
@@ -52,6 +63,16 @@ def code_blocks(text: str) -> list[CodeBlock]:
         found = _commonmark_blocks(text) + _line_pairs(text, _FENCE_RE)
     else:
         found = _line_pairs(text, _FENCE_RE) + _line_pairs(text, _LOOSE_FENCE_RE) + _indented_runs(text)
+    # Red team round 27: CommonMark is one renderer among several (reST, AsciiDoc, org cards; list-marker fences,
+    # <pre> and blockquoted indented code past the parse bound): a language-neutral superset is added for every
+    # text, whatever its size, so a renderer's block that the two passes above miss is still one of these.
+    found += _neutral_regions(text)
+    decoded = entity_decoded(text)
+    if decoded is not None:
+        # Round 27: entity-encoded braces ("&#123;", "&lbrace;") in HTML show as "{" on the rendered page a reader
+        # copies from: the entity-decoded text (HTML tags stripped) is searched the same way.
+        found += [CodeBlock(b.first_line, b.body) for b in _neutral_regions(decoded)]
+        found += [CodeBlock(b.first_line, html.unescape(_HTML_TAG_RE.sub("", b.body))) for b in list(found)]
     for block in found:
         if block.body not in seen:
             seen.add(block.body)
@@ -115,3 +136,70 @@ def _indented_runs(text: str) -> list[CodeBlock]:
         counted = m.start()
         out.append(CodeBlock(line, m.group(0)))
     return out
+
+
+def entity_decoded(text: str) -> str | None:
+    """``text`` with HTML tags stripped and character references decoded (what a reader copies from the rendered
+    page) when it holds an entity-encoded brace or percent sign; else None."""
+    if "&" not in text or not _ENTITY_RE.search(text):
+        return None
+    return html.unescape(_HTML_TAG_RE.sub("", text))
+
+
+def _neutral_regions(text: str) -> list[CodeBlock]:
+    """Language-neutral candidate blocks (round 27): with each line's container prefix (blockquote marks, list
+    markers, indentation) stripped, every maximal run of non-blank lines, every part of such a run between
+    delimiter lines, and every indented run (blank lines inside kept, as reST literal blocks and indented code
+    have them), de-indented. Only regions holding "{{" or "{%" are kept (the caller also keeps only regions with a
+    tag); linear in the text."""
+    if "{{" not in text and "{%" not in text:
+        return []
+    lines = text.split("\n")
+    out: list[CodeBlock] = []
+    stripped = [_PREFIX_RE.sub("", line, count=1) for line in lines]
+
+    def add(start: int, end: int, source: list[str]) -> None:
+        body_lines = source[start:end]
+        body = "\n".join(body_lines)
+        if "{{" not in body and "{%" not in body:
+            return
+        indents = [len(b) - len(b.lstrip(" \t")) for b in body_lines if b.strip()]
+        cut = min(indents) if indents else 0
+        out.append(CodeBlock(start + 1, "\n".join(b[cut:] for b in body_lines) + "\n"))
+
+    # Runs of non-blank lines (prefixes stripped), and their parts between delimiter lines.
+    start = None
+    for i, line in enumerate(stripped + [""]):
+        if line.strip():
+            if start is None:
+                start = i
+            continue
+        if start is not None:
+            add(start, i, stripped)
+            part = start
+            for j in range(start, i):
+                if _DELIMITER_RE.search(stripped[j].strip()):
+                    if j > part:
+                        add(part, j, stripped)
+                    part = j + 1
+            if part != start and part < i:
+                add(part, i, stripped)
+            start = None
+    # Indented runs (any indent >= 1, blank lines inside), on the raw lines and with blockquote marks stripped.
+    for source in (lines, [_QUOTE_RE.sub("", line, count=1) for line in lines]):
+        start = None
+        for i, line in enumerate(source + ["x"]):
+            if not line.strip() or line[:1] in " \t":
+                if start is None and line.strip():
+                    start = i
+                continue
+            if start is not None:
+                end = i
+                while end > start and not source[end - 1].strip():
+                    end -= 1
+                add(start, end, source)
+                start = None
+    return out
+
+
+_QUOTE_RE = re.compile(r"^(?:[ \t]{0,3}>[ ]?)+")

@@ -350,7 +350,7 @@ def _sniff_protobuf(f: BinaryIO, size: int) -> Format | None:
 
 
 def _sniff_text(head: bytes, source: Source) -> Format:
-    if wide_codec(head) is not None and _non_utf8_with_tag(head, source):
+    if (wide_codec(head) is not None or b"\0" in head) and _non_utf8_with_tag(head, source):
         return Format.JINJA_TEMPLATE  # round 26: UTF-16/32 text (BOM-less UTF-32 ASCII is also valid UTF-8)
     try:
         text = head.decode("utf-8")
@@ -375,7 +375,7 @@ def _sniff_text(head: bytes, source: Source) -> Format:
         if '"chat_template"' in text or (source.size > len(head) and name == "tokenizer_config.json"):
             return Format.HF_TOKENIZER_CONFIG
         return Format.JSON
-    if has_jinja_markup(text):
+    if has_jinja_markup(text) or _entity_markup(text):
         # Round 22: any text with a tag Jinja's lexer takes ("[INST] {% for", "<s>{{ ... }}", a JSON array of
         # templates) is rendered as a template by a host given its path; the reader reads a JSON array as JSON
         # too.
@@ -414,6 +414,31 @@ def decode_non_utf8(data: bytes) -> tuple[str, str]:
     return data.decode(LEGACY_CODEC, errors=_LATIN1_FALLBACK), LEGACY_CODEC
 
 
+# Red team round 27: one view is not what every host gets. The locale codec of Chinese/Japanese/Korean Windows
+# (gbk, cp932, big5, cp949) takes "\x81{" as one character (a stray tag the cp1252 view sees vanishes), and a
+# reader with errors="ignore" drops the bytes between "{" and "{" (joining a tag). Every view is analysed.
+_VIEW_CODECS = ("cp932", "gbk", "big5", "cp949")
+
+
+def decode_views(data: bytes) -> list[tuple[str, str]]:
+    """Every text a host that does not insist on UTF-8 may get from ``data`` (not UTF-8), without duplicates, the
+    :func:`decode_non_utf8` view first: UTF-8 with errors="ignore", the CJK locale codecs (undecodable bytes
+    replaced: a strict reader fails, a "replace" one cannot join braces over U+FFFD) and, when the bytes hold a NUL,
+    BOM-less UTF-16-LE/BE. Each is at most as long as ``data`` (callers bound it)."""
+    views = [decode_non_utf8(data)]
+    views.append((data.decode("utf-8", errors="ignore"), "utf-8 (errors=ignore)"))
+    views += [(data.decode(codec, errors="replace"), codec) for codec in _VIEW_CODECS]
+    if b"\0" in data and wide_codec(data) is None:
+        views += [(data.decode(codec, errors="replace"), codec) for codec in ("utf-16-le", "utf-16-be")]
+    seen: set[str] = set()
+    out = []
+    for text, codec in views:
+        if text not in seen:
+            seen.add(text)
+            out.append((text, codec))
+    return out
+
+
 def wide_codec(data: bytes) -> str | None:
     """UTF-16 or UTF-32 by a BOM, or without one by the NUL pattern of the first 4 bytes (json.detect_encoding, what
     json.loads(bytes) follows; BOM-less UTF-32 ASCII is valid UTF-8 full of NULs), else None."""
@@ -429,14 +454,15 @@ def wide_codec(data: bytes) -> str | None:
 def _non_utf8_with_tag(head: bytes, source: Source) -> bool:
     """A head that is not UTF-8, decoded as :func:`decode_non_utf8`, is mostly printable text in which Jinja's lexer
     finds a tag (in the head, or in the whole file up to TEMPLATE_SEARCH_BYTES, the bound UTF-8 text has)."""
-    text, _codec = decode_non_utf8(head)
-    if not _mostly_printable(text):
+    views = [text for text, _codec in decode_views(head) if _mostly_printable(text)]
+    if not views:
         return False
-    if has_jinja_markup(text):
+    if any(has_jinja_markup(text) for text in views):
         return True
     if len(head) < source.size <= TEMPLATE_SEARCH_BYTES:
         with source.open() as f:
-            return has_jinja_markup(decode_non_utf8(f.read(TEMPLATE_SEARCH_BYTES))[0])
+            data = f.read(TEMPLATE_SEARCH_BYTES)
+        return any(has_jinja_markup(text) for text, _codec in decode_views(data))
     return False
 
 
@@ -564,9 +590,18 @@ def template_by_content(text: str) -> str | None:
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith(JINJA_LEADS):
         return BY_CONTENT_LEAD
-    if has_jinja_markup(text):
+    if has_jinja_markup(text) or _entity_markup(text):
         return BY_CONTENT_MARKUP
     return None
+
+
+def _entity_markup(text: str) -> bool:
+    """Round 27: a tag written with HTML character references ("&#123;% for"), which the rendered page shows as a
+    tag a reader copies (weak reason: the template rule analyses the decoded code blocks)."""
+    from weightwarden.artifact.code_blocks import entity_decoded
+
+    decoded = entity_decoded(text)
+    return decoded is not None and has_jinja_markup(decoded)
 
 
 def has_jinja_markup(text: str) -> bool:

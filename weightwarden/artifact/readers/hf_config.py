@@ -68,7 +68,7 @@ from weightwarden.artifact.sniff import (
     HEAD_BYTES,
     JINJA_LEADS,
     WEAK_REASONS,
-    decode_non_utf8,
+    decode_views,
     has_jinja_markup,
     is_template_path,
     template_by_content,
@@ -94,7 +94,7 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     legacy = _non_utf8_template(source, ctx.limits.max_text_bytes)
     if legacy is None:
         return _read(source, ctx)
-    text, codec = legacy
+    text, codec = legacy[0]
     # Red team round 26: a text that is not UTF-8 but holds a Jinja tag once decoded the way a host with a legacy
     # locale (cp1252: Windows' open(p)) or a BOM-sniffing reader decodes it is read as that text, transcoded to
     # UTF-8, through the same path as UTF-8 text (JSON, chat_template values, whole-text templates); the encoding is
@@ -104,23 +104,35 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry.metadata["encoding"] = codec
     for code in entry.code:
         code.details["encoding"] = codec
-    # A quoted "{{" in prose that Jinja cannot parse renders nothing, in any encoding: no finding for the encoding
-    # then (the template rule drops such a text too).
-    if not any(code.kind == CodeKind.CHAT_TEMPLATE and isinstance(code.text, str)
-               and (code.details.get("picked_up") not in WEAK_REASONS or may_run_as_template(code.text))
-               for code in entry.code) and not entry.anomalies:
-        return entry
+    # Round 27: every other view with a tag (gbk, cp932, errors="ignore", BOM-less UTF-16...) is read the same way
+    # and its code objects analysed too: a host with that codec renders that view.
+    seen = {code.text for code in entry.code}
+    for other, other_codec in legacy[1:]:
+        extra = _read(Source.from_bytes(other.encode("utf-8"), f"{source.display} (as {other_codec})",
+                                        source.fs_dir), ctx)
+        for code in extra.code:
+            if code.text in seen:
+                continue
+            seen.add(code.text)
+            code.details["encoding"] = other_codec
+            entry.code.append(code)
+        entry.anomalies.extend(extra.anomalies)
+    # Round 27, fail closed: "a quoted {{ in prose that Jinja cannot parse renders nothing" held for one view only
+    # (a stray tag that only the cp1252 view shows made the text silent while gbk rendered it). A text that is not
+    # UTF-8 and shows a tag in any view is a finding, whether or not anything parses.
+    codecs_seen = ", ".join(c for _t, c in legacy)
     entry.anomalies.append(Anomaly(
         "template.bad_chat_template", f"{source.display} (read as {codec})",
         f"Jinja template in a file that is not UTF-8: hosts reading it with the locale codec ({codec} on Windows, "
-        "open(p) without an encoding) or with errors='replace' render it; analysed as decoded with " + codec,
-        codec))
+        "gbk/cp932/big5/cp949 on CJK Windows, open(p) without an encoding) or with errors='ignore'/'replace' render "
+        f"it; views with Jinja tags analysed: {codecs_seen}", codecs_seen[:200]))
     return entry
 
 
-def _non_utf8_template(source: Source, limit: int) -> tuple[str, str] | None:
-    """The decoded text and codec of a file of at most ``limit`` bytes (the bound of UTF-8 text read whole) that is
-    not UTF-8 and holds a Jinja tag once decoded by :func:`decode_non_utf8`; else None."""
+def _non_utf8_template(source: Source, limit: int) -> list[tuple[str, str]] | None:
+    """The decoded texts and codecs (:func:`decode_views`) holding a Jinja tag of a file of at most ``limit`` bytes
+    (the bound of UTF-8 text read whole) that is not UTF-8 (or is UTF-8 holding NULs: BOM-less UTF-16 whose
+    characters are all ASCII bytes); else None."""
     if source.size > limit:
         return None
     with source.open() as f:
@@ -128,11 +140,12 @@ def _non_utf8_template(source: Source, limit: int) -> tuple[str, str] | None:
     if wide_codec(data) is None:
         try:
             data.decode("utf-8")
-            return None
+            if b"\0" not in data:
+                return None
         except UnicodeDecodeError:
             pass
-    text, codec = decode_non_utf8(data)
-    return (text, codec) if has_jinja_markup(text) else None
+    views = [(text, codec) for text, codec in decode_views(data) if has_jinja_markup(text)]
+    return views or None
 
 
 def _read(source: Source, ctx: ReadContext) -> FileEntry:

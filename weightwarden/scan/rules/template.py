@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from weightwarden.artifact.code_blocks import code_blocks
+from weightwarden.artifact.code_blocks import code_blocks, entity_decoded
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
@@ -217,6 +217,10 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     if picked_up in WEAK_REASONS and not tpl.parses(text):
         yield from _fenced_blocks(text, names, code, ctx)
         return
+    if picked_up in WEAK_REASONS and entity_decoded(text) is not None:
+        # Round 27: tags written as character references ("&#123;%") are tags on the rendered page: its blocks are
+        # analysed as well as the raw text.
+        yield from _fenced_blocks(text, names, code, ctx)
     issues = tpl.analyze_template(text, names)
     if code.details.get("json_text") is True:
         # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
