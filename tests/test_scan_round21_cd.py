@@ -307,6 +307,7 @@ def test_d_a_plain_directory_alias_is_still_read_once(tmp_path: Path) -> None:
 _FOLDER_CHECK_ALLOWED = {
     ("sniff.py", "is_template_path"),  # reached through sniff_by_loader_name, which routing_key includes
     ("sniff.py", "routing_key"),  # takes the base name
+    ("sniff.py", "json_by_name"),  # round 27: model_config/metadata; routing_key keys "metadata" by its whole path
     ("zipfile_reader.py", "_torch_prefix"),  # archive member names, never a walked path
     ("loader.py", "discover"),  # the folder of the scanned root itself, not a name inside it
 }

@@ -32,6 +32,80 @@ MODEL_CONFIG = "model_config"
 ORBAX_STRINGS = "_strings.json"
 
 
+# Red team round 27: the handler Orbax v1 uses for a checkpointable is the one ``<step>/_CHECKPOINT_METADATA``
+# ``item_handlers`` names (experimental/v1/_src/handlers/resolution.py; registration.py matches the primary typestr
+# and the registered secondary ones, global_registration.py). Keras loads whatever that handler returns.
+_V1 = "orbax.checkpoint.experimental.v1._src.handlers."
+JSON_HANDLERS = frozenset({
+    _V1 + "json_handler.JsonHandler",
+    "orbax.checkpoint._src.handlers.json_checkpoint_handler.JsonCheckpointHandler",
+    "orbax.checkpoint.v0._src.handlers.json_checkpoint_handler.JsonCheckpointHandler",
+})
+PYTREE_HANDLERS = frozenset({
+    _V1 + "pytree_handler.PyTreeHandler",
+    "orbax.checkpoint._src.handlers.pytree_checkpoint_handler.PyTreeCheckpointHandler",
+    "orbax.checkpoint.v0._src.handlers.pytree_checkpoint_handler.PyTreeCheckpointHandler",
+    "orbax.checkpoint._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler",
+    "orbax.checkpoint.v0._src.handlers.standard_checkpoint_handler.StandardCheckpointHandler",
+})
+# JsonHandler._get_supported_filenames: the first of these that exists is json.loads'ed.
+JSON_HANDLER_FILES = ("data.json", "metadata")
+# _CHECKPOINT_METADATA is a few hundred bytes; a larger one is not trusted to say which handler reads.
+MAX_STEP_METADATA = 1024 * 1024
+
+
+def model_config_handler(step: str) -> tuple[str | None, str | None]:
+    """``(handler typestr, problem)`` for the ``model_config`` checkpointable of ``step``: ``(None, None)`` when the
+    step names none (no ``_CHECKPOINT_METADATA`` or no entry: Orbax's default, the pytree handler); a problem
+    when the metadata cannot be read (too large, not JSON, not an object)."""
+    import json
+
+    path = os.path.join(step, STEP_METADATA)
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return None, None
+    if size > MAX_STEP_METADATA:
+        return None, f"{STEP_METADATA} of {size} bytes exceeds {MAX_STEP_METADATA} bytes"
+    try:
+        with open(path, "rb") as f:
+            value = json.loads(f.read())
+    except (OSError, ValueError, RecursionError) as exc:
+        return None, f"{STEP_METADATA} does not parse: {type(exc).__name__}"
+    if not isinstance(value, dict):
+        return None, f"{STEP_METADATA} is not a JSON object"
+    handlers = value.get("item_handlers")
+    if handlers is None:
+        return None, None
+    if isinstance(handlers, str):  # a single-item checkpoint names its one handler as a string
+        return handlers, None
+    if not isinstance(handlers, dict):
+        return None, f"{STEP_METADATA} item_handlers is neither an object nor a string"
+    name = handlers.get(MODEL_CONFIG)
+    if name is None:
+        return None, None
+    if not isinstance(name, str):
+        return None, f"{STEP_METADATA} item_handlers.{MODEL_CONFIG} is not a string"
+    return name, None
+
+
+def model_config_file(folder: str) -> tuple[str | None, str | None]:
+    """``(file Keras' config comes from, problem)`` for a ``model_config`` folder: ``_strings.json`` under the pytree
+    handler, JsonHandler's first existing file under a JSON handler, and a problem (fail closed) for a handler
+    typestr this module does not model."""
+    handler, problem = model_config_handler(os.path.dirname(folder))
+    if problem is not None:
+        return None, problem
+    if handler is None or handler in PYTREE_HANDLERS:
+        return os.path.join(folder, ORBAX_STRINGS), None
+    if handler in JSON_HANDLERS:
+        for name in JSON_HANDLER_FILES:
+            if os.path.isfile(os.path.join(folder, name)):
+                return os.path.join(folder, name), None
+        return os.path.join(folder, JSON_HANDLER_FILES[0]), None
+    return None, f"{STEP_METADATA} names the handler {handler[:200]!r} for {MODEL_CONFIG}, which the scanner does not model"
+
+
 def is_orbax_checkpoint(folder: str) -> bool:
     """Keras' own test, on the real folder (listing only; nothing is opened)."""
     try:
@@ -70,4 +144,5 @@ def model_config_folders(files: Iterable[tuple[str, str]]) -> dict[str, str]:
     return found
 
 
-__all__ = ["MODEL_CONFIG", "ORBAX_INDICATORS", "ORBAX_STRINGS", "is_orbax_checkpoint", "is_orbax_step", "model_config_folders"]
+__all__ = ["JSON_HANDLERS", "MODEL_CONFIG", "ORBAX_INDICATORS", "ORBAX_STRINGS", "PYTREE_HANDLERS", "is_orbax_checkpoint",
+           "is_orbax_step", "model_config_file", "model_config_handler", "model_config_folders"]

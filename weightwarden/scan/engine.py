@@ -285,7 +285,12 @@ def _orbax_configs_unread(jobs: list[tuple[DiscoveredFile, str]], results: list[
     """Red team round 25: each Orbax step's ``model_config`` folder (what keras.saving.load_model builds the model
     from) must have given the JSON reader a Keras config; one that did not was not analysed (``WW-KERAS-012``)."""
     from weightwarden.artifact.model import Anomaly
-    from weightwarden.artifact.orbax import MODEL_CONFIG, ORBAX_STRINGS, is_orbax_step, model_config_folders
+    from weightwarden.artifact.orbax import (
+        MODEL_CONFIG,
+        is_orbax_step,
+        model_config_file,
+        model_config_folders,
+    )
 
     files = [(os.path.abspath(found.path), found.display) for found, _ in jobs]
     folders = model_config_folders(files)
@@ -304,16 +309,22 @@ def _orbax_configs_unread(jobs: list[tuple[DiscoveredFile, str]], results: list[
     # another key or another file of the folder is never loaded, so it must not stand in for an unreadable one.
     read = {os.path.abspath(found.path) for (found, _), r in zip(jobs, results, strict=False)
             if r.keras_config and r.keras_config_entry}
+    # Round 27: which file that is depends on the handler the step's _CHECKPOINT_METADATA names for model_config
+    # (Orbax's JSON handler reads data.json, else metadata); an unmodelled handler fails closed.
     out = []
     for folder, where in sorted(shown.items()):
-        if os.path.join(folder, ORBAX_STRINGS) in read:
+        path, problem = model_config_file(folder)
+        if path is not None and path in read:
             continue
+        shown_file = os.path.basename(path) if path is not None else "?"
+        evidence = (problem if problem is not None else
+                    f"the 'config' entry of {shown_file} in this model_config folder (the file its Orbax handler "
+                    "reads) is missing or not a Keras config the scanner read (a config in another key or file is "
+                    "not what Keras loads)")
         out.append(anomaly_finding(Anomaly(
             "keras.orbax_config_unread", where,
             "Orbax checkpoint step whose model_config (what keras.saving.load_model builds the model from) holds no "
-            "Keras config the scanner could read: its layers were not checked",
-            f"the 'config' entry of {ORBAX_STRINGS} in this model_config folder is missing or not a Keras config "
-            "the scanner read (a config in another key or file is not what Keras loads)"), where))
+            "Keras config the scanner could read: its layers were not checked", evidence[:400]), where))
     return out
 
 

@@ -71,6 +71,7 @@ from weightwarden.artifact.sniff import (
     decode_views,
     has_jinja_markup,
     is_template_path,
+    json_by_name,
     template_by_content,
     utf8_with_tag_opener,
     wide_codec,
@@ -238,6 +239,10 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
             entry.metadata["json_lines"] = True
             _jinja_in_json(data, lines, entry, limit)
             return entry
+        elif not json_by_name(source.display) and data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"[":
+            # Round 27: text that opens like a JSON array ("[1] see ...") but does not parse is text: no loader
+            # builds anything from it. Under a name a loader json.loads (*.json, Orbax metadata) it is malformed.
+            return FileEntry(source.display, Format.TEXT, source.size)
         else:
             # Round 21: a file sniffed as JSON that does not parse was passed with 0 findings (a "{{"-leading
             # template among them). Whatever reads it gets something else than we analysed: a finding.
@@ -357,7 +362,8 @@ def _read_template_file(source: Source, limit: int, by_content: str | None = Non
 
 def _starts_like_json_object(data: bytes) -> bool:
     """Starts with "{" but not with Jinja markup: a malformed JSON object is malformed JSON (GEN-004) first."""
-    stripped = data[:HEAD_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    # Round 27: past any amount of leading JSON whitespace (json.loads skips it all), not within the head only.
+    stripped = data.lstrip(b" \t\r\n")[:HEAD_BYTES].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     return stripped.startswith("{") and not stripped.startswith(JINJA_LEADS)
 
 

@@ -154,8 +154,10 @@ ORBAX_CONFIG_UNREAD = ScanRule(
     "Orbax marker files) and builds the model from each step's model_config checkpointable, a JSON string. This "
     "step's model_config/_strings.json has no 'config' entry the scanner read as a Keras config (kept in the "
     "tensorstore/OCDBT store, over the parse bound, or not JSON); a Keras config in another key or file of the "
-    "folder does not count, as Keras never loads it. Its layers (Lambda bytecode, TorchModuleWrapper pickles ...) were "
-    "not checked.",
+    "folder does not count, as Keras never loads it. The file is the one the handler that the step's "
+    "_CHECKPOINT_METADATA item_handlers names reads (the pytree handler: _strings.json; Orbax's JSON handler: "
+    "data.json, else metadata); a handler the scanner does not model, or metadata it cannot read, is reported the "
+    "same way (red team round 27). Its layers (Lambda bytecode, TorchModuleWrapper pickles ...) were not checked.",
     "Do not load the checkpoint with keras.saving.load_model; rebuild the model from code you control and load "
     "only its weights, or ask for a .keras release.",
     _REFS,
