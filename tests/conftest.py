@@ -7,6 +7,8 @@ folder together with its canary folder, which must still be empty at the end of 
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,3 +56,31 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, corpus_canary_dir: Path):
 @pytest.fixture(scope="session")
 def corpus_by_name(corpus) -> dict:
     return {entry.name: entry for entry in corpus}
+
+
+# -- the real Keras loader, for the victim proofs of the Keras reader rounds (20, 24, 25, 26) ------------------------
+
+
+@pytest.fixture(scope="module")
+def keras_env() -> dict[str, str]:
+    """The environment under which a subprocess of this interpreter imports keras (torch backend unless the caller
+    set one; ``WW_TEST_KERAS_PATH`` adds a ``pip --target`` folder); skips when keras cannot be imported."""
+    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "torch"))
+    extra = os.environ.get("WW_TEST_KERAS_PATH")
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, extra, env.get("PYTHONPATH", "")) if p)
+    probe = subprocess.run([sys.executable, "-c", "import keras"], env=env, cwd=_ROOT, capture_output=True,
+                           timeout=300, check=False)
+    if probe.returncode != 0:
+        pytest.skip("keras is not importable (set WW_TEST_KERAS_PATH to a folder holding keras for the victim proofs)")
+    return env
+
+
+@pytest.fixture(scope="module")
+def keras_torch_env(keras_env: dict[str, str]) -> dict[str, str]:
+    """:func:`keras_env` where Keras 3's ``TorchModuleWrapper`` (torch + Keras >= 3) is importable too."""
+    probe = subprocess.run([sys.executable, "-c", "import torch, keras; keras.layers.TorchModuleWrapper"],
+                           env=keras_env, cwd=_ROOT, capture_output=True, timeout=300, check=False)
+    if probe.returncode != 0:
+        pytest.skip("keras.layers.TorchModuleWrapper needs torch and Keras >= 3 (not importable here)")
+    return keras_env

@@ -18,7 +18,6 @@ folder); otherwise they are skipped. The scanner side always runs.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -39,25 +38,6 @@ from weightwarden.scan.engine import scan_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 POLYGLOT, MODREF = "WW-FS-006", "WW-KERAS-002"
-
-
-def _keras_env() -> dict[str, str] | None:
-    """The environment under which a subprocess of this interpreter imports keras (None: it cannot)."""
-    env = dict(os.environ, KERAS_BACKEND=os.environ.get("KERAS_BACKEND", "torch"))
-    extra = os.environ.get("WW_TEST_KERAS_PATH")
-    if extra:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), extra, env.get("PYTHONPATH", "")) if p)
-    probe = subprocess.run([sys.executable, "-c", "import keras"], env=env, cwd=ROOT, capture_output=True,
-                           timeout=300, check=False)
-    return env if probe.returncode == 0 else None
-
-
-@pytest.fixture(scope="module")
-def keras_env() -> dict[str, str]:
-    env = _keras_env()
-    if env is None:
-        pytest.skip("keras is not importable (set WW_TEST_KERAS_PATH to a folder holding keras for the victim proofs)")
-    return env
 
 
 def _write(root: Path, case: Case) -> Path:

@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 
 from tests.adversarial.generate import SHELL
-from tests.test_scan_round20_keras import _keras_env
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.readers.keras_config import MAX_BLOBS, analyze_config
 from weightwarden.core.findings import Severity
@@ -258,19 +257,7 @@ def test_vocabulary_path_is_reported(tmp_path: Path) -> None:
 # -- victim side: the real Keras loader runs the pickle ------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def keras_env() -> dict[str, str]:
-    env = _keras_env()
-    if env is None:
-        pytest.skip("keras is not importable (set WW_TEST_KERAS_PATH to a folder holding keras for the victim proofs)")
-    probe = subprocess.run([sys.executable, "-c", "import torch, keras; keras.layers.TorchModuleWrapper"],
-                           env=env, cwd=ROOT, capture_output=True, timeout=300, check=False)
-    if probe.returncode != 0:
-        pytest.skip("keras.layers.TorchModuleWrapper needs torch and Keras >= 3 (not importable here)")
-    return env
-
-
-def test_every_form_fires_under_keras_load_model(tmp_path: Path, keras_env: dict[str, str]) -> None:
+def test_every_form_fires_under_keras_load_model(tmp_path: Path, keras_torch_env: dict[str, str]) -> None:
     cases = {
         "zip_raw": _keras_zip(tmp_path / "raw.keras", tmw_config(_b64(RAW_PICKLE))),
         "zip_torch": _keras_zip(tmp_path / "tz.keras", tmw_config(_b64(_torch_zip(RAW_PICKLE)))),
@@ -282,7 +269,7 @@ def test_every_form_fires_under_keras_load_model(tmp_path: Path, keras_env: dict
                  "dir": str(tmp_path / "cwd" / n)} for n, p in cases.items()]
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "tests.adversarial.fire", str(tmp_path / "manifest.json")],
-                         cwd=ROOT, env=keras_env, capture_output=True, text=True, timeout=600, check=False)
+                         cwd=ROOT, env=keras_torch_env, capture_output=True, text=True, timeout=600, check=False)
     fired = json.loads(run.stdout.strip().splitlines()[-1])
     assert fired == dict.fromkeys(cases, True), (fired, run.stderr[-2000:])
     for name, path in cases.items():  # and the scanner says critical for each
@@ -290,11 +277,11 @@ def test_every_form_fires_under_keras_load_model(tmp_path: Path, keras_env: dict
         assert _severity(_findings(target), PICKLE_CRIT) == Severity.CRITICAL, name
 
 
-def test_safe_mode_refuses(tmp_path: Path, keras_env: dict[str, str]) -> None:
+def test_safe_mode_refuses(tmp_path: Path, keras_torch_env: dict[str, str]) -> None:
     """Why WW-KERAS-009 itself is medium when the pickle is read: Keras 3.15 only unpickles with safe_mode off."""
     path = _keras_zip(tmp_path / "raw.keras", tmw_config(_b64(RAW_PICKLE)))
     code = f"import keras\ntry:\n    keras.saving.load_model({str(path)!r})\nexcept Exception as e:\n    print(e)\n"
-    run = subprocess.run([sys.executable, "-c", code], env=keras_env, cwd=tmp_path, capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-c", code], env=keras_torch_env, cwd=tmp_path, capture_output=True, text=True,
                          timeout=300, check=False)
     assert "torch.load" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
     assert not (tmp_path / "canary").exists()

@@ -26,7 +26,6 @@ from typing import Any
 
 import pytest
 
-from tests.test_scan_round20_keras import _keras_env
 from tests.test_scan_round24_keras_torch import (
     RAW_PICKLE,
     _b64,
@@ -180,14 +179,6 @@ def test_resolver_is_the_only_reader_of_class_name() -> None:
     assert not offenders, offenders
 
 
-@pytest.fixture(scope="module")
-def keras_env() -> dict[str, str]:
-    env = _keras_env()
-    if env is None:
-        pytest.skip("keras is not importable (set WW_TEST_KERAS_PATH to a folder holding keras for the victim proofs)")
-    return env
-
-
 # Runs in a subprocess with the real Keras: every exported name, split at every dot after "keras", resolved by
 # Keras' own _retrieve_class_or_fn; prints what each split resolved to and which table class it subclasses.
 _KERAS_PROBE = r"""
@@ -238,16 +229,12 @@ def test_resolver_agrees_with_keras_for_every_exported_name(keras_env: dict[str,
     assert seen_split  # Keras still resolves the split spelling: the class A test is live
 
 
-def test_split_name_fires_under_keras_load_model(tmp_path: Path, keras_env: dict[str, str]) -> None:
-    probe = subprocess.run([sys.executable, "-c", "import torch, keras; keras.layers.TorchModuleWrapper"],
-                           env=keras_env, cwd=ROOT, capture_output=True, timeout=300, check=False)
-    if probe.returncode != 0:
-        pytest.skip("keras.layers.TorchModuleWrapper needs torch and Keras >= 3 (not importable here)")
+def test_split_name_fires_under_keras_load_model(tmp_path: Path, keras_torch_env: dict[str, str]) -> None:
     layer = {"module": "keras", "class_name": "layers.TorchModuleWrapper", "registered_name": None}
     config = tmw_config(_b64(_torch_zip(RAW_PICKLE)), layer=layer)
     cases = {"zip": _keras_zip(tmp_path / "alias.keras", config),
              "folder": _folder(tmp_path / "aliasdir", config) / "config.json"}
-    _fire_and_scan(tmp_path, cases, keras_env, PICKLE_CRIT)
+    _fire_and_scan(tmp_path, cases, keras_torch_env, PICKLE_CRIT)
 
 
 def _fire_and_scan(tmp_path: Path, cases: dict[str, Path], env: dict[str, str], rule: str) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 
-from tests.test_scan_round20_keras import _keras_env
 from tests.test_scan_round24_keras_torch import (
     RAW_PICKLE,
     _b64,
@@ -139,26 +138,14 @@ def test_orbax_unreadable_config_beside_a_decoy_is_high(tmp_path: Path, decoy: s
 # -- victim side: the real Keras builds every item of an array config.json ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def keras_env() -> dict[str, str]:
-    env = _keras_env()
-    if env is None:
-        pytest.skip("keras is not importable (set WW_TEST_KERAS_PATH to a folder holding keras for the victim proofs)")
-    probe = subprocess.run([sys.executable, "-c", "import torch, keras; keras.layers.TorchModuleWrapper"],
-                           env=env, cwd=ROOT, capture_output=True, timeout=300, check=False)
-    if probe.returncode != 0:
-        pytest.skip("keras.layers.TorchModuleWrapper needs torch and Keras >= 3 (not importable here)")
-    return env
-
-
-def test_array_config_fires_under_keras_load_model(tmp_path: Path, keras_env: dict[str, str]) -> None:
+def test_array_config_fires_under_keras_load_model(tmp_path: Path, keras_torch_env: dict[str, str]) -> None:
     """K/klist.keras: load_model(safe_mode=False) runs the pickle of an array item, then fails on the list."""
     cases = {"zip_array": _keras_zip(tmp_path / "klist.keras", [_tmw()])}
     manifest = [{"name": n, "loader": "keras", "path": str(p), "dir": str(tmp_path / "cwd" / n)}
                 for n, p in cases.items()]
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     run = subprocess.run([sys.executable, "-m", "tests.adversarial.fire", str(tmp_path / "manifest.json")],
-                         cwd=ROOT, env=keras_env, capture_output=True, text=True, timeout=600, check=False)
+                         cwd=ROOT, env=keras_torch_env, capture_output=True, text=True, timeout=600, check=False)
     fired = json.loads(run.stdout.strip().splitlines()[-1])
     assert fired == dict.fromkeys(cases, True), (fired, run.stderr[-2000:])
     for path in cases.values():
