@@ -95,6 +95,15 @@ def _load(loader: str, path: str, chat: str = "") -> None:
 
         keras.saving.load_model(path, safe_mode=False,
                                 custom_objects={"TorchModuleWrapper": keras.layers.TorchModuleWrapper})
+    elif loader == "keras_json":
+        # Red team round 28: the model.json workflow, keras.models.model_from_json on the text of any file (Keras
+        # ignores top-level keys it does not know, such as a 17 MiB pad).
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        import keras
+
+        keras.config.enable_unsafe_deserialization()
+        with open(path, encoding="utf-8") as handle:
+            keras.models.model_from_json(handle.read())
     elif loader == "jinja":
         for template in _templates(path):
             import jinja2

@@ -68,10 +68,14 @@ TEMPLATE_NAMES = ("chat_template.jinja",)
 TEMPLATE_EXTENSIONS = (".jinja", ".j2", ".jinja2")
 # JSON files whose chat_template transformers renders.
 TEMPLATE_CONFIG_NAMES = frozenset({"tokenizer_config.json", "chat_template.json", "processor_config.json"})
-# JSON files transformers reads by name (configs that may carry a chat template or remote-code references).
+# JSON files transformers reads by name (configs that may carry a chat template or remote-code references). Red
+# team round 28: the JSON *_NAME constants of transformers.utils (5.x: VIDEO_PROCESSOR_NAME, AUDIO_TOKENIZER_NAME,
+# ADAPTER_CONFIG_NAME, MODEL_CARD_NAME ...) are all here, but the weight indexes (walk.py reads those); a test
+# compares with the installed transformers.
 LOADER_JSON_NAMES = frozenset(
     {"config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
-     "chat_template.json", "generation_config.json", "feature_extractor_config.json", "image_processor_config.json"}
+     "chat_template.json", "generation_config.json", "feature_extractor_config.json", "image_processor_config.json",
+     "video_preprocessor_config.json", "audio_tokenizer_config.json", "adapter_config.json", "modelcard.json"}
 )
 
 

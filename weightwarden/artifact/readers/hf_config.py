@@ -61,12 +61,13 @@ from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.jinja_parsing import parses
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
-from weightwarden.artifact.readers.keras_config import parse_json_bounded
+from weightwarden.artifact.readers.keras_config import may_hold_keras_object, may_spell, parse_json_bounded
 from weightwarden.artifact.sniff import (
     BY_CONTENT_JSON,
     BY_CONTENT_MARKUP,
     HEAD_BYTES,
     JINJA_LEADS,
+    LOADER_JSON_NAMES,
     WEAK_REASONS,
     decode_views,
     has_jinja_markup,
@@ -80,11 +81,10 @@ from weightwarden.artifact.source import Source
 
 # Top-level keys whose presence makes a JSON file carry code for a loader.
 CODE_KEYS = (b'"chat_template"', b'"auto_map"', b'"custom_pipelines"')
-# Files transformers reads by name and that may hold the keys above (possibly spelled with \u escapes).
-LOADER_CONFIG_NAMES = frozenset(
-    {"config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json",
-     "chat_template.json", "generation_config.json", "feature_extractor_config.json", "image_processor_config.json"}
-)
+# Files transformers reads by name and that may hold the keys above (possibly spelled with \u escapes): one list,
+# sniff.LOADER_JSON_NAMES (red team round 28: video_preprocessor_config.json was missing; a test compares it with the
+# *_NAME constants of transformers.utils).
+LOADER_CONFIG_NAMES = LOADER_JSON_NAMES
 MAX_METADATA_ITEMS = 64
 MAX_METADATA_STRING = 200
 MAX_REMOTE_REFS = 200
@@ -181,6 +181,14 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
             )
             return entry
         if source.size > parse_limit:
+            if _streams_keras_object(source):
+                # Red team round 28: past the parse bound the file is never parsed, so a Keras config in it (what
+                # model_from_json builds from any file) is never analysed: too large to analyse, never "data".
+                entry.error = (f"JSON file of {source.size} bytes exceeds the {parse_limit}-byte parse bound and may "
+                               "hold a Keras config (class_name)")
+                entry.anomalies.append(Anomaly("limits.text_too_large", source.display,
+                                               entry.error + ": Keras config too large to analyse; a loader "
+                                               f"json.loads it whole{RAISE_HINT}", "class_name"))
             if utf8_with_tag_opener(source):
                 # Red team round 23: a host given the path renders the whole text, and a host reading a value
                 # renders that string: a {{ / {% anywhere in a JSON file too large to parse is a template not
@@ -191,22 +199,27 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
                                                entry.error + ": neither its text nor its string values could be "
                                                f"analysed as templates, and a host renders them whole{RAISE_HINT}",
                                                "{{ / {%"))
-            else:
+            elif not entry.anomalies:
                 entry.metadata["json_parsed"] = False
-                entry.metadata["json_not_parsed_reason"] = f"larger than {parse_limit} bytes; names no code keys or tags"
+                entry.metadata["json_not_parsed_reason"] = (f"larger than {parse_limit} bytes; names no code keys, "
+                                                            "tags or Keras objects")
                 _check_json_ends(source, entry)
             return entry
     bound = limit if source.size <= limit else parse_limit
     with source.open() as f:
         data = f.read(bound + 1)
-    if len(data) > limit and not _may_hold_markup(data):
+    # Red team round 28: the two shortcuts below skip the parse for the sake of the template analysis, and the parse
+    # feeds every other analysis too (a Keras config, TorchModuleWrapper and Lambda, in a 17 MiB file with a pad key
+    # and no tag was never judged). A file that may spell a Keras object is parsed and analysed whole.
+    skippable = len(data) > limit and not may_hold_keras_object(data)
+    if skippable and not _may_hold_markup(data):
         # Past the text bound and no tag, not even an escaped one: nothing in it is a template, and parsing it
         # (~12x its size in memory) would buy nothing.
         entry.metadata["json_parsed"] = False
         entry.metadata["json_not_parsed_reason"] = f"larger than {limit} bytes; names no code keys or tags"
         _check_json_ends(source, entry)
         return entry
-    if len(data) > limit and _starts_like_json_object(data) and _inert_markup(data):
+    if skippable and _starts_like_json_object(data) and _inert_markup(data):
         # Round 23 follow-up: the usual large tokenizer.json (Gemma's ~33 MB), whose "{{" / "{%" vocabulary tokens
         # Jinja cannot parse, is not parsed whole: none of its strings is a template.
         entry.metadata["json_parsed"] = False
@@ -287,7 +300,6 @@ def _keras_objects(value: Any, raw: bytes, name: str, entry: FileEntry, source: 
         EmbeddedBlob,
         analyze_config,
         looks_like_keras_config,
-        may_hold_keras_object,
         read_embedded_blobs,
     )
 
@@ -788,18 +800,38 @@ def _small_metadata(value: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mentions_code_keys(source: Source) -> bool:
-    """Stream the file looking for the code keys (overlapping chunks), without parsing it."""
-    overlap = max(len(k) for k in CODE_KEYS)
+    """Stream the file looking for the code keys (overlapping chunks), without parsing it. Red team round 28: a key
+    spelled with escapes (``"auto\\u005fmap"``, which json.loads reads as ``auto_map``) counts too."""
+    return _stream_spells(source, CODE_KEYS)
+
+
+def _streams_keras_object(source: Source) -> bool:
+    """:func:`keras_config.may_hold_keras_object` on a file too large to read whole (chunks that overlap)."""
+    with source.open() as f:
+        head = f.read(4)
+    if json.detect_encoding(head) not in ("utf-8", "utf-8-sig"):
+        return True
+    return _stream_spells(source, (b"class_name",))
+
+
+# Bytes shared by consecutive chunks of the streamed search: a word spelled with escapes at the deepest string level
+# the Keras walk reads (each letter "\\u005c...": at most ~6**5 bytes) fits in it many times.
+_STREAM_OVERLAP = 256 * 1024
+_STREAM_CHUNK = 8 * 1024 * 1024
+
+
+def _stream_spells(source: Source, words: tuple[bytes, ...]) -> bool:
+    """:func:`keras_config.may_spell` over the file in overlapping chunks."""
     tail = b""
     with source.open() as f:
         while True:
-            chunk = f.read(4 * 1024 * 1024)
+            chunk = f.read(_STREAM_CHUNK)
             if not chunk:
                 return False
             window = tail + chunk
-            if any(k in window for k in CODE_KEYS):
+            if may_spell(window, words):
                 return True
-            tail = window[-overlap:]
+            tail = window[-_STREAM_OVERLAP:]
 
 
 def _short(value: Any) -> str:

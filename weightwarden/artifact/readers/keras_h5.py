@@ -407,8 +407,11 @@ def _analyze_attr(f: Any, attr: str, entry: FileEntry, max_bytes: int,
                   embedded: dict[str, list[EmbeddedBlob]] | None = None) -> None:
     size = _attr_storage_size(f, attr)
     if size is not None and size > max_bytes:
+        # Red team round 28: keras.config_too_large is WW-GEN-001 (high): the legacy loader json.loads and builds the
+        # whole attribute, so one too large to analyse fails closed (it was WW-KERAS-006, medium).
         entry.anomalies.append(
-            Anomaly("keras.config_too_large", f"attr:{attr}", f"{attr} attribute of {size} bytes exceeds {max_bytes}")
+            Anomaly("keras.config_too_large", f"attr:{attr}", f"{attr} attribute of {size} bytes exceeds the "
+                    f"{max_bytes}-byte limit: Keras config too large to analyse, and the loader builds all of it")
         )
         entry.error = f"{attr} attribute too large to read ({size} bytes)"
         return
@@ -416,6 +419,12 @@ def _analyze_attr(f: Any, attr: str, entry: FileEntry, max_bytes: int,
         raw = _read_attr(f, attr, max_bytes)
     except Exception as exc:  # noqa: BLE001 - h5py raises many types on hostile attributes
         entry.anomalies.append(Anomaly("keras.bad_config", f"attr:{attr}", f"cannot read {attr}: {_describe(exc)}"))
+        return
+    if raw is None or isinstance(raw, str) and len(raw) > max_bytes:
+        # The storage size was not known up front (a variable-length string): the same fail-closed answer.
+        entry.anomalies.append(Anomaly("keras.config_too_large", f"attr:{attr}", f"{attr} attribute exceeds the "
+                                       f"{max_bytes}-byte limit: Keras config too large to analyse"))
+        entry.error = f"{attr} attribute too large to read"
         return
     if not isinstance(raw, str):
         entry.anomalies.append(

@@ -271,7 +271,15 @@ def _object_graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None
         if node.number != 1 or node.wire != LEN:
             continue
         for sub in iter_stream_fields(f, node.offset, node.offset + node.length, 1024):
-            if sub.number != 4 or sub.wire != LEN or sub.length > state.limits.max_text_bytes:
+            if sub.number != 4 or sub.wire != LEN:
+                continue
+            if sub.length > state.limits.max_text_bytes:
+                # Red team round 28: a user object too large to read was skipped silently; its metadata may be
+                # the layer config TF-Keras revives: too large to analyse, never nothing.
+                state.entry.anomalies.append(Anomaly(
+                    "keras.config_too_large", f"{prefix}/object[{i}]",
+                    f"SavedUserObject of {sub.length} bytes exceeds the {state.limits.max_text_bytes}-byte limit: its "
+                    "Keras metadata (layer config) is too large to analyse", f"{sub.length}"))
                 continue
             identifier = metadata = ""
             for number, wire, value in protowire.iter_fields(read_field(f, sub)):
@@ -285,6 +293,10 @@ def _object_graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None
 
 def _keras_json(text: str, where: str, state: _State) -> None:
     value, problem = parse_json_bounded(text, state.limits.max_text_bytes)
+    if problem is not None and len(text) > state.limits.max_text_bytes:
+        state.entry.anomalies.append(Anomaly("keras.config_too_large", where, f"Keras metadata of {len(text)} "
+                                             "characters: Keras config too large to analyse", problem[:200]))
+        return
     if problem is not None:
         state.entry.anomalies.append(Anomaly("keras.bad_config", where, f"Keras metadata: {problem}"))
         return
@@ -324,7 +336,11 @@ def _keras_metadata_file(source: Source, ctx: ReadContext, state: _State) -> Non
             if number != 1 or wire != LEN:
                 continue
             for _n, sub_wire, value in protowire.iter_fields(node):  # type: ignore[arg-type]
-                if sub_wire != LEN or len(value) < 2 or bytes(value[:1]) != b"{":  # type: ignore[arg-type]
+                # Round 28: json.loads skips leading whitespace and builds arrays too; a cheap first-byte test
+                # must not be stricter than the loader's parser.
+                if sub_wire != LEN or len(value) < 2:  # type: ignore[arg-type]
+                    continue
+                if bytes(value).lstrip(b" \t\r\n")[:1] not in (b"{", b"["):  # type: ignore[arg-type]
                     continue
                 _keras_json(bytes(value).decode("utf-8", errors="replace"),  # type: ignore[arg-type]
                             f"{KERAS_METADATA_NAME}/node[{i}]", state)

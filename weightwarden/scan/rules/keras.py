@@ -80,11 +80,12 @@ BAD_CONFIG = ScanRule(
     "WW-KERAS-006",
     Severity.MEDIUM,
     "Keras model config is malformed or too large to inspect fully",
-    "The model config is not a JSON object, has entries of the wrong type where code is named, or is nested "
-    "deeper / larger than the scanner reads. Entries past that point were not inspected.",
+    "The model config is not a JSON object, has entries of the wrong type where code is named, or cannot be "
+    "read as JSON. (A config too large or too deeply nested to inspect fully is WW-GEN-001, high, since red team "
+    "round 28: the loader builds what was not inspected.)",
     "Re-download the model; do not load a model whose config cannot be inspected.",
     (CWE_INPUT_VALIDATION, CWE_DESERIALIZATION),
-    anomaly_codes=("keras.bad_config", "keras.config_too_large", "keras.h5_corrupt"),
+    anomaly_codes=("keras.bad_config", "keras.h5_corrupt"),
 )
 H5_EXTERNAL = ScanRule(
     "WW-KERAS-007",
