@@ -276,3 +276,28 @@ def test_inflate_flushes_the_last_bytes() -> None:
         while not inflate.done:
             out += inflate.produce(src)
         assert len(out) == n
+
+
+def test_savedmodel_keras_metadata_behind_whitespace(tmp_path: Path) -> None:
+    """SavedModel's keras_metadata.pb: a layer JSON was read only when its first byte was "{"; json.loads skips
+    leading whitespace (and builds arrays), so the cheap test now does too."""
+    from tests.test_readers_structured import (
+        fld,
+        keras2_lambda,
+        keras_objs,
+        node_def,
+        read_path,
+        saved_model,
+        vint,
+    )
+    from weightwarden.artifact.readers import savedmodel
+
+    lam = dict(keras2_lambda("lam"), name="lam")
+    for lead in (" \n\t", "\r\n" * 3000):
+        meta = tmp_path / str(lead.count("\n"))
+        meta.mkdir()
+        nodes = fld(1, vint(2, 1) + fld(3, "root.layer-1") + fld(4, "_tf_keras_layer") + fld(5, lead + json.dumps(lam)))
+        (meta / "keras_metadata.pb").write_bytes(nodes)
+        path = meta / "saved_model.pb"
+        path.write_bytes(saved_model([node_def("x", "Placeholder")]))
+        assert [o.location for o in keras_objs(read_path(savedmodel, path))] == ["layer:lam"], repr(lead[:4])

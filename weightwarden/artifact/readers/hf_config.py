@@ -26,11 +26,15 @@ loader may execute from these files:
 Anything else in a JSON file is data: a few top-level scalar values are kept as metadata, and prose is not treated
 as code (a README-like string with URLs is not a risk).
 
-JSON is read whole up to ``limits.max_text_bytes``. A larger file that mentions the keys above is an error. Any
-other larger file is judged up to ``limits.max_parse_bytes`` (64 MiB; huge ``tokenizer.json`` files are normal:
-Gemma's is ~33 MB): one with no ``{{``/``{%`` (raw or escaped) is unparsed data; otherwise the strings that may be
-templates are found on the raw text, and only when one of them (or the whole text) is a template Jinja parses is the
-file parsed and analysed as above. Past ``max_parse_bytes`` a file with a tag is ``limits.text_too_large``. The same
+JSON is read whole up to ``limits.max_text_bytes``. A larger file that mentions the keys above (escapes decoded:
+``"auto\\u005fmap"``, round 28), or that a loader reads by name, is an error. Any other larger file is judged up to
+``limits.max_parse_bytes`` (64 MiB; huge ``tokenizer.json`` files are normal: Gemma's is ~33 MB). Red team round 28:
+one that may spell a Keras object (:func:`keras_config.may_hold_keras_object`: ``class_name`` at any JSON string
+level, escapes decoded) is always parsed and analysed whole, and past ``max_parse_bytes`` is
+``limits.text_too_large`` ("Keras config too large to analyse"); the shortcuts below skip the parse only for a file
+that cannot. Of the others, one with no ``{{``/``{%`` (raw or escaped) is unparsed data; otherwise the strings that
+may be templates are found on the raw text, and only when one of them (or the whole text) is a template Jinja parses
+is the file parsed and analysed as above. Past ``max_parse_bytes`` a file with a tag is ``limits.text_too_large``. The same
 bound lets a text past ``max_text_bytes`` whose tags are not leading (a merges.txt holding ``{{`` tokens) be asked
 of Jinja's parser: one it cannot parse renders nothing and is plain text (round 23 follow-up).
 
@@ -175,7 +179,8 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
     entry = FileEntry(source.display, Format.JSON, source.size)
     if source.size > limit:
         if name in LOADER_CONFIG_NAMES or _mentions_code_keys(source):
-            entry.error = f"JSON file of {source.size} bytes exceeds the {limit}-byte limit and names code keys"
+            why = "is a config a loader reads by name" if name in LOADER_CONFIG_NAMES else "names code keys"
+            entry.error = f"JSON file of {source.size} bytes exceeds the {limit}-byte limit and {why}"
             entry.anomalies.append(
                 Anomaly("limits.text_too_large", source.display, entry.error, ", ".join(k.decode() for k in CODE_KEYS))
             )

@@ -489,7 +489,7 @@ def _blob_code(blob: EmbeddedBlob, child: str | None, problem: str | None) -> Co
 # deserialises: Orbax checkpoints keep the whole model config as one string (``model_config/_strings.json``,
 # round 25), the legacy .h5 ``model_config`` attribute is one too. Such strings are parsed (only those that start
 # with "{" or "[" and can spell class_name) and walked like any other part of the config, within these bounds; one past
-# them is reported (keras.config_too_large, medium), never skipped silently.
+# them is reported (keras.config_too_large: WW-GEN-001, high, since round 28), never skipped silently.
 MAX_STRING_CONFIGS = 256  # JSON strings parsed per walk
 MAX_STRING_LEVELS = 4  # a config string inside a config string inside ...
 MAX_STRING_CONFIG_CHARS = 64 * 1024 * 1024  # the JSON parse bound of the readers (limits.max_parse_bytes)

@@ -20,7 +20,7 @@ The object walk is bounded by ``limits.max_archive_members``; attributes by ``li
 
 Anomaly codes:
     keras.bad_config: model_config / training_config is not valid JSON, or not a Keras config object.
-    keras.config_too_large: a config attribute exceeds max_text_bytes or the config walk's bounds.
+    keras.config_too_large: a config attribute exceeds max_text_bytes or the config walk's bounds (WW-GEN-001, high).
     keras.h5_external_link: an HDF5 external link to another file (not followed).
     keras.h5_external_storage: a dataset whose raw data is stored in external files.
     keras.h5_virtual_dataset: a virtual dataset mapping data from other files.

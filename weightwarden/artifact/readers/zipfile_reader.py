@@ -73,7 +73,8 @@ Anomaly codes:
         the walk follows; the rest are not read and the entry gets an error (fail closed, round 16).
     torch.torchscript_code: TorchScript source files that ``torch.load`` hands to ``torch.jit.load``.
     torch.missing_version: a PyTorch archive without a ``version`` record.
-    keras.bad_config: the ``.keras`` config.json is missing, too large or not a JSON object.
+    keras.bad_config: the ``.keras`` config.json is missing or not a JSON object.
+    keras.config_too_large: the ``.keras`` config.json exceeds max_parse_bytes (round 28; WW-GEN-001, high).
     (plus archive.path_traversal, archive.absolute_path, archive.too_deep, archive.bomb from :mod:`._archive`)
 """
 
