@@ -79,7 +79,7 @@ TFSM = ScanRule(
 BAD_CONFIG = ScanRule(
     "WW-KERAS-006",
     Severity.MEDIUM,
-    "Keras model config is malformed or too large to inspect fully",
+    "Keras model config is malformed",
     "The model config is not a JSON object, has entries of the wrong type where code is named, or cannot be "
     "read as JSON. (A config too large or too deeply nested to inspect fully is WW-GEN-001, high, since red team "
     "round 28: the loader builds what was not inspected.)",
