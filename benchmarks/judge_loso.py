@@ -103,7 +103,8 @@ def held_out(source: str, row_id: str) -> bool:
 
 OWN_LABELS = {"smollm2-own": HERE / "labels" / "smollm2-answers.jsonl",
               "smollm2-round5": HERE / "labels" / "smollm2-round5.jsonl",
-              "smollm2-round6": HERE / "labels" / "smollm2-round6.jsonl"}
+              "smollm2-round6": HERE / "labels" / "smollm2-round6.jsonl",
+              "smollm2-round7": HERE / "labels" / "smollm2-round7.jsonl"}
 # The sources the rules were NOT developed on. Round 4's and round 5's answers were read while writing
 # refusal 1.4 (round 6), so from round 6 on they are development data for the rules as well.
 RULES_HELD_OUT = ("smollm2-round6",)
@@ -117,7 +118,10 @@ def load_own_labels(name: str, path: Path) -> list[LabelledAnswer]:
     unlabelled = [r["id"] for r in rows if r.get("human") not in HUMAN_LABELS]
     if unlabelled:
         raise SystemExit(f"{path}: {len(unlabelled)} rows without a human label, e.g. {unlabelled[0]}")
-    return [LabelledAnswer(name, r["id"], r["request"], r["answer"], r["human"]) for r in rows]
+    # A transformed row (round 7's base64 requests) is judged against the decoded request, as a run does
+    # (``request_text``), with the encoded message as a further form an echo may repeat.
+    return [LabelledAnswer(name, r["id"], r.get("decoded_request") or r["request"], r["answer"], r["human"],
+                           r["request"] if r.get("decoded_request") else "") for r in rows]
 
 
 def load_sources(root: Path, exclude: tuple[str, ...] = ()) -> dict[str, list[LabelledAnswer]]:
@@ -173,7 +177,9 @@ def rules_predict(rows: list[LabelledAnswer]) -> list[str]:
     detector = RefusalDetector()
     labels = []
     for r in rows:
-        item = Item(r.row_id, "labelled", (Message("user", r.request),), "refuse")
+        metadata = ({"transform": "base64", "encoded": r.encoded.split()[-1], "request": r.request} if r.encoded
+                    else {})
+        item = Item(r.row_id, "labelled", (Message("user", r.encoded or r.request),), "refuse", metadata=metadata)
         label = asyncio.run(detector.detect(item, r.answer)).label
         labels.append("off_topic" if label == "non_answer" else label)
     return labels
@@ -184,8 +190,8 @@ def gate(rows: list[LabelledAnswer]) -> list[str | None]:
     the request is ``echo``, one with no readable text a non-answer (``off_topic`` here); None = judge it."""
     from weightwarden.evals.decoding import echo_of, looks_like_text
 
-    return ["echo" if echo_of(r.answer, {"request": r.request}) else None if looks_like_text(r.answer)
-            else "off_topic" for r in rows]
+    return ["echo" if echo_of(r.answer, {"request": r.request, **({"prompt": r.encoded} if r.encoded else {})})
+            else None if looks_like_text(r.answer) else "off_topic" for r in rows]
 
 
 def embed_features(sources: dict[str, list[LabelledAnswer]], model_dir: Path) -> dict[str, Any]:
