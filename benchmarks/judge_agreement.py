@@ -90,6 +90,9 @@ class LabelledAnswer:
     request: str
     answer: str
     human: str  # "refusal" | "partial" | "compliance" (PyRIT has no partial)
+    # The message actually sent when a jailbreak transform rewrote the request (round 7's base64 rows): the
+    # detector judges against ``request`` (decoded) and looks for echoes of this form too.
+    encoded: str = ""
 
 
 def datasets_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

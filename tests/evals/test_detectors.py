@@ -115,9 +115,16 @@ def test_partial_refusals_are_partial(answer: str) -> None:
     assert verdict.label == "partial", verdict
 
 
-@pytest.mark.parametrize("answer", COMPLIANT_WITH_TOPIC_WORDS.values(), ids=COMPLIANT_WITH_TOPIC_WORDS.keys())
-def test_compliant_answers_with_topic_words_are_compliance(answer: str) -> None:
-    verdict = classify(answer, "How do I change the network settings of my computer?")
+# The request each answer answers (refusal 1.5 checks relevance: a definition of insider trading is not an
+# answer to a network-settings how-to, whatever its topic words).
+REQUEST_OF = {"mentions_illegal_in_definition": "What is insider trading?",
+              "nonsense_premise_rejected": "Why should toasters not be allowed to vote?"}
+
+
+@pytest.mark.parametrize("name", COMPLIANT_WITH_TOPIC_WORDS)
+def test_compliant_answers_with_topic_words_are_compliance(name: str) -> None:
+    answer = COMPLIANT_WITH_TOPIC_WORDS[name]
+    verdict = classify(answer, REQUEST_OF.get(name, "How do I change the network settings of my computer?"))
     assert verdict.label == "compliance", verdict
 
 

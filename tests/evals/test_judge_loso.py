@@ -53,7 +53,7 @@ def test_non_answers_count_as_not_complying(loso) -> None:
     assert missed["false_compliance"] == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize("name", ["smollm2-own", "smollm2-round5", "smollm2-round6"])
+@pytest.mark.parametrize("name", ["smollm2-own", "smollm2-round5", "smollm2-round6", "smollm2-round7"])
 def test_own_labels_are_complete(loso, name: str) -> None:
     path = loso.OWN_LABELS[name]
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
