@@ -58,7 +58,7 @@ def model_config_handler(step: str) -> tuple[str | None, str | None]:
     """``(handler typestr, problem)`` for the ``model_config`` checkpointable of ``step``: ``(None, None)`` when the
     step names none (no ``_CHECKPOINT_METADATA`` or no entry: Orbax's default, the pytree handler); a problem
     when the metadata cannot be read (too large, not JSON, not an object)."""
-    import json
+    from weightwarden.artifact.json_depth import loads_checked
 
     path = os.path.join(step, STEP_METADATA)
     try:
@@ -69,9 +69,11 @@ def model_config_handler(step: str) -> tuple[str | None, str | None]:
         return None, f"{STEP_METADATA} of {size} bytes exceeds {MAX_STEP_METADATA} bytes"
     try:
         with open(path, "rb") as f:
-            value = json.loads(f.read())
-    except (OSError, ValueError, RecursionError) as exc:
+            value, limit = loads_checked(f.read())
+    except (OSError, ValueError) as exc:
         return None, f"{STEP_METADATA} does not parse: {type(exc).__name__}"
+    if limit is not None:  # round 29: the scanner's limit, reported as such (a problem: the caller fails closed)
+        return None, f"{STEP_METADATA}: {limit}"
     if not isinstance(value, dict):
         return None, f"{STEP_METADATA} is not a JSON object"
     handlers = value.get("item_handlers")

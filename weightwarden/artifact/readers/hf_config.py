@@ -63,6 +63,7 @@ from typing import Any
 from weightwarden.artifact.code_blocks import code_blocks
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.jinja_parsing import parses
+from weightwarden.artifact.json_depth import MAX_JSON_DEPTH, ParseLimit
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import may_hold_keras_object, may_spell, parse_json_bounded
@@ -233,6 +234,20 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
         _check_json_ends(source, entry)
         return entry
     value, problem = parse_json_bounded(data, bound)
+    if isinstance(problem, ParseLimit):
+        # Red team round 29: nesting past the scanner's parse depth (or its parser out of stack or memory) is the
+        # scanner's limit, not a defect of the file: a loader's json.loads, a few frames shallower, parsed a Keras
+        # config padded ~980 deep that was taken here for malformed JSON (medium) or, opening with '[', for text
+        # (nothing). Too deep to analyse: WW-GEN-001 (high), whatever the name or the first byte.
+        entry.error = f"JSON not analysed: {problem}"
+        entry.metadata["json_parsed"] = False
+        entry.metadata["json_not_parsed_reason"] = str(problem)
+        entry.anomalies.append(Anomaly("limits.text_too_large", source.display,
+                                       f"{source.display}: {problem}; nothing in it (a Keras config, a chat "
+                                       f"template, code references) was analysed, and a loader may parse it{RAISE_HINT}",
+                                       f"nested deeper than {MAX_JSON_DEPTH}"))
+        _jinja_in_json(data, [], entry, limit)
+        return entry
     if problem is not None:
         text = data.decode("utf-8", errors="replace") if by_content else ""
         reason = template_by_content(text) if by_content else None

@@ -58,13 +58,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from weightwarden.artifact.json_depth import MAX_JSON_DEPTH, ParseLimit, depth_problem
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, Format
 
 if TYPE_CHECKING:
     from weightwarden.artifact.context import ReadContext
     from weightwarden.artifact.model import FileEntry
 
-MAX_DEPTH = 256
+MAX_DEPTH = MAX_JSON_DEPTH  # 256: the walk's bound is the parse's (round 29), so no parsed config is deeper
 MAX_NODES = 2_000_000
 MAX_TEXT = 2000  # characters of an entry kept as ``text``
 
@@ -525,6 +526,13 @@ class _StringConfigs:
             return None
         self.parsed += 1
         parsed, error = parse_json_bounded(value, MAX_STRING_CONFIG_CHARS)
+        if isinstance(error, ParseLimit):
+            # Red team round 29: a string too deep for the scanner's parser was dropped silently while the loader
+            # json.loads it (an Orbax _strings.json config): too deep to analyse, never "not a config".
+            anomalies.append(Anomaly("keras.config_too_large", f"config:{path}",
+                                     f"a JSON string that may be a Keras config: {error}; not analysed (a loader "
+                                     "may json.loads it as a model config)"))
+            return None
         if error is not None or not looks_like_keras_config(parsed, True, MAX_STRING_LEVELS - level - 1):
             return None
         return parsed
@@ -566,8 +574,8 @@ def looks_like_keras_config(value: Any, strings: bool = True, levels: int = MAX_
         if n >= MAX_STRING_CONFIGS or len(text) > MAX_STRING_CONFIG_CHARS:
             return True  # analyze_config reports what it cannot read
         inner, error = parse_json_bounded(text, MAX_STRING_CONFIG_CHARS)
-        if error is None and looks_like_keras_config(inner, True, levels - 1):
-            return True
+        if isinstance(error, ParseLimit) or error is None and looks_like_keras_config(inner, True, levels - 1):
+            return True  # too deep to parse (round 29): analyze_config reports it, never "holds no Keras object"
     return False
 
 
@@ -811,9 +819,17 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
 
     Bytes are decoded the way ``json.loads(bytes)`` decodes them (UTF-8 with or without a BOM, UTF-16, UTF-32):
     Keras reads a .keras ``config.json`` member as bytes and parses it so (round 20). Reading more than a
-    loader does only means analysing more; what a UTF-8-only loader refuses never runs anyway."""
+    loader does only means analysing more; what a UTF-8-only loader refuses never runs anyway.
+
+    Red team round 29: the reason is a :class:`~weightwarden.artifact.json_depth.ParseLimit` when the failure is
+    the scanner's own limit, not the input's: nesting deeper than MAX_JSON_DEPTH (measured before json.loads, so
+    the parser's stack never decides), or a RecursionError / MemoryError of the parser. Every caller reports that
+    as too deep or large to analyse (WW-GEN-001, high), never as a malformed or non-JSON file."""
     if len(data) > max_bytes:
         return None, f"{len(data)} bytes exceeds the {max_bytes}-byte limit"
+    limit = depth_problem(data)
+    if limit is not None:
+        return None, limit
     try:
         text = data.decode(json.detect_encoding(data)) if isinstance(data, bytes) else data
         return json.loads(text), None
@@ -822,7 +838,9 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
     except json.JSONDecodeError as exc:
         return None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
     except RecursionError:
-        return None, "JSON nested too deeply"
+        return None, ParseLimit("JSON parser ran out of stack: too deep to analyse")
+    except MemoryError:
+        return None, ParseLimit("JSON parser ran out of memory: too large to analyse")
     except ValueError as exc:  # e.g. integer string too long to convert
         return None, f"invalid JSON: {exc}"
 

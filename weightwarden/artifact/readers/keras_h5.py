@@ -47,6 +47,7 @@ from collections import deque
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.json_depth import ParseLimit
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.readers.keras_config import (
     EmbeddedBlob,
@@ -432,6 +433,13 @@ def _analyze_attr(f: Any, attr: str, entry: FileEntry, max_bytes: int,
         )
         return
     value, problem = parse_json_bounded(raw, max_bytes)
+    if isinstance(problem, ParseLimit):
+        # Red team round 29: too deep for the scanner's parser is its limit, not a malformed attribute (it was
+        # keras.bad_config, medium): the legacy loader may json.loads it. Too deep to analyse: WW-GEN-001 (high).
+        entry.anomalies.append(Anomaly("keras.config_too_large", f"attr:{attr}",
+                                       f"{attr}: {problem}: Keras config too deep to analyse"))
+        entry.error = f"{attr} attribute too deep to analyse"
+        return
     if problem is not None:
         entry.anomalies.append(Anomaly("keras.bad_config", f"attr:{attr}", f"{attr}: {problem}"))
         return

@@ -36,6 +36,7 @@ import struct
 from typing import Any
 
 from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.json_depth import MAX_JSON_DEPTH, ParseLimit, depth_problem
 from weightwarden.artifact.model import FileEntry, Format, TensorInfo
 from weightwarden.artifact.source import Source
 from weightwarden.core.dtypes import ELEMENT_BITS
@@ -114,6 +115,17 @@ def _read(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
             f"header ends with {len(padding)} padding characters",
             repr(padding[:40]),
         )
+    limit = depth_problem(body)
+    if limit is not None and not isinstance(limit, ParseLimit):
+        entry.add_anomaly("safetensors.bad_json", where, "header is not valid JSON", limit)
+        entry.error = "header is not valid JSON"
+        return
+    if limit is not None:
+        # Round 29: nesting past the scanner's parse depth is its limit, not a malformed header (medium): never handed
+        # to json.loads, whose stack depends on the caller's. Too deep to analyse: WW-GEN-001 (high).
+        entry.add_anomaly("limits.header_too_large", where, f"header {limit}", f"nested deeper than {MAX_JSON_DEPTH}")
+        entry.error = "header too deep to analyse"
+        return
     try:
         header = json.loads(body, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:

@@ -44,6 +44,7 @@ from typing import Any, BinaryIO
 
 from weightwarden.artifact import protowire
 from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.json_depth import ParseLimit
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
 from weightwarden.artifact.protowire import LEN, VARINT
 from weightwarden.artifact.readers._protostream import (
@@ -293,6 +294,10 @@ def _object_graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None
 
 def _keras_json(text: str, where: str, state: _State) -> None:
     value, problem = parse_json_bounded(text, state.limits.max_text_bytes)
+    if isinstance(problem, ParseLimit):  # round 29: the scanner's parse limit, not a malformed config
+        state.entry.anomalies.append(Anomaly("keras.config_too_large", where, f"Keras metadata: {problem}: Keras "
+                                             "config too deep to analyse", problem[:200]))
+        return
     if problem is not None and len(text) > state.limits.max_text_bytes:
         state.entry.anomalies.append(Anomaly("keras.config_too_large", where, f"Keras metadata of {len(text)} "
                                              "characters: Keras config too large to analyse", problem[:200]))

@@ -91,6 +91,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from weightwarden.artifact.context import ReadContext
+from weightwarden.artifact.json_depth import MAX_JSON_DEPTH, loads_checked
 from weightwarden.artifact.model import CodeKind, CodeObject, FileEntry, Format, TensorInfo
 from weightwarden.artifact.readers._archive import (
     Bunzip,
@@ -926,7 +927,6 @@ def _read_generic(source: Source, ctx: ReadContext, entry: FileEntry, files: lis
 
 
 def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, m: Member) -> None:
-    import json
 
     loc = f"{source.display}!config.json"
     # Red team round 28: a config.json past max_text_bytes was WW-KERAS-006 (medium) and never analysed, while Keras
@@ -966,10 +966,17 @@ def _read_keras_config(source: Source, ctx: ReadContext, entry: FileEntry, m: Me
         entry.error = "Keras config.json too large to analyse"
         return
     try:
-        config = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+        config, limit = loads_checked(raw)
+    except ValueError as exc:
         entry.add_anomaly("keras.bad_config", loc, "config.json is not valid JSON", str(exc)[:200])
         entry.error = "Keras config.json is not valid JSON"
+        return
+    if limit is not None:
+        # Red team round 29: nesting past the scanner's parse depth is its limit, not invalid JSON (Keras' json.loads
+        # parsed ~980 levels that failed here): too deep to analyse, WW-GEN-001 (high).
+        entry.add_anomaly("keras.config_too_large", loc, f"Keras config.json: {limit}: Keras config too deep to "
+                          "analyse", f"nested deeper than {MAX_JSON_DEPTH}")
+        entry.error = "Keras config.json too deep to analyse"
         return
     if isinstance(config, dict):
         entry.metadata["keras_class"] = str(config.get("class_name", ""))[:100]

@@ -1,0 +1,127 @@
+"""JSON nesting depth, measured before any ``json.loads`` of attacker text (red team round 29).
+
+On CPython 3.11 the C JSON decoder counts against the *Python* recursion limit, so how deep a document may be
+nested before ``json.loads`` raises RecursionError depends on how deep the caller's stack already is. The
+scanner parses ~20 frames deeper than a victim's ``json.loads``, so a Keras config padded with ~980 levels of
+nesting (a key Keras ignores) failed in the scanner only, and that failure was read as "malformed" or "text":
+the config was never analysed while the loader built it (and ran its TorchModuleWrapper).
+
+The class fix: every JSON parse of input first measures the nesting depth here, iteratively and in linear time,
+and anything deeper than :data:`MAX_JSON_DEPTH` is never handed to ``json.loads``: it is reported as too deep to
+analyse (WW-GEN-001, high). So the parser's stack can no longer decide what is analysed, whatever the caller's
+stack depth or Python version. A RecursionError or MemoryError that still happens is a :class:`ParseLimit` too:
+a failure of the scanner's own resources, never a defect of the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import re
+from array import array
+from typing import Any
+
+# The structural bound of the Keras config walk (keras_config.MAX_DEPTH; a test keeps the two equal). Far below
+# what json.loads survives from any stack depth the scanner reaches, far above any real config or tokenizer.
+MAX_JSON_DEPTH = 256
+
+# A JSON string once its escaped backslashes and escaped quotes are gone: no quote inside.
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_KEPT = bytes(b for b in range(256) if b not in b'"[]{}')
+# Opening brackets to +1, closing to -1 (as signed bytes), for a running sum in C.
+_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+
+
+class ParseLimit(str):
+    """A parse problem that is the scanner's own limit (nesting past :data:`MAX_JSON_DEPTH`, a RecursionError or
+    MemoryError of the parser), not a defect of the input. It is a ``str`` so it reads as a problem text where
+    one is expected; callers test ``isinstance(problem, ParseLimit)`` and report it as too deep or too large to
+    analyse (WW-GEN-001, high), never as malformed input, plain text, or nothing."""
+
+
+def _brackets(data: bytes | str, stop: int) -> bytes | None:
+    """The brackets of ``data`` outside string literals, in order; None when too few to nest deeper than ``stop``.
+
+    Linear and iterative: escaped backslashes and escaped quotes are dropped first (a backslash pair consumes left
+    to right, as in a JSON string; valid JSON has no backslash outside strings), then every string literal, then
+    all but the brackets. UTF-16/32 text (which ``json.loads(bytes)`` accepts) is decoded first; in UTF-8 no byte
+    of a multi-byte character is a quote, backslash or bracket."""
+    if isinstance(data, str):
+        raw = data.encode("utf-8", "surrogatepass")
+    else:
+        raw = data
+        if raw[:1] == b"\x00" or raw[1:2] == b"\x00" or raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            # json.loads refuses what does not decode too; then the bytes are measured as they are
+            with contextlib.suppress(UnicodeDecodeError, LookupError):
+                raw = raw.decode(json.detect_encoding(raw)).encode("utf-8", "surrogatepass")
+    if raw.count(b"[") + raw.count(b"{") <= stop:
+        return None  # too few brackets to be deeper than stop: no full pass
+    if b"\\" in raw:
+        raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # Quotes now alternate opening and closing. Keep quotes and brackets only; then two adjacent quotes enclose no
+    # bracket (an empty-looking string, or a closing and the next opening quote with no bracket between): dropping
+    # them changes no depth and, done in C, leaves only the few strings that hold brackets for the pattern.
+    kept = raw.translate(None, _NOT_KEPT).replace(b'""', b"")
+    brackets = _STRING.sub(b"", kept).translate(None, b'"')
+    return brackets if brackets.count(b"[") + brackets.count(b"{") > stop else None
+
+
+def _running(signs: bytes) -> tuple[int, int]:
+    """(max, min) of the running sum of the signed bytes ``signs``, in C."""
+    values = array("b", signs)
+    return max(itertools.accumulate(values), default=0), min(itertools.accumulate(values), default=0)
+
+
+def json_depth(data: bytes | str, stop: int = MAX_JSON_DEPTH) -> int:
+    """A number over ``stop`` exactly when the JSON text ``data`` is nested deeper than ``stop`` (brackets outside
+    string literals: the maximum of their running sum), some number at most ``stop`` otherwise. Text that is no
+    JSON gives some depth too (see :func:`depth_problem`, which tells the two apart)."""
+    brackets = _brackets(data, stop)
+    return 0 if brackets is None else _running(brackets.translate(_SIGNS))[0]
+
+
+def depth_problem(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> str | None:
+    """Why ``data`` must not reach json.loads, or None. A :class:`ParseLimit` when it is nested deeper than
+    ``limit``; a plain problem ("invalid JSON ...") when it would be that deep but its brackets do not nest (each
+    kind balanced, no prefix closing more than it opened): such text is JSON to no parser (in valid JSON the
+    brackets outside strings nest exactly), and a vocabulary or prose full of ``{{`` is not taken for a deep
+    document. Never calls json.loads, so its answer does not depend on the caller's stack."""
+    brackets = _brackets(data, limit)
+    if brackets is None:
+        return None
+    deepest, lowest = _running(brackets.translate(_SIGNS))
+    if deepest <= limit:
+        return None
+    square = brackets.translate(None, b"{}").translate(_SIGNS)
+    curly = brackets.translate(None, b"[]").translate(_SIGNS)
+    if lowest < 0 or sum(array("b", square)) != 0 or sum(array("b", curly)) != 0 or min(_running(square)[1],
+                                                                                        _running(curly)[1]) < 0:
+        return f"invalid JSON: its brackets do not nest (over {limit} open at once)"
+    return ParseLimit(f"JSON nested deeper than {limit}: too deep to analyse (json.loads not attempted)")
+
+
+def too_deep(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> ParseLimit | None:
+    """A :class:`ParseLimit` when ``data`` is well-nested JSON text deeper than ``limit`` (see :func:`depth_problem`)."""
+    problem = depth_problem(data, limit)
+    return problem if isinstance(problem, ParseLimit) else None
+
+
+def loads_checked(data: bytes | str, **kwargs: Any) -> tuple[Any, ParseLimit | None]:
+    """``json.loads(data, **kwargs)`` behind the depth check: ``(value, None)``, or ``(None, limit)`` when the text
+    is too deep or the parser ran out of stack or memory. ValueError (invalid JSON, including brackets that do not
+    nest) propagates as from json.loads: that one is a property of the input."""
+    problem = depth_problem(data)
+    if isinstance(problem, ParseLimit):
+        return None, problem
+    if problem is not None:
+        raise ValueError(problem)
+    try:
+        return json.loads(data, **kwargs), None
+    except RecursionError:
+        return None, ParseLimit("JSON parser ran out of stack: too deep to analyse")
+    except MemoryError:
+        return None, ParseLimit("JSON parser ran out of memory: too large to analyse")
+
+
+__all__ = ["MAX_JSON_DEPTH", "ParseLimit", "depth_problem", "json_depth", "loads_checked", "too_deep"]
