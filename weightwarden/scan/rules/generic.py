@@ -21,8 +21,8 @@ LIMIT = ScanRule(
     "WW-GEN-001",
     Severity.HIGH,
     "Scan stopped at a safety limit",
-    "A file or folder exceeded a bound (file count, header or text size, object count, decompressed size, "
-    "parse time). "
+    "A file or folder exceeded a bound (file count, header or text size, JSON nesting depth, object count, "
+    "decompressed size, parse time). "
     "Content past the bound was not inspected; hostile files inflate structures to exhaust scanners.",
     "Inspect the file by other means, or raise the limit knowingly if the input is trusted.",
     (CWE_RESOURCE, CWE_INPUT_VALIDATION),
