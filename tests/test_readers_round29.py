@@ -257,3 +257,26 @@ def test_padded_config_fires_under_model_from_json(tmp_path: Path, keras_torch_e
     assert fired == dict.fromkeys(cases, True), (fired, run.stderr[-2000:])
     found, errors = _scan(path)
     _assert_fails_closed(found, errors, "victim form")
+
+
+# -- the other JSON parses of input: same answer --------------------------------------------------------------------
+
+
+def test_deep_safetensors_header_is_a_limit_not_malformed(tmp_path: Path) -> None:
+    import struct
+
+    header = ('{"__metadata__": {"format": "pt"}, "x": ' + "[" * 300 + "]" * 300 + "}").encode()
+    header += b" " * (-len(header) % 8)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    found, _errors = _scan(path)
+    assert any(r == LIMIT_RULE and s == Severity.HIGH for r, s, _m in found), found
+    assert not any(r == "WW-ST-002" for r, _s, _m in found), found
+
+
+def test_deep_shard_index_is_a_limit_not_unresolved(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors.index.json").write_text(
+        '{"metadata": ' + "[" * 300 + "]" * 300 + ', "weight_map": {"w": "model-00001-of-00001.safetensors"}}')
+    found, _errors = _scan(tmp_path)
+    assert any(r == LIMIT_RULE and s == Severity.HIGH for r, s, _m in found), found
+    assert not any(r == "WW-FS-009" for r, _s, _m in found), found
