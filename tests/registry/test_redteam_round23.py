@@ -70,7 +70,7 @@ def logs(tmp_path):
         with LiveServer(old, keys) as stale:
             yield {"real": real, "stale": stale, "keys": keys, "tmp": tmp_path, "acme_ok": acme_ok,
                    "fill_z": fill_z, "log_key": keys.note_signer.verifier().vkey(), "honest": honest, "old": old,
-                   "fill": fill}
+                   "fill": fill, "zbody": zbody}
         old.close()
     honest.close()
 
@@ -202,6 +202,59 @@ def test_r23_1_honest_race_is_not_a_refusal(logs):
     assert saves and result.tree_size == 6 and result.verified, result
     assert not result.current and any("REVOKED" in r for r in result.reasons), result.reasons
     assert _slot(state) == 6
+
+
+def test_r23_facts_a_sibling_saved_during_the_judgement_are_applied_before_the_answer(logs):
+    """The facts rule, as the freshness rule: a sibling process saved a fact of the line this check reads (here a
+    revocation of fill/z it proved, written as a sibling's save writes it) while the check judged. The save that ends
+    the judgement merges it; the "current" verdict is not given from the memory before it: judged again, the
+    remembered revocation the registry's answer leaves out is "not current"."""
+    env = logs
+    state = env["tmp"] / "shared"
+    a = _client(env["real"], state, env["log_key"])
+    held = a._signed_view
+    judged = []
+
+    def sibling_saves(model, checkpoint):
+        judged.append(model)
+        if len(judged) == 1:
+            sibling = client_module._State.load(state / "state.json")
+            (entry,) = sibling.data["keys"].values()
+            entry.setdefault("facts", {})["fill/z"] = {"revoked": {env["zbody"]["bundle"]: 4}, "at": 1}
+            sibling.save()
+        return held(model, checkpoint)
+
+    a._signed_view = sibling_saves
+    with a:
+        result = a.check(env["fill_z"], model="fill/z")
+    assert judged == ["fill/z", "fill/z"]
+    assert not result.current and any("proved before" in r and "REVOKED" in r for r in result.reasons), result
+    assert any("saved facts of fill/z" in n for n in result.notes), result.notes
+
+
+def test_r23_a_single_process_is_judged_once(logs):
+    """No regression: with no other process saving, no check is judged twice (full scan, then a delta, then the
+    index mode), and each is current."""
+    env = logs
+    state = env["tmp"] / "alone"
+    modes = []
+    for n, (scan, delta) in enumerate(((20_000, 20_000), (1, 20_000), (1, 0))):
+        if n:
+            _publish(env["real"], env["tmp"], release(f"fill/more{n}", seed=7 + n), env["fill"].key)
+        c = _client(env["real"], state, env["log_key"], full_scan_max=scan, delta_max=delta)
+        calls = []
+        judge = c._judge
+
+        def counted(*args, _judge=judge, _calls=calls):
+            _calls.append(1)
+            return _judge(*args)
+
+        c._judge = counted
+        with c:
+            result = c.check(env["fill_z"], model="fill/z")
+        assert result.current and len(calls) == 1, (result, calls)
+        modes.append(result.mode)
+    assert modes == ["full", "delta", "index"], modes
 
 
 # --- the state file: write and read agree; an unreadable shared state is never replaced --------------------------

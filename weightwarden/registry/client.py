@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -192,6 +193,13 @@ class _State:
     # Red team round 22: the checkpoint notes this process proved to be its current tree or a prefix of it (never
     # saved): a merge needs no later proof for them.
     proven: set[str] = field(default_factory=set)
+    # Red team round 23: the state as this process last read or wrote it, and, after a save, the lines (per log key)
+    # whose facts another process changed on disk since then: a verdict that read them is judged again.
+    synced: dict[str, Any] = field(default_factory=dict)
+    foreign: dict[str, set[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.synced = json.loads(json.dumps(self.data))
 
     @staticmethod
     def _file(path: Path) -> StateFile:
@@ -228,9 +236,26 @@ class _State:
                                               "processes verified (refusing: fix or remove the file)") from None
                 merged = _merge_state(disk, self.data, self.proven)
                 state_file.write(merged)
+                self.foreign = _changed_lines(self.synced, disk)
                 self.data = merged
+                self.synced = json.loads(json.dumps(merged))
         except StateFileError as exc:
             raise RegistryClientError(str(exc)) from None
+
+
+def _changed_lines(before: dict[str, Any], after: dict[str, Any]) -> dict[str, set[str]]:
+    """Per log key, the lines whose facts differ between two states of the file (the recency stamp ``at`` aside):
+    what another client process changed since this one last read or wrote it (red team round 23)."""
+    out: dict[str, set[str]] = {}
+    for vkey, entry in after.get("keys", {}).items():
+        then = before.get("keys", {}).get(vkey, {}).get("facts", {})
+        now = entry.get("facts", {})
+        changed = {m for m in {*then, *now}
+                   if {k: v for k, v in then.get(m, {}).items() if k != "at"}
+                   != {k: v for k, v in now.get(m, {}).items() if k != "at"}}
+        if changed:
+            out[vkey] = changed
+    return out
 
 
 def _valid_state(doc: dict[str, Any]) -> str | None:
@@ -564,6 +589,7 @@ class RegistryClient:
         # (key id, nonce, timestamp) -> the log index that carries that signed request (red team round 11, D1)
         self._requests: dict[tuple[str, str, int], int] = {}
         self._floor: tuple[int, str] | None = None  # a remembered tree the witnessed one trails (round 11, R1)
+        self._foreign_lines: set[str] = set()  # lines read whose facts another process saved meanwhile (round 23)
         # (this tree's note, a bigger remembered note) proven a prefix pair: not asked again (red team round 23)
         self._prefixes: set[tuple[str, str]] = set()
         self._bundle_mismatch: list[str] = []
@@ -1068,15 +1094,19 @@ class RegistryClient:
             outcome = self._judge(path, bundle, model, checkpoint)
             if isinstance(outcome, CheckResult):
                 ahead = self._memory_ahead(outcome.tree_size)
-                if not outcome.current or not ahead:
+                foreign = sorted(self._foreign_lines)
+                self._foreign_lines = set()
+                if not outcome.current or not (ahead or foreign):
                     return outcome
-                # Red team round 23: the save that ended this judgement merged a bigger tree another client process
-                # of this state directory verified meanwhile; a "current" verdict must cover what the memory holds
-                # before it is given, so the checkpoint is verified again against the merged memory (an older tree
-                # is "went backwards"; with --quorum, the floor) and everything is judged again there.
+                # Red team round 23: the save that ended this judgement merged what another client process of this
+                # state directory saved meanwhile: a bigger tree, or facts of a line this verdict read. A "current"
+                # verdict must rest on the memory as it is when it is given, so the checkpoint is verified again
+                # against the merged memory (an older tree is "went backwards"; with --quorum, the floor; merged
+                # notes proven before any merged fact is read) and everything is judged again there.
                 del self.notes[notes_at:]
-                self.notes.append(f"another client process of this state directory verified a tree of {ahead} "
-                                  f"entries while this check judged {outcome.tree_size}: judged again (red team "
+                why = (f"verified a tree of {ahead} entries while this check judged {outcome.tree_size}" if ahead
+                       else f"saved facts of {', '.join(foreign[:4])} while this check judged it")
+                self.notes.append(f"another client process of this state directory {why}: judged again (red team "
                                   "round 23)")
                 notes_at = len(self.notes)
                 checkpoint = self.verified_checkpoint()
@@ -1263,6 +1293,8 @@ class RegistryClient:
         # a refusal, not a note: its merge is what shows a bigger tree another process verified meanwhile
         # (``check``), and an unreadable shared state is never replaced by this process's memory.
         self.state.save()
+        vkey = self.log_verifier().vkey()
+        self._foreign_lines = self.state.foreign.get(vkey, set()) & (self._lines_read | self._reached)
         return CheckResult(current=current, model=body["model"] if body else None,
                            version=body["version"] if body else None, index=index,
                            bundle=body["bundle"] if body else None, tree_size=checkpoint.size,
