@@ -52,8 +52,8 @@ release unverified. The table is derived from entries read whole, like the scan 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
-import json
 import os
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -199,7 +199,7 @@ class _State:
     foreign: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.synced = json.loads(json.dumps(self.data))
+        self.synced = copy.deepcopy(self.data)
 
     @staticmethod
     def _file(path: Path) -> StateFile:
@@ -238,7 +238,7 @@ class _State:
                 state_file.write(merged)
                 self.foreign = _changed_lines(self.synced, disk)
                 self.data = merged
-                self.synced = json.loads(json.dumps(merged))
+                self.synced = copy.deepcopy(merged)
         except StateFileError as exc:
             raise RegistryClientError(str(exc)) from None
 
