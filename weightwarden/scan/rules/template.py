@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from weightwarden.artifact.code_blocks import code_blocks, entity_decoded
 from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.artifact.recovery import RecoveryBound, recover_template
 from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
@@ -215,12 +216,16 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # parser first: a whole tokenizer.json quoting "{{" fails at its first tag.)
     picked_up = code.details.get("picked_up")
     if picked_up in WEAK_REASONS and not tpl.parses(text):
-        yield from _fenced_blocks(text, names, code, ctx)
+        seen: set[tuple[str, str]] = set()
+        yield from _fenced_blocks(text, names, code, ctx, seen)
+        # Round 28, the backstop: whatever view or markup hid a template from the block extraction, the template
+        # a host could render from any part of this text is recovered tag by tag and analysed too.
+        yield from _recovered(text, names, code, ctx, seen)
         return
     if picked_up in WEAK_REASONS and entity_decoded(text) is not None:
         # Round 27: tags written as character references ("&#123;%") are tags on the rendered page: its blocks are
         # analysed as well as the raw text.
-        yield from _fenced_blocks(text, names, code, ctx)
+        yield from _fenced_blocks(text, names, code, ctx, set())
     issues = tpl.analyze_template(text, names)
     if code.details.get("json_text") is True:
         # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
@@ -268,7 +273,8 @@ def _token_names(code: CodeObject) -> set[str]:
 MAX_FENCED_BLOCKS = 256
 
 
-def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+                   seen: set[tuple[str, str]]) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
@@ -288,9 +294,43 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
         if not tpl.parses(block.body):
             continue
         for issue in tpl.analyze_template(block.body, names):
+            seen.add((issue.kind, issue.message))
             line = block.first_line + issue.line - 1 if issue.line else block.first_line
             yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (code block)", issue.message,
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
+
+
+def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+               seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """Round 28: findings of the template recovered from ``text`` (:func:`weightwarden.artifact.recovery.
+    recover_template`: every tag Jinja's lexer takes, the block structure balanced), and from its entity-decoded
+    form, at their normal severity, noted as recovered; those a code block already gave are not repeated. A bound
+    of the recovery that is hit is WW-TPL-002 (fail closed)."""
+    texts = [text]
+    decoded = entity_decoded(text)
+    if decoded is not None:
+        texts.append(decoded)
+    picked_up = code.details.get("picked_up")
+    for source in texts:
+        try:
+            recovered = recover_template(source)
+        except RecoveryBound as exc:
+            yield COMPUTED_ATTR.found_in(
+                ctx.file, f"{code.location} (recovered text)",
+                f"a text Jinja cannot parse as a whole holds more tags than the recovery of the template a host could "
+                f"render from it analyses ({exc}): not analysed", f"{exc} [{picked_up}]")
+            return
+        if recovered is None:
+            continue
+        for issue in tpl.analyze_template(recovered, names):
+            if (issue.kind, issue.message) in seen:
+                continue
+            seen.add((issue.kind, issue.message))
+            where = f"{code.location} line {issue.line} (recovered text)" if issue.line else \
+                f"{code.location} (recovered text)"
+            yield _BY_KIND[issue.kind].found_in(
+                ctx.file, where, f"{issue.message} (in the template recovered tag by tag from a text Jinja cannot "
+                "parse as a whole: stray tags dropped, blocks balanced)", f"{issue.evidence} [{picked_up}]")
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}

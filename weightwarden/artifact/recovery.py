@@ -1,0 +1,222 @@
+"""Tolerant recovery of the template a host could render from a text that Jinja cannot parse as a whole.
+
+Red team rounds 23-28 share one shape: the attacker puts a template where one of our extraction views does not look
+(a codec, a markup construct, a line ending, an entity spelling) and adds a stray tag, so that the region we do look
+at does not parse and passes as prose. Each view was fixed in turn; this is the backstop that does not depend on the
+view. From any weak text holding a tag, the tags are lexed one by one with Jinja's own lexer (a tag it rejects is
+dropped, the scan goes on after it), the block structure is balanced (an end tag without an opener is dropped, an
+opener left open is closed where an enclosing end tag needs it, or at the end), and the result is a template that
+parses and holds every tag a host could render from any part of the text. The template rule analyses it with the
+normal analysis. Nothing here renders anything.
+
+Fail closed: comments and ``{% raw %}`` markers are dropped and what they enclose is lexed (a stray ``{#`` in prose
+must not hide a template behind it), and past the bounds below :class:`RecoveryBound` is raised (the rule reports
+WW-TPL-002), never a partial "clean".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Characters past an opener searched for its closer: no tag of a real chat template is near this long (the largest
+# template of shared/datasets/chat-templates is 16 KB in all).
+MAX_TAG_CHARS = 64 * 1024
+# Closers tried per opener (a "}}" inside a string literal or a dict is not the tag's end).
+MAX_CLOSERS = 16
+# Tags kept; past it the text is not recovered (fail closed). A model card holds tens; a hostile text is cut here.
+MAX_RECOVERED_TAGS = 20_000
+# Characters lexed in all, as a multiple of the text's length plus a constant: the per-opener work is bounded by
+# MAX_TAG_CHARS * MAX_CLOSERS, this bounds the sum (an opener-dense text with far closers).
+LEX_BUDGET_FACTOR = 32
+LEX_BUDGET_BASE = 1024 * 1024
+
+_OPENER = re.compile(r"\{[{%#]")
+_CLOSERS = {"{": "}}", "%": "%}"}
+_TAG_NAME = re.compile(r"\{%[-+]?\s*([A-Za-z_][A-Za-z0-9_]*)")
+# Statements that open a block and the end tag closing it (the analysis environment's: Jinja's plus loopcontrols'
+# break/continue, which need a loop, and transformers' {% generation %}).
+_BLOCKS = {
+    "for": "endfor", "if": "endif", "macro": "endmacro", "call": "endcall", "filter": "endfilter",
+    "with": "endwith", "block": "endblock", "autoescape": "endautoescape", "trans": "endtrans",
+    "generation": "endgeneration", "set": "endset",
+}
+_ENDS = {end: start for start, end in _BLOCKS.items()}
+# Tags valid only directly inside a given block.
+_MIDDLE = {"elif": ("if",), "else": ("if", "for"), "pluralize": ("trans",)}
+_IN_LOOP = ("break", "continue")
+_DROPPED = ("raw", "endraw")
+
+
+class RecoveryBound(Exception):
+    """A bound of the recovery was hit: the text is not fully recovered (the caller fails closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tag:
+    text: str
+    name: str  # the statement name of a {% %} tag, "" for {{ }}
+
+
+def recover_template(text: str) -> str | None:
+    """The template a host could render from ``text``: every tag Jinja's lexer accepts, in order, with the block
+    structure balanced; plain text between tags kept with its braces neutralised (so that the joined result lexes
+    into the same tags) and the lines of dropped parts kept, so line numbers are the text's. None when no tag is
+    found, or when the balanced result still does not parse even with every tag that does not parse on its own
+    dropped. Raises :class:`RecoveryBound` past the bounds."""
+    from weightwarden.artifact.jinja_parsing import parses
+
+    pieces = _lex(text)
+    if not any(isinstance(p, _Tag) for p in pieces):
+        return None
+    recovered = _balance(pieces)
+    if parses(recovered):
+        return recovered
+    # Some tag lexes but cannot be parsed ("{{ 1 + }}", "{% if %}"): drop every tag that does not parse in a
+    # minimal context, then balance again.
+    kept = [p if not isinstance(p, _Tag) or _tag_parses(p) else "\n" * p.text.count("\n") for p in pieces]
+    if not any(isinstance(p, _Tag) for p in kept):
+        return None
+    recovered = _balance(kept)
+    return recovered if parses(recovered) else None
+
+
+def _lex(text: str) -> list[str | _Tag]:
+    from weightwarden.artifact.sniff import _jinja_lexer
+
+    lexer = _jinja_lexer()
+    budget = LEX_BUDGET_FACTOR * len(text) + LEX_BUDGET_BASE
+    pieces: list[str | _Tag] = []
+    tags = 0
+    pos = 0
+    data_from = 0
+    while True:
+        m = _OPENER.search(text, pos)
+        if m is None:
+            break
+        p = m.start()
+        kind = text[p + 1]
+        if kind == "#":
+            # A comment marker: dropped, its body lexed (fail closed; see the module docstring).
+            pieces.append(_neutral(text[data_from:p]))
+            data_from = pos = p + 2
+            continue
+        closer = _CLOSERS[kind]
+        end = None
+        q = p + 2
+        limit = min(len(text), p + MAX_TAG_CHARS)
+        for _ in range(MAX_CLOSERS):
+            q = text.find(closer, q, limit)
+            if q < 0:
+                break
+            q += 2
+            budget -= q - p
+            if budget < 0:
+                raise RecoveryBound(f"more than {LEX_BUDGET_FACTOR}x the text's length lexed")
+            if _one_tag(lexer, text[p:q]):
+                end = q
+                break
+        if end is None:
+            # Jinja's lexer rejects every reading of this opener: the opener is dropped (its braces neutralised).
+            pos = p + 2
+            continue
+        tag = text[p:end]
+        name_m = _TAG_NAME.match(tag) if kind == "%" else None
+        name = name_m.group(1) if name_m else ""
+        pieces.append(_neutral(text[data_from:p]))
+        if name in _DROPPED:
+            pieces.append("\n" * tag.count("\n"))
+        else:
+            if name == "set" and "=" in tag:
+                name = "set="  # the assignment form opens no block
+            pieces.append(_Tag(tag, name))
+            tags += 1
+            if tags > MAX_RECOVERED_TAGS:
+                raise RecoveryBound(f"more than {MAX_RECOVERED_TAGS:,} tags")
+        data_from = pos = end
+    pieces.append(_neutral(text[data_from:]))
+    return pieces
+
+
+def _neutral(data: str) -> str:
+    """Plain text between tags, unable to form or join a tag once the pieces are joined (rendered output only)."""
+    return data.replace("{", "(")
+
+
+def _one_tag(lexer: object, source: str) -> bool:
+    """Jinja's lexer takes ``source`` as exactly one {{ }} or {% %} tag (a raw block's opener counts)."""
+    begins = ends = 0
+    last = ""
+    try:
+        for _line, token, _value in lexer.tokeniter(source, None):  # type: ignore[attr-defined]
+            if token in ("variable_begin", "block_begin"):
+                begins += 1
+            elif token in ("variable_end", "block_end"):
+                ends += 1
+            elif token == "raw_begin":
+                return True
+            if token != "whitespace":
+                last = token
+    except Exception:  # noqa: BLE001 - Jinja's lexer rejects this reading
+        return False
+    return begins == 1 and ends == 1 and last in ("variable_end", "block_end")
+
+
+def _tag_parses(tag: _Tag) -> bool:
+    from weightwarden.artifact.jinja_parsing import parses
+
+    name = tag.name
+    if name in _BLOCKS:
+        return parses(f"{tag.text}{{% {_BLOCKS[name]} %}}")
+    if name in _ENDS:
+        return parses(f"{{% {_ENDS[name]} x %}}{tag.text}" if name == "endset" else
+                      f"{{% {_ENDS[name]} {_HEADS.get(_ENDS[name], '')} %}}{tag.text}")
+    if name in _MIDDLE:
+        block = _MIDDLE[name][0]
+        return parses(f"{{% {block} {_HEADS.get(block, '')} %}}{tag.text}{{% {_BLOCKS[block]} %}}")
+    if name in _IN_LOOP:
+        return parses(f"{{% for x in y %}}{tag.text}{{% endfor %}}")
+    return parses(tag.text)
+
+
+# A minimal head for a synthetic opener, to check a middle or end tag in context.
+_HEADS = {"for": "x in y", "if": "x", "macro": "m()", "call": "m()", "filter": "upper", "block": "b", "with": "",
+          "autoescape": "true", "trans": "", "generation": "", "set": "x"}
+
+
+def _balance(pieces: list[str | _Tag]) -> str:
+    """Join the pieces with the block structure balanced: an end tag with no matching opener open is dropped (its
+    lines kept), one closing an opener under other open ones first closes those (where Jinja needs them closed), a
+    middle tag outside its block is dropped, and openers still open at the end are closed there."""
+    out: list[str] = []
+    stack: list[str] = []
+    closed_else: set[int] = set()  # depths whose block has had its {% else %} (nothing but the end may follow)
+    for piece in pieces:
+        if not isinstance(piece, _Tag):
+            out.append(piece)
+            continue
+        name = piece.name
+        if name in _BLOCKS:
+            stack.append(name)
+        elif name in _ENDS:
+            opener = _ENDS[name]
+            if opener not in stack:
+                out.append("\n" * piece.text.count("\n"))
+                continue
+            while stack[-1] != opener:
+                closed_else.discard(len(stack))
+                out.append(f"{{% {_BLOCKS[stack.pop()]} %}}")
+            closed_else.discard(len(stack))
+            stack.pop()
+        elif name in _MIDDLE:
+            if not stack or stack[-1] not in _MIDDLE[name] or len(stack) in closed_else:
+                out.append("\n" * piece.text.count("\n"))
+                continue
+            if name == "else":
+                closed_else.add(len(stack))
+        elif name in _IN_LOOP and "for" not in stack:
+            out.append("\n" * piece.text.count("\n"))
+            continue
+        out.append(piece.text)
+    out.extend(f"{{% {_BLOCKS[name]} %}}" for name in reversed(stack))
+    return "".join(out)
