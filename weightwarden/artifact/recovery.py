@@ -17,6 +17,7 @@ WW-TPL-002), never a partial "clean".
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # Characters past an opener searched for its closer: no tag of a real chat template is near this long (the largest
@@ -28,7 +29,7 @@ MAX_CLOSERS = 16
 MAX_RECOVERED_TAGS = 20_000
 # Characters lexed in all, as a multiple of the text's length plus a constant: the per-opener work is bounded by
 # MAX_TAG_CHARS * MAX_CLOSERS, this bounds the sum (an opener-dense text with far closers).
-LEX_BUDGET_FACTOR = 32
+LEX_BUDGET_FACTOR = 8
 LEX_BUDGET_BASE = 1024 * 1024
 
 _OPENER = re.compile(r"\{[{%#]")
@@ -81,12 +82,29 @@ def recover_template(text: str) -> str | None:
     return recovered if parses(recovered) else None
 
 
+def recoverable_tag(text: str) -> bool:
+    """Whether the recovery finds at least one tag in ``text`` that parses on its own (in a minimal context): the
+    fallback of :func:`weightwarden.artifact.sniff.has_jinja_markup` when Jinja's lexer fails on the whole text
+    before its first tag (a stray ``{#``, an unclosed ``{% raw %}``), or sees comments or raw blocks that may hide
+    tags. Past the recovery's bounds: True (fail closed: the template rule then reports the bound)."""
+    try:
+        for piece in _scan(text):
+            if isinstance(piece, _Tag) and _tag_parses(piece):
+                return True
+    except RecoveryBound:
+        return True
+    return False
+
+
 def _lex(text: str) -> list[str | _Tag]:
+    return list(_scan(text))
+
+
+def _scan(text: str) -> Iterator[str | _Tag]:
     from weightwarden.artifact.sniff import _jinja_lexer
 
     lexer = _jinja_lexer()
     budget = LEX_BUDGET_FACTOR * len(text) + LEX_BUDGET_BASE
-    pieces: list[str | _Tag] = []
     tags = 0
     pos = 0
     data_from = 0
@@ -98,7 +116,7 @@ def _lex(text: str) -> list[str | _Tag]:
         kind = text[p + 1]
         if kind == "#":
             # A comment marker: dropped, its body lexed (fail closed; see the module docstring).
-            pieces.append(_neutral(text[data_from:p]))
+            yield _neutral(text[data_from:p])
             data_from = pos = p + 2
             continue
         closer = _CLOSERS[kind]
@@ -123,19 +141,18 @@ def _lex(text: str) -> list[str | _Tag]:
         tag = text[p:end]
         name_m = _TAG_NAME.match(tag) if kind == "%" else None
         name = name_m.group(1) if name_m else ""
-        pieces.append(_neutral(text[data_from:p]))
+        yield _neutral(text[data_from:p])
         if name in _DROPPED:
-            pieces.append("\n" * tag.count("\n"))
+            yield "\n" * tag.count("\n")
         else:
             if name == "set" and "=" in tag:
                 name = "set="  # the assignment form opens no block
-            pieces.append(_Tag(tag, name))
+            yield _Tag(tag, name)
             tags += 1
             if tags > MAX_RECOVERED_TAGS:
                 raise RecoveryBound(f"more than {MAX_RECOVERED_TAGS:,} tags")
         data_from = pos = end
-    pieces.append(_neutral(text[data_from:]))
-    return pieces
+    yield _neutral(text[data_from:])
 
 
 def _neutral(data: str) -> str:

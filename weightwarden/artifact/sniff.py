@@ -539,18 +539,31 @@ def wide_codec(data: bytes) -> str | None:
 
 
 def _non_utf8_with_tag(head: bytes, source: Source) -> bool:
-    """A head that is not UTF-8, decoded as :func:`decode_non_utf8`, is mostly printable text in which Jinja's lexer
-    finds a tag (in the head, or in the whole file up to TEMPLATE_SEARCH_BYTES, the bound UTF-8 text has)."""
-    views = [text for text, _codec in decode_views(head) if _mostly_printable(text)]
-    if not views:
-        return False
-    if any(has_jinja_markup(text) for text in views):
+    """A head that is not UTF-8 in one of whose :func:`decode_views` Jinja's lexer finds a tag (in the head, or in
+    the whole file up to TEMPLATE_SEARCH_BYTES, the bound UTF-8 text has).
+
+    Round 28: no printability test. A control character is plain text to Jinja (4000 "\\x01", ANSI colour codes
+    or NULs before a template were "not analysed", info only, while cp1252 renders them); the byte pre-test
+    :func:`may_hold_tag_bytes` keeps ordinary binaries cheap instead."""
+    if may_hold_tag_bytes(head) and any(has_jinja_markup(text) for text, _codec in decode_views(head)):
         return True
     if len(head) < source.size <= TEMPLATE_SEARCH_BYTES:
         with source.open() as f:
             data = f.read(TEMPLATE_SEARCH_BYTES)
-        return any(has_jinja_markup(text) for text, _codec in decode_views(data))
+        return may_hold_tag_bytes(data) and any(has_jinja_markup(text) for text, _codec in decode_views(data))
     return False
+
+
+# "{" then "{" or "%" with only NULs or bytes >= 0x80 between: every decode view (cp1252, UTF-8 errors=ignore, the
+# CJK codecs, UTF-16/32) maps "{" and "%" from those ASCII bytes only, and what it can drop or join between them
+# is NULs (UTF-16/32) or non-ASCII bytes. Bytes without this pattern show no tag opener in any view.
+_TAG_BYTES_RE = re.compile(rb"\{[\x00\x80-\xff]*[{%]")
+
+
+def may_hold_tag_bytes(data: bytes) -> bool:
+    """A cheap test that some :func:`decode_views` view of ``data`` may show a ``{{``/``{%`` opener (never False
+    when one does). Linear: each match attempt stops at the run's first other byte."""
+    return b"{" in data and _TAG_BYTES_RE.search(data) is not None
 
 
 # How much of a text file is decoded and lexed for Jinja tags past the head (the reader's text limit). Past it the
@@ -606,19 +619,32 @@ def utf8_with_tag_opener(source: Source) -> bool:
                 tail = window[-1:]
 
 
-def polyglot_template_text(source: Source, limit: int) -> str | None:
-    """The whole text of a file when it is UTF-8 throughout, at most ``limit`` bytes, and Jinja's lexer finds a
-    tag in it (red team round 23: a template that is also a pickle, a zip, a safetensors, a GGUF or a protobuf
-    file by its signature); else None. Larger such files are :func:`utf8_with_tag_opener`'s."""
-    if source.size > limit or not utf8_with_tag_opener(source):
-        return None
+def polyglot_template_views(source: Source, limit: int) -> list[tuple[str, str]]:
+    """Every decoded text of a file of at most ``limit`` bytes in which Jinja's lexer finds a tag, with its codec:
+    the UTF-8 text when the file is UTF-8 throughout, and every :func:`decode_views` view (cp1252, UTF-8
+    errors="ignore", the CJK codecs, UTF-16/32) whatever the bytes. Red team round 23 asked UTF-8 only; round 28
+    found a protocol-4 pickle, an .npy, a GGUF or a safetensors file holding a template that a host reading with
+    the locale codec renders (their magic or one "é" is not UTF-8). Files whose bytes cannot show a tag opener in
+    any view (:func:`may_hold_tag_bytes`) cost one read."""
+    if source.size > limit:
+        return []
     with source.open() as f:
         data = f.read(limit + 1)
+    if not may_hold_tag_bytes(data):
+        return []
+    views: list[tuple[str, str]] = []
     try:
-        text = data.decode("utf-8")
+        views.append((data.decode("utf-8"), "utf-8"))
     except UnicodeDecodeError:
-        return None
-    return text if has_jinja_markup(text) else None
+        pass
+    seen: set[str] = set()
+    out = []
+    for text, codec in views + decode_views(data):
+        if text not in seen:
+            seen.add(text)
+            if has_jinja_markup(text):
+                out.append((text, codec))
+    return out
 
 
 def _mostly_printable(text: str) -> bool:
@@ -721,9 +747,19 @@ def _first_tag(text: str) -> bool:
         for _line, token, _value in _jinja_lexer().tokeniter(text, None):
             if token in ("variable_begin", "block_begin"):
                 return True
-    except Exception:  # noqa: BLE001 - any lexer failure before a tag: Jinja renders nothing of this text
-        return False
-    return False
+    except Exception:  # noqa: BLE001 - a lexer failure before a tag: Jinja renders nothing of the whole text...
+        # ...but round 28: a stray "{#" or "{% raw %}" before a template (a README's inline code span a reader
+        # copies) made the whole text "no markup" and it was never analysed. A tag the tolerant recovery finds
+        # (artifact/recovery.py) counts: the template rule then analyses what it recovers.
+        return _recoverable_tag(text)
+    # No tag, and no error: a comment or raw block may still enclose tags another extraction shows.
+    return ("{#" in text or "raw" in text) and _recoverable_tag(text)
+
+
+def _recoverable_tag(text: str) -> bool:
+    from weightwarden.artifact.recovery import recoverable_tag
+
+    return recoverable_tag(text)
 
 
 @functools.cache
