@@ -23,8 +23,6 @@ from dataclasses import dataclass
 # Characters past an opener searched for its closer: no tag of a real chat template is near this long (the largest
 # template of shared/datasets/chat-templates is 16 KB in all).
 MAX_TAG_CHARS = 64 * 1024
-# Closers tried per opener (a "}}" inside a string literal or a dict is not the tag's end).
-MAX_CLOSERS = 16
 # Tags kept; past it the text is not recovered (fail closed). A model card holds tens; a hostile text is cut here.
 MAX_RECOVERED_TAGS = 20_000
 # Characters lexed in all, as a multiple of the text's length plus a constant: the per-opener work is bounded by
@@ -33,7 +31,6 @@ LEX_BUDGET_FACTOR = 8
 LEX_BUDGET_BASE = 1024 * 1024
 
 _OPENER = re.compile(r"\{[{%#]")
-_CLOSERS = {"{": "}}", "%": "%}"}
 _TAG_NAME = re.compile(r"\{%[-+]?\s*([A-Za-z_][A-Za-z0-9_]*)")
 # Statements that open a block and the end tag closing it (the analysis environment's: Jinja's plus loopcontrols'
 # break/continue, which need a loop, and transformers' {% generation %}).
@@ -67,7 +64,7 @@ def recover_template(text: str) -> str | None:
     dropped. Raises :class:`RecoveryBound` past the bounds."""
     from weightwarden.artifact.jinja_parsing import parses
 
-    pieces = _lex(text)
+    pieces = _lex(normalise_newlines(text))
     if not any(isinstance(p, _Tag) for p in pieces):
         return None
     recovered = _balance(pieces)
@@ -88,12 +85,17 @@ def recoverable_tag(text: str) -> bool:
     before its first tag (a stray ``{#``, an unclosed ``{% raw %}``), or sees comments or raw blocks that may hide
     tags. Past the recovery's bounds: True (fail closed: the template rule then reports the bound)."""
     try:
-        for piece in _scan(text):
+        for piece in _scan(normalise_newlines(text)):
             if isinstance(piece, _Tag) and _tag_parses(piece):
                 return True
     except RecoveryBound:
         return True
     return False
+
+
+def normalise_newlines(text: str) -> str:
+    """Jinja's lexer reads "\r\n" and "\r" as "\n" (offsets are counted on its view)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _lex(text: str) -> list[str | _Tag]:
@@ -119,23 +121,17 @@ def _scan(text: str) -> Iterator[str | _Tag]:
             yield _neutral(text[data_from:p])
             data_from = pos = p + 2
             continue
-        closer = _CLOSERS[kind]
-        end = None
-        q = p + 2
-        limit = min(len(text), p + MAX_TAG_CHARS)
-        for _ in range(MAX_CLOSERS):
-            q = text.find(closer, q, limit)
-            if q < 0:
-                break
-            q += 2
-            budget -= q - p
-            if budget < 0:
-                raise RecoveryBound(f"more than {LEX_BUDGET_FACTOR}x the text's length lexed")
-            if _one_tag(lexer, text[p:q]):
-                end = q
-                break
+        if kind == "%" and (raw := _RAW_TAG.match(text, p)):
+            # A raw marker: dropped, what it encloses lexed (fail closed; see the module docstring).
+            yield _neutral(text[data_from:p])
+            data_from = pos = raw.end()
+            continue
+        end, cost = _tag_end(lexer, text, p)
+        budget -= cost
+        if budget < 0:
+            raise RecoveryBound(f"more than {LEX_BUDGET_FACTOR}x the text's length lexed")
         if end is None:
-            # Jinja's lexer rejects every reading of this opener: the opener is dropped (its braces neutralised).
+            # Jinja's lexer rejects this opener: it is dropped (its braces neutralised in the data around it).
             pos = p + 2
             continue
         tag = text[p:end]
@@ -160,23 +156,33 @@ def _neutral(data: str) -> str:
     return data.replace("{", "(")
 
 
-def _one_tag(lexer: object, source: str) -> bool:
-    """Jinja's lexer takes ``source`` as exactly one {{ }} or {% %} tag (a raw block's opener counts)."""
-    begins = ends = 0
-    last = ""
-    try:
-        for _line, token, _value in lexer.tokeniter(source, None):  # type: ignore[attr-defined]
-            if token in ("variable_begin", "block_begin"):
-                begins += 1
-            elif token in ("variable_end", "block_end"):
-                ends += 1
-            elif token == "raw_begin":
-                return True
-            if token != "whitespace":
-                last = token
-    except Exception:  # noqa: BLE001 - Jinja's lexer rejects this reading
-        return False
-    return begins == 1 and ends == 1 and last in ("variable_end", "block_end")
+def _tag_end(lexer: object, text: str, p: int) -> tuple[int | None, int]:
+    """Where the tag opened at ``p`` ends by Jinja's lexer (the lengths of its raw token values add up to the
+    source, newlines normalised), or None when the lexer rejects it; and the characters lexed. The lexer is given a
+    window that grows (x4, up to MAX_TAG_CHARS) only while the failure can be the window's cut: the end of the
+    window reached, or a string literal opened where it failed; a failure anywhere else is the tag's own."""
+    window = _FIRST_WINDOW
+    cost = 0
+    while True:
+        src = text[p : p + window]
+        cost += len(src)
+        consumed = 0
+        failed = False
+        try:
+            for _line, token, value in lexer.tokeniter(src, None):  # type: ignore[attr-defined]
+                consumed += len(value)
+                if token in ("variable_end", "block_end"):
+                    return p + consumed, cost
+        except Exception:  # noqa: BLE001 - Jinja's lexer rejects this reading (or the window cut it)
+            failed = True
+        cut = p + window < len(text) and (not failed or consumed >= len(src) - 2 or src[consumed : consumed + 1] in "'\"")
+        if not cut or window >= MAX_TAG_CHARS:
+            return None, cost
+        window *= 4
+
+
+_FIRST_WINDOW = 256
+_RAW_TAG = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 
 
 def _tag_parses(tag: _Tag) -> bool:
