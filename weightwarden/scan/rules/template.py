@@ -219,8 +219,11 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         seen: set[tuple[str, str]] = set()
         yield from _fenced_blocks(text, names, code, ctx, seen)
         # Round 28, the backstop: whatever view or markup hid a template from the block extraction, the template
-        # a host could render from any part of this text is recovered tag by tag and analysed too.
-        yield from _recovered(text, names, code, ctx, seen)
+        # a host could render from any part of this text is recovered tag by tag and analysed too. Not the whole
+        # text of a JSON file: its string values are analysed decoded, each under the same rule (recovered when it
+        # does not parse), while its raw text shows them JSON-escaped ('\\"' in a tag), which no host renders.
+        if code.details.get("json_text") is not True:
+            yield from _recovered(text, names, code, ctx, seen)
         return
     if picked_up in WEAK_REASONS and entity_decoded(text) is not None:
         # Round 27: tags written as character references ("&#123;%") are tags on the rendered page: its blocks are
