@@ -287,12 +287,23 @@ def _also_as_template(source: Source, ctx: ReadContext, entry: FileEntry) -> Fil
     if not views:
         return entry
     from weightwarden.artifact.readers.hf_config import _read_template_file
+    from weightwarden.artifact.recovery import tag_signature
 
     # A GGUF carries its chat template as metadata by design, and a small one (zero tensors) can be UTF-8 whole:
     # its own reader already gave its templates to the template rule, so the text view is analysed (a template
     # hidden elsewhere in it is still judged) but the file is not called a polyglot for that alone.
-    own_templates = any(c.kind == CodeKind.CHAT_TEMPLATE for c in entry.code)
+    own = [c.text for c in entry.code if c.kind == CodeKind.CHAT_TEMPLATE and isinstance(c.text, str)]
+    own_templates = bool(own)
+    # Views that differ only in their plain text (the binary header's bytes, decoded differently) are analysed
+    # once; a view whose tags are exactly the reader's own templates' (a GGUF's chat_template) adds nothing.
+    signatures = {tag_signature(t) for t in own}
+    if len(own) > 1:
+        signatures.add(tag_signature("".join(own)))
     for text, codec in views:
+        signature = tag_signature(text)
+        if signature is not None and signature in signatures:
+            continue
+        signatures.add(signature)
         # Round 28: every decoded view with a tag (cp1252, UTF-8 errors="ignore", CJK, UTF-16), not UTF-8 only. One
         # location for all views (the codec is in the details and the polyglot finding): the same template seen
         # through several codecs is one finding, not one per view.

@@ -98,6 +98,18 @@ def normalise_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
+def tag_signature(text: str) -> tuple[object, ...] | None:
+    """What the template analysis of ``text`` depends on: its tags in order (as the recovery lexes them) and its
+    comment and raw markers (plain text between tags is output only). Two texts with one signature are analysed
+    alike (used to analyse one of several decode views that differ only in their plain text). None past the
+    recovery's bounds (then nothing is taken as equal)."""
+    try:
+        tags = tuple(p.text for p in _scan(normalise_newlines(text)) if isinstance(p, _Tag))
+    except RecoveryBound:
+        return None
+    return tags, text.count("{#"), text.count("#}"), len(_RAW_TAG.findall(text))
+
+
 def _lex(text: str) -> list[str | _Tag]:
     return list(_scan(text))
 

@@ -619,6 +619,14 @@ def utf8_with_tag_opener(source: Source) -> bool:
                 tail = window[-1:]
 
 
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def polyglot_template_views(source: Source, limit: int) -> list[tuple[str, str]]:
     """Every decoded text of a file of at most ``limit`` bytes in which Jinja's lexer finds a tag, with its codec:
     the UTF-8 text when the file is UTF-8 throughout, and every :func:`decode_views` view (cp1252, UTF-8
@@ -633,10 +641,8 @@ def polyglot_template_views(source: Source, limit: int) -> list[tuple[str, str]]
     if not may_hold_tag_bytes(data):
         return []
     views: list[tuple[str, str]] = []
-    try:
+    if is_utf8(data):
         views.append((data.decode("utf-8"), "utf-8"))
-    except UnicodeDecodeError:
-        pass
     seen: set[str] = set()
     out = []
     for text, codec in views + decode_views(data):
