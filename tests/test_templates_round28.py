@@ -150,6 +150,9 @@ def _readmes(canary: Path) -> dict[str, tuple[str, str]]:
                t),
         "M3": (f"# Tiny\n\nComments look like `{{#` in Jinja.\n\nTemplate: `{t}`\n", t),
         "M4": (f"# Tiny\n\nQuote with `{{% raw %}}`.\n\nTemplate: <code>{t}</code>\n", t),
+        # The recovered whole does not parse (a block defined twice): the parts between delimiters are recovered.
+        "M5": (f"# Tiny\n\nBlocks: `{{% block a %}}{{% endblock %}}`, `{{% block a %}}{{% endblock %}}`.\n\nTemplate: `{t}`\n",
+               t),
         "RCR": (rst.replace("\n", "\r"), t),
         "RFS": (rst.replace("\n", "\x1c"), t),
         "RLS": (rst.replace("\n", "\u2028"), t),
@@ -158,7 +161,7 @@ def _readmes(canary: Path) -> dict[str, tuple[str, str]]:
     }
 
 
-@pytest.mark.parametrize("name", ["M1", "M2", "M3", "M4", "RCR", "RFS", "RLS", "F2", "F3"])
+@pytest.mark.parametrize("name", ["M1", "M2", "M3", "M4", "M5", "RCR", "RFS", "RLS", "F2", "F3"])
 def test_readme_forms_are_critical(tmp_path: Path, name: str) -> None:
     canary = tmp_path / f"CANARY_{name}"
     text, copied = _readmes(canary)[name]

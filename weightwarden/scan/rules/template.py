@@ -323,17 +323,81 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
                 f"a text Jinja cannot parse as a whole holds more tags than the recovery of the template a host could "
                 f"render from it analyses ({exc}): not analysed", f"{exc} [{picked_up}]")
             return
-        if recovered is None:
+        if recovered is not None:
+            sources = [(recovered, 1)]
+        else:
+            # The recovered whole does not parse (a stray "{% block a %}" twice, a macro defined twice): each
+            # maximal tag-holding part between common delimiters (backticks, inline-code HTML tags, table pipes,
+            # line ends of any kind) is recovered on its own.
+            sources = []
+            parts = _delimited_parts(source, _PART_SPLIT)
+            analysed = 0
+            while analysed < len(parts):
+                part, line, split_again = parts[analysed]
+                analysed += 1
+                if analysed > MAX_RECOVERED_PARTS:
+                    yield COMPUTED_ATTR.found_in(
+                        ctx.file, f"{code.location} (recovered text)",
+                        f"a text Jinja cannot parse as a whole, whose recovered template does not parse either, has "
+                        f"more than {MAX_RECOVERED_PARTS} tag-holding parts: not analysed",
+                        f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
+                    return
+                try:
+                    part_recovered = recover_template(part)
+                except RecoveryBound:
+                    continue  # not reached: a part lexes no more than the whole text did within its bounds
+                if part_recovered is not None:
+                    sources.append((part_recovered, line))
+                elif split_again:
+                    # Still no parse: its lines (any line end) and table cells, one by one.
+                    parts += [(p, line + sub - 1, False) for p, sub, _again in _delimited_parts(part, _LINE_SPLIT)]
+        for recovered, first_line in sources:
+            yield from _recovered_issues(recovered, first_line, names, code, ctx, seen)
+
+
+# Parts of a text recovered one by one when its recovered whole does not parse (each is analysed: fail closed past
+# it with WW-TPL-002).
+MAX_RECOVERED_PARTS = 1024
+# Where a part ends: a backtick run, an inline-code or table-cell HTML tag, a blank line; a part whose recovery does
+# not parse is split again at any line end and at table pipes ("|" is also Jinja's filter operator, so the part
+# is kept whole too).
+_PART_SPLIT = re.compile(r"`+|</?(?:code|kbd|samp|pre|td|th|tt)\b[^<>]*>|\n[ \t]*\n", re.I)
+_LINE_SPLIT = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, bool]]:
+    """The distinct tag-holding parts of ``text`` between ``split`` delimiters (for the line split, also split at
+    "|"), each with the line it starts on (counted at "\n") and whether it may be split again."""
+    out: dict[str, int] = {}
+    pos = 0
+    line = 1
+    for m in [*split.finditer(text), None]:
+        end = m.start() if m is not None else len(text)
+        part = text[pos:end]
+        if "{{" in part or "{%" in part:
+            pieces = (part, *part.split("|")) if split is _LINE_SPLIT and "|" in part else (part,)
+            for piece in pieces:
+                if ("{{" in piece or "{%" in piece) and piece not in out:
+                    out[piece] = line
+        line += text.count("\n", pos, m.end() if m is not None else len(text))
+        if m is None:
+            break
+        pos = m.end()
+    return [(part, line, split is _PART_SPLIT) for part, line in out.items()]
+
+
+def _recovered_issues(recovered: str, first_line: int, names: set[str], code: CodeObject, ctx: CheckContext,
+                      seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    picked_up = code.details.get("picked_up")
+    for issue in tpl.analyze_template(recovered, names):
+        if (issue.kind, issue.message) in seen:
             continue
-        for issue in tpl.analyze_template(recovered, names):
-            if (issue.kind, issue.message) in seen:
-                continue
-            seen.add((issue.kind, issue.message))
-            where = f"{code.location} line {issue.line} (recovered text)" if issue.line else \
-                f"{code.location} (recovered text)"
-            yield _BY_KIND[issue.kind].found_in(
-                ctx.file, where, f"{issue.message} (in the template recovered tag by tag from a text Jinja cannot "
-                "parse as a whole: stray tags dropped, blocks balanced)", f"{issue.evidence} [{picked_up}]")
+        seen.add((issue.kind, issue.message))
+        line = first_line + issue.line - 1 if issue.line else 0
+        where = f"{code.location} line {line} (recovered text)" if line else f"{code.location} (recovered text)"
+        yield _BY_KIND[issue.kind].found_in(
+            ctx.file, where, f"{issue.message} (in the template recovered tag by tag from a text Jinja cannot "
+            "parse as a whole: stray tags dropped, blocks balanced)", f"{issue.evidence} [{picked_up}]")
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}
