@@ -104,19 +104,30 @@ def _polyglots(canary: Path) -> dict[str, tuple[bytes, str, str]]:
                "utf-8", "ignore"),
         "G5": (_gguf([(b"general.architecture", b"llama"), (b"tokenizer.chat_template", benign)], body),
                "cp1252", "strict"),
+        # One long tag (past the 4 KiB first window around a byte-level opener) holding a control character.
+        "PL": (pickle.dumps({"blob": b"\n" + "R\xe9sum\xe9\n".encode("cp1252") + _template(canary).replace(
+            "{{ cycler", "{{ '" + "x\x01" * 5000 + "' ~ cycler").encode()}, protocol=4), "cp1252", "strict"),
         "U1": (b"\x01" * 4000 + body, "cp1252", "strict"),
         "U2": (b"\x1b[0m" * 40 + body, "cp1252", "strict"),
         "U3": (b"\0" * 20 + body, "cp1252", "strict"),
     }
 
 
-@pytest.mark.parametrize("name", ["AP4", "P3", "P4", "AN", "N2", "S2", "G1", "G3", "G5", "U1", "U2", "U3"])
+@pytest.mark.parametrize("name", ["AP4", "P3", "P4", "PL", "AN", "N2", "S2", "G1", "G3", "G5", "U1", "U2", "U3"])
 def test_binary_signature_with_a_template_in_another_view_is_critical(tmp_path: Path, name: str) -> None:
     canary = tmp_path / f"CANARY_{name}"
     data, codec, errors = _polyglots(canary)[name]
     assert _host_renders(tmp_path, data.decode(codec, errors=errors), canary)
     findings = _scan(tmp_path, f"{name}_prompt.txt", data)
     assert "WW-TPL-003" in _critical(findings), [(f.rule_id, f.location.path) for f in findings]
+
+
+def _npy(array: object) -> bytes:
+    import numpy as np
+
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
 
 
 def test_gguf_header_with_trailing_text_is_reported(tmp_path: Path) -> None:
@@ -129,6 +140,8 @@ def test_ordinary_binaries_stay_clean(tmp_path: Path) -> None:
     import numpy as np
 
     rng = np.random.default_rng(0)
+    # Random bytes hold "{{" / "{%" by chance: decoded as cp1252 or gbk they show openers, never a whole tag.
+    assert _scan(tmp_path, "r.npy", _npy(rng.integers(0, 256, 4 * 1024 * 1024, dtype=np.uint8))) == []
     for i in range(4):
         npy = io.BytesIO()
         np.save(npy, rng.standard_normal(4096).astype(np.float32))

@@ -168,7 +168,43 @@ def _neutral(data: str) -> str:
     return data.replace("{", "(")
 
 
-def _tag_end(lexer: object, text: str, p: int) -> tuple[int | None, int]:
+# The answers of :func:`may_hold_tag`.
+NO_TAG, CUT_TAG, WHOLE_TAG = 0, 1, 2
+
+
+def may_hold_tag(text: str) -> int:
+    """WHOLE_TAG when ``text`` (a window of a larger text) holds a tag that lexes and parses on its own, else CUT_TAG
+    when the window's end may have cut a tag (the lexer reached the end of the window inside it, or inside a
+    string literal), else NO_TAG. Used to decide cheaply, window by window, whether a large decoded view must be
+    decoded and searched whole. Past the bounds: WHOLE_TAG (fail closed)."""
+    from weightwarden.artifact.sniff import _jinja_lexer
+
+    lexer = _jinja_lexer()
+    text = normalise_newlines(text)  # offsets are counted on the lexer's view
+    budget = LEX_BUDGET_FACTOR * len(text) + LEX_BUDGET_BASE
+    answer = NO_TAG
+    for m in _OPENER.finditer(text):
+        p = m.start()
+        if text[p + 1] == "#":
+            continue
+        end, cost = _tag_end(lexer, text, p, cut_is_open=True)
+        budget -= cost
+        if budget < 0:
+            return WHOLE_TAG
+        if end == -1:
+            answer = CUT_TAG
+        elif end is not None and _tag_parses(_Tag(text[p:end], _name(text[p:end]))):
+            return WHOLE_TAG
+    return answer
+
+
+def _name(tag: str) -> str:
+    m = _TAG_NAME.match(tag)
+    name = m.group(1) if m else ""
+    return "set=" if name == "set" and "=" in tag else name
+
+
+def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tuple[int | None, int]:
     """Where the tag opened at ``p`` ends by Jinja's lexer (the lengths of its raw token values add up to the
     source, newlines normalised), or None when the lexer rejects it; and the characters lexed. The lexer is given a
     window that grows (x4, up to MAX_TAG_CHARS) only while the failure can be the window's cut: the end of the
@@ -187,8 +223,10 @@ def _tag_end(lexer: object, text: str, p: int) -> tuple[int | None, int]:
                     return p + consumed, cost
         except Exception:  # noqa: BLE001 - Jinja's lexer rejects this reading (or the window cut it)
             failed = True
-        cut = p + window < len(text) and (not failed or consumed >= len(src) - 2 or src[consumed : consumed + 1] in "'\"")
-        if not cut or window >= MAX_TAG_CHARS:
+        cut = not failed or consumed >= len(src) - 2 or src[consumed : consumed + 1] in "'\""
+        if cut and cut_is_open and p + window >= len(text):
+            return -1, cost  # the text's end cut this tag (a window of a larger text): undecided
+        if not cut or p + window >= len(text) or window >= MAX_TAG_CHARS:
             return None, cost
         window *= 4
 

@@ -545,13 +545,21 @@ def _non_utf8_with_tag(head: bytes, source: Source) -> bool:
     Round 28: no printability test. A control character is plain text to Jinja (4000 "\\x01", ANSI colour codes
     or NULs before a template were "not analysed", info only, while cp1252 renders them); the byte pre-test
     :func:`may_hold_tag_bytes` keeps ordinary binaries cheap instead."""
-    if may_hold_tag_bytes(head) and any(has_jinja_markup(text) for text, _codec in decode_views(head)):
+    if views_may_hold_tag(head) and any(has_complete_tag(text) for text, _codec in decode_views(head)):
         return True
     if len(head) < source.size <= TEMPLATE_SEARCH_BYTES:
         with source.open() as f:
             data = f.read(TEMPLATE_SEARCH_BYTES)
-        return may_hold_tag_bytes(data) and any(has_jinja_markup(text) for text, _codec in decode_views(data))
+        return views_may_hold_tag(data) and any(has_complete_tag(text) for text, _codec in decode_views(data))
     return False
+
+
+def has_complete_tag(text: str) -> bool:
+    """:func:`has_jinja_markup`, and a whole tag that Jinja's lexer takes and that parses on its own is in the text
+    (the recovery's test). The test for decoded views of bytes that need not be text (round 28: the printability
+    gate is gone): Jinja's lexer yields a tag's opener before it reads the body, so a "{{" in random bytes, decoded
+    as cp1252, would count as markup."""
+    return has_jinja_markup(text) and _recoverable_tag(text)
 
 
 # "{" then "{" or "%" with only NULs or bytes >= 0x80 between: every decode view (cp1252, UTF-8 errors=ignore, the
@@ -564,6 +572,78 @@ def may_hold_tag_bytes(data: bytes) -> bool:
     """A cheap test that some :func:`decode_views` view of ``data`` may show a ``{{``/``{%`` opener (never False
     when one does). Linear: each match attempt stops at the run's first other byte."""
     return b"{" in data and _TAG_BYTES_RE.search(data) is not None
+
+
+# Bytes decoded around each byte-level opener by :func:`views_may_hold_tag`, and the openers looked at that way
+# (past it, or when a window cannot be placed exactly, the views are decoded whole).
+_WINDOW_BYTES = 4096
+_MAX_WINDOWS = 4096
+_SYNC_BYTES = 1024
+_MAX_TAG_BYTES = 64 * 1024  # recovery.MAX_TAG_CHARS (a UTF-8 view may need up to 4 bytes a character: x4 above)
+
+
+def views_may_hold_tag(data: bytes) -> bool:
+    """Whether some :func:`decode_views` view of ``data`` may hold a whole tag (:func:`has_complete_tag`), decided
+    on windows around each byte-level opener instead of decoding megabytes of weights six times (round 28: a
+    16 MiB array of random floats holds "{{" bytes by chance and cost seconds). Never False when a view holds one:
+    each window starts where every codec is in step with the whole decoding (after a byte below 0x40, which no
+    CJK codec takes as a trail byte; at an even offset for UTF-16), and a tag the window's end cuts counts."""
+    from weightwarden.artifact.recovery import CUT_TAG, WHOLE_TAG, may_hold_tag
+
+    if not may_hold_tag_bytes(data):
+        return False
+    if wide_codec(data) is not None:
+        return True  # a BOM or UTF-32 NUL pattern: the whole-file decoding decides
+    for count, m in enumerate(_TAG_BYTES_RE.finditer(data)):
+        if count >= _MAX_WINDOWS:
+            return True
+        s = m.start()
+        lead = data[max(0, s - _SYNC_BYTES) : s]
+        sync = max(lead.rfind(bytes([b])) for b in range(0x40))
+        if sync < 0 and s > _SYNC_BYTES:
+            return True  # no sync point near: undecided
+        start = s - len(lead) + sync + 1 if sync >= 0 else 0
+        size = _WINDOW_BYTES
+        while True:
+            # A tag the window's end may cut (a string literal left open, in random bytes often) asks a larger
+            # window, up to the recovery's longest tag; still cut there: undecided.
+            window = data[start : s + size]
+            texts = [window.decode(LEGACY_CODEC, errors=_LATIN1_FALLBACK), window.decode("utf-8", errors="ignore")]
+            texts += [window.decode(codec, errors="replace") for codec in _VIEW_CODECS]
+            if b"\0" in data:
+                even = max(0, s - 256) & ~1
+                wide = data[even : s + 2 * size]
+                texts += [wide.decode(codec, errors="replace") for codec in ("utf-16-le", "utf-16-be")]
+            answers = [may_hold_tag(text) for text in texts]
+            if WHOLE_TAG in answers:
+                return True
+            if CUT_TAG not in answers or s + size >= len(data):
+                break
+            if size >= 4 * _MAX_TAG_BYTES:
+                return True
+            size *= 4
+    return False
+    if wide_codec(data) is not None:
+        return True  # a BOM or UTF-32 NUL pattern: the whole-file decoding decides
+    for count, m in enumerate(_TAG_BYTES_RE.finditer(data)):
+        if count >= _MAX_WINDOWS:
+            return True
+        s = m.start()
+        lead = data[max(0, s - _SYNC_BYTES) : s]
+        sync = max(lead.rfind(bytes([b])) for b in range(0x40))
+        if sync < 0 and s > _SYNC_BYTES:
+            return True  # no sync point near: undecided
+        start = s - len(lead) + sync + 1 if sync >= 0 else 0
+        window = data[start : s + _WINDOW_BYTES]
+        texts = [window.decode(LEGACY_CODEC, errors=_LATIN1_FALLBACK), window.decode("utf-8", errors="ignore")]
+        texts += [window.decode(codec, errors="replace") for codec in _VIEW_CODECS]
+        if b"\0" in data:
+            even = max(0, s - 256) & ~1
+            wide = data[even : s + 2 * _WINDOW_BYTES]
+            texts += [wide.decode(codec, errors="replace") for codec in ("utf-16-le", "utf-16-be")]
+        if any(may_hold_tag(text) for text in texts):
+            return True
+    return False
 
 
 # How much of a text file is decoded and lexed for Jinja tags past the head (the reader's text limit). Past it the
@@ -643,12 +723,15 @@ def polyglot_template_views(source: Source, limit: int) -> list[tuple[str, str]]
     views: list[tuple[str, str]] = []
     if is_utf8(data):
         views.append((data.decode("utf-8"), "utf-8"))
+    if not views_may_hold_tag(data):
+        return [(text, codec) for text, codec in views if has_jinja_markup(text)]
     seen: set[str] = set()
     out = []
     for text, codec in views + decode_views(data):
         if text not in seen:
             seen.add(text)
-            if has_jinja_markup(text):
+            # The UTF-8 text as in round 23; a decoded view of bytes that need not be text needs a whole tag.
+            if has_jinja_markup(text) if codec == "utf-8" else has_complete_tag(text):
                 out.append((text, codec))
     return out
 
