@@ -545,13 +545,22 @@ def _non_utf8_with_tag(head: bytes, source: Source) -> bool:
     Round 28: no printability test. A control character is plain text to Jinja (4000 "\\x01", ANSI colour codes
     or NULs before a template were "not analysed", info only, while cp1252 renders them); the byte pre-test
     :func:`may_hold_tag_bytes` keeps ordinary binaries cheap instead."""
-    if views_may_hold_tag(head) and any(has_complete_tag(text) for text, _codec in decode_views(head)):
+    if may_hold_tag_bytes(head) and any(_view_has_tag(text) for text, _codec in decode_views(head)):
         return True
     if len(head) < source.size <= TEMPLATE_SEARCH_BYTES:
         with source.open() as f:
             data = f.read(TEMPLATE_SEARCH_BYTES)
+        if _mostly_printable(decode_non_utf8(head)[0]):
+            return may_hold_tag_bytes(data) and any(_view_has_tag(text) for text, _codec in decode_views(data))
+        # A head of binary bytes: decided on windows first (views_may_hold_tag), never decoded whole by chance.
         return views_may_hold_tag(data) and any(has_complete_tag(text) for text, _codec in decode_views(data))
     return False
+
+
+def _view_has_tag(text: str) -> bool:
+    """Round 27's test for a mostly printable view (Jinja's lexer yields a tag opener: fail closed, WW-TPL-009 even
+    when nothing parses); a view that is not mostly printable needs a whole tag (:func:`has_complete_tag`)."""
+    return has_jinja_markup(text) if _mostly_printable(text) else has_complete_tag(text)
 
 
 def has_complete_tag(text: str) -> bool:
