@@ -16,6 +16,8 @@ WW-TPL-002), never a partial "clean".
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,21 +64,27 @@ def recover_template(text: str) -> str | None:
     into the same tags) and the lines of dropped parts kept, so line numbers are the text's. None when no tag is
     found, or when the balanced result still does not parse even with every tag that does not parse on its own
     dropped. Raises :class:`RecoveryBound` past the bounds."""
+    return recover(text)[0]
+
+
+def recover(text: str) -> tuple[str | None, bool]:
+    """:func:`recover_template`, and whether some tag of the text lexes and parses on its own (when False there is
+    nothing to recover from any part of it either)."""
     from weightwarden.artifact.jinja_parsing import parses
 
     pieces = _lex(normalise_newlines(text))
     if not any(isinstance(p, _Tag) for p in pieces):
-        return None
+        return None, False
     recovered = _balance(pieces)
     if parses(recovered):
-        return recovered
+        return recovered, True
     # Some tag lexes but cannot be parsed ("{{ 1 + }}", "{% if %}"): drop every tag that does not parse in a
     # minimal context, then balance again.
     kept = [p if not isinstance(p, _Tag) or _tag_parses(p) else "\n" * p.text.count("\n") for p in pieces]
     if not any(isinstance(p, _Tag) for p in kept):
-        return None
+        return None, False
     recovered = _balance(kept)
-    return recovered if parses(recovered) else None
+    return (recovered if parses(recovered) else None), True
 
 
 def recoverable_tag(text: str) -> bool:
@@ -207,8 +215,15 @@ def _name(tag: str) -> str:
 def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tuple[int | None, int]:
     """Where the tag opened at ``p`` ends by Jinja's lexer (the lengths of its raw token values add up to the
     source, newlines normalised), or None when the lexer rejects it; and the characters lexed. The lexer is given a
-    window that grows (x4, up to MAX_TAG_CHARS) only while the failure can be the window's cut: the end of the
-    window reached, or a string literal opened where it failed; a failure anywhere else is the tag's own."""
+    window of _FIRST_WINDOW characters, extended past the next closer ("}}" or "%}"; none within MAX_TAG_CHARS: no tag)
+    (at least doubling) only while the failure can be the window's cut: the end of the window reached inside the
+    tag, or a string literal the window cut (then past where Jinja's string rule closes it). A failure anywhere else
+    is the tag's own. With ``cut_is_open``, a tag the text's end may cut gives -1 (undecided)."""
+    closer = "}}" if text[p + 1] == "{" else "%}"
+    bound = min(len(text), p + MAX_TAG_CHARS)
+    closers = _closer_positions(text, closer)
+    undecided = -1 if cut_is_open and bound == len(text) else None
+    # The first window is short: most openers that are no tag fail within a few characters (prose, random bytes).
     window = _FIRST_WINDOW
     cost = 0
     while True:
@@ -223,15 +238,34 @@ def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tup
                     return p + consumed, cost
         except Exception:  # noqa: BLE001 - Jinja's lexer rejects this reading (or the window cut it)
             failed = True
-        cut = not failed or consumed >= len(src) - 2 or src[consumed : consumed + 1] in "'\""
-        if cut and cut_is_open and p + window >= len(text):
-            return -1, cost  # the text's end cut this tag (a window of a larger text): undecided
-        if not cut or p + window >= len(text) or window >= MAX_TAG_CHARS:
+        at_end = not failed or consumed >= len(src) - 2
+        quote = failed and not at_end and src[consumed : consumed + 1] in "'\""
+        if not (at_end or quote):
             return None, cost
-        window *= 4
+        reach = p + window
+        if quote:
+            # Where the string ends decides (Jinja's string rule on the text itself), not a blind growth.
+            closed = _STRING_RE.match(text, p + consumed, bound)
+            if closed is None:
+                return undecided, cost
+            reach = max(reach, closed.end())
+        i = bisect.bisect_left(closers, max(reach - 1, p + 2))
+        nxt = closers[i] if i < len(closers) and closers[i] + 2 <= bound else -1
+        if nxt < 0:
+            return undecided, cost
+        window = max(2 * window, nxt + 2 - p)
 
 
 _FIRST_WINDOW = 256
+
+
+@functools.lru_cache(maxsize=4)
+def _closer_positions(text: str, closer: str) -> list[int]:
+    """Every position of ``closer`` in ``text``, once per text (the next closer after a point is a bisection: a
+    str.find per opener rescanned up to MAX_TAG_CHARS each time)."""
+    return [m.start() for m in re.finditer(re.escape(closer[0]) + "(?=" + re.escape(closer[1]) + ")", text)]
+# Jinja's string rule (lexer.string_re): a quoted literal with backslash escapes, any character inside.
+_STRING_RE = re.compile(r"('([^'\\]*(?:\\.[^'\\]*)*)'|\"([^\"\\]*(?:\\.[^\"\\]*)*)\")", re.S)
 _RAW_TAG = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from weightwarden.artifact.code_blocks import code_blocks, entity_decoded
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.artifact.recovery import RecoveryBound, recover_template, recoverable_tag
+from weightwarden.artifact.recovery import RecoveryBound, recover, recover_template
 from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
@@ -316,7 +316,7 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     picked_up = code.details.get("picked_up")
     for source in texts:
         try:
-            recovered = recover_template(source)
+            recovered, some_tag = recover(source)
         except RecoveryBound as exc:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, f"{code.location} (recovered text)",
@@ -325,7 +325,7 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
             return
         if recovered is not None:
             sources = [(recovered, 1)]
-        elif not recoverable_tag(source):
+        elif not some_tag:
             continue  # no tag of it lexes and parses on its own (a vocabulary of "{{" tokens): nothing to recover
         else:
             # The recovered whole does not parse (a stray "{% block a %}" twice, a macro defined twice): each
