@@ -283,7 +283,7 @@ def test_class2_real_size_json_with_a_tag_in_its_head(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not MODELS.is_dir(), reason="real sample models not fetched")
 def test_the_real_sample_models_are_not_utf8_templates() -> None:
-    from weightwarden.artifact.sniff import polyglot_template_text, utf8_with_tag_opener
+    from weightwarden.artifact.sniff import polyglot_template_views, utf8_with_tag_opener
 
     files = [p for p in MODELS.rglob("*") if p.is_file()]
     assert files
@@ -292,7 +292,7 @@ def test_the_real_sample_models_are_not_utf8_templates() -> None:
         fmt = sniff(source)
         if fmt in (Format.JSON, Format.HF_TOKENIZER_CONFIG, Format.TEXT, Format.JINJA_TEMPLATE):
             continue
-        assert not utf8_with_tag_opener(source) and polyglot_template_text(source, 16 * 1024 * 1024) is None, p
+        assert not utf8_with_tag_opener(source) and polyglot_template_views(source, 16 * 1024 * 1024) == [], p
     report = scan_paths([MODELS], strict=True)
     assert report.findings == [] and report.errors == []
 

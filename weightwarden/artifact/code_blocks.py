@@ -36,8 +36,6 @@ _LOOSE_FENCE_RE = re.compile(r"^[ \t>]*(`{3,}|~{3,})[^\n]*$", re.M)
 _INDENTED_RUN_RE = re.compile(r"(?:^(?: {4}|\t)[^\n]*(?:\n|$))+", re.M)
 
 
-# Entity forms of "{", "}" and "%" (decimal, hex, named), case-insensitive as HTML's.
-_ENTITY_RE = re.compile(r"&#0*(?:123|125|37);|&#x0*(?:7b|7d|25);|&(?:lbrace|lcub|rbrace|rcub|percnt);", re.I)
 _HTML_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 # Container prefixes a renderer strips before a block's body: blockquote marks, list markers, indentation.
 _PREFIX_RE = re.compile(r"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t]|$)))*[ \t]*")
@@ -59,6 +57,9 @@ def code_blocks(text: str) -> list[CodeBlock]:
     order. Callers bound ``text`` (max_text_bytes): both passes are linear in it."""
     seen: set[str] = set()
     blocks: list[CodeBlock] = []
+    # Round 28: CR-only and CRLF line ends are line ends to every renderer (markdown-it normalises them first; the
+    # line regexes below match at "\n" only): normalised before any extraction.
+    text = normalise_newlines(text)
     if len(text) <= MARKDOWN_PARSE_CHARS:
         found = _commonmark_blocks(text) + _line_pairs(text, _FENCE_RE)
     else:
@@ -140,21 +141,51 @@ def _indented_runs(text: str) -> list[CodeBlock]:
 
 def entity_decoded(text: str) -> str | None:
     """``text`` with HTML tags stripped and character references decoded (what a reader copies from the rendered
-    page) when it holds an entity-encoded brace or percent sign; else None."""
-    if "&" not in text or not _ENTITY_RE.search(text):
+    page) when that shows more ``{{``/``{%`` openers than the tag-stripped text itself; else None.
+
+    Round 28: no list of entity spellings (round 27's needed the ";", which HTML5 and html.unescape do not): any
+    "&" makes html.unescape decide, and a tag opener present only after unescaping counts."""
+    if "&" not in text:
         return None
-    return html.unescape(_HTML_TAG_RE.sub("", text))
+    stripped = _HTML_TAG_RE.sub("", text)
+    decoded = html.unescape(stripped)
+    if _openers(decoded) <= _openers(stripped):
+        return None
+    return decoded
+
+
+def _openers(text: str) -> int:
+    return text.count("{{") + text.count("{%")
+
+
+# The line boundaries of str.splitlines other than "\n" and "\r" (normalised before).
+_OTHER_LINE_ENDS = re.compile("[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def normalise_newlines(text: str) -> str:
+    """``\r\n`` and ``\r`` as ``\n`` (what markdown-it does before parsing)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _neutral_regions(text: str) -> list[CodeBlock]:
+    """:func:`_neutral_lines` of the text split at "\n", and (round 28) also split at every ``str.splitlines``
+    boundary (\x0b, \x0c, \x1c-\x1e, \x85, U+2028, U+2029: docutils and other renderers split there) when that
+    differs."""
+    if "{{" not in text and "{%" not in text:
+        return []
+    lines = text.split("\n")
+    out = _neutral_lines(lines)
+    if _OTHER_LINE_ENDS.search(text):
+        out += _neutral_lines(text.splitlines())
+    return out
+
+
+def _neutral_lines(lines: list[str]) -> list[CodeBlock]:
     """Language-neutral candidate blocks (round 27): with each line's container prefix (blockquote marks, list
     markers, indentation) stripped, every maximal run of non-blank lines, every part of such a run between
     delimiter lines, and every indented run (blank lines inside kept, as reST literal blocks and indented code
     have them), de-indented. Only regions holding "{{" or "{%" are kept (the caller also keeps only regions with a
     tag); linear in the text."""
-    if "{{" not in text and "{%" not in text:
-        return []
-    lines = text.split("\n")
     out: list[CodeBlock] = []
     stripped = [_PREFIX_RE.sub("", line, count=1) for line in lines]
 

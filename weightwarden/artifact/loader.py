@@ -258,10 +258,14 @@ def _also_as_template(source: Source, ctx: ReadContext, entry: FileEntry) -> Fil
     Jinja's lexer finds a ``{{``/``{%`` tag in it, it is analysed as a template too (the weak "polyglot" reason:
     one Jinja cannot parse renders nothing) and reported as a polyglot. A file over the text limit with a tag is
     reported as too large to analyse. Files a template name routes, and text and JSON (whose readers analyse all
-    of their text), are not read again. Weights are not UTF-8: the stream stops within the first 64 KiB."""
+    of their text), are not read again.
+
+    Round 28: not UTF-8 only. Every file of at most max_text_bytes is decoded through the host decode views
+    (:func:`~weightwarden.artifact.sniff.polyglot_template_views`: cp1252, UTF-8 errors="ignore", CJK, UTF-16),
+    whatever its signature, when its bytes can show a tag opener in one; each view with a tag is analysed."""
     from weightwarden.artifact.sniff import (
         BY_CONTENT_POLYGLOT,
-        polyglot_template_text,
+        polyglot_template_views,
         sniff_by_loader_name,
         utf8_with_tag_opener,
     )
@@ -277,25 +281,50 @@ def _also_as_template(source: Source, ctx: ReadContext, entry: FileEntry) -> Fil
                                   f"{{{{ or {{% tag, over the {limit}-byte limit: the template a host renders from "
                                   "its path could not be analysed", f"{source.size} > {limit}")
             return entry
-        text = polyglot_template_text(source, limit)
+        views = polyglot_template_views(source, limit)
     except OSError:
         return entry
-    if text is None:
+    if not views:
         return entry
     from weightwarden.artifact.readers.hf_config import _read_template_file
+    from weightwarden.artifact.recovery import tag_signature
 
     # A GGUF carries its chat template as metadata by design, and a small one (zero tensors) can be UTF-8 whole:
     # its own reader already gave its templates to the template rule, so the text view is analysed (a template
     # hidden elsewhere in it is still judged) but the file is not called a polyglot for that alone.
-    own_templates = any(c.kind == CodeKind.CHAT_TEMPLATE for c in entry.code)
-    as_text = _read_template_file(source, limit, BY_CONTENT_POLYGLOT, text.encode("utf-8"))
-    entry.code.extend(dataclasses.replace(c, location=f"{c.location} (as text)") for c in as_text.code)
-    entry.anomalies.extend(as_text.anomalies)
-    if entry.format != Format.UNKNOWN and not own_templates:
+    own = [c.text for c in entry.code if c.kind == CodeKind.CHAT_TEMPLATE and isinstance(c.text, str)]
+    own_templates = bool(own)
+    # Views that differ only in their plain text (the binary header's bytes, decoded differently) are analysed
+    # once; a view whose tags are exactly the reader's own templates' (a GGUF's chat_template) adds nothing.
+    signatures = {tag_signature(t) for t in own}
+    if len(own) > 1:
+        signatures.add(tag_signature("".join(own)))
+    for text, codec in views:
+        signature = tag_signature(text)
+        if signature is not None and signature in signatures:
+            continue
+        signatures.add(signature)
+        # Round 28: every decoded view with a tag (cp1252, UTF-8 errors="ignore", CJK, UTF-16), not UTF-8 only. One
+        # location for all views (the codec is in the details and the polyglot finding): the same template seen
+        # through several codecs is one finding, not one per view.
+        where = "(as text)"
+        as_text = _read_template_file(source, limit, BY_CONTENT_POLYGLOT, text.encode("utf-8"))
+        for c in as_text.code:
+            c.details["encoding"] = codec
+        entry.code.extend(dataclasses.replace(c, location=f"{c.location} {where}") for c in as_text.code)
+        entry.anomalies.extend(as_text.anomalies)
+    from weightwarden.artifact.jinja_parsing import parses
+
+    # The polyglot finding needs a whole UTF-8 text with a tag (round 23), or a decoded view Jinja parses whole: a
+    # binary whose cp1252 view happens to lex a tag but renders nothing is not called a template for that alone
+    # (its views are still analysed, stray tags dropped, by the template rule).
+    if entry.format != Format.UNKNOWN and not own_templates and any(
+            codec == "utf-8" or parses(text) for text, codec in views):
+        codecs_seen = ", ".join(codec for _t, codec in views)
         entry.anomalies.append(
             Anomaly("format.polyglot", source.display,
-                    f"valid as {entry.format.value} and, read whole as text, a Jinja template with tags: a host "
-                    "given its path renders it", f"{entry.format.value} + jinja template")
+                    f"valid as {entry.format.value} and, read whole as text ({codecs_seen}), a Jinja template with "
+                    "tags: a host given its path renders it", f"{entry.format.value} + jinja template")
         )
     return entry
 

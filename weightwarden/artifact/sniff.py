@@ -543,17 +543,119 @@ def wide_codec(data: bytes) -> str | None:
 
 
 def _non_utf8_with_tag(head: bytes, source: Source) -> bool:
-    """A head that is not UTF-8, decoded as :func:`decode_non_utf8`, is mostly printable text in which Jinja's lexer
-    finds a tag (in the head, or in the whole file up to TEMPLATE_SEARCH_BYTES, the bound UTF-8 text has)."""
-    views = [text for text, _codec in decode_views(head) if _mostly_printable(text)]
-    if not views:
-        return False
-    if any(has_jinja_markup(text) for text in views):
+    """A head that is not UTF-8 in one of whose :func:`decode_views` Jinja's lexer finds a tag (in the head, or in
+    the whole file up to TEMPLATE_SEARCH_BYTES, the bound UTF-8 text has).
+
+    Round 28: no printability test. A control character is plain text to Jinja (4000 "\\x01", ANSI colour codes
+    or NULs before a template were "not analysed", info only, while cp1252 renders them); the byte pre-test
+    :func:`may_hold_tag_bytes` keeps ordinary binaries cheap instead."""
+    if may_hold_tag_bytes(head) and any(_view_has_tag(text) for text, _codec in decode_views(head)):
         return True
     if len(head) < source.size <= TEMPLATE_SEARCH_BYTES:
         with source.open() as f:
             data = f.read(TEMPLATE_SEARCH_BYTES)
-        return any(has_jinja_markup(text) for text, _codec in decode_views(data))
+        if _mostly_printable(decode_non_utf8(head)[0]):
+            return may_hold_tag_bytes(data) and any(_view_has_tag(text) for text, _codec in decode_views(data))
+        # A head of binary bytes: decided on windows first (views_may_hold_tag), never decoded whole by chance.
+        return views_may_hold_tag(data) and any(has_complete_tag(text) for text, _codec in decode_views(data))
+    return False
+
+
+def _view_has_tag(text: str) -> bool:
+    """Round 27's test for a mostly printable view (Jinja's lexer yields a tag opener: fail closed, WW-TPL-009 even
+    when nothing parses); a view that is not mostly printable needs a whole tag (:func:`has_complete_tag`)."""
+    return has_jinja_markup(text) if _mostly_printable(text) else has_complete_tag(text)
+
+
+def has_complete_tag(text: str) -> bool:
+    """:func:`has_jinja_markup`, and a whole tag that Jinja's lexer takes and that parses on its own is in the text
+    (the recovery's test). The test for decoded views of bytes that need not be text (round 28: the printability
+    gate is gone): Jinja's lexer yields a tag's opener before it reads the body, so a "{{" in random bytes, decoded
+    as cp1252, would count as markup."""
+    return has_jinja_markup(text) and _recoverable_tag(text)
+
+
+# "{" then "{" or "%" with only NULs or bytes >= 0x80 between: every decode view (cp1252, UTF-8 errors=ignore, the
+# CJK codecs, UTF-16/32) maps "{" and "%" from those ASCII bytes only, and what it can drop or join between them
+# is NULs (UTF-16/32) or non-ASCII bytes. Bytes without this pattern show no tag opener in any view.
+_TAG_BYTES_RE = re.compile(rb"\{[\x00\x80-\xff]*[{%]")
+
+
+def may_hold_tag_bytes(data: bytes) -> bool:
+    """A cheap test that some :func:`decode_views` view of ``data`` may show a ``{{``/``{%`` opener (never False
+    when one does). Linear: each match attempt stops at the run's first other byte."""
+    return b"{" in data and _TAG_BYTES_RE.search(data) is not None
+
+
+# Bytes decoded around each byte-level opener by :func:`views_may_hold_tag`, and the openers looked at that way
+# (past it, or when a window cannot be placed exactly, the views are decoded whole).
+_WINDOW_BYTES = 4096
+_MAX_WINDOWS = 4096
+_SYNC_BYTES = 1024
+_MAX_TAG_BYTES = 64 * 1024  # recovery.MAX_TAG_CHARS (a UTF-8 view may need up to 4 bytes a character: x4 above)
+
+
+def views_may_hold_tag(data: bytes) -> bool:
+    """Whether some :func:`decode_views` view of ``data`` may hold a whole tag (:func:`has_complete_tag`), decided
+    on windows around each byte-level opener instead of decoding megabytes of weights six times (round 28: a
+    16 MiB array of random floats holds "{{" bytes by chance and cost seconds). Never False when a view holds one:
+    each window starts where every codec is in step with the whole decoding (after a byte below 0x40, which no
+    CJK codec takes as a trail byte; at an even offset for UTF-16), and a tag the window's end cuts counts."""
+    from weightwarden.artifact.recovery import CUT_TAG, WHOLE_TAG, may_hold_tag
+
+    if not may_hold_tag_bytes(data):
+        return False
+    if wide_codec(data) is not None:
+        return True  # a BOM or UTF-32 NUL pattern: the whole-file decoding decides
+    for count, m in enumerate(_TAG_BYTES_RE.finditer(data)):
+        if count >= _MAX_WINDOWS:
+            return True
+        s = m.start()
+        lead = data[max(0, s - _SYNC_BYTES) : s]
+        sync = max(lead.rfind(bytes([b])) for b in range(0x40))
+        if sync < 0 and s > _SYNC_BYTES:
+            return True  # no sync point near: undecided
+        start = s - len(lead) + sync + 1 if sync >= 0 else 0
+        size = _WINDOW_BYTES
+        while True:
+            # A tag the window's end may cut (a string literal left open, in random bytes often) asks a larger
+            # window, up to the recovery's longest tag; still cut there: undecided.
+            window = data[start : s + size]
+            texts = [window.decode(LEGACY_CODEC, errors=_LATIN1_FALLBACK), window.decode("utf-8", errors="ignore")]
+            texts += [window.decode(codec, errors="replace") for codec in _VIEW_CODECS]
+            if b"\0" in data:
+                even = max(0, s - 256) & ~1
+                wide = data[even : s + 2 * size]
+                texts += [wide.decode(codec, errors="replace") for codec in ("utf-16-le", "utf-16-be")]
+            answers = [may_hold_tag(text) for text in texts]
+            if WHOLE_TAG in answers:
+                return True
+            if CUT_TAG not in answers or s + size >= len(data):
+                break
+            if size >= 4 * _MAX_TAG_BYTES:
+                return True
+            size *= 4
+    return False
+    if wide_codec(data) is not None:
+        return True  # a BOM or UTF-32 NUL pattern: the whole-file decoding decides
+    for count, m in enumerate(_TAG_BYTES_RE.finditer(data)):
+        if count >= _MAX_WINDOWS:
+            return True
+        s = m.start()
+        lead = data[max(0, s - _SYNC_BYTES) : s]
+        sync = max(lead.rfind(bytes([b])) for b in range(0x40))
+        if sync < 0 and s > _SYNC_BYTES:
+            return True  # no sync point near: undecided
+        start = s - len(lead) + sync + 1 if sync >= 0 else 0
+        window = data[start : s + _WINDOW_BYTES]
+        texts = [window.decode(LEGACY_CODEC, errors=_LATIN1_FALLBACK), window.decode("utf-8", errors="ignore")]
+        texts += [window.decode(codec, errors="replace") for codec in _VIEW_CODECS]
+        if b"\0" in data:
+            even = max(0, s - 256) & ~1
+            wide = data[even : s + 2 * _WINDOW_BYTES]
+            texts += [wide.decode(codec, errors="replace") for codec in ("utf-16-le", "utf-16-be")]
+        if any(may_hold_tag(text) for text in texts):
+            return True
     return False
 
 
@@ -610,19 +712,41 @@ def utf8_with_tag_opener(source: Source) -> bool:
                 tail = window[-1:]
 
 
-def polyglot_template_text(source: Source, limit: int) -> str | None:
-    """The whole text of a file when it is UTF-8 throughout, at most ``limit`` bytes, and Jinja's lexer finds a
-    tag in it (red team round 23: a template that is also a pickle, a zip, a safetensors, a GGUF or a protobuf
-    file by its signature); else None. Larger such files are :func:`utf8_with_tag_opener`'s."""
-    if source.size > limit or not utf8_with_tag_opener(source):
-        return None
+def is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def polyglot_template_views(source: Source, limit: int) -> list[tuple[str, str]]:
+    """Every decoded text of a file of at most ``limit`` bytes in which Jinja's lexer finds a tag, with its codec:
+    the UTF-8 text when the file is UTF-8 throughout, and every :func:`decode_views` view (cp1252, UTF-8
+    errors="ignore", the CJK codecs, UTF-16/32) whatever the bytes. Red team round 23 asked UTF-8 only; round 28
+    found a protocol-4 pickle, an .npy, a GGUF or a safetensors file holding a template that a host reading with
+    the locale codec renders (their magic or one "é" is not UTF-8). Files whose bytes cannot show a tag opener in
+    any view (:func:`may_hold_tag_bytes`) cost one read."""
+    if source.size > limit:
+        return []
     with source.open() as f:
         data = f.read(limit + 1)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    return text if has_jinja_markup(text) else None
+    if not may_hold_tag_bytes(data):
+        return []
+    views: list[tuple[str, str]] = []
+    if is_utf8(data):
+        views.append((data.decode("utf-8"), "utf-8"))
+    if not views_may_hold_tag(data):
+        return [(text, codec) for text, codec in views if has_jinja_markup(text)]
+    seen: set[str] = set()
+    out = []
+    for text, codec in views + decode_views(data):
+        if text not in seen:
+            seen.add(text)
+            # The UTF-8 text as in round 23; a decoded view of bytes that need not be text needs a whole tag.
+            if has_jinja_markup(text) if codec == "utf-8" else has_complete_tag(text):
+                out.append((text, codec))
+    return out
 
 
 def _mostly_printable(text: str) -> bool:
@@ -725,9 +849,19 @@ def _first_tag(text: str) -> bool:
         for _line, token, _value in _jinja_lexer().tokeniter(text, None):
             if token in ("variable_begin", "block_begin"):
                 return True
-    except Exception:  # noqa: BLE001 - any lexer failure before a tag: Jinja renders nothing of this text
-        return False
-    return False
+    except Exception:  # noqa: BLE001 - a lexer failure before a tag: Jinja renders nothing of the whole text...
+        # ...but round 28: a stray "{#" or "{% raw %}" before a template (a README's inline code span a reader
+        # copies) made the whole text "no markup" and it was never analysed. A tag the tolerant recovery finds
+        # (artifact/recovery.py) counts: the template rule then analyses what it recovers.
+        return _recoverable_tag(text)
+    # No tag, and no error: a comment or raw block may still enclose tags another extraction shows.
+    return ("{#" in text or "raw" in text) and _recoverable_tag(text)
+
+
+def _recoverable_tag(text: str) -> bool:
+    from weightwarden.artifact.recovery import recoverable_tag
+
+    return recoverable_tag(text)
 
 
 @functools.cache

@@ -112,9 +112,16 @@ class StateFile:
         """Replace the file atomically with ``document`` (its ``schema`` set; call it under :meth:`locked`)."""
         from weightwarden.core.files import write_atomic
 
-        text = json.dumps({**document, "schema": self.schema}, indent=1, sort_keys=True)
+        data = json.dumps({**document, "schema": self.schema}, indent=1, sort_keys=True).encode("utf-8")
+        if len(data) > self.limit:
+            # Red team round 23 on the registry: the write was unbounded while the read refuses past ``limit``, so
+            # a file written once could never be read back (and a reader that then fell back to its own memory
+            # dropped everyone else's). Write and read agree: what cannot be read back is not written.
+            raise StateFileError(f"{self.path}: the {self.what} would be {len(data)} bytes, larger than the "
+                                 f"{self.limit} bytes it may hold and be read back: not written (nothing was "
+                                 "changed on disk)")
         try:
-            write_atomic(str(self.path), text.encode("utf-8"), 0o600)
+            write_atomic(str(self.path), data, 0o600)
         except OSError as exc:
             raise StateFileError(f"{self.path}: cannot write the {self.what}: {exc.strerror or exc}") from None
 

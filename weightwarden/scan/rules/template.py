@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from weightwarden.artifact.code_blocks import code_blocks, entity_decoded
 from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.artifact.recovery import RecoveryBound, recover, recover_template
 from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
@@ -215,12 +216,19 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # parser first: a whole tokenizer.json quoting "{{" fails at its first tag.)
     picked_up = code.details.get("picked_up")
     if picked_up in WEAK_REASONS and not tpl.parses(text):
-        yield from _fenced_blocks(text, names, code, ctx)
+        seen: set[tuple[str, str]] = set()
+        yield from _fenced_blocks(text, names, code, ctx, seen)
+        # Round 28, the backstop: whatever view or markup hid a template from the block extraction, the template
+        # a host could render from any part of this text is recovered tag by tag and analysed too. Not the whole
+        # text of a JSON file: its string values are analysed decoded, each under the same rule (recovered when it
+        # does not parse), while its raw text shows them JSON-escaped ('\\"' in a tag), which no host renders.
+        if code.details.get("json_text") is not True:
+            yield from _recovered(text, names, code, ctx, seen)
         return
     if picked_up in WEAK_REASONS and entity_decoded(text) is not None:
         # Round 27: tags written as character references ("&#123;%") are tags on the rendered page: its blocks are
         # analysed as well as the raw text.
-        yield from _fenced_blocks(text, names, code, ctx)
+        yield from _fenced_blocks(text, names, code, ctx, set())
     issues = tpl.analyze_template(text, names)
     if code.details.get("json_text") is True:
         # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
@@ -268,7 +276,8 @@ def _token_names(code: CodeObject) -> set[str]:
 MAX_FENCED_BLOCKS = 256
 
 
-def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+                   seen: set[tuple[str, str]]) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
@@ -288,9 +297,109 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
         if not tpl.parses(block.body):
             continue
         for issue in tpl.analyze_template(block.body, names):
+            seen.add((issue.kind, issue.message))
             line = block.first_line + issue.line - 1 if issue.line else block.first_line
             yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (code block)", issue.message,
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
+
+
+def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+               seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """Round 28: findings of the template recovered from ``text`` (:func:`weightwarden.artifact.recovery.
+    recover_template`: every tag Jinja's lexer takes, the block structure balanced), and from its entity-decoded
+    form, at their normal severity, noted as recovered; those a code block already gave are not repeated. A bound
+    of the recovery that is hit is WW-TPL-002 (fail closed)."""
+    texts = [text]
+    decoded = entity_decoded(text)
+    if decoded is not None:
+        texts.append(decoded)
+    picked_up = code.details.get("picked_up")
+    for source in texts:
+        try:
+            recovered, some_tag = recover(source)
+        except RecoveryBound as exc:
+            yield COMPUTED_ATTR.found_in(
+                ctx.file, f"{code.location} (recovered text)",
+                f"a text Jinja cannot parse as a whole holds more tags than the recovery of the template a host could "
+                f"render from it analyses ({exc}): not analysed", f"{exc} [{picked_up}]")
+            return
+        if recovered is not None:
+            sources = [(recovered, 1)]
+        elif not some_tag:
+            continue  # no tag of it lexes and parses on its own (a vocabulary of "{{" tokens): nothing to recover
+        else:
+            # The recovered whole does not parse (a stray "{% block a %}" twice, a macro defined twice): each
+            # maximal tag-holding part between common delimiters (backticks, inline-code HTML tags, table pipes,
+            # line ends of any kind) is recovered on its own.
+            sources = []
+            parts = _delimited_parts(source, _PART_SPLIT)
+            analysed = 0
+            while analysed < len(parts):
+                part, line, split_again = parts[analysed]
+                analysed += 1
+                if analysed > MAX_RECOVERED_PARTS:
+                    yield COMPUTED_ATTR.found_in(
+                        ctx.file, f"{code.location} (recovered text)",
+                        f"a text Jinja cannot parse as a whole, whose recovered template does not parse either, has "
+                        f"more than {MAX_RECOVERED_PARTS} tag-holding parts: not analysed",
+                        f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
+                    return
+                try:
+                    part_recovered = recover_template(part)
+                except RecoveryBound:
+                    continue  # not reached: a part lexes no more than the whole text did within its bounds
+                if part_recovered is not None:
+                    sources.append((part_recovered, line))
+                elif split_again:
+                    # Still no parse: its lines (any line end) and table cells, one by one.
+                    parts += [(p, line + sub - 1, False) for p, sub, _again in _delimited_parts(part, _LINE_SPLIT)]
+        for recovered, first_line in sources:
+            yield from _recovered_issues(recovered, first_line, names, code, ctx, seen)
+
+
+# Parts of a text recovered one by one when its recovered whole does not parse (each is analysed: fail closed past
+# it with WW-TPL-002).
+MAX_RECOVERED_PARTS = 1024
+# Where a part ends: a backtick run, an inline-code or table-cell HTML tag, a blank line; a part whose recovery does
+# not parse is split again at any line end and at table pipes ("|" is also Jinja's filter operator, so the part
+# is kept whole too).
+_PART_SPLIT = re.compile(r"`+|</?(?:code|kbd|samp|pre|td|th|tt)\b[^<>]*>|\n[ \t]*\n", re.I)
+_LINE_SPLIT = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, bool]]:
+    """The distinct tag-holding parts of ``text`` between ``split`` delimiters (for the line split, also split at
+    "|"), each with the line it starts on (counted at "\n") and whether it may be split again."""
+    out: dict[str, int] = {}
+    pos = 0
+    line = 1
+    for m in [*split.finditer(text), None]:
+        end = m.start() if m is not None else len(text)
+        part = text[pos:end]
+        if "{{" in part or "{%" in part:
+            pieces = (part, *part.split("|")) if split is _LINE_SPLIT and "|" in part else (part,)
+            for piece in pieces:
+                if ("{{" in piece or "{%" in piece) and piece not in out:
+                    out[piece] = line
+        line += text.count("\n", pos, m.end() if m is not None else len(text))
+        if m is None:
+            break
+        pos = m.end()
+    return [(part, line, split is _PART_SPLIT) for part, line in out.items()]
+
+
+def _recovered_issues(recovered: str, first_line: int, names: set[str], code: CodeObject, ctx: CheckContext,
+                      seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    picked_up = code.details.get("picked_up")
+    for issue in tpl.analyze_template(recovered, names):
+        if (issue.kind, issue.message) in seen:
+            continue
+        seen.add((issue.kind, issue.message))
+        line = first_line + issue.line - 1 if issue.line else 0
+        where = f"{code.location} line {line} (recovered text)" if line else f"{code.location} (recovered text)"
+        yield _BY_KIND[issue.kind].found_in(
+            ctx.file, where, f"{issue.message} (in the template recovered tag by tag from a text Jinja cannot "
+            "parse as a whole: stray tags dropped, blocks balanced)", f"{issue.evidence} [{picked_up}]")
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}

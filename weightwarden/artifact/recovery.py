@@ -1,0 +1,329 @@
+"""Tolerant recovery of the template a host could render from a text that Jinja cannot parse as a whole.
+
+Red team rounds 23-28 share one shape: the attacker puts a template where one of our extraction views does not look
+(a codec, a markup construct, a line ending, an entity spelling) and adds a stray tag, so that the region we do look
+at does not parse and passes as prose. Each view was fixed in turn; this is the backstop that does not depend on the
+view. From any weak text holding a tag, the tags are lexed one by one with Jinja's own lexer (a tag it rejects is
+dropped, the scan goes on after it), the block structure is balanced (an end tag without an opener is dropped, an
+opener left open is closed where an enclosing end tag needs it, or at the end), and the result is a template that
+parses and holds every tag a host could render from any part of the text. The template rule analyses it with the
+normal analysis. Nothing here renders anything.
+
+Fail closed: comments and ``{% raw %}`` markers are dropped and what they enclose is lexed (a stray ``{#`` in prose
+must not hide a template behind it), and past the bounds below :class:`RecoveryBound` is raised (the rule reports
+WW-TPL-002), never a partial "clean".
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+# Characters past an opener searched for its closer: no tag of a real chat template is near this long (the largest
+# template of shared/datasets/chat-templates is 16 KB in all).
+MAX_TAG_CHARS = 64 * 1024
+# Tags kept; past it the text is not recovered (fail closed). A model card holds tens; a hostile text is cut here.
+MAX_RECOVERED_TAGS = 20_000
+# Characters lexed in all, as a multiple of the text's length plus a constant: the per-opener work is bounded by
+# MAX_TAG_CHARS * MAX_CLOSERS, this bounds the sum (an opener-dense text with far closers).
+LEX_BUDGET_FACTOR = 8
+LEX_BUDGET_BASE = 1024 * 1024
+
+_OPENER = re.compile(r"\{[{%#]")
+_TAG_NAME = re.compile(r"\{%[-+]?\s*([A-Za-z_][A-Za-z0-9_]*)")
+# Statements that open a block and the end tag closing it (the analysis environment's: Jinja's plus loopcontrols'
+# break/continue, which need a loop, and transformers' {% generation %}).
+_BLOCKS = {
+    "for": "endfor", "if": "endif", "macro": "endmacro", "call": "endcall", "filter": "endfilter",
+    "with": "endwith", "block": "endblock", "autoescape": "endautoescape", "trans": "endtrans",
+    "generation": "endgeneration", "set": "endset",
+}
+_ENDS = {end: start for start, end in _BLOCKS.items()}
+# Tags valid only directly inside a given block.
+_MIDDLE = {"elif": ("if",), "else": ("if", "for"), "pluralize": ("trans",)}
+_IN_LOOP = ("break", "continue")
+_DROPPED = ("raw", "endraw")
+
+
+class RecoveryBound(Exception):
+    """A bound of the recovery was hit: the text is not fully recovered (the caller fails closed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tag:
+    text: str
+    name: str  # the statement name of a {% %} tag, "" for {{ }}
+
+
+def recover_template(text: str) -> str | None:
+    """The template a host could render from ``text``: every tag Jinja's lexer accepts, in order, with the block
+    structure balanced; plain text between tags kept with its braces neutralised (so that the joined result lexes
+    into the same tags) and the lines of dropped parts kept, so line numbers are the text's. None when no tag is
+    found, or when the balanced result still does not parse even with every tag that does not parse on its own
+    dropped. Raises :class:`RecoveryBound` past the bounds."""
+    return recover(text)[0]
+
+
+def recover(text: str) -> tuple[str | None, bool]:
+    """:func:`recover_template`, and whether some tag of the text lexes and parses on its own (when False there is
+    nothing to recover from any part of it either)."""
+    from weightwarden.artifact.jinja_parsing import parses
+
+    pieces = _lex(normalise_newlines(text))
+    if not any(isinstance(p, _Tag) for p in pieces):
+        return None, False
+    recovered = _balance(pieces)
+    if parses(recovered):
+        return recovered, True
+    # Some tag lexes but cannot be parsed ("{{ 1 + }}", "{% if %}"): drop every tag that does not parse in a
+    # minimal context, then balance again.
+    kept = [p if not isinstance(p, _Tag) or _tag_parses(p) else "\n" * p.text.count("\n") for p in pieces]
+    if not any(isinstance(p, _Tag) for p in kept):
+        return None, False
+    recovered = _balance(kept)
+    return (recovered if parses(recovered) else None), True
+
+
+def recoverable_tag(text: str) -> bool:
+    """Whether the recovery finds at least one tag in ``text`` that parses on its own (in a minimal context): the
+    fallback of :func:`weightwarden.artifact.sniff.has_jinja_markup` when Jinja's lexer fails on the whole text
+    before its first tag (a stray ``{#``, an unclosed ``{% raw %}``), or sees comments or raw blocks that may hide
+    tags. Past the recovery's bounds: True (fail closed: the template rule then reports the bound)."""
+    try:
+        for piece in _scan(normalise_newlines(text)):
+            if isinstance(piece, _Tag) and _tag_parses(piece):
+                return True
+    except RecoveryBound:
+        return True
+    return False
+
+
+def normalise_newlines(text: str) -> str:
+    """Jinja's lexer reads "\r\n" and "\r" as "\n" (offsets are counted on its view)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def tag_signature(text: str) -> tuple[object, ...] | None:
+    """What the template analysis of ``text`` depends on: its tags in order (as the recovery lexes them) and its
+    comment and raw markers (plain text between tags is output only). Two texts with one signature are analysed
+    alike (used to analyse one of several decode views that differ only in their plain text). None past the
+    recovery's bounds (then nothing is taken as equal)."""
+    try:
+        tags = tuple(p.text for p in _scan(normalise_newlines(text)) if isinstance(p, _Tag))
+    except RecoveryBound:
+        return None
+    return tags, text.count("{#"), text.count("#}"), len(_RAW_TAG.findall(text))
+
+
+def _lex(text: str) -> list[str | _Tag]:
+    return list(_scan(text))
+
+
+def _scan(text: str) -> Iterator[str | _Tag]:
+    from weightwarden.artifact.sniff import _jinja_lexer
+
+    lexer = _jinja_lexer()
+    budget = LEX_BUDGET_FACTOR * len(text) + LEX_BUDGET_BASE
+    tags = 0
+    pos = 0
+    data_from = 0
+    while True:
+        m = _OPENER.search(text, pos)
+        if m is None:
+            break
+        p = m.start()
+        kind = text[p + 1]
+        if kind == "#":
+            # A comment marker: dropped, its body lexed (fail closed; see the module docstring).
+            yield _neutral(text[data_from:p])
+            data_from = pos = p + 2
+            continue
+        if kind == "%" and (raw := _RAW_TAG.match(text, p)):
+            # A raw marker: dropped, what it encloses lexed (fail closed; see the module docstring).
+            yield _neutral(text[data_from:p])
+            data_from = pos = raw.end()
+            continue
+        end, cost = _tag_end(lexer, text, p)
+        budget -= cost
+        if budget < 0:
+            raise RecoveryBound(f"more than {LEX_BUDGET_FACTOR}x the text's length lexed")
+        if end is None:
+            # Jinja's lexer rejects this opener: it is dropped (its braces neutralised in the data around it).
+            pos = p + 2
+            continue
+        tag = text[p:end]
+        name_m = _TAG_NAME.match(tag) if kind == "%" else None
+        name = name_m.group(1) if name_m else ""
+        yield _neutral(text[data_from:p])
+        if name in _DROPPED:
+            yield "\n" * tag.count("\n")
+        else:
+            if name == "set" and "=" in tag:
+                name = "set="  # the assignment form opens no block
+            yield _Tag(tag, name)
+            tags += 1
+            if tags > MAX_RECOVERED_TAGS:
+                raise RecoveryBound(f"more than {MAX_RECOVERED_TAGS:,} tags")
+        data_from = pos = end
+    yield _neutral(text[data_from:])
+
+
+def _neutral(data: str) -> str:
+    """Plain text between tags, unable to form or join a tag once the pieces are joined (rendered output only)."""
+    return data.replace("{", "(")
+
+
+# The answers of :func:`may_hold_tag`.
+NO_TAG, CUT_TAG, WHOLE_TAG = 0, 1, 2
+
+
+def may_hold_tag(text: str) -> int:
+    """WHOLE_TAG when ``text`` (a window of a larger text) holds a tag that lexes and parses on its own, else CUT_TAG
+    when the window's end may have cut a tag (the lexer reached the end of the window inside it, or inside a
+    string literal), else NO_TAG. Used to decide cheaply, window by window, whether a large decoded view must be
+    decoded and searched whole. Past the bounds: WHOLE_TAG (fail closed)."""
+    from weightwarden.artifact.sniff import _jinja_lexer
+
+    lexer = _jinja_lexer()
+    text = normalise_newlines(text)  # offsets are counted on the lexer's view
+    budget = LEX_BUDGET_FACTOR * len(text) + LEX_BUDGET_BASE
+    answer = NO_TAG
+    for m in _OPENER.finditer(text):
+        p = m.start()
+        if text[p + 1] == "#":
+            continue
+        end, cost = _tag_end(lexer, text, p, cut_is_open=True)
+        budget -= cost
+        if budget < 0:
+            return WHOLE_TAG
+        if end == -1:
+            answer = CUT_TAG
+        elif end is not None and _tag_parses(_Tag(text[p:end], _name(text[p:end]))):
+            return WHOLE_TAG
+    return answer
+
+
+def _name(tag: str) -> str:
+    m = _TAG_NAME.match(tag)
+    name = m.group(1) if m else ""
+    return "set=" if name == "set" and "=" in tag else name
+
+
+def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tuple[int | None, int]:
+    """Where the tag opened at ``p`` ends by Jinja's lexer (the lengths of its raw token values add up to the
+    source, newlines normalised), or None when the lexer rejects it; and the characters lexed. The lexer is given a
+    window of _FIRST_WINDOW characters, extended past the next closer ("}}" or "%}"; none within MAX_TAG_CHARS: no tag)
+    (at least doubling) only while the failure can be the window's cut: the end of the window reached inside the
+    tag, or a string literal the window cut (then past where Jinja's string rule closes it). A failure anywhere else
+    is the tag's own. With ``cut_is_open``, a tag the text's end may cut gives -1 (undecided)."""
+    closer = "}}" if text[p + 1] == "{" else "%}"
+    bound = min(len(text), p + MAX_TAG_CHARS)
+    closers = _closer_positions(text, closer)
+    undecided = -1 if cut_is_open and bound == len(text) else None
+    # The first window is short: most openers that are no tag fail within a few characters (prose, random bytes).
+    window = _FIRST_WINDOW
+    cost = 0
+    while True:
+        src = text[p : p + window]
+        cost += len(src)
+        consumed = 0
+        failed = False
+        try:
+            for _line, token, value in lexer.tokeniter(src, None):  # type: ignore[attr-defined]
+                consumed += len(value)
+                if token in ("variable_end", "block_end"):
+                    return p + consumed, cost
+        except Exception:  # noqa: BLE001 - Jinja's lexer rejects this reading (or the window cut it)
+            failed = True
+        at_end = not failed or consumed >= len(src) - 2
+        quote = failed and not at_end and src[consumed : consumed + 1] in "'\""
+        if not (at_end or quote):
+            return None, cost
+        reach = p + window
+        if quote:
+            # Where the string ends decides (Jinja's string rule on the text itself), not a blind growth.
+            closed = _STRING_RE.match(text, p + consumed, bound)
+            if closed is None:
+                return undecided, cost
+            reach = max(reach, closed.end())
+        i = bisect.bisect_left(closers, max(reach - 1, p + 2))
+        nxt = closers[i] if i < len(closers) and closers[i] + 2 <= bound else -1
+        if nxt < 0:
+            return undecided, cost
+        window = max(2 * window, nxt + 2 - p)
+
+
+_FIRST_WINDOW = 256
+
+
+@functools.lru_cache(maxsize=4)
+def _closer_positions(text: str, closer: str) -> list[int]:
+    """Every position of ``closer`` in ``text``, once per text (the next closer after a point is a bisection: a
+    str.find per opener rescanned up to MAX_TAG_CHARS each time)."""
+    return [m.start() for m in re.finditer(re.escape(closer[0]) + "(?=" + re.escape(closer[1]) + ")", text)]
+# Jinja's string rule (lexer.string_re): a quoted literal with backslash escapes, any character inside.
+_STRING_RE = re.compile(r"('([^'\\]*(?:\\.[^'\\]*)*)'|\"([^\"\\]*(?:\\.[^\"\\]*)*)\")", re.S)
+_RAW_TAG = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
+
+
+def _tag_parses(tag: _Tag) -> bool:
+    from weightwarden.artifact.jinja_parsing import parses
+
+    name = tag.name
+    if name in _BLOCKS:
+        return parses(f"{tag.text}{{% {_BLOCKS[name]} %}}")
+    if name in _ENDS:
+        return parses(f"{{% {_ENDS[name]} x %}}{tag.text}" if name == "endset" else
+                      f"{{% {_ENDS[name]} {_HEADS.get(_ENDS[name], '')} %}}{tag.text}")
+    if name in _MIDDLE:
+        block = _MIDDLE[name][0]
+        return parses(f"{{% {block} {_HEADS.get(block, '')} %}}{tag.text}{{% {_BLOCKS[block]} %}}")
+    if name in _IN_LOOP:
+        return parses(f"{{% for x in y %}}{tag.text}{{% endfor %}}")
+    return parses(tag.text)
+
+
+# A minimal head for a synthetic opener, to check a middle or end tag in context.
+_HEADS = {"for": "x in y", "if": "x", "macro": "m()", "call": "m()", "filter": "upper", "block": "b", "with": "",
+          "autoescape": "true", "trans": "", "generation": "", "set": "x"}
+
+
+def _balance(pieces: list[str | _Tag]) -> str:
+    """Join the pieces with the block structure balanced: an end tag with no matching opener open is dropped (its
+    lines kept), one closing an opener under other open ones first closes those (where Jinja needs them closed), a
+    middle tag outside its block is dropped, and openers still open at the end are closed there."""
+    out: list[str] = []
+    stack: list[str] = []
+    closed_else: set[int] = set()  # depths whose block has had its {% else %} (nothing but the end may follow)
+    for piece in pieces:
+        if not isinstance(piece, _Tag):
+            out.append(piece)
+            continue
+        name = piece.name
+        if name in _BLOCKS:
+            stack.append(name)
+        elif name in _ENDS:
+            opener = _ENDS[name]
+            if opener not in stack:
+                out.append("\n" * piece.text.count("\n"))
+                continue
+            while stack[-1] != opener:
+                closed_else.discard(len(stack))
+                out.append(f"{{% {_BLOCKS[stack.pop()]} %}}")
+            closed_else.discard(len(stack))
+            stack.pop()
+        elif name in _MIDDLE:
+            if not stack or stack[-1] not in _MIDDLE[name] or len(stack) in closed_else:
+                out.append("\n" * piece.text.count("\n"))
+                continue
+            if name == "else":
+                closed_else.add(len(stack))
+        elif name in _IN_LOOP and "for" not in stack:
+            out.append("\n" * piece.text.count("\n"))
+            continue
+        out.append(piece.text)
+    out.extend(f"{{% {_BLOCKS[name]} %}}" for name in reversed(stack))
+    return "".join(out)
