@@ -396,3 +396,26 @@ def test_merge_drops_only_notes_proven_a_prefix_of_a_kept_note():
     # this process's own tree that lost its slot to a bigger one stays pending unless proven its prefix
     merged = client_module._merge_state({"keys": {"k": {"checkpoint": honest5}}}, mine, set())["keys"]["k"]
     assert merged["checkpoint"] == honest5 and merged["pending"] == [fork4]
+
+
+def test_one_run_never_takes_two_trees_of_one_size(tmp_path):
+    """The size-keyed per-run caches rely on it; the memory check ensures it, and ``_advance`` says so and fails
+    closed (here the memory is wiped in between, which nothing in the client does)."""
+    import base64
+
+    from weightwarden.registry.note import Note, NoteSigner, open_checkpoint
+
+    log = NoteSigner.generate(ORIGIN)
+
+    def checkpoint(root: bytes):
+        text = f"{ORIGIN}\n3\n{base64.b64encode(root).decode()}\n".encode()
+        note = Note(text, (log.sign(text),)).to_bytes()
+        return open_checkpoint(note, log.verifier(), ORIGIN)[0], note
+
+    with RegistryClient("http://127.0.0.1:9", state_dir=tmp_path, log_key=log.verifier().vkey()) as c:
+        first, note = checkpoint(b"\1" * 32)
+        c._advance(first, note, log.verifier())
+        c.state.data["keys"] = {}
+        other, other_note = checkpoint(b"\2" * 32)
+        with pytest.raises(RegistryClientError, match="two different trees of size 3"):
+            c._advance(other, other_note, log.verifier())

@@ -803,6 +803,14 @@ class RegistryClient:
         witnessed = bool(self.quorum) if witnessed is None else witnessed
         slot = "checkpoint_witnessed" if witnessed else "checkpoint"
         self._check_memory(checkpoint, note, verifier, slot)
+        # Red team round 24: the per-run caches (scan, delta, chain heads, tile reader aside) are keyed by tree SIZE;
+        # that is sound only while one run never verifies two trees of one size. The memory check above ensures it
+        # (every tree this run verified stays in the memory or is proven a prefix of a note kept there); this says
+        # so where it is relied on, and fails closed if it ever stops holding.
+        for size, root in self._tree_notes:
+            if size == checkpoint.size and root != checkpoint.root_hash:
+                raise RegistryClientError(f"the registry showed this client two different trees of size {size} in "
+                                          "one check (split view): refusing")
         # Red team round 24: the note of each tree this process verified, and its slot, for the memory check of the
         # save that ends a judgement (``check``).
         self._tree_notes[(checkpoint.size, checkpoint.root_hash)] = (note, slot)
