@@ -896,7 +896,10 @@ class RegistryClient:
         save merged it (red team round 24); True when that memory holds a bigger tree (``_MemoryAhead``). A note
         proven a prefix here leaves ``pending`` at the next save (the pair is in ``state.proven``)."""
         verifier = self.log_verifier()
-        note, slot = self._tree_notes[(checkpoint.size, checkpoint.root_hash)]
+        known = self._tree_notes.get((checkpoint.size, checkpoint.root_hash))
+        if known is None:  # every judged tree comes from _advance; fail closed if that ever stops holding
+            raise RegistryClientError(f"the judged tree ({checkpoint.size} entries) was not verified in this run")
+        note, slot = known
         try:
             self._check_memory(checkpoint, note, verifier, slot, merged=True)
         except _MemoryAhead:
