@@ -190,9 +190,12 @@ class _State:
 
     path: Path
     data: dict[str, Any] = field(default_factory=dict)
-    # Red team round 22: the checkpoint notes this process proved to be its current tree or a prefix of it (never
-    # saved): a merge needs no later proof for them.
-    proven: set[str] = field(default_factory=set)
+    # Red team round 22: the checkpoint notes this process proved to be a prefix of its tree (never saved): a merge
+    # needs no later proof for them. Red team round 24: as PAIRS (prefix note, the note of the tree it was proven a
+    # prefix of). A bare note meant "a prefix of SOME tree this process verified", so once a process verified one
+    # tree, every later tree it verified (a newer head, the --quorum head, a re-judge) skipped every proof, and the
+    # merge dropped the honest tree for good: a proof is reused only for the pair it proved.
+    proven: set[tuple[str, str]] = field(default_factory=set)
     # Red team round 23: the state as this process last read or wrote it, and, after a save, the lines (per log key)
     # whose facts another process changed on disk since then: a verdict that read them is judged again.
     synced: dict[str, Any] = field(default_factory=dict)
@@ -358,14 +361,16 @@ def _note_size(note: Any) -> int:
     return -1 if size is None else size
 
 
-def _merge_state(disk: dict[str, Any], mine: dict[str, Any], proven: Collection[str] = ()) -> dict[str, Any]:
+def _merge_state(disk: dict[str, Any], mine: dict[str, Any],
+                 proven: Collection[tuple[str, str]] = ()) -> dict[str, Any]:
     """Two processes' states of one state file, merged (red team round 2).
 
     Red team round 22: the two sides' facts, scan marks and chain tables were derived at their own checkpoints, and
     nothing proves those two trees consistent offline (a fork shown to each process: the union kept facts proven on
     one branch under the other branch's checkpoint, and a same-size split view was dropped). The facts are still
     merged as before, but every checkpoint note the merge does not keep in a slot, unless this process proved it a
-    prefix of its own tree (``proven``), is kept under ``pending``; no merged fact is used before the client proves
+    prefix of a note the merge keeps in a slot (``proven``: (prefix, tree) pairs, red team round 24), is kept under
+    ``pending``; no merged fact is used before the client proves
     every pending note and slot consistent with the tree it verifies (``RegistryClient._check_memory``: right after the
     save that merged, and on the next check before any fact is read). An inconsistent one is the split-view
     refusal, with its proof."""
@@ -388,15 +393,16 @@ def _merge_state(disk: dict[str, Any], mine: dict[str, Any], proven: Collection[
         # same log); the bigger one is the more useful, and a delta uses one only if it reaches its start.
         if int(theirs.get("chains", {}).get("upto", -1)) > int(entry.get("chains", {}).get("upto", -1)):
             merged["chains"] = theirs["chains"]
-        kept = {merged.get(slot) for slot in ("checkpoint", "checkpoint_witnessed")}
-        mine_notes = {entry.get(slot) for slot in ("checkpoint", "checkpoint_witnessed")}
+        kept = {merged.get(slot) for slot in ("checkpoint", "checkpoint_witnessed")} - {None}
         pending: list[str] = []
         for side in (theirs, entry):
             for note in [side.get("checkpoint"), side.get("checkpoint_witnessed"), *side.get("pending", [])]:
-                # A note proven a prefix of this process's tree needs no proof, unless it is this process's own
-                # tree that lost its slot: the winner is not proven consistent with it.
+                # Red team round 24: dropped only when proven a prefix of a note kept in a slot (every later tree is
+                # proven consistent with that note, so with this one too). This process's own tree that lost its
+                # slot is such a note only if proven a prefix of the winner; a note proven against an earlier tree
+                # of this process is not (the round-23 merge dropped the honest tree that way).
                 if (note and note not in kept and note not in pending
-                        and (note not in proven or note in mine_notes)):
+                        and not any((note, k) in proven for k in kept)):
                     pending.append(note)
         merged.pop("pending", None)
         if pending:
@@ -590,8 +596,9 @@ class RegistryClient:
         self._requests: dict[tuple[str, str, int], int] = {}
         self._floor: tuple[int, str] | None = None  # a remembered tree the witnessed one trails (round 11, R1)
         self._foreign_lines: set[str] = set()  # lines read whose facts another process saved meanwhile (round 23)
-        # (this tree's note, a bigger remembered note) proven a prefix pair: not asked again (red team round 23)
-        self._prefixes: set[tuple[str, str]] = set()
+        # (tree size, root) -> (its note, its slot) for every tree this process verified (red team round 24); the
+        # proven prefix pairs (round 23's ``_prefixes`` among them) are ``self.state.proven``.
+        self._tree_notes: dict[tuple[int, bytes], tuple[bytes, str]] = {}
         self._bundle_mismatch: list[str] = []
         self.notes: list[str] = []
         kwargs: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "follow_redirects": False}
@@ -796,7 +803,17 @@ class RegistryClient:
         witnessed = bool(self.quorum) if witnessed is None else witnessed
         slot = "checkpoint_witnessed" if witnessed else "checkpoint"
         self._check_memory(checkpoint, note, verifier, slot)
-        self.state.proven.add(note.decode("utf-8"))
+        # Red team round 24: the per-run caches (scan, delta, chain heads, tile reader aside) are keyed by tree SIZE;
+        # that is sound only while one run never verifies two trees of one size. The memory check above ensures it
+        # (every tree this run verified stays in the memory or is proven a prefix of a note kept there); this says
+        # so where it is relied on, and fails closed if it ever stops holding.
+        for size, root in self._tree_notes:
+            if size == checkpoint.size and root != checkpoint.root_hash:
+                raise RegistryClientError(f"the registry showed this client two different trees of size {size} in "
+                                          "one check (split view): refusing")
+        # Red team round 24: the note of each tree this process verified, and its slot, for the memory check of the
+        # save that ends a judgement (``check``).
+        self._tree_notes[(checkpoint.size, checkpoint.root_hash)] = (note, slot)
         self._key_state(verifier)[slot] = note.decode("utf-8")
         for _ in range(8):
             self.state.save()
@@ -844,9 +861,11 @@ class RegistryClient:
             label = {"checkpoint_witnessed": "witnessed ", "checkpoint": "log-signed "}.get(
                 slot, "(other client process's) ")
             if old.size <= checkpoint.size:
-                if saved not in self.state.proven:
+                # Red team round 24: skipped only for THIS tree (the pair), never because the note was proven a
+                # prefix of another tree this process verified earlier.
+                if (saved, mine) not in self.state.proven:
                     self._check_consistent(old, checkpoint, old_note, note, verifier, label=label)
-                    self.state.proven.add(saved)
+                    self.state.proven.add((saved, mine))
                 continue
             trailing = own_slot == "checkpoint_witnessed" and slot != "checkpoint_witnessed"
             if not trailing:
@@ -858,12 +877,12 @@ class RegistryClient:
                     raise _MemoryAhead(refusal + "; saved by another client process of this state directory while "
                                        "this one was checking; an older tree served as current: refusing)")
                 raise RegistryClientError(refusal + "; an older tree served as current: refusing)")
-            if (mine, saved) not in self._prefixes:
+            if (mine, saved) not in self.state.proven:
                 self._check_consistent(checkpoint, old, note, old_note, verifier, remembered=old, label=label)
-                self._prefixes.add((mine, saved))
+                self.state.proven.add((mine, saved))
             if self._floor is None or old.size > self._floor[0]:
                 self._floor = (old.size, label.strip())
-        left = [p for p in pending if p not in self.state.proven]
+        left = [p for p in pending if p != mine and (p, mine) not in self.state.proven]
         if left == pending:
             return False
         if left:
@@ -871,6 +890,21 @@ class RegistryClient:
         else:
             entry.pop("pending", None)
         return True
+
+    def _merged_memory_ahead(self, checkpoint: Any) -> bool:
+        """Run the whole memory check of ``checkpoint`` (a tree this process verified) on the memory as the last
+        save merged it (red team round 24); True when that memory holds a bigger tree (``_MemoryAhead``). A note
+        proven a prefix here leaves ``pending`` at the next save (the pair is in ``state.proven``)."""
+        verifier = self.log_verifier()
+        known = self._tree_notes.get((checkpoint.size, checkpoint.root_hash))
+        if known is None:  # every judged tree comes from _advance; fail closed if that ever stops holding
+            raise RegistryClientError(f"the judged tree ({checkpoint.size} entries) was not verified in this run")
+        note, slot = known
+        try:
+            self._check_memory(checkpoint, note, verifier, slot, merged=True)
+        except _MemoryAhead:
+            return True
+        return False
 
     def _memory_ahead(self, size: int) -> int:
         """The biggest tree this client's memory (as merged at its last save) holds for the trusted log key, when
@@ -1093,7 +1127,12 @@ class RegistryClient:
         for _ in range(JUDGE_ATTEMPTS):
             outcome = self._judge(path, bundle, model, checkpoint)
             if isinstance(outcome, CheckResult):
-                ahead = self._memory_ahead(outcome.tree_size)
+                # Red team round 24: the save that ended this judgement may have merged a checkpoint of the same
+                # size or smaller (a sibling's fork) that nothing proved consistent with the judged tree: a
+                # "current" verdict is given only once the merged memory passed the whole memory check against
+                # the judged tree (a split view is refused with its proof; a bigger tree is judged again below).
+                behind = outcome.current and self._merged_memory_ahead(checkpoint)
+                ahead = self._memory_ahead(outcome.tree_size) or (checkpoint.size + 1 if behind else 0)
                 foreign = sorted(self._foreign_lines)
                 self._foreign_lines = set()
                 if not outcome.current or not (ahead or foreign):
