@@ -76,7 +76,7 @@ KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # 'sources' sorted and unique, 'created' whole seconds in UTC within CREATED_YEARS, prompts strictly sorted by
 # digest (no duplicates), models strictly sorted by (kind, digest).
 LAYER_ORDER = ("roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn", "base64",
-               "rot13", "leetspeak")
+               "rot13", "leetspeak", "reversed")
 MAX_DECODED = 4  # normalise.MAX_DEPTH (a test keeps the two equal; importing normalise here would be circular)
 ATLAS_TECHNIQUES = ("AML.T0051", "AML.T0054")
 CREATED_YEARS = (2020, 2199)
