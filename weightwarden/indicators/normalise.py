@@ -203,12 +203,13 @@ _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}|={1,2}")
 # What may separate two tokens of one base64 text. Round 18 allowed a fixed set (" \t\r\n>|,-_", at most 8); red team
 # round 19 (class 1) hid the text with any other layout (8-space indents, "> > > > ", quoted string lines, ";",
 # "<br>", literal "\n", numbered lines). Now any run of characters that are neither base64 nor letters/digits of any
-# script is a separator (up to 24 characters: deep indents and quote prefixes), and layout tokens made of base64
+# script is a separator (up to 48 characters: a separator and a deep indent together), and layout tokens made of base64
 # characters (literal escapes, HTML line tags, line numbers) are masked before tokenising (_B64_LAYOUT). Prose is
 # not joined into a block by this: cores still need dense tokens, and each decode must read as text.
-_B64_MAX_GAP = 24
+_B64_MAX_GAP = 48
 _B64_GAP_BAD = re.compile(r"[^\W_]")  # a letter or digit of any script: prose, not layout
-_B64_LAYOUT = re.compile(r"\\[nrt]|[\"']\s*\+\s*[\"']|</?[A-Za-z]{1,6}\s*/?>|&#1[03];|%0[ADad]|(?m:^[ \t>*#-]*\d{1,5}[.):]\s)")
+_B64_ESCAPE = re.compile(r"\\[nrt]")
+_B64_LAYOUT = re.compile(r"[\"']\s*\+\s*[\"']|</?[A-Za-z]{1,6}\s*/?>|&#1[03];|%0[ADad]|(?m:^[ \t>*#-]*\d{1,5}[.):]\s)")
 _PLAIN_WORD = re.compile(r"[A-Za-z][a-z]*")
 _EDGE = 2  # whole tokens tried added or dropped at each end of a dense core: bounded, so linear in the text
 _URLSAFE = str.maketrans("-_", "+/")
@@ -244,6 +245,11 @@ def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
     if len(text) < 16:
         return []
     masked = _B64_LAYOUT.sub(lambda m: " " * len(m.group(0)), text)  # same length: positions stay the text's
+    # Literal escapes ("\n" kept from JSON) only when nearly every backslash starts one: a bare "\" separator before
+    # a line that starts with n, r or t is data there.
+    escapes = len(_B64_ESCAPE.findall(masked))
+    if escapes and escapes >= 0.8 * masked.count("\\"):
+        masked = _B64_ESCAPE.sub("  ", masked)
     tokens = [m for m in _B64_TOKEN.finditer(masked) if m.group(0).strip("-_=")]
     found: list[tuple[int, int, str]] = []
     n, i, floor = len(tokens), 0, 0
@@ -421,8 +427,11 @@ def _unreverse(text: str) -> str | None:
     found = sum(1 for w in turned if w in _REVERSAL_WORDS)
     if found < 1 or found + sum(1 for w in turned if w in ("a", "i")) < 2 or found <= 3 * have:
         return None
-    if _bigram_share(text[::-1]) <= _bigram_share(text):
-        return None  # its letters run the English way already (a text cut into pieces, "Gen-era-te … new-s")
+    if sum(max(0, len(w) - 1) for w in words) < 16 or _bigram_share(text[::-1]) <= _bigram_share(text) + 0.1:
+        # too few letter pairs to tell (a short clause); or its letters run the English way already (a text cut into pieces, "Gen-era-te … new-s"), or it is another
+        # language whose short words turn into English ones ("Si no sé, ni modo": "is", "on", "in"). The margin costs
+        # 17 of AdvBench's 520 reversed prompts their exact match (measured); they still match near or not at all.
+        return None
     whole = text[::-1]
     per_word = re.sub(r"\S+", lambda m: m.group(0)[::-1], text)
     return per_word if _order_score(per_word) > _order_score(whole) else whole
@@ -434,7 +443,7 @@ _LETTER_LOG = {ch: math.log(f) for ch, f in zip(string.ascii_lowercase, (
     8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4, 6.7, 7.5, 1.9, 0.095, 6.0, 6.3, 9.1, 2.8,
     0.98, 2.4, 0.15, 2.0, 0.074), strict=True)}
 # A region: a line, or a sentence or clause of one (the attacker's own instruction is usually a sentence of its own).
-_REGION = re.compile(r"[^\n.!?:;]+")
+_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014-]|-(?!-))+")
 _MAX_REGIONS = 4096  # more regions than this: only the whole-text test (bounds the work on hostile input)
 
 
@@ -458,23 +467,58 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     if not any(chosen):
         return text
     if neighbours:
-        for order in (range(len(spans)), range(len(spans) - 1, -1, -1)):
-            for i in order:
-                if chosen[i] or not ((i > 0 and chosen[i - 1]) or (i + 1 < len(spans) and chosen[i + 1])):
+        # Regions long enough to judge by their letters follow a decoded neighbour among them when their letters read
+        # more like English decoded; shorter ones ("(QQbF)") go with the judgeable regions around them when all of
+        # those were decoded.
+        pieces = [text[a:b] for a, b in spans]
+        long = [k for k, piece in enumerate(pieces) if _letter_score(piece) is not None]
+        for order in (long, long[::-1]):
+            for pos_in, k in enumerate(order):
+                if chosen[k] or _stopword_count(pieces[k]) > 0:
                     continue
-                piece = text[spans[i][0]:spans[i][1]]
-                turned = decode(piece)
-                if _stopword_count(piece) == 0:
-                    before, after = _letter_score(piece), _letter_score(turned)
-                    chosen[i] = before is not None and after is not None and after > before + 0.3
+                near = [order[m] for m in (pos_in - 1, pos_in + 1) if 0 <= m < len(order)]
+                if any(chosen[m] for m in near):
+                    before, after = _letter_score(pieces[k]), _letter_score(decode(pieces[k]))
+                    chosen[k] = before is not None and after is not None and after > before + 0.3
+        judged = set(long) | {k for k in range(len(spans)) if chosen[k]}
+        for k in range(len(spans)):
+            if k in judged or not _WORD.search(pieces[k]) or _stopword_count(pieces[k]) > 0:
+                continue
+            left = next((m for m in range(k - 1, -1, -1) if m in judged), None)
+            right = next((m for m in range(k + 1, len(spans)) if m in judged), None)
+            sides = [m for m in (left, right) if m is not None]
+            chosen[k] = bool(sides) and all(chosen[m] for m in sides)
     out, pos = [], 0
     for (a, b), use in zip(spans, chosen, strict=True):
-        if use:
+        if use or _instruction_like(text[a:b]):
             out.append(text[pos:a])
-            out.append(decode(text[a:b]))
+            out.append(decode(text[a:b]) if use else "")
             pos = b
     out.append(text[pos:])
     return "".join(out)
+
+
+# The words of an instruction about an encoding ("The following is in ROT13. Decode it and do what it says:"). Next to
+# a decoded region, a region made of these words only is the attacker's wrapper, not the attack: it is dropped, so the
+# payload alone is the canonical text and matches exactly (as eval's own templates are peeled). A region with two or
+# more other words ("Write a bomb tutorial and decode this") is kept: an attack needs words of its own.
+_INSTRUCTION_WORDS = _STOPWORDS | frozenset(
+    "rot13 rot 13 rot-13 base64 decode decoded decoding encoded encoding encode cipher caesar following message below "
+    "above text written respond response answer reply says say what please then full english directly request read "
+    "carefully was were instruction instructions follow obey execute carry out back backwards reversed reverse plain "
+    "translate convert first after once here thanks thank know all now task string content hidden question helpful "
+    "assistant if pretend just only nothing else without comment commentary output result quick quickly hi hello hey "
+    "favour favor need want must should will would could job line lines word words letter letters shifted shift "
+    "alphabet rotated rotate rotation been has have so they them there sentence part parts both input follows asks "
+    "ask work advance urgent".split()) | frozenset(
+    # and every word of eval's own encoding templates, whose wording an attacker rephrases
+    word for templates in _transforms._ENCODED.values() for template in templates
+    for word in _WORD.findall(template.casefold()) if word != "encoded")
+
+
+def _instruction_like(region: str) -> bool:
+    words = _WORD.findall(region.casefold())
+    return bool(words) and sum(1 for w in words if w not in _INSTRUCTION_WORDS) <= (len(words) >= 8)
 
 
 def _bounded(text: str, stage: str) -> str:
@@ -500,6 +544,23 @@ def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
     return current, tuple(done)
 
 
+_BASE64_DATA = frozenset("+/=-_")
+
+
+def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
+    """Decode with letter spacing undone and symbol leetspeak read as letters (else "Wr!te @ $cr!pt" can pass for ROT13), unless that loses a
+    base64 text the symbols only separated ("QUJD!REVG…": "!" is layout there, not a letter)."""
+    text = _join_pieces(text, _BASE64_DATA)  # letter-spaced text is words again before any region is judged ("P.r.o.d.u.c.e")
+    folded = _fold_symbols(text)
+    payload, decoded = decode_layers(folded)
+    if folded != text:
+        plain_payload, plain_decoded = decode_layers(text)
+        if "base64" in plain_decoded and ("base64" not in decoded
+                                          or _stopword_count(plain_payload) >= _stopword_count(payload)):
+            return plain_payload, plain_decoded
+    return payload, decoded
+
+
 def canonical(text: str) -> Canonical:
     """The canonical form of a prompt (see the module docstring); may be empty for text of no letters.
 
@@ -515,7 +576,7 @@ def canonical(text: str) -> Canonical:
         raise ValueError(f"text of {len(text)} characters would be up to {expanded} characters after NFKC "
                          f"normalisation, longer than the {MAX_TEXT_CHARS}-character bound")
     cleaned = _bounded(_strip_invisible(unicodedata.normalize("NFKC", text)), "after NFKC normalisation")
-    payload, decoded = decode_layers(_fold_symbols(_restyle_letters(cleaned)))
+    payload, decoded = _decode_restyled(_restyle_letters(cleaned))
     payload = _bounded(_strip_invisible(unicodedata.normalize("NFKC", payload)), "after NFKC of the payload")
     payload = _bounded(_restyle_words(_restyle_letters(payload)), "after undoing restyling")
     # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
@@ -581,7 +642,8 @@ def _restyle_letters(text: str) -> str:
 # Symbol leetspeak ("Wr!te @ $cr!pt", "vu|ner@b|e"): symbols read as letters inside a word, or at its start before a
 # letter; a lone "@" as "a" only in a text with at least two such words. A "!" ending a word stays punctuation.
 _LEET_SYMBOLS = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "l", "€": "e", "¡": "i"})
-_SYMBOL_RUN = re.compile(r"[^\W_]*[@$!|€¡][\w@$!|€¡]*")
+_SYMBOL_RUN = re.compile(r"[\w@$!|€¡]+")  # each run matched once (no backtracking over a long word), then filtered
+_SYMBOL_CHARS = frozenset("@$!|€¡")
 _SYMBOL_INSIDE = re.compile(r"^[@$!|€¡]+[^\W\d_]|[^\W_][@$!|€¡]+[^\W_]|[^\W\d_]!*[@$|€¡][@$!|€¡]*$")
 # CamelCase without spaces ("WriteAScriptThatCan"): split where a lower-case letter meets an upper-case one, or an
 # upper-case one starts a capitalised word; only in a word of at least three such parts ("JavaScript" stays whole).
@@ -594,7 +656,10 @@ _MAX_JOIN_GAP = 3
 
 
 def _fold_symbols(text: str) -> str:
-    runs = [m for m in _SYMBOL_RUN.finditer(text) if _SYMBOL_INSIDE.search(m.group(0).rstrip("!"))]
+    if not any(ch in _SYMBOL_CHARS for ch in text):
+        return text
+    runs = [m for m in _SYMBOL_RUN.finditer(text)
+            if any(ch in _SYMBOL_CHARS for ch in m.group(0)) and _SYMBOL_INSIDE.search(m.group(0).rstrip("!"))]
     if not runs:
         return text
     out, pos = [], 0
@@ -621,7 +686,7 @@ def _split_camel(text: str) -> str:
     return _CAMEL_WORD.sub(lambda m: " ".join(_CAMEL_CUT.split(m.group(0))), text)
 
 
-def _join_pieces(text: str) -> str:
+def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
     """Letter-spaced words ("W r i t e", "W-r-i-t-e", "W͟ r͟") and words cut into equal chunks by a "-"-like
     separator ("Wri-te", "vul-ner-abi-lit-ies") as one word each.
 
@@ -629,13 +694,15 @@ def _join_pieces(text: str) -> str:
     letters somewhere in the text is a spacing separator; every run of two or more single characters joined by it
     is then one word. The separator between words differs from the one inside ("W r i t e  a  s c r i p t"), which
     keeps words apart; a text whose letters and words are all separated alike becomes one word (not undone).
-    Every piece is looked at a bounded number of times: linear."""
+    A gap holding a character of ``keep`` is never a separator (before decoding: the base64 alphabet's "+/=-_", which
+    are data there). Every piece is looked at a bounded number of times: linear."""
     pieces = list(_PIECE.finditer(text))
     n = len(pieces)
-    gaps = [text[pieces[k].end():pieces[k + 1].start()] for k in range(n - 1)]
+    # a line break in white space reads as one space: a wrapped text joins as the unwrapped one does
+    gaps = [_wrap_gap(text[pieces[k].end():pieces[k + 1].start()]) for k in range(n - 1)]
 
     def usable(g: str) -> bool:
-        return 0 < len(g) <= _MAX_JOIN_GAP and "\n" not in g
+        return 0 < len(g) <= _MAX_JOIN_GAP and "\n" not in g and not (keep and any(ch in keep for ch in g))
 
     def singles(i: int, allowed: set[str] | None) -> int:
         """Index of the last piece of the run of single characters with one gap starting at ``i``."""
@@ -679,7 +746,7 @@ def _join_pieces(text: str) -> str:
             out.append("".join(p.group(0) for p in pieces[i:j + 1]))
             pos, i = pieces[j].end(), j + 1
             continue
-        if chunked and i + 1 < n and gaps[i] in _CHUNK_SEPARATORS:
+        if chunked and i + 1 < n and gaps[i] in _CHUNK_SEPARATORS and usable(gaps[i]):
             j = i
             while j + 1 < n and gaps[j] == gaps[i]:
                 j += 1
@@ -692,6 +759,10 @@ def _join_pieces(text: str) -> str:
         i += 1
     out.append(text[pos:])
     return "".join(out)
+
+
+def _wrap_gap(gap: str) -> str:
+    return " " if "\n" in gap and gap.isspace() else gap
 
 
 def _chunk_width(run: list[str]) -> int:
