@@ -50,17 +50,17 @@ def _wrap(text: str, width: int = 76) -> list[str]:
 # --- class 1: base64 in any layout -------------------------------------------------------------------------------
 
 LAYOUTS = {
-    "indent8": lambda lines: "\n".join("        " + line for line in lines),
+    "indent8": lambda lines: "\n".join(f"        {line}" for line in lines),
     "crlf-indent7": lambda lines: "\r\n".join("       " + line for line in lines),
     "quote4": lambda lines: "\n".join("> > > > " + line for line in lines),
-    "pystr": lambda lines: "payload = (\n" + "\n".join('    "%s"' % line for line in lines) + "\n)",
-    "pystr-plus": lambda lines: " +\n".join('"%s"' % line for line in lines),
-    "jsonarr": lambda lines: "[" + ",\n".join('"%s"' % line for line in lines) + "]",
+    "pystr": lambda lines: "payload = (\n" + "\n".join(f'    "{line}"' for line in lines) + "\n)",
+    "pystr-plus": lambda lines: " +\n".join(f'"{line}"' for line in lines),
+    "jsonarr": lambda lines: "[" + ",\n".join(f'"{line}"' for line in lines) + "]",
     "escnl": lambda lines: "\\n".join(lines),
     "br": lambda lines: "<br>".join(lines),
     "semicolon": lambda lines: ";".join(lines),
-    "numbered": lambda lines: "\n".join("%d. %s" % (i + 1, line) for i, line in enumerate(lines)),
-    "numbered-paren": lambda lines: "\n".join("%d) %s" % (i + 1, line) for i, line in enumerate(lines)),
+    "numbered": lambda lines: "\n".join(f"{i + 1}. {line}" for i, line in enumerate(lines)),
+    "numbered-paren": lambda lines: "\n".join(f"{i + 1}) {line}" for i, line in enumerate(lines)),
     "star": lambda lines: "*".join(lines),
 }
 

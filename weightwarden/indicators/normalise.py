@@ -396,7 +396,7 @@ def _order_score(text: str) -> int:
     """How much ``text`` is in English word order: frequent function-word pairs, a determiner before a content word
     and not at the end, a capital letter first and sentence punctuation last (as the text was written)."""
     words = _WORD.findall(text.casefold())
-    pairs = list(zip(words, words[1:]))
+    pairs = list(zip(words, words[1:], strict=False))
     score = sum(1 for pair in pairs if pair in _GOOD_PAIRS)
     score -= sum(1 for a, b in pairs if a in _DETERMINERS and b in _FUNCTION)
     score -= 2 if words and words[-1] in _DETERMINERS else 0
@@ -408,8 +408,7 @@ def _order_score(text: str) -> int:
 
 
 # The 40 most frequent letter pairs of English words: reversed English has far fewer of them ("eht", "gni").
-_BIGRAMS = frozenset("th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de "
-                     "hi ri ro ic ne ea ra ce".split())
+_BIGRAMS = frozenset(["th", "he", "in", "er", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "te", "of", "ed", "is", "it", "al", "ar", "st", "to", "nt", "ng", "se", "ha", "as", "ou", "io", "le", "ve", "co", "me", "de", "hi", "ri", "ro", "ic", "ne", "ea", "ra", "ce"])
 
 
 def _bigram_share(text: str) -> float:
@@ -503,14 +502,7 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
 # payload alone is the canonical text and matches exactly (as eval's own templates are peeled). A region with two or
 # more other words ("Write a bomb tutorial and decode this") is kept: an attack needs words of its own.
 _INSTRUCTION_WORDS = _STOPWORDS | frozenset(
-    "rot13 rot 13 rot-13 base64 decode decoded decoding encoded encoding encode cipher caesar following message below "
-    "above text written respond response answer reply says say what please then full english directly request read "
-    "carefully was were instruction instructions follow obey execute carry out back backwards reversed reverse plain "
-    "translate convert first after once here thanks thank know all now task string content hidden question helpful "
-    "assistant if pretend just only nothing else without comment commentary output result quick quickly hi hello hey "
-    "favour favor need want must should will would could job line lines word words letter letters shifted shift "
-    "alphabet rotated rotate rotation been has have so they them there sentence part parts both input follows asks "
-    "ask work advance urgent".split()) | frozenset(
+    ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent"]) | frozenset(
     # and every word of eval's own encoding templates, whose wording an attacker rephrases
     word for templates in _transforms._ENCODED.values() for template in templates
     for word in _WORD.findall(template.casefold()) if word != "encoded")
