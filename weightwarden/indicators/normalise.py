@@ -441,8 +441,9 @@ def _unreverse(text: str) -> str | None:
 _LETTER_LOG = {ch: math.log(f) for ch, f in zip(string.ascii_lowercase, (
     8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4, 6.7, 7.5, 1.9, 0.095, 6.0, 6.3, 9.1, 2.8,
     0.98, 2.4, 0.15, 2.0, 0.074), strict=True)}
-# A region: a line, or a sentence or clause of one (the attacker's own instruction is usually a sentence of its own).
-_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014-]|-(?!-))+")
+# A region: a paragraph, or a sentence or clause of one (the attacker's own instruction is usually a sentence of its own).
+# A single line break is no boundary: text wrapped at white space must read as unwrapped (round 17's property).
+_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014-]|-(?!-)|\n(?![ \t]*\n))+")
 _MAX_REGIONS = 4096  # more regions than this: only the whole-text test (bounds the work on hostile input)
 
 
