@@ -239,3 +239,20 @@ def test_hostile_restyling_inputs_stay_bounded(shape: str):
         assert shape == "camel" and "after undoing restyling" in str(exc)
         return
     assert len(canon.text) <= MAX_TEXT_CHARS
+
+
+def test_a_set_with_the_new_reversed_layer_loads_and_round_trips_through_stix(sketcher: Sketcher, tmp_path: Path):
+    """`reversed` is a layer derive now writes: the native loader and STIX accept it (the CLI refused it before)."""
+    from weightwarden.indicators.derive import build_set, prompt_indicator
+    from weightwarden.indicators.records import canonical_set, dump_set, load_set
+    from weightwarden.indicators.stix import from_stix, to_stix
+
+    prompts = [prompt_indicator(sketcher, ATTACK_EN[::-1]), prompt_indicator(sketcher, "Summarise Hamlet")]
+    assert prompts[0] is not None and prompts[0].decoded == ("reversed",)
+    built = build_set(sketcher, prompts)
+    path = tmp_path / "set.json"
+    path.write_text(dump_set(built), encoding="utf-8")
+    loaded = load_set(str(path))
+    assert {p.decoded for p in loaded.prompts} == {("reversed",), ()}
+    back = canonical_set(json.loads(dump_set(from_stix(to_stix(loaded)))), "x")
+    assert [(p.exact, p.decoded) for p in back.prompts] == [(p.exact, p.decoded) for p in loaded.prompts]
