@@ -1,6 +1,6 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v1``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v2``; both parties must use the same one, it is part of the
 scheme):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from weightwarden.evals import transforms as _transforms
 
-NORMALISATION = "weightwarden.canon/v1"
+NORMALISATION = "weightwarden.canon/v2"
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
@@ -209,7 +209,11 @@ _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}|={1,2}")
 _B64_MAX_GAP = 48
 _B64_GAP_BAD = re.compile(r"[^\W_]")  # a letter or digit of any script: prose, not layout
 _B64_ESCAPE = re.compile(r"\\[nrt]")
-_B64_LAYOUT = re.compile(r"[\"']\s*\+\s*[\"']|</?[A-Za-z]{1,6}\s*/?>|&#1[03];|%0[ADad]|(?m:^[ \t>*#-]*\d{1,5}[.):]\s)")
+_B64_LAYOUT = re.compile(r"[\"']\s*\+\s*[\"']|</?[A-Za-z]{1,6}\s*/?>|&#1[03];|%0[ADad]")
+# Line numbers are layout only when the text is numbered: one "0. " at a line start is as likely the last, one-character
+# line of a wrapped block followed by a sentence ("…\n0. Thanks"), which masking would cut off the block (found by the
+# round-18 layout property test at the round-19 merge).
+_B64_LINE_NUMBER = re.compile(r"(?m:^[ \t>*#-]*\d{1,5}[.):]\s)")
 _PLAIN_WORD = re.compile(r"[A-Za-z][a-z]*")
 _EDGE = 2  # whole tokens tried added or dropped at each end of a dense core: bounded, so linear in the text
 _URLSAFE = str.maketrans("-_", "+/")
@@ -244,7 +248,11 @@ def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
     core and its edges only: linear in the text."""
     if len(text) < 16:
         return []
-    masked = _B64_LAYOUT.sub(lambda m: " " * len(m.group(0)), text)  # same length: positions stay the text's
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731 - same length: positions stay the text's
+    masked = _B64_LAYOUT.sub(blank, text)
+    numbers = _B64_LINE_NUMBER.findall(masked, 0, 1 << 20)
+    if len(numbers) >= 2:
+        masked = _B64_LINE_NUMBER.sub(blank, masked)
     # Literal escapes ("\n" kept from JSON) only when nearly every backslash starts one: a bare "\" separator before
     # a line that starts with n, r or t is data there.
     escapes = len(_B64_ESCAPE.findall(masked))
