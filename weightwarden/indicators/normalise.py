@@ -1,6 +1,6 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v1``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v2``; both parties must use the same one, it is part of the
 scheme):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import math
 import re
 import string
 import unicodedata
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 
 from weightwarden.evals import transforms as _transforms
 
-NORMALISATION = "weightwarden.canon/v1"
+NORMALISATION = "weightwarden.canon/v2"
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
@@ -199,10 +200,20 @@ def _stopword_count(text: str) -> int:
 # A token of a base64-dense region: the standard and the URL-safe alphabet ("-" may also be a chunk separator; both
 # readings are tried), with its padding, or padding alone.
 _B64_TOKEN = re.compile(r"[A-Za-z0-9+/_-]+={0,2}|={1,2}")
-# What may separate two tokens of one base64 text: whitespace (any wrap width), mail/Markdown quote prefixes ("> "),
-# table or list separators, a lone "-" between chunks; short, so that prose paragraphs are not joined.
-_B64_GAP = frozenset(" \t\r\n>|,-_")
-_B64_MAX_GAP = 8
+# What may separate two tokens of one base64 text. Round 18 allowed a fixed set (" \t\r\n>|,-_", at most 8); red team
+# round 19 (class 1) hid the text with any other layout (8-space indents, "> > > > ", quoted string lines, ";",
+# "<br>", literal "\n", numbered lines). Now any run of characters that are neither base64 nor letters/digits of any
+# script is a separator (up to 48 characters: a separator and a deep indent together), and layout tokens made of base64
+# characters (literal escapes, HTML line tags, line numbers) are masked before tokenising (_B64_LAYOUT). Prose is
+# not joined into a block by this: cores still need dense tokens, and each decode must read as text.
+_B64_MAX_GAP = 48
+_B64_GAP_BAD = re.compile(r"[^\W_]")  # a letter or digit of any script: prose, not layout
+_B64_ESCAPE = re.compile(r"\\[nrt]")
+_B64_LAYOUT = re.compile(r"[\"']\s*\+\s*[\"']|</?[A-Za-z]{1,6}\s*/?>|&#1[03];|%0[ADad]")
+# Line numbers are layout only when the text is numbered: one "0. " at a line start is as likely the last, one-character
+# line of a wrapped block followed by a sentence ("…\n0. Thanks"), which masking would cut off the block (found by the
+# round-18 layout property test at the round-19 merge).
+_B64_LINE_NUMBER = re.compile(r"(?m:^[ \t>*#-]*\d{1,5}[.):]\s)")
 _PLAIN_WORD = re.compile(r"[A-Za-z][a-z]*")
 _EDGE = 2  # whole tokens tried added or dropped at each end of a dense core: bounded, so linear in the text
 _URLSAFE = str.maketrans("-_", "+/")
@@ -235,15 +246,27 @@ def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
     (no missing padding) next, then the longest. So a join that adds junk never beats the block without the stray
     word, which is how a previously matching case can never get worse. At most 50 decodes per core, each over the
     core and its edges only: linear in the text."""
-    tokens = [m for m in _B64_TOKEN.finditer(text) if m.group(0).strip("-_=")]
+    if len(text) < 16:
+        return []
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731 - same length: positions stay the text's
+    masked = _B64_LAYOUT.sub(blank, text)
+    numbers = _B64_LINE_NUMBER.findall(masked, 0, 1 << 20)
+    if len(numbers) >= 2:
+        masked = _B64_LINE_NUMBER.sub(blank, masked)
+    # Literal escapes ("\n" kept from JSON) only when nearly every backslash starts one: a bare "\" separator before
+    # a line that starts with n, r or t is data there.
+    escapes = len(_B64_ESCAPE.findall(masked))
+    if escapes and escapes >= 0.8 * masked.count("\\"):
+        masked = _B64_ESCAPE.sub("  ", masked)
+    tokens = [m for m in _B64_TOKEN.finditer(masked) if m.group(0).strip("-_=")]
     found: list[tuple[int, int, str]] = []
     n, i, floor = len(tokens), 0, 0
     while i < n:
         # the region: tokens joined by short separator-only gaps
         j = i
         while j + 1 < n:
-            gap = text[tokens[j].end():tokens[j + 1].start()]
-            if not gap or len(gap) > _B64_MAX_GAP or not set(gap) <= _B64_GAP or tokens[j].group(0).endswith("="):
+            gap = masked[tokens[j].end():tokens[j + 1].start()]
+            if not gap or len(gap) > _B64_MAX_GAP or _B64_GAP_BAD.search(gap) or tokens[j].group(0).endswith("="):
                 break
             j += 1
         region = range(i, j + 1)
@@ -281,16 +304,31 @@ def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
                         complete = (len(compact) % 4 == 0 or compact.endswith("=") or not _PLAIN_WORD.fullmatch(last)
                                     or b - a >= 2 and len(last) < len(tokens[b - 1].group(0))
                                     and len({len(tokens[k].group(0)) for k in range(a, b)}) == 1
-                                    or text[tokens[b].end():tokens[b].end() + _B64_MAX_GAP].lstrip(" \t\r\n>").startswith("="))
+                                    or masked[tokens[b].end():tokens[b].end() + _B64_MAX_GAP].lstrip(" \t\r\n>\"',;")
+                                    .startswith("="))
                         key = (clean, complete, len(compact))
                         if best is None or key > best[0]:
                             best = (key, a, b, decoded)
             if best is not None:
                 _, a, b, decoded = best
-                found.append((tokens[a].start(), tokens[b].end(), decoded))
+                found.append((_layout_edge(text, masked, tokens[a].start(), -1),
+                              _layout_edge(text, masked, tokens[b].end(), 1), decoded))
                 floor = b + 1
         i = j + 1
     return found
+
+
+def _layout_edge(text: str, masked: str, pos: int, step: int) -> int:
+    """``pos`` moved over the masked layout (a line number, a tag) just outside a block, so that it goes with the
+    block ("1. " before the first line would otherwise stay as a stray "1"); unchanged when there is none."""
+    k, crossed = pos, False
+    while 0 <= (k if step > 0 else k - 1) < len(text):
+        i = k if step > 0 else k - 1
+        if masked[i] != " " and not masked[i].isspace():
+            break
+        crossed = crossed or text[i] != masked[i]
+        k += step
+    return k if crossed else pos
 
 
 def _decode_base64(text: str) -> str:
@@ -317,7 +355,171 @@ def _generic_decode(text: str) -> tuple[str, str] | None:
     rotated = _unrot13(text)
     if _stopword_count(rotated) >= 2 and _stopword_count(rotated) > 3 * _stopword_count(text):
         return rotated, "rot13"
+    regions = _decode_regions(text, _unrot13, _rot13_reads_better, neighbours=True)
+    if regions != text:
+        return regions, "rot13"
+    flipped = _unreverse(text)
+    if flipped is not None:
+        return flipped, "reversed"
+    regions = _decode_regions(text, lambda piece: _unreverse(piece) or piece,
+                              lambda turned, piece: turned != piece, neighbours=False)
+    if regions != text:
+        return regions, "reversed"
     return None
+
+
+def _rot13_reads_better(candidate: str, original: str) -> bool:
+    """Whether a region's ROT13 reads far more like English: at least two function words, more than twice the
+    original's ("or" and "be" are each other's ROT13, so a short payload has a few either way), and letters more
+    like English (ROT13 swaps frequent letters for rare ones)."""
+    found = _stopword_count(candidate)
+    if found < 2 or found <= 2 * _stopword_count(original):
+        return False
+    before, after = _letter_score(original), _letter_score(candidate)
+    return before is None or after is None or after > before
+
+
+# Function words that are palindromes ("a", "i") read the same reversed: not evidence of reversed text.
+_NONPALINDROME_STOPWORDS = frozenset(w for w in _STOPWORDS if w != w[::-1])
+_REVERSAL_WORDS = _NONPALINDROME_STOPWORDS | frozenset(
+    ["into", "about", "not", "but", "all", "will", "should", "would", "have", "has", "there", "their", "they", "them",
+     "use", "using", "was", "were", "more", "than", "then", "when", "some", "other", "such", "without", "into"])
+# Determiners come before the word they qualify ("a strategy"): a determiner followed by a function word or ending
+# the text ("software a in", "script a") is how a text whose characters were reversed (so its words too) differs from
+# one whose words were each reversed in place.
+_DETERMINERS = frozenset(["a", "an", "the", "my", "your", "this", "these", "those"])
+_FUNCTION = _DETERMINERS | frozenset(["to", "of", "for", "in", "on", "with", "by", "at", "from", "into", "and", "or",
+                                      "is", "are", "be", "can", "that", "which", "who"])
+
+
+# Ordered pairs of function words frequent in English and rare the other way round.
+_GOOD_PAIRS = frozenset([("how", "to"), ("in", "a"), ("of", "a"), ("of", "the"), ("in", "the"), ("to", "the"),
+                         ("on", "how"), ("for", "a"), ("is", "a"), ("to", "a"), ("into", "a"), ("with", "a"), ("as", "a"),
+                         ("can", "be"), ("on", "the"), ("at", "the"), ("from", "the"), ("by", "the"), ("to", "be"),
+                         ("it", "is"), ("this", "is"), ("you", "can"), ("i", "am"), ("how", "can"), ("what", "is"),
+                         ("for", "the"), ("with", "the"), ("that", "can"), ("and", "the"), ("and", "a")])
+
+
+def _order_score(text: str) -> int:
+    """How much ``text`` is in English word order: frequent function-word pairs, a determiner before a content word
+    and not at the end, a capital letter first and sentence punctuation last (as the text was written)."""
+    words = _WORD.findall(text.casefold())
+    pairs = list(zip(words, words[1:], strict=False))
+    score = sum(1 for pair in pairs if pair in _GOOD_PAIRS)
+    score -= sum(1 for a, b in pairs if a in _DETERMINERS and b in _FUNCTION)
+    score -= 2 if words and words[-1] in _DETERMINERS else 0
+    stripped = text.strip()
+    first = next((ch for ch in stripped if ch.isalpha()), "")
+    score += 2 if first.isupper() and not text.isupper() else 0
+    score += 1 if stripped[-1:] in (".", "?", "!") else 0
+    return score
+
+
+# The 40 most frequent letter pairs of English words: reversed English has far fewer of them ("eht", "gni").
+_BIGRAMS = frozenset(["th", "he", "in", "er", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "te", "of", "ed", "is", "it", "al", "ar", "st", "to", "nt", "ng", "se", "ha", "as", "ou", "io", "le", "ve", "co", "me", "de", "hi", "ri", "ro", "ic", "ne", "ea", "ra", "ce"])
+
+
+def _bigram_share(text: str) -> float:
+    pairs = [w[k:k + 2] for w in _WORD.findall(text.casefold()) for k in range(len(w) - 1)]
+    return sum(1 for p in pairs if p in _BIGRAMS) / len(pairs) if pairs else 0.0
+
+
+def _unreverse(text: str) -> str | None:
+    """``text`` read backwards (all characters, or each word in place, whichever orders its function words as
+    English does) when that reads far more like English; else None. Evidence: at least one non-palindromic
+    function word and three function words in all (a short prompt has few), more than three times the text's own."""
+    words = _WORD.findall(text.casefold())
+    have = sum(1 for w in words if w in _REVERSAL_WORDS)
+    turned = [w[::-1] for w in words]
+    found = sum(1 for w in turned if w in _REVERSAL_WORDS)
+    if found < 1 or found + sum(1 for w in turned if w in ("a", "i")) < 2 or found <= 3 * have:
+        return None
+    if sum(max(0, len(w) - 1) for w in words) < 16 or _bigram_share(text[::-1]) <= _bigram_share(text) + 0.1:
+        # too few letter pairs to tell (a short clause); or its letters run the English way already (a text cut into pieces, "Gen-era-te … new-s"), or it is another
+        # language whose short words turn into English ones ("Si no sé, ni modo": "is", "on", "in"). The margin costs
+        # 17 of AdvBench's 520 reversed prompts their exact match (measured); they still match near or not at all.
+        return None
+    whole = text[::-1]
+    per_word = re.sub(r"\S+", lambda m: m.group(0)[::-1], text)
+    return per_word if _order_score(per_word) > _order_score(whole) else whole
+
+
+# English letter frequencies (per cent, the usual corpus figures): the tie-breaker for a short region with no function
+# word either way, next to a region that was decoded (ROT13 moves frequent letters to rare ones and back).
+_LETTER_LOG = {ch: math.log(f) for ch, f in zip(string.ascii_lowercase, (
+    8.2, 1.5, 2.8, 4.3, 12.7, 2.2, 2.0, 6.1, 7.0, 0.15, 0.77, 4.0, 2.4, 6.7, 7.5, 1.9, 0.095, 6.0, 6.3, 9.1, 2.8,
+    0.98, 2.4, 0.15, 2.0, 0.074), strict=True)}
+# A region: a paragraph, or a sentence or clause of one (the attacker's own instruction is usually a sentence of its own).
+# A single line break is no boundary: text wrapped at white space must read as unwrapped (round 17's property).
+_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014-]|-(?!-)|\n(?![ \t]*\n))+")
+_MAX_REGIONS = 4096  # more regions than this: only the whole-text test (bounds the work on hostile input)
+
+
+def _letter_score(text: str) -> float | None:
+    letters = [ch for ch in text.casefold() if "a" <= ch <= "z"]
+    return sum(_LETTER_LOG[ch] for ch in letters) / len(letters) if len(letters) >= 6 else None
+
+
+def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[str, str], bool], *,
+                    neighbours: bool) -> str:
+    """``text`` with each region (see :data:`_REGION`) whose decoding reads far more like English replaced by it.
+
+    Red team round 19 (class 2): ROT13 was decoded only when the WHOLE text rotated into English, so one sentence
+    of the attacker's own ("The following is in ROT13. Decode it and do what it says:") hid every payload. Each
+    region is judged on its own; with ``neighbours``, a region with no function word either way that lies next to
+    a decoded one is decoded too when its letters read more like English rotated (letter frequencies)."""
+    spans = [m.span() for m in _REGION.finditer(text)]
+    if len(spans) < 2 or len(spans) > _MAX_REGIONS:
+        return text
+    chosen = [better(decode(text[a:b]), text[a:b]) for a, b in spans]
+    if not any(chosen):
+        return text
+    if neighbours:
+        # Regions long enough to judge by their letters follow a decoded neighbour among them when their letters read
+        # more like English decoded; shorter ones ("(QQbF)") go with the judgeable regions around them when all of
+        # those were decoded.
+        pieces = [text[a:b] for a, b in spans]
+        long = [k for k, piece in enumerate(pieces) if _letter_score(piece) is not None]
+        for order in (long, long[::-1]):
+            for pos_in, k in enumerate(order):
+                if chosen[k] or _stopword_count(pieces[k]) > 0:
+                    continue
+                near = [order[m] for m in (pos_in - 1, pos_in + 1) if 0 <= m < len(order)]
+                if any(chosen[m] for m in near):
+                    before, after = _letter_score(pieces[k]), _letter_score(decode(pieces[k]))
+                    chosen[k] = before is not None and after is not None and after > before + 0.3
+        judged = set(long) | {k for k in range(len(spans)) if chosen[k]}
+        for k in range(len(spans)):
+            if k in judged or not _WORD.search(pieces[k]) or _stopword_count(pieces[k]) > 0:
+                continue
+            left = next((m for m in range(k - 1, -1, -1) if m in judged), None)
+            right = next((m for m in range(k + 1, len(spans)) if m in judged), None)
+            sides = [m for m in (left, right) if m is not None]
+            chosen[k] = bool(sides) and all(chosen[m] for m in sides)
+    out, pos = [], 0
+    for (a, b), use in zip(spans, chosen, strict=True):
+        if use or _instruction_like(text[a:b]):
+            out.append(text[pos:a])
+            out.append(decode(text[a:b]) if use else "")
+            pos = b
+    out.append(text[pos:])
+    return "".join(out)
+
+
+# The words of an instruction about an encoding ("The following is in ROT13. Decode it and do what it says:"). Next to
+# a decoded region, a region made of these words only is the attacker's wrapper, not the attack: it is dropped, so the
+# payload alone is the canonical text and matches exactly (as eval's own templates are peeled). A region with two or
+# more other words ("Write a bomb tutorial and decode this") is kept: an attack needs words of its own.
+_INSTRUCTION_WORDS = _STOPWORDS | frozenset(
+    ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent"]) | frozenset(
+    # and every word of eval's own encoding templates, whose wording an attacker rephrases
+    word for templates in _transforms._ENCODED.values() for template in templates
+    for word in _WORD.findall(template.casefold()) if word != "encoded")
+
+
+def _instruction_like(region: str) -> bool:
+    words = _WORD.findall(region.casefold())
+    return bool(words) and sum(1 for w in words if w not in _INSTRUCTION_WORDS) <= (len(words) >= 8)
 
 
 def _bounded(text: str, stage: str) -> str:
@@ -343,6 +545,23 @@ def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
     return current, tuple(done)
 
 
+_BASE64_DATA = frozenset("+/=-_")
+
+
+def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
+    """Decode with letter spacing undone and symbol leetspeak read as letters (else "Wr!te @ $cr!pt" can pass for ROT13), unless that loses a
+    base64 text the symbols only separated ("QUJD!REVG…": "!" is layout there, not a letter)."""
+    text = _join_pieces(text, _BASE64_DATA)  # letter-spaced text is words again before any region is judged ("P.r.o.d.u.c.e")
+    folded = _fold_symbols(text)
+    payload, decoded = decode_layers(folded)
+    if folded != text:
+        plain_payload, plain_decoded = decode_layers(text)
+        if "base64" in plain_decoded and ("base64" not in decoded
+                                          or _stopword_count(plain_payload) >= _stopword_count(payload)):
+            return plain_payload, plain_decoded
+    return payload, decoded
+
+
 def canonical(text: str) -> Canonical:
     """The canonical form of a prompt (see the module docstring); may be empty for text of no letters.
 
@@ -358,8 +577,9 @@ def canonical(text: str) -> Canonical:
         raise ValueError(f"text of {len(text)} characters would be up to {expanded} characters after NFKC "
                          f"normalisation, longer than the {MAX_TEXT_CHARS}-character bound")
     cleaned = _bounded(_strip_invisible(unicodedata.normalize("NFKC", text)), "after NFKC normalisation")
-    payload, decoded = decode_layers(cleaned)
+    payload, decoded = _decode_restyled(_restyle_letters(cleaned))
     payload = _bounded(_strip_invisible(unicodedata.normalize("NFKC", payload)), "after NFKC of the payload")
+    payload = _bounded(_restyle_words(_restyle_letters(payload)), "after undoing restyling")
     # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
     # lossy ("covid 19" and "c0v1d 19" both become "covid i9"), so only folding both sides makes them equal.
     folded = _NON_ALNUM.sub(" ", payload.casefold().translate(_UNLEET)).strip()
@@ -368,6 +588,195 @@ def canonical(text: str) -> Canonical:
         latin_text = sum("a" <= ch <= "z" for ch in letters) > len(letters) / 2
         folded = " ".join(_fold_lookalikes(word, latin_text) for word in folded.split(" "))
     return Canonical(folded, decoded)
+
+
+# Red team round 19 (class 3): character-level restyling (letter spacing, "W-r-i-t-e", a combining mark after each
+# letter, small capitals, symbol leetspeak, hyphen chunks, CamelCase without spaces) left no word or shingle of the
+# original. The steps below undo each restyling; all of them run on both parties' texts, so they only need to map a
+# restyled copy and its original to the same text.
+
+# Combining marks of the generic blocks (Combining Diacritical Marks and their supplements and extensions, marks for
+# symbols, half marks): what accents, strikethrough, underline and "zalgo" add to any letter. After NFKD, Latin, Greek
+# and Cyrillic accents are such marks too, so "Ẃŕít́é" and "é" read as "Write" and "e". Script-specific marks
+# (Devanagari vowel signs, Arabic harakat, Hebrew points, kana voicing) are letters' parts, not styling: kept.
+_STYLE_MARKS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
+_VARIANT_WORDS = frozenset(["SMALL", "CAPITAL", "TURNED", "REVERSED", "INVERTED", "SCRIPT", "CLOSED", "OPEN", "DOTLESS",
+                            "LONG", "BARRED", "SIDEWAYS", "STRETCHED", "TAILLESS", "LENIS", "BROKEN", "BOTTOM", "TOP",
+                            "HALF", "INSULAR", "VOLAPUK", "DOUBLE", "ROUND", "RIGHT", "LEFT"])
+# Blocks holding Latin letter variants that NFKC leaves alone: Latin-1 to IPA and spacing modifiers, phonetic
+# extensions (small capitals "ᴀʙᴄ"), Latin Extended Additional, C, D, E and G, regional indicators ("🇦"), and the
+# negative circled/squared letters ("🅰").
+_VARIANT_BLOCKS = ((0x00C0, 0x02FF), (0x1D00, 0x1DBF), (0x1E00, 0x1EFF), (0x2C60, 0x2C7F), (0xA720, 0xA7FF),
+                   (0xAB30, 0xAB6F), (0x1DF00, 0x1DFFF), (0x1F130, 0x1F1FF))
+
+
+def _letter_variants() -> dict[int, str]:
+    """Latin letter variants to their plain lower-case letter, read from Unicode character names (the standard's
+    own description of each letter: "LATIN LETTER SMALL CAPITAL R", "LATIN SMALL LETTER TURNED E", "LATIN SMALL
+    LETTER O WITH STROKE", "REGIONAL INDICATOR SYMBOL LETTER A"). Only names that reduce to one letter A-Z after
+    the variant words count: "LATIN SMALL LETTER ETH" or "… SHARP S" are letters of their own and stay."""
+    table: dict[int, str] = {}
+    for lo, hi in _VARIANT_BLOCKS:
+        for code in range(lo, hi + 1):
+            name = unicodedata.name(chr(code), "")
+            if "LETTER " not in name or not ("LATIN" in name or name.startswith("REGIONAL INDICATOR")
+                                             or "LATIN CAPITAL LETTER" in name):
+                continue
+            rest = name.split("LETTER ", 1)[1].split(" WITH ", 1)[0].split()
+            rest = [w for w in rest if w not in _VARIANT_WORDS]
+            if len(rest) == 1 and len(rest[0]) == 1 and "A" <= rest[0] <= "Z" and chr(code) not in string.ascii_letters:
+                table[code] = rest[0].lower()
+    return table
+
+
+_LETTER_VARIANTS = _letter_variants()
+
+
+def _restyle_letters(text: str) -> str:
+    """Styling marks dropped (after NFKD) and Latin letter variants read as plain letters; then NFC."""
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", _STYLE_MARKS.sub("", unicodedata.normalize("NFKD", text))).translate(
+        _LETTER_VARIANTS)
+
+
+# Symbol leetspeak ("Wr!te @ $cr!pt", "vu|ner@b|e"): symbols read as letters inside a word, or at its start before a
+# letter; a lone "@" as "a" only in a text with at least two such words. A "!" ending a word stays punctuation.
+_LEET_SYMBOLS = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "l", "€": "e", "¡": "i"})
+_SYMBOL_RUN = re.compile(r"[\w@$!|€¡]+")  # each run matched once (no backtracking over a long word), then filtered
+_SYMBOL_CHARS = frozenset("@$!|€¡")
+_SYMBOL_INSIDE = re.compile(r"^[@$!|€¡]+[^\W\d_]|[^\W_][@$!|€¡]+[^\W_]|[^\W\d_]!*[@$|€¡][@$!|€¡]*$")
+# CamelCase without spaces ("WriteAScriptThatCan"): split where a lower-case letter meets an upper-case one, or an
+# upper-case one starts a capitalised word; only in a word of at least three such parts ("JavaScript" stays whole).
+_CAMEL_WORD = re.compile(r"[A-Za-z0-9]{6,}")
+_CAMEL_CUT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# Letter spacing and chunking: alphanumeric pieces and what separates them.
+_PIECE = re.compile(r"[^\W_]+")
+_CHUNK_SEPARATORS = frozenset("-_*~·.")
+_MAX_JOIN_GAP = 3
+
+
+def _fold_symbols(text: str) -> str:
+    if not any(ch in _SYMBOL_CHARS for ch in text):
+        return text
+    runs = [m for m in _SYMBOL_RUN.finditer(text)
+            if any(ch in _SYMBOL_CHARS for ch in m.group(0)) and _SYMBOL_INSIDE.search(m.group(0).rstrip("!"))]
+    if not runs:
+        return text
+    out, pos = [], 0
+    for m in runs:
+        word = m.group(0)
+        core = word.rstrip("!")
+        out.append(text[pos:m.start()])
+        out.append(core.translate(_LEET_SYMBOLS) + word[len(core):])
+        pos = m.end()
+    out.append(text[pos:])
+    folded = "".join(out)
+    if len(runs) < 2:
+        return folded
+    # with that evidence of leetspeak, a lone "@" is the word "a" and "'$" the possessive
+    return re.sub(r"(?<=')\$(?![^\W_])", "s", re.sub(r"(?<!\S)@(?!\S)", "a", folded))
+
+
+def _split_camel(text: str) -> str:
+    """CamelCase words cut into their parts, in a text with at least one word of three or more parts (then the
+    two-part ones too: "GiveStep-by-stepInstructions"); other texts unchanged."""
+    words = _CAMEL_WORD.findall(text)
+    if not any(len(_CAMEL_CUT.split(w)) >= 3 for w in words):
+        return text
+    return _CAMEL_WORD.sub(lambda m: " ".join(_CAMEL_CUT.split(m.group(0))), text)
+
+
+def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Letter-spaced words ("W r i t e", "W-r-i-t-e", "W͟ r͟") and words cut into equal chunks by a "-"-like
+    separator ("Wri-te", "vul-ner-abi-lit-ies") as one word each.
+
+    Letter spacing: a separator (at most three characters, no line break) that joins a run of at least four single
+    letters somewhere in the text is a spacing separator; every run of two or more single characters joined by it
+    is then one word. The separator between words differs from the one inside ("W r i t e  a  s c r i p t"), which
+    keeps words apart; a text whose letters and words are all separated alike becomes one word (not undone).
+    A gap holding a character of ``keep`` is never a separator (before decoding: the base64 alphabet's "+/=-_", which
+    are data there). Every piece is looked at a bounded number of times: linear."""
+    pieces = list(_PIECE.finditer(text))
+    n = len(pieces)
+    # a line break in white space reads as one space: a wrapped text joins as the unwrapped one does
+    gaps = [_wrap_gap(text[pieces[k].end():pieces[k + 1].start()]) for k in range(n - 1)]
+
+    def usable(g: str) -> bool:
+        return 0 < len(g) <= _MAX_JOIN_GAP and "\n" not in g and not (keep and any(ch in keep for ch in g))
+
+    def singles(i: int, allowed: set[str] | None) -> int:
+        """Index of the last piece of the run of single characters with one gap starting at ``i``."""
+        j = i
+        if len(pieces[i].group(0)) != 1:
+            return i
+        while j + 1 < n and len(pieces[j + 1].group(0)) == 1 and usable(gaps[j]) and gaps[j] == gaps[i] \
+                and (allowed is None or gaps[j] in allowed):
+            j += 1
+        return j
+
+    spacing: set[str] = set()
+    i = 0
+    while i < n:
+        j = singles(i, None)
+        run = [p.group(0) for p in pieces[i:j + 1]]
+        if len(run) >= 4 and sum(p.isalpha() for p in run) * 2 >= len(run):
+            spacing.add(gaps[i])
+        i = j + 1
+    # Chunking: at least three runs of equal chunks cut by the same separator ("Tea-ch chi-ldr-en … acc-ess"); one or
+    # two hyphenated words ("how-to", "hit-and-run") are ordinary hyphenation, left as two words each.
+    chunk_runs: Counter[tuple[str, int]] = Counter()
+    i = 0
+    while i < n - 1:
+        if gaps[i] not in _CHUNK_SEPARATORS:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and gaps[j] == gaps[i]:
+            j += 1
+        run = [p.group(0) for p in pieces[i:j + 1]]
+        if _chunk_width(run):
+            chunk_runs[(gaps[i], _chunk_width(run))] += 1
+        i = j + 1
+    chunked = any(count >= 3 for count in chunk_runs.values())
+    out, pos, i = [], 0, 0
+    while i < n:
+        j = singles(i, spacing) if spacing else i
+        if j > i:
+            out.append(text[pos:pieces[i].start()])
+            out.append("".join(p.group(0) for p in pieces[i:j + 1]))
+            pos, i = pieces[j].end(), j + 1
+            continue
+        if chunked and i + 1 < n and gaps[i] in _CHUNK_SEPARATORS and usable(gaps[i]):
+            j = i
+            while j + 1 < n and gaps[j] == gaps[i]:
+                j += 1
+            run = [p.group(0) for p in pieces[i:j + 1]]
+            if _chunk_width(run):
+                out.append(text[pos:pieces[i].start()])
+                out.append("".join(run))
+                pos, i = pieces[j].end(), j + 1
+                continue
+        i += 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _wrap_gap(gap: str) -> str:
+    return " " if "\n" in gap and gap.isspace() else gap
+
+
+def _chunk_width(run: list[str]) -> int:
+    """The chunk width of pieces that look like one word cut every 2-4 letters (the last piece no longer), or 0."""
+    width = len(run[0])
+    if len(run) >= 2 and 2 <= width <= 4 and all(len(p) == width for p in run[:-1]) and len(run[-1]) <= width \
+            and (len(run) >= 3 or width <= 3) and all(p.isalpha() for p in run):
+        return width
+    return 0
+
+
+def _restyle_words(text: str) -> str:
+    return _join_pieces(_split_camel(_fold_symbols(text)))
 
 
 def _fold_lookalikes(word: str, latin_text: bool) -> str:
