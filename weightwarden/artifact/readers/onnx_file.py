@@ -134,7 +134,8 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry.tensors.extend(stripped.tensors)
     externals = list(stripped.externals)
     _metadata(model, entry)
-    _operators(model, entry, externals)
+    _operators(model, entry)
+    _tensor_externals(model, externals)
     _external_refs(externals, source, entry)
     return entry
 
@@ -264,7 +265,7 @@ def _metadata(model: Any, entry: FileEntry) -> None:
         md["onnx_metadata_props"] = props
 
 
-def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str, str]]]) -> None:
+def _operators(model: Any, entry: FileEntry) -> None:
     local_functions = {(fn.domain, fn.name) for fn in model.functions}
     scopes: list[tuple[str, Any, bool]] = [("graph", model.graph.node, False)]
     # Only the main graph's initializers were stripped; subgraphs keep theirs in the parsed model.
@@ -278,7 +279,7 @@ def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str
     total = 0
     work: list[tuple[str, Any]] = [(scope, nodes) for scope, nodes, _ in scopes]
     for scope, graph in pending_graphs:
-        _graph_tensors(graph, scope, entry, externals)
+        _graph_tensors(graph, scope, entry)
         work.append((scope, graph.node))
     while work:
         scope, nodes = work.pop()
@@ -295,7 +296,7 @@ def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str
             for attr in node.attribute:
                 subgraphs = ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
                 for sub in subgraphs:
-                    _graph_tensors(sub, f"{scope}/{node.name or node.op_type}", entry, externals)
+                    _graph_tensors(sub, f"{scope}/{node.name or node.op_type}", entry)
                     work.append((scope, sub.node))
     entry.metadata["onnx_node_count"] = total
     for scope in sorted(counts):
@@ -317,15 +318,92 @@ def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str
             )
 
 
-def _graph_tensors(graph: Any, scope: str, entry: FileEntry, externals: list[tuple[str, dict[str, str]]]) -> None:
-    external = _onnx_pb2().TensorProto.EXTERNAL
+def _graph_tensors(graph: Any, scope: str, entry: FileEntry) -> None:
+    """List a subgraph's initializers as tensors (their external data is collected by :func:`_tensor_externals`)."""
     tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
     tensors += [s.indices for s in graph.sparse_initializer]
     for t in tensors:
-        name = f"{scope}:{t.name}"
-        entry.tensors.append(TensorInfo(name, _dtype_name(t.data_type), tuple(int(d) for d in t.dims)))
-        if t.data_location == external or len(t.external_data):
-            externals.append((name, {e.key: e.value for e in t.external_data}))
+        entry.tensors.append(TensorInfo(f"{scope}:{t.name}", _dtype_name(t.data_type), tuple(int(d) for d in t.dims)))
+
+
+@functools.cache
+def _tensor_holders() -> frozenset[str]:
+    """The message types of the ONNX schema that are a ``TensorProto`` or can hold one at any depth: decided on the
+    schema (a fixed point over every type reachable from ``ModelProto``), so a field onnx adds later is followed
+    too, and types that cannot hold a tensor (value infos, type protos, string pairs) are never visited."""
+    pb2 = _onnx_pb2()
+    types: dict[str, Any] = {}
+    todo = [pb2.ModelProto.DESCRIPTOR]
+    while todo:
+        d = todo.pop()
+        if d.full_name in types:
+            continue
+        types[d.full_name] = d
+        todo.extend(f.message_type for f in d.fields if f.message_type is not None)
+    holders = {pb2.TensorProto.DESCRIPTOR.full_name}
+    grew = True
+    while grew:
+        grew = False
+        for name, d in types.items():
+            if name not in holders and any(f.message_type is not None and f.message_type.full_name in holders
+                                           for f in d.fields):
+                holders.add(name)
+                grew = True
+    return frozenset(holders)
+
+
+def _tensor_externals(model: Any, externals: list[tuple[str, dict[str, str]]]) -> None:
+    """Every ``TensorProto`` in the parsed model that declares external data, wherever it is (red team round 30).
+
+    The loader (``onnx.load``'s ``load_external_data_for_model``, via ``_get_all_tensors``) and runtimes read
+    external data of every tensor: initializers, but also node attributes (a Constant's ``value``, ``tensors``,
+    ``sparse_tensor(s)``), in If/Loop/Scan subgraphs at any depth, in model functions (their nodes and default
+    attributes) and in training_info. Only initializers were checked before, so an attribute tensor pointing outside
+    the folder had no finding. This walks every message field generically (only the types that can hold a tensor),
+    so no location is left to a list. The main graph's own initializers were stripped and are collected at the wire
+    level already (not present here, so never counted twice). Iterative: subgraph depth does not use the stack."""
+    from google.protobuf.message import Message
+
+    external = _onnx_pb2().TensorProto.EXTERNAL
+    holders = _tensor_holders()
+    work: list[tuple[Any, str]] = [(model, "")]
+    while work:
+        message, label = work.pop()
+        descriptor = message.DESCRIPTOR
+        if descriptor.name == "TensorProto":
+            if message.data_location == external or len(message.external_data):
+                name = f"{label}:{message.name}" if message.name else label
+                externals.append((name, {e.key: e.value for e in message.external_data}))
+            continue
+        for field, value in message.ListFields():
+            sub = field.message_type
+            if sub is None or sub.full_name not in holders:
+                continue
+            repeated = not isinstance(value, Message)  # a repeated field is a container, not a message
+            for i, item in enumerate(value if repeated else [value]):
+                work.append((item, _label(label, field.name, i, item, repeated)))
+
+
+def _label(parent: str, field: str, index: int, item: Any, repeated: bool) -> str:
+    """A readable path for a finding: names where the message has one (node, attribute, function), else the field."""
+    kind = item.DESCRIPTOR.name
+    if kind == "NodeProto":
+        piece = item.name or item.op_type
+    elif kind == "AttributeProto":
+        piece = f"{item.name}" if not repeated or item.name else f"{field}[{index}]"
+    elif kind == "FunctionProto":
+        piece = f"function:{item.domain}.{item.name}"
+    elif kind == "TrainingInfoProto":
+        piece = f"training_info[{index}]"
+    elif kind == "TensorProto":
+        return f"{parent}/{field}[{index}]" if repeated else f"{parent}/{field}" if parent else field
+    else:
+        piece = f"{field}[{index}]" if repeated else field
+    if not parent:
+        return piece
+    if kind == "NodeProto":
+        return f"{parent}/{piece}"
+    return f"{parent}.{piece}"
 
 
 _WINDOWS_ABS = re.compile(r"^(?:[A-Za-z]:|\\\\|//)")
