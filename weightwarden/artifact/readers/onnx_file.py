@@ -365,45 +365,77 @@ def _tensor_externals(model: Any, externals: list[tuple[str, dict[str, str]]]) -
     from google.protobuf.message import Message
 
     external = _onnx_pb2().TensorProto.EXTERNAL
-    holders = _tensor_holders()
-    work: list[tuple[Any, str]] = [(model, "")]
+    if not _any_external(model, external):
+        return  # the usual model: one quick pass, no labels
+    # (message, path): the path is a linked chain (parent path, field, index, repeated, message), made a string only
+    # for a tensor that has external data, so a 100k-node graph costs one visit per message and no label.
+    work: list[tuple[Any, Any]] = [(model, None)]
     while work:
-        message, label = work.pop()
+        message, path = work.pop()
         descriptor = message.DESCRIPTOR
         if descriptor.name == "TensorProto":
             if message.data_location == external or len(message.external_data):
+                label = _label(path)
                 name = f"{label}:{message.name}" if message.name else label
                 externals.append((name, {e.key: e.value for e in message.external_data}))
             continue
-        for field, value in message.ListFields():
-            sub = field.message_type
-            if sub is None or sub.full_name not in holders:
+        for field in _tensor_fields(descriptor):
+            value = getattr(message, field)
+            if isinstance(value, Message):  # a singular field: only when set (reading it does not set it)
+                if message.HasField(field):
+                    work.append((value, (path, field, 0, False, value)))
+            else:
+                work.extend((item, (path, field, i, True, item)) for i, item in enumerate(value))
+
+
+def _any_external(model: Any, external: int) -> bool:
+    """Whether any TensorProto of ``model`` declares external data: the walk of :func:`_tensor_externals` without
+    paths, a repeated field taken as one work item: a 100k-node graph costs ~0.06 s here against ~0.45 s for the
+    labelled walk, which runs only when this finds something (measured 2026-12-07, load ~3.3)."""
+    from google.protobuf.message import Message
+
+    work: list[Any] = [(model,)]
+    while work:
+        for message in work.pop():
+            descriptor = message.DESCRIPTOR
+            if descriptor.name == "TensorProto":
+                if message.data_location == external or len(message.external_data):
+                    return True
                 continue
-            repeated = not isinstance(value, Message)  # a repeated field is a container, not a message
-            for i, item in enumerate(value if repeated else [value]):
-                work.append((item, _label(label, field.name, i, item, repeated)))
+            for field in _tensor_fields(descriptor):
+                value = getattr(message, field)
+                if isinstance(value, Message):
+                    if message.HasField(field):
+                        work.append((value,))
+                elif value:
+                    work.append(value)
+    return False
 
 
-def _label(parent: str, field: str, index: int, item: Any, repeated: bool) -> str:
-    """A readable path for a finding: names where the message has one (node, attribute, function), else the field."""
-    kind = item.DESCRIPTOR.name
-    if kind == "NodeProto":
-        piece = item.name or item.op_type
-    elif kind == "AttributeProto":
-        piece = f"{item.name}" if not repeated or item.name else f"{field}[{index}]"
-    elif kind == "FunctionProto":
-        piece = f"function:{item.domain}.{item.name}"
-    elif kind == "TrainingInfoProto":
-        piece = f"training_info[{index}]"
-    elif kind == "TensorProto":
-        return f"{parent}/{field}[{index}]" if repeated else f"{parent}/{field}" if parent else field
-    else:
-        piece = f"{field}[{index}]" if repeated else field
-    if not parent:
-        return piece
-    if kind == "NodeProto":
-        return f"{parent}/{piece}"
-    return f"{parent}.{piece}"
+@functools.cache
+def _tensor_fields(descriptor: Any) -> tuple[str, ...]:
+    """The fields of a message type whose type can hold a tensor (:func:`_tensor_holders`)."""
+    holders = _tensor_holders()
+    return tuple(f.name for f in descriptor.fields if f.message_type is not None and f.message_type.full_name in holders)
+
+
+def _label(path: Any) -> str:
+    """A readable location for a finding, from the chain :func:`_tensor_externals` kept: names where the message has
+    one (a node's name or op type, an attribute's name, a function's domain.name), else the field."""
+    pieces: list[str] = []
+    while path is not None:
+        parent, field, index, repeated, item = path
+        kind = item.DESCRIPTOR.name
+        if kind == "NodeProto":
+            pieces.append("/" + (item.name or item.op_type))
+        elif kind == "AttributeProto" and item.name:
+            pieces.append("." + item.name)
+        elif kind == "FunctionProto":
+            pieces.append(f"/function:{item.domain}.{item.name}")
+        else:
+            pieces.append(f".{field}[{index}]" if repeated else f".{field}")
+        path = parent
+    return "".join(reversed(pieces)).lstrip("./") or "model"
 
 
 _WINDOWS_ABS = re.compile(r"^(?:[A-Za-z]:|\\\\|//)")
