@@ -5,7 +5,9 @@ How it reads without loading tensor bytes: the ``ModelProto`` is walked at the w
 external-data entries are taken from their headers while ``raw_data`` is stepped over. The rest of the model
 (nodes, subgraphs, functions, opsets, metadata) is re-assembled without those initializers — a few kilobytes
 to megabytes — and parsed by the ``onnx`` package (``load_model_from_string``, no external data is loaded).
-That stripped structure is bounded by ``limits.max_header_bytes``.
+That stripped structure is bounded by ``limits.max_header_bytes``. External data is then collected from every
+other TensorProto of the parsed structure (node attributes, subgraphs, functions, training_info: red team round 30),
+since onnx's loader reads them all.
 
 Code objects:
     ONNX_OP: one per (scope, domain, op_type) outside the standard domains (``""``, ``ai.onnx``,
