@@ -15,7 +15,6 @@ a failure of the scanner's own resources, never a defect of the input.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from typing import Any
@@ -38,23 +37,44 @@ class ParseLimit(str):
     analyse (WW-GEN-001, high), never as malformed input, plain text, or nothing."""
 
 
-def _brackets(data: bytes | str, stop: int) -> bytes | None:
+def _json_text(raw: bytes) -> bytes | None:
+    """``raw`` as UTF-8 bytes decoded exactly as ``json.loads(bytes)`` decodes it (red team round 30): the encoding
+    :func:`json.detect_encoding` names, with ``surrogatepass`` (a lone surrogate is valid to json.loads in every
+    encoding). UTF-8, with or without a BOM, is measured as it is: no byte of a multi-byte UTF-8 sequence (an encoded
+    surrogate included) is a quote, backslash or bracket, and the BOM holds none. None when the text does not
+    decode: then nothing is measured, never the raw UTF-16/32 bytes, whose code units can carry a bracket or quote
+    byte (U+5D00, U+2200) and whose escaped quote is no ``\\"`` byte pair."""
+    encoding = json.detect_encoding(raw)
+    if encoding in ("utf-8", "utf-8-sig"):
+        return raw
+    try:
+        return raw.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+    except (UnicodeError, LookupError):
+        return None
+
+
+def _brackets(data: bytes | str, stop: int) -> bytes | ParseLimit | None:
     """The brackets of ``data`` outside string literals, in order; None when too few to nest deeper than ``stop``.
 
     Linear and iterative: escaped backslashes and escaped quotes are dropped first (a backslash pair consumes left
     to right, as in a JSON string; valid JSON has no backslash outside strings), then every string literal, then
-    all but the brackets. UTF-16/32 text (which ``json.loads(bytes)`` accepts) is decoded first; in UTF-8 no byte
-    of a multi-byte character is a quote, backslash or bracket."""
-    if isinstance(data, str):
-        raw = data.encode("utf-8", "surrogatepass")
-    else:
-        raw = data
-        if raw[:1] == b"\x00" or raw[1:2] == b"\x00" or raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            # json.loads refuses what does not decode too; then the bytes are measured as they are
-            with contextlib.suppress(UnicodeDecodeError, LookupError):
-                raw = raw.decode(json.detect_encoding(raw)).encode("utf-8", "surrogatepass")
+    all but the brackets. Bytes are decoded as ``json.loads(bytes)`` decodes them (:func:`_json_text`); in UTF-8 no
+    byte of a multi-byte character is a quote, backslash or bracket. A :class:`ParseLimit` when bytes with enough
+    bracket bytes to be too deep do not decode: the depth cannot be measured, which is the scanner's limit (fail
+    closed, high), never a verdict of "invalid input"."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    # Every bracket of the decoded text is a bracket byte of the raw text, so few bracket bytes need no decoding.
     if raw.count(b"[") + raw.count(b"{") <= stop:
         return None  # too few brackets to be deeper than stop: no full pass
+    if not isinstance(data, str):
+        text = _json_text(raw)
+        if text is None:
+            return ParseLimit(f"JSON text that does not decode as json.loads decodes it "
+                              f"({json.detect_encoding(raw)}, surrogatepass) with over {stop} brackets: its nesting "
+                              "could not be measured, too deep to analyse")
+        raw = text
+        if raw.count(b"[") + raw.count(b"{") <= stop:
+            return None
     if b"\\" in raw:
         raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     # Quotes now alternate opening and closing. Keep quotes and brackets only; then two adjacent quotes enclose no
@@ -83,6 +103,8 @@ def json_depth(data: bytes | str, stop: int = MAX_JSON_DEPTH) -> int:
     string literals: the maximum of their running sum), some number at most ``stop`` otherwise. Text that is no
     JSON gives some depth too (see :func:`depth_problem`, which tells the two apart)."""
     brackets = _brackets(data, stop)
+    if isinstance(brackets, ParseLimit):
+        return stop + 1  # not measurable: taken as too deep (fail closed)
     return 0 if brackets is None else _running(brackets.translate(_SIGNS))[0]
 
 
@@ -93,8 +115,8 @@ def depth_problem(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> str | None:
     brackets outside strings nest exactly), and a vocabulary or prose full of ``{{`` is not taken for a deep
     document. Never calls json.loads, so its answer does not depend on the caller's stack."""
     brackets = _brackets(data, limit)
-    if brackets is None:
-        return None
+    if brackets is None or isinstance(brackets, ParseLimit):
+        return brackets
     deepest, lowest = _running(brackets.translate(_SIGNS))
     if deepest <= limit:
         return None

@@ -817,7 +817,7 @@ def _short(value: Any) -> str:
 def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | None]:
     """Parse JSON text of at most ``max_bytes``; ``(value, None)`` or ``(None, reason)``. Never raises.
 
-    Bytes are decoded the way ``json.loads(bytes)`` decodes them (UTF-8 with or without a BOM, UTF-16, UTF-32):
+    Bytes are decoded by ``json.loads(bytes)`` itself (UTF-8 with or without a BOM, UTF-16, UTF-32, surrogatepass):
     Keras reads a .keras ``config.json`` member as bytes and parses it so (round 20). Reading more than a
     loader does only means analysing more; what a UTF-8-only loader refuses never runs anyway.
 
@@ -831,10 +831,12 @@ def parse_json_bounded(data: bytes | str, max_bytes: int) -> tuple[Any, str | No
     if limit is not None:
         return None, limit
     try:
-        text = data.decode(json.detect_encoding(data)) if isinstance(data, bytes) else data
-        return json.loads(text), None
+        # Round 30: json.loads(bytes) itself, so the decode is json's own (detect_encoding + surrogatepass): a
+        # strict decode here called a lone surrogate "not UTF-8" where the loader's json.loads parses it.
+        return json.loads(data), None
     except UnicodeDecodeError as exc:
-        return None, f"not UTF-8: {exc.reason} at byte {exc.start}"
+        encoding = json.detect_encoding(data) if isinstance(data, bytes) else "str"
+        return None, f"not {encoding} text as json.loads decodes it: {exc.reason} at byte {exc.start}"
     except json.JSONDecodeError as exc:
         return None, f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
     except RecursionError:

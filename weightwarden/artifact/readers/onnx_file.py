@@ -5,7 +5,9 @@ How it reads without loading tensor bytes: the ``ModelProto`` is walked at the w
 external-data entries are taken from their headers while ``raw_data`` is stepped over. The rest of the model
 (nodes, subgraphs, functions, opsets, metadata) is re-assembled without those initializers — a few kilobytes
 to megabytes — and parsed by the ``onnx`` package (``load_model_from_string``, no external data is loaded).
-That stripped structure is bounded by ``limits.max_header_bytes``.
+That stripped structure is bounded by ``limits.max_header_bytes``. External data is then collected from every
+other TensorProto of the parsed structure (node attributes, subgraphs, functions, training_info: red team round 30),
+since onnx's loader reads them all.
 
 Code objects:
     ONNX_OP: one per (scope, domain, op_type) outside the standard domains (``""``, ``ai.onnx``,
@@ -134,7 +136,8 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     entry.tensors.extend(stripped.tensors)
     externals = list(stripped.externals)
     _metadata(model, entry)
-    _operators(model, entry, externals)
+    _operators(model, entry)
+    _tensor_externals(model, externals)
     _external_refs(externals, source, entry)
     return entry
 
@@ -264,7 +267,7 @@ def _metadata(model: Any, entry: FileEntry) -> None:
         md["onnx_metadata_props"] = props
 
 
-def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str, str]]]) -> None:
+def _operators(model: Any, entry: FileEntry) -> None:
     local_functions = {(fn.domain, fn.name) for fn in model.functions}
     scopes: list[tuple[str, Any, bool]] = [("graph", model.graph.node, False)]
     # Only the main graph's initializers were stripped; subgraphs keep theirs in the parsed model.
@@ -278,7 +281,7 @@ def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str
     total = 0
     work: list[tuple[str, Any]] = [(scope, nodes) for scope, nodes, _ in scopes]
     for scope, graph in pending_graphs:
-        _graph_tensors(graph, scope, entry, externals)
+        _graph_tensors(graph, scope, entry)
         work.append((scope, graph.node))
     while work:
         scope, nodes = work.pop()
@@ -295,7 +298,7 @@ def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str
             for attr in node.attribute:
                 subgraphs = ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
                 for sub in subgraphs:
-                    _graph_tensors(sub, f"{scope}/{node.name or node.op_type}", entry, externals)
+                    _graph_tensors(sub, f"{scope}/{node.name or node.op_type}", entry)
                     work.append((scope, sub.node))
     entry.metadata["onnx_node_count"] = total
     for scope in sorted(counts):
@@ -317,15 +320,124 @@ def _operators(model: Any, entry: FileEntry, externals: list[tuple[str, dict[str
             )
 
 
-def _graph_tensors(graph: Any, scope: str, entry: FileEntry, externals: list[tuple[str, dict[str, str]]]) -> None:
-    external = _onnx_pb2().TensorProto.EXTERNAL
+def _graph_tensors(graph: Any, scope: str, entry: FileEntry) -> None:
+    """List a subgraph's initializers as tensors (their external data is collected by :func:`_tensor_externals`)."""
     tensors = list(graph.initializer) + [s.values for s in graph.sparse_initializer]
     tensors += [s.indices for s in graph.sparse_initializer]
     for t in tensors:
-        name = f"{scope}:{t.name}"
-        entry.tensors.append(TensorInfo(name, _dtype_name(t.data_type), tuple(int(d) for d in t.dims)))
-        if t.data_location == external or len(t.external_data):
-            externals.append((name, {e.key: e.value for e in t.external_data}))
+        entry.tensors.append(TensorInfo(f"{scope}:{t.name}", _dtype_name(t.data_type), tuple(int(d) for d in t.dims)))
+
+
+@functools.cache
+def _tensor_holders() -> frozenset[str]:
+    """The message types of the ONNX schema that are a ``TensorProto`` or can hold one at any depth: decided on the
+    schema (a fixed point over every type reachable from ``ModelProto``), so a field onnx adds later is followed
+    too, and types that cannot hold a tensor (value infos, type protos, string pairs) are never visited."""
+    pb2 = _onnx_pb2()
+    types: dict[str, Any] = {}
+    todo = [pb2.ModelProto.DESCRIPTOR]
+    while todo:
+        d = todo.pop()
+        if d.full_name in types:
+            continue
+        types[d.full_name] = d
+        todo.extend(f.message_type for f in d.fields if f.message_type is not None)
+    holders = {pb2.TensorProto.DESCRIPTOR.full_name}
+    grew = True
+    while grew:
+        grew = False
+        for name, d in types.items():
+            if name not in holders and any(f.message_type is not None and f.message_type.full_name in holders
+                                           for f in d.fields):
+                holders.add(name)
+                grew = True
+    return frozenset(holders)
+
+
+def _tensor_externals(model: Any, externals: list[tuple[str, dict[str, str]]]) -> None:
+    """Every ``TensorProto`` in the parsed model that declares external data, wherever it is (red team round 30).
+
+    The loader (``onnx.load``'s ``load_external_data_for_model``, via ``_get_all_tensors``) and runtimes read
+    external data of every tensor: initializers, but also node attributes (a Constant's ``value``, ``tensors``,
+    ``sparse_tensor(s)``), in If/Loop/Scan subgraphs at any depth, in model functions (their nodes and default
+    attributes) and in training_info. Only initializers were checked before, so an attribute tensor pointing outside
+    the folder had no finding. This walks every message field generically (only the types that can hold a tensor),
+    so no location is left to a list. The main graph's own initializers were stripped and are collected at the wire
+    level already (not present here, so never counted twice). Iterative: subgraph depth does not use the stack."""
+    from google.protobuf.message import Message
+
+    external = _onnx_pb2().TensorProto.EXTERNAL
+    if not _any_external(model, external):
+        return  # the usual model: one quick pass, no labels
+    # (message, path): the path is a linked chain (parent path, field, index, repeated, message), made a string only
+    # for a tensor that has external data, so a 100k-node graph costs one visit per message and no label.
+    work: list[tuple[Any, Any]] = [(model, None)]
+    while work:
+        message, path = work.pop()
+        descriptor = message.DESCRIPTOR
+        if descriptor.name == "TensorProto":
+            if message.data_location == external or len(message.external_data):
+                label = _label(path)
+                name = f"{label}:{message.name}" if message.name else label
+                externals.append((name, {e.key: e.value for e in message.external_data}))
+            continue
+        for field in _tensor_fields(descriptor):
+            value = getattr(message, field)
+            if isinstance(value, Message):  # a singular field: only when set (reading it does not set it)
+                if message.HasField(field):
+                    work.append((value, (path, field, 0, False, value)))
+            else:
+                work.extend((item, (path, field, i, True, item)) for i, item in enumerate(value))
+
+
+def _any_external(model: Any, external: int) -> bool:
+    """Whether any TensorProto of ``model`` declares external data: the walk of :func:`_tensor_externals` without
+    paths, a repeated field taken as one work item: a 100k-node graph costs ~0.06 s here against ~0.45 s for the
+    labelled walk, which runs only when this finds something (measured 2026-12-07, load ~3.3)."""
+    from google.protobuf.message import Message
+
+    work: list[Any] = [(model,)]
+    while work:
+        for message in work.pop():
+            descriptor = message.DESCRIPTOR
+            if descriptor.name == "TensorProto":
+                if message.data_location == external or len(message.external_data):
+                    return True
+                continue
+            for field in _tensor_fields(descriptor):
+                value = getattr(message, field)
+                if isinstance(value, Message):
+                    if message.HasField(field):
+                        work.append((value,))
+                elif value:
+                    work.append(value)
+    return False
+
+
+@functools.cache
+def _tensor_fields(descriptor: Any) -> tuple[str, ...]:
+    """The fields of a message type whose type can hold a tensor (:func:`_tensor_holders`)."""
+    holders = _tensor_holders()
+    return tuple(f.name for f in descriptor.fields if f.message_type is not None and f.message_type.full_name in holders)
+
+
+def _label(path: Any) -> str:
+    """A readable location for a finding, from the chain :func:`_tensor_externals` kept: names where the message has
+    one (a node's name or op type, an attribute's name, a function's domain.name), else the field."""
+    pieces: list[str] = []
+    while path is not None:
+        parent, field, index, repeated, item = path
+        kind = item.DESCRIPTOR.name
+        if kind == "NodeProto":
+            pieces.append("/" + (item.name or item.op_type))
+        elif kind == "AttributeProto" and item.name:
+            pieces.append("." + item.name)
+        elif kind == "FunctionProto":
+            pieces.append(f"/function:{item.domain}.{item.name}")
+        else:
+            pieces.append(f".{field}[{index}]" if repeated else f".{field}")
+        path = parent
+    return "".join(reversed(pieces)).lstrip("./") or "model"
 
 
 _WINDOWS_ABS = re.compile(r"^(?:[A-Za-z]:|\\\\|//)")
