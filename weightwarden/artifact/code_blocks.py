@@ -154,6 +154,23 @@ def entity_decoded(text: str) -> str | None:
     return decoded
 
 
+# A CommonMark backslash escape: "\\" before an ASCII punctuation character (the character is shown alone).
+_MD_ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def markdown_rendered(text: str) -> str | None:
+    """``text`` as a rendered Markdown page shows it (round 29): CommonMark backslash escapes removed (``{\\{``,
+    ``{\\%``, ``\\_`` in prose, and ``\\|`` in a GFM table row, which GFM removes even inside a code span), then
+    character references decoded. Removed everywhere, code spans included: a superset reading (fail closed). None
+    when the text has no such escape, or the view shows no tag opener."""
+    if "\\" not in text or not _MD_ESCAPE_RE.search(text):
+        return None
+    view = html.unescape(_MD_ESCAPE_RE.sub(r"\1", text))
+    if view == text or _openers(view) == 0:
+        return None
+    return view
+
+
 def _openers(text: str) -> int:
     return text.count("{{") + text.count("{%")
 
