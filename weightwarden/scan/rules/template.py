@@ -19,7 +19,7 @@ from weightwarden.artifact.recovery import (
     recover_with_spans,
     tag_spans,
 )
-from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
+from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -238,7 +238,7 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     if picked_up in WEAK_REASONS and code.details.get("json_text") is not True:
         # Round 29: the page a reader copies from is also the text with Markdown backslash escapes removed
         # ("{\\{ x }}", "\\|" in a table cell); the whole text parsing says nothing about that view.
-        rendered = markdown_rendered(text)
+        rendered = _markdown_view(text, code)
         if rendered is not None:
             yield from _recovered(rendered, names, code, ctx, set(), views=[rendered])
     issues = tpl.analyze_template(text, names)
@@ -322,6 +322,12 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
 
 
+def _markdown_view(text: str, code: CodeObject) -> str | None:
+    """The rendered-Markdown view of a text that may be a page (round 29); not of a JSON string value, whose
+    backslashes are the template's own string escapes (a real template's "\\'" read as "'" is another template)."""
+    return None if code.details.get("picked_up") == BY_CONTENT_JSON else markdown_rendered(text)
+
+
 class _Coverage:
     """Whether a code block's tags, at its place in the text, are all tags of the template recovered from the whole
     text (computed on first use; a text whose recovery hits a bound or fails covers nothing). At most
@@ -370,7 +376,7 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     parses whose recovery still fails, is WW-TPL-002."""
     picked_up = code.details.get("picked_up")
     if views is None:
-        views = [text, *(v for v in (entity_decoded(text), markdown_rendered(text)) if v is not None)]
+        views = [text, *(v for v in (entity_decoded(text), _markdown_view(text, code)) if v is not None)]
     try:
         for source in views:
             yield from _recovered_view(normalise_newlines(source), names, code, ctx, seen)
