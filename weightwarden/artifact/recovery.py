@@ -156,6 +156,19 @@ def tag_spans(text: str) -> set[tuple[int, str]]:
     return {(p.start, p.text) for p in _scan(normalise_newlines(text)) if isinstance(p, _Tag)}
 
 
+# A tag with no expression: the recovery drops it only to balance the block structure.
+_BARE_TAG = re.compile(r"\{%[-+]?\s*(?:end[a-z]+|else|break|continue)\s*[-+]?%\}\Z")
+
+
+def reads_alike(part: str, start: int, kept: set[tuple[int, str]]) -> bool:
+    """Whether every tag of ``part`` (a substring of a newline-normalised text at ``start``) that carries an
+    expression and parses on its own is, at its place, a tag of the template recovered from the whole text (``kept``,
+    from :func:`recover_with_spans`): then the whole's analysis saw it. Round 29: a part that a string literal of a
+    prose tag swallowed in the whole reading is read otherwise. Raises :class:`RecoveryBound` past the bounds."""
+    return all((start + p.start, p.text) in kept or _BARE_TAG.match(p.text) or not _tag_parses(p)
+               for p in _scan(part) if isinstance(p, _Tag))
+
+
 def recoverable_tag(text: str) -> bool:
     """Whether the recovery finds at least one tag in ``text`` that parses on its own (in a minimal context): the
     fallback of :func:`weightwarden.artifact.sniff.has_jinja_markup` when Jinja's lexer fails on the whole text

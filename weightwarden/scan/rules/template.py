@@ -15,9 +15,9 @@ from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.recovery import (
     RecoveryBound,
     normalise_newlines,
+    reads_alike,
     recover,
     recover_with_spans,
-    tag_spans,
 )
 from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
@@ -357,10 +357,9 @@ class _Coverage:
             return False
         self.hint = at
         try:
-            spans = tag_spans(body)
+            return reads_alike(body, at, self.kept)
         except RecoveryBound:
             return False
-        return bool(spans) and all((at + off, tag) in self.kept for off, tag in spans)
 
 
 # Blocks past MAX_FENCED_BLOCKS looked up in the whole text's recovery; past it, the bound's finding.
@@ -411,7 +410,8 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     # code element, a paragraph) reads its tags from that part's start: a string literal of a prose tag that
     # swallows the code span in the whole reading is plain text there. Each tag-holding part between common
     # delimiters is scanned on its own, and recovered and analysed when it shows a tag the whole reading does not
-    # (same offset and text); a part that does not recover is split again at line ends and table pipes.
+    # (same offset and text) with an expression that parses on its own (recovery.reads_alike); a part that does not
+    # recover is split again at line ends and table pipes.
     parts = _delimited_parts(source, _PART_SPLIT)
     done: set[str] = set()
     analysed = 0
@@ -420,8 +420,7 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
         if part in done:
             continue
         done.add(part)
-        spans = tag_spans(part)
-        if not spans or all((start + off, tag) in whole for off, tag in spans):
+        if reads_alike(part, start, whole):
             continue
         analysed += 1
         if analysed > MAX_RECOVERED_PARTS:
