@@ -78,9 +78,16 @@ def recover(text: str) -> tuple[str | None, bool]:
 def recover_with_spans(text: str) -> tuple[str | None, bool, set[tuple[int, str]]]:
     """:func:`recover`, and the tags the recovered template holds, as (offset in the newline-normalised text, tag
     text): what its analysis covers (round 29: a part or code block whose tags are all among them is read alike)."""
+    recovered, some_tag, kept = _recover_cached(text)
+    return recovered, some_tag, set(kept)
+
+
+@functools.lru_cache(maxsize=2)
+def _recover_cached(text: str) -> tuple[str | None, bool, frozenset[tuple[int, str]]]:
+    # The template rule asks for one text's recovery twice (the code-block cap's coverage, then the analysis).
     kept_spans: set[tuple[int, str]] = set()
     recovered, some_tag = _recover(text, kept_spans)
-    return recovered, some_tag, kept_spans
+    return recovered, some_tag, frozenset(kept_spans)
 
 
 def _recover(text: str, kept_spans: set[tuple[int, str]]) -> tuple[str | None, bool]:
@@ -362,9 +369,15 @@ _RAW_TAG = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 
 
 def _tag_parses(tag: _Tag) -> bool:
+    return _parses_alone(tag.text, tag.name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parses_alone(text: str, name: str) -> bool:
+    # Cached by text: a page repeats its tags ("{{ x }}" a thousand times), and parts are checked again.
     from weightwarden.artifact.jinja_parsing import parses
 
-    name = tag.name
+    tag = _Tag(text, name)
     if name in _BLOCKS:
         return parses(f"{tag.text}{{% {_BLOCKS[name]} %}}")
     if name in _ENDS:

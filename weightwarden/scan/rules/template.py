@@ -417,7 +417,7 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     analysed = 0
     while parts:
         part, line, start, split_again = parts.pop(0)
-        if part in done:
+        if part in done or part == source:
             continue
         done.add(part)
         if reads_alike(part, start, whole):
