@@ -101,9 +101,15 @@ def test_mispaired_fence_line_pairs_are_kept_too(tmp_path: Path) -> None:
 
 def test_past_the_block_cap_is_a_finding(tmp_path: Path) -> None:
     decoys = "".join(f"```jinja\n{{{{ messages[{i}].content }}}}\n```\n\n" for i in range(MAX_FENCED_BLOCKS))
+    # Round 29: a block past the cap whose tags are all tags of the template recovered from the whole text is
+    # analysed there (a tutorial of 1 000 examples got a false high); this payload is found by that analysis.
     text = f"# Card\n{STRAY}{decoys}```jinja\n{PAYLOAD}\n```\n"
+    assert "WW-TPL-003" in _worst(_scan(tmp_path, "README.md", text))
+    # A block past the cap that the whole reading does not hold (a string literal of a prose tag swallows it) is
+    # the cap's finding.
+    text = f"# Card\n{STRAY}{decoys}Print it with {{{{ \"\n```jinja\n{PAYLOAD}\n```\n\" }}}}\n"
     found = [f for f in _scan(tmp_path, "README.md", text) if f.rule_id == "WW-TPL-002"]
-    assert found and found[0].severity.value == "high" and str(MAX_FENCED_BLOCKS) in found[0].message
+    assert any(f.severity.value == "high" and str(MAX_FENCED_BLOCKS) in f.message for f in found)
 
 
 def test_blocks_without_tags_do_not_count_toward_the_cap(tmp_path: Path) -> None:

@@ -154,6 +154,33 @@ def entity_decoded(text: str) -> str | None:
     return decoded
 
 
+# A CommonMark backslash escape: "\\" before an ASCII punctuation character (the character is shown alone).
+_MD_ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def markdown_rendered(text: str) -> str | None:
+    """``text`` as a rendered Markdown page shows it (round 29): CommonMark backslash escapes removed (``{\\{``,
+    ``{\\%``, ``\\_`` in prose, and ``\\|`` in a GFM table row, which GFM removes even inside a code span), then
+    character references decoded. Removed everywhere, code spans included. None when the text has no such escape,
+    or when the view shows no more tag openers and no more tags (as the recovery scans them) than the text: an
+    escape inside a string literal of a tag ("\\'" in a real template pasted into a page) only makes another
+    reading of a tag the text already shows, while an escape outside one is where Jinja's lexer rejects the tag
+    (the case of ``\\|`` and ``\\_`` in a tag)."""
+    from weightwarden.artifact.recovery import RecoveryBound, tag_spans
+
+    if "\\" not in text or not _MD_ESCAPE_RE.search(text):
+        return None
+    view = html.unescape(_MD_ESCAPE_RE.sub(r"\1", text))
+    if view == text or _openers(view) == 0:
+        return None
+    if _openers(view) > _openers(text):
+        return view
+    try:
+        return view if len(tag_spans(view)) > len(tag_spans(text)) else None
+    except RecoveryBound:
+        return view  # fail closed: the caller's recovery reports the bound
+
+
 def _openers(text: str) -> int:
     return text.count("{{") + text.count("{%")
 

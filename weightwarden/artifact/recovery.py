@@ -56,6 +56,7 @@ class RecoveryBound(Exception):
 class _Tag:
     text: str
     name: str  # the statement name of a {% %} tag, "" for {{ }}
+    start: int = -1  # its offset in the (newline-normalised) text scanned
 
 
 def recover_template(text: str) -> str | None:
@@ -70,12 +71,32 @@ def recover_template(text: str) -> str | None:
 def recover(text: str) -> tuple[str | None, bool]:
     """:func:`recover_template`, and whether some tag of the text lexes and parses on its own (when False there is
     nothing to recover from any part of it either)."""
+    recovered, some_tag, _kept = recover_with_spans(text)
+    return recovered, some_tag
+
+
+def recover_with_spans(text: str) -> tuple[str | None, bool, set[tuple[int, str]]]:
+    """:func:`recover`, and the tags the recovered template holds, as (offset in the newline-normalised text, tag
+    text): what its analysis covers (round 29: a part or code block whose tags are all among them is read alike)."""
+    recovered, some_tag, kept = _recover_cached(text)
+    return recovered, some_tag, set(kept)
+
+
+@functools.lru_cache(maxsize=2)
+def _recover_cached(text: str) -> tuple[str | None, bool, frozenset[tuple[int, str]]]:
+    # The template rule asks for one text's recovery twice (the code-block cap's coverage, then the analysis).
+    kept_spans: set[tuple[int, str]] = set()
+    recovered, some_tag = _recover(text, kept_spans)
+    return recovered, some_tag, frozenset(kept_spans)
+
+
+def _recover(text: str, kept_spans: set[tuple[int, str]]) -> tuple[str | None, bool]:
     from weightwarden.artifact.jinja_parsing import parses
 
     pieces = _lex(normalise_newlines(text))
     if not any(isinstance(p, _Tag) for p in pieces):
         return None, False
-    recovered = _balance(pieces)
+    recovered = _balance(pieces, kept_spans)
     if parses(recovered):
         return recovered, True
     # Some tag lexes but cannot be parsed ("{{ 1 + }}", "{% if %}"): drop every tag that does not parse in a
@@ -83,8 +104,76 @@ def recover(text: str) -> tuple[str | None, bool]:
     kept = [p if not isinstance(p, _Tag) or _tag_parses(p) else "\n" * p.text.count("\n") for p in pieces]
     if not any(isinstance(p, _Tag) for p in kept):
         return None, False
-    recovered = _balance(kept)
-    return (recovered if parses(recovered) else None), True
+    kept_spans.clear()
+    recovered = _balance(kept, kept_spans)
+    if parses(recovered):
+        return recovered, True
+    # Round 29: a parse error that only shows in context (a tag of a comment or raw body clashing with the rest) made
+    # the whole None, and a None was skipped. Now the tag at which a prefix of the tags first stops parsing is
+    # dropped, one at a time, until the rest parses (bounded: RecoveryBound past it, never None).
+    return _drop_until_parses(kept, len(text), kept_spans), True
+
+
+# Tags dropped one by one by :func:`_drop_until_parses`, and the characters it may parse (a multiple of the text's
+# length plus a constant); past either, RecoveryBound (fail closed).
+MAX_DROPPED_TAGS = 64
+PARSE_BUDGET_FACTOR = 4
+# Blocks open at once in the recovered template: Jinja's recursive parser fails far below Python's recursion limit
+# on deeper nesting (about 240 here; a tutorial of 20 000 unclosed "{% if x %}" snippets), which no bisection can repair. Past it,
+# RecoveryBound (a real chat template nests a few levels).
+MAX_NESTING = 200
+
+
+def _drop_until_parses(pieces: list[str | _Tag], length: int, kept_spans: set[tuple[int, str]]) -> str:
+    """Drop the tag at which the balanced prefix of the tags first fails to parse (found by bisection on prefixes,
+    tags only: plain text never changes a parse), then again, until the balanced whole parses."""
+    from weightwarden.artifact.jinja_parsing import parses
+
+    pieces = list(pieces)
+    budget = PARSE_BUDGET_FACTOR * length + LEX_BUDGET_BASE
+    tags = [i for i, p in enumerate(pieces) if isinstance(p, _Tag)]
+    good = 0  # a prefix of this many tags parses
+    for _dropped in range(MAX_DROPPED_TAGS + 1):
+        kept_spans.clear()
+        recovered = _balance(pieces, kept_spans)
+        budget -= len(recovered)
+        if parses(recovered):
+            return recovered
+        lo, hi = good, len(tags)  # prefix(lo) parses, prefix(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            prefix = _balance([pieces[i] for i in tags[:mid]])
+            budget -= len(prefix)
+            if budget < 0:
+                raise RecoveryBound("more than the recovery's parse budget used to drop tags that do not parse")
+            if parses(prefix):
+                lo = mid
+            else:
+                hi = mid
+        i = tags.pop(hi - 1)
+        tag = pieces[i]
+        pieces[i] = "\n" * tag.text.count("\n") if isinstance(tag, _Tag) else tag
+        good = hi - 1
+    raise RecoveryBound(f"more than {MAX_DROPPED_TAGS} tags that parse on their own but not with the others")
+
+
+def tag_spans(text: str) -> set[tuple[int, str]]:
+    """The tags the recovery's scan finds in ``text`` (newlines normalised), as (offset, tag text). Raises
+    :class:`RecoveryBound` past the bounds."""
+    return {(p.start, p.text) for p in _scan(normalise_newlines(text)) if isinstance(p, _Tag)}
+
+
+# A tag with no expression: the recovery drops it only to balance the block structure.
+_BARE_TAG = re.compile(r"\{%[-+]?\s*(?:end[a-z]+|else|break|continue)\s*[-+]?%\}\Z")
+
+
+def reads_alike(part: str, start: int, kept: set[tuple[int, str]]) -> bool:
+    """Whether every tag of ``part`` (a substring of a newline-normalised text at ``start``) that carries an
+    expression and parses on its own is, at its place, a tag of the template recovered from the whole text (``kept``,
+    from :func:`recover_with_spans`): then the whole's analysis saw it. Round 29: a part that a string literal of a
+    prose tag swallowed in the whole reading is read otherwise. Raises :class:`RecoveryBound` past the bounds."""
+    return all((start + p.start, p.text) in kept or _BARE_TAG.match(p.text) or not _tag_parses(p)
+               for p in _scan(part) if isinstance(p, _Tag))
 
 
 def recoverable_tag(text: str) -> bool:
@@ -163,7 +252,7 @@ def _scan(text: str) -> Iterator[str | _Tag]:
         else:
             if name == "set" and "=" in tag:
                 name = "set="  # the assignment form opens no block
-            yield _Tag(tag, name)
+            yield _Tag(tag, name, p)
             tags += 1
             if tags > MAX_RECOVERED_TAGS:
                 raise RecoveryBound(f"more than {MAX_RECOVERED_TAGS:,} tags")
@@ -195,7 +284,10 @@ def may_hold_tag(text: str) -> int:
         p = m.start()
         if text[p + 1] == "#":
             continue
-        end, cost = _tag_end(lexer, text, p, cut_is_open=True)
+        try:
+            end, cost = _tag_end(lexer, text, p, cut_is_open=True)
+        except RecoveryBound:
+            return WHOLE_TAG  # a tag longer than MAX_TAG_CHARS (round 29: it was "no tag")
         budget -= cost
         if budget < 0:
             return WHOLE_TAG
@@ -214,11 +306,14 @@ def _name(tag: str) -> str:
 
 def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tuple[int | None, int]:
     """Where the tag opened at ``p`` ends by Jinja's lexer (the lengths of its raw token values add up to the
-    source, newlines normalised), or None when the lexer rejects it; and the characters lexed. The lexer is given a
+    source, newlines normalised), or None when the lexer rejects it; and the characters lexed (what the lexer consumed:
+    round 29, charging each opener its whole first window gave a benign text of many short tags WW-TPL-002). The lexer is given a
     window of _FIRST_WINDOW characters, extended past the next closer ("}}" or "%}"; none within MAX_TAG_CHARS: no tag)
     (at least doubling) only while the failure can be the window's cut: the end of the window reached inside the
     tag, or a string literal the window cut (then past where Jinja's string rule closes it). A failure anywhere else
-    is the tag's own. With ``cut_is_open``, a tag the text's end may cut gives -1 (undecided)."""
+    is the tag's own. With ``cut_is_open``, a tag the text's end may cut gives -1 (undecided). A tag that
+    MAX_TAG_CHARS cuts (its string or its closer lies past it) raises RecoveryBound: round 29, a 70 000-character
+    string literal made the tag "rejected by the lexer" and it was dropped."""
     closer = "}}" if text[p + 1] == "{" else "%}"
     bound = min(len(text), p + MAX_TAG_CHARS)
     closers = _closer_positions(text, closer)
@@ -228,16 +323,16 @@ def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tup
     cost = 0
     while True:
         src = text[p : p + window]
-        cost += len(src)
         consumed = 0
         failed = False
         try:
             for _line, token, value in lexer.tokeniter(src, None):  # type: ignore[attr-defined]
                 consumed += len(value)
                 if token in ("variable_end", "block_end"):
-                    return p + consumed, cost
+                    return p + consumed, cost + consumed + 2
         except Exception:  # noqa: BLE001 - Jinja's lexer rejects this reading (or the window cut it)
             failed = True
+        cost += consumed + 2
         at_end = not failed or consumed >= len(src) - 2
         quote = failed and not at_end and src[consumed : consumed + 1] in "'\""
         if not (at_end or quote):
@@ -247,11 +342,15 @@ def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tup
             # Where the string ends decides (Jinja's string rule on the text itself), not a blind growth.
             closed = _STRING_RE.match(text, p + consumed, bound)
             if closed is None:
+                if bound < len(text) and _STRING_RE.match(text, p + consumed):
+                    raise RecoveryBound(f"a tag longer than {MAX_TAG_CHARS:,} characters (its string literal)")
                 return undecided, cost
             reach = max(reach, closed.end())
         i = bisect.bisect_left(closers, max(reach - 1, p + 2))
         nxt = closers[i] if i < len(closers) and closers[i] + 2 <= bound else -1
         if nxt < 0:
+            if bound < len(text) and i < len(closers):
+                raise RecoveryBound(f"a tag longer than {MAX_TAG_CHARS:,} characters")
             return undecided, cost
         window = max(2 * window, nxt + 2 - p)
 
@@ -270,9 +369,15 @@ _RAW_TAG = re.compile(r"\{%[-+]?\s*raw\s*[-+]?%\}")
 
 
 def _tag_parses(tag: _Tag) -> bool:
+    return _parses_alone(tag.text, tag.name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parses_alone(text: str, name: str) -> bool:
+    # Cached by text: a page repeats its tags ("{{ x }}" a thousand times), and parts are checked again.
     from weightwarden.artifact.jinja_parsing import parses
 
-    name = tag.name
+    tag = _Tag(text, name)
     if name in _BLOCKS:
         return parses(f"{tag.text}{{% {_BLOCKS[name]} %}}")
     if name in _ENDS:
@@ -291,12 +396,15 @@ _HEADS = {"for": "x in y", "if": "x", "macro": "m()", "call": "m()", "filter": "
           "autoescape": "true", "trans": "", "generation": "", "set": "x"}
 
 
-def _balance(pieces: list[str | _Tag]) -> str:
+def _balance(pieces: list[str | _Tag], kept_spans: set[tuple[int, str]] | None = None) -> str:
     """Join the pieces with the block structure balanced: an end tag with no matching opener open is dropped (its
     lines kept), one closing an opener under other open ones first closes those (where Jinja needs them closed), a
-    middle tag outside its block is dropped, and openers still open at the end are closed there."""
+    middle tag outside its block is dropped, and openers still open at the end are closed there. Round 29: an end
+    tag naming another block than the one it closes (``{% block a %}{% endblock b %}``, parses alone, fails in
+    context) is dropped too."""
     out: list[str] = []
     stack: list[str] = []
+    labels: list[str] = []  # the name after each open opener ("a" for {% block a %})
     closed_else: set[int] = set()  # depths whose block has had its {% else %} (nothing but the end may follow)
     for piece in pieces:
         if not isinstance(piece, _Tag):
@@ -305,16 +413,23 @@ def _balance(pieces: list[str | _Tag]) -> str:
         name = piece.name
         if name in _BLOCKS:
             stack.append(name)
+            labels.append(_label(piece.text))
+            if len(stack) > MAX_NESTING:
+                raise RecoveryBound(f"blocks nested more than {MAX_NESTING} deep")
         elif name in _ENDS:
             opener = _ENDS[name]
-            if opener not in stack:
+            label = _label(piece.text)
+            inner = len(stack) - 1 - stack[::-1].index(opener) if opener in stack else -1
+            if inner < 0 or (label and label != labels[inner]):
                 out.append("\n" * piece.text.count("\n"))
                 continue
             while stack[-1] != opener:
                 closed_else.discard(len(stack))
+                labels.pop()
                 out.append(f"{{% {_BLOCKS[stack.pop()]} %}}")
             closed_else.discard(len(stack))
             stack.pop()
+            labels.pop()
         elif name in _MIDDLE:
             if not stack or stack[-1] not in _MIDDLE[name] or len(stack) in closed_else:
                 out.append("\n" * piece.text.count("\n"))
@@ -325,5 +440,16 @@ def _balance(pieces: list[str | _Tag]) -> str:
             out.append("\n" * piece.text.count("\n"))
             continue
         out.append(piece.text)
+        if kept_spans is not None:
+            kept_spans.add((piece.start, piece.text))
     out.extend(f"{{% {_BLOCKS[name]} %}}" for name in reversed(stack))
     return "".join(out)
+
+
+_LABEL = re.compile(r"\{%[-+]?\s*[A-Za-z_][A-Za-z0-9_]*\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _label(tag: str) -> str:
+    """The name following a statement's keyword ("a" in "{% block a %}" and "{% endblock a %}"), else ""."""
+    m = _LABEL.match(tag)
+    return m.group(1) if m else ""

@@ -636,27 +636,6 @@ def views_may_hold_tag(data: bytes) -> bool:
                 return True
             size *= 4
     return False
-    if wide_codec(data) is not None:
-        return True  # a BOM or UTF-32 NUL pattern: the whole-file decoding decides
-    for count, m in enumerate(_TAG_BYTES_RE.finditer(data)):
-        if count >= _MAX_WINDOWS:
-            return True
-        s = m.start()
-        lead = data[max(0, s - _SYNC_BYTES) : s]
-        sync = max(lead.rfind(bytes([b])) for b in range(0x40))
-        if sync < 0 and s > _SYNC_BYTES:
-            return True  # no sync point near: undecided
-        start = s - len(lead) + sync + 1 if sync >= 0 else 0
-        window = data[start : s + _WINDOW_BYTES]
-        texts = [window.decode(LEGACY_CODEC, errors=_LATIN1_FALLBACK), window.decode("utf-8", errors="ignore")]
-        texts += [window.decode(codec, errors="replace") for codec in _VIEW_CODECS]
-        if b"\0" in data:
-            even = max(0, s - 256) & ~1
-            wide = data[even : s + 2 * _WINDOW_BYTES]
-            texts += [wide.decode(codec, errors="replace") for codec in ("utf-16-le", "utf-16-be")]
-        if any(may_hold_tag(text) for text in texts):
-            return True
-    return False
 
 
 # How much of a text file is decoded and lexed for Jinja tags past the head (the reader's text limit). Past it the
@@ -813,10 +792,14 @@ def template_by_content(text: str) -> str | None:
 def _entity_markup(text: str) -> bool:
     """Round 27: a tag written with HTML character references ("&#123;% for"), which the rendered page shows as a
     tag a reader copies (weak reason: the template rule analyses the decoded code blocks)."""
-    from weightwarden.artifact.code_blocks import entity_decoded
+    from weightwarden.artifact.code_blocks import entity_decoded, markdown_rendered
 
     decoded = entity_decoded(text)
-    return decoded is not None and has_jinja_markup(decoded)
+    if decoded is not None and has_jinja_markup(decoded):
+        return True
+    # Round 29: tags written with Markdown backslash escapes ("{\\{ x }}", "{\\% if %}") are tags on the page.
+    rendered = markdown_rendered(text)
+    return rendered is not None and has_jinja_markup(rendered)
 
 
 def has_jinja_markup(text: str) -> bool:

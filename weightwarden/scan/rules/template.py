@@ -10,10 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from weightwarden.artifact.code_blocks import code_blocks, entity_decoded
+from weightwarden.artifact.code_blocks import code_blocks, entity_decoded, markdown_rendered
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.artifact.recovery import RecoveryBound, recover, recover_template
-from weightwarden.artifact.sniff import WEAK_REASONS, has_jinja_markup
+from weightwarden.artifact.recovery import (
+    RecoveryBound,
+    normalise_newlines,
+    reads_alike,
+    recover,
+    recover_with_spans,
+)
+from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -229,6 +235,12 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         # Round 27: tags written as character references ("&#123;%") are tags on the rendered page: its blocks are
         # analysed as well as the raw text.
         yield from _fenced_blocks(text, names, code, ctx, set())
+    if picked_up in WEAK_REASONS and code.details.get("json_text") is not True:
+        # Round 29: the page a reader copies from is also the text with Markdown backslash escapes removed
+        # ("{\\{ x }}", "\\|" in a table cell); the whole text parsing says nothing about that view.
+        rendered = _markdown_view(text, code)
+        if rendered is not None:
+            yield from _recovered(rendered, names, code, ctx, set(), views=[rendered])
     issues = tpl.analyze_template(text, names)
     if code.details.get("json_text") is True:
         # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
@@ -283,10 +295,17 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
     with a tag count toward MAX_FENCED_BLOCKS; past it the text gets WW-TPL-002 (fail closed)."""
     blocks = 0
+    covered = _Coverage(text)
     for block in code_blocks(text):
         if not has_jinja_markup(block.body):
             continue
         blocks += 1
+        if blocks > MAX_FENCED_BLOCKS and (not tpl.parses(block.body) or covered.holds(block.body)):
+            # Round 29: a Jinja tutorial of 1 000 small examples got WW-TPL-002 here. A block past the bound whose
+            # tags are, at their place in the text, all tags of the template recovered from the whole text (which
+            # is analysed) is read alike there, and one that does not parse is never analysed; any other block
+            # past the bound is the finding.
+            continue
         if blocks > MAX_FENCED_BLOCKS:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, f"{code.location} line {block.first_line} (code block)",
@@ -303,61 +322,126 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
 
 
-def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
-               seen: set[tuple[str, str]]) -> Iterator[Finding]:
-    """Round 28: findings of the template recovered from ``text`` (:func:`weightwarden.artifact.recovery.
-    recover_template`: every tag Jinja's lexer takes, the block structure balanced), and from its entity-decoded
-    form, at their normal severity, noted as recovered; those a code block already gave are not repeated. A bound
-    of the recovery that is hit is WW-TPL-002 (fail closed)."""
-    texts = [text]
-    decoded = entity_decoded(text)
-    if decoded is not None:
-        texts.append(decoded)
-    picked_up = code.details.get("picked_up")
-    for source in texts:
+def _markdown_view(text: str, code: CodeObject) -> str | None:
+    """The rendered-Markdown view of a text that may be a page (round 29); not of a JSON string value, whose
+    backslashes are the template's own string escapes (a real template's "\\'" read as "'" is another template)."""
+    return None if code.details.get("picked_up") == BY_CONTENT_JSON else markdown_rendered(text)
+
+
+class _Coverage:
+    """Whether a code block's tags, at its place in the text, are all tags of the template recovered from the whole
+    text (computed on first use; a text whose recovery hits a bound or fails covers nothing). At most
+    MAX_COVERED_BLOCKS blocks are looked up (each a search of the text)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = normalise_newlines(text)
+        self.kept: set[tuple[int, str]] | None = None
+        self.hint = 0
+        self.asked = 0
+
+    def holds(self, body: str) -> bool:
+        self.asked += 1
+        if self.asked > MAX_COVERED_BLOCKS:
+            return False
+        if self.kept is None:
+            try:
+                recovered, _some, kept = recover_with_spans(self.text)
+            except RecoveryBound:
+                recovered, kept = None, set()
+            self.kept = kept if recovered is not None else set()
+        body = normalise_newlines(body)
+        at = self.text.find(body, self.hint)
+        if at < 0:
+            at = self.text.find(body)
+        if at < 0 or not self.kept:
+            return False
+        self.hint = at
         try:
-            recovered, some_tag = recover(source)
-        except RecoveryBound as exc:
+            return reads_alike(body, at, self.kept)
+        except RecoveryBound:
+            return False
+
+
+# Blocks past MAX_FENCED_BLOCKS looked up in the whole text's recovery; past it, the bound's finding.
+MAX_COVERED_BLOCKS = 8192
+
+
+def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+               seen: set[tuple[str, str]], views: list[str] | None = None) -> Iterator[Finding]:
+    """Round 28: findings of the template recovered from ``text`` (:func:`weightwarden.artifact.recovery.recover`:
+    every tag Jinja's lexer takes, the block structure balanced), from its entity-decoded form and (round 29) its
+    rendered-Markdown form (backslash escapes removed), at their normal severity, noted as recovered; those a code
+    block already gave are not repeated. Fail closed: a bound of the recovery that is hit, or a text with a tag that
+    parses whose recovery still fails, is WW-TPL-002."""
+    picked_up = code.details.get("picked_up")
+    if views is None:
+        views = [text, *(v for v in (entity_decoded(text), _markdown_view(text, code)) if v is not None)]
+    try:
+        for source in views:
+            yield from _recovered_view(normalise_newlines(source), names, code, ctx, seen)
+    except RecoveryBound as exc:
+        yield COMPUTED_ATTR.found_in(
+            ctx.file, f"{code.location} (recovered text)",
+            f"a text Jinja cannot parse as a whole could not be recovered into the template a host could render "
+            f"from it ({exc}): not analysed", f"{exc} [{picked_up}]")
+
+
+def _unrecovered(part: str, line: int, code: CodeObject, ctx: CheckContext) -> Finding:
+    picked_up = code.details.get("picked_up")
+    return COMPUTED_ATTR.found_in(
+        ctx.file, f"{code.location} line {line} (recovered text)",
+        "a text Jinja cannot parse as a whole holds a tag that parses on its own, but the template a host could "
+        "render from it could not be recovered: not analysed", f"{part[:100]!r} [{picked_up}]")
+
+
+def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckContext,
+                    seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """One view (newlines normalised). Raises RecoveryBound past the bounds."""
+    picked_up = code.details.get("picked_up")
+    recovered, some_tag, whole = recover_with_spans(source)
+    if recovered is not None:
+        yield from _recovered_issues(recovered, 1, names, code, ctx, seen)
+    elif not some_tag:
+        return  # no tag of it lexes and parses on its own (a vocabulary of "{{" tokens): nothing to recover
+    else:
+        # Round 29: never a skip (a None here passed B4/B5 of the report).
+        yield _unrecovered(source, 1, code, ctx)
+    # Round 29: the whole is one reading. A host that renders one part (a code span, a table cell, an inline-HTML
+    # code element, a paragraph) reads its tags from that part's start: a string literal of a prose tag that
+    # swallows the code span in the whole reading is plain text there. Each tag-holding part between common
+    # delimiters is scanned on its own, and recovered and analysed when it shows a tag the whole reading does not
+    # (same offset and text) with an expression that parses on its own (recovery.reads_alike); a part that does not
+    # recover is split again at line ends and table pipes.
+    parts = _delimited_parts(source, _PART_SPLIT)
+    done: set[str] = set()
+    analysed = 0
+    while parts:
+        part, line, start, split_again = parts.pop(0)
+        if part in done or part == source:
+            continue
+        done.add(part)
+        if reads_alike(part, start, whole):
+            continue
+        analysed += 1
+        if analysed > MAX_RECOVERED_PARTS:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, f"{code.location} (recovered text)",
-                f"a text Jinja cannot parse as a whole holds more tags than the recovery of the template a host could "
-                f"render from it analyses ({exc}): not analysed", f"{exc} [{picked_up}]")
+                f"a text Jinja cannot parse as a whole has more than {MAX_RECOVERED_PARTS} tag-holding parts read "
+                "otherwise on their own than in the whole: not analysed",
+                f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
             return
-        if recovered is not None:
-            sources = [(recovered, 1)]
-        elif not some_tag:
-            continue  # no tag of it lexes and parses on its own (a vocabulary of "{{" tokens): nothing to recover
-        else:
-            # The recovered whole does not parse (a stray "{% block a %}" twice, a macro defined twice): each
-            # maximal tag-holding part between common delimiters (backticks, inline-code HTML tags, table pipes,
-            # line ends of any kind) is recovered on its own.
-            sources = []
-            parts = _delimited_parts(source, _PART_SPLIT)
-            analysed = 0
-            while analysed < len(parts):
-                part, line, split_again = parts[analysed]
-                analysed += 1
-                if analysed > MAX_RECOVERED_PARTS:
-                    yield COMPUTED_ATTR.found_in(
-                        ctx.file, f"{code.location} (recovered text)",
-                        f"a text Jinja cannot parse as a whole, whose recovered template does not parse either, has "
-                        f"more than {MAX_RECOVERED_PARTS} tag-holding parts: not analysed",
-                        f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
-                    return
-                try:
-                    part_recovered = recover_template(part)
-                except RecoveryBound:
-                    continue  # not reached: a part lexes no more than the whole text did within its bounds
-                if part_recovered is not None:
-                    sources.append((part_recovered, line))
-                elif split_again:
-                    # Still no parse: its lines (any line end) and table cells, one by one.
-                    parts += [(p, line + sub - 1, False) for p, sub, _again in _delimited_parts(part, _LINE_SPLIT)]
-        for recovered, first_line in sources:
-            yield from _recovered_issues(recovered, first_line, names, code, ctx, seen)
+        part_recovered, part_tag = recover(part)
+        if part_recovered is not None:
+            yield from _recovered_issues(part_recovered, line, names, code, ctx, seen)
+        elif split_again:
+            # Its lines (any line end) and table cells, one by one.
+            parts += [(p, line + sub - 1, start + off, False)
+                      for p, sub, off, _again in _delimited_parts(part, _LINE_SPLIT)]
+        elif part_tag:
+            yield _unrecovered(part, line, code, ctx)
 
 
-# Parts of a text recovered one by one when its recovered whole does not parse (each is analysed: fail closed past
+# Parts of a text recovered one by one when they read otherwise than the whole (each is analysed: fail closed past
 # it with WW-TPL-002).
 MAX_RECOVERED_PARTS = 1024
 # Where a part ends: a backtick run, an inline-code or table-cell HTML tag, a blank line; a part whose recovery does
@@ -367,25 +451,28 @@ _PART_SPLIT = re.compile(r"`+|</?(?:code|kbd|samp|pre|td|th|tt)\b[^<>]*>|\n[ \t]
 _LINE_SPLIT = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 
-def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, bool]]:
-    """The distinct tag-holding parts of ``text`` between ``split`` delimiters (for the line split, also split at
-    "|"), each with the line it starts on (counted at "\n") and whether it may be split again."""
-    out: dict[str, int] = {}
+def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, int, bool]]:
+    """The tag-holding parts of ``text`` between ``split`` delimiters (for the line split, also split at "|"), each
+    with the line it starts on (counted at "\n"), its offset in ``text`` and whether it may be split again."""
+    out: list[tuple[str, int, int, bool]] = []
     pos = 0
     line = 1
     for m in [*split.finditer(text), None]:
         end = m.start() if m is not None else len(text)
         part = text[pos:end]
         if "{{" in part or "{%" in part:
-            pieces = (part, *part.split("|")) if split is _LINE_SPLIT and "|" in part else (part,)
-            for piece in pieces:
-                if ("{{" in piece or "{%" in piece) and piece not in out:
-                    out[piece] = line
+            out.append((part, line, pos, split is _PART_SPLIT))
+            if split is _LINE_SPLIT and "|" in part:
+                off = pos
+                for piece in part.split("|"):
+                    if "{{" in piece or "{%" in piece:
+                        out.append((piece, line, off, False))
+                    off += len(piece) + 1
         line += text.count("\n", pos, m.end() if m is not None else len(text))
         if m is None:
             break
         pos = m.end()
-    return [(part, line, split is _PART_SPLIT) for part, line in out.items()]
+    return out
 
 
 def _recovered_issues(recovered: str, first_line: int, names: set[str], code: CodeObject, ctx: CheckContext,
