@@ -85,11 +85,12 @@ class SplitViewProof:
             reason = exc.reason if isinstance(exc, NoteError) else str(exc)
             raise SplitViewError(f"split-view proof record is malformed: {reason}") from None
 
-    def verify(self, log_verifier: NoteVerifier) -> tuple[Checkpoint, Checkpoint]:
-        """Re-check from scratch that this record proves misbehaviour by the log with ``log_verifier``."""
+    def verify(self, log_verifier: NoteVerifier | Sequence[NoteVerifier]) -> tuple[Checkpoint, Checkpoint]:
+        """Re-check from scratch that this record proves misbehaviour by the log with ``log_verifier`` (one key,
+        or all of the log's keys: each checkpoint must be signed by one of them)."""
         try:
-            a, _ = open_checkpoint(self.checkpoint_a, log_verifier, self.origin)
-            b, _ = open_checkpoint(self.checkpoint_b, log_verifier, self.origin)
+            a = _open_under_any(self.checkpoint_a, log_verifier, self.origin)
+            b = _open_under_any(self.checkpoint_b, log_verifier, self.origin)
         except NoteError as exc:
             raise SplitViewError(f"split-view proof: a checkpoint is not signed by the log: {exc.reason}") from None
         if self.kind == SAME_SIZE:
@@ -140,6 +141,24 @@ class SplitViewProof:
         return "\n".join(lines) + "\n"
 
 
+def _open_under_any(
+    note: bytes, log_verifiers: NoteVerifier | Sequence[NoteVerifier], origin: str | None
+) -> Checkpoint:
+    """The checkpoint ``note`` holds, signed by any one of the log's keys (a log that rotated its key has several,
+    and a fork signed with the other one is the same log's word). Raises the last key's :class:`NoteError`."""
+    verifiers = [log_verifiers] if isinstance(log_verifiers, NoteVerifier) else list(log_verifiers)
+    if not verifiers:
+        raise NoteError("no log key to check the checkpoint with")
+    error: NoteError | None = None
+    for verifier in verifiers:
+        try:
+            return open_checkpoint(note, verifier, origin)[0]
+        except NoteError as exc:
+            error = exc
+    assert error is not None
+    raise error
+
+
 def _summary(note: bytes) -> tuple[str, str]:
     lines = note.decode("utf-8", "replace").split("\n")
     size = printable(lines[1], 30) if len(lines) > 1 else "?"
@@ -150,7 +169,7 @@ def _summary(note: bytes) -> tuple[str, str]:
 def detect_split_view(
     note_a: bytes,
     note_b: bytes,
-    log_verifier: NoteVerifier,
+    log_verifier: NoteVerifier | Sequence[NoteVerifier],
     consistency_path: Sequence[bytes] | None = None,
     origin: str | None = None,
 ) -> SplitViewProof | None:
@@ -159,9 +178,11 @@ def detect_split_view(
     For different sizes pass ``consistency_path`` = :func:`tlog.consistency_path` (m → n) computed from the
     LARGER checkpoint's tree (its tiles); without it only the same-size case can be decided and ``None`` is
     returned for different sizes. Returns ``None`` when the checkpoints are consistent. Raises
-    :class:`NoteError` if either note is not validly signed by the log."""
-    a, _ = open_checkpoint(note_a, log_verifier, origin)
-    b, _ = open_checkpoint(note_b, log_verifier, origin)
+    :class:`NoteError` if either note is not validly signed by the log. ``log_verifier`` may be all of the log's
+    keys: each note needs one of them (red team round 25 on the registry: a witness holding a rotated log's two
+    keys refused a same-size fork signed with the other key but kept no proof)."""
+    a = _open_under_any(note_a, log_verifier, origin)
+    b = _open_under_any(note_b, log_verifier, origin)
     if a.origin != b.origin:
         raise NoteError("the two checkpoints are for different logs")
     if a.size > b.size:
