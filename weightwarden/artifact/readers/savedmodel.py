@@ -27,11 +27,16 @@ Keras layer metadata (``keras_metadata.pb`` next to a SavedModel on disk, or Sav
 through :func:`keras_config.analyze_config`, so Lambda layers and module references show up as
 ``KERAS_LAYER`` code objects (deduplicated: every layer appears both alone and inside its model).
 
+Text twins (red team round 31): ``saved_model.pbtxt`` (TF reads it when ``saved_model.pb`` is absent) and GraphDef
+``*.pbtxt`` are parsed with protobuf's ``text_format`` (see :mod:`._tf_text`) and walked as wire bytes. Fields given
+more than once are judged as protobuf merges them, or every value is judged (every ``op`` of a node).
+
 Anomaly codes:
     tf.asset_path_escape: an asset filename that is absolute or contains ".." (read into the graph at load).
     keras.bad_config: Keras metadata that is not valid JSON.
     keras.config_too_large: see keras_config.
-    limits.header_too_large: more graph nodes / fields than the reader walks; the rest were not read.
+    limits.header_too_large: more graph nodes / fields than the reader walks, or a field (name, asset path,
+        meta_info_def, text file) past a reader bound; what was not read could not be verified.
 """
 
 from __future__ import annotations
