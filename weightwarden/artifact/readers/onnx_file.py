@@ -28,6 +28,8 @@ Anomaly codes:
     onnx.external_data_missing: an external-data file that does not exist next to the model (or no location).
     onnx.external_data_out_of_bounds: external offset + length past the end of the data file.
     limits.header_too_large: the model's structure (without initializer data) exceeds max_header_bytes.
+        Also (red team round 31): an initializer's ``external_data`` key or value, or packed ``dims``, past the
+        reader's 1 MiB bound; it was not read and could not be verified (never silently dropped).
 """
 
 from __future__ import annotations
