@@ -230,6 +230,11 @@ def sniff_by_loader_name(display: str) -> Format | None:
         return Format.HF_TOKENIZER_CONFIG
     if name in LOADER_JSON_NAMES:
         return Format.JSON
+    if name.casefold().endswith(".pbtxt"):
+        # Red team round 31 (class A): TF's SavedModel loader parses ``saved_model.pbtxt`` with text_format when
+        # ``saved_model.pb`` is absent, and GraphDefs written as text (``tf.io.write_graph(as_text=True)``) are
+        # merged back the same way: the SavedModel reader parses the text as TF does, never "plain text".
+        return Format.SAVEDMODEL
     return None
 
 

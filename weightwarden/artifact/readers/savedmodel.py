@@ -27,15 +27,21 @@ Keras layer metadata (``keras_metadata.pb`` next to a SavedModel on disk, or Sav
 through :func:`keras_config.analyze_config`, so Lambda layers and module references show up as
 ``KERAS_LAYER`` code objects (deduplicated: every layer appears both alone and inside its model).
 
+Text twins (red team round 31): ``saved_model.pbtxt`` (TF reads it when ``saved_model.pb`` is absent) and GraphDef
+``*.pbtxt`` are parsed with protobuf's ``text_format`` (see :mod:`._tf_text`) and walked as wire bytes. Fields given
+more than once are judged as protobuf merges them, or every value is judged (every ``op`` of a node).
+
 Anomaly codes:
     tf.asset_path_escape: an asset filename that is absolute or contains ".." (read into the graph at load).
     keras.bad_config: Keras metadata that is not valid JSON.
     keras.config_too_large: see keras_config.
-    limits.header_too_large: more graph nodes / fields than the reader walks; the rest were not read.
+    limits.header_too_large: more graph nodes / fields than the reader walks, or a field (name, asset path,
+        meta_info_def, text file) past a reader bound; what was not read could not be verified.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -67,6 +73,9 @@ MAX_NODES = 20_000_000
 MAX_FUNCTIONS = 1_000_000
 MAX_TEXT_OPS = 4000  # characters of op names kept as ``text``
 KERAS_METADATA_NAME = "keras_metadata.pb"
+SAVED_MODEL_TEXT_NAME = "saved_model.pbtxt"
+MAX_ASSET_NAME = 64 * 1024
+MAX_NAME = 1024  # bytes of an op / function name kept; a longer one is a "not read" anomaly (round 31)
 
 
 class _State:
@@ -81,30 +90,67 @@ class _State:
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    """Read ``saved_model.pb`` (see the module docstring)."""
+    """Read ``saved_model.pb``, or its text twins ``saved_model.pbtxt`` / GraphDef ``*.pbtxt`` (module docstring)."""
     entry = FileEntry(source.display, Format.SAVEDMODEL, source.size)
     state = _State(entry, ctx.limits)
+    name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    if name.casefold().endswith(".pbtxt"):
+        data = _text_as_wire(source, name, ctx, entry)
+        if data is None:
+            return entry
+        _walk(io.BytesIO(data), len(data), state)
+    else:
+        with source.open() as f:
+            _walk(f, source.size, state)
+    _keras_metadata_file(source, ctx, state)
+    return entry
+
+
+def _text_as_wire(source: Source, name: str, ctx: ReadContext, entry: FileEntry) -> bytes | None:
+    """Red team round 31 (class A): the text format TF's loader falls back to, parsed as TF parses it."""
+    from weightwarden.artifact.readers._tf_text import text_to_savedmodel_wire
+
+    entry.metadata["text_format"] = True
+    if source.size > ctx.limits.max_header_bytes:
+        message = (f"text-format protobuf of {source.size} bytes exceeds the {ctx.limits.max_header_bytes}-byte "
+                   "limit: its graph was not read and could not be verified")
+        entry.anomalies.append(Anomaly("limits.header_too_large", source.display, message))
+        entry.error = message
+        return None
+    with source.open() as f:
+        raw = f.read(source.size)
+    try:
+        text = raw.decode("utf-8")  # TF decodes the file as UTF-8 before text_format.Merge
+    except UnicodeDecodeError as exc:
+        entry.error = f"text-format SavedModel/GraphDef is not UTF-8 ({exc.reason}): could not be verified"
+        return None
+    try:
+        return text_to_savedmodel_wire(text, as_graphdef=name != SAVED_MODEL_TEXT_NAME)
+    except Exception as exc:  # noqa: BLE001 - protobuf's ParseError and others on hostile text: fail closed
+        entry.error = f"text-format protobuf does not parse ({str(exc)[:300]}): could not be verified"
+        return None
+
+
+def _walk(f: BinaryIO, size: int, state: _State) -> None:
+    entry = state.entry
     meta_graphs = 0
     try:
-        with source.open() as f:
-            for field in iter_stream_fields(f, 0, source.size, MAX_FIELDS, clip=True):
-                if field.number == 1 and field.wire == VARINT:
-                    entry.metadata["saved_model_schema_version"] = field.value
-                elif field.number == 2 and field.wire == LEN:
-                    _meta_graph(f, field, meta_graphs, state)
-                    meta_graphs += 1
+        for field in iter_stream_fields(f, 0, size, MAX_FIELDS, clip=True):
+            if field.number == 1 and field.wire == VARINT:
+                entry.metadata["saved_model_schema_version"] = field.value
+            elif field.number == 2 and field.wire == LEN:
+                _meta_graph(f, field, meta_graphs, state)
+                meta_graphs += 1
     except WireError as exc:
         entry.error = f"malformed SavedModel protobuf: {exc}"
     _flush(state)  # ops read before a parse error are still reported
     entry.metadata["meta_graphs"] = meta_graphs
     if state.truncated:
         entry.anomalies.append(
-            Anomaly("limits.header_too_large", source.display, f"more than {MAX_NODES} graph nodes; the rest "
+            Anomaly("limits.header_too_large", entry.path, f"more than {MAX_NODES} graph nodes; the rest "
                     "were not read")
         )
         entry.error = entry.error or "graph too large to read completely"
-    _keras_metadata_file(source, ctx, state)
-    return entry
 
 
 def _meta_graph(f: BinaryIO, mg: Field, index: int, state: _State) -> None:
@@ -115,8 +161,16 @@ def _meta_graph(f: BinaryIO, mg: Field, index: int, state: _State) -> None:
     for field in iter_stream_fields(f, mg.offset, end, MAX_FIELDS, clip=True):
         if field.wire != LEN:
             continue
-        if field.number == 1 and field.length <= INLINE_BYTES * 16:
-            info.update(_meta_info(read_field(f, field)))
+        if field.number == 1:
+            if field.length > INLINE_BYTES * 16:
+                # Round 31 (class C): a bound that is hit is a finding, never a silently skipped field.
+                _not_read(state, f"{prefix}/meta_info_def", f"meta_info_def of {field.length} bytes (tags, versions)")
+                continue
+            # Protobuf merges a message field given twice: scalars last-wins, repeated tags appended.
+            part = _meta_info(read_field(f, field))
+            tags = info.get("tags", []) + part.pop("tags")
+            info.update(part)
+            info["tags"] = tags
         elif field.number == 2:
             _graph(f, field, prefix, state)
         elif field.number == 5 and len(signatures) < 256:
@@ -178,12 +232,16 @@ def _library(f: BinaryIO, lib: Field, prefix: str, state: _State) -> None:
             return
         name = ""
         ops: Counter[str] = Counter()
+        where = f"{prefix}/function[{functions - 1}]"
         try:
             for sub in iter_stream_fields(f, field.offset, field.offset + field.length, MAX_FIELDS, clip=True):
                 if sub.wire != LEN:
                     continue
-                if sub.number == 1 and sub.length <= INLINE_BYTES:
-                    name = _opdef_name(read_field(f, sub))
+                if sub.number == 1:
+                    # Red team round 31 (class B): protobuf merges a ``signature`` given twice and keeps the last
+                    # ``name``; TF names the function so. Every copy is walked (streamed, no size bound) and the
+                    # last name wins, so a first name cannot make the graph's real op look like a call of it.
+                    name = _opdef_name(f, sub, where, state, name)
                 elif sub.number == 3 and not _count_node(f, sub, ops, state):
                     break
         finally:
@@ -193,31 +251,47 @@ def _library(f: BinaryIO, lib: Field, prefix: str, state: _State) -> None:
 
 
 def _count_node(f: BinaryIO, node: Field, ops: Counter[str], state: _State) -> bool:
-    """Add one NodeDef's op to ``ops``; False once the node bound is reached."""
+    """Add every op a NodeDef names to ``ops``; False once the node bound is reached.
+
+    Red team round 31 (class B): protobuf keeps the *last* ``op`` of a node that gives it twice, where this
+    reader kept the first. Judging every value any copy carries is exact for honest files (one op) and fails
+    closed for hostile ones, whichever copy a parser keeps.
+    """
     state.nodes += 1
     if state.nodes > MAX_NODES:
         state.truncated = True
         return False
-    op = ""
+    found: set[str] = set()
     if node.length <= INLINE_BYTES:
         for number, wire, value in protowire.iter_fields(read_field(f, node)):
             if number == 2 and wire == LEN:
-                op = bytes(value[:1024]).decode("utf-8", errors="replace")  # type: ignore[index]
-                break
-    else:  # a node carrying a large constant: find the op without reading the value
+                if len(value) > MAX_NAME:  # type: ignore[arg-type]
+                    _not_read(state, "graph node", f"op name of {len(value)} bytes")  # type: ignore[arg-type]
+                found.add(bytes(value[:MAX_NAME]).decode("utf-8", errors="replace"))  # type: ignore[index]
+    else:  # a node carrying a large constant: find its ops without reading the value
         for sub in iter_stream_fields(f, node.offset, node.offset + node.length, MAX_FIELDS):
             if sub.number == 2 and sub.wire == LEN:
-                op = read_string(f, sub, 1024)
-                break
-    ops[op or "<missing op>"] += 1
+                if sub.length > MAX_NAME:
+                    _not_read(state, "graph node", f"op name of {sub.length} bytes")
+                found.add(read_string(f, sub, MAX_NAME))
+    for op in found or {""}:
+        ops[op or "<missing op>"] += 1
     return True
 
 
-def _opdef_name(data: bytes) -> str:
-    for number, wire, value in protowire.iter_fields(data):
-        if number == 1 and wire == LEN:
-            return bytes(value[:1024]).decode("utf-8", errors="replace")  # type: ignore[index]
-    return ""
+def _opdef_name(f: BinaryIO, signature: Field, where: str, state: _State, name: str) -> str:
+    """The OpDef ``name`` after merging this ``signature`` copy into what came before (last value wins)."""
+    for sub in iter_stream_fields(f, signature.offset, signature.offset + signature.length, MAX_FIELDS, clip=True):
+        if sub.number == 1 and sub.wire == LEN:
+            if sub.length > MAX_NAME:
+                _not_read(state, where, f"function name of {sub.length} bytes")
+            name = read_string(f, sub, MAX_NAME)
+    return name
+
+
+def _not_read(state: _State, where: str, what: str) -> None:
+    state.entry.anomalies.append(Anomaly(
+        "limits.header_too_large", where, f"{what} exceeds the reader's bound: not read, could not be verified"))
 
 
 def _emit(state: _State, location: str, ops: Counter[str]) -> None:
@@ -258,7 +332,9 @@ _WINDOWS_ABS = re.compile(r"^(?:[A-Za-z]:|\\\\|//)")
 def _asset(f: BinaryIO, field: Field, prefix: str, state: _State) -> None:
     for sub in iter_stream_fields(f, field.offset, field.offset + field.length, 64):
         if sub.number == 2 and sub.wire == LEN:
-            name = read_string(f, sub, 4096)
+            if sub.length > MAX_ASSET_NAME:  # round 31 (class C): a cut path could hide its ".." past the cut
+                _not_read(state, f"{prefix}/asset", f"asset filename of {sub.length} bytes")
+            name = read_string(f, sub, MAX_ASSET_NAME)
             state.entry.metadata.setdefault("assets", []).append(name)
             if os.path.isabs(name) or _WINDOWS_ABS.match(name) or ".." in re.split(r"[\\/]+", name):
                 state.entry.anomalies.append(
@@ -271,6 +347,11 @@ def _object_graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None
     for i, node in enumerate(iter_stream_fields(f, graph.offset, graph.offset + graph.length, MAX_FIELDS)):
         if node.number != 1 or node.wire != LEN:
             continue
+        # Red team round 31 (class B): ``user_object`` given twice is one merged message for protobuf (the
+        # identifier of one copy, the metadata of another). Every copy's values are collected and every metadata
+        # is judged when any copy names a Keras identifier: a superset of what the merge yields.
+        identifiers: list[str] = []
+        metadatas: list[str] = []
         for sub in iter_stream_fields(f, node.offset, node.offset + node.length, 1024):
             if sub.number != 4 or sub.wire != LEN:
                 continue
@@ -282,14 +363,15 @@ def _object_graph(f: BinaryIO, graph: Field, prefix: str, state: _State) -> None
                     f"SavedUserObject of {sub.length} bytes exceeds the {state.limits.max_text_bytes}-byte limit: its "
                     "Keras metadata (layer config) is too large to analyse", f"{sub.length}"))
                 continue
-            identifier = metadata = ""
             for number, wire, value in protowire.iter_fields(read_field(f, sub)):
                 if wire == LEN and number == 1:
-                    identifier = bytes(value[:256]).decode("utf-8", errors="replace")  # type: ignore[index]
+                    identifiers.append(bytes(value[:256]).decode("utf-8", errors="replace"))  # type: ignore[index]
                 elif wire == LEN and number == 3:
-                    metadata = bytes(value).decode("utf-8", errors="replace")
-            if metadata.strip() and identifier.startswith("_tf_keras"):
-                _keras_json(metadata, f"{prefix}/object[{i}]", state)
+                    metadatas.append(bytes(value).decode("utf-8", errors="replace"))
+        if any(identifier.startswith("_tf_keras") for identifier in identifiers):
+            for metadata in dict.fromkeys(metadatas):
+                if metadata.strip():
+                    _keras_json(metadata, f"{prefix}/object[{i}]", state)
 
 
 def _keras_json(text: str, where: str, state: _State) -> None:
