@@ -444,7 +444,7 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     # delimiters is scanned on its own, and recovered and analysed when it shows a tag the whole reading does not
     # (same offset and text) with an expression that parses on its own (recovery.reads_alike); a part that does not
     # recover is split again at line ends and table pipes.
-    parts = _delimited_parts(source, _PART_SPLIT)
+    parts = _delimited_parts(source, _PART_SPLIT) + _swallowed_parts(source)
     done: set[str] = set()
     analysed = 0
     while parts:
@@ -481,6 +481,38 @@ MAX_RECOVERED_PARTS = 1024
 # is kept whole too).
 _PART_SPLIT = re.compile(r"`+|</?(?:code|kbd|samp|pre|td|th|tt)\b[^<>]*>|\n[ \t]*\n", re.I)
 _LINE_SPLIT = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+# Characters of the parts read from swallowed openers, per text: a multiple of its length plus a constant; past it,
+# RecoveryBound (WW-TPL-002, fail closed).
+SWALLOWED_BUDGET_FACTOR = 4
+SWALLOWED_BUDGET_BASE = 1024 * 1024
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_OPENERS = re.compile(r"\{[{%]")
+
+
+def _swallowed_parts(text: str) -> list[tuple[str, int, int, bool]]:
+    """Round 30: the parts a host may read from an opener that the whole reading put inside a tag (in a string
+    literal of it; comment and raw bodies are lexed by the recovery itself), whatever unit the host renders (a
+    table cell, an inline <textarea>, any element): from each such opener to the end of its paragraph (the next
+    blank line) or of the tag that swallowed it, whichever is later. No list of host units to keep up to date.
+    Raises RecoveryBound past SWALLOWED_BUDGET_* characters."""
+    spans = sorted((at, at + len(t)) for at, t in tag_spans(text))
+    out: list[tuple[str, int, int, bool]] = []
+    budget = SWALLOWED_BUDGET_FACTOR * len(text) + SWALLOWED_BUDGET_BASE
+    line, counted = 1, 0
+    for start, end in spans:
+        for m in _OPENERS.finditer(text, start + 1, end):
+            q = m.start()
+            blank = _BLANK_LINE.search(text, q)
+            stop = max(end, blank.start() if blank else len(text))
+            budget -= stop - q
+            if budget < 0:
+                raise RecoveryBound("more than the recovery's budget read from openers inside other tags")
+            line += text.count("\n", counted, q)  # openers come in order: lines counted once
+            counted = q
+            out.append((text[q:stop], line, q, True))
+    return out
 
 
 def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, int, bool]]:
