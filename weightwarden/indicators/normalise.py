@@ -489,13 +489,22 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
                     before, after = _letter_score(pieces[k]), _letter_score(decode(pieces[k]))
                     chosen[k] = before is not None and after is not None and after > before + 0.3
         judged = set(long) | {k for k in range(len(spans)) if chosen[k]}
+        # the nearest judged region on each side, in one pass each way (a search per region was quadratic)
+        lefts: list[int | None] = []
+        last: int | None = None
+        for k in range(len(spans)):
+            lefts.append(last)
+            last = k if k in judged else last
+        rights: list[int | None] = [None] * len(spans)
+        last = None
+        for k in range(len(spans) - 1, -1, -1):
+            rights[k] = last
+            last = k if k in judged else last
         for k in range(len(spans)):
             if k in judged or not _WORD.search(pieces[k]) or _stopword_count(pieces[k]) > 0:
                 continue
-            left = next((m for m in range(k - 1, -1, -1) if m in judged), None)
-            right = next((m for m in range(k + 1, len(spans)) if m in judged), None)
-            sides = [m for m in (left, right) if m is not None]
-            chosen[k] = bool(sides) and all(chosen[m] for m in sides)
+            sides = [m for m in (lefts[k], rights[k]) if m is not None]
+            chosen[k] = bool(sides) and all(chosen[m] for m in sides)  # judged: never changed here
     out, pos = [], 0
     for (a, b), use in zip(spans, chosen, strict=True):
         if use or _instruction_like(text[a:b]):
@@ -740,6 +749,11 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
         i = j + 1
     chunked = any(count >= 3 for count in chunk_runs.values())
     out, pos, i = [], 0, 0
+    # ``judged``: the last piece of a chunk run already scanned and found unjoinable. Its later pieces are not
+    # scanned again as the start of a shorter run (as the counting loop above), else a long run of unjoinable chunks
+    # ("a1*a1*…") costs a scan to its end for every piece: quadratic (red team round 20). Letter spacing inside it
+    # is still looked at piece by piece.
+    judged = -1
     while i < n:
         j = singles(i, spacing) if spacing else i
         if j > i:
@@ -747,7 +761,7 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
             out.append("".join(p.group(0) for p in pieces[i:j + 1]))
             pos, i = pieces[j].end(), j + 1
             continue
-        if chunked and i + 1 < n and gaps[i] in _CHUNK_SEPARATORS and usable(gaps[i]):
+        if chunked and i > judged and i + 1 < n and gaps[i] in _CHUNK_SEPARATORS and usable(gaps[i]):
             j = i
             while j + 1 < n and gaps[j] == gaps[i]:
                 j += 1
@@ -757,6 +771,7 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
                 out.append("".join(run))
                 pos, i = pieces[j].end(), j + 1
                 continue
+            judged = j
         i += 1
     out.append(text[pos:])
     return "".join(out)
