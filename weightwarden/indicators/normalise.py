@@ -221,6 +221,55 @@ _URLSAFE = str.maketrans("-_", "+/")
 _JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
+_B64_NO_SPACE = re.compile(r"\S+")  # a run without white space (not "[^\s\\]*\\\S*": quadratic without a "\")
+_LABEL_LINE = re.compile(r"([^\n]{1,24}?)([A-Za-z0-9+/_-]+={0,2})[ \t\r]*")
+_MAX_LABEL_LINE = 512  # longer lines are not looked at for a label: bounds the label regex's backtracking
+_LABEL_NUMBER = re.compile(r"[0-9A-Fa-f]*[0-9][0-9A-Fa-f]*")
+
+
+def _unescape_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    if "\\" not in run:
+        return run
+    escapes = len(_B64_ESCAPE.findall(run))
+    return _B64_ESCAPE.sub("  ", run) if escapes and escapes >= 0.8 * run.count("\\") else run
+
+
+def _mask_line_labels(masked: str) -> str:
+    """``masked`` with line labels blanked: consecutive lines (two or more) whose prefix before a final base64-looking
+    token has one shape ("[1] ", "Line 2: ", "  3 | ", "00000028  ": the same text with only its numbers varying) and
+    whose tokens are mostly dense. Round 19 masked an allow-list of line numbers ("1.", "2)"); red team round 20
+    (class 3) labelled lines otherwise and each line decoded on its own. Structural: any repeated label shape."""
+    lines = masked.split("\n")
+    if len(lines) < 2:
+        return masked
+    shapes: list[tuple[str, int] | None] = []
+    for line in lines:
+        m = _LABEL_LINE.fullmatch(line) if len(line) <= _MAX_LABEL_LINE else None  # a wrapped line is short
+        prefix = m.group(1) if m else ""
+        ok = (m is not None and any(ch.isdigit() for ch in prefix) and not prefix[-1:].isalnum()
+              and len(m.group(2)) >= 2)
+        shapes.append((_LABEL_NUMBER.sub("9", prefix), len(prefix)) if ok else None)
+    out = list(lines)
+    k = 0
+    while k < len(lines):
+        j = k
+        while j + 1 < len(lines) and shapes[k] is not None and shapes[j + 1] is not None \
+                and shapes[j + 1][0] == shapes[k][0]:
+            j += 1
+        if j > k and shapes[k] is not None:
+            group = range(k, j + 1)
+            prefixes = {lines[g][:shapes[g][1]] for g in group}  # type: ignore[index]
+            tokens = [lines[g][shapes[g][1]:].strip() for g in group]  # type: ignore[index]
+            dense = sum(1 for t in tokens if len(t) >= 16 and not _PLAIN_WORD.fullmatch(t))
+            if len(prefixes) == len(group) and dense * 2 >= len(group):
+                for g in group:
+                    width = shapes[g][1]  # type: ignore[index]
+                    out[g] = " " * width + lines[g][width:]
+        k = j + 1
+    return "\n".join(out)
+
+
 def _b64_text(compact: str) -> str | None:
     """The UTF-8 text ``compact`` (base64, either alphabet, padding optional) decodes to, or None."""
     body = compact.rstrip("=")
@@ -253,11 +302,12 @@ def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
     numbers = _B64_LINE_NUMBER.findall(masked, 0, 1 << 20)
     if len(numbers) >= 2:
         masked = _B64_LINE_NUMBER.sub(blank, masked)
+    masked = _mask_line_labels(masked)
     # Literal escapes ("\n" kept from JSON) only when nearly every backslash starts one: a bare "\" separator before
-    # a line that starts with n, r or t is data there.
-    escapes = len(_B64_ESCAPE.findall(masked))
-    if escapes and escapes >= 0.8 * masked.count("\\"):
-        masked = _B64_ESCAPE.sub("  ", masked)
+    # a line that starts with n, r or t is data there. Counted per run without white space (the dense region), not
+    # over the whole text: a decoy path ("C:\Temp\x\y") elsewhere hid every "\n" (red team round 20, class 3).
+    if "\\" in masked:
+        masked = _B64_NO_SPACE.sub(_unescape_run, masked)
     tokens = [m for m in _B64_TOKEN.finditer(masked) if m.group(0).strip("-_=")]
     found: list[tuple[int, int, str]] = []
     n, i, floor = len(tokens), 0, 0
