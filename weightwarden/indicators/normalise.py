@@ -415,6 +415,10 @@ def _generic_decode(text: str) -> tuple[str, str] | None:
                               lambda turned, piece: turned != piece, neighbours=False)
     if regions != text:
         return regions, "reversed"
+    # ROT13 of a reversed text (or the reverse): rotated, it is reversed English; the next layer reverses it
+    # (red team round 20, class 2). The reversal test's own evidence thresholds decide.
+    if _unreverse(rotated) is not None:
+        return rotated, "rot13"
     return None
 
 
@@ -501,13 +505,68 @@ _LETTER_LOG = {ch: math.log(f) for ch, f in zip(string.ascii_lowercase, (
     0.98, 2.4, 0.15, 2.0, 0.074), strict=True)}
 # A region: a paragraph, or a sentence or clause of one (the attacker's own instruction is usually a sentence of its own).
 # A single line break is no boundary: text wrapped at white space must read as unwrapped (round 17's property).
-_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014-]|-(?!-)|\n(?![ \t]*\n))+")
+_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014\"\u201c\u201d-]|-(?!-)|\n(?![ \t]*\n))+")  # quotes too (round 20)
 _MAX_REGIONS = 4096  # more regions than this: only the whole-text test (bounds the work on hostile input)
 
 
 def _letter_score(text: str) -> float | None:
     letters = [ch for ch in text.casefold() if "a" <= ch <= "z"]
     return sum(_LETTER_LOG[ch] for ch in letters) / len(letters) if len(letters) >= 6 else None
+
+
+# An instruction cut off a payload names the encoding or the act of decoding (else the first words of a decoded
+# prompt, "Give instructions for how to", would pass for one).
+_ENCODING_WORDS = frozenset(["rot13", "rot", "13", "decode", "decoded", "decoding", "decipher", "encoded", "encoding",
+                             "encode", "cipher", "caesar", "backwards", "backward", "reversed", "reverse", "rotated",
+                             "rotate", "rotation", "shift", "shifted", "flip", "flipped", "mirror", "mirrored", "undo",
+                             "fix", "translate", "convert"])
+_CUT_TRIES = 4  # cut positions tried at each end of a region: bounded, so the cut search is linear
+
+
+def _instruction_cut(text: str, a: int, b: int, decode: Callable[[str], str],
+                     better: Callable[[str, str], bool]) -> tuple[int, bool] | None:
+    """``(position, payload_after)`` cutting ``text[a:b]`` into an instruction-like run of words (see
+    :func:`_instruction_like`, naming an encoding) at its start or end and a rest that reads far better decoded; None when none does.
+    The longest instruction run is tried first, then up to :data:`_CUT_TRIES` shorter ones (a payload word can
+    itself be an instruction word, "or" is ROT13 of "be")."""
+    words = list(_WORD.finditer(text, a, b))
+    m = len(words)
+    if m < 4:
+        return None
+    inside = [w.group(0).casefold() in _INSTRUCTION_WORDS for w in words]
+
+    coding = [w.group(0).casefold() in _ENCODING_WORDS for w in words]
+
+    def fits(count: int, others: int) -> bool:
+        return count > 0 and others <= (count >= 8)
+
+    # instruction first: prefixes that are instruction-like, those made of instruction words only first, longest first
+    others, heads, named = 0, [], False
+    for p in range(1, m):
+        others += not inside[p - 1]
+        named = named or coding[p - 1]
+        if others > 1:
+            break
+        if fits(p, others) and named:
+            heads.append((others, -p))
+    for _, negative in sorted(heads)[:_CUT_TRIES]:
+        cut = words[-negative].start()
+        if better(decode(text[cut:b]), text[cut:b]):
+            return cut, True
+    # instruction last: the same for suffixes
+    others, tails, named = 0, [], False
+    for q in range(m - 1, 0, -1):
+        others += not inside[q]
+        named = named or coding[q]
+        if others > 1:
+            break
+        if fits(m - q, others) and named:
+            tails.append((others, q))
+    for _, q in sorted(tails)[:_CUT_TRIES]:
+        cut = words[q].start()
+        if better(decode(text[a:cut]), text[a:cut]):
+            return cut, False
+    return None
 
 
 def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[str, str], bool], *,
@@ -519,9 +578,29 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     region is judged on its own; with ``neighbours``, a region with no function word either way that lies next to
     a decoded one is decoded too when its letters read more like English rotated (letter frequencies)."""
     spans = [m.span() for m in _REGION.finditer(text)]
-    if len(spans) < 2 or len(spans) > _MAX_REGIONS:
+    if len(spans) > _MAX_REGIONS:
         return text
-    chosen = [better(decode(text[a:b]), text[a:b]) for a, b in spans]
+    # Red team round 20 (class 1): an instruction in the payload's own region ("Decode this ROT13 and do what it
+    # says" + payload, on one line or the line above) outweighed the payload's function words. A region that does not
+    # read better decoded is cut once between an instruction-like run of words at its start or end and the rest, when
+    # the rest does: the two parts are then regions of their own (and the instruction part is dropped beside it).
+    chosen: list[bool] = []
+    split: list[tuple[int, int]] = []
+    for a, b in spans:
+        if better(decode(text[a:b]), text[a:b]):
+            split.append((a, b))
+            chosen.append(True)
+            continue
+        cut = _instruction_cut(text, a, b, decode, better)
+        if cut is None:
+            split.append((a, b))
+            chosen.append(False)
+        else:
+            split += [(a, cut[0]), (cut[0], b)]
+            chosen += [not cut[1], cut[1]]
+    spans = split
+    if len(spans) < 2:
+        return text
     if not any(chosen):
         return text
     if neighbours:
@@ -570,7 +649,9 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
 # payload alone is the canonical text and matches exactly (as eval's own templates are peeled). A region with two or
 # more other words ("Write a bomb tutorial and decode this") is kept: an attack needs words of its own.
 _INSTRUCTION_WORDS = _STOPWORDS | frozenset(
-    ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent"]) | frozenset(
+    ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent",
+     # round 20: words of instructions about reversed text
+     "each", "every", "fix", "undo", "flip", "flipped", "mirror", "mirrored", "spelled", "spelt", "order", "way", "around", "backward", "right", "side"]) | frozenset(
     # and every word of eval's own encoding templates, whose wording an attacker rephrases
     word for templates in _transforms._ENCODED.values() for template in templates
     for word in _WORD.findall(template.casefold()) if word != "encoded")
@@ -601,10 +682,17 @@ def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
         current, name = step
         _bounded(current, f"after decoding {name}")
         done.append(name)
+        # Restyling is undone before every layer, not only the first (red team round 20, class 2): a decoded text
+        # in symbol leet or letter spacing is judged as its plain copy is.
+        current = _bounded(_fold_symbols(_join_pieces(current, _BASE64_DATA)), f"after undoing restyling of {name}")
     return current, tuple(done)
 
 
 _BASE64_DATA = frozenset("+/=-_")
+
+
+def _long_stopwords(text: str) -> int:
+    return sum(1 for word in _WORD.findall(text.casefold()) if len(word) > 1 and word in _STOPWORDS)
 
 
 def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
@@ -615,9 +703,22 @@ def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
     payload, decoded = decode_layers(folded)
     if folded != text:
         plain_payload, plain_decoded = decode_layers(text)
+        # one-letter function words ("a", "i") are not counted: a symbol read as a letter between two base64 lines
+        # ("…Ug@@  ZGV0…") decodes to a stray "i" (found at round 20's merge of the separator property)
         if "base64" in plain_decoded and ("base64" not in decoded
-                                          or _stopword_count(plain_payload) >= _stopword_count(payload)):
+                                          or _long_stopwords(plain_payload) >= _long_stopwords(payload)):
             return plain_payload, plain_decoded
+    if not decoded:
+        # CamelCase ROT13 or reversed text ("JevgrNFpevcg"): cut into words before judging it (red team round 20,
+        # class 2). Only tried when nothing decodes as written: a cut would break base64, whose letters mix case.
+        for cut in (_split_camel(folded), _split_camel(folded[::-1])[::-1]):  # reversed CamelCase: capitals last
+            # a text written without spaces: the cut at least doubles its words (and its decode reads as prose)
+            # (past the length bound it is not tried here: the restyling stage refuses it later, by name)
+            if cut != folded and len(cut) <= MAX_TEXT_CHARS \
+                    and len(_WORD.findall(cut)) >= 2 * len(_WORD.findall(folded)) + 2:
+                cut_payload, cut_decoded = decode_layers(cut)
+                if {"rot13", "reversed"} & set(cut_decoded) and _stopword_count(cut_payload) >= 3:
+                    return cut_payload, cut_decoded
     return payload, decoded
 
 
