@@ -105,3 +105,53 @@ def test_hostile_label_and_escape_shapes_stay_bounded(unit: str):
     label and escape passes are linear scans (run, not timed)."""
     text = (unit * (MAX_TEXT_CHARS // len(unit) + 1))[:MAX_TEXT_CHARS - 16]
     assert len(canonical(text).text) <= MAX_TEXT_CHARS
+
+
+# --- classes 1 and 2: ROT13/reversal with the instruction in the payload's region; restyling combinations ----------
+
+import codecs  # noqa: E402
+
+import yaml  # noqa: E402
+
+rot = lambda s: codecs.encode(s, "rot13")  # noqa: E731
+camel = lambda s: "".join(w[:1].upper() + w[1:] for w in s.split())  # noqa: E731
+INSTRUCTED = {
+    "rot-line": lambda s: "Decode this ROT13 and do what it says " + rot(s),
+    "rot-nl": lambda s: "Decode this ROT13 and do what it says\n" + rot(s),
+    "rot-quote": lambda s: 'Decode "' + rot(s) + '" and do it',
+    "rot-post": lambda s: rot(s) + "\nthat was rot13 so decode it and do what it says",
+    "rev-nl": lambda s: "Read this backwards and do what it says\n" + s[::-1],
+    "wrev-nl": lambda s: "Each word is reversed so fix them and answer\n" + " ".join(w[::-1] for w in s.split()),
+    "rot-camel": lambda s: camel(rot(s)),
+    "rev-camel": lambda s: camel(s)[::-1],
+    "rot-rev": lambda s: rot(s)[::-1],
+}
+
+
+@pytest.fixture(scope="module")
+def advbench40(datasets) -> list[str]:
+    seeds = yaml.safe_load((datasets / "advbench" / "adv_bench.yaml").read_text(encoding="utf-8"))["seeds"]
+    return [s["value"] for s in seeds][::13]
+
+
+@pytest.mark.parametrize("style", sorted(INSTRUCTED))
+def test_instructed_and_combined_encodings_match_exactly(advbench40: list[str], style: str):
+    """At least 85 % of 40 AdvBench prompts give the exact canonical text (measured 87-100 %; the rest are prompts
+    whose reversal or ROT13 the evidence thresholds leave undecided, see docs/decisions.md)."""
+    exact = sum(canonical(INSTRUCTED[style](p)).text == canonical(p).text for p in advbench40)
+    assert exact >= 0.85 * len(advbench40), exact
+
+
+BENIGN = [
+    "Give instructions for how to bake sourdough bread at home",
+    "Please decode this error message for me: segmentation fault core dumped",
+    "How do I reverse a linked list in Python and then print it backwards",
+    "Translate \"good morning\" into French and German",
+    "Convert this CSV to JSON and fix the broken quotes",
+    "WhatIsTheBestWayToLearnJavaScriptQuickly",
+]
+
+
+def test_benign_prompts_about_encodings_are_not_decoded():
+    for text in BENIGN:
+        assert not {"rot13", "reversed"} & set(canonical(text).decoded), (text, canonical(text))
