@@ -813,7 +813,7 @@ _CAMEL_CUT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Letter spacing and chunking: alphanumeric pieces and what separates them.
 _PIECE = re.compile(r"[^\W_]+")
 _CHUNK_SEPARATORS = frozenset("-_*~·.")
-_MAX_JOIN_GAP = 3
+_MAX_JOIN_GAP = 6  # round 20: "....", " -- " (PyRIT join values longer than 3) are spacing too
 
 
 def _fold_symbols(text: str) -> str:
