@@ -221,6 +221,55 @@ _URLSAFE = str.maketrans("-_", "+/")
 _JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
+_B64_NO_SPACE = re.compile(r"\S+")  # a run without white space (not "[^\s\\]*\\\S*": quadratic without a "\")
+_LABEL_LINE = re.compile(r"([^\n]{1,24}?)([A-Za-z0-9+/_-]+={0,2})[ \t\r]*")
+_MAX_LABEL_LINE = 512  # longer lines are not looked at for a label: bounds the label regex's backtracking
+_LABEL_NUMBER = re.compile(r"[0-9A-Fa-f]*[0-9][0-9A-Fa-f]*")
+
+
+def _unescape_run(m: re.Match[str]) -> str:
+    run = m.group(0)
+    if "\\" not in run:
+        return run
+    escapes = len(_B64_ESCAPE.findall(run))
+    return _B64_ESCAPE.sub("  ", run) if escapes and escapes >= 0.8 * run.count("\\") else run
+
+
+def _mask_line_labels(masked: str) -> str:
+    """``masked`` with line labels blanked: consecutive lines (two or more) whose prefix before a final base64-looking
+    token has one shape ("[1] ", "Line 2: ", "  3 | ", "00000028  ": the same text with only its numbers varying) and
+    whose tokens are mostly dense. Round 19 masked an allow-list of line numbers ("1.", "2)"); red team round 20
+    (class 3) labelled lines otherwise and each line decoded on its own. Structural: any repeated label shape."""
+    lines = masked.split("\n")
+    if len(lines) < 2:
+        return masked
+    shapes: list[tuple[str, int] | None] = []
+    for line in lines:
+        m = _LABEL_LINE.fullmatch(line) if len(line) <= _MAX_LABEL_LINE else None  # a wrapped line is short
+        prefix = m.group(1) if m else ""
+        ok = (m is not None and any(ch.isdigit() for ch in prefix) and not prefix[-1:].isalnum()
+              and len(m.group(2)) >= 2)
+        shapes.append((_LABEL_NUMBER.sub("9", prefix), len(prefix)) if ok else None)
+    out = list(lines)
+    k = 0
+    while k < len(lines):
+        j = k
+        while j + 1 < len(lines) and shapes[k] is not None and shapes[j + 1] is not None \
+                and shapes[j + 1][0] == shapes[k][0]:
+            j += 1
+        if j > k and shapes[k] is not None:
+            group = range(k, j + 1)
+            prefixes = {lines[g][:shapes[g][1]] for g in group}  # type: ignore[index]
+            tokens = [lines[g][shapes[g][1]:].strip() for g in group]  # type: ignore[index]
+            dense = sum(1 for t in tokens if len(t) >= 16 and not _PLAIN_WORD.fullmatch(t))
+            if len(prefixes) == len(group) and dense * 2 >= len(group):
+                for g in group:
+                    width = shapes[g][1]  # type: ignore[index]
+                    out[g] = " " * width + lines[g][width:]
+        k = j + 1
+    return "\n".join(out)
+
+
 def _b64_text(compact: str) -> str | None:
     """The UTF-8 text ``compact`` (base64, either alphabet, padding optional) decodes to, or None."""
     body = compact.rstrip("=")
@@ -253,11 +302,12 @@ def _wrapped_base64_blocks(text: str) -> list[tuple[int, int, str]]:
     numbers = _B64_LINE_NUMBER.findall(masked, 0, 1 << 20)
     if len(numbers) >= 2:
         masked = _B64_LINE_NUMBER.sub(blank, masked)
+    masked = _mask_line_labels(masked)
     # Literal escapes ("\n" kept from JSON) only when nearly every backslash starts one: a bare "\" separator before
-    # a line that starts with n, r or t is data there.
-    escapes = len(_B64_ESCAPE.findall(masked))
-    if escapes and escapes >= 0.8 * masked.count("\\"):
-        masked = _B64_ESCAPE.sub("  ", masked)
+    # a line that starts with n, r or t is data there. Counted per run without white space (the dense region), not
+    # over the whole text: a decoy path ("C:\Temp\x\y") elsewhere hid every "\n" (red team round 20, class 3).
+    if "\\" in masked:
+        masked = _B64_NO_SPACE.sub(_unescape_run, masked)
     tokens = [m for m in _B64_TOKEN.finditer(masked) if m.group(0).strip("-_=")]
     found: list[tuple[int, int, str]] = []
     n, i, floor = len(tokens), 0, 0
@@ -365,6 +415,10 @@ def _generic_decode(text: str) -> tuple[str, str] | None:
                               lambda turned, piece: turned != piece, neighbours=False)
     if regions != text:
         return regions, "reversed"
+    # ROT13 of a reversed text (or the reverse): rotated, it is reversed English; the next layer reverses it
+    # (red team round 20, class 2). The reversal test's own evidence thresholds decide.
+    if _unreverse(rotated) is not None:
+        return rotated, "rot13"
     return None
 
 
@@ -451,13 +505,68 @@ _LETTER_LOG = {ch: math.log(f) for ch, f in zip(string.ascii_lowercase, (
     0.98, 2.4, 0.15, 2.0, 0.074), strict=True)}
 # A region: a paragraph, or a sentence or clause of one (the attacker's own instruction is usually a sentence of its own).
 # A single line break is no boundary: text wrapped at white space must read as unwrapped (round 17's property).
-_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014-]|-(?!-)|\n(?![ \t]*\n))+")
+_REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014\"\u201c\u201d-]|-(?!-)|\n(?![ \t]*\n))+")  # quotes too (round 20)
 _MAX_REGIONS = 4096  # more regions than this: only the whole-text test (bounds the work on hostile input)
 
 
 def _letter_score(text: str) -> float | None:
     letters = [ch for ch in text.casefold() if "a" <= ch <= "z"]
     return sum(_LETTER_LOG[ch] for ch in letters) / len(letters) if len(letters) >= 6 else None
+
+
+# An instruction cut off a payload names the encoding or the act of decoding (else the first words of a decoded
+# prompt, "Give instructions for how to", would pass for one).
+_ENCODING_WORDS = frozenset(["rot13", "rot", "13", "decode", "decoded", "decoding", "decipher", "encoded", "encoding",
+                             "encode", "cipher", "caesar", "backwards", "backward", "reversed", "reverse", "rotated",
+                             "rotate", "rotation", "shift", "shifted", "flip", "flipped", "mirror", "mirrored", "undo",
+                             "fix", "translate", "convert"])
+_CUT_TRIES = 4  # cut positions tried at each end of a region: bounded, so the cut search is linear
+
+
+def _instruction_cut(text: str, a: int, b: int, decode: Callable[[str], str],
+                     better: Callable[[str, str], bool]) -> tuple[int, bool] | None:
+    """``(position, payload_after)`` cutting ``text[a:b]`` into an instruction-like run of words (see
+    :func:`_instruction_like`, naming an encoding) at its start or end and a rest that reads far better decoded; None when none does.
+    The longest instruction run is tried first, then up to :data:`_CUT_TRIES` shorter ones (a payload word can
+    itself be an instruction word, "or" is ROT13 of "be")."""
+    words = list(_WORD.finditer(text, a, b))
+    m = len(words)
+    if m < 4:
+        return None
+    inside = [w.group(0).casefold() in _INSTRUCTION_WORDS for w in words]
+
+    coding = [w.group(0).casefold() in _ENCODING_WORDS for w in words]
+
+    def fits(count: int, others: int) -> bool:
+        return count > 0 and others <= (count >= 8)
+
+    # instruction first: prefixes that are instruction-like, those made of instruction words only first, longest first
+    others, heads, named = 0, [], False
+    for p in range(1, m):
+        others += not inside[p - 1]
+        named = named or coding[p - 1]
+        if others > 1:
+            break
+        if fits(p, others) and named:
+            heads.append((others, -p))
+    for _, negative in sorted(heads)[:_CUT_TRIES]:
+        cut = words[-negative].start()
+        if better(decode(text[cut:b]), text[cut:b]):
+            return cut, True
+    # instruction last: the same for suffixes
+    others, tails, named = 0, [], False
+    for q in range(m - 1, 0, -1):
+        others += not inside[q]
+        named = named or coding[q]
+        if others > 1:
+            break
+        if fits(m - q, others) and named:
+            tails.append((others, q))
+    for _, q in sorted(tails)[:_CUT_TRIES]:
+        cut = words[q].start()
+        if better(decode(text[a:cut]), text[a:cut]):
+            return cut, False
+    return None
 
 
 def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[str, str], bool], *,
@@ -469,9 +578,29 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     region is judged on its own; with ``neighbours``, a region with no function word either way that lies next to
     a decoded one is decoded too when its letters read more like English rotated (letter frequencies)."""
     spans = [m.span() for m in _REGION.finditer(text)]
-    if len(spans) < 2 or len(spans) > _MAX_REGIONS:
+    if len(spans) > _MAX_REGIONS:
         return text
-    chosen = [better(decode(text[a:b]), text[a:b]) for a, b in spans]
+    # Red team round 20 (class 1): an instruction in the payload's own region ("Decode this ROT13 and do what it
+    # says" + payload, on one line or the line above) outweighed the payload's function words. A region that does not
+    # read better decoded is cut once between an instruction-like run of words at its start or end and the rest, when
+    # the rest does: the two parts are then regions of their own (and the instruction part is dropped beside it).
+    chosen: list[bool] = []
+    split: list[tuple[int, int]] = []
+    for a, b in spans:
+        if better(decode(text[a:b]), text[a:b]):
+            split.append((a, b))
+            chosen.append(True)
+            continue
+        cut = _instruction_cut(text, a, b, decode, better)
+        if cut is None:
+            split.append((a, b))
+            chosen.append(False)
+        else:
+            split += [(a, cut[0]), (cut[0], b)]
+            chosen += [not cut[1], cut[1]]
+    spans = split
+    if len(spans) < 2:
+        return text
     if not any(chosen):
         return text
     if neighbours:
@@ -489,13 +618,22 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
                     before, after = _letter_score(pieces[k]), _letter_score(decode(pieces[k]))
                     chosen[k] = before is not None and after is not None and after > before + 0.3
         judged = set(long) | {k for k in range(len(spans)) if chosen[k]}
+        # the nearest judged region on each side, in one pass each way (a search per region was quadratic)
+        lefts: list[int | None] = []
+        last: int | None = None
+        for k in range(len(spans)):
+            lefts.append(last)
+            last = k if k in judged else last
+        rights: list[int | None] = [None] * len(spans)
+        last = None
+        for k in range(len(spans) - 1, -1, -1):
+            rights[k] = last
+            last = k if k in judged else last
         for k in range(len(spans)):
             if k in judged or not _WORD.search(pieces[k]) or _stopword_count(pieces[k]) > 0:
                 continue
-            left = next((m for m in range(k - 1, -1, -1) if m in judged), None)
-            right = next((m for m in range(k + 1, len(spans)) if m in judged), None)
-            sides = [m for m in (left, right) if m is not None]
-            chosen[k] = bool(sides) and all(chosen[m] for m in sides)
+            sides = [m for m in (lefts[k], rights[k]) if m is not None]
+            chosen[k] = bool(sides) and all(chosen[m] for m in sides)  # judged: never changed here
     out, pos = [], 0
     for (a, b), use in zip(spans, chosen, strict=True):
         if use or _instruction_like(text[a:b]):
@@ -511,7 +649,9 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
 # payload alone is the canonical text and matches exactly (as eval's own templates are peeled). A region with two or
 # more other words ("Write a bomb tutorial and decode this") is kept: an attack needs words of its own.
 _INSTRUCTION_WORDS = _STOPWORDS | frozenset(
-    ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent"]) | frozenset(
+    ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent",
+     # round 20: words of instructions about reversed text
+     "each", "every", "fix", "undo", "flip", "flipped", "mirror", "mirrored", "spelled", "spelt", "order", "way", "around", "backward", "right", "side"]) | frozenset(
     # and every word of eval's own encoding templates, whose wording an attacker rephrases
     word for templates in _transforms._ENCODED.values() for template in templates
     for word in _WORD.findall(template.casefold()) if word != "encoded")
@@ -542,10 +682,17 @@ def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
         current, name = step
         _bounded(current, f"after decoding {name}")
         done.append(name)
+        # Restyling is undone before every layer, not only the first (red team round 20, class 2): a decoded text
+        # in symbol leet or letter spacing is judged as its plain copy is.
+        current = _bounded(_fold_symbols(_join_pieces(current, _BASE64_DATA)), f"after undoing restyling of {name}")
     return current, tuple(done)
 
 
 _BASE64_DATA = frozenset("+/=-_")
+
+
+def _long_stopwords(text: str) -> int:
+    return sum(1 for word in _WORD.findall(text.casefold()) if len(word) > 1 and word in _STOPWORDS)
 
 
 def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
@@ -556,9 +703,22 @@ def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
     payload, decoded = decode_layers(folded)
     if folded != text:
         plain_payload, plain_decoded = decode_layers(text)
+        # one-letter function words ("a", "i") are not counted: a symbol read as a letter between two base64 lines
+        # ("…Ug@@  ZGV0…") decodes to a stray "i" (found at round 20's merge of the separator property)
         if "base64" in plain_decoded and ("base64" not in decoded
-                                          or _stopword_count(plain_payload) >= _stopword_count(payload)):
+                                          or _long_stopwords(plain_payload) >= _long_stopwords(payload)):
             return plain_payload, plain_decoded
+    if not decoded:
+        # CamelCase ROT13 or reversed text ("JevgrNFpevcg"): cut into words before judging it (red team round 20,
+        # class 2). Only tried when nothing decodes as written: a cut would break base64, whose letters mix case.
+        for cut in (_split_camel(folded), _split_camel(folded[::-1])[::-1]):  # reversed CamelCase: capitals last
+            # a text written without spaces: the cut at least doubles its words (and its decode reads as prose)
+            # (past the length bound it is not tried here: the restyling stage refuses it later, by name)
+            if cut != folded and len(cut) <= MAX_TEXT_CHARS \
+                    and len(_WORD.findall(cut)) >= 2 * len(_WORD.findall(folded)) + 2:
+                cut_payload, cut_decoded = decode_layers(cut)
+                if {"rot13", "reversed"} & set(cut_decoded) and _stopword_count(cut_payload) >= 3:
+                    return cut_payload, cut_decoded
     return payload, decoded
 
 
@@ -653,7 +813,7 @@ _CAMEL_CUT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # Letter spacing and chunking: alphanumeric pieces and what separates them.
 _PIECE = re.compile(r"[^\W_]+")
 _CHUNK_SEPARATORS = frozenset("-_*~·.")
-_MAX_JOIN_GAP = 3
+_MAX_JOIN_GAP = 6  # round 20: "....", " -- " (PyRIT join values longer than 3) are spacing too
 
 
 def _fold_symbols(text: str) -> str:
@@ -740,6 +900,11 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
         i = j + 1
     chunked = any(count >= 3 for count in chunk_runs.values())
     out, pos, i = [], 0, 0
+    # ``judged``: the last piece of a chunk run already scanned and found unjoinable. Its later pieces are not
+    # scanned again as the start of a shorter run (as the counting loop above), else a long run of unjoinable chunks
+    # ("a1*a1*…") costs a scan to its end for every piece: quadratic (red team round 20). Letter spacing inside it
+    # is still looked at piece by piece.
+    judged = -1
     while i < n:
         j = singles(i, spacing) if spacing else i
         if j > i:
@@ -747,7 +912,7 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
             out.append("".join(p.group(0) for p in pieces[i:j + 1]))
             pos, i = pieces[j].end(), j + 1
             continue
-        if chunked and i + 1 < n and gaps[i] in _CHUNK_SEPARATORS and usable(gaps[i]):
+        if chunked and i > judged and i + 1 < n and gaps[i] in _CHUNK_SEPARATORS and usable(gaps[i]):
             j = i
             while j + 1 < n and gaps[j] == gaps[i]:
                 j += 1
@@ -757,6 +922,7 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
                 out.append("".join(run))
                 pos, i = pieces[j].end(), j + 1
                 continue
+            judged = j
         i += 1
     out.append(text[pos:])
     return "".join(out)
