@@ -162,8 +162,10 @@ def markdown_rendered(text: str) -> str | None:
     """``text`` as a rendered Markdown page shows it (round 29): CommonMark backslash escapes removed (``{\\{``,
     ``{\\%``, ``\\_`` in prose, and ``\\|`` in a GFM table row, which GFM removes even inside a code span), then
     character references decoded. Removed everywhere, code spans included. None when the text has no such escape,
-    or when the view shows no more tag openers than the text and the same tags (their texts, as the recovery scans
-    them; round 30: round 29 compared their number, which an attacker balances)."""
+    or when the view shows no more tag openers and no more tags (as the recovery scans them) than the text: an
+    escape inside a string literal of a tag ("\\'" in a real template pasted into a page) only makes another
+    reading of a tag the text already shows, while an escape outside one is where Jinja's lexer rejects the tag
+    (the case of ``\\|`` and ``\\_`` in a tag)."""
     from weightwarden.artifact.recovery import RecoveryBound, tag_spans
 
     if "\\" not in text or not _MD_ESCAPE_RE.search(text):
@@ -173,11 +175,8 @@ def markdown_rendered(text: str) -> str | None:
         return None
     if _openers(view) > _openers(text):
         return view
-    # Round 30: not a count of tags (an escape inside a string literal keeps the count, and a decoy tag the view
-    # loses balances one it gains), but which tags: the view is read when the set of its tag texts differs from the
-    # text's. The caller recovers it; its parts that read alike in the view's own reading are not analysed twice.
     try:
-        return view if {t for _at, t in tag_spans(view)} != {t for _at, t in tag_spans(text)} else None
+        return view if len(tag_spans(view)) > len(tag_spans(text)) else None
     except RecoveryBound:
         return view  # fail closed: the caller's recovery reports the bound
 

@@ -18,7 +18,6 @@ from weightwarden.artifact.recovery import (
     reads_alike,
     recover,
     recover_with_spans,
-    tag_spans,
 )
 from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
@@ -222,8 +221,7 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # rule. Every other issue, and every issue of a template found by name, stands. (Checked with Jinja's lazy
     # parser first: a whole tokenizer.json quoting "{{" fails at its first tag.)
     picked_up = code.details.get("picked_up")
-    weak = picked_up in WEAK_REASONS
-    if weak and not tpl.parses(text):
+    if picked_up in WEAK_REASONS and not tpl.parses(text):
         seen: set[tuple[str, str]] = set()
         yield from _fenced_blocks(text, names, code, ctx, seen)
         # Round 28, the backstop: whatever view or markup hid a template from the block extraction, the template
@@ -233,21 +231,17 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         if code.details.get("json_text") is not True:
             yield from _recovered(text, names, code, ctx, seen)
         return
+    if picked_up in WEAK_REASONS and entity_decoded(text) is not None:
+        # Round 27: tags written as character references ("&#123;%") are tags on the rendered page: its blocks are
+        # analysed as well as the raw text.
+        yield from _fenced_blocks(text, names, code, ctx, set())
+    if picked_up in WEAK_REASONS and code.details.get("json_text") is not True:
+        # Round 29: the page a reader copies from is also the text with Markdown backslash escapes removed
+        # ("{\\{ x }}", "\\|" in a table cell); the whole text parsing says nothing about that view.
+        rendered = _markdown_view(text, code)
+        if rendered is not None:
+            yield from _recovered(rendered, names, code, ctx, set(), views=[rendered])
     issues = tpl.analyze_template(text, names)
-    if weak:
-        # Round 30: a text picked up by content is a page whether or not Jinja parses it as a whole. What Jinja
-        # hides from the whole reading (a comment, a raw body, a string literal) is what a reader sees and copies:
-        # a code span, a fence, a <pre>, a reST literal inside "{# ... #}". Its code blocks, its recovered template
-        # (comment and raw bodies lexed) and its parts are read as for a text that does not parse; what the whole's
-        # analysis already reports is not repeated.
-        # The whole text of a JSON file keeps round 27's reading (its blocks when character references show
-        # tags): its string values are analysed decoded on their own.
-        seen = {(i.kind, i.message) for i in issues}
-        if code.details.get("json_text") is not True:
-            yield from _fenced_blocks(text, names, code, ctx, seen, whole_parses=True)
-            yield from _recovered(text, names, code, ctx, seen)
-        elif entity_decoded(text) is not None:
-            yield from _fenced_blocks(text, names, code, ctx, seen)
     if code.details.get("json_text") is True:
         # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
         # (analysed on their own, under their JSON location) is reported there; what is left comes from tags that
@@ -295,7 +289,7 @@ MAX_FENCED_BLOCKS = 256
 
 
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
-                   seen: set[tuple[str, str]], whole_parses: bool = False) -> Iterator[Finding]:
+                   seen: set[tuple[str, str]]) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
@@ -304,11 +298,6 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
     covered = _Coverage(text)
     for block in code_blocks(text):
         if not has_jinja_markup(block.body):
-            continue
-        if whole_parses and covered.same_tags(block.body):
-            # Round 30: in a text that parses as a whole, a block whose tags are all tags of the template recovered
-            # from the whole (which is analysed, comment and raw bodies included) is read alike; analysing it out of
-            # its context (a few lines of a real template) only gives false findings.
             continue
         blocks += 1
         if blocks > MAX_FENCED_BLOCKS and (not tpl.parses(block.body) or covered.holds(block.body)):
@@ -320,7 +309,7 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
         if blocks > MAX_FENCED_BLOCKS:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, f"{code.location} line {block.first_line} (code block)",
-                f"more than {MAX_FENCED_BLOCKS} code blocks with Jinja tags in a text read as a page: "
+                f"more than {MAX_FENCED_BLOCKS} code blocks with Jinja tags in a text Jinja cannot parse as a whole: "
                 f"the blocks past the {MAX_FENCED_BLOCKS}th were not analysed (a reader may copy any of them into "
                 "a chat template)", f"MAX_FENCED_BLOCKS = {MAX_FENCED_BLOCKS} [{code.details.get('picked_up')}]")
             return
@@ -347,37 +336,19 @@ class _Coverage:
     def __init__(self, text: str) -> None:
         self.text = normalise_newlines(text)
         self.kept: set[tuple[int, str]] | None = None
-        self.kept_texts: set[str] | None = None
         self.hint = 0
         self.asked = 0
 
-    def same_tags(self, body: str) -> bool:
-        """Whether every tag of ``body`` that carries an expression and parses on its own has the text of a tag of
-        the template recovered from the whole text (positions aside: a block may be de-indented). False past the
-        bounds (the block is analysed)."""
-        self._recover()
-        if not self.kept:
+    def holds(self, body: str) -> bool:
+        self.asked += 1
+        if self.asked > MAX_COVERED_BLOCKS:
             return False
-        if self.kept_texts is None:
-            self.kept_texts = {_WS.sub(" ", t).strip() for _at, t in self.kept}
-        try:
-            return reads_alike(body, 0, {(at, t) for at, t in tag_spans(body) if _WS.sub(" ", t).strip() in self.kept_texts})
-        except RecoveryBound:
-            return False
-
-    def _recover(self) -> None:
         if self.kept is None:
             try:
                 recovered, _some, kept = recover_with_spans(self.text)
             except RecoveryBound:
                 recovered, kept = None, set()
             self.kept = kept if recovered is not None else set()
-
-    def holds(self, body: str) -> bool:
-        self.asked += 1
-        if self.asked > MAX_COVERED_BLOCKS:
-            return False
-        self._recover()
         body = normalise_newlines(body)
         at = self.text.find(body, self.hint)
         if at < 0:
@@ -391,9 +362,6 @@ class _Coverage:
             return False
 
 
-# Whitespace runs, compared as one space, ends stripped (a block's multi-line tag is de-indented; a "-}}" tag takes the
-# whitespace after it, which a block may cut).
-_WS = re.compile(r"\s+")
 # Blocks past MAX_FENCED_BLOCKS looked up in the whole text's recovery; past it, the bound's finding.
 MAX_COVERED_BLOCKS = 8192
 
@@ -414,7 +382,7 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
-            f"a text read as a page could not be recovered into the template a host could render "
+            f"a text Jinja cannot parse as a whole could not be recovered into the template a host could render "
             f"from it ({exc}): not analysed", f"{exc} [{picked_up}]")
 
 
@@ -422,7 +390,7 @@ def _unrecovered(part: str, line: int, code: CodeObject, ctx: CheckContext) -> F
     picked_up = code.details.get("picked_up")
     return COMPUTED_ATTR.found_in(
         ctx.file, f"{code.location} line {line} (recovered text)",
-        "a text read as a page holds a tag that parses on its own, but the template a host could "
+        "a text Jinja cannot parse as a whole holds a tag that parses on its own, but the template a host could "
         "render from it could not be recovered: not analysed", f"{part[:100]!r} [{picked_up}]")
 
 
@@ -444,7 +412,7 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     # delimiters is scanned on its own, and recovered and analysed when it shows a tag the whole reading does not
     # (same offset and text) with an expression that parses on its own (recovery.reads_alike); a part that does not
     # recover is split again at line ends and table pipes.
-    parts = _delimited_parts(source, _PART_SPLIT) + _swallowed_parts(source)
+    parts = _delimited_parts(source, _PART_SPLIT)
     done: set[str] = set()
     analysed = 0
     while parts:
@@ -458,7 +426,7 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
         if analysed > MAX_RECOVERED_PARTS:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, f"{code.location} (recovered text)",
-                f"a text read as a page has more than {MAX_RECOVERED_PARTS} tag-holding parts read "
+                f"a text Jinja cannot parse as a whole has more than {MAX_RECOVERED_PARTS} tag-holding parts read "
                 "otherwise on their own than in the whole: not analysed",
                 f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
             return
@@ -481,38 +449,6 @@ MAX_RECOVERED_PARTS = 1024
 # is kept whole too).
 _PART_SPLIT = re.compile(r"`+|</?(?:code|kbd|samp|pre|td|th|tt)\b[^<>]*>|\n[ \t]*\n", re.I)
 _LINE_SPLIT = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-
-
-# Characters of the parts read from swallowed openers, per text: a multiple of its length plus a constant; past it,
-# RecoveryBound (WW-TPL-002, fail closed).
-SWALLOWED_BUDGET_FACTOR = 4
-SWALLOWED_BUDGET_BASE = 1024 * 1024
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
-_OPENERS = re.compile(r"\{[{%]")
-
-
-def _swallowed_parts(text: str) -> list[tuple[str, int, int, bool]]:
-    """Round 30: the parts a host may read from an opener that the whole reading put inside a tag (in a string
-    literal of it; comment and raw bodies are lexed by the recovery itself), whatever unit the host renders (a
-    table cell, an inline <textarea>, any element): from each such opener to the end of its paragraph (the next
-    blank line) or of the tag that swallowed it, whichever is later. No list of host units to keep up to date.
-    Raises RecoveryBound past SWALLOWED_BUDGET_* characters."""
-    spans = sorted((at, at + len(t)) for at, t in tag_spans(text))
-    out: list[tuple[str, int, int, bool]] = []
-    budget = SWALLOWED_BUDGET_FACTOR * len(text) + SWALLOWED_BUDGET_BASE
-    line, counted = 1, 0
-    for start, end in spans:
-        for m in _OPENERS.finditer(text, start + 1, end):
-            q = m.start()
-            blank = _BLANK_LINE.search(text, q)
-            stop = max(end, blank.start() if blank else len(text))
-            budget -= stop - q
-            if budget < 0:
-                raise RecoveryBound("more than the recovery's budget read from openers inside other tags")
-            line += text.count("\n", counted, q)  # openers come in order: lines counted once
-            counted = q
-            out.append((text[q:stop], line, q, True))
-    return out
 
 
 def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, int, bool]]:
@@ -549,8 +485,8 @@ def _recovered_issues(recovered: str, first_line: int, names: set[str], code: Co
         line = first_line + issue.line - 1 if issue.line else 0
         where = f"{code.location} line {line} (recovered text)" if line else f"{code.location} (recovered text)"
         yield _BY_KIND[issue.kind].found_in(
-            ctx.file, where, f"{issue.message} (in the template recovered tag by tag from a text read as a page: "
-            "stray tags dropped, blocks balanced)", f"{issue.evidence} [{picked_up}]")
+            ctx.file, where, f"{issue.message} (in the template recovered tag by tag from a text Jinja cannot "
+            "parse as a whole: stray tags dropped, blocks balanced)", f"{issue.evidence} [{picked_up}]")
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}
