@@ -56,7 +56,9 @@ TRANSFORMS = {
 }
 
 
-def main() -> int:
+def run(name: str, transforms: dict, width: int) -> int:
+    """Count exact / near / missed matches of every transform of the 520 AdvBench prompts against the plain
+    prompts, print them and write ``benchmarks/results/<name>.json`` (shared with later rounds' scripts)."""
     seeds = yaml.safe_load((DATASETS / "advbench" / "adv_bench.yaml").read_text(encoding="utf-8"))["seeds"]
     prompts = [s["value"] for s in seeds]
     sketcher = Sketcher(GroupKey(hashlib.sha256(b"benchmark: round 19").digest()))
@@ -65,7 +67,7 @@ def main() -> int:
     signatures = [sketcher.signature(c) for c in originals]
     results: dict[str, dict[str, int]] = {}
     t0 = time.perf_counter()
-    for name, transform in TRANSFORMS.items():
+    for label, transform in transforms.items():
         exact = near = 0
         for original, signature, prompt in zip(originals, signatures, prompts, strict=True):
             text = canonical(transform(prompt)).text
@@ -73,13 +75,17 @@ def main() -> int:
                 exact += 1
             elif text and estimate_jaccard(signature, sketcher.signature(text)).value >= threshold:
                 near += 1
-        results[name] = {"exact": exact, "near": near, "missed": len(prompts) - exact - near, "of": len(prompts)}
-        print(f"{name:22s} exact {exact:3d} near {near:3d} missed {len(prompts) - exact - near:3d}", flush=True)
-    path = write_result("indicator_matching_rt19", {
-        "benchmark": "indicator_matching_rt19", "machine": machine(), "near_threshold": threshold,
+        results[label] = {"exact": exact, "near": near, "missed": len(prompts) - exact - near, "of": len(prompts)}
+        print(f"{label:{width}s} exact {exact:3d} near {near:3d} missed {len(prompts) - exact - near:3d}", flush=True)
+    path = write_result(name, {
+        "benchmark": name, "machine": machine(), "near_threshold": threshold,
         "scheme": sketcher.scheme.to_json(), "results": results, "seconds": round(time.perf_counter() - t0, 1)})
     print(f"wrote {path}")
     return 0
+
+
+def main() -> int:
+    return run("indicator_matching_rt19", TRANSFORMS, 22)
 
 
 if __name__ == "__main__":

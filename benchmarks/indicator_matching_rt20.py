@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import base64
 import codecs
-import hashlib
 import sys
-import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import machine, write_result  # noqa: E402
-from benchmarks.indicator_matching_rt19 import DATASETS  # noqa: E402
 from benchmarks.indicator_matching_rt19 import TRANSFORMS as ROUND19  # noqa: E402
-from weightwarden.indicators.keys import GroupKey  # noqa: E402
-from weightwarden.indicators.normalise import canonical  # noqa: E402
-from weightwarden.indicators.sketch import Sketcher, estimate_jaccard  # noqa: E402
+from benchmarks.indicator_matching_rt19 import run  # noqa: E402
 
 
 def _rot(s: str) -> str:
@@ -61,29 +53,7 @@ ROUND20 = {
 
 
 def main() -> int:
-    seeds = yaml.safe_load((DATASETS / "advbench" / "adv_bench.yaml").read_text(encoding="utf-8"))["seeds"]
-    prompts = [s["value"] for s in seeds]
-    sketcher = Sketcher(GroupKey(hashlib.sha256(b"benchmark: round 19").digest()))
-    threshold = sketcher.scheme.near_threshold
-    originals = [canonical(p).text for p in prompts]
-    signatures = [sketcher.signature(c) for c in originals]
-    results: dict[str, dict[str, int]] = {}
-    t0 = time.perf_counter()
-    for name, transform in {**{f"r19_{k}": v for k, v in ROUND19.items()}, **ROUND20}.items():
-        exact = near = 0
-        for original, signature, prompt in zip(originals, signatures, prompts, strict=True):
-            text = canonical(transform(prompt)).text
-            if text == original:
-                exact += 1
-            elif text and estimate_jaccard(signature, sketcher.signature(text)).value >= threshold:
-                near += 1
-        results[name] = {"exact": exact, "near": near, "missed": len(prompts) - exact - near, "of": len(prompts)}
-        print(f"{name:28s} exact {exact:3d} near {near:3d} missed {len(prompts) - exact - near:3d}", flush=True)
-    path = write_result("indicator_matching_rt20", {
-        "benchmark": "indicator_matching_rt20", "machine": machine(), "near_threshold": threshold,
-        "scheme": sketcher.scheme.to_json(), "results": results, "seconds": round(time.perf_counter() - t0, 1)})
-    print(f"wrote {path}")
-    return 0
+    return run("indicator_matching_rt20", {**{f"r19_{k}": v for k, v in ROUND19.items()}, **ROUND20}, 28)
 
 
 if __name__ == "__main__":
