@@ -280,3 +280,19 @@ def test_deep_shard_index_is_a_limit_not_unresolved(tmp_path: Path) -> None:
     found, _errors = _scan(tmp_path)
     assert any(r == LIMIT_RULE and s == Severity.HIGH for r, s, _m in found), found
     assert not any(r == "WW-FS-009" for r, _s, _m in found), found
+
+
+@pytest.mark.parametrize("size", [1, 2, 255, 4096, (1 << 16), (1 << 16) + 1, 200_000])
+def test_running_sum_is_the_same_in_python_and_numpy(size: int) -> None:
+    """Short bracket runs are summed in Python (no numpy import), long ones in numpy: both give the running
+    sum's (max, min) exactly, at and around the switch, with depths that go below zero too."""
+    import random
+
+    import numpy as np
+
+    from weightwarden.artifact import json_depth
+
+    rng = random.Random(size)
+    signs = bytes(rng.choice((1, 255)) for _ in range(size))
+    sums = np.cumsum(np.frombuffer(signs, dtype=np.int8).astype(np.int64))
+    assert json_depth._running(signs) == (max(int(sums.max()), 0), min(int(sums.min()), 0))

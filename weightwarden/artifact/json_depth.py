@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 from typing import Any
 
 # The structural bound of the Keras config walk (keras_config.MAX_DEPTH; a test keeps the two equal). Far below
@@ -28,6 +29,8 @@ _STRING = re.compile(rb'"[^"]*"')
 _NOT_KEPT = bytes(b for b in range(256) if b not in b'"[]{}')
 # Opening brackets to +1, closing to -1 (as signed bytes), for a running sum in C.
 _SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+# Running sums up to this many brackets are taken in Python: cheaper than importing numpy for them.
+_PURE_PYTHON_SIGNS = 1 << 16
 
 
 class ParseLimit(str):
@@ -86,12 +89,22 @@ def _brackets(data: bytes | str, stop: int) -> bytes | ParseLimit | None:
 
 
 def _running(signs: bytes) -> tuple[int, int]:
-    """(max, min) of the running sum of the signed bytes ``signs``: a cumulative sum in numpy (a core dependency),
-    so 16 MB of brackets costs tens of milliseconds, not a Python step per bracket."""
-    import numpy as np
-
+    """(max, min) of the running sum of the signed bytes ``signs``. Up to :data:`_PURE_PYTHON_SIGNS` brackets in
+    pure Python (~20 ms at most; numpy's import alone costs ~0.1 s, more than summing
+    them), beyond that a cumulative sum in numpy (a core dependency), so 16 MB of brackets costs tens of
+    milliseconds, not a Python step per bracket."""
     if not signs:
         return 0, 0
+    if len(signs) <= _PURE_PYTHON_SIGNS:
+        deepest = lowest = depth = 0
+        for depth in accumulate(memoryview(signs).cast("b")):
+            if depth > deepest:
+                deepest = depth
+            elif depth < lowest:
+                lowest = depth
+        return deepest, lowest
+    import numpy as np
+
     # int32 holds any depth of an input under 2 GiB (the parse bounds are MiBs); summed in place, one allocation
     sums = np.frombuffer(signs, dtype=np.int8).astype(np.int32)
     np.cumsum(sums, out=sums)
