@@ -11,6 +11,9 @@ round 22; JSON text goes to the JSON reader, which analyses its whole text and s
 Round 23: a signature does not end the template question: a file sniffed as any other format whose whole bytes are
 UTF-8 with a tag is analysed as a template too (``loader._also_as_template``), and past every text bound the file is
 streamed for ``{{``/``{%`` (:func:`utf8_with_tag_opener`), so no bound ends in "clean".
+Round 32: TensorFlow protobufs have no magic either; the names TF's loaders open (``saved_model.pb``, ``*.meta``,
+``*.cpb``, ``keras_metadata.pb``, and ``*.pb`` whose content is no other format) are routed by name
+(:func:`is_tf_protobuf_name`), since one unknown field moved the field-shape sniff (:func:`_sniff_protobuf`).
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """

@@ -79,20 +79,4 @@ def text_to_wire(text: str, message_type: str) -> bytes:
     return bytes(message.SerializeToString())
 
 
-def text_to_savedmodel_wire(text: str, as_graphdef: bool) -> bytes:
-    """Wire bytes of a SavedModel parsed from ``text`` (a GraphDef text is wrapped as the graph of one meta graph).
-
-    Raises ``ValueError`` (protobuf's ``ParseError``) on text TF could not parse either.
-    """
-    from google.protobuf import text_format
-
-    message = _classes()["SavedModel"]()
-    if as_graphdef:
-        text_format.Merge(text, message.meta_graphs.add().graph_def, allow_unknown_field=True,
-                          allow_unknown_extension=True)
-    else:
-        text_format.Merge(text, message, allow_unknown_field=True, allow_unknown_extension=True)
-    return bytes(message.SerializeToString())
-
-
-__all__ = ["MESSAGE_TYPES", "text_to_savedmodel_wire", "text_to_wire"]
+__all__ = ["MESSAGE_TYPES", "text_to_wire"]

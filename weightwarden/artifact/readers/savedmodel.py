@@ -31,6 +31,14 @@ Text twins (red team round 31): ``saved_model.pbtxt`` (TF reads it when ``saved_
 ``*.pbtxt`` are parsed with protobuf's ``text_format`` (see :mod:`._tf_text`) and walked as wire bytes. Fields given
 more than once are judged as protobuf merges them, or every value is judged (every ``op`` of a node).
 
+Readings (red team round 32): TF protobufs carry no magic, so the file is read as the message its name declares
+(``saved_model.pb(txt)`` a SavedModel, ``*.meta`` a MetaGraphDef, another ``*.pb``/``*.pbtxt`` a GraphDef; by content:
+a SavedModel) and as each other message a TF loader reads a file as; another reading is judged when a loader could
+import it (parses, has nodes, every op a registrable op name or a library function). A ``.pb``/``.meta`` whose
+declared reading fails is "could not be verified" (``fs.unverified_model_file``, medium) unless it is a text proto.
+``saved_model.cpb`` (riegeli, chunked) is not read: the entry's error. ``keras_metadata.pb`` with no SavedModel
+file beside it on disk (alone, or in an archive) is read on its own.
+
 Anomaly codes:
     tf.asset_path_escape: an asset filename that is absolute or contains ".." (read into the graph at load).
     keras.bad_config: Keras metadata that is not valid JSON.
