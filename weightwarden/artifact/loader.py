@@ -98,10 +98,10 @@ def read_source(source: Source, ctx: ReadContext) -> FileEntry:
                 )
         elif fmt == Format.EMPTY and (ctx.depth == 0 and is_model_name(source.display)):
             entry.error = "empty file (0 bytes): a model file with nothing in it cannot be verified"
-        return _also_as_template(source, ctx, _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, entry))))
+        return _also_as_template(source, ctx, _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, _also_as_tf_graph(source, ctx, entry)))))
     try:
         reader = importlib.import_module(f"weightwarden.artifact.readers.{module_name}")
-        read = reader.read(source, ctx)
+        read = _also_as_tf_graph(source, ctx, reader.read(source, ctx))
         return _also_as_template(source, ctx, _also_as_store(source, ctx, _also_as_archive(source, ctx, _also_as_pickle(source, ctx, read))))
     except SizeLimitExceeded as exc:
         entry = FileEntry(source.display, fmt, source.size, error=f"size limit: {exc}")
@@ -178,6 +178,24 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
             f"{entry.format.value} + pickle",
         )
     )
+    return entry
+
+
+def _also_as_tf_graph(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
+    """Red team round 32: a ``*.pb`` whose bytes another format claims (an unknown field made a frozen GraphDef
+    "ONNX"; a first field can pass for a pickle, zlib or safetensors header) is still what
+    ``GraphDef.ParseFromString`` reads by its name: every TF reading a loader could import is judged too."""
+    from weightwarden.artifact.sniff import is_tf_protobuf_name
+
+    if entry.format in (Format.SAVEDMODEL, Format.EMPTY) or not is_tf_protobuf_name(source.display):
+        return entry
+    from weightwarden.artifact.readers.savedmodel import also_as_tf_graph
+
+    try:
+        also_as_tf_graph(source, ctx, entry)
+    except Exception as exc:  # noqa: BLE001 - the second reading must not lose the first
+        entry.anomalies.append(Anomaly("fs.unverified_model_file", source.display,
+                                       f"a TF protobuf by its name whose TF readings failed: {_describe(exc)}"))
     return entry
 
 

@@ -11,6 +11,9 @@ round 22; JSON text goes to the JSON reader, which analyses its whole text and s
 Round 23: a signature does not end the template question: a file sniffed as any other format whose whole bytes are
 UTF-8 with a tag is analysed as a template too (``loader._also_as_template``), and past every text bound the file is
 streamed for ``{{``/``{%`` (:func:`utf8_with_tag_opener`), so no bound ends in "clean".
+Round 32: TensorFlow protobufs have no magic either; the names TF's loaders open (``saved_model.pb``, ``*.meta``,
+``*.cpb``, ``keras_metadata.pb``, and ``*.pb`` whose content is no other format) are routed by name
+(:func:`is_tf_protobuf_name`), since one unknown field moved the field-shape sniff (:func:`_sniff_protobuf`).
 Zip archives are sniffed as :attr:`Format.ZIP`; the zip reader tells PyTorch, NumPy ``.npz`` and ``.keras``
 archives apart by their members.
 """
@@ -99,6 +102,10 @@ def sniff(source: Source) -> Format:
         # The safetensors loader reads any file it is given: one that is not valid is malformed, and the
         # safetensors reader says exactly how (header length, UTF-8, JSON).
         return Format.SAFETENSORS
+    if fmt in (Format.UNKNOWN, Format.TEXT, Format.SENTENCEPIECE) and is_tf_protobuf_name(source.display):
+        # Red team round 32: a frozen GraphDef ``*.pb`` is sniffed as sentencepiece (repeated field 1) or nothing;
+        # tf.compat.v1.GraphDef.ParseFromString reads it by name. Text under such a name may be a text GraphDef.
+        return Format.SAVEDMODEL
     if fmt == Format.UNKNOWN and compression_by_name(source.display) is not None:
         # fsspec/pandas decompress by extension: the compressed reader tries the name's codec and reports a
         # stream it cannot decode (red team round 21: "model.pkl.zst" was "unknown format", info).
@@ -235,7 +242,27 @@ def sniff_by_loader_name(display: str) -> Format | None:
         # ``saved_model.pb`` is absent, and GraphDefs written as text (``tf.io.write_graph(as_text=True)``) are
         # merged back the same way: the SavedModel reader parses the text as TF does, never "plain text".
         return Format.SAVEDMODEL
+    if is_tf_protobuf_name(name) and not name.casefold().endswith(".pb") or name.casefold() in TF_PROTOBUF_NAMES:
+        # Red team round 32: TF protobufs carry no magic, and sniffing them by their fields is ambiguous (one
+        # unknown field made ``saved_model.pb`` "ONNX" or "sentencepiece", so it and its keras_metadata.pb were
+        # never read). The names TF's loaders open are routed by name; the reader reads every message they can be.
+        return Format.SAVEDMODEL
     return None
+
+
+# Names TF's loaders open whatever the bytes: the SavedModel (binary, chunked) and TF-Keras's metadata beside it
+# (red team round 32). ``*.meta`` (``import_meta_graph``) and ``*.cpb`` (the proto splitter's chunked files) by
+# extension; another ``*.pb`` (a frozen GraphDef) is routed by name unless its content is another format
+# (:func:`sniff`), and read as a TF graph as well then (``loader._also_as_tf_graph``).
+TF_PROTOBUF_NAMES = frozenset({"saved_model.pb", "saved_model.cpb", "keras_metadata.pb"})
+TF_PROTOBUF_EXTENSIONS = (".pb", ".pbtxt", ".meta", ".cpb")
+
+
+def is_tf_protobuf_name(display: str) -> bool:
+    """True when a TF loader reads a file of this (innermost) name as a protobuf: any ``*.pb``, ``*.pbtxt``,
+    ``*.meta``, ``*.cpb`` (any case)."""
+    name = display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold()
+    return name.endswith(TF_PROTOBUF_EXTENSIONS) and name not in TF_PROTOBUF_EXTENSIONS
 
 
 def _is_zlib(head: bytes) -> bool:

@@ -60,25 +60,23 @@ def _classes() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()  # a private pool: no clash with TF's or onnx's registered names
     pool.Add(fd)
     return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"weightwarden_tf_text.{name}"))
-            for name in ("SavedModel", "GraphDef")}
+            for name in MESSAGE_TYPES}
 
 
-def text_to_savedmodel_wire(text: str, as_graphdef: bool) -> bytes:
-    """Wire bytes of a SavedModel parsed from ``text`` (a GraphDef text is wrapped as the graph of one meta graph).
+# The messages a TF protobuf file can be (red team round 32): ``saved_model.pb(txt)``, a ``.meta`` file, a GraphDef.
+MESSAGE_TYPES = ("SavedModel", "MetaGraphDef", "GraphDef")
+
+
+def text_to_wire(text: str, message_type: str) -> bytes:
+    """Wire bytes of the ``message_type`` message (one of :data:`MESSAGE_TYPES`) parsed from ``text``.
 
     Raises ``ValueError`` (protobuf's ``ParseError``) on text TF could not parse either.
     """
     from google.protobuf import text_format
 
-    classes = _classes()
-    if as_graphdef:
-        message = classes["SavedModel"]()
-        text_format.Merge(text, message.meta_graphs.add().graph_def, allow_unknown_field=True,
-                          allow_unknown_extension=True)
-    else:
-        message = classes["SavedModel"]()
-        text_format.Merge(text, message, allow_unknown_field=True, allow_unknown_extension=True)
+    message = _classes()[message_type]()
+    text_format.Merge(text, message, allow_unknown_field=True, allow_unknown_extension=True)
     return bytes(message.SerializeToString())
 
 
-__all__ = ["text_to_savedmodel_wire"]
+__all__ = ["MESSAGE_TYPES", "text_to_wire"]

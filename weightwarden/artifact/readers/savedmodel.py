@@ -31,6 +31,14 @@ Text twins (red team round 31): ``saved_model.pbtxt`` (TF reads it when ``saved_
 ``*.pbtxt`` are parsed with protobuf's ``text_format`` (see :mod:`._tf_text`) and walked as wire bytes. Fields given
 more than once are judged as protobuf merges them, or every value is judged (every ``op`` of a node).
 
+Readings (red team round 32): TF protobufs carry no magic, so the file is read as the message its name declares
+(``saved_model.pb(txt)`` a SavedModel, ``*.meta`` a MetaGraphDef, another ``*.pb``/``*.pbtxt`` a GraphDef; by content:
+a SavedModel) and as each other message a TF loader reads a file as; another reading is judged when a loader could
+import it (parses, has nodes, every op a registrable op name or a library function). A ``.pb``/``.meta`` whose
+declared reading fails is "could not be verified" (``fs.unverified_model_file``, medium) unless it is a text proto.
+``saved_model.cpb`` (riegeli, chunked) is not read: the entry's error. ``keras_metadata.pb`` with no SavedModel
+file beside it on disk (alone, or in an archive) is read on its own.
+
 Anomaly codes:
     tf.asset_path_escape: an asset filename that is absolute or contains ".." (read into the graph at load).
     keras.bad_config: Keras metadata that is not valid JSON.
@@ -75,6 +83,8 @@ MAX_TEXT_OPS = 4000  # characters of op names kept as ``text``
 KERAS_METADATA_NAME = "keras_metadata.pb"
 SAVED_MODEL_TEXT_NAME = "saved_model.pbtxt"
 MAX_ASSET_NAME = 64 * 1024
+# The names TF's SavedModel loader opens in an export folder (binary, text, chunked: red team round 32).
+SAVED_MODEL_FILES = ("saved_model.pb", SAVED_MODEL_TEXT_NAME, "saved_model.cpb")
 MAX_NAME = 1024  # bytes of an op / function name kept; a longer one is a "not read" anomaly (round 31)
 
 
@@ -87,30 +97,126 @@ class _State:
         self.keras_seen: set[tuple[Any, ...]] = set()
         self.pending: list[tuple[str, Counter[str]]] = []  # op counts of the meta graph being read
         self.function_names: set[str] = set()
+        self.prefix = ""  # of code locations: names the reading (round 32)
+        self.readings: list[tuple[str, bool]] = []  # (message type read as, accepted)
 
 
 def read(source: Source, ctx: ReadContext) -> FileEntry:
-    """Read ``saved_model.pb``, or its text twins ``saved_model.pbtxt`` / GraphDef ``*.pbtxt`` (module docstring)."""
+    """Read a TensorFlow protobuf file routed here by name or content (module docstring, red team round 32).
+
+    ``saved_model.cpb`` (chunked) is not read and fails closed; ``keras_metadata.pb`` alone is read as Keras
+    metadata; any other file is read as every message TF could load it as (:func:`_read_graphs`).
+    """
     entry = FileEntry(source.display, Format.SAVEDMODEL, source.size)
     state = _State(entry, ctx.limits)
     name = source.display.rsplit("!", 1)[-1].rsplit("/", 1)[-1]
-    if name.casefold().endswith(".pbtxt"):
-        data = _text_as_wire(source, name, ctx, entry)
-        if data is None:
-            return entry
-        _walk(io.BytesIO(data), len(data), state)
+    folded = name.casefold()
+    if folded.endswith(".cpb"):
+        _chunked(entry)
+    elif folded == KERAS_METADATA_NAME:
+        if not _beside_saved_model(source):
+            with source.open() as f:
+                _keras_metadata(f.read(source.size) if source.size <= ctx.limits.max_header_bytes else None,
+                                source.size, ctx, state, name)
+        return entry
     else:
-        with source.open() as f:
-            _walk(f, source.size, state)
-    _keras_metadata_file(source, ctx, state)
+        _read_graphs(source, name, ctx, state)
+    if folded in SAVED_MODEL_FILES:
+        _keras_metadata_file(source, ctx, state)  # TF-Keras reads it next to the SavedModel it revives
     return entry
 
 
-def _text_as_wire(source: Source, name: str, ctx: ReadContext, entry: FileEntry) -> bytes | None:
-    """Red team round 31 (class A): the text format TF's loader falls back to, parsed as TF parses it."""
-    from weightwarden.artifact.readers._tf_text import text_to_savedmodel_wire
+# The message types a TF protobuf can be read as, and the one its name declares (red team round 32): a file
+# routed by content with no TF name is read as a SavedModel first, as before.
+_SAVED_MODEL_NAMES = frozenset({"saved_model.pb", SAVED_MODEL_TEXT_NAME})
 
-    entry.metadata["text_format"] = True
+
+def declared_type(name: str) -> str:
+    """The message a TF loader reads a file of this base name as: ``saved_model.pb(txt)`` a SavedModel, ``*.meta``
+    a MetaGraphDef (``import_meta_graph``), another ``*.pb`` / ``*.pbtxt`` a GraphDef (a frozen graph)."""
+    folded = name.casefold()
+    if folded in _SAVED_MODEL_NAMES:
+        return "SavedModel"
+    if folded.endswith(".meta"):
+        return "MetaGraphDef"
+    if folded.endswith((".pb", ".pbtxt")):
+        return "GraphDef"
+    return "SavedModel"
+
+
+def _name_is_a_guess(name: str) -> bool:
+    """``*.meta`` and other ``*.pb`` files: the name says TF but not for sure which message (or that it is TF's at
+    all: caffe2 and others write ``.pb`` too), so a declared reading that fails is "could not be verified"
+    (medium), not an unreadable SavedModel (high)."""
+    folded = name.casefold()
+    return folded not in _SAVED_MODEL_NAMES and folded.endswith((".meta", ".pb"))
+
+
+def _read_graphs(source: Source, name: str, ctx: ReadContext, state: _State) -> None:
+    """Red team round 32: TF protobufs carry no magic, so a reading chosen from the bytes' shape is a guess an
+    unknown field or a renamed message moves. The file is read as the message its name declares (everything that
+    reading finds is reported, its failure too), then as every other message TF loads a file as (SavedModel,
+    MetaGraphDef, GraphDef); an other reading is judged when it is one a TF loader could import (it parses and
+    holds graph nodes whose ops are op or function names: :func:`_plausible`). The union is what is reported."""
+    from weightwarden.artifact.readers._tf_text import MESSAGE_TYPES
+
+    entry = state.entry
+    declared = declared_type(name)
+    is_text = name.casefold().endswith(".pbtxt")
+    data: bytes | None = None
+    if is_text:
+        data = _text_bytes(source, ctx, entry)
+        if data is None:
+            return
+        text = data.decode("utf-8")
+        entry.metadata["text_format"] = True
+        wires = _text_wires(text, declared, entry)
+        for kind in MESSAGE_TYPES:
+            if kind in wires:
+                _read_as(io.BytesIO(wires[kind]), len(wires[kind]), kind, state, declared)
+        entry.metadata["readings"] = _accepted(state)
+        return
+    with source.open() as f:
+        for kind in MESSAGE_TYPES:
+            _read_as(f, source.size, kind, state, declared)
+    entry.metadata["readings"] = _accepted(state)
+    if not _name_is_a_guess(name) or entry.error is None:
+        return
+    # A ``.pb`` / ``.meta`` its declared binary reading rejects: ``import_meta_graph`` falls back to text format, and
+    # GraphDefs are written as text under ``.pb`` names too; a text reading that parses says what the file is.
+    binary_error, entry.error = entry.error, None
+    text_accepted = False
+    if source.size <= ctx.limits.max_header_bytes:
+        with source.open() as f:
+            data = f.read(source.size)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None:
+            wires = _text_wires(text, None, entry)
+            for kind in MESSAGE_TYPES:
+                if kind in wires:
+                    _read_as(io.BytesIO(wires[kind]), len(wires[kind]), kind, state, None, prefix="text ")
+            text_accepted = any(kind.startswith("text ") for kind in _accepted(state))
+    accepted = _accepted(state)
+    entry.metadata["readings"] = accepted
+    if not text_accepted:
+        # Never silent: the declared binary reading failed (a hostile file may use wire forms this walker rejects
+        # and protobuf accepts), whatever other reading was judged.
+        entry.anomalies.append(Anomaly(
+            "fs.unverified_model_file", source.display,
+            f"a TensorFlow {declared} by its name that does not parse as one ({binary_error[:300]})"
+            + (f"; judged as {', '.join(accepted)} instead" if accepted else "; no other TF message accepts it")
+            + ": could not be verified", "TF protobuf name, content its declared message rejects"))
+
+
+def _accepted(state: _State) -> list[str]:
+    return [kind for kind, ok in state.readings if ok]
+
+
+def _text_bytes(source: Source, ctx: ReadContext, entry: FileEntry) -> bytes | None:
+    """Round 31 (class A): a ``.pbtxt`` as TF reads it: UTF-8, within the header bound; else fail closed."""
     if source.size > ctx.limits.max_header_bytes:
         message = (f"text-format protobuf of {source.size} bytes exceeds the {ctx.limits.max_header_bytes}-byte "
                    "limit: its graph was not read and could not be verified")
@@ -120,15 +226,125 @@ def _text_as_wire(source: Source, name: str, ctx: ReadContext, entry: FileEntry)
     with source.open() as f:
         raw = f.read(source.size)
     try:
-        text = raw.decode("utf-8")  # TF decodes the file as UTF-8 before text_format.Merge
+        raw.decode("utf-8")  # TF decodes the file as UTF-8 before text_format.Merge
     except UnicodeDecodeError as exc:
         entry.error = f"text-format SavedModel/GraphDef is not UTF-8 ({exc.reason}): could not be verified"
         return None
+    return raw
+
+
+def _text_wires(text: str, declared: str | None, entry: FileEntry) -> dict[str, bytes]:
+    """The text parsed as each TF message (protobuf's own text parser, :mod:`._tf_text`), as wire bytes. The
+    declared message failing to parse is the file's error (round 31: fail closed); another failing is no reading."""
+    from weightwarden.artifact.readers._tf_text import MESSAGE_TYPES, text_to_wire
+
+    out: dict[str, bytes] = {}
+    for kind in MESSAGE_TYPES:
+        try:
+            out[kind] = text_to_wire(text, kind)
+        except Exception as exc:  # noqa: BLE001 - protobuf's ParseError and others on hostile text: fail closed
+            if kind == declared:
+                entry.error = f"text-format protobuf does not parse ({str(exc)[:300]}): could not be verified"
+    return out
+
+
+def _read_as(f: BinaryIO, size: int, kind: str, state: _State, declared: str | None, prefix: str = "") -> None:
+    """Walk ``[0, size)`` of ``f`` as a ``kind`` message. The declared reading writes into the entry (its error
+    too); another reading goes to a scratch entry and is merged only when :func:`_plausible`."""
+    if kind == declared:
+        _walk_as(f, size, kind, state, "")
+        state.readings.append((kind, state.entry.error is None))
+        return
+    scratch = _State(FileEntry(state.entry.path, Format.SAVEDMODEL, size), state.limits)
+    _walk_as(f, size, kind, scratch, f"as {prefix}{kind}: ")
+    if not _plausible(scratch):
+        return
+    state.readings.append((prefix + kind, True))
+    state.entry.code.extend(scratch.entry.code)
+    state.entry.anomalies.extend(scratch.entry.anomalies)
+    for key in ("assets", "meta_graph_info"):
+        if key in scratch.entry.metadata:
+            state.entry.metadata.setdefault(f"{prefix}{kind}_{key}", scratch.entry.metadata[key])
+
+
+def _walk_as(f: BinaryIO, size: int, kind: str, state: _State, prefix: str) -> None:
+    if kind == "SavedModel":
+        state.prefix = prefix
+        _walk(f, size, state)
+        return
+    whole = Field(2, LEN, 0, size, None)
     try:
-        return text_to_savedmodel_wire(text, as_graphdef=name != SAVED_MODEL_TEXT_NAME)
-    except Exception as exc:  # noqa: BLE001 - protobuf's ParseError and others on hostile text: fail closed
-        entry.error = f"text-format protobuf does not parse ({str(exc)[:300]}): could not be verified"
-        return None
+        if kind == "MetaGraphDef":
+            _meta_graph(f, whole, f"{prefix}meta_graph", state)
+        else:
+            try:
+                _graph(f, whole, f"{prefix}graph_def", state)
+            finally:
+                _flush(state)
+    except WireError as exc:
+        state.entry.error = f"malformed {kind} protobuf: {exc}"
+        _flush(state)
+    if state.truncated:
+        state.entry.anomalies.append(
+            Anomaly("limits.header_too_large", state.entry.path, f"more than {MAX_NODES} graph nodes; the rest "
+                    "were not read")
+        )
+        state.entry.error = state.entry.error or "graph too large to read completely"
+
+
+# TF's rule for a registered op's name (OpDefBuilder: "[A-Z][a-zA-Z0-9>_]*"); a node whose op is neither such a name
+# nor a function of the graph's library makes the import fail ("Op type not registered").
+_OP_NAME = re.compile(r"[A-Z][A-Za-z0-9>_]*\Z")
+
+
+def _plausible(state: _State) -> bool:
+    """A reading a TF loader could import: it parsed to the end, and it has graph nodes, every one naming an op TF
+    could have registered or a function of the reading's library. Readings of a file as the wrong message hold
+    no node, or nodes whose "op" is another message's bytes (an OpList, a missing field)."""
+    if state.entry.error is not None or state.nodes == 0:
+        return False
+    for code in state.entry.code:
+        for op in code.details.get("ops", {}):
+            if not _OP_NAME.match(op):
+                return False
+    return True
+
+
+def also_as_tf_graph(source: Source, ctx: ReadContext, entry: FileEntry) -> None:
+    """Merge into ``entry`` (read as another format) every TF reading of the file a loader could import
+    (:func:`_plausible`): for a ``*.pb`` name whose content sniffed as something else (red team round 32)."""
+    from weightwarden.artifact.readers._tf_text import MESSAGE_TYPES
+
+    state = _State(entry, ctx.limits)
+    with source.open() as f:
+        for kind in MESSAGE_TYPES:
+            _read_as(f, source.size, kind, state, None, prefix="TF ")
+    accepted = _accepted(state)
+    if accepted:
+        entry.metadata["tf_readings"] = accepted
+
+
+def _chunked(entry: FileEntry) -> None:
+    """Red team round 32 (class 3): ``saved_model.cpb`` is the chunked SavedModel TF's proto splitter writes
+    (riegeli records, transposed and brotli/zstd-compressed chunks) and TF >= 2.15 loads it. The riegeli
+    format is not read here (its transposed chunks need a decoder of their own): fail closed, never "info"."""
+    entry.error = ("chunked SavedModel (saved_model.cpb: riegeli records TF's proto splitter writes and TF loads) "
+                   "is not read by this scanner: its graph and Keras objects could not be verified")
+
+
+def _beside_saved_model(source: Source) -> bool:
+    """A ``keras_metadata.pb`` next to a SavedModel on disk is read with it (:func:`_keras_metadata_file`); alone
+    (or in an archive, where the SavedModel reader cannot open its sibling) it is read on its own."""
+    if not source.fs_path:
+        return False
+    folder = os.path.dirname(source.fs_path)
+    for sibling in SAVED_MODEL_FILES:
+        try:
+            if stat.S_ISREG(os.lstat(os.path.join(folder, sibling)).st_mode):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _walk(f: BinaryIO, size: int, state: _State) -> None:
@@ -139,7 +355,7 @@ def _walk(f: BinaryIO, size: int, state: _State) -> None:
             if field.number == 1 and field.wire == VARINT:
                 entry.metadata["saved_model_schema_version"] = field.value
             elif field.number == 2 and field.wire == LEN:
-                _meta_graph(f, field, meta_graphs, state)
+                _meta_graph(f, field, f"{state.prefix}meta_graph[{meta_graphs}]", state)
                 meta_graphs += 1
     except WireError as exc:
         entry.error = f"malformed SavedModel protobuf: {exc}"
@@ -153,8 +369,7 @@ def _walk(f: BinaryIO, size: int, state: _State) -> None:
         entry.error = entry.error or "graph too large to read completely"
 
 
-def _meta_graph(f: BinaryIO, mg: Field, index: int, state: _State) -> None:
-    prefix = f"meta_graph[{index}]"
+def _meta_graph(f: BinaryIO, mg: Field, prefix: str, state: _State) -> None:
     end = mg.offset + mg.length
     info: dict[str, Any] = {}
     signatures: list[str] = []
@@ -410,13 +625,20 @@ def _keras_metadata_file(source: Source, ctx: ReadContext, state: _State) -> Non
         return
     if not stat.S_ISREG(st.st_mode):
         return  # links are reported by discovery and never followed
-    if st.st_size > ctx.limits.max_header_bytes:
+    data = None
+    if st.st_size <= ctx.limits.max_header_bytes:
+        with open(path, "rb") as f:
+            data = f.read(st.st_size)
+    _keras_metadata(data, st.st_size, ctx, state, KERAS_METADATA_NAME)
+
+
+def _keras_metadata(data: bytes | None, size: int, ctx: ReadContext, state: _State, where: str) -> None:
+    """The layer JSON of each node of a ``keras_metadata.pb`` (``data`` None: over the bound, not read)."""
+    if data is None:
         state.entry.anomalies.append(
-            Anomaly("limits.header_too_large", KERAS_METADATA_NAME, f"{st.st_size} bytes; Keras metadata not read")
+            Anomaly("limits.header_too_large", where, f"{size} bytes; Keras metadata not read")
         )
         return
-    with open(path, "rb") as f:
-        data = f.read(st.st_size)
     state.entry.metadata["keras_metadata"] = True
     try:
         for i, (number, wire, node) in enumerate(protowire.iter_fields(data)):
@@ -430,10 +652,10 @@ def _keras_metadata_file(source: Source, ctx: ReadContext, state: _State) -> Non
                 if bytes(value).lstrip(b" \t\r\n")[:1] not in (b"{", b"["):  # type: ignore[arg-type]
                     continue
                 _keras_json(bytes(value).decode("utf-8", errors="replace"),  # type: ignore[arg-type]
-                            f"{KERAS_METADATA_NAME}/node[{i}]", state)
+                            f"{where}/node[{i}]", state)
     except WireError as exc:
         state.entry.anomalies.append(
-            Anomaly("keras.bad_config", KERAS_METADATA_NAME, f"malformed keras_metadata.pb: {exc}")
+            Anomaly("keras.bad_config", where, f"malformed keras_metadata.pb: {exc}")
         )
 
 
