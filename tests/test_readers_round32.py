@@ -298,3 +298,33 @@ def test_benign_text_graph_and_onnx_pb_stay_clean(tmp_path: Path) -> None:
     (tmp_path / "model.pb").write_bytes(model.SerializeToString())
     (tmp_path / "graph.pb").write_text('node { name: "x" op: "Placeholder" }\nversions { producer: 27 }\n')
     assert _found(tmp_path) == {}
+
+
+UNITY_META = ("fileFormatVersion: 2\nguid: 3f2a9c1e5b7d4e8f9a0b1c2d3e4f5a6b\nScriptedImporter:\n"
+              "  internalIDToNameTable: []\n  externalObjects: {}\n  serializedVersion: 2\n  userData: \n"
+              "  script: {fileID: 11500000, guid: 683b6cb6d0a474744822c888b46772c9, type: 3}\n")
+
+
+def test_plain_text_meta_that_no_tf_parser_takes_is_clean(tmp_path: Path) -> None:
+    """A Unity asset's YAML ``.meta`` beside an ONNX model: protobuf rejects it as wire bytes of any message (an
+    empty message, every field unknown, fails too) and text format rejects it, so ``import_meta_graph`` fails on it:
+    no TF file, no "could not be verified"."""
+    from google.protobuf import empty_pb2, text_format
+    from google.protobuf.message import DecodeError
+
+    with pytest.raises(DecodeError):
+        empty_pb2.Empty().ParseFromString(UNITY_META.encode())
+    with pytest.raises(text_format.ParseError):
+        text_format.Merge(UNITY_META, _classes()["MetaGraphDef"]())
+    (tmp_path / "model.onnx.meta").write_text(UNITY_META)
+    assert _found(tmp_path) == {}
+
+
+@pytest.mark.parametrize("data", [
+    b"\x0b\x10\x01\x0c",  # a group (wire type 3) protobuf keeps as an unknown field and this walker rejects
+    b"fileFormatVersion: 2\n\x01",  # a control character: not plain text
+])
+def test_meta_protobuf_takes_or_not_plain_text_stays_unverified(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / "model.meta").write_bytes(data)
+    found = _found(tmp_path)
+    assert found.get(UNVERIFIED) == Severity.MEDIUM or found.get(UNREADABLE) == Severity.HIGH, found

@@ -201,6 +201,14 @@ def _read_graphs(source: Source, name: str, ctx: ReadContext, state: _State) -> 
             text_accepted = any(kind.startswith("text ") for kind in _accepted(state))
     accepted = _accepted(state)
     entry.metadata["readings"] = accepted
+    if (not text_accepted and not accepted and data is not None and text is not None
+            and not _CONTROL.search(text) and _no_protobuf(data)):
+        # Plain text (no control characters but tab and line ends) that no protobuf parser takes as wire bytes (as
+        # an empty message, the most lenient reading: every field unknown, groups included) and that text format
+        # rejects too: TF's loaders fail on it whatever message they ask for, so it is no TF file (a Unity asset's
+        # YAML ``.meta``, say), not an unverified one.
+        entry.metadata["not_tf_protobuf"] = True
+        return
     if not text_accepted:
         # Never silent: the declared binary reading failed (a hostile file may use wire forms this walker rejects
         # and protobuf accepts), whatever other reading was judged.
@@ -209,6 +217,24 @@ def _read_graphs(source: Source, name: str, ctx: ReadContext, state: _State) -> 
             f"a TensorFlow {declared} by its name that does not parse as one ({binary_error[:300]})"
             + (f"; judged as {', '.join(accepted)} instead" if accepted else "; no other TF message accepts it")
             + ": could not be verified", "TF protobuf name, content its declared message rejects"))
+
+
+# C0 controls but tab, line feed, form feed and carriage return, and DEL: what plain text does not hold.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _no_protobuf(data: bytes) -> bool:
+    """True when protobuf's own parser rejects ``data`` as the wire bytes of ANY message: parsed as an empty
+    message every field is unknown and kept whatever its wire type (groups too), so only a broken wire structure
+    fails, which fails every message type with it."""
+    from google.protobuf import empty_pb2
+    from google.protobuf.message import DecodeError
+
+    try:
+        empty_pb2.Empty().ParseFromString(data)
+    except (DecodeError, RuntimeWarning, ValueError):
+        return True
+    return False
 
 
 def _accepted(state: _State) -> list[str]:
