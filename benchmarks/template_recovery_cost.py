@@ -3,7 +3,9 @@
 For each text: the findings of ``scan_paths`` on it (as a .md / .txt file, picked up by content), the time of
 that scan, and the time of the recovery step alone (``recover_template``) where it runs (a weak text that Jinja
 cannot parse whole). The real templates are also scanned with a stray ``{% endfor %}`` line before them (the text
-no longer parses, so the recovery runs on each): findings there are false positives of the recovery.
+no longer parses, so the recovery runs on each): findings there are false positives of the recovery. Round 30: each
+real template is also scanned inside a README fence (a page that parses: read unit by unit), and one README per
+kind of documentation that quotes an attack inside raw or a comment in prose (must stay clean).
 
 Usage: python benchmarks/template_recovery_cost.py [--templates DIR] [--docs FILE...] [--out NAME]
 """
@@ -46,6 +48,15 @@ def _measure(text: str, name: str, tmp: Path) -> dict[str, object]:
             "findings": findings, "recovered_findings": [f for f in findings if "recovered" in f[2]]}
 
 
+_ATTACK = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
+# Round 30: documentation quoting an attack where no unit a reader extracts leaves the Jinja marker out.
+_QUOTED_ATTACKS = {
+    "q_raw_inline.md": f"# M\n\n{{{{ messages }}}} and {{% raw %}}{_ATTACK}{{% endraw %}} are documentation.\n",
+    "q_raw_lines.md": f"# M\n\nThe attack reads:\n{{% raw %}}\n{_ATTACK}\n{{% endraw %}}\nDo not use it.\n",
+    "q_comment.md": f"# M\n\n{{# the known attack is {_ATTACK}, see the advisory #}}\nText.\n",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--templates", default=str(ROOT / ".." / "shared" / "datasets" / "chat-templates"))
@@ -53,7 +64,7 @@ def main() -> None:
         str(p) for p in (ROOT / "docs").glob("*.md")))
     parser.add_argument("--out", default="template_recovery_cost")
     args = parser.parse_args()
-    docs, templates, stray = [], [], []
+    docs, templates, stray, fenced = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         for doc in args.docs:
@@ -62,6 +73,8 @@ def main() -> None:
             text = path.read_text(encoding="utf-8")
             templates.append(_measure(text, f"t{i}_{path.stem}.txt", tmp))
             stray.append(_measure("Notes: a stray `{% endfor %}` here.\n\n" + text, f"s{i}_{path.stem}.md", tmp))
+            fenced.append(_measure(f"# M\n\nThe template:\n\n```jinja\n{text}\n```\n", f"f{i}_{path.stem}.md", tmp))
+        quoted = [_measure(text, name, tmp) for name, text in _QUOTED_ATTACKS.items()]
     summary = {
         "docs_with_findings": {d["name"]: d["findings"] for d in docs if d["findings"]},
         "docs_recovered_findings": {d["name"]: d["recovered_findings"] for d in docs if d["recovered_findings"]},
@@ -73,9 +86,14 @@ def main() -> None:
         "recover_s_stray_max": max((t["recover_s"] or 0) for t in stray),
         "scan_s_stray_median": median([t["scan_s"] for t in stray]),
         "scan_s_templates_median": median([t["scan_s"] for t in templates]),
+        "fenced_templates_with_findings": {t["name"]: t["findings"] for t in fenced if t["findings"]},
+        "scan_s_fenced_median": median([t["scan_s"] for t in fenced]),
+        "scan_s_fenced_max": max(t["scan_s"] for t in fenced),
+        "quoted_attacks_with_findings": {t["name"]: t["findings"] for t in quoted if t["findings"]},
     }
     path = write_result(args.out, {"machine": machine(), "load": os.getloadavg(), "summary": summary,
-                                   "docs": docs, "templates": templates, "stray": stray})
+                                   "docs": docs, "templates": templates, "stray": stray,
+                                   "fenced": fenced, "quoted": quoted})
     print(path)
     for key, value in summary.items():
         print(f"{key}: {value}")

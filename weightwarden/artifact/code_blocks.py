@@ -162,10 +162,9 @@ def markdown_rendered(text: str) -> str | None:
     """``text`` as a rendered Markdown page shows it (round 29): CommonMark backslash escapes removed (``{\\{``,
     ``{\\%``, ``\\_`` in prose, and ``\\|`` in a GFM table row, which GFM removes even inside a code span), then
     character references decoded. Removed everywhere, code spans included. None when the text has no such escape,
-    or when the view shows no more tag openers and no more tags (as the recovery scans them) than the text: an
-    escape inside a string literal of a tag ("\\'" in a real template pasted into a page) only makes another
-    reading of a tag the text already shows, while an escape outside one is where Jinja's lexer rejects the tag
-    (the case of ``\\|`` and ``\\_`` in a tag)."""
+    or when the view shows the same Jinja markers and the same set of tag texts (as the recovery scans them) as the
+    text: the view reads alike (round 30: round 29 compared the number of openers and tags, which an attacker
+    balances)."""
     from weightwarden.artifact.recovery import RecoveryBound, tag_spans
 
     if "\\" not in text or not _MD_ESCAPE_RE.search(text):
@@ -173,16 +172,31 @@ def markdown_rendered(text: str) -> str | None:
     view = html.unescape(_MD_ESCAPE_RE.sub(r"\1", text))
     if view == text or _openers(view) == 0:
         return None
-    if _openers(view) > _openers(text):
+    # Round 30: not a count of tags, which an attacker balances (an escape inside a string literal keeps the count;
+    # a decoy '{{ "C:\\" }}' the view loses balances a tag it gains). Removing a backslash never removes a Jinja
+    # marker, so the view is read when it shows any marker more ("{\{", "%\}", "{\#": counted overlapping) or when
+    # the SET of its tag texts (as the recovery scans them, positions aside) differs from the text's.
+    if _markers(view) != _markers(text):
         return view
     try:
-        return view if len(tag_spans(view)) > len(tag_spans(text)) else None
+        return view if {t for _at, t in tag_spans(view)} != {t for _at, t in tag_spans(text)} else None
     except RecoveryBound:
         return view  # fail closed: the caller's recovery reports the bound
 
 
 def _openers(text: str) -> int:
     return text.count("{{") + text.count("{%")
+
+
+_MARKER_RE = re.compile(r"(?=(\{[{%#]|[}%#]\}))")
+
+
+def _markers(text: str) -> dict[str, int]:
+    """How many times each Jinja marker occurs in ``text``, overlapping ("{{{" holds two "{{")."""
+    counts: dict[str, int] = {}
+    for m in _MARKER_RE.finditer(text):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
 
 
 # The line boundaries of str.splitlines other than "\n" and "\r" (normalised before).

@@ -20,6 +20,7 @@ import bisect
 import functools
 import re
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 # Characters past an opener searched for its closer: no tag of a real chat template is near this long (the largest
@@ -163,11 +164,69 @@ def tag_spans(text: str) -> set[tuple[int, str]]:
     return {(p.start, p.text) for p in _scan(normalise_newlines(text)) if isinstance(p, _Tag)}
 
 
+@dataclass(frozen=True, slots=True)
+class WholeReading:
+    """How Jinja reads a text that parses as a whole (red team round 30): ``live`` are its tags as (offset, text),
+    the ones a host rendering the whole renders; ``hidden`` are the openers ("{{", "{%") it does not take as tags
+    (in a comment, a raw body, or a string literal of another tag), each as (offset, start, end) of the construct
+    that hides it. Offsets are in the newline-normalised text."""
+
+    live: frozenset[tuple[int, str]]
+    hidden: tuple[tuple[int, int, int], ...]
+
+
+_COMMENT_END = re.compile(r"#\}")
+_ENDRAW_TAG = re.compile(r"\{%[-+]?\s*endraw\s*[-+]?%\}")
+_TAG_OPENER = re.compile(r"\{[{%]")
+
+
+def whole_reading(text: str) -> WholeReading:
+    """The whole reading of ``text`` (newlines normalised), for a text Jinja parses: comments run to the first "#}",
+    a raw body to the first endraw tag, a tag to where Jinja's lexer ends it (as :func:`_tag_end`, which reads string
+    literals). Unlike :func:`tag_spans` nothing is lexed inside a comment or raw body: a text that parses has no
+    stray marker, and what they enclose is not a tag of the whole (a reader who copies a part of it is the caller's
+    business). Raises :class:`RecoveryBound` past the lex and tag bounds of the recovery."""
+    from weightwarden.artifact.sniff import _jinja_lexer
+
+    text = normalise_newlines(text)
+    lexer = _jinja_lexer()
+    budget = LEX_BUDGET_FACTOR * len(text) + LEX_BUDGET_BASE
+    live: set[tuple[int, str]] = set()
+    constructs: list[tuple[int, int]] = []
+    pos = 0
+    while (m := _OPENER.search(text, pos)) is not None:
+        p = m.start()
+        if text[p + 1] == "#":
+            close = _COMMENT_END.search(text, p + 2)
+            end = close.end() if close else len(text)
+        elif raw := _RAW_TAG.match(text, p):
+            close = _ENDRAW_TAG.search(text, raw.end())
+            end = close.end() if close else len(text)
+        else:
+            tag_end, cost = _tag_end(lexer, text, p)
+            budget -= cost
+            if budget < 0:
+                raise RecoveryBound(f"more than {LEX_BUDGET_FACTOR}x the text's length lexed")
+            if tag_end is None:
+                pos = p + 2  # not reached for a text that parses; such an opener renders as text
+                continue
+            end = tag_end
+            live.add((p, text[p:end]))
+            if len(live) > MAX_RECOVERED_TAGS:
+                raise RecoveryBound(f"more than {MAX_RECOVERED_TAGS:,} tags")
+        constructs.append((p, end))
+        pos = end
+    hidden = []
+    for start, end in constructs:
+        hidden += [(o.start(), start, end) for o in _TAG_OPENER.finditer(text, start + 1, end)]
+    return WholeReading(frozenset(live), tuple(hidden))
+
+
 # A tag with no expression: the recovery drops it only to balance the block structure.
 _BARE_TAG = re.compile(r"\{%[-+]?\s*(?:end[a-z]+|else|break|continue)\s*[-+]?%\}\Z")
 
 
-def reads_alike(part: str, start: int, kept: set[tuple[int, str]]) -> bool:
+def reads_alike(part: str, start: int, kept: AbstractSet[tuple[int, str]]) -> bool:
     """Whether every tag of ``part`` (a substring of a newline-normalised text at ``start``) that carries an
     expression and parses on its own is, at its place, a tag of the template recovered from the whole text (``kept``,
     from :func:`recover_with_spans`): then the whole's analysis saw it. Round 29: a part that a string literal of a

@@ -7,8 +7,10 @@ kind of issue it reports maps to one rule here. Real templates use ``namespace()
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 
 from weightwarden.artifact.code_blocks import code_blocks, entity_decoded, markdown_rendered
 from weightwarden.artifact.model import CodeKind, CodeObject
@@ -18,6 +20,8 @@ from weightwarden.artifact.recovery import (
     reads_alike,
     recover,
     recover_with_spans,
+    tag_spans,
+    whole_reading,
 )
 from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
@@ -231,17 +235,17 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         if code.details.get("json_text") is not True:
             yield from _recovered(text, names, code, ctx, seen)
         return
-    if picked_up in WEAK_REASONS and entity_decoded(text) is not None:
-        # Round 27: tags written as character references ("&#123;%") are tags on the rendered page: its blocks are
-        # analysed as well as the raw text.
-        yield from _fenced_blocks(text, names, code, ctx, set())
-    if picked_up in WEAK_REASONS and code.details.get("json_text") is not True:
-        # Round 29: the page a reader copies from is also the text with Markdown backslash escapes removed
-        # ("{\\{ x }}", "\\|" in a table cell); the whole text parsing says nothing about that view.
-        rendered = _markdown_view(text, code)
-        if rendered is not None:
-            yield from _recovered(rendered, names, code, ctx, set(), views=[rendered])
     issues = tpl.analyze_template(text, names)
+    if picked_up in WEAK_REASONS and code.details.get("json_text") is not True:
+        # Round 30: a text picked up by content is a page whether or not Jinja parses it as a whole. A comment, a
+        # raw body or a string literal is inert to the whole reading but not to a reader who copies a unit of the
+        # page (a code span, a fence, a table cell, an HTML element) from inside it. Its units are read as a
+        # host that renders them alone reads them (see _page); the whole's own findings are not repeated.
+        yield from _page_views(text, names, code, ctx, {(i.kind, i.message) for i in issues})
+    elif picked_up in WEAK_REASONS and entity_decoded(text) is not None:
+        # Round 27 (the whole text of a JSON file): tags written as character references ("&#123;%") are tags on
+        # the rendered page: its blocks are analysed as well as the raw text.
+        yield from _fenced_blocks(text, names, code, ctx, set())
     if code.details.get("json_text") is True:
         # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
         # (analysed on their own, under their JSON location) is reported there; what is left comes from tags that
@@ -289,7 +293,7 @@ MAX_FENCED_BLOCKS = 256
 
 
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
-                   seen: set[tuple[str, str]]) -> Iterator[Finding]:
+                   seen: set[tuple[str, str]], live_texts: set[str] | None = None) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
@@ -298,6 +302,11 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
     covered = _Coverage(text)
     for block in code_blocks(text):
         if not has_jinja_markup(block.body):
+            continue
+        if live_texts is not None and _live_alike(block.body, live_texts):
+            # Round 30, a text that parses as a whole: a block whose tags are all live tags of the whole (by text,
+            # whitespace runs as one space: a block is de-indented) is read alike there. Analysing it out of its
+            # context (a few indented lines of a real template pasted into a page) only gives false findings.
             continue
         blocks += 1
         if blocks > MAX_FENCED_BLOCKS and (not tpl.parses(block.body) or covered.holds(block.body)):
@@ -309,7 +318,7 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
         if blocks > MAX_FENCED_BLOCKS:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, f"{code.location} line {block.first_line} (code block)",
-                f"more than {MAX_FENCED_BLOCKS} code blocks with Jinja tags in a text Jinja cannot parse as a whole: "
+                f"more than {MAX_FENCED_BLOCKS} code blocks with Jinja tags in a text read as a page: "
                 f"the blocks past the {MAX_FENCED_BLOCKS}th were not analysed (a reader may copy any of them into "
                 "a chat template)", f"MAX_FENCED_BLOCKS = {MAX_FENCED_BLOCKS} [{code.details.get('picked_up')}]")
             return
@@ -397,7 +406,6 @@ def _unrecovered(part: str, line: int, code: CodeObject, ctx: CheckContext) -> F
 def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckContext,
                     seen: set[tuple[str, str]]) -> Iterator[Finding]:
     """One view (newlines normalised). Raises RecoveryBound past the bounds."""
-    picked_up = code.details.get("picked_up")
     recovered, some_tag, whole = recover_with_spans(source)
     if recovered is not None:
         yield from _recovered_issues(recovered, 1, names, code, ctx, seen)
@@ -412,7 +420,22 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     # delimiters is scanned on its own, and recovered and analysed when it shows a tag the whole reading does not
     # (same offset and text) with an expression that parses on its own (recovery.reads_alike); a part that does not
     # recover is split again at line ends and table pipes.
-    parts = _delimited_parts(source, _PART_SPLIT)
+    # Round 30 (class 3): and from every opener a tag of the recovery swallows in a string literal (comment and raw
+    # bodies are lexed by the recovery itself) when a unit can start before it (_hidden_parts).
+    swallowed = tuple((o.start(), at, at + len(t)) for at, t in sorted(tag_spans(source))
+                      for o in _TAG_OPENER.finditer(source, at + 1, at + len(t)))
+    yield from _read_parts(_delimited_parts(source, _PART_SPLIT) + _hidden_parts(source, swallowed), source, whole,
+                           names, code, ctx, seen)
+
+
+def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: AbstractSet[tuple[int, str]],
+                names: set[str], code: CodeObject, ctx: CheckContext, seen: set[tuple[str, str]],
+                parse_first: bool = False) -> Iterator[Finding]:
+    """Each part not read alike in ``whole`` is recovered and analysed (split again at line ends when it does not
+    recover). With ``parse_first`` (round 30, parts of a text that parses as a whole) a part that parses on its own is
+    analysed as Jinja reads it, comment and raw bodies inert: what a host that renders that part renders. Raises
+    RecoveryBound past the bounds."""
+    picked_up = code.details.get("picked_up")
     done: set[str] = set()
     analysed = 0
     while parts:
@@ -426,10 +449,13 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
         if analysed > MAX_RECOVERED_PARTS:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, f"{code.location} (recovered text)",
-                f"a text Jinja cannot parse as a whole has more than {MAX_RECOVERED_PARTS} tag-holding parts read "
+                f"a text read as a page has more than {MAX_RECOVERED_PARTS} tag-holding parts read "
                 "otherwise on their own than in the whole: not analysed",
                 f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
             return
+        if parse_first and tpl.parses(part):
+            yield from _page_part_issues(part, line, names, code, ctx, seen)
+            continue
         part_recovered, part_tag = recover(part)
         if part_recovered is not None:
             yield from _recovered_issues(part_recovered, line, names, code, ctx, seen)
@@ -449,6 +475,123 @@ MAX_RECOVERED_PARTS = 1024
 # is kept whole too).
 _PART_SPLIT = re.compile(r"`+|</?(?:code|kbd|samp|pre|td|th|tt)\b[^<>]*>|\n[ \t]*\n", re.I)
 _LINE_SPLIT = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+def _page_views(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+                seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """Round 30: a weak text that parses as a whole, read as a page (:func:`_page`), and so are its entity-decoded
+    view (round 27) and rendered-Markdown view (round 29) when they parse; a view that does not parse is recovered
+    as in a text that does not parse. Fail closed: a bound hit is WW-TPL-002."""
+    picked_up = code.details.get("picked_up")
+    try:
+        yield from _page(text, names, code, ctx, seen, view=False)
+        for source in (entity_decoded(text), _markdown_view(text, code)):
+            if source is None:
+                continue
+            if tpl.parses(source):
+                yield from _page(source, names, code, ctx, seen, view=True)
+            else:
+                yield from _recovered_view(normalise_newlines(source), names, code, ctx, seen)
+    except RecoveryBound as exc:
+        yield COMPUTED_ATTR.found_in(
+            ctx.file, f"{code.location} (recovered text)",
+            f"a text read as a page could not be read unit by unit ({exc}): not analysed", f"{exc} [{picked_up}]")
+
+
+def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, seen: set[tuple[str, str]],
+          view: bool) -> Iterator[Finding]:
+    """Round 30: the units of a text (or view) that Jinja parses as a whole, read as a host that renders one of them
+    alone reads it. Jinja's whole reading (:func:`weightwarden.artifact.recovery.whole_reading`) keeps a comment,
+    a raw body and a string literal inert; a unit a reader copies from inside one is not:
+    - its code blocks (fenced, indented, HTML), each analysed when it parses (blocks whose tags are all live tags of
+      the whole, by text, are read alike and skipped);
+    - the parts between round 29's delimiters (backtick runs, code-like and cell HTML tags, blank lines), and
+    - from every opener the whole hides, when a markup delimiter lies between it and the Jinja marker before it
+      (see :func:`_hidden_parts`), the rest of its paragraph.
+    Each part whose tags are not all live tags of the whole at their place is analysed as Jinja reads it when it
+    parses on its own (a raw body in it stays inert: a README that quotes an attack in prose inside raw is not a
+    unit a reader extracts), else recovered as in a text that does not parse (fail closed). The whole text is not
+    recovered: a host that renders the whole renders its comments and raw bodies inert, which the whole's own
+    analysis already reads. A view (not the text itself) also gets its whole analysed. Raises RecoveryBound."""
+    source = normalise_newlines(source)
+    reading = whole_reading(source)
+    if view:
+        yield from _page_part_issues(source, 1, names, code, ctx, seen)
+    live_texts = {_WS.sub(" ", t).strip() for _at, t in reading.live}
+    yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts)
+    parts = _delimited_parts(source, _PART_SPLIT) + _hidden_parts(source, reading.hidden)
+    yield from _read_parts(parts, source, reading.live, names, code, ctx, seen, parse_first=True)
+
+
+# Whitespace runs, compared as one space, ends stripped (a block's multi-line tag is de-indented; a "-}}" tag takes
+# the whitespace after it, which a block may cut).
+_WS = re.compile(r"\s+")
+
+
+def _live_alike(body: str, live_texts: set[str]) -> bool:
+    """Whether every tag of ``body`` that carries an expression and parses on its own has the text of a live tag of
+    the whole (positions aside). False past the bounds (the block is analysed)."""
+    try:
+        return reads_alike(body, 0, {(at, t) for at, t in tag_spans(body) if _WS.sub(" ", t).strip() in live_texts})
+    except RecoveryBound:
+        return False
+
+
+# Characters of the parts read from hidden openers, per text: a multiple of its length plus a constant; past it,
+# RecoveryBound (WW-TPL-002, fail closed).
+HIDDEN_BUDGET_FACTOR = 4
+HIDDEN_BUDGET_BASE = 1024 * 1024
+# What can start a unit a reader copies, between a Jinja marker and a hidden opener: a backtick run (code span,
+# fence), a table pipe, any HTML tag's "<" or ">" (any element: <textarea>, <span>, an attribute's end), a blank
+# line (a paragraph, an indented or reST literal block). Not a single line end or a word: a README that quotes an
+# attack in prose inside raw shows no unit that leaves the raw marker out.
+_UNIT_START = re.compile(r"[`|<>]|\n[ \t]*\n")
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_JINJA_MARKER = re.compile(r"\{[{%#]|[}%#]\}")
+_TAG_OPENER = re.compile(r"\{[{%]")
+
+
+def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]) -> list[tuple[str, int, int, bool]]:
+    """Round 30 (class 3): the parts a host may read from an opener a reading hides (``hidden``: (opener, start and
+    end of the construct hiding it): a comment, a raw body, a string literal of another tag), whatever unit it
+    renders: from the opener to the end of its paragraph, when a unit can start between the Jinja marker before the
+    opener (inside its construct) and the opener (:data:`_UNIT_START`). No list of host units. Raises
+    RecoveryBound past HIDDEN_BUDGET_* characters."""
+    if not hidden:
+        return []
+    ends = [m.end() for m in _JINJA_MARKER.finditer(text)]
+    budget = HIDDEN_BUDGET_FACTOR * len(text) + HIDDEN_BUDGET_BASE
+    out: list[tuple[str, int, int, bool]] = []
+    line, counted = 1, 0
+    for opener, start, _end in sorted(hidden):
+        i = bisect.bisect_right(ends, opener) - 1
+        after = max(start + 2, ends[i] if i >= 0 else 0)
+        if after >= opener or not _UNIT_START.search(text, after, opener):
+            continue
+        blank = _BLANK_LINE.search(text, opener)
+        stop = blank.start() if blank else len(text)
+        budget -= stop - opener
+        if budget < 0:
+            raise RecoveryBound("more than the recovery's budget read from openers a comment, raw body or string "
+                                "hides")
+        line += text.count("\n", counted, opener)  # openers come in order: lines counted once
+        counted = opener
+        out.append((text[opener:stop], line, opener, True))
+    return out
+
+
+def _page_part_issues(part: str, first_line: int, names: set[str], code: CodeObject, ctx: CheckContext,
+                      seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    picked_up = code.details.get("picked_up")
+    for issue in tpl.analyze_template(part, names):
+        if (issue.kind, issue.message) in seen:
+            continue
+        seen.add((issue.kind, issue.message))
+        line = first_line + issue.line - 1 if issue.line else first_line
+        yield _BY_KIND[issue.kind].found_in(
+            ctx.file, f"{code.location} line {line} (page unit)",
+            f"{issue.message} (in a unit of a text read as a page that a reader may copy on its own: a comment, "
+            "raw body or string literal hides it from the whole reading only)", f"{issue.evidence} [{picked_up}]")
 
 
 def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, int, bool]]:
