@@ -16,20 +16,17 @@ state with this process's memory, and the witness-age rule counts witness keys a
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import time
 
 import pytest
 
-from tests.registry.service import ORIGIN, LiveServer, make_publisher, release
-from tests.registry.test_client import _signed_model
+from tests.registry.forks import honest_log, signed_release
+from tests.registry.forks import publish as _publish
+from tests.registry.service import ORIGIN, LiveServer, release
 from tests.registry.test_redteam_round10 import _witness
 from weightwarden.registry import client as client_module
 from weightwarden.registry import entries
 from weightwarden.registry.client import RegistryClient, RegistryClientError
-from weightwarden.registry.logkeys import load_or_create
-from weightwarden.registry.store import Store
 
 
 @pytest.fixture
@@ -37,27 +34,16 @@ def logs(tmp_path):
     """The honest log (0 acme/ok v1; 1, 2 fill; 3 acme's revocation of acme/ok v1; 4 fill/z) and the operator's old
     copy of its database at size 3 (same log key): it serves the tree of 3 entries, freshly signed, and answers
     consistency proofs to bigger sizes from the real log (they are genuine)."""
-    keys = load_or_create(tmp_path / "keys", ORIGIN)
-    acme = make_publisher(("acme/*",), name="acme")
-    fill = make_publisher(("fill/*",), name="fill")
-    honest = Store.open(str(tmp_path / "honest.db"), keys.checkpoint_signer())
-    for p in (acme, fill):
-        honest.add_publisher(p.publisher)
-    with LiveServer(honest, keys) as real:
-        acme_ok, bundle = _signed_model(tmp_path / "acme-ok", 1, os.urandom(300))
-        body = client_module.release_body_from_bundle(bundle, model="acme/ok")
-        _publish(real, tmp_path, body, acme.key)
+    with honest_log(tmp_path) as log:
+        real, honest, fill = log.real, log.honest, log.fill
         for n in range(2):
             _publish(real, tmp_path, release(f"fill/a{n}", seed=n), fill.key)
-        with sqlite3.connect(tmp_path / "honest.db") as src, sqlite3.connect(tmp_path / "old.db") as dst:
-            src.backup(dst)  # the operator's snapshot at size 3
-        _publish(real, tmp_path, entries.revocation_body(model="acme/ok", release=body["bundle"],
-                                                         reason="CANARY: backdoor found"), acme.key)
-        fill_z, zbundle = _signed_model(tmp_path / "fz", 1, os.urandom(50))
-        zbody = client_module.release_body_from_bundle(zbundle, model="fill/z")
+        old = log.snapshot("old")  # the operator's snapshot at size 3
+        _publish(real, tmp_path, entries.revocation_body(model="acme/ok", release=log.acme_body["bundle"],
+                                                         reason="CANARY: backdoor found"), log.acme.key)
+        fill_z, zbody = signed_release(tmp_path, "fz", "fill/z", 50)
         _publish(real, tmp_path, zbody, fill.key)
         assert honest.size() == 5
-        old = Store.open(str(tmp_path / "old.db"), keys.checkpoint_signer())
         assert old.size() == 3
         mine = old.consistency_proof
 
@@ -67,17 +53,11 @@ def logs(tmp_path):
             return mine(old_size, new_size)
 
         old.consistency_proof = consistency_proof
-        with LiveServer(old, keys) as stale:
-            yield {"real": real, "stale": stale, "keys": keys, "tmp": tmp_path, "acme_ok": acme_ok,
-                   "fill_z": fill_z, "log_key": keys.note_signer.verifier().vkey(), "honest": honest, "old": old,
+        with LiveServer(old, log.keys) as stale:
+            yield {"real": real, "stale": stale, "keys": log.keys, "tmp": tmp_path, "acme_ok": log.acme_ok,
+                   "fill_z": fill_z, "log_key": log.keys.note_signer.verifier().vkey(), "honest": honest, "old": old,
                    "fill": fill, "zbody": zbody}
         old.close()
-    honest.close()
-
-
-def _publish(server, tmp, body, key) -> None:
-    with RegistryClient(server.url, state_dir=tmp / f"pub-{server.port}") as c:
-        c.publish(body, key)
 
 
 def _client(server, state, log_key, **kw) -> RegistryClient:

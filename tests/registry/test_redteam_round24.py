@@ -19,59 +19,40 @@ request, then the fork (nothing forged: every entry is publisher-signed, every c
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 from collections.abc import Callable
 
 import httpx
 import pytest
 
-from tests.registry.service import ORIGIN, LiveServer, make_publisher, release
-from tests.registry.test_client import _signed_model
+from tests.registry.forks import honest_log, signed_release
+from tests.registry.forks import publish as _publish
+from tests.registry.service import ORIGIN, LiveServer, release
 from tests.registry.test_redteam_round10 import _witness
 from weightwarden.registry import client as client_module
 from weightwarden.registry import entries
 from weightwarden.registry.client import RegistryClient, RegistryClientError
-from weightwarden.registry.logkeys import load_or_create
-from weightwarden.registry.store import Store
 
 
 @pytest.fixture
 def logs(tmp_path):
     """Honest log: 0 acme/ok v1, 1 fill/a0, 2 acme's revocation of acme/ok v1. Fork (the operator's copy of the
     database at size 2, same log key): 2 fill/z, 3 fill/w; the revocation is withheld."""
-    keys = load_or_create(tmp_path / "keys", ORIGIN)
-    acme = make_publisher(("acme/*",), name="acme")
-    fill = make_publisher(("fill/*",), name="fill")
-    honest = Store.open(str(tmp_path / "honest.db"), keys.checkpoint_signer())
-    for p in (acme, fill):
-        honest.add_publisher(p.publisher)
-    with LiveServer(honest, keys) as real:
-        acme_ok, bundle = _signed_model(tmp_path / "acme-ok", 1, os.urandom(300))
-        body = client_module.release_body_from_bundle(bundle, model="acme/ok")
-        _publish(real, tmp_path, body, acme.key)
-        fill_a0, abundle = _signed_model(tmp_path / "fill-a0", 1, os.urandom(200))
-        _publish(real, tmp_path, client_module.release_body_from_bundle(abundle, model="fill/a0"), fill.key)
-        with sqlite3.connect(tmp_path / "honest.db") as src, sqlite3.connect(tmp_path / "fork.db") as dst:
-            src.backup(dst)
-        _publish(real, tmp_path, entries.revocation_body(model="acme/ok", release=body["bundle"],
-                                                         reason="CANARY: backdoor found"), acme.key)
-        fork = Store.open(str(tmp_path / "fork.db"), keys.checkpoint_signer())
-        with LiveServer(fork, keys) as forked:
-            fill_z, zbundle = _signed_model(tmp_path / "fill-z", 1, os.urandom(100))
-            _publish(forked, tmp_path, client_module.release_body_from_bundle(zbundle, model="fill/z"), fill.key)
+    with honest_log(tmp_path) as log:
+        real, honest, fill = log.real, log.honest, log.fill
+        fill_a0, abody = signed_release(tmp_path, "fill-a0", "fill/a0", 200)
+        _publish(real, tmp_path, abody, fill.key)
+        fork = log.snapshot("fork")
+        _publish(real, tmp_path, entries.revocation_body(model="acme/ok", release=log.acme_body["bundle"],
+                                                         reason="CANARY: backdoor found"), log.acme.key)
+        with LiveServer(fork, log.keys) as forked:
+            fill_z, zbody = signed_release(tmp_path, "fill-z", "fill/z", 100)
+            _publish(forked, tmp_path, zbody, fill.key)
             _publish(forked, tmp_path, release("fill/w", seed=2), fill.key)
             assert honest.size() == 3 and fork.size() == 4
-            yield {"real": real, "fork": forked, "keys": keys, "tmp": tmp_path, "honest": honest,
-                   "acme_ok": acme_ok, "fill_a0": fill_a0, "fill_z": fill_z, "fill": fill,
-                   "log_key": keys.note_signer.verifier().vkey()}
+            yield {"real": real, "fork": forked, "keys": log.keys, "tmp": tmp_path, "honest": honest,
+                   "acme_ok": log.acme_ok, "fill_a0": fill_a0, "fill_z": fill_z, "fill": fill,
+                   "log_key": log.keys.note_signer.verifier().vkey()}
         fork.close()
-    honest.close()
-
-
-def _publish(server, tmp, body, key) -> None:
-    with RegistryClient(server.url, state_dir=tmp / f"pub-{server.port}") as c:
-        c.publish(body, key)
 
 
 class Front(httpx.BaseTransport):
