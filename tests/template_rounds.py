@@ -7,6 +7,8 @@ import contextlib
 import copy
 import json
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,3 +77,24 @@ TEMPLATE_CONTAINERS: dict[str, tuple[str, Callable[[str], bytes]]] = {
     "tokenizer_config": ("tokenizer_config.json", lambda t: json.dumps({"chat_template": t}).encode()),
     "chat_template_json": ("chat_template.json", lambda t: json.dumps({"chat_template": t}).encode()),
 }
+
+
+def host_renders(tmp_path: Path, source: str | bytes, canary: Path, encoding: str = "utf-8") -> bool:
+    """A plain (unsandboxed) Jinja host, in a subprocess: renders ``source`` (a file read with ``encoding``) with one
+    chat message; True when the payload created ``canary`` (a folder)."""
+    src = tmp_path / "host_source.txt"
+    if isinstance(source, str):
+        src.write_text(source, encoding="utf-8")
+    else:
+        src.write_bytes(source)
+    code = (f"import jinja2,sys;jinja2.Environment().from_string(open(sys.argv[1],encoding={encoding!r}).read())"
+            ".render(messages=[{'role':'user','content':'hi'}],add_generation_prompt=True)")
+    subprocess.run([sys.executable, "-c", code, str(src)], check=True, timeout=60)
+    return canary.is_dir()
+
+
+def scan_file(tmp_path: Path, name: str, data: bytes | str) -> list:
+    """The findings of a scan of ``data`` written to ``tmp_path / name``."""
+    path = tmp_path / name
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return scan_paths([path]).findings

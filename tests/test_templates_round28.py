@@ -21,14 +21,13 @@ import json
 import pickle
 import re
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.template_rounds import host_renders as _host_renders
+from tests.template_rounds import scan_file as _scan
 from weightwarden.artifact.recovery import RecoveryBound, recover_template, recoverable_tag
-from weightwarden.scan import scan_paths
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -39,20 +38,6 @@ def _template(canary: Path) -> str:
             "{% if add_generation_prompt %}assistant:{% endif %}\n")
 
 
-def _host_renders(tmp_path: Path, source: str, canary: Path) -> bool:
-    """A plain Jinja host, in a subprocess: renders ``source`` and the payload creates ``canary``."""
-    src = tmp_path / "host_source.txt"
-    src.write_text(source, encoding="utf-8")
-    code = ("import jinja2,sys;jinja2.Environment().from_string(open(sys.argv[1],encoding='utf-8').read())"
-            ".render(messages=[{'role':'user','content':'hi'}],add_generation_prompt=True)")
-    subprocess.run([sys.executable, "-c", code, str(src)], check=True, timeout=60)
-    return canary.is_dir()
-
-
-def _scan(tmp_path: Path, name: str, data: bytes | str) -> list:
-    path = tmp_path / name
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return scan_paths([path]).findings
 
 
 def _critical(findings: list) -> set[str]:

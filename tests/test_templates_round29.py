@@ -20,12 +20,12 @@ import html
 import io
 import pickle
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.template_rounds import host_renders as _host_renders
+from tests.template_rounds import scan_file as _scan
 from weightwarden.artifact.recovery import (
     MAX_TAG_CHARS,
     RecoveryBound,
@@ -45,24 +45,6 @@ def _template(canary: Path, pad: str = "") -> str:
             "{% if add_generation_prompt %}assistant:{% endif %}")
 
 
-def _host_renders(tmp_path: Path, source: str, canary: Path, encoding: str = "utf-8") -> bool:
-    """A plain Jinja host, in a subprocess: renders ``source`` (a file read with ``encoding``); the payload creates
-    ``canary``."""
-    src = tmp_path / "host_source.txt"
-    if isinstance(source, str):
-        src.write_text(source, encoding="utf-8")
-    else:
-        src.write_bytes(source)
-    code = (f"import jinja2,sys;jinja2.Environment().from_string(open(sys.argv[1],encoding={encoding!r}).read())"
-            ".render(messages=[{'role':'user','content':'hi'}],add_generation_prompt=True)")
-    subprocess.run([sys.executable, "-c", code, str(src)], check=True, timeout=60)
-    return canary.is_dir()
-
-
-def _scan(tmp_path: Path, name: str, data: bytes | str) -> list:
-    path = tmp_path / name
-    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    return scan_paths([path]).findings
 
 
 def _severe(findings: list) -> set[str]:

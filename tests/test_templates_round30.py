@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.template_rounds import host_renders as _host_renders
 from weightwarden.scan import scan_paths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,14 +43,6 @@ def _template(canary: Path, style: str = "attr") -> str:
     return ("{% for m in messages %}{{ m.role }}: {{ m.content }} {% endfor %}{% set u = '_' * 2 %}"
             f"{{{{ {reach}.os.mkdir('{canary}') }}}}{{% if add_generation_prompt %}}assistant:{{% endif %}}")
 
-
-def _host_renders(tmp_path: Path, source: str, canary: Path) -> bool:
-    src = tmp_path / "host_source.txt"
-    src.write_text(source, encoding="utf-8")
-    code = ("import jinja2,sys;jinja2.Environment().from_string(open(sys.argv[1],encoding='utf-8').read())"
-            ".render(messages=[{'role':'user','content':'hi'}],add_generation_prompt=True)")
-    subprocess.run([sys.executable, "-c", code, str(src)], check=True, timeout=60)
-    return canary.is_dir()
 
 
 def _tokens(text: str) -> list:
