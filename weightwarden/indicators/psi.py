@@ -10,7 +10,10 @@ Two ways to run it:
 
 * **over TCP** (:func:`serve` / :func:`connect`), by default on 127.0.0.1; length-prefixed frames:
   client hello (protocol, key id, scheme digest, set size) → server hello → server setup → client request →
-  server response → client result (the count, or null);
+  server response → client result (the count, or null); a server with a member list first answers the hello
+  with a challenge only, and sends its hello to a peer that signed the challenge with a listed member key
+  (red team round 22a: nothing about the set before authentication). A server answers one client: a peer that
+  connects first, member or not, ends the session (run ``psi serve`` again);
 * **over files / stdin** (:func:`make_request` → :func:`respond` → :func:`finish`), for parties that can only
   exchange files: the client keeps its ECDH key in a state file (mode 0600) between the two steps.
 
@@ -503,15 +506,21 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
             start = time.perf_counter()
             try:
                 hello = channel.recv_json()
+                challenge = os.urandom(16).hex()
+                first_member = None
+                if members is not None:
+                    # Red team round 22a: with a member list nothing about this set (its size, key id, scheme)
+                    # goes to a peer before it proved it holds a listed member key.
+                    first_member = _members_first(channel, hello, challenge, members, server_name)
                 try:
                     client_items = _check_hello(hello, indicators, channel.peer)
                     _check_client_size(client_items, min_client_items, max_client_items, channel.peer)
                 except (PsiError, SchemeMismatchError) as exc:
-                    # Before any authentication: these reasons hold only what the peer itself announced and
-                    # this server's public bounds (no member, budget or usage), so an honest client can adapt.
+                    # These reasons hold only what the peer itself announced and this server's public bounds (no
+                    # member, budget or usage), so an honest client can adapt; with a member list the peer is
+                    # authenticated by now.
                     channel.send_json({"protocol": PROTOCOL, "error": exc.reason})
                     raise
-                challenge = os.urandom(16).hex()
                 channel.send_json({**_hello(indicators, len(items)), "challenge": challenge})
                 raw_request = channel.recv(_request_limit(client_items))
                 auth = channel.recv_json()
@@ -527,6 +536,9 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                                         *_server_part(server_name))
                         name = verify(members, auth.get("member") if isinstance(auth, dict) else None,
                                       auth.get("signature") if isinstance(auth, dict) else None, signed, channel.peer)
+                        if name != first_member:
+                            raise PsiError(f"{channel.peer} signed the session as member {name!r} after "
+                                           f"authenticating as {first_member!r}")
                         peer = f"member {name}"
                     refusal = REFUSED_BUDGET
                     if budget is not None:
@@ -549,6 +561,35 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                 raise PsiError(f"{channel.peer} reported an impossible count {count!r}")
             return PsiResult("server", count, len(items), client_items, channel.sent, channel.received,
                              time.perf_counter() - start)
+
+
+# What a peer signs to be told anything by a server with a member list (red team round 22a); a label part keeps
+# this signature from ever verifying as the session's (challenge, hello, request) signature.
+_MEMBERS_FIRST = b"weightwarden psi: member before the server hello\0"
+
+
+def _members_first_digest(challenge: str, hello: Any, server_name: str | None) -> bytes:
+    from weightwarden.indicators.members import digest
+
+    return digest(_MEMBERS_FIRST, challenge.encode(), _canonical(hello), *_server_part(server_name))
+
+
+def _members_first(channel: _Channel, hello: Any, challenge: str, members: dict[str, Any],
+                   server_name: str | None) -> str:
+    """The server's first answer when it has a member list: a challenge and nothing else; the peer signs it with
+    its hello, and only a listed member that verifies is told the server's hello. A refusal is the fixed
+    :data:`REFUSED_AUTH` (the key-id mismatch and every other reason stay in this server's error)."""
+    from weightwarden.indicators.members import verify
+
+    channel.send_json({"protocol": PROTOCOL, "members_first": True, "challenge": challenge})
+    auth = channel.recv_json()
+    try:
+        return verify(members, auth.get("member") if isinstance(auth, dict) else None,
+                      auth.get("signature") if isinstance(auth, dict) else None,
+                      _members_first_digest(challenge, hello, server_name), channel.peer)
+    except PsiError:
+        channel.send_json({"protocol": PROTOCOL, "error": REFUSED_AUTH})
+        raise
 
 
 def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, timeout: float = DEFAULT_TIMEOUT_S,
@@ -576,6 +617,19 @@ def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, tim
             hello = _hello(indicators, len(items))
             channel.send_json(hello)
             server_hello = channel.recv_json()
+            if isinstance(server_hello, dict) and server_hello.get("members_first") is True:
+                first = server_hello.get("challenge")
+                if member is None:
+                    raise PsiError(f"{channel.peer} answers listed members only: sign the session with a member key "
+                                   "(--member)")
+                if not isinstance(first, str) or len(first) > 64:
+                    raise PsiError(f"{channel.peer} sent an invalid challenge")
+                channel.send_json({"member": member.name,
+                                   "signature": member.sign(_members_first_digest(first, hello, server_name))})
+                server_hello = channel.recv_json()
+                if (isinstance(server_hello, dict) and "error" not in server_hello
+                        and server_hello.get("challenge") != first):
+                    raise PsiError(f"{channel.peer} changed its challenge after authentication")
             server_items = _check_hello(server_hello, indicators, channel.peer)
             _check_server_size(server_items, min_server_items, channel.peer, max_server_items)
             client = psi.client.CreateWithNewKey(False)
