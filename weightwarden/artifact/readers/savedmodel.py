@@ -136,11 +136,11 @@ def reads_itself(display: str) -> bool:
     return display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold() == KERAS_METADATA_NAME
 
 
-def sibling_paths(display: str, path: str) -> tuple[str, ...]:
-    """The files a loader reads beside ``path`` (shown as ``display``) that this reader reads with it: a SavedModel's
-    ``keras_metadata.pb`` (:func:`_keras_metadata_file` opens exactly that path)."""
+def sibling_paths(display: str, fs_path: str) -> tuple[str, ...]:
+    """The files a loader reads beside the file at ``fs_path`` (its ``Source.fs_path``, shown as ``display``) that
+    this reader reads with it: a SavedModel's ``keras_metadata.pb`` (the path :func:`_keras_metadata_file` opens)."""
     if display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold() in SAVED_MODEL_FILES:
-        return (os.path.join(os.path.dirname(path), KERAS_METADATA_NAME),)
+        return (os.path.join(os.path.dirname(fs_path), KERAS_METADATA_NAME),)
     return ()
 
 
