@@ -451,10 +451,10 @@ def test_worker_crash_names_the_file_and_scans_the_rest(tmp_path: Path, monkeypa
 
     original = engine.scan_file
 
-    def crashing(found, file, strict, limits):
+    def crashing(found, file, strict, limits, *rest):
         if file.endswith("/crash.bin"):
             os._exit(3)  # what a segfault in a native reader looks like to the pool
-        return original(found, file, strict, limits)
+        return original(found, file, strict, limits, *rest)
 
     crashing.__module__, crashing.__qualname__ = "weightwarden.scan.engine", "scan_file"
     monkeypatch.setattr(engine, "scan_file", crashing)

@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import os
 import stat
+from collections.abc import Sequence
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, Artifact, CodeKind, FileEntry, Format
@@ -29,9 +30,26 @@ def open_artifact(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS)
     """Read every file under ``path`` (a file or a folder), sequentially. See :func:`discover` and :func:`read_file`."""
     artifact = Artifact(root=os.fspath(path))
     files = discover(artifact, limits)
+    scanned = siblings_in_scan(files)
     for found in files:
-        artifact.entries.append(read_file(found, limits))
+        artifact.entries.append(read_file(found, limits, siblings_scanned=os.path.abspath(found.path) in scanned))
     return artifact
+
+
+def siblings_in_scan(files: Sequence[DiscoveredFile]) -> frozenset[str]:
+    """Red team round 33: the absolute paths of the files in ``files`` whose loader-read siblings (a SavedModel's
+    ``keras_metadata.pb``, :func:`.readers.savedmodel.sibling_paths`) are in ``files`` too, under the name their
+    reader reads them by. Those siblings are read on their own, so the file's reader skips them; a sibling that is
+    not part of the scan (``scan export/saved_model.pb``) is read with the file, as before."""
+    from weightwarden.artifact.readers.savedmodel import reads_itself, sibling_paths
+
+    own = {os.path.abspath(found.path) for found in files if reads_itself(found.display)}
+    out: set[str] = set()
+    for found in files:
+        siblings = sibling_paths(found.display, found.path)
+        if siblings and all(os.path.abspath(path) in own for path in siblings):
+            out.add(os.path.abspath(found.path))
+    return frozenset(out)
 
 
 def discover(artifact: Artifact, limits: Limits = DEFAULT_LIMITS) -> list[DiscoveredFile]:
@@ -61,10 +79,10 @@ def _record_link(artifact: Artifact, path: str, rel: str, root: str) -> str | No
     return walker.record_link(path, rel, os.path.abspath(root))
 
 
-def read_file(found: DiscoveredFile, limits: Limits = DEFAULT_LIMITS) -> FileEntry:
-    """Read one discovered file; never raises."""
+def read_file(found: DiscoveredFile, limits: Limits = DEFAULT_LIMITS, siblings_scanned: bool = False) -> FileEntry:
+    """Read one discovered file; never raises. ``siblings_scanned``: see :func:`siblings_in_scan`."""
     try:
-        source = Source.from_path(found.path, found.display, fs_dir=found.root_dir)
+        source = Source.from_path(found.path, found.display, fs_dir=found.root_dir, siblings_scanned=siblings_scanned)
     except OSError as exc:
         return FileEntry(found.display, Format.UNKNOWN, 0, error=f"cannot open: {exc.strerror or exc}")
     ctx = ReadContext.for_top_level(limits, dispatch=read_source)

@@ -28,6 +28,8 @@ class Source:
 
     ``fs_path`` is set when the bytes are a plain file on disk (readers may ``mmap`` it); ``fs_dir`` is the
     folder of the *top-level* file, used to decide whether a referenced path leaves the model folder.
+    ``siblings_scanned``: the files a loader reads beside this one (a SavedModel's ``keras_metadata.pb``) are files
+    of the same scan, each read on its own, so this file's reader does not read them again (red team round 33).
     """
 
     display: str
@@ -35,6 +37,7 @@ class Source:
     opener: Callable[[], BinaryIO]
     fs_path: str | None = None
     fs_dir: str | None = None
+    siblings_scanned: bool = False
 
     def open(self) -> BinaryIO:
         return self.opener()
@@ -44,12 +47,13 @@ class Source:
             return f.read(n)
 
     @classmethod
-    def from_path(cls, path: str, display: str, fs_dir: str | None = None) -> Source:
+    def from_path(cls, path: str, display: str, fs_dir: str | None = None, siblings_scanned: bool = False) -> Source:
         # The size of what ``open`` reads: a hub-cache snapshot entry is a link to its blob, and the
         # link's own size (the length of "../../blobs/<hash>") made every linked weight file look truncated.
         # Which links may be followed at all is decided before a Source is made (:mod:`.paths`).
         size = os.stat(path).st_size
-        return cls(display=display, size=size, opener=lambda: open(path, "rb"), fs_path=path, fs_dir=fs_dir)
+        return cls(display=display, size=size, opener=lambda: open(path, "rb"), fs_path=path, fs_dir=fs_dir,
+                   siblings_scanned=siblings_scanned)
 
     @classmethod
     def from_bytes(cls, data: bytes, display: str, fs_dir: str | None = None) -> Source:

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file
+from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file, siblings_in_scan
 from weightwarden.artifact.model import Artifact, FileEntry
 from weightwarden.artifact.sniff import routing_key, sniff_by_loader_name
 from weightwarden.core.findings import Finding
@@ -138,11 +138,13 @@ def scan_paths(
     return report
 
 
-def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits) -> FileResult:
-    """Read one file and judge it and every archive member inside it. Never raises."""
+def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits,
+              siblings_scanned: bool = False) -> FileResult:
+    """Read one file and judge it and every archive member inside it. Never raises. ``siblings_scanned``: the
+    files its loader reads beside it are jobs of this scan (``loader.siblings_in_scan``)."""
     result = FileResult()
     try:
-        entry = read_file(found, limits)
+        entry = read_file(found, limits, siblings_scanned=siblings_scanned)
         _judge(entry, file, found.display, strict, result)
         result.model_file = entry.format.value in MODEL_FORMATS
         result.keras_config = bool(entry.metadata.get("keras_config"))
@@ -183,16 +185,20 @@ def _run(
 ) -> list[FileResult]:
     total = len(jobs)
     results: list[FileResult | None] = [None] * total
+    # Red team round 33: a file whose loader-read siblings are jobs of this scan leaves them to their own reading
+    # (a SavedModel and its keras_metadata.pb: read once, and read even when only the metadata file is scanned).
+    in_scan = siblings_in_scan([found for found, _ in jobs])
+    scanned = [os.path.abspath(found.path) in in_scan for found, _ in jobs]
     if _use_pool(jobs, workers):
         # concurrent.futures.process imports multiprocessing (~10 ms): only when a pool is used.
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            _run_pool(jobs, strict, workers, limits, progress, results)
+            _run_pool(jobs, strict, workers, limits, progress, results, scanned)
         except BrokenProcessPool:
             # A worker died (a native reader crashed on hostile input): retry the unfinished files one per
             # process, so the culprit is named as an error and the others are still scanned.
-            _isolate(jobs, strict, limits, results)
+            _isolate(jobs, strict, limits, results, scanned)
         except Exception:  # noqa: BLE001, S110 - no pool here (sandbox, no /dev/shm): scan in-process below
             pass
     done = sum(r is not None for r in results)
@@ -210,7 +216,7 @@ def _run(
         left = [index for index in left if index not in later] + hdf5
     for index in left:
         found, file = jobs[index]
-        results[index] = scan_file(found, file, strict, limits)
+        results[index] = scan_file(found, file, strict, limits, scanned[index])
         done += 1
         if progress:
             progress(done, total, file)
@@ -224,6 +230,7 @@ def _run_pool(
     limits: Limits,
     progress: Progress | None,
     results: list[FileResult | None],
+    scanned: list[bool],
 ) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -231,7 +238,7 @@ def _run_pool(
     # Largest files first so one big checkpoint does not end up alone at the tail of the run.
     order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0].path))
     with ProcessPoolExecutor(max_workers=count, initializer=_worker_init) as pool:
-        futures = {pool.submit(scan_file, jobs[i][0], jobs[i][1], strict, limits): i for i in order}
+        futures = {pool.submit(scan_file, jobs[i][0], jobs[i][1], strict, limits, scanned[i]): i for i in order}
         for done, future in enumerate(as_completed(futures), start=1):
             index = futures[future]
             results[index] = future.result()
@@ -240,7 +247,8 @@ def _run_pool(
 
 
 def _isolate(
-    jobs: list[tuple[DiscoveredFile, str]], strict: bool, limits: Limits, results: list[FileResult | None]
+    jobs: list[tuple[DiscoveredFile, str]], strict: bool, limits: Limits, results: list[FileResult | None],
+    scanned: list[bool],
 ) -> None:
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -250,7 +258,7 @@ def _isolate(
             continue
         try:
             with ProcessPoolExecutor(max_workers=1, initializer=_worker_init) as pool:
-                results[index] = pool.submit(scan_file, found, file, strict, limits).result()
+                results[index] = pool.submit(scan_file, found, file, strict, limits, scanned[index]).result()
         except BrokenProcessPool:
             reason = "the scanning process died while reading this file (crash in a native reader); not scanned"
             results[index] = FileResult(errors=[ScanError(file, reason)])

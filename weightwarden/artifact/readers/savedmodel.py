@@ -36,8 +36,10 @@ Readings (red team round 32): TF protobufs carry no magic, so the file is read a
 a SavedModel) and as each other message a TF loader reads a file as; another reading is judged when a loader could
 import it (parses, has nodes, every op a registrable op name or a library function). A ``.pb``/``.meta`` whose
 declared reading fails is "could not be verified" (``fs.unverified_model_file``, medium) unless it is a text proto.
-``saved_model.cpb`` (riegeli, chunked) is not read: the entry's error. ``keras_metadata.pb`` with no SavedModel
-file beside it on disk (alone, or in an archive) is read on its own.
+Red team round 33: a text our exact reading rejects is judged token by token (every ``op`` value) and stays medium;
+it counts as no TF file only when proven (plain text, no protobuf wire bytes, a first token TF's parser rejects).
+``saved_model.cpb`` (riegeli, chunked) is not read: the entry's error. ``keras_metadata.pb`` scanned is read on its
+own (red team round 33); a SavedModel reads the one beside it on disk unless that file is part of the same scan.
 
 Anomaly codes:
     tf.asset_path_escape: an asset filename that is absolute or contains ".." (read into the graph at load).
@@ -114,16 +116,32 @@ def read(source: Source, ctx: ReadContext) -> FileEntry:
     if folded.endswith(".cpb"):
         _chunked(entry)
     elif folded == KERAS_METADATA_NAME:
-        if not _beside_saved_model(source):
-            with source.open() as f:
-                _keras_metadata(f.read(source.size) if source.size <= ctx.limits.max_header_bytes else None,
-                                source.size, ctx, state, name)
+        # Red team round 33: always read on its own. It used to be skipped whenever a SavedModel lay beside it on
+        # disk, so ``scan export/keras_metadata.pb`` (the SavedModel not part of the scan) read nothing; now the
+        # SavedModel's reader is the one that skips it, when it is a file of the same scan (``siblings_scanned``).
+        with source.open() as f:
+            _keras_metadata(f.read(source.size) if source.size <= ctx.limits.max_header_bytes else None,
+                            source.size, ctx, state, name)
         return entry
     else:
         _read_graphs(source, name, ctx, state)
-    if folded in SAVED_MODEL_FILES:
+    if folded in SAVED_MODEL_FILES and not source.siblings_scanned:
         _keras_metadata_file(source, ctx, state)  # TF-Keras reads it next to the SavedModel it revives
     return entry
+
+
+def reads_itself(display: str) -> bool:
+    """True for a file this reader reads as a sibling's content when it is scanned on its own (``keras_metadata.pb``,
+    by the name the scan routes it under)."""
+    return display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold() == KERAS_METADATA_NAME
+
+
+def sibling_paths(display: str, fs_path: str) -> tuple[str, ...]:
+    """The files a loader reads beside the file at ``fs_path`` (its ``Source.fs_path``, shown as ``display``) that
+    this reader reads with it: a SavedModel's ``keras_metadata.pb`` (the path :func:`_keras_metadata_file` opens)."""
+    if display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold() in SAVED_MODEL_FILES:
+        return (os.path.join(os.path.dirname(fs_path), KERAS_METADATA_NAME),)
+    return ()
 
 
 # The message types a TF protobuf can be read as, and the one its name declares (red team round 32): a file
@@ -158,12 +176,13 @@ def _read_graphs(source: Source, name: str, ctx: ReadContext, state: _State) -> 
     reading finds is reported, its failure too), then as every other message TF loads a file as (SavedModel,
     MetaGraphDef, GraphDef); an other reading is judged when it is one a TF loader could import (it parses and
     holds graph nodes whose ops are op or function names: :func:`_plausible`). The union is what is reported."""
-    from weightwarden.artifact.readers._tf_text import MESSAGE_TYPES
+    from weightwarden.artifact.readers._tf_text import MESSAGE_TYPES, rules_out_tf_text
 
     entry = state.entry
     declared = declared_type(name)
     is_text = name.casefold().endswith(".pbtxt")
     data: bytes | None = None
+    text: str | None = None
     if is_text:
         data = _text_bytes(source, ctx, entry)
         if data is None:
@@ -175,6 +194,8 @@ def _read_graphs(source: Source, name: str, ctx: ReadContext, state: _State) -> 
             if kind in wires:
                 _read_as(io.BytesIO(wires[kind]), len(wires[kind]), kind, state, declared)
         entry.metadata["readings"] = _accepted(state)
+        if declared not in wires:
+            _judge_op_tokens(text, state)  # round 33: the error stays; the ops TF's parser may read are judged
         return
     with source.open() as f:
         for kind in MESSAGE_TYPES:
@@ -201,22 +222,50 @@ def _read_graphs(source: Source, name: str, ctx: ReadContext, state: _State) -> 
             text_accepted = any(kind.startswith("text ") for kind in _accepted(state))
     accepted = _accepted(state)
     entry.metadata["readings"] = accepted
-    if (not text_accepted and not accepted and data is not None and text is not None
-            and not _CONTROL.search(text) and _no_protobuf(data)):
-        # Plain text (no control characters but tab and line ends) that no protobuf parser takes as wire bytes (as
-        # an empty message, the most lenient reading: every field unknown, groups included) and that text format
-        # rejects too: TF's loaders fail on it whatever message they ask for, so it is no TF file (a Unity asset's
-        # YAML ``.meta``, say), not an unverified one.
+    if text_accepted:
+        return
+    if (not accepted and data is not None and text is not None and not _CONTROL.search(text)
+            and _no_protobuf(data) and rules_out_tf_text(text)):
+        # Red team round 33: "no TF file" must be PROVEN, never inferred from our own text parse failing (its partial
+        # schema sends TF's other fields through protobuf's unknown-field skipper, whose grammar is smaller than the
+        # parser TF uses: ``attr [ {...} ]`` fails only ours; b07294b read that failure as "no TF file" and made a
+        # PyFunc graph silent). Proof: plain text (no control character but tab and line ends) that protobuf rejects
+        # as wire bytes of any message (an empty message, the most lenient reading: every field unknown, groups
+        # included) AND whose first token TF's strict text parser rejects whatever message it reads (a plain
+        # identifier that is no top-level field of SavedModel, MetaGraphDef or GraphDef: a Unity asset's YAML
+        # ``.meta`` starts ``fileFormatVersion:``).
         entry.metadata["not_tf_protobuf"] = True
         return
-    if not text_accepted:
-        # Never silent: the declared binary reading failed (a hostile file may use wire forms this walker rejects
-        # and protobuf accepts), whatever other reading was judged.
-        entry.anomalies.append(Anomaly(
-            "fs.unverified_model_file", source.display,
-            f"a TensorFlow {declared} by its name that does not parse as one ({binary_error[:300]})"
-            + (f"; judged as {', '.join(accepted)} instead" if accepted else "; no other TF message accepts it")
-            + ": could not be verified", "TF protobuf name, content its declared message rejects"))
+    if text is not None:
+        _judge_op_tokens(text, state)
+    # Never silent: the declared binary reading failed (a hostile file may use wire forms this walker rejects and
+    # protobuf accepts), whatever other reading was judged; its text reading failed or was never tried.
+    entry.anomalies.append(Anomaly(
+        "fs.unverified_model_file", source.display,
+        f"a TensorFlow {declared} by its name that does not parse as one ({binary_error[:300]})"
+        + (f"; judged as {', '.join(accepted)} instead" if accepted else "; no other TF message accepts it")
+        + ("; its text's op values judged token by token" if text is not None else "")
+        + ": could not be verified", "TF protobuf name, content its declared message rejects"))
+
+
+def _judge_op_tokens(text: str, state: _State) -> None:
+    """Red team round 33: a text the exact reading rejected may still be one TF's full-schema parser takes (list
+    syntax in a field our partial schema skips), so every ``op`` value anywhere in it is judged, read with protobuf's
+    own tokenizer (:func:`._tf_text.op_values`). Approximate and conservative: it may judge an op TF would never load
+    (another message's ``op``, a text TF rejects later), and a call of a library function is judged as an op (the
+    function names are not trusted without a schema: a ``signature`` elsewhere must not turn PyFunc into a "call")."""
+    from weightwarden.artifact.readers._tf_text import op_values
+
+    ops: Counter[str] = Counter()
+    for value in op_values(text):
+        if len(value) > MAX_NAME:
+            _not_read(state, "text tokens", f"op name of {len(value)} characters")
+        ops[value[:MAX_NAME] or "<missing op>"] += 1
+    state.entry.metadata["text_token_ops"] = sum(ops.values())
+    if ops:
+        _flush(state)  # nothing pending from the readings before; function names of theirs must not apply here
+        _emit(state, "text tokens (exact text reading failed)/op values", ops)
+        _flush(state)
 
 
 # C0 controls but tab, line feed, form feed and carriage return, and DEL: what plain text does not hold.
@@ -356,21 +405,6 @@ def _chunked(entry: FileEntry) -> None:
     format is not read here (its transposed chunks need a decoder of their own): fail closed, never "info"."""
     entry.error = ("chunked SavedModel (saved_model.cpb: riegeli records TF's proto splitter writes and TF loads) "
                    "is not read by this scanner: its graph and Keras objects could not be verified")
-
-
-def _beside_saved_model(source: Source) -> bool:
-    """A ``keras_metadata.pb`` next to a SavedModel on disk is read with it (:func:`_keras_metadata_file`); alone
-    (or in an archive, where the SavedModel reader cannot open its sibling) it is read on its own."""
-    if not source.fs_path:
-        return False
-    folder = os.path.dirname(source.fs_path)
-    for sibling in SAVED_MODEL_FILES:
-        try:
-            if stat.S_ISREG(os.lstat(os.path.join(folder, sibling)).st_mode):
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _walk(f: BinaryIO, size: int, state: _State) -> None:
