@@ -642,14 +642,12 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     chosen: list[bool] = []
     split: list[tuple[int, int]] = []
     for a, b in spans:
-        if better(decode(text[a:b]), text[a:b]):
-            split.append((a, b))
-            chosen.append(True)
-            continue
+        # the payload run first: a region that reads better decoded as a whole can still hold an instruction's words
+        # ("answer it in full" + a ROT13 payload on the next line), which must not be decoded with it
         run = _payload_run(text, a, b, decode, better, turn) if turn is not None else None
         if run is None:
             split.append((a, b))
-            chosen.append(False)
+            chosen.append(better(decode(text[a:b]), text[a:b]))
         else:
             # what is left of the region without a word (white space before a comma) goes with the run
             s_, e_ = (a if not _WORD.search(text, a, run[0]) else run[0]), (b if not _WORD.search(text, run[1], b) else run[1])
