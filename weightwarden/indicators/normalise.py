@@ -820,7 +820,12 @@ def _mostly_camel(text: str, cut: str) -> bool:
     cut_letters = sum(before[w] * sum(ch.isalpha() for ch in w) for w in whole)
     letters = sum(ch.isalpha() for ch in text)
     parts = sum(after.values()) - (sum(before.values()) - sum(before[w] for w in whole))
-    return cut_letters * 2 >= letters and parts >= 2 * sum(before[w] for w in whole) + 2
+    # and its parts read as words ("Jevgr", "N", "Fpevcg"), not as what is left of a base64 text after a layer
+    # decoded part of it ("ioYDRg9CsINCyoYHQ": digits, runs of capitals; found by round 19's separator property)
+    pieces = [p for w in whole for p in _CAMEL_CUT.split(w)]
+    wordlike = sum(1 for p in pieces if _CAMEL_PART.fullmatch(p))
+    return cut_letters * 2 >= letters and parts >= 2 * sum(before[w] for w in whole) + 2 \
+        and wordlike >= 0.8 * len(pieces)
 
 
 _BASE64_DATA = frozenset("+/=-_")
@@ -934,6 +939,7 @@ _SYMBOL_INSIDE = re.compile(r"^[@$!|€¡]+[^\W\d_]|[^\W_][@$!|€¡]+[^\W_]|[^\
 # upper-case one starts a capitalised word; only in a word of at least three such parts ("JavaScript" stays whole).
 _CAMEL_WORD = re.compile(r"[A-Za-z0-9]{6,}")
 _CAMEL_CUT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL_PART = re.compile(r"[A-Z]?[a-z]*")
 # Letter spacing and chunking: alphanumeric pieces and what separates them.
 _PIECE = re.compile(r"[^\W_]+")
 _CHUNK_SEPARATORS = frozenset("-_*~·.")
