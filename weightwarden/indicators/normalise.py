@@ -789,7 +789,9 @@ def _camel_retry(text: str, depth: int) -> tuple[str, tuple[str, ...]] | None:
 
     Kept only when the cut words hold most of the text (:func:`_mostly_camel`) and the cut span decodes as ROT13 or
     reversal, as a whole or by regions, with at least three function words (else a random symbol text "000…@AN0:N"
-    was rotated). Past the length bound a cut is not tried here: the restyling stage refuses it later, by name."""
+    was rotated) and one word in six a function word (English prose has two or more; a random mixed-case text cut
+    into letter pairs and rotated has a few by chance: measured ≤ 0.2 on random text, ≥ 0.2 on 1,039 of 1,040
+    decoded AdvBench CamelCase copies). Past the length bound a cut is not tried here: the restyling stage refuses it later, by name."""
     for backwards in (False, True):  # reversed CamelCase: capitals last
         oriented = text[::-1] if backwards else text
         cut = _split_camel(oriented)
@@ -806,7 +808,8 @@ def _camel_retry(text: str, depth: int) -> tuple[str, tuple[str, ...]] | None:
         if backwards:
             start, end, span = len(text) - end, len(text) - start, span[::-1]
         payload, decoded = decode_layers(span, depth, camel_cut=True)
-        if {"rot13", "reversed"} & set(decoded) and _stopword_count(payload) >= 3:
+        found = _stopword_count(payload)
+        if {"rot13", "reversed"} & set(decoded) and found >= max(3, len(_WORD.findall(payload)) / 6):
             return text[:start] + payload + text[end:], decoded
     return None
 
