@@ -58,7 +58,7 @@ TRANSFORMS = {
 
 def run(name: str, transforms: dict, width: int) -> int:
     """Count exact / near / missed matches of every transform of the 520 AdvBench prompts against the plain
-    prompts, print them and write ``benchmarks/results/<name>.json`` (shared with later rounds' scripts)."""
+    prompts (or a reference form of them: a ``(transform, reference)`` value), print them and write ``benchmarks/results/<name>.json`` (shared with later rounds' scripts)."""
     seeds = yaml.safe_load((DATASETS / "advbench" / "adv_bench.yaml").read_text(encoding="utf-8"))["seeds"]
     prompts = [s["value"] for s in seeds]
     sketcher = Sketcher(GroupKey(hashlib.sha256(b"benchmark: round 19").digest()))
@@ -69,7 +69,13 @@ def run(name: str, transforms: dict, width: int) -> int:
     t0 = time.perf_counter()
     for label, transform in transforms.items():
         exact = near = 0
+        # a (transform, reference) pair compares with the reference's canonical text instead of the plain prompt's (a
+        # transform that adds words of its own, as round 21's decoys, matches exactly at best its plain form)
+        transform, reference = transform if isinstance(transform, tuple) else (transform, None)
         for original, signature, prompt in zip(originals, signatures, prompts, strict=True):
+            if reference is not None:
+                original = canonical(reference(prompt)).text
+                signature = sketcher.signature(original)
             text = canonical(transform(prompt)).text
             if text == original:
                 exact += 1

@@ -225,6 +225,10 @@ _B64_NO_SPACE = re.compile(r"\S+")  # a run without white space (not "[^\s\\]*\\
 _LABEL_LINE = re.compile(r"([^\n]{1,24}?)([A-Za-z0-9+/_-]+={0,2})[ \t\r]*")
 _MAX_LABEL_LINE = 512  # longer lines are not looked at for a label: bounds the label regex's backtracking
 _LABEL_NUMBER = re.compile(r"[0-9A-Fa-f]*[0-9][0-9A-Fa-f]*")
+_LABEL_LETTERS = re.compile(r"[^\W\d_]+")
+# A valid roman numeral up to 3999 ("iv", "xii"; not "did" or "mild"): a label, as a single letter is.
+_NUMBER_MARK, _LETTER_MARK = "\x00", "\x01"  # placeholders in a label shape (control characters: not in a label)
+_ROMAN = re.compile(r"m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})")
 
 
 def _unescape_run(m: re.Match[str]) -> str:
@@ -235,21 +239,37 @@ def _unescape_run(m: re.Match[str]) -> str:
     return _B64_ESCAPE.sub("  ", run) if escapes and escapes >= 0.8 * run.count("\\") else run
 
 
+def _label_shape(prefix: str) -> str | None:
+    """The shape of a line label ``prefix``: its numbers (digit or hex runs with a digit) read as one placeholder, its
+    single letters and roman numerals ("a) ", "ii. ", "(iv) ") as another, other words kept as written ("Line 2: ",
+    "chunk#4 -> "); None when it has no such varying run, or ends in a letter or digit (then it is the token's start)."""
+    if not prefix or prefix[-1].isalnum():
+        return None
+    shape = _LABEL_LETTERS.sub(_label_letter, _LABEL_NUMBER.sub(_NUMBER_MARK, prefix))
+    return shape if _NUMBER_MARK in shape or _LETTER_MARK in shape else None
+
+
+def _label_letter(m: re.Match[str]) -> str:
+    run = m.group(0)
+    return _LETTER_MARK if len(run) == 1 or _ROMAN.fullmatch(run.casefold()) else run
+
+
 def _mask_line_labels(masked: str) -> str:
     """``masked`` with line labels blanked: consecutive lines (two or more) whose prefix before a final base64-looking
-    token has one shape ("[1] ", "Line 2: ", "  3 | ", "00000028  ": the same text with only its numbers varying) and
-    whose tokens are mostly dense. Round 19 masked an allow-list of line numbers ("1.", "2)"); red team round 20
-    (class 3) labelled lines otherwise and each line decoded on its own. Structural: any repeated label shape."""
+    token has one shape ("[1] ", "Line 2: ", "  3 | ", "00000028  ", "a) ", "ii. ": the same text with only a number,
+    a single letter or a roman numeral varying) and whose tokens are mostly dense. Round 19 masked an allow-list of line
+    numbers ("1.", "2)"); red team round 20 (class 3) labelled lines otherwise and each line decoded on its own; round
+    21 (class 3) labelled them with letters and roman numerals, which round 20's shape (a digit required) did not
+    read as labels. Structural: any repeated label shape whose varying run is short (a word that varies, "Look at
+    this: " / "Look at that: ", is prose, not a label)."""
     lines = masked.split("\n")
     if len(lines) < 2:
         return masked
     shapes: list[tuple[str, int] | None] = []
     for line in lines:
         m = _LABEL_LINE.fullmatch(line) if len(line) <= _MAX_LABEL_LINE else None  # a wrapped line is short
-        prefix = m.group(1) if m else ""
-        ok = (m is not None and any(ch.isdigit() for ch in prefix) and not prefix[-1:].isalnum()
-              and len(m.group(2)) >= 2)
-        shapes.append((_LABEL_NUMBER.sub("9", prefix), len(prefix)) if ok else None)
+        shape = _label_shape(m.group(1)) if m is not None and len(m.group(2)) >= 2 else None
+        shapes.append((shape, len(m.group(1))) if m is not None and shape is not None else None)
     out = list(lines)
     k = 0
     while k < len(lines):
@@ -392,7 +412,10 @@ def _decode_base64(text: str) -> str:
     return "".join(out)
 
 
-def _generic_decode(text: str) -> tuple[str, str] | None:
+def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
+    """One generic decoding of ``text`` and its name, or None. ``runs``: a region may be cut around a payload run
+    (:func:`_payload_run`); off for a CamelCase cut, which is one text written without spaces, not a payload beside an
+    instruction."""
     replaced = _decode_base64(text)
     if replaced != text:
         return replaced, "base64"
@@ -405,20 +428,22 @@ def _generic_decode(text: str) -> tuple[str, str] | None:
     rotated = _unrot13(text)
     if _stopword_count(rotated) >= 2 and _stopword_count(rotated) > 3 * _stopword_count(text):
         return rotated, "rot13"
-    regions = _decode_regions(text, _unrot13, _rot13_reads_better, neighbours=True)
+    regions = _decode_regions(text, _unrot13, _rot13_reads_better, _unrot13 if runs else None, neighbours=True)
     if regions != text:
         return regions, "rot13"
     flipped = _unreverse(text)
     if flipped is not None:
         return flipped, "reversed"
-    regions = _decode_regions(text, lambda piece: _unreverse(piece) or piece,
-                              lambda turned, piece: turned != piece, neighbours=False)
-    if regions != text:
-        return regions, "reversed"
     # ROT13 of a reversed text (or the reverse): rotated, it is reversed English; the next layer reverses it
-    # (red team round 20, class 2). The reversal test's own evidence thresholds decide.
+    # (red team round 20, class 2). The reversal test's own evidence thresholds decide. Before the reversal regions:
+    # a run of reversed ROT13 can pass for reversed English ("eb", "na" read "be", "an"; round 21).
     if _unreverse(rotated) is not None:
         return rotated, "rot13"
+    regions = _decode_regions(text, lambda piece: _unreverse(piece) or piece,
+                              lambda turned, piece: turned != piece, _backwards if runs else None, neighbours=False,
+                              merge=True)
+    if regions != text:
+        return regions, "reversed"
     return None
 
 
@@ -514,63 +539,93 @@ def _letter_score(text: str) -> float | None:
     return sum(_LETTER_LOG[ch] for ch in letters) / len(letters) if len(letters) >= 6 else None
 
 
-# An instruction cut off a payload names the encoding or the act of decoding (else the first words of a decoded
-# prompt, "Give instructions for how to", would pass for one).
-_ENCODING_WORDS = frozenset(["rot13", "rot", "13", "decode", "decoded", "decoding", "decipher", "encoded", "encoding",
-                             "encode", "cipher", "caesar", "backwards", "backward", "reversed", "reverse", "rotated",
-                             "rotate", "rotation", "shift", "shifted", "flip", "flipped", "mirror", "mirrored", "undo",
-                             "fix", "translate", "convert"])
-_CUT_TRIES = 4  # cut positions tried at each end of a region: bounded, so the cut search is linear
+_RUN_PLAIN = -6  # the words outside a payload run gain at most this much decoded (an instruction's words)
+_RUN_EDGE = 4  # words a payload run may take at each end beyond its best-scoring words: bounded
 
 
-def _instruction_cut(text: str, a: int, b: int, decode: Callable[[str], str],
-                     better: Callable[[str, str], bool]) -> tuple[int, bool] | None:
-    """``(position, payload_after)`` cutting ``text[a:b]`` into an instruction-like run of words (see
-    :func:`_instruction_like`, naming an encoding) at its start or end and a rest that reads far better decoded; None when none does.
-    The longest instruction run is tried first, then up to :data:`_CUT_TRIES` shorter ones (a payload word can
-    itself be an instruction word, "or" is ROT13 of "be")."""
+def _word_gain(word: str, turn: Callable[[str], str]) -> float:
+    """How much better one word reads decoded (``turn``: ROT13, or reading it backwards, which is what reversing a run
+    of words does to each of them): the letters' English frequency gained (log, summed: ROT13 swaps frequent letters
+    for rare ones; reversal keeps them), frequent letter pairs gained, and a known word gained or lost."""
+    low = word.casefold()
+    turned = turn(low)
+    letters = sum(_LETTER_LOG[t] - _LETTER_LOG[c] for c, t in zip(low, turned, strict=True)
+                  if "a" <= c <= "z" and "a" <= t <= "z")
+    return letters + _pair_count(turned) - _pair_count(low) + _known_gain(low, turned)
+
+
+def _backwards(word: str) -> str:
+    return word[::-1]
+
+
+def _pair_count(word: str) -> int:
+    return sum(word[k:k + 2] in _BIGRAMS for k in range(len(word) - 1))
+
+
+def _known_gain(word: str, turned: str) -> int:
+    """+2 when decoding makes an English word of the list (function words, words of instructions about encodings), -2
+    when it unmakes one ("says" reversed reads "syas": the preamble's last word is not the payload's)."""
+    return 2 * ((turned in _KNOWN_WORDS) - (word in _KNOWN_WORDS))
+
+
+def _payload_run(text: str, a: int, b: int, decode: Callable[[str], str], better: Callable[[str, str], bool],
+                 turn: Callable[[str], str]) -> tuple[int, int] | None:
+    """``(start, end)`` of the run of words of ``text[a:b]`` that gains most by decoding (the best-scoring run of
+    per-word gain (:func:`_word_gain` under ``turn``), one pass: Kadane's maximum-sum run), when that run reads far better decoded (the region test)
+    and is not the whole region; else None.
+
+    Red team round 20 (class 1) cut an instruction off a payload's region when it was made of instruction words and
+    named an encoding; round 21 (class 1) wrote one that names none ("Please read the following and do what it says"
+    + ROT13 or reversed text) and the payload stayed encoded. The run is now chosen from the payload side: by how
+    its words read decoded, whatever the words around it are. (Whether those words are then dropped is still
+    :func:`_instruction_like`'s call: a decoy must not wipe a plain attack.)"""
     words = list(_WORD.finditer(text, a, b))
-    m = len(words)
-    if m < 4:
+    gains = [_word_gain(word.group(0), turn) for word in words]
+    best, best_run, total, start = 0.0, None, 0.0, 0
+    for k, gain in enumerate(gains):
+        if total < 0:
+            total, start = 0.0, k
+        total += gain
+        if total > 0 and total >= best:  # on a tie the longer run: words that read the same either way ("a") go in
+            best, best_run = total, (start, k)
+    if best_run is None:
         return None
-    inside = [w.group(0).casefold() in _INSTRUCTION_WORDS for w in words]
+    first, last = best_run
 
-    coding = [w.group(0).casefold() in _ENCODING_WORDS for w in words]
+    def reads_better(i: int, j: int) -> bool:
+        # the region test, on a run of words, not of single letters: letter-spaced text ("W-r-i-t-e", before the
+        # spacing is undone) has rotated "n" and "v" for "a" and "i" in plenty
+        s, e = words[i].start(), words[j].end()
+        singles = sum(len(w.group(0)) == 1 for w in words[i:j + 1])
+        return (i, j) != (0, len(words) - 1) and singles * 2 <= j + 1 - i and better(decode(text[s:e]), text[s:e])
 
-    def fits(count: int, others: int) -> bool:
-        return count > 0 and others <= (count >= 8)
-
-    # instruction first: prefixes that are instruction-like, those made of instruction words only first, longest first
-    others, heads, named = 0, [], False
-    for p in range(1, m):
-        others += not inside[p - 1]
-        named = named or coding[p - 1]
-        if others > 1:
-            break
-        if fits(p, others) and named:
-            heads.append((others, -p))
-    for _, negative in sorted(heads)[:_CUT_TRIES]:
-        cut = words[-negative].start()
-        if better(decode(text[cut:b]), text[cut:b]):
-            return cut, True
-    # instruction last: the same for suffixes
-    others, tails, named = 0, [], False
-    for q in range(m - 1, 0, -1):
-        others += not inside[q]
-        named = named or coding[q]
-        if others > 1:
-            break
-        if fits(m - q, others) and named:
-            tails.append((others, q))
-    for _, q in sorted(tails)[:_CUT_TRIES]:
-        cut = words[q].start()
-        if better(decode(text[a:cut]), text[a:cut]):
-            return cut, False
-    return None
+    # The words left out read clearly worse decoded (plain words: an instruction), else this is no payload beside
+    # an instruction but a text that does not read better decoded as a whole, and a part of it must not pass for one
+    # (a reversed text the letter-pair margin leaves undecided, a CamelCase cut gone wrong).
+    if sum(gains) - best > _RUN_PLAIN or not reads_better(first, last):
+        return None
+    # A payload word at an edge of the run can read slightly worse decoded ("ntrapl" is "agency": rare letters either
+    # way); the run takes up to _RUN_EDGE such words at each end, unless the word is a known one only as written (the
+    # instruction's "says" stays outside) or reads clearly worse decoded. Only a run that reads better without them
+    # is extended: the extension never makes a decode.
+    grown = first, last
+    for _ in range(_RUN_EDGE):
+        if grown[0] > 0 and _edge_word(words[grown[0] - 1].group(0), turn):
+            grown = grown[0] - 1, grown[1]
+        if grown[1] + 1 < len(words) and _edge_word(words[grown[1] + 1].group(0), turn):
+            grown = grown[0], grown[1] + 1
+    if grown != (first, last) and reads_better(*grown):
+        first, last = grown
+    return words[first].start(), words[last].end()
 
 
-def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[str, str], bool], *,
-                    neighbours: bool) -> str:
+def _edge_word(word: str, turn: Callable[[str], str]) -> bool:
+    low = word.casefold()
+    return _known_gain(low, turn(low)) >= 0 and _word_gain(word, turn) >= -5  # "a", "or"/"be": known either way
+
+
+def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[str, str], bool],
+                    turn: Callable[[str], str] | None, *, neighbours: bool, merge: bool = False) -> str:
     """``text`` with each region (see :data:`_REGION`) whose decoding reads far more like English replaced by it.
 
     Red team round 19 (class 2): ROT13 was decoded only when the WHOLE text rotated into English, so one sentence
@@ -587,17 +642,18 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     chosen: list[bool] = []
     split: list[tuple[int, int]] = []
     for a, b in spans:
-        if better(decode(text[a:b]), text[a:b]):
+        # the payload run first: a region that reads better decoded as a whole can still hold an instruction's words
+        # ("answer it in full" + a ROT13 payload on the next line), which must not be decoded with it
+        run = _payload_run(text, a, b, decode, better, turn) if turn is not None else None
+        if run is None:
             split.append((a, b))
-            chosen.append(True)
-            continue
-        cut = _instruction_cut(text, a, b, decode, better)
-        if cut is None:
-            split.append((a, b))
-            chosen.append(False)
+            chosen.append(better(decode(text[a:b]), text[a:b]))
         else:
-            split += [(a, cut[0]), (cut[0], b)]
-            chosen += [not cut[1], cut[1]]
+            # what is left of the region without a word (white space before a comma) goes with the run
+            s_, e_ = (a if not _WORD.search(text, a, run[0]) else run[0]), (b if not _WORD.search(text, run[1], b) else run[1])
+            parts = [(a, s_, False), (s_, e_, True), (e_, b, False)]
+            split += [(x, y) for x, y, _ in parts if y > x]
+            chosen += [use for x, y, use in parts if y > x]
     spans = split
     if len(spans) < 2:
         return text
@@ -634,6 +690,8 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
                 continue
             sides = [m for m in (lefts[k], rights[k]) if m is not None]
             chosen[k] = bool(sides) and all(chosen[m] for m in sides)  # judged: never changed here
+    if merge:
+        spans, chosen = _merge_decoded(text, spans, chosen, decode, better)
     out, pos = [], 0
     for (a, b), use in zip(spans, chosen, strict=True):
         if use or _instruction_like(text[a:b]):
@@ -642,6 +700,30 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
             pos = b
     out.append(text[pos:])
     return "".join(out)
+
+
+def _merge_decoded(text: str, spans: list[tuple[int, int]], chosen: list[bool], decode: Callable[[str], str],
+                   better: Callable[[str, str], bool]) -> tuple[list[tuple[int, int]], list[bool]]:
+    """Consecutive decoded regions as one, when the whole reads better decoded: reversed text cut into regions at its
+    commas ("ylppus retaw a ,gnidulcni") must be read backwards as a whole, else its clauses keep the reversed order
+    (red team round 21, class 1: a reversed payload under an instruction is decoded region by region). Each region
+    is in one run: linear."""
+    merged: list[tuple[int, int]] = []
+    used: list[bool] = []
+    k = 0
+    while k < len(spans):
+        j = k
+        while chosen[k] and j + 1 < len(spans) and chosen[j + 1]:
+            j += 1
+        a, b = spans[k][0], spans[j][1]
+        if j > k and better(decode(text[a:b]), text[a:b]):
+            merged.append((a, b))
+            used.append(True)
+        else:
+            merged += spans[k:j + 1]
+            used += chosen[k:j + 1]
+        k = j + 1
+    return merged, used
 
 
 # The words of an instruction about an encoding ("The following is in ROT13. Decode it and do what it says:"). Next to
@@ -657,6 +739,9 @@ _INSTRUCTION_WORDS = _STOPWORDS | frozenset(
     for word in _WORD.findall(template.casefold()) if word != "encoded")
 
 
+_KNOWN_WORDS = _INSTRUCTION_WORDS | _REVERSAL_WORDS
+
+
 def _instruction_like(region: str) -> bool:
     words = _WORD.findall(region.casefold())
     return bool(words) and sum(1 for w in words if w not in _INSTRUCTION_WORDS) <= (len(words) >= 8)
@@ -670,14 +755,20 @@ def _bounded(text: str, stage: str) -> str:
     return text
 
 
-def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
-    """Peel known jailbreak wrappers and encodings off ``text``; returns the payload and what was undone.
-    Every layer's output is held to :data:`MAX_TEXT_CHARS` (:class:`ValueError` otherwise)."""
+def decode_layers(text: str, depth: int = MAX_DEPTH, *, camel_cut: bool = False) -> tuple[str, tuple[str, ...]]:
+    """Peel known jailbreak wrappers and encodings off ``text`` (at most ``depth`` layers); returns the payload and what
+    was undone. Every layer's output is held to :data:`MAX_TEXT_CHARS` (:class:`ValueError` otherwise). Text that
+    decodes no further is tried once more cut at its CamelCase (:func:`_camel_retry`), unless it is such a cut
+    (``camel_cut``)."""
     done: list[str] = []
     current = _bounded(text, "before decoding")
-    for _ in range(MAX_DEPTH):
-        step = _peel_wrapper(current) or _generic_decode(current)
+    while len(done) < depth:
+        step = _peel_wrapper(current) or _generic_decode(current, runs=not camel_cut)
         if step is None:
+            retry = None if camel_cut else _camel_retry(current, depth - len(done))
+            if retry is not None:
+                current, names = retry
+                done += names
             break
         current, name = step
         _bounded(current, f"after decoding {name}")
@@ -686,6 +777,58 @@ def decode_layers(text: str) -> tuple[str, tuple[str, ...]]:
         # in symbol leet or letter spacing is judged as its plain copy is.
         current = _bounded(_fold_symbols(_join_pieces(current, _BASE64_DATA)), f"after undoing restyling of {name}")
     return current, tuple(done)
+
+
+def _camel_retry(text: str, depth: int) -> tuple[str, tuple[str, ...]] | None:
+    """``text`` with its CamelCase ROT13 or reversed text ("JevgrNFpevcg") decoded after cutting it into words (red team
+    round 20, class 2); None when it holds no such text. Only tried where nothing decodes as written (a cut would
+    break base64, whose letters mix case), but after every layer, not only when no layer decoded: a decoy word that
+    decodes ("h4x0r c0d3", a short base64 word) turned it off (red team round 21, class 2). Only the span from the
+    first word the cut takes apart to the last (to the white space around them) is decoded, so a decoy beside it
+    stays as it was.
+
+    Kept only when the cut words hold most of the text (:func:`_mostly_camel`) and the cut span decodes as ROT13 or
+    reversal, as a whole or by regions, with at least three function words (else a random symbol text "000…@AN0:N"
+    was rotated) and one word in six a function word (English prose has two or more; a random mixed-case text cut
+    into letter pairs and rotated has a few by chance: measured ≤ 0.2 on random text, ≥ 0.2 on 1,039 of 1,040
+    decoded AdvBench CamelCase copies). Past the length bound a cut is not tried here: the restyling stage refuses it later, by name."""
+    for backwards in (False, True):  # reversed CamelCase: capitals last
+        oriented = text[::-1] if backwards else text
+        cut = _split_camel(oriented)
+        if cut == oriented or len(cut) > MAX_TEXT_CHARS or not _mostly_camel(oriented, cut):
+            continue
+        taken = [m.span() for m in _CAMEL_WORD.finditer(oriented) if len(_CAMEL_CUT.split(m.group(0))) > 1]
+        start, end = taken[0][0], taken[-1][1]
+        # to the white space around: "…UsersQrivprf" ends "users'Qrivprf", "(QQbF)Nggnpxf"; a decoy is a word apart
+        while start > 0 and not oriented[start - 1].isspace():
+            start -= 1
+        while end < len(oriented) and not oriented[end].isspace():
+            end += 1
+        span = _split_camel(oriented[start:end], force=True)
+        if backwards:
+            start, end, span = len(text) - end, len(text) - start, span[::-1]
+        payload, decoded = decode_layers(span, depth, camel_cut=True)
+        found = _stopword_count(payload)
+        if {"rot13", "reversed"} & set(decoded) and found >= max(3, len(_WORD.findall(payload)) / 6):
+            return text[:start] + payload + text[end:], decoded
+    return None
+
+
+def _mostly_camel(text: str, cut: str) -> bool:
+    """Whether the words that the CamelCase cut changed hold at least half of ``text``'s letters and were cut into at
+    least twice as many parts, plus two (round 20's rule was on the whole text: "the cut at least doubles the word
+    count", which one or two decoy words beside a short payload defeated)."""
+    before, after = Counter(_WORD.findall(text)), Counter(_WORD.findall(cut))
+    whole = [w for w in before if w not in after]  # words the cut took apart
+    cut_letters = sum(before[w] * sum(ch.isalpha() for ch in w) for w in whole)
+    letters = sum(ch.isalpha() for ch in text)
+    parts = sum(after.values()) - (sum(before.values()) - sum(before[w] for w in whole))
+    # and its parts read as words ("Jevgr", "N", "Fpevcg"), not as what is left of a base64 text after a layer
+    # decoded part of it ("ioYDRg9CsINCyoYHQ": digits, runs of capitals; found by round 19's separator property)
+    pieces = [p for w in whole for p in _CAMEL_CUT.split(w)]
+    wordlike = sum(1 for p in pieces if _CAMEL_PART.fullmatch(p))
+    return cut_letters * 2 >= letters and parts >= 2 * sum(before[w] for w in whole) + 2 \
+        and wordlike >= 0.8 * len(pieces)
 
 
 _BASE64_DATA = frozenset("+/=-_")
@@ -708,17 +851,6 @@ def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
         if "base64" in plain_decoded and ("base64" not in decoded
                                           or _long_stopwords(plain_payload) >= _long_stopwords(payload)):
             return plain_payload, plain_decoded
-    if not decoded:
-        # CamelCase ROT13 or reversed text ("JevgrNFpevcg"): cut into words before judging it (red team round 20,
-        # class 2). Only tried when nothing decodes as written: a cut would break base64, whose letters mix case.
-        for cut in (_split_camel(folded), _split_camel(folded[::-1])[::-1]):  # reversed CamelCase: capitals last
-            # a text written without spaces: the cut at least doubles its words (and its decode reads as prose)
-            # (past the length bound it is not tried here: the restyling stage refuses it later, by name)
-            if cut != folded and len(cut) <= MAX_TEXT_CHARS \
-                    and len(_WORD.findall(cut)) >= 2 * len(_WORD.findall(folded)) + 2:
-                cut_payload, cut_decoded = decode_layers(cut)
-                if {"rot13", "reversed"} & set(cut_decoded) and _stopword_count(cut_payload) >= 3:
-                    return cut_payload, cut_decoded
     return payload, decoded
 
 
@@ -810,6 +942,7 @@ _SYMBOL_INSIDE = re.compile(r"^[@$!|€¡]+[^\W\d_]|[^\W_][@$!|€¡]+[^\W_]|[^\
 # upper-case one starts a capitalised word; only in a word of at least three such parts ("JavaScript" stays whole).
 _CAMEL_WORD = re.compile(r"[A-Za-z0-9]{6,}")
 _CAMEL_CUT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL_PART = re.compile(r"[A-Z]?[a-z]*")
 # Letter spacing and chunking: alphanumeric pieces and what separates them.
 _PIECE = re.compile(r"[^\W_]+")
 _CHUNK_SEPARATORS = frozenset("-_*~·.")
@@ -838,11 +971,12 @@ def _fold_symbols(text: str) -> str:
     return re.sub(r"(?<=')\$(?![^\W_])", "s", re.sub(r"(?<!\S)@(?!\S)", "a", folded))
 
 
-def _split_camel(text: str) -> str:
+def _split_camel(text: str, *, force: bool = False) -> str:
     """CamelCase words cut into their parts, in a text with at least one word of three or more parts (then the
-    two-part ones too: "GiveStep-by-stepInstructions"); other texts unchanged."""
+    two-part ones too: "GiveStep-by-stepInstructions"), or with ``force`` (a part of such a text); other texts
+    unchanged."""
     words = _CAMEL_WORD.findall(text)
-    if not any(len(_CAMEL_CUT.split(w)) >= 3 for w in words):
+    if not force and not any(len(_CAMEL_CUT.split(w)) >= 3 for w in words):
         return text
     return _CAMEL_WORD.sub(lambda m: " ".join(_CAMEL_CUT.split(m.group(0))), text)
 
