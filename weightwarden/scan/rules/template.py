@@ -225,7 +225,16 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # rule. Every other issue, and every issue of a template found by name, stands. (Checked with Jinja's lazy
     # parser first: a whole tokenizer.json quoting "{{" fails at its first tag.)
     picked_up = code.details.get("picked_up")
-    if picked_up in WEAK_REASONS and not tpl.parses(text):
+    # Red team round 31 (class 1): whether a text is ALSO read unit by unit (as a page a reader copies code blocks,
+    # code spans, cells and elements from) depends on what the file is, not on its first bytes. Every text picked up
+    # by content is a file that is not a template by name or role (a README, a .md/.txt/.rst, any text in a model
+    # folder; not a *.jinja file, a config's chat_template or GGUF's tokenizer.chat_template, which have no
+    # "picked_up"): it is a page whatever its first byte. "{% raw %}" on line 1 is the natural Jekyll idiom and
+    # must not switch the page reading off. The strong/weak reason keeps one job only: a weak text that Jinja
+    # cannot parse gets no WW-TPL-007 (a README quoting a snippet), a text starting with Jinja markup does.
+    as_page = isinstance(picked_up, str) and code.details.get("json_text") is not True
+    whole_parses = tpl.parses(text)
+    if isinstance(picked_up, str) and not whole_parses:
         seen: set[tuple[str, str]] = set()
         yield from _fenced_blocks(text, names, code, ctx, seen)
         # Round 28, the backstop: whatever view or markup hid a template from the block extraction, the template
@@ -234,15 +243,18 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         # does not parse), while its raw text shows them JSON-escaped ('\\"' in a tag), which no host renders.
         if code.details.get("json_text") is not True:
             yield from _recovered(text, names, code, ctx, seen)
-        return
+        if picked_up in WEAK_REASONS:
+            return
+        # A text starting with Jinja markup that does not parse: its units were read above, and the whole's
+        # WW-TPL-007 (below) stands.
     issues = tpl.analyze_template(text, names)
-    if picked_up in WEAK_REASONS and code.details.get("json_text") is not True:
+    if as_page and whole_parses:
         # Round 30: a text picked up by content is a page whether or not Jinja parses it as a whole. A comment, a
         # raw body or a string literal is inert to the whole reading but not to a reader who copies a unit of the
         # page (a code span, a fence, a table cell, an HTML element) from inside it. Its units are read as a
         # host that renders them alone reads them (see _page); the whole's own findings are not repeated.
         yield from _page_views(text, names, code, ctx, {(i.kind, i.message) for i in issues})
-    elif picked_up in WEAK_REASONS and entity_decoded(text) is not None:
+    elif isinstance(picked_up, str) and code.details.get("json_text") is True and entity_decoded(text) is not None:
         # Round 27 (the whole text of a JSON file): tags written as character references ("&#123;%") are tags on
         # the rendered page: its blocks are analysed as well as the raw text.
         yield from _fenced_blocks(text, names, code, ctx, set())
