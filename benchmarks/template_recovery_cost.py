@@ -5,7 +5,9 @@ that scan, and the time of the recovery step alone (``recover_template``) where 
 cannot parse whole). The real templates are also scanned with a stray ``{% endfor %}`` line before them (the text
 no longer parses, so the recovery runs on each): findings there are false positives of the recovery. Round 30: each
 real template is also scanned inside a README fence (a page that parses: read unit by unit), and one README per
-kind of documentation that quotes an attack inside raw or a comment in prose (must stay clean).
+kind of documentation that quotes an attack inside raw or a comment in prose (must stay clean). Round 31: a
+Jekyll-style reference table of N template variables inside raw (one paragraph; 200, 1,000, 3,000 rows): it must stay
+clean, and its scan time shows whether the hidden-part reading is linear.
 
 Usage: python benchmarks/template_recovery_cost.py [--templates DIR] [--docs FILE...] [--out NAME]
 """
@@ -57,6 +59,12 @@ _QUOTED_ATTACKS = {
 }
 
 
+def _reference_table(rows: int) -> str:
+    """Round 31's benign page: a table of template variables, one code span per row, wrapped in raw."""
+    body = "\n".join(f"| `{{{{ page.field_{i} }}}}` | the value of front-matter field {i} |" for i in range(rows))
+    return f"# Site variables\n\n{{% raw %}}\n| Variable | Meaning |\n|---|---|\n{body}\n{{% endraw %}}\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--templates", default=str(ROOT / ".." / "shared" / "datasets" / "chat-templates"))
@@ -75,6 +83,7 @@ def main() -> None:
             stray.append(_measure("Notes: a stray `{% endfor %}` here.\n\n" + text, f"s{i}_{path.stem}.md", tmp))
             fenced.append(_measure(f"# M\n\nThe template:\n\n```jinja\n{text}\n```\n", f"f{i}_{path.stem}.md", tmp))
         quoted = [_measure(text, name, tmp) for name, text in _QUOTED_ATTACKS.items()]
+        tables = [_measure(_reference_table(rows), f"table{rows}.md", tmp) for rows in (200, 1000, 3000)]
     summary = {
         "docs_with_findings": {d["name"]: d["findings"] for d in docs if d["findings"]},
         "docs_recovered_findings": {d["name"]: d["recovered_findings"] for d in docs if d["recovered_findings"]},
@@ -90,10 +99,11 @@ def main() -> None:
         "scan_s_fenced_median": median([t["scan_s"] for t in fenced]),
         "scan_s_fenced_max": max(t["scan_s"] for t in fenced),
         "quoted_attacks_with_findings": {t["name"]: t["findings"] for t in quoted if t["findings"]},
+        "tables": {t["name"]: (t["findings"], round(float(t["scan_s"]), 3)) for t in tables},
     }
     path = write_result(args.out, {"machine": machine(), "load": os.getloadavg(), "summary": summary,
                                    "docs": docs, "templates": templates, "stray": stray,
-                                   "fenced": fenced, "quoted": quoted})
+                                   "fenced": fenced, "quoted": quoted, "tables": tables})
     print(path)
     for key, value in summary.items():
         print(f"{key}: {value}")

@@ -230,9 +230,24 @@ def reads_alike(part: str, start: int, kept: AbstractSet[tuple[int, str]]) -> bo
     """Whether every tag of ``part`` (a substring of a newline-normalised text at ``start``) that carries an
     expression and parses on its own is, at its place, a tag of the template recovered from the whole text (``kept``,
     from :func:`recover_with_spans`): then the whole's analysis saw it. Round 29: a part that a string literal of a
-    prose tag swallowed in the whole reading is read otherwise. Raises :class:`RecoveryBound` past the bounds."""
-    return all((start + p.start, p.text) in kept or _BARE_TAG.match(p.text) or not _tag_parses(p)
-               for p in _scan(part) if isinstance(p, _Tag))
+    prose tag swallowed in the whole reading is read otherwise. Raises :class:`RecoveryBound` past the bounds.
+
+    Round 31: fails closed. A tag that does not parse in its minimal context is no proof that nothing is read (a
+    block set the scan misnamed did not parse alone, yet rendered in its unit): the part is read alike only when
+    neither the part as it is (what a host renders) nor its balanced form (what the recovery keeps first) parses,
+    i.e. when the unit cannot render that tag and the recovery drops it. A bare end/else/break/continue tag is
+    exempt: it carries no expression, and the block it closes is judged by its opener's tag."""
+    from weightwarden.artifact.jinja_parsing import parses
+
+    pieces = list(_scan(part))
+    broken = False
+    for p in pieces:
+        if not isinstance(p, _Tag) or (start + p.start, p.text) in kept or _BARE_TAG.match(p.text):
+            continue
+        if _tag_parses(p):
+            return False
+        broken = True
+    return not broken or not (parses(part) or parses(_balance(pieces)))
 
 
 def recoverable_tag(text: str) -> bool:
@@ -309,8 +324,8 @@ def _scan(text: str) -> Iterator[str | _Tag]:
         if name in _DROPPED:
             yield "\n" * tag.count("\n")
         else:
-            if name == "set" and "=" in tag:
-                name = "set="  # the assignment form opens no block
+            if name == "set":
+                name = _set_form(tag)
             yield _Tag(tag, name, p)
             tags += 1
             if tags > MAX_RECOVERED_TAGS:
@@ -360,7 +375,22 @@ def may_hold_tag(text: str) -> int:
 def _name(tag: str) -> str:
     m = _TAG_NAME.match(tag)
     name = m.group(1) if m else ""
-    return "set=" if name == "set" and "=" in tag else name
+    return _set_form(tag) if name == "set" else name
+
+
+@functools.lru_cache(maxsize=4096)
+def _set_form(tag: str) -> str:
+    """"set=" for an assignment ``{% set x = ... %}`` (opens no block), "set" for a block set ``{% set x %}`` /
+    ``{% set x | f(...) %}`` (closed by endset). Red team round 31: decided by Jinja's own parser, not by an "=" in
+    the tag's text: a block set whose filter arguments hold "=" (``{% set x | replace('=', PAYLOAD) %}``) was taken
+    for an assignment, did not parse alone, and was read as nothing. Jinja's parser reads the target(s) and takes
+    the assignment exactly when "=" follows them: the tag alone parses as an assignment, or with an endset after
+    it as a block. A tag that parses neither way is broken either way ("set=": its own minimal context, alone)."""
+    from weightwarden.artifact.jinja_parsing import parses
+
+    if parses(tag):
+        return "set="
+    return "set" if parses(tag + "{% endset %}") else "set="
 
 
 def _tag_end(lexer: object, text: str, p: int, cut_is_open: bool = False) -> tuple[int | None, int]:

@@ -225,7 +225,16 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # rule. Every other issue, and every issue of a template found by name, stands. (Checked with Jinja's lazy
     # parser first: a whole tokenizer.json quoting "{{" fails at its first tag.)
     picked_up = code.details.get("picked_up")
-    if picked_up in WEAK_REASONS and not tpl.parses(text):
+    # Red team round 31 (class 1): whether a text is ALSO read unit by unit (as a page a reader copies code blocks,
+    # code spans, cells and elements from) depends on what the file is, not on its first bytes. Every text picked up
+    # by content is a file that is not a template by name or role (a README, a .md/.txt/.rst, any text in a model
+    # folder; not a *.jinja file, a config's chat_template or GGUF's tokenizer.chat_template, which have no
+    # "picked_up"): it is a page whatever its first byte. "{% raw %}" on line 1 is the natural Jekyll idiom and
+    # must not switch the page reading off. The strong/weak reason keeps one job only: a weak text that Jinja
+    # cannot parse gets no WW-TPL-007 (a README quoting a snippet), a text starting with Jinja markup does.
+    as_page = isinstance(picked_up, str) and code.details.get("json_text") is not True
+    whole_parses = tpl.parses(text)
+    if isinstance(picked_up, str) and not whole_parses:
         seen: set[tuple[str, str]] = set()
         yield from _fenced_blocks(text, names, code, ctx, seen)
         # Round 28, the backstop: whatever view or markup hid a template from the block extraction, the template
@@ -234,15 +243,18 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         # does not parse), while its raw text shows them JSON-escaped ('\\"' in a tag), which no host renders.
         if code.details.get("json_text") is not True:
             yield from _recovered(text, names, code, ctx, seen)
-        return
+        if picked_up in WEAK_REASONS:
+            return
+        # A text starting with Jinja markup that does not parse: its units were read above, and the whole's
+        # WW-TPL-007 (below) stands.
     issues = tpl.analyze_template(text, names)
-    if picked_up in WEAK_REASONS and code.details.get("json_text") is not True:
+    if as_page and whole_parses:
         # Round 30: a text picked up by content is a page whether or not Jinja parses it as a whole. A comment, a
         # raw body or a string literal is inert to the whole reading but not to a reader who copies a unit of the
         # page (a code span, a fence, a table cell, an HTML element) from inside it. Its units are read as a
         # host that renders them alone reads them (see _page); the whole's own findings are not repeated.
         yield from _page_views(text, names, code, ctx, {(i.kind, i.message) for i in issues})
-    elif picked_up in WEAK_REASONS and entity_decoded(text) is not None:
+    elif isinstance(picked_up, str) and code.details.get("json_text") is True and entity_decoded(text) is not None:
         # Round 27 (the whole text of a JSON file): tags written as character references ("&#123;%") are tags on
         # the rendered page: its blocks are analysed as well as the raw text.
         yield from _fenced_blocks(text, names, code, ctx, set())
@@ -424,8 +436,10 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     # bodies are lexed by the recovery itself) when a unit can start before it (_hidden_parts).
     swallowed = tuple((o.start(), at, at + len(t)) for at, t in sorted(tag_spans(source))
                       for o in _TAG_OPENER.finditer(source, at + 1, at + len(t)))
-    yield from _read_parts(_delimited_parts(source, _PART_SPLIT) + _hidden_parts(source, swallowed), source, whole,
-                           names, code, ctx, seen)
+    hidden, covered = _hidden_parts(source, swallowed)
+    yield from _read_parts(hidden, source, whole, names, code, ctx, seen)
+    yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, set(whole) | covered, names, code, ctx,
+                           seen)
 
 
 def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: AbstractSet[tuple[int, str]],
@@ -519,8 +533,10 @@ def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, see
         yield from _page_part_issues(source, 1, names, code, ctx, seen)
     live_texts = {_WS.sub(" ", t).strip() for _at, t in reading.live}
     yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts)
-    parts = _delimited_parts(source, _PART_SPLIT) + _hidden_parts(source, reading.hidden)
-    yield from _read_parts(parts, source, reading.live, names, code, ctx, seen, parse_first=True)
+    hidden, covered = _hidden_parts(source, reading.hidden)
+    yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True)
+    yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, reading.live | covered, names, code, ctx,
+                           seen, parse_first=True)
 
 
 # Whitespace runs, compared as one space, ends stripped (a block's multi-line tag is de-indented; a "-}}" tag takes
@@ -551,33 +567,87 @@ _JINJA_MARKER = re.compile(r"\{[{%#]|[}%#]\}")
 _TAG_OPENER = re.compile(r"\{[{%]")
 
 
-def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]) -> list[tuple[str, int, int, bool]]:
+def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
+                  ) -> tuple[list[tuple[str, int, int, bool]], set[tuple[int, str]]]:
     """Round 30 (class 3): the parts a host may read from an opener a reading hides (``hidden``: (opener, start and
     end of the construct hiding it): a comment, a raw body, a string literal of another tag), whatever unit it
-    renders: from the opener to the end of its paragraph, when a unit can start between the Jinja marker before the
-    opener (inside its construct) and the opener (:data:`_UNIT_START`). No list of host units. Raises
-    RecoveryBound past HIDDEN_BUDGET_* characters."""
+    renders, when a unit can start between the Jinja marker before the opener (inside its construct) and the opener
+    (:data:`_UNIT_START`). No list of host units. Raises RecoveryBound past HIDDEN_BUDGET_* characters.
+
+    Round 31 (linear): round 30 read, from EVERY such opener, the rest of its paragraph; a GFM table is one
+    paragraph, so a reference table of N rows with a code span each read ~N^2/2 rows and a benign page hit the budget
+    (WW-TPL-002). Readings from two openers coincide from the first tag start they share (Jinja's lexer reads on
+    from there alike). So a suffix (opener to paragraph end) is read from an opener only when no earlier suffix of
+    its paragraph reads a tag starting at it; an opener that one does read is the same reading with less before it,
+    and what it renders without that context is read as a piece: from it to the next such opener. Pieces are read
+    only after a statement tag of the suffix (a name bound or a block opened before the opener can make the piece
+    read otherwise alone: ``{% set messages = [] %}`` then ``{{ messages.append(1) }}``); output tags bind
+    nothing. Suffixes start only where readings diverge (a string literal or comment swallowing the opener), pieces
+    partition a suffix: the characters read are linear in a benign text and budgeted in any.
+
+    Also returned: the tags, as (offset, text), that a suffix read reads before its first statement. A delimited
+    part (a code span of a table row) whose tags are all among them reads as it does in that suffix (only output
+    tags before it), so the suffix's analysis covers it: a 3,000-row table is one reading, not 3,000 parts."""
+    covered: set[tuple[int, str]] = set()
     if not hidden:
-        return []
+        return [], covered
     ends = [m.end() for m in _JINJA_MARKER.finditer(text)]
-    budget = HIDDEN_BUDGET_FACTOR * len(text) + HIDDEN_BUDGET_BASE
-    out: list[tuple[str, int, int, bool]] = []
-    line, counted = 1, 0
-    for opener, start, _end in sorted(hidden):
+    starts: list[int] = []
+    for opener, start, _end in sorted(set(hidden)):
         i = bisect.bisect_right(ends, opener) - 1
         after = max(start + 2, ends[i] if i >= 0 else 0)
-        if after >= opener or not _UNIT_START.search(text, after, opener):
-            continue
-        blank = _BLANK_LINE.search(text, opener)
-        stop = blank.start() if blank else len(text)
-        budget -= stop - opener
+        if after < opener and _UNIT_START.search(text, after, opener) and (not starts or starts[-1] != opener):
+            starts.append(opener)
+    if not starts:
+        return [], covered
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    budget = HIDDEN_BUDGET_FACTOR * len(text) + HIDDEN_BUDGET_BASE
+    out: list[tuple[str, int, int, bool]] = []
+
+    def take(begin: int, stop: int) -> None:
+        nonlocal budget
+        budget -= stop - begin
         if budget < 0:
             raise RecoveryBound("more than the recovery's budget read from openers a comment, raw body or string "
                                 "hides")
-        line += text.count("\n", counted, opener)  # openers come in order: lines counted once
-        counted = opener
-        out.append((text[opener:stop], line, opener, True))
-    return out
+        out.append((text[begin:stop], bisect.bisect_left(newlines, begin) + 1, begin, True))
+
+    i = 0
+    while i < len(starts):
+        opener = starts[i]
+        blank = _BLANK_LINE.search(text, opener)
+        stop = blank.start() if blank else len(text)
+        take(opener, stop)
+        tags = _suffix_tags(text[opener:stop])
+        tag_starts = {at for at, _t in tags}
+        first_statement = min((at for at, t in tags if _binds_or_opens(t)), default=stop - opener)
+        covered.update((opener + at, t) for at, t in tags if at < first_statement)
+        group = [opener]
+        i += 1
+        while i < len(starts) and starts[i] < stop and starts[i] - opener in tag_starts:
+            group.append(starts[i])
+            i += 1
+        for k, begin in enumerate(group):
+            if begin - opener > first_statement:
+                take(begin, group[k + 1] if k + 1 < len(group) else stop)
+    return out, covered
+
+
+def _suffix_tags(suffix: str) -> set[tuple[int, str]]:
+    """The tags a part's analysis reads, as (offset, text): Jinja's whole reading when it parses (it is analysed
+    as it is), else the tags its recovery keeps (none when it does not recover)."""
+    if tpl.parses(suffix):
+        return set(whole_reading(suffix).live)
+    recovered, _some, kept = recover_with_spans(suffix)
+    return kept if recovered is not None else set()
+
+
+# Statements that bind nothing and open no block: a piece after them reads as it does alone.
+_INERT_STATEMENTS = re.compile(r"\{%[-+]?\s*(?:include|extends)\b")
+
+
+def _binds_or_opens(tag: str) -> bool:
+    return tag.startswith("{%") and not _INERT_STATEMENTS.match(tag)
 
 
 def _page_part_issues(part: str, first_line: int, names: set[str], code: CodeObject, ctx: CheckContext,
