@@ -78,13 +78,22 @@ _MIXED = st.one_of(*_ALPHABETS.values(), st.just(" "))
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.one_of(*(st.text(a, min_size=12, max_size=160) for a in _ALPHABETS.values()),
                       st.text(_MIXED, min_size=12, max_size=160)),
-       width=st.one_of(st.integers(1, 120), st.sampled_from([64, 76])),
+       width=st.one_of(st.integers(2, 120), st.sampled_from([64, 76])),
        sep=st.sampled_from(["\n", "\r\n", " ", "\n\n", "\t"]))
 def test_property_wrapped_base64_equals_unwrapped(text: str, width: int, sep: str):
+    """Width 1 is left out: its known miss is pinned by the xfail test below (a lone "+" or "/" line reads as layout)."""
     flat = base64.b64encode(text.encode()).decode()
     unwrapped = canonical(flat)
     assume(unwrapped.decoded[:1] == ("base64",))  # too short or unprintable text is not decoded either way
     assert canonical(_wrap(flat, width, sep)).text == unwrapped.text
+
+
+@pytest.mark.xfail(strict=True, reason="known limit (docs/decisions.md, red team round 21 entry): base64 wrapped one "
+                   "character a line, where a lone '+' or '/' line reads as layout; found by the width-1 draws of the "
+                   "property above, which now starts at width 2")
+def test_base64_wrapped_one_character_a_line_with_a_lone_plus():
+    flat = base64.b64encode(b"00000000~00~").decode()
+    assert canonical("\n".join(flat)).text == canonical(flat).text
 
 
 @settings(max_examples=200, deadline=None)
