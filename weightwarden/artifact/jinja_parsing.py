@@ -8,6 +8,8 @@ renders anything.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -70,6 +72,23 @@ def parse_bounded(source: str, limit: int | None = None) -> Any:
     return parser.parse()
 
 
+# The template rule asks ``parses(text)`` of a text picked up by content and then analyses the same text, which
+# parses it again: the tree of the first parse is kept for :func:`take_tree` (each tree handed out once, then
+# dropped), for a few small sources only, so the kept trees stay a few MB at most (Jinja's tree: ~370 bytes per
+# source byte at worst, above).
+_KEPT_TREES = 2
+_KEPT_SOURCE_CHARS = 64 * 1024
+_trees: OrderedDict[str, Any] = OrderedDict()
+_trees_lock = threading.Lock()
+
+
+def take_tree(source: str) -> Any | None:
+    """The syntax tree :func:`parses` just built for exactly ``source`` (Jinja's own parse, bounded as
+    :func:`parse_bounded`), or None; a tree is handed out once."""
+    with _trees_lock:
+        return _trees.pop(source, None)
+
+
 def parses(source: str) -> bool:
     """True when Jinja parses ``source`` (the analysis environment). Jinja's own lexer is lazy and its parser
     stops at the first error, so a long text that fails early (a vocabulary quoting "{{", a README) costs
@@ -77,9 +96,15 @@ def parses(source: str) -> bool:
     :data:`MAX_TEMPLATE_TOKENS` tokens counts as parsing (fail closed: the template rule then reports it as too
     large to analyse, instead of passing it unjudged)."""
     try:
-        parse_bounded(source)
+        tree = parse_bounded(source)
     except TemplateTooLarge:
         return True
     except Exception:  # noqa: BLE001 - any failure: Jinja renders nothing of it
         return False
+    if len(source) <= _KEPT_SOURCE_CHARS:
+        with _trees_lock:
+            _trees[source] = tree
+            _trees.move_to_end(source)
+            while len(_trees) > _KEPT_TREES:
+                _trees.popitem(last=False)
     return True

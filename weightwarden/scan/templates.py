@@ -38,7 +38,12 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
-from weightwarden.artifact.jinja_parsing import MAX_TEMPLATE_TOKENS, TemplateTooLarge, parse_bounded
+from weightwarden.artifact.jinja_parsing import (
+    MAX_TEMPLATE_TOKENS,
+    TemplateTooLarge,
+    parse_bounded,
+    take_tree,
+)
 from weightwarden.artifact.jinja_parsing import analysis_environment as _environment
 from weightwarden.artifact.jinja_parsing import parses as parses
 
@@ -208,6 +213,9 @@ def _parse(source: str) -> Any:
     """
     from weightwarden.scan.template_lexer import tokenize
 
+    tree = take_tree(source)  # the rule asked parses(source) just before: that tree is the same (Jinja's own parse)
+    if tree is not None:
+        return tree
     # Both paths stop past MAX_TEMPLATE_TOKENS tokens (TemplateTooLarge), before the tree grows past it.
     tokens = tokenize(source, MAX_TEMPLATE_TOKENS) if _default_syntax() else None
     if tokens is not None:

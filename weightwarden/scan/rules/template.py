@@ -233,7 +233,9 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     # must not switch the page reading off. The strong/weak reason keeps one job only: a weak text that Jinja
     # cannot parse gets no WW-TPL-007 (a README quoting a snippet), a text starting with Jinja markup does.
     as_page = isinstance(picked_up, str) and code.details.get("json_text") is not True
-    whole_parses = tpl.parses(text)
+    # Only a text picked up by content asks whether it parses as a whole (a template by name or role is analysed
+    # whole either way): Jinja's own lexer costs as much as the analysis, so it is not run for the others.
+    whole_parses = isinstance(picked_up, str) and tpl.parses(text)
     if isinstance(picked_up, str) and not whole_parses:
         seen: set[tuple[str, str]] = set()
         yield from _fenced_blocks(text, names, code, ctx, seen)
