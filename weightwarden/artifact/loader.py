@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, Artifact, CodeKind, FileEntry, Format
 from weightwarden.artifact.readers import READER_MODULES
+from weightwarden.artifact.siblings import found_loader_path
 from weightwarden.artifact.sniff import sniff
 from weightwarden.artifact.source import SizeLimitExceeded, Source
 from weightwarden.artifact.walk import IGNORED_DIRS as IGNORED_DIRS  # re-exported: the audit reads them
@@ -32,23 +33,28 @@ def open_artifact(path: str | os.PathLike[str], limits: Limits = DEFAULT_LIMITS)
     files = discover(artifact, limits)
     scanned = siblings_in_scan(files)
     for found in files:
-        artifact.entries.append(read_file(found, limits, siblings_scanned=os.path.abspath(found.path) in scanned))
+        artifact.entries.append(read_file(found, limits, siblings_scanned=found_loader_path(found) in scanned))
     return artifact
 
 
 def siblings_in_scan(files: Sequence[DiscoveredFile]) -> frozenset[str]:
-    """Red team round 33: the absolute paths of the files in ``files`` whose loader-read siblings (a SavedModel's
-    ``keras_metadata.pb``, :func:`.readers.savedmodel.sibling_paths`) are in ``files`` too, under the name their
-    reader reads them by. Those siblings are read on their own, so the file's reader skips them; a sibling that is
-    not part of the scan (``scan export/saved_model.pb``) is read with the file, as before."""
+    """Red team round 33: the files in ``files`` whose loader-read siblings (a SavedModel's ``keras_metadata.pb``,
+    :func:`.readers.savedmodel.sibling_paths`) are in ``files`` too, under the name their reader reads them by.
+    Those siblings are read on their own, so the file's reader skips them; a sibling that is not part of the scan
+    (``scan export/saved_model.pb``, or a link the walk does not follow) is read with the file, as before.
+
+    Round 34: files are keyed by the path their loader opens (:func:`.siblings.found_loader_path`: a link's own
+    name in the folder the user named), not by the link's target, on both sides: the returned set holds those
+    keys."""
     from weightwarden.artifact.readers.savedmodel import reads_itself, sibling_paths
 
-    own = {os.path.abspath(found.path) for found in files if reads_itself(found.display)}
+    own = {found_loader_path(found) for found in files if reads_itself(found.display)}
     out: set[str] = set()
     for found in files:
-        siblings = sibling_paths(found.display, found.path)
+        key = found_loader_path(found)
+        siblings = sibling_paths(found.display, key)
         if siblings and all(os.path.abspath(path) in own for path in siblings):
-            out.add(os.path.abspath(found.path))
+            out.add(key)
     return frozenset(out)
 
 

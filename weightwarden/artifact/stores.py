@@ -36,6 +36,7 @@ import urllib.parse
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import FileEntry
+from weightwarden.artifact.siblings import loader_path
 from weightwarden.artifact.source import Source, copy_bounded, window_source
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -90,12 +91,8 @@ def note_store(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:
 
 def _loader_path(source: Source) -> str | None:
     """The path a loader opens for ``source`` (a link's own name, joined to the scanned folder), or None for a
-    member of an archive (no loader opens a store there in place)."""
-    if source.fs_path is None:
-        return None
-    if source.fs_dir is not None and "!" not in source.display and not os.path.isabs(source.display):
-        return os.path.join(source.fs_dir, source.display)
-    return source.fs_path
+    member of an archive (no loader opens a store there in place): :func:`.siblings.loader_path`."""
+    return loader_path(source.display, source.fs_path, source.fs_dir)
 
 
 def _dbm_magic(head: bytes) -> str | None:

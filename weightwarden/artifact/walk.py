@@ -262,7 +262,7 @@ class Walker:
             if resolved is not None and resolved.is_file:
                 self._add(resolved.path, rel, via=f"symbolic link {rel!r}")
                 return None
-        real = self.record_link(path, rel, folder.lex_root)
+        real = self.record_link(path, rel, folder.lex_root, read_escaping=True)
         if real is None:
             return None
         try:
@@ -292,9 +292,10 @@ class Walker:
         return _Dir(real, real, rel + "/", folder.chain | {real}, folder.link_depth + 1, self.real_root,
                     f"symbolic link to a folder {rel!r}")
 
-    def record_link(self, path: str, rel: str, lex_root: str) -> str | None:
+    def record_link(self, path: str, rel: str, lex_root: str, read_escaping: bool = False) -> str | None:
         """Report where a link points; escaping the folder is an anomaly. Returns the real target (a file or a
-        folder) when it lies inside the folder, else None."""
+        folder) when it lies inside the folder, else None. ``read_escaping``: a relative link leaving the folder
+        whose target a loader reads by the link's name is read too (:meth:`_read_escaping`)."""
         try:
             target = os.readlink(path)
         except OSError as exc:
@@ -306,11 +307,34 @@ class Walker:
         resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
         real = os.path.realpath(path)
         if not _inside(resolved, lex_root) or not _inside(real, self.real_root):
-            self._note("fs.symlink_escape", rel, "symbolic link resolves outside the model folder", target)
+            read = read_escaping and self._read_escaping(rel, real)
+            self._note("fs.symlink_escape", rel, "symbolic link resolves outside the model folder" + (
+                ": a loader opens it by this name, so its target was read under it" if read else ""), target)
+            if read:
+                self._add(real, rel)
             return None
         self._note("fs.symlink", rel, "symbolic link inside the model folder (its target, a file or a folder's "
                    "tree, is scanned under this name)", target)
         return real
+
+    @staticmethod
+    def _read_escaping(rel: str, real: str) -> bool:
+        """Red team round 34: whether a relative link leaving the folder is read (its high finding stays). A link
+        named as a file a loader opens (a model extension, a loader's file name: ``keras_metadata.pb ->
+        ../shared/km.bin``) makes the loader read its target, and what it reads must be judged, not only where it
+        lies. Bounds: a regular file only (one file, read like any other and counted in the file bound; a folder
+        link leaving the folder is never walked, so no outside tree and no loop); an absolute link is not read (what
+        the loading machine holds there is not the model's, and host files are not pulled into a report); a link
+        with another name (``escape -> ../secret.txt``) is not read either: no loader of the folder opens it."""
+        from weightwarden.artifact.loader import is_model_name
+        from weightwarden.artifact.sniff import sniff_by_loader_name
+
+        if not (is_model_name(rel) or sniff_by_loader_name(rel) is not None):
+            return False
+        try:
+            return stat.S_ISREG(os.stat(real).st_mode)
+        except OSError:
+            return False
 
     def _annex(self, real: str) -> bool:
         parts = _rel(real, self.real_root).split("/")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from weightwarden.artifact.loader import DiscoveredFile, discover, is_model_name, read_file, siblings_in_scan
 from weightwarden.artifact.model import Artifact, FileEntry
+from weightwarden.artifact.siblings import found_loader_path
 from weightwarden.artifact.sniff import routing_key, sniff_by_loader_name
 from weightwarden.core.findings import Finding
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
@@ -152,12 +153,13 @@ def scan_file(found: DiscoveredFile, file: str, strict: bool, limits: Limits,
         # A key-value store read by :mod:`weightwarden.artifact.stores` (SQLite, dbm.dumb) was verified, or flagged
         # medium where it could not be: not "content no reader accepts" (a benign diskcache was WW-FS-005, rd23).
         if entry.format.value == "unknown" and not is_model_name(found.display) and "store" not in entry.metadata:
-            result.unknown = os.path.abspath(found.path)
+            result.unknown = os.path.realpath(found.path)
         for item in entry.walk():
             for code in item.code:
                 resolved = code.details.get("resolved") if code.kind.value == "external-ref" else None
                 if isinstance(resolved, str):
-                    result.claims.append(os.path.abspath(resolved))
+                    # Round 34: a claim is made by the name a loader opens (a link's name), a job is its target.
+                    result.claims.append(os.path.realpath(resolved))
     except Exception as exc:  # noqa: BLE001 - a rule or reader bug must not hide the other files
         result.errors.append(ScanError(file, f"internal error while scanning: {_describe(exc)}"))
     return result
@@ -188,7 +190,7 @@ def _run(
     # Red team round 33: a file whose loader-read siblings are jobs of this scan leaves them to their own reading
     # (a SavedModel and its keras_metadata.pb: read once, and read even when only the metadata file is scanned).
     in_scan = siblings_in_scan([found for found, _ in jobs])
-    scanned = [os.path.abspath(found.path) in in_scan for found, _ in jobs]
+    scanned = [found_loader_path(found) in in_scan for found, _ in jobs]
     if _use_pool(jobs, workers):
         # concurrent.futures.process imports multiprocessing (~10 ms): only when a pool is used.
         from concurrent.futures.process import BrokenProcessPool
@@ -300,13 +302,15 @@ def _orbax_configs_unread(jobs: list[tuple[DiscoveredFile, str]], results: list[
         model_config_folders,
     )
 
-    files = [(os.path.abspath(found.path), found.display) for found, _ in jobs]
+    # Round 34: by the names Keras opens (a link's own name, not its target's folder: a hub-cache step's
+    # model_config/_strings.json is a link into blobs/, so the target's folder is no model_config folder).
+    files = [(found_loader_path(found), found.display) for found, _ in jobs]
     folders = model_config_folders(files)
     shown: dict[str, str] = {}
     for found, file in jobs:  # the display of each folder under the user's path for the scanned root
         lead = file[: len(file) - len(found.display)] if file.endswith(found.display) else ""
         for folder, display in folders.items():
-            if os.path.abspath(found.path).startswith(folder + os.sep):
+            if found_loader_path(found).startswith(folder + os.sep):
                 shown.setdefault(folder, lead + display)
     for target in targets:  # a model_config folder given as the target itself
         real = os.path.abspath(os.path.realpath(target))
@@ -315,7 +319,7 @@ def _orbax_configs_unread(jobs: list[tuple[DiscoveredFile, str]], results: list[
     # Round 26: only the value Keras loads counts, the ``config`` entry of the step's model_config/_strings.json
     # (saving_api._load_model_from_orbax_checkpoint: config_loaded["model_config"]["config"]). A Keras config in
     # another key or another file of the folder is never loaded, so it must not stand in for an unreadable one.
-    read = {os.path.abspath(found.path) for (found, _), r in zip(jobs, results, strict=False)
+    read = {found_loader_path(found) for (found, _), r in zip(jobs, results, strict=False)
             if r.keras_config and r.keras_config_entry}
     # Round 27: which file that is depends on the handler the step's _CHECKPOINT_METADATA names for model_config
     # (Orbax's JSON handler reads data.json, else metadata); an unmodelled handler fails closed.

@@ -54,6 +54,7 @@ from weightwarden.artifact.readers._protostream import (
     read_field,
     read_string,
 )
+from weightwarden.artifact.siblings import loader_path
 from weightwarden.artifact.source import Source
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training"})
@@ -485,7 +486,10 @@ def _external_refs(externals: list[tuple[str, dict[str, str]]], source: Source, 
     by_location: dict[str, list[tuple[str, dict[str, str]]]] = {}
     for tensor, info in externals:
         by_location.setdefault(info.get("location", ""), []).append((tensor, info))
-    base = os.path.dirname(os.path.abspath(source.fs_path)) if source.fs_path else None
+    # Round 34: onnxruntime joins a location to the folder of the path it was given (a link's own name, not its
+    # target: a hub-cache snapshot's model.onnx is a link into blobs/, and its data file is the snapshot's).
+    own = loader_path(source.display, source.fs_path, source.fs_dir)
+    base = os.path.dirname(own) if own else None
     root = os.path.abspath(source.fs_dir) if source.fs_dir else base
     for location, users in sorted(by_location.items()):
         tensor = users[0][0]

@@ -54,7 +54,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import stat
 from collections import Counter
 from typing import Any, BinaryIO
 
@@ -76,6 +75,7 @@ from weightwarden.artifact.readers.keras_config import (
     looks_like_keras_config,
     parse_json_bounded,
 )
+from weightwarden.artifact.siblings import read_sibling, sibling_of
 from weightwarden.artifact.source import Source
 
 MAX_FIELDS = 50_000_000
@@ -136,11 +136,12 @@ def reads_itself(display: str) -> bool:
     return display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold() == KERAS_METADATA_NAME
 
 
-def sibling_paths(display: str, fs_path: str) -> tuple[str, ...]:
-    """The files a loader reads beside the file at ``fs_path`` (its ``Source.fs_path``, shown as ``display``) that
-    this reader reads with it: a SavedModel's ``keras_metadata.pb`` (the path :func:`_keras_metadata_file` opens)."""
+def sibling_paths(display: str, loader_file: str) -> tuple[str, ...]:
+    """The files a loader reads beside the file it opens as ``loader_file`` (the name the loader uses:
+    :func:`..siblings.found_loader_path`, never a link's target), shown as ``display``, that this reader reads
+    with it: a SavedModel's ``keras_metadata.pb`` (the path :func:`_keras_metadata_file` opens)."""
     if display.rsplit("!", 1)[-1].rsplit("/", 1)[-1].casefold() in SAVED_MODEL_FILES:
-        return (os.path.join(os.path.dirname(fs_path), KERAS_METADATA_NAME),)
+        return (os.path.join(os.path.dirname(loader_file), KERAS_METADATA_NAME),)
     return ()
 
 
@@ -675,21 +676,23 @@ def _keras_json(text: str, where: str, state: _State) -> None:
 
 
 def _keras_metadata_file(source: Source, ctx: ReadContext, state: _State) -> None:
-    """``keras_metadata.pb`` (SavedMetadata: 1 nodes; each node holds its layer JSON in a string field)."""
-    if not source.fs_path:
+    """``keras_metadata.pb`` (SavedMetadata: 1 nodes; each node holds its layer JSON in a string field).
+
+    Red team round 34: TF-Keras opens ``os.path.join(export_dir, "keras_metadata.pb")`` with the folder the user
+    named and follows links. The sibling is found beside the name the loader opened (a link's own name, not its
+    target's folder: a hub-cache snapshot's ``saved_model.pb`` is a link into ``blobs/``), and a sibling that is a
+    link is read through it, the link reported (it used to be skipped: "links are reported by discovery", but no
+    walk saw it when ``saved_model.pb`` alone was scanned, or when the link left the scanned folder)."""
+    path = sibling_of(source, KERAS_METADATA_NAME)
+    if path is None:
         return
-    path = os.path.join(os.path.dirname(source.fs_path), KERAS_METADATA_NAME)
-    try:
-        st = os.lstat(path)
-    except OSError:
+    read = read_sibling(path, KERAS_METADATA_NAME, ctx.limits.max_header_bytes, source.fs_dir)
+    if read is None:
         return
-    if not stat.S_ISREG(st.st_mode):
-        return  # links are reported by discovery and never followed
-    data = None
-    if st.st_size <= ctx.limits.max_header_bytes:
-        with open(path, "rb") as f:
-            data = f.read(st.st_size)
-    _keras_metadata(data, st.st_size, ctx, state, KERAS_METADATA_NAME)
+    state.entry.anomalies.extend(read.anomalies)
+    if read.data is None and read.size == 0:
+        return  # not a file whose bytes a loader gets (a folder, a device, an absolute link): reported above
+    _keras_metadata(read.data, read.size, ctx, state, KERAS_METADATA_NAME)
 
 
 def _keras_metadata(data: bytes | None, size: int, ctx: ReadContext, state: _State, where: str) -> None:

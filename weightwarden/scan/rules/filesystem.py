@@ -1,8 +1,9 @@
 """Filesystem family (WW-FS-*): links and special files found while walking a model folder.
 
-Links are never followed. A link that resolves outside the scanned folder, or that is absolute, makes
-anyone loading the folder read a file the publisher did not ship (``config.json -> /etc/passwd`` or
-``~/.ssh/id_rsa``); one inside the folder is recorded for information only.
+A link that resolves outside the scanned folder, or that is absolute, makes anyone loading the folder read a
+file the publisher did not ship (``config.json -> /etc/passwd`` or ``~/.ssh/id_rsa``); one inside the folder is
+recorded for information only (its target is read under its name). Since red team round 34 a relative link leaving
+the folder under a name a loader opens is read too (the finding stays high): see ``artifact/walk.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ ESCAPING_LINK = ScanRule(
     Severity.HIGH,
     "Symbolic link points outside the model folder",
     "A file of the model is a symbolic link whose target is absolute or climbs out of the folder. Loading "
-    "the model reads whatever that path holds on the loading machine; the target was not scanned.",
+    "the model reads whatever that path holds on the loading machine. A relative link named as a file a loader "
+    "opens (a model extension, a loader's file name, a SavedModel's keras_metadata.pb) has its target, when a "
+    "regular file, read under the link's name and its own findings reported; other targets were not scanned.",
     "Replace the link with the real file, or remove it. Never load a model folder with escaping links.",
     (CWE_LINK_FOLLOWING, ATLAS_SUPPLY_CHAIN),
     anomaly_codes=("fs.symlink_escape", "fs.symlink_absolute"),
