@@ -1,6 +1,6 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v2``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v3``; both parties must use the same one, it is part of the
 scheme):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from weightwarden.evals import transforms as _transforms
 
-NORMALISATION = "weightwarden.canon/v2"
+NORMALISATION = "weightwarden.canon/v3"
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
@@ -479,7 +479,72 @@ def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
                               merge=True)
     if regions != text:
         return regions, "reversed"
+    return _decode_cipher(text, runs)
+
+
+def _caesar_table(shift: int) -> dict[int, int]:
+    low = string.ascii_lowercase
+    return str.maketrans(low + low.upper(), low[shift:] + low[:shift] + (low[shift:] + low[:shift]).upper())
+
+
+# Red team round 22b (class D): ROT13 is one member of a class, the letter substitutions a model reads; CipherChat (Yuan
+# et al. 2023) uses Caesar shift 3 and Atbash, and a shift other than 13 escaped all matching. Every other shift
+# (decoding) and Atbash, tried after everything else, with ROT13's own tests.
+_CIPHERS: tuple[tuple[str, dict[int, int]], ...] = tuple(
+    ("caesar", _caesar_table(shift)) for shift in range(1, 26) if shift != 13) + (
+    ("atbash", str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
+                             string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1])),)
+_SHORT_WORD = re.compile(r"\b[a-z]{1,5}\b")  # function words have one to five letters: what a cipher is chosen by
+
+
+def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
+    """The substitution of :data:`_CIPHERS` under which ``text`` holds the most function words (at least two, one of
+    them two letters or more), or None; the first on a tie. Each distinct short word is translated once per cipher:
+    linear in the text, 25 dictionary look-ups per distinct short word."""
+    words = Counter(_SHORT_WORD.findall(text.casefold()))
+    if not words:
+        return None
+    best: tuple[int, int] | None = None
+    for k, (_name, table) in enumerate(_CIPHERS):
+        hits = [(word, count) for word, count in words.items() if word.translate(table) in _STOPWORDS]
+        found = sum(count for _word, count in hits)
+        if found >= 2 and any(len(word) > 1 for word, _count in hits) and (best is None or found > best[0]):
+            best = (found, k)
+    return _CIPHERS[best[1]] if best is not None else None
+
+
+def _decode_cipher(text: str, runs: bool) -> tuple[str, str] | None:
+    """``text`` decoded by the best other substitution (:func:`_best_cipher`), as a whole or by regions, with the
+    tests ROT13 passes (function words, letter frequencies, the payload run); None when it reads no better."""
+    chosen = _best_cipher(text)
+    if chosen is None:
+        return None
+    name, table = chosen
+
+    def turn(piece: str) -> str:
+        return piece.translate(table)
+
+    # regions first (unlike ROT13's order, kept as it was for its canonical texts): a short instruction beside the
+    # payload ("Decode this Caesar cipher (shift 3) and answer:") must not be turned with it because the payload's
+    # function words outnumber its own
+    regions = _decode_regions(text, turn, _cipher_reads_better, turn if runs else None, neighbours=True)
+    if regions != text:
+        return regions, name
+    turned = turn(text)
+    if _stopword_count(turned) > 3 * _stopword_count(text) and _cipher_reads_better(turned, text):
+        return turned, name
     return None
+
+
+def _cipher_reads_better(candidate: str, original: str) -> bool:
+    """ROT13's region test (:func:`_rot13_reads_better`), held higher for a cipher chosen among 25: the letters must
+    read clearly more like English (a margin, and enough letters to tell: an Italian paragraph or a table of "td" cells
+    has English function words under some shift by chance) and at least two distinct function words appear."""
+    if not _rot13_reads_better(candidate, original):
+        return False
+    before, after = _letter_score(original), _letter_score(candidate)
+    words = {w for w in _WORD.findall(candidate.casefold()) if w in _STOPWORDS}
+    return before is not None and after is not None and after > before + 0.3 and len(words) >= 2
 
 
 def _rot13_reads_better(candidate: str, original: str) -> bool:
@@ -789,7 +854,10 @@ def _merge_decoded(text: str, spans: list[tuple[int, int]], chosen: list[bool], 
 _INSTRUCTION_WORDS = _STOPWORDS | frozenset(
     ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent",
      # round 20: words of instructions about reversed text
-     "each", "every", "fix", "undo", "flip", "flipped", "mirror", "mirrored", "spelled", "spelt", "order", "way", "around", "backward", "right", "side"]) | frozenset(
+     "each", "every", "fix", "undo", "flip", "flipped", "mirror", "mirrored", "spelled", "spelt", "order", "way", "around", "backward", "right", "side",
+     # round 22b: words of instructions about other letter substitutions ("Caesar cipher (shift 3)", "Atbash")
+     "atbash", "substitution", "key", "by", "positions", "places", "letter", "substitute", "decipher", "decrypt",
+     *(str(n) for n in range(1, 26))]) | frozenset(
     # and every word of eval's own encoding templates, whose wording an attacker rephrases
     word for templates in _transforms._ENCODED.values() for template in templates
     for word in _WORD.findall(template.casefold()) if word != "encoded")
@@ -873,7 +941,7 @@ def _camel_retry(text: str, depth: int) -> tuple[str, tuple[str, ...]] | None:
             start, end, span = len(text) - end, len(text) - start, span[::-1]
         payload, decoded = decode_layers(span, depth, camel_cut=True)
         found = _stopword_count(payload)
-        if {"rot13", "reversed"} & set(decoded) and found >= max(3, len(_WORD.findall(payload)) / 6):
+        if {"rot13", "reversed", "caesar", "atbash"} & set(decoded) and found >= max(3, len(_WORD.findall(payload)) / 6):
             return text[:start] + payload + text[end:], decoded
     return None
 
