@@ -501,7 +501,8 @@ def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
     """The substitution of :data:`_CIPHERS` under which ``text`` holds the most function words (at least two, one of
     them two letters or more), or None; the first on a tie. Each distinct short word is translated once per cipher:
     linear in the text, 25 dictionary look-ups per distinct short word."""
-    words = Counter(_SHORT_WORD.findall(text.casefold()))
+    # words that are function words as written (an instruction's) are no evidence for a cipher
+    words = Counter(w for w in _SHORT_WORD.findall(text.casefold()) if w not in _STOPWORDS)
     if not words:
         return None
     best: tuple[int, int] | None = None
@@ -531,7 +532,7 @@ def _decode_cipher(text: str, runs: bool) -> tuple[str, str] | None:
     if regions != text:
         return regions, name
     turned = turn(text)
-    if _stopword_count(turned) > 3 * _stopword_count(text) and _cipher_reads_better(turned, text):
+    if _cipher_reads_better(turned, text):  # the letter margin stands in for ROT13's "3x the function words" here
         return turned, name
     return None
 
@@ -540,7 +541,9 @@ def _cipher_reads_better(candidate: str, original: str) -> bool:
     """ROT13's region test (:func:`_rot13_reads_better`), held higher for a cipher chosen among 25: the letters must
     read clearly more like English (a margin, and enough letters to tell: an Italian paragraph or a table of "td" cells
     has English function words under some shift by chance) and at least two distinct function words appear."""
-    if not _rot13_reads_better(candidate, original):
+    # one-letter function words of the original are not counted against it: every cipher makes some letter "a" or "i"
+    found = _stopword_count(candidate)
+    if found < 2 or found <= 2 * _long_stopwords(original):
         return False
     before, after = _letter_score(original), _letter_score(candidate)
     words = {w for w in _WORD.findall(candidate.casefold()) if w in _STOPWORDS}
@@ -1075,6 +1078,7 @@ _SYMBOL_INSIDE = re.compile(r"^[@$!|€¡]+[^\W\d_]|[^\W_][@$!|€¡]+[^\W_]|[^\
 _CAMEL_WORD = re.compile(r"[A-Za-z0-9]{6,}")
 _CAMEL_CUT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _CAMEL_PART = re.compile(r"[A-Z]?[a-z]*")
+_CAMEL_REGULAR = re.compile(r"[A-Z]?[a-z]{2,}")
 # Letter spacing and chunking: alphanumeric pieces and what separates them.
 _PIECE = re.compile(r"[^\W_]+")
 _CHUNK_SEPARATORS = frozenset("-_*~·.")
@@ -1113,18 +1117,25 @@ def _camel_like(parts: list[str]) -> bool:
 
 def _split_camel(text: str, *, force: bool = False) -> str:
     """CamelCase words cut into their parts, in a text with at least one CamelCase-like word (:func:`_camel_like`) of
-    three or more parts, and more such words than words of case noise (three or more parts, not CamelCase-like); then
+    three or more parts, more such words than words of case noise (three or more parts, not CamelCase-like), and such
+    words holding 60 % of its letters or more (or one regular identifier); then
     the two-part ones too ("GiveStep-by-stepInstructions"). With ``force`` (a part of such a text) every
     CamelCase-like word is cut. Words of case noise are never cut; other texts unchanged."""
-    camel = noise = 0
+    camel = noise = held = regular = 0
     for m in _CAMEL_WORD.finditer(text):
         parts = _CAMEL_CUT.split(m.group(0))
         if len(parts) >= 3:
             if _camel_like(parts):
                 camel += 1
+                held += len(m.group(0))
+                regular += all(_CAMEL_REGULAR.fullmatch(p) for p in parts)
             else:
                 noise += 1
-    if not force and (camel == 0 or noise >= camel):
+    # and the CamelCase words hold 60 % of the text's letters or more (a text written without spaces), or one is a
+    # regular identifier ("TimedRotationCipher": capital + lower-case letters, three or more each) — not random case
+    # among spaced words, whose longer words cut into parts of three letters or more by chance ("P|Rop|Ag|Anda")
+    if not force and (camel == 0 or noise >= camel
+                      or (held * 5 < 3 * sum(ch.isalnum() for ch in text) and not (regular and not noise))):
         return text
 
     def cut(m: re.Match[str]) -> str:
