@@ -1117,10 +1117,10 @@ def _camel_like(parts: list[str]) -> bool:
 
 def _split_camel(text: str, *, force: bool = False) -> str:
     """CamelCase words cut into their parts, in a text with at least one CamelCase-like word (:func:`_camel_like`) of
-    three or more parts, more such words than words of case noise (three or more parts, not CamelCase-like), and such
-    words holding 60 % of its letters or more (or one regular identifier); then
-    the two-part ones too ("GiveStep-by-stepInstructions"). With ``force`` (a part of such a text) every
-    CamelCase-like word is cut. Words of case noise are never cut; other texts unchanged."""
+    three or more parts, more letters in such words than in words of case noise (three or more parts, not CamelCase-like), and such
+    words holding 60 % of its letters or more (or one regular identifier); then every word, the two-part ones too
+    ("GiveStep-by-stepInstructions"). With ``force`` (a part of such a text) every word is cut. A text of case noise
+    (alternating or random case) is left whole: case folding reads it."""
     camel = noise = held = regular = 0
     for m in _CAMEL_WORD.finditer(text):
         parts = _CAMEL_CUT.split(m.group(0))
@@ -1130,19 +1130,19 @@ def _split_camel(text: str, *, force: bool = False) -> str:
                 held += len(m.group(0))
                 regular += all(_CAMEL_REGULAR.fullmatch(p) for p in parts)
             else:
-                noise += 1
-    # and the CamelCase words hold 60 % of the text's letters or more (a text written without spaces), or one is a
-    # regular identifier ("TimedRotationCipher": capital + lower-case letters, three or more each) — not random case
+                noise += len(m.group(0))
+        elif len(parts) == 2 and all(_CAMEL_REGULAR.fullmatch(p) for p in parts):
+            held += len(m.group(0))  # "Tvir|Fgrc", "Give|Step": a CamelCase pair, not a chance one ("scr|IPT")
+    # (weighed by letters: a short noise-like tail after an apostrophe, "Don'tWantToDo" -> "t|Want|To|Do", is not
+    # evidence against a long CamelCase text) and the CamelCase words hold 60 % of the text's letters or more (a text
+    # written without spaces), or one is a regular identifier ("TimedRotationCipher": capital + lower-case letters, three or more each) — not random case
     # among spaced words, whose longer words cut into parts of three letters or more by chance ("P|Rop|Ag|Anda")
-    if not force and (camel == 0 or noise >= camel
+    if not force and (camel == 0 or noise >= held
                       or (held * 5 < 3 * sum(ch.isalnum() for ch in text) and not (regular and not noise))):
         return text
-
-    def cut(m: re.Match[str]) -> str:
-        parts = _CAMEL_CUT.split(m.group(0))
-        return " ".join(parts) if _camel_like(parts) else m.group(0)
-
-    return _CAMEL_WORD.sub(cut, text)
+    # a text judged CamelCase has every word cut, as before round 22b ("…They Don'tWantToDo": the tail "t|Want|To|Do"
+    # alone would read as noise)
+    return _CAMEL_WORD.sub(lambda m: " ".join(_CAMEL_CUT.split(m.group(0))), text)
 
 
 def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
