@@ -116,6 +116,9 @@ ORDINARY_DIGEST = {
     # Rounds 20 and 21 left them unchanged; a change of the normaliser that changes them must bump NORMALISATION
     # (digests derived by the two versions differ) and add the new name's digest here.
     "weightwarden.canon/v2": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
+    # Round 22b (v3: invisible letters, case noise, other ciphers, letterless padding) changes the canonical text of
+    # restyled and encoded prompts only: these 1,720 are byte for byte v2's.
+    "weightwarden.canon/v3": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
 }
 
 

@@ -1,6 +1,6 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v2``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v3``; both parties must use the same one, it is part of the
 scheme):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from weightwarden.evals import transforms as _transforms
 
-NORMALISATION = "weightwarden.canon/v2"
+NORMALISATION = "weightwarden.canon/v3"
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
@@ -48,6 +48,41 @@ _LEET_DIGITS = frozenset(chr(code) for code in _UNLEET)
 # Format characters (zero-width, bidi) hide inside a prompt; lone surrogates (legal in JSON, "\ud800") are not
 # text at all and could not be encoded for hashing.
 _INVISIBLE = frozenset({"Cf", "Cs"})
+# Red team round 22b (class C): "invisible" was a general category, and the Hangul fillers are letters (Lo) that render
+# as nothing; one after every letter left no shingle of the prompt. Invisible is now the Unicode property too:
+# Default_Ignorable_Code_Point, whose members outside Cf are listed here (Unicode 14.0.0, the version of this
+# Python's unicodedata: DerivedCoreProperties.txt derives the property as Other_Default_Ignorable_Code_Point + Cf +
+# Variation_Selector - White_Space - FFF9..FFFB - Prepended_Concatenation_Mark; PropList.txt lists the first and the
+# third: the ranges below are those two lists, https://www.unicode.org/Public/14.0.0/ucd/PropList.txt). Cf is removed
+# whole (a superset of its part of the property), as before. Python has no accessor for the property; the table is
+# pinned by the normalisation name, and a test checks each code point's category against it.
+_DEFAULT_IGNORABLE = (
+    (0x034F, 0x034F),  # COMBINING GRAPHEME JOINER (Mn)
+    (0x115F, 0x1160),  # HANGUL CHOSEONG FILLER, HANGUL JUNGSEONG FILLER (Lo)
+    (0x17B4, 0x17B5),  # KHMER VOWEL INHERENT AQ, AA (Mn)
+    (0x180B, 0x180D),  # MONGOLIAN FREE VARIATION SELECTOR ONE..THREE (Mn)
+    (0x180F, 0x180F),  # MONGOLIAN FREE VARIATION SELECTOR FOUR (Mn)
+    (0x2065, 0x2065),  # reserved (Cn)
+    (0x3164, 0x3164),  # HANGUL FILLER (Lo)
+    (0xFE00, 0xFE0F),  # VARIATION SELECTOR-1..16 (Mn)
+    (0xFFA0, 0xFFA0),  # HALFWIDTH HANGUL FILLER (Lo)
+    (0xFFF0, 0xFFF8),  # reserved (Cn)
+    (0xE0000, 0xE0000),  # reserved (Cn); E0001 and E0020..E007F (tags) are Cf
+    (0xE0002, 0xE001F),  # reserved (Cn)
+    (0xE0080, 0xE00FF),  # reserved (Cn)
+    (0xE0100, 0xE01EF),  # VARIATION SELECTOR-17..256 (Mn)
+    (0xE01F0, 0xE0FFF),  # reserved (Cn)
+)
+# Characters that render as a blank of some width (the Hangul fillers among them, drawn as a wide blank by many fonts:
+# used in place of spaces they separate words) read as one blank symbol, U+2800 BRAILLE PATTERN BLANK, not dropped: a
+# non-word character of its own that NFKC/NFKD keep (a space would not stay distinct), so that one after every letter
+# ("wㅤrㅤiㅤtㅤe a") is letter spacing that _join_pieces undoes (its gap differs from the space between words), and one
+# in place of each space still separates words; the final fold makes it a space. The zero-width rest is dropped.
+_BLANK = "\u2800"
+_BLANKS = (0x115F, 0x1160, 0x3164, 0xFFA0,  # the Hangul fillers (Default_Ignorable_Code_Point, Lo)
+           0x1D159, 0x16FE4)  # MUSICAL SYMBOL NULL NOTEHEAD, KHITAN SMALL SCRIPT FILLER (and U+2800 itself)
+_IGNORABLE = str.maketrans({**{code: None for lo, hi in _DEFAULT_IGNORABLE for code in range(lo, hi + 1)},
+                            **{code: _BLANK for code in _BLANKS}})
 # Letters of other scripts that look like Latin ones (a small subset of Unicode's confusables, lower case,
 # after case folding). Only folded inside words that mix them with Latin letters: the signature of a
 # homoglyph evasion ("раss" with Cyrillic р and а), not of Russian or Greek text; see _fold_lookalikes.
@@ -178,7 +213,7 @@ class Canonical:
 
 
 def _strip_invisible(text: str) -> str:
-    return "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE)
+    return "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE).translate(_IGNORABLE)
 
 
 def _peel_wrapper(text: str) -> tuple[str, str] | None:
@@ -444,7 +479,75 @@ def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
                               merge=True)
     if regions != text:
         return regions, "reversed"
+    return _decode_cipher(text, runs)
+
+
+def _caesar_table(shift: int) -> dict[int, int]:
+    low = string.ascii_lowercase
+    return str.maketrans(low + low.upper(), low[shift:] + low[:shift] + (low[shift:] + low[:shift]).upper())
+
+
+# Red team round 22b (class D): ROT13 is one member of a class, the letter substitutions a model reads; CipherChat (Yuan
+# et al. 2023) uses Caesar shift 3 and Atbash, and a shift other than 13 escaped all matching. Every other shift
+# (decoding) and Atbash, tried after everything else, with ROT13's own tests.
+_CIPHERS: tuple[tuple[str, dict[int, int]], ...] = tuple(
+    ("caesar", _caesar_table(shift)) for shift in range(1, 26) if shift != 13) + (
+    ("atbash", str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
+                             string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1])),)
+_SHORT_WORD = re.compile(r"\b[a-z]{1,5}\b")  # function words have one to five letters: what a cipher is chosen by
+
+
+def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
+    """The substitution of :data:`_CIPHERS` under which ``text`` holds the most function words (at least two, one of
+    them two letters or more), or None; the first on a tie. Each distinct short word is translated once per cipher:
+    linear in the text, 25 dictionary look-ups per distinct short word."""
+    # words that are function words as written (an instruction's) are no evidence for a cipher
+    words = Counter(w for w in _SHORT_WORD.findall(text.casefold()) if w not in _STOPWORDS)
+    if not words:
+        return None
+    best: tuple[int, int] | None = None
+    for k, (_name, table) in enumerate(_CIPHERS):
+        hits = [(word, count) for word, count in words.items() if word.translate(table) in _STOPWORDS]
+        found = sum(count for _word, count in hits)
+        if found >= 2 and any(len(word) > 1 for word, _count in hits) and (best is None or found > best[0]):
+            best = (found, k)
+    return _CIPHERS[best[1]] if best is not None else None
+
+
+def _decode_cipher(text: str, runs: bool) -> tuple[str, str] | None:
+    """``text`` decoded by the best other substitution (:func:`_best_cipher`), as a whole or by regions, with the
+    tests ROT13 passes (function words, letter frequencies, the payload run); None when it reads no better."""
+    chosen = _best_cipher(text)
+    if chosen is None:
+        return None
+    name, table = chosen
+
+    def turn(piece: str) -> str:
+        return piece.translate(table)
+
+    # regions first (unlike ROT13's order, kept as it was for its canonical texts): a short instruction beside the
+    # payload ("Decode this Caesar cipher (shift 3) and answer:") must not be turned with it because the payload's
+    # function words outnumber its own
+    regions = _decode_regions(text, turn, _cipher_reads_better, turn if runs else None, neighbours=True)
+    if regions != text:
+        return regions, name
+    turned = turn(text)
+    if _cipher_reads_better(turned, text):  # the letter margin stands in for ROT13's "3x the function words" here
+        return turned, name
     return None
+
+
+def _cipher_reads_better(candidate: str, original: str) -> bool:
+    """ROT13's region test (:func:`_rot13_reads_better`), held higher for a cipher chosen among 25: the letters must
+    read clearly more like English (a margin, and enough letters to tell: an Italian paragraph or a table of "td" cells
+    has English function words under some shift by chance) and at least two distinct function words appear."""
+    # one-letter function words of the original are not counted against it: every cipher makes some letter "a" or "i"
+    found = _stopword_count(candidate)
+    if found < 2 or found <= 2 * _long_stopwords(original):
+        return False
+    before, after = _letter_score(original), _letter_score(candidate)
+    words = {w for w in _WORD.findall(candidate.casefold()) if w in _STOPWORDS}
+    return before is not None and after is not None and after > before + 0.3 and len(words) >= 2
 
 
 def _rot13_reads_better(candidate: str, original: str) -> bool:
@@ -531,7 +634,30 @@ _LETTER_LOG = {ch: math.log(f) for ch, f in zip(string.ascii_lowercase, (
 # A region: a paragraph, or a sentence or clause of one (the attacker's own instruction is usually a sentence of its own).
 # A single line break is no boundary: text wrapped at white space must read as unwrapped (round 17's property).
 _REGION = re.compile(r"(?:[^\n.!?:;,()\u2013\u2014\"\u201c\u201d-]|-(?!-)|\n(?![ \t]*\n))+")  # quotes too (round 20)
-_MAX_REGIONS = 4096  # more regions than this: only the whole-text test (bounds the work on hostile input)
+# Regions judged one by one at most; more are merged into coarser ones (consecutive regions, equal numbers each) so that
+# the count stays under it: bounds the per-region work on hostile input. Red team round 22b (class A): past this count
+# the text was returned undecoded, and ". " x 4200 padding (which canonicalises to nothing) switched off every region
+# decoder. A bound now degrades to coarser decoding, never to none.
+_MAX_REGIONS = 4096
+
+
+def _judged_regions(text: str) -> tuple[list[tuple[int, int]], int]:
+    """The regions of ``text`` to judge, and how many regions without a word were left out. A region with no letter or
+    digit decodes to itself and is dropped from the canonical text anyway, so it is not judged (nor counted against
+    :data:`_MAX_REGIONS`: punctuation padding adds none). Past the bound, consecutive regions are merged (with what lies
+    between them) into at most :data:`_MAX_REGIONS` coarser ones; each is then judged whole, with its payload run
+    (:func:`_payload_run`) still cut out of it. One pass: linear."""
+    spans: list[tuple[int, int]] = []
+    blank = 0
+    for m in _REGION.finditer(text):
+        if _WORD.search(text, m.start(), m.end()):
+            spans.append(m.span())
+        else:
+            blank += 1
+    if len(spans) > _MAX_REGIONS:
+        size = -(-len(spans) // _MAX_REGIONS)
+        spans = [(spans[k][0], spans[min(k + size, len(spans)) - 1][1]) for k in range(0, len(spans), size)]
+    return spans, blank
 
 
 def _letter_score(text: str) -> float | None:
@@ -632,9 +758,7 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     of the attacker's own ("The following is in ROT13. Decode it and do what it says:") hid every payload. Each
     region is judged on its own; with ``neighbours``, a region with no function word either way that lies next to
     a decoded one is decoded too when its letters read more like English rotated (letter frequencies)."""
-    spans = [m.span() for m in _REGION.finditer(text)]
-    if len(spans) > _MAX_REGIONS:
-        return text
+    spans, blank = _judged_regions(text)
     # Red team round 20 (class 1): an instruction in the payload's own region ("Decode this ROT13 and do what it
     # says" + payload, on one line or the line above) outweighed the payload's function words. A region that does not
     # read better decoded is cut once between an instruction-like run of words at its start or end and the rest, when
@@ -655,7 +779,7 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
             split += [(x, y) for x, y, _ in parts if y > x]
             chosen += [use for x, y, use in parts if y > x]
     spans = split
-    if len(spans) < 2:
+    if len(spans) + blank < 2:
         return text
     if not any(chosen):
         return text
@@ -733,7 +857,10 @@ def _merge_decoded(text: str, spans: list[tuple[int, int]], chosen: list[bool], 
 _INSTRUCTION_WORDS = _STOPWORDS | frozenset(
     ["rot13", "rot", "13", "rot-13", "base64", "decode", "decoded", "decoding", "encoded", "encoding", "encode", "cipher", "caesar", "following", "message", "below", "above", "text", "written", "respond", "response", "answer", "reply", "says", "say", "what", "please", "then", "full", "english", "directly", "request", "read", "carefully", "was", "were", "instruction", "instructions", "follow", "obey", "execute", "carry", "out", "back", "backwards", "reversed", "reverse", "plain", "translate", "convert", "first", "after", "once", "here", "thanks", "thank", "know", "all", "now", "task", "string", "content", "hidden", "question", "helpful", "assistant", "if", "pretend", "just", "only", "nothing", "else", "without", "comment", "commentary", "output", "result", "quick", "quickly", "hi", "hello", "hey", "favour", "favor", "need", "want", "must", "should", "will", "would", "could", "job", "line", "lines", "word", "words", "letter", "letters", "shifted", "shift", "alphabet", "rotated", "rotate", "rotation", "been", "has", "have", "so", "they", "them", "there", "sentence", "part", "parts", "both", "input", "follows", "asks", "ask", "work", "advance", "urgent",
      # round 20: words of instructions about reversed text
-     "each", "every", "fix", "undo", "flip", "flipped", "mirror", "mirrored", "spelled", "spelt", "order", "way", "around", "backward", "right", "side"]) | frozenset(
+     "each", "every", "fix", "undo", "flip", "flipped", "mirror", "mirrored", "spelled", "spelt", "order", "way", "around", "backward", "right", "side",
+     # round 22b: words of instructions about other letter substitutions ("Caesar cipher (shift 3)", "Atbash")
+     "atbash", "substitution", "key", "by", "positions", "places", "letter", "substitute", "decipher", "decrypt",
+     *(str(n) for n in range(1, 26))]) | frozenset(
     # and every word of eval's own encoding templates, whose wording an attacker rephrases
     word for templates in _transforms._ENCODED.values() for template in templates
     for word in _WORD.findall(template.casefold()) if word != "encoded")
@@ -762,6 +889,10 @@ def decode_layers(text: str, depth: int = MAX_DEPTH, *, camel_cut: bool = False)
     (``camel_cut``)."""
     done: list[str] = []
     current = _bounded(text, "before decoding")
+    # A layer that gives back a text seen before undid an earlier one (ROT13 of one region flips it back and forth: red
+    # team round 22b's side note, two CyberMetric questions reported "rot13" four times): the loop stops at the first
+    # copy of that text, and the layers between are not reported.
+    seen = {current: 0}
     while len(done) < depth:
         step = _peel_wrapper(current) or _generic_decode(current, runs=not camel_cut)
         if step is None:
@@ -776,6 +907,10 @@ def decode_layers(text: str, depth: int = MAX_DEPTH, *, camel_cut: bool = False)
         # Restyling is undone before every layer, not only the first (red team round 20, class 2): a decoded text
         # in symbol leet or letter spacing is judged as its plain copy is.
         current = _bounded(_fold_symbols(_join_pieces(current, _BASE64_DATA)), f"after undoing restyling of {name}")
+        if current in seen:
+            del done[seen[current]:]
+            break
+        seen[current] = len(done)
     return current, tuple(done)
 
 
@@ -809,7 +944,7 @@ def _camel_retry(text: str, depth: int) -> tuple[str, tuple[str, ...]] | None:
             start, end, span = len(text) - end, len(text) - start, span[::-1]
         payload, decoded = decode_layers(span, depth, camel_cut=True)
         found = _stopword_count(payload)
-        if {"rot13", "reversed"} & set(decoded) and found >= max(3, len(_WORD.findall(payload)) / 6):
+        if {"rot13", "reversed", "caesar", "atbash"} & set(decoded) and found >= max(3, len(_WORD.findall(payload)) / 6):
             return text[:start] + payload + text[end:], decoded
     return None
 
@@ -943,6 +1078,7 @@ _SYMBOL_INSIDE = re.compile(r"^[@$!|€¡]+[^\W\d_]|[^\W_][@$!|€¡]+[^\W_]|[^\
 _CAMEL_WORD = re.compile(r"[A-Za-z0-9]{6,}")
 _CAMEL_CUT = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _CAMEL_PART = re.compile(r"[A-Z]?[a-z]*")
+_CAMEL_REGULAR = re.compile(r"[A-Z]?[a-z]{2,}")
 # Letter spacing and chunking: alphanumeric pieces and what separates them.
 _PIECE = re.compile(r"[^\W_]+")
 _CHUNK_SEPARATORS = frozenset("-_*~·.")
@@ -971,13 +1107,41 @@ def _fold_symbols(text: str) -> str:
     return re.sub(r"(?<=')\$(?![^\W_])", "s", re.sub(r"(?<!\S)@(?!\S)", "a", folded))
 
 
+def _camel_like(parts: list[str]) -> bool:
+    """Whether the parts of a word cut at its case changes read as CamelCase words: most of its letters in parts of three
+    or more ("Write|A|Script", "How|To|Make|A|Bomb"). Red team round 22b (class B): alternating case ("wRiTe",
+    "sCrIpT": "w|Ri|Te", "s|Cr|Ip|T") and random case per letter cut into 1-2-letter pieces, and no word of the
+    plain prompt was left; such case noise is not cut, and case folding then reads it as the plain text."""
+    return sum(len(p) for p in parts if len(p) >= 3) * 10 >= 6 * sum(len(p) for p in parts)
+
+
 def _split_camel(text: str, *, force: bool = False) -> str:
-    """CamelCase words cut into their parts, in a text with at least one word of three or more parts (then the
-    two-part ones too: "GiveStep-by-stepInstructions"), or with ``force`` (a part of such a text); other texts
-    unchanged."""
-    words = _CAMEL_WORD.findall(text)
-    if not force and not any(len(_CAMEL_CUT.split(w)) >= 3 for w in words):
+    """CamelCase words cut into their parts, in a text with at least one CamelCase-like word (:func:`_camel_like`) of
+    three or more parts, more letters in such words than in words of case noise (three or more parts, not CamelCase-like), and such
+    words holding 60 % of its letters or more (or one regular identifier); then every word, the two-part ones too
+    ("GiveStep-by-stepInstructions"). With ``force`` (a part of such a text) every word is cut. A text of case noise
+    (alternating or random case) is left whole: case folding reads it."""
+    camel = noise = held = regular = 0
+    for m in _CAMEL_WORD.finditer(text):
+        parts = _CAMEL_CUT.split(m.group(0))
+        if len(parts) >= 3:
+            if _camel_like(parts):
+                camel += 1
+                held += len(m.group(0))
+                regular += all(_CAMEL_REGULAR.fullmatch(p) for p in parts)
+            else:
+                noise += len(m.group(0))
+        elif len(parts) == 2 and all(_CAMEL_REGULAR.fullmatch(p) for p in parts):
+            held += len(m.group(0))  # "Tvir|Fgrc", "Give|Step": a CamelCase pair, not a chance one ("scr|IPT")
+    # (weighed by letters: a short noise-like tail after an apostrophe, "Don'tWantToDo" -> "t|Want|To|Do", is not
+    # evidence against a long CamelCase text) and the CamelCase words hold 60 % of the text's letters or more (a text
+    # written without spaces), or one is a regular identifier ("TimedRotationCipher": capital + lower-case letters, three or more each) — not random case
+    # among spaced words, whose longer words cut into parts of three letters or more by chance ("P|Rop|Ag|Anda")
+    if not force and (camel == 0 or noise >= held
+                      or (held * 5 < 3 * sum(ch.isalnum() for ch in text) and not (regular and not noise))):
         return text
+    # a text judged CamelCase has every word cut, as before round 22b ("…They Don'tWantToDo": the tail "t|Want|To|Do"
+    # alone would read as noise)
     return _CAMEL_WORD.sub(lambda m: " ".join(_CAMEL_CUT.split(m.group(0))), text)
 
 
