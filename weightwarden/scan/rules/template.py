@@ -22,6 +22,7 @@ from weightwarden.artifact.code_blocks import (
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.recovery import (
     RecoveryBound,
+    expression_tags,
     jinja_tags,
     kept_at,
     normalise_newlines,
@@ -532,8 +533,10 @@ class _Units:
         candidates (units nest shallowly) or past the bounds."""
         try:
             tags = jinja_tags(part)
-            if tags is None:
-                tags = frozenset(tag_spans(part))
+            if tags is not None:
+                tags = frozenset((at, t) for at, t in tags if not _BARE.match(t.rstrip()))
+            else:
+                tags = expression_tags(part)  # what the part's recovery would analyse
         except RecoveryBound:
             return None
         if not tags:
@@ -563,6 +566,7 @@ class _Units:
         return self.readings[span]
 
 
+_BARE = re.compile(r"\{%[-+]?\s*(?:end[a-z]+|else|break|continue)\s*[-+]?%\}\Z")
 # Units tried as a part's enclosing one.
 _MAX_UNIT_CANDIDATES = 64
 
