@@ -497,9 +497,14 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
                 "otherwise on their own than in the whole: not analysed",
                 f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
             return
-        if parse_first and tpl.parses(part):
+        if tpl.parses(part):
+            # Round 32 (class 4): what a host renders from a part that parses is Jinja's reading of it; the recovery
+            # below lexes comment bodies and can read a live payload as the string literal of a tag that spans a
+            # comment. In a text that does not parse as a whole (not ``parse_first``) the recovery is kept too
+            # (fail closed: a comment body is a unit a reader may copy).
             yield from _page_part_issues(part, line, names, code, ctx, seen)
-            continue
+            if parse_first:
+                continue
         part_recovered, part_tag = recover(part)
         if part_recovered is not None:
             yield from _recovered_issues(part_recovered, line, names, code, ctx, seen)
@@ -754,9 +759,17 @@ def _suffix_tags(suffix: str) -> set[tuple[int, str]]:
     if tpl.parses(suffix):
         return set(whole_reading(suffix).live)
     recovered, _some, kept = recover_with_spans(suffix)
-    return kept if recovered is not None else set()
+    if recovered is None:
+        return set()
+    # Round 32 (class 4): the recovery lexes comment and raw bodies, which Jinja does not: its tags prove nothing
+    # about what a unit renders past the suffix's first comment or raw marker ('{{ " #}PAYLOAD{# " }}' read as one
+    # tag). Only the tags before it are Jinja's reading too.
+    marker = _BODY_MARKER.search(suffix)
+    cut = marker.start() if marker else len(suffix)
+    return {(at, t) for at, t in kept if at + len(t) <= cut}
 
 
+_BODY_MARKER = re.compile(r"\{#|\{%[-+]?\s*raw\s*[-+]?%\}")
 # Statements that bind nothing and open no block: a piece after them reads as it does alone.
 _INERT_STATEMENTS = re.compile(r"\{%[-+]?\s*(?:include|extends)\b")
 
