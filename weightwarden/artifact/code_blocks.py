@@ -145,9 +145,16 @@ def _within_fences(regions: list[CodeBlock], fences: list[CodeBlock], text: str)
     firsts = [first for first, _last, _body in spans]
     out = []
     for region in regions:
-        last = region.first_line + region.body.count("\n") - 1
-        # The units that start at or before the region and reach its last line, latest-starting first.
-        top = bisect.bisect_right(firsts, region.first_line)
+        # The lines that hold a Jinja marker (a leading or trailing line of plain text, such as the closing fence
+        # line a run of lines takes with it, renders as text in any unit).
+        lines = region.body.split("\n")
+        marked = [k for k, line in enumerate(lines) if _MARKER_RE.search(line)]
+        if not marked:
+            out.append(region)
+            continue
+        first_marked, last = region.first_line + marked[0], region.first_line + marked[-1]
+        # The units that start at or before the region's first marked line and reach its last, latest-starting first.
+        top = bisect.bisect_right(firsts, first_marked)
         within = tuple(body for _first, end, body in spans[max(top - _MAX_FENCE_LOOKBACK, 0):top][::-1]
                        if end >= last and body != region.body)
         out.append(CodeBlock(region.first_line, region.body, within) if within else region)
