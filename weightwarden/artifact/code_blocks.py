@@ -12,6 +12,7 @@ disagree, each block either one sees is analysed.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import html
 import re
@@ -46,10 +47,14 @@ _DELIMITER_RE = re.compile(r"^(?:`{3,}|~{3,}|-{4,}|\.{4,}|#\+(?:begin|end)_\w+|\
 
 @dataclass(frozen=True, slots=True)
 class CodeBlock:
-    """One code block: its first body line (1-based, in the whole text) and its body."""
+    """One code block: its first body line (1-based, in the whole text) and its body. ``within`` (red team round
+    32): for a language-neutral region whose lines all lie inside the body of a fenced block or another unit a
+    reader copies whole (and is not that body), those bodies, innermost first: a renderer that shows the fence shows these lines as part of it, not as a block of their own
+    (the template rule reads them as the fence when the fence parses)."""
 
     first_line: int
     body: str
+    within: tuple[str, ...] = ()
 
 
 def code_blocks(text: str) -> list[CodeBlock]:
@@ -60,14 +65,22 @@ def code_blocks(text: str) -> list[CodeBlock]:
     # Round 28: CR-only and CRLF line ends are line ends to every renderer (markdown-it normalises them first; the
     # line regexes below match at "\n" only): normalised before any extraction.
     text = normalise_newlines(text)
+    fences: list[CodeBlock] = []  # the fenced blocks among them (CommonMark's and the line-paired ones)
     if len(text) <= MARKDOWN_PARSE_CHARS:
-        found = _commonmark_blocks(text) + _line_pairs(text, _FENCE_RE)
+        pairs = _line_pairs(text, _FENCE_RE)
+        found = _commonmark_blocks(text, fences) + pairs
     else:
-        found = _line_pairs(text, _FENCE_RE) + _line_pairs(text, _LOOSE_FENCE_RE) + _indented_runs(text)
+        pairs = _line_pairs(text, _FENCE_RE) + _line_pairs(text, _LOOSE_FENCE_RE)
+        found = pairs + _indented_runs(text)
+    fences += pairs
     # Red team round 27: CommonMark is one renderer among several (reST, AsciiDoc, org cards; list-marker fences,
     # <pre> and blockquoted indented code past the parse bound): a language-neutral superset is added for every
     # text, whatever its size, so a renderer's block that the two passes above miss is still one of these.
-    found += _neutral_regions(text)
+    # Round 32: the multi-line bodies of the units a reader copies whole (elements such as <textarea> or <pre> in
+    # prose, code spans) are blocks too: a region inside one is read as it (below), so it must be analysed itself.
+    found += [CodeBlock(text.count("\n", 0, a) + 1, text[a:b]) for a, b in unit_spans(text)
+              if "\n" in text[a:b] and ("{{" in text[a:b] or "{%" in text[a:b])]
+    found += _within_fences(_neutral_regions(text), fences, text)
     decoded = entity_decoded(text)
     if decoded is not None:
         # Round 27: entity-encoded braces ("&#123;", "&lbrace;") in HTML show as "{" on the rendered page a reader
@@ -94,7 +107,8 @@ def _parser() -> MarkdownIt:
     return md
 
 
-def _commonmark_blocks(text: str) -> list[CodeBlock]:
+def _commonmark_blocks(text: str, fences: list[CodeBlock]) -> list[CodeBlock]:
+    """CommonMark's code and HTML blocks; its fenced blocks are also added to ``fences``."""
     md = _parser()
     out = []
     # Block tokens are flat (containers open and close around their children), so nested blocks are listed too.
@@ -102,7 +116,54 @@ def _commonmark_blocks(text: str) -> list[CodeBlock]:
         if token.type in _BLOCK_TYPES and token.map:
             first = token.map[0] + (2 if token.type == "fence" else 1)  # a fence's body starts after its opener
             out.append(CodeBlock(first, token.content))
+            if token.type == "fence":
+                fences.append(out[-1])
     return out
+
+
+def _within_fences(regions: list[CodeBlock], fences: list[CodeBlock], text: str) -> list[CodeBlock]:
+    """Round 32: ``regions`` (language-neutral ones), each marked with the body of the unit a reader copies whole
+    (a fenced block, CommonMark's or line-paired, or a :func:`unit_spans` element or code span) whose lines hold all
+    of its lines, when it is not that body itself: a run of indented lines of a template shown in a fence or a
+    <textarea>, which analysed out of the unit's context gave false highs on real templates. A unit starting or
+    ending mid-line holds only the lines strictly inside it."""
+    spans = [(f.first_line, f.first_line + f.body.count("\n") - 1, f.body) for f in fences if f.body.strip()]
+    if regions:
+        newlines = [m.start() for m in re.finditer("\n", text)]
+        for start, end in unit_spans(text):
+            body = text[start:end]
+            if "\n" not in body or ("{{" not in body and "{%" not in body):
+                continue
+            first = bisect.bisect_left(newlines, start) + 1  # 1-based line of the body's first character
+            if start > 0 and text[start - 1] != "\n":
+                first += 1
+            last = bisect.bisect_left(newlines, end) + 1 - 1  # the line before the one the body ends on
+            spans.append((first, last, body))
+    spans.sort(key=lambda s: (s[0], -s[1]))
+    if not spans:
+        return regions
+    firsts = [first for first, _last, _body in spans]
+    out = []
+    for region in regions:
+        # The lines that hold a Jinja marker (a leading or trailing line of plain text, such as the closing fence
+        # line a run of lines takes with it, renders as text in any unit).
+        lines = region.body.split("\n")
+        marked = [k for k, line in enumerate(lines) if _MARKER_RE.search(line)]
+        if not marked:
+            out.append(region)
+            continue
+        first_marked, last = region.first_line + marked[0], region.first_line + marked[-1]
+        # The units that start at or before the region's first marked line and reach its last, latest-starting first.
+        top = bisect.bisect_right(firsts, first_marked)
+        within = tuple(body for _first, end, body in spans[max(top - _MAX_FENCE_LOOKBACK, 0):top][::-1]
+                       if end >= last and body != region.body)
+        out.append(CodeBlock(region.first_line, region.body, within) if within else region)
+    return out
+
+
+# Fences starting before a region that are tried as its enclosing one (the two passes may pair the same fence
+# differently; nesting is shallow): a bounded search. A region not found within is a block of its own (fail closed).
+_MAX_FENCE_LOOKBACK = 64
 
 
 def _line_pairs(text: str, fence_re: re.Pattern[str]) -> list[CodeBlock]:
@@ -275,3 +336,49 @@ def _neutral_lines(lines: list[str]) -> list[CodeBlock]:
 
 
 _QUOTE_RE = re.compile(r"^(?:[ \t]{0,3}>[ ]?)+")
+
+
+# Elements whose content a reader copies as one unit (a template shown in a text box or preformatted block).
+_UNIT_ELEMENT_RE = re.compile(r"<(pre|textarea|code|kbd|samp|tt)\b[^<>]*>", re.I)
+_BACKTICKS_RE = re.compile(r"`+")
+
+
+def unit_spans(text: str) -> list[tuple[int, int]]:
+    """Red team round 32: the (start, end) offsets in ``text`` (newlines normalised) of the bodies of the units a
+    reader copies whole, sorted by start: line-paired fences (an unclosed last one runs to the end), the content of
+    <pre>, <textarea>, <code>, <kbd>, <samp>, <tt> elements (opener to the next closer of its name), and code spans
+    (a backtick run to the next run of the same length). A part of a page that lies inside one of them, and that
+    Jinja's reading of that body reads alike, is the body's business (the template rule analyses the body as one
+    unit). Linear: each search goes forward from the last, per element name or run length."""
+    spans: list[tuple[int, int]] = []
+    if "```" in text or "~~~" in text:
+        fences = list(_FENCE_RE.finditer(text))
+        i = 0
+        while i < len(fences):
+            mark = fences[i].group(1)
+            closing = next((j for j in range(i + 1, len(fences)) if fences[j].group(1).startswith(mark[0] * len(mark))
+                            and fences[j].group(0).lstrip(" \t>").rstrip() == fences[j].group(1)), None)
+            end = fences[closing].start() if closing is not None else len(text)
+            spans.append((min(fences[i].end() + 1, end), end))
+            if closing is None:
+                break
+            i = closing + 1
+    searched: dict[str, int] = {}  # per element name: where its closer search may resume (no closer past it: -1)
+    for m in _UNIT_ELEMENT_RE.finditer(text):
+        name = m.group(1).lower()
+        if searched.get(name, 0) < 0:
+            continue
+        closer = re.compile(rf"</{name}\s*>", re.I).search(text, max(m.end(), searched.get(name, 0)))
+        if closer is None:
+            searched[name] = -1
+            continue
+        spans.append((m.end(), closer.start()))
+        searched[name] = closer.start()
+    runs: dict[int, list[int]] = {}
+    for m in _BACKTICKS_RE.finditer(text):
+        runs.setdefault(len(m.group(0)), []).append(m.start())
+    for length, starts in runs.items():
+        for k in range(0, len(starts) - 1, 2):
+            spans.append((starts[k] + length, starts[k + 1]))
+    spans.sort()
+    return spans

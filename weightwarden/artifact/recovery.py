@@ -226,7 +226,7 @@ def whole_reading(text: str) -> WholeReading:
 _BARE_TAG = re.compile(r"\{%[-+]?\s*(?:end[a-z]+|else|break|continue)\s*[-+]?%\}\Z")
 
 
-def reads_alike(part: str, start: int, kept: AbstractSet[tuple[int, str]]) -> bool:
+def reads_alike(part: str, start: int, kept: AbstractSet[tuple[int, str]], source: str | None = None) -> bool:
     """Whether every tag of ``part`` (a substring of a newline-normalised text at ``start``) that carries an
     expression and parses on its own is, at its place, a tag of the template recovered from the whole text (``kept``,
     from :func:`recover_with_spans`): then the whole's analysis saw it. Round 29: a part that a string literal of a
@@ -239,6 +239,12 @@ def reads_alike(part: str, start: int, kept: AbstractSet[tuple[int, str]]) -> bo
     exempt: it carries no expression, and the block it closes is judged by its opener's tag."""
     from weightwarden.artifact.jinja_parsing import parses
 
+    live = jinja_tags(part)
+    if live is not None:
+        # Round 32 (class 4): a part that parses renders what Jinja's lexer reads in it, and only that reading may
+        # prove it covered. The recovery's lexing (comment bodies lexed, markers dropped) read
+        # '{{ a }}{# {{ " #}PAYLOAD{# " }} #}' as two tags, the payload inside a string literal.
+        return all(kept_at(t, start + at, kept, source) or _BARE_TAG.match(t.rstrip()) for at, t in live)
     pieces = list(_scan(part))
     broken = False
     for p in pieces:
@@ -248,6 +254,37 @@ def reads_alike(part: str, start: int, kept: AbstractSet[tuple[int, str]]) -> bo
             return False
         broken = True
     return not broken or not (parses(part) or parses(_balance(pieces)))
+
+
+_TRAILING_WS = re.compile(r"\s*")
+
+
+def kept_at(tag: str, at: int, kept: AbstractSet[tuple[int, str]], source: str | None) -> bool:
+    """Whether ``tag`` at offset ``at`` of ``source`` is in ``kept``; a tag that a part cut before the whitespace
+    its "-%}" / "-}}" closer takes in the whole (Jinja's lexer gives that whitespace to the tag) is compared with
+    that whitespace put back."""
+    if (at, tag) in kept or (at, tag.rstrip()) in kept:  # (Jinja drops a source's last newline from its last tag)
+        return True
+    if source is None or not source.startswith(tag, at):
+        return False
+    ws = _TRAILING_WS.match(source, at + len(tag))
+    return ws is not None and ws.end() > at + len(tag) and (at, source[at : ws.end()]) in kept
+
+
+def expression_tags(part: str) -> frozenset[tuple[int, str]]:
+    """The tags the recovery scans in ``part`` that carry an expression and parse on their own (what a recovery of
+    the part analyses; bare end/else tags and tags that do not parse alone are dropped there), as (offset, text).
+    Raises :class:`RecoveryBound` past the bounds."""
+    return frozenset((p.start, p.text) for p in _scan(normalise_newlines(part))
+                     if isinstance(p, _Tag) and not _BARE_TAG.match(p.text.rstrip()) and _tag_parses(p))
+
+
+def jinja_tags(part: str) -> frozenset[tuple[int, str]] | None:
+    """The live tags of ``part`` as Jinja reads it, as (offset in the newline-normalised part, text), when it parses
+    on its own; else None. Raises :class:`RecoveryBound` past the bounds."""
+    from weightwarden.artifact.jinja_parsing import parses
+
+    return whole_reading(part).live if parses(part) else None
 
 
 def recoverable_tag(text: str) -> bool:

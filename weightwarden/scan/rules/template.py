@@ -12,10 +12,19 @@ import re
 from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 
-from weightwarden.artifact.code_blocks import code_blocks, entity_decoded, markdown_rendered
+from weightwarden.artifact.code_blocks import (
+    CodeBlock,
+    code_blocks,
+    entity_decoded,
+    markdown_rendered,
+    unit_spans,
+)
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.recovery import (
     RecoveryBound,
+    expression_tags,
+    jinja_tags,
+    kept_at,
     normalise_newlines,
     reads_alike,
     recover,
@@ -307,15 +316,23 @@ MAX_FENCED_BLOCKS = 256
 
 
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
-                   seen: set[tuple[str, str]], live_texts: set[str] | None = None) -> Iterator[Finding]:
+                   seen: set[tuple[str, str]], live_texts: set[str] | None = None,
+                   view: bool = False) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
     with a tag count toward MAX_FENCED_BLOCKS; past it the text gets WW-TPL-002 (fail closed)."""
     blocks = 0
     covered = _Coverage(text)
+    fence_live: dict[str, set[str] | None] = {}
     for block in code_blocks(text):
         if not has_jinja_markup(block.body):
+            continue
+        if block.within and _within_alike(block, fence_live, view):
+            # Round 32: lines of a fenced block (a template's indented lines, a paragraph between its blank lines)
+            # are read as the fence: a fence that parses is analysed as one unit, and a region whose tags are all
+            # live tags of the fence's own reading (by text) reads alike there. Analysed alone they were analysed
+            # out of context: 99 false highs on the 88 real templates shown in a fence inside {% raw %}.
             continue
         if live_texts is not None and _live_alike(block.body, live_texts):
             # Round 30, a text that parses as a whole: a block whose tags are all live tags of the whole (by text,
@@ -446,11 +463,13 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
 
 def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: AbstractSet[tuple[int, str]],
                 names: set[str], code: CodeObject, ctx: CheckContext, seen: set[tuple[str, str]],
-                parse_first: bool = False) -> Iterator[Finding]:
+                parse_first: bool = False, units: _Units | None = None) -> Iterator[Finding]:
     """Each part not read alike in ``whole`` is recovered and analysed (split again at line ends when it does not
     recover). With ``parse_first`` (round 30, parts of a text that parses as a whole) a part that parses on its own is
-    analysed as Jinja reads it, comment and raw bodies inert: what a host that renders that part renders. Raises
-    RecoveryBound past the bounds."""
+    analysed as Jinja reads it, comment and raw bodies inert: what a host that renders that part renders. With
+    ``units`` (round 32), a part inside a unit a reader copies whole (a fence, a <pre>/<textarea>/<code> element, a
+    code span) that parses and reads the part alike is read as that unit: the unit is analysed (once), not the
+    part. Raises RecoveryBound past the bounds."""
     picked_up = code.details.get("picked_up")
     done: set[str] = set()
     analysed = 0
@@ -459,8 +478,19 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
         if part in done or part == source:
             continue
         done.add(part)
-        if reads_alike(part, start, whole):
+        if reads_alike(part, start, whole, source):
             continue
+        unit = units.enclosing(part, start) if units is not None else None
+        if unit is not None:
+            if unit not in units.analysed:
+                units.analysed.add(unit)
+                analysed += 1
+                if analysed <= MAX_RECOVERED_PARTS:
+                    u_start, u_end = unit
+                    yield from _page_part_issues(source[u_start:u_end], source.count("\n", 0, u_start) + 1, names,
+                                                 code, ctx, seen)
+            if analysed <= MAX_RECOVERED_PARTS:
+                continue
         analysed += 1
         if analysed > MAX_RECOVERED_PARTS:
             yield COMPUTED_ATTR.found_in(
@@ -469,9 +499,14 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
                 "otherwise on their own than in the whole: not analysed",
                 f"MAX_RECOVERED_PARTS = {MAX_RECOVERED_PARTS} [{picked_up}]")
             return
-        if parse_first and tpl.parses(part):
+        if tpl.parses(part):
+            # Round 32 (class 4): what a host renders from a part that parses is Jinja's reading of it; the recovery
+            # below lexes comment bodies and can read a live payload as the string literal of a tag that spans a
+            # comment. In a text that does not parse as a whole (not ``parse_first``) the recovery is kept too
+            # (fail closed: a comment body is a unit a reader may copy).
             yield from _page_part_issues(part, line, names, code, ctx, seen)
-            continue
+            if parse_first:
+                continue
         part_recovered, part_tag = recover(part)
         if part_recovered is not None:
             yield from _recovered_issues(part_recovered, line, names, code, ctx, seen)
@@ -481,6 +516,66 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
                       for p, sub, off, _again in _delimited_parts(part, _LINE_SPLIT)]
         elif part_tag:
             yield _unrecovered(part, line, code, ctx)
+
+
+class _Units:
+    """Round 32: the units of a page a reader copies whole (:func:`weightwarden.artifact.code_blocks.unit_spans`),
+    and Jinja's reading of each that parses (computed on first use). The 88 real templates shown in a fence or a
+    <textarea> inside {% raw %} got 99 false highs: their paragraphs (the suffix of a hidden opener ends at a blank
+    line) and the pieces after their statements were analysed out of the template's context. A part inside such a
+    unit is what the reader copies only as part of the unit, and the unit is analysed as one template. Coverage
+    is decided by Jinja's own reading of the unit (round 32, class 4: never the recovery's lexing)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.spans = unit_spans(source)
+        self.starts = [a for a, _b in self.spans]
+        self.readings: dict[tuple[int, int], frozenset[tuple[int, str]] | None] = {}
+        self.analysed: set[tuple[int, int]] = set()
+
+    def enclosing(self, part: str, start: int) -> tuple[int, int] | None:
+        """A unit that parses and whose reading holds every tag of ``part`` (at ``start``) at its place: Jinja's
+        reading of the part when the part parses (its plain text and inert bodies outside the unit render nothing
+        that the analysis reads), else the tags the recovery scans in it. None when there is none, past a few
+        candidates (units nest shallowly) or past the bounds."""
+        try:
+            tags = jinja_tags(part)
+            if tags is not None:
+                tags = frozenset((at, t) for at, t in tags if not _BARE.match(t.rstrip()))
+            else:
+                tags = expression_tags(part)  # what the part's recovery would analyse
+        except RecoveryBound:
+            return None
+        if not tags:
+            return None
+        first = start + min(at for at, _t in tags)
+        last = start + max(at + len(t) for at, t in tags)
+        top = bisect.bisect_right(self.starts, first)
+        for k in range(top - 1, max(top - _MAX_UNIT_CANDIDATES, 0) - 1, -1):
+            span = self.spans[k]
+            if span[1] < last or span == (start, start + len(part)):
+                continue
+            live = self._reading(span)
+            if live is not None and all(kept_at(t, start + at, live, self.source) for at, t in tags):
+                return span
+        return None
+
+    def _reading(self, span: tuple[int, int]) -> frozenset[tuple[int, str]] | None:
+        if span not in self.readings:
+            body = self.source[span[0]:span[1]]
+            live = None
+            if has_jinja_markup(body) and tpl.parses(body):
+                try:
+                    live = frozenset((span[0] + at, t) for at, t in whole_reading(body).live)
+                except RecoveryBound:
+                    live = None
+            self.readings[span] = live
+        return self.readings[span]
+
+
+_BARE = re.compile(r"\{%[-+]?\s*(?:end[a-z]+|else|break|continue)\s*[-+]?%\}\Z")
+# Units tried as a part's enclosing one.
+_MAX_UNIT_CANDIDATES = 64
 
 
 # Parts of a text recovered one by one when they read otherwise than the whole (each is analysed: fail closed past
@@ -534,11 +629,12 @@ def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, see
     if view:
         yield from _page_part_issues(source, 1, names, code, ctx, seen)
     live_texts = {_WS.sub(" ", t).strip() for _at, t in reading.live}
-    yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts)
+    yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts, view=view)
     hidden, covered = _hidden_parts(source, reading.hidden)
-    yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True)
+    units = _Units(source)
+    yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True, units=units)
     yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, reading.live | covered, names, code, ctx,
-                           seen, parse_first=True)
+                           seen, parse_first=True, units=units)
 
 
 # Whitespace runs, compared as one space, ends stripped (a block's multi-line tag is de-indented; a "-}}" tag takes
@@ -553,6 +649,30 @@ def _live_alike(body: str, live_texts: set[str]) -> bool:
         return reads_alike(body, 0, {(at, t) for at, t in tag_spans(body) if _WS.sub(" ", t).strip() in live_texts})
     except RecoveryBound:
         return False
+
+
+def _within_alike(block: CodeBlock, fence_live: dict[str, set[str] | None], view: bool = False) -> bool:
+    """Whether ``block`` lies in a unit a reader copies whole (``block.within``: a fence, a <textarea>, a code span,
+    each itself a code block analysed when it parses) that parses and reads it alike: every tag of the block is a
+    live tag of the unit's whole reading (by text, whitespace runs as one space). Units that do not parse, or are
+    past the bounds, cover nothing (the region is analysed on its own, as before), except in a view (``view``: the
+    rendered-Markdown or entity-decoded text). A view changes a fence's body where no Markdown renderer does
+    (backslash escapes and references are shown literally in a fence: a real template's '\\"' read as '"' does not
+    parse), so a region of a view's unit that does not parse is read as that unit (renders nothing); the text's own
+    units and their regions are read in the text's pass."""
+    for unit in block.within:
+        if unit not in fence_live:
+            live: set[str] | None = None
+            if tpl.parses(unit):
+                try:
+                    live = {_WS.sub(" ", t).strip() for _at, t in whole_reading(unit).live}
+                except RecoveryBound:
+                    live = None
+            fence_live[unit] = live
+        live = fence_live[unit]
+        if live is not None and _live_alike(block.body, live):
+            return True
+    return view and bool(block.within) and all(fence_live[u] is None for u in block.within)
 
 
 # Characters of the parts read from hidden openers, per text: a multiple of its length plus a constant; past it,
@@ -641,9 +761,17 @@ def _suffix_tags(suffix: str) -> set[tuple[int, str]]:
     if tpl.parses(suffix):
         return set(whole_reading(suffix).live)
     recovered, _some, kept = recover_with_spans(suffix)
-    return kept if recovered is not None else set()
+    if recovered is None:
+        return set()
+    # Round 32 (class 4): the recovery lexes comment and raw bodies, which Jinja does not: its tags prove nothing
+    # about what a unit renders past the suffix's first comment or raw marker ('{{ " #}PAYLOAD{# " }}' read as one
+    # tag). Only the tags before it are Jinja's reading too.
+    marker = _BODY_MARKER.search(suffix)
+    cut = marker.start() if marker else len(suffix)
+    return {(at, t) for at, t in kept if at + len(t) <= cut}
 
 
+_BODY_MARKER = re.compile(r"\{#|\{%[-+]?\s*raw\s*[-+]?%\}")
 # Statements that bind nothing and open no block: a piece after them reads as it does alone.
 _INERT_STATEMENTS = re.compile(r"\{%[-+]?\s*(?:include|extends)\b")
 
