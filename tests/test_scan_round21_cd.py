@@ -310,6 +310,10 @@ _FOLDER_CHECK_ALLOWED = {
     ("sniff.py", "json_by_name"),  # round 27: model_config/metadata; routing_key keys "metadata" by its whole path
     ("zipfile_reader.py", "_torch_prefix"),  # archive member names, never a walked path
     ("loader.py", "discover"),  # the folder of the scanned root itself, not a name inside it
+    # Round 34: the folder on disk where a loader opens a sibling by name (ONNX external data, keras_metadata.pb);
+    # a file location, not a routing decision on the path's folders
+    ("onnx_file.py", "_external_refs"),
+    ("savedmodel.py", "sibling_paths"),
 }
 
 
