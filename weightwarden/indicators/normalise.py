@@ -266,7 +266,7 @@ def _bits_text(run: str) -> str | None:
     symbols = sorted(set(run))
     if len(symbols) != 2:
         return None
-    for zero, one in (symbols, symbols[::-1]):  # either character may stand for 0
+    for one in symbols[::-1]:  # either character may stand for 1 (the higher code point first)
         bits = "".join("1" if ch == one else "0" for ch in run)
         usable = len(bits) - len(bits) % 8
         text = _readable(int(bits[:usable], 2).to_bytes(usable // 8, "big"))
