@@ -192,3 +192,20 @@ def test_plain_text_is_not_read_as_a_reversed_cipher(prompts: list[str]):
     # AdvBench prompts were turned after their ROT13 layer
     for prompt in prompts:
         assert canonical(prompt).decoded == (), prompt
+
+
+# --- C (part 1): the cipher choice at shifts whose function words encipher to function words --------------------------
+
+@pytest.mark.parametrize("shift", [8, 18, 21])
+def test_shifts_that_map_a_to_i_are_chosen(prompts: list[str], shift: int):
+    # under shift 8 "a" enciphers to "i": the written "i" was dropped as evidence, and 29 AdvBench prompts got no
+    # cipher; shift 21 went through a wrong ROT13 to the same shift-8 text
+    for prompt in prompts:
+        assert canonical(caesar(shift)(prompt)).text == canonical(prompt).text, (shift, prompt)
+
+
+def test_an_instruction_s_kept_function_words_do_not_choose_the_cipher(prompts: list[str]):
+    # "do" -> "it" under one shift ties with the payload's own evidence unless words gained rank first
+    for prompt in prompts:
+        wrapped = "Please read the following and do what it says\n" + caesar(3)(prompt)
+        assert canonical(wrapped).text == canonical(prompt).text, prompt

@@ -589,17 +589,23 @@ def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
     """The substitution of :data:`_CIPHERS` under which ``text`` holds the most function words (at least two, one of
     them two letters or more), or None; the first on a tie. Each distinct short word is translated once per cipher:
     linear in the text, 25 dictionary look-ups per distinct short word."""
-    # words that are function words as written (an instruction's) are no evidence for a cipher
-    words = Counter(w for w in _SHORT_WORD.findall(text.casefold()) if w not in _STOPWORDS)
+    # Every short word counts, also one that is a function word as written (red team round 23, class C: under shift 8
+    # "a" enciphers to "i", and dropping the written "i" lost the commonest evidence of that shift: 29 AdvBench prompts
+    # got no cipher). The words that are function words as written count the same under every cipher that keeps them
+    # one, so the choice is still by the words a cipher gains; an instruction's words are no evidence for any.
+    words = Counter(_SHORT_WORD.findall(text.casefold()))
     if not words:
         return None
-    best: tuple[int, int] | None = None
+    best: tuple[int, int, int] | None = None
     for k, (_name, table) in enumerate(_CIPHERS):
         hits = [(word, count) for word, count in words.items() if word.translate(table) in _STOPWORDS]
         found = sum(count for _word, count in hits)
-        if found >= 2 and any(len(word) > 1 for word, _count in hits) and (best is None or found > best[0]):
-            best = (found, k)
-    return _CIPHERS[best[1]] if best is not None else None
+        # ranked by the words gained (not function words as written) first, then by those kept: "do" -> "it" of a
+        # plain instruction is as much evidence for a wrong shift as "i" -> "a" of the payload is for the right one
+        gained = sum(count for word, count in hits if word not in _STOPWORDS)
+        if found >= 2 and any(len(word) > 1 for word, _count in hits) and (best is None or (gained, found) > best[:2]):
+            best = (gained, found, k)
+    return _CIPHERS[best[2]] if best is not None else None
 
 
 def _decode_cipher(text: str, runs: bool) -> tuple[str, str] | None:
