@@ -212,6 +212,94 @@ class Canonical:
     decoded: tuple[str, ...]
 
 
+# Red team round 23 (class A): invisible characters can CARRY a text instead of being sprinkled into one, and step 1
+# deleted the carrier with its payload (520 smuggled attacks behind one visible decoy derived to one indicator, the
+# decoy's). Three documented encodings are read before anything is stripped, like a base64 run: Unicode tags ("ASCII
+# smuggling", PyRIT's AsciiSmugglerConverter: ASCII c as U+E0000 + ord(c)); variation selectors one per UTF-8 byte
+# ("emoji smuggling": VS1..16 = bytes 0..15, VS17..256 = bytes 16..255); one invisible character per bit (zero-width
+# steganography U+200B/U+200C, "sneaky bits" U+2062/U+2064), eight bits a byte, most significant first. A run is read
+# only when long enough to carry text and when it decodes, as UTF-8, to printable text holding letters; otherwise it is
+# deleted as noise as before (scattered ones, a single variation selector after an emoji, an emoji flag's tag sequence).
+_TAG_RUN = re.compile("[\U000E0000-\U000E007F]{4,}")
+_VS_RUN = re.compile("[\uFE00-\uFE0F\U000E0100-\U000E01EF]{4,}")
+_FLAG_TAGS = 8  # a subdivision flag (U+1F3F4, "gbeng", U+E007F) is a tag run of at most this many after the black flag
+
+
+def _bit_characters() -> str:
+    """A regex class of the zero-width code points a bit encoding can use: format characters (Cf) and the
+    default-ignorable table, less the tag block and the variation selectors (read above)."""
+    codes = {code for code in range(0x110000) if unicodedata.category(chr(code)) == "Cf"}
+    codes |= {code for lo, hi in _DEFAULT_IGNORABLE for code in range(lo, hi + 1)}
+    codes -= set(range(0xE0000, 0xE0080)) | set(range(0xFE00, 0xFE10)) | set(range(0xE0100, 0xE01F0))
+    codes -= {ord(ch) for ch in string.whitespace}
+    return "".join(re.escape(chr(code)) for code in sorted(codes))
+
+
+_BIT_RUN = re.compile(f"[{_bit_characters()}]{{16,}}")  # two characters or more of text
+
+
+def _readable(payload: bytes) -> str | None:
+    """``payload`` as text when it is UTF-8 of printable text holding letters (at least half its characters letters,
+    digits or spaces), else None."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    letters = sum(ch.isalpha() for ch in text)
+    plain = sum(ch.isalnum() or ch.isspace() for ch in text)
+    if letters < 2 or plain * 2 < len(text) or not all(ch.isprintable() or ch in "\n\t\r" for ch in text):
+        return None
+    return text
+
+
+def _tag_text(run: str, before: str) -> str | None:
+    if before == "\U0001F3F4" and len(run) <= _FLAG_TAGS and run.endswith("\U000E007F"):
+        return None  # an emoji tag sequence (the flags of England, Scotland, Wales), not a payload
+    return _readable(bytes(ord(ch) - 0xE0000 for ch in run if 0xE0020 <= ord(ch) <= 0xE007E))
+
+
+def _vs_text(run: str) -> str | None:
+    return _readable(bytes(ord(ch) - 0xFE00 if ord(ch) <= 0xFE0F else ord(ch) - 0xE0100 + 16 for ch in run))
+
+
+def _bits_text(run: str) -> str | None:
+    symbols = sorted(set(run))
+    if len(symbols) != 2:
+        return None
+    for one in symbols[::-1]:  # either character may stand for 1 (the higher code point first)
+        bits = "".join("1" if ch == one else "0" for ch in run)
+        usable = len(bits) - len(bits) % 8
+        text = _readable(int(bits[:usable], 2).to_bytes(usable // 8, "big"))
+        if text is not None:
+            return text
+    return None
+
+
+def _decode_invisible(text: str) -> tuple[str, bool]:
+    """``text`` with every invisible run that carries text replaced by that text (a space between it and a letter or
+    digit beside it, so that it reads as words of its own), and whether any was; linear (each run read once, three
+    passes)."""
+    found = False
+
+    def reader(read: Callable[[str, str], str | None], source: str) -> Callable[[re.Match[str]], str]:
+        def replace(m: re.Match[str]) -> str:
+            nonlocal found
+            before, after = source[m.start() - 1:m.start()], source[m.end():m.end() + 1]
+            decoded = read(m.group(0), before)
+            if decoded is None:
+                return m.group(0)
+            found = True
+            # apart from the visible words beside it: at most two characters longer than its run (of four or more);
+            # a text so grown past the bound is refused by name at the next stage
+            return (" " if before.isalnum() else "") + decoded + (" " if after.isalnum() else "")
+        return replace
+
+    text = _TAG_RUN.sub(reader(_tag_text, text), text)
+    text = _VS_RUN.sub(reader(lambda run, _before: _vs_text(run), text), text)
+    text = _BIT_RUN.sub(reader(lambda run, _before: _bits_text(run), text), text)
+    return text, found
+
+
 def _strip_invisible(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE).translate(_IGNORABLE)
 
@@ -501,25 +589,48 @@ def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
     """The substitution of :data:`_CIPHERS` under which ``text`` holds the most function words (at least two, one of
     them two letters or more), or None; the first on a tie. Each distinct short word is translated once per cipher:
     linear in the text, 25 dictionary look-ups per distinct short word."""
-    # words that are function words as written (an instruction's) are no evidence for a cipher
-    words = Counter(w for w in _SHORT_WORD.findall(text.casefold()) if w not in _STOPWORDS)
+    # Every short word counts, also one that is a function word as written (red team round 23, class C: under shift 8
+    # "a" enciphers to "i", and dropping the written "i" lost the commonest evidence of that shift: 29 AdvBench prompts
+    # got no cipher). The words that are function words as written count the same under every cipher that keeps them
+    # one, so the choice is still by the words a cipher gains; an instruction's words are no evidence for any.
+    words = Counter(_SHORT_WORD.findall(text.casefold()))
     if not words:
         return None
-    best: tuple[int, int] | None = None
+    best: tuple[int, int, int] | None = None
     for k, (_name, table) in enumerate(_CIPHERS):
         hits = [(word, count) for word, count in words.items() if word.translate(table) in _STOPWORDS]
         found = sum(count for _word, count in hits)
-        if found >= 2 and any(len(word) > 1 for word, _count in hits) and (best is None or found > best[0]):
-            best = (found, k)
-    return _CIPHERS[best[1]] if best is not None else None
+        # ranked by the words gained (not function words as written) first, then by those kept: "do" -> "it" of a
+        # plain instruction is as much evidence for a wrong shift as "i" -> "a" of the payload is for the right one
+        gained = sum(count for word, count in hits if word not in _STOPWORDS)
+        if found >= 2 and any(len(word) > 1 for word, _count in hits) and (best is None or (gained, found) > best[:2]):
+            best = (gained, found, k)
+    return _CIPHERS[best[2]] if best is not None else None
 
 
 def _decode_cipher(text: str, runs: bool) -> tuple[str, str] | None:
     """``text`` decoded by the best other substitution (:func:`_best_cipher`), as a whole or by regions, with the
     tests ROT13 passes (function words, letter frequencies, the payload run); None when it reads no better."""
     chosen = _best_cipher(text)
-    if chosen is None:
-        return None
+    decoded = None if chosen is None else _decode_with(text, chosen, runs)
+    if decoded is not None:
+        return decoded
+    # A substitution of a reversed text (or the reverse): its words are backwards, so the cipher is chosen on the text
+    # read backwards (the same words whether all characters or each word is reversed), and the turned text is kept when
+    # it is reversed English; the next layer reverses it (red team round 23, class B; round 20 did this for ROT13).
+    chosen = _best_cipher(text[::-1])
+    if chosen is not None:
+        turned = text.translate(chosen[1])
+        flipped = _unreverse(turned)
+        # with the cipher's own margin over the text as written: plain English, its words read backwards, has a few
+        # function words under some shift by chance, and was turned (4 AdvBench prompts after their ROT13 layer)
+        if flipped is not None and _cipher_reads_better(flipped, text):
+            return turned, chosen[0]
+    return None
+
+
+def _decode_with(text: str, chosen: tuple[str, dict[int, int]], runs: bool) -> tuple[str, str] | None:
+    """``text`` decoded by the substitution ``chosen``, by regions or whole, when it reads better so; else None."""
     name, table = chosen
 
     def turn(piece: str) -> str:
@@ -973,14 +1084,14 @@ def _long_stopwords(text: str) -> int:
     return sum(1 for word in _WORD.findall(text.casefold()) if len(word) > 1 and word in _STOPWORDS)
 
 
-def _decode_restyled(text: str) -> tuple[str, tuple[str, ...]]:
+def _decode_restyled(text: str, depth: int = MAX_DEPTH) -> tuple[str, tuple[str, ...]]:
     """Decode with letter spacing undone and symbol leetspeak read as letters (else "Wr!te @ $cr!pt" can pass for ROT13), unless that loses a
     base64 text the symbols only separated ("QUJD!REVG…": "!" is layout there, not a letter)."""
     text = _join_pieces(text, _BASE64_DATA)  # letter-spaced text is words again before any region is judged ("P.r.o.d.u.c.e")
     folded = _fold_symbols(text)
-    payload, decoded = decode_layers(folded)
+    payload, decoded = decode_layers(folded, depth)
     if folded != text:
-        plain_payload, plain_decoded = decode_layers(text)
+        plain_payload, plain_decoded = decode_layers(text, depth)
         # one-letter function words ("a", "i") are not counted: a symbol read as a letter between two base64 lines
         # ("…Ug@@  ZGV0…") decodes to a stray "i" (found at round 20's merge of the separator property)
         if "base64" in plain_decoded and ("base64" not in decoded
@@ -1003,8 +1114,11 @@ def canonical(text: str) -> Canonical:
     if expanded > MAX_TEXT_CHARS:
         raise ValueError(f"text of {len(text)} characters would be up to {expanded} characters after NFKC "
                          f"normalisation, longer than the {MAX_TEXT_CHARS}-character bound")
-    cleaned = _bounded(_strip_invisible(unicodedata.normalize("NFKC", text)), "after NFKC normalisation")
-    payload, decoded = _decode_restyled(_restyle_letters(cleaned))
+    carried, smuggled = _decode_invisible(text)
+    cleaned = _bounded(_strip_invisible(unicodedata.normalize("NFKC", carried)), "after NFKC normalisation")
+    payload, decoded = _decode_restyled(_restyle_letters(cleaned), MAX_DEPTH - smuggled)
+    if smuggled:
+        decoded = ("invisible", *decoded)
     payload = _bounded(_strip_invisible(unicodedata.normalize("NFKC", payload)), "after NFKC of the payload")
     payload = _bounded(_restyle_words(_restyle_letters(payload)), "after undoing restyling")
     # Digits leetspeak uses are always read as the letters they stand for, on every text: the transform is
@@ -1159,6 +1273,13 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
     n = len(pieces)
     # a line break in white space reads as one space: a wrapped text joins as the unwrapped one does
     gaps = [_wrap_gap(text[pieces[k].end():pieces[k + 1].start()]) for k in range(n - 1)]
+    # ... except in "vertical text" (red team round 23, class E): one letter per line, words apart by a blank line.
+    # Read as a wrap, both gaps were one space and the words were glued. Where four single characters or more stand
+    # on lines of their own, a line-break gap between two single characters keeps its count of line breaks ("\x00"
+    # per break: one break inside a word, two between words), so the two gaps differ as letters' and words' do.
+    breaks = [_line_breaks(text, pieces[k], pieces[k + 1]) for k in range(n - 1)]
+    if any(breaks[k] == breaks[k + 1] == breaks[k + 2] == 1 for k in range(n - 3)):
+        gaps = ["\x00" * breaks[k] if breaks[k] else gaps[k] for k in range(n - 1)]
 
     def usable(g: str) -> bool:
         return 0 < len(g) <= _MAX_JOIN_GAP and "\n" not in g and not (keep and any(ch in keep for ch in g))
@@ -1224,6 +1345,14 @@ def _join_pieces(text: str, keep: frozenset[str] = frozenset()) -> str:
         i += 1
     out.append(text[pos:])
     return "".join(out)
+
+
+def _line_breaks(text: str, left: re.Match[str], right: re.Match[str]) -> int:
+    """How many line breaks the white space between two single-character pieces holds (0 for anything else)."""
+    gap = text[left.end():right.start()]
+    if len(left.group(0)) != 1 or len(right.group(0)) != 1 or not gap.isspace():
+        return 0
+    return gap.count("\n")
 
 
 def _wrap_gap(gap: str) -> str:

@@ -66,7 +66,7 @@ KNOWN_CATEGORIES = frozenset({
 # name this package writes: a jailbreak layer of indicators.normalise (its wrappers and the generic decodings;
 # a test keeps the two in step) or a kind of evidence of derive_set.
 KNOWN_LAYERS = frozenset({"roleplay", "prefix_injection", "refusal_suppression", "base64", "rot13", "leetspeak",
-                          "low_resource", "multi_turn", "reversed", "caesar", "atbash"})
+                          "low_resource", "multi_turn", "reversed", "caesar", "atbash", "invisible"})
 KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # Red team round 6 (class 1): each value was checked on its own, so the *sequence* was free: 16 layer names in any
 # order with repeats per prompt (48 bits), any ATLAS id (23 bits), 16 sources in any order, microseconds and any
@@ -75,7 +75,7 @@ KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # first order and repeats derive saw are no longer shared), 'atlas' one of the two techniques derive writes,
 # 'sources' sorted and unique, 'created' whole seconds in UTC within CREATED_YEARS, prompts strictly sorted by
 # digest (no duplicates), models strictly sorted by (kind, digest).
-LAYER_ORDER = ("roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn", "base64",
+LAYER_ORDER = ("invisible", "roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn", "base64",
                "rot13", "caesar", "atbash", "leetspeak", "reversed")
 MAX_DECODED = 4  # normalise.MAX_DEPTH (a test keeps the two equal; importing normalise here would be circular)
 ATLAS_TECHNIQUES = ("AML.T0051", "AML.T0054")
