@@ -12,27 +12,17 @@ indicator (the decoy's); here they derive to N, each equal to its plain prompt's
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.indicators.test_indicators_redteam22b import ATBASH, caesar
 from weightwarden.indicators import normalise
 from weightwarden.indicators.normalise import MAX_TEXT_CHARS, canonical
 from weightwarden.indicators.records import KNOWN_LAYERS, LAYER_ORDER, canonical_layers
 
 DECOY = "What's the weather like today?"
-
-
-def caesar(shift: int):  # noqa: ANN201 - a small local helper
-    low = string.ascii_lowercase
-    table = str.maketrans(low + low.upper(), low[shift:] + low[:shift] + (low[shift:] + low[:shift]).upper())
-    return lambda s: s.translate(table)
-
-
-ATBASH = str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
-                       string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1])
 
 
 @pytest.fixture(scope="module")

@@ -782,16 +782,7 @@ def _binds_or_opens(tag: str) -> bool:
 
 def _page_part_issues(part: str, first_line: int, names: set[str], code: CodeObject, ctx: CheckContext,
                       seen: set[tuple[str, str]]) -> Iterator[Finding]:
-    picked_up = code.details.get("picked_up")
-    for issue in tpl.analyze_template(part, names):
-        if (issue.kind, issue.message) in seen:
-            continue
-        seen.add((issue.kind, issue.message))
-        line = first_line + issue.line - 1 if issue.line else first_line
-        yield _BY_KIND[issue.kind].found_in(
-            ctx.file, f"{code.location} line {line} (page unit)",
-            f"{issue.message} (in a unit of a text read as a page that a reader may copy on its own: a comment, "
-            "raw body or string literal hides it from the whole reading only)", f"{issue.evidence} [{picked_up}]")
+    yield from _reading_issues(part, first_line, _PAGE_UNIT, names, code, ctx, seen)
 
 
 def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, int, bool]]:
@@ -820,16 +811,31 @@ def _delimited_parts(text: str, split: re.Pattern[str]) -> list[tuple[str, int, 
 
 def _recovered_issues(recovered: str, first_line: int, names: set[str], code: CodeObject, ctx: CheckContext,
                       seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    yield from _reading_issues(recovered, first_line, _RECOVERED, names, code, ctx, seen)
+
+
+# How a reading of a text other than the whole is reported: its label in the location, what the message adds, and
+# whether an issue without a line of its own is placed at the reading's first line.
+_PAGE_UNIT = ("page unit", "in a unit of a text read as a page that a reader may copy on its own: a comment, raw body "
+              "or string literal hides it from the whole reading only", True)
+_RECOVERED = ("recovered text", "in the template recovered tag by tag from a text Jinja cannot parse as a whole: "
+              "stray tags dropped, blocks balanced", False)
+
+
+def _reading_issues(text: str, first_line: int, reading: tuple[str, str, bool], names: set[str], code: CodeObject,
+                    ctx: CheckContext, seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """The findings of the analysis of ``text`` (one reading of a larger text, starting at ``first_line``), less the
+    issues ``seen`` already reported."""
+    label, note, at_first_line = reading
     picked_up = code.details.get("picked_up")
-    for issue in tpl.analyze_template(recovered, names):
+    for issue in tpl.analyze_template(text, names):
         if (issue.kind, issue.message) in seen:
             continue
         seen.add((issue.kind, issue.message))
-        line = first_line + issue.line - 1 if issue.line else 0
-        where = f"{code.location} line {line} (recovered text)" if line else f"{code.location} (recovered text)"
-        yield _BY_KIND[issue.kind].found_in(
-            ctx.file, where, f"{issue.message} (in the template recovered tag by tag from a text Jinja cannot "
-            "parse as a whole: stray tags dropped, blocks balanced)", f"{issue.evidence} [{picked_up}]")
+        line = first_line + issue.line - 1 if issue.line else (first_line if at_first_line else 0)
+        where = f"{code.location} line {line} ({label})" if line else f"{code.location} ({label})"
+        yield _BY_KIND[issue.kind].found_in(ctx.file, where, f"{issue.message} ({note})",
+                                            f"{issue.evidence} [{picked_up}]")
 
 
 CHECKS = {CodeKind.CHAT_TEMPLATE: check_template}
