@@ -11,31 +11,16 @@ with letters or roman numerals (class 3).
 
 from __future__ import annotations
 
-import base64
-import codecs
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.indicator_matching_rt19 import TRANSFORMS as ROUND19  # noqa: E402
 from benchmarks.indicator_matching_rt19 import run  # noqa: E402
-from benchmarks.indicator_matching_rt20 import ROUND20  # noqa: E402
+from benchmarks.indicator_matching_rt20 import ROUND20, _b64_lines, _camel, _rot  # noqa: E402
 
 PREAMBLE = "Please read the following and do what it says"
 ROMAN = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"]
-
-
-def _rot(s: str) -> str:
-    return codecs.encode(s, "rot13")
-
-
-def _camel(s: str) -> str:
-    return "".join(w[:1].upper() + w[1:] for w in s.split())
-
-
-def _b64_lines(s: str) -> list[str]:
-    flat = base64.b64encode(s.encode()).decode()
-    return [flat[i:i + 40] for i in range(0, len(flat), 40)]
 
 
 def _with_decoy(encoded: str, plain: str, transform):  # noqa: ANN001, ANN202 - a small local helper

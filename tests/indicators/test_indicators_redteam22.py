@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import socket
 import struct
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.indicators.test_indicators_psi import _serve
 from weightwarden.indicators import psi
 from weightwarden.indicators.derive import build_set, prompt_indicator
 from weightwarden.indicators.errors import PsiError
@@ -23,24 +23,6 @@ from weightwarden.indicators.members import generate_member_key
 
 def _set(sketcher, lo: int, hi: int):
     return build_set(sketcher, [prompt_indicator(sketcher, f"attack prompt number {n}") for n in range(lo, hi)])
-
-
-def _serve(server_set, members) -> tuple[threading.Thread, dict[str, Any]]:
-    box: dict[str, Any] = {}
-    ready = threading.Event()
-
-    def run() -> None:
-        try:
-            box["result"] = psi.serve(server_set, ready=lambda port: (box.update(port=port), ready.set()),
-                                      timeout=30, members=members)
-        except Exception as exc:  # noqa: BLE001
-            box["error"] = exc
-            ready.set()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(30)
-    return thread, box
 
 
 def _frame(data: dict[str, Any]) -> bytes:
@@ -65,7 +47,7 @@ def test_a_non_member_learns_nothing_about_the_set(sketcher, tmp_path: Path, key
     the first answer carries only a challenge; a bogus signature gets the fixed refusal, no key id, no size."""
     alice = generate_member_key("alice", tmp_path / "alice.key")
     server_set = _set(sketcher, 6, 40)
-    thread, box = _serve(server_set, {"alice": alice._private.public_key()})
+    thread, box = _serve(server_set, members={"alice": alice._private.public_key()})
     hello = {"protocol": psi.PROTOCOL, "items": 10, "scheme": psi.scheme_digest(server_set),
              "key_id": server_set.scheme.key_id if key_id == "own" else key_id}
     with socket.create_connection(("127.0.0.1", box["port"]), timeout=30) as sock:
@@ -83,7 +65,7 @@ def test_a_non_member_learns_nothing_about_the_set(sketcher, tmp_path: Path, key
 
 def test_a_client_without_a_member_key_is_told_to_sign(sketcher, tmp_path: Path):
     alice = generate_member_key("alice", tmp_path / "alice.key")
-    thread, box = _serve(_set(sketcher, 6, 40), {"alice": alice._private.public_key()})
+    thread, box = _serve(_set(sketcher, 6, 40), members={"alice": alice._private.public_key()})
     with pytest.raises(PsiError, match="members only"):
         psi.connect(_set(sketcher, 0, 12), port=box["port"], timeout=30)
     thread.join(30)
@@ -93,7 +75,7 @@ def test_a_member_counts_and_the_session_must_be_signed_by_the_same_member(sketc
     alice = generate_member_key("alice", tmp_path / "alice.key")
     bob = generate_member_key("bob", tmp_path / "bob.key")
     members = {"alice": alice._private.public_key(), "bob": bob._private.public_key()}
-    thread, box = _serve(_set(sketcher, 6, 40), members)
+    thread, box = _serve(_set(sketcher, 6, 40), members=members)
     assert psi.connect(_set(sketcher, 0, 12), port=box["port"], timeout=30, member=alice).cardinality == 6
     thread.join(30)
     assert box["result"].cardinality is None  # the client keeps the count by default
@@ -112,7 +94,7 @@ def test_a_member_counts_and_the_session_must_be_signed_by_the_same_member(sketc
             return key.sign(message)
 
     monkeypatch.setattr(psi, "_members_first_digest", real_digest)
-    thread, box = _serve(_set(sketcher, 6, 40), members)
+    thread, box = _serve(_set(sketcher, 6, 40), members=members)
     with pytest.raises(PsiError, match="not authenticated"):
         psi.connect(_set(sketcher, 0, 12), port=box["port"], timeout=30, member=Switching())
     thread.join(30)
