@@ -196,27 +196,32 @@ def test_unknown_top_level_field_does_not_change_routing(tmp_path: Path, case: s
     assert found.get(TF_CRIT) == Severity.CRITICAL and found.get(LAMBDA) == Severity.CRITICAL, found
 
 
+# The victim, run in a subprocess with the export folder as its argument: TF-Keras opens
+# ``os.path.join(export_dir, "keras_metadata.pb")`` (links followed), protobuf parses SavedMetadata, and
+# ``Lambda.from_config`` decodes ``config.function`` with Keras's ``func_load`` and calls it.
+KERAS_METADATA_VICTIM = (
+    "import json, os, sys\n"
+    "from google.protobuf import descriptor_pb2, descriptor_pool, message_factory\n"
+    "fd = descriptor_pb2.FileDescriptorProto(name='m.proto', package='m', syntax='proto3')\n"
+    "o = fd.message_type.add(name='SavedObject')\n"
+    "for n, i, t in (('node_id', 2, 5), ('node_path', 3, 9), ('identifier', 4, 9), ('metadata', 5, 9)):\n"
+    "    o.field.add(name=n, number=i, type=t, label=1)\n"
+    "m = fd.message_type.add(name='SavedMetadata')\n"
+    "m.field.add(name='nodes', number=1, type=11, label=3, type_name='.m.SavedObject')\n"
+    "pool = descriptor_pool.DescriptorPool(); pool.Add(fd)\n"
+    "md = message_factory.GetMessageClass(pool.FindMessageTypeByName('m.SavedMetadata'))()\n"
+    "md.ParseFromString(open(os.path.join(sys.argv[1], 'keras_metadata.pb'), 'rb').read())\n"
+    "config = json.loads(md.nodes[0].metadata)\n"
+    "from keras.src.utils.python_utils import func_load\n"
+    "func_load(config['config']['function'])(1)\n"
+)
+
+
 def test_keras_metadata_lambda_fires_under_keras(tmp_path: Path, keras_env: dict[str, str]) -> None:
     """The victim: TF-Keras's Lambda.from_config decodes ``function`` with Keras's ``func_load`` and calls it."""
     (tmp_path / "keras_metadata.pb").write_bytes(_keras_metadata(ACT))
-    script = (
-        "import json, sys\n"
-        "from google.protobuf import descriptor_pb2, descriptor_pool, message_factory\n"
-        "fd = descriptor_pb2.FileDescriptorProto(name='m.proto', package='m', syntax='proto3')\n"
-        "o = fd.message_type.add(name='SavedObject')\n"
-        "for n, i, t in (('node_id', 2, 5), ('node_path', 3, 9), ('identifier', 4, 9), ('metadata', 5, 9)):\n"
-        "    o.field.add(name=n, number=i, type=t, label=1)\n"
-        "m = fd.message_type.add(name='SavedMetadata')\n"
-        "m.field.add(name='nodes', number=1, type=11, label=3, type_name='.m.SavedObject')\n"
-        "pool = descriptor_pool.DescriptorPool(); pool.Add(fd)\n"
-        "md = message_factory.GetMessageClass(pool.FindMessageTypeByName('m.SavedMetadata'))()\n"
-        "md.ParseFromString(open('keras_metadata.pb', 'rb').read())\n"
-        "config = json.loads(md.nodes[0].metadata)\n"
-        "from keras.src.utils.python_utils import func_load\n"
-        "func_load(config['config']['function'])(1)\n"
-    )
-    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=keras_env, capture_output=True,
-                         text=True, timeout=300, check=False)
+    run = subprocess.run([sys.executable, "-c", KERAS_METADATA_VICTIM, str(tmp_path)], cwd=tmp_path, env=keras_env,
+                         capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "canary").exists()
 

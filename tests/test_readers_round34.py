@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.test_readers_round31 import _f, _node
-from tests.test_readers_round32 import ACT, LAMBDA, _graph, _keras_metadata, _saved_model
+from tests.test_readers_round32 import (
+    ACT,
+    KERAS_METADATA_VICTIM,
+    LAMBDA,
+    _graph,
+    _keras_metadata,
+    _saved_model,
+)
 from weightwarden.core.findings import Severity
 from weightwarden.scan import scan_paths
 
@@ -240,23 +247,7 @@ def test_the_victim_reads_the_sibling_by_name(tmp_path: Path, layout: str, keras
     """TF-Keras: ``gfile.GFile(os.path.join(export_dir, "keras_metadata.pb"))`` (links followed), SavedMetadata
     parsed by protobuf, ``config.function`` decoded by Keras's ``func_load`` (what ``Lambda.from_config`` calls)."""
     export = LAYOUTS[layout](tmp_path / "m")
-    script = (
-        "import json, os, sys\n"
-        "from google.protobuf import descriptor_pb2, descriptor_pool, message_factory\n"
-        "fd = descriptor_pb2.FileDescriptorProto(name='m.proto', package='m', syntax='proto3')\n"
-        "o = fd.message_type.add(name='SavedObject')\n"
-        "for n, i, t in (('node_id', 2, 5), ('node_path', 3, 9), ('identifier', 4, 9), ('metadata', 5, 9)):\n"
-        "    o.field.add(name=n, number=i, type=t, label=1)\n"
-        "m = fd.message_type.add(name='SavedMetadata')\n"
-        "m.field.add(name='nodes', number=1, type=11, label=3, type_name='.m.SavedObject')\n"
-        "pool = descriptor_pool.DescriptorPool(); pool.Add(fd)\n"
-        "md = message_factory.GetMessageClass(pool.FindMessageTypeByName('m.SavedMetadata'))()\n"
-        "md.ParseFromString(open(os.path.join(sys.argv[1], 'keras_metadata.pb'), 'rb').read())\n"
-        "config = json.loads(md.nodes[0].metadata)\n"
-        "from keras.src.utils.python_utils import func_load\n"
-        "func_load(config['config']['function'])(1)\n"
-    )
-    run = subprocess.run([sys.executable, "-c", script, str(export)], cwd=tmp_path, env=keras_env,
+    run = subprocess.run([sys.executable, "-c", KERAS_METADATA_VICTIM, str(export)], cwd=tmp_path, env=keras_env,
                          capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "canary").exists()
