@@ -195,8 +195,13 @@ def _run(
         # concurrent.futures.process imports multiprocessing (~10 ms): only when a pool is used.
         from concurrent.futures.process import BrokenProcessPool
 
+        from weightwarden.scan import pool
+
+        count = min(workers or os.cpu_count() or 1, len(jobs))
         try:
-            _run_pool(jobs, strict, workers, limits, progress, results, scanned)
+            pool.run(jobs, scanned, strict, limits, count, results, progress,
+                     [index for index in range(total) if _looks_hdf5(jobs[index][0].path)],
+                     lambda index: scan_file(jobs[index][0], jobs[index][1], strict, limits, scanned[index]))
         except BrokenProcessPool:
             # A worker died (a native reader crashed on hostile input): retry the unfinished files one per
             # process, so the culprit is named as an error and the others are still scanned.
@@ -225,29 +230,6 @@ def _run(
     return [r for r in results if r is not None]
 
 
-def _run_pool(
-    jobs: list[tuple[DiscoveredFile, str]],
-    strict: bool,
-    workers: int | None,
-    limits: Limits,
-    progress: Progress | None,
-    results: list[FileResult | None],
-    scanned: list[bool],
-) -> None:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    count = min(workers or os.cpu_count() or 1, len(jobs))
-    # Largest files first so one big checkpoint does not end up alone at the tail of the run.
-    order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0].path))
-    with ProcessPoolExecutor(max_workers=count, initializer=_worker_init) as pool:
-        futures = {pool.submit(scan_file, jobs[i][0], jobs[i][1], strict, limits, scanned[i]): i for i in order}
-        for done, future in enumerate(as_completed(futures), start=1):
-            index = futures[future]
-            results[index] = future.result()
-            if progress:
-                progress(done, len(jobs), jobs[index][1])
-
-
 def _isolate(
     jobs: list[tuple[DiscoveredFile, str]], strict: bool, limits: Limits, results: list[FileResult | None],
     scanned: list[bool],
@@ -255,11 +237,13 @@ def _isolate(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    from weightwarden.scan.pool import fork_context
+
     for index, (found, file) in enumerate(jobs):
         if results[index] is not None:
             continue
         try:
-            with ProcessPoolExecutor(max_workers=1, initializer=_worker_init) as pool:
+            with ProcessPoolExecutor(max_workers=1, mp_context=fork_context(), initializer=_worker_init) as pool:
                 results[index] = pool.submit(scan_file, found, file, strict, limits, scanned[index]).result()
         except BrokenProcessPool:
             reason = "the scanning process died while reading this file (crash in a native reader); not scanned"
@@ -345,10 +329,13 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-# Without an explicit --workers, the pool needs this many CPUs: measured on 2 shared cores, the whole test corpus
-# (340 files) scanned in 2.1 s in-process and 3.3-4.3 s with 2 workers (every worker repeats the lazy imports
-# of readers, numpy/gguf, jinja2, and the HDF5 helper process).
+# Without an explicit --workers, the pool needs this many CPUs where workers start from scratch (no fork):
+# measured on 2 shared cores, the whole test corpus (340 files) scanned in 2.1 s in-process and 3.3-4.3 s with
+# 2 workers (every worker repeated the lazy imports of readers, numpy/gguf, jinja2, and the HDF5 helper process).
 POOL_MIN_CPUS = 4
+# Where workers are forked from a parent that imported the readers first (Linux, ``pool.preload``) and HDF5
+# files stay with the parent's one helper, two CPUs already pay (docs/benchmarks.md, "Scan speed, ninth pass").
+POOL_MIN_CPUS_FORKED = 2
 
 
 def _use_pool(jobs: list[tuple[DiscoveredFile, str]], workers: int | None) -> bool:
@@ -356,13 +343,21 @@ def _use_pool(jobs: list[tuple[DiscoveredFile, str]], workers: int | None) -> bo
         return False
     if (workers or os.cpu_count() or 1) <= 1:
         return False
-    if workers is None and (os.cpu_count() or 1) < POOL_MIN_CPUS:
-        return False
     if len(jobs) >= POOL_MIN_FILES:
-        return True
-    if len(jobs) < POOL_MIN_FILES_FOR_BYTES:
+        wanted = True
+    elif len(jobs) < POOL_MIN_FILES_FOR_BYTES:
         return False
-    return sum(_size(found.path) for found, _ in jobs) >= POOL_MIN_BYTES
+    else:
+        wanted = sum(_size(found.path) for found, _ in jobs) >= POOL_MIN_BYTES
+    if wanted and workers is None:
+        cpus = os.cpu_count() or 1
+        if cpus < POOL_MIN_CPUS_FORKED:
+            return False
+        if cpus < POOL_MIN_CPUS:
+            from weightwarden.scan.pool import workers_inherit_imports
+
+            return workers_inherit_imports()
+    return wanted
 
 
 # Names of files read through the HDF5 helper process (Keras v3 archives hold a .weights.h5 member): a

@@ -1,0 +1,225 @@
+"""Spread a scan's files over worker processes: forked from a parent that has already imported the readers.
+
+Usage (from :mod:`weightwarden.scan.engine`)::
+
+    from weightwarden.scan import pool
+    pool.run(jobs, scanned, strict, limits, count, results, progress, local=hdf5_indices, scan_local=...)
+
+Why this shape (docs/benchmarks.md, "Scan speed, ninth pass"): a worker that imports the readers, Jinja,
+py7zr, ONNX's schema ... itself repeats ~0.1-0.3 s of start-up per worker, which cancelled the gain of a
+second core. With the ``fork`` start method (Linux) the parent imports them once (:func:`preload`) and each
+worker starts as a copy that already has them. Files go out in chunks (several files per task, the costly
+ones first) that idle workers pull one by one, so the load stays balanced without one task per file.
+HDF5 files are read by the parent itself while the workers run: the HDF5 helper process (~0.2 s of Python +
+h5py start-up) is started once, by the parent, after the workers were forked (a forked child must not
+share a started helper, see ``keras_h5``).
+
+Nothing here reads or runs model content: the workers run :func:`weightwarden.scan.engine.scan_file`, the same
+static reading as the in-process path. Results keep their job's place, so the report does not depend on which
+worker read what. A worker that dies (a native reader crashing on hostile input) breaks the pool; the engine
+then retries the unfinished files one per process (``engine._isolate``), naming the culprit as an error.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from weightwarden.artifact.loader import DiscoveredFile
+    from weightwarden.core.limits import Limits
+    from weightwarden.scan.engine import FileResult, Progress
+
+# Chunks per worker: enough that the last ones are small (the tail of the run stays balanced), few enough that
+# the per-task cost (a round trip through the executor's queues, ~0.2 ms) stays negligible.
+CHUNKS_PER_WORKER = 8
+# Estimated cost of a file, in "bytes of text" units: every file pays a fixed cost (opening, sniffing,
+# rules); a text a template analysis may read (JSON, Jinja, Markdown, plain text) costs by its size
+# (measured on the test corpus: a tokenizer_config.json costs ~5 us per byte, a binary file ~nothing per byte).
+_FIXED_COST = 2_000
+_TEXT_SUFFIXES = (".json", ".jinja", ".j2", ".md", ".txt", ".rst", ".html", ".htm", ".yaml", ".yml", ".py")
+
+
+def fork_context() -> Any | None:
+    """The ``fork`` multiprocessing context where the platform has it (Linux, macOS), else None."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def preload(paths: Sequence[str]) -> None:
+    """Import, in the parent, what reading these files will import, so that forked workers inherit it.
+
+    Every reader module (each a few ms) and Jinja with its analysis environment always (a model folder has
+    templates); the costlier optional ones (py7zr, ONNX's schema, gguf's tables, lz4/brotli) only when a file's
+    name suggests that format. A hint that misses costs only time: the worker imports what it needs itself.
+    Failures are ignored here for the same reason (the reader reports a missing package on the file).
+    """
+    import weightwarden.artifact.readers as readers
+
+    for info in pkgutil.iter_modules(readers.__path__, readers.__name__ + "."):
+        with suppress(Exception):
+            importlib.import_module(info.name)
+    for name in ("weightwarden.artifact.stores", "weightwarden.artifact.orbax", "weightwarden.scan.template_lexer",
+                 "jinja2.lexer", "jinja2.parser", "jinja2.defaults", "jinja2.sandbox", "jinja2.ext",
+                 "markdown_it"):
+        with suppress(Exception):
+            importlib.import_module(name)
+    with suppress(Exception):
+        from weightwarden.artifact.jinja_parsing import analysis_environment
+
+        analysis_environment()
+    lowered = [p.lower() for p in paths]
+
+    def has(*suffixes: str) -> bool:
+        return any(p.endswith(suffixes) for p in lowered)
+
+    with suppress(Exception):
+        if has(".gguf"):
+            from weightwarden.artifact.readers.gguf_file import _gguf_constants
+
+            _gguf_constants()
+    with suppress(Exception):
+        if has(".onnx", ".ort"):
+            from weightwarden.artifact.readers.onnx_file import _onnx_pb2
+
+            _onnx_pb2()
+    with suppress(Exception):
+        if has(".7z"):
+            from weightwarden.artifact.readers.sevenzip_reader import _import_py7zr
+
+            _import_py7zr()
+    with suppress(Exception):
+        if has(".lz4"):
+            importlib.import_module("lz4.frame")
+    with suppress(Exception):
+        if has(".br"):
+            importlib.import_module("brotli")
+
+
+def estimated_cost(path: str, size: int) -> int:
+    """A rough cost of scanning one file (see ``_FIXED_COST``), only used to order and group the work."""
+    name = path.lower()
+    if name.endswith(_TEXT_SUFFIXES) or "." not in os.path.basename(name):
+        return _FIXED_COST + min(size, 64 * 1024 * 1024)
+    return _FIXED_COST + min(size // 4096, 1024 * 1024)
+
+
+def chunks(costs: Sequence[int], count: int) -> list[list[int]]:
+    """Job indices grouped into about ``count * CHUNKS_PER_WORKER`` chunks of similar cost, costliest first
+    (a costly file alone or nearly; the cheap files bundled at the tail). Every index appears exactly once."""
+    order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+    target = max(1, sum(costs) // max(1, count * CHUNKS_PER_WORKER))
+    out: list[list[int]] = []
+    current: list[int] = []
+    weight = 0
+    for index in order:
+        current.append(index)
+        weight += costs[index]
+        if weight >= target:
+            out.append(current)
+            current, weight = [], 0
+    if current:
+        out.append(current)
+    return out
+
+
+def _scan_chunk(chunk: list[tuple[int, DiscoveredFile, str, bool]], strict: bool,
+                limits: Limits) -> list[tuple[int, FileResult]]:
+    """Run in a worker: scan the chunk's files (the engine's own ``scan_file``, looked up at call time)."""
+    from weightwarden.scan import engine
+
+    return [(index, engine.scan_file(found, file, strict, limits, scanned)) for index, found, file, scanned in chunk]
+
+
+def _worker_init() -> None:
+    # Ctrl-C is handled by the parent; workers must not print KeyboardInterrupt tracebacks.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run(
+    jobs: Sequence[tuple[DiscoveredFile, str]],
+    scanned: Sequence[bool],
+    strict: bool,
+    limits: Limits,
+    count: int,
+    results: list[FileResult | None],
+    progress: Progress | None,
+    hdf5: Sequence[int],
+    scan_here: Callable[[int], FileResult],
+) -> None:
+    """Scan every job not in ``hdf5`` in ``count`` worker processes and the ``hdf5`` ones here (``scan_here``),
+    meanwhile, through the HDF5 helper started once the workers exist; fill ``results`` in place. Raises ``BrokenProcessPool`` when a worker dies (the results already back
+    are kept), or whatever stopped the pool from starting (the engine scans the rest in-process then)."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    keep = set(hdf5)
+    remote = [i for i in range(len(jobs)) if i not in keep]
+    sizes = [_size(jobs[i][0].path) for i in remote]
+    costs = [estimated_cost(jobs[i][0].path, size) for i, size in zip(remote, sizes, strict=True)]
+    groups = [[remote[k] for k in group] for group in chunks(costs, count)] if remote else []
+    total = len(jobs)
+    done = sum(r is not None for r in results)
+    context = fork_context()
+    if context is not None:
+        preload([found.path for found, _ in jobs])
+    # Objects the parent holds now are never garbage for the children: frozen, a child's collections do not walk
+    # (and copy, page by page) them. Undone in the parent once the workers exist.
+    frozen = context is not None and hasattr(gc, "freeze")
+    if frozen:
+        gc.freeze()
+    try:
+        executor = ProcessPoolExecutor(max_workers=max(1, min(count, len(groups))), mp_context=context,
+                                       initializer=_worker_init)
+        pending = set()
+        try:
+            for group in groups:  # with fork, the first submit forks every worker
+                chunk = [(i, jobs[i][0], jobs[i][1], scanned[i]) for i in group]
+                pending.add(executor.submit(_scan_chunk, chunk, strict, limits))
+        except BaseException:
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+    finally:
+        if frozen:  # the workers exist: the parent's heap can be collected again
+            gc.unfreeze()
+    with executor:
+        if hdf5:
+            from weightwarden.artifact.readers.keras_h5 import prestart_worker
+
+            prestart_worker()
+        for index in hdf5:  # read here while the workers run
+            if results[index] is None:
+                results[index] = scan_here(index)
+                done += 1
+                if progress:
+                    progress(done, total, jobs[index][1])
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                for index, result in future.result():
+                    results[index] = result
+                    done += 1
+                    if progress:
+                        progress(done, total, jobs[index][1])
+
+
+def _size(path: str) -> int:
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return 0
+
+
+def workers_inherit_imports() -> bool:
+    """Whether forked workers start with the parent's imports (the pool pays off on few CPUs only then)."""
+    return sys.platform.startswith("linux") and fork_context() is not None
