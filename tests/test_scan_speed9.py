@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,7 @@ def _mixed_folder(root: Path) -> None:
         folder = root / f"m{i:02d}"
         folder.mkdir()
         chosen = bad if i % 7 == 0 else template
-        (folder / "tokenizer_config.json").write_text(
-            '{"chat_template": %s, "bos_token": "<s>"}' % __import__("json").dumps(chosen))
+        (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": chosen, "bos_token": "<s>"}))
         (folder / "model.pkl").write_bytes(b"\x80\x02cposix\nsystem\n(S'id'\ntR." if i % 5 == 0 else
                                            b"\x80\x02}q\x00.")
         (folder / "README.md").write_text(f"# model {i}\n\n```jinja\n{chosen}\n```\n")
