@@ -118,3 +118,109 @@ def test_whole_corpus_pool_equals_in_process(corpus) -> None:
     pooled = scan_paths(paths, workers=2)
     assert len(single.findings) > 100
     assert _facts(single) == _facts(pooled)
+
+
+# -- the per-scan memo of the template check (weightwarden.scan.check_memo) -----------------------------------
+
+
+def _copies(root: Path, count: int) -> list[Path]:
+    """The same model folder (a template with findings, its whole-JSON text, a README page) ``count`` times."""
+    bad = "{% set x = ''.__class__ %}{{ x.__mro__[1].__subclasses__() }}{{ 'a'|attr(request.args.x) }}"
+    folders = []
+    for i in range(count):
+        folder = root / f"copy{i}"
+        folder.mkdir()
+        (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": bad, "bos_token": "__globals__"}))
+        (folder / "chat_template.jinja").write_text(bad)
+        (folder / "README.md").write_text(f"# card\n\n```jinja\n{bad}\n```\n\n{{{{ lipsum.__globals__ }}}}\n")
+        folders.append(folder)
+    return folders
+
+
+def test_memo_gives_each_copy_its_own_findings(tmp_path: Path) -> None:
+    from weightwarden.scan import check_memo
+
+    folders = _copies(tmp_path, 3)
+    alone = [scan_paths([str(f)], workers=1) for f in folders]
+    together = scan_paths([str(tmp_path)], workers=1)
+    assert alone[0].findings
+    for folder, report in zip(folders, alone, strict=True):
+        mine = [f for f in together.findings if f.file.startswith(f"{folder}/")]
+        assert [f.to_dict() for f in mine] == [f.to_dict() for f in report.findings]
+    assert len(together.findings) == sum(len(r.findings) for r in alone)
+    assert getattr(check_memo._state, "memo", None) is None  # nothing kept after the scan
+
+
+def test_memo_answers_repeats_and_renames_the_subject(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from weightwarden.scan import check_memo
+
+    hits: list[int] = []
+    original = check_memo.scan_run
+
+    @__import__("contextlib").contextmanager
+    def counting():  # type: ignore[no-untyped-def]
+        with original():
+            yield
+            hits.append(check_memo._state.memo.hits)
+
+    monkeypatch.setattr(engine, "scan_run", counting)
+    _copies(tmp_path, 3)
+    report = scan_paths([str(tmp_path)], workers=1)
+    assert hits and hits[0] >= 4  # the 2nd and 3rd copies of tokenizer_config.json's template and the .jinja
+    assert {f.file.split("/")[-2] for f in report.findings} == {"copy0", "copy1", "copy2"}
+
+
+def test_memo_does_not_keep_findings_that_name_their_file() -> None:
+    from weightwarden.artifact.model import CodeKind, CodeObject, FileEntry, Format
+    from weightwarden.scan import check_memo
+    from weightwarden.scan.rules.base import CheckContext
+    from weightwarden.scan.rules.template import DUNDER
+
+    calls: list[str] = []
+
+    def check(code, ctx):  # type: ignore[no-untyped-def]
+        calls.append(ctx.file)
+        return [DUNDER.found_in(ctx.file, code.location, f"seen in {ctx.file}")]
+
+    wrapped = check_memo.memoised(check, "test")
+    code = CodeObject(CodeKind.CHAT_TEMPLATE, "chat_template", "{{ x }}")
+    entry = FileEntry("m/tokenizer_config.json", Format.JSON, 10, code=[code])
+    with check_memo.scan_run():
+        first = list(wrapped(code, CheckContext("a/tokenizer_config.json", entry)))
+        second = list(wrapped(code, CheckContext("b/tokenizer_config.json", entry)))
+    assert calls == ["a/tokenizer_config.json", "b/tokenizer_config.json"]
+    assert second[0].message == "seen in b/tokenizer_config.json" and first[0].file != second[0].file
+
+
+class _Recording:
+    """A stand-in that records which attributes the check reads."""
+
+    def __init__(self, inner: Any, seen: set[str]) -> None:
+        object.__setattr__(self, "_inner", inner)
+        object.__setattr__(self, "_seen", seen)
+
+    def __getattr__(self, name: str) -> Any:
+        self._seen.add(name)
+        return getattr(self._inner, name)
+
+
+def test_template_check_reads_only_what_the_memo_key_holds(tmp_path: Path) -> None:
+    """The memo's key is the code objects of the entry, its format, file name and metadata, and the scan mode: if the
+    template check starts reading anything else of the entry (its path, children, tensors), the key must grow."""
+    from weightwarden.artifact.loader import discover, read_file
+    from weightwarden.artifact.model import Artifact, CodeKind
+    from weightwarden.scan.rules.base import CheckContext
+    from weightwarden.scan.rules.template import check_template
+
+    _copies(tmp_path, 1)
+    _mixed_folder(tmp_path)
+    seen: set[str] = set()
+    checked = 0
+    for found in discover(Artifact(root=str(tmp_path))):
+        for item in read_file(found).walk():
+            for code in item.code:
+                if code.kind is CodeKind.CHAT_TEMPLATE:
+                    list(check_template(code, CheckContext("f", _Recording(item, seen))))  # type: ignore[arg-type]
+                    checked += 1
+    assert checked > 40
+    assert seen <= {"code", "format", "metadata"}
