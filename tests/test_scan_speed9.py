@@ -224,3 +224,16 @@ def test_template_check_reads_only_what_the_memo_key_holds(tmp_path: Path) -> No
                     checked += 1
     assert checked > 40
     assert seen <= {"code", "format", "metadata"}
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert pool.fork_context() is None and not pool.workers_inherit_imports()
+    finally:
+        stop.set()
+        thread.join()

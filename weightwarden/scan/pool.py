@@ -47,10 +47,13 @@ _TEXT_SUFFIXES = (".json", ".jinja", ".j2", ".md", ".txt", ".rst", ".html", ".ht
 
 
 def fork_context() -> Any | None:
-    """The ``fork`` multiprocessing context where the platform has it (Linux, macOS), else None."""
+    """The ``fork`` multiprocessing context where the platform has it (Linux, macOS) and this process runs no
+    other thread (a fork copies only the calling thread: a lock another thread holds would stay held in the
+    child; Python 3.12 warns), else None (the platform's default start method)."""
     import multiprocessing
+    import threading
 
-    if "fork" not in multiprocessing.get_all_start_methods():
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return None
     return multiprocessing.get_context("fork")
 
