@@ -44,8 +44,11 @@ def test_estimated_cost_counts_text_by_size() -> None:
     assert pool.estimated_cost("m/model.safetensors", 2**40) < 2**30  # a big binary is read by its headers
 
 
-def test_preload_takes_any_names() -> None:
-    pool.preload(["a.gguf", "b.onnx", "c.7z", "d.lz4", "e.br", "f", "g.JSON"])
+def test_preload_imports_the_readers_and_jinja() -> None:
+    import sys
+
+    pool.preload()
+    assert "jinja2.parser" in sys.modules and "weightwarden.artifact.readers.hf_config" in sys.modules
 
 
 @pytest.mark.skipif(not _FORK, reason="the two-CPU pool needs the fork start method")
