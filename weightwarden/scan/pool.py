@@ -48,13 +48,13 @@ _TEXT_SUFFIXES = (".json", ".jinja", ".j2", ".md", ".txt", ".rst", ".html", ".ht
 
 
 def fork_context() -> Any | None:
-    """The ``fork`` multiprocessing context where the platform has it (Linux, macOS) and this process runs no
-    other thread (a fork copies only the calling thread: a lock another thread holds would stay held in the
-    child; Python 3.12 warns), else None (the platform's default start method)."""
+    """The ``fork`` multiprocessing context on Linux when this process runs no other thread (a fork copies only
+    the calling thread: a lock another thread holds would stay held in the child; Python 3.12 warns), else None
+    (the platform's default start method; macOS's system libraries are not fork-safe, its default is spawn)."""
     import multiprocessing
     import threading
 
-    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+    if not sys.platform.startswith("linux") or threading.active_count() > 1:
         return None
     return multiprocessing.get_context("fork")
 
@@ -202,4 +202,4 @@ def _size(path: str) -> int:
 
 def workers_inherit_imports() -> bool:
     """Whether forked workers start with the parent's imports (the pool pays off on few CPUs only then)."""
-    return sys.platform.startswith("linux") and fork_context() is not None
+    return fork_context() is not None
