@@ -4,7 +4,8 @@ On a shared machine under load, wall time says little about what a second core b
 which load changes far less, and derives the critical path of a pooled scan:
 
 - ``serial_cpu_s``: CPU of ``scan_paths(corpus, workers=1)`` in a fresh interpreter (imports included), its HDF5
-  helper apart;
+  helper apart; ``serial_files_cpu_s``: the part spent scanning files (``engine.scan_file``), to compare with the
+  workers' total (what the pool adds: fork page copies, per-worker caches and lazy imports, result pickling);
 - ``parent_before_s``: CPU of the pooled scan's parent from interpreter start until its workers were forked
   (imports, discovery, ``pool.preload``);
 - ``worker_cpu_s``: per worker, the CPU of the chunks it scanned (from wrappers around ``pool._scan_chunk``);
@@ -66,6 +67,15 @@ if mode == "pool":
         original_run(*args, **kwargs)
         results[:] = mine
     pool._scan_chunk, pool.run = chunk, run
+if mode == "serial":
+    original_scan_file = engine.scan_file
+    def scan_file(*a, **k):
+        start = time.process_time()
+        try:
+            return original_scan_file(*a, **k)
+        finally:
+            marks["files_cpu_s"] = marks.get("files_cpu_s", 0.0) + time.process_time() - start
+    engine.scan_file = scan_file
 report = engine.scan_paths([corpus], workers=1 if mode == "serial" else 2)
 marks["cpu_s"] = cpu()
 marks["findings"] = len(report.findings)
@@ -98,19 +108,19 @@ def main(argv: list[str] | None = None) -> int:
             workers = sorted(pooled.get("workers", {}).values(), reverse=True)  # type: ignore[union-attr]
             before = float(pooled.get("parent_before_s", 0.0))  # type: ignore[arg-type]
             row = {
-                "serial_cpu_s": serial["cpu_s"], "pool_parent_cpu_s": pooled["cpu_s"],
+                "serial_cpu_s": serial["cpu_s"], "serial_files_cpu_s": serial["files_cpu_s"], "pool_parent_cpu_s": pooled["cpu_s"],
                 "parent_before_s": before, "worker_cpu_s": workers,
                 "parent_after_s": float(pooled["cpu_s"]) - before,  # type: ignore[arg-type]
                 "critical_path_s": before + (workers[0] if workers else 0.0),
                 "findings": [serial["findings"], pooled["findings"]],
             }
             runs.append(row)
-            print(f"round {i + 1}: serial {row['serial_cpu_s']:.3f} s CPU; pool: parent before fork "
+            print(f"round {i + 1}: serial {row['serial_cpu_s']:.3f} s CPU (files {row['serial_files_cpu_s']:.3f} s); pool: parent before fork "
                   f"{before:.3f} s, workers {', '.join(f'{w:.3f}' for w in workers)} s, parent after "
                   f"{row['parent_after_s']:.3f} s; critical path {row['critical_path_s']:.3f} s", flush=True)
         load.append(os.getloadavg()[0])
     summary = {key: median([float(r[key]) for r in runs])  # type: ignore[arg-type]
-               for key in ("serial_cpu_s", "parent_before_s", "parent_after_s", "critical_path_s")}
+               for key in ("serial_cpu_s", "serial_files_cpu_s", "parent_before_s", "parent_after_s", "critical_path_s")}
     summary["worker_total_cpu_s"] = median([sum(r["worker_cpu_s"]) for r in runs])  # type: ignore[arg-type]
     summary["busiest_worker_cpu_s"] = median([max(r["worker_cpu_s"] or [0.0]) for r in runs])  # type: ignore[arg-type]
     print("medians:", json.dumps({k: round(v, 3) for k, v in summary.items()}), "load", load)
