@@ -4,7 +4,7 @@
   by the parent) gives the same report as the in-process scan, on the whole generated corpus and on a folder
   made to break chunks apart; a worker that dies still names only its file.
 - Chunks hold every job exactly once, costliest first.
-- On a 2-CPU Linux machine the pool is used without ``--workers``.
+- On 2 CPUs the scan stays in-process unless ``--workers`` asks for the pool.
 """
 
 from __future__ import annotations
@@ -51,15 +51,14 @@ def test_preload_imports_the_readers_and_jinja() -> None:
     assert "jinja2.parser" in sys.modules and "weightwarden.artifact.readers.hf_config" in sys.modules
 
 
-@pytest.mark.skipif(not _FORK, reason="the two-CPU pool needs the fork start method")
-def test_two_cpus_use_the_pool_when_workers_inherit_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_cpus_scan_in_process_unless_workers_are_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     jobs = [(object(), f"f{i}") for i in range(engine.POOL_MIN_FILES)]
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert engine._use_pool(jobs, None) is pool.workers_inherit_imports()  # type: ignore[arg-type]
-    assert not engine._use_pool(jobs[:3], None)  # type: ignore[arg-type]
-    assert not engine._use_pool(jobs, 1)  # type: ignore[arg-type]
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert not engine._use_pool(jobs, None)  # type: ignore[arg-type]
+    assert engine._use_pool(jobs, 2)  # type: ignore[arg-type]
+    assert not engine._use_pool(jobs[:3], 2)  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert engine._use_pool(jobs, None)  # type: ignore[arg-type]
 
 
 def _mixed_folder(root: Path) -> None:
@@ -236,7 +235,7 @@ def test_no_fork_while_another_thread_runs() -> None:
     thread = threading.Thread(target=stop.wait)
     thread.start()
     try:
-        assert pool.fork_context() is None and not pool.workers_inherit_imports()
+        assert pool.fork_context() is None
     finally:
         stop.set()
         thread.join()

@@ -331,13 +331,12 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-# Without an explicit --workers, the pool needs this many CPUs where workers start from scratch (no fork):
-# measured on 2 shared cores, the whole test corpus (340 files) scanned in 2.1 s in-process and 3.3-4.3 s with
-# 2 workers (every worker repeated the lazy imports of readers, numpy/gguf, jinja2, and the HDF5 helper process).
+# Without an explicit --workers, the pool needs this many CPUs. The forked pool (scan/pool.py: readers imported once
+# in the parent, chunks, HDF5 files kept by the parent) halves the CPU critical path of the test corpus on 2 cores
+# (2.25 s serial -> 1.16 s: parent 0.23 s + busiest worker 0.93 s, benchmarks §66), but on this project's shared
+# 2-core machine at loads of 4-8 it showed no wall-time win over the in-process scan (and ~5 % more CPU), so 2 CPUs
+# stay in-process by default, as the speed7 rule asks (keep only what wins at the median); `--workers 2` uses it.
 POOL_MIN_CPUS = 4
-# Where workers are forked from a parent that imported the readers first (Linux, ``pool.preload``) and HDF5
-# files stay with the parent's one helper, two CPUs already pay (docs/benchmarks.md, "Scan speed, ninth pass").
-POOL_MIN_CPUS_FORKED = 2
 
 
 def _use_pool(jobs: list[tuple[DiscoveredFile, str]], workers: int | None) -> bool:
@@ -345,21 +344,13 @@ def _use_pool(jobs: list[tuple[DiscoveredFile, str]], workers: int | None) -> bo
         return False
     if (workers or os.cpu_count() or 1) <= 1:
         return False
-    if len(jobs) >= POOL_MIN_FILES:
-        wanted = True
-    elif len(jobs) < POOL_MIN_FILES_FOR_BYTES:
+    if workers is None and (os.cpu_count() or 1) < POOL_MIN_CPUS:
         return False
-    else:
-        wanted = sum(_size(found.path) for found, _ in jobs) >= POOL_MIN_BYTES
-    if wanted and workers is None:
-        cpus = os.cpu_count() or 1
-        if cpus < POOL_MIN_CPUS_FORKED:
-            return False
-        if cpus < POOL_MIN_CPUS:
-            from weightwarden.scan.pool import workers_inherit_imports
-
-            return workers_inherit_imports()
-    return wanted
+    if len(jobs) >= POOL_MIN_FILES:
+        return True
+    if len(jobs) < POOL_MIN_FILES_FOR_BYTES:
+        return False
+    return sum(_size(found.path) for found, _ in jobs) >= POOL_MIN_BYTES
 
 
 # Names of files read through the HDF5 helper process (Keras v3 archives hold a .weights.h5 member): a

@@ -198,8 +198,3 @@ def _size(path: str) -> int:
         return os.lstat(path).st_size
     except OSError:
         return 0
-
-
-def workers_inherit_imports() -> bool:
-    """Whether forked workers start with the parent's imports (the pool pays off on few CPUs only then)."""
-    return fork_context() is not None
