@@ -31,7 +31,6 @@ from weightwarden.artifact.siblings import found_loader_path
 from weightwarden.artifact.sniff import routing_key, sniff_by_loader_name
 from weightwarden.core.findings import Finding
 from weightwarden.core.limits import DEFAULT_LIMITS, Limits
-from weightwarden.scan.check_memo import scan_run
 from weightwarden.scan.results import ScanError, ScanReport
 from weightwarden.scan.rules import anomaly_finding, evaluate_entry
 from weightwarden.scan.rules.shipped import tree_findings
@@ -122,8 +121,7 @@ def scan_paths(
         else:
             jobs.extend((item, _join(prefix, item.display, target)) for item in found)
 
-    with scan_run():  # identical templates are analysed once in this scan (check_memo), never across scans
-        results = _run(jobs, strict, workers, limits, progress)
+    results = _run(jobs, strict, workers, limits, progress)
     formats: Counter[str] = Counter()
     for result in results:
         report.findings.extend(result.findings)

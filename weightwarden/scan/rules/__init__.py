@@ -18,7 +18,6 @@ from collections.abc import Iterable
 
 from weightwarden.artifact.model import Anomaly, CodeKind, FileEntry
 from weightwarden.core.findings import Catalogue, Finding, Severity
-from weightwarden.scan.check_memo import memoised
 from weightwarden.scan.rules import (
     archive,
     filesystem,
@@ -74,11 +73,6 @@ CODE_CHECKS: dict[CodeKind, tuple[Check, ...]] = {}
 for _family in FAMILIES:
     for _kind, _check in getattr(_family, "CHECKS", {}).items():
         CODE_CHECKS[_kind] = (*CODE_CHECKS.get(_kind, ()), _check)
-# The template check (most of a scan's CPU) is answered once per distinct input within a scan: a folder ships the
-# same template many times (weightwarden.scan.check_memo; off outside a scan_paths call).
-CODE_CHECKS[CodeKind.CHAT_TEMPLATE] = tuple(
-    memoised(_check, f"{CodeKind.CHAT_TEMPLATE.value}:{_i}") for _i, _check in enumerate(CODE_CHECKS[CodeKind.CHAT_TEMPLATE])
-)
 # Checks of a whole entry rather than of one code object (the code files an archive lists, round 21).
 ENTRY_CHECKS: tuple[EntryCheck, ...] = tuple(c for _family in FAMILIES for c in getattr(_family, "ENTRY_CHECKS", ()))
 
