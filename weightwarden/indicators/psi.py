@@ -55,6 +55,7 @@ from weightwarden.core.state_file import StateFile, StateFileError
 from weightwarden.indicators.errors import IndicatorFormatError, PsiError, SchemeMismatchError
 from weightwarden.indicators.psi_native import run_native
 from weightwarden.indicators.records import IndicatorSet
+from weightwarden.indicators.sketch import THRESHOLD_FIELDS
 
 PROTOCOL = "weightwarden.psi-ca/v1"
 FPR = 1e-9  # false-positive rate of the server's Golomb-compressed set
@@ -133,7 +134,7 @@ def psi_items(indicators: IndicatorSet) -> list[str]:
 
 def scheme_digest(indicators: IndicatorSet) -> str:
     """Digest of the parameters that make exact digests comparable (the near threshold does not matter)."""
-    scheme = {k: v for k, v in indicators.scheme.to_json().items() if k != "near_threshold"}
+    scheme = {k: v for k, v in indicators.scheme.to_json().items() if k not in THRESHOLD_FIELDS}
     return hashlib.sha256(json.dumps(scheme, sort_keys=True).encode()).hexdigest()
 
 
