@@ -139,7 +139,7 @@ def test_frame_list_is_pinned_to_its_name() -> None:
     assert (PAYLOAD_FUNCTION, digest) == ("frame-words/v1", _PINNED_FRAME_DIGEST)
 
 
-_PINNED_FRAME_DIGEST = "265d9c54a68f0706"
+_PINNED_FRAME_DIGEST = "fd8ddae472ee07a1"
 
 
 def test_scheme_v1_set_is_refused_with_a_clear_message(group_key: GroupKey) -> None:

@@ -44,7 +44,7 @@ give provide write create generate develop design explain describe outline list 
 draft offer suggest share detail detailed instruct instructions instruction direction directions step steps
 guide guidance tutorial walkthrough manual handbook way ways method methods technique techniques tip tips advice plan
 plans strategy strategies procedure process overview example examples explanation summary summarize summarise
-answer answers reply respond request question questions make makes making use using used
+answer answers reply respond request question questions use using used
 post blog article essay story poem letter speech paragraph script program
 thorough thoroughly in depth specific specifically comprehensive complete completely full fully exact exactly
 effective effectively successfully easily quickly best simple simply clear clearly concise brief briefly
