@@ -99,7 +99,8 @@ class Scheme:
     rows: int = 2
     near_threshold: float = 0.35
     payload: str = PAYLOAD_FUNCTION  # which words are frame (frame.py); the payload part's shingles are the rest
-    payload_perm: int = 64  # the last payload_perm values of a signature are the payload part
+    # the last payload_perm values of a signature are the payload part; None: half of num_perm (64 of the default 128)
+    payload_perm: int = None  # type: ignore[assignment]
     payload_threshold: float = 0.35  # a near match also needs this estimated Jaccard on the payload part
 
     def __post_init__(self) -> None:
@@ -108,6 +109,8 @@ class Scheme:
         # left through every "digests only" export, STIX bundle, import and incident attachment. Strings must
         # be the known constants, key_id 16 lower-case hex, integers in small ranges (class 4 too: bands=1 or
         # negative bands × rows passed bands × rows = num_perm and crashed datasketch in `match`).
+        if self.payload_perm is None and isinstance(self.num_perm, int):
+            object.__setattr__(self, "payload_perm", self.num_perm // 2)
         if not isinstance(self.key_id, str) or not _KEY_ID.fullmatch(self.key_id):
             raise IndicatorFormatError("invalid indicator scheme: key_id must be 16 lower-case hex characters")
         for field, known in _KNOWN_STRINGS.items():
