@@ -52,7 +52,7 @@ from weightwarden.evals.suites import load_suite  # noqa: E402
 from weightwarden.evals.transforms import TRANSFORMS, apply_transform  # noqa: E402
 from weightwarden.indicators.keys import GroupKey  # noqa: E402
 from weightwarden.indicators.normalise import canonical  # noqa: E402
-from weightwarden.indicators.sketch import BandIndex, Scheme, Sketcher, estimate_jaccard, shingles  # noqa: E402
+from weightwarden.indicators.sketch import BandIndex, Scheme, Sketcher, near_estimates, shingles  # noqa: E402
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 if not DATASETS.is_dir():
@@ -223,7 +223,12 @@ def evaluate_minhash(corpus, scheme_kw, thresholds, canon=lambda t: canonical(t)
             return set(), []
         sig = sketcher.signature(c)
         exact = orig_exact.get(sketcher.exact(c), set())
-        near = [(int(j), estimate_jaccard(sig, sigs[int(j)]).value) for j in index.query(sig)]
+        # scheme v2 (red team round 24): a candidate counts only when its payload part agrees too; then it is
+        # matched by the whole-text estimate as before (-1: the payload part disagrees)
+        near = []
+        for j in index.query(sig):
+            whole, payload = near_estimates(sketcher.scheme, sig, sigs[int(j)])
+            near.append((int(j), whole.value if payload.value >= sketcher.scheme.payload_threshold else -1.0))
         return exact, near
     pos = [candidates(t) for t, _, _ in corpus["positives"]]
     neg = [candidates(t) for t in corpus["negatives"]]
@@ -554,11 +559,14 @@ def _split(corpus: dict, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return values[:n_pos], values[n_pos : n_pos + n_neg], values[n_pos + n_neg :]
 
 
-def _band_agreement(o_sig: np.ndarray, q_sig: np.ndarray, expected: np.ndarray, b: int, r: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Per query: the most agreeing values among its LSH candidates (-1: none), and the agreement with its
-    expected original when that one is a candidate (-1: not). Candidates as MinHashLSH finds them: an
-    original is a candidate when all ``r`` values of one of the ``b`` bands are equal."""
+def _band_agreement(o_sig: np.ndarray, q_sig: np.ndarray, expected: np.ndarray, b: int, r: int,
+                    scheme: Scheme | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per query: the most agreeing whole-text values among its LSH candidates whose payload part agrees (scheme
+    v2: estimate ≥ payload_threshold; -1: none), and the same for its expected original when that one is such a
+    candidate (-1: not). Candidates as MinHashLSH finds them: an original is a candidate when all ``r`` values of
+    one of the ``b`` bands are equal."""
+    scheme = scheme or Scheme(key_id="0" * 16, num_perm=o_sig.shape[1], bands=b, rows=r)
+    split, k_payload = scheme.whole_perm, scheme.payload_perm
     o_u8 = np.ascontiguousarray(o_sig).view(np.uint8).reshape(len(o_sig), b, 4 * r)
     q_u8 = np.ascontiguousarray(q_sig).view(np.uint8).reshape(len(q_sig), b, 4 * r)
     buckets: list[dict[bytes, list[int]]] = [{} for _ in range(b)]
@@ -574,7 +582,10 @@ def _band_agreement(o_sig: np.ndarray, q_sig: np.ndarray, expected: np.ndarray, 
         if not cands:
             continue
         idx = np.fromiter(cands, dtype=np.int64)
-        agree = (o_sig[idx] == q_sig[i]).sum(axis=1)
+        same = o_sig[idx] == q_sig[i]
+        # the product's test, value by value: agree/k as a Python float against the threshold
+        payload_ok = np.array([int(n) / k_payload >= scheme.payload_threshold for n in same[:, split:].sum(axis=1)])
+        agree = np.where(payload_ok, same[:, :split].sum(axis=1), -1)
         maxc[i] = int(agree.max())
         if expected[i] in cands:
             expc[i] = int(agree[idx == expected[i]][0])
@@ -600,18 +611,21 @@ def sweep_minhash_grid(corpus: dict, variants: list[str], only: dict | None = No
         for w in [only["word_ngram"]] if only else GRID["word_ngram"]:
             for c in [only["char_ngram"]] if only else GRID["char_ngram"]:
                 sk = Sketcher(key, Scheme(key_id=key.key_id, num_perm=k, word_ngram=w, char_ngram=c))
+                kw_ = sk.scheme.whole_perm  # agreement is counted on the whole-text part (scheme v2)
                 o_sig = np.array([sk.signature(t) for t in orig])
                 empty = np.array([not t for t in query])
                 q_sig = np.array([sk.signature(t) if t else np.zeros(k, np.uint32) for t in query])
                 maxc, expc = {}, {}
                 for b, r in [(only["bands"], only["rows"])] if only else map(tuple, GRID["bands_rows"]):
-                    maxc[(b, r)], expc[(b, r)] = _band_agreement(o_sig, q_sig, expected, b, r)
+                    maxc[(b, r)], expc[(b, r)] = _band_agreement(
+                        o_sig, q_sig, expected, b, r, Scheme(key_id=key.key_id, num_perm=k, word_ngram=w,
+                                                             char_ngram=c, bands=b, rows=r))
                 for (b, r), mx in maxc.items():
                     mx = np.where(empty, -1, mx)
                     ex = np.where(empty, -1, expc[(b, r)])
                     for tau in GRID["near_threshold"]:
-                        hit = exact_hit | (ex / k >= tau)
-                        anym = exact_any | (mx / k >= tau)
+                        hit = exact_hit | (ex / kw_ >= tau)
+                        anym = exact_any | (mx / kw_ >= tau)
                         hp, _, hl = _split(corpus, hit)
                         ap, an, _ = _split(corpus, anym)
                         setting = {"text_variant": variant, "word_ngram": w, "char_ngram": c, "bands": b,

@@ -13,7 +13,7 @@ import pytest
 from weightwarden.core.errors import WeightwardenError
 from weightwarden.indicators.errors import GroupKeyError, IndicatorFormatError, SchemeMismatchError
 from weightwarden.indicators.keys import GroupKey, load_key, write_key
-from weightwarden.indicators.sketch import Scheme, Sketcher, estimate_jaccard, shingles
+from weightwarden.indicators.sketch import Scheme, Sketcher, estimate_jaccard, near_estimates, shingles
 
 
 def test_key_file_round_trip_is_private_and_never_overwritten(tmp_path: Path):
@@ -71,10 +71,11 @@ def test_jaccard_estimate_tracks_the_true_similarity(sketcher: Sketcher, public_
         x, y = public_prompts[i].lower(), public_prompts[i].lower().replace(" a ", " one ", 1) + " please"
         sx, sy = shingles(x, scheme.word_ngram, scheme.char_ngram), shingles(y, scheme.word_ngram, scheme.char_ngram)
         true = len(sx & sy) / len(sx | sy)
-        est = estimate_jaccard(sketcher.signature(x), sketcher.signature(y))
+        est = near_estimates(scheme, sketcher.signature(x), sketcher.signature(y))[0]  # the whole-text part
         inside += est.low <= true <= est.high
         errors.append(est.value - true)
-    assert abs(float(np.mean(errors))) < 0.02  # unbiased
+    # unbiased (scheme v2: the whole-text part has 64 values, so the same-key errors of 100 pairs spread wider)
+    assert abs(float(np.mean(errors))) < 0.03
     assert inside >= 88  # a 95% interval holds the truth about 95 times in 100
 
 

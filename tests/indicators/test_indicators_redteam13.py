@@ -143,7 +143,7 @@ def test_a_set_file_with_the_construction_is_refused_by_load_set(tmp_path):
     made = derive_folder_set(tmp_path, PLAIN_AND_WRAPPED)
     base = json.loads(made["base"].read_text())
     digests, sketches, _ = _relation_set(2000, "eq", seed=5, sketch_width=4 * 16)
-    base["scheme"].update(num_perm=16, bands=8, rows=2)
+    base["scheme"].update(num_perm=16, bands=8, rows=2, payload_perm=8)  # payload part: half (scheme v2)
     prompts = [{"exact": bytes(d).hex(), "sketch": bytes(s).hex(), "atlas": "AML.T0054", "category": None,
                 "decoded": []} for d, s in zip(digests, sketches, strict=True)]
     base["prompts"] = sorted(prompts, key=lambda p: p["exact"])

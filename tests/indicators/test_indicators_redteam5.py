@@ -146,7 +146,9 @@ def _shapes() -> dict[str, Any]:
 
     boolean = enum(True, False)
     tlp = enum("clear", "green", "amber", "amber+strict", "red")
-    scheme = {"schema": enum("weightwarden.indicator-scheme/v1"), "key_id": regex(r"[0-9a-f]{16}"),
+    scheme = {"schema": enum("weightwarden.indicator-scheme/v2"), "key_id": regex(r"[0-9a-f]{16}"),
+              "payload": enum("frame-words/v1"),  # round 24: the payload part's frame list, a fixed name
+              "payload_threshold": lambda v: isinstance(v, float | int) and 0 < v <= 1 and round(v, 3) == v,
               "normalisation": enum(NORMALISATION), "exact": enum("hmac-sha256"),
               "sketch": enum("keyed-minhash-affine64-low32"), "seal": enum(SEAL),
               **{f: rng(f) for f in SCHEME_INT_RANGES},

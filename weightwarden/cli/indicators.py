@@ -292,7 +292,8 @@ def render_match(result: Any) -> str:
     data = result.to_json()
     c = data["counts"]
     lines = [f"key id {data['key_id']}: {c['mine']} of mine vs {c['theirs']} of theirs — "
-             f"{c['exact']} exact, {c['near']} near (Jaccard ≥ {data['near_threshold']}), "
+             f"{c['exact']} exact, {c['near']} near (Jaccard ≥ {data['near_threshold']}, payload ≥ "
+             f"{data['payload_threshold']}), "
              f"{c['mine_matched']} of mine matched; {c['models']} model match(es)"]
     for e in data["exact"]:
         ref = f"  [{printable(e['mine_ref'], 80)}]" if "mine_ref" in e else ""
@@ -300,7 +301,8 @@ def render_match(result: Any) -> str:
     for n in data["near"]:
         ref = f"  [{printable(n['mine_ref'], 80)}]" if "mine_ref" in n else ""
         lo, hi = n["interval95"]
-        lines.append(f"  near   {n['mine']} ~ {n['theirs']}  J≈{n['jaccard']:.2f} (95% {lo:.2f}–{hi:.2f}){ref}")
+        payload = f", payload J≈{n['payload_jaccard']:.2f}" if "payload_jaccard" in n else ""
+        lines.append(f"  near   {n['mine']} ~ {n['theirs']}  J≈{n['jaccard']:.2f} (95% {lo:.2f}–{hi:.2f}{payload}){ref}")
     for m in data["models"]:
         lines.append(f"  model  {m['kind']} {m['mine']}: same model")
     # red team round 18, class 3: which THEIRS this was (a replayed older set of the group passes the tag check)

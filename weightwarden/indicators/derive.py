@@ -39,6 +39,7 @@ from weightwarden.indicators.records import (
     ModelIndicator,
     PromptIndicator,
     canonical_layers,
+    encode_ref,
     parse_json_bounded,
     prompt_order,
     read_json_bounded,
@@ -100,13 +101,14 @@ def prompt_indicator(sketcher: Sketcher, text: str, *, atlas: str = ATLAS_JAILBR
     try:
         canon = canonical(text)
     except ValueError as exc:
-        raise IndicatorFormatError(f"{ref or 'text'}: {exc}") from None
+        raise IndicatorFormatError(f"{encode_ref(ref) if ref else 'text'}: {exc}") from None
     if not canon.text:
         return None
     exact = sketcher.exact(canon.text)
     return PromptIndicator(
         exact=exact, sketch=sketcher.seal(exact, sketcher.signature(canon.text)), atlas=atlas,
-        category=category, decoded=canonical_layers(canon.decoded), ref=ref, text=text if keep_text else None,
+        category=category, decoded=canonical_layers(canon.decoded), ref=None if ref is None else encode_ref(ref),
+        text=text if keep_text else None,
     )
 
 
@@ -318,6 +320,7 @@ def model_indicators(sketcher: Sketcher, *, model: str | os.PathLike[str] | None
     fingerprint file) and the digest of its lineage fingerprint's similarity sketch."""
     out: list[ModelIndicator] = []
     label = Path(model).name if model is not None else (Path(fingerprint).name if fingerprint else None)
+    label = None if label is None else encode_ref(label)  # red team round 24 (class 3): one written form
     roots: set[str] = set()
     if model is not None:
         from weightwarden.lineage.digests import digest_model
@@ -349,7 +352,8 @@ def build_set(sketcher: Sketcher, prompts: Iterable[PromptIndicator], models: It
     when = created or _dt.datetime.now(_dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     # Canonical form (red team round 6, class 1): sorted, each once, as the loader requires.
     built = IndicatorSet(sketcher.scheme, tuple(sorted(unique.values(), key=prompt_order)),
-                         tuple(sorted(model_unique.values(), key=lambda m: (m.kind, m.digest))), producer, when, tlp,
+                         tuple(sorted(model_unique.values(), key=lambda m: (m.kind, m.digest))),
+                         None if producer is None else encode_ref(producer), when, tlp,
                          tuple(sorted(set(sources))))
     return sign_set(built, sketcher.key)  # red team round 17 (class 2): every set leaves signed
 

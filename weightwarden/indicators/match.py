@@ -5,8 +5,9 @@
 
 Both sets must come from the same group key and scheme, and the key is needed: exported sketches are sealed
 (:meth:`Sketcher.seal`) and only key holders can open them (:meth:`Scheme.comparable_to` raises otherwise).
-A near match is a pair (mine, theirs) that shares an LSH band and whose estimated Jaccard similarity is at
-least the threshold (``near_threshold`` of MINE's scheme unless given); pairs already matched exactly are
+A near match is a pair (mine, theirs) that shares an LSH band, whose estimated Jaccard similarity on all shingles is at
+least the threshold (``near_threshold`` of MINE's scheme unless given) AND whose estimate on the payload part (the
+shingles left without the instruction frame: red team round 24) is at least ``payload_threshold``; pairs already matched exactly are
 not repeated as near matches. Each near match carries its estimate and a 95% Wilson interval; at most
 :data:`MAX_NEAR_PER_INDICATOR` (the best) are reported per indicator of mine.
 """
@@ -21,7 +22,7 @@ import numpy as np
 from weightwarden.indicators.auth import verify_set
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.records import KNOWN_CATEGORIES, IndicatorSet, PromptIndicator
-from weightwarden.indicators.sketch import BandIndex, JaccardEstimate, Sketcher, estimate_jaccard
+from weightwarden.indicators.sketch import BandIndex, JaccardEstimate, Sketcher, is_near, near_estimates
 
 MATCH_SCHEMA = "weightwarden.indicator-match/v1"
 MAX_NEAR_PER_INDICATOR = 10  # best near matches reported per indicator of mine (a crafted set cannot flood)
@@ -33,6 +34,7 @@ class NearMatch:
     theirs: str
     jaccard: JaccardEstimate
     mine_ref: str | None = None
+    payload: JaccardEstimate | None = None  # the estimate on the payload part (red team round 24)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class MatchResult:
     near: tuple[NearMatch, ...]
     models: tuple[tuple[str, str], ...]  # (kind, mine id)
     threshold: float
+    payload_threshold: float = 0.0
     # Red team round 18 (class 3): any older tagged set of the group passes the check (the tag proves "made by a
     # holder of the group key", not who or when), so the result names THEIRS: its creation time and the start of
     # its tag, to compare out of band with what the sender says it sent.
@@ -62,6 +65,7 @@ class MatchResult:
             "schema": MATCH_SCHEMA,
             "key_id": self.key_id,
             "near_threshold": self.threshold,
+            "payload_threshold": self.payload_threshold,
             "counts": {"mine": self.mine_count, "theirs": self.theirs_count, "exact": len(self.exact),
                        "near": len(self.near), "mine_matched": self.matched_mine, "models": len(self.models)},
             "exact": [{"mine": m, "theirs": t, **({"mine_ref": r} if r else {})} for m, t, r in self.exact],
@@ -69,6 +73,8 @@ class MatchResult:
                 {"mine": n.mine, "theirs": n.theirs, "jaccard": round(n.jaccard.value, 4),
                  "interval95": [round(n.jaccard.low, 4), round(n.jaccard.high, 4)],
                  "agreeing_values": f"{n.jaccard.agree}/{n.jaccard.k}",
+                 **({"payload_jaccard": round(n.payload.value, 4),
+                     "payload_agreeing_values": f"{n.payload.agree}/{n.payload.k}"} if n.payload else {}),
                  **({"mine_ref": n.mine_ref} if n.mine_ref else {})}
                 for n in self.near
             ],
@@ -114,24 +120,29 @@ def match_sets(mine: IndicatorSet, theirs: IndicatorSet, key: GroupKey, *,
         members[rows[key_bytes]].append(p)
     matrix = np.stack(signatures) if signatures else np.zeros((0, 1), np.uint32)
     near: list[NearMatch] = []
+    split = mine.scheme.whole_perm
     for p in mine.prompts:
         mine_signature = opener.open(p.exact, p.sketch)
         candidates = np.array([int(c) for c in index.query(mine_signature)], dtype=np.int64)
         if not candidates.size:
             continue
-        agree = (matrix[candidates] == mine_signature).sum(axis=1)
+        # Ranked by agreement on the whole-text part; a candidate whose payload part disagrees is skipped, not a
+        # reason to stop (a later one may agree on both).
+        agree = (matrix[candidates, :split] == mine_signature[:split]).sum(axis=1)
         best: list[NearMatch] = []
         for row in candidates[np.argsort(-agree, kind="stable")]:
-            estimate = estimate_jaccard(mine_signature, matrix[row])
+            estimate, payload = near_estimates(mine.scheme, mine_signature, matrix[row])
             if estimate.value < tau or len(best) >= MAX_NEAR_PER_INDICATOR:
                 break
+            if not is_near(mine.scheme, estimate, payload, tau):
+                continue
             # Exact digests within a row are distinct, so at most one member is p itself: visiting
             # ``room + 1`` members fills ``best``. This bounds the work per query by construction (10,000 copies
             # of one sketch cost 11 visits each, not 10,000: red team round 1, S6).
             room = MAX_NEAR_PER_INDICATOR - len(best)
             for other in members_to_visit(members[row], room + 1):
                 if other.exact != p.exact and len(best) < MAX_NEAR_PER_INDICATOR:
-                    best.append(NearMatch(p.id, other.id, estimate, p.ref))
+                    best.append(NearMatch(p.id, other.id, estimate, p.ref, payload))
         near.extend(best)
     near.sort(key=lambda n: (-n.jaccard.value, n.mine, n.theirs))
     theirs_models = {(m.kind, m.digest) for m in theirs.models}
@@ -139,6 +150,7 @@ def match_sets(mine: IndicatorSet, theirs: IndicatorSet, key: GroupKey, *,
     notes = tuple(note for note in (unauthenticated_note(mine, mine_where), unauthenticated_note(theirs, theirs_where))
                   if note)
     return MatchResult(mine.scheme.key_id, len(mine.prompts), len(theirs.prompts), exact, tuple(near), models, tau,
+                       payload_threshold=mine.scheme.payload_threshold,
                        theirs_created=theirs.created, theirs_tag=tag_fingerprint(theirs), notes=notes)
 
 

@@ -55,6 +55,7 @@ from weightwarden.core.state_file import StateFile, StateFileError
 from weightwarden.indicators.errors import IndicatorFormatError, PsiError, SchemeMismatchError
 from weightwarden.indicators.psi_native import run_native
 from weightwarden.indicators.records import IndicatorSet
+from weightwarden.indicators.sketch import THRESHOLD_FIELDS
 
 PROTOCOL = "weightwarden.psi-ca/v1"
 FPR = 1e-9  # false-positive rate of the server's Golomb-compressed set
@@ -133,7 +134,7 @@ def psi_items(indicators: IndicatorSet) -> list[str]:
 
 def scheme_digest(indicators: IndicatorSet) -> str:
     """Digest of the parameters that make exact digests comparable (the near threshold does not matter)."""
-    scheme = {k: v for k, v in indicators.scheme.to_json().items() if k != "near_threshold"}
+    scheme = {k: v for k, v in indicators.scheme.to_json().items() if k not in THRESHOLD_FIELDS}
     return hashlib.sha256(json.dumps(scheme, sort_keys=True).encode()).hexdigest()
 
 
@@ -289,6 +290,27 @@ def expected_hash_range(server_items: int, client_items: int, fpr: float = FPR) 
     """The GCS hash range openmined-psi uses for these sizes (``max(n_s, n_c) · n_c / fpr``, as measured on
     2.0.6: the false-positive rate is divided by the number of client queries)."""
     return int(max(server_items, client_items, 1) * max(client_items, 1) / fpr)
+
+
+# openmined-psi computes the hash range above as a double and stores it in an int64: from 2^63 on it overflows
+# (100,000 × 100,000 items gave -2^63, and the client then blamed an honest server that had already charged its
+# budget and done the work: red team round 24, class 2). Both sides check the sizes at hello time instead.
+HASH_RANGE_LIMIT = 2**63
+
+
+def sizes_encodable(server_items: int, client_items: int, fpr: float = FPR) -> bool:
+    """Whether openmined-psi can encode a session of these sizes (its hash range fits an int64)."""
+    return max(server_items, client_items, 1) * max(client_items, 1) / fpr < HASH_RANGE_LIMIT
+
+
+def check_sizes_encodable(server_items: int, client_items: int, who: str) -> None:
+    """Refuse, as a size limit and before any work or charge, sizes whose hash range openmined-psi cannot encode."""
+    if not sizes_encodable(server_items, client_items):
+        raise PsiError(
+            f"{who}: {server_items} server and {client_items} client items exceed what openmined-psi can encode at "
+            f"false-positive rate {FPR:g} (max(server, client) × client / rate must stay below 2^63, e.g. at most "
+            "~96,000 × 96,000 items, or 1,000,000 server × 9,200 client items): split the larger set and compare the parts "
+            "(a size limit of the protocol, not misconduct of the peer)")
 
 
 def validate_setup(setup: Any, server_items: int, client_items: int, what: str = "server setup") -> None:
@@ -515,6 +537,7 @@ def serve(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int = 0,
                 try:
                     client_items = _check_hello(hello, indicators, channel.peer)
                     _check_client_size(client_items, min_client_items, max_client_items, channel.peer)
+                    check_sizes_encodable(len(items), client_items, "this session")
                 except (PsiError, SchemeMismatchError) as exc:
                     # These reasons hold only what the peer itself announced and this server's public bounds (no
                     # member, budget or usage), so an honest client can adapt; with a member list the peer is
@@ -632,6 +655,7 @@ def connect(indicators: IndicatorSet, *, host: str = "127.0.0.1", port: int, tim
                     raise PsiError(f"{channel.peer} changed its challenge after authentication")
             server_items = _check_hello(server_hello, indicators, channel.peer)
             _check_server_size(server_items, min_server_items, channel.peer, max_server_items)
+            check_sizes_encodable(server_items, len(items), "this session")  # before our request leaves
             client = psi.client.CreateWithNewKey(False)
             request = client.CreateRequest(items).SerializeToString()
             channel.send(request)
@@ -774,6 +798,7 @@ def respond(indicators: IndicatorSet, request: bytes, *, max_client_items: int =
     header, (raw_request,) = _unpack(request, 1, what)
     client_items = _check_hello(header, indicators, "the requester")
     _check_client_size(client_items, min_client_items, max_client_items, "the requester")
+    check_sizes_encodable(len(psi_items(indicators)), client_items, "this request")  # before any charge or work
     nonce = None
     keep_until = None
     if members is not None:
@@ -830,6 +855,7 @@ def finish(state_path: str | os.PathLike[str], response: bytes, *, what: str = "
     if not isinstance(server_items, int) or isinstance(server_items, bool) or server_items < 0:
         raise PsiError(f"{what}: invalid set size {server_items!r}")
     _check_server_size(server_items, min_server_items, what, max_server_items)
+    check_sizes_encodable(server_items, client_items, what)
     if len(raw_setup) > _setup_limit(server_items) or len(raw_response) > _request_limit(client_items):
         raise PsiError(f"{what}: larger than {server_items} server and {client_items} client items can take")
     count = _client_count(psi, key, raw_setup, raw_response, client_items, server_items)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,31 @@ def prompt_order(p: PromptIndicator) -> tuple[Any, ...]:
     order (2 letters per prompt). Sorted by (atlas, decoded, category, exact), the choices reveal only how many
     prompts have each combination (a histogram), not a sequence."""
     return (p.atlas, p.decoded, p.category is not None, p.category or "", p.exact)
+
+
+def encode_ref(value: str) -> str:
+    r"""The one written form of a local reference (a ref, a model label, the producer), used by derive and required
+    by the loader (red team round 24, class 3: derive wrote a file name's lone surrogate — a non-UTF-8 name read with
+    ``os.fsdecode`` — and a raw newline, and its own loader refused the set). Bytes that are not UTF-8 are written as
+    ``\xNN``; control characters and line/paragraph separators as their ``\x``/``\u`` escapes (one line in every
+    text output); longer than :data:`MAX_FIELD_CHARS` is cut with "…". Idempotent (a written ref is its own form);
+    a backslash already in a name is kept as it is, so the form is for reading, not for reversing."""
+    try:
+        raw = value.encode("utf-8", "surrogateescape")  # the bytes of a name os.fsdecode read
+    except UnicodeEncodeError:
+        raw = value.encode("utf-8", "surrogatepass")  # a surrogate surrogateescape does not make
+    text = raw.decode("utf-8", "backslashreplace")
+    text = "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in ("Cc", "Zl", "Zp")
+                   else c for c in text)
+    return text if len(text) <= MAX_FIELD_CHARS else text[:MAX_FIELD_CHARS - 1] + "…"
+
+
+def check_ref(value: str | None, name: str, where: str) -> str | None:
+    """``value`` if it is in the form :func:`encode_ref` writes, else :class:`IndicatorFormatError`."""
+    if value is not None and encode_ref(value) != value:
+        raise IndicatorFormatError(f"{where}: {name!r} holds a control character, a line break or bytes that are not "
+                                   "UTF-8 (weightwarden writes local references escaped: re-derive the set)")
+    return value
 
 
 def check_digest(hexdigest: str, name: str, where: str) -> None:
@@ -336,6 +362,7 @@ class IndicatorSet:
             raise IndicatorFormatError(f"{where}: 'producer' and 'created' must be strings")
         if len(producer or "") > MAX_FIELD_CHARS or len(created) > MAX_FIELD_CHARS:
             raise IndicatorFormatError(f"{where}: 'producer' or 'created' longer than {MAX_FIELD_CHARS} characters")
+        check_ref(producer, "producer", where)
         return cls(scheme, prompts, models, producer, rfc3339(created, where), tlp, sources,
                    auth=_auth_tag(data.get("auth"), where))
 
@@ -421,7 +448,7 @@ def _prompt_from_json(data: Any, scheme: Scheme, where: str) -> PromptIndicator:
     decoded = check_layers(data.get("decoded", []), where)
     return PromptIndicator(
         exact, decode_signature(data.get("sketch"), scheme.num_perm, where, check=False), atlas,
-        _optional_str(data, "category", where), decoded, _optional_str(data, "ref", where),
+        _optional_str(data, "category", where), decoded, check_ref(_optional_str(data, "ref", where), "ref", where),
         _optional_str(data, "text", where, MAX_TEXT_CHARS),
     )
 
@@ -448,7 +475,7 @@ def _model_from_json(data: Any, where: str) -> ModelIndicator:
         raise IndicatorFormatError(f"{where}: unknown model indicator kind {kind!r}")
     if not isinstance(digest, str) or not _HEX64.fullmatch(digest):
         raise IndicatorFormatError(f"{where}: 'digest' must be 64 lower-case hex characters")
-    return ModelIndicator(kind, digest, _optional_str(data, "label", where))  # label: bounded like a ref
+    return ModelIndicator(kind, digest, check_ref(_optional_str(data, "label", where), "label", where))
 
 
 def read_json_bounded(path: str | os.PathLike[str], what: str, limit: int = MAX_SET_BYTES) -> Any:

@@ -21,6 +21,11 @@
   sketches no longer line up and an outsider sees uniformly random bytes. Key holders remove the pad
   (:meth:`Sketcher.open`), which is exact, and match as before. :class:`PromptIndicator` holds the sealed
   form; only matching opens it.
+* **Payload part** (scheme v2, red team round 24): the last ``payload_perm`` values of a signature are a MinHash
+  of the shingles of the text's *payload* (:func:`.frame.payload_text`: the words left after removing a fixed list of
+  instruction-frame and function words), the first ``num_perm - payload_perm`` of all its shingles. Short attacks
+  share their frame ("give detailed instructions for how to ...") and a near match on all shingles alone matched
+  unrelated attacks; a near match now needs both parts to agree (:func:`near_estimates`).
 * **Banding**: the signature is cut into ``bands`` bands of ``rows`` values; two sketches are candidates
   when one band is equal (datasketch's :class:`~datasketch.MinHashLSH` with explicit parameters), then
   confirmed by the estimated Jaccard similarity ≥ ``near_threshold``.
@@ -42,10 +47,16 @@ import numpy as np
 
 from weightwarden.core.errors import require_extra
 from weightwarden.indicators.errors import IndicatorFormatError, SchemeMismatchError
+from weightwarden.indicators.frame import PAYLOAD_FUNCTION, payload_text
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.normalise import NORMALISATION
 
-SCHEME_SCHEMA = "weightwarden.indicator-scheme/v1"
+# v2 (red team round 24, class 1): the signature has a payload part (``payload``, ``payload_perm``) and a near
+# match also needs ``payload_threshold`` on it. A v1 set is refused with a message: its sketches have no payload part.
+SCHEME_SCHEMA = "weightwarden.indicator-scheme/v2"
+SCHEME_SCHEMA_V1 = "weightwarden.indicator-scheme/v1"
+# Match-time thresholds: not part of what shapes a sketch (the pad, PSI's scheme digest, comparable_to ignore them).
+THRESHOLD_FIELDS = ("near_threshold", "payload_threshold")
 Z95 = 1.959963984540054
 SHINGLE_BATCH = 4096
 # v3 (red team round 2, R11): the pad input starts with the digest of every sketch parameter. Under v2 the pad
@@ -61,13 +72,15 @@ EXACT_FUNCTION = "hmac-sha256"
 # What this package can produce; anything else in a set's scheme is refused (the seal has its own messages).
 _KNOWN_STRINGS: dict[str, frozenset[str]] = {
     "normalisation": frozenset({NORMALISATION}), "exact": frozenset({EXACT_FUNCTION}),
-    "sketch": frozenset({SKETCH_FUNCTION}), "seal": frozenset({SEAL}),
+    "sketch": frozenset({SKETCH_FUNCTION}), "seal": frozenset({SEAL}), "payload": frozenset({PAYLOAD_FUNCTION}),
 }
 # Inclusive bounds. datasketch's LSH needs at least 2 bands; 1024 permutations is 8× the default and already
 # far past the point where more permutations change the estimate's usefulness (benchmarks/indicator_matching).
 SCHEME_INT_RANGES: dict[str, tuple[int, int]] = {
     "num_perm": (16, 1024), "word_ngram": (1, 8), "char_ngram": (1, 16), "bands": (2, 512), "rows": (1, 64),
+    "payload_perm": (8, 512),
 }
+MIN_WHOLE_PERM = 8  # values left for the whole-text part: num_perm - payload_perm
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,10 @@ class Scheme:
     bands: int = 64
     rows: int = 2
     near_threshold: float = 0.35
+    payload: str = PAYLOAD_FUNCTION  # which words are frame (frame.py); the payload part's shingles are the rest
+    # the last payload_perm values of a signature are the payload part; None: half of num_perm (64 of the default 128)
+    payload_perm: int = None  # type: ignore[assignment]
+    payload_threshold: float = 0.35  # a near match also needs this estimated Jaccard on the payload part
 
     def __post_init__(self) -> None:
         # Red team round 5 (class 1): every field is checked against what this package produces, not only its
@@ -92,6 +109,8 @@ class Scheme:
         # left through every "digests only" export, STIX bundle, import and incident attachment. Strings must
         # be the known constants, key_id 16 lower-case hex, integers in small ranges (class 4 too: bands=1 or
         # negative bands × rows passed bands × rows = num_perm and crashed datasketch in `match`).
+        if self.payload_perm is None and isinstance(self.num_perm, int):
+            object.__setattr__(self, "payload_perm", self.num_perm // 2)
         if not isinstance(self.key_id, str) or not _KEY_ID.fullmatch(self.key_id):
             raise IndicatorFormatError("invalid indicator scheme: key_id must be 16 lower-case hex characters")
         for field, known in _KNOWN_STRINGS.items():
@@ -108,10 +127,16 @@ class Scheme:
                 f"invalid indicator scheme: bands × rows ({self.bands} × {self.rows}) must equal num_perm "
                 f"({self.num_perm})"
             )
-        if not 0.0 < self.near_threshold <= 1.0 or round(self.near_threshold, 3) != self.near_threshold:
-            # at most 3 decimals: a threshold is a tuning choice, and 53 free mantissa bits are a covert channel
-            raise IndicatorFormatError(f"invalid indicator scheme: near_threshold {self.near_threshold} (a number "
-                                       "in (0, 1] with at most 3 decimals)")
+        if self.num_perm - self.payload_perm < MIN_WHOLE_PERM:
+            raise IndicatorFormatError(
+                f"invalid indicator scheme: payload_perm ({self.payload_perm}) must leave at least {MIN_WHOLE_PERM} "
+                f"of num_perm ({self.num_perm}) to the whole-text part")
+        for field in THRESHOLD_FIELDS:
+            value = getattr(self, field)
+            if not 0.0 < value <= 1.0 or round(value, 3) != value:
+                # at most 3 decimals: a threshold is a tuning choice, and 53 free mantissa bits are a covert channel
+                raise IndicatorFormatError(f"invalid indicator scheme: {field} {value} (a number in (0, 1] with at "
+                                           "most 3 decimals)")
         if self.seal == "hmac-sha256-ctr-pad/v2":
             raise IndicatorFormatError(
                 "this indicator set was sealed by an older weightwarden whose pad did not depend on the sketch "
@@ -125,11 +150,21 @@ class Scheme:
     def sketch_digest(self) -> bytes:
         """SHA-256 of every parameter that shapes a sealed sketch (all but the match-time near threshold): the
         first input of the pad, so that no two schemes share a pad."""
-        params = {k: v for k, v in self.to_json().items() if k != "near_threshold"}
+        params = {k: v for k, v in self.to_json().items() if k not in THRESHOLD_FIELDS}
         return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).digest()
+
+    @property
+    def whole_perm(self) -> int:
+        """How many values of a signature are the whole-text part (the first ones)."""
+        return self.num_perm - self.payload_perm
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> Scheme:
+        if isinstance(data, dict) and data.get("schema") == SCHEME_SCHEMA_V1:
+            raise IndicatorFormatError(
+                f"{where}: this indicator set uses the older scheme {SCHEME_SCHEMA_V1}, whose near sketch matched "
+                "unrelated attacks through their shared instruction frame (red team round 24); it has no payload "
+                f"part and cannot be compared with {SCHEME_SCHEMA} sets: re-derive it from the evidence")
         if not isinstance(data, dict) or data.get("schema") != SCHEME_SCHEMA:
             raise IndicatorFormatError(f"{where}: missing or unknown indicator scheme (expected {SCHEME_SCHEMA})")
         if "seal" not in data:
@@ -137,7 +172,8 @@ class Scheme:
                 f"{where}: this indicator set was made by an older weightwarden whose sketches are not sealed (an "
                 "outsider can de-anonymise them, red team round 1): re-derive it from the evidence")
         types = {"key_id": str, "normalisation": str, "exact": str, "sketch": str, "seal": str, "num_perm": int,
-                 "word_ngram": int, "char_ngram": int, "bands": int, "rows": int, "near_threshold": (int, float)}
+                 "word_ngram": int, "char_ngram": int, "bands": int, "rows": int, "near_threshold": (int, float),
+                 "payload": str, "payload_perm": int, "payload_threshold": (int, float)}
         values: dict[str, Any] = {}
         for name, kind in types.items():
             value = data.get(name)
@@ -157,7 +193,7 @@ class Scheme:
                 f"{other.key_id}): keyed digests of different keys never match"
             )
         differ = [f"{k}: {v!r} vs {getattr(other, k)!r}" for k, v in asdict(self).items()
-                  if k not in ("key_id", "near_threshold") and v != getattr(other, k)]
+                  if k != "key_id" and k not in THRESHOLD_FIELDS and v != getattr(other, k)]
         if differ:
             raise SchemeMismatchError("the two indicator sets use different parameters: " + "; ".join(differ))
 
@@ -191,14 +227,22 @@ class Sketcher:
         return int.from_bytes(hmac.new(self._shingle_key, shingle, hashlib.sha256).digest()[:8], "big")
 
     def signature(self, canonical_text: str) -> np.ndarray:
-        """The keyed MinHash of the text's shingles, low 32 bits (uint32 array of ``num_perm``)."""
-        from datasketch import MinHash
-
-        items = shingles(canonical_text, self.scheme.word_ngram, self.scheme.char_ngram)
+        """The keyed MinHash signature, low 32 bits (uint32 array of ``num_perm``): the first ``whole_perm`` values
+        over all shingles of the text, the last ``payload_perm`` over the shingles of its payload."""
+        w, c = self.scheme.word_ngram, self.scheme.char_ngram
+        items = shingles(canonical_text, w, c)
         if not items:
             raise ValueError("no shingles: the canonical text is empty")
-        minhash = MinHash(num_perm=self.scheme.num_perm, hashfunc=self._shingle_hash,
-                          permutations=self.permutations, scheme="affine64")
+        split = self.scheme.whole_perm
+        whole = self._minhash(items, self.permutations[:, :split])
+        payload = self._minhash(shingles(payload_text(canonical_text), w, c), self.permutations[:, split:])
+        return np.concatenate([whole, payload])
+
+    def _minhash(self, items: set[str], permutations: np.ndarray) -> np.ndarray:
+        from datasketch import MinHash
+
+        minhash = MinHash(num_perm=permutations.shape[1], hashfunc=self._shingle_hash,
+                          permutations=np.ascontiguousarray(permutations), scheme="affine64")
         ordered = sorted(items)
         # datasketch builds a (shingles × num_perm) uint64 matrix per batch: bound it (4096 × 128 × 8 B = 4 MiB)
         # so that a 256 kB prompt cannot make it allocate half a gigabyte.
@@ -323,6 +367,18 @@ def estimate_jaccard(a: np.ndarray, b: np.ndarray) -> JaccardEstimate:
     centre = (p + Z95 * Z95 / (2 * k)) / denom
     half = Z95 * math.sqrt(p * (1 - p) / k + Z95 * Z95 / (4 * k * k)) / denom
     return JaccardEstimate(p, max(0.0, centre - half), min(1.0, centre + half), agree, k)
+
+
+def near_estimates(scheme: Scheme, a: np.ndarray, b: np.ndarray) -> tuple[JaccardEstimate, JaccardEstimate]:
+    """The estimated Jaccard similarity of two opened signatures on all shingles and on payload shingles."""
+    split = scheme.whole_perm
+    return estimate_jaccard(a[:split], b[:split]), estimate_jaccard(a[split:], b[split:])
+
+
+def is_near(scheme: Scheme, whole: JaccardEstimate, payload: JaccardEstimate, threshold: float | None = None) -> bool:
+    """A near match: the whole text at ``threshold`` (default the scheme's) AND the payload at its threshold."""
+    tau = scheme.near_threshold if threshold is None else threshold
+    return whole.value >= tau and payload.value >= scheme.payload_threshold
 
 
 class BandIndex:
