@@ -260,20 +260,85 @@ def _tag_text(run: str, before: str) -> str | None:
 
 
 def _vs_text(run: str) -> str | None:
-    return _readable(bytes(ord(ch) - 0xFE00 if ord(ch) <= 0xFE0F else ord(ch) - 0xE0100 + 16 for ch in run))
+    butler = _readable(bytes(ord(ch) - 0xFE00 if ord(ch) <= 0xFE0F else ord(ch) - 0xE0100 + 16 for ch in run))
+    # Round 24 prep: garak's variant-selector smuggling writes each character as VS17 + its code point (no offset of
+    # 16 as Butler's bytes): both readings are tried, the one with more letters and spaces wins
+    direct = _readable(bytes(ord(ch) - 0xE0100 for ch in run)) if all(ord(ch) >= 0xE0100 for ch in run) else None
+    return max((t for t in (butler, direct) if t is not None), default=None,
+               key=lambda t: sum(ch.isalpha() or ch == " " for ch in t))
 
 
 def _bits_text(run: str) -> str | None:
     symbols = sorted(set(run))
+    if len(symbols) == 3:
+        return _separated_bits_text(run, symbols)
     if len(symbols) != 2:
         return None
     for one in symbols[::-1]:  # either character may stand for 1 (the higher code point first)
         bits = "".join("1" if ch == one else "0" for ch in run)
         usable = len(bits) - len(bits) % 8
-        text = _readable(int(bits[:usable], 2).to_bytes(usable // 8, "big"))
-        if text is not None:
-            return text
+        for order in (bits[:usable], _lsb_first(bits[:usable])):  # most significant bit first, or least (round 24)
+            text = _readable(int(order, 2).to_bytes(usable // 8, "big"))
+            if text is not None:
+                return text
     return None
+
+
+def _lsb_first(bits: str) -> str:
+    return "".join(bits[k:k + 8][::-1] for k in range(0, len(bits), 8))
+
+
+def _separated_bits_text(run: str, symbols: list[str]) -> str | None:
+    """Round 24 prep (red team round 23's limit left): bits in two invisible characters with a third one apart. Either
+    the third separates characters (groups of 7 or 8 bits each) or it stands for a space, as garak's "sneaky bits"
+    (each character's code point in binary without leading zeros, U+2062 = 0, U+2064 = 1, a space as U+200B): each
+    group is then a word of 6- and 7-bit codes, split by :func:`_code_words`. Linear: each group read once per try."""
+    for separator in sorted(symbols, key=run.count):  # the separator is the rarest, most likely
+        zero_one = [ch for ch in symbols if ch != separator]
+        groups = [g for g in run.split(separator) if g]
+        if not groups:
+            continue
+        for one in zero_one[::-1]:
+            words = ["".join("1" if ch == one else "0" for ch in g) for g in groups]
+            if all(len(w) in (7, 8) for w in words):
+                text = _readable(bytes(int(w, 2) for w in words))
+            else:
+                parsed = [_code_words(w) for w in words]
+                text = None if None in parsed else _readable(" ".join(parsed).encode())  # type: ignore[arg-type]
+            if text is not None:
+                return text
+    return None
+
+
+def _code_words(bits: str) -> str | None:
+    """``bits`` read as printable ASCII codes written without leading zeros (7 bits for 64..126, 6 for 32..63); where
+    several splits parse, the one with the most letters and common punctuation, and the fewest rare symbols ("p-by" is
+    "p", "-", "b", "y", not "p", "[", …); None when no split does. Dynamic programming from the end: linear."""
+    n = len(bits)
+    best: list[tuple[int, int] | None] = [None] * (n + 1)  # (score of the rest, width of the code here)
+    best[n] = (0, 0)
+    for i in range(n - 1, -1, -1):
+        if bits[i] != "1":
+            continue
+        for width, low, high in ((7, 64, 126), (6, 32, 63)):
+            rest = best[i + width] if i + width <= n else None
+            code = int(bits[i:i + width], 2) if rest is not None else 0
+            if rest is not None and low <= code <= high:
+                score = rest[0] + _CODE_SCORE.get(chr(code), 0)
+                if best[i] is None or score > best[i][0]:  # type: ignore[index]
+                    best[i] = (score, width)
+    if best[0] is None:
+        return None
+    out, i = [], 0
+    while i < n:
+        width = best[i][1]  # type: ignore[index]
+        out.append(chr(int(bits[i:i + width], 2)))
+        i += width
+    return "".join(out)
+
+
+_CODE_SCORE = {**{ch: 1 for ch in string.ascii_letters + string.digits + "-.,'?!:;()\"\""},
+               **{ch: -1 for ch in "@[\\]^_`{|}~<>=#$%&*+/"}}
 
 
 def _decode_invisible(text: str) -> tuple[str, bool]:
@@ -1426,7 +1491,27 @@ def _chunk_width(run: list[str]) -> int:
 
 
 def _restyle_words(text: str) -> str:
-    return _join_pieces(_split_camel(_fold_symbols(text)))
+    return _join_pieces(_split_camel_any_case(_fold_symbols(text)))
+
+
+def _split_camel_any_case(text: str) -> str:
+    """:func:`_split_camel`, or, when the text as written is not CamelCase and its case-swapped copy is, the cut of that
+    copy: caps-lock CamelCase ("wRITEaSCRIPTtHAT", ``str.swapcase`` of CamelCase; red team round 23's lesser
+    observation, 0 exact). Case is folded afterwards, so only the cut points differ from the text as written."""
+    cut = _split_camel(text)
+    if not any(ch.islower() for ch in text) or not any(ch.isupper() for ch in text):
+        return cut
+    swapped = text.swapcase()
+    swapped_cut = _split_camel(swapped)
+    if swapped_cut == swapped:
+        return cut
+    # both read as CamelCase (a caps-lock text cuts into pieces too, "w|RITEa|SCRIPTt"): the cut whose words are more
+    # often a capital and lower-case letters wins; a tie keeps the text as written
+    return swapped_cut if _regular_parts(swapped_cut) > _regular_parts(cut) else cut
+
+
+def _regular_parts(cut: str) -> int:
+    return sum(1 for word in cut.split() if _CAMEL_REGULAR.fullmatch(word) or word in ("A", "I"))
 
 
 def _fold_lookalikes(word: str, latin_text: bool) -> str:
