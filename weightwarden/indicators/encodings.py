@@ -91,7 +91,7 @@ def _base85(run: str) -> str | None:
 
 # --- uuencode ----------------------------------------------------------------------------------------------------------
 # A line: a length character (" " + n bytes, n <= 45) then 4 characters per 3 bytes, all from " " to "`".
-_UU_LINE = re.compile(r"(?m)^(?:begin [0-7]{3} [^\n]*\n)?(?:[!-M][ -`]{4,60}[ \t]*\n?)+(?:[` ]?\n?end\b)?")
+_UU_LINE = re.compile(r"(?m)^(?:begin [0-7]{3} [^\n]*\n)?(?:[!-M][ -`]{4,60}(?:\n|$))+")
 
 
 def _uu(block: str) -> str | None:
@@ -129,7 +129,9 @@ def _quoted_printable(text: str) -> str | None:
     # RFC 2045 lines are at most 76 characters, the soft break's "=" included: one soft break after a line of that
     # length (a long line of plain ASCII, as b2a_qp writes it) is evidence too
     soft = [m.start() - text.rfind("\n", 0, m.start()) - 1 for m in _QP_SOFT.finditer(text)]
-    if len(_QP_ESCAPE.findall(text)) + len(soft) < 2 and not any(70 <= width <= 75 for width in soft):
+    # three escapes or more, one per 40 characters at least (PyRIT's words joined by "=20"; not "x=20 and y=3D")
+    escapes = len(_QP_ESCAPE.findall(text))
+    if (escapes < 3 or escapes * 40 < len(text)) and not any(70 <= width <= 75 for width in soft):
         return None
     try:
         return _utf8(binascii.a2b_qp(text.encode("utf-8")))
@@ -139,26 +141,31 @@ def _quoted_printable(text: str) -> str | None:
 
 # --- URL percent-encoding (RFC 3986) -----------------------------------------------------------------------------------
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
-_URL_TOKEN = re.compile(r"\S*%[0-9A-Fa-f]{2}\S*")
+_URL_TOKEN = re.compile(r"\S+")  # each token once ("\S*%XX\S*" backtracks quadratically on a long token)
 
 
 def _url(token: str) -> str | None:
     # three escapes, or one in a long token (a URL-quoted base64 text has few: "%2B", "%2F", "%3D")
     escapes = len(_PERCENT.findall(token))
-    if escapes < 3 and len(token) < 16:
+    if not escapes:
         return None
     try:
         decoded = urllib.parse.unquote(token, errors="strict")
     except UnicodeDecodeError:
         return None
-    # quoted prose has its spaces quoted ("%20"); a quoted base64 text is base64 again (the next layer): a token of
-    # other data that happens to hold "%" and two hex digits (an ascii85 text) is neither
-    return decoded if " " in decoded or _BASE64_ONLY.fullmatch(decoded) else None
+    # quoted prose has its spaces quoted ("%20", three escapes or more); a quoted base64 text is base64 again (the next
+    # layer), with as few as one escape ("%3D"); a URL with one "%20", or other data that happens to hold "%" and two
+    # hex digits (an ascii85 text), is neither
+    if _BASE64_ONLY.fullmatch(decoded) and len(decoded) >= 16:
+        return decoded
+    return decoded if escapes >= 3 and " " in decoded else None
 
 
 # --- character escapes: \uXXXX, \UXXXXXXXX, \xHH (UTF-8 bytes), &#NNN; &#xHH; (PyRIT UnicodeReplacement) ---------------
+_ONE_ESCAPE = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}|\\x[0-9A-Fa-f]{2}|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};"
 _ESCAPE = re.compile(r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}|(?:\\x[0-9A-Fa-f]{2})+|&#[0-9]{1,7};|&#[xX][0-9A-Fa-f]{1,6};")
-_ESCAPE_RUN = re.compile(rf"(?:(?:{_ESCAPE.pattern})[ \t]*){{4,}}")
+# a run: four escapes or more, each alone in the repetition (a nested "+" there would let a failing run backtrack)
+_ESCAPE_RUN = re.compile(rf"(?:(?:{_ONE_ESCAPE})[ \t]*){{4,}}")
 
 
 def _unescape_one(m: re.Match[str]) -> str:
@@ -233,10 +240,12 @@ _BRAILLE_PUNCT = {_cell("256"): ".", _cell("2"): ",", _cell("236"): "?", _cell("
                   _cell("56"): ";"}
 _BRAILLE_DIGITS = {cell: "1234567890"[k] for k, cell in enumerate(_cell(d) for d in _FIRST_DECADE)}
 _CAPITAL, _NUMBER = _cell("6"), _cell("3456")
-_BRAILLE_RUN = re.compile("[\u2801-\u28ff](?:[\u2801-\u28ff \t\n]*[\u2801-\u28ff]){3,}")
+_BRAILLE_RUN = re.compile("[\u2801-\u28ff]+(?:[ \t\n]+[\u2801-\u28ff]+)*")  # unambiguous: linear
 
 
 def _braille(run: str) -> str | None:
+    if sum(not ch.isspace() for ch in run) < 4:
+        return None
     out: list[str] = []
     number = False
     for ch in run:
