@@ -86,7 +86,8 @@ def test_a_lossy_encoding_matches_near(advbench: list[str], name: str):
 
 
 def _public_texts(datasets: Path) -> list[str]:
-    texts = [row["prompt"] for row in csv.DictReader(open(datasets / "xstest" / "xstest_prompts.csv", encoding="utf-8"))]
+    with open(datasets / "xstest" / "xstest_prompts.csv", encoding="utf-8") as handle:
+        texts = [row["prompt"] for row in csv.DictReader(handle)]
     texts += [row["mutated_prompt"] for row in json.loads((datasets / "cyberseceval" / "mitre_frr.json").read_text())]
     texts += [row.get("user_input", "") for row in json.loads((datasets / "cyberseceval" / "prompt_injection.json")
                                                                .read_text())]
