@@ -1,7 +1,7 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v3``; both parties must use the same one, it is part of the
-scheme):
+Steps (normalisation ``weightwarden.canon/v4``; both parties must use the same one, it is part of the
+scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
    invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from weightwarden.evals import transforms as _transforms
 from weightwarden.indicators import encodings as _encodings
 
-NORMALISATION = "weightwarden.canon/v3"
+NORMALISATION = "weightwarden.canon/v4"
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
