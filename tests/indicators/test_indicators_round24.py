@@ -147,7 +147,7 @@ def test_hostile_sizes_decode_or_are_refused_by_name(name: str):
 
 def test_near_miss_shapes_are_left_alone():
     for text in ["The hash is 3f786850e387550fdab836ed7e6dc881de23001b, compare it.",
-                 "Dots and dashes... -- like this ... -- are not Morse.",
+                 "Dots and dashes... -- like this ... -- are not Morse.", ". " * 300, "- " * 300 + "end",
                  "Call 0110 1001 or 1100 for help", "My URL is https://example.com/a%20b", "x=20 and y=3D",
                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "Alpha Bravo Charlie are NATO words"]:
         assert not set(canonical(text).decoded) & set(TOOLKIT_LAYERS), (text, canonical(text))

@@ -220,7 +220,9 @@ def _morse(run: str) -> str | None:
     words = re.split(r"\s*[/|]\s*|\s{3,}|\n", run.translate(_MORSE_FOLD))
     codes = [code for word in words for code in word.split()]
     known = sum(code in _MORSE for code in codes)
-    if known * 10 < 8 * len(codes):  # mostly codes: not a run of dashes and ellipses
+    # mostly codes, and at least three different ones holding dots and dashes: not a run of dashes, ellipses or of
+    # letterless ". " padding (round 22b's padding would read "eeee…")
+    if known * 10 < 8 * len(codes) or len(set(codes)) < 3 or not {".", "-"} <= set("".join(codes)):
         return None
     # an unknown code (PyRIT writes "........" for a character it has no code for) reads as nothing
     return " ".join("".join(_MORSE.get(code, "") for code in word.split()) for word in words if word.strip())
