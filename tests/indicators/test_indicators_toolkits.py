@@ -1,7 +1,7 @@
 """Round 24 prep on indicators (helper ind24): the public red-teaming toolkits' automatic (rule-based) encodings, as one
 finite list (docs/decisions.md, "Red team round 24 prep on indicators") instead of one cipher per round.
 
-Each encoding is generated here over all 520 AdvBench prompts by the encoders of benchmarks/indicator_matching_rt24.py
+Each encoding is generated here over all 520 AdvBench prompts by the encoders of benchmarks/indicator_matching_toolkits.py
 (written from the toolkits' documented behaviour) and must match its own plain prompt: exactly (equal canonical text)
 for every decoder that can undo its encoding, near (keyed MinHash estimated Jaccard >= the scheme's near threshold,
 0.35) for the lossy ones, with the counts pinned. Ordinary prompts and the public texts gain no decoding; hostile sizes
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.indicator_matching_rt24 import TRANSFORMS, morse, nato
+from benchmarks.indicator_matching_toolkits import TRANSFORMS, morse, nato
 from weightwarden.indicators import encodings
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.normalise import MAX_TEXT_CHARS, canonical

@@ -5,7 +5,7 @@ The encoders are written here from the toolkits' documented behaviour (garak ``p
 ``resources/smuggling``; PyRIT ``prompt_converter/``), not copied; docs/decisions.md (round 24 prep) lists them with
 what the normaliser does with each. Random converters are seeded by the prompt (the same text every run).
 
-    python benchmarks/indicator_matching_rt24.py   # writes benchmarks/results/indicator_matching_rt24.json
+    python benchmarks/indicator_matching_toolkits.py   # writes benchmarks/results/indicator_matching_toolkits.json
 """
 
 from __future__ import annotations
@@ -262,7 +262,7 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
 
 
 def main() -> int:
-    return run("indicator_matching_rt24", TRANSFORMS, 36)
+    return run("indicator_matching_toolkits", TRANSFORMS, 36)
 
 
 if __name__ == "__main__":
