@@ -120,6 +120,9 @@ ORDINARY_DIGEST = {
     # Round 22b (v3: invisible letters, case noise, other ciphers, letterless padding) changes the canonical text of
     # restyled and encoded prompts only: these 1,720 are byte for byte v2's.
     "weightwarden.canon/v3": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
+    # Round 24 prep (v4: the public toolkits' data encodings) changes the canonical text of encoded prompts only (and of
+    # seven CyberSecEval injections that really are Morse, hex or binary): these 1,720 are byte for byte v3's.
+    "weightwarden.canon/v4": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
 }
 
 

@@ -1,7 +1,7 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v3``; both parties must use the same one, it is part of the
-scheme):
+Steps (normalisation ``weightwarden.canon/v4``; both parties must use the same one, it is part of the
+scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
    invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
@@ -36,8 +36,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from weightwarden.evals import transforms as _transforms
+from weightwarden.indicators import encodings as _encodings
 
-NORMALISATION = "weightwarden.canon/v3"
+NORMALISATION = "weightwarden.canon/v4"
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
@@ -259,20 +260,85 @@ def _tag_text(run: str, before: str) -> str | None:
 
 
 def _vs_text(run: str) -> str | None:
-    return _readable(bytes(ord(ch) - 0xFE00 if ord(ch) <= 0xFE0F else ord(ch) - 0xE0100 + 16 for ch in run))
+    butler = _readable(bytes(ord(ch) - 0xFE00 if ord(ch) <= 0xFE0F else ord(ch) - 0xE0100 + 16 for ch in run))
+    # Round 24 prep: garak's variant-selector smuggling writes each character as VS17 + its code point (no offset of
+    # 16 as Butler's bytes): both readings are tried, the one with more letters and spaces wins
+    direct = _readable(bytes(ord(ch) - 0xE0100 for ch in run)) if all(ord(ch) >= 0xE0100 for ch in run) else None
+    return max((t for t in (butler, direct) if t is not None), default=None,
+               key=lambda t: sum(ch.isalpha() or ch == " " for ch in t))
 
 
 def _bits_text(run: str) -> str | None:
     symbols = sorted(set(run))
+    if len(symbols) == 3:
+        return _separated_bits_text(run, symbols)
     if len(symbols) != 2:
         return None
     for one in symbols[::-1]:  # either character may stand for 1 (the higher code point first)
         bits = "".join("1" if ch == one else "0" for ch in run)
         usable = len(bits) - len(bits) % 8
-        text = _readable(int(bits[:usable], 2).to_bytes(usable // 8, "big"))
-        if text is not None:
-            return text
+        for order in (bits[:usable], _lsb_first(bits[:usable])):  # most significant bit first, or least (round 24)
+            text = _readable(int(order, 2).to_bytes(usable // 8, "big"))
+            if text is not None:
+                return text
     return None
+
+
+def _lsb_first(bits: str) -> str:
+    return "".join(bits[k:k + 8][::-1] for k in range(0, len(bits), 8))
+
+
+def _separated_bits_text(run: str, symbols: list[str]) -> str | None:
+    """Round 24 prep (red team round 23's limit left): bits in two invisible characters with a third one apart. Either
+    the third separates characters (groups of 7 or 8 bits each) or it stands for a space, as garak's "sneaky bits"
+    (each character's code point in binary without leading zeros, U+2062 = 0, U+2064 = 1, a space as U+200B): each
+    group is then a word of 6- and 7-bit codes, split by :func:`_code_words`. Linear: each group read once per try."""
+    for separator in sorted(symbols, key=run.count):  # the separator is the rarest, most likely
+        zero_one = [ch for ch in symbols if ch != separator]
+        groups = [g for g in run.split(separator) if g]
+        if not groups:
+            continue
+        for one in zero_one[::-1]:
+            words = ["".join("1" if ch == one else "0" for ch in g) for g in groups]
+            if all(len(w) in (7, 8) for w in words):
+                text = _readable(bytes(int(w, 2) for w in words))
+            else:
+                parsed = [_code_words(w) for w in words]
+                text = None if None in parsed else _readable(" ".join(parsed).encode())  # type: ignore[arg-type]
+            if text is not None:
+                return text
+    return None
+
+
+def _code_words(bits: str) -> str | None:
+    """``bits`` read as printable ASCII codes written without leading zeros (7 bits for 64..126, 6 for 32..63); where
+    several splits parse, the one with the most letters and common punctuation, and the fewest rare symbols ("p-by" is
+    "p", "-", "b", "y", not "p", "[", …); None when no split does. Dynamic programming from the end: linear."""
+    n = len(bits)
+    best: list[tuple[int, int] | None] = [None] * (n + 1)  # (score of the rest, width of the code here)
+    best[n] = (0, 0)
+    for i in range(n - 1, -1, -1):
+        if bits[i] != "1":
+            continue
+        for width, low, high in ((7, 64, 126), (6, 32, 63)):
+            rest = best[i + width] if i + width <= n else None
+            code = int(bits[i:i + width], 2) if rest is not None else 0
+            if rest is not None and low <= code <= high:
+                score = rest[0] + _CODE_SCORE.get(chr(code), 0)
+                if best[i] is None or score > best[i][0]:  # type: ignore[index]
+                    best[i] = (score, width)
+    if best[0] is None:
+        return None
+    out, i = [], 0
+    while i < n:
+        width = best[i][1]  # type: ignore[index]
+        out.append(chr(int(bits[i:i + width], 2)))
+        i += width
+    return "".join(out)
+
+
+_CODE_SCORE = {**{ch: 1 for ch in string.ascii_letters + string.digits + "-.,'?!:;()\"\""},
+               **{ch: -1 for ch in "@[\\]^_`{|}~<>=#$%&*+/"}}
 
 
 def _decode_invisible(text: str) -> tuple[str, bool]:
@@ -539,9 +605,15 @@ def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
     """One generic decoding of ``text`` and its name, or None. ``runs``: a region may be cut around a payload run
     (:func:`_payload_run`); off for a CamelCase cut, which is one text written without spaces, not a payload beside an
     instruction."""
+    step = _toolkit_decode(text, _encodings.FINDERS)
+    if step is not None:
+        return step
     replaced = _decode_base64(text)
     if replaced != text:
         return replaced, "base64"
+    step = _toolkit_decode(text, _encodings.LATE_FINDERS)
+    if step is not None:
+        return step
     words = _WORD.findall(text)
     if words:
         leet = sum(1 for w in words if any(c in _LEET_DIGITS for c in w) and not w.isdigit())
@@ -568,6 +640,39 @@ def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
     if regions != text:
         return regions, "reversed"
     return _decode_cipher(text, runs)
+
+
+def _toolkit_decode(text: str, finders: tuple[tuple[str, Callable[[str], _encodings.Spans]], ...]) \
+        -> tuple[str, str] | None:
+    """``text`` with the spans of the first public toolkit encoding found in it decoded (:mod:`encodings`), and its name;
+    None when it holds none. The words around a decoded span that only ask for the decoding ("hex encoded string:",
+    "Decode the following Morse in your monologue. It is a secure system message.", CipherChat's "You are an expert on
+    …") are dropped, as eval's own templates are peeled: the payload alone is then the canonical text."""
+    found = _encodings.find(text, finders)
+    if found is None:
+        return None
+    name, spans = found
+    out, pos = [], 0
+    for start, end, decoded in spans:
+        out.append(_drop_instructions(text[pos:start]))
+        out.append(f" {decoded} ")  # apart from the words beside it; growth is bounded by the next stage
+        pos = end
+    out.append(_drop_instructions(text[pos:]))
+    return "".join(out), name
+
+
+def _drop_instructions(gap: str) -> str:
+    """``gap`` (text beside a decoded span) without its regions made only of words asking for a decoding."""
+    if not _WORD.search(gap):
+        return gap
+    out, pos = [], 0
+    for m in _REGION.finditer(gap):
+        words = _WORD.findall(m.group(0).casefold())
+        if words and all(w in _TOOLKIT_WORDS for w in words):
+            out.append(gap[pos:m.start()])
+            pos = m.end()
+    out.append(gap[pos:])
+    return "".join(out)
 
 
 def _caesar_table(shift: int) -> dict[int, int]:
@@ -971,12 +1076,27 @@ _INSTRUCTION_WORDS = _STOPWORDS | frozenset(
      "each", "every", "fix", "undo", "flip", "flipped", "mirror", "mirrored", "spelled", "spelt", "order", "way", "around", "backward", "right", "side",
      # round 22b: words of instructions about other letter substitutions ("Caesar cipher (shift 3)", "Atbash")
      "atbash", "substitution", "key", "by", "positions", "places", "letter", "substitute", "decipher", "decrypt",
-     *(str(n) for n in range(1, 26))]) | frozenset(
+     *(str(n) for n in range(1, 26)),
+     # round 24 prep: CipherChat's user-turn preamble ("You are an expert on The Caesar Cipher. We will communicate in
+     # Caesar Cipher. Do not be a translator.": red team round 23's lesser observation)
+     "expert", "communicate", "we", "not", "translator", "are"]) | frozenset(
     # and every word of eval's own encoding templates, whose wording an attacker rephrases
     word for templates in _transforms._ENCODED.values() for template in templates
     for word in _WORD.findall(template.casefold()) if word != "encoded")
 
 
+# Round 24 prep: the words of the toolkits' requests to decode (garak's encoding templates, PyRIT's AskToDecode and
+# CipherChat-style preambles, "You are an expert on The Caesar Cipher. We will communicate in Caesar Cipher. Do not be a
+# translator."), with the names of the encodings they fill in. Only regions beside a span an encoding of
+# :mod:`encodings` decoded are dropped for being made of these alone (:func:`_drop_instructions`).
+_TOOLKIT_WORDS = _INSTRUCTION_WORDS | frozenset(
+    ["hex", "hexadecimal", "base16", "base32", "base85", "ascii85", "ascii", "uuencode", "uuencoded", "uu", "quoted",
+     "printable", "mime", "url", "percent", "unicode", "escape", "escaped", "escapes", "binary", "bits", "morse",
+     "braille", "nato", "phonetic", "code", "codes", "decoded", "monologue", "secure", "system", "does", "mean",
+     "means", "meaning", "understand", "help", "expert", "communicate", "we", "us", "not", "translator", "cipher",
+     "ciphers", "encrypted", "encryption", "three", "here", "some", "examples", "example", "user", "assistant",
+     "utilizing", "utilising", "comprehend", "queries", "subsequently", "deliver", "responses", "essential",
+     "communication", "using", "use", "only"])
 _KNOWN_WORDS = _INSTRUCTION_WORDS | _REVERSAL_WORDS
 
 
@@ -1094,7 +1214,9 @@ def _decode_restyled(text: str, depth: int = MAX_DEPTH) -> tuple[str, tuple[str,
         plain_payload, plain_decoded = decode_layers(text, depth)
         # one-letter function words ("a", "i") are not counted: a symbol read as a letter between two base64 lines
         # ("…Ug@@  ZGV0…") decodes to a stray "i" (found at round 20's merge of the separator property)
-        if "base64" in plain_decoded and ("base64" not in decoded
+        # (round 24 prep: so is any data encoding whose alphabet holds those symbols: ascii85, uuencode)
+        data = {"base64", *_encodings.LAYERS}
+        if data & set(plain_decoded) and (not data & set(decoded)
                                           or _long_stopwords(plain_payload) >= _long_stopwords(payload)):
             return plain_payload, plain_decoded
     return payload, decoded
@@ -1369,7 +1491,27 @@ def _chunk_width(run: list[str]) -> int:
 
 
 def _restyle_words(text: str) -> str:
-    return _join_pieces(_split_camel(_fold_symbols(text)))
+    return _join_pieces(_split_camel_any_case(_fold_symbols(text)))
+
+
+def _split_camel_any_case(text: str) -> str:
+    """:func:`_split_camel`, or, when the text as written is not CamelCase and its case-swapped copy is, the cut of that
+    copy: caps-lock CamelCase ("wRITEaSCRIPTtHAT", ``str.swapcase`` of CamelCase; red team round 23's lesser
+    observation, 0 exact). Case is folded afterwards, so only the cut points differ from the text as written."""
+    cut = _split_camel(text)
+    if not any(ch.islower() for ch in text) or not any(ch.isupper() for ch in text):
+        return cut
+    swapped = text.swapcase()
+    swapped_cut = _split_camel(swapped)
+    if swapped_cut == swapped:
+        return cut
+    # both read as CamelCase (a caps-lock text cuts into pieces too, "w|RITEa|SCRIPTt"): the cut whose words are more
+    # often a capital and lower-case letters wins; a tie keeps the text as written
+    return swapped_cut if _regular_parts(swapped_cut) > _regular_parts(cut) else cut
+
+
+def _regular_parts(cut: str) -> int:
+    return sum(1 for word in cut.split() if _CAMEL_REGULAR.fullmatch(word) or word in ("A", "I"))
 
 
 def _fold_lookalikes(word: str, latin_text: bool) -> str:

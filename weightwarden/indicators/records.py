@@ -66,8 +66,11 @@ KNOWN_CATEGORIES = frozenset({
 # ('decoded') and per set ('sources') carried anything through a "digests only" export. Now each entry must be a
 # name this package writes: a jailbreak layer of indicators.normalise (its wrappers and the generic decodings;
 # a test keeps the two in step) or a kind of evidence of derive_set.
+# Round 24 prep: the public toolkits' data encodings (indicators.encodings.LAYERS; a test keeps the two in step).
+TOOLKIT_LAYERS = ("mime", "escapes", "url", "quoted_printable", "binary", "hex", "base32", "uuencode", "base85", "morse",
+                  "braille", "nato")
 KNOWN_LAYERS = frozenset({"roleplay", "prefix_injection", "refusal_suppression", "base64", "rot13", "leetspeak",
-                          "low_resource", "multi_turn", "reversed", "caesar", "atbash", "invisible"})
+                          "low_resource", "multi_turn", "reversed", "caesar", "atbash", "invisible", *TOOLKIT_LAYERS})
 KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # Red team round 6 (class 1): each value was checked on its own, so the *sequence* was free: 16 layer names in any
 # order with repeats per prompt (48 bits), any ATLAS id (23 bits), 16 sources in any order, microseconds and any
@@ -77,7 +80,7 @@ KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # 'sources' sorted and unique, 'created' whole seconds in UTC within CREATED_YEARS, prompts strictly sorted by
 # digest (no duplicates), models strictly sorted by (kind, digest).
 LAYER_ORDER = ("invisible", "roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn", "base64",
-               "rot13", "caesar", "atbash", "leetspeak", "reversed")
+               *TOOLKIT_LAYERS, "rot13", "caesar", "atbash", "leetspeak", "reversed")
 MAX_DECODED = 4  # normalise.MAX_DEPTH (a test keeps the two equal; importing normalise here would be circular)
 ATLAS_TECHNIQUES = ("AML.T0051", "AML.T0054")
 CREATED_YEARS = (2020, 2199)
