@@ -19,6 +19,7 @@ from weightwarden.artifact.code_blocks import (
     markdown_rendered,
     unit_spans,
 )
+from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.recovery import (
     RecoveryBound,
@@ -219,11 +220,35 @@ _BY_KIND = {
 }
 
 
+# Red team round 32 (slow scan): what Jinja's parser, the analysis and the recovery's lexer may do in all while one
+# text is judged (jinja_parsing.parse_meter, counted in Jinja tokens: parsing and walking a token costs a few
+# microseconds), a multiple of the text's length plus a constant, and never past a cap. Every part of a page has its
+# own bounds, but a README of 1,000 paragraphs that each parse alone and not together was read ~9 M tokens deep
+# (33 s, 100 MB). The 88 real templates in every page wrapper use at most ~12 tokens per character (<= 140 K tokens),
+# our docs < 0.2 (docs/benchmarks.md §65). The cap (~7 s here) is what one text may cost: a page denser in Jinja than
+# ~150 KB of real templates is not fully analysed. Past it: WW-TPL-002 naming the text (fail closed, not a pass).
+TEXT_PARSE_BUDGET_FACTOR = 16
+TEXT_PARSE_BUDGET_BASE = 256 * 1024
+TEXT_PARSE_BUDGET_CAP = 2 * 1024 * 1024
+
+
 def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     text = code.text
     if not isinstance(text, str):
         yield BAD_TEMPLATE.found_in(ctx.file, code.location, "chat template is not text", repr(text)[:100])
         return
+    with parse_meter(min(TEXT_PARSE_BUDGET_FACTOR * len(text) + TEXT_PARSE_BUDGET_BASE, TEXT_PARSE_BUDGET_CAP)):
+        try:
+            yield from _check_text(text, code, ctx)
+        except TextBudgetExceeded as exc:
+            yield COMPUTED_ATTR.found_in(
+                ctx.file, code.location,
+                f"the template analysis of this text did not finish within its parse budget ({exc}): the text was "
+                "not fully analysed, and what it holds past that point was not judged",
+                f"{len(text):,} characters [{code.details.get('picked_up')}]")
+
+
+def _check_text(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     tokens = code.details.get("special_tokens") or {}
     tokens = tokens if isinstance(tokens, dict) else {}
     names = _token_names(code)
