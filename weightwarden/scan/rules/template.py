@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 
 from weightwarden.artifact.code_blocks import (
@@ -738,15 +738,10 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
     covered: set[tuple[int, str]] = set()
     if not hidden:
         return [], covered
-    ends = [m.end() for m in _JINJA_MARKER.finditer(text)]
-    starts: list[int] = []
-    for opener, start, _end in sorted(set(hidden)):
-        i = bisect.bisect_right(ends, opener) - 1
-        after = max(start + 2, ends[i] if i >= 0 else 0)
-        if after < opener and _UNIT_START.search(text, after, opener) and (not starts or starts[-1] != opener):
-            starts.append(opener)
+    starts = _unit_starts(text, hidden)
     if not starts:
         return [], covered
+    openers = sorted({o for o, _s, _e in hidden})
     newlines = [m.start() for m in re.finditer("\n", text)]
     budget = HIDDEN_BUDGET_FACTOR * len(text) + HIDDEN_BUDGET_BASE
     out: list[tuple[str, int, int, bool]] = []
@@ -761,23 +756,71 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
 
     i = 0
     while i < len(starts):
-        opener = starts[i]
-        blank = _BLANK_LINE.search(text, opener)
+        begin = starts[i]
+        blank = _BLANK_LINE.search(text, begin)
         stop = blank.start() if blank else len(text)
-        take(opener, stop)
-        tags = _suffix_tags(text[opener:stop])
+        take(begin, stop)
+        tags, in_sync = _suffix_reading(text[begin:stop])
         tag_starts = {at for at, _t in tags}
-        first_statement = min((at for at, t in tags if _binds_or_opens(t)), default=stop - opener)
-        covered.update((opener + at, t) for at, t in tags if at < first_statement)
-        group = [opener]
+        first_statement = min((at for at, t in tags if _binds_or_opens(t)), default=stop - begin)
+        covered.update((begin + at, t) for at, t in tags if at < first_statement)
         i += 1
-        while i < len(starts) and starts[i] < stop and starts[i] - opener in tag_starts:
-            group.append(starts[i])
+        # Round 32 (class B): a later unit start that this reading passes in its data state (not inside a comment,
+        # raw body or string literal that hides an opener after it) reads on from there as this suffix does.
+        while i < len(starts) and starts[i] < stop and in_sync(starts[i] - begin):
             i += 1
-        for k, begin in enumerate(group):
-            if begin - opener > first_statement:
-                take(begin, group[k + 1] if k + 1 < len(group) else stop)
+        # Pieces: hidden openers this suffix reads as tag starts, after its first statement (round 31).
+        group = [o for o in openers[bisect.bisect_left(openers, begin):bisect.bisect_left(openers, stop)]
+                 if o - begin in tag_starts and o - begin > first_statement]
+        for k, piece in enumerate(group):
+            take(piece, group[k + 1] if k + 1 < len(group) else stop)
     return out, covered
+
+
+def _unit_starts(text: str, hidden: tuple[tuple[int, int, int], ...]) -> list[int]:
+    """Red team round 32 (class B): where a unit that renders a hidden opener live may begin. Round 30 asked only
+    whether a unit start lies between the LAST Jinja marker before the opener and the opener; a unit may hold
+    markers before its payload (``<textarea>{# default #}PAYLOAD``, ``<span>}}PAYLOAD``, a table cell opening
+    with a comment), which Jinja reads as inert there. So every unit start (:data:`_UNIT_START`) inside a hiding
+    construct, before the last opener it hides, is a place a suffix may be read from (each paragraph's suffixes
+    then cover the later ones they read in step: :func:`_suffix_reading`)."""
+    last: dict[tuple[int, int], int] = {}
+    for opener, start, end in hidden:
+        key = (start, end)
+        last[key] = max(last.get(key, opener), opener)
+    starts: set[int] = set()
+    for (start, _end), opener in sorted(last.items()):
+        starts.update(m.end() for m in _UNIT_START.finditer(text, start + 2, opener))
+    return sorted(starts)
+
+
+def _suffix_reading(suffix: str) -> tuple[set[tuple[int, str]], Callable[[int], bool]]:
+    """:func:`_suffix_tags` and whether an offset of ``suffix`` is one its reading passes in step with a reading
+    that starts there: not inside a comment, raw body or string literal that hides an opener after the offset
+    (a reading from inside one that hides none reads plain text up to its end and then the same tags). For a
+    suffix that does not parse, only offsets before its first comment or raw marker outside every kept tag."""
+    tags = _suffix_tags(suffix)
+    if tpl.parses(suffix):
+        last: dict[int, int] = {}
+        for opener, start, _end in whole_reading(suffix).hidden:
+            last[start] = max(last.get(start, opener), opener)
+        return tags, _Spans(sorted(last.items())).outside
+    marker = _BODY_MARKER.search(suffix)
+    cut = marker.start() if marker else len(suffix)
+    spans = _Spans(sorted((at, at + len(t)) for at, t in tags))
+    return tags, lambda at: at < cut and spans.outside(at)
+
+
+class _Spans:
+    """Disjoint (start, end) spans, sorted: whether an offset lies strictly inside none of them (a bisection)."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+        self.starts = [a for a, _b in spans]
+
+    def outside(self, at: int) -> bool:
+        k = bisect.bisect_left(self.starts, at) - 1
+        return k < 0 or not at < self.spans[k][1]
 
 
 def _suffix_tags(suffix: str) -> set[tuple[int, str]]:
