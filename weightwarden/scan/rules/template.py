@@ -342,7 +342,7 @@ MAX_FENCED_BLOCKS = 256
 
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
                    seen: set[tuple[str, str]], live_texts: set[str] | None = None,
-                   view: bool = False) -> Iterator[Finding]:
+                   view: bool = False, statement_line: int = 0) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
@@ -363,6 +363,12 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
             # Round 30, a text that parses as a whole: a block whose tags are all live tags of the whole (by text,
             # whitespace runs as one space: a block is de-indented) is read alike there. Analysing it out of its
             # context (a few indented lines of a real template pasted into a page) only gives false findings.
+            if statement_line and block.first_line > statement_line and tpl.parses(block.body):
+                # Round 32 (class C): but the whole's analysis judged it in the whole's context, where a statement
+                # of another unit before it ({% set messages = [...] %} in an earlier fence) makes a name local. A
+                # reader copies the block alone: what only context hid is reported (_context_issue).
+                yield from _reading_issues(block.body, block.first_line, _ALONE, names, code, ctx, seen,
+                                           keep=_context_issue)
             continue
         blocks += 1
         if blocks > MAX_FENCED_BLOCKS and (not tpl.parses(block.body) or covered.holds(block.body)):
@@ -498,12 +504,18 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
     picked_up = code.details.get("picked_up")
     done: set[str] = set()
     analysed = 0
+    first = _first_statement(whole)
     while parts:
         part, line, start, split_again = parts.pop(0)
         if part in done or part == source:
             continue
         done.add(part)
         if reads_alike(part, start, whole, source):
+            if first is not None and first < start and tpl.parses(part):
+                # Round 32 (class C): read alike, but in the context of a statement before it (another unit's
+                # binding, or one the recovery lexed in a comment or raw body, which no host renders): what only
+                # that context hid is reported, as a reader who copies the part alone renders it.
+                yield from _reading_issues(part, line, _ALONE, names, code, ctx, seen, keep=_context_issue)
             continue
         unit = units.enclosing(part, start) if units is not None else None
         if unit is not None:
@@ -654,7 +666,9 @@ def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, see
     if view:
         yield from _page_part_issues(source, 1, names, code, ctx, seen)
     live_texts = {_WS.sub(" ", t).strip() for _at, t in reading.live}
-    yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts, view=view)
+    first = _first_statement(reading.live)
+    yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts, view=view,
+                              statement_line=source.count("\n", 0, first) + 1 if first is not None else 0)
     hidden, covered = _hidden_parts(source, reading.hidden)
     units = _Units(source)
     yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True, units=units)
@@ -890,14 +904,39 @@ _RECOVERED = ("recovered text", "in the template recovered tag by tag from a tex
               "stray tags dropped, blocks balanced", False)
 
 
+_ALONE = ("page unit", "in a unit of a text read as a page that a reader may copy on its own: read alike in the "
+          "whole, but there a statement of another unit (or of a comment or raw body) gives it a context it does not "
+          "have alone", True)
+
+
+def _context_issue(issue: tpl.TemplateIssue) -> bool:
+    """Round 32 (class C): the issues a unit gets alone and not in a context that binds names before it: changing
+    render data in place, reading attributes or items by names that come from the render data, host names. Not the
+    unresolved-key and unknown-call kinds that any fragment of a real template gets out of its loop
+    (``messages[loop.index0 - 1]``): those are not context hiding an attack, only context missing."""
+    if issue.kind == tpl.COMPUTED_ATTR:
+        return "from the render data" in issue.message or issue.message.startswith("|attr()")
+    return issue.kind in _CONTEXT_KINDS
+
+
+_CONTEXT_KINDS = frozenset({tpl.RENDER_MUTATION, tpl.HOST_OBJECT, tpl.DUNDER, tpl.ESCAPE_ROOT, tpl.BUILT_NAME,
+                            tpl.PRIVATE_ATTR})
+
+
+def _first_statement(tags: AbstractSet[tuple[int, str]]) -> int | None:
+    """The offset of the first tag that binds a name or opens a block (round 31's statement), or None."""
+    return min((at for at, t in tags if _binds_or_opens(t)), default=None)
+
+
 def _reading_issues(text: str, first_line: int, reading: tuple[str, str, bool], names: set[str], code: CodeObject,
-                    ctx: CheckContext, seen: set[tuple[str, str]]) -> Iterator[Finding]:
+                    ctx: CheckContext, seen: set[tuple[str, str]],
+                    keep: Callable[[tpl.TemplateIssue], bool] | None = None) -> Iterator[Finding]:
     """The findings of the analysis of ``text`` (one reading of a larger text, starting at ``first_line``), less the
-    issues ``seen`` already reported."""
+    issues ``seen`` already reported (and, with ``keep``, those it rejects)."""
     label, note, at_first_line = reading
     picked_up = code.details.get("picked_up")
     for issue in tpl.analyze_template(text, names):
-        if (issue.kind, issue.message) in seen:
+        if (issue.kind, issue.message) in seen or (keep is not None and not keep(issue)):
             continue
         seen.add((issue.kind, issue.message))
         line = first_line + issue.line - 1 if issue.line else (first_line if at_first_line else 0)
