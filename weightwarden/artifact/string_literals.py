@@ -37,6 +37,13 @@ _SIMPLE = {
 }
 
 
+# What a literal body cannot hold raw: a line break in a single-quoted one (JSON has no single quotes; Python's and
+# JavaScript's end at the line; YAML's single-quoted scalars have no escapes), a blank line in a double-quoted one
+# (JSON and Python end at the line; a YAML double-quoted scalar may fold lines, and keeps a blank line only as a
+# line break it could escape). Prose quotes pair across paragraphs; these runs are not literals.
+_NOT_A_LITERAL = {'"': re.compile(r"\n[ \t]*\n"), "'": re.compile(r"[\r\n]")}
+
+
 @dataclass(frozen=True, slots=True)
 class Literal:
     """One candidate literal: its body's offset in the text and its decoded value."""
@@ -76,11 +83,11 @@ def decoded_literals(text: str, wanted: re.Pattern[str]) -> Iterator[Literal]:
     """Every candidate literal of ``text`` holding a backslash escape whose decoded value matches ``wanted``
     (a literal without an escape reads the same raw: the text's own reading covers it). In text order per quote
     kind."""
-    for pattern in _QUOTE.values():
+    for quote, pattern in _QUOTE.items():
         ends = [m.end() for m in pattern.finditer(text)]
         for begin, end in zip(ends, ends[1:], strict=False):
             body = text[begin : end - 1]
-            if "\\" not in body:
+            if "\\" not in body or _NOT_A_LITERAL[quote].search(body):
                 continue
             value = decode(body)
             if value != body and wanted.search(value):
