@@ -856,14 +856,18 @@ def _suffix_reading(suffix: str) -> tuple[set[tuple[int, str]], Callable[[int], 
     (a reading from inside one that hides none reads plain text up to its end and then the same tags). For a
     suffix that does not parse, only offsets before its first comment or raw marker outside every kept tag."""
     tags = _suffix_tags(suffix)
+    # Jinja's lexing of the suffix (comments to their first "#}", raw bodies to endraw, tags as Jinja's lexer ends
+    # them), which does not need the suffix to parse: only the constructs hiding an opener keep a reading out of step.
+    last: dict[int, int] = {}
+    for opener, start, _end in whole_reading(suffix).hidden:
+        last[start] = max(last.get(start, opener), opener)
+    spans = _Spans(sorted(last.items()))
     if tpl.parses(suffix):
-        last: dict[int, int] = {}
-        for opener, start, _end in whole_reading(suffix).hidden:
-            last[start] = max(last.get(start, opener), opener)
-        return tags, _Spans(sorted(last.items())).outside
+        return tags, spans.outside
+    # A suffix that does not parse is analysed through its recovery, which lexes comment and raw bodies (class D):
+    # past its first comment or raw marker it proves nothing.
     marker = _BODY_MARKER.search(suffix)
     cut = marker.start() if marker else len(suffix)
-    spans = _Spans(sorted((at, at + len(t)) for at, t in tags))
     return tags, lambda at: at < cut and spans.outside(at)
 
 
