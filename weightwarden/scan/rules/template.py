@@ -711,7 +711,9 @@ def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, see
     first = _first_statement(reading.live)
     yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts, view=view,
                               statement_line=source.count("\n", 0, first) + 1 if first is not None else 0)
-    hidden, covered = _hidden_parts(source, reading.hidden)
+    # Not in a view (rendered Markdown, entity-decoded): a view's unit that no longer parses (an inline <textarea>'s
+    # '\\"' rendered as '"') would have its in-string unit starts read out of context (false highs on real templates).
+    hidden, covered = _hidden_parts(source, reading.hidden, inline_starts=not view)
     units = _Units(source)
     yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True, units=units)
     yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, reading.live | covered, names, code, ctx,
@@ -766,11 +768,12 @@ HIDDEN_BUDGET_BASE = 1024 * 1024
 # attack in prose inside raw shows no unit that leaves the raw marker out.
 _UNIT_START = re.compile(r"[`|<>]|\n[ \t]*\n")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_INLINE_UNIT_START = re.compile(r"[`|<>]")
 _JINJA_MARKER = re.compile(r"\{[{%#]|[}%#]\}")
 _TAG_OPENER = re.compile(r"\{[{%]")
 
 
-def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
+def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...], inline_starts: bool = True
                   ) -> tuple[list[tuple[str, int, int, bool]], set[tuple[int, str]]]:
     """Round 30 (class 3): the parts a host may read from an opener a reading hides (``hidden``: (opener, start and
     end of the construct hiding it): a comment, a raw body, a string literal of another tag), whatever unit it
@@ -794,7 +797,7 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
     covered: set[tuple[int, str]] = set()
     if not hidden:
         return [], covered
-    starts = _unit_starts(text, hidden)
+    starts = _unit_starts(text, hidden, inline_starts)
     if not starts:
         return [], covered
     openers = sorted({o for o, _s, _e in hidden})
@@ -833,7 +836,7 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
     return out, covered
 
 
-def _unit_starts(text: str, hidden: tuple[tuple[int, int, int], ...]) -> list[int]:
+def _unit_starts(text: str, hidden: tuple[tuple[int, int, int], ...], inline_starts: bool) -> list[int]:
     """Red team round 32 (class B): where a unit that renders a hidden opener live may begin. Round 30 asked only
     whether a unit start lies between the LAST Jinja marker before the opener and the opener; a unit may hold
     markers before its payload (``<textarea>{# default #}PAYLOAD``, ``<span>}}PAYLOAD``, a table cell opening
@@ -844,9 +847,18 @@ def _unit_starts(text: str, hidden: tuple[tuple[int, int, int], ...]) -> list[in
     for opener, start, end in hidden:
         key = (start, end)
         last[key] = max(last.get(key, opener), opener)
+    ends = [m.end() for m in _JINJA_MARKER.finditer(text)]
     starts: set[int] = set()
-    for (start, _end), opener in sorted(last.items()):
-        starts.update(m.end() for m in _UNIT_START.finditer(text, start + 2, opener))
+    for opener, start, _end in hidden:
+        i = bisect.bisect_right(ends, opener) - 1
+        after = max(start + 2, ends[i] if i >= 0 else 0)
+        if after < opener and _UNIT_START.search(text, after, opener):
+            starts.add(opener)  # round 30: nothing but plain text between a unit start and the opener
+    for (start, _end), opener in sorted(last.items()) if inline_starts else ():
+        # Round 32 (class B): an element, cell or code span opening before a marker of the construct. Not a blank
+        # line there: a template's string literal holding "\n\n" is one in a fence shown in raw, and a paragraph
+        # cut inside a string is no unit a reader takes (limit: docs/decisions.md, round 32 rest).
+        starts.update(m.end() for m in _INLINE_UNIT_START.finditer(text, start + 2, opener))
     return sorted(starts)
 
 
