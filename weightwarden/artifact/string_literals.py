@@ -16,6 +16,7 @@ lies in at most one run per quote kind. Nothing here renders anything.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -81,14 +82,43 @@ def decode(body: str) -> str:
 
 def decoded_literals(text: str, wanted: re.Pattern[str]) -> Iterator[Literal]:
     """Every candidate literal of ``text`` holding a backslash escape whose decoded value matches ``wanted``
-    (a literal without an escape reads the same raw: the text's own reading covers it). In text order per quote
-    kind."""
+    (a literal without an escape reads the same raw: the text's own reading covers it). Double-quoted runs first;
+    a single-quoted run inside a double-quoted literal found is part of it (a JSON template's own '...' strings),
+    not a literal of its own."""
+    found: list[tuple[int, int]] = []
     for quote, pattern in _QUOTE.items():
         ends = [m.end() for m in pattern.finditer(text)]
         for begin, end in zip(ends, ends[1:], strict=False):
             body = text[begin : end - 1]
             if "\\" not in body or _NOT_A_LITERAL[quote].search(body):
                 continue
+            if quote == "'" and any(a <= begin < b for a, b in found):
+                continue
             value = decode(body)
             if value != body and wanted.search(value):
+                if quote == '"':
+                    found.append((begin, end))
                 yield Literal(begin, value)
+
+
+def json_strings(value: str, limit: int = 10_000) -> list[str]:
+    """The string values (keys aside) of ``value`` when it is a JSON document (a config quoted in a string), at
+    most ``limit``; else none."""
+    stripped = value.strip()
+    if stripped[:1] not in "{[":
+        return []
+    try:
+        doc = json.loads(stripped)
+    except (ValueError, RecursionError):
+        return []
+    out: list[str] = []
+    stack = [doc]
+    while stack and len(out) < limit:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return out

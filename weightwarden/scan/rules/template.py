@@ -34,7 +34,7 @@ from weightwarden.artifact.recovery import (
     whole_reading,
 )
 from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
-from weightwarden.artifact.string_literals import decoded_literals
+from weightwarden.artifact.string_literals import decoded_literals, json_strings
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -396,38 +396,46 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
 
 
-def _decoded_literals(text: str, names: set[str], code: CodeObject, ctx: CheckContext, seen: set[tuple[str, str]],
-                      first_line: int = 1, depth: int = 0) -> Iterator[Finding]:
+def _decoded_literals(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+                      seen: set[tuple[str, str]]) -> Iterator[Finding]:
     """Red team round 32 (class A): a text picked up by content (a README, a .md/.txt, a JSON string value read as a
     page) that shows a template as a JSON / YAML / Python string literal holding escapes (``\\u005f``): the decoded
     value is what a reader pastes into a config or a tool json.loads-es and renders WHOLE, so it is judged as a
-    template by role: analysed when it parses, recovered (fail closed) when it does not. Its own literals are
-    decoded again (a JSON document quoted in a JSON string), twice at most. Only literals whose decoding changes
-    them and shows a Jinja opener (:func:`weightwarden.artifact.string_literals.decoded_literals`)."""
-    line, at = first_line, 0
+    template by role (:func:`_judge_literal`). A decoded value that is itself a JSON document (a config quoted
+    double-encoded) has its string values judged too. Only literals whose decoding changes them and shows a Jinja
+    opener (:func:`weightwarden.artifact.string_literals.decoded_literals`)."""
+    line, at = 1, 0
     for literal in decoded_literals(text, _LITERAL_WANTED):
         line += text.count("\n", at, literal.offset) if literal.offset >= at else -text.count("\n", literal.offset, at)
         at = literal.offset
-        value = literal.value
-        if not has_jinja_markup(value):
-            continue
-        if tpl.parses(value):
-            yield from _reading_issues(value, line, _LITERAL, names, code, ctx, seen)
-        else:
-            try:
-                recovered, some_tag = recover(value)
-            except RecoveryBound as exc:
-                yield COMPUTED_ATTR.found_in(
-                    ctx.file, f"{code.location} line {line} (decoded string literal)",
-                    f"a string literal of the text decodes to a template that could not be recovered ({exc}): "
-                    "not analysed", f"{value[:100]!r} [{code.details.get('picked_up')}]")
-                recovered, some_tag = None, False
-            if recovered is not None:
-                yield from _reading_issues(recovered, line, _LITERAL, names, code, ctx, seen)
-            elif some_tag:
-                yield _unrecovered(value, line, code, ctx)
-        if depth < 1:
-            yield from _decoded_literals(value, names, code, ctx, seen, line, depth + 1)
+        if has_jinja_markup(literal.value):
+            yield from _judge_literal(literal.value, line, names, code, ctx, seen)
+        # Not the literals of a decoded template itself: its own '...'/"..." strings are Jinja's, and the runs
+        # between them are fragments of it (false findings out of context).
+        for inner in json_strings(literal.value):
+            if has_jinja_markup(inner):
+                yield from _judge_literal(inner, line, names, code, ctx, seen)
+
+
+def _judge_literal(value: str, line: int, names: set[str], code: CodeObject, ctx: CheckContext,
+                   seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """A decoded literal, rendered whole by whoever decodes it: analysed when it parses, recovered (fail closed)
+    when it does not."""
+    if tpl.parses(value):
+        yield from _reading_issues(value, line, _LITERAL, names, code, ctx, seen)
+        return
+    try:
+        recovered, some_tag = recover(value)
+    except RecoveryBound as exc:
+        yield COMPUTED_ATTR.found_in(
+            ctx.file, f"{code.location} line {line} (decoded string literal)",
+            f"a string literal of the text decodes to a template that could not be recovered ({exc}): not analysed",
+            f"{value[:100]!r} [{code.details.get('picked_up')}]")
+        return
+    if recovered is not None:
+        yield from _reading_issues(recovered, line, _LITERAL, names, code, ctx, seen)
+    elif some_tag:
+        yield _unrecovered(value, line, code, ctx)
 
 
 _LITERAL_WANTED = re.compile(r"\{[{%]")
