@@ -404,8 +404,20 @@ def _decoded_literals(text: str, names: set[str], code: CodeObject, ctx: CheckCo
     template by role (:func:`_judge_literal`). A decoded value that is itself a JSON document (a config quoted
     double-encoded) has its string values judged too. Only literals whose decoding changes them and shows a Jinja
     opener (:func:`weightwarden.artifact.string_literals.decoded_literals`)."""
+    text = normalise_newlines(text)
     line, at = 1, 0
+    in_tag: _Spans | None = None
     for literal in decoded_literals(text, _LITERAL_WANTED):
+        if in_tag is None:
+            try:
+                in_tag = _Spans(sorted((t_at, t_at + len(t)) for t_at, t in tag_spans(text)))
+            except RecoveryBound:
+                in_tag = _Spans([])  # fail closed: every literal is judged
+        if not in_tag.outside(literal.offset - 1):
+            # Its opening quote is a string delimiter of a tag of the text itself (a real template's '\n' strings,
+            # and the runs between two of them, which are fragments of it): Jinja's own literal, read by the text's
+            # own analysis. A foreign literal (a JSON/YAML/Python value) opens in the text's data.
+            continue
         line += text.count("\n", at, literal.offset) if literal.offset >= at else -text.count("\n", literal.offset, at)
         at = literal.offset
         if has_jinja_markup(literal.value):
