@@ -573,7 +573,7 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
             continue
         done.add(part)
         if reads_alike(part, start, whole, source):
-            if first is not None and first < start and tpl.parses(part):
+            if first is not None and first < start and tpl.parses(part) and first < _unit_start(units, part, start):
                 # Round 32 (class C): read alike, but in the context of a statement before it (another unit's
                 # binding, or one the recovery lexed in a comment or raw body, which no host renders): what only
                 # that context hid is reported, as a reader who copies the part alone renders it.
@@ -615,6 +615,13 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
                       for p, sub, off, _again in _delimited_parts(part, _LINE_SPLIT)]
         elif part_tag:
             yield _unrecovered(part, line, code, ctx)
+
+
+def _unit_start(units: _Units | None, part: str, start: int) -> int:
+    """Where the context of ``part`` begins for class C: the start of a parsing unit a reader copies whole that reads
+    it alike (a fence: the template's own statements before the part are its context, round 32), else the part."""
+    unit = units.enclosing(part, start) if units is not None else None
+    return unit[0] if unit is not None else start
 
 
 class _Units:
@@ -788,7 +795,11 @@ HIDDEN_BUDGET_BASE = 1024 * 1024
 # attack in prose inside raw shows no unit that leaves the raw marker out.
 _UNIT_START = re.compile(r"[`|<>]|\n[ \t]*\n")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
-_INLINE_UNIT_START = re.compile(r"[`|<>]")
+# Round 32 (class B): where an inline unit opens before a marker: an HTML element's tag (its "<" and its ">"), a
+# backtick run, a table cell's pipe (spaced, or at a line start). Not "<|im_start|>" or a filter's "|" inside a
+# template's own strings and tags: a paragraph of a real template shown in raw is full of them, and a unit starting
+# there (read out of the template's context when the paragraph does not parse) is none a reader takes.
+_INLINE_UNIT_START = re.compile(r"<(?=[A-Za-z/!])|(?<=<)[A-Za-z/!][^<>\n]*>|`+|(?:^|(?<=[ \t]))\|(?=[ \t])", re.M)
 _JINJA_MARKER = re.compile(r"\{[{%#]|[}%#]\}")
 _TAG_OPENER = re.compile(r"\{[{%]")
 
@@ -820,7 +831,6 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...], inline_st
     starts = _unit_starts(text, hidden, inline_starts)
     if not starts:
         return [], covered
-    openers = sorted({o for o, _s, _e in hidden})
     newlines = [m.start() for m in re.finditer("\n", text)]
     budget = HIDDEN_BUDGET_FACTOR * len(text) + HIDDEN_BUDGET_BASE
     out: list[tuple[str, int, int, bool]] = []
@@ -844,13 +854,18 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...], inline_st
         first_statement = min((at for at, t in tags if _binds_or_opens(t)), default=stop - begin)
         covered.update((begin + at, t) for at, t in tags if at < first_statement)
         i += 1
-        # Round 32 (class B): a later unit start that this reading passes in its data state (not inside a comment,
-        # raw body or string literal that hides an opener after it) reads on from there as this suffix does.
+        # Round 32 (class B): a later start that this reading passes in its data state (not inside a comment, raw
+        # body or string literal that hides an opener after it) reads on from there as this suffix does.
+        sorted_tags = sorted(tag_starts)
+        group: list[int] = []
         while i < len(starts) and starts[i] < stop and in_sync(starts[i] - begin):
+            # What it renders without this suffix's context is read as a piece from the suffix's first tag at or
+            # after it (round 31: only after a statement of the suffix; output tags before it bind nothing).
+            k = bisect.bisect_left(sorted_tags, starts[i] - begin)
+            if k < len(sorted_tags) and sorted_tags[k] > first_statement and (not group
+                                                                              or group[-1] != begin + sorted_tags[k]):
+                group.append(begin + sorted_tags[k])
             i += 1
-        # Pieces: hidden openers this suffix reads as tag starts, after its first statement (round 31).
-        group = [o for o in openers[bisect.bisect_left(openers, begin):bisect.bisect_left(openers, stop)]
-                 if o - begin in tag_starts and o - begin > first_statement]
         for k, piece in enumerate(group):
             take(piece, group[k + 1] if k + 1 < len(group) else stop)
     return out, covered
