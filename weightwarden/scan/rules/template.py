@@ -351,6 +351,7 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
     with a tag count toward MAX_FENCED_BLOCKS; past it the text gets WW-TPL-002 (fail closed)."""
     blocks = 0
+    unit_bodies: list[set[str]] = []
     covered = _Coverage(text)
     fence_live: dict[str, set[str] | None] = {}
     for block in code_blocks(text):
@@ -366,7 +367,8 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
             # Round 30, a text that parses as a whole: a block whose tags are all live tags of the whole (by text,
             # whitespace runs as one space: a block is de-indented) is read alike there. Analysing it out of its
             # context (a few indented lines of a real template pasted into a page) only gives false findings.
-            if statement_line and block.first_line > statement_line and tpl.parses(block.body):
+            if (statement_line and block.first_line > statement_line and _is_unit(block.body, text, unit_bodies)
+                    and tpl.parses(block.body)):
                 # Round 32 (class C): but the whole's analysis judged it in the whole's context, where a statement
                 # of another unit before it ({% set messages = [...] %} in an earlier fence) makes a name local. A
                 # reader copies the block alone: what only context hid is reported (_context_issue).
@@ -401,7 +403,7 @@ def _decoded_literals(text: str, names: set[str], code: CodeObject, ctx: CheckCo
     """Red team round 32 (class A): a text picked up by content (a README, a .md/.txt, a JSON string value read as a
     page) that shows a template as a JSON / YAML / Python string literal holding escapes (``\\u005f``): the decoded
     value is what a reader pastes into a config or a tool json.loads-es and renders WHOLE, so it is judged as a
-    template by role (:func:`_judge_literal`). A decoded value that is itself a JSON document (a config quoted
+    template by role (:func:`_judge_literal`: analysed when it parses). A decoded value that is itself a JSON document (a config quoted
     double-encoded) has its string values judged too. Only literals whose decoding changes them and shows a Jinja
     opener (:func:`weightwarden.artifact.string_literals.decoded_literals`)."""
     text = normalise_newlines(text)
@@ -431,28 +433,25 @@ def _decoded_literals(text: str, names: set[str], code: CodeObject, ctx: CheckCo
 
 def _judge_literal(value: str, line: int, names: set[str], code: CodeObject, ctx: CheckContext,
                    seen: set[tuple[str, str]]) -> Iterator[Finding]:
-    """A decoded literal, rendered whole by whoever decodes it: analysed when it parses, recovered (fail closed)
-    when it does not."""
+    """A decoded literal, rendered whole by whoever decodes it: analysed when it parses. One that does not parse
+    renders nothing whole (Jinja parses first), and most such runs are not literals at all but the text between
+    two quotes of a template's own data and tags (recovered, they gave false highs on the real templates)."""
     if tpl.parses(value):
         yield from _reading_issues(value, line, _LITERAL, names, code, ctx, seen)
-        return
-    try:
-        recovered, some_tag = recover(value)
-    except RecoveryBound as exc:
-        yield COMPUTED_ATTR.found_in(
-            ctx.file, f"{code.location} line {line} (decoded string literal)",
-            f"a string literal of the text decodes to a template that could not be recovered ({exc}): not analysed",
-            f"{value[:100]!r} [{code.details.get('picked_up')}]")
-        return
-    if recovered is not None:
-        yield from _reading_issues(recovered, line, _LITERAL, names, code, ctx, seen)
-    elif some_tag:
-        yield _unrecovered(value, line, code, ctx)
 
 
 _LITERAL_WANTED = re.compile(r"\{[{%]")
 _LITERAL = ("decoded string literal", "in a string literal of the text (JSON, YAML, Python) with its escapes decoded: "
             "the template a reader pastes into a config or a tool loads and renders whole", True)
+
+
+def _is_unit(body: str, text: str, cache: list[set[str]]) -> bool:
+    """Whether a code block is a whole unit a reader copies (a fence, a <pre>/<code>/<textarea> body, a code span),
+    not a language-neutral region (indented run, paragraph) of a template shown whole (class C: those are judged in
+    the template's own context)."""
+    if not cache:
+        cache.append({normalise_newlines(text[a:b]).strip() for a, b in unit_spans(normalise_newlines(text))})
+    return normalise_newlines(body).strip() in cache[0]
 
 
 def _markdown_view(text: str, code: CodeObject) -> str | None:
@@ -567,17 +566,23 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
     done: set[str] = set()
     analysed = 0
     first = _first_statement(whole)
+    spans = _SpanIndex(source) if first is not None else None
+    alone_done: set[tuple[int, int]] = set()
     while parts:
         part, line, start, split_again = parts.pop(0)
         if part in done or part == source:
             continue
         done.add(part)
         if reads_alike(part, start, whole, source):
-            if first is not None and first < start and tpl.parses(part) and first < _unit_start(units, part, start):
+            if first is not None and first < start:
                 # Round 32 (class C): read alike, but in the context of a statement before it (another unit's
                 # binding, or one the recovery lexed in a comment or raw body, which no host renders): what only
-                # that context hid is reported, as a reader who copies the part alone renders it.
-                yield from _reading_issues(part, line, _ALONE, names, code, ctx, seen, keep=_context_issue)
+                # that context hid is reported, as a reader who copies the unit alone renders it (_alone_unit).
+                alone = _alone_unit(units, spans, part, start, first)
+                if alone is not None and alone not in alone_done:
+                    alone_done.add(alone)
+                    yield from _reading_issues(source[alone[0]:alone[1]], source.count("\n", 0, alone[0]) + 1,
+                                               _ALONE, names, code, ctx, seen, keep=_context_issue)
             continue
         unit = units.enclosing(part, start) if units is not None else None
         if unit is not None:
@@ -617,11 +622,39 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
             yield _unrecovered(part, line, code, ctx)
 
 
-def _unit_start(units: _Units | None, part: str, start: int) -> int:
-    """Where the context of ``part`` begins for class C: the start of a parsing unit a reader copies whole that reads
-    it alike (a fence: the template's own statements before the part are its context, round 32), else the part."""
+def _alone_unit(units: _Units | None, spans: _SpanIndex | None, part: str, start: int,
+                first: int) -> tuple[int, int] | None:
+    """Round 32 (class C): the unit a reader copies alone that holds ``part``, when a statement of the whole
+    (at ``first``) lies before it: the parsing unit that reads the part alike (a fence: the template's own
+    statements inside it are its context), else the innermost code unit (code span, fence, <code>/<pre>/<textarea>
+    body) holding the part, when it parses. None when there is none: a paragraph of a template shown whole (a .txt
+    real template: its own statements are its context) is not judged alone."""
     unit = units.enclosing(part, start) if units is not None else None
-    return unit[0] if unit is not None else start
+    if unit is None and spans is not None:
+        unit = spans.holding(start, start + len(part))
+        if unit is not None and not tpl.parses(spans.source[unit[0]:unit[1]]):
+            unit = None
+    return unit if unit is not None and first < unit[0] else None
+
+
+class _SpanIndex:
+    """:func:`weightwarden.artifact.code_blocks.unit_spans` of a text (computed on first use), and the innermost
+    one holding a range (a few candidates: units nest shallowly)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.spans: list[tuple[int, int]] | None = None
+        self.starts: list[int] = []
+
+    def holding(self, begin: int, end: int) -> tuple[int, int] | None:
+        if self.spans is None:
+            self.spans = unit_spans(self.source)
+            self.starts = [a for a, _b in self.spans]
+        top = bisect.bisect_right(self.starts, begin)
+        for k in range(top - 1, max(top - _MAX_UNIT_CANDIDATES, 0) - 1, -1):
+            if self.spans[k][1] >= end:
+                return self.spans[k]
+        return None
 
 
 class _Units:
