@@ -857,7 +857,10 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...], inline_st
 
     Also returned: the tags, as (offset, text), that a suffix read reads before its first statement. A delimited
     part (a code span of a table row) whose tags are all among them reads as it does in that suffix (only output
-    tags before it), so the suffix's analysis covers it: a 3,000-row table is one reading, not 3,000 parts."""
+    tags before it), so the suffix's analysis covers it: a 3,000-row table is one reading, not 3,000 parts.
+
+    Round 32 (class B, helper tpl33): suffixes are read from :func:`_unit_starts` (also inline unit starts before a
+    marker of the construct), and a suffix covers every later start it reads in step (:func:`_suffix_reading`)."""
     covered: set[tuple[int, str]] = set()
     if not hidden:
         return [], covered
