@@ -230,7 +230,15 @@ def markdown_rendered(text: str) -> str | None:
 
     if "\\" not in text or not _MD_ESCAPE_RE.search(text):
         return None
-    view = html.unescape(_MD_ESCAPE_RE.sub(r"\1", text))
+    # Round 32 (rest): CommonMark shows a fenced code block's body verbatim (no escape removed, no reference
+    # decoded): a real template's '\\"' inside a fence stays '\\"'. Removed there, the view's fence no longer parsed
+    # and its paragraphs were read out of context (false highs on meetkai-functionary and muse-glimmer in raw).
+    pieces, pos = [], 0
+    for body_start, body_end in _fence_bodies(text):
+        pieces += [html.unescape(_MD_ESCAPE_RE.sub(r"\1", text[pos:body_start])), text[body_start:body_end]]
+        pos = body_end
+    pieces.append(html.unescape(_MD_ESCAPE_RE.sub(r"\1", text[pos:])))
+    view = "".join(pieces)
     if view == text or _openers(view) == 0:
         return None
     # Round 30: not a count of tags, which an attacker balances (an escape inside a string literal keeps the count;
@@ -243,6 +251,33 @@ def markdown_rendered(text: str) -> str | None:
         return view if {t for _at, t in tag_spans(view)} != {t for _at, t in tag_spans(text)} else None
     except RecoveryBound:
         return view  # fail closed: the caller's recovery reports the bound
+
+
+# A fence line at the top level: up to 3 spaces, then 3+ backticks (no backtick in the info string) or tildes.
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}(?=[^`\n]*$)|~{3,})", re.M)
+
+
+def _fence_bodies(text: str) -> list[tuple[int, int]]:
+    """The bodies of the top-level fenced code blocks of ``text`` (CommonMark pairing: a closer of the same
+    character at least as long; an unclosed fence runs to the end), as (start, end) offsets."""
+    out: list[tuple[int, int]] = []
+    lines = list(_FENCE_LINE.finditer(text))
+    k = 0
+    while k < len(lines):
+        opener = lines[k].group(1)
+        body_start = text.find("\n", lines[k].end())
+        body_start = len(text) if body_start < 0 else body_start + 1
+        k += 1
+        while k < len(lines) and not (lines[k].group(1)[0] == opener[0] and len(lines[k].group(1)) >= len(opener)
+                                      and not text[lines[k].end():text.find("\n", lines[k].end()) % (len(text) + 1)
+                                                   ].strip()):
+            k += 1
+        if k < len(lines):
+            out.append((body_start, lines[k].start()))
+            k += 1
+        else:
+            out.append((body_start, len(text)))
+    return out
 
 
 def _openers(text: str) -> int:

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
+from weightwarden.artifact.jinja_parsing import charge
+
 # Characters past an opener searched for its closer: no tag of a real chat template is near this long (the largest
 # template of shared/datasets/chat-templates is 16 KB in all).
 MAX_TAG_CHARS = 64 * 1024
@@ -204,6 +206,7 @@ def whole_reading(text: str) -> WholeReading:
             end = close.end() if close else len(text)
         else:
             tag_end, cost = _tag_end(lexer, text, p)
+            charge(cost // 4)
             budget -= cost
             if budget < 0:
                 raise RecoveryBound(f"more than {LEX_BUDGET_FACTOR}x the text's length lexed")
@@ -347,6 +350,7 @@ def _scan(text: str) -> Iterator[str | _Tag]:
             data_from = pos = raw.end()
             continue
         end, cost = _tag_end(lexer, text, p)
+        charge(cost // 4)
         budget -= cost
         if budget < 0:
             raise RecoveryBound(f"more than {LEX_BUDGET_FACTOR}x the text's length lexed")

@@ -41,6 +41,8 @@ from typing import Any
 from weightwarden.artifact.jinja_parsing import (
     MAX_TEMPLATE_TOKENS,
     TemplateTooLarge,
+    TextBudgetExceeded,
+    charge,
     parse_bounded,
     take_tree,
 )
@@ -159,6 +161,8 @@ _analyze_cached = _ByteBoundedCache(max_entries=256, max_chars=32 * 1024 * 1024)
 def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[TemplateIssue]:
     try:
         tree = _parse(source)
+    except TextBudgetExceeded:
+        raise  # the text's parse meter is spent: the rule reports the whole text (never a parse error of it)
     except TemplateTooLarge as exc:  # round 25: never parsed (its tree would take ~370 bytes per byte)
         return [TemplateIssue(COMPUTED_ATTR, 0, f"template too large/complex to analyse: {exc} (the analysis bound "
                                                 f"is {MAX_TEMPLATE_TOKENS:,} tokens); not parsed, not analysed", "")]
@@ -215,10 +219,12 @@ def _parse(source: str) -> Any:
 
     tree = take_tree(source)  # the rule asked parses(source) just before: that tree is the same (Jinja's own parse)
     if tree is not None:
+        charge(len(source) // 8)  # the walk over the tree (the text's parse meter: about a token per 8 characters)
         return tree
     # Both paths stop past MAX_TEMPLATE_TOKENS tokens (TemplateTooLarge), before the tree grows past it.
     tokens = tokenize(source, MAX_TEMPLATE_TOKENS) if _default_syntax() else None
     if tokens is not None:
+        charge(2 * len(tokens))  # parse and walk (the text's parse meter)
         try:
             return _parse_tokens(tokens)
         except Exception:  # noqa: BLE001, S110 - redone below by Jinja itself, which raises what it raises

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 
 from weightwarden.artifact.code_blocks import (
@@ -19,6 +19,7 @@ from weightwarden.artifact.code_blocks import (
     markdown_rendered,
     unit_spans,
 )
+from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.recovery import (
     RecoveryBound,
@@ -33,6 +34,7 @@ from weightwarden.artifact.recovery import (
     whole_reading,
 )
 from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
+from weightwarden.artifact.string_literals import decoded_literals, json_strings
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -219,11 +221,37 @@ _BY_KIND = {
 }
 
 
+# Red team round 32 (slow scan): what Jinja's parser, the analysis and the recovery's lexer may do in all while one
+# text is judged (jinja_parsing.parse_meter, counted in Jinja tokens: parsing and walking a token costs a few
+# microseconds), a multiple of the text's length plus a constant, and never past a cap. Every part of a page has its
+# own bounds, but a README of 1,000 paragraphs that each parse alone and not together was read ~9 M tokens deep
+# (33 s, 100 MB). The 88 real templates in every page wrapper use at most ~12 tokens per character (<= 140 K tokens),
+# our docs < 0.2 (docs/benchmarks.md §65). The cap (~7 s here) is what one text may cost: a page denser in Jinja than
+# ~150 KB of real templates is not fully analysed. Past it: WW-TPL-002 naming the text (fail closed, not a pass).
+TEXT_PARSE_BUDGET_FACTOR = 16
+TEXT_PARSE_BUDGET_BASE = 256 * 1024
+TEXT_PARSE_BUDGET_CAP = 2 * 1024 * 1024
+
+
 def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     text = code.text
     if not isinstance(text, str):
         yield BAD_TEMPLATE.found_in(ctx.file, code.location, "chat template is not text", repr(text)[:100])
         return
+    with parse_meter(min(TEXT_PARSE_BUDGET_FACTOR * len(text) + TEXT_PARSE_BUDGET_BASE, TEXT_PARSE_BUDGET_CAP)):
+        try:
+            yield from _check_text(text, code, ctx)
+            if isinstance(code.details.get("picked_up"), str) and code.details.get("json_text") is not True:
+                yield from _decoded_literals(text, _token_names(code), code, ctx, set())
+        except TextBudgetExceeded as exc:
+            yield COMPUTED_ATTR.found_in(
+                ctx.file, code.location,
+                f"the template analysis of this text did not finish within its parse budget ({exc}): the text was "
+                "not fully analysed, and what it holds past that point was not judged",
+                f"{len(text):,} characters [{code.details.get('picked_up')}]")
+
+
+def _check_text(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     tokens = code.details.get("special_tokens") or {}
     tokens = tokens if isinstance(tokens, dict) else {}
     names = _token_names(code)
@@ -317,12 +345,13 @@ MAX_FENCED_BLOCKS = 256
 
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
                    seen: set[tuple[str, str]], live_texts: set[str] | None = None,
-                   view: bool = False) -> Iterator[Finding]:
+                   view: bool = False, statement_line: int = 0) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
     with a tag count toward MAX_FENCED_BLOCKS; past it the text gets WW-TPL-002 (fail closed)."""
     blocks = 0
+    unit_bodies: list[set[str]] = []
     covered = _Coverage(text)
     fence_live: dict[str, set[str] | None] = {}
     for block in code_blocks(text):
@@ -338,6 +367,13 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
             # Round 30, a text that parses as a whole: a block whose tags are all live tags of the whole (by text,
             # whitespace runs as one space: a block is de-indented) is read alike there. Analysing it out of its
             # context (a few indented lines of a real template pasted into a page) only gives false findings.
+            if (statement_line and block.first_line > statement_line and _is_unit(block.body, text, unit_bodies)
+                    and tpl.parses(block.body)):
+                # Round 32 (class C): but the whole's analysis judged it in the whole's context, where a statement
+                # of another unit before it ({% set messages = [...] %} in an earlier fence) makes a name local. A
+                # reader copies the block alone: what only context hid is reported (_context_issue).
+                yield from _reading_issues(block.body, block.first_line, _ALONE, names, code, ctx, seen,
+                                           keep=_context_issue)
             continue
         blocks += 1
         if blocks > MAX_FENCED_BLOCKS and (not tpl.parses(block.body) or covered.holds(block.body)):
@@ -360,6 +396,62 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
             line = block.first_line + issue.line - 1 if issue.line else block.first_line
             yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (code block)", issue.message,
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
+
+
+def _decoded_literals(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
+                      seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """Red team round 32 (class A): a text picked up by content (a README, a .md/.txt, a JSON string value read as a
+    page) that shows a template as a JSON / YAML / Python string literal holding escapes (``\\u005f``): the decoded
+    value is what a reader pastes into a config or a tool json.loads-es and renders WHOLE, so it is judged as a
+    template by role (:func:`_judge_literal`: analysed when it parses). A decoded value that is itself a JSON document (a config quoted
+    double-encoded) has its string values judged too. Only literals whose decoding changes them and shows a Jinja
+    opener (:func:`weightwarden.artifact.string_literals.decoded_literals`)."""
+    text = normalise_newlines(text)
+    line, at = 1, 0
+    in_tag: _Spans | None = None
+    for literal in decoded_literals(text, _LITERAL_WANTED):
+        if in_tag is None:
+            try:
+                in_tag = _Spans(sorted((t_at, t_at + len(t)) for t_at, t in tag_spans(text)))
+            except RecoveryBound:
+                in_tag = _Spans([])  # fail closed: every literal is judged
+        if not in_tag.outside(literal.offset - 1):
+            # Its opening quote is a string delimiter of a tag of the text itself (a real template's '\n' strings,
+            # and the runs between two of them, which are fragments of it): Jinja's own literal, read by the text's
+            # own analysis. A foreign literal (a JSON/YAML/Python value) opens in the text's data.
+            continue
+        line += text.count("\n", at, literal.offset) if literal.offset >= at else -text.count("\n", literal.offset, at)
+        at = literal.offset
+        if has_jinja_markup(literal.value):
+            yield from _judge_literal(literal.value, line, names, code, ctx, seen)
+        # Not the literals of a decoded template itself: its own '...'/"..." strings are Jinja's, and the runs
+        # between them are fragments of it (false findings out of context).
+        for inner in json_strings(literal.value):
+            if has_jinja_markup(inner):
+                yield from _judge_literal(inner, line, names, code, ctx, seen)
+
+
+def _judge_literal(value: str, line: int, names: set[str], code: CodeObject, ctx: CheckContext,
+                   seen: set[tuple[str, str]]) -> Iterator[Finding]:
+    """A decoded literal, rendered whole by whoever decodes it: analysed when it parses. One that does not parse
+    renders nothing whole (Jinja parses first), and most such runs are not literals at all but the text between
+    two quotes of a template's own data and tags (recovered, they gave false highs on the real templates)."""
+    if tpl.parses(value):
+        yield from _reading_issues(value, line, _LITERAL, names, code, ctx, seen)
+
+
+_LITERAL_WANTED = re.compile(r"\{[{%]")
+_LITERAL = ("decoded string literal", "in a string literal of the text (JSON, YAML, Python) with its escapes decoded: "
+            "the template a reader pastes into a config or a tool loads and renders whole", True)
+
+
+def _is_unit(body: str, text: str, cache: list[set[str]]) -> bool:
+    """Whether a code block is a whole unit a reader copies (a fence, a <pre>/<code>/<textarea> body, a code span),
+    not a language-neutral region (indented run, paragraph) of a template shown whole (class C: those are judged in
+    the template's own context)."""
+    if not cache:
+        cache.append({normalise_newlines(text[a:b]).strip() for a, b in unit_spans(normalise_newlines(text))})
+    return normalise_newlines(body).strip() in cache[0]
 
 
 def _markdown_view(text: str, code: CodeObject) -> str | None:
@@ -473,12 +565,24 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
     picked_up = code.details.get("picked_up")
     done: set[str] = set()
     analysed = 0
+    first = _first_statement(whole)
+    spans = _SpanIndex(source) if first is not None else None
+    alone_done: set[tuple[int, int]] = set()
     while parts:
         part, line, start, split_again = parts.pop(0)
         if part in done or part == source:
             continue
         done.add(part)
         if reads_alike(part, start, whole, source):
+            if first is not None and first < start:
+                # Round 32 (class C): read alike, but in the context of a statement before it (another unit's
+                # binding, or one the recovery lexed in a comment or raw body, which no host renders): what only
+                # that context hid is reported, as a reader who copies the unit alone renders it (_alone_unit).
+                alone = _alone_unit(units, spans, part, start, first)
+                if alone is not None and alone not in alone_done:
+                    alone_done.add(alone)
+                    yield from _reading_issues(source[alone[0]:alone[1]], source.count("\n", 0, alone[0]) + 1,
+                                               _ALONE, names, code, ctx, seen, keep=_context_issue)
             continue
         unit = units.enclosing(part, start) if units is not None else None
         if unit is not None:
@@ -516,6 +620,41 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
                       for p, sub, off, _again in _delimited_parts(part, _LINE_SPLIT)]
         elif part_tag:
             yield _unrecovered(part, line, code, ctx)
+
+
+def _alone_unit(units: _Units | None, spans: _SpanIndex | None, part: str, start: int,
+                first: int) -> tuple[int, int] | None:
+    """Round 32 (class C): the unit a reader copies alone that holds ``part``, when a statement of the whole
+    (at ``first``) lies before it: the parsing unit that reads the part alike (a fence: the template's own
+    statements inside it are its context), else the innermost code unit (code span, fence, <code>/<pre>/<textarea>
+    body) holding the part, when it parses. None when there is none: a paragraph of a template shown whole (a .txt
+    real template: its own statements are its context) is not judged alone."""
+    unit = units.enclosing(part, start) if units is not None else None
+    if unit is None and spans is not None:
+        unit = spans.holding(start, start + len(part))
+        if unit is not None and not tpl.parses(spans.source[unit[0]:unit[1]]):
+            unit = None
+    return unit if unit is not None and first < unit[0] else None
+
+
+class _SpanIndex:
+    """:func:`weightwarden.artifact.code_blocks.unit_spans` of a text (computed on first use), and the innermost
+    one holding a range (a few candidates: units nest shallowly)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.spans: list[tuple[int, int]] | None = None
+        self.starts: list[int] = []
+
+    def holding(self, begin: int, end: int) -> tuple[int, int] | None:
+        if self.spans is None:
+            self.spans = unit_spans(self.source)
+            self.starts = [a for a, _b in self.spans]
+        top = bisect.bisect_right(self.starts, begin)
+        for k in range(top - 1, max(top - _MAX_UNIT_CANDIDATES, 0) - 1, -1):
+            if self.spans[k][1] >= end:
+                return self.spans[k]
+        return None
 
 
 class _Units:
@@ -629,8 +768,12 @@ def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, see
     if view:
         yield from _page_part_issues(source, 1, names, code, ctx, seen)
     live_texts = {_WS.sub(" ", t).strip() for _at, t in reading.live}
-    yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts, view=view)
-    hidden, covered = _hidden_parts(source, reading.hidden)
+    first = _first_statement(reading.live)
+    yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts, view=view,
+                              statement_line=source.count("\n", 0, first) + 1 if first is not None else 0)
+    # Not in a view (rendered Markdown, entity-decoded): a view's unit that no longer parses (an inline <textarea>'s
+    # '\\"' rendered as '"') would have its in-string unit starts read out of context (false highs on real templates).
+    hidden, covered = _hidden_parts(source, reading.hidden, inline_starts=not view)
     units = _Units(source)
     yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True, units=units)
     yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, reading.live | covered, names, code, ctx,
@@ -685,11 +828,16 @@ HIDDEN_BUDGET_BASE = 1024 * 1024
 # attack in prose inside raw shows no unit that leaves the raw marker out.
 _UNIT_START = re.compile(r"[`|<>]|\n[ \t]*\n")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+# Round 32 (class B): where an inline unit opens before a marker: an HTML element's tag (its "<" and its ">"), a
+# backtick run, a table cell's pipe (spaced, or at a line start). Not "<|im_start|>" or a filter's "|" inside a
+# template's own strings and tags: a paragraph of a real template shown in raw is full of them, and a unit starting
+# there (read out of the template's context when the paragraph does not parse) is none a reader takes.
+_INLINE_UNIT_START = re.compile(r"<(?=[A-Za-z/!])|(?<=<)[A-Za-z/!][^<>\n]*>|`+|(?:^|(?<=[ \t]))\|(?=[ \t])", re.M)
 _JINJA_MARKER = re.compile(r"\{[{%#]|[}%#]\}")
 _TAG_OPENER = re.compile(r"\{[{%]")
 
 
-def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
+def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...], inline_starts: bool = True
                   ) -> tuple[list[tuple[str, int, int, bool]], set[tuple[int, str]]]:
     """Round 30 (class 3): the parts a host may read from an opener a reading hides (``hidden``: (opener, start and
     end of the construct hiding it): a comment, a raw body, a string literal of another tag), whatever unit it
@@ -709,17 +857,14 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
 
     Also returned: the tags, as (offset, text), that a suffix read reads before its first statement. A delimited
     part (a code span of a table row) whose tags are all among them reads as it does in that suffix (only output
-    tags before it), so the suffix's analysis covers it: a 3,000-row table is one reading, not 3,000 parts."""
+    tags before it), so the suffix's analysis covers it: a 3,000-row table is one reading, not 3,000 parts.
+
+    Round 32 (class B, helper tpl33): suffixes are read from :func:`_unit_starts` (also inline unit starts before a
+    marker of the construct), and a suffix covers every later start it reads in step (:func:`_suffix_reading`)."""
     covered: set[tuple[int, str]] = set()
     if not hidden:
         return [], covered
-    ends = [m.end() for m in _JINJA_MARKER.finditer(text)]
-    starts: list[int] = []
-    for opener, start, _end in sorted(set(hidden)):
-        i = bisect.bisect_right(ends, opener) - 1
-        after = max(start + 2, ends[i] if i >= 0 else 0)
-        if after < opener and _UNIT_START.search(text, after, opener) and (not starts or starts[-1] != opener):
-            starts.append(opener)
+    starts = _unit_starts(text, hidden, inline_starts)
     if not starts:
         return [], covered
     newlines = [m.start() for m in re.finditer("\n", text)]
@@ -736,23 +881,89 @@ def _hidden_parts(text: str, hidden: tuple[tuple[int, int, int], ...]
 
     i = 0
     while i < len(starts):
-        opener = starts[i]
-        blank = _BLANK_LINE.search(text, opener)
+        begin = starts[i]
+        blank = _BLANK_LINE.search(text, begin)
         stop = blank.start() if blank else len(text)
-        take(opener, stop)
-        tags = _suffix_tags(text[opener:stop])
+        take(begin, stop)
+        tags, in_sync = _suffix_reading(text[begin:stop])
         tag_starts = {at for at, _t in tags}
-        first_statement = min((at for at, t in tags if _binds_or_opens(t)), default=stop - opener)
-        covered.update((opener + at, t) for at, t in tags if at < first_statement)
-        group = [opener]
+        first_statement = min((at for at, t in tags if _binds_or_opens(t)), default=stop - begin)
+        covered.update((begin + at, t) for at, t in tags if at < first_statement)
         i += 1
-        while i < len(starts) and starts[i] < stop and starts[i] - opener in tag_starts:
-            group.append(starts[i])
+        # Round 32 (class B): a later start that this reading passes in its data state (not inside a comment, raw
+        # body or string literal that hides an opener after it) reads on from there as this suffix does.
+        sorted_tags = sorted(tag_starts)
+        group: list[int] = []
+        while i < len(starts) and starts[i] < stop and in_sync(starts[i] - begin):
+            # What it renders without this suffix's context is read as a piece from the suffix's first tag at or
+            # after it (round 31: only after a statement of the suffix; output tags before it bind nothing).
+            k = bisect.bisect_left(sorted_tags, starts[i] - begin)
+            if k < len(sorted_tags) and sorted_tags[k] > first_statement and (not group
+                                                                              or group[-1] != begin + sorted_tags[k]):
+                group.append(begin + sorted_tags[k])
             i += 1
-        for k, begin in enumerate(group):
-            if begin - opener > first_statement:
-                take(begin, group[k + 1] if k + 1 < len(group) else stop)
+        for k, piece in enumerate(group):
+            take(piece, group[k + 1] if k + 1 < len(group) else stop)
     return out, covered
+
+
+def _unit_starts(text: str, hidden: tuple[tuple[int, int, int], ...], inline_starts: bool) -> list[int]:
+    """Red team round 32 (class B): where a unit that renders a hidden opener live may begin. Round 30 asked only
+    whether a unit start lies between the LAST Jinja marker before the opener and the opener; a unit may hold
+    markers before its payload (``<textarea>{# default #}PAYLOAD``, ``<span>}}PAYLOAD``, a table cell opening
+    with a comment), which Jinja reads as inert there. So every unit start (:data:`_UNIT_START`) inside a hiding
+    construct, before the last opener it hides, is a place a suffix may be read from (each paragraph's suffixes
+    then cover the later ones they read in step: :func:`_suffix_reading`)."""
+    last: dict[tuple[int, int], int] = {}
+    for opener, start, end in hidden:
+        key = (start, end)
+        last[key] = max(last.get(key, opener), opener)
+    ends = [m.end() for m in _JINJA_MARKER.finditer(text)]
+    starts: set[int] = set()
+    for opener, start, _end in hidden:
+        i = bisect.bisect_right(ends, opener) - 1
+        after = max(start + 2, ends[i] if i >= 0 else 0)
+        if after < opener and _UNIT_START.search(text, after, opener):
+            starts.add(opener)  # round 30: nothing but plain text between a unit start and the opener
+    for (start, _end), opener in sorted(last.items()) if inline_starts else ():
+        # Round 32 (class B): an element, cell or code span opening before a marker of the construct. Not a blank
+        # line there: a template's string literal holding "\n\n" is one in a fence shown in raw, and a paragraph
+        # cut inside a string is no unit a reader takes (limit: docs/decisions.md, round 32 rest).
+        starts.update(m.end() for m in _INLINE_UNIT_START.finditer(text, start + 2, opener))
+    return sorted(starts)
+
+
+def _suffix_reading(suffix: str) -> tuple[set[tuple[int, str]], Callable[[int], bool]]:
+    """:func:`_suffix_tags` and whether an offset of ``suffix`` is one its reading passes in step with a reading
+    that starts there: not inside a comment, raw body or string literal that hides an opener after the offset
+    (a reading from inside one that hides none reads plain text up to its end and then the same tags). For a
+    suffix that does not parse, only offsets before its first comment or raw marker outside every kept tag."""
+    tags = _suffix_tags(suffix)
+    # Jinja's lexing of the suffix (comments to their first "#}", raw bodies to endraw, tags as Jinja's lexer ends
+    # them), which does not need the suffix to parse: only the constructs hiding an opener keep a reading out of step.
+    last: dict[int, int] = {}
+    for opener, start, _end in whole_reading(suffix).hidden:
+        last[start] = max(last.get(start, opener), opener)
+    spans = _Spans(sorted(last.items()))
+    if tpl.parses(suffix):
+        return tags, spans.outside
+    # A suffix that does not parse is analysed through its recovery, which lexes comment and raw bodies (class D):
+    # past its first comment or raw marker it proves nothing.
+    marker = _BODY_MARKER.search(suffix)
+    cut = marker.start() if marker else len(suffix)
+    return tags, lambda at: at < cut and spans.outside(at)
+
+
+class _Spans:
+    """Disjoint (start, end) spans, sorted: whether an offset lies strictly inside none of them (a bisection)."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+        self.starts = [a for a, _b in spans]
+
+    def outside(self, at: int) -> bool:
+        k = bisect.bisect_left(self.starts, at) - 1
+        return k < 0 or not at < self.spans[k][1]
 
 
 def _suffix_tags(suffix: str) -> set[tuple[int, str]]:
@@ -822,14 +1033,39 @@ _RECOVERED = ("recovered text", "in the template recovered tag by tag from a tex
               "stray tags dropped, blocks balanced", False)
 
 
+_ALONE = ("page unit", "in a unit of a text read as a page that a reader may copy on its own: read alike in the "
+          "whole, but there a statement of another unit (or of a comment or raw body) gives it a context it does not "
+          "have alone", True)
+
+
+def _context_issue(issue: tpl.TemplateIssue) -> bool:
+    """Round 32 (class C): the issues a unit gets alone and not in a context that binds names before it: changing
+    render data in place, reading attributes or items by names that come from the render data, host names. Not the
+    unresolved-key and unknown-call kinds that any fragment of a real template gets out of its loop
+    (``messages[loop.index0 - 1]``): those are not context hiding an attack, only context missing."""
+    if issue.kind == tpl.COMPUTED_ATTR:
+        return "from the render data" in issue.message or issue.message.startswith("|attr()")
+    return issue.kind in _CONTEXT_KINDS
+
+
+_CONTEXT_KINDS = frozenset({tpl.RENDER_MUTATION, tpl.HOST_OBJECT, tpl.DUNDER, tpl.ESCAPE_ROOT, tpl.BUILT_NAME,
+                            tpl.PRIVATE_ATTR})
+
+
+def _first_statement(tags: AbstractSet[tuple[int, str]]) -> int | None:
+    """The offset of the first tag that binds a name or opens a block (round 31's statement), or None."""
+    return min((at for at, t in tags if _binds_or_opens(t)), default=None)
+
+
 def _reading_issues(text: str, first_line: int, reading: tuple[str, str, bool], names: set[str], code: CodeObject,
-                    ctx: CheckContext, seen: set[tuple[str, str]]) -> Iterator[Finding]:
+                    ctx: CheckContext, seen: set[tuple[str, str]],
+                    keep: Callable[[tpl.TemplateIssue], bool] | None = None) -> Iterator[Finding]:
     """The findings of the analysis of ``text`` (one reading of a larger text, starting at ``first_line``), less the
-    issues ``seen`` already reported."""
+    issues ``seen`` already reported (and, with ``keep``, those it rejects)."""
     label, note, at_first_line = reading
     picked_up = code.details.get("picked_up")
     for issue in tpl.analyze_template(text, names):
-        if (issue.kind, issue.message) in seen:
+        if (issue.kind, issue.message) in seen or (keep is not None and not keep(issue)):
             continue
         seen.add((issue.kind, issue.message))
         line = first_line + issue.line - 1 if issue.line else (first_line if at_first_line else 0)
