@@ -22,7 +22,7 @@ from weightwarden.indicators import encodings
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.normalise import MAX_TEXT_CHARS, canonical
 from weightwarden.indicators.records import KNOWN_LAYERS, LAYER_ORDER, TOOLKIT_LAYERS
-from weightwarden.indicators.sketch import Sketcher, estimate_jaccard
+from weightwarden.indicators.sketch import Sketcher, is_near, near_estimates
 
 # transform -> the layer it must be reported as (None: undone by restyling, no layer) and its minimum exact count of 520
 EXACT = {
@@ -46,7 +46,9 @@ EXACT = {
     "caps-lock CamelCase": (None, 516),  # four near: a short word cut as CamelCase
 }
 # lossy encodings: at least this many near or exact (threshold: the shipped scheme's near threshold)
-NEAR = {"garak nato": 300}  # 312 with this key, 315 with the benchmark's: the estimate is per key
+NEAR = {"garak nato": 100}
+# Glued NATO letters: 312/520 near with this key under scheme v1; under scheme v2 (red team round 24: the payload part
+# must agree too) 115/520, since the glued text has no frame words to drop (docs/decisions.md, lead's merge note).
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +82,11 @@ def test_a_lossy_encoding_matches_near(advbench: list[str], name: str):
     matched = 0
     for prompt in advbench:
         plain, got = canonical(prompt).text, canonical(TRANSFORMS[name](prompt)).text
-        matched += got == plain or bool(got) and estimate_jaccard(
-            sketcher.signature(plain), sketcher.signature(got)).value >= threshold
+        # scheme v2 (red team round 24, merged after this test was written): the whole-text and the payload parts
+        # must both agree
+        matched += got == plain or bool(got) and is_near(
+            sketcher.scheme, *near_estimates(sketcher.scheme, sketcher.signature(plain), sketcher.signature(got)),
+            threshold)
     assert matched >= NEAR[name], (name, matched)
 
 
