@@ -28,7 +28,15 @@ import pytest
 import yaml
 
 from benchmarks.indicator_matching_toolkits import (
-    TRANSFORMS, braille, leet_garak, morse, nato, sneaky_bits_garak, uu, vs_garak)
+    TRANSFORMS,
+    braille,
+    leet_garak,
+    morse,
+    nato,
+    sneaky_bits_garak,
+    uu,
+    vs_garak,
+)
 from weightwarden.indicators import encodings, normalise, toolkit_templates
 from weightwarden.indicators.normalise import MAX_TEXT_CHARS, canonical
 from weightwarden.indicators.records import KNOWN_LAYERS, LAYER_ORDER, TOOLKIT_TEMPLATE
