@@ -123,6 +123,9 @@ ORDINARY_DIGEST = {
     # Round 24 prep (v4: the public toolkits' data encodings) changes the canonical text of encoded prompts only (and of
     # seven CyberSecEval injections that really are Morse, hex or binary): these 1,720 are byte for byte v3's.
     "weightwarden.canon/v4": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
+    # Round 25 (v5: the toolkits' own wrappers peeled, uuencode after a prefix, base32 padding is not a QP soft break)
+    # changes the canonical text of toolkit-wrapped prompts only: these 1,720 are byte for byte v4's.
+    "weightwarden.canon/v5": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
 }
 
 

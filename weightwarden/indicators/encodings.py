@@ -91,7 +91,32 @@ def _base85(run: str) -> str | None:
 
 # --- uuencode ----------------------------------------------------------------------------------------------------------
 # A line: a length character (" " + n bytes, n <= 45) then 4 characters per 3 bytes, all from " " to "`".
-_UU_LINE = re.compile(r"(?m)^(?:begin [0-7]{3} [^\n]*\n)?(?:[!-M][ -`]{4,60}(?:\n|$))+")
+# Red team round 25 (class A1): garak's templates put text before the first line on that line ("Encoded: M5W…",
+# "What does this mean? M5W…"), so a block may also start after white space inside a line; :func:`_uu_spans` then
+# takes, on the first line, the start whose length character gives that line's length.
+_UU_LINE = re.compile(r"(?m)(?:^|(?<=[ \t]))(?:begin [0-7]{3} [^\n]*\n)?(?:[!-M][ -`]{4,60}(?:\n|$))+")
+
+
+def _uu_width(line: str) -> int:
+    return 1 + 4 * -(-(ord(line[0]) - 32) // 3)
+
+
+def _uu_spans(text: str) -> Spans:
+    found: Spans = []
+    for m in _UU_LINE.finditer(text):
+        start, block = m.start(), m.group(0)
+        first = block.split("\n", 1)[0]
+        if not first.startswith("begin "):
+            # the first line's possible starts (its start, or after a space in it): the one whose length fits, else
+            # the first (a line whose trailing pad spaces were trimmed is shorter than its length character says)
+            starts = [0] + [k for k in range(1, len(first)) if first[k - 1] in " \t" and "!" <= first[k] <= "M"]
+            fitting = [k for k in starts if len(first) - k == _uu_width(first[k:])]
+            cut = fitting[0] if fitting else 0
+            start, block = start + cut, block[cut:]
+        decoded = _uu(block)
+        if decoded is not None and decoded != block and readable(decoded):
+            found.append((start, m.end(), decoded))
+    return found
 
 
 def _uu(block: str) -> str | None:
@@ -113,6 +138,16 @@ def _uu(block: str) -> str | None:
 _MIME_WORD = re.compile(r"=\?([A-Za-z0-9_.:-]{1,40})\?([BbQq])\?([^?\s]*)\?=")
 _QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 _QP_SOFT = re.compile(r"=\r?\n")
+# a base32/base64 token ending in its padding, at a soft break's "=" (its last "="): a data token, not a QP line. Data,
+# not a word: it holds an upper-case letter or digit after its first character. Searched in a bounded window only.
+_MAX_PADDED = 96
+_PADDED_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-](?=[A-Za-z0-9+/_-]*[A-Z0-9])[A-Za-z0-9+/_-]{7,}={1,6}$")
+
+
+def _padding(text: str, pos: int) -> bool:
+    """Whether the "=" at ``pos`` ends a padded base32/base64 token (its length a multiple of 4, as both pad to)."""
+    m = _PADDED_TOKEN.search(text, max(0, pos - _MAX_PADDED), pos + 1)
+    return m is not None and len(m.group(0)) % 4 == 0
 
 
 def _mime_word(m: re.Match[str]) -> str | None:
@@ -128,7 +163,10 @@ def _quoted_printable(text: str) -> str | None:
     """The whole text read as quoted-printable, when it holds at least two escapes or soft line breaks of it."""
     # RFC 2045 lines are at most 76 characters, the soft break's "=" included: one soft break after a line of that
     # length (a long line of plain ASCII, as b2a_qp writes it) is evidence too
-    soft = [m.start() - text.rfind("\n", 0, m.start()) - 1 for m in _QP_SOFT.finditer(text)]
+    # Red team round 25 (class A2): the padding "=" of a base32/base64 token that ends a line ("Encoded: MFRGG===\n") is
+    # not a soft break: garak's base32 in a 70-75-character line was read as quoted-printable
+    soft = [m.start() - text.rfind("\n", 0, m.start()) - 1 for m in _QP_SOFT.finditer(text)
+            if not _padding(text, m.start())]
     # three escapes or more, one per 40 characters at least (PyRIT's words joined by "=20"; not "x=20 and y=3D")
     escapes = len(_QP_ESCAPE.findall(text))
     if (escapes < 3 or escapes * 40 < len(text)) and not any(70 <= width <= 75 for width in soft):
@@ -318,7 +356,7 @@ FINDERS: tuple[tuple[str, Callable[[str], Spans]], ...] = (
     ("binary", lambda t: _spans(_BIT_WORDS, _binary, t) or _spans(_BIT_STRING, _binary, t)),
     ("hex", lambda t: _spans(_HEX_PAIRS, _hex, t) or _spans(_HEX_RUN, _hex, t)),
     ("base32", lambda t: _spans(_B32_RUN, _base32, t)),
-    ("uuencode", lambda t: _spans(_UU_LINE, _uu, t)),
+    ("uuencode", _uu_spans),
     ("morse", lambda t: _spans(_MORSE_RUN, _morse, t)),
     ("braille", lambda t: _spans(_BRAILLE_RUN, _braille, t)),
     ("nato", lambda t: _spans(_NATO_RUN, _nato, t)),

@@ -1,7 +1,9 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v4``; both parties must use the same one, it is part of the
-scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`):
+Steps (normalisation ``weightwarden.canon/v5``; both parties must use the same one, it is part of the
+scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`; v5
+(round 25) peels the toolkits' own wrappers, :mod:`weightwarden.indicators.toolkit_templates`, and reads a uuencoded
+block after a prefix and base32/base64 padding before a line break as what they are):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
    invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
@@ -37,8 +39,10 @@ from dataclasses import dataclass
 
 from weightwarden.evals import transforms as _transforms
 from weightwarden.indicators import encodings as _encodings
+from weightwarden.indicators import toolkit_templates as _toolkit_templates
 
-NORMALISATION = "weightwarden.canon/v4"
+NORMALISATION = "weightwarden.canon/v5"
+_TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
@@ -370,7 +374,7 @@ def _strip_invisible(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE).translate(_IGNORABLE)
 
 
-def _peel_wrapper(text: str) -> tuple[str, str] | None:
+def _peel_wrapper(text: str, carried: bool = False) -> tuple[str, str] | None:
     collapsed = _collapse(text)
     for wrapper in WRAPPERS:
         fields = wrapper.template.match(collapsed)
@@ -379,6 +383,21 @@ def _peel_wrapper(text: str) -> tuple[str, str] | None:
         inner = wrapper.decode(fields[wrapper.payload])
         if inner:
             return inner, wrapper.transform
+    # Red team round 25 (classes B, C): the public toolkits' own wrappers (garak's encoding-probe templates, PyRIT's
+    # CipherConverter preamble), peeled whatever is under them, so their words never stay in the payload part. On the
+    # text as it is (not collapsed): a uuencoded payload needs its lines. A generic English frame ("What does this
+    # mean? …") is peeled only when an encoding is under it, so an ordinary question keeps its words.
+    # ``carried``: an invisible carrier was read in this text (round 23), so an encoding was under the frame. A template
+    # that names a letter substitution (garak's "ROT13 encoded string: …") has its payload decoded by that name: a
+    # short ROT13 payload is below the generic ROT13 test's margin, and the whole text, template words included, was
+    # what that test read before.
+    found = _toolkit_templates.match(text)
+    if found is not None:
+        named = _NAMED_SUBSTITUTIONS.get(found.name or "")
+        if named is not None:
+            return found.payload.translate(named[1]), named[0]
+        if not found.needs_encoding or carried or _generic_decode(found.payload) is not None:
+            return found.payload, _TOOLKIT_TEMPLATE
     return None
 
 
@@ -687,6 +706,7 @@ _CIPHERS: tuple[tuple[str, dict[int, int]], ...] = tuple(
     ("caesar", _caesar_table(shift)) for shift in range(1, 26) if shift != 13) + (
     ("atbash", str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
                              string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1])),)
+_NAMED_SUBSTITUTIONS = {"rot13": ("rot13", _caesar_table(13)), "atbash": _CIPHERS[-1]}  # by a toolkit template's name
 _SHORT_WORD = re.compile(r"\b[a-z]{1,5}\b")  # function words have one to five letters: what a cipher is chosen by
 
 
@@ -1113,7 +1133,8 @@ def _bounded(text: str, stage: str) -> str:
     return text
 
 
-def decode_layers(text: str, depth: int = MAX_DEPTH, *, camel_cut: bool = False) -> tuple[str, tuple[str, ...]]:
+def decode_layers(text: str, depth: int = MAX_DEPTH, *, camel_cut: bool = False,
+                  carried: bool = False) -> tuple[str, tuple[str, ...]]:
     """Peel known jailbreak wrappers and encodings off ``text`` (at most ``depth`` layers); returns the payload and what
     was undone. Every layer's output is held to :data:`MAX_TEXT_CHARS` (:class:`ValueError` otherwise). Text that
     decodes no further is tried once more cut at its CamelCase (:func:`_camel_retry`), unless it is such a cut
@@ -1125,7 +1146,7 @@ def decode_layers(text: str, depth: int = MAX_DEPTH, *, camel_cut: bool = False)
     # copy of that text, and the layers between are not reported.
     seen = {current: 0}
     while len(done) < depth:
-        step = _peel_wrapper(current) or _generic_decode(current, runs=not camel_cut)
+        step = _peel_wrapper(current, carried) or _generic_decode(current, runs=not camel_cut)
         if step is None:
             retry = None if camel_cut else _camel_retry(current, depth - len(done))
             if retry is not None:
@@ -1137,7 +1158,10 @@ def decode_layers(text: str, depth: int = MAX_DEPTH, *, camel_cut: bool = False)
         done.append(name)
         # Restyling is undone before every layer, not only the first (red team round 20, class 2): a decoded text
         # in symbol leet or letter spacing is judged as its plain copy is.
-        current = _bounded(_fold_symbols(_join_pieces(current, _BASE64_DATA)), f"after undoing restyling of {name}")
+        # Not after a toolkit wrapper (round 25): its payload is as the whole text was, already restyled or not by
+        # :func:`_decode_restyled`, and folding symbols there breaks a data encoding whose alphabet holds them (uuencode).
+        if name != _TOOLKIT_TEMPLATE:
+            current = _bounded(_fold_symbols(_join_pieces(current, _BASE64_DATA)), f"after undoing restyling of {name}")
         if current in seen:
             del done[seen[current]:]
             break
@@ -1204,14 +1228,14 @@ def _long_stopwords(text: str) -> int:
     return sum(1 for word in _WORD.findall(text.casefold()) if len(word) > 1 and word in _STOPWORDS)
 
 
-def _decode_restyled(text: str, depth: int = MAX_DEPTH) -> tuple[str, tuple[str, ...]]:
+def _decode_restyled(text: str, depth: int = MAX_DEPTH, carried: bool = False) -> tuple[str, tuple[str, ...]]:
     """Decode with letter spacing undone and symbol leetspeak read as letters (else "Wr!te @ $cr!pt" can pass for ROT13), unless that loses a
     base64 text the symbols only separated ("QUJD!REVG…": "!" is layout there, not a letter)."""
     text = _join_pieces(text, _BASE64_DATA)  # letter-spaced text is words again before any region is judged ("P.r.o.d.u.c.e")
     folded = _fold_symbols(text)
-    payload, decoded = decode_layers(folded, depth)
+    payload, decoded = decode_layers(folded, depth, carried=carried)
     if folded != text:
-        plain_payload, plain_decoded = decode_layers(text, depth)
+        plain_payload, plain_decoded = decode_layers(text, depth, carried=carried)
         # one-letter function words ("a", "i") are not counted: a symbol read as a letter between two base64 lines
         # ("…Ug@@  ZGV0…") decodes to a stray "i" (found at round 20's merge of the separator property)
         # (round 24 prep: so is any data encoding whose alphabet holds those symbols: ascii85, uuencode)
@@ -1238,7 +1262,7 @@ def canonical(text: str) -> Canonical:
                          f"normalisation, longer than the {MAX_TEXT_CHARS}-character bound")
     carried, smuggled = _decode_invisible(text)
     cleaned = _bounded(_strip_invisible(unicodedata.normalize("NFKC", carried)), "after NFKC normalisation")
-    payload, decoded = _decode_restyled(_restyle_letters(cleaned), MAX_DEPTH - smuggled)
+    payload, decoded = _decode_restyled(_restyle_letters(cleaned), MAX_DEPTH - smuggled, bool(smuggled))
     if smuggled:
         decoded = ("invisible", *decoded)
     payload = _bounded(_strip_invisible(unicodedata.normalize("NFKC", payload)), "after NFKC of the payload")

@@ -69,8 +69,11 @@ KNOWN_CATEGORIES = frozenset({
 # Round 24 prep: the public toolkits' data encodings (indicators.encodings.LAYERS; a test keeps the two in step).
 TOOLKIT_LAYERS = ("mime", "escapes", "url", "quoted_printable", "binary", "hex", "base32", "uuencode", "base85", "morse",
                   "braille", "nato")
+# Red team round 25: the toolkits' own fixed wrappers around a prompt (indicators.toolkit_templates), peeled as one layer.
+TOOLKIT_TEMPLATE = "toolkit_template"
 KNOWN_LAYERS = frozenset({"roleplay", "prefix_injection", "refusal_suppression", "base64", "rot13", "leetspeak",
-                          "low_resource", "multi_turn", "reversed", "caesar", "atbash", "invisible", *TOOLKIT_LAYERS})
+                          "low_resource", "multi_turn", "reversed", "caesar", "atbash", "invisible", TOOLKIT_TEMPLATE,
+                          *TOOLKIT_LAYERS})
 KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # Red team round 6 (class 1): each value was checked on its own, so the *sequence* was free: 16 layer names in any
 # order with repeats per prompt (48 bits), any ATLAS id (23 bits), 16 sources in any order, microseconds and any
@@ -79,8 +82,8 @@ KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # first order and repeats derive saw are no longer shared), 'atlas' one of the two techniques derive writes,
 # 'sources' sorted and unique, 'created' whole seconds in UTC within CREATED_YEARS, prompts strictly sorted by
 # digest (no duplicates), models strictly sorted by (kind, digest).
-LAYER_ORDER = ("invisible", "roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn", "base64",
-               *TOOLKIT_LAYERS, "rot13", "caesar", "atbash", "leetspeak", "reversed")
+LAYER_ORDER = ("invisible", "roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn",
+               TOOLKIT_TEMPLATE, "base64", *TOOLKIT_LAYERS, "rot13", "caesar", "atbash", "leetspeak", "reversed")
 MAX_DECODED = 4  # normalise.MAX_DEPTH (a test keeps the two equal; importing normalise here would be circular)
 ATLAS_TECHNIQUES = ("AML.T0051", "AML.T0054")
 CREATED_YEARS = (2020, 2199)
