@@ -126,6 +126,9 @@ ORDINARY_DIGEST = {
     # Round 25 (v5: the toolkits' own wrappers peeled, uuencode after a prefix, base32 padding is not a QP soft break)
     # changes the canonical text of toolkit-wrapped prompts only: these 1,720 are byte for byte v4's.
     "weightwarden.canon/v5": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
+    # Round 26 (v6: after a whole-text ROT13 or reversal, a request as written is dropped and a plain sentence kept; PyRIT
+    # AskToDecode 3702af6's two requests peeled) changes the canonical text of encoded prompts only: byte for byte v5's.
+    "weightwarden.canon/v6": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
 }
 
 

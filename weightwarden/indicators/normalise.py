@@ -1,9 +1,10 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v5``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v6``; both parties must use the same one, it is part of the
 scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`; v5
 (round 25) peels the toolkits' own wrappers, :mod:`weightwarden.indicators.toolkit_templates`, and reads a uuencoded
-block after a prefix and base32/base64 padding before a line break as what they are):
+block after a prefix and base32/base64 padding before a line break as what they are; v6 (round 26) judges the regions
+after a whole-text ROT13 or reversal, so a short request beside the payload is dropped, not decoded with it):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
    invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
@@ -41,7 +42,7 @@ from weightwarden.evals import transforms as _transforms
 from weightwarden.indicators import encodings as _encodings
 from weightwarden.indicators import toolkit_templates as _toolkit_templates
 
-NORMALISATION = "weightwarden.canon/v5"
+NORMALISATION = "weightwarden.canon/v6"
 _TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
@@ -641,24 +642,79 @@ def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
             return _unleet(text), "leetspeak"
     rotated = _unrot13(text)
     if _stopword_count(rotated) >= 2 and _stopword_count(rotated) > 3 * _stopword_count(text):
-        return rotated, "rot13"
+        return _rotated_by_regions(text, rotated), "rot13"
     regions = _decode_regions(text, _unrot13, _rot13_reads_better, _unrot13 if runs else None, neighbours=True)
     if regions != text:
         return regions, "rot13"
     flipped = _unreverse(text)
     if flipped is not None:
-        return flipped, "reversed"
+        return _reversed_by_regions(text, flipped), "reversed"
     # ROT13 of a reversed text (or the reverse): rotated, it is reversed English; the next layer reverses it
     # (red team round 20, class 2). The reversal test's own evidence thresholds decide. Before the reversal regions:
     # a run of reversed ROT13 can pass for reversed English ("eb", "na" read "be", "an"; round 21).
     if _unreverse(rotated) is not None:
-        return rotated, "rot13"
+        return _rotated_by_regions(text, rotated), "rot13"
     regions = _decode_regions(text, lambda piece: _unreverse(piece) or piece,
                               lambda turned, piece: turned != piece, _backwards if runs else None, neighbours=False,
                               merge=True)
     if regions != text:
         return regions, "reversed"
     return _decode_cipher(text, runs)
+
+
+def _written_regions(text: str, turn: Callable[[str], str]) -> list[tuple[int, int]]:
+    """The regions of ``text`` (:func:`_judged_regions`) that are a request as written: made of instruction words
+    (:func:`_instruction_like`, one of them more than a function word) that read worse turned (``turn``: ROT13, or each
+    word backwards). Empty when every region is one (then nothing was decoded beside them).
+
+    Red team round 26 (class A): a whole-text ROT13 or reversal was accepted before the region decoder, so a short
+    plain request ("Decode the following text:", "Please decode this:", "Read this backwards:") lost the whole-text vote
+    to the payload's function words and was decoded with it, into gibberish that stayed in the canonical text and the
+    payload part. After a whole-text decode each region is judged as the region decoder judges one beside a decoded
+    region: a request as written is dropped."""
+    spans, _blank = _judged_regions(text)
+    found = []
+    for a, b in spans:
+        region = text[a:b]
+        words = _WORD.findall(region)
+        if _instruction_like(region) and any(w.casefold() not in _STOPWORDS for w in words) \
+                and sum(_word_gain(w, turn) for w in words) < 0:
+            found.append((a, b))
+    return found if len(found) < len(spans) else []
+
+
+def _rotated_by_regions(text: str, rotated: str) -> str:
+    """``rotated`` (the whole-text ROT13 of ``text``) with the regions that read better as written put back as written:
+    a request (:func:`_written_regions`) dropped, any other region that reads far better as written
+    (:func:`_rot13_reads_better` the other way round: a plain sentence beside a long ROT13 payload) kept. ROT13 keeps
+    every character's place, so a region of ``text`` is the same span of ``rotated``."""
+    dropped = _written_regions(text, _unrot13)
+    spans, _blank = _judged_regions(text)
+    kept = [(a, b) for a, b in spans if (a, b) not in dropped and _rot13_reads_better(text[a:b], rotated[a:b])]
+    if not dropped and not kept:
+        return rotated
+    if len(dropped) + len(kept) == len(spans):  # nothing was decoded after all: the whole-text test's call stands
+        return rotated
+    out = list(rotated)
+    for a, b in dropped:
+        out[a:b] = [" "] * (b - a)
+    for a, b in kept:
+        out[a:b] = list(text[a:b])
+    return "".join(out)
+
+
+def _reversed_by_regions(text: str, flipped: str) -> str:
+    """``flipped`` (``text`` read backwards as a whole) without the regions that are a request as written
+    (:func:`_written_regions`): the rest is read backwards again, by the same test, and kept when it still reads as
+    English reversed; else ``flipped`` as it was."""
+    dropped = _written_regions(text, _backwards)
+    if not dropped:
+        return flipped
+    out = list(text)
+    for a, b in dropped:
+        out[a:b] = [" "] * (b - a)
+    rest = _unreverse("".join(out))
+    return rest if rest is not None else flipped
 
 
 def _toolkit_decode(text: str, finders: tuple[tuple[str, Callable[[str], _encodings.Spans]], ...]) \
