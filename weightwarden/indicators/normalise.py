@@ -690,7 +690,8 @@ def _rotated_by_regions(text: str, rotated: str) -> str:
     every character's place, so a region of ``text`` is the same span of ``rotated``."""
     dropped = _written_regions(text, _unrot13)
     spans, _blank = _judged_regions(text)
-    kept = [(a, b) for a, b in spans if (a, b) not in dropped and _rot13_reads_better(text[a:b], rotated[a:b])]
+    gone = set(dropped)  # a set: up to _MAX_REGIONS of each
+    kept = [(a, b) for a, b in spans if (a, b) not in gone and _rot13_reads_better(text[a:b], rotated[a:b])]
     if not dropped and not kept:
         return rotated
     if len(dropped) + len(kept) == len(spans):  # nothing was decoded after all: the whole-text test's call stands
