@@ -27,6 +27,7 @@ import hashlib
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -86,40 +87,13 @@ def harmful_sources() -> dict[str, list[str]]:
             "pyrit_objectives": _pyrit()}
 
 
-def _matches_v2(sk: Sketcher, lab_a: list[str], queries: list[str]) -> list[set[int]]:
-    sigs = [sk.signature(_canon(t)) if _canon(t) else None for t in lab_a]
-    exact: dict[str, set[int]] = {}
-    index = BandIndex(sk.scheme)
-    for i, (t, s) in enumerate(zip(lab_a, sigs, strict=True)):
-        if s is not None:
-            exact.setdefault(_canon(t), set()).add(i)
-            index.insert(str(i), s)
-    out = []
-    for t in queries:
-        c = _canon(t)
-        if not c:
-            out.append(set())
-            continue
-        q = sk.signature(c)
-        hit = set(exact.get(c, ()))
-        for j in index.query(q):
-            whole, payload = near_estimates(sk.scheme, q, sigs[int(j)])
-            if is_near(sk.scheme, whole, payload):
-                hit.add(int(j))
-        out.append(hit)
-    return out
-
-
-def _matches_v1(sk: Sketcher, lab_a: list[str], queries: list[str]) -> list[set[int]]:
-    """Scheme v1's near test: one MinHash of all shingles over all 128 permutations, τ 0.35."""
-    v1 = Scheme(key_id=sk.scheme.key_id)  # only num_perm/bands/rows are read by BandIndex
-
-    def sig(text: str) -> np.ndarray:
-        return sk._minhash(shingles(text, 2, 3), sk.permutations)
-
+def _matches_minhash(lab_a: list[str], queries: list[str], sig: Callable[[str], np.ndarray], scheme: Scheme,
+                     near: Callable[[np.ndarray, np.ndarray], bool]) -> list[set[int]]:
+    """Which of ``lab_a`` each query matches: equal canonical text, or an LSH candidate (banded by ``scheme``) that
+    ``near`` accepts on the two signatures ``sig`` gives."""
     sigs = [sig(_canon(t)) if _canon(t) else None for t in lab_a]
     exact: dict[str, set[int]] = {}
-    index = BandIndex(v1)
+    index = BandIndex(scheme)
     for i, (t, s) in enumerate(zip(lab_a, sigs, strict=True)):
         if s is not None:
             exact.setdefault(_canon(t), set()).add(i)
@@ -131,9 +105,21 @@ def _matches_v1(sk: Sketcher, lab_a: list[str], queries: list[str]) -> list[set[
             out.append(set())
             continue
         q = sig(c)
-        out.append(set(exact.get(c, ())) | {int(j) for j in index.query(q)
-                                             if estimate_jaccard(q, sigs[int(j)]).value >= 0.35})
+        out.append(set(exact.get(c, ())) | {int(j) for j in index.query(q) if near(q, sigs[int(j)])})
     return out
+
+
+def _matches_v2(sk: Sketcher, lab_a: list[str], queries: list[str]) -> list[set[int]]:
+    """The shipped scheme v2: whole-text and payload parts must both agree."""
+    return _matches_minhash(lab_a, queries, sk.signature, sk.scheme,
+                            lambda q, s: is_near(sk.scheme, *near_estimates(sk.scheme, q, s)))
+
+
+def _matches_v1(sk: Sketcher, lab_a: list[str], queries: list[str]) -> list[set[int]]:
+    """Scheme v1's near test: one MinHash of all shingles over all 128 permutations, τ 0.35."""
+    v1 = Scheme(key_id=sk.scheme.key_id)  # only num_perm/bands/rows are read by BandIndex
+    return _matches_minhash(lab_a, queries, lambda text: sk._minhash(shingles(text, 2, 3), sk.permutations), v1,
+                            lambda q, s: estimate_jaccard(q, s).value >= 0.35)
 
 
 def _matches_simhash(lab_a: list[str], queries: list[str]) -> list[set[int]]:
