@@ -641,6 +641,14 @@ def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
         if leet >= 2 and (leet + digits_as_words) >= 0.3 * len(words):
             return _unleet(text), "leetspeak"
     rotated = _unrot13(text)
+    # One scoring for every letter substitution (red team round 23, class C, part 2): the best wins, so a wrong ROT13
+    # no longer pre-empts the right shift; ROT13's own tests (kept as they were for their canonical texts) come next
+    # when the best is another substitution that does not decode.
+    chosen = _best_cipher(text)
+    if chosen is not None and chosen is not _ROT13:
+        step = _decode_with(text, chosen, runs)
+        if step is not None:
+            return step
     if _stopword_count(rotated) >= 2 and _stopword_count(rotated) > 3 * _stopword_count(text):
         return _rotated_by_regions(text, rotated), "rot13"
     regions = _decode_regions(text, _unrot13, _rot13_reads_better, _unrot13 if runs else None, neighbours=True)
@@ -659,7 +667,7 @@ def _generic_decode(text: str, runs: bool = True) -> tuple[str, str] | None:
                               merge=True)
     if regions != text:
         return regions, "reversed"
-    return _decode_cipher(text, runs)
+    return _decode_cipher(text, runs, chosen)
 
 
 def _written_regions(text: str, turn: Callable[[str], str]) -> list[tuple[int, int]]:
@@ -757,20 +765,25 @@ def _caesar_table(shift: int) -> dict[int, int]:
 
 
 # Red team round 22b (class D): ROT13 is one member of a class, the letter substitutions a model reads; CipherChat (Yuan
-# et al. 2023) uses Caesar shift 3 and Atbash, and a shift other than 13 escaped all matching. Every other shift
-# (decoding) and Atbash, tried after everything else, with ROT13's own tests.
-_CIPHERS: tuple[tuple[str, dict[int, int]], ...] = tuple(
-    ("caesar", _caesar_table(shift)) for shift in range(1, 26) if shift != 13) + (
-    ("atbash", str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
-                             string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1])),)
-_NAMED_SUBSTITUTIONS = {"rot13": ("rot13", _caesar_table(13)), "atbash": _CIPHERS[-1]}  # by a toolkit template's name
+# et al. 2023) uses Caesar shift 3 and Atbash, and a shift other than 13 escaped all matching. Every shift (decoding)
+# and Atbash. Red team round 23 (class C, part 2): ROT13 had a decoder of its own that ran first, so a text of another
+# shift whose ROT13 happened to hold function words (shift 21: its ROT13 is shift 8, whose "i" words count) was claimed
+# by ROT13 and the next layer saw the wrong text. All 26 are now ranked by one scoring (:func:`_best_cipher`), ROT13
+# first in the list so that it wins a tie (the commonest in the wild); ROT13's own tests run only when it ranks best.
+_ROT13 = ("rot13", _caesar_table(13))
+_ATBASH = ("atbash", str.maketrans(string.ascii_lowercase + string.ascii_uppercase,
+                                   string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1]))
+_CIPHERS: tuple[tuple[str, dict[int, int]], ...] = (_ROT13,) + tuple(
+    ("caesar", _caesar_table(shift)) for shift in range(1, 26) if shift != 13) + (_ATBASH,)
+_NAMED_SUBSTITUTIONS = {"rot13": _ROT13, "atbash": _ATBASH}  # by a toolkit template's name
 _SHORT_WORD = re.compile(r"\b[a-z]{1,5}\b")  # function words have one to five letters: what a cipher is chosen by
 
 
-def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
-    """The substitution of :data:`_CIPHERS` under which ``text`` holds the most function words (at least two, one of
-    them two letters or more), or None; the first on a tie. Each distinct short word is translated once per cipher:
-    linear in the text, 25 dictionary look-ups per distinct short word."""
+def _best_cipher(text: str, rot13: bool = True) -> tuple[str, dict[int, int]] | None:
+    """The substitution of :data:`_CIPHERS` (every rotation, ROT13 included unless ``rot13`` is off, and Atbash) under
+    which ``text`` holds the most function words (at least two, one of them two letters or more), or None; the first on
+    a tie. Each distinct short word is translated once per cipher: linear in the text, 26 dictionary look-ups per
+    distinct short word."""
     # Every short word counts, also one that is a function word as written (red team round 23, class C: under shift 8
     # "a" enciphers to "i", and dropping the written "i" lost the commonest evidence of that shift: 29 AdvBench prompts
     # got no cipher). The words that are function words as written count the same under every cipher that keeps them
@@ -780,6 +793,8 @@ def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
         return None
     best: tuple[int, int, int] | None = None
     for k, (_name, table) in enumerate(_CIPHERS):
+        if k == 0 and not rot13:
+            continue
         hits = [(word, count) for word, count in words.items() if word.translate(table) in _STOPWORDS]
         found = sum(count for _word, count in hits)
         # ranked by the words gained (not function words as written) first, then by those kept: "do" -> "it" of a
@@ -790,17 +805,19 @@ def _best_cipher(text: str) -> tuple[str, dict[int, int]] | None:
     return _CIPHERS[best[2]] if best is not None else None
 
 
-def _decode_cipher(text: str, runs: bool) -> tuple[str, str] | None:
-    """``text`` decoded by the best other substitution (:func:`_best_cipher`), as a whole or by regions, with the
-    tests ROT13 passes (function words, letter frequencies, the payload run); None when it reads no better."""
-    chosen = _best_cipher(text)
-    decoded = None if chosen is None else _decode_with(text, chosen, runs)
+def _decode_cipher(text: str, runs: bool, chosen: tuple[str, dict[int, int]] | None) -> tuple[str, str] | None:
+    """``text`` decoded by ``chosen`` (:func:`_best_cipher`'s choice, when it is ROT13: its own tests did not decode
+    it; another was tried already), as a whole or by regions, with the tests every substitution passes (function
+    words, letter frequencies, the payload run), or by the best substitution of the text read backwards; None when
+    it reads no better."""
+    decoded = _decode_with(text, chosen, runs) if chosen is _ROT13 else None
     if decoded is not None:
         return decoded
     # A substitution of a reversed text (or the reverse): its words are backwards, so the cipher is chosen on the text
     # read backwards (the same words whether all characters or each word is reversed), and the turned text is kept when
     # it is reversed English; the next layer reverses it (red team round 23, class B; round 20 did this for ROT13).
-    chosen = _best_cipher(text[::-1])
+    # (not ROT13: round 20's own test of a ROT13 of a reversal ran before, in _generic_decode)
+    chosen = _best_cipher(text[::-1], rot13=False)
     if chosen is not None:
         turned = text.translate(chosen[1])
         flipped = _unreverse(turned)
