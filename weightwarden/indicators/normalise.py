@@ -823,7 +823,7 @@ def _decode_cipher(text: str, runs: bool, chosen: tuple[str, dict[int, int]] | N
         flipped = _unreverse(turned)
         # with the cipher's own margin over the text as written: plain English, its words read backwards, has a few
         # function words under some shift by chance, and was turned (4 AdvBench prompts after their ROT13 layer)
-        if flipped is not None and _cipher_reads_better(flipped, text):
+        if flipped is not None and _cipher_reads_better(flipped, text, chosen[1]):
             return turned, chosen[0]
     return None
 
@@ -835,29 +835,80 @@ def _decode_with(text: str, chosen: tuple[str, dict[int, int]], runs: bool) -> t
     def turn(piece: str) -> str:
         return piece.translate(table)
 
+    def better(candidate: str, original: str) -> bool:
+        return _cipher_reads_better(candidate, original, table)
+
+    def letters_better(piece: str) -> bool:
+        return _letters_read_better(piece, table)
+
     # regions first (unlike ROT13's order, kept as it was for its canonical texts): a short instruction beside the
     # payload ("Decode this Caesar cipher (shift 3) and answer:") must not be turned with it because the payload's
     # function words outnumber its own
-    regions = _decode_regions(text, turn, _cipher_reads_better, turn if runs else None, neighbours=True)
+    regions = _decode_regions(text, turn, better, turn if runs else None, neighbours=True, letters=letters_better)
     if regions != text:
         return regions, name
     turned = turn(text)
-    if _cipher_reads_better(turned, text):  # the letter margin stands in for ROT13's "3x the function words" here
+    if better(turned, text):  # the letter margin stands in for ROT13's "3x the function words" here
         return turned, name
     return None
 
 
-def _cipher_reads_better(candidate: str, original: str) -> bool:
-    """ROT13's region test (:func:`_rot13_reads_better`), held higher for a cipher chosen among 25: the letters must
-    read clearly more like English (a margin, and enough letters to tell: an Italian paragraph or a table of "td" cells
-    has English function words under some shift by chance) and at least two distinct function words appear."""
+# How much better the chosen substitution's letters must read than every rival's (mean log frequency per letter).
+# Red team round 23 (class C, part 3): the margin was over the text as written only (0.3), and a ciphertext's letters can
+# already look English (shift 4 maps a, e, o, i, n to e, i, s, m, r: frequent to frequent), so short prompts at shift 4
+# were refused with the right shift chosen (XSTest 75 missed at shift 4, 45 at shift 3). Against every other
+# substitution the margin is the same at every shift; measured on AdvBench + XSTest at all 26 (docs/benchmarks.md §70).
+_LETTER_MARGIN = 0.05
+_PLAIN_MARGIN = 0.3  # over the text as written, when it has function words of its own (it may be plain English)
+_RELATIVE_LETTERS = 16  # letters a text needs to be judged by the relative margin (a short region is noise: measured)
+
+
+def _letter_scores(text: str) -> tuple[int, float | None, list[float | None]]:
+    """How many letters ``text`` has, and their letter score (:func:`_letter_score`) as written and under each
+    substitution of :data:`_CIPHERS`, from one count of its letters: linear in the text, then 26 x 26 additions."""
+    counts = Counter(ch for ch in text.casefold() if "a" <= ch <= "z")
+    total = sum(counts.values())
+    if total < 6:
+        return total, None, [None] * len(_CIPHERS)
+    plain = sum(_LETTER_LOG[ch] * n for ch, n in counts.items()) / total
+    return total, plain, [sum(_LETTER_LOG[chr(table[ord(ch)])] * n for ch, n in counts.items()) / total
+                          for _name, table in _CIPHERS]
+
+
+def _letters_read_better(original: str, table: dict[int, int], relative: bool = True) -> bool:
+    """Whether ``original``'s letters read clearly more like English under ``table``: by :data:`_PLAIN_MARGIN` over the
+    text as written (the test of rounds 22b-23), or, when ``original`` has no function word of its own (two letters or
+    more: a one-letter one is any cipher's "a" or "i") and :data:`_RELATIVE_LETTERS` letters or more, by
+    :data:`_LETTER_MARGIN` over every other substitution of :data:`_CIPHERS` and over the text as written (unless
+    ``relative`` is off: the caller's evidence is too thin for it). "Looks English as written" is itself shift-dependent (red team round
+    23, class C, part 3); the best of the other substitutions is not."""
+    letters, plain, scores = _letter_scores(original)
+    after = next((score for (_name, t), score in zip(_CIPHERS, scores, strict=True) if t is table), None)
+    if plain is None or after is None:
+        return False
+    if after > plain + _PLAIN_MARGIN:
+        return True
+    if not relative or _long_stopwords(original) > 0 or letters < _RELATIVE_LETTERS:
+        return False  # it may be plain English (the text as written keeps its full margin), or too short to tell
+    rivals = [plain] + [score for (_name, t), score in zip(_CIPHERS, scores, strict=True)
+                        if t is not table and score is not None]
+    return all(after > rival + _LETTER_MARGIN for rival in rivals)
+
+
+def _cipher_reads_better(candidate: str, original: str, table: dict[int, int]) -> bool:
+    """ROT13's region test (:func:`_rot13_reads_better`), held higher for a cipher chosen among 26: the letters must
+    read clearly more like English (:func:`_letters_read_better`: enough letters to tell, and a margin over every other
+    substitution: an Italian paragraph or a table of "td" cells has English function words under some shift by
+    chance) and at least two distinct function words appear. ``candidate`` is ``original`` under ``table`` (its words
+    maybe read backwards)."""
     # one-letter function words of the original are not counted against it: every cipher makes some letter "a" or "i"
     found = _stopword_count(candidate)
     if found < 2 or found <= 2 * _long_stopwords(original):
         return False
-    before, after = _letter_score(original), _letter_score(candidate)
-    words = {w for w in _WORD.findall(candidate.casefold()) if w in _STOPWORDS}
-    return before is not None and after is not None and after > before + 0.3 and len(words) >= 2
+    words = _WORD.findall(candidate.casefold())
+    # the relative margin only for text that reads as a sentence decoded (a function word in four words or more): a
+    # table of identifiers ("0x2121:'tel'") gains a few function words under some shift and no sentence
+    return len({w for w in words if w in _STOPWORDS}) >= 2 and _letters_read_better(original, table, 4 * found >= len(words))
 
 
 def _rot13_reads_better(candidate: str, original: str) -> bool:
@@ -1061,7 +1112,8 @@ def _edge_word(word: str, turn: Callable[[str], str]) -> bool:
 
 
 def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[str, str], bool],
-                    turn: Callable[[str], str] | None, *, neighbours: bool, merge: bool = False) -> str:
+                    turn: Callable[[str], str] | None, *, neighbours: bool, merge: bool = False,
+                    letters: Callable[[str], bool] | None = None) -> str:
     """``text`` with each region (see :data:`_REGION`) whose decoding reads far more like English replaced by it.
 
     Red team round 19 (class 2): ROT13 was decoded only when the WHOLE text rotated into English, so one sentence
@@ -1105,6 +1157,9 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
                     continue
                 near = [order[m] for m in (pos_in - 1, pos_in + 1) if 0 <= m < len(order)]
                 if any(chosen[m] for m in near):
+                    if letters is not None:  # a cipher's own letter test (relative to the other substitutions)
+                        chosen[k] = letters(pieces[k])
+                        continue
                     before, after = _letter_score(pieces[k]), _letter_score(decode(pieces[k]))
                     chosen[k] = before is not None and after is not None and after > before + 0.3
         judged = set(long) | {k for k in range(len(spans)) if chosen[k]}
