@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 
+from weightwarden.artifact import json_units as json_units_mod
 from weightwarden.artifact.code_blocks import (
     CodeBlock,
     code_blocks,
@@ -21,7 +22,6 @@ from weightwarden.artifact.code_blocks import (
     unit_spans,
 )
 from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
-from weightwarden.artifact.json_units import MAX_JSON_UNITS, json_units
 from weightwarden.artifact.model import CodeKind, CodeObject
 from weightwarden.artifact.readers.hf_config import config_chat_templates
 from weightwarden.artifact.recovery import (
@@ -36,7 +36,7 @@ from weightwarden.artifact.recovery import (
     tag_spans,
     whole_reading,
 )
-from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
+from weightwarden.artifact.sniff import BY_CONTENT_CONFIG, BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -242,7 +242,8 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         return
     with parse_meter(min(TEXT_PARSE_BUDGET_FACTOR * len(text) + TEXT_PARSE_BUDGET_BASE, TEXT_PARSE_BUDGET_CAP)):
         try:
-            yield from _check_text(text, code, ctx)
+            if code.details.get("picked_up") != BY_CONTENT_CONFIG:  # no Jinja tag in any view: only its configs
+                yield from _check_text(text, code, ctx)
             if isinstance(code.details.get("picked_up"), str) and code.details.get("json_text") is not True:
                 yield from _json_configs(text, code, ctx)
         except TextBudgetExceeded as exc:
@@ -408,7 +409,7 @@ def _json_configs(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Fi
     :func:`_check_text` on a code object without ``picked_up`` (whole, WW-TPL-007 when it does not parse, the
     special-token checks). Round 33's class Q (a JSON value taken for "Jinja's own string") is read here as JSON,
     not by the raw text's lexing. A unit the parser cannot finish fails closed (WW-TPL-002)."""
-    units, cut = json_units(text)
+    units, cut = json_units_mod.json_units(text)
     picked_up = code.details.get("picked_up")
     judged: set[tuple[str, str, str]] = set()
     for unit in units:
@@ -431,9 +432,10 @@ def _json_configs(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Fi
                 yield BAD_TEMPLATE.found_in(ctx.file, f"{where} {anomaly.location}", anomaly.message,
                                             anomaly.evidence)
     if cut:
+        bound = json_units_mod.MAX_JSON_UNITS
         yield COMPUTED_ATTR.found_in(
-            ctx.file, code.location, f"more than {MAX_JSON_UNITS} JSON units that may hold a chat template in a text "
-            "read as a page: the units past the bound were not analysed", f"MAX_JSON_UNITS = {MAX_JSON_UNITS} "
+            ctx.file, code.location, f"more than {bound} JSON units that may hold a chat template in a text "
+            "read as a page: the units past the bound were not analysed", f"MAX_JSON_UNITS = {bound} "
             f"[{picked_up}]")
 
 
