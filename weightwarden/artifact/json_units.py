@@ -7,8 +7,9 @@ HTML block, a ``<pre>``/``<code>`` element, a code span) or the whole text that 
 parsed here with the real JSON parser (``json.loads``: exactly the strings a host gets, escapes and all), never by
 guessing at literals; a unit that does not parse as JSON is not a config anyone can load.
 
-Nothing here renders anything. Bounded: only units that can hold the key are parsed (the key ``chat_template`` is
-in the unit verbatim, or the unit holds a ``\\u`` escape: JSON spells no letter or ``_`` any other way), at most
+Nothing here renders anything. Bounded: only units that hold the key as JSON writes it are parsed
+(:func:`weightwarden.artifact.sniff.shows_config_key`: quoted, each character itself or a ``\\u`` escape, then a
+colon: JSON spells no letter or ``_`` any other way), at most
 MAX_JSON_UNITS of them per text; the walk over a parsed document is iterative and stops at MAX_JSON_NODES.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightwarden.artifact.code_blocks import code_blocks, normalise_newlines, unit_spans
+from weightwarden.artifact.sniff import shows_config_key
 
 # JSON units parsed per text (a model card shows one config, a tutorial a few): past it, the text is reported
 # (fail closed, by the caller), not passed.
@@ -42,7 +44,7 @@ class JsonUnit:
 
 
 def _may_hold_key(body: str) -> bool:
-    return _KEY in body or "\\u" in body
+    return shows_config_key(body)
 
 
 def _candidates(text: str) -> Iterator[tuple[int, str]]:

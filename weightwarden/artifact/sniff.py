@@ -697,7 +697,7 @@ def _config_key_past_head(source: Source) -> bool:
     longer text is not read whole for configs)."""
     with source.open() as f:
         data = f.read(TEMPLATE_SEARCH_BYTES)
-    if b"chat_template" not in data and b"\\u" not in data:
+    if b'"chat_template"' not in data and b"\\u" not in data:
         return False
     return shows_config_key(data.decode("utf-8", errors="replace"))
 
@@ -828,15 +828,17 @@ def _spelled(word: str) -> str:
     return "".join(out)
 
 
-_CONFIG_KEY_RE = re.compile(_spelled("chat_template"))
+# The object key as JSON writes it: quoted, then JSON whitespace and a colon (prose naming chat_template is not one).
+_CONFIG_KEY_RE = re.compile('"' + _spelled("chat_template") + '"[ \\t\\r\\n]*:')
 
 
 def shows_config_key(text: str) -> bool:
-    """Whether ``text`` holds the key ``chat_template`` as a JSON text may spell it (escapes included): the cheap
-    test before any JSON unit of a page is parsed (substring tests first: a text without either has no such key)."""
-    if "chat_template" in text:
-        return True
-    return "\\u" in text and _CONFIG_KEY_RE.search(text) is not None
+    """Whether ``text`` holds the object key ``chat_template`` as a JSON text may spell it (escapes included): the
+    cheap test before any JSON unit of a page is parsed (substring tests first: a text without either has no such
+    key)."""
+    if '"chat_template"' not in text and "\\u" not in text:
+        return False
+    return _CONFIG_KEY_RE.search(text) is not None
 
 
 def template_by_content(text: str) -> str | None:
