@@ -8,6 +8,9 @@ command's own entry point in-process with ``analyze_template`` wrapped, and repo
   command, imports included (``RUSAGE_SELF``);
 - ``template_cpu_s``: the part spent inside ``weightwarden.scan.templates.analyze_template`` (Jinja's
   import and parser included, as they are only needed there);
+- ``check_cpu_s`` (helper tpl34): the part spent in the template rule's check of each chat-template code object
+  (``weightwarden.scan.rules.CODE_CHECKS[CHAT_TEMPLATE]``, its findings listed): analysis, page reading,
+  recovery and JSON configs together (it includes most of ``template_cpu_s``);
 - ``other_cpu_s``: ``main_cpu_s - template_cpu_s``: interpreter start, imports, discovery, the other readers,
   the rules, the report;
 - ``helper_cpu_s``: CPU of the child processes (the HDF5 helper: Python + h5py; the template worker), after
@@ -49,6 +52,19 @@ def _timed(*args, **kwargs):
     finally:
         template[0] += time.process_time() - start
 templates.analyze_template = _timed
+check = [0.0]
+from weightwarden.artifact.model import CodeKind
+from weightwarden.scan import rules
+def _timed_check(fn):
+    def run_check(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return list(fn(*args, **kwargs))
+        finally:
+            check[0] += time.process_time() - start
+    return run_check
+rules.CODE_CHECKS[CodeKind.CHAT_TEMPLATE] = tuple(
+    _timed_check(fn) for fn in rules.CODE_CHECKS.get(CodeKind.CHAT_TEMPLATE, ()))
 from weightwarden.cli.main import run
 sys.argv = ["weightwarden", "scan", sys.argv[1], "--format", "json"]
 out, sys.stdout = sys.stdout, io.StringIO()
@@ -62,8 +78,8 @@ from weightwarden.artifact.readers import keras_h5
 keras_h5._WORKER.close()
 me = resource.getrusage(resource.RUSAGE_SELF)
 kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-print({"main": me.ru_utime + me.ru_stime, "template": template[0], "helper": kids.ru_utime + kids.ru_stime,
-       "exit": code})
+print({"main": me.ru_utime + me.ru_stime, "template": template[0], "check": check[0],
+       "helper": kids.ru_utime + kids.ru_stime, "exit": code})
 """
 
 
@@ -74,7 +90,7 @@ def _one(tree: str, corpus: str, env: dict[str, str]) -> dict[str, float]:
                          check=True, cwd=tree, timeout=600)
     wall = time.perf_counter() - started
     data = eval(res.stdout.strip().splitlines()[-1])  # noqa: S307 - a dict literal printed by our own child
-    return {"main_cpu_s": data["main"], "template_cpu_s": data["template"],
+    return {"main_cpu_s": data["main"], "template_cpu_s": data["template"], "check_cpu_s": data["check"],
             "other_cpu_s": data["main"] - data["template"], "helper_cpu_s": data["helper"], "exit": data["exit"],
             "wall_s": wall}
 
@@ -100,16 +116,16 @@ def main(argv: list[str] | None = None) -> int:
                 run = _one(tree, corpus, env)
                 runs[label].append(run)
                 print(f"round {i + 1} {label}: main {run['main_cpu_s']:.3f} s = templates {run['template_cpu_s']:.3f}"
-                      f" + other {run['other_cpu_s']:.3f}; helper {run['helper_cpu_s']:.3f}; wall {run['wall_s']:.3f}",
+                      f" + other {run['other_cpu_s']:.3f}; template check {run['check_cpu_s']:.3f}; helper {run['helper_cpu_s']:.3f}; wall {run['wall_s']:.3f}",
                       flush=True)
     summary = {
-        label: {key: median([r[key] for r in rs]) for key in ("main_cpu_s", "template_cpu_s", "other_cpu_s",
+        label: {key: median([r[key] for r in rs]) for key in ("main_cpu_s", "template_cpu_s", "check_cpu_s", "other_cpu_s",
                                                                 "helper_cpu_s", "wall_s")}
         for label, rs in runs.items()
     }
     for label, s in summary.items():
         print(f"{label}: median main {s['main_cpu_s']:.3f} s, templates {s['template_cpu_s']:.3f} s, "
-              f"other {s['other_cpu_s']:.3f} s, helper {s['helper_cpu_s']:.3f} s, wall {s['wall_s']:.3f} s")
+              f"other {s['other_cpu_s']:.3f} s, template check {s['check_cpu_s']:.3f} s, helper {s['helper_cpu_s']:.3f} s, wall {s['wall_s']:.3f} s")
     path = write_result(args.out, {"benchmark": "scan_cpu_breakdown", "machine": machine(),
                                    "load_average": os.getloadavg(), "corpus": corpus, "trees": trees,
                                    "repeat": args.repeat, "summary": summary, "runs": runs})

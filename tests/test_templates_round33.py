@@ -1,7 +1,8 @@
 """Red team round 32, the rest (report rt-scan-round32, classes A, B, C and the slow scan; helper tpl33).
 
 - Class A: a template shown as a JSON / YAML / Python string literal in a README, with escapes (``\\u005f``) that
-  make the raw text fail Jinja's lexer. The decoded literal is what a tool json.loads-es and renders.
+  make the raw text fail Jinja's lexer. Since helper tpl34 only the JSON config (parsed with json.loads) is judged;
+  host-language literals are out of the README threat model (docs/decisions.md).
 - Class B: a unit (``<textarea>``, ``<span>``, a table cell) that opens before a Jinja marker of the construct that
   hides its payload (``{# default #}PAYLOAD``, ``}}PAYLOAD``).
 - Class C: a unit judged in another unit's context (``{% set messages = [...] %}`` in an earlier fence, or in a
@@ -26,7 +27,6 @@ from click.testing import CliRunner
 
 from tests.template_rounds import host_renders, scan_file
 from weightwarden.artifact.code_blocks import markdown_rendered
-from weightwarden.artifact.string_literals import decode, decoded_literals
 from weightwarden.cli.main import main as cli_main
 from weightwarden.scan.rules import template as template_rule
 
@@ -67,7 +67,12 @@ def _escaped(text: str, escape: str) -> str:
 
 
 @pytest.mark.parametrize("form", ["json", "yaml", "python", "python_named"])
-def test_a_template_in_a_string_literal_of_a_readme_block_is_decoded_and_judged(tmp_path: Path, form: str) -> None:
+def test_a_template_in_a_string_literal_of_a_readme_block(tmp_path: Path, form: str) -> None:
+    """Round 32's class A, under helper tpl34's narrowed README threat model (docs/decisions.md): a JSON config in a
+    fence is what a reader pastes into tokenizer_config.json and is judged as read by name (json.loads); a Python or
+    YAML literal is code the reader runs (the same snippet could call os.system) and is no longer decoded. The
+    victim of the dropped shapes still fires when the host language builds the value: that is the documented limit,
+    asserted so that a change of it is seen."""
     canary = tmp_path / "canary"
     template = _TPL + _payload(canary)
     if form == "json":
@@ -75,7 +80,7 @@ def test_a_template_in_a_string_literal_of_a_readme_block_is_decoded_and_judged(
         decoded = json.loads(block[8:-4])["chat_template"]
     elif form == "yaml":
         block = '```yaml\nchat_template: "' + _escaped(template, "\\x5f") + '"\n```'
-        decoded = decode(_escaped(template, "\\x5f"))  # YAML's \x escapes are Python's (yaml may be absent)
+        decoded = _escaped(template, "\\x5f").replace("\\x5f", "_")  # YAML's \x5f is "_"
     elif form == "python":
         line = "tokenizer.chat_template = " + json.dumps(template).replace("__", "\\x5f\\x5f")
         block = "```python\n" + line + "\n```"
@@ -87,29 +92,24 @@ def test_a_template_in_a_string_literal_of_a_readme_block_is_decoded_and_judged(
     text = "# Model\n\nPut this in your config:\n\n" + block + "\n"
     assert "__init__" not in text
     assert not _renders(tmp_path, text, canary)  # the page itself renders nothing live
-    assert _renders(tmp_path, decoded, canary)  # the decoded literal does
-    assert _severe(scan_file(tmp_path, "README.md", text))
-    assert _rc(tmp_path / "README.md") == 1
+    assert _renders(tmp_path, decoded, canary)  # the value the host language makes does
+    if form == "json":
+        found = _severe(scan_file(tmp_path, "README.md", text))
+        assert any("(JSON code block) chat_template" in f.location.path for f in found), found
+        assert _rc(tmp_path / "README.md") == 1
+    else:
+        assert scan_file(tmp_path, "README.md", text) == []  # host-language code: out of the threat model
 
 
-def test_a_literal_in_prose_and_one_quoted_twice_are_decoded(tmp_path: Path) -> None:
+def test_a_literal_in_prose_quoted_twice_is_not_decoded(tmp_path: Path) -> None:
+    """tpl34: a JSON string shown in prose is neither a unit a host is given nor a JSON config that parses: not
+    judged (round 32 decoded it; the narrowed README threat model does not)."""
     canary = tmp_path / "canary"
     inner = json.dumps({"chat_template": _TPL + _payload(canary)}).replace("__", "\\u005f\\u005f")
     text = "# Model\n\nThe config string is " + json.dumps(inner) + " (double encoded).\n"
     value = json.loads(json.loads(text.split("is ", 1)[1].rsplit(" (", 1)[0]))["chat_template"]
     assert _renders(tmp_path, value, canary)
-    assert _severe(scan_file(tmp_path, "README.md", text))
-
-
-def test_decoded_literals_unit() -> None:
-    wanted = re.compile(r"\{[{%]")
-    assert decode(r"a\u005f\x5f\N{LOW LINE}\137\U0000005f\u{5f}") == "a______"
-    assert decode(r"\ud83d\ude00 \\n") == "\U0001f600 \\n"
-    # A stray quote in prose does not shift the pairing off the literal (every run between two quotes is read).
-    text = 'It is "quoted" here: "{{ a\\u005f }}"'
-    assert [lit.value for lit in decoded_literals(text, wanted)] == ["{{ a_ }}"]
-    # Prose apostrophes across lines are not literals.
-    assert list(decoded_literals("don't\n{{ x\\x5f }}\nit's", wanted)) == []
+    assert scan_file(tmp_path, "README.md", text) == []
 
 
 def test_real_templates_as_escaped_json_in_a_readme_stay_clean(tmp_path: Path) -> None:

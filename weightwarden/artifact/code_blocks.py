@@ -121,6 +121,32 @@ def _commonmark_blocks(text: str, fences: list[CodeBlock]) -> list[CodeBlock]:
     return out
 
 
+# Helper tpl34 (the README threat model, docs/decisions.md "Red team round 33 on templates: found and fixed"): a
+# fence tagged with one of these languages is CODE a reader runs (or a data file a tool loads), not a template a
+# reader copies into --chat-template. Jinja built from its string literals is not judged (the same snippet could
+# call os.system); its JSON configs are (json_units). Languages with string literals a template could be written in.
+HOST_LANGUAGES = frozenset({
+    "python", "py", "python3", "py3", "ipython", "ipython3", "pycon", "pyi", "javascript", "js", "mjs", "cjs",
+    "node", "nodejs", "typescript", "ts", "jsx", "tsx", "json", "jsonc", "json5", "jsonl", "yaml", "yml", "toml",
+    "sh", "bash", "shell", "zsh", "console", "shell-session", "shellsession", "powershell", "ps1", "bat", "cmd",
+    "ruby", "rb", "go", "rust", "rs", "java", "kotlin", "scala", "swift", "c", "cpp", "c++", "csharp", "cs", "php",
+    "perl", "lua", "r", "julia", "dockerfile",
+})
+
+
+def host_code_lines(text: str) -> list[tuple[int, int]]:
+    """The body lines (0-based, end exclusive; newlines normalised) of the fences CommonMark sees in ``text`` whose
+    info string names a HOST_LANGUAGES language: what a Markdown renderer shows as that language's code. A text past
+    MARKDOWN_PARSE_CHARS gets none (nothing is taken out of the template reading without the parser's word)."""
+    if len(text) > MARKDOWN_PARSE_CHARS or ("```" not in text and "~~~" not in text):
+        return []
+    out = []
+    for token in _parser().parse(text):
+        if token.type == "fence" and token.map and token.info.strip().split(" ", 1)[0].lower() in HOST_LANGUAGES:
+            out.append((token.map[0] + 1, token.map[1]))
+    return out
+
+
 def _within_fences(regions: list[CodeBlock], fences: list[CodeBlock], text: str) -> list[CodeBlock]:
     """Round 32: ``regions`` (language-neutral ones), each marked with the body of the unit a reader copies whole
     (a fenced block, CommonMark's or line-paired, or a :func:`unit_spans` element or code span) whose lines hold all

@@ -491,6 +491,8 @@ def _sniff_text(head: bytes, source: Source) -> Format:
         return Format.JINJA_TEMPLATE
     if source.size > len(head) and _template_past_head(source):
         return Format.JINJA_TEMPLATE
+    if shows_config_key(text) or (source.size > len(head) and _config_key_past_head(source)):
+        return Format.JINJA_TEMPLATE  # tpl34: the reader reads such a text for its JSON configs (BY_CONTENT_CONFIG)
     return Format.TEXT
 
 
@@ -690,6 +692,16 @@ def _template_past_head(source: Source) -> bool:
     return utf8_with_tag_opener(source)
 
 
+def _config_key_past_head(source: Source) -> bool:
+    """tpl34: the key of a JSON config anywhere in the first TEMPLATE_SEARCH_BYTES (the reader's text limit: a
+    longer text is not read whole for configs)."""
+    with source.open() as f:
+        data = f.read(TEMPLATE_SEARCH_BYTES)
+    if b'"chat_template"' not in data and b"\\u" not in data:
+        return False
+    return shows_config_key(data.decode("utf-8", errors="replace"))
+
+
 # Chunks a file is streamed in when looking for a tag opener: the first is small, so that a binary file (weights
 # are not UTF-8) is given up after a few KiB; the rest bound the memory used.
 _STREAM_FIRST = 64 * 1024
@@ -801,6 +813,32 @@ BY_CONTENT_POLYGLOT = ("picked up by content: the whole file is UTF-8 text in wh
 # vocabulary holding "{%") says less than a leading tag or a template name. Jinja parses the whole source before
 # rendering any of it, so a text that does not parse runs nothing.
 WEAK_REASONS = frozenset({BY_CONTENT_MARKUP, BY_CONTENT_JSON, BY_CONTENT_POLYGLOT})
+# Helper tpl34 (case 4 of the README threat model, docs/decisions.md): a text with no Jinja tag that shows a JSON
+# config holding "chat_template" (its template JSON-escaped: "\u007b\u007b ...") is a config a reader pastes into
+# tokenizer_config.json. It is read for its JSON configs only (the template rule's json_units).
+BY_CONTENT_CONFIG = "picked up by content: the text shows a JSON config with a chat_template key"
+
+
+def _spelled(word: str) -> str:
+    """A regex for ``word`` as a JSON string may spell it: each character itself or a ``\\u00XX`` escape."""
+    out = []
+    for c in word:
+        hexes = "".join(f"[{h.lower()}{h.upper()}]" if h.isalpha() else h for h in f"{ord(c):04x}")
+        out.append(f"(?:{re.escape(c)}|\\\\u{hexes})")
+    return "".join(out)
+
+
+# The object key as JSON writes it: quoted, then JSON whitespace and a colon (prose naming chat_template is not one).
+_CONFIG_KEY_RE = re.compile('"' + _spelled("chat_template") + '"[ \\t\\r\\n]*:')
+
+
+def shows_config_key(text: str) -> bool:
+    """Whether ``text`` holds the object key ``chat_template`` as a JSON text may spell it (escapes included): the
+    cheap test before any JSON unit of a page is parsed (substring tests first: a text without either has no such
+    key)."""
+    if '"chat_template"' not in text and "\\u" not in text:
+        return False
+    return _CONFIG_KEY_RE.search(text) is not None
 
 
 def template_by_content(text: str) -> str | None:

@@ -68,6 +68,7 @@ from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry
 from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import may_hold_keras_object, may_spell, parse_json_bounded
 from weightwarden.artifact.sniff import (
+    BY_CONTENT_CONFIG,
     BY_CONTENT_JSON,
     BY_CONTENT_MARKUP,
     HEAD_BYTES,
@@ -78,6 +79,7 @@ from weightwarden.artifact.sniff import (
     has_jinja_markup,
     is_template_path,
     json_by_name,
+    shows_config_key,
     template_by_content,
     utf8_with_tag_opener,
     wide_codec,
@@ -251,6 +253,8 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
     if problem is not None:
         text = data.decode("utf-8", errors="replace") if by_content else ""
         reason = template_by_content(text) if by_content else None
+        if reason is None and by_content and shows_config_key(text):
+            reason = BY_CONTENT_CONFIG  # tpl34: a page showing a JSON config; read for its configs only
         if reason is not None and not _starts_like_json_object(data):
             if len(data) > limit and reason in WEAK_REASONS and not may_run_as_template(text):
                 # Round 23 follow-up: a large text whose tags Jinja cannot parse (merges.txt / vocab.txt holding
@@ -294,10 +298,9 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
         return entry
     if "chat_template" in value:
         entry.format = Format.HF_TOKENIZER_CONFIG
-        _chat_templates(value["chat_template"], source.display, entry)
-        tokens = _special_tokens(value)
-        for code in entry.code:  # the render arguments transformers fills from this file: judged with the template
-            code.details["special_tokens"] = tokens
+        codes, anomalies = config_chat_templates(value, source.display)
+        entry.code.extend(codes)
+        entry.anomalies.extend(anomalies)
         for code in entry.code:  # within the file's bound by construction; checked the one shared way anyway
             if isinstance(code.text, str):
                 size = template_text_size(code.text, limit)
@@ -705,6 +708,20 @@ def _check_json_ends(source: Source, entry: FileEntry) -> None:
     problem = f"starts with {first!r} and ends with {last!r}: truncated or not JSON"
     entry.anomalies.append(Anomaly("format.malformed_text", source.display,
                                    f"sniffed as JSON (too large to parse whole) but {problem}", problem))
+
+
+def config_chat_templates(config: dict[str, Any], where: str) -> tuple[list[CodeObject], list[Anomaly]]:
+    """The chat templates of a parsed config holding ``chat_template`` (a string, a list of ``{"name", "template"}``
+    or a ``{name: template}`` object), each with the special tokens transformers passes to it as render arguments,
+    and the anomalies of entries that are not templates. The one reading of a config's templates: this reader's,
+    and the template rule's for a JSON config a page shows (helper tpl34: what a reader copies into
+    tokenizer_config.json is judged exactly as the file would be)."""
+    scratch = FileEntry(where, Format.HF_TOKENIZER_CONFIG, 0)
+    _chat_templates(config.get("chat_template"), where, scratch)
+    tokens = _special_tokens(config)
+    for code in scratch.code:  # the render arguments transformers fills from this file: judged with the template
+        code.details["special_tokens"] = tokens
+    return scratch.code, scratch.anomalies
 
 
 def _chat_templates(value: Any, where: str, entry: FileEntry) -> None:

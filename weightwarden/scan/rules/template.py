@@ -12,15 +12,18 @@ import re
 from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 
+from weightwarden.artifact import json_units as json_units_mod
 from weightwarden.artifact.code_blocks import (
     CodeBlock,
     code_blocks,
     entity_decoded,
+    host_code_lines,
     markdown_rendered,
     unit_spans,
 )
 from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
 from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.artifact.readers.hf_config import config_chat_templates
 from weightwarden.artifact.recovery import (
     RecoveryBound,
     expression_tags,
@@ -33,8 +36,7 @@ from weightwarden.artifact.recovery import (
     tag_spans,
     whole_reading,
 )
-from weightwarden.artifact.sniff import BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
-from weightwarden.artifact.string_literals import decoded_literals, json_strings
+from weightwarden.artifact.sniff import BY_CONTENT_CONFIG, BY_CONTENT_JSON, WEAK_REASONS, has_jinja_markup
 from weightwarden.core.findings import Finding, Severity
 from weightwarden.scan import templates as tpl
 from weightwarden.scan.rules.base import (
@@ -240,9 +242,10 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
         return
     with parse_meter(min(TEXT_PARSE_BUDGET_FACTOR * len(text) + TEXT_PARSE_BUDGET_BASE, TEXT_PARSE_BUDGET_CAP)):
         try:
-            yield from _check_text(text, code, ctx)
+            if code.details.get("picked_up") != BY_CONTENT_CONFIG:  # no Jinja tag in any view: only its configs
+                yield from _check_text(text, code, ctx)
             if isinstance(code.details.get("picked_up"), str) and code.details.get("json_text") is not True:
-                yield from _decoded_literals(text, _token_names(code), code, ctx, set())
+                yield from _json_configs(text, code, ctx)
         except TextBudgetExceeded as exc:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, code.location,
@@ -398,51 +401,42 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
 
 
-def _decoded_literals(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
-                      seen: set[tuple[str, str]]) -> Iterator[Finding]:
-    """Red team round 32 (class A): a text picked up by content (a README, a .md/.txt, a JSON string value read as a
-    page) that shows a template as a JSON / YAML / Python string literal holding escapes (``\\u005f``): the decoded
-    value is what a reader pastes into a config or a tool json.loads-es and renders WHOLE, so it is judged as a
-    template by role (:func:`_judge_literal`: analysed when it parses). A decoded value that is itself a JSON document (a config quoted
-    double-encoded) has its string values judged too. Only literals whose decoding changes them and shows a Jinja
-    opener (:func:`weightwarden.artifact.string_literals.decoded_literals`)."""
-    text = normalise_newlines(text)
-    line, at = 1, 0
-    in_tag: _Spans | None = None
-    for literal in decoded_literals(text, _LITERAL_WANTED):
-        if in_tag is None:
-            try:
-                in_tag = _Spans(sorted((t_at, t_at + len(t)) for t_at, t in tag_spans(text)))
-            except RecoveryBound:
-                in_tag = _Spans([])  # fail closed: every literal is judged
-        if not in_tag.outside(literal.offset - 1):
-            # Its opening quote is a string delimiter of a tag of the text itself (a real template's '\n' strings,
-            # and the runs between two of them, which are fragments of it): Jinja's own literal, read by the text's
-            # own analysis. A foreign literal (a JSON/YAML/Python value) opens in the text's data.
-            continue
-        line += text.count("\n", at, literal.offset) if literal.offset >= at else -text.count("\n", literal.offset, at)
-        at = literal.offset
-        if has_jinja_markup(literal.value):
-            yield from _judge_literal(literal.value, line, names, code, ctx, seen)
-        # Not the literals of a decoded template itself: its own '...'/"..." strings are Jinja's, and the runs
-        # between them are fragments of it (false findings out of context).
-        for inner in json_strings(literal.value):
-            if has_jinja_markup(inner):
-                yield from _judge_literal(inner, line, names, code, ctx, seen)
-
-
-def _judge_literal(value: str, line: int, names: set[str], code: CodeObject, ctx: CheckContext,
-                   seen: set[tuple[str, str]]) -> Iterator[Finding]:
-    """A decoded literal, rendered whole by whoever decodes it: analysed when it parses. One that does not parse
-    renders nothing whole (Jinja parses first), and most such runs are not literals at all but the text between
-    two quotes of a template's own data and tags (recovered, they gave false highs on the real templates)."""
-    if tpl.parses(value):
-        yield from _reading_issues(value, line, _LITERAL, names, code, ctx, seen)
-
-
-_LITERAL_WANTED = re.compile(r"\{[{%]")
-_LITERAL = ("decoded string literal", "in a string literal of the text (JSON, YAML, Python) with its escapes decoded: "
-            "the template a reader pastes into a config or a tool loads and renders whole", True)
+def _json_configs(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+    """Helper tpl34 (case 4 of the README threat model, docs/decisions.md): a unit of a text picked up by content
+    (a fence, a code element or span, the whole text) that parses as JSON with the real parser and holds
+    ``chat_template`` is a config a reader pastes into tokenizer_config.json. Its templates (string, list of
+    {name, template}, {name: template}) and special tokens are judged exactly as the file read by name would be:
+    :func:`_check_text` on a code object without ``picked_up`` (whole, WW-TPL-007 when it does not parse, the
+    special-token checks). Round 33's class Q (a JSON value taken for "Jinja's own string") is read here as JSON,
+    not by the raw text's lexing. A unit the parser cannot finish fails closed (WW-TPL-002)."""
+    units, cut = json_units_mod.json_units(text)
+    picked_up = code.details.get("picked_up")
+    judged: set[tuple[str, str, str]] = set()
+    for unit in units:
+        where = f"{code.location} line {unit.first_line} (JSON code block)"
+        if unit.problem:
+            yield COMPUTED_ATTR.found_in(
+                ctx.file, where, f"a JSON unit of this text could not be read whole ({unit.problem}): the chat "
+                "templates a reader may paste from it into a config were not (all) analysed", f"[{picked_up}]")
+        for config in unit.configs:
+            templates, anomalies = config_chat_templates(config, where)
+            for template in templates:
+                key = (template.location, str(template.text), repr(sorted(template.details.get("special_tokens",
+                                                                                               {}).items())))
+                if key in judged:
+                    continue  # the same config seen as a fence and as a region inside it
+                judged.add(key)
+                yield from _check_text(template.text, CodeObject(
+                    template.kind, f"{where} {template.location}", text=template.text, details=template.details), ctx)
+            for anomaly in anomalies:
+                yield BAD_TEMPLATE.found_in(ctx.file, f"{where} {anomaly.location}", anomaly.message,
+                                            anomaly.evidence)
+    if cut:
+        bound = json_units_mod.MAX_JSON_UNITS
+        yield COMPUTED_ATTR.found_in(
+            ctx.file, code.location, f"more than {bound} JSON units that may hold a chat template in a text "
+            "read as a page: the units past the bound were not analysed", f"MAX_JSON_UNITS = {bound} "
+            f"[{picked_up}]")
 
 
 def _is_unit(body: str, text: str, cache: list[set[str]]) -> bool:
@@ -510,12 +504,30 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
         views = [text, *(v for v in (entity_decoded(text), _markdown_view(text, code)) if v is not None)]
     try:
         for source in views:
-            yield from _recovered_view(normalise_newlines(source), names, code, ctx, seen)
+            yield from _recovered_view(_without_host_code(normalise_newlines(source)), names, code, ctx, seen)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
             f"a text Jinja cannot parse as a whole could not be recovered into the template a host could render "
             f"from it ({exc}): not analysed", f"{exc} [{picked_up}]")
+
+
+def _without_host_code(source: str) -> str:
+    """Helper tpl34: ``source`` with the body lines of its fences tagged with a host language (Python, JS, YAML,
+    JSON, shell, ...: code_blocks.HOST_LANGUAGES) blanked to spaces (offsets and line numbers kept). Such a fence is
+    code a reader runs or a file a tool loads; the recovery's tag-by-tag reading of it reads the Jinja inside its
+    string literals raw, escapes and all, which no host renders (round 33 FP-2: the 88 real templates as a
+    JSON/YAML/Python-repr literal got 3 highs each from it), and Jinja built from host-language literals is out of
+    the threat model (docs/decisions.md). The fence body is still judged whole when it parses (_fenced_blocks), and
+    a JSON config in it exactly as read by name (_json_configs)."""
+    spans = host_code_lines(source)
+    if not spans:
+        return source
+    lines = source.split("\n")
+    for first, end in spans:
+        for i in range(first, min(end, len(lines))):
+            lines[i] = " " * len(lines[i])
+    return "\n".join(lines)
 
 
 def _unrecovered(part: str, line: int, code: CodeObject, ctx: CheckContext) -> Finding:
