@@ -1,10 +1,12 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v6``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v7``; both parties must use the same one, it is part of the
 scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`; v5
 (round 25) peels the toolkits' own wrappers, :mod:`weightwarden.indicators.toolkit_templates`, and reads a uuencoded
 block after a prefix and base32/base64 padding before a line break as what they are; v6 (round 26) judges the regions
-after a whole-text ROT13 or reversal, so a short request beside the payload is dropped, not decoded with it):
+after a whole-text ROT13 or reversal, so a short request beside the payload is dropped, not decoded with it; v7
+(round 27) decodes decimal code points, peels garak's encoding buffs, cuts a request on a line of its own off the
+payload's region, and with it a text without word content gets no near sketch, :mod:`.sketch`):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
    invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
@@ -42,7 +44,7 @@ from weightwarden.evals import transforms as _transforms
 from weightwarden.indicators import encodings as _encodings
 from weightwarden.indicators import toolkit_templates as _toolkit_templates
 
-NORMALISATION = "weightwarden.canon/v6"
+NORMALISATION = "weightwarden.canon/v7"
 _TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
@@ -672,15 +674,56 @@ def _written_regions(text: str, turn: Callable[[str], str]) -> list[tuple[int, i
     to the payload's function words and was decoded with it, into gibberish that stayed in the canonical text and the
     payload part. After a whole-text decode each region is judged as the region decoder judges one beside a decoded
     region: a request as written is dropped."""
-    spans, _blank = _judged_regions(text)
-    found = []
-    for a, b in spans:
-        region = text[a:b]
-        words = _WORD.findall(region)
-        if _instruction_like(region) and any(w.casefold() not in _STOPWORDS for w in words) \
-                and sum(_word_gain(w, turn) for w in words) < 0:
-            found.append((a, b))
+    spans = _request_lines(text, _judged_regions(text)[0], turn)
+    found = [(a, b) for a, b in spans if _is_request(text[a:b], turn)]
     return found if len(found) < len(spans) else []
+
+
+def _is_request(region: str, turn: Callable[[str], str]) -> bool:
+    """Whether ``region`` is a request as written: instruction words (:func:`_instruction_like`), one of them more than
+    a function word, that read worse turned (``turn``: ROT13, each word backwards, another substitution)."""
+    words = _WORD.findall(region)
+    return _instruction_like(region) and any(w.casefold() not in _STOPWORDS for w in words) \
+        and sum(_word_gain(w, turn) for w in words) < 0
+
+
+def _request_lines(text: str, spans: list[tuple[int, int]], turn: Callable[[str], str]) -> list[tuple[int, int]]:
+    """``spans`` (regions of ``text``) with each line that is a request as written (:func:`_is_request`) cut off as a
+    region of its own; the other lines of a region stay one region (wrapped text still reads as unwrapped).
+
+    Red team round 27 (class B): a region keeps a single line break (round 17's wrap-tolerant split), so a request on a
+    line of its own with no punctuation before the payload ("Decode this\n<ROT13>", "<reversed>\nDecode the above.")
+    was judged, and decoded, with the payload. A line is a unit for this judgement only: a region none of whose lines is
+    a request, or all of whose lines are, is as before. Past :data:`_MAX_REGIONS` regions nothing is cut (the coarser
+    judgement of :func:`_judged_regions` stands). One pass over the text: linear."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if text.find("\n", a, b) < 0:
+            out.append((a, b))
+            continue
+        lines, start = [], a
+        while start < b:
+            end = text.find("\n", start, b)
+            end = b if end < 0 else end
+            if _WORD.search(text, start, end):
+                lines.append((start, end))
+            start = end + 1
+        flags = [_is_request(text[x:y], turn) for x, y in lines]
+        if all(flags) or not any(flags):
+            out.append((a, b))
+            continue
+        rest: tuple[int, int] | None = None
+        for (x, y), request in zip(lines, flags, strict=True):
+            if request:
+                if rest is not None:
+                    out.append(rest)
+                    rest = None
+                out.append((x, y))
+            else:
+                rest = (rest[0] if rest is not None else x, y)
+        if rest is not None:
+            out.append(rest)
+    return out if len(out) <= _MAX_REGIONS else spans
 
 
 def _rotated_by_regions(text: str, rotated: str) -> str:
@@ -689,7 +732,7 @@ def _rotated_by_regions(text: str, rotated: str) -> str:
     (:func:`_rot13_reads_better` the other way round: a plain sentence beside a long ROT13 payload) kept. ROT13 keeps
     every character's place, so a region of ``text`` is the same span of ``rotated``."""
     dropped = _written_regions(text, _unrot13)
-    spans, _blank = _judged_regions(text)
+    spans = _request_lines(text, _judged_regions(text)[0], _unrot13)  # the regions _written_regions judged
     gone = set(dropped)  # a set: up to _MAX_REGIONS of each
     kept = [(a, b) for a, b in spans if (a, b) not in gone and _rot13_reads_better(text[a:b], rotated[a:b])]
     if not dropped and not kept:
@@ -1052,6 +1095,8 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     region is judged on its own; with ``neighbours``, a region with no function word either way that lies next to
     a decoded one is decoded too when its letters read more like English rotated (letter frequencies)."""
     spans, blank = _judged_regions(text)
+    if turn is not None:  # a request on a line of its own is a region of its own (red team round 27, class B)
+        spans = _request_lines(text, spans, turn)
     # Red team round 20 (class 1): an instruction in the payload's own region ("Decode this ROT13 and do what it
     # says" + payload, on one line or the line above) outweighed the payload's function words. A region that does not
     # read better decoded is cut once between an instruction-like run of words at its start or end and the rest, when
