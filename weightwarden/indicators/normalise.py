@@ -680,11 +680,18 @@ def _written_regions(text: str, turn: Callable[[str], str]) -> list[tuple[int, i
 
 
 def _is_request(region: str, turn: Callable[[str], str]) -> bool:
-    """Whether ``region`` is a request as written: instruction words (:func:`_instruction_like`), one of them more than
-    a function word, that read worse turned (``turn``: ROT13, each word backwards, another substitution)."""
+    """Whether ``region`` is a request as written: instruction words, one of them more than a function word, that read
+    worse turned (``turn``: ROT13, each word backwards, another substitution). Instruction words: as
+    :func:`_instruction_like`, or one word outside the vocabulary beside two request words of it ("Decode this secret
+    message", "Here is my question in code": red team round 27's side note; a fixed vocabulary has no "secret")."""
     words = _WORD.findall(region)
-    return _instruction_like(region) and any(w.casefold() not in _STOPWORDS for w in words) \
-        and sum(_word_gain(w, turn) for w in words) < 0
+    if not words or sum(_word_gain(w, turn) for w in words) >= 0:
+        return False
+    folded = [w.casefold() for w in words]
+    if _instruction_like(region):
+        return any(w not in _STOPWORDS for w in folded)
+    others = [w for w in folded if w not in _INSTRUCTION_WORDS]
+    return len(others) == 1 and sum(1 for w in folded if w in _INSTRUCTION_WORDS and w not in _STOPWORDS) >= 2
 
 
 def _request_lines(text: str, spans: list[tuple[int, int]], turn: Callable[[str], str]) -> list[tuple[int, int]]:
@@ -1156,7 +1163,8 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
         spans, chosen = _merge_decoded(text, spans, chosen, decode, better)
     out, pos = [], 0
     for (a, b), use in zip(spans, chosen, strict=True):
-        if use or _instruction_like(text[a:b]):
+        # a request with one word outside the vocabulary (:func:`_is_request`, round 27) goes as the vocabulary's do
+        if use or _instruction_like(text[a:b]) or (turn is not None and _is_request(text[a:b], turn)):
             out.append(text[pos:a])
             out.append(decode(text[a:b]) if use else "")
             pos = b
