@@ -1226,7 +1226,10 @@ _TOOLKIT_WORDS = _INSTRUCTION_WORDS | frozenset(
      "means", "meaning", "understand", "help", "expert", "communicate", "we", "us", "not", "translator", "cipher",
      "ciphers", "encrypted", "encryption", "three", "here", "some", "examples", "example", "user", "assistant",
      "utilizing", "utilising", "comprehend", "queries", "subsequently", "deliver", "responses", "essential",
-     "communication", "using", "use", "only"])
+     "communication", "using", "use", "only",
+     # round 27: words about decimal code points ("encoded with CharCode", "String.fromCharCode(", "char codes")
+     "char", "chars", "charcode", "charcodes", "fromcharcode", "character", "characters", "decimal", "number", "numbers", "point",
+     "points", "these"])
 _KNOWN_WORDS = _INSTRUCTION_WORDS | _REVERSAL_WORDS
 
 
