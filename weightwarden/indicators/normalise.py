@@ -89,8 +89,12 @@ _DEFAULT_IGNORABLE = (
 _BLANK = "\u2800"
 _BLANKS = (0x115F, 0x1160, 0x3164, 0xFFA0,  # the Hangul fillers (Default_Ignorable_Code_Point, Lo)
            0x1D159, 0x16FE4)  # MUSICAL SYMBOL NULL NOTEHEAD, KHITAN SMALL SCRIPT FILLER (and U+2800 itself)
+# U+0640 ARABIC TATWEEL (kashida, Lm): a connector that only lengthens the stroke between two joined letters; PyRIT's
+# TatweelConverter puts one or more between every two Arabic letters (red team round 27 review of the converters not
+# listed yet), which left no word of an Arabic prompt. Styling, not spelling: dropped like the zero-width characters.
+_TATWEEL = 0x0640
 _IGNORABLE = str.maketrans({**{code: None for lo, hi in _DEFAULT_IGNORABLE for code in range(lo, hi + 1)},
-                            **{code: _BLANK for code in _BLANKS}})
+                            _TATWEEL: None, **{code: _BLANK for code in _BLANKS}})
 # Letters of other scripts that look like Latin ones (a small subset of Unicode's confusables, lower case,
 # after case folding). Only folded inside words that mix them with Latin letters: the signature of a
 # homoglyph evasion ("раss" with Cyrillic р and а), not of Russian or Greek text; see _fold_lookalikes.
