@@ -155,7 +155,7 @@ def test_an_undecoded_number_encoding_gets_no_near_sketch(encode: Callable[[str]
     texts = [encode(p) for p in advbench[:40]]
     canon = [canonical(t).text for t in texts]
     assert all(c and not has_word_content(c) for c in canon)
-    assert _near_pairs(sketcher, texts[:20], texts[20:]) == 0  # before the fix: most pairs near
+    assert _near_pairs(sketcher, texts[:20], texts[20:]) == 0  # before: 129 of 1,770 pairs of 60 prompts (one mapping)
     same = sketcher.signature(canon[0])
     assert (same == sketcher.signature(canonical(texts[0]).text)).all()  # an equal text still matches (exactly)
 
