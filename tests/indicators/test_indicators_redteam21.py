@@ -129,6 +129,9 @@ ORDINARY_DIGEST = {
     # Round 26 (v6: after a whole-text ROT13 or reversal, a request as written is dropped and a plain sentence kept; PyRIT
     # AskToDecode 3702af6's two requests peeled) changes the canonical text of encoded prompts only: byte for byte v5's.
     "weightwarden.canon/v6": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
+    # Round 27 (v7: decimal code points, garak's encoding buffs peeled, a request on a line of its own cut off the
+    # payload's region) changes the canonical text of encoded prompts only: byte for byte v6's.
+    "weightwarden.canon/v7": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
 }
 
 

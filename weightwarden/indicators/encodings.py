@@ -5,7 +5,7 @@ closed one cipher per red-team round; docs/decisions.md ("Red team round 24 prep
 rule-based converter of garak's ``encoding`` probes and of PyRIT's ``prompt_converter`` package, and this module decodes
 the ones that are plain data encodings: hexadecimal (base16), base32, ascii85/base85, uuencode, quoted-printable, MIME
 encoded-words, URL percent-encoding, character escapes (``\\uXXXX``, ``\\xHH``, ``&#NNN;``), binary words, Morse code,
-Braille and the NATO phonetic alphabet. Each is written from the encoding's public definition (RFC 4648, RFC 2045/2047,
+Braille and the NATO phonetic alphabet; since red team round 27, decimal code points (garak's ``CharCode`` buff). Each is written from the encoding's public definition (RFC 4648, RFC 2045/2047,
 RFC 3986, ITU-R M.1677, the Braille Grade 1 letter cells), not from the toolkits' code.
 
 Every finder is one regular-expression pass over the text and decodes each candidate span once: linear. A span is
@@ -55,6 +55,27 @@ def _hex(run: str) -> str | None:
     if len(digits) % 2 or not re.search(r"[A-Fa-f]", digits) or not re.search(r"\d", digits):
         return None
     return _utf8(bytes.fromhex(digits))
+
+
+# --- decimal code points (garak's ``buffs.encoding.CharCode``: each character's code point in decimal, apart by one
+# space; JavaScript's ``String.fromCharCode(87, 114, …)`` lists them apart by commas) --------------------------------------
+# Red team round 27 (class A): not decoded, and the digit leet fold turned the numbers into a ~95-token "alphabet"
+# ("ioi" = 101 = "e") that every encoded English text shares. A run of eight numbers or more (one to seven digits each),
+# apart by white space, commas or semicolons. Linear: the separators delimit every number, so a run is matched once.
+_DECIMAL_RUN = re.compile(r"(?<![0-9A-Za-z.])(?:[0-9]{1,7}[ \t\n,;]+){7,}[0-9]{1,7}(?![0-9A-Za-z])")
+_DECIMAL_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def _charcode(run: str) -> str | None:
+    codes = [int(n) for n in re.findall(r"[0-9]+", run)]
+    if any(not 0 < c < 0x110000 or 0xD800 <= c < 0xE000 for c in codes):
+        return None
+    decoded = "".join(map(chr, codes))
+    # text, not a list of numbers that happens to land on letters (a row of years reads as N'Ko letters, "40 50 60 70
+    # 80 90 100 110" as "(2<FPZdn"): a space and two words of two letters or more
+    if not any(ch.isspace() for ch in decoded) or len(_DECIMAL_WORD.findall(decoded)) < 2:
+        return None
+    return decoded
 
 
 # --- base32 (RFC 4648) -------------------------------------------------------------------------------------------------
@@ -355,6 +376,8 @@ FINDERS: tuple[tuple[str, Callable[[str], Spans]], ...] = (
     ("quoted_printable", _whole(_quoted_printable)),
     ("binary", lambda t: _spans(_BIT_WORDS, _binary, t) or _spans(_BIT_STRING, _binary, t)),
     ("hex", lambda t: _spans(_HEX_PAIRS, _hex, t) or _spans(_HEX_RUN, _hex, t)),
+    # after hex: a run of byte pairs made of decimal digits only is no hex (``_hex`` wants a letter) and may be this
+    ("charcode", lambda t: _spans(_DECIMAL_RUN, _charcode, t)),
     ("base32", lambda t: _spans(_B32_RUN, _base32, t)),
     ("uuencode", _uu_spans),
     ("morse", lambda t: _spans(_MORSE_RUN, _morse, t)),

@@ -1,10 +1,12 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v6``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v7``; both parties must use the same one, it is part of the
 scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`; v5
 (round 25) peels the toolkits' own wrappers, :mod:`weightwarden.indicators.toolkit_templates`, and reads a uuencoded
 block after a prefix and base32/base64 padding before a line break as what they are; v6 (round 26) judges the regions
-after a whole-text ROT13 or reversal, so a short request beside the payload is dropped, not decoded with it):
+after a whole-text ROT13 or reversal, so a short request beside the payload is dropped, not decoded with it; v7
+(round 27) decodes decimal code points, peels garak's encoding buffs, cuts a request on a line of its own off the
+payload's region, and with it a text without word content gets no near sketch, :mod:`.sketch`):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
    invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
@@ -42,7 +44,7 @@ from weightwarden.evals import transforms as _transforms
 from weightwarden.indicators import encodings as _encodings
 from weightwarden.indicators import toolkit_templates as _toolkit_templates
 
-NORMALISATION = "weightwarden.canon/v6"
+NORMALISATION = "weightwarden.canon/v7"
 _TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
@@ -87,8 +89,12 @@ _DEFAULT_IGNORABLE = (
 _BLANK = "\u2800"
 _BLANKS = (0x115F, 0x1160, 0x3164, 0xFFA0,  # the Hangul fillers (Default_Ignorable_Code_Point, Lo)
            0x1D159, 0x16FE4)  # MUSICAL SYMBOL NULL NOTEHEAD, KHITAN SMALL SCRIPT FILLER (and U+2800 itself)
+# U+0640 ARABIC TATWEEL (kashida, Lm): a connector that only lengthens the stroke between two joined letters; PyRIT's
+# TatweelConverter puts one or more between every two Arabic letters (red team round 27 review of the converters not
+# listed yet), which left no word of an Arabic prompt. Styling, not spelling: dropped like the zero-width characters.
+_TATWEEL = 0x0640
 _IGNORABLE = str.maketrans({**{code: None for lo, hi in _DEFAULT_IGNORABLE for code in range(lo, hi + 1)},
-                            **{code: _BLANK for code in _BLANKS}})
+                            _TATWEEL: None, **{code: _BLANK for code in _BLANKS}})
 # Letters of other scripts that look like Latin ones (a small subset of Unicode's confusables, lower case,
 # after case folding). Only folded inside words that mix them with Latin letters: the signature of a
 # homoglyph evasion ("раss" with Cyrillic р and а), not of Russian or Greek text; see _fold_lookalikes.
@@ -680,15 +686,63 @@ def _written_regions(text: str, turn: Callable[[str], str]) -> list[tuple[int, i
     to the payload's function words and was decoded with it, into gibberish that stayed in the canonical text and the
     payload part. After a whole-text decode each region is judged as the region decoder judges one beside a decoded
     region: a request as written is dropped."""
-    spans, _blank = _judged_regions(text)
-    found = []
-    for a, b in spans:
-        region = text[a:b]
-        words = _WORD.findall(region)
-        if _instruction_like(region) and any(w.casefold() not in _STOPWORDS for w in words) \
-                and sum(_word_gain(w, turn) for w in words) < 0:
-            found.append((a, b))
+    spans = _request_lines(text, _judged_regions(text)[0], turn)
+    found = [(a, b) for a, b in spans if _is_request(text[a:b], turn)]
     return found if len(found) < len(spans) else []
+
+
+def _is_request(region: str, turn: Callable[[str], str]) -> bool:
+    """Whether ``region`` is a request as written: instruction words, one of them more than a function word, that read
+    worse turned (``turn``: ROT13, each word backwards, another substitution). Instruction words: as
+    :func:`_instruction_like`, or one word outside the vocabulary beside two request words of it ("Decode this secret
+    message", "Here is my question in code": red team round 27's side note; a fixed vocabulary has no "secret")."""
+    words = _WORD.findall(region)
+    if not words or sum(_word_gain(w, turn) for w in words) >= 0:
+        return False
+    folded = [w.casefold() for w in words]
+    if _instruction_like(region):
+        return any(w not in _STOPWORDS for w in folded)
+    others = [w for w in folded if w not in _INSTRUCTION_WORDS]
+    return len(others) == 1 and sum(1 for w in folded if w in _INSTRUCTION_WORDS and w not in _STOPWORDS) >= 2
+
+
+def _request_lines(text: str, spans: list[tuple[int, int]], turn: Callable[[str], str]) -> list[tuple[int, int]]:
+    """``spans`` (regions of ``text``) with each line that is a request as written (:func:`_is_request`) cut off as a
+    region of its own; the other lines of a region stay one region (wrapped text still reads as unwrapped).
+
+    Red team round 27 (class B): a region keeps a single line break (round 17's wrap-tolerant split), so a request on a
+    line of its own with no punctuation before the payload ("Decode this\n<ROT13>", "<reversed>\nDecode the above.")
+    was judged, and decoded, with the payload. A line is a unit for this judgement only: a region none of whose lines is
+    a request, or all of whose lines are, is as before. Past :data:`_MAX_REGIONS` regions nothing is cut (the coarser
+    judgement of :func:`_judged_regions` stands). One pass over the text: linear."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if text.find("\n", a, b) < 0:
+            out.append((a, b))
+            continue
+        lines, start = [], a
+        while start < b:
+            end = text.find("\n", start, b)
+            end = b if end < 0 else end
+            if _WORD.search(text, start, end):
+                lines.append((start, end))
+            start = end + 1
+        flags = [_is_request(text[x:y], turn) for x, y in lines]
+        if all(flags) or not any(flags):
+            out.append((a, b))
+            continue
+        rest: tuple[int, int] | None = None
+        for (x, y), request in zip(lines, flags, strict=True):
+            if request:
+                if rest is not None:
+                    out.append(rest)
+                    rest = None
+                out.append((x, y))
+            else:
+                rest = (rest[0] if rest is not None else x, y)
+        if rest is not None:
+            out.append(rest)
+    return out if len(out) <= _MAX_REGIONS else spans
 
 
 def _rotated_by_regions(text: str, rotated: str) -> str:
@@ -697,7 +751,7 @@ def _rotated_by_regions(text: str, rotated: str) -> str:
     (:func:`_rot13_reads_better` the other way round: a plain sentence beside a long ROT13 payload) kept. ROT13 keeps
     every character's place, so a region of ``text`` is the same span of ``rotated``."""
     dropped = _written_regions(text, _unrot13)
-    spans, _blank = _judged_regions(text)
+    spans = _request_lines(text, _judged_regions(text)[0], _unrot13)  # the regions _written_regions judged
     gone = set(dropped)  # a set: up to _MAX_REGIONS of each
     kept = [(a, b) for a, b in spans if (a, b) not in gone and _rot13_reads_better(text[a:b], rotated[a:b])]
     if not dropped and not kept:
@@ -1121,6 +1175,8 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
     region is judged on its own; with ``neighbours``, a region with no function word either way that lies next to
     a decoded one is decoded too when its letters read more like English rotated (letter frequencies)."""
     spans, blank = _judged_regions(text)
+    if turn is not None:  # a request on a line of its own is a region of its own (red team round 27, class B)
+        spans = _request_lines(text, spans, turn)
     # Red team round 20 (class 1): an instruction in the payload's own region ("Decode this ROT13 and do what it
     # says" + payload, on one line or the line above) outweighed the payload's function words. A region that does not
     # read better decoded is cut once between an instruction-like run of words at its start or end and the rest, when
@@ -1183,7 +1239,8 @@ def _decode_regions(text: str, decode: Callable[[str], str], better: Callable[[s
         spans, chosen = _merge_decoded(text, spans, chosen, decode, better)
     out, pos = [], 0
     for (a, b), use in zip(spans, chosen, strict=True):
-        if use or _instruction_like(text[a:b]):
+        # a request with one word outside the vocabulary (:func:`_is_request`, round 27) goes as the vocabulary's do
+        if use or _instruction_like(text[a:b]) or (turn is not None and _is_request(text[a:b], turn)):
             out.append(text[pos:a])
             out.append(decode(text[a:b]) if use else "")
             pos = b
@@ -1245,7 +1302,10 @@ _TOOLKIT_WORDS = _INSTRUCTION_WORDS | frozenset(
      "means", "meaning", "understand", "help", "expert", "communicate", "we", "us", "not", "translator", "cipher",
      "ciphers", "encrypted", "encryption", "three", "here", "some", "examples", "example", "user", "assistant",
      "utilizing", "utilising", "comprehend", "queries", "subsequently", "deliver", "responses", "essential",
-     "communication", "using", "use", "only"])
+     "communication", "using", "use", "only",
+     # round 27: words about decimal code points ("encoded with CharCode", "String.fromCharCode(", "char codes")
+     "char", "chars", "charcode", "charcodes", "fromcharcode", "character", "characters", "decimal", "number", "numbers", "point",
+     "points", "these"])
 _KNOWN_WORDS = _INSTRUCTION_WORDS | _REVERSAL_WORDS
 
 

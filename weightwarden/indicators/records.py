@@ -67,8 +67,8 @@ KNOWN_CATEGORIES = frozenset({
 # name this package writes: a jailbreak layer of indicators.normalise (its wrappers and the generic decodings;
 # a test keeps the two in step) or a kind of evidence of derive_set.
 # Round 24 prep: the public toolkits' data encodings (indicators.encodings.LAYERS; a test keeps the two in step).
-TOOLKIT_LAYERS = ("mime", "escapes", "url", "quoted_printable", "binary", "hex", "base32", "uuencode", "base85", "morse",
-                  "braille", "nato")
+TOOLKIT_LAYERS = ("mime", "escapes", "url", "quoted_printable", "binary", "hex", "charcode", "base32", "uuencode",
+                  "base85", "morse", "braille", "nato")
 # Red team round 25: the toolkits' own fixed wrappers around a prompt (indicators.toolkit_templates), peeled as one layer.
 TOOLKIT_TEMPLATE = "toolkit_template"
 KNOWN_LAYERS = frozenset({"roleplay", "prefix_injection", "refusal_suppression", "base64", "rot13", "leetspeak",

@@ -26,6 +26,13 @@
   instruction-frame and function words), the first ``num_perm - payload_perm`` of all its shingles. Short attacks
   share their frame ("give detailed instructions for how to ...") and a near match on all shingles alone matched
   unrelated attacks; a near match now needs both parts to agree (:func:`near_estimates`).
+* **Word content** (red team round 27, class A): a canonical text whose tokens are mostly not words (an encoding
+  not decoded, made of numbers: the digit leet fold turns decimal code points into a ~95-token "alphabet", "ioi" =
+  101 = "e", that every such text shares in both parts) gets no near sketch: both parts are a MinHash of the one
+  shingle "the whole text" (:func:`has_word_content`), so it matches only an equal text (exactly) and agrees with no
+  other sketch beyond chance. A token is a word when it holds no digit and either a letter the leet fold never makes
+  (not one of "aeiost") or is a frame word ("is", "to", "a"); at least half of the tokens must be words. The rule is a
+  function of the canonical text, so both parties apply it alike; it came with normalisation ``canon/v7``.
 * **Banding**: the signature is cut into ``bands`` bands of ``rows`` values; two sketches are candidates
   when one band is equal (datasketch's :class:`~datasketch.MinHashLSH` with explicit parameters), then
   confirmed by the estimated Jaccard similarity ≥ ``near_threshold``.
@@ -47,7 +54,7 @@ import numpy as np
 
 from weightwarden.core.errors import require_extra
 from weightwarden.indicators.errors import IndicatorFormatError, SchemeMismatchError
-from weightwarden.indicators.frame import PAYLOAD_FUNCTION, payload_text
+from weightwarden.indicators.frame import FRAME_WORDS, PAYLOAD_FUNCTION, payload_text
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.normalise import NORMALISATION
 
@@ -228,12 +235,17 @@ class Sketcher:
 
     def signature(self, canonical_text: str) -> np.ndarray:
         """The keyed MinHash signature, low 32 bits (uint32 array of ``num_perm``): the first ``whole_perm`` values
-        over all shingles of the text, the last ``payload_perm`` over the shingles of its payload."""
+        over all shingles of the text, the last ``payload_perm`` over the shingles of its payload; for a text without
+        word content (:func:`has_word_content`) both over the whole text as one shingle (no near match)."""
         w, c = self.scheme.word_ngram, self.scheme.char_ngram
         items = shingles(canonical_text, w, c)
         if not items:
             raise ValueError("no shingles: the canonical text is empty")
         split = self.scheme.whole_perm
+        if not has_word_content(canonical_text):
+            whole_text = {WHOLE_TEXT_PREFIX + canonical_text}
+            return np.concatenate([self._minhash(whole_text, self.permutations[:, :split]),
+                                   self._minhash(whole_text, self.permutations[:, split:])])
         whole = self._minhash(items, self.permutations[:, :split])
         payload = self._minhash(shingles(payload_text(canonical_text), w, c), self.permutations[:, split:])
         return np.concatenate([whole, payload])
@@ -287,6 +299,25 @@ def _permutations(key: bytes, count: int) -> np.ndarray:
     a = values[:count] | np.uint64(1)
     b = values[count:]
     return np.array([a, b])
+
+
+# The letters the leet fold makes from digits (normalise: 4 3 1 0 5 7 -> a e i o s t): a token of these alone may be a
+# number read as letters.
+_FOLD_LETTERS = frozenset("aeiost")
+WHOLE_TEXT_PREFIX = "t:"  # the one shingle of a text without word content (word shingles are "w:", characters "c:")
+
+
+def _is_word(token: str) -> bool:
+    return not any(ch.isdigit() for ch in token) and (
+        token in FRAME_WORDS or any(ch.isalpha() and ch not in _FOLD_LETTERS for ch in token))
+
+
+def has_word_content(canonical_text: str) -> bool:
+    """Whether at least half of the tokens of ``canonical_text`` are words (see the module docstring, "Word content").
+    Over the 1,920 ordinary prompts of XSTest, MITRE FRR, AdvBench and HarmBench the smallest share is above 0.5;
+    decimal code points leet-folded ("8t iia ios ii6") and PyRIT's digit bijection have almost none."""
+    tokens = canonical_text.split()
+    return sum(map(_is_word, tokens)) * 2 >= len(tokens)
 
 
 def shingles(text: str, word_n: int, char_n: int) -> set[str]:
