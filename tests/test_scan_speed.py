@@ -4,7 +4,7 @@ These are equivalence tests, not timing tests: every shortcut taken to make the 
 compared with the code path it replaces, on real chat templates, the template tests' attacks, generated
 variants and hypothesis inputs.
 
-- Chat templates are tokenized by :mod:`weightwarden.scan.template_lexer`, which must yield exactly Jinja's
+- Chat templates are tokenized by :mod:`weightwarden.artifact.template_lexer`, which must yield exactly Jinja's
   tokens (type, value, line) or decline; the tree parsed from them must equal Jinja's, line numbers
   included; the analysis must be the same with and without it (parse errors included).
 - The template walker's node iteration and per-class dispatch must match Jinja's ``iter_child_nodes`` and the
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.corpus.samples import SHARED
-from weightwarden.scan import template_lexer
+from weightwarden.artifact import template_lexer
 from weightwarden.scan import templates as tpl
 
 REAL_TEMPLATES = sorted((SHARED / "datasets" / "chat-templates").glob("*/*.jinja"))
@@ -195,7 +195,7 @@ def test_tree_equals_jinja_parse_with_lines(path: Path) -> None:
 
 
 def test_real_templates_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert tpl._default_syntax()
+    assert tpl.fast_tokens_apply()
 
     def jinja_parse(*_args: Any, **_kwargs: Any) -> Any:
         raise AssertionError("a real template fell back to Environment.parse")

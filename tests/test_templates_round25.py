@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 from weightwarden.artifact import code_blocks, sniff
 from weightwarden.artifact import jinja_parsing as jp
 from weightwarden.artifact.readers import pickle_file
+from weightwarden.artifact.template_lexer import tokenize
 from weightwarden.scan import scan_paths
 from weightwarden.scan import templates as t
 from weightwarden.scan.rules import template as rule
-from weightwarden.scan.template_lexer import tokenize
 from weightwarden.scan.templates import COMPUTED_ATTR, analyze_template
 
 REAL_TEMPLATES = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "chat-templates"

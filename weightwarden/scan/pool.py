@@ -102,7 +102,7 @@ def preload() -> None:
 
         import weightwarden.artifact.orbax  # noqa: F401
         import weightwarden.artifact.stores  # noqa: F401
-        import weightwarden.scan.template_lexer  # noqa: F401
+        import weightwarden.artifact.template_lexer  # noqa: F401
     with suppress(Exception):
         from weightwarden.artifact.jinja_parsing import analysis_environment
 

@@ -43,6 +43,7 @@ from weightwarden.artifact.jinja_parsing import (
     TemplateTooLarge,
     TextBudgetExceeded,
     charge,
+    fast_tokens_apply,
     parse_bounded,
     take_tree,
 )
@@ -210,19 +211,19 @@ def _analyze(source: str, config_names: frozenset[str] = frozenset()) -> list[Te
 def _parse(source: str) -> Any:
     """Jinja's syntax tree of ``source``: Jinja's parser, fed by the faster tokenizer when that applies.
 
-    :func:`weightwarden.scan.template_lexer.tokenize` yields exactly Jinja's tokens or declines; the tree is
+    :func:`weightwarden.artifact.template_lexer.tokenize` yields exactly Jinja's tokens or declines; the tree is
     then built by Jinja's own parser. Anything going wrong on that path (a syntax error included) is redone
     by ``Environment.parse``, so every error, message and line is Jinja's own. The tree's nodes are not
     bound to the environment (``set_environment``): nothing here compiles or renders them.
     """
-    from weightwarden.scan.template_lexer import tokenize
+    from weightwarden.artifact.template_lexer import tokenize
 
     tree = take_tree(source)  # the rule asked parses(source) just before: that tree is the same (Jinja's own parse)
     if tree is not None:
         charge(len(source) // 8)  # the walk over the tree (the text's parse meter: about a token per 8 characters)
         return tree
     # Both paths stop past MAX_TEMPLATE_TOKENS tokens (TemplateTooLarge), before the tree grows past it.
-    tokens = tokenize(source, MAX_TEMPLATE_TOKENS) if _default_syntax() else None
+    tokens = tokenize(source, MAX_TEMPLATE_TOKENS) if fast_tokens_apply() else None
     if tokens is not None:
         charge(2 * len(tokens))  # parse and walk (the text's parse meter)
         try:
@@ -239,28 +240,6 @@ def _parse_tokens(tokens: list[Any]) -> Any:
     parser = Parser(_environment(), "")
     parser.stream = TokenStream(tokens, None, None)
     return _NODES.Template(parser.subparse(), lineno=1)
-
-
-@cache
-def _default_syntax() -> bool:
-    """The environment uses the syntax the fast tokenizer implements (else Jinja's lexer does all the work)."""
-    env = _environment()
-    return (
-        (env.block_start_string, env.block_end_string, env.variable_start_string, env.variable_end_string,
-         env.comment_start_string, env.comment_end_string) == ("{%", "%}", "{{", "}}", "{#", "#}")
-        and env.line_statement_prefix is None and env.line_comment_prefix is None
-        and not env.trim_blocks and not env.lstrip_blocks and not env.keep_trailing_newline
-        and env.newline_sequence == "\n"
-        and all(type(ext).preprocess is _extension_base().preprocess
-                and type(ext).filter_stream is _extension_base().filter_stream
-                for ext in env.iter_extensions())
-    )
-
-
-def _extension_base() -> Any:
-    from jinja2.ext import Extension
-
-    return Extension
 
 
 def _line(source: str, line: int, lines: list[str] | None = None) -> str:

@@ -17,6 +17,7 @@ The template is only tokenized: nothing here evaluates any part of it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 # Where the next tag starts: '{{', '{%' or '{#' and Jinja's optional whitespace-control sign.
@@ -46,8 +47,31 @@ _NUMBER_TAIL = re.compile(r"[0-9A-Za-z_.]")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 
 
-class _Unsupported(Exception):
+class Unsupported(Exception):
     """The source leaves the subset handled here: the caller falls back to Jinja's lexer."""
+
+
+class Refused(Exception):
+    """Helper speed10: Jinja's lexer raises at this token. Inside a tag, after any whitespace, stands an ASCII
+    character that none of the fast rules takes: no rule of Jinja's lexer takes it either (its float and integer
+    rules start with a digit, its name rule with a letter, digit or underscore, its string rule is the regular
+    expression used here, its operator and end rules are those used here), so Jinja raises "unexpected char" when
+    its parser asks for this token. Raised only by :func:`iter_tokens` (:func:`tokenize` reads it as a decline)."""
+
+
+_Unsupported = Unsupported
+_TAG_WS = re.compile(r"\s*")
+
+
+def iter_tokens(source: str) -> Iterator[Any] | None:
+    """Helper speed10: Jinja's tokens for ``source`` one at a time, as Jinja's own lexer gives them to its parser,
+    or None outside the subset when that shows at once (``\\r``, ``{% raw``). The iterator yields exactly the
+    tokens Jinja's lexer yields, in order, up to where it raises :class:`Unsupported` (the rest is outside the
+    subset: the caller parses the source again with Jinja's lexer) or :class:`Refused` (Jinja's lexer raises at
+    that same token). Lazy as Jinja's, so a text that fails to parse at its first tags costs only those."""
+    if "\r" in source or _RAW.search(source):
+        return None
+    return _tokens(source, None, lazy=True)
 
 
 def tokenize(source: str, max_tokens: int | None = None) -> list[Any] | None:
@@ -59,12 +83,15 @@ def tokenize(source: str, max_tokens: int | None = None) -> list[Any] | None:
     if "\r" in source or _RAW.search(source):
         return None
     try:
-        return _tokenize(source, max_tokens)
-    except _Unsupported:
+        return list(_tokens(source, max_tokens))
+    except (Unsupported, Refused):
         return None
 
 
-def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
+def _tokens(source: str, max_tokens: int | None = None, lazy: bool = False) -> Iterator[Any]:
+    """The tokens of ``source`` (see :func:`tokenize`). ``max_tokens`` is checked where :func:`tokenize` always
+    checked it (before each tag, after each token inside one, at the end). ``lazy``: a character no rule takes
+    raises :class:`Refused` instead of :class:`Unsupported` when Jinja's lexer surely raises there too."""
     from jinja2 import lexer as jl
 
     token_cls = jl.Token
@@ -77,8 +104,7 @@ def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
 
     if source.endswith("\n"):  # keep_trailing_newline=False drops one final newline
         source = source[:-1]
-    out: list[Any] = []
-    append = out.append
+    produced = 0
     n = len(source)
     # Every token takes at least one character, so a source no longer than the bound needs no count.
     cap = max_tokens if max_tokens is not None and n > max_tokens else n + 1
@@ -87,11 +113,12 @@ def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
     mark = 0
     count = source.count
     while pos < n:
-        if len(out) > cap:
+        if produced > cap:
             _too_large(cap)
         m = _TAG_START.search(source, pos)
         if m is None:
-            append(new(token_cls, (line + count("\n", mark, pos), t_data, source[pos:])))
+            produced += 1
+            yield new(token_cls, (line + count("\n", mark, pos), t_data, source[pos:]))
             break
         start = m.start()
         kind, sign = m.group(1), m.group(2)
@@ -101,7 +128,8 @@ def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
         line += count("\n", mark, pos)
         mark = pos
         if text:
-            append(new(token_cls, (line, t_data, text)))
+            produced += 1
+            yield new(token_cls, (line, t_data, text))
         pos = m.end()
         if kind == "#":  # comments produce no tokens; only their end may eat the whitespace after them
             c = _COMMENT_END.match(source, pos)
@@ -111,7 +139,8 @@ def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
             continue
         line += count("\n", mark, start)
         mark = start
-        append(new(token_cls, (line, begin_type[kind], m.group())))
+        produced += 1
+        yield new(token_cls, (line, begin_type[kind], m.group()))
         with_end, without_end = _TOKEN[kind]
         closing = end_type[kind]
         stack: list[str] = []
@@ -119,7 +148,11 @@ def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
             t = (without_end if stack else with_end).match(source, pos)
             if t is None:
                 # Whitespace up to the end of the source, or a character no rule takes: Jinja's lexer stops
-                # or raises there; either way it is left to Jinja.
+                # or raises there. Eagerly either way it is left to Jinja; lazily an ASCII character is Jinja's
+                # "unexpected char" for sure (see Refused; a non-ASCII one may start a Jinja name).
+                at = _TAG_WS.match(source, pos).end()
+                if lazy and at < n and source[at].isascii():
+                    raise Refused
                 raise _Unsupported
             group = t.lastgroup
             tstart = t.start(group)
@@ -127,14 +160,15 @@ def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
             line += count("\n", mark, tstart)
             mark = tstart
             value = t.group(group)
+            produced += 1
             if group == "end":
-                append(new(token_cls, (line, closing, value)))
+                yield new(token_cls, (line, closing, value))
                 pos = end
                 break
             if group == "name":
                 if end < n and not source[end].isascii():
                     raise _Unsupported  # Jinja's names take Unicode identifier characters too
-                append(new(token_cls, (line, t_name, value)))
+                yield new(token_cls, (line, t_name, value))
             elif group == "str":
                 body = value[1:-1]
                 if "\\" in body:
@@ -143,23 +177,22 @@ def _tokenize(source: str, max_tokens: int | None = None) -> list[Any]:
                         body = body.encode("ascii", "backslashreplace").decode("unicode-escape")
                     except Exception as exc:  # noqa: BLE001 - any failure means: let Jinja decide
                         raise _Unsupported from exc
-                append(new(token_cls, (line, t_string, body)))
+                yield new(token_cls, (line, t_string, body))
             elif group == "int":
                 if (len(value) > 1 and value[0] == "0") or (end < n and (number_tail(source, end) or not source[end].isascii())):
                     raise _Unsupported
-                append(new(token_cls, (line, t_integer, int(value))))
+                yield new(token_cls, (line, t_integer, int(value)))
             else:  # operator
                 if value in _OPEN:
                     stack.append(_OPEN[value])
                 elif value in ")]}" and (not stack or stack.pop() != value):
                     raise _Unsupported  # an unbalanced bracket: Jinja raises its own error for it
-                append(new(token_cls, (line, operators[value], value)))
+                yield new(token_cls, (line, operators[value], value))
             pos = end
-            if len(out) > cap:
+            if produced > cap:
                 _too_large(cap)
-    if len(out) > cap:
+    if produced > cap:
         _too_large(cap)
-    return out
 
 
 def _too_large(limit: int) -> None:
