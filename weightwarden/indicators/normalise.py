@@ -403,6 +403,10 @@ def _peel_wrapper(text: str, carried: bool = False) -> tuple[str, str] | None:
     if found is not None:
         if found.cipher in ("caesar", "atbash"):  # PyRIT's append_description (round 28, class B): the named cipher
             return _pyrit_decipher(found.payload, found.cipher, found.offset or 0)
+        if found.cipher == "caesar-letters":  # garak's Caesar buff: the letters only, by the stated shift
+            shift = (found.offset or 0) % 26
+            return (found.payload.translate(_caesar_table((26 - shift) % 26)), "caesar") if shift \
+                else (found.payload, _TOOLKIT_TEMPLATE)
         named = _NAMED_SUBSTITUTIONS.get(found.name or "")
         if named is not None:
             return found.payload.translate(named[1]), named[0]
@@ -421,7 +425,7 @@ def _pyrit_decipher(payload: str, cipher: str, offset: int) -> tuple[str, str]:
     shift = offset % 26
     digit_shift = offset % 10 if -10 < offset < 10 else 0
     table = str.maketrans(low + up + digits, low[-shift:] + low[:-shift] + up[-shift:] + up[:-shift]
-                          + digits[-digit_shift:] + digits[:-digit_shift] if shift or digit_shift else low + up + digits)
+                          + digits[-digit_shift:] + digits[:-digit_shift])
     # a shift of 0 changes nothing: the template alone was peeled
     return payload.translate(table), (_ROT13[0] if shift == 13 else "caesar") if shift or digit_shift \
         else _TOOLKIT_TEMPLATE
