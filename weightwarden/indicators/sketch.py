@@ -32,7 +32,11 @@
   shingle "the whole text" (:func:`has_word_content`), so it matches only an equal text (exactly) and agrees with no
   other sketch beyond chance. A token is a word when it holds no digit and either a letter the leet fold never makes
   (not one of "aeiost") or is a frame word ("is", "to", "a"); at least half of the tokens must be words. The rule is a
-  function of the canonical text, so both parties apply it alike; it came with normalisation ``canon/v7``.
+  function of the canonical text, so both parties apply it alike; it came with normalisation ``canon/v7``. Red team
+  round 28: a text that fails the share only through repetition (a prompt padded with one repeated number) is
+  sketched over its words alone (:func:`near_sketch_text`), and a canonical text the normaliser marked
+  (:data:`~weightwarden.indicators.normalise.NO_NEAR_MARK`: a long plain text beside a small decoded payload, an
+  unknown template) gets no near sketch.
 * **Banding**: the signature is cut into ``bands`` bands of ``rows`` values; two sketches are candidates
   when one band is equal (datasketch's :class:`~datasketch.MinHashLSH` with explicit parameters), then
   confirmed by the estimated Jaccard similarity ≥ ``near_threshold``.
