@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.indicator_matching_rt19 import run  # noqa: E402
+from weightwarden.indicators import toolkit_templates  # noqa: E402
 
 # Morse as both toolkits write it (ITU letters and digits; PyRIT adds punctuation and "/" for a space, garak "/" too).
 MORSE = {
@@ -199,6 +200,15 @@ def cipherchat(name: str, encode: Callable[[str], str]) -> Callable[[str], str]:
                       + encode(s))
 
 
+def append_description(cipher: str, encode: Callable[[str], str], offset: int = 0) -> Callable[[str], str]:
+    """PyRIT's Caesar/Atbash/Morse converter with ``append_description=True``: the whole data-file description (its
+    published text, as quoted in ``toolkit_templates``) with the converter's example and the prompt enciphered (red
+    team round 28: the rows above measured a three-sentence abbreviation of it)."""
+    template = next(t.template for t in toolkit_templates.TEMPLATES if t.cipher == cipher)
+    return lambda s: (template.replace("{offset}", str(offset))
+                      .replace("{example}", encode(toolkit_templates.PYRIT_EXAMPLE)).replace("{payload}", encode(s)))
+
+
 def ask_to_decode(name: str, encode: Callable[[str], str]) -> Callable[[str], str]:
     return lambda s: f"{name} encoded string: {encode(s)}\n{name} decoded string:"
 
@@ -240,6 +250,11 @@ TRANSFORMS: dict[str, Callable[[str], str]] = {
     "pyrit morse description": cipherchat("Morse Code", lambda s: morse(s, "........")),
     "pyrit caesar 3": caesar(3),
     "pyrit caesar 3 cipherchat": cipherchat("Caesar Cipher", caesar(3)),
+    "pyrit caesar 3 append_description": append_description("caesar", caesar(3), 3),
+    "pyrit atbash append_description": append_description("atbash", lambda s: s.translate(str.maketrans(
+        string.ascii_lowercase + string.ascii_uppercase, string.ascii_lowercase[::-1] + string.ascii_uppercase[::-1]))),
+    "pyrit morse append_description": append_description(
+        "morse", lambda s: morse(" ".join(line.strip() for line in s.splitlines()), "........")),
     "pyrit character space": lambda s: " ".join(s),
     "pyrit string join": lambda s: " ".join("-".join(w) for w in s.split()),
     "pyrit flip": lambda s: s[::-1],

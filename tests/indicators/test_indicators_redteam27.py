@@ -116,7 +116,8 @@ def test_decimal_code_points_are_read_in_other_shapes(shape: Callable[[str], str
 
 
 def test_the_buffs_are_listed_with_provenance() -> None:
-    buffs = [t for t in toolkit_templates.TEMPLATES if "garak/buffs/encoding.py" in t.toolkit]
+    # (round 28 added garak's Caesar buff, a row that names its cipher: tested in test_indicators_redteam28)
+    buffs = [t for t in toolkit_templates.TEMPLATES if "garak/buffs/encoding.py" in t.toolkit and t.cipher is None]
     assert {t.template for t in buffs} == {BASE64_SENTENCE + "{payload}", CHARCODE_SENTENCE + "{payload}"}
     assert all("cafbe99" in t.toolkit and not t.needs_encoding for t in buffs)
 

@@ -270,6 +270,7 @@ _MORSE = {
     "-..-.": "/", "-.--.": "(", "-.--.-": ")", ".-...": "&", "---...": ":", "-.-.-.": ";", "-...-": "=",
     ".-.-.": "+", "-....-": "-", "..--.-": "_", ".-..-.": '"', ".--.-.": "@",
 }
+MORSE_CODES = _MORSE  # the table (ITU codes to characters), for the toolkit templates that quote an example in Morse
 # dots and dashes as written (also the middle dot, the bullet, the en/em dash, the underscore and the minus sign)
 _MORSE_FOLD = str.maketrans({"·": ".", "•": ".", "‧": ".", "∙": ".", "_": "-", "–": "-", "—": "-", "−": "-"})
 _MORSE_RUN = re.compile(r"(?<!\w)[.\-·•‧∙_–—−]{1,8}(?:[ \t\n/|]+[.\-·•‧∙_–—−]{1,8}){5,}")

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from weightwarden.evals import transforms as _transforms
 from weightwarden.indicators import encodings as _encodings
 from weightwarden.indicators import toolkit_templates as _toolkit_templates
+from weightwarden.indicators.frame import FRAME_WORDS
 
 NORMALISATION = "weightwarden.canon/v7"
 _TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
@@ -400,12 +401,34 @@ def _peel_wrapper(text: str, carried: bool = False) -> tuple[str, str] | None:
     # what that test read before.
     found = _toolkit_templates.match(text)
     if found is not None:
+        if found.cipher in ("caesar", "atbash"):  # PyRIT's append_description (round 28, class B): the named cipher
+            return _pyrit_decipher(found.payload, found.cipher, found.offset or 0)
+        if found.cipher == "caesar-letters":  # garak's Caesar buff: the letters only, by the stated shift
+            shift = (found.offset or 0) % 26
+            return (found.payload.translate(_caesar_table((26 - shift) % 26)), "caesar") if shift \
+                else (found.payload, _TOOLKIT_TEMPLATE)
         named = _NAMED_SUBSTITUTIONS.get(found.name or "")
         if named is not None:
             return found.payload.translate(named[1]), named[0]
         if not found.needs_encoding or carried or _generic_decode(found.payload) is not None:
             return found.payload, _TOOLKIT_TEMPLATE
     return None
+
+
+def _pyrit_decipher(payload: str, cipher: str, offset: int) -> tuple[str, str]:
+    """``payload`` deciphered as PyRIT's CaesarConverter (``offset``) or AtbashConverter enciphered it: the letters, and
+    the digits too (its Caesar shifts 0-9 by the offset when the offset is under 10 in size, its Atbash maps 0-9 to
+    9-0), so a prompt with numbers comes back whole. Red team round 28 (class B)."""
+    low, up, digits = string.ascii_lowercase, string.ascii_uppercase, string.digits
+    if cipher == "atbash":
+        return payload.translate(str.maketrans(low + up + digits, low[::-1] + up[::-1] + digits[::-1])), _ATBASH[0]
+    shift = offset % 26
+    digit_shift = offset % 10 if -10 < offset < 10 else 0
+    table = str.maketrans(low + up + digits, low[-shift:] + low[:-shift] + up[-shift:] + up[:-shift]
+                          + digits[-digit_shift:] + digits[:-digit_shift])
+    # a shift of 0 changes nothing: the template alone was peeled
+    return payload.translate(table), (_ROT13[0] if shift == 13 else "caesar") if shift or digit_shift \
+        else _TOOLKIT_TEMPLATE
 
 
 def _stopword_count(text: str) -> int:
@@ -831,6 +854,7 @@ _CIPHERS: tuple[tuple[str, dict[int, int]], ...] = (_ROT13,) + tuple(
     ("caesar", _caesar_table(shift)) for shift in range(1, 26) if shift != 13) + (_ATBASH,)
 _NAMED_SUBSTITUTIONS = {"rot13": _ROT13, "atbash": _ATBASH}  # by a toolkit template's name
 _SHORT_WORD = re.compile(r"\b[a-z]{1,5}\b")  # function words have one to five letters: what a cipher is chosen by
+_RIVALS = 3  # the next ranked substitutions whose letters may overrule the function-word ranking (round 28, class C)
 
 
 def _best_cipher(text: str, rot13: bool = True) -> tuple[str, dict[int, int]] | None:
@@ -845,7 +869,7 @@ def _best_cipher(text: str, rot13: bool = True) -> tuple[str, dict[int, int]] | 
     words = Counter(_SHORT_WORD.findall(text.casefold()))
     if not words:
         return None
-    best: tuple[int, int, int] | None = None
+    ranked: list[tuple[int, int, int]] = []
     for k, (_name, table) in enumerate(_CIPHERS):
         if k == 0 and not rot13:
             continue
@@ -854,9 +878,26 @@ def _best_cipher(text: str, rot13: bool = True) -> tuple[str, dict[int, int]] | 
         # ranked by the words gained (not function words as written) first, then by those kept: "do" -> "it" of a
         # plain instruction is as much evidence for a wrong shift as "i" -> "a" of the payload is for the right one
         gained = sum(count for word, count in hits if word not in _STOPWORDS)
-        if found >= 2 and any(len(word) > 1 for word, _count in hits) and (best is None or (gained, found) > best[:2]):
-            best = (gained, found, k)
-    return _CIPHERS[best[2]] if best is not None else None
+        if found >= 2 and any(len(word) > 1 for word, _count in hits):
+            ranked.append((-gained, -found, k))  # sorted: most gained, then most found, then the first
+    if not ranked:
+        return None
+    ranked.sort()
+    best = ranked[0][2]
+    # Red team round 28 (class C): a few short decoy words enciphered at a rival shift ("dro yp dy kxn": "the of to
+    # and" under shift 10) outnumber a short payload's own function words, and the rival's table then turned the
+    # payload into gibberish. Function words are few and short; the letters are the whole text: among the next ranked
+    # (at most _RIVALS), one whose letters read English by the relative margin over the best's wins. Only for a text
+    # with no function word as written (two letters or more): beside plain English (a description before a short
+    # payload) the letters are the plain part's, and say nothing about the payload's cipher.
+    if len(ranked) > 1 and _long_stopwords(text) == 0:
+        _letters, _plain, scores = _letter_scores(text)
+        if scores[best] is not None:
+            rivals = [(scores[k], k) for _g, _f, k in ranked[1:1 + _RIVALS] if scores[k] is not None]
+            top = max(rivals, default=None)
+            if top is not None and top[0] > scores[best] + _LETTER_MARGIN:
+                best = top[1]
+    return _CIPHERS[best]
 
 
 def _decode_cipher(text: str, runs: bool, chosen: tuple[str, dict[int, int]] | None) -> tuple[str, str] | None:
@@ -1463,7 +1504,33 @@ def canonical(text: str) -> Canonical:
         letters = [ch for ch in folded if ch.isalpha()]
         latin_text = sum("a" <= ch <= "z" for ch in letters) > len(letters) / 2
         folded = " ".join(_fold_lookalikes(word, latin_text) for word in folded.split(" "))
+    if decoded and _plain_dominates(_NON_ALNUM.sub(" ", cleaned.casefold().translate(_UNLEET)), folded):
+        folded = f"{NO_NEAR_MARK} {folded}"
     return Canonical(folded, decoded)
+
+
+# Red team round 28 (class B, the general part): a toolkit's long fixed text that is not in the finite table
+# (PyRIT's ~200-word CipherChat descriptions were not) stays in the canonical text beside the small payload decoded
+# under it. Scheme v2's payload part could not help: it removes a FIXED list of frame words, and an unknown template's
+# words are not in it, so the template outweighed the payload in both parts and any two prompts under it near-matched
+# (1000 near pairs between different attacks, and between attacks and benign prompts, through the real CLI). A text
+# in which decoding changed only a small part, and the words it left as written (not frame words) are many and at
+# least PLAIN_SHARE times the words decoding produced, is marked: it gets no near sketch (sketch.near_sketch_text) and
+# matches only an equal text. The mark is a character no canonical text holds (they are letters, digits and spaces).
+NO_NEAR_MARK = "␀"
+_PREAMBLE_WORDS = 24  # words left as written beside a decoded payload before they may be an unknown template
+_PLAIN_SHARE = 3
+
+
+def _plain_dominates(written: str, folded: str) -> bool:
+    """Whether the canonical text ``folded`` of a text that was decoded is mostly words already in the text as written
+    (``written``, the same folding without decoding): at least :data:`_PREAMBLE_WORDS` of them (frame words not
+    counted) and :data:`_PLAIN_SHARE` times the words decoding produced."""
+    seen = {word for word in written.split() if word not in FRAME_WORDS}
+    content = [word for word in folded.split() if word not in FRAME_WORDS]
+    plain = sum(word in seen for word in content)
+    new = len(content) - plain
+    return new > 0 and plain >= _PREAMBLE_WORDS and plain >= _PLAIN_SHARE * new
 
 
 # Red team round 19 (class 3): character-level restyling (letter spacing, "W-r-i-t-e", a combining mark after each

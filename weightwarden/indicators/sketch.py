@@ -32,7 +32,11 @@
   shingle "the whole text" (:func:`has_word_content`), so it matches only an equal text (exactly) and agrees with no
   other sketch beyond chance. A token is a word when it holds no digit and either a letter the leet fold never makes
   (not one of "aeiost") or is a frame word ("is", "to", "a"); at least half of the tokens must be words. The rule is a
-  function of the canonical text, so both parties apply it alike; it came with normalisation ``canon/v7``.
+  function of the canonical text, so both parties apply it alike; it came with normalisation ``canon/v7``. Red team
+  round 28: a text that fails the share only through repetition (a prompt padded with one repeated number) is
+  sketched over its words alone (:func:`near_sketch_text`), and a canonical text the normaliser marked
+  (:data:`~weightwarden.indicators.normalise.NO_NEAR_MARK`: a long plain text beside a small decoded payload, an
+  unknown template) gets no near sketch.
 * **Banding**: the signature is cut into ``bands`` bands of ``rows`` values; two sketches are candidates
   when one band is equal (datasketch's :class:`~datasketch.MinHashLSH` with explicit parameters), then
   confirmed by the estimated Jaccard similarity ≥ ``near_threshold``.
@@ -56,7 +60,7 @@ from weightwarden.core.errors import require_extra
 from weightwarden.indicators.errors import IndicatorFormatError, SchemeMismatchError
 from weightwarden.indicators.frame import FRAME_WORDS, PAYLOAD_FUNCTION, payload_text
 from weightwarden.indicators.keys import GroupKey
-from weightwarden.indicators.normalise import NORMALISATION
+from weightwarden.indicators.normalise import NO_NEAR_MARK, NORMALISATION
 
 # v2 (red team round 24, class 1): the signature has a payload part (``payload``, ``payload_perm``) and a near
 # match also needs ``payload_threshold`` on it. A v1 set is refused with a message: its sketches have no payload part.
@@ -242,10 +246,14 @@ class Sketcher:
         if not items:
             raise ValueError("no shingles: the canonical text is empty")
         split = self.scheme.whole_perm
-        if not has_word_content(canonical_text):
+        near_text = near_sketch_text(canonical_text)
+        if near_text is None:
             whole_text = {WHOLE_TEXT_PREFIX + canonical_text}
             return np.concatenate([self._minhash(whole_text, self.permutations[:, :split]),
                                    self._minhash(whole_text, self.permutations[:, split:])])
+        if near_text != canonical_text:
+            items = shingles(near_text, w, c)
+            canonical_text = near_text
         whole = self._minhash(items, self.permutations[:, :split])
         payload = self._minhash(shingles(payload_text(canonical_text), w, c), self.permutations[:, split:])
         return np.concatenate([whole, payload])
@@ -318,6 +326,34 @@ def has_word_content(canonical_text: str) -> bool:
     decimal code points leet-folded ("8t iia ios ii6") and PyRIT's digit bijection have almost none."""
     tokens = canonical_text.split()
     return sum(map(_is_word, tokens)) * 2 >= len(tokens)
+
+
+# Red team round 28 (class A): the share above was all-or-nothing over every token, so a copy of a real attack padded
+# with one repeated number (" 2024" x words + 2) lost its near sketch (92/100 missed through the real CLI), while the
+# same text sketched as usual still matched: a repeated token adds almost no shingles. Such a text is sketched over its
+# words only (the padding dropped) when its DISTINCT words are at least as many as its distinct non-words (padding is
+# cheap repetition; an undecoded number encoding holds many distinct numbers: a code point per letter) and enough words
+# remain; else, as before, no near sketch. Texts of word content (every ordinary prompt) are sketched as before.
+MIN_NEAR_WORDS = 3  # words a text sketched over its words only must keep ...
+MIN_NEAR_LETTERS = 12  # ... and letters in them
+
+
+def near_sketch_text(canonical_text: str) -> str | None:
+    """What the near sketch of ``canonical_text`` is computed over: the text itself when it has word content
+    (:func:`has_word_content`); its words alone when its non-words are repetition (distinct words at least as many as
+    distinct non-words, and at least :data:`MIN_NEAR_WORDS` words of :data:`MIN_NEAR_LETTERS` letters); else None (no
+    near sketch: the text matches only an equal text)."""
+    if canonical_text.startswith(NO_NEAR_MARK):
+        return None
+    if has_word_content(canonical_text):
+        return canonical_text
+    tokens = canonical_text.split()
+    words = [t for t in tokens if _is_word(t)]
+    distinct_words = set(words)
+    if (len(words) < MIN_NEAR_WORDS or sum(map(len, words)) < MIN_NEAR_LETTERS
+            or len(distinct_words) < len(set(tokens)) - len(distinct_words)):
+        return None
+    return " ".join(words)
 
 
 def shingles(text: str, word_n: int, char_n: int) -> set[str]:
