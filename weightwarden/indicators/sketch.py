@@ -1,6 +1,6 @@
 """Keyed digests and keyed MinHash sketches of canonical text, and the LSH banding used to match them.
 
-* **Exact digest**: ``HMAC-SHA-256(K_exact, canonical text)``, hex.
+* **Exact digest**: ``HMAC-SHA-256(K_exact, canonical text)``, hex (a NO_NEAR_MARK text without its mark).
 * **Near-duplicate sketch**: MinHash (datasketch, ``affine64`` permutations) over the union of word
   ``w``-gram and character ``c``-gram shingles of the canonical text. Both the shingle hash and the
   permutations are keyed: the shingle hash is ``HMAC-SHA-256(K_shingle, shingle)`` truncated to 64 bits and
@@ -17,7 +17,9 @@
   named 98 of 100 exported prompts. So every exported sketch is XORed with a pad
   ``HMAC-SHA-256(K_pad, exact digest ‖ counter)`` (counter mode, ``K_pad`` = sub-key ``sketch-pad/v2``): the
   pad is different for every indicator (the exact digest is its nonce, and two indicators share an exact
-  digest only when their texts are equal, and then their sketches are equal too), so equal values of two
+  digest only when their texts are equal, and then their sketches are equal too — or when one is the other
+  marked NO_NEAR_MARK, whose sketch is a MinHash of one whole-text shingle: its values equal the other's only by
+  chance, so the shared pad shows no similarity), so equal values of two
   sketches no longer line up and an outsider sees uniformly random bytes. Key holders remove the pad
   (:meth:`Sketcher.open`), which is exact, and match as before. :class:`PromptIndicator` holds the sealed
   form; only matching opens it.
@@ -228,7 +230,11 @@ class Sketcher:
         self.permutations = _permutations(key.subkey("minhash-permutations/v1"), self.scheme.num_perm)
 
     def exact(self, canonical_text: str) -> str:
-        return hmac.new(self._exact_key, canonical_text.encode("utf-8"), hashlib.sha256).hexdigest()
+        """The keyed exact digest. A text marked NO_NEAR_MARK is digested without the mark (red team round 29,
+        class A): the mark only withholds the near sketch; with it in the digest a fully decoded copy inside a long
+        wrapper no longer equalled the same text held plain (0/100 exact through the CLI)."""
+        text = canonical_text.removeprefix(NO_NEAR_MARK).lstrip(" ")
+        return hmac.new(self._exact_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def model_digest(self, kind: str, value: str) -> str:
         """Keyed digest of a model identifier (weights root, file digest, fingerprint digest)."""
