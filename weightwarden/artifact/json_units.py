@@ -42,6 +42,7 @@ class JsonUnit:
     first_line: int
     configs: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    body: str = ""  # the unit's text, stripped (tpl35: the recovery leaves a config's raw JSON to this reading)
 
 
 def _may_hold_key(body: str) -> bool:
@@ -91,6 +92,7 @@ def json_units(text: str) -> tuple[list[JsonUnit], bool]:
         except ValueError:
             continue  # not JSON: no host loads it as a config
         unit = _configs(doc, first_line)
+        unit.body = stripped
         if unit.configs or unit.problem:
             units.append(unit)
     return units, False

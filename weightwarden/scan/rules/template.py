@@ -520,17 +520,52 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     picked_up = code.details.get("picked_up")
     try:
         shown = _shown(text, code)
-        raw = _without_host_code(normalise_newlines(text))
+        configs = _config_bodies(text, code)
+        raw = _without_configs(_without_host_code(normalise_newlines(text)), configs, None)
         yield from _recovered_view(raw if shown is None else _without_shown_elements(raw), names, code, ctx, seen)
         if shown is not None:
             # The page's displayed text (no fence is left in it to blank: host-language fences show their code,
             # which the page's units judge whole), read with the page's units (a <pre> body is one unit).
-            yield from _recovered_view(shown.text, names, code, ctx, seen, spans=shown.spans)
+            yield from _recovered_view(_without_configs(shown.text, configs, shown), names, code, ctx, seen,
+                                       spans=shown.spans)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
             f"a text Jinja cannot parse as a whole could not be recovered into the template a host could render "
             f"from it ({exc}): not analysed", f"{exc} [{picked_up}]")
+
+
+def _config_bodies(text: str, code: CodeObject) -> set[str]:
+    """The (stripped) bodies of the units of ``text`` that are JSON configs holding chat_template (json_units)."""
+    if code.details.get("json_text") is True:
+        return set()
+    units, _cut = json_units_mod.json_units(text)
+    return {u.body for u in units if u.configs and not u.problem}
+
+
+def _without_configs(source: str, configs: set[str], page: PageView | None) -> str:
+    """Helper tpl35 (the 88 real templates as a JSON config in a GFM table cell: 5 false highs before): ``source``
+    with the units that are JSON configs (json_units: ``json.loads`` parses them, as raw or as the page shows them)
+    blanked to spaces, lines kept, for the recovery only. Their raw text is a JSON literal no host renders raw
+    (tpl34's FP-2, there for host-language fences); their chat templates are judged decoded, as read by name
+    (_json_configs), and a unit that parses as Jinja is still judged whole (_fenced_blocks)."""
+    if not configs:
+        return source
+    if page is not None:
+        spans = [(u.start, u.end) for u in page.units if u.body.strip() in configs]
+    else:
+        # A code span shows its content literally (a GFM cell's "\\|" as "|"), an element's content as HTML.
+        spans = [(a, b) for a, b in unit_spans(source)
+                 if {source[a:b].strip(), source[a:b].replace("\\|", "|").strip(),
+                     displayed_fragment(source[a:b]).strip()} & configs]
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        if a < pos:
+            continue
+        out += [source[pos:a], re.sub(r"[^\n]", " ", source[a:b])]
+        pos = b
+    out.append(source[pos:])
+    return "".join(out)
 
 
 def _without_host_code(source: str) -> str:
