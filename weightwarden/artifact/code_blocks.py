@@ -55,9 +55,9 @@ class CodeBlock:
     within: tuple[str, ...] = ()
 
 
-def code_blocks(text: str, page: bool = True) -> list[CodeBlock]:
+def code_blocks(text: str, page: bool = False) -> list[CodeBlock]:
     """Every code block of ``text`` by CommonMark and by line-based fence pairing, without duplicates, in text
-    order; with ``page``, also the units of its rendered page (:mod:`weightwarden.artifact.page_view`) when they
+    order; with ``page`` (a text shown as a rendered page: page_view.is_page), also the units of its rendered page (:mod:`weightwarden.artifact.page_view`) when they
     show other tags. Callers bound ``text`` (max_text_bytes): both passes are linear in it."""
     seen: set[str] = set()
     blocks: list[CodeBlock] = []

@@ -68,6 +68,18 @@ class PageView:
         return sorted({(u.start, u.end) for u in self.units})
 
 
+# Names a host shows rendered as a page (Hugging Face and GitHub render Markdown; a browser renders HTML). Any other
+# text (a .txt, a .jinja, a file with no suffix) is shown as it is: its page IS its raw text, which every other
+# reading already reads (tried first for every text: the 88 real templates given as chat_template.txt got highs from
+# the units of their Markdown rendering, which nobody sees: "<think>" inside a string is no element there).
+PAGE_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx", ".html", ".htm", ".xhtml")
+
+
+def is_page(name: str) -> bool:
+    """Whether a file of this name (a path, an archive member "a.zip!x/README.md") is shown as a rendered page."""
+    return name.rsplit("!", 1)[-1].rsplit("/", 1)[-1].lower().endswith(PAGE_SUFFIXES)
+
+
 def page_view(text: str) -> PageView:
     """``text`` (any size; newlines normalised) as its rendered page shows it. Callers bound ``text``."""
     text = normalise_newlines(text)
@@ -223,14 +235,14 @@ def shows_markup(text: str) -> bool:
     return has_jinja_markup(page_view(text).text)
 
 
-def shows_config(text: str) -> bool:
-    """Whether the raw text or its rendered page holds a ``chat_template`` object key as JSON spells it (round 34
+def shows_config(text: str, page: bool = True) -> bool:
+    """Whether the raw text or (``page``) its rendered page holds a ``chat_template`` object key as JSON spells it (round 34
     class B: ``&quot;`` in a ``<pre>``, a key split by inline HTML)."""
     from weightwarden.artifact.sniff import shows_config_key
 
     if shows_config_key(text):
         return True
-    if '"' not in text and "&" not in text:
+    if not page or '"' not in text and "&" not in text:
         return False
     return shows_config_key(page_view(text).text)
 

@@ -16,7 +16,7 @@ from weightwarden.artifact import json_units as json_units_mod
 from weightwarden.artifact.code_blocks import CodeBlock, code_blocks, host_code_lines, unit_spans
 from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.artifact.page_view import PageView, displayed_fragment, page_view, shows_other_tags
+from weightwarden.artifact.page_view import PageView, displayed_fragment, is_page, page_view, shows_other_tags
 from weightwarden.artifact.readers.hf_config import config_chat_templates
 from weightwarden.artifact.recovery import (
     RecoveryBound,
@@ -290,7 +290,7 @@ def _check_text(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Find
         # page (a code span, a fence, a table cell, an HTML element) from inside it. Its units are read as a
         # host that renders them alone reads them (see _page); the whole's own findings are not repeated.
         yield from _page_views(text, names, code, ctx, {(i.kind, i.message) for i in issues})
-    elif isinstance(picked_up, str) and code.details.get("json_text") is True and _shown(text, code) is not None:
+    elif isinstance(picked_up, str) and code.details.get("json_text") is True and _shown(text, code, ctx) is not None:
         # Round 27 (the whole text of a JSON file): tags written as character references ("&#123;%") are tags on
         # the rendered page: its blocks (the page's units among them) are analysed as well as the raw text.
         yield from _fenced_blocks(text, names, code, ctx, set())
@@ -356,7 +356,7 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
         unit_bodies.append({normalise_newlines(u.body).strip() for u in page.units})
     covered = _Coverage(text)
     fence_live: dict[str, set[str] | None] = {}
-    for block in code_blocks(text) if page is None else _page_blocks(page):
+    for block in code_blocks(text, is_page(ctx.file)) if page is None else _page_blocks(page):
         if not has_jinja_markup(block.body):
             continue
         if block.within and _within_alike(block, fence_live, view):
@@ -411,7 +411,7 @@ def _json_configs(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Fi
     :func:`_check_text` on a code object without ``picked_up`` (whole, WW-TPL-007 when it does not parse, the
     special-token checks). Round 33's class Q (a JSON value taken for "Jinja's own string") is read here as JSON,
     not by the raw text's lexing. A unit the parser cannot finish fails closed (WW-TPL-002)."""
-    units, cut = json_units_mod.json_units(text)
+    units, cut = json_units_mod.json_units(text, is_page(ctx.file))
     picked_up = code.details.get("picked_up")
     judged: set[tuple[str, str, str]] = set()
     for unit in units:
@@ -450,13 +450,13 @@ def _is_unit(body: str, text: str, cache: list[set[str]]) -> bool:
     return normalise_newlines(body).strip() in cache[0]
 
 
-def _shown(text: str, code: CodeObject) -> PageView | None:
+def _shown(text: str, code: CodeObject, ctx: CheckContext) -> PageView | None:
     """Helper tpl35: the page as its reader sees it (:func:`weightwarden.artifact.page_view.page_view`: one rendering
     replaces round 27's entity-decoded and round 29's rendered-Markdown views), when it shows other Jinja tags than
     the raw text (else the raw readings read the same); not of a JSON string value, which no page shows (its
     backslashes are the template's own string escapes: a real template's "\\'" read as "'" is another template)."""
-    if code.details.get("picked_up") == BY_CONTENT_JSON:
-        return None
+    if code.details.get("picked_up") == BY_CONTENT_JSON or not is_page(ctx.file):
+        return None  # a .txt (or any text not shown rendered) is shown as it is: its raw text
     view = page_view(text)
     return view if shows_other_tags(text, view) else None
 
@@ -519,8 +519,8 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     parses whose recovery still fails, is WW-TPL-002."""
     picked_up = code.details.get("picked_up")
     try:
-        shown = _shown(text, code)
-        configs = _config_bodies(text, code)
+        shown = _shown(text, code, ctx)
+        configs = _config_bodies(text, code, ctx)
         raw = _without_configs(_without_host_code(normalise_newlines(text)), configs, None)
         yield from _recovered_view(raw if shown is None else _without_shown_elements(raw), names, code, ctx, seen)
         if shown is not None:
@@ -535,11 +535,11 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
             f"from it ({exc}): not analysed", f"{exc} [{picked_up}]")
 
 
-def _config_bodies(text: str, code: CodeObject) -> set[str]:
+def _config_bodies(text: str, code: CodeObject, ctx: CheckContext) -> set[str]:
     """The (stripped) bodies of the units of ``text`` that are JSON configs holding chat_template (json_units)."""
     if code.details.get("json_text") is True:
         return set()
-    units, _cut = json_units_mod.json_units(text)
+    units, _cut = json_units_mod.json_units(text, is_page(ctx.file))
     return {u.body for u in units if u.configs and not u.problem}
 
 
@@ -807,7 +807,7 @@ def _page_views(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     picked_up = code.details.get("picked_up")
     try:
         yield from _page(text, names, code, ctx, seen, view=False)
-        shown = _shown(text, code)
+        shown = _shown(text, code, ctx)
         if shown is not None:
             if tpl.parses(shown.text):
                 yield from _page(shown.text, names, code, ctx, seen, view=True, page=shown)
