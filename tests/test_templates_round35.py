@@ -105,7 +105,7 @@ def test_class_a_openers_split_by_inline_html_are_caught(tmp_path: Path, shape: 
     readme.write_text(text, encoding="utf-8")
     assert _victim_fires(tmp_path, readme, canary, mode)
     canary.rmdir()
-    assert template_by_content(text) is not None  # sniffed: the page shows a tag
+    assert template_by_content(text, page=True) is not None  # sniffed: the page shows a tag
     found = _severe(scan_file(tmp_path, "README.md", text))
     assert found, shape
     assert any(f.rule_id in ("WW-TPL-001", "WW-TPL-003") for f in found)
@@ -141,7 +141,7 @@ def test_class_b_configs_json_only_as_shown_are_judged(tmp_path: Path, shape: st
     readme.write_text(text, encoding="utf-8")
     assert _victim_fires(tmp_path, readme, canary, "json")
     canary.rmdir()
-    units, cut = ju.json_units(text)
+    units, cut = ju.json_units(text, page=True)
     assert units and units[0].configs and not cut
     found = _severe(scan_file(tmp_path, "README.md", text))
     assert any("(JSON code block)" in f.location.path for f in found), [f.location.path for f in found]
@@ -227,5 +227,17 @@ def test_real_template_table_cell_config_is_read_as_json(tmp_path: Path) -> None
     if not templates:
         pytest.skip("dataset absent")
     text = _page_wrappers(templates[0].read_text(encoding="utf-8"))["tablecell"]
-    units, _cut = ju.json_units(text)
+    units, _cut = ju.json_units(text, page=True)
     assert units and units[0].configs  # the cell's config is read (as shown: "\|" is "|")
+
+
+def test_only_texts_shown_rendered_have_a_page(tmp_path: Path) -> None:
+    """A .txt is shown as it is (Hugging Face and GitHub render Markdown only): its page is its raw text, and a tag
+    split by inline HTML there is no tag anyone sees (documented: docs/decisions.md, helper tpl35)."""
+    from weightwarden.artifact.page_view import is_page
+
+    assert is_page("x/README.md") and is_page("a.zip!docs/card.MARKDOWN") and is_page("index.html")
+    assert not is_page("chat_template.txt") and not is_page("README") and not is_page("t.jinja")
+    text, _mode = _class_a(tmp_path / "c", "pre_b")
+    assert _severe(scan_file(tmp_path, "README.md", text))
+    assert scan_file(tmp_path, "notes.txt", text) == []

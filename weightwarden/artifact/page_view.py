@@ -157,6 +157,9 @@ class _Displayed(HTMLParser):
         elif tag in _HIDDEN_ELEMENTS:
             self.hidden += 1
         elif tag in _UNIT_ELEMENTS:
+            if tag == "textarea":
+                # A browser reads a <textarea>'s content as text (RCDATA): markup in it is shown, not parsed.
+                self.set_cdata_mode(tag)
             if tag in ("td", "th") and self.out and not self.out[-1].endswith("\n"):
                 self._write("\t")  # cells of a row, as a copy of the row shows them
             self.open.setdefault(tag, []).append((self.size, self.line))
@@ -169,6 +172,8 @@ class _Displayed(HTMLParser):
             self._add("cell" if tag in ("td", "th") else tag, start, line)
 
     def handle_data(self, data: str) -> None:
+        if self.cdata_elem == "textarea":  # RCDATA: references decoded, our line markers are not the page's
+            data = html.unescape(_MARKER_RE.sub("", data))
         # Whitespace between block tags ("</td>\n<td>", "</p>\n") is not shown; dropped, it does not move the
         # view's lines past the source's (the markers pad each block to its source line). Kept in <pre> and code.
         if not self.hidden and (data.strip() or "\n" not in data or self._preformatted()):
@@ -190,6 +195,9 @@ class _Displayed(HTMLParser):
             if text[start:end].strip():
                 units.append(PageUnit(kind, first_line, text[start:end], start, end))
         return PageView(text, tuple(sorted(units, key=lambda u: (u.start, -u.end))))
+
+
+_MARKER_RE = re.compile(rf"</?{_MARK}[^>]*>")
 
 
 # The superset past the parse bound: comments, then tags, removed; references decoded; backslash escapes removed.
@@ -264,4 +272,6 @@ class _Fragment(HTMLParser):
         self.out: list[str] = []
 
     def handle_data(self, data: str) -> None:
+        if self.cdata_elem == "textarea":  # RCDATA: references decoded, our line markers are not the page's
+            data = html.unescape(_MARKER_RE.sub("", data))
         self.out.append(data)
