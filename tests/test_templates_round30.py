@@ -284,8 +284,13 @@ def test_corpus_readme_stays_clean() -> None:
 
 
 def test_markdown_view_marker_gate() -> None:
-    """Class 2: the view is read when it shows any Jinja marker more or other tag texts, whatever the counts."""
-    from weightwarden.artifact.code_blocks import markdown_rendered
+    """Class 2: the view is read when it shows any Jinja marker more or other tag texts, whatever the counts.
+    (tpl35: round 29's markdown_rendered became the rendered page view and its gate, shows_other_tags.)"""
+    from weightwarden.artifact.page_view import page_view, shows_other_tags
+
+    def markdown_rendered(text: str) -> str | None:
+        view = page_view(text)
+        return view.text if shows_other_tags(text, view) else None
 
     assert markdown_rendered("{{ x }} and \\_ text") is None  # same markers, same tags: reads alike
     assert markdown_rendered("{{ 'it\\'s' }}") is not None  # the view loses the tag (no count says so)

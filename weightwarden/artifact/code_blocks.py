@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import html
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,7 +36,6 @@ _LOOSE_FENCE_RE = re.compile(r"^[ \t>]*(`{3,}|~{3,})[^\n]*$", re.M)
 _INDENTED_RUN_RE = re.compile(r"(?:^(?: {4}|\t)[^\n]*(?:\n|$))+", re.M)
 
 
-_HTML_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
 # Container prefixes a renderer strips before a block's body: blockquote marks, list markers, indentation.
 _PREFIX_RE = re.compile(r"^(?:[ \t]*(?:>|[-+*](?=[ \t])|\d{1,9}[.)](?=[ \t]|$)))*[ \t]*")
 # Delimiter lines of other markups' code blocks (fences, AsciiDoc ---- / ...., org #+begin_src / #+end_src, reST
@@ -57,9 +55,10 @@ class CodeBlock:
     within: tuple[str, ...] = ()
 
 
-def code_blocks(text: str) -> list[CodeBlock]:
+def code_blocks(text: str, page: bool = False) -> list[CodeBlock]:
     """Every code block of ``text`` by CommonMark and by line-based fence pairing, without duplicates, in text
-    order. Callers bound ``text`` (max_text_bytes): both passes are linear in it."""
+    order; with ``page`` (a text shown as a rendered page: page_view.is_page), also the units of its rendered page (:mod:`weightwarden.artifact.page_view`) when they
+    show other tags. Callers bound ``text`` (max_text_bytes): both passes are linear in it."""
     seen: set[str] = set()
     blocks: list[CodeBlock] = []
     # Round 28: CR-only and CRLF line ends are line ends to every renderer (markdown-it normalises them first; the
@@ -81,12 +80,16 @@ def code_blocks(text: str) -> list[CodeBlock]:
     found += [CodeBlock(text.count("\n", 0, a) + 1, text[a:b]) for a, b in unit_spans(text)
               if "\n" in text[a:b] and ("{{" in text[a:b] or "{%" in text[a:b])]
     found += _within_fences(_neutral_regions(text), fences, text)
-    decoded = entity_decoded(text)
-    if decoded is not None:
-        # Round 27: entity-encoded braces ("&#123;", "&lbrace;") in HTML show as "{" on the rendered page a reader
-        # copies from: the entity-decoded text (HTML tags stripped) is searched the same way.
-        found += [CodeBlock(b.first_line, b.body) for b in _neutral_regions(decoded)]
-        found += [CodeBlock(b.first_line, html.unescape(_HTML_TAG_RE.sub("", b.body))) for b in list(found)]
+    if page:
+        # Round 27 (entity-encoded braces), round 29 (backslash escapes), helper tpl35 (round 34: openers split by
+        # inline HTML, a <pre> body HTML-escaped): the units a reader copies from the rendered page, as it shows
+        # them (page_view), when the page shows other Jinja tags than the raw text. A <pre>/<code> body is ONE
+        # unit there (its indented runs are not regions of their own: round 34's FP-A).
+        from weightwarden.artifact.page_view import page_view, shows_other_tags
+
+        view = page_view(text)
+        if shows_other_tags(text, view):
+            found += [CodeBlock(u.first_line, u.body) for u in view.units if "{{" in u.body or "{%" in u.body]
     for block in found:
         if block.body not in seen:
             seen.add(block.body)
@@ -224,90 +227,6 @@ def _indented_runs(text: str) -> list[CodeBlock]:
         counted = m.start()
         out.append(CodeBlock(line, m.group(0)))
     return out
-
-
-def entity_decoded(text: str) -> str | None:
-    """``text`` with HTML tags stripped and character references decoded (what a reader copies from the rendered
-    page) when that shows more ``{{``/``{%`` openers than the tag-stripped text itself; else None.
-
-    Round 28: no list of entity spellings (round 27's needed the ";", which HTML5 and html.unescape do not): any
-    "&" makes html.unescape decide, and a tag opener present only after unescaping counts."""
-    if "&" not in text:
-        return None
-    stripped = _HTML_TAG_RE.sub("", text)
-    decoded = html.unescape(stripped)
-    if _openers(decoded) <= _openers(stripped):
-        return None
-    return decoded
-
-
-# A CommonMark backslash escape: "\\" before an ASCII punctuation character (the character is shown alone).
-_MD_ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")
-
-
-def markdown_rendered(text: str) -> str | None:
-    """``text`` as a rendered Markdown page shows it (round 29): CommonMark backslash escapes removed (``{\\{``,
-    ``{\\%``, ``\\_`` in prose, and ``\\|`` in a GFM table row, which GFM removes even inside a code span), then
-    character references decoded. Removed everywhere, code spans included. None when the text has no such escape,
-    or when the view shows the same Jinja markers and the same set of tag texts (as the recovery scans them) as the
-    text: the view reads alike (round 30: round 29 compared the number of openers and tags, which an attacker
-    balances)."""
-    from weightwarden.artifact.recovery import RecoveryBound, tag_spans
-
-    if "\\" not in text or not _MD_ESCAPE_RE.search(text):
-        return None
-    # Round 32 (rest): CommonMark shows a fenced code block's body verbatim (no escape removed, no reference
-    # decoded): a real template's '\\"' inside a fence stays '\\"'. Removed there, the view's fence no longer parsed
-    # and its paragraphs were read out of context (false highs on meetkai-functionary and muse-glimmer in raw).
-    pieces, pos = [], 0
-    for body_start, body_end in _fence_bodies(text):
-        pieces += [html.unescape(_MD_ESCAPE_RE.sub(r"\1", text[pos:body_start])), text[body_start:body_end]]
-        pos = body_end
-    pieces.append(html.unescape(_MD_ESCAPE_RE.sub(r"\1", text[pos:])))
-    view = "".join(pieces)
-    if view == text or _openers(view) == 0:
-        return None
-    # Round 30: not a count of tags, which an attacker balances (an escape inside a string literal keeps the count;
-    # a decoy '{{ "C:\\" }}' the view loses balances a tag it gains). Removing a backslash never removes a Jinja
-    # marker, so the view is read when it shows any marker more ("{\{", "%\}", "{\#": counted overlapping) or when
-    # the SET of its tag texts (as the recovery scans them, positions aside) differs from the text's.
-    if _markers(view) != _markers(text):
-        return view
-    try:
-        return view if {t for _at, t in tag_spans(view)} != {t for _at, t in tag_spans(text)} else None
-    except RecoveryBound:
-        return view  # fail closed: the caller's recovery reports the bound
-
-
-# A fence line at the top level: up to 3 spaces, then 3+ backticks (no backtick in the info string) or tildes.
-_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}(?=[^`\n]*$)|~{3,})", re.M)
-
-
-def _fence_bodies(text: str) -> list[tuple[int, int]]:
-    """The bodies of the top-level fenced code blocks of ``text`` (CommonMark pairing: a closer of the same
-    character at least as long; an unclosed fence runs to the end), as (start, end) offsets."""
-    out: list[tuple[int, int]] = []
-    lines = list(_FENCE_LINE.finditer(text))
-    k = 0
-    while k < len(lines):
-        opener = lines[k].group(1)
-        body_start = text.find("\n", lines[k].end())
-        body_start = len(text) if body_start < 0 else body_start + 1
-        k += 1
-        while k < len(lines) and not (lines[k].group(1)[0] == opener[0] and len(lines[k].group(1)) >= len(opener)
-                                      and not text[lines[k].end():text.find("\n", lines[k].end()) % (len(text) + 1)
-                                                   ].strip()):
-            k += 1
-        if k < len(lines):
-            out.append((body_start, lines[k].start()))
-            k += 1
-        else:
-            out.append((body_start, len(text)))
-    return out
-
-
-def _openers(text: str) -> int:
-    return text.count("{{") + text.count("{%")
 
 
 _MARKER_RE = re.compile(r"(?=(\{[{%#]|[}%#]\}))")

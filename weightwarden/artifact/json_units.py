@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightwarden.artifact.code_blocks import code_blocks, normalise_newlines, unit_spans
+from weightwarden.artifact.page_view import page_view, shows_config
 from weightwarden.artifact.sniff import shows_config_key
 
 # JSON units parsed per text (a model card shows one config, a tutorial a few): past it, the text is reported
@@ -41,32 +42,41 @@ class JsonUnit:
     first_line: int
     configs: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    body: str = ""  # the unit's text, stripped (tpl35: the recovery leaves a config's raw JSON to this reading)
 
 
 def _may_hold_key(body: str) -> bool:
     return shows_config_key(body)
 
 
-def _candidates(text: str) -> Iterator[tuple[int, str]]:
+def _candidates(text: str, page: bool) -> Iterator[tuple[int, str]]:
     """Every unit a reader copies whole, as (first line, body): the whole text, the code blocks (fences at any
-    nesting, indented and HTML blocks, the language-neutral regions), the bodies of code elements and code spans."""
+    nesting, indented and HTML blocks, the language-neutral regions), the bodies of code elements and code spans;
+    and (helper tpl35, round 34 class B) the same units as the rendered page shows them (page_view: a ``<pre>``
+    written with ``&quot;``, a GFM cell's code span with ``\\|``, a key split by inline HTML), and the page's
+    whole text."""
     yield 1, text
-    for block in code_blocks(text):
+    for block in code_blocks(text, page=False):
         yield block.first_line, block.body
     for a, b in unit_spans(text):
         yield text.count("\n", 0, a) + 1, text[a:b]
+    view = page_view(text) if page else None
+    if view is not None and view.text != text and shows_config_key(view.text):
+        yield 1, view.text
+        for unit in view.units:
+            yield unit.first_line, unit.body
 
 
-def json_units(text: str) -> tuple[list[JsonUnit], bool]:
+def json_units(text: str, page: bool = False) -> tuple[list[JsonUnit], bool]:
     """The units of ``text`` that parse as JSON and hold ``chat_template`` objects (or could not be read), each body
     once; and whether MAX_JSON_UNITS cut the search (the units past it were not parsed)."""
-    if not _may_hold_key(text):
+    if not shows_config(text, page):
         return [], False
     text = normalise_newlines(text)
     seen: set[str] = set()
     units: list[JsonUnit] = []
     parsed = 0
-    for first_line, body in _candidates(text):
+    for first_line, body in _candidates(text, page):
         stripped = body.strip()
         if stripped[:1] not in ("{", "[") or stripped in seen or not _may_hold_key(stripped):
             continue
@@ -82,6 +92,7 @@ def json_units(text: str) -> tuple[list[JsonUnit], bool]:
         except ValueError:
             continue  # not JSON: no host loads it as a config
         unit = _configs(doc, first_line)
+        unit.body = stripped
         if unit.configs or unit.problem:
             units.append(unit)
     return units, False

@@ -484,14 +484,15 @@ def _sniff_text(head: bytes, source: Source) -> Format:
         if '"chat_template"' in text or (source.size > len(head) and name == "tokenizer_config.json"):
             return Format.HF_TOKENIZER_CONFIG
         return Format.JSON
-    if has_jinja_markup(text) or _entity_markup(text):
+    page = is_page(source.display)
+    if has_jinja_markup(text) or (page and _page_markup(text)):
         # Round 22: any text with a tag Jinja's lexer takes ("[INST] {% for", "<s>{{ ... }}", a JSON array of
         # templates) is rendered as a template by a host given its path; the reader reads a JSON array as JSON
         # too.
         return Format.JINJA_TEMPLATE
     if source.size > len(head) and _template_past_head(source):
         return Format.JINJA_TEMPLATE
-    if shows_config_key(text) or (source.size > len(head) and _config_key_past_head(source)):
+    if _page_config(text, page) or (source.size > len(head) and _config_key_past_head(source)):
         return Format.JINJA_TEMPLATE  # tpl34: the reader reads such a text for its JSON configs (BY_CONTENT_CONFIG)
     return Format.TEXT
 
@@ -697,9 +698,9 @@ def _config_key_past_head(source: Source) -> bool:
     longer text is not read whole for configs)."""
     with source.open() as f:
         data = f.read(TEMPLATE_SEARCH_BYTES)
-    if b'"chat_template"' not in data and b"\\u" not in data:
+    if b'"chat_template"' not in data and b"\\u" not in data and b"&" not in data and b"<" not in data:
         return False
-    return shows_config_key(data.decode("utf-8", errors="replace"))
+    return _page_config(data.decode("utf-8", errors="replace"), is_page(source.display))
 
 
 # Chunks a file is streamed in when looking for a tag opener: the first is small, so that a binary file (weights
@@ -841,7 +842,7 @@ def shows_config_key(text: str) -> bool:
     return _CONFIG_KEY_RE.search(text) is not None
 
 
-def template_by_content(text: str) -> str | None:
+def template_by_content(text: str, page: bool = False) -> str | None:
     """Why ``text`` is analysed as a Jinja chat template by its content, else None.
 
     Round 21: a host renders a template from any file it is given, so text is a template whatever its name.
@@ -854,22 +855,33 @@ def template_by_content(text: str) -> str | None:
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith(JINJA_LEADS):
         return BY_CONTENT_LEAD
-    if has_jinja_markup(text) or _entity_markup(text):
+    if has_jinja_markup(text) or (page and _page_markup(text)):
         return BY_CONTENT_MARKUP
     return None
 
 
-def _entity_markup(text: str) -> bool:
-    """Round 27: a tag written with HTML character references ("&#123;% for"), which the rendered page shows as a
-    tag a reader copies (weak reason: the template rule analyses the decoded code blocks)."""
-    from weightwarden.artifact.code_blocks import entity_decoded, markdown_rendered
+def _page_markup(text: str) -> bool:
+    """Round 27 (character references), round 29 (backslash escapes), helper tpl35 (round 34: an opener split by
+    an empty inline element or comment): a tag the rendered page shows (:mod:`weightwarden.artifact.page_view`)
+    is a tag a reader copies (weak reason: the template rule reads the page's units)."""
+    from weightwarden.artifact.page_view import shows_markup
 
-    decoded = entity_decoded(text)
-    if decoded is not None and has_jinja_markup(decoded):
-        return True
-    # Round 29: tags written with Markdown backslash escapes ("{\\{ x }}", "{\\% if %}") are tags on the page.
-    rendered = markdown_rendered(text)
-    return rendered is not None and has_jinja_markup(rendered)
+    return shows_markup(text)
+
+
+def _page_config(text: str, page: bool) -> bool:
+    """tpl34 / tpl35: the key of a JSON config, in the raw text or on its rendered page (round 34 class B:
+    ``&quot;`` in a ``<pre>``, a GFM cell's ``\\|``)."""
+    from weightwarden.artifact.page_view import shows_config
+
+    return shows_config(text, page)
+
+
+def is_page(name: str) -> bool:
+    """:func:`weightwarden.artifact.page_view.is_page` (a Markdown/HTML name: shown as a rendered page)."""
+    from weightwarden.artifact.page_view import is_page as page_name
+
+    return page_name(name)
 
 
 def has_jinja_markup(text: str) -> bool:

@@ -65,6 +65,7 @@ from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.jinja_parsing import parses
 from weightwarden.artifact.json_depth import MAX_JSON_DEPTH, ParseLimit
 from weightwarden.artifact.model import Anomaly, CodeKind, CodeObject, FileEntry, Format
+from weightwarden.artifact.page_view import is_page, shows_config
 from weightwarden.artifact.readers._template_bound import check_template_length, template_text_size
 from weightwarden.artifact.readers.keras_config import may_hold_keras_object, may_spell, parse_json_bounded
 from weightwarden.artifact.sniff import (
@@ -79,7 +80,6 @@ from weightwarden.artifact.sniff import (
     has_jinja_markup,
     is_template_path,
     json_by_name,
-    shows_config_key,
     template_by_content,
     utf8_with_tag_opener,
     wide_codec,
@@ -168,7 +168,8 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
             head = f.read(HEAD_BYTES).decode("utf-8", errors="replace")
         # A JSON object too large to parse is judged as JSON below (code keys, how it ends): the markup of a
         # large vocabulary ("{%" tokens) does not make it an oversized template.
-        reason = None if head.lstrip("\ufeff \t\r\n").startswith("{") else template_by_content(head)
+        reason = (None if head.lstrip("\ufeff \t\r\n").startswith("{")
+                  else template_by_content(head, is_page(source.display)))
         if reason is None and not head.lstrip("\ufeff \t\r\n").startswith("{") and utf8_with_tag_opener(source):
             # Red team round 23: a tag past the head (behind 17 MiB of prose) is rendered whole by a host too; the
             # template is too large to analyse (WW-GEN-001), never plain text.
@@ -252,8 +253,8 @@ def _read(source: Source, ctx: ReadContext) -> FileEntry:
         return entry
     if problem is not None:
         text = data.decode("utf-8", errors="replace") if by_content else ""
-        reason = template_by_content(text) if by_content else None
-        if reason is None and by_content and shows_config_key(text):
+        reason = template_by_content(text, is_page(source.display)) if by_content else None
+        if reason is None and by_content and shows_config(text, is_page(source.display)):
             reason = BY_CONTENT_CONFIG  # tpl34: a page showing a JSON config; read for its configs only
         if reason is not None and not _starts_like_json_object(data):
             if len(data) > limit and reason in WEAK_REASONS and not may_run_as_template(text):

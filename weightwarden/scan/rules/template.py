@@ -13,16 +13,10 @@ from collections.abc import Callable, Iterator
 from collections.abc import Set as AbstractSet
 
 from weightwarden.artifact import json_units as json_units_mod
-from weightwarden.artifact.code_blocks import (
-    CodeBlock,
-    code_blocks,
-    entity_decoded,
-    host_code_lines,
-    markdown_rendered,
-    unit_spans,
-)
+from weightwarden.artifact.code_blocks import CodeBlock, code_blocks, host_code_lines, unit_spans
 from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
 from weightwarden.artifact.model import CodeKind, CodeObject
+from weightwarden.artifact.page_view import PageView, displayed_fragment, is_page, page_view, shows_other_tags
 from weightwarden.artifact.readers.hf_config import config_chat_templates
 from weightwarden.artifact.recovery import (
     RecoveryBound,
@@ -296,9 +290,9 @@ def _check_text(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Find
         # page (a code span, a fence, a table cell, an HTML element) from inside it. Its units are read as a
         # host that renders them alone reads them (see _page); the whole's own findings are not repeated.
         yield from _page_views(text, names, code, ctx, {(i.kind, i.message) for i in issues})
-    elif isinstance(picked_up, str) and code.details.get("json_text") is True and entity_decoded(text) is not None:
+    elif isinstance(picked_up, str) and code.details.get("json_text") is True and _shown(text, code, ctx) is not None:
         # Round 27 (the whole text of a JSON file): tags written as character references ("&#123;%") are tags on
-        # the rendered page: its blocks are analysed as well as the raw text.
+        # the rendered page: its blocks (the page's units among them) are analysed as well as the raw text.
         yield from _fenced_blocks(text, names, code, ctx, set())
     if code.details.get("json_text") is True:
         # The whole text of a JSON file (round 22): what it shares with the file's own templates and string values
@@ -348,16 +342,21 @@ MAX_FENCED_BLOCKS = 256
 
 def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
                    seen: set[tuple[str, str]], live_texts: set[str] | None = None,
-                   view: bool = False, statement_line: int = 0) -> Iterator[Finding]:
+                   view: bool = False, statement_line: int = 0, page: PageView | None = None) -> Iterator[Finding]:
     """Findings of each code block of ``text`` (:func:`weightwarden.artifact.code_blocks.code_blocks`: CommonMark's
     fenced, indented and HTML blocks at any nesting, and line-paired fences, an unclosed one running to the end)
     that holds a Jinja tag and parses (blocks that do not parse are quoted snippets, as the whole text). Only blocks
-    with a tag count toward MAX_FENCED_BLOCKS; past it the text gets WW-TPL-002 (fail closed)."""
+    with a tag count toward MAX_FENCED_BLOCKS; past it the text gets WW-TPL-002 (fail closed). With ``page`` (``text``
+    is that page's displayed text), the blocks are the page's units (helper tpl35: each is a unit a reader copies
+    whole; the displayed text is not parsed as Markdown again)."""
     blocks = 0
+    reported: set[tuple[str, str, int]] = set()
     unit_bodies: list[set[str]] = []
+    if page is not None:
+        unit_bodies.append({normalise_newlines(u.body).strip() for u in page.units})
     covered = _Coverage(text)
     fence_live: dict[str, set[str] | None] = {}
-    for block in code_blocks(text):
+    for block in code_blocks(text, is_page(ctx.file)) if page is None else _page_blocks(page):
         if not has_jinja_markup(block.body):
             continue
         if block.within and _within_alike(block, fence_live, view):
@@ -397,6 +396,9 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
         for issue in tpl.analyze_template(block.body, names):
             seen.add((issue.kind, issue.message))
             line = block.first_line + issue.line - 1 if issue.line else block.first_line
+            if (issue.kind, issue.message, line) in reported:
+                continue  # a page's code element and the paragraph holding it (helper tpl35): one finding
+            reported.add((issue.kind, issue.message, line))
             yield _BY_KIND[issue.kind].found_in(ctx.file, f"{code.location} line {line} (code block)", issue.message,
                                                 f"{issue.evidence} [{code.details.get('picked_up')}]")
 
@@ -409,7 +411,7 @@ def _json_configs(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Fi
     :func:`_check_text` on a code object without ``picked_up`` (whole, WW-TPL-007 when it does not parse, the
     special-token checks). Round 33's class Q (a JSON value taken for "Jinja's own string") is read here as JSON,
     not by the raw text's lexing. A unit the parser cannot finish fails closed (WW-TPL-002)."""
-    units, cut = json_units_mod.json_units(text)
+    units, cut = json_units_mod.json_units(text, is_page(ctx.file))
     picked_up = code.details.get("picked_up")
     judged: set[tuple[str, str, str]] = set()
     for unit in units:
@@ -448,10 +450,26 @@ def _is_unit(body: str, text: str, cache: list[set[str]]) -> bool:
     return normalise_newlines(body).strip() in cache[0]
 
 
-def _markdown_view(text: str, code: CodeObject) -> str | None:
-    """The rendered-Markdown view of a text that may be a page (round 29); not of a JSON string value, whose
-    backslashes are the template's own string escapes (a real template's "\\'" read as "'" is another template)."""
-    return None if code.details.get("picked_up") == BY_CONTENT_JSON else markdown_rendered(text)
+def _shown(text: str, code: CodeObject, ctx: CheckContext) -> PageView | None:
+    """Helper tpl35: the page as its reader sees it (:func:`weightwarden.artifact.page_view.page_view`: one rendering
+    replaces round 27's entity-decoded and round 29's rendered-Markdown views), when it shows other Jinja tags than
+    the raw text (else the raw readings read the same); not of a JSON string value, which no page shows (its
+    backslashes are the template's own string escapes: a real template's "\\'" read as "'" is another template)."""
+    if code.details.get("picked_up") == BY_CONTENT_JSON or not is_page(ctx.file):
+        return None  # a .txt (or any text not shown rendered) is shown as it is: its raw text
+    view = page_view(text)
+    return view if shows_other_tags(text, view) else None
+
+
+def _page_blocks(page: PageView) -> list[CodeBlock]:
+    """The page's units holding an opener, each body once, as code blocks at their source lines."""
+    seen: set[str] = set()
+    out = []
+    for unit in page.units:
+        if ("{{" in unit.body or "{%" in unit.body) and unit.body not in seen:
+            seen.add(unit.body)
+            out.append(CodeBlock(unit.first_line, unit.body))
+    return out
 
 
 class _Coverage:
@@ -493,23 +511,61 @@ MAX_COVERED_BLOCKS = 8192
 
 
 def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
-               seen: set[tuple[str, str]], views: list[str] | None = None) -> Iterator[Finding]:
+               seen: set[tuple[str, str]]) -> Iterator[Finding]:
     """Round 28: findings of the template recovered from ``text`` (:func:`weightwarden.artifact.recovery.recover`:
     every tag Jinja's lexer takes, the block structure balanced), from its entity-decoded form and (round 29) its
     rendered-Markdown form (backslash escapes removed), at their normal severity, noted as recovered; those a code
     block already gave are not repeated. Fail closed: a bound of the recovery that is hit, or a text with a tag that
     parses whose recovery still fails, is WW-TPL-002."""
     picked_up = code.details.get("picked_up")
-    if views is None:
-        views = [text, *(v for v in (entity_decoded(text), _markdown_view(text, code)) if v is not None)]
     try:
-        for source in views:
-            yield from _recovered_view(_without_host_code(normalise_newlines(source)), names, code, ctx, seen)
+        shown = _shown(text, code, ctx)
+        configs = _config_bodies(text, code, ctx)
+        raw = _without_configs(_without_host_code(normalise_newlines(text)), configs, None)
+        yield from _recovered_view(raw if shown is None else _without_shown_elements(raw), names, code, ctx, seen)
+        if shown is not None:
+            # The page's displayed text (no fence is left in it to blank: host-language fences show their code,
+            # which the page's units judge whole), read with the page's units (a <pre> body is one unit).
+            yield from _recovered_view(_without_configs(shown.text, configs, shown), names, code, ctx, seen,
+                                       spans=shown.spans)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
             f"a text Jinja cannot parse as a whole could not be recovered into the template a host could render "
             f"from it ({exc}): not analysed", f"{exc} [{picked_up}]")
+
+
+def _config_bodies(text: str, code: CodeObject, ctx: CheckContext) -> set[str]:
+    """The (stripped) bodies of the units of ``text`` that are JSON configs holding chat_template (json_units)."""
+    if code.details.get("json_text") is True:
+        return set()
+    units, _cut = json_units_mod.json_units(text, is_page(ctx.file))
+    return {u.body for u in units if u.configs and not u.problem}
+
+
+def _without_configs(source: str, configs: set[str], page: PageView | None) -> str:
+    """Helper tpl35 (the 88 real templates as a JSON config in a GFM table cell: 5 false highs before): ``source``
+    with the units that are JSON configs (json_units: ``json.loads`` parses them, as raw or as the page shows them)
+    blanked to spaces, lines kept, for the recovery only. Their raw text is a JSON literal no host renders raw
+    (tpl34's FP-2, there for host-language fences); their chat templates are judged decoded, as read by name
+    (_json_configs), and a unit that parses as Jinja is still judged whole (_fenced_blocks)."""
+    if not configs:
+        return source
+    if page is not None:
+        spans = [(u.start, u.end) for u in page.units if u.body.strip() in configs]
+    else:
+        # A code span shows its content literally (a GFM cell's "\\|" as "|"), an element's content as HTML.
+        spans = [(a, b) for a, b in unit_spans(source)
+                 if {source[a:b].strip(), source[a:b].replace("\\|", "|").strip(),
+                     displayed_fragment(source[a:b]).strip()} & configs]
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        if a < pos:
+            continue
+        out += [source[pos:a], re.sub(r"[^\n]", " ", source[a:b])]
+        pos = b
+    out.append(source[pos:])
+    return "".join(out)
 
 
 def _without_host_code(source: str) -> str:
@@ -539,8 +595,10 @@ def _unrecovered(part: str, line: int, code: CodeObject, ctx: CheckContext) -> F
 
 
 def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckContext,
-                    seen: set[tuple[str, str]]) -> Iterator[Finding]:
-    """One view (newlines normalised). Raises RecoveryBound past the bounds."""
+                    seen: set[tuple[str, str]], spans: list[tuple[int, int]] | None = None) -> Iterator[Finding]:
+    """One view (newlines normalised). With ``spans`` (the units of a page view, helper tpl35), a part inside a
+    unit that parses and reads it alike is read as that unit (round 32), as in :func:`_page`. Raises RecoveryBound
+    past the bounds."""
     recovered, some_tag, whole = recover_with_spans(source)
     if recovered is not None:
         yield from _recovered_issues(recovered, 1, names, code, ctx, seen)
@@ -560,9 +618,10 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     swallowed = tuple((o.start(), at, at + len(t)) for at, t in sorted(tag_spans(source))
                       for o in _TAG_OPENER.finditer(source, at + 1, at + len(t)))
     hidden, covered = _hidden_parts(source, swallowed)
-    yield from _read_parts(hidden, source, whole, names, code, ctx, seen)
+    units = _Units(source, spans) if spans is not None else None
+    yield from _read_parts(hidden, source, whole, names, code, ctx, seen, units=units)
     yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, set(whole) | covered, names, code, ctx,
-                           seen)
+                           seen, units=units)
 
 
 def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: AbstractSet[tuple[int, str]],
@@ -578,7 +637,7 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
     done: set[str] = set()
     analysed = 0
     first = _first_statement(whole)
-    spans = _SpanIndex(source) if first is not None else None
+    spans = _SpanIndex(source, units.spans if units is not None else None) if first is not None else None
     alone_done: set[tuple[int, int]] = set()
     while parts:
         part, line, start, split_again = parts.pop(0)
@@ -653,10 +712,10 @@ class _SpanIndex:
     """:func:`weightwarden.artifact.code_blocks.unit_spans` of a text (computed on first use), and the innermost
     one holding a range (a few candidates: units nest shallowly)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, spans: list[tuple[int, int]] | None = None) -> None:
         self.source = source
-        self.spans: list[tuple[int, int]] | None = None
-        self.starts: list[int] = []
+        self.spans: list[tuple[int, int]] | None = spans
+        self.starts: list[int] = [a for a, _b in spans] if spans is not None else []
 
     def holding(self, begin: int, end: int) -> tuple[int, int] | None:
         if self.spans is None:
@@ -677,9 +736,9 @@ class _Units:
     unit is what the reader copies only as part of the unit, and the unit is analysed as one template. Coverage
     is decided by Jinja's own reading of the unit (round 32, class 4: never the recovery's lexing)."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, spans: list[tuple[int, int]] | None = None) -> None:
         self.source = source
-        self.spans = unit_spans(source)
+        self.spans = unit_spans(source) if spans is None else spans  # a page view's own units (helper tpl35)
         self.starts = [a for a, _b in self.spans]
         self.readings: dict[tuple[int, int], frozenset[tuple[int, str]] | None] = {}
         self.analysed: set[tuple[int, int]] = set()
@@ -741,19 +800,19 @@ _LINE_SPLIT = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 
 def _page_views(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
                 seen: set[tuple[str, str]]) -> Iterator[Finding]:
-    """Round 30: a weak text that parses as a whole, read as a page (:func:`_page`), and so are its entity-decoded
-    view (round 27) and rendered-Markdown view (round 29) when they parse; a view that does not parse is recovered
-    as in a text that does not parse. Fail closed: a bound hit is WW-TPL-002."""
+    """Round 30: a weak text that parses as a whole, read as a page (:func:`_page`), and so is the page as its
+    reader sees it (:func:`_shown`, helper tpl35; rounds 27 and 29 had two partial views) when it parses; a page
+    that does not parse is recovered as in a text that does not parse, with its units. Fail closed: a bound hit is
+    WW-TPL-002."""
     picked_up = code.details.get("picked_up")
     try:
         yield from _page(text, names, code, ctx, seen, view=False)
-        for source in (entity_decoded(text), _markdown_view(text, code)):
-            if source is None:
-                continue
-            if tpl.parses(source):
-                yield from _page(source, names, code, ctx, seen, view=True)
+        shown = _shown(text, code, ctx)
+        if shown is not None:
+            if tpl.parses(shown.text):
+                yield from _page(shown.text, names, code, ctx, seen, view=True, page=shown)
             else:
-                yield from _recovered_view(normalise_newlines(source), names, code, ctx, seen)
+                yield from _recovered_view(shown.text, names, code, ctx, seen, spans=shown.spans)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
@@ -761,7 +820,7 @@ def _page_views(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
 
 
 def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, seen: set[tuple[str, str]],
-          view: bool) -> Iterator[Finding]:
+          view: bool, page: PageView | None = None) -> Iterator[Finding]:
     """Round 30: the units of a text (or view) that Jinja parses as a whole, read as a host that renders one of them
     alone reads it. Jinja's whole reading (:func:`weightwarden.artifact.recovery.whole_reading`) keeps a comment,
     a raw body and a string literal inert; a unit a reader copies from inside one is not:
@@ -782,11 +841,11 @@ def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, see
     live_texts = {_WS.sub(" ", t).strip() for _at, t in reading.live}
     first = _first_statement(reading.live)
     yield from _fenced_blocks(source, names, code, ctx, seen, live_texts=live_texts, view=view,
-                              statement_line=source.count("\n", 0, first) + 1 if first is not None else 0)
+                              statement_line=source.count("\n", 0, first) + 1 if first is not None else 0, page=page)
     # Not in a view (rendered Markdown, entity-decoded): a view's unit that no longer parses (an inline <textarea>'s
     # '\\"' rendered as '"') would have its in-string unit starts read out of context (false highs on real templates).
     hidden, covered = _hidden_parts(source, reading.hidden, inline_starts=not view)
-    units = _Units(source)
+    units = _Units(source, page.spans if page is not None else None)
     yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True, units=units)
     yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, reading.live | covered, names, code, ctx,
                            seen, parse_first=True, units=units)
@@ -817,17 +876,70 @@ def _within_alike(block: CodeBlock, fence_live: dict[str, set[str] | None], view
     units and their regions are read in the text's pass."""
     for unit in block.within:
         if unit not in fence_live:
-            live: set[str] | None = None
-            if tpl.parses(unit):
-                try:
-                    live = {_WS.sub(" ", t).strip() for _at, t in whole_reading(unit).live}
-                except RecoveryBound:
-                    live = None
-            fence_live[unit] = live
+            fence_live[unit] = _unit_live(unit)
+            if fence_live[unit] is None and (shown := displayed_fragment(unit)) != unit:
+                # Helper tpl35 (round 34 FP-A): an HTML element's content (a <pre> whose template is HTML-escaped,
+                # as HTML requires) is the template the page shows: read as shown, and the region as shown.
+                fence_live[_SHOWN + unit] = _unit_live(shown)
         live = fence_live[unit]
         if live is not None and _live_alike(block.body, live):
             return True
+        shown_live = fence_live.get(_SHOWN + unit)
+        if shown_live is not None and _shown_alike(block.body, shown_live):
+            return True
     return view and bool(block.within) and all(fence_live[u] is None for u in block.within)
+
+
+def _shown_alike(body: str, shown_live: set[str]) -> bool:
+    """Whether every tag of the raw ``body`` that carries an expression and parses on its own, as the page shows it
+    (references decoded, tags removed: :func:`displayed_fragment` of the tag), is a live tag of the shown unit. A
+    tag the page does not show at all (inside an HTML comment) is not one: the region is then judged raw."""
+    try:
+        return reads_alike(body, 0, {(at, t) for at, t in tag_spans(body)
+                                     if _WS.sub(" ", displayed_fragment(t)).strip() in shown_live})
+    except RecoveryBound:
+        return False
+
+
+def _without_shown_elements(source: str) -> str:
+    """Helper tpl35 (round 34 FP-A): ``source`` with the raw content of each HTML element a reader copies whole
+    (``<pre>``, ``<code>``, ``<textarea>``, ...) blanked to spaces (lines kept) when the page shows that content as a
+    template that parses and every raw tag of it, as shown, is a live tag of that template: the page's units judge
+    it whole as shown, and the recovery's raw reading of it (a template HTML-escaped as HTML requires: '&gt;' in a
+    tag drops it and reads the rest out of context) reads nothing the page shows otherwise. A tag the page does not
+    show (an HTML comment's) keeps the content in the raw reading."""
+    out: list[str] = []
+    pos = 0
+    for a, b in unit_spans(source):
+        if a < pos or a == 0 or source[a - 1] != ">":
+            continue  # a fence or code span (shown verbatim), or inside a span already blanked
+        body = source[a:b]
+        if ("&" not in body and "<" not in body) or ("{{" not in body and "{%" not in body and "&" not in body):
+            continue
+        live = _unit_live(displayed_fragment(body))
+        if live is None or not all(_WS.sub(" ", displayed_fragment(t)).strip() in live
+                                   for _at, t in tag_spans(body) if not _BARE.match(t.rstrip())):
+            continue
+        out += [source[pos:a], re.sub(r"[^\n]", " ", body)]
+        pos = b
+    if not out:
+        return source
+    out.append(source[pos:])
+    return "".join(out)
+
+
+def _unit_live(unit: str) -> set[str] | None:
+    """The live tag texts (whitespace runs as one space) of Jinja's reading of a unit that parses, else None."""
+    if not tpl.parses(unit):
+        return None
+    try:
+        return {_WS.sub(" ", t).strip() for _at, t in whole_reading(unit).live}
+    except RecoveryBound:
+        return None
+
+
+# The key prefix of a unit's shown reading in _within_alike's cache (a character no unit body starts with).
+_SHOWN = "\x00shown:"
 
 
 # Characters of the parts read from hidden openers, per text: a multiple of its length plus a constant; past it,
