@@ -233,7 +233,8 @@ class Sketcher:
         """The keyed exact digest. A text marked NO_NEAR_MARK is digested without the mark (red team round 29,
         class A): the mark only withholds the near sketch; with it in the digest a fully decoded copy inside a long
         wrapper no longer equalled the same text held plain (0/100 exact through the CLI)."""
-        text = canonical_text.removeprefix(NO_NEAR_MARK).lstrip(" ")
+        marked = canonical_text.startswith(NO_NEAR_MARK + " ")
+        text = canonical_text[len(NO_NEAR_MARK) + 1:] if marked else canonical_text
         return hmac.new(self._exact_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def model_digest(self, kind: str, value: str) -> str:
