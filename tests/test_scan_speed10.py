@@ -25,21 +25,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.corpus.samples import SHARED
+from tests.test_scan_speed import _tree
 from weightwarden.artifact import jinja_parsing as jp
 from weightwarden.artifact import template_lexer
 
 REAL_TEMPLATES = sorted((SHARED / "datasets" / "chat-templates").glob("*/*.jinja"))
 
 
-def _tree(node: Any) -> Any:
-    """A node as nested tuples of (class, line, fields): Jinja's ``==`` ignores line numbers."""
-    from jinja2 import nodes
-
-    if isinstance(node, nodes.Node):
-        return (type(node).__name__, node.lineno, tuple((f, _tree(getattr(node, f, None))) for f in node.fields))
-    if isinstance(node, list | tuple):
-        return tuple(_tree(n) for n in node)
-    return node
 
 
 def _outcome(fn: Any, source: str, budget: int | None) -> tuple[Any, int | None, Any]:

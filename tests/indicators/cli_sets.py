@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +50,25 @@ def write_set_json(path: Path, data: dict[str, Any]) -> None:
         data = IndicatorSet.from_json(data, str(path)).to_json()
     # round 15: readers also require the writers' spelling (dump_json: indent 1, ASCII, final newline)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=True) + "\n")
+
+
+def derive_texts(tmp_path: Path, key: Path, name: str, texts: list[str]) -> Path:
+    """``indicators derive --include-refs`` over ``texts``, one file each (``0000.txt``, ...) in ``tmp_path/name``."""
+    folder = tmp_path / name
+    folder.mkdir()
+    for k, text in enumerate(texts):
+        (folder / f"{k:04d}.txt").write_text(text, encoding="utf-8")
+    out = tmp_path / f"{name}.json"
+    result = run_cli("indicators", "derive", "--key", str(key), "--folder", str(folder), "--include-refs", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def match_counts(key: Path, a: Path, b: Path) -> tuple[int, int, int]:
+    """(same-file exact, same-file near, all near pairs) of ``indicators match`` between two sets of
+    :func:`derive_texts`."""
+    result = run_cli("indicators", "match", "--key", str(key), "--format", "json", str(a), str(b))
+    report = json.loads(result.output[result.output.index("{"):])
+    refs = [{p["id"]: Path(p["ref"]).name for p in json.loads(s.read_text())["prompts"]} for s in (a, b)]
+    same = [[m for m in report.get(kind, []) if refs[0][m["mine"]] == refs[1][m["theirs"]]] for kind in ("exact", "near")]
+    return len(same[0]), len(same[1]), len(report.get("near", []))

@@ -18,13 +18,14 @@ The victim side: the converted text carries the prompt whole (deciphered by the 
 
 from __future__ import annotations
 
-import json
 import string
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.indicators.cli_sets import derive_texts as _derive
+from tests.indicators.cli_sets import match_counts as _match
 from tests.indicators.cli_sets import run_cli
 from weightwarden.indicators import toolkit_templates
 from weightwarden.indicators.keys import GroupKey
@@ -206,23 +207,6 @@ def test_decoy_words_of_a_rival_shift(advbench: list[str], sketcher: Sketcher) -
 
 # --- the real CLI, one case per class ----------------------------------------------------------------------------------
 
-def _derive(tmp_path: Path, key: Path, name: str, texts: list[str]) -> Path:
-    folder = tmp_path / name
-    folder.mkdir()
-    for k, text in enumerate(texts):
-        (folder / f"{k:04d}.txt").write_text(text, encoding="utf-8")
-    out = tmp_path / f"{name}.json"
-    result = run_cli("indicators", "derive", "--key", str(key), "--folder", str(folder), "--include-refs", "-o", str(out))
-    assert result.exit_code == 0, result.output
-    return out
-
-
-def _match(key: Path, a: Path, b: Path) -> tuple[int, int, int]:
-    result = run_cli("indicators", "match", "--key", str(key), "--format", "json", str(a), str(b))
-    report = json.loads(result.output[result.output.index("{"):])
-    refs = [{p["id"]: Path(p["ref"]).name for p in json.loads(s.read_text())["prompts"]} for s in (a, b)]
-    same = [[m for m in report.get(kind, []) if refs[0][m["mine"]] == refs[1][m["theirs"]]] for kind in ("exact", "near")]
-    return len(same[0]), len(same[1]), len(report.get("near", []))
 
 
 def test_cli_round28(tmp_path: Path, advbench: list[str], xstest: list[str]) -> None:

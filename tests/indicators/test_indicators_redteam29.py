@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.indicators.cli_sets import derive_texts as _derive
+from tests.indicators.cli_sets import match_counts as _match
 from tests.indicators.cli_sets import run_cli
-from tests.indicators.test_indicators_redteam28 import _derive, _match, atbash, caesar
+from tests.indicators.test_indicators_redteam28 import atbash, caesar
 from weightwarden.indicators.keys import GroupKey
 from weightwarden.indicators.normalise import NO_NEAR_MARK, canonical
 from weightwarden.indicators.sketch import Sketcher, near_sketch_text
