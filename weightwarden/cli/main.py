@@ -195,13 +195,17 @@ def scan(
     from weightwarden.core.errors import ConfigError
     from weightwarden.core.findings import Severity
     from weightwarden.scan import scan_paths
-    from weightwarden.scan.suppressions import discover_config, load_config
+    from weightwarden.scan.suppressions import discover, load_config
 
     try:
-        suppressions = load_config(config_path) if config_path else discover_config(list(paths))
+        suppressions, note = (load_config(config_path), None) if config_path else discover(list(paths))
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_ERROR) from None
+    if note:
+        click.echo(f"note: {note}", err=True)
+    elif suppressions is not None and suppressions.source:
+        click.echo(f"note: suppressions read from {suppressions.source}", err=True)  # never silent about who muted
 
     threshold = Severity(fail_on.lower())
     fmt = fmt.lower()

@@ -12,9 +12,9 @@
 Suppressed findings never vanish: they stay in every report, marked with a
 :class:`~weightwarden.core.findings.Suppression` (reason and source; SARIF ``suppressions``), and do not
 count for the exit code. ``allow`` only accepts *unknown* callables (WW-PKL-002): a callable the policy
-knows to be dangerous is never silenced by name. A configuration file inside a scanned folder is never read
-automatically — a model would ship its own — so auto-discovery looks in the working directory only when it
-is not inside a scanned target.
+knows to be dangerous is never silenced by name. A configuration file that may have come with the scanned
+content is never read automatically — a model would ship its own — so auto-discovery reads the working
+directory's file only when that directory and every scanned target lie apart (neither inside the other).
 """
 
 from __future__ import annotations
@@ -110,19 +110,33 @@ def load_config(path: str | os.PathLike[str]) -> SuppressionConfig:
 
 
 def discover_config(targets: Sequence[str], cwd: str | None = None) -> SuppressionConfig | None:
-    """``weightwarden.toml`` of the working directory, unless that directory lies inside a scanned folder or
-    the folder of a scanned file (a model repository must not be able to suppress its own findings)."""
-    here = os.path.realpath(cwd or os.getcwd())
+    """``weightwarden.toml`` of the working directory, or None: see :func:`discover`."""
+    return discover(targets, cwd)[0]
+
+
+def discover(targets: Sequence[str], cwd: str | None = None) -> tuple[SuppressionConfig | None, str | None]:
+    """``weightwarden.toml`` of the working directory, and a note for the user when one is there but not read.
+
+    The file is read only when the working directory and every scanned target lie apart: not when the directory
+    is inside a target (a model folder ships its own config), and — red team round 36 on the readers — not when a
+    target is inside the directory either: ``cd repo && weightwarden scan unet`` is how a multi-part repository
+    is scanned, and a config at the repository's root came with the content just as well. Both the resolved and
+    the written paths are compared (a link must not separate what the user sees as nested). Such a config is
+    used only when named with ``--config``; the note says so."""
+    here_abs = os.path.abspath(cwd or os.getcwd())
+    here = os.path.realpath(here_abs)
     candidate = os.path.join(here, CONFIG_NAME)
     if not os.path.isfile(candidate):
-        return None
+        return None, None
     for target in targets:
-        root = os.path.realpath(os.path.join(here, target))
-        if not os.path.isdir(root):
-            root = os.path.dirname(root)  # a file: the folder it was downloaded with may ship the config
-        if os.path.commonpath([root, here]) == root:
-            return None
-    return load_config(candidate)
+        for base, resolve in ((here, os.path.realpath), (here_abs, os.path.abspath)):
+            root = resolve(os.path.join(base, target))
+            if not os.path.isdir(root):
+                root = os.path.dirname(root)  # a file: the folder it was downloaded with may ship the config
+            if os.path.commonpath([root, base]) in (root, base):
+                return None, (f"{candidate} not read: the scanned path {target!r} and the working directory nest, "
+                              f"so the file may have come with the model; pass --config to use it")
+    return load_config(candidate), None
 
 
-__all__ = ["CONFIG_NAME", "IgnoreEntry", "SuppressionConfig", "discover_config", "load_config"]
+__all__ = ["CONFIG_NAME", "IgnoreEntry", "SuppressionConfig", "discover", "discover_config", "load_config"]
