@@ -172,8 +172,8 @@ def main() -> None:
 )
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False, path_type=str), default=None,
-    help="Suppressions (allow = [...], [[ignore]] rule/path/reason). Default: ./weightwarden.toml, "
-    "unless the working directory is inside a scanned folder.",
+    help="Suppressions (allow = [...], [[ignore]] rule/path/reason; paths relative to FILE's folder). Read only "
+    "when named: a weightwarden.toml beside downloaded models may have come with them.",
 )
 @click.option(
     "--max-parse-bytes", type=click.IntRange(min=1), default=None, metavar="N",
@@ -195,17 +195,16 @@ def scan(
     from weightwarden.core.errors import ConfigError
     from weightwarden.core.findings import Severity
     from weightwarden.scan import scan_paths
-    from weightwarden.scan.suppressions import discover, load_config
+    from weightwarden.scan.suppressions import load_config, unread_local_config
 
     try:
-        suppressions, note = (load_config(config_path), None) if config_path else discover(list(paths))
+        suppressions = load_config(config_path) if config_path else None
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_ERROR) from None
+    note = f"suppressions read from {suppressions.source}" if suppressions is not None else unread_local_config()
     if note:
-        click.echo(f"note: {note}", err=True)
-    elif suppressions is not None and suppressions.source:
-        click.echo(f"note: suppressions read from {suppressions.source}", err=True)  # never silent about who muted
+        click.echo(f"note: {note}", err=True)  # never silent about what could mute findings
 
     threshold = Severity(fail_on.lower())
     fmt = fmt.lower()
