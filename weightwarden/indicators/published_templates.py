@@ -44,11 +44,14 @@ import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from weightwarden.core.files import read_bounded
+
 PUBLISHED_WRAPPERS = "published-wrappers/v1"  # named by normalise.NORMALISATION (canon/v8)
 NGRAM = 6
 MIN_RUN = 16  # covered words in a row before a run is a template's text, not a phrase that templates share with prose
 MAX_FIELD = 3  # words between two peeled runs taken as a field the toolkit fills in (a model's name)
 DATA = Path(__file__).with_name("data") / "published_wrappers.bin"
+MAX_DATA_BYTES = 1024 * 1024
 DATA_SHA256 = "02998a600a952f125275250bd10292f03a6d57a31880f7e6fa0cbdd11c41a3af"
 _MAGIC = b"WWPW1\n"
 _WORD = re.compile(r"[^\W_]+")
@@ -195,7 +198,7 @@ def header(data: bytes) -> str:
 @functools.cache
 def known() -> KnownNgrams:
     """The packaged data, checked against its pinned digest (fail closed: other data would be another scheme)."""
-    data = DATA.read_bytes()
+    data = read_bounded(DATA, "published-wrappers data", MAX_DATA_BYTES)  # a regular file, bounded like every read
     digest = hashlib.sha256(data).hexdigest()
     if digest != DATA_SHA256:
         raise RuntimeError(f"{DATA} has SHA-256 {digest}, not the {PUBLISHED_WRAPPERS} data this normaliser names "
