@@ -87,7 +87,7 @@ def measure(tmp: Path, key: Path, label: str, wraps: dict[str, object], requests
                    "next_template_exact": match_counts(key, sets[t], sets[names[(k + 1) % len(names)]])[0]}
     return {"templates": len(names), "requests": n, "plain_false_near_pairs": baseline,
             "false_near_pairs": sum(r["false_near_pairs"] for r in rows.values()),
-            "false_near_pairs_before_max": len(names) * n * n,
+            "wrapped_pairs": len(names) * n * n,  # the CLI lists at most 10 near matches a prompt: 200 of 400 is "all"
             "to_plain_exact": sum(r["to_plain_exact"] for r in rows.values()),
             "next_template_exact": sum(r["next_template_exact"] for r in rows.values()),
             "of": len(names) * n,
