@@ -230,6 +230,20 @@ def test_a_bare_template_and_a_short_shared_phrase_are_not_peeled():
 
 
 @pytest.mark.usefixtures("test_table")
+def test_an_edited_template_is_peeled_by_its_runs(advbench: list[str]):
+    """Not exactly a template's shape (a sentence of the attacker's own inside it, the request after a long template
+    that has its field at the end): the runs of 16 covered words are peeled, the rest is kept as written (an insertion
+    of up to MAX_FIELD words between two runs would be taken for a field and dropped)."""
+    cut = ORCHARD.index("If Bramblewick hesitates")
+    for prompt in advbench[:20]:
+        edited = ORCHARD[:cut] + "Zorblax quintessence marmalade tastes of copper. " + ORCHARD[cut:].replace("{prompt}", prompt)
+        assert TEST_TABLE.fields([m.group(0) for m in words(edited)]) is None  # not the shape: the runs' case
+        found = canonical(edited)
+        assert found.text == canonical("Zorblax quintessence marmalade tastes of copper. " + prompt).text, found
+        assert found.decoded == ("published_template",)
+
+
+@pytest.mark.usefixtures("test_table")
 def test_a_short_template_is_peeled_only_whole():
     assert published_templates.peel(SHORT.replace("{prompt}", "Explain tides")) == "Explain tides"
     assert published_templates.peel(TWICE.replace("{prompt}", "tides")) == "tides"
