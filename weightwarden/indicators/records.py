@@ -71,9 +71,12 @@ TOOLKIT_LAYERS = ("mime", "escapes", "url", "quoted_printable", "binary", "hex",
                   "base85", "morse", "braille", "nato")
 # Red team round 25: the toolkits' own fixed wrappers around a prompt (indicators.toolkit_templates), peeled as one layer.
 TOOLKIT_TEMPLATE = "toolkit_template"
+# Red team round 29 (class B): a published jailbreak template peeled (indicators.published_templates), and PyRIT's
+# CodeChameleon read back with its template peeled (indicators.codechameleon); normalise names both (a test checks).
+PUBLISHED_LAYERS = ("published_template", "codechameleon")
 KNOWN_LAYERS = frozenset({"roleplay", "prefix_injection", "refusal_suppression", "base64", "rot13", "leetspeak",
                           "low_resource", "multi_turn", "reversed", "caesar", "atbash", "invisible", TOOLKIT_TEMPLATE,
-                          *TOOLKIT_LAYERS})
+                          *PUBLISHED_LAYERS, *TOOLKIT_LAYERS})
 KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # Red team round 6 (class 1): each value was checked on its own, so the *sequence* was free: 16 layer names in any
 # order with repeats per prompt (48 bits), any ATLAS id (23 bits), 16 sources in any order, microseconds and any
@@ -83,7 +86,7 @@ KNOWN_SOURCES = frozenset({"eval-log", "folder", "incident", "model"})
 # 'sources' sorted and unique, 'created' whole seconds in UTC within CREATED_YEARS, prompts strictly sorted by
 # digest (no duplicates), models strictly sorted by (kind, digest).
 LAYER_ORDER = ("invisible", "roleplay", "prefix_injection", "refusal_suppression", "low_resource", "multi_turn",
-               TOOLKIT_TEMPLATE, "base64", *TOOLKIT_LAYERS, "rot13", "caesar", "atbash", "leetspeak", "reversed")
+               TOOLKIT_TEMPLATE, *PUBLISHED_LAYERS, "base64", *TOOLKIT_LAYERS, "rot13", "caesar", "atbash", "leetspeak", "reversed")
 MAX_DECODED = 4  # normalise.MAX_DEPTH (a test keeps the two equal; importing normalise here would be circular)
 ATLAS_TECHNIQUES = ("AML.T0051", "AML.T0054")
 CREATED_YEARS = (2020, 2199)
