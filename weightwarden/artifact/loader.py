@@ -163,6 +163,12 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
     and ``joblib.load`` all start unpickling at byte 0 without looking at a magic number. A file another
     reader accepted but whose first bytes also import something as a pickle is a polyglot; a file no reader
     accepted whose first bytes are such a pickle is read as one.
+
+    Red team round 38: not program 0 alone. torch.load's legacy reader unpickles the programs after program 0
+    when its *value* is the magic number (any spelling), and a loader calling ``pickle.load`` again reads on
+    too: the whole chain of programs is judged (:func:`~weightwarden.artifact.sniff.probe_pickle`), past the
+    head when a program runs beyond it, and a program 0 that unpickles to the magic number is read as a legacy
+    torch file.
     """
     if entry.format in _PICKLE_READERS or source.size == 0:
         return entry
@@ -173,33 +179,36 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
             head = f.read(HEAD_BYTES)
             probe = probe_pickle(head)
             meaningful = probe.meaningful
-            if not meaningful and probe.truncated and len(head) == HEAD_BYTES:
-                # The program runs past the head (a long literal first, the payload after it): walk it all.
+            if not meaningful and (probe.truncated or probe.later_truncated) and len(head) == HEAD_BYTES:
+                # A program runs past the head (a long literal first, the payload after it): walk them all.
                 from weightwarden.artifact.sniff import has_real_sites
-                from weightwarden.picklevm.machine import analyze
+                from weightwarden.picklevm.machine import analyze_streams
 
                 f.seek(0)
-                meaningful = has_real_sites(analyze(f, limits=ctx.limits))
+                meaningful = any(has_real_sites(a) for a in analyze_streams(f, limits=ctx.limits).programs)
     except OSError:
         return entry
-    if not meaningful:
+    if not (meaningful or probe.legacy_magic):
         return entry
-    from weightwarden.artifact.readers import pickle_file
+    from weightwarden.artifact.readers import pickle_file, pytorch_legacy
 
-    as_pickle = pickle_file.read(source, ctx)
+    reader, label = (pytorch_legacy, "torch.load") if probe.legacy_magic else (pickle_file, "pickle.load")
+    as_pickle = reader.read(source, ctx)
     if entry.format in (Format.UNKNOWN, Format.TEXT, Format.JSON):
         return as_pickle
     entry.code.extend(
-        dataclasses.replace(code, location=f"{code.location} (as read by pickle.load)") for code in as_pickle.code
+        dataclasses.replace(code, location=f"{code.location} (as read by {label})") for code in as_pickle.code
     )
     entry.anomalies.extend(as_pickle.anomalies)
+    what = "a legacy torch file (program 0 unpickles to its magic number)" if probe.legacy_magic else (
+        "a pickle program that imports code")
     entry.anomalies.append(
         Anomaly(
             "format.polyglot",
             source.display,
-            f"valid as {entry.format.value} and, from byte 0, as a pickle program that imports code: the "
-            "format a loader sees depends on which loader opens it",
-            f"{entry.format.value} + pickle",
+            f"valid as {entry.format.value} and, from byte 0, as {what}: the format a loader sees depends on "
+            "which loader opens it",
+            f"{entry.format.value} + {'pytorch-legacy' if probe.legacy_magic else 'pickle'}",
         )
     )
     return entry

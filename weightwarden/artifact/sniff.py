@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import io
 import re
 import struct
 import tarfile
@@ -32,12 +33,17 @@ from typing import Any, BinaryIO
 from weightwarden.artifact import protowire
 from weightwarden.artifact.model import Format
 from weightwarden.artifact.source import Source
+from weightwarden.core.limits import DEFAULT_LIMITS
 
 HEAD_BYTES = 64 * 1024
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # torch.save's legacy format begins with a pickle of this magic number (protocol 2, LONG1 of 10 bytes).
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19."
+# What torch.load's legacy reader compares the *unpickled value* of program 0 with (torch.serialization.MAGIC_NUMBER):
+# any spelling of it (a protocol-0 INT/LONG line, LONG1/LONG4 with or without PROTO, through the memo) is accepted,
+# and torch then unpickles the following programs of the same file (red team round 38).
+TORCH_LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 COMPRESSED_MAGICS = (
     b"\x1f\x8b",  # gzip
     b"BZh",  # bz2
@@ -153,7 +159,7 @@ def _sniff_head(head: bytes, source: Source, f: BinaryIO) -> Format:
         return Format.HDF5
     if is_tar_header(head[:512]):
         return Format.TAR
-    if head.startswith(TORCH_LEGACY_MAGIC):
+    if legacy_torch_magic(head):
         return Format.PYTORCH_LEGACY
     if _is_safetensors(head, source.size):
         return Format.SAFETENSORS
@@ -373,7 +379,9 @@ def looks_like_pickle(head: bytes) -> bool:
     ``pickle.load`` starts executing at byte 0 with no header check, so any first opcode counts (NEWTRUE,
     EMPTY_SET, LONG1, FRAME, a text INT, SHORT_BINUNICODE without PROTO ...). The symbolic machine walks the
     head: a program that reaches STOP, or that imports or calls something before the head runs out or the
-    data turns invalid, is a pickle (what it ran up to that point is what a loader would run too).
+    data turns invalid, is a pickle (what it ran up to that point is what a loader would run too). Red team
+    round 38: so is a head whose program 0 reaches STOP and whose *following* programs import something
+    (torch.load's legacy reader, and any loader calling ``pickle.load`` again on the same file, runs them).
     """
     if len(head) >= 2 and head[0] == 0x80 and 0 <= head[1] <= 5:
         return True
@@ -382,33 +390,71 @@ def looks_like_pickle(head: bytes) -> bool:
         return True
     # A program that imports nothing cannot run code; it is still a pickle (plain data at protocol 0/1)
     # when it fills the data: STOP at the very end, or a long clean run of opcodes past the head. Text that
-    # happens to parse for a few opcodes ("GIT v1.5..." is BINFLOAT, DUP, STOP) stops early with bytes after.
+    # happens to parse for a few opcodes ("GIT v1.5..." is BINFLOAT, DUP, STOP) stops early with bytes after;
+    # programs after it that import nothing leave it text (``I123\n.`` then prose is a number to pickle.load).
     if probe.reached_stop:
         return probe.opcodes >= 2 and probe.end == len(head) < HEAD_BYTES
     return probe.truncated and probe.opcodes >= 1000
 
 
+def legacy_torch_magic(head: bytes) -> bool:
+    """True when program 0 of ``head`` unpickles to torch's legacy magic number, however it is spelled."""
+    return head.startswith(TORCH_LEGACY_MAGIC) or probe_pickle(head).legacy_magic
+
+
 @dataclass(frozen=True, slots=True)
 class PickleProbe:
-    """What walking bytes as a pickle from offset 0 showed."""
+    """What walking bytes as a pickle from offset 0 showed: program 0, and the programs after its STOP."""
 
-    reached_stop: bool
-    opcodes: int
-    meaningful: bool  # it imports or calls something a real unpickler could resolve
-    truncated: bool = False  # the bytes ran out mid-program: what follows the head decides
-    end: int | None = None  # offset just after STOP
+    reached_stop: bool  # program 0 reached STOP
+    opcodes: int  # program 0's opcodes
+    meaningful: bool  # some program of the chain imports or calls something a real unpickler could resolve
+    truncated: bool = False  # program 0 ran out mid-program: what follows the head decides
+    end: int | None = None  # offset just after program 0's STOP
+    legacy_magic: bool = False  # program 0's value is torch's legacy magic number (torch.load reads on)
+    later_truncated: bool = False  # a program after program 0 ran out with the head: the rest of the file decides
+    programs: int = 1  # programs walked in the head (program 0, the following ones, the chains from STOP)
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+@functools.lru_cache(maxsize=8)
 def probe_pickle(head: bytes) -> PickleProbe:
-    """Walk ``head`` as a pickle program (symbolically, bounded by its length)."""
-    from weightwarden.picklevm.machine import analyze_bytes
+    """Walk ``head`` as a pickle program (symbolically, bounded by its length), and the programs after it.
 
-    analysis = analyze_bytes(head)
-    truncated = analysis.end is None and bool(analysis.error) and analysis.error.startswith("truncated")
-    return PickleProbe(analysis.end is not None, analysis.opcodes, has_real_sites(analysis), truncated, analysis.end)
+    Red team round 38: program 0 alone does not say whether a file runs code. torch.load's legacy reader
+    checks only the *value* of program 0 (the magic number, in any spelling) and then unpickles the next
+    programs of the same file, the first of them before any check; a loader calling ``pickle.load`` in a loop
+    does the same. So when program 0 reaches STOP with bytes after it, the following programs are walked as
+    the pickle reader walks them (consecutive programs until one is no pickle, NUL padding, the chains from a
+    STOP inside a frame), within the head; the probe is meaningful when any of them imports something.
+    Cached: the sniffer asks twice (legacy magic, then pickle) about the same head.
+    """
+    from weightwarden.picklevm.machine import ChainState, analyze_streams, analyze_value, other_chain
+
+    stream = io.BytesIO(head)
+    analysis, value = analyze_value(stream)
+    truncated = _ran_out(analysis)
+    legacy = analysis.end is not None and type(value) is int and value == TORCH_LEGACY_MAGIC_NUMBER
+    meaningful = has_real_sites(analysis)
+    later_truncated = False
+    programs = 1
+    if analysis.end is not None and analysis.end < len(head):
+        chains = ChainState()
+        chains.mark(0)
+        stream.seek(analysis.resume or analysis.end)
+        rest = analyze_streams(stream, chains=chains)
+        following = [*rest.programs, *other_chain(stream, analysis, DEFAULT_LIMITS, 0, chains=chains)]
+        programs += len(following)
+        meaningful = meaningful or any(has_real_sites(a) for a in following)
+        later_truncated = any(_ran_out(a) for a in rest.programs[-1:])
+    return PickleProbe(analysis.end is not None, analysis.opcodes, meaningful, truncated, analysis.end, legacy,
+                       later_truncated, programs)
+
+
+def _ran_out(analysis) -> bool:  # type: ignore[no-untyped-def]
+    return analysis.end is None and bool(analysis.error) and analysis.error.startswith("truncated")
 
 
 def has_real_sites(analysis) -> bool:  # type: ignore[no-untyped-def]
@@ -969,9 +1015,8 @@ def embedded_format(head: bytes, size: int) -> str | None:
         return "compressed"
     if _safetensors_head(head, size):
         return "safetensors"
-    if head[:2] == b"\x80\x02" and head.startswith(TORCH_LEGACY_MAGIC):
-        return "pickle"
-    if probe_pickle(head).meaningful:
+    probe = probe_pickle(head)
+    if probe.meaningful or probe.legacy_magic:  # round 38: any program of the chain, the magic by its value
         return "pickle"
     return None
 

@@ -2581,16 +2581,30 @@ def nested_programs(data: bytes, limits: Limits, offset: int, depth: int) -> lis
     inflated = _inflate(data, limits)
     if inflated is not None:
         return nested_programs(inflated, limits, offset, depth)
-    if data.startswith(TORCH_LEGACY_MAGIC):
-        stream = io.BytesIO(data)
-        out = []
-        for _ in range(5):
-            analysis = analyze(stream, limits=limits, base_offset=offset, depth=depth)
-            out.append(analysis)
-            if analysis.end is None:
-                break
-        return out
-    return [analyze(io.BytesIO(data), limits=limits, base_offset=offset, depth=depth)]
+    stream = io.BytesIO(data)
+    first, value = _Machine(stream, limits, offset, depth, None).run()
+    if first.end is None or not (data.startswith(TORCH_LEGACY_MAGIC) or _is_legacy_magic(value)):
+        return [first]
+    # torch.load of the payload: program 0's *value* is the legacy magic number (any spelling, red team round
+    # 38), so torch unpickles the next four programs of the same bytes.
+    out = [first]
+    for _ in range(4):
+        stream.seek((out[-1].resume or out[-1].end) - offset)  # type: ignore[operator]
+        if not stream.read(1):
+            break
+        stream.seek(-1, io.SEEK_CUR)
+        analysis = analyze(stream, limits=limits, base_offset=offset, depth=depth)
+        out.append(analysis)
+        if analysis.end is None:
+            break
+    return out
+
+
+TORCH_LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
+
+
+def _is_legacy_magic(value: Any) -> bool:
+    return type(value) is int and value == TORCH_LEGACY_MAGIC_NUMBER
 
 
 NESTED_INFLATE_MAX = 256 * MiB
