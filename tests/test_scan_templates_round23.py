@@ -66,6 +66,10 @@ def _pickle(c: Path) -> bytes:
     return b"V" + _template(c).replace("\n", " ").encode() + b"\n."
 
 
+def _legacy_text(c: Path) -> bytes:
+    return b"I%d\n." % sniff_module.TORCH_LEGACY_MAGIC_NUMBER + _template(c).encode()
+
+
 def _zip_end(c: Path) -> bytes:
     return _template(c).encode() + b"PK\x05\x06" + b"\x00" * 18
 
@@ -145,7 +149,8 @@ BRANCHES: dict[str, tuple[Format, list[Callable[[Path], bytes]] | str]] = {
     "head.startswith(b\"7z\\xbc\\xaf'\\x1c\")": (Format.SEVEN_ZIP, NOT_UTF8),
     "_is_hdf5(head, f)": (Format.HDF5, [_hdf5]),
     "is_tar_header(head[:512])": (Format.TAR, [_tar]),
-    "head.startswith(TORCH_LEGACY_MAGIC)": (Format.PYTORCH_LEGACY, NOT_UTF8),
+    # Round 38: the legacy magic is recognised by its value, and a protocol-0 INT spells it in ASCII.
+    "legacy_torch_magic(head)": (Format.PYTORCH_LEGACY, [_legacy_text]),
     "_is_safetensors(head, source.size)": (Format.SAFETENSORS, [_safetensors]),
     "head.startswith(COMPRESSED_MAGICS) or _is_zlib(head)": (
         Format.COMPRESSED, [_compressed(b"ZF"), _compressed(b"BZh"), _compressed(b"x^")]),
@@ -154,8 +159,7 @@ BRANCHES: dict[str, tuple[Format, list[Callable[[Path], bytes]] | str]] = {
     "proto is not None": (Format.SENTENCEPIECE, [_proto]),
     "return": (Format.JINJA_TEMPLATE, [_text]),
 }
-NOT_UTF8_SIGNATURES = {Format.NUMPY: b"\x93NUMPY", Format.SEVEN_ZIP: b"7z\xbc\xaf\x27\x1c",
-                       Format.PYTORCH_LEGACY: sniff_module.TORCH_LEGACY_MAGIC}
+NOT_UTF8_SIGNATURES = {Format.NUMPY: b"\x93NUMPY", Format.SEVEN_ZIP: b"7z\xbc\xaf\x27\x1c"}
 
 
 def _branches_of_sniff_head() -> set[str]:
