@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 
 from weightwarden.artifact import json_units as json_units_mod
 from weightwarden.artifact.code_blocks import CodeBlock, code_blocks, host_code_lines, unit_spans
 from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.artifact.page_view import PageView, displayed_fragment, is_page, page_view, shows_other_tags
+from weightwarden.artifact.page_view import PageView, displayed_fragment, is_page, page_views, shows_other_tags
 from weightwarden.artifact.readers.hf_config import config_chat_templates
 from weightwarden.artifact.recovery import (
     RecoveryBound,
@@ -290,7 +290,7 @@ def _check_text(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Find
         # page (a code span, a fence, a table cell, an HTML element) from inside it. Its units are read as a
         # host that renders them alone reads them (see _page); the whole's own findings are not repeated.
         yield from _page_views(text, names, code, ctx, {(i.kind, i.message) for i in issues})
-    elif isinstance(picked_up, str) and code.details.get("json_text") is True and _shown(text, code, ctx) is not None:
+    elif isinstance(picked_up, str) and code.details.get("json_text") is True and _shown(text, code, ctx):
         # Round 27 (the whole text of a JSON file): tags written as character references ("&#123;%") are tags on
         # the rendered page: its blocks (the page's units among them) are analysed as well as the raw text.
         yield from _fenced_blocks(text, names, code, ctx, set())
@@ -450,15 +450,26 @@ def _is_unit(body: str, text: str, cache: list[set[str]]) -> bool:
     return normalise_newlines(body).strip() in cache[0]
 
 
-def _shown(text: str, code: CodeObject, ctx: CheckContext) -> PageView | None:
+def _shown(text: str, code: CodeObject, ctx: CheckContext) -> list[PageView]:
     """Helper tpl35: the page as its reader sees it (:func:`weightwarden.artifact.page_view.page_view`: one rendering
     replaces round 27's entity-decoded and round 29's rendered-Markdown views), when it shows other Jinja tags than
     the raw text (else the raw readings read the same); not of a JSON string value, which no page shows (its
-    backslashes are the template's own string escapes: a real template's "\\'" read as "'" is another template)."""
-    if code.details.get("picked_up") == BY_CONTENT_JSON or not is_page(ctx.file):
-        return None  # a .txt (or any text not shown rendered) is shown as it is: its raw text
-    view = page_view(text)
-    return view if shows_other_tags(text, view) else None
+    backslashes are the template's own string escapes: a real template's "\\'" read as "'" is another template).
+    Helper tpl36 (round 35): every host's reading of the page (:func:`weightwarden.artifact.page_view.page_views`:
+    GitHub's GFM and plain CommonMark for Markdown, a browser's for HTML), each judged; empty when none applies."""
+    kind = is_page(ctx.file)
+    if code.details.get("picked_up") == BY_CONTENT_JSON or not kind:
+        return []  # a .txt (or any text not shown rendered) is shown as it is: its raw text
+    return [view for view in page_views(text, kind) if shows_other_tags(text, view)]
+
+
+def _distinct(findings: Iterable[Finding], emitted: set[tuple[str, str, str]]) -> Iterator[Finding]:
+    """Helper tpl36: findings not yet given by another reading of the same page (two hosts' views of one unit)."""
+    for finding in findings:
+        key = (finding.rule_id, finding.location.path, finding.message)
+        if key not in emitted:
+            emitted.add(key)
+            yield finding
 
 
 def _page_blocks(page: PageView) -> list[CodeBlock]:
@@ -519,15 +530,17 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     parses whose recovery still fails, is WW-TPL-002."""
     picked_up = code.details.get("picked_up")
     try:
-        shown = _shown(text, code, ctx)
+        views = _shown(text, code, ctx)
         configs = _config_bodies(text, code, ctx)
         raw = _without_configs(_without_host_code(normalise_newlines(text)), configs, None)
-        yield from _recovered_view(raw if shown is None else _without_shown_elements(raw), names, code, ctx, seen)
-        if shown is not None:
+        emitted: set[tuple[str, str, str]] = set()
+        yield from _distinct(_recovered_view(raw if not views else _without_shown_elements(raw), names, code, ctx,
+                                             seen), emitted)
+        for shown in views:
             # The page's displayed text (no fence is left in it to blank: host-language fences show their code,
             # which the page's units judge whole), read with the page's units (a <pre> body is one unit).
-            yield from _recovered_view(_without_configs(shown.text, configs, shown), names, code, ctx, seen,
-                                       spans=shown.spans)
+            yield from _distinct(_recovered_view(_without_configs(shown.text, configs, shown), names, code, ctx,
+                                                 seen, spans=shown.spans), emitted)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
@@ -806,13 +819,13 @@ def _page_views(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     WW-TPL-002."""
     picked_up = code.details.get("picked_up")
     try:
-        yield from _page(text, names, code, ctx, seen, view=False)
-        shown = _shown(text, code, ctx)
-        if shown is not None:
+        emitted: set[tuple[str, str, str]] = set()
+        yield from _distinct(_page(text, names, code, ctx, seen, view=False), emitted)
+        for shown in _shown(text, code, ctx):  # helper tpl36: each host's reading of the page
             if tpl.parses(shown.text):
-                yield from _page(shown.text, names, code, ctx, seen, view=True, page=shown)
+                yield from _distinct(_page(shown.text, names, code, ctx, seen, view=True, page=shown), emitted)
             else:
-                yield from _recovered_view(shown.text, names, code, ctx, seen, spans=shown.spans)
+                yield from _distinct(_recovered_view(shown.text, names, code, ctx, seen, spans=shown.spans), emitted)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
