@@ -306,6 +306,8 @@ class _Displayed:
         # view's lines past the source's (the markers pad each block to its source line). Kept in <pre> and code.
         if data.strip() or "\n" not in data or self._preformatted():
             self._write(data)
+        elif self.source is not None and self.out and not self.out[-1].endswith("\n"):
+            self._write("\n")  # an HTML page has no markers: its blocks stay on lines of their own
 
     def _place(self, data: str) -> None:
         """An HTML page has no markers: a text is put at the line where its first line is found in the source (after
@@ -319,7 +321,10 @@ class _Displayed:
         self.cursor = at
         target = self.source.count("\n", 0, at) + 1 - data.count("\n", 0, lead)
         if target > self.line:
+            before = self.size
             self._write("\n" * (target - self.line))
+            for stack in self.open.values():  # an element opened right before this text starts where it is put
+                stack[:] = [(self.size, self.line) if start == before else (start, line) for start, line in stack]
 
     def _preformatted(self) -> bool:
         return any(self.open.get(tag) for tag in _PREFORMATTED)
