@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
+    from weightwarden.artifact.page_view import PageView
+
 # A fence line (``` or ~~~, up to 3 spaces of indent, any info string): the line-based pairing.
 _FENCE_RE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.M)
 # markdown-it's default nesting bound (20) leaves deeper containers untokenized; a model card does not nest this
@@ -96,13 +98,29 @@ def code_blocks(text: str, page: bool | str = False) -> list[CodeBlock]:
 
         for view in page_views(text, page):
             if shows_other_tags(text, view):
-                found += [CodeBlock(u.first_line, u.body) for u in view.units if "{{" in u.body or "{%" in u.body]
+                found += page_blocks(view)
     for block in found:
         if block.body not in seen:
             seen.add(block.body)
             blocks.append(block)
     blocks.sort(key=lambda b: b.first_line)
     return blocks
+
+
+def page_blocks(view: PageView) -> list[CodeBlock]:
+    """The units of a page view that hold an opener, as code blocks at their source lines. A block (a paragraph)
+    inside what an element GitHub's tag filter shows as text holds (kind ``filtered``) is marked ``within`` it
+    (helper tpl36: the 88 real templates in a <textarea> are paragraphs on GitHub's page; a paragraph is read as
+    the run it is part of when that run parses and reads it alike)."""
+    filtered = sorted((u for u in view.units if u.kind == "filtered"), key=lambda f: f.end - f.start)
+    out = []
+    for unit in view.units:
+        if "{{" not in unit.body and "{%" not in unit.body:
+            continue
+        within = () if unit.kind != "block" else tuple(
+            f.body for f in filtered if f.start <= unit.start and unit.end <= f.end and f.body != unit.body)
+        out.append(CodeBlock(unit.first_line, unit.body, within))
+    return out
 
 
 @functools.cache

@@ -55,8 +55,12 @@ _HIDDEN_ELEMENTS = frozenset({"script", "style", "template", "head", "title", "i
 # GFM's "disallowed raw HTML" (the tag filter extension, https://github.github.com/gfm/#disallowed-raw-html-extension-):
 # in raw HTML, the "<" of these start and end tags is written "&lt;", so the tag is shown as text and its content is
 # parsed as HTML.
-_GFM_FILTERED = re.compile(r"<(?=/?(?:title|textarea|style|xmp|iframe|noembed|noframes|script|plaintext)(?:[\s/>]|$))",
-                           re.I)
+_GFM_FILTERED = re.compile(r"<(/?)((?:title|textarea|style|xmp|iframe|noembed|noframes|script|plaintext)(?=[\s/>]|$)"
+                           r"[^<>]*>?)", re.I)
+# Marks put around what a filtered element holds (GitHub shows its tags as text around it: a reader sees where it
+# starts and ends and copies it whole, as the element it was written as; its paragraphs are read as it).
+_FILTERED_OPEN = "ww-filtered-open-7f3a"
+_FILTERED_CLOSE = "ww-filtered-close-7f3a"
 # An HTML5 parser drops ONE newline right after these start tags; the renderer's raw HTML gets a second one so that
 # the content keeps its source line in the view (the unit then starts after that newline, as shown).
 _LEADING_NEWLINE = re.compile(r"(<(?:pre|listing|textarea)(?:\s[^<>]*)?>)\n", re.I)
@@ -98,6 +102,15 @@ class PageView:
     @property
     def spans(self) -> list[tuple[int, int]]:
         return sorted({(u.start, u.end) for u in self.units})
+
+    @property
+    def part_spans(self) -> list[tuple[int, int]]:
+        """The units a part of the view is read within: all but the blocks (paragraphs) inside what a tag-filtered
+        element holds on GitHub's page (kind ``filtered``), which are read as that run (helper tpl36)."""
+        runs = [(u.start, u.end) for u in self.units if u.kind == "filtered"]
+        return sorted({(u.start, u.end) for u in self.units
+                       if u.kind != "block" or not any(a <= u.start and u.end <= b and (a, b) != (u.start, u.end)
+                                                       for a, b in runs)})
 
 
 # Names a host shows rendered as a page (Hugging Face and GitHub render Markdown; a browser renders HTML). Any other
@@ -186,10 +199,17 @@ def _raw_html(token: object, reading: str) -> object:
         return token
     content = _LEADING_NEWLINE.sub("\\1\n\n", token.content)
     if reading == "gfm":
-        content = _GFM_FILTERED.sub("&lt;", content)
+        content = _GFM_FILTERED.sub(_filtered, content)
     if content == token.content:
         return token
     return token.copy(content=content)
+
+
+def _filtered(match: re.Match[str]) -> str:
+    """A tag GitHub's tag filter escapes, with a mark after a start tag and before an end tag."""
+    if match.group(1):
+        return f"<!--{_FILTERED_CLOSE}-->&lt;/{match.group(2)}"
+    return f"&lt;{match.group(2)}<!--{_FILTERED_OPEN}-->"
 
 
 @functools.cache
@@ -256,6 +276,10 @@ class _Displayed:
             content = node.comment_content or ""
             if content.startswith(_MARK):
                 self._mark(content[len(_MARK):])
+            elif content == _FILTERED_OPEN:
+                self.open.setdefault("filtered", []).append((self.size, self.line))
+            elif content == _FILTERED_CLOSE:
+                self._leave("filtered")
             return False
         if node.is_text_node:
             self._data(node.text_content or "", node.parent.tag if node.parent is not None else "")
@@ -272,7 +296,7 @@ class _Displayed:
         return True
 
     def _leave(self, tag: str) -> None:
-        if tag in _UNIT_ELEMENTS and self.open.get(tag):
+        if (tag in _UNIT_ELEMENTS or tag == "filtered") and self.open.get(tag):
             start, line = self.open[tag].pop()
             self._add("cell" if tag in ("td", "th") else tag, start, line)
 
@@ -406,10 +430,19 @@ def displayed_fragment(fragment: str) -> str:
     block is not Markdown). Hidden elements' content is kept (a fragment is read as the element's content)."""
     if "<" not in fragment and "&" not in fragment:
         return fragment
+    # A tag's text is asked for many times (each region holding it): small fragments are cached, large ones (an
+    # element's whole content) are not kept alive by the cache.
+    return _small_fragment(fragment) if len(fragment) <= _CACHED_FRAGMENT else _fragment(fragment)
+
+
+_CACHED_FRAGMENT = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def _small_fragment(fragment: str) -> str:
     return _fragment(fragment)
 
 
-@functools.lru_cache(maxsize=1024)
 def _fragment(fragment: str) -> str:
     from selectolax.lexbor import LexborHTMLParser
 
