@@ -206,10 +206,10 @@ def _raw_html(token: object, reading: str) -> object:
 
 
 def _filtered(match: re.Match[str]) -> str:
-    """A tag GitHub's tag filter escapes, with a mark after a start tag and before an end tag."""
-    if match.group(1):
-        return f"<!--{_FILTERED_CLOSE}-->&lt;/{match.group(2)}"
-    return f"&lt;{match.group(2)}<!--{_FILTERED_OPEN}-->"
+    """A tag GitHub's tag filter escapes, with a mark before a start tag and after an end tag."""
+    if match.group(1):  # the run holds the tags GitHub shows as text (a mark between text nodes would split them)
+        return f"&lt;/{match.group(2)}<!--{_FILTERED_CLOSE}-->"
+    return f"<!--{_FILTERED_OPEN}-->&lt;{match.group(2)}"
 
 
 @functools.cache
