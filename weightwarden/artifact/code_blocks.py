@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
+    from weightwarden.artifact.page_view import PageView
+
 # A fence line (``` or ~~~, up to 3 spaces of indent, any info string): the line-based pairing.
 _FENCE_RE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*$", re.M)
 # markdown-it's default nesting bound (20) leaves deeper containers untokenized; a model card does not nest this
@@ -55,7 +57,7 @@ class CodeBlock:
     within: tuple[str, ...] = ()
 
 
-def code_blocks(text: str, page: bool = False) -> list[CodeBlock]:
+def code_blocks(text: str, page: bool | str = False) -> list[CodeBlock]:
     """Every code block of ``text`` by CommonMark and by line-based fence pairing, without duplicates, in text
     order; with ``page`` (a text shown as a rendered page: page_view.is_page), also the units of its rendered page (:mod:`weightwarden.artifact.page_view`) when they
     show other tags. Callers bound ``text`` (max_text_bytes): both passes are linear in it."""
@@ -65,7 +67,12 @@ def code_blocks(text: str, page: bool = False) -> list[CodeBlock]:
     # line regexes below match at "\n" only): normalised before any extraction.
     text = normalise_newlines(text)
     fences: list[CodeBlock] = []  # the fenced blocks among them (CommonMark's and the line-paired ones)
-    if len(text) <= MARKDOWN_PARSE_CHARS:
+    if page == "html":
+        # Helper tpl36 (round 35 FP-B): an HTML page is read as HTML, never as Markdown (no browser does: a
+        # CommonMark HTML block ends at a blank line, cutting a <pre>'s template out of its context). Its units are
+        # its elements (below: unit_spans, the page's units), and the language-neutral regions.
+        pairs, found = [], []
+    elif len(text) <= MARKDOWN_PARSE_CHARS:
         pairs = _line_pairs(text, _FENCE_RE)
         found = _commonmark_blocks(text, fences) + pairs
     else:
@@ -85,17 +92,35 @@ def code_blocks(text: str, page: bool = False) -> list[CodeBlock]:
         # inline HTML, a <pre> body HTML-escaped): the units a reader copies from the rendered page, as it shows
         # them (page_view), when the page shows other Jinja tags than the raw text. A <pre>/<code> body is ONE
         # unit there (its indented runs are not regions of their own: round 34's FP-A).
-        from weightwarden.artifact.page_view import page_view, shows_other_tags
+        # Helper tpl36 (round 35): every host's reading of the page (page_views: GitHub's GFM, plain CommonMark, a
+        # browser's for an HTML page), each through an HTML5 parser.
+        from weightwarden.artifact.page_view import page_views, shows_other_tags
 
-        view = page_view(text)
-        if shows_other_tags(text, view):
-            found += [CodeBlock(u.first_line, u.body) for u in view.units if "{{" in u.body or "{%" in u.body]
+        for view in page_views(text, page):
+            if shows_other_tags(text, view):
+                found += page_blocks(view)
     for block in found:
         if block.body not in seen:
             seen.add(block.body)
             blocks.append(block)
     blocks.sort(key=lambda b: b.first_line)
     return blocks
+
+
+def page_blocks(view: PageView) -> list[CodeBlock]:
+    """The units of a page view that hold an opener, as code blocks at their source lines. A block (a paragraph)
+    inside what an element GitHub's tag filter shows as text holds (kind ``filtered``) is marked ``within`` it
+    (helper tpl36: the 88 real templates in a <textarea> are paragraphs on GitHub's page; a paragraph is read as
+    the run it is part of when that run parses and reads it alike)."""
+    filtered = sorted((u for u in view.units if u.kind == "filtered"), key=lambda f: f.end - f.start)
+    out = []
+    for unit in view.units:
+        if "{{" not in unit.body and "{%" not in unit.body:
+            continue
+        within = () if unit.kind != "block" else tuple(
+            f.body for f in filtered if f.start <= unit.start and unit.end <= f.end and f.body != unit.body)
+        out.append(CodeBlock(unit.first_line, unit.body, within))
+    return out
 
 
 @functools.cache
@@ -150,12 +175,22 @@ def host_code_lines(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# Helper tpl36 (round 35 FP-B: "<pre><code class=...>" then the template on the same line): only HTML tags (and
+# whitespace) on a line before a unit's body, or after it: that line shows nothing but the unit's text.
+_ONLY_TAGS = re.compile(r"(?:[ \t]*</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?>)*[ \t]*")
+
+
+def _line_start(text: str, at: int) -> int:
+    return text.rfind("\n", 0, at) + 1
+
+
 def _within_fences(regions: list[CodeBlock], fences: list[CodeBlock], text: str) -> list[CodeBlock]:
     """Round 32: ``regions`` (language-neutral ones), each marked with the body of the unit a reader copies whole
     (a fenced block, CommonMark's or line-paired, or a :func:`unit_spans` element or code span) whose lines hold all
     of its lines, when it is not that body itself: a run of indented lines of a template shown in a fence or a
     <textarea>, which analysed out of the unit's context gave false highs on real templates. A unit starting or
-    ending mid-line holds only the lines strictly inside it."""
+    ending mid-line holds only the lines strictly inside it, unless only HTML tags share that line with it (helper
+    tpl36)."""
     spans = [(f.first_line, f.first_line + f.body.count("\n") - 1, f.body) for f in fences if f.body.strip()]
     if regions:
         newlines = [m.start() for m in re.finditer("\n", text)]
@@ -164,9 +199,12 @@ def _within_fences(regions: list[CodeBlock], fences: list[CodeBlock], text: str)
             if "\n" not in body or ("{{" not in body and "{%" not in body):
                 continue
             first = bisect.bisect_left(newlines, start) + 1  # 1-based line of the body's first character
-            if start > 0 and text[start - 1] != "\n":
+            if start > 0 and text[start - 1] != "\n" and not _ONLY_TAGS.fullmatch(text, _line_start(text, start), start):
                 first += 1
             last = bisect.bisect_left(newlines, end) + 1 - 1  # the line before the one the body ends on
+            line_end = text.find("\n", end)
+            if _ONLY_TAGS.fullmatch(text, end, len(text) if line_end < 0 else line_end):
+                last += 1
             spans.append((first, last, body))
     spans.sort(key=lambda s: (s[0], -s[1]))
     if not spans:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weightwarden.artifact.code_blocks import code_blocks, normalise_newlines, unit_spans
-from weightwarden.artifact.page_view import page_view, shows_config
+from weightwarden.artifact.page_view import page_views, shows_config
 from weightwarden.artifact.sniff import shows_config_key
 
 # JSON units parsed per text (a model card shows one config, a tutorial a few): past it, the text is reported
@@ -49,7 +49,7 @@ def _may_hold_key(body: str) -> bool:
     return shows_config_key(body)
 
 
-def _candidates(text: str, page: bool) -> Iterator[tuple[int, str]]:
+def _candidates(text: str, page: bool | str) -> Iterator[tuple[int, str]]:
     """Every unit a reader copies whole, as (first line, body): the whole text, the code blocks (fences at any
     nesting, indented and HTML blocks, the language-neutral regions), the bodies of code elements and code spans;
     and (helper tpl35, round 34 class B) the same units as the rendered page shows them (page_view: a ``<pre>``
@@ -60,14 +60,14 @@ def _candidates(text: str, page: bool) -> Iterator[tuple[int, str]]:
         yield block.first_line, block.body
     for a, b in unit_spans(text):
         yield text.count("\n", 0, a) + 1, text[a:b]
-    view = page_view(text) if page else None
-    if view is not None and view.text != text and shows_config_key(view.text):
-        yield 1, view.text
-        for unit in view.units:
-            yield unit.first_line, unit.body
+    for view in page_views(text, page) if page else ():  # helper tpl36: every host's reading of the page
+        if view.text != text and shows_config_key(view.text):
+            yield 1, view.text
+            for unit in view.units:
+                yield unit.first_line, unit.body
 
 
-def json_units(text: str, page: bool = False) -> tuple[list[JsonUnit], bool]:
+def json_units(text: str, page: bool | str = False) -> tuple[list[JsonUnit], bool]:
     """The units of ``text`` that parse as JSON and hold ``chat_template`` objects (or could not be read), each body
     once; and whether MAX_JSON_UNITS cut the search (the units past it were not parsed)."""
     if not shows_config(text, page):

@@ -1,19 +1,29 @@
-"""A README-like text as its rendered page shows it: what a reader sees and copies (helper tpl35).
+"""A README-like text as its rendered pages show it: what a reader sees and copies (helpers tpl35, tpl36).
 
 Red team round 34: the earlier "page" readings were partial transformations of the raw text (``entity_decoded``:
 HTML tags stripped then references decoded, returned only when decoding added openers beyond the tag-stripped
 text; ``markdown_rendered``: backslash escapes removed, HTML kept), each a guess at one step of rendering. A Jinja
 opener split by an empty inline element (``{<b></b>{``, ``{<!-- -->%``) and a JSON config that is JSON only as
-shown (a GFM cell's ``\\|``, ``&quot;`` in a ``<pre>``) fell between them. Here the page is rendered once, with the
-project's Markdown parser (markdown-it-py: CommonMark with raw HTML, as GitHub and Hugging Face cards, plus GFM
-tables), to HTML, and the standard library's HTML parser turns that HTML into the displayed text: tags and
-comments removed, character references decoded, backslash escapes removed by the renderer, a cell's ``\\|`` shown
-as ``|``, fenced and indented code verbatim. Nothing is rendered as a template.
+shown (a GFM cell's ``\\|``, ``&quot;`` in a ``<pre>``) fell between them. Here the page is rendered to HTML and
+an HTML5 parser turns that HTML into the displayed text: tags and comments removed, character references decoded,
+backslash escapes removed by the renderer, a cell's ``\\|`` shown as ``|``, fenced and indented code verbatim.
+Nothing is rendered as a template.
 
-The view keeps each block at (or after) the line it starts on in the source, so a finding in it names a source
+Red team round 35 (helper tpl36): one renderer is one reading, and each host renders differently (HTML5 comment
+endings Python's ``html.parser`` does not end a comment at; GitHub's tag filter, which shows a ``<script>``'s
+content as HTML; GFM strikethrough, ``{~~{~~`` shown as ``{{``; a ``.html`` file read as Markdown, which no browser
+does). So a page has every host's reading (:func:`page_views`), each judged, and the HTML step is an HTML5 parser
+(lexbor, through selectolax: the tree a browser builds, comments, raw-text and RCDATA elements included):
+- a Markdown page: as GitHub renders it (GFM: CommonMark, tables, strikethrough with one or two tildes, the tag
+  filter of "disallowed raw HTML") and as plain CommonMark with tables (Hugging Face and other hosts, whose
+  sanitizers drop ``<script>``/``<style>`` with their content);
+- an HTML page (``.html``, ``.htm``, ``.xhtml``): the document as a browser parses it, no Markdown.
+
+Each view keeps each block at (or after) the line it starts on in the source, so a finding in it names a source
 line. It also lists the units a reader copies whole from the page (:class:`PageUnit`): the text of each ``<pre>``,
-``<code>``, ``<textarea>``, ``<kbd>``, ``<samp>``, ``<tt>`` element (fences and code spans render as such), each
-table cell, and each block (a paragraph, a heading, an HTML block), with their offsets in the view.
+``<code>``, ``<textarea>``, ``<kbd>``, ``<samp>``, ``<tt>``, ``<xmp>``, ``<listing>``, ``<plaintext>`` element
+(fences and code spans render as such), each table cell, and each block (a paragraph, a heading, an HTML block),
+with their offsets in the view.
 
 Bounded: a text past MARKDOWN_PARSE_CHARS is not rendered (markdown-it with inline rules costs ~0.1 ms per line);
 it gets a cheap superset instead (comments and tags removed, references decoded, backslash escapes removed, over
@@ -26,22 +36,48 @@ import functools
 import html
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
 from weightwarden.artifact.code_blocks import MARKDOWN_PARSE_CHARS, normalise_newlines
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
+    from selectolax.lexbor import LexborNode
 
-# Elements whose text a reader copies whole (a browser shows their content; a "copy" button copies it).
-_UNIT_ELEMENTS = frozenset({"pre", "code", "textarea", "kbd", "samp", "tt", "td", "th"})
-# Elements whose content no page shows.
-_HIDDEN_ELEMENTS = frozenset({"script", "style", "template"})
+# Elements whose text a reader copies whole (a browser shows their content; a "copy" button copies it). xmp,
+# listing and plaintext are HTML's older preformatted elements (xmp and plaintext show their content as text).
+_UNIT_ELEMENTS = frozenset({"pre", "code", "textarea", "kbd", "samp", "tt", "td", "th", "xmp", "listing",
+                            "plaintext"})
+_PREFORMATTED = frozenset({"pre", "code", "textarea", "xmp", "listing", "plaintext"})
+# Elements whose content a browser does not show (its user agent style sheet hides them, or the content is never
+# rendered: an iframe's text is its fallback for no browser in use). noscript is read (shown where scripts are off).
+_HIDDEN_ELEMENTS = frozenset({"script", "style", "template", "head", "title", "iframe", "noembed", "noframes"})
+# GFM's "disallowed raw HTML" (the tag filter extension, https://github.github.com/gfm/#disallowed-raw-html-extension-):
+# in raw HTML, the "<" of these start and end tags is written "&lt;", so the tag is shown as text and its content is
+# parsed as HTML.
+_GFM_FILTERED = re.compile(r"<(/?)((?:title|textarea|style|xmp|iframe|noembed|noframes|script|plaintext)(?=[\s/>]|$)"
+                           r"[^<>]*>?)", re.I)
+# Marks put around what a filtered element holds (GitHub shows its tags as text around it: a reader sees where it
+# starts and ends and copies it whole, as the element it was written as; its paragraphs are read as it).
+_FILTERED_OPEN = "ww-filtered-open-7f3a"
+_FILTERED_CLOSE = "ww-filtered-close-7f3a"
+# An HTML5 parser drops ONE newline right after these start tags; the renderer's raw HTML gets a second one so that
+# the content keeps its source line in the view (the unit then starts after that newline, as shown).
+_LEADING_NEWLINE = re.compile(r"(<(?:pre|listing|textarea)(?:\s[^<>]*)?>)\n", re.I)
 # Markdown's nesting bound (as code_blocks: an attacker may nest deeper than any card).
 _MAX_NESTING = 200
-# The source-line marker put before each block token (a name no page uses; an attacker writing it only moves lines).
-_MARK = "ww-source-line-7f3a"
+# The source-line marker put before each block token: an HTML comment (a comment is inserted where it stands in any
+# insertion mode, where an element would be moved out of a table). Its name is no page's; an attacker writing it
+# only moves lines. Inside a raw-text or RCDATA element it is text, and removed there.
+_MARK = "ww-source-line-7f3a:"
+_MARKER_RE = re.compile(rf"<!--{_MARK}\d*-->")
+
+# The page kinds: a Markdown page (GitHub, Hugging Face and other hosts render it), an HTML page (a browser parses
+# it), "" for a text shown as it is.
+MARKDOWN = "markdown"
+HTML = "html"
+# The readings of each kind (see the module docstring).
+_READINGS = {MARKDOWN: ("gfm", "commonmark"), HTML: ("html",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,34 +103,75 @@ class PageView:
     def spans(self) -> list[tuple[int, int]]:
         return sorted({(u.start, u.end) for u in self.units})
 
+    @property
+    def part_spans(self) -> list[tuple[int, int]]:
+        """The units a part of the view is read within: all but the blocks (paragraphs) inside what a tag-filtered
+        element holds on GitHub's page (kind ``filtered``), which are read as that run (helper tpl36)."""
+        runs = [(u.start, u.end) for u in self.units if u.kind == "filtered"]
+        return sorted({(u.start, u.end) for u in self.units
+                       if u.kind != "block" or not any(a <= u.start and u.end <= b and (a, b) != (u.start, u.end)
+                                                       for a, b in runs)})
+
 
 # Names a host shows rendered as a page (Hugging Face and GitHub render Markdown; a browser renders HTML). Any other
 # text (a .txt, a .jinja, a file with no suffix) is shown as it is: its page IS its raw text, which every other
 # reading already reads (tried first for every text: the 88 real templates given as chat_template.txt got highs from
 # the units of their Markdown rendering, which nobody sees: "<think>" inside a string is no element there).
-PAGE_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx", ".html", ".htm", ".xhtml")
+MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+PAGE_SUFFIXES = MARKDOWN_SUFFIXES + HTML_SUFFIXES
 
 
-def is_page(name: str) -> bool:
-    """Whether a file of this name (a path, an archive member "a.zip!x/README.md") is shown as a rendered page."""
-    return name.rsplit("!", 1)[-1].rsplit("/", 1)[-1].lower().endswith(PAGE_SUFFIXES)
+def page_kind(name: str) -> str:
+    """How a file of this name (a path, an archive member "a.zip!x/README.md") is shown: MARKDOWN, HTML or ""
+    (shown as it is)."""
+    base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1].lower()
+    if base.endswith(MARKDOWN_SUFFIXES):
+        return MARKDOWN
+    return HTML if base.endswith(HTML_SUFFIXES) else ""
 
 
-def page_view(text: str) -> PageView:
-    """``text`` (any size; newlines normalised) as its rendered page shows it. Callers bound ``text``."""
+def is_page(name: str) -> str:
+    """The page kind of ``name`` (:func:`page_kind`): truthy when the file is shown as a rendered page."""
+    return page_kind(name)
+
+
+def kind_of(page: bool | str) -> str:
+    """A caller's ``page`` argument as a page kind (True, from callers that only knew "a page", is Markdown)."""
+    if isinstance(page, str):
+        return page if page in _READINGS else ""
+    return MARKDOWN if page else ""
+
+
+def page_view(text: str, kind: bool | str = MARKDOWN) -> PageView:
+    """``text`` (any size; newlines normalised) as the first host of its kind shows it (a Markdown page as GitHub
+    renders it). Callers bound ``text``."""
+    return page_views(text, kind)[0]
+
+
+def page_views(text: str, kind: bool | str = MARKDOWN) -> tuple[PageView, ...]:
+    """``text`` as each host of its kind shows it, distinct views only (most pages read alike everywhere)."""
     text = normalise_newlines(text)
+    kind = kind_of(kind) or MARKDOWN
     if len(text) > MARKDOWN_PARSE_CHARS:
-        return PageView(_superset(text), ())
-    return _rendered(text)
+        return (PageView(_superset(text), ()),)
+    views: list[PageView] = []
+    for reading in _READINGS[kind]:
+        view = _rendered(text, reading)
+        if view not in views:
+            views.append(view)
+    return tuple(views)
 
 
-@functools.lru_cache(maxsize=8)
-def _rendered(text: str) -> PageView:
+@functools.lru_cache(maxsize=16)
+def _rendered(text: str, reading: str) -> PageView:
     """Cached: one text is asked for by the sniffer, the reader and several parts of the rule (the view is
     immutable)."""
+    if reading == "html":
+        return _displayed(text, source=text)
     from markdown_it.token import Token
 
-    md = _parser()
+    md = _parser(reading)
     tokens = md.parse(text)
     marked: list[Token] = []
     for token in tokens:
@@ -102,36 +179,126 @@ def _rendered(text: str) -> PageView:
             # The body of a fence starts on the line after its opener (rendered as <pre><code>BODY).
             line = token.map[0] + (2 if token.type == "fence" else 1)
             marker = Token("html_block", "", 0)
-            marker.content = f"<{_MARK} data-l={line}></{_MARK}>"
+            marker.content = f"<!--{_MARK}{line}-->"
             marked.append(marker)
-        marked.append(token)
-    reader = _Displayed()
-    reader.feed(md.renderer.render(marked, md.options, {}))
-    reader.close()
-    return reader.view()
+        marked.append(_raw_html(token, reading))
+    # GitHub and Hugging Face show a card inside the body of their own page (never as a document of its own).
+    return _displayed("<!DOCTYPE html><body><article>" + md.renderer.render(marked, md.options, {}))
+
+
+def _raw_html(token: object, reading: str) -> object:
+    """A token with its raw HTML as the reading's renderer writes it (GFM: the tag filter), and a newline the HTML5
+    parser will drop after a <pre> start tag doubled (see _LEADING_NEWLINE)."""
+    from markdown_it.token import Token
+
+    assert isinstance(token, Token)
+    if token.type == "inline" and token.children:
+        token.children = [_raw_html(child, reading) for child in token.children]  # type: ignore[misc]
+        return token
+    if token.type not in ("html_block", "html_inline"):
+        return token
+    content = _LEADING_NEWLINE.sub("\\1\n\n", token.content)
+    if reading == "gfm":
+        content = _GFM_FILTERED.sub(_filtered, content)
+    if content == token.content:
+        return token
+    return token.copy(content=content)
+
+
+def _filtered(match: re.Match[str]) -> str:
+    """A tag GitHub's tag filter escapes, with a mark before a start tag and after an end tag."""
+    if match.group(1):  # the run holds the tags GitHub shows as text (a mark between text nodes would split them)
+        return f"&lt;/{match.group(2)}<!--{_FILTERED_CLOSE}-->"
+    return f"<!--{_FILTERED_OPEN}-->&lt;{match.group(2)}"
 
 
 @functools.cache
-def _parser() -> MarkdownIt:
+def _parser(reading: str) -> MarkdownIt:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    if reading == "gfm":
+        # GFM's strikethrough takes one or two tildes (cmark-gfm; markdown-it-py's GitHub mode of the rule).
+        md.enable("strikethrough")
+        md.options["strikethrough_single_tilde"] = True
     md.options["maxNesting"] = _MAX_NESTING
     return md
 
 
-class _Displayed(HTMLParser):
-    """The displayed text of rendered HTML, each block padded to its source line, and the units' offsets."""
+def _displayed(markup: str, source: str | None = None) -> PageView:
+    """The displayed text of ``markup`` as an HTML5 parser builds its tree, each block padded to its source line
+    (the renderer's markers; for an HTML page, ``source``: each text placed at or after the line where it is found
+    in the source), and the units' offsets."""
+    from selectolax.lexbor import LexborHTMLParser
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+    tree = LexborHTMLParser(markup)
+    reader = _Displayed(source)
+    root = tree.root
+    top = root.parent if root is not None and root.parent is not None else root
+    if top is not None:
+        reader.walk(top)
+    return reader.view()
+
+
+class _Displayed:
+    """The displayed text of a parsed document, each block padded to its source line, and the units' offsets."""
+
+    def __init__(self, source: str | None) -> None:
         self.out: list[str] = []
         self.size = 0  # characters in out
         self.line = 1  # line of the view where the next character goes
         self.open: dict[str, list[tuple[int, int]]] = {}  # element name -> (start offset, first line) stack
         self.spans: list[tuple[str, int, int, int]] = []  # (kind, start, end, first line)
         self.block: tuple[int, int] | None = None  # the current block's (start offset, first line)
-        self.hidden = 0
+        self.source = source
+        self.cursor = 0  # where in ``source`` the last text was found
+
+    def walk(self, top: LexborNode) -> None:
+        """Depth first, without recursion (an attacker nests elements deeper than Python's stack)."""
+        node = top
+        while True:
+            if self._enter(node) and node.child is not None:
+                node = node.child
+                continue
+            while node is not top and node.next is None:
+                node = node.parent
+                if node is None:
+                    return
+                if node.is_element_node:
+                    self._leave(node.tag or "")
+            if node is top:
+                return
+            node = node.next
+
+    def _enter(self, node: LexborNode) -> bool:
+        """Handle a node on the way down; whether to walk into its children."""
+        if node.is_comment_node:
+            content = node.comment_content or ""
+            if content.startswith(_MARK):
+                self._mark(content[len(_MARK):])
+            elif content == _FILTERED_OPEN:
+                self.open.setdefault("filtered", []).append((self.size, self.line))
+            elif content == _FILTERED_CLOSE:
+                self._leave("filtered")
+            return False
+        if node.is_text_node:
+            self._data(node.text_content or "", node.parent.tag if node.parent is not None else "")
+            return False
+        if not node.is_element_node:
+            return True
+        tag = node.tag or ""
+        if tag in _HIDDEN_ELEMENTS:
+            return False
+        if tag in _UNIT_ELEMENTS and node.child is not None:  # an empty element is no unit
+            if tag in ("td", "th") and self.out and not self.out[-1].endswith("\n"):
+                self._write("\t")  # cells of a row, as a copy of the row shows them
+            self.open.setdefault(tag, []).append((self.size, self.line))
+        return True
+
+    def _leave(self, tag: str) -> None:
+        if (tag in _UNIT_ELEMENTS or tag == "filtered") and self.open.get(tag):
+            start, line = self.open[tag].pop()
+            self._add("cell" if tag in ("td", "th") else tag, start, line)
 
     def _write(self, data: str) -> None:
         self.out.append(data)
@@ -147,40 +314,44 @@ class _Displayed(HTMLParser):
         if start < self.size:
             self.spans.append((kind, start, self.size, first_line))
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == _MARK:
-            self._end_block()
-            target = next((int(v) for k, v in attrs if k == "data-l" and v and v.isdigit()), self.line)
-            if target > self.line:
-                self._write("\n" * (target - self.line))
-            self.block = (self.size, self.line)
-        elif tag in _HIDDEN_ELEMENTS:
-            self.hidden += 1
-        elif tag in _UNIT_ELEMENTS:
-            if tag == "textarea":
-                # A browser reads a <textarea>'s content as text (RCDATA): markup in it is shown, not parsed.
-                self.set_cdata_mode(tag)
-            if tag in ("td", "th") and self.out and not self.out[-1].endswith("\n"):
-                self._write("\t")  # cells of a row, as a copy of the row shows them
-            self.open.setdefault(tag, []).append((self.size, self.line))
+    def _mark(self, number: str) -> None:
+        self._end_block()
+        target = int(number) if number.isdigit() else self.line
+        if target > self.line:
+            self._write("\n" * (target - self.line))
+        self.block = (self.size, self.line)
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN_ELEMENTS:
-            self.hidden = max(self.hidden - 1, 0)
-        elif tag in _UNIT_ELEMENTS and self.open.get(tag):
-            start, line = self.open[tag].pop()
-            self._add("cell" if tag in ("td", "th") else tag, start, line)
-
-    def handle_data(self, data: str) -> None:
-        if self.cdata_elem == "textarea":  # RCDATA: references decoded, our line markers are not the page's
-            data = html.unescape(_MARKER_RE.sub("", data))
+    def _data(self, data: str, parent: str) -> None:
+        if parent in _PREFORMATTED and "<!--" in data:
+            data = _MARKER_RE.sub("", data)  # raw text: our line markers are not the page's
+        if self.source is not None and data.strip():
+            self._place(data)
         # Whitespace between block tags ("</td>\n<td>", "</p>\n") is not shown; dropped, it does not move the
         # view's lines past the source's (the markers pad each block to its source line). Kept in <pre> and code.
-        if not self.hidden and (data.strip() or "\n" not in data or self._preformatted()):
+        if data.strip() or "\n" not in data or self._preformatted():
             self._write(data)
+        elif self.source is not None and self.out and not self.out[-1].endswith("\n"):
+            self._write("\n")  # an HTML page has no markers: its blocks stay on lines of their own
+
+    def _place(self, data: str) -> None:
+        """An HTML page has no markers: a text is put at the line where its first line is found in the source (after
+        the previous text's), when that is further down (a text written with references is not found: it stays)."""
+        assert self.source is not None
+        lead = len(data) - len(data.lstrip())
+        first = data.lstrip().split("\n", 1)[0].rstrip()
+        at = self.source.find(first, self.cursor)
+        if at < 0:
+            return
+        self.cursor = at
+        target = self.source.count("\n", 0, at) + 1 - data.count("\n", 0, lead)
+        if target > self.line:
+            before = self.size
+            self._write("\n" * (target - self.line))
+            for stack in self.open.values():  # an element opened right before this text starts where it is put
+                stack[:] = [(self.size, self.line) if start == before else (start, line) for start, line in stack]
 
     def _preformatted(self) -> bool:
-        return any(self.open.get(tag) for tag in ("pre", "textarea", "code"))
+        return any(self.open.get(tag) for tag in _PREFORMATTED)
 
     def view(self) -> PageView:
         self._end_block()
@@ -190,14 +361,12 @@ class _Displayed(HTMLParser):
         text = "".join(self.out)
         units = []
         for kind, start, end, first_line in self.spans:
-            if kind == "pre" and text.startswith("\n", start):  # a browser drops the newline right after <pre>
+            if kind in ("pre", "listing", "textarea") and text.startswith("\n", start):
+                # The newline doubled after the start tag (_LEADING_NEWLINE): the unit starts after it.
                 start, first_line = start + 1, first_line + 1
             if text[start:end].strip():
                 units.append(PageUnit(kind, first_line, text[start:end], start, end))
         return PageView(text, tuple(sorted(units, key=lambda u: (u.start, -u.end))))
-
-
-_MARKER_RE = re.compile(rf"</?{_MARK}[^>]*>")
 
 
 # The superset past the parse bound: comments, then tags, removed; references decoded; backslash escapes removed.
@@ -232,46 +401,53 @@ def shows_other_tags(text: str, view: PageView) -> bool:
         return True
 
 
-def shows_markup(text: str) -> bool:
-    """Whether the rendered page of ``text`` shows a ``{{``/``{%`` tag Jinja's lexer takes (what the sniffer and
-    the reader ask of a text whose raw form shows none). Cheap test first: an opener on the page needs a ``{``
-    (or a character reference) in the source."""
+def shows_markup(text: str, kind: bool | str = MARKDOWN) -> bool:
+    """Whether a rendered page of ``text`` (any host's reading of its kind) shows a ``{{``/``{%`` tag Jinja's lexer
+    takes (what the sniffer and the reader ask of a text whose raw form shows none). Cheap test first: an opener on
+    the page needs a ``{`` (or a character reference) in the source."""
     from weightwarden.artifact.sniff import has_jinja_markup
 
     if "{" not in text and "&" not in text:
         return False
-    return has_jinja_markup(page_view(text).text)
+    return any(has_jinja_markup(view.text) for view in page_views(text, kind))
 
 
-def shows_config(text: str, page: bool = True) -> bool:
-    """Whether the raw text or (``page``) its rendered page holds a ``chat_template`` object key as JSON spells it (round 34
-    class B: ``&quot;`` in a ``<pre>``, a key split by inline HTML)."""
+def shows_config(text: str, page: bool | str = MARKDOWN) -> bool:
+    """Whether the raw text or (``page``: its kind) a rendered page of it holds a ``chat_template`` object key as
+    JSON spells it (round 34 class B: ``&quot;`` in a ``<pre>``, a key split by inline HTML)."""
     from weightwarden.artifact.sniff import shows_config_key
 
     if shows_config_key(text):
         return True
     if not page or '"' not in text and "&" not in text:
         return False
-    return shows_config_key(page_view(text).text)
+    return any(shows_config_key(view.text) for view in page_views(text, page))
 
 
 def displayed_fragment(fragment: str) -> str:
     """The text a browser shows for a piece of HTML (an element's raw content, a region of it): tags and comments
-    removed, character references decoded (no Markdown: the content of an HTML block is not Markdown)."""
+    removed, character references decoded, as an HTML5 parser reads it in a body (no Markdown: the content of an HTML
+    block is not Markdown). Hidden elements' content is kept (a fragment is read as the element's content)."""
     if "<" not in fragment and "&" not in fragment:
         return fragment
-    reader = _Fragment()
-    reader.feed(fragment)
-    reader.close()
-    return "".join(reader.out)
+    # A tag's text is asked for many times (each region holding it): small fragments are cached, large ones (an
+    # element's whole content) are not kept alive by the cache.
+    return _small_fragment(fragment) if len(fragment) <= _CACHED_FRAGMENT else _fragment(fragment)
 
 
-class _Fragment(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
+_CACHED_FRAGMENT = 4096
 
-    def handle_data(self, data: str) -> None:
-        if self.cdata_elem == "textarea":  # RCDATA: references decoded, our line markers are not the page's
-            data = html.unescape(_MARKER_RE.sub("", data))
-        self.out.append(data)
+
+@functools.lru_cache(maxsize=4096)
+def _small_fragment(fragment: str) -> str:
+    return _fragment(fragment)
+
+
+def _fragment(fragment: str) -> str:
+    from selectolax.lexbor import LexborHTMLParser
+
+    body = LexborHTMLParser("<!DOCTYPE html><body><div>" + fragment).body
+    if body is None:
+        return ""
+    out = [n.text_content or "" for n in body.traverse(include_text=True) if n.is_text_node]
+    return "".join(out)

@@ -531,7 +531,7 @@ def _sniff_text(head: bytes, source: Source) -> Format:
             return Format.HF_TOKENIZER_CONFIG
         return Format.JSON
     page = is_page(source.display)
-    if has_jinja_markup(text) or (page and _page_markup(text)):
+    if has_jinja_markup(text) or (page and _page_markup(text, page)):
         # Round 22: any text with a tag Jinja's lexer takes ("[INST] {% for", "<s>{{ ... }}", a JSON array of
         # templates) is rendered as a template by a host given its path; the reader reads a JSON array as JSON
         # too.
@@ -888,7 +888,7 @@ def shows_config_key(text: str) -> bool:
     return _CONFIG_KEY_RE.search(text) is not None
 
 
-def template_by_content(text: str, page: bool = False) -> str | None:
+def template_by_content(text: str, page: bool | str = False) -> str | None:
     """Why ``text`` is analysed as a Jinja chat template by its content, else None.
 
     Round 21: a host renders a template from any file it is given, so text is a template whatever its name.
@@ -901,21 +901,22 @@ def template_by_content(text: str, page: bool = False) -> str | None:
     stripped = text.lstrip("\ufeff \t\r\n")
     if stripped.startswith(JINJA_LEADS):
         return BY_CONTENT_LEAD
-    if has_jinja_markup(text) or (page and _page_markup(text)):
+    if has_jinja_markup(text) or (page and _page_markup(text, page)):
         return BY_CONTENT_MARKUP
     return None
 
 
-def _page_markup(text: str) -> bool:
+def _page_markup(text: str, page: bool | str) -> bool:
     """Round 27 (character references), round 29 (backslash escapes), helper tpl35 (round 34: an opener split by
-    an empty inline element or comment): a tag the rendered page shows (:mod:`weightwarden.artifact.page_view`)
-    is a tag a reader copies (weak reason: the template rule reads the page's units)."""
+    an empty inline element or comment): a tag a rendered page shows (:mod:`weightwarden.artifact.page_view`; helper
+    tpl36: any host's reading of the page's kind) is a tag a reader copies (weak reason: the template rule reads
+    the page's units)."""
     from weightwarden.artifact.page_view import shows_markup
 
-    return shows_markup(text)
+    return shows_markup(text, page)
 
 
-def _page_config(text: str, page: bool) -> bool:
+def _page_config(text: str, page: bool | str) -> bool:
     """tpl34 / tpl35: the key of a JSON config, in the raw text or on its rendered page (round 34 class B:
     ``&quot;`` in a ``<pre>``, a GFM cell's ``\\|``)."""
     from weightwarden.artifact.page_view import shows_config
@@ -923,8 +924,8 @@ def _page_config(text: str, page: bool) -> bool:
     return shows_config(text, page)
 
 
-def is_page(name: str) -> bool:
-    """:func:`weightwarden.artifact.page_view.is_page` (a Markdown/HTML name: shown as a rendered page)."""
+def is_page(name: str) -> str:
+    """:func:`weightwarden.artifact.page_view.is_page` (a Markdown/HTML name: shown as a rendered page; its kind)."""
     from weightwarden.artifact.page_view import is_page as page_name
 
     return page_name(name)

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from collections.abc import Set as AbstractSet
 
 from weightwarden.artifact import json_units as json_units_mod
-from weightwarden.artifact.code_blocks import CodeBlock, code_blocks, host_code_lines, unit_spans
+from weightwarden.artifact.code_blocks import CodeBlock, code_blocks, host_code_lines, page_blocks, unit_spans
 from weightwarden.artifact.jinja_parsing import TextBudgetExceeded, parse_meter
 from weightwarden.artifact.model import CodeKind, CodeObject
-from weightwarden.artifact.page_view import PageView, displayed_fragment, is_page, page_view, shows_other_tags
+from weightwarden.artifact.page_view import (
+    PageView,
+    displayed_fragment,
+    is_page,
+    page_views,
+    shows_other_tags,
+)
 from weightwarden.artifact.readers.hf_config import config_chat_templates
 from weightwarden.artifact.recovery import (
     RecoveryBound,
@@ -234,7 +240,11 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
     if not isinstance(text, str):
         yield BAD_TEMPLATE.found_in(ctx.file, code.location, "chat template is not text", repr(text)[:100])
         return
-    with parse_meter(min(TEXT_PARSE_BUDGET_FACTOR * len(text) + TEXT_PARSE_BUDGET_BASE, TEXT_PARSE_BUDGET_CAP)):
+    # Helper tpl36: each host's view of a page that shows other tags is another text of about the same size read the
+    # same ways (Kimi-K3 in a <textarea> inside {% raw %} ran past the budget of one): the budget is per reading.
+    readings = 1 + (len(_shown(text, code, ctx)) if isinstance(code.details.get("picked_up"), str) else 0)
+    with parse_meter(readings * min(TEXT_PARSE_BUDGET_FACTOR * len(text) + TEXT_PARSE_BUDGET_BASE,
+                                    TEXT_PARSE_BUDGET_CAP)):
         try:
             if code.details.get("picked_up") != BY_CONTENT_CONFIG:  # no Jinja tag in any view: only its configs
                 yield from _check_text(text, code, ctx)
@@ -290,7 +300,7 @@ def _check_text(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Find
         # page (a code span, a fence, a table cell, an HTML element) from inside it. Its units are read as a
         # host that renders them alone reads them (see _page); the whole's own findings are not repeated.
         yield from _page_views(text, names, code, ctx, {(i.kind, i.message) for i in issues})
-    elif isinstance(picked_up, str) and code.details.get("json_text") is True and _shown(text, code, ctx) is not None:
+    elif isinstance(picked_up, str) and code.details.get("json_text") is True and _shown(text, code, ctx):
         # Round 27 (the whole text of a JSON file): tags written as character references ("&#123;%") are tags on
         # the rendered page: its blocks (the page's units among them) are analysed as well as the raw text.
         yield from _fenced_blocks(text, names, code, ctx, set())
@@ -359,7 +369,9 @@ def _fenced_blocks(text: str, names: set[str], code: CodeObject, ctx: CheckConte
     for block in code_blocks(text, is_page(ctx.file)) if page is None else _page_blocks(page):
         if not has_jinja_markup(block.body):
             continue
-        if block.within and _within_alike(block, fence_live, view):
+        # A page's own block is a unit: it is left to an enclosing unit only when that one reads it alike (never
+        # because none parses, which _within_alike grants a view's regions).
+        if block.within and _within_alike(block, fence_live, view and page is None):
             # Round 32: lines of a fenced block (a template's indented lines, a paragraph between its blank lines)
             # are read as the fence: a fence that parses is analysed as one unit, and a region whose tags are all
             # live tags of the fence's own reading (by text) reads alike there. Analysed alone they were analysed
@@ -450,25 +462,38 @@ def _is_unit(body: str, text: str, cache: list[set[str]]) -> bool:
     return normalise_newlines(body).strip() in cache[0]
 
 
-def _shown(text: str, code: CodeObject, ctx: CheckContext) -> PageView | None:
+def _shown(text: str, code: CodeObject, ctx: CheckContext) -> list[PageView]:
     """Helper tpl35: the page as its reader sees it (:func:`weightwarden.artifact.page_view.page_view`: one rendering
     replaces round 27's entity-decoded and round 29's rendered-Markdown views), when it shows other Jinja tags than
     the raw text (else the raw readings read the same); not of a JSON string value, which no page shows (its
-    backslashes are the template's own string escapes: a real template's "\\'" read as "'" is another template)."""
-    if code.details.get("picked_up") == BY_CONTENT_JSON or not is_page(ctx.file):
-        return None  # a .txt (or any text not shown rendered) is shown as it is: its raw text
-    view = page_view(text)
-    return view if shows_other_tags(text, view) else None
+    backslashes are the template's own string escapes: a real template's "\\'" read as "'" is another template).
+    Helper tpl36 (round 35): every host's reading of the page (:func:`weightwarden.artifact.page_view.page_views`:
+    GitHub's GFM and plain CommonMark for Markdown, a browser's for HTML), each judged; empty when none applies."""
+    kind = is_page(ctx.file)
+    if code.details.get("picked_up") == BY_CONTENT_JSON or not kind:
+        return []  # a .txt (or any text not shown rendered) is shown as it is: its raw text
+    return [view for view in page_views(text, kind) if shows_other_tags(text, view)]
+
+
+def _distinct(findings: Iterable[Finding], emitted: set[tuple[str, str, str]]) -> Iterator[Finding]:
+    """Helper tpl36: findings not yet given by another reading of the same page (two hosts' views of one unit)."""
+    for finding in findings:
+        key = (finding.rule_id, finding.location.path, finding.message)
+        if key not in emitted:
+            emitted.add(key)
+            yield finding
 
 
 def _page_blocks(page: PageView) -> list[CodeBlock]:
-    """The page's units holding an opener, each body once, as code blocks at their source lines."""
+    """The page's units holding an opener, each body once, as code blocks at their source lines. A block (a
+    paragraph) inside what an element GitHub's tag filter shows as text holds (kind ``filtered``) is marked
+    ``within`` it (helper tpl36: the 88 real templates in a <textarea> are paragraphs on GitHub's page)."""
     seen: set[str] = set()
     out = []
-    for unit in page.units:
-        if ("{{" in unit.body or "{%" in unit.body) and unit.body not in seen:
-            seen.add(unit.body)
-            out.append(CodeBlock(unit.first_line, unit.body))
+    for block in page_blocks(page):
+        if block.body not in seen:
+            seen.add(block.body)
+            out.append(block)
     return out
 
 
@@ -519,15 +544,17 @@ def _recovered(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     parses whose recovery still fails, is WW-TPL-002."""
     picked_up = code.details.get("picked_up")
     try:
-        shown = _shown(text, code, ctx)
+        views = _shown(text, code, ctx)
         configs = _config_bodies(text, code, ctx)
         raw = _without_configs(_without_host_code(normalise_newlines(text)), configs, None)
-        yield from _recovered_view(raw if shown is None else _without_shown_elements(raw), names, code, ctx, seen)
-        if shown is not None:
+        emitted: set[tuple[str, str, str]] = set()
+        yield from _distinct(_recovered_view(raw if not views else _without_shown_elements(raw), names, code, ctx,
+                                             seen), emitted)
+        for shown in views:
             # The page's displayed text (no fence is left in it to blank: host-language fences show their code,
             # which the page's units judge whole), read with the page's units (a <pre> body is one unit).
-            yield from _recovered_view(_without_configs(shown.text, configs, shown), names, code, ctx, seen,
-                                       spans=shown.spans)
+            yield from _distinct(_recovered_view(_without_configs(shown.text, configs, shown), names, code, ctx,
+                                                 seen, spans=shown.part_spans, elements=shown.part_spans), emitted)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
@@ -595,10 +622,12 @@ def _unrecovered(part: str, line: int, code: CodeObject, ctx: CheckContext) -> F
 
 
 def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckContext,
-                    seen: set[tuple[str, str]], spans: list[tuple[int, int]] | None = None) -> Iterator[Finding]:
+                    seen: set[tuple[str, str]], spans: list[tuple[int, int]] | None = None,
+                    elements: list[tuple[int, int]] | None = None) -> Iterator[Finding]:
     """One view (newlines normalised). With ``spans`` (the units of a page view, helper tpl35), a part inside a
-    unit that parses and reads it alike is read as that unit (round 32), as in :func:`_page`. Raises RecoveryBound
-    past the bounds."""
+    unit that parses and reads it alike is read as that unit (round 32), as in :func:`_page`; with ``elements``
+    (the same units, helper tpl36), a part inside one that does not parse renders nothing (_Units.inert). Raises
+    RecoveryBound past the bounds."""
     recovered, some_tag, whole = recover_with_spans(source)
     if recovered is not None:
         yield from _recovered_issues(recovered, 1, names, code, ctx, seen)
@@ -618,7 +647,7 @@ def _recovered_view(source: str, names: set[str], code: CodeObject, ctx: CheckCo
     swallowed = tuple((o.start(), at, at + len(t)) for at, t in sorted(tag_spans(source))
                       for o in _TAG_OPENER.finditer(source, at + 1, at + len(t)))
     hidden, covered = _hidden_parts(source, swallowed)
-    units = _Units(source, spans) if spans is not None else None
+    units = _Units(source, spans, elements) if spans is not None else None
     yield from _read_parts(hidden, source, whole, names, code, ctx, seen, units=units)
     yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, set(whole) | covered, names, code, ctx,
                            seen, units=units)
@@ -654,6 +683,8 @@ def _read_parts(parts: list[tuple[str, int, int, bool]], source: str, whole: Abs
                     alone_done.add(alone)
                     yield from _reading_issues(source[alone[0]:alone[1]], source.count("\n", 0, alone[0]) + 1,
                                                _ALONE, names, code, ctx, seen, keep=_context_issue)
+            continue
+        if units is not None and units.inert(part, start):
             continue
         unit = units.enclosing(part, start) if units is not None else None
         if unit is not None:
@@ -736,12 +767,42 @@ class _Units:
     unit is what the reader copies only as part of the unit, and the unit is analysed as one template. Coverage
     is decided by Jinja's own reading of the unit (round 32, class 4: never the recovery's lexing)."""
 
-    def __init__(self, source: str, spans: list[tuple[int, int]] | None = None) -> None:
+    def __init__(self, source: str, spans: list[tuple[int, int]] | None = None,
+                 elements: list[tuple[int, int]] | None = None) -> None:
         self.source = source
         self.spans = unit_spans(source) if spans is None else spans  # a page view's own units (helper tpl35)
         self.starts = [a for a, _b in self.spans]
         self.readings: dict[tuple[int, int], frozenset[tuple[int, str]] | None] = {}
         self.analysed: set[tuple[int, int]] = set()
+        self.elements = elements or []  # a page view's units, when parts inside them are judged as them (tpl36)
+        self.element_starts = [a for a, _b in self.elements]
+
+    def inert(self, part: str, start: int) -> bool:
+        """Helper tpl36 (the 88 real templates in a <textarea> inside {% raw %}, round 32's wrapper: the old view lost
+        the <textarea>'s content; the HTML5 views show it as the pages do, Markdown-processed inside the element on
+        Hugging Face, HTML-parsed into paragraphs on GitHub (its tag filter), where it no longer parses): whether
+        every tag of ``part`` (at ``start``) that carries an expression (raw markers aside) lies in a unit of a page
+        view (an element, a cell, a block a reader copies whole) whose innermost one Jinja does not parse, the part
+        not being that unit. A reader copies the unit, which renders nothing; a piece of it read alone is no unit of
+        the page (as _within_alike reads a view's code blocks). The raw text keeps its own readings (round 30's
+        hidden parts among them)."""
+        if not self.elements:
+            return False
+        try:
+            tags = [(at, t) for at, t in expression_tags(part) if not _RAW_MARKER.match(t)]
+        except RecoveryBound:
+            return False
+        if not tags:
+            return False
+        first = start + min(at for at, _t in tags)
+        last = start + max(at + len(t) for at, t in tags)
+        top = bisect.bisect_right(self.element_starts, first)
+        for k in range(top - 1, max(top - _MAX_UNIT_CANDIDATES, 0) - 1, -1):
+            a, b = self.elements[k]
+            if b >= last and (a, b) != (start, start + len(part)):
+                body = self.source[a:b]
+                return has_jinja_markup(body) and not tpl.parses(body)
+        return False
 
     def enclosing(self, part: str, start: int) -> tuple[int, int] | None:
         """A unit that parses and whose reading holds every tag of ``part`` (at ``start``) at its place: Jinja's
@@ -784,6 +845,7 @@ class _Units:
 
 
 _BARE = re.compile(r"\{%[-+]?\s*(?:end[a-z]+|else|break|continue)\s*[-+]?%\}\Z")
+_RAW_MARKER = re.compile(r"\{%[-+]?\s*(?:end)?raw\s*[-+]?%\}\Z")
 # Units tried as a part's enclosing one.
 _MAX_UNIT_CANDIDATES = 64
 
@@ -806,13 +868,14 @@ def _page_views(text: str, names: set[str], code: CodeObject, ctx: CheckContext,
     WW-TPL-002."""
     picked_up = code.details.get("picked_up")
     try:
-        yield from _page(text, names, code, ctx, seen, view=False)
-        shown = _shown(text, code, ctx)
-        if shown is not None:
+        emitted: set[tuple[str, str, str]] = set()
+        yield from _distinct(_page(text, names, code, ctx, seen, view=False), emitted)
+        for shown in _shown(text, code, ctx):  # helper tpl36: each host's reading of the page
             if tpl.parses(shown.text):
-                yield from _page(shown.text, names, code, ctx, seen, view=True, page=shown)
+                yield from _distinct(_page(shown.text, names, code, ctx, seen, view=True, page=shown), emitted)
             else:
-                yield from _recovered_view(shown.text, names, code, ctx, seen, spans=shown.spans)
+                yield from _distinct(_recovered_view(shown.text, names, code, ctx, seen, spans=shown.part_spans,
+                                                     elements=shown.part_spans), emitted)
     except RecoveryBound as exc:
         yield COMPUTED_ATTR.found_in(
             ctx.file, f"{code.location} (recovered text)",
@@ -845,7 +908,8 @@ def _page(source: str, names: set[str], code: CodeObject, ctx: CheckContext, see
     # Not in a view (rendered Markdown, entity-decoded): a view's unit that no longer parses (an inline <textarea>'s
     # '\\"' rendered as '"') would have its in-string unit starts read out of context (false highs on real templates).
     hidden, covered = _hidden_parts(source, reading.hidden, inline_starts=not view)
-    units = _Units(source, page.spans if page is not None else None)
+    units = _Units(source, page.part_spans if page is not None else None,
+                   page.part_spans if page is not None else None)
     yield from _read_parts(hidden, source, reading.live, names, code, ctx, seen, parse_first=True, units=units)
     yield from _read_parts(_delimited_parts(source, _PART_SPLIT), source, reading.live | covered, names, code, ctx,
                            seen, parse_first=True, units=units)
