@@ -14,6 +14,7 @@ import importlib
 import os
 import stat
 from collections.abc import Sequence
+from typing import BinaryIO
 
 from weightwarden.artifact.context import ReadContext
 from weightwarden.artifact.model import Anomaly, Artifact, CodeKind, FileEntry, Format
@@ -179,13 +180,12 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
             head = f.read(HEAD_BYTES)
             probe = probe_pickle(head)
             meaningful = probe.meaningful
-            if not meaningful and (probe.truncated or probe.later_truncated) and len(head) == HEAD_BYTES:
-                # A program runs past the head (a long literal first, the payload after it): walk them all.
-                from weightwarden.artifact.sniff import has_real_sites
-                from weightwarden.picklevm.machine import analyze_streams
-
-                f.seek(0)
-                meaningful = any(has_real_sites(a) for a in analyze_streams(f, limits=ctx.limits).programs)
+            if not meaningful and (probe.truncated or probe.reached_stop or probe.limit) and len(head) == HEAD_BYTES:
+                # Program 0 is a pickle program and the file goes on past the head: what the head showed does not
+                # decide (red team round 39: a later program running past the head was taken for trailing data,
+                # and a program 0 spelling the magic in a way the value evaluator leaves unknown was not sent on).
+                # The whole chain is walked within the limits, whatever program 0's value.
+                meaningful = _chain_needs_reading(f, ctx, source.size)
     except OSError:
         return entry
     if not (meaningful or probe.legacy_magic):
@@ -212,6 +212,20 @@ def _also_as_pickle(source: Source, ctx: ReadContext, entry: FileEntry) -> FileE
         )
     )
     return entry
+
+
+def _chain_needs_reading(f: BinaryIO, ctx: ReadContext, size: int) -> bool:
+    """Whether the file's whole chain of pickle programs, walked from byte 0 within the limits, imports something or
+    could not be walked to its end. A walk stopped at a limit, or at the count of programs, is not "imports
+    nothing" (red team round 39, class 2: a program past ``max_pickle_stack`` with the payload after it was
+    sniffed as text): the pickle reader then reads the file and reports the limit (WW-PKL-006), failing closed."""
+    from weightwarden.artifact.sniff import has_real_sites, limit_counts
+    from weightwarden.picklevm.machine import MAX_PROGRAMS, analyze_streams
+
+    f.seek(0)
+    walked = analyze_streams(f, limits=ctx.limits)
+    return (any(has_real_sites(a) or limit_counts(a.limit_hit, size, ctx.limits) for a in walked.programs)
+            or len(walked.programs) >= MAX_PROGRAMS)
 
 
 def _also_as_tf_graph(source: Source, ctx: ReadContext, entry: FileEntry) -> FileEntry:

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from weightwarden.artifact import protowire
 from weightwarden.artifact.model import Format
 from weightwarden.artifact.source import Source
-from weightwarden.core.limits import DEFAULT_LIMITS
+from weightwarden.core.limits import DEFAULT_LIMITS, Limits
 
 HEAD_BYTES = 64 * 1024
 
@@ -414,6 +414,7 @@ class PickleProbe:
     legacy_magic: bool = False  # program 0's value is torch's legacy magic number (torch.load reads on)
     later_truncated: bool = False  # a program after program 0 ran out with the head: the rest of the file decides
     programs: int = 1  # programs walked in the head (program 0, the following ones, the chains from STOP)
+    limit: str | None = None  # a walk limit some program of the head stopped at (red team round 39)
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -438,6 +439,7 @@ def probe_pickle(head: bytes) -> PickleProbe:
     truncated = _ran_out(analysis)
     legacy = analysis.end is not None and type(value) is int and value == TORCH_LEGACY_MAGIC_NUMBER
     meaningful = has_real_sites(analysis)
+    limit = analysis.limit_hit
     later_truncated = False
     programs = 1
     if analysis.end is not None and analysis.end < len(head):
@@ -448,9 +450,26 @@ def probe_pickle(head: bytes) -> PickleProbe:
         following = [*rest.programs, *other_chain(stream, analysis, DEFAULT_LIMITS, 0, chains=chains)]
         programs += len(following)
         meaningful = meaningful or any(has_real_sites(a) for a in following)
-        later_truncated = any(_ran_out(a) for a in rest.programs[-1:])
+        limit = limit or next((a.limit_hit for a in following if a.limit_hit is not None), None)
+        # A later program cut by the end of the head is taken for trailing data by the walk (it names nothing
+        # yet): when the head is full, whatever follows program 0 is unread, so the rest of the file decides.
+        later_truncated = any(_ran_out(a) for a in rest.programs[-1:]) or (
+            rest.trailing_offset is not None and len(head) >= HEAD_BYTES)
+    # A walk stopped at a limit is not "imports nothing" (red team round 39, class 2), except a literal declared
+    # longer than max_pickle_bytes: a head holds no such literal, so the file's size decides (the loader's
+    # _also_as_pickle); random bytes read as a length hit that one all the time.
+    meaningful = meaningful or limit_counts(limit, len(head))
     return PickleProbe(analysis.end is not None, analysis.opcodes, meaningful, truncated, analysis.end, legacy,
-                       later_truncated, programs)
+                       later_truncated, programs, limit)
+
+
+def limit_counts(limit: str | None, size: int, limits: Limits = DEFAULT_LIMITS) -> bool:
+    """Whether a pickle walk that stopped at ``limit``, over a file of ``size`` bytes, leaves something a loader could
+    run unread (fail closed). A literal or program longer than ``max_pickle_bytes`` cannot be in a file no longer than
+    that: the loader fails reading it (truncated) before anything after it runs."""
+    if limit is None:
+        return False
+    return not (limit == "max_pickle_bytes" and size <= limits.max_pickle_bytes)
 
 
 def _ran_out(analysis) -> bool:  # type: ignore[no-untyped-def]
