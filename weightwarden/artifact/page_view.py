@@ -32,16 +32,17 @@ the whole text, no units), so that past the bound a page's hidden markup is stil
 
 from __future__ import annotations
 
+import bisect
 import functools
 import html
 import re
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from weightwarden.artifact.code_blocks import MARKDOWN_PARSE_CHARS, normalise_newlines
 
 if TYPE_CHECKING:
-    from markdown_it import MarkdownIt
     from selectolax.lexbor import LexborNode
 
 # Elements whose text a reader copies whole (a browser shows their content; a "copy" button copies it). xmp,
@@ -57,20 +58,17 @@ _HIDDEN_ELEMENTS = frozenset({"script", "style", "template", "head", "title", "i
 # parsed as HTML.
 _GFM_FILTERED = re.compile(r"<(/?)((?:title|textarea|style|xmp|iframe|noembed|noframes|script|plaintext)(?=[\s/>]|$)"
                            r"[^<>]*>?)", re.I)
-# Marks put around what a filtered element holds (GitHub shows its tags as text around it: a reader sees where it
-# starts and ends and copies it whole, as the element it was written as; its paragraphs are read as it).
-_FILTERED_OPEN = "ww-filtered-open-7f3a"
-_FILTERED_CLOSE = "ww-filtered-close-7f3a"
 # An HTML5 parser drops ONE newline right after these start tags; the renderer's raw HTML gets a second one so that
 # the content keeps its source line in the view (the unit then starts after that newline, as shown).
 _LEADING_NEWLINE = re.compile(r"(<(?:pre|listing|textarea)(?:\s[^<>]*)?>)\n", re.I)
-# Markdown's nesting bound (as code_blocks: an attacker may nest deeper than any card).
-_MAX_NESTING = 200
-# The source-line marker put before each block token: an HTML comment (a comment is inserted where it stands in any
-# insertion mode, where an element would be moved out of a table). Its name is no page's; an attacker writing it
-# only moves lines. Inside a raw-text or RCDATA element it is text, and removed there.
-_MARK = "ww-source-line-7f3a:"
-_MARKER_RE = re.compile(rf"<!--{_MARK}\d*-->")
+# cmark's source position of a block element ("line:col-line:col"); an attacker writing one in raw HTML only moves
+# lines.
+_SOURCEPOS = re.compile(r"(\d+):(\d+)-(\d+):(\d+)")
+_FENCE_START = re.compile(r"[ \t>]*(?:[-+*]\s+|\d+[.)]\s+)*[ \t>]*(?:```|~~~)")
+# Bounds of the units of one page (round 36 class M: nested <pre> elements, each running to the end of the page,
+# held ~n²/2 characters): all units together hold at most this multiple of the page's displayed text (plus a base).
+UNIT_CHARS_FACTOR = 8
+UNIT_CHARS_BASE = 1 << 16
 
 # The page kinds: a Markdown page (GitHub, Hugging Face and other hosts render it), an HTML page (a browser parses
 # it), "" for a text shown as it is.
@@ -98,6 +96,8 @@ class PageView:
 
     text: str
     units: tuple[PageUnit, ...]
+    # Helper tpl37 (round 36 class M): why not every unit was read (a bound hit), "" when all were.
+    bound: str = ""
 
     @property
     def spans(self) -> list[tuple[int, int]]:
@@ -168,71 +168,42 @@ def _rendered(text: str, reading: str) -> PageView:
     """Cached: one text is asked for by the sniffer, the reader and several parts of the rule (the view is
     immutable)."""
     if reading == "html":
-        return _displayed(text, source=text)
-    from markdown_it.token import Token
-
-    md = _parser(reading)
-    tokens = md.parse(text)
-    marked: list[Token] = []
-    for token in tokens:
-        if token.map and token.nesting >= 0 and token.type != "inline":
-            # The body of a fence starts on the line after its opener (rendered as <pre><code>BODY).
-            line = token.map[0] + (2 if token.type == "fence" else 1)
-            marker = Token("html_block", "", 0)
-            marker.content = f"<!--{_MARK}{line}-->"
-            marked.append(marker)
-        marked.append(_raw_html(token, reading))
+        return _displayed(text, source=text, html_page=True)
     # GitHub and Hugging Face show a card inside the body of their own page (never as a document of its own).
-    return _displayed("<!DOCTYPE html><body><article>" + md.renderer.render(marked, md.options, {}))
+    return _displayed("<!DOCTYPE html><body><article>" + _cmark_html(text, reading), source=text, html_page=False,
+                      filtered=reading == "gfm")
 
 
-def _raw_html(token: object, reading: str) -> object:
-    """A token with its raw HTML as the reading's renderer writes it (GFM: the tag filter), and a newline the HTML5
-    parser will drop after a <pre> start tag doubled (see _LEADING_NEWLINE)."""
-    from markdown_it.token import Token
+def _cmark_html(text: str, reading: str) -> str:
+    """Helper tpl37 (round 36, classes G, H, I): the page rendered by cmark-gfm itself, GitHub's own renderer (no
+    imitation: strikethrough pairing, autolinks, entity-decoded autolink text, footnotes are GitHub's; the tag filter
+    writes only "&lt;", no marker of ours is spliced into the page's HTML; no nesting bound drops content). Each block
+    element carries its source line (``data-sourcepos``). GitHub: its extensions (tables, strikethrough, autolinks,
+    the tag filter, task lists) and footnotes, raw HTML kept for the tag filter to escape as on GitHub. CommonMark
+    hosts: CommonMark with tables (cmark is CommonMark's reference implementation)."""
+    from cmarkgfm.cmark import Options, markdown_to_html_with_extensions
 
-    assert isinstance(token, Token)
-    if token.type == "inline" and token.children:
-        token.children = [_raw_html(child, reading) for child in token.children]  # type: ignore[misc]
-        return token
-    if token.type not in ("html_block", "html_inline"):
-        return token
-    content = _LEADING_NEWLINE.sub("\\1\n\n", token.content)
+    options = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_SOURCEPOS
     if reading == "gfm":
-        content = _GFM_FILTERED.sub(_filtered, content)
-    if content == token.content:
-        return token
-    return token.copy(content=content)
+        options |= Options.CMARK_OPT_FOOTNOTES | Options.CMARK_OPT_GITHUB_PRE_LANG
+        extensions = ["table", "autolink", "tagfilter", "strikethrough", "tasklist"]
+    else:
+        extensions = ["table"]
+    # An HTML5 parser drops ONE newline right after a <pre> start tag: raw HTML's gets a second one (code text's "<"
+    # is written "&lt;", so only real tags match).
+    return _LEADING_NEWLINE.sub("\\1\n\n", markdown_to_html_with_extensions(text, options=options,
+                                                                        extensions=extensions))
 
 
-def _filtered(match: re.Match[str]) -> str:
-    """A tag GitHub's tag filter escapes, with a mark before a start tag and after an end tag."""
-    if match.group(1):  # the run holds the tags GitHub shows as text (a mark between text nodes would split them)
-        return f"&lt;/{match.group(2)}<!--{_FILTERED_CLOSE}-->"
-    return f"<!--{_FILTERED_OPEN}-->&lt;{match.group(2)}"
-
-
-@functools.cache
-def _parser(reading: str) -> MarkdownIt:
-    from markdown_it import MarkdownIt
-
-    md = MarkdownIt("commonmark", {"html": True}).enable("table")
-    if reading == "gfm":
-        # GFM's strikethrough takes one or two tildes (cmark-gfm; markdown-it-py's GitHub mode of the rule).
-        md.enable("strikethrough")
-        md.options["strikethrough_single_tilde"] = True
-    md.options["maxNesting"] = _MAX_NESTING
-    return md
-
-
-def _displayed(markup: str, source: str | None = None) -> PageView:
+def _displayed(markup: str, source: str, html_page: bool, filtered: bool = False) -> PageView:
     """The displayed text of ``markup`` as an HTML5 parser builds its tree, each block padded to its source line
-    (the renderer's markers; for an HTML page, ``source``: each text placed at or after the line where it is found
-    in the source), and the units' offsets."""
+    (cmark's ``data-sourcepos``; for an HTML page, and raw HTML in a Markdown page, each text placed at or after the
+    line where it is found in ``source``), and the units' offsets. ``filtered``: GitHub's tag filter applied (the
+    runs it shows between a filtered element's tags are units)."""
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(markup)
-    reader = _Displayed(source)
+    reader = _Displayed(source, html_page, filtered)
     root = tree.root
     top = root.parent if root is not None and root.parent is not None else root
     if top is not None:
@@ -243,7 +214,7 @@ def _displayed(markup: str, source: str | None = None) -> PageView:
 class _Displayed:
     """The displayed text of a parsed document, each block padded to its source line, and the units' offsets."""
 
-    def __init__(self, source: str | None) -> None:
+    def __init__(self, source: str, html_page: bool, filtered: bool) -> None:
         self.out: list[str] = []
         self.size = 0  # characters in out
         self.line = 1  # line of the view where the next character goes
@@ -251,7 +222,10 @@ class _Displayed:
         self.spans: list[tuple[str, int, int, int]] = []  # (kind, start, end, first line)
         self.block: tuple[int, int] | None = None  # the current block's (start offset, first line)
         self.source = source
+        self.html_page = html_page
+        self.filtered = filtered
         self.cursor = 0  # where in ``source`` the last text was found
+        self.line_starts: list[int] | None = None
 
     def walk(self, top: LexborNode) -> None:
         """Depth first, without recursion (an attacker nests elements deeper than Python's stack)."""
@@ -265,7 +239,7 @@ class _Displayed:
                 if node is None:
                     return
                 if node.is_element_node:
-                    self._leave(node.tag or "")
+                    self._leave(node)
             if node is top:
                 return
             node = node.next
@@ -273,13 +247,6 @@ class _Displayed:
     def _enter(self, node: LexborNode) -> bool:
         """Handle a node on the way down; whether to walk into its children."""
         if node.is_comment_node:
-            content = node.comment_content or ""
-            if content.startswith(_MARK):
-                self._mark(content[len(_MARK):])
-            elif content == _FILTERED_OPEN:
-                self.open.setdefault("filtered", []).append((self.size, self.line))
-            elif content == _FILTERED_CLOSE:
-                self._leave("filtered")
             return False
         if node.is_text_node:
             self._data(node.text_content or "", node.parent.tag if node.parent is not None else "")
@@ -289,13 +256,25 @@ class _Displayed:
         tag = node.tag or ""
         if tag in _HIDDEN_ELEMENTS:
             return False
+        if tag in ("td", "th") and node.child is not None and self.out and not self.out[-1].endswith("\n"):
+            self._write("\t")  # cells of a row, as a copy of the row shows them
+        if not self.html_page and "data-sourcepos" in node.attrs:
+            self._mark(node, tag)
         if tag in _UNIT_ELEMENTS and node.child is not None:  # an empty element is no unit
-            if tag in ("td", "th") and self.out and not self.out[-1].endswith("\n"):
-                self._write("\t")  # cells of a row, as a copy of the row shows them
             self.open.setdefault(tag, []).append((self.size, self.line))
         return True
 
-    def _leave(self, tag: str) -> None:
+    def _leave(self, node: LexborNode) -> None:
+        tag = node.tag or ""
+        self._close(tag)
+        if not self.html_page and "data-sourcepos" in node.attrs:
+            self._end_block()  # text after a block (raw HTML) is a block of its own
+            found = _SOURCEPOS.match(node.attrs.get("data-sourcepos") or "")
+            starts = self._line_starts()
+            if found is not None and 0 < int(found.group(3)) < len(starts):
+                self.cursor = max(self.cursor, starts[int(found.group(3))])  # raw HTML after it is found after it
+
+    def _close(self, tag: str) -> None:
         if (tag in _UNIT_ELEMENTS or tag == "filtered") and self.open.get(tag):
             start, line = self.open[tag].pop()
             self._add("cell" if tag in ("td", "th") else tag, start, line)
@@ -314,29 +293,62 @@ class _Displayed:
         if start < self.size:
             self.spans.append((kind, start, self.size, first_line))
 
-    def _mark(self, number: str) -> None:
+    def _mark(self, node: LexborNode, tag: str) -> None:
+        """A block element of the rendering: a new block, padded to its source line (a fence's body starts on the
+        line after its opener)."""
         self._end_block()
-        target = int(number) if number.isdigit() else self.line
-        if target > self.line:
-            self._write("\n" * (target - self.line))
+        found = _SOURCEPOS.match(node.attrs.get("data-sourcepos") or "")
+        if found is not None:
+            target, column = int(found.group(1)), int(found.group(2))
+            starts = self._line_starts()
+            if 0 < target <= len(starts):
+                self.cursor = max(self.cursor, starts[target - 1])
+                if tag == "pre" and _FENCE_START.match(self.source, starts[target - 1] + max(column - 1, 0)):
+                    target += 1
+            if target > self.line:
+                self._write("\n" * (target - self.line))
         self.block = (self.size, self.line)
 
+    def _line_starts(self) -> list[int]:
+        if self.line_starts is None:
+            self.line_starts = [0] + [m.end() for m in re.finditer("\n", self.source)]
+        return self.line_starts
+
     def _data(self, data: str, parent: str) -> None:
-        if parent in _PREFORMATTED and "<!--" in data:
-            data = _MARKER_RE.sub("", data)  # raw text: our line markers are not the page's
-        if self.source is not None and data.strip():
+        if data.strip() and (self.html_page or self.block is None):
+            # An HTML page, or raw HTML between a Markdown page's blocks: placed at its source line, a block of its own.
             self._place(data)
+            if self.block is None and not self.html_page:
+                self.block = (self.size, self.line)
         # Whitespace between block tags ("</td>\n<td>", "</p>\n") is not shown; dropped, it does not move the
-        # view's lines past the source's (the markers pad each block to its source line). Kept in <pre> and code.
+        # view's lines past the source's (the marks pad each block to its source line). Kept in <pre> and code.
         if data.strip() or "\n" not in data or self._preformatted():
-            self._write(data)
-        elif self.source is not None and self.out and not self.out[-1].endswith("\n"):
-            self._write("\n")  # an HTML page has no markers: its blocks stay on lines of their own
+            if self.filtered and "<" in data and not self._preformatted():
+                self._filtered_runs(data)
+            else:
+                self._write(data)
+        elif self.html_page and self.out and not self.out[-1].endswith("\n"):
+            self._write("\n")  # an HTML page has no marks: its blocks stay on lines of their own
+
+    def _filtered_runs(self, data: str) -> None:
+        """Helper tpl37 (round 36 class I): what an element GitHub's tag filter shows as text holds (its tags shown
+        as text around it: a reader sees where it starts and ends and copies it whole) is a unit, found in the
+        shown text (cmark-gfm writes only "&lt;"; no marker is spliced into the page's HTML)."""
+        at = 0
+        for match in _GFM_FILTERED.finditer(data):
+            if match.group(1):
+                self._write(data[at:match.end()])
+                self._close("filtered")
+                at = match.end()
+            else:
+                self._write(data[at:match.start()])
+                self.open.setdefault("filtered", []).append((self.size, self.line))
+                at = match.start()
+        self._write(data[at:])
 
     def _place(self, data: str) -> None:
-        """An HTML page has no markers: a text is put at the line where its first line is found in the source (after
+        """An HTML page has no marks: a text is put at the line where its first line is found in the source (after
         the previous text's), when that is further down (a text written with references is not found: it stays)."""
-        assert self.source is not None
         lead = len(data) - len(data.lstrip())
         first = data.lstrip().split("\n", 1)[0].rstrip()
         at = self.source.find(first, self.cursor)
@@ -359,14 +371,32 @@ class _Displayed:
             for start, line in stack:
                 self._add("cell" if tag in ("td", "th") else tag, start, line)
         text = "".join(self.out)
-        units = []
+        # Round 36 class M: no unit is copied before it is known to show something (the shown characters' offsets,
+        # searched), and all units together hold at most UNIT_CHARS_FACTOR times the text: past that the page is
+        # reported (PageView.bound), never read in part silently.
+        shown = array("l", (m.start() for m in re.finditer(r"\S", text)))
+        cap = UNIT_CHARS_FACTOR * len(text) + UNIT_CHARS_BASE
+        spans = []
         for kind, start, end, first_line in self.spans:
             if kind in ("pre", "listing", "textarea") and text.startswith("\n", start):
-                # The newline doubled after the start tag (_LEADING_NEWLINE): the unit starts after it.
+                # An HTML5 parser drops the newline right after the start tag: the unit starts after it.
                 start, first_line = start + 1, first_line + 1
-            if text[start:end].strip():
-                units.append(PageUnit(kind, first_line, text[start:end], start, end))
-        return PageView(text, tuple(sorted(units, key=lambda u: (u.start, -u.end))))
+            i = bisect.bisect_left(shown, start)
+            if i < len(shown) and shown[i] < end:
+                spans.append((start, -end, kind, first_line))
+        spans.sort()
+        units: list[PageUnit] = []
+        held = 0
+        bound = ""
+        for start, neg_end, kind, first_line in spans:
+            held += -neg_end - start
+            if held > cap:
+                bound = (f"the page's {len(spans):,} units (elements nested in each other) hold more than "
+                         f"{UNIT_CHARS_FACTOR} times its {len(text):,} characters: the page is too complex to read "
+                         f"unit by unit, units past the first {len(units):,} were not read")
+                break
+            units.append(PageUnit(kind, first_line, text[start:-neg_end], start, -neg_end))
+        return PageView(text, tuple(units), bound)
 
 
 # The superset past the parse bound: comments, then tags, removed; references decoded; backslash escapes removed.

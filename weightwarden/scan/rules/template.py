@@ -250,12 +250,29 @@ def check_template(code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
                 yield from _check_text(text, code, ctx)
             if isinstance(code.details.get("picked_up"), str) and code.details.get("json_text") is not True:
                 yield from _json_configs(text, code, ctx)
+            yield from _page_bounds(text, code, ctx)
         except TextBudgetExceeded as exc:
             yield COMPUTED_ATTR.found_in(
                 ctx.file, code.location,
                 f"the template analysis of this text did not finish within its parse budget ({exc}): the text was "
                 "not fully analysed, and what it holds past that point was not judged",
                 f"{len(text):,} characters [{code.details.get('picked_up')}]")
+
+
+def _page_bounds(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
+    """Helper tpl37 (round 36 class M): a page whose units (nested elements, each a copy of the rest of the page)
+    hold more than a bound is read in part only: reported, never passed as read (fail closed)."""
+    kind = is_page(ctx.file)
+    if not isinstance(code.details.get("picked_up"), str) or code.details.get("picked_up") == BY_CONTENT_JSON \
+            or not kind:
+        return
+    for view in page_views(text, kind):
+        if view.bound:
+            yield COMPUTED_ATTR.found_in(
+                ctx.file, f"{code.location} (page view)",
+                f"page too complex to read, not verified: {view.bound}",
+                f"{len(text):,} characters [{code.details.get('picked_up')}]")
+            return
 
 
 def _check_text(text: str, code: CodeObject, ctx: CheckContext) -> Iterator[Finding]:
