@@ -477,11 +477,23 @@ def _ran_out(analysis) -> bool:  # type: ignore[no-untyped-def]
 
 
 def has_real_sites(analysis) -> bool:  # type: ignore[no-untyped-def]
-    """True when a walked program imports a name an unpickler could resolve. Without one, every object on
-    the stack comes from a literal, so nothing can be called (a REDUCE over literals, a STACK_GLOBAL over
-    numbers or an EXT code with the empty default registry fail in the unpickler before running anything);
-    text or binary data that merely parses as opcodes names nothing importable."""
-    return any(_IDENT.fullmatch(site.target) for site in analysis.all_sites())
+    """True when a walked program imports a name an unpickler could resolve, or when unpicklers read it
+    differently. Without a name, every object on the stack comes from a literal, so nothing can be called (a
+    REDUCE over literals, a STACK_GLOBAL over numbers or an EXT code with the empty default registry fail in the
+    unpickler before running anything); text or binary data that merely parses as opcodes names nothing
+    importable. A frame divergence (red team round 40: the C unpickler reading a large frame from a file drops the
+    frame's rest when an argument runs past its end, or a FRAME starts inside a frame, and reads on after it —
+    another program than the contiguous one walked here) means the names this walk saw are not all a loader may
+    import: the file goes to the pickle reader, which reports the divergence (WW-PKL-012, high)."""
+    return _skips_frame_bytes(analysis) or any(_IDENT.fullmatch(site.target) for site in analysis.all_sites())
+
+
+def _skips_frame_bytes(analysis) -> bool:  # type: ignore[no-untyped-def]
+    """A frame divergence only: other divergences (a memo key or number spelled in text, "pip" in an INSTALLER file
+    read as PUT) are everyday in text that merely parses as opcodes, and the readers judge them where a pickle is."""
+    from weightwarden.picklevm.machine import FRAME_IN_FRAME, FRAME_STRADDLE
+
+    return any(FRAME_STRADDLE in note or FRAME_IN_FRAME in note for note in analysis.divergences)
 
 
 def _sniff_protobuf(f: BinaryIO, size: int) -> Format | None:

@@ -54,6 +54,11 @@ PREFIX_BYTES = 64  # what is kept of a large literal
 MAX_LINE = 64 * MiB  # protocol 0 text arguments
 MAX_SITES = 100_000  # call sites recorded in full per program; beyond it only new (target, kind) pairs
 MAX_PROGRAMS = 1024
+# Divergences where the C unpickler reading a large frame from a file (``read(n)`` past ``peek``) drops the rest of the
+# frame and reads on after it (red team round 40): another program than the contiguous one this walk follows. The
+# sniffer counts a program with one of these as a pickle whatever it names (artifact.sniff.has_real_sites).
+FRAME_STRADDLE = "an opcode runs across the end of the frame"
+FRAME_IN_FRAME = "starts inside the previous frame"
 MAX_NESTED_PROGRAMS = 256  # distinct nested payloads walked per program  # consecutive pickle programs walked by analyze_streams
 LIST_KEEP = 1_000_000  # list items remembered (the storage-key list of legacy torch files needs them)
 DICT_KEEP = 64  # dict items remembered (joblib's NumpyArrayWrapper state needs them)
@@ -1538,7 +1543,7 @@ class _Machine:
                 oprel = bufbase + pos
                 if oprel >= fend:  # the current frame is used up (or an opcode ran across its end)
                     if oprel > fend:
-                        self._diverge(f"an opcode runs across the end of the frame ending at offset {base + fend}")
+                        self._diverge(f"{FRAME_STRADDLE} ending at offset {base + fend}")
                     fend = _NO_FRAME
                 op = buf[pos]
                 pos += 1
@@ -1896,7 +1901,7 @@ class _Machine:
                     if pos > buflen:
                         raise _Truncated()
                     if fend != _NO_FRAME and oprel < fend:
-                        self._diverge(f"FRAME at offset {base + oprel} starts inside the previous frame")
+                        self._diverge(f"FRAME at offset {base + oprel} {FRAME_IN_FRAME}")
                     here = bufbase + pos
                     data_end = self._end()
                     if data_end is not None and here + flen > data_end:
