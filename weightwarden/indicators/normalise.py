@@ -1,6 +1,6 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v8``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v9``; both parties must use the same one, it is part of the
 scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`; v5
 (round 25) peels the toolkits' own wrappers, :mod:`weightwarden.indicators.toolkit_templates`, and reads a uuencoded
 block after a prefix and base32/base64 padding before a line break as what they are; v6 (round 26) judges the regions
@@ -49,7 +49,7 @@ from weightwarden.indicators import published_templates as _published_templates
 from weightwarden.indicators import toolkit_templates as _toolkit_templates
 from weightwarden.indicators.frame import FRAME_WORDS
 
-NORMALISATION = "weightwarden.canon/v8"
+NORMALISATION = "weightwarden.canon/v9"
 _TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
 # round 29 class B (canon/v8): records.KNOWN_LAYERS holds both names too (a test keeps them in step)
 PUBLISHED_TEMPLATE = "published_template"  # a published jailbreak template peeled (published_templates)
