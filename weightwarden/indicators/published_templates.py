@@ -23,9 +23,13 @@ short templates too (PyRIT's style_injection, instructions: under :data:`MIN_RUN
 ones. (2) Its *runs*, for a text that is not exactly one template (edited around, or two side by side):
 a word of a text is *covered* when some :data:`NGRAM`-word window holding it is in the set. A run of at least
 :data:`MIN_RUN` covered words in a row is a template's text, not a common phrase; once a text holds one, its shorter
-covered runs (one window or more: the template's shorter pieces) are peeled too, and so is a gap of at most
-:data:`MAX_FIELD` words between two peeled runs or before the first or after the last (a field the toolkit fills,
-garak's "Hello {generator.name}."). The rest, as written, is the request. A text that is nothing else is not peeled
+covered runs (one window or more: the template's shorter pieces) are peeled too, and a gap between runs or at an
+edge is peeled by its PLACE in a template (round 30, classes A and B; the data holds the first and last words of the
+pieces next to each field): at a name field's place, a gap that can be a name (:func:`is_name`: at most
+:data:`MAX_NAME_WORDS` words and :data:`MAX_NAME_CHARS` characters, no sentence end — garak's "Hello
+{generator.name}." with the model name as given); inside a piece (no field there), an edit of at most
+:data:`MAX_EDIT` words; at a request's place, or at an edge that is no name's place, never: that is the request,
+however short. The rest, as written, is the request. A text that is nothing else is not peeled
 (a bare published jailbreak is its own indicator).
 
 Limit, stated so a later red team does not report it as new: an UNPUBLISHED long wrapper shared by two prompts stays
@@ -206,11 +210,11 @@ class KnownNgrams:
         ``start`` (either may be absent: -1): "name", "request", both or none (then the gap is inside a piece)."""
         kinds: set[str] = set()
         for n in self._edge_lengths:
-            if 0 <= end and end >= n:
+            if end >= 0 and end >= n:
                 h = ngram_hash(tokens[end - n:end])
                 kinds.update(k for kind, k in ((BEFORE_NAME, "name"), (BEFORE_REQUEST, "request"))
                              if (kind, n, h) in self.edges)
-            if 0 <= start and start + n <= len(tokens):
+            if start >= 0 and start + n <= len(tokens):
                 h = ngram_hash(tokens[start:start + n])
                 kinds.update(k for kind, k in ((AFTER_NAME, "name"), (AFTER_REQUEST, "request"))
                              if (kind, n, h) in self.edges)
@@ -314,7 +318,7 @@ def peel(text: str, table: KnownNgrams | None = None) -> str | None:
         else:
             merged.append((start, end))
     edges = list(merged)
-    if 0 < edges[0][0] and _peeled_gap(table, text, found, tokens, -1, edges[0][0]):
+    if edges[0][0] > 0 and _peeled_gap(table, text, found, tokens, -1, edges[0][0]):
         edges[0] = (0, edges[0][1])
     if edges[-1][1] < len(tokens) and _peeled_gap(table, text, found, tokens, edges[-1][1], -1):
         edges[-1] = (edges[-1][0], len(tokens))
