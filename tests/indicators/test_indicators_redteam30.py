@@ -197,7 +197,7 @@ def test_other_data_fails_closed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.setattr(published_templates, "DATA", other)
     published_templates.known.cache_clear()
     try:
-        with pytest.raises(RuntimeError, match="not the published-wrappers/v1 data"):
+        with pytest.raises(RuntimeError, match="not the published-wrappers/v2 data"):
             published_templates.known()
     finally:
         monkeypatch.undo()
@@ -205,8 +205,8 @@ def test_other_data_fails_closed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 def test_the_normalisation_name_names_the_data():
-    assert NORMALISATION == "weightwarden.canon/v8"
-    with pytest.raises(IndicatorFormatError, match=r"unknown normalisation \(known: weightwarden.canon/v8\)"):
+    assert NORMALISATION == "weightwarden.canon/v9"
+    with pytest.raises(IndicatorFormatError, match=r"unknown normalisation \(known: weightwarden.canon/v9\)"):
         Scheme(key_id="0123456789abcdef", normalisation="weightwarden.canon/v7")
 
 

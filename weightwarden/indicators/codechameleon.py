@@ -29,7 +29,9 @@ import ast
 import re
 
 _START = re.compile(r"The\s+encrypted_problem\s+you\s+need\s+to\s+solve\s+is:[ \t]*", re.IGNORECASE)
-_END = re.compile(r"\s*Show\s+the\s+finished\s+ProblemSolver\s+class\s+code\s+after\s+adding\s+more\s+details\.",
+# no leading white space in the pattern: a search starting at each of W spaces would scan the run each time, O(W^2)
+# (red team round 30, class D: 80,000 spaces took 74 s); the problem's trailing white space is stripped instead
+_END = re.compile(r"Show\s+the\s+finished\s+ProblemSolver\s+class\s+code\s+after\s+adding\s+more\s+details\.",
                   re.IGNORECASE)
 # one line of each published decryption function (short quotes): which mode encrypted the problem
 _MODES = (
@@ -54,11 +56,11 @@ def decode(text: str) -> tuple[str, tuple[int, int]] | None:
     modes = [mode for mode, line in _MODES if line in before]
     if len(modes) != 1:
         return None
-    problem = text[start.end():end.start()]
+    problem = text[start.end():end.start()].rstrip()
     plain = _INVERSES[modes[0]](problem)
     if plain is None or not plain.strip():
         return None
-    return plain, (start.end(), end.start())
+    return plain, (start.end(), start.end() + len(problem))
 
 
 def _reverse(problem: str) -> str | None:

@@ -1,6 +1,6 @@
 """Canonical text of a prompt: what is hashed and sketched, so that trivial rewrites of a known attack match.
 
-Steps (normalisation ``weightwarden.canon/v8``; both parties must use the same one, it is part of the
+Steps (normalisation ``weightwarden.canon/v9``; both parties must use the same one, it is part of the
 scheme; v4 (round 24 prep) added the public toolkits' data encodings of :mod:`weightwarden.indicators.encodings`; v5
 (round 25) peels the toolkits' own wrappers, :mod:`weightwarden.indicators.toolkit_templates`, and reads a uuencoded
 block after a prefix and base32/base64 padding before a line break as what they are; v6 (round 26) judges the regions
@@ -49,7 +49,7 @@ from weightwarden.indicators import published_templates as _published_templates
 from weightwarden.indicators import toolkit_templates as _toolkit_templates
 from weightwarden.indicators.frame import FRAME_WORDS
 
-NORMALISATION = "weightwarden.canon/v8"
+NORMALISATION = "weightwarden.canon/v9"
 _TOOLKIT_TEMPLATE = "toolkit_template"  # records.TOOLKIT_TEMPLATE (records imports this module: a test keeps them equal)
 # round 29 class B (canon/v8): records.KNOWN_LAYERS holds both names too (a test keeps them in step)
 PUBLISHED_TEMPLATE = "published_template"  # a published jailbreak template peeled (published_templates)
@@ -482,7 +482,9 @@ _JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 _B64_NO_SPACE = re.compile(r"\S+")  # a run without white space (not "[^\s\\]*\\\S*": quadratic without a "\")
 _LABEL_LINE = re.compile(r"([^\n]{1,24}?)([A-Za-z0-9+/_-]+={0,2})[ \t\r]*")
 _MAX_LABEL_LINE = 512  # longer lines are not looked at for a label: bounds the label regex's backtracking
-_LABEL_NUMBER = re.compile(r"[0-9A-Fa-f]*[0-9][0-9A-Fa-f]*")
+# a hex run, each matched once; those with a digit are numbers (not "[0-9A-Fa-f]*[0-9][0-9A-Fa-f]*": a search that
+# retries at every letter of a digit-less run is quadratic in it — red team round 30, class D's audit)
+_LABEL_NUMBER = re.compile(r"[0-9A-Fa-f]+")
 _LABEL_LETTERS = re.compile(r"[^\W\d_]+")
 # A valid roman numeral up to 3999 ("iv", "xii"; not "did" or "mild"): a label, as a single letter is.
 _NUMBER_MARK, _LETTER_MARK = "\x00", "\x01"  # placeholders in a label shape (control characters: not in a label)
@@ -503,8 +505,13 @@ def _label_shape(prefix: str) -> str | None:
     "chunk#4 -> "); None when it has no such varying run, or ends in a letter or digit (then it is the token's start)."""
     if not prefix or prefix[-1].isalnum():
         return None
-    shape = _LABEL_LETTERS.sub(_label_letter, _LABEL_NUMBER.sub(_NUMBER_MARK, prefix))
+    shape = _LABEL_LETTERS.sub(_label_letter, _LABEL_NUMBER.sub(_label_number, prefix))
     return shape if _NUMBER_MARK in shape or _LETTER_MARK in shape else None
+
+
+def _label_number(m: re.Match[str]) -> str:
+    run = m.group(0)
+    return _NUMBER_MARK if any(c.isdigit() for c in run) else run
 
 
 def _label_letter(m: re.Match[str]) -> str:
