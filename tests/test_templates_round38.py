@@ -165,3 +165,16 @@ def test_xml_reading_shows_cdata_and_self_closing_script() -> None:
            "<script/><pre>{<![CDATA[{ y }}]]></pre>\n</body></html>\n")
     views = page_views(doc, XHTML)
     assert any(u.body.strip() == "{{ y }}" for v in views for u in v.units), [v.text for v in views]
+
+
+def test_code_blocks_past_markdown_its_nesting_bound_get_the_line_supersets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """markdown-it drops a block nested past maxNesting (round 36 class G, in code_blocks' own parse): a text that
+    may nest that deep also gets the line-based supersets (the loose fence pairing behind ">" marks)."""
+    from weightwarden.artifact import code_blocks as cb
+
+    text = "# M\n\n" + ">" * 205 + " ```\n" + ">" * 205 + " {{ x }}\n" + ">" * 205 + " ```\n"
+    assert cb._may_nest_past_bound(text) and not cb._may_nest_past_bound("> > - a\n    b\n")
+    read = {b.body for b in cb.code_blocks(text)}
+    monkeypatch.setattr(cb, "_DEEP_PREFIX_COLUMNS", 10**9)  # the code before: markdown-it alone
+    before = {b.body for b in cb.code_blocks(text)}
+    assert before < read

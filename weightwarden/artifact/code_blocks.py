@@ -72,12 +72,15 @@ def code_blocks(text: str, page: bool | str = False) -> list[CodeBlock]:
         # CommonMark HTML block ends at a blank line, cutting a <pre>'s template out of its context). Its units are
         # its elements (below: unit_spans, the page's units), and the language-neutral regions.
         pairs, found = [], []
-    elif len(text) <= MARKDOWN_PARSE_CHARS:
+    elif len(text) <= MARKDOWN_PARSE_CHARS and not _may_nest_past_bound(text):
         pairs = _line_pairs(text, _FENCE_RE)
         found = _commonmark_blocks(text, fences) + pairs
     else:
+        # Helper tpl38 (round 36 class G, here): markdown-it drops a block nested past maxNesting; a text that may
+        # nest that deep gets the line-based supersets as well (never fewer blocks).
+        parsed = _commonmark_blocks(text, fences) if len(text) <= MARKDOWN_PARSE_CHARS else []
         pairs = _line_pairs(text, _FENCE_RE) + _line_pairs(text, _LOOSE_FENCE_RE)
-        found = pairs + _indented_runs(text)
+        found = parsed + pairs + _indented_runs(text)
     fences += pairs
     # Red team round 27: CommonMark is one renderer among several (reST, AsciiDoc, org cards; list-marker fences,
     # <pre> and blockquoted indented code past the parse bound): a language-neutral superset is added for every
@@ -121,6 +124,18 @@ def page_blocks(view: PageView) -> list[CodeBlock]:
             f.body for f in filtered if f.start <= unit.start and unit.end <= f.end and f.body != unit.body)
         out.append(CodeBlock(unit.first_line, unit.body, within))
     return out
+
+
+# A line's container prefix (blockquote marks, list markers, indentation), at the start of any line.
+_LINE_PREFIX_RE = re.compile(_PREFIX_RE.pattern, re.M)
+# Each nesting level markdown-it counts takes at least one column of a line's prefix (a ">", a list item's content
+# indent); a prefix this wide may reach the bound (with the paragraph and list-item levels around it).
+_DEEP_PREFIX_COLUMNS = _MAX_NESTING // 2
+
+
+def _may_nest_past_bound(text: str) -> bool:
+    return any(len(m.group().expandtabs(4)) >= _DEEP_PREFIX_COLUMNS for m in _LINE_PREFIX_RE.finditer(text)
+               if len(m.group()) >= _DEEP_PREFIX_COLUMNS // 4)
 
 
 @functools.cache
