@@ -62,6 +62,10 @@ _SHAPES = {
     # F4: a form field's value, shown and copied.
     "f4_input_value": lambda c: ("index.html", "<!DOCTYPE html><body>\n<p>Chat template:</p>\n<input readonly size=90 "
                                  "value=\"{&#123; " + html.escape(_call(c)) + " }}\">\n"),
+    # The page's own CSS shows what the user agent style sheet hides: a title (RCDATA: references decoded).
+    "f5_title_css": lambda c: ("index.html", "<!DOCTYPE html><html><head><title>{&#123; " + html.escape(_call(c))
+                               + " }}</title><style>head, title { display: block }</style></head><body>\n<p>Model</p>"
+                               "\n</body></html>\n"),
     # J: CDATA is text to a browser's XML parser.
     "j_xhtml_cdata": lambda c: ("index.xhtml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<html xmlns=\"http://www.w3"
                                 ".org/1999/xhtml\"><head><title>Model</title></head><body>\n<pre><![CDATA[{]]><![CDATA[{ "
@@ -91,6 +95,8 @@ def _shown_in_chromium(page_file: Path) -> list[str]:
         for frame in page.frames:
             pres = frame.locator("pre")
             texts += [pres.nth(i).inner_text() for i in range(pres.count())]
+            titles = frame.locator("title")
+            texts += [titles.nth(i).inner_text() for i in range(titles.count()) if titles.nth(i).is_visible()]
             inputs = frame.locator("input")
             texts += [inputs.nth(i).input_value() for i in range(inputs.count())]
     return texts
@@ -165,6 +171,9 @@ def test_xml_reading_shows_cdata_and_self_closing_script() -> None:
            "<script/><pre>{<![CDATA[{ y }}]]></pre>\n</body></html>\n")
     views = page_views(doc, XHTML)
     assert any(u.body.strip() == "{{ y }}" for v in views for u in v.units), [v.text for v in views]
+    # XML keeps text in a table where it is (an HTML5 parser moves it before the table)
+    doc = "<?xml version=\"1.0\"?><html><body><table>{<tr><td>a</td></tr>{ x }}</table></body></html>"
+    assert any("{a{ x }}" in v.text for v in page_views(doc, XHTML))
 
 
 def test_code_blocks_past_markdown_its_nesting_bound_get_the_line_supersets(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -52,7 +52,8 @@ _UNIT_ELEMENTS = frozenset({"pre", "code", "textarea", "kbd", "samp", "tt", "td"
 _PREFORMATTED = frozenset({"pre", "code", "textarea", "xmp", "listing", "plaintext"})
 # Elements whose content a browser does not show (its user agent style sheet hides them, or the content is never
 # rendered: an iframe's text is its fallback for no browser in use). noscript is read (shown where scripts are off).
-_HIDDEN_ELEMENTS = frozenset({"script", "style", "template", "head", "title", "iframe", "noembed", "noframes"})
+# head is walked (helper tpl38): it holds only these and title, whose text is read beside the attributes.
+_HIDDEN_ELEMENTS = frozenset({"script", "style", "template", "title", "iframe", "noembed", "noframes"})
 # GFM's "disallowed raw HTML" (the tag filter extension, https://github.github.com/gfm/#disallowed-raw-html-extension-):
 # in raw HTML, the "<" of these start and end tags is written "&lt;", so the tag is shown as text and its content is
 # parsed as HTML.
@@ -348,6 +349,12 @@ class _Displayed:
                 self.shadow_bound = ("a declarative shadow root (<template shadowrootmode>) composes or hides its "
                                      "host's other content: how the page shows it is not modelled")
             return True
+        if tag == "title":
+            # RCDATA (references decoded), hidden by the user agent style sheet but shown by the page's own CSS
+            # (title{display:block}) and in the window title: its text is read as a unit beside the attributes.
+            text = node.text(deep=True) or ""
+            if "{" in text:
+                self.attributes.append((self.line, text))
         if tag in _HIDDEN_ELEMENTS:
             return False
         if tag in ("td", "th") and node.child is not None and self.out and not self.out[-1].endswith("\n"):
@@ -617,9 +624,13 @@ def _xml_as_html(text: str) -> tuple[str | None, str]:
 
 
 # Elements an HTML5 parser reads as raw text or RCDATA, whose children XML reads as markup: written as elements that
-# show their children (noscript is shown: superset). script, style, title, template stay hidden.
+# show their children (noscript is shown: superset). script, style, title, template stay hidden. Table parts: an
+# HTML5 parser moves text out of a table (foster parenting), XML keeps it in place: written as elements that keep
+# the order (cells stay units).
 _XML_RENAMED = {"xmp": "pre", "plaintext": "pre", "listing": "pre", "textarea": "pre", "noscript": "div",
-                "noembed": "div", "noframes": "div", "iframe": "div", "html": "div", "head": "div", "body": "div"}
+                "noembed": "div", "noframes": "div", "iframe": "div", "html": "div", "head": "div", "body": "div",
+                "table": "div", "tbody": "div", "thead": "div", "tfoot": "div", "tr": "div", "caption": "div",
+                "colgroup": "div", "col": "span", "td": "samp", "th": "samp", "frameset": "div", "frame": "iframe"}
 
 
 # The superset past the parse bound: comments, then tags, removed; references decoded; backslash escapes removed.
