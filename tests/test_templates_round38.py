@@ -187,3 +187,43 @@ def test_code_blocks_past_markdown_its_nesting_bound_get_the_line_supersets(monk
     monkeypatch.setattr(cb, "_DEEP_PREFIX_COLUMNS", 10**9)  # the code before: markdown-it alone
     before = {b.body for b in cb.code_blocks(text)}
     assert before < read
+
+
+_DATASET = Path("/work/shared/datasets/chat-templates")
+
+
+def _pygments_readme(template: str) -> str:
+    """Round 36 FP-C: a Pygments-highlighted template pasted into a README, only blank lines written "&#10;": its
+    whitespace-only lines end the HTML block, so GitHub renders the rest of the <pre> as paragraphs inside it."""
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import get_lexer_by_name
+
+    shown = highlight(template, get_lexer_by_name("jinja"), HtmlFormatter(wrapcode=True))
+    return "# Model\n\n<div class=\"highlight\">" + shown.replace("\n\n", "\n&#10;\n") + "</div>\n"
+
+
+@pytest.mark.parametrize("stem", ["NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use",
+                                  "NousResearch-Hermes-3-Llama-3.1-8B-tool_use"])
+def test_fp_c_paragraphs_inside_a_pre_are_read_as_the_pre(tmp_path: Path, stem: str) -> None:
+    """2 of the 4 real templates with highs in the report's pygments_md wrapper (their paragraphs, read alone, were
+    WW-TPL-011/002 highs): a paragraph inside the <pre> is read as the <pre> when the <pre> reads it alike."""
+    found = sorted(_DATASET.glob(f"**/{stem}.jinja"))
+    if not found:
+        pytest.skip("dataset absent")
+    text = _pygments_readme(found[0].read_text(encoding="utf-8"))
+    severe = [(f.rule_id, f.location.path) for f in scan_file(tmp_path, "README.md", text)
+              if f.severity.value in ("high", "critical")]
+    assert severe == []
+
+
+@pytest.mark.parametrize("around", [("{#", "#}"), ("{% raw %}", "{% endraw %}"), ("{% if x %}", "{% endif %}"),
+                                    ("", "")])
+def test_fp_c_a_paragraph_the_pre_does_not_read_alike_is_judged_alone(tmp_path: Path, around: tuple[str, str]) -> None:
+    """A paragraph inside a <pre> whose reading hides it (a comment, raw) or does not read it alike is still a unit
+    of its own: a reader copies it."""
+    canary = tmp_path / "canary"
+    payload = "{<b></b>{ " + f"cycler.\\_\\_init\\_\\_.\\_\\_globals\\_\\_.os.mkdir('{canary}')" + " }}"
+    text = f"# M\n\n<div><pre>{around[0]}\n\n{payload}\n\n{around[1]}</pre></div>\n"
+    found = scan_file(tmp_path, "README.md", text)
+    assert any(f.severity.value == "critical" for f in found), [(f.rule_id, f.severity.value) for f in found]

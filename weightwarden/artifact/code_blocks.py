@@ -110,12 +110,18 @@ def code_blocks(text: str, page: bool | str = False) -> list[CodeBlock]:
     return blocks
 
 
+_ENCLOSING_UNITS = frozenset({"filtered", "pre", "code", "xmp", "listing", "plaintext", "textarea"})
+
+
 def page_blocks(view: PageView) -> list[CodeBlock]:
     """The units of a page view that hold an opener, as code blocks at their source lines. A block (a paragraph)
     inside what an element GitHub's tag filter shows as text holds (kind ``filtered``) is marked ``within`` it
     (helper tpl36: the 88 real templates in a <textarea> are paragraphs on GitHub's page; a paragraph is read as
     the run it is part of when that run parses and reads it alike)."""
-    filtered = sorted((u for u in view.units if u.kind == "filtered"), key=lambda f: f.end - f.start)
+    # Helper tpl38 (round 36 FP-C): a paragraph inside a preformatted element (a raw HTML <pre> whose HTML block a
+    # blank line ended: the rest of its lines are Markdown paragraphs inside the still-open element) is also read
+    # as that element when the element parses and reads it alike (_within_alike: never because none parses).
+    filtered = sorted((u for u in view.units if u.kind in _ENCLOSING_UNITS), key=lambda f: f.end - f.start)
     out = []
     for unit in view.units:
         if "{{" not in unit.body and "{%" not in unit.body:
