@@ -67,7 +67,7 @@ def code_blocks(text: str, page: bool | str = False) -> list[CodeBlock]:
     # line regexes below match at "\n" only): normalised before any extraction.
     text = normalise_newlines(text)
     fences: list[CodeBlock] = []  # the fenced blocks among them (CommonMark's and the line-paired ones)
-    if page == "html":
+    if page in ("html", "xhtml"):  # helper tpl38: an .xhtml page too (read as HTML and as XML)
         # Helper tpl36 (round 35 FP-B): an HTML page is read as HTML, never as Markdown (no browser does: a
         # CommonMark HTML block ends at a blank line, cutting a <pre>'s template out of its context). Its units are
         # its elements (below: unit_spans, the page's units), and the language-neutral regions.
