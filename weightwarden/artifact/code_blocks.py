@@ -67,17 +67,20 @@ def code_blocks(text: str, page: bool | str = False) -> list[CodeBlock]:
     # line regexes below match at "\n" only): normalised before any extraction.
     text = normalise_newlines(text)
     fences: list[CodeBlock] = []  # the fenced blocks among them (CommonMark's and the line-paired ones)
-    if page == "html":
+    if page in ("html", "xhtml"):  # helper tpl38: an .xhtml page too (read as HTML and as XML)
         # Helper tpl36 (round 35 FP-B): an HTML page is read as HTML, never as Markdown (no browser does: a
         # CommonMark HTML block ends at a blank line, cutting a <pre>'s template out of its context). Its units are
         # its elements (below: unit_spans, the page's units), and the language-neutral regions.
         pairs, found = [], []
-    elif len(text) <= MARKDOWN_PARSE_CHARS:
+    elif len(text) <= MARKDOWN_PARSE_CHARS and not _may_nest_past_bound(text):
         pairs = _line_pairs(text, _FENCE_RE)
         found = _commonmark_blocks(text, fences) + pairs
     else:
+        # Helper tpl38 (round 36 class G, here): markdown-it drops a block nested past maxNesting; a text that may
+        # nest that deep gets the line-based supersets as well (never fewer blocks).
+        parsed = _commonmark_blocks(text, fences) if len(text) <= MARKDOWN_PARSE_CHARS else []
         pairs = _line_pairs(text, _FENCE_RE) + _line_pairs(text, _LOOSE_FENCE_RE)
-        found = pairs + _indented_runs(text)
+        found = parsed + pairs + _indented_runs(text)
     fences += pairs
     # Red team round 27: CommonMark is one renderer among several (reST, AsciiDoc, org cards; list-marker fences,
     # <pre> and blockquoted indented code past the parse bound): a language-neutral superset is added for every
@@ -107,12 +110,18 @@ def code_blocks(text: str, page: bool | str = False) -> list[CodeBlock]:
     return blocks
 
 
+_ENCLOSING_UNITS = frozenset({"filtered", "pre", "code", "xmp", "listing", "plaintext", "textarea"})
+
+
 def page_blocks(view: PageView) -> list[CodeBlock]:
     """The units of a page view that hold an opener, as code blocks at their source lines. A block (a paragraph)
     inside what an element GitHub's tag filter shows as text holds (kind ``filtered``) is marked ``within`` it
     (helper tpl36: the 88 real templates in a <textarea> are paragraphs on GitHub's page; a paragraph is read as
     the run it is part of when that run parses and reads it alike)."""
-    filtered = sorted((u for u in view.units if u.kind == "filtered"), key=lambda f: f.end - f.start)
+    # Helper tpl38 (round 36 FP-C): a paragraph inside a preformatted element (a raw HTML <pre> whose HTML block a
+    # blank line ended: the rest of its lines are Markdown paragraphs inside the still-open element) is also read
+    # as that element when the element parses and reads it alike (_within_alike: never because none parses).
+    filtered = sorted((u for u in view.units if u.kind in _ENCLOSING_UNITS), key=lambda f: f.end - f.start)
     out = []
     for unit in view.units:
         if "{{" not in unit.body and "{%" not in unit.body:
@@ -121,6 +130,18 @@ def page_blocks(view: PageView) -> list[CodeBlock]:
             f.body for f in filtered if f.start <= unit.start and unit.end <= f.end and f.body != unit.body)
         out.append(CodeBlock(unit.first_line, unit.body, within))
     return out
+
+
+# A line's container prefix (blockquote marks, list markers, indentation), at the start of any line.
+_LINE_PREFIX_RE = re.compile(_PREFIX_RE.pattern, re.M)
+# Each nesting level markdown-it counts takes at least one column of a line's prefix (a ">", a list item's content
+# indent); a prefix this wide may reach the bound (with the paragraph and list-item levels around it).
+_DEEP_PREFIX_COLUMNS = _MAX_NESTING // 2
+
+
+def _may_nest_past_bound(text: str) -> bool:
+    return any(len(m.group().expandtabs(4)) >= _DEEP_PREFIX_COLUMNS for m in _LINE_PREFIX_RE.finditer(text)
+               if len(m.group()) >= _DEEP_PREFIX_COLUMNS // 4)
 
 
 @functools.cache

@@ -52,7 +52,8 @@ _UNIT_ELEMENTS = frozenset({"pre", "code", "textarea", "kbd", "samp", "tt", "td"
 _PREFORMATTED = frozenset({"pre", "code", "textarea", "xmp", "listing", "plaintext"})
 # Elements whose content a browser does not show (its user agent style sheet hides them, or the content is never
 # rendered: an iframe's text is its fallback for no browser in use). noscript is read (shown where scripts are off).
-_HIDDEN_ELEMENTS = frozenset({"script", "style", "template", "head", "title", "iframe", "noembed", "noframes"})
+# head is walked (helper tpl38): it holds only these and title, whose text is read beside the attributes.
+_HIDDEN_ELEMENTS = frozenset({"script", "style", "template", "title", "iframe", "noembed", "noframes"})
 # GFM's "disallowed raw HTML" (the tag filter extension, https://github.github.com/gfm/#disallowed-raw-html-extension-):
 # in raw HTML, the "<" of these start and end tags is written "&lt;", so the tag is shown as text and its content is
 # parsed as HTML.
@@ -74,8 +75,24 @@ UNIT_CHARS_BASE = 1 << 16
 # it), "" for a text shown as it is.
 MARKDOWN = "markdown"
 HTML = "html"
+# Helper tpl38 (round 36 class J): a browser opens an .xhtml file with its XML parser (a CDATA section is text there,
+# a bogus comment to an HTML5 parser); read both ways.
+XHTML = "xhtml"
 # The readings of each kind (see the module docstring).
-_READINGS = {MARKDOWN: ("gfm", "commonmark"), HTML: ("html",)}
+_READINGS = {MARKDOWN: ("gfm", "commonmark"), HTML: ("html",), XHTML: ("html", "xml")}
+# Helper tpl38 (round 36 class F): "hidden" means hidden in every browser setup. A browser parses <noscript> with
+# the scripting flag on (its content raw text, hidden) or off (its content markup, shown); lexbor parses with it off.
+# The scripting-on parse is the same tree with each noscript tag renamed "noframes": the one element an HTML5 parser
+# treats as scripting-on noscript in every insertion mode (raw text, ended by its own end tag, hidden), same length.
+_NOSCRIPT_TAG = re.compile(r"(</?)noscript(?=[\s/>]|$)", re.I)
+_NOFRAMES_TAG = re.compile(r"</?noframes(?=[\s/>]|$)", re.I)
+# Nested documents a page shows (an iframe's srcdoc, a data: URL in a frame, object or embed): read as pages of their
+# own, at most this deep.
+MAX_NESTED_DEPTH = 3
+_DOCUMENT_URL_ATTRIBUTES = {"iframe": "src", "frame": "src", "object": "data", "embed": "src"}
+# A data: URL's content may be percent- or base64-encoded: no "{" or "&" in the source (helper tpl38).
+_DATA_URL_ANYWHERE = re.compile(r"data:", re.I)
+_DATA_URL = re.compile(r"\s*data:([^,;]*)((?:;[^,;]*)*),", re.I | re.S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +135,7 @@ class PageView:
 # reading already reads (tried first for every text: the 88 real templates given as chat_template.txt got highs from
 # the units of their Markdown rendering, which nobody sees: "<think>" inside a string is no element there).
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd", ".mkdn", ".mdx")
-HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".xht")
 PAGE_SUFFIXES = MARKDOWN_SUFFIXES + HTML_SUFFIXES
 
 
@@ -128,6 +145,8 @@ def page_kind(name: str) -> str:
     base = name.rsplit("!", 1)[-1].rsplit("/", 1)[-1].lower()
     if base.endswith(MARKDOWN_SUFFIXES):
         return MARKDOWN
+    if base.endswith((".xhtml", ".xht")):
+        return XHTML
     return HTML if base.endswith(HTML_SUFFIXES) else ""
 
 
@@ -157,21 +176,70 @@ def page_views(text: str, kind: bool | str = MARKDOWN) -> tuple[PageView, ...]:
         return (PageView(_superset(text), ()),)
     views: list[PageView] = []
     for reading in _READINGS[kind]:
-        view = _rendered(text, reading)
-        if view not in views:
-            views.append(view)
+        for view in _rendered(text, reading):
+            if view not in views:
+                views.append(view)
     return tuple(views)
 
 
 @functools.lru_cache(maxsize=16)
-def _rendered(text: str, reading: str) -> PageView:
-    """Cached: one text is asked for by the sniffer, the reader and several parts of the rule (the view is
+def _rendered(text: str, reading: str) -> tuple[PageView, ...]:
+    """Cached: one text is asked for by the sniffer, the reader and several parts of the rule (the views are
     immutable)."""
     if reading == "html":
-        return _displayed(text, source=text, html_page=True)
+        return _document_views(text, source=text, html_page=True)
+    if reading == "xml":
+        markup, error = _xml_as_html(text)
+        if markup is None:
+            return (PageView(_superset(text), (), f"the page is not readable as XML ({error}), as a browser opens "
+                                                  "it: what it shows was not read"),)
+        return _document_views(markup, source=text, html_page=True)
     # GitHub and Hugging Face show a card inside the body of their own page (never as a document of its own).
-    return _displayed("<!DOCTYPE html><body><article>" + _cmark_html(text, reading), source=text, html_page=False,
-                      filtered=reading == "gfm")
+    return _document_views("<!DOCTYPE html><body><article>" + _cmark_html(text, reading), source=text,
+                           html_page=False, filtered=reading == "gfm")
+
+
+def _document_views(markup: str, source: str, html_page: bool, filtered: bool = False, depth: int = 0,
+                    first_line: int = 1) -> tuple[PageView, ...]:
+    """Helper tpl38 (round 36 class F): ``markup`` as every browser setup shows it: parsed with the scripting flag
+    off (lexbor) and, when it holds a noscript tag, on; each with the attribute values a browser can show (a form
+    field's value, a placeholder, an alt text, any attribute through CSS ``attr()``) as a view of their own, and the
+    nested documents it shows (srcdoc, data: URLs) read as pages of their own."""
+    settings = [markup]
+    bound = ""
+    if _NOSCRIPT_TAG.search(markup):
+        if _NOFRAMES_TAG.search(markup):
+            bound = ("the page holds both noscript and noframes tags: its scripting-on reading (noscript read as "
+                     "noframes) is not exact")
+        settings.append(_NOSCRIPT_TAG.sub(r"\1noframes", markup))
+    views: list[PageView] = []
+    for setting in settings:
+        reader = _displayed(setting, source, html_page, filtered, first_line)
+        for view in (reader.view(bound), reader.attribute_view()):
+            if view is not None and view not in views:
+                views.append(view)
+        for line, kind, document in reader.documents:
+            if depth >= MAX_NESTED_DEPTH:
+                views.append(PageView("", (), f"documents nested deeper than {MAX_NESTED_DEPTH} (srcdoc, data: "
+                                              "URLs) were not read"))
+                break
+            views.extend(v for v in _nested_views(document, kind, depth + 1, line) if v not in views)
+    return tuple(views)
+
+
+def _nested_views(document: str, kind: str, depth: int, line: int) -> tuple[PageView, ...]:
+    """A nested document (srcdoc, a data: URL's content) as its browser shows it, placed at its element's line."""
+    document = normalise_newlines(document)
+    if kind == HTML:
+        return _document_views(document, document, True, depth=depth, first_line=line)
+    if kind == XHTML:
+        markup, error = _xml_as_html(document)
+        if markup is None:
+            return (PageView("", (), f"a nested XML document is not readable ({error})"),)
+        return _document_views(markup, document, True, depth=depth, first_line=line)
+    # Any other type a frame shows as it is (text/plain ...): its text is one unit.
+    text = "\n" * (line - 1) + document
+    return (PageView(text, (PageUnit("document", line, document, line - 1, len(text)),)),)
 
 
 def _cmark_html(text: str, reading: str) -> str:
@@ -195,7 +263,7 @@ def _cmark_html(text: str, reading: str) -> str:
                                                                         extensions=extensions))
 
 
-def _displayed(markup: str, source: str, html_page: bool, filtered: bool = False) -> PageView:
+def _displayed(markup: str, source: str, html_page: bool, filtered: bool = False, first_line: int = 1) -> _Displayed:
     """The displayed text of ``markup`` as an HTML5 parser builds its tree, each block padded to its source line
     (cmark's ``data-sourcepos``; for an HTML page, and raw HTML in a Markdown page, each text placed at or after the
     line where it is found in ``source``), and the units' offsets. ``filtered``: GitHub's tag filter applied (the
@@ -203,21 +271,25 @@ def _displayed(markup: str, source: str, html_page: bool, filtered: bool = False
     from selectolax.lexbor import LexborHTMLParser
 
     tree = LexborHTMLParser(markup)
-    reader = _Displayed(source, html_page, filtered)
+    reader = _Displayed(source, html_page, filtered, first_line)
     root = tree.root
     top = root.parent if root is not None and root.parent is not None else root
     if top is not None:
         reader.walk(top)
-    return reader.view()
+    return reader
 
 
 class _Displayed:
     """The displayed text of a parsed document, each block padded to its source line, and the units' offsets."""
 
-    def __init__(self, source: str, html_page: bool, filtered: bool) -> None:
+    def __init__(self, source: str, html_page: bool, filtered: bool, first_line: int = 1) -> None:
         self.out: list[str] = []
         self.size = 0  # characters in out
         self.line = 1  # line of the view where the next character goes
+        self.base = first_line - 1  # a nested document starts at its element's line
+        self.attributes: list[tuple[int, str]] = []  # (line, value) of attribute values holding a "{"
+        self.documents: list[tuple[int, str, str]] = []  # (line, kind, text) of the nested documents shown
+        self.shadow_bound = ""
         self.open: dict[str, list[tuple[int, int]]] = {}  # element name -> (start offset, first line) stack
         self.spans: list[tuple[str, int, int, int]] = []  # (kind, start, end, first line)
         self.block: tuple[int, int] | None = None  # the current block's (start offset, first line)
@@ -226,23 +298,37 @@ class _Displayed:
         self.filtered = filtered
         self.cursor = 0  # where in ``source`` the last text was found
         self.line_starts: list[int] | None = None
+        if self.base:
+            self._write("\n" * self.base)
 
     def walk(self, top: LexborNode) -> None:
-        """Depth first, without recursion (an attacker nests elements deeper than Python's stack)."""
+        """Depth first, without recursion (an attacker nests elements deeper than Python's stack); a declarative
+        shadow root's template is walked into its content (a fragment outside the tree)."""
+        stack: list[LexborNode] = []
         node = top
         while True:
-            if self._enter(node) and node.child is not None:
-                node = node.child
-                continue
-            while node is not top and node.next is None:
-                node = node.parent
-                if node is None:
+            if self._enter(node):
+                first = self._first_child(node)
+                if first is not None:
+                    stack.append(node)
+                    node = first
+                    continue
+            while True:
+                if not stack:
                     return
+                if node.next is not None:
+                    node = node.next
+                    break
+                node = stack.pop()
                 if node.is_element_node:
                     self._leave(node)
-            if node is top:
-                return
-            node = node.next
+
+    @staticmethod
+    def _first_child(node: LexborNode) -> LexborNode | None:
+        if node.is_element_node and node.tag == "template":
+            fragments = node.template_fragments()
+            return fragments[0].child if fragments else None
+        return node.child
 
     def _enter(self, node: LexborNode) -> bool:
         """Handle a node on the way down; whether to walk into its children."""
@@ -254,6 +340,21 @@ class _Displayed:
         if not node.is_element_node:
             return True
         tag = node.tag or ""
+        self._attributes(node, tag)
+        if tag == "template" and _shadow_root(node):
+            # Round 36 F2: a declarative shadow root is shown (Chromium 111+, Firefox 123+, Safari 16.4+) in place
+            # of the host's children. Its content is read in place; a host whose shadow root composes its light
+            # children (slots) or hides them is not modelled: reported.
+            if not self.shadow_bound and _composes(node):
+                self.shadow_bound = ("a declarative shadow root (<template shadowrootmode>) composes or hides its "
+                                     "host's other content: how the page shows it is not modelled")
+            return True
+        if tag == "title":
+            # RCDATA (references decoded), hidden by the user agent style sheet but shown by the page's own CSS
+            # (title{display:block}) and in the window title: its text is read as a unit beside the attributes.
+            text = node.text(deep=True) or ""
+            if "{" in text:
+                self.attributes.append((self.line, text))
         if tag in _HIDDEN_ELEMENTS:
             return False
         if tag in ("td", "th") and node.child is not None and self.out and not self.out[-1].endswith("\n"):
@@ -355,7 +456,7 @@ class _Displayed:
         if at < 0:
             return
         self.cursor = at
-        target = self.source.count("\n", 0, at) + 1 - data.count("\n", 0, lead)
+        target = self.base + self.source.count("\n", 0, at) + 1 - data.count("\n", 0, lead)
         if target > self.line:
             before = self.size
             self._write("\n" * (target - self.line))
@@ -365,7 +466,46 @@ class _Displayed:
     def _preformatted(self) -> bool:
         return any(self.open.get(tag) for tag in _PREFORMATTED)
 
-    def view(self) -> PageView:
+    def _attributes(self, node: LexborNode, tag: str) -> None:
+        """Round 36 F3/F4: attribute values a browser can show (a field's value, a placeholder, alt text; any value
+        through CSS ``attr()``) when they could hold Jinja markup, and the nested documents an element shows."""
+        attrs = node.attrs
+        if not attrs:
+            return
+        for name, value in attrs.items():
+            if not value or name == "data-sourcepos":
+                continue
+            if "{" in value:
+                self.attributes.append((self.line, value))
+            if name == "srcdoc" and tag == "iframe":
+                self.documents.append((self.line, HTML, value))
+            elif name == _DOCUMENT_URL_ATTRIBUTES.get(tag):
+                document = _data_url(value)
+                if document is not None:
+                    self.documents.append((self.line, *document))
+
+    def attribute_view(self) -> PageView | None:
+        """The attribute values read (:meth:`_attributes`), each at (or after) its element's line, each a unit."""
+        if not self.attributes:
+            return None
+        out: list[str] = []
+        size = 0
+        line = 1
+        units = []
+        for first_line, value in self.attributes:
+            value = normalise_newlines(value)
+            pad = "\n" * max(first_line - line, 1 if out else 0)
+            out.append(pad)
+            size += len(pad)
+            line += len(pad)
+            units.append(PageUnit("attribute", line, value, size, size + len(value)))
+            out.append(value)
+            size += len(value)
+            line += value.count("\n")
+        return PageView("".join(out), tuple(units))
+
+    def view(self, bound: str = "") -> PageView:
+        bound = bound or self.shadow_bound
         self._end_block()
         for tag, stack in self.open.items():  # an element never closed runs to the end of the page
             for start, line in stack:
@@ -387,7 +527,6 @@ class _Displayed:
         spans.sort()
         units: list[PageUnit] = []
         held = 0
-        bound = ""
         for start, neg_end, kind, first_line in spans:
             held += -neg_end - start
             if held > cap:
@@ -397,6 +536,101 @@ class _Displayed:
                 break
             units.append(PageUnit(kind, first_line, text[start:-neg_end], start, -neg_end))
         return PageView(text, tuple(units), bound)
+
+
+def _shadow_root(node: LexborNode) -> bool:
+    attrs = node.attrs
+    return node.parent is not None and node.parent.is_element_node and (
+        "shadowrootmode" in attrs or "shadowroot" in attrs)
+
+
+def _composes(template: LexborNode) -> bool:
+    """Whether a shadow root's host shows anything but the root's content as read in place: a slot in the root, or
+    other content of the host (hidden by the root unless slotted)."""
+    fragments = template.template_fragments()
+    if fragments and any(n.tag == "slot" for n in fragments[0].traverse()):
+        return True
+    host = template.parent
+    child = host.child if host is not None else None
+    while child is not None:
+        if child.mem_id != template.mem_id and not (child.is_text_node and not (child.text_content or "").strip()) \
+                and not child.is_comment_node:
+            return True
+        child = child.next
+    return False
+
+
+def _data_url(value: str) -> tuple[str, str] | None:
+    """(kind, text) of a ``data:`` URL's document (HTML, XHTML for XML types, "" for a text shown as it is)."""
+    import base64
+    from urllib.parse import unquote_to_bytes
+
+    found = _DATA_URL.match(value)
+    if found is None:
+        return None
+    media = found.group(1).strip().lower()
+    body = value[found.end():]
+    raw = unquote_to_bytes(body)
+    if "base64" in found.group(2).lower():
+        try:
+            raw = base64.b64decode(b"".join(raw.split()), validate=False)
+        except ValueError:
+            return (HTML, body)
+    text = raw.decode("utf-8", "replace")
+    if media in ("", "text/html"):
+        return (HTML if media else "", text)
+    if "xml" in media:
+        return (XHTML, text)
+    return ("", text)
+
+
+def _xml_as_html(text: str) -> tuple[str | None, str]:
+    """Helper tpl38 (round 36 class J): an XML page as a browser's XML parser reads it, written out as HTML that
+    lexbor reads alike (text and CDATA escaped, every element closed, raw-text elements that XML reads as markup
+    renamed, prefixes dropped). No entity is declared or loaded: a DTD internal subset or an entity declaration
+    fails the reading (billion laughs), as does any XML error — (None, why): the caller reports it."""
+    import xml.parsers.expat
+
+    out: list[str] = []
+
+    def refuse(*_args: object) -> None:
+        raise ValueError("entity or DTD declarations are not read")
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        local = name.rsplit(":", 1)[-1].lower()
+        local = _XML_RENAMED.get(local, local)
+        written = "".join(f' {k.rsplit(":", 1)[-1]}="{html.escape(v)}"' for k, v in attrs.items())
+        out.append(f"<{local}{written}>" + ("\n" if local in ("pre", "listing", "textarea") else ""))
+
+    def end(name: str) -> None:
+        local = name.rsplit(":", 1)[-1].lower()
+        out.append(f"</{_XML_RENAMED.get(local, local)}>")
+
+    parser = xml.parsers.expat.ParserCreate()
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.StartDoctypeDeclHandler = lambda _n, _s, _p, internal: refuse() if internal else None
+    parser.ExternalEntityRefHandler = lambda *_a: refuse()
+    parser.SkippedEntityHandler = lambda *_a: refuse()  # an entity of an external DTD: not loaded, not known
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = lambda data: out.append(html.escape(data, quote=False))
+    try:
+        parser.Parse(text, True)
+    except (xml.parsers.expat.ExpatError, ValueError) as exc:
+        return None, str(exc)
+    return "<!DOCTYPE html>" + "".join(out), ""
+
+
+# Elements an HTML5 parser reads as raw text or RCDATA, whose children XML reads as markup: written as elements that
+# show their children (noscript is shown: superset). script, style, title, template stay hidden. Table parts: an
+# HTML5 parser moves text out of a table (foster parenting), XML keeps it in place: written as elements that keep
+# the order (cells stay units).
+_XML_RENAMED = {"xmp": "pre", "plaintext": "pre", "listing": "pre", "textarea": "pre", "noscript": "div",
+                "noembed": "div", "noframes": "div", "iframe": "div", "html": "div", "head": "div", "body": "div",
+                "table": "div", "tbody": "div", "thead": "div", "tfoot": "div", "tr": "div", "caption": "div",
+                "colgroup": "div", "col": "span", "td": "samp", "th": "samp", "frameset": "div", "frame": "iframe"}
 
 
 # The superset past the parse bound: comments, then tags, removed; references decoded; backslash escapes removed.
@@ -437,9 +671,11 @@ def shows_markup(text: str, kind: bool | str = MARKDOWN) -> bool:
     the page needs a ``{`` (or a character reference) in the source."""
     from weightwarden.artifact.sniff import has_jinja_markup
 
-    if "{" not in text and "&" not in text:
+    if "{" not in text and "&" not in text and not _DATA_URL_ANYWHERE.search(text):
         return False
-    return any(has_jinja_markup(view.text) for view in page_views(text, kind))
+    # A view not read whole (a bound: an XML page with entity declarations, a shadow root that composes) may show
+    # a tag that was not read: the page is taken as a template so that the bound is reported (fail closed).
+    return any(has_jinja_markup(view.text) or view.bound for view in page_views(text, kind))
 
 
 def shows_config(text: str, page: bool | str = MARKDOWN) -> bool:
