@@ -527,7 +527,7 @@ def test_dangerous_call_survives_missing_stop(cut: int) -> None:
 # -- 4. hostile inputs: anomaly or error, bounded memory ----------------------------------------------------
 #
 # Each hostile file is read in a child interpreter (through the loader, as a scan reads it) that reports
-# what it found and how much its resident memory grew (ru_maxrss): tracemalloc would slow the pickle walk
+# what it found and how much its resident memory grew (peak RSS): tracemalloc would slow the pickle walk
 # tenfold, and a child also keeps a runaway reader from taking the test worker down.
 
 MEM_BOUND_MB = 512  # loose: the point is "not proportional to what the file claims"
@@ -539,9 +539,16 @@ from weightwarden.artifact.loader import DiscoveredFile, read_file
 from weightwarden.artifact.model import CodeKind
 import weightwarden.artifact.readers, weightwarden.picklevm  # imports counted in the baseline
 path, display, folder, limits = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_kb():
+    # VmHWM is this process's own peak; ru_maxrss keeps the forking pytest worker's peak across exec, which hid growth.
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = peak_kb()
 entry = read_file(DiscoveredFile(path, display, folder), Limits(**limits))
-grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base
+grew = peak_kb() - base
 out = {"format": str(entry.format), "errors": [], "anomalies": [], "pickle_stops": [], "grew_mb": grew / 1024}
 for item in entry.walk():
     if item.error:
