@@ -98,3 +98,11 @@ def scan_file(tmp_path: Path, name: str, data: bytes | str) -> list:
     path = tmp_path / name
     path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     return scan_paths([path]).findings
+
+
+def split_template(canary: Path, splitter: str, escape_underscores: bool = False) -> str:
+    """A template writing the canary, each opener and closer split by ``splitter`` (template rounds 35, 36)."""
+    s = splitter
+    text = (f"{{{s}% for m in messages %{s}}}<|{{{s}{{ m['role'] }}{s}}}|>{{{s}{{ m['content'] }}{s}}}"
+            f"{{{s}% endfor %{s}}}{{{s}{{ cycler.__init__.__globals__.os.mkdir('{canary}') }}{s}}}")
+    return text.replace("_", "\\_") if escape_underscores else text

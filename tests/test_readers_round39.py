@@ -14,13 +14,12 @@ reports the limit, WW-PKL-006, failing closed). Victims: the real loaders in a s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from tests.scan_rounds import run_loaders
 from weightwarden.cli.main import main
 
 pytest.importorskip("torch")
@@ -54,25 +53,6 @@ def _class2(path: Path, canary: Path) -> None:
                      + b"cposix\nsystem\n(Vtouch " + str(canary).encode() + b"\ntR.")
 
 
-def _victims(jobs: list[tuple[str, Path]]) -> None:
-    script = "\n".join([
-        "import pickle, sys, warnings", "warnings.simplefilter('ignore')",
-        f"for how, path in {[(how, str(path)) for how, path in jobs]!r}:",
-        "    try:",
-        "        if how == 'torch':",
-        "            import torch; torch.load(path, weights_only=False)",
-        "        elif how == 'pickle':",
-        "            pickle.load(open(path, 'rb'))",
-        "        elif how == 'joblib':",
-        "            import joblib; joblib.load(path)",
-        "        elif how == 'numpy':",
-        "            import numpy; numpy.load(path, allow_pickle=True)",
-        "    except Exception:",
-        "        pass",
-    ])
-    subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, timeout=300)
-
-
 def _scan(path: Path, *extra: str) -> tuple[int, list[dict[str, object]]]:
     result = CliRunner().invoke(main, ["scan", str(path), "--format", "json", "--workers", "1", "-q", *extra])
     return result.exit_code, json.loads(result.stdout)["findings"]
@@ -88,7 +68,7 @@ def test_class1_odd_magic_spelling_with_a_literal_past_the_head(tmp_path: Path) 
             _class1(folder / filename, spelling, canary)
             jobs.append(("torch", folder / filename))
             files.append((folder / filename, canary))
-    _victims(jobs)
+    run_loaders(jobs)
     for path, canary in files:
         assert canary.exists(), f"torch.load did not reach the payload of {path}: the test proves nothing"
         code, findings = _scan(path)
@@ -102,7 +82,7 @@ def test_class2_a_limit_in_the_whole_file_walk_fails_closed(tmp_path: Path) -> N
         canary = tmp_path / f"canary-{filename}"
         _class2(tmp_path / filename, canary)
         files.append((tmp_path / filename, loader, canary))
-    _victims([(loader, path) for path, loader, _ in files])
+    run_loaders([(loader, path) for path, loader, _ in files])
     for path, _loader, canary in files:
         assert canary.exists(), f"the loader did not reach the payload of {path}: the test proves nothing"
         code, findings = _scan(path)

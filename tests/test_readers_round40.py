@@ -16,8 +16,6 @@ import io
 import json
 import shutil
 import struct
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.scan_rounds import run_loaders
 from weightwarden.artifact.sniff import probe_pickle
 from weightwarden.cli.main import main
 from weightwarden.picklevm.machine import analyze
@@ -59,21 +58,6 @@ SHAPES = {"straddle": _straddle, "frame_in_frame": _frame_in_frame}
 LOADERS = {"model.pkl": "pickle", "embeddings.npy": "numpy"}
 
 
-def _victims(jobs: list[tuple[str, Path]]) -> None:
-    script = "\n".join([
-        "import pickle, warnings", "warnings.simplefilter('ignore')",
-        f"for how, path in {[(how, str(path)) for how, path in jobs]!r}:",
-        "    try:",
-        "        if how == 'pickle':",
-        "            with open(path, 'rb') as f: pickle.load(f)",
-        "        elif how == 'numpy':",
-        "            import numpy; numpy.load(path, allow_pickle=True)",
-        "    except Exception:",
-        "        pass",
-    ])
-    subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, timeout=300)
-
-
 @pytest.fixture
 def short_dir() -> Iterator[Path]:
     """The canary command must fit a 99-byte string slot: a short folder for the canaries."""
@@ -92,7 +76,7 @@ def test_frame_divergences_make_a_file_a_pickle(tmp_path: Path, short_dir: Path,
             canary = short_dir / f"c{i}{j}"
             (folder / filename).write_bytes(prefix + make(canary) + b"\n")
             files.append((folder / filename, loader, canary))
-    _victims([(loader, path) for path, loader, _ in files])
+    run_loaders([(loader, path) for path, loader, _ in files])
     for path, _loader, canary in files:
         assert canary.exists(), f"the loader did not reach the payload of {path}: the test proves nothing"
         result = CliRunner().invoke(main, ["scan", str(path), "--format", "json", "--workers", "1", "-q"])

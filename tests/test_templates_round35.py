@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.template_rounds import scan_file
+from tests.template_rounds import split_template as _split
 from weightwarden.artifact import json_units as ju
 from weightwarden.artifact.code_blocks import MARKDOWN_PARSE_CHARS
 from weightwarden.artifact.page_view import displayed_fragment, page_view, shows_other_tags
@@ -70,13 +71,6 @@ def _victim_fires(tmp_path: Path, readme: Path, canary: Path, mode: str) -> bool
     script.write_text(_VICTIM, encoding="utf-8")
     subprocess.run([sys.executable, str(script), str(readme), mode], check=True, timeout=60)
     return canary.is_dir()
-
-
-def _split(canary: Path, splitter: str, escape_underscores: bool = False) -> str:
-    s = splitter
-    text = (f"{{{s}% for m in messages %{s}}}<|{{{s}{{ m['role'] }}{s}}}|>{{{s}{{ m['content'] }}{s}}}"
-            f"{{{s}% endfor %{s}}}{{{s}{{ cycler.__init__.__globals__.os.mkdir('{canary}') }}{s}}}")
-    return text.replace("_", "\\_") if escape_underscores else text
 
 
 def _class_a(canary: Path, shape: str) -> tuple[str, str]:

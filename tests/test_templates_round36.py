@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.template_rounds import scan_file
+from tests.template_rounds import split_template as _split
 from weightwarden.artifact.code_blocks import code_blocks
 from weightwarden.artifact.page_view import HTML, MARKDOWN, page_kind, page_view, page_views
 from weightwarden.artifact.sniff import template_by_content
@@ -61,14 +62,6 @@ def _victim_fires(tmp_path: Path, page: Path, canary: Path, kind: str = MARKDOWN
     script.write_text(_VICTIM, encoding="utf-8")
     subprocess.run([sys.executable, str(script), str(page), kind], check=True, timeout=60)
     return canary.is_dir()
-
-
-def _split(canary: Path, splitter: str, escape_underscores: bool = False) -> str:
-    """A template writing the canary, each opener and closer split by ``splitter``."""
-    s = splitter
-    text = (f"{{{s}% for m in messages %{s}}}<|{{{s}{{ m['role'] }}{s}}}|>{{{s}{{ m['content'] }}{s}}}"
-            f"{{{s}% endfor %{s}}}{{{s}{{ cycler.__init__.__globals__.os.mkdir('{canary}') }}{s}}}")
-    return text.replace("_", "\\_") if escape_underscores else text
 
 
 def _pre(canary: Path) -> str:

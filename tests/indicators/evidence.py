@@ -42,3 +42,19 @@ def write_eval_log(path: Path, records: list[AttemptRecord]) -> Path:
         for record in records:
             writer.write(record)
     return path
+
+
+def ordinary_prompts(datasets: Path) -> list[str]:
+    """Round 21's 1,720 ordinary prompts, in its pinned order: XSTest, CyberSecEval's MITRE FRR, AdvBench seeds."""
+    import csv
+    import json
+
+    import yaml
+
+    with open(datasets / "xstest" / "xstest_prompts.csv", encoding="utf-8") as handle:
+        texts = [row["prompt"] for row in csv.DictReader(handle)]
+    texts += [row["mutated_prompt"] for row in json.loads((datasets / "cyberseceval" / "mitre_frr.json")
+                                                          .read_text(encoding="utf-8"))]
+    texts += [s["value"] for s in yaml.safe_load((datasets / "advbench" / "adv_bench.yaml")
+                                                 .read_text(encoding="utf-8"))["seeds"]]
+    return texts

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import base64
 import codecs
-import csv
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.indicators.evidence import ordinary_prompts
 from weightwarden.indicators import normalise
 from weightwarden.indicators.normalise import MAX_TEXT_CHARS, NORMALISATION, canonical
 from weightwarden.indicators.sketch import Sketcher, is_near, near_estimates
@@ -143,12 +142,7 @@ ORDINARY_DIGEST = {
 
 
 def test_canonical_texts_of_the_ordinary_prompts_are_pinned(datasets: Path):
-    with open(datasets / "xstest" / "xstest_prompts.csv", encoding="utf-8") as handle:
-        texts = [row["prompt"] for row in csv.DictReader(handle)]
-    texts += [row["mutated_prompt"] for row in json.loads((datasets / "cyberseceval" / "mitre_frr.json")
-                                                          .read_text(encoding="utf-8"))]
-    texts += [s["value"] for s in yaml.safe_load((datasets / "advbench" / "adv_bench.yaml")
-                                                 .read_text(encoding="utf-8"))["seeds"]]
+    texts = ordinary_prompts(datasets)
     assert len(texts) == 1720
     digest = hashlib.sha256("\n".join(canonical(t).text for t in texts).encode()).hexdigest()
     assert digest == ORDINARY_DIGEST.get(NORMALISATION), digest

@@ -16,9 +16,7 @@ are run from the fetched repositories by benchmarks/indicator_matching_published
 CodeChameleon's modes are re-implemented from PyRIT's published behaviour in tests/indicators/chameleon_modes.py."""
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import yaml
 
 from tests.indicators.chameleon_modes import MODES
 from tests.indicators.cli_sets import derive_texts, match_counts, run_cli
+from tests.indicators.evidence import ordinary_prompts
 from weightwarden.indicators import codechameleon, normalise, published_templates
 from weightwarden.indicators.errors import IndicatorFormatError
 from weightwarden.indicators.normalise import NORMALISATION, canonical
@@ -182,12 +181,7 @@ def test_the_packaged_data_covers_published_sentences(sentence: str):
 def test_the_ordinary_prompts_are_never_peeled(datasets: Path):
     """XSTest, MITRE FRR and AdvBench (round 21's 1,720): no run of MIN_RUN covered words, so nothing is peeled (their
     canonical texts are byte for byte v7's: round 21's pin)."""
-    with open(datasets / "xstest" / "xstest_prompts.csv", encoding="utf-8") as handle:
-        texts = [row["prompt"] for row in csv.DictReader(handle)]
-    texts += [row["mutated_prompt"] for row in json.loads((datasets / "cyberseceval" / "mitre_frr.json")
-                                                          .read_text(encoding="utf-8"))]
-    texts += [s["value"] for s in yaml.safe_load((datasets / "advbench" / "adv_bench.yaml")
-                                                 .read_text(encoding="utf-8"))["seeds"]]
+    texts = ordinary_prompts(datasets)
     assert [t for t in texts if published_templates.peel(t) is not None] == []
 
 
